@@ -1,0 +1,13 @@
+//! Tote's shared core: domain newtypes, the edge ↔ central sync wire protocol, and the pure
+//! state machines (order lifecycle, stock levels).
+//!
+//! What it is not: it does no I/O. No tokio, no SQLite, no HTTP. Time comes in as an argument
+//! (`now_ms`), decisions go out as values; the daemons own sockets and files.
+
+pub mod domain;
+pub mod geo;
+pub mod order;
+pub mod stock;
+pub mod sync;
+
+pub use domain::{DomainError, Gtin, LocationCode, Money, Qty, Sku, WarehouseCode};
