@@ -11,3 +11,8 @@ pub mod stock;
 pub mod sync;
 
 pub use domain::{DomainError, Gtin, LocationCode, Money, Qty, Sku, WarehouseCode};
+
+/// Daemon plumbing shared by tote-edge and tote-central. Only built with the `runtime` feature;
+/// nothing in the pure modules above may use it.
+#[cfg(feature = "runtime")]
+pub mod runtime;

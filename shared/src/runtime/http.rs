@@ -1,0 +1,118 @@
+//! RFC 9457 problem+json responses and extractors whose rejections are problems too.
+//!
+//! Each daemon has its own `ApiError` enum; it renders through `Problem`, so every error body
+//! from Tote has the same shape: `type`, `title`, `status`, `detail` and optional extensions.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{header, request::Parts, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Problem {
+    /// `slug` names the problem type, e.g. `insufficient-stock`.
+    pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Problem {
+        Problem {
+            kind: format!("https://tote.dev/problems/{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            extensions: None,
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: serde_json::Value) -> Problem {
+        self.extensions.get_or_insert_with(Default::default).insert(key.to_owned(), value);
+        self
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response()
+    }
+}
+
+/// `axum::Json`, but a body that is not JSON, too big, or the wrong shape is a problem+json.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Json(value)),
+            Err(rejection) => Err(json_problem(rejection)),
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+fn json_problem(rejection: JsonRejection) -> Problem {
+    let status = rejection.status();
+    let (slug, title) = match &rejection {
+        JsonRejection::JsonDataError(_) => ("invalid-body", "The request body has the wrong shape or values"),
+        JsonRejection::JsonSyntaxError(_) => ("malformed-json", "The request body is not valid JSON"),
+        JsonRejection::MissingJsonContentType(_) => ("unsupported-media-type", "Send Content-Type: application/json"),
+        _ if status == StatusCode::PAYLOAD_TOO_LARGE => ("body-too-large", "The request body is too large"),
+        _ => ("unreadable-body", "The request body could not be read"),
+    };
+    Problem::new(status, slug, title, rejection.body_text())
+}
+
+/// `axum::extract::Path` with problem+json rejections.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|r: PathRejection| Problem::new(StatusCode::BAD_REQUEST, "invalid-path", "A path parameter is invalid", r.body_text()))
+    }
+}
+
+/// `axum::extract::Query` with problem+json rejections.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Query(v))
+            .map_err(|r: QueryRejection| Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "A query parameter is invalid", r.body_text()))
+    }
+}
+
+/// The answer for a route that does not exist.
+pub async fn not_found() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "not-found", "No such resource", "Check the path; the API lives under /api/v1")
+}
+
+/// Reads `Authorization: Bearer <token>`.
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+}
