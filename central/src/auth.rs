@@ -1,0 +1,73 @@
+//! Who is calling: HQ staff and systems (admin or read-only bearer tokens from config) and
+//! edges (each with its own token, stored hashed per warehouse).
+
+use crate::http::error::ApiError;
+use crate::startup::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use tote_shared::runtime::http::bearer_token;
+use tote_shared::WarehouseCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    ReadOnly,
+}
+
+/// Any HQ caller (admin or read-only).
+pub struct Reader(pub Role);
+/// An HQ caller allowed to change things.
+pub struct Admin;
+/// An edge daemon, authenticated as the warehouse it runs.
+pub struct Edge(pub WarehouseCode);
+
+pub fn hash_token(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares in constant time so the token cannot be guessed byte by byte from timings.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn role_of(parts: &Parts, state: &AppState) -> Result<Role, ApiError> {
+    let token = bearer_token(parts).ok_or(ApiError::Unauthorized)?;
+    if same(token, state.settings.auth.admin_token.expose_secret()) {
+        Ok(Role::Admin)
+    } else if same(token, state.settings.auth.read_token.expose_secret()) {
+        Ok(Role::ReadOnly)
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+impl FromRequestParts<AppState> for Reader {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        role_of(parts, state).map(Reader)
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match role_of(parts, state)? {
+            Role::Admin => Ok(Admin),
+            Role::ReadOnly => Err(ApiError::Forbidden("this token is read-only".into())),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Edge {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(parts).ok_or(ApiError::Unauthorized)?;
+        match state.store.warehouse_by_token(hash_token(token)).await? {
+            Some(code) => Ok(Edge(code)),
+            None => Err(ApiError::Unauthorized),
+        }
+    }
+}

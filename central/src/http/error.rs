@@ -1,0 +1,85 @@
+//! `ApiError`: every way an HQ API call can fail, rendered as RFC 9457 problem+json.
+//! Internal errors are logged once here and the client gets a generic message.
+
+use crate::store::StoreError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tote_shared::runtime::http::Problem;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no valid bearer token.
+    #[error("missing or unknown bearer token")]
+    Unauthorized,
+    /// 403: the token is valid but may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404
+    #[error("{0} not found")]
+    NotFound(String),
+    /// 409: the request conflicts with current state (stock, duplicates, sync gaps).
+    #[error("{detail}")]
+    Conflict { slug: &'static str, detail: String, high_water: Option<u64> },
+    /// 422: well-formed but not acceptable (unknown SKU, forbidden transition, key reuse).
+    #[error("{detail}")]
+    Unprocessable { slug: &'static str, detail: String },
+    /// 500: logged; the client learns nothing more.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn unprocessable(slug: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::Unprocessable { slug, detail: detail.into() }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        let detail = error.to_string();
+        match error {
+            StoreError::NotFound(what) => ApiError::NotFound(what),
+            StoreError::Duplicate(_) => ApiError::Conflict { slug: "duplicate", detail, high_water: None },
+            StoreError::InsufficientStock(_) => ApiError::Conflict { slug: "insufficient-stock", detail, high_water: None },
+            StoreError::SyncGap { high_water, .. } => ApiError::Conflict { slug: "sync-gap", detail, high_water: Some(high_water) },
+            StoreError::UnknownSku(_) => ApiError::unprocessable("unknown-sku", detail),
+            StoreError::Invalid(_) => ApiError::unprocessable("invalid", detail),
+            StoreError::IdempotencyMismatch => ApiError::unprocessable("idempotency-key-reused", detail),
+            StoreError::Order(_) => ApiError::unprocessable("order-state", detail),
+            StoreError::Stock(_) => ApiError::Conflict { slug: "stock-rule", detail, high_water: None },
+            StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Closed(_) => ApiError::Internal(detail),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let detail = self.to_string();
+        let problem = match self {
+            ApiError::BadRequest(_) => Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail),
+            ApiError::Unauthorized => {
+                Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required", detail)
+            }
+            ApiError::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed", detail),
+            ApiError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail),
+            ApiError::Conflict { slug, high_water, .. } => {
+                let p = Problem::new(StatusCode::CONFLICT, slug, "Conflict with current state", detail);
+                match high_water {
+                    Some(hw) => p.with("high_water", hw.into()),
+                    None => p,
+                }
+            }
+            ApiError::Unprocessable { slug, .. } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, slug, "Request cannot be processed", detail)
+            }
+            ApiError::Internal(_) => {
+                tracing::error!(error = %detail, "internal error");
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "Something went wrong on our side; it has been logged")
+            }
+        };
+        problem.into_response()
+    }
+}

@@ -1,0 +1,96 @@
+//! The edge sync endpoints: push events up, long-poll commands down, and lag for HQ.
+
+use super::error::ApiError;
+use crate::auth::{Edge, Reader};
+use crate::startup::AppState;
+use crate::store::EdgeSyncRow;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tote_shared::runtime::http::{Json, Query};
+use tote_shared::runtime::system::now_ms;
+use tote_shared::sync::{PullResponse, PushAck, PushBatch, MAX_PULL_BATCH, MAX_PULL_WAIT_MS, MAX_PUSH_BATCH};
+
+#[utoipa::path(post, path = "/api/v1/sync/events", request_body = PushBatch, responses((status = 200, body = PushAck), (status = 409, description = "gap: resend from high_water + 1")), tag = "sync")]
+pub async fn push_events(Edge(warehouse): Edge, State(state): State<AppState>, Json(batch): Json<PushBatch>) -> Result<Json<PushAck>, ApiError> {
+    if batch.warehouse != warehouse {
+        return Err(ApiError::Forbidden(format!("this credential belongs to {warehouse}, not {}", batch.warehouse)));
+    }
+    if batch.events.len() > MAX_PUSH_BATCH {
+        return Err(ApiError::unprocessable("batch-too-large", format!("at most {MAX_PUSH_BATCH} events per push")));
+    }
+    if batch.events.windows(2).any(|w| w[1].seq <= w[0].seq) {
+        return Err(ApiError::unprocessable("unordered-batch", "events must be in strictly increasing seq order"));
+    }
+    let ack = state.store.apply_edge_events(warehouse.clone(), batch.events, now_ms()).await?;
+    state.telemetry.events_applied.fetch_add(ack.applied, Ordering::Relaxed);
+    Ok(Json(ack))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PullQuery {
+    /// The edge's cursor: the last command sequence it applied.
+    pub after: u64,
+    /// Long-poll: wait up to this long for new commands (max 30,000).
+    #[serde(default)]
+    pub wait_ms: u64,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/sync/commands", params(PullQuery), responses((status = 200, body = PullResponse)), tag = "sync")]
+pub async fn pull_commands(Edge(warehouse): Edge, State(state): State<AppState>, Query(q): Query<PullQuery>) -> Result<Json<PullResponse>, ApiError> {
+    if q.wait_ms > MAX_PULL_WAIT_MS {
+        return Err(ApiError::BadRequest(format!("wait_ms must be at most {MAX_PULL_WAIT_MS}")));
+    }
+    let limit = q.limit.unwrap_or(MAX_PULL_BATCH as u32).clamp(1, MAX_PULL_BATCH as u32);
+    state.telemetry.record_pull(&warehouse, q.after);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(q.wait_ms);
+    // Subscribe before reading so a command queued in between still wakes us.
+    let mut queued = state.store.subscribe_commands();
+    loop {
+        let response = state.store.pull_commands(warehouse.clone(), q.after, limit).await?;
+        if !response.commands.is_empty() || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(response));
+        }
+        tokio::select! {
+            changed = queued.changed() => if changed.is_err() { return Ok(Json(response)); },
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EdgeLag {
+    #[serde(flatten)]
+    pub stream: EdgeSyncRow,
+    /// The edge's command cursor at its last pull (since central started).
+    pub commands_pulled_after: Option<u64>,
+    pub last_pull_ms: Option<i64>,
+    /// Commands queued but not yet confirmed pulled.
+    pub commands_pending: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/sync/status", responses((status = 200, body = Vec<EdgeLag>)), tag = "sync")]
+pub async fn status(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<EdgeLag>>, ApiError> {
+    Ok(Json(edge_lags(&state).await?))
+}
+
+pub async fn edge_lags(state: &AppState) -> Result<Vec<EdgeLag>, ApiError> {
+    let rows = state.store.sync_status().await?;
+    let pulls = state.telemetry.pulls();
+    Ok(rows
+        .into_iter()
+        .map(|stream| {
+            let pull = pulls.get(stream.warehouse.as_str()).copied();
+            EdgeLag {
+                commands_pulled_after: pull.map(|p| p.0),
+                last_pull_ms: pull.map(|p| p.1),
+                commands_pending: pull.map(|p| stream.commands_latest_seq.saturating_sub(p.0)),
+                stream,
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,61 @@
+//! Warehouses: where they are (for routing) and the credential their edge uses.
+
+use super::check_text;
+use super::error::ApiError;
+use crate::auth::{hash_token, Admin, Reader};
+use crate::startup::AppState;
+use crate::store::{NewWarehouse, WarehouseRecord};
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use tote_shared::geo::{city_point, GeoPoint};
+use tote_shared::runtime::http::Json;
+use tote_shared::runtime::system::now_ms;
+use tote_shared::WarehouseCode;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWarehouseRequest {
+    pub code: WarehouseCode,
+    pub name: String,
+    /// City name (English or Chinese); used when `location` is absent.
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub location: Option<GeoPoint>,
+    /// The secret this warehouse's edge presents as its bearer token (≥ 24 characters).
+    /// Only its hash is stored.
+    pub edge_token: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/warehouses", request_body = NewWarehouseRequest, responses((status = 201, body = WarehouseRecord)), tag = "warehouses")]
+pub async fn create(
+    _: Admin,
+    State(state): State<AppState>,
+    Json(req): Json<NewWarehouseRequest>,
+) -> Result<(StatusCode, Json<WarehouseRecord>), ApiError> {
+    check_text("name", &req.name, 200)?;
+    let point = resolve_point(req.location, req.city.as_deref())?;
+    if !(24..=256).contains(&req.edge_token.len()) {
+        return Err(ApiError::unprocessable("weak-token", "edge_token must have 24 to 256 characters"));
+    }
+    let new = NewWarehouse { code: req.code, name: req.name, point, token_hash: hash_token(&req.edge_token) };
+    Ok((StatusCode::CREATED, Json(state.store.create_warehouse(new, now_ms()).await?)))
+}
+
+/// Coordinates sent directly win; else the city table; else a clear 422.
+pub fn resolve_point(location: Option<GeoPoint>, city: Option<&str>) -> Result<GeoPoint, ApiError> {
+    match (location, city) {
+        (Some(p), _) if p.is_valid() => Ok(p),
+        (Some(_), _) => Err(ApiError::unprocessable("invalid-location", "location needs lat in -90..90 and lon in -180..180")),
+        (None, Some(city)) => city_point(city).ok_or_else(|| {
+            ApiError::unprocessable("unknown-city", format!("city {:?} is not known; send location with lat/lon", city.chars().take(40).collect::<String>()))
+        }),
+        (None, None) => Err(ApiError::unprocessable("missing-location", "send a city or a location")),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/warehouses", responses((status = 200, body = Vec<WarehouseRecord>)), tag = "warehouses")]
+pub async fn list(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<WarehouseRecord>>, ApiError> {
+    Ok(Json(state.store.list_warehouses().await?))
+}
