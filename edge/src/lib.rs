@@ -1,1 +1,12 @@
+//! tote-edge: the per-warehouse daemon.
+//!
+//! `startup` builds and runs it, `http/` is the local API for handhelds and stations,
+//! `store/` is the SQLite store (the only code that knows SQL; every change writes its
+//! outbox event in the same transaction), `sync/` pushes events to central and pulls commands.
+//! The edge keeps serving its floor while central is unreachable.
 
+pub mod config;
+pub mod http;
+pub mod startup;
+pub mod store;
+pub mod sync;

@@ -1,0 +1,112 @@
+//! The edge's typed settings: a TOML file, then `TOTE_EDGE__SECTION__KEY` environment
+//! variables, then `validate()`. The central credential is a secret and never logged.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tote_shared::WarehouseCode;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The warehouse this edge runs; must match its credential at central.
+    pub warehouse: WarehouseCode,
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub central: CentralSettings,
+    #[serde(default = "default_log")]
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub max_connections: usize,
+    pub max_in_flight: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub path: PathBuf,
+    pub write_queue: usize,
+    pub max_batch: usize,
+    pub max_readers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CentralSettings {
+    /// Base URL of tote-central, e.g. http://hq.example:8080
+    pub url: String,
+    /// This edge's bearer token at central. Set it from the environment.
+    pub token: SecretString,
+    /// Events per push.
+    pub push_batch: usize,
+    /// Long-poll wait for commands.
+    pub pull_wait_ms: u64,
+    pub request_timeout_ms: u64,
+    /// Retry delays grow from the initial value to the maximum, with full jitter.
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+}
+
+fn default_log() -> String {
+    "info".into()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot load settings: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid setting {field}: {why}")]
+    Invalid { field: &'static str, why: &'static str },
+}
+
+impl Settings {
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from(path))
+            .add_source(config::Environment::with_prefix("TOTE_EDGE").prefix_separator("__").separator("__"))
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, why| Err(ConfigError::Invalid { field, why });
+        if !(1024..=16 * 1024 * 1024).contains(&self.http.max_body_bytes) {
+            return invalid("http.max_body_bytes", "must be between 1 KiB and 16 MiB");
+        }
+        if !(1..=100_000).contains(&self.http.max_connections) || !(1..=100_000).contains(&self.http.max_in_flight) {
+            return invalid("http.max_connections/max_in_flight", "must be between 1 and 100000");
+        }
+        if !(1..=1_000_000).contains(&self.database.write_queue) || !(1..=10_000).contains(&self.database.max_batch) {
+            return invalid("database.write_queue/max_batch", "write_queue 1..=1000000, max_batch 1..=10000");
+        }
+        if !(1..=64).contains(&self.database.max_readers) {
+            return invalid("database.max_readers", "must be between 1 and 64");
+        }
+        let c = &self.central;
+        if !(c.url.starts_with("http://") || c.url.starts_with("https://")) {
+            return invalid("central.url", "must start with http:// or https://");
+        }
+        if c.token.expose_secret().len() < 24 {
+            return invalid("central.token", "must be at least 24 characters");
+        }
+        if !(1..=tote_shared::sync::MAX_PUSH_BATCH).contains(&c.push_batch) {
+            return invalid("central.push_batch", "must be between 1 and 2000");
+        }
+        if c.pull_wait_ms > tote_shared::sync::MAX_PULL_WAIT_MS {
+            return invalid("central.pull_wait_ms", "must be at most 30000");
+        }
+        if c.request_timeout_ms < 100 || c.backoff_initial_ms == 0 || c.backoff_max_ms < c.backoff_initial_ms {
+            return invalid("central", "request_timeout_ms ≥ 100, backoff_initial_ms ≥ 1, backoff_max_ms ≥ backoff_initial_ms");
+        }
+        Ok(())
+    }
+}

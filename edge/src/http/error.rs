@@ -1,0 +1,66 @@
+//! `ApiError` for the edge API, rendered as RFC 9457 problem+json. A wrong scan says what
+//! was expected and what was scanned, so the handheld can show it as-is.
+
+use crate::store::StoreError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tote_shared::runtime::http::Problem;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404
+    #[error("{0} not found")]
+    NotFound(String),
+    /// 409: the order or task is not in a state that allows this.
+    #[error("{0}")]
+    Conflict(String),
+    /// 422: a scan that does not match what the task expects.
+    #[error("wrong {what}: expected {expected}, scanned {scanned}")]
+    WrongScan { what: &'static str, expected: String, scanned: String },
+    /// 422
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 500: logged once; the client gets a generic message.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::NotFound(what),
+            StoreError::WrongScan { what, expected, scanned } => ApiError::WrongScan { what, expected, scanned },
+            StoreError::Invalid(why) => ApiError::Unprocessable(why),
+            StoreError::Conflict(why) => ApiError::Conflict(why),
+            StoreError::InsufficientStock(why) => ApiError::Conflict(format!("not enough stock: {why}")),
+            other @ (StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Closed(_)) => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let detail = self.to_string();
+        let problem = match self {
+            ApiError::BadRequest(_) => Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail),
+            ApiError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail),
+            ApiError::Conflict(_) => Problem::new(StatusCode::CONFLICT, "conflict", "Not possible in the current state", detail),
+            ApiError::WrongScan { what, expected, scanned } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong-scan", "Wrong barcode scanned", detail)
+                    .with("expected", json!(expected))
+                    .with("scanned", json!(scanned))
+                    .with("scan_kind", json!(what))
+            }
+            ApiError::Unprocessable(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Request cannot be processed", detail),
+            ApiError::Internal(_) => {
+                tracing::error!(error = %detail, "internal error");
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "Something went wrong here; it has been logged")
+            }
+        };
+        problem.into_response()
+    }
+}

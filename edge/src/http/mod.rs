@@ -1,0 +1,65 @@
+//! The edge's local API, designed for the handheld UI and the station software: every write
+//! accepts an `Idempotency-Key` header so a double tap or a retried request applies once.
+//! It needs nothing from central and keeps working while central is unreachable.
+
+pub mod error;
+pub mod ops;
+pub mod orders;
+pub mod picking;
+pub mod stock;
+
+use crate::startup::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use error::ApiError;
+use tote_shared::runtime::http::Json;
+use tower::limit::GlobalConcurrencyLimitLayer;
+
+pub fn router(state: AppState) -> Router {
+    let http = &state.settings.http;
+    Router::new()
+        .route("/api/v1/locations", post(stock::create_location).get(stock::locations))
+        .route("/api/v1/receipts", post(stock::receive))
+        .route("/api/v1/adjustments", post(stock::adjust))
+        .route("/api/v1/stock", get(stock::query))
+        .route("/api/v1/pick-tasks", get(picking::tasks))
+        .route("/api/v1/pick-tasks/{id}/scan", post(picking::scan))
+        .route("/api/v1/pick-tasks/{id}/short", post(picking::short))
+        .route("/api/v1/orders", get(orders::list))
+        .route("/api/v1/orders/{id}", get(orders::get))
+        .route("/api/v1/orders/{id}/pack", post(orders::pack))
+        .route("/api/v1/orders/{id}/ship", post(orders::ship))
+        .route("/api/v1/sync/status", get(ops::sync_status))
+        .route("/health", get(ops::health))
+        .route("/metrics", get(ops::metrics))
+        .fallback(tote_shared::runtime::http::not_found)
+        .layer(DefaultBodyLimit::max(http.max_body_bytes))
+        .layer(GlobalConcurrencyLimitLayer::new(http.max_in_flight))
+        .with_state(state)
+}
+
+/// The optional `Idempotency-Key` header: 1 to 128 visible ASCII characters.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = raw.to_str().map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII".into()))?;
+    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::BadRequest("Idempotency-Key must have 1 to 128 visible ASCII characters".into()));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// Renders a write's answer; a replayed one is marked so clients can tell.
+pub fn answer(status: StatusCode, answer: crate::store::Answer) -> Response {
+    let (value, replayed) = match answer {
+        crate::store::Answer::Fresh(v) => (v, "false"),
+        crate::store::Answer::Replayed(v) => (v, "true"),
+    };
+    let mut response = (status, Json(value)).into_response();
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static(replayed));
+    response
+}

@@ -1,0 +1,78 @@
+//! Liveness, Prometheus metrics and the sync status (is HQ reachable, how much is waiting).
+
+use super::error::ApiError;
+use crate::startup::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use tote_shared::runtime::http::Json;
+use tote_shared::runtime::metrics::MetricsText;
+use tote_shared::runtime::system::now_ms;
+
+#[derive(Debug, Serialize)]
+pub struct SyncStatus {
+    pub warehouse: String,
+    pub central_reachable: bool,
+    /// Events written here that central has not acknowledged yet.
+    pub events_pending: u64,
+    pub events_written: u64,
+    pub events_acked: u64,
+    pub command_cursor: u64,
+    pub last_push_ok_ms: Option<i64>,
+    pub last_pull_ok_ms: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+async fn sync_status_of(state: &AppState) -> Result<SyncStatus, ApiError> {
+    let c = state.store.counters().await?;
+    let h = &state.sync_health;
+    let at = |v: i64| (v > 0).then_some(v);
+    Ok(SyncStatus {
+        warehouse: state.settings.warehouse.to_string(),
+        central_reachable: h.central_reachable.load(Ordering::Relaxed),
+        events_pending: c.outbox_seq.saturating_sub(c.acked_seq),
+        events_written: c.outbox_seq,
+        events_acked: c.acked_seq,
+        command_cursor: c.command_cursor,
+        last_push_ok_ms: at(h.last_push_ok_ms.load(Ordering::Relaxed)),
+        last_pull_ok_ms: at(h.last_pull_ok_ms.load(Ordering::Relaxed)),
+        last_error: h.last_error(),
+    })
+}
+
+pub async fn sync_status(State(state): State<AppState>) -> Result<Json<SyncStatus>, ApiError> {
+    Ok(Json(sync_status_of(&state).await?))
+}
+
+/// Healthy means the edge can serve its floor; central being away is reported, not fatal.
+pub async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let sync = sync_status_of(&state).await?;
+    Ok(Json(serde_json::json!({
+        "status": "ok",
+        "service": "tote-edge",
+        "warehouse": sync.warehouse,
+        "central_reachable": sync.central_reachable,
+        "events_pending": sync.events_pending,
+    })))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let s = sync_status_of(&state).await?;
+    let h = &state.sync_health;
+    let now = now_ms();
+    let age = |t: Option<i64>| t.map(|t| (now - t) as f64 / 1000.0).unwrap_or(f64::INFINITY);
+    let mut text = MetricsText::default();
+    text.gauge("tote_edge_sync_events_pending", "Outbox events central has not acknowledged", &[("", s.events_pending as f64)])
+        .gauge("tote_edge_sync_events_written", "Outbox sequence (events ever written)", &[("", s.events_written as f64)])
+        .gauge("tote_edge_sync_command_cursor", "Last command from central applied", &[("", s.command_cursor as f64)])
+        .gauge("tote_edge_sync_seconds_since_push", "Seconds since the last successful push (a stalled sync grows)", &[("", age(s.last_push_ok_ms))])
+        .gauge("tote_edge_sync_seconds_since_pull", "Seconds since the last successful pull", &[("", age(s.last_pull_ok_ms))])
+        .gauge("tote_edge_central_reachable", "1 when the last sync call reached central", &[("", if s.central_reachable { 1.0 } else { 0.0 })])
+        .counter("tote_edge_sync_push_failures_total", "Failed pushes", &[("", h.push_failures.load(Ordering::Relaxed) as f64)])
+        .counter("tote_edge_sync_pull_failures_total", "Failed pulls", &[("", h.pull_failures.load(Ordering::Relaxed) as f64)])
+        .counter("tote_edge_sync_events_pushed_total", "Events central applied from this edge since start", &[("", h.events_pushed.load(Ordering::Relaxed) as f64)])
+        .counter("tote_edge_sync_commands_applied_total", "Commands applied since start", &[("", h.commands_applied.load(Ordering::Relaxed) as f64)]);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text.finish()))
+}

@@ -1,0 +1,58 @@
+//! Orders released to this warehouse: their progress, packing and shipping.
+
+use super::error::ApiError;
+use super::{answer, idempotency_key};
+use crate::startup::AppState;
+use crate::store::FulfilmentView;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use tote_shared::runtime::http::{Json, Path, Query};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderQuery {
+    pub state: Option<String>,
+    pub limit: Option<u32>,
+}
+
+const STATES: [&str; 6] = ["picking", "picked", "packed", "shipped", "cancelled", "failed"];
+
+pub async fn list(State(state): State<AppState>, Query(q): Query<OrderQuery>) -> Result<Json<Vec<FulfilmentView>>, ApiError> {
+    if let Some(s) = &q.state {
+        if !STATES.contains(&s.as_str()) {
+            return Err(ApiError::BadRequest(format!("state must be one of {}", STATES.join(", "))));
+        }
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(state.store.fulfilments(q.state, limit).await?))
+}
+
+pub async fn get(State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<FulfilmentView>, ApiError> {
+    Ok(Json(state.store.fulfilment(id).await?))
+}
+
+pub async fn pack(State(state): State<AppState>, Path(id): Path<u64>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    Ok(answer(StatusCode::OK, state.store.pack(key, id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipRequest {
+    pub carrier: String,
+    pub tracking_number: String,
+}
+
+pub async fn ship(State(state): State<AppState>, Path(id): Path<u64>, headers: HeaderMap, Json(body): Json<ShipRequest>) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let ok = |s: &str, max: usize| !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok(&body.carrier, 32) {
+        return Err(ApiError::Unprocessable("carrier must be 1 to 32 letters, digits, '-' or '_'".into()));
+    }
+    if !ok(&body.tracking_number, 40) {
+        return Err(ApiError::Unprocessable("tracking_number must be 1 to 40 letters, digits, '-' or '_'".into()));
+    }
+    Ok(answer(StatusCode::OK, state.store.ship(key, id, body.carrier, body.tracking_number).await?))
+}

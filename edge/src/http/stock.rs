@@ -1,0 +1,100 @@
+//! Locations, receiving, stock adjustments (count, damage, found) and stock queries.
+
+use super::error::ApiError;
+use super::{answer, idempotency_key};
+use crate::startup::AppState;
+use crate::store::{Adjustment, LocationRecord, Receipt, StockRecord};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use tote_shared::runtime::http::{Json, Query};
+use tote_shared::sync::AdjustReason;
+use tote_shared::{Gtin, LocationCode, Qty, Sku};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewLocation {
+    pub code: LocationCode,
+}
+
+pub async fn create_location(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<NewLocation>) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    Ok(answer(StatusCode::CREATED, state.store.create_location(key, body.code).await?))
+}
+
+pub async fn locations(State(state): State<AppState>) -> Result<Json<Vec<LocationRecord>>, ApiError> {
+    Ok(Json(state.store.locations().await?))
+}
+
+/// Identify the item by its scanned barcode (`gtin`) or by `sku`, not both.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptRequest {
+    pub location: LocationCode,
+    #[serde(default)]
+    pub gtin: Option<String>,
+    #[serde(default)]
+    pub sku: Option<Sku>,
+    pub qty: Qty,
+    #[serde(default)]
+    pub lot: String,
+}
+
+pub async fn receive(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<ReceiptRequest>) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let sku = resolve_item(&state, body.gtin, body.sku).await?;
+    let receipt = Receipt { location: body.location, sku, qty: body.qty, lot: body.lot };
+    Ok(answer(StatusCode::CREATED, state.store.receive(key, receipt).await?))
+}
+
+async fn resolve_item(state: &AppState, gtin: Option<String>, sku: Option<Sku>) -> Result<Sku, ApiError> {
+    match (gtin, sku) {
+        (Some(code), None) => {
+            let gtin = Gtin::parse(code.trim()).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+            Ok(state.store.sku_for_gtin(gtin.to_string()).await?)
+        }
+        (None, Some(sku)) => Ok(sku),
+        _ => Err(ApiError::Unprocessable("send exactly one of `gtin` (scanned barcode) or `sku`".into())),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustmentRequest {
+    pub location: LocationCode,
+    pub sku: Sku,
+    #[serde(default)]
+    pub lot: String,
+    pub reason: AdjustReason,
+    /// For `count`: units physically there now.
+    #[serde(default)]
+    pub counted: Option<i64>,
+    /// For `damage` (negative) and `found` (positive).
+    #[serde(default)]
+    pub delta: Option<i64>,
+}
+
+pub async fn adjust(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<AdjustmentRequest>) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let adjustment = Adjustment {
+        location: body.location,
+        sku: body.sku,
+        lot: body.lot,
+        reason: body.reason,
+        counted: body.counted,
+        delta: body.delta,
+    };
+    Ok(answer(StatusCode::OK, state.store.adjust(key, adjustment).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StockQuery {
+    pub sku: Option<Sku>,
+    pub location: Option<LocationCode>,
+}
+
+pub async fn query(State(state): State<AppState>, Query(q): Query<StockQuery>) -> Result<Json<Vec<StockRecord>>, ApiError> {
+    Ok(Json(state.store.stock(q.sku, q.location).await?))
+}

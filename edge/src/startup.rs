@@ -1,0 +1,76 @@
+//! Building and running the edge: open the store, bind, serve, run the sync loops, stop cleanly.
+
+use crate::config::Settings;
+use crate::http;
+use crate::store::{EdgeStore, SqliteLimits};
+use crate::sync::{SyncClient, SyncHealth};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tote_shared::runtime::listener::LimitedListener;
+use tote_shared::runtime::system::shutdown_signal;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: EdgeStore,
+    pub sync_health: Arc<SyncHealth>,
+}
+
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl App {
+    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        if let Some(dir) = settings.database.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let limits = SqliteLimits {
+            write_queue: settings.database.write_queue,
+            max_batch: settings.database.max_batch,
+            max_readers: settings.database.max_readers,
+        };
+        let store = EdgeStore::open(&settings.database.path, limits)?;
+        let listener = TcpListener::bind(settings.http.listen).await?;
+        let state = AppState { settings: Arc::new(settings), store, sync_health: Arc::default() };
+        Ok(App { listener, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub async fn run_until_stopped(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let App { listener, state } = self;
+        let addr = listener.local_addr()?;
+        let sync = SyncClient::new(
+            state.settings.central.clone(),
+            state.settings.warehouse.clone(),
+            state.store.clone(),
+            state.sync_health.clone(),
+        )?;
+        let pusher = tokio::spawn(sync.clone().push_loop());
+        let puller = tokio::spawn(sync.pull_loop());
+        let listener = LimitedListener::new(listener, state.settings.http.max_connections);
+        tracing::info!(%addr, warehouse = %state.settings.warehouse, "tote-edge listening");
+        tote_shared::runtime::system::notify_ready();
+        let served = axum::serve(listener, http::router(state))
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = shutdown_signal() => {}
+                    _ = stop => tracing::info!("stop requested"),
+                }
+            })
+            .await;
+        pusher.abort();
+        puller.abort();
+        tracing::info!("tote-edge stopped");
+        Ok(served?)
+    }
+}

@@ -1,0 +1,38 @@
+//! Commands from central, applied exactly once: each in the transaction that moves the
+//! command cursor past it. A command at or below the cursor is a replay and is skipped.
+
+use super::picking;
+use super::{StoreError, StoreResult};
+use rusqlite::{params, Connection};
+use tote_shared::sync::{CentralCommand, CommandKind};
+
+pub fn apply(conn: &Connection, commands: &[CentralCommand], now_ms: i64) -> StoreResult<u64> {
+    let mut cursor: u64 =
+        conn.query_row("SELECT value FROM sync_state WHERE name = 'command_cursor'", [], |r| r.get::<_, i64>(0))? as u64;
+    for command in commands {
+        if command.seq <= cursor {
+            continue;
+        }
+        if command.seq != cursor + 1 {
+            return Err(StoreError::Conflict(format!("command stream gap: at {cursor}, got {}", command.seq)));
+        }
+        apply_one(conn, &command.kind, now_ms)?;
+        cursor = command.seq;
+    }
+    conn.prepare_cached("UPDATE sync_state SET value = ?1 WHERE name = 'command_cursor'")?.execute([cursor as i64])?;
+    Ok(cursor)
+}
+
+fn apply_one(conn: &Connection, kind: &CommandKind, now_ms: i64) -> StoreResult<()> {
+    match kind {
+        CommandKind::UpsertSku { sku, gtin, name } => {
+            conn.prepare_cached(
+                "INSERT INTO sku (sku, gtin, name) VALUES (?1, ?2, ?3) ON CONFLICT (sku) DO UPDATE SET gtin = ?2, name = ?3",
+            )?
+            .execute(params![sku.as_str(), gtin.as_str(), name])?;
+            Ok(())
+        }
+        CommandKind::Fulfil { order_id, lines, ship_to } => picking::release(conn, *order_id, lines, ship_to, now_ms),
+        CommandKind::Cancel { order_id } => picking::cancel(conn, *order_id, now_ms),
+    }
+}

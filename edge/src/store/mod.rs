@@ -1,0 +1,217 @@
+//! The edge's SQLite store: the only code in tote-edge that knows SQL.
+//!
+//! Every state change runs in one transaction with the outbox event that tells central about
+//! it (`outbox::emit`), through the group-commit writer. Commands from central are applied in
+//! the same transaction that advances the command cursor.
+
+mod commands;
+mod outbox;
+mod picking;
+mod schema;
+mod stock;
+
+pub use picking::{FulfilmentView, PickTaskView, ScanOutcome};
+pub use stock::{LocationRecord, StockRecord};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tote_shared::runtime::sqlite::{migrate, open, Readers, Writer, WriterClosed};
+use tote_shared::sync::{AdjustReason, CentralCommand, EdgeEvent};
+use tote_shared::{LocationCode, Qty, Sku};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("wrong {what}: expected {expected}, scanned {scanned}")]
+    WrongScan { what: &'static str, expected: String, scanned: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("not enough stock: {0}")]
+    InsufficientStock(String),
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Closed(#[from] WriterClosed),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteLimits {
+    pub write_queue: usize,
+    pub max_batch: usize,
+    pub max_readers: usize,
+}
+
+#[derive(Clone)]
+pub struct EdgeStore {
+    writer: Writer,
+    readers: Readers,
+    /// Signalled after every commit that wrote outbox events, to wake the sync pusher.
+    outbox_written: Arc<Notify>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Receipt {
+    pub location: LocationCode,
+    pub sku: Sku,
+    pub qty: Qty,
+    pub lot: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Adjustment {
+    pub location: LocationCode,
+    pub sku: Sku,
+    pub lot: String,
+    pub reason: AdjustReason,
+    /// For counts: how many are there now. For the others: the signed change.
+    pub counted: Option<i64>,
+    pub delta: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncCounters {
+    pub outbox_seq: u64,
+    pub acked_seq: u64,
+    pub command_cursor: u64,
+}
+
+/// A response stored under an Idempotency-Key: the same key returns it again.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Fresh(serde_json::Value),
+    Replayed(serde_json::Value),
+}
+
+impl EdgeStore {
+    pub fn open(path: &Path, limits: SqliteLimits) -> StoreResult<EdgeStore> {
+        let mut conn = open(path, false)?;
+        migrate(&mut conn, schema::MIGRATIONS)?;
+        Ok(EdgeStore {
+            writer: Writer::start(conn, limits.write_queue, limits.max_batch),
+            readers: Readers::new(path, limits.max_readers),
+            outbox_written: Arc::new(Notify::new()),
+        })
+    }
+
+    pub fn outbox_signal(&self) -> Arc<Notify> {
+        self.outbox_written.clone()
+    }
+
+    /// Runs a state change; with a key, runs it at most once and replays its answer.
+    async fn change<T: Serialize + Send + 'static>(
+        &self,
+        key: Option<String>,
+        work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<Answer> {
+        let answer = self
+            .writer
+            .write(move |conn| -> StoreResult<Answer> {
+                if let Some(key) = &key {
+                    let seen: Option<String> = conn
+                        .prepare_cached("SELECT response FROM request_log WHERE key = ?1")?
+                        .query_row([key], |r| r.get(0))
+                        .optional()?;
+                    if let Some(stored) = seen {
+                        let value = serde_json::from_str(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        return Ok(Answer::Replayed(value));
+                    }
+                }
+                let value = serde_json::to_value(work(conn)?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if let Some(key) = &key {
+                    conn.prepare_cached("INSERT INTO request_log (key, response, created_ms) VALUES (?1, ?2, ?3)")?
+                        .execute(params![key, value.to_string(), now()])?;
+                }
+                Ok(Answer::Fresh(value))
+            })
+            .await?;
+        self.outbox_written.notify_one();
+        Ok(answer)
+    }
+
+    pub async fn create_location(&self, key: Option<String>, code: LocationCode) -> StoreResult<Answer> {
+        self.change(key, move |c| stock::create_location(c, &code, now())).await
+    }
+
+    pub async fn locations(&self) -> StoreResult<Vec<LocationRecord>> {
+        self.readers.read(stock::locations).await
+    }
+
+    pub async fn receive(&self, key: Option<String>, receipt: Receipt) -> StoreResult<Answer> {
+        self.change(key, move |c| stock::receive(c, &receipt, now())).await
+    }
+
+    pub async fn adjust(&self, key: Option<String>, adjustment: Adjustment) -> StoreResult<Answer> {
+        self.change(key, move |c| stock::adjust(c, &adjustment, now())).await
+    }
+
+    pub async fn stock(&self, sku: Option<Sku>, location: Option<LocationCode>) -> StoreResult<Vec<StockRecord>> {
+        self.readers.read(move |c| stock::query(c, sku.as_ref(), location.as_ref())).await
+    }
+
+    /// Resolves a scanned GTIN to the SKU it identifies.
+    pub async fn sku_for_gtin(&self, gtin: String) -> StoreResult<Sku> {
+        self.readers.read(move |c| stock::sku_for_gtin(c, &gtin)).await
+    }
+
+    pub async fn pick_tasks(&self, state: Option<String>, limit: u32) -> StoreResult<Vec<PickTaskView>> {
+        self.readers.read(move |c| picking::tasks(c, state.as_deref(), limit)).await
+    }
+
+    pub async fn scan(&self, key: Option<String>, task_id: u64, code: String, qty: u32) -> StoreResult<Answer> {
+        self.change(key, move |c| picking::scan(c, task_id, &code, qty, now())).await
+    }
+
+    pub async fn short_pick(&self, key: Option<String>, task_id: u64, found: i64) -> StoreResult<Answer> {
+        self.change(key, move |c| picking::short_pick(c, task_id, found, now())).await
+    }
+
+    pub async fn pack(&self, key: Option<String>, order_id: u64) -> StoreResult<Answer> {
+        self.change(key, move |c| picking::pack(c, order_id, now())).await
+    }
+
+    pub async fn ship(&self, key: Option<String>, order_id: u64, carrier: String, tracking: String) -> StoreResult<Answer> {
+        self.change(key, move |c| picking::ship(c, order_id, &carrier, &tracking, now())).await
+    }
+
+    pub async fn fulfilment(&self, order_id: u64) -> StoreResult<FulfilmentView> {
+        self.readers.read(move |c| picking::fulfilment(c, order_id)).await
+    }
+
+    pub async fn fulfilments(&self, state: Option<String>, limit: u32) -> StoreResult<Vec<FulfilmentView>> {
+        self.readers.read(move |c| picking::fulfilments(c, state.as_deref(), limit)).await
+    }
+
+    /// Events not yet acknowledged by central, oldest first.
+    pub async fn unacked_events(&self, limit: u32) -> StoreResult<Vec<EdgeEvent>> {
+        self.readers.read(move |c| outbox::unacked(c, limit)).await
+    }
+
+    pub async fn ack(&self, high_water: u64) -> StoreResult<()> {
+        self.writer.write(move |c| outbox::ack(c, high_water)).await
+    }
+
+    /// Applies commands after the cursor, each exactly once, moving the cursor with them.
+    pub async fn apply_commands(&self, commands: Vec<CentralCommand>) -> StoreResult<u64> {
+        let out = self.writer.write(move |c| commands::apply(c, &commands, now())).await;
+        self.outbox_written.notify_one();
+        out
+    }
+
+    pub async fn counters(&self) -> StoreResult<SyncCounters> {
+        self.readers.read(outbox::counters).await
+    }
+}
+
+fn now() -> i64 {
+    tote_shared::runtime::system::now_ms()
+}

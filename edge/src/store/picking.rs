@@ -1,0 +1,428 @@
+//! Fulfilment on the floor: pick tasks with suggested locations, scan-confirmed picks
+//! (location first, then the item), short picks, packing and shipping.
+
+use super::outbox::emit;
+use super::stock::{change, qty_at, Why};
+use super::{StoreError, StoreResult};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use tote_shared::sync::{AdjustReason, EdgeEventKind, OrderLine, ShipTo, ShippedLine};
+use tote_shared::{LocationCode, Qty, Sku};
+
+pub const OUTBOUND: &str = "OUT";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PickTaskView {
+    pub id: u64,
+    pub order_id: u64,
+    pub sku: String,
+    pub gtin: String,
+    /// Where to go: scan this location's barcode first.
+    pub location: String,
+    pub lot: String,
+    pub qty: i64,
+    pub qty_picked: i64,
+    /// `open` (go to the location), `located` (scan items), `done`, `cancelled`.
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanOutcome {
+    pub task: PickTaskView,
+    /// What the worker should do next, in plain words.
+    pub message: String,
+    pub order_state: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FulfilmentLineView {
+    pub sku: String,
+    pub qty: i64,
+    pub qty_picked: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FulfilmentView {
+    pub order_id: u64,
+    pub state: String,
+    pub ship_to: ShipTo,
+    pub lines: Vec<FulfilmentLineView>,
+    pub tasks: Vec<PickTaskView>,
+    pub tracking_number: Option<String>,
+    pub carrier: Option<String>,
+}
+
+/// Creates the fulfilment and its pick tasks, or fails it at once when the stock is not
+/// free here (central then re-routes the order).
+pub fn release(conn: &Connection, order_id: u64, lines: &[OrderLine], ship_to: &ShipTo, now_ms: i64) -> StoreResult<()> {
+    let existing: Option<String> = conn
+        .prepare_cached("SELECT state FROM fulfilment WHERE order_id = ?1")?
+        .query_row([order_id as i64], |r| r.get(0))
+        .optional()?;
+    let ship_to_json = serde_json::to_string(ship_to).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    match existing.as_deref() {
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO fulfilment (order_id, state, ship_to, created_ms, updated_ms) VALUES (?1, 'picking', ?2, ?3, ?3)",
+            )?
+            .execute(params![order_id as i64, ship_to_json, now_ms])?;
+        }
+        // Re-routed back here after an earlier failure or cancel: start again.
+        Some("failed" | "cancelled") => {
+            conn.prepare_cached("UPDATE fulfilment SET state = 'picking', ship_to = ?2, updated_ms = ?3 WHERE order_id = ?1")?
+                .execute(params![order_id as i64, ship_to_json, now_ms])?;
+            conn.prepare_cached("DELETE FROM fulfilment_line WHERE order_id = ?1")?.execute([order_id as i64])?;
+        }
+        Some(state) => {
+            tracing::warn!(order_id, state, "fulfil command for an order already in progress; ignored");
+            return Ok(());
+        }
+    }
+    conn.execute_batch("SAVEPOINT allocate")?;
+    match allocate(conn, order_id, lines, now_ms) {
+        Ok(()) => conn.execute_batch("RELEASE allocate")?,
+        Err(StoreError::InsufficientStock(why)) => {
+            conn.execute_batch("ROLLBACK TO allocate; RELEASE allocate")?;
+            set_state(conn, order_id, "failed", now_ms)?;
+            let sku = lines.first().map(|l| l.sku.clone()).ok_or_else(|| StoreError::Invalid("empty order".into()))?;
+            emit(conn, EdgeEventKind::FulfilmentFailed { order_id, sku, reason: why }, now_ms)?;
+        }
+        Err(other) => {
+            conn.execute_batch("ROLLBACK TO allocate; RELEASE allocate")?;
+            return Err(other);
+        }
+    }
+    Ok(())
+}
+
+fn allocate(conn: &Connection, order_id: u64, lines: &[OrderLine], now_ms: i64) -> StoreResult<()> {
+    for line in lines {
+        conn.prepare_cached("INSERT INTO fulfilment_line (order_id, sku, qty) VALUES (?1, ?2, ?3)")?
+            .execute(params![order_id as i64, line.sku.as_str(), line.qty.as_i64()])?;
+        let mut remaining = line.qty.as_i64();
+        for (location, lot, free) in free_stock(conn, line.sku.as_str(), None)? {
+            if remaining == 0 {
+                break;
+            }
+            let take = free.min(remaining);
+            conn.prepare_cached(
+                "INSERT INTO pick_task (order_id, sku, location, lot, qty, state, created_ms, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?6)",
+            )?
+            .execute(params![order_id as i64, line.sku.as_str(), location, lot, take, now_ms])?;
+            remaining -= take;
+        }
+        if remaining > 0 {
+            return Err(StoreError::InsufficientStock(format!("{} more of {} than is free here", remaining, line.sku)));
+        }
+    }
+    Ok(())
+}
+
+/// (location, lot, free) for a SKU in storage bins: stock minus what open tasks will take.
+/// Largest first, so an order line needs as few trips as possible.
+fn free_stock(conn: &Connection, sku: &str, except: Option<&str>) -> StoreResult<Vec<(String, String, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.location, s.lot, s.qty - COALESCE((
+             SELECT SUM(t.qty - t.qty_picked) FROM pick_task t
+             WHERE t.state IN ('open', 'located') AND t.location = s.location AND t.sku = s.sku AND t.lot = s.lot), 0) AS free
+         FROM stock s JOIN location l ON l.code = s.location AND l.kind = 'bin'
+         WHERE s.sku = ?1 AND (?2 IS NULL OR s.location <> ?2) AND s.qty > 0
+         ORDER BY free DESC, s.location, s.lot",
+    )?;
+    let rows = stmt.query_map(params![sku, except], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let row = row?;
+        if row.2 > 0 {
+            out.push(row);
+        }
+    }
+    Ok(out)
+}
+
+fn set_state(conn: &Connection, order_id: u64, state: &str, now_ms: i64) -> StoreResult<()> {
+    conn.prepare_cached("UPDATE fulfilment SET state = ?2, updated_ms = ?3 WHERE order_id = ?1")?
+        .execute(params![order_id as i64, state, now_ms])?;
+    Ok(())
+}
+
+fn order_state(conn: &Connection, order_id: u64) -> StoreResult<String> {
+    conn.prepare_cached("SELECT state FROM fulfilment WHERE order_id = ?1")?
+        .query_row([order_id as i64], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("order {order_id} at this warehouse")))
+}
+
+const TASK_COLUMNS: &str = "t.id, t.order_id, t.sku, s.gtin, t.location, t.lot, t.qty, t.qty_picked, t.state";
+
+fn row_to_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<PickTaskView> {
+    Ok(PickTaskView {
+        id: r.get::<_, i64>(0)? as u64,
+        order_id: r.get::<_, i64>(1)? as u64,
+        sku: r.get(2)?,
+        gtin: r.get(3)?,
+        location: r.get(4)?,
+        lot: r.get(5)?,
+        qty: r.get(6)?,
+        qty_picked: r.get(7)?,
+        state: r.get(8)?,
+    })
+}
+
+fn task(conn: &Connection, id: u64) -> StoreResult<PickTaskView> {
+    conn.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM pick_task t JOIN sku s ON s.sku = t.sku WHERE t.id = ?1"))?
+        .query_row([id as i64], row_to_task)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("pick task {id}")))
+}
+
+pub fn tasks(conn: &Connection, state: Option<&str>, limit: u32) -> StoreResult<Vec<PickTaskView>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {TASK_COLUMNS} FROM pick_task t JOIN sku s ON s.sku = t.sku
+         WHERE (?1 IS NULL AND t.state IN ('open', 'located')) OR t.state = ?1 ORDER BY t.id LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![state, limit], row_to_task)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One scan on a pick task. First the location barcode, then the item's GTIN (each item
+/// scan picks `qty` units, default 1). A wrong scan changes nothing and says what was expected.
+pub fn scan(conn: &Connection, task_id: u64, code: &str, qty: u32, now_ms: i64) -> StoreResult<ScanOutcome> {
+    let mut t = task(conn, task_id)?;
+    let state = order_state(conn, t.order_id)?;
+    if state != "picking" {
+        return Err(StoreError::Conflict(format!("order {} is {state}; nothing to pick", t.order_id)));
+    }
+    match t.state.as_str() {
+        "open" => {
+            if code != t.location {
+                return Err(StoreError::WrongScan { what: "location", expected: t.location, scanned: code.to_owned() });
+            }
+            conn.prepare_cached("UPDATE pick_task SET state = 'located', updated_ms = ?2 WHERE id = ?1")?
+                .execute(params![task_id as i64, now_ms])?;
+            t.state = "located".into();
+            let message = format!("At {}: scan {} × {} ({})", t.location, t.qty - t.qty_picked, t.sku, t.gtin);
+            Ok(ScanOutcome { task: t, message, order_state: state })
+        }
+        "located" => pick_items(conn, t, code, qty, now_ms),
+        other => Err(StoreError::Conflict(format!("pick task {task_id} is {other}"))),
+    }
+}
+
+fn pick_items(conn: &Connection, mut t: PickTaskView, code: &str, qty: u32, now_ms: i64) -> StoreResult<ScanOutcome> {
+    if code != t.gtin {
+        return Err(StoreError::WrongScan { what: "item", expected: format!("{} ({})", t.gtin, t.sku), scanned: code.to_owned() });
+    }
+    let remaining = t.qty - t.qty_picked;
+    let qty = i64::from(qty);
+    if qty < 1 || qty > remaining {
+        return Err(StoreError::Invalid(format!("quantity must be between 1 and {remaining} (still to pick)")));
+    }
+    let reference = format!("order:{}", t.order_id);
+    let why = Why { reason: "pick", reference: &reference, at_ms: now_ms };
+    change(conn, &t.location, &t.sku, &t.lot, -qty, &why)?;
+    change(conn, OUTBOUND, &t.sku, &t.lot, qty, &why)?;
+    t.qty_picked += qty;
+    t.state = if t.qty_picked == t.qty { "done".into() } else { "located".into() };
+    conn.prepare_cached("UPDATE pick_task SET qty_picked = ?2, state = ?3, updated_ms = ?4 WHERE id = ?1")?
+        .execute(params![t.id as i64, t.qty_picked, t.state, now_ms])?;
+    let mut order_state = "picking".to_owned();
+    let unfinished: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM pick_task WHERE order_id = ?1 AND state IN ('open', 'located')")?
+        .query_row([t.order_id as i64], |r| r.get(0))?;
+    if unfinished == 0 {
+        set_state(conn, t.order_id, "picked", now_ms)?;
+        emit(conn, EdgeEventKind::OrderPicked { order_id: t.order_id }, now_ms)?;
+        order_state = "picked".into();
+    }
+    let message = match (t.state.as_str(), unfinished) {
+        ("done", 0) => format!("Order {} fully picked: take it to packing", t.order_id),
+        ("done", _) => "Task done: next task".to_owned(),
+        _ => format!("Picked {} of {}: scan the next item", t.qty_picked, t.qty),
+    };
+    Ok(ScanOutcome { task: t, message, order_state })
+}
+
+/// The picker found only `found` units at the task's location. Stock there is corrected
+/// (and central told); the rest is sought elsewhere in this warehouse, and if there is none
+/// the fulfilment fails so central can re-route the order.
+pub fn short_pick(conn: &Connection, task_id: u64, found: i64, now_ms: i64) -> StoreResult<ScanOutcome> {
+    let mut t = task(conn, task_id)?;
+    if !matches!(t.state.as_str(), "open" | "located") {
+        return Err(StoreError::Conflict(format!("pick task {task_id} is {}", t.state)));
+    }
+    let state = order_state(conn, t.order_id)?;
+    if state != "picking" {
+        return Err(StoreError::Conflict(format!("order {} is {state}; nothing to pick", t.order_id)));
+    }
+    let remaining = t.qty - t.qty_picked;
+    let system_qty = qty_at(conn, &t.location, &t.sku, &t.lot)?;
+    if found < 0 || found >= remaining {
+        return Err(StoreError::Invalid(format!("found must be between 0 and {} for a short pick", remaining - 1)));
+    }
+    if found > system_qty {
+        return Err(StoreError::Invalid(format!("the system holds {system_qty} here; use a count to add found stock")));
+    }
+    let sku = Sku::parse(&t.sku).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let location = LocationCode::parse(&t.location).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let delta = found - system_qty;
+    if delta < 0 {
+        let seq = emit(conn, EdgeEventKind::StockAdjusted { sku: sku.clone(), delta, reason: AdjustReason::ShortPick, location }, now_ms)?;
+        let reference = format!("event:{seq}");
+        change(conn, &t.location, &t.sku, &t.lot, delta, &Why { reason: "short_pick", reference: &reference, at_ms: now_ms })?;
+    }
+    // Keep what can be picked here; look elsewhere for the rest.
+    let missing = remaining - found;
+    let keep = t.qty_picked + found;
+    if let Some((location, lot, _)) = free_stock(conn, &t.sku, Some(&t.location))?.into_iter().find(|(_, _, free)| *free >= missing) {
+        conn.prepare_cached(
+            "INSERT INTO pick_task (order_id, sku, location, lot, qty, state, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?6)",
+        )?
+        .execute(params![t.order_id as i64, t.sku, location, lot, missing, now_ms])?;
+        shrink_task(conn, &mut t, keep, now_ms)?;
+        let message = format!("Short pick recorded; {missing} more to pick from {location}");
+        return Ok(ScanOutcome { task: t, message, order_state: state });
+    }
+    fail_order(conn, t.order_id, sku, format!("short pick: {missing} of {} missing at {}", t.sku, t.location), now_ms)?;
+    let t = task(conn, task_id)?;
+    Ok(ScanOutcome { message: format!("No more {} in this warehouse: order {} goes back to HQ for re-routing", t.sku, t.order_id), task: t, order_state: "failed".into() })
+}
+
+/// Lowers the task to what stays picked here (or cancels it when that is nothing).
+fn shrink_task(conn: &Connection, t: &mut PickTaskView, keep: i64, now_ms: i64) -> StoreResult<()> {
+    if keep == 0 {
+        t.state = "cancelled".into();
+        conn.prepare_cached("UPDATE pick_task SET state = 'cancelled', updated_ms = ?2 WHERE id = ?1")?
+            .execute(params![t.id as i64, now_ms])?;
+    } else {
+        t.qty = keep;
+        t.state = if t.qty_picked == keep { "done".into() } else { t.state.clone() };
+        conn.prepare_cached("UPDATE pick_task SET qty = ?2, state = ?3, updated_ms = ?4 WHERE id = ?1")?
+            .execute(params![t.id as i64, keep, t.state, now_ms])?;
+    }
+    Ok(())
+}
+
+/// Puts every picked unit of the order back where it came from and closes its tasks.
+fn put_back(conn: &Connection, order_id: u64, reason: &str, now_ms: i64) -> StoreResult<()> {
+    let picked: Vec<(i64, String, String, String, i64)> = conn
+        .prepare_cached("SELECT id, sku, location, lot, qty_picked FROM pick_task WHERE order_id = ?1 AND state <> 'cancelled'")?
+        .query_map([order_id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .collect::<Result<_, _>>()?;
+    let reference = format!("order:{order_id}");
+    let why = Why { reason, reference: &reference, at_ms: now_ms };
+    for (id, sku, location, lot, qty_picked) in picked {
+        if qty_picked > 0 {
+            change(conn, OUTBOUND, &sku, &lot, -qty_picked, &why)?;
+            change(conn, &location, &sku, &lot, qty_picked, &why)?;
+        }
+        conn.prepare_cached("UPDATE pick_task SET state = 'cancelled', updated_ms = ?2 WHERE id = ?1")?.execute(params![id, now_ms])?;
+    }
+    Ok(())
+}
+
+fn fail_order(conn: &Connection, order_id: u64, sku: Sku, reason: String, now_ms: i64) -> StoreResult<()> {
+    put_back(conn, order_id, "putback_failed", now_ms)?;
+    set_state(conn, order_id, "failed", now_ms)?;
+    emit(conn, EdgeEventKind::FulfilmentFailed { order_id, sku, reason }, now_ms)?;
+    Ok(())
+}
+
+/// Central cancelled the order. Before shipment: stop and put goods back. After: nothing
+/// to do here (central sees the shipment and hands over to after-sales).
+pub fn cancel(conn: &Connection, order_id: u64, now_ms: i64) -> StoreResult<()> {
+    let state = match order_state(conn, order_id) {
+        Ok(state) => state,
+        Err(StoreError::NotFound(_)) => {
+            tracing::warn!(order_id, "cancel for an order this warehouse never had");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    if matches!(state.as_str(), "picking" | "picked" | "packed") {
+        put_back(conn, order_id, "putback_cancelled", now_ms)?;
+        set_state(conn, order_id, "cancelled", now_ms)?;
+        emit(conn, EdgeEventKind::CancelConfirmed { order_id }, now_ms)?;
+    }
+    Ok(())
+}
+
+pub fn pack(conn: &Connection, order_id: u64, now_ms: i64) -> StoreResult<FulfilmentView> {
+    let state = order_state(conn, order_id)?;
+    if state != "picked" {
+        return Err(StoreError::Conflict(format!("order {order_id} is {state}; only picked orders can be packed")));
+    }
+    set_state(conn, order_id, "packed", now_ms)?;
+    emit(conn, EdgeEventKind::OrderPacked { order_id }, now_ms)?;
+    fulfilment(conn, order_id)
+}
+
+pub fn ship(conn: &Connection, order_id: u64, carrier: &str, tracking: &str, now_ms: i64) -> StoreResult<FulfilmentView> {
+    let state = order_state(conn, order_id)?;
+    if state != "packed" {
+        return Err(StoreError::Conflict(format!("order {order_id} is {state}; only packed orders can ship")));
+    }
+    let reference = format!("order:{order_id}");
+    let why = Why { reason: "ship", reference: &reference, at_ms: now_ms };
+    let picked: Vec<(String, String, i64)> = conn
+        .prepare_cached("SELECT sku, lot, qty_picked FROM pick_task WHERE order_id = ?1 AND state = 'done'")?
+        .query_map([order_id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (sku, lot, qty) in &picked {
+        change(conn, OUTBOUND, sku, lot, -qty, &why)?;
+    }
+    let mut lines = Vec::new();
+    for line in load_lines(conn, order_id)? {
+        let sku = Sku::parse(&line.sku).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let qty = Qty::parse(line.qty).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        lines.push(ShippedLine { sku, qty });
+    }
+    conn.prepare_cached("UPDATE fulfilment SET state = 'shipped', carrier = ?2, tracking_number = ?3, updated_ms = ?4 WHERE order_id = ?1")?
+        .execute(params![order_id as i64, carrier, tracking, now_ms])?;
+    emit(
+        conn,
+        EdgeEventKind::OrderShipped { order_id, tracking_number: tracking.to_owned(), carrier: carrier.to_owned(), lines },
+        now_ms,
+    )?;
+    fulfilment(conn, order_id)
+}
+
+fn load_lines(conn: &Connection, order_id: u64) -> StoreResult<Vec<FulfilmentLineView>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT l.sku, l.qty, COALESCE((SELECT SUM(t.qty_picked) FROM pick_task t
+             WHERE t.order_id = l.order_id AND t.sku = l.sku AND t.state <> 'cancelled'), 0)
+         FROM fulfilment_line l WHERE l.order_id = ?1 ORDER BY l.sku",
+    )?;
+    let rows = stmt.query_map([order_id as i64], |r| Ok(FulfilmentLineView { sku: r.get(0)?, qty: r.get(1)?, qty_picked: r.get(2)? }))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn fulfilment(conn: &Connection, order_id: u64) -> StoreResult<FulfilmentView> {
+    let (state, ship_to, tracking_number, carrier): (String, String, Option<String>, Option<String>) = conn
+        .prepare_cached("SELECT state, ship_to, tracking_number, carrier FROM fulfilment WHERE order_id = ?1")?
+        .query_row([order_id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("order {order_id} at this warehouse")))?;
+    let tasks = conn
+        .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM pick_task t JOIN sku s ON s.sku = t.sku WHERE t.order_id = ?1 ORDER BY t.id"))?
+        .query_map([order_id as i64], row_to_task)?
+        .collect::<Result<_, _>>()?;
+    Ok(FulfilmentView {
+        order_id,
+        state,
+        ship_to: serde_json::from_str(&ship_to).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        lines: load_lines(conn, order_id)?,
+        tasks,
+        tracking_number,
+        carrier,
+    })
+}
+
+pub fn fulfilments(conn: &Connection, state: Option<&str>, limit: u32) -> StoreResult<Vec<FulfilmentView>> {
+    let ids: Vec<i64> = conn
+        .prepare_cached("SELECT order_id FROM fulfilment WHERE ?1 IS NULL OR state = ?1 ORDER BY order_id LIMIT ?2")?
+        .query_map(params![state, limit], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    ids.into_iter().map(|id| fulfilment(conn, id as u64)).collect()
+}

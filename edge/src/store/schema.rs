@@ -1,0 +1,97 @@
+//! The edge's embedded migrations. Append only: a shipped migration is never edited.
+
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE sku (
+    sku   TEXT PRIMARY KEY,
+    gtin  TEXT NOT NULL UNIQUE,
+    name  TEXT NOT NULL
+) STRICT;
+
+-- Bins (with a barcode on the rack), and the outbound staging area picked goods wait in.
+CREATE TABLE location (
+    code        TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL CHECK (kind IN ('bin', 'outbound')),
+    created_ms  INTEGER NOT NULL
+) STRICT;
+INSERT INTO location (code, kind, created_ms) VALUES ('OUT', 'outbound', 0);
+
+CREATE TABLE stock (
+    location  TEXT NOT NULL REFERENCES location(code),
+    sku       TEXT NOT NULL REFERENCES sku(sku),
+    lot       TEXT NOT NULL DEFAULT '',
+    qty       INTEGER NOT NULL CHECK (qty >= 0),
+    PRIMARY KEY (location, sku, lot)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX stock_by_sku ON stock (sku, location);
+
+-- Append-only: every change of stock at a location, with its reason.
+CREATE TABLE movement (
+    id         INTEGER PRIMARY KEY,
+    at_ms      INTEGER NOT NULL,
+    location   TEXT NOT NULL,
+    sku        TEXT NOT NULL,
+    lot        TEXT NOT NULL,
+    delta      INTEGER NOT NULL,
+    qty_after  INTEGER NOT NULL,
+    reason     TEXT NOT NULL,
+    reference  TEXT NOT NULL
+) STRICT;
+CREATE TRIGGER movement_no_update BEFORE UPDATE ON movement BEGIN SELECT RAISE(ABORT, 'movement is append-only'); END;
+CREATE TRIGGER movement_no_delete BEFORE DELETE ON movement BEGIN SELECT RAISE(ABORT, 'movement is append-only'); END;
+
+-- Orders central released to this warehouse.
+CREATE TABLE fulfilment (
+    order_id         INTEGER PRIMARY KEY,
+    state            TEXT NOT NULL CHECK (state IN ('picking', 'picked', 'packed', 'shipped', 'cancelled', 'failed')),
+    ship_to          TEXT NOT NULL,
+    tracking_number  TEXT,
+    carrier          TEXT,
+    created_ms       INTEGER NOT NULL,
+    updated_ms       INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE fulfilment_line (
+    order_id  INTEGER NOT NULL REFERENCES fulfilment(order_id),
+    sku       TEXT NOT NULL,
+    qty       INTEGER NOT NULL CHECK (qty > 0),
+    PRIMARY KEY (order_id, sku)
+) STRICT;
+
+-- One trip to one location for one SKU of one order. `located` means the picker scanned the
+-- location and may now scan items.
+CREATE TABLE pick_task (
+    id          INTEGER PRIMARY KEY,
+    order_id    INTEGER NOT NULL REFERENCES fulfilment(order_id),
+    sku         TEXT NOT NULL,
+    location    TEXT NOT NULL REFERENCES location(code),
+    lot         TEXT NOT NULL,
+    qty         INTEGER NOT NULL CHECK (qty > 0),
+    qty_picked  INTEGER NOT NULL DEFAULT 0 CHECK (qty_picked >= 0 AND qty_picked <= qty),
+    state       TEXT NOT NULL CHECK (state IN ('open', 'located', 'done', 'cancelled')),
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX pick_task_open ON pick_task (state, id);
+CREATE INDEX pick_task_order ON pick_task (order_id);
+
+-- Every state change writes its event here in the same transaction. seq has no gaps.
+CREATE TABLE outbox (
+    seq    INTEGER PRIMARY KEY,
+    at_ms  INTEGER NOT NULL,
+    body   TEXT NOT NULL
+) STRICT;
+
+-- Counters that must move with the data: outbox_seq, acked_seq, command_cursor.
+CREATE TABLE sync_state (
+    name   TEXT PRIMARY KEY,
+    value  INTEGER NOT NULL
+) STRICT;
+INSERT INTO sync_state (name, value) VALUES ('outbox_seq', 0), ('acked_seq', 0), ('command_cursor', 0);
+
+-- Responses of requests that carried an Idempotency-Key, stored with their effect.
+CREATE TABLE request_log (
+    key         TEXT PRIMARY KEY,
+    response    TEXT NOT NULL,
+    created_ms  INTEGER NOT NULL
+) STRICT;
+"#];

@@ -1,0 +1,150 @@
+//! Locations, stock per (location, SKU, lot), and the append-only movement ledger.
+
+use super::outbox::emit;
+use super::{Adjustment, Receipt, StoreError, StoreResult};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use tote_shared::sync::{AdjustReason, EdgeEventKind};
+use tote_shared::{LocationCode, Qty, Sku};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LocationRecord {
+    pub code: String,
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StockRecord {
+    pub location: String,
+    pub sku: String,
+    pub lot: String,
+    pub qty: i64,
+}
+
+/// Why a movement happened and what caused it, as the ledger records it.
+pub struct Why<'a> {
+    pub reason: &'a str,
+    pub reference: &'a str,
+    pub at_ms: i64,
+}
+
+/// Moves `delta` units at (location, sku, lot) and records it. Refuses to go below zero.
+pub fn change(conn: &Connection, location: &str, sku: &str, lot: &str, delta: i64, why: &Why<'_>) -> StoreResult<i64> {
+    let current = qty_at(conn, location, sku, lot)?;
+    let after = current + delta;
+    if after < 0 {
+        return Err(StoreError::InsufficientStock(format!("{location} holds {current} of {sku}, {} requested", -delta)));
+    }
+    conn.prepare_cached(
+        "INSERT INTO stock (location, sku, lot, qty) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (location, sku, lot) DO UPDATE SET qty = ?4",
+    )?
+    .execute(params![location, sku, lot, after])?;
+    conn.prepare_cached(
+        "INSERT INTO movement (at_ms, location, sku, lot, delta, qty_after, reason, reference) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![why.at_ms, location, sku, lot, delta, after, why.reason, why.reference])?;
+    Ok(after)
+}
+
+pub fn qty_at(conn: &Connection, location: &str, sku: &str, lot: &str) -> StoreResult<i64> {
+    Ok(conn
+        .prepare_cached("SELECT qty FROM stock WHERE location = ?1 AND sku = ?2 AND lot = ?3")?
+        .query_row(params![location, sku, lot], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+pub fn create_location(conn: &Connection, code: &LocationCode, now_ms: i64) -> StoreResult<LocationRecord> {
+    let inserted = conn
+        .prepare_cached("INSERT INTO location (code, kind, created_ms) VALUES (?1, 'bin', ?2) ON CONFLICT DO NOTHING")?
+        .execute(params![code.as_str(), now_ms])?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!("location {code} already exists")));
+    }
+    Ok(LocationRecord { code: code.to_string(), kind: "bin".into() })
+}
+
+pub fn locations(conn: &Connection) -> StoreResult<Vec<LocationRecord>> {
+    let mut stmt = conn.prepare_cached("SELECT code, kind FROM location ORDER BY code")?;
+    let rows = stmt.query_map([], |r| Ok(LocationRecord { code: r.get(0)?, kind: r.get(1)? }))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The location must exist and be a bin (goods are not received into outbound staging).
+pub fn require_bin(conn: &Connection, code: &str) -> StoreResult<()> {
+    let kind: Option<String> =
+        conn.prepare_cached("SELECT kind FROM location WHERE code = ?1")?.query_row([code], |r| r.get(0)).optional()?;
+    match kind.as_deref() {
+        Some("bin") => Ok(()),
+        Some(_) => Err(StoreError::Invalid(format!("{code} is not a storage bin"))),
+        None => Err(StoreError::NotFound(format!("location {code}"))),
+    }
+}
+
+pub fn require_sku(conn: &Connection, sku: &str) -> StoreResult<()> {
+    let found: Option<i64> = conn.prepare_cached("SELECT 1 FROM sku WHERE sku = ?1")?.query_row([sku], |r| r.get(0)).optional()?;
+    found.map(|_| ()).ok_or_else(|| StoreError::NotFound(format!("SKU {sku} (central has not sent it to this warehouse)")))
+}
+
+pub fn sku_for_gtin(conn: &Connection, gtin: &str) -> StoreResult<Sku> {
+    let sku: Option<String> =
+        conn.prepare_cached("SELECT sku FROM sku WHERE gtin = ?1")?.query_row([gtin], |r| r.get(0)).optional()?;
+    let sku = sku.ok_or_else(|| StoreError::NotFound(format!("barcode {gtin}")))?;
+    Sku::parse(&sku).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub fn check_lot(lot: &str) -> StoreResult<()> {
+    if lot.len() > 20 || !lot.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(StoreError::Invalid("lot must be at most 20 letters, digits or '-'".into()));
+    }
+    Ok(())
+}
+
+pub fn receive(conn: &Connection, r: &Receipt, now_ms: i64) -> StoreResult<StockRecord> {
+    check_lot(&r.lot)?;
+    require_bin(conn, r.location.as_str())?;
+    require_sku(conn, r.sku.as_str())?;
+    let seq = emit(conn, EdgeEventKind::StockReceived { sku: r.sku.clone(), qty: r.qty, location: r.location.clone() }, now_ms)?;
+    let reference = format!("event:{seq}");
+    let why = Why { reason: "receipt", reference: &reference, at_ms: now_ms };
+    let qty = change(conn, r.location.as_str(), r.sku.as_str(), &r.lot, r.qty.as_i64(), &why)?;
+    Ok(StockRecord { location: r.location.to_string(), sku: r.sku.to_string(), lot: r.lot.clone(), qty })
+}
+
+const MAX_COUNT: i64 = 1_000_000;
+
+pub fn adjust(conn: &Connection, a: &Adjustment, now_ms: i64) -> StoreResult<StockRecord> {
+    check_lot(&a.lot)?;
+    require_bin(conn, a.location.as_str())?;
+    require_sku(conn, a.sku.as_str())?;
+    let current = qty_at(conn, a.location.as_str(), a.sku.as_str(), &a.lot)?;
+    let delta = match (a.reason, a.counted, a.delta) {
+        (AdjustReason::Count, Some(counted), None) if (0..=MAX_COUNT).contains(&counted) => counted - current,
+        (AdjustReason::Count, _, _) => return Err(StoreError::Invalid(format!("a count needs `counted` between 0 and {MAX_COUNT} and no `delta`"))),
+        (AdjustReason::Damage, None, Some(d)) if d < 0 && d >= -i64::from(Qty::MAX) => d,
+        (AdjustReason::Damage, _, _) => return Err(StoreError::Invalid("damage needs a negative `delta` and no `counted`".into())),
+        (AdjustReason::Found, None, Some(d)) if d > 0 && d <= i64::from(Qty::MAX) => d,
+        (AdjustReason::Found, _, _) => return Err(StoreError::Invalid("found stock needs a positive `delta` and no `counted`".into())),
+        (AdjustReason::ShortPick, _, _) => return Err(StoreError::Invalid("short picks are reported on the pick task".into())),
+    };
+    if delta == 0 {
+        return Ok(StockRecord { location: a.location.to_string(), sku: a.sku.to_string(), lot: a.lot.clone(), qty: current });
+    }
+    let seq = emit(conn, EdgeEventKind::StockAdjusted { sku: a.sku.clone(), delta, reason: a.reason, location: a.location.clone() }, now_ms)?;
+    let reference = format!("event:{seq}");
+    let why = Why { reason: a.reason.as_str(), reference: &reference, at_ms: now_ms };
+    let qty = change(conn, a.location.as_str(), a.sku.as_str(), &a.lot, delta, &why)?;
+    Ok(StockRecord { location: a.location.to_string(), sku: a.sku.to_string(), lot: a.lot.clone(), qty })
+}
+
+pub fn query(conn: &Connection, sku: Option<&Sku>, location: Option<&LocationCode>) -> StoreResult<Vec<StockRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT location, sku, lot, qty FROM stock WHERE (?1 IS NULL OR sku = ?1) AND (?2 IS NULL OR location = ?2)
+         AND qty > 0 ORDER BY sku, location, lot LIMIT 10000",
+    )?;
+    let rows = stmt.query_map(params![sku.map(|s| s.as_str()), location.map(|l| l.as_str())], |r| {
+        Ok(StockRecord { location: r.get(0)?, sku: r.get(1)?, lot: r.get(2)?, qty: r.get(3)? })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,221 @@
+//! Sync with central: push the outbox up, pull commands down. Both loops retry forever with
+//! exponential backoff and full jitter; the edge keeps working while they fail, and
+//! `SyncHealth` makes a stall visible on /health and /metrics.
+
+use crate::config::CentralSettings;
+use crate::store::EdgeStore;
+use rand::Rng;
+use secrecy::ExposeSecret;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tote_shared::runtime::system::now_ms;
+use tote_shared::sync::{PullResponse, PushAck, PushBatch, MAX_PULL_BATCH};
+use tote_shared::WarehouseCode;
+
+#[derive(Default)]
+pub struct SyncHealth {
+    pub last_push_ok_ms: AtomicI64,
+    pub last_pull_ok_ms: AtomicI64,
+    pub push_failures: AtomicU64,
+    pub pull_failures: AtomicU64,
+    pub events_pushed: AtomicU64,
+    pub commands_applied: AtomicU64,
+    pub central_reachable: AtomicBool,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl SyncHealth {
+    fn failed(&self, counter: &AtomicU64, error: &SyncError) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.central_reachable.store(false, Ordering::Relaxed);
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(error.to_string());
+        }
+    }
+
+    fn succeeded(&self, at: &AtomicI64) {
+        at.store(now_ms(), Ordering::Relaxed);
+        self.central_reachable.store(true, Ordering::Relaxed);
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SyncError {
+    #[error("central unreachable: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("central answered {status}: {body}")]
+    Rejected { status: u16, body: String },
+    #[error("local store: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+pub struct SyncClient {
+    http: reqwest::Client,
+    settings: CentralSettings,
+    warehouse: WarehouseCode,
+    store: EdgeStore,
+    health: Arc<SyncHealth>,
+}
+
+impl SyncClient {
+    pub fn new(settings: CentralSettings, warehouse: WarehouseCode, store: EdgeStore, health: Arc<SyncHealth>) -> anyhow::Result<Arc<SyncClient>> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(settings.request_timeout_ms))
+            .pool_max_idle_per_host(2)
+            .build()?;
+        Ok(Arc::new(SyncClient { http, settings, warehouse, store, health }))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.settings.url.trim_end_matches('/'), path)
+    }
+
+    /// Pushes the outbox until it is empty, then waits for new events (or a 1 s tick, so an
+    /// event written by a command apply is never missed for long).
+    pub async fn push_loop(self: Arc<Self>) {
+        let signal = self.store.outbox_signal();
+        let mut backoff = Backoff::new(self.settings.backoff_initial_ms, self.settings.backoff_max_ms);
+        loop {
+            match self.push_once().await {
+                Ok(true) => backoff.reset(),
+                Ok(false) => {
+                    backoff.reset();
+                    let _ = tokio::time::timeout(Duration::from_secs(1), signal.notified()).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "push to central failed; will retry");
+                    self.health.failed(&self.health.push_failures, &error);
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+            }
+        }
+    }
+
+    /// Returns whether there may be more to push.
+    async fn push_once(&self) -> Result<bool, SyncError> {
+        let events = self.store.unacked_events(self.settings.push_batch as u32).await?;
+        if events.is_empty() {
+            self.health.succeeded(&self.health.last_push_ok_ms);
+            return Ok(false);
+        }
+        let sent = events.len();
+        let last = events.last().map(|e| e.seq).unwrap_or(0);
+        let batch = PushBatch { warehouse: self.warehouse.clone(), events };
+        let response = self
+            .http
+            .post(self.url("/api/v1/sync/events"))
+            .bearer_auth(self.settings.token.expose_secret())
+            .timeout(Duration::from_millis(self.settings.request_timeout_ms))
+            .json(&batch)
+            .send()
+            .await?;
+        let status = response.status();
+        if status == reqwest::StatusCode::CONFLICT {
+            // A gap: central holds less than we thought. Resend from its mark.
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            if let Some(high_water) = body.get("high_water").and_then(|v| v.as_u64()) {
+                tracing::error!(high_water, "central reports a sync gap; resending from its mark");
+                self.store.ack(high_water).await?;
+                return Ok(true);
+            }
+            return Err(SyncError::Rejected { status: 409, body: body.to_string() });
+        }
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(SyncError::Rejected { status: status.as_u16(), body });
+        }
+        let ack: PushAck = response.json().await?;
+        self.store.ack(ack.high_water).await?;
+        self.health.events_pushed.fetch_add(ack.applied, Ordering::Relaxed);
+        self.health.succeeded(&self.health.last_push_ok_ms);
+        tracing::debug!(sent, applied = ack.applied, high_water = ack.high_water, "pushed");
+        Ok(ack.high_water >= last)
+    }
+
+    pub async fn pull_loop(self: Arc<Self>) {
+        let mut backoff = Backoff::new(self.settings.backoff_initial_ms, self.settings.backoff_max_ms);
+        loop {
+            match self.pull_once().await {
+                Ok(()) => backoff.reset(),
+                Err(error) => {
+                    tracing::warn!(%error, "pull from central failed; will retry");
+                    self.health.failed(&self.health.pull_failures, &error);
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+            }
+        }
+    }
+
+    async fn pull_once(&self) -> Result<(), SyncError> {
+        let cursor = self.store.counters().await?.command_cursor;
+        let wait = self.settings.pull_wait_ms;
+        let response = self
+            .http
+            .get(self.url("/api/v1/sync/commands"))
+            .query(&[("after", cursor), ("wait_ms", wait), ("limit", MAX_PULL_BATCH as u64)])
+            .bearer_auth(self.settings.token.expose_secret())
+            .timeout(Duration::from_millis(wait + self.settings.request_timeout_ms))
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(SyncError::Rejected { status: status.as_u16(), body });
+        }
+        let pulled: PullResponse = response.json().await?;
+        let count = pulled.commands.len() as u64;
+        if count > 0 {
+            self.store.apply_commands(pulled.commands).await?;
+            self.health.commands_applied.fetch_add(count, Ordering::Relaxed);
+        }
+        self.health.succeeded(&self.health.last_pull_ok_ms);
+        Ok(())
+    }
+}
+
+/// Exponential backoff with jitter: the delay is uniform in [initial, min(max, initial × 2^attempt)],
+/// so many edges reconnecting after an HQ outage spread out, and none spins below `initial`.
+struct Backoff {
+    initial_ms: u64,
+    max_ms: u64,
+    attempt: u32,
+}
+
+impl Backoff {
+    fn new(initial_ms: u64, max_ms: u64) -> Backoff {
+        Backoff { initial_ms, max_ms, attempt: 0 }
+    }
+
+    fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        let ceiling = self.initial_ms.saturating_mul(1u64 << self.attempt.min(20)).min(self.max_ms);
+        self.attempt = self.attempt.saturating_add(1);
+        Duration::from_millis(rand::thread_rng().gen_range(self.initial_ms.min(ceiling)..=ceiling))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_cap_and_resets() {
+        let mut b = Backoff::new(100, 1_000);
+        for _ in 0..30 {
+            let d = b.next_delay();
+            assert!(d <= Duration::from_millis(1_000));
+            assert!(d >= Duration::from_millis(100));
+        }
+        assert!(b.attempt >= 30);
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(100));
+    }
+}
