@@ -5,6 +5,7 @@
 //! `routing` decides which warehouse serves an order, `auth` says who is calling.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod http;
 pub mod routing;

@@ -5,6 +5,7 @@
 //! outbox event in the same transaction), `sync/` pushes events to central and pulls commands.
 //! The edge keeps serving its floor while central is unreachable.
 
+pub mod cli;
 pub mod config;
 pub mod http;
 pub mod startup;

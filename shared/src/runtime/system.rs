@@ -55,3 +55,11 @@ pub fn notify_ready() {
         });
     }
 }
+
+/// Writes the bound address to `path` atomically (temp file + rename), so a supervisor or a
+/// test that started us on port 0 can find us and never reads half a file.
+pub fn write_ready_file(path: &std::path::Path, addr: std::net::SocketAddr) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, addr.to_string())?;
+    std::fs::rename(&tmp, path)
+}

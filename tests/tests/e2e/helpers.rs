@@ -1,0 +1,474 @@
+//! The harness: real tote-central and tote-edge processes on port 0 with temp SQLite files,
+//! and typed helpers over their HTTP APIs (zero-to-production's `TestApp`, as processes).
+
+use anyhow::{bail, Context, Result};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ADMIN: &str = "test-admin-token-0123456789";
+pub const READER: &str = "test-read-token-0123456789";
+
+pub const PEGASUS: &str = "PEG39-M-WHT-42";
+pub const PEGASUS_GTIN: &str = "1958661377384";
+
+/// Waits for `check` to return Some, polling, until `limit`; fails with `what` after that.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Central,
+    Edge,
+}
+
+/// One daemon process. Dropping it kills the process.
+pub struct Daemon {
+    kind: Kind,
+    child: Option<Child>,
+    config: PathBuf,
+    ready: PathBuf,
+    log: PathBuf,
+    pub addr: SocketAddr,
+}
+
+impl Daemon {
+    pub fn spawn(kind: Kind, config: PathBuf) -> Result<Daemon> {
+        let dir = config.parent().context("config dir")?.to_owned();
+        let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("daemon").to_owned();
+        let mut d = Daemon {
+            kind,
+            child: None,
+            ready: dir.join(format!("{stem}.ready")),
+            log: dir.join(format!("{stem}.log")),
+            config,
+            addr: "127.0.0.1:0".parse()?,
+        };
+        d.start()?;
+        Ok(d)
+    }
+
+    fn binary(&self) -> &'static str {
+        match self.kind {
+            Kind::Central => env!("CARGO_BIN_EXE_e2e-central"),
+            Kind::Edge => env!("CARGO_BIN_EXE_e2e-edge"),
+        }
+    }
+
+    pub fn start(&mut self) -> Result<()> {
+        let _ = std::fs::remove_file(&self.ready);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let child = Command::new(self.binary())
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--ready-file")
+            .arg(&self.ready)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("spawning {}", self.binary()))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&self.ready) {
+                self.addr = text.trim().parse()?;
+                return Ok(());
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                bail!("{:?} exited with {status} before it was ready; log:\n{log}", self.kind);
+            }
+            if Instant::now() > deadline {
+                bail!("{:?} not ready within 30 s", self.kind);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// SIGKILL: no shutdown handler runs, nothing is flushed but what was committed.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Restarts on the same port so peers configured with our URL find us again.
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill9();
+        self.pin_port()?;
+        self.start()
+    }
+
+    fn pin_port(&self) -> Result<()> {
+        let text = std::fs::read_to_string(&self.config)?;
+        let pinned = text.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{}\"", self.addr));
+        std::fs::write(&self.config, pinned)?;
+        Ok(())
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn central_config(dir: &Path, payment_timeout_ms: u64) -> Result<PathBuf> {
+    let path = dir.join("central.toml");
+    let db = dir.join("central.sqlite");
+    std::fs::write(
+        &path,
+        format!(
+            r#"log = "warn"
+[http]
+listen = "127.0.0.1:0"
+max_body_bytes = 65536
+max_connections = 1024
+max_in_flight = 1024
+[database]
+path = "{}"
+write_queue = 65536
+max_batch = 1024
+max_readers = 4
+[orders]
+payment_timeout_ms = {payment_timeout_ms}
+sweep_interval_ms = 50
+max_lines = 50
+[auth]
+admin_token = "{ADMIN}"
+read_token = "{READER}"
+"#,
+            db.display()
+        ),
+    )?;
+    Ok(path)
+}
+
+pub fn edge_token(warehouse: &str) -> String {
+    format!("edge-secret-{warehouse}-0123456789abcdef")
+}
+
+pub fn edge_config(dir: &Path, warehouse: &str, central: &str) -> Result<PathBuf> {
+    let path = dir.join(format!("edge-{warehouse}.toml"));
+    let db = dir.join(format!("edge-{warehouse}.sqlite"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"warehouse = "{warehouse}"
+log = "warn"
+[http]
+listen = "127.0.0.1:0"
+max_body_bytes = 65536
+max_connections = 256
+max_in_flight = 256
+[database]
+path = "{}"
+write_queue = 16384
+max_batch = 512
+max_readers = 4
+[central]
+url = "{central}"
+token = "{}"
+push_batch = 1000
+pull_wait_ms = 2000
+request_timeout_ms = 3000
+backoff_initial_ms = 20
+backoff_max_ms = 300
+"#,
+            db.display(),
+            edge_token(warehouse)
+        ),
+    )?;
+    Ok(path)
+}
+
+/// A JSON answer with its status.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub content_type: String,
+}
+
+impl Reply {
+    async fn from(response: reqwest::Response) -> Result<Reply> {
+        let status = response.status();
+        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let text = response.text().await?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok(Reply { status, body, content_type })
+    }
+
+    pub fn ok(self) -> Result<Value> {
+        if self.status.is_success() {
+            Ok(self.body)
+        } else {
+            bail!("expected success, got {}: {}", self.status, self.body)
+        }
+    }
+}
+
+pub fn client() -> Client {
+    Client::builder().pool_max_idle_per_host(64).timeout(Duration::from_secs(30)).build().expect("http client")
+}
+
+pub struct Central {
+    pub daemon: Daemon,
+    pub http: Client,
+}
+
+impl Central {
+    pub fn start(dir: &Path) -> Result<Central> {
+        Self::start_with_timeout(dir, 600_000)
+    }
+
+    pub fn start_with_timeout(dir: &Path, payment_timeout_ms: u64) -> Result<Central> {
+        Ok(Central { daemon: Daemon::spawn(Kind::Central, central_config(dir, payment_timeout_ms)?)?, http: client() })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.daemon.url())
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Result<Reply> {
+        Reply::from(self.http.post(self.url(path)).bearer_auth(ADMIN).json(&body).send().await?).await
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Reply> {
+        Reply::from(self.http.get(self.url(path)).bearer_auth(READER).send().await?).await
+    }
+
+    pub async fn create_order(&self, key: &str, body: &Value) -> Result<Reply> {
+        let request = self.http.post(self.url("/api/v1/orders")).bearer_auth(ADMIN).header("Idempotency-Key", key).json(body);
+        Reply::from(request.send().await?).await
+    }
+
+    pub async fn order(&self, id: u64) -> Result<Value> {
+        self.get(&format!("/api/v1/orders/{id}")).await?.ok()
+    }
+
+    pub async fn order_state(&self, id: u64) -> Result<String> {
+        Ok(self.order(id).await?["state"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// (on_hand, locked, committed, sellable) of `sku` at `warehouse`.
+    pub async fn level(&self, sku: &str, warehouse: &str) -> Result<(i64, i64, i64, i64)> {
+        let rows = self.get(&format!("/api/v1/inventory/{sku}")).await?.ok()?;
+        let row = rows.as_array().into_iter().flatten().find(|r| r["warehouse"] == warehouse);
+        Ok(match row {
+            Some(r) => (
+                r["on_hand"].as_i64().unwrap_or(0),
+                r["locked"].as_i64().unwrap_or(0),
+                r["committed"].as_i64().unwrap_or(0),
+                r["sellable"].as_i64().unwrap_or(0),
+            ),
+            None => (0, 0, 0, 0),
+        })
+    }
+
+    pub async fn add_warehouse(&self, code: &str, city: &str) -> Result<()> {
+        let body = json!({"code": code, "name": format!("Warehouse {code}"), "city": city, "edge_token": edge_token(code)});
+        self.post("/api/v1/warehouses", body).await?.ok().map(|_| ())
+    }
+
+    /// The running-shoe catalog of the acceptance story: Pegasus 39 in a few sizes.
+    pub async fn seed_catalog(&self) -> Result<()> {
+        self.post(
+            "/api/v1/spus",
+            json!({"id": "PEG39", "name": "Nike Air Zoom Pegasus 39", "brand": "Nike", "category": "Shoes > Running > Cushioned"}),
+        )
+        .await?
+        .ok()?;
+        for (sku, gtin, size) in skus() {
+            self.post(
+                "/api/v1/skus",
+                json!({"sku": sku, "spu_id": "PEG39", "gtin": gtin, "gender": "men", "colour": "white", "size": size, "price": 89900, "cost": 41000}),
+            )
+            .await?
+            .ok()?;
+        }
+        Ok(())
+    }
+
+    pub async fn sync_row(&self, warehouse: &str) -> Result<Value> {
+        let rows = self.get("/api/v1/sync/status").await?.ok()?;
+        rows.as_array().into_iter().flatten().find(|r| r["warehouse"] == warehouse).cloned().context("no sync row")
+    }
+}
+
+/// (SKU, GTIN, size) of the seeded catalog.
+pub fn skus() -> Vec<(&'static str, &'static str, &'static str)> {
+    vec![(PEGASUS, PEGASUS_GTIN, "EU 42"), ("PEG39-M-WHT-43", "1958661377391", "EU 43"), ("PEG39-M-WHT-44", "1958661377407", "EU 44")]
+}
+
+pub fn order_body(sku: &str, qty: i64, city: &str) -> Value {
+    json!({
+        "channel": "app",
+        "lines": [{"sku": sku, "qty": qty}],
+        "ship_to": {"name": "Li Wei", "line1": "88 Century Avenue", "city": city, "postcode": "200120"}
+    })
+}
+
+pub struct Edge {
+    pub daemon: Daemon,
+    pub warehouse: String,
+    pub http: Client,
+}
+
+impl Edge {
+    pub fn start(dir: &Path, warehouse: &str, central_url: &str) -> Result<Edge> {
+        let config = edge_config(dir, warehouse, central_url)?;
+        Ok(Edge { daemon: Daemon::spawn(Kind::Edge, config)?, warehouse: warehouse.to_owned(), http: client() })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.daemon.url())
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Result<Reply> {
+        Reply::from(self.http.post(self.url(path)).json(&body).send().await?).await
+    }
+
+    pub async fn post_keyed(&self, path: &str, key: &str, body: Value) -> Result<Reply> {
+        Reply::from(self.http.post(self.url(path)).header("Idempotency-Key", key).json(&body).send().await?).await
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Reply> {
+        Reply::from(self.http.get(self.url(path)).send().await?).await
+    }
+
+    /// Waits until central's master data (the SKU barcodes) has arrived.
+    pub async fn wait_for_skus(&self, expected_cursor: u64) -> Result<()> {
+        eventually("edge to pull master data", Duration::from_secs(20), || async {
+            let s = self.get("/api/v1/sync/status").await?.ok()?;
+            Ok((s["command_cursor"].as_u64().unwrap_or(0) >= expected_cursor).then_some(()))
+        })
+        .await
+    }
+
+    pub async fn add_location(&self, code: &str) -> Result<()> {
+        self.post("/api/v1/locations", json!({"code": code})).await?.ok().map(|_| ())
+    }
+
+    pub async fn receive(&self, location: &str, gtin: &str, qty: i64) -> Result<Value> {
+        self.post("/api/v1/receipts", json!({"location": location, "gtin": gtin, "qty": qty})).await?.ok()
+    }
+
+    /// Waits until central acknowledged every event this edge wrote.
+    pub async fn wait_synced(&self, limit: Duration) -> Result<()> {
+        eventually("edge outbox to drain", limit, || async {
+            let s = self.get("/api/v1/sync/status").await?.ok()?;
+            Ok((s["events_pending"].as_u64() == Some(0)).then_some(()))
+        })
+        .await
+    }
+
+    pub async fn wait_for_order(&self, order_id: u64, limit: Duration) -> Result<Value> {
+        eventually("order to reach the edge", limit, || async {
+            let r = self.get(&format!("/api/v1/orders/{order_id}")).await?;
+            Ok(r.status.is_success().then_some(r.body))
+        })
+        .await
+    }
+
+    /// Picks every task of the order by scanning location then item, packs and ships it.
+    pub async fn fulfil(&self, order_id: u64, tracking: &str) -> Result<Value> {
+        let order = self.wait_for_order(order_id, Duration::from_secs(20)).await?;
+        for task in order["tasks"].as_array().context("tasks")? {
+            if task["state"] == "done" || task["state"] == "cancelled" {
+                continue;
+            }
+            let id = task["id"].as_u64().context("task id")?;
+            let path = format!("/api/v1/pick-tasks/{id}/scan");
+            if task["state"] == "open" {
+                self.post(&path, json!({"code": task["location"]})).await?.ok()?;
+            }
+            let remaining = task["qty"].as_i64().unwrap_or(0) - task["qty_picked"].as_i64().unwrap_or(0);
+            for _ in 0..remaining {
+                self.post(&path, json!({"code": task["gtin"]})).await?.ok()?;
+            }
+        }
+        self.post(&format!("/api/v1/orders/{order_id}/pack"), json!({})).await?.ok()?;
+        self.post(&format!("/api/v1/orders/{order_id}/ship"), json!({"carrier": "SF", "tracking_number": tracking})).await?.ok()
+    }
+}
+
+/// Central with the story catalog and warehouses SH-01 (Shanghai) and BJ-01 (Beijing).
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub central: Central,
+    pub edges: Vec<Edge>,
+}
+
+impl World {
+    pub async fn start(warehouses: &[(&str, &str)]) -> Result<World> {
+        let dir = tempfile::tempdir()?;
+        let central = Central::start(dir.path())?;
+        central.seed_catalog().await?;
+        let mut edges = Vec::new();
+        for (code, city) in warehouses {
+            central.add_warehouse(code, city).await?;
+            let edge = Edge::start(dir.path(), code, &central.daemon.url())?;
+            edge.wait_for_skus(skus().len() as u64).await?;
+            edge.add_location("A-01-01").await?;
+            edges.push(edge);
+        }
+        Ok(World { dir, central, edges })
+    }
+
+    pub fn edge(&self, code: &str) -> &Edge {
+        self.edges.iter().find(|e| e.warehouse == code).expect("edge exists")
+    }
+}
+
+/// SHA-256 over every user table of an SQLite file, row by row in key order: two equal
+/// checksums mean equal data.
+pub fn db_checksum(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut hasher = Sha256::new();
+    for table in tables {
+        hasher.update(table.as_bytes());
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1, 2"))?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            for i in 0..columns {
+                let v: rusqlite::types::Value = row.get(i)?;
+                hasher.update(format!("{v:?}|").as_bytes());
+            }
+        }
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}

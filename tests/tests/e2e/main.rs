@@ -1,0 +1,5 @@
+//! Cross-daemon end-to-end tests: real tote-central and tote-edge processes, port 0, temp
+//! SQLite files. Each module is one "must show" of the spine issue.
+
+mod helpers;
+mod story;
