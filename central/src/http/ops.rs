@@ -31,17 +31,20 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     let label = |w: &str| format!("warehouse=\"{w}\"");
     let mut hw = Vec::new();
     let mut push_age = Vec::new();
+    let mut pull_age = Vec::new();
     let mut pending = Vec::new();
     let mut rejected = Vec::new();
     for lag in &lags {
         let l = label(lag.stream.warehouse.as_str());
         hw.push((l.clone(), lag.stream.events_high_water as f64));
         push_age.push((l.clone(), lag.stream.last_push_ms.map(|t| (now - t) as f64 / 1000.0).unwrap_or(f64::INFINITY)));
+        pull_age.push((l.clone(), lag.last_pull_ms.map(|t| (now - t) as f64 / 1000.0).unwrap_or(f64::INFINITY)));
         pending.push((l.clone(), lag.commands_pending.map(|p| p as f64).unwrap_or(f64::NAN)));
         rejected.push((l, lag.stream.rejected_events as f64));
     }
     text.gauge("tote_central_sync_events_high_water", "Highest edge event applied, per edge", &view(&hw));
-    text.gauge("tote_central_sync_seconds_since_push", "Seconds since the edge last pushed (a stalled edge grows)", &view(&push_age));
+    text.gauge("tote_central_sync_seconds_since_apply", "Seconds since central last applied new events from the edge", &view(&push_age));
+    text.gauge("tote_central_sync_seconds_since_pull", "Seconds since the edge last polled for commands (it long-polls, so a live edge stays low)", &view(&pull_age));
     text.gauge("tote_central_sync_commands_pending", "Commands queued for the edge beyond its last pull cursor", &view(&pending));
     text.gauge("tote_central_sync_rejected_events", "Edge events kept aside because no order could take them", &view(&rejected));
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text.finish()))

@@ -169,6 +169,7 @@ pub struct EdgeSyncRow {
     pub warehouse: WarehouseCode,
     /// Highest edge event sequence applied.
     pub events_high_water: u64,
+    /// When central last applied new events from this edge.
     pub last_push_ms: Option<i64>,
     /// Newest command queued for the edge.
     pub commands_latest_seq: u64,

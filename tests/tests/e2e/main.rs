@@ -2,4 +2,7 @@
 //! SQLite files. Each module is one "must show" of the spine issue.
 
 mod helpers;
+mod idempotency;
+mod offline;
+mod oversell;
 mod story;

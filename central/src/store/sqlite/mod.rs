@@ -14,7 +14,6 @@ use super::{
 };
 use std::path::Path;
 use tokio::sync::watch;
-use tote_shared::order::OrderEvent;
 use tote_shared::runtime::sqlite::{migrate, open, Readers, Writer};
 use tote_shared::sync::{EdgeEvent, PullResponse, PushAck};
 use tote_shared::{Sku, WarehouseCode};
@@ -113,13 +112,11 @@ impl Repository for SqliteStore {
     }
 
     fn pay_order(&self, id: u64, now_ms: i64) -> StoreFuture<'_, OrderRecord> {
-        Box::pin(self.write_and_signal(move |c| orders::apply_event(c, id, &OrderEvent::Paid, "order_paid", now_ms)))
+        Box::pin(self.write_and_signal(move |c| orders::pay(c, id, now_ms)))
     }
 
     fn cancel_order(&self, id: u64, now_ms: i64) -> StoreFuture<'_, OrderRecord> {
-        Box::pin(self.write_and_signal(move |c| {
-            orders::apply_event(c, id, &OrderEvent::CancelRequested, "order_cancelled", now_ms)
-        }))
+        Box::pin(self.write_and_signal(move |c| orders::cancel(c, id, now_ms)))
     }
 
     fn close_expired_orders(&self, now_ms: i64, limit: u32) -> StoreFuture<'_, u32> {

@@ -275,6 +275,33 @@ fn reroute(conn: &Connection, mut order: OrderRecord, failed: Option<&WarehouseC
     apply_event(conn, order.id, &OrderEvent::StockAllocated, "order_rerouted", now_ms)
 }
 
+/// Sandbox payment. Paying an order that was already paid answers with the order as it is,
+/// so a client that retries after a lost response does not get an error.
+pub fn pay(conn: &Connection, id: u64, now_ms: i64) -> StoreResult<OrderRecord> {
+    let order = load(conn, id)?;
+    if order.state != OrderState::AwaitingPayment && was(conn, id, "order_paid")? {
+        return Ok(order);
+    }
+    apply_event(conn, id, &OrderEvent::Paid, "order_paid", now_ms)
+}
+
+/// Cancel request; repeating it while the cancel is under way or done answers as it is.
+pub fn cancel(conn: &Connection, id: u64, now_ms: i64) -> StoreResult<OrderRecord> {
+    let order = load(conn, id)?;
+    if matches!(order.state, OrderState::Cancelling | OrderState::Cancelled) && was(conn, id, "order_cancelled")? {
+        return Ok(order);
+    }
+    apply_event(conn, id, &OrderEvent::CancelRequested, "order_cancelled", now_ms)
+}
+
+fn was(conn: &Connection, id: u64, cause: &str) -> StoreResult<bool> {
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT 1 FROM order_history WHERE order_id = ?1 AND cause = ?2 LIMIT 1")?
+        .query_row(params![id as i64, cause], |r| r.get(0))
+        .optional()?;
+    Ok(found.is_some())
+}
+
 /// Backordered orders that wait for `sku`, oldest first: try each once stock arrives.
 pub fn retry_backorders(conn: &Connection, sku: &str, now_ms: i64) -> StoreResult<()> {
     let ids: Vec<i64> = conn

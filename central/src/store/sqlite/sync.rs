@@ -63,8 +63,11 @@ pub fn apply_events(conn: &Connection, warehouse: &WarehouseCode, events: &[Edge
         high_water = event.seq;
         applied += 1;
     }
-    conn.prepare_cached("UPDATE edge_stream SET events_high_water = ?2, last_push_ms = ?3 WHERE warehouse = ?1")?
-        .execute(params![warehouse.as_str(), high_water as i64, now_ms])?;
+    // A pure replay writes nothing at all: it must leave central exactly as it was.
+    if applied > 0 {
+        conn.prepare_cached("UPDATE edge_stream SET events_high_water = ?2, last_push_ms = ?3 WHERE warehouse = ?1")?
+            .execute(params![warehouse.as_str(), high_water as i64, now_ms])?;
+    }
     Ok(PushAck { high_water, applied })
 }
 
