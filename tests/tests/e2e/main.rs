@@ -1,6 +1,7 @@
 //! Cross-daemon end-to-end tests: real tote-central and tote-edge processes, port 0, temp
 //! SQLite files. Each module is one "must show" of the spine issue.
 
+mod bad_input;
 mod helpers;
 mod idempotency;
 mod offline;
