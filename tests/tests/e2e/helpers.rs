@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub const ADMIN: &str = "test-admin-token-0123456789";
@@ -31,6 +32,11 @@ where
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Locks a daemon even if a panicking test thread poisoned the mutex.
+pub fn lock(daemon: &Mutex<Daemon>) -> MutexGuard<'_, Daemon> {
+    daemon.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -240,7 +246,8 @@ pub fn client() -> Client {
 }
 
 pub struct Central {
-    pub daemon: Daemon,
+    pub daemon: Arc<Mutex<Daemon>>,
+    base: String,
     pub http: Client,
 }
 
@@ -250,11 +257,24 @@ impl Central {
     }
 
     pub fn start_with_timeout(dir: &Path, payment_timeout_ms: u64) -> Result<Central> {
-        Ok(Central { daemon: Daemon::spawn(Kind::Central, central_config(dir, payment_timeout_ms)?)?, http: client() })
+        let daemon = Daemon::spawn(Kind::Central, central_config(dir, payment_timeout_ms)?)?;
+        Ok(Central { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), http: client() })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.daemon.url())
+        format!("{}{path}", self.base)
+    }
+
+    pub fn kill9(&self) {
+        lock(&self.daemon).kill9();
+    }
+
+    pub fn restart(&self) -> Result<()> {
+        lock(&self.daemon).restart()
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Result<Reply> {
@@ -337,7 +357,8 @@ pub fn order_body(sku: &str, qty: i64, city: &str) -> Value {
 }
 
 pub struct Edge {
-    pub daemon: Daemon,
+    pub daemon: Arc<Mutex<Daemon>>,
+    base: String,
     pub warehouse: String,
     pub http: Client,
 }
@@ -345,11 +366,12 @@ pub struct Edge {
 impl Edge {
     pub fn start(dir: &Path, warehouse: &str, central_url: &str) -> Result<Edge> {
         let config = edge_config(dir, warehouse, central_url)?;
-        Ok(Edge { daemon: Daemon::spawn(Kind::Edge, config)?, warehouse: warehouse.to_owned(), http: client() })
+        let daemon = Daemon::spawn(Kind::Edge, config)?;
+        Ok(Edge { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), warehouse: warehouse.to_owned(), http: client() })
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.daemon.url())
+        format!("{}{path}", self.base)
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Result<Reply> {
@@ -435,7 +457,7 @@ impl World {
         let mut edges = Vec::new();
         for (code, city) in warehouses {
             central.add_warehouse(code, city).await?;
-            let edge = Edge::start(dir.path(), code, &central.daemon.url())?;
+            let edge = Edge::start(dir.path(), code, central.base_url())?;
             edge.wait_for_skus(skus().len() as u64).await?;
             edge.add_location("A-01-01").await?;
             edges.push(edge);

@@ -2,6 +2,7 @@
 //! SQLite files. Each module is one "must show" of the spine issue.
 
 mod bad_input;
+mod crash;
 mod helpers;
 mod idempotency;
 mod offline;

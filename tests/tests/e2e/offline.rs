@@ -7,7 +7,7 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_edge_ships_fifty_orders_while_central_is_down_and_central_applies_each_shipment_once() -> Result<()> {
-    let mut world = World::start(&[("SH-01", "Shanghai")]).await?;
+    let world = World::start(&[("SH-01", "Shanghai")]).await?;
     let sh = world.edge("SH-01");
     sh.receive("A-01-01", PEGASUS_GTIN, 60).await?;
     sh.wait_synced(Duration::from_secs(20)).await?;
@@ -23,7 +23,7 @@ async fn the_edge_ships_fifty_orders_while_central_is_down_and_central_applies_e
         sh.wait_for_order(*id, Duration::from_secs(20)).await?;
     }
 
-    world.central.daemon.kill9();
+    world.central.kill9();
     let sh = world.edge("SH-01");
     for id in &ids {
         sh.fulfil(*id, &format!("SF{id:010}")).await?;
@@ -37,7 +37,7 @@ async fn the_edge_ships_fifty_orders_while_central_is_down_and_central_applies_e
     })
     .await?;
 
-    world.central.daemon.restart()?;
+    world.central.restart()?;
     let sh = world.edge("SH-01");
     sh.wait_synced(Duration::from_secs(30)).await?;
 
