@@ -1,1 +1,52 @@
-fn main(){}
+//! `tote-sim`: plays the parts Tote does not own — HQ clerks seeding the catalog, shoppers
+//! placing orders, warehouse workers scanning — against real daemons over their real APIs.
+//!
+//! `tote-sim demo` starts tote-central and two tote-edge daemons (SH-01, BJ-01) in this
+//! process on local ports with SQLite files, seeds the running-shoe catalog and narrates
+//! orders flowing through. `--once` runs the acceptance story to the end and exits 0.
+
+mod client;
+mod demo;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "tote-sim", about = "Tote simulator and demo", version)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run central + two edges with a seeded catalog and narrate orders flowing through.
+    Demo {
+        /// Run the acceptance story once, check the end state, and exit (0 = all good).
+        #[arg(long)]
+        once: bool,
+        /// Seed for the shoppers and workers, so a run can be replayed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Where the SQLite files go (default: a fresh temporary directory).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Central's port; the edges take the next two. 0 picks free ports.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Orders per minute after the story (continuous mode).
+        #[arg(long, default_value_t = 30)]
+        orders_per_minute: u32,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tote_shared::runtime::system::init_telemetry("warn");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match args.command {
+        Command::Demo { once, seed, data_dir, port, orders_per_minute } => {
+            runtime.block_on(demo::run(demo::Options { once, seed, data_dir, port, orders_per_minute }))
+        }
+    }
+}

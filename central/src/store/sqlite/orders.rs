@@ -192,10 +192,16 @@ fn load_lines(conn: &Connection, id: u64) -> StoreResult<Vec<OrderLineRecord>> {
 /// Applies `event` to order `id`: the pure transition, then its effects, then the new state
 /// and a history row. `cause` names the trigger for the ledger and history.
 pub fn apply_event(conn: &Connection, id: u64, event: &OrderEvent, cause: &str, now_ms: i64) -> StoreResult<OrderRecord> {
+    apply_event_from(conn, id, event, cause, "", now_ms)
+}
+
+/// `apply_event` for a change reported by someone else; `source` (e.g. `edge:SH-01#17`)
+/// goes into the ledger reference beside the order.
+pub fn apply_event_from(conn: &Connection, id: u64, event: &OrderEvent, cause: &str, source: &str, now_ms: i64) -> StoreResult<OrderRecord> {
     let mut order = load(conn, id)?;
     let step = transition(order.state, event)?;
     let from = order.state;
-    let reference = format!("order:{id}");
+    let reference = if source.is_empty() { format!("order:{id}") } else { format!("order:{id} {source}") };
     let ledger_cause = Cause { cause, reference: &reference, at_ms: now_ms };
     let next = step.to;
     for effect in &step.effects {

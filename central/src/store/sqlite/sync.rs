@@ -75,7 +75,8 @@ fn apply_one(conn: &Connection, warehouse: &WarehouseCode, event: &EdgeEvent, no
     let reference = format!("edge:{warehouse}#{}", event.seq);
     let wh = warehouse.as_str();
     conn.execute_batch("SAVEPOINT event")?;
-    let order_step = |id: u64, ev: OrderEvent, cause: &str| orders::apply_event(conn, id, &ev, cause, now_ms).map(|_| ());
+    let order_step =
+        |id: u64, ev: OrderEvent, cause: &str| orders::apply_event_from(conn, id, &ev, cause, &reference, now_ms).map(|_| ());
     let outcome = match &event.kind {
         EdgeEventKind::StockReceived { sku, qty, .. } => {
             let cause = Cause { cause: "edge_receipt", reference: &reference, at_ms: now_ms };

@@ -1,0 +1,48 @@
+//! Thin JSON-over-HTTP helpers for the simulated people.
+
+use anyhow::{bail, Result};
+use serde_json::Value;
+
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Api {
+    pub fn new(base: String, token: Option<String>) -> Api {
+        Api { http: reqwest::Client::new(), base, token }
+    }
+
+    fn auth(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value> {
+        let r = self.auth(self.http.get(format!("{}{path}", self.base))).send().await?;
+        answer(r).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        let r = self.auth(self.http.post(format!("{}{path}", self.base))).json(body).send().await?;
+        answer(r).await
+    }
+
+    pub async fn post_keyed(&self, path: &str, key: &str, body: &Value) -> Result<Value> {
+        let r = self.auth(self.http.post(format!("{}{path}", self.base))).header("Idempotency-Key", key).json(body).send().await?;
+        answer(r).await
+    }
+}
+
+async fn answer(r: reqwest::Response) -> Result<Value> {
+    let status = r.status();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{status}: {}", body["detail"].as_str().unwrap_or(&body.to_string()));
+    }
+    Ok(body)
+}

@@ -1,0 +1,292 @@
+//! The demo: real daemons in this process, simulated people talking to them over HTTP.
+
+use crate::client::Api;
+use anyhow::{ensure, Context, Result};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tote_shared::WarehouseCode;
+
+pub struct Options {
+    pub once: bool,
+    pub seed: u64,
+    pub data_dir: Option<PathBuf>,
+    pub port: u16,
+    pub orders_per_minute: u32,
+}
+
+const ADMIN_TOKEN: &str = "demo-admin-token-not-for-production";
+const READ_TOKEN: &str = "demo-read-token-not-for-production";
+
+/// (warehouse, city) of the demo's two warehouses.
+const WAREHOUSES: [(&str, &str); 2] = [("SH-01", "Shanghai"), ("BJ-01", "Beijing")];
+const SIZES: [&str; 6] = ["40", "41", "42", "43", "44", "45"];
+const STORY_SKU: &str = "PEG39-M-WHT-42";
+
+fn sku_code(size: &str) -> String {
+    format!("PEG39-M-WHT-{size}")
+}
+
+fn gtin(size: &str) -> String {
+    tote_shared::Gtin::from_body13(195_866_137_700 + size.parse::<u64>().unwrap_or(0)).to_string()
+}
+
+fn edge_token(code: &str) -> String {
+    format!("demo-edge-token-{code}-not-for-production")
+}
+
+fn say(line: impl AsRef<str>) {
+    println!("  {}", line.as_ref());
+}
+
+pub async fn run(options: Options) -> Result<()> {
+    let temp = tempfile::tempdir()?;
+    let dir = options.data_dir.clone().unwrap_or_else(|| temp.path().to_owned());
+    std::fs::create_dir_all(&dir)?;
+    let port = |offset: u16| if options.port == 0 { 0 } else { options.port + offset };
+
+    let central = tote_central::startup::App::build(central_settings(&dir, port(0))?).await?;
+    let central_url = format!("http://{}", central.local_addr()?);
+    tokio::spawn(central.run_until_stopped(std::future::pending()));
+    let hq = Api::new(central_url.clone(), Some(ADMIN_TOKEN.into()));
+    let reader = Api::new(central_url.clone(), Some(READ_TOKEN.into()));
+
+    println!("Tote demo — data in {}", dir.display());
+    println!("  central  {central_url}   (HQ API; token {READ_TOKEN} reads, OpenAPI at /api/v1/openapi.json)");
+    seed_catalog(&hq).await?;
+    let mut edges = Vec::new();
+    for (i, (code, city)) in WAREHOUSES.iter().enumerate() {
+        hq.post("/api/v1/warehouses", &json!({"code": code, "name": format!("{city} DC"), "city": city, "edge_token": edge_token(code)}))
+            .await?;
+        let settings = edge_settings(&dir, code, port(1 + i as u16), &central_url)?;
+        let edge = tote_edge::startup::App::build(settings).await?;
+        let url = format!("http://{}", edge.local_addr()?);
+        tokio::spawn(edge.run_until_stopped(std::future::pending()));
+        println!("  edge {code} {url}   (local API; /health, /metrics, /api/v1/sync/status)");
+        edges.push(Api::new(url, None));
+    }
+    println!();
+    for (edge, (code, _)) in edges.iter().zip(WAREHOUSES) {
+        stock_warehouse(edge, code).await?;
+    }
+    let story = story(&reader, &hq, &edges[0]).await;
+    match (&story, options.once) {
+        (Ok(()), true) => {
+            println!("\nStory complete: every check held.");
+            return Ok(());
+        }
+        (Err(e), _) => {
+            eprintln!("\nStory failed: {e:#}");
+            return story;
+        }
+        (Ok(()), false) => {}
+    }
+    println!("\nShoppers keep ordering ({} per minute, seed {}); Ctrl-C stops.", options.orders_per_minute, options.seed);
+    tokio::select! {
+        r = shoppers(&hq, &edges, options.seed, options.orders_per_minute) => r,
+        _ = tote_shared::runtime::system::shutdown_signal() => Ok(()),
+    }
+}
+
+fn central_settings(dir: &Path, port: u16) -> Result<tote_central::config::Settings> {
+    use tote_central::config::*;
+    let settings = Settings {
+        http: HttpSettings { listen: SocketAddr::from(([127, 0, 0, 1], port)), max_body_bytes: 65_536, max_connections: 1024, max_in_flight: 512 },
+        database: DatabaseSettings { path: dir.join("central.sqlite"), write_queue: 65_536, max_batch: 1024, max_readers: 4 },
+        orders: OrderSettings { payment_timeout_ms: 1_800_000, sweep_interval_ms: 1000, max_lines: 50 },
+        auth: AuthSettings { admin_token: SecretString::from(ADMIN_TOKEN.to_owned()), read_token: SecretString::from(READ_TOKEN.to_owned()) },
+        log: "warn".into(),
+    };
+    settings.validate()?;
+    Ok(settings)
+}
+
+fn edge_settings(dir: &Path, code: &str, port: u16, central: &str) -> Result<tote_edge::config::Settings> {
+    use tote_edge::config::*;
+    let settings = Settings {
+        warehouse: WarehouseCode::parse(code)?,
+        http: HttpSettings { listen: SocketAddr::from(([127, 0, 0, 1], port)), max_body_bytes: 65_536, max_connections: 256, max_in_flight: 128 },
+        database: DatabaseSettings { path: dir.join(format!("edge-{code}.sqlite")), write_queue: 16_384, max_batch: 512, max_readers: 4 },
+        central: CentralSettings {
+            url: central.to_owned(),
+            token: SecretString::from(edge_token(code)),
+            push_batch: 1000,
+            pull_wait_ms: 20_000,
+            request_timeout_ms: 5_000,
+            backoff_initial_ms: 100,
+            backoff_max_ms: 5_000,
+        },
+        log: "warn".into(),
+    };
+    settings.validate()?;
+    Ok(settings)
+}
+
+async fn seed_catalog(hq: &Api) -> Result<()> {
+    hq.post("/api/v1/spus", &json!({"id": "PEG39", "name": "Nike Air Zoom Pegasus 39", "brand": "Nike", "category": "Shoes > Running > Cushioned"}))
+        .await?;
+    for size in SIZES {
+        let body = json!({"sku": sku_code(size), "spu_id": "PEG39", "gtin": gtin(size), "gender": "men", "colour": "white",
+                          "size": format!("EU {size}"), "price": 89_900, "cost": 41_000});
+        hq.post("/api/v1/skus", &body).await?;
+    }
+    say(format!("HQ listed Nike Air Zoom Pegasus 39 (men, white) in EU {}–{}", SIZES[0], SIZES[SIZES.len() - 1]));
+    Ok(())
+}
+
+/// Waits for the catalog to reach the edge, then receives the opening stock.
+async fn stock_warehouse(edge: &Api, code: &str) -> Result<()> {
+    wait(Duration::from_secs(20), "master data at the edge", || async {
+        Ok(edge.get("/api/v1/sync/status").await?["command_cursor"].as_u64().unwrap_or(0) >= SIZES.len() as u64)
+    })
+    .await?;
+    for (i, size) in SIZES.iter().enumerate() {
+        let location = format!("A-0{}-01", i + 1);
+        edge.post_keyed("/api/v1/locations", &format!("loc-{location}"), &json!({"code": location})).await?;
+        let qty = match (code, *size) {
+            ("SH-01", "42") => 12,
+            ("BJ-01", "42") => 5,
+            ("SH-01", _) => 30,
+            _ => 20,
+        };
+        edge.post_keyed("/api/v1/receipts", &format!("rcv-{size}"), &json!({"location": location, "gtin": gtin(size), "qty": qty})).await?;
+    }
+    say(format!("{code} received its opening stock from the purchase order"));
+    Ok(())
+}
+
+async fn wait<F, Fut>(limit: Duration, what: &str, mut ready: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let deadline = Instant::now() + limit;
+    while !ready().await.unwrap_or(false) {
+        ensure!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Ok(())
+}
+
+async fn level(reader: &Api, warehouse: &str) -> Result<Value> {
+    let rows = reader.get(&format!("/api/v1/inventory/{STORY_SKU}")).await?;
+    rows.as_array().and_then(|r| r.iter().find(|x| x["warehouse"] == warehouse).cloned()).context("no stock row")
+}
+
+/// The acceptance story from MISSION.md, steps 2–5, with checks.
+async fn story(reader: &Api, hq: &Api, sh: &Api) -> Result<()> {
+    wait(Duration::from_secs(20), "opening stock at central", || async { Ok(level(reader, "SH-01").await?["on_hand"] == 12) }).await?;
+    wait(Duration::from_secs(20), "opening stock at central", || async { Ok(level(reader, "BJ-01").await?["on_hand"] == 5) }).await?;
+    println!("\nThe story: one pair of Pegasus 39, men, white, EU 42");
+    let page = reader.get(&format!("/api/v1/skus/{STORY_SKU}")).await?;
+    say(format!("product page: \"{}\" — {} in stock", page["name"].as_str().unwrap_or(""), page["sellable_total"]));
+    let order_body = json!({"channel": "app", "lines": [{"sku": STORY_SKU, "qty": 1}],
+                            "ship_to": {"name": "Li Wei", "line1": "88 Century Avenue, Pudong", "city": "Shanghai", "postcode": "200120"}});
+    let order = hq.post_keyed("/api/v1/orders", "demo-story-order", &order_body).await?;
+    let id = order["id"].as_u64().context("order id")?;
+    ensure!(order["warehouse"] == "SH-01", "routed to {} instead of SH-01", order["warehouse"]);
+    let sh_level = level(reader, "SH-01").await?;
+    say(format!("order {id} from Shanghai routed to SH-01; one unit locked (sellable there {})", sh_level["sellable"]));
+    ensure!(sh_level["sellable"] == 11, "sellable should be 11");
+    hq.post(&format!("/api/v1/orders/{id}/pay"), &json!({})).await?;
+    say(format!("paid: the lock became a deduction (committed {}, sellable {})", level(reader, "SH-01").await?["committed"], level(reader, "SH-01").await?["sellable"]));
+    let path = format!("/api/v1/orders/{id}");
+    let fulfilment = wait_json(Duration::from_secs(20), || sh.get(&path)).await?;
+    say(format!("SH-01's edge received the order with {} pick task(s)", fulfilment["tasks"].as_array().map_or(0, |t| t.len())));
+    pick(sh, &fulfilment).await?;
+    sh.post_keyed(&format!("/api/v1/orders/{id}/pack"), &format!("pack-{id}"), &json!({})).await?;
+    say("packed");
+    let tracking = format!("SF{:010}", 1_000_000 + id);
+    sh.post_keyed(&format!("/api/v1/orders/{id}/ship"), &format!("ship-{id}"), &json!({"carrier": "SF", "tracking_number": tracking})).await?;
+    say(format!("shipped with SF Express, tracking {tracking}"));
+    wait(Duration::from_secs(20), "the shipment at central", || async { Ok(reader.get(&format!("/api/v1/orders/{id}")).await?["state"] == "shipped") }).await?;
+    let sh_level = level(reader, "SH-01").await?;
+    say(format!("central: order {id} shipped; SH-01 on hand {}, sellable {}", sh_level["on_hand"], sh_level["sellable"]));
+    ensure!(sh_level["on_hand"] == 11 && sh_level["sellable"] == 11, "SH-01 should hold 11");
+    let ledger = reader.get(&format!("/api/v1/inventory/{STORY_SKU}/ledger?warehouse=SH-01")).await?;
+    say("inventory ledger at SH-01:");
+    for e in ledger.as_array().into_iter().flatten() {
+        say(format!("  {:<16} {:<10} {:>+3} → {:<3} ({})", e["cause"].as_str().unwrap_or(""), e["field"].as_str().unwrap_or(""),
+            e["delta"].as_i64().unwrap_or(0), e["balance_after"].as_i64().unwrap_or(0), e["reference"].as_str().unwrap_or("")));
+    }
+    Ok(())
+}
+
+async fn wait_json<F, Fut>(limit: Duration, mut get: F) -> Result<Value>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Value>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(v) = get().await {
+            return Ok(v);
+        }
+        ensure!(Instant::now() < deadline, "timed out");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A worker with a handheld: scan the location, then each item.
+async fn pick(edge: &Api, fulfilment: &Value) -> Result<()> {
+    for task in fulfilment["tasks"].as_array().into_iter().flatten() {
+        let path = format!("/api/v1/pick-tasks/{}/scan", task["id"]);
+        let at = edge.post_keyed(&path, &format!("scan-loc-{}", task["id"]), &json!({"code": task["location"]})).await?;
+        say(format!("worker scanned location {}: {}", task["location"].as_str().unwrap_or(""), at["message"].as_str().unwrap_or("")));
+        for k in 0..task["qty"].as_i64().unwrap_or(0) {
+            let r = edge.post_keyed(&path, &format!("scan-item-{}-{k}", task["id"]), &json!({"code": task["gtin"]})).await?;
+            say(format!("worker scanned {}: {}", task["gtin"].as_str().unwrap_or(""), r["message"].as_str().unwrap_or("")));
+        }
+    }
+    Ok(())
+}
+
+/// Continuous mode: seeded shoppers across cities; workers at the right edge fulfil each.
+async fn shoppers(hq: &Api, edges: &[Api], seed: u64, per_minute: u32) -> Result<()> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let cities = ["Shanghai", "Hangzhou", "Suzhou", "Nanjing", "Beijing", "Tianjin", "Shenyang"];
+    let pause = Duration::from_millis(60_000 / u64::from(per_minute.max(1)));
+    for n in 0u64.. {
+        tokio::time::sleep(pause).await;
+        let size = SIZES[rng.gen_range(0..SIZES.len())];
+        let city = cities[rng.gen_range(0..cities.len())];
+        let body = json!({"channel": "web", "lines": [{"sku": sku_code(size), "qty": 1}], "ship_to": {"name": "Runner", "line1": "1 Road", "city": city}});
+        let order = match hq.post_keyed("/api/v1/orders", &format!("demo-{seed}-{n}"), &body).await {
+            Ok(o) => o,
+            Err(e) => {
+                say(format!("shopper in {city} wanted EU {size}: {e}"));
+                // The buyer reorders: a delivery of 20 arrives at a random warehouse.
+                let (i, location) = (rng.gen_range(0..edges.len()), format!("A-0{}-01", SIZES.iter().position(|s| *s == size).unwrap_or(0) + 1));
+                let receipt = json!({"location": location, "gtin": gtin(size), "qty": 20});
+                edges[i].post("/api/v1/receipts", &receipt).await?;
+                say(format!("buyer replenished EU {size}: 20 received at {}", WAREHOUSES[i].0));
+                continue;
+            }
+        };
+        let id = order["id"].as_u64().context("id")?;
+        let warehouse = order["warehouse"].as_str().unwrap_or("").to_owned();
+        if rng.gen_bool(0.1) {
+            say(format!("order {id} (EU {size} to {city}) left unpaid; it closes after the payment timeout"));
+            continue;
+        }
+        hq.post(&format!("/api/v1/orders/{id}/pay"), &json!({})).await?;
+        let Some(i) = WAREHOUSES.iter().position(|(c, _)| *c == warehouse) else { continue };
+        let edge = &edges[i];
+        let path = format!("/api/v1/orders/{id}");
+        let fulfilment = wait_json(Duration::from_secs(20), || edge.get(&path)).await?;
+        for task in fulfilment["tasks"].as_array().into_iter().flatten() {
+            let path = format!("/api/v1/pick-tasks/{}/scan", task["id"]);
+            edge.post(&path, &json!({"code": task["location"]})).await?;
+            edge.post(&path, &json!({"code": task["gtin"]})).await?;
+        }
+        edge.post(&format!("/api/v1/orders/{id}/pack"), &json!({})).await?;
+        let tracking = format!("SF{:010}", 1_000_000 + id);
+        edge.post(&format!("/api/v1/orders/{id}/ship"), &json!({"carrier": "SF", "tracking_number": tracking})).await?;
+        say(format!("order {id}: EU {size} to {city} — routed to {warehouse}, paid, picked, packed, shipped ({tracking})"));
+    }
+    Ok(())
+}
