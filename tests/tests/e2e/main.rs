@@ -8,3 +8,4 @@ mod idempotency;
 mod offline;
 mod oversell;
 mod story;
+mod systemd;
