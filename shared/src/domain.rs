@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn built_gtin13_always_parses() {
-        for body in [0u64, 1, 195_866_137_73, 999_999_999_999] {
+        for body in [0u64, 1, 19_586_613_773, 999_999_999_999] {
             let g = Gtin::from_body13(body);
             assert_eq!(Gtin::parse(g.as_str()), Ok(g));
         }

@@ -134,10 +134,6 @@ impl Daemon {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
 }
 
 impl Drop for Daemon {
@@ -292,10 +288,6 @@ impl Central {
 
     pub async fn order(&self, id: u64) -> Result<Value> {
         self.get(&format!("/api/v1/orders/{id}")).await?.ok()
-    }
-
-    pub async fn order_state(&self, id: u64) -> Result<String> {
-        Ok(self.order(id).await?["state"].as_str().unwrap_or_default().to_owned())
     }
 
     /// (on_hand, locked, committed, sellable) of `sku` at `warehouse`.
