@@ -5,6 +5,7 @@
 //! process on local ports with SQLite files, seeds the running-shoe catalog and narrates
 //! orders flowing through. `--once` runs the acceptance story to the end and exits 0.
 
+mod bench;
 mod client;
 mod demo;
 
@@ -38,6 +39,39 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         orders_per_minute: u32,
     },
+    /// Benchmarks: print figures for BENCHMARKS.md (needs `cargo build --release --bins`).
+    Bench {
+        #[command(subcommand)]
+        which: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Central order intake (create + lock) over HTTP.
+    Intake {
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// All orders for one SKU (a flash sale) instead of 1,000 SKUs.
+        #[arg(long)]
+        hot: bool,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Edge pick confirmation latency.
+    Pick {
+        #[arg(long, default_value_t = 2000)]
+        orders: usize,
+        #[arg(long, default_value_t = 16)]
+        workers: usize,
+    },
+    /// Sync catch-up after events queued while central was down.
+    Sync {
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+    },
+    /// Everything above with the figures BENCHMARKS.md records.
+    All,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,5 +82,19 @@ fn main() -> anyhow::Result<()> {
         Command::Demo { once, seed, data_dir, port, orders_per_minute } => {
             runtime.block_on(demo::run(demo::Options { once, seed, data_dir, port, orders_per_minute }))
         }
+        Command::Bench { which } => runtime.block_on(async {
+            match which {
+                Bench::Intake { clients, hot, seconds } => bench::intake(clients, hot, seconds).await,
+                Bench::Pick { orders, workers } => bench::pick(orders, workers).await,
+                Bench::Sync { events } => bench::sync(events).await,
+                Bench::All => {
+                    for (clients, hot) in [(64, false), (256, false), (64, true), (256, true)] {
+                        bench::intake(clients, hot, 10).await?;
+                    }
+                    bench::pick(2000, 16).await?;
+                    bench::sync(100_000).await
+                }
+            }
+        }),
     }
 }

@@ -1,0 +1,352 @@
+//! Benchmarks that print figures (never assert times). They spawn the release daemons as
+//! separate processes, the way they run in production, and drive them over HTTP.
+//!
+//! `cargo build --release --bins && target/release/tote-sim bench all`
+
+use crate::client::Api;
+use anyhow::{bail, ensure, Context, Result};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "bench-admin-token-0123456789";
+const READER: &str = "bench-read-token-0123456789";
+
+fn edge_token(code: &str) -> String {
+    format!("bench-edge-token-{code}-0123456789")
+}
+
+/// A daemon process; killed when dropped.
+struct Daemon {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    fn rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let kb: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN);
+        kb / 1024.0
+    }
+}
+
+fn binary(name: &str) -> Result<PathBuf> {
+    let dir = std::env::current_exe()?.parent().context("exe dir")?.to_owned();
+    let path = dir.join(name);
+    ensure!(path.exists(), "{} is missing: run `cargo build --release --bins` first", path.display());
+    Ok(path)
+}
+
+fn spawn(name: &str, config: &Path) -> Result<Daemon> {
+    let ready = config.with_extension("ready");
+    let _ = std::fs::remove_file(&ready);
+    let child = Command::new(binary(name)?)
+        .arg("--config")
+        .arg(config)
+        .arg("--ready-file")
+        .arg(&ready)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(addr) = std::fs::read_to_string(&ready) {
+            return Ok(Daemon { child, url: format!("http://{}", addr.trim()) });
+        }
+        ensure!(Instant::now() < deadline, "{name} did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn central_config(dir: &Path, listen: &str) -> Result<PathBuf> {
+    let path = dir.join("central.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "log = \"error\"\n[http]\nlisten = \"{listen}\"\nmax_body_bytes = 65536\nmax_connections = 4096\nmax_in_flight = 4096\n\
+             [database]\npath = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4\n\
+             [orders]\npayment_timeout_ms = 3600000\nsweep_interval_ms = 1000\nmax_lines = 50\n\
+             [auth]\nadmin_token = \"{ADMIN}\"\nread_token = \"{READER}\"\n",
+            dir.join("central.sqlite").display()
+        ),
+    )?;
+    Ok(path)
+}
+
+fn edge_config(dir: &Path, code: &str, central: &str) -> Result<PathBuf> {
+    let path = dir.join(format!("edge-{code}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "warehouse = \"{code}\"\nlog = \"error\"\n[http]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\nmax_connections = 1024\nmax_in_flight = 1024\n\
+             [database]\npath = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4\n\
+             [central]\nurl = \"{central}\"\ntoken = \"{}\"\npush_batch = 2000\npull_wait_ms = 20000\nrequest_timeout_ms = 10000\n\
+             backoff_initial_ms = 50\nbackoff_max_ms = 500\n",
+            dir.join(format!("edge-{code}.sqlite")).display(),
+            edge_token(code)
+        ),
+    )?;
+    Ok(path)
+}
+
+fn sku(n: usize) -> String {
+    format!("BENCH-{n:05}")
+}
+
+fn gtin(n: usize) -> String {
+    tote_shared::Gtin::from_body13(200_000_000_000 + n as u64).to_string()
+}
+
+/// Catalog with `skus` SKUs and warehouses SH-01, BJ-01.
+async fn seed(hq: &Api, skus: usize) -> Result<()> {
+    hq.post("/api/v1/spus", &json!({"id": "BENCH", "name": "Bench shoe", "brand": "Tote", "category": "Shoes"})).await?;
+    for n in 0..skus {
+        let body = json!({"sku": sku(n), "spu_id": "BENCH", "gtin": gtin(n), "gender": "unisex", "colour": "black",
+                          "size": "42", "price": 50_000, "cost": 20_000});
+        hq.post("/api/v1/skus", &body).await?;
+    }
+    for (code, city) in [("SH-01", "Shanghai"), ("BJ-01", "Beijing")] {
+        hq.post("/api/v1/warehouses", &json!({"code": code, "name": code, "city": city, "edge_token": edge_token(code)})).await?;
+    }
+    Ok(())
+}
+
+/// Stock arrives at central the way an edge reports it: pushed receipt events.
+async fn push_stock(central: &str, code: &str, skus: usize, units_each: u64) -> Result<()> {
+    let edge = Api::new(central.to_owned(), Some(edge_token(code)));
+    let mut events = Vec::new();
+    let mut seq = 0u64;
+    for n in 0..skus {
+        let mut left = units_each;
+        while left > 0 {
+            let qty = left.min(100_000);
+            left -= qty;
+            seq += 1;
+            events.push(json!({"seq": seq, "at_ms": 0, "kind": {"type": "stock_received", "sku": sku(n), "qty": qty, "location": "A-01"}}));
+        }
+    }
+    for chunk in events.chunks(2000) {
+        edge.post("/api/v1/sync/events", &json!({"warehouse": code, "events": chunk})).await?;
+    }
+    Ok(())
+}
+
+struct Latencies(Vec<Duration>);
+
+impl Latencies {
+    fn pct(&mut self, p: f64) -> f64 {
+        self.0.sort_unstable();
+        if self.0.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.0.len() as f64 * p).ceil() as usize).clamp(1, self.0.len()) - 1;
+        self.0[i].as_secs_f64() * 1000.0
+    }
+}
+
+/// Central order intake: create + lock over HTTP, durably committed.
+pub async fn intake(clients: usize, hot: bool, seconds: u64) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let central = spawn("tote-central", &central_config(dir.path(), "127.0.0.1:0")?)?;
+    let hq = Api::new(central.url.clone(), Some(ADMIN.into()));
+    let skus = if hot { 1 } else { 1000 };
+    seed(&hq, skus).await?;
+    let units = if hot { 5_000_000 } else { 100_000 };
+    push_stock(&central.url, "SH-01", skus, units).await?;
+    push_stock(&central.url, "BJ-01", skus, units).await?;
+    let rss_idle = central.rss_mb();
+    let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
+    let url = Arc::new(format!("{}/api/v1/orders", central.url));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (http, url) = (http.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut refused, mut n) = (Vec::new(), 0u64, 0usize);
+            let cities = ["Shanghai", "Beijing", "Hangzhou", "Tianjin"];
+            while Instant::now() < deadline {
+                let sku_n = if hot { 0 } else { (c * 7919 + n * 31) % 1000 };
+                let body = json!({"channel": "bench", "lines": [{"sku": sku(sku_n), "qty": 1}],
+                                  "ship_to": {"name": "B", "line1": "1 Road", "city": cities[n % 4]}});
+                let t = Instant::now();
+                let r = http.post(url.as_str()).bearer_auth(ADMIN).header("Idempotency-Key", format!("b-{c}-{n}")).json(&body).send().await?;
+                let status = r.status();
+                let _ = r.bytes().await?;
+                lat.push(t.elapsed());
+                match status.as_u16() {
+                    201 => {}
+                    409 => refused += 1,
+                    other => bail!("unexpected {other}"),
+                }
+                n += 1;
+            }
+            Ok::<_, anyhow::Error>((lat, refused))
+        }));
+    }
+    let mut all = Vec::new();
+    let mut refused = 0;
+    for t in tasks {
+        let (lat, r) = t.await??;
+        all.extend(lat);
+        refused += r;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let count = all.len();
+    let mut lat = Latencies(all);
+    println!(
+        "intake  clients={clients:<4} sku={:<6} orders={count:<7} {:>8.0} orders/s  p50 {:>6.2} ms  p99 {:>6.2} ms  refused {refused}  central RSS idle {rss_idle:.1} MB, loaded {:.1} MB",
+        if hot { "hot" } else { "spread" },
+        count as f64 / elapsed,
+        lat.pct(0.50),
+        lat.pct(0.99),
+        central.rss_mb()
+    );
+    Ok(())
+}
+
+/// Edge pick confirmation: workers scan location then item for released orders.
+pub async fn pick(orders: usize, workers: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let central = spawn("tote-central", &central_config(dir.path(), "127.0.0.1:0")?)?;
+    let hq = Api::new(central.url.clone(), Some(ADMIN.into()));
+    seed(&hq, 1).await?;
+    let edge = spawn("tote-edge", &edge_config(dir.path(), "SH-01", &central.url)?)?;
+    let floor = Api::new(edge.url.clone(), None);
+    let rss_idle = edge.rss_mb();
+    wait_until(Duration::from_secs(30), || async { Ok(floor.get("/api/v1/sync/status").await?["command_cursor"].as_u64() >= Some(1)) }).await?;
+    floor.post("/api/v1/locations", &json!({"code": "A-01-01"})).await?;
+    floor.post("/api/v1/receipts", &json!({"location": "A-01-01", "sku": sku(0), "qty": orders})).await?;
+    wait_until(Duration::from_secs(30), || async { Ok(floor.get("/api/v1/sync/status").await?["events_pending"] == 0) }).await?;
+    let mut ids = Vec::new();
+    for n in 0..orders {
+        let body = json!({"channel": "bench", "lines": [{"sku": sku(0), "qty": 1}], "ship_to": {"name": "B", "line1": "1", "city": "Shanghai"}});
+        let o = hq.post_keyed("/api/v1/orders", &format!("p-{n}"), &body).await?;
+        let id = o["id"].as_u64().context("id")?;
+        hq.post(&format!("/api/v1/orders/{id}/pay"), &json!({})).await?;
+        ids.push(id);
+    }
+    let released = orders;
+    wait_until(Duration::from_secs(60), || async {
+        Ok(floor.get("/api/v1/pick-tasks?limit=1000&state=open").await?.as_array().map(|a| a.len()) >= Some(released.min(1000)))
+    })
+    .await?;
+    let tasks: Vec<Value> = {
+        let mut all = Vec::new();
+        for id in &ids {
+            all.push(floor.get(&format!("/api/v1/orders/{id}")).await?["tasks"][0].clone());
+        }
+        all
+    };
+    let tasks = Arc::new(tasks);
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for w in 0..workers {
+        let (tasks, floor) = (tasks.clone(), floor.clone());
+        handles.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            for task in tasks.iter().skip(w).step_by(workers) {
+                let path = format!("/api/v1/pick-tasks/{}/scan", task["id"]);
+                floor.post(&path, &json!({"code": task["location"]})).await?;
+                let t = Instant::now();
+                floor.post(&path, &json!({"code": task["gtin"]})).await?;
+                lat.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut lat = Latencies(all);
+    println!(
+        "pick    workers={workers:<3} confirms={orders:<6} {:>8.0} confirms/s  p50 {:>6.2} ms  p99 {:>6.2} ms  edge RSS idle {rss_idle:.1} MB, loaded {:.1} MB",
+        orders as f64 / elapsed,
+        lat.pct(0.50),
+        lat.pct(0.99),
+        edge.rss_mb()
+    );
+    Ok(())
+}
+
+/// Sync catch-up: the edge writes `events` receipts while central is down; then central comes
+/// back and we time the drain.
+pub async fn sync(events: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let port = free_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    let central_cfg = central_config(dir.path(), &listen)?;
+    let central = spawn("tote-central", &central_cfg)?;
+    let hq = Api::new(central.url.clone(), Some(ADMIN.into()));
+    seed(&hq, 1).await?;
+    let edge = spawn("tote-edge", &edge_config(dir.path(), "SH-01", &central.url)?)?;
+    let floor = Api::new(edge.url.clone(), None);
+    wait_until(Duration::from_secs(30), || async { Ok(floor.get("/api/v1/sync/status").await?["command_cursor"].as_u64() >= Some(1)) }).await?;
+    floor.post("/api/v1/locations", &json!({"code": "A-01-01"})).await?;
+    drop(central);
+    let writers = 64;
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for w in 0..writers {
+        let floor = floor.clone();
+        handles.push(tokio::spawn(async move {
+            for _ in (w..events).step_by(writers) {
+                floor.post("/api/v1/receipts", &json!({"location": "A-01-01", "sku": sku(0), "qty": 1})).await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for h in handles {
+        h.await??;
+    }
+    let write_secs = started.elapsed().as_secs_f64();
+    let pending = floor.get("/api/v1/sync/status").await?["events_pending"].as_u64().unwrap_or(0);
+    let rss_backlog = edge.rss_mb();
+    let started = Instant::now();
+    let central = spawn("tote-central", &central_cfg)?;
+    wait_until(Duration::from_secs(600), || async { Ok(floor.get("/api/v1/sync/status").await?["events_pending"] == 0) }).await?;
+    let drain = started.elapsed().as_secs_f64();
+    let reader = Api::new(central.url.clone(), Some(READER.into()));
+    let on_hand = reader.get(&format!("/api/v1/inventory/{}", sku(0))).await?[0]["on_hand"].as_u64().unwrap_or(0);
+    ensure!(on_hand == events as u64, "central holds {on_hand}, expected {events}");
+    println!(
+        "sync    offline edge writes {events} receipts in {write_secs:.1} s ({:.0}/s over HTTP); catch-up of {pending} events in {drain:.2} s = {:.0} events/s (incl. central start); edge RSS with backlog {rss_backlog:.1} MB",
+        events as f64 / write_secs,
+        pending as f64 / drain
+    );
+    Ok(())
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn wait_until<F, Fut>(limit: Duration, mut ready: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let deadline = Instant::now() + limit;
+    while !ready().await.unwrap_or(false) {
+        ensure!(Instant::now() < deadline, "timed out");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
