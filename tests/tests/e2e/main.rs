@@ -5,6 +5,7 @@ mod bad_input;
 mod crash;
 mod helpers;
 mod idempotency;
+mod lifecycle;
 mod offline;
 mod oversell;
 mod story;

@@ -1,0 +1,157 @@
+//! The order lifecycle's other paths: payment timeout, cancel after picking, a short pick that
+//! re-routes the order, a backorder that waits for stock; and the operator surfaces
+//! (OpenAPI document, metrics with sync lag).
+
+use crate::helpers::*;
+use anyhow::{Context, Result};
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpaid_order_closes_after_the_timeout_and_releases_its_lock() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let central = Central::start_with_timeout(dir.path(), 1_000)?;
+    central.seed_catalog().await?;
+    central.add_warehouse("SH-01", "Shanghai").await?;
+    let edge = Edge::start(dir.path(), "SH-01", central.base_url())?;
+    edge.wait_for_skus(3).await?;
+    edge.add_location("A-01-01").await?;
+    edge.receive("A-01-01", PEGASUS_GTIN, 2).await?;
+    edge.wait_synced(Duration::from_secs(20)).await?;
+    let order = central.create_order("unpaid", &order_body(PEGASUS, 2, "Shanghai")).await?.ok()?;
+    let id = order["id"].as_u64().context("id")?;
+    assert_eq!(central.level(PEGASUS, "SH-01").await?, (2, 2, 0, 0));
+    eventually("the order to close", Duration::from_secs(20), || async {
+        Ok((central.order(id).await?["state"] == "closed").then_some(()))
+    })
+    .await?;
+    assert_eq!(central.level(PEGASUS, "SH-01").await?, (2, 0, 0, 2));
+    let late = central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?;
+    assert_eq!(late.status, 422, "a closed order cannot be paid: {}", late.body);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_picked_order_puts_the_shoes_back_on_the_shelf() -> Result<()> {
+    let world = World::start(&[("SH-01", "Shanghai")]).await?;
+    let (central, sh) = (&world.central, world.edge("SH-01"));
+    sh.receive("A-01-01", PEGASUS_GTIN, 3).await?;
+    sh.wait_synced(Duration::from_secs(20)).await?;
+    let id = central.create_order("cancel-picked", &order_body(PEGASUS, 2, "Shanghai")).await?.ok()?["id"].as_u64().context("id")?;
+    central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?.ok()?;
+    let order = sh.wait_for_order(id, Duration::from_secs(20)).await?;
+    let task = &order["tasks"][0];
+    let scan = format!("/api/v1/pick-tasks/{}/scan", task["id"]);
+    sh.post(&scan, json!({"code": "A-01-01"})).await?.ok()?;
+    sh.post(&scan, json!({"code": PEGASUS_GTIN, "qty": 2})).await?.ok()?;
+    assert_eq!(sh.get(&format!("/api/v1/orders/{id}")).await?.ok()?["state"], "picked");
+
+    let cancelling = central.post(&format!("/api/v1/orders/{id}/cancel"), json!({})).await?.ok()?;
+    assert_eq!(cancelling["state"], "cancelling");
+    eventually("the edge to confirm the cancel", Duration::from_secs(20), || async {
+        Ok((central.order(id).await?["state"] == "cancelled").then_some(()))
+    })
+    .await?;
+    assert_eq!(sh.get(&format!("/api/v1/orders/{id}")).await?.ok()?["state"], "cancelled");
+    let stock = sh.get(&format!("/api/v1/stock?sku={PEGASUS}")).await?.ok()?;
+    assert_eq!(stock, json!([{"location": "A-01-01", "sku": PEGASUS, "lot": "", "qty": 3}]), "back in the bin, none in OUT");
+    assert_eq!(central.level(PEGASUS, "SH-01").await?, (3, 0, 0, 3));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_pick_reroutes_the_order_and_a_backorder_waits_for_stock() -> Result<()> {
+    let world = World::start(&[("SH-01", "Shanghai"), ("BJ-01", "Beijing")]).await?;
+    let (central, sh, bj) = (&world.central, world.edge("SH-01"), world.edge("BJ-01"));
+    sh.receive("A-01-01", PEGASUS_GTIN, 1).await?;
+    bj.receive("A-01-01", PEGASUS_GTIN, 1).await?;
+    for e in &world.edges {
+        e.wait_synced(Duration::from_secs(20)).await?;
+    }
+    // Two paid orders from Shanghai: one lands at SH-01, the other at BJ-01.
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let id = central.create_order(&format!("short-{n}"), &order_body(PEGASUS, 1, "Shanghai")).await?.ok()?["id"].as_u64().context("id")?;
+        central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?.ok()?;
+        ids.push(id);
+    }
+    assert_eq!(central.order(ids[0]).await?["warehouse"], "SH-01");
+    assert_eq!(central.order(ids[1]).await?["warehouse"], "BJ-01");
+
+    // The SH-01 shoe is not on the shelf: a short pick. No other warehouse has stock left, so
+    // the order is backordered; central never shows a negative.
+    let order = sh.wait_for_order(ids[0], Duration::from_secs(20)).await?;
+    let short = sh.post(&format!("/api/v1/pick-tasks/{}/short", order["tasks"][0]["id"]), json!({"found": 0})).await?.ok()?;
+    assert_eq!(short["order_state"], "failed");
+    eventually("central to backorder the order", Duration::from_secs(20), || async {
+        Ok((central.order(ids[0]).await?["state"] == "backordered").then_some(()))
+    })
+    .await?;
+    assert_eq!(central.level(PEGASUS, "SH-01").await?, (0, 0, 0, 0));
+    assert_eq!(central.level(PEGASUS, "BJ-01").await?, (1, 0, 1, 0));
+
+    // New stock arrives at BJ-01: the backorder is allocated there and released to its edge.
+    bj.receive("A-01-01", PEGASUS_GTIN, 4).await?;
+    eventually("the backorder to be allocated", Duration::from_secs(20), || async {
+        let o = central.order(ids[0]).await?;
+        Ok((o["state"] == "awaiting_shipment" && o["warehouse"] == "BJ-01").then_some(()))
+    })
+    .await?;
+    bj.fulfil(ids[0], "SF-REROUTED-1").await?;
+    bj.fulfil(ids[1], "SF-SECOND-1").await?;
+    bj.wait_synced(Duration::from_secs(20)).await?;
+    for id in &ids {
+        assert_eq!(central.order(*id).await?["state"], "shipped");
+    }
+    assert_eq!(central.level(PEGASUS, "BJ-01").await?, (3, 0, 0, 3));
+    let history = central.get(&format!("/api/v1/orders/{}/history", ids[0])).await?.ok()?;
+    let causes: Vec<&str> = history.as_array().context("history")?.iter().filter_map(|h| h["cause"].as_str()).collect();
+    assert_eq!(causes, ["order_paid", "edge_fulfilment_failed", "order_rerouted", "edge_picked", "edge_packed", "edge_shipment"]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_pick_with_stock_elsewhere_in_the_warehouse_sends_the_picker_there() -> Result<()> {
+    let world = World::start(&[("SH-01", "Shanghai")]).await?;
+    let (central, sh) = (&world.central, world.edge("SH-01"));
+    sh.add_location("A-01-02").await?;
+    sh.receive("A-01-01", PEGASUS_GTIN, 3).await?;
+    sh.receive("A-01-02", PEGASUS_GTIN, 2).await?;
+    sh.wait_synced(Duration::from_secs(20)).await?;
+    let id = central.create_order("short-local", &order_body(PEGASUS, 2, "Shanghai")).await?.ok()?["id"].as_u64().context("id")?;
+    central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?.ok()?;
+    let order = sh.wait_for_order(id, Duration::from_secs(20)).await?;
+    let task = &order["tasks"][0];
+    assert_eq!(task["location"], "A-01-01", "the fullest bin is suggested");
+    let short = sh.post(&format!("/api/v1/pick-tasks/{}/short", task["id"]), json!({"found": 1})).await?.ok()?;
+    assert!(short["message"].as_str().unwrap_or("").contains("A-01-02"), "{short}");
+    let shipped = sh.fulfil(id, "SF-LOCAL-1").await?;
+    assert_eq!(shipped["state"], "shipped");
+    sh.wait_synced(Duration::from_secs(20)).await?;
+    // 5 received, 2 written off at A-01-01 (3 expected, 1 found), 2 shipped.
+    assert_eq!(central.level(PEGASUS, "SH-01").await?, (1, 0, 0, 1));
+    assert_eq!(central.order(id).await?["state"], "shipped");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_get_an_openapi_document_and_sync_lag_in_metrics() -> Result<()> {
+    let world = World::start(&[("SH-01", "Shanghai")]).await?;
+    let (central, sh) = (&world.central, world.edge("SH-01"));
+    let doc = central.get("/api/v1/openapi.json").await?.ok()?;
+    assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3."), "{}", doc["openapi"]);
+    for path in ["/api/v1/orders", "/api/v1/orders/{id}/pay", "/api/v1/sync/events", "/api/v1/inventory/{sku}/ledger"] {
+        assert!(doc["paths"][path].is_object(), "{path} missing from OpenAPI");
+    }
+    assert!(doc["components"]["schemas"]["OrderRecord"].is_object());
+
+    let metrics = central.http.get(central.url("/metrics")).send().await?.text().await?;
+    assert!(metrics.contains("tote_central_sync_events_high_water{warehouse=\"SH-01\"}"), "{metrics}");
+    assert!(metrics.contains("tote_central_sync_seconds_since_pull{warehouse=\"SH-01\"}"));
+    let edge_metrics = sh.http.get(sh.url("/metrics")).send().await?.text().await?;
+    assert!(edge_metrics.contains("tote_edge_sync_events_pending 0"), "{edge_metrics}");
+    assert!(edge_metrics.contains("tote_edge_central_reachable 1"));
+    let health = sh.get("/health").await?.ok()?;
+    assert_eq!(health["status"], "ok");
+    Ok(())
+}
