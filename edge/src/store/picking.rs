@@ -264,8 +264,8 @@ pub fn short_pick(conn: &Connection, task_id: u64, found: i64, now_ms: i64) -> S
     if found > system_qty {
         return Err(StoreError::Invalid(format!("the system holds {system_qty} here; use a count to add found stock")));
     }
-    let sku = Sku::parse(&t.sku).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let location = LocationCode::parse(&t.location).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sku = Sku::parse(&t.sku).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let delta = found - system_qty;
     if delta < 0 {
         let seq = emit(conn, EdgeEventKind::StockAdjusted { sku: sku.clone(), delta, reason: AdjustReason::ShortPick, location }, now_ms)?;
@@ -275,18 +275,74 @@ pub fn short_pick(conn: &Connection, task_id: u64, found: i64, now_ms: i64) -> S
     // Keep what can be picked here; look elsewhere for the rest.
     let missing = remaining - found;
     let keep = t.qty_picked + found;
-    if let Some((location, lot, _)) = free_stock(conn, &t.sku, Some(&t.location))?.into_iter().find(|(_, _, free)| *free >= missing) {
+    let why = format!("short pick: {missing} of {} missing at {}", t.sku, t.location);
+    let moved = reassign_or_fail(conn, &mut t, missing, keep, why, now_ms)?;
+    // Other tasks at this bin may now want more than is left too.
+    rebalance(conn, &t.location, &t.sku, &t.lot, now_ms)?;
+    match moved {
+        Some(location) => {
+            let message = format!("Short pick recorded; {missing} more to pick from {location}");
+            Ok(ScanOutcome { task: t, message, order_state: state })
+        }
+        None => {
+            let t = task(conn, task_id)?;
+            let message = format!("No more {} in this warehouse: order {} goes back to HQ for re-routing", t.sku, t.order_id);
+            Ok(ScanOutcome { message, task: t, order_state: "failed".into() })
+        }
+    }
+}
+
+/// Moves `missing` units of task `t` to another bin with free stock, keeping `keep` units on
+/// `t`. When no bin has them, the whole order fails (its picked goods go back) so central can
+/// re-route it. Returns the new location, or None when the order failed.
+fn reassign_or_fail(conn: &Connection, t: &mut PickTaskView, missing: i64, keep: i64, reason: String, now_ms: i64) -> StoreResult<Option<String>> {
+    let elsewhere = free_stock(conn, &t.sku, Some(&t.location))?.into_iter().find(|(_, _, free)| *free >= missing);
+    if let Some((location, lot, _)) = elsewhere {
         conn.prepare_cached(
             "INSERT INTO pick_task (order_id, sku, location, lot, qty, state, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?6)",
         )?
         .execute(params![t.order_id as i64, t.sku, location, lot, missing, now_ms])?;
-        shrink_task(conn, &mut t, keep, now_ms)?;
-        let message = format!("Short pick recorded; {missing} more to pick from {location}");
-        return Ok(ScanOutcome { task: t, message, order_state: state });
+        shrink_task(conn, t, keep, now_ms)?;
+        return Ok(Some(location));
     }
-    fail_order(conn, t.order_id, sku, format!("short pick: {missing} of {} missing at {}", t.sku, t.location), now_ms)?;
-    let t = task(conn, task_id)?;
-    Ok(ScanOutcome { message: format!("No more {} in this warehouse: order {} goes back to HQ for re-routing", t.sku, t.order_id), task: t, order_state: "failed".into() })
+    let sku = Sku::parse(&t.sku).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    fail_order(conn, t.order_id, sku, reason, now_ms)?;
+    Ok(None)
+}
+
+/// After stock at a bin went down (count, damage), open tasks there may want more than is
+/// left. The newest ones move to other bins, or their orders fail back to central — a count
+/// variance re-routes orders instead of leaving pickers to find an empty shelf.
+pub fn rebalance(conn: &Connection, location: &str, sku: &str, lot: &str, now_ms: i64) -> StoreResult<()> {
+    let stock = qty_at(conn, location, sku, lot)?;
+    let ids: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT id FROM pick_task WHERE location = ?1 AND sku = ?2 AND lot = ?3 AND state IN ('open', 'located') ORDER BY id DESC",
+        )?
+        .query_map(params![location, sku, lot], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut reserved = 0;
+    let mut tasks = Vec::new();
+    for id in ids {
+        let t = task(conn, id as u64)?;
+        reserved += t.qty - t.qty_picked;
+        tasks.push(t);
+    }
+    for mut t in tasks {
+        if reserved <= stock {
+            break;
+        }
+        // An earlier failure in this loop may have closed this task with its order.
+        if !matches!(task(conn, t.id)?.state.as_str(), "open" | "located") {
+            continue;
+        }
+        let remaining = t.qty - t.qty_picked;
+        let why = format!("count variance: {sku} at {location} holds {stock}, tasks need {reserved}");
+        let keep = t.qty_picked;
+        reassign_or_fail(conn, &mut t, remaining, keep, why, now_ms)?;
+        reserved -= remaining;
+    }
+    Ok(())
 }
 
 /// Lowers the task to what stays picked here (or cancels it when that is nothing).

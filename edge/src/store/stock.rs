@@ -135,6 +135,9 @@ pub fn adjust(conn: &Connection, a: &Adjustment, now_ms: i64) -> StoreResult<Sto
     let reference = format!("event:{seq}");
     let why = Why { reason: a.reason.as_str(), reference: &reference, at_ms: now_ms };
     let qty = change(conn, a.location.as_str(), a.sku.as_str(), &a.lot, delta, &why)?;
+    if delta < 0 {
+        super::picking::rebalance(conn, a.location.as_str(), a.sku.as_str(), &a.lot, now_ms)?;
+    }
     Ok(StockRecord { location: a.location.to_string(), sku: a.sku.to_string(), lot: a.lot.clone(), qty })
 }
 

@@ -155,3 +155,37 @@ async fn operators_get_an_openapi_document_and_sync_lag_in_metrics() -> Result<(
     assert_eq!(health["status"], "ok");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_count_variance_moves_unpaid_locks_and_fails_released_work_back_for_rerouting() -> Result<()> {
+    let world = World::start(&[("SH-01", "Shanghai"), ("BJ-01", "Beijing")]).await?;
+    let (central, sh, bj) = (&world.central, world.edge("SH-01"), world.edge("BJ-01"));
+    sh.receive("A-01-01", PEGASUS_GTIN, 3).await?;
+    bj.receive("A-01-01", PEGASUS_GTIN, 5).await?;
+    for e in &world.edges {
+        e.wait_synced(Duration::from_secs(20)).await?;
+    }
+    // One paid order (released to SH-01) and one unpaid order, both at SH-01.
+    let paid = central.create_order("variance-paid", &order_body(PEGASUS, 1, "Shanghai")).await?.ok()?["id"].as_u64().context("id")?;
+    central.post(&format!("/api/v1/orders/{paid}/pay"), json!({})).await?.ok()?;
+    let unpaid = central.create_order("variance-unpaid", &order_body(PEGASUS, 2, "Shanghai")).await?.ok()?["id"].as_u64().context("id")?;
+    assert_eq!(central.level(PEGASUS, "SH-01").await?, (3, 2, 1, 0));
+    sh.wait_for_order(paid, Duration::from_secs(20)).await?;
+
+    // The count finds the bin empty.
+    sh.post("/api/v1/adjustments", json!({"location": "A-01-01", "sku": PEGASUS, "reason": "count", "counted": 0})).await?.ok()?;
+    assert_eq!(sh.get(&format!("/api/v1/orders/{paid}")).await?.ok()?["state"], "failed", "the edge gives the work back");
+    sh.wait_synced(Duration::from_secs(20)).await?;
+
+    let unpaid_now = central.order(unpaid).await?;
+    assert_eq!((unpaid_now["state"].as_str(), unpaid_now["warehouse"].as_str()), (Some("awaiting_payment"), Some("BJ-01")));
+    eventually("the paid order to be re-routed", Duration::from_secs(20), || async {
+        let o = central.order(paid).await?;
+        Ok((o["state"] == "awaiting_shipment" && o["warehouse"] == "BJ-01").then_some(()))
+    })
+    .await?;
+    assert_eq!(central.level(PEGASUS, "SH-01").await?, (0, 0, 0, 0), "no negative anywhere");
+    assert_eq!(central.level(PEGASUS, "BJ-01").await?, (5, 2, 1, 2));
+    bj.wait_for_order(paid, Duration::from_secs(20)).await?;
+    Ok(())
+}

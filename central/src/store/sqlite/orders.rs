@@ -266,9 +266,7 @@ fn record_transition(conn: &Connection, order: &OrderRecord, from: OrderState, t
 /// The order is backordered with no warehouse; find another that can serve it.
 fn reroute(conn: &Connection, mut order: OrderRecord, failed: Option<&WarehouseCode>, now_ms: i64) -> StoreResult<OrderRecord> {
     order.state = OrderState::Backordered;
-    let destination: GeoPoint = conn
-        .prepare_cached("SELECT dest_lat, dest_lon FROM orders WHERE id = ?1")?
-        .query_row([order.id as i64], |r| Ok(GeoPoint { lat: r.get(0)?, lon: r.get(1)? }))?;
+    let destination = destination(conn, order.id)?;
     let lines: Vec<OrderLine> = order.lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect();
     let candidates = candidates(conn, &lines)?;
     let Some(choice) = choose_warehouse(&candidates, &destination, failed).cloned() else {
@@ -279,6 +277,44 @@ fn reroute(conn: &Connection, mut order: OrderRecord, failed: Option<&WarehouseC
     conn.prepare_cached("UPDATE orders SET warehouse = ?2 WHERE id = ?1")?
         .execute(params![order.id as i64, order.warehouse.as_ref().map(|w| w.as_str())])?;
     apply_event(conn, order.id, &OrderEvent::StockAllocated, "order_rerouted", now_ms)
+}
+
+/// Stock at `warehouse` fell below what is reserved there (a count variance, damage). Moves
+/// the locks of unpaid orders for `sku`, newest first, to the nearest other warehouse that can
+/// serve them, until the reservations fit again. What cannot move stays and is logged.
+pub fn move_locks_away(conn: &Connection, sku: &str, warehouse: &WarehouseCode, now_ms: i64) -> StoreResult<()> {
+    let ids: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT DISTINCT o.id FROM orders o JOIN order_line l ON l.order_id = o.id
+             WHERE o.state = 'awaiting_payment' AND o.warehouse = ?1 AND l.sku = ?2 ORDER BY o.id DESC LIMIT 1000",
+        )?
+        .query_map(params![warehouse.as_str(), sku], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in ids {
+        if stock::load(conn, sku, warehouse.as_str())?.overcommitted() == 0 {
+            return Ok(());
+        }
+        let mut order = load(conn, id as u64)?;
+        let destination = destination(conn, id as u64)?;
+        let lines: Vec<OrderLine> = order.lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect();
+        let candidates = candidates(conn, &lines)?;
+        let Some(target) = choose_warehouse(&candidates, &destination, Some(warehouse)).cloned() else {
+            continue;
+        };
+        let reference = format!("order:{id}");
+        let cause = Cause { cause: "lock_rerouted", reference: &reference, at_ms: now_ms };
+        for line in &order.lines {
+            stock::change(conn, line.sku.as_str(), warehouse.as_str(), &cause, |s| s.release_lock(line.qty.as_i64()))?;
+            stock::change(conn, line.sku.as_str(), target.as_str(), &cause, |s| s.lock(line.qty.as_i64()))?;
+        }
+        order.warehouse = Some(target);
+        record_transition(conn, &order, OrderState::AwaitingPayment, OrderState::AwaitingPayment, "lock_rerouted", now_ms)?;
+    }
+    let left = stock::load(conn, sku, warehouse.as_str())?.overcommitted();
+    if left > 0 {
+        tracing::warn!(sku, %warehouse, overcommitted = left, "stock below reservations; paid orders wait for the edge to re-route them");
+    }
+    Ok(())
 }
 
 /// Sandbox payment. Paying an order that was already paid answers with the order as it is,
@@ -306,6 +342,13 @@ fn was(conn: &Connection, id: u64, cause: &str) -> StoreResult<bool> {
         .query_row(params![id as i64, cause], |r| r.get(0))
         .optional()?;
     Ok(found.is_some())
+}
+
+/// Where the order ships to, as stored at creation.
+fn destination(conn: &Connection, id: u64) -> StoreResult<GeoPoint> {
+    Ok(conn
+        .prepare_cached("SELECT dest_lat, dest_lon FROM orders WHERE id = ?1")?
+        .query_row([id as i64], |r| Ok(GeoPoint { lat: r.get(0)?, lon: r.get(1)? }))?)
 }
 
 /// Backordered orders that wait for `sku`, oldest first: try each once stock arrives.

@@ -90,9 +90,9 @@ fn apply_one(conn: &Connection, warehouse: &WarehouseCode, event: &EdgeEvent, no
             known_sku(conn, sku.as_str())?;
             let level = stock::change(conn, sku.as_str(), wh, &cause, |s| s.adjust_on_hand(*delta))?;
             if level.overcommitted() > 0 {
-                // The edge will report a short pick for the orders it cannot serve; those are
-                // re-routed then. Until that, HQ sees the gap in the log and in /metrics.
-                tracing::warn!(%sku, warehouse = wh, overcommitted = level.overcommitted(), "stock below reservations");
+                // Unpaid orders' locks move to another warehouse; paid orders are the edge's
+                // to re-route (it fails them back when it cannot serve them).
+                orders::move_locks_away(conn, sku.as_str(), warehouse, now_ms)?;
             }
             if *delta > 0 {
                 orders::retry_backorders(conn, sku.as_str(), now_ms)?;
