@@ -5,7 +5,8 @@
 
 use proptest::prelude::*;
 use std::path::Path;
-use tote_central::store::sqlite::{SqliteLimits, SqliteStore};
+use tote_central::store::sqlite::SqliteStore;
+use tote_shared::runtime::settings::DatabaseSettings;
 use tote_central::store::{CreateOrder, CreateOutcome, NewWarehouse, Repository, SkuRecord, Spu};
 use tote_shared::geo::city_point;
 use tote_shared::order::OrderState;
@@ -35,7 +36,9 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-const LIMITS: SqliteLimits = SqliteLimits { write_queue: 64, max_batch: 16, max_readers: 2 };
+fn settings(path: &Path) -> DatabaseSettings {
+    DatabaseSettings { path: path.to_owned(), write_queue: 64, max_batch: 16, max_readers: 2 }
+}
 
 fn sku() -> Sku {
     Sku::parse("PEG39-M-WHT-42").expect("sku")
@@ -46,7 +49,7 @@ fn warehouse() -> WarehouseCode {
 }
 
 async fn seeded(path: &Path) -> SqliteStore {
-    let store = SqliteStore::open(path, LIMITS).expect("open");
+    let store = SqliteStore::open(&settings(path)).expect("open");
     let spu = Spu { id: "PEG39".into(), name: "Pegasus 39".into(), brand: "Nike".into(), category: "Shoes".into() };
     store.create_spu(spu).await.expect("spu");
     let record = SkuRecord {
@@ -172,7 +175,7 @@ impl Driver {
                 }
             }
             Op::Restart => {
-                let fresh = SqliteStore::open(path, LIMITS).expect("reopen");
+                let fresh = SqliteStore::open(&settings(path)).expect("reopen");
                 self.store = fresh;
             }
         }

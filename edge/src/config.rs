@@ -3,8 +3,9 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+pub use tote_shared::runtime::settings::{DatabaseSettings, HttpSettings};
+use tote_shared::runtime::settings::Invalid;
 use tote_shared::WarehouseCode;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -17,24 +18,6 @@ pub struct Settings {
     pub central: CentralSettings,
     #[serde(default = "default_log")]
     pub log: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpSettings {
-    pub listen: SocketAddr,
-    pub max_body_bytes: usize,
-    pub max_connections: usize,
-    pub max_in_flight: usize,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseSettings {
-    pub path: PathBuf,
-    pub write_queue: usize,
-    pub max_batch: usize,
-    pub max_readers: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,8 +45,8 @@ fn default_log() -> String {
 pub enum ConfigError {
     #[error("cannot load settings: {0}")]
     Load(#[from] config::ConfigError),
-    #[error("invalid setting {field}: {why}")]
-    Invalid { field: &'static str, why: &'static str },
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
 }
 
 impl Settings {
@@ -78,19 +61,9 @@ impl Settings {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field, why| Err(ConfigError::Invalid { field, why });
-        if !(1024..=16 * 1024 * 1024).contains(&self.http.max_body_bytes) {
-            return invalid("http.max_body_bytes", "must be between 1 KiB and 16 MiB");
-        }
-        if !(1..=100_000).contains(&self.http.max_connections) || !(1..=100_000).contains(&self.http.max_in_flight) {
-            return invalid("http.max_connections/max_in_flight", "must be between 1 and 100000");
-        }
-        if !(1..=1_000_000).contains(&self.database.write_queue) || !(1..=10_000).contains(&self.database.max_batch) {
-            return invalid("database.write_queue/max_batch", "write_queue 1..=1000000, max_batch 1..=10000");
-        }
-        if !(1..=64).contains(&self.database.max_readers) {
-            return invalid("database.max_readers", "must be between 1 and 64");
-        }
+        self.http.validate()?;
+        self.database.validate()?;
+        let invalid = |field, why| Err(ConfigError::Invalid(Invalid { field, why }));
         let c = &self.central;
         if !(c.url.starts_with("http://") || c.url.starts_with("https://")) {
             return invalid("central.url", "must start with http:// or https://");

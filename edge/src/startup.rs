@@ -2,7 +2,7 @@
 
 use crate::config::Settings;
 use crate::http;
-use crate::store::{EdgeStore, SqliteLimits};
+use crate::store::EdgeStore;
 use crate::sync::{SyncClient, SyncHealth};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,15 +24,7 @@ pub struct App {
 
 impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
-        if let Some(dir) = settings.database.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let limits = SqliteLimits {
-            write_queue: settings.database.write_queue,
-            max_batch: settings.database.max_batch,
-            max_readers: settings.database.max_readers,
-        };
-        let store = EdgeStore::open(&settings.database.path, limits)?;
+        let store = EdgeStore::open(&settings.database)?;
         let listener = TcpListener::bind(settings.http.listen).await?;
         let state = AppState { settings: Arc::new(settings), store, sync_health: Arc::default() };
         Ok(App { listener, state })

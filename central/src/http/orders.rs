@@ -67,14 +67,9 @@ pub async fn create(_: Admin, State(state): State<AppState>, headers: HeaderMap,
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    let raw = headers
-        .get("idempotency-key")
-        .ok_or_else(|| ApiError::BadRequest("the Idempotency-Key header is required".into()))?;
-    let key = raw.to_str().map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII".into()))?;
-    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::BadRequest("Idempotency-Key must have 1 to 128 visible ASCII characters".into()));
-    }
-    Ok(key.to_owned())
+    tote_shared::runtime::http::idempotency_key(headers)
+        .map_err(|why| ApiError::BadRequest(why.into()))?
+        .ok_or_else(|| ApiError::BadRequest("the Idempotency-Key header is required".into()))
 }
 
 fn validate(order: &NewOrder, max_lines: usize) -> Result<(), ApiError> {

@@ -41,16 +41,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The optional `Idempotency-Key` header: 1 to 128 visible ASCII characters.
+/// The optional `Idempotency-Key` header.
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(raw) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = raw.to_str().map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII".into()))?;
-    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::BadRequest("Idempotency-Key must have 1 to 128 visible ASCII characters".into()));
-    }
-    Ok(Some(key.to_owned()))
+    tote_shared::runtime::http::idempotency_key(headers).map_err(|why| ApiError::BadRequest(why.into()))
 }
 
 /// Renders a write's answer; a replayed one is marked so clients can tell.

@@ -15,10 +15,10 @@ pub use stock::{LocationRecord, StockRecord};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::Notify;
-use tote_shared::runtime::sqlite::{migrate, open, Readers, Writer, WriterClosed};
+use tote_shared::runtime::settings::DatabaseSettings;
+use tote_shared::runtime::sqlite::{start, Readers, Writer, WriterClosed};
 use tote_shared::sync::{AdjustReason, CentralCommand, EdgeEvent};
 use tote_shared::{LocationCode, Qty, Sku};
 
@@ -43,13 +43,6 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
-
-#[derive(Debug, Clone, Copy)]
-pub struct SqliteLimits {
-    pub write_queue: usize,
-    pub max_batch: usize,
-    pub max_readers: usize,
-}
 
 #[derive(Clone)]
 pub struct EdgeStore {
@@ -93,14 +86,9 @@ pub enum Answer {
 }
 
 impl EdgeStore {
-    pub fn open(path: &Path, limits: SqliteLimits) -> StoreResult<EdgeStore> {
-        let mut conn = open(path, false)?;
-        migrate(&mut conn, schema::MIGRATIONS)?;
-        Ok(EdgeStore {
-            writer: Writer::start(conn, limits.write_queue, limits.max_batch),
-            readers: Readers::new(path, limits.max_readers),
-            outbox_written: Arc::new(Notify::new()),
-        })
+    pub fn open(settings: &DatabaseSettings) -> StoreResult<EdgeStore> {
+        let (writer, readers) = start(settings, schema::MIGRATIONS)?;
+        Ok(EdgeStore { writer, readers, outbox_written: Arc::new(Notify::new()) })
     }
 
     pub fn outbox_signal(&self) -> Arc<Notify> {

@@ -116,3 +116,15 @@ pub async fn not_found() -> Problem {
 pub fn bearer_token(parts: &Parts) -> Option<&str> {
     parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
 }
+
+/// Reads the optional `Idempotency-Key` header: 1 to 128 visible ASCII characters. The error
+/// is the message for a 400.
+pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, &'static str> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match raw.to_str() {
+        Ok(key) if !key.is_empty() && key.len() <= 128 && key.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(key.to_owned())),
+        _ => Err("Idempotency-Key must have 1 to 128 visible ASCII characters"),
+    }
+}

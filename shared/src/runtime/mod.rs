@@ -7,5 +7,6 @@
 pub mod http;
 pub mod listener;
 pub mod metrics;
+pub mod settings;
 pub mod sqlite;
 pub mod system;

@@ -32,6 +32,17 @@ pub fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Opens (creating its directory), migrates, and starts the writer and readers that
+/// `settings` describe.
+pub fn start(settings: &super::settings::DatabaseSettings, migrations: &[&str]) -> rusqlite::Result<(Writer, Readers)> {
+    if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN), Some(e.to_string())))?;
+    }
+    let mut conn = open(&settings.path, false)?;
+    migrate(&mut conn, migrations)?;
+    Ok((Writer::start(conn, settings.write_queue, settings.max_batch), Readers::new(&settings.path, settings.max_readers)))
+}
+
 /// Applies every migration above the file's `user_version`, each in its own transaction.
 pub fn migrate(conn: &mut Connection, migrations: &[&str]) -> rusqlite::Result<()> {
     let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;

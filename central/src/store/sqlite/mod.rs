@@ -12,9 +12,9 @@ use super::{
     Counts, CreateOrder, CreateOutcome, EdgeSyncRow, LedgerEntry, NewWarehouse, OrderHistoryEntry, OrderRecord,
     Repository, SkuRecord, Spu, StockRow, StoreFuture, StoreResult, WarehouseRecord,
 };
-use std::path::Path;
 use tokio::sync::watch;
-use tote_shared::runtime::sqlite::{migrate, open, Readers, Writer};
+use tote_shared::runtime::settings::DatabaseSettings;
+use tote_shared::runtime::sqlite::{start, Readers, Writer};
 use tote_shared::sync::{EdgeEvent, PullResponse, PushAck};
 use tote_shared::{Sku, WarehouseCode};
 
@@ -25,23 +25,11 @@ pub struct SqliteStore {
     commands_queued: watch::Sender<u64>,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct SqliteLimits {
-    pub write_queue: usize,
-    pub max_batch: usize,
-    pub max_readers: usize,
-}
-
 impl SqliteStore {
-    pub fn open(path: &Path, limits: SqliteLimits) -> StoreResult<SqliteStore> {
-        let mut conn = open(path, false)?;
-        migrate(&mut conn, schema::MIGRATIONS)?;
+    pub fn open(settings: &DatabaseSettings) -> StoreResult<SqliteStore> {
+        let (writer, readers) = start(settings, schema::MIGRATIONS)?;
         let (commands_queued, _) = watch::channel(0);
-        Ok(SqliteStore {
-            writer: Writer::start(conn, limits.write_queue, limits.max_batch),
-            readers: Readers::new(path, limits.max_readers),
-            commands_queued,
-        })
+        Ok(SqliteStore { writer, readers, commands_queued })
     }
 
     fn commands_changed(&self) {

@@ -1,0 +1,74 @@
+//! Settings sections both daemons share, with their validation. Each daemon's `Settings`
+//! embeds them and adds its own sections.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A setting outside its allowed range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid setting {field}: {why}")]
+pub struct Invalid {
+    pub field: &'static str,
+    pub why: &'static str,
+}
+
+pub fn invalid<T>(field: &'static str, why: &'static str) -> Result<T, Invalid> {
+    Err(Invalid { field, why })
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Where the API listens. Port 0 picks a free port (tests).
+    pub listen: SocketAddr,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Open connections at once; further clients wait in the kernel backlog.
+    pub max_connections: usize,
+    /// Requests processed at once; further requests wait.
+    pub max_in_flight: usize,
+}
+
+impl HttpSettings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if !(1024..=16 * 1024 * 1024).contains(&self.max_body_bytes) {
+            return invalid("http.max_body_bytes", "must be between 1 KiB and 16 MiB");
+        }
+        if !(1..=100_000).contains(&self.max_connections) {
+            return invalid("http.max_connections", "must be between 1 and 100000");
+        }
+        if !(1..=100_000).contains(&self.max_in_flight) {
+            return invalid("http.max_in_flight", "must be between 1 and 100000");
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// The SQLite file (WAL mode; keep it on a local disk).
+    pub path: PathBuf,
+    /// Writes waiting for the writer thread before callers are made to wait.
+    pub write_queue: usize,
+    /// Most writes folded into one group commit (one fsync).
+    pub max_batch: usize,
+    /// Read-only connections for queries.
+    pub max_readers: usize,
+}
+
+impl DatabaseSettings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if !(1..=1_000_000).contains(&self.write_queue) {
+            return invalid("database.write_queue", "must be between 1 and 1000000");
+        }
+        if !(1..=10_000).contains(&self.max_batch) {
+            return invalid("database.max_batch", "must be between 1 and 10000");
+        }
+        if !(1..=64).contains(&self.max_readers) {
+            return invalid("database.max_readers", "must be between 1 and 64");
+        }
+        Ok(())
+    }
+}
