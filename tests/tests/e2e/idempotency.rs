@@ -62,5 +62,20 @@ async fn replayed_requests_and_sync_batches_change_nothing() -> Result<()> {
     let ack: serde_json::Value = replay.json().await?;
     assert_eq!(ack["applied"], 0);
     assert_eq!(db_checksum(&db)?, before, "a replayed batch must not change central");
+
+    // Another warehouse's edge cannot move this order: its event is kept aside, not applied.
+    let stranger = json!({"seq": 1, "at_ms": 1, "kind": {"type": "order_shipped", "order_id": id, "tracking_number": "X1", "carrier": "SF",
+                                                          "lines": [{"sku": PEGASUS, "qty": 2}]}});
+    central.add_warehouse("BJ-01", "Beijing").await?;
+    let r = central
+        .http
+        .post(central.url("/api/v1/sync/events"))
+        .bearer_auth(edge_token("BJ-01"))
+        .json(&json!({"warehouse": "BJ-01", "events": [stranger]}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200, "the stream moves on");
+    assert_eq!(central.order(id).await?["state"], "awaiting_shipment");
+    assert_eq!(central.sync_row("BJ-01").await?["rejected_events"], 1);
     Ok(())
 }

@@ -75,8 +75,15 @@ fn apply_one(conn: &Connection, warehouse: &WarehouseCode, event: &EdgeEvent, no
     let reference = format!("edge:{warehouse}#{}", event.seq);
     let wh = warehouse.as_str();
     conn.execute_batch("SAVEPOINT event")?;
-    let order_step =
-        |id: u64, ev: OrderEvent, cause: &str| orders::apply_event_from(conn, id, &ev, cause, &reference, now_ms).map(|_| ());
+    // An edge may only move orders routed to its own warehouse.
+    let order_step = |id: u64, ev: OrderEvent, cause: &str| {
+        let held_by = orders::load(conn, id)?.warehouse;
+        if held_by.as_ref() != Some(warehouse) {
+            let holder = held_by.map_or_else(|| "no warehouse".to_owned(), |w| w.to_string());
+            return Err(StoreError::NotFound(format!("order {id} at {warehouse} (it is with {holder})")));
+        }
+        orders::apply_event_from(conn, id, &ev, cause, &reference, now_ms).map(|_| ())
+    };
     let outcome = match &event.kind {
         EdgeEventKind::StockReceived { sku, qty, .. } => {
             let cause = Cause { cause: "edge_receipt", reference: &reference, at_ms: now_ms };
