@@ -6,6 +6,7 @@
 
 pub mod domain;
 pub mod geo;
+pub mod mapf;
 pub mod order;
 pub mod stock;
 pub mod sync;

@@ -8,6 +8,7 @@
 mod bench;
 mod client;
 mod demo;
+mod planner_bench;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -70,6 +71,21 @@ enum Bench {
         #[arg(long, default_value_t = 100_000)]
         events: usize,
     },
+    /// Multi-robot path planning on the MovingAI warehouse maps.
+    Planner {
+        /// Folder with the MovingAI maps and scenarios.
+        #[arg(long, default_value = "../shared/mapf/movingai")]
+        dir: std::path::PathBuf,
+        /// Agent counts (first N lines of each scenario).
+        #[arg(long, value_delimiter = ',', default_value = "50,100,200,400,800")]
+        agents: Vec<usize>,
+        /// One map (default: all four).
+        #[arg(long)]
+        map: Option<String>,
+        /// Search budget per instance.
+        #[arg(long, default_value_t = 2_000_000)]
+        max_nodes: usize,
+    },
     /// Everything above with the figures BENCHMARKS.md records.
     All,
 }
@@ -87,6 +103,13 @@ fn main() -> anyhow::Result<()> {
                 Bench::Intake { clients, hot, seconds } => bench::intake(clients, hot, seconds).await,
                 Bench::Pick { orders, workers } => bench::pick(orders, workers).await,
                 Bench::Sync { events } => bench::sync(events).await,
+                Bench::Planner { dir, agents, map, max_nodes } => {
+                    let maps: Vec<&str> = match &map {
+                        Some(m) => vec![m.as_str()],
+                        None => planner_bench::MAPS.to_vec(),
+                    };
+                    planner_bench::run(&dir, &maps, &agents, max_nodes)
+                }
                 Bench::All => {
                     for (clients, hot) in [(64, false), (256, false), (64, true), (256, true)] {
                         bench::intake(clients, hot, 10).await?;

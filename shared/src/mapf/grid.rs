@@ -1,0 +1,194 @@
+//! The floor as a 4-connected grid, read from MovingAI `.map` text.
+
+/// A free cell, as its index `y * width + x`.
+pub type Cell = u32;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MapError {
+    #[error("map header: {0}")]
+    Header(&'static str),
+    #[error("map row {row}: expected {expected} characters, found {found}")]
+    Row { row: usize, expected: usize, found: usize },
+    #[error("map has {found} rows, header says {expected}")]
+    Rows { expected: usize, found: usize },
+    #[error("map is too large ({0} cells; at most 16,777,216)")]
+    TooLarge(usize),
+    #[error("scenario line {line}: {why}")]
+    Scenario { line: usize, why: &'static str },
+}
+
+#[derive(Debug, Clone)]
+pub struct Grid {
+    width: u32,
+    height: u32,
+    free: Vec<bool>,
+    /// Up to four neighbours per cell, `NONE` padded.
+    neighbors: Vec<[Cell; 4]>,
+}
+
+pub const NONE: Cell = Cell::MAX;
+
+impl Grid {
+    /// Parses MovingAI text: `type octile`, `height H`, `width W`, `map`, then H rows of W
+    /// characters. `.`, `G`, `S` and `E` are free; everything else (`@`, `T`, `O`, `W`) is blocked.
+    pub fn parse_movingai(text: &str) -> Result<Grid, MapError> {
+        let mut lines = text.lines();
+        let mut height = None;
+        let mut width = None;
+        for line in lines.by_ref() {
+            let line = line.trim();
+            if line == "map" {
+                break;
+            }
+            if let Some(v) = line.strip_prefix("height ") {
+                height = v.trim().parse::<usize>().ok();
+            } else if let Some(v) = line.strip_prefix("width ") {
+                width = v.trim().parse::<usize>().ok();
+            }
+        }
+        let height = height.ok_or(MapError::Header("missing or bad `height`"))?;
+        let width = width.ok_or(MapError::Header("missing or bad `width`"))?;
+        if width * height > 1 << 24 {
+            return Err(MapError::TooLarge(width * height));
+        }
+        let mut free = Vec::with_capacity(width * height);
+        let mut rows = 0;
+        for (row, line) in lines.enumerate() {
+            let line = line.trim_end_matches('\r');
+            if line.is_empty() && rows == height {
+                continue;
+            }
+            if line.len() != width {
+                return Err(MapError::Row { row, expected: width, found: line.len() });
+            }
+            free.extend(line.bytes().map(|b| matches!(b, b'.' | b'G' | b'S' | b'E')));
+            rows += 1;
+        }
+        if rows != height {
+            return Err(MapError::Rows { expected: height, found: rows });
+        }
+        Ok(Grid::from_cells(width as u32, height as u32, free))
+    }
+
+    pub fn from_cells(width: u32, height: u32, free: Vec<bool>) -> Grid {
+        let mut neighbors = vec![[NONE; 4]; free.len()];
+        for y in 0..height {
+            for x in 0..width {
+                let c = (y * width + x) as usize;
+                if !free[c] {
+                    continue;
+                }
+                let mut k = 0;
+                let candidates = [
+                    (x > 0).then(|| c - 1),
+                    (x + 1 < width).then(|| c + 1),
+                    (y > 0).then(|| c - width as usize),
+                    (y + 1 < height).then(|| c + width as usize),
+                ];
+                for n in candidates.into_iter().flatten() {
+                    if free[n] {
+                        neighbors[c][k] = n as Cell;
+                        k += 1;
+                    }
+                }
+            }
+        }
+        Grid { width, height, free, neighbors }
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    pub fn cells(&self) -> usize {
+        self.free.len()
+    }
+
+    pub fn cell(&self, x: u32, y: u32) -> Option<Cell> {
+        let c = y.checked_mul(self.width)?.checked_add(x)?;
+        (x < self.width && y < self.height && self.free[c as usize]).then_some(c)
+    }
+
+    pub fn xy(&self, c: Cell) -> (u32, u32) {
+        (c % self.width, c / self.width)
+    }
+
+    pub fn is_free(&self, c: Cell) -> bool {
+        self.free.get(c as usize).copied().unwrap_or(false)
+    }
+
+    pub fn neighbors(&self, c: Cell) -> impl Iterator<Item = Cell> + '_ {
+        self.neighbors[c as usize].iter().copied().take_while(|n| *n != NONE)
+    }
+
+    pub fn adjacent(&self, a: Cell, b: Cell) -> bool {
+        self.neighbors(a).any(|n| n == b)
+    }
+
+    /// Steps from every cell to `goal` (BFS); `u32::MAX` where unreachable.
+    pub fn distances_to(&self, goal: Cell) -> Vec<u32> {
+        let mut dist = vec![u32::MAX; self.free.len()];
+        let mut queue = std::collections::VecDeque::new();
+        dist[goal as usize] = 0;
+        queue.push_back(goal);
+        while let Some(c) = queue.pop_front() {
+            let d = dist[c as usize] + 1;
+            for n in self.neighbors(c) {
+                if dist[n as usize] == u32::MAX {
+                    dist[n as usize] = d;
+                    queue.push_back(n);
+                }
+            }
+        }
+        dist
+    }
+}
+
+/// Reads the first `count` (start, goal) pairs of a MovingAI `.scen` file.
+pub fn parse_scenario(grid: &Grid, text: &str, count: usize) -> Result<Vec<(Cell, Cell)>, MapError> {
+    let mut out = Vec::with_capacity(count);
+    for (line_no, line) in text.lines().enumerate().skip(1) {
+        if out.len() == count {
+            break;
+        }
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 8 {
+            return Err(MapError::Scenario { line: line_no + 1, why: "expected 9 tab-separated fields" });
+        }
+        let num = |i: usize| f[i].trim().parse::<u32>().map_err(|_| MapError::Scenario { line: line_no + 1, why: "bad coordinate" });
+        let start = grid.cell(num(4)?, num(5)?).ok_or(MapError::Scenario { line: line_no + 1, why: "start is not a free cell" })?;
+        let goal = grid.cell(num(6)?, num(7)?).ok_or(MapError::Scenario { line: line_no + 1, why: "goal is not a free cell" })?;
+        out.push((start, goal));
+    }
+    if out.len() < count {
+        return Err(MapError::Scenario { line: 0, why: "fewer agents in the file than asked for" });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TINY: &str = "type octile\nheight 3\nwidth 4\nmap\n....\n.@@.\n....\n";
+
+    #[test]
+    fn a_movingai_map_parses_with_blocked_cells_and_neighbours() {
+        let g = Grid::parse_movingai(TINY).expect("parses");
+        assert_eq!((g.width(), g.height()), (4, 3));
+        assert!(g.cell(1, 1).is_none());
+        let corner = g.cell(0, 0).expect("free");
+        assert_eq!(g.neighbors(corner).count(), 2);
+        assert_eq!(g.distances_to(corner)[g.cell(3, 2).expect("free") as usize], 5);
+    }
+
+    #[test]
+    fn a_short_row_is_a_clear_error() {
+        let bad = "type octile\nheight 2\nwidth 3\nmap\n...\n..\n";
+        assert_eq!(Grid::parse_movingai(bad).err(), Some(MapError::Row { row: 1, expected: 3, found: 2 }));
+    }
+}
