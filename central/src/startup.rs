@@ -10,8 +10,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tote_shared::runtime::listener::LimitedListener;
-use tote_shared::runtime::system::{now_ms, shutdown_signal};
+use tote_shared::runtime::listener::serve;
+use tote_shared::runtime::system::now_ms;
 use tote_shared::WarehouseCode;
 
 #[derive(Clone)]
@@ -67,19 +67,11 @@ impl App {
     pub async fn run_until_stopped(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let App { listener, state } = self;
         let addr = listener.local_addr()?;
-        let listener = LimitedListener::new(listener, state.settings.http.max_connections);
         let sweeper = tokio::spawn(sweep_unpaid_orders(state.clone()));
         tracing::info!(%addr, "tote-central listening");
-        tote_shared::runtime::system::notify_ready();
+        let max_connections = state.settings.http.max_connections;
         let router = http::router(state);
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = shutdown_signal() => {}
-                    _ = stop => tracing::info!("stop requested"),
-                }
-            })
-            .await;
+        let served = serve(listener, router, max_connections, stop).await;
         sweeper.abort();
         tracing::info!("tote-central stopped");
         Ok(served?)

@@ -5,7 +5,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::path::Path;
 pub use tote_shared::runtime::settings::{DatabaseSettings, HttpSettings};
-use tote_shared::runtime::settings::Invalid;
+pub use tote_shared::runtime::settings::ConfigError;
+use tote_shared::runtime::settings::{default_log, load_layered, Invalid};
 use tote_shared::WarehouseCode;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -37,25 +38,9 @@ pub struct CentralSettings {
     pub backoff_max_ms: u64,
 }
 
-fn default_log() -> String {
-    "info".into()
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot load settings: {0}")]
-    Load(#[from] config::ConfigError),
-    #[error(transparent)]
-    Invalid(#[from] Invalid),
-}
-
 impl Settings {
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
-        let settings: Settings = config::Config::builder()
-            .add_source(config::File::from(path))
-            .add_source(config::Environment::with_prefix("TOTE_EDGE").prefix_separator("__").separator("__"))
-            .build()?
-            .try_deserialize()?;
+        let settings: Settings = load_layered(path, "TOTE_EDGE")?;
         settings.validate()?;
         Ok(settings)
     }

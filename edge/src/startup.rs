@@ -7,8 +7,7 @@ use crate::sync::{SyncClient, SyncHealth};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tote_shared::runtime::listener::LimitedListener;
-use tote_shared::runtime::system::shutdown_signal;
+use tote_shared::runtime::listener::serve;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -49,17 +48,9 @@ impl App {
         )?;
         let pusher = tokio::spawn(sync.clone().push_loop());
         let puller = tokio::spawn(sync.pull_loop());
-        let listener = LimitedListener::new(listener, state.settings.http.max_connections);
         tracing::info!(%addr, warehouse = %state.settings.warehouse, "tote-edge listening");
-        tote_shared::runtime::system::notify_ready();
-        let served = axum::serve(listener, http::router(state))
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = shutdown_signal() => {}
-                    _ = stop => tracing::info!("stop requested"),
-                }
-            })
-            .await;
+        let max_connections = state.settings.http.max_connections;
+        let served = serve(listener, http::router(state), max_connections, stop).await;
         pusher.abort();
         puller.abort();
         tracing::info!("tote-edge stopped");

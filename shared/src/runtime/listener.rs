@@ -76,3 +76,23 @@ impl AsyncWrite for LimitedStream {
         Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
+
+/// Serves `router` on `listener` with at most `max_connections` open connections, tells
+/// systemd we are ready, and drains gracefully on SIGINT/SIGTERM or when `stop` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    max_connections: usize,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let listener = LimitedListener::new(listener, max_connections);
+    super::system::notify_ready();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = super::system::shutdown_signal() => {}
+                _ = stop => tracing::info!("stop requested"),
+            }
+        })
+        .await
+}

@@ -1,9 +1,31 @@
 //! Settings sections both daemons share, with their validation. Each daemon's `Settings`
 //! embeds them and adds its own sections.
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot load settings: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+}
+
+/// Reads the TOML file at `path`, then `{env_prefix}__SECTION__KEY` environment variables over it.
+pub fn load_layered<T: DeserializeOwned>(path: &Path, env_prefix: &str) -> Result<T, ConfigError> {
+    Ok(config::Config::builder()
+        .add_source(config::File::from(path))
+        .add_source(config::Environment::with_prefix(env_prefix).prefix_separator("__").separator("__"))
+        .build()?
+        .try_deserialize()?)
+}
+
+pub fn default_log() -> String {
+    "info".into()
+}
 
 /// A setting outside its allowed range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
