@@ -9,10 +9,16 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing test peers: ${missing[*]}"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The independent VDA 5050 schema validator.
+if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
+  echo "== installing test peer: python jsonschema"
+  python3 -m pip install --quiet jsonschema || python3 -m pip install --quiet --break-system-packages jsonschema
 fi
 
 export CARGO_TERM_COLOR=never

@@ -10,6 +10,7 @@ pub mod mapf;
 pub mod order;
 pub mod stock;
 pub mod sync;
+pub mod vda5050;
 
 pub use domain::{DomainError, Gtin, LocationCode, Money, Qty, Sku, WarehouseCode};
 

@@ -1,0 +1,496 @@
+//! VDA 5050 2.x wire types (master control ↔ AGV over MQTT), defined once for the edge and the
+//! simulator. Field names follow the standard (camelCase); optional fields are left out when
+//! absent. Every message here validates against the official 2.0.0 and 2.1.0 JSON schemas
+//! (`tests/vda5050_schemas.rs` checks that against `../shared/vda5050/`).
+//!
+//! Topics: `uagv/v2/{manufacturer}/{serialNumber}/{order|instantActions|state|connection|
+//! factsheet|visualization}`. QoS 0, except `connection` (QoS 1); `connection` and `factsheet`
+//! are retained.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version we speak (the schemas of 2.0 and 2.1 both accept our messages).
+pub const VERSION: &str = "2.1.0";
+/// Longest payload we accept on a robot topic; anything bigger is dropped and counted.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    Order,
+    InstantActions,
+    State,
+    Connection,
+    Factsheet,
+    Visualization,
+}
+
+impl Topic {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topic::Order => "order",
+            Topic::InstantActions => "instantActions",
+            Topic::State => "state",
+            Topic::Connection => "connection",
+            Topic::Factsheet => "factsheet",
+            Topic::Visualization => "visualization",
+        }
+    }
+
+    pub fn path(self, manufacturer: &str, serial: &str) -> String {
+        format!("uagv/v2/{manufacturer}/{serial}/{}", self.as_str())
+    }
+
+    /// Splits `uagv/v2/{manufacturer}/{serial}/{topic}`; None for anything else.
+    pub fn parse(path: &str) -> Option<(String, String, Topic)> {
+        let mut parts = path.split('/');
+        let (Some("uagv"), Some("v2"), Some(m), Some(s), Some(t), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let topic = [Topic::Order, Topic::InstantActions, Topic::State, Topic::Connection, Topic::Factsheet, Topic::Visualization]
+            .into_iter()
+            .find(|x| x.as_str() == t)?;
+        (!m.is_empty() && !s.is_empty()).then(|| (m.to_owned(), s.to_owned(), topic))
+    }
+}
+
+/// Common header of every message. `headerId` counts per topic and sender.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Header {
+    pub header_id: u32,
+    /// ISO 8601 UTC, e.g. `2026-11-25T01:02:03.456Z`.
+    pub timestamp: String,
+    pub version: String,
+    pub manufacturer: String,
+    pub serial_number: String,
+}
+
+impl Header {
+    pub fn new(header_id: u32, now_ms: i64, manufacturer: &str, serial: &str) -> Header {
+        Header {
+            header_id,
+            timestamp: iso8601_utc(now_ms),
+            version: VERSION.to_owned(),
+            manufacturer: manufacturer.to_owned(),
+            serial_number: serial.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BlockingType {
+    None,
+    Soft,
+    Hard,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionParameter {
+    pub key: String,
+    pub value: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Action {
+    /// `pick` (lift a pod), `drop` (lower it), `startCharging`, `stopCharging`, `startPause`,
+    /// `stopPause`, `cancelOrder`, `stateRequest`, `factsheetRequest` …
+    pub action_type: String,
+    pub action_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_description: Option<String>,
+    pub blocking_type: BlockingType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_parameters: Option<Vec<ActionParameter>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePosition {
+    pub x: f64,
+    pub y: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theta: Option<f64>,
+    #[serde(rename = "allowedDeviationXY", default, skip_serializing_if = "Option::is_none")]
+    pub allowed_deviation_xy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_deviation_theta: Option<f64>,
+    pub map_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Node {
+    pub node_id: String,
+    pub sequence_id: u32,
+    /// Base (true) or horizon (false).
+    pub released: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_position: Option<NodePosition>,
+    pub actions: Vec<Action>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Edge {
+    pub edge_id: String,
+    pub sequence_id: u32,
+    pub released: bool,
+    pub start_node_id: String,
+    pub end_node_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_speed: Option<f64>,
+    pub actions: Vec<Action>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    #[serde(flatten)]
+    pub header: Header,
+    pub order_id: String,
+    pub order_update_id: u32,
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+}
+
+/// A waypoint of a route: node id and position on the map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waypoint {
+    pub node_id: String,
+    pub x: f64,
+    pub y: f64,
+}
+
+impl Order {
+    /// An order along `route`: the first `released` waypoints form the base (the robot may
+    /// drive there), the rest the horizon (planned, not yet reserved). Node sequence ids are
+    /// even and edge ids odd, starting at `first_sequence_id` (0 for a new order; an update
+    /// starts at the sequence id of the last base node it extends). `final_actions` run at the
+    /// last node.
+    pub fn along(
+        header: Header,
+        order_id: &str,
+        order_update_id: u32,
+        first_sequence_id: u32,
+        route: &[Waypoint],
+        released: usize,
+        map_id: &str,
+        final_actions: Vec<Action>,
+    ) -> Order {
+        let last = route.len().saturating_sub(1);
+        let mut final_actions = Some(final_actions);
+        let nodes = route
+            .iter()
+            .enumerate()
+            .map(|(k, w)| Node {
+                node_id: w.node_id.clone(),
+                sequence_id: first_sequence_id + 2 * k as u32,
+                released: k < released,
+                node_position: Some(NodePosition {
+                    x: w.x,
+                    y: w.y,
+                    theta: None,
+                    allowed_deviation_xy: Some(0.05),
+                    allowed_deviation_theta: None,
+                    map_id: map_id.to_owned(),
+                }),
+                actions: if k == last { final_actions.take().unwrap_or_default() } else { Vec::new() },
+            })
+            .collect();
+        let edges = route
+            .windows(2)
+            .enumerate()
+            .map(|(k, pair)| Edge {
+                edge_id: format!("{}-{}", pair[0].node_id, pair[1].node_id),
+                sequence_id: first_sequence_id + 2 * k as u32 + 1,
+                released: k + 1 < released,
+                start_node_id: pair[0].node_id.clone(),
+                end_node_id: pair[1].node_id.clone(),
+                max_speed: None,
+                actions: Vec::new(),
+            })
+            .collect();
+        Order { header, order_id: order_id.to_owned(), order_update_id, nodes, edges }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstantActions {
+    #[serde(flatten)]
+    pub header: Header,
+    pub actions: Vec<Action>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConnectionState {
+    Online,
+    Offline,
+    #[serde(rename = "CONNECTIONBROKEN")]
+    ConnectionBroken,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    #[serde(flatten)]
+    pub header: Header,
+    pub connection_state: ConnectionState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeState {
+    pub node_id: String,
+    pub sequence_id: u32,
+    pub released: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_position: Option<NodePosition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EdgeState {
+    pub edge_id: String,
+    pub sequence_id: u32,
+    pub released: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgvPosition {
+    pub x: f64,
+    pub y: f64,
+    pub theta: f64,
+    pub map_id: String,
+    pub position_initialized: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Velocity {
+    pub vx: f64,
+    pub vy: f64,
+    pub omega: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Load {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ActionStatus {
+    Waiting,
+    Initializing,
+    Running,
+    Paused,
+    Finished,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionState {
+    pub action_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_type: Option<String>,
+    pub action_status: ActionStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatteryState {
+    /// Percent, 0–100.
+    pub battery_charge: f64,
+    pub charging: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorLevel {
+    Warning,
+    Fatal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgvError {
+    pub error_type: String,
+    pub error_level: ErrorLevel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OperatingMode {
+    Automatic,
+    Semiautomatic,
+    Manual,
+    Service,
+    Teachin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EStop {
+    Autoack,
+    Manual,
+    Remote,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SafetyState {
+    pub e_stop: EStop,
+    pub field_violation: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    #[serde(flatten)]
+    pub header: Header,
+    pub order_id: String,
+    pub order_update_id: u32,
+    pub last_node_id: String,
+    pub last_node_sequence_id: u32,
+    pub driving: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    pub operating_mode: OperatingMode,
+    pub node_states: Vec<NodeState>,
+    pub edge_states: Vec<EdgeState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agv_position: Option<AgvPosition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub velocity: Option<Velocity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loads: Option<Vec<Load>>,
+    pub action_states: Vec<ActionState>,
+    pub battery_state: BatteryState,
+    pub errors: Vec<AgvError>,
+    pub safety_state: SafetyState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Visualization {
+    #[serde(flatten)]
+    pub header: Header,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agv_position: Option<AgvPosition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub velocity: Option<Velocity>,
+}
+
+/// The factsheet a goods-to-person shelf lifter publishes (retained): what it is and can do.
+/// Sub-objects are kept as JSON: the master control reads only a few fields of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Factsheet {
+    #[serde(flatten)]
+    pub header: Header,
+    pub type_specification: serde_json::Value,
+    pub physical_parameters: serde_json::Value,
+    pub protocol_limits: serde_json::Value,
+    pub protocol_features: serde_json::Value,
+    pub agv_geometry: serde_json::Value,
+    pub load_specification: serde_json::Value,
+}
+
+impl Factsheet {
+    /// A Kiva-style shelf lifter: differential drive, lifts pods of up to `max_load_kg`.
+    pub fn shelf_lifter(header: Header, series: &str, speed_max_mps: f64, max_load_kg: f64) -> Factsheet {
+        use serde_json::json;
+        // No `blockingTypes`: both 2.x schemas put its enum on the array itself, so no list passes.
+        let action = |t: &str, scopes: &[&str]| json!({"actionType": t, "actionScopes": scopes});
+        Factsheet {
+            header,
+            type_specification: json!({"seriesName": series, "agvKinematic": "DIFF", "agvClass": "CARRIER", "maxLoadMass": max_load_kg,
+                                       "localizationTypes": ["GRID"], "navigationTypes": ["VIRTUAL_LINE_GUIDED"]}),
+            physical_parameters: json!({"speedMin": 0.0, "speedMax": speed_max_mps, "accelerationMax": 1.0, "decelerationMax": 1.0,
+                                        "heightMin": 0.3, "heightMax": 0.4, "width": 0.8, "length": 1.0}),
+            protocol_limits: json!({"maxStringLens": {}, "maxArrayLens": {}, "timing": {"minOrderInterval": 0.1, "minStateInterval": 0.1}}),
+            protocol_features: json!({"optionalParameters": [], "agvActions": [
+                action("pick", &["NODE"]), action("drop", &["NODE"]), action("startCharging", &["NODE", "INSTANT"]),
+                action("stopCharging", &["INSTANT"]), action("startPause", &["INSTANT"]), action("stopPause", &["INSTANT"]),
+                action("cancelOrder", &["INSTANT"]), action("stateRequest", &["INSTANT"])]}),
+            agv_geometry: json!({}),
+            load_specification: json!({"loadSets": [{"setName": "pod", "loadType": "POD"}]}),
+        }
+    }
+}
+
+/// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (proleptic Gregorian, UTC).
+pub fn iso8601_utc(ms: i64) -> String {
+    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s, milli) = (ms_of_day / 3_600_000, ms_of_day / 60_000 % 60, ms_of_day / 1000 % 60, ms_of_day % 1000);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_iso8601_utc() {
+        assert_eq!(iso8601_utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601_utc(1_795_568_523_456), "2026-11-25T01:02:03.456Z");
+        assert_eq!(iso8601_utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn topics_round_trip_and_junk_is_refused() {
+        let path = Topic::State.path("tote", "agv-07");
+        assert_eq!(path, "uagv/v2/tote/agv-07/state");
+        assert_eq!(Topic::parse(&path), Some(("tote".into(), "agv-07".into(), Topic::State)));
+        assert_eq!(Topic::parse("uagv/v2/tote/agv-07/state/extra"), None);
+        assert_eq!(Topic::parse("uagv/v1/tote/agv-07/state"), None);
+        assert_eq!(Topic::parse("uagv/v2//agv-07/state"), None);
+    }
+
+    #[test]
+    fn an_order_releases_its_base_and_holds_its_horizon() {
+        let route: Vec<Waypoint> = (0..4).map(|k| Waypoint { node_id: format!("n{k}"), x: k as f64, y: 0.0 }).collect();
+        let o = Order::along(Header::new(1, 0, "tote", "a1"), "o1", 0, 0, &route, 2, "floor", vec![]);
+        let released: Vec<bool> = o.nodes.iter().map(|n| n.released).collect();
+        assert_eq!(released, [true, true, false, false]);
+        let edges: Vec<(u32, bool)> = o.edges.iter().map(|e| (e.sequence_id, e.released)).collect();
+        assert_eq!(edges, [(1, true), (3, false), (5, false)]);
+        assert_eq!(o.nodes[3].sequence_id, 6);
+    }
+
+    #[test]
+    fn connection_broken_is_spelled_as_in_2_x() {
+        let c = Connection { header: Header::new(1, 0, "tote", "a1"), connection_state: ConnectionState::ConnectionBroken };
+        let json = serde_json::to_value(&c).expect("serialises");
+        assert_eq!(json["connectionState"], "CONNECTIONBROKEN");
+        assert_eq!(json["serialNumber"], "a1");
+    }
+}

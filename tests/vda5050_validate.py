@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Validates VDA 5050 messages against the official JSON schemas of 2.0.0 and 2.1.0.
+
+usage: vda5050_validate.py SCHEMA_ROOT MESSAGE_DIR
+Each file in MESSAGE_DIR is named <topic>[-anything].json (topic: order, instantActions,
+state, connection, factsheet, visualization). Prints one line per failure; exit 1 if any.
+The 2.0.0 state schema has a trailing comma: it is repaired in memory, never on disk.
+"""
+import json
+import pathlib
+import re
+import sys
+
+import jsonschema
+
+def load_schema(path):
+    text = path.read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return json.loads(re.sub(r",(\s*[}\]])", r"\1", text))
+
+def main():
+    root, messages = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+    failures, checked = [], 0
+    for file in sorted(messages.glob("*.json")):
+        topic = file.stem.split("-")[0]
+        message = json.loads(file.read_text())
+        for version in ("2.0.0", "2.1.0"):
+            schema = load_schema(root / version / f"{topic}.schema")
+            validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+            for error in validator.iter_errors(message):
+                path = "/".join(str(p) for p in error.absolute_path)
+                failures.append(f"{file.name} vs {version}: {path}: {error.message}")
+            checked += 1
+    for f in failures:
+        print(f)
+    print(f"{checked} validations, {len(failures)} failures")
+    sys.exit(1 if failures else 0)
+
+if __name__ == "__main__":
+    main()
