@@ -166,22 +166,25 @@ pub struct Waypoint {
     pub y: f64,
 }
 
+/// What an order (or order update) covers.
+#[derive(Debug, Clone, Copy)]
+pub struct Route<'a> {
+    pub order_id: &'a str,
+    pub order_update_id: u32,
+    /// 0 for a new order; an update starts at the sequence id of the last base node it extends.
+    pub first_sequence_id: u32,
+    pub waypoints: &'a [Waypoint],
+    /// How many waypoints form the base (released); the rest are the horizon.
+    pub released: usize,
+    pub map_id: &'a str,
+}
+
 impl Order {
-    /// An order along `route`: the first `released` waypoints form the base (the robot may
-    /// drive there), the rest the horizon (planned, not yet reserved). Node sequence ids are
-    /// even and edge ids odd, starting at `first_sequence_id` (0 for a new order; an update
-    /// starts at the sequence id of the last base node it extends). `final_actions` run at the
-    /// last node.
-    pub fn along(
-        header: Header,
-        order_id: &str,
-        order_update_id: u32,
-        first_sequence_id: u32,
-        route: &[Waypoint],
-        released: usize,
-        map_id: &str,
-        final_actions: Vec<Action>,
-    ) -> Order {
+    /// An order along `route`: the base is where the robot may drive, the horizon is planned
+    /// but not yet reserved. Node sequence ids are even and edge ids odd. `final_actions` run
+    /// at the last node.
+    pub fn along(header: Header, route: Route<'_>, final_actions: Vec<Action>) -> Order {
+        let Route { order_id, order_update_id, first_sequence_id, waypoints: route, released, map_id } = route;
         let last = route.len().saturating_sub(1);
         let mut final_actions = Some(final_actions);
         let nodes = route
@@ -478,7 +481,8 @@ mod tests {
     #[test]
     fn an_order_releases_its_base_and_holds_its_horizon() {
         let route: Vec<Waypoint> = (0..4).map(|k| Waypoint { node_id: format!("n{k}"), x: k as f64, y: 0.0 }).collect();
-        let o = Order::along(Header::new(1, 0, "tote", "a1"), "o1", 0, 0, &route, 2, "floor", vec![]);
+        let spec = Route { order_id: "o1", order_update_id: 0, first_sequence_id: 0, waypoints: &route, released: 2, map_id: "floor" };
+        let o = Order::along(Header::new(1, 0, "tote", "a1"), spec, vec![]);
         let released: Vec<bool> = o.nodes.iter().map(|n| n.released).collect();
         assert_eq!(released, [true, true, false, false]);
         let edges: Vec<(u32, bool)> = o.edges.iter().map(|e| (e.sequence_id, e.released)).collect();

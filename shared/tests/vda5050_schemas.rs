@@ -15,8 +15,10 @@ fn samples() -> Vec<(&'static str, Value)> {
     let route: Vec<Waypoint> = (0..5).map(|k| Waypoint { node_id: format!("c{}", 100 + k), x: k as f64, y: 2.0 }).collect();
     let lift = Action { action_type: "pick".into(), action_id: "a-1".into(), action_description: None, blocking_type: BlockingType::Hard,
                         action_parameters: Some(vec![ActionParameter { key: "stationType".into(), value: json!("POD") }]) };
-    let order = Order::along(header(1), "job-1", 0, 0, &route, 3, "floor-1", vec![lift]);
-    let update = Order::along(header(2), "job-1", 1, 4, &route[2..], 3, "floor-1", vec![]);
+    let first = Route { order_id: "job-1", order_update_id: 0, first_sequence_id: 0, waypoints: &route, released: 3, map_id: "floor-1" };
+    let order = Order::along(header(1), first, vec![lift]);
+    let next = Route { order_update_id: 1, first_sequence_id: 4, waypoints: &route[2..], ..first };
+    let update = Order::along(header(2), next, vec![]);
     let pause = InstantActions {
         header: header(3),
         actions: ["startPause", "stopPause", "cancelOrder", "stateRequest"]
