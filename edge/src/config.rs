@@ -17,6 +17,7 @@ pub struct Settings {
     pub http: HttpSettings,
     pub database: DatabaseSettings,
     pub central: CentralSettings,
+    pub mqtt: MqttSettings,
     #[serde(default = "default_log")]
     pub log: String,
 }
@@ -38,6 +39,20 @@ pub struct CentralSettings {
     pub backoff_max_ms: u64,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttSettings {
+    /// `host:port` of the broker the robots use. Absent: the edge runs its own broker.
+    #[serde(default)]
+    pub broker: Option<String>,
+    /// Where the embedded broker listens when `broker` is absent (port 0 picks a free port).
+    pub embedded_listen: std::net::SocketAddr,
+    /// Robots (and other clients) the embedded broker accepts at once.
+    pub max_connections: usize,
+    /// A robot whose last message is older than this leaves service.
+    pub stale_state_ms: u64,
+}
+
 impl Settings {
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         let settings: Settings = load_layered(path, "TOTE_EDGE")?;
@@ -49,6 +64,17 @@ impl Settings {
         self.http.validate()?;
         self.database.validate()?;
         let invalid = |field, why| Err(ConfigError::Invalid(Invalid { field, why }));
+        let m = &self.mqtt;
+        if let Some(broker) = &m.broker {
+            if broker.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+                return invalid("mqtt.broker", "must be host:port");
+            }
+        } else if cfg!(not(feature = "embedded-broker")) {
+            return invalid("mqtt.broker", "this build has no embedded broker: name one");
+        }
+        if !(1..=100_000).contains(&m.max_connections) || !(500..=600_000).contains(&m.stale_state_ms) {
+            return invalid("mqtt", "max_connections 1..=100000, stale_state_ms 500..=600000");
+        }
         let c = &self.central;
         if !(c.url.starts_with("http://") || c.url.starts_with("https://")) {
             return invalid("central.url", "must start with http:// or https://");

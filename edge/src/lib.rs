@@ -7,7 +7,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod fleet;
 pub mod http;
+pub mod mqtt;
 pub mod startup;
 pub mod store;
 pub mod sync;

@@ -3,6 +3,7 @@
 use crate::config::Settings;
 use crate::http;
 use crate::store::EdgeStore;
+use crate::fleet::Fleet;
 use crate::sync::{SyncClient, SyncHealth};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +15,9 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: EdgeStore,
     pub sync_health: Arc<SyncHealth>,
+    pub fleet: Arc<Fleet>,
+    /// `host:port` of the MQTT broker the robots and the edge use.
+    pub mqtt_broker: String,
 }
 
 pub struct App {
@@ -25,7 +29,8 @@ impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
         let store = EdgeStore::open(&settings.database)?;
         let listener = TcpListener::bind(settings.http.listen).await?;
-        let state = AppState { settings: Arc::new(settings), store, sync_health: Arc::default() };
+        let mqtt_broker = start_broker(&settings)?;
+        let state = AppState { settings: Arc::new(settings), store, sync_health: Arc::default(), fleet: Arc::default(), mqtt_broker };
         Ok(App { listener, state })
     }
 
@@ -47,13 +52,48 @@ impl App {
             state.sync_health.clone(),
         )?;
         let pusher = tokio::spawn(sync.clone().push_loop());
+        let (host, port) = state.mqtt_broker.rsplit_once(':').map(|(h, p)| (h.to_owned(), p.parse().unwrap_or(1883))).unwrap_or_default();
+        let client_id = format!("tote-edge-{}", state.settings.warehouse);
+        let mqtt = tokio::spawn(crate::mqtt::run(host, port, client_id, state.fleet.clone()));
+        let watchdog = tokio::spawn(expire_stale_robots(state.fleet.clone(), state.settings.mqtt.stale_state_ms));
         let puller = tokio::spawn(sync.pull_loop());
         tracing::info!(%addr, warehouse = %state.settings.warehouse, "tote-edge listening");
         let max_connections = state.settings.http.max_connections;
         let served = serve(listener, http::router(state), max_connections, stop).await;
         pusher.abort();
+        mqtt.abort();
+        watchdog.abort();
         puller.abort();
         tracing::info!("tote-edge stopped");
         Ok(served?)
+    }
+}
+
+/// The broker address: the configured one, or the embedded broker started here.
+fn start_broker(settings: &Settings) -> anyhow::Result<String> {
+    if let Some(broker) = &settings.mqtt.broker {
+        return Ok(broker.clone());
+    }
+    #[cfg(feature = "embedded-broker")]
+    {
+        let mut listen = settings.mqtt.embedded_listen;
+        if listen.port() == 0 {
+            // rumqttd cannot report a port it picked, so we pick one for it.
+            listen.set_port(std::net::TcpListener::bind(listen)?.local_addr()?.port());
+        }
+        crate::mqtt::broker::start(listen, settings.mqtt.max_connections, tote_shared::vda5050::MAX_PAYLOAD_BYTES)?;
+        Ok(listen.to_string())
+    }
+    #[cfg(not(feature = "embedded-broker"))]
+    anyhow::bail!("no MQTT broker configured and this build has no embedded broker")
+}
+
+async fn expire_stale_robots(fleet: Arc<Fleet>, stale_ms: u64) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        for serial in fleet.expire(tote_shared::runtime::system::now_ms(), stale_ms as i64) {
+            tracing::warn!(%serial, "robot state is stale; taken out of service");
+        }
     }
 }

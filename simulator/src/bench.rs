@@ -96,7 +96,8 @@ fn edge_config(dir: &Path, code: &str, central: &str) -> Result<PathBuf> {
             "warehouse = \"{code}\"\nlog = \"error\"\n[http]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\nmax_connections = 1024\nmax_in_flight = 1024\n\
              [database]\npath = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4\n\
              [central]\nurl = \"{central}\"\ntoken = \"{}\"\npush_batch = 2000\npull_wait_ms = 20000\nrequest_timeout_ms = 10000\n\
-             backoff_initial_ms = 50\nbackoff_max_ms = 500\n",
+             backoff_initial_ms = 50\nbackoff_max_ms = 500\n\
+             [mqtt]\nembedded_listen = \"127.0.0.1:0\"\nmax_connections = 1000\nstale_state_ms = 5000\n",
             dir.join(format!("edge-{code}.sqlite")).display(),
             edge_token(code)
         ),

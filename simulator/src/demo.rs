@@ -120,6 +120,12 @@ fn edge_settings(dir: &Path, code: &str, port: u16, central: &str) -> Result<tot
             backoff_initial_ms: 100,
             backoff_max_ms: 5_000,
         },
+        mqtt: MqttSettings {
+            broker: None,
+            embedded_listen: SocketAddr::from(([127, 0, 0, 1], if port == 0 { 0 } else { port + 10 })),
+            max_connections: 2000,
+            stale_state_ms: 5000,
+        },
         log: "warn".into(),
     };
     settings.validate()?;

@@ -3,6 +3,7 @@
 //! It needs nothing from central and keeps working while central is unreachable.
 
 pub mod error;
+pub mod fleet;
 pub mod ops;
 pub mod orders;
 pub mod picking;
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/orders/{id}/pack", post(orders::pack))
         .route("/api/v1/orders/{id}/ship", post(orders::ship))
         .route("/api/v1/sync/status", get(ops::sync_status))
+        .route("/api/v1/fleet", get(fleet::fleet))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .fallback(tote_shared::runtime::http::not_found)

@@ -74,5 +74,13 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         .counter("tote_edge_sync_pull_failures_total", "Failed pulls", &[("", h.pull_failures.load(Ordering::Relaxed) as f64)])
         .counter("tote_edge_sync_events_pushed_total", "Events central applied from this edge since start", &[("", h.events_pushed.load(Ordering::Relaxed) as f64)])
         .counter("tote_edge_sync_commands_applied_total", "Commands applied since start", &[("", h.commands_applied.load(Ordering::Relaxed) as f64)]);
+    let robots = state.fleet.robots();
+    let in_service = robots.iter().filter(|r| r.in_service).count();
+    text.gauge("tote_edge_robots", "Robots known to the edge", &[("", robots.len() as f64)])
+        .gauge("tote_edge_robots_in_service", "Robots online without a fatal error", &[("", in_service as f64)])
+        .counter("tote_edge_mqtt_messages_accepted_total", "Robot messages applied", &[("", state.fleet.accepted.load(Ordering::Relaxed) as f64)]);
+    let rejected: Vec<(String, f64)> = state.fleet.rejected().into_iter().map(|(r, n)| (format!("reason=\"{}\"", r.as_str()), n as f64)).collect();
+    let rejected: Vec<(&str, f64)> = rejected.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    text.counter("tote_edge_mqtt_messages_rejected_total", "Robot messages dropped, by reason", &rejected);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text.finish()))
 }

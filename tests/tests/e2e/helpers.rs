@@ -178,6 +178,12 @@ pub fn edge_token(warehouse: &str) -> String {
 }
 
 pub fn edge_config(dir: &Path, warehouse: &str, central: &str) -> Result<PathBuf> {
+    edge_config_with_broker(dir, warehouse, central, None)
+}
+
+/// `broker`: an external MQTT broker (`host:port`); None runs the edge's embedded one.
+pub fn edge_config_with_broker(dir: &Path, warehouse: &str, central: &str, broker: Option<&str>) -> Result<PathBuf> {
+    let mqtt = broker.map(|b| format!("broker = \"{b}\"")).unwrap_or_default();
     let path = dir.join(format!("edge-{warehouse}.toml"));
     let db = dir.join(format!("edge-{warehouse}.sqlite"));
     std::fs::write(
@@ -203,9 +209,14 @@ pull_wait_ms = 2000
 request_timeout_ms = 3000
 backoff_initial_ms = 20
 backoff_max_ms = 300
+[mqtt]
+{mqtt}
+embedded_listen = "127.0.0.1:0"
+max_connections = 1000
+stale_state_ms = 3000
 "#,
             db.display(),
-            edge_token(warehouse)
+            edge_token(warehouse),
         ),
     )?;
     Ok(path)

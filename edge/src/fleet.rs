@@ -1,0 +1,166 @@
+//! The fleet as the edge knows it from VDA 5050 messages: who is connected, where each robot
+//! is, its battery, errors and capabilities. In memory: robots re-announce themselves
+//! (retained `connection` and `factsheet`) whenever the edge reconnects to the broker.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use tote_shared::vda5050::{ConnectionState, ErrorLevel, Factsheet, State, Visualization};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Robot {
+    pub manufacturer: String,
+    pub serial_number: String,
+    pub connection: ConnectionState,
+    /// False once the robot is out of service (connection broken, FATAL error, stale state).
+    pub in_service: bool,
+    pub last_seen_ms: i64,
+    pub battery_charge: Option<f64>,
+    pub position: Option<(f64, f64)>,
+    pub driving: bool,
+    pub order_id: Option<String>,
+    pub last_node_id: Option<String>,
+    pub fatal_errors: Vec<String>,
+    pub series_name: Option<String>,
+}
+
+/// Why an incoming robot message was dropped (each one is logged and counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rejection {
+    UnknownTopic,
+    TooLarge,
+    NotJson,
+    WrongShape,
+    UnknownRobot,
+    HeaderMismatch,
+}
+
+impl Rejection {
+    pub const ALL: [Rejection; 6] = [
+        Rejection::UnknownTopic,
+        Rejection::TooLarge,
+        Rejection::NotJson,
+        Rejection::WrongShape,
+        Rejection::UnknownRobot,
+        Rejection::HeaderMismatch,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejection::UnknownTopic => "unknown_topic",
+            Rejection::TooLarge => "too_large",
+            Rejection::NotJson => "not_json",
+            Rejection::WrongShape => "wrong_shape",
+            Rejection::UnknownRobot => "unknown_robot",
+            Rejection::HeaderMismatch => "header_mismatch",
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Fleet {
+    robots: Mutex<BTreeMap<(String, String), Robot>>,
+    pub accepted: AtomicU64,
+    rejected: [AtomicU64; 6],
+}
+
+impl Fleet {
+    fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<(String, String), Robot>) -> T) -> T {
+        let mut robots = self.robots.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut robots)
+    }
+
+    pub fn reject(&self, why: Rejection) {
+        self.rejected[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn rejected(&self) -> Vec<(Rejection, u64)> {
+        Rejection::ALL.iter().map(|r| (*r, self.rejected[*r as usize].load(Ordering::Relaxed))).collect()
+    }
+
+    pub fn robots(&self) -> Vec<Robot> {
+        self.with(|r| r.values().cloned().collect())
+    }
+
+    /// `connection` is what makes a robot known.
+    pub fn connection(&self, manufacturer: &str, serial: &str, state: ConnectionState, now_ms: i64) {
+        self.with(|robots| {
+            let robot = robots.entry((manufacturer.to_owned(), serial.to_owned())).or_insert_with(|| Robot {
+                manufacturer: manufacturer.to_owned(),
+                serial_number: serial.to_owned(),
+                connection: state,
+                in_service: true,
+                last_seen_ms: now_ms,
+                battery_charge: None,
+                position: None,
+                driving: false,
+                order_id: None,
+                last_node_id: None,
+                fatal_errors: Vec::new(),
+                series_name: None,
+            });
+            robot.connection = state;
+            robot.last_seen_ms = now_ms;
+            robot.in_service = state == ConnectionState::Online && robot.fatal_errors.is_empty();
+        });
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Applies `update` to a known robot; an unknown one is rejected.
+    fn known(&self, manufacturer: &str, serial: &str, update: impl FnOnce(&mut Robot)) -> bool {
+        let found = self.with(|robots| robots.get_mut(&(manufacturer.to_owned(), serial.to_owned())).map(update).is_some());
+        if found {
+            self.accepted.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.reject(Rejection::UnknownRobot);
+        }
+        found
+    }
+
+    pub fn state(&self, manufacturer: &str, serial: &str, state: &State, now_ms: i64) -> bool {
+        self.known(manufacturer, serial, |r| {
+            r.last_seen_ms = now_ms;
+            r.battery_charge = Some(state.battery_state.battery_charge);
+            r.position = state.agv_position.as_ref().map(|p| (p.x, p.y));
+            r.driving = state.driving;
+            r.order_id = Some(state.order_id.clone()).filter(|o| !o.is_empty());
+            r.last_node_id = Some(state.last_node_id.clone()).filter(|n| !n.is_empty());
+            r.fatal_errors =
+                state.errors.iter().filter(|e| e.error_level == ErrorLevel::Fatal).map(|e| e.error_type.clone()).collect();
+            r.in_service = r.connection == ConnectionState::Online && r.fatal_errors.is_empty();
+        })
+    }
+
+    pub fn visualization(&self, manufacturer: &str, serial: &str, v: &Visualization, now_ms: i64) -> bool {
+        self.known(manufacturer, serial, |r| {
+            r.last_seen_ms = now_ms;
+            if let Some(p) = &v.agv_position {
+                r.position = Some((p.x, p.y));
+            }
+        })
+    }
+
+    pub fn factsheet(&self, manufacturer: &str, serial: &str, f: &Factsheet, now_ms: i64) -> bool {
+        self.known(manufacturer, serial, |r| {
+            r.last_seen_ms = now_ms;
+            r.series_name = f.type_specification.get("seriesName").and_then(|s| s.as_str()).map(str::to_owned);
+        })
+    }
+
+    /// Robots whose last message is older than `stale_ms` leave service (their cells stay
+    /// blocked and their work is reassigned by dispatch).
+    pub fn expire(&self, now_ms: i64, stale_ms: i64) -> Vec<String> {
+        self.with(|robots| {
+            let mut expired = Vec::new();
+            for r in robots.values_mut() {
+                if r.in_service && now_ms - r.last_seen_ms > stale_ms {
+                    r.in_service = false;
+                    expired.push(r.serial_number.clone());
+                }
+            }
+            expired
+        })
+    }
+}

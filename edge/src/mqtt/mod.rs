@@ -1,0 +1,117 @@
+//! The edge as VDA 5050 master control on MQTT: subscribes to every robot's `state`,
+//! `connection`, `factsheet` and `visualization`, validates each message (size, JSON, shape,
+//! known robot, header matching the topic) and feeds the fleet; publishes `order` and
+//! `instantActions`. A bad message is logged and counted, never a crash.
+
+#[cfg(feature = "embedded-broker")]
+pub mod broker;
+
+use crate::fleet::{Fleet, Rejection};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::Duration;
+use tote_shared::runtime::system::now_ms;
+use tote_shared::vda5050::{Connection, Factsheet, Header, State, Topic, Visualization, MAX_PAYLOAD_BYTES};
+
+pub const SUBSCRIPTIONS: [(&str, QoS); 4] = [
+    ("uagv/v2/+/+/state", QoS::AtMostOnce),
+    ("uagv/v2/+/+/connection", QoS::AtLeastOnce),
+    ("uagv/v2/+/+/factsheet", QoS::AtMostOnce),
+    ("uagv/v2/+/+/visualization", QoS::AtMostOnce),
+];
+
+/// Connects to the broker and runs the event loop forever (reconnecting with a pause).
+pub async fn run(host: String, port: u16, client_id: String, fleet: Arc<Fleet>) {
+    let mut options = MqttOptions::new(client_id, host, port);
+    options.set_keep_alive(Duration::from_secs(5));
+    options.set_max_packet_size(MAX_PAYLOAD_BYTES * 4, MAX_PAYLOAD_BYTES * 4);
+    let (client, mut events) = AsyncClient::new(options, 1024);
+    loop {
+        match events.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                tracing::info!("connected to the MQTT broker");
+                for (filter, qos) in SUBSCRIPTIONS {
+                    if let Err(error) = client.subscribe(filter, qos).await {
+                        tracing::error!(%error, filter, "subscribe failed");
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => handle(&fleet, &p.topic, &p.payload, now_ms()),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "MQTT connection lost; reconnecting");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// Validates one robot message and applies it to the fleet.
+pub fn handle(fleet: &Fleet, topic: &str, payload: &[u8], now: i64) {
+    let Some((manufacturer, serial, kind)) = Topic::parse(topic) else {
+        return reject(fleet, Rejection::UnknownTopic, topic, "not a VDA 5050 v2 topic");
+    };
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return reject(fleet, Rejection::TooLarge, topic, "payload over the limit");
+    }
+    let value: serde_json::Value = match serde_json::from_slice(payload) {
+        Ok(v) => v,
+        Err(_) => return reject(fleet, Rejection::NotJson, topic, "payload is not JSON"),
+    };
+    let (m, s) = (manufacturer.as_str(), serial.as_str());
+    match kind {
+        Topic::Connection => {
+            if let Some(c) = parse::<Connection>(fleet, topic, value, m, s, |c| &c.header) {
+                fleet.connection(m, s, c.connection_state, now);
+            }
+        }
+        Topic::State => {
+            if let Some(state) = parse::<State>(fleet, topic, value, m, s, |x| &x.header) {
+                fleet.state(m, s, &state, now);
+            }
+        }
+        Topic::Visualization => {
+            if let Some(v) = parse::<Visualization>(fleet, topic, value, m, s, |x| &x.header) {
+                fleet.visualization(m, s, &v, now);
+            }
+        }
+        Topic::Factsheet => {
+            if let Some(f) = parse::<Factsheet>(fleet, topic, value, m, s, |x| &x.header) {
+                fleet.factsheet(m, s, &f, now);
+            }
+        }
+        // Our own publications echo back only if someone subscribed us to them; ignore.
+        Topic::Order | Topic::InstantActions => {}
+    }
+}
+
+fn parse<T: DeserializeOwned>(
+    fleet: &Fleet,
+    topic: &str,
+    value: serde_json::Value,
+    manufacturer: &str,
+    serial: &str,
+    header: impl Fn(&T) -> &Header,
+) -> Option<T> {
+    let message: T = match serde_json::from_value(value) {
+        Ok(m) => m,
+        Err(e) => {
+            reject(fleet, Rejection::WrongShape, topic, &e.to_string());
+            return None;
+        }
+    };
+    let h = header(&message);
+    if h.manufacturer != manufacturer || h.serial_number != serial {
+        reject(fleet, Rejection::HeaderMismatch, topic, "header names another robot than the topic");
+        return None;
+    }
+    Some(message)
+}
+
+fn reject(fleet: &Fleet, why: Rejection, topic: &str, detail: &str) {
+    let topic: String = topic.chars().take(120).collect();
+    let detail: String = detail.chars().take(200).collect();
+    tracing::warn!(reason = why.as_str(), %topic, %detail, "robot message rejected");
+    fleet.reject(why);
+}
