@@ -10,10 +10,24 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
+broker_up() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+if [ -z "${TOTE_TEST_MQTT_BROKER:-}" ] && ! broker_up 127.0.0.1:1883; then
+  command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
+  start_mosquitto=1
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing test peers: ${missing[*]}"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# A Mosquitto for the MQTT tests (they also run against the edge's embedded broker).
+if [ "${start_mosquitto:-0}" = 1 ]; then
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  conf=$(mktemp); printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$port" > "$conf"
+  mosquitto -d -c "$conf"
+  export TOTE_TEST_MQTT_BROKER="127.0.0.1:$port"
+  for _ in $(seq 50); do broker_up "$TOTE_TEST_MQTT_BROKER" && break; sleep 0.1; done
+  echo "== started Mosquitto on $TOTE_TEST_MQTT_BROKER"
 fi
 # The independent VDA 5050 schema validator.
 if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then

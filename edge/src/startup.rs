@@ -53,7 +53,8 @@ impl App {
         )?;
         let pusher = tokio::spawn(sync.clone().push_loop());
         let (host, port) = state.mqtt_broker.rsplit_once(':').map(|(h, p)| (h.to_owned(), p.parse().unwrap_or(1883))).unwrap_or_default();
-        let client_id = format!("tote-edge-{}", state.settings.warehouse);
+        // Unique per process: two clients with one id make the broker drop the older one.
+        let client_id = format!("tote-edge-{}-{}-{:04x}", state.settings.warehouse, std::process::id(), rand::random::<u16>());
         let mqtt = tokio::spawn(crate::mqtt::run(host, port, client_id, state.fleet.clone()));
         let watchdog = tokio::spawn(expire_stale_robots(state.fleet.clone(), state.settings.mqtt.stale_state_ms));
         let puller = tokio::spawn(sync.pull_loop());
@@ -81,7 +82,8 @@ fn start_broker(settings: &Settings) -> anyhow::Result<String> {
             // rumqttd cannot report a port it picked, so we pick one for it.
             listen.set_port(std::net::TcpListener::bind(listen)?.local_addr()?.port());
         }
-        crate::mqtt::broker::start(listen, settings.mqtt.max_connections, tote_shared::vda5050::MAX_PAYLOAD_BYTES)?;
+        // Larger than what the edge accepts, so oversized robot messages reach it and are counted.
+        crate::mqtt::broker::start(listen, settings.mqtt.max_connections, tote_shared::vda5050::MAX_PAYLOAD_BYTES * 4)?;
         Ok(listen.to_string())
     }
     #[cfg(not(feature = "embedded-broker"))]

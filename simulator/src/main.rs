@@ -40,6 +40,24 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         orders_per_minute: u32,
     },
+    /// Run N VDA 5050 robots as separate MQTT clients until Ctrl-C.
+    Agv {
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+        /// The broker as host:port (the edge's embedded broker listens on 127.0.0.1:1884 by default).
+        #[arg(long, default_value = "127.0.0.1:1884")]
+        broker: String,
+        #[arg(long, default_value = "tote")]
+        manufacturer: String,
+        #[arg(long, default_value_t = 1000)]
+        state_ms: u64,
+        /// Time to drive from one node to the next.
+        #[arg(long, default_value_t = 500)]
+        node_ms: u64,
+        /// Seed: sets the robots' starting batteries, so a run can be replayed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Benchmarks: print figures for BENCHMARKS.md (needs `cargo build --release --bins`).
     Bench {
         #[command(subcommand)]
@@ -98,6 +116,29 @@ fn main() -> anyhow::Result<()> {
         Command::Demo { once, seed, data_dir, port, orders_per_minute } => {
             runtime.block_on(demo::run(demo::Options { once, seed, data_dir, port, orders_per_minute }))
         }
+        Command::Agv { count, broker, manufacturer, state_ms, node_ms, seed } => runtime.block_on(async {
+            use rand::{Rng, SeedableRng};
+            let (host, port) = broker.rsplit_once(':').ok_or_else(|| anyhow::anyhow!("--broker must be host:port"))?;
+            let port: u16 = port.parse()?;
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let robots: Vec<tote_sim::agv::Agv> = (0..count)
+                .map(|k| {
+                    let config = tote_sim::agv::AgvConfig {
+                        manufacturer: manufacturer.clone(),
+                        serial: format!("agv-{k:03}"),
+                        broker_host: host.to_owned(),
+                        broker_port: port,
+                        state_ms,
+                        node_ms,
+                        battery: rng.gen_range(40.0..100.0),
+                    };
+                    tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms)
+                })
+                .collect();
+            println!("{} robots of {manufacturer} on {broker}; Ctrl-C stops", robots.len());
+            tote_shared::runtime::system::shutdown_signal().await;
+            Ok(())
+        }),
         Command::Bench { which } => runtime.block_on(async {
             match which {
                 Bench::Intake { clients, hot, seconds } => bench::intake(clients, hot, seconds).await,

@@ -373,6 +373,11 @@ impl Edge {
         Ok(Edge { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), warehouse: warehouse.to_owned(), http: client() })
     }
 
+    /// An edge from an already spawned daemon (e.g. with a custom config).
+    pub fn from_daemon(daemon: Daemon, warehouse: &str) -> Edge {
+        Edge { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), warehouse: warehouse.to_owned(), http: client() }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod crash;
+mod fleet;
 mod helpers;
 mod idempotency;
 mod lifecycle;

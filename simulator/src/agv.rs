@@ -1,0 +1,299 @@
+//! A VDA 5050 2.x robot (a goods-to-person shelf lifter) as a separate MQTT client.
+//!
+//! It announces itself with a retained `connection` ONLINE and a retained `factsheet`, leaves a
+//! retained last will of CONNECTIONBROKEN, follows the released nodes of its order one node per
+//! `node_ms`, runs `pick`/`drop`/charging actions, obeys `instantActions` (pause, resume,
+//! cancel, state request), drains and charges its battery, and publishes `state` every
+//! `state_ms` and on every event. Faults on demand: vanish without a clean disconnect, report
+//! a FATAL error, or stall (stop publishing).
+
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tote_shared::vda5050::*;
+
+#[derive(Debug, Clone)]
+pub struct AgvConfig {
+    pub manufacturer: String,
+    pub serial: String,
+    pub broker_host: String,
+    pub broker_port: u16,
+    pub state_ms: u64,
+    pub node_ms: u64,
+    pub battery: f64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Drop the connection without DISCONNECT: the broker publishes the last will.
+    Vanish,
+    /// Report a FATAL error in `state`.
+    Fatal(String),
+    /// Stop publishing `state` while staying connected.
+    Stall,
+}
+
+pub struct Agv {
+    pub serial: String,
+    faults: mpsc::Sender<Fault>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Agv {
+    pub fn spawn(config: AgvConfig, now_ms: fn() -> i64) -> Agv {
+        let (faults, rx) = mpsc::channel(8);
+        let serial = config.serial.clone();
+        let task = tokio::spawn(run(config, rx, now_ms));
+        Agv { serial, faults, task }
+    }
+
+    pub async fn inject(&self, fault: Fault) {
+        let _ = self.faults.send(fault).await;
+    }
+
+    pub fn is_running(&self) -> bool {
+        !self.task.is_finished()
+    }
+}
+
+impl Drop for Agv {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Robot {
+    cfg: AgvConfig,
+    header_ids: [u32; 6],
+    order: Option<Order>,
+    /// Index into the order's nodes of the last node reached.
+    at_node: usize,
+    position: (f64, f64),
+    load: Option<String>,
+    action_states: Vec<ActionState>,
+    battery: f64,
+    charging: bool,
+    paused: bool,
+    errors: Vec<AgvError>,
+    stalled: bool,
+}
+
+impl Robot {
+    fn header(&mut self, topic: Topic, now: i64) -> Header {
+        let slot = topic as usize;
+        self.header_ids[slot] += 1;
+        Header::new(self.header_ids[slot], now, &self.cfg.manufacturer, &self.cfg.serial)
+    }
+
+    fn state(&mut self, now: i64) -> State {
+        let header = self.header(Topic::State, now);
+        let (order_id, update, last_id, last_seq, nodes, edges) = match &self.order {
+            Some(o) => {
+                let last = &o.nodes[self.at_node.min(o.nodes.len() - 1)];
+                let nodes = o.nodes.iter().skip(self.at_node + 1).map(|n| NodeState { node_id: n.node_id.clone(), sequence_id: n.sequence_id, released: n.released, node_position: None }).collect();
+                let edges = o.edges.iter().skip(self.at_node).map(|e| EdgeState { edge_id: e.edge_id.clone(), sequence_id: e.sequence_id, released: e.released }).collect();
+                (o.order_id.clone(), o.order_update_id, last.node_id.clone(), last.sequence_id, nodes, edges)
+            }
+            None => (String::new(), 0, String::new(), 0, Vec::new(), Vec::new()),
+        };
+        State {
+            header,
+            order_id,
+            order_update_id: update,
+            last_node_id: last_id,
+            last_node_sequence_id: last_seq,
+            driving: self.next_released().is_some() && !self.paused,
+            paused: Some(self.paused),
+            operating_mode: OperatingMode::Automatic,
+            node_states: nodes,
+            edge_states: edges,
+            agv_position: Some(AgvPosition { x: self.position.0, y: self.position.1, theta: 0.0, map_id: "floor".into(), position_initialized: true }),
+            velocity: None,
+            loads: Some(self.load.iter().map(|id| Load { load_id: Some(id.clone()), load_type: Some("POD".into()) }).collect()),
+            action_states: self.action_states.clone(),
+            battery_state: BatteryState { battery_charge: self.battery, charging: self.charging },
+            errors: self.errors.clone(),
+            safety_state: SafetyState { e_stop: EStop::None, field_violation: false },
+        }
+    }
+
+    fn next_released(&self) -> Option<usize> {
+        let o = self.order.as_ref()?;
+        let next = self.at_node + 1;
+        (next < o.nodes.len() && o.nodes[next].released).then_some(next)
+    }
+
+    /// One node further along the base; runs that node's actions on arrival.
+    fn advance(&mut self) -> bool {
+        if self.paused || !self.errors.iter().all(|e| e.error_level != ErrorLevel::Fatal) {
+            return false;
+        }
+        let Some(next) = self.next_released() else { return false };
+        self.at_node = next;
+        let node = self.order.as_ref().map(|o| o.nodes[next].clone());
+        if let Some(node) = node {
+            if let Some(p) = &node.node_position {
+                self.position = (p.x, p.y);
+            }
+            self.battery = (self.battery - 0.05).max(0.0);
+            for action in &node.actions {
+                self.run_action(action);
+            }
+        }
+        true
+    }
+
+    fn run_action(&mut self, action: &Action) {
+        match action.action_type.as_str() {
+            "pick" => {
+                let pod = action.action_parameters.iter().flatten().find(|p| p.key == "podId").and_then(|p| p.value.as_str()).map(str::to_owned);
+                self.load = Some(pod.unwrap_or_else(|| "POD".into()));
+            }
+            "drop" => self.load = None,
+            "startCharging" => self.charging = true,
+            "stopCharging" => self.charging = false,
+            _ => {}
+        }
+        self.finish(action, ActionStatus::Finished);
+    }
+
+    fn finish(&mut self, action: &Action, status: ActionStatus) {
+        self.action_states.retain(|a| a.action_id != action.action_id);
+        self.action_states.push(ActionState { action_id: action.action_id.clone(), action_type: Some(action.action_type.clone()), action_status: status, result_description: None });
+        if self.action_states.len() > 32 {
+            self.action_states.remove(0);
+        }
+    }
+
+    fn accept_order(&mut self, order: Order) {
+        let same = self.order.as_ref().is_some_and(|o| o.order_id == order.order_id);
+        if same {
+            // An update: keep what was driven, take the new base/horizon from its first node on.
+            if let Some(current) = self.order.as_mut() {
+                let keep = current.nodes.iter().position(|n| n.sequence_id == order.nodes.first().map_or(0, |f| f.sequence_id)).unwrap_or(current.nodes.len());
+                current.nodes.truncate(keep);
+                current.edges.retain(|e| e.sequence_id < order.nodes.first().map_or(0, |f| f.sequence_id));
+                current.nodes.extend(order.nodes);
+                current.edges.extend(order.edges);
+                current.order_update_id = order.order_update_id;
+            }
+        } else {
+            if let Some(first) = order.nodes.first().and_then(|n| n.node_position.clone()) {
+                self.position = (first.x, first.y);
+            }
+            self.at_node = 0;
+            self.order = Some(order);
+            if let Some(first) = self.order.as_ref().map(|o| o.nodes[0].clone()) {
+                for action in &first.actions {
+                    self.run_action(action);
+                }
+            }
+        }
+    }
+
+    fn instant(&mut self, actions: &[Action]) {
+        for action in actions {
+            match action.action_type.as_str() {
+                "startPause" => self.paused = true,
+                "stopPause" => self.paused = false,
+                "cancelOrder" => {
+                    if let Some(o) = self.order.as_mut() {
+                        o.nodes.truncate(self.at_node + 1);
+                        o.edges.truncate(self.at_node);
+                    }
+                }
+                "startCharging" => self.charging = true,
+                "stopCharging" => self.charging = false,
+                _ => {}
+            }
+            self.finish(action, ActionStatus::Finished);
+        }
+    }
+}
+
+async fn run(cfg: AgvConfig, mut faults: mpsc::Receiver<Fault>, now_ms: fn() -> i64) {
+    let now = now_ms();
+    let mut robot = Robot {
+        header_ids: [0; 6],
+        order: None,
+        at_node: 0,
+        position: (0.0, 0.0),
+        load: None,
+        action_states: Vec::new(),
+        battery: cfg.battery,
+        charging: false,
+        paused: false,
+        errors: Vec::new(),
+        stalled: false,
+        cfg: cfg.clone(),
+    };
+    let will = Connection { header: robot.header(Topic::Connection, now), connection_state: ConnectionState::ConnectionBroken };
+    let mut options = MqttOptions::new(format!("{}-{}", cfg.manufacturer, cfg.serial), cfg.broker_host.clone(), cfg.broker_port);
+    options.set_keep_alive(Duration::from_secs(2));
+    options.set_last_will(LastWill::new(
+        Topic::Connection.path(&cfg.manufacturer, &cfg.serial),
+        serde_json::to_vec(&will).unwrap_or_default(),
+        QoS::AtLeastOnce,
+        true,
+    ));
+    let (client, mut events) = AsyncClient::new(options, 64);
+    let mut state_tick = tokio::time::interval(Duration::from_millis(cfg.state_ms));
+    let mut drive_tick = tokio::time::interval(Duration::from_millis(cfg.node_ms));
+    loop {
+        tokio::select! {
+            event = events.poll() => match event {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => announce(&client, &mut robot, now_ms()).await,
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    match Topic::parse(&p.topic).map(|t| t.2) {
+                        Some(Topic::Order) => if let Ok(order) = serde_json::from_slice::<Order>(&p.payload) { robot.accept_order(order) },
+                        Some(Topic::InstantActions) => if let Ok(ia) = serde_json::from_slice::<InstantActions>(&p.payload) { robot.instant(&ia.actions) },
+                        _ => {}
+                    }
+                    publish_state(&client, &mut robot, now_ms()).await;
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            },
+            _ = state_tick.tick() => {
+                if robot.charging {
+                    robot.battery = (robot.battery + 1.0).min(100.0);
+                }
+                publish_state(&client, &mut robot, now_ms()).await;
+            }
+            _ = drive_tick.tick() => {
+                if robot.advance() {
+                    publish_state(&client, &mut robot, now_ms()).await;
+                }
+            }
+            fault = faults.recv() => match fault {
+                Some(Fault::Vanish) | None => return, // dropping the event loop closes the socket uncleanly
+                Some(Fault::Fatal(kind)) => {
+                    robot.errors.push(AgvError { error_type: kind, error_level: ErrorLevel::Fatal, error_description: None });
+                    publish_state(&client, &mut robot, now_ms()).await;
+                }
+                Some(Fault::Stall) => robot.stalled = true,
+            },
+        }
+    }
+}
+
+async fn announce(client: &AsyncClient, robot: &mut Robot, now: i64) {
+    let (m, s) = (robot.cfg.manufacturer.clone(), robot.cfg.serial.clone());
+    for topic in [Topic::Order, Topic::InstantActions] {
+        let _ = client.subscribe(topic.path(&m, &s), QoS::AtLeastOnce).await;
+    }
+    let online = Connection { header: robot.header(Topic::Connection, now), connection_state: ConnectionState::Online };
+    let factsheet = Factsheet::shelf_lifter(robot.header(Topic::Factsheet, now), "Tote sim lifter", 1.5, 600.0);
+    let _ = client.publish(Topic::Connection.path(&m, &s), QoS::AtLeastOnce, true, serde_json::to_vec(&online).unwrap_or_default()).await;
+    let _ = client.publish(Topic::Factsheet.path(&m, &s), QoS::AtMostOnce, true, serde_json::to_vec(&factsheet).unwrap_or_default()).await;
+    publish_state(client, robot, now).await;
+}
+
+async fn publish_state(client: &AsyncClient, robot: &mut Robot, now: i64) {
+    if robot.stalled {
+        return;
+    }
+    let state = robot.state(now);
+    let topic = Topic::State.path(&robot.cfg.manufacturer, &robot.cfg.serial);
+    let _ = client.publish(topic, QoS::AtMostOnce, false, serde_json::to_vec(&state).unwrap_or_default()).await;
+}

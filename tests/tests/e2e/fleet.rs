@@ -1,0 +1,116 @@
+//! Robots over VDA 5050 on a real broker — the edge's embedded one and Mosquitto: they
+//! announce themselves, are tracked, and leave service on a broken connection (last will),
+//! a FATAL error or stale state; garbage on their topics is counted and changes nothing else.
+
+use crate::helpers::*;
+use anyhow::{Context, Result};
+use rumqttc::{AsyncClient, MqttOptions, QoS};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tote_sim::agv::{Agv, AgvConfig, Fault};
+
+/// Mosquitto for the suite: TOTE_TEST_MQTT_BROKER, else the one on 127.0.0.1:1883.
+fn mosquitto() -> String {
+    let addr = std::env::var("TOTE_TEST_MQTT_BROKER").unwrap_or_else(|_| "127.0.0.1:1883".into());
+    let reachable = addr.parse().ok().and_then(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).ok()).is_some();
+    assert!(reachable, "no Mosquitto at {addr}: run tests/run.sh, which installs and starts one");
+    addr
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", rand::random::<u32>())
+}
+
+async fn fleet(edge: &Edge) -> Result<Value> {
+    edge.get("/api/v1/fleet").await?.ok()
+}
+
+fn robot<'a>(fleet: &'a Value, serial: &str) -> Option<&'a Value> {
+    fleet["robots"].as_array()?.iter().find(|r| r["serial_number"] == serial)
+}
+
+async fn robots_fault_and_garbage_is_counted(broker: Option<String>) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let central = Central::start(dir.path())?;
+    central.add_warehouse("SH-01", "Shanghai").await?;
+    let config = edge_config_with_broker(dir.path(), "SH-01", central.base_url(), broker.as_deref())?;
+    let edge = Edge::from_daemon(Daemon::spawn(Kind::Edge, config)?, "SH-01");
+    let address = fleet(&edge).await?["broker"].as_str().context("broker")?.to_owned();
+    let (host, port) = address.rsplit_once(':').context("host:port")?;
+    let manufacturer = unique("tote");
+    let agvs: Vec<Agv> = (0..3)
+        .map(|k| {
+            Agv::spawn(
+                AgvConfig {
+                    manufacturer: manufacturer.clone(),
+                    serial: format!("agv-{k}"),
+                    broker_host: host.to_owned(),
+                    broker_port: port.parse().unwrap_or(0),
+                    state_ms: 200,
+                    node_ms: 100,
+                    battery: 90.0,
+                },
+                tote_shared::runtime::system::now_ms,
+            )
+        })
+        .collect();
+    eventually("three robots in service", Duration::from_secs(20), || async {
+        let f = fleet(&edge).await?;
+        let ready = (0..3).all(|k| robot(&f, &format!("agv-{k}")).is_some_and(|r| r["in_service"] == true && r["battery_charge"].is_number() && r["series_name"] == "Tote sim lifter"));
+        Ok(ready.then_some(()))
+    })
+    .await?;
+
+    agvs[0].inject(Fault::Vanish).await;
+    agvs[1].inject(Fault::Fatal("driveFault".into())).await;
+    agvs[2].inject(Fault::Stall).await;
+    eventually("each fault to take its robot out of service", Duration::from_secs(30), || async {
+        let f = fleet(&edge).await?;
+        let (a, b, c) = (robot(&f, "agv-0"), robot(&f, "agv-1"), robot(&f, "agv-2"));
+        let done = a.is_some_and(|r| r["connection"] == "CONNECTIONBROKEN" && r["in_service"] == false)
+            && b.is_some_and(|r| r["fatal_errors"] == json!(["driveFault"]) && r["in_service"] == false)
+            && c.is_some_and(|r| r["connection"] == "ONLINE" && r["in_service"] == false);
+        Ok(done.then_some(()))
+    })
+    .await?;
+
+    // Garbage on the robot topics, from a plain MQTT client.
+    let mut options = MqttOptions::new(unique("garbage"), host, port.parse()?);
+    options.set_max_packet_size(2 << 20, 2 << 20);
+    let (client, mut events) = AsyncClient::new(options, 16);
+    let pump = tokio::spawn(async move { while events.poll().await.is_ok() {} });
+    let state_topic = format!("uagv/v2/{manufacturer}/agv-1/state");
+    let before = fleet(&edge).await?["messages_rejected"].clone();
+    let sends: Vec<(String, Vec<u8>)> = vec![
+        (state_topic.clone(), b"not json at all".to_vec()),
+        (state_topic.clone(), br#"{"headerId": "seven"}"#.to_vec()),
+        (format!("uagv/v2/{manufacturer}/ghost-9/connection"), b"{}".to_vec()),
+        (state_topic.clone(), vec![b' '; 300 * 1024]),
+        (format!("uagv/v2/{manufacturer}/visualization"), b"{}".to_vec()),
+    ];
+    for (topic, payload) in sends {
+        client.publish(topic, QoS::AtLeastOnce, false, payload).await?;
+    }
+    eventually("the edge to count every kind of garbage", Duration::from_secs(20), || async {
+        let after = fleet(&edge).await?["messages_rejected"].clone();
+        let grew = |k: &str| after[k].as_u64().unwrap_or(0) > before[k].as_u64().unwrap_or(0);
+        Ok((grew("not_json") && grew("wrong_shape") && grew("too_large")).then_some(()))
+    })
+    .await?;
+    pump.abort();
+    let health = edge.get("/health").await?.ok()?;
+    assert_eq!(health["status"], "ok", "the edge keeps working");
+    let f = fleet(&edge).await?;
+    assert!(robot(&f, "ghost-9").is_none(), "an unknown robot's junk creates nothing");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_broker_robot_faults_take_robots_out_of_service_and_garbage_is_counted() -> Result<()> {
+    robots_fault_and_garbage_is_counted(None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_mosquitto_robot_faults_take_robots_out_of_service_and_garbage_is_counted() -> Result<()> {
+    robots_fault_and_garbage_is_counted(Some(mosquitto())).await
+}
