@@ -252,7 +252,10 @@ async fn run(cfg: AgvConfig, mut faults: mpsc::Receiver<Fault>, now_ms: fn() -> 
                     publish_state(&client, &mut robot, now_ms()).await;
                 }
                 Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Err(error) => {
+                    tracing::debug!(serial = %robot.cfg.serial, %error, "robot lost its MQTT connection; reconnecting");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
             },
             _ = state_tick.tick() => {
                 if robot.charging {

@@ -59,7 +59,7 @@ fn spawn(name: &str, config: &Path) -> Result<Daemon> {
         .arg(config)
         .arg("--ready-file")
         .arg(&ready)
-        .env("RUST_LOG", "error")
+        .env("RUST_LOG", "error,rumqttd=off")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?;
@@ -350,4 +350,61 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
+}
+
+/// The edge (with its embedded broker) while `robots` simulated robots publish `state` at
+/// `hz`: CPU share and resident memory of the edge process.
+pub async fn fleet(robots: usize, hz: f64, seconds: u64) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let central = spawn("tote-central", &central_config(dir.path(), "127.0.0.1:0")?)?;
+    let edge = spawn("tote-edge", &edge_config(dir.path(), "SH-01", &central.url)?)?;
+    let floor = Api::new(edge.url.clone(), None);
+    let broker = floor.get("/api/v1/fleet").await?["broker"].as_str().context("broker")?.to_owned();
+    let (host, port) = broker.rsplit_once(':').context("host:port")?;
+    let rss_idle = edge.rss_mb();
+    let state_ms = (1000.0 / hz) as u64;
+    let agvs: Vec<tote_sim::agv::Agv> = (0..robots)
+        .map(|k| {
+            let config = tote_sim::agv::AgvConfig {
+                manufacturer: "bench".into(),
+                serial: format!("agv-{k:04}"),
+                broker_host: host.to_owned(),
+                broker_port: port.parse().unwrap_or(0),
+                state_ms,
+                node_ms: 1000,
+                battery: 80.0,
+            };
+            tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms)
+        })
+        .collect();
+    wait_until(Duration::from_secs(60), || async {
+        Ok(floor.get("/api/v1/fleet").await?["robots"].as_array().map(|r| r.len()) == Some(robots))
+    })
+    .await?;
+    let accepted = |v: &Value| v["messages_accepted"].as_u64().unwrap_or(0);
+    let cpu_before = cpu_seconds(edge.child.id());
+    let msgs_before = accepted(&floor.get("/api/v1/fleet").await?);
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(edge.child.id()) - cpu_before;
+    let msgs = accepted(&floor.get("/api/v1/fleet").await?) - msgs_before;
+    println!(
+        "fleet   robots={robots} state at {hz} Hz: edge (incl. embedded broker) {:.2} cores, {:.0} messages/s applied, RSS idle {rss_idle:.1} MB, with fleet {:.1} MB",
+        cpu / wall,
+        msgs as f64 / wall,
+        edge.rss_mb()
+    );
+    drop(agvs);
+    Ok(())
+}
+
+/// utime + stime of a process, in seconds (Linux /proc; clock ticks are 100 Hz here).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }

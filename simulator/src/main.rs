@@ -89,6 +89,15 @@ enum Bench {
         #[arg(long, default_value_t = 100_000)]
         events: usize,
     },
+    /// The edge's CPU and memory while simulated robots publish state.
+    Fleet {
+        #[arg(long, default_value_t = 500)]
+        robots: usize,
+        #[arg(long, default_value_t = 2.0)]
+        hz: f64,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
     /// Multi-robot path planning on the MovingAI warehouse maps.
     Planner {
         /// Folder with the MovingAI maps and scenarios.
@@ -144,6 +153,7 @@ fn main() -> anyhow::Result<()> {
                 Bench::Intake { clients, hot, seconds } => bench::intake(clients, hot, seconds).await,
                 Bench::Pick { orders, workers } => bench::pick(orders, workers).await,
                 Bench::Sync { events } => bench::sync(events).await,
+                Bench::Fleet { robots, hz, seconds } => bench::fleet(robots, hz, seconds).await,
                 Bench::Planner { dir, agents, map, max_nodes } => {
                     let maps: Vec<&str> = match &map {
                         Some(m) => vec![m.as_str()],
@@ -156,7 +166,8 @@ fn main() -> anyhow::Result<()> {
                         bench::intake(clients, hot, 10).await?;
                     }
                     bench::pick(2000, 16).await?;
-                    bench::sync(100_000).await
+                    bench::sync(100_000).await?;
+                    bench::fleet(500, 2.0, 20).await
                 }
             }
         }),

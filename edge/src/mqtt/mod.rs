@@ -52,6 +52,11 @@ pub fn handle(fleet: &Fleet, topic: &str, payload: &[u8], now: i64) {
     let Some((manufacturer, serial, kind)) = Topic::parse(topic) else {
         return reject(fleet, Rejection::UnknownTopic, topic, "not a VDA 5050 v2 topic");
     };
+    if payload.is_empty() {
+        // An empty retained message clears a topic on the broker; nothing to apply.
+        tracing::debug!(%topic, "retained message cleared");
+        return;
+    }
     if payload.len() > MAX_PAYLOAD_BYTES {
         return reject(fleet, Rejection::TooLarge, topic, "payload over the limit");
     }

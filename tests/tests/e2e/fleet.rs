@@ -25,8 +25,10 @@ async fn fleet(edge: &Edge) -> Result<Value> {
     edge.get("/api/v1/fleet").await?.ok()
 }
 
-fn robot<'a>(fleet: &'a Value, serial: &str) -> Option<&'a Value> {
-    fleet["robots"].as_array()?.iter().find(|r| r["serial_number"] == serial)
+/// Postmortem: matching on the serial alone found robots of earlier runs, whose retained
+/// CONNECTIONBROKEN stays on a shared Mosquitto; a robot is its manufacturer and serial.
+fn robot<'a>(fleet: &'a Value, manufacturer: &str, serial: &str) -> Option<&'a Value> {
+    fleet["robots"].as_array()?.iter().find(|r| r["manufacturer"] == manufacturer && r["serial_number"] == serial)
 }
 
 async fn robots_fault_and_garbage_is_counted(broker: Option<String>) -> Result<()> {
@@ -56,7 +58,7 @@ async fn robots_fault_and_garbage_is_counted(broker: Option<String>) -> Result<(
         .collect();
     eventually("three robots in service", Duration::from_secs(20), || async {
         let f = fleet(&edge).await?;
-        let ready = (0..3).all(|k| robot(&f, &format!("agv-{k}")).is_some_and(|r| r["in_service"] == true && r["battery_charge"].is_number() && r["series_name"] == "Tote sim lifter"));
+        let ready = (0..3).all(|k| robot(&f, &manufacturer, &format!("agv-{k}")).is_some_and(|r| r["in_service"] == true && r["battery_charge"].is_number() && r["series_name"] == "Tote sim lifter"));
         Ok(ready.then_some(()))
     })
     .await?;
@@ -66,7 +68,7 @@ async fn robots_fault_and_garbage_is_counted(broker: Option<String>) -> Result<(
     agvs[2].inject(Fault::Stall).await;
     eventually("each fault to take its robot out of service", Duration::from_secs(30), || async {
         let f = fleet(&edge).await?;
-        let (a, b, c) = (robot(&f, "agv-0"), robot(&f, "agv-1"), robot(&f, "agv-2"));
+        let (a, b, c) = (robot(&f, &manufacturer, "agv-0"), robot(&f, &manufacturer, "agv-1"), robot(&f, &manufacturer, "agv-2"));
         let done = a.is_some_and(|r| r["connection"] == "CONNECTIONBROKEN" && r["in_service"] == false)
             && b.is_some_and(|r| r["fatal_errors"] == json!(["driveFault"]) && r["in_service"] == false)
             && c.is_some_and(|r| r["connection"] == "ONLINE" && r["in_service"] == false);
@@ -97,11 +99,20 @@ async fn robots_fault_and_garbage_is_counted(broker: Option<String>) -> Result<(
         Ok((grew("not_json") && grew("wrong_shape") && grew("too_large")).then_some(()))
     })
     .await?;
-    pump.abort();
     let health = edge.get("/health").await?.ok()?;
     assert_eq!(health["status"], "ok", "the edge keeps working");
     let f = fleet(&edge).await?;
-    assert!(robot(&f, "ghost-9").is_none(), "an unknown robot's junk creates nothing");
+    assert!(robot(&f, &manufacturer, "ghost-9").is_none(), "an unknown robot's junk creates nothing");
+    // Leave a shared broker clean: clear our robots' retained messages.
+    for k in 0..3 {
+        for topic in ["connection", "factsheet"] {
+            client.publish(format!("uagv/v2/{manufacturer}/agv-{k}/{topic}"), QoS::AtLeastOnce, true, Vec::new()).await?;
+        }
+    }
+    drop(agvs);
+    client.disconnect().await?;
+    // The event loop sends what is queued, then ends with the disconnect.
+    let _ = tokio::time::timeout(Duration::from_secs(5), pump).await;
     Ok(())
 }
 
