@@ -19,6 +19,7 @@ pub struct Robot {
     pub battery_charge: Option<f64>,
     pub position: Option<(f64, f64)>,
     pub driving: bool,
+    pub paused: bool,
     pub order_id: Option<String>,
     pub last_node_id: Option<String>,
     pub fatal_errors: Vec<String>,
@@ -80,6 +81,10 @@ impl Fleet {
         Rejection::ALL.iter().map(|r| (*r, self.rejected[*r as usize].load(Ordering::Relaxed))).collect()
     }
 
+    pub fn is_known(&self, manufacturer: &str, serial: &str) -> bool {
+        self.with(|r| r.contains_key(&(manufacturer.to_owned(), serial.to_owned())))
+    }
+
     pub fn robots(&self) -> Vec<Robot> {
         self.with(|r| r.values().cloned().collect())
     }
@@ -96,6 +101,7 @@ impl Fleet {
                 battery_charge: None,
                 position: None,
                 driving: false,
+                paused: false,
                 order_id: None,
                 last_node_id: None,
                 fatal_errors: Vec::new(),
@@ -125,6 +131,7 @@ impl Fleet {
             r.battery_charge = Some(state.battery_state.battery_charge);
             r.position = state.agv_position.as_ref().map(|p| (p.x, p.y));
             r.driving = state.driving;
+            r.paused = state.paused.unwrap_or(false);
             r.order_id = Some(state.order_id.clone()).filter(|o| !o.is_empty());
             r.last_node_id = Some(state.last_node_id.clone()).filter(|n| !n.is_empty());
             r.fatal_errors =

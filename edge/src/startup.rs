@@ -18,11 +18,13 @@ pub struct AppState {
     pub fleet: Arc<Fleet>,
     /// `host:port` of the MQTT broker the robots and the edge use.
     pub mqtt_broker: String,
+    pub robots: crate::mqtt::Publisher,
 }
 
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    events: rumqttc::EventLoop,
 }
 
 impl App {
@@ -30,8 +32,12 @@ impl App {
         let store = EdgeStore::open(&settings.database)?;
         let listener = TcpListener::bind(settings.http.listen).await?;
         let mqtt_broker = start_broker(&settings)?;
-        let state = AppState { settings: Arc::new(settings), store, sync_health: Arc::default(), fleet: Arc::default(), mqtt_broker };
-        Ok(App { listener, state })
+        let (host, port) = mqtt_broker.rsplit_once(':').map(|(h, p)| (h.to_owned(), p.parse().unwrap_or(1883))).unwrap_or_default();
+        // Unique per process: two clients with one id make the broker drop the older one.
+        let client_id = format!("tote-edge-{}-{}-{:04x}", settings.warehouse, std::process::id(), rand::random::<u16>());
+        let (robots, events) = crate::mqtt::connect(&host, port, client_id);
+        let state = AppState { settings: Arc::new(settings), store, sync_health: Arc::default(), fleet: Arc::default(), mqtt_broker, robots };
+        Ok(App { listener, state, events })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -43,7 +49,7 @@ impl App {
     }
 
     pub async fn run_until_stopped(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let App { listener, state } = self;
+        let App { listener, state, events } = self;
         let addr = listener.local_addr()?;
         let sync = SyncClient::new(
             state.settings.central.clone(),
@@ -52,10 +58,7 @@ impl App {
             state.sync_health.clone(),
         )?;
         let pusher = tokio::spawn(sync.clone().push_loop());
-        let (host, port) = state.mqtt_broker.rsplit_once(':').map(|(h, p)| (h.to_owned(), p.parse().unwrap_or(1883))).unwrap_or_default();
-        // Unique per process: two clients with one id make the broker drop the older one.
-        let client_id = format!("tote-edge-{}-{}-{:04x}", state.settings.warehouse, std::process::id(), rand::random::<u16>());
-        let mqtt = tokio::spawn(crate::mqtt::run(host, port, client_id, state.fleet.clone()));
+        let mqtt = tokio::spawn(crate::mqtt::run(state.robots.clone(), events, state.fleet.clone()));
         let watchdog = tokio::spawn(expire_stale_robots(state.fleet.clone(), state.settings.mqtt.stale_state_ms));
         let puller = tokio::spawn(sync.pull_loop());
         tracing::info!(%addr, warehouse = %state.settings.warehouse, "tote-edge listening");

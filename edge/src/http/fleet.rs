@@ -1,12 +1,14 @@
 //! The fleet as the edge sees it over VDA 5050: robots, and what was rejected on their topics.
 
+use super::error::ApiError;
 use crate::fleet::Robot;
 use crate::startup::AppState;
 use axum::extract::State;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use tote_shared::runtime::http::Json;
+use tote_shared::runtime::http::{Json, Path};
+use tote_shared::vda5050::{Action, BlockingType};
 
 #[derive(Debug, Serialize)]
 pub struct FleetView {
@@ -23,4 +25,46 @@ pub async fn fleet(State(state): State<AppState>) -> Json<FleetView> {
         messages_accepted: state.fleet.accepted.load(Ordering::Relaxed),
         messages_rejected: state.fleet.rejected().into_iter().map(|(r, n)| (r.as_str(), n)).collect(),
     })
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstantRequest {
+    /// `pause`, `resume`, `cancel_order`, `state_request`, `start_charging` or `stop_charging`.
+    pub action: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InstantSent {
+    pub action_id: String,
+    pub action_type: &'static str,
+}
+
+/// Sends one instant action to a robot (operators' pause/resume/cancel buttons).
+pub async fn instant_action(
+    State(state): State<AppState>,
+    Path((manufacturer, serial)): Path<(String, String)>,
+    Json(request): Json<InstantRequest>,
+) -> Result<(axum::http::StatusCode, Json<InstantSent>), ApiError> {
+    let action_type = match request.action.as_str() {
+        "pause" => "startPause",
+        "resume" => "stopPause",
+        "cancel_order" => "cancelOrder",
+        "state_request" => "stateRequest",
+        "start_charging" => "startCharging",
+        "stop_charging" => "stopCharging",
+        other => {
+            let other: String = other.chars().take(40).collect();
+            return Err(ApiError::Unprocessable(format!(
+                "unknown action {other:?}: use pause, resume, cancel_order, state_request, start_charging or stop_charging"
+            )));
+        }
+    };
+    if !state.fleet.is_known(&manufacturer, &serial) {
+        return Err(ApiError::NotFound(format!("robot {manufacturer}/{serial}")));
+    }
+    let action_id = format!("edge-{}-{:08x}", tote_shared::runtime::system::now_ms(), rand::random::<u32>());
+    let action = Action { action_type: action_type.into(), action_id: action_id.clone(), action_description: None, blocking_type: BlockingType::Hard, action_parameters: None };
+    state.robots.instant_actions(&manufacturer, &serial, vec![action]).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(InstantSent { action_id, action_type })))
 }

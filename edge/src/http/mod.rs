@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/orders/{id}/ship", post(orders::ship))
         .route("/api/v1/sync/status", get(ops::sync_status))
         .route("/api/v1/fleet", get(fleet::fleet))
+        .route("/api/v1/fleet/{manufacturer}/{serial}/instant-actions", post(fleet::instant_action))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .fallback(tote_shared::runtime::http::not_found)

@@ -7,12 +7,13 @@
 pub mod broker;
 
 use crate::fleet::{Fleet, Rejection};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use serde::de::DeserializeOwned;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tote_shared::runtime::system::now_ms;
-use tote_shared::vda5050::{Connection, Factsheet, Header, State, Topic, Visualization, MAX_PAYLOAD_BYTES};
+use tote_shared::vda5050::{Action, Connection, Factsheet, Header, InstantActions, Order, State, Topic, Visualization, MAX_PAYLOAD_BYTES};
 
 pub const SUBSCRIPTIONS: [(&str, QoS); 4] = [
     ("uagv/v2/+/+/state", QoS::AtMostOnce),
@@ -21,12 +22,53 @@ pub const SUBSCRIPTIONS: [(&str, QoS); 4] = [
     ("uagv/v2/+/+/visualization", QoS::AtMostOnce),
 ];
 
-/// Connects to the broker and runs the event loop forever (reconnecting with a pause).
-pub async fn run(host: String, port: u16, client_id: String, fleet: Arc<Fleet>) {
+/// Publishes `order` and `instantActions`, numbering `headerId` per robot and topic.
+#[derive(Clone)]
+pub struct Publisher {
+    client: AsyncClient,
+    header_ids: Arc<Mutex<HashMap<(String, String, Topic), u32>>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot hand the message to the MQTT client: {0}")]
+pub struct PublishError(String);
+
+impl Publisher {
+    pub fn header(&self, manufacturer: &str, serial: &str, topic: Topic) -> Header {
+        let mut ids = self.header_ids.lock().unwrap_or_else(|p| p.into_inner());
+        let id = ids.entry((manufacturer.to_owned(), serial.to_owned(), topic)).or_insert(0);
+        *id += 1;
+        Header::new(*id, now_ms(), manufacturer, serial)
+    }
+
+    pub async fn instant_actions(&self, manufacturer: &str, serial: &str, actions: Vec<Action>) -> Result<(), PublishError> {
+        let message = InstantActions { header: self.header(manufacturer, serial, Topic::InstantActions), actions };
+        self.publish(Topic::InstantActions.path(manufacturer, serial), &message).await
+    }
+
+    pub async fn order(&self, order: &Order) -> Result<(), PublishError> {
+        let topic = Topic::Order.path(&order.header.manufacturer, &order.header.serial_number);
+        self.publish(topic, order).await
+    }
+
+    async fn publish(&self, topic: String, message: &impl serde::Serialize) -> Result<(), PublishError> {
+        let payload = serde_json::to_vec(message).map_err(|e| PublishError(e.to_string()))?;
+        self.client.publish(topic, QoS::AtMostOnce, false, payload).await.map_err(|e| PublishError(e.to_string()))
+    }
+}
+
+/// The client for `host:port`; `run` must then drive its event loop.
+pub fn connect(host: &str, port: u16, client_id: String) -> (Publisher, EventLoop) {
     let mut options = MqttOptions::new(client_id, host, port);
     options.set_keep_alive(Duration::from_secs(5));
     options.set_max_packet_size(MAX_PAYLOAD_BYTES * 4, MAX_PAYLOAD_BYTES * 4);
-    let (client, mut events) = AsyncClient::new(options, 1024);
+    let (client, events) = AsyncClient::new(options, 1024);
+    (Publisher { client, header_ids: Arc::default() }, events)
+}
+
+/// Runs the event loop forever (reconnecting with a pause), subscribing on every connect.
+pub async fn run(publisher: Publisher, mut events: EventLoop, fleet: Arc<Fleet>) {
+    let client = publisher.client;
     loop {
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {

@@ -125,3 +125,69 @@ async fn on_the_embedded_broker_robot_faults_take_robots_out_of_service_and_garb
 async fn on_mosquitto_robot_faults_take_robots_out_of_service_and_garbage_is_counted() -> Result<()> {
     robots_fault_and_garbage_is_counted(Some(mosquitto())).await
 }
+
+/// Pause and resume from the edge API reach the robot as VDA 5050 instantActions; what the edge
+/// published, collected from the broker by a separate subscriber, passes the official schemas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_pause_and_resume_a_robot_with_schema_valid_instant_actions() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let central = Central::start(dir.path())?;
+    central.add_warehouse("SH-01", "Shanghai").await?;
+    let edge = Edge::from_daemon(Daemon::spawn(Kind::Edge, edge_config(dir.path(), "SH-01", central.base_url())?)?, "SH-01");
+    let address = fleet(&edge).await?["broker"].as_str().context("broker")?.to_owned();
+    let (host, port) = address.rsplit_once(':').context("host:port")?;
+    let manufacturer = unique("tote");
+    let config = AgvConfig {
+        manufacturer: manufacturer.clone(),
+        serial: "agv-0".into(),
+        broker_host: host.to_owned(),
+        broker_port: port.parse()?,
+        state_ms: 200,
+        node_ms: 100,
+        battery: 90.0,
+    };
+    let _agv = Agv::spawn(config, tote_shared::runtime::system::now_ms);
+    // The test's own subscriber records what the edge publishes to the robot.
+    let (client, mut events) = AsyncClient::new(MqttOptions::new(unique("spy"), host, port.parse()?), 64);
+    client.subscribe(format!("uagv/v2/{manufacturer}/+/instantActions"), QoS::AtLeastOnce).await?;
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let spy = tokio::spawn(async move {
+        while let Ok(event) = events.poll().await {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) = event {
+                let _ = seen_tx.send(p.payload.to_vec());
+            }
+        }
+    });
+    eventually("the robot to be in service", Duration::from_secs(20), || async {
+        Ok(robot(&fleet(&edge).await?, &manufacturer, "agv-0").is_some_and(|r| r["in_service"] == true).then_some(()))
+    })
+    .await?;
+
+    let path = format!("/api/v1/fleet/{manufacturer}/agv-0/instant-actions");
+    for (action, paused) in [("pause", true), ("resume", false)] {
+        let sent = edge.post(&path, json!({"action": action})).await?;
+        assert_eq!(sent.status, 202, "{}", sent.body);
+        eventually("the robot to report it", Duration::from_secs(20), || async {
+            Ok(robot(&fleet(&edge).await?, &manufacturer, "agv-0").is_some_and(|r| r["paused"] == paused).then_some(()))
+        })
+        .await?;
+    }
+    assert_eq!(edge.post(&path, json!({"action": "dance"})).await?.status, 422);
+    assert_eq!(edge.post(&format!("/api/v1/fleet/{manufacturer}/agv-9/instant-actions"), json!({"action": "pause"})).await?.status, 404);
+
+    let messages = dir.path().join("published");
+    std::fs::create_dir_all(&messages)?;
+    for n in 0..2 {
+        let payload = tokio::time::timeout(Duration::from_secs(10), seen.recv()).await?.context("spy stopped")?;
+        let message: Value = serde_json::from_slice(&payload)?;
+        assert_eq!(message["headerId"], n + 1, "headerId counts per robot and topic");
+        std::fs::write(messages.join(format!("instantActions-{n}.json")), payload)?;
+    }
+    spy.abort();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("vda5050_validate.py");
+    let schemas = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vda5050");
+    let out = std::process::Command::new("python3").arg(script).arg(schemas).arg(&messages).output().context("python3 is missing: run tests/run.sh")?;
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && report.contains("4 validations, 0 failures"), "{report}{}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
