@@ -22,11 +22,14 @@ pub const SUBSCRIPTIONS: [(&str, QoS); 4] = [
     ("uagv/v2/+/+/visualization", QoS::AtMostOnce),
 ];
 
+/// Last `headerId` sent, per (manufacturer, serial, topic).
+type HeaderIds = Arc<Mutex<HashMap<(String, String, Topic), u32>>>;
+
 /// Publishes `order` and `instantActions`, numbering `headerId` per robot and topic.
 #[derive(Clone)]
 pub struct Publisher {
     client: AsyncClient,
-    header_ids: Arc<Mutex<HashMap<(String, String, Topic), u32>>>,
+    header_ids: HeaderIds,
 }
 
 #[derive(Debug, thiserror::Error)]
