@@ -19,12 +19,35 @@ pub struct FleetView {
 }
 
 pub async fn fleet(State(state): State<AppState>) -> Json<FleetView> {
-    Json(FleetView {
+    Json(view(&state))
+}
+
+fn view(state: &AppState) -> FleetView {
+    FleetView {
         broker: state.mqtt_broker.clone(),
         robots: state.fleet.robots(),
         messages_accepted: state.fleet.accepted.load(Ordering::Relaxed),
         messages_rejected: state.fleet.rejected().into_iter().map(|(r, n)| (r.as_str(), n)).collect(),
-    })
+    }
+}
+
+/// The live floor page (SVG, updated from `stream`).
+pub async fn floor_page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("floor.html"))
+}
+
+/// Server-sent events: the fleet view twice a second, for the floor page.
+pub async fn stream(
+    State(state): State<AppState>,
+) -> axum::response::sse::Sse<impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let ticks = tokio::time::interval(std::time::Duration::from_millis(500));
+    let events = futures_util::stream::unfold((ticks, state), |(mut ticks, state)| async move {
+        ticks.tick().await;
+        let data = serde_json::to_string(&view(&state)).unwrap_or_default();
+        Some((Ok(Event::default().event("fleet").data(data)), (ticks, state)))
+    });
+    Sse::new(events).keep_alive(KeepAlive::default())
 }
 
 #[derive(Debug, serde::Deserialize)]

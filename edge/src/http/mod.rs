@@ -35,6 +35,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/orders/{id}/ship", post(orders::ship))
         .route("/api/v1/sync/status", get(ops::sync_status))
         .route("/api/v1/fleet", get(fleet::fleet))
+        .route("/api/v1/fleet/stream", get(fleet::stream))
+        .route("/floor", get(fleet::floor_page))
         .route("/api/v1/fleet/{manufacturer}/{serial}/instant-actions", post(fleet::instant_action))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))

@@ -126,10 +126,11 @@ async fn on_mosquitto_robot_faults_take_robots_out_of_service_and_garbage_is_cou
     robots_fault_and_garbage_is_counted(Some(mosquitto())).await
 }
 
-/// Pause and resume from the edge API reach the robot as VDA 5050 instantActions; what the edge
-/// published, collected from the broker by a separate subscriber, passes the official schemas.
+/// The floor page streams the fleet; pause and resume from the edge API reach the robot as
+/// VDA 5050 instantActions; what the edge published, collected from the broker by a separate
+/// subscriber, passes the official schemas.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operators_pause_and_resume_a_robot_with_schema_valid_instant_actions() -> Result<()> {
+async fn operators_see_the_floor_live_and_pause_a_robot_with_schema_valid_instant_actions() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let central = Central::start(dir.path())?;
     central.add_warehouse("SH-01", "Shanghai").await?;
@@ -162,6 +163,20 @@ async fn operators_pause_and_resume_a_robot_with_schema_valid_instant_actions() 
         Ok(robot(&fleet(&edge).await?, &manufacturer, "agv-0").is_some_and(|r| r["in_service"] == true).then_some(()))
     })
     .await?;
+
+    // The live floor page and its event stream show the robot.
+    let page = edge.http.get(edge.url("/floor")).send().await?;
+    assert!(page.headers()["content-type"].to_str()?.starts_with("text/html"));
+    assert!(page.text().await?.contains("new EventSource(\"/api/v1/fleet/stream\")"));
+    let mut stream = edge.http.get(edge.url("/api/v1/fleet/stream")).send().await?;
+    let mut first = String::new();
+    while !first.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await??.context("stream ended")?;
+        first.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(first.starts_with("event: fleet\ndata: "), "{first}");
+    assert!(first.contains(&format!("\"manufacturer\":\"{manufacturer}\"")), "{first}");
+    drop(stream);
 
     let path = format!("/api/v1/fleet/{manufacturer}/agv-0/instant-actions");
     for (action, paused) in [("pause", true), ("resume", false)] {
