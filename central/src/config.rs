@@ -15,6 +15,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub orders: OrderSettings,
     pub auth: AuthSettings,
+    #[serde(default)]
+    pub retention: RetentionSettings,
     #[serde(default = "default_log")]
     pub log: String,
 }
@@ -39,6 +41,19 @@ pub struct AuthSettings {
     pub read_token: SecretString,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Idempotency-Keys are forgotten after this long (clients retry within minutes).
+    pub idempotency_keys_hours: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings { idempotency_keys_hours: 24 * 7 }
+    }
+}
+
 impl Settings {
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         let settings: Settings = load_layered(path, "TOTE_CENTRAL")?;
@@ -52,6 +67,9 @@ impl Settings {
         let invalid = |field, why| Err(ConfigError::Invalid(Invalid { field, why }));
         if self.orders.payment_timeout_ms < 1_000 || self.orders.sweep_interval_ms < 10 {
             return invalid("orders", "payment_timeout_ms must be ≥ 1000 and sweep_interval_ms ≥ 10");
+        }
+        if self.retention.idempotency_keys_hours < 1 {
+            return invalid("retention.idempotency_keys_hours", "must be at least 1");
         }
         if !(1..=200).contains(&self.orders.max_lines) {
             return invalid("orders.max_lines", "must be between 1 and 200");

@@ -68,11 +68,13 @@ impl App {
         let App { listener, state } = self;
         let addr = listener.local_addr()?;
         let sweeper = tokio::spawn(sweep_unpaid_orders(state.clone()));
+        let pruner = tokio::spawn(prune_old_keys(state.clone()));
         tracing::info!(%addr, "tote-central listening");
         let max_connections = state.settings.http.max_connections;
         let router = http::router(state);
         let served = serve(listener, router, max_connections, stop).await;
         sweeper.abort();
+        pruner.abort();
         tracing::info!("tote-central stopped");
         Ok(served?)
     }
@@ -90,6 +92,25 @@ async fn sweep_unpaid_orders(state: AppState) {
                 Ok(_) => break,
                 Err(error) => {
                     tracing::error!(%error, "payment-timeout sweep failed");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Forgets Idempotency-Keys past their retention, in small batches, every ten minutes.
+async fn prune_old_keys(state: AppState) {
+    let keep_ms = state.settings.retention.idempotency_keys_hours as i64 * 3_600_000;
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        loop {
+            match state.store.prune_idempotency_keys(now_ms() - keep_ms, 1000).await {
+                Ok(n) if n > 0 => tracing::info!(pruned = n, "old idempotency keys forgotten"),
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::error!(%error, "idempotency key pruning failed");
                     break;
                 }
             }

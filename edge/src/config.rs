@@ -18,6 +18,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub central: CentralSettings,
     pub mqtt: MqttSettings,
+    #[serde(default)]
+    pub retention: RetentionSettings,
     #[serde(default = "default_log")]
     pub log: String,
 }
@@ -51,6 +53,21 @@ pub struct MqttSettings {
     pub max_connections: usize,
     /// A robot whose last message is older than this leaves service.
     pub stale_state_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Outbox events central acknowledged are deleted after this long (kept a while for audit).
+    pub acked_events_hours: u64,
+    /// Idempotency-Keys of handheld requests are forgotten after this long.
+    pub request_keys_hours: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings { acked_events_hours: 24 * 7, request_keys_hours: 48 }
+    }
 }
 
 impl Settings {

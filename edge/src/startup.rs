@@ -60,6 +60,7 @@ impl App {
         let pusher = tokio::spawn(sync.clone().push_loop());
         let mqtt = tokio::spawn(crate::mqtt::run(state.robots.clone(), events, state.fleet.clone()));
         let watchdog = tokio::spawn(expire_stale_robots(state.fleet.clone(), state.settings.mqtt.stale_state_ms));
+        let pruner = tokio::spawn(prune_history(state.clone()));
         let puller = tokio::spawn(sync.pull_loop());
         tracing::info!(%addr, warehouse = %state.settings.warehouse, "tote-edge listening");
         let max_connections = state.settings.http.max_connections;
@@ -67,6 +68,7 @@ impl App {
         pusher.abort();
         mqtt.abort();
         watchdog.abort();
+        pruner.abort();
         puller.abort();
         tracing::info!("tote-edge stopped");
         Ok(served?)
@@ -99,6 +101,27 @@ async fn expire_stale_robots(fleet: Arc<Fleet>, stale_ms: u64) {
         tick.tick().await;
         for serial in fleet.expire(tote_shared::runtime::system::now_ms(), stale_ms as i64) {
             tracing::warn!(%serial, "robot state is stale; taken out of service");
+        }
+    }
+}
+
+/// Every ten minutes: drop acknowledged outbox events and request keys past their retention.
+async fn prune_history(state: AppState) {
+    let hours = |h: u64| h as i64 * 3_600_000;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        let now = tote_shared::runtime::system::now_ms();
+        let (events_before, keys_before) = (now - hours(state.settings.retention.acked_events_hours), now - hours(state.settings.retention.request_keys_hours));
+        loop {
+            match state.store.prune(events_before, keys_before).await {
+                Ok((0, 0)) => break,
+                Ok((events, keys)) => tracing::info!(events, keys, "old outbox events and request keys pruned"),
+                Err(error) => {
+                    tracing::error!(%error, "pruning failed");
+                    break;
+                }
+            }
         }
     }
 }

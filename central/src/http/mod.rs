@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/orders/{id}/cancel", post(orders::cancel))
         .route("/api/v1/sync/commands", get(sync::pull_commands))
         .route("/api/v1/sync/status", get(sync::status))
+        .route("/api/v1/sync/rejects", get(sync::rejects))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes));

@@ -14,12 +14,12 @@ use utoipa::{Modify, OpenApi};
         warehouses::create, warehouses::list,
         inventory::levels, inventory::ledger,
         orders::create, orders::get, orders::history, orders::pay, orders::cancel,
-        sync::push_events, sync::pull_commands, sync::status,
+        sync::push_events, sync::pull_commands, sync::status, sync::rejects,
     ),
     components(schemas(
         store::Spu, store::SkuRecord, store::WarehouseRecord, store::StockRow, store::LedgerEntry,
         store::OrderRecord, store::OrderHistoryEntry, store::EdgeSyncRow, catalog::NewSku, catalog::SkuDetail,
-        warehouses::NewWarehouseRequest, orders::NewOrder, sync::EdgeLag,
+        warehouses::NewWarehouseRequest, orders::NewOrder, sync::EdgeLag, store::RejectedEvent,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use crate::auth::{Edge, Reader};
 use crate::startup::AppState;
-use crate::store::EdgeSyncRow;
+use crate::store::{EdgeSyncRow, RejectedEvent};
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
@@ -93,4 +93,22 @@ pub async fn edge_lags(state: &AppState) -> Result<Vec<EdgeLag>, ApiError> {
             }
         })
         .collect())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RejectQuery {
+    pub warehouse: Option<tote_shared::WarehouseCode>,
+    /// At most 1,000; default 100.
+    pub limit: Option<u32>,
+}
+
+/// Edge events central could not fit to an order (kept aside, never dropped), newest first.
+#[utoipa::path(get, path = "/api/v1/sync/rejects", params(RejectQuery), responses((status = 200, body = Vec<RejectedEvent>)), tag = "sync")]
+pub async fn rejects(_: Reader, State(state): State<AppState>, Query(q): Query<RejectQuery>) -> Result<Json<Vec<RejectedEvent>>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    Ok(Json(state.store.rejected_events(q.warehouse, limit).await?))
 }

@@ -177,6 +177,18 @@ pub struct EdgeSyncRow {
     pub rejected_events: u64,
 }
 
+/// An edge event central applied to the stream but could not fit to an order.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RejectedEvent {
+    pub warehouse: WarehouseCode,
+    pub seq: u64,
+    pub at_ms: i64,
+    pub reason: String,
+    /// The event as the edge sent it.
+    #[schema(value_type = Object)]
+    pub event: serde_json::Value,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Counts {
     pub orders_by_state: Vec<(String, i64)>,
@@ -203,6 +215,10 @@ pub trait Repository: Send + Sync + 'static {
     fn apply_edge_events(&self, warehouse: WarehouseCode, events: Vec<EdgeEvent>, now_ms: i64) -> StoreFuture<'_, PushAck>;
     fn pull_commands(&self, warehouse: WarehouseCode, after: u64, limit: u32) -> StoreFuture<'_, PullResponse>;
     fn sync_status(&self) -> StoreFuture<'_, Vec<EdgeSyncRow>>;
+    /// Rejected edge events, newest first.
+    fn rejected_events(&self, warehouse: Option<WarehouseCode>, limit: u32) -> StoreFuture<'_, Vec<RejectedEvent>>;
+    /// Forgets Idempotency-Keys older than `before_ms`; returns how many.
+    fn prune_idempotency_keys(&self, before_ms: i64, limit: u32) -> StoreFuture<'_, u32>;
     fn counts(&self) -> StoreFuture<'_, Counts>;
     /// Changes after every commit that may have queued edge commands (wakes long polls).
     fn subscribe_commands(&self) -> tokio::sync::watch::Receiver<u64>;

@@ -195,6 +195,11 @@ impl EdgeStore {
         out
     }
 
+    /// Removes acknowledged outbox events and request keys past their retention.
+    pub async fn prune(&self, events_before_ms: i64, keys_before_ms: i64) -> StoreResult<(u32, u32)> {
+        self.writer.write(move |c| outbox::prune(c, events_before_ms, keys_before_ms, 1000)).await
+    }
+
     pub async fn counters(&self) -> StoreResult<SyncCounters> {
         self.readers.read(outbox::counters).await
     }

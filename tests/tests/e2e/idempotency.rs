@@ -77,5 +77,9 @@ async fn replayed_requests_and_sync_batches_change_nothing() -> Result<()> {
     assert_eq!(r.status(), 200, "the stream moves on");
     assert_eq!(central.order(id).await?["state"], "awaiting_shipment");
     assert_eq!(central.sync_row("BJ-01").await?["rejected_events"], 1);
+    let rejects = central.get("/api/v1/sync/rejects?warehouse=BJ-01").await?.ok()?;
+    assert_eq!(rejects[0]["seq"], 1);
+    assert!(rejects[0]["reason"].as_str().unwrap_or("").contains("it is with SH-01"), "{rejects}");
+    assert_eq!(rejects[0]["event"]["kind"]["type"], "order_shipped", "kept as the edge sent it");
     Ok(())
 }

@@ -10,7 +10,7 @@ mod sync;
 
 use super::{
     Counts, CreateOrder, CreateOutcome, EdgeSyncRow, LedgerEntry, NewWarehouse, OrderHistoryEntry, OrderRecord,
-    Repository, SkuRecord, Spu, StockRow, StoreFuture, StoreResult, WarehouseRecord,
+    RejectedEvent, Repository, SkuRecord, Spu, StockRow, StoreFuture, StoreResult, WarehouseRecord,
 };
 use tokio::sync::watch;
 use tote_shared::runtime::settings::DatabaseSettings;
@@ -121,6 +121,14 @@ impl Repository for SqliteStore {
 
     fn sync_status(&self) -> StoreFuture<'_, Vec<EdgeSyncRow>> {
         Box::pin(self.readers.read(sync::status))
+    }
+
+    fn rejected_events(&self, warehouse: Option<WarehouseCode>, limit: u32) -> StoreFuture<'_, Vec<RejectedEvent>> {
+        Box::pin(self.readers.read(move |c| sync::rejected(c, warehouse.as_ref(), limit)))
+    }
+
+    fn prune_idempotency_keys(&self, before_ms: i64, limit: u32) -> StoreFuture<'_, u32> {
+        Box::pin(self.writer.write(move |c| orders::prune_idempotency_keys(c, before_ms, limit)))
     }
 
     fn counts(&self) -> StoreFuture<'_, Counts> {

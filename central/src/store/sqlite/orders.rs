@@ -409,3 +409,12 @@ pub fn set_shipping(conn: &Connection, id: u64, tracking_number: &str, carrier: 
         .execute(params![id as i64, tracking_number, carrier])?;
     Ok(())
 }
+
+/// Idempotency-Keys protect against retries, which come within minutes; keeping them for
+/// days is plenty, keeping them forever grows the table without bound.
+pub fn prune_idempotency_keys(conn: &Connection, before_ms: i64, limit: u32) -> StoreResult<u32> {
+    let n = conn
+        .prepare_cached("DELETE FROM idempotency WHERE key IN (SELECT key FROM idempotency WHERE created_ms < ?1 LIMIT ?2)")?
+        .execute(params![before_ms, limit])?;
+    Ok(n as u32)
+}

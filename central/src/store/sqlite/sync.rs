@@ -2,7 +2,7 @@
 //! mark, advanced in the same transaction that applies the event), and the per-edge command
 //! stream the edges pull.
 
-use super::super::{EdgeSyncRow, StoreError, StoreResult};
+use super::super::{EdgeSyncRow, RejectedEvent, StoreError, StoreResult};
 use super::orders;
 use super::stock::{self, parse_warehouse, Cause};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -160,6 +160,27 @@ pub fn status(conn: &Connection) -> StoreResult<Vec<EdgeSyncRow>> {
             last_push_ms,
             commands_latest_seq: latest as u64,
             rejected_events: rejected as u64,
+        });
+    }
+    Ok(out)
+}
+
+pub fn rejected(conn: &Connection, warehouse: Option<&WarehouseCode>, limit: u32) -> StoreResult<Vec<RejectedEvent>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT warehouse, seq, at_ms, reason, event FROM sync_reject WHERE ?1 IS NULL OR warehouse = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![warehouse.map(|w| w.as_str()), limit], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (warehouse, seq, at_ms, reason, event) = row?;
+        out.push(RejectedEvent {
+            warehouse: parse_warehouse(&warehouse)?,
+            seq: seq as u64,
+            at_ms,
+            reason,
+            event: serde_json::from_str(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         });
     }
     Ok(out)
