@@ -8,6 +8,7 @@ pub mod domain;
 pub mod geo;
 pub mod mapf;
 pub mod order;
+pub mod scan;
 pub mod stock;
 pub mod sync;
 pub mod vda5050;

@@ -8,7 +8,7 @@
 mod bench;
 mod client;
 mod demo;
-mod planner_bench;
+mod core_bench;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -113,6 +113,11 @@ enum Bench {
         #[arg(long, default_value_t = 2_000_000)]
         max_nodes: usize,
     },
+    /// GS1 scan parsing speed, and a seeded fuzz run that must never panic.
+    Gs1 {
+        #[arg(long, default_value_t = 1_000_000)]
+        fuzz: usize,
+    },
     /// Everything above with the figures BENCHMARKS.md records.
     All,
 }
@@ -154,12 +159,13 @@ fn main() -> anyhow::Result<()> {
                 Bench::Pick { orders, workers } => bench::pick(orders, workers).await,
                 Bench::Sync { events } => bench::sync(events).await,
                 Bench::Fleet { robots, hz, seconds } => bench::fleet(robots, hz, seconds).await,
+                Bench::Gs1 { fuzz } => core_bench::gs1(fuzz),
                 Bench::Planner { dir, agents, map, max_nodes } => {
                     let maps: Vec<&str> = match &map {
                         Some(m) => vec![m.as_str()],
-                        None => planner_bench::MAPS.to_vec(),
+                        None => core_bench::MAPS.to_vec(),
                     };
-                    planner_bench::run(&dir, &maps, &agents, max_nodes)
+                    core_bench::run(&dir, &maps, &agents, max_nodes)
                 }
                 Bench::All => {
                     for (clients, hot) in [(64, false), (256, false), (64, true), (256, true)] {

@@ -1,0 +1,102 @@
+//! Benchmarks of the pure core (no daemons). Path planning: one-shot MovingAI instances (first N agents of each
+//! `random-1.scen`) solved by LaCAM, checked by the verifier, with figures printed.
+
+use anyhow::{Context, Result};
+use std::path::Path;
+use std::time::Instant;
+use tote_shared::mapf::grid::parse_scenario;
+use tote_shared::mapf::lacam::{solve, Budget};
+use tote_shared::mapf::verify::verify;
+use tote_shared::mapf::Grid;
+
+pub const MAPS: [&str; 4] = ["warehouse-10-20-10-2-1", "warehouse-10-20-10-2-2", "warehouse-20-40-10-2-1", "warehouse-20-40-10-2-2"];
+
+pub fn run(dir: &Path, maps: &[&str], agents: &[usize], max_nodes: usize) -> Result<()> {
+    println!("{:<24} {:>5} {:>8} {:>10} {:>12} {:>7} {:>9} {:>10}", "map", "N", "solved", "SoC", "SoC/LB", "span", "nodes≤", "time ms");
+    for map in maps {
+        let read = |ext: &str| {
+            let path = dir.join(format!("{map}{ext}"));
+            std::fs::read_to_string(&path).with_context(|| format!("{} is missing: the maps live in ../shared/mapf/movingai", path.display()))
+        };
+        let grid = Grid::parse_movingai(&read(".map")?)?;
+        let scen = read("-random-1.scen")?;
+        for &n in agents {
+            let pairs = parse_scenario(&grid, &scen, n)?;
+            let (starts, goals): (Vec<u32>, Vec<u32>) = pairs.into_iter().unzip();
+            let lower: u64 = goals.iter().zip(&starts).map(|(g, s)| u64::from(grid.distances_to(*g)[*s as usize])).sum();
+            let started = Instant::now();
+            let result = solve(&grid, &starts, &goals, 1, Budget { max_nodes });
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            match result {
+                Ok(plan) => {
+                    let ok = verify(&grid, &starts, &goals, &plan).is_ok();
+                    let soc = plan.sum_of_costs(&goals);
+                    println!(
+                        "{map:<24} {n:>5} {:>8} {soc:>10} {:>12.3} {:>7} {max_nodes:>9} {ms:>10.1}",
+                        if ok { "yes" } else { "INVALID" },
+                        soc as f64 / lower as f64,
+                        plan.makespan()
+                    );
+                }
+                Err(e) => println!("{map:<24} {n:>5} {:>8} {:>10} {:>12} {:>7} {max_nodes:>9} {ms:>10.1}  ({e})", "no", "-", "-", "-"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// GS1 scan parsing: parses per second on realistic scans, then `fuzz` random and mutated
+/// inputs (seeded) that must never panic.
+pub fn gs1(fuzz: usize) -> Result<()> {
+    use tote_shared::scan::parse;
+    let samples = [
+        "]C1010950600013435217261231\u{1d}10ABC123\u{1d}21SN-9",
+        "]d2010950600013435210LOT7\u{1d}17270200",
+        "(01)09506000134352(10)LOT7(17)270200",
+        "]C100106141411234567897020950600013435237120",
+        "4006381333931",
+        "A-03-2",
+    ];
+    let rounds = 200_000;
+    let started = Instant::now();
+    let mut ok = 0usize;
+    for k in 0..rounds {
+        ok += usize::from(parse(samples[k % samples.len()], 2026).is_ok());
+    }
+    let per_second = rounds as f64 / started.elapsed().as_secs_f64();
+    anyhow::ensure!(ok == rounds, "a valid sample failed to parse");
+    let mut rng = tote_shared::mapf::Rng::new(0x6551);
+    let alphabet: Vec<char> = "0123456789012345678901234567890123456789\u{1d}()]CdQ123-APOD%é€\u{0}".chars().collect();
+    let started = Instant::now();
+    let mut accepted = 0usize;
+    for k in 0..fuzz {
+        let input: String = if k % 2 == 0 {
+            (0..rng.below(60)).map(|_| alphabet[rng.below(alphabet.len())]).collect()
+        } else {
+            let mut chars: Vec<char> = samples[rng.below(samples.len())].chars().collect();
+            for _ in 0..=rng.below(4) {
+                let at = rng.below(chars.len() + 1);
+                let c = alphabet[rng.below(alphabet.len())];
+                match rng.below(3) {
+                    0 => chars.insert(at, c),
+                    1 if at < chars.len() => {
+                        chars.remove(at);
+                    }
+                    _ if at < chars.len() => chars[at] = c,
+                    _ => chars.push(c),
+                }
+            }
+            chars.into_iter().collect()
+        };
+        let outcome = std::panic::catch_unwind(|| parse(&input, 2026));
+        match outcome {
+            Ok(result) => accepted += usize::from(result.is_ok()),
+            Err(_) => anyhow::bail!("parse panicked on {input:?}"),
+        }
+    }
+    println!(
+        "gs1     {per_second:.0} parses/s (realistic scans); fuzz: {fuzz} random and mutated inputs in {:.1} s, 0 panics, {accepted} accepted",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
