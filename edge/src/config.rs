@@ -20,6 +20,8 @@ pub struct Settings {
     pub mqtt: MqttSettings,
     #[serde(default)]
     pub retention: RetentionSettings,
+    #[serde(default)]
+    pub printing: PrintingSettings,
     #[serde(default = "default_log")]
     pub log: String,
 }
@@ -70,6 +72,26 @@ impl Default for RetentionSettings {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrintingSettings {
+    /// The packing station's label printer, `host:port` (raw ZPL, usually port 9100). Absent:
+    /// labels queue until one is configured.
+    #[serde(default)]
+    pub printer: Option<String>,
+    /// Your GS1 company prefix, for the parcels' SSCCs. The default is GS1's example prefix:
+    /// set your own.
+    pub gs1_company_prefix: String,
+    /// The sender line on labels.
+    pub sender: String,
+}
+
+impl Default for PrintingSettings {
+    fn default() -> Self {
+        PrintingSettings { printer: None, gs1_company_prefix: "0614141".into(), sender: "Tote warehouse".into() }
+    }
+}
+
 impl Settings {
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         let settings: Settings = load_layered(path, "TOTE_EDGE")?;
@@ -81,6 +103,13 @@ impl Settings {
         self.http.validate()?;
         self.database.validate()?;
         let invalid = |field, why| Err(ConfigError::Invalid(Invalid { field, why }));
+        let p = &self.printing;
+        if tote_shared::label::sscc(0, &p.gs1_company_prefix, 0).is_none() || p.gs1_company_prefix.len() < 6 {
+            return invalid("printing.gs1_company_prefix", "must be 6 to 12 digits");
+        }
+        if p.printer.as_ref().is_some_and(|a| a.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).is_none()) {
+            return invalid("printing.printer", "must be host:port");
+        }
         let m = &self.mqtt;
         if let Some(broker) = &m.broker {
             if broker.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod fleet;
 pub mod http;
 pub mod mqtt;
+pub mod printer;
 pub mod startup;
 pub mod store;
 pub mod sync;

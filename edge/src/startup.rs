@@ -61,6 +61,7 @@ impl App {
         let mqtt = tokio::spawn(crate::mqtt::run(state.robots.clone(), events, state.fleet.clone()));
         let watchdog = tokio::spawn(expire_stale_robots(state.fleet.clone(), state.settings.mqtt.stale_state_ms));
         let pruner = tokio::spawn(prune_history(state.clone()));
+        let printer = tokio::spawn(crate::printer::run(state.store.clone(), state.settings.printing.printer.clone()));
         let puller = tokio::spawn(sync.pull_loop());
         tracing::info!(%addr, warehouse = %state.settings.warehouse, "tote-edge listening");
         let max_connections = state.settings.http.max_connections;
@@ -69,6 +70,7 @@ impl App {
         mqtt.abort();
         watchdog.abort();
         pruner.abort();
+        printer.abort();
         puller.abort();
         tracing::info!("tote-edge stopped");
         Ok(served?)

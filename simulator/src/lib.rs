@@ -2,3 +2,4 @@
 //! real protocol over a real socket (MQTT for VDA 5050 robots).
 
 pub mod agv;
+pub mod printer;

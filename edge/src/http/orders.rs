@@ -54,5 +54,22 @@ pub async fn ship(State(state): State<AppState>, Path(id): Path<u64>, headers: H
     if !ok(&body.tracking_number, 40) {
         return Err(ApiError::Unprocessable("tracking_number must be 1 to 40 letters, digits, '-' or '_'".into()));
     }
-    Ok(answer(StatusCode::OK, state.store.ship(key, id, body.carrier, body.tracking_number).await?))
+    let printing = &state.settings.printing;
+    let label = crate::store::LabelSettings { gs1_company_prefix: printing.gs1_company_prefix.clone(), sender: printing.sender.clone() };
+    Ok(answer(StatusCode::OK, state.store.ship(key, id, body.carrier, body.tracking_number, label).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrintQuery {
+    /// `queued` or `printed`; default both.
+    pub state: Option<String>,
+}
+
+/// The label print queue: what waits for the printer and why.
+pub async fn print_jobs(State(state): State<AppState>, Query(q): Query<PrintQuery>) -> Result<Json<Vec<crate::store::PrintJob>>, ApiError> {
+    if q.state.as_deref().is_some_and(|s| s != "queued" && s != "printed") {
+        return Err(ApiError::BadRequest("state must be queued or printed".into()));
+    }
+    Ok(Json(state.store.print_jobs(q.state, 500).await?))
 }

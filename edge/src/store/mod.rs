@@ -7,10 +7,12 @@
 mod commands;
 mod outbox;
 mod picking;
+mod printing;
 mod schema;
 mod stock;
 
 pub use picking::{FulfilmentView, PickTaskView, ScanOutcome};
+pub use printing::PrintJob;
 pub use stock::{LocationRecord, StockRecord};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -50,6 +52,8 @@ pub struct EdgeStore {
     readers: Readers,
     /// Signalled after every commit that wrote outbox events, to wake the sync pusher.
     outbox_written: Arc<Notify>,
+    /// Signalled when a label was queued, to wake the printer worker.
+    labels_queued: Arc<Notify>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,6 +82,13 @@ pub struct SyncCounters {
     pub command_cursor: u64,
 }
 
+/// What labels need from the settings.
+#[derive(Debug, Clone)]
+pub struct LabelSettings {
+    pub gs1_company_prefix: String,
+    pub sender: String,
+}
+
 /// A response stored under an Idempotency-Key: the same key returns it again.
 #[derive(Debug, Clone)]
 pub enum Answer {
@@ -88,7 +99,7 @@ pub enum Answer {
 impl EdgeStore {
     pub fn open(settings: &DatabaseSettings) -> StoreResult<EdgeStore> {
         let (writer, readers) = start(settings, schema::MIGRATIONS)?;
-        Ok(EdgeStore { writer, readers, outbox_written: Arc::new(Notify::new()) })
+        Ok(EdgeStore { writer, readers, outbox_written: Arc::new(Notify::new()), labels_queued: Arc::new(Notify::new()) })
     }
 
     pub fn outbox_signal(&self) -> Arc<Notify> {
@@ -167,8 +178,27 @@ impl EdgeStore {
         self.change(key, move |c| picking::pack(c, order_id, now())).await
     }
 
-    pub async fn ship(&self, key: Option<String>, order_id: u64, carrier: String, tracking: String) -> StoreResult<Answer> {
-        self.change(key, move |c| picking::ship(c, order_id, &carrier, &tracking, now())).await
+    pub async fn ship(&self, key: Option<String>, order_id: u64, carrier: String, tracking: String, label: LabelSettings) -> StoreResult<Answer> {
+        let answer = self.change(key, move |c| picking::ship(c, order_id, &carrier, &tracking, &label, now())).await;
+        self.labels_queued.notify_one();
+        answer
+    }
+
+    pub fn label_signal(&self) -> Arc<Notify> {
+        self.labels_queued.clone()
+    }
+
+    pub async fn queued_labels(&self, limit: u32) -> StoreResult<Vec<PrintJob>> {
+        self.readers.read(move |c| printing::jobs(c, Some("queued"), limit)).await
+    }
+
+    pub async fn print_jobs(&self, state: Option<String>, limit: u32) -> StoreResult<Vec<PrintJob>> {
+        self.readers.read(move |c| printing::jobs(c, state.as_deref(), limit)).await
+    }
+
+    /// Records the outcome of one attempt to print job `id`.
+    pub async fn print_attempt(&self, id: u64, outcome: Result<(), String>) -> StoreResult<()> {
+        self.writer.write(move |c| printing::attempt(c, id, outcome, now())).await
     }
 
     pub async fn fulfilment(&self, order_id: u64) -> StoreResult<FulfilmentView> {

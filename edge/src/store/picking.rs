@@ -3,7 +3,7 @@
 
 use super::outbox::emit;
 use super::stock::{change, qty_at, Why};
-use super::{StoreError, StoreResult};
+use super::{LabelSettings, StoreError, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use tote_shared::sync::{AdjustReason, EdgeEventKind, OrderLine, ShipTo, ShippedLine};
@@ -414,7 +414,7 @@ pub fn pack(conn: &Connection, order_id: u64, now_ms: i64) -> StoreResult<Fulfil
     fulfilment(conn, order_id)
 }
 
-pub fn ship(conn: &Connection, order_id: u64, carrier: &str, tracking: &str, now_ms: i64) -> StoreResult<FulfilmentView> {
+pub fn ship(conn: &Connection, order_id: u64, carrier: &str, tracking: &str, label: &LabelSettings, now_ms: i64) -> StoreResult<FulfilmentView> {
     let state = order_state(conn, order_id)?;
     if state != "packed" {
         return Err(StoreError::Conflict(format!("order {order_id} is {state}; only packed orders can ship")));
@@ -441,7 +441,9 @@ pub fn ship(conn: &Connection, order_id: u64, carrier: &str, tracking: &str, now
         EdgeEventKind::OrderShipped { order_id, tracking_number: tracking.to_owned(), carrier: carrier.to_owned(), lines },
         now_ms,
     )?;
-    fulfilment(conn, order_id)
+    let view = fulfilment(conn, order_id)?;
+    super::printing::queue_label(conn, &view, carrier, tracking, label, now_ms)?;
+    Ok(view)
 }
 
 fn load_lines(conn: &Connection, order_id: u64) -> StoreResult<Vec<FulfilmentLineView>> {

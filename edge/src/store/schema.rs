@@ -94,4 +94,20 @@ CREATE TABLE request_log (
     response    TEXT NOT NULL,
     created_ms  INTEGER NOT NULL
 ) STRICT;
+"#,
+    r#"
+-- Labels to print, queued in the transaction that ships the parcel; a worker sends them.
+CREATE TABLE print_job (
+    id          INTEGER PRIMARY KEY,
+    order_id    INTEGER NOT NULL,
+    sscc        TEXT NOT NULL UNIQUE,
+    zpl         TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('queued', 'printed')),
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    created_ms  INTEGER NOT NULL,
+    printed_ms  INTEGER
+) STRICT;
+CREATE INDEX print_job_queued ON print_job (id) WHERE state = 'queued';
+INSERT INTO sync_state (name, value) VALUES ('sscc_serial', 0);
 "#];

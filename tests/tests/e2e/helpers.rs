@@ -183,6 +183,11 @@ pub fn edge_config(dir: &Path, warehouse: &str, central: &str) -> Result<PathBuf
 
 /// `broker`: an external MQTT broker (`host:port`); None runs the edge's embedded one.
 pub fn edge_config_with_broker(dir: &Path, warehouse: &str, central: &str, broker: Option<&str>) -> Result<PathBuf> {
+    edge_config_full(dir, warehouse, central, broker, "")
+}
+
+/// `extra`: more TOML sections appended to the edge's config.
+pub fn edge_config_full(dir: &Path, warehouse: &str, central: &str, broker: Option<&str>, extra: &str) -> Result<PathBuf> {
     let mqtt = broker.map(|b| format!("broker = \"{b}\"")).unwrap_or_default();
     let path = dir.join(format!("edge-{warehouse}.toml"));
     let db = dir.join(format!("edge-{warehouse}.sqlite"));
@@ -214,6 +219,7 @@ backoff_max_ms = 300
 embedded_listen = "127.0.0.1:0"
 max_connections = 1000
 stale_state_ms = 3000
+{extra}
 "#,
             db.display(),
             edge_token(warehouse),

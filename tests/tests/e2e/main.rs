@@ -6,6 +6,7 @@ mod crash;
 mod fleet;
 mod helpers;
 mod idempotency;
+mod labels;
 mod lifecycle;
 mod offline;
 mod oversell;
