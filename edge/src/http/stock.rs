@@ -9,6 +9,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use tote_shared::runtime::http::{Json, Query};
+use tote_shared::runtime::system::now_ms;
+use tote_shared::scan::Scan;
 use tote_shared::sync::AdjustReason;
 use tote_shared::{Gtin, LocationCode, Qty, Sku};
 
@@ -32,6 +34,10 @@ pub async fn locations(State(state): State<AppState>) -> Result<Json<Vec<Locatio
 #[serde(deny_unknown_fields)]
 pub struct ReceiptRequest {
     pub location: LocationCode,
+    /// Exactly what the scanner read: a GS1 code (batch and expiry are taken from it) or a
+    /// plain EAN/UPC/GTIN.
+    #[serde(default)]
+    pub scan: Option<String>,
     #[serde(default)]
     pub gtin: Option<String>,
     #[serde(default)]
@@ -43,9 +49,36 @@ pub struct ReceiptRequest {
 
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<ReceiptRequest>) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let sku = resolve_item(&state, body.gtin, body.sku).await?;
-    let receipt = Receipt { location: body.location, sku, qty: body.qty, lot: body.lot };
+    let (sku, lot, expiry) = match body.scan {
+        Some(raw) if body.gtin.is_none() && body.sku.is_none() => from_scan(&state, &raw, body.lot).await?,
+        Some(_) => return Err(ApiError::Unprocessable("send exactly one of `scan`, `gtin` or `sku`".into())),
+        None => (resolve_item(&state, body.gtin, body.sku).await?, body.lot, None),
+    };
+    let receipt = Receipt { location: body.location, sku, qty: body.qty, lot, expiry };
     Ok(answer(StatusCode::CREATED, state.store.receive(key, receipt).await?))
+}
+
+/// The item, lot and expiry a scanned code names.
+async fn from_scan(state: &AppState, raw: &str, typed_lot: String) -> Result<(Sku, String, Option<String>), ApiError> {
+    let year: u16 = tote_shared::vda5050::iso8601_utc(now_ms())[..4].parse().unwrap_or(2026);
+    match tote_shared::scan::parse(raw, year).map_err(|e| ApiError::Unprocessable(format!("scan not understood: {e}")))? {
+        Scan::Gtin(gtin) => Ok((state.store.sku_for_gtin(gtin.to_string()).await?, typed_lot, None)),
+        Scan::Gs1(g) => {
+            let gtin = g.gtin.ok_or_else(|| ApiError::Unprocessable("this GS1 code has no item number (AI 01)".into()))?;
+            let sku = state.store.sku_for_gtin(gtin.to_string()).await?;
+            Ok((sku, g.batch.unwrap_or(typed_lot), g.expiry.map(|d| d.to_string())))
+        }
+        other => Err(ApiError::Unprocessable(format!("expected an item barcode, scanned {}", describe(&other)))),
+    }
+}
+
+fn describe(scan: &Scan) -> String {
+    match scan {
+        Scan::Location(code) => format!("location {code}"),
+        Scan::Pod(code) | Scan::Tote(code) | Scan::Carton(code) => code.clone(),
+        Scan::Gtin(g) => format!("item {g}"),
+        Scan::Gs1(_) => "a GS1 code".into(),
+    }
 }
 
 async fn resolve_item(state: &AppState, gtin: Option<String>, sku: Option<Sku>) -> Result<Sku, ApiError> {

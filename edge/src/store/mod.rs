@@ -62,6 +62,8 @@ pub struct Receipt {
     pub sku: Sku,
     pub qty: Qty,
     pub lot: String,
+    /// From the item's GS1 code (AI 17), for first-expiry-first-out picking.
+    pub expiry: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -120,15 +120,17 @@ fn allocate(conn: &Connection, order_id: u64, lines: &[OrderLine], now_ms: i64) 
 }
 
 /// (location, lot, free) for a SKU in storage bins: stock minus what open tasks will take.
-/// Largest first, so an order line needs as few trips as possible.
+/// First expiry first out for lot-tracked stock; otherwise largest first, so an order line
+/// needs as few trips as possible.
 fn free_stock(conn: &Connection, sku: &str, except: Option<&str>) -> StoreResult<Vec<(String, String, i64)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT s.location, s.lot, s.qty - COALESCE((
              SELECT SUM(t.qty - t.qty_picked) FROM pick_task t
              WHERE t.state IN ('open', 'located') AND t.location = s.location AND t.sku = s.sku AND t.lot = s.lot), 0) AS free
          FROM stock s JOIN location l ON l.code = s.location AND l.kind = 'bin'
+         LEFT JOIN lot ON lot.sku = s.sku AND lot.lot = s.lot
          WHERE s.sku = ?1 AND (?2 IS NULL OR s.location <> ?2) AND s.qty > 0
-         ORDER BY free DESC, s.location, s.lot",
+         ORDER BY lot.expiry IS NULL, lot.expiry, free DESC, s.location, s.lot",
     )?;
     let rows = stmt.query_map(params![sku, except], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
     let mut out = Vec::new();

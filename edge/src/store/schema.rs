@@ -110,4 +110,13 @@ CREATE TABLE print_job (
 ) STRICT;
 CREATE INDEX print_job_queued ON print_job (id) WHERE state = 'queued';
 INSERT INTO sync_state (name, value) VALUES ('sscc_serial', 0);
+"#,
+    r#"
+-- Lots of lot-tracked SKUs and their expiry (from GS1 AI 17), for first-expiry-first-out.
+CREATE TABLE lot (
+    sku     TEXT NOT NULL REFERENCES sku(sku),
+    lot     TEXT NOT NULL,
+    expiry  TEXT NOT NULL,
+    PRIMARY KEY (sku, lot)
+) STRICT, WITHOUT ROWID;
 "#];

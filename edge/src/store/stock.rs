@@ -87,9 +87,30 @@ pub fn require_sku(conn: &Connection, sku: &str) -> StoreResult<()> {
     found.map(|_| ()).ok_or_else(|| StoreError::NotFound(format!("SKU {sku} (central has not sent it to this warehouse)")))
 }
 
+/// A lot's expiry is fixed once known: the same lot arriving with another date is refused.
+fn record_lot(conn: &Connection, sku: &str, lot: &str, expiry: &str) -> StoreResult<()> {
+    if lot.is_empty() {
+        return Err(StoreError::Invalid("an expiry date needs a batch/lot (GS1 AI 10)".into()));
+    }
+    let known: Option<String> =
+        conn.prepare_cached("SELECT expiry FROM lot WHERE sku = ?1 AND lot = ?2")?.query_row(params![sku, lot], |r| r.get(0)).optional()?;
+    match known {
+        Some(date) if date != expiry => Err(StoreError::Conflict(format!("lot {lot} of {sku} expires {date}, not {expiry}"))),
+        Some(_) => Ok(()),
+        None => {
+            conn.prepare_cached("INSERT INTO lot (sku, lot, expiry) VALUES (?1, ?2, ?3)")?.execute(params![sku, lot, expiry])?;
+            Ok(())
+        }
+    }
+}
+
+/// GTIN-8/12/13 and GTIN-14 name the same item: compare them padded to 14 digits.
 pub fn sku_for_gtin(conn: &Connection, gtin: &str) -> StoreResult<Sku> {
-    let sku: Option<String> =
-        conn.prepare_cached("SELECT sku FROM sku WHERE gtin = ?1")?.query_row([gtin], |r| r.get(0)).optional()?;
+    let padded = format!("{gtin:0>14}");
+    let sku: Option<String> = conn
+        .prepare_cached("SELECT sku FROM sku WHERE substr('00000000000000' || gtin, -14) = ?1")?
+        .query_row([&padded], |r| r.get(0))
+        .optional()?;
     let sku = sku.ok_or_else(|| StoreError::NotFound(format!("barcode {gtin}")))?;
     Sku::parse(&sku).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -105,6 +126,9 @@ pub fn receive(conn: &Connection, r: &Receipt, now_ms: i64) -> StoreResult<Stock
     check_lot(&r.lot)?;
     require_bin(conn, r.location.as_str())?;
     require_sku(conn, r.sku.as_str())?;
+    if let Some(expiry) = &r.expiry {
+        record_lot(conn, r.sku.as_str(), &r.lot, expiry)?;
+    }
     let seq = emit(conn, EdgeEventKind::StockReceived { sku: r.sku.clone(), qty: r.qty, location: r.location.clone() }, now_ms)?;
     let reference = format!("event:{seq}");
     let why = Why { reason: "receipt", reference: &reference, at_ms: now_ms };

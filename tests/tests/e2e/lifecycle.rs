@@ -189,3 +189,32 @@ async fn a_count_variance_moves_unpaid_locks_and_fails_released_work_back_for_re
     bj.wait_for_order(paid, Duration::from_secs(20)).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gs1_scans_receive_stock_by_lot_and_picking_takes_the_first_expiry() -> Result<()> {
+    let world = World::start(&[("SH-01", "Shanghai")]).await?;
+    let (central, sh) = (&world.central, world.edge("SH-01"));
+    sh.add_location("A-01-02").await?;
+    let gtin14 = format!("0{PEGASUS_GTIN}");
+    // GS1 DataMatrix as a scanner sends it (FNC1 as GS), and the printed human-readable form.
+    let later = format!("]d201{gtin14}10LOT-B\u{1d}17271231");
+    let sooner = format!("(01){gtin14}(10)LOT-A(17)270630");
+    let r = sh.post("/api/v1/receipts", json!({"location": "A-01-01", "scan": later, "qty": 3})).await?.ok()?;
+    assert_eq!((r["lot"].as_str(), r["qty"].as_i64()), (Some("LOT-B"), Some(3)));
+    sh.post("/api/v1/receipts", json!({"location": "A-01-02", "scan": sooner, "qty": 2})).await?.ok()?;
+    // The same lot cannot come back with another expiry; a location is not an item.
+    let clash = sh.post("/api/v1/receipts", json!({"location": "A-01-02", "scan": format!("(01){gtin14}(10)LOT-A(17)280101"), "qty": 1})).await?;
+    assert_eq!(clash.status, 409, "{}", clash.body);
+    let wrong = sh.post("/api/v1/receipts", json!({"location": "A-01-02", "scan": "A-01-01", "qty": 1})).await?;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body["detail"].as_str().unwrap_or("").contains("expected an item barcode, scanned location A-01-01"), "{}", wrong.body);
+    sh.wait_synced(Duration::from_secs(20)).await?;
+    assert_eq!(central.level(PEGASUS, "SH-01").await?, (5, 0, 0, 5));
+
+    let id = central.create_order("fefo", &order_body(PEGASUS, 1, "Shanghai")).await?.ok()?["id"].as_u64().context("id")?;
+    central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?.ok()?;
+    let order = sh.wait_for_order(id, Duration::from_secs(20)).await?;
+    let task = &order["tasks"][0];
+    assert_eq!((task["location"].as_str(), task["lot"].as_str()), (Some("A-01-02"), Some("LOT-A")), "first expiry first out");
+    Ok(())
+}
