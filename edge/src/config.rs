@@ -22,6 +22,9 @@ pub struct Settings {
     pub retention: RetentionSettings,
     #[serde(default)]
     pub printing: PrintingSettings,
+    /// Fixed-mount scanners, each with its own TCP listener.
+    #[serde(default)]
+    pub scanners: Vec<ScannerSettings>,
     #[serde(default = "default_log")]
     pub log: String,
 }
@@ -92,6 +95,15 @@ impl Default for PrintingSettings {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScannerSettings {
+    pub name: String,
+    /// The station or dock door it is mounted at.
+    pub station: String,
+    pub listen: std::net::SocketAddr,
+}
+
 impl Settings {
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         let settings: Settings = load_layered(path, "TOTE_EDGE")?;
@@ -109,6 +121,13 @@ impl Settings {
         }
         if p.printer.as_ref().is_some_and(|a| a.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).is_none()) {
             return invalid("printing.printer", "must be host:port");
+        }
+        if self.scanners.len() > 256 {
+            return invalid("scanners", "at most 256 scanners per edge");
+        }
+        let mut names = std::collections::HashSet::new();
+        if !self.scanners.iter().all(|s| !s.name.is_empty() && s.name.len() <= 40 && names.insert(&s.name)) {
+            return invalid("scanners.name", "names must be 1 to 40 characters and unique");
         }
         let m = &self.mqtt;
         if let Some(broker) = &m.broker {

@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod http;
 pub mod mqtt;
 pub mod printer;
+pub mod scanner;
 pub mod startup;
 pub mod store;
 pub mod sync;

@@ -19,12 +19,14 @@ pub struct AppState {
     /// `host:port` of the MQTT broker the robots and the edge use.
     pub mqtt_broker: String,
     pub robots: crate::mqtt::Publisher,
+    pub scanners: Arc<crate::scanner::Scanners>,
 }
 
 pub struct App {
     listener: TcpListener,
     state: AppState,
     events: rumqttc::EventLoop,
+    scanner_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl App {
@@ -36,8 +38,13 @@ impl App {
         // Unique per process: two clients with one id make the broker drop the older one.
         let client_id = format!("tote-edge-{}-{}-{:04x}", settings.warehouse, std::process::id(), rand::random::<u16>());
         let (robots, events) = crate::mqtt::connect(&host, port, client_id);
-        let state = AppState { settings: Arc::new(settings), store, sync_health: Arc::default(), fleet: Arc::default(), mqtt_broker, robots };
-        Ok(App { listener, state, events })
+        let scanners: Arc<crate::scanner::Scanners> = Arc::default();
+        let mut scanner_tasks = Vec::new();
+        for s in &settings.scanners {
+            scanner_tasks.push(crate::scanner::start(s.name.clone(), s.station.clone(), s.listen, scanners.clone()).await?);
+        }
+        let state = AppState { settings: Arc::new(settings), store, sync_health: Arc::default(), fleet: Arc::default(), mqtt_broker, robots, scanners };
+        Ok(App { listener, state, events, scanner_tasks })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -49,7 +56,7 @@ impl App {
     }
 
     pub async fn run_until_stopped(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let App { listener, state, events } = self;
+        let App { listener, state, events, scanner_tasks } = self;
         let addr = listener.local_addr()?;
         let sync = SyncClient::new(
             state.settings.central.clone(),
@@ -71,6 +78,7 @@ impl App {
         watchdog.abort();
         pruner.abort();
         printer.abort();
+        scanner_tasks.iter().for_each(|t| t.abort());
         puller.abort();
         tracing::info!("tote-edge stopped");
         Ok(served?)

@@ -84,3 +84,8 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     text.counter("tote_edge_mqtt_messages_rejected_total", "Robot messages dropped, by reason", &rejected);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text.finish()))
 }
+
+/// Each fixed scanner, where it listens, and its last scans.
+pub async fn scanners(State(state): State<AppState>) -> Json<Vec<crate::scanner::ScannerView>> {
+    Json(state.scanners.views())
+}

@@ -10,5 +10,6 @@ mod labels;
 mod lifecycle;
 mod offline;
 mod oversell;
+mod scanners;
 mod story;
 mod systemd;

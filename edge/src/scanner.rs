@@ -1,0 +1,158 @@
+//! Fixed-mount scanners at stations and dock doors: each connects to its own TCP listener and
+//! sends one code per line. Every line is parsed (`tote_shared::scan`) and answered on the same
+//! connection — `OK <what>` or `ERR <why>` — so the station can light green or red; the last
+//! scans of each scanner are kept for the floor (`GET /api/v1/scanners`).
+
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tote_shared::runtime::system::now_ms;
+use tote_shared::scan::{parse, Scan, MAX_SCAN_LEN};
+
+/// Connections one scanner listener accepts at once (a scanner needs one).
+const MAX_CONNECTIONS_PER_SCANNER: usize = 4;
+/// Scans kept per scanner for the floor view.
+const RECENT_SCANS: usize = 50;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanRecord {
+    pub at_ms: i64,
+    pub ok: bool,
+    /// What was understood, or why not.
+    pub result: String,
+}
+
+#[derive(Default)]
+pub struct Scanners {
+    recent: Mutex<BTreeMap<String, VecDeque<ScanRecord>>>,
+    bound: Mutex<BTreeMap<String, (String, SocketAddr)>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScannerView {
+    pub name: String,
+    pub station: String,
+    pub listen: SocketAddr,
+    pub recent: Vec<ScanRecord>,
+}
+
+impl Scanners {
+    fn record(&self, name: &str, record: ScanRecord) {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let list = recent.entry(name.to_owned()).or_default();
+        list.push_front(record);
+        list.truncate(RECENT_SCANS);
+    }
+
+    pub fn views(&self) -> Vec<ScannerView> {
+        let bound = self.bound.lock().unwrap_or_else(|p| p.into_inner());
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        bound
+            .iter()
+            .map(|(name, (station, listen))| ScannerView {
+                name: name.clone(),
+                station: station.clone(),
+                listen: *listen,
+                recent: recent.get(name).map(|r| r.iter().cloned().collect()).unwrap_or_default(),
+            })
+            .collect()
+    }
+}
+
+/// Binds the scanner's listener now (so a bad address fails start-up) and serves it.
+pub async fn start(name: String, station: String, listen: SocketAddr, scanners: Arc<Scanners>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    scanners.bound.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), (station, addr));
+    tracing::info!(scanner = %name, %addr, "scanner listener ready");
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS_PER_SCANNER));
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else { return };
+            match listener.accept().await {
+                Ok((socket, peer)) => {
+                    let (scanners, name) = (scanners.clone(), name.clone());
+                    tokio::spawn(async move {
+                        if let Err(error) = serve(socket, &name, &scanners).await {
+                            tracing::warn!(scanner = %name, %peer, %error, "scanner connection ended");
+                        }
+                        drop(slot);
+                    });
+                }
+                Err(error) => tracing::warn!(scanner = %name, %error, "accept failed"),
+            }
+        }
+    }))
+}
+
+async fn serve(socket: TcpStream, name: &str, scanners: &Scanners) -> std::io::Result<()> {
+    let (read, mut write) = socket.into_split();
+    let mut lines = BufReader::new(read);
+    let mut line = Vec::with_capacity(128);
+    loop {
+        line.clear();
+        // Read one line, but never more than the limit (+ CR LF) into memory.
+        let n = AsyncReadExt::take(&mut lines, MAX_SCAN_LEN as u64 + 2).read_until(b'\n', &mut line).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        let complete = line.ends_with(b"\n");
+        let reply = if !complete && n >= MAX_SCAN_LEN + 2 {
+            // Drain the rest of the overlong line before answering.
+            let mut rest = Vec::new();
+            AsyncReadExt::take(&mut lines, 64 * 1024).read_until(b'\n', &mut rest).await?;
+            answer(scanners, name, Err(format!("line longer than {MAX_SCAN_LEN} characters")))
+        } else {
+            match std::str::from_utf8(&line) {
+                Ok(text) => answer(scanners, name, describe(text.trim_end_matches(['\r', '\n']))),
+                Err(_) => answer(scanners, name, Err("not UTF-8 text".into())),
+            }
+        };
+        write.write_all(reply.as_bytes()).await?;
+    }
+}
+
+fn describe(text: &str) -> Result<String, String> {
+    let year: u16 = tote_shared::vda5050::iso8601_utc(now_ms())[..4].parse().unwrap_or(2026);
+    match parse(text, year).map_err(|e| e.to_string())? {
+        Scan::Gs1(g) => {
+            let mut parts = Vec::new();
+            if let Some(x) = &g.sscc {
+                parts.push(format!("SSCC {x}"));
+            }
+            if let Some(x) = &g.gtin {
+                parts.push(format!("GTIN {x}"));
+            }
+            if let Some(x) = &g.batch {
+                parts.push(format!("lot {x}"));
+            }
+            if let Some(x) = g.expiry {
+                parts.push(format!("expires {x}"));
+            }
+            if let Some(x) = &g.serial {
+                parts.push(format!("serial {x}"));
+            }
+            Ok(format!("GS1 {}", parts.join(", ")))
+        }
+        Scan::Gtin(g) => Ok(format!("GTIN {g}")),
+        Scan::Location(l) => Ok(format!("location {l}")),
+        Scan::Pod(p) => Ok(format!("pod {p}")),
+        Scan::Tote(t) => Ok(format!("tote {t}")),
+        Scan::Carton(c) => Ok(format!("carton {c}")),
+    }
+}
+
+fn answer(scanners: &Scanners, name: &str, result: Result<String, String>) -> String {
+    let (ok, text) = match result {
+        Ok(what) => (true, what),
+        Err(why) => {
+            tracing::warn!(scanner = %name, %why, "scan refused");
+            (false, why)
+        }
+    };
+    scanners.record(name, ScanRecord { at_ms: now_ms(), ok, result: text.clone() });
+    format!("{} {}\r\n", if ok { "OK" } else { "ERR" }, text)
+}
