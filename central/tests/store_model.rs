@@ -3,15 +3,17 @@
 //! cancel confirmations and restarts (the store is dropped and reopened from its file),
 //! compared after every step with a simple model of lock → deduct → release → restock.
 
+mod common;
+
+use common::{seeded, settings, sku, warehouse};
 use proptest::prelude::*;
 use std::path::Path;
 use tote_central::store::sqlite::SqliteStore;
-use tote_shared::runtime::settings::DatabaseSettings;
-use tote_central::store::{CreateOrder, CreateOutcome, NewWarehouse, Repository, SkuRecord, Spu};
+use tote_central::store::{CreateOrder, CreateOutcome, Repository};
 use tote_shared::geo::city_point;
 use tote_shared::order::OrderState;
 use tote_shared::sync::{EdgeEvent, EdgeEventKind, OrderLine, ShipTo};
-use tote_shared::{Gtin, LocationCode, Money, Qty, Sku, WarehouseCode};
+use tote_shared::{LocationCode, Qty};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -34,39 +36,6 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..10).prop_map(Op::ConfirmCancel),
         1 => Just(Op::Restart),
     ]
-}
-
-fn settings(path: &Path) -> DatabaseSettings {
-    DatabaseSettings { path: path.to_owned(), write_queue: 64, max_batch: 16, max_readers: 2 }
-}
-
-fn sku() -> Sku {
-    Sku::parse("PEG39-M-WHT-42").expect("sku")
-}
-
-fn warehouse() -> WarehouseCode {
-    WarehouseCode::parse("SH-01").expect("code")
-}
-
-async fn seeded(path: &Path) -> SqliteStore {
-    let store = SqliteStore::open(&settings(path)).expect("open");
-    let spu = Spu { id: "PEG39".into(), name: "Pegasus 39".into(), brand: "Nike".into(), category: "Shoes".into() };
-    store.create_spu(spu).await.expect("spu");
-    let record = SkuRecord {
-        sku: sku(),
-        spu_id: "PEG39".into(),
-        gtin: Gtin::parse("1958661377384").expect("gtin"),
-        gender: "men".into(),
-        colour: "white".into(),
-        size: "EU 42".into(),
-        price: Money::parse(89_900).expect("money"),
-        cost: Money::parse(41_000).expect("money"),
-        name: String::new(),
-    };
-    store.create_sku(record, 0).await.expect("sku");
-    let point = city_point("shanghai").expect("city");
-    store.create_warehouse(NewWarehouse { code: warehouse(), name: "SH".into(), point, token_hash: "h".into() }, 0).await.expect("wh");
-    store
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
