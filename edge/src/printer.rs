@@ -8,6 +8,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 pub async fn run(store: EdgeStore, printer: Option<String>) {
+    let Some(printer) = printer else {
+        tracing::info!("no label printer configured ([printing] printer): labels wait in the queue");
+        return;
+    };
     let signal = store.label_signal();
     let mut delay = Duration::from_millis(200);
     loop {
@@ -20,10 +24,7 @@ pub async fn run(store: EdgeStore, printer: Option<String>) {
         };
         let mut failed = false;
         for job in &jobs {
-            let outcome = match &printer {
-                Some(address) => send(address, &job.zpl).await,
-                None => Err("no printer configured ([printing] printer)".to_owned()),
-            };
+            let outcome = send(&printer, &job.zpl).await;
             failed |= outcome.is_err();
             if let Err(error) = &outcome {
                 tracing::warn!(job = job.id, %error, "label not printed; will retry");

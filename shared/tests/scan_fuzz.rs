@@ -36,7 +36,7 @@ fn check(raw: &str) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 4000, rng_seed: proptest::test_runner::RngSeed::Fixed(0x7073), ..ProptestConfig::default() })]
 
     #[test]
     fn random_input_never_panics(raw in prop::collection::vec(alphabet(), 0..80).prop_map(|v| v.into_iter().collect::<String>())) {

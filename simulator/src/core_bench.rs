@@ -25,7 +25,7 @@ pub fn run(dir: &Path, maps: &[&str], agents: &[usize], max_nodes: usize) -> Res
             let (starts, goals): (Vec<u32>, Vec<u32>) = pairs.into_iter().unzip();
             let lower: u64 = goals.iter().zip(&starts).map(|(g, s)| u64::from(grid.distances_to(*g)[*s as usize])).sum();
             let started = Instant::now();
-            let result = solve(&grid, &starts, &goals, 1, Budget { max_nodes });
+            let result = solve(&grid, &starts, &goals, 1, Budget::nodes(max_nodes));
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             match result {
                 Ok(plan) => {

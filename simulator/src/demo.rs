@@ -59,14 +59,23 @@ pub async fn run(options: Options) -> Result<()> {
     println!("  central  {central_url}   (HQ API; token {READ_TOKEN} reads, OpenAPI at /api/v1/openapi.json)");
     seed_catalog(&hq).await?;
     let mut edges = Vec::new();
+    let mut printers = Vec::new();
     for (i, (code, city)) in WAREHOUSES.iter().enumerate() {
         hq.post("/api/v1/warehouses", &json!({"code": code, "name": format!("{city} DC"), "city": city, "edge_token": edge_token(code)}))
             .await?;
-        let settings = edge_settings(&dir, code, port(1 + i as u16), &central_url)?;
+        // The packing station's label printer, played by the simulator: labels land as files.
+        let spool = dir.join(format!("labels-{code}"));
+        std::fs::create_dir_all(&spool)?;
+        let printer = tote_sim::printer::Printer::start(SocketAddr::from(([127, 0, 0, 1], 0)), spool.clone()).await?;
+        let mut settings = edge_settings(&dir, code, port(1 + i as u16), &central_url)?;
+        settings.printing.printer = Some(printer.addr.to_string());
+        settings.printing.sender = format!("Tote {code}");
+        printers.push(printer);
         let edge = tote_edge::startup::App::build(settings).await?;
         let url = format!("http://{}", edge.local_addr()?);
         tokio::spawn(edge.run_until_stopped(std::future::pending()));
-        println!("  edge {code} {url}   (local API; /health, /metrics, /api/v1/sync/status)");
+        let broker = reqwest::get(format!("{url}/api/v1/fleet")).await?.json::<Value>().await?["broker"].as_str().unwrap_or("").to_owned();
+        println!("  edge {code} {url}   (local API; floor page {url}/floor; robots' MQTT broker {broker}; labels print to {})", spool.display());
         edges.push(Api::new(url, None));
     }
     println!();
@@ -213,6 +222,12 @@ async fn story(reader: &Api, hq: &Api, sh: &Api) -> Result<()> {
     let tracking = format!("SF{:010}", 1_000_000 + id);
     sh.post_keyed(&format!("/api/v1/orders/{id}/ship"), &format!("ship-{id}"), &json!({"carrier": "SF", "tracking_number": tracking})).await?;
     say(format!("shipped with SF Express, tracking {tracking}"));
+    wait(Duration::from_secs(20), "the shipping label", || async {
+        Ok(sh.get("/api/v1/print-jobs?state=printed").await?.as_array().is_some_and(|jobs| !jobs.is_empty()))
+    })
+    .await?;
+    let job = &sh.get("/api/v1/print-jobs?state=printed").await?[0];
+    say(format!("label printed at the packing station (SSCC {})", job["sscc"].as_str().unwrap_or("")));
     wait(Duration::from_secs(20), "the shipment at central", || async { Ok(reader.get(&format!("/api/v1/orders/{id}")).await?["state"] == "shipped") }).await?;
     let sh_level = level(reader, "SH-01").await?;
     say(format!("central: order {id} shipped; SH-01 on hand {}, sellable {}", sh_level["on_hand"], sh_level["sellable"]));

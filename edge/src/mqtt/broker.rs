@@ -34,6 +34,12 @@ pub fn start(listen: SocketAddr, max_connections: usize, max_payload_bytes: usiz
             tracing::error!(%error, "embedded MQTT broker stopped");
         }
     })?;
+    // Wait until it accepts connections, so our own client's first connect does not fail.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::net::TcpStream::connect_timeout(&listen, std::time::Duration::from_millis(100)).is_err() {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the embedded MQTT broker did not start on {listen}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     tracing::info!(%listen, "embedded MQTT broker started");
     Ok(())
 }

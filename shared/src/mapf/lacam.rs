@@ -17,6 +17,16 @@ use std::collections::{HashMap, VecDeque};
 pub struct Budget {
     /// Most search nodes (configurations) to create before giving up.
     pub max_nodes: usize,
+    /// Most successor attempts (one PIBT step under a constraint set each). Unsolvable
+    /// instances make the constraint trees grow without creating nodes, so this bounds them.
+    pub max_steps: usize,
+}
+
+impl Budget {
+    /// `max_nodes` configurations and ten times as many successor attempts.
+    pub fn nodes(max_nodes: usize) -> Budget {
+        Budget { max_nodes, max_steps: max_nodes.saturating_mul(10) }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,8 +37,8 @@ pub enum PlanError {
     BadInstance,
     #[error("no plan exists")]
     NoPlan,
-    #[error("gave up after {0} search nodes")]
-    Budget(usize),
+    #[error("gave up after {0} search nodes and {1} successor attempts")]
+    Budget(usize, usize),
 }
 
 struct Constraint {
@@ -60,6 +70,7 @@ pub fn solve(grid: &Grid, starts: &[Cell], goals: &[Cell], seed: u64, budget: Bu
     let mut nodes = vec![new_node(starts.to_vec(), None, initial)];
     let mut seen: HashMap<Vec<Cell>, usize> = HashMap::from([(starts.to_vec(), 0)]);
     let mut open = vec![0usize];
+    let mut steps = 0usize;
     while let Some(&top) = open.last() {
         if nodes[top].config == goals {
             return Ok(backtrack(&nodes, top));
@@ -68,6 +79,10 @@ pub fn solve(grid: &Grid, starts: &[Cell], goals: &[Cell], seed: u64, budget: Bu
             open.pop();
             continue;
         };
+        steps += 1;
+        if steps > budget.max_steps {
+            return Err(PlanError::Budget(nodes.len(), steps));
+        }
         // Lazily grow the constraint tree by one more robot.
         let depth = constraint.who.len();
         if depth < n {
@@ -91,7 +106,7 @@ pub fn solve(grid: &Grid, starts: &[Cell], goals: &[Cell], seed: u64, budget: Bu
             continue;
         }
         if nodes.len() >= budget.max_nodes {
-            return Err(PlanError::Budget(nodes.len()));
+            return Err(PlanError::Budget(nodes.len(), steps));
         }
         let priorities = next_priorities(&nodes[top].priorities, &next, goals);
         let id = nodes.len();
@@ -156,7 +171,7 @@ mod tests {
     fn two_robots_swap_ends_of_a_corridor_using_a_side_pocket() {
         let g = grid(&["....", "@.@@"]);
         let (a, b) = (g.cell(0, 0).expect("a"), g.cell(3, 0).expect("b"));
-        let plan = solve(&g, &[a, b], &[b, a], 1, Budget { max_nodes: 10_000 }).expect("solvable");
+        let plan = solve(&g, &[a, b], &[b, a], 1, Budget::nodes(10_000)).expect("solvable");
         verify(&g, &[a, b], &[b, a], &plan).expect("no conflicts");
     }
 
@@ -164,13 +179,13 @@ mod tests {
     fn a_swap_in_a_corridor_without_a_pocket_has_no_plan() {
         let g = grid(&["...."]);
         let (a, b) = (g.cell(0, 0).expect("a"), g.cell(3, 0).expect("b"));
-        assert_eq!(solve(&g, &[a, b], &[b, a], 1, Budget { max_nodes: 100_000 }), Err(PlanError::NoPlan));
+        assert_eq!(solve(&g, &[a, b], &[b, a], 1, Budget::nodes(100_000)), Err(PlanError::NoPlan));
     }
 
     #[test]
     fn a_walled_off_goal_is_reported_unreachable() {
         let g = grid(&[".@."]);
         let (a, b) = (g.cell(0, 0).expect("a"), g.cell(2, 0).expect("b"));
-        assert_eq!(solve(&g, &[a], &[b], 1, Budget { max_nodes: 10 }), Err(PlanError::Unreachable(0)));
+        assert_eq!(solve(&g, &[a], &[b], 1, Budget::nodes(10)), Err(PlanError::Unreachable(0)));
     }
 }

@@ -5,8 +5,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Logs to stderr; `RUST_LOG` overrides `default_filter`. Safe to call more than once (the
 /// simulator runs both daemons in one process).
 pub fn init_telemetry(default_filter: &str) {
+    // rumqttd logs every client that drops its connection (robots do, routinely) as an ERROR;
+    // the edge counts robot connection trouble itself, so those lines are only noise.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default_filter},rumqttd::server::broker=off")));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
