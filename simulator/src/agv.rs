@@ -237,24 +237,46 @@ async fn run(cfg: AgvConfig, mut faults: mpsc::Receiver<Fault>, now_ms: fn() -> 
         true,
     ));
     let (client, mut events) = AsyncClient::new(options, 64);
+    // The event loop runs on its own task: `poll()` must not be cancelled by `select!` in the
+    // middle of a connection handshake, or the broker sees a half-open session, publishes the
+    // last will (CONNECTIONBROKEN) and may do so after our next ONLINE.
+    let (incoming_tx, mut incoming) = mpsc::channel::<Option<rumqttc::Publish>>(256);
+    let pump = tokio::spawn(async move {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    if incoming_tx.send(None).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if incoming_tx.send(Some(p)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::debug!(%error, "robot lost its MQTT connection; reconnecting");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    });
+    let _pump = AbortOnDrop(pump);
     let mut state_tick = tokio::time::interval(Duration::from_millis(cfg.state_ms));
     let mut drive_tick = tokio::time::interval(Duration::from_millis(cfg.node_ms));
     loop {
         tokio::select! {
-            event = events.poll() => match event {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => announce(&client, &mut robot, now_ms()).await,
-                Ok(Event::Incoming(Packet::Publish(p))) => {
+            message = incoming.recv() => match message {
+                None => return,
+                Some(None) => announce(&client, &mut robot, now_ms()).await,
+                Some(Some(p)) => {
                     match Topic::parse(&p.topic).map(|t| t.2) {
                         Some(Topic::Order) => if let Ok(order) = serde_json::from_slice::<Order>(&p.payload) { robot.accept_order(order) },
                         Some(Topic::InstantActions) => if let Ok(ia) = serde_json::from_slice::<InstantActions>(&p.payload) { robot.instant(&ia.actions) },
                         _ => {}
                     }
                     publish_state(&client, &mut robot, now_ms()).await;
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::debug!(serial = %robot.cfg.serial, %error, "robot lost its MQTT connection; reconnecting");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             },
             _ = state_tick.tick() => {
@@ -269,7 +291,8 @@ async fn run(cfg: AgvConfig, mut faults: mpsc::Receiver<Fault>, now_ms: fn() -> 
                 }
             }
             fault = faults.recv() => match fault {
-                Some(Fault::Vanish) | None => return, // dropping the event loop closes the socket uncleanly
+                // Returning drops (aborts) the event loop: the socket closes without DISCONNECT.
+                Some(Fault::Vanish) | None => return,
                 Some(Fault::Fatal(kind)) => {
                     robot.errors.push(AgvError { error_type: kind, error_level: ErrorLevel::Fatal, error_description: None });
                     publish_state(&client, &mut robot, now_ms()).await;
@@ -299,4 +322,12 @@ async fn publish_state(client: &AsyncClient, robot: &mut Robot, now: i64) {
     let state = robot.state(now);
     let topic = Topic::State.path(&robot.cfg.manufacturer, &robot.cfg.serial);
     let _ = client.publish(topic, QoS::AtMostOnce, false, serde_json::to_vec(&state).unwrap_or_default()).await;
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -56,12 +56,18 @@ async fn robots_fault_and_garbage_is_counted(broker: Option<String>) -> Result<(
             )
         })
         .collect();
-    eventually("three robots in service", Duration::from_secs(20), || async {
+    let ready = eventually("three robots in service", Duration::from_secs(20), || async {
         let f = fleet(&edge).await?;
         let ready = (0..3).all(|k| robot(&f, &manufacturer, &format!("agv-{k}")).is_some_and(|r| r["in_service"] == true && r["battery_charge"].is_number() && r["series_name"] == "Tote sim lifter"));
         Ok(ready.then_some(()))
     })
-    .await?;
+    .await;
+    if let Err(error) = ready {
+        let f = fleet(&edge).await?;
+        let ours: Vec<&Value> = f["robots"].as_array().into_iter().flatten().filter(|r| r["manufacturer"] == manufacturer.as_str()).collect();
+        let log = std::fs::read_to_string(dir.path().join("edge-SH-01.log")).unwrap_or_default();
+        anyhow::bail!("{error}\nour robots: {ours:?}\naccepted {} rejected {}\nedge log:\n{log}", f["messages_accepted"], f["messages_rejected"]);
+    }
 
     agvs[0].inject(Fault::Vanish).await;
     agvs[1].inject(Fault::Fatal("driveFault".into())).await;
