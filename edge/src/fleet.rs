@@ -24,7 +24,15 @@ pub struct Robot {
     pub last_node_id: Option<String>,
     pub fatal_errors: Vec<String>,
     pub series_name: Option<String>,
+    /// When (edge clock) the last `connection` message arrived.
+    #[serde(skip)]
+    connection_seen_ms: i64,
 }
+
+/// `state` arriving this long after a CONNECTIONBROKEN/OFFLINE proves the robot reconnected
+/// (robots publish state at least once a second); anything sooner may be a message that was
+/// in flight when the connection broke.
+const REVIVE_AFTER_MS: i64 = 1_500;
 
 /// Why an incoming robot message was dropped (each one is logged and counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -106,8 +114,10 @@ impl Fleet {
                 last_node_id: None,
                 fatal_errors: Vec::new(),
                 series_name: None,
+                connection_seen_ms: now_ms,
             });
             robot.connection = state;
+            robot.connection_seen_ms = now_ms;
             robot.last_seen_ms = now_ms;
             robot.in_service = state == ConnectionState::Online && robot.fatal_errors.is_empty();
         });
@@ -127,6 +137,14 @@ impl Fleet {
 
     pub fn state(&self, manufacturer: &str, serial: &str, state: &State, now_ms: i64) -> bool {
         self.known(manufacturer, serial, |r| {
+            // A broker may deliver an old session's will after the robot already reconnected
+            // (the retained CONNECTIONBROKEN then hides its ONLINE): live state well after the
+            // break shows the robot is connected.
+            if r.connection != ConnectionState::Online && now_ms - r.connection_seen_ms > REVIVE_AFTER_MS {
+                tracing::info!(serial = %r.serial_number, "robot sends state after its connection broke: treated as reconnected");
+                r.connection = ConnectionState::Online;
+                r.connection_seen_ms = now_ms;
+            }
             r.last_seen_ms = now_ms;
             r.battery_charge = Some(state.battery_state.battery_charge);
             r.position = state.agv_position.as_ref().map(|p| (p.x, p.y));
@@ -169,5 +187,45 @@ impl Fleet {
             }
             expired
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tote_shared::vda5050::*;
+
+    fn state(at_ms: i64) -> State {
+        State {
+            header: Header::new(1, at_ms, "m", "r1"),
+            order_id: String::new(),
+            order_update_id: 0,
+            last_node_id: String::new(),
+            last_node_sequence_id: 0,
+            driving: false,
+            paused: None,
+            operating_mode: OperatingMode::Automatic,
+            node_states: vec![],
+            edge_states: vec![],
+            agv_position: None,
+            velocity: None,
+            loads: None,
+            action_states: vec![],
+            battery_state: BatteryState { battery_charge: 50.0, charging: false },
+            errors: vec![],
+            safety_state: SafetyState { e_stop: EStop::None, field_violation: false },
+        }
+    }
+
+    #[test]
+    fn state_in_flight_at_a_break_does_not_revive_a_robot_but_live_state_later_does() {
+        let fleet = Fleet::default();
+        fleet.connection("m", "r1", ConnectionState::Online, 0);
+        fleet.connection("m", "r1", ConnectionState::ConnectionBroken, 10_000);
+        fleet.state("m", "r1", &state(9_990), 10_200);
+        assert!(!fleet.robots()[0].in_service, "a message sent before the break");
+        fleet.state("m", "r1", &state(12_000), 12_000);
+        assert_eq!(fleet.robots()[0].connection, ConnectionState::Online);
+        assert!(fleet.robots()[0].in_service, "a robot that keeps talking is connected");
     }
 }
