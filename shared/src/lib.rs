@@ -6,6 +6,7 @@
 
 pub mod domain;
 pub mod geo;
+pub mod gtp;
 pub mod label;
 pub mod mapf;
 pub mod order;

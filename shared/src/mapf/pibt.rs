@@ -9,14 +9,29 @@
 
 use super::grid::{Cell, Grid, NONE};
 use super::Rng;
+use std::sync::Arc;
 
 const NOBODY: u32 = u32::MAX;
+/// A cell held by a robot outside this step (driving, busy, out of service).
+const BLOCKED: u32 = u32::MAX - 1;
+
+/// What lifelong planning knows of each robot taking part in a step.
+pub struct Lifelong<'g> {
+    pub distances: Vec<Arc<Vec<u32>>>,
+    pub goals: Vec<Cell>,
+    pub restricted: Vec<bool>,
+    pub no_entry: Option<&'g [bool]>,
+}
 
 /// Scratch space reused across steps: occupancy per cell, now and next.
 pub struct Pibt<'g> {
     grid: &'g Grid,
     /// `distances[i][c]`: steps from c to robot i's goal.
-    distances: Vec<Vec<u32>>,
+    distances: Vec<Arc<Vec<u32>>>,
+    /// Robots that may not enter `no_entry` cells other than their goal (carrying a pod).
+    restricted: Vec<bool>,
+    goals: Vec<Cell>,
+    no_entry: Option<&'g [bool]>,
     occupied_now: Vec<u32>,
     occupied_next: Vec<u32>,
     /// Set when a robot can neither move nor stay: the whole step fails.
@@ -26,9 +41,19 @@ pub struct Pibt<'g> {
 
 impl<'g> Pibt<'g> {
     pub fn new(grid: &'g Grid, goals: &[Cell], seed: u64) -> Pibt<'g> {
+        let distances = goals.iter().map(|g| Arc::new(grid.distances_to(*g))).collect();
+        Pibt::lifelong(grid, Lifelong { distances, goals: goals.to_vec(), restricted: vec![false; goals.len()], no_entry: None }, seed)
+    }
+
+    /// PIBT for one step of lifelong planning: distance tables come from the caller's cache,
+    /// and restricted robots keep out of `no_entry` cells except their own goal.
+    pub fn lifelong(grid: &'g Grid, robots: Lifelong<'g>, seed: u64) -> Pibt<'g> {
         Pibt {
             grid,
-            distances: goals.iter().map(|g| grid.distances_to(*g)).collect(),
+            distances: robots.distances,
+            restricted: robots.restricted,
+            goals: robots.goals,
+            no_entry: robots.no_entry,
             occupied_now: vec![NOBODY; grid.cells()],
             occupied_next: vec![NOBODY; grid.cells()],
             broken: false,
@@ -38,6 +63,27 @@ impl<'g> Pibt<'g> {
 
     pub fn distance(&self, robot: usize, from: Cell) -> u32 {
         self.distances[robot][from as usize]
+    }
+
+    /// Like `step`, with `blocked` cells held by robots that do not take part.
+    pub fn step_around(&mut self, now: &[Cell], blocked: &[Cell], order: &[usize]) -> Option<Vec<Cell>> {
+        for b in blocked {
+            self.occupied_next[*b as usize] = BLOCKED;
+        }
+        let next = self.step(now, &[], order);
+        for b in blocked {
+            if self.occupied_next[*b as usize] == BLOCKED {
+                self.occupied_next[*b as usize] = NOBODY;
+            }
+        }
+        next
+    }
+
+    fn may_enter(&self, i: usize, c: Cell) -> bool {
+        match self.no_entry {
+            Some(no_entry) if self.restricted[i] => !no_entry[c as usize] || self.goals[i] == c,
+            _ => true,
+        }
     }
 
     /// Plans the next step from `now`. `fixed` pins some robots' next cells (LaCAM's
@@ -56,7 +102,7 @@ impl<'g> Pibt<'g> {
             self.occupied_now[*c as usize] = NOBODY;
         }
         for c in &next {
-            if *c != NONE {
+            if *c != NONE && self.occupied_next[*c as usize] != BLOCKED {
                 self.occupied_next[*c as usize] = NOBODY;
             }
         }
@@ -83,7 +129,7 @@ impl<'g> Pibt<'g> {
     /// `asker` is the robot that wants i's cell (NOBODY at the top level).
     fn push(&mut self, i: usize, asker: u32, now: &[Cell], next: &mut [Cell]) -> bool {
         let here = now[i];
-        let mut candidates: Vec<Cell> = self.grid.neighbors(here).chain(std::iter::once(here)).collect();
+        let mut candidates: Vec<Cell> = self.grid.neighbors(here).filter(|c| self.may_enter(i, *c)).chain(std::iter::once(here)).collect();
         self.rng.shuffle(&mut candidates);
         let dist = &self.distances[i];
         candidates.sort_by_key(|c| dist[*c as usize]);

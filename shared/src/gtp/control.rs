@@ -1,0 +1,865 @@
+//! Master control for goods-to-person, as a pure state machine.
+//!
+//! Each `tick` takes what the robots last reported and how many open pick lines each pod
+//! has, and returns what to do: order plans for robots (VDA 5050 base and horizon), pod
+//! movements to record, pods that went out of reach. Nothing here waits or talks.
+//!
+//! A *visit* brings one pod to one station for every open line on it (lines of many orders,
+//! and lines that arrive while the pod is on its way or at the station). A robot's *job* is
+//! its part in a visit (fetch the pod, deliver it to the station queue, present it, return it
+//! to a storage spot) or charging or parking. Each stretch of a job towards one goal is a
+//! *leg*: one VDA 5050 order, extended node by node by order updates as traffic control
+//! (`traffic`) releases cells.
+
+use super::layout::Layout;
+use super::traffic::{self, Distances, Mover};
+use crate::mapf::Cell;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Below this charge (percent) an idle robot goes to a charger.
+    pub low_battery: f64,
+    /// At this charge a charging robot goes back to work.
+    pub charged: f64,
+    /// A pod presented this many times or more is a fast mover: it goes back to the free spot
+    /// nearest its station rather than near its home.
+    pub fast_mover_visits: u32,
+    pub seed: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { low_battery: 25.0, charged: 90.0, fast_mover_visits: 3, seed: 0x6770 }
+    }
+}
+
+/// Where a pod is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "at", rename_all = "snake_case")]
+pub enum PodPlace {
+    Stored { spot: Cell },
+    OnRobot { robot: String },
+    AtStation { robot: String, station: String },
+    /// On a robot that is out of service: its stock cannot be reached.
+    Stranded { robot: String },
+}
+
+impl PodPlace {
+    pub fn robot(&self) -> Option<&str> {
+        match self {
+            PodPlace::Stored { .. } => None,
+            PodPlace::OnRobot { robot } | PodPlace::AtStation { robot, .. } | PodPlace::Stranded { robot } => Some(robot),
+        }
+    }
+}
+
+/// What a robot last told us (from its VDA 5050 `state`, `connection` and the edge's
+/// staleness check).
+#[derive(Debug, Clone, Default)]
+pub struct RobotReport {
+    pub in_service: bool,
+    /// The cell of its last node (or of its position when it has none of ours).
+    pub cell: Option<Cell>,
+    pub battery: f64,
+    /// Ids of the actions it reports FINISHED.
+    pub finished_actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegAction {
+    Lift { pod: String },
+    Drop { pod: String },
+    Charge,
+}
+
+/// One VDA 5050 order or order update, in cells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderPlan {
+    pub robot: String,
+    pub order_id: String,
+    pub update_id: u32,
+    pub first_sequence_id: u32,
+    /// From the robot's current (stitching) node to the goal.
+    pub cells: Vec<Cell>,
+    /// How many of `cells` are base (released).
+    pub released: usize,
+    /// Runs at the last cell: (action id, action).
+    pub action: Option<(String, LegAction)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Order(OrderPlan),
+    /// Abandon whatever order the robot still has (it came back into service).
+    CancelOrder { robot: String },
+    StopCharging { robot: String },
+    Pod { pod: String, place: PodPlace },
+    /// The pod's robot left service: its open lines need stock elsewhere.
+    PodStranded { pod: String },
+    /// A visit ended: the pod leaves its station.
+    VisitDone { pod: String, station: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+enum Job {
+    Idle,
+    Fetch { visit: u64 },
+    Deliver { visit: u64 },
+    Present { visit: u64 },
+    Return { pod: usize, spot: Cell },
+    Charge { charger: Cell },
+    Charging { charger: Cell },
+}
+
+impl Job {
+    fn name(&self) -> &'static str {
+        match self {
+            Job::Idle => "idle",
+            Job::Fetch { .. } => "fetch",
+            Job::Deliver { .. } => "deliver",
+            Job::Present { .. } => "present",
+            Job::Return { .. } => "return",
+            Job::Charge { .. } => "to_charger",
+            Job::Charging { .. } => "charging",
+        }
+    }
+}
+
+struct Leg {
+    order_id: String,
+    update_id: u32,
+    goal: Cell,
+    action: Option<(String, LegAction)>,
+    /// Sequence id of the last released node; None before the first order went out.
+    last_seq: Option<u32>,
+    action_released: bool,
+    /// The planned rest of the way (for the floor view).
+    horizon: Vec<Cell>,
+}
+
+struct Bot {
+    cell: Option<Cell>,
+    in_service: bool,
+    battery: f64,
+    job: Job,
+    carrying: Option<usize>,
+    leg: Option<Leg>,
+    /// Released cells not reached yet: held by this robot.
+    held: VecDeque<Cell>,
+    park: Option<Cell>,
+    /// Steps kept from its goal: PIBT priority.
+    waiting: u64,
+    tiebreak: u64,
+}
+
+struct Pod {
+    id: String,
+    place: PodPlace,
+    home: Cell,
+    visits: u32,
+    visit: Option<u64>,
+}
+
+struct Visit {
+    pod: usize,
+    station: Option<usize>,
+    robot: Option<String>,
+    /// Tick the pod was lifted: the queue order at the station.
+    lifted: Option<u64>,
+    presenting: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ControlError {
+    #[error("pod {0} is stored at cell {1}, which is not a storage spot")]
+    NotASpot(String, Cell),
+    #[error("pods {0} and {1} are both stored at cell {2}")]
+    SpotTwice(String, String, Cell),
+    #[error("pod id {0:?} is used twice")]
+    PodTwice(String),
+}
+
+pub struct Controller {
+    layout: Layout,
+    no_entry: Vec<bool>,
+    settings: Settings,
+    distances: Distances,
+    bots: BTreeMap<String, Bot>,
+    pods: Vec<Pod>,
+    pod_index: BTreeMap<String, usize>,
+    visits: BTreeMap<u64, Visit>,
+    next_visit: u64,
+    /// Prefix of order ids: orders stay unique across restarts.
+    epoch: i64,
+    next_order: u64,
+    tick: u64,
+    pub stats: Stats,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub visits_done: u64,
+    pub orders_sent: u64,
+    pub steps_released: u64,
+}
+
+impl Controller {
+    pub fn new(layout: Layout, pods: Vec<(String, PodPlace)>, settings: Settings, epoch_ms: i64) -> Result<Controller, ControlError> {
+        let mut stored_at: BTreeMap<Cell, String> = BTreeMap::new();
+        let mut pod_index = BTreeMap::new();
+        let mut list = Vec::new();
+        for (id, place) in pods {
+            if pod_index.insert(id.clone(), list.len()).is_some() {
+                return Err(ControlError::PodTwice(id));
+            }
+            let home = match place {
+                PodPlace::Stored { spot } => {
+                    if !layout.is_storage(spot) {
+                        return Err(ControlError::NotASpot(id, spot));
+                    }
+                    if let Some(other) = stored_at.insert(spot, id.clone()) {
+                        return Err(ControlError::SpotTwice(other, id, spot));
+                    }
+                    spot
+                }
+                _ => layout.storage[list.len() % layout.storage.len()],
+            };
+            // A pod on a robot (or at a station) when we start goes back to storage once its
+            // robot reports in.
+            let place = match place {
+                PodPlace::AtStation { robot, .. } | PodPlace::Stranded { robot } => PodPlace::OnRobot { robot },
+                other => other,
+            };
+            list.push(Pod { id, place, home, visits: 0, visit: None });
+        }
+        let no_entry = (0..layout.grid.cells() as Cell).map(|c| layout.is_storage(c)).collect();
+        Ok(Controller {
+            layout,
+            no_entry,
+            settings,
+            distances: Distances::new(),
+            bots: BTreeMap::new(),
+            pods: list,
+            pod_index,
+            visits: BTreeMap::new(),
+            next_visit: 1,
+            epoch: epoch_ms,
+            next_order: 1,
+            tick: 0,
+            stats: Stats::default(),
+        })
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// One round of control. `demand`: open pick lines per pod id.
+    pub fn tick(&mut self, reports: &BTreeMap<String, RobotReport>, demand: &BTreeMap<String, u32>) -> Vec<Output> {
+        self.tick += 1;
+        let mut out = Vec::new();
+        self.observe(reports, &mut out);
+        self.finish_actions(reports, &mut out);
+        self.arrivals(demand, &mut out);
+        self.open_visits(demand);
+        self.assign();
+        self.send_to_chargers();
+        self.drive(&mut out);
+        out
+    }
+
+    fn observe(&mut self, reports: &BTreeMap<String, RobotReport>, out: &mut Vec<Output>) {
+        for (serial, report) in reports {
+            let bot = self.bots.entry(serial.clone()).or_insert_with(|| Bot {
+                cell: None,
+                in_service: false,
+                battery: report.battery,
+                job: Job::Idle,
+                carrying: None,
+                leg: None,
+                held: VecDeque::new(),
+                park: None,
+                waiting: 0,
+                tiebreak: serial.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)) % 1000,
+            });
+            if let Some(c) = report.cell {
+                if let Some(k) = bot.held.iter().position(|h| *h == c) {
+                    bot.held.drain(..=k);
+                }
+                bot.cell = Some(c);
+            }
+            bot.battery = report.battery;
+            let can_serve = report.in_service && bot.cell.is_some();
+            if bot.in_service && !can_serve {
+                self.out_of_service(serial, out);
+            } else if !bot.in_service && can_serve {
+                self.back_in_service(serial, out);
+            }
+        }
+    }
+
+    fn out_of_service(&mut self, serial: &str, out: &mut Vec<Output>) {
+        let Some(bot) = self.bots.get_mut(serial) else { return };
+        bot.in_service = false;
+        let job = std::mem::replace(&mut bot.job, Job::Idle);
+        bot.leg = None;
+        bot.park = None;
+        let carrying = bot.carrying;
+        match job {
+            Job::Fetch { visit } => {
+                // Someone else fetches the pod.
+                if let Some(v) = self.visits.get_mut(&visit) {
+                    v.robot = None;
+                }
+            }
+            Job::Deliver { visit } | Job::Present { visit } => {
+                self.visits.remove(&visit);
+                if let Some(p) = carrying {
+                    self.pods[p].visit = None;
+                }
+            }
+            _ => {}
+        }
+        if let Some(p) = carrying {
+            self.pods[p].place = PodPlace::Stranded { robot: serial.to_owned() };
+            out.push(Output::Pod { pod: self.pods[p].id.clone(), place: self.pods[p].place.clone() });
+            out.push(Output::PodStranded { pod: self.pods[p].id.clone() });
+        }
+    }
+
+    fn back_in_service(&mut self, serial: &str, out: &mut Vec<Output>) {
+        // A pod recorded on this robot (stranded, or on it when we started) goes home.
+        let carrying = self.pods.iter().position(|p| p.place.robot() == Some(serial));
+        let spot = carrying.and_then(|p| self.free_spot(p, self.pods[p].home));
+        let Some(bot) = self.bots.get_mut(serial) else { return };
+        bot.in_service = true;
+        bot.held.clear();
+        bot.leg = None;
+        bot.carrying = carrying;
+        bot.job = match (carrying, spot) {
+            (Some(pod), Some(spot)) => Job::Return { pod, spot },
+            _ => Job::Idle,
+        };
+        out.push(Output::CancelOrder { robot: serial.to_owned() });
+        if let Some(p) = carrying {
+            self.pods[p].place = PodPlace::OnRobot { robot: serial.to_owned() };
+            out.push(Output::Pod { pod: self.pods[p].id.clone(), place: self.pods[p].place.clone() });
+        }
+    }
+
+    fn finish_actions(&mut self, reports: &BTreeMap<String, RobotReport>, out: &mut Vec<Output>) {
+        let mut done = Vec::new();
+        for (serial, bot) in &self.bots {
+            let Some(leg) = bot.leg.as_ref().filter(|l| l.action_released) else { continue };
+            let Some((id, action)) = &leg.action else { continue };
+            if bot.in_service && reports.get(serial).is_some_and(|r| r.finished_actions.iter().any(|f| f == id)) {
+                done.push((serial.clone(), action.clone()));
+            }
+        }
+        for (serial, action) in done {
+            let Some(bot) = self.bots.get_mut(&serial) else { continue };
+            bot.leg = None;
+            bot.waiting = 0;
+            match (action, bot.job) {
+                (LegAction::Lift { .. }, Job::Fetch { visit }) => {
+                    let Some(v) = self.visits.get_mut(&visit) else { continue };
+                    v.lifted = Some(self.tick);
+                    bot.carrying = Some(v.pod);
+                    bot.job = Job::Deliver { visit };
+                    let pod = &mut self.pods[v.pod];
+                    pod.place = PodPlace::OnRobot { robot: serial.clone() };
+                    out.push(Output::Pod { pod: pod.id.clone(), place: pod.place.clone() });
+                }
+                (LegAction::Drop { .. }, Job::Return { pod, spot }) => {
+                    bot.carrying = None;
+                    bot.job = Job::Idle;
+                    let pod = &mut self.pods[pod];
+                    pod.place = PodPlace::Stored { spot };
+                    out.push(Output::Pod { pod: pod.id.clone(), place: pod.place.clone() });
+                }
+                (LegAction::Charge, Job::Charge { charger }) => bot.job = Job::Charging { charger },
+                _ => {}
+            }
+        }
+    }
+
+    fn arrivals(&mut self, demand: &BTreeMap<String, u32>, out: &mut Vec<Output>) {
+        let serials: Vec<String> = self.bots.keys().cloned().collect();
+        for serial in serials {
+            let Some(bot) = self.bots.get(&serial) else { continue };
+            if !bot.in_service || !bot.held.is_empty() {
+                continue;
+            }
+            match bot.job {
+                Job::Deliver { visit } => self.arrive_at_station(&serial, visit, out),
+                Job::Present { visit } => self.leave_station(&serial, visit, demand, out),
+                Job::Fetch { visit } => self.drop_unneeded_fetch(&serial, visit, demand),
+                Job::Charging { .. } if bot.battery >= self.settings.charged => {
+                    out.push(Output::StopCharging { robot: serial.clone() });
+                    if let Some(b) = self.bots.get_mut(&serial) {
+                        b.job = Job::Idle;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn arrive_at_station(&mut self, serial: &str, visit: u64, out: &mut Vec<Output>) {
+        let Some(v) = self.visits.get_mut(&visit) else { return };
+        let Some(s) = v.station else { return };
+        let station = &self.layout.stations[s];
+        let Some(bot) = self.bots.get_mut(serial) else { return };
+        if bot.cell != Some(station.pick) {
+            return;
+        }
+        v.presenting = true;
+        bot.job = Job::Present { visit };
+        bot.leg = None;
+        bot.waiting = 0;
+        let pod = &mut self.pods[v.pod];
+        pod.place = PodPlace::AtStation { robot: serial.to_owned(), station: station.name.clone() };
+        out.push(Output::Pod { pod: pod.id.clone(), place: pod.place.clone() });
+    }
+
+    fn leave_station(&mut self, serial: &str, visit: u64, demand: &BTreeMap<String, u32>, out: &mut Vec<Output>) {
+        let Some(v) = self.visits.get(&visit) else { return };
+        let (p, s) = (v.pod, v.station.unwrap_or(0));
+        if demand.get(&self.pods[p].id).copied().unwrap_or(0) > 0 {
+            return;
+        }
+        let pick = self.layout.stations[s].pick;
+        let fast = self.pods[p].visits + 1 >= self.settings.fast_mover_visits;
+        let near = if fast { pick } else { self.pods[p].home };
+        // Every spot taken (more pods than spots): the pod stays until one frees.
+        let Some(spot) = self.free_spot(p, near) else { return };
+        self.visits.remove(&visit);
+        self.stats.visits_done += 1;
+        let pod = &mut self.pods[p];
+        pod.visit = None;
+        pod.visits += 1;
+        pod.place = PodPlace::OnRobot { robot: serial.to_owned() };
+        out.push(Output::VisitDone { pod: pod.id.clone(), station: self.layout.stations[s].name.clone() });
+        out.push(Output::Pod { pod: pod.id.clone(), place: pod.place.clone() });
+        if let Some(bot) = self.bots.get_mut(serial) {
+            bot.job = Job::Return { pod: p, spot };
+        }
+    }
+
+    /// The order behind a fetch went away (cancelled, picked elsewhere) before the lift.
+    fn drop_unneeded_fetch(&mut self, serial: &str, visit: u64, demand: &BTreeMap<String, u32>) {
+        let Some(v) = self.visits.get(&visit) else { return };
+        let lift_released = self.bots.get(serial).and_then(|b| b.leg.as_ref()).is_some_and(|l| l.action_released);
+        if lift_released || demand.get(&self.pods[v.pod].id).copied().unwrap_or(0) > 0 {
+            return;
+        }
+        self.pods[v.pod].visit = None;
+        self.visits.remove(&visit);
+        if let Some(bot) = self.bots.get_mut(serial) {
+            bot.job = Job::Idle;
+            bot.leg = None;
+        }
+    }
+
+    /// A free storage spot nearest `near` for pod `p`: no pod stored there, no other pod
+    /// heading there, nobody standing on it.
+    fn free_spot(&mut self, p: usize, near: Cell) -> Option<Cell> {
+        let mut taken = vec![false; self.layout.grid.cells()];
+        for pod in &self.pods {
+            if let PodPlace::Stored { spot } = pod.place {
+                taken[spot as usize] = true;
+            }
+        }
+        for bot in self.bots.values() {
+            if let Job::Return { pod, spot } = bot.job {
+                if pod != p {
+                    taken[spot as usize] = true;
+                }
+            }
+            // A robot standing in a spot (lifting there, or out of service) blocks it: the
+            // returning robot could never get in.
+            if let Some(c) = bot.cell {
+                taken[c as usize] = true;
+            }
+        }
+        let table = self.distances.to(&self.layout.grid, &self.no_entry, near);
+        self.layout.storage.iter().copied().filter(|c| !taken[*c as usize] && table[*c as usize] != u32::MAX).min_by_key(|c| (table[*c as usize], *c))
+    }
+
+    fn open_visits(&mut self, demand: &BTreeMap<String, u32>) {
+        for (pod_id, lines) in demand {
+            let Some(&p) = self.pod_index.get(pod_id) else { continue };
+            let pod = &mut self.pods[p];
+            if *lines == 0 || pod.visit.is_some() || !matches!(pod.place, PodPlace::Stored { .. }) {
+                continue;
+            }
+            let id = self.next_visit;
+            self.next_visit += 1;
+            pod.visit = Some(id);
+            self.visits.insert(id, Visit { pod: p, station: None, robot: None, lifted: None, presenting: false });
+        }
+    }
+
+    fn station_load(&self) -> Vec<usize> {
+        let mut load = vec![0; self.layout.stations.len()];
+        for v in self.visits.values() {
+            if let Some(s) = v.station {
+                load[s] += 1;
+            }
+        }
+        load
+    }
+
+    fn assign(&mut self) {
+        let mut load = self.station_load();
+        let pending: Vec<u64> = self.visits.iter().filter(|(_, v)| v.robot.is_none()).map(|(id, _)| *id).collect();
+        for id in pending {
+            let Some(v) = self.visits.get(&id) else { continue };
+            let station = match v.station {
+                Some(s) => s,
+                None => {
+                    let open = (0..load.len()).filter(|s| load[*s] < 1 + self.layout.stations[*s].queue.len());
+                    match open.min_by_key(|s| (load[*s], *s)) {
+                        Some(s) => s,
+                        None => continue,
+                    }
+                }
+            };
+            let PodPlace::Stored { spot } = self.pods[v.pod].place else { continue };
+            let new_station = v.station.is_none();
+            let Some(serial) = self.nearest_idle_robot(spot) else { break };
+            if new_station {
+                load[station] += 1;
+            }
+            if let Some(v) = self.visits.get_mut(&id) {
+                v.station = Some(station);
+                v.robot = Some(serial.clone());
+            }
+            if let Some(bot) = self.bots.get_mut(&serial) {
+                bot.job = Job::Fetch { visit: id };
+                bot.leg = None;
+                bot.park = None;
+            }
+        }
+    }
+
+    fn nearest_idle_robot(&mut self, to: Cell) -> Option<String> {
+        let table = self.distances.to(&self.layout.grid, &self.no_entry, to);
+        self.bots
+            .iter()
+            .filter(|(_, b)| b.in_service && b.job == Job::Idle && b.carrying.is_none() && b.battery > self.settings.low_battery)
+            .filter_map(|(s, b)| b.cell.map(|c| (table[c as usize], s)))
+            .filter(|(d, _)| *d != u32::MAX)
+            .min()
+            .map(|(_, s)| s.clone())
+    }
+
+    fn send_to_chargers(&mut self) {
+        let mut busy: Vec<Cell> = self.bots.values().filter_map(|b| match b.job {
+            Job::Charge { charger } | Job::Charging { charger } => Some(charger),
+            _ => None,
+        }).collect();
+        let low: Vec<String> = self
+            .bots
+            .iter()
+            .filter(|(_, b)| b.in_service && b.job == Job::Idle && b.carrying.is_none() && b.battery < self.settings.low_battery)
+            .map(|(s, _)| s.clone())
+            .collect();
+        for serial in low {
+            let Some(at) = self.bots.get(&serial).and_then(|b| b.cell) else { continue };
+            let free = self.layout.chargers.iter().copied().filter(|c| !busy.contains(c));
+            let Some(charger) = free.min_by_key(|c| self.distances.to(&self.layout.grid, &self.no_entry, *c)[at as usize]) else { return };
+            busy.push(charger);
+            if let Some(bot) = self.bots.get_mut(&serial) {
+                bot.job = Job::Charge { charger };
+                bot.leg = None;
+                bot.park = None;
+            }
+        }
+    }
+
+    /// Where a robot's job takes it next, and what it does there.
+    fn target(&mut self, serial: &str) -> Option<(Cell, Option<LegAction>)> {
+        let bot = self.bots.get(serial)?;
+        match bot.job {
+            Job::Idle => {
+                let here = bot.cell?;
+                let park = match bot.park {
+                    Some(p) => p,
+                    None => self.free_parking(serial, here),
+                };
+                if let Some(b) = self.bots.get_mut(serial) {
+                    b.park = Some(park);
+                }
+                Some((park, None))
+            }
+            Job::Fetch { visit } => {
+                let pod = &self.pods[self.visits.get(&visit)?.pod];
+                let PodPlace::Stored { spot } = pod.place else { return None };
+                Some((spot, Some(LegAction::Lift { pod: pod.id.clone() })))
+            }
+            Job::Deliver { visit } => Some((self.queue_slot(visit)?, None)),
+            Job::Return { pod, spot } => Some((spot, Some(LegAction::Drop { pod: self.pods[pod].id.clone() }))),
+            Job::Charge { charger } => Some((charger, Some(LegAction::Charge))),
+            Job::Present { .. } | Job::Charging { .. } => None,
+        }
+    }
+
+    fn free_parking(&self, serial: &str, here: Cell) -> Cell {
+        let taken: Vec<Cell> = self.bots.iter().filter(|(s, _)| s.as_str() != serial).filter_map(|(_, b)| b.park.or(if b.in_service { None } else { b.cell })).collect();
+        let table = |c: Cell| {
+            let (x0, y0) = self.layout.grid.xy(here);
+            let (x1, y1) = self.layout.grid.xy(c);
+            x0.abs_diff(x1) + y0.abs_diff(y1)
+        };
+        self.layout.parking.iter().copied().filter(|c| !taken.contains(c)).min_by_key(|c| (table(*c), *c)).unwrap_or(here)
+    }
+
+    /// The cell a delivering robot heads for: the pick cell when it is first in line and the
+    /// station is free, else its place in the queue (by the order pods were lifted).
+    fn queue_slot(&self, visit: u64) -> Option<Cell> {
+        let v = self.visits.get(&visit)?;
+        let s = v.station?;
+        let station = &self.layout.stations[s];
+        let mine = (v.lifted.unwrap_or(u64::MAX), visit);
+        let mut ahead = 0;
+        for (id, other) in &self.visits {
+            if other.station == Some(s) && (other.presenting || (other.lifted.is_some() && (other.lifted.unwrap_or(0), *id) < mine)) {
+                ahead += 1;
+            }
+        }
+        let slots: Vec<Cell> = std::iter::once(station.pick).chain(station.queue.iter().copied()).collect();
+        Some(slots[ahead.min(slots.len() - 1)])
+    }
+
+    fn drive(&mut self, out: &mut Vec<Output>) {
+        let serials: Vec<String> = self.bots.iter().filter(|(_, b)| b.in_service && b.held.is_empty()).map(|(s, _)| s.clone()).collect();
+        let mut movers = Vec::new();
+        let mut who = Vec::new();
+        for serial in serials {
+            if let Some(mover) = self.prepare_leg(&serial, out) {
+                movers.push(mover);
+                who.push(serial);
+            }
+        }
+        let blocked: Vec<Cell> = self
+            .bots
+            .iter()
+            .filter(|(s, _)| !who.contains(s))
+            .flat_map(|(_, b)| b.cell.into_iter().chain(b.held.iter().copied()))
+            .collect();
+        let seed = self.settings.seed ^ self.tick;
+        let next = traffic::step(&self.layout.grid, &self.no_entry, &mut self.distances, &movers, &blocked, seed);
+        for (k, serial) in who.iter().enumerate() {
+            if next[k] != movers[k].at {
+                self.release(serial, next[k], out);
+            }
+        }
+    }
+
+    /// Brings a ready robot's leg in line with its job. Returns it as a mover for traffic
+    /// control, or None when it has nowhere to go (busy, or only its goal action to release).
+    fn prepare_leg(&mut self, serial: &str, out: &mut Vec<Output>) -> Option<Mover> {
+        let (goal, action) = self.target(serial)?;
+        let bot = self.bots.get(serial)?;
+        let at = bot.cell?;
+        if bot.leg.as_ref().is_some_and(|l| l.action_released) {
+            return None; // waiting for the action to finish
+        }
+        let same_action = bot.leg.as_ref().is_some_and(|l| l.action.as_ref().map(|a| &a.1) == action.as_ref());
+        // An action rides on the goal node of an order that reaches it: standing on the goal
+        // without the action sent needs a fresh order.
+        let fresh = !same_action || (at == goal && action.is_some());
+        let order_id = if fresh { Some(self.fresh_order_id()) } else { None };
+        let bot = self.bots.get_mut(serial)?;
+        if let Some(order_id) = order_id {
+            let action = action.map(|a| (format!("{order_id}-{}", action_type(&a)), a));
+            bot.leg = Some(Leg { action, order_id, update_id: 0, goal, last_seq: None, action_released: false, horizon: Vec::new() });
+            bot.waiting = 0;
+        }
+        let leg = bot.leg.as_mut()?;
+        if leg.goal != goal {
+            leg.goal = goal;
+            bot.waiting = 0;
+        }
+        if at == goal && leg.action.is_some() {
+            self.release(serial, at, out);
+            return None;
+        }
+        if at != goal {
+            bot.waiting += 1;
+        }
+        Some(Mover { at, goal, restricted: bot.carrying.is_some(), priority: bot.waiting * 1000 + bot.tiebreak })
+    }
+
+    fn fresh_order_id(&mut self) -> String {
+        let id = format!("{}-{}", self.epoch, self.next_order);
+        self.next_order += 1;
+        id
+    }
+
+    /// Releases `next` (adjacent to the robot, or its own cell when only the action at the
+    /// goal is still to release) and sends the order or order update.
+    fn release(&mut self, serial: &str, next: Cell, out: &mut Vec<Output>) {
+        let Some(bot) = self.bots.get_mut(serial) else { return };
+        let (Some(at), Some(leg)) = (bot.cell, bot.leg.as_mut()) else { return };
+        let rest = traffic::path(&self.layout.grid, &self.no_entry, &mut self.distances, next, leg.goal);
+        let mut cells = vec![at];
+        if next != at {
+            cells.push(next);
+            bot.held.push_back(next);
+        }
+        let released = cells.len();
+        cells.extend(rest.iter().skip(1));
+        if next == leg.goal && leg.action.is_some() {
+            leg.action_released = true;
+        }
+        let first_sequence_id = leg.last_seq.unwrap_or(0);
+        let update_id = if leg.last_seq.is_some() { leg.update_id + 1 } else { 0 };
+        leg.update_id = update_id;
+        leg.last_seq = Some(first_sequence_id + 2 * (released as u32 - 1));
+        leg.horizon = rest;
+        self.stats.orders_sent += 1;
+        self.stats.steps_released += u64::from(next != at);
+        out.push(Output::Order(OrderPlan {
+            robot: serial.to_owned(),
+            order_id: leg.order_id.clone(),
+            update_id,
+            first_sequence_id,
+            released,
+            action: if cells.last() == Some(&leg.goal) { leg.action.clone() } else { None },
+            cells,
+        }));
+    }
+
+    /// What the floor page shows.
+    pub fn view(&self) -> FloorView {
+        let xy = |c: Cell| {
+            let (x, y) = self.layout.grid.xy(c);
+            [x, y]
+        };
+        let robots = self
+            .bots
+            .iter()
+            .map(|(serial, b)| RobotView {
+                serial: serial.clone(),
+                cell: b.cell.map(xy),
+                in_service: b.in_service,
+                job: b.job.name(),
+                goal: b.leg.as_ref().map(|l| xy(l.goal)),
+                path: b.held.iter().copied().chain(b.leg.iter().flat_map(|l| l.horizon.iter().copied())).map(xy).collect(),
+                carrying: b.carrying.map(|p| self.pods[p].id.clone()),
+                battery: b.battery,
+            })
+            .collect();
+        let pods = self
+            .pods
+            .iter()
+            .map(|p| {
+                let cell = match &p.place {
+                    PodPlace::Stored { spot } => Some(*spot),
+                    other => other.robot().and_then(|r| self.bots.get(r)).and_then(|b| b.cell),
+                };
+                PodView { id: p.id.clone(), place: p.place.clone(), cell: cell.map(xy) }
+            })
+            .collect();
+        let stations = self
+            .layout
+            .stations
+            .iter()
+            .enumerate()
+            .map(|(s, st)| {
+                let mut here: Vec<(bool, u64, String)> = self
+                    .visits
+                    .values()
+                    .filter(|v| v.station == Some(s))
+                    .map(|v| (!v.presenting, v.lifted.unwrap_or(u64::MAX), self.pods[v.pod].id.clone()))
+                    .collect();
+                here.sort();
+                let presenting = here.first().filter(|h| !h.0).map(|h| h.2.clone());
+                let coming = here.into_iter().filter(|h| h.0).map(|h| h.2).collect();
+                StationView { name: st.name.clone(), pick: xy(st.pick), presenting, coming }
+            })
+            .collect();
+        FloorView { robots, pods, stations, stats: self.stats.clone() }
+    }
+
+    /// The pod a station presents now, and the robot holding it.
+    pub fn presented(&self, station: &str) -> Option<(String, String)> {
+        self.bots.iter().find_map(|(serial, b)| match b.job {
+            Job::Present { visit } => {
+                let v = self.visits.get(&visit)?;
+                (self.layout.stations[v.station?].name == station).then(|| (self.pods[v.pod].id.clone(), serial.clone()))
+            }
+            _ => None,
+        })
+    }
+
+    #[doc(hidden)]
+    pub fn debug_bots(&self) -> Vec<String> {
+        self.bots.iter().map(|(s, b)| format!("{s} cell={:?} held={:?} waiting={} tb={} job={:?} leg={:?}", b.cell.map(|c| self.layout.grid.xy(c)), b.held, b.waiting, b.tiebreak, b.job, b.leg.as_ref().map(|l| (self.layout.grid.xy(l.goal), l.action_released, &l.action)))).collect()
+    }
+
+    /// Robots in service with a job other than idling.
+    pub fn busy_robots(&self) -> usize {
+        self.bots.values().filter(|b| b.in_service && b.job != Job::Idle).count()
+    }
+
+    /// True when the robot has a leg whose goal it has not reached.
+    pub fn wants_to_move(&self, serial: &str) -> bool {
+        self.bots.get(serial).is_some_and(|b| b.in_service && b.leg.as_ref().is_some_and(|l| Some(l.goal) != b.cell))
+    }
+
+    pub fn pod_places(&self) -> Vec<(String, PodPlace)> {
+        self.pods.iter().map(|p| (p.id.clone(), p.place.clone())).collect()
+    }
+}
+
+/// The VDA 5050 action type of a leg action.
+pub fn action_type(a: &LegAction) -> &'static str {
+    match a {
+        LegAction::Lift { .. } => "pick",
+        LegAction::Drop { .. } => "drop",
+        LegAction::Charge => "startCharging",
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RobotView {
+    pub serial: String,
+    pub cell: Option<[u32; 2]>,
+    pub in_service: bool,
+    pub job: &'static str,
+    pub goal: Option<[u32; 2]>,
+    /// Held cells, then the planned rest of the way.
+    pub path: Vec<[u32; 2]>,
+    pub carrying: Option<String>,
+    pub battery: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PodView {
+    pub id: String,
+    pub place: PodPlace,
+    pub cell: Option<[u32; 2]>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StationView {
+    pub name: String,
+    pub pick: [u32; 2],
+    pub presenting: Option<String>,
+    /// Pods on their way or in the queue, first in line first.
+    pub coming: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FloorView {
+    pub robots: Vec<RobotView>,
+    pub pods: Vec<PodView>,
+    pub stations: Vec<StationView>,
+    pub stats: Stats,
+}

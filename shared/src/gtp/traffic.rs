@@ -1,0 +1,162 @@
+//! Lifelong traffic control: which robot moves into which cell next.
+//!
+//! Robots hold cells. A robot holds the cell it stands on and every cell released to it that
+//! it has not reached yet; a cell is released to one robot only when nobody holds it. So no
+//! two robots ever share a cell, and two robots never swap along an edge (each would need the
+//! other's held cell). Which robots move where is decided by PIBT (`mapf::pibt`) over the
+//! robots that are ready for a next cell, with every other robot's held cells blocked. PIBT's
+//! priorities grow while a robot is kept from its goal, so every robot gets there on a floor
+//! where each aisle lies on a loop.
+//!
+//! Paths run in the aisles and enter a storage spot only as their goal. An empty robot could
+//! drive under stored pods (real ones do), but a spot is a dead end for a loaded robot: one
+//! robot planning through a spot while a loaded robot stands in it would push it towards
+//! the only exit, the asker's own cell, and the two would repeat that forever. An empty
+//! robot does duck under a pod when pushed, which is how it leaves a spot whose aisle cell
+//! somebody needs.
+
+use crate::mapf::pibt::{Lifelong, Pibt};
+use crate::mapf::{Cell, Grid};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Distance tables to goals, cached: goals are few (pod spots, station cells, chargers,
+/// parking) while steps are many.
+pub struct Distances {
+    tables: HashMap<Cell, Arc<Vec<u32>>>,
+}
+
+/// Tables kept before the cache starts over (each is 4 bytes per cell).
+const MAX_TABLES: usize = 4096;
+
+impl Distances {
+    pub fn new() -> Distances {
+        Distances { tables: HashMap::new() }
+    }
+
+    /// Steps from every cell to `goal` on paths that keep out of `no_entry` cells except
+    /// where they start and end.
+    pub fn to(&mut self, grid: &Grid, no_entry: &[bool], goal: Cell) -> Arc<Vec<u32>> {
+        if self.tables.len() >= MAX_TABLES {
+            self.tables.clear();
+        }
+        self.tables.entry(goal).or_insert_with(|| Arc::new(bfs(grid, no_entry, goal))).clone()
+    }
+}
+
+impl Default for Distances {
+    fn default() -> Self {
+        Distances::new()
+    }
+}
+
+fn bfs(grid: &Grid, no_entry: &[bool], goal: Cell) -> Vec<u32> {
+    let mut dist = vec![u32::MAX; grid.cells()];
+    let mut queue = std::collections::VecDeque::new();
+    dist[goal as usize] = 0;
+    queue.push_back(goal);
+    while let Some(c) = queue.pop_front() {
+        // A path may start on a no-entry cell but not pass through one.
+        if c != goal && no_entry[c as usize] {
+            continue;
+        }
+        let d = dist[c as usize] + 1;
+        for n in grid.neighbors(c) {
+            if dist[n as usize] == u32::MAX {
+                dist[n as usize] = d;
+                queue.push_back(n);
+            }
+        }
+    }
+    dist
+}
+
+/// A robot asking for its next cell.
+#[derive(Debug, Clone)]
+pub struct Mover {
+    pub at: Cell,
+    pub goal: Cell,
+    /// Carrying a pod: never enters a storage spot other than its goal, not even to make way.
+    pub restricted: bool,
+    /// Higher moves first (grows while the robot is kept from its goal).
+    pub priority: u64,
+}
+
+/// One PIBT step for `movers` around the `blocked` cells: each mover's next cell (its own
+/// cell when it waits). Never puts two robots in one cell, never swaps, never enters a
+/// blocked cell.
+pub fn step(grid: &Grid, no_entry: &[bool], distances: &mut Distances, movers: &[Mover], blocked: &[Cell], seed: u64) -> Vec<Cell> {
+    if movers.is_empty() {
+        return Vec::new();
+    }
+    let robots = Lifelong {
+        distances: movers.iter().map(|m| distances.to(grid, no_entry, m.goal)).collect(),
+        goals: movers.iter().map(|m| m.goal).collect(),
+        restricted: movers.iter().map(|m| m.restricted).collect(),
+        no_entry: Some(no_entry),
+    };
+    let mut pibt = Pibt::lifelong(grid, robots, seed);
+    let now: Vec<Cell> = movers.iter().map(|m| m.at).collect();
+    let mut order: Vec<usize> = (0..movers.len()).collect();
+    order.sort_by_key(|i| std::cmp::Reverse(movers[*i].priority));
+    // Without pins a PIBT step always succeeds: a robot that cannot move stays.
+    pibt.step_around(&now, blocked, &order).unwrap_or(now)
+}
+
+/// The cells from `from` to `goal` (both included) a robot would drive along if nobody were
+/// in the way; empty when the goal cannot be reached. A* (`pathfinding`) with the cached
+/// distance table as an exact heuristic, so it walks straight down the table.
+pub fn path(grid: &Grid, no_entry: &[bool], distances: &mut Distances, from: Cell, goal: Cell) -> Vec<Cell> {
+    let table = distances.to(grid, no_entry, goal);
+    if table[from as usize] == u32::MAX {
+        return Vec::new();
+    }
+    let may_enter = |c: Cell| !no_entry[c as usize] || c == goal;
+    pathfinding::prelude::astar(
+        &from,
+        |c| grid.neighbors(*c).filter(|n| may_enter(*n)).map(|n| (n, 1u32)).collect::<Vec<_>>(),
+        |c| table[*c as usize],
+        |c| *c == goal,
+    )
+    .map(|(cells, _)| cells)
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAP: &str = "type octile\nheight 3\nwidth 5\nmap\n.....\n.....\n.....\n";
+
+    #[test]
+    fn paths_keep_out_of_storage_except_the_goal() {
+        let grid = Grid::parse_movingai(MAP).expect("map");
+        let mut no_entry = vec![false; grid.cells()];
+        // The middle row's inner cells are storage.
+        for x in 1..4 {
+            no_entry[grid.cell(x, 1).expect("cell") as usize] = true;
+        }
+        let mut d = Distances::new();
+        let from = grid.cell(0, 1).expect("cell");
+        let goal = grid.cell(4, 1).expect("cell");
+        let around = path(&grid, &no_entry, &mut d, from, goal);
+        assert_eq!(around.len(), 7, "around the storage row, not through it");
+        assert!(around[1..around.len() - 1].iter().all(|c| !no_entry[*c as usize]));
+        let into = path(&grid, &no_entry, &mut d, from, grid.cell(2, 1).expect("cell"));
+        assert_eq!(into.len(), 5, "storage goal entered from the aisle above: {into:?}");
+    }
+
+    #[test]
+    fn step_never_enters_blocked_cells_or_swaps() {
+        let grid = Grid::parse_movingai("type octile\nheight 1\nwidth 4\nmap\n....\n").expect("map");
+        let no_entry = vec![false; 4];
+        let mut d = Distances::new();
+        // Two robots facing each other in a corridor: neither may pass, nobody swaps.
+        let movers = [Mover { at: 1, goal: 2, restricted: false, priority: 2 }, Mover { at: 2, goal: 1, restricted: false, priority: 1 }];
+        let next = step(&grid, &no_entry, &mut d, &movers, &[0, 3], 7);
+        assert_eq!(next, vec![1, 2]);
+        // With room behind, the lower priority robot backs off and the other advances.
+        let next = step(&grid, &no_entry, &mut d, &movers, &[0], 7);
+        assert_eq!(next, vec![2, 3]);
+    }
+}
