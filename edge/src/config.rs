@@ -25,6 +25,9 @@ pub struct Settings {
     /// Fixed-mount scanners, each with its own TCP listener.
     #[serde(default)]
     pub scanners: Vec<ScannerSettings>,
+    /// A goods-to-person floor: robots bring pods to stations. Absent: no robot dispatch.
+    #[serde(default)]
+    pub floor: Option<FloorSettings>,
     #[serde(default = "default_log")]
     pub log: String,
 }
@@ -104,6 +107,44 @@ pub struct ScannerSettings {
     pub listen: std::net::SocketAddr,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FloorSettings {
+    /// The layout file (TOML); the `.map` it names is read relative to it.
+    pub layout: std::path::PathBuf,
+    /// Pods P0001, P0002, … created on first start on the first storage spots.
+    pub pods: usize,
+    /// Faces per pod (A, B, …) and bins per face: bins are locations `P0001-A1`, ….
+    #[serde(default = "four")]
+    pub faces: u8,
+    #[serde(default = "four")]
+    pub bins_per_face: u8,
+    /// How often master control decides (ms).
+    #[serde(default = "fifty")]
+    pub tick_ms: u64,
+    /// Below this battery charge (%) an idle robot goes to a charger; at `charged` it leaves.
+    #[serde(default = "low_battery")]
+    pub low_battery: f64,
+    #[serde(default = "charged")]
+    pub charged: f64,
+}
+
+fn four() -> u8 {
+    4
+}
+
+fn fifty() -> u64 {
+    50
+}
+
+fn low_battery() -> f64 {
+    25.0
+}
+
+fn charged() -> f64 {
+    90.0
+}
+
 impl Settings {
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         let settings: Settings = load_layered(path, "TOTE_EDGE")?;
@@ -128,6 +169,14 @@ impl Settings {
         let mut names = std::collections::HashSet::new();
         if !self.scanners.iter().all(|s| !s.name.is_empty() && s.name.len() <= 40 && names.insert(&s.name)) {
             return invalid("scanners.name", "names must be 1 to 40 characters and unique");
+        }
+        if let Some(f) = &self.floor {
+            if !(1..=9999).contains(&f.pods) || !(1..=26).contains(&f.faces) || !(1..=99).contains(&f.bins_per_face) {
+                return invalid("floor", "pods 1..=9999, faces 1..=26, bins_per_face 1..=99");
+            }
+            if !(10..=1000).contains(&f.tick_ms) || !(0.0..100.0).contains(&f.low_battery) || !(f.low_battery..=100.0).contains(&f.charged) {
+                return invalid("floor", "tick_ms 10..=1000, 0 <= low_battery < charged <= 100");
+            }
         }
         let m = &self.mqtt;
         if let Some(broker) = &m.broker {

@@ -6,7 +6,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use tote_shared::vda5050::{ConnectionState, ErrorLevel, Factsheet, State, Visualization};
+use tote_shared::vda5050::{ActionStatus, ConnectionState, ErrorLevel, Factsheet, State, Visualization};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Robot {
@@ -21,9 +21,13 @@ pub struct Robot {
     pub driving: bool,
     pub paused: bool,
     pub order_id: Option<String>,
+    pub order_update_id: u32,
     pub last_node_id: Option<String>,
     pub fatal_errors: Vec<String>,
     pub series_name: Option<String>,
+    /// Ids of the actions the robot reports FINISHED (for master control).
+    #[serde(skip)]
+    pub finished_actions: Vec<String>,
     /// When (edge clock) the last `connection` message arrived.
     #[serde(skip)]
     connection_seen_ms: i64,
@@ -111,9 +115,11 @@ impl Fleet {
                 driving: false,
                 paused: false,
                 order_id: None,
+                order_update_id: 0,
                 last_node_id: None,
                 fatal_errors: Vec::new(),
                 series_name: None,
+                finished_actions: Vec::new(),
                 connection_seen_ms: now_ms,
             });
             robot.connection = state;
@@ -151,7 +157,10 @@ impl Fleet {
             r.driving = state.driving;
             r.paused = state.paused.unwrap_or(false);
             r.order_id = Some(state.order_id.clone()).filter(|o| !o.is_empty());
+            r.order_update_id = state.order_update_id;
             r.last_node_id = Some(state.last_node_id.clone()).filter(|n| !n.is_empty());
+            r.finished_actions =
+                state.action_states.iter().filter(|a| a.action_status == ActionStatus::Finished).map(|a| a.action_id.clone()).collect();
             r.fatal_errors =
                 state.errors.iter().filter(|e| e.error_level == ErrorLevel::Fatal).map(|e| e.error_type.clone()).collect();
             r.in_service = r.connection == ConnectionState::Online && r.fatal_errors.is_empty();

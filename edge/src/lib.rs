@@ -3,11 +3,14 @@
 //! `startup` builds and runs it, `http/` is the local API for handhelds and stations,
 //! `store/` is the SQLite store (the only code that knows SQL; every change writes its
 //! outbox event in the same transaction), `sync/` pushes events to central and pulls commands.
-//! The edge keeps serving its floor while central is unreachable.
+//! `mqtt` and `fleet` speak VDA 5050 with the robots and `gtp` is their master control
+//! (goods-to-person dispatch and traffic). The edge keeps serving its floor while central is
+//! unreachable.
 
 pub mod cli;
 pub mod config;
 pub mod fleet;
+pub mod gtp;
 pub mod http;
 pub mod mqtt;
 pub mod printer;

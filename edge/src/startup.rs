@@ -20,6 +20,8 @@ pub struct AppState {
     pub mqtt_broker: String,
     pub robots: crate::mqtt::Publisher,
     pub scanners: Arc<crate::scanner::Scanners>,
+    /// The goods-to-person floor, when one is configured.
+    pub floor: Option<Arc<crate::gtp::Floor>>,
 }
 
 pub struct App {
@@ -27,6 +29,7 @@ pub struct App {
     state: AppState,
     events: rumqttc::EventLoop,
     scanner_tasks: Vec<tokio::task::JoinHandle<()>>,
+    controller: Option<tote_shared::gtp::Controller>,
 }
 
 impl App {
@@ -43,8 +46,15 @@ impl App {
         for s in &settings.scanners {
             scanner_tasks.push(crate::scanner::start(s.name.clone(), s.station.clone(), s.listen, scanners.clone()).await?);
         }
-        let state = AppState { settings: Arc::new(settings), store, sync_health: Arc::default(), fleet: Arc::default(), mqtt_broker, robots, scanners };
-        Ok(App { listener, state, events, scanner_tasks })
+        let (floor, controller) = match &settings.floor {
+            Some(f) => {
+                let (floor, controller) = crate::gtp::start(&store, f, tote_shared::runtime::system::now_ms()).await?;
+                (Some(floor), Some(controller))
+            }
+            None => (None, None),
+        };
+        let state = AppState { settings: Arc::new(settings), store, sync_health: Arc::default(), fleet: Arc::default(), mqtt_broker, robots, scanners, floor };
+        Ok(App { listener, state, events, scanner_tasks, controller })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -56,7 +66,7 @@ impl App {
     }
 
     pub async fn run_until_stopped(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let App { listener, state, events, scanner_tasks } = self;
+        let App { listener, state, events, scanner_tasks, controller } = self;
         let addr = listener.local_addr()?;
         let sync = SyncClient::new(
             state.settings.central.clone(),
@@ -70,6 +80,17 @@ impl App {
         let pruner = tokio::spawn(prune_history(state.clone()));
         let printer = tokio::spawn(crate::printer::run(state.store.clone(), state.settings.printing.printer.clone()));
         let puller = tokio::spawn(sync.pull_loop());
+        let control = match (state.floor.clone(), controller, &state.settings.floor) {
+            (Some(floor), Some(controller), Some(f)) => Some(tokio::spawn(crate::gtp::run(
+                floor,
+                controller,
+                state.store.clone(),
+                state.fleet.clone(),
+                state.robots.clone(),
+                f.tick_ms,
+            ))),
+            _ => None,
+        };
         tracing::info!(%addr, warehouse = %state.settings.warehouse, "tote-edge listening");
         let max_connections = state.settings.http.max_connections;
         let served = serve(listener, http::router(state), max_connections, stop).await;
@@ -80,6 +101,9 @@ impl App {
         printer.abort();
         scanner_tasks.iter().for_each(|t| t.abort());
         puller.abort();
+        if let Some(control) = control {
+            control.abort();
+        }
         tracing::info!("tote-edge stopped");
         Ok(served?)
     }

@@ -21,6 +21,8 @@ pub struct AgvConfig {
     pub state_ms: u64,
     pub node_ms: u64,
     pub battery: f64,
+    /// Where it stands when it starts (metres on the map).
+    pub start: (f64, f64),
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +169,9 @@ impl Robot {
 
     fn accept_order(&mut self, order: Order) {
         let same = self.order.as_ref().is_some_and(|o| o.order_id == order.order_id);
+        if same && self.order.as_ref().is_some_and(|o| order.order_update_id <= o.order_update_id) {
+            return; // a resend of an update we have (VDA 5050: ignore it)
+        }
         if same {
             // An update: keep what was driven, take the new base/horizon from its first node on.
             if let Some(current) = self.order.as_mut() {
@@ -217,7 +222,7 @@ async fn run(cfg: AgvConfig, mut faults: mpsc::Receiver<Fault>, now_ms: fn() -> 
         header_ids: [0; 6],
         order: None,
         at_node: 0,
-        position: (0.0, 0.0),
+        position: cfg.start,
         load: None,
         action_states: Vec::new(),
         battery: cfg.battery,
@@ -230,6 +235,8 @@ async fn run(cfg: AgvConfig, mut faults: mpsc::Receiver<Fault>, now_ms: fn() -> 
     let will = Connection { header: robot.header(Topic::Connection, now), connection_state: ConnectionState::ConnectionBroken };
     let mut options = MqttOptions::new(format!("{}-{}", cfg.manufacturer, cfg.serial), cfg.broker_host.clone(), cfg.broker_port);
     options.set_keep_alive(Duration::from_secs(2));
+    // Orders with a long horizon are bigger than rumqttc's 10 KB default.
+    options.set_max_packet_size(MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES);
     options.set_last_will(LastWill::new(
         Topic::Connection.path(&cfg.manufacturer, &cfg.serial),
         serde_json::to_vec(&will).unwrap_or_default(),
@@ -321,7 +328,12 @@ async fn publish_state(client: &AsyncClient, robot: &mut Robot, now: i64) {
     }
     let state = robot.state(now);
     let topic = Topic::State.path(&robot.cfg.manufacturer, &robot.cfg.serial);
-    let _ = client.publish(topic, QoS::AtMostOnce, false, serde_json::to_vec(&state).unwrap_or_default()).await;
+    // Never wait on a full request queue: the event loop may itself be waiting for this
+    // loop to take an incoming order, and a robot that stops pinging is dropped by the
+    // broker. A state that cannot go out now is followed by the next one.
+    if client.try_publish(topic, QoS::AtMostOnce, false, serde_json::to_vec(&state).unwrap_or_default()).is_err() {
+        tracing::debug!(serial = %robot.cfg.serial, "state not sent: the MQTT queue is full");
+    }
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

@@ -373,6 +373,7 @@ pub async fn fleet(robots: usize, hz: f64, seconds: u64) -> Result<()> {
                 state_ms,
                 node_ms: 1000,
                 battery: 80.0,
+                start: (0.0, 0.0),
             };
             tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms)
         })

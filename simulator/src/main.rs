@@ -57,6 +57,9 @@ enum Command {
         /// Seed: sets the robots' starting batteries, so a run can be replayed.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// A goods-to-person layout (e.g. configs/floor.toml): robots start on its parking cells.
+        #[arg(long)]
+        floor: Option<PathBuf>,
     },
     /// Benchmarks: print figures for BENCHMARKS.md (needs `cargo build --release --bins`).
     Bench {
@@ -130,11 +133,15 @@ fn main() -> anyhow::Result<()> {
         Command::Demo { once, seed, data_dir, port, orders_per_minute } => {
             runtime.block_on(demo::run(demo::Options { once, seed, data_dir, port, orders_per_minute }))
         }
-        Command::Agv { count, broker, manufacturer, state_ms, node_ms, seed } => runtime.block_on(async {
+        Command::Agv { count, broker, manufacturer, state_ms, node_ms, seed, floor } => runtime.block_on(async {
             use rand::{Rng, SeedableRng};
             let (host, port) = broker.rsplit_once(':').ok_or_else(|| anyhow::anyhow!("--broker must be host:port"))?;
             let port: u16 = port.parse()?;
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let starts = match &floor {
+                Some(path) => tote_edge::gtp::start_cells(&tote_edge::gtp::read_layout(path)?, count),
+                None => Vec::new(),
+            };
             let robots: Vec<tote_sim::agv::Agv> = (0..count)
                 .map(|k| {
                     let config = tote_sim::agv::AgvConfig {
@@ -145,6 +152,7 @@ fn main() -> anyhow::Result<()> {
                         state_ms,
                         node_ms,
                         battery: rng.gen_range(40.0..100.0),
+                        start: starts.get(k).copied().unwrap_or_default(),
                     };
                     tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms)
                 })

@@ -16,6 +16,8 @@ pub struct FleetView {
     pub robots: Vec<Robot>,
     pub messages_accepted: u64,
     pub messages_rejected: BTreeMap<&'static str, u64>,
+    /// Master control's view (jobs, paths, pods, stations) when a floor is configured.
+    pub floor: Option<tote_shared::gtp::control::FloorView>,
 }
 
 pub async fn fleet(State(state): State<AppState>) -> Json<FleetView> {
@@ -28,6 +30,7 @@ fn view(state: &AppState) -> FleetView {
         robots: state.fleet.robots(),
         messages_accepted: state.fleet.accepted.load(Ordering::Relaxed),
         messages_rejected: state.fleet.rejected().into_iter().map(|(r, n)| (r.as_str(), n)).collect(),
+        floor: state.floor.as_ref().and_then(|f| f.view()),
     }
 }
 

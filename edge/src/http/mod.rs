@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod ops;
 pub mod orders;
 pub mod picking;
+pub mod stations;
 pub mod stock;
 
 use crate::startup::AppState;
@@ -39,6 +40,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/fleet", get(fleet::fleet))
         .route("/api/v1/fleet/stream", get(fleet::stream))
         .route("/floor", get(fleet::floor_page))
+        .route("/api/v1/floor", get(stations::floor_now))
+        .route("/api/v1/stations", get(stations::stations))
+        .route("/api/v1/stations/{name}", get(stations::station))
         .route("/api/v1/fleet/{manufacturer}/{serial}/instant-actions", post(fleet::instant_action))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))

@@ -7,11 +7,13 @@
 mod commands;
 mod outbox;
 mod picking;
+mod pods;
 mod printing;
 mod schema;
 mod stock;
 
 pub use picking::{FulfilmentView, PickTaskView, ScanOutcome};
+pub use pods::{NewPod, PodRecord};
 pub use printing::PrintJob;
 pub use stock::{LocationRecord, StockRecord};
 
@@ -230,6 +232,42 @@ impl EdgeStore {
     /// Removes acknowledged outbox events and request keys past their retention.
     pub async fn prune(&self, events_before_ms: i64, keys_before_ms: i64) -> StoreResult<(u32, u32)> {
         self.writer.write(move |c| outbox::prune(c, events_before_ms, keys_before_ms, 1000)).await
+    }
+
+    /// Creates missing pods (stored at their spots) and their bins; returns how many were new.
+    pub async fn ensure_pods(&self, pods: Vec<NewPod>) -> StoreResult<usize> {
+        self.writer.write(move |c| pods::ensure(c, &pods, now())).await
+    }
+
+    pub async fn pods(&self) -> StoreResult<Vec<PodRecord>> {
+        self.readers.read(pods::all).await
+    }
+
+    pub async fn set_pod(&self, pod: PodRecord) -> StoreResult<()> {
+        self.writer.write(move |c| pods::set(c, &pod, now())).await
+    }
+
+    /// Open pick lines per pod.
+    pub async fn pod_demand(&self) -> StoreResult<Vec<(String, u32)>> {
+        self.readers.read(pods::demand).await
+    }
+
+    pub async fn tasks_on_pod(&self, pod: String) -> StoreResult<Vec<PickTaskView>> {
+        self.readers.read(move |c| picking::tasks_on_pod(c, &pod)).await
+    }
+
+    /// Records the pod as stranded and moves its open tasks to other stock, in one
+    /// transaction (with the events of any order that fails back to central).
+    pub async fn strand_pod(&self, pod: PodRecord) -> StoreResult<u32> {
+        let moved = self
+            .writer
+            .write(move |c| {
+                pods::set(c, &pod, now())?;
+                picking::evacuate_pod(c, &pod.id, now())
+            })
+            .await;
+        self.outbox_written.notify_one();
+        moved
     }
 
     pub async fn counters(&self) -> StoreResult<SyncCounters> {

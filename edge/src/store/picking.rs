@@ -129,7 +129,9 @@ fn free_stock(conn: &Connection, sku: &str, except: Option<&str>) -> StoreResult
              WHERE t.state IN ('open', 'located') AND t.location = s.location AND t.sku = s.sku AND t.lot = s.lot), 0) AS free
          FROM stock s JOIN location l ON l.code = s.location AND l.kind = 'bin'
          LEFT JOIN lot ON lot.sku = s.sku AND lot.lot = s.lot
+         LEFT JOIN pod p ON p.id = l.pod
          WHERE s.sku = ?1 AND (?2 IS NULL OR s.location <> ?2) AND s.qty > 0
+           AND (p.place IS NULL OR p.place <> 'stranded')
          ORDER BY lot.expiry IS NULL, lot.expiry, free DESC, s.location, s.lot",
     )?;
     let rows = stmt.query_map(params![sku, except], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
@@ -345,6 +347,35 @@ pub fn rebalance(conn: &Connection, location: &str, sku: &str, lot: &str, now_ms
         reserved -= remaining;
     }
     Ok(())
+}
+
+/// Open pick tasks on a pod's bins, oldest first (what the station worker picks).
+pub fn tasks_on_pod(conn: &Connection, pod: &str) -> StoreResult<Vec<PickTaskView>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {TASK_COLUMNS} FROM pick_task t JOIN sku s ON s.sku = t.sku JOIN location l ON l.code = t.location
+         JOIN fulfilment f ON f.order_id = t.order_id
+         WHERE l.pod = ?1 AND t.state IN ('open', 'located') AND f.state = 'picking' ORDER BY t.id"
+    ))?;
+    let rows = stmt.query_map([pod], row_to_task)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The pod is out of reach (its robot left service): its open tasks move to stock on other
+/// pods or bins, and orders with no other stock fail back to central for re-routing.
+pub fn evacuate_pod(conn: &Connection, pod: &str, now_ms: i64) -> StoreResult<u32> {
+    let mut moved = 0;
+    for mut t in tasks_on_pod(conn, pod)? {
+        // An earlier failure in this loop may have closed this task with its order.
+        if !matches!(task(conn, t.id)?.state.as_str(), "open" | "located") {
+            continue;
+        }
+        let remaining = t.qty - t.qty_picked;
+        let keep = t.qty_picked;
+        let why = format!("pod {pod} is stranded on a robot out of service");
+        reassign_or_fail(conn, &mut t, remaining, keep, why, now_ms)?;
+        moved += 1;
+    }
+    Ok(moved)
 }
 
 /// Lowers the task to what stays picked here (or cancels it when that is nothing).

@@ -119,4 +119,22 @@ CREATE TABLE lot (
     expiry  TEXT NOT NULL,
     PRIMARY KEY (sku, lot)
 ) STRICT, WITHOUT ROWID;
+"#,
+    r#"
+-- Goods-to-person pods: mobile shelves whose bins are locations. Where a pod is now: stored
+-- at a spot (x, y of the floor grid), on a robot, at a station, or stranded on a robot that
+-- left service (its stock cannot be reached).
+CREATE TABLE pod (
+    id          TEXT PRIMARY KEY,
+    place       TEXT NOT NULL CHECK (place IN ('stored', 'on_robot', 'at_station', 'stranded')),
+    spot_x      INTEGER,
+    spot_y      INTEGER,
+    robot       TEXT,
+    station     TEXT,
+    updated_ms  INTEGER NOT NULL,
+    CHECK ((place = 'stored') = (spot_x IS NOT NULL AND spot_y IS NOT NULL AND robot IS NULL)),
+    CHECK ((place = 'stored') OR robot IS NOT NULL)
+) STRICT;
+ALTER TABLE location ADD COLUMN pod TEXT REFERENCES pod(id);
+CREATE INDEX location_by_pod ON location (pod) WHERE pod IS NOT NULL;
 "#];

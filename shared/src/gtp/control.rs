@@ -17,6 +17,9 @@ use crate::mapf::Cell;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 
+/// Horizon nodes sent beyond the base (the rest follows in later updates).
+const MAX_HORIZON: usize = 24;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Below this charge (percent) an idle robot goes to a charger.
@@ -26,12 +29,15 @@ pub struct Settings {
     /// A pod presented this many times or more is a fast mover: it goes back to the free spot
     /// nearest its station rather than near its home.
     pub fast_mover_visits: u32,
+    /// Ticks a robot may report an older order update than the last one sent (while it has
+    /// released cells ahead) before that update is sent again.
+    pub resend_after_ticks: u32,
     pub seed: u64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { low_battery: 25.0, charged: 90.0, fast_mover_visits: 3, seed: 0x6770 }
+        Settings { low_battery: 25.0, charged: 90.0, fast_mover_visits: 3, resend_after_ticks: 25, seed: 0x6770 }
     }
 }
 
@@ -65,6 +71,9 @@ pub struct RobotReport {
     pub battery: f64,
     /// Ids of the actions it reports FINISHED.
     pub finished_actions: Vec<String>,
+    /// The order (and update) it is working on, as it reports.
+    pub order_id: Option<String>,
+    pub order_update_id: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,8 +101,9 @@ pub struct OrderPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     Order(OrderPlan),
-    /// Abandon whatever order the robot still has (it came back into service).
-    CancelOrder { robot: String },
+    /// Abandon whatever order the robot still has (it came back into service); it reports
+    /// `action_id` FINISHED once it stands still.
+    CancelOrder { robot: String, action_id: String },
     StopCharging { robot: String },
     Pod { pod: String, place: PodPlace },
     /// The pod's robot left service: its open lines need stock elsewhere.
@@ -138,6 +148,8 @@ struct Leg {
     action_released: bool,
     /// The planned rest of the way (for the floor view).
     horizon: Vec<Cell>,
+    /// The last order (update) sent, to send again if it got lost.
+    last_plan: Option<OrderPlan>,
 }
 
 struct Bot {
@@ -152,6 +164,11 @@ struct Bot {
     park: Option<Cell>,
     /// Steps kept from its goal: PIBT priority.
     waiting: u64,
+    /// Back in service after a fault: the cancelOrder it must confirm before we plan again
+    /// (until then it may still drive to cells released before the fault).
+    resync: Option<String>,
+    /// Ticks its report has lagged behind the last order sent.
+    lagging: u32,
     tiebreak: u64,
 }
 
@@ -204,6 +221,7 @@ pub struct Stats {
     pub visits_done: u64,
     pub orders_sent: u64,
     pub steps_released: u64,
+    pub orders_resent: u64,
 }
 
 impl Controller {
@@ -283,6 +301,8 @@ impl Controller {
                 held: VecDeque::new(),
                 park: None,
                 waiting: 0,
+                resync: None,
+                lagging: 0,
                 tiebreak: serial.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)) % 1000,
             });
             if let Some(c) = report.cell {
@@ -291,6 +311,15 @@ impl Controller {
                 }
                 bot.cell = Some(c);
             }
+            // It confirmed the cancel, or has no order at all (it restarted): it stands where
+            // it reports, and nothing released before the fault is left.
+            if bot.resync.as_ref().is_some_and(|id| report.finished_actions.contains(id) || report.order_id.is_none()) {
+                bot.resync = None;
+                bot.held.clear();
+            }
+            let sent = bot.leg.as_ref().filter(|l| l.last_seq.is_some()).map(|l| (l.order_id.as_str(), l.update_id));
+            let lags = sent.is_some_and(|s| Some(s) != report.order_id.as_deref().map(|o| (o, report.order_update_id))) && !bot.held.is_empty();
+            bot.lagging = if lags || bot.resync.is_some() { bot.lagging + 1 } else { 0 };
             bot.battery = report.battery;
             let can_serve = report.in_service && bot.cell.is_some();
             if bot.in_service && !can_serve {
@@ -334,16 +363,17 @@ impl Controller {
         // A pod recorded on this robot (stranded, or on it when we started) goes home.
         let carrying = self.pods.iter().position(|p| p.place.robot() == Some(serial));
         let spot = carrying.and_then(|p| self.free_spot(p, self.pods[p].home));
+        let action_id = self.fresh_order_id() + "-cancel";
         let Some(bot) = self.bots.get_mut(serial) else { return };
         bot.in_service = true;
-        bot.held.clear();
+        bot.resync = Some(action_id.clone());
         bot.leg = None;
         bot.carrying = carrying;
         bot.job = match (carrying, spot) {
             (Some(pod), Some(spot)) => Job::Return { pod, spot },
             _ => Job::Idle,
         };
-        out.push(Output::CancelOrder { robot: serial.to_owned() });
+        out.push(Output::CancelOrder { robot: serial.to_owned(), action_id });
         if let Some(p) = carrying {
             self.pods[p].place = PodPlace::OnRobot { robot: serial.to_owned() };
             out.push(Output::Pod { pod: self.pods[p].id.clone(), place: self.pods[p].place.clone() });
@@ -513,35 +543,72 @@ impl Controller {
         load
     }
 
+    /// Stations whose pick cell no out-of-service robot blocks.
+    fn usable_stations(&self) -> Vec<bool> {
+        let blocked = self.broken_cells();
+        self.layout.stations.iter().map(|s| !blocked.contains(&s.pick)).collect()
+    }
+
+    /// Cells held by robots out of service: nobody gets through them until they are back.
+    fn broken_cells(&self) -> Vec<Cell> {
+        self.bots.values().filter(|b| !b.in_service).flat_map(|b| b.cell.into_iter().chain(b.held.iter().copied())).collect()
+    }
+
+    /// A station's pick cell and the queue cells no broken robot stands in, in queue order.
+    fn slots(&self, s: usize, broken: &[Cell]) -> Vec<Cell> {
+        let station = &self.layout.stations[s];
+        std::iter::once(station.pick).chain(station.queue.iter().copied()).filter(|c| !broken.contains(c)).collect()
+    }
+
     fn assign(&mut self) {
+        let usable = self.usable_stations();
+        // Pods bound for a station a broken robot now blocks go to another one.
+        for v in self.visits.values_mut() {
+            if v.station.is_some_and(|s| !usable[s]) && !v.presenting {
+                v.station = None;
+            }
+        }
         let mut load = self.station_load();
-        let pending: Vec<u64> = self.visits.iter().filter(|(_, v)| v.robot.is_none()).map(|(id, _)| *id).collect();
+        let broken = self.broken_cells();
+        let capacity: Vec<usize> = (0..load.len()).map(|s| self.slots(s, &broken).len()).collect();
+        let pending: Vec<u64> = self.visits.iter().filter(|(_, v)| v.robot.is_none() || v.station.is_none()).map(|(id, _)| *id).collect();
         for id in pending {
             let Some(v) = self.visits.get(&id) else { continue };
             let station = match v.station {
                 Some(s) => s,
                 None => {
-                    let open = (0..load.len()).filter(|s| load[*s] < 1 + self.layout.stations[*s].queue.len());
+                    let open = (0..load.len()).filter(|s| usable[*s] && load[*s] < capacity[*s]);
                     match open.min_by_key(|s| (load[*s], *s)) {
                         Some(s) => s,
                         None => continue,
                     }
                 }
             };
-            let PodPlace::Stored { spot } = self.pods[v.pod].place else { continue };
             let new_station = v.station.is_none();
-            let Some(serial) = self.nearest_idle_robot(spot) else { break };
+            let robot = match (&v.robot, &self.pods[v.pod].place) {
+                (Some(serial), _) => serial.clone(),
+                (None, PodPlace::Stored { spot }) => {
+                    let spot = *spot;
+                    match self.nearest_idle_robot(spot) {
+                        Some(serial) => {
+                            if let Some(bot) = self.bots.get_mut(&serial) {
+                                bot.job = Job::Fetch { visit: id };
+                                bot.leg = None;
+                                bot.park = None;
+                            }
+                            serial
+                        }
+                        None => continue,
+                    }
+                }
+                (None, _) => continue,
+            };
             if new_station {
                 load[station] += 1;
             }
             if let Some(v) = self.visits.get_mut(&id) {
                 v.station = Some(station);
-                v.robot = Some(serial.clone());
-            }
-            if let Some(bot) = self.bots.get_mut(&serial) {
-                bot.job = Job::Fetch { visit: id };
-                bot.leg = None;
-                bot.park = None;
+                v.robot = Some(robot);
             }
         }
     }
@@ -570,7 +637,8 @@ impl Controller {
             .collect();
         for serial in low {
             let Some(at) = self.bots.get(&serial).and_then(|b| b.cell) else { continue };
-            let free = self.layout.chargers.iter().copied().filter(|c| !busy.contains(c));
+            let broken = self.broken_cells();
+            let free = self.layout.chargers.iter().copied().filter(|c| !busy.contains(c) && !broken.contains(c));
             let Some(charger) = free.min_by_key(|c| self.distances.to(&self.layout.grid, &self.no_entry, *c)[at as usize]) else { return };
             busy.push(charger);
             if let Some(bot) = self.bots.get_mut(&serial) {
@@ -623,7 +691,6 @@ impl Controller {
     fn queue_slot(&self, visit: u64) -> Option<Cell> {
         let v = self.visits.get(&visit)?;
         let s = v.station?;
-        let station = &self.layout.stations[s];
         let mine = (v.lifted.unwrap_or(u64::MAX), visit);
         let mut ahead = 0;
         for (id, other) in &self.visits {
@@ -631,12 +698,17 @@ impl Controller {
                 ahead += 1;
             }
         }
-        let slots: Vec<Cell> = std::iter::once(station.pick).chain(station.queue.iter().copied()).collect();
-        Some(slots[ahead.min(slots.len() - 1)])
+        // A queue cell a broken robot stands in is skipped: the line closes up behind it.
+        let slots = self.slots(s, &self.broken_cells());
+        slots.get(ahead.min(slots.len().saturating_sub(1))).copied()
     }
 
     fn drive(&mut self, out: &mut Vec<Output>) {
-        let serials: Vec<String> = self.bots.iter().filter(|(_, b)| b.in_service && b.held.is_empty()).map(|(s, _)| s.clone()).collect();
+        // Robots out of service stand where they stopped: paths go around them.
+        self.distances.set_obstacles(self.broken_cells());
+        self.resend_lost_orders(out);
+        let serials: Vec<String> =
+            self.bots.iter().filter(|(_, b)| b.in_service && b.held.is_empty() && b.resync.is_none()).map(|(s, _)| s.clone()).collect();
         let mut movers = Vec::new();
         let mut who = Vec::new();
         for serial in serials {
@@ -677,7 +749,7 @@ impl Controller {
         let bot = self.bots.get_mut(serial)?;
         if let Some(order_id) = order_id {
             let action = action.map(|a| (format!("{order_id}-{}", action_type(&a)), a));
-            bot.leg = Some(Leg { action, order_id, update_id: 0, goal, last_seq: None, action_released: false, horizon: Vec::new() });
+            bot.leg = Some(Leg { action, order_id, update_id: 0, goal, last_seq: None, action_released: false, horizon: Vec::new(), last_plan: None });
             bot.waiting = 0;
         }
         let leg = bot.leg.as_mut()?;
@@ -693,6 +765,23 @@ impl Controller {
             bot.waiting += 1;
         }
         Some(Mover { at, goal, restricted: bot.carrying.is_some(), priority: bot.waiting * 1000 + bot.tiebreak })
+    }
+
+    /// A robot whose reports stay behind the last order update sent probably never got it
+    /// (MQTT QoS 0, a reconnect): send the same update again. A robot ignores an update it
+    /// already has (same order id and update id), so a resend is harmless.
+    fn resend_lost_orders(&mut self, out: &mut Vec<Output>) {
+        for (serial, bot) in self.bots.iter_mut() {
+            if bot.in_service && bot.lagging >= self.settings.resend_after_ticks {
+                bot.lagging = 0;
+                if let Some(action_id) = bot.resync.clone() {
+                    out.push(Output::CancelOrder { robot: serial.clone(), action_id });
+                } else if let Some(plan) = bot.leg.as_ref().and_then(|l| l.last_plan.clone()) {
+                    self.stats.orders_resent += 1;
+                    out.push(Output::Order(plan));
+                }
+            }
+        }
     }
 
     fn fresh_order_id(&mut self) -> String {
@@ -713,7 +802,8 @@ impl Controller {
             bot.held.push_back(next);
         }
         let released = cells.len();
-        cells.extend(rest.iter().skip(1));
+        // The horizon shows the robot where it is going; a bounded one keeps messages small.
+        cells.extend(rest.iter().skip(1).take(MAX_HORIZON));
         if next == leg.goal && leg.action.is_some() {
             leg.action_released = true;
         }
@@ -724,7 +814,7 @@ impl Controller {
         leg.horizon = rest;
         self.stats.orders_sent += 1;
         self.stats.steps_released += u64::from(next != at);
-        out.push(Output::Order(OrderPlan {
+        let plan = OrderPlan {
             robot: serial.to_owned(),
             order_id: leg.order_id.clone(),
             update_id,
@@ -732,7 +822,10 @@ impl Controller {
             released,
             action: if cells.last() == Some(&leg.goal) { leg.action.clone() } else { None },
             cells,
-        }));
+        };
+        leg.last_plan = Some(plan.clone());
+        bot.lagging = 0;
+        out.push(Output::Order(plan));
     }
 
     /// What the floor page shows.

@@ -35,6 +35,7 @@ impl Default for SimConfig {
 struct SimRobot {
     cell: Cell,
     order_id: String,
+    update_id: u32,
     ahead: VecDeque<Cell>,
     /// The action riding on the last released cell, if the goal is released.
     action: Option<(String, LegAction)>,
@@ -93,7 +94,7 @@ impl FloorSim {
             .iter()
             .enumerate()
             .map(|(k, cell)| {
-                let robot = SimRobot { cell: *cell, order_id: String::new(), ahead: VecDeque::new(), action: None, busy: 0, finished: Vec::new(), battery: 60.0 + (k % 5) as f64 * 10.0, charging: false, in_service: true };
+                let robot = SimRobot { cell: *cell, order_id: String::new(), update_id: 0, ahead: VecDeque::new(), action: None, busy: 0, finished: Vec::new(), battery: 60.0 + (k % 5) as f64 * 10.0, charging: false, in_service: true };
                 (format!("sim-{k:03}"), robot)
             })
             .collect();
@@ -142,7 +143,14 @@ impl FloorSim {
         let reports = self
             .robots
             .iter()
-            .map(|(s, r)| (s.clone(), RobotReport { in_service: r.in_service, cell: Some(r.cell), battery: r.battery, finished_actions: r.finished.clone() }))
+            .map(|(s, r)| (s.clone(), RobotReport {
+                    in_service: r.in_service,
+                    cell: Some(r.cell),
+                    battery: r.battery,
+                    finished_actions: r.finished.clone(),
+                    order_id: Some(r.order_id.clone()),
+                    order_update_id: r.update_id,
+                }))
             .collect();
         let outputs = self.controller.tick(&reports, &self.demand);
         self.apply(outputs);
@@ -253,6 +261,7 @@ impl FloorSim {
                 Output::Order(plan) => {
                     let Some(r) = self.robots.get_mut(&plan.robot) else { continue };
                     r.order_id = plan.order_id;
+                    r.update_id = plan.update_id;
                     r.ahead = plan.cells.iter().copied().skip(1).take(plan.released.saturating_sub(1)).collect();
                     r.action = if plan.released == plan.cells.len() { plan.action } else { None };
                     if r.ahead.is_empty() && r.action.is_some() {
@@ -265,11 +274,12 @@ impl FloorSim {
                         self.report.charges += 1;
                     }
                 }
-                Output::CancelOrder { robot } => {
+                Output::CancelOrder { robot, action_id } => {
                     if let Some(r) = self.robots.get_mut(&robot) {
                         r.ahead.clear();
                         r.action = None;
                         r.busy = 0;
+                        r.finished.push(action_id);
                     }
                 }
                 Output::PodStranded { pod } => {
@@ -331,17 +341,33 @@ mod tests {
     fn a_robot_leaving_service_strands_its_pod_and_others_finish_the_work() {
         let mut sim = FloorSim::new(demo_layout(), SimConfig { robots: 12, pods: 200, ..SimConfig::default() });
         sim.add_lines(120);
-        for _ in 0..60 {
+        // The worst places to break down: presenting at a pick cell, and queued for one.
+        let mut broken = Vec::new();
+        for _ in 0..2_000 {
             sim.step(false);
+            let view = sim.controller.view();
+            let at = |job: &str| view.robots.iter().find(|r| r.job == job && !broken.contains(&r.serial)).map(|r| r.serial.clone());
+            if broken.is_empty() {
+                broken.extend(at("present"));
+            } else if let Some(serial) = at("deliver") {
+                broken.push(serial);
+                break;
+            }
+            for serial in &broken {
+                sim.set_in_service(serial, false);
+            }
         }
-        let serials = sim.serials();
-        sim.set_in_service(&serials[0], false);
-        sim.set_in_service(&serials[1], false);
+        assert_eq!(broken.len(), 2, "found a presenting and a delivering robot");
+        for serial in &broken {
+            sim.set_in_service(serial, false);
+        }
         for _ in 0..400 {
             sim.step(false);
         }
-        sim.set_in_service(&serials[0], true);
-        sim.set_in_service(&serials[1], true);
+        assert!(sim.report().lines_picked > 40, "the others keep picking: {:?}", sim.report());
+        for serial in &broken {
+            sim.set_in_service(serial, true);
+        }
         let done = sim.run_until_done(20_000);
         if !done {
             for r in sim.controller.debug_bots() {

@@ -24,6 +24,8 @@ use std::sync::Arc;
 /// parking) while steps are many.
 pub struct Distances {
     tables: HashMap<Cell, Arc<Vec<u32>>>,
+    /// Cells no path may cross (robots out of service), sorted.
+    obstacles: Vec<Cell>,
 }
 
 /// Tables kept before the cache starts over (each is 4 bytes per cell).
@@ -31,7 +33,20 @@ const MAX_TABLES: usize = 4096;
 
 impl Distances {
     pub fn new() -> Distances {
-        Distances { tables: HashMap::new() }
+        Distances { tables: HashMap::new(), obstacles: Vec::new() }
+    }
+
+    /// Cells that stay blocked for long (robots out of service): paths go around them, and
+    /// the tables start over when the set changes. Without this a robot whose shortest way
+    /// is through a broken robot would wait beside it for ever (PIBT only looks one step
+    /// ahead).
+    pub fn set_obstacles(&mut self, mut cells: Vec<Cell>) {
+        cells.sort_unstable();
+        cells.dedup();
+        if cells != self.obstacles {
+            self.obstacles = cells;
+            self.tables.clear();
+        }
     }
 
     /// Steps from every cell to `goal` on paths that keep out of `no_entry` cells except
@@ -40,7 +55,8 @@ impl Distances {
         if self.tables.len() >= MAX_TABLES {
             self.tables.clear();
         }
-        self.tables.entry(goal).or_insert_with(|| Arc::new(bfs(grid, no_entry, goal))).clone()
+        let obstacles = &self.obstacles;
+        self.tables.entry(goal).or_insert_with(|| Arc::new(bfs(grid, no_entry, obstacles, goal))).clone()
     }
 }
 
@@ -50,7 +66,7 @@ impl Default for Distances {
     }
 }
 
-fn bfs(grid: &Grid, no_entry: &[bool], goal: Cell) -> Vec<u32> {
+fn bfs(grid: &Grid, no_entry: &[bool], obstacles: &[Cell], goal: Cell) -> Vec<u32> {
     let mut dist = vec![u32::MAX; grid.cells()];
     let mut queue = std::collections::VecDeque::new();
     dist[goal as usize] = 0;
@@ -62,7 +78,7 @@ fn bfs(grid: &Grid, no_entry: &[bool], goal: Cell) -> Vec<u32> {
         }
         let d = dist[c as usize] + 1;
         for n in grid.neighbors(c) {
-            if dist[n as usize] == u32::MAX {
+            if dist[n as usize] == u32::MAX && obstacles.binary_search(&n).is_err() {
                 dist[n as usize] = d;
                 queue.push_back(n);
             }
@@ -111,7 +127,9 @@ pub fn path(grid: &Grid, no_entry: &[bool], distances: &mut Distances, from: Cel
     if table[from as usize] == u32::MAX {
         return Vec::new();
     }
-    let may_enter = |c: Cell| !no_entry[c as usize] || c == goal;
+    // Unreachable cells (and obstacles) have no distance: never step on them, and the
+    // heuristic never overflows.
+    let may_enter = |c: Cell| (!no_entry[c as usize] || c == goal) && table[c as usize] != u32::MAX;
     pathfinding::prelude::astar(
         &from,
         |c| grid.neighbors(*c).filter(|n| may_enter(*n)).map(|n| (n, 1u32)).collect::<Vec<_>>(),

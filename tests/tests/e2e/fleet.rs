@@ -10,7 +10,7 @@ use std::time::Duration;
 use tote_sim::agv::{Agv, AgvConfig, Fault};
 
 /// Mosquitto for the suite: TOTE_TEST_MQTT_BROKER, else the one on 127.0.0.1:1883.
-fn mosquitto() -> String {
+pub(crate) fn mosquitto() -> String {
     let addr = std::env::var("TOTE_TEST_MQTT_BROKER").unwrap_or_else(|_| "127.0.0.1:1883".into());
     let reachable = addr.parse().ok().and_then(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).ok()).is_some();
     assert!(reachable, "no Mosquitto at {addr}: run tests/run.sh, which installs and starts one");
@@ -51,6 +51,7 @@ async fn robots_fault_and_garbage_is_counted(broker: Option<String>) -> Result<(
                     state_ms: 200,
                     node_ms: 100,
                     battery: 90.0,
+                    start: (0.0, 0.0),
                 },
                 tote_shared::runtime::system::now_ms,
             )
@@ -152,6 +153,7 @@ async fn operators_see_the_floor_live_and_pause_a_robot_with_schema_valid_instan
         state_ms: 200,
         node_ms: 100,
         battery: 90.0,
+        start: (0.0, 0.0),
     };
     let _agv = Agv::spawn(config, tote_shared::runtime::system::now_ms);
     // The test's own subscriber records what the edge publishes to the robot.

@@ -4,6 +4,7 @@
 mod bad_input;
 mod crash;
 mod fleet;
+mod gtp;
 mod helpers;
 mod idempotency;
 mod labels;

@@ -1,0 +1,272 @@
+//! Goods-to-person master control on the edge: every `tick_ms` the pure controller
+//! (`tote_shared::gtp::Controller`) gets the fleet as VDA 5050 reported it and the open pick
+//! lines per pod from the store, and its decisions go out as VDA 5050 orders and instant
+//! actions over MQTT and as pod movements into SQLite.
+
+use crate::config::FloorSettings;
+use crate::fleet::Fleet;
+use crate::store::{EdgeStore, NewPod, PodRecord};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tote_shared::gtp::control::{action_type, FloorView, LegAction, OrderPlan};
+use tote_shared::gtp::{Controller, Layout, LayoutSpec, Output, PodPlace, RobotReport, Settings};
+use tote_shared::mapf::{Cell, Grid};
+use tote_shared::vda5050::{Action, ActionParameter, BlockingType, Order, Route, Topic, Waypoint};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FloorError {
+    #[error("cannot read {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("layout {path}: {error}")]
+    Layout { path: String, error: String },
+    #[error("{0}")]
+    Pods(String),
+}
+
+/// The layout and the latest view of the floor, shared with the HTTP handlers.
+pub struct Floor {
+    pub layout: Layout,
+    pub layout_view: LayoutView,
+    view: Mutex<Option<FloorView>>,
+}
+
+impl Floor {
+    pub fn view(&self) -> Option<FloorView> {
+        self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The static floor for the page: grid size, blocked cells, spots, stations, chargers.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayoutView {
+    pub width: u32,
+    pub height: u32,
+    pub cell_size_m: f64,
+    pub blocked: Vec<[u32; 2]>,
+    pub storage: Vec<[u32; 2]>,
+    pub stations: Vec<StationCells>,
+    pub chargers: Vec<[u32; 2]>,
+    pub parking: Vec<[u32; 2]>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StationCells {
+    pub name: String,
+    pub pick: [u32; 2],
+    pub queue: Vec<[u32; 2]>,
+}
+
+/// Reads a layout file and the `.map` it names (relative to it).
+pub fn read_layout(layout_path: &std::path::Path) -> Result<Layout, FloorError> {
+    let read = |path: &std::path::Path| std::fs::read_to_string(path).map_err(|error| FloorError::Read { path: path.display().to_string(), error });
+    let bad = |error: String| FloorError::Layout { path: layout_path.display().to_string(), error };
+    let spec: LayoutSpec = toml::from_str(&read(layout_path)?).map_err(|e| bad(e.to_string()))?;
+    let map_path = layout_path.parent().unwrap_or(std::path::Path::new(".")).join(&spec.map);
+    let grid = Grid::parse_movingai(&read(&map_path)?).map_err(|e| bad(e.to_string()))?;
+    Layout::build(grid, &spec).map_err(|e| bad(e.to_string()))
+}
+
+pub fn load_layout(settings: &FloorSettings) -> Result<Layout, FloorError> {
+    let layout = read_layout(&settings.layout)?;
+    if settings.pods > layout.storage.len() {
+        let error = format!("{} pods do not fit on {} storage spots", settings.pods, layout.storage.len());
+        return Err(FloorError::Layout { path: settings.layout.display().to_string(), error });
+    }
+    Ok(layout)
+}
+
+/// Where robots stand when a floor starts: parking cells first, then other aisle cells.
+pub fn start_cells(layout: &Layout, count: usize) -> Vec<(f64, f64)> {
+    let aisles = (0..layout.grid.cells() as Cell).filter(|c| {
+        layout.grid.is_free(*c) && !layout.is_storage(*c) && !layout.parking.contains(c) && !layout.chargers.contains(c)
+            && !layout.stations.iter().any(|s| s.pick == *c || s.queue.contains(c))
+    });
+    layout.parking.iter().copied().chain(aisles).take(count).map(|c| layout.position(c)).collect()
+}
+
+/// The pods of a fresh floor: P0001 … on the first storage spots, bins `P0001-A1` ….
+pub fn initial_pods(layout: &Layout, settings: &FloorSettings) -> Vec<NewPod> {
+    (0..settings.pods)
+        .map(|k| {
+            let id = format!("P{:04}", k + 1);
+            let bins = (0..settings.faces)
+                .flat_map(|f| (1..=settings.bins_per_face).map(move |b| (f, b)))
+                .map(|(f, b)| format!("{id}-{}{b}", char::from(b'A' + f)))
+                .collect();
+            NewPod { spot: layout.grid.xy(layout.storage[k]), id, bins }
+        })
+        .collect()
+}
+
+/// Creates missing pods, reads where every pod is, and builds the controller.
+pub async fn start(store: &EdgeStore, settings: &FloorSettings, now_ms: i64) -> anyhow::Result<(Arc<Floor>, Controller)> {
+    let layout = load_layout(settings)?;
+    let created = store.ensure_pods(initial_pods(&layout, settings)).await?;
+    let records = store.pods().await?;
+    let mut places = Vec::with_capacity(records.len());
+    for r in records {
+        places.push((r.id.clone(), place_of(&layout, &r)?));
+    }
+    tracing::info!(pods = places.len(), created, stations = layout.stations.len(), "goods-to-person floor loaded");
+    let control = Settings { low_battery: settings.low_battery, charged: settings.charged, ..Settings::default() };
+    let controller = Controller::new(layout.clone(), places, control, now_ms).map_err(|e| FloorError::Pods(e.to_string()))?;
+    let floor = Floor { layout_view: layout_view(&layout), layout, view: Mutex::new(None) };
+    Ok((Arc::new(floor), controller))
+}
+
+fn place_of(layout: &Layout, r: &PodRecord) -> Result<PodPlace, FloorError> {
+    let robot = || r.robot.clone().ok_or_else(|| FloorError::Pods(format!("pod {} is {} without a robot", r.id, r.place)));
+    Ok(match r.place.as_str() {
+        "stored" => {
+            let spot = r.spot.and_then(|(x, y)| layout.grid.cell(x, y)).filter(|c| layout.is_storage(*c));
+            let spot = spot.ok_or_else(|| FloorError::Pods(format!("pod {} is stored at {:?}, not a storage spot of this layout", r.id, r.spot)))?;
+            PodPlace::Stored { spot }
+        }
+        "at_station" => PodPlace::AtStation { robot: robot()?, station: r.station.clone().unwrap_or_default() },
+        "stranded" => PodPlace::Stranded { robot: robot()? },
+        _ => PodPlace::OnRobot { robot: robot()? },
+    })
+}
+
+fn record_of(layout: &Layout, pod: String, place: &PodPlace) -> PodRecord {
+    let (name, spot, station) = match place {
+        PodPlace::Stored { spot } => ("stored", Some(layout.grid.xy(*spot)), None),
+        PodPlace::OnRobot { .. } => ("on_robot", None, None),
+        PodPlace::AtStation { station, .. } => ("at_station", None, Some(station.clone())),
+        PodPlace::Stranded { .. } => ("stranded", None, None),
+    };
+    PodRecord { id: pod, place: name.into(), spot, robot: place.robot().map(str::to_owned), station }
+}
+
+fn layout_view(layout: &Layout) -> LayoutView {
+    let xy = |c: Cell| {
+        let (x, y) = layout.grid.xy(c);
+        [x, y]
+    };
+    let g = &layout.grid;
+    let blocked = (0..g.cells() as Cell).filter(|c| !g.is_free(*c)).map(xy).collect();
+    LayoutView {
+        width: g.width(),
+        height: g.height(),
+        cell_size_m: layout.cell_size_m,
+        blocked,
+        storage: layout.storage.iter().map(|c| xy(*c)).collect(),
+        stations: layout.stations.iter().map(|s| StationCells { name: s.name.clone(), pick: xy(s.pick), queue: s.queue.iter().map(|c| xy(*c)).collect() }).collect(),
+        chargers: layout.chargers.iter().map(|c| xy(*c)).collect(),
+        parking: layout.parking.iter().map(|c| xy(*c)).collect(),
+    }
+}
+
+/// The controller's robot key: `manufacturer/serial` (neither may contain `/`: they are
+/// MQTT topic levels).
+fn reports(fleet: &Fleet, layout: &Layout) -> BTreeMap<String, RobotReport> {
+    fleet
+        .robots()
+        .into_iter()
+        .map(|r| {
+            let cell = r.last_node_id.as_deref().and_then(|n| layout.cell_of_node(n)).or_else(|| r.position.and_then(|(x, y)| layout.cell_at(x, y)));
+            let report = RobotReport {
+                in_service: r.in_service,
+                cell,
+                battery: r.battery_charge.unwrap_or(0.0),
+                finished_actions: r.finished_actions,
+                order_id: r.order_id,
+                order_update_id: r.order_update_id,
+            };
+            (format!("{}/{}", r.manufacturer, r.serial_number), report)
+        })
+        .collect()
+}
+
+/// Master control, forever.
+pub async fn run(floor: Arc<Floor>, mut controller: Controller, store: EdgeStore, fleet: Arc<Fleet>, robots: crate::mqtt::Publisher, tick_ms: u64) {
+    let mut tick = tokio::time::interval(Duration::from_millis(tick_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let demand = match store.pod_demand().await {
+            Ok(d) => d.into_iter().collect(),
+            Err(error) => {
+                tracing::error!(%error, "cannot read open pick lines per pod");
+                continue;
+            }
+        };
+        let outputs = controller.tick(&reports(&fleet, &floor.layout), &demand);
+        for output in outputs {
+            apply(&floor.layout, &store, &robots, output).await;
+        }
+        *floor.view.lock().unwrap_or_else(|p| p.into_inner()) = Some(controller.view());
+    }
+}
+
+async fn apply(layout: &Layout, store: &EdgeStore, robots: &crate::mqtt::Publisher, output: Output) {
+    let done = match output {
+        Output::Order(plan) => robots.order(&vda_order(robots, layout, &plan)).await.map_err(|e| e.to_string()),
+        Output::CancelOrder { robot, action_id } => instant(robots, &robot, "cancelOrder", action_id).await,
+        Output::StopCharging { robot } => {
+            let action_id = format!("mc-{}-{:08x}", tote_shared::runtime::system::now_ms(), rand::random::<u32>());
+            instant(robots, &robot, "stopCharging", action_id).await
+        }
+        Output::Pod { pod, place: place @ PodPlace::Stranded { .. } } => {
+            let record = record_of(layout, pod.clone(), &place);
+            match store.strand_pod(record).await {
+                Ok(moved) => {
+                    tracing::warn!(%pod, robot = place.robot(), moved, "pod stranded on a robot out of service; its open lines moved to other stock");
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Output::Pod { pod, place } => store.set_pod(record_of(layout, pod, &place)).await.map_err(|e| e.to_string()),
+        Output::PodStranded { .. } => Ok(()),
+        Output::VisitDone { pod, station } => {
+            tracing::info!(%pod, %station, "pod leaves the station");
+            Ok(())
+        }
+    };
+    if let Err(error) = done {
+        tracing::error!(%error, "master control could not carry out a decision");
+    }
+}
+
+async fn instant(robots: &crate::mqtt::Publisher, robot: &str, action_type: &str, action_id: String) -> Result<(), String> {
+    let (manufacturer, serial) = robot.split_once('/').unwrap_or(("", robot));
+    let action = Action { action_type: action_type.into(), action_id, action_description: None, blocking_type: BlockingType::Hard, action_parameters: None };
+    robots.instant_actions(manufacturer, serial, vec![action]).await.map_err(|e| e.to_string())
+}
+
+/// The VDA 5050 order (or order update) for a plan: nodes are cells `c{x}_{y}` at metres on
+/// the map; lift and drop carry the pod id.
+pub fn vda_order(robots: &crate::mqtt::Publisher, layout: &Layout, plan: &OrderPlan) -> Order {
+    let (manufacturer, serial) = plan.robot.split_once('/').unwrap_or(("", plan.robot.as_str()));
+    let header = robots.header(manufacturer, serial, Topic::Order);
+    let waypoints: Vec<Waypoint> = plan
+        .cells
+        .iter()
+        .map(|c| {
+            let (x, y) = layout.position(*c);
+            Waypoint { node_id: layout.node_id(*c), x, y }
+        })
+        .collect();
+    let actions = plan.action.iter().map(|(id, a)| Action {
+        action_type: action_type(a).into(),
+        action_id: id.clone(),
+        action_description: None,
+        blocking_type: BlockingType::Hard,
+        action_parameters: match a {
+            LegAction::Lift { pod } | LegAction::Drop { pod } => Some(vec![ActionParameter { key: "podId".into(), value: serde_json::Value::String(pod.clone()) }]),
+            LegAction::Charge => None,
+        },
+    });
+    let route = Route {
+        order_id: &plan.order_id,
+        order_update_id: plan.update_id,
+        first_sequence_id: plan.first_sequence_id,
+        waypoints: &waypoints,
+        released: plan.released,
+        map_id: &layout.map_id,
+    };
+    Order::along(header, route, actions.collect())
+}

@@ -1,0 +1,69 @@
+//! Goods-to-person stations and the floor: what each station presents now (the pod, and the
+//! pick tasks on it), what is coming, and the whole floor for the live page.
+
+use super::error::ApiError;
+use crate::gtp::{Floor, LayoutView};
+use crate::startup::AppState;
+use crate::store::PickTaskView;
+use axum::extract::State;
+use serde::Serialize;
+use std::sync::Arc;
+use tote_shared::gtp::control::FloorView;
+use tote_shared::runtime::http::{Json, Path};
+
+#[derive(Debug, Serialize)]
+pub struct StationWork {
+    pub name: String,
+    /// The pod in front of the worker, and the robot holding it.
+    pub presenting: Option<String>,
+    pub robot: Option<String>,
+    /// Pods on their way or queued, first in line first.
+    pub coming: Vec<String>,
+    /// Open pick tasks on the presented pod: scan the bin, then the items.
+    pub tasks: Vec<PickTaskView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FloorNow {
+    pub layout: LayoutView,
+    pub view: Option<FloorView>,
+}
+
+fn floor(state: &AppState) -> Result<&Arc<Floor>, ApiError> {
+    state.floor.as_ref().ok_or_else(|| ApiError::NotFound("a goods-to-person floor (this edge has no [floor] configured)".into()))
+}
+
+pub async fn floor_now(State(state): State<AppState>) -> Result<Json<FloorNow>, ApiError> {
+    let floor = floor(&state)?;
+    Ok(Json(FloorNow { layout: floor.layout_view.clone(), view: floor.view() }))
+}
+
+pub async fn stations(State(state): State<AppState>) -> Result<Json<Vec<StationWork>>, ApiError> {
+    let floor = floor(&state)?;
+    let mut out = Vec::new();
+    for s in &floor.layout.stations {
+        out.push(work(&state, floor, &s.name).await?);
+    }
+    Ok(Json(out))
+}
+
+pub async fn station(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<StationWork>, ApiError> {
+    let floor = floor(&state)?;
+    if !floor.layout.stations.iter().any(|s| s.name == name) {
+        let name: String = name.chars().take(40).collect();
+        return Err(ApiError::NotFound(format!("station {name:?}")));
+    }
+    Ok(Json(work(&state, floor, &name).await?))
+}
+
+async fn work(state: &AppState, floor: &Floor, name: &str) -> Result<StationWork, ApiError> {
+    let view = floor.view();
+    let station = view.as_ref().and_then(|v| v.stations.iter().find(|s| s.name == name));
+    let presenting = station.and_then(|s| s.presenting.clone());
+    let robot = presenting.as_ref().and_then(|pod| view.as_ref()?.robots.iter().find(|r| r.carrying.as_ref() == Some(pod)).map(|r| r.serial.clone()));
+    let tasks = match &presenting {
+        Some(pod) => state.store.tasks_on_pod(pod.clone()).await?,
+        None => Vec::new(),
+    };
+    Ok(StationWork { name: name.to_owned(), presenting, robot, coming: station.map(|s| s.coming.clone()).unwrap_or_default(), tasks })
+}

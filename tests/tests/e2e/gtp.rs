@@ -1,0 +1,356 @@
+//! Goods-to-person end to end, on the embedded broker and on Mosquitto: central sends 300
+//! order lines to an edge running the demo floor (3 stations, 200 pods); 20 simulated VDA 5050
+//! robots bring the pods to the stations while a simulated worker picks through the station
+//! API. Mid-run one robot vanishes (last will) and another reports FATAL; the vanished one
+//! comes back later. A separate MQTT subscriber records everything on the robots' topics: the
+//! robots' `state` messages are replayed to check that no two robots ever stood in one cell,
+//! and every message the edge published is validated against the official schemas.
+
+use crate::helpers::*;
+use anyhow::{bail, Context, Result};
+use rumqttc::{AsyncClient, MqttOptions, QoS};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tote_sim::agv::{Agv, AgvConfig, Fault};
+
+const ROBOTS: usize = 20;
+const SKUS: u64 = 40;
+const ORDERS: u64 = 100;
+const LINES_PER_ORDER: u64 = 3;
+
+fn repo_file(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+fn gtin(k: u64) -> String {
+    tote_shared::Gtin::from_body13(690_000_000_000 + k).to_string()
+}
+
+fn sku(k: u64) -> String {
+    format!("GTP-{k:03}")
+}
+
+/// Everything seen on the robots' topics, in arrival order.
+#[derive(Default)]
+struct Recording {
+    messages: Vec<(String, Vec<u8>)>,
+}
+
+async fn record(host: &str, port: u16, manufacturer: &str) -> Result<(Arc<Mutex<Recording>>, tokio::task::JoinHandle<()>, AsyncClient)> {
+    let mut options = MqttOptions::new(format!("spy-{manufacturer}"), host, port);
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut events) = AsyncClient::new(options, 1024);
+    client.subscribe(format!("uagv/v2/{manufacturer}/#"), QoS::AtLeastOnce).await?;
+    let recording: Arc<Mutex<Recording>> = Arc::default();
+    let sink = recording.clone();
+    let task = tokio::spawn(async move {
+        while let Ok(event) = events.poll().await {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) = event {
+                sink.lock().unwrap_or_else(|e| e.into_inner()).messages.push((p.topic.clone(), p.payload.to_vec()));
+            }
+        }
+    });
+    Ok((recording, task, client))
+}
+
+async fn seed(central: &Central, edge: &Edge) -> Result<()> {
+    central.post("/api/v1/spus", json!({"id": "GTP", "name": "Goods-to-person test item", "brand": "Tote", "category": "Test"})).await?.ok()?;
+    for k in 0..SKUS {
+        let body = json!({"sku": sku(k), "spu_id": "GTP", "gtin": gtin(k), "gender": "unisex", "colour": "grey", "size": "one", "price": 1000, "cost": 500});
+        central.post("/api/v1/skus", body).await?.ok()?;
+    }
+    edge.wait_for_skus(SKUS).await?;
+    // Each pod carries two SKUs (bins A1 and B1), so every SKU is on ten pods.
+    for p in 1..=200u64 {
+        for (bin, k) in [("A1", p % SKUS), ("B1", (p * 7 + 3) % SKUS)] {
+            edge.receive(&format!("P{p:04}-{bin}"), &gtin(k), 5).await?;
+        }
+    }
+    edge.wait_synced(Duration::from_secs(60)).await?;
+    for o in 0..ORDERS {
+        let lines: Vec<Value> = (0..LINES_PER_ORDER).map(|l| json!({"sku": sku((o * 7 + l * 13) % SKUS), "qty": 1})).collect();
+        let body = json!({"channel": "app", "lines": lines, "ship_to": {"name": "Li Wei", "line1": "88 Century Avenue", "city": "Shanghai", "postcode": "200120"}});
+        let created = central.create_order(&format!("gtp-{o}"), &body).await?.ok()?;
+        let id = created["id"].as_u64().context("order id")?;
+        central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?.ok()?;
+    }
+    Ok(())
+}
+
+/// A worker at every station: scans each open task's bin, then its items.
+fn workers(edge: Arc<Edge>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Result<u64>> {
+    tokio::spawn(async move {
+        let mut picked = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let stations = edge.get("/api/v1/stations").await?.ok()?;
+            let mut idle = true;
+            for station in stations.as_array().context("stations")? {
+                for task in station["tasks"].as_array().into_iter().flatten() {
+                    idle = false;
+                    let path = format!("/api/v1/pick-tasks/{}/scan", task["id"]);
+                    if task["state"] == "open" {
+                        edge.post(&path, json!({"code": task["location"]})).await?.ok()?;
+                    }
+                    let remaining = task["qty"].as_i64().unwrap_or(0) - task["qty_picked"].as_i64().unwrap_or(0);
+                    if remaining > 0 {
+                        edge.post(&path, json!({"code": task["gtin"], "qty": remaining})).await?.ok()?;
+                        picked += 1;
+                    }
+                }
+            }
+            if idle {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Ok(picked)
+    })
+}
+
+/// Replays the robots' reported nodes in time order: no cell may hold two robots. Returns
+/// the number of position changes checked and the longest time (ms) any robot stood at one
+/// node while its order still had nodes ahead.
+fn replay(recording: &Recording, out_of_service: &[String]) -> Result<(usize, i64)> {
+    let mut events = Vec::new();
+    for (topic, payload) in &recording.messages {
+        if !topic.ends_with("/state") {
+            continue;
+        }
+        let state: Value = serde_json::from_slice(payload)?;
+        let serial = state["serialNumber"].as_str().unwrap_or("").to_owned();
+        let at = chrono_ms(state["timestamp"].as_str().unwrap_or(""))?;
+        let node = state["lastNodeId"].as_str().unwrap_or("").to_owned();
+        let position = (state["agvPosition"]["x"].as_f64().unwrap_or(0.0).round() as i64, state["agvPosition"]["y"].as_f64().unwrap_or(0.0).round() as i64);
+        let cell = if node.is_empty() { format!("c{}_{}", position.0, position.1) } else { node };
+        let ahead = state["nodeStates"].as_array().map_or(0, |n| n.len());
+        let header = state["headerId"].as_u64().unwrap_or(0);
+        events.push((at, serial, cell, ahead, header));
+    }
+    events.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut at: HashMap<String, String> = HashMap::new();
+    let mut since: HashMap<String, (i64, usize)> = HashMap::new();
+    let mut moves = 0;
+    let mut longest = 0;
+    for (t, serial, cell, ahead, _) in &events {
+        if at.get(serial) != Some(cell) {
+            if let Some((other, _)) = at.iter().find(|(s, c)| *c == cell && *s != serial) {
+                let story: Vec<String> = events
+                    .iter()
+                    .filter(|e| (&e.1 == serial || &e.1 == other) && (e.0 - t).abs() < 3000)
+                    .map(|e| format!("{} {} {} header {}", e.0 - t, e.1, e.2, e.4))
+                    .collect();
+                bail!("at {t} robot {serial} entered {cell}, where {other} stood:\n{}", story.join("\n"));
+            }
+            at.insert(serial.clone(), cell.clone());
+            since.insert(serial.clone(), (*t, *ahead));
+            moves += 1;
+        } else if *ahead == 0 || out_of_service.contains(serial) {
+            since.insert(serial.clone(), (*t, 0));
+        } else if let Some((start, before)) = since.get(serial) {
+            if *before > 0 {
+                longest = longest.max(t - start);
+            } else {
+                since.insert(serial.clone(), (*t, *ahead));
+            }
+        }
+    }
+    Ok((moves, longest))
+}
+
+/// Milliseconds of an ISO 8601 UTC timestamp as the robots write it (`…T…Z`, ms precision).
+fn chrono_ms(iso: &str) -> Result<i64> {
+    let (date, time) = iso.trim_end_matches('Z').split_once('T').context("timestamp")?;
+    let d: Vec<i64> = date.split('-').map(|p| p.parse().unwrap_or(0)).collect();
+    let (hms, ms) = time.split_once('.').unwrap_or((time, "0"));
+    let t: Vec<i64> = hms.split(':').map(|p| p.parse().unwrap_or(0)).collect();
+    let (y, m) = if d[1] <= 2 { (d[0] - 1, d[1] + 9) } else { (d[0], d[1] - 3) };
+    let days = 365 * y + y / 4 - y / 100 + y / 400 + (153 * m + 2) / 5 + d[2];
+    let ms: i64 = format!("{ms:0<3}")[..3].parse().unwrap_or(0);
+    Ok(((days * 24 + t[0]) * 60 + t[1]) * 60_000 + t[2] * 1000 + ms)
+}
+
+async fn floor(edge: &Edge) -> Result<Value> {
+    edge.get("/api/v1/floor").await?.ok()
+}
+
+async fn goods_to_person(broker: Option<String>) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let central = Central::start(dir.path())?;
+    central.add_warehouse("SH-01", "Shanghai").await?;
+    let extra = format!("[floor]\nlayout = \"{}\"\npods = 200\nfaces = 2\nbins_per_face = 1\ntick_ms = 20\n", repo_file("configs/floor.toml").display());
+    let config = edge_config_full(dir.path(), "SH-01", central.base_url(), broker.as_deref(), &extra)?;
+    let edge = Arc::new(Edge::from_daemon(Daemon::spawn(Kind::Edge, config)?, "SH-01"));
+    let address = edge.get("/api/v1/fleet").await?.ok()?["broker"].as_str().context("broker")?.to_owned();
+    let (host, port) = address.rsplit_once(':').context("host:port")?;
+    let port: u16 = port.parse()?;
+    let manufacturer = format!("gtp{}", rand::random::<u32>());
+    let (recording, spy, spy_client) = record(host, port, &manufacturer).await?;
+
+    let layout = tote_edge::gtp::read_layout(&repo_file("configs/floor.toml"))?;
+    let starts = tote_edge::gtp::start_cells(&layout, ROBOTS);
+    let agv = |k: usize, start: (f64, f64)| {
+        let config = AgvConfig {
+            manufacturer: manufacturer.clone(),
+            serial: format!("agv-{k:02}"),
+            broker_host: host.to_owned(),
+            broker_port: port,
+            state_ms: 500,
+            node_ms: 20,
+            battery: 95.0,
+            start,
+        };
+        Agv::spawn(config, tote_shared::runtime::system::now_ms)
+    };
+    let mut robots: Vec<Agv> = starts.iter().enumerate().map(|(k, s)| agv(k, *s)).collect();
+    seed(&central, &edge).await?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = workers(edge.clone(), stop.clone());
+    // Mid-run: one robot carrying a pod vanishes, another reports FATAL.
+    let carriers = eventually("two robots carrying pods", Duration::from_secs(60), || async {
+        let view = floor(&edge).await?;
+        let carrying: Vec<(String, String)> = view["view"]["robots"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["carrying"].is_string() && r["job"] == "deliver")
+            .filter_map(|r| Some((r["serial"].as_str()?.to_owned(), r["carrying"].as_str()?.to_owned())))
+            .collect();
+        Ok((carrying.len() >= 2).then(|| carrying[..2].to_vec()))
+    })
+    .await?;
+    let index = |robot: &str| robot.rsplit_once("agv-").and_then(|(_, k)| k.parse::<usize>().ok()).unwrap_or(0);
+    let (vanished, fatal) = (index(&carriers[0].0), index(&carriers[1].0));
+    robots[vanished].inject(Fault::Vanish).await;
+    robots[fatal].inject(Fault::Fatal("liftMotorFault".into())).await;
+    let stranded = eventually("both pods to be stranded", Duration::from_secs(30), || async {
+        let view = floor(&edge).await?;
+        let pods: Vec<Value> = view["view"]["pods"].as_array().into_iter().flatten().filter(|p| p["place"]["at"] == "stranded").cloned().collect();
+        Ok((pods.len() == 2).then_some(pods))
+    })
+    .await?;
+
+    // The vanished robot comes back where it stood, and takes its pod home.
+    tokio::time::sleep(Duration::from_secs(2)).await; // out of service for a while, as on a real floor
+    let view = floor(&edge).await?;
+    let cell = view["view"]["robots"].as_array().into_iter().flatten().find(|r| r["serial"] == carriers[0].0.as_str()).map(|r| r["cell"].clone()).context("vanished robot")?;
+    let at = (cell[0].as_f64().unwrap_or(0.0), cell[1].as_f64().unwrap_or(0.0));
+    robots[vanished] = agv(vanished, at);
+
+    let done = eventually("every order picked and every pod stored", Duration::from_secs(300), || async {
+        let picked = edge.get("/api/v1/orders?state=picked&limit=1000").await?.ok()?;
+        let view = floor(&edge).await?;
+        let out: Vec<&Value> = view["view"]["pods"].as_array().into_iter().flatten().filter(|p| p["place"]["at"] != "stored").collect();
+        let fatal_pod_only = out.len() == 1 && out[0]["id"] == carriers[1].1.as_str();
+        Ok((picked.as_array().map_or(0, |a| a.len()) as u64 == ORDERS && fatal_pod_only).then_some(()))
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let lines = worker.await??;
+    if let Err(error) = done {
+        let view = floor(&edge).await?;
+        let log = std::fs::read_to_string(dir.path().join("edge-SH-01.log")).unwrap_or_default();
+        let tail: String = log.lines().rev().take(40).collect::<Vec<_>>().join("\n");
+        let robots: Vec<String> = view["view"]["robots"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| format!("{} at {} {} → {} service={} carrying {}", r["serial"], r["cell"], r["job"], r["goal"], r["in_service"], r["carrying"]))
+            .collect();
+        let fleet = edge.get("/api/v1/fleet").await?.ok()?;
+        let fleet: Vec<String> = fleet["robots"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| format!("{} {} order {} node {} seen {}", r["serial_number"], r["connection"], r["order_id"], r["last_node_id"], r["last_seen_ms"]))
+            .collect();
+        bail!(
+            "{error}\nlines picked {lines}\nstats {}\nrobots:\n{}\nfleet:\n{}\nstations {}\nlog tail:\n{tail}",
+            view["view"]["stats"],
+            robots.join("\n"),
+            fleet.join("\n"),
+            view["view"]["stations"]
+        );
+    }
+
+    // Stock went to the right orders: every line picked in full from a pod bin.
+    let orders = edge.get("/api/v1/orders?state=picked&limit=1000").await?.ok()?;
+    let mut out_per_sku: BTreeMap<String, i64> = BTreeMap::new();
+    for order in orders.as_array().context("orders")? {
+        for line in order["lines"].as_array().context("lines")? {
+            assert_eq!(line["qty_picked"], line["qty"], "order {}: {line}", order["order_id"]);
+            *out_per_sku.entry(line["sku"].as_str().unwrap_or("").to_owned()).or_default() += line["qty"].as_i64().unwrap_or(0);
+        }
+        for task in order["tasks"].as_array().context("tasks")?.iter().filter(|t| t["state"] == "done") {
+            assert!(task["location"].as_str().is_some_and(|l| l.starts_with('P')), "picked from a pod: {task}");
+        }
+    }
+    assert_eq!(out_per_sku.values().sum::<i64>(), (ORDERS * LINES_PER_ORDER) as i64);
+    for (sku, qty) in &out_per_sku {
+        let stock = edge.get(&format!("/api/v1/stock?sku={sku}&location=OUT")).await?.ok()?;
+        assert_eq!(stock[0]["qty"].as_i64(), Some(*qty), "{sku} in outbound staging");
+    }
+    // The stranded pods: the FATAL robot's is still on it; the other went home.
+    assert!(stranded.iter().any(|p| p["id"] == carriers[1].1.as_str()));
+
+    // Replay the robots' own reports: never two robots in one cell, nobody waits forever.
+    spy.abort();
+    let _ = spy_client.disconnect().await;
+    let recording = recording.lock().unwrap_or_else(|e| e.into_inner());
+    let (moves, longest_wait_ms) = replay(&recording, &[carriers[1].0.clone()])?;
+    assert!(moves > 1000, "the robots moved ({moves} position changes)");
+    assert!(longest_wait_ms < 60_000, "a robot waited {longest_wait_ms} ms with somewhere to go");
+
+    // Every message the edge published validates against the official 2.0.0 and 2.1.0 schemas.
+    let messages = dir.path().join("published");
+    std::fs::create_dir_all(&messages)?;
+    let mut published = 0;
+    for (n, (topic, payload)) in recording.messages.iter().enumerate() {
+        let kind = topic.rsplit('/').next().unwrap_or("");
+        if kind == "order" || kind == "instantActions" {
+            std::fs::write(messages.join(format!("{kind}-{n}.json")), payload)?;
+            published += 1;
+        }
+    }
+    let script = repo_file("tests/vda5050_validate.py");
+    let schemas = repo_file("../shared/vda5050");
+    assert!(schemas.join("2.1.0/order.schema").exists(), "the official VDA 5050 schemas are expected in ../shared/vda5050");
+    let out = std::process::Command::new("python3").arg(script).arg(schemas).arg(&messages).output().context("python3 is missing: run tests/run.sh")?;
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && report.contains(&format!("{} validations, 0 failures", published * 2)), "{report}{}", String::from_utf8_lossy(&out.stderr));
+    println!("goods-to-person: {lines} lines picked, {moves} robot moves replayed, longest wait {longest_wait_ms} ms, {published} published messages valid");
+
+    // Leave a shared broker clean.
+    drop(robots);
+    let (cleaner, mut events) = AsyncClient::new(MqttOptions::new(format!("clean-{manufacturer}"), host, port), 256);
+    let pump = tokio::spawn(async move { while events.poll().await.is_ok() {} });
+    for k in 0..ROBOTS {
+        for topic in ["connection", "factsheet"] {
+            cleaner.publish(format!("uagv/v2/{manufacturer}/agv-{k:02}/{topic}"), QoS::AtLeastOnce, true, Vec::new()).await?;
+        }
+    }
+    cleaner.disconnect().await?;
+    let _ = tokio::time::timeout(Duration::from_secs(5), pump).await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goods_to_person_on_the_embedded_broker_picks_every_line_through_faults_without_conflicts() -> Result<()> {
+    goods_to_person(None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goods_to_person_on_mosquitto_picks_every_line_through_faults_without_conflicts() -> Result<()> {
+    goods_to_person(Some(crate::fleet::mosquitto())).await
+}
+
+#[test]
+fn timestamps_convert_to_epoch_milliseconds() -> Result<()> {
+    let a = chrono_ms("2026-11-25T03:04:05.678Z")?;
+    let b = chrono_ms("2026-11-25T03:04:06.001Z")?;
+    assert_eq!(b - a, 323);
+    assert_eq!(chrono_ms("2026-03-01T00:00:00.000Z")? - chrono_ms("2026-02-28T00:00:00.000Z")?, 86_400_000);
+    Ok(())
+}
