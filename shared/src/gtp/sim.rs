@@ -222,6 +222,9 @@ impl FloorSim {
             for (b, from_b, to_b) in moved {
                 if a < b && from_a == to_b && from_b == to_a {
                     self.report.swap_conflicts += 1;
+                } else if a != b && to_a == from_b {
+                    // Following into a cell left in the same step: a collision on a real floor.
+                    self.report.vertex_conflicts += 1;
                 }
             }
         }

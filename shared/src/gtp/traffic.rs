@@ -116,7 +116,19 @@ pub fn step(grid: &Grid, no_entry: &[bool], distances: &mut Distances, movers: &
     let mut order: Vec<usize> = (0..movers.len()).collect();
     order.sort_by_key(|i| std::cmp::Reverse(movers[*i].priority));
     // Without pins a PIBT step always succeeds: a robot that cannot move stays.
-    pibt.step_around(&now, blocked, &order).unwrap_or(now)
+    let mut next = pibt.step_around(&now, blocked, &order).unwrap_or_else(|| now.clone());
+    // In discrete time a robot may follow another into the cell it leaves in the same step.
+    // On a real floor the leader may not have left yet: a robot enters only a cell that was
+    // free when the step began (the follower gets it at a later step, once the leader
+    // reported leaving). Moves into free cells never collide with each other (PIBT), and
+    // robots that stay keep cells no mover enters.
+    let occupied: std::collections::HashSet<Cell> = now.iter().copied().collect();
+    for (k, cell) in next.iter_mut().enumerate() {
+        if *cell != now[k] && occupied.contains(cell) {
+            *cell = now[k];
+        }
+    }
+    next
 }
 
 /// The cells from `from` to `goal` (both included) a robot would drive along if nobody were
@@ -173,8 +185,11 @@ mod tests {
         let movers = [Mover { at: 1, goal: 2, restricted: false, priority: 2 }, Mover { at: 2, goal: 1, restricted: false, priority: 1 }];
         let next = step(&grid, &no_entry, &mut d, &movers, &[0, 3], 7);
         assert_eq!(next, vec![1, 2]);
-        // With room behind, the lower priority robot backs off and the other advances.
+        // With room behind, the lower priority robot backs off first; the other follows
+        // into the freed cell one step later, never in the same step.
         let next = step(&grid, &no_entry, &mut d, &movers, &[0], 7);
-        assert_eq!(next, vec![2, 3]);
+        assert_eq!(next, vec![1, 3]);
+        let after = [Mover { at: 1, goal: 2, restricted: false, priority: 2 }, Mover { at: 3, goal: 1, restricted: false, priority: 1 }];
+        assert_eq!(step(&grid, &no_entry, &mut d, &after, &[0], 7), vec![2, 3]);
     }
 }
