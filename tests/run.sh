@@ -30,9 +30,9 @@ if [ "${start_mosquitto:-0}" = 1 ]; then
   echo "== started Mosquitto on $TOTE_TEST_MQTT_BROKER"
 fi
 # The independent VDA 5050 schema validator.
-if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
-  echo "== installing test peer: python jsonschema"
-  python3 -m pip install --quiet jsonschema || python3 -m pip install --quiet --break-system-packages jsonschema
+if ! python3 -c 'import jsonschema, jsonschema_rs' >/dev/null 2>&1; then
+  echo "== installing test peer: python jsonschema, jsonschema-rs"
+  python3 -m pip install --quiet jsonschema jsonschema-rs || python3 -m pip install --quiet --break-system-packages jsonschema jsonschema-rs
 fi
 
 export CARGO_TERM_COLOR=never

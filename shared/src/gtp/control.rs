@@ -543,10 +543,17 @@ impl Controller {
         load
     }
 
-    /// Stations whose pick cell no out-of-service robot blocks.
+    /// Stations a robot can still reach and leave: no broken robot on the pick cell, and a
+    /// way out of it that is not through the queue (a robot leaving through the queue would
+    /// meet the robots queueing for the cell it leaves).
     fn usable_stations(&self) -> Vec<bool> {
-        let blocked = self.broken_cells();
-        self.layout.stations.iter().map(|s| !blocked.contains(&s.pick)).collect()
+        let broken = self.broken_cells();
+        let grid = &self.layout.grid;
+        self.layout
+            .stations
+            .iter()
+            .map(|s| !broken.contains(&s.pick) && grid.neighbors(s.pick).any(|n| !s.queue.contains(&n) && !broken.contains(&n)))
+            .collect()
     }
 
     /// Cells held by robots out of service: nobody gets through them until they are back.
