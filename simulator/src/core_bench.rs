@@ -100,3 +100,47 @@ pub fn gs1(fuzz: usize) -> Result<()> {
     );
     Ok(())
 }
+
+/// A goods-to-person shift in simulated time (one step = one second: 1 m cells at 1 m/s) on
+/// a layout, for each fleet size: lines picked per hour per station and in total against
+/// the station bound (one line per `pick_s` seconds), robot utilisation, charges, and the
+/// conflicts the simulation counted (must be zero).
+pub fn gtp(layout: &Path, robots: &[usize], hours: u64, pick_s: u32, seed: u64) -> Result<()> {
+    use tote_shared::gtp::sim::{FloorSim, SimConfig};
+    let floor = tote_edge::gtp::read_layout(layout)?;
+    let stations = floor.stations.len();
+    let bound = 3600 / u64::from(pick_s.max(1));
+    println!(
+        "layout {} ({} stations, {} spots), {hours} h shift, {pick_s} s per line: station bound {bound} lines/h",
+        layout.display(),
+        stations,
+        floor.storage.len()
+    );
+    println!(
+        "{:>6} {:>10} {:>14} {:>9} {:>7} {:>9} {:>8} {:>9} {:>10} {:>7}",
+        "robots", "lines/h", "per station", "of bound", "busy %", "driving %", "charges", "conflicts", "max wait s", "run s"
+    );
+    for &r in robots {
+        let cfg = SimConfig { robots: r, pods: 200.min(floor.storage.len()), pick_steps: pick_s, seed, ..SimConfig::default() };
+        let mut sim = FloorSim::new(floor.clone(), cfg);
+        let started = Instant::now();
+        for _ in 0..hours * 3600 {
+            sim.step(true);
+        }
+        let report = sim.report();
+        let per_hour = report.lines_picked as f64 / hours as f64;
+        let per_station: Vec<String> = report.lines_per_station.iter().map(|n| format!("{:.0}", *n as f64 / hours as f64)).collect();
+        println!(
+            "{r:>6} {per_hour:>10.0} {:>14} {:>8.0}% {:>7.1} {:>9.1} {:>8} {:>9} {:>10} {:>7.1}",
+            per_station.join("/"),
+            100.0 * per_hour / (bound * stations as u64) as f64,
+            100.0 * sim.utilisation(),
+            100.0 * sim.driving(),
+            report.charges,
+            report.vertex_conflicts + report.swap_conflicts,
+            report.longest_wait,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}

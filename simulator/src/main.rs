@@ -116,6 +116,21 @@ enum Bench {
         #[arg(long, default_value_t = 2_000_000)]
         max_nodes: usize,
     },
+    /// A goods-to-person shift in simulated time: picks per hour against the stations' bound.
+    Gtp {
+        #[arg(long, default_value = "configs/floor.toml")]
+        layout: PathBuf,
+        /// Fleet sizes to simulate.
+        #[arg(long, value_delimiter = ',', default_value = "6,9,15,21,30")]
+        robots: Vec<usize>,
+        #[arg(long, default_value_t = 8)]
+        hours: u64,
+        /// Worker seconds per pick line (6 s = 600 lines/h per station at most).
+        #[arg(long, default_value_t = 6)]
+        pick_s: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// GS1 scan parsing speed, and a seeded fuzz run that must never panic.
     Gs1 {
         #[arg(long, default_value_t = 1_000_000)]
@@ -168,6 +183,7 @@ fn main() -> anyhow::Result<()> {
                 Bench::Sync { events } => bench::sync(events).await,
                 Bench::Fleet { robots, hz, seconds } => bench::fleet(robots, hz, seconds).await,
                 Bench::Gs1 { fuzz } => core_bench::gs1(fuzz),
+                Bench::Gtp { layout, robots, hours, pick_s, seed } => core_bench::gtp(&layout, &robots, hours, pick_s, seed),
                 Bench::Planner { dir, agents, map, max_nodes } => {
                     let maps: Vec<&str> = match &map {
                         Some(m) => vec![m.as_str()],

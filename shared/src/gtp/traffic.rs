@@ -110,6 +110,7 @@ pub fn step(grid: &Grid, no_entry: &[bool], distances: &mut Distances, movers: &
         goals: movers.iter().map(|m| m.goal).collect(),
         restricted: movers.iter().map(|m| m.restricted).collect(),
         no_entry: Some(no_entry),
+        no_rotations: true,
     };
     let mut pibt = Pibt::lifelong(grid, robots, seed);
     let now: Vec<Cell> = movers.iter().map(|m| m.at).collect();

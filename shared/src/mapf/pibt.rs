@@ -21,6 +21,9 @@ pub struct Lifelong<'g> {
     pub goals: Vec<Cell>,
     pub restricted: Vec<bool>,
     pub no_entry: Option<&'g [bool]>,
+    /// Forbid rotations (a push chain closing on itself): real robots cannot all move into
+    /// each other's cells at once, and one that can never happen would repeat every step.
+    pub no_rotations: bool,
 }
 
 /// Scratch space reused across steps: occupancy per cell, now and next.
@@ -32,6 +35,8 @@ pub struct Pibt<'g> {
     restricted: Vec<bool>,
     goals: Vec<Cell>,
     no_entry: Option<&'g [bool]>,
+    /// With rotations forbidden: which robots are in the push chain being built.
+    in_chain: Option<Vec<bool>>,
     occupied_now: Vec<u32>,
     occupied_next: Vec<u32>,
     /// Set when a robot can neither move nor stay: the whole step fails.
@@ -42,7 +47,8 @@ pub struct Pibt<'g> {
 impl<'g> Pibt<'g> {
     pub fn new(grid: &'g Grid, goals: &[Cell], seed: u64) -> Pibt<'g> {
         let distances = goals.iter().map(|g| Arc::new(grid.distances_to(*g))).collect();
-        Pibt::lifelong(grid, Lifelong { distances, goals: goals.to_vec(), restricted: vec![false; goals.len()], no_entry: None }, seed)
+        let robots = Lifelong { distances, goals: goals.to_vec(), restricted: vec![false; goals.len()], no_entry: None, no_rotations: false };
+        Pibt::lifelong(grid, robots, seed)
     }
 
     /// PIBT for one step of lifelong planning: distance tables come from the caller's cache,
@@ -51,6 +57,7 @@ impl<'g> Pibt<'g> {
         Pibt {
             grid,
             distances: robots.distances,
+            in_chain: robots.no_rotations.then(|| vec![false; robots.goals.len()]),
             restricted: robots.restricted,
             goals: robots.goals,
             no_entry: robots.no_entry,
@@ -128,6 +135,17 @@ impl<'g> Pibt<'g> {
     /// Finds robot i a next cell, pushing whoever stands there (priority inheritance).
     /// `asker` is the robot that wants i's cell (NOBODY at the top level).
     fn push(&mut self, i: usize, asker: u32, now: &[Cell], next: &mut [Cell]) -> bool {
+        if let Some(chain) = self.in_chain.as_mut() {
+            chain[i] = true;
+        }
+        let done = self.push_in_chain(i, asker, now, next);
+        if let Some(chain) = self.in_chain.as_mut() {
+            chain[i] = false;
+        }
+        done
+    }
+
+    fn push_in_chain(&mut self, i: usize, asker: u32, now: &[Cell], next: &mut [Cell]) -> bool {
         let here = now[i];
         let mut candidates: Vec<Cell> = self.grid.neighbors(here).filter(|c| self.may_enter(i, *c)).chain(std::iter::once(here)).collect();
         self.rng.shuffle(&mut candidates);
@@ -140,6 +158,10 @@ impl<'g> Pibt<'g> {
             let there = self.occupied_now[to as usize];
             // Never swap with a robot already moving into our cell.
             if there != NOBODY && next[there as usize] == here {
+                continue;
+            }
+            // Nor close a rotation: the cell of a robot earlier in this push chain.
+            if there != NOBODY && there != i as u32 && self.in_chain.as_ref().is_some_and(|c| c[there as usize]) {
                 continue;
             }
             self.occupied_next[to as usize] = i as u32;
