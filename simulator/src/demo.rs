@@ -17,6 +17,9 @@ pub struct Options {
     pub data_dir: Option<PathBuf>,
     pub port: u16,
     pub orders_per_minute: u32,
+    /// SH-01's goods-to-person layout, and how many simulated robots work it.
+    pub floor: PathBuf,
+    pub robots: usize,
 }
 
 const ADMIN_TOKEN: &str = "demo-admin-token-not-for-production";
@@ -68,6 +71,18 @@ pub async fn run(options: Options) -> Result<()> {
         std::fs::create_dir_all(&spool)?;
         let printer = tote_sim::printer::Printer::start(SocketAddr::from(([127, 0, 0, 1], 0)), spool.clone()).await?;
         let mut settings = edge_settings(&dir, code, port(1 + i as u16), &central_url)?;
+        if *code == "SH-01" {
+            ensure!(options.floor.exists(), "{} is missing: run the demo from the repository root, or pass --floor", options.floor.display());
+            settings.floor = Some(tote_edge::config::FloorSettings {
+                layout: options.floor.clone(),
+                pods: 200,
+                faces: 4,
+                bins_per_face: 4,
+                tick_ms: 50,
+                low_battery: 25.0,
+                charged: 90.0,
+            });
+        }
         settings.printing.printer = Some(printer.addr.to_string());
         settings.printing.sender = format!("Tote {code}");
         printers.push(printer);
@@ -79,10 +94,15 @@ pub async fn run(options: Options) -> Result<()> {
         edges.push(Api::new(url, None));
     }
     println!();
+    let robots = start_robots(&edges[0], &options).await?;
     for (edge, (code, _)) in edges.iter().zip(WAREHOUSES) {
         stock_warehouse(edge, code).await?;
     }
     let story = story(&reader, &hq, &edges[0]).await;
+    let story = match story {
+        Ok(()) => robots_on_the_floor(&edges[0], robots.len()).await,
+        failed => failed,
+    };
     match (&story, options.once) {
         (Ok(()), true) => {
             println!("\nStory complete: every check held.");
@@ -94,10 +114,85 @@ pub async fn run(options: Options) -> Result<()> {
         }
         (Ok(()), false) => {}
     }
-    println!("\nShoppers keep ordering ({} per minute, seed {}); Ctrl-C stops.", options.orders_per_minute, options.seed);
+    stock_pods(&edges[0]).await?;
+    println!("\nShoppers keep ordering ({} per minute, seed {}); robots bring pods to SH-01's stations; Ctrl-C stops.", options.orders_per_minute, options.seed);
     tokio::select! {
         r = shoppers(&hq, &edges, options.seed, options.orders_per_minute) => r,
+        r = station_workers(&edges[0]) => r,
         _ = tote_shared::runtime::system::shutdown_signal() => Ok(()),
+    }
+}
+
+/// SH-01's robots: VDA 5050 shelf lifters on the edge's broker, parked on the floor.
+async fn start_robots(edge: &Api, options: &Options) -> Result<Vec<tote_sim::agv::Agv>> {
+    let broker = edge.get("/api/v1/fleet").await?["broker"].as_str().unwrap_or("").to_owned();
+    let (host, port) = broker.rsplit_once(':').context("broker host:port")?;
+    let layout = tote_edge::gtp::read_layout(&options.floor)?;
+    let starts = tote_edge::gtp::start_cells(&layout, options.robots);
+    let robots = starts
+        .iter()
+        .enumerate()
+        .map(|(k, start)| {
+            let config = tote_sim::agv::AgvConfig {
+                manufacturer: "tote".into(),
+                serial: format!("agv-{k:02}"),
+                broker_host: host.to_owned(),
+                broker_port: port.parse().unwrap_or(0),
+                state_ms: 1000,
+                node_ms: 250,
+                battery: 60.0 + (k % 5) as f64 * 10.0,
+                start: *start,
+            };
+            tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms)
+        })
+        .collect();
+    Ok(robots)
+}
+
+async fn robots_on_the_floor(edge: &Api, count: usize) -> Result<()> {
+    wait(Duration::from_secs(20), "robots in service", || async {
+        let fleet = edge.get("/api/v1/fleet").await?;
+        Ok(fleet["robots"].as_array().map_or(0, |r| r.iter().filter(|r| r["in_service"] == true).count()) >= count)
+    })
+    .await?;
+    let floor = edge.get("/api/v1/floor").await?;
+    let pods = floor["view"]["pods"].as_array().map_or(0, |p| p.len());
+    ensure!(pods == 200, "SH-01's floor has {pods} pods");
+    say(format!("SH-01: {count} robots in service on a floor of {pods} pods and 3 stations"));
+    Ok(())
+}
+
+/// Puts stock on pods (the goods-to-person part of SH-01): later orders are picked at stations.
+async fn stock_pods(edge: &Api) -> Result<()> {
+    for p in 1..=120u32 {
+        let size = SIZES[p as usize % SIZES.len()];
+        let body = json!({"location": format!("P{p:04}-A1"), "gtin": gtin(size), "qty": 10});
+        edge.post_keyed("/api/v1/receipts", &format!("pod-{p}"), &body).await?;
+    }
+    say("SH-01 put 1,200 shoes on 120 pods");
+    Ok(())
+}
+
+/// A worker at each SH-01 station picks what the robots present (scan the bin, then items).
+async fn station_workers(edge: &Api) -> Result<()> {
+    loop {
+        let stations = edge.get("/api/v1/stations").await?;
+        let mut idle = true;
+        for station in stations.as_array().into_iter().flatten() {
+            for task in station["tasks"].as_array().into_iter().flatten() {
+                idle = false;
+                let path = format!("/api/v1/pick-tasks/{}/scan", task["id"]);
+                if task["state"] == "open" {
+                    edge.post(&path, &json!({"code": task["location"]})).await?;
+                }
+                let remaining = task["qty"].as_i64().unwrap_or(0) - task["qty_picked"].as_i64().unwrap_or(0);
+                edge.post(&path, &json!({"code": task["gtin"], "qty": remaining})).await?;
+                say(format!("{}: picked {remaining} × {} from pod bin {}", station["name"].as_str().unwrap_or(""), task["sku"].as_str().unwrap_or(""), task["location"].as_str().unwrap_or("")));
+            }
+        }
+        if idle {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 }
 
@@ -305,10 +400,15 @@ async fn shoppers(hq: &Api, edges: &[Api], seed: u64, per_minute: u32) -> Result
         let path = format!("/api/v1/orders/{id}");
         let fulfilment = wait_json(Duration::from_secs(20), || edge.get(&path)).await?;
         for task in fulfilment["tasks"].as_array().into_iter().flatten() {
+            // Tasks on pods are picked at a station when a robot brings the pod.
+            if task["location"].as_str().is_some_and(|l| l.starts_with('P')) {
+                continue;
+            }
             let path = format!("/api/v1/pick-tasks/{}/scan", task["id"]);
             edge.post(&path, &json!({"code": task["location"]})).await?;
             edge.post(&path, &json!({"code": task["gtin"]})).await?;
         }
+        wait(Duration::from_secs(300), "the order to be picked", || async { Ok(edge.get(&path).await?["state"] == "picked") }).await?;
         edge.post(&format!("/api/v1/orders/{id}/pack"), &json!({})).await?;
         let tracking = format!("SF{:010}", 1_000_000 + id);
         edge.post(&format!("/api/v1/orders/{id}/ship"), &json!({"carrier": "SF", "tracking_number": tracking})).await?;

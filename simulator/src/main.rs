@@ -39,6 +39,12 @@ enum Command {
         /// Orders per minute after the story (continuous mode).
         #[arg(long, default_value_t = 30)]
         orders_per_minute: u32,
+        /// SH-01's goods-to-person floor layout.
+        #[arg(long, default_value = "configs/floor.toml")]
+        floor: PathBuf,
+        /// Simulated robots on SH-01's floor.
+        #[arg(long, default_value_t = 12)]
+        robots: usize,
     },
     /// Run N VDA 5050 robots as separate MQTT clients until Ctrl-C.
     Agv {
@@ -145,8 +151,8 @@ fn main() -> anyhow::Result<()> {
     tote_shared::runtime::system::init_telemetry("warn");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match args.command {
-        Command::Demo { once, seed, data_dir, port, orders_per_minute } => {
-            runtime.block_on(demo::run(demo::Options { once, seed, data_dir, port, orders_per_minute }))
+        Command::Demo { once, seed, data_dir, port, orders_per_minute, floor, robots } => {
+            runtime.block_on(demo::run(demo::Options { once, seed, data_dir, port, orders_per_minute, floor, robots }))
         }
         Command::Agv { count, broker, manufacturer, state_ms, node_ms, seed, floor } => runtime.block_on(async {
             use rand::{Rng, SeedableRng};
