@@ -128,7 +128,7 @@ fn replay(recording: &Recording, out_of_service: &[String]) -> Result<(usize, i6
         let header = state["headerId"].as_u64().unwrap_or(0);
         events.push((at, serial, cell, ahead, header));
     }
-    events.sort_by(|a, b| a.0.cmp(&b.0));
+    events.sort_by_key(|e| e.0);
     let mut at: HashMap<String, String> = HashMap::new();
     let mut since: HashMap<String, (i64, usize)> = HashMap::new();
     let mut moves = 0;
