@@ -33,6 +33,29 @@ pub struct Robot {
     connection_seen_ms: i64,
 }
 
+impl Robot {
+    fn new(manufacturer: &str, serial: &str, connection: ConnectionState, now_ms: i64) -> Robot {
+        Robot {
+            manufacturer: manufacturer.to_owned(),
+            serial_number: serial.to_owned(),
+            connection,
+            in_service: connection == ConnectionState::Online,
+            last_seen_ms: now_ms,
+            battery_charge: None,
+            position: None,
+            driving: false,
+            paused: false,
+            order_id: None,
+            order_update_id: 0,
+            last_node_id: None,
+            fatal_errors: Vec::new(),
+            series_name: None,
+            finished_actions: Vec::new(),
+            connection_seen_ms: now_ms,
+        }
+    }
+}
+
 /// `state` arriving this long after a CONNECTIONBROKEN/OFFLINE proves the robot reconnected
 /// (robots publish state at least once a second); anything sooner may be a message that was
 /// in flight when the connection broke.
@@ -104,24 +127,7 @@ impl Fleet {
     /// `connection` is what makes a robot known.
     pub fn connection(&self, manufacturer: &str, serial: &str, state: ConnectionState, now_ms: i64) {
         self.with(|robots| {
-            let robot = robots.entry((manufacturer.to_owned(), serial.to_owned())).or_insert_with(|| Robot {
-                manufacturer: manufacturer.to_owned(),
-                serial_number: serial.to_owned(),
-                connection: state,
-                in_service: true,
-                last_seen_ms: now_ms,
-                battery_charge: None,
-                position: None,
-                driving: false,
-                paused: false,
-                order_id: None,
-                order_update_id: 0,
-                last_node_id: None,
-                fatal_errors: Vec::new(),
-                series_name: None,
-                finished_actions: Vec::new(),
-                connection_seen_ms: now_ms,
-            });
+            let robot = robots.entry((manufacturer.to_owned(), serial.to_owned())).or_insert_with(|| Robot::new(manufacturer, serial, state, now_ms));
             robot.connection = state;
             robot.connection_seen_ms = now_ms;
             robot.last_seen_ms = now_ms;
@@ -176,11 +182,17 @@ impl Fleet {
         })
     }
 
+    /// A factsheet also makes a robot known (not yet in service): a broker may deliver it
+    /// before the robot's `connection` (QoS 0 overtaking QoS 1, as Mosquitto does under load).
     pub fn factsheet(&self, manufacturer: &str, serial: &str, f: &Factsheet, now_ms: i64) -> bool {
-        self.known(manufacturer, serial, |r| {
+        self.with(|robots| {
+            let key = (manufacturer.to_owned(), serial.to_owned());
+            let r = robots.entry(key).or_insert_with(|| Robot::new(manufacturer, serial, ConnectionState::Offline, now_ms));
             r.last_seen_ms = now_ms;
             r.series_name = f.type_specification.get("seriesName").and_then(|s| s.as_str()).map(str::to_owned);
-        })
+        });
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        true
     }
 
     /// Robots whose last message is older than `stale_ms` leave service (their cells stay
@@ -236,5 +248,17 @@ mod tests {
         fleet.state("m", "r1", &state(12_000), 12_000);
         assert_eq!(fleet.robots()[0].connection, ConnectionState::Online);
         assert!(fleet.robots()[0].in_service, "a robot that keeps talking is connected");
+    }
+
+    #[test]
+    fn a_factsheet_before_the_connection_is_kept() {
+        let fleet = Fleet::default();
+        let sheet = Factsheet::shelf_lifter(Header::new(1, 0, "m", "r1"), "Lifter", 1.5, 600.0);
+        assert!(fleet.factsheet("m", "r1", &sheet, 0));
+        assert!(!fleet.robots()[0].in_service, "known, not yet in service");
+        fleet.connection("m", "r1", ConnectionState::Online, 10);
+        let robot = &fleet.robots()[0];
+        assert!(robot.in_service);
+        assert_eq!(robot.series_name.as_deref(), Some("Lifter"));
     }
 }

@@ -963,3 +963,42 @@ pub struct FloorView {
     pub stations: Vec<StationView>,
     pub stats: Stats,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gtp::sim::tests::demo_layout;
+
+    fn report(cell: Cell, finished: Vec<String>) -> BTreeMap<String, RobotReport> {
+        let r = RobotReport { in_service: true, cell: Some(cell), battery: 80.0, finished_actions: finished, order_id: None, order_update_id: 0 };
+        BTreeMap::from([("m/r1".to_owned(), r)])
+    }
+
+    /// After an edge restart a pod recorded on a robot goes home once the robot reports in:
+    /// cancel whatever it was doing, wait for the confirmation, then drive to a free spot
+    /// and set the pod down there.
+    #[test]
+    fn after_a_restart_a_pod_on_a_robot_is_taken_home() {
+        let layout = demo_layout();
+        let at = layout.parking[0];
+        let pods = vec![("P0001".to_owned(), PodPlace::OnRobot { robot: "m/r1".into() })];
+        let mut control = Controller::new(layout, pods, Settings::default(), 7).expect("controller");
+        let out = control.tick(&report(at, vec![]), &BTreeMap::new());
+        let cancel = out.iter().find_map(|o| match o {
+            Output::CancelOrder { robot, action_id } if robot == "m/r1" => Some(action_id.clone()),
+            _ => None,
+        });
+        let cancel = cancel.expect("the robot is told to drop its old order first");
+        assert!(!out.iter().any(|o| matches!(o, Output::Order(_))), "no new order before it confirms");
+        let out = control.tick(&report(at, vec![cancel]), &BTreeMap::new());
+        let plan = out.iter().find_map(|o| match o {
+            Output::Order(p) => Some(p.clone()),
+            _ => None,
+        });
+        let plan = plan.expect("an order towards a storage spot");
+        assert_eq!(plan.cells[0], at, "the order starts where the robot stands");
+        let goal = *plan.cells.last().expect("cells");
+        assert!(control.layout().is_storage(goal), "it heads for a storage spot");
+        assert_eq!(plan.action.as_ref().map(|a| &a.1), Some(&LegAction::Drop { pod: "P0001".into() }), "and sets the pod down there");
+    }
+}

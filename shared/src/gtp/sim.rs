@@ -325,7 +325,7 @@ impl FloorSim {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::gtp::layout::LayoutSpec;
     use crate::mapf::Grid;
