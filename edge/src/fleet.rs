@@ -22,6 +22,11 @@ pub struct Robot {
     pub paused: bool,
     pub order_id: Option<String>,
     pub order_update_id: u32,
+    /// Node ids of the released nodes it has not reached.
+    #[serde(skip)]
+    pub released_ahead: Vec<String>,
+    /// The load ids it reports (None: it does not report loads).
+    pub loads: Option<Vec<String>>,
     pub last_node_id: Option<String>,
     pub fatal_errors: Vec<String>,
     pub series_name: Option<String>,
@@ -47,6 +52,8 @@ impl Robot {
             paused: false,
             order_id: None,
             order_update_id: 0,
+            released_ahead: Vec::new(),
+            loads: None,
             last_node_id: None,
             fatal_errors: Vec::new(),
             series_name: None,
@@ -164,6 +171,8 @@ impl Fleet {
             r.paused = state.paused.unwrap_or(false);
             r.order_id = Some(state.order_id.clone()).filter(|o| !o.is_empty());
             r.order_update_id = state.order_update_id;
+            r.released_ahead = state.node_states.iter().filter(|n| n.released).map(|n| n.node_id.clone()).collect();
+            r.loads = state.loads.as_ref().map(|l| l.iter().filter_map(|l| l.load_id.clone()).collect());
             r.last_node_id = Some(state.last_node_id.clone()).filter(|n| !n.is_empty());
             r.finished_actions =
                 state.action_states.iter().filter(|a| a.action_status == ActionStatus::Finished).map(|a| a.action_id.clone()).collect();

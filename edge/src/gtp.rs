@@ -174,6 +174,8 @@ fn reports(fleet: &Fleet, layout: &Layout) -> BTreeMap<String, RobotReport> {
                 finished_actions: r.finished_actions,
                 order_id: r.order_id,
                 order_update_id: r.order_update_id,
+                ahead: r.released_ahead.iter().filter_map(|n| layout.cell_of_node(n)).collect(),
+                load: r.loads.map(|l| l.into_iter().next()),
             };
             (format!("{}/{}", r.manufacturer, r.serial_number), report)
         })

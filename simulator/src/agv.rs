@@ -23,6 +23,8 @@ pub struct AgvConfig {
     pub battery: f64,
     /// Where it stands when it starts (metres on the map).
     pub start: (f64, f64),
+    /// The pod it carries when it starts (a robot that reconnects after a fault still has it).
+    pub load: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -223,7 +225,7 @@ async fn run(cfg: AgvConfig, mut faults: mpsc::Receiver<Fault>, now_ms: fn() -> 
         order: None,
         at_node: 0,
         position: cfg.start,
-        load: None,
+        load: cfg.load.clone(),
         action_states: Vec::new(),
         battery: cfg.battery,
         charging: false,

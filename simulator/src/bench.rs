@@ -374,6 +374,7 @@ pub async fn fleet(robots: usize, hz: f64, seconds: u64) -> Result<()> {
                 node_ms: 1000,
                 battery: 80.0,
                 start: (0.0, 0.0),
+                load: None,
             };
             tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms)
         })

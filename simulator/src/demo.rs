@@ -142,6 +142,7 @@ async fn start_robots(edge: &Api, options: &Options) -> Result<Vec<tote_sim::agv
                 node_ms: 250,
                 battery: 60.0 + (k % 5) as f64 * 10.0,
                 start: *start,
+                load: None,
             };
             tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms)
         })

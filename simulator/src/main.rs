@@ -174,6 +174,7 @@ fn main() -> anyhow::Result<()> {
                         node_ms,
                         battery: rng.gen_range(40.0..100.0),
                         start: starts.get(k).copied().unwrap_or_default(),
+                        load: None,
                     };
                     tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms)
                 })

@@ -74,6 +74,10 @@ pub struct RobotReport {
     /// The order (and update) it is working on, as it reports.
     pub order_id: Option<String>,
     pub order_update_id: u32,
+    /// Cells of the released nodes it has not reached yet (it may still drive there).
+    pub ahead: Vec<Cell>,
+    /// What it says it carries: None when it does not report loads, Some(None) when empty.
+    pub load: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,6 +285,8 @@ impl Controller {
         let mut out = Vec::new();
         self.observe(reports, &mut out);
         self.finish_actions(reports, &mut out);
+        self.distances.set_obstacles(self.broken_cells());
+        self.boxed_in(&mut out);
         self.arrivals(demand, &mut out);
         self.open_visits(demand);
         self.assign();
@@ -315,7 +321,7 @@ impl Controller {
             // it reports, and nothing released before the fault is left.
             if bot.resync.as_ref().is_some_and(|id| report.finished_actions.contains(id) || report.order_id.is_none()) {
                 bot.resync = None;
-                bot.held.clear();
+                bot.held = report.ahead.iter().copied().collect();
             }
             let sent = bot.leg.as_ref().filter(|l| l.last_seq.is_some()).map(|l| (l.order_id.as_str(), l.update_id));
             let lags = sent.is_some_and(|s| Some(s) != report.order_id.as_deref().map(|o| (o, report.order_update_id))) && !bot.held.is_empty();
@@ -325,7 +331,7 @@ impl Controller {
             if bot.in_service && !can_serve {
                 self.out_of_service(serial, out);
             } else if !bot.in_service && can_serve {
-                self.back_in_service(serial, out);
+                self.back_in_service(serial, report, out);
             }
         }
     }
@@ -359,13 +365,14 @@ impl Controller {
         }
     }
 
-    fn back_in_service(&mut self, serial: &str, out: &mut Vec<Output>) {
-        // A pod recorded on this robot (stranded, or on it when we started) goes home.
-        let carrying = self.pods.iter().position(|p| p.place.robot() == Some(serial));
+    fn back_in_service(&mut self, serial: &str, report: &RobotReport, out: &mut Vec<Output>) {
+        let carrying = self.reconcile_load(serial, report, out);
         let spot = carrying.and_then(|p| self.free_spot(p, self.pods[p].home));
         let action_id = self.fresh_order_id() + "-cancel";
         let Some(bot) = self.bots.get_mut(serial) else { return };
         bot.in_service = true;
+        // Until it confirms the cancel it may still drive to nodes released before: hold them.
+        bot.held = report.ahead.iter().copied().collect();
         bot.resync = Some(action_id.clone());
         bot.leg = None;
         bot.carrying = carrying;
@@ -378,6 +385,35 @@ impl Controller {
             self.pods[p].place = PodPlace::OnRobot { robot: serial.to_owned() };
             out.push(Output::Pod { pod: self.pods[p].id.clone(), place: self.pods[p].place.clone() });
         }
+    }
+
+    /// Which pod a robot coming into service carries. Its own `loads` win over our records
+    /// (a lift or drop may have happened just before a crash, before we wrote it down): a pod
+    /// it reports is on it; a pod we have on it that it does not report was set down where
+    /// it stands, if that is a storage spot. Robots that do not report loads: our records.
+    fn reconcile_load(&mut self, serial: &str, report: &RobotReport, out: &mut Vec<Output>) -> Option<usize> {
+        let recorded = self.pods.iter().position(|p| p.place.robot() == Some(serial));
+        let reported = match &report.load {
+            None => return recorded,
+            Some(load) => load.as_ref().and_then(|id| self.pod_index.get(id).copied()),
+        };
+        if let (Some(p), Some(cell)) = (recorded.filter(|r| Some(*r) != reported), report.cell) {
+            let free = !self.pods.iter().any(|o| o.place == PodPlace::Stored { spot: cell });
+            if self.layout.is_storage(cell) && free {
+                self.pods[p].place = PodPlace::Stored { spot: cell };
+            } else {
+                // Neither on the robot nor set down on a spot: someone has to find it, and its
+                // stock is out of reach until then.
+                self.pods[p].place = PodPlace::Stranded { robot: serial.to_owned() };
+            }
+            out.push(Output::Pod { pod: self.pods[p].id.clone(), place: self.pods[p].place.clone() });
+        }
+        if let Some(p) = reported {
+            if let Some(v) = self.pods[p].visit.take() {
+                self.visits.remove(&v);
+            }
+        }
+        reported
     }
 
     fn finish_actions(&mut self, reports: &BTreeMap<String, RobotReport>, out: &mut Vec<Output>) {
@@ -629,6 +665,47 @@ impl Controller {
             .filter(|(d, _)| *d != u32::MAX)
             .min()
             .map(|(_, s)| s.clone())
+    }
+
+    /// A robot that a broken one walls in (in a storage spot whose only way out is taken)
+    /// cannot deliver its pod: the pod counts as stranded, so its lines go to other stock,
+    /// until the way opens and the robot takes it home.
+    fn boxed_in(&mut self, out: &mut Vec<Output>) {
+        let serials: Vec<String> = self.bots.iter().filter(|(_, b)| b.in_service && b.carrying.is_some() && b.resync.is_none()).map(|(s, _)| s.clone()).collect();
+        for serial in serials {
+            let Some(bot) = self.bots.get(&serial) else { continue };
+            let (Some(cell), Some(p)) = (bot.cell, bot.carrying) else { continue };
+            match bot.job {
+                Job::Deliver { visit } => {
+                    let station = self.visits.get(&visit).and_then(|v| v.station).map(|s| self.layout.stations[s].pick);
+                    let Some(pick) = station else { continue };
+                    if self.distances.to(&self.layout.grid, &self.no_entry, pick)[cell as usize] != u32::MAX {
+                        continue;
+                    }
+                    self.visits.remove(&visit);
+                    self.pods[p].visit = None;
+                    self.pods[p].place = PodPlace::Stranded { robot: serial.clone() };
+                    out.push(Output::Pod { pod: self.pods[p].id.clone(), place: self.pods[p].place.clone() });
+                    if let Some(bot) = self.bots.get_mut(&serial) {
+                        bot.job = Job::Idle;
+                        bot.leg = None;
+                    }
+                }
+                Job::Idle if matches!(self.pods[p].place, PodPlace::Stranded { .. }) => {
+                    let Some(spot) = self.free_spot(p, self.pods[p].home) else { continue };
+                    if self.distances.to(&self.layout.grid, &self.no_entry, spot)[cell as usize] == u32::MAX {
+                        continue;
+                    }
+                    self.pods[p].place = PodPlace::OnRobot { robot: serial.clone() };
+                    out.push(Output::Pod { pod: self.pods[p].id.clone(), place: self.pods[p].place.clone() });
+                    if let Some(bot) = self.bots.get_mut(&serial) {
+                        bot.job = Job::Return { pod: p, spot };
+                        bot.leg = None;
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     fn send_to_chargers(&mut self) {
@@ -970,7 +1047,7 @@ mod tests {
     use crate::gtp::sim::tests::demo_layout;
 
     fn report(cell: Cell, finished: Vec<String>) -> BTreeMap<String, RobotReport> {
-        let r = RobotReport { in_service: true, cell: Some(cell), battery: 80.0, finished_actions: finished, order_id: None, order_update_id: 0 };
+        let r = RobotReport { in_service: true, cell: Some(cell), battery: 80.0, finished_actions: finished, order_id: None, order_update_id: 0, ahead: vec![], load: None };
         BTreeMap::from([("m/r1".to_owned(), r)])
     }
 

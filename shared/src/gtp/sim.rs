@@ -152,6 +152,8 @@ impl FloorSim {
                     finished_actions: r.finished.clone(),
                     order_id: Some(r.order_id.clone()),
                     order_update_id: r.update_id,
+                    ahead: r.ahead.iter().copied().collect(),
+                    load: None,
                 }))
             .collect();
         let outputs = self.controller.tick(&reports, &self.demand);

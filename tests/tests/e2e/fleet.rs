@@ -52,6 +52,7 @@ async fn robots_fault_and_garbage_is_counted(broker: Option<String>) -> Result<(
                     node_ms: 100,
                     battery: 90.0,
                     start: (0.0, 0.0),
+                    load: None,
                 },
                 tote_shared::runtime::system::now_ms,
             )
@@ -154,6 +155,7 @@ async fn operators_see_the_floor_live_and_pause_a_robot_with_schema_valid_instan
         node_ms: 100,
         battery: 90.0,
         start: (0.0, 0.0),
+        load: None,
     };
     let _agv = Agv::spawn(config, tote_shared::runtime::system::now_ms);
     // The test's own subscriber records what the edge publishes to the robot.
