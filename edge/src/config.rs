@@ -61,6 +61,10 @@ pub struct MqttSettings {
     pub max_connections: usize,
     /// A robot whose last message is older than this leaves service.
     pub stale_state_ms: u64,
+    /// The robot manufacturers (VDA 5050 topic level) this edge controls. Empty: every robot
+    /// on the broker — fine with a broker per site; on a shared broker, name yours.
+    #[serde(default)]
+    pub manufacturers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -185,6 +189,10 @@ impl Settings {
             }
         } else if cfg!(not(feature = "embedded-broker")) {
             return invalid("mqtt.broker", "this build has no embedded broker: name one");
+        }
+        let topic_level = |s: &String| !s.is_empty() && s.len() <= 64 && !s.contains(['/', '+', '#']);
+        if m.manufacturers.len() > 64 || !m.manufacturers.iter().all(topic_level) {
+            return invalid("mqtt.manufacturers", "at most 64 names of 1 to 64 characters without / + #");
         }
         if !(1..=100_000).contains(&m.max_connections) || !(500..=600_000).contains(&m.stale_state_ms) {
             return invalid("mqtt", "max_connections 1..=100000, stale_state_ms 500..=600000");

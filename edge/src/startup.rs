@@ -75,7 +75,7 @@ impl App {
             state.sync_health.clone(),
         )?;
         let pusher = tokio::spawn(sync.clone().push_loop());
-        let mqtt = tokio::spawn(crate::mqtt::run(state.robots.clone(), events, state.fleet.clone()));
+        let mqtt = tokio::spawn(crate::mqtt::run(state.robots.clone(), events, state.fleet.clone(), state.settings.mqtt.manufacturers.clone()));
         let watchdog = tokio::spawn(expire_stale_robots(state.fleet.clone(), state.settings.mqtt.stale_state_ms));
         let pruner = tokio::spawn(prune_history(state.clone()));
         let printer = tokio::spawn(crate::printer::run(state.store.clone(), state.settings.printing.printer.clone()));

@@ -235,6 +235,7 @@ fn edge_settings(dir: &Path, code: &str, port: u16, central: &str) -> Result<tot
             embedded_listen: SocketAddr::from(([127, 0, 0, 1], if port == 0 { 0 } else { port + 10 })),
             max_connections: 2000,
             stale_state_ms: 5000,
+            manufacturers: Vec::new(),
         },
         log: "warn".into(),
     };

@@ -15,12 +15,15 @@ use std::time::Duration;
 use tote_shared::runtime::system::now_ms;
 use tote_shared::vda5050::{Action, Connection, Factsheet, Header, InstantActions, Order, State, Topic, Visualization, MAX_PAYLOAD_BYTES};
 
-pub const SUBSCRIPTIONS: [(&str, QoS); 4] = [
-    ("uagv/v2/+/+/state", QoS::AtMostOnce),
-    ("uagv/v2/+/+/connection", QoS::AtLeastOnce),
-    ("uagv/v2/+/+/factsheet", QoS::AtMostOnce),
-    ("uagv/v2/+/+/visualization", QoS::AtMostOnce),
-];
+pub const SUBSCRIPTIONS: [(&str, QoS); 4] =
+    [("state", QoS::AtMostOnce), ("connection", QoS::AtLeastOnce), ("factsheet", QoS::AtMostOnce), ("visualization", QoS::AtMostOnce)];
+
+/// The topic filters for the robots of `manufacturers` (all robots when empty).
+pub fn subscriptions(manufacturers: &[String]) -> Vec<(String, QoS)> {
+    let all = ["+".to_owned()];
+    let names = if manufacturers.is_empty() { &all[..] } else { manufacturers };
+    names.iter().flat_map(|m| SUBSCRIPTIONS.iter().map(move |(topic, qos)| (format!("uagv/v2/{m}/+/{topic}"), *qos))).collect()
+}
 
 /// Last `headerId` sent, per (manufacturer, serial, topic).
 type HeaderIds = Arc<Mutex<HashMap<(String, String, Topic), u32>>>;
@@ -70,14 +73,15 @@ pub fn connect(host: &str, port: u16, client_id: String) -> (Publisher, EventLoo
 }
 
 /// Runs the event loop forever (reconnecting with a pause), subscribing on every connect.
-pub async fn run(publisher: Publisher, mut events: EventLoop, fleet: Arc<Fleet>) {
+pub async fn run(publisher: Publisher, mut events: EventLoop, fleet: Arc<Fleet>, manufacturers: Vec<String>) {
+    let filters = subscriptions(&manufacturers);
     let client = publisher.client;
     loop {
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 tracing::info!("connected to the MQTT broker");
-                for (filter, qos) in SUBSCRIPTIONS {
-                    if let Err(error) = client.subscribe(filter, qos).await {
+                for (filter, qos) in &filters {
+                    if let Err(error) = client.subscribe(filter, *qos).await {
                         tracing::error!(%error, filter, "subscribe failed");
                     }
                 }

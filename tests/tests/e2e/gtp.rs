@@ -242,13 +242,17 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
     let dir = tempfile::tempdir()?;
     let central = Central::start(dir.path())?;
     central.add_warehouse("SH-01", "Shanghai").await?;
-    let extra = format!("[floor]\nlayout = \"{}\"\npods = 200\nfaces = 2\nbins_per_face = 1\ntick_ms = 20\n", repo_file("configs/floor.toml").display());
+    // On a shared broker each edge controls its own robots only.
+    let manufacturer = format!("gtp{}", rand::random::<u32>());
+    let extra = format!(
+        "manufacturers = [\"{manufacturer}\"]\n[floor]\nlayout = \"{}\"\npods = 200\nfaces = 2\nbins_per_face = 1\ntick_ms = 20\n",
+        repo_file("configs/floor.toml").display()
+    );
     let config = edge_config_full(dir.path(), "SH-01", central.base_url(), broker.as_deref(), &extra)?;
     let edge = Arc::new(Edge::from_daemon(Daemon::spawn(Kind::Edge, config)?, "SH-01"));
     let address = edge.get("/api/v1/fleet").await?.ok()?["broker"].as_str().context("broker")?.to_owned();
     let (host, port) = address.rsplit_once(':').context("host:port")?;
     let port: u16 = port.parse()?;
-    let manufacturer = format!("gtp{}", rand::random::<u32>());
     let (recording, spy, spy_client) = record(host, port, &manufacturer).await?;
 
     let layout = tote_edge::gtp::read_layout(&repo_file("configs/floor.toml"))?;
