@@ -285,6 +285,7 @@ impl Controller {
         let mut out = Vec::new();
         self.observe(reports, &mut out);
         self.finish_actions(reports, &mut out);
+        // Robots out of service stand where they stopped: paths go around them.
         self.distances.set_obstacles(self.broken_cells());
         self.boxed_in(&mut out);
         self.arrivals(demand, &mut out);
@@ -719,9 +720,9 @@ impl Controller {
             .filter(|(_, b)| b.in_service && b.job == Job::Idle && b.carrying.is_none() && b.battery < self.settings.low_battery)
             .map(|(s, _)| s.clone())
             .collect();
+        let broken = self.broken_cells();
         for serial in low {
             let Some(at) = self.bots.get(&serial).and_then(|b| b.cell) else { continue };
-            let broken = self.broken_cells();
             let free = self.layout.chargers.iter().copied().filter(|c| !busy.contains(c) && !broken.contains(c));
             let Some(charger) = free.min_by_key(|c| self.distances.to(&self.layout.grid, &self.no_entry, *c)[at as usize]) else { return };
             busy.push(charger);
@@ -788,8 +789,6 @@ impl Controller {
     }
 
     fn drive(&mut self, out: &mut Vec<Output>) {
-        // Robots out of service stand where they stopped: paths go around them.
-        self.distances.set_obstacles(self.broken_cells());
         self.resend_lost_orders(out);
         let serials: Vec<String> =
             self.bots.iter().filter(|(_, b)| b.in_service && b.held.is_empty() && b.resync.is_none()).map(|(s, _)| s.clone()).collect();

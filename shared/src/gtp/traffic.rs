@@ -66,25 +66,10 @@ impl Default for Distances {
     }
 }
 
+/// A path may start on a no-entry cell (a storage spot) but not pass through one, and never
+/// steps on an obstacle.
 fn bfs(grid: &Grid, no_entry: &[bool], obstacles: &[Cell], goal: Cell) -> Vec<u32> {
-    let mut dist = vec![u32::MAX; grid.cells()];
-    let mut queue = std::collections::VecDeque::new();
-    dist[goal as usize] = 0;
-    queue.push_back(goal);
-    while let Some(c) = queue.pop_front() {
-        // A path may start on a no-entry cell but not pass through one.
-        if c != goal && no_entry[c as usize] {
-            continue;
-        }
-        let d = dist[c as usize] + 1;
-        for n in grid.neighbors(c) {
-            if dist[n as usize] == u32::MAX && obstacles.binary_search(&n).is_err() {
-                dist[n as usize] = d;
-                queue.push_back(n);
-            }
-        }
-    }
-    dist
+    grid.distances_where(goal, |n| obstacles.binary_search(&n).is_err(), |c| !no_entry[c as usize])
 }
 
 /// A robot asking for its next cell.

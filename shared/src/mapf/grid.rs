@@ -131,14 +131,23 @@ impl Grid {
 
     /// Steps from every cell to `goal` (BFS); `u32::MAX` where unreachable.
     pub fn distances_to(&self, goal: Cell) -> Vec<u32> {
+        self.distances_where(goal, |_| true, |_| true)
+    }
+
+    /// Like `distances_to` on paths that never step on a cell `enter` refuses and never pass
+    /// through (continue from) a cell `pass` refuses; the goal itself always counts.
+    pub fn distances_where(&self, goal: Cell, enter: impl Fn(Cell) -> bool, pass: impl Fn(Cell) -> bool) -> Vec<u32> {
         let mut dist = vec![u32::MAX; self.free.len()];
         let mut queue = std::collections::VecDeque::new();
         dist[goal as usize] = 0;
         queue.push_back(goal);
         while let Some(c) = queue.pop_front() {
+            if c != goal && !pass(c) {
+                continue;
+            }
             let d = dist[c as usize] + 1;
             for n in self.neighbors(c) {
-                if dist[n as usize] == u32::MAX {
+                if dist[n as usize] == u32::MAX && enter(n) {
                     dist[n as usize] = d;
                     queue.push_back(n);
                 }
