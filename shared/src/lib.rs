@@ -12,6 +12,7 @@ pub mod mapf;
 pub mod order;
 pub mod scan;
 pub mod stock;
+pub mod station;
 pub mod sync;
 pub mod vda5050;
 

@@ -217,6 +217,10 @@ pub struct Controller {
     epoch: i64,
     next_order: u64,
     tick: u64,
+    /// Per station: its PLC answers (false: no pods go there) and its light curtain is clear
+    /// (false: the presented pod stays).
+    online: Vec<bool>,
+    hold: Vec<bool>,
     pub stats: Stats,
 }
 
@@ -258,6 +262,7 @@ impl Controller {
             list.push(Pod { id, place, home, visits: 0, visit: None });
         }
         let no_entry = (0..layout.grid.cells() as Cell).map(|c| layout.is_storage(c)).collect();
+        let stations = layout.stations.len();
         Ok(Controller {
             layout,
             no_entry,
@@ -271,12 +276,24 @@ impl Controller {
             epoch: epoch_ms,
             next_order: 1,
             tick: 0,
+            online: vec![true; stations],
+            hold: vec![false; stations],
             stats: Stats::default(),
         })
     }
 
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// What the station's PLC says: `online` false (unreachable, answering exceptions) sends
+    /// no more pods there and takes the presented one elsewhere; `hold` (light curtain broken)
+    /// keeps the presented pod where it is. Returns false for an unknown station.
+    pub fn set_station(&mut self, name: &str, online: bool, hold: bool) -> bool {
+        let Some(s) = self.layout.stations.iter().position(|st| st.name == name) else { return false };
+        self.online[s] = online;
+        self.hold[s] = hold;
+        true
     }
 
     /// One round of control. `demand`: open pick lines per pod id.
@@ -462,7 +479,14 @@ impl Controller {
             }
             match bot.job {
                 Job::Deliver { visit } => self.arrive_at_station(&serial, visit, out),
-                Job::Present { visit } => self.leave_station(&serial, visit, demand, out),
+                Job::Present { visit } => {
+                    let station = self.visits.get(&visit).and_then(|v| v.station);
+                    if station.is_some_and(|s| !self.online[s]) {
+                        self.present_elsewhere(&serial, visit, out);
+                    } else {
+                        self.leave_station(&serial, visit, demand, out);
+                    }
+                }
                 Job::Fetch { visit } => self.drop_unneeded_fetch(&serial, visit, demand),
                 Job::Charging { .. } if bot.battery >= self.settings.charged => {
                     out.push(Output::StopCharging { robot: serial.clone() });
@@ -480,7 +504,7 @@ impl Controller {
         let Some(s) = v.station else { return };
         let station = &self.layout.stations[s];
         let Some(bot) = self.bots.get_mut(serial) else { return };
-        if bot.cell != Some(station.pick) {
+        if bot.cell != Some(station.pick) || !self.online[s] {
             return;
         }
         v.presenting = true;
@@ -495,7 +519,7 @@ impl Controller {
     fn leave_station(&mut self, serial: &str, visit: u64, demand: &BTreeMap<String, u32>, out: &mut Vec<Output>) {
         let Some(v) = self.visits.get(&visit) else { return };
         let (p, s) = (v.pod, v.station.unwrap_or(0));
-        if demand.get(&self.pods[p].id).copied().unwrap_or(0) > 0 {
+        if demand.get(&self.pods[p].id).copied().unwrap_or(0) > 0 || self.hold[s] {
             return;
         }
         let pick = self.layout.stations[s].pick;
@@ -513,6 +537,21 @@ impl Controller {
         out.push(Output::Pod { pod: pod.id.clone(), place: pod.place.clone() });
         if let Some(bot) = self.bots.get_mut(serial) {
             bot.job = Job::Return { pod: p, spot };
+        }
+    }
+
+    /// The station went offline under a presented pod: the pod goes on to another station
+    /// (assigned like any pod on its way) with the lines still open on it.
+    fn present_elsewhere(&mut self, serial: &str, visit: u64, out: &mut Vec<Output>) {
+        let Some(v) = self.visits.get_mut(&visit) else { return };
+        v.presenting = false;
+        v.station = None;
+        let pod = &mut self.pods[v.pod];
+        pod.place = PodPlace::OnRobot { robot: serial.to_owned() };
+        out.push(Output::Pod { pod: pod.id.clone(), place: pod.place.clone() });
+        if let Some(bot) = self.bots.get_mut(serial) {
+            bot.job = Job::Deliver { visit };
+            bot.leg = None;
         }
     }
 
@@ -589,7 +628,8 @@ impl Controller {
         self.layout
             .stations
             .iter()
-            .map(|s| !broken.contains(&s.pick) && grid.neighbors(s.pick).any(|n| !s.queue.contains(&n) && !broken.contains(&n)))
+            .zip(&self.online)
+            .map(|(s, online)| *online && !broken.contains(&s.pick) && grid.neighbors(s.pick).any(|n| !s.queue.contains(&n) && !broken.contains(&n)))
             .collect()
     }
 
@@ -957,7 +997,7 @@ impl Controller {
                 here.sort();
                 let presenting = here.first().filter(|h| !h.0).map(|h| h.2.clone());
                 let coming = here.into_iter().filter(|h| h.0).map(|h| h.2).collect();
-                StationView { name: st.name.clone(), pick: xy(st.pick), presenting, coming }
+                StationView { name: st.name.clone(), pick: xy(st.pick), presenting, coming, online: self.online[s], hold: self.hold[s] }
             })
             .collect();
         FloorView { robots, pods, stations, stats: self.stats.clone() }
@@ -1030,6 +1070,10 @@ pub struct StationView {
     pub presenting: Option<String>,
     /// Pods on their way or in the queue, first in line first.
     pub coming: Vec<String>,
+    /// Takes pods (its PLC answers).
+    pub online: bool,
+    /// Light curtain broken: the presented pod stays.
+    pub hold: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

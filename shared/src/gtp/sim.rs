@@ -393,6 +393,58 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_station_offline_gets_no_pods_its_presented_pod_moves_on_and_it_comes_back() {
+        let mut sim = FloorSim::new(demo_layout(), SimConfig { robots: 12, pods: 200, ..SimConfig::default() });
+        sim.add_lines(150);
+        let name = sim.controller.layout().stations[1].name.clone();
+        // Offline the moment it presents a pod.
+        let presented = (0..2_000).find_map(|_| {
+            sim.step(false);
+            sim.controller.presented(&name).map(|(pod, _)| pod)
+        });
+        let presented = presented.expect("the station got a pod");
+        assert!(sim.controller.set_station(&name, false, false));
+        let before = sim.report().lines_per_station[1];
+        for _ in 0..600 {
+            sim.step(false);
+            let view = sim.controller.view();
+            let station = view.stations.iter().find(|s| s.name == name).expect("station in view");
+            assert!(station.presenting.is_none() && station.coming.is_empty(), "offline station got work: {station:?}");
+            assert!(!station.online);
+        }
+        let r = sim.report();
+        assert_eq!(r.lines_per_station[1], before, "no picks at an offline station");
+        assert!(r.lines_picked > 30, "the other stations pick, including {presented}'s lines: {r:?}");
+        assert!(!sim.controller.set_station("nowhere", true, false));
+        sim.controller.set_station(&name, true, false);
+        assert!(sim.run_until_done(20_000), "not done: {:?}", sim.report());
+        let r = sim.report();
+        assert_eq!((r.vertex_conflicts, r.swap_conflicts, r.lines_picked), (0, 0, 150));
+        assert!(r.lines_per_station[1] > before, "back online, it picks again: {r:?}");
+    }
+
+    #[test]
+    fn a_broken_light_curtain_keeps_the_presented_pod_until_it_clears() {
+        let mut sim = FloorSim::new(demo_layout(), SimConfig { robots: 8, pods: 200, ..SimConfig::default() });
+        sim.add_lines(40);
+        let name = sim.controller.layout().stations[0].name.clone();
+        let (pod, _) = (0..2_000)
+            .find_map(|_| {
+                sim.step(false);
+                sim.controller.presented(&name)
+            })
+            .expect("the station got a pod");
+        sim.controller.set_station(&name, true, true);
+        for _ in 0..300 {
+            sim.step(false);
+            assert_eq!(sim.controller.presented(&name).map(|p| p.0), Some(pod.clone()), "held pod left");
+        }
+        sim.controller.set_station(&name, true, false);
+        assert!(sim.run_until_done(20_000), "not done: {:?}", sim.report());
+        assert_eq!(sim.report().lines_picked, 40);
+    }
+
+    #[test]
     fn many_seeds_and_fleet_sizes_finish_without_conflicts_or_endless_waits() {
         for seed in 1..=6u64 {
             let robots = 8 + 6 * seed as usize;
