@@ -64,7 +64,7 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.http.validate()?;
         self.database.validate()?;
-        let invalid = |field, why| Err(ConfigError::Invalid(Invalid { field, why }));
+        let invalid = |field, why: &'static str| Err(ConfigError::Invalid(Invalid { field, why: why.into() }));
         if self.orders.payment_timeout_ms < 1_000 || self.orders.sweep_interval_ms < 10 {
             return invalid("orders", "payment_timeout_ms must be ≥ 1000 and sweep_interval_ms ≥ 10");
         }

@@ -28,6 +28,10 @@ pub struct Settings {
     /// A goods-to-person floor: robots bring pods to stations. Absent: no robot dispatch.
     #[serde(default)]
     pub floor: Option<FloorSettings>,
+    /// The PLC at each goods-to-person station (Modbus TCP): pick-to-light, confirm button,
+    /// pod sensor, light curtain, tower light. Stations without one are always online.
+    #[serde(default)]
+    pub station_plcs: Vec<StationPlcSettings>,
     #[serde(default = "default_log")]
     pub log: String,
 }
@@ -113,6 +117,55 @@ pub struct ScannerSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct StationPlcSettings {
+    /// The floor station it serves (a name in the layout).
+    pub station: String,
+    /// `host:port` of the PLC's Modbus TCP server.
+    pub address: String,
+    /// Modbus unit (slave) id.
+    #[serde(default = "unit_one")]
+    pub unit: u8,
+    #[serde(default = "hundred")]
+    pub poll_ms: u64,
+    /// Each request (and the connect) gives up after this long.
+    #[serde(default = "five_hundred")]
+    pub timeout_ms: u64,
+    /// A press this soon after the light changed counts for nothing (the worker cannot have
+    /// read the new quantity).
+    #[serde(default = "three_hundred")]
+    pub settle_ms: u64,
+    /// Failed polls in a row that take the station offline, good ones that bring it back.
+    #[serde(default = "three")]
+    pub offline_after: u32,
+    #[serde(default = "three")]
+    pub online_after: u32,
+    /// Where the PLC keeps each signal; absent: the map `tote-sim plc` plays.
+    #[serde(default)]
+    pub map: tote_shared::station::RegisterMap,
+}
+
+fn unit_one() -> u8 {
+    1
+}
+
+fn hundred() -> u64 {
+    100
+}
+
+fn three_hundred() -> u64 {
+    300
+}
+
+fn five_hundred() -> u64 {
+    500
+}
+
+fn three() -> u32 {
+    3
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FloorSettings {
     /// The layout file (TOML); the `.map` it names is read relative to it.
     pub layout: std::path::PathBuf,
@@ -150,6 +203,35 @@ fn charged() -> f64 {
 }
 
 impl Settings {
+    fn validate_plcs(&self) -> Result<(), ConfigError> {
+        let invalid = |field, why: String| Err(ConfigError::Invalid(Invalid { field, why: why.into() }));
+        if self.station_plcs.len() > 256 {
+            return invalid("station_plcs", "at most 256 station PLCs per edge".into());
+        }
+        if !self.station_plcs.is_empty() && self.floor.is_none() {
+            return invalid("station_plcs", "station PLCs need a [floor]".into());
+        }
+        let mut stations = std::collections::HashSet::new();
+        for p in &self.station_plcs {
+            if !stations.insert(&p.station) {
+                return invalid("station_plcs.station", format!("station {:?} has two PLCs", p.station));
+            }
+            if p.address.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).is_none() {
+                return invalid("station_plcs.address", format!("{:?} must be host:port", p.address));
+            }
+            if !(10..=10_000).contains(&p.poll_ms) || !(10..=30_000).contains(&p.timeout_ms) || p.settle_ms > 10_000 {
+                return invalid("station_plcs", "poll_ms 10..=10000, timeout_ms 10..=30000, settle_ms ≤ 10000".into());
+            }
+            if !(1..=100).contains(&p.offline_after) || !(1..=100).contains(&p.online_after) {
+                return invalid("station_plcs", "offline_after and online_after 1..=100".into());
+            }
+            if let Err(e) = p.map.validate() {
+                return invalid("station_plcs.map", format!("station {}: {e}", p.station));
+            }
+        }
+        Ok(())
+    }
+
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         let settings: Settings = load_layered(path, "TOTE_EDGE")?;
         settings.validate()?;
@@ -159,7 +241,7 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.http.validate()?;
         self.database.validate()?;
-        let invalid = |field, why| Err(ConfigError::Invalid(Invalid { field, why }));
+        let invalid = |field, why: &'static str| Err(ConfigError::Invalid(Invalid { field, why: why.into() }));
         let p = &self.printing;
         if tote_shared::label::sscc(0, &p.gs1_company_prefix, 0).is_none() || p.gs1_company_prefix.len() < 6 {
             return invalid("printing.gs1_company_prefix", "must be 6 to 12 digits");
@@ -174,6 +256,7 @@ impl Settings {
         if !self.scanners.iter().all(|s| !s.name.is_empty() && s.name.len() <= 40 && names.insert(&s.name)) {
             return invalid("scanners.name", "names must be 1 to 40 characters and unique");
         }
+        self.validate_plcs()?;
         if let Some(f) = &self.floor {
             if !(1..=9999).contains(&f.pods) || !(1..=26).contains(&f.faces) || !(1..=99).contains(&f.bins_per_face) {
                 return invalid("floor", "pods 1..=9999, faces 1..=26, bins_per_face 1..=99");

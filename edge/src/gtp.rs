@@ -183,7 +183,15 @@ fn reports(fleet: &Fleet, layout: &Layout) -> BTreeMap<String, RobotReport> {
 }
 
 /// Master control, forever.
-pub async fn run(floor: Arc<Floor>, mut controller: Controller, store: EdgeStore, fleet: Arc<Fleet>, robots: crate::mqtt::Publisher, tick_ms: u64) {
+pub async fn run(
+    floor: Arc<Floor>,
+    mut controller: Controller,
+    store: EdgeStore,
+    fleet: Arc<Fleet>,
+    robots: crate::mqtt::Publisher,
+    panels: Arc<crate::plc::Panels>,
+    tick_ms: u64,
+) {
     let mut tick = tokio::time::interval(Duration::from_millis(tick_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -195,6 +203,9 @@ pub async fn run(floor: Arc<Floor>, mut controller: Controller, store: EdgeStore
                 continue;
             }
         };
+        for (station, online, hold) in panels.gates() {
+            controller.set_station(&station, online, hold);
+        }
         let outputs = controller.tick(&reports(&fleet, &floor.layout), &demand);
         for output in outputs {
             apply(&floor.layout, &store, &robots, output).await;

@@ -13,6 +13,7 @@ pub mod fleet;
 pub mod gtp;
 pub mod http;
 pub mod mqtt;
+pub mod plc;
 pub mod printer;
 pub mod scanner;
 pub mod startup;

@@ -11,6 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tote_shared::runtime::system::now_ms;
 use tote_shared::scan::{parse, Scan, MAX_SCAN_LEN};
+use tote_shared::station::Colour;
 
 /// Connections one scanner listener accepts at once (a scanner needs one).
 const MAX_CONNECTIONS_PER_SCANNER: usize = 4;
@@ -63,10 +64,16 @@ impl Scanners {
 }
 
 /// Binds the scanner's listener now (so a bad address fails start-up) and serves it.
-pub async fn start(name: String, station: String, listen: SocketAddr, scanners: Arc<Scanners>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+pub async fn start(
+    name: String,
+    station: String,
+    listen: SocketAddr,
+    scanners: Arc<Scanners>,
+    panels: Arc<crate::plc::Panels>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    scanners.bound.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), (station, addr));
+    scanners.bound.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), (station.clone(), addr));
     tracing::info!(scanner = %name, %addr, "scanner listener ready");
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS_PER_SCANNER));
     Ok(tokio::spawn(async move {
@@ -74,9 +81,10 @@ pub async fn start(name: String, station: String, listen: SocketAddr, scanners: 
             let Ok(slot) = slots.clone().acquire_owned().await else { return };
             match listener.accept().await {
                 Ok((socket, peer)) => {
-                    let (scanners, name) = (scanners.clone(), name.clone());
+                    let (scanners, name, panels, station) = (scanners.clone(), name.clone(), panels.clone(), station.clone());
                     tokio::spawn(async move {
-                        if let Err(error) = serve(socket, &name, &scanners).await {
+                        let feedback = |ok: bool| panels.flash(&station, if ok { Colour::Green } else { Colour::Red });
+                        if let Err(error) = serve(socket, &name, &scanners, &feedback).await {
                             tracing::warn!(scanner = %name, %peer, %error, "scanner connection ended");
                         }
                         drop(slot);
@@ -88,7 +96,8 @@ pub async fn start(name: String, station: String, listen: SocketAddr, scanners: 
     }))
 }
 
-async fn serve(socket: TcpStream, name: &str, scanners: &Scanners) -> std::io::Result<()> {
+/// `feedback` lights the station: green for a code we understood, red for anything else.
+async fn serve(socket: TcpStream, name: &str, scanners: &Scanners, feedback: &(dyn Fn(bool) + Sync)) -> std::io::Result<()> {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read);
     let mut line = Vec::with_capacity(128);
@@ -111,6 +120,7 @@ async fn serve(socket: TcpStream, name: &str, scanners: &Scanners) -> std::io::R
                 Err(_) => answer(scanners, name, Err("not UTF-8 text".into())),
             }
         };
+        feedback(reply.starts_with("OK"));
         write.write_all(reply.as_bytes()).await?;
     }
 }

@@ -22,13 +22,16 @@ pub struct AppState {
     pub scanners: Arc<crate::scanner::Scanners>,
     /// The goods-to-person floor, when one is configured.
     pub floor: Option<Arc<crate::gtp::Floor>>,
+    /// The stations' PLCs (none without a floor).
+    pub panels: Arc<crate::plc::Panels>,
 }
 
 pub struct App {
     listener: TcpListener,
     state: AppState,
     events: rumqttc::EventLoop,
-    scanner_tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Scanner listeners and station PLC pollers.
+    device_tasks: Vec<tokio::task::JoinHandle<()>>,
     controller: Option<tote_shared::gtp::Controller>,
 }
 
@@ -41,11 +44,6 @@ impl App {
         // Unique per process: two clients with one id make the broker drop the older one.
         let client_id = format!("tote-edge-{}-{}-{:04x}", settings.warehouse, std::process::id(), rand::random::<u16>());
         let (robots, events) = crate::mqtt::connect(&host, port, client_id);
-        let scanners: Arc<crate::scanner::Scanners> = Arc::default();
-        let mut scanner_tasks = Vec::new();
-        for s in &settings.scanners {
-            scanner_tasks.push(crate::scanner::start(s.name.clone(), s.station.clone(), s.listen, scanners.clone()).await?);
-        }
         let (floor, controller) = match &settings.floor {
             Some(f) => {
                 let (floor, controller) = crate::gtp::start(&store, f, tote_shared::runtime::system::now_ms()).await?;
@@ -53,8 +51,21 @@ impl App {
             }
             None => (None, None),
         };
-        let state = AppState { settings: Arc::new(settings), store, sync_health: Arc::default(), fleet: Arc::default(), mqtt_broker, robots, scanners, floor };
-        Ok(App { listener, state, events, scanner_tasks, controller })
+        let (panels, mut tasks) = match &floor {
+            Some(floor) => {
+                if let Some(p) = settings.station_plcs.iter().find(|p| !floor.layout.stations.iter().any(|s| s.name == p.station)) {
+                    anyhow::bail!("station_plcs: station {:?} is not in the floor layout", p.station);
+                }
+                crate::plc::start(&settings.station_plcs, store.clone(), floor.clone())
+            }
+            None => (Arc::default(), Vec::new()),
+        };
+        let scanners: Arc<crate::scanner::Scanners> = Arc::default();
+        for s in &settings.scanners {
+            tasks.push(crate::scanner::start(s.name.clone(), s.station.clone(), s.listen, scanners.clone(), panels.clone()).await?);
+        }
+        let state = AppState { settings: Arc::new(settings), store, sync_health: Arc::default(), fleet: Arc::default(), mqtt_broker, robots, scanners, floor, panels };
+        Ok(App { listener, state, events, device_tasks: tasks, controller })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -66,7 +77,7 @@ impl App {
     }
 
     pub async fn run_until_stopped(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let App { listener, state, events, scanner_tasks, controller } = self;
+        let App { listener, state, events, device_tasks, controller } = self;
         let addr = listener.local_addr()?;
         let sync = SyncClient::new(
             state.settings.central.clone(),
@@ -87,6 +98,7 @@ impl App {
                 state.store.clone(),
                 state.fleet.clone(),
                 state.robots.clone(),
+                state.panels.clone(),
                 f.tick_ms,
             ))),
             _ => None,
@@ -99,7 +111,7 @@ impl App {
         watchdog.abort();
         pruner.abort();
         printer.abort();
-        scanner_tasks.iter().for_each(|t| t.abort());
+        device_tasks.iter().for_each(|t| t.abort());
         puller.abort();
         if let Some(control) = control {
             control.abort();

@@ -230,6 +230,7 @@ fn edge_settings(dir: &Path, code: &str, port: u16, central: &str) -> Result<tot
         printing: tote_edge::config::PrintingSettings::default(),
         scanners: Vec::new(),
         floor: None,
+        station_plcs: Vec::new(),
         mqtt: MqttSettings {
             broker: None,
             embedded_listen: SocketAddr::from(([127, 0, 0, 1], if port == 0 { 0 } else { port + 10 })),

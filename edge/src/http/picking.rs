@@ -48,7 +48,9 @@ pub async fn scan(State(state): State<AppState>, Path(id): Path<u64>, headers: H
     if code.is_empty() || code.len() > 64 {
         return Err(ApiError::Unprocessable("a scanned code has 1 to 64 characters".into()));
     }
-    Ok(answer(StatusCode::OK, state.store.scan(key, id, code, body.qty).await?))
+    let answer = answer(StatusCode::OK, state.store.scan(key, id, code, body.qty).await?);
+    state.panels.refresh(); // a station light may show this task
+    Ok(answer)
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,5 +62,7 @@ pub struct ShortRequest {
 
 pub async fn short(State(state): State<AppState>, Path(id): Path<u64>, headers: HeaderMap, Json(body): Json<ShortRequest>) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    Ok(answer(StatusCode::OK, state.store.short_pick(key, id, body.found).await?))
+    let answer = answer(StatusCode::OK, state.store.short_pick(key, id, body.found).await?);
+    state.panels.refresh();
+    Ok(answer)
 }

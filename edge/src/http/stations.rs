@@ -21,6 +21,12 @@ pub struct StationWork {
     pub coming: Vec<String>,
     /// Open pick tasks on the presented pod: scan the bin, then the items.
     pub tasks: Vec<PickTaskView>,
+    /// Takes pods (its PLC answers, or it has none).
+    pub online: bool,
+    /// Light curtain broken: the presented pod stays.
+    pub hold: bool,
+    /// The station's PLC, when it has one.
+    pub plc: Option<crate::plc::PanelStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -65,5 +71,14 @@ async fn work(state: &AppState, floor: &Floor, name: &str) -> Result<StationWork
         Some(pod) => state.store.tasks_on_pod(pod.clone()).await?,
         None => Vec::new(),
     };
-    Ok(StationWork { name: name.to_owned(), presenting, robot, coming: station.map(|s| s.coming.clone()).unwrap_or_default(), tasks })
+    Ok(StationWork {
+        name: name.to_owned(),
+        presenting,
+        robot,
+        coming: station.map(|s| s.coming.clone()).unwrap_or_default(),
+        tasks,
+        online: station.is_none_or(|s| s.online),
+        hold: station.is_some_and(|s| s.hold),
+        plc: state.panels.status(name),
+    })
 }

@@ -174,6 +174,11 @@ impl EdgeStore {
         self.change(key, move |c| picking::scan(c, task_id, &code, qty, now())).await
     }
 
+    /// A station's confirm button for the lit task (`key` makes a press count once).
+    pub async fn confirm_lit(&self, key: String, task_id: u64, qty: u32) -> StoreResult<Answer> {
+        self.change(Some(key), move |c| picking::confirm_lit(c, task_id, qty, now())).await
+    }
+
     pub async fn short_pick(&self, key: Option<String>, task_id: u64, found: i64) -> StoreResult<Answer> {
         self.change(key, move |c| picking::short_pick(c, task_id, found, now())).await
     }

@@ -214,6 +214,23 @@ pub fn scan(conn: &Connection, task_id: u64, code: &str, qty: u32, now_ms: i64) 
     }
 }
 
+/// The station's confirm button, pressed while the light showed `qty` for this task: the whole
+/// rest of the task is picked from the lit bin. Anything else (the task moved on, a different
+/// quantity is left) is a conflict and changes nothing.
+pub fn confirm_lit(conn: &Connection, task_id: u64, qty: u32, now_ms: i64) -> StoreResult<ScanOutcome> {
+    let t = task(conn, task_id)?;
+    let state = order_state(conn, t.order_id)?;
+    if state != "picking" || !matches!(t.state.as_str(), "open" | "located") {
+        return Err(StoreError::Conflict(format!("pick task {task_id} is {} (order {state}); the light was stale", t.state)));
+    }
+    let remaining = t.qty - t.qty_picked;
+    if remaining != i64::from(qty) {
+        return Err(StoreError::Conflict(format!("the light showed {qty} but {remaining} are left on pick task {task_id}")));
+    }
+    let gtin = t.gtin.clone();
+    pick_items(conn, t, &gtin, qty, now_ms)
+}
+
 fn pick_items(conn: &Connection, mut t: PickTaskView, code: &str, qty: u32, now_ms: i64) -> StoreResult<ScanOutcome> {
     if code != t.gtin {
         return Err(StoreError::WrongScan { what: "item", expected: format!("{} ({})", t.gtin, t.sku), scanned: code.to_owned() });

@@ -28,15 +28,15 @@ pub fn default_log() -> String {
 }
 
 /// A setting outside its allowed range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid setting {field}: {why}")]
 pub struct Invalid {
     pub field: &'static str,
-    pub why: &'static str,
+    pub why: std::borrow::Cow<'static, str>,
 }
 
-pub fn invalid<T>(field: &'static str, why: &'static str) -> Result<T, Invalid> {
-    Err(Invalid { field, why })
+pub fn invalid<T>(field: &'static str, why: impl Into<std::borrow::Cow<'static, str>>) -> Result<T, Invalid> {
+    Err(Invalid { field, why: why.into() })
 }
 
 #[derive(Debug, Clone, Deserialize)]

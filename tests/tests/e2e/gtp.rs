@@ -21,15 +21,15 @@ const SKUS: u64 = 40;
 const ORDERS: u64 = 100;
 const LINES_PER_ORDER: u64 = 3;
 
-fn repo_file(path: &str) -> std::path::PathBuf {
+pub(crate) fn repo_file(path: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
-fn gtin(k: u64) -> String {
+pub(crate) fn gtin(k: u64) -> String {
     tote_shared::Gtin::from_body13(690_000_000_000 + k).to_string()
 }
 
-fn sku(k: u64) -> String {
+pub(crate) fn sku(k: u64) -> String {
     format!("GTP-{k:03}")
 }
 

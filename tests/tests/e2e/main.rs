@@ -12,5 +12,6 @@ mod lifecycle;
 mod offline;
 mod oversell;
 mod scanners;
+mod stations;
 mod story;
 mod systemd;

@@ -1,0 +1,358 @@
+//! Station PLCs over Modbus TCP (tokio-modbus client). One task per PLC polls its inputs with
+//! a timeout, reconnects with backoff, writes the pick-to-light and tower light when what they
+//! should show changes, and turns a confirm press into a pick confirmation — once.
+//!
+//! The rules (what counts as a press, when a station is offline) are the pure
+//! `tote_shared::station::Panel`; this module only moves registers. Master control reads each
+//! station's gate (`online`, `hold`) every tick: an offline station gets no pods.
+
+use crate::config::StationPlcSettings;
+use crate::gtp::Floor;
+use crate::store::{EdgeStore, PickTaskView};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_modbus::client::{Client, Context, Reader, Writer};
+use tokio_modbus::prelude::Slave;
+use tote_shared::runtime::system::now_ms;
+use tote_shared::station::{bin_code, Colour, Display, Inputs, Panel, Point, RegisterMap, Sampled, Table};
+
+/// How long a scan's green or red flash stays on the tower light.
+const FLASH_MS: i64 = 1_500;
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// What the floor and the API see of one station's PLC.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PanelStatus {
+    pub address: String,
+    /// Takes pods: the PLC answered the last polls.
+    pub online: bool,
+    pub connected: bool,
+    pub inputs: Inputs,
+    /// What the PLC shows now (as last written).
+    pub display: Option<Display>,
+    /// The pick task the light shows.
+    pub lit_task: Option<u64>,
+    pub polls: u64,
+    pub failures: u64,
+    pub reconnects: u64,
+    pub presses: u64,
+    /// Presses too soon after the light changed, or with nothing lit.
+    pub ignored_presses: u64,
+    pub confirmed: u64,
+    pub last_error: Option<String>,
+}
+
+struct Shared {
+    status: Mutex<PanelStatus>,
+    /// Wakes the poller early (a scan to flash, a pick to show).
+    wake: Notify,
+    flash: Mutex<Option<(Colour, i64)>>,
+}
+
+/// Every station PLC of this edge, by station name.
+#[derive(Default)]
+pub struct Panels {
+    stations: BTreeMap<String, Arc<Shared>>,
+}
+
+impl Panels {
+    pub fn status(&self, station: &str) -> Option<PanelStatus> {
+        self.stations.get(station).map(|s| s.status.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    /// (station, online, hold) for master control.
+    pub fn gates(&self) -> Vec<(String, bool, bool)> {
+        self.stations
+            .iter()
+            .map(|(name, s)| {
+                let st = s.status.lock().unwrap_or_else(|p| p.into_inner());
+                (name.clone(), st.online, st.inputs.safety_ok == Some(false))
+            })
+            .collect()
+    }
+
+    /// Scan feedback on the station's tower light (no-op for a station without a PLC).
+    pub fn flash(&self, station: &str, colour: Colour) {
+        if let Some(s) = self.stations.get(station) {
+            *s.flash.lock().unwrap_or_else(|p| p.into_inner()) = Some((colour, now_ms() + FLASH_MS));
+            s.wake.notify_one();
+        }
+    }
+
+    /// Something to show changed (a pick was confirmed another way): refresh every light now.
+    pub fn refresh(&self) {
+        self.stations.values().for_each(|s| s.wake.notify_one());
+    }
+}
+
+/// Starts one poller per configured PLC.
+pub fn start(plcs: &[StationPlcSettings], store: EdgeStore, floor: Arc<Floor>) -> (Arc<Panels>, Vec<tokio::task::JoinHandle<()>>) {
+    let mut panels = Panels::default();
+    for p in plcs {
+        let status = PanelStatus { address: p.address.clone(), ..PanelStatus::default() };
+        let shared = Arc::new(Shared { status: Mutex::new(status), wake: Notify::new(), flash: Mutex::new(None) });
+        panels.stations.insert(p.station.clone(), shared);
+    }
+    let panels = Arc::new(panels);
+    let tasks = plcs
+        .iter()
+        .map(|p| {
+            let shared = panels.stations[&p.station].clone();
+            tokio::spawn(Poller::new(p.clone(), shared, store.clone(), floor.clone()).run())
+        })
+        .collect();
+    (panels, tasks)
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PollError {
+    /// The link is gone: reconnect.
+    #[error("{0}")]
+    Link(String),
+    /// The PLC answered with a Modbus exception: keep the link, count the failure.
+    #[error("Modbus exception {0}")]
+    Exception(String),
+}
+
+struct Poller {
+    settings: StationPlcSettings,
+    shared: Arc<Shared>,
+    store: EdgeStore,
+    floor: Arc<Floor>,
+    panel: Panel,
+    /// The task whose quantity the light shows.
+    lit: Option<(u64, Display)>,
+    /// After a confirmed press the light goes dark until then, so the worker sees the next
+    /// task light up even when it has the same bin and quantity.
+    dark_until: i64,
+    timeout: Duration,
+}
+
+impl Poller {
+    fn new(settings: StationPlcSettings, shared: Arc<Shared>, store: EdgeStore, floor: Arc<Floor>) -> Poller {
+        let panel = Panel::new(settings.settle_ms, settings.offline_after, settings.online_after);
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        Poller { settings, shared, store, floor, panel, lit: None, dark_until: 0, timeout }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut PanelStatus)) {
+        f(&mut self.shared.status.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    async fn run(mut self) {
+        let mut backoff = BACKOFF_START;
+        loop {
+            match self.connect().await {
+                Ok(mut ctx) => {
+                    backoff = BACKOFF_START;
+                    self.panel.connected();
+                    self.update(|s| {
+                        s.connected = true;
+                        s.reconnects += 1;
+                    });
+                    let error = self.poll_until_lost(&mut ctx).await;
+                    let _ = tokio::time::timeout(self.timeout, ctx.disconnect()).await;
+                    self.fail(&error);
+                    self.update(|s| s.connected = false);
+                }
+                Err(error) => self.fail(&error),
+            }
+            // Full jitter: fifty stations whose PLC rack rebooted do not reconnect in step.
+            let wait = backoff.mul_f64(0.5 + rand::random::<f64>() / 2.0);
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    async fn connect(&self) -> Result<Context, PollError> {
+        let address = self.settings.address.clone();
+        let resolve = tokio::net::lookup_host(address.clone());
+        let addr: SocketAddr = match tokio::time::timeout(self.timeout, resolve).await {
+            Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| PollError::Link(format!("{address} resolves to nothing")))?,
+            Ok(Err(e)) => return Err(PollError::Link(format!("{address}: {e}"))),
+            Err(_) => return Err(PollError::Link(format!("{address}: name lookup timed out"))),
+        };
+        let connect = tokio_modbus::client::tcp::connect_slave(addr, Slave(self.settings.unit));
+        match tokio::time::timeout(self.timeout, connect).await {
+            Ok(Ok(ctx)) => Ok(ctx),
+            Ok(Err(e)) => Err(PollError::Link(format!("connect {address}: {e}"))),
+            Err(_) => Err(PollError::Link(format!("connect {address}: timed out"))),
+        }
+    }
+
+    fn fail(&mut self, error: &PollError) {
+        let went_offline = self.panel.failed();
+        if went_offline {
+            tracing::warn!(station = %self.settings.station, %error, "station PLC not answering: station offline, pods go elsewhere");
+        } else {
+            tracing::debug!(station = %self.settings.station, %error, "station PLC poll failed");
+        }
+        let online = self.panel.online();
+        self.update(|s| {
+            s.failures += 1;
+            s.online = online;
+            s.last_error = Some(error.to_string());
+        });
+    }
+
+    /// Polls until the link breaks; exceptions count as failures but keep the link.
+    async fn poll_until_lost(&mut self, ctx: &mut Context) -> PollError {
+        let period = Duration::from_millis(self.settings.poll_ms);
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = self.shared.wake.notified() => {}
+            }
+            match self.cycle(ctx).await {
+                Ok(()) => {}
+                Err(e @ PollError::Exception(_)) => self.fail(&e),
+                Err(e @ PollError::Link(_)) => return e,
+            }
+        }
+    }
+
+    /// One poll: read the inputs, act on a press, show what should be shown.
+    async fn cycle(&mut self, ctx: &mut Context) -> Result<(), PollError> {
+        let inputs = self.read_inputs(ctx).await?;
+        let now = now_ms();
+        let (sampled, came_online) = self.panel.sample(inputs, now);
+        if came_online {
+            tracing::info!(station = %self.settings.station, "station PLC answers again: station online");
+        }
+        let online = self.panel.online();
+        self.update(|s| {
+            s.polls += 1;
+            s.online = online;
+            s.inputs = inputs;
+        });
+        match sampled {
+            Sampled::Nothing => {}
+            Sampled::IgnoredPress => self.update(|s| {
+                s.presses += 1;
+                s.ignored_presses += 1;
+            }),
+            Sampled::Press(shown) => self.pressed(shown).await,
+        }
+        let (wanted, task) = self.wanted(inputs).await;
+        if let Some(display) = self.panel.to_show(wanted) {
+            self.write(ctx, &display).await?;
+            self.panel.shown(display, now_ms());
+            self.lit = task.map(|t| (t, display));
+            self.update(|s| {
+                s.display = Some(display);
+                s.lit_task = task;
+            });
+        }
+        Ok(())
+    }
+
+    async fn pressed(&mut self, shown: Display) {
+        self.update(|s| s.presses += 1);
+        let Some((task, lit)) = self.lit.filter(|(_, d)| (d.qty, d.bin) == (shown.qty, shown.bin)) else {
+            self.update(|s| s.ignored_presses += 1);
+            return;
+        };
+        // One key per task: a press that reaches us twice (a retry, a restart) picks once.
+        let key = format!("plc:{}:task:{task}", self.settings.station);
+        match self.store.confirm_lit(key, task, u32::from(lit.qty)).await {
+            Ok(_) => {
+                tracing::info!(station = %self.settings.station, task, qty = lit.qty, "pick confirmed by the station button");
+                self.update(|s| s.confirmed += 1);
+                self.dark_until = now_ms() + self.settings.settle_ms as i64;
+            }
+            Err(error) => {
+                tracing::warn!(station = %self.settings.station, task, %error, "station button press not applied");
+                *self.shared.flash.lock().unwrap_or_else(|p| p.into_inner()) = Some((Colour::Red, now_ms() + FLASH_MS));
+            }
+        }
+    }
+
+    /// What the station should show: the first open task on the pod in front of the worker.
+    async fn wanted(&self, inputs: Inputs) -> (Display, Option<u64>) {
+        let flash = {
+            let mut flash = self.shared.flash.lock().unwrap_or_else(|p| p.into_inner());
+            if flash.is_some_and(|(_, until)| until <= now_ms()) {
+                *flash = None;
+            }
+            flash.map(|(c, _)| c)
+        };
+        let view = self.floor.view();
+        let presenting = view.as_ref().and_then(|v| v.stations.iter().find(|s| s.name == self.settings.station)).and_then(|s| s.presenting.clone());
+        // The sensor, where there is one, must agree that a pod is there.
+        let presenting = presenting.filter(|_| inputs.pod_present != Some(false));
+        let task: Option<PickTaskView> = match &presenting {
+            Some(pod) => match self.store.tasks_on_pod(pod.clone()).await {
+                Ok(tasks) => tasks.into_iter().next(),
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the presented pod's tasks");
+                    None
+                }
+            },
+            None => None,
+        };
+        let tower = |normal: Colour| flash.unwrap_or(normal);
+        if now_ms() < self.dark_until {
+            return (Display { tower: tower(Colour::Green), ..Display::default() }, None);
+        }
+        match task {
+            Some(t) => {
+                let qty = u16::try_from(t.qty - t.qty_picked).unwrap_or(u16::MAX);
+                (Display { qty, bin: bin_code(&t.location), colour: Colour::Green, tower: tower(Colour::Green) }, Some(t.id))
+            }
+            None if presenting.is_some() => (Display { tower: tower(Colour::Green), ..Display::default() }, None),
+            None => (Display { tower: tower(Colour::Amber), ..Display::default() }, None),
+        }
+    }
+
+    async fn read_inputs(&self, ctx: &mut Context) -> Result<Inputs, PollError> {
+        let map: &RegisterMap = &self.settings.map;
+        let mut values = Vec::new();
+        for (table, start, count) in map.input_spans() {
+            let read = async {
+                match table {
+                    Table::Coil => ctx.read_coils(start, count).await.map(|r| r.map(bits)),
+                    Table::Discrete => ctx.read_discrete_inputs(start, count).await.map(|r| r.map(bits)),
+                    Table::Holding => ctx.read_holding_registers(start, count).await,
+                    Table::Input => ctx.read_input_registers(start, count).await,
+                }
+            };
+            let words = self.answer(read).await?;
+            values.push((table, start, words));
+        }
+        map.decode(&values).ok_or_else(|| PollError::Link("the PLC answered fewer values than asked for".into()))
+    }
+
+    async fn write(&self, ctx: &mut Context, display: &Display) -> Result<(), PollError> {
+        for (point, value) in self.settings.map.encode(display) {
+            let Point { table, address } = point;
+            let write = async {
+                match table {
+                    Table::Coil => ctx.write_single_coil(address, value != 0).await,
+                    _ => ctx.write_single_register(address, value).await,
+                }
+            };
+            self.answer(write).await?;
+        }
+        Ok(())
+    }
+
+    async fn answer<T>(&self, request: impl std::future::Future<Output = tokio_modbus::Result<T>>) -> Result<T, PollError> {
+        match tokio::time::timeout(self.timeout, request).await {
+            Err(_) => Err(PollError::Link(format!("no answer within {} ms", self.settings.timeout_ms))),
+            Ok(Err(e)) => Err(PollError::Link(e.to_string())),
+            Ok(Ok(Err(exception))) => Err(PollError::Exception(format!("{exception:?}"))),
+            Ok(Ok(Ok(value))) => Ok(value),
+        }
+    }
+}
+
+fn bits(bits: Vec<bool>) -> Vec<u16> {
+    bits.into_iter().map(u16::from).collect()
+}

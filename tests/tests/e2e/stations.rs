@@ -1,0 +1,191 @@
+//! Station PLCs over Modbus TCP, end to end: the edge runs the demo floor with a simulated PLC
+//! (`tote-sim`'s Modbus server) at each of its three stations and VDA 5050 robots on the
+//! embedded broker. Nobody picks through the API: a worker at each PLC presses the confirm
+//! button when the pick-to-light shows a quantity (one of them holds it down for many polls).
+//! Mid-run one PLC becomes unreachable and another answers only exceptions; each station
+//! goes offline, its pods go elsewhere, and it comes back by itself.
+
+use crate::gtp::{gtin, repo_file, sku};
+use crate::helpers::*;
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tote_shared::station::bin_code;
+use tote_sim::agv::{Agv, AgvConfig};
+use tote_sim::modbus::Fault;
+use tote_sim::plc::{StationPlc, Worker};
+
+const ROBOTS: usize = 10;
+const SKUS: u64 = 20;
+const ORDERS: u64 = 40;
+const STATIONS: [&str; 3] = ["ST-1", "ST-2", "ST-3"];
+
+async fn seed(central: &Central, edge: &Edge) -> Result<()> {
+    central.post("/api/v1/spus", json!({"id": "PTL", "name": "Pick-to-light test item", "brand": "Tote", "category": "Test"})).await?.ok()?;
+    for k in 0..SKUS {
+        let body = json!({"sku": sku(k), "spu_id": "PTL", "gtin": gtin(k), "gender": "unisex", "colour": "grey", "size": "one", "price": 1000, "cost": 500});
+        central.post("/api/v1/skus", body).await?.ok()?;
+    }
+    edge.wait_for_skus(SKUS).await?;
+    for p in 1..=60u64 {
+        for (bin, k) in [("A1", p % SKUS), ("B1", (p * 7 + 3) % SKUS)] {
+            edge.receive(&format!("P{p:04}-{bin}"), &gtin(k), 9).await?;
+        }
+    }
+    edge.wait_synced(Duration::from_secs(60)).await?;
+    for o in 0..ORDERS {
+        // Quantities 1 to 3: the light must show the right one.
+        let lines: Vec<Value> = (0..2).map(|l| json!({"sku": sku((o * 7 + l * 11) % SKUS), "qty": 1 + (o + l) % 3})).collect();
+        let body = json!({"channel": "app", "lines": lines, "ship_to": {"name": "Li Wei", "line1": "88 Century Avenue", "city": "Shanghai", "postcode": "200120"}});
+        let id = central.create_order(&format!("ptl-{o}"), &body).await?.ok()?["id"].as_u64().context("order id")?;
+        central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?.ok()?;
+    }
+    Ok(())
+}
+
+async fn station(edge: &Edge, name: &str) -> Result<Value> {
+    edge.get(&format!("/api/v1/stations/{name}")).await?.ok()
+}
+
+async fn picked(edge: &Edge) -> Result<usize> {
+    Ok(edge.get("/api/v1/orders?state=picked&limit=1000").await?.ok()?.as_array().map_or(0, |a| a.len()))
+}
+
+/// Takes a station's PLC away with `fault`; checks the station goes offline, loses its pod,
+/// gets none while away, and comes back online after the fault clears.
+async fn outage(edge: &Edge, plc: &StationPlc, name: &str, fault: Fault) -> Result<()> {
+    plc.set_fault(Some(fault));
+    eventually(&format!("{name} offline under {fault:?}"), Duration::from_secs(10), || async {
+        let s = station(edge, name).await?;
+        Ok((s["online"] == false).then_some(()))
+    })
+    .await?;
+    eventually(&format!("{name}'s pod to move on"), Duration::from_secs(20), || async {
+        let s = station(edge, name).await?;
+        Ok((s["presenting"].is_null() && s["coming"].as_array().is_some_and(|c| c.is_empty())).then_some(()))
+    })
+    .await?;
+    let before = picked(edge).await?;
+    // Away for a while: nothing comes to it, the other stations keep picking.
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < until {
+        let s = station(edge, name).await?;
+        assert!(s["presenting"].is_null() && s["online"] == false, "offline {name} got a pod: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    plc.set_fault(None);
+    eventually(&format!("{name} back online"), Duration::from_secs(15), || async {
+        let s = station(edge, name).await?;
+        Ok((s["online"] == true).then_some(s))
+    })
+    .await?;
+    println!("{name} was offline ({fault:?}); orders picked meanwhile: {before} → {}", picked(edge).await?);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn station_buttons_confirm_picks_once_and_a_lost_plc_takes_its_station_offline_until_it_returns() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let central = Central::start(dir.path())?;
+    central.add_warehouse("SH-01", "Shanghai").await?;
+    // ST-1's worker keeps the button down for 8 polls: still one confirmation per press.
+    let workers = [Worker { hold_ms: 800, ..Worker::default() }, Worker::default(), Worker::default()];
+    let mut plcs = Vec::new();
+    for w in workers {
+        plcs.push(StationPlc::start("127.0.0.1:0".parse()?, Some(w)).await?);
+    }
+    let manufacturer = format!("ptl{}", rand::random::<u32>());
+    let mut extra = format!(
+        "manufacturers = [\"{manufacturer}\"]\n[floor]\nlayout = \"{}\"\npods = 60\nfaces = 2\nbins_per_face = 1\ntick_ms = 20\n",
+        repo_file("configs/floor.toml").display()
+    );
+    for (name, plc) in STATIONS.iter().zip(&plcs) {
+        extra += &format!("[[station_plcs]]\nstation = \"{name}\"\naddress = \"{}\"\npoll_ms = 50\ntimeout_ms = 300\nsettle_ms = 100\n", plc.addr());
+    }
+    let config = edge_config_full(dir.path(), "SH-01", central.base_url(), None, &extra)?;
+    let edge = Arc::new(Edge::from_daemon(Daemon::spawn(Kind::Edge, config)?, "SH-01"));
+    let address = edge.get("/api/v1/fleet").await?.ok()?["broker"].as_str().context("broker")?.to_owned();
+    let (host, port) = address.rsplit_once(':').context("host:port")?;
+    let layout = tote_edge::gtp::read_layout(&repo_file("configs/floor.toml"))?;
+    let robots: Vec<Agv> = tote_edge::gtp::start_cells(&layout, ROBOTS)
+        .into_iter()
+        .enumerate()
+        .map(|(k, start)| {
+            let config = AgvConfig {
+                manufacturer: manufacturer.clone(),
+                serial: format!("agv-{k:02}"),
+                broker_host: host.to_owned(),
+                broker_port: port.parse().unwrap_or(0),
+                state_ms: 500,
+                node_ms: 20,
+                battery: 95.0,
+                start,
+                load: None,
+            };
+            Agv::spawn(config, tote_shared::runtime::system::now_ms)
+        })
+        .collect();
+
+    for name in STATIONS {
+        eventually(&format!("{name} online"), Duration::from_secs(10), || async { Ok((station(&edge, name).await?["online"] == true).then_some(())) }).await?;
+    }
+    seed(&central, &edge).await?;
+    eventually("a few orders picked by button", Duration::from_secs(60), || async { Ok((picked(&edge).await? >= 5).then_some(())) }).await?;
+    outage(&edge, &plcs[1], "ST-2", Fault::Unreachable).await?;
+    outage(&edge, &plcs[2], "ST-3", Fault::Exception(4)).await?;
+
+    let done = eventually("every order picked and every pod stored", Duration::from_secs(180), || async {
+        let view = edge.get("/api/v1/floor").await?.ok()?;
+        let out = view["view"]["pods"].as_array().into_iter().flatten().filter(|p| p["place"]["at"] != "stored").count();
+        Ok((picked(&edge).await? == ORDERS as usize && out == 0).then_some(()))
+    })
+    .await;
+    if let Err(error) = done {
+        let mut stations = Vec::new();
+        for name in STATIONS {
+            stations.push(station(&edge, name).await?);
+        }
+        bail!("{error}\nstations: {}", serde_json::to_string_pretty(&stations)?);
+    }
+
+    // Every line picked in full, by button, from the bin and quantity the light showed.
+    let orders = edge.get("/api/v1/orders?state=picked&limit=1000").await?.ok()?;
+    let mut out_per_sku: BTreeMap<String, i64> = BTreeMap::new();
+    let mut tasks_done = Vec::new();
+    for order in orders.as_array().context("orders")? {
+        for line in order["lines"].as_array().context("lines")? {
+            assert_eq!(line["qty_picked"], line["qty"], "order {}: {line}", order["order_id"]);
+            *out_per_sku.entry(line["sku"].as_str().unwrap_or("").to_owned()).or_default() += line["qty"].as_i64().unwrap_or(0);
+        }
+        for task in order["tasks"].as_array().context("tasks")?.iter().filter(|t| t["state"] == "done") {
+            assert_eq!(task["qty_picked"], task["qty"], "{task}");
+            tasks_done.push((task["qty"].as_u64().unwrap_or(0) as u16, bin_code(task["location"].as_str().unwrap_or(""))));
+        }
+    }
+    for (sku, qty) in &out_per_sku {
+        let stock = edge.get(&format!("/api/v1/stock?sku={sku}&location=OUT")).await?.ok()?;
+        assert_eq!(stock[0]["qty"].as_i64(), Some(*qty), "{sku} in outbound staging");
+    }
+    let mut confirmed = 0;
+    let mut presses: Vec<(u16, u16)> = Vec::new();
+    for (name, plc) in STATIONS.iter().zip(&plcs) {
+        let s = station(&edge, name).await?;
+        let status = &s["plc"];
+        assert_eq!(s["online"], true, "{name} ends online");
+        confirmed += status["confirmed"].as_u64().context("confirmed")?;
+        let seen = plc.presses();
+        assert!(status["presses"].as_u64() <= Some(seen.len() as u64), "{name}: the edge saw more presses than were made: {status}");
+        presses.extend(seen.iter().map(|p| (p.qty, p.bin)));
+        println!("{name}: {} presses made, PLC status {status}", seen.len());
+    }
+    assert_eq!(confirmed as usize, tasks_done.len(), "one confirmation per task, every task by button");
+    for task in &tasks_done {
+        let k = presses.iter().position(|p| p == task).with_context(|| format!("no press while the light showed {task:?}"))?;
+        presses.swap_remove(k);
+    }
+    assert!(plcs[0].presses().len() >= 3, "ST-1's held button was used");
+    drop(robots);
+    Ok(())
+}
