@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Tote's whole test suite. Installs the test peers that are missing (Debian packages), then
-# builds, lints and runs every test, then runs the demo story once as a smoke test.
+# Tote's whole test suite. Installs the test peers that are missing (Debian packages: systemd,
+# mosquitto, mbpoll; PyPI: jsonschema, jsonschema-rs, pymodbus), then builds, lints and runs
+# every test, then runs the demo story once as a smoke test.
 # .ci/run calls exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
+command -v mbpoll >/dev/null 2>&1 || missing+=(mbpoll)
 broker_up() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 if [ -z "${TOTE_TEST_MQTT_BROKER:-}" ] && ! broker_up 127.0.0.1:1883; then
   command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
@@ -33,6 +35,12 @@ fi
 if ! python3 -c 'import jsonschema, jsonschema_rs' >/dev/null 2>&1; then
   echo "== installing test peer: python jsonschema, jsonschema-rs"
   python3 -m pip install --quiet jsonschema jsonschema-rs || python3 -m pip install --quiet --break-system-packages jsonschema jsonschema-rs
+fi
+# The independent Modbus peer: a station PLC played by pymodbus (3.8: its data-store API;
+# later 3.x releases rename it on the way to 4.0).
+if ! python3 -c 'import pymodbus, sys; sys.exit(not pymodbus.__version__.startswith("3.8."))' >/dev/null 2>&1; then
+  echo "== installing test peer: pymodbus 3.8"
+  python3 -m pip install --quiet 'pymodbus==3.8.6' || python3 -m pip install --quiet --break-system-packages 'pymodbus==3.8.6'
 fi
 
 export CARGO_TERM_COLOR=never

@@ -22,7 +22,8 @@ const SKUS: u64 = 20;
 const ORDERS: u64 = 40;
 const STATIONS: [&str; 3] = ["ST-1", "ST-2", "ST-3"];
 
-async fn seed(central: &Central, edge: &Edge) -> Result<()> {
+/// `orders` paid orders of two lines (quantities 1 to 3) over stock on pods P0001–P0060.
+async fn seed(central: &Central, edge: &Edge, orders: u64) -> Result<()> {
     central.post("/api/v1/spus", json!({"id": "PTL", "name": "Pick-to-light test item", "brand": "Tote", "category": "Test"})).await?.ok()?;
     for k in 0..SKUS {
         let body = json!({"sku": sku(k), "spu_id": "PTL", "gtin": gtin(k), "gender": "unisex", "colour": "grey", "size": "one", "price": 1000, "cost": 500});
@@ -35,7 +36,7 @@ async fn seed(central: &Central, edge: &Edge) -> Result<()> {
         }
     }
     edge.wait_synced(Duration::from_secs(60)).await?;
-    for o in 0..ORDERS {
+    for o in 0..orders {
         // Quantities 1 to 3: the light must show the right one.
         let lines: Vec<Value> = (0..2).map(|l| json!({"sku": sku((o * 7 + l * 11) % SKUS), "qty": 1 + (o + l) % 3})).collect();
         let body = json!({"channel": "app", "lines": lines, "ship_to": {"name": "Li Wei", "line1": "88 Century Avenue", "city": "Shanghai", "postcode": "200120"}});
@@ -85,31 +86,33 @@ async fn outage(edge: &Edge, plc: &StationPlc, name: &str, fault: Fault) -> Resu
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn station_buttons_confirm_picks_once_and_a_lost_plc_takes_its_station_offline_until_it_returns() -> Result<()> {
+/// Central, an edge running the demo floor with a PLC at each station address given, and
+/// `robots` VDA 5050 robots on its embedded broker.
+struct Site {
+    central: Central,
+    edge: Arc<Edge>,
+    _robots: Vec<Agv>,
+    _dir: tempfile::TempDir,
+}
+
+async fn site(plcs: &[(&str, String)], robots: usize) -> Result<Site> {
     let dir = tempfile::tempdir()?;
     let central = Central::start(dir.path())?;
     central.add_warehouse("SH-01", "Shanghai").await?;
-    // ST-1's worker keeps the button down for 8 polls: still one confirmation per press.
-    let workers = [Worker { hold_ms: 800, ..Worker::default() }, Worker::default(), Worker::default()];
-    let mut plcs = Vec::new();
-    for w in workers {
-        plcs.push(StationPlc::start("127.0.0.1:0".parse()?, Some(w)).await?);
-    }
     let manufacturer = format!("ptl{}", rand::random::<u32>());
     let mut extra = format!(
         "manufacturers = [\"{manufacturer}\"]\n[floor]\nlayout = \"{}\"\npods = 60\nfaces = 2\nbins_per_face = 1\ntick_ms = 20\n",
         repo_file("configs/floor.toml").display()
     );
-    for (name, plc) in STATIONS.iter().zip(&plcs) {
-        extra += &format!("[[station_plcs]]\nstation = \"{name}\"\naddress = \"{}\"\npoll_ms = 50\ntimeout_ms = 300\nsettle_ms = 100\n", plc.addr());
+    for (name, address) in plcs {
+        extra += &format!("[[station_plcs]]\nstation = \"{name}\"\naddress = \"{address}\"\npoll_ms = 50\ntimeout_ms = 300\nsettle_ms = 100\n");
     }
     let config = edge_config_full(dir.path(), "SH-01", central.base_url(), None, &extra)?;
     let edge = Arc::new(Edge::from_daemon(Daemon::spawn(Kind::Edge, config)?, "SH-01"));
     let address = edge.get("/api/v1/fleet").await?.ok()?["broker"].as_str().context("broker")?.to_owned();
     let (host, port) = address.rsplit_once(':').context("host:port")?;
     let layout = tote_edge::gtp::read_layout(&repo_file("configs/floor.toml"))?;
-    let robots: Vec<Agv> = tote_edge::gtp::start_cells(&layout, ROBOTS)
+    let robots = tote_edge::gtp::start_cells(&layout, robots)
         .into_iter()
         .enumerate()
         .map(|(k, start)| {
@@ -127,30 +130,11 @@ async fn station_buttons_confirm_picks_once_and_a_lost_plc_takes_its_station_off
             Agv::spawn(config, tote_shared::runtime::system::now_ms)
         })
         .collect();
+    Ok(Site { central, edge, _robots: robots, _dir: dir })
+}
 
-    for name in STATIONS {
-        eventually(&format!("{name} online"), Duration::from_secs(10), || async { Ok((station(&edge, name).await?["online"] == true).then_some(())) }).await?;
-    }
-    seed(&central, &edge).await?;
-    eventually("a few orders picked by button", Duration::from_secs(60), || async { Ok((picked(&edge).await? >= 5).then_some(())) }).await?;
-    outage(&edge, &plcs[1], "ST-2", Fault::Unreachable).await?;
-    outage(&edge, &plcs[2], "ST-3", Fault::Exception(4)).await?;
-
-    let done = eventually("every order picked and every pod stored", Duration::from_secs(180), || async {
-        let view = edge.get("/api/v1/floor").await?.ok()?;
-        let out = view["view"]["pods"].as_array().into_iter().flatten().filter(|p| p["place"]["at"] != "stored").count();
-        Ok((picked(&edge).await? == ORDERS as usize && out == 0).then_some(()))
-    })
-    .await;
-    if let Err(error) = done {
-        let mut stations = Vec::new();
-        for name in STATIONS {
-            stations.push(station(&edge, name).await?);
-        }
-        bail!("{error}\nstations: {}", serde_json::to_string_pretty(&stations)?);
-    }
-
-    // Every line picked in full, by button, from the bin and quantity the light showed.
+/// Every picked order's lines in full; returns the done tasks as (quantity, bin code).
+async fn picked_in_full(edge: &Edge) -> Result<Vec<(u16, u16)>> {
     let orders = edge.get("/api/v1/orders?state=picked&limit=1000").await?.ok()?;
     let mut out_per_sku: BTreeMap<String, i64> = BTreeMap::new();
     let mut tasks_done = Vec::new();
@@ -168,10 +152,56 @@ async fn station_buttons_confirm_picks_once_and_a_lost_plc_takes_its_station_off
         let stock = edge.get(&format!("/api/v1/stock?sku={sku}&location=OUT")).await?.ok()?;
         assert_eq!(stock[0]["qty"].as_i64(), Some(*qty), "{sku} in outbound staging");
     }
+    Ok(tasks_done)
+}
+
+/// Each done task matched to a press made while the light showed its quantity and bin.
+fn every_task_pressed(tasks: &[(u16, u16)], mut presses: Vec<(u16, u16)>) -> Result<()> {
+    for task in tasks {
+        let k = presses.iter().position(|p| p == task).with_context(|| format!("no press while the light showed {task:?}"))?;
+        presses.swap_remove(k);
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn station_buttons_confirm_picks_once_and_a_lost_plc_takes_its_station_offline_until_it_returns() -> Result<()> {
+    // ST-1's worker keeps the button down for 8 polls: still one confirmation per press.
+    let workers = [Worker { hold_ms: 800, ..Worker::default() }, Worker::default(), Worker::default()];
+    let mut plcs = Vec::new();
+    for w in workers {
+        plcs.push(StationPlc::start("127.0.0.1:0".parse()?, Some(w)).await?);
+    }
+    let addresses: Vec<(&str, String)> = STATIONS.iter().zip(&plcs).map(|(n, p)| (*n, p.addr().to_string())).collect();
+    let Site { central, edge, .. } = &site(&addresses, ROBOTS).await?;
+    for name in STATIONS {
+        eventually(&format!("{name} online"), Duration::from_secs(10), || async { Ok((station(edge, name).await?["online"] == true).then_some(())) }).await?;
+    }
+    seed(central, edge, ORDERS).await?;
+    eventually("a few orders picked by button", Duration::from_secs(60), || async { Ok((picked(edge).await? >= 5).then_some(())) }).await?;
+    outage(edge, &plcs[1], "ST-2", Fault::Unreachable).await?;
+    outage(edge, &plcs[2], "ST-3", Fault::Exception(4)).await?;
+
+    let done = eventually("every order picked and every pod stored", Duration::from_secs(180), || async {
+        let view = edge.get("/api/v1/floor").await?.ok()?;
+        let out = view["view"]["pods"].as_array().into_iter().flatten().filter(|p| p["place"]["at"] != "stored").count();
+        Ok((picked(edge).await? == ORDERS as usize && out == 0).then_some(()))
+    })
+    .await;
+    if let Err(error) = done {
+        let mut stations = Vec::new();
+        for name in STATIONS {
+            stations.push(station(edge, name).await?);
+        }
+        bail!("{error}\nstations: {}", serde_json::to_string_pretty(&stations)?);
+    }
+
+    // Every line picked in full, by button, from the bin and quantity the light showed.
+    let tasks_done = picked_in_full(edge).await?;
     let mut confirmed = 0;
     let mut presses: Vec<(u16, u16)> = Vec::new();
     for (name, plc) in STATIONS.iter().zip(&plcs) {
-        let s = station(&edge, name).await?;
+        let s = station(edge, name).await?;
         let status = &s["plc"];
         assert_eq!(s["online"], true, "{name} ends online");
         confirmed += status["confirmed"].as_u64().context("confirmed")?;
@@ -181,11 +211,120 @@ async fn station_buttons_confirm_picks_once_and_a_lost_plc_takes_its_station_off
         println!("{name}: {} presses made, PLC status {status}", seen.len());
     }
     assert_eq!(confirmed as usize, tasks_done.len(), "one confirmation per task, every task by button");
-    for task in &tasks_done {
-        let k = presses.iter().position(|p| p == task).with_context(|| format!("no press while the light showed {task:?}"))?;
-        presses.swap_remove(k);
-    }
+    every_task_pressed(&tasks_done, presses)?;
     assert!(plcs[0].presses().len() >= 3, "ST-1's held button was used");
-    drop(robots);
     Ok(())
+}
+
+/// `mbpoll` (Debian's Modbus master) with PDU addressing, one poll; returns (success, output).
+fn mbpoll(port: u16, args: &[&str]) -> Result<(bool, String)> {
+    let out = std::process::Command::new("mbpoll")
+        .args(["-m", "tcp", "-p", &port.to_string(), "-0", "-1", "-o", "1"])
+        .args(args)
+        .output()
+        .context("mbpoll is missing: run tests/run.sh (it installs the Debian package)")?;
+    Ok((out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))))
+}
+
+/// The values mbpoll printed as `[address]: value`.
+fn mbpoll_values(output: &str) -> Vec<(u16, i64)> {
+    output
+        .lines()
+        .filter_map(|l| {
+            let (address, value) = l.trim().strip_prefix('[')?.split_once("]:")?;
+            Some((address.parse().ok()?, value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mbpoll_reads_and_writes_the_simulated_station_plc() -> Result<()> {
+    let plc = StationPlc::start("127.0.0.1:0".parse()?, None).await?;
+    let port = plc.addr().port();
+    // What the edge would write for "pick 3 from bin B3, green".
+    plc.device.with(|m| m.holding[..4].copy_from_slice(&[3, 1, 203, 1]));
+    let (ok, out) = mbpoll(port, &["-t", "4", "-r", "0", "-c", "4", "127.0.0.1"])?;
+    assert!(ok, "{out}");
+    assert_eq!(mbpoll_values(&out), vec![(0, 3), (1, 1), (2, 203), (3, 1)], "{out}");
+    let (ok, out) = mbpoll(port, &["-t", "1", "-r", "0", "-c", "3", "127.0.0.1"])?;
+    assert!(ok, "{out}");
+    assert_eq!(mbpoll_values(&out), vec![(0, 1), (1, 0), (2, 1)], "pod present, button up, curtain clear: {out}");
+    // A master writes the light: the PLC holds what it wrote.
+    let (ok, out) = mbpoll(port, &["-t", "4", "-r", "0", "127.0.0.1", "7", "3", "112", "3"])?;
+    assert!(ok, "{out}");
+    assert_eq!(plc.display(), (7, Some(tote_shared::station::Colour::Red), 112, Some(tote_shared::station::Colour::Red)));
+    // Past the end of the memory: a Modbus exception, nothing written.
+    let (ok, out) = mbpoll(port, &["-t", "4", "-r", "255", "-c", "2", "127.0.0.1"])?;
+    assert!(!ok && out.to_lowercase().contains("illegal data address"), "{out}");
+    // Faults on demand are what a master sees too.
+    plc.set_fault(Some(Fault::Exception(4)));
+    let (ok, out) = mbpoll(port, &["-t", "4", "-r", "0", "127.0.0.1"])?;
+    assert!(!ok && out.to_lowercase().contains("slave device or server failure"), "{out}");
+    plc.set_fault(Some(Fault::Unreachable));
+    let (ok, out) = mbpoll(port, &["-t", "4", "-r", "0", "127.0.0.1"])?;
+    assert!(!ok, "{out}");
+    plc.set_fault(None);
+    let (ok, out) = mbpoll(port, &["-t", "4", "-r", "0", "-c", "1", "127.0.0.1"])?;
+    assert!(ok && mbpoll_values(&out) == vec![(0, 7)], "back: {out}");
+    Ok(())
+}
+
+/// A station PLC played by pymodbus (an independent Modbus implementation) serves the edge:
+/// its worker's button confirms every pick. The other two stations' PLCs do not answer, so
+/// they stay offline and every pod comes to the pymodbus station.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pymodbus_plc_serves_the_edge_and_its_button_confirms_picks() -> Result<()> {
+    let check = std::process::Command::new("python3").args(["-c", "import pymodbus"]).output();
+    anyhow::ensure!(check.is_ok_and(|o| o.status.success()), "python3 with pymodbus is missing: run tests/run.sh");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port(); // closed again: refuses
+    let child = std::process::Command::new("python3")
+        .arg(repo_file("tests/pymodbus_plc.py"))
+        .arg(port.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let mut plc = KillOnDrop(child);
+    let stdout = plc.0.stdout.take().context("stdout")?;
+    let presses = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut presses = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let mut words = line.split_whitespace();
+            if words.next() == Some("PRESS") {
+                let mut n = || words.next().and_then(|w| w.parse::<u16>().ok()).unwrap_or(0);
+                presses.push((n(), n()));
+            }
+        }
+        presses
+    });
+    let plcs = [("ST-1", format!("127.0.0.1:{port}")), ("ST-2", format!("127.0.0.1:{nobody}")), ("ST-3", format!("127.0.0.1:{nobody}"))];
+    let Site { central, edge, .. } = &site(&plcs, 4).await?;
+    eventually("ST-1 (pymodbus) online", Duration::from_secs(20), || async { Ok((station(edge, "ST-1").await?["online"] == true).then_some(())) }).await?;
+    const SMALL: u64 = 6;
+    seed(central, edge, SMALL).await?;
+    eventually("every order picked by the pymodbus station's button", Duration::from_secs(120), || async {
+        for name in ["ST-2", "ST-3"] {
+            let s = station(edge, name).await?;
+            assert!(s["online"] == false && s["presenting"].is_null(), "{name} has no PLC answering: {s}");
+        }
+        Ok((picked(edge).await? == SMALL as usize).then_some(()))
+    })
+    .await?;
+    let tasks = picked_in_full(edge).await?;
+    let status = station(edge, "ST-1").await?["plc"].clone();
+    assert_eq!(status["confirmed"].as_u64(), Some(tasks.len() as u64), "{status}");
+    plc.0.kill()?;
+    let presses = presses.join().map_err(|_| anyhow::anyhow!("press reader panicked"))?;
+    every_task_pressed(&tasks, presses)?;
+    Ok(())
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
