@@ -32,6 +32,9 @@ pub struct Settings {
     /// pod sensor, light curtain, tower light. Stations without one are always online.
     #[serde(default)]
     pub station_plcs: Vec<StationPlcSettings>,
+    /// Robots driven over Modbus TCP registers (beside the VDA 5050 ones on MQTT).
+    #[serde(default)]
+    pub modbus_robots: Vec<ModbusRobotSettings>,
     #[serde(default = "default_log")]
     pub log: String,
 }
@@ -144,6 +147,45 @@ pub struct StationPlcSettings {
     pub map: tote_shared::station::RegisterMap,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModbusRobotSettings {
+    /// Master control knows it as `manufacturer/serial`, like a VDA 5050 robot.
+    pub manufacturer: String,
+    pub serial: String,
+    /// `host:port` of the robot's Modbus TCP server.
+    pub address: String,
+    #[serde(default = "unit_one")]
+    pub unit: u8,
+    #[serde(default = "hundred")]
+    pub poll_ms: u64,
+    #[serde(default = "five_hundred")]
+    pub timeout_ms: u64,
+    /// Failed polls in a row that take it out of service.
+    #[serde(default = "three")]
+    pub offline_after: u32,
+    /// First of the 7 status words (input or holding registers).
+    #[serde(default = "status_base")]
+    pub status: tote_shared::station::Point,
+    /// First of the 5 command holding registers.
+    #[serde(default = "command_base")]
+    pub command: tote_shared::station::Point,
+}
+
+impl ModbusRobotSettings {
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.manufacturer, self.serial)
+    }
+}
+
+fn status_base() -> tote_shared::station::Point {
+    tote_shared::station::Point::new(tote_shared::station::Table::Input, 0)
+}
+
+fn command_base() -> tote_shared::station::Point {
+    tote_shared::station::Point::new(tote_shared::station::Table::Holding, 0)
+}
+
 fn unit_one() -> u8 {
     1
 }
@@ -232,6 +274,35 @@ impl Settings {
         Ok(())
     }
 
+    fn validate_modbus_robots(&self) -> Result<(), ConfigError> {
+        use tote_shared::station::Table;
+        let invalid = |field, why: String| Err(ConfigError::Invalid(Invalid { field, why: why.into() }));
+        if self.modbus_robots.len() > 1000 {
+            return invalid("modbus_robots", "at most 1000 Modbus robots per edge".into());
+        }
+        if !self.modbus_robots.is_empty() && self.floor.is_none() {
+            return invalid("modbus_robots", "Modbus robots need a [floor]".into());
+        }
+        let level = |s: &str| !s.is_empty() && s.len() <= 64 && !s.contains(['/', '+', '#']);
+        let mut keys = std::collections::HashSet::new();
+        for r in &self.modbus_robots {
+            if !level(&r.manufacturer) || !level(&r.serial) || !keys.insert(r.key()) {
+                return invalid("modbus_robots", format!("{:?}: manufacturer and serial are 1 to 64 characters without / + #, unique together", r.key()));
+            }
+            if r.address.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).is_none() {
+                return invalid("modbus_robots.address", format!("{:?} must be host:port", r.address));
+            }
+            if !(10..=10_000).contains(&r.poll_ms) || !(10..=30_000).contains(&r.timeout_ms) || !(1..=100).contains(&r.offline_after) {
+                return invalid("modbus_robots", "poll_ms 10..=10000, timeout_ms 10..=30000, offline_after 1..=100".into());
+            }
+            let fits = |p: tote_shared::station::Point, n: u16| p.address.checked_add(n - 1).is_some();
+            if !matches!(r.status.table, Table::Input | Table::Holding) || r.command.table != Table::Holding || !fits(r.status, 7) || !fits(r.command, 5) {
+                return invalid("modbus_robots", format!("{}: status is 7 input or holding registers, command 5 holding registers", r.key()));
+            }
+        }
+        Ok(())
+    }
+
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         let settings: Settings = load_layered(path, "TOTE_EDGE")?;
         settings.validate()?;
@@ -257,6 +328,7 @@ impl Settings {
             return invalid("scanners.name", "names must be 1 to 40 characters and unique");
         }
         self.validate_plcs()?;
+        self.validate_modbus_robots()?;
         if let Some(f) = &self.floor {
             if !(1..=9999).contains(&f.pods) || !(1..=26).contains(&f.faces) || !(1..=99).contains(&f.bins_per_face) {
                 return invalid("floor", "pods 1..=9999, faces 1..=26, bins_per_face 1..=99");

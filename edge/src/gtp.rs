@@ -4,16 +4,14 @@
 //! actions over MQTT and as pod movements into SQLite.
 
 use crate::config::FloorSettings;
-use crate::fleet::Fleet;
+use crate::drivers::{Command, RobotDriver};
 use crate::store::{EdgeStore, NewPod, PodRecord};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tote_shared::gtp::control::{action_type, FloorView, LegAction, OrderPlan};
-use tote_shared::gtp::{Controller, Layout, LayoutSpec, Output, PodPlace, RobotReport, Settings};
+use tote_shared::gtp::control::FloorView;
+use tote_shared::gtp::{Controller, Layout, LayoutSpec, Output, PodPlace, Settings};
 use tote_shared::mapf::{Cell, Grid};
-use tote_shared::vda5050::{Action, ActionParameter, BlockingType, Order, Route, Topic, Waypoint};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FloorError {
@@ -159,39 +157,8 @@ fn layout_view(layout: &Layout) -> LayoutView {
     }
 }
 
-/// The controller's robot key: `manufacturer/serial` (neither may contain `/`: they are
-/// MQTT topic levels).
-fn reports(fleet: &Fleet, layout: &Layout) -> BTreeMap<String, RobotReport> {
-    fleet
-        .robots()
-        .into_iter()
-        .map(|r| {
-            let cell = r.last_node_id.as_deref().and_then(|n| layout.cell_of_node(n)).or_else(|| r.position.and_then(|(x, y)| layout.cell_at(x, y)));
-            let report = RobotReport {
-                in_service: r.in_service,
-                cell,
-                battery: r.battery_charge.unwrap_or(0.0),
-                finished_actions: r.finished_actions,
-                order_id: r.order_id,
-                order_update_id: r.order_update_id,
-                ahead: r.released_ahead.iter().filter_map(|n| layout.cell_of_node(n)).collect(),
-                load: r.loads.map(|l| l.into_iter().next()),
-            };
-            (format!("{}/{}", r.manufacturer, r.serial_number), report)
-        })
-        .collect()
-}
-
 /// Master control, forever.
-pub async fn run(
-    floor: Arc<Floor>,
-    mut controller: Controller,
-    store: EdgeStore,
-    fleet: Arc<Fleet>,
-    robots: crate::mqtt::Publisher,
-    panels: Arc<crate::plc::Panels>,
-    tick_ms: u64,
-) {
+pub async fn run(floor: Arc<Floor>, mut controller: Controller, store: EdgeStore, drivers: Vec<Arc<dyn RobotDriver>>, panels: Arc<crate::plc::Panels>, tick_ms: u64) {
     let mut tick = tokio::time::interval(Duration::from_millis(tick_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -206,21 +173,24 @@ pub async fn run(
         for (station, online, hold) in panels.gates() {
             controller.set_station(&station, online, hold);
         }
-        let outputs = controller.tick(&reports(&fleet, &floor.layout), &demand);
+        let outputs = controller.tick(&crate::drivers::reports(&drivers, &floor.layout), &demand);
         for output in outputs {
-            apply(&floor.layout, &store, &robots, output).await;
+            apply(&floor.layout, &store, &drivers, output).await;
         }
         *floor.view.lock().unwrap_or_else(|p| p.into_inner()) = Some(controller.view());
     }
 }
 
-async fn apply(layout: &Layout, store: &EdgeStore, robots: &crate::mqtt::Publisher, output: Output) {
+async fn apply(layout: &Layout, store: &EdgeStore, drivers: &[Arc<dyn RobotDriver>], output: Output) {
     let done = match output {
-        Output::Order(plan) => robots.order(&vda_order(robots, layout, &plan)).await.map_err(|e| e.to_string()),
-        Output::CancelOrder { robot, action_id } => instant(robots, &robot, "cancelOrder", action_id).await,
+        Output::Order(plan) => {
+            let robot = plan.robot.clone();
+            crate::drivers::send(drivers, layout, &robot, Command::Order(plan)).await
+        }
+        Output::CancelOrder { robot, action_id } => crate::drivers::send(drivers, layout, &robot, Command::Cancel { action_id }).await,
         Output::StopCharging { robot } => {
             let action_id = format!("mc-{}-{:08x}", tote_shared::runtime::system::now_ms(), rand::random::<u32>());
-            instant(robots, &robot, "stopCharging", action_id).await
+            crate::drivers::send(drivers, layout, &robot, Command::StopCharging { action_id }).await
         }
         Output::Pod { pod, place: place @ PodPlace::Stranded { .. } } => {
             let record = record_of(layout, pod.clone(), &place);
@@ -242,44 +212,4 @@ async fn apply(layout: &Layout, store: &EdgeStore, robots: &crate::mqtt::Publish
     if let Err(error) = done {
         tracing::error!(%error, "master control could not carry out a decision");
     }
-}
-
-async fn instant(robots: &crate::mqtt::Publisher, robot: &str, action_type: &str, action_id: String) -> Result<(), String> {
-    let (manufacturer, serial) = robot.split_once('/').unwrap_or(("", robot));
-    let action = Action { action_type: action_type.into(), action_id, action_description: None, blocking_type: BlockingType::Hard, action_parameters: None };
-    robots.instant_actions(manufacturer, serial, vec![action]).await.map_err(|e| e.to_string())
-}
-
-/// The VDA 5050 order (or order update) for a plan: nodes are cells `c{x}_{y}` at metres on
-/// the map; lift and drop carry the pod id.
-pub fn vda_order(robots: &crate::mqtt::Publisher, layout: &Layout, plan: &OrderPlan) -> Order {
-    let (manufacturer, serial) = plan.robot.split_once('/').unwrap_or(("", plan.robot.as_str()));
-    let header = robots.header(manufacturer, serial, Topic::Order);
-    let waypoints: Vec<Waypoint> = plan
-        .cells
-        .iter()
-        .map(|c| {
-            let (x, y) = layout.position(*c);
-            Waypoint { node_id: layout.node_id(*c), x, y }
-        })
-        .collect();
-    let actions = plan.action.iter().map(|(id, a)| Action {
-        action_type: action_type(a).into(),
-        action_id: id.clone(),
-        action_description: None,
-        blocking_type: BlockingType::Hard,
-        action_parameters: match a {
-            LegAction::Lift { pod } | LegAction::Drop { pod } => Some(vec![ActionParameter { key: "podId".into(), value: serde_json::Value::String(pod.clone()) }]),
-            LegAction::Charge => None,
-        },
-    });
-    let route = Route {
-        order_id: &plan.order_id,
-        order_update_id: plan.update_id,
-        first_sequence_id: plan.first_sequence_id,
-        waypoints: &waypoints,
-        released: plan.released,
-        map_id: &layout.map_id,
-    };
-    Order::along(header, route, actions.collect())
 }

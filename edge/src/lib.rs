@@ -9,9 +9,11 @@
 
 pub mod cli;
 pub mod config;
+pub mod drivers;
 pub mod fleet;
 pub mod gtp;
 pub mod http;
+pub mod modbus_robots;
 pub mod mqtt;
 pub mod plc;
 pub mod printer;

@@ -24,6 +24,8 @@ pub struct AppState {
     pub floor: Option<Arc<crate::gtp::Floor>>,
     /// The stations' PLCs (none without a floor).
     pub panels: Arc<crate::plc::Panels>,
+    /// Robots driven over Modbus TCP.
+    pub modbus_robots: Arc<crate::modbus_robots::ModbusFleet>,
 }
 
 pub struct App {
@@ -51,20 +53,23 @@ impl App {
             }
             None => (None, None),
         };
-        let (panels, mut tasks) = match &floor {
+        let (panels, modbus_robots, mut tasks) = match &floor {
             Some(floor) => {
                 if let Some(p) = settings.station_plcs.iter().find(|p| !floor.layout.stations.iter().any(|s| s.name == p.station)) {
                     anyhow::bail!("station_plcs: station {:?} is not in the floor layout", p.station);
                 }
-                crate::plc::start(&settings.station_plcs, store.clone(), floor.clone())
+                let (panels, mut tasks) = crate::plc::start(&settings.station_plcs, store.clone(), floor.clone());
+                let (modbus_robots, robot_tasks) = crate::modbus_robots::start(&settings.modbus_robots, floor.clone());
+                tasks.extend(robot_tasks);
+                (panels, modbus_robots, tasks)
             }
-            None => (Arc::default(), Vec::new()),
+            None => (Arc::default(), Arc::default(), Vec::new()),
         };
         let scanners: Arc<crate::scanner::Scanners> = Arc::default();
         for s in &settings.scanners {
             tasks.push(crate::scanner::start(s.name.clone(), s.station.clone(), s.listen, scanners.clone(), panels.clone()).await?);
         }
-        let state = AppState { settings: Arc::new(settings), store, sync_health: Arc::default(), fleet: Arc::default(), mqtt_broker, robots, scanners, floor, panels };
+        let state = AppState { settings: Arc::new(settings), store, sync_health: Arc::default(), fleet: Arc::default(), mqtt_broker, robots, scanners, floor, panels, modbus_robots };
         Ok(App { listener, state, events, device_tasks: tasks, controller })
     }
 
@@ -96,8 +101,10 @@ impl App {
                 floor,
                 controller,
                 state.store.clone(),
-                state.fleet.clone(),
-                state.robots.clone(),
+                vec![
+                    state.modbus_robots.clone() as Arc<dyn crate::drivers::RobotDriver>,
+                    Arc::new(crate::drivers::VdaDriver { fleet: state.fleet.clone(), publisher: state.robots.clone() }),
+                ],
                 state.panels.clone(),
                 f.tick_ms,
             ))),

@@ -231,6 +231,7 @@ fn edge_settings(dir: &Path, code: &str, port: u16, central: &str) -> Result<tot
         scanners: Vec::new(),
         floor: None,
         station_plcs: Vec::new(),
+        modbus_robots: Vec::new(),
         mqtt: MqttSettings {
             broker: None,
             embedded_listen: SocketAddr::from(([127, 0, 0, 1], if port == 0 { 0 } else { port + 10 })),

@@ -4,5 +4,6 @@
 
 pub mod agv;
 pub mod modbus;
+pub mod modbus_agv;
 pub mod plc;
 pub mod printer;

@@ -16,6 +16,8 @@ pub struct FleetView {
     pub robots: Vec<Robot>,
     pub messages_accepted: u64,
     pub messages_rejected: BTreeMap<&'static str, u64>,
+    /// Robots driven over Modbus TCP (master control's view covers them too).
+    pub modbus_robots: Vec<crate::modbus_robots::ModbusRobotView>,
     /// Master control's view (jobs, paths, pods, stations) when a floor is configured.
     pub floor: Option<tote_shared::gtp::control::FloorView>,
 }
@@ -30,6 +32,7 @@ fn view(state: &AppState) -> FleetView {
         robots: state.fleet.robots(),
         messages_accepted: state.fleet.accepted.load(Ordering::Relaxed),
         messages_rejected: state.fleet.rejected().into_iter().map(|(r, n)| (r.as_str(), n)).collect(),
+        modbus_robots: state.modbus_robots.views(),
         floor: state.floor.as_ref().and_then(|f| f.view()),
     }
 }

@@ -12,6 +12,7 @@
 pub mod control;
 pub mod layout;
 pub mod sim;
+pub mod stepper;
 pub mod traffic;
 
 pub use control::{Controller, Output, PodPlace, RobotReport, Settings};

@@ -82,7 +82,7 @@ async fn seed(central: &Central, edge: &Edge) -> Result<()> {
 
 /// A worker at every station: scans each open task's bin, then its items. Rides out the
 /// edge being down for a few seconds (a restart), as a person at a station would.
-fn workers(edge: Arc<Edge>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Result<u64>> {
+pub(crate) fn workers(edge: Arc<Edge>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Result<u64>> {
     tokio::spawn(async move {
         let mut picked = 0;
         let mut failures = 0;

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tote_shared::station::bin_code;
 use tote_sim::agv::{Agv, AgvConfig};
 use tote_sim::modbus::Fault;
+use tote_sim::modbus_agv::{ModbusAgv, ModbusAgvConfig};
 use tote_sim::plc::{StationPlc, Worker};
 
 const ROBOTS: usize = 10;
@@ -92,10 +93,12 @@ struct Site {
     central: Central,
     edge: Arc<Edge>,
     _robots: Vec<Agv>,
+    modbus_robots: Vec<ModbusAgv>,
     _dir: tempfile::TempDir,
 }
 
-async fn site(plcs: &[(&str, String)], robots: usize) -> Result<Site> {
+/// ... and `modbus` robots driven over Modbus TCP, placed after the VDA 5050 ones.
+async fn site(plcs: &[(&str, String)], robots: usize, modbus: usize) -> Result<Site> {
     let dir = tempfile::tempdir()?;
     let central = Central::start(dir.path())?;
     central.add_warehouse("SH-01", "Shanghai").await?;
@@ -107,13 +110,23 @@ async fn site(plcs: &[(&str, String)], robots: usize) -> Result<Site> {
     for (name, address) in plcs {
         extra += &format!("[[station_plcs]]\nstation = \"{name}\"\naddress = \"{address}\"\npoll_ms = 50\ntimeout_ms = 300\nsettle_ms = 100\n");
     }
+    let layout = tote_edge::gtp::read_layout(&repo_file("configs/floor.toml"))?;
+    let starts = tote_edge::gtp::start_cells(&layout, robots + modbus);
+    let mut modbus_robots = Vec::new();
+    for (k, (x, y)) in starts[robots..].iter().enumerate() {
+        let (cx, cy) = layout.grid.xy(layout.cell_at(*x, *y).context("start cell")?);
+        let config = ModbusAgvConfig { listen: "127.0.0.1:0".parse()?, start: (cx as u16, cy as u16), battery: 95, node_ms: 20, action_ms: 40, load: 0 };
+        let agv = ModbusAgv::start(config).await?;
+        extra += &format!("[[modbus_robots]]\nmanufacturer = \"modbus\"\nserial = \"mb-{k:02}\"\naddress = \"{}\"\npoll_ms = 20\ntimeout_ms = 300\n", agv.addr());
+        modbus_robots.push(agv);
+    }
     let config = edge_config_full(dir.path(), "SH-01", central.base_url(), None, &extra)?;
     let edge = Arc::new(Edge::from_daemon(Daemon::spawn(Kind::Edge, config)?, "SH-01"));
     let address = edge.get("/api/v1/fleet").await?.ok()?["broker"].as_str().context("broker")?.to_owned();
     let (host, port) = address.rsplit_once(':').context("host:port")?;
-    let layout = tote_edge::gtp::read_layout(&repo_file("configs/floor.toml"))?;
-    let robots = tote_edge::gtp::start_cells(&layout, robots)
-        .into_iter()
+    let robots = starts[..robots]
+        .iter()
+        .copied()
         .enumerate()
         .map(|(k, start)| {
             let config = AgvConfig {
@@ -130,7 +143,7 @@ async fn site(plcs: &[(&str, String)], robots: usize) -> Result<Site> {
             Agv::spawn(config, tote_shared::runtime::system::now_ms)
         })
         .collect();
-    Ok(Site { central, edge, _robots: robots, _dir: dir })
+    Ok(Site { central, edge, _robots: robots, modbus_robots, _dir: dir })
 }
 
 /// Every picked order's lines in full; returns the done tasks as (quantity, bin code).
@@ -173,7 +186,7 @@ async fn station_buttons_confirm_picks_once_and_a_lost_plc_takes_its_station_off
         plcs.push(StationPlc::start("127.0.0.1:0".parse()?, Some(w)).await?);
     }
     let addresses: Vec<(&str, String)> = STATIONS.iter().zip(&plcs).map(|(n, p)| (*n, p.addr().to_string())).collect();
-    let Site { central, edge, .. } = &site(&addresses, ROBOTS).await?;
+    let Site { central, edge, .. } = &site(&addresses, ROBOTS, 0).await?;
     for name in STATIONS {
         eventually(&format!("{name} online"), Duration::from_secs(10), || async { Ok((station(edge, name).await?["online"] == true).then_some(())) }).await?;
     }
@@ -299,7 +312,7 @@ async fn a_pymodbus_plc_serves_the_edge_and_its_button_confirms_picks() -> Resul
         presses
     });
     let plcs = [("ST-1", format!("127.0.0.1:{port}")), ("ST-2", format!("127.0.0.1:{nobody}")), ("ST-3", format!("127.0.0.1:{nobody}"))];
-    let Site { central, edge, .. } = &site(&plcs, 4).await?;
+    let Site { central, edge, .. } = &site(&plcs, 4, 0).await?;
     eventually("ST-1 (pymodbus) online", Duration::from_secs(20), || async { Ok((station(edge, "ST-1").await?["online"] == true).then_some(())) }).await?;
     const SMALL: u64 = 6;
     seed(central, edge, SMALL).await?;
@@ -327,4 +340,70 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// One fleet, two protocols: five VDA 5050 robots on MQTT and five robots driven over Modbus
+/// TCP registers take the same jobs from master control; a worker picks through the station
+/// API. Every order is picked, both kinds carried pods, no Modbus robot was ever sent to a
+/// cell that is not a neighbour, and no two robots were ever seen in one cell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_of_vda5050_and_modbus_robots_completes_the_same_jobs() -> Result<()> {
+    let site = site(&[], 5, 5).await?;
+    let Site { central, edge, .. } = &site;
+    seed(central, edge, ORDERS).await?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let worker = crate::gtp::workers(edge.clone(), stop.clone());
+    // Watch the floor: who carries pods, and whether two robots ever share a cell.
+    let watcher = {
+        let (edge, stop) = (edge.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut carriers = std::collections::BTreeSet::new();
+            let mut samples = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let view = edge.get("/api/v1/floor").await?.ok()?;
+                let robots = view["view"]["robots"].as_array().cloned().unwrap_or_default();
+                let mut cells = std::collections::BTreeSet::new();
+                for r in &robots {
+                    if r["carrying"].is_string() {
+                        carriers.insert(r["serial"].as_str().unwrap_or("").to_owned());
+                    }
+                    if !r["cell"].is_null() && !cells.insert(r["cell"].to_string()) {
+                        bail!("two robots in cell {}: {robots:?}", r["cell"]);
+                    }
+                }
+                samples += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok((carriers, samples))
+        })
+    };
+    let done = eventually("every order picked and every pod stored", Duration::from_secs(180), || async {
+        let view = edge.get("/api/v1/floor").await?.ok()?;
+        let out = view["view"]["pods"].as_array().into_iter().flatten().filter(|p| p["place"]["at"] != "stored").count();
+        Ok((picked(edge).await? == ORDERS as usize && out == 0).then_some(()))
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let lines = worker.await??;
+    let (carriers, samples) = watcher.await??;
+    if let Err(error) = done {
+        let fleet = edge.get("/api/v1/fleet").await?.ok()?;
+        bail!("{error}\nmodbus robots: {}\nfloor robots: {}", fleet["modbus_robots"], fleet["floor"]["robots"]);
+    }
+    picked_in_full(edge).await?;
+    let modbus_carriers = carriers.iter().filter(|s| s.starts_with("modbus/")).count();
+    assert!(modbus_carriers >= 2 && carriers.len() > modbus_carriers + 1, "both kinds carried pods: {carriers:?}");
+    let mut lifts = 0;
+    for agv in &site.modbus_robots {
+        let c = &agv.counters;
+        use std::sync::atomic::Ordering::Relaxed;
+        assert_eq!((c.refused.load(Relaxed), agv.error()), (0, 0), "a Modbus robot got a command it could not do");
+        assert_eq!(c.lifts.load(Relaxed), c.drops.load(Relaxed), "every pod a Modbus robot lifted, it put back");
+        lifts += c.lifts.load(Relaxed);
+    }
+    let fleet = edge.get("/api/v1/fleet").await?.ok()?;
+    let views = fleet["modbus_robots"].as_array().context("modbus robots in the fleet view")?;
+    assert!(views.len() == 5 && views.iter().all(|v| v["online"] == true && v["commands"].as_u64() > Some(10)), "{views:?}");
+    println!("mixed fleet: {lines} lines picked, {lifts} lifts by Modbus robots, carriers {carriers:?}, {samples} floor samples without a shared cell");
+    Ok(())
 }
