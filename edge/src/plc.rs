@@ -330,12 +330,13 @@ impl Poller {
     }
 
     async fn write(&self, ctx: &mut Context, display: &Display) -> Result<(), PollError> {
-        for (point, value) in self.settings.map.encode(display) {
+        for (point, values) in self.settings.map.writes(display) {
             let Point { table, address } = point;
             let write = async {
-                match table {
-                    Table::Coil => ctx.write_single_coil(address, value != 0).await,
-                    _ => ctx.write_single_register(address, value).await,
+                match (table, values.as_slice()) {
+                    (Table::Coil, [value]) => ctx.write_single_coil(address, *value != 0).await,
+                    (_, [value]) => ctx.write_single_register(address, *value).await,
+                    _ => ctx.write_multiple_registers(address, &values).await,
                 }
             };
             self.answer(write).await?;

@@ -214,6 +214,23 @@ impl RegisterMap {
         })
     }
 
+    /// What to write for a display, as few requests as possible: runs of consecutive holding
+    /// registers become one write (function 16); coils are written one by one.
+    pub fn writes(&self, d: &Display) -> Vec<(Point, Vec<u16>)> {
+        let mut outputs = self.encode(d);
+        outputs.sort_by_key(|(p, _)| *p);
+        let mut runs: Vec<(Point, Vec<u16>)> = Vec::new();
+        for (point, value) in outputs {
+            match runs.last_mut() {
+                Some((start, values)) if point.table == Table::Holding && start.table == Table::Holding && start.address as usize + values.len() == point.address as usize => {
+                    values.push(value)
+                }
+                _ => runs.push((point, vec![value])),
+            }
+        }
+        runs
+    }
+
     /// What to write for a display: (point, value) for every mapped output.
     pub fn encode(&self, d: &Display) -> Vec<(Point, u16)> {
         let mut v = vec![(self.qty, d.qty)];
@@ -425,6 +442,15 @@ mod tests {
         let read = vec![(Table::Discrete, 2, vec![1, 0, 0, 1]), (Table::Input, 7, vec![0])];
         assert_eq!(map.decode(&read), Some(Inputs { confirm: true, pod_present: Some(true), safety_ok: Some(false) }));
         assert_eq!(map.decode(&[(Table::Discrete, 2, vec![1])]), None, "a short answer is not a reading");
+    }
+
+    #[test]
+    fn consecutive_holding_registers_are_written_in_one_request() {
+        let d = Display { qty: 4, bin: 203, colour: Colour::Green, tower: Colour::Amber };
+        assert_eq!(RegisterMap::default().writes(&d), vec![(Point::new(Table::Holding, 0), vec![4, 1, 203, 2])]);
+        let map = RegisterMap { colour: Some(Point::new(Table::Coil, 7)), tower: Some(Point::new(Table::Holding, 9)), ..RegisterMap::default() };
+        let writes = map.writes(&d);
+        assert_eq!(writes, vec![(Point::new(Table::Coil, 7), vec![1]), (Point::new(Table::Holding, 0), vec![4]), (Point::new(Table::Holding, 2), vec![203]), (Point::new(Table::Holding, 9), vec![2])]);
     }
 
     #[test]

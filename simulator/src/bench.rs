@@ -89,6 +89,11 @@ fn central_config(dir: &Path, listen: &str) -> Result<PathBuf> {
 }
 
 fn edge_config(dir: &Path, code: &str, central: &str) -> Result<PathBuf> {
+    edge_config_with(dir, code, central, "")
+}
+
+/// `extra`: TOML appended after the `[mqtt]` section (more sections).
+fn edge_config_with(dir: &Path, code: &str, central: &str, extra: &str) -> Result<PathBuf> {
     let path = dir.join(format!("edge-{code}.toml"));
     std::fs::write(
         &path,
@@ -97,7 +102,7 @@ fn edge_config(dir: &Path, code: &str, central: &str) -> Result<PathBuf> {
              [database]\npath = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4\n\
              [central]\nurl = \"{central}\"\ntoken = \"{}\"\npush_batch = 2000\npull_wait_ms = 20000\nrequest_timeout_ms = 10000\n\
              backoff_initial_ms = 50\nbackoff_max_ms = 500\n\
-             [mqtt]\nembedded_listen = \"127.0.0.1:0\"\nmax_connections = 1000\nstale_state_ms = 5000\n",
+             [mqtt]\nembedded_listen = \"127.0.0.1:0\"\nmax_connections = 1000\nstale_state_ms = 5000\n{extra}",
             dir.join(format!("edge-{code}.sqlite")).display(),
             edge_token(code)
         ),
@@ -409,4 +414,128 @@ fn cpu_seconds(pid: u32) -> f64 {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Percentile of sorted durations, in milliseconds.
+fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// One poll cycle across `plcs` station PLCs (simulated Modbus TCP servers in this process):
+/// each cycle reads every PLC's inputs (one request per table, as the edge does) and, in the
+/// "with a light change" variant, also writes the four display registers — all PLCs in
+/// parallel over their own connections, like the edge's pollers.
+pub async fn plc_poll(plcs: usize, cycles: usize) -> Result<()> {
+    use tokio_modbus::client::{Reader, Writer};
+    use tote_shared::station::{Colour, Display, RegisterMap, Table};
+    let mut devices = Vec::new();
+    let mut contexts = Vec::new();
+    for _ in 0..plcs {
+        let plc = tote_sim::plc::StationPlc::start("127.0.0.1:0".parse()?, None).await?;
+        contexts.push(tokio_modbus::client::tcp::connect_slave(plc.addr(), tokio_modbus::Slave(1)).await?);
+        devices.push(plc);
+    }
+    let map = Arc::new(RegisterMap::default());
+    for write in [false, true] {
+        let mut times = Vec::with_capacity(cycles);
+        for cycle in 0..cycles {
+            let started = Instant::now();
+            let mut set = tokio::task::JoinSet::new();
+            for mut ctx in contexts.drain(..) {
+                let map = map.clone();
+                set.spawn(async move {
+                    for (table, start, count) in map.input_spans() {
+                        let read = match table {
+                            Table::Discrete => ctx.read_discrete_inputs(start, count).await.map(|r| r.map(|_| ())),
+                            Table::Coil => ctx.read_coils(start, count).await.map(|r| r.map(|_| ())),
+                            Table::Holding => ctx.read_holding_registers(start, count).await.map(|r| r.map(|_| ())),
+                            Table::Input => ctx.read_input_registers(start, count).await.map(|r| r.map(|_| ())),
+                        };
+                        read??;
+                    }
+                    if write {
+                        let display = Display { qty: 1 + (cycle % 9) as u16, bin: 101, colour: Colour::Green, tower: Colour::Green };
+                        for (point, values) in map.writes(&display) {
+                            ctx.write_multiple_registers(point.address, &values).await??;
+                        }
+                    }
+                    anyhow::Ok(ctx)
+                });
+            }
+            while let Some(done) = set.join_next().await {
+                contexts.push(done??);
+            }
+            times.push(started.elapsed());
+        }
+        times.sort();
+        println!(
+            "plc poll  {plcs} PLCs in parallel, {}: cycle p50 {:.2} ms, p99 {:.2} ms ({cycles} cycles)",
+            if write { "inputs + a light change (1 read + 1 write of 4 registers each)" } else { "inputs only (1 read each)" },
+            percentile_ms(&times, 0.5),
+            percentile_ms(&times, 0.99)
+        );
+    }
+    drop(devices);
+    Ok(())
+}
+
+/// Scan-to-light: a fixed scanner at ST-1 sends a code over TCP; the edge (release process)
+/// parses it, answers OK/ERR and flashes ST-1's tower light green or red over Modbus TCP. The
+/// time from sending the line to the simulated PLC holding the new colour, and to the
+/// scanner's reply. Good and bad codes alternate so every scan changes the light.
+pub async fn scan_to_light(scans: usize, poll_ms: u64) -> Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    use tote_shared::station::Colour;
+    let layout = std::fs::canonicalize("configs/floor.toml").context("configs/floor.toml: run the bench from the repository root")?;
+    let dir = tempfile::tempdir()?;
+    let plc = tote_sim::plc::StationPlc::start("127.0.0.1:0".parse()?, None).await?;
+    let scanner_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let extra = format!(
+        "[floor]\nlayout = \"{}\"\npods = 20\n[[station_plcs]]\nstation = \"ST-1\"\naddress = \"{}\"\npoll_ms = {poll_ms}\n\
+         [[scanners]]\nname = \"ST-1-fixed\"\nstation = \"ST-1\"\nlisten = \"127.0.0.1:{scanner_port}\"\n",
+        layout.display(),
+        plc.addr()
+    );
+    let central = spawn("tote-central", &central_config(dir.path(), "127.0.0.1:0")?)?;
+    let _edge = spawn("tote-edge", &edge_config_with(dir.path(), "SH-01", &central.url, &extra)?)?;
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", scanner_port)).await?;
+    let (read, mut write) = stream.into_split();
+    let mut replies = tokio::io::BufReader::new(read).lines();
+    let good = tote_shared::Gtin::from_body13(690_123_456_789).to_string();
+    // The same EAN-13 with a wrong check digit.
+    let last = good.chars().last().and_then(|c| c.to_digit(10)).unwrap_or(0);
+    let bad = format!("{}{}", &good[..good.len() - 1], (last + 1) % 10);
+    let mut light = Vec::with_capacity(scans);
+    let mut reply = Vec::with_capacity(scans);
+    // Warm up: the PLC connection is up and the light shows something.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while plc.display().3 != Some(Colour::Amber) {
+        ensure!(Instant::now() < deadline, "the edge never lit ST-1's tower light");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for i in 0..scans {
+        let ok = i % 2 == 0;
+        let (line, colour) = if ok { (good.clone(), Colour::Green) } else { (bad.clone(), Colour::Red) };
+        let started = Instant::now();
+        write.write_all(format!("{line}\r\n").as_bytes()).await?;
+        let answer = replies.next_line().await?.context("scanner connection closed")?;
+        reply.push(started.elapsed());
+        ensure!(answer.starts_with(if ok { "OK" } else { "ERR" }), "unexpected scanner reply {answer:?}");
+        while plc.display().3 != Some(colour) {
+            ensure!(started.elapsed() < Duration::from_secs(5), "the light did not turn {colour:?}");
+            plc.device.written(Duration::from_millis(2)).await;
+        }
+        light.push(started.elapsed());
+    }
+    light.sort();
+    reply.sort();
+    println!(
+        "scan->light  {scans} scans, PLC polled every {poll_ms} ms: light p50 {:.2} ms, p99 {:.2} ms; scanner reply p50 {:.2} ms, p99 {:.2} ms",
+        percentile_ms(&light, 0.5),
+        percentile_ms(&light, 0.99),
+        percentile_ms(&reply, 0.5),
+        percentile_ms(&reply, 0.99)
+    );
+    Ok(())
 }

@@ -142,6 +142,19 @@ enum Bench {
         #[arg(long, default_value_t = 1_000_000)]
         fuzz: usize,
     },
+    /// Station hardware: one Modbus poll cycle across many station PLCs, and scan-to-light
+    /// latency through the edge (release build, from the repository root).
+    Stations {
+        #[arg(long, default_value_t = 50)]
+        plcs: usize,
+        #[arg(long, default_value_t = 1000)]
+        cycles: usize,
+        #[arg(long, default_value_t = 1000)]
+        scans: usize,
+        /// The station PLC's poll period on the edge (the light does not wait for it).
+        #[arg(long, default_value_t = 100)]
+        poll_ms: u64,
+    },
     /// Everything above with the figures BENCHMARKS.md records.
     All,
 }
@@ -190,6 +203,10 @@ fn main() -> anyhow::Result<()> {
                 Bench::Sync { events } => bench::sync(events).await,
                 Bench::Fleet { robots, hz, seconds } => bench::fleet(robots, hz, seconds).await,
                 Bench::Gs1 { fuzz } => core_bench::gs1(fuzz),
+                Bench::Stations { plcs, cycles, scans, poll_ms } => {
+                    bench::plc_poll(plcs, cycles).await?;
+                    bench::scan_to_light(scans, poll_ms).await
+                }
                 Bench::Gtp { layout, robots, hours, pick_s, seed } => core_bench::gtp(&layout, &robots, hours, pick_s, seed),
                 Bench::Planner { dir, agents, map, max_nodes } => {
                     let maps: Vec<&str> = match &map {
