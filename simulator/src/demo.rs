@@ -63,6 +63,7 @@ pub async fn run(options: Options) -> Result<()> {
     seed_catalog(&hq).await?;
     let mut edges = Vec::new();
     let mut printers = Vec::new();
+    let mut devices = Vec::new();
     for (i, (code, city)) in WAREHOUSES.iter().enumerate() {
         hq.post("/api/v1/warehouses", &json!({"code": code, "name": format!("{city} DC"), "city": city, "edge_token": edge_token(code)}))
             .await?;
@@ -82,6 +83,19 @@ pub async fn run(options: Options) -> Result<()> {
                 low_battery: 25.0,
                 charged: 90.0,
             });
+            // Station ST-1 has a PLC (pick-to-light, confirm button) with a worker at it, and
+            // two of the robots are driven over Modbus TCP instead of VDA 5050.
+            let plc = tote_sim::plc::StationPlc::start(SocketAddr::from(([127, 0, 0, 1], 0)), Some(tote_sim::plc::Worker { pick_ms: 1200, hold_ms: 150, retry_ms: 3000 })).await?;
+            settings.station_plcs.push(station_plc("ST-1", plc.addr()));
+            let layout = tote_edge::gtp::read_layout(&options.floor)?;
+            for (k, (x, y)) in tote_edge::gtp::start_cells(&layout, options.robots + MODBUS_ROBOTS).into_iter().skip(options.robots).enumerate() {
+                let (cx, cy) = layout.grid.xy(layout.cell_at(x, y).context("start cell")?);
+                let config = tote_sim::modbus_agv::ModbusAgvConfig { listen: SocketAddr::from(([127, 0, 0, 1], 0)), start: (cx as u16, cy as u16), battery: 90, node_ms: 250, action_ms: 1000, load: 0 };
+                let agv = tote_sim::modbus_agv::ModbusAgv::start(config).await?;
+                settings.modbus_robots.push(modbus_robot(k, agv.addr()));
+                devices.push(Device::Robot(agv));
+            }
+            devices.push(Device::Plc(plc));
         }
         settings.printing.printer = Some(printer.addr.to_string());
         settings.printing.sender = format!("Tote {code}");
@@ -123,6 +137,45 @@ pub async fn run(options: Options) -> Result<()> {
     }
 }
 
+/// Robots driven over Modbus TCP on SH-01's floor, beside the VDA 5050 ones.
+const MODBUS_ROBOTS: usize = 2;
+
+/// Simulated devices kept alive for the demo's run.
+#[allow(dead_code)] // held, never read
+enum Device {
+    Plc(tote_sim::plc::StationPlc),
+    Robot(tote_sim::modbus_agv::ModbusAgv),
+}
+
+fn station_plc(station: &str, addr: SocketAddr) -> tote_edge::config::StationPlcSettings {
+    tote_edge::config::StationPlcSettings {
+        station: station.into(),
+        address: addr.to_string(),
+        unit: 1,
+        poll_ms: 100,
+        timeout_ms: 500,
+        settle_ms: 300,
+        offline_after: 3,
+        online_after: 3,
+        map: tote_shared::station::RegisterMap::default(),
+    }
+}
+
+fn modbus_robot(k: usize, addr: SocketAddr) -> tote_edge::config::ModbusRobotSettings {
+    use tote_shared::station::{Point, Table};
+    tote_edge::config::ModbusRobotSettings {
+        manufacturer: "tote-modbus".into(),
+        serial: format!("mb-{k:02}"),
+        address: addr.to_string(),
+        unit: 1,
+        poll_ms: 100,
+        timeout_ms: 500,
+        offline_after: 3,
+        status: Point::new(Table::Input, 0),
+        command: Point::new(Table::Holding, 0),
+    }
+}
+
 /// SH-01's robots: VDA 5050 shelf lifters on the edge's broker, parked on the floor.
 async fn start_robots(edge: &Api, options: &Options) -> Result<Vec<tote_sim::agv::Agv>> {
     let broker = edge.get("/api/v1/fleet").await?["broker"].as_str().unwrap_or("").to_owned();
@@ -159,7 +212,8 @@ async fn robots_on_the_floor(edge: &Api, count: usize) -> Result<()> {
     let floor = edge.get("/api/v1/floor").await?;
     let pods = floor["view"]["pods"].as_array().map_or(0, |p| p.len());
     ensure!(pods == 200, "SH-01's floor has {pods} pods");
-    say(format!("SH-01: {count} robots in service on a floor of {pods} pods and 3 stations"));
+    let modbus = edge.get("/api/v1/fleet").await?["modbus_robots"].as_array().map_or(0, |r| r.len());
+    say(format!("SH-01: {count} VDA 5050 robots in service and {modbus} driven over Modbus TCP, on a floor of {pods} pods and 3 stations (ST-1 has a PLC: pick-to-light and a confirm button)"));
     Ok(())
 }
 
@@ -179,7 +233,8 @@ async fn station_workers(edge: &Api) -> Result<()> {
     loop {
         let stations = edge.get("/api/v1/stations").await?;
         let mut idle = true;
-        for station in stations.as_array().into_iter().flatten() {
+        // Stations with a PLC are worked by the simulated worker pressing its button.
+        for station in stations.as_array().into_iter().flatten().filter(|s| s["plc"].is_null()) {
             for task in station["tasks"].as_array().into_iter().flatten() {
                 idle = false;
                 let path = format!("/api/v1/pick-tasks/{}/scan", task["id"]);
