@@ -67,6 +67,26 @@ enum Command {
         #[arg(long)]
         floor: Option<PathBuf>,
     },
+    /// Run a station PLC (Modbus TCP, the edge's default register map) until Ctrl-C, with or
+    /// without a worker pressing its confirm button — e.g. to poke at with mbpoll.
+    Plc {
+        #[arg(long, default_value = "127.0.0.1:5020")]
+        listen: std::net::SocketAddr,
+        /// A worker picks for this long, then presses the button (0: no worker).
+        #[arg(long, default_value_t = 1500)]
+        pick_ms: u64,
+    },
+    /// Run a robot driven over Modbus TCP (status in input registers 0–6, command in holding
+    /// registers 0–4) until Ctrl-C.
+    ModbusAgv {
+        #[arg(long, default_value = "127.0.0.1:5030")]
+        listen: std::net::SocketAddr,
+        /// Starting cell x,y.
+        #[arg(long, value_delimiter = ',', default_value = "5,0")]
+        start: Vec<u16>,
+        #[arg(long, default_value_t = 500)]
+        node_ms: u64,
+    },
     /// Benchmarks: print figures for BENCHMARKS.md (needs `cargo build --release --bins`).
     Bench {
         #[command(subcommand)]
@@ -193,6 +213,24 @@ fn main() -> anyhow::Result<()> {
                 })
                 .collect();
             println!("{} robots of {manufacturer} on {broker}; Ctrl-C stops", robots.len());
+            tote_shared::runtime::system::shutdown_signal().await;
+            Ok(())
+        }),
+        Command::Plc { listen, pick_ms } => runtime.block_on(async {
+            let worker = (pick_ms > 0).then_some(tote_sim::plc::Worker { pick_ms, ..tote_sim::plc::Worker::default() });
+            let plc = tote_sim::plc::StationPlc::start(listen, worker).await?;
+            println!("station PLC on {} (Modbus TCP, unit 1); Ctrl-C stops", plc.addr());
+            tote_shared::runtime::system::shutdown_signal().await;
+            Ok(())
+        }),
+        Command::ModbusAgv { listen, start, node_ms } => runtime.block_on(async {
+            let start = match start[..] {
+                [x, y] => (x, y),
+                _ => anyhow::bail!("--start takes x,y"),
+            };
+            let config = tote_sim::modbus_agv::ModbusAgvConfig { listen, start, battery: 90, node_ms, action_ms: 2 * node_ms, load: 0 };
+            let agv = tote_sim::modbus_agv::ModbusAgv::start(config).await?;
+            println!("Modbus robot on {} at cell {start:?}; Ctrl-C stops", agv.addr());
             tote_shared::runtime::system::shutdown_signal().await;
             Ok(())
         }),

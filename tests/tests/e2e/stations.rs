@@ -2,8 +2,8 @@
 //! (`tote-sim`'s Modbus server) at each of its three stations and VDA 5050 robots on the
 //! embedded broker. Nobody picks through the API: a worker at each PLC presses the confirm
 //! button when the pick-to-light shows a quantity (one of them holds it down for many polls).
-//! Mid-run one PLC becomes unreachable and another answers only exceptions; each station
-//! goes offline, its pods go elsewhere, and it comes back by itself.
+//! Mid-run one PLC becomes unreachable, another answers only exceptions and a third too slowly;
+//! each station goes offline, its pods go elsewhere, and it comes back by itself.
 
 use crate::gtp::{gtin, repo_file, sku};
 use crate::helpers::*;
@@ -194,6 +194,8 @@ async fn station_buttons_confirm_picks_once_and_a_lost_plc_takes_its_station_off
     eventually("a few orders picked by button", Duration::from_secs(60), || async { Ok((picked(edge).await? >= 5).then_some(())) }).await?;
     outage(edge, &plcs[1], "ST-2", Fault::Unreachable).await?;
     outage(edge, &plcs[2], "ST-3", Fault::Exception(4)).await?;
+    // Answers slower than the edge's 300 ms timeout count as no answer.
+    outage(edge, &plcs[0], "ST-1", Fault::Slow(Duration::from_millis(450))).await?;
 
     let done = eventually("every order picked and every pod stored", Duration::from_secs(180), || async {
         let view = edge.get("/api/v1/floor").await?.ok()?;
