@@ -13,6 +13,7 @@ pub mod drivers;
 pub mod fleet;
 pub mod gtp;
 pub mod http;
+pub mod modbus_link;
 pub mod modbus_robots;
 pub mod mqtt;
 pub mod plc;

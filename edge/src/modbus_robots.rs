@@ -14,12 +14,11 @@ use crate::drivers::{Command, RobotDriver, Sent};
 use crate::gtp::Floor;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
+use crate::modbus_link::{answer, connect, jittered, LinkError, BACKOFF_MAX, BACKOFF_START};
 use tokio_modbus::client::{Client, Context, Reader, Writer};
-use tokio_modbus::prelude::Slave;
 use tote_shared::gtp::stepper::{pod_id, pod_number, Status, Step, Stepper};
 use tote_shared::gtp::{Layout, RobotReport};
 use tote_shared::station::Table;
@@ -32,8 +31,6 @@ pub const CMD_DROP: u16 = 3;
 pub const CMD_CHARGE: u16 = 4;
 pub const CMD_STOP_CHARGING: u16 = 5;
 pub const CMD_STOP: u16 = 6;
-const BACKOFF_START: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// What the API shows of one Modbus robot.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -127,18 +124,10 @@ pub fn start(robots: &[ModbusRobotSettings], floor: Arc<Floor>) -> (Arc<ModbusFl
     (fleet, tasks)
 }
 
-#[derive(Debug, thiserror::Error)]
-enum LinkError {
-    #[error("{0}")]
-    Lost(String),
-    #[error("Modbus exception {0}")]
-    Exception(String),
-}
-
 async fn run(robot: Arc<Robot>, floor: Arc<Floor>) {
     let mut backoff = BACKOFF_START;
     loop {
-        match connect(&robot.settings).await {
+        match connect(&robot.settings.address, robot.settings.unit, Duration::from_millis(robot.settings.timeout_ms)).await {
             Ok(mut ctx) => {
                 backoff = BACKOFF_START;
                 lock(&robot.inner).view.connected = true;
@@ -149,24 +138,8 @@ async fn run(robot: Arc<Robot>, floor: Arc<Floor>) {
             }
             Err(error) => failed(&robot, &error),
         }
-        let wait = backoff.mul_f64(0.5 + rand::random::<f64>() / 2.0);
-        tokio::time::sleep(wait).await;
+        tokio::time::sleep(jittered(backoff)).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
-    }
-}
-
-async fn connect(s: &ModbusRobotSettings) -> Result<Context, LinkError> {
-    let timeout = Duration::from_millis(s.timeout_ms);
-    let resolve = tokio::time::timeout(timeout, tokio::net::lookup_host(s.address.clone()));
-    let addr: SocketAddr = match resolve.await {
-        Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| LinkError::Lost(format!("{} resolves to nothing", s.address)))?,
-        Ok(Err(e)) => return Err(LinkError::Lost(format!("{}: {e}", s.address))),
-        Err(_) => return Err(LinkError::Lost(format!("{}: name lookup timed out", s.address))),
-    };
-    match tokio::time::timeout(timeout, tokio_modbus::client::tcp::connect_slave(addr, Slave(s.unit))).await {
-        Ok(Ok(ctx)) => Ok(ctx),
-        Ok(Err(e)) => Err(LinkError::Lost(format!("connect {}: {e}", s.address))),
-        Err(_) => Err(LinkError::Lost(format!("connect {}: timed out", s.address))),
     }
 }
 
@@ -185,7 +158,7 @@ fn failed(robot: &Robot, error: &LinkError) {
 async fn poll_until_lost(robot: &Robot, layout: &Layout, ctx: &mut Context) -> LinkError {
     let s = &robot.settings;
     // Where the command registers stand: numbering goes on from there.
-    let written = match answer(s, ctx.read_holding_registers(s.command.address + COMMAND_WORDS - 1, 1)).await {
+    let written = match answer(Duration::from_millis(s.timeout_ms), ctx.read_holding_registers(s.command.address + COMMAND_WORDS - 1, 1)).await {
         Ok(words) => words.first().copied().unwrap_or(0),
         Err(e) => return e,
     };
@@ -229,7 +202,7 @@ async fn poll_until_lost(robot: &Robot, layout: &Layout, ctx: &mut Context) -> L
             tracing::error!(robot = %s.key(), ?step, "command cannot be put in registers (pod id not P + 4 digits?)");
             continue;
         };
-        match answer(s, ctx.write_multiple_registers(s.command.address, &words)).await {
+        match answer(Duration::from_millis(s.timeout_ms), ctx.write_multiple_registers(s.command.address, &words)).await {
             Ok(()) => {
                 let mut inner = lock(&robot.inner);
                 inner.stepper.sent(seq, step);
@@ -243,8 +216,8 @@ async fn poll_until_lost(robot: &Robot, layout: &Layout, ctx: &mut Context) -> L
 
 async fn read_status(s: &ModbusRobotSettings, ctx: &mut Context) -> Result<[u16; STATUS_WORDS as usize], LinkError> {
     let words = match s.status.table {
-        Table::Input => answer(s, ctx.read_input_registers(s.status.address, STATUS_WORDS)).await?,
-        _ => answer(s, ctx.read_holding_registers(s.status.address, STATUS_WORDS)).await?,
+        Table::Input => answer(Duration::from_millis(s.timeout_ms), ctx.read_input_registers(s.status.address, STATUS_WORDS)).await?,
+        _ => answer(Duration::from_millis(s.timeout_ms), ctx.read_holding_registers(s.status.address, STATUS_WORDS)).await?,
     };
     words.try_into().map_err(|_| LinkError::Lost("the robot answered fewer status words than asked for".into()))
 }
@@ -270,13 +243,4 @@ fn encode(layout: &Layout, seq: u16, step: &Step) -> Option<[u16; COMMAND_WORDS 
     };
     let (x, y) = cell.map(|c| layout.grid.xy(c)).unwrap_or((0, 0));
     Some([u16::try_from(x).ok()?, u16::try_from(y).ok()?, command, pod, seq])
-}
-
-async fn answer<T>(s: &ModbusRobotSettings, request: impl std::future::Future<Output = tokio_modbus::Result<T>>) -> Result<T, LinkError> {
-    match tokio::time::timeout(Duration::from_millis(s.timeout_ms), request).await {
-        Err(_) => Err(LinkError::Lost(format!("no answer within {} ms", s.timeout_ms))),
-        Ok(Err(e)) => Err(LinkError::Lost(e.to_string())),
-        Ok(Ok(Err(exception))) => Err(LinkError::Exception(format!("{exception:?}"))),
-        Ok(Ok(Ok(value))) => Ok(value),
-    }
 }

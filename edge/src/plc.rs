@@ -11,19 +11,16 @@ use crate::gtp::Floor;
 use crate::store::{EdgeStore, PickTaskView};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
+use crate::modbus_link::{answer, connect, jittered, LinkError, BACKOFF_MAX, BACKOFF_START};
 use tokio_modbus::client::{Client, Context, Reader, Writer};
-use tokio_modbus::prelude::Slave;
 use tote_shared::runtime::system::now_ms;
 use tote_shared::station::{bin_code, Colour, Display, Inputs, Panel, Point, RegisterMap, Sampled, Table};
 
 /// How long a scan's green or red flash stays on the tower light.
 const FLASH_MS: i64 = 1_500;
-const BACKOFF_START: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// What the floor and the API see of one station's PLC.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -109,16 +106,6 @@ pub fn start(plcs: &[StationPlcSettings], store: EdgeStore, floor: Arc<Floor>) -
     (panels, tasks)
 }
 
-#[derive(Debug, thiserror::Error)]
-enum PollError {
-    /// The link is gone: reconnect.
-    #[error("{0}")]
-    Link(String),
-    /// The PLC answered with a Modbus exception: keep the link, count the failure.
-    #[error("Modbus exception {0}")]
-    Exception(String),
-}
-
 struct Poller {
     settings: StationPlcSettings,
     shared: Arc<Shared>,
@@ -147,7 +134,7 @@ impl Poller {
     async fn run(mut self) {
         let mut backoff = BACKOFF_START;
         loop {
-            match self.connect().await {
+            match connect(&self.settings.address, self.settings.unit, self.timeout).await {
                 Ok(mut ctx) => {
                     backoff = BACKOFF_START;
                     self.panel.connected();
@@ -162,30 +149,12 @@ impl Poller {
                 }
                 Err(error) => self.fail(&error),
             }
-            // Full jitter: fifty stations whose PLC rack rebooted do not reconnect in step.
-            let wait = backoff.mul_f64(0.5 + rand::random::<f64>() / 2.0);
-            tokio::time::sleep(wait).await;
+            tokio::time::sleep(jittered(backoff)).await;
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }
     }
 
-    async fn connect(&self) -> Result<Context, PollError> {
-        let address = self.settings.address.clone();
-        let resolve = tokio::net::lookup_host(address.clone());
-        let addr: SocketAddr = match tokio::time::timeout(self.timeout, resolve).await {
-            Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| PollError::Link(format!("{address} resolves to nothing")))?,
-            Ok(Err(e)) => return Err(PollError::Link(format!("{address}: {e}"))),
-            Err(_) => return Err(PollError::Link(format!("{address}: name lookup timed out"))),
-        };
-        let connect = tokio_modbus::client::tcp::connect_slave(addr, Slave(self.settings.unit));
-        match tokio::time::timeout(self.timeout, connect).await {
-            Ok(Ok(ctx)) => Ok(ctx),
-            Ok(Err(e)) => Err(PollError::Link(format!("connect {address}: {e}"))),
-            Err(_) => Err(PollError::Link(format!("connect {address}: timed out"))),
-        }
-    }
-
-    fn fail(&mut self, error: &PollError) {
+    fn fail(&mut self, error: &LinkError) {
         let went_offline = self.panel.failed();
         if went_offline {
             tracing::warn!(station = %self.settings.station, %error, "station PLC not answering: station offline, pods go elsewhere");
@@ -201,7 +170,7 @@ impl Poller {
     }
 
     /// Polls until the link breaks; exceptions count as failures but keep the link.
-    async fn poll_until_lost(&mut self, ctx: &mut Context) -> PollError {
+    async fn poll_until_lost(&mut self, ctx: &mut Context) -> LinkError {
         let period = Duration::from_millis(self.settings.poll_ms);
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -212,14 +181,14 @@ impl Poller {
             }
             match self.cycle(ctx).await {
                 Ok(()) => {}
-                Err(e @ PollError::Exception(_)) => self.fail(&e),
-                Err(e @ PollError::Link(_)) => return e,
+                Err(e @ LinkError::Exception(_)) => self.fail(&e),
+                Err(e @ LinkError::Lost(_)) => return e,
             }
         }
     }
 
     /// One poll: read the inputs, act on a press, show what should be shown.
-    async fn cycle(&mut self, ctx: &mut Context) -> Result<(), PollError> {
+    async fn cycle(&mut self, ctx: &mut Context) -> Result<(), LinkError> {
         let inputs = self.read_inputs(ctx).await?;
         let now = now_ms();
         let (sampled, came_online) = self.panel.sample(inputs, now);
@@ -311,7 +280,7 @@ impl Poller {
         }
     }
 
-    async fn read_inputs(&self, ctx: &mut Context) -> Result<Inputs, PollError> {
+    async fn read_inputs(&self, ctx: &mut Context) -> Result<Inputs, LinkError> {
         let map: &RegisterMap = &self.settings.map;
         let mut values = Vec::new();
         for (table, start, count) in map.input_spans() {
@@ -323,13 +292,13 @@ impl Poller {
                     Table::Input => ctx.read_input_registers(start, count).await,
                 }
             };
-            let words = self.answer(read).await?;
+            let words = answer(self.timeout, read).await?;
             values.push((table, start, words));
         }
-        map.decode(&values).ok_or_else(|| PollError::Link("the PLC answered fewer values than asked for".into()))
+        map.decode(&values).ok_or_else(|| LinkError::Lost("the PLC answered fewer values than asked for".into()))
     }
 
-    async fn write(&self, ctx: &mut Context, display: &Display) -> Result<(), PollError> {
+    async fn write(&self, ctx: &mut Context, display: &Display) -> Result<(), LinkError> {
         for (point, values) in self.settings.map.writes(display) {
             let Point { table, address } = point;
             let write = async {
@@ -339,19 +308,11 @@ impl Poller {
                     _ => ctx.write_multiple_registers(address, &values).await,
                 }
             };
-            self.answer(write).await?;
+            answer(self.timeout, write).await?;
         }
         Ok(())
     }
 
-    async fn answer<T>(&self, request: impl std::future::Future<Output = tokio_modbus::Result<T>>) -> Result<T, PollError> {
-        match tokio::time::timeout(self.timeout, request).await {
-            Err(_) => Err(PollError::Link(format!("no answer within {} ms", self.settings.timeout_ms))),
-            Ok(Err(e)) => Err(PollError::Link(e.to_string())),
-            Ok(Ok(Err(exception))) => Err(PollError::Exception(format!("{exception:?}"))),
-            Ok(Ok(Ok(value))) => Ok(value),
-        }
-    }
 }
 
 fn bits(bits: Vec<bool>) -> Vec<u16> {

@@ -335,15 +335,6 @@ async fn a_pymodbus_plc_serves_the_edge_and_its_button_confirms_picks() -> Resul
     Ok(())
 }
 
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// One fleet, two protocols: five VDA 5050 robots on MQTT and five robots driven over Modbus
 /// TCP registers take the same jobs from master control; a worker picks through the station
 /// API. Every order is picked, both kinds carried pods, no Modbus robot was ever sent to a

@@ -60,12 +60,3 @@ fn central_tells_systemd_it_is_ready_and_pets_the_watchdog() -> Result<()> {
     assert!(seen[0].contains("READY=1"), "ready comes first: {seen:?}");
     Ok(())
 }
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
