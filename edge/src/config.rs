@@ -22,6 +22,9 @@ pub struct Settings {
     pub retention: RetentionSettings,
     #[serde(default)]
     pub printing: PrintingSettings,
+    /// Worker sign-in and the API token for station software.
+    #[serde(default)]
+    pub auth: AuthSettings,
     /// Fixed-mount scanners, each with its own TCP listener.
     #[serde(default)]
     pub scanners: Vec<ScannerSettings>,
@@ -116,6 +119,34 @@ pub struct ScannerSettings {
     /// The station or dock door it is mounted at.
     pub station: String,
     pub listen: std::net::SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// A handheld session lasts this long (a shift).
+    #[serde(default = "shift_minutes")]
+    pub session_minutes: u64,
+    /// Bearer token with every role, for station software and integrations (≥ 24 characters).
+    /// Set it from the environment: TOTE_EDGE__AUTH__API_TOKEN.
+    #[serde(default)]
+    pub api_token: Option<SecretString>,
+    /// On first start with no workers, this supervisor is created with `bootstrap_pin`
+    /// (TOTE_EDGE__AUTH__BOOTSTRAP_PIN); they then add the others.
+    #[serde(default)]
+    pub bootstrap_supervisor: Option<String>,
+    #[serde(default)]
+    pub bootstrap_pin: Option<SecretString>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings { session_minutes: shift_minutes(), api_token: None, bootstrap_supervisor: None, bootstrap_pin: None }
+    }
+}
+
+fn shift_minutes() -> u64 {
+    600
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -326,6 +357,19 @@ impl Settings {
         let mut names = std::collections::HashSet::new();
         if !self.scanners.iter().all(|s| !s.name.is_empty() && s.name.len() <= 40 && names.insert(&s.name)) {
             return invalid("scanners.name", "names must be 1 to 40 characters and unique");
+        }
+        let a = &self.auth;
+        if !(5..=1440).contains(&a.session_minutes) {
+            return invalid("auth.session_minutes", "must be between 5 and 1440");
+        }
+        if a.api_token.as_ref().is_some_and(|t| t.expose_secret().len() < 24) {
+            return invalid("auth.api_token", "must be at least 24 characters");
+        }
+        if a.bootstrap_supervisor.as_deref().is_some_and(|id| !crate::auth::valid_worker_id(id))
+            || a.bootstrap_pin.as_ref().is_some_and(|p| !crate::auth::valid_pin(p.expose_secret()))
+            || a.bootstrap_supervisor.is_some() != a.bootstrap_pin.is_some()
+        {
+            return invalid("auth.bootstrap_supervisor", "an id (letters, digits, . _ -) together with bootstrap_pin (4 to 12 digits)");
         }
         self.validate_plcs()?;
         self.validate_modbus_robots()?;

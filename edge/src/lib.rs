@@ -7,6 +7,7 @@
 //! (goods-to-person dispatch and traffic). The edge keeps serving its floor while central is
 //! unreachable.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod drivers;

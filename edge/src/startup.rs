@@ -70,6 +70,7 @@ impl App {
             tasks.push(crate::scanner::start(s.name.clone(), s.station.clone(), s.listen, scanners.clone(), panels.clone()).await?);
         }
         let state = AppState { settings: Arc::new(settings), store, sync_health: Arc::default(), fleet: Arc::default(), mqtt_broker, robots, scanners, floor, panels, modbus_robots };
+        crate::auth::bootstrap(&state).await?;
         Ok(App { listener, state, events, device_tasks: tasks, controller })
     }
 

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 const ADMIN: &str = "bench-admin-token-0123456789";
 const READER: &str = "bench-read-token-0123456789";
+/// The edges' API token (the bench plays station software).
+const EDGE_API: &str = "bench-edge-api-token-0123456789";
 
 fn edge_token(code: &str) -> String {
     format!("bench-edge-token-{code}-0123456789")
@@ -102,6 +104,7 @@ fn edge_config_with(dir: &Path, code: &str, central: &str, extra: &str) -> Resul
              [database]\npath = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4\n\
              [central]\nurl = \"{central}\"\ntoken = \"{}\"\npush_batch = 2000\npull_wait_ms = 20000\nrequest_timeout_ms = 10000\n\
              backoff_initial_ms = 50\nbackoff_max_ms = 500\n\
+             [auth]\napi_token = \"{EDGE_API}\"\n\
              [mqtt]\nembedded_listen = \"127.0.0.1:0\"\nmax_connections = 1000\nstale_state_ms = 5000\n{extra}",
             dir.join(format!("edge-{code}.sqlite")).display(),
             edge_token(code)
@@ -233,7 +236,7 @@ pub async fn pick(orders: usize, workers: usize) -> Result<()> {
     let hq = Api::new(central.url.clone(), Some(ADMIN.into()));
     seed(&hq, 1).await?;
     let edge = spawn("tote-edge", &edge_config(dir.path(), "SH-01", &central.url)?)?;
-    let floor = Api::new(edge.url.clone(), None);
+    let floor = Api::new(edge.url.clone(), Some(EDGE_API.into()));
     let rss_idle = edge.rss_mb();
     wait_until(Duration::from_secs(30), || async { Ok(floor.get("/api/v1/sync/status").await?["command_cursor"].as_u64() >= Some(1)) }).await?;
     floor.post("/api/v1/locations", &json!({"code": "A-01-01"})).await?;
@@ -303,7 +306,7 @@ pub async fn sync(events: usize) -> Result<()> {
     let hq = Api::new(central.url.clone(), Some(ADMIN.into()));
     seed(&hq, 1).await?;
     let edge = spawn("tote-edge", &edge_config(dir.path(), "SH-01", &central.url)?)?;
-    let floor = Api::new(edge.url.clone(), None);
+    let floor = Api::new(edge.url.clone(), Some(EDGE_API.into()));
     wait_until(Duration::from_secs(30), || async { Ok(floor.get("/api/v1/sync/status").await?["command_cursor"].as_u64() >= Some(1)) }).await?;
     floor.post("/api/v1/locations", &json!({"code": "A-01-01"})).await?;
     drop(central);
@@ -363,7 +366,7 @@ pub async fn fleet(robots: usize, hz: f64, seconds: u64) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let central = spawn("tote-central", &central_config(dir.path(), "127.0.0.1:0")?)?;
     let edge = spawn("tote-edge", &edge_config(dir.path(), "SH-01", &central.url)?)?;
-    let floor = Api::new(edge.url.clone(), None);
+    let floor = Api::new(edge.url.clone(), Some(EDGE_API.into()));
     let broker = floor.get("/api/v1/fleet").await?["broker"].as_str().context("broker")?.to_owned();
     let (host, port) = broker.rsplit_once(':').context("host:port")?;
     let rss_idle = edge.rss_mb();

@@ -38,6 +38,12 @@ fn gtin(size: &str) -> String {
     tote_shared::Gtin::from_body13(195_866_137_700 + size.parse::<u64>().unwrap_or(0)).to_string()
 }
 
+/// Demo-only credentials (a real site sets them from the environment): the simulated station
+/// software's API token, and the supervisor a person signs in as on the handheld pages.
+const DEMO_EDGE_API: &str = "demo-edge-api-token-not-for-production";
+const DEMO_SUPERVISOR: &str = "boss";
+const DEMO_PIN: &str = "2468";
+
 fn edge_token(code: &str) -> String {
     format!("demo-edge-token-{code}-not-for-production")
 }
@@ -103,9 +109,9 @@ pub async fn run(options: Options) -> Result<()> {
         let edge = tote_edge::startup::App::build(settings).await?;
         let url = format!("http://{}", edge.local_addr()?);
         tokio::spawn(edge.run_until_stopped(std::future::pending()));
-        let broker = reqwest::get(format!("{url}/api/v1/fleet")).await?.json::<Value>().await?["broker"].as_str().unwrap_or("").to_owned();
-        println!("  edge {code} {url}   (local API; floor page {url}/floor; robots' MQTT broker {broker}; labels print to {})", spool.display());
-        edges.push(Api::new(url, None));
+        let broker = Api::new(url.clone(), Some(DEMO_EDGE_API.into())).get("/api/v1/fleet").await?["broker"].as_str().unwrap_or("").to_owned();
+        println!("  edge {code} {url}   (handheld pages at {url}/ — sign in as {DEMO_SUPERVISOR}, PIN {DEMO_PIN}; floor page {url}/floor; robots' MQTT broker {broker}; labels print to {})", spool.display());
+        edges.push(Api::new(url, Some(DEMO_EDGE_API.into())));
     }
     println!();
     let robots = start_robots(&edges[0], &options).await?;
@@ -283,6 +289,12 @@ fn edge_settings(dir: &Path, code: &str, port: u16, central: &str) -> Result<tot
         },
         retention: tote_edge::config::RetentionSettings::default(),
         printing: tote_edge::config::PrintingSettings::default(),
+        auth: tote_edge::config::AuthSettings {
+            session_minutes: 600,
+            api_token: Some(SecretString::from(DEMO_EDGE_API.to_owned())),
+            bootstrap_supervisor: Some(DEMO_SUPERVISOR.into()),
+            bootstrap_pin: Some(SecretString::from(DEMO_PIN.to_owned())),
+        },
         scanners: Vec::new(),
         floor: None,
         station_plcs: Vec::new(),

@@ -12,6 +12,15 @@ pub enum ApiError {
     /// 400
     #[error("{0}")]
     BadRequest(String),
+    /// 401: no valid session or token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: signed in, but the role does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 429: too many wrong PINs.
+    #[error("{0}")]
+    Locked(String),
     /// 404
     #[error("{0} not found")]
     NotFound(String),
@@ -48,6 +57,9 @@ impl IntoResponse for ApiError {
         let problem = match self {
             ApiError::BadRequest(_) => Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail),
             ApiError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail),
+            ApiError::Unauthorized(_) => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Sign in first", detail),
+            ApiError::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed for your role", detail),
+            ApiError::Locked(_) => Problem::new(StatusCode::TOO_MANY_REQUESTS, "locked", "Too many wrong PINs", detail),
             ApiError::Conflict(_) => Problem::new(StatusCode::CONFLICT, "conflict", "Not possible in the current state", detail),
             ApiError::WrongScan { what, expected, scanned } => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong-scan", "Wrong barcode scanned", detail)

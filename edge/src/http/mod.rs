@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod ops;
 pub mod orders;
 pub mod picking;
+pub mod session;
 pub mod stations;
 pub mod stock;
 
@@ -23,6 +24,8 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 pub fn router(state: AppState) -> Router {
     let http = &state.settings.http;
     Router::new()
+        .route("/api/v1/session", post(session::sign_in).get(session::me).delete(session::sign_out))
+        .route("/api/v1/workers", post(session::create_worker).get(session::workers))
         .route("/api/v1/locations", post(stock::create_location).get(stock::locations))
         .route("/api/v1/receipts", post(stock::receive))
         .route("/api/v1/adjustments", post(stock::adjust))
@@ -47,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .fallback(tote_shared::runtime::http::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::guard))
         .layer(DefaultBodyLimit::max(http.max_body_bytes))
         .layer(GlobalConcurrencyLimitLayer::new(http.max_in_flight))
         .with_state(state)

@@ -5,17 +5,23 @@
 //! the same transaction that advances the command cursor.
 
 mod commands;
+mod counts;
 mod outbox;
 mod picking;
+mod moves;
 mod pods;
 mod printing;
 mod schema;
 mod stock;
+mod workers;
 
 pub use picking::{FulfilmentView, PickTaskView, ScanOutcome};
+pub use counts::{CountView, Tally};
+pub use moves::{Move, MoveDone, QC_HOLD, RECEIVING};
 pub use pods::{NewPod, PodRecord};
 pub use printing::PrintJob;
 pub use stock::{LocationRecord, StockRecord};
+pub use workers::{Credentials, NewWorker, SessionWorker, WorkerRecord};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -246,6 +252,70 @@ impl EdgeStore {
 
     pub async fn pods(&self) -> StoreResult<Vec<PodRecord>> {
         self.readers.read(pods::all).await
+    }
+
+    pub async fn move_stock(&self, key: Option<String>, m: Move) -> StoreResult<Answer> {
+        self.change(key, move |c| moves::move_stock(c, &m, now())).await
+    }
+
+    pub async fn suggest_bin(&self, sku: String) -> StoreResult<Option<String>> {
+        self.readers.read(move |c| moves::suggest(c, &sku)).await
+    }
+
+    pub async fn open_count(&self, key: Option<String>, location: String, by: String) -> StoreResult<Answer> {
+        self.change(key, move |c| counts::open(c, &location, &by, now())).await
+    }
+
+    pub async fn submit_count(&self, key: Option<String>, id: u64, counted: Tally, by: String) -> StoreResult<Answer> {
+        self.change(key, move |c| counts::submit(c, id, &counted, &by, now())).await
+    }
+
+    pub async fn decide_count(&self, key: Option<String>, id: u64, approve: bool, by: String) -> StoreResult<Answer> {
+        self.change(key, move |c| counts::decide(c, id, approve, &by, now())).await
+    }
+
+    pub async fn count(&self, id: u64) -> StoreResult<CountView> {
+        self.readers.read(move |c| counts::get(c, id)).await
+    }
+
+    pub async fn counts(&self, state: Option<String>) -> StoreResult<Vec<CountView>> {
+        self.readers.read(move |c| counts::list(c, state.as_deref())).await
+    }
+
+    pub async fn create_worker(&self, worker: NewWorker) -> StoreResult<WorkerRecord> {
+        self.writer.write(move |c| workers::create(c, &worker, now())).await
+    }
+
+    pub async fn workers(&self) -> StoreResult<Vec<WorkerRecord>> {
+        self.readers.read(workers::list).await
+    }
+
+    pub async fn worker_count(&self) -> StoreResult<i64> {
+        self.readers.read(workers::count).await
+    }
+
+    pub async fn credentials(&self, id: String) -> StoreResult<Option<Credentials>> {
+        self.readers.read(move |c| workers::credentials(c, &id)).await
+    }
+
+    pub async fn credentials_by_badge(&self, badge_sha256: String) -> StoreResult<Option<Credentials>> {
+        self.readers.read(move |c| workers::by_badge(c, &badge_sha256)).await
+    }
+
+    pub async fn pin_failed(&self, id: String) -> StoreResult<()> {
+        self.writer.write(move |c| workers::pin_failed(c, &id, now())).await
+    }
+
+    pub async fn open_session(&self, id: String, token_sha256: String, expires_ms: i64) -> StoreResult<SessionWorker> {
+        self.writer.write(move |c| workers::open_session(c, &id, &token_sha256, now(), expires_ms)).await
+    }
+
+    pub async fn session(&self, token_sha256: String) -> StoreResult<Option<SessionWorker>> {
+        self.readers.read(move |c| workers::session(c, &token_sha256, now())).await
+    }
+
+    pub async fn close_session(&self, token_sha256: String) -> StoreResult<()> {
+        self.writer.write(move |c| workers::close_session(c, &token_sha256)).await
     }
 
     pub async fn set_pod(&self, pod: PodRecord) -> StoreResult<()> {

@@ -137,4 +137,48 @@ CREATE TABLE pod (
 ) STRICT;
 ALTER TABLE location ADD COLUMN pod TEXT REFERENCES pod(id);
 CREATE INDEX location_by_pod ON location (pod) WHERE pod IS NOT NULL;
+"#,
+    r#"
+-- Warehouse workers who sign in on handhelds. PINs are Argon2id PHC strings; a badge is
+-- looked up by its SHA-256. Roles: receiver, picker, packer, supervisor (comma-separated).
+CREATE TABLE worker (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    pin_hash      TEXT NOT NULL,
+    badge_sha256  TEXT UNIQUE,
+    roles         TEXT NOT NULL,
+    active        INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    failed_pins   INTEGER NOT NULL DEFAULT 0,
+    locked_until_ms INTEGER NOT NULL DEFAULT 0,
+    created_ms    INTEGER NOT NULL
+) STRICT;
+
+-- Signed-in handhelds: the SHA-256 of the session token (the token itself is never stored).
+CREATE TABLE session (
+    token_sha256  TEXT PRIMARY KEY,
+    worker        TEXT NOT NULL REFERENCES worker(id),
+    created_ms    INTEGER NOT NULL,
+    expires_ms    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX session_expiry ON session (expires_ms);
+"#,
+    r#"
+-- The receiving dock (goods wait here for put-away) and the QC hold.
+INSERT INTO location (code, kind, created_ms) VALUES ('RCV', 'bin', 0), ('QC', 'bin', 0) ON CONFLICT DO NOTHING;
+
+-- Cycle counts: blind count, recount on a difference, supervisor approval before stock changes.
+CREATE TABLE count_task (
+    id          INTEGER PRIMARY KEY,
+    location    TEXT NOT NULL REFERENCES location(code),
+    state       TEXT NOT NULL CHECK (state IN ('counting', 'recount', 'pending_approval', 'closed', 'approved', 'rejected')),
+    first       TEXT,
+    second      TEXT,
+    variance    TEXT,
+    created_by  TEXT NOT NULL,
+    counted_by  TEXT,
+    decided_by  TEXT,
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX count_open ON count_task (location) WHERE state IN ('counting', 'recount', 'pending_approval');
 "#];

@@ -72,17 +72,20 @@ async fn malformed_requests_get_precise_problems_and_change_no_data() -> Result<
         case("sync: edge writes for another warehouse", http.post(&sync).bearer_auth(edge_token("SH-01")).json(&json!({"warehouse": "BJ-01", "events": [event(99, PEGASUS)]})), 403, "forbidden"),
         case("sync: gap in sequence", http.post(&sync).bearer_auth(edge_token("SH-01")).json(&json!({"warehouse": "SH-01", "events": [event(999, PEGASUS)]})), 409, "sync-gap"),
         case("sync: malformed SKU in event", http.post(&sync).bearer_auth(edge_token("SH-01")).json(&json!({"warehouse": "SH-01", "events": [event(999, "bad sku")]})), 422, "invalid-body"),
-        case("edge: not JSON", http.post(sh.url("/api/v1/receipts")).header("content-type", "application/json").body("{\"location\": \"A-01"), 400, "malformed-json"),
-        case("edge: unknown barcode", http.post(sh.url("/api/v1/receipts")).json(&json!({"location": "A-01-01", "gtin": "4006381333931", "qty": 1})), 404, "not-found"),
-        case("edge: barcode with bad check digit", http.post(sh.url("/api/v1/receipts")).json(&json!({"location": "A-01-01", "gtin": "4006381333932", "qty": 1})), 422, "invalid"),
-        case("edge: negative receipt", http.post(sh.url("/api/v1/receipts")).json(&json!({"location": "A-01-01", "gtin": PEGASUS_GTIN, "qty": -4})), 422, "invalid-body"),
-        case("edge: unknown location", http.post(sh.url("/api/v1/receipts")).json(&json!({"location": "Z-99", "gtin": PEGASUS_GTIN, "qty": 1})), 404, "not-found"),
-        case("edge: receive into outbound staging", http.post(sh.url("/api/v1/receipts")).json(&json!({"location": "OUT", "gtin": PEGASUS_GTIN, "qty": 1})), 422, "invalid"),
-        case("edge: wrong item scanned", http.post(&scan).json(&json!({"code": "1958661377391"})), 422, "wrong-scan"),
-        case("edge: location scanned instead of item", http.post(&scan).json(&json!({"code": "A-01-02"})), 422, "wrong-scan"),
-        case("edge: ship before packing", http.post(sh.url(&format!("/api/v1/orders/{id}/ship"))).json(&json!({"carrier": "SF", "tracking_number": "SF1"})), 409, "conflict"),
-        case("edge: negative count", http.post(sh.url("/api/v1/adjustments")).json(&json!({"location": "A-01-01", "sku": PEGASUS, "reason": "count", "counted": -2})), 422, "invalid"),
-        case("edge: oversized body", http.post(sh.url("/api/v1/receipts")).header("content-type", "application/json").body(format!("{{\"lot\":\"{big}\"}}")), 413, "body-too-large"),
+        case("edge: not JSON", sh.http.post(sh.url("/api/v1/receipts")).header("content-type", "application/json").body("{\"location\": \"A-01"), 400, "malformed-json"),
+        case("edge: unknown barcode", sh.http.post(sh.url("/api/v1/receipts")).json(&json!({"location": "A-01-01", "gtin": "4006381333931", "qty": 1})), 404, "not-found"),
+        case("edge: barcode with bad check digit", sh.http.post(sh.url("/api/v1/receipts")).json(&json!({"location": "A-01-01", "gtin": "4006381333932", "qty": 1})), 422, "invalid"),
+        case("edge: negative receipt", sh.http.post(sh.url("/api/v1/receipts")).json(&json!({"location": "A-01-01", "gtin": PEGASUS_GTIN, "qty": -4})), 422, "invalid-body"),
+        case("edge: unknown location", sh.http.post(sh.url("/api/v1/receipts")).json(&json!({"location": "Z-99", "gtin": PEGASUS_GTIN, "qty": 1})), 404, "not-found"),
+        case("edge: receive into outbound staging", sh.http.post(sh.url("/api/v1/receipts")).json(&json!({"location": "OUT", "gtin": PEGASUS_GTIN, "qty": 1})), 422, "invalid"),
+        case("edge: wrong item scanned", sh.http.post(&scan).json(&json!({"code": "1958661377391"})), 422, "wrong-scan"),
+        case("edge: location scanned instead of item", sh.http.post(&scan).json(&json!({"code": "A-01-02"})), 422, "wrong-scan"),
+        case("edge: ship before packing", sh.http.post(sh.url(&format!("/api/v1/orders/{id}/ship"))).json(&json!({"carrier": "SF", "tracking_number": "SF1"})), 409, "conflict"),
+        case("edge: negative count", sh.http.post(sh.url("/api/v1/adjustments")).json(&json!({"location": "A-01-01", "sku": PEGASUS, "reason": "count", "counted": -2})), 422, "invalid"),
+        case("edge: no session", http.post(sh.url("/api/v1/receipts")).json(&json!({"location": "A-01-01", "gtin": PEGASUS_GTIN, "qty": 1})), 401, "unauthorized"),
+        case("edge: forged session cookie", http.get(sh.url("/api/v1/stock")).header("cookie", "tote_session=00ff00ff"), 401, "unauthorized"),
+        case("edge: sign-in with neither badge nor PIN", http.post(sh.url("/api/v1/session")).json(&json!({"worker": "li"})), 400, "bad-request"),
+        case("edge: oversized body", sh.http.post(sh.url("/api/v1/receipts")).header("content-type", "application/json").body(format!("{{\"lot\":\"{big}\"}}")), 413, "body-too-large"),
     ];
     assert!(cases.len() >= 20);
     let mut failures = Vec::new();
@@ -98,7 +101,7 @@ async fn malformed_requests_get_precise_problems_and_change_no_data() -> Result<
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let wrong = http.post(&scan).json(&json!({"code": "1958661377391"})).send().await?.json::<Value>().await?;
+    let wrong = sh.http.post(&scan).json(&json!({"code": "1958661377391"})).send().await?.json::<Value>().await?;
     assert_eq!(wrong["expected"], format!("{PEGASUS_GTIN} ({PEGASUS})"), "a wrong scan says what was expected");
     assert_eq!(wrong["scanned"], "1958661377391");
     assert_eq!((db_checksum(&central_db)?, db_checksum(&edge_db)?), before, "bad input changed a database");

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 pub const ADMIN: &str = "test-admin-token-0123456789";
 pub const READER: &str = "test-read-token-0123456789";
+/// The edges' API token (station software, tests): every role.
+pub const EDGE_API: &str = "test-edge-api-token-0123456789";
 
 pub const PEGASUS: &str = "PEG39-M-WHT-42";
 pub const PEGASUS_GTIN: &str = "1958661377384";
@@ -201,6 +203,8 @@ listen = "127.0.0.1:0"
 max_body_bytes = 65536
 max_connections = 256
 max_in_flight = 256
+[auth]
+api_token = "{EDGE_API}"
 [database]
 path = "{}"
 write_queue = 16384
@@ -256,6 +260,14 @@ impl Reply {
 
 pub fn client() -> Client {
     Client::builder().pool_max_idle_per_host(64).timeout(Duration::from_secs(30)).build().expect("http client")
+}
+
+/// A client that sends the edge's API token with every request.
+pub fn edge_client() -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {EDGE_API}")).expect("header value");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    Client::builder().default_headers(headers).pool_max_idle_per_host(64).timeout(Duration::from_secs(30)).build().expect("http client")
 }
 
 pub struct Central {
@@ -376,12 +388,12 @@ impl Edge {
     pub fn start(dir: &Path, warehouse: &str, central_url: &str) -> Result<Edge> {
         let config = edge_config(dir, warehouse, central_url)?;
         let daemon = Daemon::spawn(Kind::Edge, config)?;
-        Ok(Edge { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), warehouse: warehouse.to_owned(), http: client() })
+        Ok(Edge { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), warehouse: warehouse.to_owned(), http: edge_client() })
     }
 
     /// An edge from an already spawned daemon (e.g. with a custom config).
     pub fn from_daemon(daemon: Daemon, warehouse: &str) -> Edge {
-        Edge { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), warehouse: warehouse.to_owned(), http: client() }
+        Edge { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), warehouse: warehouse.to_owned(), http: edge_client() }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,126 @@
+//! Workers and their sessions. Hashing happens outside (`crate::auth`): this module stores and
+//! compares hashes, counts failed PINs and expires sessions.
+
+use super::{StoreError, StoreResult};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+/// Failed PINs in a row that lock a worker out, and for how long.
+pub const MAX_FAILED_PINS: i64 = 5;
+pub const LOCKOUT_MS: i64 = 5 * 60_000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerRecord {
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub active: bool,
+    pub has_badge: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewWorker {
+    pub id: String,
+    pub name: String,
+    pub pin_hash: String,
+    pub badge_sha256: Option<String>,
+    pub roles: Vec<String>,
+}
+
+/// What sign-in needs to check a PIN.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub id: String,
+    pub pin_hash: String,
+    pub active: bool,
+    pub locked_until_ms: i64,
+}
+
+/// A valid session's worker.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionWorker {
+    pub worker: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub expires_ms: i64,
+}
+
+fn roles(text: String) -> Vec<String> {
+    text.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect()
+}
+
+pub fn create(conn: &Connection, w: &NewWorker, now_ms: i64) -> StoreResult<WorkerRecord> {
+    let exists: bool = conn.prepare_cached("SELECT 1 FROM worker WHERE id = ?1")?.exists([&w.id])?;
+    if exists {
+        return Err(StoreError::Conflict(format!("worker {} exists", w.id)));
+    }
+    if let Some(badge) = &w.badge_sha256 {
+        if conn.prepare_cached("SELECT 1 FROM worker WHERE badge_sha256 = ?1")?.exists([badge])? {
+            return Err(StoreError::Conflict("that badge belongs to another worker".into()));
+        }
+    }
+    conn.prepare_cached("INSERT INTO worker (id, name, pin_hash, badge_sha256, roles, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+        .execute(params![w.id, w.name, w.pin_hash, w.badge_sha256, w.roles.join(","), now_ms])?;
+    Ok(WorkerRecord { id: w.id.clone(), name: w.name.clone(), roles: w.roles.clone(), active: true, has_badge: w.badge_sha256.is_some() })
+}
+
+pub fn list(conn: &Connection) -> StoreResult<Vec<WorkerRecord>> {
+    let mut stmt = conn.prepare_cached("SELECT id, name, roles, active, badge_sha256 IS NOT NULL FROM worker ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(WorkerRecord { id: r.get(0)?, name: r.get(1)?, roles: roles(r.get(2)?), active: r.get::<_, i64>(3)? == 1, has_badge: r.get(4)? })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn count(conn: &Connection) -> StoreResult<i64> {
+    Ok(conn.prepare_cached("SELECT COUNT(*) FROM worker")?.query_row([], |r| r.get(0))?)
+}
+
+pub fn credentials(conn: &Connection, id: &str) -> StoreResult<Option<Credentials>> {
+    Ok(conn
+        .prepare_cached("SELECT id, pin_hash, active, locked_until_ms FROM worker WHERE id = ?1")?
+        .query_row([id], |r| Ok(Credentials { id: r.get(0)?, pin_hash: r.get(1)?, active: r.get::<_, i64>(2)? == 1, locked_until_ms: r.get(3)? }))
+        .optional()?)
+}
+
+pub fn by_badge(conn: &Connection, badge_sha256: &str) -> StoreResult<Option<Credentials>> {
+    Ok(conn
+        .prepare_cached("SELECT id, pin_hash, active, locked_until_ms FROM worker WHERE badge_sha256 = ?1")?
+        .query_row([badge_sha256], |r| Ok(Credentials { id: r.get(0)?, pin_hash: r.get(1)?, active: r.get::<_, i64>(2)? == 1, locked_until_ms: r.get(3)? }))
+        .optional()?)
+}
+
+/// A wrong PIN: one more failure; the fifth in a row locks the worker out for five minutes.
+pub fn pin_failed(conn: &Connection, id: &str, now_ms: i64) -> StoreResult<()> {
+    conn.prepare_cached(
+        "UPDATE worker SET locked_until_ms = CASE WHEN failed_pins + 1 >= ?2 THEN ?3 ELSE locked_until_ms END,
+             failed_pins = CASE WHEN failed_pins + 1 >= ?2 THEN 0 ELSE failed_pins + 1 END
+         WHERE id = ?1",
+    )?
+    .execute(params![id, MAX_FAILED_PINS, now_ms + LOCKOUT_MS])?;
+    Ok(())
+}
+
+/// Signed in: the failure count starts again, and the session is stored (by its hash).
+pub fn open_session(conn: &Connection, id: &str, token_sha256: &str, now_ms: i64, expires_ms: i64) -> StoreResult<SessionWorker> {
+    conn.prepare_cached("UPDATE worker SET failed_pins = 0 WHERE id = ?1")?.execute([id])?;
+    conn.prepare_cached("DELETE FROM session WHERE expires_ms <= ?1")?.execute([now_ms])?;
+    conn.prepare_cached("INSERT INTO session (token_sha256, worker, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![token_sha256, id, now_ms, expires_ms])?;
+    session(conn, token_sha256, now_ms)?.ok_or_else(|| StoreError::Corrupt("a session just written is missing".into()))
+}
+
+pub fn session(conn: &Connection, token_sha256: &str, now_ms: i64) -> StoreResult<Option<SessionWorker>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT w.id, w.name, w.roles, s.expires_ms FROM session s JOIN worker w ON w.id = s.worker
+             WHERE s.token_sha256 = ?1 AND s.expires_ms > ?2 AND w.active = 1",
+        )?
+        .query_row(params![token_sha256, now_ms], |r| Ok(SessionWorker { worker: r.get(0)?, name: r.get(1)?, roles: roles(r.get(2)?), expires_ms: r.get(3)? }))
+        .optional()?)
+}
+
+pub fn close_session(conn: &Connection, token_sha256: &str) -> StoreResult<()> {
+    conn.prepare_cached("DELETE FROM session WHERE token_sha256 = ?1")?.execute([token_sha256])?;
+    Ok(())
+}
