@@ -209,7 +209,7 @@ mod tests {
         assert_eq!(access(&Method::POST, "/api/v1/pick-tasks/{id}/scan"), Access::Role(Role::Picker));
         assert_eq!(access(&Method::POST, "/api/v1/orders/{id}/ship"), Access::Role(Role::Packer));
         assert_eq!(access(&Method::POST, "/api/v1/adjustments"), Access::Role(Role::Supervisor));
-        assert_eq!(access(&Method::POST, "/api/v1/counts/{id}/approve"), Access::Role(Role::Supervisor));
+        assert_eq!(access(&Method::POST, "/api/v1/counts/{id}/decide"), Access::Role(Role::Supervisor));
         assert_eq!(access(&Method::POST, "/api/v1/something-new"), Access::Role(Role::Supervisor), "new routes default to supervisor");
     }
 

@@ -10,6 +10,7 @@ pub mod picking;
 pub mod session;
 pub mod stations;
 pub mod stock;
+pub mod work;
 
 use crate::startup::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -30,6 +31,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/receipts", post(stock::receive))
         .route("/api/v1/adjustments", post(stock::adjust))
         .route("/api/v1/stock", get(stock::query))
+        .route("/api/v1/putaway", get(work::suggest))
+        .route("/api/v1/moves", post(work::move_stock))
+        .route("/api/v1/counts", post(work::open_count).get(work::counts))
+        .route("/api/v1/counts/{id}", get(work::count))
+        .route("/api/v1/counts/{id}/submit", post(work::submit_count))
+        .route("/api/v1/counts/{id}/decide", post(work::decide_count))
         .route("/api/v1/pick-tasks", get(picking::tasks))
         .route("/api/v1/pick-tasks/{id}/scan", post(picking::scan))
         .route("/api/v1/pick-tasks/{id}/short", post(picking::short))
@@ -42,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sync/status", get(ops::sync_status))
         .route("/api/v1/fleet", get(fleet::fleet))
         .route("/api/v1/fleet/stream", get(fleet::stream))
+        .route("/", get(handheld_page))
         .route("/floor", get(fleet::floor_page))
         .route("/api/v1/floor", get(stations::floor_now))
         .route("/api/v1/stations", get(stations::stations))
@@ -69,5 +77,13 @@ pub fn answer(status: StatusCode, answer: crate::store::Answer) -> Response {
     };
     let mut response = (status, Json(value)).into_response();
     response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static(replayed));
+    response
+}
+
+/// The handheld pages: one self-contained page (no build step, no assets), served by the edge
+/// so it works while HQ is unreachable.
+pub async fn handheld_page() -> Response {
+    let mut response = axum::response::Html(include_str!("handheld.html")).into_response();
+    response.headers_mut().insert("cache-control", HeaderValue::from_static("no-cache"));
     response
 }

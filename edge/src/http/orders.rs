@@ -33,9 +33,36 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<u64>) -> Result<J
     Ok(Json(state.store.fulfilment(id).await?))
 }
 
-pub async fn pack(State(state): State<AppState>, Path(id): Path<u64>, headers: HeaderMap) -> Result<Response, ApiError> {
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackRequest {
+    /// Every code scanned into the carton (one per unit); when given, it must match what was
+    /// picked for the order exactly.
+    #[serde(default)]
+    pub items: Option<Vec<String>>,
+    /// The carton size chosen (S, M, L, XL).
+    #[serde(default)]
+    pub carton: Option<String>,
+}
+
+pub async fn pack(State(state): State<AppState>, Path(id): Path<u64>, headers: HeaderMap, Json(body): Json<PackRequest>) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    Ok(answer(StatusCode::OK, state.store.pack(key, id).await?))
+    if body.carton.as_deref().is_some_and(|c| !["S", "M", "L", "XL"].contains(&c)) {
+        return Err(ApiError::Unprocessable("carton must be S, M, L or XL".into()));
+    }
+    let carton = match body.items {
+        Some(items) if items.len() > 1000 => return Err(ApiError::Unprocessable("at most 1000 items per carton".into())),
+        Some(items) => {
+            let mut tally = crate::store::Tally::new();
+            for code in items {
+                let (sku, _, _) = super::stock::from_scan(&state, code.trim(), String::new()).await?;
+                *tally.entry(sku.to_string()).or_default() += 1;
+            }
+            Some(tally)
+        }
+        None => None,
+    };
+    Ok(answer(StatusCode::OK, state.store.pack(key, id, carton).await?))
 }
 
 #[derive(Debug, Deserialize)]

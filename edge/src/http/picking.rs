@@ -58,11 +58,18 @@ pub async fn scan(State(state): State<AppState>, Path(id): Path<u64>, headers: H
 pub struct ShortRequest {
     /// Units actually found at the location (fewer than still to pick).
     pub found: i64,
+    /// Why (empty bin, damaged, wrong item): kept in the movement ledger and the failure
+    /// reason central sees when the order cannot be completed here.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 pub async fn short(State(state): State<AppState>, Path(id): Path<u64>, headers: HeaderMap, Json(body): Json<ShortRequest>) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let answer = answer(StatusCode::OK, state.store.short_pick(key, id, body.found).await?);
+    if body.reason.as_ref().is_some_and(|r| r.len() > 200 || r.contains(['\n', '\r'])) {
+        return Err(ApiError::Unprocessable("reason: one line of at most 200 characters".into()));
+    }
+    let answer = answer(StatusCode::OK, state.store.short_pick(key, id, body.found, body.reason).await?);
     state.panels.refresh();
     Ok(answer)
 }

@@ -59,7 +59,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, Json(bod
 }
 
 /// The item, lot and expiry a scanned code names.
-async fn from_scan(state: &AppState, raw: &str, typed_lot: String) -> Result<(Sku, String, Option<String>), ApiError> {
+pub(crate) async fn from_scan(state: &AppState, raw: &str, typed_lot: String) -> Result<(Sku, String, Option<String>), ApiError> {
     let year: u16 = tote_shared::vda5050::iso8601_utc(now_ms())[..4].parse().unwrap_or(2026);
     match tote_shared::scan::parse(raw, year).map_err(|e| ApiError::Unprocessable(format!("scan not understood: {e}")))? {
         Scan::Gtin(gtin) => Ok((state.store.sku_for_gtin(gtin.to_string()).await?, typed_lot, None)),

@@ -185,12 +185,14 @@ impl EdgeStore {
         self.change(Some(key), move |c| picking::confirm_lit(c, task_id, qty, now())).await
     }
 
-    pub async fn short_pick(&self, key: Option<String>, task_id: u64, found: i64) -> StoreResult<Answer> {
-        self.change(key, move |c| picking::short_pick(c, task_id, found, now())).await
+    pub async fn short_pick(&self, key: Option<String>, task_id: u64, found: i64, reason: Option<String>) -> StoreResult<Answer> {
+        self.change(key, move |c| picking::short_pick(c, task_id, found, reason.as_deref(), now())).await
     }
 
-    pub async fn pack(&self, key: Option<String>, order_id: u64) -> StoreResult<Answer> {
-        self.change(key, move |c| picking::pack(c, order_id, now())).await
+    /// `carton`: what the packer scanned into the carton (units per SKU), checked against what
+    /// was picked for the order.
+    pub async fn pack(&self, key: Option<String>, order_id: u64, carton: Option<Tally>) -> StoreResult<Answer> {
+        self.change(key, move |c| picking::pack(c, order_id, carton.as_ref(), now())).await
     }
 
     pub async fn ship(&self, key: Option<String>, order_id: u64, carrier: String, tracking: String, label: LabelSettings) -> StoreResult<Answer> {

@@ -268,7 +268,7 @@ fn pick_items(conn: &Connection, mut t: PickTaskView, code: &str, qty: u32, now_
 /// The picker found only `found` units at the task's location. Stock there is corrected
 /// (and central told); the rest is sought elsewhere in this warehouse, and if there is none
 /// the fulfilment fails so central can re-route the order.
-pub fn short_pick(conn: &Connection, task_id: u64, found: i64, now_ms: i64) -> StoreResult<ScanOutcome> {
+pub fn short_pick(conn: &Connection, task_id: u64, found: i64, reason: Option<&str>, now_ms: i64) -> StoreResult<ScanOutcome> {
     let mut t = task(conn, task_id)?;
     if !matches!(t.state.as_str(), "open" | "located") {
         return Err(StoreError::Conflict(format!("pick task {task_id} is {}", t.state)));
@@ -290,13 +290,19 @@ pub fn short_pick(conn: &Connection, task_id: u64, found: i64, now_ms: i64) -> S
     let delta = found - system_qty;
     if delta < 0 {
         let seq = emit(conn, EdgeEventKind::StockAdjusted { sku: sku.clone(), delta, reason: AdjustReason::ShortPick, location }, now_ms)?;
-        let reference = format!("event:{seq}");
+        let reference = match reason {
+            Some(why) => format!("event:{seq} reason:{why}"),
+            None => format!("event:{seq}"),
+        };
         change(conn, &t.location, &t.sku, &t.lot, delta, &Why { reason: "short_pick", reference: &reference, at_ms: now_ms })?;
     }
     // Keep what can be picked here; look elsewhere for the rest.
     let missing = remaining - found;
     let keep = t.qty_picked + found;
-    let why = format!("short pick: {missing} of {} missing at {}", t.sku, t.location);
+    let why = match reason {
+        Some(r) => format!("short pick: {missing} of {} missing at {} ({r})", t.sku, t.location),
+        None => format!("short pick: {missing} of {} missing at {}", t.sku, t.location),
+    };
     let moved = reassign_or_fail(conn, &mut t, missing, keep, why, now_ms)?;
     // Other tasks at this bin may now want more than is left too.
     rebalance(conn, &t.location, &t.sku, &t.lot, now_ms)?;
@@ -454,10 +460,22 @@ pub fn cancel(conn: &Connection, order_id: u64, now_ms: i64) -> StoreResult<()> 
     Ok(())
 }
 
-pub fn pack(conn: &Connection, order_id: u64, now_ms: i64) -> StoreResult<FulfilmentView> {
+pub fn pack(conn: &Connection, order_id: u64, carton: Option<&super::Tally>, now_ms: i64) -> StoreResult<FulfilmentView> {
     let state = order_state(conn, order_id)?;
     if state != "picked" {
         return Err(StoreError::Conflict(format!("order {order_id} is {state}; only picked orders can be packed")));
+    }
+    if let Some(carton) = carton {
+        let view = fulfilment(conn, order_id)?;
+        let mut picked = super::Tally::new();
+        for line in &view.lines {
+            *picked.entry(line.sku.clone()).or_default() += line.qty_picked;
+        }
+        picked.retain(|_, q| *q > 0);
+        if &picked != carton {
+            let show = |t: &super::Tally| t.iter().map(|(sku, q)| format!("{q} × {sku}")).collect::<Vec<_>>().join(", ");
+            return Err(StoreError::WrongScan { what: "carton", expected: show(&picked), scanned: show(carton) });
+        }
     }
     set_state(conn, order_id, "packed", now_ms)?;
     emit(conn, EdgeEventKind::OrderPacked { order_id }, now_ms)?;

@@ -2,9 +2,11 @@
 //! SQLite files. Each module is one "must show" of the spine issue.
 
 mod bad_input;
+mod browser;
 mod crash;
 mod fleet;
 mod gtp;
+mod handheld;
 mod helpers;
 mod idempotency;
 mod labels;

@@ -1,0 +1,158 @@
+//! Floor work from the handhelds beyond picking: put-away and moves between locations, and
+//! cycle counts (blind count, recount, supervisor approval).
+
+use super::error::ApiError;
+use super::stock::from_scan;
+use super::{answer, idempotency_key};
+use crate::auth::Caller;
+use crate::startup::AppState;
+use crate::store::{CountView, Move, Tally};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Extension;
+use serde::{Deserialize, Serialize};
+use tote_shared::runtime::http::{Json, Path, Query};
+use tote_shared::LocationCode;
+
+/// Longest reason text kept with an override.
+const MAX_REASON: usize = 200;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestQuery {
+    /// What the worker scanned on the item (GTIN or GS1).
+    pub code: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Suggestion {
+    pub sku: String,
+    pub lot: String,
+    pub location: Option<String>,
+}
+
+/// Where to put an item away.
+pub async fn suggest(State(state): State<AppState>, Query(q): Query<SuggestQuery>) -> Result<Json<Suggestion>, ApiError> {
+    let (sku, lot, _) = from_scan(&state, q.code.trim(), String::new()).await?;
+    let location = state.store.suggest_bin(sku.to_string()).await?;
+    Ok(Json(Suggestion { sku: sku.to_string(), lot, location }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveRequest {
+    pub from: LocationCode,
+    pub to: LocationCode,
+    /// What was scanned on the item: GTIN or GS1 (its batch picks the lot).
+    pub code: String,
+    pub qty: i64,
+    /// The suggested bin; moving elsewhere needs a `reason`.
+    #[serde(default)]
+    pub suggested: Option<LocationCode>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+pub async fn move_stock(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Json(body): Json<MoveRequest>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    if body.reason.as_ref().is_some_and(|r| r.len() > MAX_REASON) {
+        return Err(ApiError::Unprocessable(format!("reason: at most {MAX_REASON} characters")));
+    }
+    let (sku, lot, _) = from_scan(&state, body.code.trim(), String::new()).await?;
+    let m = Move {
+        from: body.from.to_string(),
+        to: body.to.to_string(),
+        sku: sku.to_string(),
+        lot: (!lot.is_empty()).then_some(lot),
+        qty: body.qty,
+        suggested: body.suggested.map(|s| s.to_string()),
+        reason: body.reason,
+        by: caller.name(),
+    };
+    Ok(answer(StatusCode::OK, state.store.move_stock(key, m).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCount {
+    pub location: LocationCode,
+}
+
+pub async fn open_count(State(state): State<AppState>, Extension(caller): Extension<Caller>, headers: HeaderMap, Json(body): Json<NewCount>) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    Ok(answer(StatusCode::CREATED, state.store.open_count(key, body.location.to_string(), caller.name()).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountLine {
+    /// What was scanned on the item.
+    pub code: String,
+    pub qty: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountSubmission {
+    pub lines: Vec<CountLine>,
+}
+
+pub async fn submit_count(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+    Json(body): Json<CountSubmission>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    if body.lines.len() > 500 {
+        return Err(ApiError::Unprocessable("at most 500 lines per count".into()));
+    }
+    let mut tally = Tally::new();
+    for line in &body.lines {
+        if !(0..=100_000).contains(&line.qty) {
+            return Err(ApiError::Unprocessable(format!("{}: quantity must be between 0 and 100000", line.code)));
+        }
+        let (sku, _, _) = from_scan(&state, line.code.trim(), String::new()).await?;
+        *tally.entry(sku.to_string()).or_default() += line.qty;
+    }
+    Ok(answer(StatusCode::OK, state.store.submit_count(key, id, tally, caller.name()).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    pub approve: bool,
+}
+
+/// Supervisor only (see `auth::access`).
+pub async fn decide_count(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+    Json(body): Json<Decision>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    Ok(answer(StatusCode::OK, state.store.decide_count(key, id, body.approve, caller.name()).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountQuery {
+    pub state: Option<String>,
+}
+
+pub async fn counts(State(state): State<AppState>, Query(q): Query<CountQuery>) -> Result<Json<Vec<CountView>>, ApiError> {
+    Ok(Json(state.store.counts(q.state).await?))
+}
+
+pub async fn count(State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<CountView>, ApiError> {
+    Ok(Json(state.store.count(id).await?))
+}
