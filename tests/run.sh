@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tote's whole test suite. Installs the test peers that are missing (Debian packages: systemd,
-# mosquitto, mbpoll; PyPI: jsonschema, jsonschema-rs, pymodbus), then builds, lints and runs
-# every test, then runs the demo story once as a smoke test.
+# mosquitto, mbpoll, chromium, chromium-driver, fonts-noto-cjk; PyPI: jsonschema, jsonschema-rs,
+# pymodbus), then builds, lints and runs every test, then runs the demo story once as a smoke
+# test. Browser screenshots are kept in target/screenshots/.
 # .ci/run calls exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,10 @@ missing=()
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 command -v mbpoll >/dev/null 2>&1 || missing+=(mbpoll)
+# Browser tests: Debian's Chromium and ChromeDriver, and a CJK font for the Chinese screens.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
 broker_up() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 if [ -z "${TOTE_TEST_MQTT_BROKER:-}" ] && ! broker_up 127.0.0.1:1883; then
   command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)

@@ -3,6 +3,7 @@
 //! and Modbus robots, raw TCP for printers).
 
 pub mod agv;
+pub mod browser;
 pub mod modbus;
 pub mod modbus_agv;
 pub mod plc;

@@ -175,6 +175,12 @@ enum Bench {
         #[arg(long, default_value_t = 100)]
         poll_ms: u64,
     },
+    /// The handheld pages in headless Chromium: page weight, scan-to-feedback in the browser,
+    /// the edge's time per scan (needs chromium and chromedriver: tests/run.sh installs them).
+    Handheld {
+        #[arg(long, default_value_t = 300)]
+        cycles: usize,
+    },
     /// Everything above with the figures BENCHMARKS.md records.
     All,
 }
@@ -241,6 +247,7 @@ fn main() -> anyhow::Result<()> {
                 Bench::Sync { events } => bench::sync(events).await,
                 Bench::Fleet { robots, hz, seconds } => bench::fleet(robots, hz, seconds).await,
                 Bench::Gs1 { fuzz } => core_bench::gs1(fuzz),
+                Bench::Handheld { cycles } => bench::handheld(cycles).await,
                 Bench::Stations { plcs, cycles, scans, poll_ms } => {
                     bench::plc_poll(plcs, cycles).await?;
                     bench::scan_to_light(scans, poll_ms).await

@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .fallback(tote_shared::runtime::http::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::guard))
+        .layer(axum::middleware::from_fn(server_timing))
         .layer(DefaultBodyLimit::max(http.max_body_bytes))
         .layer(GlobalConcurrencyLimitLayer::new(http.max_in_flight))
         .with_state(state)
@@ -85,5 +86,17 @@ pub fn answer(status: StatusCode, answer: crate::store::Answer) -> Response {
 pub async fn handheld_page() -> Response {
     let mut response = axum::response::Html(include_str!("handheld.html")).into_response();
     response.headers_mut().insert("cache-control", HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `Server-Timing: edge;dur=…` on every answer: how long the edge took, auth included. The
+/// handheld pages read it to tell network and browser time from the edge's own.
+async fn server_timing(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(value) = HeaderValue::from_str(&format!("edge;dur={ms:.3}")) {
+        response.headers_mut().insert("server-timing", value);
+    }
     response
 }

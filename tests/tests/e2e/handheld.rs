@@ -6,7 +6,7 @@
 //! The same flows run with central up and with central killed. Screenshots of every screen go
 //! to `target/screenshots/handheld-*/`.
 
-use crate::browser::Browser;
+use tote_sim::browser::Browser;
 use crate::helpers::*;
 use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
@@ -47,7 +47,7 @@ async fn flows(central_down: bool) -> Result<()> {
         central.kill9();
     }
     let tag = if central_down { "handheld-central-down" } else { "handheld" };
-    let b = Browser::start(tag).await?;
+    let b = Browser::start(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots").join(tag)).await?;
     let outcome = run(&b, edge, order, central_down).await;
     if outcome.is_err() {
         let _ = b.screenshot("failure").await;
@@ -93,6 +93,9 @@ async fn run(b: &Browser, edge: &Edge, order: u64, central_down: bool) -> Result
     b.on_screen("receive").await?;
     b.scan("4006381333932").await?; // a bad check digit
     b.expect_msg("check digit", Some("err")).await?;
+    b.scan("4006381333931").await?; // a valid EAN-13 that is not in the catalog
+    b.expect_msg("not found", Some("err")).await?;
+    ensure!(qty_at(edge, "RCV").await? == 0, "a refused scan received nothing");
     b.scan("(01)01958661377384(10)LOT42(17)271231").await?;
     b.expect_msg(PEGASUS, Some("ok")).await?;
     b.clear("#qty").await?;

@@ -2,7 +2,6 @@
 //! SQLite files. Each module is one "must show" of the spine issue.
 
 mod bad_input;
-mod browser;
 mod crash;
 mod fleet;
 mod gtp;

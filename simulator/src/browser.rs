@@ -1,9 +1,8 @@
 //! A small W3C WebDriver client over reqwest, driving Debian's headless Chromium through
 //! chromedriver at a handheld's viewport (360 × 740 CSS px, like a Zebra TC52). Enough for the
 //! handheld tests: open a page, find, type (with the scanner's Enter), click, read text, run
-//! a script, take a screenshot.
+//! a script, take a screenshot. Used by the browser tests and `tote-sim bench handheld`.
 
-use crate::helpers::KillOnDrop;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -27,7 +26,8 @@ fn find_binary(names: &[&str]) -> Option<PathBuf> {
 }
 
 impl Browser {
-    pub async fn start(shots: &str) -> Result<Browser> {
+    /// `shots`: where screenshots go.
+    pub async fn start(shots: PathBuf) -> Result<Browser> {
         let driver = find_binary(&["chromedriver"]).context("chromedriver is missing: run tests/run.sh (it installs Debian's chromium and chromium-driver)")?;
         let chromium = find_binary(&["chromium", "chromium-browser"]).context("chromium is missing: run tests/run.sh")?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -54,7 +54,6 @@ impl Browser {
         }}}});
         let created: Value = http.post(format!("{base}/session")).json(&caps).send().await?.json().await?;
         let session = created["value"]["sessionId"].as_str().with_context(|| format!("no WebDriver session: {created}"))?.to_owned();
-        let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots").join(shots);
         std::fs::create_dir_all(&shots)?;
         Ok(Browser { http, session, base, _driver: driver, shots })
     }
@@ -149,5 +148,15 @@ impl Browser {
 
     pub async fn quit(&self) {
         let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
+    }
+}
+
+/// A child process killed (and reaped) when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
