@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/receipts", post(stock::receive))
         .route("/api/v1/adjustments", post(stock::adjust))
         .route("/api/v1/stock", get(stock::query))
+        .route("/api/v1/deliveries", post(stock::create_delivery).get(stock::deliveries))
         .route("/api/v1/putaway", get(work::suggest))
         .route("/api/v1/moves", post(work::move_stock))
         .route("/api/v1/counts", post(work::open_count).get(work::counts))

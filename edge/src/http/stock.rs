@@ -45,6 +45,9 @@ pub struct ReceiptRequest {
     pub qty: Qty,
     #[serde(default)]
     pub lot: String,
+    /// The expected delivery (ASN) this arrives on; absent for a blind receipt.
+    #[serde(default)]
+    pub delivery: Option<String>,
 }
 
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<ReceiptRequest>) -> Result<Response, ApiError> {
@@ -54,7 +57,10 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, Json(bod
         Some(_) => return Err(ApiError::Unprocessable("send exactly one of `scan`, `gtin` or `sku`".into())),
         None => (resolve_item(&state, body.gtin, body.sku).await?, body.lot, None),
     };
-    let receipt = Receipt { location: body.location, sku, qty: body.qty, lot, expiry };
+    if body.delivery.as_ref().is_some_and(|d| d.is_empty() || d.len() > 40) {
+        return Err(ApiError::Unprocessable("delivery: 1 to 40 characters".into()));
+    }
+    let receipt = Receipt { location: body.location, sku, qty: body.qty, lot, expiry, delivery: body.delivery };
     Ok(answer(StatusCode::CREATED, state.store.receive(key, receipt).await?))
 }
 
@@ -130,4 +136,43 @@ pub struct StockQuery {
 
 pub async fn query(State(state): State<AppState>, Query(q): Query<StockQuery>) -> Result<Json<Vec<StockRecord>>, ApiError> {
     Ok(Json(state.store.stock(q.sku, q.location).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryLineRequest {
+    pub sku: Sku,
+    pub qty: Qty,
+}
+
+/// An expected delivery (ASN), from procurement or a supplier integration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDelivery {
+    pub id: String,
+    pub supplier: String,
+    pub lines: Vec<DeliveryLineRequest>,
+}
+
+pub async fn create_delivery(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<NewDelivery>) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let id_ok = (1..=40).contains(&body.id.len()) && body.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !id_ok {
+        return Err(ApiError::Unprocessable("id: 1 to 40 letters, digits, '-' or '_'".into()));
+    }
+    if body.supplier.trim().is_empty() || body.supplier.len() > 80 || body.lines.is_empty() || body.lines.len() > 500 {
+        return Err(ApiError::Unprocessable("supplier: 1 to 80 characters; lines: 1 to 500".into()));
+    }
+    let lines = body.lines.into_iter().map(|l| (l.sku.to_string(), l.qty.as_i64())).collect();
+    Ok(answer(StatusCode::CREATED, state.store.create_delivery(key, body.id, body.supplier.trim().to_owned(), lines).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryQuery {
+    pub state: Option<String>,
+}
+
+pub async fn deliveries(State(state): State<AppState>, Query(q): Query<DeliveryQuery>) -> Result<Json<Vec<crate::store::DeliveryView>>, ApiError> {
+    Ok(Json(state.store.deliveries(q.state).await?))
 }

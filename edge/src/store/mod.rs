@@ -6,6 +6,7 @@
 
 mod commands;
 mod counts;
+mod deliveries;
 mod outbox;
 mod picking;
 mod moves;
@@ -17,6 +18,7 @@ mod workers;
 
 pub use picking::{FulfilmentView, PickTaskView, ScanOutcome};
 pub use counts::{CountView, Tally};
+pub use deliveries::DeliveryView;
 pub use moves::{Move, MoveDone, QC_HOLD, RECEIVING};
 pub use pods::{NewPod, PodRecord};
 pub use printing::PrintJob;
@@ -72,6 +74,8 @@ pub struct Receipt {
     pub lot: String,
     /// From the item's GS1 code (AI 17), for first-expiry-first-out picking.
     pub expiry: Option<String>,
+    /// The expected delivery (ASN) it arrives on; None for a blind receipt.
+    pub delivery: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -254,6 +258,18 @@ impl EdgeStore {
 
     pub async fn pods(&self) -> StoreResult<Vec<PodRecord>> {
         self.readers.read(pods::all).await
+    }
+
+    pub async fn create_delivery(&self, key: Option<String>, id: String, supplier: String, lines: Vec<(String, i64)>) -> StoreResult<Answer> {
+        self.change(key, move |c| deliveries::create(c, &id, &supplier, &lines, now())).await
+    }
+
+    pub async fn delivery(&self, id: String) -> StoreResult<DeliveryView> {
+        self.readers.read(move |c| deliveries::get(c, &id)).await
+    }
+
+    pub async fn deliveries(&self, state: Option<String>) -> StoreResult<Vec<DeliveryView>> {
+        self.readers.read(move |c| deliveries::list(c, state.as_deref())).await
     }
 
     pub async fn move_stock(&self, key: Option<String>, m: Move) -> StoreResult<Answer> {

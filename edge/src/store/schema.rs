@@ -181,4 +181,20 @@ CREATE TABLE count_task (
     updated_ms  INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX count_open ON count_task (location) WHERE state IN ('counting', 'recount', 'pending_approval');
+"#,
+    r#"
+-- Expected deliveries (ASNs): what suppliers announced, and how much of it has arrived.
+CREATE TABLE delivery (
+    id          TEXT PRIMARY KEY,
+    supplier    TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('open', 'received')),
+    created_ms  INTEGER NOT NULL
+) STRICT;
+CREATE TABLE delivery_line (
+    delivery  TEXT NOT NULL REFERENCES delivery(id),
+    sku       TEXT NOT NULL REFERENCES sku(sku),
+    expected  INTEGER NOT NULL CHECK (expected > 0),
+    received  INTEGER NOT NULL DEFAULT 0 CHECK (received >= 0 AND received <= expected),
+    PRIMARY KEY (delivery, sku)
+) STRICT, WITHOUT ROWID;
 "#];

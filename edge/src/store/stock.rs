@@ -129,6 +129,9 @@ pub fn receive(conn: &Connection, r: &Receipt, now_ms: i64) -> StoreResult<Stock
     if let Some(expiry) = &r.expiry {
         record_lot(conn, r.sku.as_str(), &r.lot, expiry)?;
     }
+    if let Some(delivery) = &r.delivery {
+        super::deliveries::receive(conn, delivery, r.sku.as_str(), r.qty.as_i64())?;
+    }
     let seq = emit(conn, EdgeEventKind::StockReceived { sku: r.sku.clone(), qty: r.qty, location: r.location.clone() }, now_ms)?;
     let reference = format!("event:{seq}");
     let why = Why { reason: "receipt", reference: &reference, at_ms: now_ms };

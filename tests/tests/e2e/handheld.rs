@@ -43,6 +43,9 @@ async fn flows(central_down: bool) -> Result<()> {
     let order = created["id"].as_u64().context("order id")?;
     central.post(&format!("/api/v1/orders/{order}/pay"), json!({})).await?.ok()?;
     edge.wait_for_order(order, Duration::from_secs(20)).await?;
+    // The supplier's advance shipping notice: 12 of the shoe are coming.
+    let asn = json!({"id": "ASN-1001", "supplier": "Nike China", "lines": [{"sku": PEGASUS, "qty": 12}]});
+    edge.post("/api/v1/deliveries", asn).await?.ok()?;
     if central_down {
         central.kill9();
     }
@@ -96,6 +99,11 @@ async fn run(b: &Browser, edge: &Edge, order: u64, central_down: bool) -> Result
     b.scan("4006381333931").await?; // a valid EAN-13 that is not in the catalog
     b.expect_msg("not found", Some("err")).await?;
     ensure!(qty_at(edge, "RCV").await? == 0, "a refused scan received nothing");
+    // Against the expected delivery: an item that is not on it is refused.
+    b.scan("ASN-1001").await?;
+    b.expect_msg("Receiving delivery ASN-1001", Some("ok")).await?;
+    b.scan(OTHER_GTIN).await?;
+    b.expect_msg("PEG39-M-WHT-43 is not on delivery ASN-1001", Some("err")).await?;
     b.scan("(01)01958661377384(10)LOT42(17)271231").await?;
     b.expect_msg(PEGASUS, Some("ok")).await?;
     b.clear("#qty").await?;
@@ -105,6 +113,9 @@ async fn run(b: &Browser, edge: &Edge, order: u64, central_down: bool) -> Result
     b.exec("const q=document.getElementById('qc-pass'); q.click(); q.click(); return true").await?;
     b.expect_msg("Received 12 × PEG39-M-WHT-42 into RCV — Put away to A-01-02", Some("ok")).await?;
     ensure!(qty_at(edge, "RCV").await? == 12, "a double tap received twice");
+    let delivery = edge.get("/api/v1/deliveries").await?.ok()?;
+    ensure!(delivery[0]["state"] == "received" && delivery[0]["lines"][0]["received"] == 12, "the delivery is complete: {delivery}");
+    ensure!(b.text("#delivery").await?.contains("12 / 12"), "the page shows the delivery complete");
     let lots = edge.get(&format!("/api/v1/stock?sku={PEGASUS}&location=RCV")).await?.ok()?;
     ensure!(lots[0]["lot"] == "LOT42", "the batch from the GS1 code is the lot: {lots}");
     b.screenshot("04-receive-label").await?;
@@ -273,5 +284,29 @@ async fn sessions_pins_and_roles_guard_the_edge_api() -> Result<()> {
     ensure!(hash.starts_with("$argon2id$") && !hash.contains("2468"), "{hash}");
     let stored: i64 = db.query_row("SELECT COUNT(*) FROM session WHERE token_sha256 = ?1", [li_token], |r| r.get(0))?;
     ensure!(stored == 0, "raw session tokens are never stored");
+    Ok(())
+}
+
+/// Receiving against an expected delivery: only its items, never more than announced, and the
+/// delivery closes when every line is in. Refusals change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expected_deliveries_refuse_other_items_and_over_receipt() -> Result<()> {
+    let world = World::start(&[("SH-01", "Shanghai")]).await?;
+    let edge = world.edge("SH-01");
+    let asn = json!({"id": "ASN-7", "supplier": "Nike China", "lines": [{"sku": PEGASUS, "qty": 3}]});
+    edge.post("/api/v1/deliveries", asn.clone()).await?.ok()?;
+    ensure!(edge.post("/api/v1/deliveries", asn).await?.status == 409, "an ASN id is used once");
+    let receive = |gtin: &str, qty: i64| edge.post("/api/v1/receipts", json!({"location": "RCV", "gtin": gtin, "qty": qty, "delivery": "ASN-7"}));
+    let other = receive(OTHER_GTIN, 1).await?;
+    ensure!(other.status == 422 && other.body["type"].as_str().is_some_and(|t| t.ends_with("wrong-scan")), "{other:?}");
+    ensure!(receive(PEGASUS_GTIN, 2).await?.status == 201);
+    let over = receive(PEGASUS_GTIN, 2).await?;
+    ensure!(over.status == 409 && over.body["detail"].as_str().is_some_and(|d| d.contains("expects 3")), "{over:?}");
+    ensure!(qty_at(edge, "RCV").await? == 2, "refused receipts changed nothing");
+    ensure!(receive(PEGASUS_GTIN, 1).await?.status == 201);
+    let delivery = edge.get("/api/v1/deliveries?state=received").await?.ok()?;
+    ensure!(delivery[0]["id"] == "ASN-7" && delivery[0]["lines"][0]["received"] == 3, "{delivery}");
+    let late = receive(PEGASUS_GTIN, 1).await?;
+    ensure!(late.status == 409, "a received delivery takes nothing more: {late:?}");
     Ok(())
 }
