@@ -310,3 +310,49 @@ async fn expected_deliveries_refuse_other_items_and_over_receipt() -> Result<()>
     ensure!(late.status == 409, "a received delivery takes nothing more: {late:?}");
     Ok(())
 }
+
+/// The goods-to-person station screen: a robot brings a pod, the page shows which bin and how
+/// many; the picker scans the bin, then the item, and the task is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_picker_confirms_a_goods_to_person_pick_on_the_station_screen() -> Result<()> {
+    let site = crate::stations::site(&[], 6, 0).await?;
+    let edge = &site.edge;
+    crate::stations::seed(&site.central, edge, 3).await?;
+    edge.post("/api/v1/workers", json!({"id": "wu", "name": "Wu Fang", "pin": "8642", "roles": ["picker"]})).await?.ok()?;
+    let b = Browser::start(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/handheld-station")).await?;
+    let outcome = async {
+        b.goto(&edge.url("/")).await?;
+        b.type_into("#worker", "wu").await?;
+        b.type_into("#pin", "8642").await?;
+        b.click("#signin").await?;
+        b.click("#go-station").await?;
+        b.click("#st-ST-1").await?;
+        // Wait for a pod at ST-1 with work on it, as the edge sees it.
+        let task = eventually("a pod with work at ST-1", Duration::from_secs(60), || async {
+            let s = edge.get("/api/v1/stations/ST-1").await?.ok()?;
+            Ok(s["tasks"].as_array().and_then(|t| t.first()).cloned())
+        })
+        .await?;
+        let (bin, gtin) = (task["location"].as_str().context("bin")?.to_owned(), task["gtin"].as_str().context("gtin")?.to_owned());
+        b.expect_msg(&format!("Scan bin {bin}"), None).await?;
+        ensure!(b.text("#task-what").await?.contains(task["sku"].as_str().unwrap_or("?")), "the page shows what to pick");
+        b.screenshot("11-station").await?;
+        b.scan(&gtin).await?; // the item before the bin
+        b.expect_msg(&format!("Scan location {bin}"), Some("err")).await?;
+        b.scan(&bin).await?;
+        b.expect_msg("scan", Some("ok")).await?;
+        b.scan(&gtin).await?;
+        let id = task["id"].as_u64().context("task id")?;
+        eventually("the task done", Duration::from_secs(10), || async {
+            let tasks = edge.get("/api/v1/pick-tasks?state=done&limit=1000").await?.ok()?;
+            Ok(tasks.as_array().is_some_and(|t| t.iter().any(|x| x["id"] == id)).then_some(()))
+        })
+        .await
+    }
+    .await;
+    if outcome.is_err() {
+        let _ = b.screenshot("failure").await;
+    }
+    b.quit().await;
+    outcome
+}

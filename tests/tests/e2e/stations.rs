@@ -24,7 +24,7 @@ const ORDERS: u64 = 40;
 const STATIONS: [&str; 3] = ["ST-1", "ST-2", "ST-3"];
 
 /// `orders` paid orders of two lines (quantities 1 to 3) over stock on pods P0001–P0060.
-async fn seed(central: &Central, edge: &Edge, orders: u64) -> Result<()> {
+pub(crate) async fn seed(central: &Central, edge: &Edge, orders: u64) -> Result<()> {
     central.post("/api/v1/spus", json!({"id": "PTL", "name": "Pick-to-light test item", "brand": "Tote", "category": "Test"})).await?.ok()?;
     for k in 0..SKUS {
         let body = json!({"sku": sku(k), "spu_id": "PTL", "gtin": gtin(k), "gender": "unisex", "colour": "grey", "size": "one", "price": 1000, "cost": 500});
@@ -89,16 +89,16 @@ async fn outage(edge: &Edge, plc: &StationPlc, name: &str, fault: Fault) -> Resu
 
 /// Central, an edge running the demo floor with a PLC at each station address given, and
 /// `robots` VDA 5050 robots on its embedded broker.
-struct Site {
-    central: Central,
-    edge: Arc<Edge>,
+pub(crate) struct Site {
+    pub central: Central,
+    pub edge: Arc<Edge>,
     _robots: Vec<Agv>,
     modbus_robots: Vec<ModbusAgv>,
     _dir: tempfile::TempDir,
 }
 
 /// ... and `modbus` robots driven over Modbus TCP, placed after the VDA 5050 ones.
-async fn site(plcs: &[(&str, String)], robots: usize, modbus: usize) -> Result<Site> {
+pub(crate) async fn site(plcs: &[(&str, String)], robots: usize, modbus: usize) -> Result<Site> {
     let dir = tempfile::tempdir()?;
     let central = Central::start(dir.path())?;
     central.add_warehouse("SH-01", "Shanghai").await?;
