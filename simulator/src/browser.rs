@@ -87,19 +87,29 @@ impl Browser {
         }
     }
 
+    /// One call on the element; if the page re-rendered it between finding and acting (a stale
+    /// reference), it is found again.
+    async fn on_element(&self, css: &str, method: reqwest::Method, action: &str, body: Option<Value>) -> Result<Value> {
+        let mut tries = 0;
+        loop {
+            let id = self.find(css).await?;
+            match self.call(method.clone(), &format!("/element/{id}{action}"), body.clone()).await {
+                Err(e) if tries < 20 && e.to_string().contains("stale element") => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
     pub async fn click(&self, css: &str) -> Result<()> {
-        let id = self.find(css).await?;
-        self.call(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await.map(|_| ())
+        self.on_element(css, reqwest::Method::POST, "/click", Some(json!({}))).await.map(|_| ())
     }
 
     pub async fn type_into(&self, css: &str, text: &str) -> Result<()> {
-        let id = self.find(css).await?;
-        self.call(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": text}))).await.map(|_| ())
+        self.on_element(css, reqwest::Method::POST, "/value", Some(json!({"text": text}))).await.map(|_| ())
     }
 
     pub async fn clear(&self, css: &str) -> Result<()> {
-        let id = self.find(css).await?;
-        self.call(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({}))).await.map(|_| ())
+        self.on_element(css, reqwest::Method::POST, "/clear", Some(json!({}))).await.map(|_| ())
     }
 
     /// What a handheld scanner does: the code, then Enter, into the scan field.
@@ -108,8 +118,7 @@ impl Browser {
     }
 
     pub async fn text(&self, css: &str) -> Result<String> {
-        let id = self.find(css).await?;
-        Ok(self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None).await?.as_str().unwrap_or("").to_owned())
+        Ok(self.on_element(css, reqwest::Method::GET, "/text", None).await?.as_str().unwrap_or("").to_owned())
     }
 
     pub async fn exec(&self, script: &str) -> Result<Value> {
