@@ -158,7 +158,19 @@ fn layout_view(layout: &Layout) -> LayoutView {
 }
 
 /// Master control, forever.
-pub async fn run(floor: Arc<Floor>, mut controller: Controller, store: EdgeStore, drivers: Vec<Arc<dyn RobotDriver>>, panels: Arc<crate::plc::Panels>, tick_ms: u64) {
+pub async fn run(
+    floor: Arc<Floor>,
+    mut controller: Controller,
+    store: EdgeStore,
+    drivers: Vec<Arc<dyn RobotDriver>>,
+    panels: Arc<crate::plc::Panels>,
+    tick_ms: u64,
+    settle: Duration,
+) {
+    // After a start (a restart after a crash included) robots still drive to nodes the last
+    // run released. Wait until every robot has had time to report where it is and what is
+    // released to it, so nothing is released into a cell one of them will occupy.
+    tokio::time::sleep(settle).await;
     let mut tick = tokio::time::interval(Duration::from_millis(tick_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -108,6 +108,7 @@ impl App {
                 ],
                 state.panels.clone(),
                 f.tick_ms,
+                std::time::Duration::from_millis(state.settings.mqtt.stale_state_ms),
             ))),
             _ => None,
         };

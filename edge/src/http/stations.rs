@@ -77,7 +77,9 @@ async fn work(state: &AppState, floor: &Floor, name: &str) -> Result<StationWork
         robot,
         coming: station.map(|s| s.coming.clone()).unwrap_or_default(),
         tasks,
-        online: station.is_none_or(|s| s.online),
+        // The PLC's own state when there is one (master control's view lags it by a tick, and
+        // does not exist before master control's first tick).
+        online: state.panels.status(name).map_or(station.is_none_or(|s| s.online), |p| p.online),
         hold: station.is_some_and(|s| s.hold),
         plc: state.panels.status(name),
     })

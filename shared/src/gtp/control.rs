@@ -830,6 +830,12 @@ impl Controller {
 
     fn drive(&mut self, out: &mut Vec<Output>) {
         self.resend_lost_orders(out);
+        // A robot in service whose cell we do not know yet (it connected, or we restarted, and
+        // its first state is still on the way) could stand anywhere: release nothing until it
+        // reports (one that never does goes stale and leaves service).
+        if self.bots.values().any(|b| b.in_service && b.cell.is_none()) {
+            return;
+        }
         let serials: Vec<String> =
             self.bots.iter().filter(|(_, b)| b.in_service && b.held.is_empty() && b.resync.is_none()).map(|(s, _)| s.clone()).collect();
         let mut movers = Vec::new();
