@@ -215,6 +215,11 @@ async fn robots_on_the_floor(edge: &Api, count: usize) -> Result<()> {
         Ok(fleet["robots"].as_array().map_or(0, |r| r.iter().filter(|r| r["in_service"] == true).count()) >= count)
     })
     .await?;
+    // Master control's first view comes once every robot has had time to report.
+    wait(Duration::from_secs(20), "master control's first view of the floor", || async {
+        Ok(edge.get("/api/v1/floor").await?["view"]["pods"].as_array().is_some_and(|p| !p.is_empty()))
+    })
+    .await?;
     let floor = edge.get("/api/v1/floor").await?;
     let pods = floor["view"]["pods"].as_array().map_or(0, |p| p.len());
     ensure!(pods == 200, "SH-01's floor has {pods} pods");
