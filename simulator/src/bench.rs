@@ -229,17 +229,30 @@ pub async fn intake(clients: usize, hot: bool, seconds: u64) -> Result<()> {
     Ok(())
 }
 
+/// Central with one SKU and SH-01's edge, its master data arrived and bin A-01-01 created.
+struct Site {
+    central: Daemon,
+    hq: Api,
+    edge: Daemon,
+    floor: Api,
+}
+
+async fn one_sku_site(dir: &Path) -> Result<Site> {
+    let central = spawn("tote-central", &central_config(dir, "127.0.0.1:0")?)?;
+    let hq = Api::new(central.url.clone(), Some(ADMIN.into()));
+    seed(&hq, 1).await?;
+    let edge = spawn("tote-edge", &edge_config(dir, "SH-01", &central.url)?)?;
+    let floor = Api::new(edge.url.clone(), Some(EDGE_API.into()));
+    wait_until(Duration::from_secs(30), || async { Ok(floor.get("/api/v1/sync/status").await?["command_cursor"].as_u64() >= Some(1)) }).await?;
+    floor.post("/api/v1/locations", &json!({"code": "A-01-01"})).await?;
+    Ok(Site { central, hq, edge, floor })
+}
+
 /// Edge pick confirmation: workers scan location then item for released orders.
 pub async fn pick(orders: usize, workers: usize) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let central = spawn("tote-central", &central_config(dir.path(), "127.0.0.1:0")?)?;
-    let hq = Api::new(central.url.clone(), Some(ADMIN.into()));
-    seed(&hq, 1).await?;
-    let edge = spawn("tote-edge", &edge_config(dir.path(), "SH-01", &central.url)?)?;
-    let floor = Api::new(edge.url.clone(), Some(EDGE_API.into()));
+    let Site { central: _central, hq, edge, floor } = one_sku_site(dir.path()).await?;
     let rss_idle = edge.rss_mb();
-    wait_until(Duration::from_secs(30), || async { Ok(floor.get("/api/v1/sync/status").await?["command_cursor"].as_u64() >= Some(1)) }).await?;
-    floor.post("/api/v1/locations", &json!({"code": "A-01-01"})).await?;
     floor.post("/api/v1/receipts", &json!({"location": "A-01-01", "sku": sku(0), "qty": orders})).await?;
     wait_until(Duration::from_secs(30), || async { Ok(floor.get("/api/v1/sync/status").await?["events_pending"] == 0) }).await?;
     let mut ids = Vec::new();
@@ -559,13 +572,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 /// the feedback shown; the edge's own time per request comes from its Server-Timing header.
 pub async fn handheld(cycles: usize) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let central = spawn("tote-central", &central_config(dir.path(), "127.0.0.1:0")?)?;
-    let hq = Api::new(central.url.clone(), Some(ADMIN.into()));
-    seed(&hq, 1).await?;
-    let edge = spawn("tote-edge", &edge_config(dir.path(), "SH-01", &central.url)?)?;
-    let floor = Api::new(edge.url.clone(), Some(EDGE_API.into()));
-    wait_until(Duration::from_secs(30), || async { Ok(floor.get("/api/v1/sync/status").await?["command_cursor"].as_u64() >= Some(1)) }).await?;
-    floor.post("/api/v1/locations", &json!({"code": "A-01-01"})).await?;
+    let Site { central: _central, edge, floor, .. } = one_sku_site(dir.path()).await?;
     floor.post("/api/v1/receipts", &json!({"location": "RCV", "sku": sku(0), "qty": cycles})).await?;
     let worker = json!({"id": "bench", "name": "Bench", "pin": "1357", "badge": "BADGE-BENCH-1", "roles": ["receiver"]});
     floor.post("/api/v1/workers", &worker).await?;
