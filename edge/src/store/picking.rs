@@ -131,10 +131,14 @@ fn free_stock(conn: &Connection, sku: &str, except: Option<&str>) -> StoreResult
          LEFT JOIN lot ON lot.sku = s.sku AND lot.lot = s.lot
          LEFT JOIN pod p ON p.id = l.pod
          WHERE s.sku = ?1 AND (?2 IS NULL OR s.location <> ?2) AND s.qty > 0
-           AND (p.place IS NULL OR p.place <> 'stranded')
-         ORDER BY lot.expiry IS NULL, lot.expiry, free DESC, s.location, s.lot",
+           AND (p.place IS NULL OR p.place <> 'stranded') AND s.location <> ?3
+         ORDER BY lot.expiry IS NULL, lot.expiry, s.location = ?4, free DESC, s.location, s.lot",
     )?;
-    let rows = stmt.query_map(params![sku, except], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+    // Goods held by QC are never picked; goods still on the receiving dock only when no bin
+    // has them (same expiry first).
+    let rows = stmt.query_map(params![sku, except, super::moves::QC_HOLD, super::moves::RECEIVING], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+    })?;
     let mut out = Vec::new();
     for row in rows {
         let row = row?;

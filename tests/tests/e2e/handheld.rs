@@ -356,3 +356,25 @@ async fn a_picker_confirms_a_goods_to_person_pick_on_the_station_screen() -> Res
     b.quit().await;
     outcome
 }
+
+/// Goods held by QC are never picked; goods still on the receiving dock only when no bin has
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn picking_prefers_bins_to_the_dock_and_never_takes_qc_held_goods() -> Result<()> {
+    let world = World::start(&[("SH-01", "Shanghai")]).await?;
+    let (central, edge) = (&world.central, world.edge("SH-01"));
+    edge.receive("QC", PEGASUS_GTIN, 5).await?;
+    edge.receive("RCV", PEGASUS_GTIN, 2).await?;
+    edge.receive("A-01-01", PEGASUS_GTIN, 1).await?;
+    edge.wait_synced(Duration::from_secs(20)).await?;
+    let mut locations = Vec::new();
+    for (n, qty) in [(1, 1), (2, 2)] {
+        let created = central.create_order(&format!("dock-{n}"), &order_body(PEGASUS, qty, "Shanghai")).await?.ok()?;
+        let id = created["id"].as_u64().context("order id")?;
+        central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?.ok()?;
+        let order = edge.wait_for_order(id, Duration::from_secs(20)).await?;
+        locations.extend(order["tasks"].as_array().context("tasks")?.iter().map(|t| t["location"].as_str().unwrap_or("").to_owned()));
+    }
+    ensure!(locations == ["A-01-01", "RCV"], "the bin first, then the dock, never QC: {locations:?}");
+    Ok(())
+}
