@@ -124,3 +124,47 @@ pub fn close_session(conn: &Connection, token_sha256: &str) -> StoreResult<()> {
     conn.prepare_cached("DELETE FROM session WHERE token_sha256 = ?1")?.execute([token_sha256])?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("db");
+        tote_shared::runtime::sqlite::migrate(&mut conn, super::super::schema::MIGRATIONS).expect("migrate");
+        let w = NewWorker { id: "li".into(), name: "Li Wei".into(), pin_hash: "x".into(), badge_sha256: Some("b".into()), roles: vec!["picker".into()] };
+        create(&conn, &w, 0).expect("worker");
+        conn
+    }
+
+    #[test]
+    fn a_session_ends_at_its_expiry_and_with_its_worker() {
+        let conn = db();
+        open_session(&conn, "li", "t1", 1_000, 61_000).expect("session");
+        assert_eq!(session(&conn, "t1", 60_999).expect("read").map(|s| s.worker).as_deref(), Some("li"));
+        assert!(session(&conn, "t1", 61_000).expect("read").is_none(), "expired at expires_ms");
+        assert!(session(&conn, "nope", 2_000).expect("read").is_none());
+        open_session(&conn, "li", "t2", 70_000, 200_000).expect("session");
+        let expired: i64 = conn.query_row("SELECT COUNT(*) FROM session WHERE token_sha256 = 't1'", [], |r| r.get(0)).expect("count");
+        assert_eq!(expired, 0, "expired sessions are deleted when a new one opens");
+        conn.execute("UPDATE worker SET active = 0 WHERE id = 'li'", []).expect("deactivate");
+        assert!(session(&conn, "t2", 80_000).expect("read").is_none(), "an inactive worker's session is dead");
+    }
+
+    #[test]
+    fn five_wrong_pins_lock_for_five_minutes_and_a_sign_in_resets_the_count() {
+        let conn = db();
+        for _ in 0..4 {
+            pin_failed(&conn, "li", 1_000).expect("fail");
+        }
+        assert_eq!(credentials(&conn, "li").expect("read").expect("li").locked_until_ms, 0, "four are not enough");
+        open_session(&conn, "li", "t", 1_000, 2_000).expect("sign in");
+        for _ in 0..4 {
+            pin_failed(&conn, "li", 1_000).expect("fail");
+        }
+        assert_eq!(credentials(&conn, "li").expect("read").expect("li").locked_until_ms, 0, "the count started again");
+        pin_failed(&conn, "li", 1_000).expect("fail");
+        assert_eq!(credentials(&conn, "li").expect("read").expect("li").locked_until_ms, 1_000 + LOCKOUT_MS);
+        assert!(matches!(create(&conn, &NewWorker { id: "wu".into(), name: "Wu".into(), pin_hash: "y".into(), badge_sha256: Some("b".into()), roles: vec![] }, 0), Err(StoreError::Conflict(_))), "a badge belongs to one worker");
+    }
+}
