@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/session", post(session::sign_in).get(session::me).delete(session::sign_out))
         .route("/api/v1/workers", post(session::create_worker).get(session::workers))
+        .route("/api/v1/workers/{id}/active", post(session::set_active))
         .route("/api/v1/locations", post(stock::create_location).get(stock::locations))
         .route("/api/v1/receipts", post(stock::receive))
         .route("/api/v1/adjustments", post(stock::adjust))

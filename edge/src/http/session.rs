@@ -147,3 +147,24 @@ pub async fn create_worker(State(state): State<AppState>, Extension(caller): Ext
 pub async fn workers(State(state): State<AppState>) -> Result<Json<Vec<crate::store::WorkerRecord>>, ApiError> {
     Ok(Json(state.store.workers().await?))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveRequest {
+    pub active: bool,
+}
+
+/// Supervisor: take a worker off (every session ends at once; a lockout is lifted) or back on.
+pub async fn set_active(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    tote_shared::runtime::http::Path(id): tote_shared::runtime::http::Path<String>,
+    Json(body): Json<ActiveRequest>,
+) -> Result<Json<crate::store::WorkerRecord>, ApiError> {
+    if !auth::valid_worker_id(&id) {
+        return Err(ApiError::NotFound(format!("worker {:?}", id.chars().take(40).collect::<String>())));
+    }
+    let worker = state.store.set_worker_active(id, body.active).await?;
+    tracing::info!(worker = %worker.id, active = body.active, by = %caller.name(), "worker active state changed");
+    Ok(Json(worker))
+}

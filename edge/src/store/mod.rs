@@ -332,6 +332,10 @@ impl EdgeStore {
         self.readers.read(move |c| workers::session(c, &token_sha256, now())).await
     }
 
+    pub async fn set_worker_active(&self, id: String, active: bool) -> StoreResult<WorkerRecord> {
+        self.writer.write(move |c| workers::set_active(c, &id, active)).await
+    }
+
     pub async fn close_session(&self, token_sha256: String) -> StoreResult<()> {
         self.writer.write(move |c| workers::close_session(c, &token_sha256)).await
     }

@@ -120,6 +120,16 @@ pub fn session(conn: &Connection, token_sha256: &str, now_ms: i64) -> StoreResul
         .optional()?)
 }
 
+/// A worker leaves (or loses a badge): active or not, and every open session ends now.
+pub fn set_active(conn: &Connection, id: &str, active: bool) -> StoreResult<WorkerRecord> {
+    let changed = conn.prepare_cached("UPDATE worker SET active = ?2, failed_pins = 0, locked_until_ms = 0 WHERE id = ?1")?.execute(params![id, active as i64])?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!("worker {id}")));
+    }
+    conn.prepare_cached("DELETE FROM session WHERE worker = ?1")?.execute([id])?;
+    list(conn)?.into_iter().find(|w| w.id == id).ok_or_else(|| StoreError::NotFound(format!("worker {id}")))
+}
+
 pub fn close_session(conn: &Connection, token_sha256: &str) -> StoreResult<()> {
     conn.prepare_cached("DELETE FROM session WHERE token_sha256 = ?1")?.execute([token_sha256])?;
     Ok(())

@@ -275,6 +275,13 @@ async fn sessions_pins_and_roles_guard_the_edge_api() -> Result<()> {
     ensure!(receive.status() == 201, "receiver receives: {}", receive.status());
     let adjust = plain.post(edge.url("/api/v1/adjustments")).bearer_auth(li_token).json(&json!({"location": "A-01-01", "sku": PEGASUS, "reason": "found", "delta": 5})).send().await?;
     ensure!(adjust.status() == 403, "receiver adjusting: {}", adjust.status());
+    // A supervisor takes a worker off: her sessions end at once and she cannot sign in.
+    let off = plain.post(edge.url("/api/v1/workers/li/active")).bearer_auth(li_token).json(&json!({"active": false})).send().await?;
+    ensure!(off.status() == 403, "a receiver cannot take workers off: {}", off.status());
+    let off = plain.post(edge.url("/api/v1/workers/li/active")).bearer_auth(&token).json(&json!({"active": false})).send().await?;
+    ensure!(off.status() == 200, "{}", off.status());
+    ensure!(plain.get(edge.url("/api/v1/stock")).bearer_auth(li_token).send().await?.status() == 401, "her session ended");
+    ensure!(sign_in(json!({"badge": BADGE})).await?.status() == 401, "her badge no longer signs in");
     // Signed out: the token is dead.
     plain.delete(edge.url("/api/v1/session")).bearer_auth(&token).send().await?;
     ensure!(plain.get(edge.url("/api/v1/stock")).bearer_auth(&token).send().await?.status() == 401);
