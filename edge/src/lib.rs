@@ -10,6 +10,7 @@
 //! token). The edge keeps serving its floor while central is unreachable.
 
 pub mod auth;
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod drivers;

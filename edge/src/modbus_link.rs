@@ -1,13 +1,15 @@
 //! What the station PLC and Modbus robot pollers share: connecting a tokio-modbus TCP client
-//! with a deadline, and turning an answer (or its absence) into a `LinkError`.
+//! with a deadline, turning an answer (or its absence) into a `LinkError`, and how long to
+//! wait before reconnecting (`RECONNECT_MS`, through `crate::backoff::Backoff`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio_modbus::client::Context;
 use tokio_modbus::prelude::Slave;
 
-pub const BACKOFF_START: Duration = Duration::from_millis(100);
-pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Reconnect delays: from 100 ms, doubling up to 5 s, jittered (devices that went away
+/// together do not reconnect in step).
+pub const RECONNECT_MS: (u64, u64) = (100, 5_000);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -43,9 +45,4 @@ pub async fn answer<T>(timeout: Duration, request: impl std::future::Future<Outp
         Ok(Ok(Err(exception))) => Err(LinkError::Exception(format!("{exception:?}"))),
         Ok(Ok(Ok(value))) => Ok(value),
     }
-}
-
-/// Full jitter: devices that went away together do not reconnect in step.
-pub fn jittered(backoff: Duration) -> Duration {
-    backoff.mul_f64(0.5 + rand::random::<f64>() / 2.0)
 }

@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
-use crate::modbus_link::{answer, connect, jittered, LinkError, BACKOFF_MAX, BACKOFF_START};
+use crate::backoff::Backoff;
+use crate::modbus_link::{answer, connect, LinkError, RECONNECT_MS};
 use tokio_modbus::client::{Client, Context, Reader, Writer};
 use tote_shared::gtp::stepper::{pod_id, pod_number, Status, Step, Stepper};
 use tote_shared::gtp::{Layout, RobotReport};
@@ -125,11 +126,11 @@ pub fn start(robots: &[ModbusRobotSettings], floor: Arc<Floor>) -> (Arc<ModbusFl
 }
 
 async fn run(robot: Arc<Robot>, floor: Arc<Floor>) {
-    let mut backoff = BACKOFF_START;
+    let mut backoff = Backoff::new(RECONNECT_MS.0, RECONNECT_MS.1);
     loop {
         match connect(&robot.settings.address, robot.settings.unit, Duration::from_millis(robot.settings.timeout_ms)).await {
             Ok(mut ctx) => {
-                backoff = BACKOFF_START;
+                backoff.reset();
                 lock(&robot.inner).view.connected = true;
                 let error = poll_until_lost(&robot, &floor.layout, &mut ctx).await;
                 let _ = tokio::time::timeout(Duration::from_millis(robot.settings.timeout_ms), ctx.disconnect()).await;
@@ -138,8 +139,7 @@ async fn run(robot: Arc<Robot>, floor: Arc<Floor>) {
             }
             Err(error) => failed(&robot, &error),
         }
-        tokio::time::sleep(jittered(backoff)).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }
 

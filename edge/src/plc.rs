@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
-use crate::modbus_link::{answer, connect, jittered, LinkError, BACKOFF_MAX, BACKOFF_START};
+use crate::backoff::Backoff;
+use crate::modbus_link::{answer, connect, LinkError, RECONNECT_MS};
 use tokio_modbus::client::{Client, Context, Reader, Writer};
 use tote_shared::runtime::system::now_ms;
 use tote_shared::station::{bin_code, Colour, Display, Inputs, Panel, Point, RegisterMap, Sampled, Table};
@@ -132,11 +133,11 @@ impl Poller {
     }
 
     async fn run(mut self) {
-        let mut backoff = BACKOFF_START;
+        let mut backoff = Backoff::new(RECONNECT_MS.0, RECONNECT_MS.1);
         loop {
             match connect(&self.settings.address, self.settings.unit, self.timeout).await {
                 Ok(mut ctx) => {
-                    backoff = BACKOFF_START;
+                    backoff.reset();
                     self.panel.connected();
                     self.update(|s| {
                         s.connected = true;
@@ -149,8 +150,7 @@ impl Poller {
                 }
                 Err(error) => self.fail(&error),
             }
-            tokio::time::sleep(jittered(backoff)).await;
-            backoff = (backoff * 2).min(BACKOFF_MAX);
+            tokio::time::sleep(backoff.next_delay()).await;
         }
     }
 
