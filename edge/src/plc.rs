@@ -252,6 +252,10 @@ impl Poller {
             }
             flash.map(|(c, _)| c)
         };
+        let tower = |normal: Colour| flash.unwrap_or(normal);
+        if now_ms() < self.dark_until {
+            return (Display { tower: tower(Colour::Green), ..Display::default() }, None);
+        }
         let view = self.floor.view();
         let presenting = view.as_ref().and_then(|v| v.stations.iter().find(|s| s.name == self.settings.station)).and_then(|s| s.presenting.clone());
         // The sensor, where there is one, must agree that a pod is there.
@@ -266,10 +270,6 @@ impl Poller {
             },
             None => None,
         };
-        let tower = |normal: Colour| flash.unwrap_or(normal);
-        if now_ms() < self.dark_until {
-            return (Display { tower: tower(Colour::Green), ..Display::default() }, None);
-        }
         match task {
             Some(t) => {
                 let qty = u16::try_from(t.qty - t.qty_picked).unwrap_or(u16::MAX);
@@ -312,7 +312,6 @@ impl Poller {
         }
         Ok(())
     }
-
 }
 
 fn bits(bits: Vec<bool>) -> Vec<u16> {
