@@ -6,7 +6,6 @@ use crate::startup::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256};
 use tote_shared::runtime::http::bearer_token;
 use tote_shared::WarehouseCode;
 
@@ -23,15 +22,9 @@ pub struct Admin;
 /// An edge daemon, authenticated as the warehouse it runs.
 pub struct Edge(pub WarehouseCode);
 
-pub fn hash_token(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Compares in constant time so the token cannot be guessed byte by byte from timings.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+/// What central stores of an edge's credential.
+pub use tote_shared::runtime::secrets::sha256_hex as hash_token;
+use tote_shared::runtime::secrets::same_secret as same;
 
 fn role_of(parts: &Parts, state: &AppState) -> Result<Role, ApiError> {
     let token = bearer_token(parts).ok_or(ApiError::Unauthorized)?;

@@ -17,7 +17,6 @@ use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256};
 
 pub const COOKIE: &str = "tote_session";
 
@@ -93,14 +92,8 @@ fn access(method: &Method, path: &str) -> Access {
     }
 }
 
-pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Compares in constant time.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub use tote_shared::runtime::secrets::sha256_hex;
+use tote_shared::runtime::secrets::same_secret as same;
 
 /// The session token of a request: `Authorization: Bearer …` or the session cookie.
 pub fn token(request: &Request) -> Option<String> {

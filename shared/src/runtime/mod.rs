@@ -1,12 +1,14 @@
 //! Daemon plumbing that both tote-edge and tote-central use: the SQLite writer with group
 //! commit, problem+json errors and JSON extraction, a listener with a connection limit,
-//! telemetry, Prometheus text, shutdown and systemd notification.
+//! telemetry, Prometheus text, shutdown and systemd notification, hashing and comparing
+//! bearer secrets.
 //!
 //! What it is not: business logic. Nothing here knows orders, stock or warehouses.
 
 pub mod http;
 pub mod listener;
 pub mod metrics;
+pub mod secrets;
 pub mod settings;
 pub mod sqlite;
 pub mod system;
