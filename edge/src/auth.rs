@@ -77,7 +77,8 @@ enum Access {
 /// work (a supervisor has them all); sign-in itself and the pages are public.
 fn access(method: &Method, path: &str) -> Access {
     use Role::*;
-    if !path.starts_with("/api/") || path == "/api/v1/session" {
+    // Signing in and out need no session; who am I (GET) does.
+    if !path.starts_with("/api/") || (path == "/api/v1/session" && method != Method::GET) {
         return Access::Public;
     }
     if method == Method::GET {
@@ -128,7 +129,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
 }
 
 /// The caller a token stands for (the API token, or a live session's worker).
-pub async fn caller(state: &AppState, token: Option<String>) -> Result<Option<Caller>, ApiError> {
+async fn caller(state: &AppState, token: Option<String>) -> Result<Option<Caller>, ApiError> {
     let Some(token) = token else { return Ok(None) };
     if token.is_empty() || token.len() > 256 {
         return Ok(None);
@@ -196,6 +197,8 @@ mod tests {
     #[test]
     fn every_change_needs_a_role_and_reads_need_a_session() {
         assert_eq!(access(&Method::POST, "/api/v1/session"), Access::Public);
+        assert_eq!(access(&Method::DELETE, "/api/v1/session"), Access::Public);
+        assert_eq!(access(&Method::GET, "/api/v1/session"), Access::SignedIn);
         assert_eq!(access(&Method::GET, "/"), Access::Public);
         assert_eq!(access(&Method::GET, "/api/v1/stock"), Access::SignedIn);
         assert_eq!(access(&Method::POST, "/api/v1/receipts"), Access::Role(Role::Receiver));

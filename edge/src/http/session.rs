@@ -85,15 +85,13 @@ pub struct Me {
     pub warehouse: String,
 }
 
-pub async fn me(State(state): State<AppState>, request: Request) -> Result<Json<Me>, ApiError> {
-    let token = auth::token(&request);
-    drop(request);
-    let caller = auth::caller(&state, token).await?.ok_or_else(|| ApiError::Unauthorized("not signed in".into()))?;
+/// Who is signed in (the guard already resolved the caller).
+pub async fn me(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Json<Me> {
     let warehouse = state.settings.warehouse.to_string();
-    Ok(Json(match caller {
+    Json(match caller {
         Caller::System => Me { worker: "system".into(), name: "API token".into(), roles: Role::ALL.iter().map(|r| r.to_string()).collect(), expires_ms: None, warehouse },
         Caller::Worker(w) => Me { worker: w.worker, name: w.name, roles: w.roles, expires_ms: Some(w.expires_ms), warehouse },
-    }))
+    })
 }
 
 pub async fn sign_out(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
