@@ -19,7 +19,7 @@ mod workers;
 pub use picking::{FulfilmentView, PickTaskView, ScanOutcome};
 pub use counts::{CountView, Tally};
 pub use deliveries::DeliveryView;
-pub use moves::{Move, MoveDone, QC_HOLD, RECEIVING};
+pub use moves::Move;
 pub use pods::{NewPod, PodRecord};
 pub use printing::PrintJob;
 pub use stock::{LocationRecord, StockRecord};
@@ -262,10 +262,6 @@ impl EdgeStore {
 
     pub async fn create_delivery(&self, key: Option<String>, id: String, supplier: String, lines: Vec<(String, i64)>) -> StoreResult<Answer> {
         self.change(key, move |c| deliveries::create(c, &id, &supplier, &lines, now())).await
-    }
-
-    pub async fn delivery(&self, id: String) -> StoreResult<DeliveryView> {
-        self.readers.read(move |c| deliveries::get(c, &id)).await
     }
 
     pub async fn deliveries(&self, state: Option<String>) -> StoreResult<Vec<DeliveryView>> {
