@@ -25,7 +25,7 @@ pub(crate) fn repo_file(path: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
-pub(crate) fn gtin(k: u64) -> String {
+fn gtin(k: u64) -> String {
     tote_shared::Gtin::from_body13(690_000_000_000 + k).to_string()
 }
 
@@ -56,20 +56,26 @@ async fn record(host: &str, port: u16, manufacturer: &str) -> Result<(Arc<Mutex<
     Ok((recording, task, client))
 }
 
-async fn seed(central: &Central, edge: &Edge) -> Result<()> {
+/// `skus` SKUs `GTP-000`… in central's catalog and at the edge, and pods P0001 … `pods`
+/// each carrying two of them (bins A1 and B1) with `units` of each, synced to central.
+pub(crate) async fn stock_pods(central: &Central, edge: &Edge, skus: u64, pods: u64, units: i64) -> Result<()> {
     central.post("/api/v1/spus", json!({"id": "GTP", "name": "Goods-to-person test item", "brand": "Tote", "category": "Test"})).await?.ok()?;
-    for k in 0..SKUS {
+    for k in 0..skus {
         let body = json!({"sku": sku(k), "spu_id": "GTP", "gtin": gtin(k), "gender": "unisex", "colour": "grey", "size": "one", "price": 1000, "cost": 500});
         central.post("/api/v1/skus", body).await?.ok()?;
     }
-    edge.wait_for_skus(SKUS).await?;
-    // Each pod carries two SKUs (bins A1 and B1), so every SKU is on ten pods.
-    for p in 1..=200u64 {
-        for (bin, k) in [("A1", p % SKUS), ("B1", (p * 7 + 3) % SKUS)] {
-            edge.receive(&format!("P{p:04}-{bin}"), &gtin(k), 5).await?;
+    edge.wait_for_skus(skus).await?;
+    for p in 1..=pods {
+        for (bin, k) in [("A1", p % skus), ("B1", (p * 7 + 3) % skus)] {
+            edge.receive(&format!("P{p:04}-{bin}"), &gtin(k), units).await?;
         }
     }
-    edge.wait_synced(Duration::from_secs(60)).await?;
+    edge.wait_synced(Duration::from_secs(60)).await
+}
+
+async fn seed(central: &Central, edge: &Edge) -> Result<()> {
+    // Every SKU is on ten pods.
+    stock_pods(central, edge, SKUS, 200, 5).await?;
     for o in 0..ORDERS {
         let lines: Vec<Value> = (0..LINES_PER_ORDER).map(|l| json!({"sku": sku((o * 7 + l * 13) % SKUS), "qty": 1})).collect();
         let body = json!({"channel": "app", "lines": lines, "ship_to": {"name": "Li Wei", "line1": "88 Century Avenue", "city": "Shanghai", "postcode": "200120"}});

@@ -5,7 +5,7 @@
 //! Mid-run one PLC becomes unreachable, another answers only exceptions and a third too slowly;
 //! each station goes offline, its pods go elsewhere, and it comes back by itself.
 
-use crate::gtp::{gtin, repo_file, sku};
+use crate::gtp::{repo_file, sku};
 use crate::helpers::*;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -25,18 +25,7 @@ const STATIONS: [&str; 3] = ["ST-1", "ST-2", "ST-3"];
 
 /// `orders` paid orders of two lines (quantities 1 to 3) over stock on pods P0001–P0060.
 pub(crate) async fn seed(central: &Central, edge: &Edge, orders: u64) -> Result<()> {
-    central.post("/api/v1/spus", json!({"id": "PTL", "name": "Pick-to-light test item", "brand": "Tote", "category": "Test"})).await?.ok()?;
-    for k in 0..SKUS {
-        let body = json!({"sku": sku(k), "spu_id": "PTL", "gtin": gtin(k), "gender": "unisex", "colour": "grey", "size": "one", "price": 1000, "cost": 500});
-        central.post("/api/v1/skus", body).await?.ok()?;
-    }
-    edge.wait_for_skus(SKUS).await?;
-    for p in 1..=60u64 {
-        for (bin, k) in [("A1", p % SKUS), ("B1", (p * 7 + 3) % SKUS)] {
-            edge.receive(&format!("P{p:04}-{bin}"), &gtin(k), 9).await?;
-        }
-    }
-    edge.wait_synced(Duration::from_secs(60)).await?;
+    crate::gtp::stock_pods(central, edge, SKUS, 60, 9).await?;
     for o in 0..orders {
         // Quantities 1 to 3: the light must show the right one.
         let lines: Vec<Value> = (0..2).map(|l| json!({"sku": sku((o * 7 + l * 11) % SKUS), "qty": 1 + (o + l) % 3})).collect();
