@@ -432,12 +432,6 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// Percentile of sorted durations, in milliseconds.
-fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
-}
-
 /// One poll cycle across `plcs` station PLCs (simulated Modbus TCP servers in this process):
 /// each cycle reads every PLC's inputs (one request per table, as the edge does) and, in the
 /// "with a light change" variant, also writes the four display registers — all PLCs in
@@ -454,7 +448,7 @@ pub async fn plc_poll(plcs: usize, cycles: usize) -> Result<()> {
     }
     let map = Arc::new(RegisterMap::default());
     for write in [false, true] {
-        let mut times = Vec::with_capacity(cycles);
+        let mut times = Latencies(Vec::with_capacity(cycles));
         for cycle in 0..cycles {
             let started = Instant::now();
             let mut set = tokio::task::JoinSet::new();
@@ -482,14 +476,13 @@ pub async fn plc_poll(plcs: usize, cycles: usize) -> Result<()> {
             while let Some(done) = set.join_next().await {
                 contexts.push(done??);
             }
-            times.push(started.elapsed());
+            times.0.push(started.elapsed());
         }
-        times.sort();
         println!(
             "plc poll  {plcs} PLCs in parallel, {}: cycle p50 {:.2} ms, p99 {:.2} ms ({cycles} cycles)",
             if write { "inputs + a light change (1 read + 1 write of 4 registers each)" } else { "inputs only (1 read each)" },
-            percentile_ms(&times, 0.5),
-            percentile_ms(&times, 0.99)
+            times.pct(0.5),
+            times.pct(0.99)
         );
     }
     drop(devices);
@@ -522,8 +515,8 @@ pub async fn scan_to_light(scans: usize, poll_ms: u64) -> Result<()> {
     // The same EAN-13 with a wrong check digit.
     let last = good.chars().last().and_then(|c| c.to_digit(10)).unwrap_or(0);
     let bad = format!("{}{}", &good[..good.len() - 1], (last + 1) % 10);
-    let mut light = Vec::with_capacity(scans);
-    let mut reply = Vec::with_capacity(scans);
+    let mut light = Latencies(Vec::with_capacity(scans));
+    let mut reply = Latencies(Vec::with_capacity(scans));
     // Warm up: the PLC connection is up and the light shows something.
     let deadline = Instant::now() + Duration::from_secs(10);
     while plc.display().3 != Some(Colour::Amber) {
@@ -536,34 +529,27 @@ pub async fn scan_to_light(scans: usize, poll_ms: u64) -> Result<()> {
         let started = Instant::now();
         write.write_all(format!("{line}\r\n").as_bytes()).await?;
         let answer = replies.next_line().await?.context("scanner connection closed")?;
-        reply.push(started.elapsed());
+        reply.0.push(started.elapsed());
         ensure!(answer.starts_with(if ok { "OK" } else { "ERR" }), "unexpected scanner reply {answer:?}");
         while plc.display().3 != Some(colour) {
             ensure!(started.elapsed() < Duration::from_secs(5), "the light did not turn {colour:?}");
             plc.device.written(Duration::from_millis(2)).await;
         }
-        light.push(started.elapsed());
+        light.0.push(started.elapsed());
     }
-    light.sort();
-    reply.sort();
     println!(
         "scan->light  {scans} scans, PLC polled every {poll_ms} ms: light p50 {:.2} ms, p99 {:.2} ms; scanner reply p50 {:.2} ms, p99 {:.2} ms",
-        percentile_ms(&light, 0.5),
-        percentile_ms(&light, 0.99),
-        percentile_ms(&reply, 0.5),
-        percentile_ms(&reply, 0.99)
+        light.pct(0.5),
+        light.pct(0.99),
+        reply.pct(0.5),
+        reply.pct(0.99)
     );
     Ok(())
 }
 
-fn sorted_ms(v: &Value) -> Vec<f64> {
-    let mut ms: Vec<f64> = v.as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
-    ms.sort_by(|a, b| a.total_cmp(b));
-    ms
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN)
+/// Milliseconds the page measured, as latencies.
+fn page_latencies(v: &Value) -> Latencies {
+    Latencies(v.as_array().map(|a| a.iter().filter_map(Value::as_f64).map(|ms| Duration::from_secs_f64(ms / 1000.0)).collect()).unwrap_or_default())
 }
 
 /// The handheld pages in headless Chromium against the release edge: a receiver puts away
@@ -599,16 +585,16 @@ pub async fn handheld(cycles: usize) -> Result<()> {
     b.quit().await;
     let moved = floor.get(&format!("/api/v1/stock?sku={}&location=A-01-01", sku(0))).await?;
     ensure!(moved[0]["qty"].as_u64() == Some(cycles as u64), "every unit put away once: {moved}");
-    let (scans, server) = (sorted_ms(&measured["scans"]), sorted_ms(&measured["server"]));
+    let (mut scans, mut server) = (page_latencies(&measured["scans"]), page_latencies(&measured["server"]));
     println!(
         "handheld  page {:.1} KB (every screen: one page, no images); {} scans in {:.1} s: scan-to-feedback p50 {:.2} ms, p99 {:.2} ms; edge per request p50 {:.3} ms, p99 {:.3} ms",
         page as f64 / 1024.0,
-        scans.len(),
+        scans.0.len(),
         wall.as_secs_f64(),
-        pct(&scans, 0.5),
-        pct(&scans, 0.99),
-        pct(&server, 0.5),
-        pct(&server, 0.99)
+        scans.pct(0.5),
+        scans.pct(0.99),
+        server.pct(0.5),
+        server.pct(0.99)
     );
     Ok(())
 }
