@@ -3,6 +3,7 @@
 //! handheld tests: open a page, find, type (with the scanner's Enter), click, read text, run
 //! a script, take a screenshot. Used by the browser tests and `tote-sim bench handheld`.
 
+use crate::KillOnDrop;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -157,15 +158,5 @@ impl Browser {
 
     pub async fn quit(&self) {
         let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
-    }
-}
-
-/// A child process killed (and reaped) when dropped.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }

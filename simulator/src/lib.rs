@@ -8,3 +8,14 @@ pub mod modbus;
 pub mod modbus_agv;
 pub mod plc;
 pub mod printer;
+
+/// A child process killed (and reaped) when dropped, whatever happened meanwhile: the browser
+/// driver here, peers the tests start.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
