@@ -109,7 +109,7 @@ async fn serve(socket: TcpStream, name: &str, scanners: &Scanners, feedback: &(d
             return Ok(());
         }
         let complete = line.ends_with(b"\n");
-        let reply = if !complete && n >= MAX_SCAN_LEN + 2 {
+        let (reply, ok) = if !complete && n >= MAX_SCAN_LEN + 2 {
             // Drain the rest of the overlong line before answering.
             let mut rest = Vec::new();
             AsyncReadExt::take(&mut lines, 64 * 1024).read_until(b'\n', &mut rest).await?;
@@ -120,7 +120,7 @@ async fn serve(socket: TcpStream, name: &str, scanners: &Scanners, feedback: &(d
                 Err(_) => answer(scanners, name, Err("not UTF-8 text".into())),
             }
         };
-        feedback(reply.starts_with("OK"));
+        feedback(ok);
         write.write_all(reply.as_bytes()).await?;
     }
 }
@@ -155,7 +155,8 @@ fn describe(text: &str) -> Result<String, String> {
     }
 }
 
-fn answer(scanners: &Scanners, name: &str, result: Result<String, String>) -> String {
+/// The reply line for the scanner, and whether the code was understood.
+fn answer(scanners: &Scanners, name: &str, result: Result<String, String>) -> (String, bool) {
     let (ok, text) = match result {
         Ok(what) => (true, what),
         Err(why) => {
@@ -164,5 +165,5 @@ fn answer(scanners: &Scanners, name: &str, result: Result<String, String>) -> St
         }
     };
     scanners.record(name, ScanRecord { at_ms: now_ms(), ok, result: text.clone() });
-    format!("{} {}\r\n", if ok { "OK" } else { "ERR" }, text)
+    (format!("{} {}\r\n", if ok { "OK" } else { "ERR" }, text), ok)
 }

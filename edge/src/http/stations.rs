@@ -71,6 +71,7 @@ async fn work(state: &AppState, floor: &Floor, name: &str) -> Result<StationWork
         Some(pod) => state.store.tasks_on_pod(pod.clone()).await?,
         None => Vec::new(),
     };
+    let plc = state.panels.status(name);
     Ok(StationWork {
         name: name.to_owned(),
         presenting,
@@ -79,8 +80,8 @@ async fn work(state: &AppState, floor: &Floor, name: &str) -> Result<StationWork
         tasks,
         // The PLC's own state when there is one (master control's view lags it by a tick, and
         // does not exist before master control's first tick).
-        online: state.panels.status(name).map_or(station.is_none_or(|s| s.online), |p| p.online),
+        online: plc.as_ref().map_or(station.is_none_or(|s| s.online), |p| p.online),
         hold: station.is_some_and(|s| s.hold),
-        plc: state.panels.status(name),
+        plc,
     })
 }
