@@ -22,8 +22,6 @@ use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 pub const SIZE: usize = 256;
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 16;
-/// Register changes kept for `take_changes` (the oldest half goes when full).
-const MAX_CHANGES: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -50,10 +48,6 @@ impl Default for Memory {
 struct State {
     memory: Memory,
     fault: Option<Fault>,
-    /// Requests answered (any kind).
-    requests: u64,
-    /// When each holding register last changed (ms since start), for latency figures.
-    changed: Vec<(u16, u16, std::time::Instant)>,
 }
 
 /// A running device. Dropping it does not stop it; `stop` does.
@@ -118,18 +112,9 @@ impl Device {
         f(&mut lock(&self.state).memory)
     }
 
-    pub fn requests(&self) -> u64 {
-        lock(&self.state).requests
-    }
-
-    /// Waits until a client writes something (or `timeout`).
+    /// Waits until a client sends a request (or `timeout`).
     pub async fn written(&self, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, self.changed.notified()).await;
-    }
-
-    /// Holding register writes since the last call: (address, value, when).
-    pub fn take_changes(&self) -> Vec<(u16, u16, std::time::Instant)> {
-        std::mem::take(&mut lock(&self.state).changed)
     }
 }
 
@@ -153,7 +138,6 @@ impl tokio_modbus::server::Service for Service {
     fn call(&self, req: Self::Request) -> Self::Future {
         let (answer, delay) = {
             let mut state = lock(&self.state);
-            state.requests += 1;
             match state.fault {
                 Some(Fault::Exception(code)) => (Err(ExceptionCode::new(code)), None),
                 fault => {
@@ -166,11 +150,6 @@ impl tokio_modbus::server::Service for Service {
             }
         };
         self.changed.notify_waiters();
-        let mut state = lock(&self.state);
-        if state.changed.len() > MAX_CHANGES {
-            state.changed.drain(..MAX_CHANGES / 2);
-        }
-        drop(state);
         Box::pin(async move {
             if let Some(d) = delay {
                 tokio::time::sleep(d).await;
@@ -205,21 +184,12 @@ fn apply(state: &mut State, request: Request<'_>) -> Answer {
             Response::WriteMultipleCoils(a, values.len() as u16)
         }
         Request::WriteSingleRegister(a, v) => {
-            let i = span(a, 1)?.start;
-            if m.holding[i] != v {
-                state.changed.push((a, v, std::time::Instant::now()));
-            }
-            state.memory.holding[i] = v;
+            m.holding[span(a, 1)?.start] = v;
             Response::WriteSingleRegister(a, v)
         }
         Request::WriteMultipleRegisters(a, values) => {
             let range = span(a, values.len())?;
-            for (k, v) in values.iter().enumerate() {
-                if m.holding[range.start + k] != *v {
-                    state.changed.push((a + k as u16, *v, std::time::Instant::now()));
-                }
-            }
-            state.memory.holding[range].copy_from_slice(&values);
+            m.holding[range].copy_from_slice(&values);
             Response::WriteMultipleRegisters(a, values.len() as u16)
         }
         _ => return Err(ExceptionCode::IllegalFunction),

@@ -82,11 +82,6 @@ impl ModbusAgv {
         self.device.set_fault(fault);
     }
 
-    /// (x, y) cell it stands in.
-    pub fn cell(&self) -> (u16, u16) {
-        self.device.with(|m| (m.input[X], m.input[Y]))
-    }
-
     pub fn error(&self) -> u16 {
         self.device.with(|m| m.input[ERROR])
     }
