@@ -37,6 +37,16 @@ fn role_of(parts: &Parts, state: &AppState) -> Result<Role, ApiError> {
     }
 }
 
+/// Who is calling, as idempotency keys are scoped: `admin`, `reader`, or `anonymous` (a
+/// request the role extractors then refuse).
+pub fn caller_name(parts: &Parts, state: &AppState) -> &'static str {
+    match role_of(parts, state) {
+        Ok(Role::Admin) => "admin",
+        Ok(Role::ReadOnly) => "reader",
+        Err(_) => "anonymous",
+    }
+}
+
 impl FromRequestParts<AppState> for Reader {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
@@ -58,7 +68,9 @@ impl FromRequestParts<AppState> for Edge {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts).ok_or(ApiError::Unauthorized)?;
-        match state.store.warehouse_by_token(hash_token(token)).await? {
+        let hash = hash_token(token);
+        let found = state.db.read(move |tx| -> Result<_, crate::db::DbError> { crate::warehouses::store::by_token(tx, &hash) }).await?;
+        match found {
             Some(code) => Ok(Edge(code)),
             None => Err(ApiError::Unauthorized),
         }

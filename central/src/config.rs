@@ -4,9 +4,10 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::path::Path;
-pub use tote_shared::runtime::settings::{DatabaseSettings, HttpSettings};
 pub use tote_shared::runtime::settings::ConfigError;
+pub use tote_shared::runtime::settings::HttpSettings;
 use tote_shared::runtime::settings::{default_log, load_layered, Invalid};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +20,107 @@ pub struct Settings {
     pub retention: RetentionSettings,
     #[serde(default = "default_log")]
     pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite` (the default: a file, nothing to install) or `postgres`.
+    #[serde(default = "default_backend")]
+    pub backend: Backend,
+    /// SQLite: the database file (WAL mode; keep it on a local disk).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// PostgreSQL: `postgresql://user:password@host:port/database`. Set it from the
+    /// environment (`TOTE_CENTRAL__DATABASE__URL`): it usually holds a password.
+    #[serde(default)]
+    pub url: Option<SecretString>,
+    /// SQLite: writes waiting for the single writer thread.
+    #[serde(default = "default_write_queue")]
+    pub write_queue: usize,
+    /// SQLite: most writes folded into one group commit (one fsync).
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+    /// SQLite: read-only connections for queries.
+    #[serde(default = "default_max_readers")]
+    pub max_readers: usize,
+    /// PostgreSQL: connections in the pool (each runs one transaction at a time).
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+}
+
+fn default_backend() -> Backend {
+    Backend::Sqlite
+}
+fn default_write_queue() -> usize {
+    65_536
+}
+fn default_max_batch() -> usize {
+    1024
+}
+fn default_max_readers() -> usize {
+    4
+}
+fn default_pool_size() -> usize {
+    16
+}
+
+impl DatabaseSettings {
+    /// SQLite settings for a file: what tests and the demo use.
+    pub fn sqlite_file(path: PathBuf) -> DatabaseSettings {
+        DatabaseSettings {
+            backend: Backend::Sqlite,
+            path: Some(path),
+            url: None,
+            write_queue: default_write_queue(),
+            max_batch: default_max_batch(),
+            max_readers: default_max_readers(),
+            pool_size: default_pool_size(),
+        }
+    }
+
+    /// PostgreSQL settings for a URL.
+    pub fn postgres(url: &str, pool_size: usize) -> DatabaseSettings {
+        DatabaseSettings { backend: Backend::Postgres, path: None, url: Some(url.to_owned().into()), pool_size, ..Self::sqlite_file(PathBuf::new()) }
+    }
+
+    /// The shape the daemons' shared SQLite runtime takes.
+    pub fn sqlite(&self) -> tote_shared::runtime::settings::DatabaseSettings {
+        tote_shared::runtime::settings::DatabaseSettings {
+            path: self.path.clone().unwrap_or_default(),
+            write_queue: self.write_queue,
+            max_batch: self.max_batch,
+            max_readers: self.max_readers,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), Invalid> {
+        match self.backend {
+            Backend::Sqlite => {
+                if self.path.as_ref().is_none_or(|p| p.as_os_str().is_empty()) {
+                    return Err(Invalid { field: "database.path", why: "the sqlite backend needs a file path".into() });
+                }
+                self.sqlite().validate()
+            }
+            Backend::Postgres => {
+                let url = self.url.as_ref().map(|u| u.expose_secret().to_owned()).unwrap_or_default();
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.contains("host=")) {
+                    return Err(Invalid { field: "database.url", why: "the postgres backend needs a postgresql:// URL".into() });
+                }
+                if !(1..=512).contains(&self.pool_size) {
+                    return Err(Invalid { field: "database.pool_size", why: "must be between 1 and 512".into() });
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

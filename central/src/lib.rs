@@ -1,13 +1,23 @@
 //! tote-central: Tote's HQ daemon.
 //!
-//! `startup` builds and runs it, `http/` is the HQ API (one module per resource), `store/` is
-//! the repository interface and its SQLite implementation (the only code that knows SQL),
-//! `routing` decides which warehouse serves an order, `auth` says who is calling.
+//! One module per business system, each with its rules (`mod.rs`, pure), its tables
+//! (`store.rs`, the only SQL that touches them), its routes (`http.rs`) and its errors:
+//! `catalog`, `warehouses`, `inventory`, `orders`, `edge_sync`, `journal`, `analytics`.
+//! Under them `db` (one executor over SQLite and PostgreSQL) and `idempotency`; beside them
+//! `http` (the router and what routes share), `startup`, `config`, `auth`, `cli`.
+//! ARCHITECTURE.md has the allowed dependencies between the modules.
 
+pub mod analytics;
 pub mod auth;
+pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod db;
+pub mod edge_sync;
 pub mod http;
-pub mod routing;
+pub mod idempotency;
+pub mod inventory;
+pub mod journal;
+pub mod orders;
 pub mod startup;
-pub mod store;
+pub mod warehouses;

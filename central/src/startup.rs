@@ -1,15 +1,18 @@
-//! Building and running central: open the store, bind, serve, sweep unpaid orders, stop cleanly.
+//! Building and running central: open the database, bind, serve, and run the background
+//! work (unpaid-order sweep, key pruning, the journal sequencer and its consumers); stop
+//! cleanly.
 
 use crate::config::Settings;
+use crate::db::{Database, DbError, Tx};
 use crate::http;
-use crate::store::sqlite::SqliteStore;
-use crate::store::Repository;
+use crate::journal::consumer::{self, Consumer};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
 use tote_shared::runtime::listener::serve;
 use tote_shared::runtime::system::now_ms;
 use tote_shared::WarehouseCode;
@@ -17,8 +20,50 @@ use tote_shared::WarehouseCode;
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
-    pub store: Arc<dyn Repository>,
+    pub db: Database,
     pub telemetry: Arc<Telemetry>,
+    pub signals: Arc<Signals>,
+}
+
+impl AppState {
+    /// A write transaction; after it commits, long-polling edges and the journal sequencer
+    /// are woken (the write may have queued commands or journal events).
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let outcome = self.db.write(work).await;
+        if outcome.is_ok() {
+            self.signals.written();
+        }
+        outcome
+    }
+}
+
+/// Wake-ups after commits.
+pub struct Signals {
+    commands: watch::Sender<u64>,
+    journal: Notify,
+    journal_numbered: Notify,
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Signals { commands: watch::channel(0).0, journal: Notify::new(), journal_numbered: Notify::new() }
+    }
+}
+
+impl Signals {
+    fn written(&self) {
+        self.commands.send_modify(|n| *n = n.wrapping_add(1));
+        self.journal.notify_one();
+    }
+
+    pub fn subscribe_commands(&self) -> watch::Receiver<u64> {
+        self.commands.subscribe()
+    }
 }
 
 /// In-memory counters for /metrics. Lost on restart, which Prometheus handles.
@@ -49,9 +94,9 @@ pub struct App {
 
 impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
-        let store = SqliteStore::open(&settings.database)?;
+        let db = Database::open(&settings.database).await?;
         let listener = TcpListener::bind(settings.http.listen).await?;
-        let state = AppState { settings: Arc::new(settings), store: Arc::new(store), telemetry: Arc::default() };
+        let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals: Arc::default() };
         Ok(App { listener, state })
     }
 
@@ -67,14 +112,17 @@ impl App {
     pub async fn run_until_stopped(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let App { listener, state } = self;
         let addr = listener.local_addr()?;
-        let sweeper = tokio::spawn(sweep_unpaid_orders(state.clone()));
-        let pruner = tokio::spawn(prune_old_keys(state.clone()));
-        tracing::info!(%addr, "tote-central listening");
+        let tasks = [
+            tokio::spawn(sweep_unpaid_orders(state.clone())),
+            tokio::spawn(prune_old_keys(state.clone())),
+            tokio::spawn(sequence_journal(state.clone())),
+            tokio::spawn(consume_journal(state.clone(), Arc::new(crate::analytics::SalesConsumer))),
+        ];
+        tracing::info!(%addr, backend = ?state.settings.database.backend, "tote-central listening");
         let max_connections = state.settings.http.max_connections;
         let router = http::router(state);
         let served = serve(listener, router, max_connections, stop).await;
-        sweeper.abort();
-        pruner.abort();
+        tasks.iter().for_each(|t| t.abort());
         tracing::info!("tote-central stopped");
         Ok(served?)
     }
@@ -87,7 +135,8 @@ async fn sweep_unpaid_orders(state: AppState) {
     loop {
         tick.tick().await;
         loop {
-            match state.store.close_expired_orders(now_ms(), 500).await {
+            let now = now_ms();
+            match state.write(move |tx| crate::orders::flow::close_expired(tx, now, 500)).await {
                 Ok(n) if n > 0 => tracing::info!(closed = n, "unpaid orders closed after payment timeout"),
                 Ok(_) => break,
                 Err(error) => {
@@ -106,14 +155,52 @@ async fn prune_old_keys(state: AppState) {
     loop {
         tick.tick().await;
         loop {
-            match state.store.prune_idempotency_keys(now_ms() - keep_ms, 1000).await {
+            let before = now_ms() - keep_ms;
+            match state.db.write(move |tx| crate::idempotency::prune(tx, before, 1000)).await {
                 Ok(n) if n > 0 => tracing::info!(pruned = n, "old idempotency keys forgotten"),
                 Ok(_) => break,
                 Err(error) => {
+                    let error: DbError = error;
                     tracing::error!(%error, "idempotency key pruning failed");
                     break;
                 }
             }
+        }
+    }
+}
+
+/// Numbers committed journal events soon after each write (and every half second, for
+/// writes another central process made).
+async fn sequence_journal(state: AppState) {
+    loop {
+        tokio::select! {
+            _ = state.signals.journal.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        loop {
+            match consumer::sequence_once(&state.db, 1000).await {
+                Ok(0) => break,
+                Ok(_) => state.signals.journal_numbered.notify_waiters(),
+                Err(error) => {
+                    tracing::error!(%error, "journal sequencing failed");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Runs one consumer whenever new events are numbered.
+async fn consume_journal(state: AppState, consumer: Arc<dyn Consumer>) {
+    loop {
+        match consumer::run_once(&state.db, consumer.clone(), now_ms()).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, consumer = consumer.name(), "journal consumer failed"),
+        }
+        tokio::select! {
+            _ = state.signals.journal_numbered.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
     }
 }

@@ -1,44 +1,40 @@
-//! Idempotency-Keys expire: after pruning, the same key is a new request.
+//! Idempotency-Keys expire: after pruning, the same key is a new request; a kept one still
+//! replays; another request under a kept key is a mismatch.
 
 mod common;
 
-use common::{seeded, sku, warehouse};
-use tote_central::store::{CreateOrder, CreateOutcome, Repository};
-use tote_shared::geo::city_point;
-use tote_shared::sync::{EdgeEvent, EdgeEventKind, OrderLine, ShipTo};
-use tote_shared::{LocationCode, Qty};
+use common::{Backend, Place};
+use tote_central::db::{Database, DbError};
+use tote_central::idempotency::{lookup, prune, remember};
+use tote_shared::runtime::idempotency::{fingerprint, RequestKey, Seen};
 
-fn order(key: &str, now_ms: i64) -> CreateOrder {
-    CreateOrder {
-        idempotency_key: key.into(),
-        request_hash: "h".into(),
-        channel: "app".into(),
-        lines: vec![OrderLine { sku: sku(), qty: Qty::parse(1).expect("qty") }],
-        ship_to: ShipTo { name: "A".into(), line1: "B".into(), city: "Shanghai".into(), postcode: String::new() },
-        destination: city_point("shanghai").expect("city"),
-        now_ms,
-        payment_deadline_ms: now_ms + 1_000_000,
+fn key(name: &str, body: &str) -> RequestKey {
+    RequestKey { key: name.into(), fingerprint: fingerprint("POST", "/api/v1/orders", "admin", body.as_bytes()) }
+}
+
+async fn seen(db: &Database, request: RequestKey) -> Seen<(u16, serde_json::Value)> {
+    db.read(move |tx| -> Result<_, DbError> { lookup(tx, "admin", &request) }).await.expect("lookup")
+}
+
+async fn pruned_keys_are_forgotten_and_kept_ones_replay(backend: Backend) {
+    let place = Place::new(backend);
+    let db = place.open().await;
+    for (name, at) in [("old-key", 1_000), ("fresh-key", 9_000)] {
+        let request = key(name, "{}");
+        db.write(move |tx| remember(tx, "admin", &request, &(201, serde_json::json!({"id": at})), at)).await.expect("remember");
     }
+    assert_eq!(db.write(|tx| prune(tx, 5_000, 100)).await.expect("prune"), 1);
+    assert_eq!(seen(&db, key("old-key", "{}")).await, Seen::New, "a pruned key is new again");
+    assert_eq!(seen(&db, key("fresh-key", "{}")).await, Seen::Replay((201, serde_json::json!({"id": 9_000}))));
+    assert_eq!(seen(&db, key("fresh-key", "{\"x\":1}")).await, Seen::Mismatch);
 }
 
 #[tokio::test]
-async fn a_pruned_idempotency_key_creates_a_new_order_and_a_fresh_one_still_replays() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = seeded(&dir.path().join("c.sqlite")).await;
-    let warehouse = warehouse();
-    let kind = EdgeEventKind::StockReceived { sku: sku(), qty: Qty::parse(10).expect("qty"), location: LocationCode::parse("A-01").expect("loc") };
-    store.apply_edge_events(warehouse, vec![EdgeEvent { seq: 1, at_ms: 0, kind }], 0).await.expect("stock");
+async fn sqlite_pruned_keys_are_forgotten_and_kept_ones_replay() {
+    pruned_keys_are_forgotten_and_kept_ones_replay(Backend::Sqlite).await;
+}
 
-    let old = store.create_order(order("old-key", 1_000)).await.expect("order");
-    let fresh = store.create_order(order("fresh-key", 9_000)).await.expect("order");
-    assert_eq!(store.prune_idempotency_keys(5_000, 100).await.expect("prune"), 1);
-    let (CreateOutcome::Created(old), CreateOutcome::Created(fresh)) = (old, fresh) else { panic!("both were new") };
-    match store.create_order(order("old-key", 10_000)).await.expect("order") {
-        CreateOutcome::Created(again) => assert_ne!(again.id, old.id),
-        CreateOutcome::Replayed(_) => panic!("a pruned key replayed"),
-    }
-    match store.create_order(order("fresh-key", 10_000)).await.expect("order") {
-        CreateOutcome::Replayed(same) => assert_eq!(same.id, fresh.id),
-        CreateOutcome::Created(_) => panic!("a kept key created a second order"),
-    }
+#[tokio::test]
+async fn postgres_pruned_keys_are_forgotten_and_kept_ones_replay() {
+    pruned_keys_are_forgotten_and_kept_ones_replay(Backend::Postgres).await;
 }

@@ -1,7 +1,11 @@
 //! `ApiError`: every way an HQ API call can fail, rendered as RFC 9457 problem+json.
 //! Internal errors are logged once here and the client gets a generic message.
 
-use crate::store::StoreError;
+use crate::catalog::CatalogError;
+use crate::db::DbError;
+use crate::edge_sync::SyncError;
+use crate::orders::OrdersError;
+use crate::warehouses::WarehouseError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tote_shared::runtime::http::Problem;
@@ -37,20 +41,56 @@ impl ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(error: CatalogError) -> Self {
         let detail = error.to_string();
         match error {
-            StoreError::NotFound(what) => ApiError::NotFound(what),
-            StoreError::Duplicate(_) => ApiError::Conflict { slug: "duplicate", detail, high_water: None },
-            StoreError::InsufficientStock(_) => ApiError::Conflict { slug: "insufficient-stock", detail, high_water: None },
-            StoreError::SyncGap { high_water, .. } => ApiError::Conflict { slug: "sync-gap", detail, high_water: Some(high_water) },
-            StoreError::UnknownSku(_) => ApiError::unprocessable("unknown-sku", detail),
-            StoreError::Invalid(_) => ApiError::unprocessable("invalid", detail),
-            StoreError::IdempotencyMismatch => ApiError::unprocessable("idempotency-key-reused", detail),
-            StoreError::Order(_) => ApiError::unprocessable("order-state", detail),
-            StoreError::Stock(_) => ApiError::Conflict { slug: "stock-rule", detail, high_water: None },
-            StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Closed(_) => ApiError::Internal(detail),
+            CatalogError::NotFound(what) => ApiError::NotFound(what),
+            CatalogError::Duplicate(_) => ApiError::Conflict { slug: "duplicate", detail, high_water: None },
+            CatalogError::Invalid(_) => ApiError::unprocessable("invalid", detail),
+            CatalogError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<WarehouseError> for ApiError {
+    fn from(error: WarehouseError) -> Self {
+        let detail = error.to_string();
+        match error {
+            WarehouseError::Duplicate(_) => ApiError::Conflict { slug: "duplicate", detail, high_water: None },
+            WarehouseError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<OrdersError> for ApiError {
+    fn from(error: OrdersError) -> Self {
+        let detail = error.to_string();
+        match error {
+            OrdersError::NotFound(what) => ApiError::NotFound(what),
+            OrdersError::UnknownSku(_) => ApiError::unprocessable("unknown-sku", detail),
+            OrdersError::InsufficientStock(_) => ApiError::Conflict { slug: "insufficient-stock", detail, high_water: None },
+            OrdersError::Transition(_) => ApiError::unprocessable("order-state", detail),
+            OrdersError::Stock(_) => ApiError::Conflict { slug: "stock-rule", detail, high_water: None },
+            OrdersError::Invalid(_) => ApiError::unprocessable("invalid", detail),
+            OrdersError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<SyncError> for ApiError {
+    fn from(error: SyncError) -> Self {
+        let detail = error.to_string();
+        match error {
+            SyncError::Gap { high_water, .. } => ApiError::Conflict { slug: "sync-gap", detail, high_water: Some(high_water) },
+            SyncError::UnknownWarehouse(w) => ApiError::NotFound(format!("warehouse {w}")),
+            SyncError::Db(e) => e.into(),
         }
     }
 }

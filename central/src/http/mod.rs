@@ -1,16 +1,14 @@
-//! The HQ API: JSON under `/api/v1`, problem+json errors, bearer auth, size limits.
-//! One module per resource; only this module tree knows JSON shapes of requests.
+//! The HQ API: JSON under `/api/v1`, problem+json errors, bearer auth, size limits. Each
+//! business system serves its own routes from its `http.rs`; this module puts them together
+//! and holds what they share (errors, keyed writes, text checks, ops, OpenAPI).
 
-pub mod catalog;
 pub mod error;
-pub mod inventory;
+pub mod keyed;
 pub mod openapi;
 pub mod ops;
-pub mod orders;
-pub mod sync;
-pub mod warehouses;
 
 use crate::startup::AppState;
+use crate::{analytics, catalog, edge_sync, inventory, journal, orders, warehouses};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
@@ -22,24 +20,26 @@ pub const SYNC_BODY_LIMIT_BYTES: usize = 8 * 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     let settings = &state.settings.http;
     let sync = Router::new()
-        .route("/api/v1/sync/events", post(sync::push_events))
+        .route("/api/v1/sync/events", post(edge_sync::http::push_events))
         .layer(DefaultBodyLimit::max(SYNC_BODY_LIMIT_BYTES));
     let api = Router::new()
         .route("/api/v1/openapi.json", get(openapi::document))
-        .route("/api/v1/spus", post(catalog::create_spu))
-        .route("/api/v1/skus", post(catalog::create_sku))
-        .route("/api/v1/skus/{sku}", get(catalog::get_sku))
-        .route("/api/v1/warehouses", post(warehouses::create).get(warehouses::list))
-        .route("/api/v1/inventory/{sku}", get(inventory::levels))
-        .route("/api/v1/inventory/{sku}/ledger", get(inventory::ledger))
-        .route("/api/v1/orders", post(orders::create))
-        .route("/api/v1/orders/{id}", get(orders::get))
-        .route("/api/v1/orders/{id}/history", get(orders::history))
-        .route("/api/v1/orders/{id}/pay", post(orders::pay))
-        .route("/api/v1/orders/{id}/cancel", post(orders::cancel))
-        .route("/api/v1/sync/commands", get(sync::pull_commands))
-        .route("/api/v1/sync/status", get(sync::status))
-        .route("/api/v1/sync/rejects", get(sync::rejects))
+        .route("/api/v1/spus", post(catalog::http::create_spu))
+        .route("/api/v1/skus", post(catalog::http::create_sku))
+        .route("/api/v1/skus/{sku}", get(inventory::http::sku_detail))
+        .route("/api/v1/warehouses", post(warehouses::http::create).get(warehouses::http::list))
+        .route("/api/v1/inventory/{sku}", get(inventory::http::levels))
+        .route("/api/v1/inventory/{sku}/ledger", get(inventory::http::ledger))
+        .route("/api/v1/orders", post(orders::http::create))
+        .route("/api/v1/orders/{id}", get(orders::http::get))
+        .route("/api/v1/orders/{id}/history", get(orders::http::history))
+        .route("/api/v1/orders/{id}/pay", post(orders::http::pay))
+        .route("/api/v1/orders/{id}/cancel", post(orders::http::cancel))
+        .route("/api/v1/sync/commands", get(edge_sync::http::pull_commands))
+        .route("/api/v1/sync/status", get(edge_sync::http::status))
+        .route("/api/v1/sync/rejects", get(edge_sync::http::rejects))
+        .route("/api/v1/events", get(journal::http::list))
+        .route("/api/v1/analytics/sales/{sku}", get(analytics::http::sales))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes));

@@ -1,25 +1,26 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations (utoipa).
 
-use super::{catalog, inventory, orders, sync, warehouses};
-use crate::store;
+use crate::{analytics, catalog, edge_sync, inventory, journal, orders, warehouses};
 use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tote HQ API", description = "Catalog, warehouses, inventory, orders and edge sync. Errors are RFC 9457 problem+json."),
+    info(title = "Tote HQ API", description = "Catalog, warehouses, inventory, orders, edge sync and the business-event journal. Errors are RFC 9457 problem+json. Writes take an optional Idempotency-Key (required for orders): the same key with the same request replays the answer, with another request it is a 422."),
     paths(
-        catalog::create_spu, catalog::create_sku, catalog::get_sku,
-        warehouses::create, warehouses::list,
-        inventory::levels, inventory::ledger,
-        orders::create, orders::get, orders::history, orders::pay, orders::cancel,
-        sync::push_events, sync::pull_commands, sync::status, sync::rejects,
+        catalog::http::create_spu, catalog::http::create_sku, inventory::http::sku_detail,
+        warehouses::http::create, warehouses::http::list,
+        inventory::http::levels, inventory::http::ledger,
+        orders::http::create, orders::http::get, orders::http::history, orders::http::pay, orders::http::cancel,
+        edge_sync::http::push_events, edge_sync::http::pull_commands, edge_sync::http::status, edge_sync::http::rejects,
+        journal::http::list, analytics::http::sales,
     ),
     components(schemas(
-        store::Spu, store::SkuRecord, store::WarehouseRecord, store::StockRow, store::LedgerEntry,
-        store::OrderRecord, store::OrderHistoryEntry, store::EdgeSyncRow, catalog::NewSku, catalog::SkuDetail,
-        warehouses::NewWarehouseRequest, orders::NewOrder, sync::EdgeLag, store::RejectedEvent,
+        catalog::Spu, catalog::SkuRecord, warehouses::WarehouseRecord, inventory::StockRow, inventory::LedgerEntry,
+        orders::OrderRecord, orders::OrderHistoryEntry, edge_sync::EdgeSyncRow, catalog::http::NewSku, inventory::http::SkuDetail,
+        warehouses::http::NewWarehouseRequest, orders::http::NewOrder, edge_sync::http::EdgeLag, edge_sync::RejectedEvent,
+        journal::http::EventPage, journal::JournalEntry, journal::BusinessEvent, analytics::store::SalesDay,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))

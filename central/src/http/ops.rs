@@ -1,8 +1,10 @@
 //! Operations endpoints: liveness and Prometheus metrics (including sync lag per edge).
 
 use super::error::ApiError;
-use super::sync::edge_lags;
+use crate::db::DbError;
+use crate::edge_sync::http::edge_lags;
 use crate::startup::AppState;
+use crate::{inventory, journal, orders};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -14,20 +16,30 @@ use tote_shared::runtime::system::now_ms;
 
 pub async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     // A read proves the database answers; the writer is exercised by real traffic.
-    state.store.counts().await?;
+    state.db.read(|tx| -> Result<_, DbError> { journal::store::head(tx) }).await?;
     Ok(Json(json!({"status": "ok", "service": "tote-central", "version": env!("CARGO_PKG_VERSION")})))
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let counts = state.store.counts().await?;
+    let (orders_by_state, ledger_entries, (journal_last, journal_waiting), consumers) = state
+        .db
+        .read(|tx| -> Result<_, DbError> {
+            Ok((orders::store::counts_by_state(tx)?, inventory::store::ledger_size(tx)?, journal::store::head(tx)?, journal::store::positions(tx)?))
+        })
+        .await?;
     let lags = edge_lags(&state).await?;
     let now = now_ms();
     let mut text = MetricsText::default();
     text.counter("tote_central_orders_created_total", "Orders created since start", &[("", state.telemetry.orders_created.load(Ordering::Relaxed) as f64)]);
     text.counter("tote_central_sync_events_applied_total", "Edge events applied since start", &[("", state.telemetry.events_applied.load(Ordering::Relaxed) as f64)]);
-    let by_state: Vec<(String, f64)> = counts.orders_by_state.iter().map(|(s, n)| (format!("state=\"{s}\""), *n as f64)).collect();
+    let by_state: Vec<(String, f64)> = orders_by_state.iter().map(|(s, n)| (format!("state=\"{s}\""), *n as f64)).collect();
     text.gauge("tote_central_orders", "Orders by state", &view(&by_state));
-    text.gauge("tote_central_inventory_ledger_entries", "Rows in the inventory ledger", &[("", counts.ledger_entries as f64)]);
+    text.gauge("tote_central_inventory_ledger_entries", "Rows in the inventory ledger", &[("", ledger_entries as f64)]);
+    text.gauge("tote_central_journal_last_seq", "Newest journal sequence number", &[("", journal_last as f64)]);
+    text.gauge("tote_central_journal_unnumbered", "Committed journal events waiting for the sequencer", &[("", journal_waiting as f64)]);
+    let behind: Vec<(String, f64)> =
+        consumers.iter().map(|(name, position)| (format!("consumer=\"{name}\""), journal_last.saturating_sub(*position) as f64)).collect();
+    text.gauge("tote_central_journal_consumer_lag", "Journal events a consumer has not applied yet", &view(&behind));
     let label = |w: &str| format!("warehouse=\"{w}\"");
     let mut hw = Vec::new();
     let mut push_age = Vec::new();

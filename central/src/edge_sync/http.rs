@@ -1,9 +1,11 @@
 //! The edge sync endpoints: push events up, long-poll commands down, and lag for HQ.
 
-use super::error::ApiError;
+use super::{commands, events, EdgeSyncRow, RejectedEvent, SyncError};
 use crate::auth::{Edge, Reader};
+use crate::db::DbError;
+use crate::http::error::ApiError;
 use crate::startup::AppState;
-use crate::store::{EdgeSyncRow, RejectedEvent};
+use crate::warehouses::store::code;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
@@ -23,7 +25,9 @@ pub async fn push_events(Edge(warehouse): Edge, State(state): State<AppState>, J
     if batch.events.windows(2).any(|w| w[1].seq <= w[0].seq) {
         return Err(ApiError::unprocessable("unordered-batch", "events must be in strictly increasing seq order"));
     }
-    let ack = state.store.apply_edge_events(warehouse.clone(), batch.events, now_ms()).await?;
+    let events = batch.events;
+    let now = now_ms();
+    let ack = state.write(move |tx| events::apply_events(tx, &warehouse, &events, now)).await?;
     state.telemetry.events_applied.fetch_add(ack.applied, Ordering::Relaxed);
     Ok(Json(ack))
 }
@@ -49,9 +53,11 @@ pub async fn pull_commands(Edge(warehouse): Edge, State(state): State<AppState>,
     state.telemetry.record_pull(&warehouse, q.after);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(q.wait_ms);
     // Subscribe before reading so a command queued in between still wakes us.
-    let mut queued = state.store.subscribe_commands();
+    let mut queued = state.signals.subscribe_commands();
     loop {
-        let response = state.store.pull_commands(warehouse.clone(), q.after, limit).await?;
+        let wh = warehouse.clone();
+        let after = q.after;
+        let response = state.db.read(move |tx| -> Result<_, SyncError> { Ok(commands::pull(tx, &wh, after, limit)?) }).await?;
         if !response.commands.is_empty() || tokio::time::Instant::now() >= deadline {
             return Ok(Json(response));
         }
@@ -79,7 +85,17 @@ pub async fn status(_: Reader, State(state): State<AppState>) -> Result<Json<Vec
 }
 
 pub async fn edge_lags(state: &AppState) -> Result<Vec<EdgeLag>, ApiError> {
-    let rows = state.store.sync_status().await?;
+    let rows = state
+        .db
+        .read(|tx| -> Result<Vec<EdgeSyncRow>, DbError> {
+            commands::status(tx)?
+                .into_iter()
+                .map(|(warehouse, events_high_water, last_push_ms, commands_latest_seq, rejected_events)| {
+                    Ok(EdgeSyncRow { warehouse: code(&warehouse)?, events_high_water, last_push_ms, commands_latest_seq, rejected_events })
+                })
+                .collect()
+        })
+        .await?;
     let pulls = state.telemetry.pulls();
     Ok(rows
         .into_iter()
@@ -110,5 +126,17 @@ pub async fn rejects(_: Reader, State(state): State<AppState>, Query(q): Query<R
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
     }
-    Ok(Json(state.store.rejected_events(q.warehouse, limit).await?))
+    let rows = state
+        .db
+        .read(move |tx| -> Result<Vec<RejectedEvent>, DbError> {
+            commands::rejects(tx, q.warehouse.as_ref(), limit)?
+                .into_iter()
+                .map(|(warehouse, seq, at_ms, reason, event)| {
+                    let event = serde_json::from_str(&event).map_err(|e| DbError::corrupt(e.to_string()))?;
+                    Ok(RejectedEvent { warehouse: code(&warehouse)?, seq, at_ms, reason, event })
+                })
+                .collect()
+        })
+        .await?;
+    Ok(Json(rows))
 }

@@ -1,8 +1,9 @@
 //! Order routing: which warehouse serves an order. Pure: the store gathers the candidates.
 //!
 //! Rule today: the nearest warehouse (great-circle distance to the ship-to point) that can
-//! serve every line from its sellable stock. Orders are not split across warehouses; a
-//! later issue can add splitting and cost-based choice here without touching the store.
+//! serve every line from its sellable stock, leaving out those already tried. Orders are not
+//! split across warehouses; a later issue can add splitting and cost-based choice here
+//! without touching the store.
 
 use tote_shared::geo::GeoPoint;
 use tote_shared::WarehouseCode;
@@ -18,11 +19,11 @@ pub struct Candidate {
 pub fn choose_warehouse<'a>(
     candidates: &'a [Candidate],
     destination: &GeoPoint,
-    exclude: Option<&WarehouseCode>,
+    exclude: &[WarehouseCode],
 ) -> Option<&'a WarehouseCode> {
     candidates
         .iter()
-        .filter(|c| c.serves_all_lines && Some(&c.warehouse) != exclude)
+        .filter(|c| c.serves_all_lines && !exclude.contains(&c.warehouse))
         .min_by(|a, b| {
             let da = a.point.distance_km(destination);
             let db = b.point.distance_km(destination);
@@ -48,15 +49,15 @@ mod tests {
     fn the_nearest_warehouse_with_stock_wins() {
         let c = vec![cand("SH-01", "shanghai", true), cand("BJ-01", "beijing", true)];
         let dest = city_point("hangzhou").expect("city");
-        assert_eq!(choose_warehouse(&c, &dest, None).map(|w| w.as_str()), Some("SH-01"));
+        assert_eq!(choose_warehouse(&c, &dest, &[]).map(|w| w.as_str()), Some("SH-01"));
     }
 
     #[test]
     fn a_nearer_warehouse_without_stock_is_skipped() {
         let c = vec![cand("SH-01", "shanghai", false), cand("BJ-01", "beijing", true)];
         let dest = city_point("shanghai").expect("city");
-        assert_eq!(choose_warehouse(&c, &dest, None).map(|w| w.as_str()), Some("BJ-01"));
+        assert_eq!(choose_warehouse(&c, &dest, &[]).map(|w| w.as_str()), Some("BJ-01"));
         let excluded = WarehouseCode::parse("BJ-01").expect("code");
-        assert_eq!(choose_warehouse(&c, &dest, Some(&excluded)), None);
+        assert_eq!(choose_warehouse(&c, &dest, &[excluded]), None);
     }
 }

@@ -1,16 +1,17 @@
-//! Orders: idempotent intake with routing and stock locks, sandbox payment, cancel, history.
+//! Order routes: idempotent intake with routing and stock locks, sandbox payment, cancel,
+//! state and history.
 
-use super::check_text;
-use super::error::ApiError;
-use super::warehouses::resolve_point;
+use super::{flow, store, CreateOrder, OrderHistoryEntry, OrderRecord, OrdersError};
 use crate::auth::{Admin, Reader};
+use crate::http::check_text;
+use crate::http::error::ApiError;
+use crate::http::keyed::{keyed_write, Keyed};
 use crate::startup::AppState;
-use crate::store::{CreateOrder, CreateOutcome, OrderHistoryEntry, OrderRecord};
+use crate::warehouses::http::resolve_point;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use tote_shared::geo::GeoPoint;
@@ -36,16 +37,12 @@ pub struct NewOrder {
     responses((status = 201, body = OrderRecord), (status = 409, description = "no warehouse has the stock"), (status = 422, description = "unknown SKU, bad address, or key reused with another body")),
     tag = "orders"
 )]
-pub async fn create(_: Admin, State(state): State<AppState>, headers: HeaderMap, Json(order): Json<NewOrder>) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
+pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Json(order): Json<NewOrder>) -> Result<Response, ApiError> {
+    let request = key.required(&order)?;
     validate(&order, state.settings.orders.max_lines)?;
     let destination = resolve_point(order.location, Some(&order.ship_to.city))?;
-    let canonical = serde_json::to_vec(&order).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let request_hash: String = Sha256::digest(&canonical).iter().map(|b| format!("{b:02x}")).collect();
     let now = now_ms();
-    let request = CreateOrder {
-        idempotency_key: key,
-        request_hash,
+    let create = CreateOrder {
         channel: order.channel,
         lines: order.lines,
         ship_to: order.ship_to,
@@ -53,23 +50,11 @@ pub async fn create(_: Admin, State(state): State<AppState>, headers: HeaderMap,
         now_ms: now,
         payment_deadline_ms: now + state.settings.orders.payment_timeout_ms as i64,
     };
-    let outcome = state.store.create_order(request).await?;
-    let (record, replayed) = match outcome {
-        CreateOutcome::Created(r) => {
-            state.telemetry.orders_created.fetch_add(1, Ordering::Relaxed);
-            (r, "false")
-        }
-        CreateOutcome::Replayed(r) => (r, "true"),
-    };
-    let mut response = (StatusCode::CREATED, Json(record)).into_response();
-    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static(replayed));
+    let response = keyed_write(&state, Some(request), StatusCode::CREATED, move |tx| flow::create(tx, &create)).await?;
+    if response.headers().get("idempotent-replayed").is_some_and(|v| v == "false") {
+        state.telemetry.orders_created.fetch_add(1, Ordering::Relaxed);
+    }
     Ok(response)
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    tote_shared::runtime::http::idempotency_key(headers)
-        .map_err(|why| ApiError::BadRequest(why.into()))?
-        .ok_or_else(|| ApiError::BadRequest("the Idempotency-Key header is required".into()))
 }
 
 fn validate(order: &NewOrder, max_lines: usize) -> Result<(), ApiError> {
@@ -94,21 +79,34 @@ fn validate(order: &NewOrder, max_lines: usize) -> Result<(), ApiError> {
 
 #[utoipa::path(get, path = "/api/v1/orders/{id}", params(("id" = u64, Path)), responses((status = 200, body = OrderRecord)), tag = "orders")]
 pub async fn get(_: Reader, State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<OrderRecord>, ApiError> {
-    Ok(Json(state.store.get_order(id).await?))
+    let order = state.db.read(move |tx| -> Result<_, OrdersError> { store::load(tx, id, false)?.ok_or_else(|| OrdersError::NotFound(format!("order {id}"))) }).await?;
+    Ok(Json(order))
 }
 
 #[utoipa::path(get, path = "/api/v1/orders/{id}/history", params(("id" = u64, Path)), responses((status = 200, body = Vec<OrderHistoryEntry>)), tag = "orders")]
 pub async fn history(_: Reader, State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<Vec<OrderHistoryEntry>>, ApiError> {
-    Ok(Json(state.store.order_history(id).await?))
+    let history = state
+        .db
+        .read(move |tx| -> Result<_, OrdersError> {
+            store::load(tx, id, false)?.ok_or_else(|| OrdersError::NotFound(format!("order {id}")))?;
+            Ok(store::history(tx, id)?)
+        })
+        .await?;
+    Ok(Json(history))
 }
 
 /// Sandbox payment: turns the lock into a deduction and releases the order to its warehouse.
+/// Idempotent by state; an Idempotency-Key is honoured too.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/pay", params(("id" = u64, Path)), responses((status = 200, body = OrderRecord)), tag = "orders")]
-pub async fn pay(_: Admin, State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<OrderRecord>, ApiError> {
-    Ok(Json(state.store.pay_order(id, now_ms()).await?))
+pub async fn pay(_: Admin, State(state): State<AppState>, key: Keyed, Path(id): Path<u64>) -> Result<Response, ApiError> {
+    let request = key.fingerprint(&id)?;
+    let now = now_ms();
+    keyed_write(&state, request, StatusCode::OK, move |tx| flow::pay(tx, id, now)).await
 }
 
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", params(("id" = u64, Path)), responses((status = 200, body = OrderRecord)), tag = "orders")]
-pub async fn cancel(_: Admin, State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<OrderRecord>, ApiError> {
-    Ok(Json(state.store.cancel_order(id, now_ms()).await?))
+pub async fn cancel(_: Admin, State(state): State<AppState>, key: Keyed, Path(id): Path<u64>) -> Result<Response, ApiError> {
+    let request = key.fingerprint(&id)?;
+    let now = now_ms();
+    keyed_write(&state, request, StatusCode::OK, move |tx| flow::cancel(tx, id, now)).await
 }

@@ -1,19 +1,21 @@
-//! Warehouses: where they are (for routing) and the credential their edge uses.
+//! Warehouse routes.
 
-use super::check_text;
-use super::error::ApiError;
+use super::{store, NewWarehouse, WarehouseRecord};
 use crate::auth::{hash_token, Admin, Reader};
+use crate::http::check_text;
+use crate::http::error::ApiError;
+use crate::http::keyed::{keyed_write, Keyed};
 use crate::startup::AppState;
-use crate::store::{NewWarehouse, WarehouseRecord};
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
 use tote_shared::geo::{city_point, GeoPoint};
 use tote_shared::runtime::http::Json;
 use tote_shared::runtime::system::now_ms;
 use tote_shared::WarehouseCode;
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWarehouseRequest {
     pub code: WarehouseCode,
@@ -29,18 +31,16 @@ pub struct NewWarehouseRequest {
 }
 
 #[utoipa::path(post, path = "/api/v1/warehouses", request_body = NewWarehouseRequest, responses((status = 201, body = WarehouseRecord)), tag = "warehouses")]
-pub async fn create(
-    _: Admin,
-    State(state): State<AppState>,
-    Json(req): Json<NewWarehouseRequest>,
-) -> Result<(StatusCode, Json<WarehouseRecord>), ApiError> {
+pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Json(req): Json<NewWarehouseRequest>) -> Result<Response, ApiError> {
     check_text("name", &req.name, 200)?;
     let point = resolve_point(req.location, req.city.as_deref())?;
     if !(24..=256).contains(&req.edge_token.len()) {
         return Err(ApiError::unprocessable("weak-token", "edge_token must have 24 to 256 characters"));
     }
+    let request = key.fingerprint(&req)?;
     let new = NewWarehouse { code: req.code, name: req.name, point, token_hash: hash_token(&req.edge_token) };
-    Ok((StatusCode::CREATED, Json(state.store.create_warehouse(new, now_ms()).await?)))
+    let now = now_ms();
+    keyed_write(&state, request, StatusCode::CREATED, move |tx| store::create(tx, &new, now)).await
 }
 
 /// Coordinates sent directly win; else the city table; else a clear 422.
@@ -57,5 +57,5 @@ pub fn resolve_point(location: Option<GeoPoint>, city: Option<&str>) -> Result<G
 
 #[utoipa::path(get, path = "/api/v1/warehouses", responses((status = 200, body = Vec<WarehouseRecord>)), tag = "warehouses")]
 pub async fn list(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<WarehouseRecord>>, ApiError> {
-    Ok(Json(state.store.list_warehouses().await?))
+    Ok(Json(state.db.read(|tx| store::list(tx)).await?))
 }

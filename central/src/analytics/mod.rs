@@ -1,0 +1,78 @@
+//! Analytics: read models built from the business-event journal. The first is `sales`: units
+//! ordered, paid, shipped and cancelled and revenue per SKU and day (UTC) — the input of
+//! replenishment and campaign reports. It is a journal consumer, so each event counts
+//! exactly once however often central crashes.
+
+pub mod http;
+pub mod store;
+
+use crate::db::{DbResult, Tx};
+use crate::journal::consumer::Consumer;
+use crate::journal::{BusinessEvent, EventLine, JournalEntry};
+
+/// Which column of `sales_daily` an event adds to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    Ordered,
+    Paid,
+    Shipped,
+    Cancelled,
+}
+
+/// The additions one event makes: (measure, lines). Pure.
+pub fn measures(event: &BusinessEvent) -> Option<(Measure, &[EventLine])> {
+    match event {
+        BusinessEvent::OrderCreated { lines, .. } => Some((Measure::Ordered, lines)),
+        BusinessEvent::OrderPaid { lines, .. } => Some((Measure::Paid, lines)),
+        BusinessEvent::OrderShipped { lines, .. } => Some((Measure::Shipped, lines)),
+        BusinessEvent::OrderCancelled { lines, .. } => Some((Measure::Cancelled, lines)),
+        _ => None,
+    }
+}
+
+/// `YYYY-MM-DD` (UTC) of a unix time in ms (Howard Hinnant's civil-from-days).
+pub fn utc_day(at_ms: i64) -> String {
+    let days = at_ms.div_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+pub struct SalesConsumer;
+
+impl Consumer for SalesConsumer {
+    fn name(&self) -> &'static str {
+        "sales"
+    }
+
+    fn apply(&self, tx: &mut dyn Tx, entry: &JournalEntry) -> DbResult<()> {
+        let Some((measure, lines)) = measures(&entry.event) else {
+            return Ok(());
+        };
+        let day = utc_day(entry.at_ms);
+        for line in lines {
+            store::add(tx, &day, &line.sku, measure, line.qty.as_i64(), line.unit_price * line.qty.as_i64())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_utc_calendar_days() {
+        assert_eq!(utc_day(0), "1970-01-01");
+        assert_eq!(utc_day(951_782_400_000), "2000-02-29");
+        assert_eq!(utc_day(1_798_761_599_999), "2026-12-31");
+        assert_eq!(utc_day(-1), "1969-12-31");
+    }
+}

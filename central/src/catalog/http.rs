@@ -1,0 +1,68 @@
+//! Catalog routes: create SPUs and SKUs. (The product page, `GET /skus/{sku}`, shows stock
+//! too, so it lives with inventory.)
+
+use super::{store, valid_spu_id, SkuRecord, Spu};
+use crate::auth::Admin;
+use crate::edge_sync::commands;
+use crate::http::error::ApiError;
+use crate::http::keyed::{keyed_write, Keyed};
+use crate::http::check_text;
+use crate::startup::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use tote_shared::runtime::http::Json;
+use tote_shared::runtime::system::now_ms;
+use tote_shared::{Gtin, Money, Sku};
+
+#[utoipa::path(post, path = "/api/v1/spus", request_body = Spu, responses((status = 201, body = Spu)), tag = "catalog")]
+pub async fn create_spu(_: Admin, State(state): State<AppState>, key: Keyed, Json(spu): Json<Spu>) -> Result<Response, ApiError> {
+    if !valid_spu_id(&spu.id) {
+        return Err(ApiError::unprocessable("invalid-field", "id must be 1 to 32 letters, digits or '-'"));
+    }
+    check_text("name", &spu.name, 200)?;
+    check_text("brand", &spu.brand, 100)?;
+    check_text("category", &spu.category, 300)?;
+    let request = key.fingerprint(&spu)?;
+    let now = now_ms();
+    keyed_write(&state, request, StatusCode::CREATED, move |tx| store::create_spu(tx, &spu, now)).await
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSku {
+    pub sku: Sku,
+    pub spu_id: String,
+    pub gtin: Gtin,
+    pub gender: String,
+    pub colour: String,
+    pub size: String,
+    pub price: Money,
+    pub cost: Money,
+}
+
+#[utoipa::path(post, path = "/api/v1/skus", request_body = NewSku, responses((status = 201, body = SkuRecord)), tag = "catalog")]
+pub async fn create_sku(_: Admin, State(state): State<AppState>, key: Keyed, Json(new): Json<NewSku>) -> Result<Response, ApiError> {
+    check_text("gender", &new.gender, 20)?;
+    check_text("colour", &new.colour, 50)?;
+    check_text("size", &new.size, 20)?;
+    let request = key.fingerprint(&new)?;
+    let record = SkuRecord {
+        sku: new.sku,
+        spu_id: new.spu_id,
+        gtin: new.gtin,
+        gender: new.gender,
+        colour: new.colour,
+        size: new.size,
+        price: new.price,
+        cost: new.cost,
+        name: String::new(),
+    };
+    let now = now_ms();
+    keyed_write(&state, request, StatusCode::CREATED, move |tx| {
+        let warehouses = commands::stream_warehouses(tx)?;
+        store::create_sku(tx, &record, &warehouses, now)
+    })
+    .await
+}

@@ -1,0 +1,73 @@
+//! Catalog: SPUs (models) and SKUs (sellable variants) with barcode, price and cost — the one
+//! source of product data for orders, inventory and the edges' master data.
+//!
+//! Rules here are pure (what a valid SPU id is, how a SKU's display name reads); `store.rs`
+//! owns the `spu` and `sku` tables; `http.rs` the routes.
+
+pub mod http;
+pub mod store;
+
+use crate::db::DbError;
+use crate::edge_sync::commands::StreamError;
+use serde::{Deserialize, Serialize};
+use tote_shared::{Gtin, Money, Sku};
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Spu {
+    /// Model code, e.g. `PEG39`.
+    pub id: String,
+    pub name: String,
+    pub brand: String,
+    /// Category path, e.g. `Shoes > Running > Cushioned`.
+    pub category: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SkuRecord {
+    pub sku: Sku,
+    pub spu_id: String,
+    pub gtin: Gtin,
+    pub gender: String,
+    pub colour: String,
+    pub size: String,
+    /// Selling price, minor units.
+    pub price: Money,
+    /// Purchase cost, minor units.
+    pub cost: Money,
+    /// Display name: model, gender, colour, size.
+    pub name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// 404
+    #[error("{0} not found")]
+    NotFound(String),
+    /// 409
+    #[error("{0} already exists")]
+    Duplicate(String),
+    /// 422
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<StreamError> for CatalogError {
+    fn from(e: StreamError) -> Self {
+        match e {
+            StreamError::UnknownWarehouse(w) => CatalogError::NotFound(format!("warehouse {w}")),
+            StreamError::Db(e) => CatalogError::Db(e),
+        }
+    }
+}
+
+/// An SPU id is 1 to 32 letters, digits or '-'.
+pub fn valid_spu_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// "Nike Air Zoom Pegasus 39, men, white, EU 42".
+pub fn display_name(model: &str, sku: &SkuRecord) -> String {
+    format!("{model}, {}, {}, {}", sku.gender, sku.colour, sku.size)
+}

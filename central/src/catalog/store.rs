@@ -1,0 +1,115 @@
+//! The `spu` and `sku` tables. A new SKU queues the master-data command that teaches every
+//! edge its barcode, and journals `sku_created`, in the same transaction.
+
+use super::{display_name, CatalogError, SkuRecord, Spu};
+use crate::db::{DbError, DbResult, Row, Tx};
+use crate::edge_sync::commands;
+use crate::journal::{self, BusinessEvent};
+use crate::params;
+use tote_shared::sync::CommandKind;
+use tote_shared::{Gtin, Money, Sku, WarehouseCode};
+
+pub fn create_spu(tx: &mut dyn Tx, spu: &Spu, now_ms: i64) -> Result<Spu, CatalogError> {
+    tx.execute(
+        "INSERT INTO spu (id, name, brand, category) VALUES (?1, ?2, ?3, ?4)",
+        &params![spu.id.as_str(), spu.name.as_str(), spu.brand.as_str(), spu.category.as_str()],
+    )
+    .map_err(|e| duplicate(e, || format!("SPU {}", spu.id)))?;
+    journal::store::append(tx, &BusinessEvent::SpuCreated { spu_id: spu.id.clone() }, now_ms)?;
+    Ok(spu.clone())
+}
+
+fn duplicate(e: DbError, what: impl FnOnce() -> String) -> CatalogError {
+    if e.is_unique_violation() {
+        CatalogError::Duplicate(what())
+    } else {
+        CatalogError::Db(e)
+    }
+}
+
+/// Creates the SKU and tells every warehouse in `warehouses` about it.
+pub fn create_sku(tx: &mut dyn Tx, sku: &SkuRecord, warehouses: &[WarehouseCode], now_ms: i64) -> Result<SkuRecord, CatalogError> {
+    if tx.query_opt("SELECT 1 FROM spu WHERE id = ?1", &params![sku.spu_id.as_str()])?.is_none() {
+        return Err(CatalogError::NotFound(format!("SPU {}", sku.spu_id)));
+    }
+    tx.execute(
+        "INSERT INTO sku (sku, spu_id, gtin, gender, colour, size, price_minor, cost_minor, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        &params![
+            sku.sku.as_str(),
+            sku.spu_id.as_str(),
+            sku.gtin.as_str(),
+            sku.gender.as_str(),
+            sku.colour.as_str(),
+            sku.size.as_str(),
+            sku.price.minor(),
+            sku.cost.minor(),
+            now_ms
+        ],
+    )
+    .map_err(|e| duplicate(e, || format!("SKU {} or GTIN {}", sku.sku, sku.gtin)))?;
+    let record = get_sku(tx, &sku.sku)?;
+    for warehouse in warehouses {
+        commands::enqueue(tx, warehouse, &upsert_command(&record), now_ms)?;
+    }
+    let event = BusinessEvent::SkuCreated { sku: record.sku.clone(), spu_id: record.spu_id.clone(), price: record.price.minor(), cost: record.cost.minor() };
+    journal::store::append(tx, &event, now_ms)?;
+    Ok(record)
+}
+
+/// The master-data command that teaches an edge this SKU.
+pub fn upsert_command(sku: &SkuRecord) -> CommandKind {
+    CommandKind::UpsertSku { sku: sku.sku.clone(), gtin: sku.gtin.clone(), name: sku.name.clone() }
+}
+
+const SKU_COLUMNS: &str = "SELECT s.sku, s.spu_id, s.gtin, s.gender, s.colour, s.size, s.price_minor, s.cost_minor, p.name
+                           FROM sku s JOIN spu p ON p.id = s.spu_id";
+
+pub fn get_sku(tx: &mut dyn Tx, sku: &Sku) -> Result<SkuRecord, CatalogError> {
+    let sql = format!("{SKU_COLUMNS} WHERE s.sku = ?1");
+    match tx.query_opt(&sql, &params![sku.as_str()])? {
+        Some(row) => Ok(row_to_sku(&row)?),
+        None => Err(CatalogError::NotFound(format!("SKU {sku}"))),
+    }
+}
+
+/// Every SKU, for teaching a new edge.
+pub fn all_skus(tx: &mut dyn Tx) -> DbResult<Vec<SkuRecord>> {
+    let sql = format!("{SKU_COLUMNS} ORDER BY s.sku");
+    tx.query(&sql, &[])?.iter().map(row_to_sku).collect()
+}
+
+pub fn exists(tx: &mut dyn Tx, sku: &Sku) -> DbResult<bool> {
+    Ok(tx.query_opt("SELECT 1 FROM sku WHERE sku = ?1", &params![sku.as_str()])?.is_some())
+}
+
+/// Selling prices of `skus`, in the same order; None for an unknown SKU.
+pub fn prices(tx: &mut dyn Tx, skus: &[&Sku]) -> DbResult<Vec<Option<Money>>> {
+    let mut out = Vec::with_capacity(skus.len());
+    for sku in skus {
+        let row = tx.query_opt("SELECT price_minor FROM sku WHERE sku = ?1", &params![sku.as_str()])?;
+        out.push(row.map(|r| money(r.int(0)?)).transpose()?);
+    }
+    Ok(out)
+}
+
+fn money(minor: i64) -> DbResult<Money> {
+    Money::parse(minor).map_err(|e| DbError::corrupt(e.to_string()))
+}
+
+fn row_to_sku(r: &Row) -> DbResult<SkuRecord> {
+    let corrupt = |e: tote_shared::DomainError| DbError::corrupt(e.to_string());
+    let mut record = SkuRecord {
+        sku: Sku::parse(&r.text(0)?).map_err(corrupt)?,
+        spu_id: r.text(1)?,
+        gtin: Gtin::parse(&r.text(2)?).map_err(corrupt)?,
+        gender: r.text(3)?,
+        colour: r.text(4)?,
+        size: r.text(5)?,
+        price: money(r.int(6)?)?,
+        cost: money(r.int(7)?)?,
+        name: String::new(),
+    };
+    record.name = display_name(&r.text(8)?, &record);
+    Ok(record)
+}

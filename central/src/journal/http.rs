@@ -1,0 +1,44 @@
+//! `GET /api/v1/events?after=&limit=`: the numbered journal for HQ integrations, read-only.
+
+use crate::auth::Reader;
+use crate::http::error::ApiError;
+use crate::journal::{store, JournalEntry};
+use crate::startup::AppState;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use tote_shared::runtime::http::{Json, Query};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// The last sequence number the caller has; 0 for the start.
+    #[serde(default)]
+    pub after: u64,
+    /// At most 1,000; default 100.
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventPage {
+    pub events: Vec<JournalEntry>,
+    /// Pass as `after` for the next page.
+    pub next_after: u64,
+    /// The newest number given so far.
+    pub last_seq: u64,
+}
+
+/// Business events in order, numbered without gaps; page with `after`.
+#[utoipa::path(get, path = "/api/v1/events", params(EventsQuery), responses((status = 200, body = EventPage)), tag = "journal")]
+pub async fn list(_: Reader, State(state): State<AppState>, Query(q): Query<EventsQuery>) -> Result<Json<EventPage>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    let after = q.after;
+    let (events, (last_seq, _)) = state
+        .db
+        .read(move |tx| -> Result<_, crate::db::DbError> { Ok((store::read_after(tx, after, limit)?, store::head(tx)?)) })
+        .await?;
+    let next_after = events.last().map_or(after, |e| e.seq);
+    Ok(Json(EventPage { events, next_after, last_seq }))
+}

@@ -1,0 +1,123 @@
+//! The business-event journal: every state change in central appends a typed event in the
+//! transaction that makes the change; the sequencer numbers committed events 1, 2, 3 …
+//! without gaps; consumers inside central (and HQ integrations over `GET /api/v1/events`)
+//! read them in that order.
+//!
+//! Exactly once for consumers: a consumer's position advances in the same transaction that
+//! applies the events (`consumer::run_once`), like the edge sync streams.
+//!
+//! What it is not: the source of truth for any system (each keeps its own tables) or a
+//! place for rules.
+
+pub mod consumer;
+pub mod http;
+pub mod store;
+
+use serde::{Deserialize, Serialize};
+use tote_shared::{Qty, Sku, WarehouseCode};
+
+/// One order line as events carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EventLine {
+    pub sku: Sku,
+    pub qty: Qty,
+    /// Selling price per unit, minor units.
+    pub unit_price: i64,
+}
+
+/// What happened, as the systems that care about it need to know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BusinessEvent {
+    SpuCreated { spu_id: String },
+    SkuCreated { sku: Sku, spu_id: String, price: i64, cost: i64 },
+    WarehouseCreated { warehouse: WarehouseCode },
+    /// An order was taken and its stock locked at `warehouse`.
+    OrderCreated { order_id: u64, channel: String, warehouse: WarehouseCode, lines: Vec<EventLine>, total: i64 },
+    OrderPaid { order_id: u64, warehouse: Option<WarehouseCode>, lines: Vec<EventLine>, total: i64 },
+    /// Cancel asked after release: waiting for the warehouse to stop.
+    OrderCancelling { order_id: u64, warehouse: Option<WarehouseCode> },
+    OrderCancelled { order_id: u64, lines: Vec<EventLine>, was_paid: bool },
+    /// Not paid in time.
+    OrderClosed { order_id: u64 },
+    OrderPicked { order_id: u64, warehouse: Option<WarehouseCode> },
+    OrderPacked { order_id: u64, warehouse: Option<WarehouseCode> },
+    OrderShipped { order_id: u64, warehouse: Option<WarehouseCode>, carrier: String, tracking_number: String, lines: Vec<EventLine> },
+    /// Paid, but no warehouse has the stock now.
+    OrderBackordered { order_id: u64 },
+    /// A warehouse took over the order (after a backorder or a failed fulfilment).
+    OrderAllocated { order_id: u64, warehouse: WarehouseCode },
+    /// An unpaid order's lock moved to another warehouse (stock fell at the first).
+    OrderLockMoved { order_id: u64, from: WarehouseCode, to: WarehouseCode },
+    StockReceived { sku: Sku, warehouse: WarehouseCode, qty: Qty },
+    /// Physical stock changed outside an order: count, damage, short pick, found.
+    StockAdjusted { sku: Sku, warehouse: WarehouseCode, delta: i64, reason: String },
+}
+
+impl BusinessEvent {
+    /// The `type` on the wire, also stored as the row's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BusinessEvent::SpuCreated { .. } => "spu_created",
+            BusinessEvent::SkuCreated { .. } => "sku_created",
+            BusinessEvent::WarehouseCreated { .. } => "warehouse_created",
+            BusinessEvent::OrderCreated { .. } => "order_created",
+            BusinessEvent::OrderPaid { .. } => "order_paid",
+            BusinessEvent::OrderCancelling { .. } => "order_cancelling",
+            BusinessEvent::OrderCancelled { .. } => "order_cancelled",
+            BusinessEvent::OrderClosed { .. } => "order_closed",
+            BusinessEvent::OrderPicked { .. } => "order_picked",
+            BusinessEvent::OrderPacked { .. } => "order_packed",
+            BusinessEvent::OrderShipped { .. } => "order_shipped",
+            BusinessEvent::OrderBackordered { .. } => "order_backordered",
+            BusinessEvent::OrderAllocated { .. } => "order_allocated",
+            BusinessEvent::OrderLockMoved { .. } => "order_lock_moved",
+            BusinessEvent::StockReceived { .. } => "stock_received",
+            BusinessEvent::StockAdjusted { .. } => "stock_adjusted",
+        }
+    }
+
+    /// What the event is about, for filtering: `order:42`, `sku:PEG39-M-WHT-42`, …
+    pub fn subject(&self) -> String {
+        use BusinessEvent as E;
+        match self {
+            E::SpuCreated { spu_id } => format!("spu:{spu_id}"),
+            E::SkuCreated { sku, .. } | E::StockReceived { sku, .. } | E::StockAdjusted { sku, .. } => format!("sku:{sku}"),
+            E::WarehouseCreated { warehouse } => format!("warehouse:{warehouse}"),
+            E::OrderCreated { order_id, .. }
+            | E::OrderPaid { order_id, .. }
+            | E::OrderCancelling { order_id, .. }
+            | E::OrderCancelled { order_id, .. }
+            | E::OrderClosed { order_id }
+            | E::OrderPicked { order_id, .. }
+            | E::OrderPacked { order_id, .. }
+            | E::OrderShipped { order_id, .. }
+            | E::OrderBackordered { order_id }
+            | E::OrderAllocated { order_id, .. }
+            | E::OrderLockMoved { order_id, .. } => format!("order:{order_id}"),
+        }
+    }
+}
+
+/// A numbered journal entry.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JournalEntry {
+    /// 1, 2, 3 … without gaps.
+    pub seq: u64,
+    pub at_ms: i64,
+    pub subject: String,
+    pub event: BusinessEvent,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stored_kind_is_the_wire_type() {
+        let e = BusinessEvent::OrderClosed { order_id: 3 };
+        let json = serde_json::to_value(&e).expect("serialises");
+        assert_eq!(json["type"], e.kind());
+        assert_eq!(e.subject(), "order:3");
+    }
+}

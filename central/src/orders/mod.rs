@@ -1,0 +1,174 @@
+//! Orders: intake with routing and stock locks, and every later transition with its effects.
+//!
+//! The rules are pure: the lifecycle is `tote_shared::order::transition` (state + event →
+//! next state + effects), routing is `routing::choose_warehouse`, and this module maps
+//! effects to stock rules and transitions to journal events. `flow.rs` carries a decision
+//! out in the caller's transaction (load → decide → apply); `store.rs` owns the order
+//! tables; `http.rs` the routes.
+
+pub mod flow;
+pub mod http;
+pub mod routing;
+pub mod store;
+
+use crate::db::DbError;
+use crate::edge_sync::commands::StreamError;
+use crate::inventory::{InventoryError, Rule};
+use crate::journal::{BusinessEvent, EventLine};
+use serde::{Deserialize, Serialize};
+use tote_shared::geo::GeoPoint;
+use tote_shared::order::{OrderEffect, OrderError, OrderState};
+use tote_shared::stock::StockLevel;
+use tote_shared::sync::{OrderLine, ShipTo};
+use tote_shared::{Money, Qty, Sku, WarehouseCode};
+
+#[derive(Debug, Clone)]
+pub struct CreateOrder {
+    pub channel: String,
+    pub lines: Vec<OrderLine>,
+    pub ship_to: ShipTo,
+    pub destination: GeoPoint,
+    pub now_ms: i64,
+    pub payment_deadline_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrderLineRecord {
+    pub sku: Sku,
+    pub qty: Qty,
+    pub unit_price: Money,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrderRecord {
+    pub id: u64,
+    pub state: OrderState,
+    pub channel: String,
+    /// The warehouse that holds the stock for this order (none while backordered).
+    pub warehouse: Option<WarehouseCode>,
+    pub lines: Vec<OrderLineRecord>,
+    pub total: Money,
+    pub ship_to: ShipTo,
+    pub tracking_number: Option<String>,
+    pub carrier: Option<String>,
+    pub created_at_ms: i64,
+    pub payment_deadline_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrderHistoryEntry {
+    pub at_ms: i64,
+    pub from_state: OrderState,
+    pub to_state: OrderState,
+    pub cause: String,
+    pub warehouse: Option<WarehouseCode>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrdersError {
+    /// 404
+    #[error("{0} not found")]
+    NotFound(String),
+    /// 422
+    #[error("unknown SKU {0}")]
+    UnknownSku(String),
+    /// 409: no warehouse can serve the order.
+    #[error("no warehouse can serve the order: {0}")]
+    InsufficientStock(String),
+    /// 422: the order's state does not allow it.
+    #[error(transparent)]
+    Transition(#[from] OrderError),
+    /// 409: a stock rule refused (e.g. the edge shipped more than was committed).
+    #[error(transparent)]
+    Stock(InventoryError),
+    /// 422
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<InventoryError> for OrdersError {
+    fn from(e: InventoryError) -> Self {
+        match e {
+            InventoryError::Db(e) => OrdersError::Db(e),
+            rule => OrdersError::Stock(rule),
+        }
+    }
+}
+
+impl From<StreamError> for OrdersError {
+    fn from(e: StreamError) -> Self {
+        match e {
+            StreamError::UnknownWarehouse(w) => OrdersError::NotFound(format!("warehouse {w}")),
+            StreamError::Db(e) => OrdersError::Db(e),
+        }
+    }
+}
+
+impl OrdersError {
+    /// A database fault, as opposed to a business outcome (which an edge event's dispatcher
+    /// keeps aside instead of retrying).
+    pub fn as_fault(&self) -> Option<&DbError> {
+        match self {
+            OrdersError::Db(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// The stock rule an effect applies to each line, if it touches stock.
+pub fn stock_rule(effect: OrderEffect) -> Option<Rule> {
+    match effect {
+        OrderEffect::CommitLock => Some(StockLevel::commit_lock),
+        OrderEffect::ReleaseLock => Some(StockLevel::release_lock),
+        OrderEffect::ReleaseCommitment => Some(StockLevel::release_commitment),
+        OrderEffect::CommitDirect => Some(StockLevel::commit_direct),
+        OrderEffect::ShipStock => Some(StockLevel::ship),
+        OrderEffect::SendFulfilToEdge | OrderEffect::SendCancelToEdge | OrderEffect::Reroute => None,
+    }
+}
+
+pub fn event_lines(order: &OrderRecord) -> Vec<EventLine> {
+    order.lines.iter().map(|l| EventLine { sku: l.sku.clone(), qty: l.qty, unit_price: l.unit_price.minor() }).collect()
+}
+
+/// The journal event a transition means, if any (a state that does not change, e.g. edge
+/// progress reported during a cancel, means none).
+pub fn journal_event(order: &OrderRecord, from: OrderState, to: OrderState) -> Option<BusinessEvent> {
+    use OrderState as S;
+    let order_id = order.id;
+    let warehouse = order.warehouse.clone();
+    Some(match to {
+        _ if from == to => return None,
+        S::AwaitingShipment if from == S::AwaitingPayment => {
+            BusinessEvent::OrderPaid { order_id, warehouse, lines: event_lines(order), total: order.total.minor() }
+        }
+        S::AwaitingShipment => BusinessEvent::OrderAllocated { order_id, warehouse: warehouse? },
+        S::Picked => BusinessEvent::OrderPicked { order_id, warehouse },
+        S::Packed => BusinessEvent::OrderPacked { order_id, warehouse },
+        S::Shipped => BusinessEvent::OrderShipped {
+            order_id,
+            warehouse,
+            carrier: order.carrier.clone().unwrap_or_default(),
+            tracking_number: order.tracking_number.clone().unwrap_or_default(),
+            lines: event_lines(order),
+        },
+        S::Backordered => BusinessEvent::OrderBackordered { order_id },
+        S::Cancelling => BusinessEvent::OrderCancelling { order_id, warehouse },
+        S::Cancelled => BusinessEvent::OrderCancelled { order_id, lines: event_lines(order), was_paid: from != S::AwaitingPayment },
+        S::Closed => BusinessEvent::OrderClosed { order_id },
+        S::AwaitingPayment => return None,
+    })
+}
+
+/// "2 × PEG39-M-WHT-42, 1 × …" for a refusal.
+pub fn shortage_text(lines: &[OrderLine], any_stock: bool) -> String {
+    let wanted: Vec<String> = lines.iter().map(|l| format!("{} × {}", l.qty.get(), l.sku)).collect();
+    if any_stock {
+        format!("no single warehouse has sellable stock for {}", wanted.join(", "))
+    } else {
+        format!("no warehouse stocks {}", wanted.join(", "))
+    }
+}

@@ -1,0 +1,168 @@
+//! The `orders`, `order_line` and `order_history` tables.
+
+use super::{OrderHistoryEntry, OrderLineRecord, OrderRecord};
+use crate::db::{DbError, DbResult, Row, Tx};
+use crate::params;
+use crate::warehouses::store::code;
+use tote_shared::geo::GeoPoint;
+use tote_shared::order::OrderState;
+use tote_shared::sync::ShipTo;
+use tote_shared::{Money, Qty, Sku, WarehouseCode};
+
+fn corrupt(e: impl std::fmt::Display) -> DbError {
+    DbError::corrupt(e.to_string())
+}
+
+/// Inserts a new order awaiting payment with its lines; returns its id.
+pub fn insert(tx: &mut dyn Tx, order: &OrderRecord, destination: &GeoPoint) -> DbResult<u64> {
+    let ship_to = serde_json::to_string(&order.ship_to).map_err(corrupt)?;
+    let id = tx
+        .query_one(
+            "INSERT INTO orders (state, channel, warehouse, ship_to, dest_lat, dest_lon, total_minor, created_ms,
+                                 payment_deadline_ms, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8) RETURNING id",
+            &params![
+                order.state.as_str(),
+                order.channel.as_str(),
+                order.warehouse.as_ref().map(|w| w.as_str()),
+                ship_to,
+                destination.lat,
+                destination.lon,
+                order.total.minor(),
+                order.created_at_ms,
+                order.payment_deadline_ms
+            ],
+        )?
+        .uint(0)?;
+    for (line_no, line) in order.lines.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO order_line (order_id, line_no, sku, qty, unit_price_minor) VALUES (?1, ?2, ?3, ?4, ?5)",
+            &params![id, line_no, line.sku.as_str(), line.qty.as_i64(), line.unit_price.minor()],
+        )?;
+    }
+    Ok(id)
+}
+
+const ORDER_COLUMNS: &str = "SELECT state, channel, warehouse, ship_to, total_minor, tracking_number, carrier, created_ms,
+                                    payment_deadline_ms, updated_ms FROM orders WHERE id = ?1";
+
+/// The order, or None. `lock`: hold its row until the transaction ends (PostgreSQL), so two
+/// requests on one order take turns.
+pub fn load(tx: &mut dyn Tx, id: u64, lock: bool) -> DbResult<Option<OrderRecord>> {
+    let sql = if lock { format!("{ORDER_COLUMNS} FOR UPDATE") } else { ORDER_COLUMNS.to_owned() };
+    let Some(r) = tx.query_opt(&sql, &params![id])? else {
+        return Ok(None);
+    };
+    let state = r.text(0)?;
+    Ok(Some(OrderRecord {
+        id,
+        state: OrderState::parse(&state).ok_or_else(|| corrupt(format!("order state {state}")))?,
+        channel: r.text(1)?,
+        warehouse: r.opt_text(2)?.as_deref().map(code).transpose()?,
+        lines: lines(tx, id)?,
+        total: Money::parse(r.int(4)?).map_err(corrupt)?,
+        ship_to: serde_json::from_str::<ShipTo>(&r.text(3)?).map_err(corrupt)?,
+        tracking_number: r.opt_text(5)?,
+        carrier: r.opt_text(6)?,
+        created_at_ms: r.int(7)?,
+        payment_deadline_ms: r.int(8)?,
+        updated_at_ms: r.int(9)?,
+    }))
+}
+
+fn lines(tx: &mut dyn Tx, id: u64) -> DbResult<Vec<OrderLineRecord>> {
+    let rows = tx.query("SELECT sku, qty, unit_price_minor FROM order_line WHERE order_id = ?1 ORDER BY line_no", &params![id])?;
+    rows.iter().map(line).collect()
+}
+
+fn line(r: &Row) -> DbResult<OrderLineRecord> {
+    Ok(OrderLineRecord {
+        sku: Sku::parse(&r.text(0)?).map_err(corrupt)?,
+        qty: Qty::parse(r.int(1)?).map_err(corrupt)?,
+        unit_price: Money::parse(r.int(2)?).map_err(corrupt)?,
+    })
+}
+
+/// Where the order ships to, as stored at creation.
+pub fn destination(tx: &mut dyn Tx, id: u64) -> DbResult<GeoPoint> {
+    let r = tx.query_one("SELECT dest_lat, dest_lon FROM orders WHERE id = ?1", &params![id])?;
+    Ok(GeoPoint { lat: r.real(0)?, lon: r.real(1)? })
+}
+
+/// Saves the order's state and warehouse and appends the history row.
+pub fn record_transition(tx: &mut dyn Tx, order: &OrderRecord, from: OrderState, to: OrderState, cause: &str, now_ms: i64) -> DbResult<()> {
+    let warehouse = order.warehouse.as_ref().map(|w| w.as_str());
+    tx.execute(
+        "UPDATE orders SET state = ?2, warehouse = ?3, updated_ms = ?4 WHERE id = ?1",
+        &params![order.id, to.as_str(), warehouse, now_ms],
+    )?;
+    tx.execute(
+        "INSERT INTO order_history (order_id, at_ms, from_state, to_state, cause, warehouse) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        &params![order.id, now_ms, from.as_str(), to.as_str(), cause, warehouse],
+    )?;
+    Ok(())
+}
+
+/// Whether the order ever took a transition with this cause.
+pub fn was(tx: &mut dyn Tx, id: u64, cause: &str) -> DbResult<bool> {
+    Ok(tx.query_opt("SELECT 1 FROM order_history WHERE order_id = ?1 AND cause = ?2 LIMIT 1", &params![id, cause])?.is_some())
+}
+
+pub fn history(tx: &mut dyn Tx, id: u64) -> DbResult<Vec<OrderHistoryEntry>> {
+    let rows = tx.query(
+        "SELECT at_ms, from_state, to_state, cause, warehouse FROM order_history WHERE order_id = ?1 ORDER BY id",
+        &params![id],
+    )?;
+    let state = |s: String| OrderState::parse(&s).ok_or_else(|| corrupt(format!("order state {s}")));
+    rows.iter()
+        .map(|r| {
+            Ok(OrderHistoryEntry {
+                at_ms: r.int(0)?,
+                from_state: state(r.text(1)?)?,
+                to_state: state(r.text(2)?)?,
+                cause: r.text(3)?,
+                warehouse: r.opt_text(4)?.as_deref().map(code).transpose()?,
+            })
+        })
+        .collect()
+}
+
+pub fn set_shipping(tx: &mut dyn Tx, id: u64, tracking_number: &str, carrier: &str) -> DbResult<()> {
+    tx.execute("UPDATE orders SET tracking_number = ?2, carrier = ?3 WHERE id = ?1", &params![id, tracking_number, carrier])?;
+    Ok(())
+}
+
+/// Unpaid orders past their deadline, oldest deadline first: (id, deadline).
+pub fn due_unpaid(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<(u64, i64)>> {
+    let rows = tx.query(
+        "SELECT id, payment_deadline_ms FROM orders WHERE state = 'awaiting_payment' AND payment_deadline_ms <= ?1
+         ORDER BY payment_deadline_ms LIMIT ?2",
+        &params![now_ms, limit],
+    )?;
+    rows.iter().map(|r| Ok((r.uint(0)?, r.int(1)?))).collect()
+}
+
+/// Backordered orders waiting for `sku`, oldest first.
+pub fn backordered_for(tx: &mut dyn Tx, sku: &Sku, limit: u32) -> DbResult<Vec<u64>> {
+    let rows = tx.query(
+        "SELECT DISTINCT o.id FROM orders o JOIN order_line l ON l.order_id = o.id
+         WHERE o.state = 'backordered' AND l.sku = ?1 ORDER BY o.id LIMIT ?2",
+        &params![sku.as_str(), limit],
+    )?;
+    rows.iter().map(|r| r.uint(0)).collect()
+}
+
+/// Unpaid orders holding a lock on `sku` at `warehouse`, newest first.
+pub fn unpaid_holding(tx: &mut dyn Tx, warehouse: &WarehouseCode, sku: &Sku, limit: u32) -> DbResult<Vec<u64>> {
+    let rows = tx.query(
+        "SELECT DISTINCT o.id FROM orders o JOIN order_line l ON l.order_id = o.id
+         WHERE o.state = 'awaiting_payment' AND o.warehouse = ?1 AND l.sku = ?2 ORDER BY o.id DESC LIMIT ?3",
+        &params![warehouse.as_str(), sku.as_str(), limit],
+    )?;
+    rows.iter().map(|r| r.uint(0)).collect()
+}
+
+pub fn counts_by_state(tx: &mut dyn Tx) -> DbResult<Vec<(String, i64)>> {
+    let rows = tx.query("SELECT state, COUNT(*) FROM orders GROUP BY state ORDER BY state", &[])?;
+    rows.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect()
+}
