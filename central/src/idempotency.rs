@@ -14,15 +14,17 @@ pub fn lookup(tx: &mut dyn Tx, caller: &str, request: &RequestKey) -> DbResult<S
         "SELECT fingerprint, status, response FROM idempotent_request WHERE caller = ?1 AND key = ?2",
         &params![caller, request.key.as_str()],
     )?;
-    let stored = match row {
-        None => None,
-        Some(r) => {
-            let body = serde_json::from_str(&r.text(2)?).map_err(|e| DbError::corrupt(format!("stored answer: {e}")))?;
-            let status = u16::try_from(r.int(1)?).map_err(|_| DbError::corrupt("stored status"))?;
-            Some((r.text(0)?, (status, body)))
-        }
+    let Some(r) = row else {
+        return Ok(Seen::New);
     };
-    Ok(compare(stored, &request.fingerprint))
+    let body = serde_json::from_str(&r.text(2)?).map_err(|e| DbError::corrupt(format!("stored answer: {e}")))?;
+    let status = u16::try_from(r.int(1)?).map_err(|_| DbError::corrupt("stored status"))?;
+    let kept = r.text(0)?;
+    // Order keys kept before fingerprints existed (migration 2) replay for any request.
+    if kept.is_empty() {
+        return Ok(Seen::Replay((status, body)));
+    }
+    Ok(compare(Some((kept, (status, body))), &request.fingerprint))
 }
 
 pub fn remember(tx: &mut dyn Tx, caller: &str, request: &RequestKey, answer: &Stored, now_ms: i64) -> DbResult<()> {

@@ -57,6 +57,15 @@ impl Caller {
         }
     }
 
+    /// Who sent a keyed request, for its fingerprint: the same key from another caller is
+    /// another request. A worker id can be `api-token` but never holds ':', hence the prefix.
+    pub fn idempotency_caller(&self) -> String {
+        match self {
+            Caller::System => "api-token".into(),
+            Caller::Worker(w) => format!("worker:{}", w.worker),
+        }
+    }
+
     /// Who did it, for logs and movement references.
     pub fn name(&self) -> String {
         match self {

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use crate::backoff::Backoff;
 use crate::modbus_link::{answer, connect, LinkError, RECONNECT_MS};
 use tokio_modbus::client::{Client, Context, Reader, Writer};
+use tote_shared::runtime::idempotency::{fingerprint, RequestKey};
 use tote_shared::runtime::system::now_ms;
 use tote_shared::station::{bin_code, Colour, Display, Inputs, Panel, Point, RegisterMap, Sampled, Table};
 
@@ -228,8 +229,7 @@ impl Poller {
             self.update(|s| s.ignored_presses += 1);
             return;
         };
-        // One key per task: a press that reaches us twice (a retry, a restart) picks once.
-        let key = format!("plc:{}:task:{task}", self.settings.station);
+        let key = press_key(&self.settings.station, task, u32::from(lit.qty));
         match self.store.confirm_lit(key, task, u32::from(lit.qty)).await {
             Ok(_) => {
                 tracing::info!(station = %self.settings.station, task, qty = lit.qty, "pick confirmed by the station button");
@@ -316,4 +316,28 @@ impl Poller {
 
 fn bits(bits: Vec<bool>) -> Vec<u16> {
     bits.into_iter().map(u16::from).collect()
+}
+
+/// The request key of a confirm press. One key per task, so a press that reaches us twice (a
+/// retry, a restart) picks once; the station is the caller and the task and quantity the body,
+/// so the same press fingerprints the same. "PRESS" and a path without '/' are no HTTP
+/// request's method and path, so no API call can match a press's fingerprint.
+fn press_key(station: &str, task: u64, qty: u32) -> RequestKey {
+    let caller = format!("plc:{station}");
+    let body = format!(r#"{{"task":{task},"qty":{qty}}}"#);
+    RequestKey { key: format!("{caller}:task:{task}"), fingerprint: fingerprint("PRESS", "confirm-lit", &caller, body.as_bytes()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_press_replays_and_another_quantity_under_its_key_does_not() {
+        assert_eq!(press_key("ST-1", 7, 2), press_key("ST-1", 7, 2));
+        assert_eq!(press_key("ST-1", 7, 2).key, "plc:ST-1:task:7");
+        assert_eq!(press_key("ST-1", 7, 3).key, press_key("ST-1", 7, 2).key);
+        assert_ne!(press_key("ST-1", 7, 3).fingerprint, press_key("ST-1", 7, 2).fingerprint);
+        assert_ne!(press_key("ST-2", 7, 2).fingerprint, press_key("ST-1", 7, 2).fingerprint);
+    }
 }

@@ -33,6 +33,9 @@ pub enum ApiError {
     /// 422
     #[error("{0}")]
     Unprocessable(String),
+    /// 422: the Idempotency-Key already answered a different request; nothing was changed.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     /// 500: logged once; the client gets a generic message.
     #[error("internal error: {0}")]
     Internal(String),
@@ -45,6 +48,7 @@ impl From<StoreError> for ApiError {
             StoreError::WrongScan { what, expected, scanned } => ApiError::WrongScan { what, expected, scanned },
             StoreError::Invalid(why) => ApiError::Unprocessable(why),
             StoreError::Conflict(why) => ApiError::Conflict(why),
+            e @ StoreError::IdempotencyMismatch(_) => ApiError::IdempotencyKeyReused(e.to_string()),
             StoreError::InsufficientStock(why) => ApiError::Conflict(format!("not enough stock: {why}")),
             other @ (StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Closed(_)) => ApiError::Internal(other.to_string()),
         }
@@ -68,6 +72,9 @@ impl IntoResponse for ApiError {
                     .with("scan_kind", json!(what))
             }
             ApiError::Unprocessable(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Request cannot be processed", detail),
+            ApiError::IdempotencyKeyReused(_) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency-Key reused for a different request", detail)
+            }
             ApiError::Internal(_) => {
                 tracing::error!(error = %detail, "internal error");
                 Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "Something went wrong here; it has been logged")

@@ -1,5 +1,6 @@
 //! The edge's local API, designed for the handheld UI and the station software: every write
-//! accepts an `Idempotency-Key` header so a double tap or a retried request applies once.
+//! accepts an `Idempotency-Key` header so a double tap or a retried request applies once, and
+//! a key reused for a different request (body, path or caller) is refused with a 422.
 //! It needs nothing from central and keeps working while central is unreachable.
 
 pub mod error;
@@ -12,14 +13,18 @@ pub mod stations;
 pub mod stock;
 pub mod work;
 
+use crate::auth::Caller;
 use crate::startup::AppState;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use error::ApiError;
+use serde::Serialize;
 use tote_shared::runtime::http::Json;
+use tote_shared::runtime::idempotency::{request_key, RequestKey};
 use tower::limit::GlobalConcurrencyLimitLayer;
 
 pub fn router(state: AppState) -> Router {
@@ -67,9 +72,34 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The optional `Idempotency-Key` header.
-pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    tote_shared::runtime::http::idempotency_key(headers).map_err(|why| ApiError::BadRequest(why.into()))
+/// What a keyed write needs besides its body: the `Idempotency-Key` header, the method and
+/// path the client sent, and who is calling (from `auth::guard`). Handlers take it as an
+/// extractor and call `key(&body)` with the parsed body.
+pub struct Idempotency {
+    headers: HeaderMap,
+    method: Method,
+    path: String,
+    caller: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // Every keyed write needs a role, so the guard has put the caller here; without it the
+        // route table and the guard disagree, which is our bug, not the client's.
+        let caller = parts.extensions.get::<Caller>().ok_or_else(|| ApiError::Internal(format!("no caller for {}: auth::guard did not run", parts.uri.path())))?;
+        // The router is not nested, so the URI's path is the one the client sent (the task id
+        // included); the query is left out on purpose: no edge write reads one.
+        Ok(Idempotency { headers: parts.headers.clone(), method: parts.method.clone(), path: parts.uri.path().to_owned(), caller: caller.idempotency_caller() })
+    }
+}
+
+impl Idempotency {
+    /// The request's key and fingerprint; `None` without the header, 400 for a malformed one.
+    pub fn key(&self, body: &impl Serialize) -> Result<Option<RequestKey>, ApiError> {
+        request_key(&self.headers, self.method.as_str(), &self.path, &self.caller, body).map_err(|why| ApiError::BadRequest(why.into()))
+    }
 }
 
 /// Renders a write's answer; a replayed one is marked so clients can tell.

@@ -1,13 +1,13 @@
 //! Orders released to this warehouse: their progress, packing and shipping.
 
 use super::error::ApiError;
-use super::{answer, idempotency_key};
+use super::{answer, Idempotency};
 use crate::startup::AppState;
 use crate::store::FulfilmentView;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tote_shared::runtime::http::{Json, Path, Query};
 
 #[derive(Debug, Deserialize)]
@@ -33,7 +33,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<u64>) -> Result<J
     Ok(Json(state.store.fulfilment(id).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PackRequest {
     /// Every code scanned into the carton (one per unit); when given, it must match what was
@@ -45,8 +45,8 @@ pub struct PackRequest {
     pub carton: Option<String>,
 }
 
-pub async fn pack(State(state): State<AppState>, Path(id): Path<u64>, headers: HeaderMap, Json(body): Json<PackRequest>) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
+pub async fn pack(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency, Json(body): Json<PackRequest>) -> Result<Response, ApiError> {
+    let key = idempotency.key(&body)?;
     if body.carton.as_deref().is_some_and(|c| !["S", "M", "L", "XL"].contains(&c)) {
         return Err(ApiError::Unprocessable("carton must be S, M, L or XL".into()));
     }
@@ -65,15 +65,15 @@ pub async fn pack(State(state): State<AppState>, Path(id): Path<u64>, headers: H
     Ok(answer(StatusCode::OK, state.store.pack(key, id, carton).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShipRequest {
     pub carrier: String,
     pub tracking_number: String,
 }
 
-pub async fn ship(State(state): State<AppState>, Path(id): Path<u64>, headers: HeaderMap, Json(body): Json<ShipRequest>) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
+pub async fn ship(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency, Json(body): Json<ShipRequest>) -> Result<Response, ApiError> {
+    let key = idempotency.key(&body)?;
     let ok = |s: &str, max: usize| !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !ok(&body.carrier, 32) {
         return Err(ApiError::Unprocessable("carrier must be 1 to 32 letters, digits, '-' or '_'".into()));

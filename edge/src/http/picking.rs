@@ -1,13 +1,13 @@
 //! Pick work: the task list, scans (location, then item) and short picks.
 
 use super::error::ApiError;
-use super::{answer, idempotency_key};
+use super::{answer, Idempotency};
 use crate::startup::AppState;
 use crate::store::PickTaskView;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tote_shared::runtime::http::{Json, Path, Query};
 
 #[derive(Debug, Deserialize)]
@@ -28,7 +28,7 @@ pub async fn tasks(State(state): State<AppState>, Query(q): Query<TaskQuery>) ->
     Ok(Json(state.store.pick_tasks(q.state, limit).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScanRequest {
     /// Exactly what the scanner read.
@@ -42,8 +42,8 @@ fn one() -> u32 {
     1
 }
 
-pub async fn scan(State(state): State<AppState>, Path(id): Path<u64>, headers: HeaderMap, Json(body): Json<ScanRequest>) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
+pub async fn scan(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency, Json(body): Json<ScanRequest>) -> Result<Response, ApiError> {
+    let key = idempotency.key(&body)?;
     let code = body.code.trim().to_owned();
     if code.is_empty() || code.len() > 64 {
         return Err(ApiError::Unprocessable("a scanned code has 1 to 64 characters".into()));
@@ -53,7 +53,7 @@ pub async fn scan(State(state): State<AppState>, Path(id): Path<u64>, headers: H
     Ok(answer)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShortRequest {
     /// Units actually found at the location (fewer than still to pick).
@@ -64,8 +64,8 @@ pub struct ShortRequest {
     pub reason: Option<String>,
 }
 
-pub async fn short(State(state): State<AppState>, Path(id): Path<u64>, headers: HeaderMap, Json(body): Json<ShortRequest>) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
+pub async fn short(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency, Json(body): Json<ShortRequest>) -> Result<Response, ApiError> {
+    let key = idempotency.key(&body)?;
     if body.reason.as_ref().is_some_and(|r| r.len() > 200 || r.contains(['\n', '\r'])) {
         return Err(ApiError::Unprocessable("reason: one line of at most 200 characters".into()));
     }

@@ -1,27 +1,27 @@
 //! Locations, receiving, stock adjustments (count, damage, found) and stock queries.
 
 use super::error::ApiError;
-use super::{answer, idempotency_key};
+use super::{answer, Idempotency};
 use crate::startup::AppState;
 use crate::store::{Adjustment, LocationRecord, Receipt, StockRecord};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tote_shared::runtime::http::{Json, Query};
 use tote_shared::runtime::system::now_ms;
 use tote_shared::scan::Scan;
 use tote_shared::sync::AdjustReason;
 use tote_shared::{Gtin, LocationCode, Qty, Sku};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewLocation {
     pub code: LocationCode,
 }
 
-pub async fn create_location(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<NewLocation>) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
+pub async fn create_location(State(state): State<AppState>, idempotency: Idempotency, Json(body): Json<NewLocation>) -> Result<Response, ApiError> {
+    let key = idempotency.key(&body)?;
     Ok(answer(StatusCode::CREATED, state.store.create_location(key, body.code).await?))
 }
 
@@ -30,7 +30,7 @@ pub async fn locations(State(state): State<AppState>) -> Result<Json<Vec<Locatio
 }
 
 /// Identify the item by its scanned barcode (`gtin`) or by `sku`, not both.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptRequest {
     pub location: LocationCode,
@@ -50,8 +50,8 @@ pub struct ReceiptRequest {
     pub delivery: Option<String>,
 }
 
-pub async fn receive(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<ReceiptRequest>) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
+pub async fn receive(State(state): State<AppState>, idempotency: Idempotency, Json(body): Json<ReceiptRequest>) -> Result<Response, ApiError> {
+    let key = idempotency.key(&body)?;
     let (sku, lot, expiry) = match body.scan {
         Some(raw) if body.gtin.is_none() && body.sku.is_none() => from_scan(&state, &raw, body.lot).await?,
         Some(_) => return Err(ApiError::Unprocessable("send exactly one of `scan`, `gtin` or `sku`".into())),
@@ -98,7 +98,7 @@ async fn resolve_item(state: &AppState, gtin: Option<String>, sku: Option<Sku>) 
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustmentRequest {
     pub location: LocationCode,
@@ -114,8 +114,8 @@ pub struct AdjustmentRequest {
     pub delta: Option<i64>,
 }
 
-pub async fn adjust(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<AdjustmentRequest>) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
+pub async fn adjust(State(state): State<AppState>, idempotency: Idempotency, Json(body): Json<AdjustmentRequest>) -> Result<Response, ApiError> {
+    let key = idempotency.key(&body)?;
     let adjustment = Adjustment {
         location: body.location,
         sku: body.sku,
@@ -138,7 +138,7 @@ pub async fn query(State(state): State<AppState>, Query(q): Query<StockQuery>) -
     Ok(Json(state.store.stock(q.sku, q.location).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryLineRequest {
     pub sku: Sku,
@@ -146,7 +146,7 @@ pub struct DeliveryLineRequest {
 }
 
 /// An expected delivery (ASN), from procurement or a supplier integration.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewDelivery {
     pub id: String,
@@ -154,8 +154,8 @@ pub struct NewDelivery {
     pub lines: Vec<DeliveryLineRequest>,
 }
 
-pub async fn create_delivery(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<NewDelivery>) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
+pub async fn create_delivery(State(state): State<AppState>, idempotency: Idempotency, Json(body): Json<NewDelivery>) -> Result<Response, ApiError> {
+    let key = idempotency.key(&body)?;
     let id_ok = (1..=40).contains(&body.id.len()) && body.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !id_ok {
         return Err(ApiError::Unprocessable("id: 1 to 40 letters, digits, '-' or '_'".into()));

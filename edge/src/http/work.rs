@@ -3,12 +3,12 @@
 
 use super::error::ApiError;
 use super::stock::from_scan;
-use super::{answer, idempotency_key};
+use super::{answer, Idempotency};
 use crate::auth::Caller;
 use crate::startup::AppState;
 use crate::store::{CountView, Move, Tally};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
 use serde::{Deserialize, Serialize};
@@ -39,7 +39,7 @@ pub async fn suggest(State(state): State<AppState>, Query(q): Query<SuggestQuery
     Ok(Json(Suggestion { sku: sku.to_string(), lot, location }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MoveRequest {
     pub from: LocationCode,
@@ -57,10 +57,10 @@ pub struct MoveRequest {
 pub async fn move_stock(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
+    idempotency: Idempotency,
     Json(body): Json<MoveRequest>,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
+    let key = idempotency.key(&body)?;
     if body.reason.as_ref().is_some_and(|r| r.len() > MAX_REASON) {
         return Err(ApiError::Unprocessable(format!("reason: at most {MAX_REASON} characters")));
     }
@@ -78,18 +78,18 @@ pub async fn move_stock(
     Ok(answer(StatusCode::OK, state.store.move_stock(key, m).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewCount {
     pub location: LocationCode,
 }
 
-pub async fn open_count(State(state): State<AppState>, Extension(caller): Extension<Caller>, headers: HeaderMap, Json(body): Json<NewCount>) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
+pub async fn open_count(State(state): State<AppState>, Extension(caller): Extension<Caller>, idempotency: Idempotency, Json(body): Json<NewCount>) -> Result<Response, ApiError> {
+    let key = idempotency.key(&body)?;
     Ok(answer(StatusCode::CREATED, state.store.open_count(key, body.location.to_string(), caller.name()).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CountLine {
     /// What was scanned on the item.
@@ -97,7 +97,7 @@ pub struct CountLine {
     pub qty: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CountSubmission {
     pub lines: Vec<CountLine>,
@@ -107,10 +107,10 @@ pub async fn submit_count(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<u64>,
-    headers: HeaderMap,
+    idempotency: Idempotency,
     Json(body): Json<CountSubmission>,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
+    let key = idempotency.key(&body)?;
     if body.lines.len() > 500 {
         return Err(ApiError::Unprocessable("at most 500 lines per count".into()));
     }
@@ -125,7 +125,7 @@ pub async fn submit_count(
     Ok(answer(StatusCode::OK, state.store.submit_count(key, id, tally, caller.name()).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
     pub approve: bool,
@@ -136,10 +136,10 @@ pub async fn decide_count(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<u64>,
-    headers: HeaderMap,
+    idempotency: Idempotency,
     Json(body): Json<Decision>,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
+    let key = idempotency.key(&body)?;
     Ok(answer(StatusCode::OK, state.store.decide_count(key, id, body.approve, caller.name()).await?))
 }
 

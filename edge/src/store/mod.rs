@@ -12,6 +12,7 @@ mod picking;
 mod moves;
 mod pods;
 mod printing;
+mod requests;
 mod schema;
 mod stock;
 mod workers;
@@ -25,10 +26,11 @@ pub use printing::PrintJob;
 pub use stock::{LocationRecord, StockRecord};
 pub use workers::{Credentials, NewWorker, SessionWorker, WorkerRecord};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::Notify;
+use tote_shared::runtime::idempotency::RequestKey;
 use tote_shared::runtime::settings::DatabaseSettings;
 use tote_shared::runtime::sqlite::{start, Readers, Writer, WriterClosed};
 use tote_shared::sync::{AdjustReason, CentralCommand, EdgeEvent};
@@ -46,6 +48,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("not enough stock: {0}")]
     InsufficientStock(String),
+    /// The Idempotency-Key already answered a different request (body, path or caller).
+    #[error("Idempotency-Key {0:?} was already used for a different request; send a new key for a new request")]
+    IdempotencyMismatch(String),
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
     #[error("stored data is corrupt: {0}")]
@@ -103,7 +108,8 @@ pub struct LabelSettings {
     pub sender: String,
 }
 
-/// A response stored under an Idempotency-Key: the same key returns it again.
+/// A response stored under an Idempotency-Key: the same request with the same key returns it
+/// again.
 #[derive(Debug, Clone)]
 pub enum Answer {
     Fresh(serde_json::Value),
@@ -120,29 +126,25 @@ impl EdgeStore {
         self.outbox_written.clone()
     }
 
-    /// Runs a state change; with a key, runs it at most once and replays its answer.
+    /// Runs a state change; with a key, runs it at most once and replays its answer to the
+    /// same request. The same key on another request changes nothing and is an
+    /// `IdempotencyMismatch`.
     async fn change<T: Serialize + Send + 'static>(
         &self,
-        key: Option<String>,
+        key: Option<RequestKey>,
         work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<Answer> {
         let answer = self
             .writer
             .write(move |conn| -> StoreResult<Answer> {
                 if let Some(key) = &key {
-                    let seen: Option<String> = conn
-                        .prepare_cached("SELECT response FROM request_log WHERE key = ?1")?
-                        .query_row([key], |r| r.get(0))
-                        .optional()?;
-                    if let Some(stored) = seen {
-                        let value = serde_json::from_str(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                        return Ok(Answer::Replayed(value));
+                    if let Some(stored) = requests::seen(conn, key)? {
+                        return Ok(Answer::Replayed(stored));
                     }
                 }
                 let value = serde_json::to_value(work(conn)?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 if let Some(key) = &key {
-                    conn.prepare_cached("INSERT INTO request_log (key, response, created_ms) VALUES (?1, ?2, ?3)")?
-                        .execute(params![key, value.to_string(), now()])?;
+                    requests::record(conn, key, &value, now())?;
                 }
                 Ok(Answer::Fresh(value))
             })
@@ -151,7 +153,7 @@ impl EdgeStore {
         Ok(answer)
     }
 
-    pub async fn create_location(&self, key: Option<String>, code: LocationCode) -> StoreResult<Answer> {
+    pub async fn create_location(&self, key: Option<RequestKey>, code: LocationCode) -> StoreResult<Answer> {
         self.change(key, move |c| stock::create_location(c, &code, now())).await
     }
 
@@ -159,11 +161,11 @@ impl EdgeStore {
         self.readers.read(stock::locations).await
     }
 
-    pub async fn receive(&self, key: Option<String>, receipt: Receipt) -> StoreResult<Answer> {
+    pub async fn receive(&self, key: Option<RequestKey>, receipt: Receipt) -> StoreResult<Answer> {
         self.change(key, move |c| stock::receive(c, &receipt, now())).await
     }
 
-    pub async fn adjust(&self, key: Option<String>, adjustment: Adjustment) -> StoreResult<Answer> {
+    pub async fn adjust(&self, key: Option<RequestKey>, adjustment: Adjustment) -> StoreResult<Answer> {
         self.change(key, move |c| stock::adjust(c, &adjustment, now())).await
     }
 
@@ -180,26 +182,26 @@ impl EdgeStore {
         self.readers.read(move |c| picking::tasks(c, state.as_deref(), limit)).await
     }
 
-    pub async fn scan(&self, key: Option<String>, task_id: u64, code: String, qty: u32) -> StoreResult<Answer> {
+    pub async fn scan(&self, key: Option<RequestKey>, task_id: u64, code: String, qty: u32) -> StoreResult<Answer> {
         self.change(key, move |c| picking::scan(c, task_id, &code, qty, now())).await
     }
 
     /// A station's confirm button for the lit task (`key` makes a press count once).
-    pub async fn confirm_lit(&self, key: String, task_id: u64, qty: u32) -> StoreResult<Answer> {
+    pub async fn confirm_lit(&self, key: RequestKey, task_id: u64, qty: u32) -> StoreResult<Answer> {
         self.change(Some(key), move |c| picking::confirm_lit(c, task_id, qty, now())).await
     }
 
-    pub async fn short_pick(&self, key: Option<String>, task_id: u64, found: i64, reason: Option<String>) -> StoreResult<Answer> {
+    pub async fn short_pick(&self, key: Option<RequestKey>, task_id: u64, found: i64, reason: Option<String>) -> StoreResult<Answer> {
         self.change(key, move |c| picking::short_pick(c, task_id, found, reason.as_deref(), now())).await
     }
 
     /// `carton`: what the packer scanned into the carton (units per SKU), checked against what
     /// was picked for the order.
-    pub async fn pack(&self, key: Option<String>, order_id: u64, carton: Option<Tally>) -> StoreResult<Answer> {
+    pub async fn pack(&self, key: Option<RequestKey>, order_id: u64, carton: Option<Tally>) -> StoreResult<Answer> {
         self.change(key, move |c| picking::pack(c, order_id, carton.as_ref(), now())).await
     }
 
-    pub async fn ship(&self, key: Option<String>, order_id: u64, carrier: String, tracking: String, label: LabelSettings) -> StoreResult<Answer> {
+    pub async fn ship(&self, key: Option<RequestKey>, order_id: u64, carrier: String, tracking: String, label: LabelSettings) -> StoreResult<Answer> {
         let answer = self.change(key, move |c| picking::ship(c, order_id, &carrier, &tracking, &label, now())).await;
         self.labels_queued.notify_one();
         answer
@@ -260,7 +262,7 @@ impl EdgeStore {
         self.readers.read(pods::all).await
     }
 
-    pub async fn create_delivery(&self, key: Option<String>, id: String, supplier: String, lines: Vec<(String, i64)>) -> StoreResult<Answer> {
+    pub async fn create_delivery(&self, key: Option<RequestKey>, id: String, supplier: String, lines: Vec<(String, i64)>) -> StoreResult<Answer> {
         self.change(key, move |c| deliveries::create(c, &id, &supplier, &lines, now())).await
     }
 
@@ -268,7 +270,7 @@ impl EdgeStore {
         self.readers.read(move |c| deliveries::list(c, state.as_deref())).await
     }
 
-    pub async fn move_stock(&self, key: Option<String>, m: Move) -> StoreResult<Answer> {
+    pub async fn move_stock(&self, key: Option<RequestKey>, m: Move) -> StoreResult<Answer> {
         self.change(key, move |c| moves::move_stock(c, &m, now())).await
     }
 
@@ -276,15 +278,15 @@ impl EdgeStore {
         self.readers.read(move |c| moves::suggest(c, &sku)).await
     }
 
-    pub async fn open_count(&self, key: Option<String>, location: String, by: String) -> StoreResult<Answer> {
+    pub async fn open_count(&self, key: Option<RequestKey>, location: String, by: String) -> StoreResult<Answer> {
         self.change(key, move |c| counts::open(c, &location, &by, now())).await
     }
 
-    pub async fn submit_count(&self, key: Option<String>, id: u64, counted: Tally, by: String) -> StoreResult<Answer> {
+    pub async fn submit_count(&self, key: Option<RequestKey>, id: u64, counted: Tally, by: String) -> StoreResult<Answer> {
         self.change(key, move |c| counts::submit(c, id, &counted, &by, now())).await
     }
 
-    pub async fn decide_count(&self, key: Option<String>, id: u64, approve: bool, by: String) -> StoreResult<Answer> {
+    pub async fn decide_count(&self, key: Option<RequestKey>, id: u64, approve: bool, by: String) -> StoreResult<Answer> {
         self.change(key, move |c| counts::decide(c, id, approve, &by, now())).await
     }
 

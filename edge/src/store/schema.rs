@@ -197,4 +197,11 @@ CREATE TABLE delivery_line (
     received  INTEGER NOT NULL DEFAULT 0 CHECK (received >= 0 AND received <= expected),
     PRIMARY KEY (delivery, sku)
 ) STRICT, WITHOUT ROWID;
+"#,
+    r#"
+-- The fingerprint of the request each key answered (tote_shared::runtime::idempotency: SHA-256
+-- of method, path, caller and body), so a key reused for another request is refused instead of
+-- replaying the answer to a different question. Legacy rows, written before this column, hold
+-- '': they match any request, as every request with their key did when they were written.
+ALTER TABLE request_log ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';
 "#];

@@ -1,7 +1,7 @@
 //! Daemon plumbing that both tote-edge and tote-central use: the SQLite writer with group
 //! commit, problem+json errors and JSON extraction, a listener with a connection limit,
 //! telemetry, Prometheus text, shutdown and systemd notification, hashing and comparing
-//! bearer secrets.
+//! bearer secrets, and fingerprinting Idempotency-Keyed requests.
 //!
 //! What it is not: business logic. Nothing here knows orders, stock or warehouses.
 

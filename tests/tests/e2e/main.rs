@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod crash;
+mod edge_idempotency;
 mod fleet;
 mod gtp;
 mod handheld;
