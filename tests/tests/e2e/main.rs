@@ -15,4 +15,5 @@ mod oversell;
 mod scanners;
 mod stations;
 mod story;
+mod supervision;
 mod systemd;
