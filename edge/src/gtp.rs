@@ -12,6 +12,7 @@ use std::time::Duration;
 use tote_shared::gtp::control::FloorView;
 use tote_shared::gtp::{Controller, Layout, LayoutSpec, Output, PodPlace, Settings};
 use tote_shared::mapf::{Cell, Grid};
+use tote_shared::runtime::supervise::Stop;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FloorError {
@@ -157,7 +158,8 @@ fn layout_view(layout: &Layout) -> LayoutView {
     }
 }
 
-/// Master control, forever.
+/// Master control, until `stop`. Stops between ticks: a tick's decisions are all carried out.
+#[allow(clippy::too_many_arguments)] // each is one thing master control is given; a struct would only rename them
 pub async fn run(
     floor: Arc<Floor>,
     mut controller: Controller,
@@ -166,15 +168,20 @@ pub async fn run(
     panels: Arc<crate::plc::Panels>,
     tick_ms: u64,
     settle: Duration,
+    stop: Stop,
 ) {
     // After a start (a restart after a crash included) robots still drive to nodes the last
     // run released. Wait until every robot has had time to report where it is and what is
     // released to it, so nothing is released into a cell one of them will occupy.
-    tokio::time::sleep(settle).await;
+    if stop.run_until_stopped(tokio::time::sleep(settle)).await.is_none() {
+        return;
+    }
     let mut tick = tokio::time::interval(Duration::from_millis(tick_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        if stop.run_until_stopped(tick.tick()).await.is_none() {
+            return;
+        }
         let demand = match store.pod_demand().await {
             Ok(d) => d.into_iter().collect(),
             Err(error) => {

@@ -22,6 +22,7 @@ use crate::modbus_link::{answer, connect, LinkError, RECONNECT_MS};
 use tokio_modbus::client::{Client, Context, Reader, Writer};
 use tote_shared::gtp::stepper::{pod_id, pod_number, Status, Step, Stepper};
 use tote_shared::gtp::{Layout, RobotReport};
+use tote_shared::runtime::supervise::Stop;
 use tote_shared::station::Table;
 
 pub const STATUS_WORDS: u16 = 7;
@@ -112,8 +113,8 @@ impl RobotDriver for ModbusFleet {
     }
 }
 
-/// Starts one poller per configured robot.
-pub fn start(robots: &[ModbusRobotSettings], floor: Arc<Floor>) -> (Arc<ModbusFleet>, Vec<tokio::task::JoinHandle<()>>) {
+/// The Modbus fleet and one poller task per robot, for the supervisor to run.
+pub fn start(robots: &[ModbusRobotSettings], floor: Arc<Floor>) -> (Arc<ModbusFleet>, Vec<RobotTask>) {
     let mut fleet = ModbusFleet::default();
     for s in robots {
         let view = ModbusRobotView { robot: s.key(), address: s.address.clone(), ..ModbusRobotView::default() };
@@ -121,25 +122,47 @@ pub fn start(robots: &[ModbusRobotSettings], floor: Arc<Floor>) -> (Arc<ModbusFl
         fleet.robots.insert(s.key(), Arc::new(Robot { settings: s.clone(), inner: Mutex::new(inner), wake: Notify::new() }));
     }
     let fleet = Arc::new(fleet);
-    let tasks = fleet.robots.values().map(|r| tokio::spawn(run(r.clone(), floor.clone()))).collect();
+    let tasks = fleet.robots.values().map(|r| RobotTask { robot: r.clone(), floor: floor.clone() }).collect();
     (fleet, tasks)
 }
 
-async fn run(robot: Arc<Robot>, floor: Arc<Floor>) {
-    let mut backoff = Backoff::new(RECONNECT_MS.0, RECONNECT_MS.1);
-    loop {
-        match connect(&robot.settings.address, robot.settings.unit, Duration::from_millis(robot.settings.timeout_ms)).await {
-            Ok(mut ctx) => {
-                backoff.reset();
-                lock(&robot.inner).view.connected = true;
-                let error = poll_until_lost(&robot, &floor.layout, &mut ctx).await;
-                let _ = tokio::time::timeout(Duration::from_millis(robot.settings.timeout_ms), ctx.disconnect()).await;
-                lock(&robot.inner).view.connected = false;
-                failed(&robot, &error);
+/// One Modbus robot's poller as a restartable task. The robot's stepper lives in the fleet,
+/// not in the task, so a restarted run goes on with the command numbering where it stood.
+#[derive(Clone)]
+pub struct RobotTask {
+    robot: Arc<Robot>,
+    floor: Arc<Floor>,
+}
+
+impl RobotTask {
+    /// `manufacturer/serial`.
+    pub fn robot(&self) -> String {
+        self.robot.settings.key()
+    }
+
+    /// Polls until `stop`, which it heeds between polls: a command read from the stepper is
+    /// written before it stops.
+    pub async fn run(self, stop: Stop) {
+        let (robot, floor) = (self.robot, self.floor);
+        let mut backoff = Backoff::new(RECONNECT_MS.0, RECONNECT_MS.1);
+        while !stop.is_stopped() {
+            match stop.run_until_stopped(connect(&robot.settings.address, robot.settings.unit, Duration::from_millis(robot.settings.timeout_ms))).await {
+                None => return,
+                Some(Ok(mut ctx)) => {
+                    backoff.reset();
+                    lock(&robot.inner).view.connected = true;
+                    let lost = poll_until_lost(&robot, &floor.layout, &mut ctx, &stop).await;
+                    let _ = tokio::time::timeout(Duration::from_millis(robot.settings.timeout_ms), ctx.disconnect()).await;
+                    lock(&robot.inner).view.connected = false;
+                    match lost {
+                        Some(error) => failed(&robot, &error),
+                        None => return,
+                    }
+                }
+                Some(Err(error)) => failed(&robot, &error),
             }
-            Err(error) => failed(&robot, &error),
+            let _ = stop.run_until_stopped(tokio::time::sleep(backoff.next_delay())).await;
         }
-        tokio::time::sleep(backoff.next_delay()).await;
     }
 }
 
@@ -155,12 +178,13 @@ fn failed(robot: &Robot, error: &LinkError) {
     }
 }
 
-async fn poll_until_lost(robot: &Robot, layout: &Layout, ctx: &mut Context) -> LinkError {
+/// Polls until the link breaks (its error) or `stop` (None).
+async fn poll_until_lost(robot: &Robot, layout: &Layout, ctx: &mut Context, stop: &Stop) -> Option<LinkError> {
     let s = &robot.settings;
     // Where the command registers stand: numbering goes on from there.
     let written = match answer(Duration::from_millis(s.timeout_ms), ctx.read_holding_registers(s.command.address + COMMAND_WORDS - 1, 1)).await {
         Ok(words) => words.first().copied().unwrap_or(0),
-        Err(e) => return e,
+        Err(e) => return Some(e),
     };
     let mut first = true;
     let mut tick = tokio::time::interval(Duration::from_millis(s.poll_ms));
@@ -169,6 +193,7 @@ async fn poll_until_lost(robot: &Robot, layout: &Layout, ctx: &mut Context) -> L
         tokio::select! {
             _ = tick.tick() => {}
             _ = robot.wake.notified() => {}
+            () = stop.stopped() => return None,
         }
         let words = match read_status(s, ctx).await {
             Ok(words) => words,
@@ -176,7 +201,7 @@ async fn poll_until_lost(robot: &Robot, layout: &Layout, ctx: &mut Context) -> L
                 failed(robot, &e);
                 continue;
             }
-            Err(e) => return e,
+            Err(e) => return Some(e),
         };
         let status = decode(layout, &words);
         let next = {
@@ -209,7 +234,7 @@ async fn poll_until_lost(robot: &Robot, layout: &Layout, ctx: &mut Context) -> L
                 inner.view.commands += 1;
             }
             Err(e @ LinkError::Exception(_)) => failed(robot, &e),
-            Err(e) => return e,
+            Err(e) => return Some(e),
         }
     }
 }

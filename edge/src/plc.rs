@@ -18,6 +18,7 @@ use crate::backoff::Backoff;
 use crate::modbus_link::{answer, connect, LinkError, RECONNECT_MS};
 use tokio_modbus::client::{Client, Context, Reader, Writer};
 use tote_shared::runtime::idempotency::{fingerprint, RequestKey};
+use tote_shared::runtime::supervise::Stop;
 use tote_shared::runtime::system::now_ms;
 use tote_shared::station::{bin_code, Colour, Display, Inputs, Panel, Point, RegisterMap, Sampled, Table};
 
@@ -89,8 +90,8 @@ impl Panels {
     }
 }
 
-/// Starts one poller per configured PLC.
-pub fn start(plcs: &[StationPlcSettings], store: EdgeStore, floor: Arc<Floor>) -> (Arc<Panels>, Vec<tokio::task::JoinHandle<()>>) {
+/// The panels of the configured PLCs and one poller task per PLC, for the supervisor to run.
+pub fn start(plcs: &[StationPlcSettings], store: EdgeStore, floor: Arc<Floor>) -> (Arc<Panels>, Vec<PlcTask>) {
     let mut panels = Panels::default();
     for p in plcs {
         let status = PanelStatus { address: p.address.clone(), ..PanelStatus::default() };
@@ -100,12 +101,31 @@ pub fn start(plcs: &[StationPlcSettings], store: EdgeStore, floor: Arc<Floor>) -
     let panels = Arc::new(panels);
     let tasks = plcs
         .iter()
-        .map(|p| {
-            let shared = panels.stations[&p.station].clone();
-            tokio::spawn(Poller::new(p.clone(), shared, store.clone(), floor.clone()).run())
-        })
+        .map(|p| PlcTask { settings: p.clone(), shared: panels.stations[&p.station].clone(), store: store.clone(), floor: floor.clone() })
         .collect();
     (panels, tasks)
+}
+
+/// One station PLC's poller as a restartable task: each run starts from a fresh `Poller`
+/// (press debouncing and what is lit included); the status it shares with the API survives.
+#[derive(Clone)]
+pub struct PlcTask {
+    settings: StationPlcSettings,
+    shared: Arc<Shared>,
+    store: EdgeStore,
+    floor: Arc<Floor>,
+}
+
+impl PlcTask {
+    pub fn station(&self) -> &str {
+        &self.settings.station
+    }
+
+    /// Polls until `stop`, which it heeds between poll cycles: a press that was read is
+    /// confirmed and the lights written before it stops.
+    pub async fn run(self, stop: Stop) {
+        Poller::new(self.settings, self.shared, self.store, self.floor).run(stop).await
+    }
 }
 
 struct Poller {
@@ -133,25 +153,31 @@ impl Poller {
         f(&mut self.shared.status.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
-    async fn run(mut self) {
+    async fn run(mut self, stop: Stop) {
         let mut backoff = Backoff::new(RECONNECT_MS.0, RECONNECT_MS.1);
-        loop {
-            match connect(&self.settings.address, self.settings.unit, self.timeout).await {
-                Ok(mut ctx) => {
+        while !stop.is_stopped() {
+            match stop.run_until_stopped(connect(&self.settings.address, self.settings.unit, self.timeout)).await {
+                None => return,
+                Some(Ok(mut ctx)) => {
                     backoff.reset();
                     self.panel.connected();
                     self.update(|s| {
                         s.connected = true;
                         s.reconnects += 1;
                     });
-                    let error = self.poll_until_lost(&mut ctx).await;
+                    let lost = self.poll_until_lost(&mut ctx, &stop).await;
                     let _ = tokio::time::timeout(self.timeout, ctx.disconnect()).await;
-                    self.fail(&error);
+                    if let Some(error) = &lost {
+                        self.fail(error);
+                    }
                     self.update(|s| s.connected = false);
+                    if lost.is_none() {
+                        return;
+                    }
                 }
-                Err(error) => self.fail(&error),
+                Some(Err(error)) => self.fail(&error),
             }
-            tokio::time::sleep(backoff.next_delay()).await;
+            let _ = stop.run_until_stopped(tokio::time::sleep(backoff.next_delay())).await;
         }
     }
 
@@ -170,8 +196,9 @@ impl Poller {
         });
     }
 
-    /// Polls until the link breaks; exceptions count as failures but keep the link.
-    async fn poll_until_lost(&mut self, ctx: &mut Context) -> LinkError {
+    /// Polls until the link breaks (its error) or `stop` (None); exceptions count as failures
+    /// but keep the link.
+    async fn poll_until_lost(&mut self, ctx: &mut Context, stop: &Stop) -> Option<LinkError> {
         let period = Duration::from_millis(self.settings.poll_ms);
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -179,11 +206,12 @@ impl Poller {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = self.shared.wake.notified() => {}
+                () = stop.stopped() => return None,
             }
             match self.cycle(ctx).await {
                 Ok(()) => {}
                 Err(e @ LinkError::Exception(_)) => self.fail(&e),
-                Err(e @ LinkError::Lost(_)) => return e,
+                Err(e @ LinkError::Lost(_)) => return Some(e),
             }
         }
     }

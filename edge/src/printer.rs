@@ -6,15 +6,14 @@ use crate::store::EdgeStore;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tote_shared::runtime::supervise::Stop;
 
-pub async fn run(store: EdgeStore, printer: Option<String>) {
-    let Some(printer) = printer else {
-        tracing::info!("no label printer configured ([printing] printer): labels wait in the queue");
-        return;
-    };
+/// Prints queued labels on `printer` until `stop`. Stops between jobs, never between sending a
+/// label and recording that it printed: a label cut off there would print twice.
+pub async fn run(store: EdgeStore, printer: String, stop: Stop) {
     let signal = store.label_signal();
     let mut delay = Duration::from_millis(200);
-    loop {
+    while !stop.is_stopped() {
         let jobs = match store.queued_labels(20).await {
             Ok(jobs) => jobs,
             Err(error) => {
@@ -24,6 +23,9 @@ pub async fn run(store: EdgeStore, printer: Option<String>) {
         };
         let mut failed = false;
         for job in &jobs {
+            if stop.is_stopped() {
+                return;
+            }
             let outcome = send(&printer, &job.zpl).await;
             failed |= outcome.is_err();
             if let Err(error) = &outcome {
@@ -37,12 +39,12 @@ pub async fn run(store: EdgeStore, printer: Option<String>) {
             }
         }
         if failed {
-            tokio::time::sleep(delay).await;
+            let _ = stop.run_until_stopped(tokio::time::sleep(delay)).await;
             delay = (delay * 2).min(Duration::from_secs(10));
         } else {
             delay = Duration::from_millis(200);
             if jobs.is_empty() {
-                let _ = tokio::time::timeout(Duration::from_secs(5), signal.notified()).await;
+                let _ = stop.run_until_stopped(tokio::time::timeout(Duration::from_secs(5), signal.notified())).await;
             }
         }
     }

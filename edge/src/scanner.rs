@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tote_shared::runtime::supervise::Stop;
 use tote_shared::runtime::system::now_ms;
 use tote_shared::scan::{parse, Scan, MAX_SCAN_LEN};
 use tote_shared::station::Colour;
@@ -63,23 +64,46 @@ impl Scanners {
     }
 }
 
-/// Binds the scanner's listener now (so a bad address fails start-up) and serves it.
+/// Binds the scanner's listener now (so a bad address fails start-up); the returned task serves it.
 pub async fn start(
     name: String,
     station: String,
     listen: SocketAddr,
     scanners: Arc<Scanners>,
     panels: Arc<crate::plc::Panels>,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
+) -> std::io::Result<ScannerTask> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     scanners.bound.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), (station.clone(), addr));
     tracing::info!(scanner = %name, %addr, "scanner listener ready");
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS_PER_SCANNER));
-    Ok(tokio::spawn(async move {
+    Ok(ScannerTask { name, station, listener: Arc::new(listener), scanners, panels, slots })
+}
+
+/// One scanner's listener as a restartable task: a restarted run accepts on the same socket,
+/// and connections already open carry on (each is its own task, holding its slot).
+#[derive(Clone)]
+pub struct ScannerTask {
+    name: String,
+    station: String,
+    listener: Arc<TcpListener>,
+    scanners: Arc<Scanners>,
+    panels: Arc<crate::plc::Panels>,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl ScannerTask {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Accepts connections until `stop`.
+    pub async fn run(self, stop: Stop) {
+        let ScannerTask { name, station, listener, scanners, panels, slots } = self;
         loop {
-            let Ok(slot) = slots.clone().acquire_owned().await else { return };
-            match listener.accept().await {
+            let Some(Ok(slot)) = stop.run_until_stopped(slots.clone().acquire_owned()).await else { return };
+            let Some(accepted) = stop.run_until_stopped(listener.accept()).await else { return };
+            match accepted {
                 Ok((socket, peer)) => {
                     let (scanners, name, panels, station) = (scanners.clone(), name.clone(), panels.clone(), station.clone());
                     tokio::spawn(async move {
@@ -93,7 +117,7 @@ pub async fn start(
                 Err(error) => tracing::warn!(scanner = %name, %error, "accept failed"),
             }
         }
-    }))
+    }
 }
 
 /// `feedback` lights the station: green for a code we understood, red for anything else.

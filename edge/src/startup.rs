@@ -1,14 +1,33 @@
-//! Building and running the edge: open the store, bind, serve, run the sync loops, stop cleanly.
+//! Building and running the edge: open the store, bind, serve, run the long-running tasks
+//! under a supervisor, stop cleanly (HTTP drains first, then the tasks).
 
 use crate::config::Settings;
+use crate::fleet::Fleet;
 use crate::http;
 use crate::store::EdgeStore;
-use crate::fleet::Fleet;
 use crate::sync::{SyncClient, SyncHealth};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tote_shared::runtime::listener::serve;
+use tote_shared::runtime::supervise::{Policy, RestartCounts, Stop, Supervisor};
+
+/// How long the tasks get to reach a clean point once the HTTP server has drained (and how
+/// long a failed edge waits for HTTP connections); then they are aborted. Well under
+/// systemd's TimeoutStopSec (30 s).
+const STOP_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Fault injection for tests, not a setting: `TOTE_EDGE_FAULT_TASK=<task>` makes that task's
+/// first run panic, `<task>:return` makes it return (see `Supervisor::with_fault`). Read once
+/// at start; unset, it costs nothing. Deliberately outside `Settings` and `configs/`.
+const FAULT_TASK_VAR: &str = "TOTE_EDGE_FAULT_TASK";
+
+/// Every restartable task handles its expected trouble (central away, a printer off, a PLC
+/// unplugged) inside its own loop, and keeps what matters outside itself (the store,
+/// `SyncHealth`, the fleet, the panels). So a run that still returns or panics met a bug or
+/// something unforeseen, and a fresh run loses nothing: restart it, loudly, without hammering.
+const RESTART: Policy = Policy::Restart { initial_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(30) };
 
 #[derive(Clone)]
 pub struct AppState {
@@ -26,26 +45,36 @@ pub struct AppState {
     pub panels: Arc<crate::plc::Panels>,
     /// Robots driven over Modbus TCP.
     pub modbus_robots: Arc<crate::modbus_robots::ModbusFleet>,
+    /// How often each supervised task was restarted.
+    pub task_restarts: RestartCounts,
 }
 
 pub struct App {
     listener: TcpListener,
     state: AppState,
-    events: rumqttc::EventLoop,
-    /// Scanner listeners and station PLC pollers.
-    device_tasks: Vec<tokio::task::JoinHandle<()>>,
+    supervisor: Supervisor,
+    tasks: Tasks,
+}
+
+/// What the long-running tasks need that is built once, before they start.
+struct Tasks {
+    mqtt: Arc<crate::mqtt::Session>,
     controller: Option<tote_shared::gtp::Controller>,
+    plcs: Vec<crate::plc::PlcTask>,
+    modbus_robots: Vec<crate::modbus_robots::RobotTask>,
+    scanners: Vec<crate::scanner::ScannerTask>,
 }
 
 impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        let supervisor = Supervisor::new().with_fault(std::env::var(FAULT_TASK_VAR).ok().as_deref());
         let store = EdgeStore::open(&settings.database)?;
         let listener = TcpListener::bind(settings.http.listen).await?;
         let mqtt_broker = start_broker(&settings)?;
         let (host, port) = mqtt_broker.rsplit_once(':').map(|(h, p)| (h.to_owned(), p.parse().unwrap_or(1883))).unwrap_or_default();
         // Unique per process: two clients with one id make the broker drop the older one.
         let client_id = format!("tote-edge-{}-{}-{:04x}", settings.warehouse, std::process::id(), rand::random::<u16>());
-        let (robots, events) = crate::mqtt::connect(&host, port, client_id);
+        let (robots, mqtt) = crate::mqtt::connect(&host, port, client_id);
         let (floor, controller) = match &settings.floor {
             Some(f) => {
                 let (floor, controller) = crate::gtp::start(&store, f, tote_shared::runtime::system::now_ms()).await?;
@@ -53,25 +82,39 @@ impl App {
             }
             None => (None, None),
         };
-        let (panels, modbus_robots, mut tasks) = match &floor {
+        let (panels, modbus_robots, plcs, robot_tasks) = match &floor {
             Some(floor) => {
                 if let Some(p) = settings.station_plcs.iter().find(|p| !floor.layout.stations.iter().any(|s| s.name == p.station)) {
                     anyhow::bail!("station_plcs: station {:?} is not in the floor layout", p.station);
                 }
-                let (panels, mut tasks) = crate::plc::start(&settings.station_plcs, store.clone(), floor.clone());
+                let (panels, plcs) = crate::plc::start(&settings.station_plcs, store.clone(), floor.clone());
                 let (modbus_robots, robot_tasks) = crate::modbus_robots::start(&settings.modbus_robots, floor.clone());
-                tasks.extend(robot_tasks);
-                (panels, modbus_robots, tasks)
+                (panels, modbus_robots, plcs, robot_tasks)
             }
-            None => (Arc::default(), Arc::default(), Vec::new()),
+            None => (Arc::default(), Arc::default(), Vec::new(), Vec::new()),
         };
         let scanners: Arc<crate::scanner::Scanners> = Arc::default();
+        let mut scanner_tasks = Vec::with_capacity(settings.scanners.len());
         for s in &settings.scanners {
-            tasks.push(crate::scanner::start(s.name.clone(), s.station.clone(), s.listen, scanners.clone(), panels.clone()).await?);
+            scanner_tasks.push(crate::scanner::start(s.name.clone(), s.station.clone(), s.listen, scanners.clone(), panels.clone()).await?);
         }
-        let state = AppState { settings: Arc::new(settings), store, sync_health: Arc::default(), fleet: Arc::default(), mqtt_broker, robots, scanners, floor, panels, modbus_robots };
+        let task_restarts = supervisor.restart_counts();
+        let state = AppState {
+            settings: Arc::new(settings),
+            store,
+            sync_health: Arc::default(),
+            fleet: Arc::default(),
+            mqtt_broker,
+            robots,
+            scanners,
+            floor,
+            panels,
+            modbus_robots,
+            task_restarts,
+        };
         crate::auth::bootstrap(&state).await?;
-        Ok(App { listener, state, events, device_tasks: tasks, controller })
+        let tasks = Tasks { mqtt: Arc::new(mqtt), controller, plcs, modbus_robots: robot_tasks, scanners: scanner_tasks };
+        Ok(App { listener, state, supervisor, tasks })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -82,52 +125,93 @@ impl App {
         self.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// Serves until SIGINT/SIGTERM or `stop` (then `Ok`), or until a fatal task fails (then
+    /// `Err` naming it, so the process exits non-zero and systemd restarts it). Either way the
+    /// HTTP server drains first and the tasks then get `STOP_DEADLINE` to stop.
     pub async fn run_until_stopped(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let App { listener, state, events, device_tasks, controller } = self;
+        let App { listener, state, supervisor, tasks } = self;
         let addr = listener.local_addr()?;
-        let sync = SyncClient::new(
-            state.settings.central.clone(),
-            state.settings.warehouse.clone(),
-            state.store.clone(),
-            state.sync_health.clone(),
-        )?;
-        let pusher = tokio::spawn(sync.clone().push_loop());
-        let mqtt = tokio::spawn(crate::mqtt::run(state.robots.clone(), events, state.fleet.clone(), state.settings.mqtt.manufacturers.clone()));
-        let watchdog = tokio::spawn(expire_stale_robots(state.fleet.clone(), state.settings.mqtt.stale_state_ms));
-        let pruner = tokio::spawn(prune_history(state.clone()));
-        let printer = tokio::spawn(crate::printer::run(state.store.clone(), state.settings.printing.printer.clone()));
-        let puller = tokio::spawn(sync.pull_loop());
-        let control = match (state.floor.clone(), controller, &state.settings.floor) {
-            (Some(floor), Some(controller), Some(f)) => Some(tokio::spawn(crate::gtp::run(
-                floor,
-                controller,
-                state.store.clone(),
-                vec![
-                    state.modbus_robots.clone() as Arc<dyn crate::drivers::RobotDriver>,
-                    Arc::new(crate::drivers::VdaDriver { fleet: state.fleet.clone(), publisher: state.robots.clone() }),
-                ],
-                state.panels.clone(),
-                f.tick_ms,
-                std::time::Duration::from_millis(state.settings.mqtt.stale_state_ms),
-            ))),
-            _ => None,
-        };
+        supervise(&supervisor, &state, tasks)?;
         tracing::info!(%addr, warehouse = %state.settings.warehouse, "tote-edge listening");
         let max_connections = state.settings.http.max_connections;
-        let served = serve(listener, http::router(state), max_connections, stop).await;
-        pusher.abort();
-        mqtt.abort();
-        watchdog.abort();
-        pruner.abort();
-        printer.abort();
-        device_tasks.iter().for_each(|t| t.abort());
-        puller.abort();
-        if let Some(control) = control {
-            control.abort();
-        }
+        let (halt, halted) = tokio::sync::oneshot::channel::<()>();
+        let server = serve(listener, http::router(state), max_connections, async move {
+            tokio::select! {
+                () = stop => {}
+                _ = halted => {}
+            }
+        });
+        tokio::pin!(server);
+        let outcome = tokio::select! {
+            served = &mut server => Ok(served),
+            failure = supervisor.failed() => Err(failure),
+        };
+        let result = match outcome {
+            Ok(served) => served.map_err(anyhow::Error::from),
+            Err(failure) => {
+                // Stop answering: /health must not report a healthy edge whose task is gone.
+                let _ = halt.send(());
+                if tokio::time::timeout(STOP_DEADLINE, &mut server).await.is_err() {
+                    tracing::warn!("HTTP connections still open after {STOP_DEADLINE:?}; closing them");
+                }
+                Err(anyhow::Error::new(failure))
+            }
+        };
+        supervisor.shutdown(STOP_DEADLINE).await;
         tracing::info!("tote-edge stopped");
-        Ok(served?)
+        result
     }
+}
+
+/// Starts every long-running task of the edge under its name and policy.
+fn supervise(supervisor: &Supervisor, state: &AppState, tasks: Tasks) -> anyhow::Result<()> {
+    let Tasks { mqtt, controller, plcs, modbus_robots, scanners } = tasks;
+    let sync = SyncClient::new(
+        state.settings.central.clone(),
+        state.settings.warehouse.clone(),
+        state.store.clone(),
+        state.sync_health.clone(),
+    )?;
+    let push = sync.clone();
+    supervisor.spawn("sync-push", RESTART, move |stop| push.clone().push_loop(stop));
+    supervisor.spawn("sync-pull", RESTART, move |stop| sync.clone().pull_loop(stop));
+    let (robots, fleet, manufacturers) = (state.robots.clone(), state.fleet.clone(), state.settings.mqtt.manufacturers.clone());
+    supervisor.spawn("mqtt", RESTART, move |stop| crate::mqtt::run(robots.clone(), mqtt.clone(), fleet.clone(), manufacturers.clone(), stop));
+    let (fleet, stale_ms) = (state.fleet.clone(), state.settings.mqtt.stale_state_ms);
+    supervisor.spawn("robot-watchdog", RESTART, move |stop| expire_stale_robots(fleet.clone(), stale_ms, stop));
+    let pruning = state.clone();
+    supervisor.spawn("history-pruner", RESTART, move |stop| prune_history(pruning.clone(), stop));
+    match state.settings.printing.printer.clone() {
+        Some(printer) => {
+            let store = state.store.clone();
+            supervisor.spawn("label-printer", RESTART, move |stop| crate::printer::run(store.clone(), printer.clone(), stop));
+        }
+        None => tracing::info!("no label printer configured ([printing] printer): labels wait in the queue"),
+    }
+    for task in plcs {
+        supervisor.spawn(format!("station-plc:{}", task.station()), RESTART, move |stop| task.clone().run(stop));
+    }
+    for task in modbus_robots {
+        supervisor.spawn(format!("modbus-robot:{}", task.robot()), RESTART, move |stop| task.clone().run(stop));
+    }
+    for task in scanners {
+        supervisor.spawn(format!("scanner:{}", task.name()), RESTART, move |stop| task.clone().run(stop));
+    }
+    if let (Some(floor), Some(controller), Some(f)) = (state.floor.clone(), controller, &state.settings.floor) {
+        let drivers = vec![
+            state.modbus_robots.clone() as Arc<dyn crate::drivers::RobotDriver>,
+            Arc::new(crate::drivers::VdaDriver { fleet: state.fleet.clone(), publisher: state.robots.clone() }),
+        ];
+        let (store, panels, tick_ms) = (state.store.clone(), state.panels.clone(), f.tick_ms);
+        let settle = Duration::from_millis(state.settings.mqtt.stale_state_ms);
+        // Fatal, not restarted: the controller holds the plans and cell reservations the robots
+        // are driving on, and a run that died took it with it (or left it half-updated).
+        // Rebuilding it is what a process start does — from the pods in the store, after
+        // waiting for every robot to report — so the edge exits and systemd starts it again,
+        // rather than run the floor on a blank controller while /health says all is well.
+        supervisor.spawn_once("gtp-controller", move |stop| crate::gtp::run(floor, controller, store, drivers, panels, tick_ms, settle, stop));
+    }
+    Ok(())
 }
 
 /// The broker address: the configured one, or the embedded broker started here.
@@ -150,10 +234,9 @@ fn start_broker(settings: &Settings) -> anyhow::Result<String> {
     anyhow::bail!("no MQTT broker configured and this build has no embedded broker")
 }
 
-async fn expire_stale_robots(fleet: Arc<Fleet>, stale_ms: u64) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
-    loop {
-        tick.tick().await;
+async fn expire_stale_robots(fleet: Arc<Fleet>, stale_ms: u64, stop: Stop) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    while stop.run_until_stopped(tick.tick()).await.is_some() {
         for serial in fleet.expire(tote_shared::runtime::system::now_ms(), stale_ms as i64) {
             tracing::warn!(%serial, "robot state is stale; taken out of service");
         }
@@ -161,14 +244,14 @@ async fn expire_stale_robots(fleet: Arc<Fleet>, stale_ms: u64) {
 }
 
 /// Every ten minutes: drop acknowledged outbox events and request keys past their retention.
-async fn prune_history(state: AppState) {
+/// Stops between batches.
+async fn prune_history(state: AppState, stop: Stop) {
     let hours = |h: u64| h as i64 * 3_600_000;
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
-    loop {
-        tick.tick().await;
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    while stop.run_until_stopped(tick.tick()).await.is_some() {
         let now = tote_shared::runtime::system::now_ms();
         let (events_before, keys_before) = (now - hours(state.settings.retention.acked_events_hours), now - hours(state.settings.retention.request_keys_hours));
-        loop {
+        while !stop.is_stopped() {
             match state.store.prune(events_before, keys_before).await {
                 Ok((0, 0)) => break,
                 Ok((events, keys)) => tracing::info!(events, keys, "old outbox events and request keys pruned"),

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tote_shared::runtime::supervise::Stop;
 use tote_shared::runtime::system::now_ms;
 use tote_shared::vda5050::{Action, Connection, Factsheet, Header, InstantActions, Order, State, Topic, Visualization, MAX_PAYLOAD_BYTES};
 
@@ -64,34 +65,54 @@ impl Publisher {
 }
 
 /// The client for `host:port`; `run` must then drive its event loop.
-pub fn connect(host: &str, port: u16, client_id: String) -> (Publisher, EventLoop) {
+pub fn connect(host: &str, port: u16, client_id: String) -> (Publisher, Session) {
     let mut options = MqttOptions::new(client_id, host, port);
     options.set_keep_alive(Duration::from_secs(5));
     options.set_max_packet_size(MAX_PAYLOAD_BYTES * 4, MAX_PAYLOAD_BYTES * 4);
     let (client, events) = AsyncClient::new(options, 1024);
-    (Publisher { client, header_ids: Arc::default() }, events)
+    (Publisher { client, header_ids: Arc::default() }, Session { events: tokio::sync::Mutex::new((events, false)) })
 }
 
-/// Runs the event loop forever (reconnecting with a pause), subscribing on every connect.
-pub async fn run(publisher: Publisher, mut events: EventLoop, fleet: Arc<Fleet>, manufacturers: Vec<String>) {
+/// The event loop, kept across restarts of the task that drives it: every `Publisher` clone
+/// is bound to this one, so a restart must not build a new one. The flag says a run has
+/// started before. A tokio mutex is not poisoned by a panic, and a run that panicked drops
+/// its guard as it unwinds, so the next run finds the loop where the last one left it.
+pub struct Session {
+    events: tokio::sync::Mutex<(EventLoop, bool)>,
+}
+
+/// Drives the event loop until `stop` (reconnecting with a pause), subscribing on every connect.
+pub async fn run(publisher: Publisher, session: Arc<Session>, fleet: Arc<Fleet>, manufacturers: Vec<String>, stop: Stop) {
     let filters = subscriptions(&manufacturers);
     let client = publisher.client;
+    let mut guard = session.events.lock().await;
+    let (events, ran_before) = &mut *guard;
+    if std::mem::replace(ran_before, true) {
+        // Restarted: the connection may still be up, so no ConnAck will come to subscribe on.
+        // Subscribing again replaces the subscription; the broker resends retained messages.
+        subscribe(&client, &filters).await;
+    }
     loop {
-        match events.poll().await {
+        let Some(polled) = stop.run_until_stopped(events.poll()).await else { return };
+        match polled {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 tracing::info!("connected to the MQTT broker");
-                for (filter, qos) in &filters {
-                    if let Err(error) = client.subscribe(filter, *qos).await {
-                        tracing::error!(%error, filter, "subscribe failed");
-                    }
-                }
+                subscribe(&client, &filters).await;
             }
             Ok(Event::Incoming(Packet::Publish(p))) => handle(&fleet, &p.topic, &p.payload, now_ms()),
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(%error, "MQTT connection lost; reconnecting");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                let _ = stop.run_until_stopped(tokio::time::sleep(Duration::from_millis(500))).await;
             }
+        }
+    }
+}
+
+async fn subscribe(client: &AsyncClient, filters: &[(String, QoS)]) {
+    for (filter, qos) in filters {
+        if let Err(error) = client.subscribe(filter, *qos).await {
+            tracing::error!(%error, filter, "subscribe failed");
         }
     }
 }

@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tote_shared::runtime::supervise::Stop;
 use tote_shared::runtime::system::now_ms;
 use tote_shared::sync::{PullResponse, PushAck, PushBatch, MAX_PULL_BATCH};
 use tote_shared::WarehouseCode;
@@ -76,21 +77,22 @@ impl SyncClient {
     }
 
     /// Pushes the outbox until it is empty, then waits for new events (or a 1 s tick, so an
-    /// event written by a command apply is never missed for long).
-    pub async fn push_loop(self: Arc<Self>) {
+    /// event written by a command apply is never missed for long). Stops between pushes: a push
+    /// in flight finishes, so central's acknowledgement is stored rather than the batch resent.
+    pub async fn push_loop(self: Arc<Self>, stop: Stop) {
         let signal = self.store.outbox_signal();
         let mut backoff = Backoff::new(self.settings.backoff_initial_ms, self.settings.backoff_max_ms);
-        loop {
+        while !stop.is_stopped() {
             match self.push_once().await {
                 Ok(true) => backoff.reset(),
                 Ok(false) => {
                     backoff.reset();
-                    let _ = tokio::time::timeout(Duration::from_secs(1), signal.notified()).await;
+                    let _ = stop.run_until_stopped(tokio::time::timeout(Duration::from_secs(1), signal.notified())).await;
                 }
                 Err(error) => {
                     tracing::warn!(%error, "push to central failed; will retry");
                     self.health.failed(&self.health.push_failures, &error);
-                    tokio::time::sleep(backoff.next_delay()).await;
+                    let _ = stop.run_until_stopped(tokio::time::sleep(backoff.next_delay())).await;
                 }
             }
         }
@@ -137,31 +139,35 @@ impl SyncClient {
         Ok(ack.high_water >= last)
     }
 
-    pub async fn pull_loop(self: Arc<Self>) {
+    /// Pulls commands with a long poll and applies them, until `stop`.
+    pub async fn pull_loop(self: Arc<Self>, stop: Stop) {
         let mut backoff = Backoff::new(self.settings.backoff_initial_ms, self.settings.backoff_max_ms);
-        loop {
-            match self.pull_once().await {
+        while !stop.is_stopped() {
+            match self.pull_once(&stop).await {
                 Ok(()) => backoff.reset(),
                 Err(error) => {
                     tracing::warn!(%error, "pull from central failed; will retry");
                     self.health.failed(&self.health.pull_failures, &error);
-                    tokio::time::sleep(backoff.next_delay()).await;
+                    let _ = stop.run_until_stopped(tokio::time::sleep(backoff.next_delay())).await;
                 }
             }
         }
     }
 
-    async fn pull_once(&self) -> Result<(), SyncError> {
+    async fn pull_once(&self, stop: &Stop) -> Result<(), SyncError> {
         let cursor = self.store.counters().await?.command_cursor;
         let wait = self.settings.pull_wait_ms;
-        let response = self
+        let request = self
             .http
             .get(self.url("/api/v1/sync/commands"))
             .query(&[("after", cursor), ("wait_ms", wait), ("limit", MAX_PULL_BATCH as u64)])
             .bearer_auth(self.settings.token.expose_secret())
             .timeout(Duration::from_millis(wait + self.settings.request_timeout_ms))
-            .send()
-            .await?;
+            .send();
+        // The long poll may wait pull_wait_ms for news; on stop it is dropped, which loses
+        // nothing: no command is applied before the answer has arrived.
+        let Some(response) = stop.run_until_stopped(request).await else { return Ok(()) };
+        let response = response?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();

@@ -1,7 +1,8 @@
 //! Daemon plumbing that both tote-edge and tote-central use: the SQLite writer with group
 //! commit, problem+json errors and JSON extraction, a listener with a connection limit,
 //! telemetry, Prometheus text, shutdown and systemd notification, hashing and comparing
-//! bearer secrets, and fingerprinting Idempotency-Keyed requests.
+//! bearer secrets, fingerprinting Idempotency-Keyed requests, and the supervisor that runs a
+//! daemon's long-running tasks.
 //!
 //! What it is not: business logic. Nothing here knows orders, stock or warehouses.
 
@@ -12,4 +13,5 @@ pub mod metrics;
 pub mod secrets;
 pub mod settings;
 pub mod sqlite;
+pub mod supervise;
 pub mod system;

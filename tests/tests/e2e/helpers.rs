@@ -6,7 +6,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -54,11 +54,17 @@ pub struct Daemon {
     config: PathBuf,
     ready: PathBuf,
     log: PathBuf,
+    /// Extra environment for the process (a test's fault injection).
+    env: Vec<(String, String)>,
     pub addr: SocketAddr,
 }
 
 impl Daemon {
     pub fn spawn(kind: Kind, config: PathBuf) -> Result<Daemon> {
+        Self::spawn_with_env(kind, config, &[])
+    }
+
+    pub fn spawn_with_env(kind: Kind, config: PathBuf, env: &[(&str, &str)]) -> Result<Daemon> {
         let dir = config.parent().context("config dir")?.to_owned();
         let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("daemon").to_owned();
         let mut d = Daemon {
@@ -66,6 +72,7 @@ impl Daemon {
             child: None,
             ready: dir.join(format!("{stem}.ready")),
             log: dir.join(format!("{stem}.log")),
+            env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
             config,
             addr: "127.0.0.1:0".parse()?,
         };
@@ -89,6 +96,7 @@ impl Daemon {
             .arg("--ready-file")
             .arg(&self.ready)
             .env("RUST_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -117,6 +125,35 @@ impl Daemon {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// SIGTERM, as systemd stops a service; `wait_for_exit` then tells how it ended.
+    pub fn terminate(&self) -> Result<()> {
+        let pid = self.child.as_ref().context("not running")?.id();
+        let status = Command::new("kill").arg("-TERM").arg(pid.to_string()).status()?;
+        anyhow::ensure!(status.success(), "kill -TERM {pid}: {status}");
+        Ok(())
+    }
+
+    /// Waits for the process to exit on its own, up to `limit`.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Result<ExitStatus> {
+        let child = self.child.as_mut().context("not running")?;
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                self.child = None;
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("{:?} still running after {limit:?}; log:\n{}", self.kind, self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// What the process wrote to stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Restarts on the same port so peers configured with our URL find us again.

@@ -16,4 +16,5 @@ mod oversell;
 mod scanners;
 mod stations;
 mod story;
+mod supervision;
 mod systemd;
