@@ -1,6 +1,6 @@
 //! Building and running central: open the database, bind, serve, and run the background
-//! work (unpaid-order sweep, key pruning, the journal sequencer and its consumers); stop
-//! cleanly.
+//! work (unpaid-order sweep, key pruning, the journal sequencer and its consumers) under a
+//! supervisor; stop cleanly (HTTP drains first, then the tasks).
 
 use crate::config::Settings;
 use crate::db::{Database, DbError, Tx};
@@ -14,8 +14,21 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tote_shared::runtime::listener::serve;
+use tote_shared::runtime::supervise::{Policy, RestartCounts, Stop, Supervisor};
 use tote_shared::runtime::system::now_ms;
 use tote_shared::WarehouseCode;
+
+/// How long tasks get to reach a clean point once HTTP has drained; then they are aborted.
+const STOP_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Background work is transient by nature (a database hiccup): restart it with backoff. A
+/// task that keeps dying shows in the log and in `tote_central_task_restarts_total`.
+const RESTART: Policy = Policy::Restart { initial_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(30) };
+
+/// A fault-injection hook for tests: `<task>` makes that task's first run panic,
+/// `<task>:return` makes it return (see `Supervisor::with_fault`). Read once at start;
+/// deliberately outside `Settings` and `configs/`.
+const FAULT_TASK_VAR: &str = "TOTE_CENTRAL_FAULT_TASK";
 
 #[derive(Clone)]
 pub struct AppState {
@@ -23,6 +36,8 @@ pub struct AppState {
     pub db: Database,
     pub telemetry: Arc<Telemetry>,
     pub signals: Arc<Signals>,
+    /// How often each supervised task was restarted.
+    pub task_restarts: RestartCounts,
 }
 
 impl AppState {
@@ -90,14 +105,17 @@ impl Telemetry {
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    supervisor: Supervisor,
 }
 
 impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        let supervisor = Supervisor::new().with_fault(std::env::var(FAULT_TASK_VAR).ok().as_deref());
         let db = Database::open(&settings.database).await?;
         let listener = TcpListener::bind(settings.http.listen).await?;
-        let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals: Arc::default() };
-        Ok(App { listener, state })
+        let task_restarts = supervisor.restart_counts();
+        let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals: Arc::default(), task_restarts };
+        Ok(App { listener, state, supervisor })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -108,32 +126,65 @@ impl App {
         self.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Serves until SIGINT/SIGTERM or until `stop` resolves.
+    /// Serves until SIGINT/SIGTERM or `stop` (then `Ok`), or until a supervised task fails
+    /// for good (then `Err` naming it, so the process exits non-zero). Either way the HTTP
+    /// server drains first and the tasks then get `STOP_DEADLINE` to stop.
     pub async fn run_until_stopped(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let App { listener, state } = self;
+        let App { listener, state, supervisor } = self;
         let addr = listener.local_addr()?;
-        let tasks = [
-            tokio::spawn(sweep_unpaid_orders(state.clone())),
-            tokio::spawn(prune_old_keys(state.clone())),
-            tokio::spawn(sequence_journal(state.clone())),
-            tokio::spawn(consume_journal(state.clone(), Arc::new(crate::analytics::SalesConsumer))),
-        ];
+        supervise(&supervisor, &state);
         tracing::info!(%addr, backend = ?state.settings.database.backend, "tote-central listening");
         let max_connections = state.settings.http.max_connections;
-        let router = http::router(state);
-        let served = serve(listener, router, max_connections, stop).await;
-        tasks.iter().for_each(|t| t.abort());
+        let (halt, halted) = tokio::sync::oneshot::channel::<()>();
+        let server = serve(listener, http::router(state), max_connections, async move {
+            tokio::select! {
+                () = stop => {}
+                _ = halted => {}
+            }
+        });
+        tokio::pin!(server);
+        let outcome = tokio::select! {
+            served = &mut server => Ok(served),
+            failure = supervisor.failed() => Err(failure),
+        };
+        let result = match outcome {
+            Ok(served) => served.map_err(anyhow::Error::from),
+            Err(failure) => {
+                // Stop answering: /health must not report a central whose task is gone.
+                let _ = halt.send(());
+                if tokio::time::timeout(STOP_DEADLINE, &mut server).await.is_err() {
+                    tracing::warn!("HTTP connections still open after {STOP_DEADLINE:?}; closing them");
+                }
+                Err(anyhow::Error::new(failure))
+            }
+        };
+        supervisor.shutdown(STOP_DEADLINE).await;
         tracing::info!("tote-central stopped");
-        Ok(served?)
+        result
     }
 }
 
+/// Starts every long-running task of central under its name and policy.
+fn supervise(supervisor: &Supervisor, state: &AppState) {
+    let s = state.clone();
+    supervisor.spawn("unpaid-sweeper", RESTART, move |stop| sweep_unpaid_orders(s.clone(), stop));
+    let s = state.clone();
+    supervisor.spawn("key-pruner", RESTART, move |stop| prune_old_keys(s.clone(), stop));
+    let s = state.clone();
+    supervisor.spawn("journal-sequencer", RESTART, move |stop| sequence_journal(s.clone(), stop));
+    let s = state.clone();
+    let sales: Arc<dyn Consumer> = Arc::new(crate::analytics::SalesConsumer);
+    supervisor.spawn(format!("journal-consumer:{}", sales.name()), RESTART, move |stop| consume_journal(s.clone(), sales.clone(), stop));
+}
+
 /// Closes unpaid orders past their deadline and releases their locks.
-async fn sweep_unpaid_orders(state: AppState) {
+async fn sweep_unpaid_orders(state: AppState, stop: Stop) {
     let mut tick = tokio::time::interval(Duration::from_millis(state.settings.orders.sweep_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        if stop.run_until_stopped(tick.tick()).await.is_none() {
+            return;
+        }
         loop {
             let now = now_ms();
             match state.write(move |tx| crate::orders::flow::close_expired(tx, now, 500)).await {
@@ -149,11 +200,13 @@ async fn sweep_unpaid_orders(state: AppState) {
 }
 
 /// Forgets Idempotency-Keys past their retention, in small batches, every ten minutes.
-async fn prune_old_keys(state: AppState) {
+async fn prune_old_keys(state: AppState, stop: Stop) {
     let keep_ms = state.settings.retention.idempotency_keys_hours as i64 * 3_600_000;
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
-        tick.tick().await;
+        if stop.run_until_stopped(tick.tick()).await.is_none() {
+            return;
+        }
         loop {
             let before = now_ms() - keep_ms;
             match state.db.write(move |tx| crate::idempotency::prune(tx, before, 1000)).await {
@@ -171,11 +224,12 @@ async fn prune_old_keys(state: AppState) {
 
 /// Numbers committed journal events soon after each write (and every half second, for
 /// writes another central process made).
-async fn sequence_journal(state: AppState) {
+async fn sequence_journal(state: AppState, stop: Stop) {
     loop {
         tokio::select! {
             _ = state.signals.journal.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            () = stop.stopped() => return,
         }
         loop {
             match consumer::sequence_once(&state.db, 1000).await {
@@ -191,8 +245,11 @@ async fn sequence_journal(state: AppState) {
 }
 
 /// Runs one consumer whenever new events are numbered.
-async fn consume_journal(state: AppState, consumer: Arc<dyn Consumer>) {
+async fn consume_journal(state: AppState, consumer: Arc<dyn Consumer>, stop: Stop) {
     loop {
+        if stop.is_stopped() {
+            return;
+        }
         match consumer::run_once(&state.db, consumer.clone(), now_ms()).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
@@ -201,6 +258,7 @@ async fn consume_journal(state: AppState, consumer: Arc<dyn Consumer>) {
         tokio::select! {
             _ = state.signals.journal_numbered.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            () = stop.stopped() => return,
         }
     }
 }

@@ -39,6 +39,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     text.gauge("tote_central_journal_unnumbered", "Committed journal events waiting for the sequencer", &[("", journal_waiting as f64)]);
     let behind: Vec<(String, f64)> =
         consumers.iter().map(|(name, position)| (format!("consumer=\"{name}\""), journal_last.saturating_sub(*position) as f64)).collect();
+    text.task_restarts("tote_central_task_restarts_total", &state.task_restarts);
     text.gauge("tote_central_journal_consumer_lag", "Journal events a consumer has not applied yet", &view(&behind));
     let label = |w: &str| format!("warehouse=\"{w}\"");
     let mut hw = Vec::new();

@@ -82,29 +82,11 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     let rejected: Vec<(String, f64)> = state.fleet.rejected().into_iter().map(|(r, n)| (format!("reason=\"{}\"", r.as_str()), n as f64)).collect();
     let rejected: Vec<(&str, f64)> = rejected.iter().map(|(l, v)| (l.as_str(), *v)).collect();
     text.counter("tote_edge_mqtt_messages_rejected_total", "Robot messages dropped, by reason", &rejected);
-    let restarts: Vec<(String, f64)> = state.task_restarts.all().into_iter().map(|(task, n)| (format!("task=\"{}\"", label_value(&task)), n as f64)).collect();
-    let restarts: Vec<(&str, f64)> = restarts.iter().map(|(l, v)| (l.as_str(), *v)).collect();
-    text.counter("tote_edge_task_restarts_total", "Restarts of each supervised task after it returned or panicked", &restarts);
+    text.task_restarts("tote_edge_task_restarts_total", &state.task_restarts);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text.finish()))
-}
-
-/// A Prometheus label value: task names carry names from the config (scanners, stations).
-fn label_value(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 /// Each fixed scanner, where it listens, and its last scans.
 pub async fn scanners(State(state): State<AppState>) -> Json<Vec<crate::scanner::ScannerView>> {
     Json(state.scanners.views())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_task_name_with_quotes_backslashes_and_newlines_becomes_a_valid_label_value() {
-        assert_eq!(label_value("scanner:dock \"1\"\\a\nb"), "scanner:dock \\\"1\\\"\\\\a\\nb");
-        assert_eq!(label_value("sync-push"), "sync-push");
-    }
 }
