@@ -132,6 +132,14 @@ pub struct OrderSettings {
     pub sweep_interval_ms: u64,
     /// Most lines in one order.
     pub max_lines: usize,
+    /// PostgreSQL: one-line orders are taken in batches by this many workers, each owning
+    /// the SKUs that hash to it (a flash sale's orders share one batch transaction).
+    #[serde(default = "default_intake_shards")]
+    pub intake_shards: usize,
+}
+
+fn default_intake_shards() -> usize {
+    4
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -172,6 +180,9 @@ impl Settings {
         }
         if self.retention.idempotency_keys_hours < 1 {
             return invalid("retention.idempotency_keys_hours", "must be at least 1");
+        }
+        if !(1..=64).contains(&self.orders.intake_shards) {
+            return invalid("orders.intake_shards", "must be between 1 and 64");
         }
         if !(1..=200).contains(&self.orders.max_lines) {
             return invalid("orders.max_lines", "must be between 1 and 200");

@@ -2,7 +2,7 @@
 //! written in the transaction of the effect (see `tote_shared::runtime::idempotency` for
 //! the rule both daemons share). Nothing else touches `idempotent_request`.
 
-use crate::db::{DbError, DbResult, Tx};
+use crate::db::{DbError, DbResult, Tx, Value};
 use crate::params;
 use tote_shared::runtime::idempotency::{compare, RequestKey, Seen};
 
@@ -14,12 +14,56 @@ pub fn lookup(tx: &mut dyn Tx, caller: &str, request: &RequestKey) -> DbResult<S
         "SELECT fingerprint, status, response FROM idempotent_request WHERE caller = ?1 AND key = ?2",
         &params![caller, request.key.as_str()],
     )?;
-    let Some(r) = row else {
-        return Ok(Seen::New);
-    };
-    let body = serde_json::from_str(&r.text(2)?).map_err(|e| DbError::corrupt(format!("stored answer: {e}")))?;
-    let status = u16::try_from(r.int(1)?).map_err(|_| DbError::corrupt("stored status"))?;
-    let kept = r.text(0)?;
+    row.map_or(Ok(Seen::New), |r| seen(&r, 0, request))
+}
+
+/// `lookup` for many keys of one caller in one statement, answers in the order asked.
+pub fn lookup_many(tx: &mut dyn Tx, caller: &str, requests: &[&RequestKey]) -> DbResult<Vec<Seen<Stored>>> {
+    let mut out = Vec::with_capacity(requests.len());
+    for chunk in requests.chunks(500) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("?{}", i + 2)).collect();
+        let sql = format!(
+            "SELECT key, fingerprint, status, response FROM idempotent_request WHERE caller = ?1 AND key IN ({})",
+            placeholders.join(", ")
+        );
+        let mut values = vec![Value::from(caller)];
+        values.extend(chunk.iter().map(|r| Value::from(r.key.as_str())));
+        let rows = tx.query(&sql, &values)?;
+        for request in chunk {
+            let mut found = Seen::New;
+            for row in &rows {
+                if row.text(0)? == request.key {
+                    found = seen(row, 1, request)?;
+                }
+            }
+            out.push(found);
+        }
+    }
+    Ok(out)
+}
+
+/// Stores many answers in one statement.
+pub fn remember_many(tx: &mut dyn Tx, caller: &str, answers: &[(&RequestKey, &Stored)], now_ms: i64) -> DbResult<()> {
+    for chunk in answers.chunks(1000) {
+        let sql = format!(
+            "INSERT INTO idempotent_request (caller, key, fingerprint, status, response, created_ms) VALUES {}",
+            crate::db::values_clause(chunk.len(), 6, 1)
+        );
+        let mut values = Vec::with_capacity(chunk.len() * 6);
+        for (request, (status, body)) in chunk {
+            let body = serde_json::to_string(body).map_err(|e| DbError::corrupt(e.to_string()))?;
+            values.extend(params![caller, request.key.as_str(), request.fingerprint.as_str(), i64::from(*status), body, now_ms]);
+        }
+        tx.execute(&sql, &values)?;
+    }
+    Ok(())
+}
+
+/// The stored row (fingerprint, status, response from column `from`) compared with `request`.
+fn seen(r: &crate::db::Row, from: usize, request: &RequestKey) -> DbResult<Seen<Stored>> {
+    let body = serde_json::from_str(&r.text(from + 2)?).map_err(|e| DbError::corrupt(format!("stored answer: {e}")))?;
+    let status = u16::try_from(r.int(from + 1)?).map_err(|_| DbError::corrupt("stored status"))?;
+    let kept = r.text(from)?;
     // Order keys kept before fingerprints existed (migration 2) replay for any request.
     if kept.is_empty() {
         return Ok(Seen::Replay((status, body)));

@@ -38,6 +38,9 @@ pub struct AppState {
     pub signals: Arc<Signals>,
     /// How often each supervised task was restarted.
     pub task_restarts: RestartCounts,
+    /// Batched intake of one-line orders (PostgreSQL only; SQLite's single writer already
+    /// commits in groups).
+    pub intake: Option<Arc<crate::orders::intake::Intake>>,
 }
 
 impl AppState {
@@ -71,7 +74,7 @@ impl Default for Signals {
 }
 
 impl Signals {
-    fn written(&self) {
+    pub(crate) fn written(&self) {
         self.commands.send_modify(|n| *n = n.wrapping_add(1));
         self.journal.notify_one();
     }
@@ -114,7 +117,16 @@ impl App {
         let db = Database::open(&settings.database).await?;
         let listener = TcpListener::bind(settings.http.listen).await?;
         let task_restarts = supervisor.restart_counts();
-        let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals: Arc::default(), task_restarts };
+        let signals: Arc<Signals> = Arc::default();
+        let intake = match db {
+            Database::Postgres(_) => {
+                let woken = signals.clone();
+                let shards = settings.orders.intake_shards;
+                Some(Arc::new(crate::orders::intake::Intake::start(db.clone(), shards, Arc::new(move || woken.written()))))
+            }
+            Database::Sqlite(_) => None,
+        };
+        let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals, task_restarts, intake };
         Ok(App { listener, state, supervisor })
     }
 

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const ADMIN: &str = "bench-admin-token-0123456789";
+pub(crate) const ADMIN: &str = "bench-admin-token-0123456789";
 const READER: &str = "bench-read-token-0123456789";
 /// The edges' API token (the bench plays station software).
 const EDGE_API: &str = "bench-edge-api-token-0123456789";
@@ -21,7 +21,7 @@ fn edge_token(code: &str) -> String {
 }
 
 /// A daemon process; killed when dropped.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     url: String,
 }
@@ -34,7 +34,7 @@ impl Drop for Daemon {
 }
 
 impl Daemon {
-    fn rss_mb(&self) -> f64 {
+    pub(crate) fn rss_mb(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
         let kb: f64 = status
             .lines()
@@ -53,7 +53,7 @@ fn binary(name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn spawn(name: &str, config: &Path) -> Result<Daemon> {
+pub(crate) fn spawn(name: &str, config: &Path) -> Result<Daemon> {
     let ready = config.with_extension("ready");
     let _ = std::fs::remove_file(&ready);
     let child = Command::new(binary(name)?)
@@ -76,15 +76,20 @@ fn spawn(name: &str, config: &Path) -> Result<Daemon> {
 }
 
 fn central_config(dir: &Path, listen: &str) -> Result<PathBuf> {
+    let database = format!("path = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4", dir.join("central.sqlite").display());
+    central_config_with(dir, listen, &database)
+}
+
+/// `database`: the body of the `[database]` section.
+pub(crate) fn central_config_with(dir: &Path, listen: &str, database: &str) -> Result<PathBuf> {
     let path = dir.join("central.toml");
     std::fs::write(
         &path,
         format!(
             "log = \"error\"\n[http]\nlisten = \"{listen}\"\nmax_body_bytes = 65536\nmax_connections = 4096\nmax_in_flight = 4096\n\
-             [database]\npath = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4\n\
+             [database]\n{database}\n\
              [orders]\npayment_timeout_ms = 3600000\nsweep_interval_ms = 1000\nmax_lines = 50\n\
-             [auth]\nadmin_token = \"{ADMIN}\"\nread_token = \"{READER}\"\n",
-            dir.join("central.sqlite").display()
+             [auth]\nadmin_token = \"{ADMIN}\"\nread_token = \"{READER}\"\n"
         ),
     )?;
     Ok(path)
@@ -113,7 +118,7 @@ fn edge_config_with(dir: &Path, code: &str, central: &str, extra: &str) -> Resul
     Ok(path)
 }
 
-fn sku(n: usize) -> String {
+pub(crate) fn sku(n: usize) -> String {
     format!("BENCH-{n:05}")
 }
 
@@ -122,7 +127,7 @@ fn gtin(n: usize) -> String {
 }
 
 /// Catalog with `skus` SKUs and warehouses SH-01, BJ-01.
-async fn seed(hq: &Api, skus: usize) -> Result<()> {
+pub(crate) async fn seed(hq: &Api, skus: usize) -> Result<()> {
     hq.post("/api/v1/spus", &json!({"id": "BENCH", "name": "Bench shoe", "brand": "Tote", "category": "Shoes"})).await?;
     for n in 0..skus {
         let body = json!({"sku": sku(n), "spu_id": "BENCH", "gtin": gtin(n), "gender": "unisex", "colour": "black",
@@ -136,7 +141,7 @@ async fn seed(hq: &Api, skus: usize) -> Result<()> {
 }
 
 /// Stock arrives at central the way an edge reports it: pushed receipt events.
-async fn push_stock(central: &str, code: &str, skus: usize, units_each: u64) -> Result<()> {
+pub(crate) async fn push_stock(central: &str, code: &str, skus: usize, units_each: u64) -> Result<()> {
     let edge = Api::new(central.to_owned(), Some(edge_token(code)));
     let mut events = Vec::new();
     let mut seq = 0u64;
@@ -155,10 +160,10 @@ async fn push_stock(central: &str, code: &str, skus: usize, units_each: u64) -> 
     Ok(())
 }
 
-struct Latencies(Vec<Duration>);
+pub(crate) struct Latencies(pub(crate) Vec<Duration>);
 
 impl Latencies {
-    fn pct(&mut self, p: f64) -> f64 {
+    pub(crate) fn pct(&mut self, p: f64) -> f64 {
         self.0.sort_unstable();
         if self.0.is_empty() {
             return f64::NAN;
@@ -172,13 +177,48 @@ impl Latencies {
 pub async fn intake(clients: usize, hot: bool, seconds: u64) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let central = spawn("tote-central", &central_config(dir.path(), "127.0.0.1:0")?)?;
+    let figures = drive_intake(&central, clients, hot, seconds).await?;
+    println!("intake  sqlite  {}", figures.line(clients, hot));
+    Ok(())
+}
+
+/// What one intake run measured.
+pub(crate) struct IntakeFigures {
+    pub(crate) orders: usize,
+    pub(crate) per_second: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) refused: u64,
+    pub(crate) rss_idle_mb: f64,
+    pub(crate) rss_loaded_mb: f64,
+}
+
+impl IntakeFigures {
+    pub(crate) fn line(&self, clients: usize, hot: bool) -> String {
+        format!(
+            "clients={clients:<4} sku={:<6} orders={:<7} {:>8.0} orders/s  p50 {:>6.2} ms  p99 {:>6.2} ms  refused {}  central RSS idle {:.1} MB, loaded {:.1} MB",
+            if hot { "hot" } else { "spread" },
+            self.orders,
+            self.per_second,
+            self.p50_ms,
+            self.p99_ms,
+            self.refused,
+            self.rss_idle_mb,
+            self.rss_loaded_mb
+        )
+    }
+}
+
+/// Seeds `central` (1 SKU when `hot`, else 1,000, stock at two warehouses) and runs
+/// `clients` order-taking clients against it for `seconds`.
+pub(crate) async fn drive_intake(central: &Daemon, clients: usize, hot: bool, seconds: u64) -> Result<IntakeFigures> {
     let hq = Api::new(central.url.clone(), Some(ADMIN.into()));
     let skus = if hot { 1 } else { 1000 };
     seed(&hq, skus).await?;
     let units = if hot { 5_000_000 } else { 100_000 };
     push_stock(&central.url, "SH-01", skus, units).await?;
     push_stock(&central.url, "BJ-01", skus, units).await?;
-    let rss_idle = central.rss_mb();
+    let rss_idle_mb = central.rss_mb();
     let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
     let url = Arc::new(format!("{}/api/v1/orders", central.url));
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -216,17 +256,17 @@ pub async fn intake(clients: usize, hot: bool, seconds: u64) -> Result<()> {
         refused += r;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let count = all.len();
+    let orders = all.len();
     let mut lat = Latencies(all);
-    println!(
-        "intake  clients={clients:<4} sku={:<6} orders={count:<7} {:>8.0} orders/s  p50 {:>6.2} ms  p99 {:>6.2} ms  refused {refused}  central RSS idle {rss_idle:.1} MB, loaded {:.1} MB",
-        if hot { "hot" } else { "spread" },
-        count as f64 / elapsed,
-        lat.pct(0.50),
-        lat.pct(0.99),
-        central.rss_mb()
-    );
-    Ok(())
+    Ok(IntakeFigures {
+        orders,
+        per_second: orders as f64 / elapsed,
+        p50_ms: lat.pct(0.50),
+        p99_ms: lat.pct(0.99),
+        refused,
+        rss_idle_mb,
+        rss_loaded_mb: central.rss_mb(),
+    })
 }
 
 /// Central with one SKU and SH-01's edge, its master data arrived and bin A-01-01 created.

@@ -9,6 +9,7 @@ mod bench;
 mod client;
 mod demo;
 mod core_bench;
+mod intake_bench;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -105,6 +106,15 @@ enum Bench {
         hot: bool,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// Order intake on PostgreSQL and SQLite as ratios to raw pgbench in the same run
+    /// (64 and 256 clients, spread and hot SKU).
+    IntakeVsPgbench {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Central's PostgreSQL pool.
+        #[arg(long, default_value_t = 32)]
+        pool_size: usize,
     },
     /// Edge pick confirmation latency.
     Pick {
@@ -243,6 +253,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench { which } => runtime.block_on(async {
             match which {
                 Bench::Intake { clients, hot, seconds } => bench::intake(clients, hot, seconds).await,
+                Bench::IntakeVsPgbench { seconds, pool_size } => intake_bench::compare(seconds, pool_size).await,
                 Bench::Pick { orders, workers } => bench::pick(orders, workers).await,
                 Bench::Sync { events } => bench::sync(events).await,
                 Bench::Fleet { robots, hz, seconds } => bench::fleet(robots, hz, seconds).await,

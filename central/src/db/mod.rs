@@ -226,6 +226,27 @@ pub fn rewrite(sql: &str, dialect: Dialect) -> Cow<'_, str> {
     }
 }
 
+/// `(?1, ?2), (?3, ?4)` for a multi-row `VALUES` of `rows` rows of `columns` values each,
+/// numbered from `?first`.
+pub fn values_clause(rows: usize, columns: usize, first: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('?');
+            out.push_str(&(first + r * columns + c).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// The database central runs on: SQLite (one writer with group commit, a few readers) or
 /// PostgreSQL (a pool of connections, concurrent transactions, retried on serialization
 /// failures and deadlocks).
@@ -307,6 +328,12 @@ mod tests {
         let sql = "SELECT x FROM t WHERE k = ?1 FOR UPDATE";
         assert_eq!(rewrite(sql, Dialect::Sqlite), "SELECT x FROM t WHERE k = ?1");
         assert_eq!(rewrite(sql, Dialect::Postgres), "SELECT x FROM t WHERE k = $1 FOR UPDATE");
+    }
+
+    #[test]
+    fn a_values_clause_numbers_every_placeholder_once() {
+        assert_eq!(values_clause(2, 3, 1), "(?1, ?2, ?3), (?4, ?5, ?6)");
+        assert_eq!(values_clause(1, 2, 5), "(?5, ?6)");
     }
 
     #[test]

@@ -90,12 +90,17 @@ where
         match outcome {
             Ok(Answer::Fresh(answer)) => return Ok(render(answer, false)),
             Ok(Answer::Replayed(answer)) => return Ok(render(answer, true)),
-            Err(Failure::Mismatch) => return Err(ApiError::unprocessable("idempotency-key-reused", "this Idempotency-Key was already used with a different request")),
+            Err(Failure::Mismatch) => return Err(key_reused()),
             Err(Failure::Db(e)) if e.kind == DbErrorKind::Unique && request.is_some() && attempts < 2 => continue,
             Err(Failure::Db(e)) => return Err(e.into()),
             Err(Failure::App(e)) => return Err(e.into()),
         }
     }
+}
+
+/// The answer to a key used with another request.
+pub fn key_reused() -> ApiError {
+    ApiError::unprocessable("idempotency-key-reused", "this Idempotency-Key was already used with a different request")
 }
 
 fn one_write<T, E, F>(
@@ -126,7 +131,8 @@ where
     }
 }
 
-fn render((status, body): Stored, replayed: bool) -> Response {
+/// A stored answer as the response, marked replayed or not.
+pub fn render((status, body): Stored, replayed: bool) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     let mut response = (status, axum::Json(body)).into_response();
     response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static(if replayed { "true" } else { "false" }));

@@ -75,6 +75,46 @@ pub fn save(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode, level: &Stock
     Ok(())
 }
 
+/// Every warehouse's level of `sku`, locked in key order: a batch of orders for one SKU is
+/// decided against these in memory (the flash-sale path).
+pub fn lock_sku(tx: &mut dyn Tx, sku: &Sku) -> DbResult<Vec<(WarehouseCode, StockLevel)>> {
+    let rows = tx.query(
+        "SELECT warehouse, on_hand, locked, committed FROM stock WHERE sku = ?1 ORDER BY warehouse FOR UPDATE",
+        &params![sku.as_str()],
+    )?;
+    rows.iter().map(|r| Ok((code(&r.text(0)?)?, level(r, 1)?))).collect()
+}
+
+/// One ledger row of a batch.
+#[derive(Debug, Clone)]
+pub struct LedgerRow {
+    pub field: StockField,
+    pub delta: i64,
+    pub balance_after: i64,
+    pub cause: &'static str,
+    pub reference: String,
+}
+
+/// Writes a level a batch decided in memory and all its ledger rows in one statement.
+pub fn save_batch(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode, level: &StockLevel, rows: &[LedgerRow], at_ms: i64) -> DbResult<()> {
+    tx.execute(
+        "UPDATE stock SET on_hand = ?3, locked = ?4, committed = ?5 WHERE sku = ?1 AND warehouse = ?2",
+        &params![sku.as_str(), warehouse.as_str(), level.on_hand, level.locked, level.committed],
+    )?;
+    for chunk in rows.chunks(1000) {
+        let sql = format!(
+            "INSERT INTO inventory_ledger (at_ms, sku, warehouse, field, delta, balance_after, cause, reference) VALUES {}",
+            crate::db::values_clause(chunk.len(), 8, 1)
+        );
+        let mut values = Vec::with_capacity(chunk.len() * 8);
+        for r in chunk {
+            values.extend(params![at_ms, sku.as_str(), warehouse.as_str(), r.field.as_str(), r.delta, r.balance_after, r.cause, r.reference.as_str()]);
+        }
+        tx.execute(&sql, &values)?;
+    }
+    Ok(())
+}
+
 /// The level without locking it.
 pub fn peek(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode) -> DbResult<StockLevel> {
     let row = tx.query_opt(

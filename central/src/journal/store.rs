@@ -16,6 +16,20 @@ pub fn append(tx: &mut dyn Tx, event: &BusinessEvent, now_ms: i64) -> DbResult<(
     Ok(())
 }
 
+/// Appends several events in one statement.
+pub fn append_many(tx: &mut dyn Tx, events: &[BusinessEvent], now_ms: i64) -> DbResult<()> {
+    for chunk in events.chunks(1000) {
+        let sql = format!("INSERT INTO journal (at_ms, kind, subject, body) VALUES {}", crate::db::values_clause(chunk.len(), 4, 1));
+        let mut values = Vec::with_capacity(chunk.len() * 4);
+        for event in chunk {
+            let body = serde_json::to_string(event).map_err(|e| DbError::corrupt(e.to_string()))?;
+            values.extend(params![now_ms, event.kind(), event.subject(), body]);
+        }
+        tx.execute(&sql, &values)?;
+    }
+    Ok(())
+}
+
 /// Numbers up to `limit` committed, unnumbered events, continuing from the head without a
 /// gap. The head row is locked first, so two sequencers (two central processes) take turns.
 /// Returns how many it numbered.

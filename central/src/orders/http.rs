@@ -5,7 +5,8 @@ use super::{flow, store, CreateOrder, OrderHistoryEntry, OrderRecord, OrdersErro
 use crate::auth::{Admin, Reader};
 use crate::http::check_text;
 use crate::http::error::ApiError;
-use crate::http::keyed::{keyed_write, Keyed};
+use crate::http::keyed::{key_reused, keyed_write, render, Keyed};
+use super::intake::Reply;
 use crate::startup::AppState;
 use crate::warehouses::http::resolve_point;
 use axum::extract::State;
@@ -50,6 +51,19 @@ pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Json(or
         now_ms: now,
         payment_deadline_ms: now + state.settings.orders.payment_timeout_ms as i64,
     };
+    if let Some(intake) = &state.intake {
+        match intake.submit(request.caller, request.key.clone(), create.clone()).await {
+            Reply::Answer { stored, replayed } => {
+                if !replayed {
+                    state.telemetry.orders_created.fetch_add(1, Ordering::Relaxed);
+                }
+                return Ok(render(stored, replayed));
+            }
+            Reply::Mismatch => return Err(key_reused()),
+            Reply::Refused(refusal) => return Err(refusal.into()),
+            Reply::Fallback => {}
+        }
+    }
     let response = keyed_write(&state, Some(request), StatusCode::CREATED, move |tx| flow::create(tx, &create)).await?;
     if response.headers().get("idempotent-replayed").is_some_and(|v| v == "false") {
         state.telemetry.orders_created.fetch_add(1, Ordering::Relaxed);

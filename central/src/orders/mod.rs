@@ -8,6 +8,7 @@
 
 pub mod flow;
 pub mod http;
+pub mod intake;
 pub mod routing;
 pub mod store;
 

@@ -6,6 +6,7 @@
 //! without touching the store.
 
 use tote_shared::geo::GeoPoint;
+use tote_shared::stock::StockLevel;
 use tote_shared::WarehouseCode;
 
 #[derive(Debug, Clone)]
@@ -32,10 +33,45 @@ pub fn choose_warehouse<'a>(
         .map(|c| &c.warehouse)
 }
 
+/// A batch of one-line orders for one SKU, decided in arrival order against the levels of
+/// every warehouse holding it (locked by the caller): each order gets the nearest warehouse
+/// that still has its quantity and locks it there, or None. `levels` move as orders take
+/// stock, so the batch can never sell what is not there. Returns, per order, the warehouse's
+/// index and its level right after that lock.
+pub fn allocate(warehouses: &[(WarehouseCode, GeoPoint)], levels: &mut [StockLevel], wants: &[(i64, GeoPoint)]) -> Vec<Option<(usize, StockLevel)>> {
+    let mut out = Vec::with_capacity(wants.len());
+    for (qty, destination) in wants {
+        let candidates: Vec<Candidate> = warehouses
+            .iter()
+            .zip(levels.iter())
+            .map(|((code, point), level)| Candidate { warehouse: code.clone(), point: *point, serves_all_lines: level.sellable() >= *qty })
+            .collect();
+        let chosen = choose_warehouse(&candidates, destination, &[]).and_then(|code| warehouses.iter().position(|(c, _)| c == code));
+        out.push(chosen.and_then(|i| levels[i].lock(*qty).ok().map(|_| (i, levels[i]))));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use tote_shared::geo::city_point;
+
+    #[test]
+    fn a_batch_takes_the_nearest_stock_first_then_the_next_and_never_more_than_there_is() {
+        let warehouses = vec![
+            (WarehouseCode::parse("SH-01").expect("code"), city_point("shanghai").expect("city")),
+            (WarehouseCode::parse("BJ-01").expect("code"), city_point("beijing").expect("city")),
+        ];
+        let mut levels = [StockLevel { on_hand: 2, ..Default::default() }, StockLevel { on_hand: 1, ..Default::default() }];
+        let shanghai = city_point("shanghai").expect("city");
+        let wants = vec![(1, shanghai); 5];
+        let got = allocate(&warehouses, &mut levels, &wants);
+        let places: Vec<Option<usize>> = got.iter().map(|g| g.map(|(i, _)| i)).collect();
+        assert_eq!(places, vec![Some(0), Some(0), Some(1), None, None]);
+        assert_eq!(got[1].map(|(_, l)| l.locked), Some(2), "the level right after the second lock");
+        assert!(levels.iter().all(|l| l.sellable() == 0));
+    }
 
     fn cand(code: &str, city: &str, ok: bool) -> Candidate {
         Candidate {

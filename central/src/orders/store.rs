@@ -1,7 +1,7 @@
 //! The `orders`, `order_line` and `order_history` tables.
 
 use super::{OrderHistoryEntry, OrderLineRecord, OrderRecord};
-use crate::db::{DbError, DbResult, Row, Tx};
+use crate::db::{DbError, DbResult, Dialect, Row, Tx};
 use crate::params;
 use crate::warehouses::store::code;
 use tote_shared::geo::GeoPoint;
@@ -41,6 +41,60 @@ pub fn insert(tx: &mut dyn Tx, order: &OrderRecord, destination: &GeoPoint) -> D
         )?;
     }
     Ok(id)
+}
+
+/// `n` fresh order ids, for a batch inserted with `insert_many`.
+pub fn next_ids(tx: &mut dyn Tx, n: usize) -> DbResult<Vec<u64>> {
+    match tx.dialect() {
+        Dialect::Postgres => {
+            let rows = tx.query("SELECT nextval(pg_get_serial_sequence('orders', 'id')) FROM generate_series(1, ?1)", &params![n])?;
+            rows.iter().map(|r| r.uint(0)).collect()
+        }
+        // The single writer holds the database: the next ids are simply after the last.
+        Dialect::Sqlite => {
+            let last = tx.query_one("SELECT COALESCE(MAX(id), 0) FROM orders", &[])?.uint(0)?;
+            Ok((1..=n as u64).map(|i| last + i).collect())
+        }
+    }
+}
+
+/// Inserts new orders (their ids already given) and their lines, a few statements for all.
+pub fn insert_many(tx: &mut dyn Tx, orders: &[(&OrderRecord, &GeoPoint)]) -> DbResult<()> {
+    for chunk in orders.chunks(500) {
+        let sql = format!(
+            "INSERT INTO orders (id, state, channel, warehouse, ship_to, dest_lat, dest_lon, total_minor, created_ms,
+                                 payment_deadline_ms, updated_ms) VALUES {}",
+            crate::db::values_clause(chunk.len(), 11, 1)
+        );
+        let mut values = Vec::with_capacity(chunk.len() * 11);
+        let mut lines = Vec::new();
+        for (order, destination) in chunk {
+            let ship_to = serde_json::to_string(&order.ship_to).map_err(corrupt)?;
+            values.extend(params![
+                order.id,
+                order.state.as_str(),
+                order.channel.as_str(),
+                order.warehouse.as_ref().map(|w| w.as_str()),
+                ship_to,
+                destination.lat,
+                destination.lon,
+                order.total.minor(),
+                order.created_at_ms,
+                order.payment_deadline_ms,
+                order.updated_at_ms
+            ]);
+            for (line_no, line) in order.lines.iter().enumerate() {
+                lines.extend(params![order.id, line_no, line.sku.as_str(), line.qty.as_i64(), line.unit_price.minor()]);
+            }
+        }
+        tx.execute(&sql, &values)?;
+        let sql = format!(
+            "INSERT INTO order_line (order_id, line_no, sku, qty, unit_price_minor) VALUES {}",
+            crate::db::values_clause(lines.len() / 5, 5, 1)
+        );
+        tx.execute(&sql, &lines)?;
+    }
+    Ok(())
 }
 
 const ORDER_COLUMNS: &str = "SELECT state, channel, warehouse, ship_to, total_minor, tracking_number, carrier, created_ms,

@@ -1,0 +1,295 @@
+//! The flash-sale path: one-line orders on PostgreSQL are taken in batches.
+//!
+//! With plain row locking every order for one SKU waits for the previous one's commit, so a
+//! hot SKU caps intake at one commit time per order (~1,000/s here). Instead each one-line
+//! order goes to the shard its SKU hashes to; a shard's worker takes every order waiting
+//! (up to `MAX_BATCH`) and decides them in one transaction: the SKU's stock rows are locked
+//! once, the orders are routed and locked in arrival order in memory (`routing::allocate`,
+//! the same rules as the single path), and the outcome is written with a few multi-row
+//! statements. No order can take stock another took: the rows stay locked until the batch
+//! commits, and the levels written are the levels decided.
+//!
+//! Anything unusual (a database error, a shard gone) answers `Fallback`, and the caller
+//! takes the order through the ordinary path — slower, never wrong.
+
+use super::routing::allocate;
+use super::{event_lines, shortage_text, store, CreateOrder, OrderLineRecord, OrderRecord, OrdersError};
+use crate::catalog;
+use crate::db::{Database, DbError, DbResult, Tx};
+use crate::idempotency::{lookup_many, remember_many, Stored};
+use crate::inventory::store::{lock_sku, save_batch, LedgerRow};
+use crate::journal::{self, BusinessEvent};
+use crate::warehouses;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tote_shared::geo::GeoPoint;
+use tote_shared::order::OrderState;
+use tote_shared::runtime::idempotency::{RequestKey, Seen};
+use tote_shared::stock::{StockField, StockLevel};
+use tote_shared::{Money, Sku, WarehouseCode};
+
+/// Most orders one batch transaction takes.
+pub const MAX_BATCH: usize = 256;
+/// Orders waiting per shard before submitters wait.
+const QUEUE: usize = 4096;
+
+/// How one order of a batch ended.
+#[derive(Debug)]
+pub enum Reply {
+    /// Created now (`replayed` false) or earlier under the same key and request.
+    Answer { stored: Stored, replayed: bool },
+    /// The key was used with another request.
+    Mismatch,
+    /// A business refusal: unknown SKU, no stock, total too large.
+    Refused(OrdersError),
+    /// Take the ordinary path.
+    Fallback,
+}
+
+struct Job {
+    caller: &'static str,
+    key: RequestKey,
+    order: CreateOrder,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// The shards' queues.
+pub struct Intake {
+    shards: Vec<mpsc::Sender<Job>>,
+}
+
+impl Intake {
+    /// Starts `shards` workers; `written` runs after each committed batch (wakes the journal).
+    pub fn start(db: Database, shards: usize, written: Arc<dyn Fn() + Send + Sync>) -> Intake {
+        let shards = (0..shards.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                tokio::spawn(worker(db.clone(), rx, written.clone()));
+                tx
+            })
+            .collect();
+        Intake { shards }
+    }
+
+    /// Takes a one-line order through its SKU's shard.
+    pub async fn submit(&self, caller: &'static str, key: RequestKey, order: CreateOrder) -> Reply {
+        let Some(line) = order.lines.first().filter(|_| order.lines.len() == 1) else {
+            return Reply::Fallback;
+        };
+        let shard = &self.shards[shard_of(&line.sku, self.shards.len())];
+        let (reply, answer) = oneshot::channel();
+        if shard.send(Job { caller, key, order, reply }).await.is_err() {
+            return Reply::Fallback;
+        }
+        answer.await.unwrap_or(Reply::Fallback)
+    }
+}
+
+fn shard_of(sku: &Sku, shards: usize) -> usize {
+    // FNV-1a: stable across runs, no allocation.
+    let hash = sku.as_str().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (hash % shards as u64) as usize
+}
+
+async fn worker(db: Database, mut rx: mpsc::Receiver<Job>, written: Arc<dyn Fn() + Send + Sync>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let requests: Arc<Vec<(&'static str, RequestKey, CreateOrder)>> =
+            Arc::new(jobs.iter().map(|j| (j.caller, j.key.clone(), j.order.clone())).collect());
+        let outcome = db.write(move |tx| take_batch(tx, &requests)).await;
+        match outcome {
+            Ok(replies) => {
+                written();
+                for (job, reply) in jobs.into_iter().zip(replies) {
+                    let _ = job.reply.send(reply);
+                }
+            }
+            Err(error) => {
+                let error: DbError = error;
+                tracing::warn!(%error, orders = jobs.len(), "order batch failed; taking its orders one by one");
+                for job in jobs {
+                    let _ = job.reply.send(Reply::Fallback);
+                }
+            }
+        }
+    }
+}
+
+/// One batch in one transaction.
+fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrder)]) -> DbResult<Vec<Reply>> {
+    let mut replies: Vec<Option<Reply>> = (0..requests.len()).map(|_| None).collect();
+    let fresh = known_keys(tx, requests, &mut replies)?;
+    // SKUs in key order, so two batches lock rows in the same order.
+    let mut by_sku: BTreeMap<&Sku, Vec<usize>> = BTreeMap::new();
+    for &i in &fresh {
+        by_sku.entry(&requests[i].2.lines[0].sku).or_default().push(i);
+    }
+    let mut points: Option<HashMap<WarehouseCode, GeoPoint>> = None;
+    let mut created: Vec<(usize, OrderRecord, StockLevel)> = Vec::new();
+    for (sku, jobs) in by_sku {
+        let Some(price) = catalog::store::prices(tx, &[sku])?.pop().flatten() else {
+            for i in jobs {
+                replies[i] = Some(Reply::Refused(OrdersError::UnknownSku(sku.to_string())));
+            }
+            continue;
+        };
+        let levels = lock_sku(tx, sku)?;
+        if points.is_none() {
+            points = Some(warehouses::store::points(tx)?.into_iter().collect());
+        }
+        let points = points.as_ref().ok_or_else(|| DbError::corrupt("warehouse points"))?;
+        let located: Vec<(WarehouseCode, GeoPoint)> = levels
+            .iter()
+            .map(|(w, _)| points.get(w).map(|p| (w.clone(), *p)).ok_or_else(|| DbError::corrupt(format!("stock at unknown warehouse {w}"))))
+            .collect::<DbResult<_>>()?;
+        let mut current: Vec<StockLevel> = levels.iter().map(|(_, l)| *l).collect();
+        // A total too large is refused before it can take stock.
+        let mut takers = Vec::with_capacity(jobs.len());
+        for i in jobs {
+            match total(price, &requests[i].2) {
+                Some(total) => takers.push((i, total)),
+                None => replies[i] = Some(Reply::Refused(OrdersError::Invalid("the order total is too large".into()))),
+            }
+        }
+        let wants: Vec<(i64, GeoPoint)> = takers.iter().map(|&(i, _)| (requests[i].2.lines[0].qty.as_i64(), requests[i].2.destination)).collect();
+        for (&(i, total), decided) in takers.iter().zip(allocate(&located, &mut current, &wants)) {
+            let order = &requests[i].2;
+            match decided {
+                Some((w, after)) => created.push((i, record(order, &located[w].0, price, total), after)),
+                None => replies[i] = Some(Reply::Refused(OrdersError::InsufficientStock(shortage_text(&order.lines, !located.is_empty())))),
+            }
+        }
+    }
+    write_created(tx, requests, &mut created, &mut replies)?;
+    settle_duplicates(requests, &mut replies);
+    Ok(replies.into_iter().map(|r| r.unwrap_or(Reply::Fallback)).collect())
+}
+
+/// Looks every key up; answers replays and mismatches; returns the orders still to take.
+/// A key that appears twice in the batch is taken once (the first); the others are settled
+/// after the batch by `settle_duplicates`.
+fn known_keys(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrder)], replies: &mut [Option<Reply>]) -> DbResult<Vec<usize>> {
+    let mut by_caller: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, (caller, _, _)) in requests.iter().enumerate() {
+        by_caller.entry(caller).or_default().push(i);
+    }
+    let mut fresh = Vec::new();
+    for (caller, indexes) in by_caller {
+        let keys: Vec<&RequestKey> = indexes.iter().map(|&i| &requests[i].1).collect();
+        let mut first_of: HashMap<&str, usize> = HashMap::new();
+        for (&i, seen) in indexes.iter().zip(lookup_many(tx, caller, &keys)?) {
+            match seen {
+                Seen::Replay(stored) => replies[i] = Some(Reply::Answer { stored, replayed: true }),
+                Seen::Mismatch => replies[i] = Some(Reply::Mismatch),
+                Seen::New if first_of.contains_key(requests[i].1.key.as_str()) => {}
+                Seen::New => {
+                    first_of.insert(&requests[i].1.key, i);
+                    fresh.push(i);
+                }
+            }
+        }
+    }
+    Ok(fresh)
+}
+
+fn total(price: Money, order: &CreateOrder) -> Option<Money> {
+    price.minor().checked_mul(order.lines[0].qty.as_i64()).and_then(|t| Money::parse(t).ok())
+}
+
+fn record(order: &CreateOrder, warehouse: &WarehouseCode, price: Money, total: Money) -> OrderRecord {
+    let line = &order.lines[0];
+    OrderRecord {
+        id: 0,
+        state: OrderState::AwaitingPayment,
+        channel: order.channel.clone(),
+        warehouse: Some(warehouse.clone()),
+        lines: vec![OrderLineRecord { sku: line.sku.clone(), qty: line.qty, unit_price: price }],
+        total,
+        ship_to: order.ship_to.clone(),
+        tracking_number: None,
+        carrier: None,
+        created_at_ms: order.now_ms,
+        payment_deadline_ms: order.payment_deadline_ms,
+        updated_at_ms: order.now_ms,
+    }
+}
+
+/// Ids, orders, stock levels with their ledger rows, journal events and keys — a few
+/// multi-row statements for the whole batch.
+fn write_created(
+    tx: &mut dyn Tx,
+    requests: &[(&'static str, RequestKey, CreateOrder)],
+    created: &mut [(usize, OrderRecord, StockLevel)],
+    replies: &mut [Option<Reply>],
+) -> DbResult<()> {
+    if created.is_empty() {
+        return Ok(());
+    }
+    let ids = store::next_ids(tx, created.len())?;
+    for ((_, order, _), id) in created.iter_mut().zip(ids) {
+        order.id = id;
+    }
+    let rows: Vec<(&OrderRecord, &GeoPoint)> = created.iter().map(|(i, o, _)| (o, &requests[*i].2.destination)).collect();
+    store::insert_many(tx, &rows)?;
+    // Per (SKU, warehouse): the last level decided, and a ledger row per order.
+    let mut stock: BTreeMap<(Sku, WarehouseCode), (StockLevel, Vec<LedgerRow>)> = BTreeMap::new();
+    for (_, order, after) in created.iter() {
+        let (line, warehouse) = (&order.lines[0], order.warehouse.clone().ok_or_else(|| DbError::corrupt("batch order without warehouse"))?);
+        let entry = stock.entry((line.sku.clone(), warehouse)).or_insert((*after, Vec::new()));
+        entry.0 = *after;
+        entry.1.push(LedgerRow {
+            field: StockField::Locked,
+            delta: line.qty.as_i64(),
+            balance_after: after.locked,
+            cause: "order_created",
+            reference: format!("order:{}", order.id),
+        });
+    }
+    let now = created[0].1.created_at_ms;
+    for ((sku, warehouse), (level, ledger)) in &stock {
+        save_batch(tx, sku, warehouse, level, ledger, now)?;
+    }
+    let mut events = Vec::with_capacity(created.len());
+    for (_, o, _) in created.iter() {
+        let warehouse = o.warehouse.clone().ok_or_else(|| DbError::corrupt("batch order without warehouse"))?;
+        events.push(BusinessEvent::OrderCreated { order_id: o.id, channel: o.channel.clone(), warehouse, lines: event_lines(o), total: o.total.minor() });
+    }
+    journal::store::append_many(tx, &events, now)?;
+    let mut answers: BTreeMap<&str, Vec<(&RequestKey, Stored)>> = BTreeMap::new();
+    for (i, order, _) in created.iter() {
+        let body = serde_json::to_value(order).map_err(|e| DbError::corrupt(e.to_string()))?;
+        answers.entry(requests[*i].0).or_default().push((&requests[*i].1, (201, body)));
+    }
+    for (caller, list) in &answers {
+        let refs: Vec<(&RequestKey, &Stored)> = list.iter().map(|(k, s)| (*k, s)).collect();
+        remember_many(tx, caller, &refs, now)?;
+    }
+    for (i, order, _) in created.iter() {
+        let body = serde_json::to_value(order).map_err(|e| DbError::corrupt(e.to_string()))?;
+        replies[*i] = Some(Reply::Answer { stored: (201, body), replayed: false });
+    }
+    Ok(())
+}
+
+/// A key sent twice within one batch: the later copies get the first's answer when their
+/// request is the same, else the mismatch.
+fn settle_duplicates(requests: &[(&'static str, RequestKey, CreateOrder)], replies: &mut [Option<Reply>]) {
+    for i in 0..requests.len() {
+        if replies[i].is_some() {
+            continue;
+        }
+        let first = (0..i).find(|&j| requests[j].0 == requests[i].0 && requests[j].1.key == requests[i].1.key);
+        replies[i] = Some(match first.map(|j| (&replies[j], requests[j].1.fingerprint == requests[i].1.fingerprint)) {
+            Some((Some(Reply::Answer { stored, .. }), true)) => Reply::Answer { stored: stored.clone(), replayed: true },
+            Some((_, false)) => Reply::Mismatch,
+            _ => Reply::Fallback,
+        });
+    }
+}

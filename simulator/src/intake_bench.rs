@@ -1,0 +1,119 @@
+//! Order intake on SQLite and on PostgreSQL, each as a ratio to raw pgbench doing the bare
+//! conditional decrement + insert (`simulator/pgbench/order_intake.sql`) in the same run on
+//! the same server — a ratio survives a noisy machine, an absolute figure does not.
+//!
+//! Needs `pgbench`, `psql` and a PostgreSQL server (`TOTE_BENCH_POSTGRES`, default
+//! `postgresql://postgres@127.0.0.1:5432/postgres`); creates and drops its own databases.
+
+use crate::bench::{central_config_with, drive_intake, spawn};
+use anyhow::{bail, ensure, Context, Result};
+use std::path::Path;
+use std::process::Command;
+
+fn server_url() -> String {
+    std::env::var("TOTE_BENCH_POSTGRES").unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database that lives for one measurement.
+struct BenchDatabase {
+    name: String,
+}
+
+impl BenchDatabase {
+    fn create(purpose: &str) -> Result<BenchDatabase> {
+        let name = format!("tote_bench_{purpose}_{}", std::process::id());
+        psql(&server_url(), &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+        psql(&server_url(), &format!("CREATE DATABASE {name}"))?;
+        Ok(BenchDatabase { name })
+    }
+
+    fn url(&self) -> String {
+        match server_url().rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{}", self.name),
+            None => format!("{}/{}", server_url(), self.name),
+        }
+    }
+}
+
+impl Drop for BenchDatabase {
+    fn drop(&mut self) {
+        let _ = psql(&server_url(), &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+    }
+}
+
+fn psql(url: &str, sql: &str) -> Result<()> {
+    let out = Command::new("psql").arg(url).args(["-q", "-v", "ON_ERROR_STOP=1", "-c", sql]).output().context("running psql")?;
+    ensure!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
+/// The server's connection limit, less a margin for everything else using it.
+fn connection_budget() -> Result<usize> {
+    let out = Command::new("psql").arg(server_url()).args(["-Atc", "SHOW max_connections"]).output().context("running psql")?;
+    let max: usize = String::from_utf8_lossy(&out.stdout).trim().parse().context("max_connections")?;
+    Ok(max.saturating_sub(20).max(1))
+}
+
+/// Raw pgbench: transactions per second with `clients` connections for `seconds`.
+fn pgbench(clients: usize, hot: bool, seconds: u64) -> Result<f64> {
+    let db = BenchDatabase::create("pgbench")?;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pgbench");
+    let setup = std::fs::read_to_string(dir.join("setup.sql"))?;
+    psql(&db.url(), &setup)?;
+    let out = Command::new("pgbench")
+        .arg(db.url())
+        .args(["-n", "-M", "prepared", "-j", "2", "-c", &clients.to_string(), "-T", &seconds.to_string()])
+        .args(["-D", &format!("nskus={}", if hot { 1 } else { 1000 })])
+        .arg("-f")
+        .arg(dir.join("order_intake.sql"))
+        .output()
+        .context("running pgbench (Debian: postgresql-client)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.success(), "pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("tps = ") {
+            return rest.split_whitespace().next().context("tps figure")?.parse().context("tps number");
+        }
+    }
+    bail!("no tps line in pgbench output:\n{text}")
+}
+
+/// Central on PostgreSQL (a fresh database) or SQLite, driven for `seconds`.
+async fn central(postgres: bool, clients: usize, hot: bool, seconds: u64, pool_size: usize) -> Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let db = if postgres { Some(BenchDatabase::create("central")?) } else { None };
+    let database = match &db {
+        Some(db) => format!("backend = \"postgres\"\nurl = \"{}\"\npool_size = {pool_size}", db.url()),
+        None => format!("path = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4", dir.path().join("central.sqlite").display()),
+    };
+    let daemon = spawn("tote-central", &central_config_with(dir.path(), "127.0.0.1:0", &database)?)?;
+    let figures = drive_intake(&daemon, clients, hot, seconds).await?;
+    println!("intake  {:<8} {}", if postgres { "postgres" } else { "sqlite" }, figures.line(clients, hot));
+    drop(daemon);
+    Ok(figures.per_second)
+}
+
+/// Every combination of 64/256 clients and spread/hot SKUs: pgbench, then central on
+/// PostgreSQL and on SQLite, with the ratios.
+pub async fn compare(seconds: u64, pool_size: usize) -> Result<()> {
+    let budget = connection_budget()?;
+    for (clients, hot) in [(64, false), (256, false), (64, true), (256, true)] {
+        // pgbench needs one server connection per client; past the server's limit it
+        // runs with as many as the server allows (and says so).
+        let connections = clients.min(budget);
+        let raw = pgbench(connections, hot, seconds)?;
+        println!(
+            "pgbench          clients={clients:<4} sku={:<6} {raw:>8.0} tps (conditional decrement + insert; {connections} connections)",
+            if hot { "hot" } else { "spread" }
+        );
+        let pg = central(true, clients, hot, seconds, pool_size).await?;
+        let lite = central(false, clients, hot, seconds, pool_size).await?;
+        println!(
+            "ratio            clients={clients:<4} sku={:<6} postgres/pgbench {:.2}×  sqlite/pgbench {:.2}×",
+            if hot { "hot" } else { "spread" },
+            pg / raw,
+            lite / raw
+        );
+    }
+    Ok(())
+}
