@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Tote's whole test suite. Installs the test peers that are missing (Debian packages: systemd,
-# mosquitto, mbpoll, chromium, chromium-driver, fonts-noto-cjk; PyPI: jsonschema, jsonschema-rs,
-# pymodbus), then builds, lints and runs every test, then runs the demo story once as a smoke
-# test. Browser screenshots are kept in target/screenshots/.
+# mosquitto, mbpoll, chromium, chromium-driver, fonts-noto-cjk, postgresql; PyPI: jsonschema,
+# jsonschema-rs, pymodbus), makes sure a PostgreSQL server answers and has the `tote` role
+# and database the tests use (each test then creates its own database), then builds, lints
+# and runs every test, then runs the demo story once as a smoke test. Browser screenshots
+# are kept in target/screenshots/.
 # .ci/run calls exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,14 @@ if [ -z "${TOTE_TEST_MQTT_BROKER:-}" ] && ! broker_up 127.0.0.1:1883; then
   command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
   start_mosquitto=1
 fi
+# PostgreSQL: central's tests run on it as well as on SQLite. TOTE_TEST_POSTGRES names a
+# server (a postgresql:// URL whose role may create databases); else the local one.
+pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+if [ -z "${TOTE_TEST_POSTGRES:-}" ] && ! pg_up; then
+  command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
+  start_postgres=1
+fi
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing test peers: ${missing[*]}"
   as_root apt-get update -qq
@@ -36,6 +46,24 @@ if [ "${start_mosquitto:-0}" = 1 ]; then
   for _ in $(seq 50); do broker_up "$TOTE_TEST_MQTT_BROKER" && break; sleep 0.1; done
   echo "== started Mosquitto on $TOTE_TEST_MQTT_BROKER"
 fi
+if [ "${start_postgres:-0}" = 1 ]; then
+  version=$(ls /etc/postgresql | sort -V | tail -1)
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  for _ in $(seq 100); do pg_up && break; sleep 0.1; done
+  echo "== started PostgreSQL $version"
+fi
+if [ -z "${TOTE_TEST_POSTGRES:-}" ]; then
+  # The role and database the tests connect as; created once, kept between runs.
+  # As the server's superuser: over TCP where trust allows it, else as the postgres OS user.
+  as_postgres() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
+  admin() { psql -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 -qAtc "$1" 2>/dev/null || as_postgres psql -d postgres -v ON_ERROR_STOP=1 -qAtc "$1"; }
+  [ "$(admin "SELECT 1 FROM pg_roles WHERE rolname = 'tote'")" = 1 ] || admin "CREATE ROLE tote LOGIN CREATEDB"
+  [ "$(admin "SELECT 1 FROM pg_database WHERE datname = 'tote'")" = 1 ] || admin "CREATE DATABASE tote OWNER tote"
+  # Databases left by an earlier run that was killed before it could drop them.
+  for db in $(admin "SELECT datname FROM pg_database WHERE datname LIKE 'tote_test_%'"); do admin "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null; done
+  export TOTE_TEST_POSTGRES="postgresql://tote@127.0.0.1:5432/tote"
+fi
+echo "== PostgreSQL for the tests: $TOTE_TEST_POSTGRES"
 # The independent VDA 5050 schema validator.
 if ! python3 -c 'import jsonschema, jsonschema_rs' >/dev/null 2>&1; then
   echo "== installing test peer: python jsonschema, jsonschema-rs"
