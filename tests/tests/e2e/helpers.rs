@@ -227,6 +227,16 @@ impl CentralStore {
         }
     }
 
+    /// The rows `sql` returns, each cell as text (NULL as `NULL`), rows sorted. The same
+    /// spelling on both backends as long as `sql` selects integers and text. Blocking.
+    pub fn rows_blocking(&self, sql: &str) -> Result<Vec<Vec<String>>> {
+        let mut rows = match self {
+            CentralStore::Sqlite(path) => sqlite_rows(path, sql)?,
+            CentralStore::Postgres(db) => pg_rows(&db.url, sql)?,
+        };
+        rows.sort();
+        Ok(rows)
+    }
 }
 
 /// Central's config on SQLite: `central.sqlite` in `dir`.
@@ -394,6 +404,12 @@ impl Central {
         wait_journal_settled(self).await?;
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.checksum_blocking()).await?
+    }
+
+    /// `sql` run on central's database directly, rows as text, sorted (see `CentralStore::rows_blocking`).
+    pub async fn rows(&self, sql: &str) -> Result<Vec<Vec<String>>> {
+        let (store, sql) = (self.store.clone(), sql.to_owned());
+        tokio::task::spawn_blocking(move || store.rows_blocking(&sql)).await?
     }
 
     /// The Prometheus text of `/metrics` (no auth).
@@ -674,6 +690,43 @@ pub fn pg_checksum(url: &str) -> Result<String> {
     }
     tx.commit()?;
     Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// The rows `sql` returns from an SQLite file, each cell as text (NULL as `NULL`).
+pub fn sqlite_rows(path: &Path, sql: &str) -> Result<Vec<Vec<String>>> {
+    use rusqlite::types::Value as Cell;
+    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut stmt = conn.prepare(sql)?;
+    let n = stmt.column_count();
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let cells = (0..n)
+            .map(|i| {
+                Ok(match row.get::<_, Cell>(i)? {
+                    Cell::Null => "NULL".to_owned(),
+                    Cell::Integer(v) => v.to_string(),
+                    Cell::Real(v) => v.to_string(),
+                    Cell::Text(v) => v,
+                    Cell::Blob(v) => format!("{v:?}"),
+                })
+            })
+            .collect::<Result<Vec<String>>>()?;
+        out.push(cells);
+    }
+    Ok(out)
+}
+
+/// The simple query protocol answers every value as text, whatever its type.
+fn pg_rows(url: &str, sql: &str) -> Result<Vec<Vec<String>>> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).with_context(|| format!("connecting to {url}"))?;
+    let mut out = Vec::new();
+    for message in client.simple_query(sql)? {
+        if let postgres::SimpleQueryMessage::Row(row) = message {
+            out.push((0..row.len()).map(|i| row.get(i).unwrap_or("NULL").to_owned()).collect());
+        }
+    }
+    Ok(out)
 }
 
 /// The value of one sample of the Prometheus text `metrics`: `name` with its labels as
