@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Tote's whole test suite. Installs the test peers that are missing (Debian packages: systemd,
-# mosquitto, mbpoll, chromium, chromium-driver, fonts-noto-cjk; PyPI: jsonschema, jsonschema-rs,
-# pymodbus), then builds, lints and runs every test, then runs the demo story once as a smoke
-# test. Browser screenshots are kept in target/screenshots/.
+# mosquitto, mbpoll, chromium, chromium-driver, fonts-noto-cjk, postgresql; PyPI: jsonschema,
+# jsonschema-rs, pymodbus), then builds, lints and runs every test, then runs the demo story once
+# as a smoke test. Browser screenshots are kept in target/screenshots/.
+# Central's PostgreSQL tests use TOTE_TEST_POSTGRES if set, else a server on 127.0.0.1:5432 that
+# trusts user postgres, else a throwaway cluster this script starts (and stops at exit).
 # .ci/run calls exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,11 @@ if [ -z "${TOTE_TEST_MQTT_BROKER:-}" ] && ! broker_up 127.0.0.1:1883; then
   command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
   start_mosquitto=1
 fi
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+if [ -z "${TOTE_TEST_POSTGRES:-}" ] && ! broker_up 127.0.0.1:5432; then
+  [ -n "$(pg_bin)" ] || missing+=(postgresql)
+  start_postgres=1
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing test peers: ${missing[*]}"
   as_root apt-get update -qq
@@ -35,6 +42,23 @@ if [ "${start_mosquitto:-0}" = 1 ]; then
   export TOTE_TEST_MQTT_BROKER="127.0.0.1:$port"
   for _ in $(seq 50); do broker_up "$TOTE_TEST_MQTT_BROKER" && break; sleep 0.1; done
   echo "== started Mosquitto on $TOTE_TEST_MQTT_BROKER"
+fi
+# A throwaway PostgreSQL cluster (trust auth, user postgres) for central's second backend. initdb
+# refuses to run as root, so as root the cluster belongs to the postgres user the package made.
+if [ "${start_postgres:-0}" = 1 ]; then
+  bin=$(pg_bin)
+  pgdata=$(mktemp -d)
+  as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+  if [ "$(id -u)" -eq 0 ]; then chown postgres "$pgdata"; fi
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  as_pg "$bin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 >/dev/null
+  # Parallel tests each open a pool of connections: room for many. No fsync: the tests kill
+  # central, never this server, and the cluster is thrown away.
+  as_pg "$bin/pg_ctl" -D "$pgdata" -l "$pgdata/log" -w \
+    -o "-p $port -k $pgdata -c listen_addresses=127.0.0.1 -c max_connections=500 -c fsync=off" start >/dev/null
+  trap 'as_pg "$bin/pg_ctl" -D "$pgdata" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$pgdata"' EXIT
+  export TOTE_TEST_POSTGRES="postgresql://postgres@127.0.0.1:$port/postgres"
+  echo "== started PostgreSQL on 127.0.0.1:$port"
 fi
 # The independent VDA 5050 schema validator.
 if ! python3 -c 'import jsonschema, jsonschema_rs' >/dev/null 2>&1; then
