@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Tote's whole test suite. Installs the test peers that are missing (Debian packages: systemd,
 # mosquitto, mbpoll, chromium, chromium-driver, fonts-noto-cjk, postgresql; PyPI: jsonschema,
-# jsonschema-rs, pymodbus), makes sure a PostgreSQL server answers and has the `tote` role
-# and database the tests use (each test then creates its own database), then builds, lints
-# and runs every test, then runs the demo story once as a smoke test. Browser screenshots
-# are kept in target/screenshots/.
+# jsonschema-rs, pymodbus), then builds, lints and runs every test, then runs the demo story once
+# as a smoke test. Browser screenshots are kept in target/screenshots/.
+# Central's PostgreSQL tests use TOTE_TEST_POSTGRES if set, else a server on 127.0.0.1:5432 (with
+# the role and database `tote` this script creates there when absent), else a throwaway cluster
+# this script starts (and stops at exit). Each test creates and drops its own database.
 # .ci/run calls exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,14 +25,11 @@ if [ -z "${TOTE_TEST_MQTT_BROKER:-}" ] && ! broker_up 127.0.0.1:1883; then
   command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
   start_mosquitto=1
 fi
-# PostgreSQL: central's tests run on it as well as on SQLite. TOTE_TEST_POSTGRES names a
-# server (a postgresql:// URL whose role may create databases); else the local one.
-pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
-if [ -z "${TOTE_TEST_POSTGRES:-}" ] && ! pg_up; then
-  command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+if [ -z "${TOTE_TEST_POSTGRES:-}" ] && ! broker_up 127.0.0.1:5432; then
+  [ -n "$(pg_bin)" ] || missing+=(postgresql)
   start_postgres=1
 fi
-command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing test peers: ${missing[*]}"
   as_root apt-get update -qq
@@ -46,15 +44,25 @@ if [ "${start_mosquitto:-0}" = 1 ]; then
   for _ in $(seq 50); do broker_up "$TOTE_TEST_MQTT_BROKER" && break; sleep 0.1; done
   echo "== started Mosquitto on $TOTE_TEST_MQTT_BROKER"
 fi
+# A throwaway PostgreSQL cluster (trust auth, user postgres) for central's second backend. initdb
+# refuses to run as root, so as root the cluster belongs to the postgres user the package made.
 if [ "${start_postgres:-0}" = 1 ]; then
-  version=$(ls /etc/postgresql | sort -V | tail -1)
-  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
-  for _ in $(seq 100); do pg_up && break; sleep 0.1; done
-  echo "== started PostgreSQL $version"
+  bin=$(pg_bin)
+  pgdata=$(mktemp -d)
+  as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+  if [ "$(id -u)" -eq 0 ]; then chown postgres "$pgdata"; fi
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  as_pg "$bin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 >/dev/null
+  # Parallel tests each open a pool of connections: room for many. No fsync: the tests kill
+  # central, never this server, and the cluster is thrown away.
+  as_pg "$bin/pg_ctl" -D "$pgdata" -l "$pgdata/log" -w \
+    -o "-p $port -k $pgdata -c listen_addresses=127.0.0.1 -c max_connections=500 -c fsync=off" start >/dev/null
+  trap 'as_pg "$bin/pg_ctl" -D "$pgdata" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$pgdata"' EXIT
+  export TOTE_TEST_POSTGRES="postgresql://postgres@127.0.0.1:$port/postgres"
+  echo "== started PostgreSQL on 127.0.0.1:$port"
 fi
 if [ -z "${TOTE_TEST_POSTGRES:-}" ]; then
-  # The role and database the tests connect as; created once, kept between runs.
-  # As the server's superuser: over TCP where trust allows it, else as the postgres OS user.
+  # The local server: the role and database the tests connect as, created once and kept.
   as_postgres() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
   admin() { psql -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 -qAtc "$1" 2>/dev/null || as_postgres psql -d postgres -v ON_ERROR_STOP=1 -qAtc "$1"; }
   [ "$(admin "SELECT 1 FROM pg_roles WHERE rolname = 'tote'")" = 1 ] || admin "CREATE ROLE tote LOGIN CREATEDB"

@@ -1,5 +1,7 @@
-//! The harness: real tote-central and tote-edge processes on port 0 with temp SQLite files,
-//! and typed helpers over their HTTP APIs (zero-to-production's `TestApp`, as processes).
+//! The harness: real tote-central and tote-edge processes on port 0 with temp SQLite files
+//! (central optionally on a fresh PostgreSQL database), and typed helpers over their HTTP APIs
+//! (zero-to-production's `TestApp`, as processes). Not a place for assertions about behaviour:
+//! those live in the tests (and the journal's cross-checks in `journal.rs`).
 
 use anyhow::{bail, Context, Result};
 use reqwest::{Client, StatusCode};
@@ -181,9 +183,70 @@ impl Drop for Daemon {
     }
 }
 
+/// Which database central runs on. The edges always run on SQLite.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where a central keeps its data: an SQLite file, or a fresh PostgreSQL database that exists
+/// as long as this value does (it is dropped, with force, when this is).
+pub enum CentralStore {
+    Sqlite(PathBuf),
+    Postgres(tote_central::db::testing::TestDatabase),
+}
+
+impl CentralStore {
+    /// A new, empty store for a central whose files live in `dir`. PostgreSQL: a new database
+    /// on the test server (`TOTE_TEST_POSTGRES`); without a server this panics and says how to
+    /// get one — the suite never skips a backend silently.
+    pub fn create(dir: &Path, backend: Backend) -> CentralStore {
+        match backend {
+            Backend::Sqlite => CentralStore::Sqlite(dir.join("central.sqlite")),
+            Backend::Postgres => CentralStore::Postgres(tote_central::db::testing::TestDatabase::create()),
+        }
+    }
+
+    /// The `[database]` section of central's config.
+    fn config_section(&self) -> String {
+        match self {
+            CentralStore::Sqlite(path) => {
+                format!("path = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4", path.display())
+            }
+            CentralStore::Postgres(db) => format!("backend = \"postgres\"\nurl = \"{}\"\npool_size = 16", db.url),
+        }
+    }
+
+    /// SHA-256 over every user table, row by row in a stable order: equal checksums mean equal
+    /// data. Blocking (the PostgreSQL client runs its own runtime): call it off async threads.
+    pub fn checksum_blocking(&self) -> Result<String> {
+        match self {
+            CentralStore::Sqlite(path) => db_checksum(path),
+            CentralStore::Postgres(db) => pg_checksum(&db.url),
+        }
+    }
+
+    /// The rows `sql` returns, each cell as text (NULL as `NULL`), rows sorted. The same
+    /// spelling on both backends as long as `sql` selects integers and text. Blocking.
+    pub fn rows_blocking(&self, sql: &str) -> Result<Vec<Vec<String>>> {
+        let mut rows = match self {
+            CentralStore::Sqlite(path) => sqlite_rows(path, sql)?,
+            CentralStore::Postgres(db) => pg_rows(&db.url, sql)?,
+        };
+        rows.sort();
+        Ok(rows)
+    }
+}
+
+/// Central's config on SQLite: `central.sqlite` in `dir`.
 pub fn central_config(dir: &Path, payment_timeout_ms: u64) -> Result<PathBuf> {
+    central_config_on(dir, &CentralStore::Sqlite(dir.join("central.sqlite")), payment_timeout_ms)
+}
+
+/// Central's config (`central.toml` in `dir`) on `store`.
+pub fn central_config_on(dir: &Path, store: &CentralStore, payment_timeout_ms: u64) -> Result<PathBuf> {
     let path = dir.join("central.toml");
-    let db = dir.join("central.sqlite");
     std::fs::write(
         &path,
         format!(
@@ -194,10 +257,7 @@ max_body_bytes = 65536
 max_connections = 1024
 max_in_flight = 1024
 [database]
-path = "{}"
-write_queue = 65536
-max_batch = 1024
-max_readers = 4
+{}
 [orders]
 payment_timeout_ms = {payment_timeout_ms}
 sweep_interval_ms = 50
@@ -206,7 +266,7 @@ max_lines = 50
 admin_token = "{ADMIN}"
 read_token = "{READER}"
 "#,
-            db.display()
+            store.config_section()
         ),
     )?;
     Ok(path)
@@ -275,15 +335,18 @@ pub struct Reply {
     pub status: StatusCode,
     pub body: Value,
     pub content_type: String,
+    /// The `idempotent-replayed` header: `true` when the answer is a stored one.
+    pub replayed: Option<String>,
 }
 
 impl Reply {
-    async fn from(response: reqwest::Response) -> Result<Reply> {
+    pub async fn from(response: reqwest::Response) -> Result<Reply> {
         let status = response.status();
-        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let (content_type, replayed) = (header("content-type").unwrap_or_default(), header("idempotent-replayed"));
         let text = response.text().await?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok(Reply { status, body, content_type })
+        Ok(Reply { status, body, content_type, replayed })
     }
 
     pub fn ok(self) -> Result<Value> {
@@ -308,19 +371,52 @@ pub fn edge_client() -> Client {
 }
 
 pub struct Central {
+    // Declared before `store`: fields drop in order, so the process is killed before its
+    // PostgreSQL database is dropped.
     pub daemon: Arc<Mutex<Daemon>>,
     base: String,
     pub http: Client,
+    store: Arc<CentralStore>,
 }
 
 impl Central {
+    /// On SQLite, with a payment timeout long enough never to fire.
     pub fn start(dir: &Path) -> Result<Central> {
         Self::start_with_timeout(dir, 600_000)
     }
 
+    /// On SQLite.
     pub fn start_with_timeout(dir: &Path, payment_timeout_ms: u64) -> Result<Central> {
-        let daemon = Daemon::spawn(Kind::Central, central_config(dir, payment_timeout_ms)?)?;
-        Ok(Central { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), http: client() })
+        Self::start_on(dir, Backend::Sqlite, payment_timeout_ms)
+    }
+
+    /// On a new, empty store of `backend`; restarts (`restart`, `Daemon::restart`) keep it.
+    pub fn start_on(dir: &Path, backend: Backend, payment_timeout_ms: u64) -> Result<Central> {
+        let store = CentralStore::create(dir, backend);
+        let daemon = Daemon::spawn(Kind::Central, central_config_on(dir, &store, payment_timeout_ms)?)?;
+        Ok(Central { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), http: client(), store: Arc::new(store) })
+    }
+
+    /// Checksum of central's data (every table) once the journal has settled: the sequencer
+    /// and the consumers write in the background after each commit, so without the wait two
+    /// checksums of unchanged business data could differ.
+    pub async fn data_checksum(&self) -> Result<String> {
+        wait_journal_settled(self).await?;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.checksum_blocking()).await?
+    }
+
+    /// `sql` run on central's database directly, rows as text, sorted (see `CentralStore::rows_blocking`).
+    pub async fn rows(&self, sql: &str) -> Result<Vec<Vec<String>>> {
+        let (store, sql) = (self.store.clone(), sql.to_owned());
+        tokio::task::spawn_blocking(move || store.rows_blocking(&sql)).await?
+    }
+
+    /// The Prometheus text of `/metrics` (no auth).
+    pub async fn metrics(&self) -> Result<String> {
+        let response = self.http.get(self.url("/metrics")).send().await?;
+        anyhow::ensure!(response.status().is_success(), "GET /metrics: {}", response.status());
+        Ok(response.text().await?)
     }
 
     pub fn base_url(&self) -> &str {
@@ -513,9 +609,15 @@ pub struct World {
 }
 
 impl World {
+    /// On SQLite.
     pub async fn start(warehouses: &[(&str, &str)]) -> Result<World> {
+        Self::start_on(Backend::Sqlite, warehouses).await
+    }
+
+    /// Central on `backend` (a fresh database, kept for the world's life), edges on SQLite.
+    pub async fn start_on(backend: Backend, warehouses: &[(&str, &str)]) -> Result<World> {
         let dir = tempfile::tempdir()?;
-        let central = Central::start(dir.path())?;
+        let central = Central::start_on(dir.path(), backend, 600_000)?;
         central.seed_catalog().await?;
         let mut edges = Vec::new();
         for (code, city) in warehouses {
@@ -556,6 +658,99 @@ pub fn db_checksum(path: &Path) -> Result<String> {
         }
     }
     Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// The same checksum over a PostgreSQL database: every table of schema `public` (including
+/// `schema_version`; nothing is left out), each row as PostgreSQL's text form of the whole
+/// row, ordered by that text, all read in one repeatable-read snapshot. Sequences are not
+/// tables and are not hashed: a refused request may use up an id without storing anything.
+/// Blocking: the sync client starts its own runtime.
+pub fn pg_checksum(url: &str) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut client = postgres::Client::connect(url, postgres::NoTls).with_context(|| format!("connecting to {url}"))?;
+    let mut tx = client.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).read_only(true).start()?;
+    let tables: Vec<String> = tx
+        .query(
+            "SELECT table_name::text FROM information_schema.tables
+             WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1",
+            &[],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    anyhow::ensure!(!tables.is_empty(), "no tables in {url}");
+    let mut hasher = Sha256::new();
+    for table in tables {
+        hasher.update(table.as_bytes());
+        for row in tx.query(&format!("SELECT t::text FROM \"{table}\" t ORDER BY 1"), &[])? {
+            let text: String = row.get(0);
+            hasher.update(text.as_bytes());
+            hasher.update(b"|");
+        }
+    }
+    tx.commit()?;
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// The rows `sql` returns from an SQLite file, each cell as text (NULL as `NULL`).
+pub fn sqlite_rows(path: &Path, sql: &str) -> Result<Vec<Vec<String>>> {
+    use rusqlite::types::Value as Cell;
+    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut stmt = conn.prepare(sql)?;
+    let n = stmt.column_count();
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let cells = (0..n)
+            .map(|i| {
+                Ok(match row.get::<_, Cell>(i)? {
+                    Cell::Null => "NULL".to_owned(),
+                    Cell::Integer(v) => v.to_string(),
+                    Cell::Real(v) => v.to_string(),
+                    Cell::Text(v) => v,
+                    Cell::Blob(v) => format!("{v:?}"),
+                })
+            })
+            .collect::<Result<Vec<String>>>()?;
+        out.push(cells);
+    }
+    Ok(out)
+}
+
+/// The simple query protocol answers every value as text, whatever its type.
+fn pg_rows(url: &str, sql: &str) -> Result<Vec<Vec<String>>> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).with_context(|| format!("connecting to {url}"))?;
+    let mut out = Vec::new();
+    for message in client.simple_query(sql)? {
+        if let postgres::SimpleQueryMessage::Row(row) = message {
+            out.push((0..row.len()).map(|i| row.get(i).unwrap_or("NULL").to_owned()).collect());
+        }
+    }
+    Ok(out)
+}
+
+/// The value of one sample of the Prometheus text `metrics`: `name` with its labels as
+/// written, e.g. `tote_central_journal_consumer_lag{consumer="sales"}`.
+pub fn metric(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Waits until every committed journal event has its number and every consumer has applied
+/// all of them (`/metrics`: `tote_central_journal_unnumbered 0`, each
+/// `tote_central_journal_consumer_lag` 0, and the `sales` consumer has a position at all).
+pub async fn wait_journal_settled(central: &Central) -> Result<()> {
+    eventually("the journal to settle (all numbered, consumers caught up)", Duration::from_secs(30), || async {
+        let text = central.metrics().await?;
+        let unnumbered = metric(&text, "tote_central_journal_unnumbered");
+        let lags: Vec<f64> = text
+            .lines()
+            .filter(|l| l.starts_with("tote_central_journal_consumer_lag{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        let sales_known = metric(&text, "tote_central_journal_consumer_lag{consumer=\"sales\"}").is_some();
+        Ok((unnumbered == Some(0.0) && sales_known && lags.iter().all(|lag| *lag == 0.0)).then_some(()))
+    })
+    .await
 }
 
 pub use tote_sim::KillOnDrop;

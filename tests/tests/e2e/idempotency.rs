@@ -6,25 +6,45 @@ use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replayed_requests_and_sync_batches_change_nothing() -> Result<()> {
-    let world = World::start(&[("SH-01", "Shanghai")]).await?;
+async fn replayed_requests_and_sync_batches_change_nothing_on_sqlite() -> Result<()> {
+    replays(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_requests_and_sync_batches_change_nothing_on_postgres() -> Result<()> {
+    replays(Backend::Postgres).await
+}
+
+async fn replays(backend: Backend) -> Result<()> {
+    let world = World::start_on(backend, &[("SH-01", "Shanghai")]).await?;
     let (central, sh) = (&world.central, world.edge("SH-01"));
     sh.receive("A-01-01", PEGASUS_GTIN, 5).await?;
     sh.wait_synced(Duration::from_secs(20)).await?;
 
     // Same key, same body: same order, same answer, one lock.
     let body = order_body(PEGASUS, 2, "Shanghai");
+    let empty = central.data_checksum().await?;
     let first = central.create_order("same-key", &body).await?;
+    let before = central.data_checksum().await?;
+    assert_ne!(before, empty, "the checksum sees a new order");
     let second = central.create_order("same-key", &body).await?;
     assert_eq!(first.status, 201);
     assert_eq!(second.status, 201);
     assert_eq!(first.body, second.body);
+    assert_eq!((first.replayed.as_deref(), second.replayed.as_deref()), (Some("false"), Some("true")), "a replay says so");
     assert_eq!(central.level(PEGASUS, "SH-01").await?, (5, 2, 0, 3));
-    // Same key, other body: refused, nothing changes.
+    // Same key, other body (or the same body on another path): refused, nothing changes.
     let other = central.create_order("same-key", &order_body(PEGASUS, 1, "Shanghai")).await?;
     assert_eq!(other.status, 422);
+    assert_eq!(other.content_type, "application/problem+json");
     assert_eq!(other.body["type"], "https://tote.dev/problems/idempotency-key-reused");
+    let spu = json!({"id": "PEG40", "name": "Nike Air Zoom Pegasus 40", "brand": "Nike", "category": "Shoes > Running"});
+    let request = central.http.post(central.url("/api/v1/spus")).bearer_auth(ADMIN).header("Idempotency-Key", "same-key").json(&spu);
+    let elsewhere = Reply::from(request.send().await?).await?;
+    assert_eq!(elsewhere.status, 422, "the key belongs to POST /api/v1/orders: {}", elsewhere.body);
+    assert_eq!(elsewhere.body["type"], "https://tote.dev/problems/idempotency-key-reused");
     assert_eq!(central.level(PEGASUS, "SH-01").await?, (5, 2, 0, 3));
+    assert_eq!(central.data_checksum().await?, before, "a replay or a reused key changed central's data");
 
     // Paying twice answers twice with the paid order and deducts once.
     let id = first.body["id"].as_u64().context("id")?;
@@ -48,8 +68,7 @@ async fn replayed_requests_and_sync_batches_change_nothing() -> Result<()> {
 
     // Replaying a sync batch central already holds: applied 0, central's data unchanged.
     sh.wait_synced(Duration::from_secs(20)).await?;
-    let db = world.dir.path().join("central.sqlite");
-    let before = db_checksum(&db)?;
+    let before = central.data_checksum().await?;
     let events = vec![json!({"seq": 1, "at_ms": 1, "kind": {"type": "stock_received", "sku": PEGASUS, "qty": 5, "location": "A-01-01"}})];
     let replay = central
         .http
@@ -61,7 +80,7 @@ async fn replayed_requests_and_sync_batches_change_nothing() -> Result<()> {
     assert_eq!(replay.status(), 200);
     let ack: serde_json::Value = replay.json().await?;
     assert_eq!(ack["applied"], 0);
-    assert_eq!(db_checksum(&db)?, before, "a replayed batch must not change central");
+    assert_eq!(central.data_checksum().await?, before, "a replayed batch must not change central");
 
     // Another warehouse's edge cannot move this order: its event is kept aside, not applied.
     let stranger = json!({"seq": 1, "at_ms": 1, "kind": {"type": "order_shipped", "order_id": id, "tracking_number": "X1", "carrier": "SF",

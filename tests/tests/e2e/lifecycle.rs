@@ -1,16 +1,27 @@
 //! The order lifecycle's other paths: payment timeout, cancel after picking, a short pick that
 //! re-routes the order, a backorder that waits for stock; and the operator surfaces
-//! (OpenAPI document, metrics with sync lag).
+//! (OpenAPI document, metrics with sync lag and journal progress). Each path ends with the
+//! journal checked against the order histories and stock it produced.
 
 use crate::helpers::*;
+use crate::journal::check_journal;
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unpaid_order_closes_after_the_timeout_and_releases_its_lock() -> Result<()> {
+async fn an_unpaid_order_closes_after_the_timeout_and_releases_its_lock_on_sqlite() -> Result<()> {
+    an_unpaid_order_closes_after_the_timeout_and_releases_its_lock(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpaid_order_closes_after_the_timeout_and_releases_its_lock_on_postgres() -> Result<()> {
+    an_unpaid_order_closes_after_the_timeout_and_releases_its_lock(Backend::Postgres).await
+}
+
+async fn an_unpaid_order_closes_after_the_timeout_and_releases_its_lock(backend: Backend) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let central = Central::start_with_timeout(dir.path(), 1_000)?;
+    let central = Central::start_on(dir.path(), backend, 1_000)?;
     central.seed_catalog().await?;
     central.add_warehouse("SH-01", "Shanghai").await?;
     let edge = Edge::start(dir.path(), "SH-01", central.base_url())?;
@@ -28,12 +39,23 @@ async fn an_unpaid_order_closes_after_the_timeout_and_releases_its_lock() -> Res
     assert_eq!(central.level(PEGASUS, "SH-01").await?, (2, 0, 0, 2));
     let late = central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?;
     assert_eq!(late.status, 422, "a closed order cannot be paid: {}", late.body);
+    let kinds: Vec<String> = check_journal(&central).await?.iter().filter(|e| e.subject == format!("order:{id}")).map(|e| e.kind().to_owned()).collect();
+    assert_eq!(kinds, ["order_created", "order_closed"]);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelling_a_picked_order_puts_the_shoes_back_on_the_shelf() -> Result<()> {
-    let world = World::start(&[("SH-01", "Shanghai")]).await?;
+async fn cancelling_a_picked_order_puts_the_shoes_back_on_the_shelf_on_sqlite() -> Result<()> {
+    cancelling_a_picked_order_puts_the_shoes_back_on_the_shelf(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_picked_order_puts_the_shoes_back_on_the_shelf_on_postgres() -> Result<()> {
+    cancelling_a_picked_order_puts_the_shoes_back_on_the_shelf(Backend::Postgres).await
+}
+
+async fn cancelling_a_picked_order_puts_the_shoes_back_on_the_shelf(backend: Backend) -> Result<()> {
+    let world = World::start_on(backend, &[("SH-01", "Shanghai")]).await?;
     let (central, sh) = (&world.central, world.edge("SH-01"));
     sh.receive("A-01-01", PEGASUS_GTIN, 3).await?;
     sh.wait_synced(Duration::from_secs(20)).await?;
@@ -45,6 +67,9 @@ async fn cancelling_a_picked_order_puts_the_shoes_back_on_the_shelf() -> Result<
     sh.post(&scan, json!({"code": "A-01-01"})).await?.ok()?;
     sh.post(&scan, json!({"code": PEGASUS_GTIN, "qty": 2})).await?.ok()?;
     assert_eq!(sh.get(&format!("/api/v1/orders/{id}")).await?.ok()?["state"], "picked");
+    // Central learns of the pick first, so the cancel meets a picked order on either backend.
+    sh.wait_synced(Duration::from_secs(20)).await?;
+    assert_eq!(central.order(id).await?["state"], "picked");
 
     let cancelling = central.post(&format!("/api/v1/orders/{id}/cancel"), json!({})).await?.ok()?;
     assert_eq!(cancelling["state"], "cancelling");
@@ -56,12 +81,23 @@ async fn cancelling_a_picked_order_puts_the_shoes_back_on_the_shelf() -> Result<
     let stock = sh.get(&format!("/api/v1/stock?sku={PEGASUS}")).await?.ok()?;
     assert_eq!(stock, json!([{"location": "A-01-01", "sku": PEGASUS, "lot": "", "qty": 3}]), "back in the bin, none in OUT");
     assert_eq!(central.level(PEGASUS, "SH-01").await?, (3, 0, 0, 3));
+    let kinds: Vec<String> = check_journal(central).await?.iter().filter(|e| e.subject == format!("order:{id}")).map(|e| e.kind().to_owned()).collect();
+    assert_eq!(kinds, ["order_created", "order_paid", "order_picked", "order_cancelling", "order_cancelled"]);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_short_pick_reroutes_the_order_and_a_backorder_waits_for_stock() -> Result<()> {
-    let world = World::start(&[("SH-01", "Shanghai"), ("BJ-01", "Beijing")]).await?;
+async fn a_short_pick_reroutes_the_order_and_a_backorder_waits_for_stock_on_sqlite() -> Result<()> {
+    a_short_pick_reroutes_the_order_and_a_backorder_waits_for_stock(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_pick_reroutes_the_order_and_a_backorder_waits_for_stock_on_postgres() -> Result<()> {
+    a_short_pick_reroutes_the_order_and_a_backorder_waits_for_stock(Backend::Postgres).await
+}
+
+async fn a_short_pick_reroutes_the_order_and_a_backorder_waits_for_stock(backend: Backend) -> Result<()> {
+    let world = World::start_on(backend, &[("SH-01", "Shanghai"), ("BJ-01", "Beijing")]).await?;
     let (central, sh, bj) = (&world.central, world.edge("SH-01"), world.edge("BJ-01"));
     sh.receive("A-01-01", PEGASUS_GTIN, 1).await?;
     bj.receive("A-01-01", PEGASUS_GTIN, 1).await?;
@@ -107,12 +143,23 @@ async fn a_short_pick_reroutes_the_order_and_a_backorder_waits_for_stock() -> Re
     let history = central.get(&format!("/api/v1/orders/{}/history", ids[0])).await?.ok()?;
     let causes: Vec<&str> = history.as_array().context("history")?.iter().filter_map(|h| h["cause"].as_str()).collect();
     assert_eq!(causes, ["order_paid", "edge_fulfilment_failed", "order_rerouted", "edge_picked", "edge_packed", "edge_shipment"]);
+    let kinds: Vec<String> = check_journal(central).await?.iter().filter(|e| e.subject == format!("order:{}", ids[0])).map(|e| e.kind().to_owned()).collect();
+    assert_eq!(kinds, ["order_created", "order_paid", "order_backordered", "order_allocated", "order_picked", "order_packed", "order_shipped"]);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_short_pick_with_stock_elsewhere_in_the_warehouse_sends_the_picker_there() -> Result<()> {
-    let world = World::start(&[("SH-01", "Shanghai")]).await?;
+async fn a_short_pick_with_stock_elsewhere_in_the_warehouse_sends_the_picker_there_on_sqlite() -> Result<()> {
+    a_short_pick_with_stock_elsewhere_in_the_warehouse_sends_the_picker_there(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_pick_with_stock_elsewhere_in_the_warehouse_sends_the_picker_there_on_postgres() -> Result<()> {
+    a_short_pick_with_stock_elsewhere_in_the_warehouse_sends_the_picker_there(Backend::Postgres).await
+}
+
+async fn a_short_pick_with_stock_elsewhere_in_the_warehouse_sends_the_picker_there(backend: Backend) -> Result<()> {
+    let world = World::start_on(backend, &[("SH-01", "Shanghai")]).await?;
     let (central, sh) = (&world.central, world.edge("SH-01"));
     sh.add_location("A-01-02").await?;
     sh.receive("A-01-01", PEGASUS_GTIN, 3).await?;
@@ -131,16 +178,28 @@ async fn a_short_pick_with_stock_elsewhere_in_the_warehouse_sends_the_picker_the
     // 5 received, 2 written off at A-01-01 (3 expected, 1 found), 2 shipped.
     assert_eq!(central.level(PEGASUS, "SH-01").await?, (1, 0, 0, 1));
     assert_eq!(central.order(id).await?["state"], "shipped");
+    let events = check_journal(central).await?;
+    let adjusted: i64 = events.iter().filter(|e| e.kind() == "stock_adjusted").map(|e| e.event["delta"].as_i64().unwrap_or(0)).sum();
+    assert_eq!(adjusted, -2, "the short pick's write-off is in the journal");
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operators_get_an_openapi_document_and_sync_lag_in_metrics() -> Result<()> {
-    let world = World::start(&[("SH-01", "Shanghai")]).await?;
+async fn operators_get_an_openapi_document_and_sync_lag_in_metrics_on_sqlite() -> Result<()> {
+    operators_get_an_openapi_document_and_sync_lag_in_metrics(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_get_an_openapi_document_and_sync_lag_in_metrics_on_postgres() -> Result<()> {
+    operators_get_an_openapi_document_and_sync_lag_in_metrics(Backend::Postgres).await
+}
+
+async fn operators_get_an_openapi_document_and_sync_lag_in_metrics(backend: Backend) -> Result<()> {
+    let world = World::start_on(backend, &[("SH-01", "Shanghai")]).await?;
     let (central, sh) = (&world.central, world.edge("SH-01"));
     let doc = central.get("/api/v1/openapi.json").await?.ok()?;
     assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3."), "{}", doc["openapi"]);
-    for path in ["/api/v1/orders", "/api/v1/orders/{id}/pay", "/api/v1/sync/events", "/api/v1/inventory/{sku}/ledger"] {
+    for path in ["/api/v1/orders", "/api/v1/orders/{id}/pay", "/api/v1/sync/events", "/api/v1/inventory/{sku}/ledger", "/api/v1/events", "/api/v1/analytics/sales/{sku}"] {
         assert!(doc["paths"][path].is_object(), "{path} missing from OpenAPI");
     }
     assert!(doc["components"]["schemas"]["OrderRecord"].is_object());
@@ -148,6 +207,12 @@ async fn operators_get_an_openapi_document_and_sync_lag_in_metrics() -> Result<(
     let metrics = central.http.get(central.url("/metrics")).send().await?.text().await?;
     assert!(metrics.contains("tote_central_sync_events_high_water{warehouse=\"SH-01\"}"), "{metrics}");
     assert!(metrics.contains("tote_central_sync_seconds_since_pull{warehouse=\"SH-01\"}"));
+    wait_journal_settled(central).await?;
+    let metrics = central.metrics().await?;
+    let last_seq = metric(&metrics, "tote_central_journal_last_seq").context("journal_last_seq")?;
+    assert!(last_seq >= 5.0, "SPU, 3 SKUs and the warehouse are journalled: {metrics}");
+    assert_eq!(metric(&metrics, "tote_central_journal_unnumbered"), Some(0.0));
+    assert_eq!(metric(&metrics, "tote_central_journal_consumer_lag{consumer=\"sales\"}"), Some(0.0));
     let edge_metrics = sh.http.get(sh.url("/metrics")).send().await?.text().await?;
     assert!(edge_metrics.contains("tote_edge_sync_events_pending 0"), "{edge_metrics}");
     assert!(edge_metrics.contains("tote_edge_central_reachable 1"));
@@ -157,8 +222,17 @@ async fn operators_get_an_openapi_document_and_sync_lag_in_metrics() -> Result<(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_count_variance_moves_unpaid_locks_and_fails_released_work_back_for_rerouting() -> Result<()> {
-    let world = World::start(&[("SH-01", "Shanghai"), ("BJ-01", "Beijing")]).await?;
+async fn a_count_variance_moves_unpaid_locks_and_fails_released_work_back_for_rerouting_on_sqlite() -> Result<()> {
+    a_count_variance_moves_unpaid_locks_and_fails_released_work_back_for_rerouting(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_count_variance_moves_unpaid_locks_and_fails_released_work_back_for_rerouting_on_postgres() -> Result<()> {
+    a_count_variance_moves_unpaid_locks_and_fails_released_work_back_for_rerouting(Backend::Postgres).await
+}
+
+async fn a_count_variance_moves_unpaid_locks_and_fails_released_work_back_for_rerouting(backend: Backend) -> Result<()> {
+    let world = World::start_on(backend, &[("SH-01", "Shanghai"), ("BJ-01", "Beijing")]).await?;
     let (central, sh, bj) = (&world.central, world.edge("SH-01"), world.edge("BJ-01"));
     sh.receive("A-01-01", PEGASUS_GTIN, 3).await?;
     bj.receive("A-01-01", PEGASUS_GTIN, 5).await?;
@@ -187,12 +261,24 @@ async fn a_count_variance_moves_unpaid_locks_and_fails_released_work_back_for_re
     assert_eq!(central.level(PEGASUS, "SH-01").await?, (0, 0, 0, 0), "no negative anywhere");
     assert_eq!(central.level(PEGASUS, "BJ-01").await?, (5, 2, 1, 2));
     bj.wait_for_order(paid, Duration::from_secs(20)).await?;
+    let events = check_journal(central).await?;
+    let moved: Vec<&serde_json::Value> = events.iter().filter(|e| e.kind() == "order_lock_moved").map(|e| &e.event).collect();
+    assert_eq!(moved, [&json!({"type": "order_lock_moved", "order_id": unpaid, "from": "SH-01", "to": "BJ-01"})]);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gs1_scans_receive_stock_by_lot_and_picking_takes_the_first_expiry() -> Result<()> {
-    let world = World::start(&[("SH-01", "Shanghai")]).await?;
+async fn gs1_scans_receive_stock_by_lot_and_picking_takes_the_first_expiry_on_sqlite() -> Result<()> {
+    gs1_scans_receive_stock_by_lot_and_picking_takes_the_first_expiry(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gs1_scans_receive_stock_by_lot_and_picking_takes_the_first_expiry_on_postgres() -> Result<()> {
+    gs1_scans_receive_stock_by_lot_and_picking_takes_the_first_expiry(Backend::Postgres).await
+}
+
+async fn gs1_scans_receive_stock_by_lot_and_picking_takes_the_first_expiry(backend: Backend) -> Result<()> {
+    let world = World::start_on(backend, &[("SH-01", "Shanghai")]).await?;
     let (central, sh) = (&world.central, world.edge("SH-01"));
     sh.add_location("A-01-02").await?;
     let gtin14 = format!("0{PEGASUS_GTIN}");
@@ -216,5 +302,6 @@ async fn gs1_scans_receive_stock_by_lot_and_picking_takes_the_first_expiry() -> 
     let order = sh.wait_for_order(id, Duration::from_secs(20)).await?;
     let task = &order["tasks"][0];
     assert_eq!((task["location"].as_str(), task["lot"].as_str()), (Some("A-01-02"), Some("LOT-A")), "first expiry first out");
+    check_journal(central).await?;
     Ok(())
 }

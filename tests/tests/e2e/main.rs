@@ -1,5 +1,7 @@
 //! Cross-daemon end-to-end tests: real tote-central and tote-edge processes, port 0, temp
-//! SQLite files. Each module is one "must show" of the spine issue.
+//! SQLite files. Each module is one "must show" of the spine issue. The central tests run
+//! twice, `…_on_sqlite` and `…_on_postgres` (a fresh PostgreSQL database per test, on the
+//! server `TOTE_TEST_POSTGRES` names; `tests/run.sh` provides one).
 
 mod bad_input;
 mod crash;
@@ -9,6 +11,7 @@ mod gtp;
 mod handheld;
 mod helpers;
 mod idempotency;
+mod journal;
 mod labels;
 mod lifecycle;
 mod offline;

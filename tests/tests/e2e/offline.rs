@@ -1,13 +1,23 @@
 //! Central goes away; the edge keeps picking and shipping; everything converges once it is back.
 
 use crate::helpers::*;
+use crate::journal::{check_journal, check_sales, seeded_skus};
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_edge_ships_fifty_orders_while_central_is_down_and_central_applies_each_shipment_once() -> Result<()> {
-    let world = World::start(&[("SH-01", "Shanghai")]).await?;
+async fn the_edge_ships_fifty_orders_while_central_is_down_and_central_applies_each_shipment_once_on_sqlite() -> Result<()> {
+    offline(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edge_ships_fifty_orders_while_central_is_down_and_central_applies_each_shipment_once_on_postgres() -> Result<()> {
+    offline(Backend::Postgres).await
+}
+
+async fn offline(backend: Backend) -> Result<()> {
+    let world = World::start_on(backend, &[("SH-01", "Shanghai")]).await?;
     let sh = world.edge("SH-01");
     sh.receive("A-01-01", PEGASUS_GTIN, 60).await?;
     sh.wait_synced(Duration::from_secs(20)).await?;
@@ -53,5 +63,11 @@ async fn the_edge_ships_fifty_orders_while_central_is_down_and_central_applies_e
     assert_eq!(shipments, 50, "exactly one shipment applied per order");
     let written = sh.get("/api/v1/sync/status").await?.ok()?["events_written"].as_u64().context("written")?;
     assert_eq!(central.sync_row("SH-01").await?["events_high_water"].as_u64(), Some(written));
+
+    // The journal has each shipment once, and so do the sales.
+    let events = check_journal(central).await?;
+    assert_eq!(events.iter().filter(|e| e.kind() == "order_shipped").count(), 50);
+    let sales = check_sales(central, &seeded_skus()).await?;
+    assert_eq!((sales[PEGASUS].paid, sales[PEGASUS].shipped), (50, 50));
     Ok(())
 }

@@ -1,19 +1,48 @@
-//! A flash sale: far more buyers than shoes. Nobody gets a shoe that is not there.
+//! A flash sale: far more buyers than shoes. Nobody gets a shoe that is not there — with the
+//! hundred shoes split over two warehouses, and with all of them in one warehouse, where every
+//! buyer contends for the same stock row.
 
 use crate::helpers::*;
+use crate::journal::{check_journal, check_sales};
 use anyhow::{Context, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_hundred_concurrent_orders_for_a_hundred_shoes_sell_exactly_a_hundred() -> Result<()> {
-    let world = World::start(&[("SH-01", "Shanghai"), ("BJ-01", "Beijing")]).await?;
-    world.edge("SH-01").receive("A-01-01", PEGASUS_GTIN, 60).await?;
-    world.edge("BJ-01").receive("A-01-01", PEGASUS_GTIN, 40).await?;
+async fn five_hundred_concurrent_orders_for_a_hundred_shoes_in_two_warehouses_sell_exactly_a_hundred_on_sqlite() -> Result<()> {
+    flash_sale(Backend::Sqlite, [60, 40]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_concurrent_orders_for_a_hundred_shoes_in_two_warehouses_sell_exactly_a_hundred_on_postgres() -> Result<()> {
+    flash_sale(Backend::Postgres, [60, 40]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_concurrent_orders_for_a_hundred_shoes_in_one_warehouse_sell_exactly_a_hundred_on_sqlite() -> Result<()> {
+    flash_sale(Backend::Sqlite, [100, 0]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_concurrent_orders_for_a_hundred_shoes_in_one_warehouse_sell_exactly_a_hundred_on_postgres() -> Result<()> {
+    flash_sale(Backend::Postgres, [100, 0]).await
+}
+
+/// 500 buyers, half from Shanghai and half from Beijing, for `stock` = [at SH-01, at BJ-01]
+/// shoes (100 in all).
+async fn flash_sale(backend: Backend, stock: [i64; 2]) -> Result<()> {
+    let warehouses = [("SH-01", "Shanghai"), ("BJ-01", "Beijing")];
+    let world = World::start_on(backend, &warehouses).await?;
+    for ((code, _), qty) in warehouses.iter().zip(stock) {
+        if qty > 0 {
+            world.edge(code).receive("A-01-01", PEGASUS_GTIN, qty).await?;
+        }
+    }
     for e in &world.edges {
         e.wait_synced(Duration::from_secs(20)).await?;
     }
+    assert_eq!(stock.iter().sum::<i64>(), 100);
     let central = Arc::new(world.central);
     let done = Arc::new(AtomicBool::new(false));
     // A watcher samples levels during the burst: sellable must never dip below zero.
@@ -54,9 +83,13 @@ async fn five_hundred_concurrent_orders_for_a_hundred_shoes_sell_exactly_a_hundr
     let samples = watcher.await??;
     assert_eq!((created, refused), (100, 400));
     assert!(samples > 0);
-    assert_eq!(central.level(PEGASUS, "SH-01").await?, (60, 60, 0, 0));
-    assert_eq!(central.level(PEGASUS, "BJ-01").await?, (40, 40, 0, 0));
+    assert_eq!(central.level(PEGASUS, "SH-01").await?, (stock[0], stock[0], 0, 0));
+    assert_eq!(central.level(PEGASUS, "BJ-01").await?, (stock[1], stock[1], 0, 0));
     let sku = central.get(&format!("/api/v1/skus/{PEGASUS}")).await?.ok()?;
     assert_eq!(sku["sellable_total"].as_i64().context("total")?, 0);
+    // Refused orders leave no trace in the journal; the hundred sold are ordered once each.
+    let events = check_journal(&central).await?;
+    assert_eq!(events.iter().filter(|e| e.kind() == "order_created").count(), 100);
+    assert_eq!(check_sales(&central, &[PEGASUS]).await?[PEGASUS].ordered, 100);
     Ok(())
 }

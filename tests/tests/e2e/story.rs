@@ -1,12 +1,22 @@
 //! The acceptance story: one Pegasus 39 from stock to shipment across central and an edge.
 
 use crate::helpers::*;
+use crate::journal::{check_journal, check_sales, seeded_skus, Sales};
 use anyhow::{Context, Result};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_running_shoe_order_goes_from_stock_to_shipment_and_the_ledger_explains_it() -> Result<()> {
-    let world = World::start(&[("SH-01", "Shanghai"), ("BJ-01", "Beijing")]).await?;
+async fn one_running_shoe_order_goes_from_stock_to_shipment_and_the_ledger_explains_it_on_sqlite() -> Result<()> {
+    story(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_running_shoe_order_goes_from_stock_to_shipment_and_the_ledger_explains_it_on_postgres() -> Result<()> {
+    story(Backend::Postgres).await
+}
+
+async fn story(backend: Backend) -> Result<()> {
+    let world = World::start_on(backend, &[("SH-01", "Shanghai"), ("BJ-01", "Beijing")]).await?;
     let (central, sh, bj) = (&world.central, world.edge("SH-01"), world.edge("BJ-01"));
     sh.receive("A-01-01", PEGASUS_GTIN, 12).await?;
     bj.receive("A-01-01", PEGASUS_GTIN, 5).await?;
@@ -76,5 +86,10 @@ async fn one_running_shoe_order_goes_from_stock_to_shipment_and_the_ledger_expla
     assert_eq!(stock.len(), 1);
     assert_eq!(stock[0]["location"], "A-01-01");
     assert_eq!(stock[0]["qty"], 11);
+
+    // The journal tells the same story, and the day's sales count the shoe once.
+    check_journal(central).await?;
+    let sales = check_sales(central, &seeded_skus()).await?;
+    assert_eq!(sales[PEGASUS], Sales { ordered: 1, paid: 1, shipped: 1, cancelled: 0, revenue: 89_900 });
     Ok(())
 }
