@@ -29,6 +29,8 @@ pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 if [ -z "${TOTE_TEST_POSTGRES:-}" ] && ! broker_up 127.0.0.1:5432; then
   [ -n "$(pg_bin)" ] || missing+=(postgresql)
   start_postgres=1
+elif [ -z "${TOTE_TEST_POSTGRES:-}" ]; then
+  command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing test peers: ${missing[*]}"
