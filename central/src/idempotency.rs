@@ -6,8 +6,9 @@ use crate::db::{DbError, DbResult, Tx, Value};
 use crate::params;
 use tote_shared::runtime::idempotency::{compare, RequestKey, Seen};
 
-/// A stored answer: status and JSON body.
-pub type Stored = (u16, serde_json::Value);
+/// A stored answer: status and JSON body, as text. Kept as text end to end (never parsed
+/// into a tree) so the writer thread hands the answer over as one allocation.
+pub type Stored = (u16, String);
 
 pub fn lookup(tx: &mut dyn Tx, caller: &str, request: &RequestKey) -> DbResult<Seen<Stored>> {
     let row = tx.query_opt(
@@ -21,10 +22,9 @@ pub fn lookup(tx: &mut dyn Tx, caller: &str, request: &RequestKey) -> DbResult<S
 pub fn lookup_many(tx: &mut dyn Tx, caller: &str, requests: &[&RequestKey]) -> DbResult<Vec<Seen<Stored>>> {
     let mut out = Vec::with_capacity(requests.len());
     for chunk in requests.chunks(500) {
-        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("?{}", i + 2)).collect();
         let sql = format!(
             "SELECT key, fingerprint, status, response FROM idempotent_request WHERE caller = ?1 AND key IN ({})",
-            placeholders.join(", ")
+            crate::db::placeholders(chunk.len(), 2)
         );
         let mut values = vec![Value::from(caller)];
         values.extend(chunk.iter().map(|r| Value::from(r.key.as_str())));
@@ -51,8 +51,7 @@ pub fn remember_many(tx: &mut dyn Tx, caller: &str, answers: &[(&RequestKey, &St
         );
         let mut values = Vec::with_capacity(chunk.len() * 6);
         for (request, (status, body)) in chunk {
-            let body = serde_json::to_string(body).map_err(|e| DbError::corrupt(e.to_string()))?;
-            values.extend(params![caller, request.key.as_str(), request.fingerprint.as_str(), i64::from(*status), body, now_ms]);
+            values.extend(params![caller, request.key.as_str(), request.fingerprint.as_str(), i64::from(*status), body.as_str(), now_ms]);
         }
         tx.execute(&sql, &values)?;
     }
@@ -61,7 +60,7 @@ pub fn remember_many(tx: &mut dyn Tx, caller: &str, answers: &[(&RequestKey, &St
 
 /// The stored row (fingerprint, status, response from column `from`) compared with `request`.
 fn seen(r: &crate::db::Row, from: usize, request: &RequestKey) -> DbResult<Seen<Stored>> {
-    let body = serde_json::from_str(&r.text(from + 2)?).map_err(|e| DbError::corrupt(format!("stored answer: {e}")))?;
+    let body = r.text(from + 2)?;
     let status = u16::try_from(r.int(from + 1)?).map_err(|_| DbError::corrupt("stored status"))?;
     let kept = r.text(from)?;
     // Order keys kept before fingerprints existed (migration 2) replay for any request.
@@ -72,10 +71,9 @@ fn seen(r: &crate::db::Row, from: usize, request: &RequestKey) -> DbResult<Seen<
 }
 
 pub fn remember(tx: &mut dyn Tx, caller: &str, request: &RequestKey, answer: &Stored, now_ms: i64) -> DbResult<()> {
-    let body = serde_json::to_string(&answer.1).map_err(|e| DbError::corrupt(e.to_string()))?;
     tx.execute(
         "INSERT INTO idempotent_request (caller, key, fingerprint, status, response, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        &params![caller, request.key.as_str(), request.fingerprint.as_str(), i64::from(answer.0), body, now_ms],
+        &params![caller, request.key.as_str(), request.fingerprint.as_str(), i64::from(answer.0), answer.1.as_str(), now_ms],
     )?;
     Ok(())
 }

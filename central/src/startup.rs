@@ -234,8 +234,12 @@ async fn prune_old_keys(state: AppState, stop: Stop) {
     }
 }
 
-/// Numbers committed journal events soon after each write (and every half second, for
-/// writes another central process made).
+/// How long the sequencer gathers commits before numbering them: one numbering transaction
+/// (one fsync on SQLite) per period instead of one per write.
+const SEQUENCE_EVERY: Duration = Duration::from_millis(20);
+
+/// Numbers committed journal events soon after writes (and every half second, for writes
+/// another central process made).
 async fn sequence_journal(state: AppState, stop: Stop) {
     loop {
         tokio::select! {
@@ -243,6 +247,13 @@ async fn sequence_journal(state: AppState, stop: Stop) {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             () = stop.stopped() => return,
         }
+        tokio::select! {
+            _ = tokio::time::sleep(SEQUENCE_EVERY) => {}
+            () = stop.stopped() => return,
+        }
+        // SQLite numbers events as they are written; PostgreSQL here. Either way consumers
+        // have something new.
+        state.signals.journal_numbered.notify_waiters();
         loop {
             match consumer::sequence_once(&state.db, 1000).await {
                 Ok(0) => break,

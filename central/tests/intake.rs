@@ -53,7 +53,8 @@ async fn a_flash_sale_batch_sells_exactly_the_stock(backend: Backend) {
         match task.await.expect("join") {
             Reply::Answer { stored, replayed: false } => {
                 created += 1;
-                ids.push(stored.1["id"].as_u64().expect("id"));
+                let body: serde_json::Value = serde_json::from_str(&stored.1).expect("json");
+                ids.push(body["id"].as_u64().expect("id"));
             }
             Reply::Refused(OrdersError::InsufficientStock(_)) => refused += 1,
             other => panic!("unexpected {other:?}"),

@@ -9,9 +9,11 @@ pub mod store;
 use crate::db::{DbResult, Tx};
 use crate::journal::consumer::Consumer;
 use crate::journal::{BusinessEvent, EventLine, JournalEntry};
+use std::collections::BTreeMap;
+use tote_shared::Sku;
 
 /// Which column of `sales_daily` an event adds to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Measure {
     Ordered,
     Paid,
@@ -45,6 +47,23 @@ pub fn utc_day(at_ms: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// Units and value per (UTC day, SKU, measure) over `entries`. Pure.
+pub fn totals(entries: &[JournalEntry]) -> BTreeMap<(String, Sku, Measure), (i64, i64)> {
+    let mut out: BTreeMap<(String, Sku, Measure), (i64, i64)> = BTreeMap::new();
+    for entry in entries {
+        let Some((measure, lines)) = measures(&entry.event) else {
+            continue;
+        };
+        let day = utc_day(entry.at_ms);
+        for line in lines {
+            let sum = out.entry((day.clone(), line.sku.clone(), measure)).or_default();
+            sum.0 += line.qty.as_i64();
+            sum.1 += line.unit_price * line.qty.as_i64();
+        }
+    }
+    out
+}
+
 pub struct SalesConsumer;
 
 impl Consumer for SalesConsumer {
@@ -52,13 +71,11 @@ impl Consumer for SalesConsumer {
         "sales"
     }
 
-    fn apply(&self, tx: &mut dyn Tx, entry: &JournalEntry) -> DbResult<()> {
-        let Some((measure, lines)) = measures(&entry.event) else {
-            return Ok(());
-        };
-        let day = utc_day(entry.at_ms);
-        for line in lines {
-            store::add(tx, &day, &line.sku, measure, line.qty.as_i64(), line.unit_price * line.qty.as_i64())?;
+    /// Sums the batch per (day, SKU, measure) first: a flash sale's hundreds of orders for
+    /// one SKU become one row update.
+    fn apply(&self, tx: &mut dyn Tx, entries: &[JournalEntry]) -> DbResult<()> {
+        for ((day, sku, measure), (qty, value)) in totals(entries) {
+            store::add(tx, &day, &sku, measure, qty, value)?;
         }
         Ok(())
     }

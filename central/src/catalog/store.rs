@@ -2,7 +2,7 @@
 //! edge its barcode, and journals `sku_created`, in the same transaction.
 
 use super::{display_name, CatalogError, SkuRecord, Spu};
-use crate::db::{DbError, DbResult, Row, Tx};
+use crate::db::{DbError, DbResult, Row, Tx, Value};
 use crate::edge_sync::commands;
 use crate::journal::{self, BusinessEvent};
 use crate::params;
@@ -83,14 +83,17 @@ pub fn exists(tx: &mut dyn Tx, sku: &Sku) -> DbResult<bool> {
     Ok(tx.query_opt("SELECT 1 FROM sku WHERE sku = ?1", &params![sku.as_str()])?.is_some())
 }
 
-/// Selling prices of `skus`, in the same order; None for an unknown SKU.
+/// Selling prices of `skus`, in the same order; None for an unknown SKU. One statement.
 pub fn prices(tx: &mut dyn Tx, skus: &[&Sku]) -> DbResult<Vec<Option<Money>>> {
-    let mut out = Vec::with_capacity(skus.len());
-    for sku in skus {
-        let row = tx.query_opt("SELECT price_minor FROM sku WHERE sku = ?1", &params![sku.as_str()])?;
-        out.push(row.map(|r| money(r.int(0)?)).transpose()?);
+    let mut known = std::collections::HashMap::with_capacity(skus.len());
+    for chunk in skus.chunks(500) {
+        let sql = format!("SELECT sku, price_minor FROM sku WHERE sku IN ({})", crate::db::placeholders(chunk.len(), 1));
+        let values: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
+        for row in tx.query(&sql, &values)? {
+            known.insert(row.text(0)?, money(row.int(1)?)?);
+        }
     }
-    Ok(out)
+    Ok(skus.iter().map(|s| known.get(s.as_str()).copied()).collect())
 }
 
 fn money(minor: i64) -> DbResult<Money> {

@@ -226,6 +226,11 @@ pub fn rewrite(sql: &str, dialect: Dialect) -> Cow<'_, str> {
     }
 }
 
+/// `?first, ?first+1, …` (`n` of them), for `IN (…)`.
+pub fn placeholders(n: usize, first: usize) -> String {
+    (first..first + n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// `(?1, ?2), (?3, ?4)` for a multi-row `VALUES` of `rows` rows of `columns` values each,
 /// numbered from `?first`.
 pub fn values_clause(rows: usize, columns: usize, first: usize) -> String {

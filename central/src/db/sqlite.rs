@@ -89,12 +89,15 @@ struct SqliteTx<'a> {
     conn: &'a Connection,
 }
 
-fn to_sqlite(v: &Value) -> rusqlite::types::Value {
-    match v {
-        Value::Null => rusqlite::types::Value::Null,
-        Value::Int(i) => rusqlite::types::Value::Integer(*i),
-        Value::Real(r) => rusqlite::types::Value::Real(*r),
-        Value::Text(t) => rusqlite::types::Value::Text(t.clone()),
+/// Bound by reference: no copy of a text parameter.
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(i) => ValueRef::Integer(*i),
+            Value::Real(r) => ValueRef::Real(*r),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+        }))
     }
 }
 
@@ -115,9 +118,8 @@ impl Tx for SqliteTx<'_> {
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> DbResult<u64> {
         let mut stmt = self.conn.prepare_cached(&rewrite(sql, Dialect::Sqlite))?;
-        let values: Vec<_> = params.iter().map(to_sqlite).collect();
         // A statement with RETURNING yields rows; `execute` would refuse it.
-        let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
         let mut n = 0;
         while rows.next()?.is_some() {
             n += 1;
@@ -128,8 +130,7 @@ impl Tx for SqliteTx<'_> {
     fn query(&mut self, sql: &str, params: &[Value]) -> DbResult<Vec<Row>> {
         let mut stmt = self.conn.prepare_cached(&rewrite(sql, Dialect::Sqlite))?;
         let columns = stmt.column_count();
-        let values: Vec<_> = params.iter().map(to_sqlite).collect();
-        let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             let mut cells = Vec::with_capacity(columns);

@@ -122,7 +122,7 @@ where
             }
         }
         let value = work(tx).map_err(Failure::App)?;
-        let body = serde_json::to_value(&value).map_err(|e| DbError::corrupt(e.to_string()))?;
+        let body = serde_json::to_string(&value).map_err(|e| DbError::corrupt(e.to_string()))?;
         let answer = (status.as_u16(), body);
         if let Some(r) = &request {
             remember(tx, r.caller, &r.key, &answer, now_ms())?;
@@ -134,7 +134,7 @@ where
 /// A stored answer as the response, marked replayed or not.
 pub fn render((status, body): Stored, replayed: bool) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    let mut response = (status, axum::Json(body)).into_response();
+    let mut response = (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
     response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static(if replayed { "true" } else { "false" }));
     response
 }

@@ -7,6 +7,7 @@ use super::{decide, Cause, Change, InventoryError, LedgerEntry, StockRow};
 use crate::db::{DbError, DbResult, Row, Tx};
 use crate::params;
 use crate::warehouses::store::code;
+use tote_shared::geo::GeoPoint;
 use tote_shared::stock::{Movement, StockField, StockLevel};
 use tote_shared::{Sku, WarehouseCode};
 
@@ -75,14 +76,21 @@ pub fn save(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode, level: &Stock
     Ok(())
 }
 
-/// Every warehouse's level of `sku`, locked in key order: a batch of orders for one SKU is
-/// decided against these in memory (the flash-sale path).
-pub fn lock_sku(tx: &mut dyn Tx, sku: &Sku) -> DbResult<Vec<(WarehouseCode, StockLevel)>> {
-    let rows = tx.query(
-        "SELECT warehouse, on_hand, locked, committed FROM stock WHERE sku = ?1 ORDER BY warehouse FOR UPDATE",
-        &params![sku.as_str()],
-    )?;
-    rows.iter().map(|r| Ok((code(&r.text(0)?)?, level(r, 1)?))).collect()
+/// Every warehouse's level of each of `skus`, locked in key order, in one statement: a batch
+/// of orders is decided against these in memory (the flash-sale path).
+pub fn lock_skus(tx: &mut dyn Tx, skus: &[&Sku]) -> DbResult<Vec<(String, WarehouseCode, StockLevel)>> {
+    let mut out = Vec::new();
+    for chunk in skus.chunks(500) {
+        let sql = format!(
+            "SELECT sku, warehouse, on_hand, locked, committed FROM stock WHERE sku IN ({}) ORDER BY sku, warehouse FOR UPDATE",
+            crate::db::placeholders(chunk.len(), 1)
+        );
+        let values: Vec<crate::db::Value> = chunk.iter().map(|s| crate::db::Value::from(s.as_str())).collect();
+        for r in tx.query(&sql, &values)? {
+            out.push((r.text(0)?, code(&r.text(1)?)?, level(&r, 2)?));
+        }
+    }
+    Ok(out)
 }
 
 /// One ledger row of a batch.
@@ -95,19 +103,36 @@ pub struct LedgerRow {
     pub reference: String,
 }
 
-/// Writes a level a batch decided in memory and all its ledger rows in one statement.
-pub fn save_batch(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode, level: &StockLevel, rows: &[LedgerRow], at_ms: i64) -> DbResult<()> {
-    tx.execute(
-        "UPDATE stock SET on_hand = ?3, locked = ?4, committed = ?5 WHERE sku = ?1 AND warehouse = ?2",
-        &params![sku.as_str(), warehouse.as_str(), level.on_hand, level.locked, level.committed],
-    )?;
-    for chunk in rows.chunks(1000) {
+/// Writes the levels a batch decided in memory, (SKU, warehouse, level, ledger rows) each,
+/// with two statements for the whole batch: one multi-row UPDATE and one multi-row INSERT.
+pub fn save_batch(tx: &mut dyn Tx, levels: &[(&Sku, &WarehouseCode, StockLevel, &[LedgerRow])], at_ms: i64) -> DbResult<()> {
+    for chunk in levels.chunks(1000) {
+        // Typed casts: PostgreSQL cannot infer a VALUES list's parameter types.
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p = i * 5;
+                format!("(?{}, ?{}, CAST(?{} AS BIGINT), CAST(?{} AS BIGINT), CAST(?{} AS BIGINT))", p + 1, p + 2, p + 3, p + 4, p + 5)
+            })
+            .collect();
+        let sql = format!(
+            "UPDATE stock SET on_hand = v.column3, locked = v.column4, committed = v.column5
+             FROM (VALUES {}) AS v WHERE stock.sku = v.column1 AND stock.warehouse = v.column2",
+            rows.join(", ")
+        );
+        let mut values = Vec::with_capacity(chunk.len() * 5);
+        for (sku, warehouse, level, _) in chunk {
+            values.extend(params![sku.as_str(), warehouse.as_str(), level.on_hand, level.locked, level.committed]);
+        }
+        tx.execute(&sql, &values)?;
+    }
+    let ledger: Vec<(&Sku, &WarehouseCode, &LedgerRow)> = levels.iter().flat_map(|(s, w, _, rows)| rows.iter().map(move |r| (*s, *w, r))).collect();
+    for chunk in ledger.chunks(1000) {
         let sql = format!(
             "INSERT INTO inventory_ledger (at_ms, sku, warehouse, field, delta, balance_after, cause, reference) VALUES {}",
             crate::db::values_clause(chunk.len(), 8, 1)
         );
         let mut values = Vec::with_capacity(chunk.len() * 8);
-        for r in chunk {
+        for (sku, warehouse, r) in chunk {
             values.extend(params![at_ms, sku.as_str(), warehouse.as_str(), r.field.as_str(), r.delta, r.balance_after, r.cause, r.reference.as_str()]);
         }
         tx.execute(&sql, &values)?;
@@ -124,11 +149,17 @@ pub fn peek(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode) -> DbResult<S
     row.map_or(Ok(StockLevel::default()), |r| level(&r, 0))
 }
 
-/// Sellable of `sku` in every warehouse that has a row for it (unlocked: for routing, which
-/// re-checks under the lock).
-pub fn sellable_by_warehouse(tx: &mut dyn Tx, sku: &Sku) -> DbResult<Vec<(WarehouseCode, i64)>> {
-    let rows = tx.query("SELECT warehouse, on_hand - locked - committed FROM stock WHERE sku = ?1", &params![sku.as_str()])?;
-    rows.iter().map(|r| Ok((code(&r.text(0)?)?, r.int(1)?))).collect()
+/// Sellable of `sku` in every warehouse that has a row for it, with where the warehouse is
+/// (unlocked: for routing, which re-checks under the lock). The one read of another system's
+/// table here: the warehouse's coordinates, master data, joined so that routing an order
+/// costs one statement per line instead of two.
+pub fn sellable_by_warehouse(tx: &mut dyn Tx, sku: &Sku) -> DbResult<Vec<(WarehouseCode, GeoPoint, i64)>> {
+    let rows = tx.query(
+        "SELECT s.warehouse, w.lat, w.lon, s.on_hand - s.locked - s.committed
+         FROM stock s JOIN warehouse w ON w.code = s.warehouse WHERE s.sku = ?1",
+        &params![sku.as_str()],
+    )?;
+    rows.iter().map(|r| Ok((code(&r.text(0)?)?, GeoPoint { lat: r.real(1)?, lon: r.real(2)? }, r.int(3)?))).collect()
 }
 
 pub fn rows_for_sku(tx: &mut dyn Tx, sku: &Sku) -> DbResult<Vec<StockRow>> {

@@ -13,8 +13,8 @@ pub const BATCH: u32 = 500;
 pub trait Consumer: Send + Sync + 'static {
     /// Stable name: the key of its position.
     fn name(&self) -> &'static str;
-    /// Applies one event inside the consumer's transaction.
-    fn apply(&self, tx: &mut dyn Tx, entry: &JournalEntry) -> DbResult<()>;
+    /// Applies a batch of events, in order, inside the consumer's transaction.
+    fn apply(&self, tx: &mut dyn Tx, entries: &[JournalEntry]) -> DbResult<()>;
 }
 
 /// Applies the next batch; returns how many events it applied (0: caught up).
@@ -25,9 +25,7 @@ pub async fn run_once(db: &Database, consumer: Arc<dyn Consumer>, now_ms: i64) -
         let Some(last) = entries.last().map(|e| e.seq) else {
             return Ok(0);
         };
-        for entry in &entries {
-            consumer.apply(tx, entry)?;
-        }
+        consumer.apply(tx, &entries)?;
         store::set_position(tx, consumer.name(), last, now_ms)?;
         Ok(entries.len() as u32)
     })

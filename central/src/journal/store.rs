@@ -2,28 +2,39 @@
 //! `journal_consumer` (each consumer's position). Nothing else touches them.
 
 use super::{BusinessEvent, JournalEntry};
-use crate::db::{DbError, DbResult, Tx};
+use crate::db::{DbError, DbResult, Dialect, Tx};
 use crate::params;
 
-/// Appends `event` in the caller's transaction. It gets its number when the sequencer next
-/// runs after this transaction committed.
+/// Appends `event` in the caller's transaction.
+///
+/// PostgreSQL: the row gets its number when the sequencer next runs after this transaction
+/// committed (numbering here would make every writer wait on the head row). SQLite: the
+/// single writer already orders every transaction, so the row is numbered here, at no cost
+/// in concurrency, and never rewritten (a rolled-back job rolls its number back with it).
 pub fn append(tx: &mut dyn Tx, event: &BusinessEvent, now_ms: i64) -> DbResult<()> {
-    let body = serde_json::to_string(event).map_err(|e| DbError::corrupt(e.to_string()))?;
-    tx.execute(
-        "INSERT INTO journal (at_ms, kind, subject, body) VALUES (?1, ?2, ?3, ?4)",
-        &params![now_ms, event.kind(), event.subject(), body],
-    )?;
-    Ok(())
+    append_many(tx, std::slice::from_ref(event), now_ms)
 }
 
-/// Appends several events in one statement.
+/// Appends several events in one statement (see `append` for when they are numbered).
 pub fn append_many(tx: &mut dyn Tx, events: &[BusinessEvent], now_ms: i64) -> DbResult<()> {
+    let number_now = tx.dialect() == Dialect::Sqlite;
     for chunk in events.chunks(1000) {
-        let sql = format!("INSERT INTO journal (at_ms, kind, subject, body) VALUES {}", crate::db::values_clause(chunk.len(), 4, 1));
-        let mut values = Vec::with_capacity(chunk.len() * 4);
+        // Reserve the chunk's numbers with one statement: the head moves, the rows follow.
+        let mut next = if number_now {
+            let last = tx.query_one("UPDATE journal_head SET last_seq = last_seq + ?1 WHERE one = 1 RETURNING last_seq", &params![chunk.len()])?;
+            last.int(0)? - chunk.len() as i64
+        } else {
+            0
+        };
+        let sql = format!("INSERT INTO journal (seq, at_ms, kind, subject, body) VALUES {}", crate::db::values_clause(chunk.len(), 5, 1));
+        let mut values = Vec::with_capacity(chunk.len() * 5);
         for event in chunk {
             let body = serde_json::to_string(event).map_err(|e| DbError::corrupt(e.to_string()))?;
-            values.extend(params![now_ms, event.kind(), event.subject(), body]);
+            let seq = number_now.then(|| {
+                next += 1;
+                next
+            });
+            values.extend(params![seq, now_ms, event.kind(), event.subject(), body]);
         }
         tx.execute(&sql, &values)?;
     }
@@ -35,16 +46,18 @@ pub fn append_many(tx: &mut dyn Tx, events: &[BusinessEvent], now_ms: i64) -> Db
 /// Returns how many it numbered.
 pub fn sequence(tx: &mut dyn Tx, limit: u32) -> DbResult<u32> {
     let head = tx.query_one("SELECT last_seq FROM journal_head WHERE one = 1 FOR UPDATE", &[])?.int(0)?;
-    let ids = tx.query("SELECT id FROM journal WHERE seq IS NULL ORDER BY id LIMIT ?1", &params![limit])?;
-    let mut next = head;
-    for row in &ids {
-        next += 1;
-        tx.execute("UPDATE journal SET seq = ?2 WHERE id = ?1", &params![row.int(0)?, next])?;
+    // One statement for the whole batch: the next `limit` unnumbered rows in id order get
+    // head + 1, head + 2, … (UPDATE … FROM and window functions: SQLite ≥ 3.33, PostgreSQL).
+    let numbered = tx.execute(
+        "UPDATE journal SET seq = next.seq
+         FROM (SELECT id, ?1 + ROW_NUMBER() OVER (ORDER BY id) AS seq FROM journal WHERE seq IS NULL ORDER BY id LIMIT ?2) AS next
+         WHERE journal.id = next.id",
+        &params![head, limit],
+    )?;
+    if numbered > 0 {
+        tx.execute("UPDATE journal_head SET last_seq = ?1 WHERE one = 1", &params![head + numbered as i64])?;
     }
-    if next != head {
-        tx.execute("UPDATE journal_head SET last_seq = ?1 WHERE one = 1", &params![next])?;
-    }
-    Ok(ids.len() as u32)
+    Ok(numbered as u32)
 }
 
 /// Numbered events after `after`, in order.

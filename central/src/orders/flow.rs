@@ -9,7 +9,6 @@ use crate::db::{DbError, DbResult, Tx};
 use crate::edge_sync::commands;
 use crate::inventory::{self, Cause, Change, InventoryError};
 use crate::journal::{self, BusinessEvent};
-use crate::warehouses;
 use std::collections::HashMap;
 use tote_shared::geo::GeoPoint;
 use tote_shared::order::{transition, OrderEffect, OrderEvent, OrderState, Transition};
@@ -107,22 +106,16 @@ fn total(lines: &[OrderLineRecord]) -> Result<Money, OrdersError> {
 
 /// Every warehouse with a stock row for any line, and whether it can serve all lines.
 fn candidates(tx: &mut dyn Tx, lines: &[OrderLine]) -> DbResult<Vec<Candidate>> {
-    let mut served: HashMap<WarehouseCode, usize> = HashMap::new();
+    let mut served: HashMap<WarehouseCode, (GeoPoint, usize)> = HashMap::new();
     for line in lines {
-        for (warehouse, sellable) in inventory::store::sellable_by_warehouse(tx, &line.sku)? {
-            *served.entry(warehouse).or_default() += usize::from(sellable >= line.qty.as_i64());
+        for (warehouse, point, sellable) in inventory::store::sellable_by_warehouse(tx, &line.sku)? {
+            served.entry(warehouse).or_insert((point, 0)).1 += usize::from(sellable >= line.qty.as_i64());
         }
     }
-    if served.is_empty() {
-        return Ok(Vec::new());
-    }
-    let points: HashMap<WarehouseCode, GeoPoint> = warehouses::store::points(tx)?.into_iter().collect();
-    let mut out = Vec::with_capacity(served.len());
-    for (warehouse, lines_served) in served {
-        let point = *points.get(&warehouse).ok_or_else(|| DbError::corrupt(format!("stock at unknown warehouse {warehouse}")))?;
-        out.push(Candidate { warehouse, point, serves_all_lines: lines_served == lines.len() });
-    }
-    Ok(out)
+    Ok(served
+        .into_iter()
+        .map(|(warehouse, (point, lines_served))| Candidate { warehouse, point, serves_all_lines: lines_served == lines.len() })
+        .collect())
 }
 
 /// The order, locked for this transaction.

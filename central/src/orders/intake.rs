@@ -17,7 +17,7 @@ use super::{event_lines, shortage_text, store, CreateOrder, OrderLineRecord, Ord
 use crate::catalog;
 use crate::db::{Database, DbError, DbResult, Tx};
 use crate::idempotency::{lookup_many, remember_many, Stored};
-use crate::inventory::store::{lock_sku, save_batch, LedgerRow};
+use crate::inventory::store::{lock_skus, save_batch, LedgerRow};
 use crate::journal::{self, BusinessEvent};
 use crate::warehouses;
 use std::collections::{BTreeMap, HashMap};
@@ -131,20 +131,26 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
     for &i in &fresh {
         by_sku.entry(&requests[i].2.lines[0].sku).or_default().push(i);
     }
-    let mut points: Option<HashMap<WarehouseCode, GeoPoint>> = None;
     let mut created: Vec<(usize, OrderRecord, StockLevel)> = Vec::new();
-    for (sku, jobs) in by_sku {
-        let Some(price) = catalog::store::prices(tx, &[sku])?.pop().flatten() else {
+    if by_sku.is_empty() {
+        return finish(requests, replies);
+    }
+    // One statement each for every SKU of the batch: prices, locked levels, places.
+    let skus: Vec<&Sku> = by_sku.keys().copied().collect();
+    let prices = catalog::store::prices(tx, &skus)?;
+    let mut levels: HashMap<String, Vec<(WarehouseCode, StockLevel)>> = HashMap::new();
+    for (sku, warehouse, level) in lock_skus(tx, &skus)? {
+        levels.entry(sku).or_default().push((warehouse, level));
+    }
+    let points: HashMap<WarehouseCode, GeoPoint> = warehouses::store::points(tx)?.into_iter().collect();
+    for ((sku, jobs), price) in by_sku.into_iter().zip(prices) {
+        let Some(price) = price else {
             for i in jobs {
                 replies[i] = Some(Reply::Refused(OrdersError::UnknownSku(sku.to_string())));
             }
             continue;
         };
-        let levels = lock_sku(tx, sku)?;
-        if points.is_none() {
-            points = Some(warehouses::store::points(tx)?.into_iter().collect());
-        }
-        let points = points.as_ref().ok_or_else(|| DbError::corrupt("warehouse points"))?;
+        let levels = levels.remove(sku.as_str()).unwrap_or_default();
         let located: Vec<(WarehouseCode, GeoPoint)> = levels
             .iter()
             .map(|(w, _)| points.get(w).map(|p| (w.clone(), *p)).ok_or_else(|| DbError::corrupt(format!("stock at unknown warehouse {w}"))))
@@ -168,6 +174,10 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
         }
     }
     write_created(tx, requests, &mut created, &mut replies)?;
+    finish(requests, replies)
+}
+
+fn finish(requests: &[(&'static str, RequestKey, CreateOrder)], mut replies: Vec<Option<Reply>>) -> DbResult<Vec<Reply>> {
     settle_duplicates(requests, &mut replies);
     Ok(replies.into_iter().map(|r| r.unwrap_or(Reply::Fallback)).collect())
 }
@@ -253,27 +263,27 @@ fn write_created(
         });
     }
     let now = created[0].1.created_at_ms;
-    for ((sku, warehouse), (level, ledger)) in &stock {
-        save_batch(tx, sku, warehouse, level, ledger, now)?;
-    }
+    let levels: Vec<_> = stock.iter().map(|((sku, warehouse), (level, ledger))| (sku, warehouse, *level, ledger.as_slice())).collect();
+    save_batch(tx, &levels, now)?;
     let mut events = Vec::with_capacity(created.len());
     for (_, o, _) in created.iter() {
         let warehouse = o.warehouse.clone().ok_or_else(|| DbError::corrupt("batch order without warehouse"))?;
         events.push(BusinessEvent::OrderCreated { order_id: o.id, channel: o.channel.clone(), warehouse, lines: event_lines(o), total: o.total.minor() });
     }
     journal::store::append_many(tx, &events, now)?;
-    let mut answers: BTreeMap<&str, Vec<(&RequestKey, Stored)>> = BTreeMap::new();
-    for (i, order, _) in created.iter() {
-        let body = serde_json::to_value(order).map_err(|e| DbError::corrupt(e.to_string()))?;
-        answers.entry(requests[*i].0).or_default().push((&requests[*i].1, (201, body)));
+    let mut stored: Vec<Stored> = Vec::with_capacity(created.len());
+    for (_, order, _) in created.iter() {
+        stored.push((201, serde_json::to_string(order).map_err(|e| DbError::corrupt(e.to_string()))?));
     }
-    for (caller, list) in &answers {
-        let refs: Vec<(&RequestKey, &Stored)> = list.iter().map(|(k, s)| (*k, s)).collect();
-        remember_many(tx, caller, &refs, now)?;
+    let mut by_caller: BTreeMap<&str, Vec<(&RequestKey, &Stored)>> = BTreeMap::new();
+    for ((i, _, _), answer) in created.iter().zip(&stored) {
+        by_caller.entry(requests[*i].0).or_default().push((&requests[*i].1, answer));
     }
-    for (i, order, _) in created.iter() {
-        let body = serde_json::to_value(order).map_err(|e| DbError::corrupt(e.to_string()))?;
-        replies[*i] = Some(Reply::Answer { stored: (201, body), replayed: false });
+    for (caller, answers) in &by_caller {
+        remember_many(tx, caller, answers, now)?;
+    }
+    for ((i, _, _), answer) in created.iter().zip(stored) {
+        replies[*i] = Some(Reply::Answer { stored: answer, replayed: false });
     }
     Ok(())
 }
