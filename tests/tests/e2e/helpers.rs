@@ -392,8 +392,13 @@ impl Central {
 
     /// On a new, empty store of `backend`; restarts (`restart`, `Daemon::restart`) keep it.
     pub fn start_on(dir: &Path, backend: Backend, payment_timeout_ms: u64) -> Result<Central> {
+        Self::start_with_env(dir, backend, payment_timeout_ms, &[])
+    }
+
+    /// `start_on` with extra environment variables for the process (fault hooks).
+    pub fn start_with_env(dir: &Path, backend: Backend, payment_timeout_ms: u64, env: &[(&str, &str)]) -> Result<Central> {
         let store = CentralStore::create(dir, backend);
-        let daemon = Daemon::spawn(Kind::Central, central_config_on(dir, &store, payment_timeout_ms)?)?;
+        let daemon = Daemon::spawn_with_env(Kind::Central, central_config_on(dir, &store, payment_timeout_ms)?, env)?;
         Ok(Central { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), http: client(), store: Arc::new(store) })
     }
 

@@ -7,6 +7,7 @@
 use crate::gtp::repo_file;
 use crate::helpers::*;
 use anyhow::{ensure, Context, Result};
+use serde_json::json;
 use std::time::Duration;
 
 const FAULT: &str = "TOTE_EDGE_FAULT_TASK";
@@ -97,4 +98,42 @@ async fn sigterm_lets_every_task_stop_at_a_clean_point_and_the_edge_exits_zero()
     // The supervisor names the tasks it had to abort after its deadline: there must be none.
     assert!(!log.contains("did not stop"), "every task stopped on its own:\n{log}");
     Ok(())
+}
+
+/// Central's background work is supervised the same way: its sales consumer dies on its first
+/// run (central's test-only hook, `TOTE_CENTRAL_FAULT_TASK`), is named in the log, restarted,
+/// counted, and then counts every order of the journal exactly once.
+async fn a_journal_consumer_that_panics_is_restarted_and_counts_every_sale_once(backend: Backend) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let central = Central::start_with_env(dir.path(), backend, 600_000, &[("TOTE_CENTRAL_FAULT_TASK", "journal-consumer:sales")])?;
+    central.seed_catalog().await?;
+    eventually("the restart to show in /metrics", Duration::from_secs(20), || async {
+        Ok(central.metrics().await?.contains("tote_central_task_restarts_total{task=\"journal-consumer:sales\"} 1").then_some(()))
+    })
+    .await?;
+    let log = lock(&central.daemon).log();
+    let line = log.lines().find(|l| l.contains("task journal-consumer:sales panicked")).with_context(|| format!("no panic line:\n{log}"))?;
+    assert!(line.contains("restarting"), "{line}");
+    // The restarted consumer does its job: every journal event counted once.
+    central.add_warehouse("SH-01", "Shanghai").await?;
+    let receipt = json!({"seq": 1, "at_ms": 1, "kind": {"type": "stock_received", "sku": PEGASUS, "qty": 5, "location": "A-01-01"}});
+    let pushed = central.http.post(central.url("/api/v1/sync/events")).bearer_auth(edge_token("SH-01")).json(&json!({"warehouse": "SH-01", "events": [receipt]})).send().await?;
+    assert!(pushed.status().is_success());
+    for n in 0..3 {
+        central.create_order(&format!("sup-{n}"), &order_body(PEGASUS, 1, "Shanghai")).await?.ok()?;
+    }
+    crate::journal::check_journal(&central).await?;
+    let totals = crate::journal::check_sales(&central, &[PEGASUS]).await?;
+    assert!(!totals.is_empty());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_consumer_that_panics_is_restarted_and_counts_every_sale_once_on_sqlite() -> Result<()> {
+    a_journal_consumer_that_panics_is_restarted_and_counts_every_sale_once(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_consumer_that_panics_is_restarted_and_counts_every_sale_once_on_postgres() -> Result<()> {
+    a_journal_consumer_that_panics_is_restarted_and_counts_every_sale_once(Backend::Postgres).await
 }
