@@ -23,7 +23,7 @@ fn edge_token(code: &str) -> String {
 /// A daemon process; killed when dropped.
 pub(crate) struct Daemon {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Daemon {

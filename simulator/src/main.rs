@@ -9,7 +9,7 @@ mod bench;
 mod client;
 mod demo;
 mod core_bench;
-mod intake_bench;
+mod central_bench;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -113,6 +113,13 @@ enum Bench {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
         /// Central's PostgreSQL pool.
+        #[arg(long, default_value_t = 32)]
+        pool_size: usize,
+    },
+    /// The business-event journal on both backends: appended, numbered, consumed per second.
+    Journal {
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
         #[arg(long, default_value_t = 32)]
         pool_size: usize,
     },
@@ -253,7 +260,8 @@ fn main() -> anyhow::Result<()> {
         Command::Bench { which } => runtime.block_on(async {
             match which {
                 Bench::Intake { clients, hot, seconds } => bench::intake(clients, hot, seconds).await,
-                Bench::IntakeVsPgbench { seconds, pool_size } => intake_bench::compare(seconds, pool_size).await,
+                Bench::IntakeVsPgbench { seconds, pool_size } => central_bench::compare(seconds, pool_size).await,
+                Bench::Journal { events, pool_size } => central_bench::journal(events, pool_size).await,
                 Bench::Pick { orders, workers } => bench::pick(orders, workers).await,
                 Bench::Sync { events } => bench::sync(events).await,
                 Bench::Fleet { robots, hz, seconds } => bench::fleet(robots, hz, seconds).await,

@@ -1,11 +1,15 @@
-//! Order intake on SQLite and on PostgreSQL, each as a ratio to raw pgbench doing the bare
-//! conditional decrement + insert (`simulator/pgbench/order_intake.sql`) in the same run on
-//! the same server — a ratio survives a noisy machine, an absolute figure does not.
+//! Central on both backends. Order intake on SQLite and on PostgreSQL, each as a ratio to
+//! raw pgbench doing the bare conditional decrement + insert
+//! (`simulator/pgbench/order_intake.sql`) in the same run on the same server — a ratio
+//! survives a noisy machine, an absolute figure does not. And the business-event journal:
+//! events appended, numbered and consumed per second.
 //!
 //! Needs `pgbench`, `psql` and a PostgreSQL server (`TOTE_BENCH_POSTGRES`, default
 //! `postgresql://postgres@127.0.0.1:5432/postgres`); creates and drops its own databases.
 
-use crate::bench::{central_config_with, drive_intake, spawn};
+use crate::bench::{central_config_with, drive_intake, push_stock, seed, spawn, ADMIN};
+use crate::client::Api;
+use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use std::path::Path;
 use std::process::Command;
@@ -78,8 +82,8 @@ fn pgbench(clients: usize, hot: bool, seconds: u64) -> Result<f64> {
     bail!("no tps line in pgbench output:\n{text}")
 }
 
-/// Central on PostgreSQL (a fresh database) or SQLite, driven for `seconds`.
-async fn central(postgres: bool, clients: usize, hot: bool, seconds: u64, pool_size: usize) -> Result<f64> {
+/// A release central on a fresh PostgreSQL database or SQLite file; both go with the guard.
+fn start_central(postgres: bool, pool_size: usize) -> Result<(crate::bench::Daemon, Option<BenchDatabase>, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let db = if postgres { Some(BenchDatabase::create("central")?) } else { None };
     let database = match &db {
@@ -87,6 +91,12 @@ async fn central(postgres: bool, clients: usize, hot: bool, seconds: u64, pool_s
         None => format!("path = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4", dir.path().join("central.sqlite").display()),
     };
     let daemon = spawn("tote-central", &central_config_with(dir.path(), "127.0.0.1:0", &database)?)?;
+    Ok((daemon, db, dir))
+}
+
+/// Central on PostgreSQL (a fresh database) or SQLite, driven for `seconds`.
+async fn central(postgres: bool, clients: usize, hot: bool, seconds: u64, pool_size: usize) -> Result<f64> {
+    let (daemon, _db, _dir) = start_central(postgres, pool_size)?;
     let figures = drive_intake(&daemon, clients, hot, seconds).await?;
     println!("intake  {:<8} {}", if postgres { "postgres" } else { "sqlite" }, figures.line(clients, hot));
     drop(daemon);
@@ -113,6 +123,56 @@ pub async fn compare(seconds: u64, pool_size: usize) -> Result<()> {
             if hot { "hot" } else { "spread" },
             pg / raw,
             lite / raw
+        );
+    }
+    Ok(())
+}
+
+/// One figure from central's Prometheus text.
+async fn metric(http: &reqwest::Client, url: &str, name: &str) -> Result<f64> {
+    let text = http.get(format!("{url}/metrics")).send().await?.text().await?;
+    let line = text.lines().find(|l| l.starts_with(name)).with_context(|| format!("no {name} in /metrics"))?;
+    line.rsplit(' ').next().context("value")?.parse().context("number")
+}
+
+/// The journal on each backend: `events` stock receipts pushed as an edge would (each
+/// appends one journal event in the transaction that applies it); then how fast they were
+/// appended, numbered (PostgreSQL's sequencer; SQLite numbers in the writer) and consumed by
+/// the `sales` consumer.
+pub async fn journal(events: usize, pool_size: usize) -> Result<()> {
+    for postgres in [false, true] {
+        let (daemon, _db, _dir) = start_central(postgres, pool_size)?;
+        let hq = Api::new(daemon.url.clone(), Some(ADMIN.into()));
+        seed(&hq, 1000).await?;
+        let http = reqwest::Client::new();
+        let base = metric(&http, &daemon.url, "tote_central_journal_last_seq").await?;
+        let started = Instant::now();
+        // 1,000 SKUs × units in 100,000-unit events: `events` events in all.
+        push_stock(&daemon.url, "SH-01", 1000, (events as u64 / 1000) * 100_000).await?;
+        let appended = started.elapsed().as_secs_f64();
+        let target = base + (events / 1000 * 1000) as f64;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let mut numbered = None;
+        loop {
+            let last = metric(&http, &daemon.url, "tote_central_journal_last_seq").await?;
+            let lag = metric(&http, &daemon.url, "tote_central_journal_consumer_lag{consumer=\"sales\"}").await?;
+            if last >= target && numbered.is_none() {
+                numbered = Some(started.elapsed().as_secs_f64());
+            }
+            if last >= target && lag == 0.0 {
+                break;
+            }
+            ensure!(Instant::now() < deadline, "the journal did not catch up");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let consumed = started.elapsed().as_secs_f64();
+        let n = target - base;
+        println!(
+            "journal {:<8} events={n:<7} appended {:>8.0}/s  numbered {:>8.0}/s  consumed {:>8.0}/s (each from the first push; the consumer runs alongside)",
+            if postgres { "postgres" } else { "sqlite" },
+            n / appended,
+            n / numbered.unwrap_or(consumed),
+            n / consumed
         );
     }
     Ok(())
