@@ -132,8 +132,8 @@ pub struct OrderSettings {
     pub sweep_interval_ms: u64,
     /// Most lines in one order.
     pub max_lines: usize,
-    /// PostgreSQL: one-line orders are taken in batches by this many workers, each owning
-    /// the SKUs that hash to it (a flash sale's orders share one batch transaction).
+    /// One-line orders are taken in batches by this many workers, each owning the SKUs that
+    /// hash to it (a flash sale's orders share one batch transaction).
     #[serde(default = "default_intake_shards")]
     pub intake_shards: usize,
 }

@@ -38,8 +38,8 @@ pub struct AppState {
     pub signals: Arc<Signals>,
     /// How often each supervised task was restarted.
     pub task_restarts: RestartCounts,
-    /// Batched intake of one-line orders (PostgreSQL only; SQLite's single writer already
-    /// commits in groups).
+    /// Batched intake of one-line orders (on SQLite too: a batch is a handful of statements
+    /// for the single writer instead of a dozen per order).
     pub intake: Option<Arc<crate::orders::intake::Intake>>,
 }
 
@@ -118,14 +118,9 @@ impl App {
         let listener = TcpListener::bind(settings.http.listen).await?;
         let task_restarts = supervisor.restart_counts();
         let signals: Arc<Signals> = Arc::default();
-        let intake = match db {
-            Database::Postgres(_) => {
-                let woken = signals.clone();
-                let shards = settings.orders.intake_shards;
-                Some(Arc::new(crate::orders::intake::Intake::start(db.clone(), shards, Arc::new(move || woken.written()))))
-            }
-            Database::Sqlite(_) => None,
-        };
+        let woken = signals.clone();
+        let shards = settings.orders.intake_shards;
+        let intake = Some(Arc::new(crate::orders::intake::Intake::start(db.clone(), shards, Arc::new(move || woken.written()))));
         let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals, task_restarts, intake };
         Ok(App { listener, state, supervisor })
     }

@@ -95,7 +95,7 @@ fn start_central(postgres: bool, pool_size: usize) -> Result<(crate::bench::Daem
 }
 
 /// Central on PostgreSQL (a fresh database) or SQLite, driven for `seconds`.
-async fn central(postgres: bool, clients: usize, hot: bool, seconds: u64, pool_size: usize) -> Result<f64> {
+pub async fn central(postgres: bool, clients: usize, hot: bool, seconds: u64, pool_size: usize) -> Result<f64> {
     let (daemon, _db, _dir) = start_central(postgres, pool_size)?;
     let figures = drive_intake(&daemon, clients, hot, seconds).await?;
     println!("intake  {:<8} {}", if postgres { "postgres" } else { "sqlite" }, figures.line(clients, hot));

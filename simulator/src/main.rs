@@ -106,6 +106,9 @@ enum Bench {
         hot: bool,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Central on PostgreSQL (a fresh database on `TOTE_BENCH_POSTGRES`) instead of SQLite.
+        #[arg(long)]
+        postgres: bool,
     },
     /// Order intake on PostgreSQL and SQLite as ratios to raw pgbench in the same run
     /// (64 and 256 clients, spread and hot SKU).
@@ -259,7 +262,8 @@ fn main() -> anyhow::Result<()> {
         }),
         Command::Bench { which } => runtime.block_on(async {
             match which {
-                Bench::Intake { clients, hot, seconds } => bench::intake(clients, hot, seconds).await,
+                Bench::Intake { clients, hot, seconds, postgres: false } => bench::intake(clients, hot, seconds).await,
+                Bench::Intake { clients, hot, seconds, postgres: true } => central_bench::central(true, clients, hot, seconds, 32).await.map(|_| ()),
                 Bench::IntakeVsPgbench { seconds, pool_size } => central_bench::compare(seconds, pool_size).await,
                 Bench::Journal { events, pool_size } => central_bench::journal(events, pool_size).await,
                 Bench::Pick { orders, workers } => bench::pick(orders, workers).await,

@@ -1,7 +1,8 @@
-//! The flash-sale path: one-line orders on PostgreSQL are taken in batches.
+//! The flash-sale path: one-line orders are taken in batches.
 //!
-//! With plain row locking every order for one SKU waits for the previous one's commit, so a
-//! hot SKU caps intake at one commit time per order (~1,000/s here). Instead each one-line
+//! With plain row locking (PostgreSQL) every order for one SKU waits for the previous one's
+//! commit, so a hot SKU caps intake at one commit time per order (~1,000/s here); on SQLite
+//! the single writer pays a dozen statements per order. Instead each one-line
 //! order goes to the shard its SKU hashes to; a shard's worker takes every order waiting
 //! (up to `MAX_BATCH`) and decides them in one transaction: the SKU's stock rows are locked
 //! once, the orders are routed and locked in arrival order in memory (`routing::allocate`,
