@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
-use tote_shared::runtime::listener::serve;
+use tote_shared::runtime::listener::serve_supervised;
 use tote_shared::runtime::supervise::{Policy, RestartCounts, Stop, Supervisor};
 use tote_shared::runtime::system::now_ms;
 use tote_shared::WarehouseCode;
@@ -142,32 +142,9 @@ impl App {
         supervise(&supervisor, &state);
         tracing::info!(%addr, backend = ?state.settings.database.backend, "tote-central listening");
         let max_connections = state.settings.http.max_connections;
-        let (halt, halted) = tokio::sync::oneshot::channel::<()>();
-        let server = serve(listener, http::router(state), max_connections, async move {
-            tokio::select! {
-                () = stop => {}
-                _ = halted => {}
-            }
-        });
-        tokio::pin!(server);
-        let outcome = tokio::select! {
-            served = &mut server => Ok(served),
-            failure = supervisor.failed() => Err(failure),
-        };
-        let result = match outcome {
-            Ok(served) => served.map_err(anyhow::Error::from),
-            Err(failure) => {
-                // Stop answering: /health must not report a central whose task is gone.
-                let _ = halt.send(());
-                if tokio::time::timeout(STOP_DEADLINE, &mut server).await.is_err() {
-                    tracing::warn!("HTTP connections still open after {STOP_DEADLINE:?}; closing them");
-                }
-                Err(anyhow::Error::new(failure))
-            }
-        };
-        supervisor.shutdown(STOP_DEADLINE).await;
+        let result = serve_supervised(listener, http::router(state), max_connections, stop, supervisor, STOP_DEADLINE).await;
         tracing::info!("tote-central stopped");
-        result
+        Ok(result?)
     }
 }
 

@@ -15,31 +15,10 @@ fn corrupt(e: impl std::fmt::Display) -> DbError {
 
 /// Inserts a new order awaiting payment with its lines; returns its id.
 pub fn insert(tx: &mut dyn Tx, order: &OrderRecord, destination: &GeoPoint) -> DbResult<u64> {
-    let ship_to = serde_json::to_string(&order.ship_to).map_err(corrupt)?;
-    let id = tx
-        .query_one(
-            "INSERT INTO orders (state, channel, warehouse, ship_to, dest_lat, dest_lon, total_minor, created_ms,
-                                 payment_deadline_ms, updated_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8) RETURNING id",
-            &params![
-                order.state.as_str(),
-                order.channel.as_str(),
-                order.warehouse.as_ref().map(|w| w.as_str()),
-                ship_to,
-                destination.lat,
-                destination.lon,
-                order.total.minor(),
-                order.created_at_ms,
-                order.payment_deadline_ms
-            ],
-        )?
-        .uint(0)?;
-    for (line_no, line) in order.lines.iter().enumerate() {
-        tx.execute(
-            "INSERT INTO order_line (order_id, line_no, sku, qty, unit_price_minor) VALUES (?1, ?2, ?3, ?4, ?5)",
-            &params![id, line_no, line.sku.as_str(), line.qty.as_i64(), line.unit_price.minor()],
-        )?;
-    }
+    let id = next_ids(tx, 1)?.pop().ok_or_else(|| DbError::corrupt("no order id"))?;
+    let mut order = order.clone();
+    order.id = id;
+    insert_many(tx, &[(&order, destination)])?;
     Ok(id)
 }
 

@@ -96,3 +96,50 @@ pub async fn serve(
         })
         .await
 }
+
+/// Why a supervised daemon stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum Stopped {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    TaskFailed(#[from] super::supervise::TaskFailed),
+}
+
+/// `serve`, beside a supervisor: until SIGINT/SIGTERM or `stop` (then `Ok`), or until one of
+/// its tasks fails for good (then `Err` naming it, for a non-zero exit). Either way HTTP
+/// drains first — a failed daemon stops answering at once, so `/health` never reports a
+/// daemon whose task is gone — and the tasks then get `deadline` to stop.
+pub async fn serve_supervised(
+    listener: TcpListener,
+    router: axum::Router,
+    max_connections: usize,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+    supervisor: super::supervise::Supervisor,
+    deadline: std::time::Duration,
+) -> Result<(), Stopped> {
+    let (halt, halted) = tokio::sync::oneshot::channel::<()>();
+    let server = serve(listener, router, max_connections, async move {
+        tokio::select! {
+            () = stop => {}
+            _ = halted => {}
+        }
+    });
+    tokio::pin!(server);
+    let outcome = tokio::select! {
+        served = &mut server => Ok(served),
+        failure = supervisor.failed() => Err(failure),
+    };
+    let result = match outcome {
+        Ok(served) => served.map_err(Stopped::from),
+        Err(failure) => {
+            let _ = halt.send(());
+            if tokio::time::timeout(deadline, &mut server).await.is_err() {
+                tracing::warn!("HTTP connections still open after {deadline:?}; closing them");
+            }
+            Err(Stopped::from(failure))
+        }
+    };
+    supervisor.shutdown(deadline).await;
+    result
+}
