@@ -102,21 +102,21 @@ async fn worker(db: Database, mut rx: mpsc::Receiver<Job>, written: Arc<dyn Fn()
                 Err(_) => break,
             }
         }
-        let requests: Arc<Vec<(&'static str, RequestKey, CreateOrder)>> =
-            Arc::new(jobs.iter().map(|j| (j.caller, j.key.clone(), j.order.clone())).collect());
+        let (requests, answers): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| ((j.caller, j.key, j.order), j.reply)).unzip();
+        let requests = Arc::new(requests);
         let outcome = db.write(move |tx| take_batch(tx, &requests)).await;
         match outcome {
             Ok(replies) => {
                 written();
-                for (job, reply) in jobs.into_iter().zip(replies) {
-                    let _ = job.reply.send(reply);
+                for (answer, reply) in answers.into_iter().zip(replies) {
+                    let _ = answer.send(reply);
                 }
             }
             Err(error) => {
                 let error: DbError = error;
-                tracing::warn!(%error, orders = jobs.len(), "order batch failed; taking its orders one by one");
-                for job in jobs {
-                    let _ = job.reply.send(Reply::Fallback);
+                tracing::warn!(%error, orders = answers.len(), "order batch failed; taking its orders one by one");
+                for answer in answers {
+                    let _ = answer.send(Reply::Fallback);
                 }
             }
         }
