@@ -410,6 +410,44 @@ async fn story(reader: &Api, hq: &Api, sh: &Api) -> Result<()> {
         say(format!("  {:<16} {:<10} {:>+3} → {:<3} ({})", e["cause"].as_str().unwrap_or(""), e["field"].as_str().unwrap_or(""),
             e["delta"].as_i64().unwrap_or(0), e["balance_after"].as_i64().unwrap_or(0), e["reference"].as_str().unwrap_or("")));
     }
+    journal(reader, id).await
+}
+
+/// The journal's event types about `subject`, in order (paging through all of it).
+async fn order_events(reader: &Api, subject: &str) -> Result<Vec<String>> {
+    let (mut after, mut found) = (0u64, Vec::new());
+    loop {
+        let page = reader.get(&format!("/api/v1/events?after={after}&limit=1000")).await?;
+        let events = page["events"].as_array().cloned().unwrap_or_default();
+        if events.is_empty() {
+            return Ok(found);
+        }
+        found.extend(events.iter().filter(|e| e["subject"] == subject).map(|e| e["event"]["type"].as_str().unwrap_or("").to_owned()));
+        after = page["next_after"].as_u64().context("next_after")?;
+    }
+}
+
+/// What the business-event journal told HQ's systems about the story's order, and the daily
+/// sales its consumer built from it.
+async fn journal(reader: &Api, id: u64) -> Result<()> {
+    let subject = format!("order:{id}");
+    let wanted = ["order_created", "order_paid", "order_picked", "order_packed", "order_shipped"];
+    wait(Duration::from_secs(20), "the order's events in the journal", || async { Ok(order_events(reader, &subject).await?.len() >= wanted.len()) }).await?;
+    let kinds = order_events(reader, &subject).await?;
+    ensure!(kinds == wanted, "the journal tells order {id} as {kinds:?}");
+    say(format!("journal: {}", kinds.join(" → ")));
+    // Summed over the days: the story may cross midnight (UTC).
+    let totals = |rows: &Value| {
+        rows.as_array().into_iter().flatten().fold((0, 0, 0, 0), |t, r| {
+            let n = |k: &str| r[k].as_i64().unwrap_or(0);
+            (t.0 + n("ordered"), t.1 + n("paid"), t.2 + n("shipped"), t.3 + n("revenue"))
+        })
+    };
+    let path = format!("/api/v1/analytics/sales/{STORY_SKU}");
+    wait(Duration::from_secs(20), "the sales figures", || async { Ok(totals(&reader.get(&path).await?).2 == 1) }).await?;
+    let (ordered, paid, shipped, revenue) = totals(&reader.get(&path).await?);
+    ensure!((ordered, paid, shipped) == (1, 1, 1), "sales show {ordered} ordered, {paid} paid, {shipped} shipped");
+    say(format!("sales of EU 42 (from the journal): {ordered} ordered, {paid} paid, {shipped} shipped, revenue ¥{:.2}", revenue as f64 / 100.0));
     Ok(())
 }
 
