@@ -62,7 +62,7 @@ impl PgDb {
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let mut conn = pool.take().map_err(E::from)?;
-            let outcome = run_with_retry(&mut conn, &mut work, read_only);
+            let outcome = run_with_retry(&mut conn, &pool.url, &mut work, read_only);
             pool.give_back(conn);
             outcome
         })
@@ -84,8 +84,7 @@ impl Drop for Pool {
 
 impl Pool {
     fn connect(&self) -> DbResult<PgConn> {
-        let client = Client::connect(&self.url, NoTls)?;
-        Ok(PgConn { client, statements: HashMap::new() })
+        fresh(&self.url)
     }
 
     fn take(&self) -> DbResult<PgConn> {
@@ -106,7 +105,11 @@ impl Pool {
     }
 }
 
-fn run_with_retry<T, E, F>(conn: &mut PgConn, work: &mut F, read_only: bool) -> Result<T, E>
+fn fresh(url: &str) -> DbResult<PgConn> {
+    Ok(PgConn { client: Client::connect(url, NoTls)?, statements: HashMap::new() })
+}
+
+fn run_with_retry<T, E, F>(conn: &mut PgConn, url: &str, work: &mut F, read_only: bool) -> Result<T, E>
 where
     F: FnMut(&mut dyn Tx) -> Result<T, E>,
     E: From<DbError>,
@@ -114,6 +117,11 @@ where
     let mut attempt = 0;
     loop {
         attempt += 1;
+        // A connection found closed (the server restarted since it was pooled) is replaced.
+        // The first request to meet a broken one fails and closes it; the next reconnects.
+        if conn.client.is_closed() {
+            *conn = fresh(url).map_err(E::from)?;
+        }
         let PgConn { client, statements } = conn;
         let tx = client.build_transaction().read_only(read_only).start().map_err(|e| E::from(e.into()))?;
         let mut pg = PgTx { tx, statements, retry: false };

@@ -13,7 +13,7 @@ use crate::catalog;
 use crate::db::{DbError, Tx};
 use crate::inventory::{self, Cause, Change, InventoryError};
 use crate::journal::{self, BusinessEvent};
-use crate::orders::{flow, OrdersError};
+use crate::orders::{self, flow, OrdersError};
 use tote_shared::order::OrderEvent;
 use tote_shared::stock::StockLevel;
 use tote_shared::sync::{EdgeEvent, EdgeEventKind, PushAck};
@@ -49,10 +49,44 @@ impl From<OrdersError> for Outcome {
     }
 }
 
+/// What one push learns once and reuses for every event of it: a catch-up after an outage
+/// is thousands of receipts, and each saved statement is a round trip on PostgreSQL.
+struct Batch {
+    known_skus: std::collections::HashSet<Sku>,
+    /// Whether an order may be waiting for stock; re-checked after events that can make one.
+    backorders: Option<bool>,
+}
+
+impl Batch {
+    fn knows(&mut self, tx: &mut dyn Tx, sku: &Sku) -> Result<bool, DbError> {
+        if self.known_skus.contains(sku) {
+            return Ok(true);
+        }
+        let known = catalog::store::exists(tx, sku)?;
+        if known {
+            self.known_skus.insert(sku.clone());
+        }
+        Ok(known)
+    }
+
+    fn serve_backorders(&mut self, tx: &mut dyn Tx, sku: &Sku, now_ms: i64) -> Result<(), Outcome> {
+        let waiting = match self.backorders {
+            Some(waiting) => waiting,
+            None => *self.backorders.insert(orders::store::any_backordered(tx)?),
+        };
+        if waiting {
+            follow_up(flow::retry_backorders(tx, sku, now_ms))?;
+            self.backorders = None;
+        }
+        Ok(())
+    }
+}
+
 /// Applies the events above the edge's high-water mark, in order. Events must follow on
 /// without a gap; replays (at or below the mark) are skipped, which makes pushes idempotent.
 pub fn apply_events(tx: &mut dyn Tx, warehouse: &WarehouseCode, events: &[EdgeEvent], now_ms: i64) -> Result<PushAck, SyncError> {
     let mut high_water = commands::lock_high_water(tx, warehouse)?;
+    let mut batch = Batch { known_skus: Default::default(), backorders: None };
     let mut applied = 0;
     for event in events {
         if event.seq <= high_water {
@@ -61,7 +95,7 @@ pub fn apply_events(tx: &mut dyn Tx, warehouse: &WarehouseCode, events: &[EdgeEv
         if event.seq != high_water + 1 {
             return Err(SyncError::Gap { high_water, first: event.seq });
         }
-        match apply_one(tx, warehouse, event, now_ms) {
+        match apply_one(tx, &mut batch, warehouse, event, now_ms) {
             Ok(()) => {}
             Err(Outcome::Rejected(reason)) => {
                 tracing::warn!(%warehouse, seq = event.seq, %reason, "edge event rejected; kept in sync_reject");
@@ -80,7 +114,7 @@ pub fn apply_events(tx: &mut dyn Tx, warehouse: &WarehouseCode, events: &[EdgeEv
     Ok(PushAck { high_water, applied })
 }
 
-fn apply_one(tx: &mut dyn Tx, warehouse: &WarehouseCode, event: &EdgeEvent, now_ms: i64) -> Result<(), Outcome> {
+fn apply_one(tx: &mut dyn Tx, batch: &mut Batch, warehouse: &WarehouseCode, event: &EdgeEvent, now_ms: i64) -> Result<(), Outcome> {
     let source = format!("edge:{warehouse}#{}", event.seq);
     let from = flow::EdgeSource { warehouse, reference: &source, now_ms };
     let order_step = |tx: &mut dyn Tx, id: u64, ev: OrderEvent, cause: &str, shipping: Option<(&str, &str)>| {
@@ -88,13 +122,14 @@ fn apply_one(tx: &mut dyn Tx, warehouse: &WarehouseCode, event: &EdgeEvent, now_
     };
     match &event.kind {
         EdgeEventKind::StockReceived { sku, qty, .. } => {
-            adjust(tx, warehouse, sku, qty.as_i64(), "edge_receipt", &source, now_ms)?;
+            adjust(tx, batch, warehouse, sku, qty.as_i64(), &Cause { cause: "edge_receipt", reference: &source, at_ms: now_ms })?;
             let event = BusinessEvent::StockReceived { sku: sku.clone(), warehouse: warehouse.clone(), qty: *qty };
             journal::store::append(tx, &event, now_ms)?;
-            follow_up(flow::retry_backorders(tx, sku, now_ms))
+            batch.serve_backorders(tx, sku, now_ms)
         }
         EdgeEventKind::StockAdjusted { sku, delta, reason, .. } => {
-            let level = adjust(tx, warehouse, sku, *delta, &format!("edge_adjust_{}", reason.as_str()), &source, now_ms)?;
+            let cause = format!("edge_adjust_{}", reason.as_str());
+            let level = adjust(tx, batch, warehouse, sku, *delta, &Cause { cause: &cause, reference: &source, at_ms: now_ms })?;
             let event = BusinessEvent::StockAdjusted { sku: sku.clone(), warehouse: warehouse.clone(), delta: *delta, reason: reason.as_str().into() };
             journal::store::append(tx, &event, now_ms)?;
             if level.overcommitted() > 0 {
@@ -103,7 +138,7 @@ fn apply_one(tx: &mut dyn Tx, warehouse: &WarehouseCode, event: &EdgeEvent, now_
                 follow_up(flow::move_locks_away(tx, sku, warehouse, now_ms))?;
             }
             if *delta > 0 {
-                follow_up(flow::retry_backorders(tx, sku, now_ms))?;
+                batch.serve_backorders(tx, sku, now_ms)?;
             }
             Ok(())
         }
@@ -113,17 +148,21 @@ fn apply_one(tx: &mut dyn Tx, warehouse: &WarehouseCode, event: &EdgeEvent, now_
             order_step(tx, *order_id, OrderEvent::EdgeShipped, "edge_shipment", Some((carrier, tracking_number)))
         }
         EdgeEventKind::CancelConfirmed { order_id } => order_step(tx, *order_id, OrderEvent::EdgeCancelConfirmed, "edge_cancel_confirmed", None),
-        EdgeEventKind::FulfilmentFailed { order_id, .. } => order_step(tx, *order_id, OrderEvent::EdgeFulfilmentFailed, "edge_fulfilment_failed", None),
+        EdgeEventKind::FulfilmentFailed { order_id, .. } => {
+            // A failed fulfilment may leave the order backordered.
+            batch.backorders = None;
+            order_step(tx, *order_id, OrderEvent::EdgeFulfilmentFailed, "edge_fulfilment_failed", None)
+        }
     }
 }
 
 /// Physical stock at the edge changed by `delta`.
-fn adjust(tx: &mut dyn Tx, warehouse: &WarehouseCode, sku: &Sku, delta: i64, cause: &str, source: &str, now_ms: i64) -> Result<StockLevel, Outcome> {
-    if !catalog::store::exists(tx, sku)? {
+fn adjust(tx: &mut dyn Tx, batch: &mut Batch, warehouse: &WarehouseCode, sku: &Sku, delta: i64, cause: &Cause<'_>) -> Result<StockLevel, Outcome> {
+    if !batch.knows(tx, sku)? {
         return Err(Outcome::Rejected(format!("unknown SKU {sku}")));
     }
     let change = Change { sku, warehouse, rule: StockLevel::adjust_on_hand, qty: delta };
-    let levels = inventory::store::change_all(tx, &[change], &Cause { cause, reference: source, at_ms: now_ms })?;
+    let levels = inventory::store::change_all(tx, &[change], cause)?;
     Ok(levels[0])
 }
 

@@ -175,6 +175,11 @@ pub fn due_unpaid(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<(u64
     rows.iter().map(|r| Ok((r.uint(0)?, r.int(1)?))).collect()
 }
 
+/// Whether any order waits as backordered (so stock arrivals may serve one).
+pub fn any_backordered(tx: &mut dyn Tx) -> DbResult<bool> {
+    Ok(tx.query_opt("SELECT 1 FROM orders WHERE state = 'backordered' LIMIT 1", &[])?.is_some())
+}
+
 /// Backordered orders waiting for `sku`, oldest first.
 pub fn backordered_for(tx: &mut dyn Tx, sku: &Sku, limit: u32) -> DbResult<Vec<u64>> {
     let rows = tx.query(
