@@ -61,6 +61,7 @@ pub async fn create_sku(_: Admin, State(state): State<AppState>, key: Keyed, Jso
     };
     let now = now_ms();
     keyed_write(&state, request, StatusCode::CREATED, move |tx| {
+        store::lock_master_data(tx)?;
         let warehouses = commands::stream_warehouses(tx)?;
         store::create_sku(tx, &record, &warehouses, now)
     })

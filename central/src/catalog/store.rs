@@ -27,7 +27,14 @@ fn duplicate(e: DbError, what: impl FnOnce() -> String) -> CatalogError {
     }
 }
 
-/// Creates the SKU and tells every warehouse in `warehouses` about it.
+/// Serialises SKU and warehouse creation (see migration 3): call first in either.
+pub fn lock_master_data(tx: &mut dyn Tx) -> DbResult<()> {
+    tx.query_one("SELECT one FROM master_data_lock WHERE one = 1 FOR UPDATE", &[])?;
+    Ok(())
+}
+
+/// Creates the SKU and tells every warehouse in `warehouses` about it (read after
+/// `lock_master_data`).
 pub fn create_sku(tx: &mut dyn Tx, sku: &SkuRecord, warehouses: &[WarehouseCode], now_ms: i64) -> Result<SkuRecord, CatalogError> {
     if tx.query_opt("SELECT 1 FROM spu WHERE id = ?1", &params![sku.spu_id.as_str()])?.is_none() {
         return Err(CatalogError::NotFound(format!("SPU {}", sku.spu_id)));

@@ -264,6 +264,20 @@ CREATE TABLE sales_daily (
     PRIMARY KEY (day, sku)
 ) STRICT, WITHOUT ROWID;
 "#,
+    r#"
+-- Stock rows are locked in key order; the key order must be the byte order the code sorts
+-- by, whatever the PostgreSQL database's collation (SQLite compares bytes already).
+--@postgres
+ALTER TABLE stock ALTER COLUMN sku TYPE TEXT COLLATE "C", ALTER COLUMN warehouse TYPE TEXT COLLATE "C";
+--@end
+
+-- One row that creating a SKU and creating a warehouse both lock first, so neither misses the
+-- other (a new warehouse's edge learns every SKU; a new SKU reaches every warehouse).
+CREATE TABLE master_data_lock (
+    one  INTEGER PRIMARY KEY CHECK (one = 1)
+) STRICT;
+INSERT INTO master_data_lock (one) VALUES (1);
+"#,
 ];
 
 #[cfg(test)]

@@ -124,8 +124,14 @@ where
         }
         let PgConn { client, statements } = conn;
         let tx = client.build_transaction().read_only(read_only).start().map_err(|e| E::from(e.into()))?;
-        let mut pg = PgTx { tx, statements, retry: false };
+        let mut pg = PgTx { tx, statements, retry: false, failed: false };
         let outcome = work(&mut pg);
+        // A statement that failed aborted the transaction: PostgreSQL would take COMMIT as
+        // ROLLBACK without a word. Work that swallowed the error must not be told it stuck.
+        let outcome = match outcome {
+            Ok(_) if pg.failed => Err(E::from(DbError { kind: if pg.retry { DbErrorKind::Retry } else { DbErrorKind::Other }, message: "a statement failed inside work that went on".into() })),
+            other => other,
+        };
         let retry = match outcome {
             Ok(value) => match pg.tx.commit() {
                 Ok(()) => return Ok(value),
@@ -211,7 +217,13 @@ struct PgTx<'a> {
     statements: &'a mut HashMap<String, Statement>,
     /// Set when PostgreSQL aborted this transaction in a way a rerun can fix.
     retry: bool,
+    /// Set when any statement failed (the transaction is then aborted).
+    failed: bool,
 }
+
+/// Prepared statements kept per connection; past this the cache starts over (dropping a
+/// statement closes it on the server), so batch statements of many sizes cannot pile up.
+const MAX_STATEMENTS: usize = 512;
 
 impl PgTx<'_> {
     fn statement(&mut self, sql: &str) -> DbResult<Statement> {
@@ -219,12 +231,16 @@ impl PgTx<'_> {
             return Ok(s.clone());
         }
         let prepared = self.tx.prepare(&rewrite(sql, Dialect::Postgres)).map_err(|e| self.note(e))?;
+        if self.statements.len() >= MAX_STATEMENTS {
+            self.statements.clear();
+        }
         self.statements.insert(sql.to_owned(), prepared.clone());
         Ok(prepared)
     }
 
     fn note(&mut self, e: postgres::Error) -> DbError {
         let e = DbError::from(e);
+        self.failed = true;
         if e.kind == DbErrorKind::Retry {
             self.retry = true;
         }
@@ -284,16 +300,20 @@ fn convert_row(row: &postgres::Row) -> DbResult<Row> {
 
 impl ToSql for Value {
     fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        let text = [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME, Type::UNKNOWN];
         match self {
             Value::Null => Ok(IsNull::Yes),
+            Value::Int(v) if *ty == Type::INT8 => v.to_sql(ty, out),
             Value::Int(v) if *ty == Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
             Value::Int(v) if *ty == Type::INT2 => i16::try_from(*v)?.to_sql(ty, out),
             Value::Int(v) if *ty == Type::BOOL => (*v != 0).to_sql(ty, out),
             Value::Int(v) if *ty == Type::FLOAT8 => (*v as f64).to_sql(ty, out),
-            Value::Int(v) => v.to_sql(ty, out),
+            Value::Real(v) if *ty == Type::FLOAT8 => v.to_sql(ty, out),
             Value::Real(v) if *ty == Type::FLOAT4 => (*v as f32).to_sql(ty, out),
-            Value::Real(v) => v.to_sql(ty, out),
-            Value::Text(v) => v.as_str().to_sql(ty, out),
+            Value::Text(v) if text.contains(ty) => v.as_str().to_sql(ty, out),
+            // Bound to the wrong column type: refuse rather than send bytes the server would
+            // read as something else.
+            other => Err(format!("cannot bind {other:?} to a {ty} parameter").into()),
         }
     }
 

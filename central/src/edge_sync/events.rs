@@ -86,6 +86,7 @@ impl Batch {
 /// without a gap; replays (at or below the mark) are skipped, which makes pushes idempotent.
 pub fn apply_events(tx: &mut dyn Tx, warehouse: &WarehouseCode, events: &[EdgeEvent], now_ms: i64) -> Result<PushAck, SyncError> {
     let mut high_water = commands::lock_high_water(tx, warehouse)?;
+    let held = high_water;
     let mut batch = Batch { known_skus: Default::default(), backorders: None };
     let mut applied = 0;
     for event in events {
@@ -93,7 +94,8 @@ pub fn apply_events(tx: &mut dyn Tx, warehouse: &WarehouseCode, events: &[EdgeEv
             continue;
         }
         if event.seq != high_water + 1 {
-            return Err(SyncError::Gap { high_water, first: event.seq });
+            // The whole push rolls back: what central holds is the mark it started from.
+            return Err(SyncError::Gap { high_water: held, first: event.seq });
         }
         match apply_one(tx, &mut batch, warehouse, event, now_ms) {
             Ok(()) => {}

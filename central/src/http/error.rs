@@ -2,7 +2,7 @@
 //! Internal errors are logged once here and the client gets a generic message.
 
 use crate::catalog::CatalogError;
-use crate::db::DbError;
+use crate::db::{DbError, DbErrorKind};
 use crate::edge_sync::SyncError;
 use crate::orders::OrdersError;
 use crate::warehouses::WarehouseError;
@@ -30,6 +30,9 @@ pub enum ApiError {
     /// 422: well-formed but not acceptable (unknown SKU, forbidden transition, key reuse).
     #[error("{detail}")]
     Unprocessable { slug: &'static str, detail: String },
+    /// 503: the database is unreachable or kept refusing the transaction; try again.
+    #[error("{0}")]
+    Unavailable(String),
     /// 500: logged; the client learns nothing more.
     #[error("internal error: {0}")]
     Internal(String),
@@ -43,7 +46,10 @@ impl ApiError {
 
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
-        ApiError::Internal(error.to_string())
+        match error.kind {
+            DbErrorKind::Unavailable | DbErrorKind::Retry => ApiError::Unavailable(error.to_string()),
+            _ => ApiError::Internal(error.to_string()),
+        }
     }
 }
 
@@ -114,6 +120,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unprocessable { slug, .. } => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, slug, "Request cannot be processed", detail)
+            }
+            ApiError::Unavailable(_) => {
+                tracing::warn!(error = %detail, "database unavailable");
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Try again shortly", "The database is busy or unreachable; the request changed nothing")
             }
             ApiError::Internal(_) => {
                 tracing::error!(error = %detail, "internal error");

@@ -93,8 +93,26 @@ where
             Err(Failure::Mismatch) => return Err(key_reused()),
             Err(Failure::Db(e)) if e.kind == DbErrorKind::Unique && request.is_some() && attempts < 2 => continue,
             Err(Failure::Db(e)) => return Err(e.into()),
-            Err(Failure::App(e)) => return Err(e.into()),
+            Err(Failure::App(e)) => {
+                return match replay_after_refusal(state, request.as_deref()).await {
+                    Some(replayed) => Ok(replayed),
+                    None => Err(e.into()),
+                }
+            }
         }
+    }
+}
+
+/// A retry that ran while its first attempt was still open (PostgreSQL) meets the first
+/// attempt's effect — the SPU it created, the stock it took — and is refused for it. If the
+/// first attempt has committed since, its answer is the right one for the retry.
+async fn replay_after_refusal(state: &AppState, request: Option<&KeyedRequest>) -> Option<Response> {
+    let request = request?;
+    let (caller, key) = (request.caller, request.key.clone());
+    let seen = state.db.read(move |tx| -> Result<_, DbError> { lookup(tx, caller, &key) }).await.ok()?;
+    match seen {
+        Seen::Replay(answer) => Some(render(answer, true)),
+        Seen::New | Seen::Mismatch => None,
     }
 }
 

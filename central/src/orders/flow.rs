@@ -183,6 +183,10 @@ fn warehouse_of(order: &OrderRecord) -> Result<&WarehouseCode, OrdersError> {
 /// The order is backordered with no warehouse; find another that can serve it, leaving out
 /// the one that just failed. Stays backordered when none can.
 fn reroute(tx: &mut dyn Tx, order: OrderRecord, failed: Option<&WarehouseCode>, now_ms: i64) -> Result<OrderRecord, OrdersError> {
+    // Lock every stock row of the order's SKUs before reading them: a receipt committing
+    // meanwhile either comes first (and is seen) or waits and then finds this backorder.
+    let skus: Vec<&Sku> = order.lines.iter().map(|l| &l.sku).collect();
+    inventory::store::lock_skus(tx, &skus)?;
     let destination = store::destination(tx, order.id)?;
     let lines: Vec<OrderLine> = order.lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect();
     let candidates = candidates(tx, &lines)?;
@@ -270,9 +274,10 @@ pub fn cancel(tx: &mut dyn Tx, id: u64, now_ms: i64) -> Result<OrderRecord, Orde
     apply(tx, order, &OrderEvent::CancelRequested, "order_cancelled", "", now_ms)
 }
 
-/// Closes unpaid orders past their deadline; returns how many.
+/// Closes unpaid orders past their deadline; returns how many it closed.
 pub fn close_expired(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> Result<u32, OrdersError> {
     let due = store::due_unpaid(tx, now_ms, limit)?;
+    let mut closed = 0;
     for (id, deadline_ms) in &due {
         let order = load(tx, *id)?;
         // Paid or cancelled between the scan and the lock (PostgreSQL): nothing to close.
@@ -280,9 +285,15 @@ pub fn close_expired(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> Result<u32, Or
             continue;
         }
         let event = OrderEvent::PaymentDeadlineChecked { now_ms, deadline_ms: *deadline_ms };
-        apply(tx, order, &event, "payment_timeout", "", now_ms)?;
+        match apply(tx, order, &event, "payment_timeout", "", now_ms) {
+            Ok(_) => closed += 1,
+            // A refusal has written nothing: leave this order for HQ rather than stop every
+            // other expired lock from being released.
+            Err(OrdersError::Db(e)) => return Err(OrdersError::Db(e)),
+            Err(refused) => tracing::error!(order_id = *id, error = %refused, "an expired order cannot be closed"),
+        }
     }
-    Ok(due.len() as u32)
+    Ok(closed)
 }
 
 /// Who reports an edge event, and where it stands in the edge's stream.

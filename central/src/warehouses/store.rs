@@ -10,6 +10,7 @@ use tote_shared::geo::GeoPoint;
 use tote_shared::WarehouseCode;
 
 pub fn create(tx: &mut dyn Tx, w: &NewWarehouse, now_ms: i64) -> Result<WarehouseRecord, WarehouseError> {
+    catalog::store::lock_master_data(tx)?;
     tx.execute(
         "INSERT INTO warehouse (code, name, lat, lon, token_hash, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         &params![w.code.as_str(), w.name.as_str(), w.point.lat, w.point.lon, w.token_hash.as_str(), now_ms],

@@ -652,8 +652,10 @@ pub fn db_checksum(path: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     for table in tables {
         hasher.update(table.as_bytes());
-        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1, 2"))?;
-        let columns = stmt.column_count();
+        // Every column in the order, so rows sort the same way however many columns there are.
+        let columns = conn.prepare(&format!("SELECT * FROM \"{table}\""))?.column_count();
+        let order: Vec<String> = (1..=columns).map(|i| i.to_string()).collect();
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY {}", order.join(", ")))?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             for i in 0..columns {

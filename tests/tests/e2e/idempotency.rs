@@ -102,3 +102,35 @@ async fn replays(backend: Backend) -> Result<()> {
     assert_eq!(rejects[0]["event"]["kind"]["type"], "order_shipped", "kept as the edge sent it");
     Ok(())
 }
+
+/// A client that retries while its first request is still being committed sends the same key
+/// twice at once. Both must get the one SPU's answer — never "already exists" for a request
+/// that succeeded. (Postmortem: on PostgreSQL the second transaction used to wait on the
+/// first one's SPU row and answer 409 duplicate.)
+async fn the_same_key_sent_twice_at_once_gets_one_answer(backend: Backend) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let central = Central::start_on(dir.path(), backend, 600_000)?;
+    for n in 0..20 {
+        let body = serde_json::json!({"id": format!("TWIN-{n}"), "name": "Twin", "brand": "Tote", "category": "Shoes"});
+        let send = || {
+            central.http.post(central.url("/api/v1/spus")).bearer_auth(ADMIN).header("Idempotency-Key", format!("twin-{n}")).json(&body).send()
+        };
+        let (a, b) = tokio::join!(send(), send());
+        let (a, b) = (a?, b?);
+        assert_eq!((a.status().as_u16(), b.status().as_u16()), (201, 201), "pair {n}");
+        let replayed: Vec<String> = [&a, &b].iter().map(|r| r.headers()["idempotent-replayed"].to_str().unwrap_or("").to_owned()).collect();
+        assert!(replayed.contains(&"true".to_owned()) && replayed.contains(&"false".to_owned()), "pair {n}: {replayed:?}");
+        assert_eq!(a.text().await?, b.text().await?, "pair {n}: one answer");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_key_sent_twice_at_once_gets_one_answer_on_sqlite() -> Result<()> {
+    the_same_key_sent_twice_at_once_gets_one_answer(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_key_sent_twice_at_once_gets_one_answer_on_postgres() -> Result<()> {
+    the_same_key_sent_twice_at_once_gets_one_answer(Backend::Postgres).await
+}
