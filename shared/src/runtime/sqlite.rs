@@ -64,6 +64,8 @@ pub fn migrate(conn: &mut Connection, migrations: &[&str]) -> rusqlite::Result<(
 trait Job: Send {
     /// Runs inside the open transaction; returns how to answer once the commit is known.
     fn run(self: Box<Self>, conn: &Connection) -> Box<dyn FnOnce(Result<(), rusqlite::Error>) + Send>;
+    /// Answers the caller with `error` without running the work.
+    fn fail(self: Box<Self>, error: rusqlite::Error);
 }
 
 struct ClosureJob<F, T, E> {
@@ -88,6 +90,10 @@ where
             };
             let _ = reply.send(answer);
         })
+    }
+
+    fn fail(self: Box<Self>, error: rusqlite::Error) {
+        let _ = self.reply.send(Err(E::from(error)));
     }
 }
 
@@ -149,10 +155,11 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, max_batch
             }
         }
         if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+            // Never run the work outside a transaction: it would commit statement by statement
+            // while its caller is told it failed, and a retry would do it twice.
             tracing::error!(%error, "cannot begin a write transaction");
-            let replies: Vec<_> = batch.drain(..).map(|job| job.run(&conn)).collect();
-            for reply in replies {
-                reply(Err(clone_error(&error)));
+            for job in batch.drain(..) {
+                job.fail(clone_error(&error));
             }
             continue;
         }
