@@ -57,6 +57,46 @@ mod tests {
     use super::*;
     use tote_shared::geo::city_point;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, rng_seed: proptest::test_runner::RngSeed::Fixed(0x0a11), ..Default::default() })]
+
+        /// Whatever the stock and the orders, a batch never sells more than a warehouse has,
+        /// refuses only an order no warehouse could take at its turn, and takes the nearest
+        /// warehouse that could.
+        #[test]
+        fn a_batch_never_oversells_and_takes_the_nearest_warehouse_that_can(
+            stock in proptest::collection::vec(0i64..6, 1..4),
+            wants in proptest::collection::vec((1i64..4, 0usize..4), 0..40),
+        ) {
+            let cities = ["shanghai", "beijing", "hangzhou", "tianjin"];
+            let codes = ["SH-01", "BJ-01", "HZ-01"];
+            let warehouses: Vec<(WarehouseCode, GeoPoint)> = stock.iter().enumerate()
+                .map(|(i, _)| (WarehouseCode::parse(codes[i]).expect("code"), city_point(cities[i]).expect("city")))
+                .collect();
+            let mut levels: Vec<StockLevel> = stock.iter().map(|&on_hand| StockLevel { on_hand, ..Default::default() }).collect();
+            let wants: Vec<(i64, GeoPoint)> = wants.iter().map(|&(q, c)| (q, city_point(cities[c]).expect("city"))).collect();
+            let mut before = levels.clone();
+            let got = allocate(&warehouses, &mut levels, &wants);
+            for ((qty, destination), outcome) in wants.iter().zip(&got) {
+                let able: Vec<usize> = (0..before.len()).filter(|&i| before[i].sellable() >= *qty).collect();
+                match outcome {
+                    None => proptest::prop_assert!(able.is_empty(), "refused although {able:?} could serve"),
+                    Some((i, after)) => {
+                        let nearest = able.iter().copied().min_by(|&a, &b| {
+                            warehouses[a].1.distance_km(destination).total_cmp(&warehouses[b].1.distance_km(destination))
+                        });
+                        proptest::prop_assert_eq!(Some(warehouses[*i].1.distance_km(destination)), nearest.map(|n| warehouses[n].1.distance_km(destination)));
+                        before[*i].locked += qty;
+                        proptest::prop_assert_eq!(*after, before[*i]);
+                    }
+                }
+            }
+            for (level, on_hand) in levels.iter().zip(&stock) {
+                proptest::prop_assert!(level.sellable() >= 0 && level.on_hand == *on_hand);
+            }
+        }
+    }
+
     #[test]
     fn a_batch_takes_the_nearest_stock_first_then_the_next_and_never_more_than_there_is() {
         let warehouses = vec![
