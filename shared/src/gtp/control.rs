@@ -732,6 +732,16 @@ impl Controller {
                         bot.leg = None;
                     }
                 }
+                // The way to the spot it returns to closed (a robot broke down in front of
+                // it): take the pod to another free spot it can reach instead of waiting for
+                // ever. (Seen in the e2e: a pod's return spot behind a FATAL robot.)
+                Job::Return { pod, spot } if self.distances.to(&self.layout.grid, &self.no_entry, spot)[cell as usize] == u32::MAX => {
+                    let Some(other) = self.free_spot(pod, cell) else { continue };
+                    if let Some(bot) = self.bots.get_mut(&serial) {
+                        bot.job = Job::Return { pod, spot: other };
+                        bot.leg = None;
+                    }
+                }
                 Job::Idle if matches!(self.pods[p].place, PodPlace::Stranded { .. }) => {
                     let Some(spot) = self.free_spot(p, self.pods[p].home) else { continue };
                     if self.distances.to(&self.layout.grid, &self.no_entry, spot)[cell as usize] == u32::MAX {
