@@ -123,7 +123,14 @@ where
             *conn = fresh(url).map_err(E::from)?;
         }
         let PgConn { client, statements } = conn;
-        let tx = client.build_transaction().read_only(read_only).start().map_err(|e| E::from(e.into()))?;
+        // READ COMMITTED is what the locking above is written for; say so rather than rely on
+        // the server's default.
+        let tx = client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::ReadCommitted)
+            .read_only(read_only)
+            .start()
+            .map_err(|e| E::from(e.into()))?;
         let mut pg = PgTx { tx, statements, retry: false, failed: false };
         let outcome = work(&mut pg);
         // A statement that failed aborted the transaction: PostgreSQL would take COMMIT as

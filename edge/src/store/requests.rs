@@ -39,9 +39,7 @@ mod tests {
     use serde_json::json;
 
     fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("db");
-        tote_shared::runtime::sqlite::migrate(&mut conn, super::super::schema::MIGRATIONS).expect("migrate");
-        conn
+        super::super::schema::memory_db()
     }
 
     fn key(fingerprint: &str) -> RequestKey {

@@ -205,3 +205,11 @@ CREATE TABLE delivery_line (
 -- '': they match any request, as every request with their key did when they were written.
 ALTER TABLE request_log ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';
 "#];
+
+/// A migrated in-memory database, for the store's unit tests.
+#[cfg(test)]
+pub fn memory_db() -> rusqlite::Connection {
+    let mut conn = rusqlite::Connection::open_in_memory().expect("an in-memory database");
+    tote_shared::runtime::sqlite::migrate(&mut conn, MIGRATIONS).expect("migrations apply");
+    conn
+}

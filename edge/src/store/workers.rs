@@ -140,8 +140,7 @@ mod tests {
     use super::*;
 
     fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("db");
-        tote_shared::runtime::sqlite::migrate(&mut conn, super::super::schema::MIGRATIONS).expect("migrate");
+        let conn = super::super::schema::memory_db();
         let w = NewWorker { id: "li".into(), name: "Li Wei".into(), pin_hash: "x".into(), badge_sha256: Some("b".into()), roles: vec!["picker".into()] };
         create(&conn, &w, 0).expect("worker");
         conn
