@@ -71,11 +71,7 @@ fn seen(r: &crate::db::Row, from: usize, request: &RequestKey) -> DbResult<Seen<
 }
 
 pub fn remember(tx: &mut dyn Tx, caller: &str, request: &RequestKey, answer: &Stored, now_ms: i64) -> DbResult<()> {
-    tx.execute(
-        "INSERT INTO idempotent_request (caller, key, fingerprint, status, response, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        &params![caller, request.key.as_str(), request.fingerprint.as_str(), i64::from(answer.0), answer.1.as_str(), now_ms],
-    )?;
-    Ok(())
+    remember_many(tx, caller, &[(request, answer)], now_ms)
 }
 
 /// Keys protect against retries, which come within minutes; keeping them for days is

@@ -40,7 +40,7 @@ pub struct AppState {
     pub task_restarts: RestartCounts,
     /// Batched intake of one-line orders (on SQLite too: a batch is a handful of statements
     /// for the single writer instead of a dozen per order).
-    pub intake: Option<Arc<crate::orders::intake::Intake>>,
+    pub intake: Arc<crate::orders::intake::Intake>,
 }
 
 impl AppState {
@@ -120,7 +120,7 @@ impl App {
         let signals: Arc<Signals> = Arc::default();
         let woken = signals.clone();
         let shards = settings.orders.intake_shards;
-        let intake = Some(Arc::new(crate::orders::intake::Intake::start(db.clone(), shards, Arc::new(move || woken.written()))));
+        let intake = Arc::new(crate::orders::intake::Intake::start(db.clone(), shards, Arc::new(move || woken.written())));
         let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals, task_restarts, intake };
         Ok(App { listener, state, supervisor })
     }

@@ -10,7 +10,6 @@
 //! token). The edge keeps serving its floor while central is unreachable.
 
 pub mod auth;
-pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod drivers;

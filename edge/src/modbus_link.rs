@@ -1,6 +1,6 @@
 //! What the station PLC and Modbus robot pollers share: connecting a tokio-modbus TCP client
 //! with a deadline, turning an answer (or its absence) into a `LinkError`, and how long to
-//! wait before reconnecting (`RECONNECT_MS`, through `crate::backoff::Backoff`).
+//! wait before reconnecting (`RECONNECT_MS`, through `tote_shared::runtime::backoff::Backoff`).
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
-use crate::backoff::Backoff;
+use tote_shared::runtime::backoff::Backoff;
 use crate::modbus_link::{answer, connect, LinkError, RECONNECT_MS};
 use tokio_modbus::client::{Client, Context, Reader, Writer};
 use tote_shared::gtp::stepper::{pod_id, pod_number, Status, Step, Stepper};
@@ -144,7 +144,7 @@ impl RobotTask {
     /// written before it stops.
     pub async fn run(self, stop: Stop) {
         let (robot, floor) = (self.robot, self.floor);
-        let mut backoff = Backoff::new(RECONNECT_MS.0, RECONNECT_MS.1);
+        let mut backoff = Backoff::from_millis(RECONNECT_MS.0, RECONNECT_MS.1);
         while !stop.is_stopped() {
             match stop.run_until_stopped(connect(&robot.settings.address, robot.settings.unit, Duration::from_millis(robot.settings.timeout_ms))).await {
                 None => return,

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
-use crate::backoff::Backoff;
+use tote_shared::runtime::backoff::Backoff;
 use crate::modbus_link::{answer, connect, LinkError, RECONNECT_MS};
 use tokio_modbus::client::{Client, Context, Reader, Writer};
 use tote_shared::runtime::idempotency::{fingerprint, RequestKey};
@@ -154,7 +154,7 @@ impl Poller {
     }
 
     async fn run(mut self, stop: Stop) {
-        let mut backoff = Backoff::new(RECONNECT_MS.0, RECONNECT_MS.1);
+        let mut backoff = Backoff::from_millis(RECONNECT_MS.0, RECONNECT_MS.1);
         while !stop.is_stopped() {
             match stop.run_until_stopped(connect(&self.settings.address, self.settings.unit, self.timeout)).await {
                 None => return,

@@ -46,9 +46,6 @@ pub enum CatalogError {
     /// 409
     #[error("{0} already exists")]
     Duplicate(String),
-    /// 422
-    #[error("{0}")]
-    Invalid(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }

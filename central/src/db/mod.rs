@@ -275,13 +275,6 @@ impl Database {
         opened.map_err(|e| DbError { kind: DbErrorKind::Unavailable, message: e.to_string() })?
     }
 
-    pub fn dialect(&self) -> Dialect {
-        match self {
-            Database::Sqlite(_) => Dialect::Sqlite,
-            Database::Postgres(_) => Dialect::Postgres,
-        }
-    }
-
     /// Runs `work` in one write transaction and answers once it is durable. On PostgreSQL
     /// `work` may run more than once (a serialization failure or deadlock retries the whole
     /// transaction), so it must not have effects outside the transaction.

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
+use tote_shared::runtime::backoff::Backoff;
 
 /// How often one request's transaction is retried after a serialization failure/deadlock.
 const MAX_ATTEMPTS: u32 = 12;
@@ -115,6 +116,7 @@ where
     E: From<DbError>,
 {
     let mut attempt = 0;
+    let mut pause = Backoff::new(Duration::from_millis(1), Duration::from_millis(32));
     loop {
         attempt += 1;
         // A connection found closed (the server restarted since it was pooled) is replaced.
@@ -161,18 +163,9 @@ where
         };
         if retry {
             // Jitter keeps the transactions that collided from colliding again in step.
-            let pause = rand_pause_ms(attempt);
-            std::thread::sleep(Duration::from_millis(pause));
+            std::thread::sleep(pause.next_delay());
         }
     }
-}
-
-fn rand_pause_ms(attempt: u32) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(attempt);
-    let cap = 1u64 << attempt.min(5);
-    h.finish() % (cap + 1)
 }
 
 /// Schema migrations, numbered like SQLite's `user_version`, under an advisory lock so two

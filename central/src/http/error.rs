@@ -59,7 +59,6 @@ impl From<CatalogError> for ApiError {
         match error {
             CatalogError::NotFound(what) => ApiError::NotFound(what),
             CatalogError::Duplicate(_) => ApiError::Conflict { slug: "duplicate", detail, high_water: None },
-            CatalogError::Invalid(_) => ApiError::unprocessable("invalid", detail),
             CatalogError::Db(e) => e.into(),
         }
     }

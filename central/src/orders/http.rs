@@ -51,18 +51,17 @@ pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Json(or
         now_ms: now,
         payment_deadline_ms: now + state.settings.orders.payment_timeout_ms as i64,
     };
-    if let Some(intake) = &state.intake {
-        match intake.submit(request.caller, request.key.clone(), create.clone()).await {
-            Reply::Answer { stored, replayed } => {
-                if !replayed {
-                    state.telemetry.orders_created.fetch_add(1, Ordering::Relaxed);
-                }
-                return Ok(render(stored, replayed));
+    match state.intake.submit(request.caller, request.key.clone(), create.clone()).await {
+        Reply::Answer { stored, replayed } => {
+            if !replayed {
+                state.telemetry.orders_created.fetch_add(1, Ordering::Relaxed);
             }
-            Reply::Mismatch => return Err(key_reused()),
-            Reply::Refused(refusal) => return Err(refusal.into()),
-            Reply::Fallback => {}
+            return Ok(render(stored, replayed));
         }
+        Reply::Mismatch => return Err(key_reused()),
+        Reply::Refused(refusal) => return Err(refusal.into()),
+        // Multi-line orders, and batches that went wrong, take the ordinary path.
+        Reply::Fallback => {}
     }
     let response = keyed_write(&state, Some(request), StatusCode::CREATED, move |tx| flow::create(tx, &create)).await?;
     if response.headers().get("idempotent-replayed").is_some_and(|v| v == "false") {

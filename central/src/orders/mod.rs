@@ -108,17 +108,6 @@ impl From<StreamError> for OrdersError {
     }
 }
 
-impl OrdersError {
-    /// A database fault, as opposed to a business outcome (which an edge event's dispatcher
-    /// keeps aside instead of retrying).
-    pub fn as_fault(&self) -> Option<&DbError> {
-        match self {
-            OrdersError::Db(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
 /// The stock rule an effect applies to each line, if it touches stock.
 pub fn stock_rule(effect: OrderEffect) -> Option<Rule> {
     match effect {

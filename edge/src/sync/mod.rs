@@ -4,7 +4,7 @@
 
 use crate::config::CentralSettings;
 use crate::store::EdgeStore;
-use crate::backoff::Backoff;
+use tote_shared::runtime::backoff::Backoff;
 use secrecy::ExposeSecret;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -81,7 +81,7 @@ impl SyncClient {
     /// in flight finishes, so central's acknowledgement is stored rather than the batch resent.
     pub async fn push_loop(self: Arc<Self>, stop: Stop) {
         let signal = self.store.outbox_signal();
-        let mut backoff = Backoff::new(self.settings.backoff_initial_ms, self.settings.backoff_max_ms);
+        let mut backoff = Backoff::from_millis(self.settings.backoff_initial_ms, self.settings.backoff_max_ms);
         while !stop.is_stopped() {
             match self.push_once().await {
                 Ok(true) => backoff.reset(),
@@ -141,7 +141,7 @@ impl SyncClient {
 
     /// Pulls commands with a long poll and applies them, until `stop`.
     pub async fn pull_loop(self: Arc<Self>, stop: Stop) {
-        let mut backoff = Backoff::new(self.settings.backoff_initial_ms, self.settings.backoff_max_ms);
+        let mut backoff = Backoff::from_millis(self.settings.backoff_initial_ms, self.settings.backoff_max_ms);
         while !stop.is_stopped() {
             match self.pull_once(&stop).await {
                 Ok(()) => backoff.reset(),

@@ -6,6 +6,7 @@
 //!
 //! What it is not: business logic. Nothing here knows orders, stock or warehouses.
 
+pub mod backoff;
 pub mod http;
 pub mod idempotency;
 pub mod listener;

@@ -14,7 +14,7 @@
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::hash::BuildHasher;
+use super::backoff::Backoff;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -378,34 +378,6 @@ fn panic_message(panic: Box<dyn Any + Send>) -> String {
     }
 }
 
-/// Exponential backoff with full jitter: uniform in [initial, min(max, initial × 2^attempt)],
-/// so tasks that died together do not all restart in the same instant.
-struct Backoff {
-    initial: Duration,
-    max: Duration,
-    attempt: u32,
-}
-
-impl Backoff {
-    fn new(initial: Duration, max: Duration) -> Backoff {
-        Backoff { initial, max: max.max(initial), attempt: 0 }
-    }
-
-    fn reset(&mut self) {
-        self.attempt = 0;
-    }
-
-    fn next_delay(&mut self) -> Duration {
-        let ceiling = self.initial.saturating_mul(1u32 << self.attempt.min(20)).min(self.max);
-        self.attempt = self.attempt.saturating_add(1);
-        let span = u64::try_from((ceiling - self.initial).as_nanos()).unwrap_or(u64::MAX);
-        // shared has no random-number crate; a fresh RandomState is randomly keyed, which is
-        // all jitter needs.
-        let random = std::collections::hash_map::RandomState::new().hash_one(self.attempt);
-        self.initial + Duration::from_nanos(random % span.saturating_add(1))
-    }
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Only this module's short critical sections take these locks, and none of them panics.
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -571,17 +543,6 @@ mod tests {
         drop(supervisor);
         assert!(stop.is_stopped());
         tokio::time::timeout(Duration::from_secs(10), stop.stopped()).await.expect("stop resolves");
-    }
-
-    #[test]
-    fn backoff_stays_between_initial_and_max_and_starts_over_after_a_reset() {
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
-        for _ in 0..30 {
-            let delay = backoff.next_delay();
-            assert!((Duration::from_millis(100)..=Duration::from_secs(1)).contains(&delay), "{delay:?}");
-        }
-        backoff.reset();
-        assert_eq!(backoff.next_delay(), Duration::from_millis(100), "the first delay after a reset is the initial one");
     }
 
     #[test]
