@@ -173,15 +173,6 @@ impl Latencies {
     }
 }
 
-/// Central order intake: create + lock over HTTP, durably committed.
-pub async fn intake(clients: usize, hot: bool, seconds: u64) -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let central = spawn("tote-central", &central_config(dir.path(), "127.0.0.1:0")?)?;
-    let figures = drive_intake(&central, clients, hot, seconds).await?;
-    println!("intake  sqlite  {}", figures.line(clients, hot));
-    Ok(())
-}
-
 /// What one intake run measured.
 pub(crate) struct IntakeFigures {
     pub(crate) orders: usize,

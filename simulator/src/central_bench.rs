@@ -4,46 +4,17 @@
 //! survives a noisy machine, an absolute figure does not. And the business-event journal:
 //! events appended, numbered and consumed per second.
 //!
-//! Needs `pgbench`, `psql` and a PostgreSQL server (`TOTE_BENCH_POSTGRES`, default
-//! `postgresql://postgres@127.0.0.1:5432/postgres`); creates and drops its own databases.
+//! Needs `pgbench`, `psql` and a PostgreSQL server (`TOTE_TEST_POSTGRES`, default
+//! `postgresql://postgres@127.0.0.1:5432/postgres`, whose role may create databases); creates
+//! and drops its own databases (`tote_central::db::testing::TestDatabase`).
 
+use tote_central::db::testing::{server_url, TestDatabase};
 use crate::bench::{central_config_with, drive_intake, push_stock, seed, spawn, ADMIN};
 use crate::client::Api;
 use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use std::path::Path;
 use std::process::Command;
-
-fn server_url() -> String {
-    std::env::var("TOTE_BENCH_POSTGRES").unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A database that lives for one measurement.
-struct BenchDatabase {
-    name: String,
-}
-
-impl BenchDatabase {
-    fn create(purpose: &str) -> Result<BenchDatabase> {
-        let name = format!("tote_bench_{purpose}_{}", std::process::id());
-        psql(&server_url(), &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
-        psql(&server_url(), &format!("CREATE DATABASE {name}"))?;
-        Ok(BenchDatabase { name })
-    }
-
-    fn url(&self) -> String {
-        match server_url().rsplit_once('/') {
-            Some((server, _)) => format!("{server}/{}", self.name),
-            None => format!("{}/{}", server_url(), self.name),
-        }
-    }
-}
-
-impl Drop for BenchDatabase {
-    fn drop(&mut self) {
-        let _ = psql(&server_url(), &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-    }
-}
 
 fn psql(url: &str, sql: &str) -> Result<()> {
     let out = Command::new("psql").arg(url).args(["-q", "-v", "ON_ERROR_STOP=1", "-c", sql]).output().context("running psql")?;
@@ -60,12 +31,12 @@ fn connection_budget() -> Result<usize> {
 
 /// Raw pgbench: transactions per second with `clients` connections for `seconds`.
 fn pgbench(clients: usize, hot: bool, seconds: u64) -> Result<f64> {
-    let db = BenchDatabase::create("pgbench")?;
+    let db = TestDatabase::create();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pgbench");
     let setup = std::fs::read_to_string(dir.join("setup.sql"))?;
-    psql(&db.url(), &setup)?;
+    psql(&db.url, &setup)?;
     let out = Command::new("pgbench")
-        .arg(db.url())
+        .arg(&db.url)
         .args(["-n", "-M", "prepared", "-j", "2", "-c", &clients.to_string(), "-T", &seconds.to_string()])
         .args(["-D", &format!("nskus={}", if hot { 1 } else { 1000 })])
         .arg("-f")
@@ -83,19 +54,20 @@ fn pgbench(clients: usize, hot: bool, seconds: u64) -> Result<f64> {
 }
 
 /// A release central on a fresh PostgreSQL database or SQLite file; both go with the guard.
-fn start_central(postgres: bool, pool_size: usize) -> Result<(crate::bench::Daemon, Option<BenchDatabase>, tempfile::TempDir)> {
+fn start_central(postgres: bool, pool_size: usize) -> Result<(crate::bench::Daemon, Option<TestDatabase>, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
-    let db = if postgres { Some(BenchDatabase::create("central")?) } else { None };
+    let db = postgres.then(TestDatabase::create);
     let database = match &db {
-        Some(db) => format!("backend = \"postgres\"\nurl = \"{}\"\npool_size = {pool_size}", db.url()),
+        Some(db) => format!("backend = \"postgres\"\nurl = \"{}\"\npool_size = {pool_size}", db.url),
         None => format!("path = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4", dir.path().join("central.sqlite").display()),
     };
     let daemon = spawn("tote-central", &central_config_with(dir.path(), "127.0.0.1:0", &database)?)?;
     Ok((daemon, db, dir))
 }
 
-/// Central on PostgreSQL (a fresh database) or SQLite, driven for `seconds`.
-pub async fn central(postgres: bool, clients: usize, hot: bool, seconds: u64, pool_size: usize) -> Result<f64> {
+/// Order intake (create + lock over HTTP, durably committed) on central with PostgreSQL (a
+/// fresh database) or SQLite, driven for `seconds`.
+pub async fn intake(postgres: bool, clients: usize, hot: bool, seconds: u64, pool_size: usize) -> Result<f64> {
     let (daemon, _db, _dir) = start_central(postgres, pool_size)?;
     let figures = drive_intake(&daemon, clients, hot, seconds).await?;
     println!("intake  {:<8} {}", if postgres { "postgres" } else { "sqlite" }, figures.line(clients, hot));
@@ -116,8 +88,8 @@ pub async fn compare(seconds: u64, pool_size: usize) -> Result<()> {
             "pgbench          clients={clients:<4} sku={:<6} {raw:>8.0} tps (conditional decrement + insert; {connections} connections)",
             if hot { "hot" } else { "spread" }
         );
-        let pg = central(true, clients, hot, seconds, pool_size).await?;
-        let lite = central(false, clients, hot, seconds, pool_size).await?;
+        let pg = intake(true, clients, hot, seconds, pool_size).await?;
+        let lite = intake(false, clients, hot, seconds, pool_size).await?;
         println!(
             "ratio            clients={clients:<4} sku={:<6} postgres/pgbench {:.2}×  sqlite/pgbench {:.2}×",
             if hot { "hot" } else { "spread" },

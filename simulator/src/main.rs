@@ -106,7 +106,7 @@ enum Bench {
         hot: bool,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
-        /// Central on PostgreSQL (a fresh database on `TOTE_BENCH_POSTGRES`) instead of SQLite.
+        /// Central on PostgreSQL (a fresh database on `TOTE_TEST_POSTGRES`) instead of SQLite.
         #[arg(long)]
         postgres: bool,
     },
@@ -262,8 +262,7 @@ fn main() -> anyhow::Result<()> {
         }),
         Command::Bench { which } => runtime.block_on(async {
             match which {
-                Bench::Intake { clients, hot, seconds, postgres: false } => bench::intake(clients, hot, seconds).await,
-                Bench::Intake { clients, hot, seconds, postgres: true } => central_bench::central(true, clients, hot, seconds, 32).await.map(|_| ()),
+                Bench::Intake { clients, hot, seconds, postgres } => central_bench::intake(postgres, clients, hot, seconds, 32).await.map(|_| ()),
                 Bench::IntakeVsPgbench { seconds, pool_size } => central_bench::compare(seconds, pool_size).await,
                 Bench::Journal { events, pool_size } => central_bench::journal(events, pool_size).await,
                 Bench::Pick { orders, workers } => bench::pick(orders, workers).await,
@@ -285,7 +284,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 Bench::All => {
                     for (clients, hot) in [(64, false), (256, false), (64, true), (256, true)] {
-                        bench::intake(clients, hot, 10).await?;
+                        central_bench::intake(false, clients, hot, 10, 32).await?;
                     }
                     bench::pick(2000, 16).await?;
                     bench::sync(100_000).await?;

@@ -1,5 +1,5 @@
-//! For tests: a fresh, empty PostgreSQL database per test on the server the test script
-//! provides, so tests run in parallel without seeing each other. Dropped when the handle
+//! For tests and benchmarks: a fresh, empty PostgreSQL database per test on the server the
+//! test script provides, so tests run in parallel without seeing each other. Dropped when the handle
 //! goes (best effort; names carry the process id, so leftovers are recognisable).
 
 use std::sync::atomic::{AtomicU32, Ordering};
