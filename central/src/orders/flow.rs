@@ -138,8 +138,7 @@ fn carry_out(tx: &mut dyn Tx, mut order: OrderRecord, step: Transition, cause: &
     for effect in &step.effects {
         match effect {
             OrderEffect::SendFulfilToEdge => {
-                let lines = order.lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect();
-                let command = CommandKind::Fulfil { order_id: order.id, lines, ship_to: order.ship_to.clone() };
+                let command = CommandKind::Fulfil { order_id: order.id, lines: order.order_lines(), ship_to: order.ship_to.clone() };
                 commands::enqueue(tx, warehouse_of(&order)?, &command, now_ms)?;
             }
             OrderEffect::SendCancelToEdge => {
@@ -188,7 +187,7 @@ fn reroute(tx: &mut dyn Tx, order: OrderRecord, failed: Option<&WarehouseCode>, 
     let skus: Vec<&Sku> = order.lines.iter().map(|l| &l.sku).collect();
     inventory::store::lock_skus(tx, &skus)?;
     let destination = store::destination(tx, order.id)?;
-    let lines: Vec<OrderLine> = order.lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect();
+    let lines = order.order_lines();
     let candidates = candidates(tx, &lines)?;
     let mut tried: Vec<WarehouseCode> = failed.into_iter().cloned().collect();
     while let Some(choice) = choose_warehouse(&candidates, &destination, &tried).cloned() {
@@ -215,7 +214,7 @@ pub fn move_locks_away(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode, no
         }
         let mut order = load(tx, id)?;
         let destination = store::destination(tx, id)?;
-        let lines: Vec<OrderLine> = order.lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect();
+        let lines = order.order_lines();
         let candidates = candidates(tx, &lines)?;
         let Some(target) = choose_warehouse(&candidates, &destination, std::slice::from_ref(warehouse)).cloned() else {
             continue;

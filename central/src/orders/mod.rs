@@ -57,6 +57,13 @@ pub struct OrderRecord {
     pub updated_at_ms: i64,
 }
 
+impl OrderRecord {
+    /// The lines as the edge and routing see them (no prices).
+    pub fn order_lines(&self) -> Vec<OrderLine> {
+        self.lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderHistoryEntry {
     pub at_ms: i64,
