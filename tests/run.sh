@@ -92,7 +92,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
+  cargo nextest run --workspace --locked --no-fail-fast --config-file tests/nextest.toml
   cargo test --workspace --locked --doc
 else
   cargo test --workspace --locked --no-fail-fast
