@@ -10,6 +10,8 @@ pub mod gtp;
 pub mod label;
 pub mod mapf;
 pub mod order;
+#[cfg(feature = "payment")]
+pub mod payment;
 pub mod scan;
 pub mod stock;
 pub mod station;
