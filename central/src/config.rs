@@ -18,6 +18,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[serde(default)]
     pub retention: RetentionSettings,
+    #[serde(default)]
+    pub payment: PaymentSettings,
     #[serde(default = "default_log")]
     pub log: String,
 }
@@ -164,6 +166,139 @@ impl Default for RetentionSettings {
     }
 }
 
+/// Payment channels. A channel without a section is not offered; with none, only HQ's manual
+/// `POST /orders/{id}/pay` can pay (for payments taken outside the system).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentSettings {
+    /// The currency every order is priced in (ISO 4217).
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// Deadline of one call to a channel.
+    #[serde(default = "default_call_timeout_ms")]
+    pub call_timeout_ms: u64,
+    /// How long a payment may sit without news before we ask the channel (a notification
+    /// may have been lost).
+    #[serde(default = "default_query_after_ms")]
+    pub query_after_ms: u64,
+    /// How often the dispatcher looks for calls to make (creates, closes, refunds, queries).
+    #[serde(default = "default_dispatch_interval_ms")]
+    pub dispatch_interval_ms: u64,
+    /// Whether HQ may mark an order paid by hand (money taken outside the channels).
+    #[serde(default = "default_true")]
+    pub allow_manual: bool,
+    pub wechat: Option<WechatSettings>,
+    pub alipay: Option<AlipaySettings>,
+    pub card: Option<CardSettings>,
+}
+
+impl Default for PaymentSettings {
+    fn default() -> Self {
+        PaymentSettings {
+            currency: default_currency(),
+            call_timeout_ms: default_call_timeout_ms(),
+            query_after_ms: default_query_after_ms(),
+            dispatch_interval_ms: default_dispatch_interval_ms(),
+            allow_manual: true,
+            wechat: None,
+            alipay: None,
+            card: None,
+        }
+    }
+}
+
+fn default_currency() -> String {
+    "CNY".into()
+}
+fn default_call_timeout_ms() -> u64 {
+    10_000
+}
+fn default_query_after_ms() -> u64 {
+    60_000
+}
+fn default_dispatch_interval_ms() -> u64 {
+    1_000
+}
+fn default_true() -> bool {
+    true
+}
+
+/// WeChat Pay API v3, one merchant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WechatSettings {
+    /// `https://api.mch.weixin.qq.com` in production.
+    pub base_url: String,
+    pub appid: String,
+    pub mchid: String,
+    /// The serial number of the merchant's API certificate.
+    pub merchant_serial: String,
+    /// PKCS#8 PEM. From the environment: `TOTE_CENTRAL__PAYMENT__WECHAT__MERCHANT_PRIVATE_KEY`.
+    pub merchant_private_key: SecretString,
+    /// The 32-character APIv3 key that seals callback resources.
+    pub apiv3_key: SecretString,
+    /// The platform's public keys by serial (two while WeChat rotates its key).
+    pub platform_keys: Vec<PlatformKey>,
+    /// Where WeChat sends notifications: central's `/api/v1/payments/notify/wechat`.
+    pub notify_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformKey {
+    pub serial: String,
+    /// SubjectPublicKeyInfo PEM.
+    pub public_key: String,
+}
+
+/// Alipay Open Platform, one app.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlipaySettings {
+    /// `https://openapi.alipay.com/gateway.do` in production.
+    pub gateway_url: String,
+    pub app_id: String,
+    /// PKCS#1 or PKCS#8 PEM.
+    pub app_private_key: SecretString,
+    /// Alipay's public key: PEM or the bare base64 the console shows.
+    pub alipay_public_key: String,
+    pub notify_url: String,
+}
+
+/// A card gateway in the style of Stripe.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardSettings {
+    pub base_url: String,
+    pub secret_key: SecretString,
+    /// Signs webhooks (`whsec_…`).
+    pub webhook_secret: SecretString,
+}
+
+impl PaymentSettings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let invalid = |field, why: &'static str| Err(Invalid { field, why: why.into() });
+        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return invalid("payment.currency", "must be an ISO 4217 code such as CNY");
+        }
+        if !(100..=120_000).contains(&self.call_timeout_ms) {
+            return invalid("payment.call_timeout_ms", "must be between 100 and 120000");
+        }
+        if self.query_after_ms < 1_000 || !(10..=60_000).contains(&self.dispatch_interval_ms) {
+            return invalid("payment", "query_after_ms must be ≥ 1000 and dispatch_interval_ms 10..=60000");
+        }
+        if let Some(wechat) = &self.wechat {
+            if wechat.apiv3_key.expose_secret().len() != 32 {
+                return invalid("payment.wechat.apiv3_key", "must be 32 bytes");
+            }
+            if wechat.platform_keys.is_empty() {
+                return invalid("payment.wechat.platform_keys", "needs at least one platform key");
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Settings {
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         let settings: Settings = load_layered(path, "TOTE_CENTRAL")?;
@@ -174,6 +309,7 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.http.validate()?;
         self.database.validate()?;
+        self.payment.validate()?;
         let invalid = |field, why: &'static str| Err(ConfigError::Invalid(Invalid { field, why: why.into() }));
         if self.orders.payment_timeout_ms < 1_000 || self.orders.sweep_interval_ms < 10 {
             return invalid("orders", "payment_timeout_ms must be ≥ 1000 and sweep_interval_ms ≥ 10");

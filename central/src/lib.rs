@@ -2,7 +2,8 @@
 //!
 //! One module per business system, each with its rules (`mod.rs`, pure), its tables
 //! (`store.rs`, the only SQL that touches them), its routes (`http.rs`) and its errors:
-//! `catalog`, `warehouses`, `inventory`, `orders`, `edge_sync`, `journal`, `analytics`.
+//! `catalog`, `warehouses`, `inventory`, `orders`, `payment`, `edge_sync`, `journal`,
+//! `analytics`.
 //! Under them `db` (one executor over SQLite and PostgreSQL) and `idempotency`; beside them
 //! `http` (the router and what routes share), `startup`, `config`, `auth`, `cli`.
 //! ARCHITECTURE.md has the allowed dependencies between the modules.
@@ -19,5 +20,6 @@ pub mod idempotency;
 pub mod inventory;
 pub mod journal;
 pub mod orders;
+pub mod payment;
 pub mod startup;
 pub mod warehouses;

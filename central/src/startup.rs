@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tote_shared::runtime::listener::serve_supervised;
 use tote_shared::runtime::supervise::{Policy, RestartCounts, Stop, Supervisor};
-use tote_shared::runtime::system::now_ms;
+pub use tote_shared::runtime::system::now_ms;
 use tote_shared::WarehouseCode;
 
 /// How long tasks get to reach a clean point once HTTP has drained; then they are aborted.
@@ -41,6 +41,8 @@ pub struct AppState {
     /// Batched intake of one-line orders (on SQLite too: a batch is a handful of statements
     /// for the single writer instead of a dozen per order).
     pub intake: Arc<crate::orders::intake::Intake>,
+    /// The configured payment channels.
+    pub channels: crate::payment::channel::Channels,
 }
 
 impl AppState {
@@ -65,11 +67,13 @@ pub struct Signals {
     commands: watch::Sender<u64>,
     journal: Notify,
     journal_numbered: Notify,
+    /// Something for the payment dispatcher to call a channel about.
+    pub payments: Notify,
 }
 
 impl Default for Signals {
     fn default() -> Self {
-        Signals { commands: watch::channel(0).0, journal: Notify::new(), journal_numbered: Notify::new() }
+        Signals { commands: watch::channel(0).0, journal: Notify::new(), journal_numbered: Notify::new(), payments: Notify::new() }
     }
 }
 
@@ -91,6 +95,8 @@ pub struct Telemetry {
     pub events_applied: AtomicU64,
     /// Per edge: the cursor it sent with its last pull, and when.
     last_pull: Mutex<HashMap<String, (u64, i64)>>,
+    /// Payment notifications refused, by (channel, reason).
+    notifications_refused: Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 impl Telemetry {
@@ -98,6 +104,16 @@ impl Telemetry {
         if let Ok(mut map) = self.last_pull.lock() {
             map.insert(warehouse.to_string(), (after, now_ms()));
         }
+    }
+
+    pub fn notification_refused(&self, channel: tote_shared::payment::ChannelKind, reason: &'static str) {
+        if let Ok(mut map) = self.notifications_refused.lock() {
+            *map.entry((channel.as_str(), reason)).or_default() += 1;
+        }
+    }
+
+    pub fn notifications_refused(&self) -> Vec<((&'static str, &'static str), u64)> {
+        self.notifications_refused.lock().map(|m| m.iter().map(|(k, v)| (*k, *v)).collect()).unwrap_or_default()
     }
 
     pub fn pulls(&self) -> HashMap<String, (u64, i64)> {
@@ -121,7 +137,8 @@ impl App {
         let woken = signals.clone();
         let shards = settings.orders.intake_shards;
         let intake = Arc::new(crate::orders::intake::Intake::start(db.clone(), shards, Arc::new(move || woken.written())));
-        let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals, task_restarts, intake };
+        let channels = crate::payment::channel::Channels::from_settings(&settings.payment).map_err(|why| anyhow::anyhow!("payment settings: {why}"))?;
+        let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals, task_restarts, intake, channels };
         Ok(App { listener, state, supervisor })
     }
 
@@ -159,6 +176,11 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     let s = state.clone();
     let sales: Arc<dyn Consumer> = Arc::new(crate::analytics::SalesConsumer);
     supervisor.spawn(format!("journal-consumer:{}", sales.name()), RESTART, move |stop| consume_journal(s.clone(), sales.clone(), stop));
+    let s = state.clone();
+    let payments: Arc<dyn Consumer> = Arc::new(crate::payment::dispatcher::PaymentConsumer);
+    supervisor.spawn(format!("journal-consumer:{}", payments.name()), RESTART, move |stop| consume_journal(s.clone(), payments.clone(), stop));
+    let s = state.clone();
+    supervisor.spawn("payment-dispatcher", RESTART, move |stop| crate::payment::dispatcher::run(s.clone(), stop));
 }
 
 /// Closes unpaid orders past their deadline and releases their locks.

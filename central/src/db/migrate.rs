@@ -278,6 +278,52 @@ CREATE TABLE master_data_lock (
 ) STRICT;
 INSERT INTO master_data_lock (one) VALUES (1);
 "#,
+    r#"
+-- Payments at the channels. `checked_ms`: when we last heard from or asked the channel.
+CREATE TABLE payment (
+    id              INTEGER PRIMARY KEY,
+    order_id        INTEGER NOT NULL REFERENCES orders(id),
+    channel         TEXT NOT NULL,
+    out_trade_no    TEXT NOT NULL UNIQUE,
+    channel_ref     TEXT,
+    amount_minor    INTEGER NOT NULL CHECK (amount_minor > 0),
+    currency        TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    refunded_minor  INTEGER NOT NULL DEFAULT 0 CHECK (refunded_minor >= 0 AND refunded_minor <= amount_minor),
+    pay_method      TEXT NOT NULL,
+    pay_url         TEXT,
+    risk_rule       TEXT,
+    created_ms      INTEGER NOT NULL,
+    updated_ms      INTEGER NOT NULL,
+    checked_ms      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX payment_order ON payment (order_id);
+CREATE INDEX payment_due ON payment (state, checked_ms);
+
+-- Refunds: `lines` is the JSON of the refunded lines (SKU, units, amount).
+CREATE TABLE payment_refund (
+    id             INTEGER PRIMARY KEY,
+    payment_id     INTEGER NOT NULL REFERENCES payment(id),
+    out_refund_no  TEXT NOT NULL UNIQUE,
+    amount_minor   INTEGER NOT NULL CHECK (amount_minor > 0),
+    lines          TEXT NOT NULL,
+    reason         TEXT NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN ('requested', 'processing', 'succeeded', 'failed')),
+    created_ms     INTEGER NOT NULL,
+    updated_ms     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX payment_refund_payment ON payment_refund (payment_id);
+CREATE INDEX payment_refund_due ON payment_refund (state, updated_ms);
+
+-- Every notification applied, by the channel's own id: a second delivery changes nothing.
+CREATE TABLE payment_notification (
+    channel          TEXT NOT NULL,
+    notification_id  TEXT NOT NULL,
+    subject          TEXT NOT NULL,
+    received_ms      INTEGER NOT NULL,
+    PRIMARY KEY (channel, notification_id)
+) STRICT;
+"#,
 ];
 
 #[cfg(test)]

@@ -30,6 +30,9 @@ pub enum ApiError {
     /// 422: well-formed but not acceptable (unknown SKU, forbidden transition, key reuse).
     #[error("{detail}")]
     Unprocessable { slug: &'static str, detail: String },
+    /// 502: a payment channel failed or gave an answer we could not verify.
+    #[error("{0}")]
+    BadGateway(String),
     /// 503: the database is unreachable or kept refusing the transaction; try again.
     #[error("{0}")]
     Unavailable(String),
@@ -100,6 +103,24 @@ impl From<SyncError> for ApiError {
     }
 }
 
+impl From<crate::payment::PaymentError> for ApiError {
+    fn from(error: crate::payment::PaymentError) -> Self {
+        use crate::payment::PaymentError as E;
+        let detail = error.to_string();
+        match error {
+            E::NotFound(what) => ApiError::NotFound(what),
+            E::Mismatch { .. } => ApiError::unprocessable("amount-mismatch", detail),
+            E::Refused(_) => ApiError::unprocessable("payment-refused", detail),
+            E::Blocked { .. } => ApiError::Forbidden(detail),
+            E::NoChannel(_) => ApiError::unprocessable("unknown-channel", detail),
+            E::Channel(crate::payment::channel::ChannelError::Refused { .. }) => ApiError::unprocessable("channel-refused", detail),
+            E::Channel(_) => ApiError::BadGateway(detail),
+            E::Orders(e) => e.into(),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let detail = self.to_string();
@@ -119,6 +140,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unprocessable { slug, .. } => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, slug, "Request cannot be processed", detail)
+            }
+            ApiError::BadGateway(_) => {
+                tracing::warn!(error = %detail, "payment channel failed");
+                Problem::new(StatusCode::BAD_GATEWAY, "channel-error", "The payment channel failed", detail)
             }
             ApiError::Unavailable(_) => {
                 tracing::warn!(error = %detail, "database unavailable");

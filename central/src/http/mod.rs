@@ -8,7 +8,7 @@ pub mod openapi;
 pub mod ops;
 
 use crate::startup::AppState;
-use crate::{analytics, catalog, edge_sync, inventory, journal, orders, warehouses};
+use crate::{analytics, catalog, edge_sync, inventory, journal, orders, payment, warehouses};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
@@ -22,6 +22,10 @@ pub fn router(state: AppState) -> Router {
     let sync = Router::new()
         .route("/api/v1/sync/events", post(edge_sync::http::push_events))
         .layer(DefaultBodyLimit::max(SYNC_BODY_LIMIT_BYTES));
+    // Channels authenticate notifications by signature; they get a small body limit.
+    let notify = Router::new()
+        .route("/api/v1/payments/notify/{channel}", post(payment::http::notify))
+        .layer(DefaultBodyLimit::max(payment::http::NOTIFY_BODY_LIMIT_BYTES));
     let api = Router::new()
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/spus", post(catalog::http::create_spu))
@@ -35,6 +39,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/orders/{id}/history", get(orders::http::history))
         .route("/api/v1/orders/{id}/pay", post(orders::http::pay))
         .route("/api/v1/orders/{id}/cancel", post(orders::http::cancel))
+        .route("/api/v1/orders/{id}/payments", post(payment::http::start).get(payment::http::for_order))
+        .route("/api/v1/orders/{id}/refunds", post(payment::http::refund).get(payment::http::refunds))
+        .route("/api/v1/payments/{id}", get(payment::http::get))
+        .route("/api/v1/payments/{id}/review", post(payment::http::review))
         .route("/api/v1/sync/commands", get(edge_sync::http::pull_commands))
         .route("/api/v1/sync/status", get(edge_sync::http::status))
         .route("/api/v1/sync/rejects", get(edge_sync::http::rejects))
@@ -44,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes));
     api.merge(sync)
+        .merge(notify)
         .fallback(tote_shared::runtime::http::not_found)
         .layer(GlobalConcurrencyLimitLayer::new(settings.max_in_flight))
         .with_state(state)

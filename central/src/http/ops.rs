@@ -4,7 +4,7 @@ use super::error::ApiError;
 use crate::db::DbError;
 use crate::edge_sync::http::edge_lags;
 use crate::startup::AppState;
-use crate::{inventory, journal, orders};
+use crate::{inventory, journal, orders, payment};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -27,6 +27,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             Ok((orders::store::counts_by_state(tx)?, inventory::store::ledger_size(tx)?, journal::store::head(tx)?, journal::store::positions(tx)?))
         })
         .await?;
+    let payments_by_state = state.db.read(|tx| -> Result<_, DbError> { payment::store::counts_by_state(tx) }).await?;
     let lags = edge_lags(&state).await?;
     let now = now_ms();
     let mut text = MetricsText::default();
@@ -39,6 +40,11 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     text.gauge("tote_central_journal_unnumbered", "Committed journal events waiting for the sequencer", &[("", journal_waiting as f64)]);
     let behind: Vec<(String, f64)> =
         consumers.iter().map(|(name, position)| (format!("consumer=\"{name}\""), journal_last.saturating_sub(*position) as f64)).collect();
+    let payments: Vec<(String, f64)> = payments_by_state.iter().map(|(c, s, n)| (format!("channel=\"{c}\",state=\"{s}\""), *n as f64)).collect();
+    text.gauge("tote_central_payments", "Payments by channel and state", &view(&payments));
+    let refused: Vec<(String, f64)> =
+        state.telemetry.notifications_refused().iter().map(|((c, r), n)| (format!("channel=\"{c}\",reason=\"{r}\""), *n as f64)).collect();
+    text.counter("tote_central_payment_notifications_refused_total", "Payment notifications refused since start, by reason", &view(&refused));
     text.task_restarts("tote_central_task_restarts_total", &state.task_restarts);
     text.gauge("tote_central_journal_consumer_lag", "Journal events a consumer has not applied yet", &view(&behind));
     let label = |w: &str| format!("warehouse=\"{w}\"");

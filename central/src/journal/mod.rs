@@ -52,6 +52,16 @@ pub enum BusinessEvent {
     StockReceived { sku: Sku, warehouse: WarehouseCode, qty: Qty },
     /// Physical stock changed outside an order: count, damage, short pick, found.
     StockAdjusted { sku: Sku, warehouse: WarehouseCode, delta: i64, reason: String },
+    /// A channel confirmed the money (verified signature); finance posts the receipt.
+    PaymentSucceeded { payment_id: u64, order_id: u64, channel: String, amount: i64, channel_ref: String },
+    PaymentFailed { payment_id: u64, order_id: u64, channel: String, reason: String },
+    /// The order ended unpaid and the channel's transaction was closed.
+    PaymentClosed { payment_id: u64, order_id: u64, channel: String },
+    /// A refund was asked of the channel (by HQ, or automatically for money that came late).
+    RefundRequested { refund_id: u64, payment_id: u64, order_id: u64, channel: String, amount: i64, reason: String },
+    /// The channel paid the refund back.
+    RefundSucceeded { refund_id: u64, payment_id: u64, order_id: u64, channel: String, amount: i64 },
+    RefundFailed { refund_id: u64, payment_id: u64, order_id: u64, channel: String, amount: i64 },
 }
 
 impl BusinessEvent {
@@ -74,6 +84,12 @@ impl BusinessEvent {
             BusinessEvent::OrderLockMoved { .. } => "order_lock_moved",
             BusinessEvent::StockReceived { .. } => "stock_received",
             BusinessEvent::StockAdjusted { .. } => "stock_adjusted",
+            BusinessEvent::PaymentSucceeded { .. } => "payment_succeeded",
+            BusinessEvent::PaymentFailed { .. } => "payment_failed",
+            BusinessEvent::PaymentClosed { .. } => "payment_closed",
+            BusinessEvent::RefundRequested { .. } => "refund_requested",
+            BusinessEvent::RefundSucceeded { .. } => "refund_succeeded",
+            BusinessEvent::RefundFailed { .. } => "refund_failed",
         }
     }
 
@@ -95,6 +111,12 @@ impl BusinessEvent {
             | E::OrderBackordered { order_id }
             | E::OrderAllocated { order_id, .. }
             | E::OrderLockMoved { order_id, .. } => format!("order:{order_id}"),
+            E::PaymentSucceeded { payment_id, .. } | E::PaymentFailed { payment_id, .. } | E::PaymentClosed { payment_id, .. } => {
+                format!("payment:{payment_id}")
+            }
+            E::RefundRequested { refund_id, .. } | E::RefundSucceeded { refund_id, .. } | E::RefundFailed { refund_id, .. } => {
+                format!("refund:{refund_id}")
+            }
         }
     }
 }

@@ -228,7 +228,7 @@ pub mod hmac_sha256 {
     }
 
     fn decode_hex(text: &str) -> Option<Vec<u8>> {
-        if text.len() % 2 != 0 {
+        if !text.len().is_multiple_of(2) {
             return None;
         }
         (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
@@ -287,9 +287,9 @@ mod tests {
 
     #[test]
     fn garbage_keys_are_refused_with_a_reason() {
-        assert_eq!(PrivateKey::from_pem("nonsense").unwrap_err(), KeyError::NotPem("PRIVATE KEY or RSA PRIVATE KEY"));
+        assert_eq!(PrivateKey::from_pem("nonsense").expect_err("refused"), KeyError::NotPem("PRIVATE KEY or RSA PRIVATE KEY"));
         assert!(matches!(PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"), Err(KeyError::Rsa(_))));
-        assert_eq!(PublicKey::from_spki_base64("@@").unwrap_err(), KeyError::Base64);
+        assert_eq!(PublicKey::from_spki_base64("@@").expect_err("refused"), KeyError::Base64);
     }
 
     #[test]

@@ -27,18 +27,28 @@ pub fn response_message(timestamp: &str, nonce: &str, body: &str) -> String {
     format!("{timestamp}\n{nonce}\n{body}\n")
 }
 
+/// Who signs a merchant request: the merchant number, its certificate serial and its key.
+pub struct Merchant<'a> {
+    pub mchid: &'a str,
+    pub serial_no: &'a str,
+    pub key: &'a PrivateKey,
+}
+
+/// What a merchant request signature covers.
+pub struct RequestLine<'a> {
+    pub method: &'a str,
+    /// Path and query, as sent.
+    pub url: &'a str,
+    pub timestamp: i64,
+    pub nonce: &'a str,
+    pub body: &'a str,
+}
+
 /// The `Authorization` header value for one merchant request.
-pub fn authorization(
-    key: &PrivateKey,
-    mchid: &str,
-    serial_no: &str,
-    method: &str,
-    url: &str,
-    timestamp: i64,
-    nonce: &str,
-    body: &str,
-) -> Result<String, super::keys::KeyError> {
-    let signature = key.sign_base64(request_message(method, url, timestamp, nonce, body).as_bytes())?;
+pub fn authorization(merchant: &Merchant<'_>, request: &RequestLine<'_>) -> Result<String, super::keys::KeyError> {
+    let RequestLine { method, url, timestamp, nonce, body } = *request;
+    let signature = merchant.key.sign_base64(request_message(method, url, timestamp, nonce, body).as_bytes())?;
+    let (mchid, serial_no) = (merchant.mchid, merchant.serial_no);
     Ok(format!(
         r#"{SCHEMA} mchid="{mchid}",nonce_str="{nonce}",signature="{signature}",timestamp="{timestamp}",serial_no="{serial_no}""#
     ))
@@ -375,7 +385,9 @@ mod tests {
     #[test]
     fn an_authorization_header_parses_back_and_its_signature_covers_the_request_line() {
         let merchant = PrivateKey::from_pem(&test_keys::generate(12).0).expect("loads");
-        let header = authorization(&merchant, "1900000001", "SERIAL1", "POST", "/v3/pay/transactions/native", 1_700_000_000, "n0nce", "{}").expect("signs");
+        let signer = Merchant { mchid: "1900000001", serial_no: "SERIAL1", key: &merchant };
+        let line = RequestLine { method: "POST", url: "/v3/pay/transactions/native", timestamp: 1_700_000_000, nonce: "n0nce", body: "{}" };
+        let header = authorization(&signer, &line).expect("signs");
         let parsed = parse_authorization(&header).expect("parses");
         assert_eq!((parsed.mchid.as_str(), parsed.serial_no.as_str(), parsed.timestamp), ("1900000001", "SERIAL1", 1_700_000_000));
         let message = request_message("POST", "/v3/pay/transactions/native", 1_700_000_000, "n0nce", "{}");

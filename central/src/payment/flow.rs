@@ -1,0 +1,227 @@
+//! Payment decisions carried out in the caller's transaction: load → decide → apply, with
+//! the journal events of every outcome. No channel calls here (they happen outside any
+//! transaction, in `http.rs` and `dispatcher.rs`).
+
+use super::channel::{Notice, PayMethod, RefundStatus};
+use super::store::{self, NewPayment, Refund, RefundState};
+use super::{decide_refund, decide_report, ChannelReport, Effect, PaidLine, Payment, PaymentError, PaymentState, RefundLine};
+use crate::db::Tx;
+use crate::journal::{self, BusinessEvent};
+use crate::orders::{self, OrdersError};
+use tote_shared::order::OrderState;
+use tote_shared::payment::ChannelKind;
+use tote_shared::Sku;
+
+/// How a payment attempt starts.
+pub struct Start<'a> {
+    pub order_id: u64,
+    pub channel: ChannelKind,
+    pub method: &'a PayMethod,
+    pub currency: &'a str,
+    /// The risk rule that sent it to review, if one did.
+    pub review_rule: Option<&'a str>,
+    pub now_ms: i64,
+}
+
+/// Records a payment for an order awaiting payment. Asking again on the same channel while
+/// one is open gives that one back (a customer tapping "pay" twice pays once).
+pub fn start(tx: &mut dyn Tx, start: &Start<'_>) -> Result<(Payment, bool), PaymentError> {
+    let order = orders::flow::load(tx, start.order_id)?;
+    if order.state != OrderState::AwaitingPayment {
+        return Err(PaymentError::Refused(format!("order {} is {}, not awaiting payment", order.id, order.state.as_str())));
+    }
+    if let Some(open) = store::open_for_order(tx, order.id)?.into_iter().find(|p| p.channel == start.channel) {
+        return Ok((open, false));
+    }
+    let state = if start.review_rule.is_some() { PaymentState::Review } else { PaymentState::Intent };
+    let new = NewPayment {
+        order_id: order.id,
+        channel: start.channel,
+        amount_minor: order.total.minor(),
+        currency: start.currency,
+        state,
+        method: start.method,
+        risk_rule: start.review_rule,
+        now_ms: start.now_ms,
+    };
+    Ok((store::insert(tx, &new)?, true))
+}
+
+/// What applying a notification or query answer came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// It changed something.
+    Changed,
+    /// Seen before, or nothing to do: nothing changed.
+    Nothing,
+}
+
+/// Applies a verified notification exactly once: the delivery is recorded in the same
+/// transaction as its effect, so a repeat (or a crash before our acknowledgement reached
+/// the channel, then a retry) finds it and changes nothing.
+pub fn notification(tx: &mut dyn Tx, channel: ChannelKind, notice: &Notice, now_ms: i64) -> Result<Applied, PaymentError> {
+    match notice {
+        Notice::Payment { notification_id, out_trade_no, report: channel_report } => {
+            if !store::first_delivery(tx, channel, notification_id, out_trade_no, now_ms)? {
+                return Ok(Applied::Nothing);
+            }
+            report(tx, channel, out_trade_no, channel_report, now_ms)
+        }
+        Notice::Refund { notification_id, out_refund_no, amount_minor, status } => {
+            if !store::first_delivery(tx, channel, notification_id, out_refund_no, now_ms)? {
+                return Ok(Applied::Nothing);
+            }
+            refund_report(tx, channel, out_refund_no, *amount_minor, *status, now_ms)
+        }
+        Notice::Ignored { notification_id, kind } => {
+            store::first_delivery(tx, channel, notification_id, kind, now_ms)?;
+            Ok(Applied::Nothing)
+        }
+    }
+}
+
+/// Applies what the channel says about a payment (from a notification or a query).
+pub fn report(tx: &mut dyn Tx, channel: ChannelKind, out_trade_no: &str, report: &ChannelReport, now_ms: i64) -> Result<Applied, PaymentError> {
+    let payment = store::by_out_trade_no(tx, out_trade_no, true)?.ok_or_else(|| PaymentError::NotFound(format!("payment {out_trade_no}")))?;
+    if payment.channel != channel {
+        return Err(PaymentError::Refused(format!("payment {out_trade_no} is not a {} payment", channel.as_str())));
+    }
+    let order = orders::flow::load(tx, payment.order_id)?;
+    let effects = decide_report(&payment, order.state, report)?;
+    if effects.is_empty() {
+        return Ok(Applied::Nothing);
+    }
+    for effect in &effects {
+        apply(tx, &payment, effect, report, now_ms)?;
+    }
+    Ok(Applied::Changed)
+}
+
+fn apply(tx: &mut dyn Tx, payment: &Payment, effect: &Effect, report: &ChannelReport, now_ms: i64) -> Result<(), PaymentError> {
+    let channel = payment.channel.as_str().to_string();
+    let (payment_id, order_id) = (payment.id, payment.order_id);
+    match effect {
+        Effect::SetState { to, channel_ref } => {
+            store::set_state(tx, payment.id, *to, channel_ref.as_deref(), now_ms)?;
+            let event = match (to, report) {
+                (PaymentState::Succeeded, ChannelReport::Paid { channel_ref, amount_minor, .. }) => {
+                    Some(BusinessEvent::PaymentSucceeded { payment_id, order_id, channel, amount: *amount_minor, channel_ref: channel_ref.clone() })
+                }
+                (PaymentState::Failed, ChannelReport::Failed { reason }) => Some(BusinessEvent::PaymentFailed { payment_id, order_id, channel, reason: reason.clone() }),
+                (PaymentState::Closed, _) => Some(BusinessEvent::PaymentClosed { payment_id, order_id, channel }),
+                _ => None,
+            };
+            if let Some(event) = event {
+                journal::store::append(tx, &event, now_ms)?;
+            }
+        }
+        Effect::PayOrder => {
+            orders::flow::pay(tx, order_id, now_ms)?;
+        }
+        Effect::RefundAll => {
+            let order = orders::flow::load(tx, order_id)?;
+            let lines: Vec<(Sku, i64)> = order.lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64())).collect();
+            let paid = Payment { state: PaymentState::Succeeded, ..payment.clone() };
+            request(tx, &paid, &lines, "paid after the order ended", now_ms)?;
+        }
+        // Invoices are issued by the invoicing consumer from PaymentSucceeded.
+        Effect::IssueInvoice => {}
+    }
+    Ok(())
+}
+
+/// Applies what the channel says about a refund.
+pub fn refund_report(tx: &mut dyn Tx, channel: ChannelKind, out_refund_no: &str, amount_minor: i64, status: RefundStatus, now_ms: i64) -> Result<Applied, PaymentError> {
+    let refund = store::refund_by_number(tx, out_refund_no, true)?.ok_or_else(|| PaymentError::NotFound(format!("refund {out_refund_no}")))?;
+    let payment = store::by_id(tx, refund.payment_id)?.ok_or_else(|| PaymentError::NotFound(format!("payment {}", refund.payment_id)))?;
+    if payment.channel != channel {
+        return Err(PaymentError::Refused(format!("refund {out_refund_no} is not a {} refund", channel.as_str())));
+    }
+    if amount_minor != refund.amount_minor {
+        return Err(PaymentError::Mismatch { got_minor: amount_minor, got_currency: payment.currency.clone(), want_minor: refund.amount_minor, want_currency: payment.currency });
+    }
+    if matches!(refund.state, RefundState::Succeeded | RefundState::Failed) {
+        return Ok(Applied::Nothing);
+    }
+    let (refund_id, payment_id, order_id, channel) = (refund.id, payment.id, payment.order_id, payment.channel.as_str().to_string());
+    match status {
+        RefundStatus::Processing => {
+            if refund.state == RefundState::Requested {
+                store::set_refund_state(tx, refund.id, RefundState::Processing, now_ms)?;
+                return Ok(Applied::Changed);
+            }
+            Ok(Applied::Nothing)
+        }
+        RefundStatus::Succeeded => {
+            store::set_refund_state(tx, refund.id, RefundState::Succeeded, now_ms)?;
+            store::add_refunded(tx, payment.id, refund.amount_minor, now_ms)?;
+            journal::store::append(tx, &BusinessEvent::RefundSucceeded { refund_id, payment_id, order_id, channel, amount: amount_minor }, now_ms)?;
+            Ok(Applied::Changed)
+        }
+        RefundStatus::Failed => {
+            store::set_refund_state(tx, refund.id, RefundState::Failed, now_ms)?;
+            journal::store::append(tx, &BusinessEvent::RefundFailed { refund_id, payment_id, order_id, channel, amount: amount_minor }, now_ms)?;
+            Ok(Applied::Changed)
+        }
+    }
+}
+
+/// HQ asks for units of an order back. Checked against what was paid and refunded already.
+pub fn refund_order(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64)], reason: &str, now_ms: i64) -> Result<Refund, PaymentError> {
+    let payment = store::for_order(tx, order_id)?
+        .into_iter()
+        .find(|p| p.state == PaymentState::Succeeded && p.refunded_minor < p.amount_minor)
+        .ok_or_else(|| PaymentError::Refused(format!("order {order_id} has no captured payment to refund")))?;
+    let payment = store::by_out_trade_no(tx, &payment.out_trade_no, true)?.ok_or_else(|| PaymentError::NotFound(format!("payment {}", payment.id)))?;
+    request(tx, &payment, lines, reason, now_ms)
+}
+
+fn request(tx: &mut dyn Tx, payment: &Payment, lines: &[(Sku, i64)], reason: &str, now_ms: i64) -> Result<Refund, PaymentError> {
+    let order = orders::flow::load(tx, payment.order_id).map_err(|e: OrdersError| PaymentError::Orders(e))?;
+    let paid: Vec<PaidLine> = order.lines.iter().map(|l| PaidLine { sku: l.sku.clone(), qty: l.qty.as_i64(), unit_price_minor: l.unit_price.minor() }).collect();
+    let already: Vec<RefundLine> = store::refunds_for_payment(tx, payment.id)?
+        .into_iter()
+        .filter(|r| r.state != RefundState::Failed)
+        .flat_map(|r| r.lines)
+        .collect();
+    let (refund_lines, total) = decide_refund(payment, &paid, &already, lines)?;
+    let refund = store::insert_refund(tx, payment, &refund_lines, total, reason, now_ms)?;
+    let event = BusinessEvent::RefundRequested {
+        refund_id: refund.id,
+        payment_id: payment.id,
+        order_id: payment.order_id,
+        channel: payment.channel.as_str().to_string(),
+        amount: total,
+        reason: reason.to_string(),
+    };
+    journal::store::append(tx, &event, now_ms)?;
+    Ok(refund)
+}
+
+/// The order ended without being paid (timeout or cancel): its open payments are closed at
+/// the channel too, so a customer cannot pay for an order that no longer exists.
+pub fn order_ended(tx: &mut dyn Tx, order_id: u64, now_ms: i64) -> Result<u32, PaymentError> {
+    let open = store::open_for_order(tx, order_id)?;
+    for payment in &open {
+        store::set_state(tx, payment.id, PaymentState::Closing, None, now_ms)?;
+    }
+    Ok(open.len() as u32)
+}
+
+/// A payment held for review: approved (it goes to the channel) or declined (closed).
+pub fn review(tx: &mut dyn Tx, payment_id: u64, approve: bool, now_ms: i64) -> Result<Payment, PaymentError> {
+    let payment = store::by_id(tx, payment_id)?.ok_or_else(|| PaymentError::NotFound(format!("payment {payment_id}")))?;
+    let payment = store::by_out_trade_no(tx, &payment.out_trade_no, true)?.ok_or_else(|| PaymentError::NotFound(format!("payment {payment_id}")))?;
+    if payment.state != PaymentState::Review {
+        return Err(PaymentError::Refused(format!("payment {payment_id} is {}, not in review", payment.state.as_str())));
+    }
+    let to = if approve { PaymentState::Intent } else { PaymentState::Closed };
+    // An intent is due for the dispatcher at once (checked long ago).
+    store::set_state(tx, payment.id, to, None, now_ms)?;
+    store::checked(tx, payment.id, 0)?;
+    if !approve {
+        let event = BusinessEvent::PaymentClosed { payment_id, order_id: payment.order_id, channel: payment.channel.as_str().to_string() };
+        journal::store::append(tx, &event, now_ms)?;
+    }
+    Ok(store::by_id(tx, payment_id)?.unwrap_or(payment))
+}

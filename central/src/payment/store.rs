@@ -1,0 +1,247 @@
+//! The `payment`, `payment_refund` and `payment_notification` tables. Nothing else reads or
+//! writes them.
+
+use super::channel::PayMethod;
+use super::{Payment, PaymentState, RefundLine};
+use crate::db::{DbError, DbResult, Row, Tx};
+use crate::params;
+use serde::{Deserialize, Serialize};
+use tote_shared::payment::ChannelKind;
+
+fn corrupt(e: impl std::fmt::Display) -> DbError {
+    DbError::corrupt(e.to_string())
+}
+
+const PAYMENT_COLUMNS: &str = "SELECT id, order_id, channel, out_trade_no, channel_ref, amount_minor, currency, state, refunded_minor,
+                                      pay_url, risk_rule, created_ms, updated_ms FROM payment";
+
+fn payment(r: &Row) -> DbResult<Payment> {
+    let channel = r.text(2)?;
+    let state = r.text(7)?;
+    Ok(Payment {
+        id: r.uint(0)?,
+        order_id: r.uint(1)?,
+        channel: ChannelKind::parse(&channel).ok_or_else(|| corrupt(format!("channel {channel}")))?,
+        out_trade_no: r.text(3)?,
+        channel_ref: r.opt_text(4)?,
+        amount_minor: r.int(5)?,
+        currency: r.text(6)?,
+        state: PaymentState::parse(&state).ok_or_else(|| corrupt(format!("payment state {state}")))?,
+        refunded_minor: r.int(8)?,
+        pay_url: r.opt_text(9)?,
+        risk_rule: r.opt_text(10)?,
+        created_at_ms: r.int(11)?,
+        updated_at_ms: r.int(12)?,
+    })
+}
+
+pub struct NewPayment<'a> {
+    pub order_id: u64,
+    pub channel: ChannelKind,
+    pub amount_minor: i64,
+    pub currency: &'a str,
+    pub state: PaymentState,
+    pub method: &'a PayMethod,
+    pub risk_rule: Option<&'a str>,
+    pub now_ms: i64,
+}
+
+/// Inserts a payment; its out_trade_no is `T<order>-<n>` (n counts the order's payments).
+pub fn insert(tx: &mut dyn Tx, new: &NewPayment<'_>) -> DbResult<Payment> {
+    let n = tx.query_one("SELECT COUNT(*) FROM payment WHERE order_id = ?1", &params![new.order_id])?.int(0)? + 1;
+    let out_trade_no = format!("T{:08}-{n}", new.order_id);
+    let method = serde_json::to_string(new.method).map_err(corrupt)?;
+    tx.execute(
+        "INSERT INTO payment (order_id, channel, out_trade_no, amount_minor, currency, state, pay_method, risk_rule, created_ms, updated_ms, checked_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9)",
+        &params![new.order_id, new.channel.as_str(), out_trade_no.as_str(), new.amount_minor, new.currency, new.state.as_str(), method, new.risk_rule, new.now_ms],
+    )?;
+    by_out_trade_no(tx, &out_trade_no, false)?.ok_or_else(|| corrupt("inserted payment not found"))
+}
+
+pub fn by_id(tx: &mut dyn Tx, id: u64) -> DbResult<Option<Payment>> {
+    tx.query_opt(&format!("{PAYMENT_COLUMNS} WHERE id = ?1"), &params![id])?.as_ref().map(payment).transpose()
+}
+
+/// `lock`: hold the row until the transaction ends (PostgreSQL).
+pub fn by_out_trade_no(tx: &mut dyn Tx, out_trade_no: &str, lock: bool) -> DbResult<Option<Payment>> {
+    let mut sql = format!("{PAYMENT_COLUMNS} WHERE out_trade_no = ?1");
+    if lock {
+        sql.push_str(" FOR UPDATE");
+    }
+    tx.query_opt(&sql, &params![out_trade_no])?.as_ref().map(payment).transpose()
+}
+
+pub fn for_order(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<Payment>> {
+    let rows = tx.query(&format!("{PAYMENT_COLUMNS} WHERE order_id = ?1 ORDER BY id"), &params![order_id])?;
+    rows.iter().map(payment).collect()
+}
+
+pub fn method(tx: &mut dyn Tx, id: u64) -> DbResult<PayMethod> {
+    let raw = tx.query_one("SELECT pay_method FROM payment WHERE id = ?1", &params![id])?.text(0)?;
+    serde_json::from_str(&raw).map_err(corrupt)
+}
+
+pub fn set_state(tx: &mut dyn Tx, id: u64, state: PaymentState, channel_ref: Option<&str>, now_ms: i64) -> DbResult<()> {
+    tx.execute(
+        "UPDATE payment SET state = ?2, channel_ref = COALESCE(?3, channel_ref), updated_ms = ?4, checked_ms = ?4 WHERE id = ?1",
+        &params![id, state.as_str(), channel_ref, now_ms],
+    )?;
+    Ok(())
+}
+
+/// The channel accepted the create call: intent → pending, unless news got here first.
+pub fn created(tx: &mut dyn Tx, id: u64, channel_ref: Option<&str>, pay_url: Option<&str>, now_ms: i64) -> DbResult<()> {
+    tx.execute(
+        "UPDATE payment SET channel_ref = COALESCE(channel_ref, ?2), pay_url = COALESCE(pay_url, ?3), checked_ms = ?4,
+                            state = CASE WHEN state = 'intent' THEN 'pending' ELSE state END,
+                            updated_ms = CASE WHEN state = 'intent' THEN ?4 ELSE updated_ms END
+         WHERE id = ?1",
+        &params![id, channel_ref, pay_url, now_ms],
+    )?;
+    Ok(())
+}
+
+/// We asked the channel (or tried to) at `now_ms`.
+pub fn checked(tx: &mut dyn Tx, id: u64, now_ms: i64) -> DbResult<()> {
+    tx.execute("UPDATE payment SET checked_ms = ?2 WHERE id = ?1", &params![id, now_ms])?;
+    Ok(())
+}
+
+pub fn add_refunded(tx: &mut dyn Tx, id: u64, amount_minor: i64, now_ms: i64) -> DbResult<()> {
+    tx.execute("UPDATE payment SET refunded_minor = refunded_minor + ?2, updated_ms = ?3 WHERE id = ?1", &params![id, amount_minor, now_ms])?;
+    Ok(())
+}
+
+/// Payments the dispatcher must call the channel about: creates never confirmed, pending
+/// ones silent for too long, and ones to close. (state, out_trade_no) of each.
+pub fn due(tx: &mut dyn Tx, intent_before_ms: i64, pending_before_ms: i64, limit: u32) -> DbResult<Vec<Payment>> {
+    let rows = tx.query(
+        &format!(
+            "{PAYMENT_COLUMNS} WHERE (state = 'intent' AND checked_ms < ?1) OR (state = 'pending' AND checked_ms < ?2) OR state = 'closing'
+             ORDER BY checked_ms LIMIT ?3"
+        ),
+        &params![intent_before_ms, pending_before_ms, limit],
+    )?;
+    rows.iter().map(payment).collect()
+}
+
+/// Payments still open for an order (to close when the order ends).
+pub fn open_for_order(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<Payment>> {
+    Ok(for_order(tx, order_id)?.into_iter().filter(|p| p.state.is_open()).collect())
+}
+
+// --- refunds --------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundState {
+    Requested,
+    Processing,
+    Succeeded,
+    Failed,
+}
+
+impl RefundState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundState::Requested => "requested",
+            RefundState::Processing => "processing",
+            RefundState::Succeeded => "succeeded",
+            RefundState::Failed => "failed",
+        }
+    }
+
+    fn parse(raw: &str) -> Option<RefundState> {
+        use RefundState::*;
+        [Requested, Processing, Succeeded, Failed].into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Refund {
+    pub id: u64,
+    pub payment_id: u64,
+    pub out_refund_no: String,
+    pub amount_minor: i64,
+    pub lines: Vec<RefundLine>,
+    pub reason: String,
+    pub state: RefundState,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+const REFUND_COLUMNS: &str = "SELECT id, payment_id, out_refund_no, amount_minor, lines, reason, state, created_ms, updated_ms FROM payment_refund";
+
+fn refund(r: &Row) -> DbResult<Refund> {
+    let state = r.text(6)?;
+    Ok(Refund {
+        id: r.uint(0)?,
+        payment_id: r.uint(1)?,
+        out_refund_no: r.text(2)?,
+        amount_minor: r.int(3)?,
+        lines: serde_json::from_str(&r.text(4)?).map_err(corrupt)?,
+        reason: r.text(5)?,
+        state: RefundState::parse(&state).ok_or_else(|| corrupt(format!("refund state {state}")))?,
+        created_at_ms: r.int(7)?,
+        updated_at_ms: r.int(8)?,
+    })
+}
+
+/// Inserts a refund request; its out_refund_no is `R<payment out_trade_no>-<n>`.
+pub fn insert_refund(tx: &mut dyn Tx, payment: &Payment, lines: &[RefundLine], amount_minor: i64, reason: &str, now_ms: i64) -> DbResult<Refund> {
+    let n = tx.query_one("SELECT COUNT(*) FROM payment_refund WHERE payment_id = ?1", &params![payment.id])?.int(0)? + 1;
+    let out_refund_no = format!("R{}-{n}", payment.out_trade_no.trim_start_matches('T'));
+    let json = serde_json::to_string(lines).map_err(corrupt)?;
+    tx.execute(
+        "INSERT INTO payment_refund (payment_id, out_refund_no, amount_minor, lines, reason, state, created_ms, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'requested', ?6, ?6)",
+        &params![payment.id, out_refund_no.as_str(), amount_minor, json, reason, now_ms],
+    )?;
+    refund_by_number(tx, &out_refund_no, false)?.ok_or_else(|| corrupt("inserted refund not found"))
+}
+
+pub fn refund_by_number(tx: &mut dyn Tx, out_refund_no: &str, lock: bool) -> DbResult<Option<Refund>> {
+    let mut sql = format!("{REFUND_COLUMNS} WHERE out_refund_no = ?1");
+    if lock {
+        sql.push_str(" FOR UPDATE");
+    }
+    tx.query_opt(&sql, &params![out_refund_no])?.as_ref().map(refund).transpose()
+}
+
+pub fn refunds_for_payment(tx: &mut dyn Tx, payment_id: u64) -> DbResult<Vec<Refund>> {
+    let rows = tx.query(&format!("{REFUND_COLUMNS} WHERE payment_id = ?1 ORDER BY id"), &params![payment_id])?;
+    rows.iter().map(refund).collect()
+}
+
+pub fn set_refund_state(tx: &mut dyn Tx, id: u64, state: RefundState, now_ms: i64) -> DbResult<()> {
+    tx.execute("UPDATE payment_refund SET state = ?2, updated_ms = ?3 WHERE id = ?1", &params![id, state.as_str(), now_ms])?;
+    Ok(())
+}
+
+/// Refunds to send (requested) or to ask about again (processing, silent since `before_ms`).
+pub fn due_refunds(tx: &mut dyn Tx, before_ms: i64, limit: u32) -> DbResult<Vec<Refund>> {
+    let rows = tx.query(
+        &format!("{REFUND_COLUMNS} WHERE state = 'requested' OR (state = 'processing' AND updated_ms < ?1) ORDER BY updated_ms LIMIT ?2"),
+        &params![before_ms, limit],
+    )?;
+    rows.iter().map(refund).collect()
+}
+
+// --- notifications --------------------------------------------------------------------------
+
+/// Records a notification; false when it was applied before (a repeat delivery).
+pub fn first_delivery(tx: &mut dyn Tx, channel: ChannelKind, notification_id: &str, subject: &str, now_ms: i64) -> DbResult<bool> {
+    let inserted = tx.execute(
+        "INSERT INTO payment_notification (channel, notification_id, subject, received_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (channel, notification_id) DO NOTHING",
+        &params![channel.as_str(), notification_id, subject, now_ms],
+    )?;
+    Ok(inserted == 1)
+}
+
+/// Payments per state, for /metrics.
+pub fn counts_by_state(tx: &mut dyn Tx) -> DbResult<Vec<(String, String, i64)>> {
+    let rows = tx.query("SELECT channel, state, COUNT(*) FROM payment GROUP BY channel, state ORDER BY channel, state", &[])?;
+    rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?, r.int(2)?))).collect()
+}
