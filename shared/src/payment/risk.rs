@@ -128,13 +128,7 @@ pub enum Condition {
     /// matching key stays matched while the burst goes on and clears `window_ms` after it stops.
     /// The attempt being evaluated need not be small itself: the large purchase that follows a
     /// successful test is the one that matters.
-    CardTesting {
-        key: KeyKind,
-        window_ms: i64,
-        min_attempts: u32,
-        max_amount_minor: i64,
-        min_decline_ratio_pct: u32,
-    },
+    CardTesting { key: KeyKind, window_ms: i64, min_attempts: u32, max_amount_minor: i64, min_decline_ratio_pct: u32 },
     /// The amount is over `multiple` × the largest amount the user has paid successfully, once
     /// the user has at least `min_history` succeeded payments. The largest rather than the
     /// median: it is one number per user to keep and restore, and a shopper who once bought a
@@ -158,7 +152,9 @@ impl Condition {
             Condition::Velocity { max_attempts, .. } => {
                 Some(("max_attempts", *max_attempts, *max_attempts as usize + 1))
             }
-            Condition::CardTesting { min_attempts, .. } => Some(("min_attempts", *min_attempts, *min_attempts as usize)),
+            Condition::CardTesting { min_attempts, .. } => {
+                Some(("min_attempts", *min_attempts, *min_attempts as usize))
+            }
             Condition::AmountAboveHistory { .. } | Condition::Blocklist { .. } => None,
         }
     }
@@ -709,12 +705,7 @@ impl RiskEngine {
         }
         self.attempts.insert(
             attempt_id,
-            Tracked {
-                user: attempt.user.clone(),
-                amount_minor: attempt.amount_minor,
-                status,
-                refs: keys.len() as u8,
-            },
+            Tracked { user: attempt.user.clone(), amount_minor: attempt.amount_minor, status, refs: keys.len() as u8 },
         );
         let expired_ms = self.latest_ms.saturating_sub(self.horizon_ms);
         let mut released = Vec::new();
@@ -1122,11 +1113,8 @@ mod tests {
 
     #[test]
     fn amount_above_history_waits_for_enough_succeeded_payments() {
-        let mut engine = engine(vec![(
-            "amount",
-            Outcome::Review,
-            Condition::AmountAboveHistory { multiple: 5, min_history: 2 },
-        )]);
+        let mut engine =
+            engine(vec![("amount", Outcome::Review, Condition::AmountAboveHistory { multiple: 5, min_history: 2 })]);
         assert_eq!(engine.evaluate(1, &attempt("u-1", None, 10_000, 0)).outcome, Outcome::Allow);
         engine.record_outcome(1, PaymentResult::Succeeded);
         // One succeeded payment is not a history yet.
@@ -1145,8 +1133,16 @@ mod tests {
     #[test]
     fn blocklist_matches_listed_values_and_an_allow_rule_placed_first_is_an_allowlist() {
         let mut engine = engine(vec![
-            ("trusted-cards", Outcome::Allow, Condition::Blocklist { key: KeyKind::Card, values: vec!["fp-vip".into()] }),
-            ("banned-ips", Outcome::Block, Condition::Blocklist { key: KeyKind::Ip, values: vec!["203.0.113.7".into()] }),
+            (
+                "trusted-cards",
+                Outcome::Allow,
+                Condition::Blocklist { key: KeyKind::Card, values: vec!["fp-vip".into()] },
+            ),
+            (
+                "banned-ips",
+                Outcome::Block,
+                Condition::Blocklist { key: KeyKind::Ip, values: vec!["203.0.113.7".into()] },
+            ),
         ]);
         let mut banned = attempt("u", Some("fp-1"), 100, 0);
         banned.ip = Some("203.0.113.7".into());
@@ -1180,7 +1176,11 @@ mod tests {
     #[test]
     fn attempts_without_the_key_or_with_an_empty_one_never_match_a_rule_on_that_key() {
         let mut engine = engine(vec![
-            ("device-velocity", Outcome::Block, Condition::Velocity { key: KeyKind::Device, window_ms: MINUTE_MS, max_attempts: 1 }),
+            (
+                "device-velocity",
+                Outcome::Block,
+                Condition::Velocity { key: KeyKind::Device, window_ms: MINUTE_MS, max_attempts: 1 },
+            ),
             ("card-velocity", Outcome::Block, card_velocity(MINUTE_MS, 1)),
         ]);
         for i in 0..5 {
@@ -1413,8 +1413,18 @@ mod tests {
     /// A step of the model-based test.
     #[derive(Debug, Clone)]
     enum Op {
-        Evaluate { user: u8, device: Option<u8>, ip: u8, card: Option<u8>, amount_minor: i64, after_ms: i64 },
-        Outcome { pick: usize, succeeded: bool },
+        Evaluate {
+            user: u8,
+            device: Option<u8>,
+            ip: u8,
+            card: Option<u8>,
+            amount_minor: i64,
+            after_ms: i64,
+        },
+        Outcome {
+            pick: usize,
+            succeeded: bool,
+        },
         /// The process dies; a new engine is restored from what the caller stored.
         Restart,
     }
@@ -1433,7 +1443,11 @@ mod tests {
     /// Rules with small numbers so that every kind matches now and then.
     fn busy_rules() -> RiskRules {
         rules(vec![
-            ("blocked-device", Outcome::Block, Condition::Blocklist { key: KeyKind::Device, values: vec!["d3".into()] }),
+            (
+                "blocked-device",
+                Outcome::Block,
+                Condition::Blocklist { key: KeyKind::Device, values: vec!["d3".into()] },
+            ),
             (
                 "testing-by-ip",
                 Outcome::Block,
@@ -1446,7 +1460,11 @@ mod tests {
                 },
             ),
             ("card-velocity", Outcome::Block, card_velocity(6 * SECOND_MS, 3)),
-            ("user-velocity", Outcome::Review, Condition::Velocity { key: KeyKind::User, window_ms: 5 * SECOND_MS, max_attempts: 2 }),
+            (
+                "user-velocity",
+                Outcome::Review,
+                Condition::Velocity { key: KeyKind::User, window_ms: 5 * SECOND_MS, max_attempts: 2 },
+            ),
             ("amount", Outcome::Review, Condition::AmountAboveHistory { multiple: 2, min_history: 2 }),
         ])
     }
@@ -1463,7 +1481,10 @@ mod tests {
             let in_window = |key: KeyKind, window_ms: i64| {
                 let value = attempt.key(key);
                 self.attempts.iter().filter(move |(_, a, _)| {
-                    value.is_some() && a.key(key) == value && a.at_ms > attempt.at_ms - window_ms && a.at_ms <= attempt.at_ms
+                    value.is_some()
+                        && a.key(key) == value
+                        && a.at_ms > attempt.at_ms - window_ms
+                        && a.at_ms <= attempt.at_ms
                 })
             };
             let matched = rules.rules.iter().find(|rule| match &rule.condition {
@@ -1471,14 +1492,16 @@ mod tests {
                     in_window(*key, *window_ms).count() > *max_attempts as usize
                 }
                 Condition::CardTesting { key, window_ms, min_attempts, max_amount_minor, min_decline_ratio_pct } => {
-                    let small: Vec<_> = in_window(*key, *window_ms).filter(|(_, a, _)| a.amount_minor <= *max_amount_minor).collect();
+                    let small: Vec<_> =
+                        in_window(*key, *window_ms).filter(|(_, a, _)| a.amount_minor <= *max_amount_minor).collect();
                     let settled = small.iter().filter(|(_, _, s)| *s != AttemptStatus::Pending).count();
                     let declined = small
                         .iter()
                         .filter(|(_, _, s)| matches!(s, AttemptStatus::Declined | AttemptStatus::Blocked))
                         .count();
                     small.len() >= *min_attempts as usize
-                        && (*min_decline_ratio_pct == 0 || (settled > 0 && declined * 100 >= *min_decline_ratio_pct as usize * settled))
+                        && (*min_decline_ratio_pct == 0
+                            || (settled > 0 && declined * 100 >= *min_decline_ratio_pct as usize * settled))
                 }
                 Condition::AmountAboveHistory { multiple, min_history } => {
                     let paid: Vec<i64> = self
@@ -1490,7 +1513,9 @@ mod tests {
                     paid.len() >= *min_history as usize
                         && attempt.amount_minor > paid.iter().max().copied().unwrap_or(0) * i64::from(*multiple)
                 }
-                Condition::Blocklist { key, values } => attempt.key(*key).is_some_and(|v| values.iter().any(|b| b == v)),
+                Condition::Blocklist { key, values } => {
+                    attempt.key(*key).is_some_and(|v| values.iter().any(|b| b == v))
+                }
             });
             let decision = matched.map_or((Outcome::Allow, None), |rule| (rule.outcome, Some(rule.name.clone())));
             if decision.0 == Outcome::Block {
@@ -1515,7 +1540,11 @@ mod tests {
         fn stored(&self) -> Vec<StoredAttempt> {
             self.attempts
                 .iter()
-                .map(|(attempt_id, attempt, status)| StoredAttempt { attempt_id: *attempt_id, attempt: attempt.clone(), status: *status })
+                .map(|(attempt_id, attempt, status)| StoredAttempt {
+                    attempt_id: *attempt_id,
+                    attempt: attempt.clone(),
+                    status: *status,
+                })
                 .collect()
         }
     }
