@@ -11,7 +11,9 @@
 
 pub mod alipay;
 pub mod card;
+pub mod invoice;
 pub mod keys;
+pub mod risk;
 pub mod wechat;
 
 use serde::{Deserialize, Serialize};
