@@ -187,9 +187,38 @@ pub struct PaymentSettings {
     /// Whether HQ may mark an order paid by hand (money taken outside the channels).
     #[serde(default = "default_true")]
     pub allow_manual: bool,
+    /// Risk rules in TOML (`configs/risk-rules.toml` shows the shape); without it the built-in
+    /// defaults. Rules set through the API replace both until set again.
+    #[serde(default)]
+    pub risk_rules_path: Option<PathBuf>,
+    #[serde(default)]
+    pub invoice: InvoiceSettings,
     pub wechat: Option<WechatSettings>,
     pub alipay: Option<AlipaySettings>,
     pub card: Option<CardSettings>,
+}
+
+/// The seller on every e-invoice, and the VAT rate of the goods.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceSettings {
+    pub seller_name: String,
+    /// The unified social credit code (18 characters).
+    pub seller_tax_id: String,
+    pub seller_address: String,
+    /// VAT in basis points: 1300 = 13 % (goods in mainland China).
+    pub tax_rate_bp: u32,
+}
+
+impl Default for InvoiceSettings {
+    fn default() -> Self {
+        InvoiceSettings {
+            seller_name: "Tote Retail Co., Ltd.".into(),
+            seller_tax_id: "91310000MA1FL0TE2X".into(),
+            seller_address: "1 Century Avenue, Pudong, Shanghai".into(),
+            tax_rate_bp: 1300,
+        }
+    }
 }
 
 impl Default for PaymentSettings {
@@ -200,6 +229,8 @@ impl Default for PaymentSettings {
             query_after_ms: default_query_after_ms(),
             dispatch_interval_ms: default_dispatch_interval_ms(),
             allow_manual: true,
+            risk_rules_path: None,
+            invoice: InvoiceSettings::default(),
             wechat: None,
             alipay: None,
             card: None,

@@ -43,6 +43,8 @@ pub struct AppState {
     pub intake: Arc<crate::orders::intake::Intake>,
     /// The configured payment channels.
     pub channels: crate::payment::channel::Channels,
+    /// The payment risk rules and their windows.
+    pub risk: crate::payment::risk::Risk,
 }
 
 impl AppState {
@@ -138,7 +140,8 @@ impl App {
         let shards = settings.orders.intake_shards;
         let intake = Arc::new(crate::orders::intake::Intake::start(db.clone(), shards, Arc::new(move || woken.written())));
         let channels = crate::payment::channel::Channels::from_settings(&settings.payment).map_err(|why| anyhow::anyhow!("payment settings: {why}"))?;
-        let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals, task_restarts, intake, channels };
+        let risk = crate::payment::risk::Risk::load(&db, &settings.payment, now_ms()).await?;
+        let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals, task_restarts, intake, channels, risk };
         Ok(App { listener, state, supervisor })
     }
 
@@ -179,6 +182,12 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     let s = state.clone();
     let payments: Arc<dyn Consumer> = Arc::new(crate::payment::dispatcher::PaymentConsumer);
     supervisor.spawn(format!("journal-consumer:{}", payments.name()), RESTART, move |stop| consume_journal(s.clone(), payments.clone(), stop));
+    let risk: Arc<dyn Consumer> = Arc::new(crate::payment::risk::RiskConsumer { risk: state.risk.clone() });
+    let invoicing: Arc<dyn Consumer> = Arc::new(crate::payment::invoicing::InvoiceConsumer { settings: state.settings.payment.invoice.clone() });
+    for consumer in [risk, invoicing] {
+        let s = state.clone();
+        supervisor.spawn(format!("journal-consumer:{}", consumer.name()), RESTART, move |stop| consume_journal(s.clone(), consumer.clone(), stop));
+    }
     let s = state.clone();
     supervisor.spawn("payment-dispatcher", RESTART, move |stop| crate::payment::dispatcher::run(s.clone(), stop));
 }

@@ -293,6 +293,8 @@ CREATE TABLE payment (
     pay_method      TEXT NOT NULL,
     pay_url         TEXT,
     risk_rule       TEXT,
+    -- 1 when this payment's success paid the order (the one its invoice and refunds follow).
+    paid_order      INTEGER NOT NULL DEFAULT 0,
     created_ms      INTEGER NOT NULL,
     updated_ms      INTEGER NOT NULL,
     checked_ms      INTEGER NOT NULL
@@ -323,6 +325,43 @@ CREATE TABLE payment_notification (
     received_ms      INTEGER NOT NULL,
     PRIMARY KEY (channel, notification_id)
 ) STRICT;
+
+-- Every payment attempt the risk rules looked at, with the rule that decided (none: allowed
+-- by default) and, once the channel answered, how it ended. Rebuilds the engine's windows
+-- after a restart.
+CREATE TABLE risk_decision (
+    attempt_id  INTEGER PRIMARY KEY,
+    at_ms       INTEGER NOT NULL,
+    order_id    INTEGER NOT NULL,
+    payment_id  INTEGER,
+    attempt     TEXT NOT NULL,
+    outcome     TEXT NOT NULL CHECK (outcome IN ('allow', 'review', 'block')),
+    rule        TEXT,
+    reason      TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'declined', 'blocked'))
+) STRICT;
+CREATE INDEX risk_decision_at ON risk_decision (at_ms);
+CREATE INDEX risk_decision_payment ON risk_decision (payment_id);
+
+-- Risk rules set through the API (they override the configured ones).
+CREATE TABLE risk_rules (
+    one         INTEGER PRIMARY KEY CHECK (one = 1),
+    rules       TEXT NOT NULL,
+    updated_ms  INTEGER NOT NULL
+) STRICT;
+
+-- E-invoices: one blue invoice per paid order, a red (credit) one per refund of it.
+CREATE TABLE invoice (
+    number           TEXT PRIMARY KEY,
+    order_id         INTEGER NOT NULL,
+    kind             TEXT NOT NULL CHECK (kind IN ('blue', 'red')),
+    original_number  TEXT,
+    refund_id        INTEGER UNIQUE,
+    issued_ms        INTEGER NOT NULL,
+    body             TEXT NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX invoice_blue_per_order ON invoice (order_id) WHERE kind = 'blue';
+CREATE INDEX invoice_order ON invoice (order_id);
 "#,
 ];
 

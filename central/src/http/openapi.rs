@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
         edge_sync::http::push_events, edge_sync::http::pull_commands, edge_sync::http::status, edge_sync::http::rejects,
         journal::http::list, analytics::http::sales,
         payment::http::start, payment::http::for_order, payment::http::get, payment::http::review, payment::http::refund, payment::http::refunds,
+        payment::http::risk_rules, payment::http::set_risk_rules, payment::http::risk_decisions, payment::http::invoices, payment::http::invoice_export,
     ),
     components(schemas(
         catalog::Spu, catalog::SkuRecord, warehouses::WarehouseRecord, inventory::StockRow, inventory::LedgerEntry,
@@ -23,7 +24,7 @@ use utoipa::{Modify, OpenApi};
         warehouses::http::NewWarehouseRequest, orders::http::NewOrder, edge_sync::http::EdgeLag, edge_sync::RejectedEvent,
         journal::http::EventPage, journal::JournalEntry, journal::BusinessEvent, analytics::store::SalesDay,
         payment::Payment, payment::PaymentState, payment::RefundLine, payment::store::Refund, payment::store::RefundState,
-        payment::channel::PayMethod, payment::http::NewPayment, payment::http::Review, payment::http::NewRefund, payment::http::RefundLineRequest,
+        payment::channel::PayMethod, payment::http::NewPayment, payment::http::Review, payment::http::NewRefund, payment::http::RefundLineRequest, payment::http::Payer, payment::store::RiskDecisionRow,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -117,6 +117,7 @@ fn apply(tx: &mut dyn Tx, payment: &Payment, effect: &Effect, report: &ChannelRe
         }
         Effect::PayOrder => {
             orders::flow::pay(tx, order_id, now_ms)?;
+            store::mark_paid_order(tx, payment_id)?;
         }
         Effect::RefundAll => {
             let order = orders::flow::load(tx, order_id)?;

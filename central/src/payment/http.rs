@@ -15,6 +15,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use super::risk::Risk;
+use tote_shared::payment::invoice;
+use tote_shared::payment::risk::{Outcome, PaymentAttempt, RiskRules};
 use tote_shared::payment::ChannelKind;
 use tote_shared::runtime::http::{Json, Path};
 use tote_shared::runtime::system::now_ms;
@@ -30,6 +33,23 @@ pub struct NewPayment {
     pub channel: String,
     #[serde(default = "qr")]
     pub method: PayMethod,
+    /// Who pays, as the shop knows them; the risk rules count attempts by each.
+    #[serde(default)]
+    pub payer: Option<Payer>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Payer {
+    /// The shop's customer id.
+    pub user: String,
+    #[serde(default)]
+    pub device: Option<String>,
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// The card gateway's fingerprint of the card (the same card across accounts).
+    #[serde(default)]
+    pub card_fingerprint: Option<String>,
 }
 
 fn qr() -> PayMethod {
@@ -51,11 +71,27 @@ pub async fn start(_: Admin, State(state): State<AppState>, Path(order_id): Path
         check_text("method.openid", openid, 128)?;
     }
     let channel = state.channels.get(kind).ok_or_else(|| PaymentError::NoChannel(kind.as_str().into()))?.clone();
+    let now = now_ms();
+    let attempt = attempt(&state, order_id, kind, body.payer.as_ref(), now).await?;
+    let attempt_id = Risk::attempt_id();
+    let decision = state.risk.evaluate(attempt_id, &attempt);
+    if decision.outcome == Outcome::Block {
+        let (blocked, stored) = (attempt.clone(), decision.clone());
+        state.write(move |tx| store::insert_decision(tx, attempt_id, order_id, None, &blocked, &stored)).await?;
+        let rule = decision.rule.unwrap_or_default();
+        tracing::warn!(order_id, %rule, reason = %decision.reason, "payment blocked by a risk rule");
+        return Err(PaymentError::Blocked { rule, reason: decision.reason }.into());
+    }
     let currency = state.settings.payment.currency.clone();
     let method = body.method.clone();
-    let now = now_ms();
     let (payment, _) = state
-        .write(move |tx| flow::start(tx, &Start { order_id, channel: kind, method: &method, currency: &currency, review_rule: None, now_ms: now }))
+        .write(move |tx| -> Result<_, PaymentError> {
+            let review_rule = (decision.outcome == Outcome::Review).then(|| decision.rule.clone().unwrap_or_default());
+            let start = Start { order_id, channel: kind, method: &method, currency: &currency, review_rule: review_rule.as_deref(), now_ms: now };
+            let (payment, fresh) = flow::start(tx, &start)?;
+            store::insert_decision(tx, attempt_id, order_id, Some(payment.id).filter(|_| fresh), &attempt, &decision)?;
+            Ok((payment, fresh))
+        })
         .await?;
     if payment.state != PaymentState::Intent {
         return Ok((StatusCode::CREATED, Json(payment)).into_response());
@@ -79,6 +115,28 @@ pub async fn start(_: Admin, State(state): State<AppState>, Path(order_id): Path
         }
         Err(error) => Err(PaymentError::Channel(error).into()),
     }
+}
+
+/// The attempt the risk rules see: the payer (or, without one, the order as the user).
+async fn attempt(state: &AppState, order_id: u64, channel: ChannelKind, payer: Option<&Payer>, now: i64) -> Result<PaymentAttempt, ApiError> {
+    if let Some(payer) = payer {
+        check_text("payer.user", &payer.user, 128)?;
+        for (field, value) in [("payer.device", &payer.device), ("payer.ip", &payer.ip), ("payer.card_fingerprint", &payer.card_fingerprint)] {
+            if let Some(value) = value {
+                check_text(field, value, 128)?;
+            }
+        }
+    }
+    let order = state.db.read(move |tx| crate::orders::flow::load(tx, order_id)).await?;
+    Ok(PaymentAttempt {
+        user: payer.map(|p| p.user.clone()).unwrap_or_else(|| format!("order:{order_id}")),
+        device: payer.and_then(|p| p.device.clone()),
+        ip: payer.and_then(|p| p.ip.clone()),
+        card_fingerprint: payer.and_then(|p| p.card_fingerprint.clone()),
+        channel,
+        amount_minor: order.total.minor(),
+        at_ms: now,
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/orders/{id}/payments", params(("id" = u64, Path)), responses((status = 200, body = Vec<Payment>)), tag = "payments")]
@@ -199,5 +257,78 @@ pub async fn notify(State(state): State<AppState>, Path(raw): Path<String>, head
             state.telemetry.notification_refused(kind, reason);
             ack(false)
         }
+    }
+}
+
+/// The risk rules in force.
+#[utoipa::path(get, path = "/api/v1/payments/risk/rules", responses((status = 200, description = "the rules, first match wins")), tag = "payments")]
+pub async fn risk_rules(_: Reader, State(state): State<AppState>) -> Json<RiskRules> {
+    Json(state.risk.rules())
+}
+
+/// Replaces the risk rules (validated first; a bad set changes nothing). Saved, so they
+/// survive a restart; the attempts counted so far are kept.
+#[utoipa::path(put, path = "/api/v1/payments/risk/rules", responses((status = 200, description = "the rules now in force"), (status = 422, description = "invalid rules")), tag = "payments")]
+pub async fn set_risk_rules(_: Admin, State(state): State<AppState>, Json(rules): Json<RiskRules>) -> Result<Json<RiskRules>, ApiError> {
+    rules.validate().map_err(|e| ApiError::unprocessable("invalid-rules", e.to_string()))?;
+    let saved = rules.clone();
+    state.write(move |tx| store::save_rules(tx, &saved, now_ms())).await?;
+    state.risk.set_rules(rules).map_err(|e| ApiError::unprocessable("invalid-rules", e))?;
+    Ok(Json(state.risk.rules()))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionsQuery {
+    /// `allow`, `review` or `block`.
+    pub outcome: Option<String>,
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+}
+
+fn default_limit() -> u32 {
+    100
+}
+
+/// Recent risk decisions, newest first, each with the rule that made it.
+#[utoipa::path(get, path = "/api/v1/payments/risk/decisions", params(DecisionsQuery), responses((status = 200, body = Vec<store::RiskDecisionRow>)), tag = "payments")]
+pub async fn risk_decisions(_: Reader, State(state): State<AppState>, axum::extract::Query(q): axum::extract::Query<DecisionsQuery>) -> Result<Json<Vec<store::RiskDecisionRow>>, ApiError> {
+    if q.outcome.as_deref().is_some_and(|o| !["allow", "review", "block"].contains(&o)) {
+        return Err(ApiError::unprocessable("invalid-outcome", "outcome is allow, review or block"));
+    }
+    let limit = q.limit.clamp(1, 1000);
+    Ok(Json(state.db.read(move |tx| store::decisions(tx, q.outcome.as_deref(), limit)).await?))
+}
+
+/// The order's e-invoices (blue, then red), as JSON documents.
+#[utoipa::path(get, path = "/api/v1/orders/{id}/invoices", params(("id" = u64, Path)), responses((status = 200, description = "invoices in the layout of shared/docs/invoices.md")), tag = "payments")]
+pub async fn invoices(_: Reader, State(state): State<AppState>, Path(order_id): Path<u64>) -> Result<Response, ApiError> {
+    let invoices = state.db.read(move |tx| store::invoices_for_order(tx, order_id)).await?;
+    let body = format!("[{}]", invoices.iter().map(invoice::to_json).collect::<Vec<_>>().join(","));
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceFormat {
+    /// `json` (default) or `xml`.
+    pub format: Option<String>,
+}
+
+/// One e-invoice, exported as JSON or XML.
+#[utoipa::path(get, path = "/api/v1/invoices/{number}", params(("number" = String, Path), InvoiceFormat), responses((status = 200, description = "the invoice")), tag = "payments")]
+pub async fn invoice_export(
+    _: Reader,
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<InvoiceFormat>,
+) -> Result<Response, ApiError> {
+    check_text("number", &number, 32)?;
+    let lookup = number.clone();
+    let found = state.db.read(move |tx| store::invoice(tx, &lookup)).await?.ok_or_else(|| ApiError::NotFound(format!("invoice {number}")))?;
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => Ok(([(header::CONTENT_TYPE, "application/json")], invoice::to_json(&found)).into_response()),
+        "xml" => Ok(([(header::CONTENT_TYPE, "application/xml")], invoice::to_xml(&found)).into_response()),
+        other => Err(ApiError::unprocessable("invalid-format", format!("format {other:?} is json or xml"))),
     }
 }

@@ -15,6 +15,8 @@ pub mod channel;
 pub mod dispatcher;
 pub mod flow;
 pub mod http;
+pub mod invoicing;
+pub mod risk;
 pub mod store;
 pub mod wechat;
 

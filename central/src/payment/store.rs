@@ -108,6 +108,17 @@ pub fn checked(tx: &mut dyn Tx, id: u64, now_ms: i64) -> DbResult<()> {
     Ok(())
 }
 
+/// This payment's success paid its order.
+pub fn mark_paid_order(tx: &mut dyn Tx, id: u64) -> DbResult<()> {
+    tx.execute("UPDATE payment SET paid_order = 1 WHERE id = ?1", &params![id])?;
+    Ok(())
+}
+
+/// Whether this payment's success paid its order.
+pub fn paid_order(tx: &mut dyn Tx, id: u64) -> DbResult<bool> {
+    Ok(tx.query_one("SELECT paid_order FROM payment WHERE id = ?1", &params![id])?.int(0)? == 1)
+}
+
 pub fn add_refunded(tx: &mut dyn Tx, id: u64, amount_minor: i64, now_ms: i64) -> DbResult<()> {
     tx.execute("UPDATE payment SET refunded_minor = refunded_minor + ?2, updated_ms = ?3 WHERE id = ?1", &params![id, amount_minor, now_ms])?;
     Ok(())
@@ -244,4 +255,173 @@ pub fn first_delivery(tx: &mut dyn Tx, channel: ChannelKind, notification_id: &s
 pub fn counts_by_state(tx: &mut dyn Tx) -> DbResult<Vec<(String, String, i64)>> {
     let rows = tx.query("SELECT channel, state, COUNT(*) FROM payment GROUP BY channel, state ORDER BY channel, state", &[])?;
     rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?, r.int(2)?))).collect()
+}
+
+// --- risk -----------------------------------------------------------------------------------
+
+use tote_shared::payment::risk::{AttemptStatus, Decision, Outcome, PaymentAttempt, RiskRules, StoredAttempt};
+
+fn outcome_str(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Allow => "allow",
+        Outcome::Review => "review",
+        Outcome::Block => "block",
+    }
+}
+
+fn status_str(status: AttemptStatus) -> &'static str {
+    match status {
+        AttemptStatus::Pending => "pending",
+        AttemptStatus::Succeeded => "succeeded",
+        AttemptStatus::Declined => "declined",
+        AttemptStatus::Blocked => "blocked",
+    }
+}
+
+fn parse_status(raw: &str) -> DbResult<AttemptStatus> {
+    Ok(match raw {
+        "pending" => AttemptStatus::Pending,
+        "succeeded" => AttemptStatus::Succeeded,
+        "declined" => AttemptStatus::Declined,
+        "blocked" => AttemptStatus::Blocked,
+        other => return Err(corrupt(format!("risk status {other}"))),
+    })
+}
+
+/// A decision as stored and shown to HQ.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RiskDecisionRow {
+    pub attempt_id: u64,
+    pub at_ms: i64,
+    pub order_id: u64,
+    pub payment_id: Option<u64>,
+    pub user: String,
+    pub amount_minor: i64,
+    pub outcome: String,
+    /// The rule that decided; none when no rule matched.
+    pub rule: Option<String>,
+    pub reason: String,
+    pub status: String,
+}
+
+pub fn insert_decision(
+    tx: &mut dyn Tx,
+    attempt_id: u64,
+    order_id: u64,
+    payment_id: Option<u64>,
+    attempt: &PaymentAttempt,
+    decision: &Decision,
+) -> DbResult<()> {
+    let status = if decision.outcome == Outcome::Block { AttemptStatus::Blocked } else { AttemptStatus::Pending };
+    tx.execute(
+        "INSERT INTO risk_decision (attempt_id, at_ms, order_id, payment_id, attempt, outcome, rule, reason, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        &params![
+            attempt_id,
+            attempt.at_ms,
+            order_id,
+            payment_id,
+            serde_json::to_string(attempt).map_err(corrupt)?,
+            outcome_str(decision.outcome),
+            decision.rule.as_deref(),
+            decision.reason.as_str(),
+            status_str(status)
+        ],
+    )?;
+    Ok(())
+}
+
+/// Records how the channel answered a payment's attempt; the attempt's id, if it has one.
+pub fn settle_decision(tx: &mut dyn Tx, payment_id: u64, status: AttemptStatus) -> DbResult<Option<u64>> {
+    let Some(row) = tx.query_opt("SELECT attempt_id FROM risk_decision WHERE payment_id = ?1 AND status = 'pending' ORDER BY attempt_id LIMIT 1", &params![payment_id])? else {
+        return Ok(None);
+    };
+    let attempt_id = row.uint(0)?;
+    tx.execute("UPDATE risk_decision SET status = ?2 WHERE attempt_id = ?1", &params![attempt_id, status_str(status)])?;
+    Ok(Some(attempt_id))
+}
+
+/// Attempts since `since_ms`, oldest first, for the engine to rebuild its windows.
+pub fn attempts_since(tx: &mut dyn Tx, since_ms: i64, limit: u32) -> DbResult<Vec<StoredAttempt>> {
+    let rows = tx.query("SELECT attempt_id, attempt, status FROM risk_decision WHERE at_ms >= ?1 ORDER BY at_ms, attempt_id LIMIT ?2", &params![since_ms, limit])?;
+    rows.iter()
+        .map(|r| Ok(StoredAttempt { attempt_id: r.uint(0)?, attempt: serde_json::from_str(&r.text(1)?).map_err(corrupt)?, status: parse_status(&r.text(2)?)? }))
+        .collect()
+}
+
+pub fn decisions(tx: &mut dyn Tx, outcome: Option<&str>, limit: u32) -> DbResult<Vec<RiskDecisionRow>> {
+    let rows = tx.query(
+        "SELECT attempt_id, at_ms, order_id, payment_id, attempt, outcome, rule, reason, status FROM risk_decision
+         WHERE (?1 IS NULL OR outcome = ?1) ORDER BY at_ms DESC, attempt_id DESC LIMIT ?2",
+        &params![outcome, limit],
+    )?;
+    rows.iter()
+        .map(|r| {
+            let attempt: PaymentAttempt = serde_json::from_str(&r.text(4)?).map_err(corrupt)?;
+            Ok(RiskDecisionRow {
+                attempt_id: r.uint(0)?,
+                at_ms: r.int(1)?,
+                order_id: r.uint(2)?,
+                payment_id: r.opt_int(3)?.map(|p| p as u64),
+                user: attempt.user,
+                amount_minor: attempt.amount_minor,
+                outcome: r.text(5)?,
+                rule: r.opt_text(6)?,
+                reason: r.text(7)?,
+                status: r.text(8)?,
+            })
+        })
+        .collect()
+}
+
+pub fn saved_rules(tx: &mut dyn Tx) -> DbResult<Option<RiskRules>> {
+    let Some(row) = tx.query_opt("SELECT rules FROM risk_rules WHERE one = 1", &[])? else {
+        return Ok(None);
+    };
+    serde_json::from_str(&row.text(0)?).map(Some).map_err(corrupt)
+}
+
+pub fn save_rules(tx: &mut dyn Tx, rules: &RiskRules, now_ms: i64) -> DbResult<()> {
+    let json = serde_json::to_string(rules).map_err(corrupt)?;
+    tx.execute(
+        "INSERT INTO risk_rules (one, rules, updated_ms) VALUES (1, ?1, ?2) ON CONFLICT (one) DO UPDATE SET rules = excluded.rules, updated_ms = excluded.updated_ms",
+        &params![json, now_ms],
+    )?;
+    Ok(())
+}
+
+// --- invoices -------------------------------------------------------------------------------
+
+use tote_shared::payment::invoice::Invoice;
+
+pub fn insert_invoice(tx: &mut dyn Tx, invoice: &Invoice, refund_id: Option<u64>) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO invoice (number, order_id, kind, original_number, refund_id, issued_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        &params![
+            invoice.number.as_str(),
+            invoice.order_id,
+            invoice.kind.as_str(),
+            invoice.original_number.as_deref(),
+            refund_id,
+            invoice.issued_at_ms,
+            serde_json::to_string(invoice).map_err(corrupt)?
+        ],
+    )?;
+    Ok(())
+}
+
+/// The order's invoices, blue first.
+pub fn invoices_for_order(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<Invoice>> {
+    let rows = tx.query("SELECT body FROM invoice WHERE order_id = ?1 ORDER BY kind, issued_ms, number", &params![order_id])?;
+    rows.iter().map(|r| serde_json::from_str(&r.text(0)?).map_err(corrupt)).collect()
+}
+
+pub fn invoice(tx: &mut dyn Tx, number: &str) -> DbResult<Option<Invoice>> {
+    tx.query_opt("SELECT body FROM invoice WHERE number = ?1", &params![number])?
+        .map(|r| serde_json::from_str(&r.text(0)?).map_err(corrupt))
+        .transpose()
+}
+
+pub fn has_invoice_for_refund(tx: &mut dyn Tx, refund_id: u64) -> DbResult<bool> {
+    Ok(tx.query_opt("SELECT 1 FROM invoice WHERE refund_id = ?1", &params![refund_id])?.is_some())
 }
