@@ -9,6 +9,9 @@
 //! What it is not: it does no I/O. No HTTP client, no database, no clock: time comes in as
 //! `now_ms` or a Unix second, keys come in as bytes.
 
+pub mod bill;
+pub mod reconcile;
+
 use serde::{Deserialize, Serialize};
 
 /// A payment channel we speak to.
