@@ -483,10 +483,9 @@ impl WechatColumns {
         };
         let (amount_minor, out_refund_no) = match kind {
             BillKind::Payment => (cell.above_zero(total, "订单金额")?, None),
-            BillKind::Refund => (
-                cell.above_zero(requested_refund, "申请退款金额")?,
-                Some(cell.id(self.out_refund_no, "商户退款单号")?),
-            ),
+            BillKind::Refund => {
+                (cell.above_zero(requested_refund, "申请退款金额")?, Some(cell.id(self.out_refund_no, "商户退款单号")?))
+            }
         };
         Ok(BillLine {
             channel: ChannelKind::Wechat,
@@ -533,7 +532,9 @@ impl WechatTotals {
             (columns.requested_refund, self.requested_refund),
         ];
         for ((index, computed), name) in money.into_iter().zip(&WECHAT_SUMMARY_HEADER[1..]) {
-            checks.push((name, cell.yuan(index, name, Sign::Any)?, computed));
+            let stated = parse_decimal_up_to(field(fields, index), 2, Sign::Any, MAX_TOTAL_MINOR)
+                .map_err(|reason| cell.bad(name, reason))?;
+            checks.push((name, stated, computed));
         }
         for (what, stated, computed) in checks {
             if stated != computed {
@@ -731,7 +732,8 @@ fn parse_alipay_total(rest: &str, line: usize) -> Result<(i64, i64), BillError> 
     let (count, rest) = rest.split_once("笔，商家实收共").ok_or_else(malformed)?;
     let (received, _) = rest.split_once('元').ok_or_else(malformed)?;
     let count = parse_decimal(count, 0, Sign::NonNegative).map_err(|reason| BillError::Row { line, reason })?;
-    let received = parse_decimal(received, 2, Sign::Any).map_err(|reason| BillError::Row { line, reason })?;
+    let received = parse_decimal_up_to(received, 2, Sign::Any, MAX_TOTAL_MINOR)
+        .map_err(|reason| BillError::Row { line, reason })?;
     Ok((count, received))
 }
 
@@ -1005,13 +1007,21 @@ impl CardColumns {
             "charge" | "payment" => BillKind::Payment,
             "refund" | "payment_refund" => BillKind::Refund,
             skipped if CARD_SKIPPED_TYPES.contains(&skipped) => return Ok(None),
-            other => return Err(cell.bad("type", format!("{:?} is not a balance transaction type Tote knows", shorten(other)))),
+            other => {
+                return Err(
+                    cell.bad("type", format!("{:?} is not a balance transaction type Tote knows", shorten(other)))
+                )
+            }
         };
         let amount = cell.minor(self.amount, "amount", Sign::Any)?;
         let fee_minor = cell.minor(self.fee, "fee", Sign::Any)?;
-        let net = cell.minor(self.net, "net", Sign::Any)?;
+        let net = parse_decimal_up_to(field(fields, self.net), 0, Sign::Any, 2 * Money::MAX_MINOR)
+            .map_err(|reason| cell.bad("net", reason))?;
         if amount.checked_sub(fee_minor) != Some(net) {
-            return Err(BillError::Row { line, reason: format!("net {net} is not amount {amount} minus fee {fee_minor}") });
+            return Err(BillError::Row {
+                line,
+                reason: format!("net {net} is not amount {amount} minus fee {fee_minor}"),
+            });
         }
         let currency = field(fields, self.currency);
         if !currency.eq_ignore_ascii_case(CARD_CURRENCY) {
@@ -1294,10 +1304,18 @@ enum Sign {
     Any,
 }
 
+/// The largest total a bill may state: every row at the largest amount.
+const MAX_TOTAL_MINOR: i64 = Money::MAX_MINOR * MAX_BILL_ROWS as i64;
+
 /// Reads `-?digits(.digits)?` with at most `decimals` decimals into minor units, refusing
 /// anything else (`1e5`, `12.5.0`, `+3`, ` 3`, `.5`, `5.`) and anything beyond
 /// `Money::MAX_MINOR` either way.
 fn parse_decimal(raw: &str, decimals: usize, sign: Sign) -> Result<i64, String> {
+    parse_decimal_up_to(raw, decimals, sign, Money::MAX_MINOR)
+}
+
+/// `parse_decimal` for totals and differences, which may exceed a single amount's limit.
+fn parse_decimal_up_to(raw: &str, decimals: usize, sign: Sign, max: i64) -> Result<i64, String> {
     let (negative, unsigned) = match raw.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, raw),
@@ -1319,10 +1337,10 @@ fn parse_decimal(raw: &str, decimals: usize, sign: Sign) -> Result<i64, String> 
     if negative && sign == Sign::NonNegative {
         return Err(format!("{:?} is negative", shorten(raw)));
     }
-    let out_of_range = || format!("{:?} is beyond the limit of {} minor units", shorten(raw), Money::MAX_MINOR);
-    // Leading zeros aside, more than 12 whole digits is out of range; stop before parsing them.
+    let out_of_range = || format!("{:?} is beyond the limit of {max} minor units", shorten(raw));
+    // Leading zeros aside, more than 18 whole digits is out of range; stop before parsing them.
     let whole = whole.trim_start_matches('0');
-    if whole.len() > 12 {
+    if whole.len() > 18 {
         return Err(out_of_range());
     }
     let mut value: i64 = 0;
@@ -1330,7 +1348,7 @@ fn parse_decimal(raw: &str, decimals: usize, sign: Sign) -> Result<i64, String> 
     for digit in whole.bytes().chain(padded) {
         value = value.checked_mul(10).and_then(|v| v.checked_add(i64::from(digit - b'0'))).ok_or_else(out_of_range)?;
     }
-    if value > Money::MAX_MINOR {
+    if value > max {
         return Err(out_of_range());
     }
     Ok(if negative { -value } else { value })
@@ -1476,5 +1494,561 @@ fn check_line(
 }
 
 fn unrepresentable(index: usize, bill: &str, kind: BillKind, status: BillStatus) -> BillError {
-    BillError::Unwritable { index, reason: format!("{bill} bill cannot show a {} that is {}", kind.as_str(), status.as_str()) }
+    BillError::Unwritable {
+        index,
+        reason: format!("{bill} bill cannot show a {} that is {}", kind.as_str(), status.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn day() -> BillDay {
+        BillDay::new(2024, 5, 1).expect("a real day")
+    }
+
+    /// Unix milliseconds of a UTC wall-clock time.
+    fn utc_ms(year: i64, month: i64, day: i64, hour: i64, minute: i64, second: i64) -> i64 {
+        (days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second) * 1000
+    }
+
+    fn payment(channel: ChannelKind, out_trade_no: &str, amount_minor: i64, fee_minor: i64, at_ms: i64) -> BillLine {
+        BillLine {
+            channel,
+            kind: BillKind::Payment,
+            out_trade_no: out_trade_no.into(),
+            channel_trade_no: format!("CH{out_trade_no}"),
+            out_refund_no: None,
+            amount_minor,
+            fee_minor,
+            status: BillStatus::Success,
+            at_ms,
+        }
+    }
+
+    fn refund(
+        channel: ChannelKind,
+        out_trade_no: &str,
+        out_refund_no: &str,
+        amount_minor: i64,
+        at_ms: i64,
+    ) -> BillLine {
+        BillLine {
+            kind: BillKind::Refund,
+            out_refund_no: Some(out_refund_no.into()),
+            fee_minor: 0,
+            ..payment(channel, out_trade_no, amount_minor, 0, at_ms)
+        }
+    }
+
+    // --- WeChat Pay ----------------------------------------------------------------------
+
+    const WECHAT_SAMPLE_HEADER: &str = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注";
+
+    /// A paid row as WeChat writes it, with `total` in 订单金额.
+    fn wechat_payment_row(out_trade_no: &str, total: &str) -> String {
+        format!("`2024-05-01 09:15:02,`wx2421b1c4370ec43b,`10000100,`0,`,`4200001234202405011234567890,`{out_trade_no},`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`JSAPI,`SUCCESS,`OTHERS,`CNY,`12.50,`0.00,`0,`0,`0.00,`0.00,`,`,`Tote 订单,`,`0.08,`0.60%,`{total},`0.00,`")
+    }
+
+    fn wechat_sample(summary: &str) -> String {
+        [
+            "\u{feff}".to_owned() + WECHAT_SAMPLE_HEADER,
+            wechat_payment_row("T20240501000001", "12.50"),
+            // WeChat's own samples write amounts with fewer decimals at times.
+            "`2024-05-01 10:00:00,`wx2421b1c4370ec43b,`10000100,`0,`,`4200001234202405011234567891,`T20240501000002,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`NATIVE,`SUCCESS,`OTHERS,`CNY,`0.1,`0.0,`0,`0,`0,`0,`,`,`Tote 订单,`,`0,`0.60%,`0.1,`0,`".to_owned(),
+            "`2024-05-01 18:30:00,`wx2421b1c4370ec43b,`10000100,`0,`,`4200001234202405011234567890,`T20240501000001,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`JSAPI,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`50300001,`R20240501000001,`5.00,`0.00,`ORIGINAL,`SUCCESS,`Tote 订单,`,`-0.03,`0.60%,`0.00,`5.00,`".to_owned(),
+            "".to_owned(),
+            "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额".to_owned(),
+            summary.to_owned(),
+        ]
+        .join("\r\n")
+    }
+
+    const WECHAT_SAMPLE_SUMMARY: &str = "`3,`12.60,`5.00,`0.00,`0.05,`12.60,`5.00";
+
+    #[test]
+    fn wechat_sample_bill_reads_into_lines() {
+        let lines = parse_wechat(wechat_sample(WECHAT_SAMPLE_SUMMARY).as_bytes()).expect("a valid bill");
+        let first = BillLine {
+            channel_trade_no: "4200001234202405011234567890".into(),
+            ..payment(ChannelKind::Wechat, "T20240501000001", 1250, 8, utc_ms(2024, 5, 1, 1, 15, 2))
+        };
+        let second = BillLine {
+            channel_trade_no: "4200001234202405011234567891".into(),
+            ..payment(ChannelKind::Wechat, "T20240501000002", 10, 0, utc_ms(2024, 5, 1, 2, 0, 0))
+        };
+        let third = BillLine {
+            channel_trade_no: "4200001234202405011234567890".into(),
+            fee_minor: -3,
+            ..refund(ChannelKind::Wechat, "T20240501000001", "R20240501000001", 500, utc_ms(2024, 5, 1, 10, 30, 0))
+        };
+        assert_eq!(lines, vec![first, second, third]);
+        let summary = BillSummary::of(&lines).expect("no overflow");
+        assert_eq!(
+            summary,
+            BillSummary { count: 3, total_amount_minor: 1260, total_refund_minor: 500, total_fee_minor: 5 }
+        );
+    }
+
+    #[test]
+    fn wechat_amounts_that_are_not_exact_yuan_are_refused_with_their_line_and_column() {
+        for bad in ["12.5.0", "-3.00", "1e5", "", "12.505", "+1.00", " 1.00", ".50", "1.", "1,00", "99999999999.00"] {
+            let bill = [WECHAT_SAMPLE_HEADER.to_owned(), wechat_payment_row("T1", bad)].join("\n");
+            match parse_wechat(bill.as_bytes()) {
+                Err(BillError::Field { line: 2, column: "订单金额", .. }) => {}
+                // A comma inside a value shifts the columns: WeChat does not quote.
+                Err(BillError::FieldCount { line: 2, .. }) if bad.contains(',') => {}
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn wechat_summary_that_disagrees_with_the_rows_is_refused() {
+        let wrong_fee = wechat_sample("`3,`12.60,`5.00,`0.00,`0.06,`12.60,`5.00");
+        assert_eq!(
+            parse_wechat(wrong_fee.as_bytes()),
+            Err(BillError::SummaryMismatch { line: 7, what: "手续费总金额", stated: 6, computed: 5 })
+        );
+        let wrong_count = wechat_sample("`4,`12.60,`5.00,`0.00,`0.05,`12.60,`5.00");
+        assert_eq!(
+            parse_wechat(wrong_count.as_bytes()),
+            Err(BillError::SummaryMismatch { line: 7, what: "总交易单数", stated: 4, computed: 3 })
+        );
+    }
+
+    #[test]
+    fn wechat_bill_cut_off_before_its_summary_is_refused() {
+        let bill = [WECHAT_SAMPLE_HEADER.to_owned(), wechat_payment_row("T1", "12.50")].join("\r\n");
+        assert!(matches!(parse_wechat(bill.as_bytes()), Err(BillError::MissingSummary { .. })));
+        let header_only = wechat_sample(WECHAT_SAMPLE_SUMMARY);
+        let (before_summary_row, _) = header_only.rsplit_once("\r\n").expect("has lines");
+        assert!(matches!(parse_wechat(before_summary_row.as_bytes()), Err(BillError::MissingSummary { .. })));
+    }
+
+    #[test]
+    fn wechat_bill_in_gbk_is_refused_as_not_utf8() {
+        let text = wechat_sample(WECHAT_SAMPLE_SUMMARY);
+        let (gbk, _, _) = encoding_rs::GBK.encode(&text);
+        assert_eq!(parse_wechat(&gbk), Err(BillError::Encoding { line: 1, expected: "UTF-8" }));
+    }
+
+    #[test]
+    fn wechat_row_with_an_unknown_trade_state_or_currency_is_refused() {
+        let bill = wechat_sample(WECHAT_SAMPLE_SUMMARY).replacen("`SUCCESS,`OTHERS", "`NOTPAY,`OTHERS", 1);
+        assert!(matches!(parse_wechat(bill.as_bytes()), Err(BillError::Field { line: 2, column: "交易状态", .. })));
+        let bill = wechat_sample(WECHAT_SAMPLE_SUMMARY).replacen("`CNY", "`USD", 1);
+        assert!(matches!(parse_wechat(bill.as_bytes()), Err(BillError::Field { line: 2, column: "货币种类", .. })));
+    }
+
+    #[test]
+    fn wechat_text_after_the_summary_row_is_refused() {
+        let bill = wechat_sample(WECHAT_SAMPLE_SUMMARY) + "\r\n`1,`2";
+        assert_eq!(
+            parse_wechat(bill.as_bytes()),
+            Err(BillError::Row { line: 8, reason: "text after the summary row".into() })
+        );
+    }
+
+    #[test]
+    fn wechat_header_without_an_order_number_column_is_refused() {
+        let bill = wechat_sample(WECHAT_SAMPLE_SUMMARY).replacen("商户订单号", "订单号", 1);
+        assert_eq!(parse_wechat(bill.as_bytes()), Err(BillError::MissingColumn { line: 1, column: "商户订单号" }));
+    }
+
+    #[test]
+    fn wechat_bill_writes_the_header_backticked_rows_and_summary() {
+        let at = utc_ms(2024, 5, 1, 1, 15, 2);
+        let bill = write_wechat(&[payment(ChannelKind::Wechat, "T1", 1250, 8, at)], day()).expect("writable");
+        let text = String::from_utf8(bill).expect("UTF-8");
+        let rows: Vec<&str> = text.split("\r\n").collect();
+        assert_eq!(rows[0], WECHAT_SAMPLE_HEADER);
+        assert!(rows[1].starts_with("`2024-05-01 09:15:02,"), "{}", rows[1]);
+        assert!(rows[1].split(',').all(|f| f.starts_with('`')));
+        assert_eq!(rows[2], WECHAT_SUMMARY_HEADER.join(","));
+        assert_eq!(rows[3], "`1,`12.50,`0.00,`0.00,`0.08,`12.50,`0.00");
+        assert_eq!(rows[4], "");
+    }
+
+    // --- Alipay --------------------------------------------------------------------------
+
+    fn alipay_sample(payment_total: &str) -> String {
+        [
+            "#支付宝业务明细查询",
+            "#账号：[20881234567890120156]",
+            "#起始日期：[2024年05月01日 00:00:00]   终止日期：[2024年05月02日 00:00:00]",
+            "#-----------------------------------------业务明细列表----------------------------------------",
+            "支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,券核销金额（元）,券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注",
+            "2024050122001401011234567890\t,T20240501000001\t,交易,Tote 订单,2024-05-01 09:14:40,2024-05-01 09:15:02,,,,,ali***@example.com,12.50,12.50,0.00,0.00,0.00,0.00,0.00,,0.00,0.00,\t,-0.08,0.00,",
+            "2024050122001401011234567890\t,T20240501000001\t,退款,Tote 订单,2024-05-01 18:29:00,2024-05-01 18:30:00,,,,,ali***@example.com,-5.00,-5.00,0.00,0.00,0.00,0.00,0.00,,0.00,0.00,RF20240501000001\t,0.03,0.00,客户退货",
+            "#-----------------------------------------业务明细列表结束------------------------------------",
+            payment_total,
+            "#退款合计：1笔，商家实收共-5.00元，商家优惠共0.00元",
+            "#导出时间：[2024年05月02日 09:12:34]",
+        ]
+        .join("\r\n")
+    }
+
+    const ALIPAY_SAMPLE_PAYMENT_TOTAL: &str = "#交易合计：1笔，商家实收共12.50元，商家优惠共0.00元";
+
+    fn alipay_zip(csv: &str) -> Vec<u8> {
+        let (gbk, _, unmappable) = encoding_rs::GBK.encode(csv);
+        assert!(!unmappable);
+        zip_one("20881234567890120156_20240501_业务明细.csv", &gbk).expect("zipped")
+    }
+
+    #[test]
+    fn alipay_sample_bill_reads_into_lines() {
+        let lines = parse_alipay(&alipay_zip(&alipay_sample(ALIPAY_SAMPLE_PAYMENT_TOTAL))).expect("a valid bill");
+        let paid = BillLine {
+            channel_trade_no: "2024050122001401011234567890".into(),
+            ..payment(ChannelKind::Alipay, "T20240501000001", 1250, 8, utc_ms(2024, 5, 1, 1, 15, 2))
+        };
+        let refunded = BillLine {
+            channel_trade_no: "2024050122001401011234567890".into(),
+            fee_minor: -3,
+            ..refund(ChannelKind::Alipay, "T20240501000001", "RF20240501000001", 500, utc_ms(2024, 5, 1, 10, 30, 0))
+        };
+        assert_eq!(lines, vec![paid, refunded]);
+    }
+
+    #[test]
+    fn alipay_totals_that_disagree_with_the_rows_are_refused() {
+        let bill = alipay_zip(&alipay_sample("#交易合计：2笔，商家实收共12.50元，商家优惠共0.00元"));
+        assert_eq!(
+            parse_alipay(&bill),
+            Err(BillError::SummaryMismatch { line: 9, what: "交易笔数", stated: 2, computed: 1 })
+        );
+        let bill = alipay_zip(&alipay_sample("#交易合计：1笔，商家实收共12.05元，商家优惠共0.00元"));
+        assert_eq!(
+            parse_alipay(&bill),
+            Err(BillError::SummaryMismatch { line: 9, what: "交易商家实收", stated: 1205, computed: 1250 })
+        );
+        let without_totals = alipay_sample(ALIPAY_SAMPLE_PAYMENT_TOTAL).replace("#交易合计", "#合计");
+        assert!(matches!(parse_alipay(&alipay_zip(&without_totals)), Err(BillError::MissingSummary { .. })));
+    }
+
+    #[test]
+    fn truncated_alipay_archive_is_refused() {
+        let lines = [payment(ChannelKind::Alipay, "T1", 1250, 8, utc_ms(2024, 5, 1, 3, 0, 0))];
+        let bill = write_alipay(&lines, day()).expect("writable");
+        assert_eq!(parse_alipay(&bill), Ok(lines.to_vec()));
+        for cut in [bill.len() - 1, bill.len() - 30, bill.len() / 2, 30, 4] {
+            assert!(matches!(parse_alipay(&bill[..cut]), Err(BillError::Archive { .. })), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn alipay_archive_with_corrupted_compressed_data_is_refused() {
+        let lines: Vec<BillLine> = (0..50)
+            .map(|i| payment(ChannelKind::Alipay, &format!("T{i}"), 100 + i, 1, utc_ms(2024, 5, 1, 3, 0, 0)))
+            .collect();
+        let mut bill = write_alipay(&lines, day()).expect("writable");
+        // Inside the deflated data, after the local header and name: the CRC check must fail.
+        bill[120] ^= 0xff;
+        assert!(parse_alipay(&bill).is_err());
+    }
+
+    #[test]
+    fn alipay_csv_written_in_utf8_is_refused() {
+        let csv = alipay_sample(ALIPAY_SAMPLE_PAYMENT_TOTAL);
+        let bill = zip_one("20881234567890120156_20240501_业务明细.csv", csv.as_bytes()).expect("zipped");
+        assert_eq!(parse_alipay(&bill), Err(BillError::WrongEncoding { expected: "GBK", found: "UTF-8" }));
+    }
+
+    #[test]
+    fn alipay_csv_with_bytes_that_are_not_gbk_is_refused_at_their_line() {
+        let text = alipay_sample(ALIPAY_SAMPLE_PAYMENT_TOTAL);
+        let (gbk, _, _) = encoding_rs::GBK.encode(&text);
+        let mut bytes = gbk.into_owned();
+        let at = bytes.iter().position(|&b| b == b'T').expect("an order number");
+        bytes[at] = 0xff; // a GBK lead byte that starts no character
+        bytes[at + 1] = b',';
+        let bill = zip_one("x_20240501_业务明细.csv", &bytes).expect("zipped");
+        assert_eq!(parse_alipay(&bill), Err(BillError::Encoding { line: 6, expected: "GBK" }));
+    }
+
+    #[test]
+    fn alipay_archive_without_a_detail_file_or_not_a_zip_is_refused() {
+        let summary_only = zip_one("x_20240501_业务明细(汇总).csv", b"#").expect("zipped");
+        assert!(matches!(parse_alipay(&summary_only), Err(BillError::Archive { .. })));
+        let plain_csv = alipay_sample(ALIPAY_SAMPLE_PAYMENT_TOTAL);
+        assert!(matches!(parse_alipay(plain_csv.as_bytes()), Err(BillError::Archive { .. })));
+    }
+
+    #[test]
+    fn alipay_refund_with_a_positive_amount_is_refused() {
+        let csv = alipay_sample(ALIPAY_SAMPLE_PAYMENT_TOTAL).replacen(",-5.00,-5.00,", ",5.00,-5.00,", 1);
+        assert!(matches!(
+            parse_alipay(&alipay_zip(&csv)),
+            Err(BillError::Field { line: 7, column: "订单金额（元）", .. })
+        ));
+    }
+
+    // --- Card gateway --------------------------------------------------------------------
+
+    #[test]
+    fn card_sample_report_reads_into_lines_and_skips_payouts() {
+        let report = "id,type,source,amount,fee,net,currency,created,available_on,status,description,metadata[order_id],metadata[refund_id]\n\
+            txn_1PAbc,charge,pi_3PAbc,1250,66,1184,cny,1714526102,1714699000,available,\"Order T1, two items\",T1,\n\
+            txn_1PAbd,refund,pi_3PAbc,-500,0,-500,cny,1714559400,1714559400,pending,\"said \"\"too small\"\"\non the phone\",T1,R1\n\
+            txn_1PAbe,payout,po_1PAbe,-750,0,-750,cny,1714600000,1714600000,available,,,\n";
+        let lines = parse_card(report.as_bytes()).expect("a valid report");
+        let paid = BillLine {
+            channel_trade_no: "pi_3PAbc".into(),
+            ..payment(ChannelKind::Card, "T1", 1250, 66, 1_714_526_102_000)
+        };
+        let refunded = BillLine {
+            channel_trade_no: "pi_3PAbc".into(),
+            ..refund(ChannelKind::Card, "T1", "R1", 500, 1_714_559_400_000)
+        };
+        assert_eq!(lines, vec![paid, refunded]);
+    }
+
+    #[test]
+    fn card_row_whose_net_is_not_amount_minus_fee_is_refused() {
+        let report = format!(
+            "{}\ntxn_1,charge,pi_1,1250,66,1185,cny,1714526102,1714526102,available,,T1,\n",
+            CARD_HEADER.join(",")
+        );
+        assert!(matches!(parse_card(report.as_bytes()), Err(BillError::Row { line: 2, .. })));
+    }
+
+    #[test]
+    fn card_amounts_that_are_not_whole_minor_units_are_refused() {
+        for bad in ["12.50", "1e5", "-", "12 50", "0x10"] {
+            let report = format!(
+                "{}\ntxn_1,charge,pi_1,{bad},0,{bad},cny,1714526102,1714526102,available,,T1,\n",
+                CARD_HEADER.join(",")
+            );
+            assert!(
+                matches!(parse_card(report.as_bytes()), Err(BillError::Field { line: 2, column: "amount", .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn card_report_with_an_unclosed_quote_is_refused() {
+        let report = format!("{}\ntxn_1,charge,pi_1,1,0,1,cny,1,1,available,\"open,T1,\n", CARD_HEADER.join(","));
+        assert_eq!(parse_card(report.as_bytes()), Err(BillError::Quoting { line: 2 }));
+        let report = format!("{}\ntxn_1,charge,pi_1,1,0,1,cny,1,1,available,\"a\"b,T1,\n", CARD_HEADER.join(","));
+        assert_eq!(parse_card(report.as_bytes()), Err(BillError::Quoting { line: 2 }));
+    }
+
+    // --- Every format --------------------------------------------------------------------
+
+    #[test]
+    fn garbage_is_refused_by_every_parser_without_panicking() {
+        let mut seed: u32 = 0x9e37_79b9;
+        let mut noise = vec![0u8; 4096];
+        for b in &mut noise {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            *b = seed as u8;
+        }
+        let samples: [&[u8]; 7] = [
+            b"",
+            b"\x00\x01\x02garbage\xff\xfe",
+            b"PK\x03\x04 not really a zip",
+            b"a,b,c\n1,2,3\n",
+            b"\n\n\r\n",
+            "交易时间\n`x".as_bytes(),
+            &noise,
+        ];
+        for sample in samples {
+            assert!(parse_wechat(sample).is_err(), "{sample:?}");
+            assert!(parse_alipay(sample).is_err(), "{sample:?}");
+            assert!(parse_card(sample).is_err(), "{sample:?}");
+        }
+    }
+
+    #[test]
+    fn overlong_fields_and_rows_are_refused() {
+        let long = "9".repeat(MAX_FIELD_BYTES + 1);
+        let bill = [WECHAT_SAMPLE_HEADER.to_owned(), wechat_payment_row(&long, "1.00")].join("\n");
+        assert_eq!(
+            parse_wechat(bill.as_bytes()),
+            Err(BillError::FieldTooLong { line: 2, position: 7, max: MAX_FIELD_BYTES })
+        );
+        let wide = format!("{}\n{}", CARD_HEADER.join(","), ",".repeat(MAX_FIELDS));
+        assert_eq!(parse_card(wide.as_bytes()), Err(BillError::TooManyFields { line: 2, max: MAX_FIELDS }));
+        let id = "9".repeat(MAX_ID_BYTES + 1);
+        let bill = [WECHAT_SAMPLE_HEADER.to_owned(), wechat_payment_row(&id, "1.00")].join("\n");
+        assert!(matches!(parse_wechat(bill.as_bytes()), Err(BillError::Field { column: "商户订单号", .. })));
+    }
+
+    #[test]
+    fn bill_larger_than_the_limit_is_refused_before_it_is_read() {
+        assert_eq!(check_size(MAX_BILL_BYTES), Ok(()));
+        assert_eq!(
+            check_size(MAX_BILL_BYTES + 1),
+            Err(BillError::TooLarge { len: MAX_BILL_BYTES as u64 + 1, max: MAX_BILL_BYTES as u64 })
+        );
+    }
+
+    #[test]
+    fn writers_refuse_lines_their_format_cannot_hold() {
+        let at = utc_ms(2024, 5, 1, 3, 0, 0);
+        let good = payment(ChannelKind::Alipay, "T1", 100, 1, at);
+        let cases = [
+            BillLine { channel: ChannelKind::Wechat, ..good.clone() },
+            BillLine { at_ms: utc_ms(2024, 5, 1, 16, 0, 0), ..good.clone() }, // 00:00 on 2 May in Beijing
+            BillLine { out_refund_no: Some("R1".into()), ..good.clone() },
+            BillLine { kind: BillKind::Refund, ..good.clone() },
+            BillLine { status: BillStatus::Processing, ..good.clone() },
+            BillLine { out_trade_no: "T,1".into(), ..good.clone() },
+            BillLine { amount_minor: 0, ..good.clone() },
+            BillLine { amount_minor: -5, ..good.clone() },
+        ];
+        for bad in cases {
+            let lines = [good.clone(), bad.clone()];
+            assert!(matches!(write_alipay(&lines, day()), Err(BillError::Unwritable { index: 1, .. })), "{bad:?}");
+        }
+        let processing_payment =
+            BillLine { status: BillStatus::Processing, ..payment(ChannelKind::Wechat, "T1", 100, 1, at) };
+        assert!(matches!(write_wechat(&[processing_payment], day()), Err(BillError::Unwritable { index: 0, .. })));
+        let card_before_its_utc_day = payment(ChannelKind::Card, "T1", 100, 1, utc_ms(2024, 4, 30, 23, 59, 59));
+        assert!(matches!(write_card(&[card_before_its_utc_day], day()), Err(BillError::Unwritable { index: 0, .. })));
+    }
+
+    #[test]
+    fn money_is_read_exactly_into_minor_units() {
+        let yuan = |raw| parse_decimal(raw, 2, Sign::Any);
+        assert_eq!(yuan("12.50"), Ok(1250));
+        assert_eq!(yuan("12.5"), Ok(1250));
+        assert_eq!(yuan("12"), Ok(1200));
+        assert_eq!(yuan("0.01"), Ok(1));
+        assert_eq!(yuan("-0.03"), Ok(-3));
+        assert_eq!(yuan("000012.50"), Ok(1250));
+        assert_eq!(yuan("100000000.00"), Ok(Money::MAX_MINOR));
+        assert!(yuan("100000000.01").is_err());
+        assert!(yuan("99999999999999999999999.00").is_err());
+        assert!(parse_decimal("-3.00", 2, Sign::NonNegative).is_err());
+        assert_eq!(parse_decimal("-1250", 0, Sign::Any), Ok(-1250));
+        assert!(parse_decimal("12.0", 0, Sign::Any).is_err());
+        assert_eq!(Yuan(-5).to_string(), "-0.05");
+        assert_eq!(Yuan(1250).to_string(), "12.50");
+    }
+
+    #[test]
+    fn calendar_arithmetic_matches_unix_time() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 1, 1), 10_957);
+        assert_eq!(days_from_civil(2024, 5, 1) * 86_400, 1_714_521_600);
+        for days in (0..2_932_896).step_by(97) {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(parse_local_time("2024-05-01 08:00:00", BEIJING_OFFSET_MS), Ok(1_714_521_600_000));
+        assert!(parse_local_time("2023-02-29 08:00:00", 0).is_err());
+        assert!(parse_local_time("2024-05-01T08:00:00", 0).is_err());
+        assert!(parse_local_time("2024-05-01 24:00:00", 0).is_err());
+        let mut out = String::new();
+        push_local_time(&mut out, 1_714_521_600_999, BEIJING_OFFSET_MS);
+        assert_eq!(out, "2024-05-01 08:00:00");
+    }
+
+    #[test]
+    fn bill_days_parse_only_real_dates() {
+        assert_eq!(BillDay::parse("2024-02-29"), BillDay::new(2024, 2, 29));
+        assert!(BillDay::new(2024, 2, 29).is_some());
+        assert_eq!(BillDay::parse("2023-02-29"), None);
+        assert_eq!(BillDay::parse("2024-5-01"), None);
+        assert_eq!(BillDay::parse("1969-12-31"), None);
+        assert_eq!(day().to_string(), "2024-05-01");
+    }
+
+    // --- Round trips ---------------------------------------------------------------------
+
+    fn identifier() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9_|*-]{1,32}"
+    }
+
+    fn lines_of(channel: ChannelKind, offset_ms: i64) -> impl Strategy<Value = Vec<BillLine>> {
+        let shapes = match channel {
+            ChannelKind::Wechat => vec![
+                (BillKind::Payment, BillStatus::Success),
+                (BillKind::Payment, BillStatus::Revoked),
+                (BillKind::Payment, BillStatus::Closed),
+                (BillKind::Refund, BillStatus::Success),
+                (BillKind::Refund, BillStatus::Processing),
+                (BillKind::Refund, BillStatus::Closed),
+                (BillKind::Refund, BillStatus::Failed),
+            ],
+            ChannelKind::Alipay | ChannelKind::Card => {
+                vec![(BillKind::Payment, BillStatus::Success), (BillKind::Refund, BillStatus::Success)]
+            }
+        };
+        let day_start_ms = day().start_ms(offset_ms);
+        let line = (
+            proptest::sample::select(shapes),
+            identifier(),
+            identifier(),
+            identifier(),
+            1..=Money::MAX_MINOR,
+            -Money::MAX_MINOR..=Money::MAX_MINOR,
+            0..86_400i64,
+        )
+            .prop_map(
+                move |((kind, status), out_trade_no, channel_trade_no, refund_no, amount_minor, fee_minor, second)| {
+                    BillLine {
+                        channel,
+                        kind,
+                        out_trade_no,
+                        channel_trade_no,
+                        out_refund_no: (kind == BillKind::Refund).then_some(refund_no),
+                        amount_minor,
+                        fee_minor,
+                        status,
+                        at_ms: day_start_ms + second * 1000,
+                    }
+                },
+            );
+        proptest::collection::vec(line, 0..40)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn wechat_bill_round_trips(lines in lines_of(ChannelKind::Wechat, BEIJING_OFFSET_MS)) {
+            let bill = write_wechat(&lines, day()).expect("writable");
+            prop_assert_eq!(parse_wechat(&bill), Ok(lines));
+        }
+
+        #[test]
+        fn alipay_bill_round_trips(lines in lines_of(ChannelKind::Alipay, BEIJING_OFFSET_MS)) {
+            let bill = write_alipay(&lines, day()).expect("writable");
+            prop_assert_eq!(parse_alipay(&bill), Ok(lines));
+        }
+
+        #[test]
+        fn card_bill_round_trips(lines in lines_of(ChannelKind::Card, 0)) {
+            let bill = write_card(&lines, day()).expect("writable");
+            prop_assert_eq!(parse_card(&bill), Ok(lines));
+        }
+
+        #[test]
+        fn parsers_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_wechat(&bytes);
+            let _ = parse_alipay(&bytes);
+            let _ = parse_card(&bytes);
+        }
+
+        #[test]
+        fn parsers_never_panic_on_a_damaged_bill(
+            lines in lines_of(ChannelKind::Wechat, BEIJING_OFFSET_MS),
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let mut bill = write_wechat(&lines, day()).expect("writable");
+            let i = at.index(bill.len());
+            bill[i] = byte;
+            let _ = parse_wechat(&bill);
+        }
+    }
 }
