@@ -10,9 +10,11 @@
 //! `now_ms` or a Unix second, keys come in as bytes.
 
 pub mod alipay;
+pub mod bill;
 pub mod card;
 pub mod invoice;
 pub mod keys;
+pub mod reconcile;
 pub mod risk;
 pub mod wechat;
 
