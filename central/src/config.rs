@@ -193,6 +193,9 @@ pub struct PaymentSettings {
     pub risk_rules_path: Option<PathBuf>,
     #[serde(default)]
     pub invoice: InvoiceSettings,
+    /// Reconcile yesterday's bills after this hour (UTC) each day; none: only on request.
+    #[serde(default)]
+    pub reconcile_at_hour_utc: Option<u8>,
     pub wechat: Option<WechatSettings>,
     pub alipay: Option<AlipaySettings>,
     pub card: Option<CardSettings>,
@@ -231,6 +234,7 @@ impl Default for PaymentSettings {
             allow_manual: true,
             risk_rules_path: None,
             invoice: InvoiceSettings::default(),
+            reconcile_at_hour_utc: None,
             wechat: None,
             alipay: None,
             card: None,
@@ -272,6 +276,29 @@ pub struct WechatSettings {
     pub platform_keys: Vec<PlatformKey>,
     /// Where WeChat sends notifications: central's `/api/v1/payments/notify/wechat`.
     pub notify_url: String,
+    #[serde(default = "wechat_fee")]
+    pub fee: FeeSettings,
+}
+
+/// What a channel charges, as the contract says: the reconciliation expects it on every line.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeeSettings {
+    /// Per payment, in basis points of the amount (60 = 0.6 %), rounded half up.
+    pub rate_bp: u32,
+    /// Per payment, a fixed part.
+    #[serde(default)]
+    pub fixed_minor: i64,
+    /// Whether a refund gives back the same share of the fee.
+    #[serde(default)]
+    pub refunded: bool,
+}
+
+fn wechat_fee() -> FeeSettings {
+    FeeSettings { rate_bp: 60, fixed_minor: 0, refunded: true }
+}
+fn card_fee() -> FeeSettings {
+    FeeSettings { rate_bp: 290, fixed_minor: 30, refunded: false }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -294,6 +321,8 @@ pub struct AlipaySettings {
     /// Alipay's public key: PEM or the bare base64 the console shows.
     pub alipay_public_key: String,
     pub notify_url: String,
+    #[serde(default = "wechat_fee")]
+    pub fee: FeeSettings,
 }
 
 /// A card gateway in the style of Stripe.
@@ -304,9 +333,21 @@ pub struct CardSettings {
     pub secret_key: SecretString,
     /// Signs webhooks (`whsec_…`).
     pub webhook_secret: SecretString,
+    #[serde(default = "card_fee")]
+    pub fee: FeeSettings,
 }
 
 impl PaymentSettings {
+    /// The configured fee of a channel (none when it is not configured).
+    pub fn fee(&self, channel: tote_shared::payment::ChannelKind) -> Option<FeeSettings> {
+        use tote_shared::payment::ChannelKind as C;
+        match channel {
+            C::Wechat => self.wechat.as_ref().map(|c| c.fee),
+            C::Alipay => self.alipay.as_ref().map(|c| c.fee),
+            C::Card => self.card.as_ref().map(|c| c.fee),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), Invalid> {
         let invalid = |field, why: &'static str| Err(Invalid { field, why: why.into() });
         if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -317,6 +358,9 @@ impl PaymentSettings {
         }
         if self.query_after_ms < 1_000 || !(10..=60_000).contains(&self.dispatch_interval_ms) {
             return invalid("payment", "query_after_ms must be ≥ 1000 and dispatch_interval_ms 10..=60000");
+        }
+        if self.reconcile_at_hour_utc.is_some_and(|h| h > 23) {
+            return invalid("payment.reconcile_at_hour_utc", "must be 0..=23");
         }
         if let Some(wechat) = &self.wechat {
             if wechat.apiv3_key.expose_secret().len() != 32 {

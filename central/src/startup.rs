@@ -189,6 +189,8 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
         supervisor.spawn(format!("journal-consumer:{}", consumer.name()), RESTART, move |stop| consume_journal(s.clone(), consumer.clone(), stop));
     }
     let s = state.clone();
+    supervisor.spawn("payment-reconciliation", RESTART, move |stop| crate::payment::reconciliation::daily(s.clone(), stop));
+    let s = state.clone();
     supervisor.spawn("payment-dispatcher", RESTART, move |stop| crate::payment::dispatcher::run(s.clone(), stop));
 }
 

@@ -295,12 +295,14 @@ CREATE TABLE payment (
     risk_rule       TEXT,
     -- 1 when this payment's success paid the order (the one its invoice and refunds follow).
     paid_order      INTEGER NOT NULL DEFAULT 0,
+    succeeded_ms    INTEGER,
     created_ms      INTEGER NOT NULL,
     updated_ms      INTEGER NOT NULL,
     checked_ms      INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX payment_order ON payment (order_id);
 CREATE INDEX payment_due ON payment (state, checked_ms);
+CREATE INDEX payment_succeeded ON payment (channel, succeeded_ms);
 
 -- Refunds: `lines` is the JSON of the refunded lines (SKU, units, amount).
 CREATE TABLE payment_refund (
@@ -362,6 +364,35 @@ CREATE TABLE invoice (
 ) STRICT;
 CREATE UNIQUE INDEX invoice_blue_per_order ON invoice (order_id) WHERE kind = 'blue';
 CREATE INDEX invoice_order ON invoice (order_id);
+
+-- Daily reconciliation: one run per channel and day (a rerun replaces it), and its
+-- differences as a work list HQ resolves.
+CREATE TABLE reconciliation_run (
+    id                        INTEGER PRIMARY KEY,
+    channel                   TEXT NOT NULL,
+    day                       TEXT NOT NULL,
+    ran_ms                    INTEGER NOT NULL,
+    bill_lines                INTEGER NOT NULL,
+    matched                   INTEGER NOT NULL,
+    differences               INTEGER NOT NULL,
+    fee_total_minor           INTEGER NOT NULL,
+    expected_fee_total_minor  INTEGER NOT NULL,
+    UNIQUE (channel, day)
+) STRICT;
+CREATE TABLE reconciliation_item (
+    id             INTEGER PRIMARY KEY,
+    run_id         INTEGER NOT NULL REFERENCES reconciliation_run(id),
+    kind           TEXT NOT NULL,
+    out_trade_no   TEXT NOT NULL,
+    out_refund_no  TEXT,
+    detail         TEXT NOT NULL,
+    ours           TEXT,
+    theirs         TEXT,
+    state          TEXT NOT NULL CHECK (state IN ('open', 'resolved')),
+    resolution     TEXT,
+    resolved_ms    INTEGER
+) STRICT;
+CREATE INDEX reconciliation_item_run ON reconciliation_item (run_id, state);
 "#,
 ];
 

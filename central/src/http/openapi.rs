@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         journal::http::list, analytics::http::sales,
         payment::http::start, payment::http::for_order, payment::http::get, payment::http::review, payment::http::refund, payment::http::refunds,
         payment::http::risk_rules, payment::http::set_risk_rules, payment::http::risk_decisions, payment::http::invoices, payment::http::invoice_export,
+        payment::http::reconcile, payment::http::reconciliation_runs, payment::http::reconciliation_items, payment::http::resolve_item,
     ),
     components(schemas(
         catalog::Spu, catalog::SkuRecord, warehouses::WarehouseRecord, inventory::StockRow, inventory::LedgerEntry,
@@ -25,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         journal::http::EventPage, journal::JournalEntry, journal::BusinessEvent, analytics::store::SalesDay,
         payment::Payment, payment::PaymentState, payment::RefundLine, payment::store::Refund, payment::store::RefundState,
         payment::channel::PayMethod, payment::http::NewPayment, payment::http::Review, payment::http::NewRefund, payment::http::RefundLineRequest, payment::http::Payer, payment::store::RiskDecisionRow,
+        payment::reconciliation::Run, payment::reconciliation::Item, payment::http::NewRun, payment::http::Resolution,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -332,3 +332,88 @@ pub async fn invoice_export(
         other => Err(ApiError::unprocessable("invalid-format", format!("format {other:?} is json or xml"))),
     }
 }
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRun {
+    pub channel: String,
+    /// `YYYY-MM-DD`, in the channel's time zone.
+    pub day: String,
+}
+
+/// Reconciles one channel's bill for one day now (a rerun replaces the day's run and keeps
+/// the resolutions of differences found again).
+#[utoipa::path(post, path = "/api/v1/payments/reconciliation/runs", request_body = NewRun,
+    responses((status = 201, body = super::reconciliation::Run), (status = 502, description = "the bill could not be downloaded")), tag = "payments")]
+pub async fn reconcile(_: Admin, State(state): State<AppState>, Json(body): Json<NewRun>) -> Result<Response, ApiError> {
+    let channel = channel_kind(&body.channel)?;
+    let day = tote_shared::payment::bill::BillDay::parse(&body.day).ok_or_else(|| ApiError::unprocessable("invalid-day", format!("day {:?} is not YYYY-MM-DD", body.day)))?;
+    let run = super::reconciliation::run(&state, channel, day).await?;
+    Ok((StatusCode::CREATED, Json(run)).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RunsQuery {
+    pub day: Option<String>,
+}
+
+/// Reconciliation runs, newest day first: per channel and day, lines matched, differences and
+/// the fee totals (the channel's and the contract's).
+#[utoipa::path(get, path = "/api/v1/payments/reconciliation/runs", params(RunsQuery), responses((status = 200, body = Vec<super::reconciliation::Run>)), tag = "payments")]
+pub async fn reconciliation_runs(_: Reader, State(state): State<AppState>, axum::extract::Query(q): axum::extract::Query<RunsQuery>) -> Result<Json<Vec<super::reconciliation::Run>>, ApiError> {
+    Ok(Json(state.db.read(move |tx| super::reconciliation::runs(tx, q.day.as_deref(), 500)).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ItemsQuery {
+    /// `open` or `resolved`.
+    pub state: Option<String>,
+    #[serde(default = "default_items")]
+    pub limit: u32,
+}
+
+fn default_items() -> u32 {
+    1000
+}
+
+/// The differences of a run: the work list.
+#[utoipa::path(get, path = "/api/v1/payments/reconciliation/runs/{id}/items", params(("id" = u64, Path), ItemsQuery), responses((status = 200, body = Vec<super::reconciliation::Item>)), tag = "payments")]
+pub async fn reconciliation_items(
+    _: Reader,
+    State(state): State<AppState>,
+    Path(run_id): Path<u64>,
+    axum::extract::Query(q): axum::extract::Query<ItemsQuery>,
+) -> Result<Json<Vec<super::reconciliation::Item>>, ApiError> {
+    if q.state.as_deref().is_some_and(|s| s != "open" && s != "resolved") {
+        return Err(ApiError::unprocessable("invalid-state", "state is open or resolved"));
+    }
+    let limit = q.limit.clamp(1, 10_000);
+    let items = state
+        .db
+        .read(move |tx| -> Result<_, ApiError> {
+            super::reconciliation::run_by_id(tx, run_id)?.ok_or_else(|| ApiError::NotFound(format!("reconciliation run {run_id}")))?;
+            Ok(super::reconciliation::items(tx, run_id, q.state.as_deref(), limit)?)
+        })
+        .await?;
+    Ok(Json(items))
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resolution {
+    /// What HQ did about it ("refunded by hand", "channel corrected its bill" …).
+    pub resolution: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/payments/reconciliation/items/{id}/resolve", params(("id" = u64, Path)), request_body = Resolution, responses((status = 200), (status = 404, description = "no open item")), tag = "payments")]
+pub async fn resolve_item(_: Admin, State(state): State<AppState>, Path(id): Path<u64>, Json(body): Json<Resolution>) -> Result<StatusCode, ApiError> {
+    check_text("resolution", &body.resolution, 500)?;
+    let done = state.write(move |tx| super::reconciliation::resolve(tx, id, &body.resolution, now_ms())).await?;
+    if done {
+        Ok(StatusCode::OK)
+    } else {
+        Err(ApiError::NotFound(format!("open reconciliation item {id}")))
+    }
+}

@@ -15,6 +15,7 @@ pub mod channel;
 pub mod dispatcher;
 pub mod flow;
 pub mod http;
+pub mod reconciliation;
 pub mod invoicing;
 pub mod risk;
 pub mod store;

@@ -84,7 +84,8 @@ pub fn method(tx: &mut dyn Tx, id: u64) -> DbResult<PayMethod> {
 
 pub fn set_state(tx: &mut dyn Tx, id: u64, state: PaymentState, channel_ref: Option<&str>, now_ms: i64) -> DbResult<()> {
     tx.execute(
-        "UPDATE payment SET state = ?2, channel_ref = COALESCE(?3, channel_ref), updated_ms = ?4, checked_ms = ?4 WHERE id = ?1",
+        "UPDATE payment SET state = ?2, channel_ref = COALESCE(?3, channel_ref), updated_ms = ?4, checked_ms = ?4,
+                            succeeded_ms = CASE WHEN ?2 = 'succeeded' THEN ?4 ELSE succeeded_ms END WHERE id = ?1",
         &params![id, state.as_str(), channel_ref, now_ms],
     )?;
     Ok(())

@@ -43,6 +43,15 @@ pub const MAX_ARCHIVE_ENTRIES: usize = 16;
 
 /// WeChat Pay and Alipay write times in Beijing time, which has no daylight saving.
 const BEIJING_OFFSET_MS: i64 = 8 * 3_600_000;
+
+/// The time zone a channel's bill days are in: Beijing time for WeChat Pay and Alipay, UTC for
+/// the card gateway.
+pub fn day_offset_ms(channel: ChannelKind) -> i64 {
+    match channel {
+        ChannelKind::Wechat | ChannelKind::Alipay => BEIJING_OFFSET_MS,
+        ChannelKind::Card => 0,
+    }
+}
 const DAY_MS: i64 = 86_400_000;
 
 /// Placeholders for the fields a bill carries that a `BillLine` does not: Tote reads none of them.
@@ -199,7 +208,8 @@ impl BillDay {
     }
 
     /// The first millisecond of the day in a zone `offset_ms` east of UTC.
-    fn start_ms(self, offset_ms: i64) -> i64 {
+    /// The day's first millisecond (Unix) in a time zone `offset_ms` east of UTC.
+    pub fn start_ms(self, offset_ms: i64) -> i64 {
         days_from_civil(i64::from(self.year), i64::from(self.month), i64::from(self.day)) * DAY_MS - offset_ms
     }
 
