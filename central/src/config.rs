@@ -193,6 +193,11 @@ pub struct PaymentSettings {
     pub risk_rules_path: Option<PathBuf>,
     #[serde(default)]
     pub invoice: InvoiceSettings,
+    /// Central's address as the channels reach it (`https://pay.example.com`); notifications go
+    /// to `<public_url>/api/v1/payments/notify/<channel>`. Default: the HTTP listener's own
+    /// address, which only a channel on the same network can reach.
+    #[serde(default)]
+    pub public_url: Option<String>,
     /// Reconcile yesterday's bills after this hour (UTC) each day; none: only on request.
     #[serde(default)]
     pub reconcile_at_hour_utc: Option<u8>,
@@ -235,6 +240,7 @@ impl Default for PaymentSettings {
             risk_rules_path: None,
             invoice: InvoiceSettings::default(),
             reconcile_at_hour_utc: None,
+            public_url: None,
             wechat: None,
             alipay: None,
             card: None,
@@ -274,8 +280,6 @@ pub struct WechatSettings {
     pub apiv3_key: SecretString,
     /// The platform's public keys by serial (two while WeChat rotates its key).
     pub platform_keys: Vec<PlatformKey>,
-    /// Where WeChat sends notifications: central's `/api/v1/payments/notify/wechat`.
-    pub notify_url: String,
     #[serde(default = "wechat_fee")]
     pub fee: FeeSettings,
 }
@@ -320,7 +324,6 @@ pub struct AlipaySettings {
     pub app_private_key: SecretString,
     /// Alipay's public key: PEM or the bare base64 the console shows.
     pub alipay_public_key: String,
-    pub notify_url: String,
     #[serde(default = "wechat_fee")]
     pub fee: FeeSettings,
 }

@@ -139,7 +139,7 @@ impl App {
         let woken = signals.clone();
         let shards = settings.orders.intake_shards;
         let intake = Arc::new(crate::orders::intake::Intake::start(db.clone(), shards, Arc::new(move || woken.written())));
-        let channels = crate::payment::channel::Channels::from_settings(&settings.payment).map_err(|why| anyhow::anyhow!("payment settings: {why}"))?;
+        let channels = crate::payment::channel::Channels::from_settings(&settings.payment, listener.local_addr()?).map_err(|why| anyhow::anyhow!("payment settings: {why}"))?;
         let risk = crate::payment::risk::Risk::load(&db, &settings.payment, now_ms()).await?;
         let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals, task_restarts, intake, channels, risk };
         Ok(App { listener, state, supervisor })

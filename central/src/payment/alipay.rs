@@ -24,7 +24,7 @@ pub struct Alipay {
 }
 
 impl Alipay {
-    pub fn new(settings: &AlipaySettings, client: reqwest::Client) -> Result<Alipay, String> {
+    pub fn new(settings: &AlipaySettings, notify_url: String, client: reqwest::Client) -> Result<Alipay, String> {
         let key = PrivateKey::from_pem(settings.app_private_key.expose_secret()).map_err(|e| format!("payment.alipay.app_private_key: {e}"))?;
         let alipay_key = PublicKey::from_pem(&settings.alipay_public_key)
             .or_else(|_| PublicKey::from_spki_base64(&settings.alipay_public_key))
@@ -34,7 +34,7 @@ impl Alipay {
             app_id: settings.app_id.clone(),
             key,
             alipay_key,
-            notify_url: settings.notify_url.clone(),
+            notify_url,
             client,
         })
     }

@@ -140,7 +140,10 @@ pub struct Channels {
 }
 
 impl Channels {
-    pub fn from_settings(settings: &crate::config::PaymentSettings) -> Result<Channels, String> {
+    /// `listener`: central's own address, the notification base when no `public_url` is set.
+    pub fn from_settings(settings: &crate::config::PaymentSettings, listener: std::net::SocketAddr) -> Result<Channels, String> {
+        let base = settings.public_url.clone().unwrap_or_else(|| format!("http://{listener}"));
+        let notify_url = |kind: ChannelKind| format!("{}/api/v1/payments/notify/{}", base.trim_end_matches('/'), kind.as_str());
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.call_timeout_ms))
             .connect_timeout(Duration::from_millis(settings.call_timeout_ms))
@@ -149,10 +152,10 @@ impl Channels {
             .map_err(|e| e.to_string())?;
         let mut by_kind: BTreeMap<ChannelKind, Arc<dyn PaymentChannel>> = BTreeMap::new();
         if let Some(wechat) = &settings.wechat {
-            by_kind.insert(ChannelKind::Wechat, Arc::new(super::wechat::Wechat::new(wechat, client.clone())?));
+            by_kind.insert(ChannelKind::Wechat, Arc::new(super::wechat::Wechat::new(wechat, notify_url(ChannelKind::Wechat), client.clone())?));
         }
         if let Some(alipay) = &settings.alipay {
-            by_kind.insert(ChannelKind::Alipay, Arc::new(super::alipay::Alipay::new(alipay, client.clone())?));
+            by_kind.insert(ChannelKind::Alipay, Arc::new(super::alipay::Alipay::new(alipay, notify_url(ChannelKind::Alipay), client.clone())?));
         }
         if let Some(card) = &settings.card {
             by_kind.insert(ChannelKind::Card, Arc::new(super::card::Card::new(card, client)));

@@ -28,7 +28,7 @@ pub struct Wechat {
 }
 
 impl Wechat {
-    pub fn new(settings: &WechatSettings, client: reqwest::Client) -> Result<Wechat, String> {
+    pub fn new(settings: &WechatSettings, notify_url: String, client: reqwest::Client) -> Result<Wechat, String> {
         let key = PrivateKey::from_pem(settings.merchant_private_key.expose_secret()).map_err(|e| format!("payment.wechat.merchant_private_key: {e}"))?;
         let mut platform = Vec::new();
         for entry in &settings.platform_keys {
@@ -43,7 +43,7 @@ impl Wechat {
             key,
             apiv3_key: settings.apiv3_key.clone(),
             platform: PlatformKeys::new(platform),
-            notify_url: settings.notify_url.clone(),
+            notify_url,
             client,
         })
     }
