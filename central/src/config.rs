@@ -412,3 +412,25 @@ impl Settings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_loads_and_validates() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/central.toml");
+        let settings = Settings::load(&path).expect("configs/central.toml is valid");
+        assert_eq!(settings.payment.currency, "CNY");
+        assert_eq!(settings.payment.invoice.tax_rate_bp, 1300);
+        assert!(settings.payment.wechat.is_none(), "the example offers no channel until keys are set");
+    }
+
+    #[test]
+    fn the_example_risk_rules_load_and_validate() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/risk-rules.toml");
+        let text = std::fs::read_to_string(path).expect("configs/risk-rules.toml exists");
+        let rules: tote_shared::payment::risk::RiskRules = toml::from_str(&text).expect("parses");
+        rules.validate().expect("valid");
+    }
+}
