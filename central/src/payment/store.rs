@@ -49,7 +49,7 @@ pub struct NewPayment<'a> {
 /// Inserts a payment; its out_trade_no is `T<order>-<n>` (n counts the order's payments).
 pub fn insert(tx: &mut dyn Tx, new: &NewPayment<'_>) -> DbResult<Payment> {
     let n = tx.query_one("SELECT COUNT(*) FROM payment WHERE order_id = ?1", &params![new.order_id])?.int(0)? + 1;
-    let out_trade_no = format!("T{:08}-{n}", new.order_id);
+    let out_trade_no = format!("T{:08}_{n}", new.order_id);
     let method = serde_json::to_string(new.method).map_err(corrupt)?;
     tx.execute(
         "INSERT INTO payment (order_id, channel, out_trade_no, amount_minor, currency, state, pay_method, risk_rule, created_ms, updated_ms, checked_ms)
@@ -203,7 +203,7 @@ fn refund(r: &Row) -> DbResult<Refund> {
 /// Inserts a refund request; its out_refund_no is `R<payment out_trade_no>-<n>`.
 pub fn insert_refund(tx: &mut dyn Tx, payment: &Payment, lines: &[RefundLine], amount_minor: i64, reason: &str, now_ms: i64) -> DbResult<Refund> {
     let n = tx.query_one("SELECT COUNT(*) FROM payment_refund WHERE payment_id = ?1", &params![payment.id])?.int(0)? + 1;
-    let out_refund_no = format!("R{}-{n}", payment.out_trade_no.trim_start_matches('T'));
+    let out_refund_no = format!("R{}_{n}", payment.out_trade_no.trim_start_matches('T'));
     let json = serde_json::to_string(lines).map_err(corrupt)?;
     tx.execute(
         "INSERT INTO payment_refund (payment_id, out_refund_no, amount_minor, lines, reason, state, created_ms, updated_ms)

@@ -7,7 +7,7 @@ fn payment(state: PaymentState) -> Payment {
         id: 7,
         order_id: 42,
         channel: ChannelKind::Wechat,
-        out_trade_no: "T00000042-1".into(),
+        out_trade_no: "T00000042_1".into(),
         channel_ref: None,
         amount_minor: 69_900,
         currency: "CNY".into(),
