@@ -459,7 +459,14 @@ fn refund(inner: &Arc<Inner>, params: &Params) -> Reply {
         }
     }
     let trade = known_intent(inner, &intent_id.ok_or_else(|| missing("payment_intent"))?)?;
-    let amount = amount.unwrap_or(trade.amount_minor - trade.refund_requested_minor);
+    // Without an amount, whatever is left; nothing left is Stripe's "already refunded".
+    let amount = match amount {
+        Some(amount) => amount,
+        None if trade.refund_requested_minor >= trade.amount_minor && trade.paid_ms.is_some() => {
+            return Err(CardError::invalid("charge_already_refunded", "This charge has already been refunded."));
+        }
+        None => trade.amount_minor - trade.refund_requested_minor,
+    };
     let outcome = {
         let mut ledger = inner.ledger();
         let refund_id = ledger.new_id("re_", ALPHANUMERIC, 24);

@@ -163,6 +163,11 @@ async fn a_card_refund_is_pending_then_succeeds_with_a_refund_updated_webhook() 
         sim.refunded_minor(ChannelKind::Card, "CARD-REFUND-1") == 4_000 && sim.notifications_acknowledged(ChannelKind::Card) == 2
     })
     .await;
+    // Without an amount, the rest; then nothing is left.
+    let (status, _, rest) = merchant.post("/v1/refunds", &[("payment_intent", id.as_str())], Some("refund-3")).await;
+    assert_eq!((status, rest["amount"].as_i64()), (StatusCode::OK, Some(6_000)));
+    let (status, _, body) = merchant.post("/v1/refunds", &[("payment_intent", id.as_str())], Some("refund-4")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("charge_already_refunded")));
     let updated = events(&receiver).into_iter().find(|e| e.kind == "refund.updated").expect("a refund.updated");
     assert_eq!((&updated.data.object["id"], updated.data.object["status"].as_str()), (&refund["id"], Some("succeeded")));
     assert_eq!(updated.data.object["metadata"]["out_refund_no"], "CR-1");
