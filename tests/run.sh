@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Tote's whole test suite. Installs the test peers that are missing (Debian packages: systemd,
 # mosquitto, mbpoll, chromium, chromium-driver, fonts-noto-cjk, postgresql; PyPI: jsonschema,
-# jsonschema-rs, pymodbus), then builds, lints and runs every test, then runs the demo story once
-# as a smoke test. Browser screenshots are kept in target/screenshots/.
+# jsonschema-rs, pymodbus, wechatpayv3, alipay-sdk-python, stripe), then builds, lints and runs
+# every test, then runs the demo story once as a smoke test. Browser screenshots are kept in
+# target/screenshots/.
 # Central's PostgreSQL tests use TOTE_TEST_POSTGRES if set, else a server on 127.0.0.1:5432 (with
 # the role and database `tote` this script creates there when absent), else a throwaway cluster
 # this script starts (and stops at exit). Each test creates and drops its own database.
@@ -84,6 +85,14 @@ fi
 if ! python3 -c 'import pymodbus, sys; sys.exit(not pymodbus.__version__.startswith("3.8."))' >/dev/null 2>&1; then
   echo "== installing test peer: pymodbus 3.8"
   python3 -m pip install --quiet 'pymodbus==3.8.6' || python3 -m pip install --quiet --break-system-packages 'pymodbus==3.8.6'
+fi
+# The payment channels' own SDKs, peers of central's WeChat Pay, Alipay and Stripe code
+# (tests/payment_peers.py), at exactly these versions.
+pay_sdks=('wechatpayv3==2.0.4' 'alipay-sdk-python==3.7.1411' 'stripe==16.1.0')
+if ! python3 -c 'import sys; from importlib.metadata import version
+sys.exit(any(version(n) != v for n, v in (a.split("==") for a in sys.argv[1:])))' "${pay_sdks[@]}" >/dev/null 2>&1; then
+  echo "== installing test peers: ${pay_sdks[*]}"
+  python3 -m pip install --quiet "${pay_sdks[@]}" || python3 -m pip install --quiet --break-system-packages "${pay_sdks[@]}"
 fi
 
 export CARGO_TERM_COLOR=never
