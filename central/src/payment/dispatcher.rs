@@ -98,7 +98,7 @@ pub(crate) async fn create_request(state: &AppState, payment: &Payment) -> Resul
     let (id, order_id) = (payment.id, payment.order_id);
     let (method, deadline) = state
         .db
-        .read(move |tx| -> Result<_, PaymentError> { Ok((store::method(tx, id)?, crate::orders::flow::load(tx, order_id)?.payment_deadline_ms)) })
+        .read(move |tx| -> Result<_, PaymentError> { Ok((store::method(tx, id)?, unlocked_order(tx, order_id)?.payment_deadline_ms)) })
         .await?;
     Ok(CreateRequest {
         out_trade_no: payment.out_trade_no.clone(),
@@ -149,6 +149,11 @@ async fn refund_call(state: &AppState, refund: &Refund) -> Result<(), PaymentErr
     // Processing: the notification (or asking again after query_after) will say how it ended.
     state.write(move |tx| flow::refund_report(tx, kind, &number, amount, status, now)).await?;
     Ok(())
+}
+
+/// An order read without a lock (read transactions may not take one).
+pub(crate) fn unlocked_order(tx: &mut dyn Tx, order_id: u64) -> Result<crate::orders::OrderRecord, PaymentError> {
+    crate::orders::store::load(tx, order_id, false)?.ok_or_else(|| PaymentError::NotFound(format!("order {order_id}")))
 }
 
 /// Closes the open payments of orders that ended unpaid.

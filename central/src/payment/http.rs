@@ -127,7 +127,7 @@ async fn attempt(state: &AppState, order_id: u64, channel: ChannelKind, payer: O
             }
         }
     }
-    let order = state.db.read(move |tx| crate::orders::flow::load(tx, order_id)).await?;
+    let order = state.db.read(move |tx| super::dispatcher::unlocked_order(tx, order_id)).await?;
     Ok(PaymentAttempt {
         user: payer.map(|p| p.user.clone()).unwrap_or_else(|| format!("order:{order_id}")),
         device: payer.and_then(|p| p.device.clone()),

@@ -536,3 +536,60 @@ async fn serve(listener: TcpListener, router: Router) {
         tracing::warn!(%error, "payment channel server stopped");
     }
 }
+
+impl ChannelSim {
+    /// The `[payment.*]` sections of a central config that uses these three channels with
+    /// these keys (TOML; PEM keys as multi-line literal strings). `extra` lines go into
+    /// `[payment]` itself (timeouts, intervals).
+    pub fn central_config(&self, extra: &str) -> String {
+        let k = self.keys();
+        format!(
+            r#"
+[payment]
+{extra}
+
+[payment.wechat]
+base_url = "{wechat}"
+appid = "{appid}"
+mchid = "{mchid}"
+merchant_serial = "{serial}"
+merchant_private_key = '''
+{merchant_key}'''
+apiv3_key = "{apiv3}"
+
+[[payment.wechat.platform_keys]]
+serial = "{platform_id}"
+public_key = '''
+{platform_public}'''
+
+[payment.alipay]
+gateway_url = "{alipay}/gateway.do"
+app_id = "{app_id}"
+app_private_key = '''
+{app_key}'''
+alipay_public_key = '''
+{alipay_public}'''
+
+[payment.card]
+base_url = "{card}"
+secret_key = "{card_secret}"
+webhook_secret = "{card_webhook}"
+"#,
+            wechat = self.base_url(ChannelKind::Wechat),
+            appid = k.wechat_appid,
+            mchid = k.wechat_mchid,
+            serial = k.wechat_merchant_serial,
+            merchant_key = k.wechat_merchant_private_pem,
+            apiv3 = k.wechat_apiv3_key,
+            platform_id = k.wechat_platform_key_id,
+            platform_public = k.wechat_platform_public_pem,
+            alipay = self.base_url(ChannelKind::Alipay),
+            app_id = k.alipay_app_id,
+            app_key = k.alipay_app_private_pem,
+            alipay_public = k.alipay_public_pem,
+            card = self.base_url(ChannelKind::Card),
+            card_secret = k.card_secret_key,
+            card_webhook = k.card_webhook_secret,
+        )
+    }
+}

@@ -246,6 +246,11 @@ pub fn central_config(dir: &Path, payment_timeout_ms: u64) -> Result<PathBuf> {
 
 /// Central's config (`central.toml` in `dir`) on `store`.
 pub fn central_config_on(dir: &Path, store: &CentralStore, payment_timeout_ms: u64) -> Result<PathBuf> {
+    central_config_with(dir, store, payment_timeout_ms, "")
+}
+
+/// `central_config_on` with `extra` TOML appended (payment channels, say).
+pub fn central_config_with(dir: &Path, store: &CentralStore, payment_timeout_ms: u64, extra: &str) -> Result<PathBuf> {
     let path = dir.join("central.toml");
     std::fs::write(
         &path,
@@ -265,6 +270,7 @@ max_lines = 50
 [auth]
 admin_token = "{ADMIN}"
 read_token = "{READER}"
+{extra}
 "#,
             store.config_section()
         ),
@@ -399,6 +405,13 @@ impl Central {
     pub fn start_with_env(dir: &Path, backend: Backend, payment_timeout_ms: u64, env: &[(&str, &str)]) -> Result<Central> {
         let store = CentralStore::create(dir, backend);
         let daemon = Daemon::spawn_with_env(Kind::Central, central_config_on(dir, &store, payment_timeout_ms)?, env)?;
+        Ok(Central { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), http: client(), store: Arc::new(store) })
+    }
+
+    /// On a new store of `backend`, with `extra` TOML in its config.
+    pub fn start_with_config(dir: &Path, backend: Backend, payment_timeout_ms: u64, extra: &str) -> Result<Central> {
+        let store = CentralStore::create(dir, backend);
+        let daemon = Daemon::spawn(Kind::Central, central_config_with(dir, &store, payment_timeout_ms, extra)?)?;
         Ok(Central { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), http: client(), store: Arc::new(store) })
     }
 
@@ -621,8 +634,13 @@ impl World {
 
     /// Central on `backend` (a fresh database, kept for the world's life), edges on SQLite.
     pub async fn start_on(backend: Backend, warehouses: &[(&str, &str)]) -> Result<World> {
+        Self::start_with(backend, warehouses, 600_000, "").await
+    }
+
+    /// `start_on` with a payment timeout and `extra` TOML in central's config.
+    pub async fn start_with(backend: Backend, warehouses: &[(&str, &str)], payment_timeout_ms: u64, extra: &str) -> Result<World> {
         let dir = tempfile::tempdir()?;
-        let central = Central::start_on(dir.path(), backend, 600_000)?;
+        let central = Central::start_with_config(dir.path(), backend, payment_timeout_ms, extra)?;
         central.seed_catalog().await?;
         let mut edges = Vec::new();
         for (code, city) in warehouses {

@@ -127,6 +127,8 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
             "spu_created" => format!("spu:{}", ev["spu_id"].as_str().unwrap_or("")),
             "sku_created" | "stock_received" | "stock_adjusted" => format!("sku:{}", ev["sku"].as_str().unwrap_or("")),
             "warehouse_created" => format!("warehouse:{}", ev["warehouse"].as_str().unwrap_or("")),
+            k if k.starts_with("payment_") => format!("payment:{}", ev["payment_id"]),
+            k if k.starts_with("refund_") => format!("refund:{}", ev["refund_id"]),
             other => {
                 problems.push(format!("seq {}: unknown event type {other:?}", e.seq));
                 continue;
@@ -160,6 +162,15 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
     let counted: f64 = metrics.lines().filter(|l| l.starts_with("tote_central_orders{")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum();
     if counted as usize != per_order.len() {
         problems.push(format!("central counts {counted} orders, the journal tells of {}", per_order.len()));
+    }
+
+    // Payments: money arrives once per payment and goes back once per refund.
+    let mut once = BTreeSet::new();
+    for e in events.iter().filter(|e| matches!(e.kind(), "payment_succeeded" | "refund_succeeded" | "refund_failed")) {
+        let id = if e.kind() == "payment_succeeded" { &e.event["payment_id"] } else { &e.event["refund_id"] };
+        if !once.insert((e.kind().trim_end_matches("_failed").trim_end_matches("_succeeded").to_owned(), id.to_string())) {
+            problems.push(format!("seq {}: {} a second time: {}", e.seq, e.kind(), e.event));
+        }
     }
 
     // Catalog and warehouses: created once each, as central describes them.

@@ -16,6 +16,7 @@ mod labels;
 mod lifecycle;
 mod offline;
 mod oversell;
+mod payment;
 mod scanners;
 mod stations;
 mod story;
