@@ -24,11 +24,16 @@ pub struct PaymentWorld {
 impl PaymentWorld {
     /// Central on `backend` with all three channels, edge SH-01 with 20 pairs of Pegasus 39.
     pub async fn start(backend: Backend, seed: u64) -> Result<PaymentWorld> {
+        Self::start_tuned(backend, seed, PAYMENT_TUNING).await
+    }
+
+    /// `start` with central's `[payment]` tuning lines.
+    pub async fn start_tuned(backend: Backend, seed: u64, tuning: &str) -> Result<PaymentWorld> {
         let keys = tokio::task::spawn_blocking(move || ChannelKeys::generate(seed)).await??;
         let mut config = SimConfig::new(keys, seed);
         config.time_scale = TIME_SCALE;
         let sim = ChannelSim::start(config).await?;
-        let world = World::start_with(backend, &[("SH-01", "Shanghai")], 600_000, &sim.central_config(PAYMENT_TUNING)).await?;
+        let world = World::start_with(backend, &[("SH-01", "Shanghai")], 600_000, &sim.central_config(tuning)).await?;
         sim.set_card_webhook_url(Some(world.central.url("/api/v1/payments/notify/card")));
         world.edge("SH-01").receive("A-01-01", PEGASUS_GTIN, 20).await?;
         world.edge("SH-01").wait_synced(Duration::from_secs(20)).await?;
@@ -153,4 +158,205 @@ async fn the_story_paid_through_each_channel_ships_and_a_returned_pair_is_refund
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_story_paid_through_each_channel_on_postgres() -> Result<()> {
     story_on(Backend::Postgres).await
+}
+
+// --- attacks ---------------------------------------------------------------------------------
+
+use tote_shared::payment::keys::PrivateKey;
+use tote_shared::payment::{alipay as ali, card as stripe_like, wechat as v3};
+
+fn now_s() -> i64 {
+    tote_shared::runtime::system::now_ms() / 1000
+}
+
+/// A WeChat `TRANSACTION.SUCCESS` for `out_trade_no`, as the platform would send it, with the
+/// pieces an attacker changes: signing key, serial, timestamp, amount, currency, sealing.
+struct WechatForgery<'a> {
+    keys: &'a ChannelKeys,
+    id: String,
+    out_trade_no: String,
+    total: i64,
+    currency: &'a str,
+    signing_key: Option<&'a str>,
+    serial: Option<&'a str>,
+    timestamp: i64,
+    apiv3_key: Option<&'a str>,
+    /// Changes the body after sealing, before signing.
+    tamper: fn(String) -> String,
+}
+
+impl<'a> WechatForgery<'a> {
+    fn genuine(keys: &'a ChannelKeys, id: &str, out_trade_no: &str, total: i64) -> Self {
+        WechatForgery {
+            keys,
+            id: id.into(),
+            out_trade_no: out_trade_no.into(),
+            total,
+            currency: "CNY",
+            signing_key: None,
+            serial: None,
+            timestamp: now_s(),
+            apiv3_key: None,
+            tamper: |body| body,
+        }
+    }
+
+    fn build(&self) -> Result<(Vec<(String, String)>, String)> {
+        let transaction = v3::Transaction {
+            appid: self.keys.wechat_appid.clone(),
+            mchid: self.keys.wechat_mchid.clone(),
+            out_trade_no: self.out_trade_no.clone(),
+            transaction_id: Some(format!("42000{}", self.id.len())),
+            trade_type: Some("NATIVE".into()),
+            trade_state: "SUCCESS".into(),
+            trade_state_desc: "支付成功".into(),
+            success_time: None,
+            amount: v3::TransactionAmount { total: self.total, payer_total: Some(self.total), currency: self.currency.into(), payer_currency: None },
+        };
+        let apiv3 = self.apiv3_key.unwrap_or(&self.keys.wechat_apiv3_key);
+        let plain = serde_json::to_string(&transaction)?;
+        let body = v3::seal_notification(apiv3.as_bytes(), &self.id, "2026-12-02T10:00:00+08:00", "TRANSACTION.SUCCESS", "transaction", "abcdefghijkl", &plain)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let body = (self.tamper)(body);
+        let key = PrivateKey::from_pem(self.signing_key.unwrap_or(&self.keys.wechat_platform_private_pem)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let serial = self.serial.unwrap_or(&self.keys.wechat_platform_key_id);
+        let h = v3::platform_headers(&key, serial, self.timestamp, "nonce-forged", &body).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let headers = [
+            ("Wechatpay-Timestamp", h.timestamp),
+            ("Wechatpay-Nonce", h.nonce),
+            ("Wechatpay-Signature", h.signature),
+            ("Wechatpay-Serial", h.serial),
+            ("Wechatpay-Signature-Type", h.signature_type),
+        ];
+        Ok((headers.into_iter().map(|(k, v)| (k.to_owned(), v.unwrap_or_default())).collect(), body))
+    }
+}
+
+async fn notify(central: &Central, channel: &str, headers: &[(String, String)], body: String, content_type: &str) -> Result<reqwest::StatusCode> {
+    let mut request = central.http.post(central.url(&format!("/api/v1/payments/notify/{channel}"))).header("Content-Type", content_type).body(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    Ok(request.send().await?.status())
+}
+
+async fn send_wechat(central: &Central, forgery: &WechatForgery<'_>) -> Result<reqwest::StatusCode> {
+    let (headers, body) = forgery.build()?;
+    notify(central, "wechat", &headers, body, "application/json").await
+}
+
+/// Flips one character inside the sealed ciphertext.
+fn flip_ciphertext(body: String) -> String {
+    let marker = "\"ciphertext\":\"";
+    let at = body.find(marker).map(|i| i + marker.len() + 5).unwrap_or(0);
+    let mut bytes = body.into_bytes();
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+fn other_associated_data(body: String) -> String {
+    body.replacen("\"associated_data\":\"transaction\"", "\"associated_data\":\"refund\"", 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forged_replayed_stale_and_mismatched_notifications_are_refused_and_change_nothing() -> Result<()> {
+    // Pending payments are not asked about during the test (the checksum must hold still).
+    let w = PaymentWorld::start_tuned(Backend::Sqlite, 11, "call_timeout_ms = 1500\nquery_after_ms = 600000\ndispatch_interval_ms = 100").await?;
+    let keys = w.sim.keys().clone();
+    // One paid order (whose genuine notification an attacker replays), one awaiting payment.
+    let paid_order = w.order("attack-paid", 1).await?;
+    let paid = w.start_payment(paid_order, ChannelKind::Wechat).await?.ok()?;
+    let paid_no = paid["out_trade_no"].as_str().context("no")?.to_owned();
+    w.sim.pay(ChannelKind::Wechat, &paid_no)?;
+    w.wait_order_state(paid_order, "awaiting_shipment").await?;
+    let open_order = w.order("attack-open", 1).await?;
+    let open = w.start_payment(open_order, ChannelKind::Wechat).await?.ok()?;
+    let open_no = open["out_trade_no"].as_str().context("no")?.to_owned();
+    for channel in [ChannelKind::Alipay, ChannelKind::Card] {
+        w.start_payment(open_order, channel).await?.ok()?;
+    }
+    let before = w.central().data_checksum().await?;
+
+    let central = w.central();
+    let genuine = || WechatForgery::genuine(&keys, "EV-forged-1", &open_no, PAIR);
+    let cases: Vec<(&str, WechatForgery<'_>)> = vec![
+        ("signed with another key", WechatForgery { signing_key: Some(&keys.wechat_merchant_private_pem), ..genuine() }),
+        ("unknown serial", WechatForgery { serial: Some("PUB_KEY_ID_0000000000000000"), ..genuine() }),
+        ("stale timestamp", WechatForgery { timestamp: now_s() - 3600, ..genuine() }),
+        ("amount mismatch", WechatForgery { total: 1, ..genuine() }),
+        ("currency mismatch", WechatForgery { currency: "USD", ..genuine() }),
+        ("unknown order", WechatForgery { out_trade_no: "T99999999_1".into(), ..genuine() }),
+        ("tampered ciphertext", WechatForgery { tamper: flip_ciphertext, ..genuine() }),
+        ("wrong associated data", WechatForgery { tamper: other_associated_data, ..genuine() }),
+        ("sealed under another APIv3 key", WechatForgery { apiv3_key: Some("ffffffffffffffffffffffffffffffff"), ..genuine() }),
+    ];
+    for (what, forgery) in cases {
+        let status = send_wechat(central, &forgery).await?;
+        assert_eq!(status, 400, "{what}: refused with WeChat's FAIL answer");
+    }
+    // The paid order's success, replayed by an attacker (the id WeChat gave it, a fresh
+    // signature): taken as the repeat it is and changes nothing; an hour later: stale, refused.
+    let seen = w.central().rows("SELECT notification_id FROM payment_notification WHERE channel = 'wechat'").await?;
+    let genuine_id = seen.first().and_then(|r| r.first()).context("the genuine notification was recorded")?.clone();
+    let replay = WechatForgery::genuine(&keys, &genuine_id, &paid_no, PAIR);
+    let (headers, body) = replay.build()?;
+    assert_eq!(notify(central, "wechat", &headers, body.clone(), "application/json").await?, 204);
+    assert_eq!(notify(central, "wechat", &headers, body, "application/json").await?, 204, "a repeat is acknowledged");
+    let late = WechatForgery { timestamp: now_s() - 3600, ..WechatForgery::genuine(&keys, &genuine_id, &paid_no, PAIR) };
+    assert_eq!(send_wechat(central, &late).await?, 400);
+
+    // Alipay: signed by someone else, or a signed form with the amount changed afterwards.
+    let mut form: std::collections::BTreeMap<String, String> = [
+        ("notify_id", "N-forged-1"),
+        ("notify_type", "trade_status_sync"),
+        ("app_id", keys.alipay_app_id.as_str()),
+        ("out_trade_no", open_no.as_str()),
+        ("trade_no", "2026120222001"),
+        ("trade_status", "TRADE_SUCCESS"),
+        ("total_amount", "899.00"),
+        ("sign_type", "RSA2"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let impostor = PrivateKey::from_pem(&keys.alipay_app_private_pem).map_err(|e| anyhow::anyhow!("{e}"))?;
+    form.insert("sign".into(), ali::sign_notification(&impostor, &form).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let encode = |f: &std::collections::BTreeMap<String, String>| serde_urlencoded::to_string(f).unwrap_or_default();
+    let form_type = "application/x-www-form-urlencoded";
+    assert_eq!(notify(central, "alipay", &[], encode(&form), form_type).await?, 200);
+    let alipay_key = PrivateKey::from_pem(&keys.alipay_private_pem).map_err(|e| anyhow::anyhow!("{e}"))?;
+    form.remove("sign");
+    form.insert("sign".into(), ali::sign_notification(&alipay_key, &form).map_err(|e| anyhow::anyhow!("{e}"))?);
+    form.insert("total_amount".into(), "0.01".into());
+    assert_eq!(notify(central, "alipay", &[], encode(&form), form_type).await?, 200);
+
+    // Card gateway: another secret, or a signature older than the tolerance.
+    let event = json!({"id": "evt_forged", "object": "event", "type": "payment_intent.succeeded", "created": now_s(),
+        "data": {"object": {"id": "pi_forged", "object": "payment_intent", "amount": PAIR, "amount_received": PAIR, "currency": "cny",
+        "status": "succeeded", "metadata": {"out_trade_no": open_no}}}})
+    .to_string();
+    for (secret, at) in [("whsec_not_the_secret", now_s()), (keys.card_webhook_secret.as_str(), now_s() - 301)] {
+        let header = stripe_like::signature_header(secret, at, &event);
+        let status = notify(central, "card", &[("Stripe-Signature".into(), header)], event.clone(), "application/json").await?;
+        assert_eq!(status, 400);
+    }
+
+    assert_eq!(w.central().data_checksum().await?, before, "no refused notification changed a row");
+    assert_eq!(w.central().order(open_order).await?["state"], "awaiting_payment");
+    let metrics = w.central().metrics().await?;
+    for (channel, reason, count) in [
+        ("wechat", "signature", 1.0),
+        ("wechat", "unknown_serial", 1.0),
+        ("wechat", "stale", 2.0),
+        ("wechat", "amount_mismatch", 2.0),
+        ("wechat", "unknown_payment", 1.0),
+        ("wechat", "decrypt", 3.0),
+        ("alipay", "signature", 2.0),
+        ("card", "signature", 1.0),
+        ("card", "stale", 1.0),
+    ] {
+        let name = format!("tote_central_payment_notifications_refused_total{{channel=\"{channel}\",reason=\"{reason}\"}}");
+        assert_eq!(metric(&metrics, &name), Some(count), "{name}");
+    }
+    Ok(())
 }
