@@ -360,3 +360,104 @@ async fn forged_replayed_stale_and_mismatched_notifications_are_refused_and_chan
     }
     Ok(())
 }
+
+// --- channel faults ---------------------------------------------------------------------------
+
+/// Starts a payment whatever the channel answers (201 or 202); its out_trade_no.
+async fn started(w: &PaymentWorld, order_id: u64, channel: ChannelKind, expect: u16) -> Result<String> {
+    let reply = w.start_payment(order_id, channel).await?;
+    assert_eq!(reply.status, expect, "{}: {}", channel.as_str(), reply.body);
+    Ok(reply.body["out_trade_no"].as_str().context("out_trade_no")?.to_owned())
+}
+
+async fn wait_payment_state(w: &PaymentWorld, order_id: u64, state: &str) -> Result<Value> {
+    eventually(&format!("the payment of order {order_id} to be {state}"), Duration::from_secs(30), || async {
+        Ok(w.payments(order_id).await?.into_iter().find(|p| p["state"] == state))
+    })
+    .await
+}
+
+async fn paid_once(w: &PaymentWorld, order_id: u64, channel: ChannelKind, out_trade_no: &str) -> Result<()> {
+    w.wait_order_state(order_id, "awaiting_shipment").await?;
+    let payment = wait_payment_state(w, order_id, "succeeded").await?;
+    assert_eq!(w.sim.captured_minor(channel, out_trade_no), PAIR, "{} {out_trade_no}: money captured once", channel.as_str());
+    let id = payment["id"].as_u64().context("id")?;
+    assert_eq!(w.events("payment_succeeded", "payment_id", id).await?, 1, "{} {out_trade_no}", channel.as_str());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn timeouts_5xx_early_duplicate_and_lost_notifications_end_each_order_paid_exactly_once() -> Result<()> {
+    let w = PaymentWorld::start(Backend::Sqlite, 13).await?;
+
+    // The create call times out (the channel did the work, its answer came too late): 202,
+    // and the dispatcher asks again until it has the pay URL.
+    let order = w.order("fault-timeout", 1).await?;
+    w.sim.delay_answers_ms(ChannelKind::Wechat, 2_500);
+    let no = started(&w, order, ChannelKind::Wechat, 202).await?;
+    w.sim.delay_answers_ms(ChannelKind::Wechat, 0);
+    let pending = wait_payment_state(&w, order, "pending").await?;
+    assert!(pending["pay_url"].as_str().is_some());
+    w.sim.pay(ChannelKind::Wechat, &no)?;
+    paid_once(&w, order, ChannelKind::Wechat, &no).await?;
+
+    // The channel answers 5xx twice: 202, then the dispatcher's retry gets through.
+    let order = w.order("fault-5xx", 1).await?;
+    w.sim.answer_5xx_next(ChannelKind::Alipay, 2);
+    let no = started(&w, order, ChannelKind::Alipay, 202).await?;
+    wait_payment_state(&w, order, "pending").await?;
+    w.sim.duplicate_notifications(ChannelKind::Alipay, true);
+    w.sim.pay(ChannelKind::Alipay, &no)?;
+    paid_once(&w, order, ChannelKind::Alipay, &no).await?;
+
+    // The customer pays and the notification arrives before the create call has answered.
+    let order = w.order("fault-early", 1).await?;
+    w.sim.pay_on_create(ChannelKind::Card, true);
+    let no = started(&w, order, ChannelKind::Card, 201).await?;
+    w.sim.pay_on_create(ChannelKind::Card, false);
+    paid_once(&w, order, ChannelKind::Card, &no).await?;
+
+    // Every notification is lost: the dispatcher asks the channel and learns of the payment.
+    let order = w.order("fault-lost", 1).await?;
+    w.sim.stop_notifications(ChannelKind::Wechat, true);
+    let no = started(&w, order, ChannelKind::Wechat, 201).await?;
+    w.sim.pay(ChannelKind::Wechat, &no)?;
+    paid_once(&w, order, ChannelKind::Wechat, &no).await?;
+    w.sim.stop_notifications(ChannelKind::Wechat, false);
+    // The held notification arrives late, after the query: acknowledged, counted once.
+    eventually("the held notification to be acknowledged", Duration::from_secs(20), || async {
+        Ok((w.sim.notifications_pending(ChannelKind::Wechat) == 0).then_some(()))
+    })
+    .await?;
+    paid_once(&w, order, ChannelKind::Wechat, &no).await?;
+    check_journal(w.central()).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn central_killed_between_the_channels_success_and_its_acknowledgement_pays_each_order_once() -> Result<()> {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let w = PaymentWorld::start(backend, 17).await?;
+        let mut paid = Vec::new();
+        for (i, channel) in ChannelKind::ALL.into_iter().cycle().take(6).enumerate() {
+            let order = w.order(&format!("kill-{i}"), 1).await?;
+            let no = started(&w, order, channel, 201).await?;
+            paid.push((order, channel, no));
+        }
+        // Payments succeed at the channels while central dies again and again: some
+        // notifications are applied and never acknowledged, some never arrive before a kill.
+        for (round, (_, channel, no)) in paid.iter().enumerate() {
+            w.sim.pay(*channel, no)?;
+            if round % 2 == 1 {
+                tokio::time::sleep(Duration::from_millis(3 * round as u64)).await;
+                w.central().kill9();
+                w.central().restart()?;
+            }
+        }
+        for (order, channel, no) in &paid {
+            paid_once(&w, *order, *channel, no).await?;
+        }
+        check_journal(w.central()).await?;
+    }
+    Ok(())
+}
