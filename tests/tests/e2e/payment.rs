@@ -461,3 +461,91 @@ async fn central_killed_between_the_channels_success_and_its_acknowledgement_pay
     }
     Ok(())
 }
+
+// --- risk ----------------------------------------------------------------------------------
+
+const SOCKS: &str = "SOCK-M-WHT-S";
+const SOCKS_GTIN: &str = "1958661377506";
+
+/// A ¥5 pair of socks in stock at SH-01, the card-tester's favourite kind of order.
+async fn stock_socks(w: &PaymentWorld, qty: i64) -> Result<()> {
+    let sku = json!({"sku": SOCKS, "spu_id": "PEG39", "gtin": SOCKS_GTIN, "gender": "men", "colour": "white", "size": "S", "price": 500, "cost": 120});
+    w.central().post("/api/v1/skus", sku).await?.ok()?;
+    let edge = w.world.edge("SH-01");
+    edge.wait_for_skus(skus().len() as u64 + 1).await?;
+    edge.receive("A-01-01", SOCKS_GTIN, qty).await?;
+    edge.wait_synced(Duration::from_secs(20)).await
+}
+
+async fn socks_order(w: &PaymentWorld, key: String) -> Result<u64> {
+    let order = w.central().create_order(&key, &order_body(SOCKS, 1, "Shanghai")).await?.ok()?;
+    order["id"].as_u64().context("id")
+}
+
+async fn pay_attempt(w: &PaymentWorld, order_id: u64, user: &str, card: &str, ip: &str) -> Result<Reply> {
+    let body = json!({"channel": "card", "payer": {"user": user, "card_fingerprint": card, "ip": ip, "device": format!("dev-{user}")}});
+    w.central().post(&format!("/api/v1/orders/{order_id}/payments"), body).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_card_testing_burst_is_blocked_while_normal_shoppers_pay_and_each_decision_names_its_rule() -> Result<()> {
+    let w = PaymentWorld::start(Backend::Sqlite, 19).await?;
+    stock_socks(&w, 40).await?;
+
+    // A stolen card tried from new accounts with ¥5 orders; the bank declines each.
+    let mut outcomes = Vec::new();
+    for i in 0..12 {
+        let order = socks_order(&w, format!("fraud-{i}")).await?;
+        let reply = pay_attempt(&w, order, &format!("new-account-{i}"), "fp-stolen-card", "10.9.9.9").await?;
+        outcomes.push(reply.status.as_u16());
+        if reply.status == 201 {
+            let no = reply.body["out_trade_no"].as_str().context("no")?.to_owned();
+            w.sim.decline(ChannelKind::Card, &no)?;
+            wait_payment_state(&w, order, "failed").await?;
+            // The risk rules learn of the decline through the journal.
+            wait_journal_settled(w.central()).await?;
+        } else {
+            assert_eq!(reply.status, 403, "{}", reply.body);
+            assert!(reply.body["detail"].as_str().is_some_and(|d| d.contains("card-testing-by-card")), "{}", reply.body);
+        }
+    }
+    let allowed = outcomes.iter().filter(|s| **s == 201).count();
+    assert!(allowed <= 5 && outcomes[allowed..].iter().all(|s| *s == 403), "the burst is cut off after a handful: {outcomes:?}");
+    assert!(outcomes.iter().filter(|s| **s == 403).count() >= 7, "{outcomes:?}");
+
+    // Twenty ordinary shoppers, each with their own card, pay the same ¥5 and all get through.
+    for i in 0..20 {
+        let order = socks_order(&w, format!("shopper-{i}")).await?;
+        let reply = pay_attempt(&w, order, &format!("shopper-{i}"), &format!("fp-shopper-{i}"), &format!("10.1.0.{i}")).await?;
+        assert_eq!(reply.status, 201, "shopper {i}: {}", reply.body);
+        w.sim.pay(ChannelKind::Card, reply.body["out_trade_no"].as_str().context("no")?)?;
+        w.wait_order_state(order, "awaiting_shipment").await?;
+    }
+
+    // Every decision is stored with the rule that made it (none: allowed by default).
+    let blocked = w.central().get("/api/v1/payments/risk/decisions?outcome=block").await?.ok()?;
+    let blocked = blocked.as_array().context("list")?;
+    assert_eq!(blocked.len(), 12 - allowed);
+    assert!(blocked.iter().all(|d| d["rule"] == "card-testing-by-card" && d["status"] == "blocked" && d["reason"].as_str().is_some_and(|r| !r.is_empty())));
+    let allowed_rows = w.central().get("/api/v1/payments/risk/decisions?outcome=allow").await?.ok()?;
+    let allowed_rows = allowed_rows.as_array().context("list")?;
+    assert_eq!(allowed_rows.len(), allowed + 20);
+    assert!(allowed_rows.iter().all(|d| d["rule"].is_null()));
+    assert_eq!(allowed_rows.iter().filter(|d| d["status"] == "declined").count(), allowed);
+    assert_eq!(allowed_rows.iter().filter(|d| d["status"] == "succeeded").count(), 20);
+
+    // Rules change through the API without a rebuild: block this IP outright.
+    let mut rules = w.central().get("/api/v1/payments/risk/rules").await?.ok()?;
+    let blocklist = json!({"name": "blocked-ip", "outcome": "block", "condition": {"kind": "blocklist", "key": "ip", "values": ["10.1.0.7"]}});
+    rules["rules"].as_array_mut().context("rules")?.insert(0, blocklist);
+    let central = w.central();
+    let put = central.http.put(central.url("/api/v1/payments/risk/rules")).bearer_auth(ADMIN).json(&rules).send().await?;
+    assert_eq!(put.status(), 200);
+    let order = socks_order(&w, "shopper-7-again".into()).await?;
+    let reply = pay_attempt(&w, order, "shopper-7", "fp-shopper-7", "10.1.0.7").await?;
+    assert_eq!(reply.status, 403);
+    assert!(reply.body["detail"].as_str().is_some_and(|d| d.contains("blocked-ip")), "{}", reply.body);
+    let bad = central.http.put(central.url("/api/v1/payments/risk/rules")).bearer_auth(ADMIN).json(&json!({"rules": []})).send().await?;
+    assert_eq!(bad.status(), 422, "an empty rule set is refused");
+    Ok(())
+}
