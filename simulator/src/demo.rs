@@ -270,6 +270,7 @@ fn central_settings(dir: &Path, port: u16) -> Result<tote_central::config::Setti
         database: tote_central::config::DatabaseSettings::sqlite_file(dir.join("central.sqlite")),
         orders: OrderSettings { payment_timeout_ms: 1_800_000, sweep_interval_ms: 1000, max_lines: 50, intake_shards: 4 },
         retention: RetentionSettings::default(),
+        payment: PaymentSettings::default(),
         auth: AuthSettings { admin_token: SecretString::from(ADMIN_TOKEN.to_owned()), read_token: SecretString::from(READ_TOKEN.to_owned()) },
         log: "warn".into(),
     };

@@ -244,8 +244,25 @@ impl PaymentChannel for Wechat {
             if !response.status().is_success() {
                 return Err(ChannelError::BadAnswer(format!("bill download HTTP {}", response.status())));
             }
-            read_limited(response, MAX_BILL_BYTES).await
+            let file = read_limited(response, MAX_BILL_BYTES).await?;
+            check_hash(&link, &file)?;
+            Ok(file)
         })
+    }
+}
+
+/// The downloaded bill must be the file the signed link describes.
+fn check_hash(link: &v3::BillLink, file: &[u8]) -> Result<(), ChannelError> {
+    let algorithm = match link.hash_type.as_str() {
+        "SHA1" => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        "SHA256" => &ring::digest::SHA256,
+        other => return Err(ChannelError::BadAnswer(format!("bill hash type {other}"))),
+    };
+    let digest: String = ring::digest::digest(algorithm, file).as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    if digest.eq_ignore_ascii_case(&link.hash_value) {
+        Ok(())
+    } else {
+        Err(ChannelError::BadAnswer("the bill's hash is not the one its link announced".into()))
     }
 }
 

@@ -45,7 +45,7 @@ const REQUIRED: [(&str, &str); 6] = [
 type Params = BTreeMap<String, String>;
 
 pub(super) fn router(inner: Arc<Inner>) -> Router {
-    Router::new().route("/gateway.do", post(gateway)).with_state(inner)
+    Router::new().route("/gateway.do", post(gateway)).route("/bills/alipay/{day}", axum::routing::get(bill_file)).with_state(inner)
 }
 
 /// What goes wrong, as Alipay's gateway codes it.
@@ -113,6 +113,7 @@ pub(super) fn server_error(inner: &Inner) -> Response {
 
 async fn gateway(
     State(inner): State<Arc<Inner>>,
+    headers: axum::http::HeaderMap,
     query: Result<Query<Params>, QueryRejection>,
     form: Result<Form<Params>, FormRejection>,
 ) -> Response {
@@ -121,12 +122,13 @@ async fn gateway(
         Err(error) => return respond(&inner, "error", Err(error)),
     };
     let method = params.get("method").map(String::as_str).filter(|m| is_known(m)).unwrap_or("error").to_string();
-    let reply = process(&inner, &params).await;
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
+    let reply = process(&inner, &params, &host).await;
     respond(&inner, &method, reply)
 }
 
 fn is_known(method: &str) -> bool {
-    ["alipay.trade.precreate", "alipay.trade.query", "alipay.trade.close", "alipay.trade.refund"].contains(&method)
+    ["alipay.trade.precreate", "alipay.trade.query", "alipay.trade.close", "alipay.trade.refund", BILL_METHOD].contains(&method)
 }
 
 /// Query-string and form parameters together (a POST without a form body is fine when
@@ -141,7 +143,7 @@ fn merge(query: Result<Query<Params>, QueryRejection>, form: Result<Form<Params>
     Ok(params)
 }
 
-async fn process(inner: &Arc<Inner>, params: &Params) -> Reply {
+async fn process(inner: &Arc<Inner>, params: &Params, host: &str) -> Reply {
     check_public(inner, params)?;
     let notify_url = params.get("notify_url").filter(|u| !u.is_empty()).cloned();
     let biz = params.get("biz_content").map(String::as_str).unwrap_or_default();
@@ -150,6 +152,7 @@ async fn process(inner: &Arc<Inner>, params: &Params) -> Reply {
         "alipay.trade.query" => query(inner, &parse_biz(biz)?),
         "alipay.trade.close" => close(inner, &parse_biz(biz)?),
         "alipay.trade.refund" => refund(inner, &parse_biz(biz)?, notify_url),
+        BILL_METHOD => bill_link(&parse_biz(biz)?, host),
         other => Err(AlipayError::invalid("isv.invalid-method", format!("no method {other}"))),
     }
 }
@@ -437,4 +440,28 @@ fn sign(inner: &Inner, url: String, mut form: Params) -> Result<Envelope, SimErr
     form.insert("sign".into(), sign);
     let id = form.get("notify_id").cloned().unwrap_or_default();
     Ok(Envelope { channel: CHANNEL, id, payload: Payload::Alipay { url, form } })
+}
+
+// --- bills -----------------------------------------------------------------------------------
+
+const BILL_METHOD: &str = "alipay.data.dataservice.bill.downloadurl.query";
+
+/// Where the day's bill (a zip of a GBK CSV) can be downloaded.
+fn bill_link(query: &tote_shared::payment::alipay::BillQuery, host: &str) -> Reply {
+    if query.bill_type != "trade" {
+        return Err(AlipayError::business("ACQ.INVALID_PARAMETER", "only bill_type trade is served"));
+    }
+    let day = tote_shared::payment::bill::BillDay::parse(&query.bill_date)
+        .ok_or_else(|| AlipayError::business("ACQ.INVALID_PARAMETER", "bill_date must be YYYY-MM-DD"))?;
+    Ok(json!({"code": "10000", "msg": "Success", "bill_download_url": format!("http://{host}/bills/alipay/{day}")}))
+}
+
+async fn bill_file(State(inner): State<Arc<Inner>>, axum::extract::Path(day): axum::extract::Path<String>) -> Response {
+    let Some(day) = tote_shared::payment::bill::BillDay::parse(&day) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match super::bills::file(&inner, CHANNEL, day) {
+        Ok(file) => ([(axum::http::header::CONTENT_TYPE, "application/zip")], file).into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
 }

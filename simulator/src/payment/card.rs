@@ -48,6 +48,7 @@ pub(super) fn router(inner: Arc<Inner>) -> Router {
         .route("/v1/payment_intents/{id}", get(retrieve))
         .route("/v1/payment_intents/{id}/cancel", post(cancel))
         .route("/v1/refunds", post(create_refund))
+        .route("/v1/reporting/balance_transactions.csv", get(balance_report))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(inner.clone(), require_secret_key))
         .with_state(inner)
@@ -533,4 +534,22 @@ fn event(inner: &Inner, kind: &str, object: serde_json::Value) -> Envelope {
     let id = inner.ledger().new_id("evt_", ALPHANUMERIC, 24);
     let event = Event { id: id.clone(), object: "event".into(), kind: kind.into(), created: now_ms() / 1000, data: EventData { object } };
     Envelope { channel: CHANNEL, id, payload: Payload::Card { body: serde_json::to_string(&event).unwrap_or_default() } }
+}
+
+// --- bills -----------------------------------------------------------------------------------
+
+#[derive(serde::Deserialize)]
+struct ReportQuery {
+    day: String,
+}
+
+/// The day's balance transactions (UTC day) as CSV.
+async fn balance_report(State(inner): State<Arc<Inner>>, query: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+    let Some(day) = query.ok().and_then(|Query(q)| tote_shared::payment::bill::BillDay::parse(&q.day)) else {
+        return CardError::invalid("parameter_invalid", "day must be YYYY-MM-DD").into_response();
+    };
+    match super::bills::file(&inner, ChannelKind::Card, day) {
+        Ok(file) => ([(header::CONTENT_TYPE, "text/csv")], file).into_response(),
+        Err(error) => CardError::invalid("report_unavailable", error.to_string()).into_response(),
+    }
 }

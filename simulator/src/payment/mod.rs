@@ -13,6 +13,7 @@
 //! read `ChannelSim::records` and `FeeRate`.
 
 mod alipay;
+pub mod bills;
 mod card;
 mod delivery;
 pub mod keys;
@@ -151,6 +152,8 @@ struct ChannelRuntime {
     deliveries: AtomicU64,
     acknowledged: AtomicU64,
     pending: AtomicU64,
+    /// Differences planted in this channel's bills.
+    plants: Mutex<Vec<bills::Plant>>,
 }
 
 impl ChannelRuntime {
@@ -161,6 +164,7 @@ impl ChannelRuntime {
             deliveries: AtomicU64::new(0),
             acknowledged: AtomicU64::new(0),
             pending: AtomicU64::new(0),
+            plants: Mutex::new(Vec::new()),
         }
     }
 
@@ -502,6 +506,16 @@ impl ChannelSim {
     }
 
     /// Every trade and refund of `channel`, oldest first (what a daily bill is made from).
+    /// Plants a difference in this channel's bills from now on.
+    pub fn plant(&self, channel: ChannelKind, plant: bills::Plant) {
+        lock(&self.inner.channel(channel).plants).push(plant);
+    }
+
+    /// The lines of the channel's bill for `day` (plants applied), as it would serve them.
+    pub fn bill_lines(&self, channel: ChannelKind, day: tote_shared::payment::bill::BillDay) -> Vec<tote_shared::payment::bill::BillLine> {
+        bills::lines(&self.inner, channel, day)
+    }
+
     pub fn records(&self, channel: ChannelKind) -> (Vec<TradeRecord>, Vec<RefundRecord>) {
         self.inner.ledger().records(channel)
     }

@@ -35,6 +35,8 @@ pub(super) fn router(inner: Arc<Inner>) -> Router {
         .route("/v3/pay/transactions/out-trade-no/{out_trade_no}", get(query))
         .route("/v3/pay/transactions/out-trade-no/{out_trade_no}/close", post(close))
         .route("/v3/refund/domestic/refunds", post(refund))
+        .route("/v3/bill/tradebill", get(tradebill))
+        .route("/v3/billdownload/file", get(bill_file))
         .fallback(not_found)
         .with_state(inner)
 }
@@ -469,5 +471,42 @@ fn seal(inner: &Inner, event_type: &str, original_type: &str, plaintext: &str, u
             tracing::error!(%error, "the APIv3 key does not seal");
             None
         }
+    }
+}
+
+// --- bills -----------------------------------------------------------------------------------
+
+/// `GET /v3/bill/tradebill?bill_date=YYYY-MM-DD&bill_type=ALL`: where to download the day's
+/// trade bill, and its SHA-1.
+async fn tradebill(State(inner): State<Arc<Inner>>, headers: axum::http::HeaderMap, RawQuery(raw): RawQuery, Signed(_): Signed) -> Response {
+    let reply = bill_day(raw.as_deref()).and_then(|day| {
+        let file = super::bills::file(&inner, CHANNEL, day).map_err(|e| WechatError::Param(e.to_string()))?;
+        let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &file);
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+        let link = tote_shared::payment::wechat::BillLink {
+            hash_type: "SHA1".into(),
+            hash_value: digest.as_ref().iter().map(|b| format!("{b:02x}")).collect(),
+            download_url: format!("http://{host}/v3/billdownload/file?token={day}"),
+        };
+        json(&link)
+    });
+    answer(&inner, reply)
+}
+
+fn bill_day(raw: Option<&str>) -> Result<tote_shared::payment::bill::BillDay, WechatError> {
+    let text = query_value(raw, "bill_date").ok_or_else(|| WechatError::Param("bill_date is required".into()))?;
+    if query_value(raw, "bill_type").is_some_and(|t| t != "ALL") {
+        return Err(WechatError::Param("only bill_type ALL is served".into()));
+    }
+    tote_shared::payment::bill::BillDay::parse(text).ok_or_else(|| WechatError::Param(format!("bill_date {text} is not YYYY-MM-DD")))
+}
+
+/// The bill file itself (a signed request; the file is checked by its hash, not signed).
+async fn bill_file(State(inner): State<Arc<Inner>>, RawQuery(raw): RawQuery, Signed(_): Signed) -> Response {
+    let day = query_value(raw.as_deref(), "token").and_then(tote_shared::payment::bill::BillDay::parse);
+    match day.map(|day| super::bills::file(&inner, CHANNEL, day)) {
+        Some(Ok(file)) => ([(header::CONTENT_TYPE, "application/octet-stream")], file).into_response(),
+        Some(Err(error)) => answer(&inner, Err(WechatError::Param(error.to_string()))),
+        None => answer(&inner, Err(WechatError::Param("token is not a bill".into()))),
     }
 }

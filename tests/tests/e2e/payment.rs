@@ -549,3 +549,95 @@ async fn a_card_testing_burst_is_blocked_while_normal_shoppers_pay_and_each_deci
     assert_eq!(bad.status(), 422, "an empty rule set is refused");
     Ok(())
 }
+
+// --- reconciliation ---------------------------------------------------------------------------
+
+use tote_shared::payment::bill::{BillDay, BillStatus};
+use tote_sim::payment::bills::Plant;
+
+/// The channel's bill day of a payment it settled.
+fn bill_day(w: &PaymentWorld, channel: ChannelKind, out_trade_no: &str) -> Result<BillDay> {
+    let paid_ms = w.sim.trade(channel, out_trade_no).and_then(|t| t.paid_ms).context("paid at the channel")?;
+    let offset = tote_shared::payment::bill::day_offset_ms(channel);
+    BillDay::parse(&tote_central::analytics::utc_day(paid_ms + offset)).context("a day")
+}
+
+/// Pays `n` one-pair orders on `channel`; their out_trade_nos.
+async fn paid_orders(w: &PaymentWorld, channel: ChannelKind, n: usize) -> Result<Vec<(u64, String)>> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let order = w.order(&format!("recon-{}-{i}", channel.as_str()), 1).await?;
+        let no = started(w, order, channel, 201).await?;
+        w.sim.pay(channel, &no)?;
+        w.wait_order_state(order, "awaiting_shipment").await?;
+        out.push((order, no));
+    }
+    Ok(out)
+}
+
+async fn reconcile(w: &PaymentWorld, channel: ChannelKind, day: BillDay) -> Result<(Value, Vec<Value>)> {
+    let run = w.central().post("/api/v1/payments/reconciliation/runs", json!({"channel": channel.as_str(), "day": day.to_string()})).await?.ok()?;
+    let items = w.central().get(&format!("/api/v1/payments/reconciliation/runs/{}/items", run["id"])).await?.ok()?;
+    Ok((run, items.as_array().cloned().unwrap_or_default()))
+}
+
+fn found(items: &[Value]) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = items.iter().map(|i| (i["kind"].as_str().unwrap_or("").to_owned(), i["out_trade_no"].as_str().unwrap_or("").to_owned())).collect();
+    found.sort();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reconciliation_finds_every_difference_planted_in_each_channels_bill_and_nothing_else() -> Result<()> {
+    let w = PaymentWorld::start(Backend::Sqlite, 23).await?;
+    for channel in ChannelKind::ALL {
+        let orders = paid_orders(&w, channel, 5).await?;
+        // One refund, settled at the channel.
+        w.refund(orders[4].0, &format!("recon-refund-{}", channel.as_str()), 1).await?.ok()?;
+        w.wait_refund_state(orders[4].0, "succeeded").await?;
+        let day = bill_day(&w, channel, &orders[0].1)?;
+        for (_, no) in &orders {
+            anyhow::ensure!(bill_day(&w, channel, no)? == day, "the payments straddle midnight; run again");
+        }
+
+        // A clean bill first: everything matches, fees as the contract says.
+        let (run, items) = reconcile(&w, channel, day).await?;
+        assert_eq!(items.len(), 0, "{}: a clean bill has no difference: {items:?}", channel.as_str());
+        assert_eq!((run["matched"].as_u64(), run["bill_lines"].as_u64()), (Some(6), Some(6)), "{}: {run}", channel.as_str());
+        assert_eq!(run["fee_total_minor"], run["expected_fee_total_minor"], "{}", channel.as_str());
+
+        // Then one difference of each kind.
+        let no = |i: usize| orders[i].1.clone();
+        w.sim.plant(channel, Plant::Drop { out_trade_no: no(0), out_refund_no: None });
+        w.sim.plant(channel, Plant::Extra { out_trade_no: "T99999999_9".into(), amount_minor: 1_000 });
+        w.sim.plant(channel, Plant::Amount { out_trade_no: no(1), delta_minor: 100 });
+        w.sim.plant(channel, Plant::Fee { out_trade_no: no(2), delta_minor: 7 });
+        let mut expected = vec![
+            ("amount".to_owned(), no(1)),
+            ("fee".to_owned(), no(2)),
+            ("missing_ours".to_owned(), "T99999999_9".to_owned()),
+            ("missing_theirs".to_owned(), no(0)),
+        ];
+        // Only WeChat's bill has a column that can say a payment was not a success.
+        if channel == ChannelKind::Wechat {
+            w.sim.plant(channel, Plant::Status { out_trade_no: no(3), status: BillStatus::Closed });
+            expected.push(("status".to_owned(), no(3)));
+        }
+        expected.sort();
+        let (run, items) = reconcile(&w, channel, day).await?;
+        assert_eq!(found(&items), expected, "{}: {items:#?}", channel.as_str());
+        assert_eq!(run["differences"].as_u64(), Some(expected.len() as u64));
+
+        // HQ resolves one; a rerun finds the same five and keeps the resolution.
+        let first = items.iter().find(|i| i["kind"] == "missing_theirs").context("item")?;
+        w.central().post(&format!("/api/v1/payments/reconciliation/items/{}/resolve", first["id"]), json!({"resolution": "channel re-issued its bill"})).await?.ok()?;
+        let (_, again) = reconcile(&w, channel, day).await?;
+        assert_eq!(found(&again), expected);
+        let kept = again.iter().find(|i| i["kind"] == "missing_theirs").context("item")?;
+        assert_eq!((kept["state"].as_str(), kept["resolution"].as_str()), (Some("resolved"), Some("channel re-issued its bill")));
+        assert_eq!(again.iter().filter(|i| i["state"] == "open").count(), expected.len() - 1);
+    }
+    let runs = w.central().get("/api/v1/payments/reconciliation/runs").await?.ok()?;
+    assert_eq!(runs.as_array().map(Vec::len), Some(3), "one run per channel and day: {runs}");
+    Ok(())
+}
