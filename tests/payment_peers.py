@@ -141,9 +141,19 @@ def alipay_content(req):
     return sdk("alipay.aop.api.util.SignatureUtils").get_sign_content(params)
 
 
+def pkcs1(pem):
+    """The SDK reads only PKCS#1 private keys; a PKCS#8 one is the same key in another wrapper."""
+    if "BEGIN PRIVATE KEY" not in pem:
+        return pem
+    from cryptography.hazmat.primitives import serialization
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                             serialization.NoEncryption()).decode()
+
+
 def alipay_sign(req):
     content = alipay_content(req)
-    sign = sdk("alipay.aop.api.util.SignatureUtils").sign_with_rsa2(need(req, "private_key_pem"), content, "utf-8")
+    sign = sdk("alipay.aop.api.util.SignatureUtils").sign_with_rsa2(pkcs1(need(req, "private_key_pem")), content, "utf-8")
     return {"sign_content": content, "sign": sign}
 
 

@@ -17,6 +17,7 @@ mod lifecycle;
 mod offline;
 mod oversell;
 mod payment;
+mod payment_peers;
 mod scanners;
 mod stations;
 mod story;
