@@ -1,5 +1,6 @@
 //! The demo: real daemons in this process, simulated people talking to them over HTTP.
 
+use tote_sim::payment::{ChannelKeys, ChannelKind, ChannelSim, SimConfig};
 use crate::client::Api;
 use anyhow::{ensure, Context, Result};
 use rand::rngs::StdRng;
@@ -58,14 +59,27 @@ pub async fn run(options: Options) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let port = |offset: u16| if options.port == 0 { 0 } else { options.port + offset };
 
-    let central = tote_central::startup::App::build(central_settings(&dir, port(0))?).await?;
+    // The payment channels, played by the simulator with their own keys.
+    let seed = options.seed;
+    let keys = tokio::task::spawn_blocking(move || ChannelKeys::generate(seed)).await??;
+    let mut sim_config = SimConfig::new(keys, options.seed);
+    sim_config.time_scale = 0.05;
+    let channels = ChannelSim::start(sim_config).await?;
+    let central = tote_central::startup::App::build(central_settings(&dir, port(0), &channels)?).await?;
     let central_url = format!("http://{}", central.local_addr()?);
+    channels.set_card_webhook_url(Some(format!("{central_url}/api/v1/payments/notify/card")));
     tokio::spawn(central.run_until_stopped(std::future::pending()));
     let hq = Api::new(central_url.clone(), Some(ADMIN_TOKEN.into()));
     let reader = Api::new(central_url.clone(), Some(READ_TOKEN.into()));
 
     println!("Tote demo — data in {}", dir.display());
     println!("  central  {central_url}   (HQ API; token {READ_TOKEN} reads, OpenAPI at /api/v1/openapi.json)");
+    println!(
+        "  payment  WeChat Pay {}, Alipay {}, card gateway {}   (simulated channels with their own keys)",
+        channels.base_url(ChannelKind::Wechat),
+        channels.base_url(ChannelKind::Alipay),
+        channels.base_url(ChannelKind::Card)
+    );
     seed_catalog(&hq).await?;
     let mut edges = Vec::new();
     let mut printers = Vec::new();
@@ -118,7 +132,7 @@ pub async fn run(options: Options) -> Result<()> {
     for (edge, (code, _)) in edges.iter().zip(WAREHOUSES) {
         stock_warehouse(edge, code).await?;
     }
-    let story = story(&reader, &hq, &edges[0]).await;
+    let story = story(&reader, &hq, &edges[0], &channels).await;
     let story = match story {
         Ok(()) => robots_on_the_floor(&edges[0], robots.len()).await,
         failed => failed,
@@ -137,7 +151,7 @@ pub async fn run(options: Options) -> Result<()> {
     stock_pods(&edges[0]).await?;
     println!("\nShoppers keep ordering ({} per minute, seed {}); robots bring pods to SH-01's stations; Ctrl-C stops.", options.orders_per_minute, options.seed);
     tokio::select! {
-        r = shoppers(&hq, &edges, options.seed, options.orders_per_minute) => r,
+        r = shoppers(&hq, &edges, &channels, options.seed, options.orders_per_minute) => r,
         r = station_workers(&edges[0]) => r,
         _ = tote_shared::runtime::system::shutdown_signal() => Ok(()),
     }
@@ -263,14 +277,24 @@ async fn station_workers(edge: &Api) -> Result<()> {
     }
 }
 
-fn central_settings(dir: &Path, port: u16) -> Result<tote_central::config::Settings> {
+/// Central's payment settings for the simulated channels (their URLs and keys).
+fn payment_settings(channels: &ChannelSim) -> Result<tote_central::config::PaymentSettings> {
+    #[derive(serde::Deserialize)]
+    struct Section {
+        payment: tote_central::config::PaymentSettings,
+    }
+    let text = channels.central_config("query_after_ms = 5000\ndispatch_interval_ms = 200");
+    Ok(toml::from_str::<Section>(&text)?.payment)
+}
+
+fn central_settings(dir: &Path, port: u16, channels: &ChannelSim) -> Result<tote_central::config::Settings> {
     use tote_central::config::*;
     let settings = Settings {
         http: HttpSettings { listen: SocketAddr::from(([127, 0, 0, 1], port)), max_body_bytes: 65_536, max_connections: 1024, max_in_flight: 512 },
         database: tote_central::config::DatabaseSettings::sqlite_file(dir.join("central.sqlite")),
         orders: OrderSettings { payment_timeout_ms: 1_800_000, sweep_interval_ms: 1000, max_lines: 50, intake_shards: 4 },
         retention: RetentionSettings::default(),
-        payment: PaymentSettings::default(),
+        payment: payment_settings(channels)?,
         auth: AuthSettings { admin_token: SecretString::from(ADMIN_TOKEN.to_owned()), read_token: SecretString::from(READ_TOKEN.to_owned()) },
         log: "warn".into(),
     };
@@ -370,7 +394,7 @@ async fn level(reader: &Api, warehouse: &str) -> Result<Value> {
 }
 
 /// The acceptance story from MISSION.md, steps 2–5, with checks.
-async fn story(reader: &Api, hq: &Api, sh: &Api) -> Result<()> {
+async fn story(reader: &Api, hq: &Api, sh: &Api, channels: &ChannelSim) -> Result<()> {
     wait(Duration::from_secs(20), "opening stock at central", || async { Ok(level(reader, "SH-01").await?["on_hand"] == 12) }).await?;
     wait(Duration::from_secs(20), "opening stock at central", || async { Ok(level(reader, "BJ-01").await?["on_hand"] == 5) }).await?;
     println!("\nThe story: one pair of Pegasus 39, men, white, EU 42");
@@ -384,8 +408,18 @@ async fn story(reader: &Api, hq: &Api, sh: &Api) -> Result<()> {
     let sh_level = level(reader, "SH-01").await?;
     say(format!("order {id} from Shanghai routed to SH-01; one unit locked (sellable there {})", sh_level["sellable"]));
     ensure!(sh_level["sellable"] == 11, "sellable should be 11");
-    hq.post(&format!("/api/v1/orders/{id}/pay"), &json!({})).await?;
-    say(format!("paid: the lock became a deduction (committed {}, sellable {})", level(reader, "SH-01").await?["committed"], level(reader, "SH-01").await?["sellable"]));
+    pay(reader, hq, channels, id, ChannelKind::Wechat).await?;
+    let payment = &reader.get(&format!("/api/v1/orders/{id}/payments")).await?[0];
+    ensure!(payment["state"] == "succeeded", "the WeChat Pay payment should have succeeded: {payment}");
+    say(format!(
+        "WeChat Pay: payment {} (QR code {}) paid by the customer, transaction {}",
+        payment["out_trade_no"].as_str().unwrap_or(""),
+        payment["pay_url"].as_str().unwrap_or(""),
+        payment["channel_ref"].as_str().unwrap_or("")
+    ));
+    let sh_level = level(reader, "SH-01").await?;
+    say(format!("paid: WeChat Pay's notification verified and applied once; the lock became a deduction (committed {}, sellable {})", sh_level["committed"], sh_level["sellable"]));
+    ensure!(sh_level["committed"] == 1 && sh_level["sellable"] == 11, "paid: committed 1, sellable 11");
     let path = format!("/api/v1/orders/{id}");
     let fulfilment = wait_json(Duration::from_secs(20), || sh.get(&path)).await?;
     say(format!("SH-01's edge received the order with {} pick task(s)", fulfilment["tasks"].as_array().map_or(0, |t| t.len())));
@@ -411,7 +445,40 @@ async fn story(reader: &Api, hq: &Api, sh: &Api) -> Result<()> {
         say(format!("  {:<16} {:<10} {:>+3} → {:<3} ({})", e["cause"].as_str().unwrap_or(""), e["field"].as_str().unwrap_or(""),
             e["delta"].as_i64().unwrap_or(0), e["balance_after"].as_i64().unwrap_or(0), e["reference"].as_str().unwrap_or("")));
     }
-    journal(reader, id).await
+    journal(reader, id).await?;
+    invoice(reader, id).await
+}
+
+/// The customer pays `id` on `channel`: central creates the payment at the channel, the
+/// shopper pays (the simulator plays both), the channel's signed notification marks it paid.
+async fn pay(reader: &Api, hq: &Api, channels: &ChannelSim, id: u64, channel: ChannelKind) -> Result<()> {
+    let payer = json!({"user": format!("customer-{id}"), "device": format!("phone-{id}"), "ip": "10.20.30.40"});
+    let payment = hq.post(&format!("/api/v1/orders/{id}/payments"), &json!({"channel": channel.as_str(), "payer": payer})).await?;
+    let no = payment["out_trade_no"].as_str().context("out_trade_no")?.to_owned();
+    if reader.get(&format!("/api/v1/orders/{id}")).await?["state"] == "awaiting_payment" {
+        channels.pay(channel, &no)?;
+    }
+    let path = format!("/api/v1/orders/{id}");
+    wait(Duration::from_secs(30), "the channel's payment notification", || async { Ok(reader.get(&path).await?["state"] != "awaiting_payment") }).await
+}
+
+/// The e-invoice issued for the paid order.
+async fn invoice(reader: &Api, id: u64) -> Result<()> {
+    let path = format!("/api/v1/orders/{id}/invoices");
+    wait(Duration::from_secs(20), "the e-invoice", || async { Ok(reader.get(&path).await?.as_array().is_some_and(|l| !l.is_empty())) }).await?;
+    let invoices = reader.get(&path).await?;
+    let blue = &invoices[0];
+    ensure!(blue["kind"] == "blue" && blue["totals"]["amount_minor"] == 89_900, "the invoice should be a blue one of ¥899.00: {blue}");
+    let yuan = |v: &Value| v.as_i64().unwrap_or(0) as f64 / 100.0;
+    say(format!(
+        "e-invoice {}: ¥{:.2} incl. VAT ¥{:.2} ({}), seller {}",
+        blue["number"].as_str().unwrap_or(""),
+        yuan(&blue["totals"]["amount_minor"]),
+        yuan(&blue["totals"]["tax_minor"]),
+        "13 %",
+        blue["seller"]["name"].as_str().unwrap_or("")
+    ));
+    Ok(())
 }
 
 /// The journal's event types about `subject`, in order (paging through all of it).
@@ -482,7 +549,7 @@ async fn pick(edge: &Api, fulfilment: &Value) -> Result<()> {
 }
 
 /// Continuous mode: seeded shoppers across cities; workers at the right edge fulfil each.
-async fn shoppers(hq: &Api, edges: &[Api], seed: u64, per_minute: u32) -> Result<()> {
+async fn shoppers(hq: &Api, edges: &[Api], channels: &ChannelSim, seed: u64, per_minute: u32) -> Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
     let cities = ["Shanghai", "Hangzhou", "Suzhou", "Nanjing", "Beijing", "Tianjin", "Shenyang"];
     let pause = Duration::from_millis(60_000 / u64::from(per_minute.max(1)));
@@ -509,7 +576,8 @@ async fn shoppers(hq: &Api, edges: &[Api], seed: u64, per_minute: u32) -> Result
             say(format!("order {id} (EU {size} to {city}) left unpaid; it closes after the payment timeout"));
             continue;
         }
-        hq.post(&format!("/api/v1/orders/{id}/pay"), &json!({})).await?;
+        let channel = ChannelKind::ALL[rng.gen_range(0..ChannelKind::ALL.len())];
+        pay(hq, hq, channels, id, channel).await?;
         let Some(i) = WAREHOUSES.iter().position(|(c, _)| *c == warehouse) else { continue };
         let edge = &edges[i];
         let path = format!("/api/v1/orders/{id}");
@@ -527,7 +595,7 @@ async fn shoppers(hq: &Api, edges: &[Api], seed: u64, per_minute: u32) -> Result
         edge.post(&format!("/api/v1/orders/{id}/pack"), &json!({})).await?;
         let tracking = format!("SF{:010}", 1_000_000 + id);
         edge.post(&format!("/api/v1/orders/{id}/ship"), &json!({"carrier": "SF", "tracking_number": tracking})).await?;
-        say(format!("order {id}: EU {size} to {city} — routed to {warehouse}, paid, picked, packed, shipped ({tracking})"));
+        say(format!("order {id}: EU {size} to {city} — routed to {warehouse}, paid by {}, picked, packed, shipped ({tracking})", channel.as_str()));
     }
     Ok(())
 }
