@@ -27,6 +27,13 @@ impl Api {
         answer(r).await
     }
 
+    /// A plain-text answer (metrics).
+    pub async fn get_text(&self, path: &str) -> Result<String> {
+        let r = self.auth(self.http.get(format!("{}{path}", self.base))).send().await?;
+        anyhow::ensure!(r.status().is_success(), "GET {path}: {}", r.status());
+        Ok(r.text().await?)
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
         let r = self.auth(self.http.post(format!("{}{path}", self.base))).json(body).send().await?;
         answer(r).await

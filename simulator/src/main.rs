@@ -10,6 +10,7 @@ mod client;
 mod demo;
 mod core_bench;
 mod central_bench;
+mod payment_bench;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -125,6 +126,14 @@ enum Bench {
         events: usize,
         #[arg(long, default_value_t = 32)]
         pool_size: usize,
+    },
+    /// Payments: orders/s through create → channel → notification → paid per channel beside
+    /// `openssl speed rsa2048`, notification verification cost, a 1,000,000-line reconciliation.
+    Payments {
+        #[arg(long, default_value_t = 2000)]
+        orders: usize,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
     },
     /// Edge pick confirmation latency.
     Pick {
@@ -265,6 +274,7 @@ fn main() -> anyhow::Result<()> {
                 Bench::Intake { clients, hot, seconds, postgres } => central_bench::intake(postgres, clients, hot, seconds, 32).await.map(|_| ()),
                 Bench::IntakeVsPgbench { seconds, pool_size } => central_bench::compare(seconds, pool_size).await,
                 Bench::Journal { events, pool_size } => central_bench::journal(events, pool_size).await,
+                Bench::Payments { orders, clients } => payment_bench::payments(orders, clients).await,
                 Bench::Pick { orders, workers } => bench::pick(orders, workers).await,
                 Bench::Sync { events } => bench::sync(events).await,
                 Bench::Fleet { robots, hz, seconds } => bench::fleet(robots, hz, seconds).await,
