@@ -29,11 +29,16 @@ impl PaymentWorld {
 
     /// `start` with central's `[payment]` tuning lines.
     pub async fn start_tuned(backend: Backend, seed: u64, tuning: &str) -> Result<PaymentWorld> {
+        Self::start_full(backend, seed, tuning, 600_000).await
+    }
+
+    /// `start_tuned` with orders closing unpaid after `payment_timeout_ms`.
+    pub async fn start_full(backend: Backend, seed: u64, tuning: &str, payment_timeout_ms: u64) -> Result<PaymentWorld> {
         let keys = tokio::task::spawn_blocking(move || ChannelKeys::generate(seed)).await??;
         let mut config = SimConfig::new(keys, seed);
         config.time_scale = TIME_SCALE;
         let sim = ChannelSim::start(config).await?;
-        let world = World::start_with(backend, &[("SH-01", "Shanghai")], 600_000, &sim.central_config(tuning)).await?;
+        let world = World::start_with(backend, &[("SH-01", "Shanghai")], payment_timeout_ms, &sim.central_config(tuning)).await?;
         sim.set_card_webhook_url(Some(world.central.url("/api/v1/payments/notify/card")));
         world.edge("SH-01").receive("A-01-01", PEGASUS_GTIN, 20).await?;
         world.edge("SH-01").wait_synced(Duration::from_secs(20)).await?;
@@ -639,5 +644,72 @@ async fn reconciliation_finds_every_difference_planted_in_each_channels_bill_and
     }
     let runs = w.central().get("/api/v1/payments/reconciliation/runs").await?.ok()?;
     assert_eq!(runs.as_array().map(Vec::len), Some(3), "one run per channel and day: {runs}");
+    Ok(())
+}
+
+// --- order timeout ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_that_times_out_closes_its_payment_at_the_channel_and_money_that_comes_late_goes_back() -> Result<()> {
+    let w = PaymentWorld::start_full(Backend::Sqlite, 29, PAYMENT_TUNING, 3_000).await?;
+
+    // Unpaid in time: the order closes, and so does the transaction at the channel.
+    let order = w.order("timeout-closed", 1).await?;
+    let no = started(&w, order, ChannelKind::Wechat, 201).await?;
+    w.wait_order_state(order, "closed").await?;
+    wait_payment_state(&w, order, "closed").await?;
+    let trade = w.sim.trade(ChannelKind::Wechat, &no).context("trade")?;
+    assert_eq!(trade.state, tote_sim::payment::TradeState::Closed, "closed at WeChat Pay too");
+    assert!(w.sim.pay(ChannelKind::Wechat, &no).is_err(), "a closed transaction cannot be paid");
+
+    // The channel cannot be reached to close it, and the customer pays meanwhile: the money
+    // arrives for an order that no longer exists and goes straight back.
+    let order = w.order("timeout-late", 1).await?;
+    let no = started(&w, order, ChannelKind::Alipay, 201).await?;
+    w.sim.answer_5xx_next(ChannelKind::Alipay, 1_000_000);
+    w.wait_order_state(order, "closed").await?;
+    wait_payment_state(&w, order, "closing").await?;
+    w.sim.answer_5xx_next(ChannelKind::Alipay, 0);
+    w.sim.pay(ChannelKind::Alipay, &no)?;
+    let refund = w.wait_refund_state(order, "succeeded").await?;
+    assert_eq!(refund["amount_minor"], PAIR);
+    assert_eq!(refund["reason"], "paid after the order ended");
+    assert_eq!((w.sim.captured_minor(ChannelKind::Alipay, &no), w.sim.refunded_minor(ChannelKind::Alipay, &no)), (PAIR, PAIR));
+    assert_eq!(w.central().order(order).await?["state"], "closed", "the order stays closed");
+    let invoices = w.central().get(&format!("/api/v1/orders/{order}/invoices")).await?.ok()?;
+    assert_eq!(invoices.as_array().map(Vec::len), Some(0), "money that went back is not invoiced");
+    check_journal(w.central()).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_held_for_review_goes_to_the_channel_only_when_hq_approves_it() -> Result<()> {
+    let w = PaymentWorld::start(Backend::Sqlite, 41).await?;
+    let central = w.central();
+    let mut rules = central.get("/api/v1/payments/risk/rules").await?.ok()?;
+    let review = json!({"name": "review-new-region", "outcome": "review", "condition": {"kind": "blocklist", "key": "ip", "values": ["10.5.5.5"]}});
+    rules["rules"].as_array_mut().context("rules")?.insert(0, review);
+    let put = central.http.put(central.url("/api/v1/payments/risk/rules")).bearer_auth(ADMIN).json(&rules).send().await?;
+    assert_eq!(put.status(), 200);
+    let body = |user: &str| json!({"channel": "wechat", "payer": {"user": user, "ip": "10.5.5.5"}});
+
+    let approved = w.order("review-approved", 1).await?;
+    let held = central.post(&format!("/api/v1/orders/{approved}/payments"), body("u-1")).await?.ok()?;
+    assert_eq!((held["state"].as_str(), held["risk_rule"].as_str()), (Some("review"), Some("review-new-region")));
+    assert!(held["pay_url"].is_null(), "nothing was created at the channel: {held}");
+    assert!(w.sim.trade(ChannelKind::Wechat, held["out_trade_no"].as_str().context("no")?).is_none());
+    central.post(&format!("/api/v1/payments/{}/review", held["id"]), json!({"approve": true})).await?.ok()?;
+    let pending = wait_payment_state(&w, approved, "pending").await?;
+    let no = pending["out_trade_no"].as_str().context("no")?;
+    w.sim.pay(ChannelKind::Wechat, no)?;
+    w.wait_order_state(approved, "awaiting_shipment").await?;
+
+    let declined = w.order("review-declined", 1).await?;
+    let held = central.post(&format!("/api/v1/orders/{declined}/payments"), body("u-2")).await?.ok()?;
+    central.post(&format!("/api/v1/payments/{}/review", held["id"]), json!({"approve": false})).await?.ok()?;
+    assert_eq!(central.get(&format!("/api/v1/payments/{}", held["id"])).await?.ok()?["state"], "closed");
+    let again = central.post(&format!("/api/v1/payments/{}/review", held["id"]), json!({"approve": true})).await?;
+    assert_eq!(again.status, 422, "a decided review cannot be decided again: {}", again.body);
+    assert!(w.sim.trade(ChannelKind::Wechat, held["out_trade_no"].as_str().context("no")?).is_none());
     Ok(())
 }
