@@ -362,6 +362,17 @@ impl PaymentSettings {
         if self.query_after_ms < 1_000 || !(10..=60_000).contains(&self.dispatch_interval_ms) {
             return invalid("payment", "query_after_ms must be ≥ 1000 and dispatch_interval_ms 10..=60000");
         }
+        let urls = [
+            ("payment.public_url", self.public_url.as_deref()),
+            ("payment.wechat.base_url", self.wechat.as_ref().map(|c| c.base_url.as_str())),
+            ("payment.alipay.gateway_url", self.alipay.as_ref().map(|c| c.gateway_url.as_str())),
+            ("payment.card.base_url", self.card.as_ref().map(|c| c.base_url.as_str())),
+        ];
+        for (field, url) in urls {
+            if url.is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://"))) {
+                return invalid(field, "must be an http:// or https:// URL");
+            }
+        }
         if self.reconcile_at_hour_utc.is_some_and(|h| h > 23) {
             return invalid("payment.reconcile_at_hour_utc", "must be 0..=23");
         }
