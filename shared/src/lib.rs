@@ -4,6 +4,7 @@
 //! What it is not: it does no I/O. No tokio, no SQLite, no HTTP. Time comes in as an argument
 //! (`now_ms`), decisions go out as values; the daemons own sockets and files.
 
+pub mod calendar;
 pub mod domain;
 pub mod geo;
 pub mod gtp;

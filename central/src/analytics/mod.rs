@@ -32,20 +32,7 @@ pub fn measures(event: &BusinessEvent) -> Option<(Measure, &[EventLine])> {
     }
 }
 
-/// `YYYY-MM-DD` (UTC) of a unix time in ms (Howard Hinnant's civil-from-days).
-pub fn utc_day(at_ms: i64) -> String {
-    let days = at_ms.div_euclid(86_400_000);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
-}
+pub use tote_shared::calendar::utc_day;
 
 /// Units and value per (UTC day, SKU, measure) over `entries`. Pure.
 pub fn totals(entries: &[JournalEntry]) -> BTreeMap<(String, Sku, Measure), (i64, i64)> {
