@@ -242,14 +242,14 @@ pub fn run_by_id(tx: &mut dyn Tx, id: u64) -> DbResult<Option<Run>> {
 }
 
 pub fn runs(tx: &mut dyn Tx, day: Option<&str>, limit: u32) -> DbResult<Vec<Run>> {
-    let rows = tx.query(&format!("{RUN_COLUMNS} WHERE (?1 IS NULL OR day = ?1) ORDER BY day DESC, channel LIMIT ?2"), &params![day, limit])?;
+    let rows = tx.query(&format!("{RUN_COLUMNS} WHERE (CAST(?1 AS TEXT) IS NULL OR day = ?1) ORDER BY day DESC, channel LIMIT ?2"), &params![day, limit])?;
     rows.iter().map(run_row).collect()
 }
 
 pub fn items(tx: &mut dyn Tx, run_id: u64, state: Option<&str>, limit: u32) -> DbResult<Vec<Item>> {
     let rows = tx.query(
         "SELECT id, run_id, kind, out_trade_no, out_refund_no, detail, ours, theirs, state, resolution, resolved_ms FROM reconciliation_item
-         WHERE run_id = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id LIMIT ?3",
+         WHERE run_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR state = ?2) ORDER BY id LIMIT ?3",
         &params![run_id, state, limit],
     )?;
     let json = |raw: Option<String>| raw.map(|t| serde_json::from_str(&t).map_err(corrupt)).transpose();

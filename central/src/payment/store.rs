@@ -353,7 +353,7 @@ pub fn attempts_since(tx: &mut dyn Tx, since_ms: i64, limit: u32) -> DbResult<Ve
 pub fn decisions(tx: &mut dyn Tx, outcome: Option<&str>, limit: u32) -> DbResult<Vec<RiskDecisionRow>> {
     let rows = tx.query(
         "SELECT attempt_id, at_ms, order_id, payment_id, attempt, outcome, rule, reason, status FROM risk_decision
-         WHERE (?1 IS NULL OR outcome = ?1) ORDER BY at_ms DESC, attempt_id DESC LIMIT ?2",
+         WHERE (CAST(?1 AS TEXT) IS NULL OR outcome = ?1) ORDER BY at_ms DESC, attempt_id DESC LIMIT ?2",
         &params![outcome, limit],
     )?;
     rows.iter()

@@ -49,6 +49,11 @@ impl PaymentWorld {
         &self.world.central
     }
 
+    /// `outcome` with central's log attached when it failed.
+    pub fn explained<T>(&self, outcome: Result<T>) -> Result<T> {
+        outcome.map_err(|e| e.context(format!("central's log:\n{}", lock(&self.central().daemon).log())))
+    }
+
     /// A new order for `qty` pairs; its id.
     pub async fn order(&self, key: &str, qty: i64) -> Result<u64> {
         let order = self.central().create_order(key, &order_body(PEGASUS, qty, "Shanghai")).await?.ok()?;
@@ -494,19 +499,33 @@ async fn pay_attempt(w: &PaymentWorld, order_id: u64, user: &str, card: &str, ip
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_card_testing_burst_is_blocked_while_normal_shoppers_pay_and_each_decision_names_its_rule() -> Result<()> {
-    let w = PaymentWorld::start(Backend::Sqlite, 19).await?;
-    stock_socks(&w, 40).await?;
+    card_testing_on(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_card_testing_burst_is_blocked_on_postgres() -> Result<()> {
+    card_testing_on(Backend::Postgres).await
+}
+
+async fn card_testing_on(backend: Backend) -> Result<()> {
+    let w = PaymentWorld::start(backend, 19).await?;
+    let outcome = card_testing(&w).await;
+    w.explained(outcome)
+}
+
+async fn card_testing(w: &PaymentWorld) -> Result<()> {
+    stock_socks(w, 40).await?;
 
     // A stolen card tried from new accounts with ¥5 orders; the bank declines each.
     let mut outcomes = Vec::new();
     for i in 0..12 {
-        let order = socks_order(&w, format!("fraud-{i}")).await?;
-        let reply = pay_attempt(&w, order, &format!("new-account-{i}"), "fp-stolen-card", "10.9.9.9").await?;
+        let order = socks_order(w, format!("fraud-{i}")).await?;
+        let reply = pay_attempt(w, order, &format!("new-account-{i}"), "fp-stolen-card", "10.9.9.9").await?;
         outcomes.push(reply.status.as_u16());
         if reply.status == 201 {
             let no = reply.body["out_trade_no"].as_str().context("no")?.to_owned();
             w.sim.decline(ChannelKind::Card, &no)?;
-            wait_payment_state(&w, order, "failed").await?;
+            wait_payment_state(w, order, "failed").await?;
             // The risk rules learn of the decline through the journal.
             wait_journal_settled(w.central()).await?;
         } else {
@@ -520,8 +539,8 @@ async fn a_card_testing_burst_is_blocked_while_normal_shoppers_pay_and_each_deci
 
     // Twenty ordinary shoppers, each with their own card, pay the same ¥5 and all get through.
     for i in 0..20 {
-        let order = socks_order(&w, format!("shopper-{i}")).await?;
-        let reply = pay_attempt(&w, order, &format!("shopper-{i}"), &format!("fp-shopper-{i}"), &format!("10.1.0.{i}")).await?;
+        let order = socks_order(w, format!("shopper-{i}")).await?;
+        let reply = pay_attempt(w, order, &format!("shopper-{i}"), &format!("fp-shopper-{i}"), &format!("10.1.0.{i}")).await?;
         assert_eq!(reply.status, 201, "shopper {i}: {}", reply.body);
         w.sim.pay(ChannelKind::Card, reply.body["out_trade_no"].as_str().context("no")?)?;
         w.wait_order_state(order, "awaiting_shipment").await?;
@@ -546,8 +565,8 @@ async fn a_card_testing_burst_is_blocked_while_normal_shoppers_pay_and_each_deci
     let central = w.central();
     let put = central.http.put(central.url("/api/v1/payments/risk/rules")).bearer_auth(ADMIN).json(&rules).send().await?;
     assert_eq!(put.status(), 200);
-    let order = socks_order(&w, "shopper-7-again".into()).await?;
-    let reply = pay_attempt(&w, order, "shopper-7", "fp-shopper-7", "10.1.0.7").await?;
+    let order = socks_order(w, "shopper-7-again".into()).await?;
+    let reply = pay_attempt(w, order, "shopper-7", "fp-shopper-7", "10.1.0.7").await?;
     assert_eq!(reply.status, 403);
     assert!(reply.body["detail"].as_str().is_some_and(|d| d.contains("blocked-ip")), "{}", reply.body);
     let bad = central.http.put(central.url("/api/v1/payments/risk/rules")).bearer_auth(ADMIN).json(&json!({"rules": []})).send().await?;
@@ -594,19 +613,33 @@ fn found(items: &[Value]) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reconciliation_finds_every_difference_planted_in_each_channels_bill_and_nothing_else() -> Result<()> {
-    let w = PaymentWorld::start(Backend::Sqlite, 23).await?;
+    reconciliation_on(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reconciliation_finds_every_planted_difference_on_postgres() -> Result<()> {
+    reconciliation_on(Backend::Postgres).await
+}
+
+async fn reconciliation_on(backend: Backend) -> Result<()> {
+    let w = PaymentWorld::start(backend, 23).await?;
+    let outcome = reconciliation(&w).await;
+    w.explained(outcome)
+}
+
+async fn reconciliation(w: &PaymentWorld) -> Result<()> {
     for channel in ChannelKind::ALL {
-        let orders = paid_orders(&w, channel, 5).await?;
+        let orders = paid_orders(w, channel, 5).await?;
         // One refund, settled at the channel.
         w.refund(orders[4].0, &format!("recon-refund-{}", channel.as_str()), 1).await?.ok()?;
         w.wait_refund_state(orders[4].0, "succeeded").await?;
-        let day = bill_day(&w, channel, &orders[0].1)?;
+        let day = bill_day(w, channel, &orders[0].1)?;
         for (_, no) in &orders {
-            anyhow::ensure!(bill_day(&w, channel, no)? == day, "the payments straddle midnight; run again");
+            anyhow::ensure!(bill_day(w, channel, no)? == day, "the payments straddle midnight; run again");
         }
 
         // A clean bill first: everything matches, fees as the contract says.
-        let (run, items) = reconcile(&w, channel, day).await?;
+        let (run, items) = reconcile(w, channel, day).await?;
         assert_eq!(items.len(), 0, "{}: a clean bill has no difference: {items:?}", channel.as_str());
         assert_eq!((run["matched"].as_u64(), run["bill_lines"].as_u64()), (Some(6), Some(6)), "{}: {run}", channel.as_str());
         assert_eq!(run["fee_total_minor"], run["expected_fee_total_minor"], "{}", channel.as_str());
@@ -629,14 +662,14 @@ async fn reconciliation_finds_every_difference_planted_in_each_channels_bill_and
             expected.push(("status".to_owned(), no(3)));
         }
         expected.sort();
-        let (run, items) = reconcile(&w, channel, day).await?;
+        let (run, items) = reconcile(w, channel, day).await?;
         assert_eq!(found(&items), expected, "{}: {items:#?}", channel.as_str());
         assert_eq!(run["differences"].as_u64(), Some(expected.len() as u64));
 
         // HQ resolves one; a rerun finds the same five and keeps the resolution.
         let first = items.iter().find(|i| i["kind"] == "missing_theirs").context("item")?;
         w.central().post(&format!("/api/v1/payments/reconciliation/items/{}/resolve", first["id"]), json!({"resolution": "channel re-issued its bill"})).await?.ok()?;
-        let (_, again) = reconcile(&w, channel, day).await?;
+        let (_, again) = reconcile(w, channel, day).await?;
         assert_eq!(found(&again), expected);
         let kept = again.iter().find(|i| i["kind"] == "missing_theirs").context("item")?;
         assert_eq!((kept["state"].as_str(), kept["resolution"].as_str()), (Some("resolved"), Some("channel re-issued its bill")));
