@@ -546,7 +546,9 @@ async fn card_testing(w: &PaymentWorld) -> Result<()> {
         w.wait_order_state(order, "awaiting_shipment").await?;
     }
 
-    // Every decision is stored with the rule that made it (none: allowed by default).
+    // Every decision is stored with the rule that made it (none: allowed by default), and
+    // how it ended once the risk consumer has read the outcomes.
+    wait_journal_settled(w.central()).await?;
     let blocked = w.central().get("/api/v1/payments/risk/decisions?outcome=block").await?.ok()?;
     let blocked = blocked.as_array().context("list")?;
     assert_eq!(blocked.len(), 12 - allowed);
