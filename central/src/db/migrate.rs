@@ -314,10 +314,12 @@ CREATE TABLE payment_refund (
     reason         TEXT NOT NULL,
     state          TEXT NOT NULL CHECK (state IN ('requested', 'processing', 'succeeded', 'failed')),
     created_ms     INTEGER NOT NULL,
-    updated_ms     INTEGER NOT NULL
+    updated_ms     INTEGER NOT NULL,
+    -- When we last called the channel about it (calls back off by this).
+    checked_ms     INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE INDEX payment_refund_payment ON payment_refund (payment_id);
-CREATE INDEX payment_refund_due ON payment_refund (state, updated_ms);
+CREATE INDEX payment_refund_due ON payment_refund (state, checked_ms);
 
 -- Every notification applied, by the channel's own id: a second delivery changes nothing.
 CREATE TABLE payment_notification (

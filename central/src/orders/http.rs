@@ -108,10 +108,13 @@ pub async fn history(_: Reader, State(state): State<AppState>, Path(id): Path<u6
     Ok(Json(history))
 }
 
-/// Sandbox payment: turns the lock into a deduction and releases the order to its warehouse.
+/// Manual payment (money taken outside the channels, allowed by `payment.allow_manual`): turns the lock into a deduction and releases the order to its warehouse.
 /// Idempotent by state; an Idempotency-Key is honoured too.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/pay", params(("id" = u64, Path)), responses((status = 200, body = OrderRecord)), tag = "orders")]
 pub async fn pay(_: Admin, State(state): State<AppState>, key: Keyed, Path(id): Path<u64>) -> Result<Response, ApiError> {
+    if !state.settings.payment.allow_manual {
+        return Err(ApiError::Forbidden("manual payment is switched off (payment.allow_manual): pay through a channel".into()));
+    }
     let request = key.fingerprint(&id)?;
     let now = now_ms();
     keyed_write(&state, request, StatusCode::OK, move |tx| flow::pay(tx, id, now)).await

@@ -2,7 +2,7 @@
 //! asynchronous notifications (acknowledged with the body `success`).
 
 use super::channel::{
-    alipay_time, read_limited, transport, BoxFuture, ChannelError, CreateRequest, Created, Notice, NotifyError, PaymentChannel, RefundRequest,
+    alipay_time, read_limited, RefundAmount, transport, BoxFuture, ChannelError, CreateRequest, Created, Notice, NotifyError, PaymentChannel, RefundRequest,
     RefundStatus, MAX_ANSWER_BYTES, MAX_BILL_BYTES,
 };
 use super::ChannelReport;
@@ -158,7 +158,7 @@ impl PaymentChannel for Alipay {
         let out_trade_no = get("out_trade_no").ok_or_else(|| NotifyError::Malformed("no out_trade_no".into()))?;
         if let (Some(out_refund_no), Some(fee)) = (get("out_biz_no"), get("refund_fee")) {
             let amount_minor = api::parse_yuan(&fee).ok_or_else(|| NotifyError::Malformed(format!("refund_fee {fee:?}")))?;
-            return Ok(Notice::Refund { notification_id, out_refund_no, amount_minor, status: RefundStatus::Succeeded });
+            return Ok(Notice::Refund { notification_id, out_refund_no, amount: RefundAmount::Cumulative(amount_minor), status: RefundStatus::Succeeded });
         }
         let status = get("trade_status").unwrap_or_default();
         let report = report(&status, get("trade_no"), params.get("total_amount").map(String::as_str)).map_err(NotifyError::Malformed)?;

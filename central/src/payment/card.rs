@@ -3,7 +3,7 @@
 //! twice) and webhooks signed with HMAC-SHA256 (`Stripe-Signature`, 300 s tolerance).
 
 use super::channel::{
-    read_limited, transport, BoxFuture, ChannelError, CreateRequest, Created, Notice, NotifyError, PaymentChannel, RefundRequest, RefundStatus,
+    read_limited, transport, RefundAmount, BoxFuture, ChannelError, CreateRequest, Created, Notice, NotifyError, PaymentChannel, RefundRequest, RefundStatus,
     MAX_ANSWER_BYTES, MAX_BILL_BYTES,
 };
 use super::ChannelReport;
@@ -160,7 +160,10 @@ impl PaymentChannel for Card {
         match event.kind.as_str() {
             "payment_intent.succeeded" | "payment_intent.payment_failed" | "payment_intent.canceled" => {
                 let intent: PaymentIntent = serde_json::from_value(event.data.object).map_err(malformed)?;
-                let out_trade_no = intent.metadata.get("out_trade_no").cloned().ok_or_else(|| NotifyError::Malformed("no metadata.out_trade_no".into()))?;
+                // An intent made elsewhere (the dashboard, another system): not ours to apply.
+                let Some(out_trade_no) = intent.metadata.get("out_trade_no").cloned() else {
+                    return Ok(Notice::Ignored { notification_id: event.id, kind: event.kind });
+                };
                 let report = match event.kind.as_str() {
                     "payment_intent.payment_failed" => ChannelReport::Failed { reason: "declined".into() },
                     _ => report(&intent),
@@ -169,8 +172,10 @@ impl PaymentChannel for Card {
             }
             "refund.updated" | "refund.created" => {
                 let refund: api::Refund = serde_json::from_value(event.data.object).map_err(malformed)?;
-                let out_refund_no = refund.metadata.get("out_refund_no").cloned().ok_or_else(|| NotifyError::Malformed("no metadata.out_refund_no".into()))?;
-                Ok(Notice::Refund { notification_id: event.id, out_refund_no, amount_minor: refund.amount, status: refund_status(&refund.status) })
+                let Some(out_refund_no) = refund.metadata.get("out_refund_no").cloned() else {
+                    return Ok(Notice::Ignored { notification_id: event.id, kind: event.kind });
+                };
+                Ok(Notice::Refund { notification_id: event.id, out_refund_no, amount: RefundAmount::This(refund.amount), status: refund_status(&refund.status) })
             }
             other => Ok(Notice::Ignored { notification_id: event.id, kind: other.to_string() }),
         }

@@ -63,11 +63,20 @@ pub enum RefundStatus {
     Failed,
 }
 
+/// How a refund notification states the money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundAmount {
+    /// This refund's amount (WeChat Pay, the card gateway).
+    This(i64),
+    /// Everything refunded on the trade so far, this refund included (Alipay's `refund_fee`).
+    Cumulative(i64),
+}
+
 /// What a verified notification says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     Payment { notification_id: String, out_trade_no: String, report: ChannelReport },
-    Refund { notification_id: String, out_refund_no: String, amount_minor: i64, status: RefundStatus },
+    Refund { notification_id: String, out_refund_no: String, amount: RefundAmount, status: RefundStatus },
     /// Verified, but about nothing we act on (acknowledged so the channel stops).
     Ignored { notification_id: String, kind: String },
 }

@@ -19,6 +19,27 @@ use tote_shared::runtime::supervise::Stop;
 /// Most payments and refunds handled per round.
 const ROUND_LIMIT: u32 = 200;
 
+/// How long the card gateway keeps an Idempotency-Key (a little under Stripe's 24 hours).
+const CARD_KEY_LIFETIME_MS: i64 = 23 * 3_600_000;
+
+/// Refusals that mean a refund can never go through as asked; any other refusal is retried.
+const FINAL_REFUSALS: &[&str] = &[
+    // WeChat Pay
+    "PARAM_ERROR",
+    "INVALID_REQUEST",
+    "RESOURCE_NOT_EXISTS",
+    "USER_ACCOUNT_ABNORMAL",
+    // Alipay
+    "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL",
+    "ACQ.TRADE_NOT_ALLOW_REFUND",
+    "ACQ.TRADE_STATUS_ERROR",
+    "ACQ.TRADE_NOT_EXIST",
+    // Card gateway
+    "charge_already_refunded",
+    "amount_too_large",
+    "parameter_invalid_integer",
+];
+
 pub async fn run(state: AppState, stop: Stop) {
     let every = std::time::Duration::from_millis(state.settings.payment.dispatch_interval_ms);
     loop {
@@ -41,7 +62,9 @@ pub async fn round(state: &AppState) -> Result<u32, PaymentError> {
     let pending_before = now - settings.query_after_ms as i64;
     let (payments, refunds) = state
         .db
-        .read(move |tx| -> DbResult<_> { Ok((store::due(tx, intent_before, pending_before, ROUND_LIMIT)?, store::due_refunds(tx, pending_before, ROUND_LIMIT)?)) })
+        .read(move |tx| -> DbResult<_> {
+            Ok((store::due(tx, intent_before, pending_before, ROUND_LIMIT)?, store::due_refunds(tx, intent_before, pending_before, ROUND_LIMIT)?))
+        })
         .await?;
     let mut calls = 0;
     for payment in payments {
@@ -126,6 +149,14 @@ async fn refund_call(state: &AppState, refund: &Refund) -> Result<(), PaymentErr
         .await?
         .ok_or_else(|| PaymentError::NotFound(format!("payment {payment_id}")))?;
     let channel = state.channels.get(payment.channel).ok_or_else(|| PaymentError::NoChannel(payment.channel.as_str().into()))?.clone();
+    let (id, now) = (refund.id, now_ms());
+    state.db.write(move |tx| store::refund_checked(tx, id, now)).await?;
+    // The card gateway remembers an Idempotency-Key for 24 hours: sent again after that, a
+    // refund still processing would be made twice. It is left to the webhook and the bill.
+    if payment.channel == tote_shared::payment::ChannelKind::Card && refund.state == store::RefundState::Processing && now - refund.created_at_ms > CARD_KEY_LIFETIME_MS {
+        tracing::error!(out_refund_no = %refund.out_refund_no, "card refund still processing after a day; not sent again (see reconciliation)");
+        return Ok(());
+    }
     let request = RefundRequest {
         out_trade_no: payment.out_trade_no.clone(),
         channel_ref: payment.channel_ref.clone(),
@@ -137,17 +168,20 @@ async fn refund_call(state: &AppState, refund: &Refund) -> Result<(), PaymentErr
     };
     let status = match channel.refund(&request).await {
         Ok(status) => status,
-        // The channel refused for good (more than was paid, say): the refund failed.
-        Err(ChannelError::Refused { code, message }) => {
-            tracing::error!(%code, %message, out_refund_no = %refund.out_refund_no, "channel refused the refund");
+        // Refused for good (more than was paid, a trade that cannot be refunded): failed, if
+        // it was never accepted before.
+        Err(ChannelError::Refused { code, message }) if FINAL_REFUSALS.contains(&code.as_str()) => {
+            tracing::error!(%code, %message, out_refund_no = %refund.out_refund_no, "channel refused the refund for good");
             RefundStatus::Failed
         }
+        // Anything else (rate limits, a concurrent call with the same key, a short balance):
+        // asked again later.
         Err(other) => return Err(other.into()),
     };
-    let (kind, number, amount) = (payment.channel, refund.out_refund_no.clone(), refund.amount_minor);
+    let (kind, number) = (payment.channel, refund.out_refund_no.clone());
     let now = now_ms();
     // Processing: the notification (or asking again after query_after) will say how it ended.
-    state.write(move |tx| flow::refund_report(tx, kind, &number, amount, status, now)).await?;
+    state.write(move |tx| flow::refund_report(tx, kind, &number, None, status, now)).await?;
     Ok(())
 }
 
@@ -156,7 +190,7 @@ pub(crate) fn unlocked_order(tx: &mut dyn Tx, order_id: u64) -> Result<crate::or
     crate::orders::store::load(tx, order_id, false)?.ok_or_else(|| PaymentError::NotFound(format!("order {order_id}")))
 }
 
-/// Closes the open payments of orders that ended unpaid.
+/// Closes the open payments of orders that ended unpaid, or that another payment paid.
 pub struct PaymentConsumer;
 
 impl Consumer for PaymentConsumer {
@@ -166,8 +200,10 @@ impl Consumer for PaymentConsumer {
 
     fn apply(&self, tx: &mut dyn Tx, entries: &[JournalEntry]) -> DbResult<()> {
         for entry in entries {
-            if let BusinessEvent::OrderClosed { order_id } | BusinessEvent::OrderCancelled { order_id, .. } = &entry.event {
-                match flow::order_ended(tx, *order_id, entry.at_ms) {
+            if let BusinessEvent::OrderClosed { order_id } | BusinessEvent::OrderCancelled { order_id, .. } | BusinessEvent::OrderPaid { order_id, .. } =
+                &entry.event
+            {
+                match flow::close_others(tx, *order_id, entry.at_ms) {
                     Ok(_) => {}
                     Err(PaymentError::Db(e)) => return Err(e),
                     Err(other) => tracing::error!(error = %other, order_id, "cannot close the payments of an ended order"),

@@ -2,7 +2,7 @@
 //! the journal events of every outcome. No channel calls here (they happen outside any
 //! transaction, in `http.rs` and `dispatcher.rs`).
 
-use super::channel::{Notice, PayMethod, RefundStatus};
+use super::channel::{Notice, PayMethod, RefundAmount, RefundStatus};
 use super::store::{self, NewPayment, Refund, RefundState};
 use super::{decide_refund, decide_report, ChannelReport, Effect, PaidLine, Payment, PaymentError, PaymentState, RefundLine};
 use crate::db::Tx;
@@ -67,11 +67,11 @@ pub fn notification(tx: &mut dyn Tx, channel: ChannelKind, notice: &Notice, now_
             }
             report(tx, channel, out_trade_no, channel_report, now_ms)
         }
-        Notice::Refund { notification_id, out_refund_no, amount_minor, status } => {
+        Notice::Refund { notification_id, out_refund_no, amount, status } => {
             if !store::first_delivery(tx, channel, notification_id, out_refund_no, now_ms)? {
                 return Ok(Applied::Nothing);
             }
-            refund_report(tx, channel, out_refund_no, *amount_minor, *status, now_ms)
+            refund_report(tx, channel, out_refund_no, Some(*amount), *status, now_ms)
         }
         Notice::Ignored { notification_id, kind } => {
             store::first_delivery(tx, channel, notification_id, kind, now_ms)?;
@@ -131,19 +131,37 @@ fn apply(tx: &mut dyn Tx, payment: &Payment, effect: &Effect, report: &ChannelRe
     Ok(())
 }
 
-/// Applies what the channel says about a refund.
-pub fn refund_report(tx: &mut dyn Tx, channel: ChannelKind, out_refund_no: &str, amount_minor: i64, status: RefundStatus, now_ms: i64) -> Result<Applied, PaymentError> {
+/// Applies what the channel says about a refund. `amount`: what a notification stated (a
+/// call's answer states none). A success overrides an earlier failure (the money left after
+/// all); a failure never overrides processing or success.
+pub fn refund_report(
+    tx: &mut dyn Tx,
+    channel: ChannelKind,
+    out_refund_no: &str,
+    amount: Option<RefundAmount>,
+    status: RefundStatus,
+    now_ms: i64,
+) -> Result<Applied, PaymentError> {
     let refund = store::refund_by_number(tx, out_refund_no, true)?.ok_or_else(|| PaymentError::NotFound(format!("refund {out_refund_no}")))?;
     let payment = store::by_id(tx, refund.payment_id)?.ok_or_else(|| PaymentError::NotFound(format!("payment {}", refund.payment_id)))?;
     if payment.channel != channel {
         return Err(PaymentError::Refused(format!("refund {out_refund_no} is not a {} refund", channel.as_str())));
     }
-    if amount_minor != refund.amount_minor {
-        return Err(PaymentError::Mismatch { got_minor: amount_minor, got_currency: payment.currency.clone(), want_minor: refund.amount_minor, want_currency: payment.currency });
-    }
-    if matches!(refund.state, RefundState::Succeeded | RefundState::Failed) {
+    // A repeat of news already applied changes nothing (Alipay's cumulative amount has moved
+    // on since, so it is not compared again).
+    let settled = refund.state == RefundState::Succeeded || (refund.state == RefundState::Failed && status != RefundStatus::Succeeded);
+    if settled || (status == RefundStatus::Failed && refund.state != RefundState::Requested) {
         return Ok(Applied::Nothing);
     }
+    let (got, want) = match amount {
+        Some(RefundAmount::This(got)) => (got, refund.amount_minor),
+        Some(RefundAmount::Cumulative(got)) => (got, payment.refunded_minor + refund.amount_minor),
+        None => (refund.amount_minor, refund.amount_minor),
+    };
+    if got != want {
+        return Err(PaymentError::Mismatch { got_minor: got, got_currency: payment.currency.clone(), want_minor: want, want_currency: payment.currency });
+    }
+    let amount_minor = refund.amount_minor;
     let (refund_id, payment_id, order_id, channel) = (refund.id, payment.id, payment.order_id, payment.channel.as_str().to_string());
     match status {
         RefundStatus::Processing => {
@@ -169,10 +187,13 @@ pub fn refund_report(tx: &mut dyn Tx, channel: ChannelKind, out_refund_no: &str,
 
 /// HQ asks for units of an order back. Checked against what was paid and refunded already.
 pub fn refund_order(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64)], reason: &str, now_ms: i64) -> Result<Refund, PaymentError> {
-    let payment = store::for_order(tx, order_id)?
-        .into_iter()
-        .find(|p| p.state == PaymentState::Succeeded && p.refunded_minor < p.amount_minor)
-        .ok_or_else(|| PaymentError::Refused(format!("order {order_id} has no captured payment to refund")))?;
+    let mut paid = None;
+    for p in store::for_order(tx, order_id)? {
+        if p.state == PaymentState::Succeeded && store::paid_order(tx, p.id)? {
+            paid = Some(p);
+        }
+    }
+    let payment = paid.ok_or_else(|| PaymentError::Refused(format!("order {order_id} has no captured payment to refund")))?;
     let payment = store::by_out_trade_no(tx, &payment.out_trade_no, true)?.ok_or_else(|| PaymentError::NotFound(format!("payment {}", payment.id)))?;
     request(tx, &payment, lines, reason, now_ms)
 }
@@ -199,14 +220,18 @@ fn request(tx: &mut dyn Tx, payment: &Payment, lines: &[(Sku, i64)], reason: &st
     Ok(refund)
 }
 
-/// The order ended without being paid (timeout or cancel): its open payments are closed at
-/// the channel too, so a customer cannot pay for an order that no longer exists.
-pub fn order_ended(tx: &mut dyn Tx, order_id: u64, now_ms: i64) -> Result<u32, PaymentError> {
-    let open = store::open_for_order(tx, order_id)?;
-    for payment in &open {
-        store::set_state(tx, payment.id, PaymentState::Closing, None, now_ms)?;
+/// The order ended unpaid (timeout, cancel) or was paid by one of its payments: every other
+/// payment still open (or declined, which a card customer may still retry) is closed at the
+/// channel too, so nobody pays for an order twice or for one that no longer exists.
+pub fn close_others(tx: &mut dyn Tx, order_id: u64, now_ms: i64) -> Result<u32, PaymentError> {
+    let mut closing = 0;
+    for payment in store::for_order(tx, order_id)? {
+        // Conditional: a success that committed meanwhile is never overwritten.
+        if (payment.state.is_open() || payment.state == PaymentState::Failed) && store::start_closing(tx, payment.id, now_ms)? {
+            closing += 1;
+        }
     }
-    Ok(open.len() as u32)
+    Ok(closing)
 }
 
 /// A payment held for review: approved (it goes to the channel) or declined (closed).
@@ -215,6 +240,10 @@ pub fn review(tx: &mut dyn Tx, payment_id: u64, approve: bool, now_ms: i64) -> R
     let payment = store::by_out_trade_no(tx, &payment.out_trade_no, true)?.ok_or_else(|| PaymentError::NotFound(format!("payment {payment_id}")))?;
     if payment.state != PaymentState::Review {
         return Err(PaymentError::Refused(format!("payment {payment_id} is {}, not in review", payment.state.as_str())));
+    }
+    let order_state = orders::flow::load(tx, payment.order_id)?.state;
+    if approve && order_state != OrderState::AwaitingPayment {
+        return Err(PaymentError::Refused(format!("order {} is {}, not awaiting payment", payment.order_id, order_state.as_str())));
     }
     let to = if approve { PaymentState::Intent } else { PaymentState::Closed };
     // An intent is due for the dispatcher at once (checked long ago).

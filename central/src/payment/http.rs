@@ -186,7 +186,8 @@ pub struct NewRefund {
     responses((status = 201, body = Refund), (status = 422, description = "more than was paid, or nothing captured")), tag = "payments")]
 pub async fn refund(_: Admin, State(state): State<AppState>, key: Keyed, Path(order_id): Path<u64>, Json(body): Json<NewRefund>) -> Result<Response, ApiError> {
     let request = key.required(&body)?;
-    check_text("reason", &body.reason, 200)?;
+    // WeChat Pay takes at most 80 characters.
+    check_text("reason", &body.reason, 80)?;
     if body.lines.is_empty() || body.lines.len() > 200 {
         return Err(ApiError::unprocessable("invalid-lines", "a refund needs 1 to 200 lines"));
     }

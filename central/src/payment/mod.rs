@@ -208,13 +208,16 @@ pub fn decide_refund(
     for (sku, qty) in requested {
         let line = paid.iter().find(|l| &l.sku == sku).ok_or_else(|| PaymentError::Refused(format!("SKU {sku} is not in the order")))?;
         let before: i64 = already.iter().chain(lines.iter()).filter(|r| &r.sku == sku).map(|r| r.qty.as_i64()).sum();
-        if *qty <= 0 || before + qty > line.qty {
+        if *qty <= 0 || before.checked_add(*qty).is_none_or(|after| after > line.qty) {
             return Err(PaymentError::Refused(format!("SKU {sku}: {qty} to refund, {} paid, {before} refunded already", line.qty)));
         }
         let amount = qty.checked_mul(line.unit_price_minor).ok_or_else(|| PaymentError::Refused("amount overflows".into()))?;
         let qty = Qty::parse(*qty).map_err(|e| PaymentError::Refused(e.to_string()))?;
         lines.push(RefundLine { sku: sku.clone(), qty, amount_minor: amount });
-        total += amount;
+        total = total.checked_add(amount).ok_or_else(|| PaymentError::Refused("amount overflows".into()))?;
+    }
+    if total <= 0 {
+        return Err(PaymentError::Refused("nothing to refund: the lines were free".into()));
     }
     let refunded: i64 = already.iter().map(|r| r.amount_minor).sum();
     if refunded + total > payment.amount_minor {

@@ -91,6 +91,16 @@ pub fn set_state(tx: &mut dyn Tx, id: u64, state: PaymentState, channel_ref: Opt
     Ok(())
 }
 
+/// Moves a payment that is still open (or declined) to closing; false when it moved on
+/// meanwhile (a success committed first).
+pub fn start_closing(tx: &mut dyn Tx, id: u64, now_ms: i64) -> DbResult<bool> {
+    let changed = tx.execute(
+        "UPDATE payment SET state = 'closing', updated_ms = ?2, checked_ms = 0 WHERE id = ?1 AND state IN ('review', 'intent', 'pending', 'failed')",
+        &params![id, now_ms],
+    )?;
+    Ok(changed == 1)
+}
+
 /// The channel accepted the create call: intent → pending, unless news got here first.
 pub fn created(tx: &mut dyn Tx, id: u64, channel_ref: Option<&str>, pay_url: Option<&str>, now_ms: i64) -> DbResult<()> {
     tx.execute(
@@ -130,7 +140,7 @@ pub fn add_refunded(tx: &mut dyn Tx, id: u64, amount_minor: i64, now_ms: i64) ->
 pub fn due(tx: &mut dyn Tx, intent_before_ms: i64, pending_before_ms: i64, limit: u32) -> DbResult<Vec<Payment>> {
     let rows = tx.query(
         &format!(
-            "{PAYMENT_COLUMNS} WHERE (state = 'intent' AND checked_ms < ?1) OR (state = 'pending' AND checked_ms < ?2) OR state = 'closing'
+            "{PAYMENT_COLUMNS} WHERE (state IN ('intent', 'closing') AND checked_ms < ?1) OR (state = 'pending' AND checked_ms < ?2)
              ORDER BY checked_ms LIMIT ?3"
         ),
         &params![intent_before_ms, pending_before_ms, limit],
@@ -231,13 +241,22 @@ pub fn set_refund_state(tx: &mut dyn Tx, id: u64, state: RefundState, now_ms: i6
     Ok(())
 }
 
-/// Refunds to send (requested) or to ask about again (processing, silent since `before_ms`).
-pub fn due_refunds(tx: &mut dyn Tx, before_ms: i64, limit: u32) -> DbResult<Vec<Refund>> {
+/// Refunds to send (requested, not called since `requested_before_ms`) or to ask about again
+/// (processing, not called since `processing_before_ms`).
+pub fn due_refunds(tx: &mut dyn Tx, requested_before_ms: i64, processing_before_ms: i64, limit: u32) -> DbResult<Vec<Refund>> {
     let rows = tx.query(
-        &format!("{REFUND_COLUMNS} WHERE state = 'requested' OR (state = 'processing' AND updated_ms < ?1) ORDER BY updated_ms LIMIT ?2"),
-        &params![before_ms, limit],
+        &format!(
+            "{REFUND_COLUMNS} WHERE (state = 'requested' AND checked_ms < ?1) OR (state = 'processing' AND checked_ms < ?2) ORDER BY checked_ms LIMIT ?3"
+        ),
+        &params![requested_before_ms, processing_before_ms, limit],
     )?;
     rows.iter().map(refund).collect()
+}
+
+/// We called (or tried to call) the channel about a refund at `now_ms`.
+pub fn refund_checked(tx: &mut dyn Tx, id: u64, now_ms: i64) -> DbResult<()> {
+    tx.execute("UPDATE payment_refund SET checked_ms = ?2 WHERE id = ?1", &params![id, now_ms])?;
+    Ok(())
 }
 
 // --- notifications --------------------------------------------------------------------------

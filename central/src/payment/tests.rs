@@ -112,3 +112,13 @@ fn a_refund_never_exceeds_what_was_captured() {
     succeeded.amount_minor = 50_000;
     assert!(matches!(decide_refund(&succeeded, &order_lines(), &[], &[(sku("PEG39-M-42"), 1)]), Err(PaymentError::Refused(_))));
 }
+
+#[test]
+fn a_refund_of_free_lines_or_with_overflowing_units_is_refused() {
+    let mut succeeded = payment(PaymentState::Succeeded);
+    succeeded.amount_minor = 100;
+    let free = vec![PaidLine { sku: sku("GIFT-1"), qty: 1, unit_price_minor: 0 }];
+    assert!(matches!(decide_refund(&succeeded, &free, &[], &[(sku("GIFT-1"), 1)]), Err(PaymentError::Refused(_))));
+    let earlier = vec![RefundLine { sku: sku("SOCK-L"), qty: Qty::parse(1).expect("qty"), amount_minor: 4_900 }];
+    assert!(matches!(decide_refund(&succeeded, &order_lines(), &earlier, &[(sku("SOCK-L"), i64::MAX)]), Err(PaymentError::Refused(_))));
+}

@@ -5,7 +5,7 @@
 
 use super::channel::{
     nonce, read_limited, rfc3339_cst, transport, BoxFuture, ChannelError, CreateRequest, Created, Notice, NotifyError, PayMethod, PaymentChannel,
-    RefundRequest, RefundStatus, MAX_ANSWER_BYTES, MAX_BILL_BYTES,
+    RefundAmount, RefundRequest, RefundStatus, MAX_ANSWER_BYTES, MAX_BILL_BYTES,
 };
 use super::ChannelReport;
 use crate::config::WechatSettings;
@@ -215,7 +215,7 @@ impl PaymentChannel for Wechat {
             v3::Notice::Refund { id, refund, .. } => Notice::Refund {
                 notification_id: id,
                 out_refund_no: refund.out_refund_no,
-                amount_minor: refund.amount.refund,
+                amount: RefundAmount::This(refund.amount.refund),
                 status: refund_status(&refund.status),
             },
         })
@@ -269,7 +269,9 @@ fn check_hash(link: &v3::BillLink, file: &[u8]) -> Result<(), ChannelError> {
 fn refund_status(raw: &str) -> RefundStatus {
     match raw {
         "SUCCESS" => RefundStatus::Succeeded,
-        "CLOSED" | "ABNORMAL" => RefundStatus::Failed,
+        "CLOSED" => RefundStatus::Failed,
+        // ABNORMAL: the customer's account refused it; the merchant settles it by hand and it
+        // may still succeed, so it stays processing (and shows in reconciliation).
         _ => RefundStatus::Processing,
     }
 }

@@ -748,3 +748,26 @@ async fn a_payment_held_for_review_goes_to_the_channel_only_when_hq_approves_it(
     assert!(w.sim.trade(ChannelKind::Wechat, held["out_trade_no"].as_str().context("no")?).is_none());
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn once_an_order_is_paid_its_other_open_payments_are_closed_at_their_channels() -> Result<()> {
+    let w = PaymentWorld::start(Backend::Sqlite, 43).await?;
+    let order = w.order("two-channels", 1).await?;
+    let wechat = started(&w, order, ChannelKind::Wechat, 201).await?;
+    let alipay = started(&w, order, ChannelKind::Alipay, 201).await?;
+    w.sim.pay(ChannelKind::Alipay, &alipay)?;
+    w.wait_order_state(order, "awaiting_shipment").await?;
+    eventually("the WeChat payment to be closed", Duration::from_secs(20), || async {
+        let payments = w.payments(order).await?;
+        Ok(payments.iter().any(|p| p["out_trade_no"] == wechat.as_str() && p["state"] == "closed").then_some(()))
+    })
+    .await?;
+    let trade = w.sim.trade(ChannelKind::Wechat, &wechat).context("trade")?;
+    assert_eq!(trade.state, tote_sim::payment::TradeState::Closed, "nobody can pay the order a second time at WeChat Pay");
+    // A refund goes to the payment that paid the order.
+    w.refund(order, "two-channels-refund", 1).await?.ok()?;
+    w.wait_refund_state(order, "succeeded").await?;
+    assert_eq!(w.sim.refunded_minor(ChannelKind::Alipay, &alipay), PAIR);
+    check_journal(w.central()).await?;
+    Ok(())
+}
