@@ -145,6 +145,21 @@ impl PaymentChannel for Alipay {
         })
     }
 
+    fn query_refund<'a>(&'a self, request: &'a RefundRequest) -> BoxFuture<'a, Result<RefundStatus, ChannelError>> {
+        Box::pin(async move {
+            let query = api::RefundQuery { out_trade_no: request.out_trade_no.clone(), out_request_no: request.out_refund_no.clone() };
+            let answer = self.call("alipay.trade.fastpay.refund.query", &query).await?;
+            if !answer.ok() {
+                return Err(refused(answer));
+            }
+            match (answer.out_request_no.as_deref(), answer.refund_status.as_deref()) {
+                (None, _) => Err(ChannelError::NotFound),
+                (Some(_), Some("REFUND_SUCCESS")) => Ok(RefundStatus::Succeeded),
+                (Some(_), _) => Ok(RefundStatus::Processing),
+            }
+        })
+    }
+
     fn open_notification(&self, _: &HeaderMap, body: &[u8], _now_s: i64) -> Result<Notice, NotifyError> {
         let params: BTreeMap<String, String> = serde_urlencoded::from_bytes(body).map_err(|e| NotifyError::Malformed(e.to_string()))?;
         if !api::verify_notification(&self.alipay_key, &params) {

@@ -71,6 +71,11 @@ impl Card {
 }
 
 #[derive(serde::Deserialize)]
+struct RefundList {
+    data: Vec<api::Refund>,
+}
+
+#[derive(serde::Deserialize)]
 struct SearchResult {
     data: Vec<PaymentIntent>,
 }
@@ -145,6 +150,19 @@ impl PaymentChannel for Card {
             ];
             let bytes = self.call(reqwest::Method::POST, "/v1/refunds", Some(&form), Some(&request.out_refund_no)).await?;
             Ok(refund_status(&parse::<api::Refund>(&bytes)?.status))
+        })
+    }
+
+    fn query_refund<'a>(&'a self, request: &'a RefundRequest) -> BoxFuture<'a, Result<RefundStatus, ChannelError>> {
+        Box::pin(async move {
+            let intent = match &request.channel_ref {
+                Some(id) => id.clone(),
+                None => self.find(&request.out_trade_no, None).await?.id,
+            };
+            let path = format!("/v1/refunds?payment_intent={intent}&limit=100");
+            let list: RefundList = parse(&self.call(reqwest::Method::GET, &path, None, None).await?)?;
+            let ours = list.data.iter().find(|r| r.metadata.get("out_refund_no") == Some(&request.out_refund_no)).ok_or(ChannelError::NotFound)?;
+            Ok(refund_status(&ours.status))
         })
     }
 

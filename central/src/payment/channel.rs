@@ -134,6 +134,8 @@ pub trait PaymentChannel: Send + Sync {
     fn query<'a>(&'a self, out_trade_no: &'a str, channel_ref: Option<&'a str>) -> BoxFuture<'a, Result<ChannelReport, ChannelError>>;
     fn close<'a>(&'a self, out_trade_no: &'a str, channel_ref: Option<&'a str>) -> BoxFuture<'a, Result<(), ChannelError>>;
     fn refund<'a>(&'a self, request: &'a RefundRequest) -> BoxFuture<'a, Result<RefundStatus, ChannelError>>;
+    /// Where a refund stands at the channel; `NotFound` when the channel never took it.
+    fn query_refund<'a>(&'a self, request: &'a RefundRequest) -> BoxFuture<'a, Result<RefundStatus, ChannelError>>;
     /// Verifies (and decrypts) a notification. Pure: no I/O, `now_s` from the caller.
     fn open_notification(&self, headers: &HeaderMap, body: &[u8], now_s: i64) -> Result<Notice, NotifyError>;
     /// The answer that tells the channel a notification was taken (or must be retried).

@@ -19,9 +19,6 @@ use tote_shared::runtime::supervise::Stop;
 /// Most payments and refunds handled per round.
 const ROUND_LIMIT: u32 = 200;
 
-/// How long the card gateway keeps an Idempotency-Key (a little under Stripe's 24 hours).
-const CARD_KEY_LIFETIME_MS: i64 = 23 * 3_600_000;
-
 /// Refusals that mean a refund can never go through as asked; any other refusal is retried.
 const FINAL_REFUSALS: &[&str] = &[
     // WeChat Pay
@@ -151,12 +148,6 @@ async fn refund_call(state: &AppState, refund: &Refund) -> Result<(), PaymentErr
     let channel = state.channels.get(payment.channel).ok_or_else(|| PaymentError::NoChannel(payment.channel.as_str().into()))?.clone();
     let (id, now) = (refund.id, now_ms());
     state.db.write(move |tx| store::refund_checked(tx, id, now)).await?;
-    // The card gateway remembers an Idempotency-Key for 24 hours: sent again after that, a
-    // refund still processing would be made twice. It is left to the webhook and the bill.
-    if payment.channel == tote_shared::payment::ChannelKind::Card && refund.state == store::RefundState::Processing && now - refund.created_at_ms > CARD_KEY_LIFETIME_MS {
-        tracing::error!(out_refund_no = %refund.out_refund_no, "card refund still processing after a day; not sent again (see reconciliation)");
-        return Ok(());
-    }
     let request = RefundRequest {
         out_trade_no: payment.out_trade_no.clone(),
         channel_ref: payment.channel_ref.clone(),
@@ -166,7 +157,21 @@ async fn refund_call(state: &AppState, refund: &Refund) -> Result<(), PaymentErr
         currency: payment.currency.clone(),
         reason: refund.reason.clone(),
     };
-    let status = match channel.refund(&request).await {
+    // A refund the channel took is asked about, never sent again (the card gateway forgets
+    // an Idempotency-Key after a day); one it does not know is sent (again).
+    let known = match refund.state {
+        store::RefundState::Processing => match channel.query_refund(&request).await {
+            Ok(status) => Some(status),
+            Err(ChannelError::NotFound) => None,
+            Err(other) => return Err(other.into()),
+        },
+        _ => None,
+    };
+    let sent = match known {
+        Some(status) => Ok(status),
+        None => channel.refund(&request).await,
+    };
+    let status = match sent {
         Ok(status) => status,
         // Refused for good (more than was paid, a trade that cannot be refunded): failed, if
         // it was never accepted before.

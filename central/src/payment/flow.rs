@@ -133,7 +133,9 @@ fn apply(tx: &mut dyn Tx, payment: &Payment, effect: &Effect, report: &ChannelRe
 
 /// Applies what the channel says about a refund. `amount`: what a notification stated (a
 /// call's answer states none). A success overrides an earlier failure (the money left after
-/// all); a failure never overrides processing or success.
+/// all); a failure never overrides a success. (The dispatcher asks about a refund the channel
+/// took instead of sending it again, so a refused call only fails a refund the channel never
+/// had.)
 pub fn refund_report(
     tx: &mut dyn Tx,
     channel: ChannelKind,
@@ -150,7 +152,7 @@ pub fn refund_report(
     // A repeat of news already applied changes nothing (Alipay's cumulative amount has moved
     // on since, so it is not compared again).
     let settled = refund.state == RefundState::Succeeded || (refund.state == RefundState::Failed && status != RefundStatus::Succeeded);
-    if settled || (status == RefundStatus::Failed && refund.state != RefundState::Requested) {
+    if settled {
         return Ok(Applied::Nothing);
     }
     let (got, want) = match amount {

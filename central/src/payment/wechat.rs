@@ -197,6 +197,17 @@ impl PaymentChannel for Wechat {
         })
     }
 
+    fn query_refund<'a>(&'a self, request: &'a RefundRequest) -> BoxFuture<'a, Result<RefundStatus, ChannelError>> {
+        Box::pin(async move {
+            let path = format!("/v3/refund/domestic/refunds/{}", request.out_refund_no);
+            let (status, bytes) = self.call(reqwest::Method::GET, &path, None).await?;
+            if !status.is_success() {
+                return Err(Self::refused(status, &bytes));
+            }
+            Ok(refund_status(&parse::<v3::Refund>(&bytes)?.status))
+        })
+    }
+
     fn open_notification(&self, headers: &HeaderMap, body: &[u8], now_s: i64) -> Result<Notice, NotifyError> {
         let text = std::str::from_utf8(body).map_err(|_| NotifyError::Malformed("body is not UTF-8".into()))?;
         let notice = v3::open_notification(&self.platform, self.apiv3_key.expose_secret().as_bytes(), &signed_headers(headers), text, now_s)

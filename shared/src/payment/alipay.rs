@@ -192,6 +192,14 @@ pub struct Answer {
     pub refund_fee: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bill_download_url: Option<String>,
+    /// On a refund query: `REFUND_SUCCESS` once the money went back; absent when Alipay
+    /// knows no such refund.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_request_no: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_amount: Option<String>,
 }
 
 impl Answer {
@@ -208,6 +216,13 @@ pub struct RefundRequest {
     pub out_request_no: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_reason: Option<String>,
+}
+
+/// `alipay.trade.fastpay.refund.query` biz_content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundQuery {
+    pub out_trade_no: String,
+    pub out_request_no: String,
 }
 
 /// `alipay.trade.query` / `alipay.trade.close` biz_content.

@@ -128,7 +128,7 @@ async fn gateway(
 }
 
 fn is_known(method: &str) -> bool {
-    ["alipay.trade.precreate", "alipay.trade.query", "alipay.trade.close", "alipay.trade.refund", BILL_METHOD].contains(&method)
+    ["alipay.trade.precreate", "alipay.trade.query", "alipay.trade.close", "alipay.trade.refund", REFUND_QUERY, BILL_METHOD].contains(&method)
 }
 
 /// Query-string and form parameters together (a POST without a form body is fine when
@@ -153,6 +153,7 @@ async fn process(inner: &Arc<Inner>, params: &Params, host: &str) -> Reply {
         "alipay.trade.close" => close(inner, &parse_biz(biz)?),
         "alipay.trade.refund" => refund(inner, &parse_biz(biz)?, notify_url),
         BILL_METHOD => bill_link(&parse_biz(biz)?, host),
+        REFUND_QUERY => refund_query(inner, &parse_biz(biz)?),
         other => Err(AlipayError::invalid("isv.invalid-method", format!("no method {other}"))),
     }
 }
@@ -229,6 +230,9 @@ fn success(trade: &TradeRecord) -> Answer {
         fund_change: None,
         refund_fee: None,
         bill_download_url: None,
+        refund_status: None,
+        out_request_no: None,
+        refund_amount: None,
     }
 }
 
@@ -464,4 +468,28 @@ async fn bill_file(State(inner): State<Arc<Inner>>, axum::extract::Path(day): ax
         Ok(file) => ([(axum::http::header::CONTENT_TYPE, "application/zip")], file).into_response(),
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
     }
+}
+
+const REFUND_QUERY: &str = "alipay.trade.fastpay.refund.query";
+
+/// A refund by its out_request_no: with `refund_status` REFUND_SUCCESS once settled (Alipay
+/// settles at once), or a bare success when it knows no such refund, as Alipay answers.
+fn refund_query(inner: &Inner, query: &tote_shared::payment::alipay::RefundQuery) -> Reply {
+    let trade = known_trade(inner, &query.out_trade_no)?;
+    let (_, refunds) = inner.ledger().records(CHANNEL);
+    let found = refunds.into_iter().find(|r| r.trade_id == trade.trade_id && r.out_refund_no.as_deref() == Some(query.out_request_no.as_str()));
+    let Some(refund) = found else {
+        return with_extra(Answer { trade_no: Some(trade.trade_id.clone()), ..success(&trade) }, json!({}));
+    };
+    let status = match refund.state {
+        super::RefundState::Succeeded => "REFUND_SUCCESS",
+        super::RefundState::Pending => "REFUND_PROCESSING",
+    };
+    let answer = Answer {
+        refund_status: Some(status.into()),
+        out_request_no: refund.out_refund_no.clone(),
+        refund_amount: Some(yuan(refund.amount_minor)),
+        ..success(&trade)
+    };
+    with_extra(answer, json!({}))
 }

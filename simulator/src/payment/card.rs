@@ -47,7 +47,7 @@ pub(super) fn router(inner: Arc<Inner>) -> Router {
         .route("/v1/payment_intents/search", get(search))
         .route("/v1/payment_intents/{id}", get(retrieve))
         .route("/v1/payment_intents/{id}/cancel", post(cancel))
-        .route("/v1/refunds", post(create_refund))
+        .route("/v1/refunds", post(create_refund).get(list_refunds))
         .route("/v1/reporting/balance_transactions.csv", get(balance_report))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(inner.clone(), require_secret_key))
@@ -552,4 +552,15 @@ async fn balance_report(State(inner): State<Arc<Inner>>, query: Result<Query<Rep
         Ok(file) => ([(header::CONTENT_TYPE, "text/csv")], file).into_response(),
         Err(error) => CardError::invalid("report_unavailable", error.to_string()).into_response(),
     }
+}
+
+/// `GET /v1/refunds?payment_intent=pi_…`: the intent's refunds, newest first.
+async fn list_refunds(State(inner): State<Arc<Inner>>, Query(query): Query<BTreeMap<String, String>>) -> Response {
+    let reply = query.get("payment_intent").ok_or_else(|| missing("payment_intent")).and_then(|intent| {
+        let (_, refunds) = inner.ledger().records(ChannelKind::Card);
+        let mut found: Vec<_> = refunds.iter().filter(|r| &r.trade_id == intent).map(refund_object).collect();
+        found.reverse();
+        ok(&serde_json::json!({"object": "list", "url": "/v1/refunds", "has_more": false, "data": found}))
+    });
+    json_response(reply.unwrap_or_else(|e| e.status_and_body()))
 }

@@ -35,6 +35,7 @@ pub(super) fn router(inner: Arc<Inner>) -> Router {
         .route("/v3/pay/transactions/out-trade-no/{out_trade_no}", get(query))
         .route("/v3/pay/transactions/out-trade-no/{out_trade_no}/close", post(close))
         .route("/v3/refund/domestic/refunds", post(refund))
+        .route("/v3/refund/domestic/refunds/{out_refund_no}", get(query_refund))
         .route("/v3/bill/tradebill", get(tradebill))
         .route("/v3/billdownload/file", get(bill_file))
         .fallback(not_found)
@@ -411,6 +412,17 @@ fn refund_error(error: LedgerError) -> WechatError {
         LedgerError::Finished => WechatError::InvalidRequest("the order can no longer be refunded"),
         _ => WechatError::InvalidRequest("the order is not paid"),
     }
+}
+
+/// `GET /v3/refund/domestic/refunds/{out_refund_no}`.
+async fn query_refund(State(inner): State<Arc<Inner>>, Path(out_refund_no): Path<String>, Signed(_): Signed) -> Response {
+    let found = {
+        let ledger = inner.ledger();
+        let (_, refunds) = ledger.records(CHANNEL);
+        refunds.into_iter().find(|r| r.out_refund_no.as_deref() == Some(out_refund_no.as_str())).and_then(|r| Some((ledger.trade(&r.trade_id)?.clone(), r)))
+    };
+    let reply = found.ok_or(WechatError::ResourceNotExists).and_then(|(trade, refund)| json(&refund_body(&trade, &refund)));
+    answer(&inner, reply)
 }
 
 fn refund_body(trade: &TradeRecord, refund: &RefundRecord) -> wechat::Refund {

@@ -771,3 +771,30 @@ async fn once_an_order_is_paid_its_other_open_payments_are_closed_at_their_chann
     check_journal(w.central()).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refund_whose_notification_is_lost_is_learnt_by_asking_the_channel_and_counted_once() -> Result<()> {
+    let w = PaymentWorld::start(Backend::Sqlite, 47).await?;
+    for channel in ChannelKind::ALL {
+        let order = w.order(&format!("lost-refund-{}", channel.as_str()), 2).await?;
+        let no = started(&w, order, channel, 201).await?;
+        w.sim.pay(channel, &no)?;
+        w.wait_order_state(order, "awaiting_shipment").await?;
+        w.sim.stop_notifications(channel, true);
+        w.refund(order, &format!("lost-refund-key-{}", channel.as_str()), 1).await?.ok()?;
+        // The dispatcher asks the channel about the refund it took (WeChat: GET by
+        // out_refund_no; Alipay: fastpay.refund.query; card: the intent's refunds).
+        w.wait_refund_state(order, "succeeded").await?;
+        assert!(w.sim.notifications_pending(channel) > 0, "{}: the notification is still held", channel.as_str());
+        w.sim.stop_notifications(channel, false);
+        eventually("the held refund notification to be taken", Duration::from_secs(20), || async {
+            Ok((w.sim.notifications_pending(channel) == 0).then_some(()))
+        })
+        .await?;
+        let paid = &w.payments(order).await?[0];
+        assert_eq!(paid["refunded_minor"].as_i64(), Some(PAIR), "{}: counted once", channel.as_str());
+        assert_eq!(w.sim.refunded_minor(channel, &no), PAIR, "{}: money went back once", channel.as_str());
+    }
+    check_journal(w.central()).await?;
+    Ok(())
+}
