@@ -6,6 +6,15 @@
 //! five wrong PINs in a row lock a worker out for five minutes. Session tokens are 256 random
 //! bits; only their SHA-256 is stored, so a copy of the database signs nobody in. Badges are
 //! looked up by SHA-256 (a badge is an identifier printed on a card, not a secret to stretch).
+//!
+//! Sign-in is where an unauthenticated caller can make the edge work hard, so `SignInLimits`
+//! bounds it: a worker's sign-ins run one at a time (a striped lock) and each attempt is
+//! counted in the store *before* its PIN is compared, so a burst gets five tries, not one per
+//! request in flight; at most `auth.max_concurrent_hashes` Argon2 comparisons run at once
+//! (each holds ~19 MiB), with a bounded queue behind them — past it the answer is 503 at once;
+//! unknown and locked workers cost a decoy comparison, so they take as long as a wrong PIN and
+//! get the same answer; failed badge look-ups are limited per minute for the whole edge. This
+//! module holds no SQL: the attempt count lives in `store::workers`.
 
 use crate::http::error::ApiError;
 use crate::startup::AppState;
@@ -17,6 +26,10 @@ use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use secrecy::ExposeSecret;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
 
 pub const COOKIE: &str = "tote_session";
 
@@ -176,6 +189,170 @@ pub fn valid_worker_id(id: &str) -> bool {
     (1..=32).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
+/// Locks that serialise sign-ins per worker id (or badge): a fixed number, so memory stays
+/// bounded whatever ids an attacker makes up; two ids sharing a stripe only wait for each other.
+const SIGN_IN_STRIPES: usize = 256;
+
+/// Why a sign-in was refused, for logs and `/metrics`; the caller never sees it (every refusal
+/// of one kind answers the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    UnknownWorker,
+    WrongPin,
+    Locked,
+    Inactive,
+    UnknownBadge,
+    BadgeLimit,
+    Busy,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 7] = [Refusal::UnknownWorker, Refusal::WrongPin, Refusal::Locked, Refusal::Inactive, Refusal::UnknownBadge, Refusal::BadgeLimit, Refusal::Busy];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::UnknownWorker => "unknown_worker",
+            Refusal::WrongPin => "wrong_pin",
+            Refusal::Locked => "locked",
+            Refusal::Inactive => "inactive",
+            Refusal::UnknownBadge => "unknown_badge",
+            Refusal::BadgeLimit => "badge_limit",
+            Refusal::Busy => "busy",
+        }
+    }
+}
+
+/// What an Argon2 comparison is made against.
+pub enum Against {
+    /// The worker's stored PIN hash: a real try.
+    Worker(String),
+    /// The decoy: the worker is unknown or locked, and the answer must take as long as a wrong PIN.
+    Decoy,
+}
+
+/// The bounds on sign-in (see the module doc) and their counters for `/metrics`.
+pub struct SignInLimits {
+    stripes: Vec<tokio::sync::Mutex<()>>,
+    stripe_keys: std::collections::hash_map::RandomState,
+    hashing: Arc<Semaphore>,
+    max_waiting: usize,
+    waiting: Arc<AtomicUsize>,
+    running: Arc<AtomicUsize>,
+    /// The most comparisons ever seen running at once (never above the cap).
+    pub running_max: Arc<AtomicUsize>,
+    /// Comparisons against a worker's real PIN hash: the tries an attacker gets.
+    pub pin_checks: Arc<AtomicU64>,
+    /// Comparisons against the decoy (unknown or locked worker).
+    pub decoy_hashes: Arc<AtomicU64>,
+    refused: [AtomicU64; 7],
+    badge_window: Mutex<(i64, u32)>,
+    badge_failures_per_minute: u32,
+    decoy: String,
+    pub max_concurrent_hashes: usize,
+}
+
+/// A place in the hashing queue; gives it back when dropped (also when the client goes away).
+pub struct QueueSlot {
+    waiting: Arc<AtomicUsize>,
+}
+
+impl Drop for QueueSlot {
+    fn drop(&mut self) {
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl SignInLimits {
+    /// Blocking (one Argon2 hash for the decoy): call from `spawn_blocking` or at startup.
+    pub fn new(settings: &crate::config::AuthSettings) -> Result<SignInLimits, ApiError> {
+        Ok(SignInLimits {
+            stripes: (0..SIGN_IN_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            stripe_keys: Default::default(),
+            hashing: Arc::new(Semaphore::new(settings.max_concurrent_hashes)),
+            max_waiting: settings.max_waiting_hashes,
+            waiting: Arc::default(),
+            running: Arc::default(),
+            running_max: Arc::default(),
+            pin_checks: Arc::default(),
+            decoy_hashes: Arc::default(),
+            refused: Default::default(),
+            badge_window: Mutex::new((0, 0)),
+            badge_failures_per_minute: settings.badge_failures_per_minute,
+            // Random, so no PIN is known to match it (the answer ignores the result anyway).
+            decoy: hash_pin(&format!("{:012}", rand::random::<u64>() % 1_000_000_000_000))?,
+            max_concurrent_hashes: settings.max_concurrent_hashes,
+        })
+    }
+
+    /// The lock serialising sign-ins for `key` (a worker id, or a badge's hash).
+    pub async fn one_at_a_time(&self, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        let stripe = self.stripe_keys.hash_one(key) as usize % self.stripes.len();
+        self.stripes[stripe].lock().await
+    }
+
+    /// A place in the queue for a comparison, or `None` when the queue is full: then the
+    /// caller answers 503 at once rather than pile up memory and threads.
+    pub fn queue(&self) -> Option<QueueSlot> {
+        let waiting = self.waiting.fetch_add(1, Ordering::AcqRel);
+        let slot = QueueSlot { waiting: self.waiting.clone() };
+        (waiting < self.max_concurrent_hashes + self.max_waiting).then_some(slot)
+    }
+
+    /// Compares `pin` with the hash (or the decoy) on the blocking pool, at most
+    /// `max_concurrent_hashes` at a time. The permit travels with the blocking work, so a client
+    /// that hangs up does not free a slot while its hash still runs.
+    pub async fn verify(&self, _slot: QueueSlot, pin: String, against: Against) -> Result<bool, ApiError> {
+        let permit = self.hashing.clone().acquire_owned().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        let (phc, counter) = match against {
+            Against::Worker(phc) => (phc, &self.pin_checks),
+            Against::Decoy => (self.decoy.clone(), &self.decoy_hashes),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let (running, running_max) = (self.running.clone(), self.running_max.clone());
+        tokio::task::spawn_blocking(move || {
+            let now = running.fetch_add(1, Ordering::AcqRel) + 1;
+            running_max.fetch_max(now, Ordering::AcqRel);
+            let matches = pin_matches(&pin, &phc);
+            running.fetch_sub(1, Ordering::AcqRel);
+            drop(permit);
+            matches
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+
+    /// Counts a badge attempt as failed *before* the look-up (so a burst cannot pass the check
+    /// all at once); false once this minute's allowance is spent: then it is not looked up.
+    pub fn count_badge_attempt(&self, now_ms: i64) -> bool {
+        let mut window = self.badge_window.lock().unwrap_or_else(|e| e.into_inner());
+        let minute = now_ms.div_euclid(60_000);
+        if window.0 != minute {
+            *window = (minute, 0);
+        }
+        if window.1 >= self.badge_failures_per_minute {
+            return false;
+        }
+        window.1 += 1;
+        true
+    }
+
+    /// The badge was known: its attempt was no failure after all.
+    pub fn badge_accepted(&self, now_ms: i64) {
+        let mut window = self.badge_window.lock().unwrap_or_else(|e| e.into_inner());
+        if window.0 == now_ms.div_euclid(60_000) {
+            window.1 = window.1.saturating_sub(1);
+        }
+    }
+
+    pub fn refused(&self, why: Refusal) {
+        self.refused[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn refusals(&self) -> Vec<(Refusal, u64)> {
+        Refusal::ALL.iter().map(|r| (*r, self.refused[*r as usize].load(Ordering::Relaxed))).collect()
+    }
+}
+
 /// On first start with no workers: the configured supervisor, with the configured PIN.
 pub async fn bootstrap(state: &AppState) -> anyhow::Result<()> {
     let auth = &state.settings.auth;
@@ -216,6 +393,39 @@ mod tests {
         assert_eq!(access(&Method::POST, "/api/v1/adjustments"), Access::Role(Role::Supervisor));
         assert_eq!(access(&Method::POST, "/api/v1/counts/{id}/decide"), Access::Role(Role::Supervisor));
         assert_eq!(access(&Method::POST, "/api/v1/something-new"), Access::Role(Role::Supervisor), "new routes default to supervisor");
+    }
+
+    fn limits(max_concurrent_hashes: usize, max_waiting_hashes: usize, badge_failures_per_minute: u32) -> SignInLimits {
+        let settings = crate::config::AuthSettings { max_concurrent_hashes, max_waiting_hashes, badge_failures_per_minute, ..Default::default() };
+        SignInLimits::new(&settings).expect("limits")
+    }
+
+    #[test]
+    fn the_hashing_queue_refuses_past_its_bound_and_frees_places_when_dropped() {
+        let l = limits(2, 1, 5);
+        let held: Vec<_> = (0..3).map(|_| l.queue().expect("running two, waiting one")).collect();
+        assert!(l.queue().is_none(), "the fourth waits nowhere: 503");
+        drop(held);
+        assert!(l.queue().is_some(), "places come back");
+    }
+
+    #[test]
+    fn failed_badges_are_limited_per_minute_for_the_whole_edge() {
+        let l = limits(1, 0, 3);
+        assert!(l.count_badge_attempt(1) && l.count_badge_attempt(2));
+        l.badge_accepted(2);
+        assert!(l.count_badge_attempt(3) && l.count_badge_attempt(4), "a known badge gave its attempt back");
+        assert!(!l.count_badge_attempt(59_999), "three failures spend the minute");
+        assert!(l.count_badge_attempt(60_000), "a new minute, a new allowance");
+    }
+
+    #[tokio::test]
+    async fn decoy_comparisons_are_counted_apart_from_real_tries() {
+        let l = limits(1, 0, 3);
+        let real = hash_pin("2468").expect("hash");
+        assert!(l.verify(l.queue().expect("slot"), "2468".into(), Against::Worker(real)).await.expect("verify"));
+        l.verify(l.queue().expect("slot"), "2468".into(), Against::Decoy).await.expect("verify");
+        assert_eq!((l.pin_checks.load(Ordering::Relaxed), l.decoy_hashes.load(Ordering::Relaxed), l.running_max.load(Ordering::Relaxed)), (1, 1, 1));
     }
 
     #[test]

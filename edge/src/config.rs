@@ -137,12 +137,42 @@ pub struct AuthSettings {
     pub bootstrap_supervisor: Option<String>,
     #[serde(default)]
     pub bootstrap_pin: Option<SecretString>,
+    /// Argon2 PIN comparisons running at once (each takes ~19 MiB and a core for a few ms).
+    #[serde(default = "two")]
+    pub max_concurrent_hashes: usize,
+    /// Sign-ins waiting for a comparison beyond those; past it sign-in answers 503 at once.
+    #[serde(default = "thirty_two")]
+    pub max_waiting_hashes: usize,
+    /// Failed badge sign-ins per minute for the whole edge; past it every badge sign-in is
+    /// refused until the minute ends (workers can still use their PIN).
+    #[serde(default = "thirty")]
+    pub badge_failures_per_minute: u32,
 }
 
 impl Default for AuthSettings {
     fn default() -> Self {
-        AuthSettings { session_minutes: shift_minutes(), api_token: None, bootstrap_supervisor: None, bootstrap_pin: None }
+        AuthSettings {
+            session_minutes: shift_minutes(),
+            api_token: None,
+            bootstrap_supervisor: None,
+            bootstrap_pin: None,
+            max_concurrent_hashes: two(),
+            max_waiting_hashes: thirty_two(),
+            badge_failures_per_minute: thirty(),
+        }
     }
+}
+
+fn two() -> usize {
+    2
+}
+
+fn thirty_two() -> usize {
+    32
+}
+
+fn thirty() -> u32 {
+    30
 }
 
 fn shift_minutes() -> u64 {
@@ -370,6 +400,9 @@ impl Settings {
             || a.bootstrap_supervisor.is_some() != a.bootstrap_pin.is_some()
         {
             return invalid("auth.bootstrap_supervisor", "an id (letters, digits, . _ -) together with bootstrap_pin (4 to 12 digits)");
+        }
+        if !(1..=64).contains(&a.max_concurrent_hashes) || a.max_waiting_hashes > 4096 || !(1..=10_000).contains(&a.badge_failures_per_minute) {
+            return invalid("auth", "max_concurrent_hashes 1..=64, max_waiting_hashes 0..=4096, badge_failures_per_minute 1..=10000");
         }
         self.validate_plcs()?;
         self.validate_modbus_robots()?;

@@ -47,6 +47,8 @@ pub struct AppState {
     pub modbus_robots: Arc<crate::modbus_robots::ModbusFleet>,
     /// How often each supervised task was restarted.
     pub task_restarts: RestartCounts,
+    /// The bounds on sign-in: per-worker turns, the Argon2 cap and queue, badge allowance.
+    pub sign_in: Arc<crate::auth::SignInLimits>,
 }
 
 pub struct App {
@@ -99,6 +101,8 @@ impl App {
             scanner_tasks.push(crate::scanner::start(s.name.clone(), s.station.clone(), s.listen, scanners.clone(), panels.clone()).await?);
         }
         let task_restarts = supervisor.restart_counts();
+        let auth_settings = settings.auth.clone();
+        let sign_in = Arc::new(tokio::task::spawn_blocking(move || crate::auth::SignInLimits::new(&auth_settings)).await?.map_err(|e| anyhow::anyhow!("{e}"))?);
         let state = AppState {
             settings: Arc::new(settings),
             store,
@@ -111,6 +115,7 @@ impl App {
             panels,
             modbus_robots,
             task_restarts,
+            sign_in,
         };
         crate::auth::bootstrap(&state).await?;
         let tasks = Tasks { mqtt: Arc::new(mqtt), controller, plcs, modbus_robots: robot_tasks, scanners: scanner_tasks };

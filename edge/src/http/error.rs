@@ -18,9 +18,9 @@ pub enum ApiError {
     /// 403: signed in, but the role does not allow this.
     #[error("{0}")]
     Forbidden(String),
-    /// 429: too many wrong PINs.
+    /// 503 with `Retry-After`: too many sign-ins waiting for a PIN comparison.
     #[error("{0}")]
-    Locked(String),
+    Busy(String),
     /// 404
     #[error("{0} not found")]
     NotFound(String),
@@ -63,7 +63,11 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail),
             ApiError::Unauthorized(_) => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Sign in first", detail),
             ApiError::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed for your role", detail),
-            ApiError::Locked(_) => Problem::new(StatusCode::TOO_MANY_REQUESTS, "locked", "Too many wrong PINs", detail),
+            ApiError::Busy(_) => {
+                let mut response = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "Too many sign-ins at once", detail).into_response();
+                response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+                return response;
+            }
             ApiError::Conflict(_) => Problem::new(StatusCode::CONFLICT, "conflict", "Not possible in the current state", detail),
             ApiError::WrongScan { what, expected, scanned } => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong-scan", "Wrong barcode scanned", detail)

@@ -82,6 +82,14 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     let rejected: Vec<(String, f64)> = state.fleet.rejected().into_iter().map(|(r, n)| (format!("reason=\"{}\"", r.as_str()), n as f64)).collect();
     let rejected: Vec<(&str, f64)> = rejected.iter().map(|(l, v)| (l.as_str(), *v)).collect();
     text.counter("tote_edge_mqtt_messages_rejected_total", "Robot messages dropped, by reason", &rejected);
+    let sign_in = &state.sign_in;
+    text.counter("tote_edge_signin_pin_checks_total", "PINs compared with a worker's real hash (an attacker's tries)", &[("", sign_in.pin_checks.load(Ordering::Relaxed) as f64)])
+        .counter("tote_edge_signin_decoy_hashes_total", "Decoy comparisons for unknown or locked workers (same time, same answer)", &[("", sign_in.decoy_hashes.load(Ordering::Relaxed) as f64)])
+        .gauge("tote_edge_signin_hashing_max", "Most Argon2 comparisons seen running at once", &[("", sign_in.running_max.load(Ordering::Relaxed) as f64)])
+        .gauge("tote_edge_signin_hashing_limit", "Argon2 comparisons allowed at once (auth.max_concurrent_hashes)", &[("", sign_in.max_concurrent_hashes as f64)]);
+    let refused: Vec<(String, f64)> = sign_in.refusals().into_iter().map(|(r, n)| (format!("reason=\"{}\"", r.as_str()), n as f64)).collect();
+    let refused: Vec<(&str, f64)> = refused.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    text.counter("tote_edge_signin_refused_total", "Sign-ins refused, by reason (callers get one answer for all)", &refused);
     text.task_restarts("tote_edge_task_restarts_total", &state.task_restarts);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text.finish()))
 }

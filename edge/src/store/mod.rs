@@ -24,7 +24,7 @@ pub use moves::Move;
 pub use pods::{NewPod, PodRecord};
 pub use printing::PrintJob;
 pub use stock::{LocationRecord, StockRecord};
-pub use workers::{Credentials, NewWorker, SessionWorker, WorkerRecord};
+pub use workers::{Credentials, NewWorker, PinAttempt, SessionWorker, WorkerRecord};
 
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
@@ -318,8 +318,9 @@ impl EdgeStore {
         self.readers.read(move |c| workers::by_badge(c, &badge_sha256)).await
     }
 
-    pub async fn pin_failed(&self, id: String) -> StoreResult<()> {
-        self.writer.write(move |c| workers::pin_failed(c, &id, now())).await
+    /// Counts a PIN attempt before its comparison (see `workers::count_pin_attempt`).
+    pub async fn count_pin_attempt(&self, id: String, now_ms: i64) -> StoreResult<PinAttempt> {
+        self.writer.write(move |c| workers::count_pin_attempt(c, &id, now_ms)).await
     }
 
     pub async fn open_session(&self, id: String, token_sha256: String, expires_ms: i64) -> StoreResult<SessionWorker> {

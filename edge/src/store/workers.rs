@@ -90,20 +90,44 @@ pub fn by_badge(conn: &Connection, badge_sha256: &str) -> StoreResult<Option<Cre
         .optional()?)
 }
 
-/// A wrong PIN: one more failure; the fifth in a row locks the worker out for five minutes.
-pub fn pin_failed(conn: &Connection, id: &str, now_ms: i64) -> StoreResult<()> {
-    conn.prepare_cached(
-        "UPDATE worker SET locked_until_ms = CASE WHEN failed_pins + 1 >= ?2 THEN ?3 ELSE locked_until_ms END,
-             failed_pins = CASE WHEN failed_pins + 1 >= ?2 THEN 0 ELSE failed_pins + 1 END
-         WHERE id = ?1",
-    )?
-    .execute(params![id, MAX_FAILED_PINS, now_ms + LOCKOUT_MS])?;
-    Ok(())
+/// What a PIN sign-in may do, decided before its PIN is compared.
+#[derive(Debug, Clone)]
+pub enum PinAttempt {
+    UnknownWorker,
+    /// Locked out: no comparison against the worker's hash.
+    Locked,
+    /// The attempt is counted as a failure already; a right PIN clears it (`open_session`).
+    Counted(Credentials),
 }
 
-/// Signed in: the failure count starts again, and the session is stored (by its hash).
+/// The failure count and lock after one more attempt, or `None` while locked. A lock that has
+/// run out starts a fresh count; the attempt that makes `MAX_FAILED_PINS` sets the lock.
+fn next_attempt(failed_pins: i64, locked_until_ms: i64, now_ms: i64) -> Option<(i64, i64)> {
+    if locked_until_ms > now_ms {
+        return None;
+    }
+    let failed = if locked_until_ms > 0 { 1 } else { failed_pins + 1 };
+    Some((failed, if failed >= MAX_FAILED_PINS { now_ms + LOCKOUT_MS } else { 0 }))
+}
+
+/// Counts a PIN attempt *before* the PIN is compared (postmortem: counting after the comparison
+/// let 100 concurrent sign-ins all pass the lock check; ~60 were tried and one found the PIN).
+/// N attempts in flight use N of the five, and the sixth is refused without hashing.
+pub fn count_pin_attempt(conn: &Connection, id: &str, now_ms: i64) -> StoreResult<PinAttempt> {
+    let row = conn
+        .prepare_cached("SELECT failed_pins, locked_until_ms FROM worker WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .optional()?;
+    let Some((failed, locked_until)) = row else { return Ok(PinAttempt::UnknownWorker) };
+    let Some((failed, locked_until)) = next_attempt(failed, locked_until, now_ms) else { return Ok(PinAttempt::Locked) };
+    conn.prepare_cached("UPDATE worker SET failed_pins = ?2, locked_until_ms = ?3 WHERE id = ?1")?.execute(params![id, failed, locked_until])?;
+    credentials(conn, id)?.map(PinAttempt::Counted).ok_or_else(|| StoreError::Corrupt(format!("worker {id} vanished in a write")))
+}
+
+/// Signed in: the failure count starts again (a lock the right PIN's own attempt set is lifted),
+/// and the session is stored (by its hash).
 pub fn open_session(conn: &Connection, id: &str, token_sha256: &str, now_ms: i64, expires_ms: i64) -> StoreResult<SessionWorker> {
-    conn.prepare_cached("UPDATE worker SET failed_pins = 0 WHERE id = ?1")?.execute([id])?;
+    conn.prepare_cached("UPDATE worker SET failed_pins = 0, locked_until_ms = 0 WHERE id = ?1")?.execute([id])?;
     conn.prepare_cached("DELETE FROM session WHERE expires_ms <= ?1")?.execute([now_ms])?;
     conn.prepare_cached("INSERT INTO session (token_sha256, worker, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![token_sha256, id, now_ms, expires_ms])?;
@@ -161,19 +185,29 @@ mod tests {
     }
 
     #[test]
-    fn five_wrong_pins_lock_for_five_minutes_and_a_sign_in_resets_the_count() {
+    fn a_badge_belongs_to_one_worker() {
         let conn = db();
-        for _ in 0..4 {
-            pin_failed(&conn, "li", 1_000).expect("fail");
+        assert!(matches!(create(&conn, &NewWorker { id: "wu".into(), name: "Wu".into(), pin_hash: "y".into(), badge_sha256: Some("b".into()), roles: vec![] }, 0), Err(StoreError::Conflict(_))));
+    }
+
+    #[test]
+    fn attempts_are_counted_before_the_comparison_and_the_sixth_is_refused_without_one() {
+        let conn = db();
+        for n in 1..=MAX_FAILED_PINS {
+            let attempt = count_pin_attempt(&conn, "li", 1_000).expect("count");
+            assert!(matches!(attempt, PinAttempt::Counted(_)), "attempt {n} may compare");
         }
-        assert_eq!(credentials(&conn, "li").expect("read").expect("li").locked_until_ms, 0, "four are not enough");
-        open_session(&conn, "li", "t", 1_000, 2_000).expect("sign in");
-        for _ in 0..4 {
-            pin_failed(&conn, "li", 1_000).expect("fail");
+        assert!(matches!(count_pin_attempt(&conn, "li", 1_000).expect("count"), PinAttempt::Locked), "five in flight use the five tries");
+        assert!(matches!(count_pin_attempt(&conn, "li", 1_000 + LOCKOUT_MS - 1).expect("count"), PinAttempt::Locked));
+        assert!(matches!(count_pin_attempt(&conn, "nobody", 1_000).expect("count"), PinAttempt::UnknownWorker));
+        let after = count_pin_attempt(&conn, "li", 1_000 + LOCKOUT_MS).expect("count");
+        assert!(matches!(after, PinAttempt::Counted(ref c) if c.locked_until_ms == 0), "the lock ran out: a fresh count of one, {after:?}");
+        for _ in 0..3 {
+            count_pin_attempt(&conn, "li", 1_000 + LOCKOUT_MS).expect("count");
         }
-        assert_eq!(credentials(&conn, "li").expect("read").expect("li").locked_until_ms, 0, "the count started again");
-        pin_failed(&conn, "li", 1_000).expect("fail");
-        assert_eq!(credentials(&conn, "li").expect("read").expect("li").locked_until_ms, 1_000 + LOCKOUT_MS);
-        assert!(matches!(create(&conn, &NewWorker { id: "wu".into(), name: "Wu".into(), pin_hash: "y".into(), badge_sha256: Some("b".into()), roles: vec![] }, 0), Err(StoreError::Conflict(_))), "a badge belongs to one worker");
+        open_session(&conn, "li", "t", 1_000 + LOCKOUT_MS, 1_000 + 2 * LOCKOUT_MS).expect("the right PIN");
+        for _ in 0..4 {
+            assert!(matches!(count_pin_attempt(&conn, "li", 1_000 + LOCKOUT_MS).expect("count"), PinAttempt::Counted(_)), "signing in started the count again");
+        }
     }
 }
