@@ -19,7 +19,7 @@
 use crate::http::error::ApiError;
 use crate::startup::AppState;
 use crate::store::{NewWorker, SessionWorker};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 use axum::extract::{Request, State};
 use axum::http::{header, Method};
@@ -172,7 +172,36 @@ pub fn hash_pin(pin: &str) -> Result<String, ApiError> {
 }
 
 pub fn pin_matches(pin: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|h| Argon2::default().verify_password(pin.as_bytes(), &h).is_ok())
+    pin_matches_in(pin, phc, &mut Vec::new())
+}
+
+/// The most Argon2 memory a stored hash may ask for (64 MiB; ours use 19 MiB).
+const MAX_PIN_HASH_BLOCKS: usize = 64 * 1024;
+
+/// `PasswordVerifier::verify_password`, but in `memory`, which the caller keeps and reuses:
+/// the crate's own verify allocates ~19 MiB per call, and freed blocks of that size stay with
+/// the allocator's per-thread arenas (a flood of wrong PINs grew the edge by ~480 MB with only
+/// two comparisons at a time). Blocking work.
+pub fn pin_matches_in(pin: &str, phc: &str, memory: &mut Vec<argon2::Block>) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else { return false };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else { return false };
+    let (Ok(algorithm), Ok(version), Ok(params)) = (argon2::Algorithm::try_from(hash.algorithm), hash.version.map(argon2::Version::try_from).transpose(), argon2::Params::try_from(&hash)) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if blocks > MAX_PIN_HASH_BLOCKS {
+        return false;
+    }
+    if memory.len() < blocks {
+        memory.resize(blocks, argon2::Block::default());
+    }
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else { return false };
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version.unwrap_or_default(), params);
+    argon2.hash_password_into_with_memory(pin.as_bytes(), salt, &mut out, &mut memory[..blocks]).is_ok()
+        // `Output`'s equality is constant-time.
+        && argon2::password_hash::Output::new(&out).is_ok_and(|computed| computed == expected)
 }
 
 /// A fresh session token: 256 random bits, hex.
@@ -245,9 +274,13 @@ pub struct SignInLimits {
     /// Comparisons against the decoy (unknown or locked worker).
     pub decoy_hashes: Arc<AtomicU64>,
     refused: [AtomicU64; 7],
-    badge_window: Mutex<(i64, u32)>,
+    /// (failed badge attempts left × 60,000, when last refilled).
+    badge_bucket: Mutex<(i64, i64)>,
     badge_failures_per_minute: u32,
     decoy: String,
+    /// One Argon2 working memory per permit, allocated on first use and reused: what sign-in
+    /// holds is at most `max_concurrent_hashes` × 19 MiB, whatever the load.
+    memory: Arc<Mutex<Vec<Vec<argon2::Block>>>>,
     pub max_concurrent_hashes: usize,
 }
 
@@ -276,10 +309,11 @@ impl SignInLimits {
             pin_checks: Arc::default(),
             decoy_hashes: Arc::default(),
             refused: Default::default(),
-            badge_window: Mutex::new((0, 0)),
+            badge_bucket: Mutex::new((i64::from(settings.badge_failures_per_minute) * 60_000, 0)),
             badge_failures_per_minute: settings.badge_failures_per_minute,
             // Random, so no PIN is known to match it (the answer ignores the result anyway).
             decoy: hash_pin(&format!("{:012}", rand::random::<u64>() % 1_000_000_000_000))?,
+            memory: Arc::default(),
             max_concurrent_hashes: settings.max_concurrent_hashes,
         })
     }
@@ -308,11 +342,14 @@ impl SignInLimits {
             Against::Decoy => (self.decoy.clone(), &self.decoy_hashes),
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        let (running, running_max) = (self.running.clone(), self.running_max.clone());
+        let (running, running_max, pool) = (self.running.clone(), self.running_max.clone(), self.memory.clone());
         tokio::task::spawn_blocking(move || {
             let now = running.fetch_add(1, Ordering::AcqRel) + 1;
             running_max.fetch_max(now, Ordering::AcqRel);
-            let matches = pin_matches(&pin, &phc);
+            // There are as many memories as permits, so one is free (or not yet made).
+            let mut memory = pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+            let matches = pin_matches_in(&pin, &phc, &mut memory);
+            pool.lock().unwrap_or_else(|e| e.into_inner()).push(memory);
             running.fetch_sub(1, Ordering::AcqRel);
             drop(permit);
             matches
@@ -322,26 +359,27 @@ impl SignInLimits {
     }
 
     /// Counts a badge attempt as failed *before* the look-up (so a burst cannot pass the check
-    /// all at once); false once this minute's allowance is spent: then it is not looked up.
+    /// all at once); false once the allowance is spent: then nothing is looked up. The
+    /// allowance is a token bucket of `badge_failures_per_minute` refilled at that rate; an
+    /// attempt costs 60,000 units and each millisecond adds `badge_failures_per_minute` (exact).
     pub fn count_badge_attempt(&self, now_ms: i64) -> bool {
-        let mut window = self.badge_window.lock().unwrap_or_else(|e| e.into_inner());
-        let minute = now_ms.div_euclid(60_000);
-        if window.0 != minute {
-            *window = (minute, 0);
-        }
-        if window.1 >= self.badge_failures_per_minute {
+        let per_minute = i64::from(self.badge_failures_per_minute);
+        let mut bucket = self.badge_bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let (ref mut units, ref mut last_ms) = *bucket;
+        let refill = (now_ms - *last_ms).max(0).saturating_mul(per_minute);
+        *units = units.saturating_add(refill).min(per_minute * 60_000);
+        *last_ms = now_ms.max(*last_ms);
+        if *units < 60_000 {
             return false;
         }
-        window.1 += 1;
+        *units -= 60_000;
         true
     }
 
     /// The badge was known: its attempt was no failure after all.
-    pub fn badge_accepted(&self, now_ms: i64) {
-        let mut window = self.badge_window.lock().unwrap_or_else(|e| e.into_inner());
-        if window.0 == now_ms.div_euclid(60_000) {
-            window.1 = window.1.saturating_sub(1);
-        }
+    pub fn badge_accepted(&self) {
+        let mut bucket = self.badge_bucket.lock().unwrap_or_else(|e| e.into_inner());
+        bucket.0 = (bucket.0 + 60_000).min(i64::from(self.badge_failures_per_minute) * 60_000);
     }
 
     pub fn refused(&self, why: Refusal) {
@@ -412,11 +450,15 @@ mod tests {
     #[test]
     fn failed_badges_are_limited_per_minute_for_the_whole_edge() {
         let l = limits(1, 0, 3);
-        assert!(l.count_badge_attempt(1) && l.count_badge_attempt(2));
-        l.badge_accepted(2);
-        assert!(l.count_badge_attempt(3) && l.count_badge_attempt(4), "a known badge gave its attempt back");
-        assert!(!l.count_badge_attempt(59_999), "three failures spend the minute");
-        assert!(l.count_badge_attempt(60_000), "a new minute, a new allowance");
+        let t0 = 1_000_000;
+        assert!(l.count_badge_attempt(t0) && l.count_badge_attempt(t0));
+        l.badge_accepted();
+        assert!(l.count_badge_attempt(t0) && l.count_badge_attempt(t0), "a known badge gave its attempt back");
+        assert!(!l.count_badge_attempt(t0 + 19_999), "three failures spend the allowance; one comes back every 20 s");
+        assert!(l.count_badge_attempt(t0 + 20_000));
+        assert!(!l.count_badge_attempt(t0 + 20_001));
+        assert!((0..3).all(|_| l.count_badge_attempt(t0 + 3_600_000)), "a quiet hour refills it, to three at most");
+        assert!(!l.count_badge_attempt(t0 + 3_600_000));
     }
 
     #[tokio::test]

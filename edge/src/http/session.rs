@@ -94,7 +94,10 @@ pub async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) ->
             }
             match state.store.credentials_by_badge(key.clone()).await? {
                 Some(found) => {
-                    limits.badge_accepted(now);
+                    // A working badge is no guess; an inactive worker's (a lost card) stays counted.
+                    if found.active {
+                        limits.badge_accepted();
+                    }
                     found
                 }
                 None => return Err(refuse(Refusal::UnknownBadge, "badge")),

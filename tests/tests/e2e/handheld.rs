@@ -263,7 +263,8 @@ async fn sessions_pins_and_roles_guard_the_edge_api() -> Result<()> {
         ensure!(sign_in(json!({"worker": "li", "pin": "0000"})).await?.status() == 401);
     }
     let locked = sign_in(json!({"worker": "li", "pin": "1357"})).await?;
-    ensure!(locked.status() == 429, "five wrong PINs lock the worker out, even with the right one: {}", locked.status());
+    // Locked answers like a wrong PIN (issue 11: a 429 told an attacker which workers exist).
+    ensure!(locked.status() == 401, "five wrong PINs lock the worker out, even with the right one: {}", locked.status());
     let boss: Value = sign_in(json!({"worker": "boss", "pin": "2468"})).await?.json().await?;
     let token = boss["token"].as_str().context("token")?.to_owned();
     let me: Value = plain.get(edge.url("/api/v1/session")).bearer_auth(&token).send().await?.json().await?;

@@ -121,6 +121,11 @@ impl Daemon {
         }
     }
 
+    /// The running process's id (None once killed).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL: no shutdown handler runs, nothing is flushed but what was committed.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -19,6 +19,7 @@ mod oversell;
 mod payment;
 mod payment_peers;
 mod scanners;
+mod signin;
 mod stations;
 mod story;
 mod supervision;
