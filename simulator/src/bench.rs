@@ -101,6 +101,11 @@ fn edge_config(dir: &Path, code: &str, central: &str) -> Result<PathBuf> {
 
 /// `extra`: TOML appended after the `[mqtt]` section (more sections).
 fn edge_config_with(dir: &Path, code: &str, central: &str, extra: &str) -> Result<PathBuf> {
+    edge_config_auth(dir, code, central, "", extra)
+}
+
+/// `auth`: more keys of the `[auth]` section, one per line.
+fn edge_config_auth(dir: &Path, code: &str, central: &str, auth: &str, extra: &str) -> Result<PathBuf> {
     let path = dir.join(format!("edge-{code}.toml"));
     std::fs::write(
         &path,
@@ -109,7 +114,7 @@ fn edge_config_with(dir: &Path, code: &str, central: &str, extra: &str) -> Resul
              [database]\npath = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4\n\
              [central]\nurl = \"{central}\"\ntoken = \"{}\"\npush_batch = 2000\npull_wait_ms = 20000\nrequest_timeout_ms = 10000\n\
              backoff_initial_ms = 50\nbackoff_max_ms = 500\n\
-             [auth]\napi_token = \"{EDGE_API}\"\n\
+             [auth]\napi_token = \"{EDGE_API}\"\n{auth}\n\
              [mqtt]\nembedded_listen = \"127.0.0.1:0\"\nmax_connections = 1000\nstale_state_ms = 5000\n{extra}",
             dir.join(format!("edge-{code}.sqlite")).display(),
             edge_token(code)
@@ -627,5 +632,65 @@ pub async fn handheld(cycles: usize) -> Result<()> {
         server.pct(0.5),
         server.pct(0.99)
     );
+    Ok(())
+}
+
+/// Sign-in throughput under the Argon2 cap: `clients` handhelds, each its own worker, sign in
+/// with the right PIN over and over for `seconds`, once per cap in `caps`
+/// (`auth.max_concurrent_hashes`, queue `auth.max_waiting_hashes` = 32). A 503 is honoured as
+/// its Retry-After says. No central: the edge signs in on its own.
+pub async fn signin(clients: usize, seconds: u64, caps: &[usize]) -> Result<()> {
+    for &cap in caps {
+        let dir = tempfile::tempdir()?;
+        let auth = format!("max_concurrent_hashes = {cap}\nmax_waiting_hashes = 32");
+        let edge = spawn("tote-edge", &edge_config_auth(dir.path(), "SH-01", "http://127.0.0.1:9", &auth, "")?)?;
+        let floor = Api::new(edge.url.clone(), Some(EDGE_API.to_owned()));
+        for n in 0..clients {
+            floor.post("/api/v1/workers", &json!({"id": format!("w{n}"), "name": format!("Worker {n}"), "pin": "135790", "roles": ["picker"]})).await?;
+        }
+        let rss_idle = edge.rss_mb();
+        let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..clients)
+            .map(|n| {
+                let (http, url) = (http.clone(), format!("{}/api/v1/session", edge.url));
+                tokio::spawn(async move {
+                    let (mut latencies, mut busy) = (Vec::new(), 0u64);
+                    while Instant::now() < deadline {
+                        let sent = Instant::now();
+                        let r = http.post(&url).json(&json!({"worker": format!("w{n}"), "pin": "135790"})).send().await?;
+                        match r.status().as_u16() {
+                            201 => latencies.push(sent.elapsed()),
+                            503 => {
+                                busy += 1;
+                                let wait_s = r.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(1u64);
+                                tokio::time::sleep(Duration::from_secs(wait_s)).await;
+                            }
+                            other => bail!("sign-in answered {other}"),
+                        }
+                    }
+                    anyhow::Ok((latencies, busy))
+                })
+            })
+            .collect();
+        let (mut all, mut busy) = (Latencies(Vec::new()), 0);
+        for task in tasks {
+            let (latencies, b) = task.await??;
+            all.0.extend(latencies);
+            busy += b;
+        }
+        let wall = started.elapsed().as_secs_f64();
+        let metrics = reqwest::get(format!("{}/metrics", edge.url)).await?.text().await?;
+        let max_seen = metrics.lines().find_map(|l| l.strip_prefix("tote_edge_signin_hashing_max ")).unwrap_or("?").to_owned();
+        println!(
+            "signin  cap={cap} clients={clients}  {:>6.1} sign-ins/s  p50 {:>7.1} ms  p99 {:>7.1} ms  503s {busy}  hashing at once ≤ {max_seen}  edge RSS idle {:.0} MB, loaded {:.0} MB",
+            all.0.len() as f64 / wall,
+            all.pct(0.5),
+            all.pct(0.99),
+            rss_idle,
+            edge.rss_mb()
+        );
+    }
     Ok(())
 }

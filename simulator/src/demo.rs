@@ -324,6 +324,7 @@ fn edge_settings(dir: &Path, code: &str, port: u16, central: &str) -> Result<tot
             api_token: Some(SecretString::from(DEMO_EDGE_API.to_owned())),
             bootstrap_supervisor: Some(DEMO_SUPERVISOR.into()),
             bootstrap_pin: Some(SecretString::from(DEMO_PIN.to_owned())),
+            ..Default::default()
         },
         scanners: Vec::new(),
         floor: None,

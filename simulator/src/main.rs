@@ -142,6 +142,16 @@ enum Bench {
         #[arg(long, default_value_t = 16)]
         workers: usize,
     },
+    /// Edge sign-in (worker + PIN) throughput and latency under the Argon2 cap, per cap.
+    Signin {
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// `auth.max_concurrent_hashes` values to run, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1, 2, 4])]
+        caps: Vec<usize>,
+    },
     /// Sync catch-up after events queued while central was down.
     Sync {
         #[arg(long, default_value_t = 100_000)]
@@ -277,6 +287,7 @@ fn main() -> anyhow::Result<()> {
                 Bench::Payments { orders, clients } => payment_bench::payments(orders, clients).await,
                 Bench::Pick { orders, workers } => bench::pick(orders, workers).await,
                 Bench::Sync { events } => bench::sync(events).await,
+                Bench::Signin { clients, seconds, caps } => bench::signin(clients, seconds, &caps).await,
                 Bench::Fleet { robots, hz, seconds } => bench::fleet(robots, hz, seconds).await,
                 Bench::Gs1 { fuzz } => core_bench::gs1(fuzz),
                 Bench::Handheld { cycles } => bench::handheld(cycles).await,

@@ -189,8 +189,7 @@ pub async fn create_worker(State(state): State<AppState>, Extension(caller): Ext
         Some(b) if b.len() < 6 || b.len() > 128 => return Err(ApiError::Unprocessable("badge: 6 to 128 characters".into())),
         other => other.map(auth::sha256_hex),
     };
-    let pin = body.pin.clone();
-    let pin_hash = tokio::task::spawn_blocking(move || auth::hash_pin(&pin)).await.map_err(|e| ApiError::Internal(e.to_string()))??;
+    let pin_hash = state.sign_in.hash(body.pin.clone()).await?;
     let worker = NewWorker { id: body.id, name: body.name.trim().to_owned(), pin_hash, badge_sha256: badge, roles: body.roles };
     let created = state.store.create_worker(worker).await?;
     tracing::info!(worker = %created.id, by = %caller.name(), "worker created");
