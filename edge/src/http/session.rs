@@ -60,7 +60,6 @@ enum Attempt<'a> {
 }
 
 pub async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) -> Result<Response, ApiError> {
-    let now = now_ms();
     let attempt = match (&body.badge, &body.worker, &body.pin) {
         (Some(badge), None, None) if !badge.is_empty() && badge.len() <= 128 => Attempt::Badge(badge.trim()),
         (None, Some(worker), Some(pin)) if auth::valid_worker_id(worker) && pin.len() <= 64 => Attempt::Pin { worker, pin },
@@ -87,6 +86,8 @@ pub async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) ->
         Attempt::Pin { worker, .. } => worker.to_owned(),
     };
     let _turn = limits.one_at_a_time(&key).await;
+    // The clock after the wait for a turn: a queued attempt is counted when it is made.
+    let now = now_ms();
     let who = match attempt {
         Attempt::Badge(_) => {
             if !limits.count_badge_attempt(now) {
