@@ -19,6 +19,7 @@ mod oversell;
 mod payment;
 mod payment_peers;
 mod scanners;
+mod slow_clients;
 mod stations;
 mod story;
 mod supervision;
