@@ -3,7 +3,8 @@
 //!
 //! - At most `max_connections` connections are open at once. When they are all taken, a new
 //!   connection makes room by closing the oldest one that has no request in flight (an idle
-//!   keep-alive connection, or one still dribbling its headers); only when every connection is
+//!   keep-alive connection, or one still dribbling its headers; a request is in flight until
+//!   its response body is written, so event streams are kept); only when every connection is
 //!   busy does the newcomer wait, in the kernel backlog.
 //! - One client address holds at most `max_connections_per_client`; more are closed at once.
 //! - Request headers must arrive within `header_read_timeout`, and a connection on which no
@@ -175,6 +176,32 @@ impl Drop for InFlight {
     }
 }
 
+/// A response body that keeps its request counted as in flight until hyper drops it, written.
+struct AnsweringBody {
+    body: axum::body::Body,
+    _in_flight: InFlight,
+}
+
+impl hyper::body::Body for AnsweringBody {
+    type Data = hyper::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// When a byte last moved on a connection, in milliseconds after `opened`.
 struct Activity {
     opened: Instant,
@@ -320,9 +347,9 @@ pub async fn serve_until(
             let in_flight = InFlight::enter(&requests_in_flight);
             let answer = tower::ServiceExt::oneshot(router.clone(), request.map(axum::body::Body::new));
             async move {
-                let response = answer.await;
-                drop(in_flight);
-                response
+                let response = answer.await?;
+                // In flight until the last byte of the body is written (a stream lasts long).
+                Ok::<_, std::convert::Infallible>(response.map(|body| AnsweringBody { body, _in_flight: in_flight }))
             }
         });
         let connection = graceful.watch(http.serve_connection(io, service));
@@ -542,6 +569,54 @@ mod tests {
         let (status, _) = health(addr).await;
         assert_eq!(status, "HTTP/1.1 200 OK");
         assert!(closed_by_server(&mut oldest).await, "the oldest idle connection made room");
+    }
+
+    /// A response body that sends one chunk and then never ends (an event stream).
+    struct Endless {
+        sent: bool,
+    }
+
+    impl hyper::body::Body for Endless {
+        type Data = hyper::body::Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+            if self.sent {
+                return Poll::Pending;
+            }
+            self.sent = true;
+            Poll::Ready(Some(Ok(hyper::body::Frame::data(hyper::body::Bytes::from_static(b"first")))))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_server_keeps_a_connection_still_streaming_its_response() {
+        let router = axum::Router::new()
+            .route("/health", axum::routing::get(|| async { "ok" }))
+            .route("/stream", axum::routing::get(|| async { axum::body::Body::new(Endless { sent: false }) }));
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(serve_until(listener, router, limits(2, 8), std::future::pending()));
+        let mut streaming = connect_from(Ipv4Addr::new(127, 0, 0, 2), addr).await;
+        streaming.write_all(b"GET /stream HTTP/1.1\r\nHost: tote\r\n\r\n").await.expect("send");
+        let mut seen = Vec::new();
+        let first_chunk = async {
+            let mut buf = [0u8; 1024];
+            while !String::from_utf8_lossy(&seen).contains("first") {
+                let read = streaming.read(&mut buf).await.expect("read the stream");
+                assert!(read > 0, "the stream ended early");
+                seen.extend_from_slice(&buf[..read]);
+            }
+        };
+        tokio::time::timeout(PATIENCE, first_chunk).await.expect("the stream started");
+        let mut idle = connect_from(Ipv4Addr::new(127, 0, 0, 3), addr).await;
+        let (status, _) = health(addr).await;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        // The streaming connection is the oldest; had it been taken for idle, this one would stay.
+        assert!(closed_by_server(&mut idle).await, "the idle connection, not the streaming one, made room");
     }
 
     #[tokio::test]
