@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
-use tote_shared::runtime::listener::serve_supervised;
+use tote_shared::runtime::listener::{serve_supervised, ConnectionLimits};
 use tote_shared::runtime::supervise::{Policy, RestartCounts, Stop, Supervisor};
 pub use tote_shared::runtime::system::now_ms;
 use tote_shared::WarehouseCode;
@@ -161,8 +161,8 @@ impl App {
         let addr = listener.local_addr()?;
         supervise(&supervisor, &state);
         tracing::info!(%addr, backend = ?state.settings.database.backend, "tote-central listening");
-        let max_connections = state.settings.http.max_connections;
-        let result = serve_supervised(listener, http::router(state), max_connections, stop, supervisor, STOP_DEADLINE).await;
+        let limits = ConnectionLimits::from(&state.settings.http);
+        let result = serve_supervised(listener, http::router(state), limits, stop, supervisor, STOP_DEADLINE).await;
         tracing::info!("tote-central stopped");
         Ok(result?)
     }

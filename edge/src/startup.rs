@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tote_shared::runtime::listener::serve_supervised;
+use tote_shared::runtime::listener::{serve_supervised, ConnectionLimits};
 use tote_shared::runtime::supervise::{Policy, RestartCounts, Stop, Supervisor};
 
 /// How long the tasks get to reach a clean point once the HTTP server has drained (and how
@@ -138,8 +138,8 @@ impl App {
         let addr = listener.local_addr()?;
         supervise(&supervisor, &state, tasks)?;
         tracing::info!(%addr, warehouse = %state.settings.warehouse, "tote-edge listening");
-        let max_connections = state.settings.http.max_connections;
-        let result = serve_supervised(listener, http::router(state), max_connections, stop, supervisor, STOP_DEADLINE).await;
+        let limits = ConnectionLimits::from(&state.settings.http);
+        let result = serve_supervised(listener, http::router(state), limits, stop, supervisor, STOP_DEADLINE).await;
         tracing::info!("tote-edge stopped");
         Ok(result?)
     }

@@ -86,7 +86,7 @@ pub(crate) fn central_config_with(dir: &Path, listen: &str, database: &str) -> R
     std::fs::write(
         &path,
         format!(
-            "log = \"error\"\n[http]\nlisten = \"{listen}\"\nmax_body_bytes = 65536\nmax_connections = 4096\nmax_in_flight = 4096\n\
+            "log = \"error\"\n[http]\nlisten = \"{listen}\"\nmax_body_bytes = 65536\nmax_connections = 4096\nmax_in_flight = 4096\nmax_connections_per_client = 4096\n\
              [database]\n{database}\n\
              [orders]\npayment_timeout_ms = 3600000\nsweep_interval_ms = 1000\nmax_lines = 50\n\
              [auth]\nadmin_token = \"{ADMIN}\"\nread_token = \"{READER}\"\n"
@@ -110,7 +110,7 @@ fn edge_config_auth(dir: &Path, code: &str, central: &str, auth: &str, extra: &s
     std::fs::write(
         &path,
         format!(
-            "warehouse = \"{code}\"\nlog = \"error\"\n[http]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\nmax_connections = 1024\nmax_in_flight = 1024\n\
+            "warehouse = \"{code}\"\nlog = \"error\"\n[http]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\nmax_connections = 1024\nmax_in_flight = 1024\nmax_connections_per_client = 1024\n\
              [database]\npath = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4\n\
              [central]\nurl = \"{central}\"\ntoken = \"{}\"\npush_batch = 2000\npull_wait_ms = 20000\nrequest_timeout_ms = 10000\n\
              backoff_initial_ms = 50\nbackoff_max_ms = 500\n\
@@ -690,6 +690,91 @@ pub async fn signin(clients: usize, seconds: u64, caps: &[usize]) -> Result<()> 
             all.pct(0.99),
             rss_idle,
             edge.rss_mb()
+        );
+    }
+    Ok(())
+}
+
+/// `GET /health` on a new connection from 127.0.0.1, read to the end: how long it took.
+async fn health_latency(addr: std::net::SocketAddr) -> Result<Duration> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(b"GET /health HTTP/1.1\r\nHost: tote\r\nConnection: close\r\n\r\n").await?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await.context("/health did not answer in 30 s")??;
+    let latency = started.elapsed();
+    ensure!(answer.starts_with(b"HTTP/1.1 200"), "/health answered {}", String::from_utf8_lossy(&answer));
+    Ok(latency)
+}
+
+/// `slow` connections from 127.0.0.2 and up, 50 to an address (under the default per-client
+/// cap of 64): even ones start a request head and then send one more header byte a second,
+/// odd ones send nothing. They stay open (as far as the daemon lets them) until the returned
+/// task is aborted.
+async fn slowloris(addr: std::net::SocketAddr, slow: usize) -> Result<tokio::task::JoinHandle<()>> {
+    use tokio::io::AsyncWriteExt;
+    let mut streams = Vec::with_capacity(slow);
+    for k in 0..slow {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, 2 + u8::try_from(k / 50)?], 0)))?;
+        let mut stream = socket.connect(addr).await?;
+        if k % 2 == 0 {
+            let _ = stream.write_all(b"GET /health HTTP/1.1\r\nX-Slow: ").await;
+        }
+        streams.push((k % 2 == 0, stream));
+    }
+    Ok(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            for (sending, stream) in &mut streams {
+                if *sending {
+                    let _ = stream.write_all(b"a").await;
+                }
+            }
+        }
+    }))
+}
+
+/// `/health` latency of each daemon with no other clients, then with `slow` slow-header and
+/// idle connections open, `samples` requests each. The daemons run with the example configs'
+/// limits (edge 512 connections, central 2,048, 64 per client, 10 s to send headers).
+pub async fn slow_clients(slow: usize, samples: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let limits = "max_connections_per_client = 64\nheader_read_timeout_ms = 10000\nidle_timeout_ms = 60000\n";
+    let central_path = central_config(dir.path(), "127.0.0.1:0")?;
+    let text = std::fs::read_to_string(&central_path)?
+        .replace("max_connections = 4096\nmax_in_flight = 4096\nmax_connections_per_client = 4096\n", &format!("max_connections = 2048\nmax_in_flight = 1024\n{limits}"));
+    std::fs::write(&central_path, text)?;
+    let central = spawn("tote-central", &central_path)?;
+    let edge_path = edge_config(dir.path(), "SH-01", &central.url)?;
+    let text = std::fs::read_to_string(&edge_path)?
+        .replace("max_connections = 1024\nmax_in_flight = 1024\nmax_connections_per_client = 1024\n", &format!("max_connections = 512\nmax_in_flight = 256\n{limits}"));
+    std::fs::write(&edge_path, text)?;
+    let edge = spawn("tote-edge", &edge_path)?;
+    for (name, daemon) in [("edge", &edge), ("central", &central)] {
+        let addr: std::net::SocketAddr = daemon.url.trim_start_matches("http://").parse()?;
+        let mut quiet = Vec::with_capacity(samples);
+        for _ in 0..samples {
+            quiet.push(health_latency(addr).await?);
+        }
+        let attack = slowloris(addr, slow).await?;
+        let mut loaded = Vec::with_capacity(samples);
+        for _ in 0..samples {
+            loaded.push(health_latency(addr).await?);
+        }
+        attack.abort();
+        let _ = attack.await;
+        let (mut quiet, mut loaded) = (Latencies(quiet), Latencies(loaded));
+        println!(
+            "slow-clients {name:<7} /health  no slow connections: p50 {:>6.2} ms p99 {:>6.2} ms   {slow} slow connections: p50 {:>6.2} ms p99 {:>6.2} ms max {:>6.2} ms  (RSS {:.1} MB)",
+            quiet.pct(0.50),
+            quiet.pct(0.99),
+            loaded.pct(0.50),
+            loaded.pct(0.99),
+            loaded.pct(1.0),
+            daemon.rss_mb()
         );
     }
     Ok(())

@@ -287,10 +287,24 @@ fn payment_settings(channels: &ChannelSim) -> Result<tote_central::config::Payme
     Ok(toml::from_str::<Section>(&text)?.payment)
 }
 
+/// HTTP settings' defaults, except that every demo client is 127.0.0.1 and may use every slot.
+fn demo_http_limits(max_connections: usize) -> tote_shared::runtime::settings::HttpSettings {
+    use tote_shared::runtime::settings as http;
+    http::HttpSettings {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        max_body_bytes: 65_536,
+        max_connections,
+        max_in_flight: max_connections,
+        header_read_timeout_ms: http::default_header_read_timeout_ms(),
+        idle_timeout_ms: http::default_idle_timeout_ms(),
+        max_connections_per_client: max_connections,
+    }
+}
+
 fn central_settings(dir: &Path, port: u16, channels: &ChannelSim) -> Result<tote_central::config::Settings> {
     use tote_central::config::*;
     let settings = Settings {
-        http: HttpSettings { listen: SocketAddr::from(([127, 0, 0, 1], port)), max_body_bytes: 65_536, max_connections: 1024, max_in_flight: 512 },
+        http: HttpSettings { listen: SocketAddr::from(([127, 0, 0, 1], port)), max_body_bytes: 65_536, max_connections: 1024, max_in_flight: 512, ..demo_http_limits(1024) },
         database: tote_central::config::DatabaseSettings::sqlite_file(dir.join("central.sqlite")),
         orders: OrderSettings { payment_timeout_ms: 1_800_000, sweep_interval_ms: 1000, max_lines: 50, intake_shards: 4 },
         retention: RetentionSettings::default(),
@@ -306,7 +320,7 @@ fn edge_settings(dir: &Path, code: &str, port: u16, central: &str) -> Result<tot
     use tote_edge::config::*;
     let settings = Settings {
         warehouse: WarehouseCode::parse(code)?,
-        http: HttpSettings { listen: SocketAddr::from(([127, 0, 0, 1], port)), max_body_bytes: 65_536, max_connections: 256, max_in_flight: 128 },
+        http: HttpSettings { listen: SocketAddr::from(([127, 0, 0, 1], port)), max_body_bytes: 65_536, max_connections: 256, max_in_flight: 128, ..demo_http_limits(256) },
         database: DatabaseSettings { path: dir.join(format!("edge-{code}.sqlite")), write_queue: 16_384, max_batch: 512, max_readers: 4 },
         central: CentralSettings {
             url: central.to_owned(),

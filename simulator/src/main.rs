@@ -152,6 +152,13 @@ enum Bench {
         #[arg(long, value_delimiter = ',', default_values_t = vec![1, 2, 4])]
         caps: Vec<usize>,
     },
+    /// `/health` latency of edge and central with slow-header and idle connections open vs none.
+    SlowClients {
+        #[arg(long, default_value_t = 1000)]
+        slow: usize,
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+    },
     /// Sync catch-up after events queued while central was down.
     Sync {
         #[arg(long, default_value_t = 100_000)]
@@ -288,6 +295,7 @@ fn main() -> anyhow::Result<()> {
                 Bench::Pick { orders, workers } => bench::pick(orders, workers).await,
                 Bench::Sync { events } => bench::sync(events).await,
                 Bench::Signin { clients, seconds, caps } => bench::signin(clients, seconds, &caps).await,
+                Bench::SlowClients { slow, samples } => bench::slow_clients(slow, samples).await,
                 Bench::Fleet { robots, hz, seconds } => bench::fleet(robots, hz, seconds).await,
                 Bench::Gs1 { fuzz } => core_bench::gs1(fuzz),
                 Bench::Handheld { cycles } => bench::handheld(cycles).await,

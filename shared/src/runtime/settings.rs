@@ -50,6 +50,33 @@ pub struct HttpSettings {
     pub max_connections: usize,
     /// Requests processed at once; further requests wait.
     pub max_in_flight: usize,
+    /// Longest a connection may take to send a request's headers, counted from when the server
+    /// starts waiting for them: on a new connection, and after each response on a kept-alive
+    /// one (so it also bounds how long an idle keep-alive connection is held). Slow-header
+    /// clients are closed at this point and give their slot back.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// Longest a connection may go without a byte read or written, whatever it is doing (a
+    /// stalled request body, a client that stops reading its response). Longer than the longest
+    /// sync long-poll, which is silent while it waits.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// Open connections one client address may hold; more are closed as soon as they are
+    /// accepted. Behind a reverse proxy every client has the proxy's address: raise it there.
+    #[serde(default = "default_max_connections_per_client")]
+    pub max_connections_per_client: usize,
+}
+
+pub fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+
+pub fn default_idle_timeout_ms() -> u64 {
+    60_000
+}
+
+pub fn default_max_connections_per_client() -> usize {
+    64
 }
 
 impl HttpSettings {
@@ -62,6 +89,19 @@ impl HttpSettings {
         }
         if !(1..=100_000).contains(&self.max_in_flight) {
             return invalid("http.max_in_flight", "must be between 1 and 100000");
+        }
+        if !(100..=300_000).contains(&self.header_read_timeout_ms) {
+            return invalid("http.header_read_timeout_ms", "must be between 100 and 300000");
+        }
+        let shortest_idle_ms = crate::sync::MAX_PULL_WAIT_MS + 5_000;
+        if !(shortest_idle_ms..=3_600_000).contains(&self.idle_timeout_ms) {
+            return invalid(
+                "http.idle_timeout_ms",
+                format!("must be between {shortest_idle_ms} (longer than a sync long-poll) and 3600000"),
+            );
+        }
+        if !(1..=self.max_connections).contains(&self.max_connections_per_client) {
+            return invalid("http.max_connections_per_client", "must be between 1 and http.max_connections");
         }
         Ok(())
     }
@@ -92,5 +132,34 @@ impl DatabaseSettings {
             return invalid("database.max_readers", "must be between 1 and 64");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(extra: &str) -> HttpSettings {
+        let text = format!("listen = \"127.0.0.1:0\"\nmax_body_bytes = 65536\nmax_connections = 512\nmax_in_flight = 256\n{extra}");
+        toml::from_str(&text).expect("valid TOML")
+    }
+
+    #[test]
+    fn a_config_written_before_the_connection_timeouts_gets_their_defaults() {
+        let settings = http("");
+        assert_eq!(settings.header_read_timeout_ms, 10_000);
+        assert_eq!(settings.idle_timeout_ms, 60_000);
+        assert_eq!(settings.max_connections_per_client, 64);
+        assert_eq!(settings.validate(), Ok(()));
+    }
+
+    #[test]
+    fn connection_limits_out_of_range_are_refused_by_name() {
+        let field = |extra: &str| http(extra).validate().map_err(|invalid| invalid.field);
+        assert_eq!(field("header_read_timeout_ms = 0"), Err("http.header_read_timeout_ms"));
+        assert_eq!(field("idle_timeout_ms = 30000"), Err("http.idle_timeout_ms"), "shorter than a sync long-poll");
+        assert_eq!(field("max_connections_per_client = 0"), Err("http.max_connections_per_client"));
+        assert_eq!(field("max_connections_per_client = 513"), Err("http.max_connections_per_client"));
+        assert_eq!(field("max_connections_per_client = 512\nheader_read_timeout_ms = 300"), Ok(()));
     }
 }

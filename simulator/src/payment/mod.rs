@@ -43,7 +43,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tote_shared::payment::keys::{KeyError, PrivateKey, PublicKey};
-use tote_shared::runtime::listener::LimitedListener;
+use tote_shared::runtime::listener::{serve_until, ConnectionLimits};
 
 /// Trades (and, separately, refunds) one run keeps; beyond, creates answer 503.
 pub const DEFAULT_MAX_TRADES: usize = 1_000_000;
@@ -546,7 +546,14 @@ fn router(inner: &Arc<Inner>, channel: ChannelKind) -> Router {
 }
 
 async fn serve(listener: TcpListener, router: Router) {
-    if let Err(error) = axum::serve(LimitedListener::new(listener, MAX_CONNECTIONS), router).await {
+    // Every client of a channel is on this machine (127.0.0.1): one address may use every slot.
+    let limits = ConnectionLimits {
+        max_connections: MAX_CONNECTIONS,
+        max_connections_per_client: MAX_CONNECTIONS,
+        header_read_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
+    };
+    if let Err(error) = serve_until(listener, router, limits, std::future::pending()).await {
         tracing::warn!(%error, "payment channel server stopped");
     }
 }

@@ -266,6 +266,8 @@ listen = "127.0.0.1:0"
 max_body_bytes = 65536
 max_connections = 1024
 max_in_flight = 1024
+# Every test client is 127.0.0.1.
+max_connections_per_client = 1024
 [database]
 {}
 [orders]
@@ -311,6 +313,8 @@ listen = "127.0.0.1:0"
 max_body_bytes = 65536
 max_connections = 256
 max_in_flight = 256
+# Every test client is 127.0.0.1.
+max_connections_per_client = 256
 [auth]
 api_token = "{EDGE_API}"
 [database]

@@ -20,6 +20,7 @@ mod payment;
 mod payment_peers;
 mod scanners;
 mod signin;
+mod slow_clients;
 mod stations;
 mod story;
 mod supervision;
