@@ -99,15 +99,23 @@ async fn a_flood_of_wrong_pins_never_hashes_more_than_the_cap_at_once_and_memory
     let flood = (0..500).map(|i| {
         let (http, url) = (http.clone(), edge.url("/api/v1/session"));
         tokio::spawn(async move {
-            let response = http.post(url).json(&json!({"worker": format!("w{i}"), "pin": "0000"})).send().await?;
+            // One address opening 500 connections meets the per-client connection cap first:
+            // the connections past it are closed unanswered, which harms nobody either.
+            let Ok(response) = http.post(url).json(&json!({"worker": format!("w{i}"), "pin": "0000"})).send().await else {
+                return anyhow::Ok(None);
+            };
             let retry_after = response.headers().get("retry-after").is_some();
-            anyhow::Ok((Reply::from(response).await?.status, retry_after))
+            anyhow::Ok(Some((Reply::from(response).await?.status, retry_after)))
         })
     });
-    let mut answers = Vec::new();
+    let (mut answers, mut closed) = (Vec::new(), 0);
     for request in flood.collect::<Vec<_>>() {
-        answers.push(request.await??);
+        match request.await?? {
+            Some(answer) => answers.push(answer),
+            None => closed += 1,
+        }
     }
+    ensure!(answers.len() >= 200, "most of the flood is answered ({} answered, {closed} closed at the connection cap)", answers.len());
     let text = metrics(&edge).await?;
     let (cap, max_seen) = (value(&text, "tote_edge_signin_hashing_limit")?, value(&text, "tote_edge_signin_hashing_max")?);
     ensure!(max_seen >= 1.0 && max_seen <= cap, "at most {cap} comparisons at once, saw {max_seen}");
@@ -115,7 +123,7 @@ async fn a_flood_of_wrong_pins_never_hashes_more_than_the_cap_at_once_and_memory
     ensure!(answers.iter().all(|(s, retry)| *s == StatusCode::UNAUTHORIZED || (*s == StatusCode::SERVICE_UNAVAILABLE && *retry)), "401, or 503 with Retry-After");
     ensure!(value(&text, "tote_edge_signin_refused_total{reason=\"busy\"}")? == busy as f64, "each 503 is counted");
     let (peak_mb, threads) = peak_rss_mb_and_threads(pid)?;
-    eprintln!("flood of 500: {busy} told 503, peak RSS {start_mb:.0} → {peak_mb:.0} MB, {threads} threads, {max_seen} comparisons at once at most");
+    eprintln!("flood of 500: {closed} closed at the per-client connection cap, {busy} told 503, peak RSS {start_mb:.0} → {peak_mb:.0} MB, {threads} threads, {max_seen} comparisons at once at most");
     ensure!(peak_mb < 300.0, "the edge peaked at {peak_mb:.0} MB");
     ensure!(threads < 100, "the edge runs {threads} threads");
     // The flood is over and the edge signs workers in as before.
