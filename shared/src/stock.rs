@@ -22,7 +22,16 @@ pub enum StockError {
     Insufficient { sellable: i64, wanted: i64 },
     #[error("{what} would become negative ({have} held, {wanted} to remove)")]
     Underflow { what: &'static str, have: i64, wanted: i64 },
+    /// A counter past `MAX_UNITS`, or a change larger than one count can make: refused before
+    /// any arithmetic can wrap.
+    #[error("{what} cannot change by {delta} (at most {max} units a change, {total} in all)", max = MAX_CHANGE, total = MAX_UNITS)]
+    OutOfRange { what: &'static str, delta: i64 },
 }
+
+/// Most units one adjustment may add or remove (a count, a damage, a find).
+pub const MAX_CHANGE: i64 = 1_000_000;
+/// Most units any counter of one SKU in one warehouse may hold.
+pub const MAX_UNITS: i64 = 1_000_000_000_000;
 
 /// One change of one counter, as the ledger records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +116,10 @@ impl StockLevel {
     /// The edge is the authority on physical stock, so on hand may drop below what is
     /// reserved; `overcommitted()` tells the caller that orders must be re-routed.
     pub fn adjust_on_hand(&mut self, delta: i64) -> Result<Vec<Movement>, StockError> {
+        let after = self.on_hand.checked_add(delta).filter(|_| delta.unsigned_abs() <= MAX_CHANGE as u64);
+        if after.is_none_or(|after| after > MAX_UNITS) {
+            return Err(StockError::OutOfRange { what: "on_hand", delta });
+        }
         if self.on_hand + delta < 0 {
             return Err(StockError::Underflow { what: "on_hand", have: self.on_hand, wanted: -delta });
         }

@@ -49,6 +49,10 @@ pub async fn pull_commands(Edge(warehouse): Edge, State(state): State<AppState>,
     if q.wait_ms > MAX_PULL_WAIT_MS {
         return Err(ApiError::BadRequest(format!("wait_ms must be at most {MAX_PULL_WAIT_MS}")));
     }
+    // The database counts in i64: a cursor past it would be read as a negative number.
+    if i64::try_from(q.after).is_err() {
+        return Err(ApiError::BadRequest(format!("after must be at most {}", i64::MAX)));
+    }
     let limit = q.limit.unwrap_or(MAX_PULL_BATCH as u32).clamp(1, MAX_PULL_BATCH as u32);
     state.telemetry.record_pull(&warehouse, q.after);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(q.wait_ms);

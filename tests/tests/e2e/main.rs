@@ -24,4 +24,5 @@ mod slow_clients;
 mod stations;
 mod story;
 mod supervision;
+mod sync_bounds;
 mod systemd;
