@@ -220,7 +220,7 @@ pub fn nonce() -> String {
 /// An RFC 3339 time in China Standard Time, as WeChat Pay writes times.
 pub fn rfc3339_cst(at_ms: i64) -> String {
     let local_ms = at_ms + 8 * 3_600_000;
-    let day = crate::analytics::utc_day(local_ms);
+    let day = tote_shared::calendar::utc_day(local_ms);
     let secs = local_ms.div_euclid(1000).rem_euclid(86_400);
     format!("{day}T{:02}:{:02}:{:02}+08:00", secs / 3600, secs / 60 % 60, secs % 60)
 }

@@ -7,7 +7,7 @@ use super::store::{self, NewPayment, Refund, RefundState};
 use super::{decide_refund, decide_report, ChannelReport, Effect, PaidLine, Payment, PaymentError, PaymentState, RefundLine};
 use crate::db::Tx;
 use crate::journal::{self, BusinessEvent};
-use crate::orders::{self, OrdersError};
+use crate::orders;
 use tote_shared::order::OrderState;
 use tote_shared::payment::ChannelKind;
 use tote_shared::Sku;
@@ -201,7 +201,7 @@ pub fn refund_order(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64)], reason
 }
 
 fn request(tx: &mut dyn Tx, payment: &Payment, lines: &[(Sku, i64)], reason: &str, now_ms: i64) -> Result<Refund, PaymentError> {
-    let order = orders::flow::load(tx, payment.order_id).map_err(|e: OrdersError| PaymentError::Orders(e))?;
+    let order = orders::flow::load(tx, payment.order_id)?;
     let paid: Vec<PaidLine> = order.lines.iter().map(|l| PaidLine { sku: l.sku.clone(), qty: l.qty.as_i64(), unit_price_minor: l.unit_price.minor() }).collect();
     let already: Vec<RefundLine> = store::refunds_for_payment(tx, payment.id)?
         .into_iter()

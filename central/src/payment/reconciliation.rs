@@ -19,7 +19,7 @@ use tote_shared::payment::ChannelKind;
 use tote_shared::runtime::supervise::Stop;
 
 const MARGIN_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 86_400_000;
+use tote_shared::calendar::DAY_MS;
 
 /// The fee a line should cost under the contract: a share of the amount (half up) plus a
 /// fixed part per payment; a refund gives back the same share when the contract says so.
@@ -291,7 +291,7 @@ pub async fn daily(state: AppState, stop: Stop) {
     loop {
         let now = now_ms();
         if now.rem_euclid(DAY_MS) >= i64::from(hour) * 3_600_000 {
-            let yesterday = crate::analytics::utc_day(now - DAY_MS);
+            let yesterday = tote_shared::calendar::utc_day(now - DAY_MS);
             for channel in state.channels.kinds().collect::<Vec<_>>() {
                 let Some(day) = BillDay::parse(&yesterday) else { continue };
                 let (text, label) = (yesterday.clone(), channel.as_str());

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tote_shared::payment::bill::{self, BillDay, BillError, BillKind, BillLine, BillStatus};
 use tote_shared::payment::ChannelKind;
 
-const DAY_MS: i64 = 86_400_000;
+use tote_shared::calendar::DAY_MS;
 
 /// A difference planted in a channel's next bills, as a real channel's mistakes look.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -585,7 +585,7 @@ use tote_sim::payment::bills::Plant;
 fn bill_day(w: &PaymentWorld, channel: ChannelKind, out_trade_no: &str) -> Result<BillDay> {
     let paid_ms = w.sim.trade(channel, out_trade_no).and_then(|t| t.paid_ms).context("paid at the channel")?;
     let offset = tote_shared::payment::bill::day_offset_ms(channel);
-    BillDay::parse(&tote_central::analytics::utc_day(paid_ms + offset)).context("a day")
+    BillDay::parse(&tote_shared::calendar::utc_day(paid_ms + offset)).context("a day")
 }
 
 /// Pays `n` one-pair orders on `channel`; their out_trade_nos.
