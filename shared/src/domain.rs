@@ -56,9 +56,8 @@ macro_rules! string_newtype {
 }
 
 /// A stock-keeping unit code: one sellable variant (model × gender × colour × size × width).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "PEG39-M-WHT-42")]
 pub struct Sku(String);
 string_newtype!(Sku);
 
@@ -77,9 +76,8 @@ impl Sku {
 }
 
 /// A GS1 trade item number: GTIN-8, -12 (UPC-A), -13 (EAN-13) or -14, check digit verified.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "0195866137738")]
 pub struct Gtin(String);
 string_newtype!(Gtin);
 
@@ -119,9 +117,8 @@ fn gs1_check_digit(body: &[u32]) -> u32 {
 }
 
 /// A warehouse code such as `SH-01`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "SH-01")]
 pub struct WarehouseCode(String);
 string_newtype!(WarehouseCode);
 
@@ -143,9 +140,8 @@ impl WarehouseCode {
 }
 
 /// A bin, shelf face or staging area inside one warehouse, printed as a barcode on the rack.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "A-01-02")]
 pub struct LocationCode(String);
 string_newtype!(LocationCode);
 
@@ -162,9 +158,8 @@ impl LocationCode {
 }
 
 /// A positive quantity of units, bounded so that no single request can overflow a counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "i64", into = "i64")]
-#[schema(value_type = i64, example = 1)]
 pub struct Qty(u32);
 
 impl Qty {
@@ -201,9 +196,8 @@ impl From<Qty> for i64 {
 }
 
 /// An amount in minor units (fen for CNY). Never a float.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "i64", into = "i64")]
-#[schema(value_type = i64, example = 89900)]
 pub struct Money(i64);
 
 impl Money {

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GeoPoint {
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: f64,
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: f64,
 }
 
@@ -50,6 +52,11 @@ const CITIES: &[(&str, &str, f64, f64)] = &[
     ("zhengzhou", "郑州", 34.7466, 113.6254),
     ("hefei", "合肥", 31.8206, 117.2272),
 ];
+
+/// The names `city_point` knows, English and Chinese, as written in its table.
+pub fn city_names() -> impl Iterator<Item = &'static str> {
+    CITIES.iter().flat_map(|(en, zh, _, _)| [*en, *zh])
+}
 
 /// Looks a city up by its English or Chinese name, ignoring case and spaces.
 pub fn city_point(city: &str) -> Option<GeoPoint> {

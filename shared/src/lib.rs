@@ -10,6 +10,7 @@ pub mod geo;
 pub mod gtp;
 pub mod label;
 pub mod mapf;
+pub mod openapi;
 pub mod order;
 #[cfg(feature = "payment")]
 pub mod payment;

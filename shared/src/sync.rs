@@ -9,7 +9,7 @@ use crate::domain::{LocationCode, Qty, Sku, WarehouseCode};
 use crate::Gtin;
 use serde::{Deserialize, Serialize};
 
-/// Most events one push may carry; central refuses bigger batches with 413.
+/// Most events one push may carry; central refuses bigger batches with 422.
 pub const MAX_PUSH_BATCH: usize = 2_000;
 /// Most commands one pull returns.
 pub const MAX_PULL_BATCH: usize = 500;
@@ -74,6 +74,8 @@ pub enum EdgeEventKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PushBatch {
     pub warehouse: WarehouseCode,
+    /// In strictly increasing `seq` order; at most `MAX_PUSH_BATCH`.
+    #[schema(max_items = 2000)]
     pub events: Vec<EdgeEvent>,
 }
 
@@ -93,10 +95,14 @@ pub struct OrderLine {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ShipTo {
+    #[schema(value_type = crate::openapi::Text100)]
     pub name: String,
+    #[schema(value_type = crate::openapi::Text300)]
     pub line1: String,
+    #[schema(value_type = crate::openapi::Text100)]
     pub city: String,
     #[serde(default)]
+    #[schema(max_length = 20)]
     pub postcode: String,
 }
 

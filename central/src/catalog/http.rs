@@ -12,11 +12,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
+use tote_shared::openapi as doc;
 use tote_shared::runtime::http::Json;
 use tote_shared::runtime::system::now_ms;
 use tote_shared::{Gtin, Money, Sku};
 
-#[utoipa::path(post, path = "/api/v1/spus", request_body = Spu, responses((status = 201, body = Spu)), tag = "catalog")]
+#[utoipa::path(post, path = "/api/v1/spus", request_body = Spu, params(doc::IdempotencyKey),
+    responses((status = 201, body = Spu), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unavailable), tag = "catalog")]
 pub async fn create_spu(_: Admin, State(state): State<AppState>, key: Keyed, Json(spu): Json<Spu>) -> Result<Response, ApiError> {
     if !valid_spu_id(&spu.id) {
         return Err(ApiError::unprocessable("invalid-field", "id must be 1 to 32 letters, digits or '-'"));
@@ -33,17 +35,26 @@ pub async fn create_spu(_: Admin, State(state): State<AppState>, key: Keyed, Jso
 #[serde(deny_unknown_fields)]
 pub struct NewSku {
     pub sku: Sku,
+    /// An SPU created before.
+    #[schema(pattern = "^[A-Za-z0-9-]{1,32}$", min_length = 1, max_length = 32)]
     pub spu_id: String,
     pub gtin: Gtin,
+    #[schema(value_type = tote_shared::openapi::Text20)]
     pub gender: String,
+    #[schema(value_type = tote_shared::openapi::Text50)]
     pub colour: String,
+    #[schema(value_type = tote_shared::openapi::Text20)]
     pub size: String,
     pub price: Money,
     pub cost: Money,
 }
 
-#[utoipa::path(post, path = "/api/v1/skus", request_body = NewSku, responses((status = 201, body = SkuRecord)), tag = "catalog")]
+#[utoipa::path(post, path = "/api/v1/skus", request_body = NewSku, params(doc::IdempotencyKey),
+    responses((status = 201, body = SkuRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "catalog")]
 pub async fn create_sku(_: Admin, State(state): State<AppState>, key: Keyed, Json(new): Json<NewSku>) -> Result<Response, ApiError> {
+    if !valid_spu_id(&new.spu_id) {
+        return Err(ApiError::unprocessable("invalid-field", "spu_id must be 1 to 32 letters, digits or '-'"));
+    }
     check_text("gender", &new.gender, 20)?;
     check_text("colour", &new.colour, 50)?;
     check_text("size", &new.size, 20)?;

@@ -13,12 +13,17 @@ use serde::{Deserialize, Serialize};
 use tote_shared::{Gtin, Money, Sku};
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Spu {
     /// Model code, e.g. `PEG39`.
+    #[schema(pattern = "^[A-Za-z0-9-]{1,32}$", min_length = 1, max_length = 32)]
     pub id: String,
+    #[schema(value_type = tote_shared::openapi::Text200)]
     pub name: String,
+    #[schema(value_type = tote_shared::openapi::Text100)]
     pub brand: String,
     /// Category path, e.g. `Shoes > Running > Cushioned`.
+    #[schema(value_type = tote_shared::openapi::Text300)]
     pub category: String,
 }
 

@@ -10,11 +10,16 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use tote_shared::openapi as doc;
 use tote_shared::runtime::http::{Json, Query};
 use tote_shared::runtime::system::now_ms;
 use tote_shared::sync::{PullResponse, PushAck, PushBatch, MAX_PULL_BATCH, MAX_PULL_WAIT_MS, MAX_PUSH_BATCH};
 
-#[utoipa::path(post, path = "/api/v1/sync/events", request_body = PushBatch, responses((status = 200, body = PushAck), (status = 409, description = "gap: resend from high_water + 1")), tag = "sync")]
+#[utoipa::path(post, path = "/api/v1/sync/events", request_body = PushBatch, security(("edge" = [])),
+    responses((status = 200, body = PushAck), doc::JsonBody, doc::Unauthorized,
+        (status = 403, description = "the credential belongs to another warehouse", body = doc::ProblemSchema, content_type = "application/problem+json"),
+        (status = 409, description = "a gap: resend from `high_water` + 1 (a problem with `high_water`)", body = doc::ProblemSchema, content_type = "application/problem+json"),
+        doc::Unavailable), tag = "sync")]
 pub async fn push_events(Edge(warehouse): Edge, State(state): State<AppState>, Json(batch): Json<PushBatch>) -> Result<Json<PushAck>, ApiError> {
     if batch.warehouse != warehouse {
         return Err(ApiError::Forbidden(format!("this credential belongs to {warehouse}, not {}", batch.warehouse)));
@@ -33,18 +38,24 @@ pub async fn push_events(Edge(warehouse): Edge, State(state): State<AppState>, J
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PullQuery {
     /// The edge's cursor: the last command sequence it applied.
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     pub after: u64,
     /// Long-poll: wait up to this long for new commands (max 30,000).
     #[serde(default)]
+    #[param(minimum = 0, maximum = 30000)]
     pub wait_ms: u64,
+    /// At most 500 commands are answered whatever this says; default 500.
     #[serde(default)]
+    #[param(minimum = 0, maximum = 4294967295_i64)]
     pub limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/api/v1/sync/commands", params(PullQuery), responses((status = 200, body = PullResponse)), tag = "sync")]
+#[utoipa::path(get, path = "/api/v1/sync/commands", params(PullQuery), security(("edge" = [])),
+    responses((status = 200, body = PullResponse), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "sync")]
 pub async fn pull_commands(Edge(warehouse): Edge, State(state): State<AppState>, Query(q): Query<PullQuery>) -> Result<Json<PullResponse>, ApiError> {
     if q.wait_ms > MAX_PULL_WAIT_MS {
         return Err(ApiError::BadRequest(format!("wait_ms must be at most {MAX_PULL_WAIT_MS}")));
@@ -83,7 +94,7 @@ pub struct EdgeLag {
     pub commands_pending: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/sync/status", responses((status = 200, body = Vec<EdgeLag>)), tag = "sync")]
+#[utoipa::path(get, path = "/api/v1/sync/status", responses((status = 200, body = Vec<EdgeLag>), doc::Unauthorized, doc::Unavailable), tag = "sync")]
 pub async fn status(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<EdgeLag>>, ApiError> {
     Ok(Json(edge_lags(&state).await?))
 }
@@ -116,15 +127,18 @@ pub async fn edge_lags(state: &AppState) -> Result<Vec<EdgeLag>, ApiError> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RejectQuery {
     pub warehouse: Option<tote_shared::WarehouseCode>,
     /// At most 1,000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
 /// Edge events central could not fit to an order (kept aside, never dropped), newest first.
-#[utoipa::path(get, path = "/api/v1/sync/rejects", params(RejectQuery), responses((status = 200, body = Vec<RejectedEvent>)), tag = "sync")]
+#[utoipa::path(get, path = "/api/v1/sync/rejects", params(RejectQuery),
+    responses((status = 200, body = Vec<RejectedEvent>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "sync")]
 pub async fn rejects(_: Reader, State(state): State<AppState>, Query(q): Query<RejectQuery>) -> Result<Json<Vec<RejectedEvent>>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {

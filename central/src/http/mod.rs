@@ -65,10 +65,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Rejects free text that is empty or longer than `max` characters.
+/// Rejects free text that is blank or longer than `max` characters. The length counted is
+/// the text's as sent (what is stored), so it is the `maxLength` the OpenAPI document states.
 pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), error::ApiError> {
-    let len = value.trim().chars().count();
-    if len == 0 || len > max {
+    if value.trim().is_empty() || value.chars().count() > max {
         return Err(error::ApiError::unprocessable("invalid-field", format!("{field} must have 1 to {max} characters")));
     }
     Ok(())

@@ -1,13 +1,19 @@
-//! The OpenAPI 3 document, generated from the handlers' annotations (utoipa).
+//! The OpenAPI 3.1 document, generated from the handlers' annotations (utoipa) and the shared
+//! schemas of `tote_shared::openapi`, then completed at serve time with what only the running
+//! configuration knows (`orders.max_lines`) and the rules one schema cannot hold per field
+//! (an address needs a known city unless it brings coordinates).
 
+use crate::startup::AppState;
 use crate::{analytics, catalog, edge_sync, inventory, journal, orders, payment, warehouses};
+use axum::extract::State;
 use axum::response::IntoResponse;
+use serde_json::{json, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tote HQ API", description = "Catalog, warehouses, inventory, orders, edge sync and the business-event journal. Errors are RFC 9457 problem+json. Writes take an optional Idempotency-Key (required for orders): the same key with the same request replays the answer, with another request it is a 422."),
+    info(title = "Tote HQ API", description = "Catalog, warehouses, inventory, orders, payments, edge sync and the business-event journal. Errors are RFC 9457 problem+json. Writes take an optional Idempotency-Key (required for orders and refunds): the same key with the same request replays the answer, with another request it is a 422. Bodies are JSON (application/json) and refuse unknown fields, except the sync protocol's, which tolerates them."),
     paths(
         catalog::http::create_spu, catalog::http::create_sku, inventory::http::sku_detail,
         warehouses::http::create, warehouses::http::list,
@@ -20,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         payment::http::reconcile, payment::http::reconciliation_runs, payment::http::reconciliation_items, payment::http::resolve_item,
     ),
     components(schemas(
+        tote_shared::openapi::ProblemSchema, tote_shared::openapi::Text32,
         catalog::Spu, catalog::SkuRecord, warehouses::WarehouseRecord, inventory::StockRow, inventory::LedgerEntry,
         orders::OrderRecord, orders::OrderHistoryEntry, edge_sync::EdgeSyncRow, catalog::http::NewSku, inventory::http::SkuDetail,
         warehouses::http::NewWarehouseRequest, orders::http::NewOrder, edge_sync::http::EdgeLag, edge_sync::RejectedEvent,
@@ -28,21 +35,41 @@ use utoipa::{Modify, OpenApi};
         payment::channel::PayMethod, payment::http::NewPayment, payment::http::Review, payment::http::NewRefund, payment::http::RefundLineRequest, payment::http::Payer, payment::store::RiskDecisionRow,
         payment::reconciliation::Run, payment::reconciliation::Item, payment::http::NewRun, payment::http::Resolution,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&Security),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
 
-struct BearerAuth;
+struct Security;
 
-impl Modify for BearerAuth {
+impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         if let Some(components) = openapi.components.as_mut() {
-            components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+            let bearer = |description: &str| {
+                let mut scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
+                scheme.description = Some(description.to_owned());
+                SecurityScheme::Http(scheme)
+            };
+            components.add_security_scheme("bearer", bearer("HQ: the admin token (every operation) or the read-only token (reads; a write answers 403), from central's [auth] settings."));
+            components.add_security_scheme("edge", bearer("An edge daemon: its warehouse's edge_token, given when the warehouse was created."));
         }
     }
 }
 
-pub async fn document() -> impl IntoResponse {
-    axum::Json(ApiDoc::openapi())
+/// The document as this server runs: the static one plus what depends on its settings.
+pub fn for_settings(max_lines: usize) -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
+    tote_shared::openapi::unsigned_ranges(&mut doc);
+    let schemas = &mut doc["components"]["schemas"];
+    schemas["NewOrder"]["properties"]["lines"]["maxItems"] = json!(max_lines);
+    let cities: Vec<&str> = tote_shared::geo::city_names().collect();
+    // Routing needs a point: the coordinates sent, or a city from the built-in table.
+    let located = json!({"required": ["location"], "properties": {"location": {"$ref": "#/components/schemas/GeoPoint"}}});
+    schemas["NewWarehouseRequest"]["anyOf"] = json!([located, {"required": ["city"], "properties": {"city": {"enum": cities}}}]);
+    schemas["NewOrder"]["anyOf"] = json!([located, {"properties": {"ship_to": {"properties": {"city": {"enum": cities}}}}}]);
+    doc
+}
+
+pub async fn document(State(state): State<AppState>) -> impl IntoResponse {
+    axum::Json(for_settings(state.settings.orders.max_lines))
 }

@@ -7,6 +7,7 @@ use crate::http::error::ApiError;
 use crate::startup::AppState;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use tote_shared::openapi as doc;
 use tote_shared::runtime::http::{Json, Path, Query};
 use tote_shared::{Sku, WarehouseCode};
 
@@ -19,7 +20,8 @@ pub struct SkuDetail {
     pub sellable_total: i64,
 }
 
-#[utoipa::path(get, path = "/api/v1/skus/{sku}", params(("sku" = String, Path)), responses((status = 200, body = SkuDetail)), tag = "catalog")]
+#[utoipa::path(get, path = "/api/v1/skus/{sku}", params(("sku" = Sku, Path)),
+    responses((status = 200, body = SkuDetail), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "catalog")]
 pub async fn sku_detail(_: Reader, State(state): State<AppState>, Path(sku): Path<Sku>) -> Result<Json<SkuDetail>, ApiError> {
     let detail = state
         .db
@@ -33,7 +35,8 @@ pub async fn sku_detail(_: Reader, State(state): State<AppState>, Path(sku): Pat
     Ok(Json(detail))
 }
 
-#[utoipa::path(get, path = "/api/v1/inventory/{sku}", params(("sku" = String, Path)), responses((status = 200, body = Vec<StockRow>)), tag = "inventory")]
+#[utoipa::path(get, path = "/api/v1/inventory/{sku}", params(("sku" = Sku, Path)),
+    responses((status = 200, body = Vec<StockRow>), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "inventory")]
 pub async fn levels(_: Reader, State(state): State<AppState>, Path(sku): Path<Sku>) -> Result<Json<Vec<StockRow>>, ApiError> {
     let rows = state
         .db
@@ -46,14 +49,17 @@ pub async fn levels(_: Reader, State(state): State<AppState>, Path(sku): Path<Sk
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerQuery {
     pub warehouse: Option<WarehouseCode>,
     /// At most 10,000; default 1,000.
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/api/v1/inventory/{sku}/ledger", params(("sku" = String, Path), LedgerQuery), responses((status = 200, body = Vec<LedgerEntry>)), tag = "inventory")]
+#[utoipa::path(get, path = "/api/v1/inventory/{sku}/ledger", params(("sku" = Sku, Path), LedgerQuery),
+    responses((status = 200, body = Vec<LedgerEntry>), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "inventory")]
 pub async fn ledger(_: Reader, State(state): State<AppState>, Path(sku): Path<Sku>, Query(q): Query<LedgerQuery>) -> Result<Json<Vec<LedgerEntry>>, ApiError> {
     let limit = q.limit.unwrap_or(1_000);
     if !(1..=10_000).contains(&limit) {

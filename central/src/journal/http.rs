@@ -6,15 +6,19 @@ use crate::journal::{store, JournalEntry};
 use crate::startup::AppState;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use tote_shared::openapi as doc;
 use tote_shared::runtime::http::{Json, Query};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// The last sequence number the caller has; 0 for the start.
     #[serde(default)]
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     pub after: u64,
     /// At most 1,000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -28,11 +32,16 @@ pub struct EventPage {
 }
 
 /// Business events in order, numbered without gaps; page with `after`.
-#[utoipa::path(get, path = "/api/v1/events", params(EventsQuery), responses((status = 200, body = EventPage)), tag = "journal")]
+#[utoipa::path(get, path = "/api/v1/events", params(EventsQuery),
+    responses((status = 200, body = EventPage), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "journal")]
 pub async fn list(_: Reader, State(state): State<AppState>, Query(q): Query<EventsQuery>) -> Result<Json<EventPage>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    // The database counts in i64: a position past it would be read as a negative number.
+    if i64::try_from(q.after).is_err() {
+        return Err(ApiError::BadRequest(format!("after must be at most {}", i64::MAX)));
     }
     let after = q.after;
     let (events, (last_seq, _)) = state

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use tote_shared::geo::GeoPoint;
+use tote_shared::openapi as doc;
 use tote_shared::runtime::http::{Json, Path};
 use tote_shared::runtime::system::now_ms;
 use tote_shared::sync::{OrderLine, ShipTo};
@@ -24,7 +25,10 @@ use tote_shared::sync::{OrderLine, ShipTo};
 #[serde(deny_unknown_fields)]
 pub struct NewOrder {
     /// Sales channel: app, web, mini_program, marketplace name …
+    #[schema(value_type = tote_shared::openapi::Text40)]
     pub channel: String,
+    /// One line per SKU; at most `orders.max_lines` (the served document states it).
+    #[schema(min_items = 1)]
     pub lines: Vec<OrderLine>,
     pub ship_to: ShipTo,
     /// Coordinates of the address, when the channel has them; else the city is looked up.
@@ -33,9 +37,8 @@ pub struct NewOrder {
 }
 
 #[utoipa::path(
-    post, path = "/api/v1/orders", request_body = NewOrder,
-    params(("Idempotency-Key" = String, Header, description = "1-128 visible ASCII characters; same key + same body returns the same order")),
-    responses((status = 201, body = OrderRecord), (status = 409, description = "no warehouse has the stock"), (status = 422, description = "unknown SKU, bad address, or key reused with another body")),
+    post, path = "/api/v1/orders", request_body = NewOrder, params(doc::RequiredIdempotencyKey),
+    responses((status = 201, body = OrderRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unavailable),
     tag = "orders"
 )]
 pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Json(order): Json<NewOrder>) -> Result<Response, ApiError> {
@@ -90,13 +93,13 @@ fn validate(order: &NewOrder, max_lines: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[utoipa::path(get, path = "/api/v1/orders/{id}", params(("id" = u64, Path)), responses((status = 200, body = OrderRecord)), tag = "orders")]
+#[utoipa::path(get, path = "/api/v1/orders/{id}", params(doc::PathId), responses((status = 200, body = OrderRecord), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "orders")]
 pub async fn get(_: Reader, State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<OrderRecord>, ApiError> {
     let order = state.db.read(move |tx| -> Result<_, OrdersError> { store::load(tx, id, false)?.ok_or_else(|| OrdersError::NotFound(format!("order {id}"))) }).await?;
     Ok(Json(order))
 }
 
-#[utoipa::path(get, path = "/api/v1/orders/{id}/history", params(("id" = u64, Path)), responses((status = 200, body = Vec<OrderHistoryEntry>)), tag = "orders")]
+#[utoipa::path(get, path = "/api/v1/orders/{id}/history", params(doc::PathId), responses((status = 200, body = Vec<OrderHistoryEntry>), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "orders")]
 pub async fn history(_: Reader, State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<Vec<OrderHistoryEntry>>, ApiError> {
     let history = state
         .db
@@ -110,7 +113,8 @@ pub async fn history(_: Reader, State(state): State<AppState>, Path(id): Path<u6
 
 /// Manual payment (money taken outside the channels, allowed by `payment.allow_manual`): turns the lock into a deduction and releases the order to its warehouse.
 /// Idempotent by state; an Idempotency-Key is honoured too.
-#[utoipa::path(post, path = "/api/v1/orders/{id}/pay", params(("id" = u64, Path)), responses((status = 200, body = OrderRecord)), tag = "orders")]
+#[utoipa::path(post, path = "/api/v1/orders/{id}/pay", params(doc::PathId, doc::IdempotencyKey),
+    responses((status = 200, body = OrderRecord), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unprocessable, doc::Unavailable), tag = "orders")]
 pub async fn pay(_: Admin, State(state): State<AppState>, key: Keyed, Path(id): Path<u64>) -> Result<Response, ApiError> {
     if !state.settings.payment.allow_manual {
         return Err(ApiError::Forbidden("manual payment is switched off (payment.allow_manual): pay through a channel".into()));
@@ -120,7 +124,8 @@ pub async fn pay(_: Admin, State(state): State<AppState>, key: Keyed, Path(id): 
     keyed_write(&state, request, StatusCode::OK, move |tx| flow::pay(tx, id, now)).await
 }
 
-#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", params(("id" = u64, Path)), responses((status = 200, body = OrderRecord)), tag = "orders")]
+#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", params(doc::PathId, doc::IdempotencyKey),
+    responses((status = 200, body = OrderRecord), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unprocessable, doc::Unavailable), tag = "orders")]
 pub async fn cancel(_: Admin, State(state): State<AppState>, key: Keyed, Path(id): Path<u64>) -> Result<Response, ApiError> {
     let request = key.fingerprint(&id)?;
     let now = now_ms();

@@ -19,7 +19,8 @@ use super::risk::Risk;
 use tote_shared::payment::invoice;
 use tote_shared::payment::risk::{Outcome, PaymentAttempt, RiskRules};
 use tote_shared::payment::ChannelKind;
-use tote_shared::runtime::http::{Json, Path};
+use tote_shared::openapi as doc;
+use tote_shared::runtime::http::{Json, Path, Query};
 use tote_shared::runtime::system::now_ms;
 use tote_shared::Sku;
 
@@ -29,7 +30,8 @@ pub const NOTIFY_BODY_LIMIT_BYTES: usize = 64 * 1024;
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPayment {
-    /// `wechat`, `alipay` or `card`.
+    /// `wechat`, `alipay` or `card`: one this server is configured for, else a 422.
+    #[schema(value_type = String, pattern = "^(wechat|alipay|card)$")]
     pub channel: String,
     #[serde(default = "qr")]
     pub method: PayMethod,
@@ -42,13 +44,17 @@ pub struct NewPayment {
 #[serde(deny_unknown_fields)]
 pub struct Payer {
     /// The shop's customer id.
+    #[schema(value_type = doc::Text128)]
     pub user: String,
     #[serde(default)]
+    #[schema(value_type = Option<doc::Text128>)]
     pub device: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<doc::Text128>)]
     pub ip: Option<String>,
     /// The card gateway's fingerprint of the card (the same card across accounts).
     #[serde(default)]
+    #[schema(value_type = Option<doc::Text128>)]
     pub card_fingerprint: Option<String>,
 }
 
@@ -63,8 +69,10 @@ fn channel_kind(raw: &str) -> Result<ChannelKind, ApiError> {
 /// Starts (or returns the open) payment of an order on a channel and creates it there.
 /// 201 with the payment and its `pay_url`; 202 when the channel did not answer in time (the
 /// payment is kept and the create call retried).
-#[utoipa::path(post, path = "/api/v1/orders/{id}/payments", params(("id" = u64, Path)), request_body = NewPayment,
-    responses((status = 201, body = Payment), (status = 202, body = Payment), (status = 422, description = "order not awaiting payment, unknown channel")), tag = "payments")]
+#[utoipa::path(post, path = "/api/v1/orders/{id}/payments", params(doc::PathId), request_body = NewPayment,
+    responses((status = 201, body = Payment), (status = 202, body = Payment, description = "the channel did not answer in time: the payment is kept and the create retried"),
+        doc::JsonBody, doc::Unauthorized, (status = 403, description = "a risk rule blocked the payment (or a read-only token)", body = doc::ProblemSchema, content_type = "application/problem+json"),
+        doc::NotFound, doc::Conflict, doc::BadGateway, doc::Unavailable), tag = "payments")]
 pub async fn start(_: Admin, State(state): State<AppState>, Path(order_id): Path<u64>, Json(body): Json<NewPayment>) -> Result<Response, ApiError> {
     let kind = channel_kind(&body.channel)?;
     if let PayMethod::Jsapi { openid } = &body.method {
@@ -139,12 +147,12 @@ async fn attempt(state: &AppState, order_id: u64, channel: ChannelKind, payer: O
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/orders/{id}/payments", params(("id" = u64, Path)), responses((status = 200, body = Vec<Payment>)), tag = "payments")]
+#[utoipa::path(get, path = "/api/v1/orders/{id}/payments", params(doc::PathId), responses((status = 200, body = Vec<Payment>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "payments")]
 pub async fn for_order(_: Reader, State(state): State<AppState>, Path(order_id): Path<u64>) -> Result<Json<Vec<Payment>>, ApiError> {
     Ok(Json(state.db.read(move |tx| store::for_order(tx, order_id)).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/payments/{id}", params(("id" = u64, Path)), responses((status = 200, body = Payment)), tag = "payments")]
+#[utoipa::path(get, path = "/api/v1/payments/{id}", params(doc::PathId), responses((status = 200, body = Payment), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "payments")]
 pub async fn get(_: Reader, State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<Payment>, ApiError> {
     let payment = state.db.read(move |tx| store::by_id(tx, id)).await?;
     Ok(Json(payment.ok_or_else(|| ApiError::NotFound(format!("payment {id}")))?))
@@ -157,7 +165,8 @@ pub struct Review {
 }
 
 /// HQ approves (the payment goes to the channel) or declines a payment a risk rule held.
-#[utoipa::path(post, path = "/api/v1/payments/{id}/review", params(("id" = u64, Path)), request_body = Review, responses((status = 200, body = Payment)), tag = "payments")]
+#[utoipa::path(post, path = "/api/v1/payments/{id}/review", params(doc::PathId, doc::IdempotencyKey), request_body = Review,
+    responses((status = 200, body = Payment), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "payments")]
 pub async fn review(_: Admin, State(state): State<AppState>, key: Keyed, Path(id): Path<u64>, Json(body): Json<Review>) -> Result<Response, ApiError> {
     let request = key.fingerprint(&body)?;
     let now = now_ms();
@@ -170,20 +179,25 @@ pub async fn review(_: Admin, State(state): State<AppState>, key: Keyed, Path(id
 #[serde(deny_unknown_fields)]
 pub struct RefundLineRequest {
     pub sku: Sku,
+    /// Units to give back: 1 or more, never more than were paid.
+    #[schema(minimum = 1, maximum = 9223372036854775807_i64)]
     pub qty: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRefund {
+    #[schema(min_items = 1, max_items = 200)]
     pub lines: Vec<RefundLineRequest>,
+    /// WeChat Pay takes at most 80 characters.
+    #[schema(value_type = doc::Text80)]
     pub reason: String,
 }
 
 /// Gives units of a paid order back to the customer through the channel that took the
 /// money. Never more units than were paid, never more money than was captured.
-#[utoipa::path(post, path = "/api/v1/orders/{id}/refunds", params(("id" = u64, Path)), request_body = NewRefund,
-    responses((status = 201, body = Refund), (status = 422, description = "more than was paid, or nothing captured")), tag = "payments")]
+#[utoipa::path(post, path = "/api/v1/orders/{id}/refunds", params(doc::PathId, doc::RequiredIdempotencyKey), request_body = NewRefund,
+    responses((status = 201, body = Refund), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::BadGateway, doc::Unavailable), tag = "payments")]
 pub async fn refund(_: Admin, State(state): State<AppState>, key: Keyed, Path(order_id): Path<u64>, Json(body): Json<NewRefund>) -> Result<Response, ApiError> {
     let request = key.required(&body)?;
     // WeChat Pay takes at most 80 characters.
@@ -199,7 +213,7 @@ pub async fn refund(_: Admin, State(state): State<AppState>, key: Keyed, Path(or
     Ok(response)
 }
 
-#[utoipa::path(get, path = "/api/v1/orders/{id}/refunds", params(("id" = u64, Path)), responses((status = 200, body = Vec<Refund>)), tag = "payments")]
+#[utoipa::path(get, path = "/api/v1/orders/{id}/refunds", params(doc::PathId), responses((status = 200, body = Vec<Refund>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "payments")]
 pub async fn refunds(_: Reader, State(state): State<AppState>, Path(order_id): Path<u64>) -> Result<Json<Vec<Refund>>, ApiError> {
     let refunds = state
         .db
@@ -262,14 +276,15 @@ pub async fn notify(State(state): State<AppState>, Path(raw): Path<String>, head
 }
 
 /// The risk rules in force.
-#[utoipa::path(get, path = "/api/v1/payments/risk/rules", responses((status = 200, description = "the rules, first match wins")), tag = "payments")]
+#[utoipa::path(get, path = "/api/v1/payments/risk/rules", responses((status = 200, description = "the rules, first match wins", body = Object), doc::Unauthorized), tag = "payments")]
 pub async fn risk_rules(_: Reader, State(state): State<AppState>) -> Json<RiskRules> {
     Json(state.risk.rules())
 }
 
 /// Replaces the risk rules (validated first; a bad set changes nothing). Saved, so they
 /// survive a restart; the attempts counted so far are kept.
-#[utoipa::path(put, path = "/api/v1/payments/risk/rules", responses((status = 200, description = "the rules now in force"), (status = 422, description = "invalid rules")), tag = "payments")]
+#[utoipa::path(put, path = "/api/v1/payments/risk/rules", request_body(content = Object, description = "`{\"rules\": [...]}`: the rule set, first match wins (see `tote_shared::payment::risk`)"),
+    responses((status = 200, description = "the rules now in force", body = Object), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "payments")]
 pub async fn set_risk_rules(_: Admin, State(state): State<AppState>, Json(rules): Json<RiskRules>) -> Result<Json<RiskRules>, ApiError> {
     rules.validate().map_err(|e| ApiError::unprocessable("invalid-rules", e.to_string()))?;
     let saved = rules.clone();
@@ -279,11 +294,15 @@ pub async fn set_risk_rules(_: Admin, State(state): State<AppState>, Json(rules)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionsQuery {
     /// `allow`, `review` or `block`.
+    #[param(value_type = Option<String>, pattern = "^(allow|review|block)$")]
     pub outcome: Option<String>,
+    /// Default 100; at most 1,000 are answered.
     #[serde(default = "default_limit")]
+    #[param(required = false, minimum = 0, maximum = 4294967295_i64)]
     pub limit: u32,
 }
 
@@ -292,8 +311,9 @@ fn default_limit() -> u32 {
 }
 
 /// Recent risk decisions, newest first, each with the rule that made it.
-#[utoipa::path(get, path = "/api/v1/payments/risk/decisions", params(DecisionsQuery), responses((status = 200, body = Vec<store::RiskDecisionRow>)), tag = "payments")]
-pub async fn risk_decisions(_: Reader, State(state): State<AppState>, axum::extract::Query(q): axum::extract::Query<DecisionsQuery>) -> Result<Json<Vec<store::RiskDecisionRow>>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/payments/risk/decisions", params(DecisionsQuery),
+    responses((status = 200, body = Vec<store::RiskDecisionRow>), doc::BadRequest, doc::Unauthorized, doc::Unprocessable, doc::Unavailable), tag = "payments")]
+pub async fn risk_decisions(_: Reader, State(state): State<AppState>, Query(q): Query<DecisionsQuery>) -> Result<Json<Vec<store::RiskDecisionRow>>, ApiError> {
     if q.outcome.as_deref().is_some_and(|o| !["allow", "review", "block"].contains(&o)) {
         return Err(ApiError::unprocessable("invalid-outcome", "outcome is allow, review or block"));
     }
@@ -302,7 +322,8 @@ pub async fn risk_decisions(_: Reader, State(state): State<AppState>, axum::extr
 }
 
 /// The order's e-invoices (blue, then red), as JSON documents.
-#[utoipa::path(get, path = "/api/v1/orders/{id}/invoices", params(("id" = u64, Path)), responses((status = 200, description = "invoices in the layout of shared/docs/invoices.md")), tag = "payments")]
+#[utoipa::path(get, path = "/api/v1/orders/{id}/invoices", params(doc::PathId),
+    responses((status = 200, description = "invoices in the layout of shared/docs/invoices.md", body = Vec<Object>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "payments")]
 pub async fn invoices(_: Reader, State(state): State<AppState>, Path(order_id): Path<u64>) -> Result<Response, ApiError> {
     let invoices = state.db.read(move |tx| store::invoices_for_order(tx, order_id)).await?;
     let body = format!("[{}]", invoices.iter().map(invoice::to_json).collect::<Vec<_>>().join(","));
@@ -310,19 +331,22 @@ pub async fn invoices(_: Reader, State(state): State<AppState>, Path(order_id): 
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceFormat {
     /// `json` (default) or `xml`.
+    #[param(value_type = Option<String>, pattern = "^(json|xml)$")]
     pub format: Option<String>,
 }
 
 /// One e-invoice, exported as JSON or XML.
-#[utoipa::path(get, path = "/api/v1/invoices/{number}", params(("number" = String, Path), InvoiceFormat), responses((status = 200, description = "the invoice")), tag = "payments")]
+#[utoipa::path(get, path = "/api/v1/invoices/{number}", params(("number" = doc::Text32, Path), InvoiceFormat),
+    responses((status = 200, description = "the invoice", content((Object = "application/json"), (String = "application/xml"))), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unprocessable, doc::Unavailable), tag = "payments")]
 pub async fn invoice_export(
     _: Reader,
     State(state): State<AppState>,
     Path(number): Path<String>,
-    axum::extract::Query(q): axum::extract::Query<InvoiceFormat>,
+    Query(q): Query<InvoiceFormat>,
 ) -> Result<Response, ApiError> {
     check_text("number", &number, 32)?;
     let lookup = number.clone();
@@ -337,15 +361,19 @@ pub async fn invoice_export(
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRun {
+    /// `wechat`, `alipay` or `card`: one this server is configured for, else a 422.
+    #[schema(pattern = "^(wechat|alipay|card)$")]
     pub channel: String,
-    /// `YYYY-MM-DD`, in the channel's time zone.
+    /// `YYYY-MM-DD`, in the channel's time zone, 1970 or later.
+    #[schema(format = Date, pattern = "^(19[7-9][0-9]|[2-9][0-9]{3})-[0-9]{2}-[0-9]{2}$")]
     pub day: String,
 }
 
 /// Reconciles one channel's bill for one day now (a rerun replaces the day's run and keeps
 /// the resolutions of differences found again).
 #[utoipa::path(post, path = "/api/v1/payments/reconciliation/runs", request_body = NewRun,
-    responses((status = 201, body = super::reconciliation::Run), (status = 502, description = "the bill could not be downloaded")), tag = "payments")]
+    responses((status = 201, body = super::reconciliation::Run), doc::JsonBody, doc::Unauthorized, doc::Forbidden,
+        (status = 502, description = "the bill could not be downloaded", body = doc::ProblemSchema, content_type = "application/problem+json"), doc::Unavailable), tag = "payments")]
 pub async fn reconcile(_: Admin, State(state): State<AppState>, Json(body): Json<NewRun>) -> Result<Response, ApiError> {
     let channel = channel_kind(&body.channel)?;
     let day = tote_shared::payment::bill::BillDay::parse(&body.day).ok_or_else(|| ApiError::unprocessable("invalid-day", format!("day {:?} is not YYYY-MM-DD", body.day)))?;
@@ -354,6 +382,7 @@ pub async fn reconcile(_: Admin, State(state): State<AppState>, Json(body): Json
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RunsQuery {
     pub day: Option<String>,
@@ -361,17 +390,22 @@ pub struct RunsQuery {
 
 /// Reconciliation runs, newest day first: per channel and day, lines matched, differences and
 /// the fee totals (the channel's and the contract's).
-#[utoipa::path(get, path = "/api/v1/payments/reconciliation/runs", params(RunsQuery), responses((status = 200, body = Vec<super::reconciliation::Run>)), tag = "payments")]
-pub async fn reconciliation_runs(_: Reader, State(state): State<AppState>, axum::extract::Query(q): axum::extract::Query<RunsQuery>) -> Result<Json<Vec<super::reconciliation::Run>>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/payments/reconciliation/runs", params(RunsQuery),
+    responses((status = 200, body = Vec<super::reconciliation::Run>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "payments")]
+pub async fn reconciliation_runs(_: Reader, State(state): State<AppState>, Query(q): Query<RunsQuery>) -> Result<Json<Vec<super::reconciliation::Run>>, ApiError> {
     Ok(Json(state.db.read(move |tx| super::reconciliation::runs(tx, q.day.as_deref(), 500)).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ItemsQuery {
     /// `open` or `resolved`.
+    #[param(value_type = Option<String>, pattern = "^(open|resolved)$")]
     pub state: Option<String>,
+    /// Default 1,000; at most 10,000 are answered.
     #[serde(default = "default_items")]
+    #[param(required = false, minimum = 0, maximum = 4294967295_i64)]
     pub limit: u32,
 }
 
@@ -380,12 +414,13 @@ fn default_items() -> u32 {
 }
 
 /// The differences of a run: the work list.
-#[utoipa::path(get, path = "/api/v1/payments/reconciliation/runs/{id}/items", params(("id" = u64, Path), ItemsQuery), responses((status = 200, body = Vec<super::reconciliation::Item>)), tag = "payments")]
+#[utoipa::path(get, path = "/api/v1/payments/reconciliation/runs/{id}/items", params(doc::PathId, ItemsQuery),
+    responses((status = 200, body = Vec<super::reconciliation::Item>), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unprocessable, doc::Unavailable), tag = "payments")]
 pub async fn reconciliation_items(
     _: Reader,
     State(state): State<AppState>,
     Path(run_id): Path<u64>,
-    axum::extract::Query(q): axum::extract::Query<ItemsQuery>,
+    Query(q): Query<ItemsQuery>,
 ) -> Result<Json<Vec<super::reconciliation::Item>>, ApiError> {
     if q.state.as_deref().is_some_and(|s| s != "open" && s != "resolved") {
         return Err(ApiError::unprocessable("invalid-state", "state is open or resolved"));
@@ -405,10 +440,12 @@ pub async fn reconciliation_items(
 #[serde(deny_unknown_fields)]
 pub struct Resolution {
     /// What HQ did about it ("refunded by hand", "channel corrected its bill" …).
+    #[schema(value_type = doc::Text500)]
     pub resolution: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/payments/reconciliation/items/{id}/resolve", params(("id" = u64, Path)), request_body = Resolution, responses((status = 200), (status = 404, description = "no open item")), tag = "payments")]
+#[utoipa::path(post, path = "/api/v1/payments/reconciliation/items/{id}/resolve", params(doc::PathId), request_body = Resolution,
+    responses((status = 200, description = "resolved"), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "payments")]
 pub async fn resolve_item(_: Admin, State(state): State<AppState>, Path(id): Path<u64>, Json(body): Json<Resolution>) -> Result<StatusCode, ApiError> {
     check_text("resolution", &body.resolution, 500)?;
     let done = state.write(move |tx| super::reconciliation::resolve(tx, id, &body.resolution, now_ms())).await?;

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tote_shared::geo::{city_point, GeoPoint};
+use tote_shared::openapi as doc;
 use tote_shared::runtime::http::Json;
 use tote_shared::runtime::system::now_ms;
 use tote_shared::WarehouseCode;
@@ -19,23 +20,29 @@ use tote_shared::WarehouseCode;
 #[serde(deny_unknown_fields)]
 pub struct NewWarehouseRequest {
     pub code: WarehouseCode,
+    #[schema(value_type = tote_shared::openapi::Text200)]
     pub name: String,
-    /// City name (English or Chinese); used when `location` is absent.
+    /// City name (English or Chinese, case and spaces ignored) from the built-in table;
+    /// needed when `location` is absent.
     #[serde(default)]
+    #[schema(value_type = Option<tote_shared::openapi::Text100>)]
     pub city: Option<String>,
     #[serde(default)]
     pub location: Option<GeoPoint>,
-    /// The secret this warehouse's edge presents as its bearer token (≥ 24 characters).
-    /// Only its hash is stored.
+    /// The secret this warehouse's edge presents as its bearer token: 24 to 256 visible
+    /// ASCII characters. Only its hash is stored.
+    #[schema(pattern = "^[!-~]{24,256}$", min_length = 24, max_length = 256)]
     pub edge_token: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/warehouses", request_body = NewWarehouseRequest, responses((status = 201, body = WarehouseRecord)), tag = "warehouses")]
+#[utoipa::path(post, path = "/api/v1/warehouses", request_body = NewWarehouseRequest, params(doc::IdempotencyKey),
+    responses((status = 201, body = WarehouseRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unavailable), tag = "warehouses")]
 pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Json(req): Json<NewWarehouseRequest>) -> Result<Response, ApiError> {
     check_text("name", &req.name, 200)?;
     let point = resolve_point(req.location, req.city.as_deref())?;
-    if !(24..=256).contains(&req.edge_token.len()) {
-        return Err(ApiError::unprocessable("weak-token", "edge_token must have 24 to 256 characters"));
+    // The edge sends it in an Authorization header: visible ASCII only.
+    if !(24..=256).contains(&req.edge_token.len()) || !req.edge_token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::unprocessable("weak-token", "edge_token must have 24 to 256 visible ASCII characters"));
     }
     let request = key.fingerprint(&req)?;
     let new = NewWarehouse { code: req.code, name: req.name, point, token_hash: hash_token(&req.edge_token) };
@@ -48,14 +55,15 @@ pub fn resolve_point(location: Option<GeoPoint>, city: Option<&str>) -> Result<G
     match (location, city) {
         (Some(p), _) if p.is_valid() => Ok(p),
         (Some(_), _) => Err(ApiError::unprocessable("invalid-location", "location needs lat in -90..90 and lon in -180..180")),
-        (None, Some(city)) => city_point(city).ok_or_else(|| {
+        (None, Some(city)) if city.chars().count() <= 100 => city_point(city).ok_or_else(|| {
             ApiError::unprocessable("unknown-city", format!("city {:?} is not known; send location with lat/lon", city.chars().take(40).collect::<String>()))
         }),
+        (None, Some(_)) => Err(ApiError::unprocessable("invalid-field", "city must have at most 100 characters")),
         (None, None) => Err(ApiError::unprocessable("missing-location", "send a city or a location")),
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/warehouses", responses((status = 200, body = Vec<WarehouseRecord>)), tag = "warehouses")]
+#[utoipa::path(get, path = "/api/v1/warehouses", responses((status = 200, body = Vec<WarehouseRecord>), doc::Unauthorized, doc::Unavailable), tag = "warehouses")]
 pub async fn list(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<WarehouseRecord>>, ApiError> {
     Ok(Json(state.db.read(|tx| store::list(tx)).await?))
 }

@@ -48,16 +48,65 @@ impl IntoResponse for Problem {
 }
 
 /// `axum::Json`, but a body that is not JSON, too big, or the wrong shape is a problem+json.
+/// A number written with a zero fraction (`3.0`) is taken where an integer is expected: JSON
+/// does not tell them apart and JSON Schema calls it an integer, so the OpenAPI documents'
+/// `integer` means the same here (schemathesis sends such numbers).
 pub struct Json<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Send Content-Type: application/json", "Expected request with `Content-Type: application/json`"));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            let (slug, title) = if status == StatusCode::PAYLOAD_TOO_LARGE { ("body-too-large", "The request body is too large") } else { ("unreadable-body", "The request body could not be read") };
+            Problem::new(status, slug, title, rejection.body_text())
+        })?;
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Json(value)),
+            // Only a body that failed on its values pays for the second look.
+            Err(rejection @ JsonRejection::JsonDataError(_)) => {
+                let integral = serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|mut v| integral_floats(&mut v).then_some(v));
+                match integral.and_then(|v| serde_json::from_value::<T>(v).ok()) {
+                    Some(value) => Ok(Json(value)),
+                    None => Err(json_problem(rejection)),
+                }
+            }
             Err(rejection) => Err(json_problem(rejection)),
         }
+    }
+}
+
+/// `application/json` or `application/*+json`, as `axum::Json` decides.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Rewrites every number with a zero fraction as that integer, where the float held it exactly
+/// (up to 2^53: past it, `9223372036854775809` arrives as the float 2^63 and must not turn into
+/// a different integer); true when it changed something.
+fn integral_floats(value: &mut serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            const EXACT: f64 = 9_007_199_254_740_992.0;
+            let whole = (f.fract() == 0.0 && (-EXACT..=EXACT).contains(&f)).then(|| serde_json::Value::from(f as i64));
+            match whole {
+                Some(v) => {
+                    *value = v;
+                    true
+                }
+                None => false,
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().fold(false, |changed, v| integral_floats(v) | changed),
+        serde_json::Value::Object(map) => map.values_mut().fold(false, |changed, v| integral_floats(v) | changed),
+        _ => false,
     }
 }
 

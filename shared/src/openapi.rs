@@ -1,0 +1,266 @@
+//! The OpenAPI pieces both daemons' documents are built from: the schemas of the domain
+//! newtypes with exactly the limits their `parse()` enforces, free text with the limits the
+//! daemons' text checks enforce, the `Idempotency-Key` header, and the RFC 9457 problem+json
+//! responses an operation can answer.
+//!
+//! What it is not: a validator. Nothing here looks at a request; the documents describe what
+//! the code does, and `tests/tests/e2e/openapi.rs` runs schemathesis to hold them to it.
+
+use crate::domain::{Gtin, LocationCode, Money, Qty, Sku, WarehouseCode};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, Response, ResponseBuilder};
+use utoipa::{IntoParams, IntoResponses, PartialSchema, ToSchema};
+
+/// A string with at least one character that is not white space, as Rust's `str::trim` sees
+/// it (the Unicode White_Space property), spelled out so that every regex engine — ECMA 262,
+/// Python's `re`, Rust's `regex` — reads it the same way (their `\s` differ).
+pub const NOT_BLANK: &str = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+fn string(pattern: &str, min: usize, max: usize, description: &str, example: &str) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .min_length(Some(min))
+        .max_length(Some(max))
+        .description(Some(description))
+        .examples([example])
+        .into()
+}
+
+fn integer(min: i64, max: i64, description: &str, example: i64) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64)))
+        .minimum(Some(min))
+        .maximum(Some(max))
+        .description(Some(description))
+        .examples([example])
+        .into()
+}
+
+/// `impl ToSchema` for a type whose schema is `$body`, named after the type.
+macro_rules! schema {
+    ($type:ty, $name:literal, $body:expr) => {
+        impl PartialSchema for $type {
+            fn schema() -> RefOr<Schema> {
+                $body
+            }
+        }
+        impl ToSchema for $type {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed($name)
+            }
+        }
+    };
+}
+
+schema!(Sku, "Sku", string("^[A-Z0-9._-]{1,64}$", 1, 64, "A SKU code: 1 to 64 of A-Z, 0-9, '-', '_', '.'.", "PEG39-M-WHT-42"));
+schema!(WarehouseCode, "WarehouseCode", string("^[A-Z]{2,4}-[0-9]{2}$", 5, 7, "2 to 4 capital letters, '-', 2 digits.", "SH-01"));
+schema!(LocationCode, "LocationCode", string("^[A-Z0-9-]{1,32}$", 1, 32, "A location code: 1 to 32 of A-Z, 0-9, '-'.", "A-01-02"));
+schema!(Qty, "Qty", integer(1, i64::from(Qty::MAX), "A quantity of units: 1 to 100,000.", 1));
+schema!(Money, "Money", integer(0, Money::MAX_MINOR, "An amount in minor units (fen): 0 to 10^10.", 89_900));
+schema!(
+    Gtin,
+    "Gtin",
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^([0-9]{8}|[0-9]{12,14})$"))
+        .min_length(Some(8))
+        .max_length(Some(14))
+        // Not a registered format: the GS1 mod-10 check digit is no regular expression a reader
+        // would want, so it is named here and the tests generate GTINs that satisfy it.
+        .format(Some(SchemaFormat::Custom("gtin".into())))
+        .description(Some("A GS1 GTIN-8, -12, -13 or -14 whose last digit is the GS1 mod-10 check digit of the others."))
+        .examples(["0195866137738"])
+        .into()
+);
+
+/// Free text of 1 to `max` characters (Unicode scalar values), not all white space: what
+/// the daemons' text checks accept.
+pub fn text(max: usize) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(max))
+        .pattern(Some(NOT_BLANK))
+        .build()
+}
+
+/// Marker types for `#[schema(value_type = Text200)]`: free text of at most N characters.
+macro_rules! text_types {
+    ($($name:ident = $max:literal),* $(,)?) => {$(
+        #[doc = concat!("Free text of 1 to ", stringify!($max), " characters, not all white space (documentation only).")]
+        pub struct $name;
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                text($max).into()
+            }
+        }
+        impl ToSchema for $name {}
+    )*};
+}
+
+text_types!(Text20 = 20, Text32 = 32, Text40 = 40, Text50 = 50, Text64 = 64, Text80 = 80, Text100 = 100, Text128 = 128, Text200 = 200, Text300 = 300, Text500 = 500);
+
+/// An RFC 9457 problem, the body of every error answer (documentation of
+/// `runtime::http::Problem`, which renders them). Extensions such as `high_water` may follow.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Problem)]
+#[allow(dead_code)]
+pub struct ProblemSchema {
+    /// `https://tote.dev/problems/{slug}`: what kind of problem.
+    #[schema(example = "https://tote.dev/problems/not-found")]
+    r#type: String,
+    title: String,
+    status: u16,
+    /// What happened, for people.
+    detail: String,
+}
+
+fn problem(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(PROBLEM_JSON, ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+        .build()
+}
+
+/// `IntoResponses` for one problem+json status, for `responses(...)` in `#[utoipa::path]`.
+macro_rules! problems {
+    ($($name:ident = $status:literal, $description:literal;)*) => {$(
+        #[doc = concat!("Documents a ", $status, " problem+json answer: ", $description)]
+        pub struct $name;
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                BTreeMap::from([($status.to_owned(), problem($description).into())])
+            }
+        }
+    )*};
+}
+
+problems! {
+    BadRequest = "400", "The request is malformed: a path, query or header value, or a body that is not JSON.";
+    Unauthorized = "401", "No valid credentials.";
+    Forbidden = "403", "The credentials are valid but may not do this.";
+    NotFound = "404", "The resource (or one the request names) does not exist.";
+    Conflict = "409", "The request conflicts with the current state (see the problem type).";
+    TooLarge = "413", "The request body is larger than this server takes.";
+    UnsupportedMediaType = "415", "The body is not sent as application/json.";
+    Unprocessable = "422", "Well-formed, but a value is out of range or the request cannot be applied (see the problem type).";
+    TooManyRequests = "429", "Too many requests of this kind: try again later.";
+    BadGateway = "502", "A system this one depends on failed.";
+    Unavailable = "503", "Busy or its database is unreachable; nothing was changed: try again.";
+}
+
+/// What a JSON body can be refused for before the handler sees it: not JSON (400), too large
+/// (413), not `application/json` (415), the wrong shape or a value out of range (422).
+pub struct JsonBody;
+
+impl IntoResponses for JsonBody {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut all = BadRequest::responses();
+        all.extend(TooLarge::responses());
+        all.extend(UnsupportedMediaType::responses());
+        all.extend(Unprocessable::responses());
+        all
+    }
+}
+
+fn idempotency_key(required: bool) -> Parameter {
+    let description = if required {
+        "Required. The same key with the same request answers what the first answered and changes nothing; with another request it is a 422."
+    } else {
+        "Optional. The same key with the same request answers what the first answered and changes nothing; with another request it is a 422."
+    };
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(if required { Required::True } else { Required::False })
+        .description(Some(description))
+        .schema(Some(ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)).pattern(Some("^[!-~]{1,128}$")).min_length(Some(1)).max_length(Some(128))))
+        .build()
+}
+
+/// `params(IdempotencyKey)`: the optional `Idempotency-Key` header (1 to 128 visible ASCII
+/// characters, else 400).
+pub struct IdempotencyKey;
+
+impl IntoParams for IdempotencyKey {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![idempotency_key(false)]
+    }
+}
+
+/// `params(RequiredIdempotencyKey)`: the same header, required (missing: 400).
+pub struct RequiredIdempotencyKey;
+
+impl IntoParams for RequiredIdempotencyKey {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![idempotency_key(true)]
+    }
+}
+
+/// utoipa writes `u64` and `u32` as `int64` and `int32` from 0, which a reader takes to end at
+/// 2^63 - 1 and 2^31 - 1; the server takes up to 2^64 - 1 and 2^32 - 1. Says so, wherever no
+/// narrower range was stated.
+pub fn unsigned_ranges(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let unsigned = map.get("type").and_then(|t| t.as_str()) == Some("integer")
+                && map.get("minimum").and_then(|m| m.as_u64()) == Some(0)
+                && !map.contains_key("maximum");
+            if unsigned {
+                match map.get("format").and_then(|f| f.as_str()) {
+                    Some("int64") => {
+                        map.insert("format".into(), "uint64".into());
+                        map.insert("maximum".into(), u64::MAX.into());
+                    }
+                    Some("int32") => {
+                        map.insert("format".into(), "uint32".into());
+                        map.insert("maximum".into(), u32::MAX.into());
+                    }
+                    _ => {}
+                }
+            }
+            map.values_mut().for_each(unsigned_ranges);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(unsigned_ranges),
+        _ => {}
+    }
+}
+
+/// `params(PathId)`: the `{id}` of a path, a number the store gave out (0 to 2^64 - 1; a
+/// path that is no such number is a 400).
+pub struct PathId;
+
+impl IntoParams for PathId {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![ParameterBuilder::new()
+            .name("id")
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .schema(Some(ObjectBuilder::new().schema_type(Type::Integer).format(Some(SchemaFormat::Custom("uint64".into()))).minimum(Some(0)).maximum(Some(u64::MAX))))
+            .build()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pattern must say what `trim` says, character by character.
+    #[test]
+    fn not_blank_names_exactly_the_characters_trim_removes() {
+        let class: Vec<char> = (0..=0x3000u32).filter_map(char::from_u32).filter(|c| c.is_whitespace()).collect();
+        let listed: Vec<char> = "\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}\u{2001}\u{2002}\u{2003}\u{2004}\u{2005}\u{2006}\u{2007}\u{2008}\u{2009}\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}".chars().collect();
+        let mut sorted = listed.clone();
+        sorted.sort();
+        assert_eq!(class, sorted);
+        assert!(NOT_BLANK.contains(r"\u2000-\u200a"));
+    }
+}
