@@ -99,8 +99,8 @@ enum Access {
 /// work (a supervisor has them all); sign-in itself and the pages are public.
 fn access(method: &Method, path: &str) -> Access {
     use Role::*;
-    // Signing in and out need no session; who am I (GET) does.
-    if !path.starts_with("/api/") || (path == "/api/v1/session" && method != Method::GET) {
+    // Signing in and out need no session; who am I (GET) does. The API's description is public.
+    if !path.starts_with("/api/") || (path == "/api/v1/session" && method != Method::GET) || path == "/api/v1/openapi.json" {
         return Access::Public;
     }
     if method == Method::GET {

@@ -92,6 +92,27 @@ pub fn text(max: usize) -> Object {
         .build()
 }
 
+/// What a scanner read (`scan::parse`): a GS1 element string (with or without a symbology
+/// identifier, FNC1 as ASCII 29 or AIs in parentheses), a plain EAN/UPC/GTIN, or one of our
+/// labels. Documentation only; `format: gs1-scan` names the grammar.
+pub struct Scan;
+
+impl PartialSchema for Scan {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(crate::scan::MAX_SCAN_LEN))
+            .pattern(Some(NOT_BLANK))
+            .format(Some(SchemaFormat::Custom("gs1-scan".into())))
+            .description(Some("What the scanner read: a GS1 element string (`]C1…`, FNC1 as ASCII 29, or `(01)…(10)…`), a plain EAN/UPC/GTIN with its check digit, or a location, pod, tote or carton label; anything else is a 422."))
+            .examples(["0195866137738"])
+            .into()
+    }
+}
+
+impl ToSchema for Scan {}
+
 /// Marker types for `#[schema(value_type = Text200)]`: free text of at most N characters.
 macro_rules! text_types {
     ($($name:ident = $max:literal),* $(,)?) => {$(

@@ -2,7 +2,8 @@
 (tests/tests/e2e/openapi.rs). They add what a JSON Schema cannot say, never relax a check:
 
 - `format: gtin` strings carry a valid GS1 mod-10 check digit in positive cases (the
-  documents name the format; a regular expression for the check digit would be unreadable).
+  documents name the format; a regular expression for the check digit would be unreadable),
+  and `format: gs1-scan` strings are such GTINs (the simplest scan the grammar takes).
 - Each positive case gets a fresh Idempotency-Key: the same key with another request is a 422
   by design (draft-ietf-httpapi-idempotency-key-header), so a generator that reuses a drawn key
   for different requests would test that rule, not the request.
@@ -23,6 +24,8 @@ gtins = st.sampled_from([7, 11, 12, 13]).flatmap(
 ).map(lambda body: body + gs1_check_digit(body))
 
 schemathesis.openapi.format("gtin", gtins)
+# A scan (`format: gs1-scan`): its simplest valid form, a plain GTIN.
+schemathesis.openapi.format("gs1-scan", gtins)
 
 
 @schemathesis.hook

@@ -7,6 +7,7 @@ use axum::extract::State;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
+use tote_shared::openapi as doc;
 use tote_shared::runtime::http::{Json, Path};
 use tote_shared::vda5050::{Action, BlockingType};
 
@@ -22,6 +23,8 @@ pub struct FleetView {
     pub floor: Option<tote_shared::gtp::control::FloorView>,
 }
 
+/// The robots (VDA 5050 and Modbus), what was rejected on their topics, and master control's view.
+#[utoipa::path(get, path = "/api/v1/fleet", responses((status = 200, body = Object), doc::Unauthorized), tag = "fleet")]
 pub async fn fleet(State(state): State<AppState>) -> Json<FleetView> {
     Json(view(&state))
 }
@@ -56,20 +59,23 @@ pub async fn stream(
     Sse::new(events).keep_alive(KeepAlive::default())
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstantRequest {
     /// `pause`, `resume`, `cancel_order`, `state_request`, `start_charging` or `stop_charging`.
+    #[schema(pattern = "^(pause|resume|cancel_order|state_request|start_charging|stop_charging)$")]
     pub action: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InstantSent {
     pub action_id: String,
     pub action_type: &'static str,
 }
 
-/// Sends one instant action to a robot (operators' pause/resume/cancel buttons).
+/// Supervisor: sends one instant action to a robot (operators' pause/resume/cancel buttons).
+#[utoipa::path(post, path = "/api/v1/fleet/{manufacturer}/{serial}/instant-actions", params(("manufacturer" = String, Path), ("serial" = String, Path)), request_body = InstantRequest,
+    responses((status = 202, body = InstantSent), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound), tag = "fleet")]
 pub async fn instant_action(
     State(state): State<AppState>,
     Path((manufacturer, serial)): Path<(String, String)>,

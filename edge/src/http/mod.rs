@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod fleet;
+pub mod openapi;
 pub mod ops;
 pub mod orders;
 pub mod picking;
@@ -30,6 +31,7 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 pub fn router(state: AppState) -> Router {
     let http = &state.settings.http;
     Router::new()
+        .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/session", post(session::sign_in).get(session::me).delete(session::sign_out))
         .route("/api/v1/workers", post(session::create_worker).get(session::workers))
         .route("/api/v1/workers/{id}/active", post(session::set_active))

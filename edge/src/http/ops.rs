@@ -7,11 +7,12 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde::Serialize;
 use std::sync::atomic::Ordering;
+use tote_shared::openapi as doc;
 use tote_shared::runtime::http::Json;
 use tote_shared::runtime::metrics::MetricsText;
 use tote_shared::runtime::system::now_ms;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SyncStatus {
     pub warehouse: String,
     pub central_reachable: bool,
@@ -42,6 +43,8 @@ async fn sync_status_of(state: &AppState) -> Result<SyncStatus, ApiError> {
     })
 }
 
+/// Is HQ reachable, and how much waits to go up.
+#[utoipa::path(get, path = "/api/v1/sync/status", responses((status = 200, body = SyncStatus), doc::Unauthorized), tag = "ops")]
 pub async fn sync_status(State(state): State<AppState>) -> Result<Json<SyncStatus>, ApiError> {
     Ok(Json(sync_status_of(&state).await?))
 }
@@ -95,6 +98,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
 }
 
 /// Each fixed scanner, where it listens, and its last scans.
+#[utoipa::path(get, path = "/api/v1/scanners", responses((status = 200, body = Vec<Object>), doc::Unauthorized), tag = "ops")]
 pub async fn scanners(State(state): State<AppState>) -> Json<Vec<crate::scanner::ScannerView>> {
     Json(state.scanners.views())
 }

@@ -8,16 +8,21 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
+use tote_shared::openapi as doc;
 use tote_shared::runtime::http::{Json, Path, Query};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TaskQuery {
     /// `open`, `located`, `done` or `cancelled`; default: everything still to do.
+    #[param(value_type = Option<String>, pattern = "^(open|located|done|cancelled)$")]
     pub state: Option<String>,
+    /// Default 100; at most 1,000 are answered.
     pub limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/api/v1/pick-tasks", params(TaskQuery), responses((status = 200, body = Vec<PickTaskView>), doc::BadRequest, doc::Unauthorized), tag = "picking")]
 pub async fn tasks(State(state): State<AppState>, Query(q): Query<TaskQuery>) -> Result<Json<Vec<PickTaskView>>, ApiError> {
     if let Some(s) = &q.state {
         if !matches!(s.as_str(), "open" | "located" | "done" | "cancelled") {
@@ -28,13 +33,15 @@ pub async fn tasks(State(state): State<AppState>, Query(q): Query<TaskQuery>) ->
     Ok(Json(state.store.pick_tasks(q.state, limit).await?))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScanRequest {
-    /// Exactly what the scanner read.
+    /// Exactly what the scanner read: 1 to 64 characters once white space around it is dropped.
+    #[schema(value_type = doc::Text64)]
     pub code: String,
     /// Units this item scan confirms (default 1).
     #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 100000)]
     pub qty: u32,
 }
 
@@ -42,10 +49,13 @@ fn one() -> u32 {
     1
 }
 
+/// Picker: the location's barcode first, then the items'.
+#[utoipa::path(post, path = "/api/v1/pick-tasks/{id}/scan", request_body = ScanRequest, params(doc::PathId, doc::IdempotencyKey),
+    responses((status = 200, body = crate::store::ScanOutcome), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "picking")]
 pub async fn scan(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency, Json(body): Json<ScanRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     let code = body.code.trim().to_owned();
-    if code.is_empty() || code.len() > 64 {
+    if code.is_empty() || body.code.chars().count() > 64 {
         return Err(ApiError::Unprocessable("a scanned code has 1 to 64 characters".into()));
     }
     let answer = answer(StatusCode::OK, state.store.scan(key, id, code, body.qty).await?);
@@ -53,20 +63,25 @@ pub async fn scan(State(state): State<AppState>, Path(id): Path<u64>, idempotenc
     Ok(answer)
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShortRequest {
     /// Units actually found at the location (fewer than still to pick).
+    #[schema(minimum = 0, maximum = 100000)]
     pub found: i64,
     /// Why (empty bin, damaged, wrong item): kept in the movement ledger and the failure
     /// reason central sees when the order cannot be completed here.
     #[serde(default)]
+    #[schema(max_length = 200, pattern = "^[^\n\r]*$")]
     pub reason: Option<String>,
 }
 
+/// Picker: fewer units at the location than the task needs.
+#[utoipa::path(post, path = "/api/v1/pick-tasks/{id}/short", request_body = ShortRequest, params(doc::PathId, doc::IdempotencyKey),
+    responses((status = 200, body = crate::store::ScanOutcome), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "picking")]
 pub async fn short(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency, Json(body): Json<ShortRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
-    if body.reason.as_ref().is_some_and(|r| r.len() > 200 || r.contains(['\n', '\r'])) {
+    if body.reason.as_ref().is_some_and(|r| r.chars().count() > 200 || r.contains(['\n', '\r'])) {
         return Err(ApiError::Unprocessable("reason: one line of at most 200 characters".into()));
     }
     let answer = answer(StatusCode::OK, state.store.short_pick(key, id, body.found, body.reason).await?);

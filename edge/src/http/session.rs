@@ -9,23 +9,28 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::{Deserialize, Serialize};
+use tote_shared::openapi as doc;
 use tote_shared::runtime::http::Json;
 use tote_shared::runtime::system::now_ms;
 
-#[derive(Debug, Deserialize)]
+/// `{"worker", "pin"}` or `{"badge"}` (the document's `oneOf` says which combinations).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
     /// User + PIN …
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,32}$", max_length = 32)]
     pub worker: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub pin: Option<String>,
     /// … or the badge's barcode.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
     pub badge: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SignedIn {
     pub worker: String,
     pub name: String,
@@ -59,10 +64,17 @@ enum Attempt<'a> {
     Pin { worker: &'a str, pin: &'a str },
 }
 
+/// Signs a worker in: the session token comes back in the body (for `Authorization: Bearer`)
+/// and as the `tote_session` cookie. Every refusal of one kind answers alike (401).
+#[utoipa::path(post, path = "/api/v1/session", request_body = SignIn, security(()),
+    responses((status = 201, body = SignedIn, headers(("set-cookie" = String, description = "tote_session=<token>; HttpOnly; SameSite=Strict"))),
+        doc::JsonBody, doc::Unauthorized,
+        (status = 503, description = "too many sign-ins waiting for a PIN comparison: try again after Retry-After", body = doc::ProblemSchema, content_type = "application/problem+json", headers(("retry-after" = u32)))),
+    tag = "session")]
 pub async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) -> Result<Response, ApiError> {
     let attempt = match (&body.badge, &body.worker, &body.pin) {
-        (Some(badge), None, None) if !badge.is_empty() && badge.len() <= 128 => Attempt::Badge(badge.trim()),
-        (None, Some(worker), Some(pin)) if auth::valid_worker_id(worker) && pin.len() <= 64 => Attempt::Pin { worker, pin },
+        (Some(badge), None, None) if !badge.is_empty() && badge.chars().count() <= 128 => Attempt::Badge(badge.trim()),
+        (None, Some(worker), Some(pin)) if auth::valid_worker_id(worker) && pin.chars().count() <= 64 => Attempt::Pin { worker, pin },
         _ => return Err(ApiError::BadRequest("sign in with {\"badge\"} or {\"worker\", \"pin\"}".into())),
     };
     let limits = &state.sign_in;
@@ -132,7 +144,7 @@ pub async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) ->
     Ok(response)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Me {
     pub worker: String,
     pub name: String,
@@ -142,6 +154,7 @@ pub struct Me {
 }
 
 /// Who is signed in (the guard already resolved the caller).
+#[utoipa::path(get, path = "/api/v1/session", responses((status = 200, body = Me), doc::Unauthorized), tag = "session")]
 pub async fn me(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Json<Me> {
     let warehouse = state.settings.warehouse.to_string();
     Json(match caller {
@@ -150,6 +163,8 @@ pub async fn me(State(state): State<AppState>, Extension(caller): Extension<Call
     })
 }
 
+/// Ends the session the request carries (if any) and expires the cookie.
+#[utoipa::path(delete, path = "/api/v1/session", security(()), responses((status = 204, description = "signed out", headers(("set-cookie" = String)))), tag = "session")]
 pub async fn sign_out(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let token = auth::token(&request);
     drop(request);
@@ -162,22 +177,44 @@ pub async fn sign_out(State(state): State<AppState>, request: Request) -> Result
     Ok(response)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWorkerRequest {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,32}$", max_length = 32)]
     pub id: String,
+    #[schema(value_type = doc::Text80)]
     pub name: String,
+    #[schema(pattern = "^[0-9]{4,12}$", min_length = 4, max_length = 12)]
     pub pin: String,
+    /// The badge's barcode: 6 to 128 characters once white space around it is dropped.
     #[serde(default)]
+    #[schema(pattern = r"^[\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]{4,126}[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$")]
     pub badge: Option<String>,
+    #[schema(value_type = Vec<RoleName>, min_items = 1)]
     pub roles: Vec<String>,
 }
 
+/// A worker's role, as `auth::Role::ALL` names them (a supervisor may do everything).
+/// Documentation only.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Role)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum RoleName {
+    Receiver,
+    Picker,
+    Packer,
+    Supervisor,
+}
+
+/// Supervisor: a new worker with a PIN (Argon2id-hashed), an optional badge and roles.
+#[utoipa::path(post, path = "/api/v1/workers", request_body = NewWorkerRequest,
+    responses((status = 201, body = crate::store::WorkerRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict), tag = "session")]
 pub async fn create_worker(State(state): State<AppState>, Extension(caller): Extension<Caller>, Json(body): Json<NewWorkerRequest>) -> Result<Response, ApiError> {
     if !auth::valid_worker_id(&body.id) {
         return Err(ApiError::Unprocessable("worker id: 1 to 32 letters, digits, '.', '_' or '-'".into()));
     }
-    if body.name.trim().is_empty() || body.name.len() > 80 {
+    if body.name.trim().is_empty() || body.name.chars().count() > 80 {
         return Err(ApiError::Unprocessable("name: 1 to 80 characters".into()));
     }
     if !auth::valid_pin(&body.pin) {
@@ -187,7 +224,7 @@ pub async fn create_worker(State(state): State<AppState>, Extension(caller): Ext
         return Err(ApiError::Unprocessable(format!("roles: one or more of {}", Role::ALL.join(", "))));
     }
     let badge = match body.badge.as_deref().map(str::trim) {
-        Some(b) if b.len() < 6 || b.len() > 128 => return Err(ApiError::Unprocessable("badge: 6 to 128 characters".into())),
+        Some(b) if !(6..=128).contains(&b.chars().count()) => return Err(ApiError::Unprocessable("badge: 6 to 128 characters".into())),
         other => other.map(auth::sha256_hex),
     };
     let pin_hash = state.sign_in.hash(body.pin.clone()).await?;
@@ -197,17 +234,20 @@ pub async fn create_worker(State(state): State<AppState>, Extension(caller): Ext
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/workers", responses((status = 200, body = Vec<crate::store::WorkerRecord>), doc::Unauthorized), tag = "session")]
 pub async fn workers(State(state): State<AppState>) -> Result<Json<Vec<crate::store::WorkerRecord>>, ApiError> {
     Ok(Json(state.store.workers().await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActiveRequest {
     pub active: bool,
 }
 
 /// Supervisor: take a worker off (every session ends at once; a lockout is lifted) or back on.
+#[utoipa::path(post, path = "/api/v1/workers/{id}/active", params(("id" = String, Path, pattern = "^[A-Za-z0-9._-]{1,32}$", description = "the worker id")), request_body = ActiveRequest,
+    responses((status = 200, body = crate::store::WorkerRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound), tag = "session")]
 pub async fn set_active(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

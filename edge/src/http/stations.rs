@@ -9,6 +9,7 @@ use axum::extract::State;
 use serde::Serialize;
 use std::sync::Arc;
 use tote_shared::gtp::control::FloorView;
+use tote_shared::openapi as doc;
 use tote_shared::runtime::http::{Json, Path};
 
 #[derive(Debug, Serialize)]
@@ -39,11 +40,15 @@ fn floor(state: &AppState) -> Result<&Arc<Floor>, ApiError> {
     state.floor.as_ref().ok_or_else(|| ApiError::NotFound("a goods-to-person floor (this edge has no [floor] configured)".into()))
 }
 
+/// The goods-to-person floor: layout and master control's view (404 without a `[floor]`).
+#[utoipa::path(get, path = "/api/v1/floor", responses((status = 200, body = Object), doc::Unauthorized, doc::NotFound), tag = "stations")]
 pub async fn floor_now(State(state): State<AppState>) -> Result<Json<FloorNow>, ApiError> {
     let floor = floor(&state)?;
     Ok(Json(FloorNow { layout: floor.layout_view.clone(), view: floor.view() }))
 }
 
+/// Every station's work now (404 without a `[floor]`).
+#[utoipa::path(get, path = "/api/v1/stations", responses((status = 200, body = Vec<Object>), doc::Unauthorized, doc::NotFound), tag = "stations")]
 pub async fn stations(State(state): State<AppState>) -> Result<Json<Vec<StationWork>>, ApiError> {
     let floor = floor(&state)?;
     let mut out = Vec::new();
@@ -53,6 +58,8 @@ pub async fn stations(State(state): State<AppState>) -> Result<Json<Vec<StationW
     Ok(Json(out))
 }
 
+/// One station's work now: the pod presented and its pick tasks.
+#[utoipa::path(get, path = "/api/v1/stations/{name}", params(("name" = String, Path)), responses((status = 200, body = Object), doc::BadRequest, doc::Unauthorized, doc::NotFound), tag = "stations")]
 pub async fn station(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<StationWork>, ApiError> {
     let floor = floor(&state)?;
     if !floor.layout.stations.iter().any(|s| s.name == name) {

@@ -8,48 +8,61 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
+use tote_shared::openapi as doc;
 use tote_shared::runtime::http::{Json, Query};
 use tote_shared::runtime::system::now_ms;
 use tote_shared::scan::Scan;
 use tote_shared::sync::AdjustReason;
 use tote_shared::{Gtin, LocationCode, Qty, Sku};
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLocation {
     pub code: LocationCode,
 }
 
+/// Supervisor: a new location (bin) whose barcode is its code.
+#[utoipa::path(post, path = "/api/v1/locations", request_body = NewLocation, params(doc::IdempotencyKey),
+    responses((status = 201, body = LocationRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict), tag = "stock")]
 pub async fn create_location(State(state): State<AppState>, idempotency: Idempotency, Json(body): Json<NewLocation>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     Ok(answer(StatusCode::CREATED, state.store.create_location(key, body.code).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/locations", responses((status = 200, body = Vec<LocationRecord>), doc::Unauthorized), tag = "stock")]
 pub async fn locations(State(state): State<AppState>) -> Result<Json<Vec<LocationRecord>>, ApiError> {
     Ok(Json(state.store.locations().await?))
 }
 
 /// Identify the item by its scanned barcode (`gtin`) or by `sku`, not both.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptRequest {
     pub location: LocationCode,
     /// Exactly what the scanner read: a GS1 code (batch and expiry are taken from it) or a
     /// plain EAN/UPC/GTIN.
     #[serde(default)]
+    #[schema(value_type = Option<doc::Scan>)]
     pub scan: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Gtin>)]
     pub gtin: Option<String>,
     #[serde(default)]
     pub sku: Option<Sku>,
     pub qty: Qty,
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9-]{0,20}$", max_length = 20)]
     pub lot: String,
     /// The expected delivery (ASN) this arrives on; absent for a blind receipt.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 40)]
     pub delivery: Option<String>,
 }
 
+/// Receiver: goods put into stock at a location, identified by `scan`, `gtin` or `sku`
+/// (exactly one).
+#[utoipa::path(post, path = "/api/v1/receipts", request_body = ReceiptRequest, params(doc::IdempotencyKey),
+    responses((status = 201, description = "the stock row as it is now", body = Object), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "stock")]
 pub async fn receive(State(state): State<AppState>, idempotency: Idempotency, Json(body): Json<ReceiptRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     let (sku, lot, expiry) = match body.scan {
@@ -57,7 +70,7 @@ pub async fn receive(State(state): State<AppState>, idempotency: Idempotency, Js
         Some(_) => return Err(ApiError::Unprocessable("send exactly one of `scan`, `gtin` or `sku`".into())),
         None => (resolve_item(&state, body.gtin, body.sku).await?, body.lot, None),
     };
-    if body.delivery.as_ref().is_some_and(|d| d.is_empty() || d.len() > 40) {
+    if body.delivery.as_ref().is_some_and(|d| d.is_empty() || d.chars().count() > 40) {
         return Err(ApiError::Unprocessable("delivery: 1 to 40 characters".into()));
     }
     let receipt = Receipt { location: body.location, sku, qty: body.qty, lot, expiry, delivery: body.delivery };
@@ -98,12 +111,13 @@ async fn resolve_item(state: &AppState, gtin: Option<String>, sku: Option<Sku>) 
     }
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustmentRequest {
     pub location: LocationCode,
     pub sku: Sku,
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9-]{0,20}$", max_length = 20)]
     pub lot: String,
     pub reason: AdjustReason,
     /// For `count`: units physically there now.
@@ -114,6 +128,9 @@ pub struct AdjustmentRequest {
     pub delta: Option<i64>,
 }
 
+/// Supervisor: a count, damage or found stock at a location.
+#[utoipa::path(post, path = "/api/v1/adjustments", request_body = AdjustmentRequest, params(doc::IdempotencyKey),
+    responses((status = 200, description = "the stock row as it is now", body = Object), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "stock")]
 pub async fn adjust(State(state): State<AppState>, idempotency: Idempotency, Json(body): Json<AdjustmentRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     let adjustment = Adjustment {
@@ -127,18 +144,20 @@ pub async fn adjust(State(state): State<AppState>, idempotency: Idempotency, Jso
     Ok(answer(StatusCode::OK, state.store.adjust(key, adjustment).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StockQuery {
     pub sku: Option<Sku>,
     pub location: Option<LocationCode>,
 }
 
+#[utoipa::path(get, path = "/api/v1/stock", params(StockQuery), responses((status = 200, body = Vec<StockRecord>), doc::BadRequest, doc::Unauthorized), tag = "stock")]
 pub async fn query(State(state): State<AppState>, Query(q): Query<StockQuery>) -> Result<Json<Vec<StockRecord>>, ApiError> {
     Ok(Json(state.store.stock(q.sku, q.location).await?))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryLineRequest {
     pub sku: Sku,
@@ -146,33 +165,46 @@ pub struct DeliveryLineRequest {
 }
 
 /// An expected delivery (ASN), from procurement or a supplier integration.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDelivery {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,40}$", max_length = 40)]
     pub id: String,
+    #[schema(value_type = doc::Text80)]
     pub supplier: String,
+    #[schema(min_items = 1, max_items = 500)]
     pub lines: Vec<DeliveryLineRequest>,
 }
 
+/// Supervisor: an expected delivery (ASN) with its lines.
+#[utoipa::path(post, path = "/api/v1/deliveries", request_body = NewDelivery, params(doc::IdempotencyKey),
+    responses((status = 201, body = crate::store::DeliveryView), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "stock")]
 pub async fn create_delivery(State(state): State<AppState>, idempotency: Idempotency, Json(body): Json<NewDelivery>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     let id_ok = (1..=40).contains(&body.id.len()) && body.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !id_ok {
         return Err(ApiError::Unprocessable("id: 1 to 40 letters, digits, '-' or '_'".into()));
     }
-    if body.supplier.trim().is_empty() || body.supplier.len() > 80 || body.lines.is_empty() || body.lines.len() > 500 {
+    if body.supplier.trim().is_empty() || body.supplier.chars().count() > 80 || body.lines.is_empty() || body.lines.len() > 500 {
         return Err(ApiError::Unprocessable("supplier: 1 to 80 characters; lines: 1 to 500".into()));
     }
     let lines = body.lines.into_iter().map(|l| (l.sku.to_string(), l.qty.as_i64())).collect();
     Ok(answer(StatusCode::CREATED, state.store.create_delivery(key, body.id, body.supplier.trim().to_owned(), lines).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
+    /// `open` or `received`; default both.
+    #[param(value_type = Option<String>, pattern = "^(open|received)$")]
     pub state: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/deliveries", params(DeliveryQuery), responses((status = 200, body = Vec<crate::store::DeliveryView>), doc::BadRequest, doc::Unauthorized), tag = "stock")]
 pub async fn deliveries(State(state): State<AppState>, Query(q): Query<DeliveryQuery>) -> Result<Json<Vec<crate::store::DeliveryView>>, ApiError> {
+    if q.state.as_deref().is_some_and(|s| s != "open" && s != "received") {
+        return Err(ApiError::BadRequest("state must be open or received".into()));
+    }
     Ok(Json(state.store.deliveries(q.state).await?))
 }

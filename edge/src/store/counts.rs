@@ -13,7 +13,7 @@ use tote_shared::{LocationCode, Sku};
 /// Units per SKU.
 pub type Tally = BTreeMap<String, i64>;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CountView {
     pub id: u64,
     pub location: String,
@@ -27,7 +27,7 @@ pub struct CountView {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Variance {
     pub books: i64,
     pub counted: i64,

@@ -11,7 +11,7 @@ use tote_shared::{LocationCode, Qty, Sku};
 
 pub const OUTBOUND: &str = "OUT";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PickTaskView {
     pub id: u64,
     pub order_id: u64,
@@ -26,7 +26,7 @@ pub struct PickTaskView {
     pub state: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScanOutcome {
     pub task: PickTaskView,
     /// What the worker should do next, in plain words.
@@ -34,14 +34,14 @@ pub struct ScanOutcome {
     pub order_state: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FulfilmentLineView {
     pub sku: String,
     pub qty: i64,
     pub qty_picked: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FulfilmentView {
     pub order_id: u64,
     pub state: String,

@@ -7,7 +7,7 @@ use rusqlite::{params, Connection};
 use serde::Serialize;
 use tote_shared::label::{sscc, ShippingLabel};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PrintJob {
     pub id: u64,
     pub order_id: u64,

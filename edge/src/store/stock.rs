@@ -7,13 +7,13 @@ use serde::Serialize;
 use tote_shared::sync::{AdjustReason, EdgeEventKind};
 use tote_shared::{LocationCode, Qty, Sku};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LocationRecord {
     pub code: String,
     pub kind: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StockRecord {
     pub location: String,
     pub sku: String,

@@ -9,7 +9,7 @@ use serde::Serialize;
 pub const MAX_FAILED_PINS: i64 = 5;
 pub const LOCKOUT_MS: i64 = 5 * 60_000;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WorkerRecord {
     pub id: String,
     pub name: String,
