@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Tote's whole test suite. Installs the test peers that are missing (Debian packages: systemd,
 # mosquitto, mbpoll, chromium, chromium-driver, fonts-noto-cjk, postgresql; PyPI: jsonschema,
-# jsonschema-rs, pymodbus, wechatpayv3, alipay-sdk-python, stripe), then builds, lints and runs
-# every test, then runs the demo story once as a smoke test. Browser screenshots are kept in
+# jsonschema-rs, pymodbus, wechatpayv3, alipay-sdk-python, stripe, schemathesis), then builds,
+# lints and runs every test, then runs the demo story once as a smoke test. Browser screenshots are kept in
 # target/screenshots/.
 # Central's PostgreSQL tests use TOTE_TEST_POSTGRES if set, else a server on 127.0.0.1:5432 (with
 # the role and database `tote` this script creates there when absent), else a throwaway cluster
@@ -93,6 +93,12 @@ if ! python3 -c 'import sys; from importlib.metadata import version
 sys.exit(any(version(n) != v for n, v in (a.split("==") for a in sys.argv[1:])))' "${pay_sdks[@]}" >/dev/null 2>&1; then
   echo "== installing test peers: ${pay_sdks[*]}"
   python3 -m pip install --quiet "${pay_sdks[@]}" || python3 -m pip install --quiet --break-system-packages "${pay_sdks[@]}"
+fi
+# The OpenAPI fuzzer both daemons' documents are held to (tests/tests/e2e/openapi.rs), at
+# exactly this version (its checks and defaults change between releases).
+if ! python3 -c 'import sys; from importlib.metadata import version; sys.exit(version("schemathesis") != "4.32.5")' >/dev/null 2>&1; then
+  echo "== installing test peer: schemathesis 4.32.5"
+  python3 -m pip install --quiet 'schemathesis==4.32.5' || python3 -m pip install --quiet --break-system-packages 'schemathesis==4.32.5'
 fi
 
 export CARGO_TERM_COLOR=never

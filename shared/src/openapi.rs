@@ -255,6 +255,18 @@ pub fn unsigned_ranges(value: &mut serde_json::Value) {
     }
 }
 
+/// Operation ids as `{tag}_{handler}`: utoipa takes the handler's name, and several systems
+/// name theirs `get` or `create` (OpenAPI wants ids unique).
+pub fn tagged_operation_ids(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else { return };
+    for operation in paths.values_mut().filter_map(|p| p.as_object_mut()).flat_map(|p| p.values_mut()) {
+        let tag = operation["tags"][0].as_str().map(str::to_owned);
+        if let (Some(tag), Some(id)) = (tag, operation.get("operationId").and_then(|i| i.as_str()).map(str::to_owned)) {
+            operation["operationId"] = format!("{tag}_{id}").into();
+        }
+    }
+}
+
 /// `params(PathId)`: the `{id}` of a path, a number the store gave out (0 to 2^64 - 1; a
 /// path that is no such number is a 400).
 pub struct PathId;

@@ -15,6 +15,7 @@ mod journal;
 mod labels;
 mod lifecycle;
 mod offline;
+mod openapi;
 mod oversell;
 mod payment;
 mod payment_peers;
