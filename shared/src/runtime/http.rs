@@ -177,3 +177,18 @@ pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>
         _ => Err("Idempotency-Key must have 1 to 128 visible ASCII characters"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_whole_number_written_as_a_float_becomes_that_integer_and_nothing_else_does() {
+        let mut v = serde_json::json!({"qty": 3.0, "lines": [{"delta": -2.0}], "lat": 31.5, "n": 7});
+        assert!(integral_floats(&mut v));
+        assert_eq!(v, serde_json::json!({"qty": 3, "lines": [{"delta": -2}], "lat": 31.5, "n": 7}));
+        // 9223372036854775809 arrives as the float 2^63: it must not become i64::MAX or anything.
+        let mut past = serde_json::from_str::<serde_json::Value>("-9223372036854775809").expect("json");
+        assert!(!integral_floats(&mut past));
+    }
+}
