@@ -173,7 +173,6 @@ problems! {
     TooLarge = "413", "The request body is larger than this server takes.";
     UnsupportedMediaType = "415", "The body is not sent as application/json.";
     Unprocessable = "422", "Well-formed, but a value is out of range or the request cannot be applied (see the problem type).";
-    TooManyRequests = "429", "Too many requests of this kind: try again later.";
     BadGateway = "502", "A system this one depends on failed.";
     Unavailable = "503", "Busy or its database is unreachable; nothing was changed: try again.";
 }

@@ -62,7 +62,7 @@ pub struct ReceiptRequest {
 /// Receiver: goods put into stock at a location, identified by `scan`, `gtin` or `sku`
 /// (exactly one).
 #[utoipa::path(post, path = "/api/v1/receipts", request_body = ReceiptRequest, params(doc::IdempotencyKey),
-    responses((status = 201, description = "the stock row as it is now", body = Object), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "stock")]
+    responses((status = 201, description = "the stock row as it is now", body = StockRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "stock")]
 pub async fn receive(State(state): State<AppState>, idempotency: Idempotency, Json(body): Json<ReceiptRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     let (sku, lot, expiry) = match body.scan {
@@ -130,7 +130,7 @@ pub struct AdjustmentRequest {
 
 /// Supervisor: a count, damage or found stock at a location.
 #[utoipa::path(post, path = "/api/v1/adjustments", request_body = AdjustmentRequest, params(doc::IdempotencyKey),
-    responses((status = 200, description = "the stock row as it is now", body = Object), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "stock")]
+    responses((status = 200, description = "the stock row as it is now", body = StockRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "stock")]
 pub async fn adjust(State(state): State<AppState>, idempotency: Idempotency, Json(body): Json<AdjustmentRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     let adjustment = Adjustment {

@@ -64,7 +64,7 @@ pub struct MoveRequest {
 
 /// Receiver: moves units of an item between bins (put-away or a move).
 #[utoipa::path(post, path = "/api/v1/moves", request_body = MoveRequest, params(doc::IdempotencyKey),
-    responses((status = 200, description = "the move and both bins' quantities", body = Object), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "work")]
+    responses((status = 200, description = "the move and both bins' quantities", body = crate::store::MoveDone), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "work")]
 pub async fn move_stock(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

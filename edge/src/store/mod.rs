@@ -20,7 +20,7 @@ mod workers;
 pub use picking::{FulfilmentView, PickTaskView, ScanOutcome};
 pub use counts::{CountView, Tally};
 pub use deliveries::DeliveryView;
-pub use moves::Move;
+pub use moves::{Move, MoveDone};
 pub use pods::{NewPod, PodRecord};
 pub use printing::PrintJob;
 pub use stock::{LocationRecord, StockRecord};

@@ -25,7 +25,7 @@ pub struct Move {
     pub by: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MoveDone {
     pub from: String,
     pub to: String,
