@@ -161,7 +161,7 @@ impl App {
         let addr = listener.local_addr()?;
         supervise(&supervisor, &state);
         tracing::info!(%addr, backend = ?state.settings.database.backend, "tote-central listening");
-        let limits = ConnectionLimits::from(&state.settings.http);
+        let limits = ConnectionLimits::for_http(&state.settings.http)?;
         let result = serve_supervised(listener, http::router(state), limits, stop, supervisor, STOP_DEADLINE).await;
         tracing::info!("tote-central stopped");
         Ok(result?)

@@ -104,7 +104,8 @@ fn access(method: &Method, path: &str) -> Access {
         return Access::Public;
     }
     if method == Method::GET {
-        return Access::SignedIn;
+        // Who may sign in to the robots' broker is for supervisors only.
+        return if path == "/api/v1/mqtt/logins" { Access::Role(Supervisor) } else { Access::SignedIn };
     }
     match path {
         "/api/v1/receipts" | "/api/v1/moves" => Access::Role(Receiver),

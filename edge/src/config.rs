@@ -49,6 +49,10 @@ pub struct CentralSettings {
     pub url: String,
     /// This edge's bearer token at central. Set it from the environment.
     pub token: SecretString,
+    /// With an https:// URL: the CA (PEM) HQ's certificate must chain to, for a private PKI.
+    /// Absent: the usual public web roots.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Events per push.
     pub push_batch: usize,
     /// Long-poll wait for commands.
@@ -75,6 +79,24 @@ pub struct MqttSettings {
     /// on the broker — fine with a broker per site; on a shared broker, name yours.
     #[serde(default)]
     pub manufacturers: Vec<String>,
+    /// Embedded broker: also accept robots over TLS (MQTT over TLS, usually port 8883) here,
+    /// with `tls`'s certificate.
+    #[serde(default)]
+    pub tls_listen: Option<std::net::SocketAddr>,
+    #[serde(default)]
+    pub tls: Option<tote_shared::runtime::tls::TlsFiles>,
+    /// Embedded broker: longest from a robot's connect to its CONNECT packet (TLS included).
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// External broker: the edge's own login there, if it wants one.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretString>,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    10_000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -428,6 +450,18 @@ impl Settings {
         }
         if !(1..=100_000).contains(&m.max_connections) || !(500..=600_000).contains(&m.stale_state_ms) {
             return invalid("mqtt", "max_connections 1..=100000, stale_state_ms 500..=600000");
+        }
+        if m.tls_listen.is_some() != m.tls.is_some() {
+            return invalid("mqtt.tls", "tls_listen and tls (cert_file, key_file) go together");
+        }
+        if m.tls.as_ref().is_some_and(|t| !t.cert_file.is_file() || !t.key_file.is_file()) {
+            return invalid("mqtt.tls", "cert_file and key_file must be readable files");
+        }
+        if !(100..=60_000).contains(&m.connect_timeout_ms) {
+            return invalid("mqtt.connect_timeout_ms", "must be between 100 and 60000");
+        }
+        if m.username.is_some() != m.password.is_some() {
+            return invalid("mqtt.username", "username and password go together");
         }
         let c = &self.central;
         if !(c.url.starts_with("http://") || c.url.starts_with("https://")) {

@@ -420,22 +420,25 @@ pub async fn fleet(robots: usize, hz: f64, seconds: u64) -> Result<()> {
     let (host, port) = broker.rsplit_once(':').context("host:port")?;
     let rss_idle = edge.rss_mb();
     let state_ms = (1000.0 / hz) as u64;
-    let agvs: Vec<tote_sim::agv::Agv> = (0..robots)
-        .map(|k| {
-            let config = tote_sim::agv::AgvConfig {
-                manufacturer: "bench".into(),
-                serial: format!("agv-{k:04}"),
-                broker_host: host.to_owned(),
-                broker_port: port.parse().unwrap_or(0),
-                state_ms,
-                node_ms: 1000,
-                battery: 80.0,
-                start: (0.0, 0.0),
-                load: None,
-            };
-            tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms)
-        })
-        .collect();
+    let mut agvs: Vec<tote_sim::agv::Agv> = Vec::with_capacity(robots);
+    for k in 0..robots {
+        let serial = format!("agv-{k:04}");
+        let login = tote_sim::agv::issue_login(&edge.url, EDGE_API, "bench", &serial).await?;
+        let config = tote_sim::agv::AgvConfig {
+            manufacturer: "bench".into(),
+            serial,
+            broker_host: host.to_owned(),
+            broker_port: port.parse().unwrap_or(0),
+            state_ms,
+            node_ms: 1000,
+            battery: 80.0,
+            start: (0.0, 0.0),
+            load: None,
+            login,
+            tls_ca: None,
+        };
+        agvs.push(tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms));
+    }
     wait_until(Duration::from_secs(60), || async {
         Ok(floor.get("/api/v1/fleet").await?["robots"].as_array().map(|r| r.len()) == Some(robots))
     })

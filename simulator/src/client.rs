@@ -15,6 +15,10 @@ impl Api {
         Api { http: reqwest::Client::new(), base, token }
     }
 
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     fn auth(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.token {
             Some(t) => r.bearer_auth(t),

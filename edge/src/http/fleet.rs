@@ -13,6 +13,8 @@ use tote_shared::vda5050::{Action, BlockingType};
 #[derive(Debug, Serialize)]
 pub struct FleetView {
     pub broker: String,
+    /// The embedded broker's MQTT-over-TLS listener, if any.
+    pub broker_tls: Option<String>,
     pub robots: Vec<Robot>,
     pub messages_accepted: u64,
     pub messages_rejected: BTreeMap<&'static str, u64>,
@@ -29,6 +31,7 @@ pub async fn fleet(State(state): State<AppState>) -> Json<FleetView> {
 fn view(state: &AppState) -> FleetView {
     FleetView {
         broker: state.mqtt_broker.clone(),
+        broker_tls: state.mqtt_broker_tls.clone(),
         robots: state.fleet.robots(),
         messages_accepted: state.fleet.accepted.load(Ordering::Relaxed),
         messages_rejected: state.fleet.rejected().into_iter().map(|(r, n)| (r.as_str(), n)).collect(),
@@ -95,5 +98,9 @@ pub async fn instant_action(
     let action_id = format!("edge-{}-{:08x}", tote_shared::runtime::system::now_ms(), rand::random::<u32>());
     let action = Action { action_type: action_type.into(), action_id: action_id.clone(), action_description: None, blocking_type: BlockingType::Hard, action_parameters: None };
     state.robots.instant_actions(&manufacturer, &serial, vec![action]).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    if action_type == "cancelOrder" {
+        // The supervisor dealt with an order someone else gave it: the edge takes it from here.
+        state.fleet.adopt_order(&manufacturer, &serial);
+    }
     Ok((axum::http::StatusCode::ACCEPTED, Json(InstantSent { action_id, action_type })))
 }

@@ -8,6 +8,7 @@ pub mod fleet;
 pub mod ops;
 pub mod orders;
 pub mod picking;
+pub mod robots;
 pub mod session;
 pub mod stations;
 pub mod stock;
@@ -62,6 +63,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/stations", get(stations::stations))
         .route("/api/v1/stations/{name}", get(stations::station))
         .route("/api/v1/fleet/{manufacturer}/{serial}/instant-actions", post(fleet::instant_action))
+        .route("/api/v1/fleet/{manufacturer}/{serial}/mqtt-login", post(robots::issue_robot).delete(robots::revoke_robot))
+        .route("/api/v1/mqtt/observers/{name}", post(robots::issue_observer).delete(robots::revoke_observer))
+        .route("/api/v1/mqtt/logins", get(robots::logins))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .fallback(tote_shared::runtime::http::not_found)

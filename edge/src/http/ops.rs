@@ -82,6 +82,24 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     let rejected: Vec<(String, f64)> = state.fleet.rejected().into_iter().map(|(r, n)| (format!("reason=\"{}\"", r.as_str()), n as f64)).collect();
     let rejected: Vec<(&str, f64)> = rejected.iter().map(|(l, v)| (l.as_str(), *v)).collect();
     text.counter("tote_edge_mqtt_messages_rejected_total", "Robot messages dropped, by reason", &rejected);
+    let foreign = robots.iter().filter(|r| r.foreign_order.is_some()).count();
+    text.gauge("tote_edge_robots_foreign_order", "Robots driving an order the edge did not send (out of service)", &[("", foreign as f64)]);
+    if let Some(gate) = &state.mqtt_gate {
+        let g = &gate.stats;
+        let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed) as f64;
+        text.gauge("tote_edge_mqtt_gate_clients", "Clients signed in to the embedded broker through the gate", &[("", n(&g.connected))])
+            .counter(
+                "tote_edge_mqtt_gate_refused_total",
+                "MQTT clients and requests the gate refused, by reason",
+                &[
+                    ("reason=\"sign_in\"", n(&g.refused_connects)),
+                    ("reason=\"publish\"", n(&g.denied_publishes)),
+                    ("reason=\"subscribe\"", n(&g.denied_subscriptions)),
+                    ("reason=\"malformed\"", n(&g.closed_malformed)),
+                    ("reason=\"revoked\"", n(&g.closed_revoked)),
+                ],
+            );
+    }
     let sign_in = &state.sign_in;
     text.counter("tote_edge_signin_pin_checks_total", "PINs compared with a worker's real hash (an attacker's tries)", &[("", sign_in.pin_checks.load(Ordering::Relaxed) as f64)])
         .counter("tote_edge_signin_decoy_hashes_total", "Decoy comparisons for unknown or locked workers (same time, same answer)", &[("", sign_in.decoy_hashes.load(Ordering::Relaxed) as f64)])

@@ -65,10 +65,15 @@ pub struct SyncClient {
 
 impl SyncClient {
     pub fn new(settings: CentralSettings, warehouse: WarehouseCode, store: EdgeStore, health: Arc<SyncHealth>) -> anyhow::Result<Arc<SyncClient>> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(settings.request_timeout_ms))
-            .pool_max_idle_per_host(2)
-            .build()?;
+        let mut http = reqwest::Client::builder().connect_timeout(Duration::from_millis(settings.request_timeout_ms)).pool_max_idle_per_host(2);
+        if let Some(ca) = &settings.ca_file {
+            // A private CA: HQ's certificate must chain to it, and nothing else is trusted.
+            http = http.use_preconfigured_tls(tote_shared::runtime::tls::client_config(ca)?.as_ref().clone());
+        }
+        if settings.url.starts_with("http://") {
+            tracing::warn!(url = %settings.url, "sync with central is not encrypted: use an https:// URL outside a lab");
+        }
+        let http = http.build()?;
         Ok(Arc::new(SyncClient { http, settings, warehouse, store, health }))
     }
 

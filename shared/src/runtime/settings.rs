@@ -65,6 +65,9 @@ pub struct HttpSettings {
     /// accepted. Behind a reverse proxy every client has the proxy's address: raise it there.
     #[serde(default = "default_max_connections_per_client")]
     pub max_connections_per_client: usize,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    #[serde(default)]
+    pub tls: Option<super::tls::TlsFiles>,
 }
 
 pub fn default_header_read_timeout_ms() -> u64 {
@@ -102,6 +105,11 @@ impl HttpSettings {
         }
         if !(1..=self.max_connections).contains(&self.max_connections_per_client) {
             return invalid("http.max_connections_per_client", "must be between 1 and http.max_connections");
+        }
+        if let Some(tls) = &self.tls {
+            if !tls.cert_file.is_file() || !tls.key_file.is_file() {
+                return invalid("http.tls", "cert_file and key_file must be readable files");
+            }
         }
         Ok(())
     }

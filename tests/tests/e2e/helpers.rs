@@ -572,6 +572,33 @@ impl Edge {
         Reply::from(self.http.get(self.url(path)).send().await?).await
     }
 
+    /// A plain-text answer (`/metrics`), which must be a success.
+    pub async fn get_text(&self, path: &str) -> Result<String> {
+        let response = self.http.get(self.url(path)).send().await?;
+        anyhow::ensure!(response.status().is_success(), "GET {path}: {}", response.status());
+        Ok(response.text().await?)
+    }
+
+    /// Commissions a robot: its login to the edge's embedded broker (None on an external one).
+    pub async fn robot_login(&self, manufacturer: &str, serial: &str) -> Result<Option<(String, String)>> {
+        self.login(&format!("/api/v1/fleet/{manufacturer}/{serial}/mqtt-login")).await
+    }
+
+    /// A read-only login for robot topics on the embedded broker (None on an external one).
+    pub async fn observer_login(&self, name: &str) -> Result<Option<(String, String)>> {
+        self.login(&format!("/api/v1/mqtt/observers/{name}")).await
+    }
+
+    async fn login(&self, path: &str) -> Result<Option<(String, String)>> {
+        let reply = self.post(path, json!({})).await?;
+        if reply.status == reqwest::StatusCode::CONFLICT {
+            return Ok(None);
+        }
+        let issued = reply.ok()?;
+        let field = |k: &str| issued[k].as_str().map(str::to_owned).context("issued login");
+        Ok(Some((field("username")?, field("password")?)))
+    }
+
     /// Waits until central's master data (the SKU barcodes) has arrived.
     pub async fn wait_for_skus(&self, expected_cursor: u64) -> Result<()> {
         eventually("edge to pull master data", Duration::from_secs(20), || async {
@@ -788,3 +815,33 @@ pub async fn wait_journal_settled(central: &Central) -> Result<()> {
 }
 
 pub use tote_sim::KillOnDrop;
+
+/// A throwaway PKI in `dir`: a CA, and a certificate for `localhost` and 127.0.0.1 signed by it.
+pub struct Pki {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Pki {
+    pub fn create(dir: &Path) -> Result<Pki> {
+        let ca_key = rcgen::KeyPair::generate()?;
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(rcgen::DnType::CommonName, "Tote test CA");
+        let ca = ca.self_signed(&ca_key)?;
+        let key = rcgen::KeyPair::generate()?;
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])?.signed_by(&key, &ca, &ca_key)?;
+        std::fs::create_dir_all(dir)?;
+        let pki = Pki { ca: dir.join("ca.pem"), cert: dir.join("server.pem"), key: dir.join("server.key") };
+        std::fs::write(&pki.ca, ca.pem())?;
+        std::fs::write(&pki.cert, leaf.pem())?;
+        std::fs::write(&pki.key, key.serialize_pem())?;
+        Ok(pki)
+    }
+
+    /// The TOML inline table for a `tls` setting.
+    pub fn toml(&self) -> String {
+        format!("{{ cert_file = \"{}\", key_file = \"{}\" }}", self.cert.display(), self.key.display())
+    }
+}

@@ -4,6 +4,7 @@
 //! server `TOTE_TEST_POSTGRES` names; `tests/run.sh` provides one).
 
 mod bad_input;
+mod broker_security;
 mod crash;
 mod edge_idempotency;
 mod fleet;
