@@ -177,8 +177,10 @@ impl Daemon {
         Ok(())
     }
 
+    /// `https://` when the config serves TLS (`[http.tls]`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let tls = std::fs::read_to_string(&self.config).is_ok_and(|c| c.contains("[http.tls]"));
+        format!("{}://{}", if tls { "https" } else { "http" }, self.addr)
     }
 }
 
@@ -418,6 +420,14 @@ impl Central {
     }
 
     /// On a new store of `backend`, with `extra` TOML in its config.
+    /// Central serving HTTPS with `pki`'s certificate; its client trusts `pki`'s CA only.
+    pub fn start_tls(dir: &Path, backend: Backend, pki: &Pki) -> Result<Central> {
+        let extra = format!("[http.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n", pki.cert.display(), pki.key.display());
+        let mut central = Self::start_with_config(dir, backend, 600_000, &extra)?;
+        central.http = pki.client()?;
+        Ok(central)
+    }
+
     pub fn start_with_config(dir: &Path, backend: Backend, payment_timeout_ms: u64, extra: &str) -> Result<Central> {
         let store = CentralStore::create(dir, backend);
         let daemon = Daemon::spawn(Kind::Central, central_config_with(dir, &store, payment_timeout_ms, extra)?)?;
@@ -551,6 +561,14 @@ impl Edge {
         Ok(Edge { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), warehouse: warehouse.to_owned(), http: edge_client() })
     }
 
+    /// An edge that reaches central over HTTPS, trusting only the CA in `ca`.
+    pub fn start_trusting(dir: &Path, warehouse: &str, central_url: &str, ca: &Path) -> Result<Edge> {
+        let config = edge_config(dir, warehouse, central_url)?;
+        let text = std::fs::read_to_string(&config)?.replacen("[central]\n", &format!("[central]\nca_file = \"{}\"\n", ca.display()), 1);
+        std::fs::write(&config, text)?;
+        Ok(Self::from_daemon(Daemon::spawn(Kind::Edge, config)?, warehouse))
+    }
+
     /// An edge from an already spawned daemon (e.g. with a custom config).
     pub fn from_daemon(daemon: Daemon, warehouse: &str) -> Edge {
         Edge { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), warehouse: warehouse.to_owned(), http: edge_client() }
@@ -671,6 +689,24 @@ impl World {
     /// Central on `backend` (a fresh database, kept for the world's life), edges on SQLite.
     pub async fn start_on(backend: Backend, warehouses: &[(&str, &str)]) -> Result<World> {
         Self::start_with(backend, warehouses, 600_000, "").await
+    }
+
+    /// Central serving HTTPS with a CA made for the run; the edges sync over TLS, trusting it.
+    pub async fn start_over_tls(backend: Backend, warehouses: &[(&str, &str)]) -> Result<World> {
+        let dir = tempfile::tempdir()?;
+        let pki = Pki::create(&dir.path().join("pki"))?;
+        let central = Central::start_tls(dir.path(), backend, &pki)?;
+        anyhow::ensure!(central.base_url().starts_with("https://"), "central serves {}", central.base_url());
+        central.seed_catalog().await?;
+        let mut edges = Vec::new();
+        for (code, city) in warehouses {
+            central.add_warehouse(code, city).await?;
+            let edge = Edge::start_trusting(dir.path(), code, central.base_url(), &pki.ca)?;
+            edge.wait_for_skus(skus().len() as u64).await?;
+            edge.add_location("A-01-01").await?;
+            edges.push(edge);
+        }
+        Ok(World { dir, central, edges })
     }
 
     /// `start_on` with a payment timeout and `extra` TOML in central's config.
@@ -838,6 +874,12 @@ impl Pki {
         std::fs::write(&pki.cert, leaf.pem())?;
         std::fs::write(&pki.key, key.serialize_pem())?;
         Ok(pki)
+    }
+
+    /// An HTTP client that trusts this CA (and nothing else).
+    pub fn client(&self) -> Result<Client> {
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&self.ca)?)?;
+        Ok(Client::builder().tls_built_in_root_certs(false).add_root_certificate(ca).pool_max_idle_per_host(64).timeout(Duration::from_secs(30)).build()?)
     }
 
     /// The TOML inline table for a `tls` setting.

@@ -27,3 +27,4 @@ mod story;
 mod supervision;
 mod sync_bounds;
 mod systemd;
+mod tls;
