@@ -15,6 +15,11 @@ impl Api {
         Api { http: reqwest::Client::new(), base, token }
     }
 
+    /// With a client of the caller's (one that trusts a private CA, say).
+    pub fn with_client(base: String, token: Option<String>, http: reqwest::Client) -> Api {
+        Api { http, base, token }
+    }
+
     pub fn base(&self) -> &str {
         &self.base
     }

@@ -166,7 +166,8 @@ enum Bench {
         #[arg(long, default_value_t = 200)]
         samples: usize,
     },
-    /// Sync catch-up after events queued while central was down.
+    /// Sync catch-up after events queued while central was down, over plain HTTP and over
+    /// HTTPS in the same run (and their ratio).
     Sync {
         #[arg(long, default_value_t = 100_000)]
         events: usize,
