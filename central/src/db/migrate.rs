@@ -396,6 +396,38 @@ CREATE TABLE reconciliation_item (
 ) STRICT;
 CREATE INDEX reconciliation_item_run ON reconciliation_item (run_id, state);
 "#,
+    r#"
+-- Why an edge's pushes are refused (a gap, or central holding more than the edge ever
+-- wrote), so a stuck stream shows on /health and /metrics; cleared by the next push that
+-- applies events, or by HQ re-basing the stream. `edge_head`: the newest event the edge said
+-- it had written, at its last push.
+ALTER TABLE edge_stream ADD COLUMN edge_head INTEGER;
+ALTER TABLE edge_stream ADD COLUMN refused_pushes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE edge_stream ADD COLUMN refused_since_ms INTEGER;
+ALTER TABLE edge_stream ADD COLUMN last_refusal TEXT;
+ALTER TABLE edge_stream ADD COLUMN resend_from INTEGER;
+CREATE INDEX sync_reject_recent ON sync_reject (warehouse, at_ms);
+
+-- What HQ did by hand that the data alone would not tell (a stream re-based, …): who, when,
+-- what, and why. Append-only.
+CREATE TABLE audit_log (
+    id       INTEGER PRIMARY KEY,
+    at_ms    INTEGER NOT NULL,
+    actor    TEXT NOT NULL,
+    action   TEXT NOT NULL,
+    subject  TEXT NOT NULL,
+    detail   TEXT NOT NULL
+) STRICT;
+--@sqlite
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+--@postgres
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+FOR EACH ROW EXECUTE FUNCTION refuse_change();
+--@end
+"#,
 ];
 
 #[cfg(test)]

@@ -1,20 +1,27 @@
 //! The edge sync endpoints: push events up, long-poll commands down, and lag for HQ.
 
-use super::{commands, events, EdgeSyncRow, RejectedEvent, SyncError};
-use crate::auth::{Edge, Reader};
+use super::rebase::{self, Rebase, Rebased};
+use super::{commands, events, EdgeSyncRow, RejectedEvent, SyncError, REJECT_WINDOW_MS};
+use crate::auth::{Admin, Edge, Reader};
+use crate::http::check_text;
+use crate::http::keyed::{keyed_write, Keyed};
 use crate::db::DbError;
 use crate::http::error::ApiError;
 use crate::startup::AppState;
 use crate::warehouses::store::code;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tote_shared::runtime::http::{Json, Query};
+use tote_shared::runtime::http::{Json, Path, Query};
 use tote_shared::runtime::system::now_ms;
 use tote_shared::sync::{PullResponse, PushAck, PushBatch, MAX_PULL_BATCH, MAX_PULL_WAIT_MS, MAX_PUSH_BATCH};
+use tote_shared::WarehouseCode;
 
-#[utoipa::path(post, path = "/api/v1/sync/events", request_body = PushBatch, responses((status = 200, body = PushAck), (status = 409, description = "gap: resend from high_water + 1")), tag = "sync")]
+#[utoipa::path(post, path = "/api/v1/sync/events", request_body = PushBatch, responses((status = 200, body = PushAck),
+    (status = 409, description = "sync-gap: resend from expected_seq (= high_water + 1); sync-ahead: central holds events up to high_water, more than the edge's head — HQ must re-base")), tag = "sync")]
 pub async fn push_events(Edge(warehouse): Edge, State(state): State<AppState>, Json(batch): Json<PushBatch>) -> Result<Json<PushAck>, ApiError> {
     if batch.warehouse != warehouse {
         return Err(ApiError::Forbidden(format!("this credential belongs to {warehouse}, not {}", batch.warehouse)));
@@ -25,11 +32,44 @@ pub async fn push_events(Edge(warehouse): Edge, State(state): State<AppState>, J
     if batch.events.windows(2).any(|w| w[1].seq <= w[0].seq) {
         return Err(ApiError::unprocessable("unordered-batch", "events must be in strictly increasing seq order"));
     }
-    let events = batch.events;
+    // The database counts in i64: a larger number would be stored as a negative one.
+    if batch.head.into_iter().chain(batch.events.last().map(|e| e.seq)).any(|seq| i64::try_from(seq).is_err()) {
+        return Err(ApiError::BadRequest(format!("sequence numbers must be at most {}", i64::MAX)));
+    }
+    let (events, head) = (batch.events, batch.head);
+    let resend_from = events.first().map(|e| e.seq);
     let now = now_ms();
-    let ack = state.write(move |tx| events::apply_events(tx, &warehouse, &events, now)).await?;
+    let wh = warehouse.clone();
+    let outcome = state.write(move |tx| events::apply_events(tx, &wh, &events, head, now)).await;
+    let ack = match outcome {
+        Ok(ack) => ack,
+        Err(refused) if refused.is_refusal() => {
+            // Kept on the stream, so a stuck one shows on /health and /metrics (the push's own
+            // transaction rolled back).
+            let why = refused.to_string();
+            tracing::warn!(%warehouse, ?head, ?resend_from, reason = %why, "edge push refused");
+            let recorded = state.write(move |tx| commands::record_refusal(tx, &warehouse, head, resend_from, &why, now)).await;
+            if let Err(error) = recorded {
+                tracing::error!(%error, "could not record a refused push");
+            }
+            return Err(refused.into());
+        }
+        Err(other) => return Err(other.into()),
+    };
     state.telemetry.events_applied.fetch_add(ack.applied, Ordering::Relaxed);
     Ok(Json(ack))
+}
+
+/// Sets an edge's event stream mark by hand, with an audit entry and a journal event in the
+/// same transaction (see `rebase`): how HQ recovers a stream refused as `sync-ahead` (central
+/// holds events the edge never wrote) or stuck on a gap the edge cannot fill. Admin only.
+#[utoipa::path(post, path = "/api/v1/sync/streams/{warehouse}/rebase", params(("warehouse" = String, Path)), request_body = Rebase,
+    responses((status = 200, body = Rebased), (status = 409, description = "high-water-moved: the stream's mark is no longer expected_high_water"), (status = 404)), tag = "sync")]
+pub async fn rebase(_: Admin, State(state): State<AppState>, Path(warehouse): Path<WarehouseCode>, key: Keyed, Json(request): Json<Rebase>) -> Result<Response, ApiError> {
+    check_text("reason", &request.reason, 500)?;
+    let keyed = key.fingerprint(&request)?;
+    let now = now_ms();
+    keyed_write(&state, keyed, StatusCode::OK, move |tx| rebase::rebase(tx, &warehouse, &request, "admin", now)).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -89,17 +129,8 @@ pub async fn status(_: Reader, State(state): State<AppState>) -> Result<Json<Vec
 }
 
 pub async fn edge_lags(state: &AppState) -> Result<Vec<EdgeLag>, ApiError> {
-    let rows = state
-        .db
-        .read(|tx| -> Result<Vec<EdgeSyncRow>, DbError> {
-            commands::status(tx)?
-                .into_iter()
-                .map(|(warehouse, events_high_water, last_push_ms, commands_latest_seq, rejected_events)| {
-                    Ok(EdgeSyncRow { warehouse: code(&warehouse)?, events_high_water, last_push_ms, commands_latest_seq, rejected_events })
-                })
-                .collect()
-        })
-        .await?;
+    let recent_since_ms = now_ms() - REJECT_WINDOW_MS;
+    let rows = state.db.read(move |tx| -> Result<Vec<EdgeSyncRow>, DbError> { commands::status(tx, recent_since_ms) }).await?;
     let pulls = state.telemetry.pulls();
     Ok(rows
         .into_iter()

@@ -33,6 +33,9 @@ pub struct NewWarehouseRequest {
 #[utoipa::path(post, path = "/api/v1/warehouses", request_body = NewWarehouseRequest, responses((status = 201, body = WarehouseRecord)), tag = "warehouses")]
 pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Json(req): Json<NewWarehouseRequest>) -> Result<Response, ApiError> {
     check_text("name", &req.name, 200)?;
+    if let Some(city) = &req.city {
+        check_text("city", city, 100)?;
+    }
     let point = resolve_point(req.location, req.city.as_deref())?;
     if !(24..=256).contains(&req.edge_token.len()) {
         return Err(ApiError::unprocessable("weak-token", "edge_token must have 24 to 256 characters"));
