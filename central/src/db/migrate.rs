@@ -397,15 +397,7 @@ CREATE TABLE reconciliation_item (
 CREATE INDEX reconciliation_item_run ON reconciliation_item (run_id, state);
 "#,
     r#"
--- Why an edge's pushes are refused (a gap, or central holding more than the edge ever
--- wrote), so a stuck stream shows on /health and /metrics; cleared by the next push that
--- applies events, or by HQ re-basing the stream. `edge_head`: the newest event the edge said
--- it had written, at its last push.
-ALTER TABLE edge_stream ADD COLUMN edge_head INTEGER;
-ALTER TABLE edge_stream ADD COLUMN refused_pushes INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE edge_stream ADD COLUMN refused_since_ms INTEGER;
-ALTER TABLE edge_stream ADD COLUMN last_refusal TEXT;
-ALTER TABLE edge_stream ADD COLUMN resend_from INTEGER;
+-- Recent rejects per edge, for /health and /metrics.
 CREATE INDEX sync_reject_recent ON sync_reject (warehouse, at_ms);
 
 -- What HQ did by hand that the data alone would not tell (a stream re-based, …): who, when,

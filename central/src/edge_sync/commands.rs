@@ -67,62 +67,20 @@ pub fn lock_high_water(tx: &mut dyn Tx, warehouse: &WarehouseCode) -> Result<u64
         .uint(0)?)
 }
 
-/// A push applied events: the mark moves, and the stream flows again (refusals cleared).
-pub fn set_high_water(tx: &mut dyn Tx, warehouse: &WarehouseCode, high_water: u64, edge_head: Option<u64>, now_ms: i64) -> DbResult<()> {
+pub fn set_high_water(tx: &mut dyn Tx, warehouse: &WarehouseCode, high_water: u64, now_ms: i64) -> DbResult<()> {
     tx.execute(
-        "UPDATE edge_stream SET events_high_water = ?2, last_push_ms = ?3, edge_head = COALESCE(?4, edge_head),
-                refused_pushes = 0, refused_since_ms = NULL, last_refusal = NULL, resend_from = NULL
-         WHERE warehouse = ?1",
-        &params![warehouse.as_str(), high_water, now_ms, edge_head],
+        "UPDATE edge_stream SET events_high_water = ?2, last_push_ms = ?3 WHERE warehouse = ?1",
+        &params![warehouse.as_str(), high_water, now_ms],
     )?;
     Ok(())
 }
 
-/// A push was refused by the stream rule (in its own transaction, after the push's rolled
-/// back): counted, with why and where the refused push started, so a stuck stream shows.
-pub fn record_refusal(tx: &mut dyn Tx, warehouse: &WarehouseCode, edge_head: Option<u64>, resend_from: Option<u64>, why: &str, now_ms: i64) -> DbResult<()> {
-    tx.execute(
-        "UPDATE edge_stream SET refused_pushes = refused_pushes + 1, refused_since_ms = COALESCE(refused_since_ms, ?2),
-                last_refusal = ?3, resend_from = ?4, edge_head = COALESCE(?5, edge_head)
-         WHERE warehouse = ?1",
-        &params![warehouse.as_str(), now_ms, why, resend_from, edge_head],
-    )?;
-    Ok(())
-}
-
-/// A stream's mark and refusal state, locked until the transaction ends (for a re-base).
-pub struct StreamPosition {
-    pub high_water: u64,
-    pub refused_pushes: u64,
-    pub last_refusal: Option<String>,
-    pub resend_from: Option<u64>,
-    pub edge_head: Option<u64>,
-}
-
-pub fn lock_position(tx: &mut dyn Tx, warehouse: &WarehouseCode) -> Result<StreamPosition, StreamError> {
-    let row = tx
-        .query_opt(
-            "SELECT events_high_water, refused_pushes, last_refusal, resend_from, edge_head FROM edge_stream WHERE warehouse = ?1 FOR UPDATE",
-            &params![warehouse.as_str()],
-        )?
-        .ok_or_else(|| StreamError::UnknownWarehouse(warehouse.to_string()))?;
-    Ok(StreamPosition {
-        high_water: row.uint(0)?,
-        refused_pushes: row.uint(1)?,
-        last_refusal: row.opt_text(2)?,
-        resend_from: row.opt_int(3)?.map(|v| v as u64),
-        edge_head: row.opt_int(4)?.map(|v| v as u64),
-    })
-}
-
-/// HQ set the mark by hand: the stream starts over from `high_water`, its refusals cleared.
-pub fn rebase(tx: &mut dyn Tx, warehouse: &WarehouseCode, high_water: u64) -> DbResult<()> {
-    tx.execute(
-        "UPDATE edge_stream SET events_high_water = ?2, refused_pushes = 0, refused_since_ms = NULL, last_refusal = NULL, resend_from = NULL
-         WHERE warehouse = ?1",
-        &params![warehouse.as_str(), high_water],
-    )?;
-    Ok(())
+/// HQ set the mark by hand (see `rebase`); returns the mark it replaced. The row stays locked
+/// until the transaction ends.
+pub fn rebase(tx: &mut dyn Tx, warehouse: &WarehouseCode, high_water: u64) -> Result<u64, StreamError> {
+    let from = lock_high_water(tx, warehouse)?;
+    tx.execute("UPDATE edge_stream SET events_high_water = ?2 WHERE warehouse = ?1", &params![warehouse.as_str(), high_water])?;
+    Ok(from)
 }
 
 /// An edge event applied to the stream that no system could take; kept for HQ.
@@ -134,17 +92,15 @@ pub fn keep_reject(tx: &mut dyn Tx, warehouse: &WarehouseCode, seq: u64, event: 
     Ok(())
 }
 
-/// Every stream's position and health; rejects at or after `recent_since_ms` are counted apart.
+/// Every stream's position; rejects at or after `recent_since_ms` are counted apart.
 pub fn status(tx: &mut dyn Tx, recent_since_ms: i64) -> DbResult<Vec<EdgeSyncRow>> {
     let rows = tx.query(
         "SELECT e.warehouse, e.events_high_water, e.last_push_ms, e.commands_seq,
                 (SELECT COUNT(*) FROM sync_reject r WHERE r.warehouse = e.warehouse),
-                (SELECT COUNT(*) FROM sync_reject r WHERE r.warehouse = e.warehouse AND r.at_ms >= ?1),
-                e.edge_head, e.refused_pushes, e.refused_since_ms, e.last_refusal, e.resend_from
+                (SELECT COUNT(*) FROM sync_reject r WHERE r.warehouse = e.warehouse AND r.at_ms >= ?1)
          FROM edge_stream e ORDER BY e.warehouse",
         &params![recent_since_ms],
     )?;
-    let seq = |v: Option<i64>| v.map(|v| v as u64);
     rows.iter()
         .map(|r| {
             Ok(EdgeSyncRow {
@@ -154,11 +110,6 @@ pub fn status(tx: &mut dyn Tx, recent_since_ms: i64) -> DbResult<Vec<EdgeSyncRow
                 commands_latest_seq: r.uint(3)?,
                 rejected_events: r.uint(4)?,
                 rejected_last_hour: r.uint(5)?,
-                edge_head: seq(r.opt_int(6)?),
-                refused_pushes: r.uint(7)?,
-                refused_since_ms: r.opt_int(8)?,
-                last_refusal: r.opt_text(9)?,
-                resend_from: seq(r.opt_int(10)?),
             })
         })
         .collect()

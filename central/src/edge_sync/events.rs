@@ -109,7 +109,7 @@ pub fn apply_events(tx: &mut dyn Tx, warehouse: &WarehouseCode, events: &[EdgeEv
     }
     // A pure replay writes nothing at all: it must leave central exactly as it was.
     if applied > 0 {
-        commands::set_high_water(tx, warehouse, high_water, head, now_ms)?;
+        commands::set_high_water(tx, warehouse, high_water, now_ms)?;
     }
     Ok(PushAck { high_water, applied })
 }

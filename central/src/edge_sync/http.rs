@@ -1,7 +1,7 @@
 //! The edge sync endpoints: push events up, long-poll commands down, and lag for HQ.
 
 use super::rebase::{self, Rebase, Rebased};
-use super::{commands, events, EdgeSyncRow, RejectedEvent, SyncError, REJECT_WINDOW_MS};
+use super::{commands, events, stream_problems, EdgeSyncRow, PushWatch, RejectedEvent, SyncError, REJECT_WINDOW_MS};
 use crate::auth::{Admin, Edge, Reader};
 use crate::http::check_text;
 use crate::http::keyed::{keyed_write, Keyed};
@@ -44,18 +44,20 @@ pub async fn push_events(Edge(warehouse): Edge, State(state): State<AppState>, J
     let ack = match outcome {
         Ok(ack) => ack,
         Err(refused) if refused.is_refusal() => {
-            // Kept on the stream, so a stuck one shows on /health and /metrics (the push's own
-            // transaction rolled back).
+            // Remembered, so a stuck stream shows on /health and /metrics; the push itself
+            // wrote nothing.
             let why = refused.to_string();
             tracing::warn!(%warehouse, ?head, ?resend_from, reason = %why, "edge push refused");
-            let recorded = state.write(move |tx| commands::record_refusal(tx, &warehouse, head, resend_from, &why, now)).await;
-            if let Err(error) = recorded {
-                tracing::error!(%error, "could not record a refused push");
-            }
+            state.telemetry.watch_push(&warehouse, |pushes| pushes.refused(head, resend_from, why, now));
             return Err(refused.into());
         }
         Err(other) => return Err(other.into()),
     };
+    if ack.applied > 0 {
+        state.telemetry.watch_push(&warehouse, |pushes| pushes.flowing(head));
+    } else if head.is_some() {
+        state.telemetry.watch_push(&warehouse, |pushes| pushes.edge_head = head);
+    }
     state.telemetry.events_applied.fetch_add(ack.applied, Ordering::Relaxed);
     Ok(Json(ack))
 }
@@ -69,7 +71,13 @@ pub async fn rebase(_: Admin, State(state): State<AppState>, Path(warehouse): Pa
     check_text("reason", &request.reason, 500)?;
     let keyed = key.fingerprint(&request)?;
     let now = now_ms();
-    keyed_write(&state, keyed, StatusCode::OK, move |tx| rebase::rebase(tx, &warehouse, &request, "admin", now)).await
+    let seen = state.telemetry.push_watches().remove(warehouse.as_str()).unwrap_or_default();
+    let wh = warehouse.clone();
+    let response = keyed_write(&state, keyed, StatusCode::OK, move |tx| rebase::rebase(tx, &wh, &request, &seen, "admin", now)).await?;
+    if response.status().is_success() {
+        state.telemetry.watch_push(&warehouse, |pushes| pushes.flowing(None));
+    }
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -116,6 +124,11 @@ pub async fn pull_commands(Edge(warehouse): Edge, State(state): State<AppState>,
 pub struct EdgeLag {
     #[serde(flatten)]
     pub stream: EdgeSyncRow,
+    /// What central saw of the edge's pushes since it started: its head, refused pushes.
+    #[serde(flatten)]
+    pub pushes: PushWatch,
+    /// What needs HQ's attention (empty while the stream flows).
+    pub problems: Vec<String>,
     /// The edge's command cursor at its last pull (since central started).
     pub commands_pulled_after: Option<u64>,
     pub last_pull_ms: Option<i64>,
@@ -132,11 +145,16 @@ pub async fn edge_lags(state: &AppState) -> Result<Vec<EdgeLag>, ApiError> {
     let recent_since_ms = now_ms() - REJECT_WINDOW_MS;
     let rows = state.db.read(move |tx| -> Result<Vec<EdgeSyncRow>, DbError> { commands::status(tx, recent_since_ms) }).await?;
     let pulls = state.telemetry.pulls();
+    let mut pushes = state.telemetry.push_watches();
+    let now = now_ms();
     Ok(rows
         .into_iter()
         .map(|stream| {
             let pull = pulls.get(stream.warehouse.as_str()).copied();
+            let pushes = pushes.remove(stream.warehouse.as_str()).unwrap_or_default();
             EdgeLag {
+                problems: stream_problems(&stream, &pushes, now),
+                pushes,
                 commands_pulled_after: pull.map(|p| p.0),
                 last_pull_ms: pull.map(|p| p.1),
                 commands_pending: pull.map(|p| stream.commands_latest_seq.saturating_sub(p.0)),

@@ -37,9 +37,17 @@ pub struct EdgeSyncRow {
     pub rejected_events: u64,
     /// Of those, kept aside within the last hour.
     pub rejected_last_hour: u64,
-    /// The newest event the edge said it had written, at its last push.
+}
+
+/// What central saw of an edge's pushes since it started (kept in memory: a refused push
+/// writes nothing, and the real edge retries within seconds, so a restart forgets nothing for
+/// long). Pure: the push handler feeds it, `/health` and `/metrics` read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PushWatch {
+    /// The newest event the edge said it had written (`head`), at its last push.
     pub edge_head: Option<u64>,
-    /// Pushes refused since the last one that applied events; 0 while the stream flows.
+    /// Pushes refused (a gap, or central ahead of the edge) since the last one that applied
+    /// events; 0 while the stream flows.
     pub refused_pushes: u64,
     /// When the first of those was refused.
     pub refused_since_ms: Option<i64>,
@@ -50,22 +58,38 @@ pub struct EdgeSyncRow {
     pub resend_from: Option<u64>,
 }
 
-/// What about a stream needs HQ's attention; empty while it flows. Pure: the row and the
-/// clock in, sentences out (for `/health`; `/metrics` shows the numbers).
-pub fn stream_problems(row: &EdgeSyncRow, now_ms: i64) -> Vec<String> {
+impl PushWatch {
+    pub fn refused(&mut self, head: Option<u64>, resend_from: Option<u64>, why: String, now_ms: i64) {
+        self.edge_head = head.or(self.edge_head);
+        self.refused_pushes += 1;
+        self.refused_since_ms.get_or_insert(now_ms);
+        self.last_refusal = Some(why);
+        self.resend_from = resend_from;
+    }
+
+    /// A push applied events (or HQ re-based the stream): it flows again.
+    pub fn flowing(&mut self, head: Option<u64>) {
+        *self = PushWatch { edge_head: head.or(self.edge_head), ..PushWatch::default() };
+    }
+}
+
+/// What about a stream needs HQ's attention; empty while it flows. Pure: the stream, what was
+/// seen of its pushes and the clock in, sentences out (for `/health`; `/metrics` has numbers).
+pub fn stream_problems(row: &EdgeSyncRow, pushes: &PushWatch, now_ms: i64) -> Vec<String> {
     let mut problems = Vec::new();
-    if row.refused_pushes > 0 {
-        let since = row.refused_since_ms.map(|t| format!(" for {} s", (now_ms - t).max(0) / 1000)).unwrap_or_default();
-        let why = row.last_refusal.as_deref().unwrap_or("unknown");
-        problems.push(format!("{} push(es) refused{since}, the last because {why}", row.refused_pushes));
+    if pushes.refused_pushes > 0 {
+        let since = pushes.refused_since_ms.map(|t| format!(" for {} s", (now_ms - t).max(0) / 1000)).unwrap_or_default();
+        let why = pushes.last_refusal.as_deref().unwrap_or("unknown");
+        problems.push(format!("{} push(es) refused{since}, the last because {why}", pushes.refused_pushes));
     }
     if row.rejected_last_hour > 0 {
         problems.push(format!("{} event(s) kept aside in the last hour (GET /api/v1/sync/rejects)", row.rejected_last_hour));
     }
-    if let Some(head) = row.edge_head.filter(|&head| head > row.events_high_water) {
+    if let Some(head) = pushes.edge_head.filter(|&head| head > row.events_high_water) {
         let idle_ms = row.last_push_ms.map_or(i64::MAX, |t| now_ms - t);
-        if idle_ms > LAG_LIMIT_MS && row.refused_pushes == 0 {
-            problems.push(format!("lagging: the edge has written {} event(s) central does not hold, and none were applied for over {} s", head - row.events_high_water, LAG_LIMIT_MS / 1000));
+        if idle_ms > LAG_LIMIT_MS && pushes.refused_pushes == 0 {
+            let behind = head - row.events_high_water;
+            problems.push(format!("lagging: the edge has written {behind} event(s) central does not hold, and none were applied for over {} s", LAG_LIMIT_MS / 1000));
         }
     }
     problems
@@ -145,28 +169,30 @@ mod tests {
             commands_latest_seq: 0,
             rejected_events: 0,
             rejected_last_hour: 0,
-            edge_head: Some(10),
-            refused_pushes: 0,
-            refused_since_ms: None,
-            last_refusal: None,
-            resend_from: None,
         }
+    }
+
+    fn seen(head: u64) -> PushWatch {
+        PushWatch { edge_head: Some(head), ..PushWatch::default() }
     }
 
     #[test]
     fn a_flowing_stream_has_no_problems() {
-        assert!(stream_problems(&row(), 1_000_000_000).is_empty());
-        let behind_but_recent = EdgeSyncRow { edge_head: Some(30), ..row() };
-        assert!(stream_problems(&behind_but_recent, 2_000).is_empty(), "the edge pushes its next batch at once");
+        assert!(stream_problems(&row(), &seen(10), 1_000_000_000).is_empty());
+        assert!(stream_problems(&row(), &seen(30), 2_000).is_empty(), "the edge pushes its next batch at once");
     }
 
     #[test]
     fn refusals_recent_rejects_and_lag_each_show() {
-        let refused = EdgeSyncRow { refused_pushes: 3, refused_since_ms: Some(1_000), last_refusal: Some("sync ahead".into()), ..row() };
-        assert_eq!(stream_problems(&refused, 61_000), ["3 push(es) refused for 60 s, the last because sync ahead"]);
+        let mut pushes = seen(10);
+        pushes.refused(Some(4), Some(3), "sync ahead".into(), 1_000);
+        pushes.refused(Some(4), Some(3), "sync ahead".into(), 5_000);
+        pushes.refused(Some(4), Some(3), "sync ahead".into(), 9_000);
+        assert_eq!(stream_problems(&row(), &pushes, 61_000), ["3 push(es) refused for 60 s, the last because sync ahead"]);
+        pushes.flowing(Some(11));
+        assert_eq!(pushes, seen(11), "a push that applies events clears the refusals");
         let rejects = EdgeSyncRow { rejected_events: 9, rejected_last_hour: 2, ..row() };
-        assert!(stream_problems(&rejects, 2_000)[0].starts_with("2 event(s) kept aside"));
-        let lagging = EdgeSyncRow { edge_head: Some(30), ..row() };
-        assert!(stream_problems(&lagging, 1_000 + LAG_LIMIT_MS + 1)[0].starts_with("lagging: the edge has written 20"));
+        assert!(stream_problems(&rejects, &seen(10), 2_000)[0].starts_with("2 event(s) kept aside"));
+        assert!(stream_problems(&row(), &seen(30), 1_000 + LAG_LIMIT_MS + 1)[0].starts_with("lagging: the edge has written 20"));
     }
 }

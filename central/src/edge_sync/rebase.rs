@@ -13,7 +13,7 @@
 //! What it does not do: undo what forged events did (stock they moved, orders they advanced);
 //! the journal and `sync_reject` show them, and correcting them is HQ's business.
 
-use super::{commands, SyncError};
+use super::{commands, PushWatch, SyncError};
 use crate::audit;
 use crate::db::Tx;
 use crate::journal::{self, BusinessEvent};
@@ -54,24 +54,25 @@ pub fn decide(current: u64, request: &Rebase) -> Result<(), SyncError> {
 }
 
 /// Load → decide → apply, with the audit entry and the journal event, in `tx`.
-pub fn rebase(tx: &mut dyn Tx, warehouse: &WarehouseCode, request: &Rebase, actor: &str, now_ms: i64) -> Result<Rebased, SyncError> {
-    let position = commands::lock_position(tx, warehouse)?;
-    decide(position.high_water, request)?;
-    commands::rebase(tx, warehouse, request.high_water)?;
+/// `seen`: what central saw of the edge's pushes, kept in the audit entry with the reason.
+pub fn rebase(tx: &mut dyn Tx, warehouse: &WarehouseCode, request: &Rebase, seen: &PushWatch, actor: &str, now_ms: i64) -> Result<Rebased, SyncError> {
+    let current = commands::lock_high_water(tx, warehouse)?;
+    decide(current, request)?;
+    let from = commands::rebase(tx, warehouse, request.high_water)?;
     let detail = serde_json::json!({
-        "from_high_water": position.high_water,
+        "from_high_water": from,
         "to_high_water": request.high_water,
         "reason": request.reason,
-        "refused_pushes": position.refused_pushes,
-        "last_refusal": position.last_refusal,
-        "resend_from": position.resend_from,
-        "edge_head": position.edge_head,
+        "refused_pushes": seen.refused_pushes,
+        "last_refusal": seen.last_refusal,
+        "resend_from": seen.resend_from,
+        "edge_head": seen.edge_head,
     });
     let audit_id = audit::store::append(tx, now_ms, actor, "sync_rebase", &format!("warehouse:{warehouse}"), &detail)?;
-    let event = BusinessEvent::EdgeStreamRebased { warehouse: warehouse.clone(), from_high_water: position.high_water, to_high_water: request.high_water };
+    let event = BusinessEvent::EdgeStreamRebased { warehouse: warehouse.clone(), from_high_water: from, to_high_water: request.high_water };
     journal::store::append(tx, &event, now_ms)?;
-    tracing::warn!(%warehouse, from = position.high_water, to = request.high_water, reason = %request.reason, "edge stream re-based by HQ");
-    Ok(Rebased { warehouse: warehouse.clone(), from_high_water: position.high_water, to_high_water: request.high_water, audit_id })
+    tracing::warn!(%warehouse, from, to = request.high_water, reason = %request.reason, "edge stream re-based by HQ");
+    Ok(Rebased { warehouse: warehouse.clone(), from_high_water: from, to_high_water: request.high_water, audit_id })
 }
 
 #[cfg(test)]

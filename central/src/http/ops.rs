@@ -4,7 +4,6 @@ use super::error::ApiError;
 use crate::auth::MetricsScraper;
 use crate::db::DbError;
 use crate::edge_sync::http::edge_lags;
-use crate::edge_sync::stream_problems;
 use crate::startup::AppState;
 use crate::{inventory, journal, orders, payment};
 use axum::extract::State;
@@ -22,14 +21,11 @@ use tote_shared::runtime::system::now_ms;
 pub async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     // A read proves the database answers; the writer is exercised by real traffic.
     state.db.read(|tx| -> Result<_, DbError> { journal::store::head(tx) }).await?;
-    let now = now_ms();
     let streams: Vec<serde_json::Value> = edge_lags(&state)
         .await?
         .iter()
-        .filter_map(|lag| {
-            let problems = stream_problems(&lag.stream, now);
-            (!problems.is_empty()).then(|| json!({"warehouse": lag.stream.warehouse, "problems": problems}))
-        })
+        .filter(|lag| !lag.problems.is_empty())
+        .map(|lag| json!({"warehouse": lag.stream.warehouse, "problems": lag.problems}))
         .collect();
     let status = if streams.is_empty() { "ok" } else { "degraded" };
     Ok(Json(json!({"status": status, "service": "tote-central", "version": env!("CARGO_PKG_VERSION"), "edge_streams": streams})))
@@ -71,9 +67,9 @@ pub async fn metrics(_: MetricsScraper, State(state): State<AppState>) -> Result
     let (mut degraded, mut refused, mut behind, mut rejected_recent) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for lag in &lags {
         let l = label(lag.stream.warehouse.as_str());
-        degraded.push((l.clone(), if stream_problems(&lag.stream, now).is_empty() { 0.0 } else { 1.0 }));
-        refused.push((l.clone(), lag.stream.refused_pushes as f64));
-        behind.push((l.clone(), lag.stream.edge_head.map_or(0, |head| head.saturating_sub(lag.stream.events_high_water)) as f64));
+        degraded.push((l.clone(), if lag.problems.is_empty() { 0.0 } else { 1.0 }));
+        refused.push((l.clone(), lag.pushes.refused_pushes as f64));
+        behind.push((l.clone(), lag.pushes.edge_head.map_or(0, |head| head.saturating_sub(lag.stream.events_high_water)) as f64));
         rejected_recent.push((l, lag.stream.rejected_last_hour as f64));
     }
     for lag in &lags {
