@@ -80,6 +80,7 @@ impl From<WarehouseError> for ApiError {
         let detail = error.to_string();
         match error {
             WarehouseError::Duplicate(_) => ApiError::Conflict { slug: "duplicate", detail },
+            WarehouseError::NotFound(code) => ApiError::NotFound(format!("warehouse {code}")),
             WarehouseError::Db(e) => e.into(),
         }
     }

@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/skus", post(catalog::http::create_sku))
         .route("/api/v1/skus/{sku}", get(inventory::http::sku_detail))
         .route("/api/v1/warehouses", post(warehouses::http::create).get(warehouses::http::list))
+        .route("/api/v1/warehouses/{code}/edge-token", post(warehouses::http::replace_token))
         .route("/api/v1/inventory/{sku}", get(inventory::http::levels))
         .route("/api/v1/inventory/{sku}/ledger", get(inventory::http::ledger))
         .route("/api/v1/orders", post(orders::http::create))

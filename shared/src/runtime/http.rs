@@ -149,7 +149,7 @@ pub fn page_csp(html: &str) -> String {
         while let Some(start) = rest.find(&open) {
             let body = &rest[start + open.len()..];
             let Some(end) = body.find(&close) else { break };
-            sources.push(format!("'sha256-{}'", base64(&sha2::Sha256::digest(body[..end].as_bytes()))));
+            sources.push(format!("'sha256-{}'", base64(&sha2::Sha256::digest(&body.as_bytes()[..end]))));
             rest = &body[end + close.len()..];
         }
         if sources.is_empty() {

@@ -9,7 +9,8 @@
 //! `sync-ahead`) and one that skips ahead (409 `sync-gap` naming `expected_seq`), remembers
 //! each refusal, and shows the stuck stream on /health (degraded, naming the warehouse) and
 //! /metrics; HQ re-bases the stream (admin only, against the mark it saw, with an audit entry
-//! and a journal event in the same transaction) and the real edge's events flow again.
+//! and a journal event in the same transaction) and the real edge's events flow again; and HQ
+//! replaces the leaked token (audited), after which it is refused.
 
 use crate::helpers::*;
 use anyhow::{Context, Result};
@@ -144,6 +145,22 @@ async fn forged_stream(backend: Backend) -> Result<()> {
     edge.receive("A-01-01", PEGASUS_GTIN, 1).await?;
     edge.wait_synced(Duration::from_secs(20)).await?;
     assert_eq!(central.level(PEGASUS, "SH-01").await?.0, 6);
+
+    // 6. The leaked token is retired: HQ gives the edge a new one (audited); the old one is
+    // refused from then on, and the edge, restarted with the new one, flows on.
+    let new_token = "edge-secret-SH-01-replaced-0123456789";
+    let replaced = central.post("/api/v1/warehouses/SH-01/edge-token", json!({"edge_token": new_token, "reason": "leaked; used to forge events"})).await?.ok()?;
+    let again = Reply::from(push(json!([picked(mark + 3, 900_100)])).await?).await?;
+    assert_eq!(again.status, 401, "the leaked token is refused: {:?}", again.body);
+    lock(&edge.daemon).kill9();
+    let config = world.dir.path().join("edge-SH-01.toml");
+    let edge = Edge::from_daemon(Daemon::spawn_with_env(Kind::Edge, config, &[("TOTE_EDGE__CENTRAL__TOKEN", new_token)])?, "SH-01");
+    edge.receive("A-01-01", PEGASUS_GTIN, 1).await?;
+    edge.wait_synced(Duration::from_secs(20)).await?;
+    assert_eq!(central.level(PEGASUS, "SH-01").await?.0, 7);
+    let audit = central.get("/api/v1/audit?subject=warehouse:SH-01").await?.ok()?;
+    assert_eq!((audit[0]["id"].as_u64(), audit[0]["action"].as_str()), (replaced["audit_id"].as_u64(), Some("edge_token_replaced")), "{audit}");
+    assert!(!audit.to_string().contains(new_token), "the audit log never holds the secret");
     crate::journal::check_journal(central).await?;
     Ok(())
 }
