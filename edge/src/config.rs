@@ -153,6 +153,11 @@ pub struct AuthSettings {
     /// Set it from the environment: TOTE_EDGE__AUTH__API_TOKEN.
     #[serde(default)]
     pub api_token: Option<SecretString>,
+    /// Bearer token that `GET /metrics` then requires (≥ 24 characters; Prometheus'
+    /// `authorization` setting). Absent: `/metrics` is open, as before. From the environment:
+    /// TOTE_EDGE__AUTH__METRICS_TOKEN.
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
     /// On first start with no workers, this supervisor is created with `bootstrap_pin`
     /// (TOTE_EDGE__AUTH__BOOTSTRAP_PIN); they then add the others.
     #[serde(default)]
@@ -176,6 +181,7 @@ impl Default for AuthSettings {
         AuthSettings {
             session_minutes: shift_minutes(),
             api_token: None,
+            metrics_token: None,
             bootstrap_supervisor: None,
             bootstrap_pin: None,
             max_concurrent_hashes: two(),
@@ -416,6 +422,14 @@ impl Settings {
         }
         if a.api_token.as_ref().is_some_and(|t| t.expose_secret().len() < 24) {
             return invalid("auth.api_token", "must be at least 24 characters");
+        }
+        if let Some(metrics) = &a.metrics_token {
+            if metrics.expose_secret().len() < 24 {
+                return invalid("auth.metrics_token", "must be at least 24 characters");
+            }
+            if a.api_token.as_ref().is_some_and(|api| api.expose_secret() == metrics.expose_secret()) {
+                return invalid("auth.metrics_token", "must differ from auth.api_token");
+            }
         }
         if a.bootstrap_supervisor.as_deref().is_some_and(|id| !crate::auth::valid_worker_id(id))
             || a.bootstrap_pin.as_ref().is_some_and(|p| !crate::auth::valid_pin(p.expose_secret()))

@@ -301,6 +301,7 @@ fn demo_http_limits(max_connections: usize) -> tote_shared::runtime::settings::H
         idle_timeout_ms: http::default_idle_timeout_ms(),
         max_connections_per_client: max_connections,
         tls: None,
+        secure_cookies: false,
     }
 }
 
@@ -312,7 +313,7 @@ fn central_settings(dir: &Path, port: u16, channels: &ChannelSim) -> Result<tote
         orders: OrderSettings { payment_timeout_ms: 1_800_000, sweep_interval_ms: 1000, max_lines: 50, intake_shards: 4 },
         retention: RetentionSettings::default(),
         payment: payment_settings(channels)?,
-        auth: AuthSettings { admin_token: SecretString::from(ADMIN_TOKEN.to_owned()), read_token: SecretString::from(READ_TOKEN.to_owned()) },
+        auth: AuthSettings { admin_token: SecretString::from(ADMIN_TOKEN.to_owned()), read_token: SecretString::from(READ_TOKEN.to_owned()), metrics_token: None },
         log: "warn".into(),
     };
     settings.validate()?;

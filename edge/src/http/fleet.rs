@@ -41,8 +41,10 @@ fn view(state: &AppState) -> FleetView {
 }
 
 /// The live floor page (SVG, updated from `stream`).
-pub async fn floor_page() -> axum::response::Html<&'static str> {
-    axum::response::Html(include_str!("floor.html"))
+pub async fn floor_page() -> axum::response::Response {
+    const FLOOR: &str = include_str!("floor.html");
+    static CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| tote_shared::runtime::http::page_csp(FLOOR));
+    super::page(FLOOR, &CSP)
 }
 
 /// Server-sent events: the fleet view twice a second, for the floor page.

@@ -23,6 +23,9 @@ pub struct SyncStatus {
     pub last_push_ok_ms: Option<i64>,
     pub last_pull_ok_ms: Option<i64>,
     pub last_error: Option<String>,
+    /// Set while central refuses this edge's pushes because it holds events the edge never
+    /// wrote: HQ must re-base the stream.
+    pub central_ahead: Option<String>,
 }
 
 async fn sync_status_of(state: &AppState) -> Result<SyncStatus, ApiError> {
@@ -39,6 +42,7 @@ async fn sync_status_of(state: &AppState) -> Result<SyncStatus, ApiError> {
         last_push_ok_ms: at(h.last_push_ok_ms.load(Ordering::Relaxed)),
         last_pull_ok_ms: at(h.last_pull_ok_ms.load(Ordering::Relaxed)),
         last_error: h.last_error(),
+        central_ahead: h.central_ahead(),
     })
 }
 
@@ -47,10 +51,13 @@ pub async fn sync_status(State(state): State<AppState>) -> Result<Json<SyncStatu
 }
 
 /// Healthy means the edge can serve its floor; central being away is reported, not fatal.
+/// `degraded`: central refuses this edge's events (it holds events the edge never wrote), which
+/// only HQ can resolve; the floor still works.
 pub async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let sync = sync_status_of(&state).await?;
     Ok(Json(serde_json::json!({
-        "status": "ok",
+        "status": if sync.central_ahead.is_some() { "degraded" } else { "ok" },
+        "central_ahead": sync.central_ahead,
         "service": "tote-edge",
         "warehouse": sync.warehouse,
         "central_reachable": sync.central_reachable,
@@ -70,6 +77,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         .gauge("tote_edge_sync_seconds_since_push", "Seconds since the last successful push (a stalled sync grows)", &[("", age(s.last_push_ok_ms))])
         .gauge("tote_edge_sync_seconds_since_pull", "Seconds since the last successful pull", &[("", age(s.last_pull_ok_ms))])
         .gauge("tote_edge_central_reachable", "1 when the last sync call reached central", &[("", if s.central_reachable { 1.0 } else { 0.0 })])
+        .gauge("tote_edge_sync_central_ahead", "1 while central refuses our pushes because it holds events this edge never wrote", &[("", if s.central_ahead.is_some() { 1.0 } else { 0.0 })])
         .counter("tote_edge_sync_push_failures_total", "Failed pushes", &[("", h.push_failures.load(Ordering::Relaxed) as f64)])
         .counter("tote_edge_sync_pull_failures_total", "Failed pulls", &[("", h.pull_failures.load(Ordering::Relaxed) as f64)])
         .counter("tote_edge_sync_events_pushed_total", "Events central applied from this edge since start", &[("", h.events_pushed.load(Ordering::Relaxed) as f64)])

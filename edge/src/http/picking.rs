@@ -66,9 +66,7 @@ pub struct ShortRequest {
 
 pub async fn short(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency, Json(body): Json<ShortRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
-    if body.reason.as_ref().is_some_and(|r| r.len() > 200 || r.contains(['\n', '\r'])) {
-        return Err(ApiError::Unprocessable("reason: one line of at most 200 characters".into()));
-    }
+    super::check_optional_text("reason", body.reason.as_deref(), 200)?;
     let answer = answer(StatusCode::OK, state.store.short_pick(key, id, body.found, body.reason).await?);
     state.panels.refresh();
     Ok(answer)

@@ -68,6 +68,11 @@ pub struct HttpSettings {
     /// Serve HTTPS with this certificate and key instead of plain HTTP.
     #[serde(default)]
     pub tls: Option<super::tls::TlsFiles>,
+    /// Mark cookies `Secure` (sent over HTTPS only). Set it whenever browsers reach the daemon
+    /// over TLS — directly or through a TLS-terminating proxy; the edge's handheld session
+    /// cookie is then never sent in clear. Central sets no cookies.
+    #[serde(default)]
+    pub secure_cookies: bool,
 }
 
 pub fn default_header_read_timeout_ms() -> u64 {
@@ -158,6 +163,7 @@ mod tests {
         assert_eq!(settings.header_read_timeout_ms, 10_000);
         assert_eq!(settings.idle_timeout_ms, 60_000);
         assert_eq!(settings.max_connections_per_client, 64);
+        assert!(!settings.secure_cookies, "plain HTTP unless told");
         assert_eq!(settings.validate(), Ok(()));
     }
 
