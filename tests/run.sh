@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tote's whole test suite. Installs the test peers that are missing (Debian packages: systemd,
-# mosquitto, mbpoll, chromium, chromium-driver, fonts-noto-cjk, postgresql; PyPI: jsonschema,
+# mosquitto, mosquitto-clients, mbpoll, chromium, chromium-driver, fonts-noto-cjk, postgresql; PyPI: jsonschema,
 # jsonschema-rs, pymodbus, wechatpayv3, alipay-sdk-python, stripe, schemathesis), then builds,
 # lints and runs every test, then runs the demo story once as a smoke test. Browser screenshots are kept in
 # target/screenshots/.
@@ -17,6 +17,8 @@ missing=()
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 command -v mbpoll >/dev/null 2>&1 || missing+=(mbpoll)
+# Mosquitto's own clients check the embedded broker's TLS listener and ACLs from outside.
+command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 # Browser tests: Debian's Chromium and ChromeDriver, and a CJK font for the Chinese screens.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)

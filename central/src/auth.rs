@@ -21,6 +21,8 @@ pub struct Reader(pub Role);
 pub struct Admin;
 /// An edge daemon, authenticated as the warehouse it runs.
 pub struct Edge(pub WarehouseCode);
+/// A scraper of `/metrics`: anyone while `auth.metrics_token` is unset, else only its holder.
+pub struct MetricsScraper;
 
 /// What central stores of an edge's credential.
 pub use tote_shared::runtime::secrets::sha256_hex as hash_token;
@@ -73,6 +75,17 @@ impl FromRequestParts<AppState> for Edge {
         match found {
             Some(code) => Ok(Edge(code)),
             None => Err(ApiError::Unauthorized),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for MetricsScraper {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match &state.settings.auth.metrics_token {
+            None => Ok(MetricsScraper),
+            Some(token) if bearer_token(parts).is_some_and(|presented| same(presented, token.expose_secret())) => Ok(MetricsScraper),
+            Some(_) => Err(ApiError::Unauthorized),
         }
     }
 }

@@ -151,6 +151,11 @@ pub struct AuthSettings {
     pub admin_token: SecretString,
     /// Bearer token that may only read.
     pub read_token: SecretString,
+    /// Bearer token that `GET /metrics` then requires (Prometheus' `authorization` setting);
+    /// absent, `/metrics` is open as before. From the environment:
+    /// `TOTE_CENTRAL__AUTH__METRICS_TOKEN`.
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -419,6 +424,15 @@ impl Settings {
         }
         if self.auth.admin_token.expose_secret() == self.auth.read_token.expose_secret() {
             return invalid("auth.read_token", "must differ from auth.admin_token");
+        }
+        if let Some(metrics) = &self.auth.metrics_token {
+            let metrics = metrics.expose_secret();
+            if metrics.len() < 16 {
+                return invalid("auth.metrics_token", "must be at least 16 characters");
+            }
+            if metrics == self.auth.admin_token.expose_secret() || metrics == self.auth.read_token.expose_secret() {
+                return invalid("auth.metrics_token", "must differ from auth.admin_token and auth.read_token");
+            }
         }
         Ok(())
     }

@@ -4,11 +4,12 @@
 //! (`store.rs`, the only SQL that touches them), its routes (`http.rs`) and its errors:
 //! `catalog`, `warehouses`, `inventory`, `orders`, `payment`, `edge_sync`, `journal`,
 //! `analytics`.
-//! Under them `db` (one executor over SQLite and PostgreSQL) and `idempotency`; beside them
+//! Under them `db` (one executor over SQLite and PostgreSQL), `idempotency` and `audit`; beside them
 //! `http` (the router and what routes share), `startup`, `config`, `auth`, `cli`.
 //! ARCHITECTURE.md has the allowed dependencies between the modules.
 
 pub mod analytics;
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod cli;

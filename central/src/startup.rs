@@ -97,6 +97,8 @@ pub struct Telemetry {
     pub events_applied: AtomicU64,
     /// Per edge: the cursor it sent with its last pull, and when.
     last_pull: Mutex<HashMap<String, (u64, i64)>>,
+    /// Per edge: its pushes' head and refusals.
+    pushes: Mutex<HashMap<String, crate::edge_sync::PushWatch>>,
     /// Payment notifications refused, by (channel, reason).
     notifications_refused: Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
 }
@@ -116,6 +118,17 @@ impl Telemetry {
 
     pub fn notifications_refused(&self) -> Vec<((&'static str, &'static str), u64)> {
         self.notifications_refused.lock().map(|m| m.iter().map(|(k, v)| (*k, *v)).collect()).unwrap_or_default()
+    }
+
+    /// Updates what was seen of `warehouse`'s pushes.
+    pub fn watch_push(&self, warehouse: &WarehouseCode, update: impl FnOnce(&mut crate::edge_sync::PushWatch)) {
+        if let Ok(mut map) = self.pushes.lock() {
+            update(map.entry(warehouse.to_string()).or_default());
+        }
+    }
+
+    pub fn push_watches(&self) -> HashMap<String, crate::edge_sync::PushWatch> {
+        self.pushes.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
     pub fn pulls(&self) -> HashMap<String, (u64, i64)> {
@@ -161,7 +174,7 @@ impl App {
         let addr = listener.local_addr()?;
         supervise(&supervisor, &state);
         tracing::info!(%addr, backend = ?state.settings.database.backend, "tote-central listening");
-        let limits = ConnectionLimits::from(&state.settings.http);
+        let limits = ConnectionLimits::for_http(&state.settings.http)?;
         let result = serve_supervised(listener, http::router(state), limits, stop, supervisor, STOP_DEADLINE).await;
         tracing::info!("tote-central stopped");
         Ok(result?)

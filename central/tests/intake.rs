@@ -35,7 +35,7 @@ fn key(name: &str, body: &str) -> RequestKey {
 async fn receive(db: &Database, qty: i64) {
     let kind = EdgeEventKind::StockReceived { sku: sku(), qty: Qty::parse(qty).expect("qty"), location: LocationCode::parse("A-01").expect("loc") };
     let event = EdgeEvent { seq: 1, at_ms: 0, kind };
-    db.write(move |tx| -> Result<_, SyncError> { events::apply_events(tx, &warehouse(), std::slice::from_ref(&event), 0) }).await.expect("receipt");
+    db.write(move |tx| -> Result<_, SyncError> { events::apply_events(tx, &warehouse(), std::slice::from_ref(&event), None, 0) }).await.expect("receipt");
 }
 
 async fn a_flash_sale_batch_sells_exactly_the_stock(backend: Backend) {
@@ -99,7 +99,7 @@ async fn a_flash_sale_batch_sells_exactly_the_stock(backend: Backend) {
 async fn receive_more(db: &Database, qty: i64) {
     let kind = EdgeEventKind::StockReceived { sku: sku(), qty: Qty::parse(qty).expect("qty"), location: LocationCode::parse("A-01").expect("loc") };
     let event = EdgeEvent { seq: 2, at_ms: 0, kind };
-    db.write(move |tx| -> Result<_, SyncError> { events::apply_events(tx, &warehouse(), std::slice::from_ref(&event), 0) }).await.expect("receipt");
+    db.write(move |tx| -> Result<_, SyncError> { events::apply_events(tx, &warehouse(), std::slice::from_ref(&event), None, 0) }).await.expect("receipt");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

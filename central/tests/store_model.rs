@@ -75,7 +75,7 @@ impl Driver {
         let event = EdgeEvent { seq: self.seq, at_ms: 0, kind };
         let ack = self
             .db
-            .write(move |tx| -> Result<_, SyncError> { events::apply_events(tx, &warehouse(), std::slice::from_ref(&event), 0) })
+            .write(move |tx| -> Result<_, SyncError> { events::apply_events(tx, &warehouse(), std::slice::from_ref(&event), None, 0) })
             .await
             .expect("events apply");
         assert_eq!(ack.applied, 1);

@@ -91,6 +91,8 @@ impl Caller {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
     Public,
+    /// `/metrics`: public unless `auth.metrics_token` is set, then only for its holder.
+    Metrics,
     SignedIn,
     Role(Role),
 }
@@ -99,12 +101,16 @@ enum Access {
 /// work (a supervisor has them all); sign-in itself and the pages are public.
 fn access(method: &Method, path: &str) -> Access {
     use Role::*;
+    if path == "/metrics" {
+        return Access::Metrics;
+    }
     // Signing in and out need no session; who am I (GET) does. The API's description is public.
     if !path.starts_with("/api/") || (path == "/api/v1/session" && method != Method::GET) || path == "/api/v1/openapi.json" {
         return Access::Public;
     }
     if method == Method::GET {
-        return Access::SignedIn;
+        // Who may sign in to the robots' broker is for supervisors only.
+        return if path == "/api/v1/mqtt/logins" { Access::Role(Supervisor) } else { Access::SignedIn };
     }
     match path {
         "/api/v1/receipts" | "/api/v1/moves" => Access::Role(Receiver),
@@ -138,6 +144,16 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     let path = request.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| request.uri().path().to_owned());
     let needed = access(request.method(), &path);
     if needed == Access::Public {
+        return Ok(next.run(request).await);
+    }
+    if needed == Access::Metrics {
+        let allowed = match &state.settings.auth.metrics_token {
+            None => true,
+            Some(expected) => token(&request).is_some_and(|presented| same(&presented, expected.expose_secret())),
+        };
+        if !allowed {
+            return Err(ApiError::Unauthorized("/metrics needs the metrics token (auth.metrics_token)".into()));
+        }
         return Ok(next.run(request).await);
     }
     let caller = caller(&state, token(&request)).await?.ok_or_else(|| ApiError::Unauthorized("sign in first (session expired or missing)".into()))?;
@@ -473,6 +489,7 @@ mod tests {
         assert_eq!(access(&Method::DELETE, "/api/v1/session"), Access::Public);
         assert_eq!(access(&Method::GET, "/api/v1/session"), Access::SignedIn);
         assert_eq!(access(&Method::GET, "/"), Access::Public);
+        assert_eq!(access(&Method::GET, "/metrics"), Access::Metrics);
         assert_eq!(access(&Method::GET, "/api/v1/stock"), Access::SignedIn);
         assert_eq!(access(&Method::POST, "/api/v1/receipts"), Access::Role(Role::Receiver));
         assert_eq!(access(&Method::POST, "/api/v1/pick-tasks/{id}/scan"), Access::Role(Role::Picker));

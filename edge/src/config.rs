@@ -49,6 +49,10 @@ pub struct CentralSettings {
     pub url: String,
     /// This edge's bearer token at central. Set it from the environment.
     pub token: SecretString,
+    /// With an https:// URL: the CA (PEM) HQ's certificate must chain to, for a private PKI.
+    /// Absent: the usual public web roots.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Events per push.
     pub push_batch: usize,
     /// Long-poll wait for commands.
@@ -75,6 +79,24 @@ pub struct MqttSettings {
     /// on the broker — fine with a broker per site; on a shared broker, name yours.
     #[serde(default)]
     pub manufacturers: Vec<String>,
+    /// Embedded broker: also accept robots over TLS (MQTT over TLS, usually port 8883) here,
+    /// with `tls`'s certificate.
+    #[serde(default)]
+    pub tls_listen: Option<std::net::SocketAddr>,
+    #[serde(default)]
+    pub tls: Option<tote_shared::runtime::tls::TlsFiles>,
+    /// Embedded broker: longest from a robot's connect to its CONNECT packet (TLS included).
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// External broker: the edge's own login there, if it wants one.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretString>,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    10_000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,6 +153,11 @@ pub struct AuthSettings {
     /// Set it from the environment: TOTE_EDGE__AUTH__API_TOKEN.
     #[serde(default)]
     pub api_token: Option<SecretString>,
+    /// Bearer token that `GET /metrics` then requires (≥ 24 characters; Prometheus'
+    /// `authorization` setting). Absent: `/metrics` is open, as before. From the environment:
+    /// TOTE_EDGE__AUTH__METRICS_TOKEN.
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
     /// On first start with no workers, this supervisor is created with `bootstrap_pin`
     /// (TOTE_EDGE__AUTH__BOOTSTRAP_PIN); they then add the others.
     #[serde(default)]
@@ -154,6 +181,7 @@ impl Default for AuthSettings {
         AuthSettings {
             session_minutes: shift_minutes(),
             api_token: None,
+            metrics_token: None,
             bootstrap_supervisor: None,
             bootstrap_pin: None,
             max_concurrent_hashes: two(),
@@ -395,6 +423,14 @@ impl Settings {
         if a.api_token.as_ref().is_some_and(|t| t.expose_secret().len() < 24) {
             return invalid("auth.api_token", "must be at least 24 characters");
         }
+        if let Some(metrics) = &a.metrics_token {
+            if metrics.expose_secret().len() < 24 {
+                return invalid("auth.metrics_token", "must be at least 24 characters");
+            }
+            if a.api_token.as_ref().is_some_and(|api| api.expose_secret() == metrics.expose_secret()) {
+                return invalid("auth.metrics_token", "must differ from auth.api_token");
+            }
+        }
         if a.bootstrap_supervisor.as_deref().is_some_and(|id| !crate::auth::valid_worker_id(id))
             || a.bootstrap_pin.as_ref().is_some_and(|p| !crate::auth::valid_pin(p.expose_secret()))
             || a.bootstrap_supervisor.is_some() != a.bootstrap_pin.is_some()
@@ -428,6 +464,18 @@ impl Settings {
         }
         if !(1..=100_000).contains(&m.max_connections) || !(500..=600_000).contains(&m.stale_state_ms) {
             return invalid("mqtt", "max_connections 1..=100000, stale_state_ms 500..=600000");
+        }
+        if m.tls_listen.is_some() != m.tls.is_some() {
+            return invalid("mqtt.tls", "tls_listen and tls (cert_file, key_file) go together");
+        }
+        if m.tls.as_ref().is_some_and(|t| !t.cert_file.is_file() || !t.key_file.is_file()) {
+            return invalid("mqtt.tls", "cert_file and key_file must be readable files");
+        }
+        if !(100..=60_000).contains(&m.connect_timeout_ms) {
+            return invalid("mqtt.connect_timeout_ms", "must be between 100 and 60000");
+        }
+        if m.username.is_some() != m.password.is_some() {
+            return invalid("mqtt.username", "username and password go together");
         }
         let c = &self.central;
         if !(c.url.starts_with("http://") || c.url.starts_with("https://")) {

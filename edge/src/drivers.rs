@@ -86,7 +86,12 @@ impl RobotDriver for VdaDriver {
                 action_parameters: None,
             };
             let sent = match command {
-                Command::Order(plan) => self.publisher.order(&vda_order(&self.publisher, layout, &plan)).await,
+                Command::Order(plan) => {
+                    // Known before it is sent, so the robot's first state naming it is never
+                    // taken for someone else's order.
+                    self.fleet.order_sent(manufacturer, serial, &plan.order_id);
+                    self.publisher.order(&vda_order(&self.publisher, layout, &plan)).await
+                }
                 Command::Cancel { action_id } => self.publisher.instant_actions(manufacturer, serial, vec![instant("cancelOrder", action_id)]).await,
                 Command::StopCharging { action_id } => {
                     self.publisher.instant_actions(manufacturer, serial, vec![instant("stopCharging", action_id)]).await

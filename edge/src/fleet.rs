@@ -13,7 +13,8 @@ pub struct Robot {
     pub manufacturer: String,
     pub serial_number: String,
     pub connection: ConnectionState,
-    /// False once the robot is out of service (connection broken, FATAL error, stale state).
+    /// False once the robot is out of service (connection broken, FATAL error, stale state,
+    /// paused, or driving an order the edge did not send).
     pub in_service: bool,
     pub last_seen_ms: i64,
     pub battery_charge: Option<f64>,
@@ -29,6 +30,9 @@ pub struct Robot {
     pub loads: Option<Vec<String>>,
     pub last_node_id: Option<String>,
     pub fatal_errors: Vec<String>,
+    /// An order it reports that the edge never sent (someone else drives it): out of service
+    /// until a supervisor cancels it.
+    pub foreign_order: Option<String>,
     pub series_name: Option<String>,
     /// Ids of the actions the robot reports FINISHED (for master control).
     #[serde(skip)]
@@ -36,6 +40,31 @@ pub struct Robot {
     /// When (edge clock) the last `connection` message arrived.
     #[serde(skip)]
     connection_seen_ms: i64,
+    /// Order ids it may report: those the edge sent it (the latest few), and the one it had
+    /// when the edge first heard from it (from before a restart; master control resyncs it).
+    #[serde(skip)]
+    known_orders: std::collections::VecDeque<String>,
+    #[serde(skip)]
+    first_state_seen: bool,
+}
+
+/// Order ids remembered per robot: more than master control has in flight for one robot.
+const KNOWN_ORDERS: usize = 16;
+
+impl Robot {
+    fn knows_order(&mut self, order_id: &str) {
+        if !self.known_orders.iter().any(|o| o == order_id) {
+            if self.known_orders.len() == KNOWN_ORDERS {
+                self.known_orders.pop_front();
+            }
+            self.known_orders.push_back(order_id.to_owned());
+        }
+    }
+
+    /// Whether it can take work: online, no FATAL error, not paused, driving no one else's order.
+    fn serviceable(&self) -> bool {
+        self.connection == ConnectionState::Online && self.fatal_errors.is_empty() && !self.paused && self.foreign_order.is_none()
+    }
 }
 
 impl Robot {
@@ -56,9 +85,12 @@ impl Robot {
             loads: None,
             last_node_id: None,
             fatal_errors: Vec::new(),
+            foreign_order: None,
             series_name: None,
             finished_actions: Vec::new(),
             connection_seen_ms: now_ms,
+            known_orders: std::collections::VecDeque::new(),
+            first_state_seen: false,
         }
     }
 }
@@ -138,7 +170,7 @@ impl Fleet {
             robot.connection = state;
             robot.connection_seen_ms = now_ms;
             robot.last_seen_ms = now_ms;
-            robot.in_service = state == ConnectionState::Online && robot.fatal_errors.is_empty();
+            robot.in_service = robot.serviceable();
         });
         self.accepted.fetch_add(1, Ordering::Relaxed);
     }
@@ -178,8 +210,40 @@ impl Fleet {
                 state.action_states.iter().filter(|a| a.action_status == ActionStatus::Finished).map(|a| a.action_id.clone()).collect();
             r.fatal_errors =
                 state.errors.iter().filter(|e| e.error_level == ErrorLevel::Fatal).map(|e| e.error_type.clone()).collect();
-            r.in_service = r.connection == ConnectionState::Online && r.fatal_errors.is_empty();
+            r.foreign_order = None;
+            if let Some(order) = r.order_id.clone() {
+                if !r.first_state_seen {
+                    r.knows_order(&order);
+                } else if !r.known_orders.contains(&order) {
+                    tracing::warn!(serial = %r.serial_number, order = %order.chars().take(64).collect::<String>(), "robot drives an order the edge did not send; taken out of service");
+                    r.foreign_order = Some(order);
+                }
+            }
+            r.first_state_seen = true;
+            r.in_service = r.serviceable();
         })
+    }
+
+    /// Master control sent `order_id` to the robot.
+    pub fn order_sent(&self, manufacturer: &str, serial: &str, order_id: &str) {
+        self.with(|robots| {
+            if let Some(r) = robots.get_mut(&(manufacturer.to_owned(), serial.to_owned())) {
+                r.knows_order(order_id);
+            }
+        });
+    }
+
+    /// A supervisor cancelled the robot's foreign order: it is the edge's to handle now, and the
+    /// robot may serve again once its state confirms.
+    pub fn adopt_order(&self, manufacturer: &str, serial: &str) {
+        self.with(|robots| {
+            if let Some(r) = robots.get_mut(&(manufacturer.to_owned(), serial.to_owned())) {
+                if let Some(order) = r.foreign_order.take() {
+                    r.knows_order(&order);
+                }
+                r.in_service = r.serviceable();
+            }
+        });
     }
 
     pub fn visualization(&self, manufacturer: &str, serial: &str, v: &Visualization, now_ms: i64) -> bool {
@@ -269,5 +333,38 @@ mod tests {
         let robot = &fleet.robots()[0];
         assert!(robot.in_service);
         assert_eq!(robot.series_name.as_deref(), Some("Lifter"));
+    }
+
+    #[test]
+    fn a_paused_robot_leaves_service_until_it_resumes() {
+        let fleet = Fleet::default();
+        fleet.connection("m", "r1", ConnectionState::Online, 0);
+        fleet.state("m", "r1", &State { paused: Some(true), ..state(10) }, 10);
+        assert!(!fleet.robots()[0].in_service, "paused (by anyone) means it takes no work");
+        fleet.state("m", "r1", &State { paused: Some(false), ..state(20) }, 20);
+        assert!(fleet.robots()[0].in_service);
+    }
+
+    #[test]
+    fn an_order_the_edge_did_not_send_takes_a_robot_out_of_service() {
+        let fleet = Fleet::default();
+        fleet.connection("m", "r1", ConnectionState::Online, 0);
+        let with_order = |id: &str, at: i64| State { order_id: id.into(), ..state(at) };
+        // The order it had when the edge first heard from it (from before a restart) is kept.
+        fleet.state("m", "r1", &with_order("old-1", 10), 10);
+        assert!(fleet.robots()[0].in_service);
+        fleet.order_sent("m", "r1", "edge-2");
+        fleet.state("m", "r1", &with_order("edge-2", 20), 20);
+        assert!(fleet.robots()[0].in_service, "its own order");
+        fleet.state("m", "r1", &with_order("intruder-9", 30), 30);
+        let robot = &fleet.robots()[0];
+        assert_eq!((robot.in_service, robot.foreign_order.as_deref()), (false, Some("intruder-9")));
+        fleet.state("m", "r1", &with_order("intruder-9", 40), 40);
+        assert!(!fleet.robots()[0].in_service, "still out while it reports that order");
+        // A supervisor cancels it: the edge adopts it and the robot serves again.
+        fleet.adopt_order("m", "r1");
+        fleet.state("m", "r1", &with_order("intruder-9", 50), 50);
+        let robot = &fleet.robots()[0];
+        assert_eq!((robot.in_service, robot.foreign_order.as_deref()), (true, None));
     }
 }

@@ -35,8 +35,12 @@ pub struct AppState {
     pub store: EdgeStore,
     pub sync_health: Arc<SyncHealth>,
     pub fleet: Arc<Fleet>,
-    /// `host:port` of the MQTT broker the robots and the edge use.
+    /// `host:port` of the MQTT broker the robots use (the gate, with the embedded broker).
     pub mqtt_broker: String,
+    /// `host:port` of the embedded broker's MQTT-over-TLS listener, when it has one.
+    pub mqtt_broker_tls: Option<String>,
+    /// The gate in front of the embedded broker (None with an external broker).
+    pub mqtt_gate: Option<Arc<crate::mqtt::gate::Gate>>,
     pub robots: crate::mqtt::Publisher,
     pub scanners: Arc<crate::scanner::Scanners>,
     /// The goods-to-person floor, when one is configured.
@@ -61,6 +65,7 @@ pub struct App {
 /// What the long-running tasks need that is built once, before they start.
 struct Tasks {
     mqtt: Arc<crate::mqtt::Session>,
+    gate: Option<GateListeners>,
     controller: Option<tote_shared::gtp::Controller>,
     plcs: Vec<crate::plc::PlcTask>,
     modbus_robots: Vec<crate::modbus_robots::RobotTask>,
@@ -72,11 +77,10 @@ impl App {
         let supervisor = Supervisor::new().with_fault(std::env::var(FAULT_TASK_VAR).ok().as_deref());
         let store = EdgeStore::open(&settings.database)?;
         let listener = TcpListener::bind(settings.http.listen).await?;
-        let mqtt_broker = start_broker(&settings)?;
-        let (host, port) = mqtt_broker.rsplit_once(':').map(|(h, p)| (h.to_owned(), p.parse().unwrap_or(1883))).unwrap_or_default();
+        let broker = start_broker(&settings, &store).await?;
         // Unique per process: two clients with one id make the broker drop the older one.
         let client_id = format!("tote-edge-{}-{}-{:04x}", settings.warehouse, std::process::id(), rand::random::<u16>());
-        let (robots, mqtt) = crate::mqtt::connect(&host, port, client_id);
+        let (robots, mqtt) = crate::mqtt::connect(&broker.client_host, broker.client_port, client_id, broker.client_login.clone());
         let (floor, controller) = match &settings.floor {
             Some(f) => {
                 let (floor, controller) = crate::gtp::start(&store, f, tote_shared::runtime::system::now_ms()).await?;
@@ -108,7 +112,9 @@ impl App {
             store,
             sync_health: Arc::default(),
             fleet: Arc::default(),
-            mqtt_broker,
+            mqtt_broker: broker.shown,
+            mqtt_broker_tls: broker.shown_tls,
+            mqtt_gate: broker.gate.as_ref().map(|g| g.gate.clone()),
             robots,
             scanners,
             floor,
@@ -118,7 +124,7 @@ impl App {
             sign_in,
         };
         crate::auth::bootstrap(&state).await?;
-        let tasks = Tasks { mqtt: Arc::new(mqtt), controller, plcs, modbus_robots: robot_tasks, scanners: scanner_tasks };
+        let tasks = Tasks { mqtt: Arc::new(mqtt), gate: broker.gate, controller, plcs, modbus_robots: robot_tasks, scanners: scanner_tasks };
         Ok(App { listener, state, supervisor, tasks })
     }
 
@@ -138,7 +144,7 @@ impl App {
         let addr = listener.local_addr()?;
         supervise(&supervisor, &state, tasks)?;
         tracing::info!(%addr, warehouse = %state.settings.warehouse, "tote-edge listening");
-        let limits = ConnectionLimits::from(&state.settings.http);
+        let limits = ConnectionLimits::for_http(&state.settings.http)?;
         let result = serve_supervised(listener, http::router(state), limits, stop, supervisor, STOP_DEADLINE).await;
         tracing::info!("tote-edge stopped");
         Ok(result?)
@@ -147,7 +153,14 @@ impl App {
 
 /// Starts every long-running task of the edge under its name and policy.
 fn supervise(supervisor: &Supervisor, state: &AppState, tasks: Tasks) -> anyhow::Result<()> {
-    let Tasks { mqtt, controller, plcs, modbus_robots, scanners } = tasks;
+    let Tasks { mqtt, gate, controller, plcs, modbus_robots, scanners } = tasks;
+    if let Some(GateListeners { gate, plain, tls }) = gate {
+        let g = gate.clone();
+        supervisor.spawn("mqtt-gate", RESTART, move |stop| g.clone().serve(plain.clone(), None, stop));
+        if let Some((listener, acceptor)) = tls {
+            supervisor.spawn("mqtt-gate-tls", RESTART, move |stop| gate.clone().serve(listener.clone(), Some(acceptor.clone()), stop));
+        }
+    }
     let sync = SyncClient::new(
         state.settings.central.clone(),
         state.settings.warehouse.clone(),
@@ -196,21 +209,74 @@ fn supervise(supervisor: &Supervisor, state: &AppState, tasks: Tasks) -> anyhow:
     Ok(())
 }
 
-/// The broker address: the configured one, or the embedded broker started here.
-fn start_broker(settings: &Settings) -> anyhow::Result<String> {
-    if let Some(broker) = &settings.mqtt.broker {
-        return Ok(broker.clone());
+/// Where the robots and the edge's own client reach the broker.
+struct Broker {
+    /// What robots connect to (shown in the fleet view).
+    shown: String,
+    shown_tls: Option<String>,
+    client_host: String,
+    client_port: u16,
+    client_login: Option<(String, String)>,
+    gate: Option<GateListeners>,
+}
+
+/// The embedded broker's gate and its bound listeners.
+struct GateListeners {
+    gate: Arc<crate::mqtt::gate::Gate>,
+    plain: Arc<TcpListener>,
+    tls: Option<(Arc<TcpListener>, tokio_rustls::TlsAcceptor)>,
+}
+
+/// The configured broker, or the embedded one started here behind its gate.
+async fn start_broker(settings: &Settings, store: &EdgeStore) -> anyhow::Result<Broker> {
+    let m = &settings.mqtt;
+    if let Some(broker) = &m.broker {
+        let (host, port) = broker.rsplit_once(':').map(|(h, p)| (h.to_owned(), p.parse().unwrap_or(1883))).unwrap_or_default();
+        let login = m.username.clone().zip(m.password.as_ref().map(|p| secrecy::ExposeSecret::expose_secret(p).to_owned()));
+        return Ok(Broker { shown: broker.clone(), shown_tls: None, client_host: host, client_port: port, client_login: login, gate: None });
     }
     #[cfg(feature = "embedded-broker")]
     {
-        let mut listen = settings.mqtt.embedded_listen;
-        if listen.port() == 0 {
-            // rumqttd cannot report a port it picked, so we pick one for it.
-            listen.set_port(std::net::TcpListener::bind(listen)?.local_addr()?.port());
-        }
-        // Larger than what the edge accepts, so oversized robot messages reach it and are counted.
-        crate::mqtt::broker::start(listen, settings.mqtt.max_connections, tote_shared::vda5050::MAX_PAYLOAD_BYTES * 4)?;
-        Ok(listen.to_string())
+        use crate::mqtt::gate::{Credentials, Gate, GateSettings};
+        let plain = Arc::new(TcpListener::bind(m.embedded_listen).await?);
+        let tls = match (&m.tls_listen, &m.tls) {
+            (Some(listen), Some(files)) => {
+                let acceptor = tote_shared::runtime::tls::acceptor(Some(files), &[b"mqtt"])?.expect("TLS files given");
+                Some((Arc::new(TcpListener::bind(listen).await?), acceptor))
+            }
+            _ => None,
+        };
+        // The broker itself: loopback, a port of its own (rumqttd cannot report one it picked).
+        let inner = std::net::SocketAddr::from(([127, 0, 0, 1], std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()));
+        let login = crate::mqtt::broker::BrokerLogin::fresh();
+        let edge_filters: Vec<String> = crate::mqtt::subscriptions(&m.manufacturers).into_iter().map(|(f, _)| f).collect();
+        let max_payload = tote_shared::vda5050::MAX_PAYLOAD_BYTES;
+        crate::mqtt::broker::start(inner, m.max_connections, max_payload * 4, &login, &edge_filters)?;
+        let issued = store.mqtt_logins().await?.into_iter().filter_map(crate::http::robots::identity_of);
+        let gate = Gate::new(
+            GateSettings {
+                upstream: inner,
+                upstream_username: login.username.clone(),
+                upstream_password: login.password.clone(),
+                max_connections: m.max_connections,
+                connect_timeout: Duration::from_millis(m.connect_timeout_ms),
+                // A robot's report with its topic; the edge's orders may be larger.
+                max_packet_bytes: max_payload + 1024,
+                max_outgoing_packet_bytes: max_payload * 4,
+            },
+            Credentials::new(issued),
+        );
+        let shown = plain.local_addr()?.to_string();
+        let shown_tls = tls.as_ref().map(|(l, _)| l.local_addr()).transpose()?.map(|a| a.to_string());
+        tracing::info!(robots = %shown, tls = ?shown_tls, "MQTT gate listening");
+        Ok(Broker {
+            shown,
+            shown_tls,
+            client_host: inner.ip().to_string(),
+            client_port: inner.port(),
+            client_login: Some((login.username, login.password)),
+            gate: Some(GateListeners { gate, plain, tls }),
+        })
     }
     #[cfg(not(feature = "embedded-broker"))]
     anyhow::bail!("no MQTT broker configured and this build has no embedded broker")

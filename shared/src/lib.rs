@@ -18,6 +18,7 @@ pub mod scan;
 pub mod stock;
 pub mod station;
 pub mod sync;
+pub mod text;
 pub mod vda5050;
 
 pub use domain::{DomainError, Gtin, LocationCode, Money, Qty, Sku, WarehouseCode};

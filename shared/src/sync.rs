@@ -71,12 +71,79 @@ pub enum EdgeEventKind {
     FulfilmentFailed { order_id: u64, sku: Sku, reason: String },
 }
 
+impl EdgeEventKind {
+    /// The event's free text (carrier, tracking number, reason) under `crate::text`'s rule:
+    /// central keeps an event that breaks it aside rather than store it.
+    pub fn check_text(&self) -> Result<(), crate::text::TextError> {
+        match self {
+            EdgeEventKind::OrderShipped { tracking_number, carrier, .. } => {
+                crate::text::check_chars("carrier", carrier)?;
+                crate::text::check_chars("tracking_number", tracking_number)
+            }
+            EdgeEventKind::FulfilmentFailed { reason, .. } => crate::text::check_chars("reason", reason),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PushBatch {
     pub warehouse: WarehouseCode,
     /// In strictly increasing `seq` order; at most `MAX_PUSH_BATCH`.
     #[schema(max_items = 2000)]
     pub events: Vec<EdgeEvent>,
+    /// The newest sequence number the edge has written (its outbox head). Central refuses to
+    /// hold more than the edge ever wrote: a mark above it means events the edge never sent
+    /// were applied in its name (a leaked token, a restored edge), and the stream is stopped
+    /// and shown until HQ re-bases it. Absent from older edges: then not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<u64>,
+}
+
+/// Why central refuses a push as a whole (nothing of it is applied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushRefusal {
+    /// Sequence numbers not strictly increasing within the batch.
+    Unordered,
+    /// The edge's `head` is below one of the events it sends.
+    HeadBelowEvents { head: u64, last: u64 },
+    /// The first new event is not `high_water + 1`: the edge resends from `high_water + 1`.
+    Gap { high_water: u64, first: u64 },
+    /// Central holds events up to `high_water` but the edge has written only up to `head`.
+    Ahead { high_water: u64, head: u64 },
+}
+
+/// The stream rule, decided before anything is written: which events of a push (in the order
+/// sent) are new for a stream whose mark is `high_water`. Events at or below the mark are
+/// replays and are skipped (pushes are idempotent); the first new one must be exactly
+/// `high_water + 1` — a push may not skip ahead — and the rest follow it without a gap (they
+/// are strictly increasing, so each is one above the last, or there is a gap). A `head` below
+/// the mark is refused even for a pure replay: the stream is ahead of the edge.
+/// Returns the index of the first new event (`seqs.len()` when there is none).
+pub fn plan_push(high_water: u64, head: Option<u64>, seqs: &[u64]) -> Result<usize, PushRefusal> {
+    if seqs.windows(2).any(|w| w[1] <= w[0]) {
+        return Err(PushRefusal::Unordered);
+    }
+    if let (Some(head), Some(&last)) = (head, seqs.last()) {
+        if head < last {
+            return Err(PushRefusal::HeadBelowEvents { head, last });
+        }
+    }
+    if let Some(head) = head {
+        if head < high_water {
+            return Err(PushRefusal::Ahead { high_water, head });
+        }
+    }
+    let first_new = seqs.partition_point(|&seq| seq <= high_water);
+    // The new events must be exactly high_water + 1, + 2, …; the first that is not breaks it.
+    let mut expected = high_water;
+    for &seq in &seqs[first_new..] {
+        expected = expected.checked_add(1).ok_or(PushRefusal::Gap { high_water, first: seq })?;
+        if seq != expected {
+            return Err(PushRefusal::Gap { high_water, first: seq });
+        }
+    }
+    Ok(first_new)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -140,6 +207,57 @@ mod tests {
         let e = EdgeEventKind::OrderPicked { order_id: 7 };
         let json = serde_json::to_value(&e).expect("serialises");
         assert_eq!(json, serde_json::json!({"type": "order_picked", "order_id": 7}));
+    }
+
+    #[test]
+    fn a_push_continues_exactly_from_the_mark_and_replays_are_skipped() {
+        assert_eq!(plan_push(0, Some(3), &[1, 2, 3]), Ok(0));
+        assert_eq!(plan_push(2, Some(5), &[1, 2, 3, 4]), Ok(2), "1 and 2 are replays");
+        assert_eq!(plan_push(4, Some(4), &[3, 4]), Ok(2), "a pure replay applies nothing");
+        assert_eq!(plan_push(4, Some(9), &[]), Ok(0));
+        assert_eq!(plan_push(4, None, &[5]), Ok(0), "an edge that sends no head is not checked");
+    }
+
+    #[test]
+    fn a_push_that_skips_ahead_is_refused_naming_the_mark() {
+        assert_eq!(plan_push(4, Some(9), &[9]), Err(PushRefusal::Gap { high_water: 4, first: 9 }));
+        assert_eq!(plan_push(4, Some(9), &[5, 7]), Err(PushRefusal::Gap { high_water: 4, first: 7 }), "a hole inside the batch");
+        assert_eq!(plan_push(4, None, &[3, 6]), Err(PushRefusal::Gap { high_water: 4, first: 6 }));
+        assert_eq!(plan_push(u64::MAX, None, &[u64::MAX]), Ok(1), "at the very end only replays remain");
+        assert_eq!(plan_push(3, None, &[2, 2]), Err(PushRefusal::Unordered));
+    }
+
+    #[test]
+    fn a_stream_ahead_of_its_edge_is_refused_even_for_a_replay() {
+        // Forged events 6..=2005 were applied in the edge's name; the real edge has written 10.
+        assert_eq!(plan_push(2005, Some(10), &[6, 7, 8, 9, 10]), Err(PushRefusal::Ahead { high_water: 2005, head: 10 }));
+        assert_eq!(plan_push(5, Some(4), &[4]), Err(PushRefusal::Ahead { high_water: 5, head: 4 }));
+        assert_eq!(plan_push(5, Some(3), &[4]), Err(PushRefusal::HeadBelowEvents { head: 3, last: 4 }));
+    }
+
+    proptest::proptest! {
+        /// Whatever the mark and the batch, a push is taken only if what it adds is exactly the
+        /// next numbers, and then the mark it leaves is never above the edge's head.
+        #[test]
+        fn an_accepted_push_extends_the_mark_without_holes_and_never_past_the_head(
+            high_water in 0u64..50,
+            head in proptest::option::of(0u64..60),
+            mut seqs in proptest::collection::vec(0u64..60, 0..12),
+        ) {
+            seqs.sort_unstable();
+            seqs.dedup();
+            if let Ok(first_new) = plan_push(high_water, head, &seqs) {
+                let new = &seqs[first_new..];
+                proptest::prop_assert!(seqs[..first_new].iter().all(|&s| s <= high_water));
+                for (i, &seq) in new.iter().enumerate() {
+                    proptest::prop_assert_eq!(seq, high_water + 1 + i as u64);
+                }
+                let mark = new.last().copied().unwrap_or(high_water);
+                if let Some(head) = head {
+                    proptest::prop_assert!(mark <= head);
+                }
+            }
+        }
     }
 
     #[test]

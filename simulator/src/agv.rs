@@ -25,6 +25,24 @@ pub struct AgvConfig {
     pub start: (f64, f64),
     /// The pod it carries when it starts (a robot that reconnects after a fault still has it).
     pub load: Option<String>,
+    /// Its MQTT user name and password (the edge's embedded broker issues them).
+    pub login: Option<(String, String)>,
+    /// MQTT over TLS, trusting this CA (PEM).
+    pub tls_ca: Option<std::path::PathBuf>,
+}
+
+/// Commissions a robot at the edge: issues its login to the embedded broker (a supervisor's or
+/// the API token's call). None when the edge uses an external broker, which has its own users.
+pub async fn issue_login(edge_url: &str, token: &str, manufacturer: &str, serial: &str) -> anyhow::Result<Option<(String, String)>> {
+    let url = format!("{}/api/v1/fleet/{manufacturer}/{serial}/mqtt-login", edge_url.trim_end_matches('/'));
+    let response = reqwest::Client::new().post(url).bearer_auth(token).send().await?;
+    if response.status() == reqwest::StatusCode::CONFLICT {
+        return Ok(None);
+    }
+    anyhow::ensure!(response.status().is_success(), "the edge refused to issue a login for {manufacturer}/{serial}: {}", response.status());
+    let issued: serde_json::Value = response.json().await?;
+    let field = |name: &str| issued[name].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("no {name} in the issued login"));
+    Ok(Some((field("username")?, field("password")?)))
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +255,17 @@ async fn run(cfg: AgvConfig, mut faults: mpsc::Receiver<Fault>, now_ms: fn() -> 
     let will = Connection { header: robot.header(Topic::Connection, now), connection_state: ConnectionState::ConnectionBroken };
     let mut options = MqttOptions::new(format!("{}-{}", cfg.manufacturer, cfg.serial), cfg.broker_host.clone(), cfg.broker_port);
     options.set_keep_alive(Duration::from_secs(2));
+    if let Some((username, password)) = &cfg.login {
+        options.set_credentials(username, password);
+    }
+    if let Some(ca) = &cfg.tls_ca {
+        match tote_shared::runtime::tls::client_config(ca) {
+            Ok(tls) => {
+                options.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(tls)));
+            }
+            Err(error) => tracing::error!(%error, "robot cannot load its CA; connecting without TLS will fail"),
+        }
+    }
     // Orders with a long horizon are bigger than rumqttc's 10 KB default.
     options.set_max_packet_size(MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES);
     options.set_last_will(LastWill::new(

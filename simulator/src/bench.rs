@@ -344,17 +344,41 @@ pub async fn pick(orders: usize, workers: usize) -> Result<()> {
     Ok(())
 }
 
-/// Sync catch-up: the edge writes `events` receipts while central is down; then central comes
-/// back and we time the drain.
+/// Sync catch-up, plain HTTP and then HTTPS in the same run: the edge writes `events` receipts
+/// while central is down; then central comes back and we time the drain.
 pub async fn sync(events: usize) -> Result<()> {
+    let plain = sync_once(events, false).await?;
+    let tls = sync_once(events, true).await?;
+    println!("sync    catch-up over TLS / plain = {:.2} (events/s; 1.00 would be free)", tls / plain);
+    Ok(())
+}
+
+/// One catch-up; returns the drain rate (events/s).
+async fn sync_once(events: usize, tls: bool) -> Result<f64> {
     let dir = tempfile::tempdir()?;
     let port = free_port()?;
     let listen = format!("127.0.0.1:{port}");
+    let pki = tote_sim::pki::Pki::create(&dir.path().join("pki"))?;
     let central_cfg = central_config(dir.path(), &listen)?;
-    let central = spawn("tote-central", &central_cfg)?;
-    let hq = Api::new(central.url.clone(), Some(ADMIN.into()));
+    if tls {
+        let mut text = std::fs::read_to_string(&central_cfg)?;
+        text += &format!("[http.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n", pki.cert.display(), pki.key.display());
+        std::fs::write(&central_cfg, text)?;
+    }
+    let mut central = spawn("tote-central", &central_cfg)?;
+    let hq = if tls {
+        central.url = central.url.replacen("http://", "https://", 1);
+        Api::with_client(central.url.clone(), Some(ADMIN.into()), pki.client()?)
+    } else {
+        Api::new(central.url.clone(), Some(ADMIN.into()))
+    };
     seed(&hq, 1).await?;
-    let edge = spawn("tote-edge", &edge_config(dir.path(), "SH-01", &central.url)?)?;
+    let edge_cfg = edge_config(dir.path(), "SH-01", &central.url)?;
+    if tls {
+        let text = std::fs::read_to_string(&edge_cfg)?.replacen("[central]\n", &format!("[central]\nca_file = \"{}\"\n", pki.ca.display()), 1);
+        std::fs::write(&edge_cfg, text)?;
+    }
+    let edge = spawn("tote-edge", &edge_cfg)?;
     let floor = Api::new(edge.url.clone(), Some(EDGE_API.into()));
     wait_until(Duration::from_secs(30), || async { Ok(floor.get("/api/v1/sync/status").await?["command_cursor"].as_u64() >= Some(1)) }).await?;
     floor.post("/api/v1/locations", &json!({"code": "A-01-01"})).await?;
@@ -381,15 +405,17 @@ pub async fn sync(events: usize) -> Result<()> {
     let central = spawn("tote-central", &central_cfg)?;
     wait_until(Duration::from_secs(600), || async { Ok(floor.get("/api/v1/sync/status").await?["events_pending"] == 0) }).await?;
     let drain = started.elapsed().as_secs_f64();
-    let reader = Api::new(central.url.clone(), Some(READER.into()));
+    let url = if tls { central.url.replacen("http://", "https://", 1) } else { central.url.clone() };
+    let reader = if tls { Api::with_client(url, Some(READER.into()), pki.client()?) } else { Api::new(url, Some(READER.into())) };
     let on_hand = reader.get(&format!("/api/v1/inventory/{}", sku(0))).await?[0]["on_hand"].as_u64().unwrap_or(0);
     ensure!(on_hand == events as u64, "central holds {on_hand}, expected {events}");
+    let rate = pending as f64 / drain;
     println!(
-        "sync    offline edge writes {events} receipts in {write_secs:.1} s ({:.0}/s over HTTP); catch-up of {pending} events in {drain:.2} s = {:.0} events/s (incl. central start); edge RSS with backlog {rss_backlog:.1} MB",
+        "sync    {} offline edge writes {events} receipts in {write_secs:.1} s ({:.0}/s over HTTP); catch-up of {pending} events in {drain:.2} s = {rate:.0} events/s (incl. central start); edge RSS with backlog {rss_backlog:.1} MB",
+        if tls { "HTTPS" } else { "HTTP " },
         events as f64 / write_secs,
-        pending as f64 / drain
     );
-    Ok(())
+    Ok(rate)
 }
 
 fn free_port() -> Result<u16> {
@@ -420,22 +446,25 @@ pub async fn fleet(robots: usize, hz: f64, seconds: u64) -> Result<()> {
     let (host, port) = broker.rsplit_once(':').context("host:port")?;
     let rss_idle = edge.rss_mb();
     let state_ms = (1000.0 / hz) as u64;
-    let agvs: Vec<tote_sim::agv::Agv> = (0..robots)
-        .map(|k| {
-            let config = tote_sim::agv::AgvConfig {
-                manufacturer: "bench".into(),
-                serial: format!("agv-{k:04}"),
-                broker_host: host.to_owned(),
-                broker_port: port.parse().unwrap_or(0),
-                state_ms,
-                node_ms: 1000,
-                battery: 80.0,
-                start: (0.0, 0.0),
-                load: None,
-            };
-            tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms)
-        })
-        .collect();
+    let mut agvs: Vec<tote_sim::agv::Agv> = Vec::with_capacity(robots);
+    for k in 0..robots {
+        let serial = format!("agv-{k:04}");
+        let login = tote_sim::agv::issue_login(&edge.url, EDGE_API, "bench", &serial).await?;
+        let config = tote_sim::agv::AgvConfig {
+            manufacturer: "bench".into(),
+            serial,
+            broker_host: host.to_owned(),
+            broker_port: port.parse().unwrap_or(0),
+            state_ms,
+            node_ms: 1000,
+            battery: 80.0,
+            start: (0.0, 0.0),
+            load: None,
+            login,
+            tls_ca: None,
+        };
+        agvs.push(tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms));
+    }
     wait_until(Duration::from_secs(60), || async {
         Ok(floor.get("/api/v1/fleet").await?["robots"].as_array().map(|r| r.len()) == Some(robots))
     })

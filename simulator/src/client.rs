@@ -15,6 +15,15 @@ impl Api {
         Api { http: reqwest::Client::new(), base, token }
     }
 
+    /// With a client of the caller's (one that trusts a private CA, say).
+    pub fn with_client(base: String, token: Option<String>, http: reqwest::Client) -> Api {
+        Api { http, base, token }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     fn auth(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.token {
             Some(t) => r.bearer_auth(t),

@@ -202,24 +202,26 @@ async fn start_robots(edge: &Api, options: &Options) -> Result<Vec<tote_sim::agv
     let (host, port) = broker.rsplit_once(':').context("broker host:port")?;
     let layout = tote_edge::gtp::read_layout(&options.floor)?;
     let starts = tote_edge::gtp::start_cells(&layout, options.robots);
-    let robots = starts
-        .iter()
-        .enumerate()
-        .map(|(k, start)| {
-            let config = tote_sim::agv::AgvConfig {
-                manufacturer: "tote".into(),
-                serial: format!("agv-{k:02}"),
-                broker_host: host.to_owned(),
-                broker_port: port.parse().unwrap_or(0),
-                state_ms: 1000,
-                node_ms: 250,
-                battery: 60.0 + (k % 5) as f64 * 10.0,
-                start: *start,
-                load: None,
-            };
-            tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms)
-        })
-        .collect();
+    let mut robots = Vec::with_capacity(starts.len());
+    for (k, start) in starts.iter().enumerate() {
+        let serial = format!("agv-{k:02}");
+        // Commissioning: each robot gets its own login to the edge's broker.
+        let login = tote_sim::agv::issue_login(edge.base(), DEMO_EDGE_API, "tote", &serial).await?;
+        let config = tote_sim::agv::AgvConfig {
+            manufacturer: "tote".into(),
+            serial,
+            broker_host: host.to_owned(),
+            broker_port: port.parse().unwrap_or(0),
+            state_ms: 1000,
+            node_ms: 250,
+            battery: 60.0 + (k % 5) as f64 * 10.0,
+            start: *start,
+            load: None,
+            login,
+            tls_ca: None,
+        };
+        robots.push(tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms));
+    }
     Ok(robots)
 }
 
@@ -298,6 +300,8 @@ fn demo_http_limits(max_connections: usize) -> tote_shared::runtime::settings::H
         header_read_timeout_ms: http::default_header_read_timeout_ms(),
         idle_timeout_ms: http::default_idle_timeout_ms(),
         max_connections_per_client: max_connections,
+        tls: None,
+        secure_cookies: false,
     }
 }
 
@@ -309,7 +313,7 @@ fn central_settings(dir: &Path, port: u16, channels: &ChannelSim) -> Result<tote
         orders: OrderSettings { payment_timeout_ms: 1_800_000, sweep_interval_ms: 1000, max_lines: 50, intake_shards: 4 },
         retention: RetentionSettings::default(),
         payment: payment_settings(channels)?,
-        auth: AuthSettings { admin_token: SecretString::from(ADMIN_TOKEN.to_owned()), read_token: SecretString::from(READ_TOKEN.to_owned()) },
+        auth: AuthSettings { admin_token: SecretString::from(ADMIN_TOKEN.to_owned()), read_token: SecretString::from(READ_TOKEN.to_owned()), metrics_token: None },
         log: "warn".into(),
     };
     settings.validate()?;
@@ -330,6 +334,7 @@ fn edge_settings(dir: &Path, code: &str, port: u16, central: &str) -> Result<tot
             request_timeout_ms: 5_000,
             backoff_initial_ms: 100,
             backoff_max_ms: 5_000,
+            ca_file: None,
         },
         retention: tote_edge::config::RetentionSettings::default(),
         printing: tote_edge::config::PrintingSettings::default(),
@@ -350,6 +355,11 @@ fn edge_settings(dir: &Path, code: &str, port: u16, central: &str) -> Result<tot
             max_connections: 2000,
             stale_state_ms: 5000,
             manufacturers: Vec::new(),
+            tls_listen: None,
+            tls: None,
+            connect_timeout_ms: 10_000,
+            username: None,
+            password: None,
         },
         log: "warn".into(),
     };

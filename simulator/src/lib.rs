@@ -7,6 +7,7 @@ pub mod browser;
 pub mod modbus;
 pub mod modbus_agv;
 pub mod payment;
+pub mod pki;
 pub mod plc;
 pub mod printer;
 

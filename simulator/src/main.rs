@@ -68,6 +68,13 @@ enum Command {
         /// A goods-to-person layout (e.g. configs/floor.toml): robots start on its parking cells.
         #[arg(long)]
         floor: Option<PathBuf>,
+        /// The edge whose embedded broker this is (e.g. http://127.0.0.1:8081): each robot is
+        /// issued its own login there, with the API token in TOTE_EDGE__AUTH__API_TOKEN.
+        #[arg(long)]
+        edge: Option<String>,
+        /// MQTT over TLS (the edge's `mqtt.tls_listen`), trusting this CA certificate (PEM).
+        #[arg(long)]
+        ca: Option<PathBuf>,
     },
     /// Run a station PLC (Modbus TCP, the edge's default register map) until Ctrl-C, with or
     /// without a worker pressing its confirm button — e.g. to poke at with mbpoll.
@@ -159,7 +166,8 @@ enum Bench {
         #[arg(long, default_value_t = 200)]
         samples: usize,
     },
-    /// Sync catch-up after events queued while central was down.
+    /// Sync catch-up after events queued while central was down, over plain HTTP and over
+    /// HTTPS in the same run (and their ratio).
     Sync {
         #[arg(long, default_value_t = 100_000)]
         events: usize,
@@ -239,7 +247,7 @@ fn main() -> anyhow::Result<()> {
         Command::Demo { once, seed, data_dir, port, orders_per_minute, floor, robots } => {
             runtime.block_on(demo::run(demo::Options { once, seed, data_dir, port, orders_per_minute, floor, robots }))
         }
-        Command::Agv { count, broker, manufacturer, state_ms, node_ms, seed, floor } => runtime.block_on(async {
+        Command::Agv { count, broker, manufacturer, state_ms, node_ms, seed, floor, edge, ca } => runtime.block_on(async {
             use rand::{Rng, SeedableRng};
             let (host, port) = broker.rsplit_once(':').ok_or_else(|| anyhow::anyhow!("--broker must be host:port"))?;
             let port: u16 = port.parse()?;
@@ -248,22 +256,29 @@ fn main() -> anyhow::Result<()> {
                 Some(path) => tote_edge::gtp::start_cells(&tote_edge::gtp::read_layout(path)?, count),
                 None => Vec::new(),
             };
-            let robots: Vec<tote_sim::agv::Agv> = (0..count)
-                .map(|k| {
-                    let config = tote_sim::agv::AgvConfig {
-                        manufacturer: manufacturer.clone(),
-                        serial: format!("agv-{k:03}"),
-                        broker_host: host.to_owned(),
-                        broker_port: port,
-                        state_ms,
-                        node_ms,
-                        battery: rng.gen_range(40.0..100.0),
-                        start: starts.get(k).copied().unwrap_or_default(),
-                        load: None,
-                    };
-                    tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms)
-                })
-                .collect();
+            let token = std::env::var("TOTE_EDGE__AUTH__API_TOKEN").unwrap_or_default();
+            let mut robots = Vec::with_capacity(count);
+            for k in 0..count {
+                let serial = format!("agv-{k:03}");
+                let login = match &edge {
+                    Some(edge) => tote_sim::agv::issue_login(edge, &token, &manufacturer, &serial).await?,
+                    None => None,
+                };
+                let config = tote_sim::agv::AgvConfig {
+                    manufacturer: manufacturer.clone(),
+                    serial,
+                    broker_host: host.to_owned(),
+                    broker_port: port,
+                    state_ms,
+                    node_ms,
+                    battery: rng.gen_range(40.0..100.0),
+                    start: starts.get(k).copied().unwrap_or_default(),
+                    load: None,
+                    login,
+                    tls_ca: ca.clone(),
+                };
+                robots.push(tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms));
+            }
             println!("{} robots of {manufacturer} on {broker}; Ctrl-C stops", robots.len());
             tote_shared::runtime::system::shutdown_signal().await;
             Ok(())

@@ -396,6 +396,30 @@ CREATE TABLE reconciliation_item (
 ) STRICT;
 CREATE INDEX reconciliation_item_run ON reconciliation_item (run_id, state);
 "#,
+    r#"
+-- Recent rejects per edge, for /health and /metrics.
+CREATE INDEX sync_reject_recent ON sync_reject (warehouse, at_ms);
+
+-- What HQ did by hand that the data alone would not tell (a stream re-based, …): who, when,
+-- what, and why. Append-only.
+CREATE TABLE audit_log (
+    id       INTEGER PRIMARY KEY,
+    at_ms    INTEGER NOT NULL,
+    actor    TEXT NOT NULL,
+    action   TEXT NOT NULL,
+    subject  TEXT NOT NULL,
+    detail   TEXT NOT NULL
+) STRICT;
+--@sqlite
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+--@postgres
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+FOR EACH ROW EXECUTE FUNCTION refuse_change();
+--@end
+"#,
 ];
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 use crate::db::{DbError, DbResult, Tx};
 use crate::params;
+use super::EdgeSyncRow;
 use tote_shared::sync::{CentralCommand, CommandKind, PullResponse};
 use tote_shared::WarehouseCode;
 
@@ -74,6 +75,14 @@ pub fn set_high_water(tx: &mut dyn Tx, warehouse: &WarehouseCode, high_water: u6
     Ok(())
 }
 
+/// HQ set the mark by hand (see `rebase`); returns the mark it replaced. The row stays locked
+/// until the transaction ends.
+pub fn rebase(tx: &mut dyn Tx, warehouse: &WarehouseCode, high_water: u64) -> Result<u64, StreamError> {
+    let from = lock_high_water(tx, warehouse)?;
+    tx.execute("UPDATE edge_stream SET events_high_water = ?2 WHERE warehouse = ?1", &params![warehouse.as_str(), high_water])?;
+    Ok(from)
+}
+
 /// An edge event applied to the stream that no system could take; kept for HQ.
 pub fn keep_reject(tx: &mut dyn Tx, warehouse: &WarehouseCode, seq: u64, event: &str, reason: &str, now_ms: i64) -> DbResult<()> {
     tx.execute(
@@ -83,17 +92,27 @@ pub fn keep_reject(tx: &mut dyn Tx, warehouse: &WarehouseCode, seq: u64, event: 
     Ok(())
 }
 
-/// (warehouse, events high water, last push, latest command, rejected events) per edge.
-pub type StreamRow = (String, u64, Option<i64>, u64, u64);
-
-pub fn status(tx: &mut dyn Tx) -> DbResult<Vec<StreamRow>> {
+/// Every stream's position; rejects at or after `recent_since_ms` are counted apart.
+pub fn status(tx: &mut dyn Tx, recent_since_ms: i64) -> DbResult<Vec<EdgeSyncRow>> {
     let rows = tx.query(
         "SELECT e.warehouse, e.events_high_water, e.last_push_ms, e.commands_seq,
-                (SELECT COUNT(*) FROM sync_reject r WHERE r.warehouse = e.warehouse)
+                (SELECT COUNT(*) FROM sync_reject r WHERE r.warehouse = e.warehouse),
+                (SELECT COUNT(*) FROM sync_reject r WHERE r.warehouse = e.warehouse AND r.at_ms >= ?1)
          FROM edge_stream e ORDER BY e.warehouse",
-        &[],
+        &params![recent_since_ms],
     )?;
-    rows.iter().map(|r| Ok((r.text(0)?, r.uint(1)?, r.opt_int(2)?, r.uint(3)?, r.uint(4)?))).collect()
+    rows.iter()
+        .map(|r| {
+            Ok(EdgeSyncRow {
+                warehouse: WarehouseCode::parse(&r.text(0)?).map_err(|e| DbError::corrupt(e.to_string()))?,
+                events_high_water: r.uint(1)?,
+                last_push_ms: r.opt_int(2)?,
+                commands_latest_seq: r.uint(3)?,
+                rejected_events: r.uint(4)?,
+                rejected_last_hour: r.uint(5)?,
+            })
+        })
+        .collect()
 }
 
 /// (warehouse, seq, at, reason, event) of kept rejects, newest first.

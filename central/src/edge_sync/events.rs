@@ -16,7 +16,7 @@ use crate::journal::{self, BusinessEvent};
 use crate::orders::{self, flow, OrdersError};
 use tote_shared::order::OrderEvent;
 use tote_shared::stock::StockLevel;
-use tote_shared::sync::{EdgeEvent, EdgeEventKind, PushAck};
+use tote_shared::sync::{plan_push, EdgeEvent, EdgeEventKind, PushAck};
 use tote_shared::{Sku, WarehouseCode};
 
 /// Why an event was kept aside, or the fault that fails the push.
@@ -82,21 +82,19 @@ impl Batch {
     }
 }
 
-/// Applies the events above the edge's high-water mark, in order. Events must follow on
-/// without a gap; replays (at or below the mark) are skipped, which makes pushes idempotent.
-pub fn apply_events(tx: &mut dyn Tx, warehouse: &WarehouseCode, events: &[EdgeEvent], now_ms: i64) -> Result<PushAck, SyncError> {
-    let mut high_water = commands::lock_high_water(tx, warehouse)?;
-    let held = high_water;
+/// Applies the events above the edge's high-water mark, in order. The stream rule
+/// (`tote_shared::sync::plan_push`) is checked first, against the locked mark: replays (at or
+/// below the mark) are skipped, which makes pushes idempotent; the new events must continue
+/// exactly from the mark; and a `head` below the mark (central holds events the edge never
+/// wrote) refuses the push. A refused push writes nothing.
+pub fn apply_events(tx: &mut dyn Tx, warehouse: &WarehouseCode, events: &[EdgeEvent], head: Option<u64>, now_ms: i64) -> Result<PushAck, SyncError> {
+    let held = commands::lock_high_water(tx, warehouse)?;
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    let first_new = plan_push(held, head, &seqs)?;
+    let mut high_water = held;
     let mut batch = Batch { known_skus: Default::default(), backorders: None };
     let mut applied = 0;
-    for event in events {
-        if event.seq <= high_water {
-            continue;
-        }
-        if event.seq != high_water + 1 {
-            // The whole push rolls back: what central holds is the mark it started from.
-            return Err(SyncError::Gap { high_water: held, first: event.seq });
-        }
+    for event in &events[first_new..] {
         match apply_one(tx, &mut batch, warehouse, event, now_ms) {
             Ok(()) => {}
             Err(Outcome::Rejected(reason)) => {
@@ -119,6 +117,9 @@ pub fn apply_events(tx: &mut dyn Tx, warehouse: &WarehouseCode, events: &[EdgeEv
 fn apply_one(tx: &mut dyn Tx, batch: &mut Batch, warehouse: &WarehouseCode, event: &EdgeEvent, now_ms: i64) -> Result<(), Outcome> {
     let source = format!("edge:{warehouse}#{}", event.seq);
     let from = flow::EdgeSource { warehouse, reference: &source, now_ms };
+    if let Err(error) = event.kind.check_text() {
+        return Err(Outcome::Rejected(error.to_string()));
+    }
     let order_step = |tx: &mut dyn Tx, id: u64, ev: OrderEvent, cause: &str, shipping: Option<(&str, &str)>| {
         flow::edge_step(tx, &from, id, &ev, cause, shipping).map(|_| ()).map_err(Outcome::from)
     };

@@ -1,19 +1,25 @@
 //! The edge sync endpoints: push events up, long-poll commands down, and lag for HQ.
 
-use super::{commands, events, EdgeSyncRow, RejectedEvent, SyncError};
-use crate::auth::{Edge, Reader};
+use super::rebase::{self, Rebase, Rebased};
+use super::{commands, events, stream_problems, EdgeSyncRow, PushWatch, RejectedEvent, SyncError, REJECT_WINDOW_MS};
+use crate::auth::{Admin, Edge, Reader};
+use crate::http::check_text;
+use crate::http::keyed::{keyed_write, Keyed};
 use crate::db::DbError;
 use crate::http::error::ApiError;
 use crate::startup::AppState;
 use crate::warehouses::store::code;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tote_shared::openapi as doc;
-use tote_shared::runtime::http::{Json, Query};
+use tote_shared::runtime::http::{Json, Path, Query};
 use tote_shared::runtime::system::now_ms;
 use tote_shared::sync::{PullResponse, PushAck, PushBatch, MAX_PULL_BATCH, MAX_PULL_WAIT_MS, MAX_PUSH_BATCH};
+use tote_shared::WarehouseCode;
 
 #[utoipa::path(post, path = "/api/v1/sync/events", request_body = PushBatch, security(("edge" = [])),
     responses((status = 200, body = PushAck), doc::JsonBody, doc::Unauthorized,
@@ -30,11 +36,52 @@ pub async fn push_events(Edge(warehouse): Edge, State(state): State<AppState>, J
     if batch.events.windows(2).any(|w| w[1].seq <= w[0].seq) {
         return Err(ApiError::unprocessable("unordered-batch", "events must be in strictly increasing seq order"));
     }
-    let events = batch.events;
+    // The database counts in i64: a larger number would be stored as a negative one.
+    if batch.head.into_iter().chain(batch.events.last().map(|e| e.seq)).any(|seq| i64::try_from(seq).is_err()) {
+        return Err(ApiError::BadRequest(format!("sequence numbers must be at most {}", i64::MAX)));
+    }
+    let (events, head) = (batch.events, batch.head);
+    let resend_from = events.first().map(|e| e.seq);
     let now = now_ms();
-    let ack = state.write(move |tx| events::apply_events(tx, &warehouse, &events, now)).await?;
+    let wh = warehouse.clone();
+    let outcome = state.write(move |tx| events::apply_events(tx, &wh, &events, head, now)).await;
+    let ack = match outcome {
+        Ok(ack) => ack,
+        Err(refused) if refused.is_refusal() => {
+            // Remembered, so a stuck stream shows on /health and /metrics; the push itself
+            // wrote nothing.
+            let why = refused.to_string();
+            tracing::warn!(%warehouse, ?head, ?resend_from, reason = %why, "edge push refused");
+            state.telemetry.watch_push(&warehouse, |pushes| pushes.refused(head, resend_from, why, now));
+            return Err(refused.into());
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if ack.applied > 0 {
+        state.telemetry.watch_push(&warehouse, |pushes| pushes.flowing(head));
+    } else if head.is_some() {
+        state.telemetry.watch_push(&warehouse, |pushes| pushes.edge_head = head);
+    }
     state.telemetry.events_applied.fetch_add(ack.applied, Ordering::Relaxed);
     Ok(Json(ack))
+}
+
+/// Sets an edge's event stream mark by hand, with an audit entry and a journal event in the
+/// same transaction (see `rebase`): how HQ recovers a stream refused as `sync-ahead` (central
+/// holds events the edge never wrote) or stuck on a gap the edge cannot fill. Admin only.
+#[utoipa::path(post, path = "/api/v1/sync/streams/{warehouse}/rebase", params(("warehouse" = String, Path)), request_body = Rebase,
+    responses((status = 200, body = Rebased), (status = 409, description = "high-water-moved: the stream's mark is no longer expected_high_water"), (status = 404)), tag = "sync")]
+pub async fn rebase(_: Admin, State(state): State<AppState>, Path(warehouse): Path<WarehouseCode>, key: Keyed, Json(request): Json<Rebase>) -> Result<Response, ApiError> {
+    check_text("reason", &request.reason, 500)?;
+    let keyed = key.fingerprint(&request)?;
+    let now = now_ms();
+    let seen = state.telemetry.push_watches().remove(warehouse.as_str()).unwrap_or_default();
+    let wh = warehouse.clone();
+    let response = keyed_write(&state, keyed, StatusCode::OK, move |tx| rebase::rebase(tx, &wh, &request, &seen, "admin", now)).await?;
+    if response.status().is_success() {
+        state.telemetry.watch_push(&warehouse, |pushes| pushes.flowing(None));
+    }
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -87,6 +134,11 @@ pub async fn pull_commands(Edge(warehouse): Edge, State(state): State<AppState>,
 pub struct EdgeLag {
     #[serde(flatten)]
     pub stream: EdgeSyncRow,
+    /// What central saw of the edge's pushes since it started: its head, refused pushes.
+    #[serde(flatten)]
+    pub pushes: PushWatch,
+    /// What needs HQ's attention (empty while the stream flows).
+    pub problems: Vec<String>,
     /// The edge's command cursor at its last pull (since central started).
     pub commands_pulled_after: Option<u64>,
     pub last_pull_ms: Option<i64>,
@@ -100,23 +152,19 @@ pub async fn status(_: Reader, State(state): State<AppState>) -> Result<Json<Vec
 }
 
 pub async fn edge_lags(state: &AppState) -> Result<Vec<EdgeLag>, ApiError> {
-    let rows = state
-        .db
-        .read(|tx| -> Result<Vec<EdgeSyncRow>, DbError> {
-            commands::status(tx)?
-                .into_iter()
-                .map(|(warehouse, events_high_water, last_push_ms, commands_latest_seq, rejected_events)| {
-                    Ok(EdgeSyncRow { warehouse: code(&warehouse)?, events_high_water, last_push_ms, commands_latest_seq, rejected_events })
-                })
-                .collect()
-        })
-        .await?;
+    let recent_since_ms = now_ms() - REJECT_WINDOW_MS;
+    let rows = state.db.read(move |tx| -> Result<Vec<EdgeSyncRow>, DbError> { commands::status(tx, recent_since_ms) }).await?;
     let pulls = state.telemetry.pulls();
+    let mut pushes = state.telemetry.push_watches();
+    let now = now_ms();
     Ok(rows
         .into_iter()
         .map(|stream| {
             let pull = pulls.get(stream.warehouse.as_str()).copied();
+            let pushes = pushes.remove(stream.warehouse.as_str()).unwrap_or_default();
             EdgeLag {
+                problems: stream_problems(&stream, &pushes, now),
+                pushes,
                 commands_pulled_after: pull.map(|p| p.0),
                 last_pull_ms: pull.map(|p| p.1),
                 commands_pending: pull.map(|p| stream.commands_latest_seq.saturating_sub(p.0)),

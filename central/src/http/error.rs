@@ -24,12 +24,20 @@ pub enum ApiError {
     /// 404
     #[error("{0} not found")]
     NotFound(String),
-    /// 409: the request conflicts with current state (stock, duplicates, sync gaps).
+    /// 409: the request conflicts with current state (stock, duplicates).
     #[error("{detail}")]
-    Conflict { slug: &'static str, detail: String, high_water: Option<u64> },
+    Conflict { slug: &'static str, detail: String },
+    /// 409 from the edge stream rule, with the numbers the edge or HQ acts on as extensions
+    /// (`high_water`, `expected_seq`, `edge_head`).
+    #[error("{detail}")]
+    SyncConflict { slug: &'static str, detail: String, numbers: Vec<(&'static str, u64)> },
     /// 422: well-formed but not acceptable (unknown SKU, forbidden transition, key reuse).
     #[error("{detail}")]
     Unprocessable { slug: &'static str, detail: String },
+    /// 422 `invalid-field` with `field`: free text that is blank, too long, or carries a
+    /// control or bidirectional formatting character.
+    #[error("{0}")]
+    InvalidField(#[from] tote_shared::text::TextError),
     /// 502: a payment channel failed or gave an answer we could not verify.
     #[error("{0}")]
     BadGateway(String),
@@ -61,7 +69,7 @@ impl From<CatalogError> for ApiError {
         let detail = error.to_string();
         match error {
             CatalogError::NotFound(what) => ApiError::NotFound(what),
-            CatalogError::Duplicate(_) => ApiError::Conflict { slug: "duplicate", detail, high_water: None },
+            CatalogError::Duplicate(_) => ApiError::Conflict { slug: "duplicate", detail },
             CatalogError::Db(e) => e.into(),
         }
     }
@@ -71,7 +79,8 @@ impl From<WarehouseError> for ApiError {
     fn from(error: WarehouseError) -> Self {
         let detail = error.to_string();
         match error {
-            WarehouseError::Duplicate(_) => ApiError::Conflict { slug: "duplicate", detail, high_water: None },
+            WarehouseError::Duplicate(_) => ApiError::Conflict { slug: "duplicate", detail },
+            WarehouseError::NotFound(code) => ApiError::NotFound(format!("warehouse {code}")),
             WarehouseError::Db(e) => e.into(),
         }
     }
@@ -83,9 +92,9 @@ impl From<OrdersError> for ApiError {
         match error {
             OrdersError::NotFound(what) => ApiError::NotFound(what),
             OrdersError::UnknownSku(_) => ApiError::unprocessable("unknown-sku", detail),
-            OrdersError::InsufficientStock(_) => ApiError::Conflict { slug: "insufficient-stock", detail, high_water: None },
+            OrdersError::InsufficientStock(_) => ApiError::Conflict { slug: "insufficient-stock", detail },
             OrdersError::Transition(_) => ApiError::unprocessable("order-state", detail),
-            OrdersError::Stock(_) => ApiError::Conflict { slug: "stock-rule", detail, high_water: None },
+            OrdersError::Stock(_) => ApiError::Conflict { slug: "stock-rule", detail },
             OrdersError::Invalid(_) => ApiError::unprocessable("invalid", detail),
             OrdersError::Db(e) => e.into(),
         }
@@ -96,7 +105,14 @@ impl From<SyncError> for ApiError {
     fn from(error: SyncError) -> Self {
         let detail = error.to_string();
         match error {
-            SyncError::Gap { high_water, .. } => ApiError::Conflict { slug: "sync-gap", detail, high_water: Some(high_water) },
+            SyncError::Gap { high_water, .. } => {
+                ApiError::SyncConflict { slug: "sync-gap", detail, numbers: vec![("high_water", high_water), ("expected_seq", high_water + 1)] }
+            }
+            SyncError::Ahead { high_water, head } => {
+                ApiError::SyncConflict { slug: "sync-ahead", detail, numbers: vec![("high_water", high_water), ("edge_head", head)] }
+            }
+            SyncError::Moved { actual, .. } => ApiError::SyncConflict { slug: "high-water-moved", detail, numbers: vec![("high_water", actual)] },
+            SyncError::Invalid(_) => ApiError::unprocessable("invalid-sync", detail),
             SyncError::UnknownWarehouse(w) => ApiError::NotFound(format!("warehouse {w}")),
             SyncError::Db(e) => e.into(),
         }
@@ -131,15 +147,15 @@ impl IntoResponse for ApiError {
             }
             ApiError::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed", detail),
             ApiError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail),
-            ApiError::Conflict { slug, high_water, .. } => {
-                let p = Problem::new(StatusCode::CONFLICT, slug, "Conflict with current state", detail);
-                match high_water {
-                    Some(hw) => p.with("high_water", hw.into()),
-                    None => p,
-                }
+            ApiError::Conflict { slug, .. } => Problem::new(StatusCode::CONFLICT, slug, "Conflict with current state", detail),
+            ApiError::SyncConflict { slug, numbers, .. } => {
+                numbers.into_iter().fold(Problem::new(StatusCode::CONFLICT, slug, "Conflict with the edge's event stream", detail), |p, (name, n)| p.with(name, n.into()))
             }
             ApiError::Unprocessable { slug, .. } => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, slug, "Request cannot be processed", detail)
+            }
+            ApiError::InvalidField(error) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "A text field is not acceptable", detail).with("field", error.field().into())
             }
             ApiError::BadGateway(_) => {
                 tracing::warn!(error = %detail, "payment channel failed");

@@ -8,10 +8,11 @@ pub mod openapi;
 pub mod ops;
 
 use crate::startup::AppState;
-use crate::{analytics, catalog, edge_sync, inventory, journal, orders, payment, warehouses};
+use crate::{analytics, audit, catalog, edge_sync, inventory, journal, orders, payment, warehouses};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
+use tote_shared::runtime::http::{harden, Realm};
 use tower::limit::GlobalConcurrencyLimitLayer;
 
 /// Sync pushes carry up to `MAX_PUSH_BATCH` events, so they get a larger body limit.
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/skus", post(catalog::http::create_sku))
         .route("/api/v1/skus/{sku}", get(inventory::http::sku_detail))
         .route("/api/v1/warehouses", post(warehouses::http::create).get(warehouses::http::list))
+        .route("/api/v1/warehouses/{code}/edge-token", post(warehouses::http::replace_token))
         .route("/api/v1/inventory/{sku}", get(inventory::http::levels))
         .route("/api/v1/inventory/{sku}/ledger", get(inventory::http::ledger))
         .route("/api/v1/orders", post(orders::http::create))
@@ -53,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sync/commands", get(edge_sync::http::pull_commands))
         .route("/api/v1/sync/status", get(edge_sync::http::status))
         .route("/api/v1/sync/rejects", get(edge_sync::http::rejects))
+        .route("/api/v1/sync/streams/{warehouse}/rebase", post(edge_sync::http::rebase))
+        .route("/api/v1/audit", get(audit::http::list))
         .route("/api/v1/events", get(journal::http::list))
         .route("/api/v1/analytics/sales/{sku}", get(analytics::http::sales))
         .route("/health", get(ops::health))
@@ -62,14 +66,17 @@ pub fn router(state: AppState) -> Router {
         .merge(notify)
         .fallback(tote_shared::runtime::http::not_found)
         .layer(GlobalConcurrencyLimitLayer::new(settings.max_in_flight))
+        .layer(axum::middleware::from_fn_with_state(Realm("tote-central"), harden))
         .with_state(state)
 }
 
-/// Rejects free text that is blank or longer than `max` characters. The length counted is
-/// the text's as sent (what is stored), so it is the `maxLength` the OpenAPI document states.
+/// Rejects free text that is empty, longer than `max` characters, or carries a character
+/// `tote_shared::text` forbids (control, bidirectional override …): a 422 naming the field.
 pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), error::ApiError> {
-    if value.trim().is_empty() || value.chars().count() > max {
-        return Err(error::ApiError::unprocessable("invalid-field", format!("{field} must have 1 to {max} characters")));
-    }
-    Ok(())
+    Ok(tote_shared::text::check(field, value, max)?)
+}
+
+/// The character rule alone, for optional text that may be empty (a postcode).
+pub fn check_text_chars(field: &str, value: &str) -> Result<(), error::ApiError> {
+    Ok(tote_shared::text::check_chars(field, value)?)
 }

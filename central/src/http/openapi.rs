@@ -4,7 +4,7 @@
 //! (an address needs a known city unless it brings coordinates).
 
 use crate::startup::AppState;
-use crate::{analytics, catalog, edge_sync, inventory, journal, orders, payment, warehouses};
+use crate::{analytics, audit, catalog, edge_sync, inventory, journal, orders, payment, warehouses};
 use axum::extract::State;
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
@@ -16,10 +16,10 @@ use utoipa::{Modify, OpenApi};
     info(title = "Tote HQ API", description = "Catalog, warehouses, inventory, orders, payments, edge sync and the business-event journal. Errors are RFC 9457 problem+json. Writes take an optional Idempotency-Key (required for orders and refunds): the same key with the same request replays the answer, with another request it is a 422. Bodies are JSON (application/json) and refuse unknown fields, except the sync protocol's, which tolerates them."),
     paths(
         catalog::http::create_spu, catalog::http::create_sku, inventory::http::sku_detail,
-        warehouses::http::create, warehouses::http::list,
+        warehouses::http::create, warehouses::http::list, warehouses::http::replace_token,
         inventory::http::levels, inventory::http::ledger,
         orders::http::create, orders::http::get, orders::http::history, orders::http::pay, orders::http::cancel,
-        edge_sync::http::push_events, edge_sync::http::pull_commands, edge_sync::http::status, edge_sync::http::rejects,
+        edge_sync::http::push_events, edge_sync::http::pull_commands, edge_sync::http::status, edge_sync::http::rejects, edge_sync::http::rebase, audit::http::list,
         journal::http::list, analytics::http::sales,
         payment::http::start, payment::http::for_order, payment::http::get, payment::http::review, payment::http::refund, payment::http::refunds,
         payment::http::risk_rules, payment::http::set_risk_rules, payment::http::risk_decisions, payment::http::invoices, payment::http::invoice_export,
@@ -29,7 +29,7 @@ use utoipa::{Modify, OpenApi};
         tote_shared::openapi::ProblemSchema, tote_shared::openapi::Text32,
         catalog::Spu, catalog::SkuRecord, warehouses::WarehouseRecord, inventory::StockRow, inventory::LedgerEntry,
         orders::OrderRecord, orders::OrderHistoryEntry, edge_sync::EdgeSyncRow, catalog::http::NewSku, inventory::http::SkuDetail,
-        warehouses::http::NewWarehouseRequest, orders::http::NewOrder, edge_sync::http::EdgeLag, edge_sync::RejectedEvent,
+        warehouses::http::NewWarehouseRequest, warehouses::http::NewEdgeToken, warehouses::http::EdgeTokenReplaced, orders::http::NewOrder, edge_sync::http::EdgeLag, edge_sync::PushWatch, edge_sync::RejectedEvent, edge_sync::rebase::Rebase, edge_sync::rebase::Rebased, audit::AuditEntry,
         journal::http::EventPage, journal::JournalEntry, journal::BusinessEvent, analytics::store::SalesDay,
         payment::Payment, payment::PaymentState, payment::RefundLine, payment::store::Refund, payment::store::RefundState,
         payment::channel::PayMethod, payment::http::NewPayment, payment::http::Review, payment::http::NewRefund, payment::http::RefundLineRequest, payment::http::Payer, payment::store::RiskDecisionRow,

@@ -1,6 +1,7 @@
 //! Operations endpoints: liveness and Prometheus metrics (including sync lag per edge).
 
 use super::error::ApiError;
+use crate::auth::MetricsScraper;
 use crate::db::DbError;
 use crate::edge_sync::http::edge_lags;
 use crate::startup::AppState;
@@ -14,13 +15,23 @@ use tote_shared::runtime::http::Json;
 use tote_shared::runtime::metrics::MetricsText;
 use tote_shared::runtime::system::now_ms;
 
+/// Liveness, and what needs HQ's attention: `degraded` names each edge stream that is refused
+/// (a gap, or central ahead of its edge), keeps events aside, or lags — with why. Still 200:
+/// central serves, so a load balancer must not take it out over one warehouse's stream.
 pub async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     // A read proves the database answers; the writer is exercised by real traffic.
     state.db.read(|tx| -> Result<_, DbError> { journal::store::head(tx) }).await?;
-    Ok(Json(json!({"status": "ok", "service": "tote-central", "version": env!("CARGO_PKG_VERSION")})))
+    let streams: Vec<serde_json::Value> = edge_lags(&state)
+        .await?
+        .iter()
+        .filter(|lag| !lag.problems.is_empty())
+        .map(|lag| json!({"warehouse": lag.stream.warehouse, "problems": lag.problems}))
+        .collect();
+    let status = if streams.is_empty() { "ok" } else { "degraded" };
+    Ok(Json(json!({"status": status, "service": "tote-central", "version": env!("CARGO_PKG_VERSION"), "edge_streams": streams})))
 }
 
-pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+pub async fn metrics(_: MetricsScraper, State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let (orders_by_state, ledger_entries, (journal_last, journal_waiting), consumers) = state
         .db
         .read(|tx| -> Result<_, DbError> {
@@ -53,6 +64,14 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     let mut pull_age = Vec::new();
     let mut pending = Vec::new();
     let mut rejected = Vec::new();
+    let (mut degraded, mut refused, mut behind, mut rejected_recent) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for lag in &lags {
+        let l = label(lag.stream.warehouse.as_str());
+        degraded.push((l.clone(), if lag.problems.is_empty() { 0.0 } else { 1.0 }));
+        refused.push((l.clone(), lag.pushes.refused_pushes as f64));
+        behind.push((l.clone(), lag.pushes.edge_head.map_or(0, |head| head.saturating_sub(lag.stream.events_high_water)) as f64));
+        rejected_recent.push((l, lag.stream.rejected_last_hour as f64));
+    }
     for lag in &lags {
         let l = label(lag.stream.warehouse.as_str());
         hw.push((l.clone(), lag.stream.events_high_water as f64));
@@ -66,6 +85,10 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     text.gauge("tote_central_sync_seconds_since_pull", "Seconds since the edge last polled for commands (it long-polls, so a live edge stays low)", &view(&pull_age));
     text.gauge("tote_central_sync_commands_pending", "Commands queued for the edge beyond its last pull cursor", &view(&pending));
     text.gauge("tote_central_sync_rejected_events", "Edge events kept aside because no order could take them", &view(&rejected));
+    text.gauge("tote_central_sync_rejected_events_last_hour", "Edge events kept aside within the last hour", &view(&rejected_recent));
+    text.gauge("tote_central_sync_refused_pushes", "Pushes refused (gap, or central ahead of the edge) since the last one that applied events", &view(&refused));
+    text.gauge("tote_central_sync_events_behind", "Events the edge said it had written that central does not hold (at its last push)", &view(&behind));
+    text.gauge("tote_central_sync_stream_degraded", "1 while the edge's stream needs HQ's attention (see /health)", &view(&degraded));
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text.finish()))
 }
 

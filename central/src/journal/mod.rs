@@ -62,6 +62,9 @@ pub enum BusinessEvent {
     /// The channel paid the refund back.
     RefundSucceeded { refund_id: u64, payment_id: u64, order_id: u64, channel: String, amount: i64 },
     RefundFailed { refund_id: u64, payment_id: u64, order_id: u64, channel: String, amount: i64 },
+    /// HQ set an edge's event stream mark by hand (a stream central held ahead of its edge, or
+    /// one the edge can no longer resend): events from `to_high_water + 1` on are taken next.
+    EdgeStreamRebased { warehouse: WarehouseCode, from_high_water: u64, to_high_water: u64 },
 }
 
 impl BusinessEvent {
@@ -90,6 +93,7 @@ impl BusinessEvent {
             BusinessEvent::RefundRequested { .. } => "refund_requested",
             BusinessEvent::RefundSucceeded { .. } => "refund_succeeded",
             BusinessEvent::RefundFailed { .. } => "refund_failed",
+            BusinessEvent::EdgeStreamRebased { .. } => "edge_stream_rebased",
         }
     }
 
@@ -99,7 +103,7 @@ impl BusinessEvent {
         match self {
             E::SpuCreated { spu_id } => format!("spu:{spu_id}"),
             E::SkuCreated { sku, .. } | E::StockReceived { sku, .. } | E::StockAdjusted { sku, .. } => format!("sku:{sku}"),
-            E::WarehouseCreated { warehouse } => format!("warehouse:{warehouse}"),
+            E::WarehouseCreated { warehouse } | E::EdgeStreamRebased { warehouse, .. } => format!("warehouse:{warehouse}"),
             E::OrderCreated { order_id, .. }
             | E::OrderPaid { order_id, .. }
             | E::OrderCancelling { order_id, .. }

@@ -3,7 +3,7 @@
 
 use super::{flow, store, CreateOrder, OrderHistoryEntry, OrderRecord, OrdersError};
 use crate::auth::{Admin, Reader};
-use crate::http::check_text;
+use crate::http::{check_text, check_text_chars};
 use crate::http::error::ApiError;
 use crate::http::keyed::{key_reused, keyed_write, render, Keyed};
 use super::intake::Reply;
@@ -90,6 +90,7 @@ fn validate(order: &NewOrder, max_lines: usize) -> Result<(), ApiError> {
     if order.ship_to.postcode.chars().count() > 20 {
         return Err(ApiError::unprocessable("invalid-field", "ship_to.postcode must have at most 20 characters"));
     }
+    check_text_chars("ship_to.postcode", &order.ship_to.postcode)?;
     Ok(())
 }
 

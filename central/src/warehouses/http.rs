@@ -12,7 +12,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tote_shared::geo::{city_point, GeoPoint};
 use tote_shared::openapi as doc;
-use tote_shared::runtime::http::Json;
+use tote_shared::runtime::http::{Json, Path};
 use tote_shared::runtime::system::now_ms;
 use tote_shared::WarehouseCode;
 
@@ -39,6 +39,9 @@ pub struct NewWarehouseRequest {
     responses((status = 201, body = WarehouseRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unavailable), tag = "warehouses")]
 pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Json(req): Json<NewWarehouseRequest>) -> Result<Response, ApiError> {
     check_text("name", &req.name, 200)?;
+    if let Some(city) = &req.city {
+        check_text("city", city, 100)?;
+    }
     let point = resolve_point(req.location, req.city.as_deref())?;
     // The edge sends it in an Authorization header: visible ASCII only.
     if !(24..=256).contains(&req.edge_token.len()) || !req.edge_token.bytes().all(|b| b.is_ascii_graphic()) {
@@ -66,4 +69,39 @@ pub fn resolve_point(location: Option<GeoPoint>, city: Option<&str>) -> Result<G
 #[utoipa::path(get, path = "/api/v1/warehouses", responses((status = 200, body = Vec<WarehouseRecord>), doc::Unauthorized, doc::Unavailable), tag = "warehouses")]
 pub async fn list(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<WarehouseRecord>>, ApiError> {
     Ok(Json(state.db.read(|tx| store::list(tx)).await?))
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEdgeToken {
+    /// The edge's new bearer token (24 to 256 characters); only its hash is stored.
+    pub edge_token: String,
+    /// Why (kept in the audit log): 1 to 500 characters.
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EdgeTokenReplaced {
+    pub warehouse: WarehouseCode,
+    /// The audit log entry written with it.
+    pub audit_id: u64,
+}
+
+/// Replaces a warehouse's edge credential: the old token is refused from the commit on (a
+/// leaked one, say — then re-base the stream if it was used). The edge needs the new one in
+/// `TOTE_EDGE__CENTRAL__TOKEN` and a restart. Admin only; audited.
+#[utoipa::path(post, path = "/api/v1/warehouses/{code}/edge-token", params(("code" = String, Path)), request_body = NewEdgeToken,
+    responses((status = 200, body = EdgeTokenReplaced), (status = 404)), tag = "warehouses")]
+pub async fn replace_token(_: Admin, State(state): State<AppState>, Path(code): Path<WarehouseCode>, key: Keyed, Json(req): Json<NewEdgeToken>) -> Result<Response, ApiError> {
+    if !(24..=256).contains(&req.edge_token.len()) {
+        return Err(ApiError::unprocessable("weak-token", "edge_token must have 24 to 256 characters"));
+    }
+    check_text("reason", &req.reason, 500)?;
+    let request = key.fingerprint(&req)?;
+    let (hash, reason, now) = (hash_token(&req.edge_token), req.reason, now_ms());
+    keyed_write(&state, request, StatusCode::OK, move |tx| {
+        let audit_id = store::replace_token(tx, &code, &hash, &reason, "admin", now)?;
+        Ok::<_, super::WarehouseError>(EdgeTokenReplaced { warehouse: code.clone(), audit_id })
+    })
+    .await
 }

@@ -31,6 +31,9 @@ pub enum WarehouseError {
     /// 409
     #[error("warehouse {0} (or its edge token) already exists")]
     Duplicate(String),
+    /// 404
+    #[error("warehouse {0} not found")]
+    NotFound(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }

@@ -1,6 +1,7 @@
 //! The `warehouse` table.
 
 use super::{NewWarehouse, WarehouseError, WarehouseRecord};
+use crate::audit;
 use crate::catalog;
 use crate::db::{DbError, DbResult, Tx};
 use crate::edge_sync::commands;
@@ -23,6 +24,19 @@ pub fn create(tx: &mut dyn Tx, w: &NewWarehouse, now_ms: i64) -> Result<Warehous
     }
     journal::store::append(tx, &BusinessEvent::WarehouseCreated { warehouse: w.code.clone() }, now_ms)?;
     Ok(WarehouseRecord { code: w.code.clone(), name: w.name.clone(), location: w.point })
+}
+
+/// Replaces a warehouse's edge credential (the old one stops working at commit), with its
+/// audit entry (the reason, never the secret) in the same transaction; returns the entry's id.
+pub fn replace_token(tx: &mut dyn Tx, warehouse: &WarehouseCode, token_hash: &str, reason: &str, actor: &str, now_ms: i64) -> Result<u64, WarehouseError> {
+    let changed = tx
+        .execute("UPDATE warehouse SET token_hash = ?2 WHERE code = ?1", &params![warehouse.as_str(), token_hash])
+        .map_err(|e| if e.is_unique_violation() { WarehouseError::Duplicate(warehouse.to_string()) } else { WarehouseError::Db(e) })?;
+    if changed == 0 {
+        return Err(WarehouseError::NotFound(warehouse.to_string()));
+    }
+    let detail = serde_json::json!({ "reason": reason });
+    Ok(audit::store::append(tx, now_ms, actor, "edge_token_replaced", &format!("warehouse:{warehouse}"), &detail)?)
 }
 
 pub fn list(tx: &mut dyn Tx) -> DbResult<Vec<WarehouseRecord>> {

@@ -36,6 +36,10 @@ pub enum ApiError {
     /// 422: the Idempotency-Key already answered a different request; nothing was changed.
     #[error("{0}")]
     IdempotencyKeyReused(String),
+    /// 422 `invalid-field` with `field`: free text that is blank, too long, or carries a
+    /// control or bidirectional formatting character.
+    #[error("{0}")]
+    InvalidField(#[from] tote_shared::text::TextError),
     /// 500: logged once; the client gets a generic message.
     #[error("internal error: {0}")]
     Internal(String),
@@ -78,6 +82,9 @@ impl IntoResponse for ApiError {
             ApiError::Unprocessable(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Request cannot be processed", detail),
             ApiError::IdempotencyKeyReused(_) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency-Key reused for a different request", detail)
+            }
+            ApiError::InvalidField(error) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "A text field is not acceptable", detail).with("field", json!(error.field()))
             }
             ApiError::Internal(_) => {
                 tracing::error!(error = %detail, "internal error");

@@ -14,6 +14,8 @@ use tote_shared::vda5050::{Action, BlockingType};
 #[derive(Debug, Serialize)]
 pub struct FleetView {
     pub broker: String,
+    /// The embedded broker's MQTT-over-TLS listener, if any.
+    pub broker_tls: Option<String>,
     pub robots: Vec<Robot>,
     pub messages_accepted: u64,
     pub messages_rejected: BTreeMap<&'static str, u64>,
@@ -32,6 +34,7 @@ pub async fn fleet(State(state): State<AppState>) -> Json<FleetView> {
 fn view(state: &AppState) -> FleetView {
     FleetView {
         broker: state.mqtt_broker.clone(),
+        broker_tls: state.mqtt_broker_tls.clone(),
         robots: state.fleet.robots(),
         messages_accepted: state.fleet.accepted.load(Ordering::Relaxed),
         messages_rejected: state.fleet.rejected().into_iter().map(|(r, n)| (r.as_str(), n)).collect(),
@@ -41,8 +44,10 @@ fn view(state: &AppState) -> FleetView {
 }
 
 /// The live floor page (SVG, updated from `stream`).
-pub async fn floor_page() -> axum::response::Html<&'static str> {
-    axum::response::Html(include_str!("floor.html"))
+pub async fn floor_page() -> axum::response::Response {
+    const FLOOR: &str = include_str!("floor.html");
+    static CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| tote_shared::runtime::http::page_csp(FLOOR));
+    super::page(FLOOR, &CSP)
 }
 
 /// Server-sent events: the fleet view twice a second, for the floor page.
@@ -101,5 +106,9 @@ pub async fn instant_action(
     let action_id = format!("edge-{}-{:08x}", tote_shared::runtime::system::now_ms(), rand::random::<u32>());
     let action = Action { action_type: action_type.into(), action_id: action_id.clone(), action_description: None, blocking_type: BlockingType::Hard, action_parameters: None };
     state.robots.instant_actions(&manufacturer, &serial, vec![action]).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    if action_type == "cancelOrder" {
+        // The supervisor dealt with an order someone else gave it: the edge takes it from here.
+        state.fleet.adopt_order(&manufacturer, &serial);
+    }
     Ok((axum::http::StatusCode::ACCEPTED, Json(InstantSent { action_id, action_type })))
 }

@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod ops;
 pub mod orders;
 pub mod picking;
+pub mod robots;
 pub mod session;
 pub mod stations;
 pub mod stock;
@@ -24,7 +25,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use error::ApiError;
 use serde::Serialize;
-use tote_shared::runtime::http::Json;
+use tote_shared::runtime::http::{harden, page_csp, Json, Realm};
 use tote_shared::runtime::idempotency::{request_key, RequestKey};
 use tower::limit::GlobalConcurrencyLimitLayer;
 
@@ -64,11 +65,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/stations", get(stations::stations))
         .route("/api/v1/stations/{name}", get(stations::station))
         .route("/api/v1/fleet/{manufacturer}/{serial}/instant-actions", post(fleet::instant_action))
+        .route("/api/v1/fleet/{manufacturer}/{serial}/mqtt-login", post(robots::issue_robot).delete(robots::revoke_robot))
+        .route("/api/v1/mqtt/observers/{name}", post(robots::issue_observer).delete(robots::revoke_observer))
+        .route("/api/v1/mqtt/logins", get(robots::logins))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .fallback(tote_shared::runtime::http::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::guard))
         .layer(axum::middleware::from_fn(server_timing))
+        .layer(axum::middleware::from_fn_with_state(Realm("tote-edge"), harden))
         .layer(DefaultBodyLimit::max(http.max_body_bytes))
         .layer(GlobalConcurrencyLimitLayer::new(http.max_in_flight))
         .with_state(state)
@@ -104,6 +109,22 @@ impl Idempotency {
     }
 }
 
+/// Free text that must be there (a name, a supplier): 1 to `max` characters, none that
+/// `tote_shared::text` forbids; else a 422 naming the field.
+pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    Ok(tote_shared::text::check(field, value, max)?)
+}
+
+/// Optional free text (a reason): at most `max` characters, none that `tote_shared::text`
+/// forbids.
+pub fn check_optional_text(field: &str, value: Option<&str>, max: usize) -> Result<(), ApiError> {
+    let Some(value) = value else { return Ok(()) };
+    if value.chars().count() > max {
+        return Err(tote_shared::text::TextError::Length { field: field.to_owned(), max }.into());
+    }
+    Ok(tote_shared::text::check_chars(field, value)?)
+}
+
 /// Renders a write's answer; a replayed one is marked so clients can tell.
 pub fn answer(status: StatusCode, answer: crate::store::Answer) -> Response {
     let (value, replayed) = match answer {
@@ -115,11 +136,23 @@ pub fn answer(status: StatusCode, answer: crate::store::Answer) -> Response {
     response
 }
 
+const HANDHELD: &str = include_str!("handheld.html");
+
 /// The handheld pages: one self-contained page (no build step, no assets), served by the edge
-/// so it works while HQ is unreachable.
+/// so it works while HQ is unreachable. Its Content-Security-Policy lets only its own inline
+/// script and style run (by hash) and only its own origin be called.
 pub async fn handheld_page() -> Response {
-    let mut response = axum::response::Html(include_str!("handheld.html")).into_response();
+    static CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| page_csp(HANDHELD));
+    page(HANDHELD, &CSP)
+}
+
+/// A self-contained page with its Content-Security-Policy (`harden` adds the other headers).
+pub fn page(html: &'static str, csp: &str) -> Response {
+    let mut response = axum::response::Html(html).into_response();
     response.headers_mut().insert("cache-control", HeaderValue::from_static("no-cache"));
+    if let Ok(csp) = HeaderValue::from_str(csp) {
+        response.headers_mut().insert(axum::http::header::CONTENT_SECURITY_POLICY, csp);
+    }
     response
 }
 

@@ -24,6 +24,9 @@ pub struct SyncStatus {
     pub last_push_ok_ms: Option<i64>,
     pub last_pull_ok_ms: Option<i64>,
     pub last_error: Option<String>,
+    /// Set while central refuses this edge's pushes because it holds events the edge never
+    /// wrote: HQ must re-base the stream.
+    pub central_ahead: Option<String>,
 }
 
 async fn sync_status_of(state: &AppState) -> Result<SyncStatus, ApiError> {
@@ -40,6 +43,7 @@ async fn sync_status_of(state: &AppState) -> Result<SyncStatus, ApiError> {
         last_push_ok_ms: at(h.last_push_ok_ms.load(Ordering::Relaxed)),
         last_pull_ok_ms: at(h.last_pull_ok_ms.load(Ordering::Relaxed)),
         last_error: h.last_error(),
+        central_ahead: h.central_ahead(),
     })
 }
 
@@ -50,10 +54,13 @@ pub async fn sync_status(State(state): State<AppState>) -> Result<Json<SyncStatu
 }
 
 /// Healthy means the edge can serve its floor; central being away is reported, not fatal.
+/// `degraded`: central refuses this edge's events (it holds events the edge never wrote), which
+/// only HQ can resolve; the floor still works.
 pub async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let sync = sync_status_of(&state).await?;
     Ok(Json(serde_json::json!({
-        "status": "ok",
+        "status": if sync.central_ahead.is_some() { "degraded" } else { "ok" },
+        "central_ahead": sync.central_ahead,
         "service": "tote-edge",
         "warehouse": sync.warehouse,
         "central_reachable": sync.central_reachable,
@@ -73,6 +80,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         .gauge("tote_edge_sync_seconds_since_push", "Seconds since the last successful push (a stalled sync grows)", &[("", age(s.last_push_ok_ms))])
         .gauge("tote_edge_sync_seconds_since_pull", "Seconds since the last successful pull", &[("", age(s.last_pull_ok_ms))])
         .gauge("tote_edge_central_reachable", "1 when the last sync call reached central", &[("", if s.central_reachable { 1.0 } else { 0.0 })])
+        .gauge("tote_edge_sync_central_ahead", "1 while central refuses our pushes because it holds events this edge never wrote", &[("", if s.central_ahead.is_some() { 1.0 } else { 0.0 })])
         .counter("tote_edge_sync_push_failures_total", "Failed pushes", &[("", h.push_failures.load(Ordering::Relaxed) as f64)])
         .counter("tote_edge_sync_pull_failures_total", "Failed pulls", &[("", h.pull_failures.load(Ordering::Relaxed) as f64)])
         .counter("tote_edge_sync_events_pushed_total", "Events central applied from this edge since start", &[("", h.events_pushed.load(Ordering::Relaxed) as f64)])
@@ -85,6 +93,24 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     let rejected: Vec<(String, f64)> = state.fleet.rejected().into_iter().map(|(r, n)| (format!("reason=\"{}\"", r.as_str()), n as f64)).collect();
     let rejected: Vec<(&str, f64)> = rejected.iter().map(|(l, v)| (l.as_str(), *v)).collect();
     text.counter("tote_edge_mqtt_messages_rejected_total", "Robot messages dropped, by reason", &rejected);
+    let foreign = robots.iter().filter(|r| r.foreign_order.is_some()).count();
+    text.gauge("tote_edge_robots_foreign_order", "Robots driving an order the edge did not send (out of service)", &[("", foreign as f64)]);
+    if let Some(gate) = &state.mqtt_gate {
+        let g = &gate.stats;
+        let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed) as f64;
+        text.gauge("tote_edge_mqtt_gate_clients", "Clients signed in to the embedded broker through the gate", &[("", n(&g.connected))])
+            .counter(
+                "tote_edge_mqtt_gate_refused_total",
+                "MQTT clients and requests the gate refused, by reason",
+                &[
+                    ("reason=\"sign_in\"", n(&g.refused_connects)),
+                    ("reason=\"publish\"", n(&g.denied_publishes)),
+                    ("reason=\"subscribe\"", n(&g.denied_subscriptions)),
+                    ("reason=\"malformed\"", n(&g.closed_malformed)),
+                    ("reason=\"revoked\"", n(&g.closed_revoked)),
+                ],
+            );
+    }
     let sign_in = &state.sign_in;
     text.counter("tote_edge_signin_pin_checks_total", "PINs compared with a worker's real hash (an attacker's tries)", &[("", sign_in.pin_checks.load(Ordering::Relaxed) as f64)])
         .counter("tote_edge_signin_decoy_hashes_total", "Decoy comparisons for unknown or locked workers (same time, same answer)", &[("", sign_in.decoy_hashes.load(Ordering::Relaxed) as f64)])

@@ -81,9 +81,7 @@ pub struct ShortRequest {
     responses((status = 200, body = crate::store::ScanOutcome), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "picking")]
 pub async fn short(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency, Json(body): Json<ShortRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
-    if body.reason.as_ref().is_some_and(|r| r.chars().count() > 200 || r.contains(['\n', '\r'])) {
-        return Err(ApiError::Unprocessable("reason: one line of at most 200 characters".into()));
-    }
+    super::check_optional_text("reason", body.reason.as_deref(), 200)?;
     let answer = answer(StatusCode::OK, state.store.short_pick(key, id, body.found, body.reason).await?);
     state.panels.refresh();
     Ok(answer)

@@ -137,11 +137,21 @@ pub async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) ->
     let minutes = state.settings.auth.session_minutes;
     let session = state.store.open_session(who.id.clone(), auth::sha256_hex(&token), now + minutes as i64 * 60_000).await?;
     tracing::info!(worker = %session.worker, "signed in");
-    let cookie = format!("{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", auth::COOKIE, minutes * 60);
+    let cookie = format!("{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}", auth::COOKIE, minutes * 60, secure(&state));
     let body = SignedIn { worker: session.worker, name: session.name, roles: session.roles, expires_ms: session.expires_ms, token };
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.to_string()))?);
     Ok(response)
+}
+
+/// The `Secure` attribute when the handhelds reach the edge over HTTPS: served by the edge
+/// itself (`http.tls`) or through a TLS-terminating proxy (`http.secure_cookies`).
+fn secure(state: &AppState) -> &'static str {
+    if state.settings.http.secure_cookies || state.settings.http.tls.is_some() {
+        "; Secure"
+    } else {
+        ""
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -172,7 +182,7 @@ pub async fn sign_out(State(state): State<AppState>, request: Request) -> Result
         state.store.close_session(auth::sha256_hex(&token)).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let expired = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", auth::COOKIE);
+    let expired = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}", auth::COOKIE, secure(&state));
     response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&expired).map_err(|e| ApiError::Internal(e.to_string()))?);
     Ok(response)
 }
@@ -214,9 +224,7 @@ pub async fn create_worker(State(state): State<AppState>, Extension(caller): Ext
     if !auth::valid_worker_id(&body.id) {
         return Err(ApiError::Unprocessable("worker id: 1 to 32 letters, digits, '.', '_' or '-'".into()));
     }
-    if body.name.trim().is_empty() || body.name.chars().count() > 80 {
-        return Err(ApiError::Unprocessable("name: 1 to 80 characters".into()));
-    }
+    super::check_text("name", &body.name, 80)?;
     if !auth::valid_pin(&body.pin) {
         return Err(ApiError::Unprocessable("PIN: 4 to 12 digits".into()));
     }

@@ -70,8 +70,8 @@ pub async fn receive(State(state): State<AppState>, idempotency: Idempotency, Js
         Some(_) => return Err(ApiError::Unprocessable("send exactly one of `scan`, `gtin` or `sku`".into())),
         None => (resolve_item(&state, body.gtin, body.sku).await?, body.lot, None),
     };
-    if body.delivery.as_ref().is_some_and(|d| d.is_empty() || d.chars().count() > 40) {
-        return Err(ApiError::Unprocessable("delivery: 1 to 40 characters".into()));
+    if let Some(delivery) = &body.delivery {
+        super::check_text("delivery", delivery, 40)?;
     }
     let receipt = Receipt { location: body.location, sku, qty: body.qty, lot, expiry, delivery: body.delivery };
     Ok(answer(StatusCode::CREATED, state.store.receive(key, receipt).await?))
@@ -185,8 +185,9 @@ pub async fn create_delivery(State(state): State<AppState>, idempotency: Idempot
     if !id_ok {
         return Err(ApiError::Unprocessable("id: 1 to 40 letters, digits, '-' or '_'".into()));
     }
-    if body.supplier.trim().is_empty() || body.supplier.chars().count() > 80 || body.lines.is_empty() || body.lines.len() > 500 {
-        return Err(ApiError::Unprocessable("supplier: 1 to 80 characters; lines: 1 to 500".into()));
+    super::check_text("supplier", &body.supplier, 80)?;
+    if body.lines.is_empty() || body.lines.len() > 500 {
+        return Err(ApiError::Unprocessable("lines: 1 to 500".into()));
     }
     let lines = body.lines.into_iter().map(|l| (l.sku.to_string(), l.qty.as_i64())).collect();
     Ok(answer(StatusCode::CREATED, state.store.create_delivery(key, body.id, body.supplier.trim().to_owned(), lines).await?))

@@ -72,9 +72,7 @@ pub async fn move_stock(
     Json(body): Json<MoveRequest>,
 ) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
-    if body.reason.as_ref().is_some_and(|r| r.len() > MAX_REASON) {
-        return Err(ApiError::Unprocessable(format!("reason: at most {MAX_REASON} characters")));
-    }
+    super::check_optional_text("reason", body.reason.as_deref(), MAX_REASON)?;
     let (sku, lot, _) = from_scan(&state, body.code.trim(), String::new()).await?;
     let m = Move {
         from: body.from.to_string(),

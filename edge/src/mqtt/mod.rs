@@ -3,8 +3,10 @@
 //! known robot, header matching the topic) and feeds the fleet; publishes `order` and
 //! `instantActions`. A bad message is logged and counted, never a crash.
 
+pub mod acl;
 #[cfg(feature = "embedded-broker")]
 pub mod broker;
+pub mod gate;
 
 use crate::fleet::{Fleet, Rejection};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
@@ -64,9 +66,13 @@ impl Publisher {
     }
 }
 
-/// The client for `host:port`; `run` must then drive its event loop.
-pub fn connect(host: &str, port: u16, client_id: String) -> (Publisher, Session) {
+/// The client for `host:port`, signing in with `login` if given; `run` must then drive its
+/// event loop.
+pub fn connect(host: &str, port: u16, client_id: String, login: Option<(String, String)>) -> (Publisher, Session) {
     let mut options = MqttOptions::new(client_id, host, port);
+    if let Some((username, password)) = login {
+        options.set_credentials(username, password);
+    }
     options.set_keep_alive(Duration::from_secs(5));
     options.set_max_packet_size(MAX_PAYLOAD_BYTES * 4, MAX_PAYLOAD_BYTES * 4);
     let (client, events) = AsyncClient::new(options, 1024);

@@ -16,6 +16,7 @@ mod requests;
 mod schema;
 mod stock;
 mod workers;
+mod mqtt_logins;
 
 pub use picking::{FulfilmentView, PickTaskView, ScanOutcome};
 pub use counts::{CountView, Tally};
@@ -24,6 +25,7 @@ pub use moves::{Move, MoveDone};
 pub use pods::{NewPod, PodRecord};
 pub use printing::PrintJob;
 pub use stock::{LocationRecord, StockRecord};
+pub use mqtt_logins::MqttLogin;
 pub use workers::{Credentials, NewWorker, PinAttempt, SessionWorker, WorkerRecord};
 
 use rusqlite::Connection;
@@ -296,6 +298,18 @@ impl EdgeStore {
 
     pub async fn counts(&self, state: Option<String>) -> StoreResult<Vec<CountView>> {
         self.readers.read(move |c| counts::list(c, state.as_deref())).await
+    }
+
+    pub async fn issue_mqtt_login(&self, login: MqttLogin) -> StoreResult<()> {
+        self.writer.write(move |c| mqtt_logins::issue(c, &login)).await
+    }
+
+    pub async fn revoke_mqtt_login(&self, username: String) -> StoreResult<bool> {
+        self.writer.write(move |c| mqtt_logins::revoke(c, &username)).await
+    }
+
+    pub async fn mqtt_logins(&self) -> StoreResult<Vec<MqttLogin>> {
+        self.readers.read(mqtt_logins::list).await
     }
 
     pub async fn create_worker(&self, worker: NewWorker) -> StoreResult<WorkerRecord> {

@@ -204,6 +204,20 @@ CREATE TABLE delivery_line (
 -- replaying the answer to a different question. Legacy rows, written before this column, hold
 -- '': they match any request, as every request with their key did when they were written.
 ALTER TABLE request_log ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';
+"#,
+    r#"
+-- Who may sign in to the embedded MQTT broker (crate::mqtt::gate): robots, each for its own
+-- topics, and read-only observers. The SHA-256 of the password only.
+CREATE TABLE mqtt_login (
+    username      TEXT PRIMARY KEY,
+    kind          TEXT NOT NULL CHECK (kind IN ('robot', 'observer')),
+    manufacturer  TEXT,
+    serial        TEXT,
+    secret_sha256 TEXT NOT NULL CHECK (length(secret_sha256) = 64),
+    issued_ms     INTEGER NOT NULL,
+    issued_by     TEXT NOT NULL,
+    CHECK ((kind = 'robot') = (manufacturer IS NOT NULL AND serial IS NOT NULL))
+) STRICT, WITHOUT ROWID;
 "#];
 
 /// A migrated in-memory database, for the store's unit tests.

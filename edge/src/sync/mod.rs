@@ -24,6 +24,10 @@ pub struct SyncHealth {
     pub commands_applied: AtomicU64,
     pub central_reachable: AtomicBool,
     pub last_error: Mutex<Option<String>>,
+    /// Set while central refuses our pushes because it holds events we never wrote (it is
+    /// ahead of this edge): only HQ can fix that, by re-basing the stream. Cleared by the next
+    /// accepted push.
+    pub central_ahead: Mutex<Option<String>>,
 }
 
 impl SyncHealth {
@@ -43,6 +47,16 @@ impl SyncHealth {
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().ok().and_then(|e| e.clone())
     }
+
+    pub fn central_ahead(&self) -> Option<String> {
+        self.central_ahead.lock().ok().and_then(|e| e.clone())
+    }
+
+    fn set_central_ahead(&self, why: Option<String>) {
+        if let Ok(mut ahead) = self.central_ahead.lock() {
+            *ahead = why;
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +65,9 @@ enum SyncError {
     Http(#[from] reqwest::Error),
     #[error("central answered {status}: {body}")]
     Rejected { status: u16, body: String },
+    /// Central holds events this edge never wrote: acknowledging its mark would drop ours.
+    #[error("central holds events up to {high_water} but this edge has written only {head}: HQ must re-base the stream (README, operations)")]
+    CentralAhead { high_water: u64, head: u64 },
     #[error("local store: {0}")]
     Store(#[from] crate::store::StoreError),
 }
@@ -65,10 +82,15 @@ pub struct SyncClient {
 
 impl SyncClient {
     pub fn new(settings: CentralSettings, warehouse: WarehouseCode, store: EdgeStore, health: Arc<SyncHealth>) -> anyhow::Result<Arc<SyncClient>> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(settings.request_timeout_ms))
-            .pool_max_idle_per_host(2)
-            .build()?;
+        let mut http = reqwest::Client::builder().connect_timeout(Duration::from_millis(settings.request_timeout_ms)).pool_max_idle_per_host(2);
+        if let Some(ca) = &settings.ca_file {
+            // A private CA: HQ's certificate must chain to it, and nothing else is trusted.
+            http = http.use_preconfigured_tls(tote_shared::runtime::tls::client_config(ca)?.as_ref().clone());
+        }
+        if settings.url.starts_with("http://") {
+            tracing::warn!(url = %settings.url, "sync with central is not encrypted: use an https:// URL outside a lab");
+        }
+        let http = http.build()?;
         Ok(Arc::new(SyncClient { http, settings, warehouse, store, health }))
     }
 
@@ -105,9 +127,12 @@ impl SyncClient {
             self.health.succeeded(&self.health.last_push_ok_ms);
             return Ok(false);
         }
+        // Read after the events, so it is at least the last of them: what this edge has
+        // written, which central must never be ahead of.
+        let head = self.store.counters().await?.outbox_seq;
         let sent = events.len();
         let last = events.last().map(|e| e.seq).unwrap_or(0);
-        let batch = PushBatch { warehouse: self.warehouse.clone(), events };
+        let batch = PushBatch { warehouse: self.warehouse.clone(), events, head: Some(head) };
         let response = self
             .http
             .post(self.url("/api/v1/sync/events"))
@@ -118,20 +143,37 @@ impl SyncClient {
             .await?;
         let status = response.status();
         if status == reqwest::StatusCode::CONFLICT {
-            // A gap: central holds less than we thought. Resend from its mark.
             let body: serde_json::Value = response.json().await.unwrap_or_default();
-            if let Some(high_water) = body.get("high_water").and_then(|v| v.as_u64()) {
-                tracing::error!(high_water, "central reports a sync gap; resending from its mark");
-                self.store.ack(high_water).await?;
-                return Ok(true);
+            match body.get("high_water").and_then(|v| v.as_u64()) {
+                // Central holds more than we ever wrote: never acknowledge that (our own events
+                // would be dropped as replays). Retried with backoff and shown until HQ re-bases.
+                Some(high_water) if high_water > head => {
+                    let error = SyncError::CentralAhead { high_water, head };
+                    tracing::error!(%error, "central is ahead of this edge's event stream");
+                    self.health.set_central_ahead(Some(error.to_string()));
+                    return Err(error);
+                }
+                // A gap: central holds less than we thought. Resend from its mark.
+                Some(high_water) => {
+                    tracing::error!(high_water, "central reports a sync gap; resending from its mark");
+                    self.store.ack(high_water).await?;
+                    return Ok(true);
+                }
+                None => return Err(SyncError::Rejected { status: 409, body: body.to_string() }),
             }
-            return Err(SyncError::Rejected { status: 409, body: body.to_string() });
         }
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
             return Err(SyncError::Rejected { status: status.as_u16(), body });
         }
         let ack: PushAck = response.json().await?;
+        if ack.high_water > head {
+            // A central that does not check `head` answers a replay with its (forged) mark.
+            let error = SyncError::CentralAhead { high_water: ack.high_water, head };
+            self.health.set_central_ahead(Some(error.to_string()));
+            return Err(error);
+        }
+        self.health.set_central_ahead(None);
         self.store.ack(ack.high_water).await?;
         self.health.events_pushed.fetch_add(ack.applied, Ordering::Relaxed);
         self.health.succeeded(&self.health.last_push_ok_ms);

@@ -534,8 +534,9 @@ fn check_number(number: &str) -> Result<(), InvoiceError> {
 
 fn check_text(text: &str, field: impl FnOnce() -> String) -> Result<(), InvoiceError> {
     let count = text.chars().count();
-    // Control characters cannot be printed, and most cannot be written in XML 1.0 at all.
-    if (1..=MAX_TEXT_CHARS).contains(&count) && !text.chars().any(char::is_control) {
+    // Control characters cannot be printed, and most cannot be written in XML 1.0 at all;
+    // bidirectional overrides would make the invoice read otherwise than it is stored.
+    if (1..=MAX_TEXT_CHARS).contains(&count) && crate::text::first_forbidden(text).is_none() {
         Ok(())
     } else {
         Err(InvoiceError::InvalidText { field: field() })

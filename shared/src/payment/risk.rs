@@ -852,10 +852,10 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     }
 }
 
-/// Printable text for a name or list value: 1..=max characters, no control characters.
+/// Printable text for a name or list value: 1..=max characters, none that `text` forbids.
 fn is_clean_text(text: &str, max_chars: usize) -> bool {
     let count = text.chars().count();
-    (1..=max_chars).contains(&count) && !text.chars().any(char::is_control)
+    (1..=max_chars).contains(&count) && crate::text::first_forbidden(text).is_none()
 }
 
 /// Messages echo caller input; keep them short whatever a client sent.

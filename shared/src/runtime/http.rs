@@ -1,11 +1,14 @@
-//! RFC 9457 problem+json responses and extractors whose rejections are problems too.
+//! RFC 9457 problem+json responses and extractors whose rejections are problems too; and
+//! `harden`, the middleware that puts security headers on every answer and a `WWW-Authenticate`
+//! challenge on every 401, with `page_csp` for the self-contained pages.
 //!
 //! Each daemon has its own `ApiError` enum; it renders through `Problem`, so every error body
 //! from Tote has the same shape: `type`, `title`, `status`, `detail` and optional extensions.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::{header, request::Parts, StatusCode};
+use axum::http::{header, request::Parts, HeaderValue, StatusCode};
+use sha2::Digest as _;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -178,6 +181,95 @@ pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>
     }
 }
 
+/// The Content-Security-Policy of every answer that is not a page: nothing may load, run or
+/// frame it (an API answer opened in a browser renders as inert text).
+pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// A Content-Security-Policy for a self-contained page (no external assets): its inline
+/// `<script>` and `<style>` elements are allowed by their SHA-256 (CSP level 2 hash sources) and
+/// nothing else runs — no injected script, no inline event handler, no style attribute; it may
+/// only talk to its own origin, and no other site may frame it. Computed from the page itself,
+/// so an edit to the page cannot leave a stale hash behind.
+pub fn page_csp(html: &str) -> String {
+    let hashes = |tag: &str| -> String {
+        let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+        let mut sources = Vec::new();
+        let mut rest = html;
+        while let Some(start) = rest.find(&open) {
+            let body = &rest[start + open.len()..];
+            let Some(end) = body.find(&close) else { break };
+            sources.push(format!("'sha256-{}'", base64(&sha2::Sha256::digest(&body.as_bytes()[..end]))));
+            rest = &body[end + close.len()..];
+        }
+        if sources.is_empty() {
+            "'none'".into()
+        } else {
+            sources.join(" ")
+        }
+    };
+    format!(
+        "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; img-src 'self'; media-src 'self' mediastream: blob:; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        hashes("script"),
+        hashes("style")
+    )
+}
+
+
+/// Standard base64 with padding (RFC 4648 §4), as CSP hash sources spell digests.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// How a daemon names itself in `WWW-Authenticate` (the RFC 6750 `realm`).
+#[derive(Debug, Clone, Copy)]
+pub struct Realm(pub &'static str);
+
+/// The middleware both daemons put around every route (the fallback included):
+/// - security headers on every answer: `X-Content-Type-Options: nosniff`, `X-Frame-Options:
+///   DENY`, `Referrer-Policy: no-referrer`, and `Content-Security-Policy` — `API_CSP` unless the
+///   handler set its own (the pages do);
+/// - `WWW-Authenticate: Bearer realm="…"` on every 401 (RFC 9110 §15.5.2 requires a challenge;
+///   RFC 6750 §3 gives its form): with `error="invalid_token"` when the request carried a
+///   bearer token that was refused, without an error code when it carried none (§3.1).
+pub async fn harden(axum::extract::State(realm): axum::extract::State<Realm>, request: Request, next: axum::middleware::Next) -> Response {
+    let presented = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Bearer "));
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let defaults = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CONTENT_SECURITY_POLICY, API_CSP),
+    ];
+    for (name, value) in defaults {
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    if response.status() == StatusCode::UNAUTHORIZED && !response.headers().contains_key(header::WWW_AUTHENTICATE) {
+        let challenge = if presented {
+            format!("Bearer realm=\"{}\", error=\"invalid_token\", error_description=\"the token is unknown, expired or revoked\"", realm.0)
+        } else {
+            format!("Bearer realm=\"{}\"", realm.0)
+        };
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
+    }
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +282,24 @@ mod tests {
         // 9223372036854775809 arrives as the float 2^63: it must not become i64::MAX or anything.
         let mut past = serde_json::from_str::<serde_json::Value>("-9223372036854775809").expect("json");
         assert!(!integral_floats(&mut past));
+    }
+
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        for (raw, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+            assert_eq!(base64(raw.as_bytes()), encoded, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_page_csp_allows_exactly_its_inline_script_and_style_by_hash() {
+        // The example of CSP Level 3 §8.3: alert('Hello, world.'); hashes to qznLcs….
+        let page = "<html><head><style>b{}</style></head><body><script>alert('Hello, world.');</script></body></html>";
+        let csp = page_csp(page);
+        assert!(csp.contains("script-src 'sha256-qznLcsROx4GACP2dm0UCKCzCG+HiZ1guq6ZZDob/Tng=';"), "{csp}");
+        assert!(csp.contains("style-src 'sha256-"), "{csp}");
+        assert!(!csp.contains("unsafe"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(page_csp("<p>no script</p>").contains("script-src 'none'"));
     }
 }

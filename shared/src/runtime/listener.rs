@@ -30,26 +30,32 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 
 use super::settings::HttpSettings;
 
-/// How many connections, from whom, and for how long.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How many connections, from whom, for how long, and whether they speak TLS.
+#[derive(Clone)]
 pub struct ConnectionLimits {
     pub max_connections: usize,
     pub max_connections_per_client: usize,
+    /// Also bounds the TLS handshake, which comes before the headers.
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
+    /// HTTPS when set.
+    pub tls: Option<TlsAcceptor>,
 }
 
-impl From<&HttpSettings> for ConnectionLimits {
-    fn from(http: &HttpSettings) -> Self {
-        ConnectionLimits {
+impl ConnectionLimits {
+    /// The limits `http` configures, with its certificate loaded when it serves HTTPS.
+    pub fn for_http(http: &HttpSettings) -> Result<Self, super::tls::TlsError> {
+        Ok(ConnectionLimits {
             max_connections: http.max_connections,
             max_connections_per_client: http.max_connections_per_client,
             header_read_timeout: Duration::from_millis(http.header_read_timeout_ms),
             idle_timeout: Duration::from_millis(http.idle_timeout_ms),
-        }
+            tls: super::tls::acceptor(http.tls.as_ref(), &[b"http/1.1"])?,
+        })
     }
 }
 
@@ -340,7 +346,7 @@ pub async fn serve_until(
             () = &mut stop => break,
         };
         let activity = Arc::new(Activity { opened: Instant::now(), last_ms: AtomicU64::new(0) });
-        let io = TokioIo::new(WatchedStream { stream, activity: activity.clone() });
+        let stream = WatchedStream { stream, activity: activity.clone() };
         let router = router.clone();
         let requests_in_flight = admission.requests_in_flight.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
@@ -352,12 +358,28 @@ pub async fn serve_until(
                 Ok::<_, std::convert::Infallible>(response.map(|body| AnsweringBody { body, _in_flight: in_flight }))
             }
         });
-        let connection = graceful.watch(http.serve_connection(io, service));
-        let idle_timeout = limits.idle_timeout;
+        let (idle_timeout, handshake_timeout, tls) = (limits.idle_timeout, limits.header_read_timeout, limits.tls.clone());
+        let (http, watcher) = (http.clone(), graceful.watcher());
         tokio::spawn(async move {
             let evict = admission.evict.clone();
+            let served = async move {
+                match tls {
+                    None => watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await,
+                    Some(tls) => match tokio::time::timeout(handshake_timeout, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await,
+                        Ok(Err(error)) => {
+                            tracing::debug!(%peer, %error, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake too slow; closed");
+                            Ok(())
+                        }
+                    },
+                }
+            };
             tokio::select! {
-                served = connection => {
+                served = served => {
                     if let Err(error) = served {
                         tracing::debug!(%peer, %error, "connection ended with an error");
                     }
@@ -439,6 +461,7 @@ mod tests {
             max_connections_per_client,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            tls: None,
         }
     }
 

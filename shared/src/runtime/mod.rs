@@ -2,7 +2,7 @@
 //! commit, problem+json errors and JSON extraction, a listener with a connection limit,
 //! telemetry, Prometheus text, shutdown and systemd notification, hashing and comparing
 //! bearer secrets, fingerprinting Idempotency-Keyed requests, and the supervisor that runs a
-//! daemon's long-running tasks.
+//! daemon's long-running tasks, and TLS from PEM files.
 //!
 //! What it is not: business logic. Nothing here knows orders, stock or warehouses.
 
@@ -16,3 +16,4 @@ pub mod settings;
 pub mod sqlite;
 pub mod supervise;
 pub mod system;
+pub mod tls;

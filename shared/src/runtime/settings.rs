@@ -65,6 +65,14 @@ pub struct HttpSettings {
     /// accepted. Behind a reverse proxy every client has the proxy's address: raise it there.
     #[serde(default = "default_max_connections_per_client")]
     pub max_connections_per_client: usize,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    #[serde(default)]
+    pub tls: Option<super::tls::TlsFiles>,
+    /// Mark cookies `Secure` (sent over HTTPS only). Set it whenever browsers reach the daemon
+    /// over TLS — directly or through a TLS-terminating proxy; the edge's handheld session
+    /// cookie is then never sent in clear. Central sets no cookies.
+    #[serde(default)]
+    pub secure_cookies: bool,
 }
 
 pub fn default_header_read_timeout_ms() -> u64 {
@@ -102,6 +110,11 @@ impl HttpSettings {
         }
         if !(1..=self.max_connections).contains(&self.max_connections_per_client) {
             return invalid("http.max_connections_per_client", "must be between 1 and http.max_connections");
+        }
+        if let Some(tls) = &self.tls {
+            if !tls.cert_file.is_file() || !tls.key_file.is_file() {
+                return invalid("http.tls", "cert_file and key_file must be readable files");
+            }
         }
         Ok(())
     }
@@ -150,6 +163,7 @@ mod tests {
         assert_eq!(settings.header_read_timeout_ms, 10_000);
         assert_eq!(settings.idle_timeout_ms, 60_000);
         assert_eq!(settings.max_connections_per_client, 64);
+        assert!(!settings.secure_cookies, "plain HTTP unless told");
         assert_eq!(settings.validate(), Ok(()));
     }
 

@@ -552,6 +552,7 @@ async fn serve(listener: TcpListener, router: Router) {
         max_connections_per_client: MAX_CONNECTIONS,
         header_read_timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(60),
+        tls: None,
     };
     if let Err(error) = serve_until(listener, router, limits, std::future::pending()).await {
         tracing::warn!(%error, "payment channel server stopped");

@@ -40,24 +40,25 @@ async fn robots_fault_and_garbage_is_counted(broker: Option<String>) -> Result<(
     let address = fleet(&edge).await?["broker"].as_str().context("broker")?.to_owned();
     let (host, port) = address.rsplit_once(':').context("host:port")?;
     let manufacturer = unique("tote");
-    let agvs: Vec<Agv> = (0..3)
-        .map(|k| {
-            Agv::spawn(
-                AgvConfig {
-                    manufacturer: manufacturer.clone(),
-                    serial: format!("agv-{k}"),
-                    broker_host: host.to_owned(),
-                    broker_port: port.parse().unwrap_or(0),
-                    state_ms: 200,
-                    node_ms: 100,
-                    battery: 90.0,
-                    start: (0.0, 0.0),
-                    load: None,
-                },
-                tote_shared::runtime::system::now_ms,
-            )
-        })
-        .collect();
+    let mut agvs: Vec<Agv> = Vec::new();
+    for k in 0..3 {
+        let serial = format!("agv-{k}");
+        let login = edge.robot_login(&manufacturer, &serial).await?;
+        let config = AgvConfig {
+            manufacturer: manufacturer.clone(),
+            serial,
+            broker_host: host.to_owned(),
+            broker_port: port.parse().unwrap_or(0),
+            state_ms: 200,
+            node_ms: 100,
+            battery: 90.0,
+            start: (0.0, 0.0),
+            load: None,
+            login,
+            tls_ca: None,
+        };
+        agvs.push(Agv::spawn(config, tote_shared::runtime::system::now_ms));
+    }
     let ready = eventually("three robots in service", Duration::from_secs(20), || async {
         let f = fleet(&edge).await?;
         let ready = (0..3).all(|k| robot(&f, &manufacturer, &format!("agv-{k}")).is_some_and(|r| r["in_service"] == true && r["battery_charge"].is_number() && r["series_name"] == "Tote sim lifter"));
@@ -84,20 +85,32 @@ async fn robots_fault_and_garbage_is_counted(broker: Option<String>) -> Result<(
     })
     .await?;
 
-    // Garbage on the robot topics, from a plain MQTT client.
+    // Garbage on the robot topics, from a plain MQTT client. On Mosquitto anyone may publish
+    // anywhere; the embedded broker's gate lets a client publish only as the robot it signed in
+    // as, so there the garbage comes from a robot of its own, ghost-9 (the gate's refusals are
+    // tests/tests/e2e/broker_security.rs's).
     let mut options = MqttOptions::new(unique("garbage"), host, port.parse()?);
     options.set_max_packet_size(2 << 20, 2 << 20);
+    let ghost = edge.robot_login(&manufacturer, "ghost-9").await?;
+    let gated = ghost.is_some();
+    if let Some((username, password)) = ghost {
+        options.set_credentials(username, password);
+    }
     let (client, mut events) = AsyncClient::new(options, 16);
     let pump = tokio::spawn(async move { while events.poll().await.is_ok() {} });
-    let state_topic = format!("uagv/v2/{manufacturer}/agv-1/state");
+    let state_topic = format!("uagv/v2/{manufacturer}/{}/state", if gated { "ghost-9" } else { "agv-1" });
     let before = fleet(&edge).await?["messages_rejected"].clone();
-    let sends: Vec<(String, Vec<u8>)> = vec![
+    // Just over the edge's limit on a robot message (and under the gate's, which allows the topic).
+    let too_large = vec![b' '; tote_shared::vda5050::MAX_PAYLOAD_BYTES + 200];
+    let mut sends: Vec<(String, Vec<u8>)> = vec![
         (state_topic.clone(), b"not json at all".to_vec()),
         (state_topic.clone(), br#"{"headerId": "seven"}"#.to_vec()),
         (format!("uagv/v2/{manufacturer}/ghost-9/connection"), b"{}".to_vec()),
-        (state_topic.clone(), vec![b' '; 300 * 1024]),
-        (format!("uagv/v2/{manufacturer}/visualization"), b"{}".to_vec()),
+        (state_topic.clone(), too_large),
     ];
+    if !gated {
+        sends.push((format!("uagv/v2/{manufacturer}/visualization"), b"{}".to_vec()));
+    }
     for (topic, payload) in sends {
         client.publish(topic, QoS::AtLeastOnce, false, payload).await?;
     }
@@ -112,7 +125,7 @@ async fn robots_fault_and_garbage_is_counted(broker: Option<String>) -> Result<(
     let f = fleet(&edge).await?;
     assert!(robot(&f, &manufacturer, "ghost-9").is_none(), "an unknown robot's junk creates nothing");
     // Leave a shared broker clean: clear our robots' retained messages.
-    for k in 0..3 {
+    for k in (0..3).filter(|_| !gated) {
         for topic in ["connection", "factsheet"] {
             client.publish(format!("uagv/v2/{manufacturer}/agv-{k}/{topic}"), QoS::AtLeastOnce, true, Vec::new()).await?;
         }
@@ -156,10 +169,17 @@ async fn operators_see_the_floor_live_and_pause_a_robot_with_schema_valid_instan
         battery: 90.0,
         start: (0.0, 0.0),
         load: None,
+        login: edge.robot_login(&manufacturer, "agv-0").await?,
+        tls_ca: None,
     };
     let _agv = Agv::spawn(config, tote_shared::runtime::system::now_ms);
-    // The test's own subscriber records what the edge publishes to the robot.
-    let (client, mut events) = AsyncClient::new(MqttOptions::new(unique("spy"), host, port.parse()?), 64);
+    // The test's own subscriber (an observer on the embedded broker) records what the edge
+    // publishes to the robot.
+    let mut options = MqttOptions::new(unique("spy"), host, port.parse()?);
+    if let Some((username, password)) = edge.observer_login("spy").await? {
+        options.set_credentials(username, password);
+    }
+    let (client, mut events) = AsyncClient::new(options, 64);
     client.subscribe(format!("uagv/v2/{manufacturer}/+/instantActions"), QoS::AtLeastOnce).await?;
     let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
     let spy = tokio::spawn(async move {
@@ -192,8 +212,9 @@ async fn operators_see_the_floor_live_and_pause_a_robot_with_schema_valid_instan
     for (action, paused) in [("pause", true), ("resume", false)] {
         let sent = edge.post(&path, json!({"action": action})).await?;
         assert_eq!(sent.status, 202, "{}", sent.body);
+        // A paused robot takes no work: out of service until it resumes.
         eventually("the robot to report it", Duration::from_secs(20), || async {
-            Ok(robot(&fleet(&edge).await?, &manufacturer, "agv-0").is_some_and(|r| r["paused"] == paused).then_some(()))
+            Ok(robot(&fleet(&edge).await?, &manufacturer, "agv-0").is_some_and(|r| r["paused"] == paused && r["in_service"] == !paused).then_some(()))
         })
         .await?;
     }

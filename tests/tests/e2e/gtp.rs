@@ -39,9 +39,12 @@ struct Recording {
     messages: Vec<(String, Vec<u8>)>,
 }
 
-async fn record(host: &str, port: u16, manufacturer: &str) -> Result<(Arc<Mutex<Recording>>, tokio::task::JoinHandle<()>, AsyncClient)> {
+async fn record(host: &str, port: u16, manufacturer: &str, login: Option<(String, String)>) -> Result<(Arc<Mutex<Recording>>, tokio::task::JoinHandle<()>, AsyncClient)> {
     let mut options = MqttOptions::new(format!("spy-{manufacturer}"), host, port);
     options.set_max_packet_size(1 << 20, 1 << 20);
+    if let Some((username, password)) = login {
+        options.set_credentials(username, password);
+    }
     let (client, mut events) = AsyncClient::new(options, 1024);
     client.subscribe(format!("uagv/v2/{manufacturer}/#"), QoS::AtLeastOnce).await?;
     let recording: Arc<Mutex<Recording>> = Arc::default();
@@ -259,7 +262,12 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
     let address = edge.get("/api/v1/fleet").await?.ok()?["broker"].as_str().context("broker")?.to_owned();
     let (host, port) = address.rsplit_once(':').context("host:port")?;
     let port: u16 = port.parse()?;
-    let (recording, spy, spy_client) = record(host, port, &manufacturer).await?;
+    // On the embedded broker the spy is an observer and each robot has its own login.
+    let (recording, spy, spy_client) = record(host, port, &manufacturer, edge.observer_login("spy").await?).await?;
+    let mut logins = Vec::with_capacity(ROBOTS);
+    for k in 0..ROBOTS {
+        logins.push(edge.robot_login(&manufacturer, &format!("agv-{k:02}")).await?);
+    }
 
     let layout = tote_edge::gtp::read_layout(&repo_file("configs/floor.toml"))?;
     let starts = tote_edge::gtp::start_cells(&layout, ROBOTS);
@@ -274,6 +282,8 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
             battery: 95.0,
             start,
             load,
+            login: logins[k].clone(),
+            tls_ca: None,
         };
         Agv::spawn(config, tote_shared::runtime::system::now_ms)
     };
@@ -400,8 +410,11 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
     Ok(())
     }
     .await;
-    // Leave a shared broker clean, whatever happened.
     drop(robots);
+    if broker.is_none() {
+        return outcome; // the embedded broker went with its edge
+    }
+    // Leave a shared broker clean, whatever happened.
     let (cleaner, mut events) = AsyncClient::new(MqttOptions::new(format!("clean-{manufacturer}"), host, port), 256);
     let pump = tokio::spawn(async move { while events.poll().await.is_ok() {} });
     for k in 0..ROBOTS {

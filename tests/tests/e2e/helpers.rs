@@ -177,8 +177,10 @@ impl Daemon {
         Ok(())
     }
 
+    /// `https://` when the config serves TLS (`[http.tls]`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let tls = std::fs::read_to_string(&self.config).is_ok_and(|c| c.contains("[http.tls]"));
+        format!("{}://{}", if tls { "https" } else { "http" }, self.addr)
     }
 }
 
@@ -418,6 +420,14 @@ impl Central {
     }
 
     /// On a new store of `backend`, with `extra` TOML in its config.
+    /// Central serving HTTPS with `pki`'s certificate; its client trusts `pki`'s CA only.
+    pub fn start_tls(dir: &Path, backend: Backend, pki: &Pki) -> Result<Central> {
+        let extra = format!("[http.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n", pki.cert.display(), pki.key.display());
+        let mut central = Self::start_with_config(dir, backend, 600_000, &extra)?;
+        central.http = pki.client()?;
+        Ok(central)
+    }
+
     pub fn start_with_config(dir: &Path, backend: Backend, payment_timeout_ms: u64, extra: &str) -> Result<Central> {
         let store = CentralStore::create(dir, backend);
         let daemon = Daemon::spawn(Kind::Central, central_config_with(dir, &store, payment_timeout_ms, extra)?)?;
@@ -551,6 +561,14 @@ impl Edge {
         Ok(Edge { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), warehouse: warehouse.to_owned(), http: edge_client() })
     }
 
+    /// An edge that reaches central over HTTPS, trusting only the CA in `ca`.
+    pub fn start_trusting(dir: &Path, warehouse: &str, central_url: &str, ca: &Path) -> Result<Edge> {
+        let config = edge_config(dir, warehouse, central_url)?;
+        let text = std::fs::read_to_string(&config)?.replacen("[central]\n", &format!("[central]\nca_file = \"{}\"\n", ca.display()), 1);
+        std::fs::write(&config, text)?;
+        Ok(Self::from_daemon(Daemon::spawn(Kind::Edge, config)?, warehouse))
+    }
+
     /// An edge from an already spawned daemon (e.g. with a custom config).
     pub fn from_daemon(daemon: Daemon, warehouse: &str) -> Edge {
         Edge { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), warehouse: warehouse.to_owned(), http: edge_client() }
@@ -570,6 +588,33 @@ impl Edge {
 
     pub async fn get(&self, path: &str) -> Result<Reply> {
         Reply::from(self.http.get(self.url(path)).send().await?).await
+    }
+
+    /// A plain-text answer (`/metrics`), which must be a success.
+    pub async fn get_text(&self, path: &str) -> Result<String> {
+        let response = self.http.get(self.url(path)).send().await?;
+        anyhow::ensure!(response.status().is_success(), "GET {path}: {}", response.status());
+        Ok(response.text().await?)
+    }
+
+    /// Commissions a robot: its login to the edge's embedded broker (None on an external one).
+    pub async fn robot_login(&self, manufacturer: &str, serial: &str) -> Result<Option<(String, String)>> {
+        self.login(&format!("/api/v1/fleet/{manufacturer}/{serial}/mqtt-login")).await
+    }
+
+    /// A read-only login for robot topics on the embedded broker (None on an external one).
+    pub async fn observer_login(&self, name: &str) -> Result<Option<(String, String)>> {
+        self.login(&format!("/api/v1/mqtt/observers/{name}")).await
+    }
+
+    async fn login(&self, path: &str) -> Result<Option<(String, String)>> {
+        let reply = self.post(path, json!({})).await?;
+        if reply.status == reqwest::StatusCode::CONFLICT {
+            return Ok(None);
+        }
+        let issued = reply.ok()?;
+        let field = |k: &str| issued[k].as_str().map(str::to_owned).context("issued login");
+        Ok(Some((field("username")?, field("password")?)))
     }
 
     /// Waits until central's master data (the SKU barcodes) has arrived.
@@ -644,6 +689,24 @@ impl World {
     /// Central on `backend` (a fresh database, kept for the world's life), edges on SQLite.
     pub async fn start_on(backend: Backend, warehouses: &[(&str, &str)]) -> Result<World> {
         Self::start_with(backend, warehouses, 600_000, "").await
+    }
+
+    /// Central serving HTTPS with a CA made for the run; the edges sync over TLS, trusting it.
+    pub async fn start_over_tls(backend: Backend, warehouses: &[(&str, &str)]) -> Result<World> {
+        let dir = tempfile::tempdir()?;
+        let pki = Pki::create(&dir.path().join("pki"))?;
+        let central = Central::start_tls(dir.path(), backend, &pki)?;
+        anyhow::ensure!(central.base_url().starts_with("https://"), "central serves {}", central.base_url());
+        central.seed_catalog().await?;
+        let mut edges = Vec::new();
+        for (code, city) in warehouses {
+            central.add_warehouse(code, city).await?;
+            let edge = Edge::start_trusting(dir.path(), code, central.base_url(), &pki.ca)?;
+            edge.wait_for_skus(skus().len() as u64).await?;
+            edge.add_location("A-01-01").await?;
+            edges.push(edge);
+        }
+        Ok(World { dir, central, edges })
     }
 
     /// `start_on` with a payment timeout and `extra` TOML in central's config.
@@ -788,3 +851,5 @@ pub async fn wait_journal_settled(central: &Central) -> Result<()> {
 }
 
 pub use tote_sim::KillOnDrop;
+
+pub use tote_sim::pki::Pki;

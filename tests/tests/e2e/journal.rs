@@ -126,7 +126,7 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
             k if k.starts_with("order_") => format!("order:{}", ev["order_id"]),
             "spu_created" => format!("spu:{}", ev["spu_id"].as_str().unwrap_or("")),
             "sku_created" | "stock_received" | "stock_adjusted" => format!("sku:{}", ev["sku"].as_str().unwrap_or("")),
-            "warehouse_created" => format!("warehouse:{}", ev["warehouse"].as_str().unwrap_or("")),
+            "warehouse_created" | "edge_stream_rebased" => format!("warehouse:{}", ev["warehouse"].as_str().unwrap_or("")),
             k if k.starts_with("payment_") => format!("payment:{}", ev["payment_id"]),
             k if k.starts_with("refund_") => format!("refund:{}", ev["refund_id"]),
             other => {

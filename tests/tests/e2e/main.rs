@@ -4,11 +4,13 @@
 //! server `TOTE_TEST_POSTGRES` names; `tests/run.sh` provides one).
 
 mod bad_input;
+mod broker_security;
 mod crash;
 mod edge_idempotency;
 mod fleet;
 mod gtp;
 mod handheld;
+mod hardening;
 mod helpers;
 mod idempotency;
 mod journal;
@@ -26,4 +28,6 @@ mod stations;
 mod story;
 mod supervision;
 mod sync_bounds;
+mod sync_wedge;
 mod systemd;
+mod tls;

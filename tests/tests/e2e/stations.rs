@@ -113,25 +113,26 @@ pub(crate) async fn site(plcs: &[(&str, String)], robots: usize, modbus: usize) 
     let edge = Arc::new(Edge::from_daemon(Daemon::spawn(Kind::Edge, config)?, "SH-01"));
     let address = edge.get("/api/v1/fleet").await?.ok()?["broker"].as_str().context("broker")?.to_owned();
     let (host, port) = address.rsplit_once(':').context("host:port")?;
-    let robots = starts[..robots]
-        .iter()
-        .copied()
-        .enumerate()
-        .map(|(k, start)| {
-            let config = AgvConfig {
-                manufacturer: manufacturer.clone(),
-                serial: format!("agv-{k:02}"),
-                broker_host: host.to_owned(),
-                broker_port: port.parse().unwrap_or(0),
-                state_ms: 500,
-                node_ms: 20,
-                battery: 95.0,
-                start,
-                load: None,
-            };
-            Agv::spawn(config, tote_shared::runtime::system::now_ms)
-        })
-        .collect();
+    let mut vda_robots = Vec::with_capacity(robots);
+    for (k, start) in starts[..robots].iter().copied().enumerate() {
+        let serial = format!("agv-{k:02}");
+        let login = edge.robot_login(&manufacturer, &serial).await?;
+        let config = AgvConfig {
+            manufacturer: manufacturer.clone(),
+            serial,
+            broker_host: host.to_owned(),
+            broker_port: port.parse().unwrap_or(0),
+            state_ms: 500,
+            node_ms: 20,
+            battery: 95.0,
+            start,
+            load: None,
+            login,
+            tls_ca: None,
+        };
+        vda_robots.push(Agv::spawn(config, tote_shared::runtime::system::now_ms));
+    }
+    let robots = vda_robots;
     Ok(Site { central, edge, _robots: robots, modbus_robots, _dir: dir })
 }
 

@@ -16,7 +16,8 @@ async fn one_running_shoe_order_goes_from_stock_to_shipment_and_the_ledger_expla
 }
 
 async fn story(backend: Backend) -> Result<()> {
-    let world = World::start_on(backend, &[("SH-01", "Shanghai"), ("BJ-01", "Beijing")]).await?;
+    // Warehouses reach HQ over the internet: central serves HTTPS, the edges verify it.
+    let world = World::start_over_tls(backend, &[("SH-01", "Shanghai"), ("BJ-01", "Beijing")]).await?;
     let (central, sh, bj) = (&world.central, world.edge("SH-01"), world.edge("BJ-01"));
     sh.receive("A-01-01", PEGASUS_GTIN, 12).await?;
     bj.receive("A-01-01", PEGASUS_GTIN, 5).await?;
