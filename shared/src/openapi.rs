@@ -14,10 +14,39 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, SchemaFormat, Schem
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, Response, ResponseBuilder};
 use utoipa::{IntoParams, IntoResponses, PartialSchema, ToSchema};
 
-/// A string with at least one character that is not white space, as Rust's `str::trim` sees
-/// it (the Unicode White_Space property), spelled out so that every regex engine — ECMA 262,
-/// Python's `re`, Rust's `regex` — reads it the same way (their `\s` differ).
-pub const NOT_BLANK: &str = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+/// The Unicode White_Space characters, as Rust's `str::trim` sees them, as the body of a regex
+/// character class spelled out so that every regex engine — ECMA 262, Python's `re`, Rust's
+/// `regex` — reads it the same way (their `\s` differ).
+macro_rules! white_space {
+    () => {
+        r"\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+    };
+}
+
+/// The characters `tote_shared::text` refuses in free text (`text::Forbidden`: C0, DEL and C1
+/// controls; the bidirectional marks, embeddings, overrides and isolates U+061C, U+200E/F,
+/// U+202A–U+202E, U+2066–U+2069; the separators U+2028/9; U+FEFF and U+FFF9–U+FFFB), as the
+/// body of a regex character class.
+macro_rules! forbidden {
+    () => {
+        r"\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff\ufff9-\ufffb"
+    };
+}
+
+/// A string with at least one character that is not white space (an unanchored search): what
+/// scans must have.
+pub const NOT_BLANK: &str = concat!("[^", white_space!(), "]");
+
+/// Free text as `tote_shared::text::check` takes it: none of the forbidden characters, and at
+/// least one that is not white space.
+pub const CLEAN_TEXT: &str = concat!("^[^", forbidden!(), "]*[^", forbidden!(), white_space!(), "][^", forbidden!(), "]*$");
+
+/// Text as `tote_shared::text::check_chars` takes it (may be empty or blank): none of the
+/// forbidden characters.
+pub const CLEAN_CHARS: &str = concat!("^[^", forbidden!(), "]*$");
+
+/// What the documents say of free text, beside the limits.
+const TEXT_RULE: &str = "No control characters (C0, DEL, C1: tab and line breaks too), bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069), line or paragraph separators (U+2028, U+2029), U+FEFF or U+FFF9–U+FFFB: such text is a 422 `invalid-field` naming the field.";
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -81,14 +110,26 @@ schema!(
         .into()
 );
 
-/// Free text of 1 to `max` characters (Unicode scalar values), not all white space: what
-/// the daemons' text checks accept.
+/// Free text of 1 to `max` characters (Unicode scalar values, counted as sent), not all white
+/// space, none of them forbidden: what `tote_shared::text::check` accepts.
 pub fn text(max: usize) -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
         .max_length(Some(max))
-        .pattern(Some(NOT_BLANK))
+        .pattern(Some(CLEAN_TEXT))
+        .description(Some(format!("Free text: 1 to {max} characters, not all white space. {TEXT_RULE}")))
+        .build()
+}
+
+/// Text of at most `max` characters that may be empty or blank, none of them forbidden: what
+/// `tote_shared::text::check_chars` with a length limit accepts (an optional reason, a postcode).
+pub fn chars(max: usize) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(max))
+        .pattern(Some(CLEAN_CHARS))
+        .description(Some(format!("Text of at most {max} characters, possibly empty. {TEXT_RULE}")))
         .build()
 }
 
@@ -116,7 +157,7 @@ impl ToSchema for Scan {}
 /// Marker types for `#[schema(value_type = Text200)]`: free text of at most N characters.
 macro_rules! text_types {
     ($($name:ident = $max:literal),* $(,)?) => {$(
-        #[doc = concat!("Free text of 1 to ", stringify!($max), " characters, not all white space (documentation only).")]
+        #[doc = concat!("Free text of 1 to ", stringify!($max), " characters, not all white space, none forbidden (documentation only).")]
         pub struct $name;
         impl PartialSchema for $name {
             fn schema() -> RefOr<Schema> {
@@ -128,6 +169,23 @@ macro_rules! text_types {
 }
 
 text_types!(Text20 = 20, Text32 = 32, Text40 = 40, Text50 = 50, Text64 = 64, Text80 = 80, Text100 = 100, Text128 = 128, Text200 = 200, Text300 = 300, Text500 = 500);
+
+/// Marker types for `#[schema(value_type = Chars200)]`: text of at most N characters, possibly
+/// empty, none of them forbidden.
+macro_rules! chars_types {
+    ($($name:ident = $max:literal),* $(,)?) => {$(
+        #[doc = concat!("Text of at most ", stringify!($max), " characters, possibly empty, none forbidden (documentation only).")]
+        pub struct $name;
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                chars($max).into()
+            }
+        }
+        impl ToSchema for $name {}
+    )*};
+}
+
+chars_types!(Chars20 = 20, Chars200 = 200);
 
 /// An RFC 9457 problem, the body of every error answer (documentation of
 /// `runtime::http::Problem`, which renders them). Extensions such as `high_water` may follow.
@@ -151,6 +209,11 @@ fn problem(description: &str) -> Response {
         .build()
 }
 
+/// One problem+json answer, for an `IntoResponses` of a daemon's own.
+pub fn problem_response(status: &str, description: &str) -> BTreeMap<String, RefOr<Response>> {
+    BTreeMap::from([(status.to_owned(), problem(description).into())])
+}
+
 /// `IntoResponses` for one problem+json status, for `responses(...)` in `#[utoipa::path]`.
 macro_rules! problems {
     ($($name:ident = $status:literal, $description:literal;)*) => {$(
@@ -172,7 +235,7 @@ problems! {
     Conflict = "409", "The request conflicts with the current state (see the problem type).";
     TooLarge = "413", "The request body is larger than this server takes.";
     UnsupportedMediaType = "415", "The body is not sent as application/json.";
-    Unprocessable = "422", "Well-formed, but a value is out of range or the request cannot be applied (see the problem type).";
+    Unprocessable = "422", "Well-formed, but a value is out of range or the request cannot be applied (see the problem type; `invalid-field`, with `field`, for free text that is blank, too long or carries a forbidden character).";
     BadGateway = "502", "A system this one depends on failed.";
     Unavailable = "503", "Busy or its database is unreachable; nothing was changed: try again.";
 }
@@ -294,5 +357,36 @@ mod tests {
         sorted.sort();
         assert_eq!(class, sorted);
         assert!(NOT_BLANK.contains(r"\u2000-\u200a"));
+    }
+
+    /// The code points a class body of `\uXXXX` and `\uXXXX-\uXXXX` items names.
+    fn class_members(body: &str) -> Vec<char> {
+        let items: Vec<&str> = body.split(r"\u").filter(|i| !i.is_empty()).collect();
+        let mut members = Vec::new();
+        let mut i = 0;
+        while i < items.len() {
+            let low = u32::from_str_radix(&items[i][..4], 16).expect("hex");
+            let high = if items[i].ends_with('-') {
+                i += 1;
+                u32::from_str_radix(&items[i][..4], 16).expect("hex")
+            } else {
+                low
+            };
+            assert_eq!(items[i].len(), 4, "{body}");
+            members.extend((low..=high).filter_map(char::from_u32));
+            i += 1;
+        }
+        members
+    }
+
+    /// The documented class must name exactly the characters `tote_shared::text` refuses.
+    #[test]
+    fn the_forbidden_class_names_exactly_what_the_text_rule_refuses() {
+        let documented = class_members(forbidden!());
+        let refused: Vec<char> = (0..=0x10FFFFu32).filter_map(char::from_u32).filter(|c| crate::text::Forbidden::of(*c).is_some()).collect();
+        assert_eq!(documented, refused);
+        assert_eq!(CLEAN_CHARS, format!("^[^{}]*$", forbidden!()));
+        assert_eq!(CLEAN_TEXT, format!("^[^{0}]*[^{0}{1}][^{0}]*$", forbidden!(), white_space!()));
+        assert_eq!(NOT_BLANK, format!("[^{}]", white_space!()));
     }
 }

@@ -18,7 +18,8 @@ pub const MAX_PULL_WAIT_MS: u64 = 30_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EdgeEvent {
-    /// 1, 2, 3 … per edge, without gaps.
+    /// 1, 2, 3 … per edge, without gaps; at most 2^63 - 1 (central counts in i64: more is a 400).
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
     pub seq: u64,
     /// When the edge made the change (unix ms, edge clock).
     pub at_ms: i64,
@@ -95,8 +96,10 @@ pub struct PushBatch {
     /// The newest sequence number the edge has written (its outbox head). Central refuses to
     /// hold more than the edge ever wrote: a mark above it means events the edge never sent
     /// were applied in its name (a leaked token, a restored edge), and the stream is stopped
-    /// and shown until HQ re-bases it. Absent from older edges: then not checked.
+    /// and shown until HQ re-bases it. Absent from older edges: then not checked. At most
+    /// 2^63 - 1 (more is a 400).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
     pub head: Option<u64>,
 }
 
@@ -169,7 +172,7 @@ pub struct ShipTo {
     #[schema(value_type = crate::openapi::Text100)]
     pub city: String,
     #[serde(default)]
-    #[schema(max_length = 20)]
+    #[schema(value_type = crate::openapi::Chars20)]
     pub postcode: String,
 }
 

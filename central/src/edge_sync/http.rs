@@ -24,7 +24,7 @@ use tote_shared::WarehouseCode;
 #[utoipa::path(post, path = "/api/v1/sync/events", request_body = PushBatch, security(("edge" = [])),
     responses((status = 200, body = PushAck), doc::JsonBody, doc::Unauthorized,
         (status = 403, description = "the credential belongs to another warehouse", body = doc::ProblemSchema, content_type = "application/problem+json"),
-        (status = 409, description = "a gap: resend from `high_water` + 1 (a problem with `high_water`)", body = doc::ProblemSchema, content_type = "application/problem+json"),
+        (status = 409, description = "The stream rule refused the push, and nothing of it was applied: `sync-gap` (a problem with `high_water` and `expected_seq`) — the first new event must be `expected_seq` = `high_water` + 1, resend from there; `sync-ahead` (a problem with `high_water` and `edge_head`) — central holds events up to `high_water`, more than the `head` this edge says it has written: nothing the edge sends fixes it, HQ re-bases the stream (`POST /api/v1/sync/streams/{warehouse}/rebase`).", body = doc::ProblemSchema, content_type = "application/problem+json"),
         doc::Unavailable), tag = "sync")]
 pub async fn push_events(Edge(warehouse): Edge, State(state): State<AppState>, Json(batch): Json<PushBatch>) -> Result<Json<PushAck>, ApiError> {
     if batch.warehouse != warehouse {
@@ -69,8 +69,11 @@ pub async fn push_events(Edge(warehouse): Edge, State(state): State<AppState>, J
 /// Sets an edge's event stream mark by hand, with an audit entry and a journal event in the
 /// same transaction (see `rebase`): how HQ recovers a stream refused as `sync-ahead` (central
 /// holds events the edge never wrote) or stuck on a gap the edge cannot fill. Admin only.
-#[utoipa::path(post, path = "/api/v1/sync/streams/{warehouse}/rebase", params(("warehouse" = String, Path)), request_body = Rebase,
-    responses((status = 200, body = Rebased), (status = 409, description = "high-water-moved: the stream's mark is no longer expected_high_water"), (status = 404)), tag = "sync")]
+#[utoipa::path(post, path = "/api/v1/sync/streams/{warehouse}/rebase", params(("warehouse" = WarehouseCode, Path), doc::IdempotencyKey), request_body = Rebase,
+    responses((status = 200, description = "the mark moved; its audit entry and journal event written with it", body = Rebased),
+        doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound,
+        (status = 409, description = "`high-water-moved` (a problem with `high_water`, the mark now): the stream's mark is no longer `expected_high_water`; nothing changed — look again (`GET /api/v1/sync/status`)", body = doc::ProblemSchema, content_type = "application/problem+json"),
+        doc::Unavailable), tag = "sync")]
 pub async fn rebase(_: Admin, State(state): State<AppState>, Path(warehouse): Path<WarehouseCode>, key: Keyed, Json(request): Json<Rebase>) -> Result<Response, ApiError> {
     check_text("reason", &request.reason, 500)?;
     let keyed = key.fingerprint(&request)?;

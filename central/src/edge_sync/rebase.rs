@@ -24,11 +24,14 @@ use tote_shared::WarehouseCode;
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rebase {
-    /// The new mark: the edge's events from `high_water + 1` on are taken next.
+    /// The new mark: the edge's events from `high_water + 1` on are taken next. At most
+    /// 2^63 - 1 (the database counts in i64; more is a 422 `invalid-sync`).
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
     pub high_water: u64,
     /// The mark HQ saw; if the stream has moved since, nothing changes (409).
     pub expected_high_water: u64,
     /// Why (kept in the audit log): 1 to 500 characters.
+    #[schema(value_type = tote_shared::openapi::Text500)]
     pub reason: String,
 }
 

@@ -74,9 +74,12 @@ pub async fn list(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<W
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEdgeToken {
-    /// The edge's new bearer token (24 to 256 characters); only its hash is stored.
+    /// The edge's new bearer token: 24 to 256 visible ASCII characters (the edge sends it in
+    /// an Authorization header). Only its hash is stored.
+    #[schema(pattern = "^[!-~]{24,256}$", min_length = 24, max_length = 256)]
     pub edge_token: String,
     /// Why (kept in the audit log): 1 to 500 characters.
+    #[schema(value_type = doc::Text500)]
     pub reason: String,
 }
 
@@ -90,11 +93,15 @@ pub struct EdgeTokenReplaced {
 /// Replaces a warehouse's edge credential: the old token is refused from the commit on (a
 /// leaked one, say — then re-base the stream if it was used). The edge needs the new one in
 /// `TOTE_EDGE__CENTRAL__TOKEN` and a restart. Admin only; audited.
-#[utoipa::path(post, path = "/api/v1/warehouses/{code}/edge-token", params(("code" = String, Path)), request_body = NewEdgeToken,
-    responses((status = 200, body = EdgeTokenReplaced), (status = 404)), tag = "warehouses")]
+#[utoipa::path(post, path = "/api/v1/warehouses/{code}/edge-token", params(("code" = WarehouseCode, Path), doc::IdempotencyKey), request_body = NewEdgeToken,
+    responses((status = 200, description = "the new token is the warehouse's credential from now on; its audit entry written with it", body = EdgeTokenReplaced),
+        doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound,
+        (status = 409, description = "`duplicate`: another warehouse has this token", body = doc::ProblemSchema, content_type = "application/problem+json"),
+        doc::Unavailable), tag = "warehouses")]
 pub async fn replace_token(_: Admin, State(state): State<AppState>, Path(code): Path<WarehouseCode>, key: Keyed, Json(req): Json<NewEdgeToken>) -> Result<Response, ApiError> {
-    if !(24..=256).contains(&req.edge_token.len()) {
-        return Err(ApiError::unprocessable("weak-token", "edge_token must have 24 to 256 characters"));
+    // The edge sends it in an Authorization header: visible ASCII only.
+    if !(24..=256).contains(&req.edge_token.len()) || !req.edge_token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::unprocessable("weak-token", "edge_token must have 24 to 256 visible ASCII characters"));
     }
     check_text("reason", &req.reason, 500)?;
     let request = key.fingerprint(&req)?;

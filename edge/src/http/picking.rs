@@ -72,7 +72,7 @@ pub struct ShortRequest {
     /// Why (empty bin, damaged, wrong item): kept in the movement ledger and the failure
     /// reason central sees when the order cannot be completed here.
     #[serde(default)]
-    #[schema(max_length = 200, pattern = "^[^\n\r]*$")]
+    #[schema(value_type = Option<doc::Chars200>)]
     pub reason: Option<String>,
 }
 

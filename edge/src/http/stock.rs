@@ -55,7 +55,7 @@ pub struct ReceiptRequest {
     pub lot: String,
     /// The expected delivery (ASN) this arrives on; absent for a blind receipt.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 40)]
+    #[schema(value_type = Option<doc::Text40>)]
     pub delivery: Option<String>,
 }
 

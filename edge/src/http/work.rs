@@ -58,7 +58,7 @@ pub struct MoveRequest {
     #[serde(default)]
     pub suggested: Option<LocationCode>,
     #[serde(default)]
-    #[schema(value_type = Option<doc::Text200>)]
+    #[schema(value_type = Option<doc::Chars200>)]
     pub reason: Option<String>,
 }
 

@@ -7,10 +7,11 @@ use rusqlite::{params, Connection};
 use serde::Serialize;
 
 /// One issued credential, as listed to supervisors (never the password).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MqttLogin {
     pub username: String,
     /// `robot` or `observer`.
+    #[schema(pattern = "^(robot|observer)$")]
     pub kind: String,
     pub manufacturer: Option<String>,
     pub serial: Option<String>,
