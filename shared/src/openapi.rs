@@ -229,7 +229,6 @@ macro_rules! problems {
 
 problems! {
     BadRequest = "400", "The request is malformed: a path, query or header value, or a body that is not JSON.";
-    Unauthorized = "401", "No valid credentials.";
     Forbidden = "403", "The credentials are valid but may not do this.";
     NotFound = "404", "The resource (or one the request names) does not exist.";
     Conflict = "409", "The request conflicts with the current state (see the problem type).";
@@ -238,6 +237,22 @@ problems! {
     Unprocessable = "422", "Well-formed, but a value is out of range or the request cannot be applied (see the problem type; `invalid-field`, with `field`, for free text that is blank, too long or carries a forbidden character).";
     BadGateway = "502", "A system this one depends on failed.";
     Unavailable = "503", "Busy or its database is unreachable; nothing was changed: try again.";
+}
+
+/// Documents the 401 problem+json answer, with the `WWW-Authenticate` challenge every 401 of
+/// both daemons carries (`runtime::http::harden`).
+pub struct Unauthorized;
+
+impl IntoResponses for Unauthorized {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut response = problem("No valid credentials.");
+        let challenge = utoipa::openapi::header::HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::String).pattern(Some("^Bearer realm=")))
+            .description(Some("RFC 6750: `Bearer realm=\"tote-central\"` (or `tote-edge`); with `error=\"invalid_token\"` when a bearer token was presented and refused."))
+            .build();
+        response.headers.insert("WWW-Authenticate".to_owned(), challenge);
+        BTreeMap::from([("401".to_owned(), response.into())])
+    }
 }
 
 /// What a JSON body can be refused for before the handler sees it: not JSON (400), too large
@@ -326,6 +341,21 @@ pub fn tagged_operation_ids(doc: &mut serde_json::Value) {
         if let (Some(tag), Some(id)) = (tag, operation.get("operationId").and_then(|i| i.as_str()).map(str::to_owned)) {
             operation["operationId"] = format!("{tag}_{id}").into();
         }
+    }
+}
+
+/// Marks the `WWW-Authenticate` header of every documented 401 as required (utoipa's header
+/// type cannot say so): every 401 carries one, and the conformance run checks that it does.
+pub fn required_challenges(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(challenge) = map.get_mut("401").and_then(|r| r.get_mut("headers")).and_then(|h| h.get_mut("WWW-Authenticate")).and_then(|h| h.as_object_mut()) {
+                challenge.insert("required".into(), true.into());
+            }
+            map.values_mut().for_each(required_challenges);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(required_challenges),
+        _ => {}
     }
 }
 

@@ -61,6 +61,7 @@ pub fn for_settings(max_lines: usize) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
     tote_shared::openapi::unsigned_ranges(&mut doc);
     tote_shared::openapi::tagged_operation_ids(&mut doc);
+    tote_shared::openapi::required_challenges(&mut doc);
     let schemas = &mut doc["components"]["schemas"];
     schemas["NewOrder"]["properties"]["lines"]["maxItems"] = json!(max_lines);
     let cities: Vec<&str> = tote_shared::geo::city_names().collect();

@@ -49,6 +49,7 @@ pub fn document_value() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
     tote_shared::openapi::unsigned_ranges(&mut doc);
     tote_shared::openapi::tagged_operation_ids(&mut doc);
+    tote_shared::openapi::required_challenges(&mut doc);
     // Sign in with a badge, or with worker and PIN; never both (else 400).
     let schemas = &mut doc["components"]["schemas"];
     let absent = json!({"type": "null"});
