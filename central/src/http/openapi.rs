@@ -75,3 +75,28 @@ pub fn for_settings(max_lines: usize) -> Value {
 pub async fn document(State(state): State<AppState>) -> impl IntoResponse {
     axum::Json(for_settings(state.settings.orders.max_lines))
 }
+
+#[cfg(test)]
+mod tests {
+    /// HQ's hand-operated routes are in the document, and every 401 requires its challenge.
+    #[test]
+    fn the_document_has_the_audited_routes_and_every_401_its_challenge() {
+        let doc = super::for_settings(100);
+        let paths = doc["paths"].as_object().expect("paths");
+        for path in ["/api/v1/sync/streams/{warehouse}/rebase", "/api/v1/audit", "/api/v1/warehouses/{code}/edge-token"] {
+            assert!(paths.contains_key(path), "{path}");
+        }
+        let audit = &doc["paths"]["/api/v1/audit"]["get"]["parameters"];
+        assert!(audit.as_array().expect("parameters").iter().all(|p| p["in"] == "query"), "{audit}");
+        let mut challenged = 0;
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().expect("operations") {
+                if let Some(unauthorized) = operation["responses"].get("401") {
+                    assert_eq!(unauthorized["headers"]["WWW-Authenticate"]["required"], true, "{method} {path}");
+                    challenged += 1;
+                }
+            }
+        }
+        assert!(challenged > 30, "{challenged}");
+    }
+}

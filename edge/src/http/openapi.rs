@@ -87,3 +87,26 @@ pub fn document_value() -> Value {
 pub async fn document() -> impl IntoResponse {
     axum::Json(document_value())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The MQTT login routes are in the document, and every 401 requires its challenge.
+    #[test]
+    fn the_document_has_the_mqtt_login_routes_and_every_401_its_challenge() {
+        let doc = super::document_value();
+        let paths = doc["paths"].as_object().expect("paths");
+        for path in ["/api/v1/fleet/{manufacturer}/{serial}/mqtt-login", "/api/v1/mqtt/observers/{name}", "/api/v1/mqtt/logins"] {
+            assert!(paths.contains_key(path), "{path}");
+        }
+        let mut challenged = 0;
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().expect("operations") {
+                if let Some(unauthorized) = operation["responses"].get("401") {
+                    assert_eq!(unauthorized["headers"]["WWW-Authenticate"]["required"], true, "{method} {path}");
+                    challenged += 1;
+                }
+            }
+        }
+        assert!(challenged > 30, "{challenged}");
+    }
+}
