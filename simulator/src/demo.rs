@@ -225,6 +225,19 @@ async fn start_robots(edge: &Api, options: &Options) -> Result<Vec<tote_sim::agv
     Ok(robots)
 }
 
+/// An anonymous MQTT client on SH-01's broker gets "not authorised", as the broker's gate says.
+async fn stranger_refused(edge: &Api) -> Result<()> {
+    let broker = edge.get("/api/v1/fleet").await?["broker"].as_str().unwrap_or("").to_owned();
+    let (host, port) = broker.rsplit_once(':').context("broker host:port")?;
+    let options = rumqttc::MqttOptions::new("demo-stranger", host, port.parse()?);
+    let (_client, mut events) = rumqttc::AsyncClient::new(options, 8);
+    let answer = tokio::time::timeout(Duration::from_secs(10), events.poll()).await.context("no answer from the broker")?;
+    match answer {
+        Err(rumqttc::ConnectionError::ConnectionRefused(rumqttc::ConnectReturnCode::NotAuthorized)) => Ok(()),
+        other => anyhow::bail!("an anonymous client on the robots' broker should be refused, got {other:?}"),
+    }
+}
+
 async fn robots_on_the_floor(edge: &Api, count: usize) -> Result<()> {
     wait(Duration::from_secs(20), "robots in service", || async {
         let fleet = edge.get("/api/v1/fleet").await?;
@@ -241,6 +254,8 @@ async fn robots_on_the_floor(edge: &Api, count: usize) -> Result<()> {
     ensure!(pods == 200, "SH-01's floor has {pods} pods");
     let modbus = edge.get("/api/v1/fleet").await?["modbus_robots"].as_array().map_or(0, |r| r.len());
     say(format!("SH-01: {count} VDA 5050 robots in service and {modbus} driven over Modbus TCP, on a floor of {pods} pods and 3 stations (ST-1 has a PLC: pick-to-light and a confirm button)"));
+    stranger_refused(edge).await?;
+    say("SH-01's robot broker: each robot signed in with its own login; a stranger is refused at CONNECT and only the edge may send orders");
     Ok(())
 }
 

@@ -12,17 +12,7 @@ use std::time::Duration;
 use tote_shared::vda5050::{Action, BlockingType, Header, InstantActions, Order, Route, Topic, Waypoint};
 use tote_sim::agv::{Agv, AgvConfig};
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", rand::random::<u32>())
-}
-
-async fn fleet(edge: &Edge) -> Result<Value> {
-    edge.get("/api/v1/fleet").await?.ok()
-}
-
-fn robot<'a>(fleet: &'a Value, manufacturer: &str, serial: &str) -> Option<&'a Value> {
-    fleet["robots"].as_array()?.iter().find(|r| r["manufacturer"] == manufacturer && r["serial_number"] == serial)
-}
+use crate::fleet::{fleet, robot};
 
 async fn broker_of(edge: &Edge, key: &str) -> Result<(String, u16)> {
     let address = fleet(edge).await?[key].as_str().context("broker address")?.to_owned();
@@ -81,20 +71,17 @@ async fn closed(events: &mut EventLoop) -> bool {
 }
 
 fn sim_robot(manufacturer: &str, serial: &str, host: &str, port: u16, login: Option<(String, String)>, tls_ca: Option<std::path::PathBuf>) -> Agv {
-    let config = AgvConfig {
-        manufacturer: manufacturer.into(),
-        serial: serial.into(),
-        broker_host: host.into(),
-        broker_port: port,
-        state_ms: 200,
-        node_ms: 100,
-        battery: 90.0,
-        start: (0.0, 0.0),
-        load: None,
-        login,
-        tls_ca,
-    };
-    Agv::spawn(config, tote_shared::runtime::system::now_ms)
+    Agv::spawn(AgvConfig { tls_ca, ..robot_config(manufacturer, serial, host, port, login) }, tote_shared::runtime::system::now_ms)
+}
+
+/// Central and an SH-01 edge with its embedded broker; the broker's address; a fresh maker.
+async fn embedded_site() -> Result<(tempfile::TempDir, Central, Edge, String, u16, String)> {
+    let dir = tempfile::tempdir()?;
+    let central = Central::start(dir.path())?;
+    central.add_warehouse("SH-01", "Shanghai").await?;
+    let edge = Edge::start(dir.path(), "SH-01", central.base_url())?;
+    let (host, port) = broker_of(&edge, "broker").await?;
+    Ok((dir, central, edge, host, port, unique("tote")))
 }
 
 async fn wait_robot(edge: &Edge, what: &str, manufacturer: &str, serial: &str, test: impl Fn(&Value) -> bool) -> Result<Value> {
@@ -125,12 +112,7 @@ fn gate_refusals(metrics: &str, reason: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_the_embedded_broker_strangers_cannot_sign_in_and_a_robot_can_neither_order_nor_pause_nor_read_others() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let central = Central::start(dir.path())?;
-    central.add_warehouse("SH-01", "Shanghai").await?;
-    let edge = Edge::start(dir.path(), "SH-01", central.base_url())?;
-    let (host, port) = broker_of(&edge, "broker").await?;
-    let m = unique("tote");
+    let (_dir, _central, edge, host, port, m) = embedded_site().await?;
     let _victim = sim_robot(&m, "agv-0", &host, port, edge.robot_login(&m, "agv-0").await?, None);
     wait_robot(&edge, "the victim in service", &m, "agv-0", |r| r["in_service"] == true).await?;
 
@@ -181,12 +163,7 @@ async fn on_the_embedded_broker_strangers_cannot_sign_in_and_a_robot_can_neither
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_a_robots_login_ends_its_session_and_keeps_it_out() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let central = Central::start(dir.path())?;
-    central.add_warehouse("SH-01", "Shanghai").await?;
-    let edge = Edge::start(dir.path(), "SH-01", central.base_url())?;
-    let (host, port) = broker_of(&edge, "broker").await?;
-    let m = unique("tote");
+    let (_dir, _central, edge, host, port, m) = embedded_site().await?;
     let login = edge.robot_login(&m, "agv-0").await?;
     let _robot = sim_robot(&m, "agv-0", &host, port, login.clone(), None);
     wait_robot(&edge, "the robot in service", &m, "agv-0", |r| r["in_service"] == true).await?;
@@ -287,12 +264,7 @@ async fn flood(edge: &Edge, host: &str, port: u16, login: &(String, String), top
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_messages_close_the_connection_and_a_flood_does_not_grow_the_edge() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let central = Central::start(dir.path())?;
-    central.add_warehouse("SH-01", "Shanghai").await?;
-    let edge = Edge::start(dir.path(), "SH-01", central.base_url())?;
-    let (host, port) = broker_of(&edge, "broker").await?;
-    let m = unique("tote");
+    let (_dir, _central, edge, host, port, m) = embedded_site().await?;
     let login = edge.robot_login(&m, "flood").await?.context("login")?;
     let topic = Topic::State.path(&m, "flood");
 

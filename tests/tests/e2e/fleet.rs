@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use serde_json::{json, Value};
 use std::time::Duration;
-use tote_sim::agv::{Agv, AgvConfig, Fault};
+use tote_sim::agv::{Agv, Fault};
 
 /// Mosquitto for the suite: TOTE_TEST_MQTT_BROKER, else the one on 127.0.0.1:1883.
 pub(crate) fn mosquitto() -> String {
@@ -17,17 +17,13 @@ pub(crate) fn mosquitto() -> String {
     addr
 }
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", rand::random::<u32>())
-}
-
-async fn fleet(edge: &Edge) -> Result<Value> {
+pub(crate) async fn fleet(edge: &Edge) -> Result<Value> {
     edge.get("/api/v1/fleet").await?.ok()
 }
 
 /// Postmortem: matching on the serial alone found robots of earlier runs, whose retained
 /// CONNECTIONBROKEN stays on a shared Mosquitto; a robot is its manufacturer and serial.
-fn robot<'a>(fleet: &'a Value, manufacturer: &str, serial: &str) -> Option<&'a Value> {
+pub(crate) fn robot<'a>(fleet: &'a Value, manufacturer: &str, serial: &str) -> Option<&'a Value> {
     fleet["robots"].as_array()?.iter().find(|r| r["manufacturer"] == manufacturer && r["serial_number"] == serial)
 }
 
@@ -44,20 +40,7 @@ async fn robots_fault_and_garbage_is_counted(broker: Option<String>) -> Result<(
     for k in 0..3 {
         let serial = format!("agv-{k}");
         let login = edge.robot_login(&manufacturer, &serial).await?;
-        let config = AgvConfig {
-            manufacturer: manufacturer.clone(),
-            serial,
-            broker_host: host.to_owned(),
-            broker_port: port.parse().unwrap_or(0),
-            state_ms: 200,
-            node_ms: 100,
-            battery: 90.0,
-            start: (0.0, 0.0),
-            load: None,
-            login,
-            tls_ca: None,
-        };
-        agvs.push(Agv::spawn(config, tote_shared::runtime::system::now_ms));
+        agvs.push(Agv::spawn(robot_config(&manufacturer, &serial, host, port.parse()?, login), tote_shared::runtime::system::now_ms));
     }
     let ready = eventually("three robots in service", Duration::from_secs(20), || async {
         let f = fleet(&edge).await?;
@@ -159,19 +142,7 @@ async fn operators_see_the_floor_live_and_pause_a_robot_with_schema_valid_instan
     let address = fleet(&edge).await?["broker"].as_str().context("broker")?.to_owned();
     let (host, port) = address.rsplit_once(':').context("host:port")?;
     let manufacturer = unique("tote");
-    let config = AgvConfig {
-        manufacturer: manufacturer.clone(),
-        serial: "agv-0".into(),
-        broker_host: host.to_owned(),
-        broker_port: port.parse()?,
-        state_ms: 200,
-        node_ms: 100,
-        battery: 90.0,
-        start: (0.0, 0.0),
-        load: None,
-        login: edge.robot_login(&manufacturer, "agv-0").await?,
-        tls_ca: None,
-    };
+    let config = robot_config(&manufacturer, "agv-0", host, port.parse()?, edge.robot_login(&manufacturer, "agv-0").await?);
     let _agv = Agv::spawn(config, tote_shared::runtime::system::now_ms);
     // The test's own subscriber (an observer on the embedded broker) records what the edge
     // publishes to the robot.

@@ -853,3 +853,27 @@ pub async fn wait_journal_settled(central: &Central) -> Result<()> {
 pub use tote_sim::KillOnDrop;
 
 pub use tote_sim::pki::Pki;
+
+/// A simulated VDA 5050 robot of `manufacturer` on the broker at `host:port`, signing in with
+/// `login` (from `Edge::robot_login`; None on an external broker): fast enough for tests, parked
+/// at the origin. Override fields with struct update syntax.
+pub fn robot_config(manufacturer: &str, serial: &str, host: &str, port: u16, login: Option<(String, String)>) -> tote_sim::agv::AgvConfig {
+    tote_sim::agv::AgvConfig {
+        manufacturer: manufacturer.into(),
+        serial: serial.into(),
+        broker_host: host.into(),
+        broker_port: port,
+        state_ms: 200,
+        node_ms: 100,
+        battery: 90.0,
+        start: (0.0, 0.0),
+        load: None,
+        login,
+        tls_ca: None,
+    }
+}
+
+/// A distinct name for a test's robots (a shared broker outlives each run).
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", rand::random::<u32>())
+}

@@ -117,19 +117,7 @@ pub(crate) async fn site(plcs: &[(&str, String)], robots: usize, modbus: usize) 
     for (k, start) in starts[..robots].iter().copied().enumerate() {
         let serial = format!("agv-{k:02}");
         let login = edge.robot_login(&manufacturer, &serial).await?;
-        let config = AgvConfig {
-            manufacturer: manufacturer.clone(),
-            serial,
-            broker_host: host.to_owned(),
-            broker_port: port.parse().unwrap_or(0),
-            state_ms: 500,
-            node_ms: 20,
-            battery: 95.0,
-            start,
-            load: None,
-            login,
-            tls_ca: None,
-        };
+        let config = AgvConfig { state_ms: 500, node_ms: 20, battery: 95.0, start, ..robot_config(&manufacturer, &serial, host, port.parse()?, login) };
         vda_robots.push(Agv::spawn(config, tote_shared::runtime::system::now_ms));
     }
     let robots = vda_robots;
