@@ -171,8 +171,10 @@ impl Daemon {
     }
 
     fn pin_port(&self) -> Result<()> {
+        // The HTTP listener's line only: `embedded_listen` and `tls_listen` keep port 0 (the
+        // edge's MQTT gate would otherwise try to take the HTTP port).
         let text = std::fs::read_to_string(&self.config)?;
-        let pinned = text.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{}\"", self.addr));
+        let pinned = text.replace("\nlisten = \"127.0.0.1:0\"", &format!("\nlisten = \"{}\"", self.addr));
         std::fs::write(&self.config, pinned)?;
         Ok(())
     }
