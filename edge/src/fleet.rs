@@ -48,6 +48,13 @@ pub struct Robot {
     first_state_seen: bool,
 }
 
+/// Whether an action is done as far as master control is concerned: FINISHED, or a
+/// `cancelOrder` that FAILED — by VDA 5050 2.x the only reason for that is that the vehicle had
+/// no active order (`noOrderToCancel`), which is what the cancel wanted.
+fn took_effect(action: &tote_shared::vda5050::ActionState) -> bool {
+    action.action_status == ActionStatus::Finished || (action.action_status == ActionStatus::Failed && action.action_type.as_deref() == Some("cancelOrder"))
+}
+
 /// Order ids remembered per robot: more than master control has in flight for one robot.
 const KNOWN_ORDERS: usize = 16;
 
@@ -206,8 +213,7 @@ impl Fleet {
             r.released_ahead = state.node_states.iter().filter(|n| n.released).map(|n| n.node_id.clone()).collect();
             r.loads = state.loads.as_ref().map(|l| l.iter().filter_map(|l| l.load_id.clone()).collect());
             r.last_node_id = Some(state.last_node_id.clone()).filter(|n| !n.is_empty());
-            r.finished_actions =
-                state.action_states.iter().filter(|a| a.action_status == ActionStatus::Finished).map(|a| a.action_id.clone()).collect();
+            r.finished_actions = state.action_states.iter().filter(|a| took_effect(a)).map(|a| a.action_id.clone()).collect();
             r.fatal_errors =
                 state.errors.iter().filter(|e| e.error_level == ErrorLevel::Fatal).map(|e| e.error_type.clone()).collect();
             r.foreign_order = None;
@@ -366,5 +372,27 @@ mod tests {
         fleet.state("m", "r1", &with_order("intruder-9", 50), 50);
         let robot = &fleet.robots()[0];
         assert_eq!((robot.in_service, robot.foreign_order.as_deref()), (true, None));
+    }
+
+    #[test]
+    fn a_cancel_that_failed_for_want_of_an_order_counts_as_done() {
+        let fleet = Fleet::default();
+        fleet.connection("m", "r1", ConnectionState::Online, 0);
+        let action = |id: &str, kind: &str, status: ActionStatus| ActionState { action_id: id.into(), action_type: Some(kind.into()), action_status: status, result_description: None };
+        let report = State {
+            order_id: "old-7".into(),
+            action_states: vec![
+                action("c1", "cancelOrder", ActionStatus::Failed),
+                action("p1", "pick", ActionStatus::Failed),
+                action("p2", "pick", ActionStatus::Finished),
+                action("c2", "cancelOrder", ActionStatus::Running),
+            ],
+            errors: vec![AgvError { error_type: "noOrderToCancel".into(), error_level: ErrorLevel::Warning, error_description: None }],
+            ..state(10)
+        };
+        fleet.state("m", "r1", &report, 10);
+        let robot = &fleet.robots()[0];
+        assert_eq!(robot.finished_actions, vec!["c1".to_owned(), "p2".to_owned()], "a failed pick is not done; a failed cancel is");
+        assert!(robot.in_service, "a WARNING does not take it out of service");
     }
 }

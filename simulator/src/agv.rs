@@ -188,6 +188,7 @@ impl Robot {
     }
 
     fn accept_order(&mut self, order: Order) {
+        self.errors.retain(|e| e.error_type != "noOrderToCancel");
         let same = self.order.as_ref().is_some_and(|o| o.order_id == order.order_id);
         if same && self.order.as_ref().is_some_and(|o| order.order_update_id <= o.order_update_id) {
             return; // a resend of an update we have (VDA 5050: ignore it)
@@ -222,6 +223,20 @@ impl Robot {
                 "startPause" => self.paused = true,
                 "stopPause" => self.paused = false,
                 "cancelOrder" => {
+                    // VDA 5050 2.x: with no active order (none, or the last one finished) there
+                    // is nothing to cancel: the action FAILS with a WARNING `noOrderToCancel`,
+                    // and `orderId` stays the last order's, as real vehicles do.
+                    let active = self.order.as_ref().is_some_and(|o| self.at_node + 1 < o.nodes.len());
+                    if !active {
+                        self.errors.retain(|e| e.error_type != "noOrderToCancel");
+                        self.errors.push(AgvError {
+                            error_type: "noOrderToCancel".into(),
+                            error_level: ErrorLevel::Warning,
+                            error_description: Some(format!("cancelOrder {}: no active order", action.action_id)),
+                        });
+                        self.finish(action, ActionStatus::Failed);
+                        continue;
+                    }
                     if let Some(o) = self.order.as_mut() {
                         o.nodes.truncate(self.at_node + 1);
                         o.edges.truncate(self.at_node);
