@@ -359,6 +359,24 @@ pub fn required_challenges(value: &mut serde_json::Value) {
     }
 }
 
+/// The documented 401s of a finished document, each checked to require its `WWW-Authenticate`
+/// challenge (see `required_challenges`): how many there are, or the first operation whose 401
+/// does not. For both daemons' document tests.
+pub fn challenged_401s(doc: &serde_json::Value) -> Result<usize, String> {
+    let mut challenged = 0;
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            if let Some(unauthorized) = operation["responses"].get("401") {
+                if unauthorized["headers"]["WWW-Authenticate"]["required"] != true {
+                    return Err(format!("{method} {path}: its 401 does not require WWW-Authenticate"));
+                }
+                challenged += 1;
+            }
+        }
+    }
+    Ok(challenged)
+}
+
 /// `params(PathId)`: the `{id}` of a path, a number the store gave out (0 to 2^64 - 1; a
 /// path that is no such number is a 400).
 pub struct PathId;

@@ -88,15 +88,7 @@ mod tests {
         }
         let audit = &doc["paths"]["/api/v1/audit"]["get"]["parameters"];
         assert!(audit.as_array().expect("parameters").iter().all(|p| p["in"] == "query"), "{audit}");
-        let mut challenged = 0;
-        for (path, item) in paths {
-            for (method, operation) in item.as_object().expect("operations") {
-                if let Some(unauthorized) = operation["responses"].get("401") {
-                    assert_eq!(unauthorized["headers"]["WWW-Authenticate"]["required"], true, "{method} {path}");
-                    challenged += 1;
-                }
-            }
-        }
+        let challenged = tote_shared::openapi::challenged_401s(&doc).expect("every 401 requires its challenge");
         assert!(challenged > 30, "{challenged}");
     }
 }

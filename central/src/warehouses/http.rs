@@ -35,6 +35,15 @@ pub struct NewWarehouseRequest {
     pub edge_token: String,
 }
 
+/// An edge token as the edge will send it in an Authorization header: 24 to 256 visible ASCII
+/// characters.
+fn check_edge_token(token: &str) -> Result<(), ApiError> {
+    if (24..=256).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(());
+    }
+    Err(ApiError::unprocessable("weak-token", "edge_token must have 24 to 256 visible ASCII characters"))
+}
+
 #[utoipa::path(post, path = "/api/v1/warehouses", request_body = NewWarehouseRequest, params(doc::IdempotencyKey),
     responses((status = 201, body = WarehouseRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unavailable), tag = "warehouses")]
 pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Json(req): Json<NewWarehouseRequest>) -> Result<Response, ApiError> {
@@ -43,10 +52,7 @@ pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Json(re
         check_text("city", city, 100)?;
     }
     let point = resolve_point(req.location, req.city.as_deref())?;
-    // The edge sends it in an Authorization header: visible ASCII only.
-    if !(24..=256).contains(&req.edge_token.len()) || !req.edge_token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::unprocessable("weak-token", "edge_token must have 24 to 256 visible ASCII characters"));
-    }
+    check_edge_token(&req.edge_token)?;
     let request = key.fingerprint(&req)?;
     let new = NewWarehouse { code: req.code, name: req.name, point, token_hash: hash_token(&req.edge_token) };
     let now = now_ms();
@@ -99,10 +105,7 @@ pub struct EdgeTokenReplaced {
         (status = 409, description = "`duplicate`: another warehouse has this token", body = doc::ProblemSchema, content_type = "application/problem+json"),
         doc::Unavailable), tag = "warehouses")]
 pub async fn replace_token(_: Admin, State(state): State<AppState>, Path(code): Path<WarehouseCode>, key: Keyed, Json(req): Json<NewEdgeToken>) -> Result<Response, ApiError> {
-    // The edge sends it in an Authorization header: visible ASCII only.
-    if !(24..=256).contains(&req.edge_token.len()) || !req.edge_token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::unprocessable("weak-token", "edge_token must have 24 to 256 visible ASCII characters"));
-    }
+    check_edge_token(&req.edge_token)?;
     check_text("reason", &req.reason, 500)?;
     let request = key.fingerprint(&req)?;
     let (hash, reason, now) = (hash_token(&req.edge_token), req.reason, now_ms());

@@ -70,8 +70,9 @@ fn name_part(what: &str, value: &str) -> Result<(), ApiError> {
 
 async fn issue(state: &AppState, caller: &Caller, identity: Identity) -> Result<(StatusCode, Json<IssuedLogin>), ApiError> {
     let gate = gate(state)?;
-    // 256 random bits: a fast hash is enough to store it, and guessing it is hopeless.
-    let password = hex(&rand::random::<[u8; 32]>());
+    // 256 random bits, like a session token: a fast hash is enough to store it, and guessing
+    // it is hopeless.
+    let password = crate::auth::new_token();
     let secret_sha256 = sha256_hex(&password);
     let (kind, manufacturer, serial) = match &identity {
         Identity::Robot { manufacturer, serial } => ("robot", Some(manufacturer.clone()), Some(serial.clone())),
@@ -178,8 +179,4 @@ impl utoipa::IntoResponses for BadName {
     fn responses() -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
         doc::problem_response("422", "A manufacturer, serial or name that is not 1 to 64 characters, or has /, +, #, white space or a control character.")
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
