@@ -73,8 +73,19 @@ pub struct MqttSettings {
     pub embedded_listen: std::net::SocketAddr,
     /// Robots (and other clients) the embedded broker accepts at once.
     pub max_connections: usize,
-    /// A robot whose last message is older than this leaves service.
+    /// A robot whose last message is older than this leaves service. VDA 5050 lets a vehicle
+    /// publish `state` only on events and at least every 30 s, so the default leaves room for
+    /// that; a broken connection (last will) takes a robot out at once anyway.
+    #[serde(default = "stale_state_ms")]
     pub stale_state_ms: u64,
+    /// After a start, master control waits this long for every robot to report where it is
+    /// and what was released to it before it releases anything.
+    #[serde(default = "settle_ms")]
+    pub settle_ms: u64,
+    /// Refusals in a row (orderError, validationError, …) after which a robot leaves dispatch
+    /// and its work goes to others, until a supervisor puts it back.
+    #[serde(default = "max_refusals")]
+    pub max_refusals: u32,
     /// The robot manufacturers (VDA 5050 topic level) this edge controls. Empty: every robot
     /// on the broker — fine with a broker per site; on a shared broker, name yours.
     #[serde(default)]
@@ -93,6 +104,18 @@ pub struct MqttSettings {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<SecretString>,
+}
+
+fn stale_state_ms() -> u64 {
+    40_000
+}
+
+fn settle_ms() -> u64 {
+    3_000
+}
+
+fn max_refusals() -> u32 {
+    3
 }
 
 fn default_connect_timeout_ms() -> u64 {
@@ -315,6 +338,50 @@ pub struct FloorSettings {
     pub low_battery: f64,
     #[serde(default = "charged")]
     pub charged: f64,
+    /// The standard `pick`/`drop` parameters (VDA 5050 2.x: `stationType` and `loadType` are
+    /// not optional): what a storage spot and a pod are called on this floor.
+    #[serde(default = "station_type")]
+    pub station_type: String,
+    #[serde(default = "load_type")]
+    pub load_type: String,
+    /// Vehicle types that call them otherwise, by manufacturer (and series, if given).
+    #[serde(default)]
+    pub vehicle_types: Vec<VehicleType>,
+}
+
+/// `pick`/`drop` parameters for one kind of vehicle.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VehicleType {
+    pub manufacturer: String,
+    /// The factsheet's `seriesName`; absent: every series of the manufacturer.
+    #[serde(default)]
+    pub series: Option<String>,
+    #[serde(default)]
+    pub station_type: Option<String>,
+    #[serde(default)]
+    pub load_type: Option<String>,
+}
+
+impl FloorSettings {
+    /// The `stationType` and `loadType` to send a vehicle of `manufacturer` and `series`.
+    pub fn load_handling(&self, manufacturer: &str, series: Option<&str>) -> (&str, &str) {
+        let matches = |v: &&VehicleType| v.manufacturer == manufacturer && v.series.as_deref().is_none_or(|s| Some(s) == series);
+        // A series entry wins over a manufacturer-wide one.
+        let mut types: Vec<&VehicleType> = self.vehicle_types.iter().filter(matches).collect();
+        types.sort_by_key(|v| v.series.is_none());
+        let station = types.iter().find_map(|v| v.station_type.as_deref()).unwrap_or(&self.station_type);
+        let load = types.iter().find_map(|v| v.load_type.as_deref()).unwrap_or(&self.load_type);
+        (station, load)
+    }
+}
+
+fn station_type() -> String {
+    "floor".into()
+}
+
+fn load_type() -> String {
+    "POD".into()
 }
 
 fn four() -> u8 {
@@ -449,6 +516,11 @@ impl Settings {
             if !(10..=1000).contains(&f.tick_ms) || !(0.0..100.0).contains(&f.low_battery) || !(f.low_battery..=100.0).contains(&f.charged) {
                 return invalid("floor", "tick_ms 10..=1000, 0 <= low_battery < charged <= 100");
             }
+            let name = |s: &str| !s.is_empty() && s.len() <= 64;
+            let names = |v: &VehicleType| name(&v.manufacturer) && [&v.series, &v.station_type, &v.load_type].iter().all(|o| o.as_deref().is_none_or(name));
+            if !name(&f.station_type) || !name(&f.load_type) || f.vehicle_types.len() > 64 || !f.vehicle_types.iter().all(names) {
+                return invalid("floor", "station_type, load_type and vehicle_types' names: 1 to 64 characters, at most 64 vehicle types");
+            }
         }
         let m = &self.mqtt;
         if let Some(broker) = &m.broker {
@@ -462,8 +534,8 @@ impl Settings {
         if m.manufacturers.len() > 64 || !m.manufacturers.iter().all(topic_level) {
             return invalid("mqtt.manufacturers", "at most 64 names of 1 to 64 characters without / + #");
         }
-        if !(1..=100_000).contains(&m.max_connections) || !(500..=600_000).contains(&m.stale_state_ms) {
-            return invalid("mqtt", "max_connections 1..=100000, stale_state_ms 500..=600000");
+        if !(1..=100_000).contains(&m.max_connections) || !(500..=600_000).contains(&m.stale_state_ms) || m.settle_ms > 120_000 || !(1..=100).contains(&m.max_refusals) {
+            return invalid("mqtt", "max_connections 1..=100000, stale_state_ms 500..=600000, settle_ms ≤ 120000, max_refusals 1..=100");
         }
         if m.tls_listen.is_some() != m.tls.is_some() {
             return invalid("mqtt.tls", "tls_listen and tls (cert_file, key_file) go together");

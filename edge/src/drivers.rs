@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use tote_shared::gtp::control::{action_type, LegAction, OrderPlan};
 use tote_shared::gtp::{Layout, RobotReport};
-use tote_shared::vda5050::{Action, ActionParameter, BlockingType, Order, Route, Topic, Waypoint};
+use tote_shared::vda5050::{load_parameters, Action, BlockingType, Order, Route, Topic, Waypoint};
 
 pub type Sent<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
@@ -43,10 +43,12 @@ pub async fn send(drivers: &[Arc<dyn RobotDriver>], layout: &Layout, robot: &str
 }
 
 /// VDA 5050 robots over MQTT: reports from the fleet registry, orders and instant actions
-/// published on their topics.
+/// published on their topics, each in the protocol version the robot speaks.
 pub struct VdaDriver {
     pub fleet: Arc<Fleet>,
     pub publisher: crate::mqtt::Publisher,
+    /// The floor's `pick`/`drop` parameters (per vehicle type).
+    pub floor: crate::config::FloorSettings,
 }
 
 impl RobotDriver for VdaDriver {
@@ -65,6 +67,7 @@ impl RobotDriver for VdaDriver {
                     order_update_id: r.order_update_id,
                     ahead: r.released_ahead.iter().filter_map(|n| layout.cell_of_node(n)).collect(),
                     load: r.loads.map(|l| l.into_iter().next()),
+                    refusals: r.rejections,
                 };
                 (format!("{}/{}", r.manufacturer, r.serial_number), report)
             })
@@ -85,43 +88,56 @@ impl RobotDriver for VdaDriver {
                 blocking_type: BlockingType::Hard,
                 action_parameters: None,
             };
+            let fleet = &self.fleet;
             let sent = match command {
                 Command::Order(plan) => {
-                    // Known before it is sent, so the robot's first state naming it is never
-                    // taken for someone else's order.
-                    self.fleet.order_sent(manufacturer, serial, &plan.order_id);
-                    self.publisher.order(&vda_order(&self.publisher, layout, &plan)).await
+                    let series = fleet.robots().into_iter().find(|r| r.manufacturer == manufacturer && r.serial_number == serial).and_then(|r| r.series_name);
+                    let (station_type, load_type) = self.floor.load_handling(manufacturer, series.as_deref());
+                    let target = OrderTarget { layout, station_type, load_type, max_nodes: fleet.max_order_nodes(manufacturer, serial) };
+                    let header = self.publisher.header(fleet, manufacturer, serial, Topic::Order);
+                    self.publisher.order(fleet, &vda_order(header, &target, &plan)).await
                 }
-                Command::Cancel { action_id } => self.publisher.instant_actions(manufacturer, serial, vec![instant("cancelOrder", action_id)]).await,
-                Command::StopCharging { action_id } => {
-                    self.publisher.instant_actions(manufacturer, serial, vec![instant("stopCharging", action_id)]).await
-                }
+                Command::Cancel { action_id } => self.publisher.instant_actions(fleet, manufacturer, serial, vec![instant("cancelOrder", action_id)]).await,
+                Command::StopCharging { action_id } => self.publisher.instant_actions(fleet, manufacturer, serial, vec![instant("stopCharging", action_id)]).await,
             };
             sent.map_err(|e| e.to_string())
         })
     }
 }
 
+/// What a VDA 5050 order depends on besides the plan: the map, the floor's names for a storage
+/// spot and a pod for this vehicle, and the most nodes its factsheet allows.
+pub struct OrderTarget<'a> {
+    pub layout: &'a Layout,
+    pub station_type: &'a str,
+    pub load_type: &'a str,
+    pub max_nodes: Option<usize>,
+}
+
 /// The VDA 5050 order (or order update) for a plan: nodes are cells `c{x}_{y}` at metres on
-/// the map; lift and drop carry the pod id.
-pub fn vda_order(robots: &crate::mqtt::Publisher, layout: &Layout, plan: &OrderPlan) -> Order {
-    let (manufacturer, serial) = plan.robot.split_once('/').unwrap_or(("", plan.robot.as_str()));
-    let header = robots.header(manufacturer, serial, Topic::Order);
+/// the map; lift and drop carry the standard parameters, the pod id as `loadId`. A horizon
+/// longer than the vehicle takes is cut (the base never is: it is at most two nodes).
+pub fn vda_order(header: tote_shared::vda5050::Header, target: &OrderTarget<'_>, plan: &OrderPlan) -> Order {
+    let layout = target.layout;
+    let keep = target.max_nodes.map_or(plan.cells.len(), |n| n.max(plan.released).max(1));
+    let cut = keep < plan.cells.len();
     let waypoints: Vec<Waypoint> = plan
         .cells
         .iter()
+        .take(keep)
         .map(|c| {
             let (x, y) = layout.position(*c);
             Waypoint { node_id: layout.node_id(*c), x, y }
         })
         .collect();
-    let actions = plan.action.iter().map(|(id, a)| Action {
+    // The goal's action rides on the goal node: cut off, it goes in a later update.
+    let actions = plan.action.iter().filter(|_| !cut).map(|(id, a)| Action {
         action_type: action_type(a).into(),
         action_id: id.clone(),
         action_description: None,
         blocking_type: BlockingType::Hard,
         action_parameters: match a {
-            LegAction::Lift { pod } | LegAction::Drop { pod } => Some(vec![ActionParameter { key: "podId".into(), value: serde_json::Value::String(pod.clone()) }]),
+            LegAction::Lift { pod } | LegAction::Drop { pod } => Some(load_parameters(target.station_type, target.load_type, pod)),
             LegAction::Charge => None,
         },
     });

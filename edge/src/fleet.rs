@@ -3,10 +3,10 @@
 //! (retained `connection` and `factsheet`) whenever the edge reconnects to the broker.
 
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use tote_shared::vda5050::{ActionStatus, ConnectionState, ErrorLevel, Factsheet, State, Visualization};
+use tote_shared::vda5050::{self, ActionStatus, AgvError, ConnectionState, ErrorLevel, Factsheet, State, Topic, Visualization, REJECTION_TYPES};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Robot {
@@ -34,6 +34,36 @@ pub struct Robot {
     /// until a supervisor cancels it.
     pub foreign_order: Option<String>,
     pub series_name: Option<String>,
+    /// The VDA 5050 version its own messages carry, and the one the edge addresses it in.
+    pub announced_version: Option<String>,
+    pub protocol_version: Option<&'static str>,
+    /// Why master control does not give it work although it may be online: a protocol version
+    /// the edge does not speak, a factsheet lacking what goods-to-person needs, or orders
+    /// refused too often in a row (until a supervisor puts it back).
+    pub not_dispatched: Option<String>,
+    /// The WARNING errors it reports now (error types).
+    pub warnings: Vec<String>,
+    /// Orders and instant actions of the edge it refused (validationError, orderError, …).
+    pub rejections: u64,
+    pub last_rejection: Option<Refusal>,
+    /// Most nodes per order its factsheet allows (the horizon is cut to fit).
+    #[serde(skip)]
+    pub max_order_nodes: Option<usize>,
+    #[serde(skip)]
+    unfit_version: Option<String>,
+    #[serde(skip)]
+    unfit_factsheet: Option<String>,
+    #[serde(skip)]
+    refused: Option<String>,
+    /// Refusals since it last took an order.
+    #[serde(skip)]
+    strikes: u32,
+    /// The latest messages the edge sent it, to tell which one a refusal is about.
+    #[serde(skip)]
+    sent: VecDeque<Sent>,
+    /// Messages already counted as refused (a vehicle keeps an error until it is resolved).
+    #[serde(skip)]
+    refused_messages: VecDeque<(Topic, u32)>,
     /// Ids of the actions the robot reports FINISHED (for master control).
     #[serde(skip)]
     pub finished_actions: Vec<String>,
@@ -48,12 +78,40 @@ pub struct Robot {
     first_state_seen: bool,
 }
 
+/// A message of the edge that a robot refused, as its `errors` said.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refusal {
+    pub error_type: String,
+    pub description: Option<String>,
+    /// `order` or `instantActions`.
+    pub topic: &'static str,
+    pub order_id: Option<String>,
+    pub order_update_id: Option<u32>,
+    pub at_ms: i64,
+}
+
+/// A message the edge sent a robot.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub topic: Topic,
+    pub header_id: u32,
+    /// Order id and update id (orders), or the action ids (instant actions).
+    pub order: Option<(String, u32)>,
+    pub action_ids: Vec<String>,
+}
+
+/// Messages remembered per robot to match refusals against.
+const SENT_KEPT: usize = 32;
+
 /// Whether an action is done as far as master control is concerned: FINISHED, or a
 /// `cancelOrder` that FAILED — by VDA 5050 2.x the only reason for that is that the vehicle had
 /// no active order (`noOrderToCancel`), which is what the cancel wanted.
 fn took_effect(action: &tote_shared::vda5050::ActionState) -> bool {
     action.action_status == ActionStatus::Finished || (action.action_status == ActionStatus::Failed && action.action_type.as_deref() == Some("cancelOrder"))
 }
+
+/// The load actions master control sends, with the parameters it sends with them.
+const NEEDS: [(&str, &[&str]); 2] = [("pick", &vda5050::LOAD_PARAMETER_KEYS), ("drop", &vda5050::LOAD_PARAMETER_KEYS)];
 
 /// Order ids remembered per robot: more than master control has in flight for one robot.
 const KNOWN_ORDERS: usize = 16;
@@ -68,9 +126,85 @@ impl Robot {
         }
     }
 
-    /// Whether it can take work: online, no FATAL error, not paused, driving no one else's order.
-    fn serviceable(&self) -> bool {
-        self.connection == ConnectionState::Online && self.fatal_errors.is_empty() && !self.paused && self.foreign_order.is_none()
+    /// Whether it can take work: online, no FATAL error, not paused, driving no one else's
+    /// order, and nothing that keeps it from dispatch.
+    fn serviceable(&mut self) -> bool {
+        self.not_dispatched = self.unfit_version.clone().or_else(|| self.unfit_factsheet.clone()).or_else(|| self.refused.clone());
+        self.connection == ConnectionState::Online && self.fatal_errors.is_empty() && !self.paused && self.foreign_order.is_none() && self.not_dispatched.is_none()
+    }
+
+    fn announced(&mut self, version: &str) {
+        if self.announced_version.as_deref() == Some(version) {
+            return;
+        }
+        self.announced_version = Some(version.chars().take(20).collect());
+        self.protocol_version = vda5050::speak(version);
+        self.unfit_version = match self.protocol_version {
+            Some(_) => None,
+            None => Some(format!("it speaks VDA 5050 {:?}; this edge speaks {}", self.announced_version.as_deref().unwrap_or(""), vda5050::VERSIONS.join(" and "))),
+        };
+    }
+
+    /// Counts the refusals in a state report (each refused message once) and notes whether the
+    /// robot took the latest order. Returns the indexes (into `REJECTION_TYPES`) of new ones.
+    fn note_refusals(&mut self, state: &State, max_strikes: u32, now_ms: i64) -> Vec<usize> {
+        let latest_order = self.sent.iter().rev().find_map(|s| s.order.clone());
+        if latest_order.as_ref().is_some_and(|(o, u)| *o == state.order_id && *u == state.order_update_id) {
+            self.strikes = 0;
+        }
+        let mut new = Vec::new();
+        for error in &state.errors {
+            let Some(kind) = REJECTION_TYPES.iter().position(|t| *t == error.error_type) else { continue };
+            let Some(sent) = self.refused_message(error, state).cloned() else { continue };
+            if self.refused_messages.contains(&(sent.topic, sent.header_id)) {
+                continue;
+            }
+            if self.refused_messages.len() == SENT_KEPT {
+                self.refused_messages.pop_front();
+            }
+            self.refused_messages.push_back((sent.topic, sent.header_id));
+            self.rejections += 1;
+            self.strikes += 1;
+            let description = error.error_description.as_ref().map(|d| d.chars().take(200).collect::<String>());
+            tracing::warn!(serial = %self.serial_number, error_type = %error.error_type, description = description.as_deref().unwrap_or(""), topic = sent.topic.as_str(), "robot refused a message of the edge");
+            self.last_rejection = Some(Refusal {
+                error_type: error.error_type.clone(),
+                description,
+                topic: sent.topic.as_str(),
+                order_id: sent.order.as_ref().map(|o| o.0.clone()),
+                order_update_id: sent.order.as_ref().map(|o| o.1),
+                at_ms: now_ms,
+            });
+            if self.strikes >= max_strikes && self.refused.is_none() {
+                tracing::warn!(serial = %self.serial_number, strikes = self.strikes, "robot refused too many messages in a row; it leaves dispatch until a supervisor puts it back");
+                self.refused = Some(format!("it refused {} messages in a row (last: {})", self.strikes, error.error_type));
+            }
+            new.push(kind);
+        }
+        new
+    }
+
+    /// Which message an error refuses: the one its references name (order id and update id,
+    /// header id and topic, or action id); with no references, the last message sent unless
+    /// the robot shows it took that one.
+    fn refused_message(&self, error: &AgvError, state: &State) -> Option<&Sent> {
+        if let Some(order) = error.reference("orderId") {
+            let update = error.reference("orderUpdateId").and_then(|u| u.parse::<u32>().ok());
+            return self.sent.iter().rev().find(|s| s.order.as_ref().is_some_and(|(o, u)| o == order && update.is_none_or(|x| x == *u)));
+        }
+        if let Some(header_id) = error.reference("headerId").and_then(|h| h.parse::<u32>().ok()) {
+            let topic = if error.reference("topic") == Some("instantActions") { Topic::InstantActions } else { Topic::Order };
+            return self.sent.iter().rev().find(|s| s.header_id == header_id && s.topic == topic);
+        }
+        if let Some(action) = error.reference("actionId") {
+            return self.sent.iter().rev().find(|s| s.action_ids.iter().any(|a| a == action));
+        }
+        let last = self.sent.back()?;
+        let taken = match &last.order {
+            Some((o, u)) => *o == state.order_id && *u == state.order_update_id,
+            None => state.action_states.iter().any(|a| last.action_ids.contains(&a.action_id)),
+        };
+        (!taken).then_some(last)
     }
 }
 
@@ -94,6 +228,19 @@ impl Robot {
             fatal_errors: Vec::new(),
             foreign_order: None,
             series_name: None,
+            announced_version: None,
+            protocol_version: None,
+            not_dispatched: None,
+            warnings: Vec::new(),
+            rejections: 0,
+            last_rejection: None,
+            max_order_nodes: None,
+            unfit_version: None,
+            unfit_factsheet: None,
+            refused: None,
+            strikes: 0,
+            sent: VecDeque::new(),
+            refused_messages: VecDeque::new(),
             finished_actions: Vec::new(),
             connection_seen_ms: now_ms,
             known_orders: std::collections::VecDeque::new(),
@@ -141,14 +288,78 @@ impl Rejection {
     }
 }
 
-#[derive(Default)]
 pub struct Fleet {
     robots: Mutex<BTreeMap<(String, String), Robot>>,
     pub accepted: AtomicU64,
     rejected: [AtomicU64; 6],
+    /// Refusals by robots, by error type (`REJECTION_TYPES`).
+    refusals: [AtomicU64; REJECTION_TYPES.len()],
+    /// Refusals in a row after which a robot leaves dispatch.
+    max_strikes: u32,
+}
+
+impl Default for Fleet {
+    fn default() -> Fleet {
+        Fleet::new(3)
+    }
 }
 
 impl Fleet {
+    pub fn new(max_strikes: u32) -> Fleet {
+        Fleet { robots: Mutex::default(), accepted: AtomicU64::new(0), rejected: Default::default(), refusals: Default::default(), max_strikes: max_strikes.max(1) }
+    }
+
+    /// Refusals by robots so far, by error type.
+    pub fn refusals(&self) -> Vec<(&'static str, u64)> {
+        REJECTION_TYPES.iter().zip(&self.refusals).map(|(t, n)| (*t, n.load(Ordering::Relaxed))).collect()
+    }
+
+    /// The version its headers carry (any message): the edge answers in it.
+    pub fn announced(&self, manufacturer: &str, serial: &str, version: &str) {
+        self.with(|robots| {
+            if let Some(r) = robots.get_mut(&(manufacturer.to_owned(), serial.to_owned())) {
+                r.announced(version);
+                r.in_service = r.serviceable();
+            }
+        });
+    }
+
+    /// The version to address the robot in (ours until it announced one).
+    pub fn version_of(&self, manufacturer: &str, serial: &str) -> &'static str {
+        self.with(|robots| robots.get(&(manufacturer.to_owned(), serial.to_owned())).and_then(|r| r.protocol_version)).unwrap_or(vda5050::VERSION)
+    }
+
+    /// Most nodes one order to the robot may have, if its factsheet says.
+    pub fn max_order_nodes(&self, manufacturer: &str, serial: &str) -> Option<usize> {
+        self.with(|robots| robots.get(&(manufacturer.to_owned(), serial.to_owned())).and_then(|r| r.max_order_nodes))
+    }
+
+    /// The edge sent the robot a message (to match refusals against).
+    pub fn sent(&self, manufacturer: &str, serial: &str, sent: Sent) {
+        self.with(|robots| {
+            if let Some(r) = robots.get_mut(&(manufacturer.to_owned(), serial.to_owned())) {
+                if let Some((order, _)) = &sent.order {
+                    r.knows_order(order);
+                }
+                if r.sent.len() == SENT_KEPT {
+                    r.sent.pop_front();
+                }
+                r.sent.push_back(sent);
+            }
+        });
+    }
+
+    /// A supervisor puts a robot that refused too often back into dispatch. False: unknown.
+    pub fn reinstate(&self, manufacturer: &str, serial: &str) -> bool {
+        self.with(|robots| {
+            let Some(r) = robots.get_mut(&(manufacturer.to_owned(), serial.to_owned())) else { return false };
+            r.refused = None;
+            r.strikes = 0;
+            r.in_service = r.serviceable();
+            true
+        })
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<(String, String), Robot>) -> T) -> T {
         let mut robots = self.robots.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut robots)
@@ -194,7 +405,10 @@ impl Fleet {
     }
 
     pub fn state(&self, manufacturer: &str, serial: &str, state: &State, now_ms: i64) -> bool {
-        self.known(manufacturer, serial, |r| {
+        let mut refused = Vec::new();
+        let found = self.known(manufacturer, serial, |r| {
+            refused = r.note_refusals(state, self.max_strikes, now_ms);
+            r.warnings = state.errors.iter().filter(|e| e.error_level == ErrorLevel::Warning).map(|e| e.error_type.chars().take(64).collect()).take(16).collect();
             // A broker may deliver an old session's will after the robot already reconnected
             // (the retained CONNECTIONBROKEN then hides its ONLINE): live state well after the
             // break shows the robot is connected.
@@ -227,16 +441,11 @@ impl Fleet {
             }
             r.first_state_seen = true;
             r.in_service = r.serviceable();
-        })
-    }
-
-    /// Master control sent `order_id` to the robot.
-    pub fn order_sent(&self, manufacturer: &str, serial: &str, order_id: &str) {
-        self.with(|robots| {
-            if let Some(r) = robots.get_mut(&(manufacturer.to_owned(), serial.to_owned())) {
-                r.knows_order(order_id);
-            }
         });
+        for kind in refused {
+            self.refusals[kind].fetch_add(1, Ordering::Relaxed);
+        }
+        found
     }
 
     /// A supervisor cancelled the robot's foreign order: it is the edge's to handle now, and the
@@ -268,7 +477,14 @@ impl Fleet {
             let key = (manufacturer.to_owned(), serial.to_owned());
             let r = robots.entry(key).or_insert_with(|| Robot::new(manufacturer, serial, ConnectionState::Offline, now_ms));
             r.last_seen_ms = now_ms;
-            r.series_name = f.type_specification.get("seriesName").and_then(|s| s.as_str()).map(str::to_owned);
+            r.series_name = f.type_specification.get("seriesName").and_then(|s| s.as_str()).map(|s| s.chars().take(64).collect());
+            let capabilities = f.capabilities();
+            r.max_order_nodes = capabilities.max_order_nodes.map(|n| n.min(capabilities.max_order_edges.map_or(n, |e| e + 1)));
+            r.unfit_factsheet = capabilities.unfit(&NEEDS).map(|why| format!("{why} (factsheet)"));
+            if let Some(why) = &r.unfit_factsheet {
+                tracing::warn!(serial = %r.serial_number, %why, "robot cannot serve goods-to-person as this edge drives it");
+            }
+            r.in_service = r.serviceable();
         });
         self.accepted.fetch_add(1, Ordering::Relaxed);
         true
@@ -317,6 +533,80 @@ mod tests {
         }
     }
 
+    fn order_sent(header_id: u32, order: &str, update: u32) -> Sent {
+        Sent { topic: Topic::Order, header_id, order: Some((order.into(), update)), action_ids: vec![] }
+    }
+
+    #[test]
+    fn each_robot_is_addressed_in_its_version_and_one_the_edge_does_not_speak_is_not_dispatched() {
+        let fleet = Fleet::default();
+        fleet.connection("m", "r20", ConnectionState::Online, 0);
+        fleet.connection("m", "r30", ConnectionState::Online, 0);
+        assert_eq!(fleet.version_of("m", "r20"), VERSION, "ours until it announces one");
+        fleet.announced("m", "r20", "2.0.0");
+        fleet.announced("m", "r30", "3.0.0");
+        assert_eq!(fleet.version_of("m", "r20"), "2.0.0");
+        let robots = fleet.robots();
+        assert!(robots[0].in_service);
+        assert!(!robots[1].in_service);
+        assert!(robots[1].not_dispatched.as_deref().is_some_and(|w| w.contains("3.0.0")), "{:?}", robots[1].not_dispatched);
+    }
+
+    #[test]
+    fn a_refusal_is_counted_once_per_message_and_refusals_in_a_row_take_a_robot_out_until_reinstated() {
+        let fleet = Fleet::new(3);
+        fleet.connection("m", "r1", ConnectionState::Online, 0);
+        let refusing = |order: &str, update: u32, at: i64| State {
+            errors: vec![AgvError::warning("orderError", "invalid actionParameter".into(), &[("orderId", order.into()), ("orderUpdateId", update.to_string())])],
+            ..state(at)
+        };
+        fleet.sent("m", "r1", order_sent(1, "o1", 0));
+        fleet.state("m", "r1", &refusing("o1", 0, 10), 10);
+        fleet.state("m", "r1", &refusing("o1", 0, 20), 20);
+        let robot = &fleet.robots()[0];
+        assert_eq!(robot.rejections, 1, "a vehicle repeats an error until it is resolved: one refusal");
+        assert_eq!(robot.last_rejection.as_ref().map(|r| (r.error_type.as_str(), r.order_id.as_deref())), Some(("orderError", Some("o1"))));
+        assert!(robot.in_service, "one refusal is retried");
+        // A refusal naming an order the edge never sent is not ours to count.
+        fleet.state("m", "r1", &refusing("stranger", 0, 25), 25);
+        assert_eq!(fleet.robots()[0].rejections, 1);
+        // Taking an order resets the count in a row.
+        fleet.sent("m", "r1", order_sent(2, "o2", 0));
+        fleet.state("m", "r1", &State { order_id: "o2".into(), ..state(30) }, 30);
+        fleet.sent("m", "r1", order_sent(3, "o3", 0));
+        fleet.state("m", "r1", &refusing("o3", 0, 40), 40);
+        fleet.sent("m", "r1", order_sent(4, "o4", 0));
+        fleet.state("m", "r1", &refusing("o4", 0, 50), 50);
+        assert!(fleet.robots()[0].in_service, "two in a row");
+        // Unreferenced: the last message sent, which the robot does not show it took.
+        fleet.sent("m", "r1", order_sent(5, "o5", 0));
+        fleet.state("m", "r1", &State { errors: vec![AgvError::warning("validationError", "bad".into(), &[])], ..state(60) }, 60);
+        let robot = &fleet.robots()[0];
+        assert_eq!((robot.rejections, robot.in_service), (4, false), "three in a row: out of dispatch");
+        assert!(robot.not_dispatched.as_deref().is_some_and(|w| w.contains("refused 3")), "{:?}", robot.not_dispatched);
+        assert_eq!(fleet.refusals(), vec![("validationError", 1), ("orderError", 3), ("orderUpdateError", 0), ("noRouteError", 0)]);
+        assert!(fleet.reinstate("m", "r1"));
+        assert!(fleet.robots()[0].in_service, "a supervisor put it back");
+        assert!(!fleet.reinstate("m", "nobody"));
+    }
+
+    #[test]
+    fn a_factsheet_without_what_goods_to_person_sends_keeps_a_robot_from_dispatch() {
+        let fleet = Fleet::default();
+        let mut sheet = Factsheet::shelf_lifter(Header::new(1, 0, "m", "r1"), "Lifter", 1.5, 600.0);
+        sheet.protocol_features["agvActions"].as_array_mut().expect("actions").retain(|a| a["actionType"] != "pick");
+        fleet.factsheet("m", "r1", &sheet, 0);
+        fleet.connection("m", "r1", ConnectionState::Online, 10);
+        let robot = &fleet.robots()[0];
+        assert!(!robot.in_service);
+        assert_eq!(robot.not_dispatched.as_deref(), Some("its factsheet declares no pick action (factsheet)"));
+        let sheet = Factsheet::shelf_lifter(Header::new(2, 0, "m", "r1"), "Lifter", 1.5, 600.0);
+        fleet.factsheet("m", "r1", &sheet, 20);
+        let robot = &fleet.robots()[0];
+        assert!(robot.in_service, "a corrected factsheet puts it back");
+        assert_eq!(robot.max_order_nodes, Some(SIM_MAX_ORDER_NODES));
+    }
+
     #[test]
     fn state_in_flight_at_a_break_does_not_revive_a_robot_but_live_state_later_does() {
         let fleet = Fleet::default();
@@ -359,7 +649,7 @@ mod tests {
         // The order it had when the edge first heard from it (from before a restart) is kept.
         fleet.state("m", "r1", &with_order("old-1", 10), 10);
         assert!(fleet.robots()[0].in_service);
-        fleet.order_sent("m", "r1", "edge-2");
+        fleet.sent("m", "r1", order_sent(1, "edge-2", 0));
         fleet.state("m", "r1", &with_order("edge-2", 20), 20);
         assert!(fleet.robots()[0].in_service, "its own order");
         fleet.state("m", "r1", &with_order("intruder-9", 30), 30);
@@ -387,7 +677,7 @@ mod tests {
                 action("p2", "pick", ActionStatus::Finished),
                 action("c2", "cancelOrder", ActionStatus::Running),
             ],
-            errors: vec![AgvError { error_type: "noOrderToCancel".into(), error_level: ErrorLevel::Warning, error_description: None }],
+            errors: vec![AgvError::warning("noOrderToCancel", "no order".into(), &[])],
             ..state(10)
         };
         fleet.state("m", "r1", &report, 10);

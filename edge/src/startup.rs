@@ -107,11 +107,15 @@ impl App {
         let task_restarts = supervisor.restart_counts();
         let auth_settings = settings.auth.clone();
         let sign_in = Arc::new(tokio::task::spawn_blocking(move || crate::auth::SignInLimits::new(&auth_settings)).await?.map_err(|e| anyhow::anyhow!("{e}"))?);
+        let fleet = Arc::new(Fleet::new(settings.mqtt.max_refusals));
+        if settings.mqtt.stale_state_ms < 30_000 {
+            tracing::warn!(stale_state_ms = settings.mqtt.stale_state_ms, "robots that publish state only every 30 s, as VDA 5050 allows, will go stale");
+        }
         let state = AppState {
             settings: Arc::new(settings),
             store,
             sync_health: Arc::default(),
-            fleet: Arc::default(),
+            fleet,
             mqtt_broker: broker.shown,
             mqtt_broker_tls: broker.shown_tls,
             mqtt_gate: broker.gate.as_ref().map(|g| g.gate.clone()),
@@ -195,10 +199,10 @@ fn supervise(supervisor: &Supervisor, state: &AppState, tasks: Tasks) -> anyhow:
     if let (Some(floor), Some(controller), Some(f)) = (state.floor.clone(), controller, &state.settings.floor) {
         let drivers = vec![
             state.modbus_robots.clone() as Arc<dyn crate::drivers::RobotDriver>,
-            Arc::new(crate::drivers::VdaDriver { fleet: state.fleet.clone(), publisher: state.robots.clone() }),
+            Arc::new(crate::drivers::VdaDriver { fleet: state.fleet.clone(), publisher: state.robots.clone(), floor: f.clone() }),
         ];
         let (store, panels, tick_ms) = (state.store.clone(), state.panels.clone(), f.tick_ms);
-        let settle = Duration::from_millis(state.settings.mqtt.stale_state_ms);
+        let settle = Duration::from_millis(state.settings.mqtt.settle_ms);
         // Fatal, not restarted: the controller holds the plans and cell reservations the robots
         // are driving on, and a run that died took it with it (or left it half-updated).
         // Rebuilding it is what a process start does — from the pods in the store, after

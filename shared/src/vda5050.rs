@@ -9,8 +9,29 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The protocol version we speak (the schemas of 2.0 and 2.1 both accept our messages).
+/// The protocol version we speak to a robot that has not announced one yet (the schemas of 2.0
+/// and 2.1 both accept our messages).
 pub const VERSION: &str = "2.1.0";
+/// The versions we speak: each robot is addressed in the one it announces (`speak`).
+pub const VERSIONS: [&str; 2] = ["2.0.0", "2.1.0"];
+
+/// The version to address a robot in, from the version its own headers carry: 2.0.x → 2.0.0,
+/// 2.1 and later 2.x → 2.1.0 (a later minor version reads earlier ones). None for another major
+/// version or a string that is no version: such a robot is not ours to drive.
+pub fn speak(announced: &str) -> Option<&'static str> {
+    let mut parts = announced.trim().split('.');
+    let major: u32 = parts.next()?.parse().ok()?;
+    let minor: u32 = parts.next()?.parse().ok()?;
+    match (major, minor) {
+        (2, 0) => Some(VERSIONS[0]),
+        (2, _) => Some(VERSIONS[1]),
+        _ => None,
+    }
+}
+
+/// The error types by which a vehicle refuses an order or instant action (VDA 5050 2.x, 6.6 and
+/// 6.10): they come as WARNINGs naming the message in `errorReferences`.
+pub const REJECTION_TYPES: [&str; 4] = ["validationError", "orderError", "orderUpdateError", "noRouteError"];
 /// Longest payload we accept on a robot topic; anything bigger is dropped and counted.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
@@ -76,6 +97,11 @@ impl Header {
             manufacturer: manufacturer.to_owned(),
             serial_number: serial.to_owned(),
         }
+    }
+
+    /// The same header in another protocol version.
+    pub fn in_version(self, version: &str) -> Header {
+        Header { version: version.to_owned(), ..self }
     }
 }
 
@@ -336,6 +362,32 @@ pub struct AgvError {
     pub error_level: ErrorLevel,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,
+    /// What the error is about: `orderId`, `orderUpdateId`, `headerId`, `topic`, `actionId` …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_references: Option<Vec<ErrorReference>>,
+}
+
+impl AgvError {
+    pub fn warning(error_type: &str, description: String, references: &[(&str, String)]) -> AgvError {
+        AgvError {
+            error_type: error_type.to_owned(),
+            error_level: ErrorLevel::Warning,
+            error_description: Some(description),
+            error_references: Some(references.iter().map(|(k, v)| ErrorReference { reference_key: (*k).to_owned(), reference_value: v.clone() }).collect()),
+        }
+    }
+
+    /// The value of one reference, if the error names it.
+    pub fn reference(&self, key: &str) -> Option<&str> {
+        self.error_references.iter().flatten().find(|r| r.reference_key == key).map(|r| r.reference_value.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorReference {
+    pub reference_key: String,
+    pub reference_value: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -423,21 +475,112 @@ impl Factsheet {
         use serde_json::json;
         // No `blockingTypes`: both 2.x schemas put its enum on the array itself, so no list passes.
         let action = |t: &str, scopes: &[&str]| json!({"actionType": t, "actionScopes": scopes});
+        let parameter = |key: &str, optional: bool| json!({"key": key, "valueDataType": "STRING", "isOptional": optional});
+        let load_action = |t: &str| {
+            json!({"actionType": t, "actionScopes": ["NODE"],
+                   "actionParameters": [parameter("stationType", false), parameter("loadType", false), parameter("loadId", true)]})
+        };
         Factsheet {
             header,
             type_specification: json!({"seriesName": series, "agvKinematic": "DIFF", "agvClass": "CARRIER", "maxLoadMass": max_load_kg,
                                        "localizationTypes": ["GRID"], "navigationTypes": ["VIRTUAL_LINE_GUIDED"]}),
             physical_parameters: json!({"speedMin": 0.0, "speedMax": speed_max_mps, "accelerationMax": 1.0, "decelerationMax": 1.0,
                                         "heightMin": 0.3, "heightMax": 0.4, "width": 0.8, "length": 1.0}),
-            protocol_limits: json!({"maxStringLens": {}, "maxArrayLens": {}, "timing": {"minOrderInterval": 0.1, "minStateInterval": 0.1}}),
+            protocol_limits: json!({"maxStringLens": {"idLen": 64, "loadIdLen": 32}, "maxArrayLens": {"order.nodes": SIM_MAX_ORDER_NODES, "order.edges": SIM_MAX_ORDER_NODES - 1},
+                                    "timing": {"minOrderInterval": 0.1, "minStateInterval": 0.1}}),
             protocol_features: json!({"optionalParameters": [], "agvActions": [
-                action("pick", &["NODE"]), action("drop", &["NODE"]), action("startCharging", &["NODE", "INSTANT"]),
+                load_action("pick"), load_action("drop"), action("startCharging", &["NODE", "INSTANT"]),
                 action("stopCharging", &["INSTANT"]), action("startPause", &["INSTANT"]), action("stopPause", &["INSTANT"]),
                 action("cancelOrder", &["INSTANT"]), action("stateRequest", &["INSTANT"])]}),
             agv_geometry: json!({}),
             load_specification: json!({"loadSets": [{"setName": "pod", "loadType": "POD"}]}),
         }
     }
+
+    /// What the factsheet declares that master control must respect.
+    pub fn capabilities(&self) -> Capabilities {
+        let limit = |section: &str, key: &str| self.protocol_limits.get(section).and_then(|s| s.get(key)).and_then(|v| v.as_u64()).map(|v| v as usize);
+        let actions = self.protocol_features.get("agvActions").and_then(|a| a.as_array()).filter(|a| !a.is_empty()).map(|list| {
+            list.iter()
+                .filter_map(|a| {
+                    let parameters = a.get("actionParameters").and_then(|p| p.as_array()).into_iter().flatten();
+                    Some(DeclaredAction {
+                        action_type: a.get("actionType")?.as_str()?.to_owned(),
+                        required: parameters
+                            .filter(|p| !p.get("isOptional").and_then(|o| o.as_bool()).unwrap_or(false))
+                            .filter_map(|p| p.get("key").and_then(|k| k.as_str()).map(str::to_owned))
+                            .collect(),
+                    })
+                })
+                .collect()
+        });
+        let load_sets = self.load_specification.get("loadSets").and_then(|l| l.as_array()).into_iter().flatten();
+        Capabilities {
+            actions,
+            max_order_nodes: limit("maxArrayLens", "order.nodes"),
+            max_order_edges: limit("maxArrayLens", "order.edges"),
+            max_id_len: limit("maxStringLens", "idLen"),
+            id_numerical_only: self.protocol_limits.get("maxStringLens").and_then(|s| s.get("idNumericalOnly")).and_then(|v| v.as_bool()).unwrap_or(false),
+            load_types: load_sets.filter_map(|s| s.get("loadType").and_then(|t| t.as_str()).map(str::to_owned)).collect(),
+        }
+    }
+}
+
+/// Most nodes in one order the simulated lifter takes (its factsheet says so; it refuses more).
+pub const SIM_MAX_ORDER_NODES: usize = 64;
+
+/// An action a factsheet declares, with the parameters it says are not optional.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeclaredAction {
+    pub action_type: String,
+    pub required: Vec<String>,
+}
+
+/// The parts of a factsheet master control must respect.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Capabilities {
+    /// None when the factsheet declares no actions (nothing to check against).
+    pub actions: Option<Vec<DeclaredAction>>,
+    pub max_order_nodes: Option<usize>,
+    pub max_order_edges: Option<usize>,
+    pub max_id_len: Option<usize>,
+    pub id_numerical_only: bool,
+    pub load_types: Vec<String>,
+}
+
+impl Capabilities {
+    /// Why master control cannot drive this vehicle, if it cannot: `needs` is each action type
+    /// we send with the parameter keys we send with it.
+    pub fn unfit(&self, needs: &[(&str, &[&str])]) -> Option<String> {
+        if self.id_numerical_only {
+            return Some("its factsheet accepts numerical ids only".into());
+        }
+        let Some(actions) = &self.actions else { return None };
+        for (action_type, sent) in needs {
+            let Some(declared) = actions.iter().find(|a| a.action_type == *action_type) else {
+                return Some(format!("its factsheet declares no {action_type} action"));
+            };
+            if let Some(missing) = declared.required.iter().find(|k| !sent.contains(&k.as_str())) {
+                return Some(format!("its {action_type} action requires parameter {missing}, which this edge does not send"));
+            }
+        }
+        None
+    }
+}
+
+/// The standard's parameters of `pick` and `drop` (VDA 5050 2.x, action table): `stationType`
+/// and `loadType` are not optional; `loadId` names the load.
+pub fn load_parameters(station_type: &str, load_type: &str, load_id: &str) -> Vec<ActionParameter> {
+    let p = |key: &str, value: &str| ActionParameter { key: key.to_owned(), value: serde_json::Value::String(value.to_owned()) };
+    vec![p("stationType", station_type), p("loadType", load_type), p("loadId", load_id)]
+}
+
+/// The keys `load_parameters` sends.
+pub const LOAD_PARAMETER_KEYS: [&str; 3] = ["stationType", "loadType", "loadId"];
+
+/// A parameter's string value, if the action has it.
+pub fn parameter<'a>(action: &'a Action, key: &str) -> Option<&'a str> {
+    action.action_parameters.iter().flatten().find(|p| p.key == key).and_then(|p| p.value.as_str())
 }
 
 /// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (proleptic Gregorian, UTC).
@@ -479,6 +622,32 @@ mod tests {
         let edges: Vec<(u32, bool)> = o.edges.iter().map(|e| (e.sequence_id, e.released)).collect();
         assert_eq!(edges, [(1, true), (3, false), (5, false)]);
         assert_eq!(o.nodes[3].sequence_id, 6);
+    }
+
+    #[test]
+    fn a_robot_is_addressed_in_the_version_it_announces() {
+        assert_eq!(speak("2.0.0"), Some("2.0.0"));
+        assert_eq!(speak("2.0.3"), Some("2.0.0"));
+        assert_eq!(speak("2.1.0"), Some("2.1.0"));
+        assert_eq!(speak("2.2.1"), Some("2.1.0"), "a later minor version reads 2.1");
+        for other in ["1.1.0", "3.0.0", "two", "", "2"] {
+            assert_eq!(speak(other), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn a_factsheet_that_lacks_what_we_send_makes_the_vehicle_unfit() {
+        let needs: [(&str, &[&str]); 2] = [("pick", &LOAD_PARAMETER_KEYS), ("drop", &LOAD_PARAMETER_KEYS)];
+        let sheet = Factsheet::shelf_lifter(Header::new(1, 0, "m", "r1"), "Lifter", 1.5, 600.0);
+        let caps = sheet.capabilities();
+        assert_eq!(caps.unfit(&needs), None);
+        assert_eq!((caps.max_order_nodes, caps.load_types.clone()), (Some(SIM_MAX_ORDER_NODES), vec!["POD".to_owned()]));
+        let mut no_drop = sheet.clone();
+        no_drop.protocol_features["agvActions"].as_array_mut().expect("actions").retain(|a| a["actionType"] != "drop");
+        assert_eq!(no_drop.capabilities().unfit(&needs).as_deref(), Some("its factsheet declares no drop action"));
+        let mut lhd = sheet.clone();
+        lhd.protocol_features["agvActions"][0]["actionParameters"][0]["key"] = "lhd".into();
+        assert_eq!(lhd.capabilities().unfit(&needs).as_deref(), Some("its pick action requires parameter lhd, which this edge does not send"));
     }
 
     #[test]

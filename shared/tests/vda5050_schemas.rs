@@ -14,11 +14,12 @@ fn header(id: u32) -> Header {
 fn samples() -> Vec<(&'static str, Value)> {
     let route: Vec<Waypoint> = (0..5).map(|k| Waypoint { node_id: format!("c{}", 100 + k), x: k as f64, y: 2.0 }).collect();
     let lift = Action { action_type: "pick".into(), action_id: "a-1".into(), action_description: None, blocking_type: BlockingType::Hard,
-                        action_parameters: Some(vec![ActionParameter { key: "stationType".into(), value: json!("POD") }]) };
+                        action_parameters: Some(load_parameters("floor", "POD", "P0042")) };
     let first = Route { order_id: "job-1", order_update_id: 0, first_sequence_id: 0, waypoints: &route, released: 3, map_id: "floor-1" };
     let order = Order::along(header(1), first, vec![lift]);
     let next = Route { order_update_id: 1, first_sequence_id: 4, waypoints: &route[2..], ..first };
-    let update = Order::along(header(2), next, vec![]);
+    // Robots that announce 2.0 are addressed in 2.0.
+    let update = Order::along(header(2).in_version("2.0.0"), next, vec![]);
     let pause = InstantActions {
         header: header(3),
         actions: ["startPause", "stopPause", "cancelOrder", "stateRequest"]
@@ -44,7 +45,10 @@ fn samples() -> Vec<(&'static str, Value)> {
         loads: Some(vec![Load { load_id: Some("POD-0042".into()), load_type: Some("POD".into()) }]),
         action_states: vec![ActionState { action_id: "a-1".into(), action_type: Some("pick".into()), action_status: ActionStatus::Waiting, result_description: None }],
         battery_state: BatteryState { battery_charge: 81.5, charging: false },
-        errors: vec![AgvError { error_type: "driveFault".into(), error_level: ErrorLevel::Fatal, error_description: Some("motor".into()) }],
+        errors: vec![
+            AgvError { error_type: "driveFault".into(), error_level: ErrorLevel::Fatal, error_description: Some("motor".into()), error_references: None },
+            AgvError::warning("orderUpdateError", "stitching node is not the last base node".into(), &[("orderId", "job-1".into()), ("orderUpdateId", "1".into())]),
+        ],
         safety_state: SafetyState { e_stop: EStop::None, field_violation: false },
     };
     let visual = Visualization { header: header(5), agv_position: Some(position), velocity: None };

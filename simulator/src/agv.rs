@@ -6,6 +6,13 @@
 //! cancel, state request), drains and charges its battery, and publishes `state` every
 //! `state_ms` and on every event. Faults on demand: vanish without a clean disconnect, report
 //! a FATAL error, or stall (stop publishing).
+//!
+//! It is strict the way the standard lets a vehicle be: it speaks one protocol version and
+//! refuses messages in another (`validationError`), refuses orders with actions its factsheet
+//! does not declare or without their required parameters (`orderError`), a new order while
+//! its last one is still running or an update not stitched at its last base node
+//! (`orderUpdateError`), and a cancel with no order to cancel (`noOrderToCancel`). Each refusal
+//! is a WARNING naming the message in `errorReferences`, kept until its next accepted order.
 
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
 use std::time::Duration;
@@ -29,6 +36,9 @@ pub struct AgvConfig {
     pub login: Option<(String, String)>,
     /// MQTT over TLS, trusting this CA (PEM).
     pub tls_ca: Option<std::path::PathBuf>,
+    /// The VDA 5050 version it speaks (`2.0.0` or `2.1.0`): its headers carry it, and it
+    /// refuses messages of another minor version.
+    pub version: String,
 }
 
 /// Commissions a robot at the edge: issues its login to the embedded broker (a supervisor's or
@@ -104,7 +114,67 @@ impl Robot {
     fn header(&mut self, topic: Topic, now: i64) -> Header {
         let slot = topic as usize;
         self.header_ids[slot] += 1;
-        Header::new(self.header_ids[slot], now, &self.cfg.manufacturer, &self.cfg.serial)
+        Header::new(self.header_ids[slot], now, &self.cfg.manufacturer, &self.cfg.serial).in_version(&self.cfg.version)
+    }
+
+    /// Reports a refusal (a WARNING kept until the next accepted order).
+    fn refuse(&mut self, error: AgvError) {
+        tracing::debug!(serial = %self.cfg.serial, error_type = %error.error_type, description = error.error_description.as_deref().unwrap_or(""), "robot refuses a message");
+        self.errors.push(error);
+        if self.errors.len() > 16 {
+            self.errors.remove(0);
+        }
+    }
+
+    /// A message in another protocol version than ours is refused (VDA 5050: validationError).
+    fn speaks(&mut self, header: &Header, topic: Topic) -> bool {
+        if speak(&header.version).is_some() && speak(&header.version) == speak(&self.cfg.version) {
+            return true;
+        }
+        let why = format!("version {:?} is not {}", header.version.chars().take(20).collect::<String>(), self.cfg.version);
+        self.refuse(AgvError::warning("validationError", why, &[("headerId", header.header_id.to_string()), ("topic", topic.as_str().to_owned())]));
+        false
+    }
+
+    /// Whether an order is one this vehicle can carry out; the refusal otherwise.
+    fn check_order(&self, order: &Order) -> Result<(), AgvError> {
+        fn refs(order: &Order, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+            let mut r = vec![("orderId", order.order_id.clone()), ("orderUpdateId", order.order_update_id.to_string())];
+            r.extend(extra.iter().cloned());
+            r
+        }
+        if order.nodes.is_empty() || order.nodes.len() > SIM_MAX_ORDER_NODES {
+            return Err(AgvError::warning("orderError", format!("{} nodes; 1 to {SIM_MAX_ORDER_NODES} taken", order.nodes.len()), &refs(order, &[])));
+        }
+        for action in order.nodes.iter().flat_map(|n| &n.actions).chain(order.edges.iter().flat_map(|e| &e.actions)) {
+            let at = refs(order, &[("actionId", action.action_id.clone())]);
+            match action.action_type.as_str() {
+                "pick" | "drop" => {
+                    if let Some(key) = ["stationType", "loadType"].into_iter().find(|k| parameter(action, k).is_none()) {
+                        return Err(AgvError::warning("orderError", format!("invalid actionParameter: {} needs {key}", action.action_type), &at));
+                    }
+                }
+                "startCharging" => {}
+                other => return Err(AgvError::warning("orderError", format!("action {:?} is not supported in orders", other.chars().take(40).collect::<String>()), &at)),
+            }
+        }
+        let Some(current) = &self.order else { return Ok(()) };
+        let running = self.at_node + 1 < current.nodes.len();
+        if current.order_id != order.order_id {
+            if running {
+                return Err(AgvError::warning("orderUpdateError", "a new order while the last one is still running (base or horizon left)".into(), &refs(order, &[])));
+            }
+            return Ok(());
+        }
+        if order.order_update_id < current.order_update_id {
+            return Err(AgvError::warning("orderUpdateError", format!("update {} is older than {}", order.order_update_id, current.order_update_id), &refs(order, &[])));
+        }
+        let base_end = current.nodes.iter().rposition(|n| n.released).map(|k| &current.nodes[k]);
+        let first = &order.nodes[0];
+        if order.order_update_id > current.order_update_id && !base_end.is_some_and(|b| b.node_id == first.node_id && b.sequence_id == first.sequence_id) {
+            return Err(AgvError::warning("orderUpdateError", "stitching node is not the last base node".into(), &refs(order, &[])));
+        }
+        Ok(())
     }
 
     fn state(&mut self, now: i64) -> State {
@@ -167,10 +237,7 @@ impl Robot {
 
     fn run_action(&mut self, action: &Action) {
         match action.action_type.as_str() {
-            "pick" => {
-                let pod = action.action_parameters.iter().flatten().find(|p| p.key == "podId").and_then(|p| p.value.as_str()).map(str::to_owned);
-                self.load = Some(pod.unwrap_or_else(|| "POD".into()));
-            }
+            "pick" => self.load = Some(parameter(action, "loadId").unwrap_or("POD").to_owned()),
             "drop" => self.load = None,
             "startCharging" => self.charging = true,
             "stopCharging" => self.charging = false,
@@ -188,7 +255,14 @@ impl Robot {
     }
 
     fn accept_order(&mut self, order: Order) {
-        self.errors.retain(|e| e.error_type != "noOrderToCancel");
+        if !self.speaks(&order.header, Topic::Order) {
+            return;
+        }
+        if let Err(refusal) = self.check_order(&order) {
+            return self.refuse(refusal);
+        }
+        // An accepted order resolves the refusals and the failed cancel before it.
+        self.errors.retain(|e| e.error_level == ErrorLevel::Fatal);
         let same = self.order.as_ref().is_some_and(|o| o.order_id == order.order_id);
         if same && self.order.as_ref().is_some_and(|o| order.order_update_id <= o.order_update_id) {
             return; // a resend of an update we have (VDA 5050: ignore it)
@@ -217,8 +291,11 @@ impl Robot {
         }
     }
 
-    fn instant(&mut self, actions: &[Action]) {
-        for action in actions {
+    fn instant(&mut self, message: InstantActions) {
+        if !self.speaks(&message.header, Topic::InstantActions) {
+            return;
+        }
+        for action in &message.actions {
             match action.action_type.as_str() {
                 "startPause" => self.paused = true,
                 "stopPause" => self.paused = false,
@@ -229,11 +306,8 @@ impl Robot {
                     let active = self.order.as_ref().is_some_and(|o| self.at_node + 1 < o.nodes.len());
                     if !active {
                         self.errors.retain(|e| e.error_type != "noOrderToCancel");
-                        self.errors.push(AgvError {
-                            error_type: "noOrderToCancel".into(),
-                            error_level: ErrorLevel::Warning,
-                            error_description: Some(format!("cancelOrder {}: no active order", action.action_id)),
-                        });
+                        let references = [("actionId", action.action_id.clone())];
+                        self.errors.push(AgvError::warning("noOrderToCancel", format!("cancelOrder {}: no active order", action.action_id), &references));
                         self.finish(action, ActionStatus::Failed);
                         continue;
                     }
@@ -326,7 +400,7 @@ async fn run(cfg: AgvConfig, mut faults: mpsc::Receiver<Fault>, now_ms: fn() -> 
                 Some(Some(p)) => {
                     match Topic::parse(&p.topic).map(|t| t.2) {
                         Some(Topic::Order) => if let Ok(order) = serde_json::from_slice::<Order>(&p.payload) { robot.accept_order(order) },
-                        Some(Topic::InstantActions) => if let Ok(ia) = serde_json::from_slice::<InstantActions>(&p.payload) { robot.instant(&ia.actions) },
+                        Some(Topic::InstantActions) => if let Ok(ia) = serde_json::from_slice::<InstantActions>(&p.payload) { robot.instant(ia) },
                         _ => {}
                     }
                     publish_state(&client, &mut robot, now_ms()).await;
@@ -347,7 +421,7 @@ async fn run(cfg: AgvConfig, mut faults: mpsc::Receiver<Fault>, now_ms: fn() -> 
                 // Returning drops (aborts) the event loop: the socket closes without DISCONNECT.
                 Some(Fault::Vanish) | None => return,
                 Some(Fault::Fatal(kind)) => {
-                    robot.errors.push(AgvError { error_type: kind, error_level: ErrorLevel::Fatal, error_description: None });
+                    robot.errors.push(AgvError { error_type: kind, error_level: ErrorLevel::Fatal, error_description: None, error_references: None });
                     publish_state(&client, &mut robot, now_ms()).await;
                 }
                 Some(Fault::Stall) => robot.stalled = true,

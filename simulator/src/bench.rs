@@ -462,6 +462,7 @@ pub async fn fleet(robots: usize, hz: f64, seconds: u64) -> Result<()> {
             load: None,
             login,
             tls_ca: None,
+            version: tote_shared::vda5050::VERSION.into(),
         };
         agvs.push(tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms));
     }

@@ -102,6 +102,9 @@ pub async fn run(options: Options) -> Result<()> {
                 tick_ms: 50,
                 low_battery: 25.0,
                 charged: 90.0,
+                station_type: "floor".into(),
+                load_type: "POD".into(),
+                vehicle_types: Vec::new(),
             });
             // Station ST-1 has a PLC (pick-to-light, confirm button) with a worker at it, and
             // two of the robots are driven over Modbus TCP instead of VDA 5050.
@@ -219,6 +222,8 @@ async fn start_robots(edge: &Api, options: &Options) -> Result<Vec<tote_sim::agv
             load: None,
             login,
             tls_ca: None,
+            // A mixed fleet: every other robot speaks VDA 5050 2.0, the rest 2.1.
+            version: tote_shared::vda5050::VERSIONS[k % 2].into(),
         };
         robots.push(tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms));
     }
@@ -368,7 +373,9 @@ fn edge_settings(dir: &Path, code: &str, port: u16, central: &str) -> Result<tot
             broker: None,
             embedded_listen: SocketAddr::from(([127, 0, 0, 1], if port == 0 { 0 } else { port + 10 })),
             max_connections: 2000,
-            stale_state_ms: 5000,
+            stale_state_ms: 40_000,
+            settle_ms: 3000,
+            max_refusals: 3,
             manufacturers: Vec::new(),
             tls_listen: None,
             tls: None,

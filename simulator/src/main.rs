@@ -72,6 +72,9 @@ enum Command {
         /// issued its own login there, with the API token in TOTE_EDGE__AUTH__API_TOKEN.
         #[arg(long)]
         edge: Option<String>,
+        /// The VDA 5050 version the robots speak (2.0.0 or 2.1.0).
+        #[arg(long, default_value = tote_shared::vda5050::VERSION, value_parser = ["2.0.0", "2.1.0"])]
+        vda_version: String,
         /// MQTT over TLS (the edge's `mqtt.tls_listen`), trusting this CA certificate (PEM).
         #[arg(long)]
         ca: Option<PathBuf>,
@@ -247,7 +250,7 @@ fn main() -> anyhow::Result<()> {
         Command::Demo { once, seed, data_dir, port, orders_per_minute, floor, robots } => {
             runtime.block_on(demo::run(demo::Options { once, seed, data_dir, port, orders_per_minute, floor, robots }))
         }
-        Command::Agv { count, broker, manufacturer, state_ms, node_ms, seed, floor, edge, ca } => runtime.block_on(async {
+        Command::Agv { count, broker, manufacturer, state_ms, node_ms, seed, floor, edge, vda_version, ca } => runtime.block_on(async {
             use rand::{Rng, SeedableRng};
             let (host, port) = broker.rsplit_once(':').ok_or_else(|| anyhow::anyhow!("--broker must be host:port"))?;
             let port: u16 = port.parse()?;
@@ -276,6 +279,7 @@ fn main() -> anyhow::Result<()> {
                     load: None,
                     login,
                     tls_ca: ca.clone(),
+                    version: vda_version.clone(),
                 };
                 robots.push(tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms));
             }

@@ -19,6 +19,8 @@ pub struct FleetView {
     pub robots: Vec<Robot>,
     pub messages_accepted: u64,
     pub messages_rejected: BTreeMap<&'static str, u64>,
+    /// Messages of the edge that robots refused, by the error type they gave.
+    pub refusals: BTreeMap<&'static str, u64>,
     /// Robots driven over Modbus TCP (master control's view covers them too).
     pub modbus_robots: Vec<crate::modbus_robots::ModbusRobotView>,
     /// Master control's view (jobs, paths, pods, stations) when a floor is configured.
@@ -38,6 +40,7 @@ fn view(state: &AppState) -> FleetView {
         robots: state.fleet.robots(),
         messages_accepted: state.fleet.accepted.load(Ordering::Relaxed),
         messages_rejected: state.fleet.rejected().into_iter().map(|(r, n)| (r.as_str(), n)).collect(),
+        refusals: state.fleet.refusals().into_iter().collect(),
         modbus_robots: state.modbus_robots.views(),
         floor: state.floor.as_ref().and_then(|f| f.view()),
     }
@@ -105,10 +108,22 @@ pub async fn instant_action(
     }
     let action_id = format!("edge-{}-{:08x}", tote_shared::runtime::system::now_ms(), rand::random::<u32>());
     let action = Action { action_type: action_type.into(), action_id: action_id.clone(), action_description: None, blocking_type: BlockingType::Hard, action_parameters: None };
-    state.robots.instant_actions(&manufacturer, &serial, vec![action]).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    state.robots.instant_actions(&state.fleet, &manufacturer, &serial, vec![action]).await.map_err(|e| ApiError::Internal(e.to_string()))?;
     if action_type == "cancelOrder" {
         // The supervisor dealt with an order someone else gave it: the edge takes it from here.
         state.fleet.adopt_order(&manufacturer, &serial);
     }
     Ok((axum::http::StatusCode::ACCEPTED, Json(InstantSent { action_id, action_type })))
+}
+
+/// Supervisor: puts a robot that refused the edge's orders too often back into dispatch (after
+/// whatever made it refuse was dealt with). Master control first cancels whatever it still has.
+#[utoipa::path(post, path = "/api/v1/fleet/{manufacturer}/{serial}/dispatch", params(("manufacturer" = String, Path), ("serial" = String, Path)),
+    responses((status = 204, description = "Back in dispatch (if nothing else keeps it out)"), doc::Unauthorized, doc::Forbidden, doc::NotFound), tag = "fleet")]
+pub async fn reinstate(State(state): State<AppState>, Path((manufacturer, serial)): Path<(String, String)>) -> Result<axum::http::StatusCode, ApiError> {
+    if !state.fleet.reinstate(&manufacturer, &serial) {
+        return Err(ApiError::NotFound(format!("robot {manufacturer}/{serial}")));
+    }
+    tracing::info!(%manufacturer, %serial, "a supervisor put the robot back into dispatch");
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

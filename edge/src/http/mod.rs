@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/stations", get(stations::stations))
         .route("/api/v1/stations/{name}", get(stations::station))
         .route("/api/v1/fleet/{manufacturer}/{serial}/instant-actions", post(fleet::instant_action))
+        .route("/api/v1/fleet/{manufacturer}/{serial}/dispatch", post(fleet::reinstate))
         .route("/api/v1/fleet/{manufacturer}/{serial}/mqtt-login", post(robots::issue_robot).delete(robots::revoke_robot))
         .route("/api/v1/mqtt/observers/{name}", post(robots::issue_observer).delete(robots::revoke_observer))
         .route("/api/v1/mqtt/logins", get(robots::logins))

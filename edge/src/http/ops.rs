@@ -95,6 +95,11 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     text.counter("tote_edge_mqtt_messages_rejected_total", "Robot messages dropped, by reason", &rejected);
     let foreign = robots.iter().filter(|r| r.foreign_order.is_some()).count();
     text.gauge("tote_edge_robots_foreign_order", "Robots driving an order the edge did not send (out of service)", &[("", foreign as f64)]);
+    let refusals: Vec<(String, f64)> = state.fleet.refusals().into_iter().map(|(t, n)| (format!("error_type=\"{t}\""), n as f64)).collect();
+    let refusals: Vec<(&str, f64)> = refusals.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    text.counter("tote_edge_vda_refusals_total", "Orders and instant actions of the edge that robots refused, by VDA 5050 error type", &refusals);
+    let out = robots.iter().filter(|r| r.not_dispatched.is_some()).count();
+    text.gauge("tote_edge_robots_not_dispatched", "Robots master control gives no work (protocol version, factsheet, refused orders)", &[("", out as f64)]);
     if let Some(gate) = &state.mqtt_gate {
         let g = &gate.stats;
         let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed) as f64;

@@ -8,7 +8,7 @@ pub mod acl;
 pub mod broker;
 pub mod gate;
 
-use crate::fleet::{Fleet, Rejection};
+use crate::fleet::{Fleet, Rejection, Sent};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tote_shared::runtime::supervise::Stop;
 use tote_shared::runtime::system::now_ms;
-use tote_shared::vda5050::{Action, Connection, Factsheet, Header, InstantActions, Order, State, Topic, Visualization, MAX_PAYLOAD_BYTES};
+use tote_shared::vda5050::{Action, Connection, ConnectionState, Factsheet, Header, InstantActions, Order, State, Topic, Visualization, MAX_PAYLOAD_BYTES};
 
 pub const SUBSCRIPTIONS: [(&str, QoS); 4] =
     [("state", QoS::AtMostOnce), ("connection", QoS::AtLeastOnce), ("factsheet", QoS::AtMostOnce), ("visualization", QoS::AtMostOnce)];
@@ -43,21 +43,30 @@ pub struct Publisher {
 pub struct PublishError(String);
 
 impl Publisher {
-    pub fn header(&self, manufacturer: &str, serial: &str, topic: Topic) -> Header {
+    /// The next header to the robot on `topic`, in the protocol version it speaks.
+    pub fn header(&self, fleet: &Fleet, manufacturer: &str, serial: &str, topic: Topic) -> Header {
         let mut ids = self.header_ids.lock().unwrap_or_else(|p| p.into_inner());
         let id = ids.entry((manufacturer.to_owned(), serial.to_owned(), topic)).or_insert(0);
         *id += 1;
-        Header::new(*id, now_ms(), manufacturer, serial)
+        Header::new(*id, now_ms(), manufacturer, serial).in_version(fleet.version_of(manufacturer, serial))
     }
 
-    pub async fn instant_actions(&self, manufacturer: &str, serial: &str, actions: Vec<Action>) -> Result<(), PublishError> {
-        let message = InstantActions { header: self.header(manufacturer, serial, Topic::InstantActions), actions };
+    /// Sends instant actions, remembered in the fleet to match a refusal against.
+    pub async fn instant_actions(&self, fleet: &Fleet, manufacturer: &str, serial: &str, actions: Vec<Action>) -> Result<(), PublishError> {
+        let message = InstantActions { header: self.header(fleet, manufacturer, serial, Topic::InstantActions), actions };
+        let action_ids = message.actions.iter().map(|a| a.action_id.clone()).collect();
+        fleet.sent(manufacturer, serial, Sent { topic: Topic::InstantActions, header_id: message.header.header_id, order: None, action_ids });
         self.publish(Topic::InstantActions.path(manufacturer, serial), &message).await
     }
 
-    pub async fn order(&self, order: &Order) -> Result<(), PublishError> {
-        let topic = Topic::Order.path(&order.header.manufacturer, &order.header.serial_number);
-        self.publish(topic, order).await
+    /// Sends an order (its header from `header`), remembered in the fleet: the robot's first
+    /// state naming it is never taken for someone else's order, and a refusal is matched to it.
+    pub async fn order(&self, fleet: &Fleet, order: &Order) -> Result<(), PublishError> {
+        let (m, s) = (&order.header.manufacturer, &order.header.serial_number);
+        let action_ids = order.nodes.iter().flat_map(|n| &n.actions).map(|a| a.action_id.clone()).collect();
+        let sent = Sent { topic: Topic::Order, header_id: order.header.header_id, order: Some((order.order_id.clone(), order.order_update_id)), action_ids };
+        fleet.sent(m, s, sent);
+        self.publish(Topic::Order.path(m, s), order).await
     }
 
     async fn publish(&self, topic: String, message: &impl serde::Serialize) -> Result<(), PublishError> {
@@ -90,6 +99,7 @@ pub struct Session {
 /// Drives the event loop until `stop` (reconnecting with a pause), subscribing on every connect.
 pub async fn run(publisher: Publisher, session: Arc<Session>, fleet: Arc<Fleet>, manufacturers: Vec<String>, stop: Stop) {
     let filters = subscriptions(&manufacturers);
+    let publisher_again = publisher.clone();
     let client = publisher.client;
     let mut guard = session.events.lock().await;
     let (events, ran_before) = &mut *guard;
@@ -105,13 +115,27 @@ pub async fn run(publisher: Publisher, session: Arc<Session>, fleet: Arc<Fleet>,
                 tracing::info!("connected to the MQTT broker");
                 subscribe(&client, &filters).await;
             }
-            Ok(Event::Incoming(Packet::Publish(p))) => handle(&fleet, &p.topic, &p.payload, now_ms()),
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                if let Some((manufacturer, serial)) = handle(&fleet, &p.topic, &p.payload, now_ms()) {
+                    request_state(&publisher_again, &fleet, &manufacturer, &serial).await;
+                }
+            }
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(%error, "MQTT connection lost; reconnecting");
                 let _ = stop.run_until_stopped(tokio::time::sleep(Duration::from_millis(500))).await;
             }
         }
+    }
+}
+
+/// A robot came online: ask for its state at once rather than wait for its next one (VDA 5050
+/// lets a vehicle publish state only on events and every 30 s).
+async fn request_state(publisher: &Publisher, fleet: &Fleet, manufacturer: &str, serial: &str) {
+    let action_id = format!("edge-state-{}-{:08x}", now_ms(), rand::random::<u32>());
+    let action = Action { action_type: "stateRequest".into(), action_id, action_description: None, blocking_type: tote_shared::vda5050::BlockingType::None, action_parameters: None };
+    if let Err(error) = publisher.instant_actions(fleet, manufacturer, serial, vec![action]).await {
+        tracing::warn!(%error, %serial, "cannot ask a robot for its state");
     }
 }
 
@@ -123,48 +147,53 @@ async fn subscribe(client: &AsyncClient, filters: &[(String, QoS)]) {
     }
 }
 
-/// Validates one robot message and applies it to the fleet.
-pub fn handle(fleet: &Fleet, topic: &str, payload: &[u8], now: i64) {
+/// Validates one robot message and applies it to the fleet. Returns the robot when it just
+/// announced itself ONLINE.
+pub fn handle(fleet: &Fleet, topic: &str, payload: &[u8], now: i64) -> Option<(String, String)> {
     let Some((manufacturer, serial, kind)) = Topic::parse(topic) else {
-        return reject(fleet, Rejection::UnknownTopic, topic, "not a VDA 5050 v2 topic");
+        reject(fleet, Rejection::UnknownTopic, topic, "not a VDA 5050 v2 topic");
+        return None;
     };
     if payload.is_empty() {
         // An empty retained message clears a topic on the broker; nothing to apply.
         tracing::debug!(%topic, "retained message cleared");
-        return;
+        return None;
     }
     if payload.len() > MAX_PAYLOAD_BYTES {
-        return reject(fleet, Rejection::TooLarge, topic, "payload over the limit");
+        reject(fleet, Rejection::TooLarge, topic, "payload over the limit");
+        return None;
     }
-    let value: serde_json::Value = match serde_json::from_slice(payload) {
-        Ok(v) => v,
-        Err(_) => return reject(fleet, Rejection::NotJson, topic, "payload is not JSON"),
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(payload) else {
+        reject(fleet, Rejection::NotJson, topic, "payload is not JSON");
+        return None;
     };
     let (m, s) = (manufacturer.as_str(), serial.as_str());
-    match kind {
+    let (version, came_online) = match kind {
         Topic::Connection => {
-            if let Some(c) = parse::<Connection>(fleet, topic, value, m, s, |c| &c.header) {
-                fleet.connection(m, s, c.connection_state, now);
-            }
+            let c = parse::<Connection>(fleet, topic, value, m, s, |c| &c.header)?;
+            fleet.connection(m, s, c.connection_state, now);
+            (c.header.version, c.connection_state == ConnectionState::Online)
         }
         Topic::State => {
-            if let Some(state) = parse::<State>(fleet, topic, value, m, s, |x| &x.header) {
-                fleet.state(m, s, &state, now);
-            }
+            let state = parse::<State>(fleet, topic, value, m, s, |x| &x.header)?;
+            fleet.state(m, s, &state, now);
+            (state.header.version, false)
         }
         Topic::Visualization => {
-            if let Some(v) = parse::<Visualization>(fleet, topic, value, m, s, |x| &x.header) {
-                fleet.visualization(m, s, &v, now);
-            }
+            let v = parse::<Visualization>(fleet, topic, value, m, s, |x| &x.header)?;
+            fleet.visualization(m, s, &v, now);
+            (v.header.version, false)
         }
         Topic::Factsheet => {
-            if let Some(f) = parse::<Factsheet>(fleet, topic, value, m, s, |x| &x.header) {
-                fleet.factsheet(m, s, &f, now);
-            }
+            let f = parse::<Factsheet>(fleet, topic, value, m, s, |x| &x.header)?;
+            fleet.factsheet(m, s, &f, now);
+            (f.header.version, false)
         }
         // Our own publications echo back only if someone subscribed us to them; ignore.
-        Topic::Order | Topic::InstantActions => {}
-    }
+        Topic::Order | Topic::InstantActions => return None,
+    };
+    fleet.announced(m, s, &version);
+    came_online.then(|| (manufacturer, serial))
 }
 
 fn parse<T: DeserializeOwned>(

@@ -78,6 +78,8 @@ pub struct RobotReport {
     pub ahead: Vec<Cell>,
     /// What it says it carries: None when it does not report loads, Some(None) when empty.
     pub load: Option<Option<String>>,
+    /// How many of our orders and instant actions it refused so far (only grows).
+    pub refusals: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +175,12 @@ struct Bot {
     resync: Option<String>,
     /// Ticks its report has lagged behind the last order sent.
     lagging: u32,
+    /// Its refusals counted so far (`RobotReport::refusals`).
+    refusals: u64,
+    /// The order it still holds a horizon of: (order id, update id, sequence id of the last
+    /// base node). VDA 5050 takes a new order id only once the last order is finished, so its
+    /// next leg goes out as an update of this one, stitched at that node.
+    open_order: Option<(String, u32, u32)>,
     tiebreak: u64,
 }
 
@@ -327,6 +335,8 @@ impl Controller {
                 waiting: 0,
                 resync: None,
                 lagging: 0,
+                refusals: report.refusals,
+                open_order: None,
                 tiebreak: serial.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)) % 1000,
             });
             if let Some(c) = report.cell {
@@ -345,13 +355,31 @@ impl Controller {
             let lags = sent.is_some_and(|s| Some(s) != report.order_id.as_deref().map(|o| (o, report.order_update_id))) && !bot.held.is_empty();
             bot.lagging = if lags || bot.resync.is_some() { bot.lagging + 1 } else { 0 };
             bot.battery = report.battery;
+            let refused = report.refusals > bot.refusals;
+            bot.refusals = report.refusals;
             let can_serve = report.in_service && bot.cell.is_some();
             if bot.in_service && !can_serve {
                 self.out_of_service(serial, out);
             } else if !bot.in_service && can_serve {
                 self.back_in_service(serial, report, out);
+            } else if bot.in_service && refused {
+                self.resync_after_refusal(serial, report, out);
             }
         }
+    }
+
+    /// The robot refused an order or instant action of ours: whatever it holds may differ from
+    /// what we think it holds. Cancel, wait for its confirmation, then plan its job afresh (a
+    /// robot that keeps refusing leaves service: the fleet counts the refusals in a row).
+    fn resync_after_refusal(&mut self, serial: &str, report: &RobotReport, out: &mut Vec<Output>) {
+        let action_id = self.fresh_order_id() + "-cancel";
+        let Some(bot) = self.bots.get_mut(serial) else { return };
+        bot.held = report.ahead.iter().copied().collect();
+        bot.resync = Some(action_id.clone());
+        bot.leg = None;
+        bot.open_order = None;
+        bot.waiting = 0;
+        out.push(Output::CancelOrder { robot: serial.to_owned(), action_id });
     }
 
     fn out_of_service(&mut self, serial: &str, out: &mut Vec<Output>) {
@@ -359,6 +387,7 @@ impl Controller {
         bot.in_service = false;
         let job = std::mem::replace(&mut bot.job, Job::Idle);
         bot.leg = None;
+        bot.open_order = None;
         bot.park = None;
         let carrying = bot.carrying;
         match job {
@@ -393,6 +422,7 @@ impl Controller {
         bot.held = report.ahead.iter().copied().collect();
         bot.resync = Some(action_id.clone());
         bot.leg = None;
+        bot.open_order = None;
         bot.carrying = carrying;
         bot.job = match (carrying, spot) {
             (Some(pod), Some(spot)) => Job::Return { pod, spot },
@@ -884,13 +914,10 @@ impl Controller {
         // An action rides on the goal node of an order that reaches it: standing on the goal
         // without the action sent needs a fresh order.
         let fresh = !same_action || (at == goal && action.is_some());
-        let order_id = if fresh { Some(self.fresh_order_id()) } else { None };
-        let bot = self.bots.get_mut(serial)?;
-        if let Some(order_id) = order_id {
-            let action = action.map(|a| (format!("{order_id}-{}", action_type(&a)), a));
-            bot.leg = Some(Leg { action, order_id, update_id: 0, goal, last_seq: None, action_released: false, horizon: Vec::new(), last_plan: None });
-            bot.waiting = 0;
+        if fresh {
+            self.start_leg(serial, at, goal, action, out)?;
         }
+        let bot = self.bots.get_mut(serial)?;
         let leg = bot.leg.as_mut()?;
         if leg.goal != goal {
             leg.goal = goal;
@@ -904,6 +931,33 @@ impl Controller {
             bot.waiting += 1;
         }
         Some(Mover { at, goal, restricted: bot.carrying.is_some(), priority: bot.waiting * 1000 + bot.tiebreak })
+    }
+
+    /// A new leg: an update of the order the robot still holds a horizon of, else a new order.
+    /// None when this tick only closes that order (see below).
+    fn start_leg(&mut self, serial: &str, at: Cell, goal: Cell, action: Option<LegAction>, out: &mut Vec<Output>) -> Option<()> {
+        let open = self.bots.get_mut(serial)?.open_order.take();
+        // Its action id is unique either way (an update keeps the order id).
+        let key = self.fresh_order_id();
+        let action = action.map(|a| (format!("{key}-{}", action_type(&a)), a));
+        let bot = self.bots.get_mut(serial)?;
+        bot.waiting = 0;
+        let (order_id, update_id, last_seq) = match open {
+            // Acting where it stands would put the action on the stitching node, which an
+            // update cannot add to: end the open order here (drop its horizon) and act with a
+            // new order on the next tick, once that one is finished.
+            Some((order_id, update_id, last_seq)) if at == goal && action.is_some() => {
+                bot.leg = None;
+                self.stats.orders_sent += 1;
+                let plan = OrderPlan { robot: serial.to_owned(), order_id, update_id: update_id + 1, first_sequence_id: last_seq, cells: vec![at], released: 1, action: None };
+                out.push(Output::Order(plan));
+                return None;
+            }
+            Some((order_id, update_id, last_seq)) => (order_id, update_id, Some(last_seq)),
+            None => (key, 0, None),
+        };
+        bot.leg = Some(Leg { action, order_id, update_id, goal, last_seq, action_released: false, horizon: Vec::new(), last_plan: None });
+        Some(())
     }
 
     /// A robot whose reports stay behind the last order update sent probably never got it
@@ -963,6 +1017,7 @@ impl Controller {
             cells,
         };
         leg.last_plan = Some(plan.clone());
+        bot.open_order = (plan.cells.len() > plan.released).then(|| (plan.order_id.clone(), plan.update_id, leg.last_seq.unwrap_or(0)));
         bot.lagging = 0;
         out.push(Output::Order(plan));
     }
@@ -1106,7 +1161,7 @@ mod tests {
     use crate::gtp::sim::tests::demo_layout;
 
     fn report(cell: Cell, finished: Vec<String>) -> BTreeMap<String, RobotReport> {
-        let r = RobotReport { in_service: true, cell: Some(cell), battery: 80.0, finished_actions: finished, order_id: None, order_update_id: 0, ahead: vec![], load: None };
+        let r = RobotReport { in_service: true, cell: Some(cell), battery: 80.0, finished_actions: finished, order_id: None, order_update_id: 0, ahead: vec![], load: None, refusals: 0 };
         BTreeMap::from([("m/r1".to_owned(), r)])
     }
 
@@ -1136,5 +1191,81 @@ mod tests {
         let goal = *plan.cells.last().expect("cells");
         assert!(control.layout().is_storage(goal), "it heads for a storage spot");
         assert_eq!(plan.action.as_ref().map(|a| &a.1), Some(&LegAction::Drop { pod: "P0001".into() }), "and sets the pod down there");
+    }
+
+    /// A robot comes into service at `at`: it confirms the cancel master control sends first;
+    /// returns the orders of the tick after.
+    fn into_service(control: &mut Controller, at: Cell) -> Vec<OrderPlan> {
+        let out = control.tick(&report(at, vec![]), &BTreeMap::new());
+        let cancel = out.iter().find_map(|o| if let Output::CancelOrder { action_id, .. } = o { Some(action_id.clone()) } else { None });
+        plans(&control.tick(&report(at, cancel.into_iter().collect()), &BTreeMap::new()))
+    }
+
+    fn plans(out: &[Output]) -> Vec<OrderPlan> {
+        out.iter().filter_map(|o| if let Output::Order(p) = o { Some(p.clone()) } else { None }).collect()
+    }
+
+    /// An aisle cell far from every parking cell: a robot there heads for parking with a horizon.
+    fn far_aisle(layout: &Layout) -> Cell {
+        let d = |a: Cell, b: Cell| {
+            let ((x0, y0), (x1, y1)) = (layout.grid.xy(a), layout.grid.xy(b));
+            x0.abs_diff(x1) + y0.abs_diff(y1)
+        };
+        let aisle = (0..layout.grid.cells() as Cell).filter(|c| {
+            layout.grid.is_free(*c) && !layout.is_storage(*c) && !layout.chargers.contains(c) && !layout.stations.iter().any(|s| s.pick == *c || s.queue.contains(c))
+        });
+        aisle.max_by_key(|c| layout.parking.iter().map(|p| d(*c, *p)).min().unwrap_or(0)).expect("an aisle cell")
+    }
+
+    /// VDA 5050 takes a new order id only once the last order is finished: a robot given a job
+    /// while it still holds a horizon gets an update of that order, stitched at its last base
+    /// node, and the action of the new job rides on the update.
+    #[test]
+    fn a_new_job_over_a_live_horizon_goes_out_as_an_update_of_the_running_order() {
+        let layout = demo_layout();
+        let start = far_aisle(&layout);
+        let pods = vec![("P0001".to_owned(), PodPlace::Stored { spot: layout.storage[0] })];
+        let mut control = Controller::new(layout, pods, Settings::default(), 7).expect("controller");
+        let first = into_service(&mut control, start);
+        let [park] = first.as_slice() else { panic!("one order to go parking: {first:?}") };
+        assert!(park.cells.len() > park.released, "it has a horizon: {park:?}");
+        assert_eq!((park.update_id, park.first_sequence_id), (0, 0));
+        // It reached the released cell and reports the order; now the pod is wanted.
+        let mut reached = report(park.cells[1], vec![]);
+        if let Some(r) = reached.get_mut("m/r1") {
+            r.order_id = Some(park.order_id.clone());
+        }
+        let out = control.tick(&reached, &BTreeMap::from([("P0001".to_owned(), 1)]));
+        let next = plans(&out);
+        let [fetch] = next.as_slice() else { panic!("one order towards the pod: {next:?}") };
+        assert_eq!(fetch.order_id, park.order_id, "the same order, updated");
+        assert_eq!((fetch.update_id, fetch.first_sequence_id), (1, 2), "stitched at the last base node");
+        assert_eq!(fetch.cells[0], park.cells[1]);
+        assert!(!out.iter().any(|o| matches!(o, Output::CancelOrder { .. })));
+    }
+
+    /// A robot that refuses an order is cancelled and then given its job again as a new order.
+    #[test]
+    fn a_refused_order_is_followed_by_a_cancel_and_a_fresh_order() {
+        let layout = demo_layout();
+        let start = far_aisle(&layout);
+        let mut control = Controller::new(layout, Vec::new(), Settings::default(), 7).expect("controller");
+        let first = into_service(&mut control, start);
+        assert_eq!(first.len(), 1);
+        let mut refused = report(start, vec![]);
+        if let Some(r) = refused.get_mut("m/r1") {
+            r.refusals = 1;
+        }
+        let out = control.tick(&refused, &BTreeMap::new());
+        let cancel = out.iter().find_map(|o| if let Output::CancelOrder { action_id, .. } = o { Some(action_id.clone()) } else { None });
+        let cancel = cancel.expect("a cancel after the refusal");
+        assert!(plans(&out).is_empty(), "nothing new before it confirms");
+        if let Some(r) = refused.get_mut("m/r1") {
+            r.finished_actions = vec![cancel];
+        }
+        let again = plans(&control.tick(&refused, &BTreeMap::new()));
+        let [fresh] = again.as_slice() else { panic!("a fresh order: {again:?}") };
+        assert_ne!(fresh.order_id, first[0].order_id);
+        assert_eq!((fresh.update_id, fresh.cells[0]), (0, start));
     }
 }

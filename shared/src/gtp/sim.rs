@@ -154,6 +154,7 @@ impl FloorSim {
                     order_update_id: r.update_id,
                     ahead: r.ahead.iter().copied().collect(),
                     load: None,
+                    refusals: 0,
                 }))
             .collect();
         let outputs = self.controller.tick(&reports, &self.demand);

@@ -180,6 +180,7 @@ impl Stepper {
             order_update_id: self.update_id,
             ahead,
             load: Some(status.load.clone()),
+            refusals: 0,
         }
     }
 }

@@ -284,6 +284,8 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
             load,
             login: logins[k].clone(),
             tls_ca: None,
+            // Robots of both 2.x versions on one floor: each is addressed in its own.
+            version: tote_shared::vda5050::VERSIONS[k % 2].into(),
         };
         Agv::spawn(config, tote_shared::runtime::system::now_ms)
     };

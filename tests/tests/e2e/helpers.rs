@@ -872,6 +872,7 @@ pub fn robot_config(manufacturer: &str, serial: &str, host: &str, port: u16, log
         load: None,
         login,
         tls_ca: None,
+        version: tote_shared::vda5050::VERSION.into(),
     }
 }
 
