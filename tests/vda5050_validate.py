@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Validates VDA 5050 messages against the official JSON schemas of 2.0.0 and 2.1.0.
 
-usage: vda5050_validate.py SCHEMA_ROOT MESSAGE_DIR
+usage: vda5050_validate.py [--own-version] SCHEMA_ROOT MESSAGE_DIR
 Each file in MESSAGE_DIR is named <topic>[-anything].json (topic: order, instantActions,
 state, connection, factsheet, visualization). Prints one line per failure; exit 1 if any.
+Every message is checked against both versions' schemas; with --own-version, against the
+schema of the version its header names only (2.0.x: 2.0.0, 2.1.x: 2.1.0), as a robot that
+speaks that version reads it.
 The 2.0.0 state schema has a trailing comma: it is repaired in memory, never on disk.
 """
 import json
@@ -35,13 +38,23 @@ def make_validator(schema):
     return lambda m: [("/".join(str(p) for p in e.absolute_path), e.message) for e in v.iter_errors(m)]
 
 def main():
-    root, messages = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+    args = sys.argv[1:]
+    own_version = "--own-version" in args
+    args = [a for a in args if a != "--own-version"]
+    root, messages = pathlib.Path(args[0]), pathlib.Path(args[1])
     failures, checked = [], 0
     validators = {}
     for file in sorted(messages.glob("*.json")):
         topic = file.stem.split("-")[0]
         message = json.loads(file.read_text())
-        for version in ("2.0.0", "2.1.0"):
+        versions = ("2.0.0", "2.1.0")
+        if own_version:
+            named = str(message.get("version", ""))
+            versions = [v for v in versions if named.split(".")[:2] == v.split(".")[:2]]
+            if not versions:
+                failures.append(f"{file.name}: version {named!r} is neither 2.0 nor 2.1")
+                continue
+        for version in versions:
             # One validator per schema: building one costs far more than a validation.
             if (topic, version) not in validators:
                 schema = load_schema(root / version / f"{topic}.schema")

@@ -428,6 +428,10 @@ impl Fleet {
             r.loads = state.loads.as_ref().map(|l| l.iter().filter_map(|l| l.load_id.clone()).collect());
             r.last_node_id = Some(state.last_node_id.clone()).filter(|n| !n.is_empty());
             r.finished_actions = state.action_states.iter().filter(|a| took_effect(a)).map(|a| a.action_id.clone()).collect();
+            // Some vehicles answer a cancel with nothing to cancel by the error alone, naming
+            // the action, without an action state for it.
+            let no_order = state.errors.iter().filter(|e| e.error_type == "noOrderToCancel").filter_map(|e| e.reference("actionId"));
+            r.finished_actions.extend(no_order.map(str::to_owned));
             r.fatal_errors =
                 state.errors.iter().filter(|e| e.error_level == ErrorLevel::Fatal).map(|e| e.error_type.clone()).collect();
             r.foreign_order = None;
@@ -684,5 +688,9 @@ mod tests {
         let robot = &fleet.robots()[0];
         assert_eq!(robot.finished_actions, vec!["c1".to_owned(), "p2".to_owned()], "a failed pick is not done; a failed cancel is");
         assert!(robot.in_service, "a WARNING does not take it out of service");
+        // A vehicle that reports the cancel by the error alone (vda-5050-lib does).
+        let by_error = State { action_states: vec![], errors: vec![AgvError::warning("noOrderToCancel", "no active order".into(), &[("topic", "instantActions".into()), ("actionId", "c3".into())])], ..state(20) };
+        fleet.state("m", "r1", &by_error, 20);
+        assert_eq!(fleet.robots()[0].finished_actions, vec!["c3".to_owned()]);
     }
 }

@@ -443,6 +443,9 @@ impl Controller {
         let recorded = self.pods.iter().position(|p| p.place.robot() == Some(serial));
         let reported = match &report.load {
             None => return recorded,
+            // A load id that is none of our pods: the vehicle names loads its own way (an RFID
+            // it reads, say), so its loads say nothing about which pod it has.
+            Some(Some(id)) if !self.pod_index.contains_key(id) => return recorded,
             Some(load) => load.as_ref().and_then(|id| self.pod_index.get(id).copied()),
         };
         if let (Some(p), Some(cell)) = (recorded.filter(|r| Some(*r) != reported), report.cell) {

@@ -35,18 +35,21 @@ pub(crate) fn sku(k: u64) -> String {
 
 /// Everything seen on the robots' topics, in arrival order.
 #[derive(Default)]
-struct Recording {
-    messages: Vec<(String, Vec<u8>)>,
+pub(crate) struct Recording {
+    pub messages: Vec<(String, Vec<u8>)>,
 }
 
-async fn record(host: &str, port: u16, manufacturer: &str, login: Option<(String, String)>) -> Result<(Arc<Mutex<Recording>>, tokio::task::JoinHandle<()>, AsyncClient)> {
-    let mut options = MqttOptions::new(format!("spy-{manufacturer}"), host, port);
+/// Records every message on the topics of the robots of `manufacturers`.
+pub(crate) async fn record(host: &str, port: u16, manufacturers: &[&str], login: Option<(String, String)>) -> Result<(Arc<Mutex<Recording>>, tokio::task::JoinHandle<()>, AsyncClient)> {
+    let mut options = MqttOptions::new(format!("spy-{}", manufacturers.join("-")), host, port);
     options.set_max_packet_size(1 << 20, 1 << 20);
     if let Some((username, password)) = login {
         options.set_credentials(username, password);
     }
     let (client, mut events) = AsyncClient::new(options, 1024);
-    client.subscribe(format!("uagv/v2/{manufacturer}/#"), QoS::AtLeastOnce).await?;
+    for manufacturer in manufacturers {
+        client.subscribe(format!("uagv/v2/{manufacturer}/#"), QoS::AtLeastOnce).await?;
+    }
     let recording: Arc<Mutex<Recording>> = Arc::default();
     let sink = recording.clone();
     let task = tokio::spawn(async move {
@@ -118,7 +121,7 @@ pub(crate) fn workers(edge: Arc<Edge>, stop: Arc<AtomicBool>) -> tokio::task::Jo
 }
 
 /// One look at every station: (lines picked, nothing to do).
-async fn work_round(edge: &Edge) -> Result<(u64, bool)> {
+pub(crate) async fn work_round(edge: &Edge) -> Result<(u64, bool)> {
     let stations = edge.get("/api/v1/stations").await?.ok()?;
     let (mut picked, mut idle) = (0, true);
     for station in stations.as_array().context("stations")? {
@@ -141,7 +144,7 @@ async fn work_round(edge: &Edge) -> Result<(u64, bool)> {
 /// Replays the robots' reported nodes in time order: no cell may hold two robots. Returns
 /// the number of position changes checked and the longest time (ms) any robot stood at one
 /// node while its order still had nodes ahead.
-fn replay(recording: &Recording, out_of_service: &[String]) -> Result<(usize, i64)> {
+pub(crate) fn replay(recording: &Recording, out_of_service: &[String]) -> Result<(usize, i64)> {
     let mut events = Vec::new();
     for (topic, payload) in &recording.messages {
         if !topic.ends_with("/state") {
@@ -200,7 +203,7 @@ fn chrono_ms(iso: &str) -> Result<i64> {
     Ok(((days * 24 + t[0]) * 60 + t[1]) * 60_000 + t[2] * 1000 + ms)
 }
 
-async fn floor(edge: &Edge) -> Result<Value> {
+pub(crate) async fn floor(edge: &Edge) -> Result<Value> {
     edge.get("/api/v1/floor").await?.ok()
 }
 
@@ -263,7 +266,7 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
     let (host, port) = address.rsplit_once(':').context("host:port")?;
     let port: u16 = port.parse()?;
     // On the embedded broker the spy is an observer and each robot has its own login.
-    let (recording, spy, spy_client) = record(host, port, &manufacturer, edge.observer_login("spy").await?).await?;
+    let (recording, spy, spy_client) = record(host, port, &[&manufacturer], edge.observer_login("spy").await?).await?;
     let mut logins = Vec::with_capacity(ROBOTS);
     for k in 0..ROBOTS {
         logins.push(edge.robot_login(&manufacturer, &format!("agv-{k:02}")).await?);

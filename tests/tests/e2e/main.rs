@@ -30,4 +30,5 @@ mod supervision;
 mod sync_bounds;
 mod sync_wedge;
 mod systemd;
+mod third_party;
 mod tls;
