@@ -163,9 +163,10 @@ async fn our_robots(edge: &Edge, ours: &str, host: &str, port: u16, count: usize
     Ok(robots)
 }
 
-async fn orders(central: &Central, count: u64, prefix: &str) -> Result<()> {
+/// `count` paid orders of three lines over the first `skus` SKUs.
+async fn orders(central: &Central, count: u64, skus: u64, prefix: &str) -> Result<()> {
     for o in 0..count {
-        let lines: Vec<Value> = (0..LINES_PER_ORDER).map(|l| json!({"sku": sku((o * 7 + l * 13) % SKUS), "qty": 1})).collect();
+        let lines: Vec<Value> = (0..LINES_PER_ORDER).map(|l| json!({"sku": sku((o * 7 + l * 13) % skus), "qty": 1})).collect();
         let body = json!({"channel": "app", "lines": lines, "ship_to": {"name": "Li Wei", "line1": "88 Century Avenue", "city": "Shanghai", "postcode": "200120"}});
         let created = central.create_order(&format!("{prefix}-{o}"), &body).await?.ok()?;
         let id = created["id"].as_u64().context("order id")?;
@@ -271,7 +272,7 @@ async fn mixed_fleet(broker: Option<String>) -> Result<()> {
     let library = start_library(dir.path(), &host, port, &vehicles, 1000)?;
     let outcome = async {
         stock_pods(&central, &edge, SKUS, 200, 5).await?;
-        orders(&central, ORDERS, "mixed").await?;
+        orders(&central, ORDERS, SKUS, "mixed").await?;
         let began = std::time::Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
         let worker = workers(edge.clone(), stop.clone());
@@ -350,4 +351,118 @@ async fn a_mixed_fleet_with_vda_5050_lib_vehicles_picks_every_line_on_the_embedd
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mixed_fleet_with_vda_5050_lib_vehicles_picks_every_line_on_mosquitto() -> Result<()> {
     mixed_fleet(Some(crate::fleet::mosquitto())).await
+}
+
+async fn fleet_robot(edge: &Edge, manufacturer: &str, serial: &str) -> Result<Value> {
+    let fleet = edge.get("/api/v1/fleet").await?.ok()?;
+    let robot = fleet["robots"].as_array().into_iter().flatten().find(|r| r["manufacturer"] == manufacturer && r["serial_number"] == serial);
+    robot.cloned().with_context(|| format!("{manufacturer}/{serial} is not in the fleet"))
+}
+
+/// A vehicle that refuses the edge's orders — here the library's, told a `loadType` it does
+/// not take (it refuses with a WARNING `orderError`) — is retried a bounded number of times,
+/// then leaves dispatch with the reason in `/api/v1/fleet` and the count in `/metrics`; its
+/// work goes to another robot. A supervisor puts it back. Before, the same order went out
+/// every 25 ticks for ever and the work stayed stuck on that vehicle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_orders_are_retried_a_bounded_number_of_times_then_the_work_moves_to_another_robot() -> Result<()> {
+    library_dir()?;
+    let dir = tempfile::tempdir()?;
+    let central = Central::start(dir.path())?;
+    central.add_warehouse("SH-01", "Shanghai").await?;
+    let (ours, theirs) = (unique("tote"), unique("acme"));
+    let edge = mixed_edge(dir.path(), &central, None, &ours, &theirs, "POD")?;
+    let (host, port) = broker_of(&edge).await?;
+    let vehicles = library_vehicles(&edge, &theirs, 1, 1).await?;
+    let refuser = vehicles[0].serial.clone();
+    let _library = start_library(dir.path(), &host, port, &vehicles, 1000)?;
+    stock_pods(&central, &edge, 4, 8, 5).await?;
+    orders(&central, 1, 4, "refused").await?;
+    // The library's vehicle is the only robot: the first fetch is its, and it refuses.
+    let refused = eventually("the vehicle to refuse its first order", Duration::from_secs(60), || async {
+        let robot = fleet_robot(&edge, &theirs, &refuser).await?;
+        Ok((robot["rejections"].as_u64() >= Some(1)).then_some(robot))
+    })
+    .await?;
+    let first_refusal = std::time::Instant::now();
+    assert_eq!(refused["last_rejection"]["error_type"], "orderError", "{refused}");
+    // Another robot joins while the edge retries.
+    let robots = our_robots(&edge, &ours, &host, port, 1).await?;
+    let out = eventually("the refusing vehicle to leave dispatch", Duration::from_secs(30), || async {
+        let robot = fleet_robot(&edge, &theirs, &refuser).await?;
+        Ok(robot["not_dispatched"].is_string().then_some(robot))
+    })
+    .await?;
+    assert_eq!(out["rejections"], 3, "bounded: [mqtt] max_refusals = 3 by default: {out}");
+    assert_eq!(out["in_service"], false);
+    assert!(out["not_dispatched"].as_str().is_some_and(|w| w.contains("refused 3")), "{out}");
+    let mine = format!("{ours}/agv-00");
+    let moved = eventually("the pod on the other robot", Duration::from_secs(60), || async {
+        let view = floor(&edge).await?;
+        let on_mine = view["view"]["pods"].as_array().into_iter().flatten().any(|p| p["place"]["robot"] == mine.as_str());
+        Ok(on_mine.then(|| first_refusal.elapsed()))
+    })
+    .await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = workers(edge.clone(), stop.clone());
+    eventually("the order picked", Duration::from_secs(60), || async { Ok((picked_orders(&edge).await? == 1).then_some(())) }).await?;
+    stop.store(true, Ordering::Relaxed);
+    worker.await??;
+    // It stays out: still exactly three refusals, counted by type for monitoring.
+    let metrics = edge.get_text("/metrics").await?;
+    assert!(metrics.contains("tote_edge_vda_refusals_total{error_type=\"orderError\"} 3"), "{metrics}");
+    assert!(metrics.contains("tote_edge_robots_not_dispatched 1"), "{metrics}");
+    // A supervisor puts it back (after fixing its loadType, in real life).
+    let back = edge.http.post(edge.url(&format!("/api/v1/fleet/{theirs}/{refuser}/dispatch"))).bearer_auth(EDGE_API).send().await?;
+    assert_eq!(back.status(), reqwest::StatusCode::NO_CONTENT);
+    let unknown = edge.http.post(edge.url(&format!("/api/v1/fleet/{theirs}/nobody/dispatch"))).bearer_auth(EDGE_API).send().await?;
+    assert_eq!(unknown.status(), reqwest::StatusCode::NOT_FOUND);
+    eventually("the vehicle back in service", Duration::from_secs(30), || async {
+        let robot = fleet_robot(&edge, &theirs, &refuser).await?;
+        Ok((robot["in_service"] == true && robot["not_dispatched"].is_null()).then_some(()))
+    })
+    .await?;
+    println!("refused order: its work on another robot {moved:?} after the first refusal (3 refusals, then out of dispatch)");
+    drop(robots);
+    Ok(())
+}
+
+/// VDA 5050 lets a vehicle publish `state` only on events and at least every 30 s. Such a
+/// robot, presenting a pod to a worker who takes 8 s, stays in service with the edge's
+/// defaults (before: stale after 5 s, out of service, the pod stranded, 0 picks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robot_that_reports_state_every_30_s_stays_in_service_while_a_worker_takes_their_time() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let central = Central::start(dir.path())?;
+    central.add_warehouse("SH-01", "Shanghai").await?;
+    let ours = unique("tote");
+    let edge = mixed_edge(dir.path(), &central, None, &ours, "nobody", "EPAL")?;
+    let (host, port) = broker_of(&edge).await?;
+    let login = edge.robot_login(&ours, "agv-00").await?;
+    let layout = tote_edge::gtp::read_layout(&repo_file("configs/floor.toml"))?;
+    let start = tote_edge::gtp::start_cells(&layout, 1)[0];
+    let config = AgvConfig { state_ms: 30_000, node_ms: 60, start, ..robot_config(&ours, "agv-00", &host, port, login) };
+    let robot = Agv::spawn(config, tote_shared::runtime::system::now_ms);
+    stock_pods(&central, &edge, 4, 8, 5).await?;
+    orders(&central, 1, 4, "slow").await?;
+    eventually("a pod presented at a station", Duration::from_secs(60), || async {
+        let view = floor(&edge).await?;
+        Ok(view["view"]["pods"].as_array().into_iter().flatten().any(|p| p["place"]["at"] == "at_station").then_some(()))
+    })
+    .await?;
+    // The worker takes their time: no pick, so the robot has nothing to report for 8 s.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let robot_now = fleet_robot(&edge, &ours, "agv-00").await?;
+    assert_eq!(robot_now["in_service"], true, "{robot_now}");
+    let view = floor(&edge).await?;
+    assert!(!view["view"]["pods"].as_array().into_iter().flatten().any(|p| p["place"]["at"] == "stranded"), "nothing stranded: {}", view["view"]["pods"]);
+    let (picked, _) = crate::gtp::work_round(&edge).await?;
+    assert!(picked > 0, "the worker picks from the presented pod");
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = workers(edge.clone(), stop.clone());
+    eventually("the order picked", Duration::from_secs(60), || async { Ok((picked_orders(&edge).await? == 1).then_some(())) }).await?;
+    stop.store(true, Ordering::Relaxed);
+    worker.await??;
+    drop(robot);
+    Ok(())
 }
