@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tote's whole test suite. Installs the test peers that are missing (Debian packages: systemd,
 # mosquitto, mosquitto-clients, mbpoll, chromium, chromium-driver, fonts-noto-cjk, postgresql; PyPI: jsonschema,
-# jsonschema-rs, pymodbus, wechatpayv3, alipay-sdk-python, stripe, schemathesis), then builds,
+# jsonschema-rs, pymodbus, wechatpayv3, alipay-sdk-python, stripe, schemathesis; npm: vda-5050-lib, the third-party
+# VDA 5050 vehicles, into tests/vda5050-lib from its package-lock.json), then builds,
 # lints and runs every test, then runs the demo story once as a smoke test. Browser screenshots are kept in
 # target/screenshots/.
 # Central's PostgreSQL tests use TOTE_TEST_POSTGRES if set, else a server on 127.0.0.1:5432 (with
@@ -16,6 +17,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v mbpoll >/dev/null 2>&1 || missing+=(mbpoll)
 # Mosquitto's own clients check the embedded broker's TLS listener and ACLs from outside.
 command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
@@ -101,6 +104,13 @@ fi
 if ! python3 -c 'import sys; from importlib.metadata import version; sys.exit(version("schemathesis") != "4.32.5")' >/dev/null 2>&1; then
   echo "== installing test peer: schemathesis 4.32.5"
   python3 -m pip install --quiet 'schemathesis==4.32.5' || python3 -m pip install --quiet --break-system-packages 'schemathesis==4.32.5'
+fi
+
+# Siemens' vda-5050-lib: third-party VDA 5050 vehicles for the mixed-fleet tests, pinned by
+# tests/vda5050-lib/package-lock.json.
+if ! (cd tests/vda5050-lib && [ -d node_modules ] && npm ls --all >/dev/null 2>&1); then
+  echo "== installing test peer: vda-5050-lib (npm ci)"
+  (cd tests/vda5050-lib && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 export CARGO_TERM_COLOR=never

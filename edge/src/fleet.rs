@@ -113,6 +113,10 @@ fn took_effect(action: &tote_shared::vda5050::ActionState) -> bool {
 /// The load actions master control sends, with the parameters it sends with them.
 const NEEDS: [(&str, &[&str]); 2] = [("pick", &vda5050::LOAD_PARAMETER_KEYS), ("drop", &vda5050::LOAD_PARAMETER_KEYS)];
 
+/// The longest id master control sends: an order id is `{epoch ms}-{n}` (24 characters at
+/// most), an action id adds `-startCharging`; instant action ids are shorter.
+const LONGEST_ID: usize = 40;
+
 /// Order ids remembered per robot: more than master control has in flight for one robot.
 const KNOWN_ORDERS: usize = 16;
 
@@ -484,7 +488,7 @@ impl Fleet {
             r.series_name = f.type_specification.get("seriesName").and_then(|s| s.as_str()).map(|s| s.chars().take(64).collect());
             let capabilities = f.capabilities();
             r.max_order_nodes = capabilities.max_order_nodes.map(|n| n.min(capabilities.max_order_edges.map_or(n, |e| e + 1)));
-            r.unfit_factsheet = capabilities.unfit(&NEEDS).map(|why| format!("{why} (factsheet)"));
+            r.unfit_factsheet = capabilities.unfit(&NEEDS, LONGEST_ID).map(|why| format!("{why} (factsheet)"));
             if let Some(why) = &r.unfit_factsheet {
                 tracing::warn!(serial = %r.serial_number, %why, "robot cannot serve goods-to-person as this edge drives it");
             }

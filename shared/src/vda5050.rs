@@ -551,9 +551,13 @@ pub struct Capabilities {
 impl Capabilities {
     /// Why master control cannot drive this vehicle, if it cannot: `needs` is each action type
     /// we send with the parameter keys we send with it.
-    pub fn unfit(&self, needs: &[(&str, &[&str])]) -> Option<String> {
+    /// `longest_id` is the longest id (order, node, action) we may send.
+    pub fn unfit(&self, needs: &[(&str, &[&str])], longest_id: usize) -> Option<String> {
         if self.id_numerical_only {
             return Some("its factsheet accepts numerical ids only".into());
+        }
+        if let Some(max) = self.max_id_len.filter(|max| *max < longest_id) {
+            return Some(format!("its factsheet takes ids of up to {max} characters; this edge's take up to {longest_id}"));
         }
         let Some(actions) = &self.actions else { return None };
         for (action_type, sent) in needs {
@@ -640,14 +644,15 @@ mod tests {
         let needs: [(&str, &[&str]); 2] = [("pick", &LOAD_PARAMETER_KEYS), ("drop", &LOAD_PARAMETER_KEYS)];
         let sheet = Factsheet::shelf_lifter(Header::new(1, 0, "m", "r1"), "Lifter", 1.5, 600.0);
         let caps = sheet.capabilities();
-        assert_eq!(caps.unfit(&needs), None);
+        assert_eq!(caps.unfit(&needs, 40), None);
+        assert_eq!(caps.unfit(&needs, 65).as_deref(), Some("its factsheet takes ids of up to 64 characters; this edge's take up to 65"));
         assert_eq!((caps.max_order_nodes, caps.load_types.clone()), (Some(SIM_MAX_ORDER_NODES), vec!["POD".to_owned()]));
         let mut no_drop = sheet.clone();
         no_drop.protocol_features["agvActions"].as_array_mut().expect("actions").retain(|a| a["actionType"] != "drop");
-        assert_eq!(no_drop.capabilities().unfit(&needs).as_deref(), Some("its factsheet declares no drop action"));
+        assert_eq!(no_drop.capabilities().unfit(&needs, 40).as_deref(), Some("its factsheet declares no drop action"));
         let mut lhd = sheet.clone();
         lhd.protocol_features["agvActions"][0]["actionParameters"][0]["key"] = "lhd".into();
-        assert_eq!(lhd.capabilities().unfit(&needs).as_deref(), Some("its pick action requires parameter lhd, which this edge does not send"));
+        assert_eq!(lhd.capabilities().unfit(&needs, 40).as_deref(), Some("its pick action requires parameter lhd, which this edge does not send"));
     }
 
     #[test]

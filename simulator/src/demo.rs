@@ -257,8 +257,17 @@ async fn robots_on_the_floor(edge: &Api, count: usize) -> Result<()> {
     let floor = edge.get("/api/v1/floor").await?;
     let pods = floor["view"]["pods"].as_array().map_or(0, |p| p.len());
     ensure!(pods == 200, "SH-01's floor has {pods} pods");
-    let modbus = edge.get("/api/v1/fleet").await?["modbus_robots"].as_array().map_or(0, |r| r.len());
+    let fleet = edge.get("/api/v1/fleet").await?;
+    let modbus = fleet["modbus_robots"].as_array().map_or(0, |r| r.len());
     say(format!("SH-01: {count} VDA 5050 robots in service and {modbus} driven over Modbus TCP, on a floor of {pods} pods and 3 stations (ST-1 has a PLC: pick-to-light and a confirm button)"));
+    // Robots of both 2.x versions: each is addressed in the one it announces, and none
+    // refused anything the edge sent.
+    let speaking = |v: &str| fleet["robots"].as_array().map_or(0, |r| r.iter().filter(|r| r["protocol_version"] == v).count());
+    let (v20, v21) = (speaking("2.0.0"), speaking("2.1.0"));
+    ensure!(v20 > 0 && v21 > 0 && v20 + v21 == count, "robots by VDA 5050 version: {v20} on 2.0, {v21} on 2.1, of {count}");
+    let refused: u64 = fleet["refusals"].as_object().map_or(0, |r| r.values().filter_map(|n| n.as_u64()).sum());
+    ensure!(refused == 0, "robots refused {refused} of the edge's messages: {}", fleet["refusals"]);
+    say(format!("SH-01's robots speak VDA 5050 2.0 ({v20}) and 2.1 ({v21}); the edge answers each in its own version, and none refused an order"));
     stranger_refused(edge).await?;
     say("SH-01's robot broker: each robot signed in with its own login; a stranger is refused at CONNECT and only the edge may send orders");
     Ok(())

@@ -412,6 +412,8 @@ async fn refused_orders_are_retried_a_bounded_number_of_times_then_the_work_move
     let metrics = edge.get_text("/metrics").await?;
     assert!(metrics.contains("tote_edge_vda_refusals_total{error_type=\"orderError\"} 3"), "{metrics}");
     assert!(metrics.contains("tote_edge_robots_not_dispatched 1"), "{metrics}");
+    // The floor page says which robot is out of dispatch and why.
+    floor_page_shows(&edge, &refuser).await?;
     // A supervisor puts it back (after fixing its loadType, in real life).
     let back = edge.http.post(edge.url(&format!("/api/v1/fleet/{theirs}/{refuser}/dispatch"))).bearer_auth(EDGE_API).send().await?;
     assert_eq!(back.status(), reqwest::StatusCode::NO_CONTENT);
@@ -465,4 +467,32 @@ async fn a_robot_that_reports_state_every_30_s_stays_in_service_while_a_worker_t
     worker.await??;
     drop(robot);
     Ok(())
+}
+
+/// A supervisor signs in and opens the floor page: it names the robot out of dispatch and why.
+async fn floor_page_shows(edge: &Edge, serial: &str) -> Result<()> {
+    edge.post("/api/v1/workers", json!({"id": "boss", "name": "Zhang Min", "pin": "2468", "roles": ["supervisor"]})).await?.ok()?;
+    let b = tote_sim::browser::Browser::start(repo_file("target/screenshots/floor-refusals")).await?;
+    let outcome = async {
+        b.goto(&edge.url("/")).await?;
+        b.type_into("#worker", "boss").await?;
+        b.type_into("#pin", "2468").await?;
+        b.click("#signin").await?;
+        b.on_screen("menu").await?;
+        b.goto(&edge.url("/floor")).await?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let alerts = b.text("#alerts").await.unwrap_or_default();
+            if alerts.contains(&format!("{serial} not dispatched: it refused 3")) && alerts.contains("3 refused orders") {
+                break;
+            }
+            ensure!(std::time::Instant::now() < deadline, "the floor page shows no refusals: {alerts:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        b.screenshot("floor-refusals").await?;
+        Ok(())
+    }
+    .await;
+    b.quit().await;
+    outcome
 }
