@@ -193,7 +193,7 @@ pub fn handle(fleet: &Fleet, topic: &str, payload: &[u8], now: i64) -> Option<(S
         Topic::Order | Topic::InstantActions => return None,
     };
     fleet.announced(m, s, &version);
-    came_online.then(|| (manufacturer, serial))
+    came_online.then_some((manufacturer, serial))
 }
 
 fn parse<T: DeserializeOwned>(
