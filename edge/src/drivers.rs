@@ -67,7 +67,7 @@ impl RobotDriver for VdaDriver {
                     order_update_id: r.order_update_id,
                     ahead: r.released_ahead.iter().filter_map(|n| layout.cell_of_node(n)).collect(),
                     load: r.loads.map(|l| l.into_iter().next()),
-                    refusals: r.rejections,
+                    refusals: r.order_refusals,
                 };
                 (format!("{}/{}", r.manufacturer, r.serial_number), report)
             })
@@ -91,7 +91,7 @@ impl RobotDriver for VdaDriver {
             let fleet = &self.fleet;
             let sent = match command {
                 Command::Order(plan) => {
-                    let series = fleet.robots().into_iter().find(|r| r.manufacturer == manufacturer && r.serial_number == serial).and_then(|r| r.series_name);
+                    let series = fleet.series_of(manufacturer, serial);
                     let (station_type, load_type) = self.floor.load_handling(manufacturer, series.as_deref());
                     let target = OrderTarget { layout, station_type, load_type, max_nodes: fleet.max_order_nodes(manufacturer, serial) };
                     let header = self.publisher.header(fleet, manufacturer, serial, Topic::Order);

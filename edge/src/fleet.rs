@@ -55,9 +55,15 @@ pub struct Robot {
     unfit_factsheet: Option<String>,
     #[serde(skip)]
     refused: Option<String>,
-    /// Refusals since it last took an order.
+    /// Refusals since it last made progress (`made_progress`).
     #[serde(skip)]
     strikes: u32,
+    /// Of `rejections`, those of orders (master control resyncs the robot after each).
+    #[serde(skip)]
+    pub order_refusals: u64,
+    /// The unreferenced refusals of the last state, by type and text.
+    #[serde(skip)]
+    unreferenced: Vec<(String, Option<String>)>,
     /// The latest messages the edge sent it, to tell which one a refusal is about.
     #[serde(skip)]
     sent: VecDeque<Sent>,
@@ -98,6 +104,10 @@ pub struct Sent {
     /// Order id and update id (orders), or the action ids (instant actions).
     pub order: Option<(String, u32)>,
     pub action_ids: Vec<String>,
+}
+
+fn still_running(status: ActionStatus) -> bool {
+    matches!(status, ActionStatus::Waiting | ActionStatus::Initializing | ActionStatus::Running | ActionStatus::Paused)
 }
 
 /// Messages remembered per robot to match refusals against.
@@ -152,13 +162,25 @@ impl Robot {
     /// Counts the refusals in a state report (each refused message once) and notes whether the
     /// robot took the latest order. Returns the indexes (into `REJECTION_TYPES`) of new ones.
     fn note_refusals(&mut self, state: &State, max_strikes: u32, now_ms: i64) -> Vec<usize> {
-        let latest_order = self.sent.iter().rev().find_map(|s| s.order.clone());
-        if latest_order.as_ref().is_some_and(|(o, u)| *o == state.order_id && *u == state.order_update_id) {
+        if self.made_progress(state) {
             self.strikes = 0;
         }
+        let unreferenced_before = std::mem::take(&mut self.unreferenced);
         let mut new = Vec::new();
         for error in &state.errors {
             let Some(kind) = REJECTION_TYPES.iter().position(|t| *t == error.error_type) else { continue };
+            if error.error_references.as_ref().is_none_or(|r| r.is_empty()) {
+                // An error without references is known by its type and text only: it counts
+                // once, in the first state that shows it, not against every message after.
+                let identity = (error.error_type.clone(), error.error_description.as_ref().map(|d| d.chars().take(200).collect()));
+                let seen = unreferenced_before.contains(&identity);
+                if self.unreferenced.len() < 16 {
+                    self.unreferenced.push(identity);
+                }
+                if seen {
+                    continue;
+                }
+            }
             let Some(sent) = self.refused_message(error, state).cloned() else { continue };
             if self.refused_messages.contains(&(sent.topic, sent.header_id)) {
                 continue;
@@ -169,6 +191,9 @@ impl Robot {
             self.refused_messages.push_back((sent.topic, sent.header_id));
             self.rejections += 1;
             self.strikes += 1;
+            if sent.order.is_some() {
+                self.order_refusals += 1;
+            }
             let description = error.error_description.as_ref().map(|d| d.chars().take(200).collect::<String>());
             tracing::warn!(serial = %self.serial_number, error_type = %error.error_type, description = description.as_deref().unwrap_or(""), topic = sent.topic.as_str(), "robot refused a message of the edge");
             self.last_rejection = Some(Refusal {
@@ -186,6 +211,22 @@ impl Robot {
             new.push(kind);
         }
         new
+    }
+
+    /// Whether a state shows new progress on what the edge sent: an update of the latest order
+    /// newly taken, or an action of an edge order newly finished. Taking a new order alone is
+    /// not progress: a robot that takes orders but refuses every update would never run out of
+    /// chances.
+    fn made_progress(&self, state: &State) -> bool {
+        let latest = self.sent.iter().rev().find_map(|s| s.order.as_ref());
+        let newly_taken = self.order_id.as_deref() != Some(state.order_id.as_str()) || self.order_update_id != state.order_update_id;
+        let took_update = newly_taken && latest.is_some_and(|(o, u)| *o == state.order_id && *u == state.order_update_id && *u > 0);
+        let finished = state.action_states.iter().any(|a| {
+            a.action_status == ActionStatus::Finished
+                && !self.finished_actions.contains(&a.action_id)
+                && self.sent.iter().any(|s| s.order.is_some() && s.action_ids.contains(&a.action_id))
+        });
+        took_update || finished
     }
 
     /// Which message an error refuses: the one its references name (order id and update id,
@@ -243,6 +284,8 @@ impl Robot {
             unfit_factsheet: None,
             refused: None,
             strikes: 0,
+            order_refusals: 0,
+            unreferenced: Vec::new(),
             sent: VecDeque::new(),
             refused_messages: VecDeque::new(),
             finished_actions: Vec::new(),
@@ -253,9 +296,8 @@ impl Robot {
     }
 }
 
-/// `state` arriving this long after a CONNECTIONBROKEN/OFFLINE proves the robot reconnected
-/// (robots publish state at least once a second); anything sooner may be a message that was
-/// in flight when the connection broke.
+/// `state` arriving this long after a CONNECTIONBROKEN/OFFLINE proves the robot reconnected;
+/// anything sooner may be a message that was in flight when the connection broke.
 const REVIVE_AFTER_MS: i64 = 1_500;
 
 /// Why an incoming robot message was dropped (each one is logged and counted).
@@ -331,6 +373,11 @@ impl Fleet {
     /// The version to address the robot in (ours until it announced one).
     pub fn version_of(&self, manufacturer: &str, serial: &str) -> &'static str {
         self.with(|robots| robots.get(&(manufacturer.to_owned(), serial.to_owned())).and_then(|r| r.protocol_version)).unwrap_or(vda5050::VERSION)
+    }
+
+    /// The factsheet's `seriesName` of the robot, if it sent one.
+    pub fn series_of(&self, manufacturer: &str, serial: &str) -> Option<String> {
+        self.with(|robots| robots.get(&(manufacturer.to_owned(), serial.to_owned())).and_then(|r| r.series_name.clone()))
     }
 
     /// Most nodes one order to the robot may have, if its factsheet says.
@@ -433,9 +480,11 @@ impl Fleet {
             r.last_node_id = Some(state.last_node_id.clone()).filter(|n| !n.is_empty());
             r.finished_actions = state.action_states.iter().filter(|a| took_effect(a)).map(|a| a.action_id.clone()).collect();
             // Some vehicles answer a cancel with nothing to cancel by the error alone, naming
-            // the action, without an action state for it.
-            let no_order = state.errors.iter().filter(|e| e.error_type == "noOrderToCancel").filter_map(|e| e.reference("actionId"));
-            r.finished_actions.extend(no_order.map(str::to_owned));
+            // the action, without an action state for it — and some say the same while a
+            // cancel is still pending: done only when the state shows no order left to run.
+            let idle = state.node_states.is_empty() && state.edge_states.is_empty() && !state.action_states.iter().any(|a| still_running(a.action_status));
+            let no_order = state.errors.iter().filter(|e| idle && e.error_type == "noOrderToCancel").filter_map(|e| e.reference("actionId"));
+            r.finished_actions.extend(no_order.map(|a| a.chars().take(128).collect::<String>()));
             r.fatal_errors =
                 state.errors.iter().filter(|e| e.error_level == ErrorLevel::Fatal).map(|e| e.error_type.clone()).collect();
             r.foreign_order = None;
@@ -487,7 +536,9 @@ impl Fleet {
             r.last_seen_ms = now_ms;
             r.series_name = f.type_specification.get("seriesName").and_then(|s| s.as_str()).map(|s| s.chars().take(64).collect());
             let capabilities = f.capabilities();
-            r.max_order_nodes = capabilities.max_order_nodes.map(|n| n.min(capabilities.max_order_edges.map_or(n, |e| e + 1)));
+            // A limit of 0 is no limit we could keep: ignored (a base needs a node).
+            let edges = capabilities.max_order_edges.filter(|e| *e > 0).map(|e| e.saturating_add(1));
+            r.max_order_nodes = capabilities.max_order_nodes.filter(|n| *n > 0).map(|n| edges.map_or(n, |e| n.min(e)));
             r.unfit_factsheet = capabilities.unfit(&NEEDS, LONGEST_ID).map(|why| format!("{why} (factsheet)"));
             if let Some(why) = &r.unfit_factsheet {
                 tracing::warn!(serial = %r.serial_number, %why, "robot cannot serve goods-to-person as this edge drives it");
@@ -578,9 +629,9 @@ mod tests {
         // A refusal naming an order the edge never sent is not ours to count.
         fleet.state("m", "r1", &refusing("stranger", 0, 25), 25);
         assert_eq!(fleet.robots()[0].rejections, 1);
-        // Taking an order resets the count in a row.
-        fleet.sent("m", "r1", order_sent(2, "o2", 0));
-        fleet.state("m", "r1", &State { order_id: "o2".into(), ..state(30) }, 30);
+        // Progress (an update of the latest order taken) resets the count in a row.
+        fleet.sent("m", "r1", order_sent(2, "o2", 1));
+        fleet.state("m", "r1", &State { order_id: "o2".into(), order_update_id: 1, ..state(30) }, 30);
         fleet.sent("m", "r1", order_sent(3, "o3", 0));
         fleet.state("m", "r1", &refusing("o3", 0, 40), 40);
         fleet.sent("m", "r1", order_sent(4, "o4", 0));
@@ -588,14 +639,38 @@ mod tests {
         assert!(fleet.robots()[0].in_service, "two in a row");
         // Unreferenced: the last message sent, which the robot does not show it took.
         fleet.sent("m", "r1", order_sent(5, "o5", 0));
-        fleet.state("m", "r1", &State { errors: vec![AgvError::warning("validationError", "bad".into(), &[])], ..state(60) }, 60);
+        let unreferenced = AgvError { error_references: None, ..AgvError::warning("validationError", "bad".into(), &[]) };
+        fleet.state("m", "r1", &State { errors: vec![unreferenced.clone()], ..state(60) }, 60);
         let robot = &fleet.robots()[0];
         assert_eq!((robot.rejections, robot.in_service), (4, false), "three in a row: out of dispatch");
         assert!(robot.not_dispatched.as_deref().is_some_and(|w| w.contains("refused 3")), "{:?}", robot.not_dispatched);
         assert_eq!(fleet.refusals(), vec![("validationError", 1), ("orderError", 3), ("orderUpdateError", 0), ("noRouteError", 0)]);
+        // The same unreferenced error, still reported, is not charged to the next message.
+        fleet.sent("m", "r1", order_sent(6, "o6", 0));
+        fleet.state("m", "r1", &State { errors: vec![unreferenced], ..state(70) }, 70);
+        assert_eq!(fleet.robots()[0].rejections, 4);
         assert!(fleet.reinstate("m", "r1"));
         assert!(fleet.robots()[0].in_service, "a supervisor put it back");
         assert!(!fleet.reinstate("m", "nobody"));
+    }
+
+    /// A vehicle that takes every new order but refuses every update makes no progress: taking
+    /// a new order does not restore its chances, so it leaves dispatch.
+    #[test]
+    fn taking_new_orders_while_refusing_every_update_is_no_progress() {
+        let fleet = Fleet::new(3);
+        fleet.connection("m", "r1", ConnectionState::Online, 0);
+        for k in 0..3u32 {
+            let order = format!("o{k}");
+            let at = 10 * i64::from(k);
+            fleet.sent("m", "r1", order_sent(2 * k + 1, &order, 0));
+            fleet.state("m", "r1", &State { order_id: order.clone(), ..state(at) }, at);
+            fleet.sent("m", "r1", order_sent(2 * k + 2, &order, 1));
+            let refusal = AgvError::warning("orderUpdateError", "no".into(), &[("orderId", order.clone()), ("orderUpdateId", "1".into())]);
+            fleet.state("m", "r1", &State { order_id: order, errors: vec![refusal], ..state(at + 5) }, at + 5);
+        }
+        let robot = &fleet.robots()[0];
+        assert_eq!((robot.rejections, robot.order_refusals, robot.in_service), (3, 3, false));
     }
 
     #[test]
@@ -696,5 +771,9 @@ mod tests {
         let by_error = State { action_states: vec![], errors: vec![AgvError::warning("noOrderToCancel", "no active order".into(), &[("topic", "instantActions".into()), ("actionId", "c3".into())])], ..state(20) };
         fleet.state("m", "r1", &by_error, 20);
         assert_eq!(fleet.robots()[0].finished_actions, vec!["c3".to_owned()]);
+        // …but not while an order is still running (a cancel already pending says the same).
+        let pending = State { node_states: vec![NodeState { node_id: "n2".into(), sequence_id: 2, released: true, node_position: None }], ..by_error };
+        fleet.state("m", "r1", &pending, 30);
+        assert!(fleet.robots()[0].finished_actions.is_empty());
     }
 }

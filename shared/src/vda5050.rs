@@ -565,6 +565,7 @@ impl Capabilities {
                 return Some(format!("its factsheet declares no {action_type} action"));
             };
             if let Some(missing) = declared.required.iter().find(|k| !sent.contains(&k.as_str())) {
+                let missing: String = missing.chars().take(64).collect();
                 return Some(format!("its {action_type} action requires parameter {missing}, which this edge does not send"));
             }
         }

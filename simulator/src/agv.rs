@@ -9,9 +9,9 @@
 //!
 //! It is strict the way the standard lets a vehicle be: it speaks one protocol version and
 //! refuses messages in another (`validationError`), refuses orders with actions its factsheet
-//! does not declare or without their required parameters (`orderError`), a new order while
-//! its last one is still running or an update not stitched at its last base node
-//! (`orderUpdateError`), and a cancel with no order to cancel (`noOrderToCancel`). Each refusal
+//! does not declare or without their required parameters (`orderError`), a new order over a
+//! running one or an update that does not stitch onto its last base node (node id and sequence
+//! id; `orderUpdateError`), and a cancel with no order to cancel (`noOrderToCancel`). Each refusal
 //! is a WARNING naming the message in `errorReferences`, kept until its next accepted order.
 
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
@@ -160,18 +160,19 @@ impl Robot {
         }
         let Some(current) = &self.order else { return Ok(()) };
         let running = self.at_node + 1 < current.nodes.len();
+        let base_end = current.nodes.iter().rposition(|n| n.released).map(|k| &current.nodes[k]);
+        let first = &order.nodes[0];
+        let stitches = base_end.is_some_and(|b| b.node_id == first.node_id && b.sequence_id == first.sequence_id);
         if current.order_id != order.order_id {
-            if running {
-                return Err(AgvError::warning("orderUpdateError", "a new order while the last one is still running (base or horizon left)".into(), &refs(order, &[])));
+            if running && !stitches {
+                return Err(AgvError::warning("orderUpdateError", "a new order over a running one that does not stitch onto its last base node".into(), &refs(order, &[])));
             }
             return Ok(());
         }
         if order.order_update_id < current.order_update_id {
             return Err(AgvError::warning("orderUpdateError", format!("update {} is older than {}", order.order_update_id, current.order_update_id), &refs(order, &[])));
         }
-        let base_end = current.nodes.iter().rposition(|n| n.released).map(|k| &current.nodes[k]);
-        let first = &order.nodes[0];
-        if order.order_update_id > current.order_update_id && !base_end.is_some_and(|b| b.node_id == first.node_id && b.sequence_id == first.sequence_id) {
+        if order.order_update_id > current.order_update_id && !stitches {
             return Err(AgvError::warning("orderUpdateError", "stitching node is not the last base node".into(), &refs(order, &[])));
         }
         Ok(())
@@ -267,9 +268,12 @@ impl Robot {
         if same && self.order.as_ref().is_some_and(|o| order.order_update_id <= o.order_update_id) {
             return; // a resend of an update we have (VDA 5050: ignore it)
         }
-        if same {
-            // An update: keep what was driven, take the new base/horizon from its first node on.
+        let running = self.order.as_ref().is_some_and(|o| self.at_node + 1 < o.nodes.len());
+        if same || running {
+            // An update, or a new order stitched onto the running one (checked above): keep
+            // what was driven, take the new base and horizon from its first node on.
             if let Some(current) = self.order.as_mut() {
+                current.order_id = order.order_id.clone();
                 let keep = current.nodes.iter().position(|n| n.sequence_id == order.nodes.first().map_or(0, |f| f.sequence_id)).unwrap_or(current.nodes.len());
                 current.nodes.truncate(keep);
                 current.edges.retain(|e| e.sequence_id < order.nodes.first().map_or(0, |f| f.sequence_id));

@@ -106,18 +106,18 @@ pub async fn run(publisher: Publisher, session: Arc<Session>, fleet: Arc<Fleet>,
     if std::mem::replace(ran_before, true) {
         // Restarted: the connection may still be up, so no ConnAck will come to subscribe on.
         // Subscribing again replaces the subscription; the broker resends retained messages.
-        subscribe(&client, &filters).await;
+        subscribe(&client, &filters);
     }
     loop {
         let Some(polled) = stop.run_until_stopped(events.poll()).await else { return };
         match polled {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 tracing::info!("connected to the MQTT broker");
-                subscribe(&client, &filters).await;
+                subscribe(&client, &filters);
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 if let Some((manufacturer, serial)) = handle(&fleet, &p.topic, &p.payload, now_ms()) {
-                    request_state(&publisher_again, &fleet, &manufacturer, &serial).await;
+                    request_state(&publisher_again, &fleet, manufacturer, serial);
                 }
             }
             Ok(_) => {}
@@ -130,21 +130,29 @@ pub async fn run(publisher: Publisher, session: Arc<Session>, fleet: Arc<Fleet>,
 }
 
 /// A robot came online: ask for its state at once rather than wait for its next one (VDA 5050
-/// lets a vehicle publish state only on events and every 30 s).
-async fn request_state(publisher: &Publisher, fleet: &Fleet, manufacturer: &str, serial: &str) {
-    let action_id = format!("edge-state-{}-{:08x}", now_ms(), rand::random::<u32>());
-    let action = Action { action_type: "stateRequest".into(), action_id, action_description: None, blocking_type: tote_shared::vda5050::BlockingType::None, action_parameters: None };
-    if let Err(error) = publisher.instant_actions(fleet, manufacturer, serial, vec![action]).await {
-        tracing::warn!(%error, %serial, "cannot ask a robot for its state");
-    }
+/// lets a vehicle publish state only on events and every 30 s). On a task of its own: only the
+/// event loop drains the client's request queue, so the loop must never wait on that queue.
+fn request_state(publisher: &Publisher, fleet: &Arc<Fleet>, manufacturer: String, serial: String) {
+    let (publisher, fleet) = (publisher.clone(), fleet.clone());
+    tokio::spawn(async move {
+        let action_id = format!("edge-state-{}-{:08x}", now_ms(), rand::random::<u32>());
+        let action = Action { action_type: "stateRequest".into(), action_id, action_description: None, blocking_type: tote_shared::vda5050::BlockingType::None, action_parameters: None };
+        if let Err(error) = publisher.instant_actions(&fleet, &manufacturer, &serial, vec![action]).await {
+            tracing::warn!(%error, %serial, "cannot ask a robot for its state");
+        }
+    });
 }
 
-async fn subscribe(client: &AsyncClient, filters: &[(String, QoS)]) {
-    for (filter, qos) in filters {
-        if let Err(error) = client.subscribe(filter, *qos).await {
-            tracing::error!(%error, filter, "subscribe failed");
+/// Subscribes on a task of its own, for the same reason as `request_state`.
+fn subscribe(client: &AsyncClient, filters: &[(String, QoS)]) {
+    let (client, filters) = (client.clone(), filters.to_vec());
+    tokio::spawn(async move {
+        for (filter, qos) in filters {
+            if let Err(error) = client.subscribe(&filter, qos).await {
+                tracing::error!(%error, filter, "subscribe failed");
+            }
         }
-    }
+    });
 }
 
 /// Validates one robot message and applies it to the fleet. Returns the robot when it just

@@ -178,8 +178,8 @@ struct Bot {
     /// Its refusals counted so far (`RobotReport::refusals`).
     refusals: u64,
     /// The order it still holds a horizon of: (order id, update id, sequence id of the last
-    /// base node). VDA 5050 takes a new order id only once the last order is finished, so its
-    /// next leg goes out as an update of this one, stitched at that node.
+    /// base node). VDA 5050 refuses a new order over a running one unless it stitches onto that
+    /// node; its next leg goes out as an update of this one, stitched there.
     open_order: Option<(String, u32, u32)>,
     tiebreak: u64,
 }
@@ -308,8 +308,14 @@ impl Controller {
     pub fn tick(&mut self, reports: &BTreeMap<String, RobotReport>, demand: &BTreeMap<String, u32>) -> Vec<Output> {
         self.tick += 1;
         let mut out = Vec::new();
-        self.observe(reports, &mut out);
+        let refused = self.observe(reports, &mut out);
         self.finish_actions(reports, &mut out);
+        // After `finish_actions`: a lift reported in the same state as a refusal is recorded.
+        for serial in refused {
+            if let Some(report) = reports.get(&serial) {
+                self.resync_after_refusal(&serial, report, &mut out);
+            }
+        }
         // Robots out of service stand where they stopped: paths go around them.
         self.distances.set_obstacles(self.broken_cells());
         self.boxed_in(&mut out);
@@ -321,7 +327,9 @@ impl Controller {
         out
     }
 
-    fn observe(&mut self, reports: &BTreeMap<String, RobotReport>, out: &mut Vec<Output>) {
+    /// Takes in the reports; returns the robots in service that refused an order since.
+    fn observe(&mut self, reports: &BTreeMap<String, RobotReport>, out: &mut Vec<Output>) -> Vec<String> {
+        let mut refusing = Vec::new();
         for (serial, report) in reports {
             let bot = self.bots.entry(serial.clone()).or_insert_with(|| Bot {
                 cell: None,
@@ -350,6 +358,11 @@ impl Controller {
             if bot.resync.as_ref().is_some_and(|id| report.finished_actions.contains(id) || report.order_id.is_none()) {
                 bot.resync = None;
                 bot.held = report.ahead.iter().copied().collect();
+                // A goal action kept through the resync that has not finished never will.
+                let unfinished = |l: &Leg| l.action_released && !l.action.as_ref().is_some_and(|(id, _)| report.finished_actions.contains(id));
+                if bot.leg.as_ref().is_some_and(unfinished) {
+                    bot.leg = None;
+                }
             }
             let sent = bot.leg.as_ref().filter(|l| l.last_seq.is_some()).map(|l| (l.order_id.as_str(), l.update_id));
             let lags = sent.is_some_and(|s| Some(s) != report.order_id.as_deref().map(|o| (o, report.order_update_id))) && !bot.held.is_empty();
@@ -363,9 +376,10 @@ impl Controller {
             } else if !bot.in_service && can_serve {
                 self.back_in_service(serial, report, out);
             } else if bot.in_service && refused {
-                self.resync_after_refusal(serial, report, out);
+                refusing.push(serial.clone());
             }
         }
+        refusing
     }
 
     /// The robot refused an order or instant action of ours: whatever it holds may differ from
@@ -374,9 +388,16 @@ impl Controller {
     fn resync_after_refusal(&mut self, serial: &str, report: &RobotReport, out: &mut Vec<Output>) {
         let action_id = self.fresh_order_id() + "-cancel";
         let Some(bot) = self.bots.get_mut(serial) else { return };
+        if !bot.in_service {
+            return;
+        }
         bot.held = report.ahead.iter().copied().collect();
         bot.resync = Some(action_id.clone());
-        bot.leg = None;
+        // A goal action under way (a lift a vehicle cannot abort) is kept: `finish_actions`
+        // records it if the robot reports it done.
+        if !bot.leg.as_ref().is_some_and(|l| l.action_released) {
+            bot.leg = None;
+        }
         bot.open_order = None;
         bot.waiting = 0;
         out.push(Output::CancelOrder { robot: serial.to_owned(), action_id });
@@ -939,7 +960,9 @@ impl Controller {
     /// A new leg: an update of the order the robot still holds a horizon of, else a new order.
     /// None when this tick only closes that order (see below).
     fn start_leg(&mut self, serial: &str, at: Cell, goal: Cell, action: Option<LegAction>, out: &mut Vec<Output>) -> Option<()> {
-        let open = self.bots.get_mut(serial)?.open_order.take();
+        // Kept until an order goes out: a leg that never releases a cell leaves the robot's
+        // horizon where it was, and the next leg must still stitch onto it.
+        let open = self.bots.get(serial)?.open_order.clone();
         // Its action id is unique either way (an update keeps the order id).
         let key = self.fresh_order_id();
         let action = action.map(|a| (format!("{key}-{}", action_type(&a)), a));
@@ -951,6 +974,7 @@ impl Controller {
             // new order on the next tick, once that one is finished.
             Some((order_id, update_id, last_seq)) if at == goal && action.is_some() => {
                 bot.leg = None;
+                bot.open_order = None;
                 self.stats.orders_sent += 1;
                 let plan = OrderPlan { robot: serial.to_owned(), order_id, update_id: update_id + 1, first_sequence_id: last_seq, cells: vec![at], released: 1, action: None };
                 out.push(Output::Order(plan));
@@ -1220,9 +1244,9 @@ mod tests {
         aisle.max_by_key(|c| layout.parking.iter().map(|p| d(*c, *p)).min().unwrap_or(0)).expect("an aisle cell")
     }
 
-    /// VDA 5050 takes a new order id only once the last order is finished: a robot given a job
-    /// while it still holds a horizon gets an update of that order, stitched at its last base
-    /// node, and the action of the new job rides on the update.
+    /// VDA 5050 refuses a new order over a running one that does not stitch onto its last base
+    /// node: a robot given a job while it still holds a horizon gets an update of that order,
+    /// stitched at that node, and the action of the new job rides on the update.
     #[test]
     fn a_new_job_over_a_live_horizon_goes_out_as_an_update_of_the_running_order() {
         let layout = demo_layout();
