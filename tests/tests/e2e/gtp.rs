@@ -82,10 +82,15 @@ pub(crate) async fn stock_pods(central: &Central, edge: &Edge, skus: u64, pods: 
 async fn seed(central: &Central, edge: &Edge) -> Result<()> {
     // Every SKU is on ten pods.
     stock_pods(central, edge, SKUS, 200, 5).await?;
-    for o in 0..ORDERS {
-        let lines: Vec<Value> = (0..LINES_PER_ORDER).map(|l| json!({"sku": sku((o * 7 + l * 13) % SKUS), "qty": 1})).collect();
+    paid_orders(central, ORDERS, SKUS, "gtp").await
+}
+
+/// `count` paid orders of `LINES_PER_ORDER` lines over the first `skus` SKUs, keyed `{prefix}-{n}`.
+pub(crate) async fn paid_orders(central: &Central, count: u64, skus: u64, prefix: &str) -> Result<()> {
+    for o in 0..count {
+        let lines: Vec<Value> = (0..LINES_PER_ORDER).map(|l| json!({"sku": sku((o * 7 + l * 13) % skus), "qty": 1})).collect();
         let body = json!({"channel": "app", "lines": lines, "ship_to": {"name": "Li Wei", "line1": "88 Century Avenue", "city": "Shanghai", "postcode": "200120"}});
-        let created = central.create_order(&format!("gtp-{o}"), &body).await?.ok()?;
+        let created = central.create_order(&format!("{prefix}-{o}"), &body).await?.ok()?;
         let id = created["id"].as_u64().context("order id")?;
         central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?.ok()?;
     }

@@ -11,7 +11,7 @@
 //! live horizon, staleness, cancel with no order) has a test here or in the controller's and
 //! the fleet's unit tests.
 
-use crate::gtp::{floor, record, repo_file, sku, stock_pods, workers, Recording};
+use crate::gtp::{floor, paid_orders, record, repo_file, stock_pods, workers, Recording};
 use crate::helpers::*;
 use anyhow::{bail, ensure, Context, Result};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
@@ -24,7 +24,6 @@ use std::time::Duration;
 use tote_sim::agv::{Agv, AgvConfig};
 
 const SKUS: u64 = 40;
-const LINES_PER_ORDER: u64 = 3;
 
 /// One vehicle of the library's fleet.
 struct Vehicle {
@@ -163,18 +162,6 @@ async fn our_robots(edge: &Edge, ours: &str, host: &str, port: u16, count: usize
     Ok(robots)
 }
 
-/// `count` paid orders of three lines over the first `skus` SKUs.
-async fn orders(central: &Central, count: u64, skus: u64, prefix: &str) -> Result<()> {
-    for o in 0..count {
-        let lines: Vec<Value> = (0..LINES_PER_ORDER).map(|l| json!({"sku": sku((o * 7 + l * 13) % skus), "qty": 1})).collect();
-        let body = json!({"channel": "app", "lines": lines, "ship_to": {"name": "Li Wei", "line1": "88 Century Avenue", "city": "Shanghai", "postcode": "200120"}});
-        let created = central.create_order(&format!("{prefix}-{o}"), &body).await?.ok()?;
-        let id = created["id"].as_u64().context("order id")?;
-        central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?.ok()?;
-    }
-    Ok(())
-}
-
 async fn picked_orders(edge: &Edge) -> Result<usize> {
     Ok(edge.get("/api/v1/orders?state=picked&limit=1000").await?.ok()?.as_array().map_or(0, |a| a.len()))
 }
@@ -272,7 +259,7 @@ async fn mixed_fleet(broker: Option<String>) -> Result<()> {
     let library = start_library(dir.path(), &host, port, &vehicles, 1000)?;
     let outcome = async {
         stock_pods(&central, &edge, SKUS, 200, 5).await?;
-        orders(&central, ORDERS, SKUS, "mixed").await?;
+        paid_orders(&central, ORDERS, SKUS, "mixed").await?;
         let began = std::time::Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
         let worker = workers(edge.clone(), stop.clone());
@@ -377,7 +364,7 @@ async fn refused_orders_are_retried_a_bounded_number_of_times_then_the_work_move
     let refuser = vehicles[0].serial.clone();
     let _library = start_library(dir.path(), &host, port, &vehicles, 1000)?;
     stock_pods(&central, &edge, 4, 8, 5).await?;
-    orders(&central, 1, 4, "refused").await?;
+    paid_orders(&central, 1, 4, "refused").await?;
     // The library's vehicle is the only robot: the first fetch is its, and it refuses.
     let refused = eventually("the vehicle to refuse its first order", Duration::from_secs(60), || async {
         let robot = fleet_robot(&edge, &theirs, &refuser).await?;
@@ -446,7 +433,7 @@ async fn a_robot_that_reports_state_every_30_s_stays_in_service_while_a_worker_t
     let config = AgvConfig { state_ms: 30_000, node_ms: 60, start, ..robot_config(&ours, "agv-00", &host, port, login) };
     let robot = Agv::spawn(config, tote_shared::runtime::system::now_ms);
     stock_pods(&central, &edge, 4, 8, 5).await?;
-    orders(&central, 1, 4, "slow").await?;
+    paid_orders(&central, 1, 4, "slow").await?;
     eventually("a pod presented at a station", Duration::from_secs(60), || async {
         let view = floor(&edge).await?;
         Ok(view["view"]["pods"].as_array().into_iter().flatten().any(|p| p["place"]["at"] == "at_station").then_some(()))
