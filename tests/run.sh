@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tote's whole test suite. Installs the test peers that are missing (Debian packages: systemd,
 # mosquitto, mosquitto-clients, mbpoll, chromium, chromium-driver, fonts-noto-cjk, postgresql; PyPI: jsonschema,
-# jsonschema-rs, pymodbus, wechatpayv3, alipay-sdk-python, stripe, schemathesis; npm: vda-5050-lib, the third-party
+# jsonschema-rs, pymodbus, wechatpayv3, alipay-sdk-python, stripe, schemathesis, beancount, beanquery; npm: vda-5050-lib, the third-party
 # VDA 5050 vehicles, into tests/vda5050-lib from its package-lock.json), then builds,
 # lints and runs every test, then runs the demo story once as a smoke test. Browser screenshots are kept in
 # target/screenshots/.
@@ -106,6 +106,12 @@ if ! python3 -c 'import sys; from importlib.metadata import version; sys.exit(ve
   python3 -m pip install --quiet 'schemathesis==4.32.5' || python3 -m pip install --quiet --break-system-packages 'schemathesis==4.32.5'
 fi
 
+# beancount and beanquery: an independent accounting engine that books the exported ledger
+# (FIFO lots included) and must agree with finance to the cent.
+if ! python3 -c 'import sys; from importlib.metadata import version; sys.exit(version("beancount") != "3.2.3" or version("beanquery") != "0.2.0")' >/dev/null 2>&1; then
+  echo "== installing test peer: beancount 3.2.3, beanquery 0.2.0"
+  python3 -m pip install --quiet 'beancount==3.2.3' 'beanquery==0.2.0' || python3 -m pip install --quiet --break-system-packages 'beancount==3.2.3' 'beanquery==0.2.0'
+fi
 # Siemens' vda-5050-lib: third-party VDA 5050 vehicles for the mixed-fleet tests, pinned by
 # tests/vda5050-lib/package-lock.json.
 if ! (cd tests/vda5050-lib && [ -d node_modules ] && npm ls --all >/dev/null 2>&1); then

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod edge_sync;
+pub mod finance;
 pub mod http;
 pub mod idempotency;
 pub mod inventory;

@@ -197,7 +197,8 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     supervisor.spawn(format!("journal-consumer:{}", payments.name()), RESTART, move |stop| consume_journal(s.clone(), payments.clone(), stop));
     let risk: Arc<dyn Consumer> = Arc::new(crate::payment::risk::RiskConsumer { risk: state.risk.clone() });
     let invoicing: Arc<dyn Consumer> = Arc::new(crate::payment::invoicing::InvoiceConsumer { settings: state.settings.payment.invoice.clone() });
-    for consumer in [risk, invoicing] {
+    let ledger: Arc<dyn Consumer> = Arc::new(crate::finance::LedgerConsumer);
+    for consumer in [risk, invoicing, ledger] {
         let s = state.clone();
         supervisor.spawn(format!("journal-consumer:{}", consumer.name()), RESTART, move |stop| consume_journal(s.clone(), consumer.clone(), stop));
     }

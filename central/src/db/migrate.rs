@@ -420,6 +420,71 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
 FOR EACH ROW EXECUTE FUNCTION refuse_change();
 --@end
 "#,
+    r#"
+-- Finance: the general ledger, posted from the journal by the `ledger` consumer. Entries and
+-- their lines are append-only (a correction is a reversing entry); each entry names the event
+-- that caused it. Lines are in minor units, debit positive; a line that moves inventory names
+-- the FIFO lot (SKU, quantity, unit cost, received at).
+CREATE TABLE gl_account (
+    account    TEXT PRIMARY KEY,
+    opened_ms  INTEGER NOT NULL
+) STRICT;
+CREATE TABLE gl_entry (
+    id          INTEGER PRIMARY KEY,
+    event_seq   INTEGER NOT NULL,
+    at_ms       INTEGER NOT NULL,
+    description TEXT NOT NULL
+) STRICT;
+CREATE INDEX gl_entry_event ON gl_entry (event_seq);
+CREATE TABLE gl_line (
+    entry_id      INTEGER NOT NULL REFERENCES gl_entry(id),
+    line_no       INTEGER NOT NULL,
+    account       TEXT NOT NULL REFERENCES gl_account(account),
+    amount_minor  INTEGER NOT NULL,
+    sku           TEXT,
+    qty           INTEGER,
+    unit_cost     INTEGER,
+    lot_ms        INTEGER,
+    PRIMARY KEY (entry_id, line_no)
+) STRICT;
+CREATE INDEX gl_line_account ON gl_line (account);
+--@sqlite
+CREATE TRIGGER gl_entry_no_update BEFORE UPDATE ON gl_entry
+BEGIN SELECT RAISE(ABORT, 'gl_entry is append-only'); END;
+CREATE TRIGGER gl_entry_no_delete BEFORE DELETE ON gl_entry
+BEGIN SELECT RAISE(ABORT, 'gl_entry is append-only'); END;
+CREATE TRIGGER gl_line_no_update BEFORE UPDATE ON gl_line
+BEGIN SELECT RAISE(ABORT, 'gl_line is append-only'); END;
+CREATE TRIGGER gl_line_no_delete BEFORE DELETE ON gl_line
+BEGIN SELECT RAISE(ABORT, 'gl_line is append-only'); END;
+--@postgres
+CREATE TRIGGER gl_entry_append_only BEFORE UPDATE OR DELETE ON gl_entry
+FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER gl_line_append_only BEFORE UPDATE OR DELETE ON gl_line
+FOR EACH ROW EXECUTE FUNCTION refuse_change();
+--@end
+
+-- The posting rules' state: each SKU's cost, FIFO layers per SKU and warehouse (a negative
+-- quantity: units issued before any were received), what finance knows of an order.
+CREATE TABLE fin_sku_cost (
+    sku   TEXT PRIMARY KEY,
+    cost  INTEGER NOT NULL
+) STRICT;
+CREATE TABLE fin_cost_layer (
+    sku          TEXT NOT NULL,
+    warehouse    TEXT NOT NULL,
+    position     INTEGER NOT NULL,
+    received_ms  INTEGER NOT NULL,
+    qty          INTEGER NOT NULL,
+    unit_cost    INTEGER NOT NULL,
+    PRIMARY KEY (sku, warehouse, position)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE fin_order (
+    order_id      INTEGER NOT NULL PRIMARY KEY,
+    channel_paid  INTEGER NOT NULL,
+    shipped       INTEGER NOT NULL
+) STRICT;
+"#,
 ];
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ pub mod openapi;
 pub mod ops;
 
 use crate::startup::AppState;
-use crate::{analytics, audit, catalog, edge_sync, inventory, journal, orders, payment, warehouses};
+use crate::{analytics, audit, catalog, edge_sync, finance, inventory, journal, orders, payment, warehouses};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
@@ -59,6 +59,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/audit", get(audit::http::list))
         .route("/api/v1/events", get(journal::http::list))
         .route("/api/v1/analytics/sales/{sku}", get(analytics::http::sales))
+        .route("/api/v1/finance/trial-balance", get(finance::http::trial_balance))
+        .route("/api/v1/finance/books.beancount", get(finance::http::beancount))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes));

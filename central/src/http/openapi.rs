@@ -4,7 +4,7 @@
 //! (an address needs a known city unless it brings coordinates).
 
 use crate::startup::AppState;
-use crate::{analytics, audit, catalog, edge_sync, inventory, journal, orders, payment, warehouses};
+use crate::{analytics, audit, catalog, edge_sync, finance, inventory, journal, orders, payment, warehouses};
 use axum::extract::State;
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
         inventory::http::levels, inventory::http::ledger,
         orders::http::create, orders::http::get, orders::http::history, orders::http::pay, orders::http::cancel,
         edge_sync::http::push_events, edge_sync::http::pull_commands, edge_sync::http::status, edge_sync::http::rejects, edge_sync::http::rebase, audit::http::list,
-        journal::http::list, analytics::http::sales,
+        journal::http::list, analytics::http::sales, finance::http::trial_balance, finance::http::beancount,
         payment::http::start, payment::http::for_order, payment::http::get, payment::http::review, payment::http::refund, payment::http::refunds,
         payment::http::risk_rules, payment::http::set_risk_rules, payment::http::risk_decisions, payment::http::invoices, payment::http::invoice_export,
         payment::http::reconcile, payment::http::reconciliation_runs, payment::http::reconciliation_items, payment::http::resolve_item,
@@ -30,7 +30,7 @@ use utoipa::{Modify, OpenApi};
         catalog::Spu, catalog::SkuRecord, warehouses::WarehouseRecord, inventory::StockRow, inventory::LedgerEntry,
         orders::OrderRecord, orders::OrderHistoryEntry, edge_sync::EdgeSyncRow, catalog::http::NewSku, inventory::http::SkuDetail,
         warehouses::http::NewWarehouseRequest, warehouses::http::NewEdgeToken, warehouses::http::EdgeTokenReplaced, orders::http::NewOrder, edge_sync::http::EdgeLag, edge_sync::PushWatch, edge_sync::RejectedEvent, edge_sync::rebase::Rebase, edge_sync::rebase::Rebased, audit::AuditEntry,
-        journal::http::EventPage, journal::JournalEntry, journal::BusinessEvent, analytics::store::SalesDay,
+        journal::http::EventPage, journal::JournalEntry, journal::BusinessEvent, analytics::store::SalesDay, finance::store::Balance,
         payment::Payment, payment::PaymentState, payment::RefundLine, payment::store::Refund, payment::store::RefundState,
         payment::channel::PayMethod, payment::http::NewPayment, payment::http::Review, payment::http::NewRefund, payment::http::RefundLineRequest, payment::http::Payer, payment::store::RiskDecisionRow,
         payment::reconciliation::Run, payment::reconciliation::Item, payment::http::NewRun, payment::http::Resolution,

@@ -846,8 +846,9 @@ pub async fn wait_journal_settled(central: &Central) -> Result<()> {
             .filter(|l| l.starts_with("tote_central_journal_consumer_lag{"))
             .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
             .collect();
-        let sales_known = metric(&text, "tote_central_journal_consumer_lag{consumer=\"sales\"}").is_some();
-        Ok((unnumbered == Some(0.0) && sales_known && lags.iter().all(|lag| *lag == 0.0)).then_some(()))
+        // The first and the last consumer central starts: the others have run by then.
+        let known = ["sales", "ledger"].iter().all(|c| metric(&text, &format!("tote_central_journal_consumer_lag{{consumer=\"{c}\"}}")).is_some());
+        Ok((unnumbered == Some(0.0) && known && lags.iter().all(|lag| *lag == 0.0)).then_some(()))
     })
     .await
 }
@@ -879,4 +880,56 @@ pub fn robot_config(manufacturer: &str, serial: &str, host: &str, port: u16, log
 /// A distinct name for a test's robots (a shared broker outlives each run).
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", rand::random::<u32>())
+}
+
+/// Finance's books after a scenario: the ledger consumer has posted every event (its position
+/// is the journal's head), the trial balance sums to zero, and beancount — an independent
+/// accounting engine, installed by tests/run.sh — accepts the exported books (`bean-check`: every
+/// transaction balances with beancount's own FIFO lot booking) and its per-account totals
+/// (`bean-query`) equal ours to the cent. Returns the trial balance, account → minor units.
+pub async fn check_books(central: &Central) -> Result<std::collections::BTreeMap<String, i64>> {
+    use anyhow::ensure;
+    use std::collections::BTreeMap;
+    wait_journal_settled(central).await?;
+    let balances = central.get("/api/v1/finance/trial-balance").await?.ok()?;
+    let ours: BTreeMap<String, i64> =
+        balances.as_array().context("trial balance")?.iter().map(|b| (b["account"].as_str().unwrap_or("").to_owned(), b["balance"].as_i64().unwrap_or(0))).collect();
+    ensure!(ours.values().sum::<i64>() == 0, "the trial balance does not sum to zero: {ours:?}");
+    let response = central.http.get(central.url("/api/v1/finance/books.beancount")).bearer_auth(ADMIN).send().await?;
+    ensure!(response.status().is_success(), "GET the books: {}", response.status());
+    let text = response.text().await?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("books.beancount");
+    std::fs::write(&file, &text)?;
+    let check = std::process::Command::new("bean-check").arg(&file).output().context("bean-check is missing: run tests/run.sh, which installs beancount")?;
+    ensure!(check.status.success(), "bean-check refused the books:\n{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+    let query = std::process::Command::new("bean-query")
+        .arg("-f")
+        .arg("csv")
+        .arg(&file)
+        .arg("SELECT account, sum(cost(position)) AS total GROUP BY account ORDER BY account")
+        .output()
+        .context("bean-query is missing: run tests/run.sh, which installs beanquery")?;
+    ensure!(query.status.success(), "bean-query failed: {}", String::from_utf8_lossy(&query.stderr));
+    let mut theirs: BTreeMap<String, i64> = BTreeMap::new();
+    for row in String::from_utf8_lossy(&query.stdout).lines().skip(1) {
+        let (account, total) = row.split_once(',').context("a bean-query row")?;
+        theirs.insert(account.to_owned(), minor_units(total.trim().trim_end_matches("CNY").trim())?);
+    }
+    let ours_nonzero: BTreeMap<String, i64> = ours.iter().filter(|(_, v)| **v != 0).map(|(k, v)| (k.clone(), *v)).collect();
+    let theirs_nonzero: BTreeMap<String, i64> = theirs.into_iter().filter(|(_, v)| *v != 0).collect();
+    ensure!(ours_nonzero == theirs_nonzero, "beancount's totals differ from ours:\n ours   {ours_nonzero:?}\n theirs {theirs_nonzero:?}");
+    Ok(ours)
+}
+
+/// `-12.30` → -1230.
+fn minor_units(text: &str) -> Result<i64> {
+    if text.is_empty() {
+        return Ok(0);
+    }
+    let negative = text.starts_with('-');
+    let (whole, frac) = text.trim_start_matches('-').split_once('.').unwrap_or((text.trim_start_matches('-'), "0"));
+    let frac = format!("{frac:0<2}");
+    let value = whole.parse::<i64>()? * 100 + frac[..2].parse::<i64>()?;
+    Ok(if negative { -value } else { value })
 }

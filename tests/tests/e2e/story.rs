@@ -92,5 +92,18 @@ async fn story(backend: Backend) -> Result<()> {
     check_journal(central).await?;
     let sales = check_sales(central, &seeded_skus()).await?;
     assert_eq!(sales[PEGASUS], Sales { ordered: 1, paid: 1, shipped: 1, cancelled: 0, revenue: 89_900 });
+
+    // Finance posted it all, and beancount agrees to the cent: 17 shoes received at cost, one
+    // sold for ¥899.00 of which ¥103.42 is VAT, its cost out of SH-01's inventory FIFO.
+    let books = check_books(central).await?;
+    let cost = central.get(&format!("/api/v1/skus/{PEGASUS}")).await?.ok()?["cost"].as_i64().context("cost")?;
+    assert_eq!(books["Income:Sales"], -(89_900 - 10_342));
+    assert_eq!(books["Liabilities:VAT:Output"], -10_342);
+    assert_eq!(books["Expenses:CostOfGoodsSold"], cost);
+    assert_eq!(books["Assets:Inventory:SH-01"], 11 * cost);
+    assert_eq!(books["Assets:Inventory:BJ-01"], 5 * cost);
+    assert_eq!(books["Liabilities:GoodsReceivedNotInvoiced"], -17 * cost);
+    assert_eq!(books["Liabilities:CustomerAdvances"], 0, "paid and shipped: nothing owed either way");
+    assert_eq!(books["Assets:Clearing:Manual"], 89_900);
     Ok(())
 }

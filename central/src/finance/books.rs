@@ -1,0 +1,316 @@
+//! The posting rules, pure: a journal event and the books' state in, balanced entries out.
+//! Inventory is costed FIFO per SKU and warehouse, layer by layer; what an issue takes from
+//! each layer is on the entry, so the books can be checked lot by lot (the beancount export
+//! books the same lots and must come to the same cost).
+
+use crate::journal::{BusinessEvent, EventLine, JournalEntry};
+use std::collections::{BTreeMap, VecDeque};
+use tote_shared::payment::invoice::tax_of;
+use tote_shared::{Sku, WarehouseCode};
+
+/// VAT on sales (13 %, in basis points), taken out of tax-inclusive prices as the e-invoice does.
+pub const OUTPUT_VAT_BP: u32 = 1300;
+
+/// The chart of accounts. Inventory and gateway clearing have one sub-account per warehouse
+/// and per channel.
+pub mod account {
+    pub const GRNI: &str = "Liabilities:GoodsReceivedNotInvoiced";
+    pub const ADVANCES: &str = "Liabilities:CustomerAdvances";
+    pub const OUTPUT_VAT: &str = "Liabilities:VAT:Output";
+    pub const SALES: &str = "Income:Sales";
+    pub const SALES_RETURNS: &str = "Income:SalesReturns";
+    pub const INVENTORY_GAINS: &str = "Income:InventoryGains";
+    pub const COGS: &str = "Expenses:CostOfGoodsSold";
+    pub const WRITE_DOWNS: &str = "Expenses:InventoryWriteDowns";
+    pub const EQUITY: &str = "Equity:RetainedEarnings";
+
+    pub fn inventory(warehouse: &str) -> String {
+        format!("Assets:Inventory:{warehouse}")
+    }
+
+    /// Money a payment channel holds for us until it settles to the bank.
+    pub fn clearing(channel: &str) -> String {
+        let mut name: String = channel.chars().filter(|c| c.is_ascii_alphanumeric()).take(32).collect();
+        if let Some(first) = name.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+            name = format!("X{name}");
+        }
+        format!("Assets:Clearing:{name}")
+    }
+}
+
+/// One FIFO layer: units received together at one unit cost. A negative quantity is units
+/// issued before any were received (a debt the next receipt settles).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    pub received_ms: i64,
+    pub qty: i64,
+    pub unit_cost: i64,
+}
+
+/// Units of a lot a line moves (positive in, negative out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lot {
+    pub sku: Sku,
+    pub qty: i64,
+    pub unit_cost: i64,
+    pub received_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub account: String,
+    /// Minor units; debit positive, credit negative.
+    pub amount: i64,
+    pub lot: Option<Lot>,
+}
+
+/// One balanced entry, caused by one journal event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub event_seq: u64,
+    pub at_ms: i64,
+    pub description: String,
+    pub lines: Vec<Line>,
+}
+
+impl Entry {
+    pub fn balance(&self) -> i64 {
+        self.lines.iter().map(|l| l.amount).sum()
+    }
+}
+
+/// What finance knows about an order beyond its events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFacts {
+    /// A channel confirmed money for it (else a manual payment is posted at `order_paid`).
+    pub channel_paid: bool,
+    pub shipped: bool,
+}
+
+/// The state the rules read and change: standard costs, FIFO layers, per-order facts. The
+/// consumer loads what a batch touches and writes back what changed.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub costs: BTreeMap<Sku, i64>,
+    pub layers: BTreeMap<(Sku, WarehouseCode), VecDeque<Layer>>,
+    pub orders: BTreeMap<u64, OrderFacts>,
+}
+
+fn line(account: impl Into<String>, amount: i64) -> Line {
+    Line { account: account.into(), amount, lot: None }
+}
+
+/// The entries one event posts (none for events that move no value).
+pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
+    let entry = |description: String, lines: Vec<Line>| Entry { event_seq: journal.seq, at_ms: journal.at_ms, description, lines };
+    let lines = match &journal.event {
+        BusinessEvent::SkuCreated { sku, cost, .. } => {
+            state.costs.insert(sku.clone(), *cost);
+            return Vec::new();
+        }
+        BusinessEvent::StockReceived { sku, warehouse, qty } => {
+            let cost = state.costs.get(sku).copied().unwrap_or(0);
+            let mut lines = receive(state, sku, warehouse, qty.as_i64(), cost, journal.at_ms);
+            lines.push(line(account::GRNI, -qty.as_i64() * cost));
+            (format!("received {} × {sku} at {warehouse}", qty.as_i64()), lines)
+        }
+        BusinessEvent::StockAdjusted { sku, warehouse, delta, reason } if *delta < 0 => {
+            let mut lines = issue(state, sku, warehouse, -delta, journal.at_ms);
+            let cost: i64 = lines.iter().map(|l| -l.amount).sum();
+            lines.push(line(account::WRITE_DOWNS, cost));
+            (format!("{} × {sku} written off at {warehouse} ({reason})", -delta), lines)
+        }
+        BusinessEvent::StockAdjusted { sku, warehouse, delta, reason } if *delta > 0 => {
+            let cost = state.costs.get(sku).copied().unwrap_or(0);
+            let mut lines = receive(state, sku, warehouse, *delta, cost, journal.at_ms);
+            lines.push(line(account::INVENTORY_GAINS, -delta * cost));
+            (format!("{delta} × {sku} found at {warehouse} ({reason})"), lines)
+        }
+        BusinessEvent::PaymentSucceeded { order_id, channel, amount, .. } => {
+            state.orders.entry(*order_id).or_default().channel_paid = true;
+            (format!("order {order_id} paid through {channel}"), vec![line(account::clearing(channel), *amount), line(account::ADVANCES, -amount)])
+        }
+        BusinessEvent::OrderPaid { order_id, total, .. } => {
+            let facts = state.orders.entry(*order_id).or_default();
+            if facts.channel_paid {
+                return Vec::new(); // the channel's money is posted at payment_succeeded
+            }
+            (format!("order {order_id} paid by hand"), vec![line(account::clearing("manual"), *total), line(account::ADVANCES, -total)])
+        }
+        BusinessEvent::OrderShipped { order_id, warehouse: Some(warehouse), lines: sold, .. } => {
+            state.orders.entry(*order_id).or_default().shipped = true;
+            let mut lines = sale(sold);
+            for l in sold {
+                let taken = issue(state, &l.sku, warehouse, l.qty.as_i64(), journal.at_ms);
+                let cost: i64 = taken.iter().map(|t| -t.amount).sum();
+                lines.extend(taken);
+                lines.push(line(account::COGS, cost));
+            }
+            (format!("order {order_id} shipped from {warehouse}"), lines)
+        }
+        BusinessEvent::RefundSucceeded { order_id, channel, amount, .. } => {
+            let shipped = state.orders.get(order_id).is_some_and(|o| o.shipped);
+            let lines = if shipped {
+                // After shipment a refund gives back revenue and its VAT.
+                let vat = tax_of(*amount, OUTPUT_VAT_BP);
+                vec![line(account::SALES_RETURNS, amount - vat), line(account::OUTPUT_VAT, vat), line(account::clearing(channel), -amount)]
+            } else {
+                vec![line(account::ADVANCES, *amount), line(account::clearing(channel), -amount)]
+            };
+            (format!("order {order_id} refunded through {channel}"), lines)
+        }
+        _ => return Vec::new(),
+    };
+    let (description, lines) = lines;
+    let lines: Vec<Line> = lines.into_iter().filter(|l| l.amount != 0 || l.lot.is_some()).collect();
+    if lines.is_empty() {
+        return Vec::new();
+    }
+    vec![entry(description, lines)]
+}
+
+/// Revenue and output VAT of shipped lines, out of the advances the customer paid. VAT per
+/// line, as on the e-invoice.
+fn sale(sold: &[EventLine]) -> Vec<Line> {
+    let gross: i64 = sold.iter().map(|l| l.unit_price * l.qty.as_i64()).sum();
+    let vat: i64 = sold.iter().map(|l| tax_of(l.unit_price * l.qty.as_i64(), OUTPUT_VAT_BP)).sum();
+    vec![line(account::ADVANCES, gross), line(account::SALES, -(gross - vat)), line(account::OUTPUT_VAT, -vat)]
+}
+
+/// Units in at `unit_cost`: first they settle units issued before any were received (their
+/// layer was costed at the standard cost; the difference goes to cost of goods sold), the
+/// rest is a new layer. Returns the inventory lines (and any cost difference).
+fn receive(state: &mut State, sku: &Sku, warehouse: &WarehouseCode, qty: i64, unit_cost: i64, at_ms: i64) -> Vec<Line> {
+    let layers = state.layers.entry((sku.clone(), warehouse.clone())).or_default();
+    let mut lines = Vec::new();
+    let mut left = qty;
+    while left > 0 {
+        let Some(debt) = layers.front_mut().filter(|l| l.qty < 0) else { break };
+        let settled = left.min(-debt.qty);
+        debt.qty += settled;
+        left -= settled;
+        let difference = settled * (unit_cost - debt.unit_cost);
+        lines.push(Line { account: account::inventory(warehouse.as_str()), amount: settled * debt.unit_cost, lot: None });
+        if difference != 0 {
+            lines.push(line(account::COGS, difference));
+        }
+        if debt.qty == 0 {
+            layers.pop_front();
+        }
+    }
+    if left > 0 {
+        layers.push_back(Layer { received_ms: at_ms, qty: left, unit_cost });
+        lines.push(Line { account: account::inventory(warehouse.as_str()), amount: left * unit_cost, lot: Some(Lot { sku: sku.clone(), qty: left, unit_cost, received_ms: at_ms }) });
+    }
+    lines
+}
+
+/// Units out, oldest layer first. Returns one inventory line per layer taken (negative). Units
+/// beyond what is on hand leave a debt layer at the standard cost.
+fn issue(state: &mut State, sku: &Sku, warehouse: &WarehouseCode, qty: i64, at_ms: i64) -> Vec<Line> {
+    let standard = state.costs.get(sku).copied().unwrap_or(0);
+    let layers = state.layers.entry((sku.clone(), warehouse.clone())).or_default();
+    let mut lines = Vec::new();
+    let mut left = qty;
+    while left > 0 {
+        let Some(layer) = layers.front_mut().filter(|l| l.qty > 0) else { break };
+        let taken = left.min(layer.qty);
+        layer.qty -= taken;
+        left -= taken;
+        let lot = Lot { sku: sku.clone(), qty: -taken, unit_cost: layer.unit_cost, received_ms: layer.received_ms };
+        lines.push(Line { account: account::inventory(warehouse.as_str()), amount: -taken * layer.unit_cost, lot: Some(lot) });
+        if layer.qty == 0 {
+            layers.pop_front();
+        }
+    }
+    if left > 0 {
+        match layers.back_mut().filter(|l| l.qty < 0) {
+            Some(debt) => debt.qty -= left,
+            None => layers.push_back(Layer { received_ms: at_ms, qty: -left, unit_cost: standard }),
+        }
+        lines.push(line(account::inventory(warehouse.as_str()), -left * standard));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tote_shared::Qty;
+
+    fn sku() -> Sku {
+        Sku::parse("PEG39-M-WHT-42").expect("sku")
+    }
+
+    fn wh() -> WarehouseCode {
+        WarehouseCode::parse("SH-01").expect("warehouse")
+    }
+
+    fn at(seq: u64, event: BusinessEvent) -> JournalEntry {
+        JournalEntry { seq, at_ms: 1_795_000_000_000 + seq as i64 * 1000, subject: String::new(), event }
+    }
+
+    fn qty(n: i64) -> Qty {
+        Qty::parse(n).expect("qty")
+    }
+
+    #[test]
+    fn every_entry_balances_and_fifo_takes_the_oldest_layer_first() {
+        let mut state = State::default();
+        let mut entries = Vec::new();
+        let mut seq = 0;
+        let mut run = |state: &mut State, event: BusinessEvent| {
+            seq += 1;
+            entries.extend(post(state, &at(seq, event)));
+        };
+        run(&mut state, BusinessEvent::SkuCreated { sku: sku(), spu_id: "PEG39".into(), price: 89_900, cost: 40_000 });
+        run(&mut state, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(3) });
+        state.costs.insert(sku(), 42_000); // a later cost (a new purchase price)
+        run(&mut state, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(2) });
+        run(&mut state, BusinessEvent::PaymentSucceeded { payment_id: 1, order_id: 7, channel: "wechat".into(), amount: 4 * 89_900, channel_ref: "w1".into() });
+        run(&mut state, BusinessEvent::OrderPaid { order_id: 7, warehouse: Some(wh()), lines: vec![], total: 4 * 89_900 });
+        let sold = vec![EventLine { sku: sku(), qty: qty(4), unit_price: 89_900 }];
+        run(&mut state, BusinessEvent::OrderShipped { order_id: 7, warehouse: Some(wh()), carrier: "SF".into(), tracking_number: "SF1".into(), lines: sold });
+        for e in &entries {
+            assert_eq!(e.balance(), 0, "{e:?}");
+        }
+        assert_eq!(entries.len(), 4, "no entry for the SKU, none for order_paid after a channel's money: {entries:?}");
+        let shipped = &entries[3];
+        let cogs: i64 = shipped.lines.iter().filter(|l| l.account == account::COGS).map(|l| l.amount).sum();
+        assert_eq!(cogs, 3 * 40_000 + 42_000, "three from the first layer, one from the second");
+        let vat: i64 = shipped.lines.iter().filter(|l| l.account == account::OUTPUT_VAT).map(|l| l.amount).sum();
+        assert_eq!(vat, -tax_of(4 * 89_900, OUTPUT_VAT_BP));
+        let left = &state.layers[&(sku(), wh())];
+        assert_eq!(left.iter().map(|l| (l.qty, l.unit_cost)).collect::<Vec<_>>(), vec![(1, 42_000)]);
+    }
+
+    #[test]
+    fn issuing_more_than_on_hand_leaves_a_debt_the_next_receipt_settles() {
+        let mut state = State::default();
+        state.costs.insert(sku(), 100);
+        let out = issue(&mut state, &sku(), &wh(), 5, 1);
+        assert_eq!(out.iter().map(|l| l.amount).sum::<i64>(), -500);
+        state.costs.insert(sku(), 120);
+        let lines = receive(&mut state, &sku(), &wh(), 8, 120, 2);
+        let cogs: i64 = lines.iter().filter(|l| l.account == account::COGS).map(|l| l.amount).sum();
+        assert_eq!(cogs, 5 * 20, "the five issued at 100 cost 120");
+        let inventory: i64 = lines.iter().filter(|l| l.account.starts_with("Assets:Inventory")).map(|l| l.amount).sum();
+        assert_eq!(inventory + cogs, 8 * 120);
+        assert_eq!(state.layers[&(sku(), wh())].iter().map(|l| (l.qty, l.unit_cost)).collect::<Vec<_>>(), vec![(3, 120)]);
+    }
+
+    #[test]
+    fn a_refund_before_shipment_returns_advances_and_after_it_revenue_and_vat() {
+        let mut state = State::default();
+        let refund = |order_id| at(1, BusinessEvent::RefundSucceeded { refund_id: 1, payment_id: 1, order_id, channel: "alipay".into(), amount: 11_300 });
+        let before = post(&mut state, &refund(1));
+        assert_eq!(before[0].lines.iter().map(|l| (l.account.as_str(), l.amount)).collect::<Vec<_>>(), vec![(account::ADVANCES, 11_300), ("Assets:Clearing:Alipay", -11_300)]);
+        state.orders.entry(2).or_default().shipped = true;
+        let after = post(&mut state, &refund(2));
+        assert_eq!(after[0].balance(), 0);
+        assert!(after[0].lines.iter().any(|l| l.account == account::OUTPUT_VAT && l.amount == 1_300));
+    }
+}
