@@ -919,6 +919,18 @@ pub async fn check_books(central: &Central) -> Result<std::collections::BTreeMap
     let ours_nonzero: BTreeMap<String, i64> = ours.iter().filter(|(_, v)| **v != 0).map(|(k, v)| (k.clone(), *v)).collect();
     let theirs_nonzero: BTreeMap<String, i64> = theirs.into_iter().filter(|(_, v)| *v != 0).collect();
     ensure!(ours_nonzero == theirs_nonzero, "beancount's totals differ from ours:\n ours   {ours_nonzero:?}\n theirs {theirs_nonzero:?}");
+    // The inventory sub-ledger (FIFO layers) ties to its control accounts, and its units to
+    // what inventory says is on hand.
+    let layers = central.rows("SELECT warehouse, CAST(SUM(qty * unit_cost) AS BIGINT) FROM fin_cost_layer GROUP BY warehouse").await?;
+    for row in &layers {
+        let account = format!("Assets:Inventory:{}", row[0]);
+        let valued: i64 = row[1].parse()?;
+        ensure!(ours.get(&account).copied().unwrap_or(0) == valued, "{account} is {:?} but its FIFO layers value {valued}", ours.get(&account));
+    }
+    let units = central.rows("SELECT sku, warehouse, CAST(SUM(qty) AS BIGINT) FROM fin_cost_layer GROUP BY sku, warehouse").await?;
+    let on_hand = central.rows("SELECT sku, warehouse, on_hand FROM stock WHERE on_hand <> 0").await?;
+    let units: Vec<&Vec<String>> = units.iter().filter(|r| r[2] != "0").collect();
+    ensure!(units.iter().copied().eq(on_hand.iter()), "finance's FIFO units differ from inventory's on hand:\n finance   {units:?}\n inventory {on_hand:?}");
     Ok(ours)
 }
 
