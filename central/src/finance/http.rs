@@ -1,6 +1,7 @@
 //! `GET /api/v1/finance/trial-balance` and `GET /api/v1/finance/books.beancount`.
 
 use super::export;
+use super::statements::{balance_sheet, income_statement, BalanceSheet, IncomeStatement};
 use super::store::{self, Balance, LedgerLine};
 use crate::auth::Reader;
 use crate::db::DbError;
@@ -10,7 +11,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 use tote_shared::openapi as doc;
-use tote_shared::runtime::http::Json;
+use serde::Serialize;
+use tote_shared::runtime::http::{Json, Query};
 
 /// Entries read per query while exporting.
 const PAGE: u32 = 2_000;
@@ -22,6 +24,53 @@ const MAX_EXPORT_ENTRIES: usize = 2_000_000;
     responses((status = 200, body = Vec<Balance>), doc::Unauthorized, doc::Unavailable), tag = "finance")]
 pub async fn trial_balance(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<Balance>>, ApiError> {
     Ok(Json(state.db.read(|tx| -> Result<_, DbError> { store::trial_balance(tx) }).await?))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct Period {
+    /// First day (UTC, `YYYY-MM-DD`); absent: from the first entry.
+    #[param(format = Date)]
+    pub from: Option<String>,
+    /// Last day, included; absent: up to now.
+    #[param(format = Date)]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Statements {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub income_statement: IncomeStatement,
+    /// At the end of the period.
+    pub balance_sheet: BalanceSheet,
+}
+
+/// Unix ms of the start of a UTC day `YYYY-MM-DD`.
+fn day_start(day: &str) -> Result<i64, ApiError> {
+    let bad = || ApiError::BadRequest(format!("{:?} is not a date YYYY-MM-DD", day.chars().take(20).collect::<String>()));
+    let mut parts = day.split('-');
+    let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else { return Err(bad()) };
+    let (y, m, d): (i64, i64, i64) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
+    if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) || tote_shared::calendar::civil_from_days(tote_shared::calendar::days_from_civil(y, m, d)) != (y, m, d) {
+        return Err(bad());
+    }
+    Ok(tote_shared::calendar::days_from_civil(y, m, d) * 86_400_000)
+}
+
+/// The income statement over a period and the balance sheet at its end.
+#[utoipa::path(get, path = "/api/v1/finance/statements", params(Period),
+    responses((status = 200, body = Statements), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "finance")]
+pub async fn statements(_: Reader, State(state): State<AppState>, Query(period): Query<Period>) -> Result<Json<Statements>, ApiError> {
+    let from = period.from.as_deref().map(day_start).transpose()?.unwrap_or(i64::MIN);
+    let to = period.to.as_deref().map(|d| day_start(d).map(|ms| ms + 86_400_000)).transpose()?.unwrap_or(i64::MAX);
+    // A period that ends before it starts holds nothing (its statements are all zero).
+    let (in_period, up_to_end) = state
+        .db
+        .read(move |tx| -> Result<_, DbError> { Ok((store::balances_between(tx, from, to)?, store::balances_between(tx, i64::MIN, to)?)) })
+        .await?;
+    Ok(Json(Statements { from: period.from, to: period.to, income_statement: income_statement(&in_period), balance_sheet: balance_sheet(&up_to_end) }))
 }
 
 /// The books in beancount's format: `bean-check` accepts them, FIFO lots included.

@@ -13,6 +13,7 @@
 pub mod books;
 pub mod export;
 pub mod http;
+pub mod statements;
 pub mod store;
 
 use crate::db::{DbError, DbResult, Tx};

@@ -109,7 +109,16 @@ pub struct Balance {
 }
 
 pub fn trial_balance(tx: &mut dyn Tx) -> DbResult<Vec<Balance>> {
-    let rows = tx.query("SELECT account, CAST(SUM(amount_minor) AS BIGINT) FROM gl_line GROUP BY account ORDER BY account", &[])?;
+    balances_between(tx, i64::MIN, i64::MAX)
+}
+
+/// Balances of the lines of entries dated in `[from_ms, to_ms)`.
+pub fn balances_between(tx: &mut dyn Tx, from_ms: i64, to_ms: i64) -> DbResult<Vec<Balance>> {
+    let rows = tx.query(
+        "SELECT l.account, CAST(SUM(l.amount_minor) AS BIGINT) FROM gl_line l JOIN gl_entry e ON e.id = l.entry_id
+         WHERE e.at_ms >= ?1 AND e.at_ms < ?2 GROUP BY l.account ORDER BY l.account",
+        &params![from_ms, to_ms],
+    )?;
     rows.iter().map(|r| Ok(Balance { account: r.text(0)?, balance: r.int(1)? })).collect()
 }
 

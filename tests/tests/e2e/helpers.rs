@@ -919,6 +919,11 @@ pub async fn check_books(central: &Central) -> Result<std::collections::BTreeMap
     let ours_nonzero: BTreeMap<String, i64> = ours.iter().filter(|(_, v)| **v != 0).map(|(k, v)| (k.clone(), *v)).collect();
     let theirs_nonzero: BTreeMap<String, i64> = theirs.into_iter().filter(|(_, v)| *v != 0).collect();
     ensure!(ours_nonzero == theirs_nonzero, "beancount's totals differ from ours:\n ours   {ours_nonzero:?}\n theirs {theirs_nonzero:?}");
+    // The statements: net income over all time is the balance sheet's current earnings, and
+    // assets = liabilities + equity + current earnings.
+    let statements = central.get("/api/v1/finance/statements").await?.ok()?;
+    ensure!(statements["balance_sheet"]["balanced"] == true, "the balance sheet does not balance: {statements}");
+    ensure!(statements["income_statement"]["net_income"] == statements["balance_sheet"]["current_earnings"], "net income does not tie to current earnings: {statements}");
     // The inventory sub-ledger (FIFO layers) ties to its control accounts, and its units to
     // what inventory says is on hand.
     let layers = central.rows("SELECT warehouse, CAST(SUM(qty * unit_cost) AS BIGINT) FROM fin_cost_layer GROUP BY warehouse").await?;

@@ -105,5 +105,11 @@ async fn story(backend: Backend) -> Result<()> {
     assert_eq!(books["Liabilities:GoodsReceivedNotInvoiced"], -17 * cost);
     assert_eq!(books["Liabilities:CustomerAdvances"], 0, "paid and shipped: nothing owed either way");
     assert_eq!(books["Assets:Clearing:Manual"], 89_900);
+    let statements = central.get("/api/v1/finance/statements").await?.ok()?;
+    let income = &statements["income_statement"];
+    assert_eq!((income["revenue"].as_i64(), income["cost_of_goods_sold"].as_i64()), (Some(89_900 - 10_342), Some(cost)));
+    assert_eq!(income["gross_profit"].as_i64(), Some(89_900 - 10_342 - cost));
+    let bad = central.get("/api/v1/finance/statements?from=2026-02-31").await?;
+    assert_eq!(bad.status, reqwest::StatusCode::BAD_REQUEST, "no 31 February");
     Ok(())
 }
