@@ -11,6 +11,7 @@
 use tote_central::db::testing::{server_url, TestDatabase};
 use crate::bench::{central_config_with, drive_intake, push_stock, seed, spawn, ADMIN};
 use crate::client::Api;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use std::path::Path;
@@ -148,4 +149,75 @@ pub async fn journal(events: usize, pool_size: usize) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Finance's `ledger` consumer posting a backlog: `orders` orders' worth of journal events (a
+/// receipt of two SKUs, a channel payment, the order paid, a two-line shipment, a refund for
+/// one in ten), appended and numbered first, then posted from zero the way a rebuild of the
+/// books runs. In the same run, the `sales` consumer over the same backlog is the reference.
+/// In-process, on a fresh database per backend.
+pub async fn ledger(orders: usize) -> Result<()> {
+    use tote_central::journal::consumer::{self, Consumer};
+    for postgres in [false, true] {
+        let dir = tempfile::tempdir()?;
+        let pg = postgres.then(tote_central::db::testing::TestDatabase::create);
+        let settings: tote_central::config::DatabaseSettings = match &pg {
+            Some(db) => toml::from_str(&format!("backend = \"postgres\"\nurl = \"{}\"\npool_size = 8", db.url))?,
+            None => toml::from_str(&format!("path = \"{}\"", dir.path().join("central.sqlite").display()))?,
+        };
+        let db = tote_central::db::Database::open(&settings).await?;
+        let events = ledger_backlog(orders);
+        let count = events.len();
+        for chunk in events.chunks(2_000) {
+            let chunk = chunk.to_vec();
+            db.write(move |tx| tote_central::journal::store::append_many(tx, &chunk, 1_796_000_000_000)).await?;
+        }
+        while consumer::sequence_once(&db, 10_000).await? > 0 {}
+        let mut rates = Vec::new();
+        for c in [Arc::new(tote_central::finance::LedgerConsumer) as Arc<dyn Consumer>, Arc::new(tote_central::analytics::SalesConsumer)] {
+            let started = Instant::now();
+            let mut applied = 0;
+            loop {
+                let n = consumer::run_once(&db, c.clone(), 1_796_000_000_000).await?;
+                if n == 0 {
+                    break;
+                }
+                applied += n as usize;
+            }
+            ensure!(applied == count, "{} applied {applied} of {count} events", c.name());
+            rates.push((c.name(), count as f64 / started.elapsed().as_secs_f64()));
+        }
+        let entries = db.read(|tx| tx.query_one("SELECT COUNT(*) FROM gl_entry", &[])?.int(0)).await?;
+        println!(
+            "ledger {:<8} events={count} entries={entries}  ledger {:>8.0} events/s  sales (reference) {:>8.0} events/s  ratio {:.2}",
+            if postgres { "postgres" } else { "sqlite" },
+            rates[0].1,
+            rates[1].1,
+            rates[0].1 / rates[1].1
+        );
+    }
+    Ok(())
+}
+
+/// The journal events of `orders` orders over 1,000 SKUs at SH-01.
+fn ledger_backlog(orders: usize) -> Vec<tote_central::journal::BusinessEvent> {
+    use tote_central::journal::{BusinessEvent as E, EventLine};
+    let sku = |k: usize| tote_shared::Sku::parse(&format!("BENCH-{:04}", k % 1000)).expect("sku");
+    let wh = tote_shared::WarehouseCode::parse("SH-01").expect("warehouse");
+    let qty = |n: i64| tote_shared::Qty::parse(n).expect("qty");
+    let mut events: Vec<E> = (0..1000).map(|k| E::SkuCreated { sku: sku(k), spu_id: "BENCH".into(), price: 19_900, cost: 8_000 + k as i64 }).collect();
+    for o in 0..orders {
+        let lines = vec![EventLine { sku: sku(o), qty: qty(1), unit_price: 19_900 }, EventLine { sku: sku(o * 7 + 3), qty: qty(2), unit_price: 19_900 }];
+        let total = 3 * 19_900;
+        let id = o as u64 + 1;
+        events.push(E::StockReceived { sku: sku(o), warehouse: wh.clone(), qty: qty(1) });
+        events.push(E::StockReceived { sku: sku(o * 7 + 3), warehouse: wh.clone(), qty: qty(2) });
+        events.push(E::PaymentSucceeded { payment_id: id, order_id: id, channel: "wechat".into(), amount: total, channel_ref: format!("w{id}") });
+        events.push(E::OrderPaid { order_id: id, warehouse: Some(wh.clone()), lines: lines.clone(), total });
+        events.push(E::OrderShipped { order_id: id, warehouse: Some(wh.clone()), carrier: "SF".into(), tracking_number: format!("SF{id}"), lines });
+        if o % 10 == 0 {
+            events.push(E::RefundSucceeded { refund_id: id, payment_id: id, order_id: id, channel: "wechat".into(), amount: 19_900 });
+        }
+    }
+    events
 }

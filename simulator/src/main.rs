@@ -130,6 +130,12 @@ enum Bench {
         #[arg(long, default_value_t = 32)]
         pool_size: usize,
     },
+    /// Finance's ledger posting a backlog of journal events on both backends, beside the sales
+    /// consumer over the same backlog.
+    Ledger {
+        #[arg(long, default_value_t = 20_000)]
+        orders: usize,
+    },
     /// The business-event journal on both backends: appended, numbered, consumed per second.
     Journal {
         #[arg(long, default_value_t = 100_000)]
@@ -310,6 +316,7 @@ fn main() -> anyhow::Result<()> {
                 Bench::Intake { clients, hot, seconds, postgres } => central_bench::intake(postgres, clients, hot, seconds, 32).await.map(|_| ()),
                 Bench::IntakeVsPgbench { seconds, pool_size } => central_bench::compare(seconds, pool_size).await,
                 Bench::Journal { events, pool_size } => central_bench::journal(events, pool_size).await,
+                Bench::Ledger { orders } => central_bench::ledger(orders).await,
                 Bench::Payments { orders, clients } => payment_bench::payments(orders, clients).await,
                 Bench::Pick { orders, workers } => bench::pick(orders, workers).await,
                 Bench::Sync { events } => bench::sync(events).await,
