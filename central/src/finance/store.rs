@@ -2,10 +2,10 @@
 //! the posting rules keep: `fin_sku_cost`, `fin_cost_layer` (FIFO layers), `fin_order`.
 
 use super::books::{Entry, Layer, OrderFacts, State};
-use crate::db::{DbResult, Tx, Value};
+use crate::db::{placeholders, values_clause, DbError, DbResult, Tx, Value};
 use crate::params;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use tote_shared::{Sku, WarehouseCode};
 
 /// What a batch of events touches: the state to load before posting it.
@@ -16,52 +16,99 @@ pub struct Touched {
     pub orders: BTreeSet<u64>,
 }
 
+/// Rows per multi-row statement (parameters stay far below both backends' limits).
+const CHUNK: usize = 400;
+
+/// Loads the costs of the touched SKUs, the layers of every warehouse for the SKUs whose layers
+/// are touched (`save` rewrites those SKUs' layers whole), and the touched orders' facts — a
+/// few statements per batch, not one per item.
 pub fn load(tx: &mut dyn Tx, touched: &Touched) -> DbResult<State> {
     let mut state = State::default();
-    for sku in &touched.skus {
-        if let Some(row) = tx.query_opt("SELECT cost FROM fin_sku_cost WHERE sku = ?1", &params![sku.as_str()])? {
-            state.costs.insert(sku.clone(), row.int(0)?);
+    let skus: Vec<&Sku> = touched.skus.iter().collect();
+    for chunk in skus.chunks(CHUNK) {
+        let sql = format!("SELECT sku, cost FROM fin_sku_cost WHERE sku IN ({})", placeholders(chunk.len(), 1));
+        let params: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
+        for row in tx.query(&sql, &params)? {
+            state.costs.insert(Sku::parse(&row.text(0)?).map_err(|e| DbError::corrupt(e.to_string()))?, row.int(1)?);
         }
     }
-    for (sku, warehouse) in &touched.layers {
-        let rows = tx.query(
-            "SELECT received_ms, qty, unit_cost FROM fin_cost_layer WHERE sku = ?1 AND warehouse = ?2 ORDER BY position",
-            &params![sku.as_str(), warehouse.as_str()],
-        )?;
-        let layers: DbResult<VecDeque<Layer>> = rows.iter().map(|r| Ok(Layer { received_ms: r.int(0)?, qty: r.int(1)?, unit_cost: r.int(2)? })).collect();
-        state.layers.insert((sku.clone(), warehouse.clone()), layers?);
+    let layered: BTreeSet<&Sku> = touched.layers.iter().map(|(sku, _)| sku).collect();
+    let layered: Vec<&Sku> = layered.into_iter().collect();
+    for pair in &touched.layers {
+        state.layers.entry(pair.clone()).or_default();
     }
-    for order in &touched.orders {
-        if let Some(row) = tx.query_opt("SELECT channel_paid, shipped FROM fin_order WHERE order_id = ?1", &params![*order])? {
-            state.orders.insert(*order, OrderFacts { channel_paid: row.int(0)? != 0, shipped: row.int(1)? != 0 });
+    for chunk in layered.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT sku, warehouse, received_ms, qty, unit_cost FROM fin_cost_layer WHERE sku IN ({}) ORDER BY sku, warehouse, position",
+            placeholders(chunk.len(), 1)
+        );
+        let params: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
+        for row in tx.query(&sql, &params)? {
+            let sku = Sku::parse(&row.text(0)?).map_err(|e| DbError::corrupt(e.to_string()))?;
+            let warehouse = WarehouseCode::parse(&row.text(1)?).map_err(|e| DbError::corrupt(e.to_string()))?;
+            let layer = Layer { received_ms: row.int(2)?, qty: row.int(3)?, unit_cost: row.int(4)? };
+            state.layers.entry((sku, warehouse)).or_default().push_back(layer);
+        }
+    }
+    let orders: Vec<u64> = touched.orders.iter().copied().collect();
+    for chunk in orders.chunks(CHUNK) {
+        let sql = format!("SELECT order_id, channel_paid, shipped FROM fin_order WHERE order_id IN ({})", placeholders(chunk.len(), 1));
+        let params: Vec<Value> = chunk.iter().map(|o| Value::from(*o)).collect();
+        for row in tx.query(&sql, &params)? {
+            state.orders.insert(row.uint(0)?, OrderFacts { channel_paid: row.int(1)? != 0, shipped: row.int(2)? != 0 });
         }
     }
     Ok(state)
 }
 
-/// Writes back the state of what the batch touched.
+/// Writes back the state of what the batch touched: costs and order facts upserted, each
+/// loaded SKU's layers replaced whole.
 pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
-    for (sku, cost) in &state.costs {
-        tx.execute(
-            "INSERT INTO fin_sku_cost (sku, cost) VALUES (?1, ?2) ON CONFLICT (sku) DO UPDATE SET cost = excluded.cost",
-            &params![sku.as_str(), *cost],
-        )?;
+    let costs: Vec<(&Sku, &i64)> = state.costs.iter().collect();
+    for chunk in costs.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO fin_sku_cost (sku, cost) VALUES {} ON CONFLICT (sku) DO UPDATE SET cost = excluded.cost",
+            values_clause(chunk.len(), 2, 1)
+        );
+        let params: Vec<Value> = chunk.iter().flat_map(|(sku, cost)| [Value::from(sku.as_str()), Value::from(**cost)]).collect();
+        tx.execute(&sql, &params)?;
     }
-    for ((sku, warehouse), layers) in &state.layers {
-        tx.execute("DELETE FROM fin_cost_layer WHERE sku = ?1 AND warehouse = ?2", &params![sku.as_str(), warehouse.as_str()])?;
-        for (position, layer) in layers.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO fin_cost_layer (sku, warehouse, position, received_ms, qty, unit_cost) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                &params![sku.as_str(), warehouse.as_str(), position, layer.received_ms, layer.qty, layer.unit_cost],
-            )?;
-        }
+    let skus: BTreeSet<&Sku> = state.layers.keys().map(|(sku, _)| sku).collect();
+    let skus: Vec<&Sku> = skus.into_iter().collect();
+    for chunk in skus.chunks(CHUNK) {
+        let params: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
+        tx.execute(&format!("DELETE FROM fin_cost_layer WHERE sku IN ({})", placeholders(chunk.len(), 1)), &params)?;
     }
-    for (order, facts) in &state.orders {
-        tx.execute(
-            "INSERT INTO fin_order (order_id, channel_paid, shipped) VALUES (?1, ?2, ?3)
+    let rows: Vec<Vec<Value>> = state
+        .layers
+        .iter()
+        .flat_map(|((sku, warehouse), layers)| {
+            layers.iter().enumerate().map(move |(position, l)| {
+                vec![Value::from(sku.as_str()), Value::from(warehouse.as_str()), Value::from(position), Value::from(l.received_ms), Value::from(l.qty), Value::from(l.unit_cost)]
+            })
+        })
+        .collect();
+    insert_rows(tx, "INSERT INTO fin_cost_layer (sku, warehouse, position, received_ms, qty, unit_cost) VALUES", "", 6, &rows)?;
+    let orders: Vec<(&u64, &OrderFacts)> = state.orders.iter().collect();
+    for chunk in orders.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO fin_order (order_id, channel_paid, shipped) VALUES {}
              ON CONFLICT (order_id) DO UPDATE SET channel_paid = excluded.channel_paid, shipped = excluded.shipped",
-            &params![*order, i64::from(facts.channel_paid), i64::from(facts.shipped)],
-        )?;
+            values_clause(chunk.len(), 3, 1)
+        );
+        let params: Vec<Value> =
+            chunk.iter().flat_map(|(order, f)| [Value::from(**order), Value::from(i64::from(f.channel_paid)), Value::from(i64::from(f.shipped))]).collect();
+        tx.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
+/// `head VALUES (…), (…) tail` in chunks.
+fn insert_rows(tx: &mut dyn Tx, head: &str, tail: &str, columns: usize, rows: &[Vec<Value>]) -> DbResult<()> {
+    for chunk in rows.chunks(CHUNK) {
+        let sql = format!("{head} {} {tail}", values_clause(chunk.len(), columns, 1));
+        let params: Vec<Value> = chunk.iter().flatten().cloned().collect();
+        tx.execute(&sql, &params)?;
     }
     Ok(())
 }
@@ -70,22 +117,30 @@ fn optional(v: Option<i64>) -> Value {
     v.map_or(Value::Null, Value::from)
 }
 
-/// Appends entries and their lines (opening any account not seen before).
+/// Appends entries and their lines (opening any account not seen before). Entry ids are
+/// taken after the highest: the consumer's position lock makes it the only writer.
 pub fn append(tx: &mut dyn Tx, entries: &[Entry]) -> DbResult<()> {
-    for entry in entries {
-        let id = tx
-            .query_one(
-                "INSERT INTO gl_entry (event_seq, at_ms, description) VALUES (?1, ?2, ?3) RETURNING id",
-                &params![entry.event_seq, entry.at_ms, entry.description.as_str()],
-            )?
-            .int(0)?;
-        for (n, line) in entry.lines.iter().enumerate() {
-            tx.execute("INSERT INTO gl_account (account, opened_ms) VALUES (?1, ?2) ON CONFLICT (account) DO NOTHING", &params![line.account.as_str(), entry.at_ms])?;
-            let lot = line.lot.as_ref();
-            tx.execute(
-                "INSERT INTO gl_line (entry_id, line_no, account, amount_minor, sku, qty, unit_cost, lot_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                &[
-                    Value::from(id),
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let first_id = tx.query_one("SELECT COALESCE(MAX(id), 0) FROM gl_entry", &[])?.int(0)? + 1;
+    let opened: BTreeMap<&str, i64> = entries.iter().rev().flat_map(|e| e.lines.iter().map(move |l| (l.account.as_str(), e.at_ms))).collect();
+    let accounts: Vec<Vec<Value>> = opened.iter().map(|(a, at)| vec![Value::from(*a), Value::from(*at)]).collect();
+    insert_rows(tx, "INSERT INTO gl_account (account, opened_ms) VALUES", "ON CONFLICT (account) DO NOTHING", 2, &accounts)?;
+    let rows: Vec<Vec<Value>> = entries
+        .iter()
+        .enumerate()
+        .map(|(k, e)| vec![Value::from(first_id + k as i64), Value::from(e.event_seq), Value::from(e.at_ms), Value::from(e.description.as_str())])
+        .collect();
+    insert_rows(tx, "INSERT INTO gl_entry (id, event_seq, at_ms, description) VALUES", "", 4, &rows)?;
+    let lines: Vec<Vec<Value>> = entries
+        .iter()
+        .enumerate()
+        .flat_map(|(k, e)| {
+            e.lines.iter().enumerate().map(move |(n, line)| {
+                let lot = line.lot.as_ref();
+                vec![
+                    Value::from(first_id + k as i64),
                     Value::from(n),
                     Value::from(line.account.as_str()),
                     Value::from(line.amount),
@@ -93,11 +148,11 @@ pub fn append(tx: &mut dyn Tx, entries: &[Entry]) -> DbResult<()> {
                     optional(lot.map(|l| l.qty)),
                     optional(lot.map(|l| l.unit_cost)),
                     optional(lot.map(|l| l.received_ms)),
-                ],
-            )?;
-        }
-    }
-    Ok(())
+                ]
+            })
+        })
+        .collect();
+    insert_rows(tx, "INSERT INTO gl_line (entry_id, line_no, account, amount_minor, sku, qty, unit_cost, lot_ms) VALUES", "", 8, &lines)
 }
 
 /// One account's balance: debits positive.
