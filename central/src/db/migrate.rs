@@ -480,9 +480,15 @@ CREATE TABLE fin_cost_layer (
     PRIMARY KEY (sku, warehouse, position)
 ) STRICT, WITHOUT ROWID;
 CREATE TABLE fin_order (
-    order_id      INTEGER NOT NULL PRIMARY KEY,
-    channel_paid  INTEGER NOT NULL,
-    shipped       INTEGER NOT NULL
+    order_id        INTEGER NOT NULL PRIMARY KEY,
+    channel_paid    INTEGER NOT NULL,
+    shipped         INTEGER NOT NULL,
+    paid_by         INTEGER,
+    last_payment    INTEGER,
+    sold_gross      INTEGER NOT NULL,
+    sold_vat        INTEGER NOT NULL,
+    returned_gross  INTEGER NOT NULL,
+    returned_vat    INTEGER NOT NULL
 ) STRICT;
 "#,
 ];

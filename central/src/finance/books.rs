@@ -88,6 +88,17 @@ pub struct OrderFacts {
     /// A channel confirmed money for it (else a manual payment is posted at `order_paid`).
     pub channel_paid: bool,
     pub shipped: bool,
+    /// The payment whose money paid the order (the last channel success before `order_paid`);
+    /// other payments for it (late, duplicate) are refunded against advances, never as returns.
+    pub paid_by: Option<u64>,
+    /// The last channel success seen for the order.
+    pub last_payment: Option<u64>,
+    /// Gross and output VAT recognised at shipment, and what refunds gave back of them: a
+    /// refund reverses VAT in proportion, the last one exactly what is left.
+    pub sold_gross: i64,
+    pub sold_vat: i64,
+    pub returned_gross: i64,
+    pub returned_vat: i64,
 }
 
 /// The state the rules read and change: standard costs, FIFO layers, per-order facts. The
@@ -129,20 +140,26 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             lines.push(line(account::INVENTORY_GAINS, -delta * cost));
             (format!("{delta} × {sku} found at {warehouse} ({reason})"), lines)
         }
-        BusinessEvent::PaymentSucceeded { order_id, channel, amount, .. } => {
-            state.orders.entry(*order_id).or_default().channel_paid = true;
+        BusinessEvent::PaymentSucceeded { payment_id, order_id, channel, amount, .. } => {
+            let facts = state.orders.entry(*order_id).or_default();
+            facts.channel_paid = true;
+            facts.last_payment = Some(*payment_id);
             (format!("order {order_id} paid through {channel}"), vec![line(account::clearing(channel), *amount), line(account::ADVANCES, -amount)])
         }
         BusinessEvent::OrderPaid { order_id, total, .. } => {
             let facts = state.orders.entry(*order_id).or_default();
             if facts.channel_paid {
+                facts.paid_by = facts.last_payment;
                 return Vec::new(); // the channel's money is posted at payment_succeeded
             }
             (format!("order {order_id} paid by hand"), vec![line(account::clearing("manual"), *total), line(account::ADVANCES, -total)])
         }
         BusinessEvent::OrderShipped { order_id, warehouse: Some(warehouse), lines: sold, .. } => {
-            state.orders.entry(*order_id).or_default().shipped = true;
             let mut lines = sale(sold);
+            let facts = state.orders.entry(*order_id).or_default();
+            facts.shipped = true;
+            facts.sold_gross += lines[0].amount;
+            facts.sold_vat -= lines[2].amount;
             for l in sold {
                 let taken = issue(state, &l.sku, warehouse, l.qty.as_i64(), journal.at_ms);
                 let cost: i64 = taken.iter().map(|t| -t.amount).sum();
@@ -151,11 +168,21 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             }
             (format!("order {order_id} shipped from {warehouse}"), lines)
         }
-        BusinessEvent::RefundSucceeded { order_id, channel, amount, .. } => {
-            let shipped = state.orders.get(order_id).is_some_and(|o| o.shipped);
-            let lines = if shipped {
-                // After shipment a refund gives back revenue and its VAT.
-                let vat = tax_of(*amount, OUTPUT_VAT_BP);
+        BusinessEvent::RefundSucceeded { payment_id, order_id, channel, amount, .. } => {
+            let facts = state.orders.entry(*order_id).or_default();
+            let returns = facts.shipped && facts.paid_by == Some(*payment_id);
+            let lines = if returns {
+                // After shipment, a refund of the money that paid the order gives back revenue
+                // and the VAT on it: in proportion to what was recognised, and all that is left
+                // when the order is refunded in full (so no fen of VAT stays behind).
+                let left = facts.sold_gross - facts.returned_gross;
+                let vat = if *amount >= left || left <= 0 {
+                    facts.sold_vat - facts.returned_vat
+                } else {
+                    i64::try_from(i128::from(*amount) * i128::from(facts.sold_vat) / i128::from(facts.sold_gross.max(1))).unwrap_or(0)
+                };
+                facts.returned_gross += amount;
+                facts.returned_vat += vat;
                 vec![line(account::SALES_RETURNS, amount - vat), line(account::OUTPUT_VAT, vat), line(account::clearing(channel), -amount)]
             } else {
                 vec![line(account::ADVANCES, *amount), line(account::clearing(channel), -amount)]
@@ -308,9 +335,28 @@ mod tests {
         let refund = |order_id| at(1, BusinessEvent::RefundSucceeded { refund_id: 1, payment_id: 1, order_id, channel: "alipay".into(), amount: 11_300 });
         let before = post(&mut state, &refund(1));
         assert_eq!(before[0].lines.iter().map(|l| (l.account.as_str(), l.amount)).collect::<Vec<_>>(), vec![(account::ADVANCES, 11_300), ("Assets:Clearing:Alipay", -11_300)]);
-        state.orders.entry(2).or_default().shipped = true;
+        state.orders.insert(2, OrderFacts { shipped: true, paid_by: Some(1), sold_gross: 11_300, sold_vat: 1_300, ..OrderFacts::default() });
         let after = post(&mut state, &refund(2));
         assert_eq!(after[0].balance(), 0);
         assert!(after[0].lines.iter().any(|l| l.account == account::OUTPUT_VAT && l.amount == 1_300));
+        // A refund of another payment (late, duplicate) is money owed back, not a return.
+        state.orders.insert(3, OrderFacts { shipped: true, paid_by: Some(9), sold_gross: 11_300, sold_vat: 1_300, ..OrderFacts::default() });
+        let late = post(&mut state, &refund(3));
+        assert_eq!(late[0].lines[0].account, account::ADVANCES);
+    }
+
+    #[test]
+    fn refunds_reverse_exactly_the_vat_the_sale_recognised() {
+        let mut state = State::default();
+        let sku = sku();
+        // Two lines of 1.00: VAT 0.12 each, 0.24 in all (0.23 on the total).
+        let sold = vec![EventLine { sku: sku.clone(), qty: qty(1), unit_price: 100 }, EventLine { sku, qty: qty(1), unit_price: 100 }];
+        state.orders.insert(5, OrderFacts { channel_paid: true, last_payment: Some(4), paid_by: Some(4), ..OrderFacts::default() });
+        post(&mut state, &at(1, BusinessEvent::OrderShipped { order_id: 5, warehouse: Some(wh()), carrier: "SF".into(), tracking_number: "SF5".into(), lines: sold }));
+        let refund = |seq, amount| at(seq, BusinessEvent::RefundSucceeded { refund_id: seq, payment_id: 4, order_id: 5, channel: "card".into(), amount });
+        let vat = |entries: Vec<Entry>| entries[0].lines.iter().filter(|l| l.account == account::OUTPUT_VAT).map(|l| l.amount).sum::<i64>();
+        let first = vat(post(&mut state, &refund(2, 100)));
+        let second = vat(post(&mut state, &refund(3, 100)));
+        assert_eq!((first, first + second), (12, 24), "in proportion, then exactly what is left");
     }
 }

@@ -50,11 +50,11 @@ pub fn header(accounts: &BTreeMap<String, i64>, skus: &BTreeMap<String, i64>) ->
     out
 }
 
-/// One ledger entry's lines as a transaction. An issue of a SKU from one account is one
-/// reduction of its total quantity.
-pub fn transaction(lines: &[LedgerLine]) -> String {
+/// One ledger entry's lines as a transaction dated `at_ms`. An issue of a SKU from one account
+/// is one reduction of its total quantity.
+pub fn transaction(at_ms: i64, lines: &[LedgerLine]) -> String {
     let Some(first) = lines.first() else { return String::new() };
-    let mut out = format!("{} * {} ^event-{}\n", utc_day(first.at_ms), quoted(&first.description), first.event_seq);
+    let mut out = format!("{} * {} ^event-{}\n", utc_day(at_ms), quoted(&first.description), first.event_seq);
     let mut issues: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     for line in lines {
         match &line.lot {
@@ -107,7 +107,7 @@ mod tests {
             amount,
             lot,
         };
-        let text = transaction(&[
+        let text = transaction(0, &[
             line("Assets:Inventory:SH-01", -300, Some(("PEG".into(), -3, 100, 0))),
             line("Assets:Inventory:SH-01", -120, Some(("PEG".into(), -1, 120, 0))),
             line("Expenses:CostOfGoodsSold", 420, None),

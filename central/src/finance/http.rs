@@ -17,7 +17,7 @@ use tote_shared::runtime::http::{Json, Query};
 /// Entries read per query while exporting.
 const PAGE: u32 = 2_000;
 /// Most ledger lines one export holds (the response is built in memory).
-const MAX_EXPORT_ENTRIES: usize = 2_000_000;
+const MAX_EXPORT_LINES: usize = 2_000_000;
 
 /// Every account's balance (debits positive); the balances sum to zero.
 #[utoipa::path(get, path = "/api/v1/finance/trial-balance",
@@ -77,38 +77,51 @@ pub async fn statements(_: Reader, State(state): State<AppState>, Query(period):
 #[utoipa::path(get, path = "/api/v1/finance/books.beancount",
     responses((status = 200, content_type = "text/plain", body = String, description = "The ledger as a beancount file"), doc::Unauthorized, doc::Conflict, doc::Unavailable), tag = "finance")]
 pub async fn beancount(_: Reader, State(state): State<AppState>) -> Result<Response, ApiError> {
-    let (accounts, lines) = state
+    let lines = state
         .db
         .read(|tx| -> Result<_, DbError> {
-            let accounts = store::accounts(tx)?;
+            // Up to the newest entry when the export starts: a batch committed meanwhile is
+            // left out whole (the reads are separate statements).
+            let upto = store::last_entry(tx)?;
             let mut lines: Vec<LedgerLine> = Vec::new();
             let mut after = 0;
             loop {
-                let page = store::lines_after(tx, after, PAGE)?;
+                let page = store::lines_after(tx, after, upto, PAGE)?;
                 let Some(last) = page.last().map(|l| l.entry_id) else { break };
                 after = last;
                 lines.extend(page);
-                if lines.len() > MAX_EXPORT_ENTRIES {
+                if lines.len() > MAX_EXPORT_LINES {
                     break;
                 }
             }
-            Ok((accounts, lines))
+            Ok(lines)
         })
         .await?;
-    if lines.len() > MAX_EXPORT_ENTRIES {
-        let detail = format!("the books hold more than {MAX_EXPORT_ENTRIES} lines, more than one export answers");
+    if lines.len() > MAX_EXPORT_LINES {
+        let detail = format!("the books hold more than {MAX_EXPORT_LINES} lines, more than one export answers");
         return Err(ApiError::Conflict { slug: "books-too-large", detail });
     }
-    let mut skus: BTreeMap<String, i64> = BTreeMap::new();
-    for line in &lines {
-        if let Some((sku, ..)) = &line.lot {
-            let first = skus.entry(sku.clone()).or_insert(line.at_ms);
-            *first = (*first).min(line.at_ms);
+    // Entry dates follow the journal's order, which on PostgreSQL need not be date order: each
+    // transaction is dated no earlier than the one before, and accounts and commodities open
+    // on the first (so adjusted) date they are used.
+    let mut dated = Vec::with_capacity(lines.len());
+    let mut day_floor = i64::MIN;
+    for entry in lines.chunk_by(|a, b| a.entry_id == b.entry_id) {
+        day_floor = day_floor.max(entry[0].at_ms);
+        dated.push((day_floor, entry));
+    }
+    let (mut accounts, mut skus): (BTreeMap<String, i64>, BTreeMap<String, i64>) = (BTreeMap::new(), BTreeMap::new());
+    for (at, entry) in &dated {
+        for line in *entry {
+            accounts.entry(line.account.clone()).or_insert(*at);
+            if let Some((sku, ..)) = &line.lot {
+                skus.entry(sku.clone()).or_insert(*at);
+            }
         }
     }
     let mut text = export::header(&accounts, &skus);
-    for entry in lines.chunk_by(|a, b| a.entry_id == b.entry_id) {
-        text.push_str(&export::transaction(entry));
+    for (at, entry) in dated {
+        text.push_str(&export::transaction(at, entry));
     }
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }

@@ -1,12 +1,14 @@
 //! Finance: an append-only double-entry general ledger posted from the business-event journal.
 //! The `ledger` consumer posts each batch of events in the transaction that advances its
-//! position, so every event is posted exactly once and the books can be rebuilt from zero.
+//! position, so every event is posted exactly once; posting the journal from zero into an
+//! empty ledger gives the same books (the scenario tests check it in memory).
 //! `books` holds the posting rules and FIFO costing (pure), `store` the tables, `export` the
 //! books in beancount's format (FIFO lots as beancount lots, so beancount books the same cost
 //! of goods sold independently), `http` the trial balance and the export.
 //!
 //! What it posts today: receipts (inventory against goods received not invoiced, at the SKU's
-//! cost), count and damage adjustments, channel and manual payments (into gateway clearing,
+//! catalog cost — a standard cost until purchase orders bring prices; a SKU the journal never
+//! created is received at zero), count and damage adjustments, channel and manual payments (into gateway clearing,
 //! against customer advances), shipments (revenue and output VAT out of the advances; cost of
 //! goods sold FIFO), refunds (advances before shipment, sales returns and VAT after).
 

@@ -52,10 +52,23 @@ pub fn load(tx: &mut dyn Tx, touched: &Touched) -> DbResult<State> {
     }
     let orders: Vec<u64> = touched.orders.iter().copied().collect();
     for chunk in orders.chunks(CHUNK) {
-        let sql = format!("SELECT order_id, channel_paid, shipped FROM fin_order WHERE order_id IN ({})", placeholders(chunk.len(), 1));
+        let sql = format!(
+            "SELECT order_id, channel_paid, shipped, paid_by, last_payment, sold_gross, sold_vat, returned_gross, returned_vat FROM fin_order WHERE order_id IN ({})",
+            placeholders(chunk.len(), 1)
+        );
         let params: Vec<Value> = chunk.iter().map(|o| Value::from(*o)).collect();
         for row in tx.query(&sql, &params)? {
-            state.orders.insert(row.uint(0)?, OrderFacts { channel_paid: row.int(1)? != 0, shipped: row.int(2)? != 0 });
+            let facts = OrderFacts {
+                channel_paid: row.int(1)? != 0,
+                shipped: row.int(2)? != 0,
+                paid_by: row.opt_int(3)?.map(|p| p as u64),
+                last_payment: row.opt_int(4)?.map(|p| p as u64),
+                sold_gross: row.int(5)?,
+                sold_vat: row.int(6)?,
+                returned_gross: row.int(7)?,
+                returned_vat: row.int(8)?,
+            };
+            state.orders.insert(row.uint(0)?, facts);
         }
     }
     Ok(state)
@@ -92,12 +105,28 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
     let orders: Vec<(&u64, &OrderFacts)> = state.orders.iter().collect();
     for chunk in orders.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO fin_order (order_id, channel_paid, shipped) VALUES {}
-             ON CONFLICT (order_id) DO UPDATE SET channel_paid = excluded.channel_paid, shipped = excluded.shipped",
-            values_clause(chunk.len(), 3, 1)
+            "INSERT INTO fin_order (order_id, channel_paid, shipped, paid_by, last_payment, sold_gross, sold_vat, returned_gross, returned_vat) VALUES {}
+             ON CONFLICT (order_id) DO UPDATE SET channel_paid = excluded.channel_paid, shipped = excluded.shipped, paid_by = excluded.paid_by,
+             last_payment = excluded.last_payment, sold_gross = excluded.sold_gross, sold_vat = excluded.sold_vat,
+             returned_gross = excluded.returned_gross, returned_vat = excluded.returned_vat",
+            values_clause(chunk.len(), 9, 1)
         );
-        let params: Vec<Value> =
-            chunk.iter().flat_map(|(order, f)| [Value::from(**order), Value::from(i64::from(f.channel_paid)), Value::from(i64::from(f.shipped))]).collect();
+        let params: Vec<Value> = chunk
+            .iter()
+            .flat_map(|(order, f)| {
+                [
+                    Value::from(**order),
+                    Value::from(i64::from(f.channel_paid)),
+                    Value::from(i64::from(f.shipped)),
+                    optional(f.paid_by.map(|p| p as i64)),
+                    optional(f.last_payment.map(|p| p as i64)),
+                    Value::from(f.sold_gross),
+                    Value::from(f.sold_vat),
+                    Value::from(f.returned_gross),
+                    Value::from(f.returned_vat),
+                ]
+            })
+            .collect();
         tx.execute(&sql, &params)?;
     }
     Ok(())
@@ -189,14 +218,21 @@ pub struct LedgerLine {
     pub lot: Option<(String, i64, i64, i64)>,
 }
 
-/// Every line in entry order, `limit` entries at most after `after` (an entry id).
-pub fn lines_after(tx: &mut dyn Tx, after: i64, limit: u32) -> DbResult<Vec<LedgerLine>> {
+/// The newest entry's id (0: none): an export reads up to it, so entries committed while it
+/// reads are left out whole.
+pub fn last_entry(tx: &mut dyn Tx) -> DbResult<i64> {
+    tx.query_one("SELECT COALESCE(MAX(id), 0) FROM gl_entry", &[])?.int(0)
+}
+
+/// Every line in entry order of the entries after `after` up to `upto`, `limit` entries at most.
+pub fn lines_after(tx: &mut dyn Tx, after: i64, upto: i64, limit: u32) -> DbResult<Vec<LedgerLine>> {
     let rows = tx.query(
         "SELECT e.id, e.event_seq, e.at_ms, e.description, l.account, l.amount_minor, l.sku, l.qty, l.unit_cost, l.lot_ms
          FROM gl_entry e JOIN gl_line l ON l.entry_id = e.id
-         WHERE e.id > ?1 AND e.id <= (SELECT COALESCE(MAX(id), 0) FROM (SELECT id FROM gl_entry WHERE id > ?1 ORDER BY id LIMIT ?2) AS page)
+         WHERE e.id > ?1 AND e.id <= ?3
+           AND e.id <= (SELECT COALESCE(MAX(id), 0) FROM (SELECT id FROM gl_entry WHERE id > ?1 ORDER BY id LIMIT ?2) AS page)
          ORDER BY e.id, l.line_no",
-        &params![after, limit],
+        &params![after, limit, upto],
     )?;
     rows.iter()
         .map(|r| {
@@ -207,10 +243,4 @@ pub fn lines_after(tx: &mut dyn Tx, after: i64, limit: u32) -> DbResult<Vec<Ledg
             Ok(LedgerLine { entry_id: r.int(0)?, event_seq: r.int(1)?, at_ms: r.int(2)?, description: r.text(3)?, account: r.text(4)?, amount: r.int(5)?, lot })
         })
         .collect()
-}
-
-/// Accounts and when each was first used.
-pub fn accounts(tx: &mut dyn Tx) -> DbResult<BTreeMap<String, i64>> {
-    let rows = tx.query("SELECT account, opened_ms FROM gl_account ORDER BY account", &[])?;
-    rows.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect()
 }
