@@ -11,8 +11,9 @@
 //! refuses messages in another (`validationError`), refuses orders with actions its factsheet
 //! does not declare or without their required parameters (`orderError`), a new order over a
 //! running one or an update that does not stitch onto its last base node (node id and sequence
-//! id; `orderUpdateError`), and a cancel with no order to cancel (`noOrderToCancel`). Each refusal
-//! is a WARNING naming the message in `errorReferences`, kept until its next accepted order.
+//! id; `orderUpdateError`), an instant action it does not support (`instantActionError`, the
+//! action FAILED), and a cancel with no order to cancel (`noOrderToCancel`). Each refusal is a
+//! WARNING naming the message in `errorReferences`, kept until its next accepted order.
 
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
 use std::time::Duration;
@@ -322,7 +323,15 @@ impl Robot {
                 }
                 "startCharging" => self.charging = true,
                 "stopCharging" => self.charging = false,
-                _ => {}
+                "stateRequest" | "factsheetRequest" => {}
+                other => {
+                    // An instant action its factsheet does not declare: FAILED, with a WARNING
+                    // naming it, as the standard has a vehicle report what it cannot do.
+                    let why = format!("instant action {:?} is not supported", other.chars().take(40).collect::<String>());
+                    self.refuse(AgvError::warning("instantActionError", why, &[("actionId", action.action_id.clone()), ("actionType", other.chars().take(40).collect())]));
+                    self.finish(action, ActionStatus::Failed);
+                    continue;
+                }
             }
             self.finish(action, ActionStatus::Finished);
         }
@@ -465,5 +474,76 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn robot(version: &str) -> Robot {
+        let cfg = AgvConfig {
+            manufacturer: "m".into(),
+            serial: "r1".into(),
+            broker_host: "127.0.0.1".into(),
+            broker_port: 0,
+            state_ms: 1000,
+            node_ms: 100,
+            battery: 90.0,
+            start: (0.0, 0.0),
+            load: None,
+            login: None,
+            tls_ca: None,
+            version: version.into(),
+        };
+        Robot { header_ids: [0; 6], order: None, at_node: 0, position: (0.0, 0.0), load: None, action_states: vec![], battery: 90.0, charging: false, paused: false, errors: vec![], stalled: false, cfg }
+    }
+
+    fn instant(version: &str, action_type: &str) -> InstantActions {
+        let action = Action { action_type: action_type.into(), action_id: "a1".into(), action_description: None, blocking_type: BlockingType::None, action_parameters: None };
+        InstantActions { header: Header::new(1, 0, "m", "r1").in_version(version), actions: vec![action] }
+    }
+
+    fn order(id: &str, update: u32, first_seq: u32, nodes: &[&str], released: usize, version: &str) -> Order {
+        let waypoints: Vec<Waypoint> = nodes.iter().enumerate().map(|(k, n)| Waypoint { node_id: (*n).into(), x: k as f64, y: 0.0 }).collect();
+        let route = Route { order_id: id, order_update_id: update, first_sequence_id: first_seq, waypoints: &waypoints, released, map_id: "floor" };
+        Order::along(Header::new(1, 0, "m", "r1").in_version(version), route, vec![])
+    }
+
+    fn refusals(r: &Robot) -> Vec<&str> {
+        r.errors.iter().map(|e| e.error_type.as_str()).collect()
+    }
+
+    #[test]
+    fn a_message_in_another_version_is_refused_with_a_validation_error() {
+        let mut r = robot("2.0.0");
+        r.instant(instant("2.1.0", "stateRequest"));
+        assert_eq!(refusals(&r), ["validationError"]);
+        assert!(r.action_states.is_empty(), "not run");
+        r.accept_order(order("o1", 0, 0, &["a", "b"], 2, "2.0.0"));
+        assert!(r.errors.is_empty() && r.order.is_some(), "its own version is taken and clears the refusal");
+    }
+
+    #[test]
+    fn an_unsupported_instant_action_fails_with_a_warning_naming_it() {
+        let mut r = robot("2.1.0");
+        r.instant(instant("2.1.0", "liftUp"));
+        assert_eq!(refusals(&r), ["instantActionError"]);
+        assert_eq!(r.errors[0].reference("actionId"), Some("a1"));
+        assert_eq!(r.action_states[0].action_status, ActionStatus::Failed);
+    }
+
+    #[test]
+    fn a_new_order_over_a_running_one_must_stitch_onto_its_last_base_node() {
+        let mut r = robot("2.1.0");
+        // Base a–b released, c–d horizon: still running.
+        r.accept_order(order("o1", 0, 0, &["a", "b", "c", "d"], 2, "2.1.0"));
+        r.accept_order(order("o2", 0, 0, &["a", "x"], 2, "2.1.0"));
+        assert_eq!(refusals(&r), ["orderUpdateError"], "a new order starting anywhere else");
+        r.accept_order(order("o1", 1, 0, &["a", "b", "c"], 3, "2.1.0"));
+        assert_eq!(refusals(&r), ["orderUpdateError", "orderUpdateError"], "an update not at the last base node (b, sequence 2)");
+        r.accept_order(order("o3", 0, 2, &["b", "c"], 2, "2.1.0"));
+        assert!(r.errors.is_empty(), "a new order stitched onto b (sequence 2) is taken: {:?}", r.errors);
+        assert_eq!(r.order.as_ref().map(|o| o.order_id.as_str()), Some("o3"));
     }
 }
