@@ -106,6 +106,11 @@ pub struct Sent {
     pub action_ids: Vec<String>,
 }
 
+/// A robot's error description as the edge keeps it (bounded: it comes off the network).
+fn bounded_description(error: &AgvError) -> Option<String> {
+    error.error_description.as_ref().map(|d| d.chars().take(200).collect())
+}
+
 fn still_running(status: ActionStatus) -> bool {
     matches!(status, ActionStatus::Waiting | ActionStatus::Initializing | ActionStatus::Running | ActionStatus::Paused)
 }
@@ -172,7 +177,7 @@ impl Robot {
             if error.error_references.as_ref().is_none_or(|r| r.is_empty()) {
                 // An error without references is known by its type and text only: it counts
                 // once, in the first state that shows it, not against every message after.
-                let identity = (error.error_type.clone(), error.error_description.as_ref().map(|d| d.chars().take(200).collect()));
+                let identity = (error.error_type.clone(), bounded_description(error));
                 let seen = unreferenced_before.contains(&identity);
                 if self.unreferenced.len() < 16 {
                     self.unreferenced.push(identity);
@@ -194,7 +199,7 @@ impl Robot {
             if sent.order.is_some() {
                 self.order_refusals += 1;
             }
-            let description = error.error_description.as_ref().map(|d| d.chars().take(200).collect::<String>());
+            let description = bounded_description(error);
             tracing::warn!(serial = %self.serial_number, error_type = %error.error_type, description = description.as_deref().unwrap_or(""), topic = sent.topic.as_str(), "robot refused a message of the edge");
             self.last_rejection = Some(Refusal {
                 error_type: error.error_type.clone(),
@@ -362,58 +367,58 @@ impl Fleet {
 
     /// The version its headers carry (any message): the edge answers in it.
     pub fn announced(&self, manufacturer: &str, serial: &str, version: &str) {
-        self.with(|robots| {
-            if let Some(r) = robots.get_mut(&(manufacturer.to_owned(), serial.to_owned())) {
-                r.announced(version);
-                r.in_service = r.serviceable();
-            }
+        self.robot(manufacturer, serial, |r| {
+            r.announced(version);
+            r.in_service = r.serviceable();
         });
     }
 
     /// The version to address the robot in (ours until it announced one).
     pub fn version_of(&self, manufacturer: &str, serial: &str) -> &'static str {
-        self.with(|robots| robots.get(&(manufacturer.to_owned(), serial.to_owned())).and_then(|r| r.protocol_version)).unwrap_or(vda5050::VERSION)
+        self.robot(manufacturer, serial, |r| r.protocol_version).flatten().unwrap_or(vda5050::VERSION)
     }
 
     /// The factsheet's `seriesName` of the robot, if it sent one.
     pub fn series_of(&self, manufacturer: &str, serial: &str) -> Option<String> {
-        self.with(|robots| robots.get(&(manufacturer.to_owned(), serial.to_owned())).and_then(|r| r.series_name.clone()))
+        self.robot(manufacturer, serial, |r| r.series_name.clone()).flatten()
     }
 
     /// Most nodes one order to the robot may have, if its factsheet says.
     pub fn max_order_nodes(&self, manufacturer: &str, serial: &str) -> Option<usize> {
-        self.with(|robots| robots.get(&(manufacturer.to_owned(), serial.to_owned())).and_then(|r| r.max_order_nodes))
+        self.robot(manufacturer, serial, |r| r.max_order_nodes).flatten()
     }
 
     /// The edge sent the robot a message (to match refusals against).
     pub fn sent(&self, manufacturer: &str, serial: &str, sent: Sent) {
-        self.with(|robots| {
-            if let Some(r) = robots.get_mut(&(manufacturer.to_owned(), serial.to_owned())) {
-                if let Some((order, _)) = &sent.order {
-                    r.knows_order(order);
-                }
-                if r.sent.len() == SENT_KEPT {
-                    r.sent.pop_front();
-                }
-                r.sent.push_back(sent);
+        self.robot(manufacturer, serial, |r| {
+            if let Some((order, _)) = &sent.order {
+                r.knows_order(order);
             }
+            if r.sent.len() == SENT_KEPT {
+                r.sent.pop_front();
+            }
+            r.sent.push_back(sent);
         });
     }
 
     /// A supervisor puts a robot that refused too often back into dispatch. False: unknown.
     pub fn reinstate(&self, manufacturer: &str, serial: &str) -> bool {
-        self.with(|robots| {
-            let Some(r) = robots.get_mut(&(manufacturer.to_owned(), serial.to_owned())) else { return false };
+        self.robot(manufacturer, serial, |r| {
             r.refused = None;
             r.strikes = 0;
             r.in_service = r.serviceable();
-            true
         })
+        .is_some()
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<(String, String), Robot>) -> T) -> T {
         let mut robots = self.robots.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut robots)
+    }
+
+    /// `f` applied to one robot; None when the edge does not know it.
+    fn robot<T>(&self, manufacturer: &str, serial: &str, f: impl FnOnce(&mut Robot) -> T) -> Option<T> {
+        self.with(|robots| robots.get_mut(&(manufacturer.to_owned(), serial.to_owned())).map(f))
     }
 
     pub fn reject(&self, why: Rejection) {
@@ -446,7 +451,7 @@ impl Fleet {
 
     /// Applies `update` to a known robot; an unknown one is rejected.
     fn known(&self, manufacturer: &str, serial: &str, update: impl FnOnce(&mut Robot)) -> bool {
-        let found = self.with(|robots| robots.get_mut(&(manufacturer.to_owned(), serial.to_owned())).map(update).is_some());
+        let found = self.robot(manufacturer, serial, update).is_some();
         if found {
             self.accepted.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -508,13 +513,11 @@ impl Fleet {
     /// A supervisor cancelled the robot's foreign order: it is the edge's to handle now, and the
     /// robot may serve again once its state confirms.
     pub fn adopt_order(&self, manufacturer: &str, serial: &str) {
-        self.with(|robots| {
-            if let Some(r) = robots.get_mut(&(manufacturer.to_owned(), serial.to_owned())) {
-                if let Some(order) = r.foreign_order.take() {
-                    r.knows_order(&order);
-                }
-                r.in_service = r.serviceable();
+        self.robot(manufacturer, serial, |r| {
+            if let Some(order) = r.foreign_order.take() {
+                r.knows_order(&order);
             }
+            r.in_service = r.serviceable();
         });
     }
 

@@ -116,8 +116,7 @@ fn line(account: impl Into<String>, amount: i64) -> Line {
 
 /// The entries one event posts (none for events that move no value).
 pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
-    let entry = |description: String, lines: Vec<Line>| Entry { event_seq: journal.seq, at_ms: journal.at_ms, description, lines };
-    let lines = match &journal.event {
+    let (description, lines) = match &journal.event {
         BusinessEvent::SkuCreated { sku, cost, .. } => {
             state.costs.insert(sku.clone(), *cost);
             return Vec::new();
@@ -191,12 +190,11 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
         }
         _ => return Vec::new(),
     };
-    let (description, lines) = lines;
     let lines: Vec<Line> = lines.into_iter().filter(|l| l.amount != 0 || l.lot.is_some()).collect();
     if lines.is_empty() {
         return Vec::new();
     }
-    vec![entry(description, lines)]
+    vec![Entry { event_seq: journal.seq, at_ms: journal.at_ms, description, lines }]
 }
 
 /// Revenue and output VAT of shipped lines, out of the advances the customer paid. VAT per
