@@ -20,6 +20,8 @@ pub struct Settings {
     pub retention: RetentionSettings,
     #[serde(default)]
     pub payment: PaymentSettings,
+    #[serde(default)]
+    pub logistics: LogisticsSettings,
     #[serde(default = "default_log")]
     pub log: String,
 }
@@ -172,6 +174,17 @@ impl Default for RetentionSettings {
 }
 
 /// Payment channels. A channel without a section is not offered; with none, only HQ's manual
+/// Logistics' ways in from outside.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogisticsSettings {
+    /// The salt given to the tracking aggregator at subscription: its pushes to
+    /// `/api/v1/logistics/tracking/kuaidi100` are signed MD5(param + salt). Unset: pushes are
+    /// refused. Set it from the environment (`TOTE_CENTRAL__LOGISTICS__TRACKING_SALT`).
+    #[serde(default)]
+    pub tracking_salt: Option<SecretString>,
+}
+
 /// `POST /orders/{id}/pay` can pay (for payments taken outside the system).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

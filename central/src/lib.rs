@@ -21,6 +21,7 @@ pub mod http;
 pub mod idempotency;
 pub mod inventory;
 pub mod journal;
+pub mod logistics;
 pub mod orders;
 pub mod payment;
 pub mod startup;

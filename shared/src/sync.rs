@@ -176,6 +176,14 @@ pub struct ShipTo {
     pub postcode: String,
 }
 
+/// The carrier service a parcel is to ship with: a carrier code (`SF`) and its service
+/// (`standard`, `express`, `next_day`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ShipVia {
+    pub carrier: String,
+    pub service: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CentralCommand {
     /// 1, 2, 3 … per edge.
@@ -188,8 +196,14 @@ pub struct CentralCommand {
 pub enum CommandKind {
     /// Master data: a SKU this warehouse may stock, with its barcode.
     UpsertSku { sku: Sku, gtin: Gtin, name: String },
-    /// Pick, pack and ship this paid order.
-    Fulfil { order_id: u64, lines: Vec<OrderLine>, ship_to: ShipTo },
+    /// Pick, pack and ship this paid order (with the carrier service HQ chose, when it chose one).
+    Fulfil {
+        order_id: u64,
+        lines: Vec<OrderLine>,
+        ship_to: ShipTo,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ship_via: Option<ShipVia>,
+    },
     /// Stop work on this order and put picked goods back.
     Cancel { order_id: u64 },
 }

@@ -47,6 +47,90 @@ pub fn run(dir: &Path, maps: &[&str], agents: &[usize], max_nodes: usize) -> Res
 
 /// GS1 scan parsing: parses per second on realistic scans, then `fuzz` random and mutated
 /// inputs (seeded) that must never panic.
+/// Carrier choice over a full rate card: 5 carriers × 3 services from SH-01 to all 31
+/// provinces, remote areas in the far west, seeded random parcels (0.1–30 kg, boxes up to
+/// 60 cm, a tenth of them insured, some fragile, promises of 1–5 days).
+pub fn quotes(count: usize) -> Result<()> {
+    use tote_central::logistics::choice::{choose, Request, Rules};
+    use tote_central::logistics::rates::{freight, Carrier, Insurance, Lane, Parcel, RateCard, RemoteArea, Service};
+    use tote_shared::geo::PROVINCES;
+    let mut rng = tote_shared::mapf::Rng::new(0x9107);
+    let carriers: Vec<Carrier> = ["SF", "JD", "ZTO", "YTO", "EMS"]
+        .iter()
+        .enumerate()
+        .map(|(i, code)| Carrier {
+            code: (*code).into(),
+            name: (*code).into(),
+            volumetric_divisor: if i % 2 == 0 { 6_000 } else { 8_000 },
+            insurance: (i != 2).then_some(Insurance { rate_bp: 30 + 10 * i as u32, min_fee: 100, max_declared: 5_000_000 }),
+            signature: i < 2,
+            fragile: i != 3,
+            max_weight_g: 50_000,
+            max_side_mm: 1_500,
+            suspended: None,
+        })
+        .collect();
+    let mut lanes = Vec::new();
+    for carrier in &carriers {
+        for (p, (province, _)) in PROVINCES.iter().enumerate() {
+            for (s, service) in Service::ALL.into_iter().enumerate() {
+                lanes.push(Lane {
+                    carrier: carrier.code.clone(),
+                    service,
+                    origin: "SH-01".into(),
+                    province: (*province).into(),
+                    first_weight_g: 1_000,
+                    first_price: 800 + 100 * (p as i64 % 7) + 600 * s as i64 + rng.below(300) as i64,
+                    step_g: if s == 2 { 500 } else { 1_000 },
+                    step_price: 100 + 50 * (p as i64 % 5) + rng.below(100) as i64,
+                    transit_days: 1 + (p as u32 % 4) + 2 - s as u32,
+                    valid_from: 0,
+                    valid_to: None,
+                });
+            }
+        }
+    }
+    let remote: Vec<RemoteArea> = ["xizang", "xinjiang", "qinghai"]
+        .iter()
+        .flat_map(|p| carriers.iter().map(move |c| RemoteArea { carrier: c.code.clone(), province: (*p).into(), city: "*".into(), surcharge: 1_500 }))
+        .collect();
+    let card = RateCard::new(carriers, lanes, remote);
+    let rules = Rules { insure_from: 50_000, high_value_from: 200_000 };
+    let parcels: Vec<(usize, Parcel, u32)> = (0..4_096)
+        .map(|_| {
+            let side = 100 + rng.below(500) as u64;
+            let declared = if rng.below(10) == 0 { 60_000 + rng.below(400_000) as i64 } else { rng.below(50_000) as i64 };
+            let parcel = Parcel { weight_g: 100 + rng.below(29_900) as u64, volume_mm3: side * side * side / 2, longest_side_mm: side, declared_value: declared, fragile: rng.below(8) == 0 };
+            (rng.below(PROVINCES.len()), parcel, 1 + rng.below(5) as u32)
+        })
+        .collect();
+    let started = Instant::now();
+    let mut chosen = 0usize;
+    for k in 0..count {
+        let (p, parcel, promise_days) = parcels[k % parcels.len()];
+        let request = Request { origin: "SH-01", province: PROVINCES[p].0, city: "", parcel, promise_days, today: 20_000 };
+        chosen += usize::from(choose(&card, &rules, &request).chosen.is_some());
+    }
+    let per_second = count as f64 / started.elapsed().as_secs_f64();
+    let all: Vec<&Lane> = PROVINCES.iter().flat_map(|(p, _)| card.lanes_to("SH-01", p)).collect();
+    let started = Instant::now();
+    let mut sum = 0i64;
+    for k in 0..count {
+        let (p, parcel, _) = parcels[k % parcels.len()];
+        for lane in card.lanes_to("SH-01", PROVINCES[p].0) {
+            sum = sum.wrapping_add(freight(lane, parcel.weight_g));
+        }
+    }
+    let bare = count as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "quotes  {per_second:.0} choices/s on one core ({} lanes, 15 carrier services per choice, {:.0} % placed); bare freight arithmetic for the same parcels {bare:.0}/s (choice at {:.2}× of it; checksum {sum})",
+        all.len(),
+        100.0 * chosen as f64 / count as f64,
+        per_second / bare
+    );
+    Ok(())
+}
+
 pub fn gs1(fuzz: usize) -> Result<()> {
     use tote_shared::scan::parse;
     let samples = [

@@ -342,6 +342,7 @@ fn central_settings(dir: &Path, port: u16, channels: &ChannelSim) -> Result<tote
         orders: OrderSettings { payment_timeout_ms: 1_800_000, sweep_interval_ms: 1000, max_lines: 50, intake_shards: 4 },
         retention: RetentionSettings::default(),
         payment: payment_settings(channels)?,
+        logistics: LogisticsSettings::default(),
         auth: AuthSettings { admin_token: SecretString::from(ADMIN_TOKEN.to_owned()), read_token: SecretString::from(READ_TOKEN.to_owned()), metrics_token: None },
         log: "warn".into(),
     };

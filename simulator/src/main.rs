@@ -220,6 +220,13 @@ enum Bench {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Carrier choice: quotes per second on one core over a 5-carrier × 3-service ×
+    /// 31-province rate card (every carrier service priced, ruled and ranked per parcel),
+    /// beside the bare freight arithmetic for the same parcels.
+    Quotes {
+        #[arg(long, default_value_t = 1_000_000)]
+        quotes: usize,
+    },
     /// GS1 scan parsing speed, and a seeded fuzz run that must never panic.
     Gs1 {
         #[arg(long, default_value_t = 1_000_000)]
@@ -324,6 +331,7 @@ fn main() -> anyhow::Result<()> {
                 Bench::SlowClients { slow, samples } => bench::slow_clients(slow, samples).await,
                 Bench::Fleet { robots, hz, seconds } => bench::fleet(robots, hz, seconds).await,
                 Bench::Gs1 { fuzz } => core_bench::gs1(fuzz),
+                Bench::Quotes { quotes } => core_bench::quotes(quotes),
                 Bench::Handheld { cycles } => bench::handheld(cycles).await,
                 Bench::Stations { plcs, cycles, scans, poll_ms } => {
                     bench::plc_poll(plcs, cycles).await?;

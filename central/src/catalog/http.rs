@@ -1,7 +1,7 @@
 //! Catalog routes: create SPUs and SKUs. (The product page, `GET /skus/{sku}`, shows stock
 //! too, so it lives with inventory.)
 
-use super::{store, valid_spu_id, SkuRecord, Spu};
+use super::{store, valid_spu_id, ShippingSpec, SkuRecord, Spu};
 use crate::auth::Admin;
 use crate::edge_sync::commands;
 use crate::http::error::ApiError;
@@ -47,6 +47,9 @@ pub struct NewSku {
     pub size: String,
     pub price: Money,
     pub cost: Money,
+    /// One unit's shipping weight and size; logistics quotes carriers from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping: Option<ShippingSpec>,
 }
 
 #[utoipa::path(post, path = "/api/v1/skus", request_body = NewSku, params(doc::IdempotencyKey),
@@ -58,6 +61,9 @@ pub async fn create_sku(_: Admin, State(state): State<AppState>, key: Keyed, Jso
     check_text("gender", &new.gender, 20)?;
     check_text("colour", &new.colour, 50)?;
     check_text("size", &new.size, 20)?;
+    if new.shipping.is_some_and(|s| !s.is_valid()) {
+        return Err(ApiError::unprocessable("invalid-field", "shipping: weight_g must be 1 to 1000000 and each side 1 to 10000 mm"));
+    }
     let request = key.fingerprint(&new)?;
     let record = SkuRecord {
         sku: new.sku,
@@ -69,6 +75,7 @@ pub async fn create_sku(_: Admin, State(state): State<AppState>, key: Keyed, Jso
         price: new.price,
         cost: new.cost,
         name: String::new(),
+        shipping: new.shipping,
     };
     let now = now_ms();
     keyed_write(&state, request, StatusCode::CREATED, move |tx| {

@@ -1,7 +1,7 @@
 //! The `spu` and `sku` tables. A new SKU queues the master-data command that teaches every
 //! edge its barcode, and journals `sku_created`, in the same transaction.
 
-use super::{display_name, CatalogError, SkuRecord, Spu};
+use super::{display_name, CatalogError, ShippingSpec, SkuRecord, Spu};
 use crate::db::{DbError, DbResult, Row, Tx, Value};
 use crate::edge_sync::commands;
 use crate::journal::{self, BusinessEvent};
@@ -40,8 +40,8 @@ pub fn create_sku(tx: &mut dyn Tx, sku: &SkuRecord, warehouses: &[WarehouseCode]
         return Err(CatalogError::NotFound(format!("SPU {}", sku.spu_id)));
     }
     tx.execute(
-        "INSERT INTO sku (sku, spu_id, gtin, gender, colour, size, price_minor, cost_minor, created_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO sku (sku, spu_id, gtin, gender, colour, size, price_minor, cost_minor, created_ms, weight_g, length_mm, width_mm, height_mm, fragile)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         &params![
             sku.sku.as_str(),
             sku.spu_id.as_str(),
@@ -51,7 +51,12 @@ pub fn create_sku(tx: &mut dyn Tx, sku: &SkuRecord, warehouses: &[WarehouseCode]
             sku.size.as_str(),
             sku.price.minor(),
             sku.cost.minor(),
-            now_ms
+            now_ms,
+            sku.shipping.map(|s| i64::from(s.weight_g)),
+            sku.shipping.map(|s| i64::from(s.length_mm)),
+            sku.shipping.map(|s| i64::from(s.width_mm)),
+            sku.shipping.map(|s| i64::from(s.height_mm)),
+            i64::from(sku.shipping.is_some_and(|s| s.fragile))
         ],
     )
     .map_err(|e| duplicate(e, || format!("SKU {} or GTIN {}", sku.sku, sku.gtin)))?;
@@ -69,7 +74,8 @@ pub fn upsert_command(sku: &SkuRecord) -> CommandKind {
     CommandKind::UpsertSku { sku: sku.sku.clone(), gtin: sku.gtin.clone(), name: sku.name.clone() }
 }
 
-const SKU_COLUMNS: &str = "SELECT s.sku, s.spu_id, s.gtin, s.gender, s.colour, s.size, s.price_minor, s.cost_minor, p.name
+const SKU_COLUMNS: &str = "SELECT s.sku, s.spu_id, s.gtin, s.gender, s.colour, s.size, s.price_minor, s.cost_minor, p.name,
+                                  s.weight_g, s.length_mm, s.width_mm, s.height_mm, s.fragile
                            FROM sku s JOIN spu p ON p.id = s.spu_id";
 
 pub fn get_sku(tx: &mut dyn Tx, sku: &Sku) -> Result<SkuRecord, CatalogError> {
@@ -119,7 +125,35 @@ fn row_to_sku(r: &Row) -> DbResult<SkuRecord> {
         price: money(r.int(6)?)?,
         cost: money(r.int(7)?)?,
         name: String::new(),
+        shipping: shipping_spec(r, 9)?,
     };
     record.name = display_name(&r.text(8)?, &record);
     Ok(record)
+}
+
+/// Weight, three sides and the fragile flag from column `at` on; None when not measured.
+fn shipping_spec(r: &Row, at: usize) -> DbResult<Option<ShippingSpec>> {
+    let dimension = |i: usize| -> DbResult<Option<u32>> { r.opt_int(at + i)?.map(|v| u32::try_from(v).map_err(|e| DbError::corrupt(e.to_string()))).transpose() };
+    let (Some(weight_g), Some(length_mm), Some(width_mm), Some(height_mm)) = (dimension(0)?, dimension(1)?, dimension(2)?, dimension(3)?) else {
+        return Ok(None);
+    };
+    Ok(Some(ShippingSpec { weight_g, length_mm, width_mm, height_mm, fragile: r.int(at + 4)? != 0 }))
+}
+
+/// The shipping specs of `skus` (each at most once), by SKU; unmeasured or unknown SKUs are absent.
+pub fn shipping_specs(tx: &mut dyn Tx, skus: &[&Sku]) -> DbResult<std::collections::HashMap<Sku, ShippingSpec>> {
+    let mut specs = std::collections::HashMap::with_capacity(skus.len());
+    for chunk in skus.chunks(500) {
+        let sql = format!(
+            "SELECT sku, weight_g, length_mm, width_mm, height_mm, fragile FROM sku WHERE sku IN ({})",
+            crate::db::placeholders(chunk.len(), 1)
+        );
+        let values: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
+        for row in tx.query(&sql, &values)? {
+            if let Some(spec) = shipping_spec(&row, 1)? {
+                specs.insert(Sku::parse(&row.text(0)?).map_err(|e| DbError::corrupt(e.to_string()))?, spec);
+            }
+        }
+    }
+    Ok(specs)
 }

@@ -491,6 +491,100 @@ CREATE TABLE fin_order (
     returned_vat    INTEGER NOT NULL
 ) STRICT;
 "#,
+    // Logistics. What a SKU weighs and measures (the catalog's; NULL: not measured yet),
+    // carriers, their rate cards (one row per lane, service and validity start) and
+    // remote-area surcharges, the house policy the choice applies, the choice made for each
+    // order at each warehouse it was released to (with the quotes it beat), parcels and their
+    // tracking events.
+    r#"
+ALTER TABLE sku ADD COLUMN weight_g INTEGER;
+ALTER TABLE sku ADD COLUMN length_mm INTEGER;
+ALTER TABLE sku ADD COLUMN width_mm INTEGER;
+ALTER TABLE sku ADD COLUMN height_mm INTEGER;
+ALTER TABLE sku ADD COLUMN fragile INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE lg_carrier (
+    code                    TEXT PRIMARY KEY,
+    name                    TEXT NOT NULL,
+    volumetric_divisor      INTEGER NOT NULL,
+    insurance_rate_bp       INTEGER,
+    insurance_min_fee       INTEGER,
+    insurance_max_declared  INTEGER,
+    signature               INTEGER NOT NULL,
+    fragile                 INTEGER NOT NULL,
+    max_weight_g            INTEGER NOT NULL,
+    max_side_mm             INTEGER NOT NULL,
+    suspended               TEXT,
+    updated_ms              INTEGER NOT NULL
+) STRICT;
+CREATE TABLE lg_lane (
+    carrier         TEXT NOT NULL REFERENCES lg_carrier(code),
+    service         TEXT NOT NULL,
+    origin          TEXT NOT NULL,
+    province        TEXT NOT NULL,
+    valid_from      INTEGER NOT NULL,
+    valid_to        INTEGER,
+    first_weight_g  INTEGER NOT NULL,
+    first_price     INTEGER NOT NULL,
+    step_g          INTEGER NOT NULL,
+    step_price      INTEGER NOT NULL,
+    transit_days    INTEGER NOT NULL,
+    PRIMARY KEY (carrier, service, origin, province, valid_from)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX lg_lane_route ON lg_lane (origin, province);
+CREATE TABLE lg_remote_area (
+    carrier    TEXT NOT NULL REFERENCES lg_carrier(code),
+    province   TEXT NOT NULL,
+    city       TEXT NOT NULL,
+    surcharge  INTEGER NOT NULL,
+    PRIMARY KEY (carrier, province, city)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE lg_policy (
+    one               INTEGER PRIMARY KEY CHECK (one = 1),
+    insure_from       INTEGER NOT NULL,
+    high_value_from   INTEGER NOT NULL,
+    promise_days      INTEGER NOT NULL,
+    channel_promises  TEXT NOT NULL,
+    default_weight_g  INTEGER NOT NULL,
+    default_side_mm   INTEGER NOT NULL,
+    updated_ms        INTEGER NOT NULL
+) STRICT;
+INSERT INTO lg_policy VALUES (1, 50000, 200000, 3, '{}', 1000, 300, 0);
+CREATE TABLE lg_choice (
+    order_id      INTEGER NOT NULL,
+    warehouse     TEXT NOT NULL,
+    decided_ms    INTEGER NOT NULL,
+    carrier       TEXT,
+    service       TEXT,
+    total         INTEGER,
+    transit_days  INTEGER,
+    promise_days  INTEGER NOT NULL,
+    parcel        TEXT NOT NULL,
+    considered    TEXT NOT NULL,
+    PRIMARY KEY (order_id, warehouse)
+) STRICT;
+-- Parcels by waybill (recorded from the edge's shipment), their unified tracking state and
+-- the time of the event that set it, and every tracking event received, once.
+CREATE TABLE lg_parcel (
+    waybill     TEXT PRIMARY KEY,
+    carrier     TEXT NOT NULL,
+    order_id    INTEGER NOT NULL,
+    warehouse   TEXT NOT NULL,
+    shipped_ms  INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    state_ms    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX lg_parcel_order ON lg_parcel (order_id);
+CREATE TABLE lg_track_event (
+    waybill      TEXT NOT NULL REFERENCES lg_parcel(waybill),
+    at_ms        INTEGER NOT NULL,
+    context      TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    area         TEXT,
+    received_ms  INTEGER NOT NULL,
+    PRIMARY KEY (waybill, at_ms, context)
+) STRICT, WITHOUT ROWID;
+"#,
 ];
 
 #[cfg(test)]

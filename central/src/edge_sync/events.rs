@@ -148,7 +148,12 @@ fn apply_one(tx: &mut dyn Tx, batch: &mut Batch, warehouse: &WarehouseCode, even
         EdgeEventKind::OrderPicked { order_id } => order_step(tx, *order_id, OrderEvent::EdgePicked, "edge_picked", None),
         EdgeEventKind::OrderPacked { order_id } => order_step(tx, *order_id, OrderEvent::EdgePacked, "edge_packed", None),
         EdgeEventKind::OrderShipped { order_id, tracking_number, carrier, .. } => {
-            order_step(tx, *order_id, OrderEvent::EdgeShipped, "edge_shipment", Some((carrier, tracking_number)))
+            order_step(tx, *order_id, OrderEvent::EdgeShipped, "edge_shipment", Some((carrier, tracking_number)))?;
+            // The parcel is tracked from here; a waybill seen before keeps its first parcel.
+            if !crate::logistics::store::record_parcel(tx, tracking_number, carrier, *order_id, warehouse.as_str(), event.at_ms)? {
+                tracing::warn!(order_id, waybill = %tracking_number, "waybill already recorded; tracking stays with the first parcel");
+            }
+            Ok(())
         }
         EdgeEventKind::CancelConfirmed { order_id } => order_step(tx, *order_id, OrderEvent::EdgeCancelConfirmed, "edge_cancel_confirmed", None),
         EdgeEventKind::FulfilmentFailed { order_id, .. } => {

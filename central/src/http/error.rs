@@ -4,6 +4,7 @@
 use crate::catalog::CatalogError;
 use crate::db::{DbError, DbErrorKind};
 use crate::edge_sync::SyncError;
+use crate::logistics::LogisticsError;
 use crate::orders::OrdersError;
 use crate::warehouses::WarehouseError;
 use axum::http::StatusCode;
@@ -82,6 +83,16 @@ impl From<WarehouseError> for ApiError {
             WarehouseError::Duplicate(_) => ApiError::Conflict { slug: "duplicate", detail },
             WarehouseError::NotFound(code) => ApiError::NotFound(format!("warehouse {code}")),
             WarehouseError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<LogisticsError> for ApiError {
+    fn from(error: LogisticsError) -> Self {
+        match error {
+            LogisticsError::NotFound(what) => ApiError::NotFound(what),
+            LogisticsError::Invalid(detail) => ApiError::unprocessable("invalid-file", detail),
+            LogisticsError::Db(e) => e.into(),
         }
     }
 }

@@ -8,9 +8,9 @@ pub mod openapi;
 pub mod ops;
 
 use crate::startup::AppState;
-use crate::{analytics, audit, catalog, edge_sync, finance, inventory, journal, orders, payment, warehouses};
+use crate::{analytics, audit, catalog, edge_sync, finance, inventory, journal, logistics, orders, payment, warehouses};
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use tote_shared::runtime::http::{harden, Realm};
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -27,6 +27,15 @@ pub fn router(state: AppState) -> Router {
     let notify = Router::new()
         .route("/api/v1/payments/notify/{channel}", post(payment::http::notify))
         .layer(DefaultBodyLimit::max(payment::http::NOTIFY_BODY_LIMIT_BYTES));
+    // Rate cards are files of up to ~200,000 rows.
+    let rate_cards = Router::new()
+        .route("/api/v1/logistics/rates", post(logistics::http::import_rates))
+        .route("/api/v1/logistics/remote-areas", post(logistics::http::import_remote_areas))
+        .layer(DefaultBodyLimit::max(logistics::http::CSV_BODY_LIMIT_BYTES));
+    // The tracking aggregator authenticates its pushes by signature.
+    let tracking = Router::new()
+        .route("/api/v1/logistics/tracking/kuaidi100", post(logistics::http::tracking_push))
+        .layer(DefaultBodyLimit::max(logistics::http::PUSH_BODY_LIMIT_BYTES));
     let api = Router::new()
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/spus", post(catalog::http::create_spu))
@@ -62,11 +71,21 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/finance/trial-balance", get(finance::http::trial_balance))
         .route("/api/v1/finance/statements", get(finance::http::statements))
         .route("/api/v1/finance/books.beancount", get(finance::http::beancount))
+        .route("/api/v1/logistics/carriers", get(logistics::http::carriers))
+        .route("/api/v1/logistics/carriers/{code}", put(logistics::http::put_carrier))
+        .route("/api/v1/logistics/carriers/{code}/suspend", post(logistics::http::suspend))
+        .route("/api/v1/logistics/carriers/{code}/reinstate", post(logistics::http::reinstate))
+        .route("/api/v1/logistics/policy", get(logistics::http::policy).put(logistics::http::put_policy))
+        .route("/api/v1/logistics/quotes", post(logistics::http::quote))
+        .route("/api/v1/orders/{id}/shipping", get(logistics::http::order_shipping))
+        .route("/api/v1/orders/{id}/tracking", get(logistics::http::order_tracking))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes));
     api.merge(sync)
         .merge(notify)
+        .merge(rate_cards)
+        .merge(tracking)
         .fallback(tote_shared::runtime::http::not_found)
         .layer(GlobalConcurrencyLimitLayer::new(settings.max_in_flight))
         .layer(axum::middleware::from_fn_with_state(Realm("tote-central"), harden))

@@ -4,7 +4,7 @@
 //! (an address needs a known city unless it brings coordinates).
 
 use crate::startup::AppState;
-use crate::{analytics, audit, catalog, edge_sync, finance, inventory, journal, orders, payment, warehouses};
+use crate::{analytics, audit, catalog, edge_sync, finance, inventory, journal, logistics, orders, payment, warehouses};
 use axum::extract::State;
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tote HQ API", description = "Catalog, warehouses, inventory, orders, payments, edge sync and the business-event journal. Errors are RFC 9457 problem+json. Writes take an optional Idempotency-Key (required for orders and refunds): the same key with the same request replays the answer, with another request it is a 422. Bodies are JSON (application/json) and refuse unknown fields, except the sync protocol's, which tolerates them."),
+    info(title = "Tote HQ API", description = "Catalog, warehouses, inventory, orders, payments, logistics, edge sync and the business-event journal. Errors are RFC 9457 problem+json. Writes take an optional Idempotency-Key (required for orders and refunds): the same key with the same request replays the answer, with another request it is a 422. Bodies are JSON (application/json) and refuse unknown fields, except the sync protocol's, which tolerates them."),
     paths(
         catalog::http::create_spu, catalog::http::create_sku, inventory::http::sku_detail,
         warehouses::http::create, warehouses::http::list, warehouses::http::replace_token,
@@ -24,6 +24,9 @@ use utoipa::{Modify, OpenApi};
         payment::http::start, payment::http::for_order, payment::http::get, payment::http::review, payment::http::refund, payment::http::refunds,
         payment::http::risk_rules, payment::http::set_risk_rules, payment::http::risk_decisions, payment::http::invoices, payment::http::invoice_export,
         payment::http::reconcile, payment::http::reconciliation_runs, payment::http::reconciliation_items, payment::http::resolve_item,
+        logistics::http::carriers, logistics::http::put_carrier, logistics::http::suspend, logistics::http::reinstate,
+        logistics::http::import_rates, logistics::http::import_remote_areas, logistics::http::policy, logistics::http::put_policy,
+        logistics::http::quote, logistics::http::order_shipping, logistics::http::order_tracking,
     ),
     components(schemas(
         tote_shared::openapi::ProblemSchema, tote_shared::openapi::Text32,
@@ -34,6 +37,9 @@ use utoipa::{Modify, OpenApi};
         payment::Payment, payment::PaymentState, payment::RefundLine, payment::store::Refund, payment::store::RefundState,
         payment::channel::PayMethod, payment::http::NewPayment, payment::http::Review, payment::http::NewRefund, payment::http::RefundLineRequest, payment::http::Payer, payment::store::RiskDecisionRow,
         payment::reconciliation::Run, payment::reconciliation::Item, payment::http::NewRun, payment::http::Resolution,
+        catalog::ShippingSpec, logistics::rates::Carrier, logistics::rates::Insurance, logistics::rates::Service, logistics::rates::Parcel, logistics::rates::Price,
+        logistics::choice::Choice, logistics::choice::Considered, logistics::choice::Unfit, logistics::Policy, logistics::StoredChoice,
+        logistics::http::CarrierTerms, logistics::http::Suspension, logistics::http::ImportReport, logistics::http::QuoteRequest, logistics::csv::RowError, logistics::store::ParcelView, logistics::tracking::TrackEvent, logistics::tracking::TrackState,
     )),
     modifiers(&Security),
     security(("bearer" = []))

@@ -43,6 +43,9 @@ pub enum BusinessEvent {
     OrderPicked { order_id: u64, warehouse: Option<WarehouseCode> },
     OrderPacked { order_id: u64, warehouse: Option<WarehouseCode> },
     OrderShipped { order_id: u64, warehouse: Option<WarehouseCode>, carrier: String, tracking_number: String, lines: Vec<EventLine> },
+    /// A parcel's tracking moved forward (`state` as `logistics::tracking::TrackState`), at
+    /// the time the carrier reported.
+    ParcelTracked { order_id: u64, carrier: String, waybill: String, state: String, at_ms: i64 },
     /// Paid, but no warehouse has the stock now.
     OrderBackordered { order_id: u64 },
     /// A warehouse took over the order (after a backorder or a failed fulfilment).
@@ -82,6 +85,7 @@ impl BusinessEvent {
             BusinessEvent::OrderPicked { .. } => "order_picked",
             BusinessEvent::OrderPacked { .. } => "order_packed",
             BusinessEvent::OrderShipped { .. } => "order_shipped",
+            BusinessEvent::ParcelTracked { .. } => "parcel_tracked",
             BusinessEvent::OrderBackordered { .. } => "order_backordered",
             BusinessEvent::OrderAllocated { .. } => "order_allocated",
             BusinessEvent::OrderLockMoved { .. } => "order_lock_moved",
@@ -112,6 +116,7 @@ impl BusinessEvent {
             | E::OrderPicked { order_id, .. }
             | E::OrderPacked { order_id, .. }
             | E::OrderShipped { order_id, .. }
+            | E::ParcelTracked { order_id, .. }
             | E::OrderBackordered { order_id }
             | E::OrderAllocated { order_id, .. }
             | E::OrderLockMoved { order_id, .. } => format!("order:{order_id}"),

@@ -9,6 +9,7 @@ use crate::db::{DbError, DbResult, Tx};
 use crate::edge_sync::commands;
 use crate::inventory::{self, Cause, Change, InventoryError};
 use crate::journal::{self, BusinessEvent};
+use crate::logistics;
 use std::collections::HashMap;
 use tote_shared::geo::GeoPoint;
 use tote_shared::order::{transition, OrderEffect, OrderEvent, OrderState, Transition};
@@ -138,8 +139,18 @@ fn carry_out(tx: &mut dyn Tx, mut order: OrderRecord, step: Transition, cause: &
     for effect in &step.effects {
         match effect {
             OrderEffect::SendFulfilToEdge => {
-                let command = CommandKind::Fulfil { order_id: order.id, lines: order.order_lines(), ship_to: order.ship_to.clone() };
-                commands::enqueue(tx, warehouse_of(&order)?, &command, now_ms)?;
+                let warehouse = warehouse_of(&order)?;
+                let lines = order.order_lines();
+                let released = logistics::Released {
+                    order_id: order.id,
+                    channel: &order.channel,
+                    lines: &lines,
+                    declared_value: order.total.minor(),
+                    city: &order.ship_to.city,
+                };
+                let ship_via = logistics::plan_release(tx, &released, warehouse, now_ms)?;
+                let command = CommandKind::Fulfil { order_id: order.id, lines, ship_to: order.ship_to.clone(), ship_via };
+                commands::enqueue(tx, warehouse, &command, now_ms)?;
             }
             OrderEffect::SendCancelToEdge => {
                 commands::enqueue(tx, warehouse_of(&order)?, &CommandKind::Cancel { order_id: order.id }, now_ms)?;

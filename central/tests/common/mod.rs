@@ -77,6 +77,7 @@ pub async fn seeded(place: &Place) -> Database {
         price: Money::parse(89_900).expect("money"),
         cost: Money::parse(41_000).expect("money"),
         name: String::new(),
+        shipping: None,
     };
     let point = city_point("shanghai").expect("city");
     let new = NewWarehouse { code: warehouse(), name: "SH".into(), point, token_hash: "h".into() };

@@ -79,8 +79,10 @@ pub async fn pack(State(state): State<AppState>, Path(id): Path<u64>, idempotenc
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipRequest {
+    /// Absent: the carrier HQ chose when it released the order.
+    #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9_-]{1,32}$", min_length = 1, max_length = 32)]
-    pub carrier: String,
+    pub carrier: Option<String>,
     #[schema(pattern = "^[A-Za-z0-9_-]{1,40}$", min_length = 1, max_length = 40)]
     pub tracking_number: String,
 }
@@ -91,7 +93,7 @@ pub struct ShipRequest {
 pub async fn ship(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency, Json(body): Json<ShipRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     let ok = |s: &str, max: usize| !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !ok(&body.carrier, 32) {
+    if body.carrier.as_deref().is_some_and(|c| !ok(c, 32)) {
         return Err(ApiError::Unprocessable("carrier must be 1 to 32 letters, digits, '-' or '_'".into()));
     }
     if !ok(&body.tracking_number, 40) {

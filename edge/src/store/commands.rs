@@ -32,7 +32,7 @@ fn apply_one(conn: &Connection, kind: &CommandKind, now_ms: i64) -> StoreResult<
             .execute(params![sku.as_str(), gtin.as_str(), name])?;
             Ok(())
         }
-        CommandKind::Fulfil { order_id, lines, ship_to } => picking::release(conn, *order_id, lines, ship_to, now_ms),
+        CommandKind::Fulfil { order_id, lines, ship_to, ship_via } => picking::release(conn, *order_id, lines, ship_to, ship_via.as_ref(), now_ms),
         CommandKind::Cancel { order_id } => picking::cancel(conn, *order_id, now_ms),
     }
 }

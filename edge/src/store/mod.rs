@@ -203,8 +203,8 @@ impl EdgeStore {
         self.change(key, move |c| picking::pack(c, order_id, carton.as_ref(), now())).await
     }
 
-    pub async fn ship(&self, key: Option<RequestKey>, order_id: u64, carrier: String, tracking: String, label: LabelSettings) -> StoreResult<Answer> {
-        let answer = self.change(key, move |c| picking::ship(c, order_id, &carrier, &tracking, &label, now())).await;
+    pub async fn ship(&self, key: Option<RequestKey>, order_id: u64, carrier: Option<String>, tracking: String, label: LabelSettings) -> StoreResult<Answer> {
+        let answer = self.change(key, move |c| picking::ship(c, order_id, carrier.as_deref(), &tracking, &label, now())).await;
         self.labels_queued.notify_one();
         answer
     }

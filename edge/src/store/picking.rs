@@ -6,7 +6,7 @@ use super::stock::{change, qty_at, Why};
 use super::{LabelSettings, StoreError, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
-use tote_shared::sync::{AdjustReason, EdgeEventKind, OrderLine, ShipTo, ShippedLine};
+use tote_shared::sync::{AdjustReason, EdgeEventKind, OrderLine, ShipTo, ShipVia, ShippedLine};
 use tote_shared::{LocationCode, Qty, Sku};
 
 pub const OUTBOUND: &str = "OUT";
@@ -50,11 +50,13 @@ pub struct FulfilmentView {
     pub tasks: Vec<PickTaskView>,
     pub tracking_number: Option<String>,
     pub carrier: Option<String>,
+    /// The carrier service HQ chose at release; None: the packer names the carrier.
+    pub ship_via: Option<ShipVia>,
 }
 
 /// Creates the fulfilment and its pick tasks, or fails it at once when the stock is not
 /// free here (central then re-routes the order).
-pub fn release(conn: &Connection, order_id: u64, lines: &[OrderLine], ship_to: &ShipTo, now_ms: i64) -> StoreResult<()> {
+pub fn release(conn: &Connection, order_id: u64, lines: &[OrderLine], ship_to: &ShipTo, ship_via: Option<&ShipVia>, now_ms: i64) -> StoreResult<()> {
     let existing: Option<String> = conn
         .prepare_cached("SELECT state FROM fulfilment WHERE order_id = ?1")?
         .query_row([order_id as i64], |r| r.get(0))
@@ -63,14 +65,17 @@ pub fn release(conn: &Connection, order_id: u64, lines: &[OrderLine], ship_to: &
     match existing.as_deref() {
         None => {
             conn.prepare_cached(
-                "INSERT INTO fulfilment (order_id, state, ship_to, created_ms, updated_ms) VALUES (?1, 'picking', ?2, ?3, ?3)",
+                "INSERT INTO fulfilment (order_id, state, ship_to, created_ms, updated_ms, ship_carrier, ship_service)
+                 VALUES (?1, 'picking', ?2, ?3, ?3, ?4, ?5)",
             )?
-            .execute(params![order_id as i64, ship_to_json, now_ms])?;
+            .execute(params![order_id as i64, ship_to_json, now_ms, ship_via.map(|v| &v.carrier), ship_via.map(|v| &v.service)])?;
         }
         // Re-routed back here after an earlier failure or cancel: start again.
         Some("failed" | "cancelled") => {
-            conn.prepare_cached("UPDATE fulfilment SET state = 'picking', ship_to = ?2, updated_ms = ?3 WHERE order_id = ?1")?
-                .execute(params![order_id as i64, ship_to_json, now_ms])?;
+            conn.prepare_cached(
+                "UPDATE fulfilment SET state = 'picking', ship_to = ?2, updated_ms = ?3, ship_carrier = ?4, ship_service = ?5 WHERE order_id = ?1",
+            )?
+            .execute(params![order_id as i64, ship_to_json, now_ms, ship_via.map(|v| &v.carrier), ship_via.map(|v| &v.service)])?;
             conn.prepare_cached("DELETE FROM fulfilment_line WHERE order_id = ?1")?.execute([order_id as i64])?;
         }
         Some(state) => {
@@ -486,11 +491,20 @@ pub fn pack(conn: &Connection, order_id: u64, carton: Option<&super::Tally>, now
     fulfilment(conn, order_id)
 }
 
-pub fn ship(conn: &Connection, order_id: u64, carrier: &str, tracking: &str, label: &LabelSettings, now_ms: i64) -> StoreResult<FulfilmentView> {
+/// Ships a packed order with `carrier`, or, when None, with the carrier HQ chose at release.
+pub fn ship(conn: &Connection, order_id: u64, carrier: Option<&str>, tracking: &str, label: &LabelSettings, now_ms: i64) -> StoreResult<FulfilmentView> {
     let state = order_state(conn, order_id)?;
     if state != "packed" {
         return Err(StoreError::Conflict(format!("order {order_id} is {state}; only packed orders can ship")));
     }
+    let planned = fulfilment(conn, order_id)?.ship_via.map(|v| v.carrier);
+    let carrier = match (carrier, planned.as_deref()) {
+        (Some(named), _) => named,
+        (None, Some(planned)) => planned,
+        (None, None) => return Err(StoreError::Invalid(format!("HQ chose no carrier for order {order_id}: name one"))),
+    }
+    .to_owned();
+    let carrier = carrier.as_str();
     let reference = format!("order:{order_id}");
     let why = Why { reason: "ship", reference: &reference, at_ms: now_ms };
     let picked: Vec<(String, String, i64)> = conn
@@ -529,9 +543,10 @@ fn load_lines(conn: &Connection, order_id: u64) -> StoreResult<Vec<FulfilmentLin
 }
 
 pub fn fulfilment(conn: &Connection, order_id: u64) -> StoreResult<FulfilmentView> {
-    let (state, ship_to, tracking_number, carrier): (String, String, Option<String>, Option<String>) = conn
-        .prepare_cached("SELECT state, ship_to, tracking_number, carrier FROM fulfilment WHERE order_id = ?1")?
-        .query_row([order_id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+    type Row = (String, String, Option<String>, Option<String>, Option<String>, Option<String>);
+    let (state, ship_to, tracking_number, carrier, ship_carrier, ship_service): Row = conn
+        .prepare_cached("SELECT state, ship_to, tracking_number, carrier, ship_carrier, ship_service FROM fulfilment WHERE order_id = ?1")?
+        .query_row([order_id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("order {order_id} at this warehouse")))?;
     let tasks = conn
@@ -546,6 +561,7 @@ pub fn fulfilment(conn: &Connection, order_id: u64) -> StoreResult<FulfilmentVie
         tasks,
         tracking_number,
         carrier,
+        ship_via: ship_carrier.zip(ship_service).map(|(carrier, service)| ShipVia { carrier, service }),
     })
 }
 

@@ -218,6 +218,12 @@ CREATE TABLE mqtt_login (
     issued_by     TEXT NOT NULL,
     CHECK ((kind = 'robot') = (manufacturer IS NOT NULL AND serial IS NOT NULL))
 ) STRICT, WITHOUT ROWID;
+"#,
+    r#"
+-- The carrier service HQ chose when it released the order (central's logistics); the packer
+-- ships with it unless they name another.
+ALTER TABLE fulfilment ADD COLUMN ship_carrier TEXT;
+ALTER TABLE fulfilment ADD COLUMN ship_service TEXT;
 "#];
 
 /// A migrated in-memory database, for the store's unit tests.

@@ -655,6 +655,11 @@ impl Edge {
 
     /// Picks every task of the order by scanning location then item, packs and ships it.
     pub async fn fulfil(&self, order_id: u64, tracking: &str) -> Result<Value> {
+        self.fulfil_with(order_id, json!({"carrier": "SF", "tracking_number": tracking})).await
+    }
+
+    /// `fulfil`, shipping with `ship` as the packer's request body.
+    pub async fn fulfil_with(&self, order_id: u64, ship: Value) -> Result<Value> {
         let order = self.wait_for_order(order_id, Duration::from_secs(20)).await?;
         for task in order["tasks"].as_array().context("tasks")? {
             if task["state"] == "done" || task["state"] == "cancelled" {
@@ -671,7 +676,7 @@ impl Edge {
             }
         }
         self.post(&format!("/api/v1/orders/{order_id}/pack"), json!({})).await?.ok()?;
-        self.post(&format!("/api/v1/orders/{order_id}/ship"), json!({"carrier": "SF", "tracking_number": tracking})).await?.ok()
+        self.post(&format!("/api/v1/orders/{order_id}/ship"), ship).await?.ok()
     }
 }
 

@@ -16,6 +16,7 @@ mod idempotency;
 mod journal;
 mod labels;
 mod lifecycle;
+mod logistics;
 mod offline;
 mod openapi;
 mod oversell;

@@ -1,0 +1,209 @@
+//! Logistics: carriers and their rate cards, and the carrier chosen for each parcel when its
+//! order is released to a warehouse. Not the packing (the edge packs and prints) nor the money
+//! (finance books freight from the journal).
+//!
+//! `rates.rs` and `choice.rs` are the pure rules (a quote to the fen; the cheapest service
+//! that keeps the promise, within the house rules); `csv.rs` reads rate cards; this file turns
+//! an order into a parcel and a request; `store.rs` owns the `lg_*` tables; `http.rs` the
+//! routes.
+
+pub mod choice;
+pub mod csv;
+pub mod http;
+pub mod rates;
+pub mod store;
+pub mod tracking;
+
+#[cfg(test)]
+mod tests;
+
+use crate::catalog::ShippingSpec;
+use crate::db::{DbResult, Tx};
+use choice::{choose, Choice, Request, Rules};
+use rates::{Parcel, MAX_PARCEL_VOLUME_MM3, MAX_PARCEL_WEIGHT_G};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tote_shared::calendar::DAY_MS;
+use tote_shared::sync::{OrderLine, ShipVia};
+use tote_shared::WarehouseCode;
+
+/// Rate cards are dated in China Standard Time (UTC+8).
+const RATE_CARD_OFFSET_MS: i64 = 8 * 3_600_000;
+
+/// The house rules HQ sets for every choice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Parcels declaring at least this much (minor units) are insured.
+    #[schema(minimum = 0, maximum = 10000000000_i64)]
+    pub insure_from: i64,
+    /// Parcels declaring at least this much go only to carriers that insure and take a signature.
+    #[schema(minimum = 0, maximum = 10000000000_i64)]
+    pub high_value_from: i64,
+    /// Days from hand-over to the door an order is promised, unless its channel says otherwise.
+    #[schema(minimum = 1, maximum = 60)]
+    pub promise_days: u32,
+    /// Per sales channel (`app`, `next-day`, …).
+    #[serde(default)]
+    pub channel_promise_days: BTreeMap<String, u32>,
+    /// Assumed for a SKU the catalog has not measured.
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub default_weight_g: u32,
+    /// Assumed side of an unmeasured SKU's (cubic) box.
+    #[schema(minimum = 1, maximum = 10000)]
+    pub default_side_mm: u32,
+}
+
+impl Policy {
+    pub fn rules(&self) -> Rules {
+        Rules { insure_from: self.insure_from, high_value_from: self.high_value_from }
+    }
+
+    pub fn promise_for(&self, channel: &str) -> u32 {
+        self.channel_promise_days.get(channel).copied().unwrap_or(self.promise_days)
+    }
+
+    /// What makes a policy unusable, if anything.
+    pub fn problem(&self) -> Option<String> {
+        let money = 0..=tote_shared::Money::MAX_MINOR;
+        if !money.contains(&self.insure_from) || !money.contains(&self.high_value_from) {
+            return Some("insure_from and high_value_from must be 0 to 10000000000".into());
+        }
+        let days = 1..=csv::MAX_TRANSIT_DAYS;
+        if !days.contains(&self.promise_days) || self.channel_promise_days.values().any(|d| !days.contains(d)) {
+            return Some(format!("promised days must be 1 to {}", csv::MAX_TRANSIT_DAYS));
+        }
+        if self.channel_promise_days.len() > 100 || self.channel_promise_days.keys().any(|c| c.is_empty() || c.len() > 32) {
+            return Some("at most 100 channels, each named in 1 to 32 characters".into());
+        }
+        if !(1..=1_000_000).contains(&self.default_weight_g) || !(1..=10_000).contains(&self.default_side_mm) {
+            return Some("default_weight_g must be 1 to 1000000 and default_side_mm 1 to 10000".into());
+        }
+        None
+    }
+}
+
+/// A choice as kept: for which order, from which warehouse, the parcel as quoted and every
+/// carrier service considered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StoredChoice {
+    pub order_id: u64,
+    pub warehouse: String,
+    pub decided_ms: i64,
+    pub promise_days: u32,
+    pub parcel: Parcel,
+    #[serde(flatten)]
+    pub choice: Choice,
+}
+
+/// The parcel an order's lines make: weights summed, volumes summed (the packed box is taken
+/// as their sum), the longest side of any unit, goods value declared, fragile if any unit is.
+/// Unmeasured SKUs count with the policy's defaults.
+pub fn parcel_of(order: &Released<'_>, specs: &std::collections::HashMap<tote_shared::Sku, ShippingSpec>, policy: &Policy) -> Parcel {
+    let side = u64::from(policy.default_side_mm);
+    let assumed = ShippingSpec {
+        weight_g: policy.default_weight_g,
+        length_mm: policy.default_side_mm,
+        width_mm: policy.default_side_mm,
+        height_mm: policy.default_side_mm,
+        fragile: false,
+    };
+    let mut parcel = Parcel { weight_g: 0, volume_mm3: 0, longest_side_mm: 0, declared_value: order.declared_value, fragile: false };
+    for line in order.lines {
+        let spec = specs.get(&line.sku).copied().unwrap_or(assumed);
+        let qty = u64::from(line.qty.get());
+        let volume = u64::from(spec.length_mm) * u64::from(spec.width_mm) * u64::from(spec.height_mm);
+        parcel.weight_g = parcel.weight_g.saturating_add(qty * u64::from(spec.weight_g)).min(MAX_PARCEL_WEIGHT_G + 1);
+        parcel.volume_mm3 = parcel.volume_mm3.saturating_add(qty.saturating_mul(volume)).min(MAX_PARCEL_VOLUME_MM3);
+        parcel.longest_side_mm = parcel.longest_side_mm.max(u64::from(spec.length_mm.max(spec.width_mm).max(spec.height_mm)));
+        parcel.fragile |= spec.fragile;
+    }
+    if parcel.longest_side_mm == 0 {
+        parcel.longest_side_mm = side;
+    }
+    parcel
+}
+
+/// An order as released to a warehouse: what the choice needs of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Released<'a> {
+    pub order_id: u64,
+    pub channel: &'a str,
+    pub lines: &'a [OrderLine],
+    /// Goods value, minor units.
+    pub declared_value: i64,
+    /// The ship-to city as the customer wrote it.
+    pub city: &'a str,
+}
+
+/// Chooses the carrier for an order released to `warehouse`, records the choice with every
+/// quote it beat, and returns what the edge should ship with (None when no carrier serves the
+/// parcel: the packer then names one, as before logistics).
+pub fn plan_release(tx: &mut dyn Tx, order: &Released<'_>, warehouse: &WarehouseCode, now_ms: i64) -> DbResult<Option<ShipVia>> {
+    let policy = store::policy(tx)?;
+    let skus: Vec<&tote_shared::Sku> = order.lines.iter().map(|l| &l.sku).collect();
+    let specs = crate::catalog::store::shipping_specs(tx, &skus)?;
+    let parcel = parcel_of(order, &specs, &policy);
+    let promise_days = policy.promise_for(order.channel);
+    let (city, province) = tote_shared::geo::city_province(order.city).unwrap_or(("", ""));
+    let choice = if province.is_empty() {
+        Choice { chosen: None, considered: Vec::new() }
+    } else {
+        let card = store::route_card(tx, warehouse.as_str(), province)?;
+        choose(&card, &policy.rules(), &Request { origin: warehouse.as_str(), province, city, parcel, promise_days, today: rate_card_day(now_ms) })
+    };
+    let via = choice.chosen.as_ref().and_then(|q| Some(ShipVia { carrier: q.carrier.clone(), service: q.service?.as_str().to_owned() }));
+    let stored = StoredChoice { order_id: order.order_id, warehouse: warehouse.to_string(), decided_ms: now_ms, promise_days, parcel, choice };
+    store::save_choice(tx, &stored)?;
+    Ok(via)
+}
+
+/// Today's day number for quotes made at `now_ms`.
+pub fn rate_card_day(now_ms: i64) -> i64 {
+    (now_ms + RATE_CARD_OFFSET_MS).div_euclid(DAY_MS)
+}
+
+/// What a tracking push did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// New events kept; the state moved when `moved`.
+    Applied { new_events: usize, moved: bool },
+    /// The waybill is not one of our parcels (yet: the shipment may still be on its way up).
+    UnknownWaybill,
+}
+
+/// Applies a verified push to its parcel: new events appended once, the state moved only
+/// forward, a `parcel_tracked` journal event when it moved — one transaction.
+pub fn receive_push(tx: &mut dyn Tx, push: &tracking::Push, now_ms: i64) -> DbResult<PushOutcome> {
+    let Some((parcel, known)) = store::lock_parcel(tx, &push.waybill)? else {
+        return Ok(PushOutcome::UnknownWaybill);
+    };
+    // Before the carrier's first event the state is our own "info received" at hand-over,
+    // which any carrier event outranks, whatever the clocks say.
+    let current = (parcel.state != tracking::TrackState::InfoReceived || !known.is_empty()).then_some((parcel.state, parcel.state_ms));
+    let applied = tracking::apply(current, &known, &push.events);
+    store::save_tracking(tx, &parcel.waybill, &applied.new_events, applied.state, now_ms)?;
+    if let Some((state, at_ms)) = applied.state {
+        let event = crate::journal::BusinessEvent::ParcelTracked {
+            order_id: parcel.order_id,
+            carrier: parcel.carrier.clone(),
+            waybill: parcel.waybill.clone(),
+            state: state.as_str().to_owned(),
+            at_ms,
+        };
+        crate::journal::store::append(tx, &event, now_ms)?;
+    }
+    Ok(PushOutcome::Applied { new_events: applied.new_events.len(), moved: applied.state.is_some() })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogisticsError {
+    /// 404
+    #[error("{0} not found")]
+    NotFound(String),
+    /// 422
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+}

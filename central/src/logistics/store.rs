@@ -1,0 +1,367 @@
+//! The logistics tables: `lg_carrier`, `lg_lane` (the rate cards), `lg_remote_area`,
+//! `lg_policy` (one row) and `lg_choice` (the carrier chosen per order and warehouse, with
+//! every quote it beat), `lg_parcel` and `lg_track_event` (parcels by waybill, their tracking).
+
+use super::choice::Choice;
+use super::rates::{Carrier, Insurance, Lane, Parcel, RateCard, RemoteArea, Service};
+use super::tracking::{TrackEvent, TrackState};
+use super::{Policy, StoredChoice};
+use crate::db::{values_clause, DbError, DbResult, Row, Tx, Value};
+use crate::params;
+use std::collections::HashSet;
+
+/// Rows per multi-row statement (parameters stay far below both backends' limits).
+const CHUNK: usize = 300;
+
+const CARRIER_COLUMNS: &str = "SELECT code, name, volumetric_divisor, insurance_rate_bp, insurance_min_fee, insurance_max_declared,
+                                      signature, fragile, max_weight_g, max_side_mm, suspended FROM lg_carrier";
+
+/// Creates or replaces a carrier's terms; its suspension stays as it was.
+pub fn put_carrier(tx: &mut dyn Tx, c: &Carrier, now_ms: i64) -> DbResult<()> {
+    let cover = c.insurance.as_ref();
+    tx.execute(
+        "INSERT INTO lg_carrier (code, name, volumetric_divisor, insurance_rate_bp, insurance_min_fee, insurance_max_declared,
+                                 signature, fragile, max_weight_g, max_side_mm, suspended, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11)
+         ON CONFLICT (code) DO UPDATE SET name = excluded.name, volumetric_divisor = excluded.volumetric_divisor,
+             insurance_rate_bp = excluded.insurance_rate_bp, insurance_min_fee = excluded.insurance_min_fee,
+             insurance_max_declared = excluded.insurance_max_declared, signature = excluded.signature, fragile = excluded.fragile,
+             max_weight_g = excluded.max_weight_g, max_side_mm = excluded.max_side_mm, updated_ms = excluded.updated_ms",
+        &params![
+            c.code.as_str(),
+            c.name.as_str(),
+            c.volumetric_divisor,
+            cover.map(|i| i.rate_bp),
+            cover.map(|i| i.min_fee),
+            cover.map(|i| i.max_declared),
+            i64::from(c.signature),
+            i64::from(c.fragile),
+            c.max_weight_g,
+            c.max_side_mm,
+            now_ms
+        ],
+    )?;
+    Ok(())
+}
+
+/// Suspends (`Some(reason)`) or reinstates (`None`) a carrier; false when there is none.
+pub fn set_suspended(tx: &mut dyn Tx, code: &str, reason: Option<&str>, now_ms: i64) -> DbResult<bool> {
+    let changed = tx.execute("UPDATE lg_carrier SET suspended = ?2, updated_ms = ?3 WHERE code = ?1", &params![code, reason, now_ms])?;
+    Ok(changed > 0)
+}
+
+pub fn carriers(tx: &mut dyn Tx) -> DbResult<Vec<Carrier>> {
+    tx.query(&format!("{CARRIER_COLUMNS} ORDER BY code"), &[])?.iter().map(row_to_carrier).collect()
+}
+
+pub fn carrier(tx: &mut dyn Tx, code: &str) -> DbResult<Option<Carrier>> {
+    tx.query_opt(&format!("{CARRIER_COLUMNS} WHERE code = ?1"), &params![code])?.as_ref().map(row_to_carrier).transpose()
+}
+
+pub fn carrier_codes(tx: &mut dyn Tx) -> DbResult<HashSet<String>> {
+    tx.query("SELECT code FROM lg_carrier", &[])?.iter().map(|r| r.text(0)).collect()
+}
+
+fn row_to_carrier(r: &Row) -> DbResult<Carrier> {
+    let insurance = match (r.opt_int(3)?, r.opt_int(4)?, r.opt_int(5)?) {
+        (Some(rate_bp), Some(min_fee), Some(max_declared)) => Some(Insurance { rate_bp: narrow(rate_bp)?, min_fee, max_declared }),
+        _ => None,
+    };
+    Ok(Carrier {
+        code: r.text(0)?,
+        name: r.text(1)?,
+        volumetric_divisor: narrow(r.int(2)?)?,
+        insurance,
+        signature: r.int(6)? != 0,
+        fragile: r.int(7)? != 0,
+        max_weight_g: r.uint(8)?,
+        max_side_mm: r.uint(9)?,
+        suspended: r.opt_text(10)?,
+    })
+}
+
+fn narrow(v: i64) -> DbResult<u32> {
+    u32::try_from(v).map_err(|e| DbError::corrupt(e.to_string()))
+}
+
+/// Inserts or replaces rate-card rows by (carrier, service, origin, province, valid_from).
+pub fn upsert_lanes(tx: &mut dyn Tx, lanes: &[Lane]) -> DbResult<()> {
+    for chunk in lanes.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO lg_lane (carrier, service, origin, province, valid_from, valid_to, first_weight_g, first_price, step_g, step_price, transit_days)
+             VALUES {} ON CONFLICT (carrier, service, origin, province, valid_from) DO UPDATE SET valid_to = excluded.valid_to,
+                 first_weight_g = excluded.first_weight_g, first_price = excluded.first_price, step_g = excluded.step_g,
+                 step_price = excluded.step_price, transit_days = excluded.transit_days",
+            values_clause(chunk.len(), 11, 1)
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 11);
+        for l in chunk {
+            values.extend(params![
+                l.carrier.as_str(),
+                l.service.as_str(),
+                l.origin.as_str(),
+                l.province.as_str(),
+                l.valid_from,
+                l.valid_to,
+                l.first_weight_g,
+                l.first_price,
+                l.step_g,
+                l.step_price,
+                l.transit_days
+            ]);
+        }
+        tx.execute(&sql, &values)?;
+    }
+    Ok(())
+}
+
+/// Inserts or replaces remote-area surcharges by (carrier, province, city).
+pub fn upsert_remote_areas(tx: &mut dyn Tx, areas: &[RemoteArea]) -> DbResult<()> {
+    for chunk in areas.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO lg_remote_area (carrier, province, city, surcharge) VALUES {}
+             ON CONFLICT (carrier, province, city) DO UPDATE SET surcharge = excluded.surcharge",
+            values_clause(chunk.len(), 4, 1)
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
+        for a in chunk {
+            values.extend(params![a.carrier.as_str(), a.province.as_str(), a.city.as_str(), a.surcharge]);
+        }
+        tx.execute(&sql, &values)?;
+    }
+    Ok(())
+}
+
+/// Every lane from `origin`, every carrier and that province's remote areas: what one choice
+/// needs, in three statements.
+pub fn route_card(tx: &mut dyn Tx, origin: &str, province: &str) -> DbResult<RateCard> {
+    let carriers = carriers(tx)?;
+    let lanes = tx
+        .query(
+            "SELECT carrier, service, origin, province, valid_from, valid_to, first_weight_g, first_price, step_g, step_price, transit_days
+             FROM lg_lane WHERE origin = ?1 AND province = ?2",
+            &params![origin, province],
+        )?
+        .iter()
+        .map(row_to_lane)
+        .collect::<DbResult<Vec<_>>>()?;
+    let remote = tx
+        .query("SELECT carrier, province, city, surcharge FROM lg_remote_area WHERE province = ?1", &params![province])?
+        .iter()
+        .map(|r| Ok(RemoteArea { carrier: r.text(0)?, province: r.text(1)?, city: r.text(2)?, surcharge: r.int(3)? }))
+        .collect::<DbResult<Vec<_>>>()?;
+    Ok(RateCard::new(carriers, lanes, remote))
+}
+
+/// The rate card's rows, page by page in key order.
+pub fn lanes(tx: &mut dyn Tx, after: u64, limit: u32) -> DbResult<Vec<Lane>> {
+    tx.query(
+        "SELECT carrier, service, origin, province, valid_from, valid_to, first_weight_g, first_price, step_g, step_price, transit_days
+         FROM lg_lane ORDER BY carrier, service, origin, province, valid_from LIMIT ?1 OFFSET ?2",
+        &params![limit, after],
+    )?
+    .iter()
+    .map(row_to_lane)
+    .collect()
+}
+
+fn row_to_lane(r: &Row) -> DbResult<Lane> {
+    Ok(Lane {
+        carrier: r.text(0)?,
+        service: Service::parse(&r.text(1)?).ok_or_else(|| DbError::corrupt("unknown service"))?,
+        origin: r.text(2)?,
+        province: r.text(3)?,
+        valid_from: r.int(4)?,
+        valid_to: r.opt_int(5)?,
+        first_weight_g: r.uint(6)?,
+        first_price: r.int(7)?,
+        step_g: r.uint(8)?,
+        step_price: r.int(9)?,
+        transit_days: narrow(r.int(10)?)?,
+    })
+}
+
+pub fn policy(tx: &mut dyn Tx) -> DbResult<Policy> {
+    let r = tx.query_one(
+        "SELECT insure_from, high_value_from, promise_days, channel_promises, default_weight_g, default_side_mm FROM lg_policy WHERE one = 1",
+        &[],
+    )?;
+    Ok(Policy {
+        insure_from: r.int(0)?,
+        high_value_from: r.int(1)?,
+        promise_days: narrow(r.int(2)?)?,
+        channel_promise_days: serde_json::from_str(&r.text(3)?).map_err(|e| DbError::corrupt(e.to_string()))?,
+        default_weight_g: narrow(r.int(4)?)?,
+        default_side_mm: narrow(r.int(5)?)?,
+    })
+}
+
+pub fn put_policy(tx: &mut dyn Tx, p: &Policy, now_ms: i64) -> DbResult<()> {
+    let channels = serde_json::to_string(&p.channel_promise_days).map_err(|e| DbError::corrupt(e.to_string()))?;
+    tx.execute(
+        "UPDATE lg_policy SET insure_from = ?1, high_value_from = ?2, promise_days = ?3, channel_promises = ?4,
+                              default_weight_g = ?5, default_side_mm = ?6, updated_ms = ?7 WHERE one = 1",
+        &params![p.insure_from, p.high_value_from, p.promise_days, channels, p.default_weight_g, p.default_side_mm, now_ms],
+    )?;
+    Ok(())
+}
+
+/// Records the choice for this order at this warehouse (a re-route to the same warehouse
+/// decides again and replaces it).
+pub fn save_choice(tx: &mut dyn Tx, c: &StoredChoice) -> DbResult<()> {
+    let chosen = c.choice.chosen.as_ref();
+    tx.execute(
+        "INSERT INTO lg_choice (order_id, warehouse, decided_ms, carrier, service, total, transit_days, promise_days, parcel, considered)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (order_id, warehouse) DO UPDATE SET decided_ms = excluded.decided_ms, carrier = excluded.carrier,
+             service = excluded.service, total = excluded.total, transit_days = excluded.transit_days,
+             promise_days = excluded.promise_days, parcel = excluded.parcel, considered = excluded.considered",
+        &params![
+            c.order_id,
+            c.warehouse.as_str(),
+            c.decided_ms,
+            chosen.map(|q| q.carrier.as_str()),
+            chosen.and_then(|q| q.service).map(Service::as_str),
+            chosen.and_then(|q| q.price).map(|p| p.total),
+            chosen.and_then(|q| q.transit_days),
+            c.promise_days,
+            to_json(&c.parcel)?,
+            to_json(&c.choice.considered)?
+        ],
+    )?;
+    Ok(())
+}
+
+/// Every choice made for the order, oldest first.
+pub fn choices(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<StoredChoice>> {
+    let rows = tx.query(
+        "SELECT order_id, warehouse, decided_ms, promise_days, parcel, considered, carrier, service FROM lg_choice WHERE order_id = ?1 ORDER BY decided_ms, warehouse",
+        &params![order_id],
+    )?;
+    rows.iter()
+        .map(|r| {
+            let corrupt = |e: serde_json::Error| DbError::corrupt(e.to_string());
+            let considered: Vec<super::choice::Considered> = serde_json::from_str(&r.text(5)?).map_err(corrupt)?;
+            let (carrier, service) = (r.opt_text(6)?, r.opt_text(7)?);
+            let chosen = considered
+                .iter()
+                .find(|q| q.unfit.is_none() && Some(&q.carrier) == carrier.as_ref() && q.service.map(Service::as_str) == service.as_deref())
+                .cloned();
+            Ok(StoredChoice {
+                order_id: r.uint(0)?,
+                warehouse: r.text(1)?,
+                decided_ms: r.int(2)?,
+                promise_days: narrow(r.int(3)?)?,
+                parcel: serde_json::from_str::<Parcel>(&r.text(4)?).map_err(corrupt)?,
+                choice: Choice { chosen, considered },
+            })
+        })
+        .collect()
+}
+
+/// Records a shipped parcel (from the edge's shipment); a replay, or a waybill already
+/// recorded for another parcel, keeps the first record.
+pub fn record_parcel(tx: &mut dyn Tx, waybill: &str, carrier: &str, order_id: u64, warehouse: &str, shipped_ms: i64) -> DbResult<bool> {
+    let inserted = tx.execute(
+        "INSERT INTO lg_parcel (waybill, carrier, order_id, warehouse, shipped_ms, state, state_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)
+         ON CONFLICT (waybill) DO NOTHING",
+        &params![waybill, carrier, order_id, warehouse, shipped_ms, TrackState::InfoReceived.as_str()],
+    )?;
+    Ok(inserted > 0)
+}
+
+/// A parcel as tracking shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ParcelView {
+    pub waybill: String,
+    pub carrier: String,
+    pub order_id: u64,
+    pub warehouse: String,
+    pub shipped_ms: i64,
+    pub state: TrackState,
+    /// When the event that set the state happened.
+    pub state_ms: i64,
+    /// Newest first.
+    pub events: Vec<TrackEvent>,
+}
+
+/// The parcel (locked for this transaction) and the keys of the events it has.
+pub fn lock_parcel(tx: &mut dyn Tx, waybill: &str) -> DbResult<Option<(ParcelView, HashSet<(i64, String)>)>> {
+    let Some(row) = tx.query_opt(
+        "SELECT waybill, carrier, order_id, warehouse, shipped_ms, state, state_ms FROM lg_parcel WHERE waybill = ?1 FOR UPDATE",
+        &params![waybill],
+    )?
+    else {
+        return Ok(None);
+    };
+    let parcel = row_to_parcel(&row)?;
+    let known = tx
+        .query("SELECT at_ms, context FROM lg_track_event WHERE waybill = ?1", &params![waybill])?
+        .iter()
+        .map(|r| Ok((r.int(0)?, r.text(1)?)))
+        .collect::<DbResult<HashSet<_>>>()?;
+    Ok(Some((parcel, known)))
+}
+
+fn row_to_parcel(r: &Row) -> DbResult<ParcelView> {
+    Ok(ParcelView {
+        waybill: r.text(0)?,
+        carrier: r.text(1)?,
+        order_id: r.uint(2)?,
+        warehouse: r.text(3)?,
+        shipped_ms: r.int(4)?,
+        state: TrackState::parse(&r.text(5)?).ok_or_else(|| DbError::corrupt("unknown tracking state"))?,
+        state_ms: r.int(6)?,
+        events: Vec::new(),
+    })
+}
+
+/// Appends new events and, when it moved, the parcel's state.
+pub fn save_tracking(tx: &mut dyn Tx, waybill: &str, events: &[TrackEvent], state: Option<(TrackState, i64)>, now_ms: i64) -> DbResult<()> {
+    for chunk in events.chunks(CHUNK) {
+        let sql = format!("INSERT INTO lg_track_event (waybill, at_ms, context, state, area, received_ms) VALUES {}", values_clause(chunk.len(), 6, 1));
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
+        for e in chunk {
+            values.extend(params![waybill, e.at_ms, e.context.as_str(), e.state.as_str(), e.area.as_deref(), now_ms]);
+        }
+        tx.execute(&sql, &values)?;
+    }
+    if let Some((state, at_ms)) = state {
+        tx.execute("UPDATE lg_parcel SET state = ?2, state_ms = ?3 WHERE waybill = ?1", &params![waybill, state.as_str(), at_ms])?;
+    }
+    Ok(())
+}
+
+/// Every parcel of an order with its events, newest first.
+pub fn parcels_of(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<ParcelView>> {
+    let mut parcels = tx
+        .query(
+            "SELECT waybill, carrier, order_id, warehouse, shipped_ms, state, state_ms FROM lg_parcel WHERE order_id = ?1 ORDER BY shipped_ms, waybill",
+            &params![order_id],
+        )?
+        .iter()
+        .map(row_to_parcel)
+        .collect::<DbResult<Vec<_>>>()?;
+    for parcel in &mut parcels {
+        parcel.events = tx
+            .query(
+                "SELECT at_ms, state, context, area FROM lg_track_event WHERE waybill = ?1 ORDER BY at_ms DESC, context DESC LIMIT 500",
+                &params![parcel.waybill.as_str()],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(TrackEvent {
+                    at_ms: r.int(0)?,
+                    state: TrackState::parse(&r.text(1)?).ok_or_else(|| DbError::corrupt("unknown tracking state"))?,
+                    context: r.text(2)?,
+                    area: r.opt_text(3)?,
+                })
+            })
+            .collect::<DbResult<Vec<_>>>()?;
+    }
+    Ok(parcels)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> DbResult<String> {
+    serde_json::to_string(value).map_err(|e| DbError::corrupt(e.to_string()))
+}
