@@ -48,6 +48,17 @@ impl Api {
         answer(r).await
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Value> {
+        let r = self.auth(self.http.put(format!("{}{path}", self.base))).json(body).send().await?;
+        answer(r).await
+    }
+
+    /// A CSV file (rate cards and the like).
+    pub async fn post_csv(&self, path: &str, csv: &str) -> Result<Value> {
+        let r = self.auth(self.http.post(format!("{}{path}", self.base))).header("content-type", "text/csv").body(csv.to_owned()).send().await?;
+        answer(r).await
+    }
+
     pub async fn post_keyed(&self, path: &str, key: &str, body: &Value) -> Result<Value> {
         let r = self.auth(self.http.post(format!("{}{path}", self.base))).header("Idempotency-Key", key).json(body).send().await?;
         answer(r).await

@@ -135,6 +135,7 @@ pub async fn run(options: Options) -> Result<()> {
     for (edge, (code, _)) in edges.iter().zip(WAREHOUSES) {
         stock_warehouse(edge, code).await?;
     }
+    seed_logistics(&hq).await?;
     let story = story(&reader, &hq, &edges[0], &channels).await;
     let story = match story {
         Ok(()) => robots_on_the_floor(&edges[0], robots.len()).await,
@@ -399,6 +400,30 @@ fn edge_settings(dir: &Path, code: &str, port: u16, central: &str) -> Result<tot
     Ok(settings)
 }
 
+/// HQ's carriers and rate card: SF and JD insure and sign, ZTO neither; lanes from both
+/// warehouses to the story's cities.
+async fn seed_logistics(hq: &Api) -> Result<()> {
+    let terms = |name: &str, divisor: u32, insurance: Value, signature: bool| {
+        json!({"name": name, "volumetric_divisor": divisor, "insurance": insurance, "signature": signature, "fragile": true, "max_weight_g": 30000, "max_side_mm": 1500})
+    };
+    hq.put("/api/v1/logistics/carriers/SF", &terms("SF Express", 6000, json!({"rate_bp": 50, "min_fee": 100, "max_declared": 5000000}), true)).await?;
+    hq.put("/api/v1/logistics/carriers/JD", &terms("JD Logistics", 8000, json!({"rate_bp": 30, "min_fee": 200, "max_declared": 2000000}), true)).await?;
+    hq.put("/api/v1/logistics/carriers/ZTO", &terms("ZTO Express", 8000, Value::Null, false)).await?;
+    let mut csv = String::from("carrier,service,origin,province,first_weight_g,first_price,step_g,step_price,transit_days,valid_from,valid_to\n");
+    for origin in ["SH-01", "BJ-01"] {
+        for province in ["shanghai", "beijing", "zhejiang", "jiangsu", "guangdong"] {
+            let near = (origin == "SH-01") == (province != "beijing");
+            let (sf, jd, zto, days) = if near { ("10", "12", "6", 1) } else { ("18", "20", "9", 2) };
+            csv.push_str(&format!("SF,standard,{origin},{province},1000,{sf},1000,2,{days},2026-01-01,\n"));
+            csv.push_str(&format!("JD,express,{origin},{province},1000,{jd},500,2,1,2026-01-01,\n"));
+            csv.push_str(&format!("ZTO,standard,{origin},{province},1000,{zto},1000,1,{},2026-01-01,\n", days + 1));
+        }
+    }
+    let report = hq.post_csv("/api/v1/logistics/rates", &csv).await?;
+    ensure!(report["refused"] == 0, "the demo rate card has bad rows: {report}");
+    Ok(())
+}
+
 async fn seed_catalog(hq: &Api) -> Result<()> {
     hq.post("/api/v1/spus", &json!({"id": "PEG39", "name": "Nike Air Zoom Pegasus 39", "brand": "Nike", "category": "Shoes > Running > Cushioned"}))
         .await?;
@@ -483,9 +508,30 @@ async fn story(reader: &Api, hq: &Api, sh: &Api, channels: &ChannelSim) -> Resul
     pick(sh, &fulfilment).await?;
     sh.post_keyed(&format!("/api/v1/orders/{id}/pack"), &format!("pack-{id}"), &json!({})).await?;
     say("packed");
+    let choice = &reader.get(&format!("/api/v1/orders/{id}/shipping")).await?[0];
+    let beaten: Vec<String> = choice["considered"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .skip(1)
+        .map(|q| match q["price"]["total"].as_i64() {
+            Some(total) if q["unfit"].is_null() => format!("{} {} ¥{}.{:02}", q["carrier"].as_str().unwrap_or(""), q["service"].as_str().unwrap_or(""), total / 100, total % 100),
+            _ => format!("{}: {}", q["carrier"].as_str().unwrap_or(""), q["unfit"]["reason"].as_str().unwrap_or("").replace('_', " ")),
+        })
+        .collect();
+    let total = choice["chosen"]["price"]["total"].as_i64().unwrap_or(0);
+    say(format!(
+        "logistics chose {} {} for ¥{}.{:02} incl. insurance (beat {}); the edge knows it",
+        choice["chosen"]["carrier"].as_str().unwrap_or(""),
+        choice["chosen"]["service"].as_str().unwrap_or(""),
+        total / 100,
+        total % 100,
+        beaten.join(", ")
+    ));
+    ensure!(choice["chosen"]["carrier"] == "SF" && fulfilment["ship_via"]["carrier"] == "SF", "SF standard should win the story's parcel: {choice}");
     let tracking = format!("SF{:010}", 1_000_000 + id);
-    sh.post_keyed(&format!("/api/v1/orders/{id}/ship"), &format!("ship-{id}"), &json!({"carrier": "SF", "tracking_number": tracking})).await?;
-    say(format!("shipped with SF Express, tracking {tracking}"));
+    sh.post_keyed(&format!("/api/v1/orders/{id}/ship"), &format!("ship-{id}"), &json!({"tracking_number": tracking})).await?;
+    say(format!("shipped with SF Express (HQ's choice; the packer typed no carrier), tracking {tracking}"));
     wait(Duration::from_secs(20), "the shipping label", || async {
         Ok(sh.get("/api/v1/print-jobs?state=printed").await?.as_array().is_some_and(|jobs| !jobs.is_empty()))
     })
