@@ -285,8 +285,11 @@ pub struct ParcelView {
     pub events: Vec<TrackEvent>,
 }
 
+/// The (time, text) keys of a parcel's events.
+pub type EventKeys = HashSet<(i64, String)>;
+
 /// The parcel (locked for this transaction) and the keys of the events it has.
-pub fn lock_parcel(tx: &mut dyn Tx, waybill: &str) -> DbResult<Option<(ParcelView, HashSet<(i64, String)>)>> {
+pub fn lock_parcel(tx: &mut dyn Tx, waybill: &str) -> DbResult<Option<(ParcelView, EventKeys)>> {
     let Some(row) = tx.query_opt(
         "SELECT waybill, carrier, order_id, warehouse, shipped_ms, state, state_ms FROM lg_parcel WHERE waybill = ?1 FOR UPDATE",
         &params![waybill],

@@ -171,7 +171,7 @@ fn read(param: &str) -> Result<Push, PushError> {
         return Err(bad("too many events"));
     }
     let overall = TrackState::from_kuaidi100_code(&last.state);
-    let newest = last.data.iter().map(|d| stamp(d)).max().flatten();
+    let newest = last.data.iter().map(stamp).max().flatten();
     let mut events = Vec::with_capacity(last.data.len());
     for datum in &last.data {
         let at_ms = stamp(datum).ok_or_else(|| bad("an event's time is not YYYY-MM-DD HH:MM:SS"))?;
@@ -277,7 +277,7 @@ mod tests {
         let again = apply(applied.state, &known, &[out.clone(), picked.clone()]);
         assert_eq!(again, Applied { new_events: vec![], state: None }, "a duplicate changes nothing");
         let late = event(2_000, TrackState::InTransit);
-        let older = apply(applied.state, &known, &[late.clone()]);
+        let older = apply(applied.state, &known, std::slice::from_ref(&late));
         assert_eq!(older, Applied { new_events: vec![late], state: None }, "an older event is history only");
     }
 
