@@ -10,11 +10,11 @@ use crate::db::{DbError, Tx};
 use crate::http::error::ApiError;
 use crate::startup::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use tote_shared::openapi as doc;
-use tote_shared::runtime::http::Json;
+use tote_shared::runtime::http::{Json, Path};
 use tote_shared::runtime::system::now_ms;
 
 /// Largest rate-card file (about 200,000 rows).
