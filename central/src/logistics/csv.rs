@@ -5,7 +5,7 @@
 use super::rates::{Lane, RemoteArea, Service, MAX_LANE_PRICE, MAX_PARCEL_WEIGHT_G};
 use serde::Serialize;
 use std::collections::HashSet;
-use tote_shared::calendar::days_from_civil;
+use tote_shared::calendar::DAY_MS;
 use tote_shared::payment::alipay::parse_yuan;
 use tote_shared::payment::bill::BillDay;
 
@@ -85,7 +85,7 @@ pub fn remote_areas(bytes: &[u8], carriers: &HashSet<String>) -> Result<Parsed<R
             carrier: known_carrier(carrier, carriers)?,
             province: province_code(province)?,
             city: remote_city(city)?,
-            surcharge: yuan(surcharge)?,
+            surcharge: price("surcharge", surcharge)?,
         };
         if !seen.insert((area.carrier.clone(), area.province.clone(), area.city.clone())) {
             return Err(("city", "an earlier row names the same carrier, province and city".into()));
@@ -188,13 +188,9 @@ fn price(field: &'static str, raw: &str) -> Result<i64, (&'static str, String)> 
     parse_yuan(raw).filter(|p| *p <= MAX_LANE_PRICE).ok_or((field, format!("must be yuan with at most two decimals, up to {}", MAX_LANE_PRICE / 100)))
 }
 
-fn yuan(raw: &str) -> Result<i64, (&'static str, String)> {
-    price("surcharge", raw)
-}
-
 fn day(field: &'static str, raw: &str) -> Result<i64, (&'static str, String)> {
     let d = BillDay::parse(raw).ok_or((field, "must be a date YYYY-MM-DD".to_owned()))?;
-    Ok(days_from_civil(i64::from(d.year()), i64::from(d.month()), i64::from(d.day())))
+    Ok(d.start_ms(0).div_euclid(DAY_MS))
 }
 
 fn truncate(raw: &str) -> String {

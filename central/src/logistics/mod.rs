@@ -27,8 +27,8 @@ use tote_shared::calendar::DAY_MS;
 use tote_shared::sync::{OrderLine, ShipVia};
 use tote_shared::WarehouseCode;
 
-/// Rate cards are dated in China Standard Time (UTC+8).
-const RATE_CARD_OFFSET_MS: i64 = 8 * 3_600_000;
+/// China Standard Time (UTC+8): rate cards are dated in it, carriers and aggregators write it.
+pub const CHINA_OFFSET_MS: i64 = 8 * 3_600_000;
 
 /// The house rules HQ sets for every choice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -160,7 +160,7 @@ pub fn plan_release(tx: &mut dyn Tx, order: &Released<'_>, warehouse: &Warehouse
 
 /// Today's day number for quotes made at `now_ms`.
 pub fn rate_card_day(now_ms: i64) -> i64 {
-    (now_ms + RATE_CARD_OFFSET_MS).div_euclid(DAY_MS)
+    (now_ms + CHINA_OFFSET_MS).div_euclid(DAY_MS)
 }
 
 /// What a tracking push did.

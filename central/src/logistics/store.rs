@@ -235,18 +235,15 @@ pub fn save_choice(tx: &mut dyn Tx, c: &StoredChoice) -> DbResult<()> {
 /// Every choice made for the order, oldest first.
 pub fn choices(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<StoredChoice>> {
     let rows = tx.query(
-        "SELECT order_id, warehouse, decided_ms, promise_days, parcel, considered, carrier, service FROM lg_choice WHERE order_id = ?1 ORDER BY decided_ms, warehouse",
+        "SELECT order_id, warehouse, decided_ms, promise_days, parcel, considered FROM lg_choice WHERE order_id = ?1 ORDER BY decided_ms, warehouse",
         &params![order_id],
     )?;
     rows.iter()
         .map(|r| {
             let corrupt = |e: serde_json::Error| DbError::corrupt(e.to_string());
             let considered: Vec<super::choice::Considered> = serde_json::from_str(&r.text(5)?).map_err(corrupt)?;
-            let (carrier, service) = (r.opt_text(6)?, r.opt_text(7)?);
-            let chosen = considered
-                .iter()
-                .find(|q| q.unfit.is_none() && Some(&q.carrier) == carrier.as_ref() && q.service.map(Service::as_str) == service.as_deref())
-                .cloned();
+            // Kept ranked as `choose` left it: the winner, when there is one, comes first.
+            let chosen = considered.first().filter(|q| q.unfit.is_none()).cloned();
             Ok(StoredChoice {
                 order_id: r.uint(0)?,
                 warehouse: r.text(1)?,

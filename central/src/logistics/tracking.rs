@@ -12,8 +12,6 @@ use serde::{Deserialize, Serialize};
 pub const MAX_EVENTS: usize = 500;
 /// Longest event text kept (characters).
 pub const MAX_CONTEXT_CHARS: usize = 500;
-/// Kuaidi100 writes local time, China Standard Time.
-const CST_OFFSET_MS: i64 = 8 * 3_600_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -203,8 +201,8 @@ pub fn local_ms(raw: &str) -> Option<i64> {
     if hms.next().is_some() || h > 23 || m > 59 || s > 59 {
         return None;
     }
-    let days = tote_shared::calendar::days_from_civil(i64::from(day.year()), i64::from(day.month()), i64::from(day.day()));
-    Some(days * tote_shared::calendar::DAY_MS + ((h * 60 + m) * 60 + s) * 1_000 - CST_OFFSET_MS)
+    // Kuaidi100 writes local time, China Standard Time.
+    Some(day.start_ms(super::CHINA_OFFSET_MS) + ((h * 60 + m) * 60 + s) * 1_000)
 }
 
 /// What a push does to a parcel: the events not seen before, and the parcel's new state and

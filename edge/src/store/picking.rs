@@ -497,7 +497,8 @@ pub fn ship(conn: &Connection, order_id: u64, carrier: Option<&str>, tracking: &
     if state != "packed" {
         return Err(StoreError::Conflict(format!("order {order_id} is {state}; only packed orders can ship")));
     }
-    let planned = fulfilment(conn, order_id)?.ship_via.map(|v| v.carrier);
+    let planned: Option<String> =
+        conn.prepare_cached("SELECT ship_carrier FROM fulfilment WHERE order_id = ?1")?.query_row([order_id as i64], |r| r.get(0))?;
     let carrier = match (carrier, planned.as_deref()) {
         (Some(named), _) => named,
         (None, Some(planned)) => planned,
