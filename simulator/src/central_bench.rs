@@ -221,3 +221,95 @@ fn ledger_backlog(orders: usize) -> Vec<tote_central::journal::BusinessEvent> {
     }
     events
 }
+
+/// Tracking pushes applied per second, durably, on both backends: `parcels` parcels recorded as
+/// shipped, then four pushes each (picked up, in transit, out for delivery, delivered — each
+/// resending the whole history, as Kuaidi100 does), signature checked and applied one
+/// transaction per push from `clients` concurrent senders. Beside it, the same number of
+/// one-row durable updates of distinct parcels from as many senders: the backend's own pace.
+pub async fn tracking(parcels: usize, clients: usize) -> Result<()> {
+    use tote_central::logistics::{receive_push, store, tracking, PushOutcome};
+    const SALT: &str = "bench-salt";
+    let at = |p: usize, step: usize| format!("2026-12-0{} {:02}:{:02}:00", 1 + step / 2, 8 + step * 3, p % 60);
+    let words = ["揽收", "在途", "派件", "签收"];
+    for postgres in [false, true] {
+        let dir = tempfile::tempdir()?;
+        let pg = postgres.then(TestDatabase::create);
+        let settings: tote_central::config::DatabaseSettings = match &pg {
+            Some(db) => toml::from_str(&format!("backend = \"postgres\"\nurl = \"{}\"\npool_size = 8", db.url))?,
+            None => toml::from_str(&format!("path = \"{}\"", dir.path().join("central.sqlite").display()))?,
+        };
+        let db = tote_central::db::Database::open(&settings).await?;
+        for chunk in (0..parcels).collect::<Vec<_>>().chunks(2_000) {
+            let chunk = chunk.to_vec();
+            db.write(move |tx| -> Result<(), tote_central::db::DbError> {
+                for &p in &chunk {
+                    store::record_parcel(tx, &format!("SF{p:010}"), "SF", p as u64 + 1, "SH-01", 1_796_000_000_000)?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        // Every push, signed, in the order an aggregator would send them: step by step.
+        let mut pushes = Vec::with_capacity(parcels * 4);
+        for step in 0..4 {
+            for p in 0..parcels {
+                let data: Vec<serde_json::Value> = (0..=step)
+                    .rev()
+                    .map(|s| serde_json::json!({"context": format!("step {s} of SF{p:010}"), "time": at(p, s), "status": words[s]}))
+                    .collect();
+                let state = ["1", "0", "5", "3"][step];
+                let param = serde_json::json!({"lastResult": {"state": state, "com": "shunfeng", "nu": format!("SF{p:010}"), "data": data}}).to_string();
+                let sign = tracking::sign(&param, SALT);
+                pushes.push((param, sign));
+            }
+        }
+        let count = pushes.len();
+        let queue = Arc::new(std::sync::Mutex::new(pushes.into_iter()));
+        let started = Instant::now();
+        let mut senders = Vec::new();
+        for _ in 0..clients {
+            let (db, queue) = (db.clone(), queue.clone());
+            senders.push(tokio::spawn(async move {
+                let mut moved = 0usize;
+                loop {
+                    let next = queue.lock().map_err(|_| anyhow::anyhow!("queue poisoned"))?.next();
+                    let Some((param, sign)) = next else { return Ok::<usize, anyhow::Error>(moved) };
+                    let push = tracking::open(&param, &sign, SALT).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let outcome = db.write(move |tx| receive_push(tx, &push, 1_796_000_000_000)).await?;
+                    moved += usize::from(matches!(outcome, PushOutcome::Applied { moved: true, .. }));
+                }
+            }));
+        }
+        let mut moved = 0;
+        for sender in senders {
+            moved += sender.await??;
+        }
+        let pushes_per_s = count as f64 / started.elapsed().as_secs_f64();
+        let delivered = db.read(|tx| tx.query_one("SELECT COUNT(*) FROM lg_parcel WHERE state = 'delivered'", &[])?.int(0)).await?;
+        ensure!(delivered as usize == parcels, "{delivered} of {parcels} parcels delivered");
+        let left = Arc::new(std::sync::atomic::AtomicUsize::new(count));
+        let started = Instant::now();
+        let mut writers = Vec::new();
+        for _ in 0..clients {
+            let (db, left) = (db.clone(), left.clone());
+            writers.push(tokio::spawn(async move {
+                while let Ok(n) = left.fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| n.checked_sub(1)) {
+                    let waybill = format!("SF{:010}", n % parcels);
+                    db.write(move |tx| tx.execute("UPDATE lg_parcel SET state_ms = state_ms + 1 WHERE waybill = ?1", &[waybill.as_str().into()])).await?;
+                }
+                Ok::<(), anyhow::Error>(())
+            }));
+        }
+        for writer in writers {
+            writer.await??;
+        }
+        let plain_per_s = count as f64 / started.elapsed().as_secs_f64();
+        println!(
+            "tracking {:<8} parcels={parcels} pushes={count} clients={clients}  pushes {pushes_per_s:>8.0}/s (verified, applied, journalled; {moved} moved a parcel)  one-row transactions (reference) {plain_per_s:>8.0}/s  ratio {:.2}",
+            if postgres { "postgres" } else { "sqlite" },
+            pushes_per_s / plain_per_s
+        );
+    }
+    Ok(())
+}

@@ -130,6 +130,14 @@ enum Bench {
         #[arg(long, default_value_t = 32)]
         pool_size: usize,
     },
+    /// Tracking pushes (Kuaidi100's format) verified and applied durably per second on both
+    /// backends, beside one-row transactions from as many senders.
+    Tracking {
+        #[arg(long, default_value_t = 5_000)]
+        parcels: usize,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+    },
     /// Finance's ledger posting a backlog of journal events on both backends, beside the sales
     /// consumer over the same backlog.
     Ledger {
@@ -324,6 +332,7 @@ fn main() -> anyhow::Result<()> {
                 Bench::IntakeVsPgbench { seconds, pool_size } => central_bench::compare(seconds, pool_size).await,
                 Bench::Journal { events, pool_size } => central_bench::journal(events, pool_size).await,
                 Bench::Ledger { orders } => central_bench::ledger(orders).await,
+                Bench::Tracking { parcels, clients } => central_bench::tracking(parcels, clients).await,
                 Bench::Payments { orders, clients } => payment_bench::payments(orders, clients).await,
                 Bench::Pick { orders, workers } => bench::pick(orders, workers).await,
                 Bench::Sync { events } => bench::sync(events).await,

@@ -75,8 +75,21 @@ fn kuaidi100_sign(param: &str) -> Result<String> {
     Ok(String::from_utf8(out.stdout)?.split_whitespace().next().context("a digest")?.to_uppercase())
 }
 
+/// `YYYY-MM-DD HH:MM:SS` in China Standard Time, `hours` from now: carriers' clocks.
+fn cst_in(hours: i64) -> String {
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let at = now_ms + (8 + hours) * 3_600_000;
+    let seconds = at.div_euclid(1_000).rem_euclid(86_400);
+    format!("{} {:02}:{:02}:{:02}", tote_shared::calendar::utc_day(at), seconds / 3_600, seconds / 60 % 60, seconds % 60)
+}
+
+/// The current month in China Standard Time, `YYYY-MM`.
+fn cst_month() -> String {
+    cst_in(0)[..7].to_owned()
+}
+
 /// A push as the aggregator sends it: the whole history so far, newest first.
-fn kuaidi100_param(waybill: &str, state: &str, events: &[(&str, &str, &str)]) -> String {
+fn kuaidi100_param(waybill: &str, state: &str, events: &[(&String, &str, &str)]) -> String {
     let data: Vec<Value> = events.iter().map(|(time, status, context)| json!({"context": context, "time": time, "ftime": time, "status": status, "areaName": "浙江省杭州市"})).collect();
     json!({"status": "polling", "billstatus": "got", "message": "", "lastResult": {"message": "ok", "state": state, "status": "200", "condition": "F00",
            "ischeck": if state == "3" { "1" } else { "0" }, "com": "shunfeng", "nu": waybill, "data": data}})
@@ -103,10 +116,11 @@ async fn parcel_tracked_events(central: &Central) -> Result<Vec<String>> {
 /// Pushes signed by the aggregator move the parcel to delivered; a forged signature, a
 /// duplicate, an older history and an unknown waybill change nothing.
 async fn track(central: &Central, order_id: u64, waybill: &str) -> Result<()> {
-    let picked = ("2026-12-01 18:00:00", "揽收", "顺丰速运 已收取快件");
-    let transit = ("2026-12-01 23:10:00", "在途", "快件到达 【杭州转运中心】");
-    let out = ("2026-12-02 08:00:00", "派件", "快件交给王师傅，正在派送途中");
-    let signed = ("2026-12-02 10:20:30", "签收", "已签收，签收人：本人");
+    let times = [cst_in(1), cst_in(5), cst_in(20), cst_in(26)];
+    let picked = (&times[0], "揽收", "顺丰速运 已收取快件");
+    let transit = (&times[1], "在途", "快件到达 【杭州转运中心】");
+    let out = (&times[2], "派件", "快件交给王师傅，正在派送途中");
+    let signed = (&times[3], "签收", "已签收，签收人：本人");
     ensure!(tracked(central, order_id).await? == ("info_received".into(), 0), "a shipped parcel starts at info_received");
     let first = kuaidi100_param(waybill, "1", &[picked]);
     let answer = push(central, &first, &kuaidi100_sign(&first)?).await?;
@@ -191,7 +205,60 @@ async fn carriers_rate_cards_and_the_choice_at_release(backend: Backend) -> Resu
         ensure!(order["carrier"] == "SF" && order["tracking_number"] == "SF0000000001", "{order}");
         Ok(())
     })?;
-    track(central, app, "SF0000000001").await
+    track(central, app, "SF0000000001").await?;
+
+    // The JD parcel leaves as chosen; the last one leaves with SF as chosen and is never billed.
+    sh.fulfil_with(next_day, json!({"tracking_number": "JD0000000002"})).await?;
+    sh.fulfil_with(after, json!({"tracking_number": "SF0000000003"})).await?;
+    sh.wait_synced(Duration::from_secs(20)).await?;
+    statement_and_kpis(central).await
+}
+
+/// SF's statement for the month with planted differences: the app parcel billed at 1.2 kg and
+/// ¥17.00 (quoted 1 kg, ¥16.50) and billed twice, a parcel that is not ours, a row that does not
+/// read, and the SF next-day parcel not billed at all. The run finds exactly those.
+async fn statement_and_kpis(central: &Central) -> Result<()> {
+    let month = cst_month();
+    let day = format!("{month}-01");
+    let csv = format!(
+        "waybill,ship_date,weight_g,freight,total\nSF0000000001,{day},1200,12.50,17.00\nSF0000000099,{day},500,8,8\nSF0000000001,{day},1200,12.50,17.00\nSF0000000042,{day},500,8,abc\n"
+    );
+    let path = format!("/api/v1/logistics/carriers/SF/statements/{month}");
+    let run = post_csv(central, &path, &csv).await?.ok()?;
+    let found: Vec<(String, String, Option<u64>)> = run["differences"]
+        .as_array()
+        .context("differences")?
+        .iter()
+        .map(|d| (d["waybill"].as_str().unwrap_or("").to_owned(), d["kind"].as_str().unwrap_or("").to_owned(), d["line"].as_u64()))
+        .collect();
+    let planted: Vec<(String, String, Option<u64>)> = vec![
+        ("SF0000000001".into(), "duplicate".into(), Some(4)),
+        ("SF0000000001".into(), "weight".into(), Some(2)),
+        ("SF0000000001".into(), "amount".into(), Some(2)),
+        ("SF0000000003".into(), "not_billed".into(), None),
+        ("SF0000000099".into(), "not_ours".into(), Some(3)),
+    ];
+    let mut sorted = found.clone();
+    sorted.sort();
+    let mut expected = planted.clone();
+    expected.sort();
+    ensure!(sorted == expected, "the planted differences and nothing else: {found:?}");
+    ensure!(run["lines"] == 3 && run["refused_rows"] == 1 && run["row_errors"][0]["line"] == 5, "{run}");
+    ensure!(run["billed_total"] == 1700 + 800 + 1700 && run["expected_total"] == 1650 + 2650, "{run}");
+    let again = central.get(&format!("/api/v1/logistics/statements/{}", run["id"])).await?.ok()?;
+    ensure!(again["differences"] == run["differences"], "the run is kept: {again}");
+    let bad = post_csv(central, "/api/v1/logistics/carriers/SF/statements/2026-13", &csv).await?;
+    ensure!(bad.status.as_u16() == 422, "month 13: {} {}", bad.status, bad.body);
+
+    // KPIs: SF to Zhejiang shipped 2, delivered 1 (26 h, within the 3-day promise), no exception.
+    let kpis = central.get(&format!("/api/v1/logistics/kpis?from={day}")).await?.ok()?;
+    let sf = kpis.as_array().context("kpis")?.iter().find(|k| k["carrier"] == "SF" && k["province"] == "zhejiang").context("SF zhejiang")?;
+    ensure!(sf["shipped"] == 2 && sf["delivered"] == 1 && sf["on_time"] == 1 && sf["exceptions"] == 0 && sf["delivered_rate"] == 0.5 && sf["on_time_rate"] == 1.0, "{sf}");
+    let hours = sf["avg_transit_hours"].as_f64().context("transit")?;
+    ensure!((25.0..27.0).contains(&hours), "about 26 h from hand-over to door: {hours}");
+    let jd = kpis.as_array().context("kpis")?.iter().find(|k| k["carrier"] == "JD").context("JD")?;
+    ensure!(jd["shipped"] == 1 && jd["delivered"] == 0 && jd["on_time_rate"].is_null(), "{jd}");
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
