@@ -29,6 +29,19 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
+/// Days since 1970-01-01 of a date written `YYYY-MM-DD` (any year 1 to 9999; leading zeros
+/// optional); None when it is not a calendar date.
+pub fn parse_day(raw: &str) -> Option<i64> {
+    let mut parts = raw.split('-');
+    let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else { return None };
+    let (y, m, d): (i64, i64, i64) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let days = days_from_civil(y, m, d);
+    (civil_from_days(days) == (y, m, d)).then_some(days)
+}
+
 /// `YYYY-MM-DD` (UTC) of a Unix time in milliseconds.
 pub fn utc_day(at_ms: i64) -> String {
     let (year, month, day) = civil_from_days(at_ms.div_euclid(DAY_MS));
@@ -48,5 +61,10 @@ mod tests {
         assert_eq!(utc_day(0), "1970-01-01");
         assert_eq!(utc_day(951_782_400_000), "2000-02-29");
         assert_eq!(utc_day(-1), "1969-12-31");
+        assert_eq!(parse_day("2000-02-29"), Some(11_016));
+        assert_eq!(parse_day("0001-01-01"), Some(days_from_civil(1, 1, 1)));
+        for bad in ["2001-02-29", "2026-13-01", "2026-12", "2026-12-01-1", "x-1-1", "10000-01-01", ""] {
+            assert_eq!(parse_day(bad), None, "{bad}");
+        }
     }
 }

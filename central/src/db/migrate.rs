@@ -495,7 +495,7 @@ CREATE TABLE fin_order (
     // carriers, their rate cards (one row per lane, service and validity start) and
     // remote-area surcharges, the house policy the choice applies, the choice made for each
     // order at each warehouse it was released to (with the quotes it beat), parcels and their
-    // tracking events.
+    // tracking events, carriers' statements reconciled.
     r#"
 ALTER TABLE sku ADD COLUMN weight_g INTEGER;
 ALTER TABLE sku ADD COLUMN length_mm INTEGER;
@@ -559,6 +559,8 @@ CREATE TABLE lg_choice (
     total         INTEGER,
     transit_days  INTEGER,
     promise_days  INTEGER NOT NULL,
+    province      TEXT,
+    chargeable_g  INTEGER,
     parcel        TEXT NOT NULL,
     considered    TEXT NOT NULL,
     PRIMARY KEY (order_id, warehouse)
@@ -583,6 +585,28 @@ CREATE TABLE lg_track_event (
     area         TEXT,
     received_ms  INTEGER NOT NULL,
     PRIMARY KEY (waybill, at_ms, context)
+) STRICT, WITHOUT ROWID;
+-- Carriers' monthly statements reconciled against the quotes made at release: each run and
+-- the differences it found.
+CREATE TABLE lg_statement (
+    id              INTEGER PRIMARY KEY,
+    carrier         TEXT NOT NULL REFERENCES lg_carrier(code),
+    month           TEXT NOT NULL,
+    received_ms     INTEGER NOT NULL,
+    lines           INTEGER NOT NULL,
+    billed_total    INTEGER NOT NULL,
+    expected_total  INTEGER NOT NULL,
+    refused_rows    INTEGER NOT NULL
+) STRICT;
+CREATE TABLE lg_statement_difference (
+    statement_id  INTEGER NOT NULL REFERENCES lg_statement(id),
+    n             INTEGER NOT NULL,
+    kind          TEXT NOT NULL,
+    waybill       TEXT NOT NULL,
+    line          INTEGER,
+    expected      INTEGER,
+    billed        INTEGER,
+    PRIMARY KEY (statement_id, n)
 ) STRICT, WITHOUT ROWID;
 "#,
 ];

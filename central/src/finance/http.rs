@@ -49,14 +49,8 @@ pub struct Statements {
 
 /// Unix ms of the start of a UTC day `YYYY-MM-DD`.
 fn day_start(day: &str) -> Result<i64, ApiError> {
-    let bad = || ApiError::BadRequest(format!("{:?} is not a date YYYY-MM-DD", day.chars().take(20).collect::<String>()));
-    let mut parts = day.split('-');
-    let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else { return Err(bad()) };
-    let (y, m, d): (i64, i64, i64) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
-    if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) || tote_shared::calendar::civil_from_days(tote_shared::calendar::days_from_civil(y, m, d)) != (y, m, d) {
-        return Err(bad());
-    }
-    Ok(tote_shared::calendar::days_from_civil(y, m, d) * 86_400_000)
+    let days = tote_shared::calendar::parse_day(day).ok_or_else(|| ApiError::BadRequest(format!("{:?} is not a date YYYY-MM-DD", day.chars().take(20).collect::<String>())))?;
+    Ok(days * tote_shared::calendar::DAY_MS)
 }
 
 /// The income statement over a period and the balance sheet at its end.

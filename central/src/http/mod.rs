@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
     let rate_cards = Router::new()
         .route("/api/v1/logistics/rates", post(logistics::http::import_rates))
         .route("/api/v1/logistics/remote-areas", post(logistics::http::import_remote_areas))
+        .route("/api/v1/logistics/carriers/{code}/statements/{month}", post(logistics::http::reconcile_statement))
         .layer(DefaultBodyLimit::max(logistics::http::CSV_BODY_LIMIT_BYTES));
     // The tracking aggregator authenticates its pushes by signature.
     let tracking = Router::new()
@@ -77,6 +78,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/logistics/carriers/{code}/reinstate", post(logistics::http::reinstate))
         .route("/api/v1/logistics/policy", get(logistics::http::policy).put(logistics::http::put_policy))
         .route("/api/v1/logistics/quotes", post(logistics::http::quote))
+        .route("/api/v1/logistics/statements/{id}", get(logistics::http::statement))
+        .route("/api/v1/logistics/kpis", get(logistics::http::kpis))
         .route("/api/v1/orders/{id}/shipping", get(logistics::http::order_shipping))
         .route("/api/v1/orders/{id}/tracking", get(logistics::http::order_tracking))
         .route("/health", get(ops::health))

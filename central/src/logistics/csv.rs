@@ -2,6 +2,7 @@
 //! named by its line and field and imports nothing of itself. Prices are yuan as a clerk types
 //! them ("12", "12.5", "12.50"), read exactly into fen; weights are grams; dates `YYYY-MM-DD`.
 
+use super::statement::Billed;
 use super::rates::{Lane, RemoteArea, Service, MAX_LANE_PRICE, MAX_PARCEL_WEIGHT_G};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -19,6 +20,7 @@ pub const MAX_TRANSIT_DAYS: u32 = 60;
 pub const LANE_HEADER: [&str; 11] =
     ["carrier", "service", "origin", "province", "first_weight_g", "first_price", "step_g", "step_price", "transit_days", "valid_from", "valid_to"];
 pub const REMOTE_HEADER: [&str; 4] = ["carrier", "province", "city", "surcharge"];
+pub const STATEMENT_HEADER: [&str; 5] = ["waybill", "ship_date", "weight_g", "freight", "total"];
 
 /// One refused row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -66,7 +68,7 @@ pub struct Known<'a> {
 /// Reads a rate card: one lane per row.
 pub fn lanes(bytes: &[u8], known: &Known<'_>) -> Result<Parsed<Lane>, FileError> {
     let mut seen = HashSet::new();
-    read(bytes, &LANE_HEADER, |record| {
+    read(bytes, &LANE_HEADER, |_, record| {
         let lane = lane(record, known)?;
         let key = (lane.carrier.clone(), lane.service, lane.origin.clone(), lane.province.clone(), lane.valid_from);
         if !seen.insert(key) {
@@ -79,7 +81,7 @@ pub fn lanes(bytes: &[u8], known: &Known<'_>) -> Result<Parsed<Lane>, FileError>
 /// Reads remote-area surcharges: one (carrier, province, city or `*`) per row.
 pub fn remote_areas(bytes: &[u8], carriers: &HashSet<String>) -> Result<Parsed<RemoteArea>, FileError> {
     let mut seen = HashSet::new();
-    read(bytes, &REMOTE_HEADER, |record| {
+    read(bytes, &REMOTE_HEADER, |_, record| {
         let [carrier, province, city, surcharge] = record else { unreachable!("the header fixed the width") };
         let area = RemoteArea {
             carrier: known_carrier(carrier, carriers)?,
@@ -94,8 +96,29 @@ pub fn remote_areas(bytes: &[u8], carriers: &HashSet<String>) -> Result<Parsed<R
     })
 }
 
-/// Reads every record after the header through `row`, which names the bad field.
-fn read<T>(bytes: &[u8], header: &[&str], mut row: impl FnMut(&[&str]) -> Result<T, (&'static str, String)>) -> Result<Parsed<T>, FileError> {
+/// Reads a carrier's statement: one billed parcel per row (a waybill may repeat: that is a
+/// difference for the reconciliation to name, not a bad row).
+pub fn statement(bytes: &[u8]) -> Result<Parsed<Billed>, FileError> {
+    read(bytes, &STATEMENT_HEADER, |line, record| {
+        let [waybill, ship_date, weight, freight, total] = record else { unreachable!("the header fixed the width") };
+        let plain = !waybill.is_empty() && waybill.len() <= 40 && waybill.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !plain {
+            return Err(("waybill", "must be 1 to 40 letters, digits, '-' or '_'".into()));
+        }
+        day("ship_date", ship_date)?;
+        Ok(Billed {
+            line,
+            waybill: (*waybill).to_owned(),
+            weight_g: grams("weight_g", weight)?,
+            freight: amount("freight", freight)?,
+            total: amount("total", total)?,
+        })
+    })
+}
+
+/// Reads every record after the header through `row` (given the record's line), which names
+/// the bad field.
+fn read<T>(bytes: &[u8], header: &[&str], mut row: impl FnMut(u64, &[&str]) -> Result<T, (&'static str, String)>) -> Result<Parsed<T>, FileError> {
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(bytes);
     let expected = header.join(",");
     let got = reader.headers().map_err(|e| FileError::Unreadable(e.to_string()))?;
@@ -125,7 +148,7 @@ fn read<T>(bytes: &[u8], header: &[&str], mut row: impl FnMut(&[&str]) -> Result
             parsed.refuse(line, "", format!("{} fields where the header has {}", fields.len(), header.len()));
             continue;
         }
-        match row(&fields) {
+        match row(line, &fields) {
             Ok(value) => parsed.rows.push(value),
             Err((field, message)) => parsed.refuse(line, field, message),
         }
@@ -186,6 +209,11 @@ fn grams(field: &'static str, raw: &str) -> Result<u64, (&'static str, String)> 
 
 fn price(field: &'static str, raw: &str) -> Result<i64, (&'static str, String)> {
     parse_yuan(raw).filter(|p| *p <= MAX_LANE_PRICE).ok_or((field, format!("must be yuan with at most two decimals, up to {}", MAX_LANE_PRICE / 100)))
+}
+
+/// Any amount a bill may carry, in yuan.
+fn amount(field: &'static str, raw: &str) -> Result<i64, (&'static str, String)> {
+    parse_yuan(raw).filter(|p| *p <= tote_shared::Money::MAX_MINOR).ok_or((field, "must be yuan with at most two decimals".to_owned()))
 }
 
 fn day(field: &'static str, raw: &str) -> Result<i64, (&'static str, String)> {

@@ -344,3 +344,90 @@ pub async fn tracking_push(State(state): State<AppState>, body: Bytes) -> axum::
 pub async fn order_tracking(_: Reader, State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<Vec<super::store::ParcelView>>, ApiError> {
     Ok(Json(state.db.read(move |tx| store::parcels_of(tx, id)).await?))
 }
+
+/// A reconciliation run as the upload answers it: the run, and the rows that could not be read.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StatementAnswer {
+    #[serde(flatten)]
+    pub run: super::statement::StatementRun,
+    /// The first 1,000 unreadable rows, by line and field.
+    pub row_errors: Vec<RowError>,
+}
+
+/// Reconciles a carrier's statement for a month (CSV, header `waybill,ship_date,weight_g,
+/// freight,total`; amounts in yuan) against the quotes made when our parcels were released:
+/// every parcel not billed, billed twice, not ours, billed at another weight or amount, or
+/// billed without a quote. The run is kept.
+#[utoipa::path(post, path = "/api/v1/logistics/carriers/{code}/statements/{month}", request_body(content = String, content_type = "text/csv"),
+    params(("code" = String, Path, pattern = "^[A-Z0-9]{2,16}$", description = "carrier code"), ("month" = String, Path, pattern = "^[0-9]{4}-[0-9]{2}$", description = "YYYY-MM, China time")),
+    responses((status = 200, body = StatementAnswer), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unprocessable, doc::Unavailable), tag = "logistics")]
+pub async fn reconcile_statement(_: Admin, State(state): State<AppState>, Path((code, month)): Path<(String, String)>, body: Bytes) -> Result<Json<StatementAnswer>, ApiError> {
+    let (first, next) = super::statement::month_bounds(&month).ok_or_else(|| ApiError::unprocessable("invalid-field", "month must be YYYY-MM"))?;
+    let (from_ms, to_ms) = (first.start_ms(super::CHINA_OFFSET_MS), next.start_ms(super::CHINA_OFFSET_MS));
+    let parsed = card_csv::statement(&body).map_err(|e| ApiError::unprocessable("invalid-file", e.to_string()))?;
+    let now = now_ms();
+    let answer = state
+        .write(move |tx| -> Result<_, LogisticsError> {
+            if store::carrier(tx, &code)?.is_none() {
+                return Err(LogisticsError::NotFound(format!("carrier {code}")));
+            }
+            let expected = store::expected_freight(tx, &code, from_ms, to_ms)?;
+            let mut run = super::statement::StatementRun {
+                id: 0,
+                carrier: code.clone(),
+                month: month.clone(),
+                received_ms: now,
+                lines: parsed.rows.len() as u64,
+                billed_total: parsed.rows.iter().map(|b| b.total).sum(),
+                expected_total: expected.iter().filter_map(|e| e.total).sum(),
+                refused_rows: parsed.error_count as u64,
+                differences: super::statement::reconcile(&expected, &parsed.rows),
+            };
+            run.id = store::save_statement(tx, &run, now)?;
+            Ok(StatementAnswer { run, row_errors: parsed.errors.clone() })
+        })
+        .await?;
+    Ok(Json(answer))
+}
+
+/// A reconciliation run with its differences.
+#[utoipa::path(get, path = "/api/v1/logistics/statements/{id}", params(doc::PathId),
+    responses((status = 200, body = super::statement::StatementRun), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "logistics")]
+pub async fn statement(_: Reader, State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<super::statement::StatementRun>, ApiError> {
+    let run = state.db.read(move |tx| store::statement(tx, id)).await?;
+    Ok(Json(run.ok_or_else(|| ApiError::NotFound(format!("statement run {id}")))?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct KpiPeriod {
+    /// First day parcels were handed over (China time, `YYYY-MM-DD`); absent: the last 30 days.
+    #[param(format = Date)]
+    pub from: Option<String>,
+    /// Last day, included; absent: today.
+    #[param(format = Date)]
+    pub to: Option<String>,
+}
+
+/// Carrier KPIs per carrier and destination province for parcels handed over in the period:
+/// delivered rate, on-time rate against each order's promise, exception rate, average transit.
+#[utoipa::path(get, path = "/api/v1/logistics/kpis", params(KpiPeriod),
+    responses((status = 200, body = Vec<super::kpi::Kpi>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "logistics")]
+pub async fn kpis(_: Reader, State(state): State<AppState>, tote_shared::runtime::http::Query(q): tote_shared::runtime::http::Query<KpiPeriod>) -> Result<Json<Vec<super::kpi::Kpi>>, ApiError> {
+    use tote_shared::calendar::{parse_day, DAY_MS};
+    let day = |raw: &str| {
+        parse_day(raw).map(|d| d * DAY_MS - super::CHINA_OFFSET_MS).ok_or_else(|| ApiError::BadRequest(format!("{:?} is not a date YYYY-MM-DD", raw.chars().take(20).collect::<String>())))
+    };
+    let today = rate_card_day(now_ms()) * DAY_MS - super::CHINA_OFFSET_MS;
+    let to_ms = match q.to.as_deref() {
+        Some(to) => day(to)? + DAY_MS,
+        None => today + DAY_MS,
+    };
+    let from_ms = match q.from.as_deref() {
+        Some(from) => day(from)?,
+        None => to_ms - 30 * DAY_MS,
+    };
+    let counts = state.db.read(move |tx| store::kpi_counts(tx, from_ms, to_ms)).await?;
+    Ok(Json(counts.iter().map(super::kpi::kpi).collect()))
+}

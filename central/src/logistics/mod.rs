@@ -10,7 +10,9 @@
 pub mod choice;
 pub mod csv;
 pub mod http;
+pub mod kpi;
 pub mod rates;
+pub mod statement;
 pub mod store;
 pub mod tracking;
 
@@ -91,6 +93,8 @@ pub struct StoredChoice {
     pub warehouse: String,
     pub decided_ms: i64,
     pub promise_days: u32,
+    /// Destination province; None when the ship-to city is not in the city table.
+    pub province: Option<String>,
     pub parcel: Parcel,
     #[serde(flatten)]
     pub choice: Choice,
@@ -153,7 +157,8 @@ pub fn plan_release(tx: &mut dyn Tx, order: &Released<'_>, warehouse: &Warehouse
         choose(&card, &policy.rules(), &Request { origin: warehouse.as_str(), province, city, parcel, promise_days, today: rate_card_day(now_ms) })
     };
     let via = choice.chosen.as_ref().and_then(|q| Some(ShipVia { carrier: q.carrier.clone(), service: q.service?.as_str().to_owned() }));
-    let stored = StoredChoice { order_id: order.order_id, warehouse: warehouse.to_string(), decided_ms: now_ms, promise_days, parcel, choice };
+    let province = (!province.is_empty()).then(|| province.to_owned());
+    let stored = StoredChoice { order_id: order.order_id, warehouse: warehouse.to_string(), decided_ms: now_ms, promise_days, province, parcel, choice };
     store::save_choice(tx, &stored)?;
     Ok(via)
 }

@@ -1,9 +1,12 @@
 //! The logistics tables: `lg_carrier`, `lg_lane` (the rate cards), `lg_remote_area`,
 //! `lg_policy` (one row) and `lg_choice` (the carrier chosen per order and warehouse, with
-//! every quote it beat), `lg_parcel` and `lg_track_event` (parcels by waybill, their tracking).
+//! every quote it beat), `lg_parcel` and `lg_track_event` (parcels by waybill, their tracking),
+//! `lg_statement` and `lg_statement_difference` (carriers' statements reconciled).
 
 use super::choice::Choice;
 use super::rates::{Carrier, Insurance, Lane, Parcel, RateCard, RemoteArea, Service};
+use super::kpi::KpiCounts;
+use super::statement::{Difference, Expected, StatementRun};
 use super::tracking::{TrackEvent, TrackState};
 use super::{Policy, StoredChoice};
 use crate::db::{values_clause, DbError, DbResult, Row, Tx, Value};
@@ -211,11 +214,12 @@ pub fn put_policy(tx: &mut dyn Tx, p: &Policy, now_ms: i64) -> DbResult<()> {
 pub fn save_choice(tx: &mut dyn Tx, c: &StoredChoice) -> DbResult<()> {
     let chosen = c.choice.chosen.as_ref();
     tx.execute(
-        "INSERT INTO lg_choice (order_id, warehouse, decided_ms, carrier, service, total, transit_days, promise_days, parcel, considered)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+        "INSERT INTO lg_choice (order_id, warehouse, decided_ms, carrier, service, total, transit_days, promise_days, parcel, considered, province, chargeable_g)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT (order_id, warehouse) DO UPDATE SET decided_ms = excluded.decided_ms, carrier = excluded.carrier,
              service = excluded.service, total = excluded.total, transit_days = excluded.transit_days,
-             promise_days = excluded.promise_days, parcel = excluded.parcel, considered = excluded.considered",
+             promise_days = excluded.promise_days, parcel = excluded.parcel, considered = excluded.considered,
+             province = excluded.province, chargeable_g = excluded.chargeable_g",
         &params![
             c.order_id,
             c.warehouse.as_str(),
@@ -226,7 +230,9 @@ pub fn save_choice(tx: &mut dyn Tx, c: &StoredChoice) -> DbResult<()> {
             chosen.and_then(|q| q.transit_days),
             c.promise_days,
             to_json(&c.parcel)?,
-            to_json(&c.choice.considered)?
+            to_json(&c.choice.considered)?,
+            c.province.as_deref(),
+            chosen.and_then(|q| q.price).map(|p| p.chargeable_g)
         ],
     )?;
     Ok(())
@@ -235,7 +241,7 @@ pub fn save_choice(tx: &mut dyn Tx, c: &StoredChoice) -> DbResult<()> {
 /// Every choice made for the order, oldest first.
 pub fn choices(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<StoredChoice>> {
     let rows = tx.query(
-        "SELECT order_id, warehouse, decided_ms, promise_days, parcel, considered FROM lg_choice WHERE order_id = ?1 ORDER BY decided_ms, warehouse",
+        "SELECT order_id, warehouse, decided_ms, promise_days, parcel, considered, province FROM lg_choice WHERE order_id = ?1 ORDER BY decided_ms, warehouse",
         &params![order_id],
     )?;
     rows.iter()
@@ -249,6 +255,7 @@ pub fn choices(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<StoredChoice>> {
                 warehouse: r.text(1)?,
                 decided_ms: r.int(2)?,
                 promise_days: narrow(r.int(3)?)?,
+                province: r.opt_text(6)?,
                 parcel: serde_json::from_str::<Parcel>(&r.text(4)?).map_err(corrupt)?,
                 choice: Choice { chosen, considered },
             })
@@ -360,6 +367,103 @@ pub fn parcels_of(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<ParcelView>> {
             .collect::<DbResult<Vec<_>>>()?;
     }
     Ok(parcels)
+}
+
+/// What we expect to pay `carrier` for each parcel it carried for us, shipped in
+/// [`from_ms`, `to_ms`): the price of the choice made at release when the parcel left with the
+/// carrier chosen, else no quote.
+pub fn expected_freight(tx: &mut dyn Tx, carrier: &str, from_ms: i64, to_ms: i64) -> DbResult<Vec<Expected>> {
+    tx.query(
+        "SELECT p.waybill, p.order_id, c.chargeable_g, c.total FROM lg_parcel p
+         LEFT JOIN lg_choice c ON c.order_id = p.order_id AND c.warehouse = p.warehouse AND c.carrier = p.carrier
+         WHERE p.carrier = ?1 AND p.shipped_ms >= ?2 AND p.shipped_ms < ?3 ORDER BY p.waybill",
+        &params![carrier, from_ms, to_ms],
+    )?
+    .iter()
+    .map(|r| Ok(Expected { waybill: r.text(0)?, order_id: r.uint(1)?, chargeable_g: r.opt_int(2)?.map(|g| g as u64), total: r.opt_int(3)? }))
+    .collect()
+}
+
+/// Keeps a reconciliation run and its differences; returns its id.
+pub fn save_statement(tx: &mut dyn Tx, run: &StatementRun, now_ms: i64) -> DbResult<u64> {
+    let id = tx
+        .query_one(
+            "INSERT INTO lg_statement (carrier, month, received_ms, lines, billed_total, expected_total, refused_rows)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+            &params![run.carrier.as_str(), run.month.as_str(), now_ms, run.lines, run.billed_total, run.expected_total, run.refused_rows],
+        )?
+        .uint(0)?;
+    for (chunk_no, chunk) in run.differences.chunks(CHUNK).enumerate() {
+        let sql = format!("INSERT INTO lg_statement_difference (statement_id, n, kind, waybill, line, expected, billed) VALUES {}", values_clause(chunk.len(), 7, 1));
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 7);
+        for (i, d) in chunk.iter().enumerate() {
+            let kind = serde_json::to_value(d.kind).map_err(|e| DbError::corrupt(e.to_string()))?;
+            values.extend(params![id, chunk_no * CHUNK + i, kind.as_str().unwrap_or(""), d.waybill.as_str(), d.line, d.expected, d.billed]);
+        }
+        tx.execute(&sql, &values)?;
+    }
+    Ok(id)
+}
+
+pub fn statement(tx: &mut dyn Tx, id: u64) -> DbResult<Option<StatementRun>> {
+    let Some(r) = tx.query_opt(
+        "SELECT id, carrier, month, received_ms, lines, billed_total, expected_total, refused_rows FROM lg_statement WHERE id = ?1",
+        &params![id],
+    )?
+    else {
+        return Ok(None);
+    };
+    let differences = tx
+        .query("SELECT kind, waybill, line, expected, billed FROM lg_statement_difference WHERE statement_id = ?1 ORDER BY n", &params![id])?
+        .iter()
+        .map(|d| {
+            let kind = serde_json::from_value(serde_json::Value::String(d.text(0)?)).map_err(|e| DbError::corrupt(e.to_string()))?;
+            Ok(Difference { kind, waybill: d.text(1)?, line: d.opt_int(2)?.map(|l| l as u64), expected: d.opt_int(3)?, billed: d.opt_int(4)? })
+        })
+        .collect::<DbResult<Vec<_>>>()?;
+    Ok(Some(StatementRun {
+        id: r.uint(0)?,
+        carrier: r.text(1)?,
+        month: r.text(2)?,
+        received_ms: r.int(3)?,
+        lines: r.uint(4)?,
+        billed_total: r.int(5)?,
+        expected_total: r.int(6)?,
+        refused_rows: r.uint(7)?,
+        differences,
+    }))
+}
+
+/// Parcels shipped in [`from_ms`, `to_ms`) per carrier and destination province: shipped,
+/// delivered, delivered within the promise, returned, with an exception, and the summed
+/// transit time of the delivered ones.
+pub fn kpi_counts(tx: &mut dyn Tx, from_ms: i64, to_ms: i64) -> DbResult<Vec<KpiCounts>> {
+    tx.query(
+        "SELECT p.carrier, COALESCE(c.province, ''), COUNT(*),
+                CAST(SUM(CASE WHEN p.state = 'delivered' THEN 1 ELSE 0 END) AS BIGINT),
+                CAST(SUM(CASE WHEN p.state = 'delivered' AND c.promise_days IS NOT NULL AND p.state_ms - p.shipped_ms <= c.promise_days * 86400000 THEN 1 ELSE 0 END) AS BIGINT),
+                CAST(SUM(CASE WHEN p.state = 'returned' THEN 1 ELSE 0 END) AS BIGINT),
+                CAST(SUM(CASE WHEN EXISTS (SELECT 1 FROM lg_track_event e WHERE e.waybill = p.waybill AND e.state = 'exception') THEN 1 ELSE 0 END) AS BIGINT),
+                CAST(SUM(CASE WHEN p.state = 'delivered' THEN p.state_ms - p.shipped_ms ELSE 0 END) AS BIGINT)
+         FROM lg_parcel p LEFT JOIN lg_choice c ON c.order_id = p.order_id AND c.warehouse = p.warehouse
+         WHERE p.shipped_ms >= ?1 AND p.shipped_ms < ?2
+         GROUP BY p.carrier, COALESCE(c.province, '') ORDER BY p.carrier, COALESCE(c.province, '')",
+        &params![from_ms, to_ms],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(KpiCounts {
+            carrier: r.text(0)?,
+            province: r.text(1)?,
+            shipped: r.uint(2)?,
+            delivered: r.uint(3)?,
+            on_time: r.uint(4)?,
+            returned: r.uint(5)?,
+            exceptions: r.uint(6)?,
+            transit_ms_delivered: r.int(7)?,
+        })
+    })
+    .collect()
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> DbResult<String> {
