@@ -290,7 +290,8 @@ pub async fn order_shipping(_: Reader, State(state): State<AppState>, Path(id): 
 }
 
 /// Largest tracking push (Kuaidi100 resends a parcel's whole history, up to 500 events).
-pub const PUSH_BODY_LIMIT_BYTES: usize = 256 * 1024;
+/// (500 events of 500 characters, URL-encoded, fit).
+pub const PUSH_BODY_LIMIT_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Deserialize)]
 struct PushForm {
@@ -372,6 +373,10 @@ pub async fn reconcile_statement(_: Admin, State(state): State<AppState>, Path((
                 return Err(LogisticsError::NotFound(format!("carrier {code}")));
             }
             let expected = store::expected_freight(tx, &code, from_ms, to_ms)?;
+            // Billed parcels handed over in another month (late billing) are ours all the same.
+            let in_month: HashSet<&str> = expected.iter().map(|e| e.waybill.as_str()).collect();
+            let others: Vec<&str> = parsed.rows.iter().map(|b| b.waybill.as_str()).filter(|w| !in_month.contains(w)).collect();
+            let elsewhere = store::expected_for_waybills(tx, &code, &others)?;
             let mut run = super::statement::StatementRun {
                 id: 0,
                 carrier: code.clone(),
@@ -381,7 +386,7 @@ pub async fn reconcile_statement(_: Admin, State(state): State<AppState>, Path((
                 billed_total: parsed.rows.iter().map(|b| b.total).sum(),
                 expected_total: expected.iter().filter_map(|e| e.total).sum(),
                 refused_rows: parsed.error_count as u64,
-                differences: super::statement::reconcile(&expected, &parsed.rows),
+                differences: super::statement::reconcile(&expected, &elsewhere, &parsed.rows),
             };
             run.id = store::save_statement(tx, &run, now)?;
             Ok(StatementAnswer { run, row_errors: parsed.errors.clone() })

@@ -71,6 +71,10 @@ impl Policy {
         if !money.contains(&self.insure_from) || !money.contains(&self.high_value_from) {
             return Some("insure_from and high_value_from must be 0 to 10000000000".into());
         }
+        // A high-value parcel must be insured too.
+        if self.high_value_from < self.insure_from {
+            return Some("high_value_from must not be below insure_from".into());
+        }
         let days = 1..=csv::MAX_TRANSIT_DAYS;
         if !days.contains(&self.promise_days) || self.channel_promise_days.values().any(|d| !days.contains(d)) {
             return Some(format!("promised days must be 1 to {}", csv::MAX_TRANSIT_DAYS));

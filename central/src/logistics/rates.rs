@@ -140,16 +140,18 @@ pub fn volumetric_g(volume_mm3: u64, divisor: u32) -> u64 {
     volume_mm3.div_ceil(u64::from(divisor.max(1)))
 }
 
+/// The greater of actual and volumetric weight, held just above the heaviest parcel any
+/// carrier takes (so it is ruled out by weight, and the price arithmetic stays in range).
 pub fn chargeable_g(parcel: &Parcel, divisor: u32) -> u64 {
-    parcel.weight_g.max(volumetric_g(parcel.volume_mm3, divisor))
+    parcel.weight_g.max(volumetric_g(parcel.volume_mm3, divisor)).min(MAX_PARCEL_WEIGHT_G + 1)
 }
 
 /// First weight, then every started step.
 pub fn freight(lane: &Lane, chargeable_g: u64) -> i64 {
     let extra = chargeable_g.saturating_sub(lane.first_weight_g);
     let steps = extra.div_ceil(lane.step_g.max(1));
-    // Bounded: steps ≤ 10⁶ (1 t ÷ 1 g) and step_price ≤ 10⁶, so the product fits an i64.
-    lane.first_price + i64::try_from(steps).unwrap_or(i64::MAX / MAX_LANE_PRICE) * lane.step_price
+    // Saturating, whatever the caller passes: a price never wraps into a bargain.
+    lane.first_price.saturating_add(i64::try_from(steps).unwrap_or(i64::MAX).saturating_mul(lane.step_price))
 }
 
 /// The fee to insure `declared` minor units: its share, rounded up to the fen, or the minimum.
@@ -194,10 +196,12 @@ impl RateCard {
         self.lanes.get(&(origin.to_owned(), province.to_owned())).map_or(&[], Vec::as_slice)
     }
 
-    /// The surcharge of this carrier for this city (or its whole province).
+    /// The surcharge of this carrier for this city: the city's own row if it has one (an
+    /// exemption may be 0), else its province's `*` row, else none.
     pub fn remote_surcharge(&self, carrier: &str, province: &str, city: &str) -> i64 {
         let Some(areas) = self.remote.get(&(carrier.to_owned(), province.to_owned())) else { return 0 };
-        areas.iter().filter(|(c, _)| c == "*" || c == city).map(|(_, fee)| *fee).max().unwrap_or(0)
+        let fee = |name: &str| areas.iter().find(|(c, _)| c == name).map(|(_, fee)| *fee);
+        fee(city).or_else(|| fee("*")).unwrap_or(0)
     }
 }
 
@@ -257,6 +261,24 @@ mod tests {
         assert_eq!(insurance_fee(&cover, 10_000), 100, "0.5 % of 100 yuan is 0.50, below the 1-yuan minimum");
         assert_eq!(insurance_fee(&cover, 300_000), 1_500);
         assert_eq!(insurance_fee(&cover, 300_001), 1_501, "a part of a fen rounds up");
+    }
+
+    #[test]
+    fn a_city_row_overrides_its_province_row_even_to_exempt_it() {
+        let area = |city: &str, surcharge| RemoteArea { carrier: "SF".into(), province: "xinjiang".into(), city: city.into(), surcharge };
+        let card = RateCard::new(vec![], vec![], vec![area("*", 1_500), area("urumqi", 0), area("kashgar", 2_500)]);
+        assert_eq!(card.remote_surcharge("SF", "xinjiang", "urumqi"), 0);
+        assert_eq!(card.remote_surcharge("SF", "xinjiang", "kashgar"), 2_500);
+        assert_eq!(card.remote_surcharge("SF", "xinjiang", "hotan"), 1_500);
+        assert_eq!(card.remote_surcharge("JD", "xinjiang", "hotan"), 0);
+    }
+
+    #[test]
+    fn a_huge_volume_is_charged_just_above_the_weight_limit_and_no_price_wraps() {
+        let parcel = Parcel { weight_g: 1, volume_mm3: u64::MAX, longest_side_mm: 1, declared_value: 0, fragile: false };
+        assert_eq!(chargeable_g(&parcel, 1), MAX_PARCEL_WEIGHT_G + 1);
+        let steep = lane(1, MAX_LANE_PRICE, 1, MAX_LANE_PRICE);
+        assert!(freight(&steep, u64::MAX) > 0, "saturates instead of wrapping");
     }
 
     #[test]

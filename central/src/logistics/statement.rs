@@ -80,8 +80,10 @@ pub struct Difference {
 }
 
 /// Every difference between what we expected and what is billed, ordered by waybill and kind.
-pub fn reconcile(expected: &[Expected], billed: &[Billed]) -> Vec<Difference> {
-    let ours: HashMap<&str, &Expected> = expected.iter().map(|e| (e.waybill.as_str(), e)).collect();
+/// `month` holds our parcels handed over in the statement's month (each must be billed);
+/// `elsewhere` those of other months the statement bills (late billing is not a difference).
+pub fn reconcile(month: &[Expected], elsewhere: &[Expected], billed: &[Billed]) -> Vec<Difference> {
+    let ours: HashMap<&str, &Expected> = month.iter().chain(elsewhere).map(|e| (e.waybill.as_str(), e)).collect();
     let mut seen: HashMap<&str, u64> = HashMap::new();
     let mut out = Vec::new();
     for b in billed {
@@ -106,7 +108,7 @@ pub fn reconcile(expected: &[Expected], billed: &[Billed]) -> Vec<Difference> {
             _ => out.push(diff(DifferenceKind::Unquoted, None, Some(b.total))),
         }
     }
-    for e in expected {
+    for e in month {
         if !seen.contains_key(e.waybill.as_str()) {
             out.push(Difference { kind: DifferenceKind::NotBilled, waybill: e.waybill.clone(), line: None, expected: e.total, billed: None });
         }
@@ -136,11 +138,14 @@ mod tests {
             Expected { waybill: "D".into(), order_id: 4, chargeable_g: None, total: None },
         ];
         let statement = vec![billed(2, "A", 1_000, 1_650), billed(3, "B", 2_500, 1_600), billed(4, "X", 500, 800), billed(5, "A", 1_000, 1_650), billed(6, "D", 900, 900)];
-        let found: Vec<(String, DifferenceKind, Option<u64>)> = reconcile(&ours, &statement).into_iter().map(|d| (d.waybill, d.kind, d.line)).collect();
+        let found: Vec<(String, DifferenceKind, Option<u64>)> = reconcile(&ours, &[], &statement).into_iter().map(|d| (d.waybill, d.kind, d.line)).collect();
         use DifferenceKind::*;
         let planted = [("A", Duplicate, Some(5)), ("B", Weight, Some(3)), ("B", Amount, Some(3)), ("C", NotBilled, None), ("D", Unquoted, Some(6)), ("X", NotOurs, Some(4))];
         assert_eq!(found, planted.map(|(w, k, l)| (w.to_owned(), k, l)).to_vec());
-        assert!(reconcile(&ours[..1], &statement[..1]).is_empty(), "a statement that matches has no difference");
+        assert!(reconcile(&ours[..1], &[], &statement[..1]).is_empty(), "a statement that matches has no difference");
+        let late = expected("L", 1_000, 1_200);
+        assert!(reconcile(&[], std::slice::from_ref(&late), &[billed(2, "L", 1_000, 1_200)]).is_empty(), "billed a month late: ours, not a difference");
+        assert_eq!(reconcile(&[], &[late], &[billed(2, "L", 1_000, 1_300)])[0].kind, Amount);
     }
 
     #[test]

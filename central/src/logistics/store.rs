@@ -380,8 +380,31 @@ pub fn expected_freight(tx: &mut dyn Tx, carrier: &str, from_ms: i64, to_ms: i64
         &params![carrier, from_ms, to_ms],
     )?
     .iter()
-    .map(|r| Ok(Expected { waybill: r.text(0)?, order_id: r.uint(1)?, chargeable_g: r.opt_int(2)?.map(|g| g as u64), total: r.opt_int(3)? }))
+    .map(expected_row)
     .collect()
+}
+
+/// What we expect to pay `carrier` for these waybills, whenever they were handed over.
+pub fn expected_for_waybills(tx: &mut dyn Tx, carrier: &str, waybills: &[&str]) -> DbResult<Vec<Expected>> {
+    let mut out = Vec::new();
+    for chunk in waybills.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT p.waybill, p.order_id, c.chargeable_g, c.total FROM lg_parcel p
+             LEFT JOIN lg_choice c ON c.order_id = p.order_id AND c.warehouse = p.warehouse AND c.carrier = p.carrier
+             WHERE p.carrier = ?1 AND p.waybill IN ({})",
+            crate::db::placeholders(chunk.len(), 2)
+        );
+        let mut values: Vec<Value> = vec![carrier.into()];
+        values.extend(chunk.iter().map(|w| Value::from(*w)));
+        for r in tx.query(&sql, &values)? {
+            out.push(expected_row(&r)?);
+        }
+    }
+    Ok(out)
+}
+
+fn expected_row(r: &Row) -> DbResult<Expected> {
+    Ok(Expected { waybill: r.text(0)?, order_id: r.uint(1)?, chargeable_g: r.opt_int(2)?.map(|g| g as u64), total: r.opt_int(3)? })
 }
 
 /// Keeps a reconciliation run and its differences; returns its id.

@@ -152,6 +152,10 @@ async fn carriers_rate_cards_and_the_choice_at_release(backend: Backend) -> Resu
                         "default_weight_g": 1000, "default_side_mm": 100});
     put(central, "/api/v1/logistics/policy", policy.clone()).await?.ok()?;
     ensure!(central.get("/api/v1/logistics/policy").await?.ok()? == policy, "the policy reads back as written");
+    let mut upside_down = policy.clone();
+    upside_down["high_value_from"] = json!(100);
+    let refused = put(central, "/api/v1/logistics/policy", upside_down).await?;
+    ensure!(refused.status.as_u16() == 422, "a high-value threshold below the insurance one: {} {}", refused.status, refused.body);
 
     let report = post_csv(central, "/api/v1/logistics/rates", RATES).await?.ok()?;
     let named: Vec<(u64, &str)> = report["errors"].as_array().context("errors")?.iter().map(|e| (e["line"].as_u64().unwrap_or(0), e["field"].as_str().unwrap_or(""))).collect();
