@@ -91,7 +91,6 @@ impl From<LogisticsError> for ApiError {
     fn from(error: LogisticsError) -> Self {
         match error {
             LogisticsError::NotFound(what) => ApiError::NotFound(what),
-            LogisticsError::Invalid(detail) => ApiError::unprocessable("invalid-file", detail),
             LogisticsError::Db(e) => e.into(),
         }
     }

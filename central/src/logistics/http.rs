@@ -160,16 +160,22 @@ pub struct ImportReport {
 #[utoipa::path(post, path = "/api/v1/logistics/rates", request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportReport), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::Unprocessable, doc::Unavailable), tag = "logistics")]
 pub async fn import_rates(_: Admin, State(state): State<AppState>, body: Bytes) -> Result<Json<ImportReport>, ApiError> {
-    let report = state
-        .write(move |tx| -> Result<_, LogisticsError> {
-            let carriers = store::carrier_codes(tx)?;
-            let warehouses = warehouse_codes(tx)?;
-            let parsed = card_csv::lanes(&body, &Known { carriers: &carriers, warehouses: &warehouses }).map_err(|e| LogisticsError::Invalid(e.to_string()))?;
-            store::upsert_lanes(tx, &parsed.rows)?;
-            Ok(ImportReport { imported: parsed.rows.len(), refused: parsed.error_count, errors: parsed.errors })
-        })
-        .await?;
-    Ok(Json(report))
+    import(&state, move |known| card_csv::lanes(&body, known), store::upsert_lanes).await
+}
+
+/// Reads the codes an import is checked against, parses the file outside any transaction
+/// (a large file must not hold the writer), then writes the good rows in one.
+async fn import<T: Send + Sync + 'static>(
+    state: &AppState,
+    parse: impl FnOnce(&Known<'_>) -> Result<card_csv::Parsed<T>, card_csv::FileError>,
+    upsert: fn(&mut dyn Tx, &[T]) -> Result<(), DbError>,
+) -> Result<Json<ImportReport>, ApiError> {
+    let (carriers, warehouses) = state.db.read(|tx| -> Result<_, DbError> { Ok((store::carrier_codes(tx)?, warehouse_codes(tx)?)) }).await?;
+    let parsed = parse(&Known { carriers: &carriers, warehouses: &warehouses }).map_err(|e| ApiError::unprocessable("invalid-file", e.to_string()))?;
+    let rows = std::sync::Arc::new(parsed.rows);
+    let written = rows.clone();
+    state.write(move |tx| upsert(tx, &written)).await?;
+    Ok(Json(ImportReport { imported: rows.len(), refused: parsed.error_count, errors: parsed.errors }))
 }
 
 fn warehouse_codes(tx: &mut dyn Tx) -> Result<HashSet<String>, DbError> {
@@ -181,15 +187,7 @@ fn warehouse_codes(tx: &mut dyn Tx) -> Result<HashSet<String>, DbError> {
 #[utoipa::path(post, path = "/api/v1/logistics/remote-areas", request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportReport), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::Unprocessable, doc::Unavailable), tag = "logistics")]
 pub async fn import_remote_areas(_: Admin, State(state): State<AppState>, body: Bytes) -> Result<Json<ImportReport>, ApiError> {
-    let report = state
-        .write(move |tx| -> Result<_, LogisticsError> {
-            let carriers = store::carrier_codes(tx)?;
-            let parsed = card_csv::remote_areas(&body, &carriers).map_err(|e| LogisticsError::Invalid(e.to_string()))?;
-            store::upsert_remote_areas(tx, &parsed.rows)?;
-            Ok(ImportReport { imported: parsed.rows.len(), refused: parsed.error_count, errors: parsed.errors })
-        })
-        .await?;
-    Ok(Json(report))
+    import(&state, move |known| card_csv::remote_areas(&body, known.carriers), store::upsert_remote_areas).await
 }
 
 #[utoipa::path(get, path = "/api/v1/logistics/policy", responses((status = 200, body = Policy), doc::Unauthorized, doc::Unavailable), tag = "logistics")]

@@ -210,9 +210,6 @@ pub enum LogisticsError {
     /// 404
     #[error("{0} not found")]
     NotFound(String),
-    /// 422
-    #[error("{0}")]
-    Invalid(String),
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
 }
