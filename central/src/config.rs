@@ -173,9 +173,8 @@ impl Default for RetentionSettings {
     }
 }
 
-/// Payment channels. A channel without a section is not offered; with none, only HQ's manual
-/// Logistics' ways in from outside.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Logistics' ways out (carrier platforms, the tracking aggregator) and in (its pushes).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogisticsSettings {
     /// The salt given to the tracking aggregator at subscription: its pushes to
@@ -183,8 +182,125 @@ pub struct LogisticsSettings {
     /// refused. Set it from the environment (`TOTE_CENTRAL__LOGISTICS__TRACKING_SALT`).
     #[serde(default)]
     pub tracking_salt: Option<SecretString>,
+    /// Carrier open platforms by carrier code (`[logistics.carriers.SF]`): where waybill
+    /// numbers come from and parcels are registered. A carrier without one ships on typed
+    /// paper waybills only.
+    #[serde(default)]
+    pub carriers: std::collections::BTreeMap<String, CarrierApiSettings>,
+    /// The tracking aggregator every registered parcel is subscribed to.
+    #[serde(default)]
+    pub aggregator: Option<AggregatorSettings>,
+    #[serde(default)]
+    pub pools: PoolSettings,
+    /// Deadline of one call to a carrier or the aggregator.
+    #[serde(default = "default_call_timeout_ms")]
+    pub call_timeout_ms: u64,
+    /// How often the dispatcher looks for pools to refill and parcels to register.
+    #[serde(default = "default_dispatch_interval_ms")]
+    pub dispatch_interval_ms: u64,
 }
 
+impl Default for LogisticsSettings {
+    fn default() -> Self {
+        LogisticsSettings {
+            tracking_salt: None,
+            carriers: Default::default(),
+            aggregator: None,
+            pools: PoolSettings::default(),
+            call_timeout_ms: default_call_timeout_ms(),
+            dispatch_interval_ms: default_dispatch_interval_ms(),
+        }
+    }
+}
+
+/// One account on a carrier's open platform (SF Express's style: a signed form).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarrierApiSettings {
+    /// `https://sfapi.sf-express.com/std/service` in production.
+    pub url: String,
+    pub partner_id: String,
+    /// Signs every request (`msgDigest`). From the environment:
+    /// `TOTE_CENTRAL__LOGISTICS__CARRIERS__SF__CHECKWORD`.
+    pub checkword: SecretString,
+    /// The monthly account freight is billed to.
+    #[serde(default)]
+    pub monthly_card: String,
+}
+
+/// A Kuaidi100-style tracking aggregator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregatorSettings {
+    /// `https://poll.kuaidi100.com/poll` in production.
+    pub url: String,
+    /// The customer key subscriptions carry.
+    pub key: SecretString,
+    /// Where the aggregator pushes: central's `/api/v1/logistics/tracking/kuaidi100` as the
+    /// aggregator reaches it. Default: on the HTTP listener's own address, which only an
+    /// aggregator on the same network can reach.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+}
+
+/// How many waybill numbers each warehouse holds per carrier: enough for `cover_hours` at the
+/// busiest hour of its last day, never fewer than `min_free` nor more than `max_free`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSettings {
+    #[serde(default = "default_cover_hours")]
+    pub cover_hours: u32,
+    #[serde(default = "default_min_free")]
+    pub min_free: u32,
+    #[serde(default = "default_max_free")]
+    pub max_free: u32,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings { cover_hours: default_cover_hours(), min_free: default_min_free(), max_free: default_max_free() }
+    }
+}
+
+fn default_cover_hours() -> u32 {
+    12
+}
+fn default_min_free() -> u32 {
+    100
+}
+fn default_max_free() -> u32 {
+    50_000
+}
+
+impl LogisticsSettings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let invalid = |field, why: &'static str| Err(Invalid { field, why: why.into() });
+        let web = |url: &str| url.starts_with("http://") || url.starts_with("https://");
+        for (code, carrier) in &self.carriers {
+            if !tote_shared::sync::is_plain_code(code, 32) || !web(&carrier.url) || carrier.partner_id.is_empty() || carrier.checkword.expose_secret().is_empty() {
+                return invalid("logistics.carriers", "each carrier needs a plain code, an http(s) url, a partner_id and a checkword");
+            }
+        }
+        if let Some(aggregator) = &self.aggregator {
+            if !web(&aggregator.url) || aggregator.callback_url.as_deref().is_some_and(|u| !web(u)) || aggregator.key.expose_secret().is_empty() {
+                return invalid("logistics.aggregator", "needs an http(s) url and callback_url and a key");
+            }
+            if self.tracking_salt.is_none() {
+                return invalid("logistics.tracking_salt", "the aggregator signs its pushes with it: set it");
+            }
+        }
+        let p = self.pools;
+        if p.cover_hours == 0 || p.cover_hours > 24 * 14 || p.min_free == 0 || p.max_free < p.min_free || p.max_free > 1_000_000 {
+            return invalid("logistics.pools", "cover_hours 1..=336, min_free ≥ 1, min_free ≤ max_free ≤ 1000000");
+        }
+        if !(100..=120_000).contains(&self.call_timeout_ms) || !(10..=60_000).contains(&self.dispatch_interval_ms) {
+            return invalid("logistics", "call_timeout_ms 100..=120000 and dispatch_interval_ms 10..=60000");
+        }
+        Ok(())
+    }
+}
+
+/// Payment channels. A channel without a section is not offered; with none, only HQ's manual
 /// `POST /orders/{id}/pay` can pay (for payments taken outside the system).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -417,6 +533,7 @@ impl Settings {
         self.http.validate()?;
         self.database.validate()?;
         self.payment.validate()?;
+        self.logistics.validate()?;
         let invalid = |field, why: &'static str| Err(ConfigError::Invalid(Invalid { field, why: why.into() }));
         if self.orders.payment_timeout_ms < 1_000 || self.orders.sweep_interval_ms < 10 {
             return invalid("orders", "payment_timeout_ms must be ≥ 1000 and sweep_interval_ms ≥ 10");

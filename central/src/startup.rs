@@ -45,6 +45,8 @@ pub struct AppState {
     pub channels: crate::payment::channel::Channels,
     /// The payment risk rules and their windows.
     pub risk: crate::payment::risk::Risk,
+    /// The carriers' platforms and the tracking aggregator.
+    pub carriers: crate::logistics::carrier_api::CarrierApis,
 }
 
 impl AppState {
@@ -154,7 +156,8 @@ impl App {
         let intake = Arc::new(crate::orders::intake::Intake::start(db.clone(), shards, Arc::new(move || woken.written())));
         let channels = crate::payment::channel::Channels::from_settings(&settings.payment, listener.local_addr()?).map_err(|why| anyhow::anyhow!("payment settings: {why}"))?;
         let risk = crate::payment::risk::Risk::load(&db, &settings.payment, now_ms()).await?;
-        let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals, task_restarts, intake, channels, risk };
+        let carriers = crate::logistics::carrier_api::CarrierApis::from_settings(&settings.logistics, listener.local_addr()?).map_err(|why| anyhow::anyhow!("logistics settings: {why}"))?;
+        let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals, task_restarts, intake, channels, risk, carriers };
         Ok(App { listener, state, supervisor })
     }
 
@@ -198,7 +201,8 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     let risk: Arc<dyn Consumer> = Arc::new(crate::payment::risk::RiskConsumer { risk: state.risk.clone() });
     let invoicing: Arc<dyn Consumer> = Arc::new(crate::payment::invoicing::InvoiceConsumer { settings: state.settings.payment.invoice.clone() });
     let ledger: Arc<dyn Consumer> = Arc::new(crate::finance::LedgerConsumer);
-    for consumer in [risk, invoicing, ledger] {
+    let deliveries: Arc<dyn Consumer> = Arc::new(crate::orders::flow::DeliveryConsumer);
+    for consumer in [risk, invoicing, ledger, deliveries] {
         let s = state.clone();
         supervisor.spawn(format!("journal-consumer:{}", consumer.name()), RESTART, move |stop| consume_journal(s.clone(), consumer.clone(), stop));
     }
@@ -206,6 +210,8 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     supervisor.spawn("payment-reconciliation", RESTART, move |stop| crate::payment::reconciliation::daily(s.clone(), stop));
     let s = state.clone();
     supervisor.spawn("payment-dispatcher", RESTART, move |stop| crate::payment::dispatcher::run(s.clone(), stop));
+    let s = state.clone();
+    supervisor.spawn("logistics-dispatcher", RESTART, move |stop| crate::logistics::dispatcher::run(s.clone(), stop));
 }
 
 /// Closes unpaid orders past their deadline and releases their locks.

@@ -56,6 +56,40 @@ const CITIES: &[(&str, &str, &str, f64, f64)] = &[
     ("urumqi", "乌鲁木齐", "xinjiang", 43.8256, 87.6168),
 ];
 
+/// Each city's telephone area code: the destination code carriers print large on a label and
+/// sort by (SF's routing labels begin with it).
+const AREA_CODES: &[(&str, &str)] = &[
+    ("shanghai", "021"),
+    ("beijing", "010"),
+    ("guangzhou", "020"),
+    ("shenzhen", "755"),
+    ("hangzhou", "571"),
+    ("suzhou", "512"),
+    ("nanjing", "025"),
+    ("tianjin", "022"),
+    ("chengdu", "028"),
+    ("chongqing", "023"),
+    ("wuhan", "027"),
+    ("xian", "029"),
+    ("shenyang", "024"),
+    ("harbin", "451"),
+    ("qingdao", "532"),
+    ("xiamen", "592"),
+    ("kunming", "871"),
+    ("changsha", "731"),
+    ("zhengzhou", "371"),
+    ("hefei", "551"),
+    ("lhasa", "891"),
+    ("shigatse", "892"),
+    ("urumqi", "991"),
+];
+
+/// The destination code of a ship-to city ("Hangzhou" → "571").
+pub fn area_code(city: &str) -> Option<&'static str> {
+    let (en, _) = city_province(city)?;
+    AREA_CODES.iter().find(|(name, _)| *name == en).map(|(_, code)| *code)
+}
+
 /// The 31 provincial divisions of the mainland (provinces, autonomous regions, municipalities)
 /// by pinyin code and name: the destinations of a rate card.
 pub const PROVINCES: [(&str, &str); 31] = [
@@ -115,6 +149,8 @@ pub fn city_province(city: &str) -> Option<(&'static str, &'static str)> {
 
 fn city_row(city: &str) -> Option<&'static (&'static str, &'static str, &'static str, f64, f64)> {
     let key: String = city.chars().filter(|c| !c.is_whitespace() && *c != '\'').collect::<String>().to_lowercase();
+    // "杭州市": the city suffix as addresses write it.
+    let key = key.strip_suffix('市').unwrap_or(&key);
     CITIES.iter().find(|(en, zh, _, _, _)| *en == key || *zh == key)
 }
 
@@ -137,6 +173,11 @@ mod tests {
             assert_eq!(super::province(province), Some(*province), "{en}");
         }
         assert_eq!(city_province("杭州"), Some(("hangzhou", "zhejiang")));
+        assert_eq!(city_province("杭州市"), Some(("hangzhou", "zhejiang")), "the city suffix is not part of the name");
+        for (en, _, _, _, _) in CITIES {
+            assert!(area_code(en).is_some_and(|c| c.len() == 3), "{en} has a destination code");
+        }
+        assert_eq!(area_code("深圳"), Some("755"));
         assert_eq!(super::province("浙江"), Some("zhejiang"));
         assert_eq!(super::province("atlantis"), None);
     }

@@ -1,5 +1,6 @@
 //! Shipping labels in ZPL II for Zebra-compatible printers (raw TCP 9100): the carrier's
-//! tracking number as Code 128, the parcel's SSCC as GS1-128 with AI (00), and the addresses.
+//! waybill number as Code 128, the destination code the carrier sorts by (printed large), the
+//! parcel's SSCC as GS1-128 with AI (00), and the addresses.
 
 use crate::sync::ShipTo;
 
@@ -23,6 +24,8 @@ pub struct ShippingLabel<'a> {
     pub order_id: u64,
     pub carrier: &'a str,
     pub tracking_number: &'a str,
+    /// The destination code (the city's area code), when the city is known.
+    pub route_code: Option<&'a str>,
     pub sscc: &'a str,
     pub ship_to: &'a ShipTo,
     pub from: &'a str,
@@ -40,6 +43,7 @@ impl ShippingLabel<'_> {
         format!(
             "^XA^CI28^PW812^LL1218\n\
              ^FO40,40^A0N,36,36^FDFROM: {from}^FS\n\
+             ^FO560,30^A0N,110,110^FD{route}^FS\n\
              ^FO40,110^A0N,48,48^FD{name}^FS\n\
              ^FO40,170^A0N,40,40^FD{line1}^FS\n\
              ^FO40,220^A0N,40,40^FD{postcode} {city}^FS\n\
@@ -56,6 +60,7 @@ impl ShippingLabel<'_> {
             carrier = field(self.carrier),
             order = self.order_id,
             tracking = field(self.tracking_number),
+            route = field(self.route_code.unwrap_or("")),
             sscc = field(self.sscc),
         )
     }
@@ -76,9 +81,10 @@ mod tests {
     #[test]
     fn a_label_carries_tracking_sscc_and_address_without_zpl_injection() {
         let to = ShipTo { name: "Li ^XZ Wei".into(), line1: "88 Century Avenue".into(), city: "Shanghai".into(), postcode: "200120".into() };
-        let zpl = ShippingLabel { order_id: 7, carrier: "SF", tracking_number: "SF123", sscc: "106141411234567897", ship_to: &to, from: "Tote SH-01" }.zpl();
+        let zpl = ShippingLabel { order_id: 7, carrier: "SF", tracking_number: "SF123", route_code: Some("021"), sscc: "106141411234567897", ship_to: &to, from: "Tote SH-01" }.zpl();
         assert!(zpl.starts_with("^XA") && zpl.trim_end().ends_with("^XZ"));
         assert_eq!(zpl.matches("^XZ").count(), 1, "a ^ in the address cannot end the label");
         assert!(zpl.contains("^FDSF123^FS") && zpl.contains("^FD(00)106141411234567897^FS"));
+        assert!(zpl.contains("^A0N,110,110^FD021^FS"), "the destination code is printed large");
     }
 }

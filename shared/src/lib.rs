@@ -5,6 +5,8 @@
 //! (`now_ms`), decisions go out as values; the daemons own sockets and files.
 
 pub mod calendar;
+#[cfg(feature = "carrier")]
+pub mod carrier;
 pub mod domain;
 pub mod geo;
 pub mod gtp;

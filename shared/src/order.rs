@@ -19,6 +19,8 @@ pub enum OrderState {
     Packed,
     /// Handed to the carrier with a tracking number.
     Shipped,
+    /// The carrier reported the parcel delivered (through tracking).
+    Delivered,
     /// Paid, but no warehouse has the stock; waits for stock to appear.
     Backordered,
     /// Cancel requested after release; waiting for the edge to confirm it stopped.
@@ -37,6 +39,7 @@ impl OrderState {
             OrderState::Picked => "picked",
             OrderState::Packed => "packed",
             OrderState::Shipped => "shipped",
+            OrderState::Delivered => "delivered",
             OrderState::Backordered => "backordered",
             OrderState::Cancelling => "cancelling",
             OrderState::Cancelled => "cancelled",
@@ -54,16 +57,17 @@ impl OrderState {
     }
 
     pub fn is_final(self) -> bool {
-        matches!(self, OrderState::Shipped | OrderState::Cancelled | OrderState::Closed)
+        matches!(self, OrderState::Shipped | OrderState::Delivered | OrderState::Cancelled | OrderState::Closed)
     }
 }
 
-pub const ALL_STATES: [OrderState; 9] = [
+pub const ALL_STATES: [OrderState; 10] = [
     OrderState::AwaitingPayment,
     OrderState::AwaitingShipment,
     OrderState::Picked,
     OrderState::Packed,
     OrderState::Shipped,
+    OrderState::Delivered,
     OrderState::Backordered,
     OrderState::Cancelling,
     OrderState::Cancelled,
@@ -87,6 +91,8 @@ pub enum OrderEvent {
     EdgeFulfilmentFailed,
     /// Routing found a warehouse with stock for a backordered or re-routed order.
     StockAllocated,
+    /// Tracking says the parcel reached the customer.
+    ParcelDelivered,
 }
 
 /// What the store must do alongside the state change.
@@ -129,6 +135,7 @@ impl OrderEvent {
             OrderEvent::EdgeCancelConfirmed => "a cancel confirmation",
             OrderEvent::EdgeFulfilmentFailed => "a fulfilment failure",
             OrderEvent::StockAllocated => "a stock allocation",
+            OrderEvent::ParcelDelivered => "a delivery",
         }
     }
 }
@@ -166,6 +173,7 @@ pub fn transition(state: OrderState, event: &OrderEvent) -> Result<Transition, O
             go(S::Backordered, &[E::ReleaseCommitment, E::Reroute])
         }
         (S::Backordered, OrderEvent::StockAllocated) => go(S::AwaitingShipment, &[E::CommitDirect, E::SendFulfilToEdge]),
+        (S::Shipped, OrderEvent::ParcelDelivered) => go(S::Delivered, &[]),
         (state, event) => Err(OrderError::NotAllowed { state: state.as_str(), event: event.name() }),
     }
 }
@@ -184,6 +192,13 @@ mod tests {
     #[test]
     fn shipped_order_cannot_be_cancelled() {
         assert!(transition(OrderState::Shipped, &OrderEvent::CancelRequested).is_err());
+    }
+
+    #[test]
+    fn only_a_shipped_order_is_delivered() {
+        assert_eq!(transition(OrderState::Shipped, &OrderEvent::ParcelDelivered).map(|t| t.to), Ok(OrderState::Delivered));
+        assert!(transition(OrderState::Packed, &OrderEvent::ParcelDelivered).is_err());
+        assert!(transition(OrderState::Delivered, &OrderEvent::ParcelDelivered).is_err());
     }
 
     #[test]

@@ -206,6 +206,18 @@ pub enum CommandKind {
     },
     /// Stop work on this order and put picked goods back.
     Cancel { order_id: u64 },
+    /// Waybill numbers a carrier issued for this warehouse: a parcel takes one when it ships,
+    /// so labels print while HQ or the carrier is unreachable. Each number is used once.
+    WaybillGrant { carrier: String, numbers: Vec<String> },
+}
+
+/// Most numbers one grant carries.
+pub const MAX_WAYBILL_GRANT: usize = 1_000;
+
+/// Whether `text` may be a carrier code or waybill number: 1 to `max` ASCII letters, digits,
+/// '-' or '_' (what labels, barcodes and every carrier accept).
+pub fn is_plain_code(text: &str, max: usize) -> bool {
+    !text.is_empty() && text.len() <= max && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

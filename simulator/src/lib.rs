@@ -1,9 +1,11 @@
 //! The simulated devices, usable from the `tote-sim` binary and from tests: each speaks the
 //! real protocol over a real socket (MQTT for VDA 5050 robots, Modbus TCP for station PLCs
-//! and Modbus robots, raw TCP for printers, HTTP for the payment channels).
+//! and Modbus robots, raw TCP for printers, HTTP for the payment channels, the carriers and the tracking
+//! aggregator).
 
 pub mod agv;
 pub mod browser;
+pub mod carrier;
 pub mod modbus;
 pub mod modbus_agv;
 pub mod payment;

@@ -609,6 +609,30 @@ CREATE TABLE lg_statement_difference (
     PRIMARY KEY (statement_id, n)
 ) STRICT, WITHOUT ROWID;
 "#,
+    r#"
+-- Waybill numbers the carriers issued to us, each granted to one warehouse's pool (the grant
+-- goes down its command stream in the same transaction) and used by at most one parcel.
+CREATE TABLE lg_waybill (
+    carrier     TEXT NOT NULL,
+    waybill     TEXT NOT NULL,
+    warehouse   TEXT NOT NULL,
+    granted_ms  INTEGER NOT NULL,
+    used_ms     INTEGER,
+    PRIMARY KEY (carrier, waybill)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX lg_waybill_free ON lg_waybill (warehouse, carrier) WHERE used_ms IS NULL;
+-- A parcel's registration with its carrier (a pool number is registered after its label was
+-- printed; 'manual' for a typed paper waybill) and its tracking subscription: steps the
+-- dispatcher retries until done, with the route label the carrier answered.
+ALTER TABLE lg_parcel ADD COLUMN registration TEXT NOT NULL DEFAULT 'manual';
+ALTER TABLE lg_parcel ADD COLUMN subscription TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE lg_parcel ADD COLUMN route_label TEXT;
+ALTER TABLE lg_parcel ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE lg_parcel ADD COLUMN next_try_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE lg_parcel ADD COLUMN last_error TEXT;
+CREATE INDEX lg_parcel_due ON lg_parcel (next_try_ms) WHERE registration = 'pending' OR subscription = 'pending';
+CREATE INDEX lg_parcel_shipped ON lg_parcel (shipped_ms);
+"#,
 ];
 
 #[cfg(test)]

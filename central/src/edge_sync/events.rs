@@ -150,9 +150,7 @@ fn apply_one(tx: &mut dyn Tx, batch: &mut Batch, warehouse: &WarehouseCode, even
         EdgeEventKind::OrderShipped { order_id, tracking_number, carrier, .. } => {
             order_step(tx, *order_id, OrderEvent::EdgeShipped, "edge_shipment", Some((carrier, tracking_number)))?;
             // The parcel is tracked from here; a waybill seen before keeps its first parcel.
-            if !crate::logistics::store::record_parcel(tx, tracking_number, carrier, *order_id, warehouse.as_str(), event.at_ms)? {
-                tracing::warn!(order_id, waybill = %tracking_number, "waybill already recorded; tracking stays with the first parcel");
-            }
+            crate::logistics::parcel_shipped(tx, tracking_number, carrier, *order_id, warehouse.as_str(), event.at_ms, now_ms)?;
             Ok(())
         }
         EdgeEventKind::CancelConfirmed { order_id } => order_step(tx, *order_id, OrderEvent::EdgeCancelConfirmed, "edge_cancel_confirmed", None),

@@ -22,7 +22,17 @@ pub mod account {
     pub const INVENTORY_GAINS: &str = "Income:InventoryGains";
     pub const COGS: &str = "Expenses:CostOfGoodsSold";
     pub const WRITE_DOWNS: &str = "Expenses:InventoryWriteDowns";
+    pub const FREIGHT: &str = "Expenses:Freight";
     pub const EQUITY: &str = "Equity:RetainedEarnings";
+
+    /// What we owe a carrier for parcels it carried, until its statement is paid.
+    pub fn carrier_payable(carrier: &str) -> String {
+        let mut name: String = carrier.chars().filter(|c| c.is_ascii_alphanumeric()).take(32).collect();
+        if !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+            name = format!("X{name}");
+        }
+        format!("Liabilities:Payable:Carrier:{name}")
+    }
 
     pub fn inventory(warehouse: &str) -> String {
         format!("Assets:Inventory:{warehouse}")
@@ -166,6 +176,9 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
                 lines.push(line(account::COGS, cost));
             }
             (format!("order {order_id} shipped from {warehouse}"), lines)
+        }
+        BusinessEvent::FreightAccrued { order_id, carrier, waybill, amount } => {
+            (format!("freight for order {order_id} ({carrier} {waybill})"), vec![line(account::FREIGHT, *amount), line(account::carrier_payable(carrier), -amount)])
         }
         BusinessEvent::RefundSucceeded { payment_id, order_id, channel, amount, .. } => {
             let facts = state.orders.entry(*order_id).or_default();

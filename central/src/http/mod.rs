@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/logistics/quotes", post(logistics::http::quote))
         .route("/api/v1/logistics/statements/{id}", get(logistics::http::statement))
         .route("/api/v1/logistics/kpis", get(logistics::http::kpis))
+        .route("/api/v1/logistics/pools", get(logistics::http::pools))
         .route("/api/v1/orders/{id}/shipping", get(logistics::http::order_shipping))
         .route("/api/v1/orders/{id}/tracking", get(logistics::http::order_tracking))
         .route("/health", get(ops::health))

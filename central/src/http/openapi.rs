@@ -27,7 +27,7 @@ use utoipa::{Modify, OpenApi};
         logistics::http::carriers, logistics::http::put_carrier, logistics::http::suspend, logistics::http::reinstate,
         logistics::http::import_rates, logistics::http::import_remote_areas, logistics::http::policy, logistics::http::put_policy,
         logistics::http::quote, logistics::http::order_shipping, logistics::http::order_tracking,
-        logistics::http::reconcile_statement, logistics::http::statement, logistics::http::kpis,
+        logistics::http::reconcile_statement, logistics::http::statement, logistics::http::kpis, logistics::http::pools,
     ),
     components(schemas(
         tote_shared::openapi::ProblemSchema, tote_shared::openapi::Text32,
@@ -41,7 +41,7 @@ use utoipa::{Modify, OpenApi};
         catalog::ShippingSpec, logistics::rates::Carrier, logistics::rates::Insurance, logistics::rates::Service, logistics::rates::Parcel, logistics::rates::Price,
         logistics::choice::Choice, logistics::choice::Considered, logistics::choice::Unfit, logistics::Policy, logistics::StoredChoice,
         logistics::http::CarrierTerms, logistics::http::Suspension, logistics::http::ImportReport, logistics::http::QuoteRequest, logistics::csv::RowError, logistics::store::ParcelView, logistics::tracking::TrackEvent, logistics::tracking::TrackState,
-        logistics::statement::StatementRun, logistics::statement::Difference, logistics::statement::DifferenceKind, logistics::kpi::Kpi, logistics::http::StatementAnswer,
+        logistics::statement::StatementRun, logistics::statement::Difference, logistics::statement::DifferenceKind, logistics::kpi::Kpi, logistics::http::StatementAnswer, logistics::http::PoolView, logistics::store::PoolRow,
     )),
     modifiers(&Security),
     security(("bearer" = []))

@@ -46,6 +46,11 @@ pub enum BusinessEvent {
     /// A parcel's tracking moved forward (`state` as `logistics::tracking::TrackState`), at
     /// the time the carrier reported.
     ParcelTracked { order_id: u64, carrier: String, waybill: String, state: String, at_ms: i64 },
+    /// A parcel left with a carrier at the freight quoted when its order was released (minor
+    /// units): what we owe the carrier until its statement says otherwise.
+    FreightAccrued { order_id: u64, carrier: String, waybill: String, amount: i64 },
+    /// Tracking says the parcel reached the customer.
+    OrderDelivered { order_id: u64, warehouse: Option<WarehouseCode> },
     /// Paid, but no warehouse has the stock now.
     OrderBackordered { order_id: u64 },
     /// A warehouse took over the order (after a backorder or a failed fulfilment).
@@ -86,6 +91,8 @@ impl BusinessEvent {
             BusinessEvent::OrderPacked { .. } => "order_packed",
             BusinessEvent::OrderShipped { .. } => "order_shipped",
             BusinessEvent::ParcelTracked { .. } => "parcel_tracked",
+            BusinessEvent::FreightAccrued { .. } => "freight_accrued",
+            BusinessEvent::OrderDelivered { .. } => "order_delivered",
             BusinessEvent::OrderBackordered { .. } => "order_backordered",
             BusinessEvent::OrderAllocated { .. } => "order_allocated",
             BusinessEvent::OrderLockMoved { .. } => "order_lock_moved",
@@ -117,6 +124,8 @@ impl BusinessEvent {
             | E::OrderPacked { order_id, .. }
             | E::OrderShipped { order_id, .. }
             | E::ParcelTracked { order_id, .. }
+            | E::FreightAccrued { order_id, .. }
+            | E::OrderDelivered { order_id, .. }
             | E::OrderBackordered { order_id }
             | E::OrderAllocated { order_id, .. }
             | E::OrderLockMoved { order_id, .. } => format!("order:{order_id}"),

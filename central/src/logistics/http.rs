@@ -70,6 +70,34 @@ pub async fn carriers(_: Reader, State(state): State<AppState>) -> Result<Json<V
     Ok(Json(state.db.read(|tx| store::carriers(tx)).await?))
 }
 
+/// Each warehouse's waybill pool per carrier: numbers granted and not yet used, used, the
+/// busiest hour of the last day and the target the dispatcher fills to.
+#[utoipa::path(get, path = "/api/v1/logistics/pools", responses((status = 200, body = Vec<PoolView>), doc::Unauthorized, doc::Unavailable), tag = "logistics")]
+pub async fn pools(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<PoolView>>, ApiError> {
+    let since = crate::startup::now_ms() - 24 * 3_600_000;
+    let rows = state.db.read(move |tx| store::pools(tx, since)).await?;
+    let rule = state.settings.logistics.pools;
+    let view = rows
+        .into_iter()
+        .map(|row| {
+            let target = super::pools::target(&rule, &super::pools::PoolState { free: row.free, busiest_hour: row.busiest_hour });
+            let connected = state.carriers.carriers.contains_key(&row.carrier);
+            PoolView { pool: row, target, connected }
+        })
+        .collect();
+    Ok(Json(view))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PoolView {
+    #[serde(flatten)]
+    pub pool: store::PoolRow,
+    /// What the dispatcher keeps the pool at.
+    pub target: u64,
+    /// Whether central has the carrier's platform configured (without it, no refills).
+    pub connected: bool,
+}
+
 /// Creates or replaces a carrier's terms (a suspension stays as it was).
 #[utoipa::path(put, path = "/api/v1/logistics/carriers/{code}", request_body = CarrierTerms,
     params(("code" = String, Path, pattern = "^[A-Z0-9]{2,16}$", description = "carrier code")),

@@ -7,10 +7,13 @@
 //! an order into a parcel and a request; `store.rs` owns the `lg_*` tables; `http.rs` the
 //! routes.
 
+pub mod carrier_api;
 pub mod choice;
 pub mod csv;
+pub mod dispatcher;
 pub mod http;
 pub mod kpi;
+pub mod pools;
 pub mod rates;
 pub mod statement;
 pub mod store;
@@ -165,6 +168,21 @@ pub fn plan_release(tx: &mut dyn Tx, order: &Released<'_>, warehouse: &Warehouse
     let stored = StoredChoice { order_id: order.order_id, warehouse: warehouse.to_string(), decided_ms: now_ms, promise_days, province, parcel, choice };
     store::save_choice(tx, &stored)?;
     Ok(via)
+}
+
+/// A parcel left `warehouse`: kept for tracking (and, under a pool number, for registering
+/// with the carrier), its freight accrued at the price quoted at release when it left with the
+/// carrier chosen — in the transaction that takes the shipment.
+pub fn parcel_shipped(tx: &mut dyn Tx, waybill: &str, carrier: &str, order_id: u64, warehouse: &str, shipped_ms: i64, now_ms: i64) -> DbResult<()> {
+    if !store::record_parcel(tx, waybill, carrier, order_id, warehouse, shipped_ms)? {
+        tracing::warn!(order_id, waybill, "waybill already recorded; tracking stays with the first parcel");
+        return Ok(());
+    }
+    if let Some((_, _, Some(amount))) = store::quoted(tx, order_id, warehouse, carrier)? {
+        let event = crate::journal::BusinessEvent::FreightAccrued { order_id, carrier: carrier.to_owned(), waybill: waybill.to_owned(), amount };
+        crate::journal::store::append(tx, &event, now_ms)?;
+    }
+    Ok(())
 }
 
 /// Today's day number for quotes made at `now_ms`.

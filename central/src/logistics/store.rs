@@ -266,12 +266,158 @@ pub fn choices(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<StoredChoice>> {
 /// Records a shipped parcel (from the edge's shipment); a replay, or a waybill already
 /// recorded for another parcel, keeps the first record.
 pub fn record_parcel(tx: &mut dyn Tx, waybill: &str, carrier: &str, order_id: u64, warehouse: &str, shipped_ms: i64) -> DbResult<bool> {
+    // A number from a pool is ours to register with the carrier; a typed one was registered
+    // on paper. Every parcel is subscribed to tracking.
+    let pooled = tx.execute(
+        "UPDATE lg_waybill SET used_ms = ?3 WHERE carrier = ?1 AND waybill = ?2 AND used_ms IS NULL",
+        &params![carrier, waybill, shipped_ms],
+    )? > 0;
+    let registration = if pooled { "pending" } else { "manual" };
     let inserted = tx.execute(
-        "INSERT INTO lg_parcel (waybill, carrier, order_id, warehouse, shipped_ms, state, state_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)
+        "INSERT INTO lg_parcel (waybill, carrier, order_id, warehouse, shipped_ms, state, state_ms, registration, subscription)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7, 'pending')
          ON CONFLICT (waybill) DO NOTHING",
-        &params![waybill, carrier, order_id, warehouse, shipped_ms, TrackState::InfoReceived.as_str()],
+        &params![waybill, carrier, order_id, warehouse, shipped_ms, TrackState::InfoReceived.as_str(), registration],
     )?;
     Ok(inserted > 0)
+}
+
+const PARCEL_COLUMNS: &str = "SELECT waybill, carrier, order_id, warehouse, shipped_ms, state, state_ms, registration, route_label, subscription FROM lg_parcel";
+
+/// Records numbers a carrier issued as `warehouse`'s and returns those new to us (a number
+/// seen before is never granted twice).
+pub fn record_waybills(tx: &mut dyn Tx, carrier: &str, warehouse: &str, numbers: &[String], now_ms: i64) -> DbResult<Vec<String>> {
+    let mut fresh = Vec::with_capacity(numbers.len());
+    for number in numbers {
+        let inserted = tx.execute(
+            "INSERT INTO lg_waybill (carrier, waybill, warehouse, granted_ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (carrier, waybill) DO NOTHING",
+            &params![carrier, number.as_str(), warehouse, now_ms],
+        )?;
+        if inserted > 0 {
+            fresh.push(number.clone());
+        }
+    }
+    Ok(fresh)
+}
+
+/// One warehouse's pool of one carrier as central sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct PoolRow {
+    pub warehouse: String,
+    pub carrier: String,
+    /// Granted and not reported used.
+    pub free: u64,
+    pub used: u64,
+    /// Parcels in the busiest hour of the last 24.
+    pub busiest_hour: u64,
+}
+
+/// The pools that should exist: every (origin, carrier) of the rate cards, with what was
+/// granted and used, and the busiest hour since `since_ms`.
+pub fn pools(tx: &mut dyn Tx, since_ms: i64) -> DbResult<Vec<PoolRow>> {
+    let mut rows: std::collections::BTreeMap<(String, String), PoolRow> = std::collections::BTreeMap::new();
+    let at = |rows: &mut std::collections::BTreeMap<(String, String), PoolRow>, w: String, c: String| -> (String, String) {
+        let key = (w.clone(), c.clone());
+        rows.entry(key.clone()).or_insert(PoolRow { warehouse: w, carrier: c, free: 0, used: 0, busiest_hour: 0 });
+        key
+    };
+    // Only origins that are warehouses (a rate card may be loaded before its warehouse opens).
+    for r in tx.query("SELECT DISTINCT l.origin, l.carrier FROM lg_lane l JOIN edge_stream s ON s.warehouse = l.origin", &[])? {
+        at(&mut rows, r.text(0)?, r.text(1)?);
+    }
+    let counts = "SELECT warehouse, carrier, CAST(SUM(CASE WHEN used_ms IS NULL THEN 1 ELSE 0 END) AS BIGINT),
+                         CAST(SUM(CASE WHEN used_ms IS NULL THEN 0 ELSE 1 END) AS BIGINT)
+                  FROM lg_waybill GROUP BY warehouse, carrier";
+    for r in tx.query(counts, &[])? {
+        let key = at(&mut rows, r.text(0)?, r.text(1)?);
+        if let Some(row) = rows.get_mut(&key) {
+            (row.free, row.used) = (r.uint(2)?, r.uint(3)?);
+        }
+    }
+    let hourly = "SELECT warehouse, carrier, shipped_ms / 3600000, COUNT(*) FROM lg_parcel WHERE shipped_ms >= ?1
+                  GROUP BY warehouse, carrier, shipped_ms / 3600000";
+    for r in tx.query(hourly, &params![since_ms])? {
+        if let Some(row) = rows.get_mut(&(r.text(0)?, r.text(1)?)) {
+            row.busiest_hour = row.busiest_hour.max(r.uint(3)?);
+        }
+    }
+    Ok(rows.into_values().collect())
+}
+
+/// A parcel with a registration or subscription still to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueParcel {
+    pub waybill: String,
+    pub carrier: String,
+    pub order_id: u64,
+    pub warehouse: String,
+    pub registration: String,
+    pub subscription: String,
+    pub attempts: u32,
+}
+
+/// Parcels whose next step is due; subscriptions only when `subscribe` (an aggregator is set).
+pub fn due_parcels(tx: &mut dyn Tx, now_ms: i64, subscribe: bool, limit: u32) -> DbResult<Vec<DueParcel>> {
+    let rows = tx.query(
+        "SELECT waybill, carrier, order_id, warehouse, registration, subscription, attempts FROM lg_parcel
+         WHERE (registration = 'pending' OR (subscription = 'pending' AND ?2 = 1)) AND next_try_ms <= ?1
+         ORDER BY next_try_ms, waybill LIMIT ?3",
+        &params![now_ms, i64::from(subscribe), limit],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(DueParcel {
+                waybill: r.text(0)?,
+                carrier: r.text(1)?,
+                order_id: r.uint(2)?,
+                warehouse: r.text(3)?,
+                registration: r.text(4)?,
+                subscription: r.text(5)?,
+                attempts: r.uint(6)? as u32,
+            })
+        })
+        .collect()
+}
+
+/// The carrier took the parcel (with its routing label), or refused it for good.
+pub fn registered(tx: &mut dyn Tx, waybill: &str, outcome: Result<&str, &str>) -> DbResult<()> {
+    match outcome {
+        Ok(label) => tx.execute(
+            "UPDATE lg_parcel SET registration = 'registered', route_label = ?2, attempts = 0, next_try_ms = 0, last_error = NULL WHERE waybill = ?1",
+            &params![waybill, label],
+        )?,
+        // Not the carrier's parcel: nothing to track either.
+        Err(why) => tx.execute(
+            "UPDATE lg_parcel SET registration = 'refused', subscription = 'none', last_error = ?2 WHERE waybill = ?1",
+            &params![waybill, why],
+        )?,
+    };
+    Ok(())
+}
+
+pub fn subscribed(tx: &mut dyn Tx, waybill: &str) -> DbResult<()> {
+    tx.execute("UPDATE lg_parcel SET subscription = 'subscribed', attempts = 0, next_try_ms = 0, last_error = NULL WHERE waybill = ?1", &params![waybill])?;
+    Ok(())
+}
+
+/// A step failed for now: try again at `next_try_ms`.
+pub fn postponed(tx: &mut dyn Tx, waybill: &str, error: &str, next_try_ms: i64) -> DbResult<()> {
+    let error: String = error.chars().take(300).collect();
+    tx.execute(
+        "UPDATE lg_parcel SET attempts = attempts + 1, next_try_ms = ?2, last_error = ?3 WHERE waybill = ?1",
+        &params![waybill, next_try_ms, error.as_str()],
+    )?;
+    Ok(())
+}
+
+/// What a carrier registration needs of the parcel: the service and weight HQ quoted (when
+/// the parcel left with the carrier chosen).
+pub fn quoted(tx: &mut dyn Tx, order_id: u64, warehouse: &str, carrier: &str) -> DbResult<Option<(Option<String>, Option<u64>, Option<i64>)>> {
+    let row = tx.query_opt(
+        "SELECT service, chargeable_g, total FROM lg_choice WHERE order_id = ?1 AND warehouse = ?2 AND carrier = ?3",
+        &params![order_id, warehouse, carrier],
+    )?;
+    row.map(|r| Ok((r.opt_text(0)?, r.opt_int(1)?.map(|g| g.max(0) as u64), r.opt_int(2)?))).transpose()
 }
 
 /// A parcel as tracking shows it.
@@ -285,6 +431,14 @@ pub struct ParcelView {
     pub state: TrackState,
     /// When the event that set the state happened.
     pub state_ms: i64,
+    /// With the carrier: `pending` (a pool number not yet registered), `registered`,
+    /// `manual` (a typed paper waybill) or `refused` (the carrier would not take it; see the
+    /// log and HQ's attention).
+    pub registration: String,
+    /// The routing label the carrier answered at registration.
+    pub route_label: Option<String>,
+    /// With the tracking aggregator: `pending`, `subscribed` or `none` (no aggregator).
+    pub subscription: String,
     /// Newest first.
     pub events: Vec<TrackEvent>,
 }
@@ -295,7 +449,7 @@ pub type EventKeys = HashSet<(i64, String)>;
 /// The parcel (locked for this transaction) and the keys of the events it has.
 pub fn lock_parcel(tx: &mut dyn Tx, waybill: &str) -> DbResult<Option<(ParcelView, EventKeys)>> {
     let Some(row) = tx.query_opt(
-        "SELECT waybill, carrier, order_id, warehouse, shipped_ms, state, state_ms FROM lg_parcel WHERE waybill = ?1 FOR UPDATE",
+        &format!("{PARCEL_COLUMNS} WHERE waybill = ?1 FOR UPDATE"),
         &params![waybill],
     )?
     else {
@@ -319,6 +473,9 @@ fn row_to_parcel(r: &Row) -> DbResult<ParcelView> {
         shipped_ms: r.int(4)?,
         state: TrackState::parse(&r.text(5)?).ok_or_else(|| DbError::corrupt("unknown tracking state"))?,
         state_ms: r.int(6)?,
+        registration: r.text(7)?,
+        route_label: r.opt_text(8)?,
+        subscription: r.text(9)?,
         events: Vec::new(),
     })
 }
@@ -343,7 +500,7 @@ pub fn save_tracking(tx: &mut dyn Tx, waybill: &str, events: &[TrackEvent], stat
 pub fn parcels_of(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<ParcelView>> {
     let mut parcels = tx
         .query(
-            "SELECT waybill, carrier, order_id, warehouse, shipped_ms, state, state_ms FROM lg_parcel WHERE order_id = ?1 ORDER BY shipped_ms, waybill",
+            &format!("{PARCEL_COLUMNS} WHERE order_id = ?1 ORDER BY shipped_ms, waybill"),
             &params![order_id],
         )?
         .iter()

@@ -342,3 +342,32 @@ pub fn edge_step(
     }
     Ok(order)
 }
+
+/// Moves shipped orders to delivered when tracking says their parcel arrived. A delivery for
+/// an order in any other state (a second parcel, an order already delivered) changes nothing.
+pub struct DeliveryConsumer;
+
+impl crate::journal::consumer::Consumer for DeliveryConsumer {
+    fn name(&self) -> &'static str {
+        "order-deliveries"
+    }
+
+    fn apply(&self, tx: &mut dyn Tx, entries: &[journal::JournalEntry]) -> DbResult<()> {
+        for entry in entries {
+            let BusinessEvent::ParcelTracked { order_id, waybill, state, .. } = &entry.event else { continue };
+            if state != "delivered" {
+                continue;
+            }
+            let Some(order) = store::load(tx, *order_id, true)? else { continue };
+            if order.state != OrderState::Shipped {
+                continue;
+            }
+            match apply(tx, order, &OrderEvent::ParcelDelivered, "parcel_delivered", &format!("waybill:{waybill}"), entry.at_ms) {
+                Ok(_) => {}
+                Err(OrdersError::Db(error)) => return Err(error),
+                Err(other) => tracing::warn!(order_id, %other, "delivery not applied"),
+            }
+        }
+        Ok(())
+    }
+}

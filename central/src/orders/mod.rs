@@ -152,6 +152,7 @@ pub fn journal_event(order: &OrderRecord, from: OrderState, to: OrderState) -> O
             tracking_number: order.tracking_number.clone().unwrap_or_default(),
             lines: event_lines(order),
         },
+        S::Delivered => BusinessEvent::OrderDelivered { order_id, warehouse },
         S::Backordered => BusinessEvent::OrderBackordered { order_id },
         S::Cancelling => BusinessEvent::OrderCancelling { order_id, warehouse },
         S::Cancelled => BusinessEvent::OrderCancelled { order_id, lines: event_lines(order), was_paid: from != S::AwaitingPayment },

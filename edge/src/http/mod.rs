@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/orders/{id}/pack", post(orders::pack))
         .route("/api/v1/orders/{id}/ship", post(orders::ship))
         .route("/api/v1/print-jobs", get(orders::print_jobs))
+        .route("/api/v1/waybills", get(orders::waybill_pools))
         .route("/api/v1/scanners", get(ops::scanners))
         .route("/api/v1/sync/status", get(ops::sync_status))
         .route("/api/v1/fleet", get(fleet::fleet))

@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi};
         stock::create_location, stock::locations, stock::receive, stock::adjust, stock::query, stock::create_delivery, stock::deliveries,
         work::suggest, work::move_stock, work::open_count, work::counts, work::count, work::submit_count, work::decide_count,
         picking::tasks, picking::scan, picking::short,
-        orders::list, orders::get, orders::pack, orders::ship, orders::print_jobs,
+        orders::list, orders::get, orders::pack, orders::ship, orders::print_jobs, orders::waybill_pools,
         ops::scanners, ops::sync_status, fleet::fleet, fleet::instant_action, fleet::reinstate,
         robots::issue_robot, robots::revoke_robot, robots::issue_observer, robots::revoke_observer, robots::logins,
         stations::floor_now, stations::stations, stations::station,

@@ -83,20 +83,24 @@ pub struct ShipRequest {
     #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9_-]{1,32}$", min_length = 1, max_length = 32)]
     pub carrier: Option<String>,
+    /// Absent: the next number of the carrier's waybill pool (the usual way). Present: the
+    /// number of a paper waybill, which must not be a pool number or another parcel's.
+    #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9_-]{1,40}$", min_length = 1, max_length = 40)]
-    pub tracking_number: String,
+    pub tracking_number: Option<String>,
 }
 
-/// Packer: the carton leaves with a carrier; its label is queued for the printer.
+/// Packer: the carton leaves with a carrier under a waybill from the carrier's pool (or a
+/// typed paper one); its label is queued for the printer.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/ship", request_body = ShipRequest, params(doc::PathId, doc::IdempotencyKey),
     responses((status = 200, body = FulfilmentView), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "orders")]
 pub async fn ship(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency, Json(body): Json<ShipRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
-    let ok = |s: &str, max: usize| !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if body.carrier.as_deref().is_some_and(|c| !ok(c, 32)) {
+    use tote_shared::sync::is_plain_code;
+    if body.carrier.as_deref().is_some_and(|c| !is_plain_code(c, 32)) {
         return Err(ApiError::Unprocessable("carrier must be 1 to 32 letters, digits, '-' or '_'".into()));
     }
-    if !ok(&body.tracking_number, 40) {
+    if body.tracking_number.as_deref().is_some_and(|t| !is_plain_code(t, 40)) {
         return Err(ApiError::Unprocessable("tracking_number must be 1 to 40 letters, digits, '-' or '_'".into()));
     }
     let printing = &state.settings.printing;
@@ -120,4 +124,11 @@ pub async fn print_jobs(State(state): State<AppState>, Query(q): Query<PrintQuer
         return Err(ApiError::BadRequest("state must be queued or printed".into()));
     }
     Ok(Json(state.store.print_jobs(q.state, 500).await?))
+}
+
+/// Each carrier's waybill pool at this warehouse: numbers left and used. Central refills a
+/// pool whenever it can reach the carrier.
+#[utoipa::path(get, path = "/api/v1/waybills", responses((status = 200, body = Vec<crate::store::PoolView>), doc::Unauthorized), tag = "orders")]
+pub async fn waybill_pools(State(state): State<AppState>) -> Result<Json<Vec<crate::store::PoolView>>, ApiError> {
+    Ok(Json(state.store.waybill_pools().await?))
 }

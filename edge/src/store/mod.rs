@@ -17,6 +17,7 @@ mod schema;
 mod stock;
 mod workers;
 mod mqtt_logins;
+mod waybills;
 
 pub use picking::{FulfilmentView, PickTaskView, ScanOutcome};
 pub use counts::{CountView, Tally};
@@ -26,6 +27,7 @@ pub use pods::{NewPod, PodRecord};
 pub use printing::PrintJob;
 pub use stock::{LocationRecord, StockRecord};
 pub use mqtt_logins::MqttLogin;
+pub use waybills::PoolView;
 pub use workers::{Credentials, NewWorker, PinAttempt, SessionWorker, WorkerRecord};
 
 use rusqlite::Connection;
@@ -203,10 +205,16 @@ impl EdgeStore {
         self.change(key, move |c| picking::pack(c, order_id, carton.as_ref(), now())).await
     }
 
-    pub async fn ship(&self, key: Option<RequestKey>, order_id: u64, carrier: Option<String>, tracking: String, label: LabelSettings) -> StoreResult<Answer> {
-        let answer = self.change(key, move |c| picking::ship(c, order_id, carrier.as_deref(), &tracking, &label, now())).await;
+    /// `tracking`: a number typed from a paper waybill; None takes one from the carrier's pool.
+    pub async fn ship(&self, key: Option<RequestKey>, order_id: u64, carrier: Option<String>, tracking: Option<String>, label: LabelSettings) -> StoreResult<Answer> {
+        let answer = self.change(key, move |c| picking::ship(c, order_id, carrier.as_deref(), tracking.as_deref(), &label, now())).await;
         self.labels_queued.notify_one();
         answer
+    }
+
+    /// Each carrier's waybill pool at this warehouse.
+    pub async fn waybill_pools(&self) -> StoreResult<Vec<PoolView>> {
+        self.readers.read(waybills::pools).await
     }
 
     pub fn label_signal(&self) -> Arc<Notify> {

@@ -491,8 +491,10 @@ pub fn pack(conn: &Connection, order_id: u64, carton: Option<&super::Tally>, now
     fulfilment(conn, order_id)
 }
 
-/// Ships a packed order with `carrier`, or, when None, with the carrier HQ chose at release.
-pub fn ship(conn: &Connection, order_id: u64, carrier: Option<&str>, tracking: &str, label: &LabelSettings, now_ms: i64) -> StoreResult<FulfilmentView> {
+/// Ships a packed order with `carrier`, or, when None, with the carrier HQ chose at release;
+/// under `tracking`, a number typed from a paper waybill, or, when None, the next number of
+/// the carrier's pool.
+pub fn ship(conn: &Connection, order_id: u64, carrier: Option<&str>, tracking: Option<&str>, label: &LabelSettings, now_ms: i64) -> StoreResult<FulfilmentView> {
     let state = order_state(conn, order_id)?;
     if state != "packed" {
         return Err(StoreError::Conflict(format!("order {order_id} is {state}; only packed orders can ship")));
@@ -506,6 +508,8 @@ pub fn ship(conn: &Connection, order_id: u64, carrier: Option<&str>, tracking: &
     }
     .to_owned();
     let carrier = carrier.as_str();
+    let tracking = waybill_for(conn, order_id, carrier, tracking, now_ms)?;
+    let tracking = tracking.as_str();
     let reference = format!("order:{order_id}");
     let why = Why { reason: "ship", reference: &reference, at_ms: now_ms };
     let picked: Vec<(String, String, i64)> = conn
@@ -531,6 +535,29 @@ pub fn ship(conn: &Connection, order_id: u64, carrier: Option<&str>, tracking: &
     let view = fulfilment(conn, order_id)?;
     super::printing::queue_label(conn, &view, carrier, tracking, label, now_ms)?;
     Ok(view)
+}
+
+/// The waybill a parcel ships under: the typed one, if it is nobody else's, or the pool's next.
+fn waybill_for(conn: &Connection, order_id: u64, carrier: &str, typed: Option<&str>, now_ms: i64) -> StoreResult<String> {
+    let Some(typed) = typed else {
+        return super::waybills::take(conn, carrier, order_id, now_ms)?.ok_or_else(|| {
+            StoreError::Conflict(format!(
+                "no {carrier} waybill numbers left at this warehouse (HQ refills the pool when it can reach the carrier): \
+                 ship with another carrier or type the number of a paper waybill"
+            ))
+        });
+    };
+    if super::waybills::in_pool(conn, carrier, typed)? {
+        return Err(StoreError::Conflict(format!("{typed} belongs to this warehouse's {carrier} pool; leave the number out to take the pool's next")));
+    }
+    let used: Option<i64> = conn
+        .prepare_cached("SELECT order_id FROM fulfilment WHERE carrier = ?1 AND tracking_number = ?2 AND order_id <> ?3")?
+        .query_row(params![carrier, typed, order_id as i64], |r| r.get(0))
+        .optional()?;
+    if let Some(other) = used {
+        return Err(StoreError::Conflict(format!("{carrier} waybill {typed} already shipped order {other}")));
+    }
+    Ok(typed.to_owned())
 }
 
 fn load_lines(conn: &Connection, order_id: u64) -> StoreResult<Vec<FulfilmentLineView>> {

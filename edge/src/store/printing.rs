@@ -25,7 +25,8 @@ pub fn queue_label(conn: &Connection, order: &FulfilmentView, carrier: &str, tra
         .query_row([], |r| r.get(0))?;
     let code = sscc(0, &settings.gs1_company_prefix, serial as u64)
         .ok_or_else(|| StoreError::Invalid("the SSCC serial range of this company prefix is used up".into()))?;
-    let label = ShippingLabel { order_id: order.order_id, carrier, tracking_number: tracking, sscc: &code, ship_to: &order.ship_to, from: &settings.sender };
+    let route_code = tote_shared::geo::area_code(&order.ship_to.city);
+    let label = ShippingLabel { order_id: order.order_id, carrier, tracking_number: tracking, route_code, sscc: &code, ship_to: &order.ship_to, from: &settings.sender };
     conn.prepare_cached("INSERT INTO print_job (order_id, sscc, zpl, state, created_ms) VALUES (?1, ?2, ?3, 'queued', ?4)")?
         .execute(params![order.order_id as i64, code, label.zpl(), now_ms])?;
     Ok(())

@@ -224,6 +224,22 @@ CREATE TABLE mqtt_login (
 -- ships with it unless they name another.
 ALTER TABLE fulfilment ADD COLUMN ship_carrier TEXT;
 ALTER TABLE fulfilment ADD COLUMN ship_service TEXT;
+"#,
+    r#"
+-- Waybill numbers the carriers issued for this warehouse, handed down by central: a parcel
+-- takes the oldest free one in its shipping transaction, so packing never waits for HQ or the
+-- carrier, and a number is used once (one order per number, one number per order).
+CREATE TABLE waybill_pool (
+    carrier    TEXT NOT NULL,
+    waybill    TEXT NOT NULL,
+    granted_ms INTEGER NOT NULL,
+    order_id   INTEGER UNIQUE,
+    used_ms    INTEGER,
+    PRIMARY KEY (carrier, waybill),
+    CHECK ((order_id IS NULL) = (used_ms IS NULL))
+) STRICT;
+CREATE INDEX waybill_pool_free ON waybill_pool (carrier) WHERE order_id IS NULL;
+CREATE INDEX fulfilment_waybill ON fulfilment (carrier, tracking_number) WHERE tracking_number IS NOT NULL;
 "#];
 
 /// A migrated in-memory database, for the store's unit tests.

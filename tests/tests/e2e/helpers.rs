@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+pub use tote_sim::carrier::{CarrierSim, CarrierSimConfig};
 
 pub const ADMIN: &str = "test-admin-token-0123456789";
 pub const READER: &str = "test-read-token-0123456789";
@@ -734,6 +735,52 @@ impl World {
 
     pub fn edge(&self, code: &str) -> &Edge {
         self.edges.iter().find(|e| e.warehouse == code).expect("edge exists")
+    }
+
+    /// `start_with` and the carriers: the simulator's SF, JD and ZTO platforms and tracking
+    /// aggregator wired into central (`logistics_extra` lines go into `[logistics]`), SF's
+    /// terms and a standard lane from every warehouse to Shanghai, Zhejiang and Beijing, and
+    /// every edge's SF pool filled before this returns.
+    pub async fn start_with_carriers(backend: Backend, warehouses: &[(&str, &str)], logistics_extra: &str) -> Result<(World, CarrierSim)> {
+        let sim = CarrierSim::start(CarrierSimConfig::three_carriers(Duration::from_millis(150))).await?;
+        let extra = sim.central_config(CARRIER_SALT, None, &format!("dispatch_interval_ms = 50\n{logistics_extra}"));
+        let world = World::start_with(backend, warehouses, 600_000, &extra).await?;
+        let c = &world.central;
+        let sf = json!({"name": "SF Express", "volumetric_divisor": 6000, "insurance": {"rate_bp": 50, "min_fee": 100, "max_declared": 5000000},
+                        "signature": true, "fragile": true, "max_weight_g": 30000, "max_side_mm": 1500});
+        Reply::from(c.http.put(c.url("/api/v1/logistics/carriers/SF")).bearer_auth(ADMIN).json(&sf).send().await?).await?.ok()?;
+        let mut csv = String::from("carrier,service,origin,province,first_weight_g,first_price,step_g,step_price,transit_days,valid_from,valid_to\n");
+        for (code, _) in warehouses {
+            for province in ["shanghai", "zhejiang", "beijing"] {
+                csv.push_str(&format!("SF,standard,{code},{province},1000,12.00,1000,2.00,2,2026-01-01,\n"));
+            }
+        }
+        let request = c.http.post(c.url("/api/v1/logistics/rates")).bearer_auth(ADMIN).header("content-type", "text/csv").body(csv);
+        Reply::from(request.send().await?).await?.ok()?;
+        for edge in &world.edges {
+            edge.wait_for_pool("SF", 1).await?;
+        }
+        Ok((world, sim))
+    }
+}
+
+/// The salt central gives the simulated aggregator.
+pub const CARRIER_SALT: &str = "kuaidi100-salt-for-tests";
+
+impl Edge {
+    /// Free numbers in the edge's waybill pool of `carrier`.
+    pub async fn pool_free(&self, carrier: &str) -> Result<u64> {
+        let pools = self.get("/api/v1/waybills").await?.ok()?;
+        Ok(pools.as_array().into_iter().flatten().find(|p| p["carrier"] == carrier).and_then(|p| p["free"].as_u64()).unwrap_or(0))
+    }
+
+    /// Waits until the edge holds at least `at_least` free `carrier` numbers.
+    pub async fn wait_for_pool(&self, carrier: &str, at_least: u64) -> Result<u64> {
+        eventually(&format!("{carrier} waybill pool at {}", self.warehouse), Duration::from_secs(30), || async {
+            let free = self.pool_free(carrier).await?;
+            Ok((free >= at_least).then_some(free))
+        })
+        .await
     }
 }
 

@@ -33,3 +33,4 @@ mod sync_wedge;
 mod systemd;
 mod third_party;
 mod tls;
+mod waybills;

@@ -1,0 +1,523 @@
+//! The carriers and the tracking aggregator Tote does not own, each its own HTTP server:
+//!
+//! - the carriers' open platform in SF Express's style (`POST /std/service`, a signed form,
+//!   `tote_shared::carrier::sf`): waybill segments for offline printing, order creation for a
+//!   held waybill number (answering with the routing label), search and cancel. One partner
+//!   account per carrier (SF, JD, ZTO, …), each with its own checkword and number prefix.
+//! - a Kuaidi100-style aggregator (`POST /poll`): subscriptions with a callback URL and salt;
+//!   each registered parcel moves through picked up → in transit → out for delivery →
+//!   delivered, one event every `step`, and every new event is pushed (the whole history,
+//!   signed MD5(param + salt)) until the receiver acknowledges, retried with backoff.
+//!
+//! What it is not: persistent (a run lives in memory) or a rate engine (statements come from
+//! the tests' own fixtures).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Form, Json, Router};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tote_shared::carrier::{kuaidi100, sf};
+use tote_shared::runtime::listener::{serve_until, ConnectionLimits};
+
+/// Numbers one partner may hold issued (a run's memory bound).
+const MAX_ISSUED: usize = 1_000_000;
+/// Pushes in flight at once.
+const MAX_PUSHES_IN_FLIGHT: usize = 16;
+/// Longest body either server reads.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// One carrier account on the platform.
+#[derive(Debug, Clone)]
+pub struct Partner {
+    /// Our carrier code (SF, JD, ZTO).
+    pub carrier: String,
+    pub partner_id: String,
+    pub checkword: String,
+    /// Issued numbers start with it (`SF`, `JDV`, `7`).
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CarrierSimConfig {
+    pub partners: Vec<Partner>,
+    /// The customer key subscriptions must carry.
+    pub aggregator_key: String,
+    /// Between a parcel's tracking events.
+    pub step: Duration,
+    /// Seeds the first number of every segment, so a run replays.
+    pub seed: u64,
+}
+
+impl CarrierSimConfig {
+    /// SF, JD and ZTO with made-up checkwords; events every `step`.
+    pub fn three_carriers(step: Duration) -> CarrierSimConfig {
+        let partner = |carrier: &str, prefix: &str| Partner {
+            carrier: carrier.into(),
+            partner_id: format!("TOTE_{carrier}"),
+            checkword: format!("checkword-{}", carrier.to_lowercase()),
+            prefix: prefix.into(),
+        };
+        CarrierSimConfig {
+            partners: vec![partner("SF", "SF"), partner("JD", "JDV"), partner("ZTO", "7")],
+            aggregator_key: "kuaidi100-customer-key".into(),
+            step,
+            seed: 7,
+        }
+    }
+}
+
+/// An order the platform holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimOrder {
+    pub carrier: String,
+    pub order_id: String,
+    pub waybill: String,
+    pub express_type: u32,
+    pub dest_route_label: String,
+    pub created_ms: i64,
+    pub cancelled: bool,
+}
+
+struct Subscription {
+    callback: String,
+    salt: String,
+    /// Events the receiver acknowledged.
+    acked: usize,
+    attempts: u32,
+    next_try_ms: i64,
+    in_flight: bool,
+}
+
+#[derive(Default)]
+struct World {
+    /// partner id → numbers issued and not yet used by an order.
+    issued: HashMap<String, std::collections::HashSet<String>>,
+    next_number: HashMap<String, u64>,
+    orders: BTreeMap<(String, String), SimOrder>,
+    by_waybill: HashMap<String, (String, String)>,
+    subscriptions: BTreeMap<String, Subscription>,
+}
+
+struct Inner {
+    config: CarrierSimConfig,
+    world: Mutex<World>,
+    api_down: AtomicBool,
+    pushes_acked: AtomicU64,
+    pushes_failed: AtomicU64,
+    http: reqwest::Client,
+}
+
+pub struct CarrierSim {
+    inner: Arc<Inner>,
+    api_addr: SocketAddr,
+    aggregator_addr: SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for CarrierSim {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl CarrierSim {
+    /// Both servers on free local ports.
+    pub async fn start(config: CarrierSimConfig) -> std::io::Result<CarrierSim> {
+        let local = SocketAddr::from(([127, 0, 0, 1], 0));
+        let (api, aggregator) = (TcpListener::bind(local).await?, TcpListener::bind(local).await?);
+        let (api_addr, aggregator_addr) = (api.local_addr()?, aggregator.local_addr()?);
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).no_proxy().build().map_err(std::io::Error::other)?;
+        let inner = Arc::new(Inner {
+            config,
+            world: Mutex::new(World::default()),
+            api_down: AtomicBool::new(false),
+            pushes_acked: AtomicU64::new(0),
+            pushes_failed: AtomicU64::new(0),
+            http,
+        });
+        let api_routes = Router::new().route("/std/service", post(service)).with_state(inner.clone());
+        let aggregator_routes = Router::new().route("/poll", post(subscribe)).with_state(inner.clone());
+        let tasks = vec![
+            tokio::spawn(serve(api, api_routes)),
+            tokio::spawn(serve(aggregator, aggregator_routes)),
+            tokio::spawn(push_loop(inner.clone())),
+        ];
+        Ok(CarrierSim { inner, api_addr, aggregator_addr, tasks })
+    }
+
+    pub fn api_url(&self) -> String {
+        format!("http://{}/std/service", self.api_addr)
+    }
+
+    pub fn aggregator_url(&self) -> String {
+        format!("http://{}/poll", self.aggregator_addr)
+    }
+
+    pub fn config(&self) -> &CarrierSimConfig {
+        &self.inner.config
+    }
+
+    /// While down, the platform answers every call 503 (the aggregator keeps pushing: it is
+    /// another company).
+    pub fn set_api_down(&self, down: bool) {
+        self.inner.api_down.store(down, Ordering::SeqCst);
+    }
+
+    pub fn orders(&self) -> Vec<SimOrder> {
+        lock(&self.inner.world).orders.values().cloned().collect()
+    }
+
+    /// Numbers issued to `carrier`'s account and not yet registered.
+    pub fn unused_numbers(&self, carrier: &str) -> usize {
+        let partner = self.inner.config.partners.iter().find(|p| p.carrier == carrier).map(|p| p.partner_id.clone()).unwrap_or_default();
+        lock(&self.inner.world).issued.get(&partner).map_or(0, |s| s.len())
+    }
+
+    /// Pushes acknowledged and attempts that failed so far.
+    pub fn push_counts(&self) -> (u64, u64) {
+        (self.inner.pushes_acked.load(Ordering::SeqCst), self.inner.pushes_failed.load(Ordering::SeqCst))
+    }
+
+    /// The `[logistics.*]` sections of a central config using these servers (central's
+    /// pushes arrive at its own listener unless `callback_url` is set); `extra` lines go into
+    /// `[logistics]` itself (intervals, pool sizes).
+    pub fn central_config(&self, salt: &str, callback_url: Option<&str>, extra: &str) -> String {
+        let callback = callback_url.map(|u| format!("callback_url = \"{u}\"\n")).unwrap_or_default();
+        let mut out = format!(
+            "[logistics]\ntracking_salt = \"{salt}\"\n{extra}\n\n[logistics.aggregator]\nurl = \"{}\"\nkey = \"{}\"\n{callback}",
+            self.aggregator_url(),
+            self.inner.config.aggregator_key,
+        );
+        for p in &self.inner.config.partners {
+            out.push_str(&format!(
+                "\n[logistics.carriers.{}]\nurl = \"{}\"\npartner_id = \"{}\"\ncheckword = \"{}\"\nmonthly_card = \"7551234567\"\n",
+                p.carrier,
+                self.api_url(),
+                p.partner_id,
+                p.checkword
+            ));
+        }
+        out
+    }
+}
+
+fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
+    world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+async fn serve(listener: TcpListener, router: Router) {
+    let router = router.layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
+    let limits = ConnectionLimits {
+        max_connections: 256,
+        max_connections_per_client: 256,
+        header_read_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
+        tls: None,
+    };
+    if let Err(error) = serve_until(listener, router, limits, std::future::pending()).await {
+        tracing::warn!(%error, "carrier simulator server stopped");
+    }
+}
+
+// --- the open platform ------------------------------------------------------------------
+
+fn envelope(code: &str, message: &str, data: Option<String>) -> Response {
+    Json(sf::Envelope {
+        api_result_code: code.into(),
+        api_error_msg: message.into(),
+        api_response_id: format!("{:016X}", rand::random::<u64>()),
+        api_result_data: data,
+    })
+    .into_response()
+}
+
+fn answer<T: serde::Serialize>(result: Result<T, (&str, String)>) -> Response {
+    let data = match result {
+        Ok(msg) => sf::Answer { success: true, error_code: sf::OK.into(), error_msg: None, msg_data: Some(msg) },
+        Err((code, message)) => sf::Answer { success: false, error_code: code.into(), error_msg: Some(message), msg_data: None },
+    };
+    envelope(sf::API_OK, "", serde_json::to_string(&data).ok())
+}
+
+async fn service(State(inner): State<Arc<Inner>>, form: Result<Form<sf::Form>, axum::extract::rejection::FormRejection>) -> Response {
+    if inner.api_down.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
+    }
+    let Ok(Form(form)) = form else {
+        return envelope(sf::API_BAD_REQUEST, "missing or malformed parameters", None);
+    };
+    let Some(partner) = inner.config.partners.iter().find(|p| p.partner_id == form.partner_id) else {
+        return envelope(sf::API_BAD_REQUEST, "unknown partnerID", None);
+    };
+    if !form.verify(&partner.checkword) {
+        return envelope(sf::API_BAD_DIGEST, "msgDigest verification failed", None);
+    }
+    let partner = partner.clone();
+    match form.service_code.as_str() {
+        sf::APPLY_WAYBILLS => match serde_json::from_str::<sf::ApplyWaybills>(&form.msg_data) {
+            Ok(m) => answer(inner.apply(&partner, m.count)),
+            Err(e) => answer::<()>(Err(("1010", e.to_string()))),
+        },
+        sf::CREATE_ORDER => match serde_json::from_str::<sf::CreateOrder>(&form.msg_data) {
+            Ok(m) => answer(inner.create(&partner, &m)),
+            Err(e) => answer::<()>(Err(("1010", e.to_string()))),
+        },
+        sf::SEARCH_ORDER => match serde_json::from_str::<sf::SearchOrder>(&form.msg_data) {
+            Ok(m) => answer(inner.search(&partner, &m.order_id)),
+            Err(e) => answer::<()>(Err(("1010", e.to_string()))),
+        },
+        sf::UPDATE_ORDER => match serde_json::from_str::<sf::UpdateOrder>(&form.msg_data) {
+            Ok(m) => answer(inner.cancel(&partner, &m)),
+            Err(e) => answer::<()>(Err(("1010", e.to_string()))),
+        },
+        _ => envelope(sf::API_BAD_REQUEST, "unknown serviceCode", None),
+    }
+}
+
+impl Inner {
+    fn apply(&self, partner: &Partner, count: u32) -> Result<sf::WaybillSegment, (&'static str, String)> {
+        if count == 0 || count > sf::MAX_SEGMENT {
+            return Err(("1010", format!("count must be 1 to {}", sf::MAX_SEGMENT)));
+        }
+        let mut world = lock(&self.world);
+        let held = world.issued.get(&partner.partner_id).map_or(0, |s| s.len());
+        if held + count as usize > MAX_ISSUED {
+            return Err(("8100", "too many numbers held unused".into()));
+        }
+        let start = self.config.seed.wrapping_mul(1_000_003) % 1_000_000 * 1_000_000;
+        let next = *world.next_number.entry(partner.partner_id.clone()).or_insert(start);
+        let numbers: Vec<String> = (next..next + u64::from(count)).map(|n| format!("{}{:012}", partner.prefix, n % 1_000_000_000_000)).collect();
+        world.next_number.insert(partner.partner_id.clone(), next + u64::from(count));
+        world.issued.entry(partner.partner_id.clone()).or_default().extend(numbers.iter().cloned());
+        Ok(sf::WaybillSegment { waybill_nos: numbers })
+    }
+
+    fn create(&self, partner: &Partner, order: &sf::CreateOrder) -> Result<sf::OrderResult, (&'static str, String)> {
+        let key = (partner.partner_id.clone(), order.order_id.clone());
+        let mut world = lock(&self.world);
+        if world.orders.contains_key(&key) {
+            return Err((sf::DUPLICATE_ORDER, format!("orderId {} was placed before", order.order_id)));
+        }
+        if order.order_id.is_empty() || order.order_id.len() > 64 || order.contact_info_list.iter().all(|c| c.contact_type != 2) {
+            return Err(("1010", "orderId and a recipient (contactType 2) are required".into()));
+        }
+        let [held] = order.waybill_no_info_list.as_slice() else {
+            return Err(("1010", "exactly one waybillNoInfoList entry (numbers come from EXP_RECE_APPLY_WAYBILL_NO)".into()));
+        };
+        let waybill = held.waybill_no.clone();
+        if !world.issued.get(&partner.partner_id).is_some_and(|s| s.contains(&waybill)) {
+            return Err((sf::WAYBILL_REFUSED, format!("waybill {waybill} was not issued to this account or is in use")));
+        }
+        let recipient = order.contact_info_list.iter().find(|c| c.contact_type == 2).map(|c| c.city.clone()).unwrap_or_default();
+        let area = tote_shared::geo::area_code(&recipient).unwrap_or("999");
+        let team = waybill.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+        let label = format!("{area}{}-{:02}", char::from(b'A' + (team % 26) as u8), team % 90 + 10);
+        if let Some(issued) = world.issued.get_mut(&partner.partner_id) {
+            issued.remove(&waybill);
+        }
+        world.by_waybill.insert(waybill.clone(), key.clone());
+        let sim = SimOrder {
+            carrier: partner.carrier.clone(),
+            order_id: order.order_id.clone(),
+            waybill,
+            express_type: order.express_type_id,
+            dest_route_label: label,
+            created_ms: now_ms(),
+            cancelled: false,
+        };
+        world.orders.insert(key, sim.clone());
+        Ok(result_of(&sim))
+    }
+
+    fn search(&self, partner: &Partner, order_id: &str) -> Result<sf::OrderResult, (&'static str, String)> {
+        let world = lock(&self.world);
+        world.orders.get(&(partner.partner_id.clone(), order_id.to_owned())).map(result_of).ok_or((sf::NO_ORDER, format!("no order {order_id}")))
+    }
+
+    fn cancel(&self, partner: &Partner, update: &sf::UpdateOrder) -> Result<sf::UpdateResult, (&'static str, String)> {
+        if update.deal_type != 2 {
+            return Err(("1010", "only dealType 2 (cancel) is offered".into()));
+        }
+        let step = self.config.step.as_millis() as i64;
+        let mut world = lock(&self.world);
+        let order = world.orders.get_mut(&(partner.partner_id.clone(), update.order_id.clone())).ok_or((sf::NO_ORDER, format!("no order {}", update.order_id)))?;
+        if !order.cancelled && now_ms() >= order.created_ms + step {
+            return Err((sf::NOT_CANCELLABLE, "the parcel was picked up".into()));
+        }
+        order.cancelled = true;
+        Ok(sf::UpdateResult { order_id: update.order_id.clone(), res_status: 2 })
+    }
+}
+
+fn result_of(order: &SimOrder) -> sf::OrderResult {
+    sf::OrderResult {
+        order_id: order.order_id.clone(),
+        waybill_no_info_list: vec![sf::WaybillNo { waybill_type: 1, waybill_no: order.waybill.clone() }],
+        route_label_info: vec![sf::RouteLabelInfo {
+            code: "1000".into(),
+            route_label_data: sf::RouteLabelData {
+                waybill_no: order.waybill.clone(),
+                dest_route_label: order.dest_route_label.clone(),
+                coding_mapping: format!("S{}", &order.dest_route_label[..3]),
+                two_dimension_code: format!("MMM={{'k1':'{}','k5':'{}'}}", order.dest_route_label, order.waybill),
+            },
+        }],
+    }
+}
+
+// --- the aggregator ---------------------------------------------------------------------
+
+#[derive(serde::Deserialize)]
+struct SubscribeForm {
+    #[serde(default)]
+    schema: String,
+    param: String,
+}
+
+fn reply(result: bool, code: &str, message: &str) -> Response {
+    Json(kuaidi100::Reply { result, return_code: code.into(), message: message.into() }).into_response()
+}
+
+async fn subscribe(State(inner): State<Arc<Inner>>, form: Result<Form<SubscribeForm>, axum::extract::rejection::FormRejection>) -> Response {
+    let Ok(Form(form)) = form else {
+        return reply(false, "700", "param is required");
+    };
+    let Ok(param) = serde_json::from_str::<kuaidi100::Subscribe>(&form.param) else {
+        return reply(false, "700", "param is not a subscription");
+    };
+    if form.schema != "json" || param.number.is_empty() || param.parameters.callbackurl.is_empty() {
+        return reply(false, "700", "schema=json, number and callbackurl are required");
+    }
+    if param.key != inner.config.aggregator_key {
+        return reply(false, "600", "not a valid subscriber key");
+    }
+    let mut world = lock(&inner.world);
+    if world.subscriptions.contains_key(&param.number) {
+        return reply(false, kuaidi100::ALREADY_SUBSCRIBED, "already subscribed");
+    }
+    let subscription = Subscription { callback: param.parameters.callbackurl, salt: param.parameters.salt, acked: 0, attempts: 0, next_try_ms: 0, in_flight: false };
+    world.subscriptions.insert(param.number, subscription);
+    reply(true, kuaidi100::SUBSCRIBED, "submitted")
+}
+
+/// The journey every registered parcel takes: (Kuaidi100 state code, status word, text).
+const JOURNEY: [(&str, &str, &str); 4] = [
+    ("1", "揽收", "顺丰速运 已收取快件"),
+    ("0", "在途", "快件已发车，正在运往目的地"),
+    ("5", "派件", "快件交给快递员，正在派送途中"),
+    ("3", "签收", "快件已签收，签收人：本人"),
+];
+
+/// Events due for `order` at `now`, oldest first.
+fn events_due(order: &SimOrder, step_ms: i64, now: i64) -> usize {
+    if order.cancelled {
+        return 0;
+    }
+    let steps = (now - order.created_ms) / step_ms.max(1);
+    (steps.max(0) as usize).min(JOURNEY.len())
+}
+
+fn cst(ms: i64) -> String {
+    let local = ms + 8 * 3_600_000;
+    let day = tote_shared::calendar::utc_day(local);
+    let secs = local.rem_euclid(86_400_000) / 1000;
+    format!("{day} {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+fn push_param(order: &SimOrder, due: usize, step_ms: i64) -> String {
+    let data: Vec<kuaidi100::Datum> = (0..due)
+        .rev()
+        .map(|i| {
+            let (_, word, text) = JOURNEY[i];
+            let at = cst(order.created_ms + (i as i64 + 1) * step_ms);
+            kuaidi100::Datum { context: text.into(), time: at.clone(), ftime: at, status: word.into(), area_name: None }
+        })
+        .collect();
+    let param = kuaidi100::PushParam {
+        status: "polling".into(),
+        message: String::new(),
+        last_result: kuaidi100::LastResult {
+            message: "ok".into(),
+            state: JOURNEY[due - 1].0.into(),
+            ischeck: if due == JOURNEY.len() { "1".into() } else { "0".into() },
+            com: kuaidi100::company(&order.carrier),
+            nu: order.waybill.clone(),
+            data,
+        },
+    };
+    serde_json::to_string(&param).unwrap_or_default()
+}
+
+/// Every quarter step: each subscription with an event its receiver has not acknowledged is
+/// pushed (the whole history), unless a push is in flight or its retry is not yet due. The
+/// aggregator never gives up on an event; retries slow to one every 32 steps.
+async fn push_loop(inner: Arc<Inner>) {
+    let step_ms = (inner.config.step.as_millis() as i64).max(1);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_PUSHES_IN_FLIGHT));
+    loop {
+        tokio::time::sleep(Duration::from_millis((step_ms / 4).clamp(5, 1_000) as u64)).await;
+        let now = now_ms();
+        let mut due = Vec::new();
+        {
+            let mut world = lock(&inner.world);
+            let World { subscriptions, orders, by_waybill, .. } = &mut *world;
+            for (number, sub) in subscriptions.iter_mut() {
+                let Some(order) = by_waybill.get(number).and_then(|k| orders.get(k)) else { continue };
+                let events = events_due(order, step_ms, now);
+                if events > sub.acked && !sub.in_flight && now >= sub.next_try_ms {
+                    sub.in_flight = true;
+                    due.push((number.clone(), sub.callback.clone(), sub.salt.clone(), events, push_param(order, events, step_ms)));
+                }
+            }
+        }
+        for (number, callback, salt, events, param) in due {
+            let Ok(permit) = slots.clone().acquire_owned().await else { return };
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                let ok = push(&inner.http, &callback, &param, &salt).await;
+                drop(permit);
+                inner.pushed(&number, events, ok, step_ms);
+            });
+        }
+    }
+}
+
+async fn push(http: &reqwest::Client, callback: &str, param: &str, salt: &str) -> bool {
+    let form = [("param", param.to_owned()), ("sign", kuaidi100::sign(param, salt))];
+    let Ok(response) = http.post(callback).form(&form).send().await else { return false };
+    if !response.status().is_success() {
+        return false;
+    }
+    response.json::<kuaidi100::Reply>().await.is_ok_and(|r| r.result && r.return_code == "200")
+}
+
+impl Inner {
+    fn pushed(&self, number: &str, events: usize, ok: bool, step_ms: i64) {
+        let mut world = lock(&self.world);
+        let Some(sub) = world.subscriptions.get_mut(number) else { return };
+        sub.in_flight = false;
+        if ok {
+            self.pushes_acked.fetch_add(1, Ordering::SeqCst);
+            sub.acked = sub.acked.max(events);
+            sub.attempts = 0;
+            return;
+        }
+        self.pushes_failed.fetch_add(1, Ordering::SeqCst);
+        sub.attempts = sub.attempts.saturating_add(1);
+        // Backoff: 1, 2, 4 … steps, then every 32 steps until the receiver takes it.
+        sub.next_try_ms = now_ms() + step_ms * (1i64 << sub.attempts.min(5));
+    }
+}

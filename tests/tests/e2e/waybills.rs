@@ -1,0 +1,96 @@
+//! E-waybills across real daemons and the simulated carriers (issue 14, must-shows 3 and 4):
+//! central fills SH-01's SF pool from the carrier's platform; with central *and* the carrier
+//! down, SH-01 packs and labels 50 parcels on pool numbers — each label carrying its own
+//! number and the destination code; once both are back every parcel is registered with the
+//! carrier exactly once, subscribed to the aggregator, and tracked to delivered by its
+//! signed pushes, and the order follows. No number serves two parcels.
+
+use crate::helpers::*;
+use anyhow::{ensure, Context, Result};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const PARCELS: usize = 50;
+
+async fn outage(backend: Backend) -> Result<()> {
+    let (world, sim) = World::start_with_carriers(backend, &[("SH-01", "shanghai")], "[logistics.pools]\nmin_free = 60\nmax_free = 1000").await?;
+    let (central, sh) = (&world.central, world.edge("SH-01"));
+    let before = sh.wait_for_pool("SF", 60).await?;
+    sh.receive("A-01-01", PEGASUS_GTIN, PARCELS as i64).await?;
+    sh.wait_synced(Duration::from_secs(20)).await?;
+    let mut orders = Vec::new();
+    for n in 0..PARCELS {
+        let id = central.create_order(&format!("waybills-{n}"), &order_body(PEGASUS, 1, "上海市")).await?.ok()?["id"].as_u64().context("id")?;
+        central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?.ok()?;
+        orders.push(id);
+    }
+    for id in &orders {
+        let at_edge = sh.wait_for_order(*id, Duration::from_secs(30)).await?;
+        ensure!(at_edge["ship_via"]["carrier"] == "SF", "HQ chose SF: {at_edge}");
+    }
+
+    // HQ and the carrier's platform go dark; the floor keeps shipping.
+    sim.set_api_down(true);
+    central.kill9();
+    let mut waybills = BTreeSet::new();
+    for id in &orders {
+        let shipped = sh.fulfil_with(*id, json!({})).await?;
+        let waybill = shipped["tracking_number"].as_str().context("a waybill")?.to_owned();
+        ensure!(shipped["carrier"] == "SF" && waybill.starts_with("SF"), "{shipped}");
+        waybills.insert(waybill);
+    }
+    ensure!(waybills.len() == PARCELS, "no number used twice: {} distinct of {PARCELS}", waybills.len());
+    ensure!(sh.pool_free("SF").await? == before - PARCELS as u64, "each parcel took one number from the pool");
+    let labels = sqlite_rows(&world.dir.path().join("edge-SH-01.sqlite"), "SELECT order_id, zpl FROM print_job ORDER BY order_id")?;
+    ensure!(labels.len() == PARCELS, "a label per parcel: {}", labels.len());
+    let shipped_with: BTreeSet<String> = labels
+        .iter()
+        .filter(|row| row[1].contains("^FD021^FS"))
+        .filter_map(|row| waybills.iter().find(|w| row[1].contains(&format!("^FD{w}^FS"))).cloned())
+        .collect();
+    ensure!(shipped_with == waybills, "every label carries its own waybill barcode and Shanghai's destination code 021");
+    let again = sh.post(&format!("/api/v1/orders/{}/ship", orders[0]), json!({})).await?;
+    ensure!(again.status.as_u16() == 409, "a shipped order cannot take a second number: {} {}", again.status, again.body);
+
+    // Both come back: the parcels reach HQ, are registered and subscribed once, and tracked.
+    sim.set_api_down(false);
+    central.restart()?;
+    sh.wait_synced(Duration::from_secs(30)).await?;
+    for id in &orders {
+        let parcel = eventually(&format!("order {id} registered, subscribed and delivered"), Duration::from_secs(60), || async {
+            let parcels = central.get(&format!("/api/v1/orders/{id}/tracking")).await?.ok()?;
+            let p = parcels[0].clone();
+            Ok((p["registration"] == "registered" && p["subscription"] == "subscribed" && p["state"] == "delivered").then_some(p))
+        })
+        .await?;
+        ensure!(parcel["route_label"].as_str().is_some_and(|l| l.starts_with("021")), "the carrier's routing label: {parcel}");
+        ensure!(parcel["events"].as_array().map_or(0, Vec::len) == 4, "picked up, in transit, out for delivery, delivered: {parcel}");
+        let order = eventually("the order to follow its parcel", Duration::from_secs(20), || async {
+            let order = central.order(*id).await?;
+            Ok((order["state"] == "delivered").then_some(order))
+        })
+        .await?;
+        ensure!(waybills.contains(order["tracking_number"].as_str().unwrap_or("")), "{order}");
+    }
+    let at_carrier: Vec<_> = sim.orders().into_iter().filter(|o| o.carrier == "SF").collect();
+    ensure!(at_carrier.len() == PARCELS, "each parcel registered once: {} carrier orders", at_carrier.len());
+    ensure!(at_carrier.iter().map(|o| o.waybill.clone()).collect::<BTreeSet<_>>() == waybills, "the carrier holds exactly our numbers");
+    let used = central.rows("SELECT COUNT(*) FROM lg_waybill WHERE used_ms IS NOT NULL").await?;
+    ensure!(used[0][0] == PARCELS.to_string(), "central saw each number used once: {used:?}");
+    let accrued = central.rows("SELECT COUNT(*) FROM journal WHERE kind = 'freight_accrued'").await?;
+    ensure!(accrued[0][0] == PARCELS.to_string(), "freight accrued once per parcel for finance: {accrued:?}");
+    // The pool is topped up again now that the carrier answers.
+    sh.wait_for_pool("SF", 60).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_central_and_the_carrier_down_an_edge_labels_fifty_parcels_on_pool_numbers_that_register_and_track_later_on_sqlite() -> Result<()> {
+    outage(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_central_and_the_carrier_down_an_edge_labels_fifty_parcels_on_pool_numbers_that_register_and_track_later_on_postgres() -> Result<()> {
+    outage(Backend::Postgres).await
+}
