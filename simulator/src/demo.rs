@@ -1,5 +1,6 @@
 //! The demo: real daemons in this process, simulated people talking to them over HTTP.
 
+use tote_sim::carrier::{CarrierSim, CarrierSimConfig};
 use tote_sim::payment::{ChannelKeys, ChannelKind, ChannelSim, SimConfig};
 use crate::client::Api;
 use anyhow::{ensure, Context, Result};
@@ -65,7 +66,10 @@ pub async fn run(options: Options) -> Result<()> {
     let mut sim_config = SimConfig::new(keys, options.seed);
     sim_config.time_scale = 0.05;
     let channels = ChannelSim::start(sim_config).await?;
-    let central = tote_central::startup::App::build(central_settings(&dir, port(0), &channels)?).await?;
+    // The carriers' open platforms and the tracking aggregator, played by the simulator: a
+    // parcel moves one tracking event a second.
+    let carriers = CarrierSim::start(CarrierSimConfig::three_carriers(Duration::from_secs(1))).await?;
+    let central = tote_central::startup::App::build(central_settings(&dir, port(0), &channels, &carriers)?).await?;
     let central_url = format!("http://{}", central.local_addr()?);
     channels.set_card_webhook_url(Some(format!("{central_url}/api/v1/payments/notify/card")));
     tokio::spawn(central.run_until_stopped(std::future::pending()));
@@ -80,6 +84,7 @@ pub async fn run(options: Options) -> Result<()> {
         channels.base_url(ChannelKind::Alipay),
         channels.base_url(ChannelKind::Card)
     );
+    println!("  carriers SF, JD, ZTO {}   tracking aggregator {}   (simulated, signed like SF's open platform and Kuaidi100)", carriers.api_url(), carriers.aggregator_url());
     seed_catalog(&hq).await?;
     let mut edges = Vec::new();
     let mut printers = Vec::new();
@@ -136,7 +141,7 @@ pub async fn run(options: Options) -> Result<()> {
         stock_warehouse(edge, code).await?;
     }
     seed_logistics(&hq).await?;
-    let story = story(&reader, &hq, &edges[0], &channels).await;
+    let story = story(&reader, &hq, &edges[0], &channels, &printers[0]).await;
     let story = match story {
         Ok(()) => robots_on_the_floor(&edges[0], robots.len()).await,
         failed => failed,
@@ -335,7 +340,30 @@ fn demo_http_limits(max_connections: usize) -> tote_shared::runtime::settings::H
     }
 }
 
-fn central_settings(dir: &Path, port: u16, channels: &ChannelSim) -> Result<tote_central::config::Settings> {
+/// Central's accounts on the simulated carriers' platforms and aggregator; pushes come to its
+/// own listener.
+fn logistics_settings(carriers: &CarrierSim) -> tote_central::config::LogisticsSettings {
+    use tote_central::config::*;
+    let mut settings = LogisticsSettings {
+        tracking_salt: Some(SecretString::from("demo-kuaidi100-salt-not-for-production".to_owned())),
+        aggregator: Some(AggregatorSettings { url: carriers.aggregator_url(), key: SecretString::from(carriers.config().aggregator_key.clone()), callback_url: None }),
+        pools: PoolSettings { cover_hours: 12, min_free: 200, max_free: 5_000 },
+        dispatch_interval_ms: 500,
+        ..LogisticsSettings::default()
+    };
+    for p in &carriers.config().partners {
+        let account = CarrierApiSettings {
+            url: carriers.api_url(),
+            partner_id: p.partner_id.clone(),
+            checkword: SecretString::from(p.checkword.clone()),
+            monthly_card: "7551234567".into(),
+        };
+        settings.carriers.insert(p.carrier.clone(), account);
+    }
+    settings
+}
+
+fn central_settings(dir: &Path, port: u16, channels: &ChannelSim, carriers: &CarrierSim) -> Result<tote_central::config::Settings> {
     use tote_central::config::*;
     let settings = Settings {
         http: HttpSettings { listen: SocketAddr::from(([127, 0, 0, 1], port)), max_body_bytes: 65_536, max_connections: 1024, max_in_flight: 512, ..demo_http_limits(1024) },
@@ -343,7 +371,7 @@ fn central_settings(dir: &Path, port: u16, channels: &ChannelSim) -> Result<tote
         orders: OrderSettings { payment_timeout_ms: 1_800_000, sweep_interval_ms: 1000, max_lines: 50, intake_shards: 4 },
         retention: RetentionSettings::default(),
         payment: payment_settings(channels)?,
-        logistics: LogisticsSettings::default(),
+        logistics: logistics_settings(carriers),
         auth: AuthSettings { admin_token: SecretString::from(ADMIN_TOKEN.to_owned()), read_token: SecretString::from(READ_TOKEN.to_owned()), metrics_token: None },
         log: "warn".into(),
     };
@@ -476,7 +504,7 @@ async fn level(reader: &Api, warehouse: &str) -> Result<Value> {
 }
 
 /// The acceptance story from MISSION.md, steps 2–5, with checks.
-async fn story(reader: &Api, hq: &Api, sh: &Api, channels: &ChannelSim) -> Result<()> {
+async fn story(reader: &Api, hq: &Api, sh: &Api, channels: &ChannelSim, printer: &tote_sim::printer::Printer) -> Result<()> {
     wait(Duration::from_secs(20), "opening stock at central", || async { Ok(level(reader, "SH-01").await?["on_hand"] == 12) }).await?;
     wait(Duration::from_secs(20), "opening stock at central", || async { Ok(level(reader, "BJ-01").await?["on_hand"] == 5) }).await?;
     println!("\nThe story: one pair of Pegasus 39, men, white, EU 42");
@@ -529,15 +557,20 @@ async fn story(reader: &Api, hq: &Api, sh: &Api, channels: &ChannelSim) -> Resul
         beaten.join(", ")
     ));
     ensure!(choice["chosen"]["carrier"] == "SF" && fulfilment["ship_via"]["carrier"] == "SF", "SF standard should win the story's parcel: {choice}");
-    let tracking = format!("SF{:010}", 1_000_000 + id);
-    sh.post_keyed(&format!("/api/v1/orders/{id}/ship"), &format!("ship-{id}"), &json!({"tracking_number": tracking})).await?;
-    say(format!("shipped with SF Express (HQ's choice; the packer typed no carrier), tracking {tracking}"));
-    wait(Duration::from_secs(20), "the shipping label", || async {
-        Ok(sh.get("/api/v1/print-jobs?state=printed").await?.as_array().is_some_and(|jobs| !jobs.is_empty()))
-    })
-    .await?;
+    let sf_free = || async {
+        let pools = sh.get("/api/v1/waybills").await?;
+        Ok::<u64, anyhow::Error>(pools.as_array().into_iter().flatten().find(|p| p["carrier"] == "SF").map_or(0, |p| p["free"].as_u64().unwrap_or(0)))
+    };
+    wait(Duration::from_secs(20), "SH-01's SF waybill pool", || async { Ok(sf_free().await? > 0) }).await?;
+    let free = sf_free().await?;
+    let shipped = sh.post_keyed(&format!("/api/v1/orders/{id}/ship"), &format!("ship-{id}"), &json!({})).await?;
+    let waybill = shipped["tracking_number"].as_str().context("a waybill")?.to_owned();
+    say(format!("shipped with SF Express (HQ's choice) under waybill {waybill}: the next of {free} numbers SF's platform issued to SH-01's pool — the packer typed nothing, and no network was needed"));
+    wait(Duration::from_secs(20), "the shipping label", || async { Ok(printer.jobs().iter().any(|zpl| zpl.contains(&format!("^FD{waybill}^FS")))) }).await?;
     let job = &sh.get("/api/v1/print-jobs?state=printed").await?[0];
-    say(format!("label printed at the packing station (SSCC {})", job["sscc"].as_str().unwrap_or("")));
+    let zpl = printer.jobs().into_iter().find(|zpl| zpl.contains(&format!("^FD{waybill}^FS"))).unwrap_or_default();
+    ensure!(zpl.contains("^FD021^FS"), "the label should carry Shanghai's destination code 021");
+    say(format!("label printed at the packing station: waybill {waybill} as Code 128, destination code 021 printed large, SSCC {}", job["sscc"].as_str().unwrap_or("")));
     wait(Duration::from_secs(20), "the shipment at central", || async { Ok(reader.get(&format!("/api/v1/orders/{id}")).await?["state"] == "shipped") }).await?;
     let sh_level = level(reader, "SH-01").await?;
     say(format!("central: order {id} shipped; SH-01 on hand {}, sellable {}", sh_level["on_hand"], sh_level["sellable"]));
@@ -548,8 +581,25 @@ async fn story(reader: &Api, hq: &Api, sh: &Api, channels: &ChannelSim) -> Resul
         say(format!("  {:<16} {:<10} {:>+3} → {:<3} ({})", e["cause"].as_str().unwrap_or(""), e["field"].as_str().unwrap_or(""),
             e["delta"].as_i64().unwrap_or(0), e["balance_after"].as_i64().unwrap_or(0), e["reference"].as_str().unwrap_or("")));
     }
+    delivery(reader, id, &waybill).await?;
     journal(reader, id).await?;
     invoice(reader, id).await
+}
+
+/// Central registers the parcel's pool number with SF, subscribes it to the aggregator, and
+/// the aggregator's signed pushes carry it to the door; the order follows.
+async fn delivery(reader: &Api, id: u64, waybill: &str) -> Result<()> {
+    let path = format!("/api/v1/orders/{id}/tracking");
+    wait(Duration::from_secs(30), "the parcel's registration with SF", || async { Ok(reader.get(&path).await?[0]["registration"] == "registered") }).await?;
+    let parcel = &reader.get(&path).await?[0];
+    say(format!("logistics registered {waybill} with SF's platform (routing label {}) and subscribed it to the tracking aggregator", parcel["route_label"].as_str().unwrap_or("")));
+    wait(Duration::from_secs(30), "the parcel's delivery", || async { Ok(reader.get(&path).await?[0]["state"] == "delivered") }).await?;
+    let parcel = &reader.get(&path).await?[0];
+    let steps: Vec<&str> = parcel["events"].as_array().into_iter().flatten().rev().filter_map(|e| e["state"].as_str()).collect();
+    say(format!("tracking (signed Kuaidi100 pushes): {}", steps.join(" → ")));
+    wait(Duration::from_secs(20), "the order to be delivered", || async { Ok(reader.get(&format!("/api/v1/orders/{id}")).await?["state"] == "delivered") }).await?;
+    say(format!("central: order {id} delivered"));
+    Ok(())
 }
 
 /// The customer pays `id` on `channel`: central creates the payment at the channel, the
@@ -602,11 +652,13 @@ async fn order_events(reader: &Api, subject: &str) -> Result<Vec<String>> {
 /// sales its consumer built from it.
 async fn journal(reader: &Api, id: u64) -> Result<()> {
     let subject = format!("order:{id}");
-    let wanted = ["order_created", "order_paid", "order_picked", "order_packed", "order_shipped"];
-    wait(Duration::from_secs(20), "the order's events in the journal", || async { Ok(order_events(reader, &subject).await?.len() >= wanted.len()) }).await?;
-    let kinds = order_events(reader, &subject).await?;
-    ensure!(kinds == wanted, "the journal tells order {id} as {kinds:?}");
-    say(format!("journal: {}", kinds.join(" → ")));
+    let wanted = ["order_created", "order_paid", "order_picked", "order_packed", "order_shipped", "freight_accrued", "parcel_tracked", "order_delivered"];
+    wait(Duration::from_secs(20), "the order's events in the journal", || async { Ok(order_events(reader, &subject).await?.last().is_some_and(|k| k == "order_delivered")) }).await?;
+    let mut kinds = order_events(reader, &subject).await?;
+    let moves = kinds.iter().filter(|k| *k == "parcel_tracked").count();
+    kinds.dedup();
+    ensure!(kinds == wanted && moves >= 1, "the journal tells order {id} as {kinds:?}");
+    say(format!("journal: {} (tracking moved the parcel {moves} times)", kinds.join(" → ")));
     // Summed over the days: the story may cross midnight (UTC).
     let totals = |rows: &Value| {
         rows.as_array().into_iter().flatten().fold((0, 0, 0, 0), |t, r| {
@@ -696,9 +748,12 @@ async fn shoppers(hq: &Api, edges: &[Api], channels: &ChannelSim, seed: u64, per
         }
         wait(Duration::from_secs(300), "the order to be picked", || async { Ok(edge.get(&path).await?["state"] == "picked") }).await?;
         edge.post(&format!("/api/v1/orders/{id}/pack"), &json!({})).await?;
-        let tracking = format!("SF{:010}", 1_000_000 + id);
-        edge.post(&format!("/api/v1/orders/{id}/ship"), &json!({"carrier": "SF", "tracking_number": tracking})).await?;
-        say(format!("order {id}: EU {size} to {city} — routed to {warehouse}, paid by {}, picked, packed, shipped ({tracking})", channel.as_str()));
+        // HQ's carrier when it chose one (a city off the rate card: the packer picks SF); the
+        // waybill comes from the warehouse's pool.
+        let ship = if fulfilment["ship_via"].is_null() { json!({"carrier": "SF"}) } else { json!({}) };
+        let shipped = edge.post(&format!("/api/v1/orders/{id}/ship"), &ship).await?;
+        let (carrier, waybill) = (shipped["carrier"].as_str().unwrap_or(""), shipped["tracking_number"].as_str().unwrap_or(""));
+        say(format!("order {id}: EU {size} to {city} — routed to {warehouse}, paid by {}, picked, packed, shipped with {carrier} {waybill}", channel.as_str()));
     }
     Ok(())
 }
