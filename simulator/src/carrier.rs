@@ -105,9 +105,13 @@ struct World {
     subscriptions: BTreeMap<String, Subscription>,
 }
 
+/// Requests the platform keeps for inspection (the last ones).
+const MAX_KEPT_FORMS: usize = 1_000;
+
 struct Inner {
     config: CarrierSimConfig,
     world: Mutex<World>,
+    received: Mutex<std::collections::VecDeque<sf::Form>>,
     api_down: AtomicBool,
     pushes_acked: AtomicU64,
     pushes_failed: AtomicU64,
@@ -139,6 +143,7 @@ impl CarrierSim {
         let inner = Arc::new(Inner {
             config,
             world: Mutex::new(World::default()),
+            received: Mutex::new(std::collections::VecDeque::new()),
             api_down: AtomicBool::new(false),
             pushes_acked: AtomicU64::new(0),
             pushes_failed: AtomicU64::new(0),
@@ -180,6 +185,12 @@ impl CarrierSim {
     pub fn unused_numbers(&self, carrier: &str) -> usize {
         let partner = self.inner.config.partners.iter().find(|p| p.carrier == carrier).map(|p| p.partner_id.clone()).unwrap_or_default();
         lock(&self.inner.world).issued.get(&partner).map_or(0, |s| s.len())
+    }
+
+    /// The last forms the platform received, as sent (for checking their signatures with
+    /// another implementation).
+    pub fn received_forms(&self) -> Vec<sf::Form> {
+        self.inner.received.lock().map(|r| r.iter().cloned().collect()).unwrap_or_default()
     }
 
     /// Pushes acknowledged and attempts that failed so far.
@@ -259,6 +270,12 @@ async fn service(State(inner): State<Arc<Inner>>, form: Result<Form<sf::Form>, a
     let Ok(Form(form)) = form else {
         return envelope(sf::API_BAD_REQUEST, "missing or malformed parameters", None);
     };
+    if let Ok(mut kept) = inner.received.lock() {
+        if kept.len() >= MAX_KEPT_FORMS {
+            kept.pop_front();
+        }
+        kept.push_back(form.clone());
+    }
     let Some(partner) = inner.config.partners.iter().find(|p| p.partner_id == form.partner_id) else {
         return envelope(sf::API_BAD_REQUEST, "unknown partnerID", None);
     };

@@ -228,3 +228,31 @@ pub fn gtp(layout: &Path, robots: &[usize], hours: u64, pick_s: u32, seed: u64) 
     }
     Ok(())
 }
+
+/// Waybill pools through an outage: an edge shipping `per_hour` parcels, HQ (or the carrier)
+/// down for `down_hours` after a day of normal work, central refilling every minute while up.
+/// For each cover setting: the pool when HQ went down, its low point, parcels that found no
+/// number, and what was asked of the carrier over two days (numbers per parcel shipped).
+pub fn pools(per_hour: u64, down_hours: u64) -> Result<()> {
+    use tote_central::config::PoolSettings;
+    use tote_central::logistics::pools::simulate_outage;
+    let total_hours = 24 + down_hours + 16;
+    println!("waybill pools: {per_hour} parcels/h, HQ down {down_hours} h from hour 24, refill every minute while up, {total_hours} h in all");
+    println!("{:>12} {:>10} {:>12} {:>10} {:>8} {:>10} {:>8} {:>14}", "cover_hours", "target", "free_at_down", "min_free", "waited", "asked", "calls", "asked/shipped");
+    for cover_hours in [4u32, 8, 12, 16, 24] {
+        let rule = PoolSettings { cover_hours, min_free: 100, max_free: 50_000 };
+        let run = simulate_outage(&rule, per_hour, 1, 24, down_hours, total_hours);
+        let shipped = per_hour * total_hours - run.waited;
+        let target = (per_hour * u64::from(cover_hours)).clamp(100, 50_000);
+        println!(
+            "{cover_hours:>12} {target:>10} {:>12} {:>10} {:>8} {:>10} {:>8} {:>14.3}",
+            run.free_at_start,
+            run.min_free,
+            run.waited,
+            run.asked,
+            run.calls,
+            run.asked as f64 / shipped.max(1) as f64
+        );
+    }
+    Ok(())
+}

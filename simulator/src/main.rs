@@ -235,6 +235,14 @@ enum Bench {
         #[arg(long, default_value_t = 1_000_000)]
         quotes: usize,
     },
+    /// Waybill pools through an outage: how the refill rule fares for an edge shipping
+    /// `per_hour` parcels with HQ down `down_hours`, for several cover settings.
+    Pools {
+        #[arg(long, default_value_t = 1_000)]
+        per_hour: u64,
+        #[arg(long, default_value_t = 8)]
+        down_hours: u64,
+    },
     /// GS1 scan parsing speed, and a seeded fuzz run that must never panic.
     Gs1 {
         #[arg(long, default_value_t = 1_000_000)]
@@ -341,6 +349,7 @@ fn main() -> anyhow::Result<()> {
                 Bench::Fleet { robots, hz, seconds } => bench::fleet(robots, hz, seconds).await,
                 Bench::Gs1 { fuzz } => core_bench::gs1(fuzz),
                 Bench::Quotes { quotes } => core_bench::quotes(quotes),
+                Bench::Pools { per_hour, down_hours } => core_bench::pools(per_hour, down_hours),
                 Bench::Handheld { cycles } => bench::handheld(cycles).await,
                 Bench::Stations { plcs, cycles, scans, poll_ms } => {
                     bench::plc_poll(plcs, cycles).await?;

@@ -37,47 +37,63 @@ pub fn shortfall(rule: &PoolSettings, pool: &PoolState, max_segment: u32) -> u32
     missing.min(u64::from(max_segment)) as u32
 }
 
-/// Hour by hour, how a pool fares when HQ goes down: the warehouse ships `per_hour` parcels,
-/// central refills every `refill_every_min` minutes while up, and is down from `down_from_h`
-/// for `down_hours`. Returns (parcels that found no number, fewest free numbers seen while HQ
-/// was down, numbers asked for). A simulation of the rule for the benchmark, not used by the daemon.
-pub fn simulate_outage(rule: &PoolSettings, per_hour: u64, refill_every_min: u64, down_from_h: u64, down_hours: u64, total_hours: u64) -> (u64, u64, u64) {
-    let (mut free, mut asked, mut waited) = (0u64, 0u64, 0u64);
-    let mut min_free = u64::MAX;
+/// How a pool fared through an outage (see [`simulate_outage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outage {
+    /// Free numbers when HQ went down.
+    pub free_at_start: u64,
+    /// Fewest free numbers while HQ was down.
+    pub min_free: u64,
+    /// Parcels that found no number (they would wait, or go out on paper waybills).
+    pub waited: u64,
+    /// Numbers asked of the carrier over the whole run, and in how many calls.
+    pub asked: u64,
+    pub calls: u64,
+}
+
+/// Minute by minute, how a pool fares when HQ goes down: the warehouse ships `per_hour`
+/// parcels evenly, central refills every `refill_every_min` minutes while up and is down for
+/// `down_hours` from hour `down_from_h`. A simulation of the rule for the benchmark and the
+/// tests, not used by the daemon.
+pub fn simulate_outage(rule: &PoolSettings, per_hour: u64, refill_every_min: u64, down_from_h: u64, down_hours: u64, total_hours: u64) -> Outage {
+    let mut out = Outage { free_at_start: 0, min_free: u64::MAX, waited: 0, asked: 0, calls: 0 };
+    let mut free = 0u64;
     let mut used_by_hour: Vec<u64> = Vec::new();
     for minute in 0..total_hours * 60 {
         let hour = minute / 60;
         let up = !(down_from_h..down_from_h + down_hours).contains(&hour);
+        if minute == down_from_h * 60 {
+            out.free_at_start = free;
+        }
         if up && minute % refill_every_min.max(1) == 0 {
-            let recent = used_by_hour.iter().rev().take(24).copied().max().unwrap_or(0);
-            let pool = PoolState { free, busiest_hour: recent };
+            let busiest_hour = used_by_hour.iter().rev().take(24).copied().max().unwrap_or(0);
             loop {
-                let n = u64::from(shortfall(rule, &PoolState { free, ..pool }, tote_shared::carrier::sf::MAX_SEGMENT));
+                let n = u64::from(shortfall(rule, &PoolState { free, busiest_hour }, tote_shared::carrier::sf::MAX_SEGMENT));
                 if n == 0 {
                     break;
                 }
                 free += n;
-                asked += n;
+                out.asked += n;
+                out.calls += 1;
             }
         }
-        // Parcels spread evenly over the hour.
         let due = per_hour * (minute % 60 + 1) / 60 - per_hour * (minute % 60) / 60;
         if used_by_hour.len() <= hour as usize {
             used_by_hour.push(0);
         }
         for _ in 0..due {
             if free == 0 {
-                waited += 1;
+                out.waited += 1;
             } else {
                 free -= 1;
                 used_by_hour[hour as usize] += 1;
             }
         }
         if !up {
-            min_free = min_free.min(free);
+            out.min_free = out.min_free.min(free);
         }
     }
-    (waited, min_free, asked)
+    out
 }
 
 #[cfg(test)]
@@ -107,13 +123,14 @@ mod tests {
 
     #[test]
     fn an_eight_hour_outage_at_a_thousand_parcels_an_hour_leaves_no_parcel_waiting() {
-        let (waited, min_free, asked) = simulate_outage(&rule(), 1_000, 1, 30, 8, 48);
-        assert_eq!(waited, 0, "no parcel waited for a number");
-        assert!(min_free >= 2_500, "hours of margin left at the end of the outage: {min_free}");
-        // The first hour finds the pool at its minimum: parcels wait until the refill learns
-        // the rate; the rule never asks for more than the target plus what was used.
-        assert!(asked <= 48 * 1_000 + 12_000, "{asked}");
-        let (short, ..) = simulate_outage(&PoolSettings { cover_hours: 4, ..rule() }, 1_000, 1, 30, 8, 48);
-        assert!(short > 0, "four hours of cover cannot ride out eight hours");
+        let run = simulate_outage(&rule(), 1_000, 1, 30, 8, 48);
+        assert_eq!(run.waited, 0, "no parcel waited for a number");
+        assert!(run.free_at_start >= 10_800, "within a tenth of twelve busiest hours when HQ went down: {run:?}");
+        assert!(run.min_free >= 2_500, "hours of margin left at the end of the outage: {run:?}");
+        // The rule never asks for more than the target plus what was used, and in batches.
+        assert!(run.asked <= 48 * 1_000 + 12_000, "{run:?}");
+        assert!(run.calls < 48 * 60 / 2, "refills come in batches, not every minute: {run:?}");
+        let short = simulate_outage(&PoolSettings { cover_hours: 4, ..rule() }, 1_000, 1, 30, 8, 48);
+        assert!(short.waited > 0, "four hours of cover cannot ride out eight hours");
     }
 }

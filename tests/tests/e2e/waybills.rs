@@ -82,7 +82,40 @@ async fn outage(backend: Backend) -> Result<()> {
     ensure!(accrued[0][0] == PARCELS.to_string(), "freight accrued once per parcel for finance: {accrued:?}");
     // The pool is topped up again now that the carrier answers.
     sh.wait_for_pool("SF", 60).await?;
+    digests_verify_in_python(&sim)
+}
+
+/// Every request central sent the carrier's platform carries the msgDigest SF's rule gives,
+/// computed by Python's own URL encoding, MD5 and base64 (tests/sf_digest.py); a request
+/// changed by one byte does not verify.
+fn digests_verify_in_python(sim: &CarrierSim) -> Result<()> {
+    let checkword = |partner: &str| sim.config().partners.iter().find(|p| p.partner_id == partner).map(|p| p.checkword.clone()).unwrap_or_default();
+    let forms = sim.received_forms();
+    ensure!(forms.len() > PARCELS, "segments and registrations reached the platform: {}", forms.len());
+    let line = |f: &tote_shared::carrier::sf::Form, data: &str| {
+        json!({"msgData": data, "timestamp": f.timestamp, "checkword": checkword(&f.partner_id), "msgDigest": f.msg_digest}).to_string()
+    };
+    let all: Vec<String> = forms.iter().map(|f| line(f, &f.msg_data)).collect();
+    let (ok, out) = sf_digest_py(&all.join("\n"))?;
+    ensure!(ok && out.trim() == format!("ok {}", forms.len()), "python: {out}");
+    let tampered = line(&forms[0], &format!("{} ", forms[0].msg_data));
+    let (ok, out) = sf_digest_py(&tampered)?;
+    ensure!(!ok && out.contains("does not verify"), "a changed request must not verify: {out}");
     Ok(())
+}
+
+fn sf_digest_py(input: &str) -> Result<(bool, String)> {
+    use std::io::Write;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sf_digest.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("python3 is missing: run `bash tests/run.sh`, which installs it")?;
+    child.stdin.take().context("stdin")?.write_all(input.as_bytes())?;
+    let out = child.wait_with_output()?;
+    Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
