@@ -538,3 +538,82 @@ impl Inner {
         sub.next_try_ms = now_ms() + step_ms * (1i64 << sub.attempts.min(5));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tote_central::logistics::carrier_api::{CallError, CarrierApis};
+
+    #[derive(serde::Deserialize)]
+    struct Central {
+        logistics: tote_central::config::LogisticsSettings,
+    }
+
+    /// Central's clients for the simulator, with one string of their config replaced.
+    async fn apis(sim: &CarrierSim, replace: Option<(&str, &str)>) -> CarrierApis {
+        let mut text = sim.central_config("salt", Some("http://127.0.0.1:9/push"), "");
+        if let Some((from, to)) = replace {
+            text = text.replace(from, to);
+        }
+        let central: Central = toml::from_str(&text).expect("the simulator writes a valid config");
+        central.logistics.validate().expect("valid");
+        CarrierApis::from_settings(&central.logistics, SocketAddr::from(([127, 0, 0, 1], 9))).expect("clients")
+    }
+
+    fn order(id: &str, waybill: &str) -> sf::CreateOrder {
+        let contact = |kind: u8, city: &str| sf::Contact { contact_type: kind, contact: "Li Wei".into(), province: String::new(), city: city.into(), address: "88 Century Avenue".into(), post_code: String::new() };
+        sf::CreateOrder {
+            order_id: id.into(),
+            express_type_id: 2,
+            pay_method: 1,
+            monthly_card: String::new(),
+            total_weight: 1.2,
+            cargo_details: vec![sf::Cargo { name: "PEG39-M-WHT-42".into(), count: 1 }],
+            contact_info_list: vec![contact(1, ""), contact(2, "上海市")],
+            waybill_no_info_list: vec![sf::WaybillNo { waybill_type: 1, waybill_no: waybill.into() }],
+            is_return_routelabel: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_platform_issues_registers_once_refuses_strangers_and_the_client_reads_every_answer() {
+        let sim = CarrierSim::start(CarrierSimConfig::three_carriers(Duration::from_secs(3600))).await.expect("starts");
+        let ours = apis(&sim, None).await;
+        let sf = ours.carriers.get("SF").expect("SF account");
+        let numbers = sf.apply_waybills(5).await.expect("a segment");
+        assert_eq!(numbers.len(), 5);
+        assert!(numbers.iter().all(|n| n.starts_with("SF") && n.len() == 14));
+        assert!(matches!(sf.apply_waybills(0).await, Err(CallError::Business { .. })), "an empty segment is refused");
+
+        let first = sf.register(&order("TOTE-1", &numbers[0])).await.expect("registered");
+        let label = &first.route_label_info[0].route_label_data.dest_route_label;
+        assert!(label.starts_with("021"), "Shanghai's destination code leads the routing label: {label}");
+        let again = sf.register(&order("TOTE-1", &numbers[0])).await.expect("a repeat finds the first");
+        assert_eq!(again, first, "a repeated registration answers what the first got");
+        assert_eq!(sim.orders().len(), 1, "and places nothing new");
+        let taken = sf.register(&order("TOTE-2", &numbers[0])).await;
+        assert!(matches!(taken, Err(CallError::Business { ref code, .. }) if code == sf::WAYBILL_REFUSED), "{taken:?}");
+        let stranger = sf.register(&order("TOTE-3", "SF999999999999")).await;
+        assert!(matches!(stranger, Err(CallError::Business { ref code, .. }) if code == sf::WAYBILL_REFUSED), "{stranger:?}");
+        sf.cancel("TOTE-1").await.expect("not yet picked up: cancelled");
+
+        let forged = apis_with_checkword(&sim).await;
+        let refused = forged.apply_waybills(1).await;
+        assert!(matches!(refused, Err(CallError::Refused { ref code, .. }) if code == sf::API_BAD_DIGEST), "{refused:?}");
+        sim.set_api_down(true);
+        let down = sf.apply_waybills(1).await;
+        assert!(down.as_ref().is_err_and(CallError::is_transient), "{down:?}");
+        sim.set_api_down(false);
+
+        let aggregator = ours.aggregator.as_ref().expect("aggregator");
+        aggregator.subscribe("SF", &numbers[0]).await.expect("subscribed");
+        aggregator.subscribe("SF", &numbers[0]).await.expect("a repeated subscription is as good");
+        let stranger = apis(&sim, Some(("kuaidi100-customer-key", "another-key"))).await;
+        let refused = stranger.aggregator.as_ref().expect("aggregator").subscribe("SF", &numbers[1]).await;
+        assert!(matches!(refused, Err(CallError::Business { ref code, .. }) if code == "600"), "{refused:?}");
+    }
+
+    async fn apis_with_checkword(sim: &CarrierSim) -> Arc<tote_central::logistics::carrier_api::CarrierApi> {
+        apis(sim, Some(("checkword-sf", "not-the-checkword"))).await.carriers.get("SF").cloned().expect("SF")
+    }
+}

@@ -17,7 +17,7 @@ async fn outage(backend: Backend) -> Result<()> {
     let (world, sim) = World::start_with_carriers(backend, &[("SH-01", "shanghai")], "[logistics.pools]\nmin_free = 60\nmax_free = 1000").await?;
     let (central, sh) = (&world.central, world.edge("SH-01"));
     let before = sh.wait_for_pool("SF", 60).await?;
-    sh.receive("A-01-01", PEGASUS_GTIN, PARCELS as i64).await?;
+    sh.receive("A-01-01", PEGASUS_GTIN, PARCELS as i64 + 2).await?;
     sh.wait_synced(Duration::from_secs(20)).await?;
     let mut orders = Vec::new();
     for n in 0..PARCELS {
@@ -82,7 +82,34 @@ async fn outage(backend: Backend) -> Result<()> {
     ensure!(accrued[0][0] == PARCELS.to_string(), "freight accrued once per parcel for finance: {accrued:?}");
     // The pool is topped up again now that the carrier answers.
     sh.wait_for_pool("SF", 60).await?;
+    paper_waybills(central, sh).await?;
     digests_verify_in_python(&sim)
+}
+
+/// A packer may type a paper waybill's number, but never a pool number (the pool would hand
+/// it out again) nor one another parcel left with; a typed parcel is tracked, not registered.
+async fn paper_waybills(central: &Central, sh: &Edge) -> Result<()> {
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let id = central.create_order(&format!("paper-{n}"), &order_body(PEGASUS, 1, "shanghai")).await?.ok()?["id"].as_u64().context("id")?;
+        central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?.ok()?;
+        ids.push(id);
+    }
+    let pooled = central.rows("SELECT waybill FROM lg_waybill WHERE warehouse = 'SH-01' AND used_ms IS NULL ORDER BY granted_ms, waybill LIMIT 1").await?;
+    let pooled = pooled[0][0].clone();
+    let refused = sh.fulfil_with(ids[0], json!({"tracking_number": pooled})).await;
+    ensure!(refused.as_ref().is_err_and(|e| e.to_string().contains("409")), "a pool number typed by hand: {refused:?}");
+    let paper = sh.post(&format!("/api/v1/orders/{}/ship", ids[0]), json!({"tracking_number": "SFPAPER0001"})).await?.ok()?;
+    ensure!(paper["tracking_number"] == "SFPAPER0001", "{paper}");
+    let twice = sh.fulfil_with(ids[1], json!({"tracking_number": "SFPAPER0001"})).await;
+    ensure!(twice.as_ref().is_err_and(|e| e.to_string().contains("already shipped order")), "a paper number used twice: {twice:?}");
+    let parcel = eventually("the paper parcel subscribed", Duration::from_secs(30), || async {
+        let parcels = central.get(&format!("/api/v1/orders/{}/tracking", ids[0])).await?.ok()?;
+        Ok((parcels[0]["subscription"] == "subscribed").then(|| parcels[0].clone()))
+    })
+    .await?;
+    ensure!(parcel["registration"] == "manual", "a typed number is the packer's, not ours to register: {parcel}");
+    Ok(())
 }
 
 /// Every request central sent the carrier's platform carries the msgDigest SF's rule gives,
