@@ -47,6 +47,8 @@ pub struct AppState {
     pub risk: crate::payment::risk::Risk,
     /// The carriers' platforms and the tracking aggregator.
     pub carriers: crate::logistics::carrier_api::CarrierApis,
+    /// Tracking pushes, applied in batches.
+    pub pushes: Arc<crate::logistics::intake::PushIntake>,
 }
 
 impl AppState {
@@ -154,10 +156,12 @@ impl App {
         let woken = signals.clone();
         let shards = settings.orders.intake_shards;
         let intake = Arc::new(crate::orders::intake::Intake::start(db.clone(), shards, Arc::new(move || woken.written())));
+        let woken = signals.clone();
+        let pushes = Arc::new(crate::logistics::intake::PushIntake::start(db.clone(), Arc::new(move || woken.written())));
         let channels = crate::payment::channel::Channels::from_settings(&settings.payment, listener.local_addr()?).map_err(|why| anyhow::anyhow!("payment settings: {why}"))?;
         let risk = crate::payment::risk::Risk::load(&db, &settings.payment, now_ms()).await?;
         let carriers = crate::logistics::carrier_api::CarrierApis::from_settings(&settings.logistics, listener.local_addr()?).map_err(|why| anyhow::anyhow!("logistics settings: {why}"))?;
-        let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals, task_restarts, intake, channels, risk, carriers };
+        let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals, task_restarts, intake, channels, risk, carriers, pushes };
         Ok(App { listener, state, supervisor })
     }
 

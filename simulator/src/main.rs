@@ -131,7 +131,8 @@ enum Bench {
         pool_size: usize,
     },
     /// Tracking pushes (Kuaidi100's format) verified and applied durably per second on both
-    /// backends, beside one-row transactions from as many senders.
+    /// backends, through central's batching intake and one transaction a push, beside
+    /// one-row transactions from as many senders.
     Tracking {
         #[arg(long, default_value_t = 5_000)]
         parcels: usize,

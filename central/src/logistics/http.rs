@@ -351,7 +351,7 @@ pub async fn tracking_push(State(state): State<AppState>, body: Bytes) -> axum::
         }
     };
     let waybill = push.waybill.clone();
-    match state.write(move |tx| super::receive_push(tx, &push, now_ms())).await {
+    match state.pushes.submit(push).await {
         Ok(super::PushOutcome::Applied { .. }) => push_answer(StatusCode::OK, true, "成功"),
         Ok(super::PushOutcome::UnknownWaybill) => {
             tracing::info!(%waybill, "tracking push for a waybill not recorded (yet); the aggregator will push again");

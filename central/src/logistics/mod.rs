@@ -12,6 +12,7 @@ pub mod choice;
 pub mod csv;
 pub mod dispatcher;
 pub mod http;
+pub mod intake;
 pub mod kpi;
 pub mod pools;
 pub mod rates;
@@ -202,25 +203,48 @@ pub enum PushOutcome {
 /// Applies a verified push to its parcel: new events appended once, the state moved only
 /// forward, a `parcel_tracked` journal event when it moved — one transaction.
 pub fn receive_push(tx: &mut dyn Tx, push: &tracking::Push, now_ms: i64) -> DbResult<PushOutcome> {
-    let Some((parcel, known)) = store::lock_parcel(tx, &push.waybill)? else {
-        return Ok(PushOutcome::UnknownWaybill);
-    };
-    // Before the carrier's first event the state is our own "info received" at hand-over,
-    // which any carrier event outranks, whatever the clocks say.
-    let current = (parcel.state != tracking::TrackState::InfoReceived || !known.is_empty()).then_some((parcel.state, parcel.state_ms));
-    let applied = tracking::apply(current, &known, &push.events);
-    store::save_tracking(tx, &parcel.waybill, &applied.new_events, applied.state, now_ms)?;
-    if let Some((state, at_ms)) = applied.state {
-        let event = crate::journal::BusinessEvent::ParcelTracked {
-            order_id: parcel.order_id,
-            carrier: parcel.carrier.clone(),
-            waybill: parcel.waybill.clone(),
-            state: state.as_str().to_owned(),
-            at_ms,
+    Ok(receive_pushes(tx, std::slice::from_ref(push), now_ms)?.remove(0))
+}
+
+/// Applies several pushes in one transaction, in order (two for one parcel apply one after
+/// the other), with a few multi-row statements: what one commit per push cannot afford when
+/// an aggregator pushes thousands a second. One outcome per push.
+pub fn receive_pushes(tx: &mut dyn Tx, pushes: &[tracking::Push], now_ms: i64) -> DbResult<Vec<PushOutcome>> {
+    let waybills: Vec<&str> = pushes.iter().map(|p| p.waybill.as_str()).collect();
+    let mut parcels = store::lock_parcels(tx, &waybills)?;
+    let mut outcomes = Vec::with_capacity(pushes.len());
+    let mut events: Vec<(&str, tracking::TrackEvent)> = Vec::new();
+    let mut moves: BTreeMap<&str, (tracking::TrackState, i64)> = BTreeMap::new();
+    let mut journal = Vec::new();
+    for push in pushes {
+        let Some((parcel, known)) = parcels.get_mut(&push.waybill) else {
+            outcomes.push(PushOutcome::UnknownWaybill);
+            continue;
         };
-        crate::journal::store::append(tx, &event, now_ms)?;
+        // Before the carrier's first event the state is our own "info received" at hand-over,
+        // which any carrier event outranks, whatever the clocks say.
+        let current = (parcel.state != tracking::TrackState::InfoReceived || !known.is_empty()).then_some((parcel.state, parcel.state_ms));
+        let applied = tracking::apply(current, known, &push.events);
+        known.extend(applied.new_events.iter().map(|e| (e.at_ms, e.context.clone())));
+        if let Some((state, at_ms)) = applied.state {
+            (parcel.state, parcel.state_ms) = (state, at_ms);
+            moves.insert(push.waybill.as_str(), (state, at_ms));
+            journal.push(crate::journal::BusinessEvent::ParcelTracked {
+                order_id: parcel.order_id,
+                carrier: parcel.carrier.clone(),
+                waybill: parcel.waybill.clone(),
+                state: state.as_str().to_owned(),
+                at_ms,
+            });
+        }
+        outcomes.push(PushOutcome::Applied { new_events: applied.new_events.len(), moved: applied.state.is_some() });
+        events.extend(applied.new_events.into_iter().map(|e| (push.waybill.as_str(), e)));
     }
-    Ok(PushOutcome::Applied { new_events: applied.new_events.len(), moved: applied.state.is_some() })
+    let events: Vec<(&str, &tracking::TrackEvent)> = events.iter().map(|(w, e)| (*w, e)).collect();
+    let moves: Vec<(&str, tracking::TrackState, i64)> = moves.into_iter().map(|(w, (s, at))| (w, s, at)).collect();
+    store::save_tracking_batch(tx, &events, &moves, now_ms)?;
+    crate::journal::store::append_many(tx, &journal, now_ms)?;
+    Ok(outcomes)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -480,6 +480,67 @@ fn row_to_parcel(r: &Row) -> DbResult<ParcelView> {
     })
 }
 
+/// `?first, ?first+1, …` for an IN list of `n`.
+fn in_list(n: usize, first: usize) -> String {
+    (first..first + n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Several parcels locked for this transaction (in waybill order, so two batches never wait
+/// on each other in a cycle), each with the keys of the events it has. Unknown waybills are
+/// absent.
+pub fn lock_parcels(tx: &mut dyn Tx, waybills: &[&str]) -> DbResult<std::collections::HashMap<String, (ParcelView, EventKeys)>> {
+    let mut sorted: Vec<&str> = waybills.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut found = std::collections::HashMap::with_capacity(sorted.len());
+    for chunk in sorted.chunks(CHUNK) {
+        let values: Vec<Value> = chunk.iter().flat_map(|w| params![*w]).collect();
+        let sql = format!("{PARCEL_COLUMNS} WHERE waybill IN ({}) ORDER BY waybill FOR UPDATE", in_list(chunk.len(), 1));
+        for row in tx.query(&sql, &values)? {
+            let parcel = row_to_parcel(&row)?;
+            found.insert(parcel.waybill.clone(), (parcel, EventKeys::new()));
+        }
+        let sql = format!("SELECT waybill, at_ms, context FROM lg_track_event WHERE waybill IN ({})", in_list(chunk.len(), 1));
+        for row in tx.query(&sql, &values)? {
+            if let Some((_, keys)) = found.get_mut(&row.text(0)?) {
+                keys.insert((row.int(1)?, row.text(2)?));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Appends every new event of a batch, and moves each parcel whose state moved, with a few
+/// multi-row statements.
+pub fn save_tracking_batch(tx: &mut dyn Tx, events: &[(&str, &TrackEvent)], moves: &[(&str, TrackState, i64)], now_ms: i64) -> DbResult<()> {
+    for chunk in events.chunks(CHUNK) {
+        let sql = format!("INSERT INTO lg_track_event (waybill, at_ms, context, state, area, received_ms) VALUES {}", values_clause(chunk.len(), 6, 1));
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
+        for (waybill, e) in chunk {
+            values.extend(params![*waybill, e.at_ms, e.context.as_str(), e.state.as_str(), e.area.as_deref(), now_ms]);
+        }
+        tx.execute(&sql, &values)?;
+    }
+    for chunk in moves.chunks(CHUNK) {
+        // One UPDATE for the chunk: each parcel's state and time picked by CASE on its waybill.
+        let n = chunk.len();
+        // Typed casts: PostgreSQL cannot infer a parameter's type from a CASE result alone.
+        let cases = |column: usize, ty: &str| (0..n).map(|i| format!("WHEN ?{} THEN CAST(?{} AS {ty})", 3 * i + 1, 3 * i + column)).collect::<Vec<_>>().join(" ");
+        let sql = format!(
+            "UPDATE lg_parcel SET state = CASE waybill {} END, state_ms = CASE waybill {} END WHERE waybill IN ({})",
+            cases(2, "TEXT"),
+            cases(3, "BIGINT"),
+            (0..n).map(|i| format!("?{}", 3 * i + 1)).collect::<Vec<_>>().join(", ")
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(n * 3);
+        for (waybill, state, at_ms) in chunk {
+            values.extend(params![*waybill, state.as_str(), *at_ms]);
+        }
+        tx.execute(&sql, &values)?;
+    }
+    Ok(())
+}
+
 /// Appends new events and, when it moved, the parcel's state.
 pub fn save_tracking(tx: &mut dyn Tx, waybill: &str, events: &[TrackEvent], state: Option<(TrackState, i64)>, now_ms: i64) -> DbResult<()> {
     for chunk in events.chunks(CHUNK) {

@@ -248,3 +248,49 @@ proptest::proptest! {
         }
     }
 }
+
+/// Pushes applied in one batch end exactly as the same pushes applied one by one: the same
+/// states, the same history, the same journal events — including two pushes for one parcel in
+/// the batch, a duplicate, an older history after a newer one, and an unknown waybill.
+#[tokio::test]
+async fn a_batch_of_pushes_ends_as_the_same_pushes_one_by_one() {
+    use super::tracking::{Push, TrackEvent, TrackState};
+    use super::{receive_push, receive_pushes, store, PushOutcome};
+    let event = |at_ms: i64, state: TrackState| TrackEvent { at_ms, state, context: format!("{state:?} at {at_ms}"), area: None };
+    let push = |waybill: &str, events: Vec<TrackEvent>| Push { company: "shunfeng".into(), waybill: waybill.into(), events };
+    let (picked, transit, out, done) = (event(1_000, TrackState::PickedUp), event(2_000, TrackState::InTransit), event(3_000, TrackState::OutForDelivery), event(4_000, TrackState::Delivered));
+    let pushes = vec![
+        push("SF1", vec![picked.clone()]),
+        push("SF2", vec![transit.clone(), picked.clone()]),
+        push("SF1", vec![done.clone(), out.clone(), transit.clone(), picked.clone()]),
+        push("SF1", vec![transit.clone(), picked.clone()]),
+        push("SF9", vec![picked.clone()]),
+        push("SF2", vec![transit.clone(), picked.clone()]),
+    ];
+    let mut ends = Vec::new();
+    for batched in [false, true] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = crate::db::Database::open(&crate::config::DatabaseSettings::sqlite_file(dir.path().join("c.sqlite"))).await.expect("opens");
+        let pushes = pushes.clone();
+        let end = db
+            .write(move |tx| -> crate::db::DbResult<_> {
+                for (n, waybill) in ["SF1", "SF2"].into_iter().enumerate() {
+                    store::record_parcel(tx, waybill, "SF", n as u64 + 1, "SH-01", 500)?;
+                }
+                let outcomes = if batched { receive_pushes(tx, &pushes, 9)? } else { pushes.iter().map(|p| receive_push(tx, p, 9)).collect::<Result<Vec<_>, _>>()? };
+                let parcels = [store::parcels_of(tx, 1)?, store::parcels_of(tx, 2)?];
+                let journal = tx.query_one("SELECT COUNT(*) FROM journal WHERE kind = 'parcel_tracked'", &[])?.int(0)?;
+                Ok((outcomes, parcels, journal))
+            })
+            .await
+            .expect("applies");
+        ends.push(end);
+    }
+    assert_eq!(ends[0], ends[1], "batched and one by one agree");
+    let (outcomes, parcels, journal) = &ends[1];
+    assert_eq!(outcomes[4], PushOutcome::UnknownWaybill);
+    assert_eq!(outcomes[3], PushOutcome::Applied { new_events: 0, moved: false }, "an older history changes nothing");
+    assert_eq!((parcels[0][0].state, parcels[0][0].events.len()), (TrackState::Delivered, 4));
+    assert_eq!((parcels[1][0].state, parcels[1][0].events.len()), (TrackState::InTransit, 2));
+    assert_eq!(*journal, 3, "SF1 picked up then delivered, SF2 in transit");
+}
