@@ -91,6 +91,8 @@ impl From<LogisticsError> for ApiError {
     fn from(error: LogisticsError) -> Self {
         match error {
             LogisticsError::NotFound(what) => ApiError::NotFound(what),
+            LogisticsError::Conflict(detail) => ApiError::Conflict { slug: "conflict", detail },
+            LogisticsError::Carrier(detail) => ApiError::BadGateway(detail),
             LogisticsError::Db(e) => e.into(),
         }
     }

@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/logistics/statements/{id}", get(logistics::http::statement))
         .route("/api/v1/logistics/kpis", get(logistics::http::kpis))
         .route("/api/v1/logistics/pools", get(logistics::http::pools))
+        .route("/api/v1/logistics/parcels/{waybill}/cancel", post(logistics::http::cancel_parcel))
         .route("/api/v1/orders/{id}/shipping", get(logistics::http::order_shipping))
         .route("/api/v1/orders/{id}/tracking", get(logistics::http::order_tracking))
         .route("/health", get(ops::health))

@@ -27,7 +27,7 @@ use utoipa::{Modify, OpenApi};
         logistics::http::carriers, logistics::http::put_carrier, logistics::http::suspend, logistics::http::reinstate,
         logistics::http::import_rates, logistics::http::import_remote_areas, logistics::http::policy, logistics::http::put_policy,
         logistics::http::quote, logistics::http::order_shipping, logistics::http::order_tracking,
-        logistics::http::reconcile_statement, logistics::http::statement, logistics::http::kpis, logistics::http::pools,
+        logistics::http::reconcile_statement, logistics::http::statement, logistics::http::kpis, logistics::http::pools, logistics::http::cancel_parcel,
     ),
     components(schemas(
         tote_shared::openapi::ProblemSchema, tote_shared::openapi::Text32,

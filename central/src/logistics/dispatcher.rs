@@ -155,8 +155,17 @@ async fn step(state: &AppState, parcel: &DueParcel, done: &mut Round) -> Result<
             tracing::error!(waybill = %parcel.waybill, carrier = %parcel.carrier, %why, "the carrier refused the parcel's registration");
         }
         registration = if outcome.is_ok() { "registered".into() } else { "refused".into() };
-        let waybill = parcel.waybill.clone();
-        state.db.write(move |tx| store::registered(tx, &waybill, outcome.as_ref().map(String::as_str).map_err(String::as_str))).await?;
+        let (waybill, taken) = (parcel.waybill.clone(), outcome.is_ok());
+        let kept = state.db.write(move |tx| store::registered(tx, &waybill, outcome.as_ref().map(String::as_str).map_err(String::as_str))).await?;
+        if !kept {
+            // HQ cancelled the parcel while the registration was out: undo it at the carrier.
+            if taken {
+                if let Err(error) = api.cancel(&order.order_id).await {
+                    tracing::error!(waybill = %parcel.waybill, %error, "a cancelled parcel was registered and the carrier would not cancel it; cancel it by hand");
+                }
+            }
+            return Ok(());
+        }
         done.registered += 1;
     }
     if registration == "refused" || parcel.subscription != "pending" {
@@ -168,6 +177,41 @@ async fn step(state: &AppState, parcel: &DueParcel, done: &mut Round) -> Result<
     state.db.write(move |tx| store::subscribed(tx, &waybill)).await?;
     done.subscribed += 1;
     Ok(())
+}
+
+/// The carrier's order id for a parcel: unique per parcel, the same on every attempt.
+pub fn carrier_order_id(order_id: u64, waybill: &str) -> String {
+    format!("TOTE-{order_id}-{waybill}")
+}
+
+/// Cancels a parcel's carrier order (a parcel that will not be handed over: a damaged box,
+/// a label reprinted). A parcel not registered yet is cancelled here only; a registered one
+/// at the carrier first, which refuses once it picked the parcel up. Audited.
+pub async fn cancel(state: &AppState, waybill: &str) -> Result<store::ParcelView, LogisticsError> {
+    let number = waybill.to_owned();
+    let parcel = state.db.read(move |tx| store::parcel(tx, &number)).await?.ok_or_else(|| LogisticsError::NotFound(format!("parcel {waybill}")))?;
+    match parcel.registration.as_str() {
+        "registered" => {
+            let api = state.carriers.carriers.get(&parcel.carrier).ok_or_else(|| LogisticsError::Conflict(format!("no platform configured for carrier {}", parcel.carrier)))?;
+            match api.cancel(&carrier_order_id(parcel.order_id, waybill)).await {
+                Ok(()) => {}
+                Err(CallError::Business { code, message }) if code == sf::NOT_CANCELLABLE => {
+                    return Err(LogisticsError::Conflict(format!("{} picked the parcel up already: {message}", parcel.carrier)))
+                }
+                Err(other) => return Err(LogisticsError::Carrier(other.to_string())),
+            }
+        }
+        "pending" | "refused" => {}
+        other => return Err(LogisticsError::Conflict(format!("a {other} parcel cannot be cancelled here"))),
+    }
+    let (number, now) = (waybill.to_owned(), now_ms());
+    state
+        .write(move |tx| -> Result<_, LogisticsError> {
+            store::cancel_parcel(tx, &number)?;
+            crate::audit::store::append(tx, now, "admin", "parcel_cancelled", &format!("waybill:{number}"), &serde_json::json!({}))?;
+            store::parcel(tx, &number)?.ok_or_else(|| LogisticsError::NotFound(format!("parcel {number}")))
+        })
+        .await
 }
 
 /// The carrier order for a parcel: our waybill number, the service and weight quoted at
@@ -186,7 +230,7 @@ async fn create_order(state: &AppState, parcel: &DueParcel, api: &CarrierApi) ->
     let to = &order.ship_to;
     let province = tote_shared::geo::city_province(&to.city).map(|(_, p)| p.to_owned()).unwrap_or_default();
     Ok(sf::CreateOrder {
-        order_id: format!("TOTE-{}-{}", parcel.order_id, parcel.waybill),
+        order_id: carrier_order_id(parcel.order_id, &parcel.waybill),
         express_type_id,
         pay_method: 1,
         monthly_card: api.monthly_card.clone(),

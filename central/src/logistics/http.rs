@@ -70,6 +70,19 @@ pub async fn carriers(_: Reader, State(state): State<AppState>) -> Result<Json<V
     Ok(Json(state.db.read(|tx| store::carriers(tx)).await?))
 }
 
+/// Cancels a parcel's carrier order: for a parcel that will not be handed over (a damaged
+/// box, a label printed again). The carrier refuses (409) once it picked the parcel up; an
+/// unregistered parcel is simply never registered. Audited.
+#[utoipa::path(post, path = "/api/v1/logistics/parcels/{waybill}/cancel",
+    params(("waybill" = String, Path, pattern = "^[A-Za-z0-9_-]{1,40}$", description = "waybill number")),
+    responses((status = 200, body = store::ParcelView), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::BadGateway, doc::Unavailable), tag = "logistics")]
+pub async fn cancel_parcel(_: Admin, State(state): State<AppState>, Path(waybill): Path<String>) -> Result<Json<store::ParcelView>, ApiError> {
+    if !tote_shared::sync::is_plain_code(&waybill, 40) {
+        return Err(ApiError::NotFound(format!("parcel {waybill}")));
+    }
+    Ok(Json(super::dispatcher::cancel(&state, &waybill).await?))
+}
+
 /// Each warehouse's waybill pool per carrier: numbers granted and not yet used, used, the
 /// busiest hour of the last day and the target the dispatcher fills to.
 #[utoipa::path(get, path = "/api/v1/logistics/pools", responses((status = 200, body = Vec<PoolView>), doc::Unauthorized, doc::Unavailable), tag = "logistics")]

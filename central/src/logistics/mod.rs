@@ -217,7 +217,9 @@ pub fn receive_pushes(tx: &mut dyn Tx, pushes: &[tracking::Push], now_ms: i64) -
     let mut moves: BTreeMap<&str, (tracking::TrackState, i64)> = BTreeMap::new();
     let mut journal = Vec::new();
     for push in pushes {
-        let Some((parcel, known)) = parcels.get_mut(&push.waybill) else {
+        // A number is ours only with its carrier: another carrier's parcel under the same
+        // number is not one of ours.
+        let Some((parcel, known)) = parcels.get_mut(&push.waybill).filter(|(p, _)| tote_shared::carrier::kuaidi100::company(&p.carrier) == push.company) else {
             outcomes.push(PushOutcome::UnknownWaybill);
             continue;
         };
@@ -252,6 +254,12 @@ pub enum LogisticsError {
     /// 404
     #[error("{0} not found")]
     NotFound(String),
+    /// 409: the parcel's state does not allow it.
+    #[error("{0}")]
+    Conflict(String),
+    /// 502: the carrier's platform failed or refused.
+    #[error("{0}")]
+    Carrier(String),
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
 }

@@ -379,24 +379,47 @@ pub fn due_parcels(tx: &mut dyn Tx, now_ms: i64, subscribe: bool, limit: u32) ->
         .collect()
 }
 
-/// The carrier took the parcel (with its routing label), or refused it for good.
-pub fn registered(tx: &mut dyn Tx, waybill: &str, outcome: Result<&str, &str>) -> DbResult<()> {
-    match outcome {
+/// The carrier took the parcel (with its routing label), or refused it for good. False when
+/// the parcel was no longer pending (HQ cancelled it while the call was out).
+pub fn registered(tx: &mut dyn Tx, waybill: &str, outcome: Result<&str, &str>) -> DbResult<bool> {
+    let changed = match outcome {
+        // Only a pending parcel: HQ may have cancelled it while the call was out.
         Ok(label) => tx.execute(
-            "UPDATE lg_parcel SET registration = 'registered', route_label = ?2, attempts = 0, next_try_ms = 0, last_error = NULL WHERE waybill = ?1",
+            "UPDATE lg_parcel SET registration = 'registered', route_label = ?2, attempts = 0, next_try_ms = 0, last_error = NULL
+             WHERE waybill = ?1 AND registration = 'pending'",
             &params![waybill, label],
         )?,
         // Not the carrier's parcel: nothing to track either.
         Err(why) => tx.execute(
-            "UPDATE lg_parcel SET registration = 'refused', subscription = 'none', last_error = ?2 WHERE waybill = ?1",
+            "UPDATE lg_parcel SET registration = 'refused', subscription = 'none', last_error = ?2 WHERE waybill = ?1 AND registration = 'pending'",
             &params![waybill, why],
         )?,
     };
-    Ok(())
+    Ok(changed > 0)
+}
+
+/// The parcel's carrier order was cancelled (or, never registered, will not be): nothing to
+/// register or track. Returns the parcel's registration before, None if no such parcel.
+pub fn cancel_parcel(tx: &mut dyn Tx, waybill: &str) -> DbResult<Option<String>> {
+    let before = tx.query_opt("SELECT registration FROM lg_parcel WHERE waybill = ?1 FOR UPDATE", &params![waybill])?;
+    let Some(before) = before.map(|r| r.text(0)).transpose()? else { return Ok(None) };
+    tx.execute(
+        "UPDATE lg_parcel SET registration = 'cancelled', subscription = CASE subscription WHEN 'pending' THEN 'none' ELSE subscription END WHERE waybill = ?1",
+        &params![waybill],
+    )?;
+    Ok(Some(before))
+}
+
+/// The parcel as its page shows it.
+pub fn parcel(tx: &mut dyn Tx, waybill: &str) -> DbResult<Option<ParcelView>> {
+    tx.query_opt(&format!("{PARCEL_COLUMNS} WHERE waybill = ?1"), &params![waybill])?.map(|r| row_to_parcel(&r)).transpose()
 }
 
 pub fn subscribed(tx: &mut dyn Tx, waybill: &str) -> DbResult<()> {
-    tx.execute("UPDATE lg_parcel SET subscription = 'subscribed', attempts = 0, next_try_ms = 0, last_error = NULL WHERE waybill = ?1", &params![waybill])?;
+    tx.execute(
+        "UPDATE lg_parcel SET subscription = 'subscribed', attempts = 0, next_try_ms = 0, last_error = NULL WHERE waybill = ?1 AND subscription = 'pending'",
+        &params![waybill],
+    )?;
     Ok(())
 }
 
@@ -432,8 +455,8 @@ pub struct ParcelView {
     /// When the event that set the state happened.
     pub state_ms: i64,
     /// With the carrier: `pending` (a pool number not yet registered), `registered`,
-    /// `manual` (a typed paper waybill) or `refused` (the carrier would not take it; see the
-    /// log and HQ's attention).
+    /// `manual` (a typed paper waybill), `refused` (the carrier would not take it; see the
+    /// log and HQ's attention) or `cancelled` (by HQ, before the carrier picked it up).
     pub registration: String,
     /// The routing label the carrier answered at registration.
     pub route_label: Option<String>,

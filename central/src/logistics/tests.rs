@@ -266,6 +266,7 @@ async fn a_batch_of_pushes_ends_as_the_same_pushes_one_by_one() {
         push("SF1", vec![transit.clone(), picked.clone()]),
         push("SF9", vec![picked.clone()]),
         push("SF2", vec![transit.clone(), picked.clone()]),
+        Push { company: "jd".into(), ..push("SF2", vec![done.clone()]) },
     ];
     let mut ends = Vec::new();
     for batched in [false, true] {
@@ -289,6 +290,7 @@ async fn a_batch_of_pushes_ends_as_the_same_pushes_one_by_one() {
     assert_eq!(ends[0], ends[1], "batched and one by one agree");
     let (outcomes, parcels, journal) = &ends[1];
     assert_eq!(outcomes[4], PushOutcome::UnknownWaybill);
+    assert_eq!(outcomes[6], PushOutcome::UnknownWaybill, "another carrier's parcel under one of our numbers is not ours");
     assert_eq!(outcomes[3], PushOutcome::Applied { new_events: 0, moved: false }, "an older history changes nothing");
     assert_eq!((parcels[0][0].state, parcels[0][0].events.len()), (TrackState::Delivered, 4));
     assert_eq!((parcels[1][0].state, parcels[1][0].events.len()), (TrackState::InTransit, 2));

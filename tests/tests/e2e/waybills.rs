@@ -80,15 +80,29 @@ async fn outage(backend: Backend) -> Result<()> {
     ensure!(used[0][0] == PARCELS.to_string(), "central saw each number used once: {used:?}");
     let accrued = central.rows("SELECT COUNT(*) FROM journal WHERE kind = 'freight_accrued'").await?;
     ensure!(accrued[0][0] == PARCELS.to_string(), "freight accrued once per parcel for finance: {accrued:?}");
+    let pools = central.get("/api/v1/logistics/pools").await?.ok()?;
+    let sf = pools.as_array().into_iter().flatten().find(|p| p["warehouse"] == "SH-01" && p["carrier"] == "SF").cloned().unwrap_or_default();
+    let busiest = sf["busiest_hour"].as_u64().unwrap_or(0);
+    ensure!(busiest > 0 && sf["target"] == (busiest * 12).clamp(60, 1000), "twelve of the busiest hour's parcels, within the bounds: {sf}");
+    ensure!(sf["used"] == PARCELS && sf["connected"] == true, "HQ's view of SH-01's SF pool: {sf}");
+    let late = post_admin(central, &format!("/api/v1/logistics/parcels/{}/cancel", at_carrier[0].waybill)).await?;
+    ensure!(late.status.as_u16() == 409, "a parcel the carrier picked up cannot be cancelled: {} {}", late.status, late.body);
+    let unknown = post_admin(central, "/api/v1/logistics/parcels/SF000000000000/cancel").await?;
+    ensure!(unknown.status.as_u16() == 404, "{} {}", unknown.status, unknown.body);
+    paper_waybills(central, sh, &sim).await?;
     // The pool is topped up again now that the carrier answers.
     sh.wait_for_pool("SF", 60).await?;
-    paper_waybills(central, sh).await?;
     digests_verify_in_python(&sim)
+}
+
+async fn post_admin(central: &Central, path: &str) -> Result<Reply> {
+    Reply::from(central.http.post(central.url(path)).bearer_auth(ADMIN).send().await?).await
 }
 
 /// A packer may type a paper waybill's number, but never a pool number (the pool would hand
 /// it out again) nor one another parcel left with; a typed parcel is tracked, not registered.
-async fn paper_waybills(central: &Central, sh: &Edge) -> Result<()> {
+/// A pool parcel HQ cancels before it was registered never reaches the carrier.
+async fn paper_waybills(central: &Central, sh: &Edge, sim: &CarrierSim) -> Result<()> {
     let mut ids = Vec::new();
     for n in 0..2 {
         let id = central.create_order(&format!("paper-{n}"), &order_body(PEGASUS, 1, "shanghai")).await?.ok()?["id"].as_u64().context("id")?;
@@ -109,6 +123,21 @@ async fn paper_waybills(central: &Central, sh: &Edge) -> Result<()> {
     })
     .await?;
     ensure!(parcel["registration"] == "manual", "a typed number is the packer's, not ours to register: {parcel}");
+
+    sim.set_api_down(true);
+    let shipped = sh.post(&format!("/api/v1/orders/{}/ship", ids[1]), json!({})).await?.ok()?;
+    let waybill = shipped["tracking_number"].as_str().context("waybill")?.to_owned();
+    eventually("the parcel waiting to be registered", Duration::from_secs(30), || async {
+        let parcels = central.get(&format!("/api/v1/orders/{}/tracking", ids[1])).await?.ok()?;
+        Ok((parcels[0]["registration"] == "pending").then_some(()))
+    })
+    .await?;
+    let cancelled = post_admin(central, &format!("/api/v1/logistics/parcels/{waybill}/cancel")).await?.ok()?;
+    ensure!(cancelled["registration"] == "cancelled" && cancelled["subscription"] == "none", "{cancelled}");
+    ensure!(sim.orders().iter().all(|o| o.waybill != waybill), "cancelled before the carrier saw it");
+    sim.set_api_down(false);
+    let again = post_admin(central, &format!("/api/v1/logistics/parcels/{waybill}/cancel")).await?;
+    ensure!(again.status.as_u16() == 409, "cancelled once: {} {}", again.status, again.body);
     Ok(())
 }
 
