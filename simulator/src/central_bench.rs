@@ -244,7 +244,9 @@ pub async fn tracking(parcels: usize, clients: usize) -> Result<()> {
             let chunk = chunk.to_vec();
             db.write(move |tx| -> Result<(), tote_central::db::DbError> {
                 for &p in &chunk {
-                    store::record_parcel(tx, &format!("SF{p:010}"), "SF", p as u64 + 1, "SH-01", 1_796_000_000_000)?;
+                    let waybill = format!("SF{p:010}");
+                    let parcel = tote_central::logistics::Shipped { waybill: &waybill, carrier: "SF", order_id: p as u64 + 1, warehouse: "SH-01", shipped_ms: 1_796_000_000_000 };
+                    store::record_parcel(tx, &parcel, None)?;
                 }
                 Ok(())
             })

@@ -148,9 +148,12 @@ fn apply_one(tx: &mut dyn Tx, batch: &mut Batch, warehouse: &WarehouseCode, even
         EdgeEventKind::OrderPicked { order_id } => order_step(tx, *order_id, OrderEvent::EdgePicked, "edge_picked", None),
         EdgeEventKind::OrderPacked { order_id } => order_step(tx, *order_id, OrderEvent::EdgePacked, "edge_packed", None),
         EdgeEventKind::OrderShipped { order_id, tracking_number, carrier, .. } => {
-            order_step(tx, *order_id, OrderEvent::EdgeShipped, "edge_shipment", Some((carrier, tracking_number)))?;
-            // The parcel is tracked from here; a waybill seen before keeps its first parcel.
-            crate::logistics::parcel_shipped(tx, tracking_number, carrier, *order_id, warehouse.as_str(), event.at_ms, now_ms)?;
+            let order = flow::edge_step(tx, &from, *order_id, &OrderEvent::EdgeShipped, "edge_shipment", Some((carrier, tracking_number))).map_err(Outcome::from)?;
+            // The parcel is tracked from here (and registered with its carrier, for whom it
+            // carries its consignee and contents); a waybill seen before keeps its first parcel.
+            let consignment = crate::logistics::Consignment { ship_to: order.ship_to.clone(), lines: order.order_lines() };
+            let parcel = crate::logistics::Shipped { waybill: tracking_number, carrier, order_id: *order_id, warehouse: warehouse.as_str(), shipped_ms: event.at_ms };
+            crate::logistics::parcel_shipped(tx, &parcel, &consignment, now_ms)?;
             Ok(())
         }
         EdgeEventKind::CancelConfirmed { order_id } => order_step(tx, *order_id, OrderEvent::EdgeCancelConfirmed, "edge_cancel_confirmed", None),

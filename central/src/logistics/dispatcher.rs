@@ -9,7 +9,6 @@ use super::carrier_api::{CallError, CarrierApi};
 use super::pools::{shortfall, PoolState};
 use super::store::{self, DueParcel};
 use super::LogisticsError;
-use crate::db::DbResult;
 use crate::startup::{now_ms, AppState};
 use std::time::Duration;
 use tote_shared::carrier::sf;
@@ -215,19 +214,16 @@ pub async fn cancel(state: &AppState, waybill: &str) -> Result<store::ParcelView
 }
 
 /// The carrier order for a parcel: our waybill number, the service and weight quoted at
-/// release, the order's ship-to and lines, the warehouse as sender.
+/// release, the consignee and contents kept with the parcel, the warehouse as sender.
 async fn create_order(state: &AppState, parcel: &DueParcel, api: &CarrierApi) -> Result<sf::CreateOrder, Step> {
-    let (order_id, warehouse, carrier) = (parcel.order_id, parcel.warehouse.clone(), parcel.carrier.clone());
-    let (order, quoted) = state
-        .db
-        .read(move |tx| -> DbResult<_> { Ok((crate::orders::store::load(tx, order_id, false)?, store::quoted(tx, order_id, &warehouse, &carrier)?)) })
-        .await?;
-    let Some(order) = order else {
-        return Err(Step::Later(format!("order {} not found", parcel.order_id)));
+    let Some(consignment) = &parcel.consignment else {
+        return Err(Step::Later(format!("parcel {} has no consignee", parcel.waybill)));
     };
-    let (service, weight_g) = quoted.map(|(service, weight, _)| (service, weight)).unwrap_or((None, None));
+    let (order_id, warehouse, carrier) = (parcel.order_id, parcel.warehouse.clone(), parcel.carrier.clone());
+    let quoted = state.db.read(move |tx| store::quoted(tx, order_id, &warehouse, &carrier)).await?;
+    let (service, weight_g) = quoted.map(|q| (q.service, q.chargeable_g)).unwrap_or((None, None));
     let express_type_id = service.as_deref().and_then(sf::express_type).unwrap_or(2);
-    let to = &order.ship_to;
+    let to = &consignment.ship_to;
     let province = tote_shared::geo::city_province(&to.city).map(|(_, p)| p.to_owned()).unwrap_or_default();
     Ok(sf::CreateOrder {
         order_id: carrier_order_id(parcel.order_id, &parcel.waybill),
@@ -235,7 +231,7 @@ async fn create_order(state: &AppState, parcel: &DueParcel, api: &CarrierApi) ->
         pay_method: 1,
         monthly_card: api.monthly_card.clone(),
         total_weight: weight_g.unwrap_or(0) as f64 / 1000.0,
-        cargo_details: order.lines.iter().map(|l| sf::Cargo { name: l.sku.to_string(), count: l.qty.get() }).collect(),
+        cargo_details: consignment.lines.iter().map(|l| sf::Cargo { name: l.sku.to_string(), count: l.qty.get() }).collect(),
         contact_info_list: vec![
             sf::Contact { contact_type: 1, contact: format!("Tote {}", parcel.warehouse), province: String::new(), city: String::new(), address: parcel.warehouse.clone(), post_code: String::new() },
             sf::Contact { contact_type: 2, contact: to.name.clone(), province, city: to.city.clone(), address: to.line1.clone(), post_code: to.postcode.clone() },

@@ -171,16 +171,35 @@ pub fn plan_release(tx: &mut dyn Tx, order: &Released<'_>, warehouse: &Warehouse
     Ok(via)
 }
 
-/// A parcel left `warehouse`: kept for tracking (and, under a pool number, for registering
+/// A parcel as a warehouse reported it shipped.
+#[derive(Debug, Clone, Copy)]
+pub struct Shipped<'a> {
+    pub waybill: &'a str,
+    pub carrier: &'a str,
+    pub order_id: u64,
+    pub warehouse: &'a str,
+    pub shipped_ms: i64,
+}
+
+/// Who a parcel goes to and what is in it: what the carrier's order needs, kept with the
+/// parcel so registering it reads no other system's tables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consignment {
+    pub ship_to: tote_shared::sync::ShipTo,
+    pub lines: Vec<OrderLine>,
+}
+
+/// A parcel left its warehouse: kept for tracking (and, under a pool number, for registering
 /// with the carrier), its freight accrued at the price quoted at release when it left with the
 /// carrier chosen — in the transaction that takes the shipment.
-pub fn parcel_shipped(tx: &mut dyn Tx, waybill: &str, carrier: &str, order_id: u64, warehouse: &str, shipped_ms: i64, now_ms: i64) -> DbResult<()> {
-    if !store::record_parcel(tx, waybill, carrier, order_id, warehouse, shipped_ms)? {
+pub fn parcel_shipped(tx: &mut dyn Tx, parcel: &Shipped<'_>, consignment: &Consignment, now_ms: i64) -> DbResult<()> {
+    let (waybill, order_id) = (parcel.waybill, parcel.order_id);
+    if !store::record_parcel(tx, parcel, Some(consignment))? {
         tracing::warn!(order_id, waybill, "waybill already recorded; tracking stays with the first parcel");
         return Ok(());
     }
-    if let Some((_, _, Some(amount))) = store::quoted(tx, order_id, warehouse, carrier)? {
-        let event = crate::journal::BusinessEvent::FreightAccrued { order_id, carrier: carrier.to_owned(), waybill: waybill.to_owned(), amount };
+    if let Some(store::Quoted { total: Some(amount), .. }) = store::quoted(tx, order_id, parcel.warehouse, parcel.carrier)? {
+        let event = crate::journal::BusinessEvent::FreightAccrued { order_id, carrier: parcel.carrier.to_owned(), waybill: waybill.to_owned(), amount };
         crate::journal::store::append(tx, &event, now_ms)?;
     }
     Ok(())

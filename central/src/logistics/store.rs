@@ -265,7 +265,9 @@ pub fn choices(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<StoredChoice>> {
 
 /// Records a shipped parcel (from the edge's shipment); a replay, or a waybill already
 /// recorded for another parcel, keeps the first record.
-pub fn record_parcel(tx: &mut dyn Tx, waybill: &str, carrier: &str, order_id: u64, warehouse: &str, shipped_ms: i64) -> DbResult<bool> {
+pub fn record_parcel(tx: &mut dyn Tx, parcel: &super::Shipped<'_>, consignment: Option<&super::Consignment>) -> DbResult<bool> {
+    let super::Shipped { waybill, carrier, order_id, warehouse, shipped_ms } = *parcel;
+    let consignment = consignment.map(serde_json::to_string).transpose().map_err(|e| DbError::corrupt(e.to_string()))?;
     // A number from a pool is ours to register with the carrier; a typed one was registered
     // on paper. Every parcel is subscribed to tracking.
     let pooled = tx.execute(
@@ -274,10 +276,10 @@ pub fn record_parcel(tx: &mut dyn Tx, waybill: &str, carrier: &str, order_id: u6
     )? > 0;
     let registration = if pooled { "pending" } else { "manual" };
     let inserted = tx.execute(
-        "INSERT INTO lg_parcel (waybill, carrier, order_id, warehouse, shipped_ms, state, state_ms, registration, subscription)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7, 'pending')
+        "INSERT INTO lg_parcel (waybill, carrier, order_id, warehouse, shipped_ms, state, state_ms, registration, subscription, consignment)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7, 'pending', ?8)
          ON CONFLICT (waybill) DO NOTHING",
-        &params![waybill, carrier, order_id, warehouse, shipped_ms, TrackState::InfoReceived.as_str(), registration],
+        &params![waybill, carrier, order_id, warehouse, shipped_ms, TrackState::InfoReceived.as_str(), registration, consignment],
     )?;
     Ok(inserted > 0)
 }
@@ -354,12 +356,13 @@ pub struct DueParcel {
     pub registration: String,
     pub subscription: String,
     pub attempts: u32,
+    pub consignment: Option<super::Consignment>,
 }
 
 /// Parcels whose next step is due; subscriptions only when `subscribe` (an aggregator is set).
 pub fn due_parcels(tx: &mut dyn Tx, now_ms: i64, subscribe: bool, limit: u32) -> DbResult<Vec<DueParcel>> {
     let rows = tx.query(
-        "SELECT waybill, carrier, order_id, warehouse, registration, subscription, attempts FROM lg_parcel
+        "SELECT waybill, carrier, order_id, warehouse, registration, subscription, attempts, consignment FROM lg_parcel
          WHERE (registration = 'pending' OR (subscription = 'pending' AND ?2 = 1)) AND next_try_ms <= ?1
          ORDER BY next_try_ms, waybill LIMIT ?3",
         &params![now_ms, i64::from(subscribe), limit],
@@ -374,6 +377,7 @@ pub fn due_parcels(tx: &mut dyn Tx, now_ms: i64, subscribe: bool, limit: u32) ->
                 registration: r.text(4)?,
                 subscription: r.text(5)?,
                 attempts: r.uint(6)? as u32,
+                consignment: r.opt_text(7)?.map(|c| serde_json::from_str(&c)).transpose().map_err(|e| DbError::corrupt(e.to_string()))?,
             })
         })
         .collect()
@@ -433,14 +437,21 @@ pub fn postponed(tx: &mut dyn Tx, waybill: &str, error: &str, next_try_ms: i64) 
     Ok(())
 }
 
-/// What a carrier registration needs of the parcel: the service and weight HQ quoted (when
-/// the parcel left with the carrier chosen).
-pub fn quoted(tx: &mut dyn Tx, order_id: u64, warehouse: &str, carrier: &str) -> DbResult<Option<(Option<String>, Option<u64>, Option<i64>)>> {
+/// What HQ quoted for a parcel at release, when it left with the carrier chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quoted {
+    pub service: Option<String>,
+    pub chargeable_g: Option<u64>,
+    /// Freight with insurance and surcharges, minor units.
+    pub total: Option<i64>,
+}
+
+pub fn quoted(tx: &mut dyn Tx, order_id: u64, warehouse: &str, carrier: &str) -> DbResult<Option<Quoted>> {
     let row = tx.query_opt(
         "SELECT service, chargeable_g, total FROM lg_choice WHERE order_id = ?1 AND warehouse = ?2 AND carrier = ?3",
         &params![order_id, warehouse, carrier],
     )?;
-    row.map(|r| Ok((r.opt_text(0)?, r.opt_int(1)?.map(|g| g.max(0) as u64), r.opt_int(2)?))).transpose()
+    row.map(|r| Ok(Quoted { service: r.opt_text(0)?, chargeable_g: r.opt_int(1)?.map(|g| g.max(0) as u64), total: r.opt_int(2)? })).transpose()
 }
 
 /// A parcel as tracking shows it.

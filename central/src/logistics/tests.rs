@@ -276,7 +276,8 @@ async fn a_batch_of_pushes_ends_as_the_same_pushes_one_by_one() {
         let end = db
             .write(move |tx| -> crate::db::DbResult<_> {
                 for (n, waybill) in ["SF1", "SF2"].into_iter().enumerate() {
-                    store::record_parcel(tx, waybill, "SF", n as u64 + 1, "SH-01", 500)?;
+                    let parcel = super::Shipped { waybill, carrier: "SF", order_id: n as u64 + 1, warehouse: "SH-01", shipped_ms: 500 };
+                    store::record_parcel(tx, &parcel, None)?;
                 }
                 let outcomes = if batched { receive_pushes(tx, &pushes, 9)? } else { pushes.iter().map(|p| receive_push(tx, p, 9)).collect::<Result<Vec<_>, _>>()? };
                 let parcels = [store::parcels_of(tx, 1)?, store::parcels_of(tx, 2)?];
