@@ -259,18 +259,24 @@ pub mod sf {
 pub mod kuaidi100 {
     use super::*;
 
-    /// Kuaidi100's code for a carrier of ours (its `com`).
+    /// Kuaidi100's code for a carrier it knows by our code.
+    pub fn known_company(carrier: &str) -> Option<&'static str> {
+        Some(match carrier.to_ascii_uppercase().as_str() {
+            "SF" => "shunfeng",
+            "JD" => "jd",
+            "ZTO" => "zhongtong",
+            "YTO" => "yuantong",
+            "STO" => "shentong",
+            "YD" => "yunda",
+            "EMS" => "ems",
+            _ => return None,
+        })
+    }
+
+    /// Kuaidi100's code for a carrier of ours (its `com`); our code in lower case for one not
+    /// in the table.
     pub fn company(carrier: &str) -> String {
-        match carrier.to_ascii_uppercase().as_str() {
-            "SF" => "shunfeng".into(),
-            "JD" => "jd".into(),
-            "ZTO" => "zhongtong".into(),
-            "YTO" => "yuantong".into(),
-            "STO" => "shentong".into(),
-            "YD" => "yunda".into(),
-            "EMS" => "ems".into(),
-            _ => carrier.to_ascii_lowercase(),
-        }
+        known_company(carrier).map_or_else(|| carrier.to_ascii_lowercase(), str::to_owned)
     }
 
     /// `sign` of a push: upper-case hex MD5 of param followed by the salt.

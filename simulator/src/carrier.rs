@@ -585,15 +585,15 @@ mod tests {
         assert!(numbers.iter().all(|n| n.starts_with("SF") && n.len() == 14));
         assert!(matches!(sf.apply_waybills(0).await, Err(CallError::Business { .. })), "an empty segment is refused");
 
-        let first = sf.register(&order("TOTE-1", &numbers[0])).await.expect("registered");
+        let first = sf.register(&order("TOTE-1", &numbers[0]), &numbers[0]).await.expect("registered");
         let label = &first.route_label_info[0].route_label_data.dest_route_label;
         assert!(label.starts_with("021"), "Shanghai's destination code leads the routing label: {label}");
-        let again = sf.register(&order("TOTE-1", &numbers[0])).await.expect("a repeat finds the first");
+        let again = sf.register(&order("TOTE-1", &numbers[0]), &numbers[0]).await.expect("a repeat finds the first");
         assert_eq!(again, first, "a repeated registration answers what the first got");
         assert_eq!(sim.orders().len(), 1, "and places nothing new");
-        let taken = sf.register(&order("TOTE-2", &numbers[0])).await;
+        let taken = sf.register(&order("TOTE-2", &numbers[0]), &numbers[0]).await;
         assert!(matches!(taken, Err(CallError::Business { ref code, .. }) if code == sf::WAYBILL_REFUSED), "{taken:?}");
-        let stranger = sf.register(&order("TOTE-3", "SF999999999999")).await;
+        let stranger = sf.register(&order("TOTE-3", "SF999999999999"), "SF999999999999").await;
         assert!(matches!(stranger, Err(CallError::Business { ref code, .. }) if code == sf::WAYBILL_REFUSED), "{stranger:?}");
         sf.cancel("TOTE-1").await.expect("not yet picked up: cancelled");
 

@@ -632,7 +632,7 @@ ALTER TABLE lg_parcel ADD COLUMN next_try_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE lg_parcel ADD COLUMN last_error TEXT;
 -- Who the parcel goes to and what is in it (JSON), for the carrier's order.
 ALTER TABLE lg_parcel ADD COLUMN consignment TEXT;
-CREATE INDEX lg_parcel_due ON lg_parcel (next_try_ms) WHERE registration = 'pending' OR subscription = 'pending';
+CREATE INDEX lg_parcel_due ON lg_parcel (next_try_ms) WHERE registration IN ('pending', 'cancelling') OR subscription = 'pending';
 CREATE INDEX lg_parcel_shipped ON lg_parcel (shipped_ms);
 "#,
 ];

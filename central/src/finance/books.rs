@@ -180,6 +180,10 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
         BusinessEvent::FreightAccrued { order_id, carrier, waybill, amount } => {
             (format!("freight for order {order_id} ({carrier} {waybill})"), vec![line(account::FREIGHT, *amount), line(account::carrier_payable(carrier), -amount)])
         }
+        BusinessEvent::FreightReversed { order_id, carrier, waybill, amount } => (
+            format!("freight reversed for order {order_id} ({carrier} {waybill} cancelled)"),
+            vec![line(account::carrier_payable(carrier), *amount), line(account::FREIGHT, -amount)],
+        ),
         BusinessEvent::RefundSucceeded { payment_id, order_id, channel, amount, .. } => {
             let facts = state.orders.entry(*order_id).or_default();
             let returns = facts.shipped && facts.paid_by == Some(*payment_id);
@@ -293,6 +297,17 @@ mod tests {
 
     fn qty(n: i64) -> Qty {
         Qty::parse(n).expect("qty")
+    }
+
+    #[test]
+    fn freight_is_owed_to_its_carrier_when_a_parcel_leaves_and_not_once_its_order_is_cancelled() {
+        let mut state = State::default();
+        let accrued = post(&mut state, &at(1, BusinessEvent::FreightAccrued { order_id: 7, carrier: "SF".into(), waybill: "SF1".into(), amount: 2_250 }));
+        let reversed = post(&mut state, &at(2, BusinessEvent::FreightReversed { order_id: 7, carrier: "SF".into(), waybill: "SF1".into(), amount: 2_250 }));
+        let lines = |e: &[Entry]| e.iter().flat_map(|e| e.lines.iter().map(|l| (l.account.clone(), l.amount))).collect::<Vec<_>>();
+        assert_eq!(lines(&accrued), vec![(account::FREIGHT.to_owned(), 2_250), ("Liabilities:Payable:Carrier:SF".to_owned(), -2_250)]);
+        assert_eq!(lines(&reversed), vec![("Liabilities:Payable:Carrier:SF".to_owned(), 2_250), (account::FREIGHT.to_owned(), -2_250)]);
+        assert_eq!(account::carrier_payable("zto"), "Liabilities:Payable:Carrier:Xzto", "an account name starts with a capital");
     }
 
     #[test]

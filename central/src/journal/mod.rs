@@ -49,6 +49,8 @@ pub enum BusinessEvent {
     /// A parcel left with a carrier at the freight quoted when its order was released (minor
     /// units): what we owe the carrier until its statement says otherwise.
     FreightAccrued { order_id: u64, carrier: String, waybill: String, amount: i64 },
+    /// The parcel's carrier order was cancelled before pick-up: its accrued freight is not owed.
+    FreightReversed { order_id: u64, carrier: String, waybill: String, amount: i64 },
     /// Tracking says the parcel reached the customer.
     OrderDelivered { order_id: u64, warehouse: Option<WarehouseCode> },
     /// Paid, but no warehouse has the stock now.
@@ -92,6 +94,7 @@ impl BusinessEvent {
             BusinessEvent::OrderShipped { .. } => "order_shipped",
             BusinessEvent::ParcelTracked { .. } => "parcel_tracked",
             BusinessEvent::FreightAccrued { .. } => "freight_accrued",
+            BusinessEvent::FreightReversed { .. } => "freight_reversed",
             BusinessEvent::OrderDelivered { .. } => "order_delivered",
             BusinessEvent::OrderBackordered { .. } => "order_backordered",
             BusinessEvent::OrderAllocated { .. } => "order_allocated",
@@ -125,6 +128,7 @@ impl BusinessEvent {
             | E::OrderShipped { order_id, .. }
             | E::ParcelTracked { order_id, .. }
             | E::FreightAccrued { order_id, .. }
+            | E::FreightReversed { order_id, .. }
             | E::OrderDelivered { order_id, .. }
             | E::OrderBackordered { order_id }
             | E::OrderAllocated { order_id, .. }

@@ -81,17 +81,25 @@ impl CarrierApi {
         Ok(numbers)
     }
 
-    /// Registers a parcel printed under a pool number; a repeat (a lost answer, a crash after
-    /// the call) finds the order placed before.
-    pub async fn register(&self, order: &sf::CreateOrder) -> Result<sf::OrderResult, CallError> {
-        match self.call(sf::CREATE_ORDER, order).await {
-            Err(CallError::Business { code, .. }) if code == sf::DUPLICATE_ORDER => self.call(sf::SEARCH_ORDER, &sf::SearchOrder { order_id: order.order_id.clone() }).await,
-            other => other,
+    /// Registers a parcel printed under pool number `waybill`; a repeat (a lost answer, a
+    /// crash after the call) finds the order placed before. An answer for another order or
+    /// waybill is unreadable, never taken.
+    pub async fn register(&self, order: &sf::CreateOrder, waybill: &str) -> Result<sf::OrderResult, CallError> {
+        let result: sf::OrderResult = match self.call(sf::CREATE_ORDER, order).await {
+            Err(CallError::Business { code, .. }) if code == sf::DUPLICATE_ORDER => self.call(sf::SEARCH_ORDER, &sf::SearchOrder { order_id: order.order_id.clone() }).await?,
+            other => other?,
+        };
+        if result.order_id != order.order_id || !result.waybill_no_info_list.iter().any(|w| w.waybill_no == waybill) {
+            return Err(CallError::Unreadable(format!("the carrier answered for order {} and waybills {:?}", result.order_id, result.waybill_no_info_list)));
         }
+        Ok(result)
     }
 
     pub async fn cancel(&self, order_id: &str) -> Result<(), CallError> {
-        let _: sf::UpdateResult = self.call(sf::UPDATE_ORDER, &sf::UpdateOrder { order_id: order_id.to_owned(), deal_type: 2 }).await?;
+        let result: sf::UpdateResult = self.call(sf::UPDATE_ORDER, &sf::UpdateOrder { order_id: order_id.to_owned(), deal_type: 2 }).await?;
+        if result.order_id != order_id || result.res_status != 2 {
+            return Err(CallError::Unreadable(format!("the carrier answered the cancel of {order_id} with order {} status {}", result.order_id, result.res_status)));
+        }
         Ok(())
     }
 }

@@ -205,6 +205,25 @@ pub fn parcel_shipped(tx: &mut dyn Tx, parcel: &Shipped<'_>, consignment: &Consi
     Ok(())
 }
 
+/// The carrier answered HQ's cancel: on success the parcel is cancelled and its accrued
+/// freight reversed, audited; on refusal it is registered again. False when another caller
+/// finished it first.
+pub fn cancel_finished(tx: &mut dyn Tx, waybill: &str, outcome: Result<(), &str>, now_ms: i64) -> DbResult<bool> {
+    if !store::cancel_finished(tx, waybill, outcome)? {
+        return Ok(false);
+    }
+    let Some(parcel) = store::parcel(tx, waybill)? else { return Ok(true) };
+    let action = if outcome.is_ok() { "parcel_cancelled" } else { "parcel_cancel_refused" };
+    crate::audit::store::append(tx, now_ms, "admin", action, &format!("waybill:{waybill}"), &serde_json::json!({ "carrier": parcel.carrier, "why": outcome.err() }))?;
+    if outcome.is_ok() {
+        if let Some(store::Quoted { total: Some(amount), .. }) = store::quoted(tx, parcel.order_id, &parcel.warehouse, &parcel.carrier)? {
+            let event = crate::journal::BusinessEvent::FreightReversed { order_id: parcel.order_id, carrier: parcel.carrier, waybill: waybill.to_owned(), amount };
+            crate::journal::store::append(tx, &event, now_ms)?;
+        }
+    }
+    Ok(true)
+}
+
 /// Today's day number for quotes made at `now_ms`.
 pub fn rate_card_day(now_ms: i64) -> i64 {
     (now_ms + CHINA_OFFSET_MS).div_euclid(DAY_MS)
@@ -238,7 +257,8 @@ pub fn receive_pushes(tx: &mut dyn Tx, pushes: &[tracking::Push], now_ms: i64) -
     for push in pushes {
         // A number is ours only with its carrier: another carrier's parcel under the same
         // number is not one of ours.
-        let Some((parcel, known)) = parcels.get_mut(&push.waybill).filter(|(p, _)| tote_shared::carrier::kuaidi100::company(&p.carrier) == push.company) else {
+        let theirs = |p: &store::ParcelView| tote_shared::carrier::kuaidi100::known_company(&p.carrier).is_some_and(|c| c != push.company);
+        let Some((parcel, known)) = parcels.get_mut(&push.waybill).filter(|(p, _)| !theirs(p)) else {
             outcomes.push(PushOutcome::UnknownWaybill);
             continue;
         };
@@ -266,6 +286,15 @@ pub fn receive_pushes(tx: &mut dyn Tx, pushes: &[tracking::Push], now_ms: i64) -
     store::save_tracking_batch(tx, &events, &moves, now_ms)?;
     crate::journal::store::append_many(tx, &journal, now_ms)?;
     Ok(outcomes)
+}
+
+impl From<crate::edge_sync::commands::StreamError> for LogisticsError {
+    fn from(e: crate::edge_sync::commands::StreamError) -> Self {
+        match e {
+            crate::edge_sync::commands::StreamError::UnknownWarehouse(w) => LogisticsError::NotFound(format!("warehouse {w}")),
+            crate::edge_sync::commands::StreamError::Db(e) => LogisticsError::Db(e),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

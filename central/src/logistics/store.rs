@@ -268,31 +268,39 @@ pub fn choices(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<StoredChoice>> {
 pub fn record_parcel(tx: &mut dyn Tx, parcel: &super::Shipped<'_>, consignment: Option<&super::Consignment>) -> DbResult<bool> {
     let super::Shipped { waybill, carrier, order_id, warehouse, shipped_ms } = *parcel;
     let consignment = consignment.map(serde_json::to_string).transpose().map_err(|e| DbError::corrupt(e.to_string()))?;
-    // A number from a pool is ours to register with the carrier; a typed one was registered
-    // on paper. Every parcel is subscribed to tracking.
-    let pooled = tx.execute(
-        "UPDATE lg_waybill SET used_ms = ?3 WHERE carrier = ?1 AND waybill = ?2 AND used_ms IS NULL",
-        &params![carrier, waybill, shipped_ms],
-    )? > 0;
-    let registration = if pooled { "pending" } else { "manual" };
     let inserted = tx.execute(
         "INSERT INTO lg_parcel (waybill, carrier, order_id, warehouse, shipped_ms, state, state_ms, registration, subscription, consignment)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7, 'pending', ?8)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, 'manual', 'pending', ?7)
          ON CONFLICT (waybill) DO NOTHING",
-        &params![waybill, carrier, order_id, warehouse, shipped_ms, TrackState::InfoReceived.as_str(), registration, consignment],
+        &params![waybill, carrier, order_id, warehouse, shipped_ms, TrackState::InfoReceived.as_str(), consignment],
     )?;
-    Ok(inserted > 0)
+    if inserted == 0 {
+        return Ok(false);
+    }
+    // A number from this warehouse's pool is ours to register with the carrier; a typed one
+    // was registered on paper. Every parcel is subscribed to tracking.
+    let pooled = tx.execute(
+        "UPDATE lg_waybill SET used_ms = ?4 WHERE carrier = ?1 AND waybill = ?2 AND warehouse = ?3 AND used_ms IS NULL",
+        &params![carrier, waybill, warehouse, shipped_ms],
+    )? > 0;
+    if pooled {
+        tx.execute("UPDATE lg_parcel SET registration = 'pending' WHERE waybill = ?1", &params![waybill])?;
+    }
+    Ok(true)
 }
 
 const PARCEL_COLUMNS: &str = "SELECT waybill, carrier, order_id, warehouse, shipped_ms, state, state_ms, registration, route_label, subscription FROM lg_parcel";
 
 /// Records numbers a carrier issued as `warehouse`'s and returns those new to us (a number
-/// seen before is never granted twice).
+/// seen before, in a pool or on a parcel, is never granted).
 pub fn record_waybills(tx: &mut dyn Tx, carrier: &str, warehouse: &str, numbers: &[String], now_ms: i64) -> DbResult<Vec<String>> {
     let mut fresh = Vec::with_capacity(numbers.len());
     for number in numbers {
+        // Never a number a parcel already left with (a paper waybill the carrier issues again).
         let inserted = tx.execute(
-            "INSERT INTO lg_waybill (carrier, waybill, warehouse, granted_ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (carrier, waybill) DO NOTHING",
+            "INSERT INTO lg_waybill (carrier, waybill, warehouse, granted_ms)
+             SELECT CAST(?1 AS TEXT), CAST(?2 AS TEXT), CAST(?3 AS TEXT), CAST(?4 AS BIGINT) WHERE NOT EXISTS (SELECT 1 FROM lg_parcel WHERE waybill = ?2)
+             ON CONFLICT (carrier, waybill) DO NOTHING",
             &params![carrier, number.as_str(), warehouse, now_ms],
         )?;
         if inserted > 0 {
@@ -363,29 +371,38 @@ pub struct DueParcel {
 pub fn due_parcels(tx: &mut dyn Tx, now_ms: i64, subscribe: bool, limit: u32) -> DbResult<Vec<DueParcel>> {
     let rows = tx.query(
         "SELECT waybill, carrier, order_id, warehouse, registration, subscription, attempts, consignment FROM lg_parcel
-         WHERE (registration = 'pending' OR (subscription = 'pending' AND ?2 = 1)) AND next_try_ms <= ?1
+         WHERE (registration IN ('pending', 'cancelling') OR (subscription = 'pending' AND ?2 = 1)) AND next_try_ms <= ?1
          ORDER BY next_try_ms, waybill LIMIT ?3",
         &params![now_ms, i64::from(subscribe), limit],
     )?;
-    rows.iter()
-        .map(|r| {
-            Ok(DueParcel {
-                waybill: r.text(0)?,
-                carrier: r.text(1)?,
-                order_id: r.uint(2)?,
-                warehouse: r.text(3)?,
-                registration: r.text(4)?,
-                subscription: r.text(5)?,
-                attempts: r.uint(6)? as u32,
-                consignment: r.opt_text(7)?.map(|c| serde_json::from_str(&c)).transpose().map_err(|e| DbError::corrupt(e.to_string()))?,
-            })
-        })
-        .collect()
+    rows.iter().map(row_to_due).collect()
+}
+
+/// One parcel's next step, due or not.
+pub fn due_parcel(tx: &mut dyn Tx, waybill: &str) -> DbResult<Option<DueParcel>> {
+    let row = tx.query_opt(
+        "SELECT waybill, carrier, order_id, warehouse, registration, subscription, attempts, consignment FROM lg_parcel WHERE waybill = ?1",
+        &params![waybill],
+    )?;
+    row.map(|r| row_to_due(&r)).transpose()
+}
+
+fn row_to_due(r: &Row) -> DbResult<DueParcel> {
+    Ok(DueParcel {
+        waybill: r.text(0)?,
+        carrier: r.text(1)?,
+        order_id: r.uint(2)?,
+        warehouse: r.text(3)?,
+        registration: r.text(4)?,
+        subscription: r.text(5)?,
+        attempts: r.uint(6)? as u32,
+        consignment: r.opt_text(7)?.map(|c| serde_json::from_str(&c)).transpose().map_err(|e| DbError::corrupt(e.to_string()))?,
+    })
 }
 
 /// The carrier took the parcel (with its routing label), or refused it for good. False when
 /// the parcel was no longer pending (HQ cancelled it while the call was out).
-pub fn registered(tx: &mut dyn Tx, waybill: &str, outcome: Result<&str, &str>) -> DbResult<bool> {
+pub fn registered(tx: &mut dyn Tx, waybill: &str, outcome: Result<Option<&str>, &str>) -> DbResult<bool> {
     let changed = match outcome {
         // Only a pending parcel: HQ may have cancelled it while the call was out.
         Ok(label) => tx.execute(
@@ -402,16 +419,35 @@ pub fn registered(tx: &mut dyn Tx, waybill: &str, outcome: Result<&str, &str>) -
     Ok(changed > 0)
 }
 
-/// The parcel's carrier order was cancelled (or, never registered, will not be): nothing to
-/// register or track. Returns the parcel's registration before, None if no such parcel.
-pub fn cancel_parcel(tx: &mut dyn Tx, waybill: &str) -> DbResult<Option<String>> {
+/// HQ asks to cancel the parcel's carrier order: a pending, refused or registered parcel
+/// becomes `cancelling` (the dispatcher or HQ's call finishes it at the carrier); a parcel in
+/// any other state stays as it is. Returns the registration before, None if no such parcel.
+pub fn begin_cancel(tx: &mut dyn Tx, waybill: &str) -> DbResult<Option<String>> {
     let before = tx.query_opt("SELECT registration FROM lg_parcel WHERE waybill = ?1 FOR UPDATE", &params![waybill])?;
     let Some(before) = before.map(|r| r.text(0)).transpose()? else { return Ok(None) };
-    tx.execute(
-        "UPDATE lg_parcel SET registration = 'cancelled', subscription = CASE subscription WHEN 'pending' THEN 'none' ELSE subscription END WHERE waybill = ?1",
-        &params![waybill],
-    )?;
+    if matches!(before.as_str(), "pending" | "refused" | "registered") {
+        tx.execute("UPDATE lg_parcel SET registration = 'cancelling', attempts = 0, next_try_ms = 0 WHERE waybill = ?1", &params![waybill])?;
+    }
     Ok(Some(before))
+}
+
+/// The carrier answered a cancel: done (nothing left to register or track), or refused
+/// because it has the parcel (back to registered, with why). False when the parcel was no
+/// longer cancelling (another caller finished it).
+pub fn cancel_finished(tx: &mut dyn Tx, waybill: &str, outcome: Result<(), &str>) -> DbResult<bool> {
+    let changed = match outcome {
+        Ok(()) => tx.execute(
+            "UPDATE lg_parcel SET registration = 'cancelled', subscription = CASE subscription WHEN 'pending' THEN 'none' ELSE subscription END,
+                 attempts = 0, next_try_ms = 0, last_error = NULL
+             WHERE waybill = ?1 AND registration = 'cancelling'",
+            &params![waybill],
+        )?,
+        Err(why) => tx.execute(
+            "UPDATE lg_parcel SET registration = 'registered', attempts = 0, next_try_ms = 0, last_error = ?2 WHERE waybill = ?1 AND registration = 'cancelling'",
+            &params![waybill, why],
+        )?,
+    };
+    Ok(changed > 0)
 }
 
 /// The parcel as its page shows it.
@@ -467,7 +503,8 @@ pub struct ParcelView {
     pub state_ms: i64,
     /// With the carrier: `pending` (a pool number not yet registered), `registered`,
     /// `manual` (a typed paper waybill), `refused` (the carrier would not take it; see the
-    /// log and HQ's attention) or `cancelled` (by HQ, before the carrier picked it up).
+    /// log and HQ's attention), `cancelling` (HQ asked; the carrier has not answered yet) or
+    /// `cancelled` (before the carrier picked it up).
     pub registration: String,
     /// The routing label the carrier answered at registration.
     pub route_label: Option<String>,

@@ -87,6 +87,9 @@ async fn outage(backend: Backend) -> Result<()> {
     ensure!(sf["used"] == PARCELS && sf["connected"] == true, "HQ's view of SH-01's SF pool: {sf}");
     let late = post_admin(central, &format!("/api/v1/logistics/parcels/{}/cancel", at_carrier[0].waybill)).await?;
     ensure!(late.status.as_u16() == 409, "a parcel the carrier picked up cannot be cancelled: {} {}", late.status, late.body);
+    let still = central.get(&format!("/api/v1/orders/{}/tracking", orders[0])).await?.ok()?;
+    let kept = still.as_array().into_iter().flatten().find(|p| p["waybill"] == at_carrier[0].waybill.as_str()).cloned().unwrap_or_default();
+    ensure!(kept["registration"] == "registered", "a refused cancel leaves the parcel registered: {kept}");
     let unknown = post_admin(central, "/api/v1/logistics/parcels/SF000000000000/cancel").await?;
     ensure!(unknown.status.as_u16() == 404, "{} {}", unknown.status, unknown.body);
     paper_waybills(central, sh, &sim).await?;
@@ -132,10 +135,20 @@ async fn paper_waybills(central: &Central, sh: &Edge, sim: &CarrierSim) -> Resul
         Ok((parcels[0]["registration"] == "pending").then_some(()))
     })
     .await?;
-    let cancelled = post_admin(central, &format!("/api/v1/logistics/parcels/{waybill}/cancel")).await?.ok()?;
-    ensure!(cancelled["registration"] == "cancelled" && cancelled["subscription"] == "none", "{cancelled}");
-    ensure!(sim.orders().iter().all(|o| o.waybill != waybill), "cancelled before the carrier saw it");
+    // The carrier cannot be asked now: the cancel waits, and no registration can slip past it.
+    let asked = post_admin(central, &format!("/api/v1/logistics/parcels/{waybill}/cancel")).await?.ok()?;
+    ensure!(asked["registration"] == "cancelling", "{asked}");
     sim.set_api_down(false);
+    let path = format!("/api/v1/orders/{}/tracking", ids[1]);
+    let cancelled = eventually("the carrier to confirm the cancel", Duration::from_secs(30), || async {
+        let parcels = central.get(&path).await?.ok()?;
+        Ok((parcels[0]["registration"] == "cancelled").then(|| parcels[0].clone()))
+    })
+    .await?;
+    ensure!(cancelled["subscription"] == "none", "nothing to track: {cancelled}");
+    ensure!(sim.orders().iter().all(|o| o.waybill != waybill || o.cancelled), "no live carrier order for a cancelled parcel");
+    let reversed = central.rows("SELECT COUNT(*) FROM journal WHERE kind = 'freight_reversed'").await?;
+    ensure!(reversed[0][0] == "1", "its accrued freight reversed for finance: {reversed:?}");
     let again = post_admin(central, &format!("/api/v1/logistics/parcels/{waybill}/cancel")).await?;
     ensure!(again.status.as_u16() == 409, "cancelled once: {} {}", again.status, again.body);
     Ok(())
