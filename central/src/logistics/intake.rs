@@ -17,7 +17,7 @@ pub const MAX_BATCH: usize = 256;
 /// Pushes waiting per shard before callers wait.
 const QUEUE: usize = 4096;
 /// Batches in flight at once (each on its own connection with PostgreSQL).
-const SHARDS: usize = 4;
+const SHARDS: usize = 2;
 
 struct Job {
     push: Push,
