@@ -78,7 +78,7 @@ pub async fn round(state: &AppState) -> Result<Round, LogisticsError> {
 /// left for the next round.
 async fn refill(state: &AppState, done: &mut Round) -> Result<(), LogisticsError> {
     let since = now_ms() - 24 * HOUR_MS;
-    let pools = state.db.read(move |tx| store::pools(tx, since)).await?;
+    let pools = state.db.read(move |tx| store::pools(tx, since, false)).await?;
     let rule = state.settings.logistics.pools;
     for pool in pools {
         let Some(api) = state.carriers.carriers.get(&pool.carrier) else { continue };

@@ -88,7 +88,7 @@ pub async fn cancel_parcel(_: Admin, State(state): State<AppState>, Path(waybill
 #[utoipa::path(get, path = "/api/v1/logistics/pools", responses((status = 200, body = Vec<PoolView>), doc::Unauthorized, doc::Unavailable), tag = "logistics")]
 pub async fn pools(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<PoolView>>, ApiError> {
     let since = crate::startup::now_ms() - 24 * 3_600_000;
-    let rows = state.db.read(move |tx| store::pools(tx, since)).await?;
+    let rows = state.db.read(move |tx| store::pools(tx, since, true)).await?;
     let rule = state.settings.logistics.pools;
     let view = rows
         .into_iter()

@@ -317,14 +317,16 @@ pub struct PoolRow {
     pub carrier: String,
     /// Granted and not reported used.
     pub free: u64,
+    /// Ever used (0 in the dispatcher's own reads).
     pub used: u64,
     /// Parcels in the busiest hour of the last 24.
     pub busiest_hour: u64,
 }
 
-/// The pools that should exist: every (origin, carrier) of the rate cards, with what was
-/// granted and used, and the busiest hour since `since_ms`.
-pub fn pools(tx: &mut dyn Tx, since_ms: i64) -> DbResult<Vec<PoolRow>> {
+/// The pools that should exist: every (origin, carrier) of the rate cards, with what is free,
+/// the busiest hour since `since_ms`, and (`with_used`: HQ's view, not every dispatch round)
+/// how many numbers were ever used.
+pub fn pools(tx: &mut dyn Tx, since_ms: i64, with_used: bool) -> DbResult<Vec<PoolRow>> {
     let mut rows: std::collections::BTreeMap<(String, String), PoolRow> = std::collections::BTreeMap::new();
     let at = |rows: &mut std::collections::BTreeMap<(String, String), PoolRow>, w: String, c: String| -> (String, String) {
         let key = (w.clone(), c.clone());
@@ -335,13 +337,19 @@ pub fn pools(tx: &mut dyn Tx, since_ms: i64) -> DbResult<Vec<PoolRow>> {
     for r in tx.query("SELECT DISTINCT l.origin, l.carrier FROM lg_lane l JOIN edge_stream s ON s.warehouse = l.origin", &[])? {
         at(&mut rows, r.text(0)?, r.text(1)?);
     }
-    let counts = "SELECT warehouse, carrier, CAST(SUM(CASE WHEN used_ms IS NULL THEN 1 ELSE 0 END) AS BIGINT),
-                         CAST(SUM(CASE WHEN used_ms IS NULL THEN 0 ELSE 1 END) AS BIGINT)
-                  FROM lg_waybill GROUP BY warehouse, carrier";
-    for r in tx.query(counts, &[])? {
+    // Free numbers through the partial index; the used ones (which only grow) only when asked.
+    for r in tx.query("SELECT warehouse, carrier, COUNT(*) FROM lg_waybill WHERE used_ms IS NULL GROUP BY warehouse, carrier", &[])? {
         let key = at(&mut rows, r.text(0)?, r.text(1)?);
         if let Some(row) = rows.get_mut(&key) {
-            (row.free, row.used) = (r.uint(2)?, r.uint(3)?);
+            row.free = r.uint(2)?;
+        }
+    }
+    if with_used {
+        for r in tx.query("SELECT warehouse, carrier, COUNT(*) FROM lg_waybill WHERE used_ms IS NOT NULL GROUP BY warehouse, carrier", &[])? {
+            let key = at(&mut rows, r.text(0)?, r.text(1)?);
+            if let Some(row) = rows.get_mut(&key) {
+                row.used = r.uint(2)?;
+            }
         }
     }
     let hourly = "SELECT warehouse, carrier, shipped_ms / 3600000, COUNT(*) FROM lg_parcel WHERE shipped_ms >= ?1
