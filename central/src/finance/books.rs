@@ -27,11 +27,20 @@ pub mod account {
 
     /// What we owe a carrier for parcels it carried, until its statement is paid.
     pub fn carrier_payable(carrier: &str) -> String {
-        let mut name: String = carrier.chars().filter(|c| c.is_ascii_alphanumeric()).take(32).collect();
-        if !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+        format!("Liabilities:Payable:Carrier:{}", component(carrier))
+    }
+
+    /// One account-name component made of outside text: letters and digits, a capital first
+    /// (beancount's rule), at most 32.
+    fn component(raw: &str) -> String {
+        let mut name: String = raw.chars().filter(|c| c.is_ascii_alphanumeric()).take(32).collect();
+        if let Some(first) = name.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_uppercase()) {
             name = format!("X{name}");
         }
-        format!("Liabilities:Payable:Carrier:{name}")
+        name
     }
 
     pub fn inventory(warehouse: &str) -> String {
@@ -40,14 +49,7 @@ pub mod account {
 
     /// Money a payment channel holds for us until it settles to the bank.
     pub fn clearing(channel: &str) -> String {
-        let mut name: String = channel.chars().filter(|c| c.is_ascii_alphanumeric()).take(32).collect();
-        if let Some(first) = name.get_mut(0..1) {
-            first.make_ascii_uppercase();
-        }
-        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_uppercase()) {
-            name = format!("X{name}");
-        }
-        format!("Assets:Clearing:{name}")
+        format!("Assets:Clearing:{}", component(channel))
     }
 }
 
@@ -307,7 +309,8 @@ mod tests {
         let lines = |e: &[Entry]| e.iter().flat_map(|e| e.lines.iter().map(|l| (l.account.clone(), l.amount))).collect::<Vec<_>>();
         assert_eq!(lines(&accrued), vec![(account::FREIGHT.to_owned(), 2_250), ("Liabilities:Payable:Carrier:SF".to_owned(), -2_250)]);
         assert_eq!(lines(&reversed), vec![("Liabilities:Payable:Carrier:SF".to_owned(), 2_250), (account::FREIGHT.to_owned(), -2_250)]);
-        assert_eq!(account::carrier_payable("zto"), "Liabilities:Payable:Carrier:Xzto", "an account name starts with a capital");
+        assert_eq!(account::carrier_payable("zto"), "Liabilities:Payable:Carrier:Zto", "an account name starts with a capital");
+        assert_eq!(account::carrier_payable("4PX"), "Liabilities:Payable:Carrier:X4PX");
     }
 
     #[test]
