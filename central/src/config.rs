@@ -277,8 +277,10 @@ impl LogisticsSettings {
         let invalid = |field, why: &'static str| Err(Invalid { field, why: why.into() });
         let web = |url: &str| url.starts_with("http://") || url.starts_with("https://");
         for (code, carrier) in &self.carriers {
-            if !tote_shared::sync::is_plain_code(code, 32) || !web(&carrier.url) || carrier.partner_id.is_empty() || carrier.checkword.expose_secret().is_empty() {
-                return invalid("logistics.carriers", "each carrier needs a plain code, an http(s) url, a partner_id and a checkword");
+            // The carrier's code as the rate cards spell it (`^[A-Z0-9]{2,16}$`).
+            let code_ok = (2..=16).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            if !code_ok || !web(&carrier.url) || carrier.partner_id.is_empty() || carrier.checkword.expose_secret().is_empty() {
+                return invalid("logistics.carriers", "each carrier needs its code (A-Z, 0-9), an http(s) url, a partner_id and a checkword");
             }
         }
         if let Some(aggregator) = &self.aggregator {
@@ -579,6 +581,25 @@ mod tests {
         assert_eq!(settings.payment.currency, "CNY");
         assert_eq!(settings.payment.invoice.tax_rate_bp, 1300);
         assert!(settings.payment.wechat.is_none(), "the example offers no channel until keys are set");
+    }
+
+    #[test]
+    fn logistics_settings_refuse_what_could_not_work() {
+        let parse = |text: &str| toml::from_str::<LogisticsSettings>(text).expect("parses");
+        let ok = parse("tracking_salt = \"s\"\n[aggregator]\nurl = \"https://poll.kuaidi100.com/poll\"\nkey = \"k\"\n[carriers.SF]\nurl = \"https://sfapi.sf-express.com/std/service\"\npartner_id = \"P\"\ncheckword = \"c\"");
+        ok.validate().expect("a carrier and an aggregator with a salt");
+        assert_eq!(ok.pools.cover_hours, 12, "twelve hours of cover unless set");
+        let refused = |text: &str, field: &str| {
+            let error = parse(text).validate().expect_err(text);
+            assert_eq!(error.field, field, "{text}");
+        };
+        refused("[aggregator]\nurl = \"https://poll.kuaidi100.com/poll\"\nkey = \"k\"", "logistics.tracking_salt");
+        refused("[carriers.sf]\nurl = \"https://x\"\npartner_id = \"P\"\ncheckword = \"c\"", "logistics.carriers");
+        refused("[carriers.SF]\nurl = \"ftp://x\"\npartner_id = \"P\"\ncheckword = \"c\"", "logistics.carriers");
+        refused("[carriers.SF]\nurl = \"https://x\"\npartner_id = \"P\"\ncheckword = \"\"", "logistics.carriers");
+        refused("[pools]\nmin_free = 500\nmax_free = 100", "logistics.pools");
+        refused("[pools]\ncover_hours = 0", "logistics.pools");
+        refused("call_timeout_ms = 5", "logistics");
     }
 
     #[test]
