@@ -327,29 +327,24 @@ pub struct PoolRow {
 /// the busiest hour since `since_ms`, and (`with_used`: HQ's view, not every dispatch round)
 /// how many numbers were ever used.
 pub fn pools(tx: &mut dyn Tx, since_ms: i64, with_used: bool) -> DbResult<Vec<PoolRow>> {
-    let mut rows: std::collections::BTreeMap<(String, String), PoolRow> = std::collections::BTreeMap::new();
-    let at = |rows: &mut std::collections::BTreeMap<(String, String), PoolRow>, w: String, c: String| -> (String, String) {
-        let key = (w.clone(), c.clone());
-        rows.entry(key.clone()).or_insert(PoolRow { warehouse: w, carrier: c, free: 0, used: 0, busiest_hour: 0 });
-        key
-    };
+    type Pools = std::collections::BTreeMap<(String, String), PoolRow>;
+    fn row<'a>(rows: &'a mut Pools, r: &Row) -> DbResult<&'a mut PoolRow> {
+        let (warehouse, carrier) = (r.text(0)?, r.text(1)?);
+        let fresh = PoolRow { warehouse: warehouse.clone(), carrier: carrier.clone(), free: 0, used: 0, busiest_hour: 0 };
+        Ok(rows.entry((warehouse, carrier)).or_insert(fresh))
+    }
+    let mut rows = Pools::new();
     // Only origins that are warehouses (a rate card may be loaded before its warehouse opens).
     for r in tx.query("SELECT DISTINCT l.origin, l.carrier FROM lg_lane l JOIN edge_stream s ON s.warehouse = l.origin", &[])? {
-        at(&mut rows, r.text(0)?, r.text(1)?);
+        row(&mut rows, &r)?;
     }
     // Free numbers through the partial index; the used ones (which only grow) only when asked.
     for r in tx.query("SELECT warehouse, carrier, COUNT(*) FROM lg_waybill WHERE used_ms IS NULL GROUP BY warehouse, carrier", &[])? {
-        let key = at(&mut rows, r.text(0)?, r.text(1)?);
-        if let Some(row) = rows.get_mut(&key) {
-            row.free = r.uint(2)?;
-        }
+        row(&mut rows, &r)?.free = r.uint(2)?;
     }
     if with_used {
         for r in tx.query("SELECT warehouse, carrier, COUNT(*) FROM lg_waybill WHERE used_ms IS NOT NULL GROUP BY warehouse, carrier", &[])? {
-            let key = at(&mut rows, r.text(0)?, r.text(1)?);
-            if let Some(row) = rows.get_mut(&key) {
-                row.used = r.uint(2)?;
-            }
+            row(&mut rows, &r)?.used = r.uint(2)?;
         }
     }
     let hourly = "SELECT warehouse, carrier, shipped_ms / 3600000, COUNT(*) FROM lg_parcel WHERE shipped_ms >= ?1
@@ -525,24 +520,6 @@ pub struct ParcelView {
 /// The (time, text) keys of a parcel's events.
 pub type EventKeys = HashSet<(i64, String)>;
 
-/// The parcel (locked for this transaction) and the keys of the events it has.
-pub fn lock_parcel(tx: &mut dyn Tx, waybill: &str) -> DbResult<Option<(ParcelView, EventKeys)>> {
-    let Some(row) = tx.query_opt(
-        &format!("{PARCEL_COLUMNS} WHERE waybill = ?1 FOR UPDATE"),
-        &params![waybill],
-    )?
-    else {
-        return Ok(None);
-    };
-    let parcel = row_to_parcel(&row)?;
-    let known = tx
-        .query("SELECT at_ms, context FROM lg_track_event WHERE waybill = ?1", &params![waybill])?
-        .iter()
-        .map(|r| Ok((r.int(0)?, r.text(1)?)))
-        .collect::<DbResult<HashSet<_>>>()?;
-    Ok(Some((parcel, known)))
-}
-
 fn row_to_parcel(r: &Row) -> DbResult<ParcelView> {
     Ok(ParcelView {
         waybill: r.text(0)?,
@@ -620,21 +597,6 @@ pub fn save_tracking_batch(tx: &mut dyn Tx, events: &[(&str, &TrackEvent)], move
     Ok(())
 }
 
-/// Appends new events and, when it moved, the parcel's state.
-pub fn save_tracking(tx: &mut dyn Tx, waybill: &str, events: &[TrackEvent], state: Option<(TrackState, i64)>, now_ms: i64) -> DbResult<()> {
-    for chunk in events.chunks(CHUNK) {
-        let sql = format!("INSERT INTO lg_track_event (waybill, at_ms, context, state, area, received_ms) VALUES {}", values_clause(chunk.len(), 6, 1));
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
-        for e in chunk {
-            values.extend(params![waybill, e.at_ms, e.context.as_str(), e.state.as_str(), e.area.as_deref(), now_ms]);
-        }
-        tx.execute(&sql, &values)?;
-    }
-    if let Some((state, at_ms)) = state {
-        tx.execute("UPDATE lg_parcel SET state = ?2, state_ms = ?3 WHERE waybill = ?1", &params![waybill, state.as_str(), at_ms])?;
-    }
-    Ok(())
-}
 
 /// Every parcel of an order with its events, newest first.
 pub fn parcels_of(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<ParcelView>> {
