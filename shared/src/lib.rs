@@ -17,6 +17,7 @@ pub mod order;
 #[cfg(feature = "payment")]
 pub mod payment;
 pub mod scan;
+pub mod secret;
 pub mod stock;
 pub mod station;
 pub mod sync;

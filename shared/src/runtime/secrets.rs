@@ -9,10 +9,7 @@ pub fn sha256_hex(secret: &str) -> String {
     Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Compares in constant time, so a token cannot be guessed byte by byte from timings.
-pub fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub use crate::secret::same_secret;
 
 #[cfg(test)]
 mod tests {
