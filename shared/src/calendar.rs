@@ -42,6 +42,48 @@ pub fn parse_day(raw: &str) -> Option<i64> {
     (civil_from_days(days) == (y, m, d)).then_some(days)
 }
 
+/// Why a `YYYY-MM-DD HH:MM:SS` could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadTime {
+    /// Not written `YYYY-MM-DD HH:MM:SS` with digits.
+    Shape,
+    /// Written so, but no such moment (month 13, 29 February 2023, 24:00:00, before 1970).
+    NotReal,
+}
+
+/// Reads `YYYY-MM-DD HH:MM:SS` (years 1970 to 9999) in a zone `offset_ms` east of UTC into
+/// Unix milliseconds: how the payment channels' bills and the carriers write times.
+pub fn parse_local_time(raw: &str, offset_ms: i64) -> Result<i64, BadTime> {
+    let b = raw.as_bytes();
+    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+        return Err(BadTime::Shape);
+    }
+    let part = |range: std::ops::Range<usize>| b[range].iter().try_fold(0i64, |acc, &d| d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))).ok_or(BadTime::Shape);
+    let (year, month, day) = (part(0..4)?, part(5..7)?, part(8..10)?);
+    let (hour, minute, second) = (part(11..13)?, part(14..16)?, part(17..19)?);
+    let days = days_from_civil(year, month, day);
+    let real = (1970..=9999).contains(&year) && (1..=12).contains(&month) && civil_from_days(days) == (year, month, day) && hour < 24 && minute < 60 && second < 60;
+    if !real {
+        return Err(BadTime::NotReal);
+    }
+    Ok((days * 86_400 + hour * 3600 + minute * 60 + second) * 1000 - offset_ms)
+}
+
+/// Writes `YYYY-MM-DD HH:MM:SS` for `at_ms` in a zone `offset_ms` east of UTC.
+pub fn write_local_time(out: &mut impl std::fmt::Write, at_ms: i64, offset_ms: i64) -> std::fmt::Result {
+    let local_seconds = (at_ms + offset_ms).div_euclid(1000);
+    let (days, second_of_day) = (local_seconds.div_euclid(86_400), local_seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    write!(out, "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` of `at_ms` in a zone `offset_ms` east of UTC.
+pub fn local_time(at_ms: i64, offset_ms: i64) -> String {
+    let mut out = String::with_capacity(19);
+    let _ = write_local_time(&mut out, at_ms, offset_ms);
+    out
+}
+
 /// `YYYY-MM-DD` (UTC) of a Unix time in milliseconds.
 pub fn utc_day(at_ms: i64) -> String {
     let (year, month, day) = civil_from_days(at_ms.div_euclid(DAY_MS));

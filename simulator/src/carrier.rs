@@ -448,10 +448,7 @@ fn events_due(order: &SimOrder, step_ms: i64, now: i64) -> usize {
 }
 
 fn cst(ms: i64) -> String {
-    let local = ms + 8 * 3_600_000;
-    let day = tote_shared::calendar::utc_day(local);
-    let secs = local.rem_euclid(86_400_000) / 1000;
-    format!("{day} {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    tote_shared::calendar::local_time(ms, 8 * 3_600_000)
 }
 
 fn push_param(order: &SimOrder, due: usize, step_ms: i64) -> String {

@@ -186,17 +186,9 @@ fn stamp(d: &Datum) -> Option<i64> {
     local_ms(raw)
 }
 
-/// `YYYY-MM-DD HH:MM:SS` in China Standard Time → Unix ms.
+/// `YYYY-MM-DD HH:MM:SS` in China Standard Time (Kuaidi100 writes local time) → Unix ms.
 pub fn local_ms(raw: &str) -> Option<i64> {
-    let (date, time) = raw.trim().split_once(' ')?;
-    let day = tote_shared::payment::bill::BillDay::parse(date)?;
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok().filter(|_| p.len() == 2));
-    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if hms.next().is_some() || h > 23 || m > 59 || s > 59 {
-        return None;
-    }
-    // Kuaidi100 writes local time, China Standard Time.
-    Some(day.start_ms(super::CHINA_OFFSET_MS) + ((h * 60 + m) * 60 + s) * 1_000)
+    tote_shared::calendar::parse_local_time(raw.trim(), super::CHINA_OFFSET_MS).ok()
 }
 
 /// What a push does to a parcel: the events not seen before, and the parcel's new state and

@@ -1382,41 +1382,15 @@ fn push(out: &mut String, args: fmt::Arguments<'_>) {
 
 /// Reads `YYYY-MM-DD HH:MM:SS` in a zone `offset_ms` east of UTC into Unix milliseconds.
 fn parse_local_time(raw: &str, offset_ms: i64) -> Result<i64, String> {
-    let bad = || format!("{:?} is not a time written YYYY-MM-DD HH:MM:SS", shorten(raw));
-    let b = raw.as_bytes();
-    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
-        return Err(bad());
-    }
-    let part = |range: std::ops::Range<usize>| digits(&b[range]).ok_or_else(bad);
-    let (year, month, day) = (part(0..4)?, part(5..7)?, part(8..10)?);
-    let (hour, minute, second) = (part(11..13)?, part(14..16)?, part(17..19)?);
-    let valid = (1970..=9999).contains(&year)
-        && (1..=12).contains(&month)
-        && (1..=days_in_month(year, month)).contains(&day)
-        && hour < 24
-        && minute < 60
-        && second < 60;
-    if !valid {
-        return Err(format!("{:?} is not a real time", shorten(raw)));
-    }
-    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
-    Ok(seconds * 1000 - offset_ms)
+    crate::calendar::parse_local_time(raw, offset_ms).map_err(|why| match why {
+        crate::calendar::BadTime::Shape => format!("{:?} is not a time written YYYY-MM-DD HH:MM:SS", shorten(raw)),
+        crate::calendar::BadTime::NotReal => format!("{:?} is not a real time", shorten(raw)),
+    })
 }
 
 /// Appends `YYYY-MM-DD HH:MM:SS` for `at_ms` in a zone `offset_ms` east of UTC.
 fn push_local_time(out: &mut String, at_ms: i64, offset_ms: i64) {
-    let local_seconds = (at_ms + offset_ms).div_euclid(1000);
-    let (days, second_of_day) = (local_seconds.div_euclid(86_400), local_seconds.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    push(
-        out,
-        format_args!(
-            "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-            second_of_day / 3600,
-            second_of_day / 60 % 60,
-            second_of_day % 60
-        ),
-    );
+    let _ = crate::calendar::write_local_time(out, at_ms, offset_ms);
 }
 
 fn digits(b: &[u8]) -> Option<i64> {

@@ -78,9 +78,7 @@ fn kuaidi100_sign(param: &str) -> Result<String> {
 /// `YYYY-MM-DD HH:MM:SS` in China Standard Time, `hours` from now: carriers' clocks.
 fn cst_in(hours: i64) -> String {
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-    let at = now_ms + (8 + hours) * 3_600_000;
-    let seconds = at.div_euclid(1_000).rem_euclid(86_400);
-    format!("{} {:02}:{:02}:{:02}", tote_shared::calendar::utc_day(at), seconds / 3_600, seconds / 60 % 60, seconds % 60)
+    tote_shared::calendar::local_time(now_ms + hours * 3_600_000, 8 * 3_600_000)
 }
 
 /// The current month in China Standard Time, `YYYY-MM`.
