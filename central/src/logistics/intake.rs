@@ -8,9 +8,9 @@
 use super::tracking::Push;
 use super::{receive_pushes, PushOutcome};
 use crate::db::{Database, DbError, DbErrorKind};
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+use tote_shared::runtime::batch::{next_batch, shard_of};
 
 /// Most pushes one transaction takes.
 pub const MAX_BATCH: usize = 256;
@@ -42,9 +42,7 @@ impl PushIntake {
     }
 
     pub async fn submit(&self, push: Push) -> Result<PushOutcome, DbError> {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        push.waybill.hash(&mut hasher);
-        let shard = &self.shards[hasher.finish() as usize % self.shards.len()];
+        let shard = &self.shards[shard_of(&push.waybill, self.shards.len())];
         let (reply, answer) = oneshot::channel();
         let stopped = || DbError { kind: DbErrorKind::Unavailable, message: "tracking intake stopped".into() };
         shard.send(Job { push, reply }).await.map_err(|_| stopped())?;
@@ -53,14 +51,7 @@ impl PushIntake {
 }
 
 async fn worker(db: Database, mut queue: mpsc::Receiver<Job>, written: Arc<dyn Fn() + Send + Sync>) {
-    while let Some(first) = queue.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
+    while let Some(jobs) = next_batch(&mut queue, MAX_BATCH).await {
         let pushes: Vec<Push> = jobs.iter().map(|j| j.push.clone()).collect();
         let now = crate::startup::now_ms();
         match db.write(move |tx| receive_pushes(tx, &pushes, now)).await {

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tote_shared::geo::GeoPoint;
 use tote_shared::order::OrderState;
+use tote_shared::runtime::batch::{next_batch, shard_of};
 use tote_shared::runtime::idempotency::{RequestKey, Seen};
 use tote_shared::stock::{StockField, StockLevel};
 use tote_shared::{Money, Sku, WarehouseCode};
@@ -78,7 +79,7 @@ impl Intake {
         let Some(line) = order.lines.first().filter(|_| order.lines.len() == 1) else {
             return Reply::Fallback;
         };
-        let shard = &self.shards[shard_of(&line.sku, self.shards.len())];
+        let shard = &self.shards[shard_of(line.sku.as_str(), self.shards.len())];
         let (reply, answer) = oneshot::channel();
         if shard.send(Job { caller, key, order, reply }).await.is_err() {
             return Reply::Fallback;
@@ -87,21 +88,8 @@ impl Intake {
     }
 }
 
-fn shard_of(sku: &Sku, shards: usize) -> usize {
-    // FNV-1a: stable across runs, no allocation.
-    let hash = sku.as_str().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    (hash % shards as u64) as usize
-}
-
 async fn worker(db: Database, mut rx: mpsc::Receiver<Job>, written: Arc<dyn Fn() + Send + Sync>) {
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
+    while let Some(jobs) = next_batch(&mut rx, MAX_BATCH).await {
         let (requests, answers): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| ((j.caller, j.key, j.order), j.reply)).unzip();
         let requests = Arc::new(requests);
         let outcome = db.write(move |tx| take_batch(tx, &requests)).await;

@@ -7,6 +7,7 @@
 //! What it is not: business logic. Nothing here knows orders, stock or warehouses.
 
 pub mod backoff;
+pub mod batch;
 pub mod http;
 pub mod idempotency;
 pub mod listener;
