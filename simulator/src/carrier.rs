@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tote_shared::carrier::{kuaidi100, sf};
-use tote_shared::runtime::listener::{serve_until, ConnectionLimits};
+use tote_shared::runtime::system::now_ms;
 
 /// Numbers one partner may hold issued (a run's memory bound).
 const MAX_ISSUED: usize = 1_000_000;
@@ -152,8 +152,8 @@ impl CarrierSim {
         let api_routes = Router::new().route("/std/service", post(service)).with_state(inner.clone());
         let aggregator_routes = Router::new().route("/poll", post(subscribe)).with_state(inner.clone());
         let tasks = vec![
-            tokio::spawn(serve(api, api_routes)),
-            tokio::spawn(serve(aggregator, aggregator_routes)),
+            tokio::spawn(crate::serve_peer(api, api_routes.layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)), "carrier platform")),
+            tokio::spawn(crate::serve_peer(aggregator, aggregator_routes.layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)), "tracking aggregator")),
             tokio::spawn(push_loop(inner.clone())),
         ];
         Ok(CarrierSim { inner, api_addr, aggregator_addr, tasks })
@@ -223,24 +223,6 @@ impl CarrierSim {
 
 fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
     world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
-async fn serve(listener: TcpListener, router: Router) {
-    let router = router.layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
-    let limits = ConnectionLimits {
-        max_connections: 256,
-        max_connections_per_client: 256,
-        header_read_timeout: Duration::from_secs(10),
-        idle_timeout: Duration::from_secs(60),
-        tls: None,
-    };
-    if let Err(error) = serve_until(listener, router, limits, std::future::pending()).await {
-        tracing::warn!(%error, "carrier simulator server stopped");
-    }
 }
 
 // --- the open platform ------------------------------------------------------------------

@@ -23,3 +23,22 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Connections each simulated peer (payment channel, carrier platform, aggregator) serves.
+const MAX_PEER_CONNECTIONS: usize = 256;
+
+/// Serves a simulated peer's `router` on `listener` for the life of the process. Every client
+/// is on this machine (127.0.0.1), so one address may use every slot; `what` names the peer in
+/// the log if its server stops.
+pub(crate) async fn serve_peer(listener: tokio::net::TcpListener, router: axum::Router, what: &'static str) {
+    let limits = tote_shared::runtime::listener::ConnectionLimits {
+        max_connections: MAX_PEER_CONNECTIONS,
+        max_connections_per_client: MAX_PEER_CONNECTIONS,
+        header_read_timeout: std::time::Duration::from_secs(10),
+        idle_timeout: std::time::Duration::from_secs(60),
+        tls: None,
+    };
+    if let Err(error) = tote_shared::runtime::listener::serve_until(listener, router, limits, std::future::pending()).await {
+        tracing::warn!(%error, peer = what, "simulated peer's server stopped");
+    }
+}

@@ -43,12 +43,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tote_shared::payment::keys::{KeyError, PrivateKey, PublicKey};
-use tote_shared::runtime::listener::{serve_until, ConnectionLimits};
 
 /// Trades (and, separately, refunds) one run keeps; beyond, creates answer 503.
 pub const DEFAULT_MAX_TRADES: usize = 1_000_000;
-/// Connections each channel serves at once.
-const MAX_CONNECTIONS: usize = 256;
 /// Largest request body a channel reads (their real limits are smaller still).
 const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How long a WeChat or card refund stays pending before it succeeds (× `time_scale`).
@@ -216,10 +213,7 @@ fn index(channel: ChannelKind) -> usize {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-}
+pub(crate) use tote_shared::runtime::system::now_ms;
 
 /// Beijing time (UTC+8, no daylight saving), the zone both Chinese channels write in:
 /// `YYYY-MM-DDTHH:MM:SS.mmm`.
@@ -384,7 +378,7 @@ impl ChannelSim {
         let mut servers = Vec::with_capacity(3);
         for (channel, listener) in ChannelKind::ALL.into_iter().zip(listeners) {
             addrs[index(channel)] = listener.local_addr().map_err(|source| SimError::Bind { addr: addrs[index(channel)], source })?;
-            servers.push(tokio::spawn(serve(listener, router(&inner, channel))));
+            servers.push(tokio::spawn(crate::serve_peer(listener, router(&inner, channel), "payment channel")));
         }
         Ok(ChannelSim { inner, addrs, servers })
     }
@@ -545,19 +539,6 @@ fn router(inner: &Arc<Inner>, channel: ChannelKind) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
-async fn serve(listener: TcpListener, router: Router) {
-    // Every client of a channel is on this machine (127.0.0.1): one address may use every slot.
-    let limits = ConnectionLimits {
-        max_connections: MAX_CONNECTIONS,
-        max_connections_per_client: MAX_CONNECTIONS,
-        header_read_timeout: Duration::from_secs(10),
-        idle_timeout: Duration::from_secs(60),
-        tls: None,
-    };
-    if let Err(error) = serve_until(listener, router, limits, std::future::pending()).await {
-        tracing::warn!(%error, "payment channel server stopped");
-    }
-}
 
 impl ChannelSim {
     /// The `[payment.*]` sections of a central config that uses these three channels with
