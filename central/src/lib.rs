@@ -2,12 +2,13 @@
 //!
 //! One module per business system, each with its rules (`mod.rs`, pure), its tables
 //! (`store.rs`, the only SQL that touches them), its routes (`http.rs`) and its errors:
-//! `catalog`, `warehouses`, `inventory`, `orders`, `payment`, `edge_sync`, `journal`,
-//! `analytics`.
+//! `catalog`, `warehouses`, `inventory`, `orders`, `payment`, `logistics`, `after_sales`,
+//! `finance`, `edge_sync`, `journal`, `analytics`.
 //! Under them `db` (one executor over SQLite and PostgreSQL), `idempotency` and `audit`; beside them
 //! `http` (the router and what routes share), `startup`, `config`, `auth`, `cli`.
 //! ARCHITECTURE.md has the allowed dependencies between the modules.
 
+pub mod after_sales;
 pub mod analytics;
 pub mod audit;
 pub mod auth;

@@ -206,7 +206,8 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     let invoicing: Arc<dyn Consumer> = Arc::new(crate::payment::invoicing::InvoiceConsumer { settings: state.settings.payment.invoice.clone() });
     let ledger: Arc<dyn Consumer> = Arc::new(crate::finance::LedgerConsumer);
     let deliveries: Arc<dyn Consumer> = Arc::new(crate::orders::flow::DeliveryConsumer);
-    for consumer in [risk, invoicing, ledger, deliveries] {
+    let after_sales: Arc<dyn Consumer> = Arc::new(crate::after_sales::flow::ClosingConsumer);
+    for consumer in [risk, invoicing, ledger, deliveries, after_sales] {
         let s = state.clone();
         supervisor.spawn(format!("journal-consumer:{}", consumer.name()), RESTART, move |stop| consume_journal(s.clone(), consumer.clone(), stop));
     }

@@ -20,6 +20,7 @@ use tote_shared::{LocationCode, Qty};
 fn order(qty: i64) -> CreateOrder {
     CreateOrder {
         channel: "app".into(),
+        customer: None,
         lines: vec![OrderLine { sku: sku(), qty: Qty::parse(qty).expect("qty") }],
         ship_to: ShipTo { name: "A".into(), line1: "B".into(), city: "Shanghai".into(), postcode: String::new() },
         destination: city_point("shanghai").expect("city"),

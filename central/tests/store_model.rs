@@ -97,6 +97,7 @@ impl Driver {
             Op::Create(q) => {
                 let request = CreateOrder {
                     channel: "app".into(),
+                    customer: None,
                     lines: vec![OrderLine { sku: sku(), qty: Qty::parse(*q).expect("qty") }],
                     ship_to: ShipTo { name: "A".into(), line1: "B".into(), city: "Shanghai".into(), postcode: String::new() },
                     destination: city_point("shanghai").expect("city"),

@@ -113,7 +113,7 @@ fn access(method: &Method, path: &str) -> Access {
         return if path == "/api/v1/mqtt/logins" { Access::Role(Supervisor) } else { Access::SignedIn };
     }
     match path {
-        "/api/v1/receipts" | "/api/v1/moves" => Access::Role(Receiver),
+        "/api/v1/receipts" | "/api/v1/moves" | "/api/v1/returns/{rma}/check" | "/api/v1/returns/{rma}/close" => Access::Role(Receiver),
         "/api/v1/pick-tasks/{id}/scan" | "/api/v1/pick-tasks/{id}/short" => Access::Role(Picker),
         "/api/v1/orders/{id}/pack" | "/api/v1/orders/{id}/ship" => Access::Role(Packer),
         "/api/v1/counts" | "/api/v1/counts/{id}/submit" => Access::SignedIn,

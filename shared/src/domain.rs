@@ -203,6 +203,7 @@ pub struct Money(i64);
 impl Money {
     /// One hundred million yuan: far above any single price, far below overflow.
     pub const MAX_MINOR: i64 = 10_000_000_000;
+    pub const ZERO: Money = Money(0);
 
     pub fn parse(minor: i64) -> Result<Self, DomainError> {
         if (0..=Self::MAX_MINOR).contains(&minor) {

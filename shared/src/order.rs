@@ -29,6 +29,9 @@ pub enum OrderState {
     Cancelled,
     /// Not paid in time; the lock was released.
     Closed,
+    /// An exchange's replacement: its stock is locked (so it cannot be sold meanwhile) and it
+    /// waits for the returned item to pass QC before it is released to the warehouse.
+    Held,
 }
 
 impl OrderState {
@@ -44,6 +47,7 @@ impl OrderState {
             OrderState::Cancelling => "cancelling",
             OrderState::Cancelled => "cancelled",
             OrderState::Closed => "closed",
+            OrderState::Held => "held",
         }
     }
 
@@ -61,7 +65,7 @@ impl OrderState {
     }
 }
 
-pub const ALL_STATES: [OrderState; 10] = [
+pub const ALL_STATES: [OrderState; 11] = [
     OrderState::AwaitingPayment,
     OrderState::AwaitingShipment,
     OrderState::Picked,
@@ -72,6 +76,7 @@ pub const ALL_STATES: [OrderState; 10] = [
     OrderState::Cancelling,
     OrderState::Cancelled,
     OrderState::Closed,
+    OrderState::Held,
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +98,8 @@ pub enum OrderEvent {
     StockAllocated,
     /// Tracking says the parcel reached the customer.
     ParcelDelivered,
+    /// The returned item an exchange waits for passed QC: the replacement may ship.
+    ReturnPassed,
 }
 
 /// What the store must do alongside the state change.
@@ -136,6 +143,7 @@ impl OrderEvent {
             OrderEvent::EdgeFulfilmentFailed => "a fulfilment failure",
             OrderEvent::StockAllocated => "a stock allocation",
             OrderEvent::ParcelDelivered => "a delivery",
+            OrderEvent::ReturnPassed => "a passed return",
         }
     }
 }
@@ -146,7 +154,9 @@ pub fn transition(state: OrderState, event: &OrderEvent) -> Result<Transition, O
     let go = |to: OrderState, effects: &[OrderEffect]| Ok(Transition { to, effects: effects.to_vec() });
     match (state, event) {
         (S::AwaitingPayment, OrderEvent::Paid) => go(S::AwaitingShipment, &[E::CommitLock, E::SendFulfilToEdge]),
-        (S::AwaitingPayment, OrderEvent::CancelRequested) => go(S::Cancelled, &[E::ReleaseLock]),
+        (S::AwaitingPayment | S::Held, OrderEvent::CancelRequested) => go(S::Cancelled, &[E::ReleaseLock]),
+        // A replacement needs no payment: the returned item pays for it.
+        (S::Held, OrderEvent::ReturnPassed) => go(S::AwaitingShipment, &[E::CommitLock, E::SendFulfilToEdge]),
         (S::AwaitingPayment, OrderEvent::PaymentDeadlineChecked { now_ms, deadline_ms }) => {
             if now_ms >= deadline_ms {
                 go(S::Closed, &[E::ReleaseLock])
@@ -199,6 +209,17 @@ mod tests {
         assert_eq!(transition(OrderState::Shipped, &OrderEvent::ParcelDelivered).map(|t| t.to), Ok(OrderState::Delivered));
         assert!(transition(OrderState::Packed, &OrderEvent::ParcelDelivered).is_err());
         assert!(transition(OrderState::Delivered, &OrderEvent::ParcelDelivered).is_err());
+    }
+
+    #[test]
+    fn a_held_replacement_ships_only_after_the_return_passes_and_never_times_out() {
+        let t = transition(OrderState::Held, &OrderEvent::ReturnPassed).expect("allowed");
+        assert_eq!((t.to, t.effects), (OrderState::AwaitingShipment, vec![OrderEffect::CommitLock, OrderEffect::SendFulfilToEdge]));
+        let late = OrderEvent::PaymentDeadlineChecked { now_ms: 10, deadline_ms: 1 };
+        assert!(transition(OrderState::Held, &late).is_err(), "a held order has no payment deadline");
+        assert!(transition(OrderState::Held, &OrderEvent::Paid).is_err());
+        assert_eq!(transition(OrderState::Held, &OrderEvent::CancelRequested).map(|t| t.effects), Ok(vec![OrderEffect::ReleaseLock]));
+        assert!(transition(OrderState::AwaitingPayment, &OrderEvent::ReturnPassed).is_err());
     }
 
     #[test]

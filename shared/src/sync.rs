@@ -70,6 +70,33 @@ pub enum EdgeEventKind {
     CancelConfirmed { order_id: u64 },
     /// The edge cannot fulfil the order (short pick); it dropped the work.
     FulfilmentFailed { order_id: u64, sku: Sku, reason: String },
+    /// A customer return announced by HQ was received and checked: units that passed QC are
+    /// in stock at `location`, units that failed are set aside as damaged, the rest never came.
+    ReturnReceived { rma: String, order_id: u64, location: LocationCode, lines: Vec<ReturnedLine> },
+}
+
+/// One SKU of a received return: what was announced and what QC found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReturnedLine {
+    pub sku: Sku,
+    #[schema(minimum = 0, maximum = 100000)]
+    pub expected: u32,
+    #[schema(minimum = 0, maximum = 100000)]
+    pub passed: u32,
+    #[schema(minimum = 0, maximum = 100000)]
+    pub failed: u32,
+    /// Why the failed units failed (empty when none did).
+    #[serde(default)]
+    #[schema(value_type = crate::openapi::Text300)]
+    pub fail_reason: String,
+}
+
+/// The most lines one return may carry (as many as an order).
+pub const MAX_RETURN_LINES: usize = 200;
+
+/// Whether `text` is an RMA number as HQ issues them: `RMA-` and 1 to 16 digits.
+pub fn is_rma(text: &str) -> bool {
+    text.strip_prefix("RMA-").is_some_and(|n| !n.is_empty() && n.len() <= 16 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl EdgeEventKind {
@@ -82,6 +109,7 @@ impl EdgeEventKind {
                 crate::text::check_chars("tracking_number", tracking_number)
             }
             EdgeEventKind::FulfilmentFailed { reason, .. } => crate::text::check_chars("reason", reason),
+            EdgeEventKind::ReturnReceived { lines, .. } => lines.iter().try_for_each(|l| crate::text::check_chars("fail_reason", &l.fail_reason)),
             _ => Ok(()),
         }
     }
@@ -209,6 +237,9 @@ pub enum CommandKind {
     /// Waybill numbers a carrier issued for this warehouse: a parcel takes one when it ships,
     /// so labels print while HQ or the carrier is unreachable. Each number is used once.
     WaybillGrant { carrier: String, numbers: Vec<String> },
+    /// A customer return HQ approved: expect these units back under this RMA number (printed
+    /// on the customer's return slip), check each and report what came with `ReturnReceived`.
+    ExpectReturn { rma: String, order_id: u64, lines: Vec<OrderLine> },
 }
 
 /// Most numbers one grant carries.

@@ -635,6 +635,64 @@ ALTER TABLE lg_parcel ADD COLUMN consignment TEXT;
 CREATE INDEX lg_parcel_due ON lg_parcel (next_try_ms) WHERE registration IN ('pending', 'cancelling') OR subscription = 'pending';
 CREATE INDEX lg_parcel_shipped ON lg_parcel (shipped_ms);
 "#,
+    r#"
+-- Who placed an order (the channel's customer id), for after-sales rules and marketing.
+ALTER TABLE orders ADD COLUMN customer TEXT;
+CREATE INDEX orders_customer ON orders (customer) WHERE customer IS NOT NULL;
+-- After-sales requests: a return, a refund or an exchange of some units of an order's lines,
+-- decided by a rule or by HQ, announced to the warehouse the goods come back to (rma), and
+-- ended by QC there (a refund, a replacement released, or a refusal with the reason why).
+CREATE TABLE as_request (
+    id                INTEGER PRIMARY KEY,
+    order_id          INTEGER NOT NULL REFERENCES orders (id),
+    kind              TEXT NOT NULL,
+    reason            TEXT NOT NULL,
+    note              TEXT NOT NULL,
+    evidence          TEXT NOT NULL,
+    state             TEXT NOT NULL,
+    decided_by        TEXT,
+    decision_note     TEXT NOT NULL,
+    warehouse         TEXT,
+    rma               TEXT UNIQUE,
+    replacement_order INTEGER,
+    refund_id         INTEGER,
+    amount_minor      INTEGER NOT NULL,
+    customer          TEXT,
+    created_ms        INTEGER NOT NULL,
+    updated_ms        INTEGER NOT NULL
+) STRICT;
+CREATE INDEX as_request_order ON as_request (order_id);
+CREATE INDEX as_request_state ON as_request (state, created_ms);
+CREATE INDEX as_request_refund ON as_request (refund_id) WHERE refund_id IS NOT NULL;
+CREATE INDEX as_request_replacement ON as_request (replacement_order) WHERE replacement_order IS NOT NULL;
+CREATE TABLE as_request_line (
+    request_id       INTEGER NOT NULL REFERENCES as_request (id),
+    line_no          INTEGER NOT NULL,
+    sku              TEXT NOT NULL,
+    qty              INTEGER NOT NULL CHECK (qty > 0),
+    unit_price_minor INTEGER NOT NULL,
+    exchange_sku     TEXT,
+    passed           INTEGER NOT NULL DEFAULT 0,
+    failed           INTEGER NOT NULL DEFAULT 0,
+    fail_reason      TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (request_id, line_no)
+) STRICT, WITHOUT ROWID;
+-- The approval rules and return policy HQ set (one JSON document; defaults until then).
+CREATE TABLE as_policy (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    body       TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+) STRICT;
+-- Units of a SKU at a warehouse that are not sellable stock: on their way back from customers
+-- (an approved return not yet received) and set aside as damaged (failed QC).
+CREATE TABLE inv_aside (
+    sku        TEXT NOT NULL,
+    warehouse  TEXT NOT NULL,
+    returning  INTEGER NOT NULL DEFAULT 0 CHECK (returning >= 0),
+    damaged    INTEGER NOT NULL DEFAULT 0 CHECK (damaged >= 0),
+    PRIMARY KEY (sku, warehouse)
+) STRICT, WITHOUT ROWID;
+"#,
 ];
 
 #[cfg(test)]

@@ -40,6 +40,15 @@ impl From<InventoryError> for Outcome {
     }
 }
 
+impl From<crate::after_sales::AfterSalesError> for Outcome {
+    fn from(e: crate::after_sales::AfterSalesError) -> Self {
+        match e {
+            crate::after_sales::AfterSalesError::Db(e) => Outcome::Fault(e),
+            other => Outcome::Rejected(other.to_string()),
+        }
+    }
+}
+
 impl From<OrdersError> for Outcome {
     fn from(e: OrdersError) -> Self {
         match e {
@@ -161,6 +170,16 @@ fn apply_one(tx: &mut dyn Tx, batch: &mut Batch, warehouse: &WarehouseCode, even
             // A failed fulfilment may leave the order backordered.
             batch.backorders = None;
             order_step(tx, *order_id, OrderEvent::EdgeFulfilmentFailed, "edge_fulfilment_failed", None)
+        }
+        EdgeEventKind::ReturnReceived { rma, order_id, location, lines } => {
+            let got = crate::after_sales::flow::Received { warehouse, rma, order_id: *order_id, location, lines, source: &source, now_ms };
+            crate::after_sales::flow::return_received(tx, &got)?;
+            // Units back in stock may serve a backorder.
+            batch.backorders = None;
+            for line in lines.iter().filter(|l| l.passed > 0) {
+                batch.serve_backorders(tx, &line.sku, now_ms)?;
+            }
+            Ok(())
         }
     }
 }

@@ -8,7 +8,7 @@ pub mod openapi;
 pub mod ops;
 
 use crate::startup::AppState;
-use crate::{analytics, audit, catalog, edge_sync, finance, inventory, journal, logistics, orders, payment, warehouses};
+use crate::{after_sales, analytics, audit, catalog, edge_sync, finance, inventory, journal, logistics, orders, payment, warehouses};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -53,6 +53,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/orders/{id}/cancel", post(orders::http::cancel))
         .route("/api/v1/orders/{id}/payments", post(payment::http::start).get(payment::http::for_order))
         .route("/api/v1/orders/{id}/refunds", post(payment::http::refund).get(payment::http::refunds))
+        .route("/api/v1/orders/{id}/after-sales", post(after_sales::http::create).get(after_sales::http::for_order))
+        .route("/api/v1/after-sales", get(after_sales::http::list))
+        .route("/api/v1/after-sales/policy", get(after_sales::http::get_policy).put(after_sales::http::put_policy))
+        .route("/api/v1/after-sales/{id}", get(after_sales::http::get))
+        .route("/api/v1/after-sales/{id}/review", post(after_sales::http::review))
         .route("/api/v1/payments/{id}", get(payment::http::get))
         .route("/api/v1/payments/risk/rules", get(payment::http::risk_rules).put(payment::http::set_risk_rules))
         .route("/api/v1/payments/risk/decisions", get(payment::http::risk_decisions))

@@ -4,7 +4,7 @@
 //! (an address needs a known city unless it brings coordinates).
 
 use crate::startup::AppState;
-use crate::{analytics, audit, catalog, edge_sync, finance, inventory, journal, logistics, orders, payment, warehouses};
+use crate::{after_sales, analytics, audit, catalog, edge_sync, finance, inventory, journal, logistics, orders, payment, warehouses};
 use axum::extract::State;
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tote HQ API", description = "Catalog, warehouses, inventory, orders, payments, logistics, edge sync and the business-event journal. Errors are RFC 9457 problem+json. Writes take an optional Idempotency-Key (required for orders and refunds): the same key with the same request replays the answer, with another request it is a 422. Bodies are JSON (application/json) and refuse unknown fields, except the sync protocol's, which tolerates them."),
+    info(title = "Tote HQ API", description = "Catalog, warehouses, inventory, orders, payments, logistics, after-sales, edge sync and the business-event journal. Errors are RFC 9457 problem+json. Writes take an optional Idempotency-Key (required for orders and refunds): the same key with the same request replays the answer, with another request it is a 422. Bodies are JSON (application/json) and refuse unknown fields, except the sync protocol's, which tolerates them."),
     paths(
         catalog::http::create_spu, catalog::http::create_sku, inventory::http::sku_detail,
         warehouses::http::create, warehouses::http::list, warehouses::http::replace_token,
@@ -21,6 +21,8 @@ use utoipa::{Modify, OpenApi};
         orders::http::create, orders::http::get, orders::http::history, orders::http::pay, orders::http::cancel,
         edge_sync::http::push_events, edge_sync::http::pull_commands, edge_sync::http::status, edge_sync::http::rejects, edge_sync::http::rebase, audit::http::list,
         journal::http::list, analytics::http::sales, finance::http::trial_balance, finance::http::statements, finance::http::beancount,
+        after_sales::http::create, after_sales::http::for_order, after_sales::http::list, after_sales::http::get, after_sales::http::review,
+        after_sales::http::get_policy, after_sales::http::put_policy,
         payment::http::start, payment::http::for_order, payment::http::get, payment::http::review, payment::http::refund, payment::http::refunds,
         payment::http::risk_rules, payment::http::set_risk_rules, payment::http::risk_decisions, payment::http::invoices, payment::http::invoice_export,
         payment::http::reconcile, payment::http::reconciliation_runs, payment::http::reconciliation_items, payment::http::resolve_item,

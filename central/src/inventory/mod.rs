@@ -42,6 +42,10 @@ pub struct StockRow {
     #[serde(flatten)]
     pub level: StockLevel,
     pub sellable: i64,
+    /// Units customers are sending back here (approved returns not yet received).
+    pub returning: i64,
+    /// Units that came back and failed QC: held here, never sold.
+    pub damaged: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

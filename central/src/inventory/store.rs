@@ -164,15 +164,29 @@ pub fn sellable_by_warehouse(tx: &mut dyn Tx, sku: &Sku) -> DbResult<Vec<(Wareho
 
 pub fn rows_for_sku(tx: &mut dyn Tx, sku: &Sku) -> DbResult<Vec<StockRow>> {
     let rows = tx.query(
-        "SELECT warehouse, on_hand, locked, committed FROM stock WHERE sku = ?1 ORDER BY warehouse",
+        "SELECT s.warehouse, s.on_hand, s.locked, s.committed, COALESCE(a.returning, 0), COALESCE(a.damaged, 0)
+         FROM stock s LEFT JOIN inv_aside a ON a.sku = s.sku AND a.warehouse = s.warehouse
+         WHERE s.sku = ?1 ORDER BY s.warehouse",
         &params![sku.as_str()],
     )?;
     rows.iter()
         .map(|r| {
             let level = level(r, 1)?;
-            Ok(StockRow { warehouse: code(&r.text(0)?)?, sellable: level.sellable(), level })
+            Ok(StockRow { warehouse: code(&r.text(0)?)?, sellable: level.sellable(), level, returning: r.int(4)?, damaged: r.int(5)? })
         })
         .collect()
+}
+
+/// Units on their way back from customers (`returning`) and set aside as damaged change by
+/// the deltas. Neither may go below zero (the table's CHECK refuses it as a last line; the
+/// callers only take back what they added for the same return).
+pub fn change_aside(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode, returning: i64, damaged: i64) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO inv_aside (sku, warehouse, returning, damaged) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (sku, warehouse) DO UPDATE SET returning = inv_aside.returning + ?3, damaged = inv_aside.damaged + ?4",
+        &params![sku.as_str(), warehouse.as_str(), returning, damaged],
+    )?;
+    Ok(())
 }
 
 pub fn ledger(tx: &mut dyn Tx, sku: &Sku, warehouse: Option<&WarehouseCode>, limit: u32) -> DbResult<Vec<LedgerEntry>> {

@@ -25,6 +25,17 @@ pub struct EventLine {
     pub unit_price: i64,
 }
 
+/// What came back of one SKU of a return, and the price it was paid at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReturnedUnits {
+    pub sku: Sku,
+    /// Units that passed QC and are sellable stock again.
+    pub passed: i64,
+    /// Units that failed QC: set aside as damaged.
+    pub failed: i64,
+    pub unit_price: i64,
+}
+
 /// What happened, as the systems that care about it need to know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -72,6 +83,15 @@ pub enum BusinessEvent {
     /// The channel paid the refund back.
     RefundSucceeded { refund_id: u64, payment_id: u64, order_id: u64, channel: String, amount: i64 },
     RefundFailed { refund_id: u64, payment_id: u64, order_id: u64, channel: String, amount: i64 },
+    /// A customer asked for units of an order back (`kind`: return_refund, refund_only,
+    /// exchange), at the prices paid.
+    AfterSalesRequested { request_id: u64, order_id: u64, kind: String, reason: String, lines: Vec<EventLine>, amount: i64 },
+    /// The request was approved or rejected, by a rule (`rule:<name>`) or by HQ (`hq`).
+    AfterSalesDecided { request_id: u64, order_id: u64, approved: bool, by: String },
+    /// A return was received and checked at `warehouse`.
+    ReturnReceived { request_id: u64, order_id: u64, warehouse: WarehouseCode, lines: Vec<ReturnedUnits> },
+    /// The request ended: `refunded`, `exchanged`, `refused` (QC failed), `rejected`, `cancelled`.
+    AfterSalesClosed { request_id: u64, order_id: u64, outcome: String },
     /// HQ set an edge's event stream mark by hand (a stream central held ahead of its edge, or
     /// one the edge can no longer resend): events from `to_high_water + 1` on are taken next.
     EdgeStreamRebased { warehouse: WarehouseCode, from_high_water: u64, to_high_water: u64 },
@@ -108,6 +128,10 @@ impl BusinessEvent {
             BusinessEvent::RefundSucceeded { .. } => "refund_succeeded",
             BusinessEvent::RefundFailed { .. } => "refund_failed",
             BusinessEvent::EdgeStreamRebased { .. } => "edge_stream_rebased",
+            BusinessEvent::AfterSalesRequested { .. } => "after_sales_requested",
+            BusinessEvent::AfterSalesDecided { .. } => "after_sales_decided",
+            BusinessEvent::ReturnReceived { .. } => "return_received",
+            BusinessEvent::AfterSalesClosed { .. } => "after_sales_closed",
         }
     }
 
@@ -139,6 +163,10 @@ impl BusinessEvent {
             E::RefundRequested { refund_id, .. } | E::RefundSucceeded { refund_id, .. } | E::RefundFailed { refund_id, .. } => {
                 format!("refund:{refund_id}")
             }
+            E::AfterSalesRequested { order_id, .. }
+            | E::AfterSalesDecided { order_id, .. }
+            | E::ReturnReceived { order_id, .. }
+            | E::AfterSalesClosed { order_id, .. } => format!("order:{order_id}"),
         }
     }
 }

@@ -21,6 +21,27 @@ use tote_shared::{Money, Sku, WarehouseCode};
 /// line, locks the stock there and journals `order_created`.
 pub fn create(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRecord, OrdersError> {
     let lines = price(tx, &req.lines)?;
+    place(tx, req, lines, OrderState::AwaitingPayment)
+}
+
+/// An exchange's replacement: routed and locked like a new order, so it cannot be sold
+/// meanwhile, but held — no payment, no deadline — until the returned item passes QC
+/// (`release_held`). Its lines cost nothing: the original order paid for them.
+pub fn create_replacement(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRecord, OrdersError> {
+    let mut lines = price(tx, &req.lines)?;
+    for line in &mut lines {
+        line.unit_price = Money::ZERO;
+    }
+    place(tx, req, lines, OrderState::Held)
+}
+
+/// The returned item an exchange waited for passed QC: the replacement goes to its warehouse.
+pub fn release_held(tx: &mut dyn Tx, id: u64, source: &str, now_ms: i64) -> Result<OrderRecord, OrdersError> {
+    let order = load(tx, id)?;
+    apply(tx, order, &OrderEvent::ReturnPassed, "return_passed", source, now_ms)
+}
+
+fn place(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineRecord>, state: OrderState) -> Result<OrderRecord, OrdersError> {
     let total = total(&lines)?;
     let candidates = candidates(tx, &req.lines)?;
     let mut tried = Vec::new();
@@ -40,8 +61,9 @@ pub fn create(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRecord, OrdersE
         };
         let mut order = OrderRecord {
             id: 0,
-            state: OrderState::AwaitingPayment,
+            state,
             channel: req.channel.clone(),
+            customer: req.customer.clone(),
             warehouse: Some(warehouse.clone()),
             lines: lines.clone(),
             total,

@@ -34,6 +34,10 @@ pub struct NewOrder {
     /// Coordinates of the address, when the channel has them; else the city is looked up.
     #[serde(default)]
     pub location: Option<GeoPoint>,
+    /// The channel's id of the customer (after-sales rules weigh their return rate).
+    #[serde(default)]
+    #[schema(value_type = Option<tote_shared::openapi::Text40>)]
+    pub customer: Option<String>,
 }
 
 #[utoipa::path(
@@ -48,6 +52,7 @@ pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Json(or
     let now = now_ms();
     let create = CreateOrder {
         channel: order.channel,
+        customer: order.customer,
         lines: order.lines,
         ship_to: order.ship_to,
         destination,
@@ -75,6 +80,9 @@ pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Json(or
 
 fn validate(order: &NewOrder, max_lines: usize) -> Result<(), ApiError> {
     check_text("channel", &order.channel, 40)?;
+    if let Some(customer) = &order.customer {
+        check_text("customer", customer, 40)?;
+    }
     if order.lines.is_empty() || order.lines.len() > max_lines {
         return Err(ApiError::unprocessable("invalid-lines", format!("an order needs 1 to {max_lines} lines")));
     }

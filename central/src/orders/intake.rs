@@ -208,6 +208,7 @@ fn record(order: &CreateOrder, warehouse: &WarehouseCode, price: Money, total: M
         id: 0,
         state: OrderState::AwaitingPayment,
         channel: order.channel.clone(),
+        customer: order.customer.clone(),
         warehouse: Some(warehouse.clone()),
         lines: vec![OrderLineRecord { sku: line.sku.clone(), qty: line.qty, unit_price: price }],
         total,

@@ -26,6 +26,8 @@ use tote_shared::{Money, Qty, Sku, WarehouseCode};
 #[derive(Debug, Clone)]
 pub struct CreateOrder {
     pub channel: String,
+    /// The channel's id of the customer, when it has one.
+    pub customer: Option<String>,
     pub lines: Vec<OrderLine>,
     pub ship_to: ShipTo,
     pub destination: GeoPoint,
@@ -45,6 +47,9 @@ pub struct OrderRecord {
     pub id: u64,
     pub state: OrderState,
     pub channel: String,
+    /// The channel's id of the customer, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
     /// The warehouse that holds the stock for this order (none while backordered).
     pub warehouse: Option<WarehouseCode>,
     pub lines: Vec<OrderLineRecord>,
@@ -157,7 +162,7 @@ pub fn journal_event(order: &OrderRecord, from: OrderState, to: OrderState) -> O
         S::Cancelling => BusinessEvent::OrderCancelling { order_id, warehouse },
         S::Cancelled => BusinessEvent::OrderCancelled { order_id, lines: event_lines(order), was_paid: from != S::AwaitingPayment },
         S::Closed => BusinessEvent::OrderClosed { order_id },
-        S::AwaitingPayment => return None,
+        S::AwaitingPayment | S::Held => return None,
     })
 }
 

@@ -42,10 +42,10 @@ pub fn insert_many(tx: &mut dyn Tx, orders: &[(&OrderRecord, &GeoPoint)]) -> DbR
     for chunk in orders.chunks(500) {
         let sql = format!(
             "INSERT INTO orders (id, state, channel, warehouse, ship_to, dest_lat, dest_lon, total_minor, created_ms,
-                                 payment_deadline_ms, updated_ms) VALUES {}",
-            crate::db::values_clause(chunk.len(), 11, 1)
+                                 payment_deadline_ms, updated_ms, customer) VALUES {}",
+            crate::db::values_clause(chunk.len(), 12, 1)
         );
-        let mut values = Vec::with_capacity(chunk.len() * 11);
+        let mut values = Vec::with_capacity(chunk.len() * 12);
         let mut lines = Vec::new();
         for (order, destination) in chunk {
             let ship_to = serde_json::to_string(&order.ship_to).map_err(corrupt)?;
@@ -60,7 +60,8 @@ pub fn insert_many(tx: &mut dyn Tx, orders: &[(&OrderRecord, &GeoPoint)]) -> DbR
                 order.total.minor(),
                 order.created_at_ms,
                 order.payment_deadline_ms,
-                order.updated_at_ms
+                order.updated_at_ms,
+                order.customer.as_deref()
             ]);
             for (line_no, line) in order.lines.iter().enumerate() {
                 lines.extend(params![order.id, line_no, line.sku.as_str(), line.qty.as_i64(), line.unit_price.minor()]);
@@ -77,7 +78,7 @@ pub fn insert_many(tx: &mut dyn Tx, orders: &[(&OrderRecord, &GeoPoint)]) -> DbR
 }
 
 const ORDER_COLUMNS: &str = "SELECT state, channel, warehouse, ship_to, total_minor, tracking_number, carrier, created_ms,
-                                    payment_deadline_ms, updated_ms FROM orders WHERE id = ?1";
+                                    payment_deadline_ms, updated_ms, customer FROM orders WHERE id = ?1";
 
 /// The order, or None. `lock`: hold its row until the transaction ends (PostgreSQL), so two
 /// requests on one order take turns.
@@ -91,6 +92,7 @@ pub fn load(tx: &mut dyn Tx, id: u64, lock: bool) -> DbResult<Option<OrderRecord
         id,
         state: OrderState::parse(&state).ok_or_else(|| corrupt(format!("order state {state}")))?,
         channel: r.text(1)?,
+        customer: r.opt_text(10)?,
         warehouse: r.opt_text(2)?.as_deref().map(code).transpose()?,
         lines: lines(tx, id)?,
         total: Money::parse(r.int(4)?).map_err(corrupt)?,
@@ -139,6 +141,15 @@ pub fn record_transition(tx: &mut dyn Tx, order: &OrderRecord, from: OrderState,
 /// Whether the order ever took a transition with this cause.
 pub fn was(tx: &mut dyn Tx, id: u64, cause: &str) -> DbResult<bool> {
     Ok(tx.query_opt("SELECT 1 FROM order_history WHERE order_id = ?1 AND cause = ?2 LIMIT 1", &params![id, cause])?.is_some())
+}
+
+/// When the order first entered `state`, if it has.
+pub fn entered(tx: &mut dyn Tx, id: u64, state: OrderState) -> DbResult<Option<i64>> {
+    let row = tx.query_opt(
+        "SELECT MIN(at_ms) FROM order_history WHERE order_id = ?1 AND to_state = ?2 AND from_state <> to_state",
+        &params![id, state.as_str()],
+    )?;
+    row.map_or(Ok(None), |r| r.opt_int(0))
 }
 
 pub fn history(tx: &mut dyn Tx, id: u64) -> DbResult<Vec<OrderHistoryEntry>> {

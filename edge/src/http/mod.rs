@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod ops;
 pub mod orders;
 pub mod picking;
+pub mod returns;
 pub mod robots;
 pub mod session;
 pub mod stations;
@@ -42,6 +43,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/stock", get(stock::query))
         .route("/api/v1/deliveries", post(stock::create_delivery).get(stock::deliveries))
         .route("/api/v1/putaway", get(work::suggest))
+        .route("/api/v1/returns", get(returns::list))
+        .route("/api/v1/returns/{rma}", get(returns::get))
+        .route("/api/v1/returns/{rma}/check", post(returns::check))
+        .route("/api/v1/returns/{rma}/close", post(returns::close))
         .route("/api/v1/moves", post(work::move_stock))
         .route("/api/v1/counts", post(work::open_count).get(work::counts))
         .route("/api/v1/counts/{id}", get(work::count))

@@ -35,5 +35,6 @@ fn apply_one(conn: &Connection, kind: &CommandKind, now_ms: i64) -> StoreResult<
         CommandKind::Fulfil { order_id, lines, ship_to, ship_via } => picking::release(conn, *order_id, lines, ship_to, ship_via.as_ref(), now_ms),
         CommandKind::Cancel { order_id } => picking::cancel(conn, *order_id, now_ms),
         CommandKind::WaybillGrant { carrier, numbers } => super::waybills::grant(conn, carrier, numbers, now_ms),
+        CommandKind::ExpectReturn { rma, order_id, lines } => super::returns::expect(conn, rma, *order_id, lines, now_ms),
     }
 }

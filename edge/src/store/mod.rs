@@ -13,6 +13,7 @@ mod moves;
 mod pods;
 mod printing;
 mod requests;
+mod returns;
 mod schema;
 mod stock;
 mod workers;
@@ -25,6 +26,7 @@ pub use deliveries::DeliveryView;
 pub use moves::{Move, MoveDone};
 pub use pods::{NewPod, PodRecord};
 pub use printing::PrintJob;
+pub use returns::{ReturnLineView, ReturnView};
 pub use stock::{LocationRecord, StockRecord};
 pub use mqtt_logins::MqttLogin;
 pub use waybills::PoolView;
@@ -278,6 +280,22 @@ impl EdgeStore {
 
     pub async fn deliveries(&self, state: Option<String>) -> StoreResult<Vec<DeliveryView>> {
         self.readers.read(move |c| deliveries::list(c, state.as_deref())).await
+    }
+
+    pub async fn returns(&self, state: Option<String>) -> StoreResult<Vec<ReturnView>> {
+        self.readers.read(move |c| returns::list(c, state.as_deref())).await
+    }
+
+    pub async fn return_view(&self, rma: String) -> StoreResult<ReturnView> {
+        self.readers.read(move |c| returns::get(c, &rma)).await
+    }
+
+    pub async fn check_return(&self, key: Option<RequestKey>, rma: String, sku: Sku, passed: bool, reason: String) -> StoreResult<Answer> {
+        self.change(key, move |c| returns::check(c, &rma, &sku, passed, &reason)).await
+    }
+
+    pub async fn close_return(&self, key: Option<RequestKey>, rma: String, location: LocationCode, by: String) -> StoreResult<Answer> {
+        self.change(key, move |c| returns::close(c, &rma, &location, &by, now())).await
     }
 
     pub async fn move_stock(&self, key: Option<RequestKey>, m: Move) -> StoreResult<Answer> {

@@ -240,6 +240,29 @@ CREATE TABLE waybill_pool (
 ) STRICT;
 CREATE INDEX waybill_pool_free ON waybill_pool (carrier) WHERE order_id IS NULL;
 CREATE INDEX fulfilment_waybill ON fulfilment (carrier, tracking_number) WHERE tracking_number IS NOT NULL;
+"#,
+    r#"
+-- Customer returns HQ announced (the RMA number is on the customer's return slip): each unit
+-- is scanned and checked; closing the return puts the passed units into a bin and reports it.
+CREATE TABLE return_notice (
+    rma          TEXT PRIMARY KEY,
+    order_id     INTEGER NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('open', 'received')),
+    created_ms   INTEGER NOT NULL,
+    received_ms  INTEGER,
+    location     TEXT REFERENCES location(code),
+    received_by  TEXT
+) STRICT;
+CREATE TABLE return_line (
+    rma          TEXT NOT NULL REFERENCES return_notice(rma),
+    sku          TEXT NOT NULL REFERENCES sku(sku),
+    expected     INTEGER NOT NULL CHECK (expected > 0),
+    passed       INTEGER NOT NULL DEFAULT 0 CHECK (passed >= 0),
+    failed       INTEGER NOT NULL DEFAULT 0 CHECK (failed >= 0),
+    fail_reason  TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (rma, sku),
+    CHECK (passed + failed <= expected)
+) STRICT, WITHOUT ROWID;
 "#];
 
 /// A migrated in-memory database, for the store's unit tests.

@@ -1,0 +1,466 @@
+//! After-sales carried out in the caller's transaction: load (the order locked first, so two
+//! requests for one order take turns) → decide (the pure rules) → write. Every refusal comes
+//! before the first write.
+
+use super::{
+    amount, check_lines, days_between, decide_approval, decide_outcome, store, AfterSalesError, Approval, AskedLine, Checked, Facts,
+    Kind, Ordered, Policy, Reason, Request, RequestLine, RequestState,
+};
+use crate::catalog::{self, CatalogError};
+use crate::db::{DbResult, Tx};
+use crate::edge_sync::commands;
+use crate::inventory::{self, Cause, Change};
+use crate::journal::{self, BusinessEvent, EventLine, ReturnedUnits};
+use crate::orders::{self, CreateOrder, OrderRecord, OrdersError};
+use crate::payment::{self, PaymentError};
+use tote_shared::order::OrderState;
+use tote_shared::stock::StockLevel;
+use tote_shared::sync::{CommandKind, OrderLine, ReturnedLine};
+use tote_shared::{LocationCode, Qty, Sku, WarehouseCode};
+
+/// What a customer asks for.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    pub order_id: u64,
+    pub kind: Kind,
+    pub reason: Reason,
+    pub lines: Vec<AskedLine>,
+    pub evidence: Vec<String>,
+    pub note: String,
+    pub now_ms: i64,
+}
+
+/// Takes a request: checked against the order and the requests before it, approved by the
+/// first rule that holds (and carried out at once) or left for HQ's review.
+pub fn request(tx: &mut dyn Tx, ask: &Ask, policy: &Policy) -> Result<Request, AfterSalesError> {
+    let order = orders::flow::load(tx, ask.order_id)?;
+    let days_since = days_since_delivery(tx, &order, ask.now_ms)?;
+    let ordered: Vec<Ordered> = order.lines.iter().map(|l| Ordered { sku: l.sku.clone(), qty: l.qty.as_i64(), unit_price: l.unit_price.minor() }).collect();
+    let held = store::held_units(tx, order.id)?;
+    let lines = check_lines(order.state, ask.kind, days_since, policy.window_days, &ordered, &held, &ask.lines)?;
+    if ask.kind == Kind::Exchange {
+        check_exchanges(tx, &lines)?;
+    }
+    let return_rate_pct = match &order.customer {
+        Some(customer) => store::return_rate_pct(tx, customer)?,
+        None => None,
+    };
+    let amount_minor = amount(&lines);
+    let facts = Facts { kind: ask.kind, reason: ask.reason, amount_minor, days_since, return_rate_pct };
+    let mut r = Request {
+        id: 0,
+        order_id: order.id,
+        kind: ask.kind,
+        reason: ask.reason,
+        note: ask.note.clone(),
+        evidence: ask.evidence.clone(),
+        state: RequestState::Review,
+        decided_by: None,
+        decision_note: String::new(),
+        warehouse: order.warehouse.clone(),
+        rma: None,
+        replacement_order: None,
+        refund_id: None,
+        amount_minor,
+        customer: order.customer.clone(),
+        lines,
+        created_ms: ask.now_ms,
+        updated_ms: ask.now_ms,
+    };
+    let approval = decide_approval(policy, &facts);
+    // A rule's approval is carried out only if it can be: a sold-out replacement sends the
+    // request to HQ instead (nothing of the attempt is written).
+    let carried = match &approval {
+        Approval::Approved { rule } => match plan(tx, &order, &r, ask.now_ms)? {
+            Ok(plan) => Some((rule.clone(), plan)),
+            Err(why) => {
+                r.decision_note = format!("rule {rule} approves it, but {why}");
+                None
+            }
+        },
+        Approval::Review { why } => {
+            r.decision_note = why.clone();
+            None
+        }
+    };
+    r.id = store::insert(tx, &r)?;
+    let event = BusinessEvent::AfterSalesRequested {
+        request_id: r.id,
+        order_id: r.order_id,
+        kind: r.kind.as_str().into(),
+        reason: r.reason.as_str().into(),
+        lines: event_lines(&r.lines),
+        amount: r.amount_minor,
+    };
+    journal::store::append(tx, &event, ask.now_ms)?;
+    if let Some((rule, plan)) = carried {
+        r.decision_note = format!("approved by rule {rule}");
+        carry_out(tx, &mut r, &order, plan, &format!("rule:{rule}"), ask.now_ms)?;
+    }
+    Ok(r)
+}
+
+/// HQ's decision on a request in review. `lines`: approve fewer units than asked (a partial
+/// approval); absent, all of them.
+pub fn review(tx: &mut dyn Tx, id: u64, approve: bool, lines: Option<&[(Sku, i64)]>, note: &str, now_ms: i64) -> Result<Request, AfterSalesError> {
+    let order_id = store::load(tx, id, false)?.ok_or_else(|| AfterSalesError::NotFound(format!("after-sales request {id}")))?.order_id;
+    let order = orders::flow::load(tx, order_id)?;
+    let mut r = store::load(tx, id, true)?.ok_or_else(|| AfterSalesError::NotFound(format!("after-sales request {id}")))?;
+    if r.state == RequestState::Attention {
+        return settle_again(tx, r, &order, approve, note, now_ms);
+    }
+    if r.state != RequestState::Review {
+        return Err(AfterSalesError::Refused(format!("request {id} is {}, not in review", r.state.as_str())));
+    }
+    r.updated_ms = now_ms;
+    if !approve {
+        r.state = RequestState::Rejected;
+        r.decided_by = Some("hq".into());
+        r.decision_note = if note.is_empty() { "rejected by HQ".into() } else { format!("rejected by HQ: {note}") };
+        store::update(tx, &r)?;
+        let decided = BusinessEvent::AfterSalesDecided { request_id: id, order_id, approved: false, by: "hq".into() };
+        journal::store::append(tx, &decided, now_ms)?;
+        close(tx, &r, "rejected", now_ms)?;
+        return Ok(r);
+    }
+    let narrowed = match lines {
+        Some(lines) => Some(narrow(&r.lines, lines)?),
+        None => None,
+    };
+    if let Some(lines) = &narrowed {
+        r.lines = lines.clone();
+        r.amount_minor = amount(&r.lines);
+    }
+    let plan = plan(tx, &order, &r, now_ms)?.map_err(AfterSalesError::OutOfStock)?;
+    if narrowed.is_some() {
+        store::narrow(tx, &r)?;
+    }
+    r.decision_note = if note.is_empty() { "approved by HQ".into() } else { format!("approved by HQ: {note}") };
+    carry_out(tx, &mut r, &order, plan, "hq", now_ms)?;
+    Ok(r)
+}
+
+/// HQ on a received return whose refund or replacement failed: approve tries QC's outcome
+/// again (after HQ fixed the cause), reject ends it with nothing more paid.
+fn settle_again(tx: &mut dyn Tx, mut r: Request, order: &OrderRecord, approve: bool, note: &str, now_ms: i64) -> Result<Request, AfterSalesError> {
+    r.updated_ms = now_ms;
+    if !approve {
+        r.state = RequestState::Refused;
+        r.decision_note = format!("{}; closed by HQ: {note}", r.decision_note);
+        store::update(tx, &r)?;
+        close(tx, &r, "refused", now_ms)?;
+        return Ok(r);
+    }
+    let checked: Vec<Checked> =
+        r.lines.iter().map(|l| Checked { sku: l.sku.clone(), passed: l.passed, failed: l.failed, fail_reason: l.fail_reason.clone() }).collect();
+    let outcome = decide_outcome(r.kind, &r.lines, &checked)?;
+    r.state = outcome.state;
+    r.decision_note = outcome.note.clone();
+    settle(tx, &mut r, order, &outcome, "hq", now_ms)?;
+    store::update(tx, &r)?;
+    if r.state == RequestState::Refused {
+        close(tx, &r, "refused", now_ms)?;
+    }
+    Ok(r)
+}
+
+/// Fewer units of the asked lines, each at most what was asked.
+fn narrow(asked: &[RequestLine], approved: &[(Sku, i64)]) -> Result<Vec<RequestLine>, AfterSalesError> {
+    let mut out = Vec::new();
+    for (sku, qty) in approved {
+        let line = asked.iter().find(|l| &l.sku == sku).ok_or_else(|| AfterSalesError::Refused(format!("SKU {sku} is not on the request")))?;
+        if *qty <= 0 || *qty > line.qty.as_i64() || out.iter().any(|l: &RequestLine| &l.sku == sku) {
+            return Err(AfterSalesError::Refused(format!("SKU {sku}: 1 to {} units may be approved, once", line.qty.get())));
+        }
+        let qty = Qty::parse(*qty).map_err(|e| AfterSalesError::Refused(e.to_string()))?;
+        out.push(RequestLine { qty, ..line.clone() });
+    }
+    if out.is_empty() {
+        return Err(AfterSalesError::Refused("a partial approval names at least one line".into()));
+    }
+    Ok(out)
+}
+
+/// What approval does, decided before anything is written: a refund without a return is
+/// checked by payment's rules; an exchange's replacement must be in stock somewhere.
+enum Plan {
+    Refund,
+    Return,
+    Exchange(Vec<OrderLine>),
+}
+
+fn plan(tx: &mut dyn Tx, order: &OrderRecord, r: &Request, _now_ms: i64) -> Result<Result<Plan, String>, AfterSalesError> {
+    Ok(Ok(match r.kind {
+        Kind::RefundOnly => Plan::Refund,
+        Kind::ReturnRefund => {
+            if order.warehouse.is_none() {
+                return Ok(Err(format!("order {} has no warehouse to return to", order.id)));
+            }
+            Plan::Return
+        }
+        Kind::Exchange => {
+            let lines: Vec<OrderLine> =
+                r.lines.iter().filter_map(|l| l.exchange_sku.clone().map(|sku| OrderLine { sku, qty: l.qty })).collect();
+            // Only a look: the replacement is locked in `carry_out`, under the stock rows' lock.
+            for line in &lines {
+                let sellable: i64 = inventory::store::sellable_by_warehouse(tx, &line.sku)?.iter().map(|(_, _, n)| (*n).max(0)).sum();
+                if sellable < line.qty.as_i64() {
+                    return Ok(Err(format!("the replacement {} is sold out ({sellable} sellable)", line.sku)));
+                }
+            }
+            Plan::Exchange(lines)
+        }
+    }))
+}
+
+/// Approval carried out: the refund asked, or the return announced to the warehouse (and an
+/// exchange's replacement locked).
+fn carry_out(tx: &mut dyn Tx, r: &mut Request, order: &OrderRecord, plan: Plan, by: &str, now_ms: i64) -> Result<(), AfterSalesError> {
+    match plan {
+        Plan::Refund => {
+            let refund = payment::flow::refund_order(tx, order.id, &refund_lines(&r.lines), &format!("after-sales {}", r.id), now_ms)?;
+            r.refund_id = Some(refund.id);
+            r.state = RequestState::Refunding;
+        }
+        Plan::Return | Plan::Exchange(_) => {
+            if let Plan::Exchange(lines) = plan {
+                let replacement = replacement(tx, order, lines, now_ms).map_err(|e| match e {
+                    OrdersError::InsufficientStock(why) => AfterSalesError::OutOfStock(format!("the replacement cannot be reserved: {why}")),
+                    other => other.into(),
+                })?;
+                r.replacement_order = Some(replacement.id);
+            }
+            let warehouse = order.warehouse.clone().ok_or_else(|| AfterSalesError::Refused(format!("order {} has no warehouse", order.id)))?;
+            let rma = format!("RMA-{}", r.id);
+            let lines: Vec<OrderLine> = r.lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect();
+            commands::enqueue(tx, &warehouse, &CommandKind::ExpectReturn { rma: rma.clone(), order_id: order.id, lines }, now_ms)?;
+            for l in &r.lines {
+                inventory::store::change_aside(tx, &l.sku, &warehouse, l.qty.as_i64(), 0)?;
+            }
+            r.warehouse = Some(warehouse);
+            r.rma = Some(rma);
+            r.state = RequestState::AwaitingReturn;
+        }
+    }
+    r.decided_by = Some(by.to_owned());
+    r.updated_ms = now_ms;
+    store::update(tx, r)?;
+    let event = BusinessEvent::AfterSalesDecided { request_id: r.id, order_id: r.order_id, approved: true, by: by.to_owned() };
+    journal::store::append(tx, &event, now_ms)?;
+    Ok(())
+}
+
+/// The exchange's replacement: a held order to the customer's address, its stock locked at
+/// the nearest warehouse that has it.
+fn replacement(tx: &mut dyn Tx, order: &OrderRecord, lines: Vec<OrderLine>, now_ms: i64) -> Result<OrderRecord, OrdersError> {
+    let destination = orders::store::destination(tx, order.id)?;
+    let create = CreateOrder {
+        channel: "exchange".into(),
+        customer: order.customer.clone(),
+        lines,
+        ship_to: order.ship_to.clone(),
+        destination,
+        now_ms,
+        payment_deadline_ms: 0,
+    };
+    orders::flow::create_replacement(tx, &create)
+}
+
+/// An exchange goes to another SKU of the same product at the same price (a price
+/// difference would have to be charged or refunded: not taken yet).
+fn check_exchanges(tx: &mut dyn Tx, lines: &[RequestLine]) -> Result<(), AfterSalesError> {
+    for line in lines {
+        let Some(to) = &line.exchange_sku else { continue };
+        let from_sku = catalog_sku(tx, &line.sku)?;
+        let to_sku = catalog_sku(tx, to)?;
+        if from_sku.spu_id != to_sku.spu_id {
+            return Err(AfterSalesError::Refused(format!("{to} is not the same product as {} (an exchange stays within one SPU)", line.sku)));
+        }
+        if to_sku.price != from_sku.price {
+            return Err(AfterSalesError::Refused(format!(
+                "{to} sells at {} and {} at {}: an exchange with a price difference is not taken yet; return and reorder",
+                to_sku.price.minor(),
+                line.sku,
+                from_sku.price.minor()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn catalog_sku(tx: &mut dyn Tx, sku: &Sku) -> Result<catalog::SkuRecord, AfterSalesError> {
+    catalog::store::get_sku(tx, sku).map_err(|e| match e {
+        CatalogError::Db(e) => AfterSalesError::Db(e),
+        _ => AfterSalesError::Refused(format!("SKU {sku} is not in the catalog")),
+    })
+}
+
+fn days_since_delivery(tx: &mut dyn Tx, order: &OrderRecord, now_ms: i64) -> DbResult<u32> {
+    let since = match orders::store::entered(tx, order.id, OrderState::Delivered)? {
+        Some(at) => Some(at),
+        None => orders::store::entered(tx, order.id, OrderState::Shipped)?,
+    };
+    Ok(since.map_or(0, |at| days_between(at, now_ms)))
+}
+
+fn refund_lines(lines: &[RequestLine]) -> Vec<(Sku, i64)> {
+    lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64())).collect()
+}
+
+fn event_lines(lines: &[RequestLine]) -> Vec<EventLine> {
+    lines.iter().map(|l| EventLine { sku: l.sku.clone(), qty: l.qty, unit_price: l.unit_price }).collect()
+}
+
+fn close(tx: &mut dyn Tx, r: &Request, outcome: &str, now_ms: i64) -> DbResult<()> {
+    journal::store::append(tx, &BusinessEvent::AfterSalesClosed { request_id: r.id, order_id: r.order_id, outcome: outcome.into() }, now_ms)
+}
+
+/// Where a received return comes from.
+pub struct Received<'a> {
+    pub warehouse: &'a WarehouseCode,
+    pub rma: &'a str,
+    pub order_id: u64,
+    pub location: &'a LocationCode,
+    pub lines: &'a [ReturnedLine],
+    /// `edge:SH-01#17`, for the ledger.
+    pub source: &'a str,
+    pub now_ms: i64,
+}
+
+/// The warehouse received and checked a return: passed units become sellable stock, failed
+/// ones damaged, and the request ends as QC decides — a refund through the channel that was
+/// paid, the replacement released, or a refusal. A return the request does not expect
+/// (another warehouse, already received, units not asked for) is refused before any write.
+/// A refund or release that cannot be made (HQ refunded by hand meanwhile, the replacement
+/// was cancelled) does not refuse the goods: they are booked, and the request goes to HQ.
+pub fn return_received(tx: &mut dyn Tx, got: &Received<'_>) -> Result<Request, AfterSalesError> {
+    let Some(found) = store::by_rma(tx, got.rma, false)? else {
+        return Err(AfterSalesError::NotFound(format!("return {}", got.rma)));
+    };
+    let order = orders::flow::load(tx, found.order_id)?;
+    let mut r = store::by_rma(tx, got.rma, true)?.ok_or_else(|| AfterSalesError::NotFound(format!("return {}", got.rma)))?;
+    if r.order_id != got.order_id || r.warehouse.as_ref() != Some(got.warehouse) {
+        return Err(AfterSalesError::Refused(format!("return {} is for order {} at {:?}", got.rma, r.order_id, r.warehouse.as_ref().map(|w| w.as_str()))));
+    }
+    if r.state != RequestState::AwaitingReturn {
+        return Err(AfterSalesError::Refused(format!("return {} is {}, not awaited", got.rma, r.state.as_str())));
+    }
+    let checked: Vec<Checked> = got
+        .lines
+        .iter()
+        .map(|l| Checked { sku: l.sku.clone(), passed: l.passed.into(), failed: l.failed.into(), fail_reason: l.fail_reason.clone() })
+        .collect();
+    let outcome = decide_outcome(r.kind, &r.lines, &checked)?;
+    // Stock first: every line's change decided for all before any is written.
+    let cause = Cause { cause: "return_received", reference: got.source, at_ms: got.now_ms };
+    let changes: Vec<Change<'_>> = checked
+        .iter()
+        .filter(|c| c.passed > 0)
+        .map(|c| Change { sku: &c.sku, warehouse: got.warehouse, rule: StockLevel::adjust_on_hand, qty: c.passed })
+        .collect();
+    inventory::store::change_all(tx, &changes, &cause)?;
+    for line in &r.lines {
+        let failed = checked.iter().find(|c| c.sku == line.sku).map_or(0, |c| c.failed);
+        inventory::store::change_aside(tx, &line.sku, got.warehouse, -line.qty.as_i64(), failed)?;
+    }
+    store::record_qc(tx, r.id, &checked)?;
+    let units = r
+        .lines
+        .iter()
+        .map(|l| {
+            let c = checked.iter().find(|c| c.sku == l.sku);
+            ReturnedUnits { sku: l.sku.clone(), passed: c.map_or(0, |c| c.passed), failed: c.map_or(0, |c| c.failed), unit_price: l.unit_price }
+        })
+        .collect();
+    let event = BusinessEvent::ReturnReceived { request_id: r.id, order_id: r.order_id, warehouse: got.warehouse.clone(), lines: units };
+    journal::store::append(tx, &event, got.now_ms)?;
+    r.state = outcome.state;
+    r.decision_note = outcome.note.clone();
+    r.updated_ms = got.now_ms;
+    settle(tx, &mut r, &order, &outcome, got.source, got.now_ms)?;
+    store::update(tx, &r)?;
+    if r.state == RequestState::Refused {
+        close(tx, &r, "refused", got.now_ms)?;
+    }
+    Ok(r)
+}
+
+/// The money or the replacement QC decided on. What cannot be done sends the request to HQ
+/// with the reason, having written nothing of its own.
+fn settle(tx: &mut dyn Tx, r: &mut Request, order: &OrderRecord, outcome: &super::Outcome, source: &str, now_ms: i64) -> Result<(), AfterSalesError> {
+    let to_review = |r: &mut Request, why: String| {
+        tracing::warn!(request = r.id, %why, "after-sales needs HQ");
+        r.state = RequestState::Attention;
+        r.decision_note = format!("{}; {why}", r.decision_note);
+    };
+    if let Some(id) = r.replacement_order {
+        if outcome.release_replacement {
+            match orders::flow::release_held(tx, id, source, now_ms) {
+                Ok(_) => {}
+                Err(OrdersError::Db(e)) => return Err(e.into()),
+                Err(other) => to_review(r, format!("the replacement order {id} cannot ship: {other}")),
+            }
+        } else if outcome.cancel_replacement {
+            match orders::flow::cancel(tx, id, now_ms) {
+                Ok(_) => {}
+                Err(OrdersError::Db(e)) => return Err(e.into()),
+                Err(other) => tracing::warn!(request = r.id, order_id = id, %other, "replacement not cancelled"),
+            }
+        }
+    }
+    if !outcome.refund.is_empty() {
+        match payment::flow::refund_order(tx, order.id, &outcome.refund, &format!("after-sales {}", r.id), now_ms) {
+            Ok(refund) => r.refund_id = Some(refund.id),
+            Err(PaymentError::Db(e)) => return Err(e.into()),
+            Err(PaymentError::Orders(OrdersError::Db(e))) => return Err(e.into()),
+            Err(other) => to_review(r, format!("the refund cannot be made: {other}")),
+        }
+    }
+    Ok(())
+}
+
+/// Ends requests when their money or their replacement has gone: a refund the channel paid
+/// completes its request (one it failed sends it to HQ); a replacement that shipped
+/// completes its exchange.
+pub struct ClosingConsumer;
+
+impl crate::journal::consumer::Consumer for ClosingConsumer {
+    fn name(&self) -> &'static str {
+        "after-sales"
+    }
+
+    fn apply(&self, tx: &mut dyn Tx, entries: &[journal::JournalEntry]) -> DbResult<()> {
+        for entry in entries {
+            let (found, done, outcome) = match &entry.event {
+                BusinessEvent::RefundSucceeded { refund_id, .. } => (store::by_refund(tx, *refund_id)?, RequestState::Refunding, "refunded"),
+                BusinessEvent::RefundFailed { refund_id, .. } => (store::by_refund(tx, *refund_id)?, RequestState::Refunding, ""),
+                BusinessEvent::OrderShipped { order_id, .. } => (store::by_replacement(tx, *order_id)?, RequestState::Replacing, "exchanged"),
+                _ => continue,
+            };
+            let Some(mut r) = found else { continue };
+            if r.state != done {
+                continue;
+            }
+            r.updated_ms = entry.at_ms;
+            if outcome.is_empty() {
+                r.state = RequestState::Attention;
+                r.decision_note = format!("{}; the channel refused the refund", r.decision_note);
+                store::update(tx, &r)?;
+                continue;
+            }
+            r.state = RequestState::Completed;
+            store::update(tx, &r)?;
+            close(tx, &r, outcome, entry.at_ms)?;
+        }
+        Ok(())
+    }
+}
+
+impl From<CatalogError> for AfterSalesError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Db(e) => AfterSalesError::Db(e),
+            other => AfterSalesError::Refused(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! After-sales: a customer asks for units of an order back — a return with a refund, a
+//! refund without a return (the parcel never came, or came damaged), or an exchange for
+//! another size or colour of the same product. A rule approves it or HQ reviews it; the
+//! goods are announced to the warehouse they come back to (an RMA number on the return slip);
+//! QC there ends it: a refund through the channel that was paid, the replacement released
+//! (its stock was locked at approval), or a refusal saying why.
+//!
+//! The rules are pure and here: `check_lines` (what may be asked for), `decide_approval`
+//! (which rule approves, or why HQ must look), `decide_outcome` (what QC's result does).
+//! `flow.rs` carries them out in the caller's transaction; `store.rs` owns `as_request`,
+//! `as_request_line` and `as_policy`; `http.rs` the routes; `ClosingConsumer` ends requests
+//! when their refund settles or their replacement ships.
+
+pub mod flow;
+pub mod http;
+pub mod store;
+
+use crate::db::DbError;
+use serde::{Deserialize, Serialize};
+use tote_shared::order::OrderState;
+use tote_shared::{Qty, Sku, WarehouseCode};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// The goods come back; the money for what passes QC goes back.
+    ReturnRefund,
+    /// Money back without a return (not received, damaged in transit, a price promise).
+    RefundOnly,
+    /// The goods come back; another SKU of the same product goes out; no money moves.
+    Exchange,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Size,
+    ChangedMind,
+    Defective,
+    WrongItem,
+    NotAsDescribed,
+    NotReceived,
+    DamagedInTransit,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    /// No rule approved it: HQ decides.
+    Review,
+    Rejected,
+    /// Approved; the warehouse expects the goods under the RMA number.
+    AwaitingReturn,
+    /// A refund was asked of the payment channel.
+    Refunding,
+    /// The returned item passed; the replacement is on its way out.
+    Replacing,
+    /// Refund settled or replacement shipped.
+    Completed,
+    /// QC failed: nothing refunded, the customer told why.
+    Refused,
+    /// The goods came back but their refund or replacement could not be made (HQ refunded by
+    /// hand meanwhile, the channel refused, the replacement was cancelled): HQ settles it.
+    Attention,
+}
+
+macro_rules! names {
+    ($ty:ident { $($variant:ident => $name:literal),* $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),*];
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $name),* }
+            }
+            pub fn parse(raw: &str) -> Option<$ty> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == raw)
+            }
+        }
+    };
+}
+
+names!(Kind { ReturnRefund => "return_refund", RefundOnly => "refund_only", Exchange => "exchange" });
+names!(Reason {
+    Size => "size", ChangedMind => "changed_mind", Defective => "defective", WrongItem => "wrong_item",
+    NotAsDescribed => "not_as_described", NotReceived => "not_received", DamagedInTransit => "damaged_in_transit", Other => "other",
+});
+names!(RequestState {
+    Review => "review", Rejected => "rejected", AwaitingReturn => "awaiting_return", Refunding => "refunding",
+    Replacing => "replacing", Completed => "completed", Refused => "refused", Attention => "attention",
+});
+
+impl Kind {
+    pub fn returns_goods(self) -> bool {
+        self != Kind::RefundOnly
+    }
+}
+
+impl RequestState {
+    /// Whether the request's units still count against the order line (a rejected one does not).
+    pub fn holds_units(self) -> bool {
+        self != RequestState::Rejected
+    }
+}
+
+/// One line of a request: units of an order line, at the price paid, and what QC found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RequestLine {
+    pub sku: Sku,
+    pub qty: Qty,
+    /// Paid per unit, minor units.
+    pub unit_price: i64,
+    /// An exchange: the SKU that goes out instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange_sku: Option<Sku>,
+    pub passed: i64,
+    pub failed: i64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fail_reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Request {
+    pub id: u64,
+    pub order_id: u64,
+    pub kind: Kind,
+    pub reason: Reason,
+    pub note: String,
+    /// Photo URLs the customer sent.
+    pub evidence: Vec<String>,
+    pub state: RequestState,
+    /// `rule:<name>` or `hq`; none while in review.
+    pub decided_by: Option<String>,
+    /// Why it is where it is: the rule, what HQ must look at, what QC found.
+    pub decision_note: String,
+    /// Where the goods come back to.
+    pub warehouse: Option<WarehouseCode>,
+    /// On the return slip; the warehouse scans it.
+    pub rma: Option<String>,
+    pub replacement_order: Option<u64>,
+    pub refund_id: Option<u64>,
+    /// The asked-for units at the prices paid, minor units.
+    pub amount_minor: i64,
+    pub customer: Option<String>,
+    pub lines: Vec<RequestLine>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// A rule that approves a request without HQ: every condition must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRule {
+    pub name: String,
+    pub kinds: Vec<Kind>,
+    pub reasons: Vec<Reason>,
+    /// Days since delivery (since shipment while tracking has not said delivered).
+    pub within_days: u32,
+    /// The request's amount at the prices paid, at most this (minor units).
+    pub max_amount_minor: i64,
+    /// The customer's returned share of the units they bought, in percent, at most this; a
+    /// rule with it never approves a customer it cannot tell.
+    #[serde(default)]
+    pub max_return_rate_pct: Option<u32>,
+}
+
+/// The return policy and the approval rules, as HQ sets them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// No request after this many days from delivery (or shipment), by any rule or by HQ.
+    pub window_days: u32,
+    /// Tried in order; the first that holds approves.
+    pub rules: Vec<ApprovalRule>,
+}
+
+impl Policy {
+    /// China's seven-day no-reason return for size and change of mind, and a longer window for
+    /// faulty goods; refunds without a return always go to HQ.
+    pub fn default_policy() -> Policy {
+        Policy {
+            window_days: 15,
+            rules: vec![
+                ApprovalRule {
+                    name: "seven-day-no-reason".into(),
+                    kinds: vec![Kind::ReturnRefund, Kind::Exchange],
+                    reasons: vec![Reason::Size, Reason::ChangedMind],
+                    within_days: 7,
+                    max_amount_minor: 200_000,
+                    max_return_rate_pct: Some(30),
+                },
+                ApprovalRule {
+                    name: "faulty-goods".into(),
+                    kinds: vec![Kind::ReturnRefund, Kind::Exchange],
+                    reasons: vec![Reason::Defective, Reason::WrongItem, Reason::NotAsDescribed],
+                    within_days: 15,
+                    max_amount_minor: 500_000,
+                    max_return_rate_pct: None,
+                },
+            ],
+        }
+    }
+
+    /// The limits HQ's policy must keep.
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=365).contains(&self.window_days) {
+            return Err("window_days must be 1 to 365".into());
+        }
+        if self.rules.len() > 50 {
+            return Err("at most 50 rules".into());
+        }
+        for rule in &self.rules {
+            if rule.name.is_empty() || rule.name.len() > 40 || !rule.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err(format!("rule name {:?}: 1 to 40 letters, digits, '-' or '_'", rule.name));
+            }
+            if rule.kinds.is_empty() || rule.reasons.is_empty() {
+                return Err(format!("rule {}: kinds and reasons may not be empty", rule.name));
+            }
+            if rule.within_days > self.window_days {
+                return Err(format!("rule {}: within_days {} is beyond the window of {}", rule.name, rule.within_days, self.window_days));
+            }
+            if !(0..=tote_shared::Money::MAX_MINOR).contains(&rule.max_amount_minor) || rule.max_return_rate_pct.is_some_and(|p| p > 100) {
+                return Err(format!("rule {}: max_amount_minor 0 to 10000000000, max_return_rate_pct 0 to 100", rule.name));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the rules weigh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    pub kind: Kind,
+    pub reason: Reason,
+    pub amount_minor: i64,
+    pub days_since: u32,
+    /// None: the customer is unknown or has bought nothing shipped yet.
+    pub return_rate_pct: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approval {
+    Approved { rule: String },
+    Review { why: String },
+}
+
+/// The first rule that holds approves; otherwise HQ reviews, told why each rule did not.
+pub fn decide_approval(policy: &Policy, facts: &Facts) -> Approval {
+    let mut why_not = Vec::new();
+    for rule in &policy.rules {
+        match rule_fails(rule, facts) {
+            None => return Approval::Approved { rule: rule.name.clone() },
+            Some(why) => why_not.push(format!("{}: {why}", rule.name)),
+        }
+    }
+    if why_not.is_empty() {
+        return Approval::Review { why: "no approval rules are set".into() };
+    }
+    Approval::Review { why: format!("no rule approves it ({})", why_not.join("; ")) }
+}
+
+fn rule_fails(rule: &ApprovalRule, f: &Facts) -> Option<String> {
+    if !rule.kinds.contains(&f.kind) {
+        return Some(format!("not for {}", f.kind.as_str()));
+    }
+    if !rule.reasons.contains(&f.reason) {
+        return Some(format!("not for reason {}", f.reason.as_str()));
+    }
+    if f.days_since > rule.within_days {
+        return Some(format!("{} days since delivery, at most {}", f.days_since, rule.within_days));
+    }
+    if f.amount_minor > rule.max_amount_minor {
+        return Some(format!("amount {} above {}", f.amount_minor, rule.max_amount_minor));
+    }
+    match (rule.max_return_rate_pct, f.return_rate_pct) {
+        (Some(_), None) => Some("the customer's return rate is unknown".into()),
+        (Some(max), Some(rate)) if rate > max => Some(format!("the customer returns {rate}% of units, at most {max}%")),
+        _ => None,
+    }
+}
+
+/// One order line as paid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ordered {
+    pub sku: Sku,
+    pub qty: i64,
+    pub unit_price: i64,
+}
+
+/// One asked-for line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AskedLine {
+    pub sku: Sku,
+    pub qty: Qty,
+    /// Exchanges only: the SKU (same product) that goes out instead.
+    #[serde(default)]
+    pub exchange_sku: Option<Sku>,
+}
+
+/// What may be asked for: a shipped order, inside the window, each line on the order once,
+/// never more units than were bought less those other requests hold (`held`: SKU and units).
+pub fn check_lines(
+    order_state: OrderState,
+    kind: Kind,
+    days_since: u32,
+    window_days: u32,
+    ordered: &[Ordered],
+    held: &[(Sku, i64)],
+    asked: &[AskedLine],
+) -> Result<Vec<RequestLine>, AfterSalesError> {
+    let refuse = |why: String| Err(AfterSalesError::Refused(why));
+    if !matches!(order_state, OrderState::Shipped | OrderState::Delivered) {
+        let hint = if matches!(order_state, OrderState::AwaitingShipment | OrderState::Picked | OrderState::Packed | OrderState::Backordered) {
+            ": cancel the order instead"
+        } else {
+            ""
+        };
+        return refuse(format!("the order is {}, after-sales starts once it has shipped{hint}", order_state.as_str()));
+    }
+    if days_since > window_days {
+        return refuse(format!("{days_since} days since delivery: the return window is {window_days} days"));
+    }
+    if asked.is_empty() || asked.len() > ordered.len() {
+        return refuse(format!("a request needs 1 to {} lines", ordered.len()));
+    }
+    let mut lines: Vec<RequestLine> = Vec::with_capacity(asked.len());
+    for a in asked {
+        let Some(line) = ordered.iter().find(|o| o.sku == a.sku) else {
+            return refuse(format!("SKU {} is not on the order", a.sku));
+        };
+        if lines.iter().any(|l| l.sku == a.sku) {
+            return refuse(format!("SKU {} is asked for twice; put the units in one line", a.sku));
+        }
+        let before: i64 = held.iter().filter(|(sku, _)| sku == &a.sku).map(|(_, n)| n).sum();
+        if before + a.qty.as_i64() > line.qty {
+            return refuse(format!("SKU {}: {} asked, {} bought, {before} in other requests", a.sku, a.qty.get(), line.qty));
+        }
+        match (kind, &a.exchange_sku) {
+            (Kind::Exchange, None) => return refuse(format!("SKU {}: an exchange names the exchange_sku that goes out", a.sku)),
+            (Kind::Exchange, Some(to)) if to == &a.sku => return refuse(format!("SKU {}: an exchange needs another SKU", a.sku)),
+            (Kind::ReturnRefund | Kind::RefundOnly, Some(_)) => return refuse(format!("SKU {}: exchange_sku is for exchanges only", a.sku)),
+            _ => {}
+        }
+        lines.push(RequestLine {
+            sku: a.sku.clone(),
+            qty: a.qty,
+            unit_price: line.unit_price,
+            exchange_sku: a.exchange_sku.clone(),
+            passed: 0,
+            failed: 0,
+            fail_reason: String::new(),
+        });
+    }
+    Ok(lines)
+}
+
+/// The amount of the lines at the prices paid.
+pub fn amount(lines: &[RequestLine]) -> i64 {
+    lines.iter().map(|l| l.unit_price.saturating_mul(l.qty.as_i64())).fold(0, i64::saturating_add)
+}
+
+/// What QC found at the warehouse for one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub sku: Sku,
+    pub passed: i64,
+    pub failed: i64,
+    pub fail_reason: String,
+}
+
+/// What the returned goods do to the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Units refunded at the prices paid.
+    pub refund: Vec<(Sku, i64)>,
+    /// The exchange's replacement ships.
+    pub release_replacement: bool,
+    /// The exchange's replacement is not sent: its lock is released.
+    pub cancel_replacement: bool,
+    pub state: RequestState,
+    /// What the customer is told.
+    pub note: String,
+}
+
+/// QC's result, per line, checked against the request: passed and failed never more than
+/// asked. A return refunds what passed; an exchange ships its replacement only when every
+/// unit passed, else the passed units are refunded and the replacement is not sent; units
+/// that failed or never came are not refunded, and the note says why.
+pub fn decide_outcome(kind: Kind, lines: &[RequestLine], checked: &[Checked]) -> Result<Outcome, AfterSalesError> {
+    let mut refund = Vec::new();
+    let mut shortfalls = Vec::new();
+    for line in lines {
+        let c = checked.iter().find(|c| c.sku == line.sku);
+        let (passed, failed) = c.map_or((0, 0), |c| (c.passed, c.failed));
+        if passed < 0 || failed < 0 || passed + failed > line.qty.as_i64() {
+            return Err(AfterSalesError::Refused(format!("SKU {}: {passed} passed and {failed} failed of {} returned", line.sku, line.qty.get())));
+        }
+        if passed > 0 {
+            refund.push((line.sku.clone(), passed));
+        }
+        if failed > 0 {
+            let why = c.map(|c| c.fail_reason.as_str()).filter(|r| !r.is_empty()).unwrap_or("no reason given");
+            shortfalls.push(format!("{failed} × {} failed QC ({why})", line.sku));
+        }
+        let missing = line.qty.as_i64() - passed - failed;
+        if missing > 0 {
+            shortfalls.push(format!("{missing} × {} did not come back", line.sku));
+        }
+    }
+    if let Some(stray) = checked.iter().find(|c| !lines.iter().any(|l| l.sku == c.sku)) {
+        return Err(AfterSalesError::Refused(format!("SKU {} is not on the request", stray.sku)));
+    }
+    let all_passed = shortfalls.is_empty();
+    let note = |done: &str| if all_passed { done.to_owned() } else { format!("{done}; {}", shortfalls.join(", ")) };
+    Ok(match kind {
+        Kind::Exchange if all_passed => Outcome {
+            refund: vec![],
+            release_replacement: true,
+            cancel_replacement: false,
+            state: RequestState::Replacing,
+            note: "the return passed QC; the replacement ships".into(),
+        },
+        _ if refund.is_empty() => Outcome {
+            refund,
+            release_replacement: false,
+            cancel_replacement: kind == Kind::Exchange,
+            state: RequestState::Refused,
+            note: note("nothing refunded"),
+        },
+        _ => Outcome {
+            refund,
+            release_replacement: false,
+            cancel_replacement: kind == Kind::Exchange,
+            state: RequestState::Refunding,
+            note: note("the units that passed QC are refunded"),
+        },
+    })
+}
+
+/// Whole days from `since_ms` to `now_ms` (0 if not later).
+pub fn days_between(since_ms: i64, now_ms: i64) -> u32 {
+    u32::try_from((now_ms - since_ms).max(0) / 86_400_000).unwrap_or(u32::MAX)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AfterSalesError {
+    /// 404
+    #[error("{0} not found")]
+    NotFound(String),
+    /// 422: the request may not be made or the step not taken, and why.
+    #[error("{0}")]
+    Refused(String),
+    /// 409: the replacement is not in stock anywhere.
+    #[error("{0}")]
+    OutOfStock(String),
+    #[error(transparent)]
+    Payment(crate::payment::PaymentError),
+    #[error(transparent)]
+    Orders(crate::orders::OrdersError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<crate::orders::OrdersError> for AfterSalesError {
+    fn from(e: crate::orders::OrdersError) -> Self {
+        match e {
+            crate::orders::OrdersError::Db(e) => AfterSalesError::Db(e),
+            other => AfterSalesError::Orders(other),
+        }
+    }
+}
+
+impl From<crate::payment::PaymentError> for AfterSalesError {
+    fn from(e: crate::payment::PaymentError) -> Self {
+        match e {
+            crate::payment::PaymentError::Db(e) => AfterSalesError::Db(e),
+            other => AfterSalesError::Payment(other),
+        }
+    }
+}
+
+impl From<crate::inventory::InventoryError> for AfterSalesError {
+    fn from(e: crate::inventory::InventoryError) -> Self {
+        match e {
+            crate::inventory::InventoryError::Db(e) => AfterSalesError::Db(e),
+            rule => AfterSalesError::Refused(rule.to_string()),
+        }
+    }
+}
+
+impl From<crate::edge_sync::commands::StreamError> for AfterSalesError {
+    fn from(e: crate::edge_sync::commands::StreamError) -> Self {
+        crate::orders::OrdersError::from(e).into()
+    }
+}
+
+#[cfg(test)]
+mod tests;

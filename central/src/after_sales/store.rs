@@ -1,0 +1,230 @@
+//! The `as_request`, `as_request_line` and `as_policy` tables. One read across systems,
+//! documented: a customer's return rate divides the units of their requests by the units of
+//! their shipped orders (`orders`, `order_line`), one statement instead of a copy of them.
+
+use super::{Checked, Kind, Policy, Reason, Request, RequestLine, RequestState};
+use crate::db::{DbError, DbResult, Row, Tx};
+use crate::params;
+use crate::warehouses::store::code;
+use tote_shared::{Qty, Sku};
+
+fn corrupt(e: impl std::fmt::Display) -> DbError {
+    DbError::corrupt(e.to_string())
+}
+
+/// Inserts the request and its lines; returns its id.
+pub fn insert(tx: &mut dyn Tx, r: &Request) -> DbResult<u64> {
+    let evidence = serde_json::to_string(&r.evidence).map_err(corrupt)?;
+    let id = tx
+        .query_one(
+            "INSERT INTO as_request (order_id, kind, reason, note, evidence, state, decided_by, decision_note, amount_minor, customer,
+                                     created_ms, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) RETURNING id",
+            &params![
+                r.order_id,
+                r.kind.as_str(),
+                r.reason.as_str(),
+                r.note.as_str(),
+                evidence,
+                r.state.as_str(),
+                r.decided_by.as_deref(),
+                r.decision_note.as_str(),
+                r.amount_minor,
+                r.customer.as_deref(),
+                r.created_ms
+            ],
+        )?
+        .uint(0)?;
+    for (n, l) in r.lines.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO as_request_line (request_id, line_no, sku, qty, unit_price_minor, exchange_sku) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &params![id, n, l.sku.as_str(), l.qty.as_i64(), l.unit_price, l.exchange_sku.as_ref().map(|s| s.as_str())],
+        )?;
+    }
+    Ok(id)
+}
+
+/// Writes what a step changed on the request (not its lines: `record_qc`).
+pub fn update(tx: &mut dyn Tx, r: &Request) -> DbResult<()> {
+    tx.execute(
+        "UPDATE as_request SET state = ?2, decided_by = ?3, decision_note = ?4, warehouse = ?5, rma = ?6, replacement_order = ?7,
+                               refund_id = ?8, updated_ms = ?9 WHERE id = ?1",
+        &params![
+            r.id,
+            r.state.as_str(),
+            r.decided_by.as_deref(),
+            r.decision_note.as_str(),
+            r.warehouse.as_ref().map(|w| w.as_str()),
+            r.rma.as_deref(),
+            r.replacement_order,
+            r.refund_id,
+            r.updated_ms
+        ],
+    )?;
+    Ok(())
+}
+
+/// Narrows the lines to what HQ approved (a partial approval): units per SKU, lines not
+/// named dropped. The amount follows.
+pub fn narrow(tx: &mut dyn Tx, r: &Request) -> DbResult<()> {
+    tx.execute("DELETE FROM as_request_line WHERE request_id = ?1", &params![r.id])?;
+    for (n, l) in r.lines.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO as_request_line (request_id, line_no, sku, qty, unit_price_minor, exchange_sku) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &params![r.id, n, l.sku.as_str(), l.qty.as_i64(), l.unit_price, l.exchange_sku.as_ref().map(|s| s.as_str())],
+        )?;
+    }
+    tx.execute("UPDATE as_request SET amount_minor = ?2 WHERE id = ?1", &params![r.id, r.amount_minor])?;
+    Ok(())
+}
+
+pub fn record_qc(tx: &mut dyn Tx, id: u64, checked: &[Checked]) -> DbResult<()> {
+    for c in checked {
+        tx.execute(
+            "UPDATE as_request_line SET passed = ?3, failed = ?4, fail_reason = ?5 WHERE request_id = ?1 AND sku = ?2",
+            &params![id, c.sku.as_str(), c.passed, c.failed, c.fail_reason.as_str()],
+        )?;
+    }
+    Ok(())
+}
+
+const COLUMNS: &str = "SELECT id, order_id, kind, reason, note, evidence, state, decided_by, decision_note, warehouse, rma, replacement_order,
+                              refund_id, amount_minor, customer, created_ms, updated_ms FROM as_request";
+
+/// The request, or None. `lock`: hold its row until the transaction ends (PostgreSQL).
+pub fn load(tx: &mut dyn Tx, id: u64, lock: bool) -> DbResult<Option<Request>> {
+    one(tx, &format!("{COLUMNS} WHERE id = ?1{}", if lock { " FOR UPDATE" } else { "" }), &params![id])
+}
+
+pub fn by_rma(tx: &mut dyn Tx, rma: &str, lock: bool) -> DbResult<Option<Request>> {
+    one(tx, &format!("{COLUMNS} WHERE rma = ?1{}", if lock { " FOR UPDATE" } else { "" }), &params![rma])
+}
+
+/// The request a refund was asked for, locked.
+pub fn by_refund(tx: &mut dyn Tx, refund_id: u64) -> DbResult<Option<Request>> {
+    one(tx, &format!("{COLUMNS} WHERE refund_id = ?1 FOR UPDATE"), &params![refund_id])
+}
+
+/// The exchange a replacement order belongs to, locked.
+pub fn by_replacement(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<Request>> {
+    one(tx, &format!("{COLUMNS} WHERE replacement_order = ?1 FOR UPDATE"), &params![order_id])
+}
+
+pub fn for_order(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<Request>> {
+    many(tx, &format!("{COLUMNS} WHERE order_id = ?1 ORDER BY id"), &params![order_id])
+}
+
+/// Newest first; `state` filters.
+pub fn list(tx: &mut dyn Tx, state: Option<RequestState>, limit: u32) -> DbResult<Vec<Request>> {
+    let state = state.map(|s| s.as_str());
+    many(tx, &format!("{COLUMNS} WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"), &params![state, limit])
+}
+
+/// Units of each SKU of the order that requests hold (every request but rejected ones).
+pub fn held_units(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<(Sku, i64)>> {
+    let rows = tx.query(
+        "SELECT l.sku, CAST(SUM(l.qty) AS BIGINT) FROM as_request_line l JOIN as_request r ON r.id = l.request_id
+         WHERE r.order_id = ?1 AND r.state <> 'rejected' GROUP BY l.sku",
+        &params![order_id],
+    )?;
+    rows.iter().map(|r| Ok((Sku::parse(&r.text(0)?).map_err(corrupt)?, r.int(1)?))).collect()
+}
+
+/// The customer's units in return and exchange requests (not rejected) as a share of the
+/// units of their orders that shipped, in percent; None before any shipped.
+pub fn return_rate_pct(tx: &mut dyn Tx, customer: &str) -> DbResult<Option<u32>> {
+    let bought = tx
+        .query_one(
+            "SELECT CAST(COALESCE(SUM(l.qty), 0) AS BIGINT) FROM orders o JOIN order_line l ON l.order_id = o.id
+             WHERE o.customer = ?1 AND o.state IN ('shipped', 'delivered')",
+            &params![customer],
+        )?
+        .int(0)?;
+    if bought == 0 {
+        return Ok(None);
+    }
+    let returned = tx
+        .query_one(
+            "SELECT CAST(COALESCE(SUM(l.qty), 0) AS BIGINT) FROM as_request r JOIN as_request_line l ON l.request_id = r.id
+             WHERE r.customer = ?1 AND r.kind <> 'refund_only' AND r.state <> 'rejected'",
+            &params![customer],
+        )?
+        .int(0)?;
+    Ok(Some(u32::try_from(returned.saturating_mul(100) / bought).unwrap_or(u32::MAX)))
+}
+
+pub fn saved_policy(tx: &mut dyn Tx) -> DbResult<Option<Policy>> {
+    let Some(row) = tx.query_opt("SELECT body FROM as_policy WHERE id = 1", &[])? else {
+        return Ok(None);
+    };
+    serde_json::from_str(&row.text(0)?).map(Some).map_err(corrupt)
+}
+
+pub fn save_policy(tx: &mut dyn Tx, policy: &Policy, now_ms: i64) -> DbResult<()> {
+    let body = serde_json::to_string(policy).map_err(corrupt)?;
+    tx.execute(
+        "INSERT INTO as_policy (id, body, updated_ms) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET body = ?1, updated_ms = ?2",
+        &params![body, now_ms],
+    )?;
+    Ok(())
+}
+
+fn one(tx: &mut dyn Tx, sql: &str, params: &[crate::db::Value]) -> DbResult<Option<Request>> {
+    match tx.query_opt(sql, params)? {
+        Some(row) => Ok(Some(request(tx, &row)?)),
+        None => Ok(None),
+    }
+}
+
+fn many(tx: &mut dyn Tx, sql: &str, params: &[crate::db::Value]) -> DbResult<Vec<Request>> {
+    let rows = tx.query(sql, params)?;
+    rows.iter().map(|row| request(tx, row)).collect()
+}
+
+fn request(tx: &mut dyn Tx, r: &Row) -> DbResult<Request> {
+    let id = r.uint(0)?;
+    let (kind, reason, state) = (r.text(2)?, r.text(3)?, r.text(6)?);
+    let (Some(k), Some(why), Some(s)) = (Kind::parse(&kind), Reason::parse(&reason), RequestState::parse(&state)) else {
+        return Err(corrupt(format!("request {id}: {kind} / {reason} / {state}")));
+    };
+    Ok(Request {
+        id,
+        order_id: r.uint(1)?,
+        kind: k,
+        reason: why,
+        note: r.text(4)?,
+        evidence: serde_json::from_str(&r.text(5)?).map_err(corrupt)?,
+        state: s,
+        decided_by: r.opt_text(7)?,
+        decision_note: r.text(8)?,
+        warehouse: r.opt_text(9)?.as_deref().map(code).transpose()?,
+        rma: r.opt_text(10)?,
+        replacement_order: r.opt_int(11)?.map(|v| v as u64),
+        refund_id: r.opt_int(12)?.map(|v| v as u64),
+        amount_minor: r.int(13)?,
+        customer: r.opt_text(14)?,
+        created_ms: r.int(15)?,
+        updated_ms: r.int(16)?,
+        lines: lines(tx, id)?,
+    })
+}
+
+fn lines(tx: &mut dyn Tx, id: u64) -> DbResult<Vec<RequestLine>> {
+    let rows = tx.query(
+        "SELECT sku, qty, unit_price_minor, exchange_sku, passed, failed, fail_reason FROM as_request_line WHERE request_id = ?1 ORDER BY line_no",
+        &params![id],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(RequestLine {
+                sku: Sku::parse(&r.text(0)?).map_err(corrupt)?,
+                qty: Qty::parse(r.int(1)?).map_err(corrupt)?,
+                unit_price: r.int(2)?,
+                exchange_sku: r.opt_text(3)?.map(|s| Sku::parse(&s)).transpose().map_err(corrupt)?,
+                passed: r.int(4)?,
+                failed: r.int(5)?,
+                fail_reason: r.text(6)?,
+            })
+        })
+        .collect()
+}

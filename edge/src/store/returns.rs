@@ -1,0 +1,192 @@
+//! Customer returns HQ announced (`ExpectReturn`): the worker scans the RMA slip, then each
+//! unit with its QC verdict — pass (sellable again) or fail (damaged, with the reason) — and
+//! closes the return at a bin: the passed units go into it and `ReturnReceived` goes to
+//! central, in one transaction. Works while HQ is unreachable; central applies it once.
+
+use super::outbox::emit;
+use super::stock::{self, Why};
+use super::{StoreError, StoreResult};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use tote_shared::sync::{EdgeEventKind, OrderLine, ReturnedLine};
+use tote_shared::{LocationCode, Sku};
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReturnLineView {
+    pub sku: String,
+    pub gtin: String,
+    pub expected: i64,
+    pub passed: i64,
+    pub failed: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub fail_reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReturnView {
+    pub rma: String,
+    pub order_id: u64,
+    /// `open` or `received`.
+    pub state: String,
+    /// Where the passed units went, once received.
+    pub location: Option<String>,
+    pub lines: Vec<ReturnLineView>,
+}
+
+/// HQ's announcement, applied with the command that carries it. A repeat of a known RMA
+/// changes nothing (the command stream never repeats one, but a re-based stream might).
+pub fn expect(conn: &Connection, rma: &str, order_id: u64, lines: &[OrderLine], now_ms: i64) -> StoreResult<()> {
+    let inserted = conn
+        .prepare_cached("INSERT INTO return_notice (rma, order_id, state, created_ms) VALUES (?1, ?2, 'open', ?3) ON CONFLICT DO NOTHING")?
+        .execute(params![rma, order_id as i64, now_ms])?;
+    if inserted == 0 {
+        return Ok(());
+    }
+    for line in lines {
+        stock::require_sku(conn, line.sku.as_str())?;
+        conn.prepare_cached("INSERT INTO return_line (rma, sku, expected) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")?
+            .execute(params![rma, line.sku.as_str(), line.qty.as_i64()])?;
+    }
+    Ok(())
+}
+
+/// One unit checked: `passed`, or failed with `reason`. Refused when the item is not on the
+/// return (naming what is) or every unit of it has been checked already.
+pub fn check(conn: &Connection, rma: &str, sku: &Sku, passed: bool, reason: &str) -> StoreResult<ReturnView> {
+    let view = open_return(conn, rma)?;
+    let line = view.lines.iter().find(|l| l.sku == sku.as_str()).ok_or_else(|| {
+        let on_it: Vec<&str> = view.lines.iter().map(|l| l.gtin.as_str()).collect();
+        StoreError::WrongScan { what: "item", expected: format!("one of {} (return {rma})", on_it.join(", ")), scanned: sku.to_string() }
+    })?;
+    if line.passed + line.failed >= line.expected {
+        return Err(StoreError::Conflict(format!("return {rma} expects {} × {sku} and all are checked", line.expected)));
+    }
+    if passed {
+        conn.prepare_cached("UPDATE return_line SET passed = passed + 1 WHERE rma = ?1 AND sku = ?2")?.execute(params![rma, sku.as_str()])?;
+    } else {
+        if reason.trim().is_empty() {
+            return Err(StoreError::Invalid("a failed unit needs the reason it failed".into()));
+        }
+        // The reasons of a line's failed units, each once.
+        let reasons = if line.fail_reason.is_empty() || line.fail_reason.split("; ").any(|r| r == reason) {
+            if line.fail_reason.is_empty() { reason.to_owned() } else { line.fail_reason.clone() }
+        } else {
+            format!("{}; {reason}", line.fail_reason)
+        };
+        if reasons.chars().count() > 300 {
+            return Err(StoreError::Invalid("the failure reasons of one item are at most 300 characters in all".into()));
+        }
+        conn.prepare_cached("UPDATE return_line SET failed = failed + 1, fail_reason = ?3 WHERE rma = ?1 AND sku = ?2")?
+            .execute(params![rma, sku.as_str(), reasons])?;
+    }
+    get(conn, rma)
+}
+
+/// The return is done: passed units into `location` (a bin), the rest reported as failed or
+/// missing, and `ReturnReceived` written to the outbox in the same transaction.
+pub fn close(conn: &Connection, rma: &str, location: &LocationCode, by: &str, now_ms: i64) -> StoreResult<ReturnView> {
+    let view = open_return(conn, rma)?;
+    if view.lines.iter().all(|l| l.passed + l.failed == 0) {
+        return Err(StoreError::Invalid(format!("nothing of return {rma} has been checked yet")));
+    }
+    stock::require_bin(conn, location.as_str())?;
+    let reference = format!("return:{rma}");
+    let mut lines = Vec::with_capacity(view.lines.len());
+    for line in &view.lines {
+        if line.passed > 0 {
+            let why = Why { reason: "return", reference: &reference, at_ms: now_ms };
+            stock::change(conn, location.as_str(), &line.sku, "", line.passed, &why)?;
+        }
+        let count = |n: i64| u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("return {rma}: {n} units")));
+        lines.push(ReturnedLine {
+            sku: Sku::parse(&line.sku).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            expected: count(line.expected)?,
+            passed: count(line.passed)?,
+            failed: count(line.failed)?,
+            fail_reason: line.fail_reason.clone(),
+        });
+    }
+    conn.prepare_cached("UPDATE return_notice SET state = 'received', received_ms = ?2, location = ?3, received_by = ?4 WHERE rma = ?1")?
+        .execute(params![rma, now_ms, location.as_str(), by])?;
+    let event = EdgeEventKind::ReturnReceived { rma: rma.to_owned(), order_id: view.order_id, location: location.clone(), lines };
+    emit(conn, event, now_ms)?;
+    get(conn, rma)
+}
+
+fn open_return(conn: &Connection, rma: &str) -> StoreResult<ReturnView> {
+    let view = get(conn, rma)?;
+    if view.state != "open" {
+        return Err(StoreError::Conflict(format!("return {rma} was received already")));
+    }
+    Ok(view)
+}
+
+pub fn get(conn: &Connection, rma: &str) -> StoreResult<ReturnView> {
+    let head: Option<(i64, String, Option<String>)> = conn
+        .prepare_cached("SELECT order_id, state, location FROM return_notice WHERE rma = ?1")?
+        .query_row([rma], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let (order_id, state, location) = head.ok_or_else(|| StoreError::NotFound(format!("return {rma} (HQ has not announced it here)")))?;
+    let lines = conn
+        .prepare_cached(
+            "SELECT l.sku, s.gtin, l.expected, l.passed, l.failed, l.fail_reason FROM return_line l JOIN sku s ON s.sku = l.sku
+             WHERE l.rma = ?1 ORDER BY l.sku",
+        )?
+        .query_map([rma], |r| {
+            Ok(ReturnLineView { sku: r.get(0)?, gtin: r.get(1)?, expected: r.get(2)?, passed: r.get(3)?, failed: r.get(4)?, fail_reason: r.get(5)? })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(ReturnView { rma: rma.to_owned(), order_id: order_id as u64, state, location, lines })
+}
+
+/// Newest first, at most 200; `state` filters.
+pub fn list(conn: &Connection, state: Option<&str>) -> StoreResult<Vec<ReturnView>> {
+    let ids: Vec<String> = conn
+        .prepare_cached("SELECT rma FROM return_notice WHERE ?1 IS NULL OR state = ?1 ORDER BY created_ms DESC, rma LIMIT 200")?
+        .query_map([state], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    ids.iter().map(|rma| get(conn, rma)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tote_shared::Qty;
+
+    fn setup() -> Connection {
+        let conn = super::super::schema::memory_db();
+        conn.execute("INSERT INTO sku (sku, gtin, name) VALUES ('PEG39-M-WHT-42', '00194502876543', 'Pegasus 42')", []).unwrap();
+        conn.execute("INSERT INTO location (code, kind, created_ms) VALUES ('A-01-01', 'bin', 0)", []).unwrap();
+        let line = OrderLine { sku: Sku::parse("PEG39-M-WHT-42").unwrap(), qty: Qty::parse(2).unwrap() };
+        expect(&conn, "RMA-7", 42, &[line], 1).expect("announced");
+        conn
+    }
+
+    #[test]
+    fn checked_units_go_into_the_bin_and_one_event_reports_them() {
+        let conn = setup();
+        let sku = Sku::parse("PEG39-M-WHT-42").unwrap();
+        check(&conn, "RMA-7", &sku, true, "").expect("a pass");
+        check(&conn, "RMA-7", &sku, false, "sole worn").expect("a fail");
+        let over = check(&conn, "RMA-7", &sku, true, "");
+        assert!(matches!(over, Err(StoreError::Conflict(_))), "a third unit of two is refused: {over:?}");
+        let view = close(&conn, "RMA-7", &LocationCode::parse("A-01-01").unwrap(), "w1", 5).expect("closed");
+        assert_eq!((view.state.as_str(), view.lines[0].passed, view.lines[0].failed), ("received", 1, 1));
+        assert_eq!(stock::qty_at(&conn, "A-01-01", "PEG39-M-WHT-42", "").unwrap(), 1, "only the passed unit is stock");
+        let event: String = conn.query_row("SELECT body FROM outbox ORDER BY seq DESC LIMIT 1", [], |r| r.get(0)).unwrap();
+        assert!(event.contains("return_received") && event.contains("\"passed\":1") && event.contains("sole worn"), "{event}");
+        assert!(matches!(close(&conn, "RMA-7", &LocationCode::parse("A-01-01").unwrap(), "w1", 6), Err(StoreError::Conflict(_))), "closed once");
+    }
+
+    #[test]
+    fn a_return_with_nothing_checked_or_an_unknown_item_is_refused_naming_what_is_expected() {
+        let conn = setup();
+        conn.execute("INSERT INTO sku (sku, gtin, name) VALUES ('PEG39-M-WHT-43', '00194502876550', 'Pegasus 43')", []).unwrap();
+        let wrong = check(&conn, "RMA-7", &Sku::parse("PEG39-M-WHT-43").unwrap(), true, "");
+        assert!(matches!(&wrong, Err(StoreError::WrongScan { expected, .. }) if expected.contains("00194502876543")), "{wrong:?}");
+        assert!(matches!(close(&conn, "RMA-7", &LocationCode::parse("A-01-01").unwrap(), "w1", 5), Err(StoreError::Invalid(_))));
+        assert!(matches!(check(&conn, "RMA-8", &Sku::parse("PEG39-M-WHT-42").unwrap(), true, ""), Err(StoreError::NotFound(_))));
+        let no_reason = check(&conn, "RMA-7", &Sku::parse("PEG39-M-WHT-42").unwrap(), false, " ");
+        assert!(matches!(no_reason, Err(StoreError::Invalid(_))), "a failed unit names its reason");
+    }
+}
