@@ -118,7 +118,7 @@ fn the_default_policy_keeps_its_own_limits_and_bad_ones_are_named() {
     assert_eq!(Policy::default_policy().check(), Ok(()));
     let mut p = Policy::default_policy();
     p.rules[0].within_days = 40;
-    assert!(p.check().unwrap_err().contains("beyond the window"));
+    assert!(p.check().is_err_and(|e| e.contains("beyond the window")));
     let mut p = Policy::default_policy();
     p.rules[0].name = "bad name".into();
     assert!(p.check().is_err());

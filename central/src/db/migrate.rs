@@ -688,8 +688,8 @@ CREATE TABLE as_policy (
 CREATE TABLE inv_aside (
     sku        TEXT NOT NULL,
     warehouse  TEXT NOT NULL,
-    returning  INTEGER NOT NULL DEFAULT 0 CHECK (returning >= 0),
-    damaged    INTEGER NOT NULL DEFAULT 0 CHECK (damaged >= 0),
+    coming_back INTEGER NOT NULL DEFAULT 0 CHECK (coming_back >= 0),
+    damaged     INTEGER NOT NULL DEFAULT 0 CHECK (damaged >= 0),
     PRIMARY KEY (sku, warehouse)
 ) STRICT, WITHOUT ROWID;
 "#,

@@ -179,6 +179,24 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             }
             (format!("order {order_id} shipped from {warehouse}"), lines)
         }
+        BusinessEvent::ReturnReceived { request_id, order_id, warehouse, lines: returned } => {
+            // Units that passed QC go back into stock at cost, out of cost of goods sold; units
+            // that failed stay expensed, as a write-down rather than a sale's cost. (Cost is
+            // the SKU's standard cost, which is what receipts are layered at for now.)
+            let mut lines = Vec::new();
+            for r in returned {
+                let cost = state.costs.get(&r.sku).copied().unwrap_or(0);
+                if r.passed > 0 {
+                    lines.extend(receive(state, &r.sku, warehouse, r.passed, cost, journal.at_ms));
+                    lines.push(line(account::COGS, -r.passed * cost));
+                }
+                if r.failed > 0 {
+                    lines.push(line(account::WRITE_DOWNS, r.failed * cost));
+                    lines.push(line(account::COGS, -r.failed * cost));
+                }
+            }
+            (format!("return {request_id} of order {order_id} received at {warehouse}"), lines)
+        }
         BusinessEvent::FreightAccrued { order_id, carrier, waybill, amount } => {
             (format!("freight for order {order_id} ({carrier} {waybill})"), vec![line(account::FREIGHT, *amount), line(account::carrier_payable(carrier), -amount)])
         }
@@ -299,6 +317,21 @@ mod tests {
 
     fn qty(n: i64) -> Qty {
         Qty::parse(n).expect("qty")
+    }
+
+    #[test]
+    fn a_return_puts_passed_units_back_at_cost_and_writes_failed_ones_down() {
+        let mut state = State::default();
+        post(&mut state, &at(1, BusinessEvent::SkuCreated { sku: sku(), spu_id: "PEG39".into(), price: 89_900, cost: 40_000 }));
+        let lines = vec![crate::journal::ReturnedUnits { sku: sku(), passed: 2, failed: 1, unit_price: 89_900 }];
+        let entries = post(&mut state, &at(2, BusinessEvent::ReturnReceived { request_id: 3, order_id: 7, warehouse: wh(), lines }));
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].balance(), 0);
+        let amount = |account: &str| entries[0].lines.iter().filter(|l| l.account == account).map(|l| l.amount).sum::<i64>();
+        assert_eq!(amount(&account::inventory("SH-01")), 80_000, "two pairs back in stock at cost");
+        assert_eq!(amount(account::WRITE_DOWNS), 40_000, "the failed pair written down");
+        assert_eq!(amount(account::COGS), -120_000);
+        assert_eq!(state.layers[&(sku(), wh())].iter().map(|l| l.qty).sum::<i64>(), 2);
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! catalog cost — a standard cost until purchase orders bring prices; a SKU the journal never
 //! created is received at zero), count and damage adjustments, channel and manual payments (into gateway clearing,
 //! against customer advances), shipments (revenue and output VAT out of the advances; cost of
-//! goods sold FIFO), refunds (advances before shipment, sales returns and VAT after).
+//! goods sold FIFO), refunds (advances before shipment, sales returns and VAT after), returns
+//! (passed units back into stock at cost, failed ones written down), freight.
 
 pub mod books;
 pub mod export;
@@ -33,8 +34,14 @@ impl Consumer for LedgerConsumer {
     /// Loads the costs, layers and order facts the batch touches, posts every event in order
     /// over them, then appends the entries and writes the state back — one transaction.
     fn apply(&self, tx: &mut dyn Tx, entries: &[JournalEntry]) -> DbResult<()> {
-        let mut state = store::load(tx, &touched(entries))?;
+        let touched = touched(entries);
+        let mut state = store::load(tx, &touched)?;
         let posted: Vec<books::Entry> = entries.iter().flat_map(|e| books::post(&mut state, e)).collect();
+        // `save` rewrites the layers of every SKU in the state: a rule that reached layers
+        // `touched` did not load would overwrite them with only its own.
+        if let Some((sku, warehouse)) = state.layers.keys().find(|key| !touched.layers.contains(*key)) {
+            return Err(DbError::corrupt(format!("a posting rule changed the layers of {sku} at {warehouse} without loading them")));
+        }
         if let Some(unbalanced) = posted.iter().find(|e| e.balance() != 0) {
             // A rule bug: refuse the batch (the consumer retries and the books stay whole).
             return Err(DbError::corrupt(format!("entry for event {} does not balance by {}", unbalanced.event_seq, unbalanced.balance())));
@@ -67,6 +74,12 @@ fn touched(entries: &[JournalEntry]) -> Touched {
             }
             BusinessEvent::PaymentSucceeded { order_id, .. } | BusinessEvent::OrderPaid { order_id, .. } | BusinessEvent::RefundSucceeded { order_id, .. } => {
                 t.orders.insert(*order_id);
+            }
+            BusinessEvent::ReturnReceived { warehouse, lines, .. } => {
+                for line in lines {
+                    t.skus.insert(line.sku.clone());
+                    t.layers.insert((line.sku.clone(), warehouse.clone()));
+                }
             }
             _ => {}
         }

@@ -164,7 +164,7 @@ pub fn sellable_by_warehouse(tx: &mut dyn Tx, sku: &Sku) -> DbResult<Vec<(Wareho
 
 pub fn rows_for_sku(tx: &mut dyn Tx, sku: &Sku) -> DbResult<Vec<StockRow>> {
     let rows = tx.query(
-        "SELECT s.warehouse, s.on_hand, s.locked, s.committed, COALESCE(a.returning, 0), COALESCE(a.damaged, 0)
+        "SELECT s.warehouse, s.on_hand, s.locked, s.committed, COALESCE(a.coming_back, 0), COALESCE(a.damaged, 0)
          FROM stock s LEFT JOIN inv_aside a ON a.sku = s.sku AND a.warehouse = s.warehouse
          WHERE s.sku = ?1 ORDER BY s.warehouse",
         &params![sku.as_str()],
@@ -181,9 +181,11 @@ pub fn rows_for_sku(tx: &mut dyn Tx, sku: &Sku) -> DbResult<Vec<StockRow>> {
 /// the deltas. Neither may go below zero (the table's CHECK refuses it as a last line; the
 /// callers only take back what they added for the same return).
 pub fn change_aside(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode, returning: i64, damaged: i64) -> DbResult<()> {
+    // The row first, at zero: a CHECK is tested on the row an upsert proposes, so a negative
+    // delta cannot ride on the insert.
+    tx.execute("INSERT INTO inv_aside (sku, warehouse) VALUES (?1, ?2) ON CONFLICT (sku, warehouse) DO NOTHING", &params![sku.as_str(), warehouse.as_str()])?;
     tx.execute(
-        "INSERT INTO inv_aside (sku, warehouse, returning, damaged) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (sku, warehouse) DO UPDATE SET returning = inv_aside.returning + ?3, damaged = inv_aside.damaged + ?4",
+        "UPDATE inv_aside SET coming_back = coming_back + ?3, damaged = damaged + ?4 WHERE sku = ?1 AND warehouse = ?2",
         &params![sku.as_str(), warehouse.as_str(), returning, damaged],
     )?;
     Ok(())

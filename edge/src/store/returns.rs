@@ -155,9 +155,9 @@ mod tests {
 
     fn setup() -> Connection {
         let conn = super::super::schema::memory_db();
-        conn.execute("INSERT INTO sku (sku, gtin, name) VALUES ('PEG39-M-WHT-42', '00194502876543', 'Pegasus 42')", []).unwrap();
-        conn.execute("INSERT INTO location (code, kind, created_ms) VALUES ('A-01-01', 'bin', 0)", []).unwrap();
-        let line = OrderLine { sku: Sku::parse("PEG39-M-WHT-42").unwrap(), qty: Qty::parse(2).unwrap() };
+        conn.execute("INSERT INTO sku (sku, gtin, name) VALUES ('PEG39-M-WHT-42', '00194502876543', 'Pegasus 42')", []).expect("test data");
+        conn.execute("INSERT INTO location (code, kind, created_ms) VALUES ('A-01-01', 'bin', 0)", []).expect("test data");
+        let line = OrderLine { sku: Sku::parse("PEG39-M-WHT-42").expect("test data"), qty: Qty::parse(2).expect("test data") };
         expect(&conn, "RMA-7", 42, &[line], 1).expect("announced");
         conn
     }
@@ -165,28 +165,28 @@ mod tests {
     #[test]
     fn checked_units_go_into_the_bin_and_one_event_reports_them() {
         let conn = setup();
-        let sku = Sku::parse("PEG39-M-WHT-42").unwrap();
+        let sku = Sku::parse("PEG39-M-WHT-42").expect("test data");
         check(&conn, "RMA-7", &sku, true, "").expect("a pass");
         check(&conn, "RMA-7", &sku, false, "sole worn").expect("a fail");
         let over = check(&conn, "RMA-7", &sku, true, "");
         assert!(matches!(over, Err(StoreError::Conflict(_))), "a third unit of two is refused: {over:?}");
-        let view = close(&conn, "RMA-7", &LocationCode::parse("A-01-01").unwrap(), "w1", 5).expect("closed");
+        let view = close(&conn, "RMA-7", &LocationCode::parse("A-01-01").expect("test data"), "w1", 5).expect("closed");
         assert_eq!((view.state.as_str(), view.lines[0].passed, view.lines[0].failed), ("received", 1, 1));
-        assert_eq!(stock::qty_at(&conn, "A-01-01", "PEG39-M-WHT-42", "").unwrap(), 1, "only the passed unit is stock");
-        let event: String = conn.query_row("SELECT body FROM outbox ORDER BY seq DESC LIMIT 1", [], |r| r.get(0)).unwrap();
+        assert_eq!(stock::qty_at(&conn, "A-01-01", "PEG39-M-WHT-42", "").expect("test data"), 1, "only the passed unit is stock");
+        let event: String = conn.query_row("SELECT body FROM outbox ORDER BY seq DESC LIMIT 1", [], |r| r.get(0)).expect("test data");
         assert!(event.contains("return_received") && event.contains("\"passed\":1") && event.contains("sole worn"), "{event}");
-        assert!(matches!(close(&conn, "RMA-7", &LocationCode::parse("A-01-01").unwrap(), "w1", 6), Err(StoreError::Conflict(_))), "closed once");
+        assert!(matches!(close(&conn, "RMA-7", &LocationCode::parse("A-01-01").expect("test data"), "w1", 6), Err(StoreError::Conflict(_))), "closed once");
     }
 
     #[test]
     fn a_return_with_nothing_checked_or_an_unknown_item_is_refused_naming_what_is_expected() {
         let conn = setup();
-        conn.execute("INSERT INTO sku (sku, gtin, name) VALUES ('PEG39-M-WHT-43', '00194502876550', 'Pegasus 43')", []).unwrap();
-        let wrong = check(&conn, "RMA-7", &Sku::parse("PEG39-M-WHT-43").unwrap(), true, "");
+        conn.execute("INSERT INTO sku (sku, gtin, name) VALUES ('PEG39-M-WHT-43', '00194502876550', 'Pegasus 43')", []).expect("test data");
+        let wrong = check(&conn, "RMA-7", &Sku::parse("PEG39-M-WHT-43").expect("test data"), true, "");
         assert!(matches!(&wrong, Err(StoreError::WrongScan { expected, .. }) if expected.contains("00194502876543")), "{wrong:?}");
-        assert!(matches!(close(&conn, "RMA-7", &LocationCode::parse("A-01-01").unwrap(), "w1", 5), Err(StoreError::Invalid(_))));
-        assert!(matches!(check(&conn, "RMA-8", &Sku::parse("PEG39-M-WHT-42").unwrap(), true, ""), Err(StoreError::NotFound(_))));
-        let no_reason = check(&conn, "RMA-7", &Sku::parse("PEG39-M-WHT-42").unwrap(), false, " ");
+        assert!(matches!(close(&conn, "RMA-7", &LocationCode::parse("A-01-01").expect("test data"), "w1", 5), Err(StoreError::Invalid(_))));
+        assert!(matches!(check(&conn, "RMA-8", &Sku::parse("PEG39-M-WHT-42").expect("test data"), true, ""), Err(StoreError::NotFound(_))));
+        let no_reason = check(&conn, "RMA-7", &Sku::parse("PEG39-M-WHT-42").expect("test data"), false, " ");
         assert!(matches!(no_reason, Err(StoreError::Invalid(_))), "a failed unit names its reason");
     }
 }

@@ -73,6 +73,7 @@ fn implied_by_history(history: &[Value]) -> Result<Vec<&'static str>> {
             (Some(_), Some("picked")) => Some("order_picked"),
             (Some(_), Some("packed")) => Some("order_packed"),
             (Some(_), Some("shipped")) => Some("order_shipped"),
+            (Some(_), Some("delivered")) => Some("order_delivered"),
             (Some(_), Some("backordered")) => Some("order_backordered"),
             (Some(_), Some("cancelling")) => Some("order_cancelling"),
             (Some(_), Some("cancelled")) => Some("order_cancelled"),
@@ -129,6 +130,7 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
             "warehouse_created" | "edge_stream_rebased" => format!("warehouse:{}", ev["warehouse"].as_str().unwrap_or("")),
             k if k.starts_with("payment_") => format!("payment:{}", ev["payment_id"]),
             k if k.starts_with("refund_") => format!("refund:{}", ev["refund_id"]),
+            k if k.starts_with("after_sales_") || k == "return_received" => format!("order:{}", ev["order_id"]),
             other => {
                 problems.push(format!("seq {}: unknown event type {other:?}", e.seq));
                 continue;
@@ -169,6 +171,14 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
     for e in events.iter().filter(|e| matches!(e.kind(), "payment_succeeded" | "refund_succeeded" | "refund_failed")) {
         let id = if e.kind() == "payment_succeeded" { &e.event["payment_id"] } else { &e.event["refund_id"] };
         if !once.insert((e.kind().trim_end_matches("_failed").trim_end_matches("_succeeded").to_owned(), id.to_string())) {
+            problems.push(format!("seq {}: {} a second time: {}", e.seq, e.kind(), e.event));
+        }
+    }
+
+    // After-sales: each request decided, received and closed at most once.
+    let mut steps = BTreeSet::new();
+    for e in events.iter().filter(|e| matches!(e.kind(), "after_sales_requested" | "after_sales_decided" | "return_received" | "after_sales_closed")) {
+        if !steps.insert((e.kind().to_owned(), e.event["request_id"].to_string())) {
             problems.push(format!("seq {}: {} a second time: {}", e.seq, e.kind(), e.event));
         }
     }
@@ -230,6 +240,13 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
         match e.kind() {
             "stock_received" => *on_hand.entry(key(ev)).or_default() += ev["qty"].as_i64().unwrap_or(0),
             "stock_adjusted" => *on_hand.entry(key(ev)).or_default() += ev["delta"].as_i64().unwrap_or(0),
+            "return_received" => {
+                let warehouse = ev["warehouse"].as_str().unwrap_or("").to_owned();
+                for line in ev["lines"].as_array().into_iter().flatten() {
+                    let sku = line["sku"].as_str().unwrap_or("").to_owned();
+                    *on_hand.entry((sku, warehouse.clone())).or_default() += line["passed"].as_i64().unwrap_or(0);
+                }
+            }
             "order_shipped" => {
                 let Some(warehouse) = ev["warehouse"].as_str() else {
                     problems.push(format!("seq {}: a shipment from no warehouse: {ev}", e.seq));

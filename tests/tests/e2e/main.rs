@@ -3,6 +3,7 @@
 //! twice, `…_on_sqlite` and `…_on_postgres` (a fresh PostgreSQL database per test, on the
 //! server `TOTE_TEST_POSTGRES` names; `tests/run.sh` provides one).
 
+mod after_sales;
 mod bad_input;
 mod broker_security;
 mod crash;

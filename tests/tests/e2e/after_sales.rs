@@ -1,0 +1,296 @@
+//! After-sales across real daemons: the story's exchange (the EU 42 returned, QC-passed at
+//! SH-01's returns desk, back in sellable stock, the EU 43 shipped, no money moved), a second
+//! customer's return refunded at the payment channel's simulator, a failed QC refused with
+//! its reason, QC done while central is down and refunded exactly once, and races between
+//! requests, refunds and the last pair of a size.
+
+use crate::helpers::*;
+use crate::journal::check_journal;
+use crate::payment::PaymentWorld;
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tote_sim::payment::ChannelKind;
+
+const EU43: &str = "PEG39-M-WHT-43";
+const EU43_GTIN: &str = "1958661377391";
+const PAIR: i64 = 89_900;
+
+/// A paid and shipped order of `qty` × `sku` for `customer`: its id and the channel's trade number.
+async fn shipped_order(w: &PaymentWorld, key: &str, customer: &str, sku: &str, channel: ChannelKind) -> Result<(u64, String)> {
+    let mut body = order_body(sku, 1, "Shanghai");
+    body["customer"] = json!(customer);
+    let order = w.central().create_order(key, &body).await?.ok()?;
+    let order_id = order["id"].as_u64().context("order id")?;
+    let payment = w.start_payment(order_id, channel).await?.ok()?;
+    let out_trade_no = payment["out_trade_no"].as_str().context("out_trade_no")?.to_owned();
+    w.sim.pay(channel, &out_trade_no)?;
+    w.wait_order_state(order_id, "awaiting_shipment").await?;
+    w.world.edge("SH-01").fulfil(order_id, &format!("SF{order_id}")).await?;
+    w.wait_order_state(order_id, "shipped").await?;
+    Ok((order_id, out_trade_no))
+}
+
+async fn ask(central: &Central, order_id: u64, key: &str, body: Value) -> Result<Reply> {
+    let request = central
+        .http
+        .post(central.url(&format!("/api/v1/orders/{order_id}/after-sales")))
+        .bearer_auth(ADMIN)
+        .header("Idempotency-Key", key)
+        .json(&body);
+    Reply::from(request.send().await?).await
+}
+
+async fn wait_request(central: &Central, id: u64, state: &str) -> Result<Value> {
+    eventually(&format!("after-sales request {id} to be {state}"), Duration::from_secs(30), || async {
+        let r = central.get(&format!("/api/v1/after-sales/{id}")).await?.ok()?;
+        Ok((r["state"] == state).then_some(r))
+    })
+    .await
+}
+
+/// The return as the edge shows it, once HQ's announcement has arrived.
+async fn wait_return(edge: &Edge, rma: &str) -> Result<Value> {
+    eventually(&format!("return {rma} to reach the edge"), Duration::from_secs(20), || async {
+        let r = edge.get(&format!("/api/v1/returns/{rma}")).await?;
+        Ok(r.status.is_success().then_some(r.body))
+    })
+    .await
+}
+
+/// The receiving desk: each unit scanned with its verdict, then the return closed into a bin.
+async fn check_in(edge: &Edge, rma: &str, units: &[(&str, bool, &str)]) -> Result<Value> {
+    wait_return(edge, rma).await?;
+    for (n, (gtin, passed, reason)) in units.iter().enumerate() {
+        let body = json!({"code": gtin, "passed": passed, "reason": reason});
+        edge.post_keyed(&format!("/api/v1/returns/{rma}/check"), &format!("{rma}-check-{n}"), body).await?.ok()?;
+    }
+    edge.post_keyed(&format!("/api/v1/returns/{rma}/close"), &format!("{rma}-close"), json!({"location": "A-01-01"})).await?.ok()
+}
+
+/// (returning, damaged) of `sku` at SH-01.
+async fn aside(central: &Central, sku: &str) -> Result<(i64, i64)> {
+    let rows = central.get(&format!("/api/v1/inventory/{sku}")).await?.ok()?;
+    let row = rows.as_array().into_iter().flatten().find(|r| r["warehouse"] == "SH-01").cloned().unwrap_or_default();
+    Ok((row["returning"].as_i64().unwrap_or(0), row["damaged"].as_i64().unwrap_or(0)))
+}
+
+async fn story_exchange(w: &PaymentWorld) -> Result<()> {
+    let central = w.central();
+    let edge = w.world.edge("SH-01");
+    let (order_id, trade) = shipped_order(w, "runner-1", "runner-1", PEGASUS, ChannelKind::Wechat).await?;
+    let before_42 = central.level(PEGASUS, "SH-01").await?;
+    let before_43 = central.level(EU43, "SH-01").await?;
+
+    let body = json!({"kind": "exchange", "reason": "size", "lines": [{"sku": PEGASUS, "qty": 1, "exchange_sku": EU43}],
+                      "evidence": ["https://img.example.com/r1/box.jpg"], "note": "a size too small"});
+    let request = ask(central, order_id, "exchange-1", body.clone()).await?;
+    assert_eq!(request.status, 201, "{}", request.body);
+    let request = request.body;
+    assert_eq!(request["state"], "awaiting_return", "{request}");
+    assert_eq!(request["decided_by"], "rule:seven-day-no-reason", "the rule names itself: {request}");
+    let id = request["id"].as_u64().context("id")?;
+    let rma = request["rma"].as_str().context("rma")?.to_owned();
+    let replacement = request["replacement_order"].as_u64().context("a replacement order")?;
+    // The 43 is locked at once, so it cannot be sold meanwhile; the replacement waits.
+    assert_eq!(central.order(replacement).await?["state"], "held");
+    let locked_43 = central.level(EU43, "SH-01").await?;
+    assert_eq!((locked_43.1, locked_43.3), (before_43.1 + 1, before_43.3 - 1), "{before_43:?} → {locked_43:?}");
+    assert_eq!(aside(central, PEGASUS).await?, (1, 0), "the 42 is on its way back");
+    // The same request again (a retry) is the same answer, nothing new.
+    let again = ask(central, order_id, "exchange-1", body).await?;
+    assert_eq!((again.status.as_u16(), again.body["id"].as_u64()), (201, Some(id)));
+
+    let closed = check_in(edge, &rma, &[(PEGASUS_GTIN, true, "")]).await?;
+    assert_eq!(closed["state"], "received");
+    w.wait_order_state(replacement, "awaiting_shipment").await?;
+    wait_request(central, id, "replacing").await?;
+    let after_42 = central.level(PEGASUS, "SH-01").await?;
+    assert_eq!(after_42.0, before_42.0 + 1, "the 42 is back on hand: {before_42:?} → {after_42:?}");
+    assert_eq!(after_42.3, before_42.3 + 1, "and sellable");
+    assert_eq!(aside(central, PEGASUS).await?, (0, 0));
+
+    edge.fulfil(replacement, &format!("SF{replacement}")).await?;
+    w.wait_order_state(replacement, "shipped").await?;
+    let done = wait_request(central, id, "completed").await?;
+    assert!(done["refund_id"].is_null(), "an exchange at the same price moves no money: {done}");
+    assert_eq!(w.sim.captured_minor(ChannelKind::Wechat, &trade), PAIR);
+    assert_eq!(w.sim.refunded_minor(ChannelKind::Wechat, &trade), 0);
+    let refunds = central.get(&format!("/api/v1/orders/{order_id}/refunds")).await?.ok()?;
+    assert_eq!(refunds.as_array().map(Vec::len), Some(0), "{refunds}");
+    Ok(())
+}
+
+async fn second_customer_refund(w: &PaymentWorld) -> Result<()> {
+    let central = w.central();
+    let (order_id, trade) = shipped_order(w, "runner-2", "runner-2", PEGASUS, ChannelKind::Alipay).await?;
+    let body = json!({"kind": "return_refund", "reason": "changed_mind", "lines": [{"sku": PEGASUS, "qty": 1}]});
+    let request = ask(central, order_id, "return-2", body).await?.ok()?;
+    let id = request["id"].as_u64().context("id")?;
+    check_in(w.world.edge("SH-01"), request["rma"].as_str().context("rma")?, &[(PEGASUS_GTIN, true, "")]).await?;
+    let done = wait_request(central, id, "completed").await?;
+    assert!(done["refund_id"].as_u64().is_some(), "{done}");
+    assert_eq!(w.sim.refunded_minor(ChannelKind::Alipay, &trade), PAIR, "settled at the channel");
+    Ok(())
+}
+
+async fn failed_qc_is_refused_with_its_reason(w: &PaymentWorld) -> Result<()> {
+    let central = w.central();
+    let (order_id, trade) = shipped_order(w, "runner-3", "runner-3", PEGASUS, ChannelKind::Card).await?;
+    let on_hand = central.level(PEGASUS, "SH-01").await?.0;
+    let body = json!({"kind": "return_refund", "reason": "defective", "lines": [{"sku": PEGASUS, "qty": 1}]});
+    let request = ask(central, order_id, "return-3", body).await?.ok()?;
+    assert_eq!(request["decided_by"], "rule:faulty-goods");
+    let id = request["id"].as_u64().context("id")?;
+    check_in(w.world.edge("SH-01"), request["rma"].as_str().context("rma")?, &[(PEGASUS_GTIN, false, "sole cut open")]).await?;
+    let refused = wait_request(central, id, "refused").await?;
+    assert!(refused["decision_note"].as_str().is_some_and(|n| n.contains("failed QC (sole cut open)")), "the customer is told why: {refused}");
+    assert_eq!(central.level(PEGASUS, "SH-01").await?.0, on_hand, "a failed unit is not stock");
+    assert_eq!(aside(central, PEGASUS).await?, (0, 1), "it is set aside as damaged");
+    assert_eq!(w.sim.refunded_minor(ChannelKind::Card, &trade), 0);
+    Ok(())
+}
+
+async fn story_on(backend: Backend) -> Result<()> {
+    let w = PaymentWorld::start(backend, 31).await?;
+    w.world.edge("SH-01").receive("A-01-01", EU43_GTIN, 3).await?;
+    w.world.edge("SH-01").wait_synced(Duration::from_secs(20)).await?;
+    w.explained(story_exchange(&w).await)?;
+    w.explained(second_customer_refund(&w).await)?;
+    w.explained(failed_qc_is_refused_with_its_reason(&w).await)?;
+    check_journal(w.central()).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_story_exchange_ships_the_43_for_the_returned_42_and_a_return_is_refunded_at_the_channel() -> Result<()> {
+    story_on(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_story_exchange_and_a_refund_on_postgres() -> Result<()> {
+    story_on(Backend::Postgres).await
+}
+
+/// QC at the edge while central is down; central comes back, takes the return once and
+/// refunds it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn qc_while_central_is_down_is_refunded_exactly_once_when_it_returns() -> Result<()> {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let w = PaymentWorld::start(backend, 37).await?;
+        let central = w.central();
+        let edge = w.world.edge("SH-01");
+        let (order_id, trade) = shipped_order(&w, "offline-1", "runner-9", PEGASUS, ChannelKind::Wechat).await?;
+        let body = json!({"kind": "return_refund", "reason": "size", "lines": [{"sku": PEGASUS, "qty": 1}]});
+        let request = ask(central, order_id, "offline-return", body).await?.ok()?;
+        let id = request["id"].as_u64().context("id")?;
+        let rma = request["rma"].as_str().context("rma")?.to_owned();
+        wait_return(edge, &rma).await?;
+        central.kill9();
+        check_in(edge, &rma, &[(PEGASUS_GTIN, true, "")]).await?;
+        let waiting = edge.get("/api/v1/sync/status").await?.ok()?;
+        assert!(waiting["events_pending"].as_u64().unwrap_or(0) >= 1, "the return waits for HQ: {waiting}");
+        central.restart()?;
+        edge.wait_synced(Duration::from_secs(30)).await?;
+        w.explained(wait_request(central, id, "completed").await)?;
+        assert_eq!(w.sim.refunded_minor(ChannelKind::Wechat, &trade), PAIR, "{backend:?}: refunded once");
+        let refunds = central.get(&format!("/api/v1/orders/{order_id}/refunds")).await?.ok()?;
+        assert_eq!(refunds.as_array().map(Vec::len), Some(1), "{backend:?}: one refund: {refunds}");
+        check_journal(central).await?;
+    }
+    Ok(())
+}
+
+/// Two requests for the one pair of an order at once: one is taken, the other refused; a
+/// refund asked by HQ beside a return request never pays more than was paid; an exchange for
+/// the last pair of a size races an order for it and the pair is sold once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_requests_refunds_and_the_last_pair_end_consistent() -> Result<()> {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let w = PaymentWorld::start(backend, 41).await?;
+        let central = w.central();
+        w.world.edge("SH-01").receive("A-01-01", EU43_GTIN, 1).await?;
+        w.world.edge("SH-01").wait_synced(Duration::from_secs(20)).await?;
+
+        // Two return requests for the same line at once.
+        let (order_id, trade) = shipped_order(&w, "race-1", "racer-1", PEGASUS, ChannelKind::Wechat).await?;
+        let body = json!({"kind": "return_refund", "reason": "size", "lines": [{"sku": PEGASUS, "qty": 1}]});
+        let (a, b) = tokio::join!(ask(central, order_id, "race-a", body.clone()), ask(central, order_id, "race-b", body.clone()));
+        let mut statuses = [a?.status.as_u16(), b?.status.as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 422], "{backend:?}: one request per pair");
+
+        // A refund-only request and HQ's direct refund for one pair at once: never both.
+        let (order_id, trade2) = shipped_order(&w, "race-2", "racer-2", PEGASUS, ChannelKind::Alipay).await?;
+        let only = json!({"kind": "refund_only", "reason": "not_received", "lines": [{"sku": PEGASUS, "qty": 1}]});
+        let (request, direct) = tokio::join!(ask(central, order_id, "race-c", only), w.refund(order_id, "race-d", 1));
+        let (request, direct) = (request?, direct?);
+        assert_eq!(request.status, 201, "a refund-only request waits for HQ: {}", request.body);
+        assert_eq!(request.body["state"], "review");
+        assert_eq!(direct.status, 201, "{}", direct.body);
+        let id = request.body["id"].as_u64().context("id")?;
+        let review = central
+            .http
+            .post(central.url(&format!("/api/v1/after-sales/{id}/review")))
+            .bearer_auth(ADMIN)
+            .header("Idempotency-Key", "race-review")
+            .json(&json!({"approve": true}))
+            .send()
+            .await?;
+        assert_eq!(review.status().as_u16(), 422, "the pair was refunded already: {}", review.text().await?);
+        w.wait_refund_state(order_id, "succeeded").await?;
+        assert_eq!(w.sim.refunded_minor(ChannelKind::Alipay, &trade2), PAIR, "{backend:?}: never more than was paid");
+
+        // The last EU 43: an exchange and a new order race for it.
+        let (order_id, _) = shipped_order(&w, "race-3", "racer-3", PEGASUS, ChannelKind::Card).await?;
+        let swap = json!({"kind": "exchange", "reason": "size", "lines": [{"sku": PEGASUS, "qty": 1, "exchange_sku": EU43}]});
+        let rival = order_body(EU43, 1, "Shanghai");
+        let (exchange, order) = tokio::join!(ask(central, order_id, "race-e", swap), central.create_order("race-f", &rival));
+        let (exchange, order) = (exchange?, order?);
+        let won = [exchange.status == 201 && exchange.body["state"] == "awaiting_return", order.status == 201];
+        assert_eq!(won.iter().filter(|w| **w).count(), 1, "{backend:?}: the pair goes once: {} / {}", exchange.body, order.body);
+        let level = central.level(EU43, "SH-01").await?;
+        assert_eq!((level.0, level.1 + level.2, level.3), (1, 1, 0), "{backend:?}: one unit, reserved once: {level:?}");
+        if !won[0] {
+            assert!(exchange.status == 409 || exchange.body["state"] == "review", "{backend:?}: the exchange waits or is refused: {}", exchange.body);
+        }
+        assert_eq!(w.sim.refunded_minor(ChannelKind::Wechat, &trade), 0);
+        check_journal(central).await?;
+    }
+    Ok(())
+}
+
+/// Bad requests get a precise refusal and change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_requests_are_refused_naming_why_and_change_nothing() -> Result<()> {
+    let w = PaymentWorld::start(Backend::Sqlite, 43).await?;
+    let central = w.central();
+    let (order_id, _) = shipped_order(&w, "bad-1", "runner-b", PEGASUS, ChannelKind::Wechat).await?;
+    let cases = [
+        (json!({"kind": "return_refund", "reason": "size", "lines": [{"sku": PEGASUS, "qty": 2}]}), "1 bought"),
+        (json!({"kind": "exchange", "reason": "size", "lines": [{"sku": PEGASUS, "qty": 1}]}), "exchange_sku"),
+        (json!({"kind": "return_refund", "reason": "size", "lines": [{"sku": EU43, "qty": 1}]}), "not on the order"),
+        (json!({"kind": "return_refund", "reason": "size", "lines": [{"sku": PEGASUS, "qty": 1}], "evidence": ["javascript:alert(1)"]}), "https"),
+        (json!({"kind": "return_refund", "reason": "size", "lines": []}), "1 to 200"),
+    ];
+    for (n, (body, why)) in cases.into_iter().enumerate() {
+        let reply = ask(central, order_id, &format!("bad-req-{n}"), body.clone()).await?;
+        assert_eq!(reply.status, 422, "{body}: {}", reply.body);
+        assert!(reply.body.to_string().contains(why), "{body}: the refusal says {why}: {}", reply.body);
+    }
+    let unknown = ask(central, order_id, "bad-kind", json!({"kind": "swap", "reason": "size", "lines": [{"sku": PEGASUS, "qty": 1}]})).await?;
+    assert_eq!(unknown.status, 422, "{}", unknown.body);
+    let list = central.get(&format!("/api/v1/orders/{order_id}/after-sales")).await?.ok()?;
+    assert_eq!(list.as_array().map(Vec::len), Some(0), "nothing was written: {list}");
+    // An unpaid order has nothing to return.
+    let unpaid = central.create_order("bad-unpaid", &order_body(PEGASUS, 1, "Shanghai")).await?.ok()?;
+    let unpaid_id = unpaid["id"].as_u64().context("id")?;
+    let early = ask(central, unpaid_id, "bad-early", json!({"kind": "return_refund", "reason": "size", "lines": [{"sku": PEGASUS, "qty": 1}]})).await?;
+    assert_eq!(early.status, 422);
+    assert!(early.body.to_string().contains("awaiting_payment"), "{}", early.body);
+    // At the edge: a slip that is not an RMA, and a return HQ never announced.
+    let edge = w.world.edge("SH-01");
+    assert_eq!(edge.get("/api/v1/returns/not-an-rma").await?.status, 422);
+    assert_eq!(edge.get("/api/v1/returns/RMA-999").await?.status, 404);
+    Ok(())
+}
