@@ -503,14 +503,14 @@ async fn level(reader: &Api, warehouse: &str) -> Result<Value> {
     rows.as_array().and_then(|r| r.iter().find(|x| x["warehouse"] == warehouse).cloned()).context("no stock row")
 }
 
-/// The acceptance story from MISSION.md, steps 2–5, with checks.
+/// The acceptance story from MISSION.md, steps 2–6, with checks.
 async fn story(reader: &Api, hq: &Api, sh: &Api, channels: &ChannelSim, printer: &tote_sim::printer::Printer) -> Result<()> {
     wait(Duration::from_secs(20), "opening stock at central", || async { Ok(level(reader, "SH-01").await?["on_hand"] == 12) }).await?;
     wait(Duration::from_secs(20), "opening stock at central", || async { Ok(level(reader, "BJ-01").await?["on_hand"] == 5) }).await?;
     println!("\nThe story: one pair of Pegasus 39, men, white, EU 42");
     let page = reader.get(&format!("/api/v1/skus/{STORY_SKU}")).await?;
     say(format!("product page: \"{}\" — {} in stock", page["name"].as_str().unwrap_or(""), page["sellable_total"]));
-    let order_body = json!({"channel": "app", "lines": [{"sku": STORY_SKU, "qty": 1}],
+    let order_body = json!({"channel": "app", "customer": "runner-li-wei", "lines": [{"sku": STORY_SKU, "qty": 1}],
                             "ship_to": {"name": "Li Wei", "line1": "88 Century Avenue, Pudong", "city": "Shanghai", "postcode": "200120"}});
     let order = hq.post_keyed("/api/v1/orders", "demo-story-order", &order_body).await?;
     let id = order["id"].as_u64().context("order id")?;
@@ -583,7 +583,48 @@ async fn story(reader: &Api, hq: &Api, sh: &Api, channels: &ChannelSim, printer:
     }
     delivery(reader, id, &waybill).await?;
     journal(reader, id).await?;
-    invoice(reader, id).await
+    invoice(reader, id).await?;
+    exchange(reader, hq, sh, id).await
+}
+
+/// Story step 6: the runner asks to exchange the EU 42 for a 43. A rule approves it, the 43 is
+/// reserved at once, SH-01's returns desk checks the returned pair, and the 43 ships; no
+/// money moves.
+async fn exchange(reader: &Api, hq: &Api, sh: &Api, id: u64) -> Result<()> {
+    let body = json!({"kind": "exchange", "reason": "size", "note": "a size too small",
+                      "lines": [{"sku": STORY_SKU, "qty": 1, "exchange_sku": sku_code("43")}]});
+    let request = hq.post_keyed(&format!("/api/v1/orders/{id}/after-sales"), "demo-story-exchange", &body).await?;
+    ensure!(request["state"] == "awaiting_return", "the exchange should be approved by rule: {request}");
+    let (rid, rma) = (request["id"].as_u64().context("request id")?, request["rma"].as_str().context("an RMA")?.to_owned());
+    let replacement = request["replacement_order"].as_u64().context("a replacement order")?;
+    say(format!(
+        "the runner asks to exchange EU 42 for EU 43: after-sales approved it ({}), return slip {rma}; the 43 is reserved as order {replacement} (held)",
+        request["decided_by"].as_str().unwrap_or("")
+    ));
+    let slip = format!("/api/v1/returns/{rma}");
+    let desk = wait_json(Duration::from_secs(20), || sh.get(&slip)).await?;
+    ensure!(desk["state"] == "open", "SH-01 should expect {rma}: {desk}");
+    let bin = sh.get(&format!("/api/v1/putaway?code={}", gtin("42"))).await?["location"].as_str().context("a bin for the 42")?.to_owned();
+    sh.post_keyed(&format!("/api/v1/returns/{rma}/check"), &format!("{rma}-qc"), &json!({"code": gtin("42"), "passed": true})).await?;
+    sh.post_keyed(&format!("/api/v1/returns/{rma}/close"), &format!("{rma}-close"), &json!({"location": bin})).await?;
+    say(format!("SH-01's returns desk scanned {rma} and the pair: QC passed, back into {bin}"));
+    let path = format!("/api/v1/orders/{replacement}");
+    let fulfilment = wait_json(Duration::from_secs(20), || sh.get(&path)).await?;
+    pick(sh, &fulfilment).await?;
+    sh.post_keyed(&format!("/api/v1/orders/{replacement}/pack"), &format!("pack-{replacement}"), &json!({})).await?;
+    let shipped = sh.post_keyed(&format!("/api/v1/orders/{replacement}/ship"), &format!("ship-{replacement}"), &json!({})).await?;
+    let after = format!("/api/v1/after-sales/{rid}");
+    wait(Duration::from_secs(20), "the exchange to complete", || async { Ok(reader.get(&after).await?["state"] == "completed") }).await?;
+    let refunds = reader.get(&format!("/api/v1/orders/{id}/refunds")).await?;
+    ensure!(refunds.as_array().is_some_and(Vec::is_empty), "an exchange at the same price moves no money: {refunds}");
+    let sh_level = level(reader, "SH-01").await?;
+    ensure!(sh_level["on_hand"] == 12 && sh_level["sellable"] == 12, "the returned 42 should be sellable again at SH-01: {sh_level}");
+    say(format!(
+        "the EU 43 shipped under waybill {}; exchange complete, no money moved; EU 42 at SH-01 sellable {} again",
+        shipped["tracking_number"].as_str().unwrap_or(""),
+        sh_level["sellable"]
+    ));
+    Ok(())
 }
 
 /// Central registers the parcel's pool number with SF, subscribes it to the aggregator, and

@@ -37,9 +37,9 @@ impl Consumer for LedgerConsumer {
         let touched = touched(entries);
         let mut state = store::load(tx, &touched)?;
         let posted: Vec<books::Entry> = entries.iter().flat_map(|e| books::post(&mut state, e)).collect();
-        // `save` rewrites the layers of every SKU in the state: a rule that reached layers
-        // `touched` did not load would overwrite them with only its own.
-        if let Some((sku, warehouse)) = state.layers.keys().find(|key| !touched.layers.contains(*key)) {
+        // `save` rewrites the layers of every SKU in the state: a rule that reached a SKU whose
+        // layers `touched` did not load would overwrite them with only its own.
+        if let Some((sku, warehouse)) = state.layers.keys().find(|(sku, _)| !touched.layers.iter().any(|(loaded, _)| loaded == sku)) {
             return Err(DbError::corrupt(format!("a posting rule changed the layers of {sku} at {warehouse} without loading them")));
         }
         if let Some(unbalanced) = posted.iter().find(|e| e.balance() != 0) {
