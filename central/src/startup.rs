@@ -207,7 +207,8 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     let ledger: Arc<dyn Consumer> = Arc::new(crate::finance::LedgerConsumer);
     let deliveries: Arc<dyn Consumer> = Arc::new(crate::orders::flow::DeliveryConsumer);
     let after_sales: Arc<dyn Consumer> = Arc::new(crate::after_sales::flow::ClosingConsumer);
-    for consumer in [risk, invoicing, ledger, deliveries, after_sales] {
+    let returns: Arc<dyn Consumer> = Arc::new(crate::analytics::returns::ReturnsConsumer);
+    for consumer in [risk, invoicing, ledger, deliveries, after_sales, returns] {
         let s = state.clone();
         supervisor.spawn(format!("journal-consumer:{}", consumer.name()), RESTART, move |stop| consume_journal(s.clone(), consumer.clone(), stop));
     }

@@ -16,7 +16,7 @@ const READER: &str = "bench-read-token-0123456789";
 /// The edges' API token (the bench plays station software).
 const EDGE_API: &str = "bench-edge-api-token-0123456789";
 
-fn edge_token(code: &str) -> String {
+pub(crate) fn edge_token(code: &str) -> String {
     format!("bench-edge-token-{code}-0123456789")
 }
 

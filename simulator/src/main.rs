@@ -10,6 +10,7 @@ mod client;
 mod demo;
 mod core_bench;
 mod central_bench;
+mod after_sales_bench;
 mod payment_bench;
 
 use clap::{Parser, Subcommand};
@@ -159,6 +160,17 @@ enum Bench {
         orders: usize,
         #[arg(long, default_value_t = 32)]
         clients: usize,
+    },
+    /// After-sales on both backends: return requests/s through rule approval beside order
+    /// intake in the same run, and QC result → refund settled at the channel, p50/p99.
+    Returns {
+        #[arg(long, default_value_t = 2000)]
+        orders: usize,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Returns refunded one at a time for the latency figures.
+        #[arg(long, default_value_t = 200)]
+        refunds: usize,
     },
     /// Edge pick confirmation latency.
     Pick {
@@ -343,6 +355,7 @@ fn main() -> anyhow::Result<()> {
                 Bench::Ledger { orders } => central_bench::ledger(orders).await,
                 Bench::Tracking { parcels, clients } => central_bench::tracking(parcels, clients).await,
                 Bench::Payments { orders, clients } => payment_bench::payments(orders, clients).await,
+                Bench::Returns { orders, clients, refunds } => after_sales_bench::returns(orders, clients, refunds).await,
                 Bench::Pick { orders, workers } => bench::pick(orders, workers).await,
                 Bench::Sync { events } => bench::sync(events).await,
                 Bench::Signin { clients, seconds, caps } => bench::signin(clients, seconds, &caps).await,

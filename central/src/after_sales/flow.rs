@@ -4,7 +4,7 @@
 
 use super::{
     amount, check_lines, days_between, decide_approval, decide_outcome, store, AfterSalesError, Approval, AskedLine, Checked, Facts,
-    Kind, Ordered, Policy, Reason, Request, RequestLine, RequestState,
+    Kind, Ordered, ReturnPolicy, Reason, AfterSalesRequest, AfterSalesLine, RequestState,
 };
 use crate::catalog::{self, CatalogError};
 use crate::db::{DbResult, Tx};
@@ -32,7 +32,7 @@ pub struct Ask {
 
 /// Takes a request: checked against the order and the requests before it, approved by the
 /// first rule that holds (and carried out at once) or left for HQ's review.
-pub fn request(tx: &mut dyn Tx, ask: &Ask, policy: &Policy) -> Result<Request, AfterSalesError> {
+pub fn request(tx: &mut dyn Tx, ask: &Ask, policy: &ReturnPolicy) -> Result<AfterSalesRequest, AfterSalesError> {
     let order = orders::flow::load(tx, ask.order_id)?;
     let days_since = days_since_delivery(tx, &order, ask.now_ms)?;
     let ordered: Vec<Ordered> = order.lines.iter().map(|l| Ordered { sku: l.sku.clone(), qty: l.qty.as_i64(), unit_price: l.unit_price.minor() }).collect();
@@ -47,7 +47,7 @@ pub fn request(tx: &mut dyn Tx, ask: &Ask, policy: &Policy) -> Result<Request, A
     };
     let amount_minor = amount(&lines);
     let facts = Facts { kind: ask.kind, reason: ask.reason, amount_minor, days_since, return_rate_pct };
-    let mut r = Request {
+    let mut r = AfterSalesRequest {
         id: 0,
         order_id: order.id,
         kind: ask.kind,
@@ -87,6 +87,7 @@ pub fn request(tx: &mut dyn Tx, ask: &Ask, policy: &Policy) -> Result<Request, A
     let event = BusinessEvent::AfterSalesRequested {
         request_id: r.id,
         order_id: r.order_id,
+        warehouse: r.warehouse.clone(),
         kind: r.kind.as_str().into(),
         reason: r.reason.as_str().into(),
         lines: event_lines(&r.lines),
@@ -102,7 +103,7 @@ pub fn request(tx: &mut dyn Tx, ask: &Ask, policy: &Policy) -> Result<Request, A
 
 /// HQ's decision on a request in review. `lines`: approve fewer units than asked (a partial
 /// approval); absent, all of them.
-pub fn review(tx: &mut dyn Tx, id: u64, approve: bool, lines: Option<&[(Sku, i64)]>, note: &str, now_ms: i64) -> Result<Request, AfterSalesError> {
+pub fn review(tx: &mut dyn Tx, id: u64, approve: bool, lines: Option<&[(Sku, i64)]>, note: &str, now_ms: i64) -> Result<AfterSalesRequest, AfterSalesError> {
     let order_id = store::load(tx, id, false)?.ok_or_else(|| AfterSalesError::NotFound(format!("after-sales request {id}")))?.order_id;
     let order = orders::flow::load(tx, order_id)?;
     let mut r = store::load(tx, id, true)?.ok_or_else(|| AfterSalesError::NotFound(format!("after-sales request {id}")))?;
@@ -142,7 +143,7 @@ pub fn review(tx: &mut dyn Tx, id: u64, approve: bool, lines: Option<&[(Sku, i64
 
 /// HQ on a received return whose refund or replacement failed: approve tries QC's outcome
 /// again (after HQ fixed the cause), reject ends it with nothing more paid.
-fn settle_again(tx: &mut dyn Tx, mut r: Request, order: &OrderRecord, approve: bool, note: &str, now_ms: i64) -> Result<Request, AfterSalesError> {
+fn settle_again(tx: &mut dyn Tx, mut r: AfterSalesRequest, order: &OrderRecord, approve: bool, note: &str, now_ms: i64) -> Result<AfterSalesRequest, AfterSalesError> {
     r.updated_ms = now_ms;
     if !approve {
         r.state = RequestState::Refused;
@@ -165,15 +166,15 @@ fn settle_again(tx: &mut dyn Tx, mut r: Request, order: &OrderRecord, approve: b
 }
 
 /// Fewer units of the asked lines, each at most what was asked.
-fn narrow(asked: &[RequestLine], approved: &[(Sku, i64)]) -> Result<Vec<RequestLine>, AfterSalesError> {
+fn narrow(asked: &[AfterSalesLine], approved: &[(Sku, i64)]) -> Result<Vec<AfterSalesLine>, AfterSalesError> {
     let mut out = Vec::new();
     for (sku, qty) in approved {
         let line = asked.iter().find(|l| &l.sku == sku).ok_or_else(|| AfterSalesError::Refused(format!("SKU {sku} is not on the request")))?;
-        if *qty <= 0 || *qty > line.qty.as_i64() || out.iter().any(|l: &RequestLine| &l.sku == sku) {
+        if *qty <= 0 || *qty > line.qty.as_i64() || out.iter().any(|l: &AfterSalesLine| &l.sku == sku) {
             return Err(AfterSalesError::Refused(format!("SKU {sku}: 1 to {} units may be approved, once", line.qty.get())));
         }
         let qty = Qty::parse(*qty).map_err(|e| AfterSalesError::Refused(e.to_string()))?;
-        out.push(RequestLine { qty, ..line.clone() });
+        out.push(AfterSalesLine { qty, ..line.clone() });
     }
     if out.is_empty() {
         return Err(AfterSalesError::Refused("a partial approval names at least one line".into()));
@@ -189,7 +190,7 @@ enum Plan {
     Exchange(Vec<OrderLine>),
 }
 
-fn plan(tx: &mut dyn Tx, order: &OrderRecord, r: &Request, _now_ms: i64) -> Result<Result<Plan, String>, AfterSalesError> {
+fn plan(tx: &mut dyn Tx, order: &OrderRecord, r: &AfterSalesRequest, _now_ms: i64) -> Result<Result<Plan, String>, AfterSalesError> {
     Ok(Ok(match r.kind {
         Kind::RefundOnly => Plan::Refund,
         Kind::ReturnRefund => {
@@ -215,7 +216,7 @@ fn plan(tx: &mut dyn Tx, order: &OrderRecord, r: &Request, _now_ms: i64) -> Resu
 
 /// Approval carried out: the refund asked, or the return announced to the warehouse (and an
 /// exchange's replacement locked).
-fn carry_out(tx: &mut dyn Tx, r: &mut Request, order: &OrderRecord, plan: Plan, by: &str, now_ms: i64) -> Result<(), AfterSalesError> {
+fn carry_out(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, plan: Plan, by: &str, now_ms: i64) -> Result<(), AfterSalesError> {
     match plan {
         Plan::Refund => {
             let refund = payment::flow::refund_order(tx, order.id, &refund_lines(&r.lines), &format!("after-sales {}", r.id), now_ms)?;
@@ -268,7 +269,7 @@ fn replacement(tx: &mut dyn Tx, order: &OrderRecord, lines: Vec<OrderLine>, now_
 
 /// An exchange goes to another SKU of the same product at the same price (a price
 /// difference would have to be charged or refunded: not taken yet).
-fn check_exchanges(tx: &mut dyn Tx, lines: &[RequestLine]) -> Result<(), AfterSalesError> {
+fn check_exchanges(tx: &mut dyn Tx, lines: &[AfterSalesLine]) -> Result<(), AfterSalesError> {
     for line in lines {
         let Some(to) = &line.exchange_sku else { continue };
         let from_sku = catalog_sku(tx, &line.sku)?;
@@ -303,15 +304,15 @@ fn days_since_delivery(tx: &mut dyn Tx, order: &OrderRecord, now_ms: i64) -> DbR
     Ok(since.map_or(0, |at| days_between(at, now_ms)))
 }
 
-fn refund_lines(lines: &[RequestLine]) -> Vec<(Sku, i64)> {
+fn refund_lines(lines: &[AfterSalesLine]) -> Vec<(Sku, i64)> {
     lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64())).collect()
 }
 
-fn event_lines(lines: &[RequestLine]) -> Vec<EventLine> {
+fn event_lines(lines: &[AfterSalesLine]) -> Vec<EventLine> {
     lines.iter().map(|l| EventLine { sku: l.sku.clone(), qty: l.qty, unit_price: l.unit_price }).collect()
 }
 
-fn close(tx: &mut dyn Tx, r: &Request, outcome: &str, now_ms: i64) -> DbResult<()> {
+fn close(tx: &mut dyn Tx, r: &AfterSalesRequest, outcome: &str, now_ms: i64) -> DbResult<()> {
     journal::store::append(tx, &BusinessEvent::AfterSalesClosed { request_id: r.id, order_id: r.order_id, outcome: outcome.into() }, now_ms)
 }
 
@@ -333,7 +334,7 @@ pub struct Received<'a> {
 /// (another warehouse, already received, units not asked for) is refused before any write.
 /// A refund or release that cannot be made (HQ refunded by hand meanwhile, the replacement
 /// was cancelled) does not refuse the goods: they are booked, and the request goes to HQ.
-pub fn return_received(tx: &mut dyn Tx, got: &Received<'_>) -> Result<Request, AfterSalesError> {
+pub fn return_received(tx: &mut dyn Tx, got: &Received<'_>) -> Result<AfterSalesRequest, AfterSalesError> {
     let Some(found) = store::by_rma(tx, got.rma, false)? else {
         return Err(AfterSalesError::NotFound(format!("return {}", got.rma)));
     };
@@ -372,7 +373,7 @@ pub fn return_received(tx: &mut dyn Tx, got: &Received<'_>) -> Result<Request, A
             ReturnedUnits { sku: l.sku.clone(), passed: c.map_or(0, |c| c.passed), failed: c.map_or(0, |c| c.failed), unit_price: l.unit_price }
         })
         .collect();
-    let event = BusinessEvent::ReturnReceived { request_id: r.id, order_id: r.order_id, warehouse: got.warehouse.clone(), lines: units };
+    let event = BusinessEvent::ReturnReceived { request_id: r.id, order_id: r.order_id, warehouse: got.warehouse.clone(), reason: r.reason.as_str().into(), lines: units };
     journal::store::append(tx, &event, got.now_ms)?;
     r.state = outcome.state;
     r.decision_note = outcome.note.clone();
@@ -387,8 +388,8 @@ pub fn return_received(tx: &mut dyn Tx, got: &Received<'_>) -> Result<Request, A
 
 /// The money or the replacement QC decided on. What cannot be done sends the request to HQ
 /// with the reason, having written nothing of its own.
-fn settle(tx: &mut dyn Tx, r: &mut Request, order: &OrderRecord, outcome: &super::Outcome, source: &str, now_ms: i64) -> Result<(), AfterSalesError> {
-    let to_review = |r: &mut Request, why: String| {
+fn settle(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, outcome: &super::Outcome, source: &str, now_ms: i64) -> Result<(), AfterSalesError> {
+    let to_review = |r: &mut AfterSalesRequest, why: String| {
         tracing::warn!(request = r.id, %why, "after-sales needs HQ");
         r.state = RequestState::Attention;
         r.decision_note = format!("{}; {why}", r.decision_note);

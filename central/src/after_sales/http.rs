@@ -2,7 +2,7 @@
 //! the policy with its approval rules.
 
 use super::flow::{self, Ask};
-use super::{store, AfterSalesError, AskedLine, Kind, Policy, Reason, Request, RequestState};
+use super::{store, AfterSalesError, AskedLine, Kind, ReturnPolicy, Reason, AfterSalesRequest, RequestState};
 use crate::auth::{Admin, Reader};
 use crate::db::{DbResult, Tx};
 use crate::http::check_text;
@@ -40,8 +40,8 @@ pub struct NewRequest {
 }
 
 /// The policy in force (HQ's, else the defaults).
-fn policy(tx: &mut dyn Tx) -> DbResult<Policy> {
-    Ok(store::saved_policy(tx)?.unwrap_or_else(Policy::default_policy))
+fn policy(tx: &mut dyn Tx) -> DbResult<ReturnPolicy> {
+    Ok(store::saved_policy(tx)?.unwrap_or_else(ReturnPolicy::default_policy))
 }
 
 fn check_evidence(evidence: &[String]) -> Result<(), ApiError> {
@@ -62,7 +62,7 @@ fn check_evidence(evidence: &[String]) -> Result<(), ApiError> {
 /// return, or an exchange for another SKU of the same product. A rule approves it at once
 /// (naming itself) or it waits in HQ's review queue (saying why no rule did).
 #[utoipa::path(post, path = "/api/v1/orders/{id}/after-sales", params(doc::PathId, doc::RequiredIdempotencyKey), request_body = NewRequest,
-    responses((status = 201, body = Request), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "after-sales")]
+    responses((status = 201, body = AfterSalesRequest), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "after-sales")]
 pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Path(order_id): Path<u64>, Json(body): Json<NewRequest>) -> Result<Response, ApiError> {
     let request = key.required(&body)?;
     if body.lines.is_empty() || body.lines.len() > 200 {
@@ -83,8 +83,8 @@ pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Path(or
 }
 
 #[utoipa::path(get, path = "/api/v1/orders/{id}/after-sales", params(doc::PathId),
-    responses((status = 200, body = Vec<Request>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "after-sales")]
-pub async fn for_order(_: Reader, State(state): State<AppState>, Path(order_id): Path<u64>) -> Result<Json<Vec<Request>>, ApiError> {
+    responses((status = 200, body = Vec<AfterSalesRequest>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "after-sales")]
+pub async fn for_order(_: Reader, State(state): State<AppState>, Path(order_id): Path<u64>) -> Result<Json<Vec<AfterSalesRequest>>, ApiError> {
     Ok(Json(state.db.read(move |tx| store::for_order(tx, order_id)).await?))
 }
 
@@ -102,8 +102,8 @@ pub struct ListQuery {
 
 /// Requests, newest first.
 #[utoipa::path(get, path = "/api/v1/after-sales", params(ListQuery),
-    responses((status = 200, body = Vec<Request>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "after-sales")]
-pub async fn list(_: Reader, State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Vec<Request>>, ApiError> {
+    responses((status = 200, body = Vec<AfterSalesRequest>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "after-sales")]
+pub async fn list(_: Reader, State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Vec<AfterSalesRequest>>, ApiError> {
     let filter = match q.state.as_deref() {
         Some(raw) => Some(RequestState::parse(raw).ok_or_else(|| ApiError::BadRequest(format!("unknown state {raw}")))?),
         None => None,
@@ -116,11 +116,11 @@ pub async fn list(_: Reader, State(state): State<AppState>, Query(q): Query<List
 }
 
 #[utoipa::path(get, path = "/api/v1/after-sales/{id}", params(doc::PathId),
-    responses((status = 200, body = Request), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "after-sales")]
-pub async fn get(_: Reader, State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<Request>, ApiError> {
+    responses((status = 200, body = AfterSalesRequest), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "after-sales")]
+pub async fn get(_: Reader, State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<AfterSalesRequest>, ApiError> {
     let request = state
         .db
-        .read(move |tx| -> Result<Request, AfterSalesError> {
+        .read(move |tx| -> Result<AfterSalesRequest, AfterSalesError> {
             store::load(tx, id, false)?.ok_or_else(|| AfterSalesError::NotFound(format!("after-sales request {id}")))
         })
         .await?;
@@ -137,7 +137,7 @@ pub struct ApprovedLine {
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Review {
+pub struct ReviewDecision {
     pub approve: bool,
     /// A partial approval: fewer units than asked. Absent: all of them.
     #[serde(default)]
@@ -150,9 +150,9 @@ pub struct Review {
 
 /// HQ decides a request in review (approve all, some units, or reject), or settles a received
 /// return whose refund or replacement failed (approve tries again, reject closes it).
-#[utoipa::path(post, path = "/api/v1/after-sales/{id}/review", params(doc::PathId, doc::RequiredIdempotencyKey), request_body = Review,
-    responses((status = 200, body = Request), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "after-sales")]
-pub async fn review(_: Admin, State(state): State<AppState>, key: Keyed, Path(id): Path<u64>, Json(body): Json<Review>) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/api/v1/after-sales/{id}/review", params(doc::PathId, doc::RequiredIdempotencyKey), request_body = ReviewDecision,
+    responses((status = 200, body = AfterSalesRequest), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "after-sales")]
+pub async fn review(_: Admin, State(state): State<AppState>, key: Keyed, Path(id): Path<u64>, Json(body): Json<ReviewDecision>) -> Result<Response, ApiError> {
     let request = key.required(&body)?;
     if !body.note.is_empty() {
         check_text("note", &body.note, 300)?;
@@ -168,15 +168,15 @@ pub async fn review(_: Admin, State(state): State<AppState>, key: Keyed, Path(id
 }
 
 #[utoipa::path(get, path = "/api/v1/after-sales/policy",
-    responses((status = 200, body = Policy), doc::Unauthorized, doc::Unavailable), tag = "after-sales")]
-pub async fn get_policy(_: Reader, State(state): State<AppState>) -> Result<Json<Policy>, ApiError> {
+    responses((status = 200, body = ReturnPolicy), doc::Unauthorized, doc::Unavailable), tag = "after-sales")]
+pub async fn get_policy(_: Reader, State(state): State<AppState>) -> Result<Json<ReturnPolicy>, ApiError> {
     Ok(Json(state.db.read(policy).await?))
 }
 
 /// Replaces the return window and the approval rules (tried in order).
-#[utoipa::path(put, path = "/api/v1/after-sales/policy", request_body = Policy,
-    responses((status = 200, body = Policy), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "after-sales")]
-pub async fn put_policy(_: Admin, State(state): State<AppState>, Json(body): Json<Policy>) -> Result<Json<Policy>, ApiError> {
+#[utoipa::path(put, path = "/api/v1/after-sales/policy", request_body = ReturnPolicy,
+    responses((status = 200, body = ReturnPolicy), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "after-sales")]
+pub async fn put_policy(_: Admin, State(state): State<AppState>, Json(body): Json<ReturnPolicy>) -> Result<Json<ReturnPolicy>, ApiError> {
     body.check().map_err(|why| ApiError::unprocessable("invalid-policy", why))?;
     let now = now_ms();
     let saved = body.clone();

@@ -104,7 +104,7 @@ impl RequestState {
 
 /// One line of a request: units of an order line, at the price paid, and what QC found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RequestLine {
+pub struct AfterSalesLine {
     pub sku: Sku,
     pub qty: Qty,
     /// Paid per unit, minor units.
@@ -119,7 +119,7 @@ pub struct RequestLine {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Request {
+pub struct AfterSalesRequest {
     pub id: u64,
     pub order_id: u64,
     pub kind: Kind,
@@ -141,7 +141,7 @@ pub struct Request {
     /// The asked-for units at the prices paid, minor units.
     pub amount_minor: i64,
     pub customer: Option<String>,
-    pub lines: Vec<RequestLine>,
+    pub lines: Vec<AfterSalesLine>,
     pub created_ms: i64,
     pub updated_ms: i64,
 }
@@ -166,18 +166,18 @@ pub struct ApprovalRule {
 /// The return policy and the approval rules, as HQ sets them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Policy {
+pub struct ReturnPolicy {
     /// No request after this many days from delivery (or shipment), by any rule or by HQ.
     pub window_days: u32,
     /// Tried in order; the first that holds approves.
     pub rules: Vec<ApprovalRule>,
 }
 
-impl Policy {
+impl ReturnPolicy {
     /// China's seven-day no-reason return for size and change of mind, and a longer window for
     /// faulty goods; refunds without a return always go to HQ.
-    pub fn default_policy() -> Policy {
-        Policy {
+    pub fn default_policy() -> ReturnPolicy {
+        ReturnPolicy {
             window_days: 15,
             rules: vec![
                 ApprovalRule {
@@ -244,7 +244,7 @@ pub enum Approval {
 }
 
 /// The first rule that holds approves; otherwise HQ reviews, told why each rule did not.
-pub fn decide_approval(policy: &Policy, facts: &Facts) -> Approval {
+pub fn decide_approval(policy: &ReturnPolicy, facts: &Facts) -> Approval {
     let mut why_not = Vec::new();
     for rule in &policy.rules {
         match rule_fails(rule, facts) {
@@ -307,7 +307,7 @@ pub fn check_lines(
     ordered: &[Ordered],
     held: &[(Sku, i64)],
     asked: &[AskedLine],
-) -> Result<Vec<RequestLine>, AfterSalesError> {
+) -> Result<Vec<AfterSalesLine>, AfterSalesError> {
     let refuse = |why: String| Err(AfterSalesError::Refused(why));
     if !matches!(order_state, OrderState::Shipped | OrderState::Delivered) {
         let hint = if matches!(order_state, OrderState::AwaitingShipment | OrderState::Picked | OrderState::Packed | OrderState::Backordered) {
@@ -323,7 +323,7 @@ pub fn check_lines(
     if asked.is_empty() || asked.len() > ordered.len() {
         return refuse(format!("a request needs 1 to {} lines", ordered.len()));
     }
-    let mut lines: Vec<RequestLine> = Vec::with_capacity(asked.len());
+    let mut lines: Vec<AfterSalesLine> = Vec::with_capacity(asked.len());
     for a in asked {
         let Some(line) = ordered.iter().find(|o| o.sku == a.sku) else {
             return refuse(format!("SKU {} is not on the order", a.sku));
@@ -341,7 +341,7 @@ pub fn check_lines(
             (Kind::ReturnRefund | Kind::RefundOnly, Some(_)) => return refuse(format!("SKU {}: exchange_sku is for exchanges only", a.sku)),
             _ => {}
         }
-        lines.push(RequestLine {
+        lines.push(AfterSalesLine {
             sku: a.sku.clone(),
             qty: a.qty,
             unit_price: line.unit_price,
@@ -355,7 +355,7 @@ pub fn check_lines(
 }
 
 /// The amount of the lines at the prices paid.
-pub fn amount(lines: &[RequestLine]) -> i64 {
+pub fn amount(lines: &[AfterSalesLine]) -> i64 {
     lines.iter().map(|l| l.unit_price.saturating_mul(l.qty.as_i64())).fold(0, i64::saturating_add)
 }
 
@@ -386,7 +386,7 @@ pub struct Outcome {
 /// asked. A return refunds what passed; an exchange ships its replacement only when every
 /// unit passed, else the passed units are refunded and the replacement is not sent; units
 /// that failed or never came are not refunded, and the note says why.
-pub fn decide_outcome(kind: Kind, lines: &[RequestLine], checked: &[Checked]) -> Result<Outcome, AfterSalesError> {
+pub fn decide_outcome(kind: Kind, lines: &[AfterSalesLine], checked: &[Checked]) -> Result<Outcome, AfterSalesError> {
     let mut refund = Vec::new();
     let mut shortfalls = Vec::new();
     for line in lines {

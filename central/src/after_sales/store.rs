@@ -2,7 +2,7 @@
 //! documented: a customer's return rate divides the units of their requests by the units of
 //! their shipped orders (`orders`, `order_line`), one statement instead of a copy of them.
 
-use super::{Checked, Kind, Policy, Reason, Request, RequestLine, RequestState};
+use super::{Checked, Kind, ReturnPolicy, Reason, AfterSalesRequest, AfterSalesLine, RequestState};
 use crate::db::{DbError, DbResult, Row, Tx};
 use crate::params;
 use crate::warehouses::store::code;
@@ -13,7 +13,7 @@ fn corrupt(e: impl std::fmt::Display) -> DbError {
 }
 
 /// Inserts the request and its lines; returns its id.
-pub fn insert(tx: &mut dyn Tx, r: &Request) -> DbResult<u64> {
+pub fn insert(tx: &mut dyn Tx, r: &AfterSalesRequest) -> DbResult<u64> {
     let evidence = serde_json::to_string(&r.evidence).map_err(corrupt)?;
     let id = tx
         .query_one(
@@ -45,7 +45,7 @@ pub fn insert(tx: &mut dyn Tx, r: &Request) -> DbResult<u64> {
 }
 
 /// Writes what a step changed on the request (not its lines: `record_qc`).
-pub fn update(tx: &mut dyn Tx, r: &Request) -> DbResult<()> {
+pub fn update(tx: &mut dyn Tx, r: &AfterSalesRequest) -> DbResult<()> {
     tx.execute(
         "UPDATE as_request SET state = ?2, decided_by = ?3, decision_note = ?4, warehouse = ?5, rma = ?6, replacement_order = ?7,
                                refund_id = ?8, updated_ms = ?9 WHERE id = ?1",
@@ -66,7 +66,7 @@ pub fn update(tx: &mut dyn Tx, r: &Request) -> DbResult<()> {
 
 /// Narrows the lines to what HQ approved (a partial approval): units per SKU, lines not
 /// named dropped. The amount follows.
-pub fn narrow(tx: &mut dyn Tx, r: &Request) -> DbResult<()> {
+pub fn narrow(tx: &mut dyn Tx, r: &AfterSalesRequest) -> DbResult<()> {
     tx.execute("DELETE FROM as_request_line WHERE request_id = ?1", &params![r.id])?;
     for (n, l) in r.lines.iter().enumerate() {
         tx.execute(
@@ -92,30 +92,30 @@ const COLUMNS: &str = "SELECT id, order_id, kind, reason, note, evidence, state,
                               refund_id, amount_minor, customer, created_ms, updated_ms FROM as_request";
 
 /// The request, or None. `lock`: hold its row until the transaction ends (PostgreSQL).
-pub fn load(tx: &mut dyn Tx, id: u64, lock: bool) -> DbResult<Option<Request>> {
+pub fn load(tx: &mut dyn Tx, id: u64, lock: bool) -> DbResult<Option<AfterSalesRequest>> {
     one(tx, &format!("{COLUMNS} WHERE id = ?1{}", if lock { " FOR UPDATE" } else { "" }), &params![id])
 }
 
-pub fn by_rma(tx: &mut dyn Tx, rma: &str, lock: bool) -> DbResult<Option<Request>> {
+pub fn by_rma(tx: &mut dyn Tx, rma: &str, lock: bool) -> DbResult<Option<AfterSalesRequest>> {
     one(tx, &format!("{COLUMNS} WHERE rma = ?1{}", if lock { " FOR UPDATE" } else { "" }), &params![rma])
 }
 
 /// The request a refund was asked for, locked.
-pub fn by_refund(tx: &mut dyn Tx, refund_id: u64) -> DbResult<Option<Request>> {
+pub fn by_refund(tx: &mut dyn Tx, refund_id: u64) -> DbResult<Option<AfterSalesRequest>> {
     one(tx, &format!("{COLUMNS} WHERE refund_id = ?1 FOR UPDATE"), &params![refund_id])
 }
 
 /// The exchange a replacement order belongs to, locked.
-pub fn by_replacement(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<Request>> {
+pub fn by_replacement(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<AfterSalesRequest>> {
     one(tx, &format!("{COLUMNS} WHERE replacement_order = ?1 FOR UPDATE"), &params![order_id])
 }
 
-pub fn for_order(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<Request>> {
+pub fn for_order(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<AfterSalesRequest>> {
     many(tx, &format!("{COLUMNS} WHERE order_id = ?1 ORDER BY id"), &params![order_id])
 }
 
 /// Newest first; `state` filters.
-pub fn list(tx: &mut dyn Tx, state: Option<RequestState>, limit: u32) -> DbResult<Vec<Request>> {
+pub fn list(tx: &mut dyn Tx, state: Option<RequestState>, limit: u32) -> DbResult<Vec<AfterSalesRequest>> {
     let state = state.map(|s| s.as_str());
     many(tx, &format!("{COLUMNS} WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"), &params![state, limit])
 }
@@ -153,14 +153,14 @@ pub fn return_rate_pct(tx: &mut dyn Tx, customer: &str) -> DbResult<Option<u32>>
     Ok(Some(u32::try_from(returned.saturating_mul(100) / bought).unwrap_or(u32::MAX)))
 }
 
-pub fn saved_policy(tx: &mut dyn Tx) -> DbResult<Option<Policy>> {
+pub fn saved_policy(tx: &mut dyn Tx) -> DbResult<Option<ReturnPolicy>> {
     let Some(row) = tx.query_opt("SELECT body FROM as_policy WHERE id = 1", &[])? else {
         return Ok(None);
     };
     serde_json::from_str(&row.text(0)?).map(Some).map_err(corrupt)
 }
 
-pub fn save_policy(tx: &mut dyn Tx, policy: &Policy, now_ms: i64) -> DbResult<()> {
+pub fn save_policy(tx: &mut dyn Tx, policy: &ReturnPolicy, now_ms: i64) -> DbResult<()> {
     let body = serde_json::to_string(policy).map_err(corrupt)?;
     tx.execute(
         "INSERT INTO as_policy (id, body, updated_ms) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET body = ?1, updated_ms = ?2",
@@ -169,25 +169,25 @@ pub fn save_policy(tx: &mut dyn Tx, policy: &Policy, now_ms: i64) -> DbResult<()
     Ok(())
 }
 
-fn one(tx: &mut dyn Tx, sql: &str, params: &[crate::db::Value]) -> DbResult<Option<Request>> {
+fn one(tx: &mut dyn Tx, sql: &str, params: &[crate::db::Value]) -> DbResult<Option<AfterSalesRequest>> {
     match tx.query_opt(sql, params)? {
         Some(row) => Ok(Some(request(tx, &row)?)),
         None => Ok(None),
     }
 }
 
-fn many(tx: &mut dyn Tx, sql: &str, params: &[crate::db::Value]) -> DbResult<Vec<Request>> {
+fn many(tx: &mut dyn Tx, sql: &str, params: &[crate::db::Value]) -> DbResult<Vec<AfterSalesRequest>> {
     let rows = tx.query(sql, params)?;
     rows.iter().map(|row| request(tx, row)).collect()
 }
 
-fn request(tx: &mut dyn Tx, r: &Row) -> DbResult<Request> {
+fn request(tx: &mut dyn Tx, r: &Row) -> DbResult<AfterSalesRequest> {
     let id = r.uint(0)?;
     let (kind, reason, state) = (r.text(2)?, r.text(3)?, r.text(6)?);
     let (Some(k), Some(why), Some(s)) = (Kind::parse(&kind), Reason::parse(&reason), RequestState::parse(&state)) else {
         return Err(corrupt(format!("request {id}: {kind} / {reason} / {state}")));
     };
-    Ok(Request {
+    Ok(AfterSalesRequest {
         id,
         order_id: r.uint(1)?,
         kind: k,
@@ -209,14 +209,14 @@ fn request(tx: &mut dyn Tx, r: &Row) -> DbResult<Request> {
     })
 }
 
-fn lines(tx: &mut dyn Tx, id: u64) -> DbResult<Vec<RequestLine>> {
+fn lines(tx: &mut dyn Tx, id: u64) -> DbResult<Vec<AfterSalesLine>> {
     let rows = tx.query(
         "SELECT sku, qty, unit_price_minor, exchange_sku, passed, failed, fail_reason FROM as_request_line WHERE request_id = ?1 ORDER BY line_no",
         &params![id],
     )?;
     rows.iter()
         .map(|r| {
-            Ok(RequestLine {
+            Ok(AfterSalesLine {
                 sku: Sku::parse(&r.text(0)?).map_err(corrupt)?,
                 qty: Qty::parse(r.int(1)?).map_err(corrupt)?,
                 unit_price: r.int(2)?,

@@ -14,14 +14,14 @@ fn facts(kind: Kind, reason: Reason, days_since: u32) -> Facts {
 
 #[test]
 fn the_first_rule_that_holds_approves_and_names_itself() {
-    let policy = Policy::default_policy();
+    let policy = ReturnPolicy::default_policy();
     assert_eq!(decide_approval(&policy, &facts(Kind::Exchange, Reason::Size, 3)), Approval::Approved { rule: "seven-day-no-reason".into() });
     assert_eq!(decide_approval(&policy, &facts(Kind::ReturnRefund, Reason::Defective, 12)), Approval::Approved { rule: "faulty-goods".into() });
 }
 
 #[test]
 fn review_says_why_each_rule_did_not_approve() {
-    let policy = Policy::default_policy();
+    let policy = ReturnPolicy::default_policy();
     let Approval::Review { why } = decide_approval(&policy, &facts(Kind::ReturnRefund, Reason::Size, 9)) else { panic!("not approved") };
     assert!(why.contains("seven-day-no-reason: 9 days since delivery, at most 7"), "{why}");
     assert!(why.contains("faulty-goods: not for reason size"), "{why}");
@@ -80,8 +80,8 @@ fn an_exchange_names_another_sku_and_only_an_exchange_does() {
     assert_eq!(ok.expect("allowed")[0].exchange_sku, Some(sku("PEG39-M-WHT-43")));
 }
 
-fn line(s: &str, n: i64) -> RequestLine {
-    RequestLine { sku: sku(s), qty: qty(n), unit_price: 79_900, exchange_sku: None, passed: 0, failed: 0, fail_reason: String::new() }
+fn line(s: &str, n: i64) -> AfterSalesLine {
+    AfterSalesLine { sku: sku(s), qty: qty(n), unit_price: 79_900, exchange_sku: None, passed: 0, failed: 0, fail_reason: String::new() }
 }
 
 fn qc(s: &str, passed: i64, failed: i64) -> Checked {
@@ -115,11 +115,11 @@ fn a_return_refunds_what_passed_and_says_what_did_not() {
 
 #[test]
 fn the_default_policy_keeps_its_own_limits_and_bad_ones_are_named() {
-    assert_eq!(Policy::default_policy().check(), Ok(()));
-    let mut p = Policy::default_policy();
+    assert_eq!(ReturnPolicy::default_policy().check(), Ok(()));
+    let mut p = ReturnPolicy::default_policy();
     p.rules[0].within_days = 40;
     assert!(p.check().is_err_and(|e| e.contains("beyond the window")));
-    let mut p = Policy::default_policy();
+    let mut p = ReturnPolicy::default_policy();
     p.rules[0].name = "bad name".into();
     assert!(p.check().is_err());
     for s in RequestState::ALL {

@@ -1,9 +1,11 @@
 //! Analytics: read models built from the business-event journal. The first is `sales`: units
 //! ordered, paid, shipped and cancelled and revenue per SKU and day (UTC) — the input of
-//! replenishment and campaign reports. It is a journal consumer, so each event counts
+//! replenishment and campaign reports; `returns` (returns.rs) counts what was shipped, asked
+//! back and passed or failed QC, per SKU, warehouse, reason and day. It is a journal consumer, so each event counts
 //! exactly once however often central crashes.
 
 pub mod http;
+pub mod returns;
 pub mod store;
 
 use crate::db::{DbResult, Tx};

@@ -53,3 +53,41 @@ pub fn for_sku(tx: &mut dyn Tx, sku: &Sku, limit: u32) -> DbResult<Vec<SalesDay>
         })
         .collect()
 }
+
+/// Adds a batch's `returns` counts, one upsert per key.
+pub fn add_returns(tx: &mut dyn Tx, counts: &std::collections::BTreeMap<super::returns::Key, super::returns::Counts>) -> DbResult<()> {
+    for ((day, sku, warehouse, reason), c) in counts {
+        tx.execute(
+            "INSERT INTO an_returns_daily (day, sku, warehouse, reason, shipped, requested, passed, failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (day, sku, warehouse, reason) DO UPDATE SET shipped = an_returns_daily.shipped + ?5,
+             requested = an_returns_daily.requested + ?6, passed = an_returns_daily.passed + ?7, failed = an_returns_daily.failed + ?8",
+            &params![day.as_str(), sku.as_str(), warehouse.as_str(), reason.as_str(), c.shipped, c.requested, c.passed, c.failed],
+        )?;
+    }
+    Ok(())
+}
+
+/// The `returns` sums over days `from..=to` (YYYY-MM-DD) per group and reason. By SPU reads the
+/// catalog's `sku` table (the one read across, documented): a SKU's product is master data.
+pub fn returns_by(tx: &mut dyn Tx, by: super::returns::By, from: &str, to: &str) -> DbResult<Vec<(String, String, super::returns::Counts)>> {
+    use super::returns::By;
+    // Group expressions come from this match, never from input.
+    let (key, join) = match by {
+        By::Sku => ("r.sku", ""),
+        By::Spu => ("s.spu_id", " JOIN sku s ON s.sku = r.sku"),
+        By::Warehouse => ("r.warehouse", ""),
+        By::Reason => ("r.reason", ""),
+    };
+    let sql = format!(
+        "SELECT {key}, r.reason, CAST(SUM(r.shipped) AS BIGINT), CAST(SUM(r.requested) AS BIGINT), CAST(SUM(r.passed) AS BIGINT),
+                CAST(SUM(r.failed) AS BIGINT)
+         FROM an_returns_daily r{join} WHERE r.day >= ?1 AND r.day <= ?2 GROUP BY {key}, r.reason"
+    );
+    let rows = tx.query(&sql, &params![from, to])?;
+    rows.iter()
+        .map(|r| {
+            let counts = super::returns::Counts { shipped: r.int(2)?, requested: r.int(3)?, passed: r.int(4)?, failed: r.int(5)? };
+            Ok((r.text(0)?, r.text(1)?, counts))
+        })
+        .collect()
+}

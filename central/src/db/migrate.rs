@@ -692,6 +692,19 @@ CREATE TABLE inv_aside (
     damaged     INTEGER NOT NULL DEFAULT 0 CHECK (damaged >= 0),
     PRIMARY KEY (sku, warehouse)
 ) STRICT, WITHOUT ROWID;
+-- The `returns` read model: per UTC day, SKU, warehouse and reason, units shipped (reason ''),
+-- asked back, and passed and failed at the returns desk.
+CREATE TABLE an_returns_daily (
+    day        TEXT NOT NULL,
+    sku        TEXT NOT NULL,
+    warehouse  TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    shipped    INTEGER NOT NULL DEFAULT 0,
+    requested  INTEGER NOT NULL DEFAULT 0,
+    passed     INTEGER NOT NULL DEFAULT 0,
+    failed     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, sku, warehouse, reason)
+) STRICT, WITHOUT ROWID;
 "#,
 ];
 

@@ -41,6 +41,9 @@ pub async fn push_events(Edge(warehouse): Edge, State(state): State<AppState>, J
         return Err(ApiError::BadRequest(format!("sequence numbers must be at most {}", i64::MAX)));
     }
     let (events, head) = (batch.events, batch.head);
+    // A received return may have asked a channel for a refund: the payment dispatcher sends it
+    // now rather than at its next round.
+    let refunds_maybe = events.iter().any(|e| matches!(e.kind, tote_shared::sync::EdgeEventKind::ReturnReceived { .. }));
     let resend_from = events.first().map(|e| e.seq);
     let now = now_ms();
     let wh = warehouse.clone();
@@ -63,6 +66,9 @@ pub async fn push_events(Edge(warehouse): Edge, State(state): State<AppState>, J
         state.telemetry.watch_push(&warehouse, |pushes| pushes.edge_head = head);
     }
     state.telemetry.events_applied.fetch_add(ack.applied, Ordering::Relaxed);
+    if refunds_maybe && ack.applied > 0 {
+        state.signals.payments.notify_one();
+    }
     Ok(Json(ack))
 }
 

@@ -179,7 +179,7 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             }
             (format!("order {order_id} shipped from {warehouse}"), lines)
         }
-        BusinessEvent::ReturnReceived { request_id, order_id, warehouse, lines: returned } => {
+        BusinessEvent::ReturnReceived { request_id, order_id, warehouse, lines: returned, .. } => {
             // Units that passed QC go back into stock at cost, out of cost of goods sold; units
             // that failed stay expensed, as a write-down rather than a sale's cost. (Cost is
             // the SKU's standard cost, which is what receipts are layered at for now.)
@@ -324,7 +324,7 @@ mod tests {
         let mut state = State::default();
         post(&mut state, &at(1, BusinessEvent::SkuCreated { sku: sku(), spu_id: "PEG39".into(), price: 89_900, cost: 40_000 }));
         let lines = vec![crate::journal::ReturnedUnits { sku: sku(), passed: 2, failed: 1, unit_price: 89_900 }];
-        let entries = post(&mut state, &at(2, BusinessEvent::ReturnReceived { request_id: 3, order_id: 7, warehouse: wh(), lines }));
+        let entries = post(&mut state, &at(2, BusinessEvent::ReturnReceived { request_id: 3, order_id: 7, warehouse: wh(), reason: "size".into(), lines }));
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].balance(), 0);
         let amount = |account: &str| entries[0].lines.iter().filter(|l| l.account == account).map(|l| l.amount).sum::<i64>();

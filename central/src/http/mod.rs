@@ -74,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/audit", get(audit::http::list))
         .route("/api/v1/events", get(journal::http::list))
         .route("/api/v1/analytics/sales/{sku}", get(analytics::http::sales))
+        .route("/api/v1/analytics/returns", get(analytics::http::returns))
         .route("/api/v1/finance/trial-balance", get(finance::http::trial_balance))
         .route("/api/v1/finance/statements", get(finance::http::statements))
         .route("/api/v1/finance/books.beancount", get(finance::http::beancount))

@@ -85,11 +85,11 @@ pub enum BusinessEvent {
     RefundFailed { refund_id: u64, payment_id: u64, order_id: u64, channel: String, amount: i64 },
     /// A customer asked for units of an order back (`kind`: return_refund, refund_only,
     /// exchange), at the prices paid.
-    AfterSalesRequested { request_id: u64, order_id: u64, kind: String, reason: String, lines: Vec<EventLine>, amount: i64 },
+    AfterSalesRequested { request_id: u64, order_id: u64, warehouse: Option<WarehouseCode>, kind: String, reason: String, lines: Vec<EventLine>, amount: i64 },
     /// The request was approved or rejected, by a rule (`rule:<name>`) or by HQ (`hq`).
     AfterSalesDecided { request_id: u64, order_id: u64, approved: bool, by: String },
-    /// A return was received and checked at `warehouse`.
-    ReturnReceived { request_id: u64, order_id: u64, warehouse: WarehouseCode, lines: Vec<ReturnedUnits> },
+    /// A return was received and checked at `warehouse` (`reason`: why the customer sent it).
+    ReturnReceived { request_id: u64, order_id: u64, warehouse: WarehouseCode, reason: String, lines: Vec<ReturnedUnits> },
     /// The request ended: `refunded`, `exchanged`, `refused` (QC failed), `rejected`, `cancelled`.
     AfterSalesClosed { request_id: u64, order_id: u64, outcome: String },
     /// HQ set an edge's event stream mark by hand (a stream central held ahead of its edge, or

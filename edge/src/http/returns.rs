@@ -46,7 +46,7 @@ fn rma(raw: &str) -> Result<String, ApiError> {
 }
 
 /// The return a scanned slip names.
-#[utoipa::path(get, path = "/api/v1/returns/{rma}", params(("rma" = String, Path, description = "RMA-…")),
+#[utoipa::path(get, path = "/api/v1/returns/{rma}", params(("rma" = String, Path, description = "the return slip: RMA- and its number", pattern = "^[Rr][Mm][Aa]-[0-9]{1,16}$")),
     responses((status = 200, body = ReturnView), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unprocessable), tag = "returns")]
 pub async fn get(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Json<ReturnView>, ApiError> {
     Ok(Json(state.store.return_view(rma(&raw)?).await?))
@@ -66,7 +66,7 @@ pub struct CheckRequest {
 }
 
 /// Receiver: one returned unit checked.
-#[utoipa::path(post, path = "/api/v1/returns/{rma}/check", params(("rma" = String, Path), doc::IdempotencyKey), request_body = CheckRequest,
+#[utoipa::path(post, path = "/api/v1/returns/{rma}/check", params(("rma" = String, Path, pattern = "^[Rr][Mm][Aa]-[0-9]{1,16}$"), doc::IdempotencyKey), request_body = CheckRequest,
     responses((status = 200, body = ReturnView), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "returns")]
 pub async fn check(State(state): State<AppState>, idempotency: Idempotency, Path(raw): Path<String>, Json(body): Json<CheckRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
@@ -86,7 +86,7 @@ pub struct CloseRequest {
 }
 
 /// Receiver: the return is done; passed units into the bin, and central told.
-#[utoipa::path(post, path = "/api/v1/returns/{rma}/close", params(("rma" = String, Path), doc::IdempotencyKey), request_body = CloseRequest,
+#[utoipa::path(post, path = "/api/v1/returns/{rma}/close", params(("rma" = String, Path, pattern = "^[Rr][Mm][Aa]-[0-9]{1,16}$"), doc::IdempotencyKey), request_body = CloseRequest,
     responses((status = 200, body = ReturnView), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "returns")]
 pub async fn close(
     State(state): State<AppState>,

@@ -207,7 +207,34 @@ async fn story_on(backend: Backend) -> Result<()> {
     w.explained(story_exchange(&w, backend == Backend::Sqlite).await)?;
     w.explained(second_customer_refund(&w).await)?;
     w.explained(failed_qc_is_refused_with_its_reason(&w).await)?;
+    w.explained(return_analytics(w.central()).await)?;
     check_journal(w.central()).await?;
+    Ok(())
+}
+
+/// The three returns of the story, as HQ's return analytics count them.
+async fn return_analytics(central: &Central) -> Result<()> {
+    // From yesterday: the story may cross midnight (UTC).
+    let now = tote_shared::runtime::system::now_ms();
+    let (yesterday, today) = (tote_shared::calendar::utc_day(now - 86_400_000), tote_shared::calendar::utc_day(now));
+    let path = format!("/api/v1/analytics/returns?from={yesterday}&to={today}&by=sku");
+    let rows = eventually("the returns read model", Duration::from_secs(20), || async {
+        let rows = central.get(&path).await?.ok()?;
+        let done = rows.as_array().into_iter().flatten().any(|r| r["key"] == PEGASUS && r["passed"].as_i64().unwrap_or(0) + r["failed"].as_i64().unwrap_or(0) == 3);
+        Ok(done.then_some(rows))
+    })
+    .await?;
+    let pair = rows.as_array().into_iter().flatten().find(|r| r["key"] == PEGASUS).context("EU 42")?;
+    assert_eq!((pair["shipped"].as_i64(), pair["requested"].as_i64(), pair["passed"].as_i64(), pair["failed"].as_i64()), (Some(3), Some(3), Some(2), Some(1)), "{pair}");
+    assert_eq!((pair["return_rate_pct"].as_f64(), pair["qc_fail_pct"].as_f64()), (Some(100.0), Some(33.33)), "{pair}");
+    assert_eq!(pair["reasons"], json!({"changed_mind": 1, "defective": 1, "size": 1}));
+    let by_reason = central.get(&format!("/api/v1/analytics/returns?from={yesterday}&to={today}&by=reason")).await?.ok()?;
+    let size = by_reason.as_array().into_iter().flatten().find(|r| r["key"] == "size").context("size")?;
+    assert_eq!((size["shipped"].as_i64(), size["requested"].as_i64()), (Some(4), Some(1)), "every unit shipped (the 43 too) is the base: {size}");
+    let empty = central.get(&format!("/api/v1/analytics/returns?from={today}&to=2001-01-01")).await?.ok()?;
+    assert_eq!(empty, json!([]), "a period that ends before it starts holds nothing");
+    let bad = central.get(&format!("/api/v1/analytics/returns?from={today}&to=2001-02-30")).await?;
+    assert_eq!(bad.status, 400, "not a day: {}", bad.body);
     Ok(())
 }
 
