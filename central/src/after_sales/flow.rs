@@ -1,6 +1,8 @@
 //! After-sales carried out in the caller's transaction: load (the order locked first, so two
-//! requests for one order take turns) → decide (the pure rules) → write. Every refusal comes
-//! before the first write.
+//! requests for one order take turns) → decide (the pure rules) → write. `request` and
+//! `review` run in one keyed transaction each, so a refusal after a write rolls it back whole;
+//! `return_received` (called from an edge push, where a refusal is kept aside and the push goes
+//! on) refuses only before its first write.
 
 use super::{
     amount, check_lines, days_between, decide_approval, decide_outcome, store, AfterSalesError, Approval, AskedLine, Checked, Facts,
@@ -96,7 +98,15 @@ pub fn request(tx: &mut dyn Tx, ask: &Ask, policy: &ReturnPolicy) -> Result<Afte
     journal::store::append(tx, &event, ask.now_ms)?;
     if let Some((rule, plan)) = carried {
         r.decision_note = format!("approved by rule {rule}");
-        carry_out(tx, &mut r, &order, plan, &format!("rule:{rule}"), ask.now_ms)?;
+        match carry_out(tx, &mut r, &order, plan, &format!("rule:{rule}"), ask.now_ms) {
+            Ok(()) => {}
+            // Payment refused the refund, having written nothing: HQ looks at it instead.
+            Err(AfterSalesError::Payment(refused)) => {
+                r.decision_note = format!("rule {rule} approves it, but the refund cannot be made: {refused}");
+                store::update(tx, &r)?;
+            }
+            Err(other) => return Err(other),
+        }
     }
     Ok(r)
 }
@@ -152,9 +162,20 @@ fn settle_again(tx: &mut dyn Tx, mut r: AfterSalesRequest, order: &OrderRecord, 
         close(tx, &r, "refused", now_ms)?;
         return Ok(r);
     }
-    let checked: Vec<Checked> =
-        r.lines.iter().map(|l| Checked { sku: l.sku.clone(), passed: l.passed, failed: l.failed, fail_reason: l.fail_reason.clone() }).collect();
-    let outcome = decide_outcome(r.kind, &r.lines, &checked)?;
+    let outcome = if r.kind == Kind::RefundOnly {
+        // Nothing comes back: the refund the channel refused is asked again.
+        super::Outcome {
+            refund: refund_lines(&r.lines),
+            release_replacement: false,
+            cancel_replacement: false,
+            state: RequestState::Refunding,
+            note: "the refund is asked again".into(),
+        }
+    } else {
+        let checked: Vec<Checked> =
+            r.lines.iter().map(|l| Checked { sku: l.sku.clone(), passed: l.passed, failed: l.failed, fail_reason: l.fail_reason.clone() }).collect();
+        decide_outcome(r.kind, &r.lines, &checked)?
+    };
     r.state = outcome.state;
     r.decision_note = outcome.note.clone();
     settle(tx, &mut r, order, &outcome, "hq", now_ms)?;
@@ -182,15 +203,17 @@ fn narrow(asked: &[AfterSalesLine], approved: &[(Sku, i64)]) -> Result<Vec<After
     Ok(out)
 }
 
-/// What approval does, decided before anything is written: a refund without a return is
-/// checked by payment's rules; an exchange's replacement must be in stock somewhere.
+/// What approval does. An exchange's replacement is placed here, at the nearest warehouse
+/// that can serve every line (placing writes nothing when none can: the request then goes to
+/// HQ); a refund without a return is checked by payment's rules when it is asked.
 enum Plan {
     Refund,
     Return,
-    Exchange(Vec<OrderLine>),
+    /// The replacement order, placed and held.
+    Exchange(u64),
 }
 
-fn plan(tx: &mut dyn Tx, order: &OrderRecord, r: &AfterSalesRequest, _now_ms: i64) -> Result<Result<Plan, String>, AfterSalesError> {
+fn plan(tx: &mut dyn Tx, order: &OrderRecord, r: &AfterSalesRequest, now_ms: i64) -> Result<Result<Plan, String>, AfterSalesError> {
     Ok(Ok(match r.kind {
         Kind::RefundOnly => Plan::Refund,
         Kind::ReturnRefund => {
@@ -202,14 +225,11 @@ fn plan(tx: &mut dyn Tx, order: &OrderRecord, r: &AfterSalesRequest, _now_ms: i6
         Kind::Exchange => {
             let lines: Vec<OrderLine> =
                 r.lines.iter().filter_map(|l| l.exchange_sku.clone().map(|sku| OrderLine { sku, qty: l.qty })).collect();
-            // Only a look: the replacement is locked in `carry_out`, under the stock rows' lock.
-            for line in &lines {
-                let sellable: i64 = inventory::store::sellable_by_warehouse(tx, &line.sku)?.iter().map(|(_, _, n)| (*n).max(0)).sum();
-                if sellable < line.qty.as_i64() {
-                    return Ok(Err(format!("the replacement {} is sold out ({sellable} sellable)", line.sku)));
-                }
+            match replacement(tx, order, lines, now_ms) {
+                Ok(placed) => Plan::Exchange(placed.id),
+                Err(OrdersError::InsufficientStock(why)) => return Ok(Err(format!("the replacement cannot be reserved: {why}"))),
+                Err(other) => return Err(other.into()),
             }
-            Plan::Exchange(lines)
         }
     }))
 }
@@ -224,18 +244,15 @@ fn carry_out(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, pl
             r.state = RequestState::Refunding;
         }
         Plan::Return | Plan::Exchange(_) => {
-            if let Plan::Exchange(lines) = plan {
-                let replacement = replacement(tx, order, lines, now_ms).map_err(|e| match e {
-                    OrdersError::InsufficientStock(why) => AfterSalesError::OutOfStock(format!("the replacement cannot be reserved: {why}")),
-                    other => other.into(),
-                })?;
-                r.replacement_order = Some(replacement.id);
+            if let Plan::Exchange(placed) = plan {
+                r.replacement_order = Some(placed);
             }
             let warehouse = order.warehouse.clone().ok_or_else(|| AfterSalesError::Refused(format!("order {} has no warehouse", order.id)))?;
             let rma = format!("RMA-{}", r.id);
             let lines: Vec<OrderLine> = r.lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect();
             commands::enqueue(tx, &warehouse, &CommandKind::ExpectReturn { rma: rma.clone(), order_id: order.id, lines }, now_ms)?;
-            for l in &r.lines {
+            // In SKU order, like every stock row lock.
+            for l in by_sku(&r.lines) {
                 inventory::store::change_aside(tx, &l.sku, &warehouse, l.qty.as_i64(), 0)?;
             }
             r.warehouse = Some(warehouse);
@@ -304,6 +321,12 @@ fn days_since_delivery(tx: &mut dyn Tx, order: &OrderRecord, now_ms: i64) -> DbR
     Ok(since.map_or(0, |at| days_between(at, now_ms)))
 }
 
+fn by_sku(lines: &[AfterSalesLine]) -> Vec<&AfterSalesLine> {
+    let mut sorted: Vec<&AfterSalesLine> = lines.iter().collect();
+    sorted.sort_by(|a, b| a.sku.as_str().cmp(b.sku.as_str()));
+    sorted
+}
+
 fn refund_lines(lines: &[AfterSalesLine]) -> Vec<(Sku, i64)> {
     lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64())).collect()
 }
@@ -360,11 +383,16 @@ pub fn return_received(tx: &mut dyn Tx, got: &Received<'_>) -> Result<AfterSales
         .map(|c| Change { sku: &c.sku, warehouse: got.warehouse, rule: StockLevel::adjust_on_hand, qty: c.passed })
         .collect();
     inventory::store::change_all(tx, &changes, &cause)?;
-    for line in &r.lines {
+    for line in by_sku(&r.lines) {
         let failed = checked.iter().find(|c| c.sku == line.sku).map_or(0, |c| c.failed);
         inventory::store::change_aside(tx, &line.sku, got.warehouse, -line.qty.as_i64(), failed)?;
     }
     store::record_qc(tx, r.id, &checked)?;
+    for line in &mut r.lines {
+        if let Some(c) = checked.iter().find(|c| c.sku == line.sku) {
+            (line.passed, line.failed, line.fail_reason) = (c.passed, c.failed, c.fail_reason.clone());
+        }
+    }
     let units = r
         .lines
         .iter()
@@ -394,12 +422,19 @@ fn settle(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, outco
         r.state = RequestState::Attention;
         r.decision_note = format!("{}; {why}", r.decision_note);
     };
+    let mut refund = outcome.refund.clone();
     if let Some(id) = r.replacement_order {
         if outcome.release_replacement {
             match orders::flow::release_held(tx, id, source, now_ms) {
                 Ok(_) => {}
                 Err(OrdersError::Db(e)) => return Err(e.into()),
-                Err(other) => to_review(r, format!("the replacement order {id} cannot ship: {other}")),
+                // The replacement was cancelled meanwhile: the customer gets the money back
+                // for what they returned instead.
+                Err(other) => {
+                    r.decision_note = format!("{}; the replacement order {id} cannot ship ({other}), so the returned units are refunded", r.decision_note);
+                    r.state = RequestState::Refunding;
+                    refund = r.lines.iter().filter(|l| l.passed > 0).map(|l| (l.sku.clone(), l.passed)).collect();
+                }
             }
         } else if outcome.cancel_replacement {
             match orders::flow::cancel(tx, id, now_ms) {
@@ -409,8 +444,8 @@ fn settle(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, outco
             }
         }
     }
-    if !outcome.refund.is_empty() {
-        match payment::flow::refund_order(tx, order.id, &outcome.refund, &format!("after-sales {}", r.id), now_ms) {
+    if !refund.is_empty() {
+        match payment::flow::refund_order(tx, order.id, &refund, &format!("after-sales {}", r.id), now_ms) {
             Ok(refund) => r.refund_id = Some(refund.id),
             Err(PaymentError::Db(e)) => return Err(e.into()),
             Err(PaymentError::Orders(OrdersError::Db(e))) => return Err(e.into()),
@@ -436,6 +471,7 @@ impl crate::journal::consumer::Consumer for ClosingConsumer {
                 BusinessEvent::RefundSucceeded { refund_id, .. } => (store::by_refund(tx, *refund_id)?, RequestState::Refunding, "refunded"),
                 BusinessEvent::RefundFailed { refund_id, .. } => (store::by_refund(tx, *refund_id)?, RequestState::Refunding, ""),
                 BusinessEvent::OrderShipped { order_id, .. } => (store::by_replacement(tx, *order_id)?, RequestState::Replacing, "exchanged"),
+                BusinessEvent::OrderCancelled { order_id, .. } => (store::by_replacement(tx, *order_id)?, RequestState::Replacing, ""),
                 _ => continue,
             };
             let Some(mut r) = found else { continue };
@@ -444,8 +480,13 @@ impl crate::journal::consumer::Consumer for ClosingConsumer {
             }
             r.updated_ms = entry.at_ms;
             if outcome.is_empty() {
+                let why = if matches!(entry.event, BusinessEvent::OrderCancelled { .. }) {
+                    "the replacement order was cancelled before it shipped"
+                } else {
+                    "the channel refused the refund"
+                };
                 r.state = RequestState::Attention;
-                r.decision_note = format!("{}; the channel refused the refund", r.decision_note);
+                r.decision_note = format!("{}; {why}", r.decision_note);
                 store::update(tx, &r)?;
                 continue;
             }

@@ -407,6 +407,9 @@ pub fn decide_outcome(kind: Kind, lines: &[AfterSalesLine], checked: &[Checked])
             shortfalls.push(format!("{missing} × {} did not come back", line.sku));
         }
     }
+    if let Some((n, twice)) = checked.iter().enumerate().find(|(n, c)| checked[..*n].iter().any(|d| d.sku == c.sku)) {
+        return Err(AfterSalesError::Refused(format!("SKU {} is reported twice (line {})", twice.sku, n + 1)));
+    }
     if let Some(stray) = checked.iter().find(|c| !lines.iter().any(|l| l.sku == c.sku)) {
         return Err(AfterSalesError::Refused(format!("SKU {} is not on the request", stray.sku)));
     }

@@ -160,7 +160,7 @@ pub fn journal_event(order: &OrderRecord, from: OrderState, to: OrderState) -> O
         S::Delivered => BusinessEvent::OrderDelivered { order_id, warehouse },
         S::Backordered => BusinessEvent::OrderBackordered { order_id },
         S::Cancelling => BusinessEvent::OrderCancelling { order_id, warehouse },
-        S::Cancelled => BusinessEvent::OrderCancelled { order_id, lines: event_lines(order), was_paid: from != S::AwaitingPayment },
+        S::Cancelled => BusinessEvent::OrderCancelled { order_id, lines: event_lines(order), was_paid: !matches!(from, S::AwaitingPayment | S::Held) },
         S::Closed => BusinessEvent::OrderClosed { order_id },
         S::AwaitingPayment | S::Held => return None,
     })
