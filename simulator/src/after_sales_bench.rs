@@ -20,10 +20,11 @@ const SKUS: usize = 100;
 
 pub async fn returns(orders: usize, clients: usize, refunds: usize) -> Result<()> {
     let keys = tokio::task::spawn_blocking(|| ChannelKeys::generate(3)).await??;
-    let mut config = SimConfig::new(keys, 3);
-    config.time_scale = 0.01;
-    let sim = Arc::new(ChannelSim::start(config).await?);
     for postgres in [false, true] {
+        // A channel per central: each numbers its trades from 1.
+        let mut config = SimConfig::new(keys.clone(), 3);
+        config.time_scale = 0.01;
+        let sim = Arc::new(ChannelSim::start(config).await?);
         let (central, _db, _dir) = start(postgres, &sim)?;
         sim.set_card_webhook_url(Some(format!("{}/api/v1/payments/notify/card", central.url)));
         let hq = Api::new(central.url.clone(), Some(ADMIN.into()));
@@ -104,7 +105,7 @@ async fn create_orders(url: &str, orders: usize, clients: usize) -> Result<(f64,
     let (rate, created) = concurrently(orders, clients, move |n| {
         let hq = Api::new(url.clone(), Some(ADMIN.into()));
         async move {
-            let body = json!({"channel": "bench", "customer": format!("c{}", n % 500), "lines": [{"sku": sku(n % SKUS), "qty": 1}],
+            let body = json!({"channel": "bench", "customer": format!("c{n}"), "lines": [{"sku": sku(n % SKUS), "qty": 1}],
                               "ship_to": {"name": "R", "line1": "1 Road", "city": "Shanghai"}});
             hq.post_keyed("/api/v1/orders", &format!("order-{n}"), &body).await
         }
