@@ -240,6 +240,8 @@ pub enum CommandKind {
     /// A customer return HQ approved: expect these units back under this RMA number (printed
     /// on the customer's return slip), check each and report what came with `ReturnReceived`.
     ExpectReturn { rma: String, order_id: u64, lines: Vec<OrderLine> },
+    /// HQ withdrew the return (the customer never sent it): the desk must not take it in.
+    CancelReturn { rma: String },
 }
 
 /// Most numbers one grant carries.

@@ -120,6 +120,9 @@ pub fn review(tx: &mut dyn Tx, id: u64, approve: bool, lines: Option<&[(Sku, i64
     if r.state == RequestState::Attention {
         return settle_again(tx, r, &order, approve, note, now_ms);
     }
+    if r.state == RequestState::AwaitingReturn && !approve {
+        return withdraw(tx, r, note, now_ms);
+    }
     if r.state != RequestState::Review {
         return Err(AfterSalesError::Refused(format!("request {id} is {}, not in review", r.state.as_str())));
     }
@@ -366,7 +369,8 @@ pub fn return_received(tx: &mut dyn Tx, got: &Received<'_>) -> Result<AfterSales
     if r.order_id != got.order_id || r.warehouse.as_ref() != Some(got.warehouse) {
         return Err(AfterSalesError::Refused(format!("return {} is for order {} at {:?}", got.rma, r.order_id, r.warehouse.as_ref().map(|w| w.as_str()))));
     }
-    if r.state != RequestState::AwaitingReturn {
+    let withdrawn = r.state == RequestState::Withdrawn;
+    if r.state != RequestState::AwaitingReturn && !withdrawn {
         return Err(AfterSalesError::Refused(format!("return {} is {}, not awaited", got.rma, r.state.as_str())));
     }
     let checked: Vec<Checked> = got
@@ -375,7 +379,37 @@ pub fn return_received(tx: &mut dyn Tx, got: &Received<'_>) -> Result<AfterSales
         .map(|l| Checked { sku: l.sku.clone(), passed: l.passed.into(), failed: l.failed.into(), fail_reason: l.fail_reason.clone() })
         .collect();
     let outcome = decide_outcome(r.kind, &r.lines, &checked)?;
-    // Stock first: every line's change decided for all before any is written.
+    book_goods(tx, got, &mut r, &checked, !withdrawn)?;
+    let units = r
+        .lines
+        .iter()
+        .map(|l| ReturnedUnits { sku: l.sku.clone(), passed: l.passed, failed: l.failed, unit_price: l.unit_price })
+        .collect();
+    let event = BusinessEvent::ReturnReceived { request_id: r.id, order_id: r.order_id, warehouse: got.warehouse.clone(), reason: r.reason.as_str().into(), lines: units };
+    journal::store::append(tx, &event, got.now_ms)?;
+    r.updated_ms = got.now_ms;
+    if withdrawn {
+        // The goods came although HQ withdrew the return: they are booked as they are, and
+        // HQ decides what the customer gets.
+        r.state = RequestState::Attention;
+        r.decision_note = format!("{}; the goods came after the return was withdrawn ({})", r.decision_note, outcome.note);
+        store::update(tx, &r)?;
+        return Ok(r);
+    }
+    r.state = outcome.state;
+    r.decision_note = outcome.note.clone();
+    settle(tx, &mut r, &order, &outcome, got.source, got.now_ms)?;
+    store::update(tx, &r)?;
+    if r.state == RequestState::Refused {
+        close(tx, &r, "refused", got.now_ms)?;
+    }
+    Ok(r)
+}
+
+/// Passed units on hand, failed ones set aside as damaged, the units no longer coming back
+/// (unless a withdrawal took them back already), and QC's result kept on the request's lines.
+/// Every stock change is decided for all lines before any is written.
+fn book_goods(tx: &mut dyn Tx, got: &Received<'_>, r: &mut AfterSalesRequest, checked: &[Checked], coming_back: bool) -> Result<(), AfterSalesError> {
     let cause = Cause { cause: "return_received", reference: got.source, at_ms: got.now_ms };
     let changes: Vec<Change<'_>> = checked
         .iter()
@@ -385,32 +419,38 @@ pub fn return_received(tx: &mut dyn Tx, got: &Received<'_>) -> Result<AfterSales
     inventory::store::change_all(tx, &changes, &cause)?;
     for line in by_sku(&r.lines) {
         let failed = checked.iter().find(|c| c.sku == line.sku).map_or(0, |c| c.failed);
-        inventory::store::change_aside(tx, &line.sku, got.warehouse, -line.qty.as_i64(), failed)?;
+        let back = if coming_back { -line.qty.as_i64() } else { 0 };
+        inventory::store::change_aside(tx, &line.sku, got.warehouse, back, failed)?;
     }
-    store::record_qc(tx, r.id, &checked)?;
+    store::record_qc(tx, r.id, checked)?;
     for line in &mut r.lines {
         if let Some(c) = checked.iter().find(|c| c.sku == line.sku) {
             (line.passed, line.failed, line.fail_reason) = (c.passed, c.failed, c.fail_reason.clone());
         }
     }
-    let units = r
-        .lines
-        .iter()
-        .map(|l| {
-            let c = checked.iter().find(|c| c.sku == l.sku);
-            ReturnedUnits { sku: l.sku.clone(), passed: c.map_or(0, |c| c.passed), failed: c.map_or(0, |c| c.failed), unit_price: l.unit_price }
-        })
-        .collect();
-    let event = BusinessEvent::ReturnReceived { request_id: r.id, order_id: r.order_id, warehouse: got.warehouse.clone(), reason: r.reason.as_str().into(), lines: units };
-    journal::store::append(tx, &event, got.now_ms)?;
-    r.state = outcome.state;
-    r.decision_note = outcome.note.clone();
-    r.updated_ms = got.now_ms;
-    settle(tx, &mut r, &order, &outcome, got.source, got.now_ms)?;
-    store::update(tx, &r)?;
-    if r.state == RequestState::Refused {
-        close(tx, &r, "refused", got.now_ms)?;
+    Ok(())
+}
+
+/// HQ withdraws an approved return whose goods never came: the warehouse is told not to take
+/// it in, the units stop counting as coming back, an exchange's held replacement is cancelled
+/// (its stock free again). Goods that come anyway are still booked (`return_received`).
+fn withdraw(tx: &mut dyn Tx, mut r: AfterSalesRequest, note: &str, now_ms: i64) -> Result<AfterSalesRequest, AfterSalesError> {
+    let warehouse = r.warehouse.clone().ok_or_else(|| AfterSalesError::Refused(format!("request {} has no warehouse", r.id)))?;
+    let rma = r.rma.clone().ok_or_else(|| AfterSalesError::Refused(format!("request {} has no return slip", r.id)))?;
+    if let Some(id) = r.replacement_order {
+        if orders::flow::load(tx, id)?.state == OrderState::Held {
+            orders::flow::cancel(tx, id, now_ms)?;
+        }
     }
+    for line in by_sku(&r.lines) {
+        inventory::store::change_aside(tx, &line.sku, &warehouse, -line.qty.as_i64(), 0)?;
+    }
+    commands::enqueue(tx, &warehouse, &CommandKind::CancelReturn { rma }, now_ms)?;
+    r.state = RequestState::Withdrawn;
+    r.decision_note = if note.is_empty() { format!("{}; withdrawn by HQ", r.decision_note) } else { format!("{}; withdrawn by HQ: {note}", r.decision_note) };
+    r.updated_ms = now_ms;
+    store::update(tx, &r)?;
+    close(tx, &r, "withdrawn", now_ms)?;
     Ok(r)
 }
 

@@ -93,7 +93,7 @@ pub async fn for_order(_: Reader, State(state): State<AppState>, Path(order_id):
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// `review` is HQ's queue; `attention` the returns whose refund or replacement failed.
-    #[param(value_type = Option<String>, pattern = "^(review|rejected|awaiting_return|refunding|replacing|completed|refused|attention)$")]
+    #[param(value_type = Option<String>, pattern = "^(review|rejected|awaiting_return|refunding|replacing|completed|refused|attention|withdrawn)$")]
     pub state: Option<String>,
     /// Default 100, at most 1,000.
     #[param(minimum = 1, maximum = 1000)]
@@ -148,8 +148,10 @@ pub struct ReviewDecision {
     pub note: String,
 }
 
-/// HQ decides a request in review (approve all, some units, or reject), or settles a received
-/// return whose refund or replacement failed (approve tries again, reject closes it).
+/// HQ decides a request in review (approve all, some units, or reject), settles a received
+/// return whose refund or replacement failed (approve tries again, reject closes it), or
+/// withdraws an approved return whose goods never came (reject: the warehouse is told, an
+/// exchange's reserved replacement is released).
 #[utoipa::path(post, path = "/api/v1/after-sales/{id}/review", params(doc::PathId, doc::RequiredIdempotencyKey), request_body = ReviewDecision,
     responses((status = 200, body = AfterSalesRequest), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "after-sales")]
 pub async fn review(_: Admin, State(state): State<AppState>, key: Keyed, Path(id): Path<u64>, Json(body): Json<ReviewDecision>) -> Result<Response, ApiError> {

@@ -63,6 +63,8 @@ pub enum RequestState {
     /// The goods came back but their refund or replacement could not be made (HQ refunded by
     /// hand meanwhile, the channel refused, the replacement was cancelled): HQ settles it.
     Attention,
+    /// HQ withdrew an approved return whose goods never came.
+    Withdrawn,
 }
 
 macro_rules! names {
@@ -87,6 +89,7 @@ names!(Reason {
 names!(RequestState {
     Review => "review", Rejected => "rejected", AwaitingReturn => "awaiting_return", Refunding => "refunding",
     Replacing => "replacing", Completed => "completed", Refused => "refused", Attention => "attention",
+    Withdrawn => "withdrawn",
 });
 
 impl Kind {
@@ -98,7 +101,7 @@ impl Kind {
 impl RequestState {
     /// Whether the request's units still count against the order line (a rejected one does not).
     pub fn holds_units(self) -> bool {
-        self != RequestState::Rejected
+        !matches!(self, RequestState::Rejected | RequestState::Withdrawn)
     }
 }
 

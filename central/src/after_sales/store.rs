@@ -120,11 +120,11 @@ pub fn list(tx: &mut dyn Tx, state: Option<RequestState>, limit: u32) -> DbResul
     many(tx, &format!("{COLUMNS} WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"), &params![state, limit])
 }
 
-/// Units of each SKU of the order that requests hold (every request but rejected ones).
+/// Units of each SKU of the order that requests hold (every request but rejected and withdrawn ones).
 pub fn held_units(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<(Sku, i64)>> {
     let rows = tx.query(
         "SELECT l.sku, CAST(SUM(l.qty) AS BIGINT) FROM as_request_line l JOIN as_request r ON r.id = l.request_id
-         WHERE r.order_id = ?1 AND r.state <> 'rejected' GROUP BY l.sku",
+         WHERE r.order_id = ?1 AND r.state NOT IN ('rejected', 'withdrawn') GROUP BY l.sku",
         &params![order_id],
     )?;
     rows.iter().map(|r| Ok((Sku::parse(&r.text(0)?).map_err(corrupt)?, r.int(1)?))).collect()
@@ -146,7 +146,7 @@ pub fn return_rate_pct(tx: &mut dyn Tx, customer: &str) -> DbResult<Option<u32>>
     let returned = tx
         .query_one(
             "SELECT CAST(COALESCE(SUM(l.qty), 0) AS BIGINT) FROM as_request r JOIN as_request_line l ON l.request_id = r.id
-             WHERE r.customer = ?1 AND r.kind <> 'refund_only' AND r.state <> 'rejected'",
+             WHERE r.customer = ?1 AND r.kind <> 'refund_only' AND r.state NOT IN ('rejected', 'withdrawn')",
             &params![customer],
         )?
         .int(0)?;

@@ -24,15 +24,15 @@ const MAX_REASON: usize = 100;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReturnsQuery {
-    /// `open` or `received`.
-    #[param(value_type = Option<String>, pattern = "^(open|received)$")]
+    /// `open`, `received` or `withdrawn`.
+    #[param(value_type = Option<String>, pattern = "^(open|received|withdrawn)$")]
     pub state: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/returns", params(ReturnsQuery), responses((status = 200, body = Vec<ReturnView>), doc::BadRequest, doc::Unauthorized), tag = "returns")]
 pub async fn list(State(state): State<AppState>, Query(q): Query<ReturnsQuery>) -> Result<Json<Vec<ReturnView>>, ApiError> {
-    if q.state.as_deref().is_some_and(|s| s != "open" && s != "received") {
-        return Err(ApiError::BadRequest("state must be open or received".into()));
+    if q.state.as_deref().is_some_and(|s| !matches!(s, "open" | "received" | "withdrawn")) {
+        return Err(ApiError::BadRequest("state must be open, received or withdrawn".into()));
     }
     Ok(Json(state.store.returns(q.state).await?))
 }

@@ -36,5 +36,6 @@ fn apply_one(conn: &Connection, kind: &CommandKind, now_ms: i64) -> StoreResult<
         CommandKind::Cancel { order_id } => picking::cancel(conn, *order_id, now_ms),
         CommandKind::WaybillGrant { carrier, numbers } => super::waybills::grant(conn, carrier, numbers, now_ms),
         CommandKind::ExpectReturn { rma, order_id, lines } => super::returns::expect(conn, rma, *order_id, lines, now_ms),
+        CommandKind::CancelReturn { rma } => super::returns::withdraw(conn, rma),
     }
 }

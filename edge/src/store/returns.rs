@@ -26,7 +26,7 @@ pub struct ReturnLineView {
 pub struct ReturnView {
     pub rma: String,
     pub order_id: u64,
-    /// `open` or `received`.
+    /// `open`, `received`, or `withdrawn` (by HQ: not to be taken in).
     pub state: String,
     /// Where the passed units went, once received.
     pub location: Option<String>,
@@ -113,12 +113,20 @@ pub fn close(conn: &Connection, rma: &str, location: &LocationCode, by: &str, no
     get(conn, rma)
 }
 
+/// HQ withdrew the return. One already received stays received (central hears of it and
+/// books the goods that came).
+pub fn withdraw(conn: &Connection, rma: &str) -> StoreResult<()> {
+    conn.prepare_cached("UPDATE return_notice SET state = 'withdrawn' WHERE rma = ?1 AND state = 'open'")?.execute([rma])?;
+    Ok(())
+}
+
 fn open_return(conn: &Connection, rma: &str) -> StoreResult<ReturnView> {
     let view = get(conn, rma)?;
-    if view.state != "open" {
-        return Err(StoreError::Conflict(format!("return {rma} was received already")));
+    match view.state.as_str() {
+        "open" => Ok(view),
+        "withdrawn" => Err(StoreError::Conflict(format!("return {rma} was withdrawn by HQ: do not take it in"))),
+        _ => Err(StoreError::Conflict(format!("return {rma} was received already"))),
     }
-    Ok(view)
 }
 
 pub fn get(conn: &Connection, rma: &str) -> StoreResult<ReturnView> {
@@ -186,6 +194,9 @@ mod tests {
         assert!(matches!(&wrong, Err(StoreError::WrongScan { expected, .. }) if expected.contains("00194502876543")), "{wrong:?}");
         assert!(matches!(close(&conn, "RMA-7", &LocationCode::parse("A-01-01").expect("test data"), "w1", 5), Err(StoreError::Invalid(_))));
         assert!(matches!(check(&conn, "RMA-8", &Sku::parse("PEG39-M-WHT-42").expect("test data"), true, ""), Err(StoreError::NotFound(_))));
+        withdraw(&conn, "RMA-7").expect("withdrawn");
+        let late = check(&conn, "RMA-7", &Sku::parse("PEG39-M-WHT-42").expect("test data"), true, "");
+        assert!(matches!(&late, Err(StoreError::Conflict(why)) if why.contains("withdrawn")), "{late:?}");
         let no_reason = check(&conn, "RMA-7", &Sku::parse("PEG39-M-WHT-42").expect("test data"), false, " ");
         assert!(matches!(no_reason, Err(StoreError::Invalid(_))), "a failed unit names its reason");
     }

@@ -247,7 +247,7 @@ CREATE INDEX fulfilment_waybill ON fulfilment (carrier, tracking_number) WHERE t
 CREATE TABLE return_notice (
     rma          TEXT PRIMARY KEY,
     order_id     INTEGER NOT NULL,
-    state        TEXT NOT NULL CHECK (state IN ('open', 'received')),
+    state        TEXT NOT NULL CHECK (state IN ('open', 'received', 'withdrawn')),
     created_ms   INTEGER NOT NULL,
     received_ms  INTEGER,
     location     TEXT REFERENCES location(code),

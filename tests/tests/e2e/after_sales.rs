@@ -208,6 +208,7 @@ async fn story_on(backend: Backend) -> Result<()> {
     w.explained(second_customer_refund(&w).await)?;
     w.explained(failed_qc_is_refused_with_its_reason(&w).await)?;
     w.explained(cancelled_replacement_refunds_the_returned_pair(&w).await)?;
+    w.explained(a_return_that_never_comes_is_withdrawn(&w).await)?;
     w.explained(return_analytics(w.central()).await)?;
     check_journal(w.central()).await?;
     Ok(())
@@ -231,6 +232,43 @@ async fn cancelled_replacement_refunds_the_returned_pair(w: &PaymentWorld) -> Re
     Ok(())
 }
 
+/// The customer never sends the pair back: HQ withdraws the approved exchange, the reserved
+/// replacement goes back on sale, and the returns desk is told not to take the pair in.
+async fn a_return_that_never_comes_is_withdrawn(w: &PaymentWorld) -> Result<()> {
+    let central = w.central();
+    let edge = w.world.edge("SH-01");
+    let (order_id, _) = shipped_order(w, "runner-5", "runner-5", PEGASUS, ChannelKind::Alipay).await?;
+    let before_43 = central.level(EU43, "SH-01").await?;
+    let body = json!({"kind": "exchange", "reason": "size", "lines": [{"sku": PEGASUS, "qty": 1, "exchange_sku": EU43}]});
+    let request = ask(central, order_id, "exchange-5", body).await?.ok()?;
+    let (id, rma) = (request["id"].as_u64().context("id")?, request["rma"].as_str().context("rma")?.to_owned());
+    let replacement = request["replacement_order"].as_u64().context("replacement")?;
+    assert_eq!(central.level(EU43, "SH-01").await?.3, before_43.3 - 1, "the 43 is reserved");
+    wait_return(edge, &rma).await?;
+    let withdraw = central
+        .http
+        .post(central.url(&format!("/api/v1/after-sales/{id}/review")))
+        .bearer_auth(ADMIN)
+        .header("Idempotency-Key", "withdraw-5")
+        .json(&json!({"approve": false, "note": "never sent"}))
+        .send()
+        .await?;
+    assert_eq!(withdraw.status().as_u16(), 200, "{}", withdraw.text().await?);
+    let r = central.get(&format!("/api/v1/after-sales/{id}")).await?.ok()?;
+    assert_eq!(r["state"], "withdrawn", "{r}");
+    assert_eq!(central.order(replacement).await?["state"], "cancelled");
+    assert_eq!(central.level(EU43, "SH-01").await?.3, before_43.3, "the 43 is on sale again");
+    assert_eq!(aside(central, PEGASUS).await?.0, 0, "nothing is coming back any more");
+    eventually("the desk to hear of the withdrawal", Duration::from_secs(20), || async {
+        Ok((edge.get(&format!("/api/v1/returns/{rma}")).await?.body["state"] == "withdrawn").then_some(()))
+    })
+    .await?;
+    let late = edge.post_keyed(&format!("/api/v1/returns/{rma}/check"), "late-5", json!({"code": PEGASUS_GTIN, "passed": true})).await?;
+    assert_eq!(late.status, 409, "{}", late.body);
+    assert!(late.body.to_string().contains("withdrawn by HQ"), "{}", late.body);
+    Ok(())
+}
+
 /// The returns of the story, as HQ's return analytics count them.
 async fn return_analytics(central: &Central) -> Result<()> {
     // From yesterday: the story may cross midnight (UTC).
@@ -244,12 +282,12 @@ async fn return_analytics(central: &Central) -> Result<()> {
     })
     .await?;
     let pair = rows.as_array().into_iter().flatten().find(|r| r["key"] == PEGASUS).context("EU 42")?;
-    assert_eq!((pair["shipped"].as_i64(), pair["requested"].as_i64(), pair["passed"].as_i64(), pair["failed"].as_i64()), (Some(3), Some(3), Some(2), Some(1)), "{pair}");
+    assert_eq!((pair["shipped"].as_i64(), pair["requested"].as_i64(), pair["passed"].as_i64(), pair["failed"].as_i64()), (Some(4), Some(4), Some(2), Some(1)), "{pair}");
     assert_eq!((pair["return_rate_pct"].as_f64(), pair["qc_fail_pct"].as_f64()), (Some(100.0), Some(33.33)), "{pair}");
-    assert_eq!(pair["reasons"], json!({"changed_mind": 1, "defective": 1, "size": 1}));
+    assert_eq!(pair["reasons"], json!({"changed_mind": 1, "defective": 1, "size": 2}), "a withdrawn request was still asked");
     let by_reason = central.get(&format!("/api/v1/analytics/returns?from={yesterday}&to={today}&by=reason")).await?.ok()?;
     let size = by_reason.as_array().into_iter().flatten().find(|r| r["key"] == "size").context("size")?;
-    assert_eq!((size["shipped"].as_i64(), size["requested"].as_i64()), (Some(5), Some(2)), "every unit shipped (the 43s too) is the base: {size}");
+    assert_eq!((size["shipped"].as_i64(), size["requested"].as_i64()), (Some(6), Some(3)), "every unit shipped (the 43s too) is the base: {size}");
     let empty = central.get(&format!("/api/v1/analytics/returns?from={today}&to=2001-01-01")).await?.ok()?;
     assert_eq!(empty, json!([]), "a period that ends before it starts holds nothing");
     let bad = central.get(&format!("/api/v1/analytics/returns?from={today}&to=2001-02-30")).await?;
