@@ -194,10 +194,10 @@ mod tests {
         assert!(matches!(&wrong, Err(StoreError::WrongScan { expected, .. }) if expected.contains("00194502876543")), "{wrong:?}");
         assert!(matches!(close(&conn, "RMA-7", &LocationCode::parse("A-01-01").expect("test data"), "w1", 5), Err(StoreError::Invalid(_))));
         assert!(matches!(check(&conn, "RMA-8", &Sku::parse("PEG39-M-WHT-42").expect("test data"), true, ""), Err(StoreError::NotFound(_))));
+        let no_reason = check(&conn, "RMA-7", &Sku::parse("PEG39-M-WHT-42").expect("test data"), false, " ");
+        assert!(matches!(no_reason, Err(StoreError::Invalid(_))), "a failed unit names its reason");
         withdraw(&conn, "RMA-7").expect("withdrawn");
         let late = check(&conn, "RMA-7", &Sku::parse("PEG39-M-WHT-42").expect("test data"), true, "");
         assert!(matches!(&late, Err(StoreError::Conflict(why)) if why.contains("withdrawn")), "{late:?}");
-        let no_reason = check(&conn, "RMA-7", &Sku::parse("PEG39-M-WHT-42").expect("test data"), false, " ");
-        assert!(matches!(no_reason, Err(StoreError::Invalid(_))), "a failed unit names its reason");
     }
 }
