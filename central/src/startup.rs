@@ -193,6 +193,8 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     let s = state.clone();
     supervisor.spawn("unpaid-sweeper", RESTART, move |stop| sweep_unpaid_orders(s.clone(), stop));
     let s = state.clone();
+    supervisor.spawn("order-completion", RESTART, move |stop| complete_orders(s.clone(), stop));
+    let s = state.clone();
     supervisor.spawn("key-pruner", RESTART, move |stop| prune_old_keys(s.clone(), stop));
     let s = state.clone();
     supervisor.spawn("journal-sequencer", RESTART, move |stop| sequence_journal(s.clone(), stop));
@@ -238,6 +240,30 @@ async fn sweep_unpaid_orders(state: AppState, stop: Stop) {
                     break;
                 }
             }
+        }
+    }
+}
+
+/// Completes delivered orders once their return window (the after-sales policy's) closed
+/// with nothing open, once a minute.
+async fn complete_orders(state: AppState, stop: Stop) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        if stop.run_until_stopped(tick.tick()).await.is_none() {
+            return;
+        }
+        let now = now_ms();
+        let outcome = state
+            .write(move |tx| -> Result<u32, crate::after_sales::AfterSalesError> {
+                let policy = crate::after_sales::store::saved_policy(tx)?.unwrap_or_else(crate::after_sales::ReturnPolicy::default_policy);
+                crate::after_sales::flow::complete_due(tx, now, i64::from(policy.window_days) * 86_400_000, 500)
+            })
+            .await;
+        match outcome {
+            Ok(n) if n > 0 => tracing::info!(completed = n, "orders completed after their return window"),
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "order completion sweep failed"),
         }
     }
 }

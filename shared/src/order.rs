@@ -32,6 +32,8 @@ pub enum OrderState {
     /// An exchange's replacement: its stock is locked (so it cannot be sold meanwhile) and it
     /// waits for the returned item to pass QC before it is released to the warehouse.
     Held,
+    /// Delivered, and the return window closed with no after-sales request open: done.
+    Completed,
 }
 
 impl OrderState {
@@ -48,6 +50,7 @@ impl OrderState {
             OrderState::Cancelled => "cancelled",
             OrderState::Closed => "closed",
             OrderState::Held => "held",
+            OrderState::Completed => "completed",
         }
     }
 
@@ -61,11 +64,11 @@ impl OrderState {
     }
 
     pub fn is_final(self) -> bool {
-        matches!(self, OrderState::Shipped | OrderState::Delivered | OrderState::Cancelled | OrderState::Closed)
+        matches!(self, OrderState::Shipped | OrderState::Delivered | OrderState::Completed | OrderState::Cancelled | OrderState::Closed)
     }
 }
 
-pub const ALL_STATES: [OrderState; 11] = [
+pub const ALL_STATES: [OrderState; 12] = [
     OrderState::AwaitingPayment,
     OrderState::AwaitingShipment,
     OrderState::Picked,
@@ -77,6 +80,7 @@ pub const ALL_STATES: [OrderState; 11] = [
     OrderState::Cancelled,
     OrderState::Closed,
     OrderState::Held,
+    OrderState::Completed,
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +104,9 @@ pub enum OrderEvent {
     ParcelDelivered,
     /// The returned item an exchange waits for passed QC: the replacement may ship.
     ReturnPassed,
+    /// The completion check ran at `now_ms` for an order delivered at `delivered_ms`, with a
+    /// return window of `window_ms` (after-sales checked that no request is open).
+    ReturnWindowChecked { now_ms: i64, delivered_ms: i64, window_ms: i64 },
 }
 
 /// What the store must do alongside the state change.
@@ -128,6 +135,8 @@ pub enum OrderError {
     NotAllowed { state: &'static str, event: &'static str },
     #[error("the payment deadline has not passed yet")]
     DeadlineNotReached,
+    #[error("the return window is still open")]
+    WindowOpen,
 }
 
 impl OrderEvent {
@@ -144,6 +153,7 @@ impl OrderEvent {
             OrderEvent::StockAllocated => "a stock allocation",
             OrderEvent::ParcelDelivered => "a delivery",
             OrderEvent::ReturnPassed => "a passed return",
+            OrderEvent::ReturnWindowChecked { .. } => "a completion",
         }
     }
 }
@@ -184,6 +194,13 @@ pub fn transition(state: OrderState, event: &OrderEvent) -> Result<Transition, O
         }
         (S::Backordered, OrderEvent::StockAllocated) => go(S::AwaitingShipment, &[E::CommitDirect, E::SendFulfilToEdge]),
         (S::Shipped, OrderEvent::ParcelDelivered) => go(S::Delivered, &[]),
+        (S::Delivered, OrderEvent::ReturnWindowChecked { now_ms, delivered_ms, window_ms }) => {
+            if now_ms.saturating_sub(*delivered_ms) >= *window_ms {
+                go(S::Completed, &[])
+            } else {
+                Err(OrderError::WindowOpen)
+            }
+        }
         (state, event) => Err(OrderError::NotAllowed { state: state.as_str(), event: event.name() }),
     }
 }
@@ -220,6 +237,16 @@ mod tests {
         assert!(transition(OrderState::Held, &OrderEvent::Paid).is_err());
         assert_eq!(transition(OrderState::Held, &OrderEvent::CancelRequested).map(|t| t.effects), Ok(vec![OrderEffect::ReleaseLock]));
         assert!(transition(OrderState::AwaitingPayment, &OrderEvent::ReturnPassed).is_err());
+    }
+
+    #[test]
+    fn a_delivered_order_completes_only_once_its_return_window_closed() {
+        let check = |now_ms| OrderEvent::ReturnWindowChecked { now_ms, delivered_ms: 100, window_ms: 50 };
+        assert_eq!(transition(OrderState::Delivered, &check(149)), Err(OrderError::WindowOpen));
+        assert_eq!(transition(OrderState::Delivered, &check(150)).map(|t| (t.to, t.effects)), Ok((OrderState::Completed, vec![])));
+        assert!(transition(OrderState::Shipped, &check(150)).is_err(), "only a delivered order completes");
+        assert!(OrderState::Completed.is_final());
+        assert!(transition(OrderState::Completed, &OrderEvent::CancelRequested).is_err());
     }
 
     #[test]

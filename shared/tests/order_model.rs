@@ -17,6 +17,12 @@ enum Op {
     Packed(usize),
     Shipped(usize),
     CancelConfirmed(usize),
+    /// An exchange's replacement, locked and held.
+    CreateHeld(i64),
+    ReturnPassed(usize),
+    Delivered(usize),
+    /// The completion check, with the window passed or not.
+    WindowChecked(usize, bool),
     Restart,
 }
 
@@ -31,6 +37,10 @@ fn op() -> impl Strategy<Value = Op> {
         (0usize..8).prop_map(Op::Packed),
         (0usize..8).prop_map(Op::Shipped),
         (0usize..8).prop_map(Op::CancelConfirmed),
+        (1i64..3).prop_map(Op::CreateHeld),
+        (0usize..8).prop_map(Op::ReturnPassed),
+        (0usize..8).prop_map(Op::Delivered),
+        ((0usize..8), any::<bool>()).prop_map(|(i, passed)| Op::WindowChecked(i, passed)),
         Just(Op::Restart),
     ]
 }
@@ -82,6 +92,17 @@ impl Real {
             Op::Packed(i) => _ = self.step(*i, OrderEvent::EdgePacked),
             Op::Shipped(i) => _ = self.step(*i, OrderEvent::EdgeShipped),
             Op::CancelConfirmed(i) => _ = self.step(*i, OrderEvent::EdgeCancelConfirmed),
+            Op::CreateHeld(q) => {
+                if self.stock.lock(*q).is_ok() {
+                    self.orders.push((OrderState::Held, *q));
+                }
+            }
+            Op::ReturnPassed(i) => _ = self.step(*i, OrderEvent::ReturnPassed),
+            Op::Delivered(i) => _ = self.step(*i, OrderEvent::ParcelDelivered),
+            Op::WindowChecked(i, passed) => {
+                let now_ms = if *passed { 1_000 } else { 999 };
+                _ = self.step(*i, OrderEvent::ReturnWindowChecked { now_ms, delivered_ms: 0, window_ms: 1_000 })
+            }
             Op::Restart => {
                 let saved = serde_json::to_string(self).expect("state serialises");
                 *self = serde_json::from_str(&saved).expect("state reads back");
@@ -99,6 +120,9 @@ enum Phase {
     Packed,
     Stopping,
     Shipped,
+    Held,
+    Delivered,
+    Completed,
     Gone,
 }
 
@@ -117,7 +141,7 @@ impl Model {
         self.received - self.shipped
     }
     fn locked(&self) -> i64 {
-        self.sum(&[Phase::Unpaid])
+        self.sum(&[Phase::Unpaid, Phase::Held])
     }
     fn committed(&self) -> i64 {
         self.sum(&[Phase::Paid, Phase::Picked, Phase::Packed, Phase::Stopping])
@@ -143,7 +167,7 @@ impl Model {
             }
             Op::Pay(i) => self.set(*i, &[Unpaid], Paid),
             Op::Cancel(i) => {
-                self.set(*i, &[Unpaid], Gone);
+                self.set(*i, &[Unpaid, Held], Gone);
                 self.set(*i, &[Paid, Picked, Packed], Stopping);
             }
             Op::Timeout(i) => self.set(*i, &[Unpaid], Gone),
@@ -151,6 +175,19 @@ impl Model {
             Op::Packed(i) => self.set(*i, &[Picked], Packed),
             Op::Shipped(i) => self.set(*i, &[Paid, Picked, Packed, Stopping], Shipped),
             Op::CancelConfirmed(i) => self.set(*i, &[Stopping], Gone),
+            Op::CreateHeld(q) => {
+                if self.on_hand() - self.locked() - self.committed() >= *q {
+                    self.orders.push((Held, *q));
+                }
+            }
+            // A held replacement needs no payment: the passed return releases it.
+            Op::ReturnPassed(i) => self.set(*i, &[Held], Paid),
+            Op::Delivered(i) => self.set(*i, &[Shipped], Delivered),
+            Op::WindowChecked(i, passed) => {
+                if *passed {
+                    self.set(*i, &[Delivered], Completed)
+                }
+            }
             Op::Restart => {}
         }
     }
@@ -170,6 +207,21 @@ proptest! {
             let expected = StockLevel { on_hand: model.on_hand(), locked: model.locked(), committed: model.committed() };
             prop_assert_eq!(real.stock, expected, "after {:?}", op);
             prop_assert!(real.stock.sellable() >= 0, "oversold after {:?}", op);
+            for ((state, _), (phase, _)) in real.orders.iter().zip(&model.orders) {
+                let expected = match phase {
+                    Phase::Unpaid => OrderState::AwaitingPayment,
+                    Phase::Paid => OrderState::AwaitingShipment,
+                    Phase::Picked => OrderState::Picked,
+                    Phase::Packed => OrderState::Packed,
+                    Phase::Stopping => OrderState::Cancelling,
+                    Phase::Shipped => OrderState::Shipped,
+                    Phase::Held => OrderState::Held,
+                    Phase::Delivered => OrderState::Delivered,
+                    Phase::Completed => OrderState::Completed,
+                    Phase::Gone => if matches!(state, OrderState::Closed) { OrderState::Closed } else { OrderState::Cancelled },
+                };
+                prop_assert_eq!(*state, expected, "after {:?}", op);
+            }
         }
     }
 }

@@ -495,6 +495,35 @@ fn settle(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, outco
     Ok(())
 }
 
+/// Completes delivered orders whose return window (`window_ms` after delivery) closed and
+/// that have no request open; an order with one waits until it ends. Returns how many it
+/// completed, at most `limit` looked at.
+pub fn complete_due(tx: &mut dyn Tx, now_ms: i64, window_ms: i64, limit: u32) -> Result<u32, AfterSalesError> {
+    let mut completed = 0;
+    let mut after = (i64::MIN, 0);
+    loop {
+        let due = orders::store::delivered_before(tx, now_ms.saturating_sub(window_ms), after, limit.min(500))?;
+        let Some(last) = due.last() else { return Ok(completed) };
+        after = (last.1, last.0);
+        for (id, delivered_ms) in due {
+            if store::any_open(tx, id)? {
+                continue;
+            }
+            let order = orders::flow::load(tx, id)?;
+            // Moved on between the page and the lock (PostgreSQL): nothing to do.
+            if order.state != OrderState::Delivered {
+                continue;
+            }
+            let event = tote_shared::order::OrderEvent::ReturnWindowChecked { now_ms, delivered_ms, window_ms };
+            orders::flow::apply(tx, order, &event, "return_window_closed", "", now_ms)?;
+            completed += 1;
+            if completed >= limit {
+                return Ok(completed);
+            }
+        }
+    }
+}
+
 /// Ends requests when their money or their replacement has gone: a refund the channel paid
 /// completes its request (one it failed sends it to HQ); a replacement that shipped
 /// completes its exchange.

@@ -312,6 +312,9 @@ pub fn check_lines(
     asked: &[AskedLine],
 ) -> Result<Vec<AfterSalesLine>, AfterSalesError> {
     let refuse = |why: String| Err(AfterSalesError::Refused(why));
+    if order_state == OrderState::Completed {
+        return refuse("the order is completed: its return window closed".into());
+    }
     if !matches!(order_state, OrderState::Shipped | OrderState::Delivered) {
         let hint = if matches!(order_state, OrderState::AwaitingShipment | OrderState::Picked | OrderState::Packed | OrderState::Backordered) {
             ": cancel the order instead"

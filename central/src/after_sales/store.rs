@@ -130,6 +130,16 @@ pub fn held_units(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<(Sku, i64)>> {
     rows.iter().map(|r| Ok((Sku::parse(&r.text(0)?).map_err(corrupt)?, r.int(1)?))).collect()
 }
 
+/// Whether the order has a request that is not over yet (the order may not complete).
+pub fn any_open(tx: &mut dyn Tx, order_id: u64) -> DbResult<bool> {
+    Ok(tx
+        .query_opt(
+            "SELECT 1 FROM as_request WHERE order_id = ?1 AND state IN ('review', 'awaiting_return', 'refunding', 'replacing', 'attention') LIMIT 1",
+            &params![order_id],
+        )?
+        .is_some())
+}
+
 /// The customer's units in return and exchange requests (not rejected) as a share of the
 /// units of their orders that shipped, in percent; None before any shipped.
 pub fn return_rate_pct(tx: &mut dyn Tx, customer: &str) -> DbResult<Option<u32>> {

@@ -665,6 +665,8 @@ CREATE INDEX as_request_order ON as_request (order_id);
 CREATE INDEX as_request_state ON as_request (state, created_ms);
 CREATE INDEX as_request_refund ON as_request (refund_id) WHERE refund_id IS NOT NULL;
 CREATE INDEX as_request_replacement ON as_request (replacement_order) WHERE replacement_order IS NOT NULL;
+-- Delivered orders by delivery time: the completion sweep's order.
+CREATE INDEX orders_delivered ON orders (updated_ms, id) WHERE state = 'delivered';
 CREATE TABLE as_request_line (
     request_id       INTEGER NOT NULL REFERENCES as_request (id),
     line_no          INTEGER NOT NULL,

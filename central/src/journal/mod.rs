@@ -64,6 +64,8 @@ pub enum BusinessEvent {
     FreightReversed { order_id: u64, carrier: String, waybill: String, amount: i64 },
     /// Tracking says the parcel reached the customer.
     OrderDelivered { order_id: u64, warehouse: Option<WarehouseCode> },
+    /// The return window closed with no after-sales request open: nothing more will happen.
+    OrderCompleted { order_id: u64 },
     /// Paid, but no warehouse has the stock now.
     OrderBackordered { order_id: u64 },
     /// A warehouse took over the order (after a backorder or a failed fulfilment).
@@ -116,6 +118,7 @@ impl BusinessEvent {
             BusinessEvent::FreightAccrued { .. } => "freight_accrued",
             BusinessEvent::FreightReversed { .. } => "freight_reversed",
             BusinessEvent::OrderDelivered { .. } => "order_delivered",
+            BusinessEvent::OrderCompleted { .. } => "order_completed",
             BusinessEvent::OrderBackordered { .. } => "order_backordered",
             BusinessEvent::OrderAllocated { .. } => "order_allocated",
             BusinessEvent::OrderLockMoved { .. } => "order_lock_moved",
@@ -154,6 +157,7 @@ impl BusinessEvent {
             | E::FreightAccrued { order_id, .. }
             | E::FreightReversed { order_id, .. }
             | E::OrderDelivered { order_id, .. }
+            | E::OrderCompleted { order_id }
             | E::OrderBackordered { order_id }
             | E::OrderAllocated { order_id, .. }
             | E::OrderLockMoved { order_id, .. } => format!("order:{order_id}"),

@@ -158,6 +158,7 @@ pub fn journal_event(order: &OrderRecord, from: OrderState, to: OrderState) -> O
             lines: event_lines(order),
         },
         S::Delivered => BusinessEvent::OrderDelivered { order_id, warehouse },
+        S::Completed => BusinessEvent::OrderCompleted { order_id },
         S::Backordered => BusinessEvent::OrderBackordered { order_id },
         S::Cancelling => BusinessEvent::OrderCancelling { order_id, warehouse },
         S::Cancelled => BusinessEvent::OrderCancelled { order_id, lines: event_lines(order), was_paid: !matches!(from, S::AwaitingPayment | S::Held) },

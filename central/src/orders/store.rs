@@ -186,6 +186,17 @@ pub fn due_unpaid(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<(u64
     rows.iter().map(|r| Ok((r.uint(0)?, r.int(1)?))).collect()
 }
 
+/// Delivered orders whose delivery (their last change) is at or before `before_ms`, after the
+/// (delivered time, id) `after` in that order, at most `limit`: the completion sweep's pages.
+pub fn delivered_before(tx: &mut dyn Tx, before_ms: i64, after: (i64, u64), limit: u32) -> DbResult<Vec<(u64, i64)>> {
+    let rows = tx.query(
+        "SELECT id, updated_ms FROM orders WHERE state = 'delivered' AND updated_ms <= ?1 AND (updated_ms > ?2 OR (updated_ms = ?2 AND id > ?3))
+         ORDER BY updated_ms, id LIMIT ?4",
+        &params![before_ms, after.0, after.1, limit],
+    )?;
+    rows.iter().map(|r| Ok((r.uint(0)?, r.int(1)?))).collect()
+}
+
 /// Whether any order waits as backordered (so stock arrivals may serve one).
 pub fn any_backordered(tx: &mut dyn Tx) -> DbResult<bool> {
     Ok(tx.query_opt("SELECT 1 FROM orders WHERE state = 'backordered' LIMIT 1", &[])?.is_some())

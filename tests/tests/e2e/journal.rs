@@ -74,6 +74,7 @@ fn implied_by_history(history: &[Value]) -> Result<Vec<&'static str>> {
             (Some(_), Some("packed")) => Some("order_packed"),
             (Some(_), Some("shipped")) => Some("order_shipped"),
             (Some(_), Some("delivered")) => Some("order_delivered"),
+            (Some(_), Some("completed")) => Some("order_completed"),
             (Some(_), Some("backordered")) => Some("order_backordered"),
             (Some(_), Some("cancelling")) => Some("order_cancelling"),
             (Some(_), Some("cancelled")) => Some("order_cancelled"),
