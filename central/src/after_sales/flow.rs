@@ -496,8 +496,8 @@ fn settle(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, outco
 }
 
 /// Completes delivered orders whose return window (`window_ms` after delivery) closed and
-/// that have no request open; an order with one waits until it ends. Returns how many it
-/// completed, at most `limit` looked at.
+/// that have no request open; an order with one waits until it ends. Completes at most
+/// `limit` (the rest wait for the next sweep) and returns how many it did.
 pub fn complete_due(tx: &mut dyn Tx, now_ms: i64, window_ms: i64, limit: u32) -> Result<u32, AfterSalesError> {
     let mut completed = 0;
     let mut after = (i64::MIN, 0);
