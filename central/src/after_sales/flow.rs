@@ -240,6 +240,7 @@ fn plan(tx: &mut dyn Tx, order: &OrderRecord, r: &AfterSalesRequest, now_ms: i64
 /// Approval carried out: the refund asked, or the return announced to the warehouse (and an
 /// exchange's replacement locked).
 fn carry_out(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, plan: Plan, by: &str, now_ms: i64) -> Result<(), AfterSalesError> {
+    let mut announce = None;
     match plan {
         Plan::Refund => {
             let refund = payment::flow::refund_order(tx, order.id, &refund_lines(&r.lines), &format!("after-sales {}", r.id), now_ms)?;
@@ -253,11 +254,11 @@ fn carry_out(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, pl
             let warehouse = order.warehouse.clone().ok_or_else(|| AfterSalesError::Refused(format!("order {} has no warehouse", order.id)))?;
             let rma = format!("RMA-{}", r.id);
             let lines: Vec<OrderLine> = r.lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect();
-            commands::enqueue(tx, &warehouse, &CommandKind::ExpectReturn { rma: rma.clone(), order_id: order.id, lines }, now_ms)?;
             // In SKU order, like every stock row lock.
             for l in by_sku(&r.lines) {
                 inventory::store::change_aside(tx, &l.sku, &warehouse, l.qty.as_i64(), 0)?;
             }
+            announce = Some((warehouse.clone(), CommandKind::ExpectReturn { rma: rma.clone(), order_id: order.id, lines }));
             r.warehouse = Some(warehouse);
             r.rma = Some(rma);
             r.state = RequestState::AwaitingReturn;
@@ -268,6 +269,11 @@ fn carry_out(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, pl
     store::update(tx, r)?;
     let event = BusinessEvent::AfterSalesDecided { request_id: r.id, order_id: r.order_id, approved: true, by: by.to_owned() };
     journal::store::append(tx, &event, now_ms)?;
+    // Last: the warehouse's command-stream row is every request's shared row (PostgreSQL holds
+    // it to commit), so it is taken as late as possible.
+    if let Some((warehouse, command)) = announce {
+        commands::enqueue(tx, &warehouse, &command, now_ms)?;
+    }
     Ok(())
 }
 

@@ -277,7 +277,10 @@ async fn return_analytics(central: &Central) -> Result<()> {
     let path = format!("/api/v1/analytics/returns?from={yesterday}&to={today}&by=sku");
     let rows = eventually("the returns read model", Duration::from_secs(20), || async {
         let rows = central.get(&path).await?.ok()?;
-        let done = rows.as_array().into_iter().flatten().any(|r| r["key"] == PEGASUS && r["passed"].as_i64().unwrap_or(0) + r["failed"].as_i64().unwrap_or(0) == 3);
+        // Every request (the last one, withdrawn, comes last in the journal) and every QC result.
+        let done = rows.as_array().into_iter().flatten().any(|r| {
+            r["key"] == PEGASUS && r["requested"] == 4 && r["passed"].as_i64().unwrap_or(0) + r["failed"].as_i64().unwrap_or(0) == 3
+        });
         Ok(done.then_some(rows))
     })
     .await?;
