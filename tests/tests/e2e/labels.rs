@@ -47,6 +47,9 @@ async fn labels_wait_for_an_absent_printer_and_then_print_exactly_once() -> Resu
         Ok((printed.as_array().map(|a| a.len()) == Some(3)).then_some(()))
     })
     .await?;
+    // The edge counts a label printed once its bytes are sent; the printer files the job when
+    // it has read to the end, a moment later.
+    eventually("the printer to file every job", Duration::from_secs(10), || async { Ok((printer.jobs().len() >= 3).then_some(())) }).await?;
     let jobs = printer.jobs();
     assert_eq!(jobs.len(), 3, "exactly one print per label");
     for tracking in &trackings {
