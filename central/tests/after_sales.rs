@@ -30,7 +30,7 @@ async fn delivered(db: &Database, delivered_ms: i64) -> u64 {
         channel: "app".into(),
         customer: Some("runner".into()),
         lines: vec![OrderLine { sku: sku(), qty: Qty::parse(1).expect("qty") }],
-        ship_to: ShipTo { name: "Li".into(), line1: "1 Road".into(), city: "Shanghai".into(), postcode: String::new() },
+        ship_to: ShipTo { name: "Li".into(), line1: "1 Road".into(), city: "Shanghai".into(), postcode: String::new(), phone: String::new() },
         destination: city_point("shanghai").expect("city"),
         now_ms: 0,
         payment_deadline_ms: DAY,

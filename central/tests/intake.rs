@@ -22,7 +22,7 @@ fn order(qty: i64) -> CreateOrder {
         channel: "app".into(),
         customer: None,
         lines: vec![OrderLine { sku: sku(), qty: Qty::parse(qty).expect("qty") }],
-        ship_to: ShipTo { name: "A".into(), line1: "B".into(), city: "Shanghai".into(), postcode: String::new() },
+        ship_to: ShipTo { name: "A".into(), line1: "1 Bund Road".into(), city: "Shanghai".into(), postcode: String::new(), phone: String::new() },
         destination: city_point("shanghai").expect("city"),
         now_ms: 1_000,
         payment_deadline_ms: 1_000_000,

@@ -80,7 +80,7 @@ mod tests {
 
     #[test]
     fn a_label_carries_tracking_sscc_and_address_without_zpl_injection() {
-        let to = ShipTo { name: "Li ^XZ Wei".into(), line1: "88 Century Avenue".into(), city: "Shanghai".into(), postcode: "200120".into() };
+        let to = ShipTo { name: "Li ^XZ Wei".into(), line1: "88 Century Avenue".into(), city: "Shanghai".into(), postcode: "200120".into(), phone: String::new() };
         let zpl = ShippingLabel { order_id: 7, carrier: "SF", tracking_number: "SF123", route_code: Some("021"), sscc: "106141411234567897", ship_to: &to, from: "Tote SH-01" }.zpl();
         assert!(zpl.starts_with("^XA") && zpl.trim_end().ends_with("^XZ"));
         assert_eq!(zpl.matches("^XZ").count(), 1, "a ^ in the address cannot end the label");

@@ -202,6 +202,10 @@ pub struct ShipTo {
     #[serde(default)]
     #[schema(value_type = crate::openapi::Chars20)]
     pub postcode: String,
+    /// The recipient's phone, for the carrier (and intake's blocklist).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schema(value_type = crate::openapi::Chars20)]
+    pub phone: String,
 }
 
 /// The carrier service a parcel is to ship with: a carrier code (`SF`) and its service

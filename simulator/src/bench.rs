@@ -293,7 +293,7 @@ pub async fn pick(orders: usize, workers: usize) -> Result<()> {
     wait_until(Duration::from_secs(30), || async { Ok(floor.get("/api/v1/sync/status").await?["events_pending"] == 0) }).await?;
     let mut ids = Vec::new();
     for n in 0..orders {
-        let body = json!({"channel": "bench", "lines": [{"sku": sku(0), "qty": 1}], "ship_to": {"name": "B", "line1": "1", "city": "Shanghai"}});
+        let body = json!({"channel": "bench", "lines": [{"sku": sku(0), "qty": 1}], "ship_to": {"name": "B", "line1": "1 Bund Road", "city": "Shanghai"}});
         let o = hq.post_keyed("/api/v1/orders", &format!("p-{n}"), &body).await?;
         let id = o["id"].as_u64().context("id")?;
         hq.post(&format!("/api/v1/orders/{id}/pay"), &json!({})).await?;

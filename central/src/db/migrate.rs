@@ -708,6 +708,34 @@ CREATE TABLE an_returns_daily (
     PRIMARY KEY (day, sku, warehouse, reason)
 ) STRICT, WITHOUT ROWID;
 "#,
+    r#"
+-- Intake's pre-checks: who placed an order (`c:` customer id, else `p:` phone) and what it was
+-- (a hash of its lines and address), for the duplicate check and purchase limits.
+ALTER TABLE orders ADD COLUMN customer_key TEXT;
+ALTER TABLE orders ADD COLUMN fingerprint TEXT;
+CREATE INDEX orders_customer_key ON orders (customer_key, created_ms) WHERE customer_key IS NOT NULL;
+-- One row per customer key, locked by intake so one customer's orders are checked in turn
+-- (two at once could each pass a purchase limit the pair breaks).
+CREATE TABLE ord_customer (
+    customer_key  TEXT PRIMARY KEY,
+    last_order_ms INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+-- Customers, phones and streets intake refuses, with why.
+CREATE TABLE ord_blocklist (
+    id         INTEGER PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    UNIQUE (kind, value)
+) STRICT;
+-- Settings HQ edits as one document (intake's check policy, …): a JSON body per name.
+CREATE TABLE settings_doc (
+    name       TEXT PRIMARY KEY,
+    body       TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+"#,
 ];
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //!
 //! What it is not: an ORM or a query builder. No business rule lives here.
 
+pub mod doc;
 mod migrate;
 pub mod postgres;
 pub mod sqlite;

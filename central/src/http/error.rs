@@ -108,6 +108,16 @@ impl From<OrdersError> for ApiError {
             OrdersError::Transition(_) => ApiError::unprocessable("order-state", detail),
             OrdersError::Stock(_) => ApiError::Conflict { slug: "stock-rule", detail },
             OrdersError::Invalid(_) => ApiError::unprocessable("invalid", detail),
+            OrdersError::Refused(refusal) => {
+                use crate::orders::checks::Refusal;
+                match refusal {
+                    Refusal::IncompleteAddress(_) => ApiError::unprocessable("incomplete-address", detail),
+                    Refusal::UnknownRegion(_) => ApiError::unprocessable("unknown-region", detail),
+                    Refusal::Blocked { .. } => ApiError::unprocessable("blocklisted", detail),
+                    Refusal::OverLimit { .. } => ApiError::Conflict { slug: "purchase-limit", detail },
+                    Refusal::Duplicate { .. } => ApiError::Conflict { slug: "duplicate-order", detail },
+                }
+            }
             OrdersError::Db(e) => e.into(),
         }
     }

@@ -10,7 +10,7 @@ pub mod ops;
 use crate::startup::AppState;
 use crate::{after_sales, analytics, audit, catalog, edge_sync, finance, inventory, journal, logistics, orders, payment, warehouses};
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tote_shared::runtime::http::{harden, Realm};
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -47,6 +47,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/inventory/{sku}", get(inventory::http::levels))
         .route("/api/v1/inventory/{sku}/ledger", get(inventory::http::ledger))
         .route("/api/v1/orders", post(orders::http::create))
+        .route("/api/v1/orders/checks", get(orders::http::checks).put(orders::http::put_checks))
+        .route("/api/v1/orders/blocklist", get(orders::http::blocklist).post(orders::http::block))
+        .route("/api/v1/orders/blocklist/{id}", delete(orders::http::unblock))
         .route("/api/v1/orders/{id}", get(orders::http::get))
         .route("/api/v1/orders/{id}/history", get(orders::http::history))
         .route("/api/v1/orders/{id}/pay", post(orders::http::pay))

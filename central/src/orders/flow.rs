@@ -21,6 +21,7 @@ use tote_shared::{Money, Sku, WarehouseCode};
 /// line, locks the stock there and journals `order_created`.
 pub fn create(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRecord, OrdersError> {
     let lines = price(tx, &req.lines)?;
+    super::screen::screen_one(tx, req)?;
     place(tx, req, lines, OrderState::AwaitingPayment)
 }
 

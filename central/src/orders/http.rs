@@ -1,7 +1,9 @@
 //! Order routes: idempotent intake with routing and stock locks, sandbox payment, cancel,
 //! state and history.
 
-use super::{flow, store, CreateOrder, OrderHistoryEntry, OrderRecord, OrdersError};
+use super::checks::{self, BlockKind, CheckPolicy};
+use super::store::BlockEntry;
+use super::{flow, screen, store, CreateOrder, OrderHistoryEntry, OrderRecord, OrdersError};
 use crate::auth::{Admin, Reader};
 use crate::http::{check_text, check_text_chars};
 use crate::http::error::ApiError;
@@ -17,7 +19,7 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use tote_shared::geo::GeoPoint;
 use tote_shared::openapi as doc;
-use tote_shared::runtime::http::{Json, Path};
+use tote_shared::runtime::http::{Json, Path, Query};
 use tote_shared::runtime::system::now_ms;
 use tote_shared::sync::{OrderLine, ShipTo};
 
@@ -99,6 +101,10 @@ fn validate(order: &NewOrder, max_lines: usize) -> Result<(), ApiError> {
         return Err(ApiError::unprocessable("invalid-field", "ship_to.postcode must have at most 20 characters"));
     }
     check_text_chars("ship_to.postcode", &order.ship_to.postcode)?;
+    if order.ship_to.phone.chars().count() > 20 {
+        return Err(ApiError::unprocessable("invalid-field", "ship_to.phone must have at most 20 characters"));
+    }
+    check_text_chars("ship_to.phone", &order.ship_to.phone)?;
     Ok(())
 }
 
@@ -139,4 +145,104 @@ pub async fn cancel(_: Admin, State(state): State<AppState>, key: Keyed, Path(id
     let request = key.fingerprint(&id)?;
     let now = now_ms();
     keyed_write(&state, request, StatusCode::OK, move |tx| flow::cancel(tx, id, now)).await
+}
+
+// --- pre-checks: the policy and the blocklist -------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/orders/checks", responses((status = 200, body = CheckPolicy), doc::Unauthorized, doc::Unavailable), tag = "orders")]
+pub async fn checks(_: Reader, State(state): State<AppState>) -> Result<Json<CheckPolicy>, ApiError> {
+    Ok(Json(state.db.read(|tx| screen::policy(tx)).await?))
+}
+
+/// Replaces the pre-check policy (address rules, duplicate window, purchase limits); audited.
+#[utoipa::path(put, path = "/api/v1/orders/checks", request_body = CheckPolicy,
+    responses((status = 200, body = CheckPolicy), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "orders")]
+pub async fn put_checks(_: Admin, State(state): State<AppState>, Json(body): Json<CheckPolicy>) -> Result<Json<CheckPolicy>, ApiError> {
+    if let Some(why) = body.problem() {
+        return Err(ApiError::unprocessable("invalid-policy", why));
+    }
+    let now = now_ms();
+    let saved = body.clone();
+    state
+        .write(move |tx| -> Result<(), OrdersError> {
+            let before = screen::policy(tx)?;
+            crate::db::doc::save(tx, screen::POLICY, &saved, now)?;
+            let detail = serde_json::json!({"before": before, "after": saved});
+            crate::audit::store::append(tx, now, "admin", "order_checks_set", "orders:checks", &detail)?;
+            Ok(())
+        })
+        .await?;
+    Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBlock {
+    pub kind: BlockKind,
+    /// The customer id, the phone (any spelling) or the street as orders write it.
+    #[schema(value_type = doc::Text300)]
+    pub value: String,
+    /// Why (shown in the refusal and kept in the audit log).
+    #[schema(value_type = doc::Text300)]
+    pub reason: String,
+}
+
+/// Blocks a customer, a phone or a street: intake refuses their orders, naming the reason.
+/// Adding an entry that is there answers it (200).
+#[utoipa::path(post, path = "/api/v1/orders/blocklist", request_body = NewBlock,
+    responses((status = 201, body = BlockEntry), (status = 200, body = BlockEntry), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "orders")]
+pub async fn block(_: Admin, State(state): State<AppState>, Json(body): Json<NewBlock>) -> Result<(StatusCode, Json<BlockEntry>), ApiError> {
+    check_text("value", &body.value, 300)?;
+    check_text("reason", &body.reason, 300)?;
+    let value = checks::normal_block_value(body.kind, &body.value);
+    if value.is_empty() {
+        return Err(ApiError::unprocessable("invalid-field", format!("value {:?} names no {}", body.value, body.kind.as_str())));
+    }
+    let now = now_ms();
+    let (entry, created) = state
+        .write(move |tx| -> Result<_, OrdersError> {
+            let (entry, created) = store::add_block(tx, body.kind, &value, &body.reason, now)?;
+            if created {
+                let detail = serde_json::json!({"kind": body.kind, "value": value, "reason": body.reason});
+                crate::audit::store::append(tx, now, "admin", "blocklist_add", &format!("blocklist:{}", entry.id), &detail)?;
+            }
+            Ok((entry, created))
+        })
+        .await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(entry)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BlockPage {
+    /// Entries after this id.
+    #[serde(default)]
+    pub after: u64,
+    /// At most this many (1..=500, default 100).
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/orders/blocklist", params(BlockPage), responses((status = 200, body = Vec<BlockEntry>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "orders")]
+pub async fn blocklist(_: Reader, State(state): State<AppState>, Query(page): Query<BlockPage>) -> Result<Json<Vec<BlockEntry>>, ApiError> {
+    let limit = page.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be 1 to 500".into()));
+    }
+    Ok(Json(state.db.read(move |tx| store::blocklist(tx, None, limit, page.after)).await?))
+}
+
+/// Lifts a block; audited.
+#[utoipa::path(delete, path = "/api/v1/orders/blocklist/{id}", params(doc::PathId),
+    responses((status = 200, body = BlockEntry), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "orders")]
+pub async fn unblock(_: Admin, State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<BlockEntry>, ApiError> {
+    let now = now_ms();
+    let entry = state
+        .write(move |tx| -> Result<_, OrdersError> {
+            let entry = store::remove_block(tx, id)?.ok_or_else(|| OrdersError::NotFound(format!("blocklist entry {id}")))?;
+            let detail = serde_json::json!({"kind": entry.kind, "value": entry.value, "reason": entry.reason});
+            crate::audit::store::append(tx, now, "admin", "blocklist_remove", &format!("blocklist:{id}"), &detail)?;
+            Ok(entry)
+        })
+        .await?;
+    Ok(Json(entry))
 }

@@ -13,8 +13,9 @@
 //! Anything unusual (a database error, a shard gone) answers `Fallback`, and the caller
 //! takes the order through the ordinary path — slower, never wrong.
 
+use super::checks::{self, Candidate};
 use super::routing::allocate;
-use super::{event_lines, shortage_text, store, CreateOrder, OrderLineRecord, OrderRecord, OrdersError};
+use super::{event_lines, screen, shortage_text, store, CreateOrder, OrderLineRecord, OrderRecord, OrdersError};
 use crate::catalog;
 use crate::db::{Database, DbError, DbResult, Tx};
 use crate::idempotency::{lookup_many, remember_many, Stored};
@@ -124,6 +125,12 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
     if by_sku.is_empty() {
         return finish(requests, replies);
     }
+    // Pre-checks: customers locked before any stock row (the order every path keeps), and ids
+    // given now so a duplicate within the batch can name the order it repeats.
+    let policy = screen::policy(tx)?;
+    let candidates: Vec<Candidate<'_>> = fresh.iter().map(|&i| Candidate::of(&requests[i].2)).collect();
+    let mut facts = screen::gather(tx, &policy, &candidates, requests[fresh[0]].2.now_ms)?;
+    let ids: HashMap<usize, u64> = fresh.iter().copied().zip(store::next_ids(tx, fresh.len())?).collect();
     // One statement each for every SKU of the batch: prices, locked levels, places.
     let skus: Vec<&Sku> = by_sku.keys().copied().collect();
     let prices = catalog::store::prices(tx, &skus)?;
@@ -153,11 +160,22 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
                 None => replies[i] = Some(Reply::Refused(OrdersError::Invalid("the order total is too large".into()))),
             }
         }
-        let wants: Vec<(i64, GeoPoint)> = takers.iter().map(|&(i, _)| (requests[i].2.lines[0].qty.as_i64(), requests[i].2.destination)).collect();
-        for (&(i, total), decided) in takers.iter().zip(allocate(&located, &mut current, &wants)) {
+        // In arrival order: checked against what the customer ordered before, this batch
+        // included, then allocated.
+        for (i, total) in takers {
             let order = &requests[i].2;
-            match decided {
-                Some((w, after)) => created.push((i, record(order, &located[w].0, price, total), after)),
+            let candidate = Candidate::of(order);
+            if let Err(refusal) = checks::check(&policy, &facts, &candidate) {
+                replies[i] = Some(Reply::Refused(OrdersError::Refused(refusal)));
+                continue;
+            }
+            let want = [(order.lines[0].qty.as_i64(), order.destination)];
+            match allocate(&located, &mut current, &want).pop().flatten() {
+                Some((w, after)) => {
+                    let id = ids.get(&i).copied().ok_or_else(|| DbError::corrupt("batch order without id"))?;
+                    checks::remember(&mut facts, &candidate, id);
+                    created.push((i, record(order, id, &located[w].0, price, total), after));
+                }
                 None => replies[i] = Some(Reply::Refused(OrdersError::InsufficientStock(shortage_text(&order.lines, !located.is_empty())))),
             }
         }
@@ -202,10 +220,10 @@ fn total(price: Money, order: &CreateOrder) -> Option<Money> {
     price.minor().checked_mul(order.lines[0].qty.as_i64()).and_then(|t| Money::parse(t).ok())
 }
 
-fn record(order: &CreateOrder, warehouse: &WarehouseCode, price: Money, total: Money) -> OrderRecord {
+fn record(order: &CreateOrder, id: u64, warehouse: &WarehouseCode, price: Money, total: Money) -> OrderRecord {
     let line = &order.lines[0];
     OrderRecord {
-        id: 0,
+        id,
         state: OrderState::AwaitingPayment,
         channel: order.channel.clone(),
         customer: order.customer.clone(),
@@ -221,7 +239,7 @@ fn record(order: &CreateOrder, warehouse: &WarehouseCode, price: Money, total: M
     }
 }
 
-/// Ids, orders, stock levels with their ledger rows, journal events and keys — a few
+/// Orders, stock levels with their ledger rows, journal events and keys — a few
 /// multi-row statements for the whole batch.
 fn write_created(
     tx: &mut dyn Tx,
@@ -231,10 +249,6 @@ fn write_created(
 ) -> DbResult<()> {
     if created.is_empty() {
         return Ok(());
-    }
-    let ids = store::next_ids(tx, created.len())?;
-    for ((_, order, _), id) in created.iter_mut().zip(ids) {
-        order.id = id;
     }
     let rows: Vec<(&OrderRecord, &GeoPoint)> = created.iter().map(|(i, o, _)| (o, &requests[*i].2.destination)).collect();
     store::insert_many(tx, &rows)?;

@@ -6,10 +6,12 @@
 //! out in the caller's transaction (load → decide → apply); `store.rs` owns the order
 //! tables; `http.rs` the routes.
 
+pub mod checks;
 pub mod flow;
 pub mod http;
 pub mod intake;
 pub mod routing;
+pub mod screen;
 pub mod store;
 
 use crate::db::DbError;
@@ -98,6 +100,9 @@ pub enum OrdersError {
     /// 422
     #[error("{0}")]
     Invalid(String),
+    /// 422 or 409: a pre-check refused the order before any stock was locked.
+    #[error(transparent)]
+    Refused(#[from] checks::Refusal),
     #[error(transparent)]
     Db(#[from] DbError),
 }

@@ -1,9 +1,11 @@
 //! The `orders`, `order_line` and `order_history` tables.
 
+use super::checks::{self, BlockKind, Earlier};
 use super::{OrderHistoryEntry, OrderLineRecord, OrderRecord};
 use crate::db::{DbError, DbResult, Dialect, Row, Tx};
 use crate::params;
 use crate::warehouses::store::code;
+use std::collections::HashMap;
 use tote_shared::geo::GeoPoint;
 use tote_shared::order::OrderState;
 use tote_shared::sync::ShipTo;
@@ -42,10 +44,10 @@ pub fn insert_many(tx: &mut dyn Tx, orders: &[(&OrderRecord, &GeoPoint)]) -> DbR
     for chunk in orders.chunks(500) {
         let sql = format!(
             "INSERT INTO orders (id, state, channel, warehouse, ship_to, dest_lat, dest_lon, total_minor, created_ms,
-                                 payment_deadline_ms, updated_ms, customer) VALUES {}",
-            crate::db::values_clause(chunk.len(), 12, 1)
+                                 payment_deadline_ms, updated_ms, customer, customer_key, fingerprint) VALUES {}",
+            crate::db::values_clause(chunk.len(), 14, 1)
         );
-        let mut values = Vec::with_capacity(chunk.len() * 12);
+        let mut values = Vec::with_capacity(chunk.len() * 14);
         let mut lines = Vec::new();
         for (order, destination) in chunk {
             let ship_to = serde_json::to_string(&order.ship_to).map_err(corrupt)?;
@@ -61,7 +63,9 @@ pub fn insert_many(tx: &mut dyn Tx, orders: &[(&OrderRecord, &GeoPoint)]) -> DbR
                 order.created_at_ms,
                 order.payment_deadline_ms,
                 order.updated_at_ms,
-                order.customer.as_deref()
+                order.customer.as_deref(),
+                checks::customer_key(order.customer.as_deref(), &order.ship_to),
+                checks::fingerprint(&order.order_lines(), &order.ship_to)
             ]);
             for (line_no, line) in order.lines.iter().enumerate() {
                 lines.extend(params![order.id, line_no, line.sku.as_str(), line.qty.as_i64(), line.unit_price.minor()]);
@@ -225,4 +229,118 @@ pub fn unpaid_holding(tx: &mut dyn Tx, warehouse: &WarehouseCode, sku: &Sku, lim
 pub fn counts_by_state(tx: &mut dyn Tx) -> DbResult<Vec<(String, i64)>> {
     let rows = tx.query("SELECT state, COUNT(*) FROM orders GROUP BY state ORDER BY state", &[])?;
     rows.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect()
+}
+
+// --- pre-checks -----------------------------------------------------------------------------
+
+/// Locks one row per customer key (sorted, so two batches take them in the same order), so
+/// one customer's orders are checked one at a time. Always before any stock row.
+pub fn lock_customers(tx: &mut dyn Tx, keys: &[&str], now_ms: i64) -> DbResult<()> {
+    let mut keys = keys.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
+    for chunk in keys.chunks(500) {
+        let sql = format!(
+            "INSERT INTO ord_customer (customer_key, last_order_ms) VALUES {}
+             ON CONFLICT (customer_key) DO UPDATE SET last_order_ms = excluded.last_order_ms",
+            crate::db::values_clause(chunk.len(), 2, 1)
+        );
+        let values: Vec<_> = chunk.iter().flat_map(|k| params![*k, now_ms]).collect();
+        tx.execute(&sql, &values)?;
+    }
+    Ok(())
+}
+
+/// The blocklist entries among `probes`: (kind, value) → reason.
+pub fn blocked(tx: &mut dyn Tx, probes: &[(BlockKind, String)]) -> DbResult<HashMap<(BlockKind, String), String>> {
+    let mut found = HashMap::new();
+    let mut values: Vec<&str> = probes.iter().map(|(_, v)| v.as_str()).collect();
+    values.sort_unstable();
+    values.dedup();
+    for chunk in values.chunks(500) {
+        let sql = format!("SELECT kind, value, reason FROM ord_blocklist WHERE value IN ({})", crate::db::placeholders(chunk.len(), 1));
+        let params: Vec<_> = chunk.iter().map(|v| crate::db::Value::from(*v)).collect();
+        for r in tx.query(&sql, &params)? {
+            let kind = BlockKind::parse(&r.text(0)?).ok_or_else(|| corrupt("blocklist kind"))?;
+            found.insert((kind, r.text(1)?), r.text(2)?);
+        }
+    }
+    Ok(found)
+}
+
+/// The open (not cancelled or closed) orders of these customers created at or after
+/// `since_ms`, oldest first, with their lines.
+pub fn earlier_orders(tx: &mut dyn Tx, keys: &[&str], since_ms: i64) -> DbResult<HashMap<String, Vec<Earlier>>> {
+    let mut found: HashMap<String, Vec<Earlier>> = HashMap::new();
+    for chunk in keys.chunks(500) {
+        let sql = format!(
+            "SELECT o.id, o.customer_key, o.created_ms, o.fingerprint, l.sku, l.qty FROM orders o JOIN order_line l ON l.order_id = o.id
+             WHERE o.customer_key IN ({}) AND o.created_ms >= ?1 AND o.state NOT IN ('cancelled', 'closed')
+             ORDER BY o.id, l.line_no",
+            crate::db::placeholders(chunk.len(), 2)
+        );
+        let mut params = vec![crate::db::Value::from(since_ms)];
+        params.extend(chunk.iter().map(|k| crate::db::Value::from(*k)));
+        for r in tx.query(&sql, &params)? {
+            let id = r.uint(0)?;
+            let orders = found.entry(r.text(1)?).or_default();
+            if orders.last().map(|o| o.order_id) != Some(id) {
+                orders.push(Earlier { order_id: id, created_ms: r.int(2)?, fingerprint: r.opt_text(3)?.unwrap_or_default(), lines: Vec::new() });
+            }
+            if let Some(order) = orders.last_mut() {
+                order.lines.push((Sku::parse(&r.text(4)?).map_err(corrupt)?, r.int(5)?));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A blocklist entry.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct BlockEntry {
+    pub id: u64,
+    pub kind: BlockKind,
+    /// As stored: a phone's digits, a street without spaces or punctuation.
+    pub value: String,
+    pub reason: String,
+    pub created_at_ms: i64,
+}
+
+/// Adds an entry, or gives the one already there: (entry, created).
+pub fn add_block(tx: &mut dyn Tx, kind: BlockKind, value: &str, reason: &str, now_ms: i64) -> DbResult<(BlockEntry, bool)> {
+    let inserted = tx.execute(
+        "INSERT INTO ord_blocklist (kind, value, reason, created_ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, value) DO NOTHING",
+        &params![kind.as_str(), value, reason, now_ms],
+    )?;
+    let r = tx.query_one("SELECT id, reason, created_ms FROM ord_blocklist WHERE kind = ?1 AND value = ?2", &params![kind.as_str(), value])?;
+    let entry = BlockEntry { id: r.uint(0)?, kind, value: value.to_owned(), reason: r.text(1)?, created_at_ms: r.int(2)? };
+    Ok((entry, inserted == 1))
+}
+
+/// Removes an entry; whether it was there.
+pub fn remove_block(tx: &mut dyn Tx, id: u64) -> DbResult<Option<BlockEntry>> {
+    let Some(entry) = blocklist(tx, Some(id), 1, 0)?.pop() else {
+        return Ok(None);
+    };
+    tx.execute("DELETE FROM ord_blocklist WHERE id = ?1", &params![id])?;
+    Ok(Some(entry))
+}
+
+/// Entries by id, after `after`, at most `limit` (or the one with `id`).
+pub fn blocklist(tx: &mut dyn Tx, id: Option<u64>, limit: u32, after: u64) -> DbResult<Vec<BlockEntry>> {
+    let rows = match id {
+        Some(id) => tx.query("SELECT id, kind, value, reason, created_ms FROM ord_blocklist WHERE id = ?1", &params![id])?,
+        None => tx.query("SELECT id, kind, value, reason, created_ms FROM ord_blocklist WHERE id > ?1 ORDER BY id LIMIT ?2", &params![after, limit])?,
+    };
+    rows.iter()
+        .map(|r| {
+            Ok(BlockEntry {
+                id: r.uint(0)?,
+                kind: BlockKind::parse(&r.text(1)?).ok_or_else(|| corrupt("blocklist kind"))?,
+                value: r.text(2)?,
+                reason: r.text(3)?,
+                created_at_ms: r.int(4)?,
+            })
+        })
+        .collect()
 }
