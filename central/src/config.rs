@@ -22,6 +22,10 @@ pub struct Settings {
     pub payment: PaymentSettings,
     #[serde(default)]
     pub logistics: LogisticsSettings,
+    /// Marketplace shops whose orders are imported and whose shipments are confirmed back
+    /// (`[[marketplaces]]`).
+    #[serde(default)]
+    pub marketplaces: Vec<MarketplaceSettings>,
     #[serde(default = "default_log")]
     pub log: String,
 }
@@ -226,6 +230,67 @@ pub struct CarrierApiSettings {
     /// The monthly account freight is billed to.
     #[serde(default)]
     pub monthly_card: String,
+}
+
+/// One shop on a marketplace's open platform (Taobao/Tmall's TOP style).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketplaceSettings {
+    /// The sales channel its orders carry (`tmall`): 2 to 40 of a-z, 0-9, `_`, `-`.
+    pub name: String,
+    /// `https://eco.taobao.com/router/rest` in production.
+    pub url: String,
+    pub app_key: String,
+    /// Signs every call. From the environment: `TOTE_CENTRAL__MARKETPLACES__0__APP_SECRET`.
+    pub app_secret: SecretString,
+    /// The seller's session key (the shop's authorisation of the app).
+    pub session: SecretString,
+    /// Between two pulls of new and changed trades (and confirmation rounds).
+    #[serde(default = "default_marketplace_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// Each pull re-reads this much before where the last one ended: a trade the platform
+    /// indexed late is still seen (a re-import is the same order).
+    #[serde(default = "default_marketplace_overlap_ms")]
+    pub overlap_ms: u64,
+    /// The first pull reaches this far back.
+    #[serde(default = "default_marketplace_lookback_ms")]
+    pub initial_lookback_ms: u64,
+    /// Deadline of one call.
+    #[serde(default = "default_call_timeout_ms")]
+    pub call_timeout_ms: u64,
+}
+
+fn default_marketplace_poll_ms() -> u64 {
+    30_000
+}
+fn default_marketplace_overlap_ms() -> u64 {
+    300_000
+}
+fn default_marketplace_lookback_ms() -> u64 {
+    86_400_000
+}
+
+impl MarketplaceSettings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let invalid = |why: &'static str| Err(Invalid { field: "marketplaces", why: why.into() });
+        let name_ok = (2..=40).contains(&self.name.len()) && self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !name_ok {
+            return invalid("name: 2 to 40 of a-z, 0-9, _ and -");
+        }
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) || self.app_key.is_empty() {
+            return invalid("each marketplace needs an http(s) url and an app_key");
+        }
+        if self.app_secret.expose_secret().is_empty() || self.session.expose_secret().is_empty() {
+            return invalid("each marketplace needs its app_secret and session");
+        }
+        if !(10..=3_600_000).contains(&self.poll_interval_ms) || self.overlap_ms > 3_600_000 || !(100..=120_000).contains(&self.call_timeout_ms) {
+            return invalid("poll_interval_ms 10..=3600000, overlap_ms at most 3600000, call_timeout_ms 100..=120000");
+        }
+        if self.initial_lookback_ms > 30 * 86_400_000 {
+            return invalid("initial_lookback_ms at most 30 days");
+        }
+        Ok(())
+    }
 }
 
 /// A Kuaidi100-style tracking aggregator.
@@ -536,6 +601,13 @@ impl Settings {
         self.database.validate()?;
         self.payment.validate()?;
         self.logistics.validate()?;
+        let mut names = std::collections::HashSet::new();
+        for marketplace in &self.marketplaces {
+            marketplace.validate()?;
+            if !names.insert(&marketplace.name) {
+                return Err(ConfigError::Invalid(Invalid { field: "marketplaces", why: format!("{} appears twice", marketplace.name).into() }));
+            }
+        }
         let invalid = |field, why: &'static str| Err(ConfigError::Invalid(Invalid { field, why: why.into() }));
         if self.orders.payment_timeout_ms < 1_000 || self.orders.sweep_interval_ms < 10 {
             return invalid("orders", "payment_timeout_ms must be ≥ 1000 and sweep_interval_ms ≥ 10");

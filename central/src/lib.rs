@@ -2,7 +2,7 @@
 //!
 //! One module per business system, each with its rules (`mod.rs`, pure), its tables
 //! (`store.rs`, the only SQL that touches them), its routes (`http.rs`) and its errors:
-//! `catalog`, `warehouses`, `inventory`, `orders`, `payment`, `logistics`, `after_sales`,
+//! `catalog`, `warehouses`, `inventory`, `orders`, `marketplace`, `payment`, `logistics`, `after_sales`,
 //! `finance`, `edge_sync`, `journal`, `analytics`.
 //! Under them `db` (one executor over SQLite and PostgreSQL), `idempotency` and `audit`; beside them
 //! `http` (the router and what routes share), `startup`, `config`, `auth`, `cli`.
@@ -23,6 +23,7 @@ pub mod idempotency;
 pub mod inventory;
 pub mod journal;
 pub mod logistics;
+pub mod marketplace;
 pub mod orders;
 pub mod payment;
 pub mod startup;

@@ -49,6 +49,8 @@ pub struct AppState {
     pub carriers: crate::logistics::carrier_api::CarrierApis,
     /// Tracking pushes, applied in batches.
     pub pushes: Arc<crate::logistics::intake::PushIntake>,
+    /// The marketplace shops orders are pulled from and confirmed to.
+    pub marketplaces: Arc<Vec<Arc<crate::marketplace::client::MarketplaceApi>>>,
 }
 
 impl AppState {
@@ -161,7 +163,14 @@ impl App {
         let channels = crate::payment::channel::Channels::from_settings(&settings.payment, listener.local_addr()?).map_err(|why| anyhow::anyhow!("payment settings: {why}"))?;
         let risk = crate::payment::risk::Risk::load(&db, &settings.payment, now_ms()).await?;
         let carriers = crate::logistics::carrier_api::CarrierApis::from_settings(&settings.logistics, listener.local_addr()?).map_err(|why| anyhow::anyhow!("logistics settings: {why}"))?;
-        let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals, task_restarts, intake, channels, risk, carriers, pushes };
+        let marketplaces = settings
+            .marketplaces
+            .iter()
+            .map(|m| crate::marketplace::client::MarketplaceApi::new(m).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|why| anyhow::anyhow!("marketplace settings: {why}"))?;
+        let marketplaces = Arc::new(marketplaces);
+        let state = AppState { settings: Arc::new(settings), db, telemetry: Arc::default(), signals, task_restarts, intake, channels, risk, carriers, pushes, marketplaces };
         Ok(App { listener, state, supervisor })
     }
 
@@ -210,7 +219,9 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     let deliveries: Arc<dyn Consumer> = Arc::new(crate::orders::flow::DeliveryConsumer);
     let after_sales: Arc<dyn Consumer> = Arc::new(crate::after_sales::flow::ClosingConsumer);
     let returns: Arc<dyn Consumer> = Arc::new(crate::analytics::returns::ReturnsConsumer);
-    for consumer in [risk, invoicing, ledger, deliveries, after_sales, returns] {
+    let names = state.settings.marketplaces.iter().map(|m| m.name.clone()).collect();
+    let confirmations: Arc<dyn Consumer> = Arc::new(crate::marketplace::flow::ConfirmationConsumer { marketplaces: names });
+    for consumer in [risk, invoicing, ledger, deliveries, after_sales, returns, confirmations] {
         let s = state.clone();
         supervisor.spawn(format!("journal-consumer:{}", consumer.name()), RESTART, move |stop| consume_journal(s.clone(), consumer.clone(), stop));
     }
@@ -220,6 +231,10 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     supervisor.spawn("payment-dispatcher", RESTART, move |stop| crate::payment::dispatcher::run(s.clone(), stop));
     let s = state.clone();
     supervisor.spawn("logistics-dispatcher", RESTART, move |stop| crate::logistics::dispatcher::run(s.clone(), stop));
+    for api in state.marketplaces.iter() {
+        let (s, api) = (state.clone(), api.clone());
+        supervisor.spawn(format!("marketplace:{}", api.name()), RESTART, move |stop| crate::marketplace::puller::run(s.clone(), api.clone(), stop));
+    }
 }
 
 /// Closes unpaid orders past their deadline and releases their locks.

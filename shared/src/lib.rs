@@ -12,6 +12,8 @@ pub mod geo;
 pub mod gtp;
 pub mod label;
 pub mod mapf;
+#[cfg(feature = "marketplace")]
+pub mod marketplace;
 pub mod openapi;
 pub mod order;
 #[cfg(feature = "payment")]

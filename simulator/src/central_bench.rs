@@ -213,7 +213,7 @@ fn ledger_backlog(orders: usize) -> Vec<tote_central::journal::BusinessEvent> {
         events.push(E::StockReceived { sku: sku(o), warehouse: wh.clone(), qty: qty(1) });
         events.push(E::StockReceived { sku: sku(o * 7 + 3), warehouse: wh.clone(), qty: qty(2) });
         events.push(E::PaymentSucceeded { payment_id: id, order_id: id, channel: "wechat".into(), amount: total, channel_ref: format!("w{id}") });
-        events.push(E::OrderPaid { order_id: id, warehouse: Some(wh.clone()), lines: lines.clone(), total });
+        events.push(E::OrderPaid { order_id: id, warehouse: Some(wh.clone()), lines: lines.clone(), total, collected_by: None });
         events.push(E::OrderShipped { order_id: id, warehouse: Some(wh.clone()), carrier: "SF".into(), tracking_number: format!("SF{id}"), lines });
         if o % 10 == 0 {
             events.push(E::RefundSucceeded { refund_id: id, payment_id: id, order_id: id, channel: "wechat".into(), amount: 19_900 });

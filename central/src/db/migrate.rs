@@ -735,6 +735,46 @@ CREATE TABLE settings_doc (
     body       TEXT NOT NULL,
     updated_ms INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
+-- Orders imported from marketplaces: one row per (marketplace, its order id), claimed before
+-- the order is made so two imports of one order take turns; refused ones keep the reason.
+CREATE TABLE mp_import (
+    marketplace  TEXT NOT NULL,
+    external_id  TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    order_id     INTEGER,
+    reason       TEXT NOT NULL DEFAULT '',
+    content_hash TEXT NOT NULL,
+    paid_minor   INTEGER NOT NULL,
+    ship_by_ms   INTEGER,
+    imported_ms  INTEGER NOT NULL,
+    updated_ms   INTEGER NOT NULL,
+    PRIMARY KEY (marketplace, external_id)
+) STRICT, WITHOUT ROWID;
+CREATE UNIQUE INDEX mp_import_order ON mp_import (order_id) WHERE order_id IS NOT NULL;
+CREATE INDEX mp_import_state ON mp_import (marketplace, state, imported_ms);
+-- Where each marketplace's pulls have reached (the trades' modified time).
+CREATE TABLE mp_cursor (
+    marketplace  TEXT PRIMARY KEY,
+    modified_ms  INTEGER NOT NULL,
+    pulled_ms    INTEGER NOT NULL,
+    last_error   TEXT
+) STRICT, WITHOUT ROWID;
+-- Shipment confirmations owed to marketplaces: queued in the shipment's wake, sent until the
+-- marketplace has the tracking number.
+CREATE TABLE mp_confirmation (
+    order_id        INTEGER PRIMARY KEY,
+    marketplace     TEXT NOT NULL,
+    external_id     TEXT NOT NULL,
+    carrier         TEXT NOT NULL,
+    tracking_number TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_try_ms     INTEGER NOT NULL,
+    last_error      TEXT,
+    created_ms      INTEGER NOT NULL,
+    confirmed_ms    INTEGER
+) STRICT;
+CREATE INDEX mp_confirmation_due ON mp_confirmation (marketplace, next_try_ms) WHERE state = 'pending';
 "#,
 ];
 

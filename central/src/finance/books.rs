@@ -157,13 +157,18 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             facts.last_payment = Some(*payment_id);
             (format!("order {order_id} paid through {channel}"), vec![line(account::clearing(channel), *amount), line(account::ADVANCES, -amount)])
         }
-        BusinessEvent::OrderPaid { order_id, total, .. } => {
+        BusinessEvent::OrderPaid { order_id, total, collected_by, .. } => {
             let facts = state.orders.entry(*order_id).or_default();
             if facts.channel_paid {
                 facts.paid_by = facts.last_payment;
                 return Vec::new(); // the channel's money is posted at payment_succeeded
             }
-            (format!("order {order_id} paid by hand"), vec![line(account::clearing("manual"), *total), line(account::ADVANCES, -total)])
+            // A marketplace holds the buyer's money until it settles with us.
+            let (source, what) = match collected_by {
+                Some(marketplace) => (marketplace.as_str(), format!("order {order_id} paid at {marketplace}")),
+                None => ("manual", format!("order {order_id} paid by hand")),
+            };
+            (what, vec![line(account::clearing(source), *total), line(account::ADVANCES, -total)])
         }
         BusinessEvent::OrderShipped { order_id, warehouse: Some(warehouse), lines: sold, .. } => {
             let mut lines = sale(sold);
@@ -360,7 +365,7 @@ mod tests {
         state.costs.insert(sku(), 42_000); // a later cost (a new purchase price)
         run(&mut state, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(2) });
         run(&mut state, BusinessEvent::PaymentSucceeded { payment_id: 1, order_id: 7, channel: "wechat".into(), amount: 4 * 89_900, channel_ref: "w1".into() });
-        run(&mut state, BusinessEvent::OrderPaid { order_id: 7, warehouse: Some(wh()), lines: vec![], total: 4 * 89_900 });
+        run(&mut state, BusinessEvent::OrderPaid { order_id: 7, warehouse: Some(wh()), lines: vec![], total: 4 * 89_900, collected_by: None });
         let sold = vec![EventLine { sku: sku(), qty: qty(4), unit_price: 89_900 }];
         run(&mut state, BusinessEvent::OrderShipped { order_id: 7, warehouse: Some(wh()), carrier: "SF".into(), tracking_number: "SF1".into(), lines: sold });
         for e in &entries {

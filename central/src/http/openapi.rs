@@ -4,7 +4,7 @@
 //! (an address needs a known city unless it brings coordinates).
 
 use crate::startup::AppState;
-use crate::{after_sales, analytics, audit, catalog, edge_sync, finance, inventory, journal, logistics, orders, payment, warehouses};
+use crate::{after_sales, analytics, audit, catalog, edge_sync, finance, inventory, journal, logistics, marketplace, orders, payment, warehouses};
 use axum::extract::State;
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         inventory::http::levels, inventory::http::ledger,
         orders::http::create, orders::http::get, orders::http::history, orders::http::pay, orders::http::cancel,
         orders::http::checks, orders::http::put_checks, orders::http::block, orders::http::blocklist, orders::http::unblock,
+        marketplace::http::import, marketplace::http::list, marketplace::http::imports, marketplace::http::one,
         edge_sync::http::push_events, edge_sync::http::pull_commands, edge_sync::http::status, edge_sync::http::rejects, edge_sync::http::rebase, audit::http::list,
         journal::http::list, analytics::http::sales, analytics::http::returns, finance::http::trial_balance, finance::http::statements, finance::http::beancount,
         after_sales::http::create, after_sales::http::for_order, after_sales::http::list, after_sales::http::get, after_sales::http::review,
@@ -36,7 +37,7 @@ use utoipa::{Modify, OpenApi};
         tote_shared::openapi::ProblemSchema, tote_shared::openapi::Text32,
         catalog::Spu, catalog::SkuRecord, warehouses::WarehouseRecord, inventory::StockRow, inventory::LedgerEntry,
         orders::OrderRecord, orders::OrderHistoryEntry, edge_sync::EdgeSyncRow, catalog::http::NewSku, inventory::http::SkuDetail,
-        warehouses::http::NewWarehouseRequest, warehouses::http::NewEdgeToken, warehouses::http::EdgeTokenReplaced, orders::http::NewOrder, orders::http::NewBlock, orders::store::BlockEntry, orders::checks::CheckPolicy, orders::checks::PurchaseLimit, orders::checks::BlockKind, edge_sync::http::EdgeLag, edge_sync::PushWatch, edge_sync::RejectedEvent, edge_sync::rebase::Rebase, edge_sync::rebase::Rebased, audit::AuditEntry,
+        warehouses::http::NewWarehouseRequest, warehouses::http::NewEdgeToken, warehouses::http::EdgeTokenReplaced, orders::http::NewOrder, marketplace::ImportOrder, marketplace::ImportLine, marketplace::ImportRecord, marketplace::ImportState, marketplace::Confirmation, marketplace::ConfirmState, marketplace::http::MarketplaceStatus, orders::http::NewBlock, orders::store::BlockEntry, orders::checks::CheckPolicy, orders::checks::PurchaseLimit, orders::checks::BlockKind, edge_sync::http::EdgeLag, edge_sync::PushWatch, edge_sync::RejectedEvent, edge_sync::rebase::Rebase, edge_sync::rebase::Rebased, audit::AuditEntry,
         journal::http::EventPage, journal::JournalEntry, journal::BusinessEvent, analytics::store::SalesDay, finance::store::Balance, finance::http::Statements, finance::statements::IncomeStatement, finance::statements::BalanceSheet,
         payment::Payment, payment::PaymentState, payment::RefundLine, payment::store::Refund, payment::store::RefundState,
         payment::channel::PayMethod, payment::http::NewPayment, payment::http::Review, payment::http::NewRefund, payment::http::RefundLineRequest, payment::http::Payer, payment::store::RiskDecisionRow,

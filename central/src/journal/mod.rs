@@ -45,7 +45,16 @@ pub enum BusinessEvent {
     WarehouseCreated { warehouse: WarehouseCode },
     /// An order was taken and its stock locked at `warehouse`.
     OrderCreated { order_id: u64, channel: String, warehouse: WarehouseCode, lines: Vec<EventLine>, total: i64 },
-    OrderPaid { order_id: u64, warehouse: Option<WarehouseCode>, lines: Vec<EventLine>, total: i64 },
+    OrderPaid {
+        order_id: u64,
+        warehouse: Option<WarehouseCode>,
+        lines: Vec<EventLine>,
+        total: i64,
+        /// The marketplace that took the buyer's money (an imported order); none when Tote's
+        /// own payment channels or a clerk did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        collected_by: Option<String>,
+    },
     /// Cancel asked after release: waiting for the warehouse to stop.
     OrderCancelling { order_id: u64, warehouse: Option<WarehouseCode> },
     OrderCancelled { order_id: u64, lines: Vec<EventLine>, was_paid: bool },

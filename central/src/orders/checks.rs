@@ -264,11 +264,7 @@ impl<'a> Candidate<'a> {
 /// Every check, in the order a clerk would read them.
 pub fn check(policy: &CheckPolicy, facts: &Facts, order: &Candidate<'_>) -> Result<(), Refusal> {
     check_address(policy, order.ship_to)?;
-    for probe in block_probes(order.customer, order.ship_to) {
-        if let Some(reason) = facts.blocked.get(&probe) {
-            return Err(Refusal::Blocked { kind: probe.0, reason: reason.clone() });
-        }
-    }
+    check_blocklist(facts, order)?;
     let Some(key) = customer_key(order.customer, order.ship_to) else {
         return Ok(());
     };
@@ -292,6 +288,16 @@ pub fn check(policy: &CheckPolicy, facts: &Facts, order: &Candidate<'_>) -> Resu
             .sum();
         if already.saturating_add(line.qty.as_i64()) > limit.max_qty {
             return Err(Refusal::OverLimit { sku: line.sku.clone(), max: limit.max_qty, window_hours: limit.window_hours, already });
+        }
+    }
+    Ok(())
+}
+
+/// No blocklist entry names the order's customer, phone or street.
+pub fn check_blocklist(facts: &Facts, order: &Candidate<'_>) -> Result<(), Refusal> {
+    for probe in block_probes(order.customer, order.ship_to) {
+        if let Some(reason) = facts.blocked.get(&probe) {
+            return Err(Refusal::Blocked { kind: probe.0, reason: reason.clone() });
         }
     }
     Ok(())

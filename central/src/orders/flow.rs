@@ -25,6 +25,55 @@ pub fn create(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRecord, OrdersE
     place(tx, req, lines, OrderState::AwaitingPayment)
 }
 
+/// An order a marketplace sold and took the money for, at the prices the buyer paid
+/// (`lines`): checked (address, blocklist), locked at the nearest warehouse that can serve it
+/// and paid at once. When none can, it is still taken — the buyer has paid — and waits
+/// backordered for stock.
+pub fn import(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineRecord>) -> Result<OrderRecord, OrdersError> {
+    price(tx, &req.lines)?; // every SKU must be ours
+    super::screen::screen_import(tx, req)?;
+    match place(tx, req, lines.clone(), OrderState::AwaitingPayment) {
+        Ok(order) => apply(tx, order, &OrderEvent::Paid, super::PAID_AT_CHANNEL, "", req.now_ms),
+        Err(OrdersError::InsufficientStock(why)) => {
+            tracing::warn!(channel = %req.channel, %why, "an imported order waits for stock");
+            backordered_paid(tx, req, lines)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// A paid order no warehouse can serve yet: no lock anywhere; `retry_backorders` takes it
+/// when stock arrives.
+fn backordered_paid(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineRecord>) -> Result<OrderRecord, OrdersError> {
+    let mut order = OrderRecord {
+        id: 0,
+        state: OrderState::Backordered,
+        channel: req.channel.clone(),
+        customer: req.customer.clone(),
+        warehouse: None,
+        total: total(&lines)?,
+        lines,
+        ship_to: req.ship_to.clone(),
+        tracking_number: None,
+        carrier: None,
+        created_at_ms: req.now_ms,
+        payment_deadline_ms: req.payment_deadline_ms,
+        updated_at_ms: req.now_ms,
+    };
+    order.id = store::insert(tx, &order, &req.destination)?;
+    store::record_transition(tx, &order, OrderState::AwaitingPayment, OrderState::Backordered, super::PAID_AT_CHANNEL, req.now_ms)?;
+    let paid = BusinessEvent::OrderPaid {
+        order_id: order.id,
+        warehouse: None,
+        lines: super::event_lines(&order),
+        total: order.total.minor(),
+        collected_by: Some(order.channel.clone()),
+    };
+    journal::store::append(tx, &paid, req.now_ms)?;
+    journal::store::append(tx, &BusinessEvent::OrderBackordered { order_id: order.id }, req.now_ms)?;
+    Ok(order)
+}
+
 /// An exchange's replacement: routed and locked like a new order, so it cannot be sold
 /// meanwhile, but held — no payment, no deadline — until the returned item passes QC
 /// (`release_held`). Its lines cost nothing: the original order paid for them.
@@ -185,7 +234,7 @@ fn carry_out(tx: &mut dyn Tx, mut order: OrderRecord, step: Transition, cause: &
     order.state = step.to;
     order.updated_at_ms = now_ms;
     store::record_transition(tx, &order, from, step.to, cause, now_ms)?;
-    if let Some(event) = journal_event(&order, from, step.to) {
+    if let Some(event) = journal_event(&order, from, step.to, cause) {
         journal::store::append(tx, &event, now_ms)?;
     }
     if step.effects.contains(&OrderEffect::Reroute) {

@@ -125,6 +125,9 @@ impl From<StreamError> for OrdersError {
     }
 }
 
+/// The cause of an imported order's payment: the marketplace took the money.
+pub const PAID_AT_CHANNEL: &str = "order_paid_at_channel";
+
 /// The stock rule an effect applies to each line, if it touches stock.
 pub fn stock_rule(effect: OrderEffect) -> Option<Rule> {
     match effect {
@@ -143,14 +146,15 @@ pub fn event_lines(order: &OrderRecord) -> Vec<EventLine> {
 
 /// The journal event a transition means, if any (a state that does not change, e.g. edge
 /// progress reported during a cancel, means none).
-pub fn journal_event(order: &OrderRecord, from: OrderState, to: OrderState) -> Option<BusinessEvent> {
+pub fn journal_event(order: &OrderRecord, from: OrderState, to: OrderState, cause: &str) -> Option<BusinessEvent> {
     use OrderState as S;
     let order_id = order.id;
     let warehouse = order.warehouse.clone();
     Some(match to {
         _ if from == to => return None,
         S::AwaitingShipment if from == S::AwaitingPayment => {
-            BusinessEvent::OrderPaid { order_id, warehouse, lines: event_lines(order), total: order.total.minor() }
+            let collected_by = (cause == PAID_AT_CHANNEL).then(|| order.channel.clone());
+            BusinessEvent::OrderPaid { order_id, warehouse, lines: event_lines(order), total: order.total.minor(), collected_by }
         }
         S::AwaitingShipment => BusinessEvent::OrderAllocated { order_id, warehouse: warehouse? },
         S::Picked => BusinessEvent::OrderPicked { order_id, warehouse },

@@ -38,3 +38,14 @@ pub fn screen_one(tx: &mut dyn Tx, order: &CreateOrder) -> Result<(), OrdersErro
     let facts = gather(tx, &policy, std::slice::from_ref(&candidate), order.now_ms)?;
     checks::check(&policy, &facts, &candidate).map_err(OrdersError::Refused)
 }
+
+/// The checks an order a marketplace already sold goes through: the address and the
+/// blocklist. Purchase limits and duplicates are the marketplace's (its order id makes a
+/// re-import the same order).
+pub fn screen_import(tx: &mut dyn Tx, order: &CreateOrder) -> Result<(), OrdersError> {
+    let policy = policy(tx)?;
+    checks::check_address(&policy, &order.ship_to).map_err(OrdersError::Refused)?;
+    let candidate = Candidate::of(order);
+    let facts = Facts { blocked: store::blocked(tx, &checks::block_probes(candidate.customer, candidate.ship_to))?, ..Facts::default() };
+    checks::check_blocklist(&facts, &candidate).map_err(OrdersError::Refused)
+}
