@@ -372,6 +372,7 @@ fn central_settings(dir: &Path, port: u16, channels: &ChannelSim, carriers: &Car
         retention: RetentionSettings::default(),
         payment: payment_settings(channels)?,
         logistics: logistics_settings(carriers),
+        marketplaces: Vec::new(),
         auth: AuthSettings { admin_token: SecretString::from(ADMIN_TOKEN.to_owned()), read_token: SecretString::from(READ_TOKEN.to_owned()), metrics_token: None },
         log: "warn".into(),
     };

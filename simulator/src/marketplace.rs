@@ -167,6 +167,17 @@ impl MarketplaceSim {
         trade
     }
 
+    /// The buyer was refunded before shipment: the trade closes (and shows as changed).
+    pub fn close_trade(&self, tid: u64) -> bool {
+        let mut world = lock(&self.inner.world);
+        let Some(trade) = world.trades.get_mut(&tid).filter(|t| t.status == top::WAIT_SELLER_SEND_GOODS) else {
+            return false;
+        };
+        trade.status = top::TRADE_CLOSED.into();
+        trade.modified = top::time(now_ms());
+        true
+    }
+
     pub fn trade(&self, tid: u64) -> Option<Trade> {
         lock(&self.inner.world).trades.get(&tid).cloned()
     }

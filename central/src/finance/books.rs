@@ -170,6 +170,9 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             };
             (what, vec![line(account::clearing(source), *total), line(account::ADVANCES, -total)])
         }
+        BusinessEvent::MarketplaceRefunded { order_id, marketplace, amount } => {
+            (format!("order {order_id} refunded at {marketplace}"), vec![line(account::ADVANCES, *amount), line(account::clearing(marketplace), -amount)])
+        }
         BusinessEvent::OrderShipped { order_id, warehouse: Some(warehouse), lines: sold, .. } => {
             let mut lines = sale(sold);
             let facts = state.orders.entry(*order_id).or_default();

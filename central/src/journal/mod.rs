@@ -103,6 +103,9 @@ pub enum BusinessEvent {
     ReturnReceived { request_id: u64, order_id: u64, warehouse: WarehouseCode, reason: String, lines: Vec<ReturnedUnits> },
     /// The request ended: `refunded`, `exchanged`, `refused` (QC failed), `rejected`, `cancelled`.
     AfterSalesClosed { request_id: u64, order_id: u64, outcome: String },
+    /// A marketplace closed an imported order's trade before shipment: it gave the buyer's
+    /// money back itself, so what it held for us is no longer ours to collect.
+    MarketplaceRefunded { order_id: u64, marketplace: String, amount: i64 },
     /// HQ set an edge's event stream mark by hand (a stream central held ahead of its edge, or
     /// one the edge can no longer resend): events from `to_high_water + 1` on are taken next.
     EdgeStreamRebased { warehouse: WarehouseCode, from_high_water: u64, to_high_water: u64 },
@@ -131,6 +134,7 @@ impl BusinessEvent {
             BusinessEvent::OrderBackordered { .. } => "order_backordered",
             BusinessEvent::OrderAllocated { .. } => "order_allocated",
             BusinessEvent::OrderLockMoved { .. } => "order_lock_moved",
+            BusinessEvent::MarketplaceRefunded { .. } => "marketplace_refunded",
             BusinessEvent::StockReceived { .. } => "stock_received",
             BusinessEvent::StockAdjusted { .. } => "stock_adjusted",
             BusinessEvent::PaymentSucceeded { .. } => "payment_succeeded",
@@ -169,7 +173,8 @@ impl BusinessEvent {
             | E::OrderCompleted { order_id }
             | E::OrderBackordered { order_id }
             | E::OrderAllocated { order_id, .. }
-            | E::OrderLockMoved { order_id, .. } => format!("order:{order_id}"),
+            | E::OrderLockMoved { order_id, .. }
+            | E::MarketplaceRefunded { order_id, .. } => format!("order:{order_id}"),
             E::PaymentSucceeded { payment_id, .. } | E::PaymentFailed { payment_id, .. } | E::PaymentClosed { payment_id, .. } => {
                 format!("payment:{payment_id}")
             }

@@ -122,7 +122,11 @@ pub fn trade_closed(tx: &mut dyn Tx, marketplace: &str, external_id: &str, now_m
         return Ok(false);
     }
     match orders::flow::cancel(tx, order_id, now_ms) {
-        Ok(_) => Ok(true),
+        Ok(cancelled) => {
+            let event = BusinessEvent::MarketplaceRefunded { order_id, marketplace: marketplace.to_owned(), amount: cancelled.total.minor() };
+            journal::store::append(tx, &event, now_ms)?;
+            Ok(true)
+        }
         Err(OrdersError::Db(e)) => Err(e.into()),
         Err(refused) => {
             // Shipped already: the marketplace's refund is an after-sales matter.

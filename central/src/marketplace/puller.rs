@@ -127,11 +127,7 @@ fn apply_page(tx: &mut dyn crate::db::Tx, marketplace: &str, trades: &[Trade]) -
                     pulled.refused += 1;
                 }
             },
-            top::TRADE_CLOSED => {
-                if flow::trade_closed(tx, marketplace, &trade.tid.to_string(), now)? {
-                    pulled.cancelled += 1;
-                }
-            }
+            top::TRADE_CLOSED if flow::trade_closed(tx, marketplace, &trade.tid.to_string(), now)? => pulled.cancelled += 1,
             _ => {}
         }
     }

@@ -131,7 +131,7 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
             "warehouse_created" | "edge_stream_rebased" => format!("warehouse:{}", ev["warehouse"].as_str().unwrap_or("")),
             k if k.starts_with("payment_") => format!("payment:{}", ev["payment_id"]),
             k if k.starts_with("refund_") => format!("refund:{}", ev["refund_id"]),
-            k if k.starts_with("after_sales_") || k == "return_received" => format!("order:{}", ev["order_id"]),
+            k if k.starts_with("after_sales_") || k == "return_received" || k == "marketplace_refunded" => format!("order:{}", ev["order_id"]),
             other => {
                 problems.push(format!("seq {}: unknown event type {other:?}", e.seq));
                 continue;
@@ -178,8 +178,9 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
 
     // After-sales: each request decided, received and closed at most once.
     let mut steps = BTreeSet::new();
-    for e in events.iter().filter(|e| matches!(e.kind(), "after_sales_requested" | "after_sales_decided" | "return_received" | "after_sales_closed")) {
-        if !steps.insert((e.kind().to_owned(), e.event["request_id"].to_string())) {
+    for e in events.iter().filter(|e| matches!(e.kind(), "after_sales_requested" | "after_sales_decided" | "return_received" | "after_sales_closed" | "marketplace_refunded")) {
+        let key = if e.kind() == "marketplace_refunded" { &e.event["order_id"] } else { &e.event["request_id"] };
+        if !steps.insert((e.kind().to_owned(), key.to_string())) {
             problems.push(format!("seq {}: {} a second time: {}", e.seq, e.kind(), e.event));
         }
     }
