@@ -107,8 +107,10 @@ pub struct ImportsQuery {
     pub state: Option<ImportState>,
     /// Imports after this external id (the pages' order).
     #[serde(default)]
+    #[param(max_length = 64)]
     pub after: String,
     /// At most this many (1..=500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -219,6 +219,7 @@ pub struct BlockPage {
     #[serde(default)]
     pub after: u64,
     /// At most this many (1..=500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
