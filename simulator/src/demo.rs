@@ -1,5 +1,6 @@
 //! The demo: real daemons in this process, simulated people talking to them over HTTP.
 
+use tote_sim::marketplace::{MarketplaceConfig, MarketplaceSim};
 use tote_sim::carrier::{CarrierSim, CarrierSimConfig};
 use tote_sim::payment::{ChannelKeys, ChannelKind, ChannelSim, SimConfig};
 use crate::client::Api;
@@ -69,7 +70,12 @@ pub async fn run(options: Options) -> Result<()> {
     // The carriers' open platforms and the tracking aggregator, played by the simulator: a
     // parcel moves one tracking event a second.
     let carriers = CarrierSim::start(CarrierSimConfig::three_carriers(Duration::from_secs(1))).await?;
-    let central = tote_central::startup::App::build(central_settings(&dir, port(0), &channels, &carriers)?).await?;
+    // A Tmall-style marketplace shop, played by the simulator: central pulls its trades.
+    let market = MarketplaceSim::start(MarketplaceConfig::default()).await?;
+    let mut settings = central_settings(&dir, port(0), &channels, &carriers)?;
+    settings.marketplaces.push(marketplace_settings(&market));
+    settings.validate()?;
+    let central = tote_central::startup::App::build(settings).await?;
     let central_url = format!("http://{}", central.local_addr()?);
     channels.set_card_webhook_url(Some(format!("{central_url}/api/v1/payments/notify/card")));
     tokio::spawn(central.run_until_stopped(std::future::pending()));
@@ -85,6 +91,7 @@ pub async fn run(options: Options) -> Result<()> {
         channels.base_url(ChannelKind::Card)
     );
     println!("  carriers SF, JD, ZTO {}   tracking aggregator {}   (simulated, signed like SF's open platform and Kuaidi100)", carriers.api_url(), carriers.aggregator_url());
+    println!("  tmall    {}   (a simulated marketplace shop, TOP-style signed calls)", market.url());
     seed_catalog(&hq).await?;
     let mut edges = Vec::new();
     let mut printers = Vec::new();
@@ -141,7 +148,10 @@ pub async fn run(options: Options) -> Result<()> {
         stock_warehouse(edge, code).await?;
     }
     seed_logistics(&hq).await?;
-    let story = story(&reader, &hq, &edges[0], &channels, &printers[0]).await;
+    let story = match story(&reader, &hq, &edges[0], &channels, &printers[0]).await {
+        Ok(()) => marketplace(&reader, &hq, &edges[0], &market).await,
+        failed => failed,
+    };
     let story = match story {
         Ok(()) => robots_on_the_floor(&edges[0], robots.len()).await,
         failed => failed,
@@ -729,6 +739,62 @@ where
         ensure!(Instant::now() < deadline, "timed out");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+fn marketplace_settings(market: &MarketplaceSim) -> tote_central::config::MarketplaceSettings {
+    let c = market.config();
+    tote_central::config::MarketplaceSettings {
+        name: "tmall".into(),
+        url: market.url(),
+        app_key: c.app_key.clone(),
+        app_secret: SecretString::from(c.app_secret.clone()),
+        session: SecretString::from(c.session.clone()),
+        poll_interval_ms: 200,
+        overlap_ms: 60_000,
+        initial_lookback_ms: 3_600_000,
+        call_timeout_ms: 5_000,
+    }
+}
+
+/// Story step 7: a buyer orders the EU 44 at the Tmall shop. Central pulls the trade, the
+/// shop's connector hands it over too — one order — SH-01 ships it and Tmall gets the
+/// tracking number once.
+async fn marketplace(reader: &Api, hq: &Api, sh: &Api, market: &MarketplaceSim) -> Result<()> {
+    println!("
+The Tmall shop: another runner buys at the marketplace");
+    let buyer = tote_sim::marketplace::Buyer {
+        id: "tb-runner-zhang".into(),
+        name: "张伟".into(),
+        mobile: "13812345678".into(),
+        province: "浙江".into(),
+        city: "杭州".into(),
+        address: "西湖区文三路90号".into(),
+    };
+    let trade = market.offer(&buyer, &[tote_sim::marketplace::Purchase { sku: sku_code("44"), qty: 1, paid_minor: 62_900 }]);
+    say(format!("Tmall trade {}: 1 × EU 44 paid ¥629.00 at the marketplace (a shop discount), to ship by {}", trade.tid, trade.est_con_time));
+    let path = format!("/api/v1/marketplaces/tmall/imports/{}", trade.tid);
+    let import = wait_json(Duration::from_secs(20), || async { reader.get(&path).await.and_then(|i| if i["state"] == "imported" { Ok(i) } else { anyhow::bail!("not yet") }) }).await?;
+    let id = import["order_id"].as_u64().context("an order for the trade")?;
+    let line = &trade.orders.order[0];
+    let copy = json!({"external_id": trade.tid.to_string(), "buyer": buyer.id, "paid_at_ms": tote_shared::marketplace::parse_time(&trade.pay_time),
+                      "lines": [{"sku": line.outer_sku_id, "qty": line.num, "paid": 62_900}],
+                      "ship_to": {"name": buyer.name, "line1": buyer.address, "city": buyer.city, "phone": buyer.mobile}});
+    let again = hq.post("/api/v1/marketplaces/tmall/orders", &copy).await?;
+    ensure!(again["order_id"].as_u64() == Some(id), "the connector's copy should be the same order: {again}");
+    let order = reader.get(&format!("/api/v1/orders/{id}")).await?;
+    ensure!(order["state"] == "awaiting_shipment" && order["total"] == 62_900, "paid at Tmall, at the price paid there: {order}");
+    say(format!("central pulled it as order {id} (channel tmall, paid at the marketplace, routed to {}); the shop's connector sent it again — the same order", order["warehouse"].as_str().unwrap_or("")));
+    let at_edge = format!("/api/v1/orders/{id}");
+    let fulfilment = wait_json(Duration::from_secs(20), || sh.get(&at_edge)).await?;
+    pick(sh, &fulfilment).await?;
+    sh.post_keyed(&format!("/api/v1/orders/{id}/pack"), &format!("pack-{id}"), &json!({})).await?;
+    let shipped = sh.post_keyed(&format!("/api/v1/orders/{id}/ship"), &format!("ship-{id}"), &json!({})).await?;
+    let waybill = shipped["tracking_number"].as_str().context("a waybill")?.to_owned();
+    wait(Duration::from_secs(20), "Tmall's shipment confirmation", || async { Ok(reader.get(&path).await?["confirmation"]["state"] == "confirmed") }).await?;
+    let consignments = market.consignments();
+    ensure!(consignments.len() == 1 && consignments[0].out_sid == waybill, "Tmall should hold one confirmation with {waybill}: {consignments:?}");
+    say(format!("shipped from SH-01 under {waybill}; Tmall confirmed the consignment once ({} {})", consignments[0].company, consignments[0].out_sid));
+    Ok(())
 }
 
 /// A worker with a handheld: scan the location, then each item.
