@@ -22,10 +22,10 @@ pub struct Settings {
     pub payment: PaymentSettings,
     #[serde(default)]
     pub logistics: LogisticsSettings,
-    /// Marketplace shops whose orders are imported and whose shipments are confirmed back
-    /// (`[[marketplaces]]`).
+    /// Marketplace shops whose orders are imported and whose shipments are confirmed back, by
+    /// the name their orders' channel carries (`[marketplaces.tmall]`).
     #[serde(default)]
-    pub marketplaces: Vec<MarketplaceSettings>,
+    pub marketplaces: std::collections::BTreeMap<String, MarketplaceSettings>,
     #[serde(default = "default_log")]
     pub log: String,
 }
@@ -236,12 +236,10 @@ pub struct CarrierApiSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MarketplaceSettings {
-    /// The sales channel its orders carry (`tmall`): 2 to 40 of a-z, 0-9, `_`, `-`.
-    pub name: String,
     /// `https://eco.taobao.com/router/rest` in production.
     pub url: String,
     pub app_key: String,
-    /// Signs every call. From the environment: `TOTE_CENTRAL__MARKETPLACES__0__APP_SECRET`.
+    /// Signs every call. From the environment: `TOTE_CENTRAL__MARKETPLACES__TMALL__APP_SECRET`.
     pub app_secret: SecretString,
     /// The seller's session key (the shop's authorisation of the app).
     pub session: SecretString,
@@ -271,11 +269,12 @@ fn default_marketplace_lookback_ms() -> u64 {
 }
 
 impl MarketplaceSettings {
-    pub fn validate(&self) -> Result<(), Invalid> {
+    /// `name`: the key it is configured under, the channel its orders carry.
+    pub fn validate(&self, name: &str) -> Result<(), Invalid> {
         let invalid = |why: &'static str| Err(Invalid { field: "marketplaces", why: why.into() });
-        let name_ok = (2..=40).contains(&self.name.len()) && self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        let name_ok = (2..=40).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
         if !name_ok {
-            return invalid("name: 2 to 40 of a-z, 0-9, _ and -");
+            return invalid("each marketplace's name: 2 to 40 of a-z, 0-9, _ and -");
         }
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) || self.app_key.is_empty() {
             return invalid("each marketplace needs an http(s) url and an app_key");
@@ -601,12 +600,8 @@ impl Settings {
         self.database.validate()?;
         self.payment.validate()?;
         self.logistics.validate()?;
-        let mut names = std::collections::HashSet::new();
-        for marketplace in &self.marketplaces {
-            marketplace.validate()?;
-            if !names.insert(&marketplace.name) {
-                return Err(ConfigError::Invalid(Invalid { field: "marketplaces", why: format!("{} appears twice", marketplace.name).into() }));
-            }
+        for (name, marketplace) in &self.marketplaces {
+            marketplace.validate(name)?;
         }
         let invalid = |field, why: &'static str| Err(ConfigError::Invalid(Invalid { field, why: why.into() }));
         if self.orders.payment_timeout_ms < 1_000 || self.orders.sweep_interval_ms < 10 {

@@ -166,7 +166,7 @@ impl App {
         let marketplaces = settings
             .marketplaces
             .iter()
-            .map(|m| crate::marketplace::client::MarketplaceApi::new(m).map(Arc::new))
+            .map(|(name, m)| crate::marketplace::client::MarketplaceApi::new(name, m).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|why| anyhow::anyhow!("marketplace settings: {why}"))?;
         let marketplaces = Arc::new(marketplaces);
@@ -219,9 +219,9 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     let deliveries: Arc<dyn Consumer> = Arc::new(crate::orders::flow::DeliveryConsumer);
     let after_sales: Arc<dyn Consumer> = Arc::new(crate::after_sales::flow::ClosingConsumer);
     let returns: Arc<dyn Consumer> = Arc::new(crate::analytics::returns::ReturnsConsumer);
-    let names = state.settings.marketplaces.iter().map(|m| m.name.clone()).collect();
-    let confirmations: Arc<dyn Consumer> = Arc::new(crate::marketplace::flow::ConfirmationConsumer { marketplaces: names });
-    for consumer in [risk, invoicing, ledger, deliveries, after_sales, returns, confirmations] {
+    let names = state.settings.marketplaces.keys().cloned().collect();
+    let marketplaces: Arc<dyn Consumer> = Arc::new(crate::marketplace::flow::MarketplaceConsumer { marketplaces: names });
+    for consumer in [risk, invoicing, ledger, deliveries, after_sales, returns, marketplaces] {
         let s = state.clone();
         supervisor.spawn(format!("journal-consumer:{}", consumer.name()), RESTART, move |stop| consume_journal(s.clone(), consumer.clone(), stop));
     }

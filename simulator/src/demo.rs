@@ -73,7 +73,7 @@ pub async fn run(options: Options) -> Result<()> {
     // A Tmall-style marketplace shop, played by the simulator: central pulls its trades.
     let market = MarketplaceSim::start(MarketplaceConfig::default()).await?;
     let mut settings = central_settings(&dir, port(0), &channels, &carriers)?;
-    settings.marketplaces.push(marketplace_settings(&market));
+    settings.marketplaces.insert("tmall".into(), marketplace_settings(&market));
     settings.validate()?;
     let central = tote_central::startup::App::build(settings).await?;
     let central_url = format!("http://{}", central.local_addr()?);
@@ -382,7 +382,7 @@ fn central_settings(dir: &Path, port: u16, channels: &ChannelSim, carriers: &Car
         retention: RetentionSettings::default(),
         payment: payment_settings(channels)?,
         logistics: logistics_settings(carriers),
-        marketplaces: Vec::new(),
+        marketplaces: Default::default(),
         auth: AuthSettings { admin_token: SecretString::from(ADMIN_TOKEN.to_owned()), read_token: SecretString::from(READ_TOKEN.to_owned()), metrics_token: None },
         log: "warn".into(),
     };
@@ -744,7 +744,6 @@ where
 fn marketplace_settings(market: &MarketplaceSim) -> tote_central::config::MarketplaceSettings {
     let c = market.config();
     tote_central::config::MarketplaceSettings {
-        name: "tmall".into(),
         url: market.url(),
         app_key: c.app_key.clone(),
         app_secret: SecretString::from(c.app_secret.clone()),

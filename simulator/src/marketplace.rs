@@ -202,11 +202,11 @@ impl MarketplaceSim {
         lock(&self.inner.calls).get(method).copied().unwrap_or(0)
     }
 
-    /// The `[[marketplaces]]` entry of a central config for this platform.
+    /// The `[marketplaces.<name>]` section of a central config for this platform.
     pub fn central_config(&self, name: &str, extra: &str) -> String {
         let c = &self.inner.config;
         format!(
-            "[[marketplaces]]\nname = \"{name}\"\nurl = \"{}\"\napp_key = \"{}\"\napp_secret = \"{}\"\nsession = \"{}\"\n{extra}\n",
+            "[marketplaces.{name}]\nurl = \"{}\"\napp_key = \"{}\"\napp_secret = \"{}\"\nsession = \"{}\"\n{extra}\n",
             self.url(),
             c.app_key,
             c.app_secret,

@@ -746,6 +746,10 @@ CREATE TABLE mp_import (
     content_hash TEXT NOT NULL,
     paid_minor   INTEGER NOT NULL,
     ship_by_ms   INTEGER,
+    -- When the marketplace closed the trade (the buyer refunded there), if it did, and
+    -- whether that refund is in the journal (once, whichever path saw the order cancelled).
+    closed_ms    INTEGER,
+    refund_booked INTEGER NOT NULL DEFAULT 0,
     imported_ms  INTEGER NOT NULL,
     updated_ms   INTEGER NOT NULL,
     PRIMARY KEY (marketplace, external_id)

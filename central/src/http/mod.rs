@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/marketplaces/{name}/orders", post(marketplace::http::import))
         .route("/api/v1/marketplaces/{name}/imports", get(marketplace::http::imports))
         .route("/api/v1/marketplaces/{name}/imports/{external_id}", get(marketplace::http::one))
+        .route("/api/v1/marketplaces/{name}/imports/{external_id}/confirmation/retry", post(marketplace::http::retry_confirmation))
         .route("/api/v1/orders/{id}", get(orders::http::get))
         .route("/api/v1/orders/{id}/history", get(orders::http::history))
         .route("/api/v1/orders/{id}/pay", post(orders::http::pay))

@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
         inventory::http::levels, inventory::http::ledger,
         orders::http::create, orders::http::get, orders::http::history, orders::http::pay, orders::http::cancel,
         orders::http::checks, orders::http::put_checks, orders::http::block, orders::http::blocklist, orders::http::unblock,
-        marketplace::http::import, marketplace::http::list, marketplace::http::imports, marketplace::http::one,
+        marketplace::http::import, marketplace::http::list, marketplace::http::imports, marketplace::http::one, marketplace::http::retry_confirmation,
         edge_sync::http::push_events, edge_sync::http::pull_commands, edge_sync::http::status, edge_sync::http::rejects, edge_sync::http::rebase, audit::http::list,
         journal::http::list, analytics::http::sales, analytics::http::returns, finance::http::trial_balance, finance::http::statements, finance::http::beancount,
         after_sales::http::create, after_sales::http::for_order, after_sales::http::list, after_sales::http::get, after_sales::http::review,

@@ -16,6 +16,9 @@ pub enum CallError {
     Refused(ErrorResponse),
     #[error("marketplace answer unreadable: {0}")]
     Unreadable(String),
+    /// More trades in the window than the puller reads in one.
+    #[error("{0} trades in one window")]
+    TooMany(u64),
 }
 
 impl CallError {
@@ -23,28 +26,36 @@ impl CallError {
         match self {
             CallError::Unreachable(_) | CallError::Unreadable(_) => true,
             CallError::Refused(e) => e.sub_code == sub_code::BUSY || e.sub_code.starts_with("isp."),
+            CallError::TooMany(_) => false,
         }
+    }
+
+    /// The platform refused the shop's credentials or clock, not the request: nothing to do
+    /// but wait for the operator (an expired session, a wrong secret, a skewed clock).
+    pub fn is_account(&self) -> bool {
+        matches!(self, CallError::Refused(e) if [sub_code::BAD_SESSION, sub_code::BAD_SIGNATURE, sub_code::BAD_TIMESTAMP].contains(&e.sub_code.as_str()))
     }
 }
 
 /// One shop's account on one platform.
 pub struct MarketplaceApi {
+    name: String,
     pub settings: MarketplaceSettings,
     http: reqwest::Client,
 }
 
 impl MarketplaceApi {
-    pub fn new(settings: &MarketplaceSettings) -> Result<MarketplaceApi, String> {
+    pub fn new(name: &str, settings: &MarketplaceSettings) -> Result<MarketplaceApi, String> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.call_timeout_ms))
             .no_proxy()
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(MarketplaceApi { settings: settings.clone(), http })
+        Ok(MarketplaceApi { name: name.to_owned(), settings: settings.clone(), http })
     }
 
     pub fn name(&self) -> &str {
-        &self.settings.name
+        &self.name
     }
 
     async fn call<T: serde::de::DeserializeOwned>(&self, method: &str, business: &[(&str, String)]) -> Result<T, CallError> {
@@ -70,8 +81,9 @@ impl MarketplaceApi {
             ("start_modified", top::time(start_ms)),
             ("end_modified", top::time(end_ms)),
             ("page_no", page_no.to_string()),
+            // Without `use_has_next` the platform counts the window (`total_results`): the
+            // pages are read last to first.
             ("page_size", top::MAX_PAGE_SIZE.to_string()),
-            ("use_has_next", "true".to_owned()),
         ];
         self.call(top::TRADES_METHOD, &business).await
     }
@@ -80,5 +92,25 @@ impl MarketplaceApi {
     pub async fn confirm(&self, external_id: &str, carrier: &str, tracking_number: &str) -> Result<Sent, CallError> {
         let business = [("tid", external_id.to_owned()), ("out_sid", tracking_number.to_owned()), ("company_code", carrier.to_owned())];
         self.call(top::SEND_METHOD, &business).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(sub: &str) -> CallError {
+        CallError::Refused(ErrorResponse { code: 15, msg: String::new(), sub_code: sub.into(), sub_msg: String::new() })
+    }
+
+    #[test]
+    fn an_expired_session_waits_and_a_trade_level_refusal_goes_to_hq() {
+        assert!(refused(sub_code::BAD_SESSION).is_account() && !refused(sub_code::BAD_SESSION).is_transient());
+        assert!(refused(sub_code::BAD_TIMESTAMP).is_account());
+        assert!(refused(sub_code::BUSY).is_transient());
+        for trade_level in [sub_code::NOT_CONSIGNABLE, sub_code::NO_TRADE, sub_code::BAD_PARAMETER] {
+            assert!(!refused(trade_level).is_account() && !refused(trade_level).is_transient(), "{trade_level}");
+        }
+        assert!(CallError::Unreachable("timeout".into()).is_transient());
     }
 }

@@ -108,52 +108,95 @@ fn where_to(order: &ImportOrder) -> Result<GeoPoint, OrdersError> {
     }
 }
 
-/// The marketplace closed a trade (the buyer was refunded there): its order is cancelled if
-/// it has not shipped. Returns whether anything changed.
+/// The marketplace closed a trade (the buyer was refunded there). Its order is cancelled if
+/// it has not shipped; the refund is journalled once the order is cancelled (here if it
+/// already is, else by `MarketplaceConsumer` when the warehouse confirms). An order that
+/// shipped anyway is noted for HQ. Returns whether a cancel was asked.
 pub fn trade_closed(tx: &mut dyn Tx, marketplace: &str, external_id: &str, now_ms: i64) -> Result<bool, MarketplaceError> {
     let Some((record, _)) = store::load(tx, marketplace, external_id, true)? else {
         return Ok(false);
     };
+    if record.closed_at_ms.is_some() {
+        return Ok(false);
+    }
     let Some(order_id) = record.order_id else {
+        store::set_closed(tx, marketplace, external_id, None, now_ms)?;
         return Ok(false);
     };
     let order = orders::flow::load(tx, order_id)?;
-    if matches!(order.state, OrderState::Cancelling | OrderState::Cancelled | OrderState::Closed) {
-        return Ok(false);
-    }
-    match orders::flow::cancel(tx, order_id, now_ms) {
-        Ok(cancelled) => {
-            let event = BusinessEvent::MarketplaceRefunded { order_id, marketplace: marketplace.to_owned(), amount: cancelled.total.minor() };
-            journal::store::append(tx, &event, now_ms)?;
-            Ok(true)
-        }
-        Err(OrdersError::Db(e)) => Err(e.into()),
-        Err(refused) => {
-            // Shipped already: the marketplace's refund is an after-sales matter.
-            tracing::warn!(marketplace, external_id, order_id, %refused, "a closed marketplace trade's order cannot be cancelled");
+    match order.state {
+        OrderState::Cancelled | OrderState::Closed => {
+            store::set_closed(tx, marketplace, external_id, None, now_ms)?;
+            book_refund(tx, order_id, now_ms)?;
             Ok(false)
+        }
+        OrderState::Cancelling => {
+            store::set_closed(tx, marketplace, external_id, None, now_ms)?;
+            Ok(false)
+        }
+        OrderState::Shipped | OrderState::Delivered | OrderState::Completed => {
+            store::set_closed(tx, marketplace, external_id, Some(SHIPPED_THOUGH_CLOSED), now_ms)?;
+            tracing::warn!(marketplace, external_id, order_id, "the marketplace closed a trade whose order had shipped");
+            Ok(false)
+        }
+        _ => {
+            store::set_closed(tx, marketplace, external_id, None, now_ms)?;
+            match orders::flow::cancel(tx, order_id, now_ms) {
+                Ok(_) => Ok(true),
+                Err(OrdersError::Db(e)) => Err(e.into()),
+                Err(refused) => {
+                    let note = format!("the marketplace closed the trade but the order could not be cancelled: {refused}");
+                    store::set_note(tx, marketplace, external_id, &note, now_ms)?;
+                    Ok(false)
+                }
+            }
         }
     }
 }
 
-/// Queues a confirmation for every shipped order a configured marketplace sold.
-pub struct ConfirmationConsumer {
+const SHIPPED_THOUGH_CLOSED: &str =
+    "the marketplace closed the trade (the buyer refunded there) after the order shipped: the buyer has the goods and the refund; an after-sales matter for HQ";
+
+/// Journals the marketplace's refund of a closed trade's order, once.
+fn book_refund(tx: &mut dyn Tx, order_id: u64, now_ms: i64) -> DbResult<()> {
+    let Some(record) = store::for_order(tx, order_id)? else { return Ok(()) };
+    if !store::book_refund(tx, order_id)? {
+        return Ok(());
+    }
+    let amount = orders::store::load(tx, order_id, false)?.map_or(record.paid_total, |o| o.total.minor());
+    let event = BusinessEvent::MarketplaceRefunded { order_id, marketplace: record.marketplace, amount };
+    journal::store::append(tx, &event, now_ms)?;
+    Ok(())
+}
+
+/// What the journal means for imported orders: a shipped one is queued for confirmation to
+/// its marketplace (unless the marketplace closed the trade meanwhile: then HQ is told); a
+/// cancelled one whose trade the marketplace closed has its refund journalled.
+pub struct MarketplaceConsumer {
+    /// The configured marketplaces (confirmations go only to those).
     pub marketplaces: Vec<String>,
 }
 
-impl crate::journal::consumer::Consumer for ConfirmationConsumer {
+impl crate::journal::consumer::Consumer for MarketplaceConsumer {
     fn name(&self) -> &'static str {
-        "marketplace-confirmations"
+        "marketplace"
     }
 
     fn apply(&self, tx: &mut dyn Tx, entries: &[journal::JournalEntry]) -> DbResult<()> {
         for entry in entries {
-            let BusinessEvent::OrderShipped { order_id, carrier, tracking_number, .. } = &entry.event else { continue };
-            let Some(record) = store::for_order(tx, *order_id)? else { continue };
-            if !self.marketplaces.contains(&record.marketplace) {
-                continue;
+            match &entry.event {
+                BusinessEvent::OrderShipped { order_id, carrier, tracking_number, .. } => {
+                    let Some(record) = store::for_order(tx, *order_id)? else { continue };
+                    if record.closed_at_ms.is_some() {
+                        store::set_note(tx, &record.marketplace, &record.external_id, SHIPPED_THOUGH_CLOSED, entry.at_ms)?;
+                        tracing::warn!(marketplace = record.marketplace, order_id, "an order shipped although its marketplace trade was closed");
+                    } else if self.marketplaces.contains(&record.marketplace) {
+                        store::queue_confirmation(tx, *order_id, &record.marketplace, &record.external_id, carrier, tracking_number, entry.at_ms)?;
+                    }
+                }
+                BusinessEvent::OrderCancelled { order_id, .. } => book_refund(tx, *order_id, entry.at_ms)?,
+                _ => {}
             }
-            store::queue_confirmation(tx, *order_id, &record.marketplace, &record.external_id, carrier, tracking_number, entry.at_ms)?;
         }
         Ok(())
     }

@@ -49,8 +49,8 @@ pub struct ImportLine {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportOrder {
-    /// The marketplace's order id (unique per marketplace): 1 to 64 visible characters.
-    #[schema(value_type = tote_shared::openapi::Text64)]
+    /// The marketplace's order id (unique per marketplace): 1 to 64 visible ASCII characters.
+    #[schema(pattern = "^[!-~]{1,64}$", min_length = 1, max_length = 64)]
     pub external_id: String,
     /// The buyer's id at the marketplace.
     #[serde(default)]
@@ -95,7 +95,27 @@ impl ImportOrder {
         if self.paid_total().is_none() {
             return Some("the amounts paid overflow".into());
         }
-        None
+        self.text_problem().err().map(|e| e.to_string())
+    }
+
+    /// The same rules for free text as an order placed through the API: what goes on to the
+    /// warehouse, the label and the carrier.
+    fn text_problem(&self) -> Result<(), tote_shared::text::TextError> {
+        use tote_shared::text::{check, check_chars};
+        if let Some(buyer) = &self.buyer {
+            check("buyer", buyer, 40)?;
+        }
+        let to = &self.ship_to;
+        check("ship_to.name", &to.name, 100)?;
+        check("ship_to.line1", &to.line1, 300)?;
+        check("ship_to.city", &to.city, 100)?;
+        for (field, value) in [("ship_to.postcode", &to.postcode), ("ship_to.phone", &to.phone)] {
+            if value.chars().count() > 20 {
+                return Err(tote_shared::text::TextError::Length { field: field.to_owned(), max: 20 });
+            }
+            check_chars(field, value)?;
+        }
+        Ok(())
     }
 
     /// What a re-import is compared by: the buyer, the lines with their amounts and the
@@ -184,6 +204,8 @@ pub struct ImportRecord {
     pub ship_by_ms: Option<i64>,
     pub imported_at_ms: i64,
     pub updated_at_ms: i64,
+    /// When the marketplace closed the trade (the buyer refunded there), if it did.
+    pub closed_at_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confirmation: Option<Confirmation>,
 }

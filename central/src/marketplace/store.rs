@@ -20,7 +20,7 @@ pub fn claim(tx: &mut dyn Tx, marketplace: &str, external_id: &str, hash: &str, 
 }
 
 const IMPORT_COLUMNS: &str = "SELECT i.marketplace, i.external_id, i.state, i.order_id, i.reason, i.paid_minor, i.ship_by_ms, i.imported_ms, i.updated_ms,
-        i.content_hash, c.state, c.carrier, c.tracking_number, c.attempts, c.last_error, c.confirmed_ms
+        i.content_hash, c.state, c.carrier, c.tracking_number, c.attempts, c.last_error, c.confirmed_ms, i.closed_ms
     FROM mp_import i LEFT JOIN mp_confirmation c ON c.order_id = i.order_id";
 
 fn import_row(r: &Row) -> DbResult<(ImportRecord, String)> {
@@ -46,6 +46,7 @@ fn import_row(r: &Row) -> DbResult<(ImportRecord, String)> {
         ship_by_ms: r.opt_int(6)?,
         imported_at_ms: r.int(7)?,
         updated_at_ms: r.int(8)?,
+        closed_at_ms: r.opt_int(16)?,
         confirmation,
     };
     Ok((record, r.text(9)?))
@@ -92,6 +93,37 @@ pub fn set_refused(tx: &mut dyn Tx, marketplace: &str, external_id: &str, reason
         &params![marketplace, external_id, reason, hash, paid, now_ms],
     )?;
     Ok(())
+}
+
+/// The marketplace closed the trade: kept with when, and `note` for HQ when it has one.
+pub fn set_closed(tx: &mut dyn Tx, marketplace: &str, external_id: &str, note: Option<&str>, now_ms: i64) -> DbResult<()> {
+    tx.execute(
+        "UPDATE mp_import SET closed_ms = COALESCE(closed_ms, ?3), reason = COALESCE(?4, reason), updated_ms = ?3
+         WHERE marketplace = ?1 AND external_id = ?2",
+        &params![marketplace, external_id, now_ms, note],
+    )?;
+    Ok(())
+}
+
+/// Marks the marketplace's refund of a closed trade as journalled; false when it was already.
+pub fn book_refund(tx: &mut dyn Tx, order_id: u64) -> DbResult<bool> {
+    let changed = tx.execute("UPDATE mp_import SET refund_booked = 1 WHERE order_id = ?1 AND closed_ms IS NOT NULL AND refund_booked = 0", &params![order_id])?;
+    Ok(changed == 1)
+}
+
+/// Sets an import's note for HQ (why it was refused, what went wrong after).
+pub fn set_note(tx: &mut dyn Tx, marketplace: &str, external_id: &str, note: &str, now_ms: i64) -> DbResult<()> {
+    tx.execute("UPDATE mp_import SET reason = ?3, updated_ms = ?4 WHERE marketplace = ?1 AND external_id = ?2", &params![marketplace, external_id, note, now_ms])?;
+    Ok(())
+}
+
+/// Puts a confirmation HQ looked at back in the queue; whether it was waiting for HQ.
+pub fn requeue_confirmation(tx: &mut dyn Tx, order_id: u64, now_ms: i64) -> DbResult<bool> {
+    let changed = tx.execute(
+        "UPDATE mp_confirmation SET state = 'pending', next_try_ms = ?2 WHERE order_id = ?1 AND state = 'attention'",
+        &params![order_id, now_ms],
+    )?;
+    Ok(changed == 1)
 }
 
 /// Counts per state: (imported, refused).

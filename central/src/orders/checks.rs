@@ -139,10 +139,11 @@ pub enum Refusal {
     Duplicate { order_id: u64, seconds: i64 },
 }
 
-/// Who the customer is, for limits and duplicates: `c:` their id, else `p:` their phone.
-pub fn customer_key(customer: Option<&str>, ship_to: &ShipTo) -> Option<String> {
+/// Who the customer is, for limits and duplicates: `c:<channel>:` their id at the channel
+/// (customer 1001 of the app is not customer 1001 of a marketplace), else `p:` their phone.
+pub fn customer_key(channel: &str, customer: Option<&str>, ship_to: &ShipTo) -> Option<String> {
     if let Some(customer) = customer.map(str::trim).filter(|c| !c.is_empty()) {
-        return Some(format!("c:{customer}"));
+        return Some(format!("c:{channel}:{customer}"));
     }
     let phone = normal_phone(&ship_to.phone);
     (!phone.is_empty()).then(|| format!("p:{phone}"))
@@ -249,6 +250,7 @@ pub struct Facts {
 
 /// One order about to be taken, as the checks see it.
 pub struct Candidate<'a> {
+    pub channel: &'a str,
     pub customer: Option<&'a str>,
     pub lines: &'a [OrderLine],
     pub ship_to: &'a ShipTo,
@@ -257,7 +259,7 @@ pub struct Candidate<'a> {
 
 impl<'a> Candidate<'a> {
     pub fn of(order: &'a CreateOrder) -> Candidate<'a> {
-        Candidate { customer: order.customer.as_deref(), lines: &order.lines, ship_to: &order.ship_to, now_ms: order.now_ms }
+        Candidate { channel: &order.channel, customer: order.customer.as_deref(), lines: &order.lines, ship_to: &order.ship_to, now_ms: order.now_ms }
     }
 }
 
@@ -265,7 +267,7 @@ impl<'a> Candidate<'a> {
 pub fn check(policy: &CheckPolicy, facts: &Facts, order: &Candidate<'_>) -> Result<(), Refusal> {
     check_address(policy, order.ship_to)?;
     check_blocklist(facts, order)?;
-    let Some(key) = customer_key(order.customer, order.ship_to) else {
+    let Some(key) = customer_key(order.channel, order.customer, order.ship_to) else {
         return Ok(());
     };
     let earlier = facts.earlier.get(&key).map_or(&[][..], Vec::as_slice);
@@ -305,7 +307,7 @@ pub fn check_blocklist(facts: &Facts, order: &Candidate<'_>) -> Result<(), Refus
 
 /// Records an order just taken, so later orders of the same batch see it.
 pub fn remember(facts: &mut Facts, order: &Candidate<'_>, order_id: u64) {
-    let Some(key) = customer_key(order.customer, order.ship_to) else { return };
+    let Some(key) = customer_key(order.channel, order.customer, order.ship_to) else { return };
     facts.earlier.entry(key).or_default().push(Earlier {
         order_id,
         created_ms: order.now_ms,
@@ -328,7 +330,7 @@ mod tests {
     }
 
     fn at<'a>(customer: Option<&'a str>, lines: &'a [OrderLine], ship_to: &'a ShipTo, now_ms: i64) -> Candidate<'a> {
-        Candidate { customer, lines, ship_to, now_ms }
+        Candidate { channel: "app", customer, lines, ship_to, now_ms }
     }
 
     #[test]

@@ -129,7 +129,8 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
     // given now so a duplicate within the batch can name the order it repeats.
     let policy = screen::policy(tx)?;
     let candidates: Vec<Candidate<'_>> = fresh.iter().map(|&i| Candidate::of(&requests[i].2)).collect();
-    let mut facts = screen::gather(tx, &policy, &candidates, requests[fresh[0]].2.now_ms)?;
+    let earliest = fresh.iter().map(|&i| requests[i].2.now_ms).min().unwrap_or(0);
+    let mut facts = screen::gather(tx, &policy, &candidates, earliest)?;
     let ids: HashMap<usize, u64> = fresh.iter().copied().zip(store::next_ids(tx, fresh.len())?).collect();
     // One statement each for every SKU of the batch: prices, locked levels, places.
     let skus: Vec<&Sku> = by_sku.keys().copied().collect();

@@ -17,7 +17,7 @@ pub fn policy(tx: &mut dyn Tx) -> DbResult<CheckPolicy> {
 /// Locks the orders' customers, then reads the blocklist entries their orders hit and their
 /// open orders over the longest window the policy looks back.
 pub fn gather(tx: &mut dyn Tx, policy: &CheckPolicy, orders: &[Candidate<'_>], now_ms: i64) -> DbResult<Facts> {
-    let keys: Vec<String> = orders.iter().filter_map(|o| checks::customer_key(o.customer, o.ship_to)).collect();
+    let keys: Vec<String> = orders.iter().filter_map(|o| checks::customer_key(o.channel, o.customer, o.ship_to)).collect();
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     store::lock_customers(tx, &keys, now_ms)?;
     let probes: Vec<_> = orders.iter().flat_map(|o| checks::block_probes(o.customer, o.ship_to)).collect();

@@ -64,7 +64,7 @@ pub fn insert_many(tx: &mut dyn Tx, orders: &[(&OrderRecord, &GeoPoint)]) -> DbR
                 order.payment_deadline_ms,
                 order.updated_at_ms,
                 order.customer.as_deref(),
-                checks::customer_key(order.customer.as_deref(), &order.ship_to),
+                checks::customer_key(&order.channel, order.customer.as_deref(), &order.ship_to),
                 checks::fingerprint(&order.order_lines(), &order.ship_to)
             ]);
             for (line_no, line) in order.lines.iter().enumerate() {
@@ -322,8 +322,9 @@ pub fn remove_block(tx: &mut dyn Tx, id: u64) -> DbResult<Option<BlockEntry>> {
     let Some(entry) = blocklist(tx, Some(id), 1, 0)?.pop() else {
         return Ok(None);
     };
-    tx.execute("DELETE FROM ord_blocklist WHERE id = ?1", &params![id])?;
-    Ok(Some(entry))
+    // Two removals at once: only the one that deleted the row has removed it.
+    let deleted = tx.execute("DELETE FROM ord_blocklist WHERE id = ?1", &params![id])?;
+    Ok((deleted == 1).then_some(entry))
 }
 
 /// Entries by id, after `after`, at most `limit` (or the one with `id`).

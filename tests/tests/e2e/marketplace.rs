@@ -99,12 +99,14 @@ async fn a_marketplace_order_imported_twice_is_one_order_confirmed_back_once(bac
     // A trade the buyer cancels at the marketplace before shipment cancels its order.
     let second = sim.offer(&buyer("tb-buyer-2"), &[Purchase { sku: PEGASUS.into(), qty: 1, paid_minor: 69_900 }]);
     let second_order = import_of(central, second.tid).await?["order_id"].as_u64().context("order")?;
+    sh.wait_for_order(second_order, Duration::from_secs(20)).await?;
     assert!(sim.close_trade(second.tid));
     eventually("the closed trade's order to be cancelled", Duration::from_secs(20), || async {
-        let state = central.order(second_order).await?["state"].as_str().unwrap_or("").to_owned();
-        Ok((state == "cancelled" || state == "cancelling").then_some(()))
+        Ok((central.order(second_order).await?["state"] == "cancelled").then_some(()))
     })
     .await?;
+    let closed = import_of(central, second.tid).await?;
+    assert!(closed["closed_at_ms"].as_i64().is_some(), "{closed}");
 
     // Not our SKU: kept as refused, with why, and counted.
     let odd = sim.offer(&buyer("tb-buyer-3"), &[Purchase { sku: "NOT-OURS-1".into(), qty: 1, paid_minor: 100 }]);
@@ -113,8 +115,18 @@ async fn a_marketplace_order_imported_twice_is_one_order_confirmed_back_once(bac
     assert!(refused["reason"].as_str().is_some_and(|r| r.contains("NOT-OURS-1")), "{refused}");
     let listed = central.get("/api/v1/marketplaces/tmall/imports?state=refused").await?.ok()?;
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
-    let status = central.get("/api/v1/marketplaces").await?.ok()?;
-    assert_eq!((status[0]["name"].as_str(), status[0]["imported"].as_i64(), status[0]["refused"].as_i64()), (Some("tmall"), Some(2), Some(1)));
+    // Three pages of trades at once (read last page first): every one is seen.
+    for n in 0..230 {
+        sim.offer(&buyer(&format!("tb-bulk-{n}")), &[Purchase { sku: format!("NOT-OURS-{n}"), qty: 1, paid_minor: 100 }]);
+    }
+    let status = eventually("every trade of three pages", Duration::from_secs(60), || async {
+        let status = central.get("/api/v1/marketplaces").await?.ok()?;
+        Ok((status[0]["refused"].as_i64() == Some(231)).then_some(status))
+    })
+    .await?;
+    assert_eq!((status[0]["name"].as_str(), status[0]["imported"].as_i64()), (Some("tmall"), Some(2)));
+    let unknown = central.post("/api/v1/marketplaces/tmal/orders", body.clone()).await?;
+    assert_eq!(unknown.status.as_u16(), 404, "a marketplace that is not configured takes no orders: {}", unknown.body);
     assert_eq!(status[0]["confirmations_done"].as_i64(), Some(1));
 
     crate::journal::check_journal(central).await?;
