@@ -220,6 +220,9 @@ pub(crate) async fn drive_intake(central: &Daemon, clients: usize, hot: bool, se
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
+    // TOTE_BENCH_ANONYMOUS=1: orders without a customer (the pre-checks' cheap path), for
+    // comparing what knowing the customer costs.
+    let anonymous = std::env::var("TOTE_BENCH_ANONYMOUS").is_ok_and(|v| v == "1");
     for c in 0..clients {
         let (http, url) = (http.clone(), url.clone());
         tasks.push(tokio::spawn(async move {
@@ -227,8 +230,13 @@ pub(crate) async fn drive_intake(central: &Daemon, clients: usize, hot: bool, se
             let cities = ["Shanghai", "Beijing", "Hangzhou", "Tianjin"];
             while Instant::now() < deadline {
                 let sku_n = if hot { 0 } else { (c * 7919 + n * 31) % 1000 };
-                let body = json!({"channel": "bench", "lines": [{"sku": sku(sku_n), "qty": 1}],
-                                  "ship_to": {"name": "B", "line1": "1 Road", "city": cities[n % 4]}});
+                // Each order from its own customer, as in a flash sale: intake's pre-checks
+                // lock the customer and read their recent orders before any stock.
+                let mut body = json!({"channel": "bench", "customer": format!("c{c}-{n}"), "lines": [{"sku": sku(sku_n), "qty": 1}],
+                                      "ship_to": {"name": "B", "line1": "1 Road", "city": cities[n % 4]}});
+                if anonymous {
+                    body.as_object_mut().map(|o| o.remove("customer"));
+                }
                 let t = Instant::now();
                 let r = http.post(url.as_str()).bearer_auth(ADMIN).header("Idempotency-Key", format!("b-{c}-{n}")).json(&body).send().await?;
                 let status = r.status();

@@ -714,12 +714,6 @@ CREATE TABLE an_returns_daily (
 ALTER TABLE orders ADD COLUMN customer_key TEXT;
 ALTER TABLE orders ADD COLUMN fingerprint TEXT;
 CREATE INDEX orders_customer_key ON orders (customer_key, created_ms) WHERE customer_key IS NOT NULL;
--- One row per customer key, locked by intake so one customer's orders are checked in turn
--- (two at once could each pass a purchase limit the pair breaks).
-CREATE TABLE ord_customer (
-    customer_key  TEXT PRIMARY KEY,
-    last_order_ms INTEGER NOT NULL
-) STRICT, WITHOUT ROWID;
 -- Customers, phones and streets intake refuses, with why.
 CREATE TABLE ord_blocklist (
     id         INTEGER PRIMARY KEY,

@@ -45,21 +45,8 @@ pub fn import(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineRecord>) -
 /// A paid order no warehouse can serve yet: no lock anywhere; `retry_backorders` takes it
 /// when stock arrives.
 fn backordered_paid(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineRecord>) -> Result<OrderRecord, OrdersError> {
-    let mut order = OrderRecord {
-        id: 0,
-        state: OrderState::Backordered,
-        channel: req.channel.clone(),
-        customer: req.customer.clone(),
-        warehouse: None,
-        total: total(&lines)?,
-        lines,
-        ship_to: req.ship_to.clone(),
-        tracking_number: None,
-        carrier: None,
-        created_at_ms: req.now_ms,
-        payment_deadline_ms: req.payment_deadline_ms,
-        updated_at_ms: req.now_ms,
-    };
+    let total = total(&lines)?;
+    let mut order = req.record(OrderState::Backordered, None, lines, total);
     order.id = store::insert(tx, &order, &req.destination)?;
     store::record_transition(tx, &order, OrderState::AwaitingPayment, OrderState::Backordered, super::PAID_AT_CHANNEL, req.now_ms)?;
     let paid = BusinessEvent::OrderPaid {
@@ -109,21 +96,7 @@ fn place(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineRecord>, state:
                 continue;
             }
         };
-        let mut order = OrderRecord {
-            id: 0,
-            state,
-            channel: req.channel.clone(),
-            customer: req.customer.clone(),
-            warehouse: Some(warehouse.clone()),
-            lines: lines.clone(),
-            total,
-            ship_to: req.ship_to.clone(),
-            tracking_number: None,
-            carrier: None,
-            created_at_ms: req.now_ms,
-            payment_deadline_ms: req.payment_deadline_ms,
-            updated_at_ms: req.now_ms,
-        };
+        let mut order = req.record(state, Some(warehouse.clone()), lines.clone(), total);
         order.id = store::insert(tx, &order, &req.destination)?;
         let reference = format!("order:{}", order.id);
         let cause = Cause { cause: "order_created", reference: &reference, at_ms: req.now_ms };

@@ -223,21 +223,8 @@ fn total(price: Money, order: &CreateOrder) -> Option<Money> {
 
 fn record(order: &CreateOrder, id: u64, warehouse: &WarehouseCode, price: Money, total: Money) -> OrderRecord {
     let line = &order.lines[0];
-    OrderRecord {
-        id,
-        state: OrderState::AwaitingPayment,
-        channel: order.channel.clone(),
-        customer: order.customer.clone(),
-        warehouse: Some(warehouse.clone()),
-        lines: vec![OrderLineRecord { sku: line.sku.clone(), qty: line.qty, unit_price: price }],
-        total,
-        ship_to: order.ship_to.clone(),
-        tracking_number: None,
-        carrier: None,
-        created_at_ms: order.now_ms,
-        payment_deadline_ms: order.payment_deadline_ms,
-        updated_at_ms: order.now_ms,
-    }
+    let lines = vec![OrderLineRecord { sku: line.sku.clone(), qty: line.qty, unit_price: price }];
+    OrderRecord { id, ..order.record(OrderState::AwaitingPayment, Some(warehouse.clone()), lines, total) }
 }
 
 /// Orders, stock levels with their ledger rows, journal events and keys — a few

@@ -37,6 +37,27 @@ pub struct CreateOrder {
     pub payment_deadline_ms: i64,
 }
 
+impl CreateOrder {
+    /// The order it makes, before it has an id.
+    pub fn record(&self, state: OrderState, warehouse: Option<WarehouseCode>, lines: Vec<OrderLineRecord>, total: Money) -> OrderRecord {
+        OrderRecord {
+            id: 0,
+            state,
+            channel: self.channel.clone(),
+            customer: self.customer.clone(),
+            warehouse,
+            lines,
+            total,
+            ship_to: self.ship_to.clone(),
+            tracking_number: None,
+            carrier: None,
+            created_at_ms: self.now_ms,
+            payment_deadline_ms: self.payment_deadline_ms,
+            updated_at_ms: self.now_ms,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderLineRecord {
     pub sku: Sku,

@@ -19,7 +19,7 @@ pub fn policy(tx: &mut dyn Tx) -> DbResult<CheckPolicy> {
 pub fn gather(tx: &mut dyn Tx, policy: &CheckPolicy, orders: &[Candidate<'_>], now_ms: i64) -> DbResult<Facts> {
     let keys: Vec<String> = orders.iter().filter_map(|o| checks::customer_key(o.channel, o.customer, o.ship_to)).collect();
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-    store::lock_customers(tx, &keys, now_ms)?;
+    store::lock_customers(tx, &keys)?;
     let probes: Vec<_> = orders.iter().flat_map(|o| checks::block_probes(o.customer, o.ship_to)).collect();
     let mut facts = Facts { blocked: store::blocked(tx, &probes)?, ..Facts::default() };
     let look_back = (i64::from(policy.duplicate_window_s) * 1000).max(policy.longest_limit_ms());

@@ -233,22 +233,36 @@ pub fn counts_by_state(tx: &mut dyn Tx) -> DbResult<Vec<(String, i64)>> {
 
 // --- pre-checks -----------------------------------------------------------------------------
 
-/// Locks one row per customer key (sorted, so two batches take them in the same order), so
-/// one customer's orders are checked one at a time. Always before any stock row.
-pub fn lock_customers(tx: &mut dyn Tx, keys: &[&str], now_ms: i64) -> DbResult<()> {
-    let mut keys = keys.to_vec();
-    keys.sort_unstable();
-    keys.dedup();
-    for chunk in keys.chunks(500) {
-        let sql = format!(
-            "INSERT INTO ord_customer (customer_key, last_order_ms) VALUES {}
-             ON CONFLICT (customer_key) DO UPDATE SET last_order_ms = excluded.last_order_ms",
-            crate::db::values_clause(chunk.len(), 2, 1)
-        );
-        let values: Vec<_> = chunk.iter().flat_map(|k| params![*k, now_ms]).collect();
+/// Takes one customer's turn: the orders of a customer are checked one at a time, so two at
+/// once cannot each pass a purchase limit the pair breaks. On PostgreSQL a transaction-scoped
+/// advisory lock per key (no row written), taken in key-hash order so two batches never wait
+/// on each other crosswise; always before any stock row. SQLite's single writer already
+/// serialises every transaction.
+pub fn lock_customers(tx: &mut dyn Tx, keys: &[&str]) -> DbResult<()> {
+    if tx.dialect() == Dialect::Sqlite || keys.is_empty() {
+        return Ok(());
+    }
+    let mut hashes: Vec<i64> = keys.iter().map(|k| lock_hash(k)).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    for chunk in hashes.chunks(500) {
+        // VALUES are scanned in the order written: the locks are taken in hash order.
+        let rows: Vec<String> = (1..=chunk.len()).map(|i| format!("(CAST(?{i} AS BIGINT))")).collect();
+        let sql = format!("SELECT pg_advisory_xact_lock(k) FROM (VALUES {}) AS v(k)", rows.join(", "));
+        let values: Vec<_> = chunk.iter().map(|h| crate::db::Value::from(*h)).collect();
+        // `execute`: the function returns void, which no row type carries.
         tx.execute(&sql, &values)?;
     }
     Ok(())
+}
+
+/// A customer key's advisory lock number (two keys sharing one only wait for each other).
+fn lock_hash(key: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("tote:customer:{key}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
 }
 
 /// The blocklist entries among `probes`: (kind, value) → reason.
