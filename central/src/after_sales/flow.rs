@@ -43,9 +43,10 @@ pub fn request(tx: &mut dyn Tx, ask: &Ask, policy: &ReturnPolicy) -> Result<Afte
     if ask.kind == Kind::Exchange {
         check_exchanges(tx, &lines)?;
     }
-    let return_rate_pct = match &order.customer {
-        Some(customer) => store::return_rate_pct(tx, customer)?,
-        None => None,
+    let key = crate::orders::checks::customer_key(&order.channel, order.customer.as_deref(), &order.ship_to);
+    let return_rate_pct = match (&order.customer, key) {
+        (Some(customer), Some(key)) => store::return_rate_pct(tx, customer, &key)?,
+        _ => None,
     };
     let amount_minor = amount(&lines);
     let facts = Facts { kind: ask.kind, reason: ask.reason, amount_minor, days_since, return_rate_pct };

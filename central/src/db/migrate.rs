@@ -709,11 +709,14 @@ CREATE TABLE an_returns_daily (
 ) STRICT, WITHOUT ROWID;
 "#,
     r#"
--- Intake's pre-checks: who placed an order (`c:` customer id, else `p:` phone) and what it was
+-- Intake's pre-checks: who placed an order (`c:<channel>:<customer id>`, else `p:<phone>`) and what it was
 -- (a hash of its lines and address), for the duplicate check and purchase limits.
 ALTER TABLE orders ADD COLUMN customer_key TEXT;
 ALTER TABLE orders ADD COLUMN fingerprint TEXT;
+UPDATE orders SET customer_key = 'c:' || channel || ':' || customer WHERE customer IS NOT NULL;
 CREATE INDEX orders_customer_key ON orders (customer_key, created_ms) WHERE customer_key IS NOT NULL;
+-- A customer's orders are found by their key now (one index to keep up per order, not two).
+DROP INDEX orders_customer;
 -- Customers, phones and streets intake refuses, with why.
 CREATE TABLE ord_blocklist (
     id         INTEGER PRIMARY KEY,
