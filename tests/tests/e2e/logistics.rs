@@ -107,6 +107,8 @@ async fn tracked(central: &Central, order_id: u64) -> Result<(String, usize)> {
 }
 
 async fn parcel_tracked_events(central: &Central) -> Result<Vec<String>> {
+    // On PostgreSQL the sequencer numbers events after their commit: wait until it has them all.
+    wait_journal_settled(central).await?;
     let page = central.get("/api/v1/events?limit=1000").await?.ok()?;
     Ok(page["events"].as_array().into_iter().flatten().filter(|e| e["event"]["type"] == "parcel_tracked").map(|e| e["event"]["state"].as_str().unwrap_or("").to_owned()).collect())
 }
