@@ -116,8 +116,3 @@ pub fn router(state: AppState) -> Router {
 pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), error::ApiError> {
     Ok(tote_shared::text::check(field, value, max)?)
 }
-
-/// The character rule alone, for optional text that may be empty (a postcode).
-pub fn check_text_chars(field: &str, value: &str) -> Result<(), error::ApiError> {
-    Ok(tote_shared::text::check_chars(field, value)?)
-}

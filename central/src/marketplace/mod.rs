@@ -95,36 +95,23 @@ impl ImportOrder {
         if self.paid_total().is_none() {
             return Some("the amounts paid overflow".into());
         }
-        self.text_problem().err().map(|e| e.to_string())
+        self.text_problem().err()
     }
 
     /// The same rules for free text as an order placed through the API: what goes on to the
     /// warehouse, the label and the carrier.
-    fn text_problem(&self) -> Result<(), tote_shared::text::TextError> {
-        use tote_shared::text::{check, check_chars};
+    fn text_problem(&self) -> Result<(), String> {
         if let Some(buyer) = &self.buyer {
-            check("buyer", buyer, 40)?;
+            tote_shared::text::check("buyer", buyer, 40).map_err(|e| e.to_string())?;
         }
-        let to = &self.ship_to;
-        check("ship_to.name", &to.name, 100)?;
-        check("ship_to.line1", &to.line1, 300)?;
-        check("ship_to.city", &to.city, 100)?;
-        for (field, value) in [("ship_to.postcode", &to.postcode), ("ship_to.phone", &to.phone)] {
-            if value.chars().count() > 20 {
-                return Err(tote_shared::text::TextError::Length { field: field.to_owned(), max: 20 });
-            }
-            check_chars(field, value)?;
-        }
-        Ok(())
+        crate::orders::check_ship_to(&self.ship_to).map_err(|e| e.to_string())
     }
 
     /// What a re-import is compared by: the buyer, the lines with their amounts and the
     /// address (not the coordinates or times, which connectors fill in differently).
     pub fn content_hash(&self) -> String {
-        use sha2::{Digest, Sha256};
         let canonical = serde_json::json!([self.external_id, self.buyer, self.lines, self.ship_to]);
-        let json = canonical.to_string();
-        Sha256::digest(json.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
+        crate::orders::checks::short_hash(&canonical.to_string())
     }
 }
 

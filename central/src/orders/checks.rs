@@ -195,15 +195,18 @@ pub fn block_probes(customer: Option<&str>, ship_to: &ShipTo) -> Vec<(BlockKind,
 
 /// What makes two orders the same: their lines (in SKU order) and where they go.
 pub fn fingerprint(lines: &[OrderLine], ship_to: &ShipTo) -> String {
-    use sha2::{Digest, Sha256};
     let mut sorted: Vec<(&str, i64)> = lines.iter().map(|l| (l.sku.as_str(), l.qty.as_i64())).collect();
     sorted.sort_unstable();
-    let mut hash = Sha256::new();
-    for (sku, qty) in sorted {
-        hash.update(format!("{sku}\u{1f}{qty}\u{1e}"));
-    }
-    hash.update(normal_address(ship_to));
-    hash.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+    let mut text: String = sorted.iter().map(|(sku, qty)| format!("{sku}\u{1f}{qty}\u{1e}")).collect();
+    text.push_str(&normal_address(ship_to));
+    short_hash(&text)
+}
+
+/// The first 128 bits of SHA-256, in hex: enough to tell two contents apart.
+pub fn short_hash(text: &str) -> String {
+    let mut hex = tote_shared::runtime::secrets::sha256_hex(text);
+    hex.truncate(32);
+    hex
 }
 
 /// The address rules alone (no facts needed).

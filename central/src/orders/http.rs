@@ -5,7 +5,7 @@ use super::checks::{self, BlockKind, CheckPolicy};
 use super::store::BlockEntry;
 use super::{flow, screen, store, CreateOrder, OrderHistoryEntry, OrderRecord, OrdersError};
 use crate::auth::{Admin, Reader};
-use crate::http::{check_text, check_text_chars};
+use crate::http::check_text;
 use crate::http::error::ApiError;
 use crate::http::keyed::{key_reused, keyed_write, render, Keyed};
 use super::intake::Reply;
@@ -94,18 +94,11 @@ fn validate(order: &NewOrder, max_lines: usize) -> Result<(), ApiError> {
             return Err(ApiError::unprocessable("duplicate-line", format!("SKU {} appears twice; put the total in one line", line.sku)));
         }
     }
-    check_text("ship_to.name", &order.ship_to.name, 100)?;
-    check_text("ship_to.line1", &order.ship_to.line1, 300)?;
-    check_text("ship_to.city", &order.ship_to.city, 100)?;
-    if order.ship_to.postcode.chars().count() > 20 {
-        return Err(ApiError::unprocessable("invalid-field", "ship_to.postcode must have at most 20 characters"));
+    match super::check_ship_to(&order.ship_to) {
+        Ok(()) => Ok(()),
+        Err(super::ShipToProblem::Text(e)) => Err(e.into()),
+        Err(too_long @ super::ShipToProblem::TooLong(_)) => Err(ApiError::unprocessable("invalid-field", too_long.to_string())),
     }
-    check_text_chars("ship_to.postcode", &order.ship_to.postcode)?;
-    if order.ship_to.phone.chars().count() > 20 {
-        return Err(ApiError::unprocessable("invalid-field", "ship_to.phone must have at most 20 characters"));
-    }
-    check_text_chars("ship_to.phone", &order.ship_to.phone)?;
-    Ok(())
 }
 
 #[utoipa::path(get, path = "/api/v1/orders/{id}", params(doc::PathId), responses((status = 200, body = OrderRecord), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "orders")]

@@ -197,6 +197,32 @@ pub fn journal_event(order: &OrderRecord, from: OrderState, to: OrderState, caus
     })
 }
 
+/// Why an address's free text is not acceptable.
+#[derive(Debug, thiserror::Error)]
+pub enum ShipToProblem {
+    #[error(transparent)]
+    Text(#[from] tote_shared::text::TextError),
+    /// An optional field (postcode, phone) longer than 20 characters.
+    #[error("{0} must have at most 20 characters")]
+    TooLong(&'static str),
+}
+
+/// The free-text rules of an address, wherever an order comes from: what goes on to the
+/// warehouse, the label and the carrier.
+pub fn check_ship_to(to: &ShipTo) -> Result<(), ShipToProblem> {
+    use tote_shared::text::{check, check_chars};
+    check("ship_to.name", &to.name, 100)?;
+    check("ship_to.line1", &to.line1, 300)?;
+    check("ship_to.city", &to.city, 100)?;
+    for (field, value) in [("ship_to.postcode", &to.postcode), ("ship_to.phone", &to.phone)] {
+        if value.chars().count() > 20 {
+            return Err(ShipToProblem::TooLong(field));
+        }
+        check_chars(field, value)?;
+    }
+    Ok(())
+}
+
 /// "2 × PEG39-M-WHT-42, 1 × …" for a refusal.
 pub fn shortage_text(lines: &[OrderLine], any_stock: bool) -> String {
     let wanted: Vec<String> = lines.iter().map(|l| format!("{} × {}", l.qty.get(), l.sku)).collect();
