@@ -17,6 +17,8 @@ pub enum OrderState {
     Picked,
     /// The edge has packed the parcel.
     Packed,
+    /// A split order some of whose parts left their warehouses while others have not yet.
+    PartlyShipped,
     /// Handed to the carrier with a tracking number.
     Shipped,
     /// The carrier reported the parcel delivered (through tracking).
@@ -43,6 +45,7 @@ impl OrderState {
             OrderState::AwaitingShipment => "awaiting_shipment",
             OrderState::Picked => "picked",
             OrderState::Packed => "packed",
+            OrderState::PartlyShipped => "partly_shipped",
             OrderState::Shipped => "shipped",
             OrderState::Delivered => "delivered",
             OrderState::Backordered => "backordered",
@@ -60,7 +63,17 @@ impl OrderState {
 
     /// States in which a warehouse holds a commitment for the order.
     pub fn holds_commitment(self) -> bool {
-        matches!(self, OrderState::AwaitingShipment | OrderState::Picked | OrderState::Packed | OrderState::Cancelling)
+        matches!(self, OrderState::AwaitingShipment | OrderState::Picked | OrderState::Packed | OrderState::Cancelling | OrderState::PartlyShipped)
+    }
+
+    /// The parcel has left the warehouse (whatever happened to it since).
+    pub fn has_shipped(self) -> bool {
+        matches!(self, OrderState::Shipped | OrderState::Delivered | OrderState::Completed)
+    }
+
+    /// A part in this state is out of the order for good (nothing of it ships).
+    pub fn is_dropped(self) -> bool {
+        matches!(self, OrderState::Cancelled | OrderState::Closed)
     }
 
     pub fn is_final(self) -> bool {
@@ -68,11 +81,12 @@ impl OrderState {
     }
 }
 
-pub const ALL_STATES: [OrderState; 12] = [
+pub const ALL_STATES: [OrderState; 13] = [
     OrderState::AwaitingPayment,
     OrderState::AwaitingShipment,
     OrderState::Picked,
     OrderState::Packed,
+    OrderState::PartlyShipped,
     OrderState::Shipped,
     OrderState::Delivered,
     OrderState::Backordered,
@@ -205,6 +219,31 @@ pub fn transition(state: OrderState, event: &OrderEvent) -> Result<Transition, O
     }
 }
 
+/// An order's state from its parts' states. A split order has one part per warehouse, each
+/// moving through `transition` on its own; an order that is not split has one part, whose state
+/// is the order's. Parts cancelled or closed count only when every part is.
+pub fn overall(parts: &[OrderState]) -> OrderState {
+    use OrderState as S;
+    let live: Vec<OrderState> = parts.iter().copied().filter(|s| !s.is_dropped()).collect();
+    let Some(&first) = live.first() else {
+        return if parts.contains(&S::Closed) { S::Closed } else { S::Cancelled };
+    };
+    if live.iter().all(|&s| s == first) {
+        return first;
+    }
+    if live.iter().all(|s| s.has_shipped()) {
+        return if live.iter().all(|s| matches!(s, S::Delivered | S::Completed)) { S::Delivered } else { S::Shipped };
+    }
+    if live.iter().any(|s| s.has_shipped()) {
+        return S::PartlyShipped;
+    }
+    // Nothing has left yet: the part furthest from leaving speaks for the order.
+    [S::Cancelling, S::Backordered, S::Held, S::AwaitingPayment, S::AwaitingShipment, S::Picked, S::Packed]
+        .into_iter()
+        .find(|s| live.contains(s))
+        .unwrap_or(first)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +298,89 @@ mod tests {
     fn every_state_name_round_trips() {
         for s in ALL_STATES {
             assert_eq!(OrderState::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
+    fn a_split_order_is_partly_shipped_until_its_last_part_leaves() {
+        use OrderState as S;
+        assert_eq!(overall(&[S::Shipped, S::Packed]), S::PartlyShipped);
+        assert_eq!(overall(&[S::Delivered, S::Backordered]), S::PartlyShipped);
+        assert_eq!(overall(&[S::Shipped, S::Delivered]), S::Shipped);
+        assert_eq!(overall(&[S::Delivered, S::Delivered]), S::Delivered);
+        assert_eq!(overall(&[S::Shipped, S::Cancelled]), S::Shipped, "a part cancelled while the other shipped");
+        assert_eq!(overall(&[S::Cancelled, S::Cancelling]), S::Cancelling);
+        assert_eq!(overall(&[S::Cancelled, S::Cancelled]), S::Cancelled);
+        assert_eq!(overall(&[S::Closed, S::Closed]), S::Closed);
+        assert_eq!(overall(&[S::Picked, S::AwaitingShipment]), S::AwaitingShipment);
+        assert_eq!(overall(&[S::Packed, S::Backordered]), S::Backordered);
+        assert!(transition(S::PartlyShipped, &OrderEvent::CancelRequested).is_err(), "after-sales takes a partly shipped order");
+    }
+
+    /// Events for one part (`Some(i)`) or the whole order (`None`).
+    fn event_strategy() -> impl proptest::strategy::Strategy<Value = (Option<usize>, OrderEvent)> {
+        use proptest::prelude::*;
+        let order = prop_oneof![
+            Just(OrderEvent::Paid),
+            Just(OrderEvent::CancelRequested),
+            Just(OrderEvent::PaymentDeadlineChecked { now_ms: 2, deadline_ms: 1 }),
+            Just(OrderEvent::ReturnWindowChecked { now_ms: 9, delivered_ms: 1, window_ms: 5 }),
+        ];
+        let part = prop_oneof![
+            Just(OrderEvent::EdgePicked),
+            Just(OrderEvent::EdgePacked),
+            Just(OrderEvent::EdgeShipped),
+            Just(OrderEvent::EdgeCancelConfirmed),
+            Just(OrderEvent::EdgeFulfilmentFailed),
+            Just(OrderEvent::StockAllocated),
+            Just(OrderEvent::ParcelDelivered),
+        ];
+        prop_oneof![order.prop_map(|e| (None, e)), (0usize..3, part).prop_map(|(i, e)| (Some(i), e))]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, rng_seed: proptest::test_runner::RngSeed::Fixed(0x5917), ..Default::default() })]
+
+        /// A split order driven by any events, checked against a plain model of what its state
+        /// means: partly shipped exactly while some part has left and another that still counts
+        /// has not; shipped-like only when every part that counts has left; one part's order is
+        /// that part; and no part ships twice.
+        #[test]
+        fn the_order_state_follows_its_parts(n in 1usize..4, events in proptest::collection::vec(event_strategy(), 0..40)) {
+            let mut parts = vec![OrderState::AwaitingPayment; n];
+            let mut shipments = vec![0; n];
+            for (target, event) in events {
+                match target {
+                    // The whole order: refused as a whole when its own state refuses.
+                    None => {
+                        if transition(overall(&parts), &event).is_err() {
+                            continue;
+                        }
+                        for part in parts.iter_mut().filter(|p| !p.is_dropped()) {
+                            let t = transition(*part, &event);
+                            proptest::prop_assert!(t.is_ok(), "the order took {event:?} but a part in {part:?} refused it");
+                            *part = t.map(|t| t.to).unwrap_or(*part);
+                        }
+                    }
+                    Some(i) if i < n => {
+                        if let Ok(t) = transition(parts[i], &event) {
+                            shipments[i] += usize::from(t.effects.contains(&OrderEffect::ShipStock));
+                            parts[i] = t.to;
+                        }
+                    }
+                    Some(_) => {}
+                }
+                let state = overall(&parts);
+                let live: Vec<OrderState> = parts.iter().copied().filter(|p| !p.is_dropped()).collect();
+                let left = live.iter().filter(|p| p.has_shipped()).count();
+                proptest::prop_assert_eq!(state == OrderState::PartlyShipped, left > 0 && left < live.len(), "{:?} → {:?}", parts, state);
+                proptest::prop_assert_eq!(state.has_shipped(), !live.is_empty() && left == live.len(), "{:?} → {:?}", parts, state);
+                proptest::prop_assert_eq!(state.is_dropped(), live.is_empty());
+                if n == 1 {
+                    proptest::prop_assert_eq!(state, parts[0]);
+                }
+                proptest::prop_assert!(shipments.iter().all(|&s| s <= 1), "a part shipped twice: {:?}", shipments);
+            }
         }
     }
 }
