@@ -37,7 +37,10 @@ pub struct Ask {
 pub fn request(tx: &mut dyn Tx, ask: &Ask, policy: &ReturnPolicy) -> Result<AfterSalesRequest, AfterSalesError> {
     let order = orders::flow::load(tx, ask.order_id)?;
     let days_since = days_since_delivery(tx, &order, ask.now_ms)?;
-    let ordered: Vec<Ordered> = order.lines.iter().map(|l| Ordered { sku: l.sku.clone(), qty: l.qty.as_i64(), unit_price: l.unit_price.minor() }).collect();
+    // Of a split order, what has left: a parcel still to come is not returned yet.
+    let shipped = order.parts.iter().filter(|p| p.state.has_shipped() || !order.is_split());
+    let ordered: Vec<Ordered> =
+        shipped.flat_map(|p| &p.lines).map(|l| Ordered { sku: l.sku.clone(), qty: l.qty.as_i64(), unit_price: l.unit_price.minor() }).collect();
     let held = store::held_units(tx, order.id)?;
     let lines = check_lines(order.state, ask.kind, days_since, policy.window_days, &ordered, &held, &ask.lines)?;
     if ask.kind == Kind::Exchange {
@@ -60,7 +63,7 @@ pub fn request(tx: &mut dyn Tx, ask: &Ask, policy: &ReturnPolicy) -> Result<Afte
         state: RequestState::Review,
         decided_by: None,
         decision_note: String::new(),
-        warehouse: order.warehouse.clone(),
+        warehouse: return_to(&order, &lines).cloned(),
         rma: None,
         replacement_order: None,
         refund_id: None,
@@ -207,6 +210,12 @@ fn narrow(asked: &[AfterSalesLine], approved: &[(Sku, i64)]) -> Result<Vec<After
     Ok(out)
 }
 
+/// Where the goods of a request go back to: the warehouse that shipped its first line (a
+/// customer sends one parcel back, even for a split order).
+fn return_to<'a>(order: &'a OrderRecord, lines: &[AfterSalesLine]) -> Option<&'a tote_shared::WarehouseCode> {
+    lines.first().and_then(|l| order.warehouse_of(&l.sku))
+}
+
 /// What approval does. An exchange's replacement is placed here, at the nearest warehouse
 /// that can serve every line (placing writes nothing when none can: the request then goes to
 /// HQ); a refund without a return is checked by payment's rules when it is asked.
@@ -221,7 +230,7 @@ fn plan(tx: &mut dyn Tx, order: &OrderRecord, r: &AfterSalesRequest, now_ms: i64
     Ok(Ok(match r.kind {
         Kind::RefundOnly => Plan::Refund,
         Kind::ReturnRefund => {
-            if order.warehouse.is_none() {
+            if return_to(order, &r.lines).is_none() {
                 return Ok(Err(format!("order {} has no warehouse to return to", order.id)));
             }
             Plan::Return
@@ -252,7 +261,7 @@ fn carry_out(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, pl
             if let Plan::Exchange(placed) = plan {
                 r.replacement_order = Some(placed);
             }
-            let warehouse = order.warehouse.clone().ok_or_else(|| AfterSalesError::Refused(format!("order {} has no warehouse", order.id)))?;
+            let warehouse = return_to(order, &r.lines).cloned().ok_or_else(|| AfterSalesError::Refused(format!("order {} has no warehouse", order.id)))?;
             let rma = format!("RMA-{}", r.id);
             let lines: Vec<OrderLine> = r.lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect();
             // In SKU order, like every stock row lock.

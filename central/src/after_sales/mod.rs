@@ -300,8 +300,9 @@ pub struct AskedLine {
     pub exchange_sku: Option<Sku>,
 }
 
-/// What may be asked for: a shipped order, inside the window, each line on the order once,
-/// never more units than were bought less those other requests hold (`held`: SKU and units).
+/// What may be asked for: a shipped order (or a partly shipped one, whose shipped lines are
+/// `ordered`), inside the window, each line on the order once, never more units than were
+/// bought less those other requests hold (`held`: SKU and units).
 pub fn check_lines(
     order_state: OrderState,
     kind: Kind,
@@ -315,7 +316,7 @@ pub fn check_lines(
     if order_state == OrderState::Completed {
         return refuse("the order is completed: its return window closed".into());
     }
-    if !matches!(order_state, OrderState::Shipped | OrderState::Delivered) {
+    if !matches!(order_state, OrderState::Shipped | OrderState::PartlyShipped | OrderState::Delivered) {
         let hint = if matches!(order_state, OrderState::AwaitingShipment | OrderState::Picked | OrderState::Packed | OrderState::Backordered) {
             ": cancel the order instead"
         } else {

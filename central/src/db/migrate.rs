@@ -777,6 +777,24 @@ CREATE TABLE mp_confirmation (
 ) STRICT;
 CREATE INDEX mp_confirmation_due ON mp_confirmation (marketplace, next_try_ms) WHERE state = 'pending';
 "#,
+    // Split orders: a part per warehouse, each line in one part.
+    r#"
+ALTER TABLE order_line ADD COLUMN part_no INTEGER NOT NULL DEFAULT 1;
+-- The parts of a split order (an order that is not split has no rows: its one part is the
+-- order itself).
+CREATE TABLE order_part (
+    order_id         INTEGER NOT NULL REFERENCES orders(id),
+    part_no          INTEGER NOT NULL,
+    warehouse        TEXT REFERENCES warehouse(code),
+    state            TEXT NOT NULL,
+    carrier          TEXT,
+    tracking_number  TEXT,
+    updated_ms       INTEGER NOT NULL,
+    PRIMARY KEY (order_id, part_no)
+) STRICT;
+CREATE INDEX order_part_backordered ON order_part (order_id) WHERE state = 'backordered';
+CREATE INDEX order_part_open ON order_part (warehouse, order_id) WHERE state = 'awaiting_payment';
+"#,
 ];
 
 #[cfg(test)]

@@ -157,10 +157,12 @@ fn apply_one(tx: &mut dyn Tx, batch: &mut Batch, warehouse: &WarehouseCode, even
         EdgeEventKind::OrderPicked { order_id } => order_step(tx, *order_id, OrderEvent::EdgePicked, "edge_picked", None),
         EdgeEventKind::OrderPacked { order_id } => order_step(tx, *order_id, OrderEvent::EdgePacked, "edge_packed", None),
         EdgeEventKind::OrderShipped { order_id, tracking_number, carrier, .. } => {
-            let order = flow::edge_step(tx, &from, *order_id, &OrderEvent::EdgeShipped, "edge_shipment", Some((carrier, tracking_number))).map_err(Outcome::from)?;
+            let shipped = (carrier.as_str(), tracking_number.as_str());
+            let (order, part) = flow::edge_step(tx, &from, *order_id, &OrderEvent::EdgeShipped, crate::orders::SHIPMENT_CAUSE, Some(shipped)).map_err(Outcome::from)?;
             // The parcel is tracked from here (and registered with its carrier, for whom it
-            // carries its consignee and contents); a waybill seen before keeps its first parcel.
-            let consignment = crate::logistics::Consignment { ship_to: order.ship_to.clone(), lines: order.order_lines() };
+            // carries its consignee and contents: this warehouse's part of the order); a
+            // waybill seen before keeps its first parcel.
+            let consignment = crate::logistics::Consignment { ship_to: order.ship_to.clone(), lines: order.parts[part].order_lines() };
             let parcel = crate::logistics::Shipped { waybill: tracking_number, carrier, order_id: *order_id, warehouse: warehouse.as_str(), shipped_ms: event.at_ms };
             crate::logistics::parcel_shipped(tx, &parcel, &consignment, now_ms)?;
             Ok(())

@@ -2,23 +2,22 @@
 //! Every stock change of a step is decided for all lines before anything is written, so a
 //! refused step writes nothing (no SAVEPOINT needed on either backend).
 
-use super::routing::{choose_warehouse, Candidate};
-use super::{journal_event, shortage_text, stock_rule, store, CreateOrder, OrderLineRecord, OrderRecord, OrdersError};
+use super::routing::{self, Site};
+use super::{journal_event, shortage_text, stock_rule, store, CreateOrder, OrderLineRecord, OrderPart, OrderRecord, OrdersError};
 use crate::catalog;
 use crate::db::{DbError, DbResult, Tx};
 use crate::edge_sync::commands;
 use crate::inventory::{self, Cause, Change, InventoryError};
 use crate::journal::{self, BusinessEvent};
 use crate::logistics;
-use std::collections::HashMap;
-use tote_shared::geo::GeoPoint;
 use tote_shared::order::{transition, OrderEffect, OrderEvent, OrderState, Transition};
 use tote_shared::stock::StockLevel;
 use tote_shared::sync::{CommandKind, OrderLine};
 use tote_shared::{Money, Sku, WarehouseCode};
 
 /// Takes an order: prices its lines, routes it to the nearest warehouse that can serve every
-/// line, locks the stock there and journals `order_created`.
+/// line (else splits it: fewest parcels, then distance), locks the stock and journals
+/// `order_created`.
 pub fn create(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRecord, OrdersError> {
     let lines = price(tx, &req.lines)?;
     super::screen::screen_one(tx, req)?;
@@ -48,7 +47,7 @@ fn backordered_paid(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineReco
     let total = total(&lines)?;
     let mut order = req.record(OrderState::Backordered, None, lines, total);
     order.id = store::insert(tx, &order, &req.destination)?;
-    store::record_transition(tx, &order, OrderState::AwaitingPayment, OrderState::Backordered, super::PAID_AT_CHANNEL, req.now_ms)?;
+    store::record_transition(tx, &order, OrderState::AwaitingPayment, super::PAID_AT_CHANNEL, None, req.now_ms)?;
     let paid = BusinessEvent::OrderPaid {
         order_id: order.id,
         warehouse: None,
@@ -78,25 +77,47 @@ pub fn release_held(tx: &mut dyn Tx, id: u64, source: &str, now_ms: i64) -> Resu
     apply(tx, order, &OrderEvent::ReturnPassed, "return_passed", source, now_ms)
 }
 
+/// Most parcels an order is split into.
+const MAX_PARTS: usize = 4;
+
 fn place(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineRecord>, state: OrderState) -> Result<OrderRecord, OrdersError> {
     let total = total(&lines)?;
-    let candidates = candidates(tx, &req.lines)?;
-    let mut tried = Vec::new();
+    let mut sites = sites(tx, &req.lines)?;
+    let wants: Vec<i64> = lines.iter().map(|l| l.qty.as_i64()).collect();
     loop {
-        let Some(warehouse) = choose_warehouse(&candidates, &req.destination, &tried).cloned() else {
-            return Err(OrdersError::InsufficientStock(shortage_text(&req.lines, !candidates.is_empty())));
+        let Some(plan) = routing::plan(&sites, &wants, &req.destination, &[], MAX_PARTS) else {
+            return Err(OrdersError::InsufficientStock(shortage_text(&req.lines, !sites.is_empty())));
         };
-        let changes: Vec<Change<'_>> =
-            lines.iter().map(|l| Change { sku: &l.sku, warehouse: &warehouse, rule: StockLevel::lock, qty: l.qty.as_i64() }).collect();
-        // Routing read sellable without locks; under the lock another order may have won.
+        let changes: Vec<Change<'_>> = plan
+            .iter()
+            .flat_map(|(s, part)| part.iter().map(move |&l| (*s, l)))
+            .map(|(s, l)| Change { sku: &lines[l].sku, warehouse: &sites[s].warehouse, rule: StockLevel::lock, qty: wants[l] })
+            .collect();
+        // Routing read sellable without locks; under the lock another order may have won: that
+        // line is out at that warehouse, and the plan is made again.
         let decided = match lock_and_decide(tx, &changes)? {
-            Some(decided) => decided,
-            None => {
-                tried.push(warehouse);
+            Ok(decided) => decided,
+            Err((sku, warehouse)) => {
+                let (refused, _) = changes.iter().enumerate().find(|(_, c)| *c.sku == sku && *c.warehouse == warehouse).ok_or_else(|| DbError::corrupt("refusal of a change not made"))?;
+                let (site, line) = plan.iter().flat_map(|(s, part)| part.iter().map(move |&l| (*s, l))).nth(refused).ok_or_else(|| DbError::corrupt("no such change"))?;
+                sites[site].sellable[line] = 0;
                 continue;
             }
         };
-        let mut order = req.record(state, Some(warehouse.clone()), lines.clone(), total);
+        let mut order = req.record(state, None, lines.clone(), total);
+        order.parts = plan
+            .iter()
+            .zip(1..)
+            .map(|((s, part), no)| OrderPart {
+                part: no,
+                warehouse: Some(sites[*s].warehouse.clone()),
+                state,
+                lines: part.iter().map(|&l| lines[l].clone()).collect(),
+                carrier: None,
+                tracking_number: None,
+            })
+            .collect();
+        order.settle();
         order.id = store::insert(tx, &order, &req.destination)?;
         let reference = format!("order:{}", order.id);
         let cause = Cause { cause: "order_created", reference: &reference, at_ms: req.now_ms };
@@ -106,7 +127,8 @@ fn place(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineRecord>, state:
         let event = BusinessEvent::OrderCreated {
             order_id: order.id,
             channel: order.channel.clone(),
-            warehouse,
+            // A split order's nearest part (its parts are in its history).
+            warehouse: sites[plan[0].0].warehouse.clone(),
             lines: super::event_lines(&order),
             total: total.minor(),
         };
@@ -117,13 +139,13 @@ fn place(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineRecord>, state:
 
 type Decided = Vec<(StockLevel, Vec<tote_shared::stock::Movement>)>;
 
-/// Locks the rows and decides; None when a stock rule refuses (nothing written).
-fn lock_and_decide(tx: &mut dyn Tx, changes: &[Change<'_>]) -> DbResult<Option<Decided>> {
+/// Locks the rows and decides; the (SKU, warehouse) a stock rule refused (nothing written).
+fn lock_and_decide(tx: &mut dyn Tx, changes: &[Change<'_>]) -> DbResult<Result<Decided, (Sku, WarehouseCode)>> {
     let keys: Vec<_> = changes.iter().map(|c| (c.sku, c.warehouse)).collect();
     let levels = inventory::store::lock(tx, &keys)?;
     match inventory::decide(changes, &levels) {
-        Ok(decided) => Ok(Some(decided)),
-        Err(InventoryError::Rule { .. }) => Ok(None),
+        Ok(decided) => Ok(Ok(decided)),
+        Err(InventoryError::Rule { sku, warehouse, .. }) => Ok(Err((sku, warehouse))),
         Err(InventoryError::Db(e)) => Err(e),
     }
 }
@@ -150,18 +172,22 @@ fn total(lines: &[OrderLineRecord]) -> Result<Money, OrdersError> {
     Money::parse(sum).map_err(|_| overflow())
 }
 
-/// Every warehouse with a stock row for any line, and whether it can serve all lines.
-fn candidates(tx: &mut dyn Tx, lines: &[OrderLine]) -> DbResult<Vec<Candidate>> {
-    let mut served: HashMap<WarehouseCode, (GeoPoint, usize)> = HashMap::new();
-    for line in lines {
+/// Every warehouse with a stock row for any line, with its sellable units of each line.
+fn sites(tx: &mut dyn Tx, lines: &[OrderLine]) -> DbResult<Vec<Site>> {
+    let mut sites: Vec<Site> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
         for (warehouse, point, sellable) in inventory::store::sellable_by_warehouse(tx, &line.sku)? {
-            served.entry(warehouse).or_insert((point, 0)).1 += usize::from(sellable >= line.qty.as_i64());
+            let at = match sites.iter().position(|s| s.warehouse == warehouse) {
+                Some(at) => at,
+                None => {
+                    sites.push(Site { warehouse, point, sellable: vec![0; lines.len()] });
+                    sites.len() - 1
+                }
+            };
+            sites[at].sellable[i] = sellable;
         }
     }
-    Ok(served
-        .into_iter()
-        .map(|(warehouse, (point, lines_served))| Candidate { warehouse, point, serves_all_lines: lines_served == lines.len() })
-        .collect())
+    Ok(sites)
 }
 
 /// The order, locked for this transaction.
@@ -169,116 +195,168 @@ pub fn load(tx: &mut dyn Tx, id: u64) -> Result<OrderRecord, OrdersError> {
     store::load(tx, id, true)?.ok_or_else(|| OrdersError::NotFound(format!("order {id}")))
 }
 
-/// Applies `event` to the order: the pure transition, then its effects, the new state, a
-/// history row and the journal event. `source` (e.g. `edge:SH-01#17`) goes into the ledger
-/// reference beside the order.
+/// Applies `event` to the whole order: the order's own transition decides whether it may
+/// (a partly shipped order takes no cancel), then every part still in play takes it with its
+/// effects; one history row and one journal event for the order. `source` (e.g.
+/// `edge:SH-01#17`) goes into the ledger reference beside the order.
 pub fn apply(tx: &mut dyn Tx, order: OrderRecord, event: &OrderEvent, cause: &str, source: &str, now_ms: i64) -> Result<OrderRecord, OrdersError> {
-    let step = transition(order.state, event)?;
-    carry_out(tx, order, step, cause, source, now_ms)
+    let whole = transition(order.state, event)?;
+    let steps = if order.is_split() {
+        let live = order.parts.iter().enumerate().filter(|(_, p)| !p.state.is_dropped());
+        live.map(|(i, p)| Ok((i, transition(p.state, event)?))).collect::<Result<Vec<_>, OrdersError>>()?
+    } else {
+        vec![(0, whole)]
+    };
+    carry_out(tx, order, steps, None, cause, source, now_ms)
 }
 
-fn carry_out(tx: &mut dyn Tx, mut order: OrderRecord, step: Transition, cause: &str, source: &str, now_ms: i64) -> Result<OrderRecord, OrdersError> {
+/// Applies `event` to one part of the order (an edge's progress, a parcel's delivery).
+pub fn part_step(tx: &mut dyn Tx, order: OrderRecord, part: usize, event: &OrderEvent, cause: &str, source: &str, now_ms: i64) -> Result<OrderRecord, OrdersError> {
+    let step = transition(order.parts[part].state, event)?;
+    carry_out(tx, order, vec![(part, step)], Some(part), cause, source, now_ms)
+}
+
+/// Carries out the parts' steps: every stock change at once (all or nothing), the commands to
+/// their edges, the new states, the history row and the journal event (`scope`: the part the
+/// step was for, or None for the whole order); then re-routes any part that failed.
+fn carry_out(
+    tx: &mut dyn Tx,
+    mut order: OrderRecord,
+    steps: Vec<(usize, Transition)>,
+    scope: Option<usize>,
+    cause: &str,
+    source: &str,
+    now_ms: i64,
+) -> Result<OrderRecord, OrdersError> {
     let from = order.state;
     let reference = if source.is_empty() { format!("order:{}", order.id) } else { format!("order:{} {source}", order.id) };
-    change_stock(tx, &order, &step.effects, &Cause { cause, reference: &reference, at_ms: now_ms })?;
-    for effect in &step.effects {
+    change_stock(tx, &order, &steps, &Cause { cause, reference: &reference, at_ms: now_ms })?;
+    for (i, step) in &steps {
+        tell_edge(tx, &order, &order.parts[*i], &step.effects, now_ms)?;
+    }
+    let row_warehouse = scope.map_or_else(|| order.warehouse.clone(), |i| order.parts[i].warehouse.clone());
+    let mut failed = Vec::new();
+    for (i, step) in &steps {
+        if step.effects.contains(&OrderEffect::Reroute) {
+            failed.push((*i, order.parts[*i].warehouse.take()));
+        }
+        order.parts[*i].state = step.to;
+    }
+    order.updated_at_ms = now_ms;
+    order.settle();
+    store::record_transition(tx, &order, from, cause, row_warehouse.as_ref(), now_ms)?;
+    if let Some(event) = journal_event(&order, scope.map(|i| &order.parts[i]), from, order.state, cause) {
+        journal::store::append(tx, &event, now_ms)?;
+    }
+    for (i, failed) in failed {
+        order = reroute(tx, order, i, failed.as_ref(), now_ms)?;
+    }
+    Ok(order)
+}
+
+/// The commands a part's effects send to its edge, with its lines only.
+fn tell_edge(tx: &mut dyn Tx, order: &OrderRecord, part: &OrderPart, effects: &[OrderEffect], now_ms: i64) -> Result<(), OrdersError> {
+    for effect in effects {
         match effect {
             OrderEffect::SendFulfilToEdge => {
-                let warehouse = warehouse_of(&order)?;
-                let lines = order.order_lines();
-                let released = logistics::Released {
-                    order_id: order.id,
-                    channel: &order.channel,
-                    lines: &lines,
-                    declared_value: order.total.minor(),
-                    city: &order.ship_to.city,
-                };
+                let warehouse = warehouse_of(order, part)?;
+                let lines = part.order_lines();
+                let released =
+                    logistics::Released { order_id: order.id, channel: &order.channel, lines: &lines, declared_value: part.value(), city: &order.ship_to.city };
                 let ship_via = logistics::plan_release(tx, &released, warehouse, now_ms)?;
                 let command = CommandKind::Fulfil { order_id: order.id, lines, ship_to: order.ship_to.clone(), ship_via };
                 commands::enqueue(tx, warehouse, &command, now_ms)?;
             }
             OrderEffect::SendCancelToEdge => {
-                commands::enqueue(tx, warehouse_of(&order)?, &CommandKind::Cancel { order_id: order.id }, now_ms)?;
+                commands::enqueue(tx, warehouse_of(order, part)?, &CommandKind::Cancel { order_id: order.id }, now_ms)?;
             }
             _ => {}
         }
     }
-    let failed = if step.effects.contains(&OrderEffect::Reroute) { order.warehouse.take() } else { None };
-    order.state = step.to;
-    order.updated_at_ms = now_ms;
-    store::record_transition(tx, &order, from, step.to, cause, now_ms)?;
-    if let Some(event) = journal_event(&order, from, step.to, cause) {
-        journal::store::append(tx, &event, now_ms)?;
-    }
-    if step.effects.contains(&OrderEffect::Reroute) {
-        return reroute(tx, order, failed.as_ref(), now_ms);
-    }
-    Ok(order)
-}
-
-/// Every stock effect of the step on every line, all or nothing.
-fn change_stock(tx: &mut dyn Tx, order: &OrderRecord, effects: &[OrderEffect], cause: &Cause<'_>) -> Result<(), OrdersError> {
-    let rules: Vec<_> = effects.iter().filter_map(|e| stock_rule(*e)).collect();
-    if rules.is_empty() {
-        return Ok(());
-    }
-    let warehouse = warehouse_of(order)?;
-    let mut changes = Vec::with_capacity(rules.len() * order.lines.len());
-    for rule in rules {
-        changes.extend(order.lines.iter().map(|l| Change { sku: &l.sku, warehouse, rule, qty: l.qty.as_i64() }));
-    }
-    inventory::store::change_all(tx, &changes, cause)?;
     Ok(())
 }
 
-fn warehouse_of(order: &OrderRecord) -> Result<&WarehouseCode, OrdersError> {
-    order.warehouse.as_ref().ok_or_else(|| OrdersError::Db(DbError::corrupt(format!("order {} has no warehouse", order.id))))
+/// Every stock effect of the steps on every line of their parts, all or nothing.
+fn change_stock(tx: &mut dyn Tx, order: &OrderRecord, steps: &[(usize, Transition)], cause: &Cause<'_>) -> Result<(), OrdersError> {
+    let mut changes = Vec::new();
+    for (i, step) in steps {
+        let part = &order.parts[*i];
+        for rule in step.effects.iter().filter_map(|e| stock_rule(*e)) {
+            let warehouse = warehouse_of(order, part)?;
+            changes.extend(part.lines.iter().map(|l| Change { sku: &l.sku, warehouse, rule, qty: l.qty.as_i64() }));
+        }
+    }
+    if !changes.is_empty() {
+        inventory::store::change_all(tx, &changes, cause)?;
+    }
+    Ok(())
 }
 
-/// The order is backordered with no warehouse; find another that can serve it, leaving out
-/// the one that just failed. Stays backordered when none can.
-fn reroute(tx: &mut dyn Tx, order: OrderRecord, failed: Option<&WarehouseCode>, now_ms: i64) -> Result<OrderRecord, OrdersError> {
-    // Lock every stock row of the order's SKUs before reading them: a receipt committing
+fn warehouse_of<'a>(order: &OrderRecord, part: &'a OrderPart) -> Result<&'a WarehouseCode, OrdersError> {
+    part.warehouse.as_ref().ok_or_else(|| OrdersError::Db(DbError::corrupt(format!("order {} part {} has no warehouse", order.id, part.part))))
+}
+
+/// Warehouses a re-routed part may not go to: those of the order's other parts still in play
+/// (a warehouse fulfils at most one part of an order: its edge knows the order by its id).
+fn taken_by_others(order: &OrderRecord, part: usize) -> Vec<WarehouseCode> {
+    let others = order.parts.iter().enumerate().filter(|(i, p)| *i != part && !p.state.is_dropped());
+    others.filter_map(|(_, p)| p.warehouse.clone()).collect()
+}
+
+/// The part is backordered with no warehouse; find one other warehouse that can serve all of
+/// it, leaving out the one that just failed and those of the order's other parts. Stays
+/// backordered when none can (a part is re-routed whole, never split again).
+fn reroute(tx: &mut dyn Tx, order: OrderRecord, part: usize, failed: Option<&WarehouseCode>, now_ms: i64) -> Result<OrderRecord, OrdersError> {
+    // Lock every stock row of the part's SKUs before reading them: a receipt committing
     // meanwhile either comes first (and is seen) or waits and then finds this backorder.
-    let skus: Vec<&Sku> = order.lines.iter().map(|l| &l.sku).collect();
+    let skus: Vec<&Sku> = order.parts[part].lines.iter().map(|l| &l.sku).collect();
     inventory::store::lock_skus(tx, &skus)?;
     let destination = store::destination(tx, order.id)?;
-    let lines = order.order_lines();
-    let candidates = candidates(tx, &lines)?;
-    let mut tried: Vec<WarehouseCode> = failed.into_iter().cloned().collect();
-    while let Some(choice) = choose_warehouse(&candidates, &destination, &tried).cloned() {
+    let lines = order.parts[part].order_lines();
+    let wants: Vec<i64> = lines.iter().map(|l| l.qty.as_i64()).collect();
+    let sites = sites(tx, &lines)?;
+    let mut exclude = taken_by_others(&order, part);
+    exclude.extend(failed.cloned());
+    while let Some(choice) = routing::plan(&sites, &wants, &destination, &exclude, 1).and_then(|p| p.first().map(|(s, _)| sites[*s].warehouse.clone())) {
         let mut allocated = order.clone();
-        allocated.warehouse = Some(choice.clone());
+        allocated.parts[part].warehouse = Some(choice.clone());
         let step = transition(OrderState::Backordered, &OrderEvent::StockAllocated)?;
-        match carry_out(tx, allocated, step, "order_rerouted", "", now_ms) {
+        match carry_out(tx, allocated, vec![(part, step)], Some(part), "order_rerouted", "", now_ms) {
             // Refused under the lock: nothing of this attempt was written.
-            Err(OrdersError::Stock(_)) => tried.push(choice),
+            Err(OrdersError::Stock(_)) => exclude.push(choice),
             other => return other,
         }
     }
-    tracing::warn!(order_id = order.id, "no warehouse can serve the order; backordered");
+    tracing::warn!(order_id = order.id, part = part + 1, "no warehouse can serve the part; backordered");
     Ok(order)
 }
 
 /// Stock at `warehouse` fell below what is reserved there (a count variance, damage). Moves
-/// the locks of unpaid orders for `sku`, newest first, to the nearest other warehouse that can
-/// serve them, until the reservations fit again. What cannot move stays and is logged.
+/// the locks of unpaid orders for `sku`, newest first — the part held there, for a split
+/// order — to the nearest other warehouse that can serve them, until the reservations fit
+/// again. What cannot move stays and is logged.
 pub fn move_locks_away(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode, now_ms: i64) -> Result<(), OrdersError> {
     for id in store::unpaid_holding(tx, warehouse, sku, 1000)? {
         if inventory::store::peek(tx, sku, warehouse)?.overcommitted() == 0 {
             return Ok(());
         }
         let mut order = load(tx, id)?;
+        let Some(part) = order.part_at(warehouse).filter(|&i| order.parts[i].state == OrderState::AwaitingPayment) else {
+            continue;
+        };
         let destination = store::destination(tx, id)?;
-        let lines = order.order_lines();
-        let candidates = candidates(tx, &lines)?;
-        let Some(target) = choose_warehouse(&candidates, &destination, std::slice::from_ref(warehouse)).cloned() else {
+        let lines = order.parts[part].order_lines();
+        let wants: Vec<i64> = lines.iter().map(|l| l.qty.as_i64()).collect();
+        let sites = sites(tx, &lines)?;
+        let mut exclude = taken_by_others(&order, part);
+        exclude.push(warehouse.clone());
+        let Some(target) = routing::plan(&sites, &wants, &destination, &exclude, 1).and_then(|p| p.first().map(|(s, _)| sites[*s].warehouse.clone())) else {
             continue;
         };
         let reference = format!("order:{id}");
         let cause = Cause { cause: "lock_rerouted", reference: &reference, at_ms: now_ms };
-        let mut changes = Vec::with_capacity(order.lines.len() * 2);
-        for l in &order.lines {
+        let mut changes = Vec::with_capacity(lines.len() * 2);
+        for l in &lines {
             changes.push(Change { sku: &l.sku, warehouse, rule: StockLevel::release_lock, qty: l.qty.as_i64() });
             changes.push(Change { sku: &l.sku, warehouse: &target, rule: StockLevel::lock, qty: l.qty.as_i64() });
         }
@@ -287,8 +365,9 @@ pub fn move_locks_away(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode, no
             Err(InventoryError::Rule { .. }) => continue,
             Err(InventoryError::Db(e)) => return Err(e.into()),
         }
-        order.warehouse = Some(target.clone());
-        store::record_transition(tx, &order, OrderState::AwaitingPayment, OrderState::AwaitingPayment, "lock_rerouted", now_ms)?;
+        order.parts[part].warehouse = Some(target.clone());
+        order.settle();
+        store::record_transition(tx, &order, OrderState::AwaitingPayment, "lock_rerouted", Some(&target), now_ms)?;
         let event = BusinessEvent::OrderLockMoved { order_id: id, from: warehouse.clone(), to: target };
         journal::store::append(tx, &event, now_ms)?;
     }
@@ -299,12 +378,15 @@ pub fn move_locks_away(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode, no
     Ok(())
 }
 
-/// Backordered orders that wait for `sku`, oldest first: try each once stock arrives.
+/// Orders with a backordered part (or whole) that waits for `sku`, oldest first: try each
+/// such part once stock arrives.
 pub fn retry_backorders(tx: &mut dyn Tx, sku: &Sku, now_ms: i64) -> Result<(), OrdersError> {
     for id in store::backordered_for(tx, sku, 100)? {
-        let order = load(tx, id)?;
-        if order.state == OrderState::Backordered {
-            reroute(tx, order, None, now_ms)?;
+        let mut order = load(tx, id)?;
+        for part in 0..order.parts.len() {
+            if order.parts[part].state == OrderState::Backordered {
+                order = reroute(tx, order, part, None, now_ms)?;
+            }
         }
     }
     Ok(())
@@ -359,8 +441,9 @@ pub struct EdgeSource<'a> {
     pub now_ms: i64,
 }
 
-/// An edge reports progress on an order routed to it. Another warehouse's edge may not move
-/// it. `shipping`: the carrier and tracking number of a shipment.
+/// An edge reports progress on the part of an order routed to it. Another warehouse's edge
+/// may not move it. `shipping`: the carrier and tracking number of a shipment. Returns the
+/// order and which part moved.
 pub fn edge_step(
     tx: &mut dyn Tx,
     from: &EdgeSource<'_>,
@@ -368,28 +451,25 @@ pub fn edge_step(
     event: &OrderEvent,
     cause: &str,
     shipping: Option<(&str, &str)>,
-) -> Result<OrderRecord, OrdersError> {
+) -> Result<(OrderRecord, usize), OrdersError> {
     let (warehouse, source, now_ms) = (from.warehouse, from.reference, from.now_ms);
     let mut order = load(tx, id)?;
-    if order.warehouse.as_ref() != Some(warehouse) {
-        let holder = order.warehouse.map_or_else(|| "no warehouse".to_owned(), |w| w.to_string());
+    let Some(part) = order.part_at(warehouse) else {
+        let holders: Vec<&str> = order.parts.iter().filter_map(|p| p.warehouse.as_ref().map(|w| w.as_str())).collect();
+        let holder = if holders.is_empty() { "no warehouse".to_owned() } else { holders.join(" and ") };
         return Err(OrdersError::NotFound(format!("order {id} at {warehouse} (it is with {holder})")));
-    }
-    let step = transition(order.state, event)?;
+    };
     if let Some((carrier, tracking_number)) = shipping {
-        order.carrier = Some(carrier.to_owned());
-        order.tracking_number = Some(tracking_number.to_owned());
+        order.parts[part].carrier = Some(carrier.to_owned());
+        order.parts[part].tracking_number = Some(tracking_number.to_owned());
     }
-    // Written only once the step is through: a refused step writes nothing.
-    let order = carry_out(tx, order, step, cause, source, now_ms)?;
-    if let Some((carrier, tracking_number)) = shipping {
-        store::set_shipping(tx, id, tracking_number, carrier)?;
-    }
-    Ok(order)
+    // Saved only once the step is through: a refused step writes nothing.
+    Ok((part_step(tx, order, part, event, cause, source, now_ms)?, part))
 }
 
-/// Moves shipped orders to delivered when tracking says their parcel arrived. A delivery for
-/// an order in any other state (a second parcel, an order already delivered) changes nothing.
+/// Moves shipped orders (or parts of a split one) to delivered when tracking says their parcel
+/// arrived. A delivery for an order in any other state (a second parcel, an order already
+/// delivered) changes nothing.
 pub struct DeliveryConsumer;
 
 impl crate::journal::consumer::Consumer for DeliveryConsumer {
@@ -404,10 +484,15 @@ impl crate::journal::consumer::Consumer for DeliveryConsumer {
                 continue;
             }
             let Some(order) = store::load(tx, *order_id, true)? else { continue };
-            if order.state != OrderState::Shipped {
-                continue;
-            }
-            match apply(tx, order, &OrderEvent::ParcelDelivered, "parcel_delivered", &format!("waybill:{waybill}"), entry.at_ms) {
+            // A split order's parcel is its part's; an order of one part takes any of its own.
+            let shipped = |p: &OrderPart| p.state == OrderState::Shipped;
+            let part = match order.parts.as_slice() {
+                [only] if shipped(only) => Some(0),
+                [_] => None,
+                parts => parts.iter().position(|p| shipped(p) && p.tracking_number.as_deref() == Some(waybill.as_str())),
+            };
+            let Some(part) = part else { continue };
+            match part_step(tx, order, part, &OrderEvent::ParcelDelivered, "parcel_delivered", &format!("waybill:{waybill}"), entry.at_ms) {
                 Ok(_) => {}
                 Err(OrdersError::Db(error)) => return Err(error),
                 Err(other) => tracing::warn!(order_id, %other, "delivery not applied"),

@@ -38,13 +38,14 @@ pub struct CreateOrder {
 }
 
 impl CreateOrder {
-    /// The order it makes, before it has an id.
+    /// The order it makes, before it has an id: one part at `warehouse` (see `split` for more).
     pub fn record(&self, state: OrderState, warehouse: Option<WarehouseCode>, lines: Vec<OrderLineRecord>, total: Money) -> OrderRecord {
         OrderRecord {
             id: 0,
             state,
             channel: self.channel.clone(),
             customer: self.customer.clone(),
+            parts: vec![OrderPart { part: 1, warehouse: warehouse.clone(), state, lines: lines.clone(), carrier: None, tracking_number: None }],
             warehouse,
             lines,
             total,
@@ -65,6 +66,32 @@ pub struct OrderLineRecord {
     pub unit_price: Money,
 }
 
+/// What one warehouse ships of an order. An order no warehouse could serve alone is split, a
+/// part per warehouse, each fulfilled by its own edge under the order's id; an order that is
+/// not split has one part that mirrors it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrderPart {
+    /// 1, 2, … in the order the split made them (nearest warehouse first).
+    pub part: u32,
+    /// None while this part waits for stock (backordered).
+    pub warehouse: Option<WarehouseCode>,
+    pub state: OrderState,
+    pub lines: Vec<OrderLineRecord>,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+}
+
+impl OrderPart {
+    pub fn order_lines(&self) -> Vec<OrderLine> {
+        self.lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect()
+    }
+
+    /// Σ qty × unit price (a part of an order whose total fit cannot overflow).
+    pub fn value(&self) -> i64 {
+        self.lines.iter().map(|l| l.unit_price.minor().saturating_mul(l.qty.as_i64())).fold(0, i64::saturating_add)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderRecord {
     pub id: u64,
@@ -73,9 +100,12 @@ pub struct OrderRecord {
     /// The channel's id of the customer, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer: Option<String>,
-    /// The warehouse that holds the stock for this order (none while backordered).
+    /// The warehouse that holds the stock for this order (none while backordered, and none
+    /// for a split order: see `parts`).
     pub warehouse: Option<WarehouseCode>,
     pub lines: Vec<OrderLineRecord>,
+    /// Who ships what: one part, or one per warehouse when the order was split.
+    pub parts: Vec<OrderPart>,
     pub total: Money,
     pub ship_to: ShipTo,
     pub tracking_number: Option<String>,
@@ -89,6 +119,37 @@ impl OrderRecord {
     /// The lines as the edge and routing see them (no prices).
     pub fn order_lines(&self) -> Vec<OrderLine> {
         self.lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect()
+    }
+
+    pub fn is_split(&self) -> bool {
+        self.parts.len() > 1
+    }
+
+    /// The part at `warehouse` that is still in play (a warehouse holds at most one).
+    pub fn part_at(&self, warehouse: &WarehouseCode) -> Option<usize> {
+        self.parts.iter().position(|p| p.warehouse.as_ref() == Some(warehouse))
+    }
+
+    /// The warehouse that shipped (or holds) `sku` of this order.
+    pub fn warehouse_of(&self, sku: &Sku) -> Option<&WarehouseCode> {
+        self.parts.iter().find(|p| p.lines.iter().any(|l| &l.sku == sku)).and_then(|p| p.warehouse.as_ref())
+    }
+
+    /// Recomputes what the order shows from its parts: its state, and its warehouse, carrier
+    /// and tracking number when it has one part (a split order's are its parts').
+    pub fn settle(&mut self) {
+        let states: Vec<OrderState> = self.parts.iter().map(|p| p.state).collect();
+        self.state = tote_shared::order::overall(&states);
+        if let [only] = self.parts.as_slice() {
+            self.warehouse = only.warehouse.clone();
+            self.carrier = only.carrier.clone();
+            self.tracking_number = only.tracking_number.clone();
+        } else {
+            self.warehouse = None;
+            let first = self.parts.iter().find(|p| p.tracking_number.is_some());
+            self.carrier = first.and_then(|p| p.carrier.clone());
+            self.tracking_number = first.and_then(|p| p.tracking_number.clone());
+        }
     }
 }
 
@@ -162,15 +223,32 @@ pub fn stock_rule(effect: OrderEffect) -> Option<Rule> {
 }
 
 pub fn event_lines(order: &OrderRecord) -> Vec<EventLine> {
-    order.lines.iter().map(|l| EventLine { sku: l.sku.clone(), qty: l.qty, unit_price: l.unit_price.minor() }).collect()
+    order.lines.iter().map(event_line).collect()
 }
 
-/// The journal event a transition means, if any (a state that does not change, e.g. edge
-/// progress reported during a cancel, means none).
-pub fn journal_event(order: &OrderRecord, from: OrderState, to: OrderState, cause: &str) -> Option<BusinessEvent> {
+fn event_line(l: &OrderLineRecord) -> EventLine {
+    EventLine { sku: l.sku.clone(), qty: l.qty, unit_price: l.unit_price.minor() }
+}
+
+/// The cause of a shipment reported by an edge: for a split order, every part's shipment is
+/// an `order_shipped` event even when the order's own state does not change.
+pub const SHIPMENT_CAUSE: &str = "edge_shipment";
+
+/// The journal event an order's change of state means, if any (a state that does not change,
+/// e.g. edge progress reported during a cancel, means none). `part`: the part whose step it
+/// was (its lines, warehouse and parcel), or None for a step of the whole order.
+pub fn journal_event(order: &OrderRecord, part: Option<&OrderPart>, from: OrderState, to: OrderState, cause: &str) -> Option<BusinessEvent> {
     use OrderState as S;
     let order_id = order.id;
-    let warehouse = order.warehouse.clone();
+    let warehouse = part.map_or_else(|| order.warehouse.clone(), |p| p.warehouse.clone());
+    if cause == SHIPMENT_CAUSE {
+        let (carrier, tracking_number, lines) = match part {
+            Some(p) => (p.carrier.clone(), p.tracking_number.clone(), p.lines.iter().map(event_line).collect()),
+            None => (order.carrier.clone(), order.tracking_number.clone(), event_lines(order)),
+        };
+        let (carrier, tracking_number) = (carrier.unwrap_or_default(), tracking_number.unwrap_or_default());
+        return Some(BusinessEvent::OrderShipped { order_id, warehouse, carrier, tracking_number, lines });
+    }
     Some(match to {
         _ if from == to => return None,
         S::AwaitingShipment if from == S::AwaitingPayment => {
@@ -180,13 +258,8 @@ pub fn journal_event(order: &OrderRecord, from: OrderState, to: OrderState, caus
         S::AwaitingShipment => BusinessEvent::OrderAllocated { order_id, warehouse: warehouse? },
         S::Picked => BusinessEvent::OrderPicked { order_id, warehouse },
         S::Packed => BusinessEvent::OrderPacked { order_id, warehouse },
-        S::Shipped => BusinessEvent::OrderShipped {
-            order_id,
-            warehouse,
-            carrier: order.carrier.clone().unwrap_or_default(),
-            tracking_number: order.tracking_number.clone().unwrap_or_default(),
-            lines: event_lines(order),
-        },
+        // Reached by a shipment only (above); otherwise a part was dropped beside shipped ones.
+        S::Shipped | S::PartlyShipped => return None,
         S::Delivered => BusinessEvent::OrderDelivered { order_id, warehouse },
         S::Completed => BusinessEvent::OrderCompleted { order_id },
         S::Backordered => BusinessEvent::OrderBackordered { order_id },

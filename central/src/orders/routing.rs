@@ -1,9 +1,9 @@
 //! Order routing: which warehouse serves an order. Pure: the store gathers the candidates.
 //!
-//! Rule today: the nearest warehouse (great-circle distance to the ship-to point) that can
-//! serve every line from its sellable stock, leaving out those already tried. Orders are not
-//! split across warehouses; a later issue can add splitting and cost-based choice here
-//! without touching the store.
+//! Rule: the nearest warehouse (great-circle distance to the ship-to point) that can serve
+//! every line from its sellable stock, leaving out those already tried. When none can, the
+//! order is split (`plan`): fewest parcels first, then the least distance, each line whole
+//! from one warehouse.
 
 use tote_shared::geo::GeoPoint;
 use tote_shared::stock::StockLevel;
@@ -31,6 +31,109 @@ pub fn choose_warehouse<'a>(
             da.total_cmp(&db).then_with(|| a.warehouse.cmp(&b.warehouse))
         })
         .map(|c| &c.warehouse)
+}
+
+/// A warehouse as the planner sees it: where it is and what it can sell of each line.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub warehouse: WarehouseCode,
+    pub point: GeoPoint,
+    /// Sellable units of each of the order's lines, in line order.
+    pub sellable: Vec<i64>,
+}
+
+/// One parcel of a plan: the site (an index into the sites given) and the lines it serves.
+pub type Part = (usize, Vec<usize>);
+
+/// Sites searched exhaustively for a split (nearest first); beyond them the plan is greedy.
+const EXHAUSTIVE_SITES: usize = 12;
+/// Most parcels searched exhaustively.
+const EXHAUSTIVE_PARTS: usize = 4;
+
+/// Where each line of an order ships from: the nearest single site that serves every line;
+/// else the fewest sites that together serve every line (each line whole from one site),
+/// least total distance among those, each line from the nearest of them that has it. Sites in
+/// `exclude` take no part; `max_parts` 1 forbids a split. None when no plan serves every line.
+/// Parts come nearest site first.
+pub fn plan(sites: &[Site], wants: &[i64], destination: &GeoPoint, exclude: &[WarehouseCode], max_parts: usize) -> Option<Vec<Part>> {
+    let serves = |s: usize, line: usize| sites[s].sellable.get(line).is_some_and(|&have| have >= wants[line]);
+    let mut usable: Vec<(f64, usize)> = (0..sites.len())
+        .filter(|&s| !exclude.contains(&sites[s].warehouse) && (0..wants.len()).any(|l| serves(s, l)))
+        .map(|s| (sites[s].point.distance_km(destination), s))
+        .collect();
+    usable.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| sites[a.1].warehouse.cmp(&sites[b.1].warehouse)));
+    if wants.is_empty() || usable.is_empty() {
+        return None;
+    }
+    let covers = |chosen: &[usize]| (0..wants.len()).all(|l| chosen.iter().any(|&s| serves(s, l)));
+    let near: Vec<usize> = usable.iter().take(EXHAUSTIVE_SITES).map(|&(_, s)| s).collect();
+    let distance = |chosen: &[usize]| -> f64 { chosen.iter().map(|&s| sites[s].point.distance_km(destination)).sum() };
+    let mut found = None;
+    for k in 1..=max_parts.min(EXHAUSTIVE_PARTS).min(wants.len()).min(near.len()) {
+        // `near` is sorted, so the first of equal distance is the nearer-first choice.
+        let best = combinations(near.len(), k)
+            .map(|idx| idx.iter().map(|&i| near[i]).collect::<Vec<usize>>())
+            .filter(|chosen| covers(chosen))
+            .min_by(|a, b| distance(a).total_cmp(&distance(b)));
+        if best.is_some() {
+            found = best;
+            break;
+        }
+    }
+    let chosen = match found {
+        Some(chosen) => chosen,
+        None if max_parts > EXHAUSTIVE_PARTS.min(wants.len()) || usable.len() > EXHAUSTIVE_SITES => greedy(&usable, wants.len(), &serves, max_parts)?,
+        None => return None,
+    };
+    Some(assign(&chosen, wants.len(), &serves))
+}
+
+/// Each line to the first (nearest) chosen site that serves it; sites left with no line drop.
+fn assign(chosen: &[usize], lines: usize, serves: &dyn Fn(usize, usize) -> bool) -> Vec<Part> {
+    let mut parts: Vec<Part> = chosen.iter().map(|&s| (s, Vec::new())).collect();
+    for line in 0..lines {
+        if let Some(part) = parts.iter_mut().find(|(s, _)| serves(*s, line)) {
+            part.1.push(line);
+        }
+    }
+    parts.retain(|(_, lines)| !lines.is_empty());
+    parts
+}
+
+/// Set cover the greedy way (the site serving most uncovered lines, nearest on a tie), for
+/// orders too wide to search exhaustively.
+fn greedy(usable: &[(f64, usize)], lines: usize, serves: &dyn Fn(usize, usize) -> bool, max_parts: usize) -> Option<Vec<usize>> {
+    let mut covered = vec![false; lines];
+    let mut chosen = Vec::new();
+    while covered.iter().any(|c| !c) && chosen.len() < max_parts {
+        let gain = |s: usize| (0..lines).filter(|&l| !covered[l] && serves(s, l)).count();
+        let (_, best) = usable.iter().filter(|(_, s)| !chosen.contains(s)).max_by(|a, b| gain(a.1).cmp(&gain(b.1)).then_with(|| b.0.total_cmp(&a.0)))?;
+        if gain(*best) == 0 {
+            return None;
+        }
+        for (l, c) in covered.iter_mut().enumerate() {
+            *c |= serves(*best, l);
+        }
+        chosen.push(*best);
+    }
+    covered.iter().all(|c| *c).then_some(chosen)
+}
+
+/// Every k-subset of 0..n as sorted index lists, in lexicographic order.
+fn combinations(n: usize, k: usize) -> impl Iterator<Item = Vec<usize>> {
+    let mut next = (k <= n).then(|| (0..k).collect::<Vec<usize>>());
+    std::iter::from_fn(move || {
+        let current = next.take()?;
+        let mut idx = current.clone();
+        if let Some(i) = (0..k).rev().find(|&i| idx[i] < n - k + i) {
+            idx[i] += 1;
+            for j in i + 1..k {
+                idx[j] = idx[j - 1] + 1;
+            }
+            next = Some(idx);
+        }
+        Some(current)
+    })
 }
 
 /// A batch of one-line orders for one SKU, decided in arrival order against the levels of
@@ -135,5 +238,67 @@ mod tests {
         assert_eq!(choose_warehouse(&c, &dest, &[]).map(|w| w.as_str()), Some("BJ-01"));
         let excluded = WarehouseCode::parse("BJ-01").expect("code");
         assert_eq!(choose_warehouse(&c, &dest, &[excluded]), None);
+    }
+
+    fn site(code: &str, city: &str, sellable: &[i64]) -> Site {
+        Site { warehouse: WarehouseCode::parse(code).expect("code"), point: city_point(city).expect("city"), sellable: sellable.to_vec() }
+    }
+
+    #[test]
+    fn one_warehouse_with_everything_takes_the_whole_order() {
+        let sites = vec![site("SH-01", "shanghai", &[1, 0]), site("BJ-01", "beijing", &[1, 1])];
+        let to = city_point("shanghai").expect("city");
+        assert_eq!(plan(&sites, &[1, 1], &to, &[], 4), Some(vec![(1, vec![0, 1])]), "one parcel from afar beats two");
+        assert_eq!(plan(&sites, &[1, 1], &to, &[], 1), Some(vec![(1, vec![0, 1])]));
+    }
+
+    #[test]
+    fn an_order_no_warehouse_can_serve_alone_is_split_nearest_first() {
+        let sites = vec![site("BJ-01", "beijing", &[0, 2]), site("SH-01", "shanghai", &[1, 0]), site("GZ-01", "guangzhou", &[0, 2])];
+        let to = city_point("tianjin").expect("city");
+        assert_eq!(plan(&sites, &[1, 2], &to, &[], 4), Some(vec![(0, vec![1]), (1, vec![0])]), "Beijing's line (nearer than Guangzhou), then Shanghai");
+        assert_eq!(plan(&sites, &[1, 2], &to, &[], 1), None, "no split allowed");
+        let bj = WarehouseCode::parse("BJ-01").expect("code");
+        assert_eq!(plan(&sites, &[1, 2], &to, &[bj], 4), Some(vec![(1, vec![0]), (2, vec![1])]), "without Beijing, Guangzhou serves");
+        assert_eq!(plan(&sites, &[2, 2], &to, &[], 4), None, "nobody has two of the first line");
+    }
+
+    #[test]
+    fn combinations_are_every_subset_once() {
+        let all: Vec<Vec<usize>> = combinations(4, 2).collect();
+        assert_eq!(all, vec![vec![0, 1], vec![0, 2], vec![0, 3], vec![1, 2], vec![1, 3], vec![2, 3]]);
+        assert_eq!(combinations(3, 3).count(), 1);
+        assert_eq!(combinations(2, 3).count(), 0);
+        assert_eq!(combinations(10, 5).count(), 252);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, rng_seed: proptest::test_runner::RngSeed::Fixed(0x5b17), ..Default::default() })]
+
+        /// Any stock: a plan serves every line exactly once from a site that has it, uses no
+        /// more parcels than any other cover of at most four (checked by brute force), and is
+        /// None only when some line has no site at all.
+        #[test]
+        fn a_plan_is_a_smallest_cover(stock in proptest::collection::vec(proptest::collection::vec(0i64..3, 5), 1..7), wants in proptest::collection::vec(1i64..3, 1..5)) {
+            let cities = ["shanghai", "beijing", "hangzhou", "tianjin", "guangzhou", "chengdu", "wuhan"];
+            let codes = ["SH-01", "BJ-01", "HZ-01", "TJ-01", "GZ-01", "CD-01", "WH-01"];
+            let sites: Vec<Site> = stock.iter().enumerate().map(|(i, s)| site(codes[i], cities[i], &s[..wants.len()])).collect();
+            let to = city_point("nanjing").expect("city");
+            let serves = |s: usize, l: usize| sites[s].sellable[l] >= wants[l];
+            let feasible = (0..wants.len()).all(|l| (0..sites.len()).any(|s| serves(s, l)));
+            match plan(&sites, &wants, &to, &[], 4) {
+                None => proptest::prop_assert!(!feasible),
+                Some(parts) => {
+                    let mut lines: Vec<usize> = parts.iter().flat_map(|(_, l)| l.clone()).collect();
+                    lines.sort_unstable();
+                    proptest::prop_assert_eq!(lines, (0..wants.len()).collect::<Vec<_>>());
+                    for (s, ls) in &parts {
+                        proptest::prop_assert!(ls.iter().all(|&l| serves(*s, l)));
+                    }
+                    let smallest = (1..=sites.len()).find(|&k| combinations(sites.len(), k).any(|c| (0..wants.len()).all(|l| c.iter().any(|&s| serves(s, l)))));
+                    proptest::prop_assert_eq!(Some(parts.len()), smallest);
+                }
+            }
+        }
     }
 }

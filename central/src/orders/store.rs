@@ -1,7 +1,7 @@
-//! The `orders`, `order_line` and `order_history` tables.
+//! The `orders`, `order_line`, `order_part` and `order_history` tables.
 
 use super::checks::{self, BlockKind, Earlier};
-use super::{OrderHistoryEntry, OrderLineRecord, OrderRecord};
+use super::{OrderHistoryEntry, OrderLineRecord, OrderPart, OrderRecord};
 use crate::db::{DbError, DbResult, Dialect, Row, Tx};
 use crate::params;
 use crate::warehouses::store::code;
@@ -49,6 +49,7 @@ pub fn insert_many(tx: &mut dyn Tx, orders: &[(&OrderRecord, &GeoPoint)]) -> DbR
         );
         let mut values = Vec::with_capacity(chunk.len() * 14);
         let mut lines = Vec::new();
+        let mut parts = Vec::new();
         for (order, destination) in chunk {
             let ship_to = serde_json::to_string(&order.ship_to).map_err(corrupt)?;
             values.extend(params![
@@ -68,15 +69,28 @@ pub fn insert_many(tx: &mut dyn Tx, orders: &[(&OrderRecord, &GeoPoint)]) -> DbR
                 checks::fingerprint(&order.order_lines(), &order.ship_to)
             ]);
             for (line_no, line) in order.lines.iter().enumerate() {
-                lines.extend(params![order.id, line_no, line.sku.as_str(), line.qty.as_i64(), line.unit_price.minor()]);
+                let part = order.parts.iter().find(|p| p.lines.iter().any(|l| l.sku == line.sku)).map_or(1, |p| p.part);
+                lines.extend(params![order.id, line_no, line.sku.as_str(), line.qty.as_i64(), line.unit_price.minor(), part]);
+            }
+            if order.is_split() {
+                for part in &order.parts {
+                    parts.extend(params![order.id, part.part, part.warehouse.as_ref().map(|w| w.as_str()), part.state.as_str(), order.updated_at_ms]);
+                }
             }
         }
         tx.execute(&sql, &values)?;
         let sql = format!(
-            "INSERT INTO order_line (order_id, line_no, sku, qty, unit_price_minor) VALUES {}",
-            crate::db::values_clause(lines.len() / 5, 5, 1)
+            "INSERT INTO order_line (order_id, line_no, sku, qty, unit_price_minor, part_no) VALUES {}",
+            crate::db::values_clause(lines.len() / 6, 6, 1)
         );
         tx.execute(&sql, &lines)?;
+        if !parts.is_empty() {
+            let sql = format!(
+                "INSERT INTO order_part (order_id, part_no, warehouse, state, updated_ms) VALUES {}",
+                crate::db::values_clause(parts.len() / 5, 5, 1)
+            );
+            tx.execute(&sql, &parts)?;
+        }
     }
     Ok(())
 }
@@ -91,27 +105,42 @@ pub fn load(tx: &mut dyn Tx, id: u64, lock: bool) -> DbResult<Option<OrderRecord
     let Some(r) = tx.query_opt(&sql, &params![id])? else {
         return Ok(None);
     };
-    let state = r.text(0)?;
+    let state = parse_state(&r.text(0)?)?;
+    let warehouse = r.opt_text(2)?.as_deref().map(code).transpose()?;
+    let (tracking_number, carrier) = (r.opt_text(5)?, r.opt_text(6)?);
+    let numbered = lines(tx, id)?;
+    let mut parts = parts(tx, id, &numbered)?;
+    if parts.is_empty() {
+        let lines = numbered.iter().map(|(_, l)| l.clone()).collect();
+        let (carrier, tracking_number) = (carrier.clone(), tracking_number.clone());
+        parts.push(OrderPart { part: 1, warehouse: warehouse.clone(), state, lines, carrier, tracking_number });
+    }
     Ok(Some(OrderRecord {
         id,
-        state: OrderState::parse(&state).ok_or_else(|| corrupt(format!("order state {state}")))?,
+        state,
         channel: r.text(1)?,
         customer: r.opt_text(10)?,
-        warehouse: r.opt_text(2)?.as_deref().map(code).transpose()?,
-        lines: lines(tx, id)?,
+        warehouse,
+        lines: numbered.into_iter().map(|(_, l)| l).collect(),
+        parts,
         total: Money::parse(r.int(4)?).map_err(corrupt)?,
         ship_to: serde_json::from_str::<ShipTo>(&r.text(3)?).map_err(corrupt)?,
-        tracking_number: r.opt_text(5)?,
-        carrier: r.opt_text(6)?,
+        tracking_number,
+        carrier,
         created_at_ms: r.int(7)?,
         payment_deadline_ms: r.int(8)?,
         updated_at_ms: r.int(9)?,
     }))
 }
 
-fn lines(tx: &mut dyn Tx, id: u64) -> DbResult<Vec<OrderLineRecord>> {
-    let rows = tx.query("SELECT sku, qty, unit_price_minor FROM order_line WHERE order_id = ?1 ORDER BY line_no", &params![id])?;
-    rows.iter().map(line).collect()
+fn parse_state(raw: &str) -> DbResult<OrderState> {
+    OrderState::parse(raw).ok_or_else(|| corrupt(format!("order state {raw}")))
+}
+
+/// The order's lines with the part each belongs to.
+fn lines(tx: &mut dyn Tx, id: u64) -> DbResult<Vec<(u32, OrderLineRecord)>> {
+    let rows = tx.query("SELECT sku, qty, unit_price_minor, part_no FROM order_line WHERE order_id = ?1 ORDER BY line_no", &params![id])?;
+    rows.iter().map(|r| Ok((u32::try_from(r.int(3)?).map_err(corrupt)?, line(r)?))).collect()
 }
 
 fn line(r: &Row) -> DbResult<OrderLineRecord> {
@@ -122,22 +151,67 @@ fn line(r: &Row) -> DbResult<OrderLineRecord> {
     })
 }
 
+/// A split order's parts with their lines (none for an order that is not split).
+fn parts(tx: &mut dyn Tx, id: u64, lines: &[(u32, OrderLineRecord)]) -> DbResult<Vec<OrderPart>> {
+    let rows = tx.query(
+        "SELECT part_no, warehouse, state, carrier, tracking_number FROM order_part WHERE order_id = ?1 ORDER BY part_no",
+        &params![id],
+    )?;
+    rows.iter()
+        .map(|r| {
+            let part = u32::try_from(r.int(0)?).map_err(corrupt)?;
+            Ok(OrderPart {
+                part,
+                warehouse: r.opt_text(1)?.as_deref().map(code).transpose()?,
+                state: parse_state(&r.text(2)?)?,
+                lines: lines.iter().filter(|(p, _)| *p == part).map(|(_, l)| l.clone()).collect(),
+                carrier: r.opt_text(3)?,
+                tracking_number: r.opt_text(4)?,
+            })
+        })
+        .collect()
+}
+
 /// Where the order ships to, as stored at creation.
 pub fn destination(tx: &mut dyn Tx, id: u64) -> DbResult<GeoPoint> {
     let r = tx.query_one("SELECT dest_lat, dest_lon FROM orders WHERE id = ?1", &params![id])?;
     Ok(GeoPoint { lat: r.real(0)?, lon: r.real(1)? })
 }
 
-/// Saves the order's state and warehouse and appends the history row.
-pub fn record_transition(tx: &mut dyn Tx, order: &OrderRecord, from: OrderState, to: OrderState, cause: &str, now_ms: i64) -> DbResult<()> {
-    let warehouse = order.warehouse.as_ref().map(|w| w.as_str());
+/// Saves the order as it now is (its state, warehouse and parcel, and a split order's parts)
+/// and appends the history row from `from`, naming `warehouse` (the part's, for a part's step).
+pub fn record_transition(tx: &mut dyn Tx, order: &OrderRecord, from: OrderState, cause: &str, warehouse: Option<&WarehouseCode>, now_ms: i64) -> DbResult<()> {
     tx.execute(
-        "UPDATE orders SET state = ?2, warehouse = ?3, updated_ms = ?4 WHERE id = ?1",
-        &params![order.id, to.as_str(), warehouse, now_ms],
+        "UPDATE orders SET state = ?2, warehouse = ?3, updated_ms = ?4, tracking_number = ?5, carrier = ?6 WHERE id = ?1",
+        &params![
+            order.id,
+            order.state.as_str(),
+            order.warehouse.as_ref().map(|w| w.as_str()),
+            now_ms,
+            order.tracking_number.as_deref(),
+            order.carrier.as_deref()
+        ],
     )?;
+    if order.is_split() {
+        for part in &order.parts {
+            tx.execute(
+                "UPDATE order_part SET warehouse = ?3, state = ?4, carrier = ?5, tracking_number = ?6, updated_ms = ?7
+                 WHERE order_id = ?1 AND part_no = ?2",
+                &params![
+                    order.id,
+                    part.part,
+                    part.warehouse.as_ref().map(|w| w.as_str()),
+                    part.state.as_str(),
+                    part.carrier.as_deref(),
+                    part.tracking_number.as_deref(),
+                    now_ms
+                ],
+            )?;
+        }
+    }
     tx.execute(
         "INSERT INTO order_history (order_id, at_ms, from_state, to_state, cause, warehouse) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        &params![order.id, now_ms, from.as_str(), to.as_str(), cause, warehouse],
+        &params![order.id, now_ms, from.as_str(), order.state.as_str(), cause, warehouse.map(|w| w.as_str())],
     )?;
     Ok(())
 }
@@ -175,11 +249,6 @@ pub fn history(tx: &mut dyn Tx, id: u64) -> DbResult<Vec<OrderHistoryEntry>> {
         .collect()
 }
 
-pub fn set_shipping(tx: &mut dyn Tx, id: u64, tracking_number: &str, carrier: &str) -> DbResult<()> {
-    tx.execute("UPDATE orders SET tracking_number = ?2, carrier = ?3 WHERE id = ?1", &params![id, tracking_number, carrier])?;
-    Ok(())
-}
-
 /// Unpaid orders past their deadline, oldest deadline first: (id, deadline).
 pub fn due_unpaid(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<(u64, i64)>> {
     let rows = tx.query(
@@ -201,26 +270,35 @@ pub fn delivered_before(tx: &mut dyn Tx, before_ms: i64, after: (i64, u64), limi
     rows.iter().map(|r| Ok((r.uint(0)?, r.int(1)?))).collect()
 }
 
-/// Whether any order waits as backordered (so stock arrivals may serve one).
+/// Whether any order, or any part of a split one, waits as backordered (so stock arrivals
+/// may serve one).
 pub fn any_backordered(tx: &mut dyn Tx) -> DbResult<bool> {
-    Ok(tx.query_opt("SELECT 1 FROM orders WHERE state = 'backordered' LIMIT 1", &[])?.is_some())
+    let sql = "SELECT 1 FROM orders WHERE state = 'backordered' UNION ALL SELECT 1 FROM order_part WHERE state = 'backordered' LIMIT 1";
+    Ok(tx.query_opt(sql, &[])?.is_some())
 }
 
-/// Backordered orders waiting for `sku`, oldest first.
+/// Orders waiting for `sku`, backordered whole or in a part that holds it, oldest first.
 pub fn backordered_for(tx: &mut dyn Tx, sku: &Sku, limit: u32) -> DbResult<Vec<u64>> {
     let rows = tx.query(
-        "SELECT DISTINCT o.id FROM orders o JOIN order_line l ON l.order_id = o.id
-         WHERE o.state = 'backordered' AND l.sku = ?1 ORDER BY o.id LIMIT ?2",
+        "SELECT o.id FROM orders o JOIN order_line l ON l.order_id = o.id WHERE o.state = 'backordered' AND l.sku = ?1
+         UNION
+         SELECT p.order_id FROM order_part p JOIN order_line l ON l.order_id = p.order_id AND l.part_no = p.part_no
+         WHERE p.state = 'backordered' AND l.sku = ?1
+         ORDER BY 1 LIMIT ?2",
         &params![sku.as_str(), limit],
     )?;
     rows.iter().map(|r| r.uint(0)).collect()
 }
 
-/// Unpaid orders holding a lock on `sku` at `warehouse`, newest first.
+/// Unpaid orders holding a lock on `sku` at `warehouse` (whole or in a part), newest first.
 pub fn unpaid_holding(tx: &mut dyn Tx, warehouse: &WarehouseCode, sku: &Sku, limit: u32) -> DbResult<Vec<u64>> {
     let rows = tx.query(
-        "SELECT DISTINCT o.id FROM orders o JOIN order_line l ON l.order_id = o.id
-         WHERE o.state = 'awaiting_payment' AND o.warehouse = ?1 AND l.sku = ?2 ORDER BY o.id DESC LIMIT ?3",
+        "SELECT o.id FROM orders o JOIN order_line l ON l.order_id = o.id
+         WHERE o.state = 'awaiting_payment' AND o.warehouse = ?1 AND l.sku = ?2
+         UNION
+         SELECT p.order_id FROM order_part p JOIN order_line l ON l.order_id = p.order_id AND l.part_no = p.part_no
+         WHERE p.state = 'awaiting_payment' AND p.warehouse = ?1 AND l.sku = ?2
+         ORDER BY 1 DESC LIMIT ?3",
         &params![warehouse.as_str(), sku.as_str(), limit],
     )?;
     rows.iter().map(|r| r.uint(0)).collect()

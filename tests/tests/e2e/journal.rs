@@ -64,6 +64,11 @@ fn implied_by_history(history: &[Value]) -> Result<Vec<&'static str>> {
     for row in history {
         let (from, to, cause) = (row["from_state"].as_str(), row["to_state"].as_str(), row["cause"].as_str());
         let kind = match (from, to) {
+            // Every parcel that leaves is a shipment, a split order's part too (its state may
+            // stay partly shipped); the order reaching shipped any other way (a part cancelled
+            // beside shipped ones) is none.
+            _ if cause == Some("edge_shipment") => Some("order_shipped"),
+            (Some(_), Some("shipped" | "partly_shipped")) => None,
             (Some(f), Some(t)) if f == t => match cause {
                 Some("lock_rerouted") => Some("order_lock_moved"),
                 _ => None,
@@ -72,7 +77,6 @@ fn implied_by_history(history: &[Value]) -> Result<Vec<&'static str>> {
             (Some(_), Some("awaiting_shipment")) => Some("order_allocated"),
             (Some(_), Some("picked")) => Some("order_picked"),
             (Some(_), Some("packed")) => Some("order_packed"),
-            (Some(_), Some("shipped")) => Some("order_shipped"),
             (Some(_), Some("delivered")) => Some("order_delivered"),
             (Some(_), Some("completed")) => Some("order_completed"),
             (Some(_), Some("backordered")) => Some("order_backordered"),
