@@ -131,6 +131,71 @@ pub fn quotes(count: usize) -> Result<()> {
     Ok(())
 }
 
+/// Split routing: 5-line orders over 10 warehouses in 10 cities, seeded stock (a SKU is out at
+/// a warehouse one time in three), destinations among 15 cities. Plans per second on one core,
+/// beside the nearest-single-warehouse rule alone for the same orders (the reference), and how
+/// many parcels the plans took.
+pub fn split(count: usize) -> Result<()> {
+    use tote_central::orders::routing::{choose_warehouse, plan, Candidate, Site};
+    use tote_shared::geo::city_point;
+    use tote_shared::WarehouseCode;
+    let mut rng = tote_shared::mapf::Rng::new(0x5b17);
+    let cities = ["shanghai", "beijing", "guangzhou", "shenzhen", "chengdu", "wuhan", "hangzhou", "nanjing", "tianjin", "chongqing"];
+    let destinations = ["shanghai", "beijing", "guangzhou", "chengdu", "wuhan", "nanjing", "tianjin", "hangzhou", "shenzhen", "chongqing", "suzhou", "xian", "changsha", "qingdao", "zhengzhou"];
+    let point = |c: &str| city_point(c).with_context(|| format!("city {c}"));
+    let dests = destinations.iter().map(|c| point(c)).collect::<Result<Vec<_>>>()?;
+    let codes: Vec<WarehouseCode> = (0..cities.len()).map(|i| WarehouseCode::parse(&format!("W{}-01", (b'A' + i as u8) as char))).collect::<Result<_, _>>()?;
+    let points = cities.iter().map(|c| point(c)).collect::<Result<Vec<_>>>()?;
+    // 4,096 orders, each its own 5 SKUs' stock at every warehouse.
+    let orders: Vec<(Vec<Site>, Vec<i64>, usize)> = (0..4_096)
+        .map(|_| {
+            let wants: Vec<i64> = (0..5).map(|_| 1 + rng.below(2) as i64).collect();
+            let sites = (0..cities.len())
+                .map(|w| Site {
+                    warehouse: codes[w].clone(),
+                    point: points[w],
+                    sellable: (0..5).map(|_| if rng.below(3) == 0 { 0 } else { rng.below(4) as i64 }).collect(),
+                })
+                .collect();
+            (sites, wants, rng.below(dests.len()))
+        })
+        .collect();
+    let started = Instant::now();
+    let mut by_parts = [0usize; 6];
+    for k in 0..count {
+        let (sites, wants, d) = &orders[k % orders.len()];
+        let parts = plan(sites, wants, &dests[*d], &[], 4).map_or(0, |p| p.len());
+        by_parts[parts.min(5)] += 1;
+    }
+    let per_second = count as f64 / started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut single = 0usize;
+    for k in 0..count {
+        let (sites, wants, d) = &orders[k % orders.len()];
+        let candidates: Vec<Candidate> = sites
+            .iter()
+            .map(|s| Candidate { warehouse: s.warehouse.clone(), point: s.point, serves_all_lines: s.sellable.iter().zip(wants).all(|(have, want)| have >= want) })
+            .collect();
+        single += usize::from(choose_warehouse(&candidates, &dests[*d], &[]).is_some());
+    }
+    let reference = count as f64 / started.elapsed().as_secs_f64();
+    let pct = |n: usize| 100.0 * n as f64 / count as f64;
+    println!(
+        "split  {per_second:.0} plans/s on one core (5 lines, 10 warehouses); nearest single warehouse alone {reference:.0}/s (plan at {:.2}× of it)",
+        per_second / reference
+    );
+    println!(
+        "split  parcels per order: 1 {:.1} %, 2 {:.1} %, 3 {:.1} %, 4 {:.1} %, none {:.1} %; the single-warehouse rule alone served {:.1} %",
+        pct(by_parts[1]),
+        pct(by_parts[2]),
+        pct(by_parts[3]),
+        pct(by_parts[4]),
+        pct(by_parts[0]),
+        pct(single)
+    );
+    Ok(())
+}
+
 pub fn gs1(fuzz: usize) -> Result<()> {
     use tote_shared::scan::parse;
     let samples = [

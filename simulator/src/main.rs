@@ -248,6 +248,12 @@ enum Bench {
         #[arg(long, default_value_t = 1_000_000)]
         quotes: usize,
     },
+    /// Split routing: plans per second on one core for 5-line orders over 10 warehouses,
+    /// beside the nearest-single-warehouse rule alone, and the parcels per order.
+    Split {
+        #[arg(long, default_value_t = 1_000_000)]
+        orders: usize,
+    },
     /// Waybill pools through an outage: how the refill rule fares for an edge shipping
     /// `per_hour` parcels with HQ down `down_hours`, for several cover settings.
     Pools {
@@ -363,6 +369,7 @@ fn main() -> anyhow::Result<()> {
                 Bench::Fleet { robots, hz, seconds } => bench::fleet(robots, hz, seconds).await,
                 Bench::Gs1 { fuzz } => core_bench::gs1(fuzz),
                 Bench::Quotes { quotes } => core_bench::quotes(quotes),
+                Bench::Split { orders } => core_bench::split(orders),
                 Bench::Pools { per_hour, down_hours } => core_bench::pools(per_hour, down_hours),
                 Bench::Handheld { cycles } => bench::handheld(cycles).await,
                 Bench::Stations { plcs, cycles, scans, poll_ms } => {

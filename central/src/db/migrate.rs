@@ -794,6 +794,8 @@ CREATE TABLE order_part (
 ) STRICT;
 CREATE INDEX order_part_backordered ON order_part (order_id) WHERE state = 'backordered';
 CREATE INDEX order_part_open ON order_part (warehouse, order_id) WHERE state = 'awaiting_payment';
+-- HQ's order lists by state, newest first.
+CREATE INDEX orders_state ON orders (state, id);
 "#,
 ];
 

@@ -46,7 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/warehouses/{code}/edge-token", post(warehouses::http::replace_token))
         .route("/api/v1/inventory/{sku}", get(inventory::http::levels))
         .route("/api/v1/inventory/{sku}/ledger", get(inventory::http::ledger))
-        .route("/api/v1/orders", post(orders::http::create))
+        .route("/api/v1/orders", post(orders::http::create).get(orders::http::list))
         .route("/api/v1/orders/checks", get(orders::http::checks).put(orders::http::put_checks))
         .route("/api/v1/orders/blocklist", get(orders::http::blocklist).post(orders::http::block))
         .route("/api/v1/orders/blocklist/{id}", delete(orders::http::unblock))

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use tote_shared::geo::GeoPoint;
+use tote_shared::order::OrderState;
 use tote_shared::openapi as doc;
 use tote_shared::runtime::http::{Json, Path, Query};
 use tote_shared::runtime::system::now_ms;
@@ -99,6 +100,37 @@ fn validate(order: &NewOrder, max_lines: usize) -> Result<(), ApiError> {
         Err(super::ShipToProblem::Text(e)) => Err(e.into()),
         Err(too_long @ super::ShipToProblem::TooLong(_)) => Err(ApiError::unprocessable("invalid-field", too_long.to_string())),
     }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only orders in this state (`partly_shipped`: split orders with a parcel still to leave).
+    #[param(value_type = Option<String>, pattern = "^(awaiting_payment|awaiting_shipment|picked|packed|partly_shipped|shipped|delivered|backordered|cancelling|cancelled|closed|held|completed)$")]
+    pub state: Option<String>,
+    /// Only orders with a smaller id (the last id of the page before).
+    #[param(minimum = 1)]
+    pub before: Option<u64>,
+    /// Default 100, at most 1,000.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// Orders newest first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/orders", params(ListQuery),
+    responses((status = 200, body = Vec<store::OrderSummary>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "orders")]
+pub async fn list(_: Reader, State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Vec<store::OrderSummary>>, ApiError> {
+    let filter = match q.state.as_deref() {
+        Some(raw) => Some(OrderState::parse(raw).ok_or_else(|| ApiError::BadRequest(format!("unknown state {raw}")))?),
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    let before = q.before.unwrap_or(i64::MAX as u64).min(i64::MAX as u64);
+    Ok(Json(state.db.read(move |tx| store::list(tx, filter, before, limit)).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/orders/{id}", params(doc::PathId), responses((status = 200, body = OrderRecord), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "orders")]

@@ -304,6 +304,48 @@ pub fn unpaid_holding(tx: &mut dyn Tx, warehouse: &WarehouseCode, sku: &Sku, lim
     rows.iter().map(|r| r.uint(0)).collect()
 }
 
+/// A line of HQ's order list.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct OrderSummary {
+    pub id: u64,
+    pub state: OrderState,
+    pub channel: String,
+    /// None for a split order (see `parts`) and while backordered.
+    pub warehouse: Option<WarehouseCode>,
+    /// How many parcels the order ships in (1 unless split).
+    pub parts: u32,
+    pub total: Money,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// Orders newest first, before the id `before`, in `state` when given, at most `limit`.
+pub fn list(tx: &mut dyn Tx, state: Option<OrderState>, before: u64, limit: u32) -> DbResult<Vec<OrderSummary>> {
+    const COLUMNS: &str = "SELECT o.id, o.state, o.channel, o.warehouse, o.total_minor, o.created_ms, o.updated_ms,
+                                  (SELECT COUNT(*) FROM order_part p WHERE p.order_id = o.id) FROM orders o";
+    let rows = match state {
+        Some(state) => tx.query(
+            &format!("{COLUMNS} WHERE o.state = ?1 AND o.id < ?2 ORDER BY o.id DESC LIMIT ?3"),
+            &params![state.as_str(), before, limit],
+        )?,
+        None => tx.query(&format!("{COLUMNS} WHERE o.id < ?1 ORDER BY o.id DESC LIMIT ?2"), &params![before, limit])?,
+    };
+    rows.iter()
+        .map(|r| {
+            Ok(OrderSummary {
+                id: r.uint(0)?,
+                state: parse_state(&r.text(1)?)?,
+                channel: r.text(2)?,
+                warehouse: r.opt_text(3)?.as_deref().map(code).transpose()?,
+                total: Money::parse(r.int(4)?).map_err(corrupt)?,
+                created_at_ms: r.int(5)?,
+                updated_at_ms: r.int(6)?,
+                parts: u32::try_from(r.int(7)?.max(1)).map_err(corrupt)?,
+            })
+        })
+        .collect()
+}
+
 pub fn counts_by_state(tx: &mut dyn Tx) -> DbResult<Vec<(String, i64)>> {
     let rows = tx.query("SELECT state, COUNT(*) FROM orders GROUP BY state ORDER BY state", &[])?;
     rows.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect()

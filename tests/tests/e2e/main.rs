@@ -28,6 +28,7 @@ mod payment_peers;
 mod scanners;
 mod signin;
 mod slow_clients;
+mod split;
 mod stations;
 mod story;
 mod supervision;
