@@ -110,7 +110,7 @@ pub struct ListQuery {
     #[param(value_type = Option<String>, pattern = "^(awaiting_payment|awaiting_shipment|picked|packed|partly_shipped|shipped|delivered|backordered|cancelling|cancelled|closed|held|completed)$")]
     pub state: Option<String>,
     /// Only orders with a smaller id (the last id of the page before).
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 9223372036854775807_i64)]
     pub before: Option<u64>,
     /// Default 100, at most 1,000.
     #[param(minimum = 1, maximum = 1000)]
@@ -129,7 +129,10 @@ pub async fn list(_: Reader, State(state): State<AppState>, Query(q): Query<List
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
     }
-    let before = q.before.unwrap_or(i64::MAX as u64).min(i64::MAX as u64);
+    let before = q.before.unwrap_or(i64::MAX as u64);
+    if before > i64::MAX as u64 {
+        return Err(ApiError::BadRequest(format!("before must be at most {}", i64::MAX)));
+    }
     Ok(Json(state.db.read(move |tx| store::list(tx, filter, before, limit)).await?))
 }
 

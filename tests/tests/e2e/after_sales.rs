@@ -396,6 +396,47 @@ async fn racing_requests_refunds_and_the_last_pair_end_consistent() -> Result<()
     Ok(())
 }
 
+/// A return request and the parcel's delivery at once: the request is decided once, against
+/// the order as one of them left it (shipped or delivered), the order ends delivered either way
+/// with one delivery in its history, a second request for the same pair is refused, and the
+/// refund HQ then asks for the pair is paid once — never more than was paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_racing_the_delivery_is_decided_once_and_refunds_at_most_what_was_paid() -> Result<()> {
+    use crate::logistics::{cst_in, kuaidi100_param, kuaidi100_sign, push};
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let w = PaymentWorld::start_tracked(backend, 47).await?;
+        let central = w.central();
+        for round in 0..3 {
+            let (order_id, trade) = shipped_order(&w, &format!("deliver-{round}"), &format!("racer-d{round}"), PEGASUS, ChannelKind::Wechat).await?;
+            let waybill = format!("SF{order_id}");
+            let (now, signed) = (cst_in(0), cst_in(1));
+            let delivered = kuaidi100_param(&waybill, "3", &[(&signed, "签收", "已签收，签收人：本人"), (&now, "揽收", "顺丰速运 已收取快件")]);
+            let sign = kuaidi100_sign(&delivered)?;
+            let body = json!({"kind": "return_refund", "reason": "size", "lines": [{"sku": PEGASUS, "qty": 1}]});
+            let key = format!("deliver-req-{round}");
+            let (request, pushed) = tokio::join!(ask(central, order_id, &key, body.clone()), push(central, &delivered, &sign));
+            let (request, pushed) = (request?, pushed?);
+            assert_eq!(pushed.status.as_u16(), 200, "{backend:?}: {}", pushed.body);
+            assert_eq!(request.status, 201, "{backend:?}: {}", request.body);
+            assert_eq!(request.body["state"], "awaiting_return", "{backend:?}: the seven-day rule holds shipped or delivered: {}", request.body);
+            w.wait_order_state(order_id, "delivered").await?;
+            let history = central.get(&format!("/api/v1/orders/{order_id}/history")).await?.ok()?;
+            let deliveries = history.as_array().context("history")?.iter().filter(|h| h["to_state"] == "delivered").count();
+            assert_eq!(deliveries, 1, "{backend:?}: delivered once: {history}");
+            let again = ask(central, order_id, &format!("deliver-again-{round}"), body).await?;
+            assert_eq!(again.status, 422, "{backend:?}: the pair is held by the first request: {}", again.body);
+            let refund = w.refund(order_id, &format!("deliver-refund-{round}"), 1).await?;
+            assert_eq!(refund.status, 201, "{backend:?}: {}", refund.body);
+            w.wait_refund_state(order_id, "succeeded").await?;
+            let over = w.refund(order_id, &format!("deliver-over-{round}"), 1).await?;
+            assert_eq!(over.status, 422, "{backend:?}: a second refund of the one pair: {}", over.body);
+            assert_eq!(w.sim.refunded_minor(ChannelKind::Wechat, &trade), PAIR, "{backend:?}: refunded once");
+        }
+        check_journal(central).await?;
+    }
+    Ok(())
+}
+
 /// Bad requests get a precise refusal and change nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_requests_are_refused_naming_why_and_change_nothing() -> Result<()> {

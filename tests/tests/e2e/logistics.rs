@@ -67,7 +67,7 @@ async fn paid_order(central: &Central, key: &str, channel: &str) -> Result<u64> 
 const SALT: &str = "kuaidi100-salt-for-tests";
 
 /// Kuaidi100's `sign`, computed by coreutils' md5sum (not our MD5): MD5(param + salt), upper case.
-fn kuaidi100_sign(param: &str) -> Result<String> {
+pub(crate) fn kuaidi100_sign(param: &str) -> Result<String> {
     use std::io::Write;
     let mut md5sum = std::process::Command::new("md5sum").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().context("md5sum (coreutils)")?;
     md5sum.stdin.take().context("stdin")?.write_all(format!("{param}{SALT}").as_bytes())?;
@@ -76,7 +76,7 @@ fn kuaidi100_sign(param: &str) -> Result<String> {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in China Standard Time, `hours` from now: carriers' clocks.
-fn cst_in(hours: i64) -> String {
+pub(crate) fn cst_in(hours: i64) -> String {
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     tote_shared::calendar::local_time(now_ms + hours * 3_600_000, 8 * 3_600_000)
 }
@@ -87,14 +87,14 @@ fn cst_month() -> String {
 }
 
 /// A push as the aggregator sends it: the whole history so far, newest first.
-fn kuaidi100_param(waybill: &str, state: &str, events: &[(&String, &str, &str)]) -> String {
+pub(crate) fn kuaidi100_param(waybill: &str, state: &str, events: &[(&String, &str, &str)]) -> String {
     let data: Vec<Value> = events.iter().map(|(time, status, context)| json!({"context": context, "time": time, "ftime": time, "status": status, "areaName": "浙江省杭州市"})).collect();
     json!({"status": "polling", "billstatus": "got", "message": "", "lastResult": {"message": "ok", "state": state, "status": "200", "condition": "F00",
            "ischeck": if state == "3" { "1" } else { "0" }, "com": "shunfeng", "nu": waybill, "data": data}})
     .to_string()
 }
 
-async fn push(central: &Central, param: &str, sign: &str) -> Result<Reply> {
+pub(crate) async fn push(central: &Central, param: &str, sign: &str) -> Result<Reply> {
     let form = [("param", param), ("sign", sign)];
     Reply::from(central.http.post(central.url("/api/v1/logistics/tracking/kuaidi100")).form(&form).send().await?).await
 }

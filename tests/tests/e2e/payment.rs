@@ -34,11 +34,21 @@ impl PaymentWorld {
 
     /// `start_tuned` with orders closing unpaid after `payment_timeout_ms`.
     pub async fn start_full(backend: Backend, seed: u64, tuning: &str, payment_timeout_ms: u64) -> Result<PaymentWorld> {
+        Self::start_extra(backend, seed, tuning, payment_timeout_ms, "").await
+    }
+
+    /// `start` with the tracking aggregator's pushes accepted (signed with `CARRIER_SALT`).
+    pub async fn start_tracked(backend: Backend, seed: u64) -> Result<PaymentWorld> {
+        Self::start_extra(backend, seed, PAYMENT_TUNING, 600_000, &format!("\n[logistics]\ntracking_salt = \"{CARRIER_SALT}\"\n")).await
+    }
+
+    async fn start_extra(backend: Backend, seed: u64, tuning: &str, payment_timeout_ms: u64, extra: &str) -> Result<PaymentWorld> {
         let keys = tokio::task::spawn_blocking(move || ChannelKeys::generate(seed)).await??;
         let mut config = SimConfig::new(keys, seed);
         config.time_scale = TIME_SCALE;
         let sim = ChannelSim::start(config).await?;
-        let world = World::start_with(backend, &[("SH-01", "Shanghai")], payment_timeout_ms, &sim.central_config(tuning)).await?;
+        let config = format!("{}{extra}", sim.central_config(tuning));
+        let world = World::start_with(backend, &[("SH-01", "Shanghai")], payment_timeout_ms, &config).await?;
         sim.set_card_webhook_url(Some(world.central.url("/api/v1/payments/notify/card")));
         world.edge("SH-01").receive("A-01-01", PEGASUS_GTIN, 20).await?;
         world.edge("SH-01").wait_synced(Duration::from_secs(20)).await?;
