@@ -66,17 +66,23 @@ pub fn plan(sites: &[Site], wants: &[i64], destination: &GeoPoint, exclude: &[Wa
         return None;
     }
     let covers = |chosen: &[usize]| (0..wants.len()).all(|l| chosen.iter().any(|&s| serves(s, l)));
-    let near: Vec<usize> = usable.iter().take(EXHAUSTIVE_SITES).map(|&(_, s)| s).collect();
-    let distance = |chosen: &[usize]| -> f64 { chosen.iter().map(|&s| sites[s].point.distance_km(destination)).sum() };
+    let near: Vec<(f64, usize)> = usable.iter().take(EXHAUSTIVE_SITES).copied().collect();
     let mut found = None;
     for k in 1..=max_parts.min(EXHAUSTIVE_PARTS).min(wants.len()).min(near.len()) {
         // `near` is sorted, so the first of equal distance is the nearer-first choice.
-        let best = combinations(near.len(), k)
-            .map(|idx| idx.iter().map(|&i| near[i]).collect::<Vec<usize>>())
-            .filter(|chosen| covers(chosen))
-            .min_by(|a, b| distance(a).total_cmp(&distance(b)));
-        if best.is_some() {
-            found = best;
+        let mut best: Option<(f64, Vec<usize>)> = None;
+        for idx in combinations(near.len(), k) {
+            let distance: f64 = idx.iter().map(|&i| near[i].0).sum();
+            if best.as_ref().is_some_and(|(d, _)| *d <= distance) {
+                continue;
+            }
+            let chosen: Vec<usize> = idx.iter().map(|&i| near[i].1).collect();
+            if covers(&chosen) {
+                best = Some((distance, chosen));
+            }
+        }
+        if let Some((_, chosen)) = best {
+            found = Some(chosen);
             break;
         }
     }
