@@ -192,6 +192,9 @@ pub fn transition(state: OrderState, event: &OrderEvent) -> Result<Transition, O
             go(S::Cancelling, &[E::SendCancelToEdge])
         }
         (S::Backordered, OrderEvent::CancelRequested) => go(S::Cancelled, &[]),
+        // A split order cancels what has not left yet: each part still here takes the cancel
+        // on its own (`takes_order_event`); the parcels on their way are after-sales'.
+        (S::PartlyShipped, OrderEvent::CancelRequested) => go(S::PartlyShipped, &[]),
         (S::AwaitingShipment, OrderEvent::EdgePicked) => go(S::Picked, &[]),
         (S::Picked, OrderEvent::EdgePacked) => go(S::Packed, &[]),
         // A parcel that left is shipped, even if a cancel raced it: after-sales takes over.
@@ -217,6 +220,13 @@ pub fn transition(state: OrderState, event: &OrderEvent) -> Result<Transition, O
         }
         (state, event) => Err(OrderError::NotAllowed { state: state.as_str(), event: event.name() }),
     }
+}
+
+/// Whether a part in `part` state takes an event addressed to its whole order, which is in
+/// `order` state: parts cancelled or closed take nothing, and a partly shipped order's cancel
+/// goes only to the parts that have not left and are not already stopping.
+pub fn takes_order_event(order: OrderState, part: OrderState) -> bool {
+    !part.is_dropped() && !(order == OrderState::PartlyShipped && (part.has_shipped() || part == OrderState::Cancelling))
 }
 
 /// An order's state from its parts' states. A split order has one part per warehouse, each
@@ -314,7 +324,10 @@ mod tests {
         assert_eq!(overall(&[S::Closed, S::Closed]), S::Closed);
         assert_eq!(overall(&[S::Picked, S::AwaitingShipment]), S::AwaitingShipment);
         assert_eq!(overall(&[S::Packed, S::Backordered]), S::Backordered);
-        assert!(transition(S::PartlyShipped, &OrderEvent::CancelRequested).is_err(), "after-sales takes a partly shipped order");
+        assert_eq!(transition(S::PartlyShipped, &OrderEvent::CancelRequested).map(|t| t.to), Ok(S::PartlyShipped), "what has not left is cancelled");
+        assert!(!takes_order_event(S::PartlyShipped, S::Shipped) && !takes_order_event(S::PartlyShipped, S::Cancelling));
+        assert!(takes_order_event(S::PartlyShipped, S::Backordered) && !takes_order_event(S::AwaitingShipment, S::Cancelled));
+        assert!(transition(S::PartlyShipped, &OrderEvent::Paid).is_err());
     }
 
     /// Events for one part (`Some(i)`) or the whole order (`None`).
@@ -353,10 +366,11 @@ mod tests {
                 match target {
                     // The whole order: refused as a whole when its own state refuses.
                     None => {
-                        if transition(overall(&parts), &event).is_err() {
+                        let whole = overall(&parts);
+                        if transition(whole, &event).is_err() {
                             continue;
                         }
-                        for part in parts.iter_mut().filter(|p| !p.is_dropped()) {
+                        for part in parts.iter_mut().filter(|p| takes_order_event(whole, **p)) {
                             let t = transition(*part, &event);
                             proptest::prop_assert!(t.is_ok(), "the order took {event:?} but a part in {part:?} refused it");
                             *part = t.map(|t| t.to).unwrap_or(*part);

@@ -332,12 +332,15 @@ fn catalog_sku(tx: &mut dyn Tx, sku: &Sku) -> Result<catalog::SkuRecord, AfterSa
     })
 }
 
+/// Days since the order was delivered, else since it shipped, else since its first parcel
+/// left (a split order partly shipped).
 fn days_since_delivery(tx: &mut dyn Tx, order: &OrderRecord, now_ms: i64) -> DbResult<u32> {
-    let since = match orders::store::entered(tx, order.id, OrderState::Delivered)? {
-        Some(at) => Some(at),
-        None => orders::store::entered(tx, order.id, OrderState::Shipped)?,
-    };
-    Ok(since.map_or(0, |at| days_between(at, now_ms)))
+    for state in [OrderState::Delivered, OrderState::Shipped, OrderState::PartlyShipped] {
+        if let Some(at) = orders::store::entered(tx, order.id, state)? {
+            return Ok(days_between(at, now_ms));
+        }
+    }
+    Ok(0)
 }
 
 fn by_sku(lines: &[AfterSalesLine]) -> Vec<&AfterSalesLine> {

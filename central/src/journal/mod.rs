@@ -58,6 +58,9 @@ pub enum BusinessEvent {
     /// Cancel asked after release: waiting for the warehouse to stop.
     OrderCancelling { order_id: u64, warehouse: Option<WarehouseCode> },
     OrderCancelled { order_id: u64, lines: Vec<EventLine>, was_paid: bool },
+    /// A paid split order's cancel ended with some parts shipped anyway (they had left before
+    /// the cancel reached their warehouse) and these lines, of the parts that stopped, not sent.
+    OrderPartsCancelled { order_id: u64, lines: Vec<EventLine> },
     /// Not paid in time.
     OrderClosed { order_id: u64 },
     OrderPicked { order_id: u64, warehouse: Option<WarehouseCode> },
@@ -122,6 +125,7 @@ impl BusinessEvent {
             BusinessEvent::OrderPaid { .. } => "order_paid",
             BusinessEvent::OrderCancelling { .. } => "order_cancelling",
             BusinessEvent::OrderCancelled { .. } => "order_cancelled",
+            BusinessEvent::OrderPartsCancelled { .. } => "order_parts_cancelled",
             BusinessEvent::OrderClosed { .. } => "order_closed",
             BusinessEvent::OrderPicked { .. } => "order_picked",
             BusinessEvent::OrderPacked { .. } => "order_packed",
@@ -162,6 +166,7 @@ impl BusinessEvent {
             | E::OrderPaid { order_id, .. }
             | E::OrderCancelling { order_id, .. }
             | E::OrderCancelled { order_id, .. }
+            | E::OrderPartsCancelled { order_id, .. }
             | E::OrderClosed { order_id }
             | E::OrderPicked { order_id, .. }
             | E::OrderPacked { order_id, .. }

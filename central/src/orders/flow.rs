@@ -10,7 +10,7 @@ use crate::edge_sync::commands;
 use crate::inventory::{self, Cause, Change, InventoryError};
 use crate::journal::{self, BusinessEvent};
 use crate::logistics;
-use tote_shared::order::{transition, OrderEffect, OrderEvent, OrderState, Transition};
+use tote_shared::order::{takes_order_event, transition, OrderEffect, OrderEvent, OrderState, Transition};
 use tote_shared::stock::StockLevel;
 use tote_shared::sync::{CommandKind, OrderLine};
 use tote_shared::{Money, Sku, WarehouseCode};
@@ -21,7 +21,7 @@ use tote_shared::{Money, Sku, WarehouseCode};
 pub fn create(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRecord, OrdersError> {
     let lines = price(tx, &req.lines)?;
     super::screen::screen_one(tx, req)?;
-    place(tx, req, lines, OrderState::AwaitingPayment)
+    place(tx, req, lines, OrderState::AwaitingPayment, MAX_PARTS)
 }
 
 /// An order a marketplace sold and took the money for, at the prices the buyer paid
@@ -31,7 +31,7 @@ pub fn create(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRecord, OrdersE
 pub fn import(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineRecord>) -> Result<OrderRecord, OrdersError> {
     price(tx, &req.lines)?; // every SKU must be ours
     super::screen::screen_import(tx, req)?;
-    match place(tx, req, lines.clone(), OrderState::AwaitingPayment) {
+    match place(tx, req, lines.clone(), OrderState::AwaitingPayment, MAX_PARTS) {
         Ok(order) => apply(tx, order, &OrderEvent::Paid, super::PAID_AT_CHANNEL, "", req.now_ms),
         Err(OrdersError::InsufficientStock(why)) => {
             tracing::warn!(channel = %req.channel, %why, "an imported order waits for stock");
@@ -68,7 +68,8 @@ pub fn create_replacement(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRec
     for line in &mut lines {
         line.unit_price = Money::ZERO;
     }
-    place(tx, req, lines, OrderState::Held)
+    // One warehouse: the exchange's replacement is one parcel.
+    place(tx, req, lines, OrderState::Held, 1)
 }
 
 /// The returned item an exchange waited for passed QC: the replacement goes to its warehouse.
@@ -80,12 +81,12 @@ pub fn release_held(tx: &mut dyn Tx, id: u64, source: &str, now_ms: i64) -> Resu
 /// Most parcels an order is split into.
 const MAX_PARTS: usize = 4;
 
-fn place(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineRecord>, state: OrderState) -> Result<OrderRecord, OrdersError> {
+fn place(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineRecord>, state: OrderState, max_parts: usize) -> Result<OrderRecord, OrdersError> {
     let total = total(&lines)?;
     let mut sites = sites(tx, &req.lines)?;
     let wants: Vec<i64> = lines.iter().map(|l| l.qty.as_i64()).collect();
     loop {
-        let Some(plan) = routing::plan(&sites, &wants, &req.destination, &[], MAX_PARTS) else {
+        let Some(plan) = routing::plan(&sites, &wants, &req.destination, &[], max_parts) else {
             return Err(OrdersError::InsufficientStock(shortage_text(&req.lines, !sites.is_empty())));
         };
         let changes: Vec<Change<'_>> = plan
@@ -202,8 +203,8 @@ pub fn load(tx: &mut dyn Tx, id: u64) -> Result<OrderRecord, OrdersError> {
 pub fn apply(tx: &mut dyn Tx, order: OrderRecord, event: &OrderEvent, cause: &str, source: &str, now_ms: i64) -> Result<OrderRecord, OrdersError> {
     let whole = transition(order.state, event)?;
     let steps = if order.is_split() {
-        let live = order.parts.iter().enumerate().filter(|(_, p)| !p.state.is_dropped());
-        live.map(|(i, p)| Ok((i, transition(p.state, event)?))).collect::<Result<Vec<_>, OrdersError>>()?
+        let taking = order.parts.iter().enumerate().filter(|(_, p)| takes_order_event(order.state, p.state));
+        taking.map(|(i, p)| Ok((i, transition(p.state, event)?))).collect::<Result<Vec<_>, OrdersError>>()?
     } else {
         vec![(0, whole)]
     };
@@ -229,6 +230,8 @@ fn carry_out(
     now_ms: i64,
 ) -> Result<OrderRecord, OrdersError> {
     let from = order.state;
+    // A cancel runs its course over a split order's parts in this step.
+    let cancel_moves = order.parts.iter().any(|p| p.state == OrderState::Cancelling) || steps.iter().any(|(_, s)| s.to == OrderState::Cancelled);
     let reference = if source.is_empty() { format!("order:{}", order.id) } else { format!("order:{} {source}", order.id) };
     change_stock(tx, &order, &steps, &Cause { cause, reference: &reference, at_ms: now_ms })?;
     for (i, step) in &steps {
@@ -248,10 +251,30 @@ fn carry_out(
     if let Some(event) = journal_event(&order, scope.map(|i| &order.parts[i]), from, order.state, cause) {
         journal::store::append(tx, &event, now_ms)?;
     }
+    if cancel_moves {
+        parts_left_behind(tx, &order, now_ms)?;
+    }
     for (i, failed) in failed {
         order = reroute(tx, order, i, failed.as_ref(), now_ms)?;
     }
     Ok(order)
+}
+
+/// A cancel has run its course over a split order's parts and some shipped anyway: the lines
+/// of the parts that stopped are told in their own history row and `order_parts_cancelled`
+/// (payment refunds them). A cancel that stopped every part is `order_cancelled` instead.
+fn parts_left_behind(tx: &mut dyn Tx, order: &OrderRecord, now_ms: i64) -> Result<(), OrdersError> {
+    let settled = !order.parts.iter().any(|p| p.state == OrderState::Cancelling);
+    if !settled || order.state == OrderState::Cancelled {
+        return Ok(());
+    }
+    let lines: Vec<_> = order.parts.iter().filter(|p| p.state == OrderState::Cancelled).flat_map(|p| p.lines.iter().map(super::event_line)).collect();
+    if lines.is_empty() {
+        return Ok(());
+    }
+    store::record_transition(tx, order, order.state, super::PARTS_CANCELLED, None, now_ms)?;
+    journal::store::append(tx, &BusinessEvent::OrderPartsCancelled { order_id: order.id, lines }, now_ms)?;
+    Ok(())
 }
 
 /// The commands a part's effects send to its edge, with its lines only.
@@ -402,10 +425,13 @@ pub fn pay(tx: &mut dyn Tx, id: u64, now_ms: i64) -> Result<OrderRecord, OrdersE
     apply(tx, order, &OrderEvent::Paid, "order_paid", "", now_ms)
 }
 
-/// Cancel request; repeating it while the cancel is under way or done answers as it is.
+/// Cancel request; repeating it while the cancel is under way or done answers as it is. Of a
+/// partly shipped order it cancels the parts that have not left.
 pub fn cancel(tx: &mut dyn Tx, id: u64, now_ms: i64) -> Result<OrderRecord, OrdersError> {
     let order = load(tx, id)?;
-    if matches!(order.state, OrderState::Cancelling | OrderState::Cancelled) && store::was(tx, id, "order_cancelled")? {
+    let stopping = matches!(order.state, OrderState::Cancelling | OrderState::Cancelled)
+        || (order.state == OrderState::PartlyShipped && !order.parts.iter().any(|p| takes_order_event(order.state, p.state)));
+    if stopping && store::was(tx, id, "order_cancelled")? {
         return Ok(order);
     }
     apply(tx, order, &OrderEvent::CancelRequested, "order_cancelled", "", now_ms)

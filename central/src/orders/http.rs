@@ -130,8 +130,8 @@ pub async fn list(_: Reader, State(state): State<AppState>, Query(q): Query<List
         return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
     }
     let before = q.before.unwrap_or(i64::MAX as u64);
-    if before > i64::MAX as u64 {
-        return Err(ApiError::BadRequest(format!("before must be at most {}", i64::MAX)));
+    if !(1..=i64::MAX as u64).contains(&before) {
+        return Err(ApiError::BadRequest(format!("before must be between 1 and {}", i64::MAX)));
     }
     Ok(Json(state.db.read(move |tx| store::list(tx, filter, before, limit)).await?))
 }

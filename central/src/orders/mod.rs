@@ -207,6 +207,10 @@ impl From<StreamError> for OrdersError {
     }
 }
 
+/// The cause of the history row that tells of a split order's parts a cancel stopped while
+/// others shipped (`order_parts_cancelled`).
+pub const PARTS_CANCELLED: &str = "order_parts_cancelled";
+
 /// The cause of an imported order's payment: the marketplace took the money.
 pub const PAID_AT_CHANNEL: &str = "order_paid_at_channel";
 
@@ -226,7 +230,7 @@ pub fn event_lines(order: &OrderRecord) -> Vec<EventLine> {
     order.lines.iter().map(event_line).collect()
 }
 
-fn event_line(l: &OrderLineRecord) -> EventLine {
+pub(crate) fn event_line(l: &OrderLineRecord) -> EventLine {
     EventLine { sku: l.sku.clone(), qty: l.qty, unit_price: l.unit_price.minor() }
 }
 

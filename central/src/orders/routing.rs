@@ -66,9 +66,13 @@ pub fn plan(sites: &[Site], wants: &[i64], destination: &GeoPoint, exclude: &[Wa
         return None;
     }
     let covers = |chosen: &[usize]| (0..wants.len()).all(|l| chosen.iter().any(|&s| serves(s, l)));
+    // One parcel from the nearest that has everything, however many warehouses there are.
+    if let Some(&(_, whole)) = usable.iter().find(|(_, s)| covers(&[*s])) {
+        return Some(vec![(whole, (0..wants.len()).collect())]);
+    }
     let near: Vec<(f64, usize)> = usable.iter().take(EXHAUSTIVE_SITES).copied().collect();
     let mut found = None;
-    for k in 1..=max_parts.min(EXHAUSTIVE_PARTS).min(wants.len()).min(near.len()) {
+    for k in 2..=max_parts.min(EXHAUSTIVE_PARTS).min(wants.len()).min(near.len()) {
         // `near` is sorted, so the first of equal distance is the nearer-first choice.
         let mut best: Option<(f64, Vec<usize>)> = None;
         for idx in combinations(near.len(), k) {
@@ -86,11 +90,13 @@ pub fn plan(sites: &[Site], wants: &[i64], destination: &GeoPoint, exclude: &[Wa
             break;
         }
     }
-    let chosen = match found {
+    let mut chosen = match found {
         Some(chosen) => chosen,
         None if max_parts > EXHAUSTIVE_PARTS.min(wants.len()) || usable.len() > EXHAUSTIVE_SITES => greedy(&usable, wants.len(), &serves, max_parts)?,
         None => return None,
     };
+    // Nearest first (a greedy pick is in order of gain).
+    chosen.sort_by_key(|s| usable.iter().position(|(_, u)| u == s));
     Some(assign(&chosen, wants.len(), &serves))
 }
 
@@ -267,6 +273,15 @@ mod tests {
         let bj = WarehouseCode::parse("BJ-01").expect("code");
         assert_eq!(plan(&sites, &[1, 2], &to, &[bj], 4), Some(vec![(1, vec![0]), (2, vec![1])]), "without Beijing, Guangzhou serves");
         assert_eq!(plan(&sites, &[2, 2], &to, &[], 4), None, "nobody has two of the first line");
+    }
+
+    #[test]
+    fn a_far_warehouse_with_everything_beats_a_split_among_many_near_ones() {
+        let cities = ["shanghai", "hangzhou", "suzhou", "nanjing", "hefei", "qingdao", "wuhan"];
+        let mut sites: Vec<Site> = (0..13).map(|i| site(&format!("N{}-01", (b'A' + i as u8) as char), cities[i % cities.len()], if i % 2 == 0 { &[1, 0] } else { &[0, 1] })).collect();
+        sites.push(site("BJ-01", "beijing", &[1, 1]));
+        let to = city_point("shanghai").expect("city");
+        assert_eq!(plan(&sites, &[1, 1], &to, &[], 4), Some(vec![(13, vec![0, 1])]), "one parcel from Beijing, past 13 nearer warehouses");
     }
 
     #[test]

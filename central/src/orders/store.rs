@@ -68,8 +68,7 @@ pub fn insert_many(tx: &mut dyn Tx, orders: &[(&OrderRecord, &GeoPoint)]) -> DbR
                 checks::customer_key(&order.channel, order.customer.as_deref(), &order.ship_to),
                 checks::fingerprint(&order.order_lines(), &order.ship_to)
             ]);
-            for (line_no, line) in order.lines.iter().enumerate() {
-                let part = order.parts.iter().find(|p| p.lines.iter().any(|l| l.sku == line.sku)).map_or(1, |p| p.part);
+            for (line_no, (line, part)) in order.lines.iter().zip(part_of_each_line(order)).enumerate() {
                 lines.extend(params![order.id, line_no, line.sku.as_str(), line.qty.as_i64(), line.unit_price.minor(), part]);
             }
             if order.is_split() {
@@ -93,6 +92,23 @@ pub fn insert_many(tx: &mut dyn Tx, orders: &[(&OrderRecord, &GeoPoint)]) -> DbR
         }
     }
     Ok(())
+}
+
+/// The part each of the order's lines is in: each part's lines are the order's in order, so a
+/// line is matched to the first unmatched equal line (an exchange may name a SKU twice).
+fn part_of_each_line(order: &OrderRecord) -> Vec<u32> {
+    let mut parts = vec![1; order.lines.len()];
+    let mut matched = vec![false; order.lines.len()];
+    for part in &order.parts {
+        for wanted in &part.lines {
+            let same = |l: &OrderLineRecord| l.sku == wanted.sku && l.qty == wanted.qty && l.unit_price == wanted.unit_price;
+            if let Some(i) = (0..order.lines.len()).find(|&i| !matched[i] && same(&order.lines[i])) {
+                matched[i] = true;
+                parts[i] = part.part;
+            }
+        }
+    }
+    parts
 }
 
 const ORDER_COLUMNS: &str = "SELECT state, channel, warehouse, ship_to, total_minor, tracking_number, carrier, created_ms,

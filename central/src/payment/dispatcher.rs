@@ -195,7 +195,9 @@ pub(crate) fn unlocked_order(tx: &mut dyn Tx, order_id: u64) -> Result<crate::or
     crate::orders::store::load(tx, order_id, false)?.ok_or_else(|| PaymentError::NotFound(format!("order {order_id}")))
 }
 
-/// Closes the open payments of orders that ended unpaid, or that another payment paid.
+/// Closes the open payments of orders that ended unpaid, or that another payment paid; and
+/// refunds, through the channel that was paid, what a cancel stopped of a paid order (the whole
+/// order, or a split order's parts that did not ship).
 pub struct PaymentConsumer;
 
 impl Consumer for PaymentConsumer {
@@ -214,7 +216,28 @@ impl Consumer for PaymentConsumer {
                     Err(other) => tracing::error!(error = %other, order_id, "cannot close the payments of an ended order"),
                 }
             }
+            let stopped = match &entry.event {
+                BusinessEvent::OrderCancelled { order_id, lines, was_paid: true } => Some((*order_id, lines, "order cancelled")),
+                BusinessEvent::OrderPartsCancelled { order_id, lines } => Some((*order_id, lines, "order cancelled: parts not shipped")),
+                _ => None,
+            };
+            if let Some((order_id, lines, reason)) = stopped {
+                refund_stopped(tx, order_id, lines, reason, entry.at_ms)?;
+            }
         }
         Ok(())
     }
+}
+
+/// Money for goods that will not ship goes back through the channel that took it. An order
+/// paid otherwise (by hand, or at a marketplace, which refunds its buyer itself) has no
+/// channel payment to refund: HQ settles it, as before.
+fn refund_stopped(tx: &mut dyn Tx, order_id: u64, lines: &[crate::journal::EventLine], reason: &str, now_ms: i64) -> DbResult<()> {
+    let units: Vec<(tote_shared::Sku, i64)> = lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64())).collect();
+    match flow::refund_order(tx, order_id, &units, reason, now_ms) {
+        Ok(refund) => tracing::info!(order_id, refund_id = refund.id, "cancelled goods refunded through the channel"),
+        Err(PaymentError::Db(e)) => return Err(e),
+        Err(other) => tracing::info!(order_id, %other, "a cancelled order not refunded through a channel"),
+    }
+    Ok(())
 }

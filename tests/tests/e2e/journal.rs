@@ -68,6 +68,7 @@ fn implied_by_history(history: &[Value]) -> Result<Vec<&'static str>> {
             // stay partly shipped); the order reaching shipped any other way (a part cancelled
             // beside shipped ones) is none.
             _ if cause == Some("edge_shipment") => Some("order_shipped"),
+            _ if cause == Some("order_parts_cancelled") => Some("order_parts_cancelled"),
             (Some(_), Some("shipped" | "partly_shipped")) => None,
             (Some(f), Some(t)) if f == t => match cause {
                 Some("lock_rerouted") => Some("order_lock_moved"),

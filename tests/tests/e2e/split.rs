@@ -2,7 +2,8 @@
 //! across SH-01 and BJ-01, each part fulfilled by its own edge under the order's id and
 //! shipped in its own parcel, the order `partly_shipped` in between; a part that comes back
 //! short is re-routed alone (to GZ-01) while the shipped part stays shipped; a split order
-//! cancelled before shipping stops at both edges. The journal is checked at the end.
+//! cancelled before shipping stops at both edges, and one cancelled after its first parcel
+//! left stops only the part still in the warehouse. The journal is checked at the end.
 
 use crate::helpers::*;
 use crate::journal::check_journal;
@@ -86,8 +87,6 @@ async fn a_split_order_ships_in_two_parcels_and_a_short_part_is_rerouted_alone(b
     let partly = wait_state(central, id, "partly_shipped").await?;
     assert_eq!(parts(&partly), [part("SH-01", "shipped", PEGASUS), part("BJ-01", "awaiting_shipment", EU43)]);
     assert_eq!(partly["parts"][0]["tracking_number"], "SF-SPLIT-SH-1");
-    let refused = central.post(&format!("/api/v1/orders/{id}/cancel"), json!({})).await?;
-    ensure!(refused.status == 422, "a partly shipped order takes no cancel: {} {}", refused.status, refused.body);
     let listed = central.get("/api/v1/orders?state=partly_shipped").await?.ok()?;
     ensure!(listed.to_string().contains(&format!("\"id\":{id}")), "HQ finds it among partly shipped orders: {listed}");
 
@@ -145,6 +144,24 @@ async fn a_split_order_ships_in_two_parcels_and_a_short_part_is_rerouted_alone(b
         assert_eq!((locked, committed), (0, 0), "{sku} at {warehouse}");
     }
 
+    // 4. A partly shipped order cancelled: what has not left stops, the parcel on its way
+    // stays shipped, and the lines that stopped are told apart (payment refunds them).
+    let fourth = central.create_order("split-4", &two_line_order()).await?.ok()?;
+    let id4 = fourth["id"].as_u64().context("id")?;
+    ensure!(parts(&fourth).len() == 2, "split again: {fourth}");
+    central.post(&format!("/api/v1/orders/{id4}/pay"), json!({})).await?.ok()?;
+    sh.fulfil(id4, "SF-SPLIT-SH-4").await?;
+    wait_state(central, id4, "partly_shipped").await?;
+    bj.wait_for_order(id4, Duration::from_secs(20)).await?;
+    let cancelling = central.post(&format!("/api/v1/orders/{id4}/cancel"), json!({})).await?.ok()?;
+    assert_eq!(parts(&cancelling), [part("SH-01", "shipped", PEGASUS), part("BJ-01", "cancelling", EU43)]);
+    let again = central.post(&format!("/api/v1/orders/{id4}/cancel"), json!({})).await?.ok()?;
+    assert_eq!(again["state"], "partly_shipped", "a repeated cancel answers as it is");
+    let ended = wait_state(central, id4, "shipped").await?;
+    assert_eq!(parts(&ended), [part("SH-01", "shipped", PEGASUS), part("BJ-01", "cancelled", EU43)]);
+    let (_, locked, committed, _) = central.level(EU43, "BJ-01").await?;
+    assert_eq!((locked, committed), (0, 0), "the Beijing part's stock is free again");
+
     // Every parcel is one shipment in the journal, with its own lines and warehouse.
     let events = check_journal(central).await?;
     let shipped: Vec<(u64, String, String)> = events
@@ -152,13 +169,16 @@ async fn a_split_order_ships_in_two_parcels_and_a_short_part_is_rerouted_alone(b
         .filter(|e| e.kind() == "order_shipped")
         .map(|e| (e.event["order_id"].as_u64().unwrap_or(0), e.event["warehouse"].as_str().unwrap_or("").to_owned(), e.event["lines"][0]["sku"].as_str().unwrap_or("").to_owned()))
         .collect();
-    let expected: Vec<(u64, String, String)> = [(id, "SH-01", PEGASUS), (id, "BJ-01", EU43), (id2, "SH-01", PEGASUS), (id2, "GZ-01", EU43)]
+    let expected: Vec<(u64, String, String)> = [(id, "SH-01", PEGASUS), (id, "BJ-01", EU43), (id2, "SH-01", PEGASUS), (id2, "GZ-01", EU43), (id4, "SH-01", PEGASUS)]
         .iter()
         .map(|(i, w, s)| (*i, (*w).to_owned(), (*s).to_owned()))
         .collect();
     assert_eq!(shipped, expected);
     let cancelled_events = events.iter().filter(|e| e.kind() == "order_cancelled" && e.event["order_id"] == id3).count();
     assert_eq!(cancelled_events, 1, "one cancel for the whole order");
+    let stopped: Vec<&Value> = events.iter().filter(|e| e.kind() == "order_parts_cancelled").map(|e| &e.event).collect();
+    assert_eq!(stopped.len(), 1, "{stopped:?}");
+    assert_eq!((stopped[0]["order_id"].as_u64(), stopped[0]["lines"][0]["sku"].as_str()), (Some(id4), Some(EU43)), "{stopped:?}");
     Ok(())
 }
 
