@@ -270,13 +270,16 @@ async fn complete_orders(state: AppState, stop: Stop) {
         }
         let now = now_ms();
         let outcome = state
-            .write(move |tx| -> Result<u32, crate::after_sales::AfterSalesError> {
+            .write(move |tx| -> Result<(u32, u32), crate::after_sales::AfterSalesError> {
                 let policy = crate::after_sales::store::saved_policy(tx)?.unwrap_or_else(crate::after_sales::ReturnPolicy::default_policy);
-                crate::after_sales::flow::complete_due(tx, now, i64::from(policy.window_days) * 86_400_000, 500)
+                let expired = crate::after_sales::flow::expire_due(tx, now, policy.return_by_days, 500)?;
+                Ok((crate::after_sales::flow::complete_due(tx, now, i64::from(policy.window_days) * 86_400_000, 500)?, expired))
             })
             .await;
         match outcome {
-            Ok(n) if n > 0 => tracing::info!(completed = n, "orders completed after their return window"),
+            Ok((completed, expired)) if completed + expired > 0 => {
+                tracing::info!(completed, expired, "orders completed after their return window, returns withdrawn past their deadline")
+            }
             Ok(_) => {}
             Err(error) => tracing::error!(%error, "order completion sweep failed"),
         }

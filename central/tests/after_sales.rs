@@ -110,3 +110,62 @@ async fn orders_complete_after_the_return_window_on_sqlite() {
 async fn orders_complete_after_the_return_window_on_postgres() {
     completes_after_its_window_and_not_while_a_request_is_open(Backend::Postgres).await;
 }
+
+async fn returning(db: &Database) -> i64 {
+    let rows = db.read(|tx| tote_central::inventory::store::rows_for_sku(tx, &sku())).await.expect("read");
+    rows[0].returning
+}
+
+/// An approved return whose goods never come is withdrawn by the policy's deadline, once: the
+/// desk is told (`CancelReturn`), the units stop counting as coming back, and the order may
+/// then complete. A deadline of 0 never withdraws.
+async fn an_approved_return_past_its_deadline_is_withdrawn(backend: Backend) {
+    use tote_shared::sync::CommandKind;
+    let place = Place::new(backend);
+    let db = seeded(&place).await;
+    let at = 10 * DAY;
+    let id = delivered(&db, at).await;
+    let ask = Ask {
+        order_id: id,
+        kind: Kind::ReturnRefund,
+        reason: Reason::Size,
+        lines: vec![AskedLine { sku: sku(), qty: Qty::parse(1).expect("qty"), exchange_sku: None }],
+        evidence: vec![],
+        note: String::new(),
+        now_ms: at + DAY,
+    };
+    let policy = ReturnPolicy::default_policy();
+    assert_eq!(policy.return_by_days, 14);
+    let request = db.write(move |tx| after_sales::request(tx, &ask, &policy)).await.expect("request");
+    assert_eq!(request.state.as_str(), "awaiting_return", "{backend:?}: the seven-day rule approves");
+    assert_eq!(returning(&db).await, 1);
+    let expire = |now_ms: i64, days: u32| {
+        let db = db.clone();
+        async move { db.write(move |tx| after_sales::expire_due(tx, now_ms, days, 500)).await.expect("expiry") }
+    };
+    let deadline = at + DAY + 14 * DAY;
+    assert_eq!(expire(deadline - 1, 14).await, 0, "{backend:?}: not before the deadline");
+    assert_eq!(expire(deadline + 30 * DAY, 0).await, 0, "{backend:?}: 0 days is never");
+    assert_eq!(expire(deadline, 14).await, 1, "{backend:?}: withdrawn at the deadline");
+    assert_eq!(expire(deadline + DAY, 14).await, 0, "{backend:?}: once");
+    let rid = request.id;
+    let r = db.read(move |tx| tote_central::after_sales::store::load(tx, rid, false)).await.expect("read").expect("request");
+    assert_eq!(r.state.as_str(), "withdrawn");
+    assert!(r.decision_note.contains("withdrawn by the return deadline: the goods did not come back within 14 days"), "{}", r.decision_note);
+    assert_eq!(returning(&db).await, 0, "{backend:?}: no longer coming back");
+    let stream = db.read(|tx| tote_central::edge_sync::commands::pull(tx, &warehouse(), 0, 1000)).await.expect("pull");
+    let rma = r.rma.clone().expect("rma");
+    let told: Vec<_> = stream.commands.iter().filter(|c| matches!(&c.kind, CommandKind::CancelReturn { rma: r } if *r == rma)).collect();
+    assert_eq!(told.len(), 1, "{backend:?}: the desk is told once");
+    assert_eq!(sweep(&db, at + 30 * DAY).await, 1, "{backend:?}: nothing open: the order completes");
+}
+
+#[tokio::test]
+async fn an_approved_return_past_its_deadline_is_withdrawn_on_sqlite() {
+    an_approved_return_past_its_deadline_is_withdrawn(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_approved_return_past_its_deadline_is_withdrawn_on_postgres() {
+    an_approved_return_past_its_deadline_is_withdrawn(Backend::Postgres).await;
+}

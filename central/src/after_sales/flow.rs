@@ -125,7 +125,7 @@ pub fn review(tx: &mut dyn Tx, id: u64, approve: bool, lines: Option<&[(Sku, i64
         return settle_again(tx, r, &order, approve, note, now_ms);
     }
     if r.state == RequestState::AwaitingReturn && !approve {
-        return withdraw(tx, r, note, now_ms);
+        return withdraw(tx, r, "HQ", note, now_ms);
     }
     if r.state != RequestState::Review {
         return Err(AfterSalesError::Refused(format!("request {id} is {}, not in review", r.state.as_str())));
@@ -450,10 +450,35 @@ fn book_goods(tx: &mut dyn Tx, got: &Received<'_>, r: &mut AfterSalesRequest, ch
     Ok(())
 }
 
-/// HQ withdraws an approved return whose goods never came: the warehouse is told not to take
-/// it in, the units stop counting as coming back, an exchange's held replacement is cancelled
-/// (its stock free again). Goods that come anyway are still booked (`return_received`).
-fn withdraw(tx: &mut dyn Tx, mut r: AfterSalesRequest, note: &str, now_ms: i64) -> Result<AfterSalesRequest, AfterSalesError> {
+/// Approved returns whose goods have not come back `return_by_days` after approval (the
+/// policy's; 0: never) are withdrawn as HQ would withdraw them. At most `limit`; how many.
+pub fn expire_due(tx: &mut dyn Tx, now_ms: i64, return_by_days: u32, limit: u32) -> Result<u32, AfterSalesError> {
+    if return_by_days == 0 {
+        return Ok(0);
+    }
+    let approved_before = now_ms.saturating_sub(i64::from(return_by_days) * 86_400_000);
+    let mut expired = 0;
+    for id in store::awaiting_return_before(tx, approved_before, limit)? {
+        // The order's row first, then the request's, as every other writer takes them.
+        let Some(found) = store::load(tx, id, false)? else { continue };
+        orders::flow::load(tx, found.order_id)?;
+        let Some(r) = store::load(tx, id, true)? else { continue };
+        // Received or withdrawn between the page and the lock (PostgreSQL): nothing to do.
+        if r.state != RequestState::AwaitingReturn || r.updated_ms > approved_before {
+            continue;
+        }
+        let why = format!("the goods did not come back within {return_by_days} days");
+        withdraw(tx, r, "the return deadline", &why, now_ms)?;
+        expired += 1;
+    }
+    Ok(expired)
+}
+
+/// An approved return whose goods never came is withdrawn (`by` HQ, or by the return
+/// deadline): the warehouse is told not to take it in, the units stop counting as coming back,
+/// an exchange's held replacement is cancelled (its stock free again). Goods that come anyway
+/// are still booked (`return_received`).
+fn withdraw(tx: &mut dyn Tx, mut r: AfterSalesRequest, by: &str, note: &str, now_ms: i64) -> Result<AfterSalesRequest, AfterSalesError> {
     let warehouse = r.warehouse.clone().ok_or_else(|| AfterSalesError::Refused(format!("request {} has no warehouse", r.id)))?;
     let rma = r.rma.clone().ok_or_else(|| AfterSalesError::Refused(format!("request {} has no return slip", r.id)))?;
     if let Some(id) = r.replacement_order {
@@ -466,7 +491,7 @@ fn withdraw(tx: &mut dyn Tx, mut r: AfterSalesRequest, note: &str, now_ms: i64) 
     }
     commands::enqueue(tx, &warehouse, &CommandKind::CancelReturn { rma }, now_ms)?;
     r.state = RequestState::Withdrawn;
-    r.decision_note = if note.is_empty() { format!("{}; withdrawn by HQ", r.decision_note) } else { format!("{}; withdrawn by HQ: {note}", r.decision_note) };
+    r.decision_note = if note.is_empty() { format!("{}; withdrawn by {by}", r.decision_note) } else { format!("{}; withdrawn by {by}: {note}", r.decision_note) };
     r.updated_ms = now_ms;
     store::update(tx, &r)?;
     close(tx, &r, "withdrawn", now_ms)?;

@@ -171,9 +171,19 @@ pub struct ApprovalRule {
 #[serde(deny_unknown_fields)]
 pub struct ReturnPolicy {
     /// No request after this many days from delivery (or shipment), by any rule or by HQ.
+    #[schema(minimum = 1, maximum = 365)]
     pub window_days: u32,
     /// Tried in order; the first that holds approves.
     pub rules: Vec<ApprovalRule>,
+    /// An approved return whose goods have not reached the warehouse this many days after
+    /// approval is withdrawn, as HQ would (0: never, HQ withdraws by hand).
+    #[serde(default = "default_return_by_days")]
+    #[schema(maximum = 365)]
+    pub return_by_days: u32,
+}
+
+fn default_return_by_days() -> u32 {
+    14
 }
 
 impl ReturnPolicy {
@@ -200,6 +210,7 @@ impl ReturnPolicy {
                     max_return_rate_pct: None,
                 },
             ],
+            return_by_days: default_return_by_days(),
         }
     }
 
@@ -207,6 +218,9 @@ impl ReturnPolicy {
     pub fn check(&self) -> Result<(), String> {
         if !(1..=365).contains(&self.window_days) {
             return Err("window_days must be 1 to 365".into());
+        }
+        if self.return_by_days > 365 {
+            return Err("return_by_days must be 0 (never) to 365".into());
         }
         if self.rules.len() > 50 {
             return Err("at most 50 rules".into());

@@ -120,6 +120,16 @@ pub fn list(tx: &mut dyn Tx, state: Option<RequestState>, limit: u32) -> DbResul
     many(tx, &format!("{COLUMNS} WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"), &params![state, limit])
 }
 
+/// Approved returns still waiting for their goods, approved (last changed) at or before
+/// `before_ms`, oldest first.
+pub fn awaiting_return_before(tx: &mut dyn Tx, before_ms: i64, limit: u32) -> DbResult<Vec<u64>> {
+    let rows = tx.query(
+        "SELECT id FROM as_request WHERE state = 'awaiting_return' AND updated_ms <= ?1 ORDER BY updated_ms, id LIMIT ?2",
+        &params![before_ms, limit],
+    )?;
+    rows.iter().map(|r| r.uint(0)).collect()
+}
+
 /// Units of each SKU of the order that requests hold (every request but rejected and withdrawn ones).
 pub fn held_units(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<(Sku, i64)>> {
     let rows = tx.query(
