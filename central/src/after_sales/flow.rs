@@ -181,7 +181,7 @@ fn settle_again(tx: &mut dyn Tx, mut r: AfterSalesRequest, order: &OrderRecord, 
     } else {
         let checked: Vec<Checked> =
             r.lines.iter().map(|l| Checked { sku: l.sku.clone(), passed: l.passed, failed: l.failed, fail_reason: l.fail_reason.clone() }).collect();
-        decide_outcome(r.kind, &r.lines, &checked)?
+        decide_outcome(r.kind, &r.lines, &checked, failed_qc_pct(tx, &r)?)?
     };
     r.state = outcome.state;
     r.decision_note = outcome.note.clone();
@@ -253,7 +253,7 @@ fn carry_out(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, pl
     let mut announce = None;
     match plan {
         Plan::Refund => {
-            let refund = payment::flow::refund_order(tx, order.id, &refund_lines(&r.lines), &format!("after-sales {}", r.id), now_ms)?;
+            let refund = payment::flow::refund_order_at(tx, order.id, &refund_lines(&r.lines), &format!("after-sales {}", r.id), now_ms)?;
             r.refund_id = Some(refund.id);
             r.state = RequestState::Refunding;
         }
@@ -349,8 +349,13 @@ fn by_sku(lines: &[AfterSalesLine]) -> Vec<&AfterSalesLine> {
     sorted
 }
 
-fn refund_lines(lines: &[AfterSalesLine]) -> Vec<(Sku, i64)> {
-    lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64())).collect()
+fn refund_lines(lines: &[AfterSalesLine]) -> Vec<(Sku, i64, u32)> {
+    lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64(), 100)).collect()
+}
+
+/// The share of the price QC-failed units of this request get back, by the policy in force.
+fn failed_qc_pct(tx: &mut dyn Tx, r: &AfterSalesRequest) -> DbResult<u32> {
+    Ok(store::saved_policy(tx)?.unwrap_or_else(ReturnPolicy::default_policy).failed_qc_pct(r.reason))
 }
 
 fn event_lines(lines: &[AfterSalesLine]) -> Vec<EventLine> {
@@ -397,7 +402,7 @@ pub fn return_received(tx: &mut dyn Tx, got: &Received<'_>) -> Result<AfterSales
         .iter()
         .map(|l| Checked { sku: l.sku.clone(), passed: l.passed.into(), failed: l.failed.into(), fail_reason: l.fail_reason.clone() })
         .collect();
-    let outcome = decide_outcome(r.kind, &r.lines, &checked)?;
+    let outcome = decide_outcome(r.kind, &r.lines, &checked, failed_qc_pct(tx, &r)?)?;
     book_goods(tx, got, &mut r, &checked, !withdrawn)?;
     let units = r
         .lines
@@ -517,7 +522,7 @@ fn settle(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, outco
                 Err(other) => {
                     r.decision_note = format!("{}; the replacement order {id} cannot ship ({other}), so the returned units are refunded", r.decision_note);
                     r.state = RequestState::Refunding;
-                    refund = r.lines.iter().filter(|l| l.passed > 0).map(|l| (l.sku.clone(), l.passed)).collect();
+                    refund = r.lines.iter().filter(|l| l.passed > 0).map(|l| (l.sku.clone(), l.passed, 100)).collect();
                 }
             }
         } else if outcome.cancel_replacement {
@@ -529,7 +534,7 @@ fn settle(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, outco
         }
     }
     if !refund.is_empty() {
-        match payment::flow::refund_order(tx, order.id, &refund, &format!("after-sales {}", r.id), now_ms) {
+        match payment::flow::refund_order_at(tx, order.id, &refund, &format!("after-sales {}", r.id), now_ms) {
             Ok(refund) => r.refund_id = Some(refund.id),
             Err(PaymentError::Db(e)) => return Err(e.into()),
             Err(PaymentError::Orders(OrdersError::Db(e))) => return Err(e.into()),

@@ -180,6 +180,19 @@ pub struct ReturnPolicy {
     #[serde(default = "default_return_by_days")]
     #[schema(maximum = 365)]
     pub return_by_days: u32,
+    /// How much of the price paid a returned unit that failed QC still gets back, by the
+    /// request's reason (0 % for a reason not named: refused, the customer told why).
+    #[serde(default)]
+    pub failed_qc_refunds: Vec<FailedQcRefund>,
+}
+
+/// A share of the price refunded for units that failed QC, for requests with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailedQcRefund {
+    pub reason: Reason,
+    #[schema(maximum = 100)]
+    pub refund_pct: u32,
 }
 
 fn default_return_by_days() -> u32 {
@@ -211,7 +224,13 @@ impl ReturnPolicy {
                 },
             ],
             return_by_days: default_return_by_days(),
+            failed_qc_refunds: Vec::new(),
         }
+    }
+
+    /// The share of the price a unit that failed QC gets back on a request with `reason`.
+    pub fn failed_qc_pct(&self, reason: Reason) -> u32 {
+        self.failed_qc_refunds.iter().find(|f| f.reason == reason).map_or(0, |f| f.refund_pct)
     }
 
     /// The limits HQ's policy must keep.
@@ -221,6 +240,11 @@ impl ReturnPolicy {
         }
         if self.return_by_days > 365 {
             return Err("return_by_days must be 0 (never) to 365".into());
+        }
+        for (i, f) in self.failed_qc_refunds.iter().enumerate() {
+            if f.refund_pct > 100 || self.failed_qc_refunds[..i].iter().any(|g| g.reason == f.reason) {
+                return Err(format!("failed_qc_refunds: one share per reason, 0 to 100 % ({})", f.reason.as_str()));
+            }
         }
         if self.rules.len() > 50 {
             return Err("at most 50 rules".into());
@@ -392,8 +416,8 @@ pub struct Checked {
 /// What the returned goods do to the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    /// Units refunded at the prices paid.
-    pub refund: Vec<(Sku, i64)>,
+    /// Units refunded, each at a percentage of the price paid.
+    pub refund: Vec<(Sku, i64, u32)>,
     /// The exchange's replacement ships.
     pub release_replacement: bool,
     /// The exchange's replacement is not sent: its lock is released.
@@ -406,8 +430,9 @@ pub struct Outcome {
 /// QC's result, per line, checked against the request: passed and failed never more than
 /// asked. A return refunds what passed; an exchange ships its replacement only when every
 /// unit passed, else the passed units are refunded and the replacement is not sent; units
-/// that failed or never came are not refunded, and the note says why.
-pub fn decide_outcome(kind: Kind, lines: &[AfterSalesLine], checked: &[Checked]) -> Result<Outcome, AfterSalesError> {
+/// that failed are refunded at `failed_pct` % of their price (the policy's for the request's
+/// reason; 0: not at all), units that never came are not, and the note says why.
+pub fn decide_outcome(kind: Kind, lines: &[AfterSalesLine], checked: &[Checked], failed_pct: u32) -> Result<Outcome, AfterSalesError> {
     let mut refund = Vec::new();
     let mut shortfalls = Vec::new();
     for line in lines {
@@ -417,11 +442,16 @@ pub fn decide_outcome(kind: Kind, lines: &[AfterSalesLine], checked: &[Checked])
             return Err(AfterSalesError::Refused(format!("SKU {}: {passed} passed and {failed} failed of {} returned", line.sku, line.qty.get())));
         }
         if passed > 0 {
-            refund.push((line.sku.clone(), passed));
+            refund.push((line.sku.clone(), passed, 100));
         }
         if failed > 0 {
             let why = c.map(|c| c.fail_reason.as_str()).filter(|r| !r.is_empty()).unwrap_or("no reason given");
-            shortfalls.push(format!("{failed} × {} failed QC ({why})", line.sku));
+            if failed_pct > 0 && line.unit_price > 0 {
+                refund.push((line.sku.clone(), failed, failed_pct.min(100)));
+                shortfalls.push(format!("{failed} × {} failed QC ({why}): refunded at {} %", line.sku, failed_pct.min(100)));
+            } else {
+                shortfalls.push(format!("{failed} × {} failed QC ({why})", line.sku));
+            }
         }
         let missing = line.qty.as_i64() - passed - failed;
         if missing > 0 {

@@ -91,9 +91,9 @@ fn qc(s: &str, passed: i64, failed: i64) -> Checked {
 #[test]
 fn an_exchange_ships_its_replacement_only_when_every_unit_passed() {
     let lines = [line("PEG39-M-WHT-42", 1)];
-    let ok = decide_outcome(Kind::Exchange, &lines, &[qc("PEG39-M-WHT-42", 1, 0)]).expect("decided");
+    let ok = decide_outcome(Kind::Exchange, &lines, &[qc("PEG39-M-WHT-42", 1, 0)], 0).expect("decided");
     assert_eq!((ok.release_replacement, ok.cancel_replacement, ok.state, ok.refund.len()), (true, false, RequestState::Replacing, 0));
-    let failed = decide_outcome(Kind::Exchange, &lines, &[qc("PEG39-M-WHT-42", 0, 1)]).expect("decided");
+    let failed = decide_outcome(Kind::Exchange, &lines, &[qc("PEG39-M-WHT-42", 0, 1)], 0).expect("decided");
     assert_eq!((failed.release_replacement, failed.cancel_replacement, failed.state), (false, true, RequestState::Refused));
     assert!(failed.note.contains("1 × PEG39-M-WHT-42 failed QC (sole worn)"), "{}", failed.note);
 }
@@ -101,16 +101,35 @@ fn an_exchange_ships_its_replacement_only_when_every_unit_passed() {
 #[test]
 fn a_return_refunds_what_passed_and_says_what_did_not() {
     let lines = [line("PEG39-M-WHT-42", 2), line("SOCK-3P", 1)];
-    let out = decide_outcome(Kind::ReturnRefund, &lines, &[qc("PEG39-M-WHT-42", 1, 1)]).expect("decided");
-    assert_eq!(out.refund, vec![(sku("PEG39-M-WHT-42"), 1)]);
+    let out = decide_outcome(Kind::ReturnRefund, &lines, &[qc("PEG39-M-WHT-42", 1, 1)], 0).expect("decided");
+    assert_eq!(out.refund, vec![(sku("PEG39-M-WHT-42"), 1, 100)]);
     assert_eq!(out.state, RequestState::Refunding);
     assert!(out.note.contains("failed QC") && out.note.contains("1 × SOCK-3P did not come back"), "{}", out.note);
-    let over = decide_outcome(Kind::ReturnRefund, &lines, &[qc("PEG39-M-WHT-42", 2, 1)]);
+    let over = decide_outcome(Kind::ReturnRefund, &lines, &[qc("PEG39-M-WHT-42", 2, 1)], 0);
     assert!(over.is_err(), "more checked than returned is refused");
-    let stray = decide_outcome(Kind::ReturnRefund, &lines, &[qc("PEG39-M-WHT-43", 1, 0)]);
+    let stray = decide_outcome(Kind::ReturnRefund, &lines, &[qc("PEG39-M-WHT-43", 1, 0)], 0);
     assert!(stray.is_err(), "a SKU not on the request is refused");
-    let nothing = decide_outcome(Kind::ReturnRefund, &lines, &[]).expect("decided");
+    let nothing = decide_outcome(Kind::ReturnRefund, &lines, &[], 0).expect("decided");
     assert_eq!((nothing.state, nothing.refund.len()), (RequestState::Refused, 0));
+}
+
+#[test]
+fn units_that_failed_qc_get_the_policys_share_for_the_reason_and_the_note_says_so() {
+    let lines = [line("PEG39-M-WHT-42", 2)];
+    let out = decide_outcome(Kind::ReturnRefund, &lines, &[qc("PEG39-M-WHT-42", 1, 1)], 50).expect("decided");
+    assert_eq!(out.refund, vec![(sku("PEG39-M-WHT-42"), 1, 100), (sku("PEG39-M-WHT-42"), 1, 50)]);
+    assert!(out.note.contains("1 × PEG39-M-WHT-42 failed QC (sole worn): refunded at 50 %"), "{}", out.note);
+    let only_failed = decide_outcome(Kind::Exchange, &[line("PEG39-M-WHT-42", 1)], &[qc("PEG39-M-WHT-42", 0, 1)], 30).expect("decided");
+    assert_eq!((only_failed.state, only_failed.cancel_replacement, only_failed.refund.len()), (RequestState::Refunding, true, 1), "no replacement, 30 % back");
+    let mut policy = ReturnPolicy::default_policy();
+    assert_eq!(policy.failed_qc_pct(Reason::ChangedMind), 0, "by default a failed unit is refused");
+    policy.failed_qc_refunds = vec![FailedQcRefund { reason: Reason::ChangedMind, refund_pct: 50 }];
+    assert_eq!((policy.failed_qc_pct(Reason::ChangedMind), policy.failed_qc_pct(Reason::Size)), (50, 0));
+    assert_eq!(policy.check(), Ok(()));
+    policy.failed_qc_refunds.push(FailedQcRefund { reason: Reason::ChangedMind, refund_pct: 10 });
+    assert!(policy.check().is_err(), "one share per reason");
+    policy.failed_qc_refunds = vec![FailedQcRefund { reason: Reason::Size, refund_pct: 101 }];
+    assert!(policy.check().is_err(), "at most the price");
 }
 
 #[test]

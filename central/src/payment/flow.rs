@@ -4,7 +4,7 @@
 
 use super::channel::{Notice, PayMethod, RefundAmount, RefundStatus};
 use super::store::{self, NewPayment, Refund, RefundState};
-use super::{decide_refund, decide_report, ChannelReport, Effect, PaidLine, Payment, PaymentError, PaymentState, RefundLine};
+use super::{decide_refund_at, decide_report, ChannelReport, Effect, PaidLine, Payment, PaymentError, PaymentState, RefundLine};
 use crate::db::Tx;
 use crate::journal::{self, BusinessEvent};
 use crate::orders;
@@ -121,7 +121,7 @@ fn apply(tx: &mut dyn Tx, payment: &Payment, effect: &Effect, report: &ChannelRe
         }
         Effect::RefundAll => {
             let order = orders::flow::load(tx, order_id)?;
-            let lines: Vec<(Sku, i64)> = order.lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64())).collect();
+            let lines: Vec<(Sku, i64, u32)> = order.lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64(), 100)).collect();
             let paid = Payment { state: PaymentState::Succeeded, ..payment.clone() };
             request(tx, &paid, &lines, "paid after the order ended", now_ms)?;
         }
@@ -189,6 +189,12 @@ pub fn refund_report(
 
 /// HQ asks for units of an order back. Checked against what was paid and refunded already.
 pub fn refund_order(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64)], reason: &str, now_ms: i64) -> Result<Refund, PaymentError> {
+    let whole: Vec<(Sku, i64, u32)> = lines.iter().map(|(sku, qty)| (sku.clone(), *qty, 100)).collect();
+    refund_order_at(tx, order_id, &whole, reason, now_ms)
+}
+
+/// `refund_order` with each line's units at a percentage of the price paid.
+pub fn refund_order_at(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64, u32)], reason: &str, now_ms: i64) -> Result<Refund, PaymentError> {
     let mut paid = None;
     for p in store::for_order(tx, order_id)? {
         if p.state == PaymentState::Succeeded && store::paid_order(tx, p.id)? {
@@ -200,7 +206,7 @@ pub fn refund_order(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64)], reason
     request(tx, &payment, lines, reason, now_ms)
 }
 
-fn request(tx: &mut dyn Tx, payment: &Payment, lines: &[(Sku, i64)], reason: &str, now_ms: i64) -> Result<Refund, PaymentError> {
+fn request(tx: &mut dyn Tx, payment: &Payment, lines: &[(Sku, i64, u32)], reason: &str, now_ms: i64) -> Result<Refund, PaymentError> {
     let order = orders::flow::load(tx, payment.order_id)?;
     let paid: Vec<PaidLine> = order.lines.iter().map(|l| PaidLine { sku: l.sku.clone(), qty: l.qty.as_i64(), unit_price_minor: l.unit_price.minor() }).collect();
     let already: Vec<RefundLine> = store::refunds_for_payment(tx, payment.id)?
@@ -208,7 +214,7 @@ fn request(tx: &mut dyn Tx, payment: &Payment, lines: &[(Sku, i64)], reason: &st
         .filter(|r| r.state != RefundState::Failed)
         .flat_map(|r| r.lines)
         .collect();
-    let (refund_lines, total) = decide_refund(payment, &paid, &already, lines)?;
+    let (refund_lines, total) = decide_refund_at(payment, &paid, &already, lines)?;
     let refund = store::insert_refund(tx, payment, &refund_lines, total, reason, now_ms)?;
     let event = BusinessEvent::RefundRequested {
         refund_id: refund.id,

@@ -197,6 +197,18 @@ pub fn decide_refund(
     already: &[RefundLine],
     requested: &[(Sku, i64)],
 ) -> Result<(Vec<RefundLine>, i64), PaymentError> {
+    let whole: Vec<(Sku, i64, u32)> = requested.iter().map(|(sku, qty)| (sku.clone(), *qty, 100)).collect();
+    decide_refund_at(payment, paid, already, &whole)
+}
+
+/// `decide_refund` with each line's units refunded at a percentage of the price paid (0 to
+/// 100, rounded down to the fen): a unit refunded in part is refunded, never again.
+pub fn decide_refund_at(
+    payment: &Payment,
+    paid: &[PaidLine],
+    already: &[RefundLine],
+    requested: &[(Sku, i64, u32)],
+) -> Result<(Vec<RefundLine>, i64), PaymentError> {
     if payment.state != PaymentState::Succeeded {
         return Err(PaymentError::Refused(format!("payment {} is {}, only a succeeded payment can be refunded", payment.id, payment.state.as_str())));
     }
@@ -205,13 +217,17 @@ pub fn decide_refund(
     }
     let mut lines = Vec::with_capacity(requested.len());
     let mut total = 0i64;
-    for (sku, qty) in requested {
+    for (sku, qty, pct) in requested {
+        if *pct > 100 {
+            return Err(PaymentError::Refused(format!("SKU {sku}: {pct} % is more than the price paid")));
+        }
         let line = paid.iter().find(|l| &l.sku == sku).ok_or_else(|| PaymentError::Refused(format!("SKU {sku} is not in the order")))?;
         let before: i64 = already.iter().chain(lines.iter()).filter(|r| &r.sku == sku).map(|r| r.qty.as_i64()).sum();
         if *qty <= 0 || before.checked_add(*qty).is_none_or(|after| after > line.qty) {
             return Err(PaymentError::Refused(format!("SKU {sku}: {qty} to refund, {} paid, {before} refunded already", line.qty)));
         }
-        let amount = qty.checked_mul(line.unit_price_minor).ok_or_else(|| PaymentError::Refused("amount overflows".into()))?;
+        let full = qty.checked_mul(line.unit_price_minor).ok_or_else(|| PaymentError::Refused("amount overflows".into()))?;
+        let amount = i64::try_from(i128::from(full) * i128::from(*pct) / 100).map_err(|_| PaymentError::Refused("amount overflows".into()))?;
         let qty = Qty::parse(*qty).map_err(|e| PaymentError::Refused(e.to_string()))?;
         lines.push(RefundLine { sku: sku.clone(), qty, amount_minor: amount });
         total = total.checked_add(amount).ok_or_else(|| PaymentError::Refused("amount overflows".into()))?;

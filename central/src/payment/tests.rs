@@ -88,6 +88,19 @@ fn a_refund_is_priced_per_line_at_what_was_paid() {
 }
 
 #[test]
+fn a_refund_in_part_is_a_share_of_the_price_rounded_down_and_its_units_are_spent() {
+    let mut succeeded = payment(PaymentState::Succeeded);
+    succeeded.amount_minor = 2 * 69_900 + 3 * 4_900;
+    let (lines, total) = decide_refund_at(&succeeded, &order_lines(), &[], &[(sku("PEG39-M-42"), 1, 100), (sku("SOCK-L"), 1, 33)]).expect("allowed");
+    assert_eq!(total, 69_900 + 1_617, "33 % of 49.00 is 16.17");
+    assert_eq!((lines[1].qty.as_i64(), lines[1].amount_minor), (1, 1_617));
+    let earlier = lines;
+    let again = decide_refund_at(&succeeded, &order_lines(), &earlier, &[(sku("SOCK-L"), 3, 100)]);
+    assert!(matches!(again, Err(PaymentError::Refused(_))), "a unit refunded in part is not refunded again");
+    assert!(matches!(decide_refund_at(&succeeded, &order_lines(), &[], &[(sku("SOCK-L"), 1, 101)]), Err(PaymentError::Refused(_))));
+}
+
+#[test]
 fn a_refund_never_returns_more_units_than_were_paid_counting_earlier_refunds() {
     let mut succeeded = payment(PaymentState::Succeeded);
     succeeded.amount_minor = 2 * 69_900 + 3 * 4_900;

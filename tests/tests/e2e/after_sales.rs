@@ -465,6 +465,34 @@ async fn a_paid_order_cancelled_before_shipping_is_refunded_through_its_channel_
     Ok(())
 }
 
+/// HQ's policy refunds half the price of a changed-mind return that fails QC: the desk fails
+/// the pair, the customer gets half back at the channel and is told why; the pair is damaged
+/// stock and never refunded again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_qc_is_refunded_in_part_when_the_policy_says_so() -> Result<()> {
+    let w = PaymentWorld::start(Backend::Sqlite, 59).await?;
+    let central = w.central();
+    let mut policy = central.get("/api/v1/after-sales/policy").await?.ok()?;
+    assert_eq!(policy["return_by_days"], 14, "{policy}");
+    policy["failed_qc_refunds"] = json!([{"reason": "changed_mind", "refund_pct": 50}]);
+    let request = central.http.put(central.url("/api/v1/after-sales/policy")).bearer_auth(ADMIN).json(&policy);
+    Reply::from(request.send().await?).await?.ok()?;
+    let (order_id, trade) = shipped_order(&w, "half-1", "runner-half", PEGASUS, ChannelKind::Wechat).await?;
+    let body = json!({"kind": "return_refund", "reason": "changed_mind", "lines": [{"sku": PEGASUS, "qty": 1}]});
+    let request = ask(central, order_id, "half-return", body).await?.ok()?;
+    let id = request["id"].as_u64().context("id")?;
+    check_in(w.world.edge("SH-01"), request["rma"].as_str().context("rma")?, &[(PEGASUS_GTIN, false, "box crushed, worn outdoors")]).await?;
+    let done = w.explained(wait_request(central, id, "completed").await)?;
+    let note = done["decision_note"].as_str().unwrap_or("");
+    assert!(note.contains("failed QC (box crushed, worn outdoors): refunded at 50 %"), "the customer is told why: {done}");
+    assert_eq!(w.sim.refunded_minor(ChannelKind::Wechat, &trade), PAIR / 2, "half the price, at the channel");
+    assert_eq!(aside(central, PEGASUS).await?, (0, 1), "the pair is damaged stock");
+    let more = w.refund(order_id, "half-more", 1).await?;
+    assert_eq!(more.status, 422, "the pair was refunded (in part) already: {}", more.body);
+    check_journal(central).await?;
+    Ok(())
+}
+
 /// Bad requests get a precise refusal and change nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_requests_are_refused_naming_why_and_change_nothing() -> Result<()> {
