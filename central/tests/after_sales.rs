@@ -50,6 +50,19 @@ async fn delivered(db: &Database, delivered_ms: i64) -> u64 {
     id
 }
 
+/// A request for the one pair of order `id`.
+fn pair_request(id: u64, kind: Kind, reason: Reason, now_ms: i64) -> Ask {
+    Ask {
+        order_id: id,
+        kind,
+        reason,
+        lines: vec![AskedLine { sku: sku(), qty: Qty::parse(1).expect("qty"), exchange_sku: None }],
+        evidence: vec![],
+        note: String::new(),
+        now_ms,
+    }
+}
+
 async fn state(db: &Database, id: u64) -> OrderState {
     db.read(move |tx| orders::load(tx, id, false)).await.expect("read").expect("order").state
 }
@@ -67,15 +80,7 @@ async fn completes_after_its_window_and_not_while_a_request_is_open(backend: Bac
     assert_eq!(state(&db, id).await, OrderState::Delivered);
 
     // A request for the pair (a refund only: HQ reviews it) keeps the order open.
-    let ask = Ask {
-        order_id: id,
-        kind: Kind::RefundOnly,
-        reason: Reason::NotAsDescribed,
-        lines: vec![AskedLine { sku: sku(), qty: Qty::parse(1).expect("qty"), exchange_sku: None }],
-        evidence: vec![],
-        note: String::new(),
-        now_ms: at + DAY,
-    };
+    let ask = pair_request(id, Kind::RefundOnly, Reason::NotAsDescribed, at + DAY);
     let policy = ReturnPolicy::default_policy();
     let request = db.write(move |tx| after_sales::request(tx, &ask, &policy)).await.expect("request");
     assert_eq!(request.state.as_str(), "review");
@@ -87,15 +92,7 @@ async fn completes_after_its_window_and_not_while_a_request_is_open(backend: Bac
     assert_eq!(sweep(&db, at + 30 * DAY).await, 1, "{backend:?}: the request ended");
     assert_eq!(state(&db, id).await, OrderState::Completed);
     assert_eq!(sweep(&db, at + 31 * DAY).await, 0, "completed once");
-    let late = Ask {
-        order_id: id,
-        kind: Kind::ReturnRefund,
-        reason: Reason::Size,
-        lines: vec![AskedLine { sku: sku(), qty: Qty::parse(1).expect("qty"), exchange_sku: None }],
-        evidence: vec![],
-        note: String::new(),
-        now_ms: at + 31 * DAY,
-    };
+    let late = pair_request(id, Kind::ReturnRefund, Reason::Size, at + 31 * DAY);
     let policy = ReturnPolicy::default_policy();
     let refused = db.write(move |tx| after_sales::request(tx, &late, &policy)).await;
     assert!(matches!(&refused, Err(AfterSalesError::Refused(why)) if why.contains("completed")), "{refused:?}");
@@ -125,15 +122,7 @@ async fn an_approved_return_past_its_deadline_is_withdrawn(backend: Backend) {
     let db = seeded(&place).await;
     let at = 10 * DAY;
     let id = delivered(&db, at).await;
-    let ask = Ask {
-        order_id: id,
-        kind: Kind::ReturnRefund,
-        reason: Reason::Size,
-        lines: vec![AskedLine { sku: sku(), qty: Qty::parse(1).expect("qty"), exchange_sku: None }],
-        evidence: vec![],
-        note: String::new(),
-        now_ms: at + DAY,
-    };
+    let ask = pair_request(id, Kind::ReturnRefund, Reason::Size, at + DAY);
     let policy = ReturnPolicy::default_policy();
     assert_eq!(policy.return_by_days, 14);
     let request = db.write(move |tx| after_sales::request(tx, &ask, &policy)).await.expect("request");
