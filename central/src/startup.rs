@@ -270,18 +270,31 @@ async fn complete_orders(state: AppState, stop: Stop) {
         }
         let now = now_ms();
         let outcome = state
-            .write(move |tx| -> Result<(u32, u32), crate::after_sales::AfterSalesError> {
+            .write(move |tx| -> Result<(u32, u32, Vec<u64>), crate::after_sales::AfterSalesError> {
                 let policy = crate::after_sales::store::saved_policy(tx)?.unwrap_or_else(crate::after_sales::ReturnPolicy::default_policy);
-                let expired = crate::after_sales::flow::expire_due(tx, now, policy.return_by_days, 500)?;
-                Ok((crate::after_sales::flow::complete_due(tx, now, i64::from(policy.window_days) * 86_400_000, 500)?, expired))
+                let due = crate::after_sales::flow::due_to_expire(tx, now, policy.return_by_days, 500)?;
+                Ok((crate::after_sales::flow::complete_due(tx, now, i64::from(policy.window_days) * 86_400_000, 500)?, policy.return_by_days, due))
             })
             .await;
-        match outcome {
-            Ok((completed, expired)) if completed + expired > 0 => {
-                tracing::info!(completed, expired, "orders completed after their return window, returns withdrawn past their deadline")
+        let (completed, days, due) = match outcome {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::error!(%error, "order completion sweep failed");
+                continue;
             }
-            Ok(_) => {}
-            Err(error) => tracing::error!(%error, "order completion sweep failed"),
+        };
+        // One short transaction per return: it takes its warehouse's command stream, which
+        // every order released there needs too; one that cannot be withdrawn is left for HQ.
+        let mut expired = 0;
+        for id in due {
+            match state.write(move |tx| crate::after_sales::flow::expire(tx, id, now, days)).await {
+                Ok(true) => expired += 1,
+                Ok(false) => {}
+                Err(error) => tracing::warn!(request = id, %error, "a return past its deadline was not withdrawn"),
+            }
+        }
+        if completed + expired > 0 {
+            tracing::info!(completed, expired, "orders completed after their return window, returns withdrawn past their deadline");
         }
     }
 }

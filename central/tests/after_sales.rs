@@ -125,12 +125,21 @@ async fn an_approved_return_past_its_deadline_is_withdrawn(backend: Backend) {
     let ask = pair_request(id, Kind::ReturnRefund, Reason::Size, at + DAY);
     let policy = ReturnPolicy::default_policy();
     assert_eq!(policy.return_by_days, 14);
+    let saved_before: ReturnPolicy = serde_json::from_value(serde_json::json!({"window_days": 15, "rules": []})).expect("an older saved policy");
+    assert_eq!(saved_before.return_by_days, 0, "a policy saved before the deadline existed keeps returns open");
     let request = db.write(move |tx| after_sales::request(tx, &ask, &policy)).await.expect("request");
     assert_eq!(request.state.as_str(), "awaiting_return", "{backend:?}: the seven-day rule approves");
     assert_eq!(returning(&db).await, 1);
     let expire = |now_ms: i64, days: u32| {
         let db = db.clone();
-        async move { db.write(move |tx| after_sales::expire_due(tx, now_ms, days, 500)).await.expect("expiry") }
+        async move {
+            let due = db.read(move |tx| after_sales::due_to_expire(tx, now_ms, days, 500)).await.expect("due");
+            let mut expired = 0;
+            for id in due {
+                expired += u32::from(db.write(move |tx| after_sales::expire(tx, id, now_ms, days)).await.expect("expiry"));
+            }
+            expired
+        }
     };
     let deadline = at + DAY + 14 * DAY;
     assert_eq!(expire(deadline - 1, 14).await, 0, "{backend:?}: not before the deadline");

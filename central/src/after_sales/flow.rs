@@ -456,27 +456,29 @@ fn book_goods(tx: &mut dyn Tx, got: &Received<'_>, r: &mut AfterSalesRequest, ch
 }
 
 /// Approved returns whose goods have not come back `return_by_days` after approval (the
-/// policy's; 0: never) are withdrawn as HQ would withdraw them. At most `limit`; how many.
-pub fn expire_due(tx: &mut dyn Tx, now_ms: i64, return_by_days: u32, limit: u32) -> Result<u32, AfterSalesError> {
+/// policy's; 0: never), oldest first, at most `limit`: each is then `expire`d in a
+/// transaction of its own.
+pub fn due_to_expire(tx: &mut dyn Tx, now_ms: i64, return_by_days: u32, limit: u32) -> DbResult<Vec<u64>> {
     if return_by_days == 0 {
-        return Ok(0);
+        return Ok(Vec::new());
     }
+    store::awaiting_return_before(tx, now_ms.saturating_sub(i64::from(return_by_days) * 86_400_000), limit)
+}
+
+/// Withdraws an approved return past its deadline as HQ would; false when it moved on
+/// meanwhile (received, withdrawn) or is not due.
+pub fn expire(tx: &mut dyn Tx, id: u64, now_ms: i64, return_by_days: u32) -> Result<bool, AfterSalesError> {
     let approved_before = now_ms.saturating_sub(i64::from(return_by_days) * 86_400_000);
-    let mut expired = 0;
-    for id in store::awaiting_return_before(tx, approved_before, limit)? {
-        // The order's row first, then the request's, as every other writer takes them.
-        let Some(found) = store::load(tx, id, false)? else { continue };
-        orders::flow::load(tx, found.order_id)?;
-        let Some(r) = store::load(tx, id, true)? else { continue };
-        // Received or withdrawn between the page and the lock (PostgreSQL): nothing to do.
-        if r.state != RequestState::AwaitingReturn || r.updated_ms > approved_before {
-            continue;
-        }
-        let why = format!("the goods did not come back within {return_by_days} days");
-        withdraw(tx, r, "the return deadline", &why, now_ms)?;
-        expired += 1;
+    // The order's row first, then the request's, as every other writer takes them.
+    let Some(found) = store::load(tx, id, false)? else { return Ok(false) };
+    orders::flow::load(tx, found.order_id)?;
+    let Some(r) = store::load(tx, id, true)? else { return Ok(false) };
+    if return_by_days == 0 || r.state != RequestState::AwaitingReturn || r.updated_ms > approved_before {
+        return Ok(false);
     }
-    Ok(expired)
+    let why = format!("the goods did not come back within {return_by_days} days");
+    withdraw(tx, r, "the return deadline", &why, now_ms)?;
+    Ok(true)
 }
 
 /// An approved return whose goods never came is withdrawn (`by` HQ, or by the return

@@ -177,7 +177,8 @@ pub struct ReturnPolicy {
     pub rules: Vec<ApprovalRule>,
     /// An approved return whose goods have not reached the warehouse this many days after
     /// approval is withdrawn, as HQ would (0: never, HQ withdraws by hand).
-    #[serde(default = "default_return_by_days")]
+    /// A policy saved before this setting existed keeps returns open (0).
+    #[serde(default)]
     #[schema(maximum = 365)]
     pub return_by_days: u32,
     /// How much of the price paid a returned unit that failed QC still gets back, by the

@@ -796,6 +796,8 @@ CREATE INDEX order_part_backordered ON order_part (order_id) WHERE state = 'back
 CREATE INDEX order_part_open ON order_part (warehouse, order_id) WHERE state = 'awaiting_payment';
 -- HQ's order lists by state, newest first.
 CREATE INDEX orders_state ON orders (state, id);
+-- Money finance owes back for a split order's parts a cancel stopped (not a sales return).
+ALTER TABLE fin_order ADD COLUMN unshipped_owed INTEGER NOT NULL DEFAULT 0;
 "#,
 ];
 

@@ -111,6 +111,9 @@ pub struct OrderFacts {
     pub sold_vat: i64,
     pub returned_gross: i64,
     pub returned_vat: i64,
+    /// Money owed back for parts of a split order a cancel stopped after others shipped: the
+    /// refunds that pay it go against advances (nothing of it was sold), not as returns.
+    pub unshipped_owed: i64,
 }
 
 /// The state the rules read and change: standard costs, FIFO layers, per-order facts. The
@@ -212,10 +215,21 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             format!("freight reversed for order {order_id} ({carrier} {waybill} cancelled)"),
             vec![line(account::carrier_payable(carrier), *amount), line(account::FREIGHT, -amount)],
         ),
+        BusinessEvent::OrderPartsCancelled { order_id, lines } => {
+            let owed: i64 = lines.iter().map(|l| l.unit_price.saturating_mul(l.qty.as_i64())).sum();
+            state.orders.entry(*order_id).or_default().unshipped_owed += owed;
+            return Vec::new();
+        }
         BusinessEvent::RefundSucceeded { payment_id, order_id, channel, amount, .. } => {
             let facts = state.orders.entry(*order_id).or_default();
             let returns = facts.shipped && facts.paid_by == Some(*payment_id);
-            let lines = if returns {
+            // What was never sold (parts a cancel stopped) goes back out of advances first.
+            let unsold = if returns { (*amount).min(facts.unshipped_owed.max(0)) } else { 0 };
+            facts.unshipped_owed -= unsold;
+            let amount = &(amount - unsold);
+            let mut lines = if returns && *amount == 0 {
+                Vec::new()
+            } else if returns {
                 // After shipment, a refund of the money that paid the order gives back revenue
                 // and the VAT on it: in proportion to what was recognised, and all that is left
                 // when the order is refunded in full (so no fen of VAT stays behind).
@@ -231,6 +245,9 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             } else {
                 vec![line(account::ADVANCES, *amount), line(account::clearing(channel), -amount)]
             };
+            if unsold > 0 {
+                lines.extend([line(account::ADVANCES, unsold), line(account::clearing(channel), -unsold)]);
+            }
             (format!("order {order_id} refunded through {channel}"), lines)
         }
         _ => return Vec::new(),
@@ -413,6 +430,20 @@ mod tests {
         state.orders.insert(3, OrderFacts { shipped: true, paid_by: Some(9), sold_gross: 11_300, sold_vat: 1_300, ..OrderFacts::default() });
         let late = post(&mut state, &refund(3));
         assert_eq!(late[0].lines[0].account, account::ADVANCES);
+    }
+
+    #[test]
+    fn a_refund_of_parts_a_cancel_stopped_comes_out_of_advances_not_sales() {
+        let mut state = State::default();
+        state.orders.insert(4, OrderFacts { shipped: true, paid_by: Some(1), sold_gross: 11_300, sold_vat: 1_300, ..OrderFacts::default() });
+        let stopped = vec![EventLine { sku: sku(), qty: tote_shared::Qty::parse(1).expect("qty"), unit_price: 5_000 }];
+        assert!(post(&mut state, &at(1, BusinessEvent::OrderPartsCancelled { order_id: 4, lines: stopped })).is_empty());
+        let refund = at(2, BusinessEvent::RefundSucceeded { refund_id: 1, payment_id: 1, order_id: 4, channel: "alipay".into(), amount: 5_000 });
+        let entry = post(&mut state, &refund);
+        let lines: Vec<(&str, i64)> = entry[0].lines.iter().map(|l| (l.account.as_str(), l.amount)).collect();
+        assert_eq!(lines, vec![(account::ADVANCES, 5_000), ("Assets:Clearing:Alipay", -5_000)], "the sale of the shipped part stands");
+        let facts = &state.orders[&4];
+        assert_eq!((facts.returned_gross, facts.unshipped_owed), (0, 0));
     }
 
     #[test]

@@ -72,7 +72,10 @@ fn touched(entries: &[JournalEntry]) -> Touched {
                     }
                 }
             }
-            BusinessEvent::PaymentSucceeded { order_id, .. } | BusinessEvent::OrderPaid { order_id, .. } | BusinessEvent::RefundSucceeded { order_id, .. } => {
+            BusinessEvent::PaymentSucceeded { order_id, .. }
+            | BusinessEvent::OrderPaid { order_id, .. }
+            | BusinessEvent::RefundSucceeded { order_id, .. }
+            | BusinessEvent::OrderPartsCancelled { order_id, .. } => {
                 t.orders.insert(*order_id);
             }
             BusinessEvent::ReturnReceived { warehouse, lines, .. } => {

@@ -53,7 +53,8 @@ pub fn load(tx: &mut dyn Tx, touched: &Touched) -> DbResult<State> {
     let orders: Vec<u64> = touched.orders.iter().copied().collect();
     for chunk in orders.chunks(CHUNK) {
         let sql = format!(
-            "SELECT order_id, channel_paid, shipped, paid_by, last_payment, sold_gross, sold_vat, returned_gross, returned_vat FROM fin_order WHERE order_id IN ({})",
+            "SELECT order_id, channel_paid, shipped, paid_by, last_payment, sold_gross, sold_vat, returned_gross, returned_vat, unshipped_owed
+             FROM fin_order WHERE order_id IN ({})",
             placeholders(chunk.len(), 1)
         );
         let params: Vec<Value> = chunk.iter().map(|o| Value::from(*o)).collect();
@@ -67,6 +68,7 @@ pub fn load(tx: &mut dyn Tx, touched: &Touched) -> DbResult<State> {
                 sold_vat: row.int(6)?,
                 returned_gross: row.int(7)?,
                 returned_vat: row.int(8)?,
+                unshipped_owed: row.int(9)?,
             };
             state.orders.insert(row.uint(0)?, facts);
         }
@@ -105,11 +107,12 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
     let orders: Vec<(&u64, &OrderFacts)> = state.orders.iter().collect();
     for chunk in orders.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO fin_order (order_id, channel_paid, shipped, paid_by, last_payment, sold_gross, sold_vat, returned_gross, returned_vat) VALUES {}
+            "INSERT INTO fin_order (order_id, channel_paid, shipped, paid_by, last_payment, sold_gross, sold_vat, returned_gross, returned_vat, unshipped_owed)
+             VALUES {}
              ON CONFLICT (order_id) DO UPDATE SET channel_paid = excluded.channel_paid, shipped = excluded.shipped, paid_by = excluded.paid_by,
              last_payment = excluded.last_payment, sold_gross = excluded.sold_gross, sold_vat = excluded.sold_vat,
-             returned_gross = excluded.returned_gross, returned_vat = excluded.returned_vat",
-            values_clause(chunk.len(), 9, 1)
+             returned_gross = excluded.returned_gross, returned_vat = excluded.returned_vat, unshipped_owed = excluded.unshipped_owed",
+            values_clause(chunk.len(), 10, 1)
         );
         let params: Vec<Value> = chunk
             .iter()
@@ -124,6 +127,7 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
                     Value::from(f.sold_vat),
                     Value::from(f.returned_gross),
                     Value::from(f.returned_vat),
+                    Value::from(f.unshipped_owed),
                 ]
             })
             .collect();

@@ -232,12 +232,25 @@ impl Consumer for PaymentConsumer {
 /// Money for goods that will not ship goes back through the channel that took it. An order
 /// paid otherwise (by hand, or at a marketplace, which refunds its buyer itself) has no
 /// channel payment to refund: HQ settles it, as before.
+/// Units HQ refunded already are left out: what is refunded here is what is left.
 fn refund_stopped(tx: &mut dyn Tx, order_id: u64, lines: &[crate::journal::EventLine], reason: &str, now_ms: i64) -> DbResult<()> {
     let units: Vec<(tote_shared::Sku, i64)> = lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64())).collect();
-    match flow::refund_order(tx, order_id, &units, reason, now_ms) {
+    let outcome = match flow::unrefunded(tx, order_id, &units) {
+        Ok(None) => {
+            tracing::info!(order_id, "a cancelled order paid outside the channels: settled where it was paid");
+            return Ok(());
+        }
+        Ok(Some(left)) if left.is_empty() => {
+            tracing::info!(order_id, "a cancelled order was refunded in full already");
+            return Ok(());
+        }
+        Ok(Some(left)) => flow::refund_order(tx, order_id, &left, reason, now_ms),
+        Err(error) => Err(error),
+    };
+    match outcome {
         Ok(refund) => tracing::info!(order_id, refund_id = refund.id, "cancelled goods refunded through the channel"),
-        Err(PaymentError::Db(e)) => return Err(e),
-        Err(other) => tracing::info!(order_id, %other, "a cancelled order not refunded through a channel"),
+        Err(PaymentError::Db(e) | PaymentError::Orders(crate::orders::OrdersError::Db(e))) => return Err(e),
+        Err(other) => tracing::warn!(order_id, %other, "cancelled goods could not be refunded through the channel: HQ refunds them"),
     }
     Ok(())
 }

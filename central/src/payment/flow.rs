@@ -193,6 +193,36 @@ pub fn refund_order(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64)], reason
     refund_order_at(tx, order_id, &whole, reason, now_ms)
 }
 
+/// What is left to refund of these units: each line clamped to the units of its SKU the
+/// order's captured payment has not refunded yet (refunds that failed do not count). Lines
+/// with nothing left drop out; None when there is no captured payment to refund.
+pub fn unrefunded(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64)]) -> Result<Option<Vec<(Sku, i64)>>, PaymentError> {
+    let mut paid = None;
+    for p in store::for_order(tx, order_id)? {
+        if p.state == PaymentState::Succeeded && store::paid_order(tx, p.id)? {
+            paid = Some(p);
+        }
+    }
+    let Some(payment) = paid else { return Ok(None) };
+    let mut refunded: std::collections::HashMap<Sku, i64> = std::collections::HashMap::new();
+    for r in store::refunds_for_payment(tx, payment.id)?.into_iter().filter(|r| r.state != RefundState::Failed) {
+        for line in r.lines {
+            *refunded.entry(line.sku).or_default() += line.qty.as_i64();
+        }
+    }
+    let mut left = Vec::new();
+    for (sku, qty) in lines {
+        // Units refunded before count against the first lines of their SKU.
+        let before = refunded.entry(sku.clone()).or_default();
+        let n = (*qty - *before).clamp(0, (*qty).max(0));
+        *before = (*before - *qty).max(0);
+        if n > 0 {
+            left.push((sku.clone(), n));
+        }
+    }
+    Ok(Some(left))
+}
+
 /// `refund_order` with each line's units at a percentage of the price paid.
 pub fn refund_order_at(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64, u32)], reason: &str, now_ms: i64) -> Result<Refund, PaymentError> {
     let mut paid = None;

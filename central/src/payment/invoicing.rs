@@ -3,6 +3,7 @@
 //! `tote_shared::payment::invoice` (pure; layout in `shared/docs/invoices.md`).
 
 use super::store;
+use tote_shared::Qty;
 use crate::config::InvoiceSettings;
 use crate::db::{DbError, DbResult, Tx};
 use crate::journal::consumer::Consumer;
@@ -81,14 +82,24 @@ impl InvoiceConsumer {
         };
         let refund = store::refunds_for_payment(tx, payment_id)?.into_iter().find(|r| r.id == refund_id).ok_or_else(|| corrupt(format!("refund {refund_id}")))?;
         let earlier: Vec<_> = store::invoices_for_order(tx, order_id)?.into_iter().filter(|i| i.kind == invoice::InvoiceKind::Red).collect();
-        let mut lines = Vec::new();
+        let mut lines: Vec<RefundQty> = Vec::new();
+        let mut at_full_price = true;
         for line in &refund.lines {
             let Some(position) = blue.lines.iter().position(|l| l.sku == line.sku) else {
                 return Err(corrupt(format!("refund {refund_id} credits SKU {} not on invoice {}", line.sku, blue.number)));
             };
-            lines.push(RefundQty { line_no: position as u32 + 1, qty: line.qty });
+            let unit_price = blue.lines[position].unit_price_minor;
+            at_full_price &= unit_price.checked_mul(line.qty.as_i64()) == Some(line.amount_minor);
+            let line_no = position as u32 + 1;
+            match lines.iter_mut().find(|l| l.line_no == line_no) {
+                Some(same) => same.qty = Qty::parse(same.qty.as_i64() + line.qty.as_i64()).map_err(|e| corrupt(format!("refund {refund_id}: {e}")))?,
+                None => lines.push(RefundQty { line_no, qty: line.qty }),
+            }
         }
-        let request = RedInvoiceRequest { number: format!("R{refund_id:010}"), issued_at_ms: at_ms, refund: Refund::Quantities { lines } };
+        // Units given back at part of their price (a QC-failed return refunded in part) are a
+        // price adjustment on the invoice: the amount, spread over its lines.
+        let refund = if at_full_price { Refund::Quantities { lines } } else { Refund::Amount { amount_minor: refund.amount_minor } };
+        let request = RedInvoiceRequest { number: format!("R{refund_id:010}"), issued_at_ms: at_ms, refund };
         match invoice::issue_red(&blue, &earlier, request) {
             Ok(red) => store::insert_invoice(tx, &red, Some(refund_id)),
             Err(error) => {
