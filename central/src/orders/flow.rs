@@ -196,9 +196,10 @@ pub fn load(tx: &mut dyn Tx, id: u64) -> Result<OrderRecord, OrdersError> {
     store::load(tx, id, true)?.ok_or_else(|| OrdersError::NotFound(format!("order {id}")))
 }
 
-/// Applies `event` to the whole order: the order's own transition decides whether it may
-/// (a partly shipped order takes no cancel), then every part still in play takes it with its
-/// effects; one history row and one journal event for the order. `source` (e.g.
+/// Applies `event` to the whole order: the order's own transition decides whether it may,
+/// then every part that takes it (`takes_order_event`: a partly shipped order's cancel goes to
+/// the parts not yet left) does so with its effects; one history row and one journal event
+/// for the order. `source` (e.g.
 /// `edge:SH-01#17`) goes into the ledger reference beside the order.
 pub fn apply(tx: &mut dyn Tx, order: OrderRecord, event: &OrderEvent, cause: &str, source: &str, now_ms: i64) -> Result<OrderRecord, OrdersError> {
     let whole = transition(order.state, event)?;
