@@ -29,7 +29,7 @@ pub fn measures(event: &BusinessEvent) -> Option<(Measure, &[EventLine])> {
         BusinessEvent::OrderCreated { lines, .. } => Some((Measure::Ordered, lines)),
         BusinessEvent::OrderPaid { lines, .. } => Some((Measure::Paid, lines)),
         BusinessEvent::OrderShipped { lines, .. } => Some((Measure::Shipped, lines)),
-        BusinessEvent::OrderCancelled { lines, .. } => Some((Measure::Cancelled, lines)),
+        BusinessEvent::OrderCancelled { lines, .. } | BusinessEvent::OrderPartsCancelled { lines, .. } => Some((Measure::Cancelled, lines)),
         _ => None,
     }
 }

@@ -371,7 +371,7 @@ pub async fn check_sales(central: &Central, skus: &[&str]) -> Result<BTreeMap<St
                     day.revenue += qty * unit_price;
                 }
                 "order_shipped" => day.shipped += qty,
-                "order_cancelled" => day.cancelled += qty,
+                "order_cancelled" | "order_parts_cancelled" => day.cancelled += qty,
                 _ => {}
             }
         }

@@ -176,6 +176,8 @@ async fn a_split_order_ships_in_two_parcels_and_a_short_part_is_rerouted_alone(b
     assert_eq!(shipped, expected);
     let cancelled_events = events.iter().filter(|e| e.kind() == "order_cancelled" && e.event["order_id"] == id3).count();
     assert_eq!(cancelled_events, 1, "one cancel for the whole order");
+    let sales = crate::journal::check_sales(central, &[PEGASUS, EU43]).await?;
+    assert_eq!(sales[EU43].cancelled, 2, "order 3's pair and order 4's stopped part: {sales:?}");
     let stopped: Vec<&Value> = events.iter().filter(|e| e.kind() == "order_parts_cancelled").map(|e| &e.event).collect();
     assert_eq!(stopped.len(), 1, "{stopped:?}");
     assert_eq!((stopped[0]["order_id"].as_u64(), stopped[0]["lines"][0]["sku"].as_str()), (Some(id4), Some(EU43)), "{stopped:?}");
