@@ -271,7 +271,7 @@ async fn complete_orders(state: AppState, stop: Stop) {
         let now = now_ms();
         let outcome = state
             .write(move |tx| -> Result<(u32, u32, Vec<u64>), crate::after_sales::AfterSalesError> {
-                let policy = crate::after_sales::store::saved_policy(tx)?.unwrap_or_else(crate::after_sales::ReturnPolicy::default_policy);
+                let policy = crate::after_sales::flow::policy_in_force(tx)?;
                 let due = crate::after_sales::flow::due_to_expire(tx, now, policy.return_by_days, 500)?;
                 Ok((crate::after_sales::flow::complete_due(tx, now, i64::from(policy.window_days) * 86_400_000, 500)?, policy.return_by_days, due))
             })

@@ -353,9 +353,14 @@ fn refund_lines(lines: &[AfterSalesLine]) -> Vec<(Sku, i64, u32)> {
     lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64(), 100)).collect()
 }
 
+/// The policy in force: HQ's, else the defaults.
+pub fn policy_in_force(tx: &mut dyn Tx) -> DbResult<ReturnPolicy> {
+    Ok(store::saved_policy(tx)?.unwrap_or_else(ReturnPolicy::default_policy))
+}
+
 /// The share of the price QC-failed units of this request get back, by the policy in force.
 fn failed_qc_pct(tx: &mut dyn Tx, r: &AfterSalesRequest) -> DbResult<u32> {
-    Ok(store::saved_policy(tx)?.unwrap_or_else(ReturnPolicy::default_policy).failed_qc_pct(r.reason))
+    Ok(policy_in_force(tx)?.failed_qc_pct(r.reason))
 }
 
 fn event_lines(lines: &[AfterSalesLine]) -> Vec<EventLine> {

@@ -4,7 +4,6 @@
 use super::flow::{self, Ask};
 use super::{store, AfterSalesError, AskedLine, Kind, ReturnPolicy, Reason, AfterSalesRequest, RequestState};
 use crate::auth::{Admin, Reader};
-use crate::db::{DbResult, Tx};
 use crate::http::check_text;
 use crate::http::error::ApiError;
 use crate::http::keyed::{keyed_write, Keyed};
@@ -39,11 +38,6 @@ pub struct NewRequest {
     pub note: String,
 }
 
-/// The policy in force (HQ's, else the defaults).
-fn policy(tx: &mut dyn Tx) -> DbResult<ReturnPolicy> {
-    Ok(store::saved_policy(tx)?.unwrap_or_else(ReturnPolicy::default_policy))
-}
-
 fn check_evidence(evidence: &[String]) -> Result<(), ApiError> {
     if evidence.len() > MAX_EVIDENCE {
         return Err(ApiError::unprocessable("invalid-field", format!("evidence: at most {MAX_EVIDENCE} photos")));
@@ -74,7 +68,7 @@ pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Path(or
     }
     let ask = Ask { order_id, kind: body.kind, reason: body.reason, lines: body.lines, evidence: body.evidence, note: body.note, now_ms: now_ms() };
     let response = keyed_write(&state, Some(request), StatusCode::CREATED, move |tx| {
-        let policy = policy(tx)?;
+        let policy = flow::policy_in_force(tx)?;
         flow::request(tx, &ask, &policy)
     })
     .await?;
@@ -172,7 +166,7 @@ pub async fn review(_: Admin, State(state): State<AppState>, key: Keyed, Path(id
 #[utoipa::path(get, path = "/api/v1/after-sales/policy",
     responses((status = 200, body = ReturnPolicy), doc::Unauthorized, doc::Unavailable), tag = "after-sales")]
 pub async fn get_policy(_: Reader, State(state): State<AppState>) -> Result<Json<ReturnPolicy>, ApiError> {
-    Ok(Json(state.db.read(policy).await?))
+    Ok(Json(state.db.read(flow::policy_in_force).await?))
 }
 
 /// Replaces the return window and the approval rules (tried in order).

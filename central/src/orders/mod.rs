@@ -38,7 +38,8 @@ pub struct CreateOrder {
 }
 
 impl CreateOrder {
-    /// The order it makes, before it has an id: one part at `warehouse` (see `split` for more).
+    /// The order it makes, before it has an id: one part at `warehouse` (`flow` sets the
+    /// parts of a split order).
     pub fn record(&self, state: OrderState, warehouse: Option<WarehouseCode>, lines: Vec<OrderLineRecord>, total: Money) -> OrderRecord {
         OrderRecord {
             id: 0,
@@ -81,9 +82,14 @@ pub struct OrderPart {
     pub tracking_number: Option<String>,
 }
 
+/// Lines as the edge and routing see them (no prices).
+fn plain_lines(lines: &[OrderLineRecord]) -> Vec<OrderLine> {
+    lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect()
+}
+
 impl OrderPart {
     pub fn order_lines(&self) -> Vec<OrderLine> {
-        self.lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect()
+        plain_lines(&self.lines)
     }
 
     /// Σ qty × unit price (a part of an order whose total fit cannot overflow).
@@ -118,14 +124,15 @@ pub struct OrderRecord {
 impl OrderRecord {
     /// The lines as the edge and routing see them (no prices).
     pub fn order_lines(&self) -> Vec<OrderLine> {
-        self.lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect()
+        plain_lines(&self.lines)
     }
 
     pub fn is_split(&self) -> bool {
         self.parts.len() > 1
     }
 
-    /// The part at `warehouse` that is still in play (a warehouse holds at most one).
+    /// The part at `warehouse` (re-routing never sends a second part of an order to a
+    /// warehouse that holds one).
     pub fn part_at(&self, warehouse: &WarehouseCode) -> Option<usize> {
         self.parts.iter().position(|p| p.warehouse.as_ref() == Some(warehouse))
     }

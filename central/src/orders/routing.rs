@@ -1,9 +1,9 @@
 //! Order routing: which warehouse serves an order. Pure: the store gathers the candidates.
 //!
 //! Rule: the nearest warehouse (great-circle distance to the ship-to point) that can serve
-//! every line from its sellable stock, leaving out those already tried. When none can, the
-//! order is split (`plan`): fewest parcels first, then the least distance, each line whole
-//! from one warehouse.
+//! every line from its sellable stock, leaving out those excluded. When none can, the order
+//! is split (`plan`): fewest parcels first, then the least distance, each line whole from one
+//! warehouse.
 
 use tote_shared::geo::GeoPoint;
 use tote_shared::stock::StockLevel;

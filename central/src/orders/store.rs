@@ -251,7 +251,7 @@ pub fn history(tx: &mut dyn Tx, id: u64) -> DbResult<Vec<OrderHistoryEntry>> {
         "SELECT at_ms, from_state, to_state, cause, warehouse FROM order_history WHERE order_id = ?1 ORDER BY id",
         &params![id],
     )?;
-    let state = |s: String| OrderState::parse(&s).ok_or_else(|| corrupt(format!("order state {s}")));
+    let state = |s: String| parse_state(&s);
     rows.iter()
         .map(|r| {
             Ok(OrderHistoryEntry {

@@ -193,17 +193,22 @@ pub fn refund_order(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64)], reason
     refund_order_at(tx, order_id, &whole, reason, now_ms)
 }
 
-/// What is left to refund of these units: each line clamped to the units of its SKU the
-/// order's captured payment has not refunded yet (refunds that failed do not count). Lines
-/// with nothing left drop out; None when there is no captured payment to refund.
-pub fn unrefunded(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64)]) -> Result<Option<Vec<(Sku, i64)>>, PaymentError> {
+/// The succeeded payment that paid the order (the last, if a record says so of several).
+fn captured(tx: &mut dyn Tx, order_id: u64) -> Result<Option<Payment>, PaymentError> {
     let mut paid = None;
     for p in store::for_order(tx, order_id)? {
         if p.state == PaymentState::Succeeded && store::paid_order(tx, p.id)? {
             paid = Some(p);
         }
     }
-    let Some(payment) = paid else { return Ok(None) };
+    Ok(paid)
+}
+
+/// What is left to refund of these units: each line clamped to the units of its SKU the
+/// order's captured payment has not refunded yet (refunds that failed do not count). Lines
+/// with nothing left drop out; None when there is no captured payment to refund.
+pub fn unrefunded(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64)]) -> Result<Option<Vec<(Sku, i64)>>, PaymentError> {
+    let Some(payment) = captured(tx, order_id)? else { return Ok(None) };
     let mut refunded: std::collections::HashMap<Sku, i64> = std::collections::HashMap::new();
     for r in store::refunds_for_payment(tx, payment.id)?.into_iter().filter(|r| r.state != RefundState::Failed) {
         for line in r.lines {
@@ -225,13 +230,7 @@ pub fn unrefunded(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64)]) -> Resul
 
 /// `refund_order` with each line's units at a percentage of the price paid.
 pub fn refund_order_at(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64, u32)], reason: &str, now_ms: i64) -> Result<Refund, PaymentError> {
-    let mut paid = None;
-    for p in store::for_order(tx, order_id)? {
-        if p.state == PaymentState::Succeeded && store::paid_order(tx, p.id)? {
-            paid = Some(p);
-        }
-    }
-    let payment = paid.ok_or_else(|| PaymentError::Refused(format!("order {order_id} has no captured payment to refund")))?;
+    let payment = captured(tx, order_id)?.ok_or_else(|| PaymentError::Refused(format!("order {order_id} has no captured payment to refund")))?;
     let payment = store::by_out_trade_no(tx, &payment.out_trade_no, true)?.ok_or_else(|| PaymentError::NotFound(format!("payment {}", payment.id)))?;
     request(tx, &payment, lines, reason, now_ms)
 }
