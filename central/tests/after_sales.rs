@@ -59,6 +59,7 @@ fn pair_request(id: u64, kind: Kind, reason: Reason, now_ms: i64) -> Ask {
         lines: vec![AskedLine { sku: sku(), qty: Qty::parse(1).expect("qty"), exchange_sku: None }],
         evidence: vec![],
         note: String::new(),
+        method: Default::default(),
         now_ms,
     }
 }

@@ -33,6 +33,11 @@ pub mod sf {
     /// A segment of waybill numbers issued to the partner for printing while offline (the
     /// numbers are registered later with `CREATE_ORDER`).
     pub const APPLY_WAYBILLS: &str = "EXP_RECE_APPLY_WAYBILL_NO";
+    /// A return (退货下单): the customer sends, the warehouse receives, the partner pays; the
+    /// platform issues the waybill number. With `sendStartTm` a courier comes to collect it.
+    pub const CREATE_REVERSE_ORDER: &str = "EXP_RECE_CREATE_REVERSE_ORDER";
+    /// Cancels a return not yet collected (退货消单).
+    pub const CANCEL_REVERSE_ORDER: &str = "EXP_RECE_CANCEL_REVERSE_ORDER";
 
     /// `apiResultCode` of a call the platform accepted (the business answer is inside).
     pub const API_OK: &str = "A1000";
@@ -229,6 +234,32 @@ pub mod sf {
         pub waybill_no_info_list: Vec<WaybillNo>,
         #[serde(default)]
         pub route_label_info: Vec<RouteLabelInfo>,
+    }
+
+    /// A return order: the customer (contactType 1) sends to the warehouse (contactType 2).
+    /// The platform answers with an `OrderResult` carrying the number it issued.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct CreateReverseOrder {
+        /// Ours, unique per return: placed twice it is refused (`DUPLICATE_ORDER`).
+        pub order_id: String,
+        pub express_type_id: u32,
+        /// 1: the partner pays (monthly account), not the customer.
+        pub pay_method: u8,
+        #[serde(default)]
+        pub monthly_card: String,
+        pub cargo_details: Vec<Cargo>,
+        pub contact_info_list: Vec<Contact>,
+        /// `YYYY-MM-DD HH:MM:SS` (China time): a courier collects from then on. Absent, the
+        /// customer hands the parcel in with the label.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub send_start_tm: Option<String>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct CancelReverseOrder {
+        pub order_id: String,
     }
 
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -83,6 +83,14 @@ pub struct SimOrder {
     pub dest_route_label: String,
     pub created_ms: i64,
     pub cancelled: bool,
+    /// A return: the customer sends it to the warehouse.
+    pub reverse: bool,
+    /// Who sends it (contactType 1): city and address.
+    pub sender: (String, String),
+    /// Who receives it (contactType 2): city and address.
+    pub recipient: (String, String),
+    /// A return's collection time asked for (`sendStartTm`); none: handed in with the label.
+    pub collect_from: Option<String>,
 }
 
 struct Subscription {
@@ -282,6 +290,14 @@ async fn service(State(inner): State<Arc<Inner>>, form: Result<Form<sf::Form>, a
             Ok(m) => answer(inner.cancel(&partner, &m)),
             Err(e) => answer::<()>(Err(("1010", e.to_string()))),
         },
+        sf::CREATE_REVERSE_ORDER => match serde_json::from_str::<sf::CreateReverseOrder>(&form.msg_data) {
+            Ok(m) => answer(inner.create_reverse(&partner, &m)),
+            Err(e) => answer::<()>(Err(("1010", e.to_string()))),
+        },
+        sf::CANCEL_REVERSE_ORDER => match serde_json::from_str::<sf::CancelReverseOrder>(&form.msg_data) {
+            Ok(m) => answer(inner.cancel_reverse(&partner, &m)),
+            Err(e) => answer::<()>(Err(("1010", e.to_string()))),
+        },
         _ => envelope(sf::API_BAD_REQUEST, "unknown serviceCode", None),
     }
 }
@@ -336,9 +352,75 @@ impl Inner {
             dest_route_label: label,
             created_ms: now_ms(),
             cancelled: false,
+            reverse: false,
+            sender: contact(order.contact_info_list.as_slice(), 1),
+            recipient: contact(order.contact_info_list.as_slice(), 2),
+            collect_from: None,
         };
         world.orders.insert(key, sim.clone());
         Ok(result_of(&sim))
+    }
+
+    /// A return: the platform issues the number itself; the partner's monthly account pays.
+    fn create_reverse(&self, partner: &Partner, order: &sf::CreateReverseOrder) -> Result<sf::OrderResult, (&'static str, String)> {
+        let key = (partner.partner_id.clone(), order.order_id.clone());
+        let mut world = lock(&self.world);
+        if world.orders.contains_key(&key) {
+            return Err((sf::DUPLICATE_ORDER, format!("orderId {} was placed before", order.order_id)));
+        }
+        let has = |t: u8| order.contact_info_list.iter().any(|c| c.contact_type == t && !c.address.is_empty());
+        if order.order_id.is_empty() || order.order_id.len() > 64 || !has(1) || !has(2) || order.cargo_details.is_empty() {
+            return Err(("1010", "orderId, cargoDetails, a sender (contactType 1) and a recipient (contactType 2) with addresses are required".into()));
+        }
+        if order.pay_method != 1 || order.monthly_card.is_empty() {
+            return Err(("1010", "a return is paid by the partner's monthly account (payMethod 1 with monthlyCard)".into()));
+        }
+        // The courier comes at the time asked for (not before the order exists).
+        let created_ms = match &order.send_start_tm {
+            Some(at) => match tote_shared::calendar::parse_local_time(at, 8 * 3_600_000) {
+                Ok(from) => from.max(now_ms()),
+                Err(_) => return Err(("1010", format!("sendStartTm {at:?} is not YYYY-MM-DD HH:MM:SS"))),
+            },
+            None => now_ms(),
+        };
+        let start = self.config.seed.wrapping_mul(1_000_003) % 1_000_000 * 1_000_000;
+        let next = *world.next_number.entry(partner.partner_id.clone()).or_insert(start);
+        world.next_number.insert(partner.partner_id.clone(), next + 1);
+        let waybill = format!("{}{:012}", partner.prefix, next % 1_000_000_000_000);
+        let recipient = order.contact_info_list.iter().find(|c| c.contact_type == 2).map(|c| c.city.clone()).unwrap_or_default();
+        let area = tote_shared::geo::area_code(&recipient).unwrap_or("999");
+        world.by_waybill.insert(waybill.clone(), key.clone());
+        let sim = SimOrder {
+            carrier: partner.carrier.clone(),
+            order_id: order.order_id.clone(),
+            waybill,
+            express_type: order.express_type_id,
+            dest_route_label: format!("{area}R-01"),
+            created_ms,
+            cancelled: false,
+            reverse: true,
+            sender: contact(&order.contact_info_list, 1),
+            recipient: contact(&order.contact_info_list, 2),
+            collect_from: order.send_start_tm.clone(),
+        };
+        world.orders.insert(key, sim.clone());
+        Ok(result_of(&sim))
+    }
+
+    /// A return is cancelled until the courier has it (one `step` after it was placed, or
+    /// after the collection time asked for).
+    fn cancel_reverse(&self, partner: &Partner, cancel: &sf::CancelReverseOrder) -> Result<sf::UpdateResult, (&'static str, String)> {
+        let step = self.config.step.as_millis() as i64;
+        let mut world = lock(&self.world);
+        let order = world.orders.get_mut(&(partner.partner_id.clone(), cancel.order_id.clone())).ok_or((sf::NO_ORDER, format!("no order {}", cancel.order_id)))?;
+        if !order.reverse {
+            return Err(("1010", format!("{} is not a return; cancel it with EXP_RECE_UPDATE_ORDER", cancel.order_id)));
+        }
+        if !order.cancelled && now_ms() >= order.created_ms + step {
+            return Err((sf::NOT_CANCELLABLE, "the return was collected".into()));
+        }
+        order.cancelled = true;
+        Ok(sf::UpdateResult { order_id: cancel.order_id.clone(), res_status: 2 })
     }
 
     fn search(&self, partner: &Partner, order_id: &str) -> Result<sf::OrderResult, (&'static str, String)> {
@@ -359,6 +441,10 @@ impl Inner {
         order.cancelled = true;
         Ok(sf::UpdateResult { order_id: update.order_id.clone(), res_status: 2 })
     }
+}
+
+fn contact(list: &[sf::Contact], contact_type: u8) -> (String, String) {
+    list.iter().find(|c| c.contact_type == contact_type).map(|c| (c.city.clone(), c.address.clone())).unwrap_or_default()
 }
 
 fn result_of(order: &SimOrder) -> sf::OrderResult {

@@ -5,9 +5,10 @@
 //! on) refuses only before its first write.
 
 use super::{
-    amount, check_lines, days_between, decide_approval, decide_outcome, store, AfterSalesError, Approval, AskedLine, Checked, Facts,
-    Kind, Ordered, ReturnPolicy, Reason, AfterSalesRequest, AfterSalesLine, RequestState,
+    amount, check_lines, check_method, days_between, decide_approval, decide_outcome, store, AfterSalesError, Approval, AskedLine, Checked, Facts,
+    Kind, Ordered, ReturnMethod, ReturnPolicy, Reason, AfterSalesRequest, AfterSalesLine, RequestState,
 };
+use crate::logistics::{self, returns::NewReturn, Consignment};
 use crate::catalog::{self, CatalogError};
 use crate::db::{DbResult, Tx};
 use crate::edge_sync::commands;
@@ -29,6 +30,7 @@ pub struct Ask {
     pub lines: Vec<AskedLine>,
     pub evidence: Vec<String>,
     pub note: String,
+    pub method: ReturnMethod,
     pub now_ms: i64,
 }
 
@@ -43,6 +45,7 @@ pub fn request(tx: &mut dyn Tx, ask: &Ask, policy: &ReturnPolicy) -> Result<Afte
         shipped.flat_map(|p| &p.lines).map(|l| Ordered { sku: l.sku.clone(), qty: l.qty.as_i64(), unit_price: l.unit_price.minor() }).collect();
     let held = store::held_units(tx, order.id)?;
     let lines = check_lines(order.state, ask.kind, days_since, policy.window_days, &ordered, &held, &ask.lines)?;
+    check_method(policy, ask.kind, ask.reason, ask.method)?;
     if ask.kind == Kind::Exchange {
         check_exchanges(tx, &lines)?;
     }
@@ -70,6 +73,8 @@ pub fn request(tx: &mut dyn Tx, ask: &Ask, policy: &ReturnPolicy) -> Result<Afte
         amount_minor,
         customer: order.customer.clone(),
         lines,
+        return_method: ask.method,
+        return_shipment: None,
         created_ms: ask.now_ms,
         updated_ms: ask.now_ms,
     };
@@ -268,6 +273,20 @@ fn carry_out(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, pl
             for l in by_sku(&r.lines) {
                 inventory::store::change_aside(tx, &l.sku, &warehouse, l.qty.as_i64(), 0)?;
             }
+            if r.return_method != ReturnMethod::DropOff {
+                let pickup = r.return_method == ReturnMethod::Pickup;
+                let consignment = Consignment { ship_to: order.ship_to.clone(), lines: lines.clone() };
+                let booking = NewReturn {
+                    request_id: r.id,
+                    order_id: order.id,
+                    warehouse: &warehouse,
+                    pickup,
+                    consignment: &consignment,
+                    declared_value: r.amount_minor,
+                    collect_from_ms: pickup.then(|| logistics::returns::collect_from(now_ms)),
+                };
+                logistics::returns::book(tx, &booking, now_ms)?;
+            }
             announce = Some((warehouse.clone(), CommandKind::ExpectReturn { rma: rma.clone(), order_id: order.id, lines }));
             r.warehouse = Some(warehouse);
             r.rma = Some(rma);
@@ -353,6 +372,24 @@ fn refund_lines(lines: &[AfterSalesLine]) -> Vec<(Sku, i64, u32)> {
     lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64(), 100)).collect()
 }
 
+/// The requests with their return shipments (logistics'), as HQ and the customer see them.
+pub fn with_shipments(tx: &mut dyn Tx, mut requests: Vec<AfterSalesRequest>) -> DbResult<Vec<AfterSalesRequest>> {
+    let ids: Vec<u64> = requests.iter().filter(|r| r.return_method != ReturnMethod::DropOff).map(|r| r.id).collect();
+    if ids.is_empty() {
+        return Ok(requests);
+    }
+    let mut found = logistics::returns::shipments(tx, &ids)?;
+    for r in &mut requests {
+        r.return_shipment = found.remove(&r.id);
+    }
+    Ok(requests)
+}
+
+/// One request with its return shipment.
+pub fn with_shipment(tx: &mut dyn Tx, r: AfterSalesRequest) -> DbResult<AfterSalesRequest> {
+    Ok(with_shipments(tx, vec![r])?.remove(0))
+}
+
 /// The policy in force: HQ's, else the defaults.
 pub fn policy_in_force(tx: &mut dyn Tx) -> DbResult<ReturnPolicy> {
     Ok(store::saved_policy(tx)?.unwrap_or_else(ReturnPolicy::default_policy))
@@ -409,6 +446,7 @@ pub fn return_received(tx: &mut dyn Tx, got: &Received<'_>) -> Result<AfterSales
         .collect();
     let outcome = decide_outcome(r.kind, &r.lines, &checked, failed_qc_pct(tx, &r)?)?;
     book_goods(tx, got, &mut r, &checked, !withdrawn)?;
+    logistics::returns::arrived(tx, r.id, got.now_ms)?;
     let units = r
         .lines
         .iter()
@@ -501,6 +539,7 @@ fn withdraw(tx: &mut dyn Tx, mut r: AfterSalesRequest, by: &str, note: &str, now
     for line in by_sku(&r.lines) {
         inventory::store::change_aside(tx, &line.sku, &warehouse, -line.qty.as_i64(), 0)?;
     }
+    logistics::returns::withdraw(tx, r.id, now_ms)?;
     commands::enqueue(tx, &warehouse, &CommandKind::CancelReturn { rma }, now_ms)?;
     r.state = RequestState::Withdrawn;
     r.decision_note = if note.is_empty() { format!("{}; withdrawn by {by}", r.decision_note) } else { format!("{}; withdrawn by {by}: {note}", r.decision_note) };

@@ -2,7 +2,7 @@
 //! the policy with its approval rules.
 
 use super::flow::{self, Ask};
-use super::{store, AfterSalesError, AskedLine, Kind, ReturnPolicy, Reason, AfterSalesRequest, RequestState};
+use super::{store, AfterSalesError, AskedLine, Kind, ReturnMethod, ReturnPolicy, Reason, AfterSalesRequest, RequestState};
 use crate::auth::{Admin, Reader};
 use crate::http::check_text;
 use crate::http::error::ApiError;
@@ -36,6 +36,10 @@ pub struct NewRequest {
     #[serde(default)]
     #[schema(value_type = doc::Text300)]
     pub note: String,
+    /// How the goods come back: `drop_off` (default; the customer sends them), or for the
+    /// reasons the policy prepays a `pickup` or a prepaid `label` we book with a carrier.
+    #[serde(default)]
+    pub return_method: ReturnMethod,
 }
 
 fn check_evidence(evidence: &[String]) -> Result<(), ApiError> {
@@ -66,10 +70,15 @@ pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Path(or
     if !body.note.is_empty() {
         check_text("note", &body.note, 300)?;
     }
-    let ask = Ask { order_id, kind: body.kind, reason: body.reason, lines: body.lines, evidence: body.evidence, note: body.note, now_ms: now_ms() };
+    if body.return_method != ReturnMethod::DropOff && state.carriers.carriers.is_empty() {
+        return Err(ApiError::unprocessable("after-sales-refused", "no carrier account is configured to collect returns: return_method drop_off"));
+    }
+    let method = body.return_method;
+    let ask = Ask { order_id, kind: body.kind, reason: body.reason, lines: body.lines, evidence: body.evidence, note: body.note, method, now_ms: now_ms() };
     let response = keyed_write(&state, Some(request), StatusCode::CREATED, move |tx| {
         let policy = flow::policy_in_force(tx)?;
-        flow::request(tx, &ask, &policy)
+        let r = flow::request(tx, &ask, &policy)?;
+        Ok::<_, AfterSalesError>(flow::with_shipment(tx, r)?)
     })
     .await?;
     state.signals.payments.notify_one();
@@ -79,7 +88,10 @@ pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Path(or
 #[utoipa::path(get, path = "/api/v1/orders/{id}/after-sales", params(doc::PathId),
     responses((status = 200, body = Vec<AfterSalesRequest>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "after-sales")]
 pub async fn for_order(_: Reader, State(state): State<AppState>, Path(order_id): Path<u64>) -> Result<Json<Vec<AfterSalesRequest>>, ApiError> {
-    Ok(Json(state.db.read(move |tx| store::for_order(tx, order_id)).await?))
+    Ok(Json(state.db.read(move |tx| {
+        let requests = store::for_order(tx, order_id)?;
+        flow::with_shipments(tx, requests)
+    }).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -106,7 +118,10 @@ pub async fn list(_: Reader, State(state): State<AppState>, Query(q): Query<List
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
     }
-    Ok(Json(state.db.read(move |tx| store::list(tx, filter, limit)).await?))
+    Ok(Json(state.db.read(move |tx| {
+        let requests = store::list(tx, filter, limit)?;
+        flow::with_shipments(tx, requests)
+    }).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/after-sales/{id}", params(doc::PathId),
@@ -115,7 +130,8 @@ pub async fn get(_: Reader, State(state): State<AppState>, Path(id): Path<u64>) 
     let request = state
         .db
         .read(move |tx| -> Result<AfterSalesRequest, AfterSalesError> {
-            store::load(tx, id, false)?.ok_or_else(|| AfterSalesError::NotFound(format!("after-sales request {id}")))
+            let r = store::load(tx, id, false)?.ok_or_else(|| AfterSalesError::NotFound(format!("after-sales request {id}")))?;
+            Ok(flow::with_shipment(tx, r)?)
         })
         .await?;
     Ok(Json(request))
@@ -158,7 +174,11 @@ pub async fn review(_: Admin, State(state): State<AppState>, key: Keyed, Path(id
     }
     let lines: Option<Vec<(Sku, i64)>> = body.lines.map(|l| l.into_iter().map(|l| (l.sku, l.qty)).collect());
     let (approve, note, now) = (body.approve, body.note, now_ms());
-    let response = keyed_write(&state, Some(request), StatusCode::OK, move |tx| flow::review(tx, id, approve, lines.as_deref(), &note, now)).await?;
+    let response = keyed_write(&state, Some(request), StatusCode::OK, move |tx| {
+        let r = flow::review(tx, id, approve, lines.as_deref(), &note, now)?;
+        Ok::<_, AfterSalesError>(flow::with_shipment(tx, r)?)
+    })
+    .await?;
     state.signals.payments.notify_one();
     Ok(response)
 }

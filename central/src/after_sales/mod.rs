@@ -44,6 +44,19 @@ pub enum Reason {
     Other,
 }
 
+/// How the goods of a return or exchange come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReturnMethod {
+    /// The customer sends it with a carrier of their choice, at their cost.
+    #[default]
+    DropOff,
+    /// A courier we book collects it from the customer's address; we pay.
+    Pickup,
+    /// We book a prepaid label; the customer hands the parcel in at the carrier's point.
+    Label,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestState {
@@ -86,6 +99,7 @@ names!(Reason {
     Size => "size", ChangedMind => "changed_mind", Defective => "defective", WrongItem => "wrong_item",
     NotAsDescribed => "not_as_described", NotReceived => "not_received", DamagedInTransit => "damaged_in_transit", Other => "other",
 });
+names!(ReturnMethod { DropOff => "drop_off", Pickup => "pickup", Label => "label" });
 names!(RequestState {
     Review => "review", Rejected => "rejected", AwaitingReturn => "awaiting_return", Refunding => "refunding",
     Replacing => "replacing", Completed => "completed", Refused => "refused", Attention => "attention",
@@ -145,6 +159,11 @@ pub struct AfterSalesRequest {
     pub amount_minor: i64,
     pub customer: Option<String>,
     pub lines: Vec<AfterSalesLine>,
+    /// How the goods come back.
+    pub return_method: ReturnMethod,
+    /// The carrier booked for a pickup or a label (logistics'); none for a drop-off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_shipment: Option<crate::logistics::returns::ReturnShipment>,
     pub created_ms: i64,
     pub updated_ms: i64,
 }
@@ -185,6 +204,16 @@ pub struct ReturnPolicy {
     /// request's reason (0 % for a reason not named: refused, the customer told why).
     #[serde(default)]
     pub failed_qc_refunds: Vec<FailedQcRefund>,
+    /// Reasons whose returns we bring back at our cost (a pickup or a prepaid label, as the
+    /// customer chooses); for any other reason the customer drops the parcel off. A policy
+    /// saved before this setting existed prepays faulty goods.
+    #[serde(default = "faulty_reasons")]
+    #[schema(max_items = 8)]
+    pub prepaid_returns: Vec<Reason>,
+}
+
+fn faulty_reasons() -> Vec<Reason> {
+    vec![Reason::Defective, Reason::WrongItem, Reason::NotAsDescribed, Reason::DamagedInTransit]
 }
 
 /// A share of the price refunded for units that failed QC, for requests with this reason.
@@ -226,6 +255,7 @@ impl ReturnPolicy {
             ],
             return_by_days: default_return_by_days(),
             failed_qc_refunds: Vec::new(),
+            prepaid_returns: faulty_reasons(),
         }
     }
 
@@ -246,6 +276,9 @@ impl ReturnPolicy {
             if f.refund_pct > 100 || self.failed_qc_refunds[..i].iter().any(|g| g.reason == f.reason) {
                 return Err(format!("failed_qc_refunds: one share per reason, 0 to 100 % ({})", f.reason.as_str()));
             }
+        }
+        if let Some((i, twice)) = self.prepaid_returns.iter().enumerate().find(|(i, r)| self.prepaid_returns[..*i].contains(r)) {
+            return Err(format!("prepaid_returns names {} twice (entry {})", twice.as_str(), i + 1));
         }
         if self.rules.len() > 50 {
             return Err("at most 50 rules".into());
@@ -398,6 +431,28 @@ pub fn check_lines(
         });
     }
     Ok(lines)
+}
+
+/// How the goods may come back: a refund without a return sends nothing; a pickup or a
+/// prepaid label is ours to pay, so only for the reasons the policy prepays (the customer
+/// drops the others off).
+pub fn check_method(policy: &ReturnPolicy, kind: Kind, reason: Reason, method: ReturnMethod) -> Result<(), AfterSalesError> {
+    if method == ReturnMethod::DropOff {
+        return Ok(());
+    }
+    if !kind.returns_goods() {
+        return Err(AfterSalesError::Refused(format!("a refund without a return sends nothing back: return_method {} is for returns and exchanges", method.as_str())));
+    }
+    if !policy.prepaid_returns.contains(&reason) {
+        let prepaid: Vec<&str> = policy.prepaid_returns.iter().map(|r| r.as_str()).collect();
+        let which = if prepaid.is_empty() { "no reason".to_owned() } else { prepaid.join(", ") };
+        return Err(AfterSalesError::Refused(format!(
+            "returns for {} are sent by the customer (drop_off); a {} at our cost is for {which}",
+            reason.as_str(),
+            method.as_str()
+        )));
+    }
+    Ok(())
 }
 
 /// The amount of the lines at the prices paid.

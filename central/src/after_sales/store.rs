@@ -2,7 +2,7 @@
 //! documented: a customer's return rate divides the units of their requests by the units of
 //! their shipped orders (`orders`, `order_line`), one statement instead of a copy of them.
 
-use super::{Checked, Kind, ReturnPolicy, Reason, AfterSalesRequest, AfterSalesLine, RequestState};
+use super::{Checked, Kind, ReturnMethod, ReturnPolicy, Reason, AfterSalesRequest, AfterSalesLine, RequestState};
 use crate::db::{DbError, DbResult, Row, Tx};
 use crate::params;
 use crate::warehouses::store::code;
@@ -18,8 +18,8 @@ pub fn insert(tx: &mut dyn Tx, r: &AfterSalesRequest) -> DbResult<u64> {
     let id = tx
         .query_one(
             "INSERT INTO as_request (order_id, kind, reason, note, evidence, state, decided_by, decision_note, amount_minor, customer,
-                                     created_ms, updated_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) RETURNING id",
+                                     created_ms, updated_ms, return_method)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12) RETURNING id",
             &params![
                 r.order_id,
                 r.kind.as_str(),
@@ -31,7 +31,8 @@ pub fn insert(tx: &mut dyn Tx, r: &AfterSalesRequest) -> DbResult<u64> {
                 r.decision_note.as_str(),
                 r.amount_minor,
                 r.customer.as_deref(),
-                r.created_ms
+                r.created_ms,
+                r.return_method.as_str()
             ],
         )?
         .uint(0)?;
@@ -89,7 +90,7 @@ pub fn record_qc(tx: &mut dyn Tx, id: u64, checked: &[Checked]) -> DbResult<()> 
 }
 
 const COLUMNS: &str = "SELECT id, order_id, kind, reason, note, evidence, state, decided_by, decision_note, warehouse, rma, replacement_order,
-                              refund_id, amount_minor, customer, created_ms, updated_ms FROM as_request";
+                              refund_id, amount_minor, customer, created_ms, updated_ms, return_method FROM as_request";
 
 /// The request, or None. `lock`: hold its row until the transaction ends (PostgreSQL).
 pub fn load(tx: &mut dyn Tx, id: u64, lock: bool) -> DbResult<Option<AfterSalesRequest>> {
@@ -204,9 +205,9 @@ fn many(tx: &mut dyn Tx, sql: &str, params: &[crate::db::Value]) -> DbResult<Vec
 
 fn request(tx: &mut dyn Tx, r: &Row) -> DbResult<AfterSalesRequest> {
     let id = r.uint(0)?;
-    let (kind, reason, state) = (r.text(2)?, r.text(3)?, r.text(6)?);
-    let (Some(k), Some(why), Some(s)) = (Kind::parse(&kind), Reason::parse(&reason), RequestState::parse(&state)) else {
-        return Err(corrupt(format!("request {id}: {kind} / {reason} / {state}")));
+    let (kind, reason, state, method) = (r.text(2)?, r.text(3)?, r.text(6)?, r.text(17)?);
+    let (Some(k), Some(why), Some(s), Some(m)) = (Kind::parse(&kind), Reason::parse(&reason), RequestState::parse(&state), ReturnMethod::parse(&method)) else {
+        return Err(corrupt(format!("request {id}: {kind} / {reason} / {state} / {method}")));
     };
     Ok(AfterSalesRequest {
         id,
@@ -226,6 +227,8 @@ fn request(tx: &mut dyn Tx, r: &Row) -> DbResult<AfterSalesRequest> {
         customer: r.opt_text(14)?,
         created_ms: r.int(15)?,
         updated_ms: r.int(16)?,
+        return_method: m,
+        return_shipment: None,
         lines: lines(tx, id)?,
     })
 }

@@ -145,3 +145,29 @@ fn the_default_policy_keeps_its_own_limits_and_bad_ones_are_named() {
         assert_eq!(RequestState::parse(s.as_str()), Some(*s));
     }
 }
+
+#[test]
+fn we_pay_for_the_way_back_only_for_the_reasons_the_policy_prepays() {
+    let policy = ReturnPolicy::default_policy();
+    for method in [ReturnMethod::Pickup, ReturnMethod::Label] {
+        assert!(check_method(&policy, Kind::ReturnRefund, Reason::Defective, method).is_ok());
+        assert!(check_method(&policy, Kind::Exchange, Reason::WrongItem, method).is_ok());
+        let Err(AfterSalesError::Refused(why)) = check_method(&policy, Kind::Exchange, Reason::Size, method) else { panic!("size is not prepaid") };
+        assert!(why.contains("returns for size are sent by the customer (drop_off)") && why.contains("defective, wrong_item"), "{why}");
+        let Err(AfterSalesError::Refused(why)) = check_method(&policy, Kind::RefundOnly, Reason::Defective, method) else { panic!("nothing comes back") };
+        assert!(why.contains("refund without a return sends nothing back"), "{why}");
+    }
+    assert!(check_method(&policy, Kind::ReturnRefund, Reason::ChangedMind, ReturnMethod::DropOff).is_ok(), "a drop-off is always possible");
+    let none = ReturnPolicy { prepaid_returns: vec![], ..policy.clone() };
+    let Err(AfterSalesError::Refused(why)) = check_method(&none, Kind::ReturnRefund, Reason::Defective, ReturnMethod::Pickup) else { panic!("nothing prepaid") };
+    assert!(why.ends_with("is for no reason"), "{why}");
+    let twice = ReturnPolicy { prepaid_returns: vec![Reason::Defective, Reason::Size, Reason::Defective], ..policy };
+    assert_eq!(twice.check(), Err("prepaid_returns names defective twice (entry 3)".into()));
+}
+
+#[test]
+fn a_policy_saved_before_prepaid_returns_prepays_faulty_goods() {
+    let old = r#"{"window_days": 15, "rules": [], "return_by_days": 14}"#;
+    let policy: ReturnPolicy = serde_json::from_str(old).expect("an old policy reads");
+    assert_eq!(policy.prepaid_returns, vec![Reason::Defective, Reason::WrongItem, Reason::NotAsDescribed, Reason::DamagedInTransit]);
+}

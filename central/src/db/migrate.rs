@@ -799,6 +799,36 @@ CREATE INDEX orders_state ON orders (state, id);
 -- Money finance owes back for a split order's parts a cancel stopped (not a sales return).
 ALTER TABLE fin_order ADD COLUMN unshipped_owed INTEGER NOT NULL DEFAULT 0;
 "#,
+    // Reverse logistics: returns a carrier collects or a prepaid label brings back.
+    r#"
+-- How the customer sends a return: drop_off (at their cost), pickup or label (booked by us).
+ALTER TABLE as_request ADD COLUMN return_method TEXT NOT NULL DEFAULT 'drop_off';
+-- Return shipments booked with a carrier for after-sales requests: who sends what from where,
+-- the carrier chosen and the number it issued, the freight quoted, and the cancel of a return
+-- withdrawn before collection. Calls are made outside transactions, like lg_parcel's.
+CREATE TABLE lg_return (
+    request_id      INTEGER PRIMARY KEY,
+    order_id        INTEGER NOT NULL,
+    warehouse       TEXT NOT NULL,
+    pickup          INTEGER NOT NULL,
+    state           TEXT NOT NULL,
+    consignment     TEXT NOT NULL,
+    declared_value  INTEGER NOT NULL,
+    collect_from_ms INTEGER,
+    carrier         TEXT,
+    service         TEXT,
+    waybill         TEXT,
+    route_label     TEXT,
+    freight         INTEGER,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_try_ms     INTEGER NOT NULL,
+    last_error      TEXT,
+    created_ms      INTEGER NOT NULL,
+    updated_ms      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX lg_return_due ON lg_return (next_try_ms) WHERE state IN ('booking', 'cancelling');
+CREATE INDEX lg_return_waybill ON lg_return (waybill) WHERE waybill IS NOT NULL;
+"#,
 ];
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub mod account {
     pub const COGS: &str = "Expenses:CostOfGoodsSold";
     pub const WRITE_DOWNS: &str = "Expenses:InventoryWriteDowns";
     pub const FREIGHT: &str = "Expenses:Freight";
+    /// Carriers bringing after-sales returns back (reverse logistics).
+    pub const RETURN_FREIGHT: &str = "Expenses:ReturnFreight";
     pub const EQUITY: &str = "Equity:RetainedEarnings";
 
     /// What we owe a carrier for parcels it carried, until its statement is paid.
@@ -215,6 +217,14 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             format!("freight reversed for order {order_id} ({carrier} {waybill} cancelled)"),
             vec![line(account::carrier_payable(carrier), *amount), line(account::FREIGHT, -amount)],
         ),
+        BusinessEvent::ReturnFreightAccrued { request_id, order_id, carrier, waybill, amount } => (
+            format!("return freight for request {request_id} of order {order_id} ({carrier} {waybill})"),
+            vec![line(account::RETURN_FREIGHT, *amount), line(account::carrier_payable(carrier), -amount)],
+        ),
+        BusinessEvent::ReturnFreightReversed { request_id, order_id, carrier, waybill, amount } => (
+            format!("return freight reversed for request {request_id} of order {order_id} ({carrier} {waybill} cancelled)"),
+            vec![line(account::carrier_payable(carrier), *amount), line(account::RETURN_FREIGHT, -amount)],
+        ),
         BusinessEvent::OrderPartsCancelled { order_id, lines } => {
             let owed: i64 = lines.iter().map(|l| l.unit_price.saturating_mul(l.qty.as_i64())).sum();
             state.orders.entry(*order_id).or_default().unshipped_owed += owed;
@@ -357,6 +367,24 @@ mod tests {
         assert_eq!(amount(account::WRITE_DOWNS), 40_000, "the failed pair written down");
         assert_eq!(amount(account::COGS), -120_000);
         assert_eq!(state.layers[&(sku(), wh())].iter().map(|l| l.qty).sum::<i64>(), 2);
+    }
+
+    #[test]
+    fn return_freight_is_its_own_expense_owed_to_the_carrier_until_the_return_is_cancelled() {
+        let mut state = State::default();
+        let event = |reversed: bool| {
+            let (request_id, order_id, carrier, waybill, amount) = (4, 7, "JD".to_owned(), "JDV1".to_owned(), 1_400);
+            if reversed {
+                BusinessEvent::ReturnFreightReversed { request_id, order_id, carrier, waybill, amount }
+            } else {
+                BusinessEvent::ReturnFreightAccrued { request_id, order_id, carrier, waybill, amount }
+            }
+        };
+        let accrued = post(&mut state, &at(1, event(false)));
+        let reversed = post(&mut state, &at(2, event(true)));
+        let lines = |e: &[Entry]| e.iter().flat_map(|e| e.lines.iter().map(|l| (l.account.clone(), l.amount))).collect::<Vec<_>>();
+        assert_eq!(lines(&accrued), vec![(account::RETURN_FREIGHT.to_owned(), 1_400), ("Liabilities:Payable:Carrier:JD".to_owned(), -1_400)]);
+        assert_eq!(lines(&reversed), vec![("Liabilities:Payable:Carrier:JD".to_owned(), 1_400), (account::RETURN_FREIGHT.to_owned(), -1_400)]);
     }
 
     #[test]

@@ -74,6 +74,11 @@ pub enum BusinessEvent {
     FreightAccrued { order_id: u64, carrier: String, waybill: String, amount: i64 },
     /// The parcel's carrier order was cancelled before pick-up: its accrued freight is not owed.
     FreightReversed { order_id: u64, carrier: String, waybill: String, amount: i64 },
+    /// A carrier was booked to bring an after-sales return back (a courier collecting, or a
+    /// prepaid label) at the freight quoted (minor units): owed to the carrier.
+    ReturnFreightAccrued { request_id: u64, order_id: u64, carrier: String, waybill: String, amount: i64 },
+    /// The return was cancelled at the carrier before collection: its freight is not owed.
+    ReturnFreightReversed { request_id: u64, order_id: u64, carrier: String, waybill: String, amount: i64 },
     /// Tracking says the parcel reached the customer.
     OrderDelivered { order_id: u64, warehouse: Option<WarehouseCode> },
     /// The return window closed with no after-sales request open: nothing more will happen.
@@ -133,6 +138,8 @@ impl BusinessEvent {
             BusinessEvent::ParcelTracked { .. } => "parcel_tracked",
             BusinessEvent::FreightAccrued { .. } => "freight_accrued",
             BusinessEvent::FreightReversed { .. } => "freight_reversed",
+            BusinessEvent::ReturnFreightAccrued { .. } => "return_freight_accrued",
+            BusinessEvent::ReturnFreightReversed { .. } => "return_freight_reversed",
             BusinessEvent::OrderDelivered { .. } => "order_delivered",
             BusinessEvent::OrderCompleted { .. } => "order_completed",
             BusinessEvent::OrderBackordered { .. } => "order_backordered",
@@ -174,6 +181,8 @@ impl BusinessEvent {
             | E::ParcelTracked { order_id, .. }
             | E::FreightAccrued { order_id, .. }
             | E::FreightReversed { order_id, .. }
+            | E::ReturnFreightAccrued { order_id, .. }
+            | E::ReturnFreightReversed { order_id, .. }
             | E::OrderDelivered { order_id, .. }
             | E::OrderCompleted { order_id }
             | E::OrderBackordered { order_id }

@@ -95,6 +95,29 @@ impl CarrierApi {
         Ok(result)
     }
 
+    /// Books a return; a repeat finds the one booked before. The answer must name our order
+    /// and one well-formed number the platform issued.
+    pub async fn book_return(&self, order: &sf::CreateReverseOrder) -> Result<sf::OrderResult, CallError> {
+        let result: sf::OrderResult = match self.call(sf::CREATE_REVERSE_ORDER, order).await {
+            Err(CallError::Business { code, .. }) if code == sf::DUPLICATE_ORDER => self.call(sf::SEARCH_ORDER, &sf::SearchOrder { order_id: order.order_id.clone() }).await?,
+            other => other?,
+        };
+        let issued = result.waybill_no_info_list.iter().filter(|w| is_plain_code(&w.waybill_no, 40)).count();
+        if result.order_id != order.order_id || issued != 1 {
+            return Err(CallError::Unreadable(format!("the carrier answered the return {} with order {} and waybills {:?}", order.order_id, result.order_id, result.waybill_no_info_list)));
+        }
+        Ok(result)
+    }
+
+    /// Cancels a return not collected yet.
+    pub async fn cancel_return(&self, order_id: &str) -> Result<(), CallError> {
+        let result: sf::UpdateResult = self.call(sf::CANCEL_REVERSE_ORDER, &sf::CancelReverseOrder { order_id: order_id.to_owned() }).await?;
+        if result.order_id != order_id || result.res_status != 2 {
+            return Err(CallError::Unreadable(format!("the carrier answered the cancel of return {order_id} with order {} status {}", result.order_id, result.res_status)));
+        }
+        Ok(())
+    }
+
     pub async fn cancel(&self, order_id: &str) -> Result<(), CallError> {
         let result: sf::UpdateResult = self.call(sf::UPDATE_ORDER, &sf::UpdateOrder { order_id: order_id.to_owned(), deal_type: 2 }).await?;
         if result.order_id != order_id || result.res_status != 2 {

@@ -47,6 +47,9 @@ pub struct Round {
     pub registered: u32,
     pub subscribed: u32,
     pub cancelled: u32,
+    /// Returns booked and cancelled at carriers (`returns`).
+    pub returns_booked: u32,
+    pub returns_cancelled: u32,
     /// Carriers (and `aggregator`) that failed this round: not called again until the next.
     pub down: HashSet<String>,
 }
@@ -71,6 +74,7 @@ pub async fn round(state: &AppState) -> Result<Round, LogisticsError> {
             Err(Step::Db(error)) => return Err(error),
         }
     }
+    super::returns::round(state, &mut done).await?;
     Ok(done)
 }
 

@@ -16,6 +16,7 @@ pub mod intake;
 pub mod kpi;
 pub mod pools;
 pub mod rates;
+pub mod returns;
 pub mod statement;
 pub mod store;
 pub mod tracking;

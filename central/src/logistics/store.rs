@@ -751,3 +751,104 @@ pub fn kpi_counts(tx: &mut dyn Tx, from_ms: i64, to_ms: i64) -> DbResult<Vec<Kpi
 fn to_json<T: serde::Serialize>(value: &T) -> DbResult<String> {
     serde_json::to_string(value).map_err(|e| DbError::corrupt(e.to_string()))
 }
+
+// --- lg_return: return shipments booked for after-sales ----------------------------------
+
+const RETURN_COLUMNS: &str = "SELECT request_id, order_id, warehouse, pickup, state, consignment, declared_value, collect_from_ms, carrier, service,
+                                     waybill, route_label, freight, attempts, last_error FROM lg_return";
+
+/// A return shipment to book (state `booking`, due now).
+pub fn insert_return(tx: &mut dyn Tx, r: &super::returns::NewReturn<'_>, now_ms: i64) -> DbResult<()> {
+    let consignment = serde_json::to_string(r.consignment).map_err(|e| DbError::corrupt(e.to_string()))?;
+    tx.execute(
+        "INSERT INTO lg_return (request_id, order_id, warehouse, pickup, state, consignment, declared_value, collect_from_ms, next_try_ms, created_ms, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, 'booking', ?5, ?6, ?7, ?8, ?8, ?8)",
+        &params![r.request_id, r.order_id, r.warehouse.as_str(), i64::from(r.pickup), consignment, r.declared_value, r.collect_from_ms, now_ms],
+    )?;
+    Ok(())
+}
+
+/// The return shipment of a request; `lock`: its row held to the end of the transaction.
+pub fn return_shipment(tx: &mut dyn Tx, request_id: u64, lock: bool) -> DbResult<Option<super::returns::ReturnRow>> {
+    let sql = format!("{RETURN_COLUMNS} WHERE request_id = ?1{}", if lock { " FOR UPDATE" } else { "" });
+    tx.query_opt(&sql, &params![request_id])?.map(|r| row_to_return(&r)).transpose()
+}
+
+/// The return shipments of these requests (those that have one).
+pub fn return_shipments(tx: &mut dyn Tx, request_ids: &[u64]) -> DbResult<Vec<super::returns::ReturnRow>> {
+    let mut out = Vec::new();
+    for chunk in request_ids.chunks(CHUNK) {
+        let values: Vec<Value> = chunk.iter().map(|id| Value::from(*id)).collect();
+        let sql = format!("{RETURN_COLUMNS} WHERE request_id IN ({})", in_list(chunk.len(), 1));
+        out.extend(tx.query(&sql, &values)?.iter().map(row_to_return).collect::<DbResult<Vec<_>>>()?);
+    }
+    Ok(out)
+}
+
+/// Returns to book or to cancel whose next try is due, oldest first.
+pub fn due_returns(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<super::returns::ReturnRow>> {
+    let sql = format!("{RETURN_COLUMNS} WHERE state IN ('booking', 'cancelling') AND next_try_ms <= ?1 ORDER BY next_try_ms, request_id LIMIT ?2");
+    tx.query(&sql, &params![now_ms, limit])?.iter().map(row_to_return).collect()
+}
+
+/// The carrier chosen and its quote, kept before the carrier is called (so a cancel knows whom
+/// to ask); false when the return was cancelled meanwhile (and must not be booked).
+pub fn return_chosen(tx: &mut dyn Tx, request_id: u64, carrier: &str, service: Option<&str>, freight: i64, now_ms: i64) -> DbResult<bool> {
+    let n = tx.execute(
+        "UPDATE lg_return SET carrier = ?2, service = ?3, freight = ?4, updated_ms = ?5 WHERE request_id = ?1 AND state = 'booking' AND waybill IS NULL",
+        &params![request_id, carrier, service, freight, now_ms],
+    )?;
+    Ok(n == 1)
+}
+
+/// The carrier issued `waybill`: booked (or, if a cancel came meanwhile, still cancelling);
+/// false when it was applied before.
+pub fn return_booked(tx: &mut dyn Tx, request_id: u64, waybill: &str, route_label: &str, now_ms: i64) -> DbResult<bool> {
+    let n = tx.execute(
+        "UPDATE lg_return SET waybill = ?2, route_label = ?3, state = CASE WHEN state = 'booking' THEN 'booked' ELSE state END,
+                              attempts = 0, last_error = NULL, updated_ms = ?4
+         WHERE request_id = ?1 AND waybill IS NULL AND state IN ('booking', 'cancelling')",
+        &params![request_id, waybill, route_label, now_ms],
+    )?;
+    Ok(n == 1)
+}
+
+/// Sets a return's state with why (none clears the last error), due again now.
+pub fn set_return_state(tx: &mut dyn Tx, request_id: u64, state: &str, why: Option<&str>, now_ms: i64) -> DbResult<()> {
+    let why: Option<String> = why.map(|w| w.chars().take(300).collect());
+    tx.execute(
+        "UPDATE lg_return SET state = ?2, last_error = ?3, attempts = 0, next_try_ms = ?4, updated_ms = ?4 WHERE request_id = ?1",
+        &params![request_id, state, why.as_deref(), now_ms],
+    )?;
+    Ok(())
+}
+
+/// A call about the return failed for a while: tried again at `next_try_ms`.
+pub fn return_postponed(tx: &mut dyn Tx, request_id: u64, error: &str, next_try_ms: i64) -> DbResult<()> {
+    let error: String = error.chars().take(300).collect();
+    tx.execute(
+        "UPDATE lg_return SET attempts = attempts + 1, next_try_ms = ?2, last_error = ?3 WHERE request_id = ?1",
+        &params![request_id, next_try_ms, error.as_str()],
+    )?;
+    Ok(())
+}
+
+fn row_to_return(r: &Row) -> DbResult<super::returns::ReturnRow> {
+    Ok(super::returns::ReturnRow {
+        request_id: r.uint(0)?,
+        order_id: r.uint(1)?,
+        warehouse: r.text(2)?,
+        pickup: r.int(3)? != 0,
+        state: r.text(4)?,
+        consignment: serde_json::from_str(&r.text(5)?).map_err(|e| DbError::corrupt(e.to_string()))?,
+        declared_value: r.int(6)?,
+        collect_from_ms: r.opt_int(7)?,
+        carrier: r.opt_text(8)?,
+        service: r.opt_text(9)?,
+        waybill: r.opt_text(10)?,
+        route_label: r.opt_text(11)?,
+        freight: r.opt_int(12)?,
+        attempts: narrow(r.int(13)?)?,
+        last_error: r.opt_text(14)?,
+    })
+}

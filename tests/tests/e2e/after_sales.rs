@@ -516,6 +516,7 @@ async fn bad_requests_are_refused_naming_why_and_change_nothing() -> Result<()> 
         (json!({"kind": "return_refund", "reason": "size", "lines": [{"sku": EU43, "qty": 1}]}), "not on the order"),
         (json!({"kind": "return_refund", "reason": "size", "lines": [{"sku": PEGASUS, "qty": 1}], "evidence": ["javascript:alert(1)"]}), "https"),
         (json!({"kind": "return_refund", "reason": "size", "lines": []}), "1 to 200"),
+        (json!({"kind": "return_refund", "reason": "defective", "return_method": "pickup", "lines": [{"sku": PEGASUS, "qty": 1}]}), "no carrier account"),
     ];
     for (n, (body, why)) in cases.into_iter().enumerate() {
         let reply = ask(central, order_id, &format!("bad-req-{n}"), body.clone()).await?;
@@ -524,6 +525,8 @@ async fn bad_requests_are_refused_naming_why_and_change_nothing() -> Result<()> 
     }
     let unknown = ask(central, order_id, "bad-kind", json!({"kind": "swap", "reason": "size", "lines": [{"sku": PEGASUS, "qty": 1}]})).await?;
     assert_eq!(unknown.status, 422, "{}", unknown.body);
+    let courier = ask(central, order_id, "bad-method", json!({"kind": "return_refund", "reason": "size", "return_method": "courier", "lines": [{"sku": PEGASUS, "qty": 1}]})).await?;
+    assert_eq!(courier.status, 422, "an unknown return method: {}", courier.body);
     let list = central.get(&format!("/api/v1/orders/{order_id}/after-sales")).await?.ok()?;
     assert_eq!(list.as_array().map(Vec::len), Some(0), "nothing was written: {list}");
     // An unpaid order has nothing to return.
@@ -537,4 +540,117 @@ async fn bad_requests_are_refused_naming_why_and_change_nothing() -> Result<()> 
     assert_eq!(edge.get("/api/v1/returns/not-an-rma").await?.status, 422);
     assert_eq!(edge.get("/api/v1/returns/RMA-999").await?.status, 404);
     Ok(())
+}
+
+/// Shipped, paid-by-hand orders of one pair each from SH-01 (with the carrier HQ chose).
+async fn shipped_with_carrier(central: &Central, sh: &Edge, count: usize) -> Result<Vec<u64>> {
+    let mut orders = Vec::new();
+    for n in 0..count {
+        let mut body = order_body(PEGASUS, 1, "Shanghai");
+        body["customer"] = json!(format!("returner-{n}"));
+        let id = central.create_order(&format!("reverse-{n}"), &body).await?.ok()?["id"].as_u64().context("id")?;
+        central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?.ok()?;
+        sh.fulfil_with(id, json!({})).await?;
+        eventually(&format!("order {id} shipped"), Duration::from_secs(20), || async { Ok((central.order(id).await?["state"] == "shipped").then_some(())) }).await?;
+        orders.push(id);
+    }
+    Ok(orders)
+}
+
+/// The request's return shipment once `done` says so of it.
+async fn wait_shipment(central: &Central, id: u64, what: &str, done: impl Fn(&Value) -> bool) -> Result<Value> {
+    eventually(&format!("request {id}'s return shipment {what}"), Duration::from_secs(30), || async {
+        let r = central.get(&format!("/api/v1/after-sales/{id}")).await?.ok()?;
+        Ok(done(&r["return_shipment"]).then(|| r["return_shipment"].clone()))
+    })
+    .await
+}
+
+fn reverse_orders(sim: &CarrierSim, request_id: u64) -> Vec<tote_sim::carrier::SimOrder> {
+    sim.orders().into_iter().filter(|o| o.reverse && o.order_id == format!("TOTE-RMA-{request_id}")).collect()
+}
+
+/// Reverse logistics at the carriers' platform: a size return may not have a courier at our
+/// cost (refused, nothing written); a defective pair's pickup is booked with SF — from the
+/// customer's address to SH-01, a collection time, our account — its freight owed on the books
+/// and reversed when HQ withdraws the return before collection; a prepaid label asked while
+/// the platform is down is booked once when it is back; a pair that reaches the desk before
+/// its booking went through is not booked at all.
+async fn returns_come_back_with_the_carrier_we_book(backend: Backend) -> Result<()> {
+    let (world, sim) = World::start_with_carriers(backend, &[("SH-01", "shanghai")], "").await?;
+    let (central, sh) = (&world.central, world.edge("SH-01"));
+    sh.receive("A-01-01", PEGASUS_GTIN, 3).await?;
+    sh.wait_synced(Duration::from_secs(20)).await?;
+    let orders = shipped_with_carrier(central, sh, 3).await?;
+    let pair = |method: &str, reason: &str| json!({"kind": "return_refund", "reason": reason, "return_method": method, "lines": [{"sku": PEGASUS, "qty": 1}]});
+
+    let size = ask(central, orders[0], "reverse-size", pair("pickup", "size")).await?;
+    assert_eq!(size.status, 422, "{}", size.body);
+    assert!(size.body.to_string().contains("returns for size are sent by the customer (drop_off)"), "{}", size.body);
+    assert_eq!(central.get(&format!("/api/v1/orders/{}/after-sales", orders[0])).await?.ok()?.as_array().map(Vec::len), Some(0), "nothing written");
+
+    // A courier for a defective pair, booked at SF.
+    let before = tote_shared::runtime::system::now_ms();
+    let first = ask(central, orders[0], "reverse-pickup", pair("pickup", "defective")).await?.ok()?;
+    assert_eq!((first["state"].as_str(), first["decided_by"].as_str(), first["return_method"].as_str()), (Some("awaiting_return"), Some("rule:faulty-goods"), Some("pickup")), "{first}");
+    let id1 = first["id"].as_u64().context("id")?;
+    let booked = wait_shipment(central, id1, "booked", |s| s["state"] == "booked").await?;
+    let waybill = booked["waybill"].as_str().context("waybill")?.to_owned();
+    let freight = booked["freight"].as_i64().context("freight")?;
+    assert!(booked["carrier"] == "SF" && waybill.starts_with("SF") && freight > 0, "{booked}");
+    assert!(booked["collect_from_ms"].as_i64().is_some_and(|at| at >= before + 3_600_000), "a courier an hour ahead at the earliest: {booked}");
+    let at_sf = reverse_orders(&sim, id1);
+    assert_eq!(at_sf.len(), 1, "booked once: {at_sf:?}");
+    assert_eq!(at_sf[0].sender, ("Shanghai".to_owned(), "88 Century Avenue".to_owned()), "collected from the customer");
+    assert_eq!(at_sf[0].recipient.1, "SH-01", "brought to the warehouse that shipped it");
+    assert!(at_sf[0].collect_from.is_some() && at_sf[0].waybill == waybill, "{:?}", at_sf[0]);
+
+    // A prepaid label asked while the platform is down: booked once it is back.
+    sim.set_api_down(true);
+    let second = ask(central, orders[1], "reverse-label", pair("label", "wrong_item")).await?.ok()?;
+    let id2 = second["id"].as_u64().context("id")?;
+    let waiting = wait_shipment(central, id2, "tried and failed", |s| s["last_error"].is_string()).await?;
+    assert_eq!(waiting["state"], "booking", "{waiting}");
+    // A third pair's courier cannot be booked either, and the pair reaches the desk anyway.
+    let third = ask(central, orders[2], "reverse-late", pair("pickup", "not_as_described")).await?.ok()?;
+    let (id3, rma3) = (third["id"].as_u64().context("id")?, third["rma"].as_str().context("rma")?.to_owned());
+    wait_shipment(central, id3, "tried and failed", |s| s["last_error"].is_string()).await?;
+    check_in(sh, &rma3, &[(PEGASUS_GTIN, true, "")]).await?;
+    wait_shipment(central, id3, "stopped", |s| s["state"] == "cancelling").await?;
+    sim.set_api_down(false);
+    let label = wait_shipment(central, id2, "booked", |s| s["state"] == "booked").await?;
+    let at_sf = reverse_orders(&sim, id2);
+    assert!(at_sf.len() == 1 && at_sf[0].collect_from.is_none() && label["method"] == "label", "one label, no courier: {at_sf:?} {label}");
+    wait_shipment(central, id3, "cancelled", |s| s["state"] == "cancelled").await?;
+    assert!(reverse_orders(&sim, id3).is_empty(), "the late pair was never booked");
+
+    // HQ withdraws the first before the courier came: cancelled at SF, its freight not owed.
+    let withdraw = central
+        .http
+        .post(central.url(&format!("/api/v1/after-sales/{id1}/review")))
+        .bearer_auth(ADMIN)
+        .header("Idempotency-Key", "reverse-withdraw")
+        .json(&json!({"approve": false, "note": "the customer keeps it"}))
+        .send()
+        .await?;
+    assert_eq!(withdraw.status().as_u16(), 200, "{}", withdraw.text().await?);
+    wait_shipment(central, id1, "cancelled", |s| s["state"] == "cancelled").await?;
+    assert!(reverse_orders(&sim, id1).iter().all(|o| o.cancelled), "cancelled at the carrier");
+    let kinds = central.rows("SELECT kind, COUNT(*) FROM journal WHERE kind LIKE 'return_freight_%' GROUP BY kind ORDER BY kind").await?;
+    assert_eq!(kinds, vec![vec!["return_freight_accrued".to_owned(), "2".to_owned()], vec!["return_freight_reversed".to_owned(), "1".to_owned()]]);
+    let books = check_books(central).await?;
+    let label_freight = label["freight"].as_i64().context("freight")?;
+    assert_eq!(books.get("Expenses:ReturnFreight").copied(), Some(label_freight), "only the label's freight is owed: {books:?}");
+    check_journal(central).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn returns_come_back_with_the_carrier_we_book_on_sqlite() -> Result<()> {
+    returns_come_back_with_the_carrier_we_book(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn returns_come_back_with_the_carrier_we_book_on_postgres() -> Result<()> {
+    returns_come_back_with_the_carrier_we_book(Backend::Postgres).await
 }

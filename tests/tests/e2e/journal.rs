@@ -136,7 +136,7 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
             "warehouse_created" | "edge_stream_rebased" => format!("warehouse:{}", ev["warehouse"].as_str().unwrap_or("")),
             k if k.starts_with("payment_") => format!("payment:{}", ev["payment_id"]),
             k if k.starts_with("refund_") => format!("refund:{}", ev["refund_id"]),
-            k if k.starts_with("after_sales_") || matches!(k, "return_received" | "marketplace_refunded" | "parcel_tracked" | "freight_accrued") => {
+            k if k.starts_with("after_sales_") || matches!(k, "return_received" | "marketplace_refunded" | "parcel_tracked" | "freight_accrued" | "freight_reversed" | "return_freight_accrued" | "return_freight_reversed") => {
                 format!("order:{}", ev["order_id"])
             }
             other => {
