@@ -147,6 +147,12 @@ pub fn city_province(city: &str) -> Option<(&'static str, &'static str)> {
     city_row(city).map(|&(en, _, province, _, _)| (en, province))
 }
 
+/// The known city nearest `point` (a warehouse's, say): its name and province code.
+pub fn nearest_city(point: &GeoPoint) -> Option<(&'static str, &'static str)> {
+    let distance = |&&(_, _, _, lat, lon): &&(&str, &str, &str, f64, f64)| point.distance_km(&GeoPoint { lat, lon });
+    CITIES.iter().min_by(|a, b| distance(a).total_cmp(&distance(b))).map(|&(en, _, province, _, _)| (en, province))
+}
+
 fn city_row(city: &str) -> Option<&'static (&'static str, &'static str, &'static str, f64, f64)> {
     let key: String = city.chars().filter(|c| !c.is_whitespace() && *c != '\'').collect::<String>().to_lowercase();
     // "杭州市": the city suffix as addresses write it.
@@ -161,6 +167,7 @@ mod tests {
     #[test]
     fn shanghai_is_nearer_to_suzhou_than_beijing_is() {
         let sh = city_point("Shanghai").expect("known");
+        assert_eq!(nearest_city(&GeoPoint { lat: 31.1, lon: 121.3 }), Some(("shanghai", "shanghai")), "a warehouse outside Shanghai");
         let bj = city_point("北京").expect("known");
         let sz = city_point("suzhou").expect("known");
         assert!(sz.distance_km(&sh) < sz.distance_km(&bj));

@@ -118,6 +118,9 @@ pub enum OrderEvent {
     ParcelDelivered,
     /// The returned item an exchange waits for passed QC: the replacement may ship.
     ReturnPassed,
+    /// The returned item passed QC, but the replacement costs more than what came back: the
+    /// difference is to be paid before it ships.
+    BalanceDue,
     /// The completion check ran at `now_ms` for an order delivered at `delivered_ms`, with a
     /// return window of `window_ms` (after-sales checked that no request is open).
     ReturnWindowChecked { now_ms: i64, delivered_ms: i64, window_ms: i64 },
@@ -167,6 +170,7 @@ impl OrderEvent {
             OrderEvent::StockAllocated => "a stock allocation",
             OrderEvent::ParcelDelivered => "a delivery",
             OrderEvent::ReturnPassed => "a passed return",
+            OrderEvent::BalanceDue => "a price difference due",
             OrderEvent::ReturnWindowChecked { .. } => "a completion",
         }
     }
@@ -181,6 +185,9 @@ pub fn transition(state: OrderState, event: &OrderEvent) -> Result<Transition, O
         (S::AwaitingPayment | S::Held, OrderEvent::CancelRequested) => go(S::Cancelled, &[E::ReleaseLock]),
         // A replacement needs no payment: the returned item pays for it.
         (S::Held, OrderEvent::ReturnPassed) => go(S::AwaitingShipment, &[E::CommitLock, E::SendFulfilToEdge]),
+        // A dearer replacement waits for its difference like any order for its money, the
+        // stock still locked.
+        (S::Held, OrderEvent::BalanceDue) => go(S::AwaitingPayment, &[]),
         (S::AwaitingPayment, OrderEvent::PaymentDeadlineChecked { now_ms, deadline_ms }) => {
             if now_ms >= deadline_ms {
                 go(S::Closed, &[E::ReleaseLock])
@@ -286,6 +293,15 @@ mod tests {
         assert!(transition(OrderState::Held, &OrderEvent::Paid).is_err());
         assert_eq!(transition(OrderState::Held, &OrderEvent::CancelRequested).map(|t| t.effects), Ok(vec![OrderEffect::ReleaseLock]));
         assert!(transition(OrderState::AwaitingPayment, &OrderEvent::ReturnPassed).is_err());
+    }
+
+    #[test]
+    fn a_dearer_replacement_waits_for_its_difference_with_its_stock_locked() {
+        let t = transition(OrderState::Held, &OrderEvent::BalanceDue).expect("allowed");
+        assert_eq!((t.to, t.effects), (OrderState::AwaitingPayment, vec![]), "the lock stays a lock");
+        let paid = transition(t.to, &OrderEvent::Paid).expect("then paid like any order");
+        assert_eq!(paid.effects, vec![OrderEffect::CommitLock, OrderEffect::SendFulfilToEdge]);
+        assert!(transition(OrderState::AwaitingPayment, &OrderEvent::BalanceDue).is_err(), "only a held replacement");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! on) refuses only before its first write.
 
 use super::{
-    amount, check_lines, check_method, days_between, decide_approval, decide_outcome, store, AfterSalesError, Approval, AskedLine, Checked, Facts,
+    amount, check_lines, check_method, days_between, difference, price_differences, decide_approval, decide_outcome, store, AfterSalesError, Approval, AskedLine, Checked, Facts,
     Kind, Ordered, ReturnMethod, ReturnPolicy, Reason, AfterSalesRequest, AfterSalesLine, RequestState,
 };
 use crate::logistics::{self, returns::NewReturn, Consignment};
@@ -15,11 +15,12 @@ use crate::edge_sync::commands;
 use crate::inventory::{self, Cause, Change};
 use crate::journal::{self, BusinessEvent, EventLine, ReturnedUnits};
 use crate::orders::{self, CreateOrder, OrderRecord, OrdersError};
-use crate::payment::{self, PaymentError};
+use crate::payment::{self, PaymentError, Share};
 use tote_shared::order::OrderState;
 use tote_shared::stock::StockLevel;
 use tote_shared::sync::{CommandKind, OrderLine, ReturnedLine};
-use tote_shared::{LocationCode, Qty, Sku, WarehouseCode};
+use tote_shared::payment::alipay::yuan;
+use tote_shared::{LocationCode, Money, Qty, Sku, WarehouseCode};
 
 /// What a customer asks for.
 #[derive(Debug, Clone)]
@@ -44,10 +45,10 @@ pub fn request(tx: &mut dyn Tx, ask: &Ask, policy: &ReturnPolicy) -> Result<Afte
     let ordered: Vec<Ordered> =
         shipped.flat_map(|p| &p.lines).map(|l| Ordered { sku: l.sku.clone(), qty: l.qty.as_i64(), unit_price: l.unit_price.minor() }).collect();
     let held = store::held_units(tx, order.id)?;
-    let lines = check_lines(order.state, ask.kind, days_since, policy.window_days, &ordered, &held, &ask.lines)?;
+    let mut lines = check_lines(order.state, ask.kind, days_since, policy.window_days, &ordered, &held, &ask.lines)?;
     check_method(policy, ask.kind, ask.reason, ask.method)?;
     if ask.kind == Kind::Exchange {
-        check_exchanges(tx, &lines)?;
+        price_exchanges(tx, &mut lines)?;
     }
     let key = crate::orders::checks::customer_key(&order.channel, order.customer.as_deref(), &order.ship_to);
     let return_rate_pct = match (&order.customer, key) {
@@ -71,6 +72,7 @@ pub fn request(tx: &mut dyn Tx, ask: &Ask, policy: &ReturnPolicy) -> Result<Afte
         replacement_order: None,
         refund_id: None,
         amount_minor,
+        price_difference_minor: difference(&lines),
         customer: order.customer.clone(),
         lines,
         return_method: ask.method,
@@ -177,7 +179,7 @@ fn settle_again(tx: &mut dyn Tx, mut r: AfterSalesRequest, order: &OrderRecord, 
     let outcome = if r.kind == Kind::RefundOnly {
         // Nothing comes back: the refund the channel refused is asked again.
         super::Outcome {
-            refund: refund_lines(&r.lines),
+            refund: r.lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64(), 100)).collect(),
             release_replacement: false,
             cancel_replacement: false,
             state: RequestState::Refunding,
@@ -241,9 +243,10 @@ fn plan(tx: &mut dyn Tx, order: &OrderRecord, r: &AfterSalesRequest, now_ms: i64
             Plan::Return
         }
         Kind::Exchange => {
-            let lines: Vec<OrderLine> =
-                r.lines.iter().filter_map(|l| l.exchange_sku.clone().map(|sku| OrderLine { sku, qty: l.qty })).collect();
-            match replacement(tx, order, lines, now_ms) {
+            let exchanged = r.lines.iter().filter_map(|l| l.exchange_sku.clone().map(|sku| (OrderLine { sku, qty: l.qty }, l.price_difference.max(0))));
+            let (lines, due): (Vec<OrderLine>, Vec<i64>) = exchanged.unzip();
+            let due = due.into_iter().map(Money::parse).collect::<Result<Vec<Money>, _>>().map_err(|e| AfterSalesError::Refused(e.to_string()))?;
+            match replacement(tx, order, lines, &due, now_ms) {
                 Ok(placed) => Plan::Exchange(placed.id),
                 Err(OrdersError::InsufficientStock(why)) => return Ok(Err(format!("the replacement cannot be reserved: {why}"))),
                 Err(other) => return Err(other.into()),
@@ -308,7 +311,7 @@ fn carry_out(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, pl
 
 /// The exchange's replacement: a held order to the customer's address, its stock locked at
 /// the nearest warehouse that has it.
-fn replacement(tx: &mut dyn Tx, order: &OrderRecord, lines: Vec<OrderLine>, now_ms: i64) -> Result<OrderRecord, OrdersError> {
+fn replacement(tx: &mut dyn Tx, order: &OrderRecord, lines: Vec<OrderLine>, due: &[Money], now_ms: i64) -> Result<OrderRecord, OrdersError> {
     let destination = orders::store::destination(tx, order.id)?;
     let create = CreateOrder {
         channel: "exchange".into(),
@@ -319,27 +322,28 @@ fn replacement(tx: &mut dyn Tx, order: &OrderRecord, lines: Vec<OrderLine>, now_
         now_ms,
         payment_deadline_ms: 0,
     };
-    orders::flow::create_replacement(tx, &create)
+    orders::flow::create_replacement(tx, &create, due)
 }
 
-/// An exchange goes to another SKU of the same product at the same price (a price
-/// difference would have to be charged or refunded: not taken yet).
-fn check_exchanges(tx: &mut dyn Tx, lines: &[AfterSalesLine]) -> Result<(), AfterSalesError> {
-    for line in lines {
-        let Some(to) = &line.exchange_sku else { continue };
+/// An exchange goes to another SKU of the same product; what it costs more or less than the
+/// returned one, by their catalog prices now, is kept per line (charged or refunded once the
+/// return passes QC).
+fn price_exchanges(tx: &mut dyn Tx, lines: &mut [AfterSalesLine]) -> Result<(), AfterSalesError> {
+    let mut prices = Vec::with_capacity(lines.len());
+    for line in lines.iter() {
+        let Some(to) = &line.exchange_sku else {
+            prices.push((0, 0));
+            continue;
+        };
         let from_sku = catalog_sku(tx, &line.sku)?;
         let to_sku = catalog_sku(tx, to)?;
         if from_sku.spu_id != to_sku.spu_id {
             return Err(AfterSalesError::Refused(format!("{to} is not the same product as {} (an exchange stays within one SPU)", line.sku)));
         }
-        if to_sku.price != from_sku.price {
-            return Err(AfterSalesError::Refused(format!(
-                "{to} sells at {} and {} at {}: an exchange with a price difference is not taken yet; return and reorder",
-                to_sku.price.minor(),
-                line.sku,
-                from_sku.price.minor()
-            )));
-        }
+        prices.push((from_sku.price.minor(), to_sku.price.minor()));
+    }
+    for (line, d) in lines.iter_mut().zip(price_differences(&prices)?) {
+        line.price_difference = d;
     }
     Ok(())
 }
@@ -368,8 +372,22 @@ fn by_sku(lines: &[AfterSalesLine]) -> Vec<&AfterSalesLine> {
     sorted
 }
 
-fn refund_lines(lines: &[AfterSalesLine]) -> Vec<(Sku, i64, u32)> {
-    lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64(), 100)).collect()
+fn refund_lines(lines: &[AfterSalesLine]) -> Vec<(Sku, i64, Share)> {
+    lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64(), Share::WHOLE)).collect()
+}
+
+/// The returned units that passed QC, refunded in full (instead of a replacement).
+fn passed_lines(lines: &[AfterSalesLine]) -> Vec<(Sku, i64, Share)> {
+    lines.iter().filter(|l| l.passed > 0).map(|l| (l.sku.clone(), l.passed, Share::WHOLE)).collect()
+}
+
+/// A cheaper exchange's difference: per unit that came back, never more than was paid for it.
+fn difference_refund(lines: &[AfterSalesLine]) -> Vec<(Sku, i64, Share)> {
+    lines
+        .iter()
+        .filter(|l| l.price_difference < 0 && l.passed > 0)
+        .map(|l| (l.sku.clone(), l.passed, Share::PerUnit(l.price_difference.saturating_neg().min(l.unit_price))))
+        .collect()
 }
 
 /// The requests with their return shipments (logistics'), as HQ and the customer see them.
@@ -557,18 +575,18 @@ fn settle(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, outco
         r.state = RequestState::Attention;
         r.decision_note = format!("{}; {why}", r.decision_note);
     };
-    let mut refund = outcome.refund.clone();
+    let mut refund: Vec<(Sku, i64, Share)> = outcome.refund.iter().map(|(sku, n, pct)| (sku.clone(), *n, Share::Pct(*pct))).collect();
     if let Some(id) = r.replacement_order {
         if outcome.release_replacement {
-            match orders::flow::release_held(tx, id, source, now_ms) {
-                Ok(_) => {}
+            match send_replacement(tx, r, id, source, now_ms) {
+                Ok(owed) => refund = owed,
                 Err(OrdersError::Db(e)) => return Err(e.into()),
                 // The replacement was cancelled meanwhile: the customer gets the money back
                 // for what they returned instead.
                 Err(other) => {
                     r.decision_note = format!("{}; the replacement order {id} cannot ship ({other}), so the returned units are refunded", r.decision_note);
                     r.state = RequestState::Refunding;
-                    refund = r.lines.iter().filter(|l| l.passed > 0).map(|l| (l.sku.clone(), l.passed, 100)).collect();
+                    refund = passed_lines(&r.lines);
                 }
             }
         } else if outcome.cancel_replacement {
@@ -588,6 +606,26 @@ fn settle(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, outco
         }
     }
     Ok(())
+}
+
+/// The replacement of an exchange whose return passed QC: released to its warehouse, or, when
+/// it costs more, waiting for the difference (by the policy's deadline). Returns the refund a
+/// cheaper exchange owes (its difference), none otherwise.
+fn send_replacement(tx: &mut dyn Tx, r: &mut AfterSalesRequest, id: u64, source: &str, now_ms: i64) -> Result<Vec<(Sku, i64, Share)>, OrdersError> {
+    let owed = difference(&r.lines);
+    if owed > 0 {
+        let hours = policy_in_force(tx)?.balance_due_hours;
+        let deadline = now_ms.saturating_add(i64::from(hours) * 3_600_000);
+        orders::flow::await_balance(tx, id, deadline, source, now_ms)?;
+        let by = tote_shared::calendar::local_time(deadline, crate::logistics::CHINA_OFFSET_MS);
+        r.decision_note = format!("the return passed QC; the replacement ships once its price difference of ¥{} is paid (order {id}, by {by})", yuan(owed));
+        return Ok(Vec::new());
+    }
+    orders::flow::release_held(tx, id, source, now_ms)?;
+    if owed < 0 {
+        r.decision_note = format!("{}; the price difference of ¥{} is refunded", r.decision_note, yuan(-owed));
+    }
+    Ok(difference_refund(&r.lines))
 }
 
 /// Completes delivered orders whose return window (`window_ms` after delivery) closed and
@@ -633,9 +671,26 @@ impl crate::journal::consumer::Consumer for ClosingConsumer {
         for entry in entries {
             let (found, done, outcome) = match &entry.event {
                 BusinessEvent::RefundSucceeded { refund_id, .. } => (store::by_refund(tx, *refund_id)?, RequestState::Refunding, "refunded"),
-                BusinessEvent::RefundFailed { refund_id, .. } => (store::by_refund(tx, *refund_id)?, RequestState::Refunding, ""),
+                BusinessEvent::RefundFailed { refund_id, .. } => {
+                    let found = store::by_refund(tx, *refund_id)?;
+                    refund_failed(tx, found, entry.at_ms)?;
+                    continue;
+                }
                 BusinessEvent::OrderShipped { order_id, .. } => (store::by_replacement(tx, *order_id)?, RequestState::Replacing, "exchanged"),
-                BusinessEvent::OrderCancelled { order_id, .. } => (store::by_replacement(tx, *order_id)?, RequestState::Replacing, ""),
+                BusinessEvent::OrderClosed { order_id } | BusinessEvent::OrderCancelled { order_id, .. } => {
+                    let found = store::by_replacement(tx, *order_id)?;
+                    // Closed unpaid, or cancelled before it was paid, after its return passed
+                    // QC: the replacement's difference was never paid.
+                    let unpaid = matches!(entry.event, BusinessEvent::OrderClosed { .. } | BusinessEvent::OrderCancelled { was_paid: false, .. });
+                    if unpaid && found.as_ref().is_some_and(|r| r.state == RequestState::Replacing) {
+                        difference_unpaid(tx, found, entry.at_ms)?;
+                        continue;
+                    }
+                    if matches!(entry.event, BusinessEvent::OrderClosed { .. }) {
+                        continue;
+                    }
+                    (found, RequestState::Replacing, "")
+                }
                 _ => continue,
             };
             let Some(mut r) = found else { continue };
@@ -644,13 +699,8 @@ impl crate::journal::consumer::Consumer for ClosingConsumer {
             }
             r.updated_ms = entry.at_ms;
             if outcome.is_empty() {
-                let why = if matches!(entry.event, BusinessEvent::OrderCancelled { .. }) {
-                    "the replacement order was cancelled before it shipped"
-                } else {
-                    "the channel refused the refund"
-                };
                 r.state = RequestState::Attention;
-                r.decision_note = format!("{}; {why}", r.decision_note);
+                r.decision_note = format!("{}; the replacement order was cancelled before it shipped", r.decision_note);
                 store::update(tx, &r)?;
                 continue;
             }
@@ -660,6 +710,43 @@ impl crate::journal::consumer::Consumer for ClosingConsumer {
         }
         Ok(())
     }
+}
+
+/// The channel refused a request's refund — its whole refund, or a cheaper exchange's
+/// difference beside a replacement that ships anyway: HQ settles it.
+fn refund_failed(tx: &mut dyn Tx, found: Option<AfterSalesRequest>, at_ms: i64) -> DbResult<()> {
+    let Some(mut r) = found else { return Ok(()) };
+    if !matches!(r.state, RequestState::Refunding | RequestState::Replacing | RequestState::Completed) {
+        return Ok(());
+    }
+    r.state = RequestState::Attention;
+    r.decision_note = format!("{}; the channel refused the refund", r.decision_note);
+    r.updated_ms = at_ms;
+    store::update(tx, &r)
+}
+
+/// A dearer exchange's difference was not paid in time (its replacement closed): the returned
+/// units that passed QC are refunded instead, or HQ settles it when that cannot be done.
+fn difference_unpaid(tx: &mut dyn Tx, found: Option<AfterSalesRequest>, at_ms: i64) -> DbResult<()> {
+    let Some(mut r) = found else { return Ok(()) };
+    if r.state != RequestState::Replacing {
+        return Ok(());
+    }
+    r.updated_ms = at_ms;
+    let note = "the price difference was not paid in time, so the returned units are refunded instead";
+    match payment::flow::refund_order_at(tx, r.order_id, &passed_lines(&r.lines), &format!("after-sales {}", r.id), at_ms) {
+        Ok(refund) => {
+            r.refund_id = Some(refund.id);
+            r.state = RequestState::Refunding;
+            r.decision_note = format!("{}; {note}", r.decision_note);
+        }
+        Err(PaymentError::Db(e)) | Err(PaymentError::Orders(OrdersError::Db(e))) => return Err(e),
+        Err(other) => {
+            r.state = RequestState::Attention;
+            r.decision_note = format!("{}; {note}, but the refund cannot be made: {other}", r.decision_note);
+        }
+    }
+    store::update(tx, &r)
 }
 
 impl From<CatalogError> for AfterSalesError {

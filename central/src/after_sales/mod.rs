@@ -129,6 +129,11 @@ pub struct AfterSalesLine {
     /// An exchange: the SKU that goes out instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exchange_sku: Option<Sku>,
+    /// An exchange: per unit, what the SKU going out costs more (the customer pays it before
+    /// it ships) or, negative, less (refunded) than the one coming back, by the catalog's
+    /// prices when asked; minor units.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub price_difference: i64,
     pub passed: i64,
     pub failed: i64,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -157,6 +162,9 @@ pub struct AfterSalesRequest {
     pub refund_id: Option<u64>,
     /// The asked-for units at the prices paid, minor units.
     pub amount_minor: i64,
+    /// An exchange's price difference over its lines: paid by the customer (positive) or
+    /// refunded (negative) once the return passes QC; 0 moves no money.
+    pub price_difference_minor: i64,
     pub customer: Option<String>,
     pub lines: Vec<AfterSalesLine>,
     /// How the goods come back.
@@ -210,6 +218,19 @@ pub struct ReturnPolicy {
     #[serde(default = "faulty_reasons")]
     #[schema(max_items = 8)]
     pub prepaid_returns: Vec<Reason>,
+    /// Hours a customer has to pay a dearer exchange's difference once the return passed QC;
+    /// unpaid, the replacement is not sent and the returned units are refunded instead.
+    #[serde(default = "default_balance_due_hours")]
+    #[schema(minimum = 1, maximum = 720)]
+    pub balance_due_hours: u32,
+}
+
+fn default_balance_due_hours() -> u32 {
+    48
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 fn faulty_reasons() -> Vec<Reason> {
@@ -256,6 +277,7 @@ impl ReturnPolicy {
             return_by_days: default_return_by_days(),
             failed_qc_refunds: Vec::new(),
             prepaid_returns: faulty_reasons(),
+            balance_due_hours: default_balance_due_hours(),
         }
     }
 
@@ -268,6 +290,9 @@ impl ReturnPolicy {
     pub fn check(&self) -> Result<(), String> {
         if !(1..=365).contains(&self.window_days) {
             return Err("window_days must be 1 to 365".into());
+        }
+        if !(1..=720).contains(&self.balance_due_hours) {
+            return Err("balance_due_hours must be 1 to 720".into());
         }
         if self.return_by_days > 365 {
             return Err("return_by_days must be 0 (never) to 365".into());
@@ -425,6 +450,7 @@ pub fn check_lines(
             qty: a.qty,
             unit_price: line.unit_price,
             exchange_sku: a.exchange_sku.clone(),
+            price_difference: 0,
             passed: 0,
             failed: 0,
             fail_reason: String::new(),
@@ -453,6 +479,22 @@ pub fn check_method(policy: &ReturnPolicy, kind: Kind, reason: Reason, method: R
         )));
     }
     Ok(())
+}
+
+/// An exchange's price difference over its lines (see `AfterSalesLine::price_difference`).
+pub fn difference(lines: &[AfterSalesLine]) -> i64 {
+    lines.iter().map(|l| l.price_difference.saturating_mul(l.qty.as_i64())).fold(0, i64::saturating_add)
+}
+
+/// Per unit, what the exchange's SKU costs more (or, negative, less) than the returned one,
+/// by their catalog prices; all of a request's lines one way (a request that would both
+/// charge and refund is asked as two).
+pub fn price_differences(prices: &[(i64, i64)]) -> Result<Vec<i64>, AfterSalesError> {
+    let differences: Vec<i64> = prices.iter().map(|(from, to)| to - from).collect();
+    if differences.iter().any(|d| *d > 0) && differences.iter().any(|d| *d < 0) {
+        return Err(AfterSalesError::Refused("some exchanges cost more and some less: ask for them in two requests".into()));
+    }
+    Ok(differences)
 }
 
 /// The amount of the lines at the prices paid.

@@ -38,8 +38,8 @@ pub fn insert(tx: &mut dyn Tx, r: &AfterSalesRequest) -> DbResult<u64> {
         .uint(0)?;
     for (n, l) in r.lines.iter().enumerate() {
         tx.execute(
-            "INSERT INTO as_request_line (request_id, line_no, sku, qty, unit_price_minor, exchange_sku) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            &params![id, n, l.sku.as_str(), l.qty.as_i64(), l.unit_price, l.exchange_sku.as_ref().map(|s| s.as_str())],
+            "INSERT INTO as_request_line (request_id, line_no, sku, qty, unit_price_minor, exchange_sku, price_difference) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            &params![id, n, l.sku.as_str(), l.qty.as_i64(), l.unit_price, l.exchange_sku.as_ref().map(|s| s.as_str()), l.price_difference],
         )?;
     }
     Ok(id)
@@ -71,8 +71,8 @@ pub fn narrow(tx: &mut dyn Tx, r: &AfterSalesRequest) -> DbResult<()> {
     tx.execute("DELETE FROM as_request_line WHERE request_id = ?1", &params![r.id])?;
     for (n, l) in r.lines.iter().enumerate() {
         tx.execute(
-            "INSERT INTO as_request_line (request_id, line_no, sku, qty, unit_price_minor, exchange_sku) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            &params![r.id, n, l.sku.as_str(), l.qty.as_i64(), l.unit_price, l.exchange_sku.as_ref().map(|s| s.as_str())],
+            "INSERT INTO as_request_line (request_id, line_no, sku, qty, unit_price_minor, exchange_sku, price_difference) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            &params![r.id, n, l.sku.as_str(), l.qty.as_i64(), l.unit_price, l.exchange_sku.as_ref().map(|s| s.as_str()), l.price_difference],
         )?;
     }
     tx.execute("UPDATE as_request SET amount_minor = ?2 WHERE id = ?1", &params![r.id, r.amount_minor])?;
@@ -229,13 +229,18 @@ fn request(tx: &mut dyn Tx, r: &Row) -> DbResult<AfterSalesRequest> {
         updated_ms: r.int(16)?,
         return_method: m,
         return_shipment: None,
+        price_difference_minor: 0,
         lines: lines(tx, id)?,
+    })
+    .map(|mut r| {
+        r.price_difference_minor = super::difference(&r.lines);
+        r
     })
 }
 
 fn lines(tx: &mut dyn Tx, id: u64) -> DbResult<Vec<AfterSalesLine>> {
     let rows = tx.query(
-        "SELECT sku, qty, unit_price_minor, exchange_sku, passed, failed, fail_reason FROM as_request_line WHERE request_id = ?1 ORDER BY line_no",
+        "SELECT sku, qty, unit_price_minor, exchange_sku, passed, failed, fail_reason, price_difference FROM as_request_line WHERE request_id = ?1 ORDER BY line_no",
         &params![id],
     )?;
     rows.iter()
@@ -248,6 +253,7 @@ fn lines(tx: &mut dyn Tx, id: u64) -> DbResult<Vec<AfterSalesLine>> {
                 passed: r.int(4)?,
                 failed: r.int(5)?,
                 fail_reason: r.text(6)?,
+                price_difference: r.int(7)?,
             })
         })
         .collect()

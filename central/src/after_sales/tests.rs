@@ -81,7 +81,7 @@ fn an_exchange_names_another_sku_and_only_an_exchange_does() {
 }
 
 fn line(s: &str, n: i64) -> AfterSalesLine {
-    AfterSalesLine { sku: sku(s), qty: qty(n), unit_price: 79_900, exchange_sku: None, passed: 0, failed: 0, fail_reason: String::new() }
+    AfterSalesLine { sku: sku(s), qty: qty(n), unit_price: 79_900, exchange_sku: None, price_difference: 0, passed: 0, failed: 0, fail_reason: String::new() }
 }
 
 fn qc(s: &str, passed: i64, failed: i64) -> Checked {
@@ -170,4 +170,17 @@ fn a_policy_saved_before_prepaid_returns_prepays_faulty_goods() {
     let old = r#"{"window_days": 15, "rules": [], "return_by_days": 14}"#;
     let policy: ReturnPolicy = serde_json::from_str(old).expect("an old policy reads");
     assert_eq!(policy.prepaid_returns, vec![Reason::Defective, Reason::WrongItem, Reason::NotAsDescribed, Reason::DamagedInTransit]);
+}
+
+#[test]
+fn an_exchange_costs_the_difference_of_catalog_prices_one_way_per_request() {
+    assert_eq!(price_differences(&[(89_900, 94_900), (89_900, 89_900)]).expect("one way"), vec![5_000, 0]);
+    assert_eq!(price_differences(&[(89_900, 79_900)]).expect("cheaper"), vec![-10_000]);
+    let Err(AfterSalesError::Refused(why)) = price_differences(&[(89_900, 94_900), (89_900, 79_900)]) else { panic!("both ways") };
+    assert!(why.contains("two requests"), "{why}");
+    let mut lines = vec![line("PEG39-M-WHT-42", 2), line("PEG39-M-WHT-43", 1)];
+    lines[0].price_difference = 5_000;
+    assert_eq!(difference(&lines), 10_000, "per unit times units");
+    let policy = ReturnPolicy { balance_due_hours: 0, ..ReturnPolicy::default_policy() };
+    assert_eq!(policy.check(), Err("balance_due_hours must be 1 to 720".into()));
 }

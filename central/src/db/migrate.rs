@@ -803,6 +803,8 @@ ALTER TABLE fin_order ADD COLUMN unshipped_owed INTEGER NOT NULL DEFAULT 0;
     r#"
 -- How the customer sends a return: drop_off (at their cost), pickup or label (booked by us).
 ALTER TABLE as_request ADD COLUMN return_method TEXT NOT NULL DEFAULT 'drop_off';
+-- An exchange line's price difference per unit (what the other SKU costs more, or less).
+ALTER TABLE as_request_line ADD COLUMN price_difference INTEGER NOT NULL DEFAULT 0;
 -- Return shipments booked with a carrier for after-sales requests: who sends what from where,
 -- the carrier chosen and the number it issued, the freight quoted, and the cancel of a return
 -- withdrawn before collection. Calls are made outside transactions, like lg_parcel's.

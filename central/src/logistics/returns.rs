@@ -70,11 +70,12 @@ pub struct ReturnShipment {
     /// `pickup` (a courier collects) or `label` (the customer hands it in).
     pub method: String,
     /// `booking` (the carrier not asked or not answered yet), `booked`, `cancelling`,
-    /// `cancelled`, `failed` (no carrier could take it: the customer sends it themselves).
+    /// `cancelled`, `failed` (no carrier we hold an account with could take it, or the
+    /// carrier refused it: the customer sends it themselves).
     pub state: String,
     pub carrier: Option<String>,
     pub service: Option<String>,
-    /// The number on the label; the warehouse's desk finds the return by it too.
+    /// The number on the label.
     pub waybill: Option<String>,
     /// The carrier's routing code printed on the label.
     pub route_label: Option<String>,
@@ -119,10 +120,11 @@ pub fn withdraw(tx: &mut dyn Tx, request_id: u64, now_ms: i64) -> DbResult<()> {
     stop(tx, request_id, &["booking", "booked"], "the return was withdrawn", now_ms)
 }
 
-/// The goods reached the warehouse: a booking still not made is no longer needed (the
-/// customer sent them another way); a booked one was used.
+/// The goods reached the warehouse: whatever the carrier has not collected is no longer
+/// needed (the customer sent them another way) and is cancelled; a carrier that did carry
+/// them refuses the cancel, and its booking stands.
 pub fn arrived(tx: &mut dyn Tx, request_id: u64, now_ms: i64) -> DbResult<()> {
-    stop(tx, request_id, &["booking"], "the goods came back before the carrier was booked", now_ms)
+    stop(tx, request_id, &["booking", "booked"], "the goods reached the warehouse", now_ms)
 }
 
 fn stop(tx: &mut dyn Tx, request_id: u64, from: &[&str], why: &str, now_ms: i64) -> DbResult<()> {
@@ -150,8 +152,10 @@ pub fn pick(considered: &[Considered], has_account: impl Fn(&str) -> bool) -> Op
     considered.iter().find(|c| c.unfit.is_none() && c.price.is_some() && has_account(&c.carrier))
 }
 
-/// The carrier's return order: the customer sends, the warehouse receives, our account pays.
-pub fn reverse_order(row: &ReturnRow, chosen: &Considered, monthly_card: &str) -> sf::CreateReverseOrder {
+/// The carrier's return order: the customer sends, the warehouse (in `warehouse_city`, name and
+/// province) receives, our account pays.
+pub fn reverse_order(row: &ReturnRow, chosen: &Considered, monthly_card: &str, warehouse_city: Option<(&str, &str)>) -> sf::CreateReverseOrder {
+    let (to_city, to_province) = warehouse_city.unwrap_or(("", ""));
     let from = &row.consignment.ship_to;
     let province = tote_shared::geo::city_province(&from.city).map(|(_, p)| p.to_owned()).unwrap_or_default();
     sf::CreateReverseOrder {
@@ -165,8 +169,8 @@ pub fn reverse_order(row: &ReturnRow, chosen: &Considered, monthly_card: &str) -
             sf::Contact {
                 contact_type: 2,
                 contact: format!("Tote {} returns", row.warehouse),
-                province: String::new(),
-                city: String::new(),
+                province: to_province.to_owned(),
+                city: to_city.to_owned(),
                 address: row.warehouse.clone(),
                 post_code: String::new(),
             },
@@ -185,9 +189,9 @@ pub async fn round(state: &AppState, done: &mut Round) -> Result<(), LogisticsEr
             Ok(()) => {}
             Err(Later(why)) => {
                 let wait = (state.settings.logistics.dispatch_interval_ms as i64).saturating_mul(1 << row.attempts.min(16)).min(MAX_BACKOFF_MS);
-                let (id, next) = (row.request_id, now_ms() + wait);
+                let (id, from, next) = (row.request_id, row.state.clone(), now_ms() + wait);
                 tracing::warn!(request = id, attempts = row.attempts + 1, %why, "return shipment call failed; will retry");
-                state.db.write(move |tx| store::return_postponed(tx, id, &why, next)).await?;
+                state.db.write(move |tx| store::return_postponed(tx, id, &from, &why, next)).await?;
             }
         }
     }
@@ -204,43 +208,48 @@ fn later(done: &mut Round, carrier: &str, error: &CallError) -> Later {
     Later(error.to_string())
 }
 
+fn db(error: impl std::fmt::Display) -> Later {
+    Later(error.to_string())
+}
+
 fn account<'a>(state: &'a AppState, carrier: &str) -> Option<&'a CarrierApi> {
     state.carriers.carriers.get(carrier).map(|a| a.as_ref())
 }
 
+/// No carrier will take the return: the customer is to send it themselves.
+async fn give_up(state: &AppState, id: u64, why: String) -> Result<(), Later> {
+    tracing::warn!(request = id, %why, "the return cannot be booked with a carrier; the customer sends it");
+    state.db.write(move |tx| store::return_failed(tx, id, &why, now_ms())).await.map_err(db)
+}
+
 async fn book_one(state: &AppState, row: &ReturnRow, done: &mut Round) -> Result<(), Later> {
-    let chosen = match choose_carrier(state, row).await.map_err(|e| Later(e.to_string()))? {
-        Ok(chosen) => chosen,
-        Err(why) => {
-            let id = row.request_id;
-            tracing::warn!(request = id, %why, "no carrier can take the return; the customer sends it");
-            state.db.write(move |tx| store::set_return_state(tx, id, "failed", Some(&why), now_ms())).await.map_err(|e| Later(e.to_string()))?;
-            return Ok(());
-        }
+    let (chosen, warehouse_city) = match choose_carrier(state, row).await.map_err(db)? {
+        Ok(found) => found,
+        Err(why) => return give_up(state, row.request_id, why).await,
     };
     let Some(api) = account(state, &chosen.carrier) else { return Err(Later(format!("no account with {}", chosen.carrier))) };
     if done.down.contains(&chosen.carrier) {
         return Err(Later(format!("{} unreachable this round", chosen.carrier)));
     }
+    // A courier comes an hour ahead at the earliest, also when the booking was delayed.
+    let now = now_ms();
+    let collect = row.pickup.then(|| row.collect_from_ms.filter(|at| *at >= now + HOUR_MS).unwrap_or_else(|| collect_from(now)));
     let (id, carrier, service, freight) = (row.request_id, chosen.carrier.clone(), chosen.service.map(|s| s.as_str().to_owned()), chosen.price.map_or(0, |p| p.total));
-    let kept = state.db.write(move |tx| store::return_chosen(tx, id, &carrier, service.as_deref(), freight, now_ms())).await.map_err(|e| Later(e.to_string()))?;
+    let kept = state.db.write(move |tx| store::return_chosen(tx, id, &carrier, service.as_deref(), freight, collect, now_ms())).await.map_err(db)?;
     if !kept {
         // Withdrawn meanwhile: the cancel takes it from here.
         return Ok(());
     }
-    let order = reverse_order(row, &chosen, &api.monthly_card);
-    let result = match api.book_return(&order).await {
+    let booking = ReturnRow { collect_from_ms: collect, ..row.clone() };
+    let city = warehouse_city.as_ref().map(|(c, p)| (c.as_str(), p.as_str()));
+    let result = match api.book_return(&reverse_order(&booking, &chosen, &api.monthly_card, city)).await {
         Ok(result) => result,
-        Err(CallError::Business { code, message }) => {
-            let why = format!("{} refused the return: {code} {message}", chosen.carrier);
-            state.db.write(move |tx| store::set_return_state(tx, id, "failed", Some(&why), now_ms())).await.map_err(|e| Later(e.to_string()))?;
-            return Ok(());
-        }
+        Err(CallError::Business { code, message }) => return give_up(state, id, format!("{} refused the return: {code} {message}", chosen.carrier)).await,
         Err(other) => return Err(later(done, &chosen.carrier, &other)),
     };
-    let waybill = result.waybill_no_info_list.first().map(|w| w.waybill_no.clone()).unwrap_or_default();
+    let waybill = result.waybill_no_info_list.into_iter().map(|w| w.waybill_no).find(|w| tote_shared::sync::is_plain_code(w, 40)).unwrap_or_default();
     let label = result.route_label_info.first().map(|l| l.route_label_data.dest_route_label.clone()).unwrap_or_default();
-    state.write(move |tx| booked(tx, id, &waybill, &label, now_ms())).await.map_err(|e| Later(e.to_string()))?;
+    state.write(move |tx| booked(tx, id, &waybill, &label, now_ms())).await.map_err(db)?;
     done.returns_booked += 1;
     Ok(())
 }
@@ -259,15 +268,30 @@ fn booked(tx: &mut dyn Tx, request_id: u64, waybill: &str, label: &str, now_ms: 
     Ok(())
 }
 
-/// The carrier kept before, or the cheapest now (rate card, policy and the catalog's sizes
-/// read in one transaction; the choice is pure). Err(why) when no carrier can take it.
-async fn choose_carrier(state: &AppState, row: &ReturnRow) -> Result<Result<Considered, String>, LogisticsError> {
+/// The carrier service to book with and the warehouse's city (name, province); or why none.
+type Choice = Result<(Considered, Option<(String, String)>), String>;
+
+/// The carrier kept from an earlier attempt (asked again whatever the rate card says now, so a
+/// return is never booked with two), else the cheapest now (rate card, policy and the
+/// catalog's sizes read in one transaction; the choice is pure); with the warehouse's city.
+/// Err(why) when no carrier can take it.
+async fn choose_carrier(state: &AppState, row: &ReturnRow) -> Result<Choice, LogisticsError> {
     let row = row.clone();
     let accounts: std::collections::HashSet<String> = state.carriers.carriers.keys().cloned().collect();
     let now = now_ms();
     let choice = state
         .db
-        .read(move |tx| -> DbResult<Result<Considered, String>> {
+        .read(move |tx| -> DbResult<Choice> {
+            let warehouse_city = crate::warehouses::store::points(tx)?
+                .into_iter()
+                .find(|(code, _)| code.as_str() == row.warehouse)
+                .and_then(|(_, point)| tote_shared::geo::nearest_city(&point))
+                .map(|(c, p)| (c.to_owned(), p.to_owned()));
+            if let Some(kept) = &row.carrier {
+                let service = row.service.as_deref().and_then(super::rates::Service::parse);
+                let price = row.freight.map(|total| super::rates::Price { chargeable_g: 0, freight: total, insurance: 0, remote: 0, total });
+                return Ok(Ok((Considered { carrier: kept.clone(), service, transit_days: None, price, unfit: None }, warehouse_city)));
+            }
             let policy = store::policy(tx)?;
             let skus: Vec<&tote_shared::Sku> = row.consignment.lines.iter().map(|l| &l.sku).collect();
             let specs = crate::catalog::store::shipping_specs(tx, &skus)?;
@@ -281,15 +305,10 @@ async fn choose_carrier(state: &AppState, row: &ReturnRow) -> Result<Result<Cons
             // A return is not promised to anyone: any transit time the card has will do.
             let request = Request { origin: &row.warehouse, province, city, parcel, promise_days: csv::MAX_TRANSIT_DAYS, today: rate_card_day(now) };
             let choice = choose(&card, &policy.rules(), &request);
-            if let Some(kept) = &row.carrier {
-                // Chosen before a crash or a failed call: the same carrier is asked again.
-                if let Some(same) = choice.considered.iter().find(|c| &c.carrier == kept && c.service.map(|s| s.as_str().to_owned()) == row.service) {
-                    return Ok(Ok(same.clone()));
-                }
-            }
-            Ok(pick(&choice.considered, |c| accounts.contains(c)).cloned().ok_or_else(|| {
-                format!("no carrier we hold an account with serves {} from {province} on the rate card", row.warehouse)
-            }))
+            Ok(match pick(&choice.considered, |c| accounts.contains(c)) {
+                Some(best) => Ok((best.clone(), warehouse_city)),
+                None => Err(format!("no carrier we hold an account with serves {} from {province} on the rate card", row.warehouse)),
+            })
         })
         .await?;
     Ok(choice)
@@ -299,7 +318,7 @@ async fn cancel_one(state: &AppState, row: &ReturnRow, done: &mut Round) -> Resu
     let id = row.request_id;
     let Some(carrier) = row.carrier.clone() else {
         // Never sent to a carrier.
-        state.write(move |tx| cancel_finished(tx, id, Ok(()), now_ms())).await.map_err(|e| Later(e.to_string()))?;
+        state.write(move |tx| cancel_finished(tx, id, Ok(()), now_ms())).await.map_err(db)?;
         return Ok(());
     };
     let Some(api) = account(state, &carrier) else { return Err(Later(format!("no account with {carrier}"))) };
@@ -310,16 +329,17 @@ async fn cancel_one(state: &AppState, row: &ReturnRow, done: &mut Round) -> Resu
         Ok(()) => Ok(()),
         // The carrier never got the booking (its call was lost): nothing to cancel.
         Err(CallError::Business { code, .. }) if code == sf::NO_ORDER && row.waybill.is_none() => Ok(()),
-        Err(CallError::Business { code, message }) => Err(format!("{carrier} would not cancel: {code} {message}")),
+        Err(CallError::Business { code, message }) if code == sf::NOT_CANCELLABLE => Err(format!("{carrier} would not cancel: {code} {message}")),
         Err(other) => return Err(later(done, &carrier, &other)),
     };
-    state.write(move |tx| cancel_finished(tx, id, outcome.as_ref().map(|_| ()).map_err(String::as_str), now_ms())).await.map_err(|e| Later(e.to_string()))?;
+    state.write(move |tx| cancel_finished(tx, id, outcome.as_ref().map(|_| ()).map_err(String::as_str), now_ms())).await.map_err(db)?;
     done.returns_cancelled += 1;
     Ok(())
 }
 
 /// The carrier answered the cancel: cancelled, with the freight owed reversed if it was
-/// accrued; refused (collected already), booked again with why.
+/// accrued; refused (collected already), booked after all — a booking whose answer was lost
+/// is booked again, which finds the carrier's order and accrues its freight.
 fn cancel_finished(tx: &mut dyn Tx, request_id: u64, outcome: Result<(), &str>, now_ms: i64) -> DbResult<()> {
     let Some(row) = store::return_shipment(tx, request_id, true)? else { return Ok(()) };
     if row.state != "cancelling" {
@@ -334,7 +354,7 @@ fn cancel_finished(tx: &mut dyn Tx, request_id: u64, outcome: Result<(), &str>, 
             }
         }
         Err(why) => {
-            let back = if row.waybill.is_some() { "booked" } else { "failed" };
+            let back = if row.waybill.is_some() { "booked" } else { "booking" };
             store::set_return_state(tx, request_id, back, Some(why), now_ms)?;
         }
     }
@@ -396,15 +416,15 @@ mod tests {
             attempts: 0,
             last_error: None,
         };
-        let order = reverse_order(&row, &considered("SF", 1200, None), "7551234567");
+        let order = reverse_order(&row, &considered("SF", 1200, None), "7551234567", Some(("shanghai", "shanghai")));
         assert_eq!(order.order_id, "TOTE-RMA-17");
         assert_eq!((order.pay_method, order.monthly_card.as_str(), order.express_type_id), (1, "7551234567", 2));
         let sender = order.contact_info_list.iter().find(|c| c.contact_type == 1).expect("sender");
         let recipient = order.contact_info_list.iter().find(|c| c.contact_type == 2).expect("recipient");
         assert_eq!((sender.contact.as_str(), sender.address.as_str(), sender.city.as_str()), ("Li Lei", "1 Nanjing Rd", "Shanghai"));
-        assert_eq!(recipient.address, "SH-01");
+        assert_eq!((recipient.address.as_str(), recipient.city.as_str()), ("SH-01", "shanghai"));
         assert_eq!(order.send_start_tm.as_deref(), Some("1970-01-01 08:00:00"), "China time");
-        let label = reverse_order(&ReturnRow { pickup: false, ..row }, &considered("SF", 1200, None), "7551234567");
+        let label = reverse_order(&ReturnRow { pickup: false, ..row }, &considered("SF", 1200, None), "7551234567", None);
         assert_eq!(label.send_start_tm, None, "a label return is handed in: no courier time");
     }
 }

@@ -791,14 +791,26 @@ pub fn due_returns(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<sup
     tx.query(&sql, &params![now_ms, limit])?.iter().map(row_to_return).collect()
 }
 
-/// The carrier chosen and its quote, kept before the carrier is called (so a cancel knows whom
-/// to ask); false when the return was cancelled meanwhile (and must not be booked).
-pub fn return_chosen(tx: &mut dyn Tx, request_id: u64, carrier: &str, service: Option<&str>, freight: i64, now_ms: i64) -> DbResult<bool> {
+/// The carrier chosen, its quote and the collection time, kept before the carrier is called
+/// (so a cancel knows whom to ask); false when the return was cancelled meanwhile (and must
+/// not be booked).
+pub fn return_chosen(tx: &mut dyn Tx, request_id: u64, carrier: &str, service: Option<&str>, freight: i64, collect_from_ms: Option<i64>, now_ms: i64) -> DbResult<bool> {
     let n = tx.execute(
-        "UPDATE lg_return SET carrier = ?2, service = ?3, freight = ?4, updated_ms = ?5 WHERE request_id = ?1 AND state = 'booking' AND waybill IS NULL",
-        &params![request_id, carrier, service, freight, now_ms],
+        "UPDATE lg_return SET carrier = ?2, service = ?3, freight = ?4, collect_from_ms = ?5, updated_ms = ?6
+         WHERE request_id = ?1 AND state = 'booking' AND waybill IS NULL",
+        &params![request_id, carrier, service, freight, collect_from_ms, now_ms],
     )?;
     Ok(n == 1)
+}
+
+/// No carrier will take a return still being booked: failed, with why.
+pub fn return_failed(tx: &mut dyn Tx, request_id: u64, why: &str, now_ms: i64) -> DbResult<()> {
+    let why: String = why.chars().take(300).collect();
+    tx.execute(
+        "UPDATE lg_return SET state = 'failed', last_error = ?2, updated_ms = ?3 WHERE request_id = ?1 AND state = 'booking'",
+        &params![request_id, why.as_str(), now_ms],
+    )?;
+    Ok(())
 }
 
 /// The carrier issued `waybill`: booked (or, if a cancel came meanwhile, still cancelling);
@@ -823,12 +835,13 @@ pub fn set_return_state(tx: &mut dyn Tx, request_id: u64, state: &str, why: Opti
     Ok(())
 }
 
-/// A call about the return failed for a while: tried again at `next_try_ms`.
-pub fn return_postponed(tx: &mut dyn Tx, request_id: u64, error: &str, next_try_ms: i64) -> DbResult<()> {
+/// A call made from state `from` failed for a while: tried again at `next_try_ms` (unless the
+/// return moved on meanwhile, a withdrawal say, which is due at once).
+pub fn return_postponed(tx: &mut dyn Tx, request_id: u64, from: &str, error: &str, next_try_ms: i64) -> DbResult<()> {
     let error: String = error.chars().take(300).collect();
     tx.execute(
-        "UPDATE lg_return SET attempts = attempts + 1, next_try_ms = ?2, last_error = ?3 WHERE request_id = ?1",
-        &params![request_id, next_try_ms, error.as_str()],
+        "UPDATE lg_return SET attempts = attempts + 1, next_try_ms = ?2, last_error = ?3 WHERE request_id = ?1 AND state = ?4",
+        &params![request_id, next_try_ms, error.as_str(), from],
     )?;
     Ok(())
 }

@@ -62,11 +62,12 @@ fn backordered_paid(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineReco
 
 /// An exchange's replacement: routed and locked like a new order, so it cannot be sold
 /// meanwhile, but held — no payment, no deadline — until the returned item passes QC
-/// (`release_held`). Its lines cost nothing: the original order paid for them.
-pub fn create_replacement(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRecord, OrdersError> {
+/// (`release_held`, or `await_balance` when it costs more). Each line costs what `due` says
+/// per unit (an exchange's price difference; the original order paid for the rest).
+pub fn create_replacement(tx: &mut dyn Tx, req: &CreateOrder, due: &[Money]) -> Result<OrderRecord, OrdersError> {
     let mut lines = price(tx, &req.lines)?;
-    for line in &mut lines {
-        line.unit_price = Money::ZERO;
+    for (n, line) in lines.iter_mut().enumerate() {
+        line.unit_price = due.get(n).copied().unwrap_or(Money::ZERO);
     }
     // One warehouse: the exchange's replacement is one parcel.
     place(tx, req, lines, OrderState::Held, 1)
@@ -76,6 +77,16 @@ pub fn create_replacement(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRec
 pub fn release_held(tx: &mut dyn Tx, id: u64, source: &str, now_ms: i64) -> Result<OrderRecord, OrdersError> {
     let order = load(tx, id)?;
     apply(tx, order, &OrderEvent::ReturnPassed, "return_passed", source, now_ms)
+}
+
+/// The returned item passed QC but the replacement costs more: it awaits its difference (its
+/// total) by `deadline_ms`, paid like any order, its stock still locked; unpaid, it closes.
+pub fn await_balance(tx: &mut dyn Tx, id: u64, deadline_ms: i64, source: &str, now_ms: i64) -> Result<OrderRecord, OrdersError> {
+    let order = load(tx, id)?;
+    let mut order = apply(tx, order, &OrderEvent::BalanceDue, "balance_due", source, now_ms)?;
+    store::set_payment_deadline(tx, id, deadline_ms)?;
+    order.payment_deadline_ms = deadline_ms;
+    Ok(order)
 }
 
 /// Most parcels an order is split into.

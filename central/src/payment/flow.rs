@@ -4,7 +4,7 @@
 
 use super::channel::{Notice, PayMethod, RefundAmount, RefundStatus};
 use super::store::{self, NewPayment, Refund, RefundState};
-use super::{decide_refund_at, decide_report, ChannelReport, Effect, PaidLine, Payment, PaymentError, PaymentState, RefundLine};
+use super::{decide_refund_at, decide_report, ChannelReport, Effect, PaidLine, Payment, PaymentError, PaymentState, RefundLine, Share};
 use crate::db::Tx;
 use crate::journal::{self, BusinessEvent};
 use crate::orders;
@@ -121,7 +121,7 @@ fn apply(tx: &mut dyn Tx, payment: &Payment, effect: &Effect, report: &ChannelRe
         }
         Effect::RefundAll => {
             let order = orders::flow::load(tx, order_id)?;
-            let lines: Vec<(Sku, i64, u32)> = order.lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64(), 100)).collect();
+            let lines: Vec<(Sku, i64, Share)> = order.lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64(), Share::WHOLE)).collect();
             let paid = Payment { state: PaymentState::Succeeded, ..payment.clone() };
             request(tx, &paid, &lines, "paid after the order ended", now_ms)?;
         }
@@ -189,7 +189,7 @@ pub fn refund_report(
 
 /// HQ asks for units of an order back. Checked against what was paid and refunded already.
 pub fn refund_order(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64)], reason: &str, now_ms: i64) -> Result<Refund, PaymentError> {
-    let whole: Vec<(Sku, i64, u32)> = lines.iter().map(|(sku, qty)| (sku.clone(), *qty, 100)).collect();
+    let whole: Vec<(Sku, i64, Share)> = lines.iter().map(|(sku, qty)| (sku.clone(), *qty, Share::WHOLE)).collect();
     refund_order_at(tx, order_id, &whole, reason, now_ms)
 }
 
@@ -228,14 +228,14 @@ pub fn unrefunded(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64)]) -> Resul
     Ok(Some(left))
 }
 
-/// `refund_order` with each line's units at a percentage of the price paid.
-pub fn refund_order_at(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64, u32)], reason: &str, now_ms: i64) -> Result<Refund, PaymentError> {
+/// `refund_order` with each line's units at a share of the price paid.
+pub fn refund_order_at(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64, Share)], reason: &str, now_ms: i64) -> Result<Refund, PaymentError> {
     let payment = captured(tx, order_id)?.ok_or_else(|| PaymentError::Refused(format!("order {order_id} has no captured payment to refund")))?;
     let payment = store::by_out_trade_no(tx, &payment.out_trade_no, true)?.ok_or_else(|| PaymentError::NotFound(format!("payment {}", payment.id)))?;
     request(tx, &payment, lines, reason, now_ms)
 }
 
-fn request(tx: &mut dyn Tx, payment: &Payment, lines: &[(Sku, i64, u32)], reason: &str, now_ms: i64) -> Result<Refund, PaymentError> {
+fn request(tx: &mut dyn Tx, payment: &Payment, lines: &[(Sku, i64, Share)], reason: &str, now_ms: i64) -> Result<Refund, PaymentError> {
     let order = orders::flow::load(tx, payment.order_id)?;
     let paid: Vec<PaidLine> = order.lines.iter().map(|l| PaidLine { sku: l.sku.clone(), qty: l.qty.as_i64(), unit_price_minor: l.unit_price.minor() }).collect();
     let already: Vec<RefundLine> = store::refunds_for_payment(tx, payment.id)?

@@ -197,17 +197,32 @@ pub fn decide_refund(
     already: &[RefundLine],
     requested: &[(Sku, i64)],
 ) -> Result<(Vec<RefundLine>, i64), PaymentError> {
-    let whole: Vec<(Sku, i64, u32)> = requested.iter().map(|(sku, qty)| (sku.clone(), *qty, 100)).collect();
+    let whole: Vec<(Sku, i64, Share)> = requested.iter().map(|(sku, qty)| (sku.clone(), *qty, Share::WHOLE)).collect();
     decide_refund_at(payment, paid, already, &whole)
 }
 
-/// `decide_refund` with each line's units refunded at a percentage of the price paid (0 to
-/// 100, rounded down to the fen): a unit refunded in part is refunded, never again.
+/// How much of each unit's price paid a refund line gives back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Share {
+    /// 0 to 100 % of it, rounded down to the fen.
+    Pct(u32),
+    /// This much per unit (minor units), never more than was paid for it: an exchange's price
+    /// difference.
+    PerUnit(i64),
+}
+
+impl Share {
+    pub const WHOLE: Share = Share::Pct(100);
+}
+
+/// `decide_refund` with each line's units refunded at a share of the price paid (a
+/// percentage, rounded down to the fen, or an amount per unit up to the price): a unit
+/// refunded in part is refunded, never again.
 pub fn decide_refund_at(
     payment: &Payment,
     paid: &[PaidLine],
     already: &[RefundLine],
-    requested: &[(Sku, i64, u32)],
+    requested: &[(Sku, i64, Share)],
 ) -> Result<(Vec<RefundLine>, i64), PaymentError> {
     if payment.state != PaymentState::Succeeded {
         return Err(PaymentError::Refused(format!("payment {} is {}, only a succeeded payment can be refunded", payment.id, payment.state.as_str())));
@@ -217,17 +232,26 @@ pub fn decide_refund_at(
     }
     let mut lines = Vec::with_capacity(requested.len());
     let mut total = 0i64;
-    for (sku, qty, pct) in requested {
-        if *pct > 100 {
-            return Err(PaymentError::Refused(format!("SKU {sku}: {pct} % is more than the price paid")));
-        }
+    for (sku, qty, share) in requested {
         let line = paid.iter().find(|l| &l.sku == sku).ok_or_else(|| PaymentError::Refused(format!("SKU {sku} is not in the order")))?;
+        match *share {
+            Share::Pct(pct) if pct > 100 => return Err(PaymentError::Refused(format!("SKU {sku}: {pct} % is more than the price paid"))),
+            Share::PerUnit(minor) if !(0..=line.unit_price_minor).contains(&minor) => {
+                return Err(PaymentError::Refused(format!("SKU {sku}: {minor} per unit, {} paid for each", line.unit_price_minor)))
+            }
+            _ => {}
+        }
         let before: i64 = already.iter().chain(lines.iter()).filter(|r| &r.sku == sku).map(|r| r.qty.as_i64()).sum();
         if *qty <= 0 || before.checked_add(*qty).is_none_or(|after| after > line.qty) {
             return Err(PaymentError::Refused(format!("SKU {sku}: {qty} to refund, {} paid, {before} refunded already", line.qty)));
         }
-        let full = qty.checked_mul(line.unit_price_minor).ok_or_else(|| PaymentError::Refused("amount overflows".into()))?;
-        let amount = i64::try_from(i128::from(full) * i128::from(*pct) / 100).map_err(|_| PaymentError::Refused("amount overflows".into()))?;
+        let amount = match *share {
+            Share::Pct(pct) => {
+                let full = qty.checked_mul(line.unit_price_minor).ok_or_else(|| PaymentError::Refused("amount overflows".into()))?;
+                i64::try_from(i128::from(full) * i128::from(pct) / 100).map_err(|_| PaymentError::Refused("amount overflows".into()))?
+            }
+            Share::PerUnit(minor) => qty.checked_mul(minor).ok_or_else(|| PaymentError::Refused("amount overflows".into()))?,
+        };
         let qty = Qty::parse(*qty).map_err(|e| PaymentError::Refused(e.to_string()))?;
         lines.push(RefundLine { sku: sku.clone(), qty, amount_minor: amount });
         total = total.checked_add(amount).ok_or_else(|| PaymentError::Refused("amount overflows".into()))?;

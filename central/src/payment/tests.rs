@@ -91,13 +91,26 @@ fn a_refund_is_priced_per_line_at_what_was_paid() {
 fn a_refund_in_part_is_a_share_of_the_price_rounded_down_and_its_units_are_spent() {
     let mut succeeded = payment(PaymentState::Succeeded);
     succeeded.amount_minor = 2 * 69_900 + 3 * 4_900;
-    let (lines, total) = decide_refund_at(&succeeded, &order_lines(), &[], &[(sku("PEG39-M-42"), 1, 100), (sku("SOCK-L"), 1, 33)]).expect("allowed");
+    let (lines, total) = decide_refund_at(&succeeded, &order_lines(), &[], &[(sku("PEG39-M-42"), 1, Share::Pct(100)), (sku("SOCK-L"), 1, Share::Pct(33))]).expect("allowed");
     assert_eq!(total, 69_900 + 1_617, "33 % of 49.00 is 16.17");
     assert_eq!((lines[1].qty.as_i64(), lines[1].amount_minor), (1, 1_617));
     let earlier = lines;
-    let again = decide_refund_at(&succeeded, &order_lines(), &earlier, &[(sku("SOCK-L"), 3, 100)]);
+    let again = decide_refund_at(&succeeded, &order_lines(), &earlier, &[(sku("SOCK-L"), 3, Share::Pct(100))]);
     assert!(matches!(again, Err(PaymentError::Refused(_))), "a unit refunded in part is not refunded again");
-    assert!(matches!(decide_refund_at(&succeeded, &order_lines(), &[], &[(sku("SOCK-L"), 1, 101)]), Err(PaymentError::Refused(_))));
+    assert!(matches!(decide_refund_at(&succeeded, &order_lines(), &[], &[(sku("SOCK-L"), 1, Share::Pct(101))]), Err(PaymentError::Refused(_))));
+}
+
+#[test]
+fn a_price_difference_is_refunded_per_unit_to_the_fen_and_never_above_the_price_paid() {
+    let mut succeeded = payment(PaymentState::Succeeded);
+    succeeded.amount_minor = 2 * 69_900 + 3 * 4_900;
+    let (lines, total) = decide_refund_at(&succeeded, &order_lines(), &[], &[(sku("PEG39-M-42"), 2, Share::PerUnit(5_001))]).expect("allowed");
+    assert_eq!((total, lines[0].amount_minor, lines[0].qty.as_i64()), (10_002, 10_002, 2));
+    let above = decide_refund_at(&succeeded, &order_lines(), &[], &[(sku("SOCK-L"), 1, Share::PerUnit(4_901))]);
+    assert!(matches!(above, Err(PaymentError::Refused(why)) if why.contains("4901 per unit, 4900 paid")));
+    assert!(matches!(decide_refund_at(&succeeded, &order_lines(), &[], &[(sku("SOCK-L"), 1, Share::PerUnit(-1))]), Err(PaymentError::Refused(_))));
+    let again = decide_refund_at(&succeeded, &order_lines(), &lines, &[(sku("PEG39-M-42"), 1, Share::WHOLE)]);
+    assert!(matches!(again, Err(PaymentError::Refused(_))), "a unit whose difference was refunded is spent");
 }
 
 #[test]

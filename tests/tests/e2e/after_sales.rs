@@ -570,6 +570,13 @@ fn reverse_orders(sim: &CarrierSim, request_id: u64) -> Vec<tote_sim::carrier::S
     sim.orders().into_iter().filter(|o| o.reverse && o.order_id == format!("TOTE-RMA-{request_id}")).collect()
 }
 
+/// How many times the platform was asked to book the request's return (it refuses a repeat,
+/// so its orders alone cannot tell).
+fn booking_calls(sim: &CarrierSim, request_id: u64) -> usize {
+    let ours = format!("\"TOTE-RMA-{request_id}\"");
+    sim.received_forms().iter().filter(|f| f.service_code == "EXP_RECE_CREATE_REVERSE_ORDER" && f.msg_data.contains(&ours)).count()
+}
+
 /// Reverse logistics at the carriers' platform: a size return may not have a courier at our
 /// cost (refused, nothing written); a defective pair's pickup is booked with SF — from the
 /// customer's address to SH-01, a collection time, our account — its freight owed on the books
@@ -600,29 +607,30 @@ async fn returns_come_back_with_the_carrier_we_book(backend: Backend) -> Result<
     assert!(booked["carrier"] == "SF" && waybill.starts_with("SF") && freight > 0, "{booked}");
     assert!(booked["collect_from_ms"].as_i64().is_some_and(|at| at >= before + 3_600_000), "a courier an hour ahead at the earliest: {booked}");
     let at_sf = reverse_orders(&sim, id1);
-    assert_eq!(at_sf.len(), 1, "booked once: {at_sf:?}");
+    assert_eq!((at_sf.len(), booking_calls(&sim, id1)), (1, 1), "booked once: {at_sf:?}");
     assert_eq!(at_sf[0].sender, ("Shanghai".to_owned(), "88 Century Avenue".to_owned()), "collected from the customer");
-    assert_eq!(at_sf[0].recipient.1, "SH-01", "brought to the warehouse that shipped it");
+    assert_eq!(at_sf[0].recipient, ("shanghai".to_owned(), "SH-01".to_owned()), "brought to the warehouse that shipped it");
     assert!(at_sf[0].collect_from.is_some() && at_sf[0].waybill == waybill, "{:?}", at_sf[0]);
 
     // A prepaid label asked while the platform is down: booked once it is back.
     sim.set_api_down(true);
     let second = ask(central, orders[1], "reverse-label", pair("label", "wrong_item")).await?.ok()?;
     let id2 = second["id"].as_u64().context("id")?;
-    let waiting = wait_shipment(central, id2, "tried and failed", |s| s["last_error"].is_string()).await?;
+    let waiting = wait_shipment(central, id2, "tried and failed", |s| s["last_error"].is_string() && s["carrier"] == "SF").await?;
     assert_eq!(waiting["state"], "booking", "{waiting}");
     // A third pair's courier cannot be booked either, and the pair reaches the desk anyway.
     let third = ask(central, orders[2], "reverse-late", pair("pickup", "not_as_described")).await?.ok()?;
     let (id3, rma3) = (third["id"].as_u64().context("id")?, third["rma"].as_str().context("rma")?.to_owned());
-    wait_shipment(central, id3, "tried and failed", |s| s["last_error"].is_string()).await?;
+    wait_shipment(central, id3, "tried and failed", |s| s["last_error"].is_string() && s["carrier"] == "SF").await?;
     check_in(sh, &rma3, &[(PEGASUS_GTIN, true, "")]).await?;
     wait_shipment(central, id3, "stopped", |s| s["state"] == "cancelling").await?;
     sim.set_api_down(false);
     let label = wait_shipment(central, id2, "booked", |s| s["state"] == "booked").await?;
     let at_sf = reverse_orders(&sim, id2);
     assert!(at_sf.len() == 1 && at_sf[0].collect_from.is_none() && label["method"] == "label", "one label, no courier: {at_sf:?} {label}");
+    assert_eq!(booking_calls(&sim, id2), 1, "booked once the platform answered (calls while it was down never reached it)");
     wait_shipment(central, id3, "cancelled", |s| s["state"] == "cancelled").await?;
-    assert!(reverse_orders(&sim, id3).is_empty(), "the late pair was never booked");
+    assert!(reverse_orders(&sim, id3).is_empty() && booking_calls(&sim, id3) == 0, "the late pair was never booked");
 
     // HQ withdraws the first before the courier came: cancelled at SF, its freight not owed.
     let withdraw = central
@@ -653,4 +661,97 @@ async fn returns_come_back_with_the_carrier_we_book_on_sqlite() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn returns_come_back_with_the_carrier_we_book_on_postgres() -> Result<()> {
     returns_come_back_with_the_carrier_we_book(Backend::Postgres).await
+}
+
+const BLACK: &str = "PEG39-M-BLK-42";
+const BLACK_GTIN: &str = "1958661377414";
+const GREY: &str = "PEG39-M-GRY-42";
+const GREY_GTIN: &str = "1958661377421";
+
+/// Exchanges across prices, through the payment channels' simulator: the EU 42 in white for
+/// the dearer black (¥949) ships only once the customer paid the ¥50 difference — after the
+/// white pair passed QC — and the grey on clearance (¥799) ships at once with ¥100 refunded on
+/// the original payment. Revenue follows: the books take the difference as a sale or a return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_exchange_to_a_dearer_colour_charges_the_difference_and_to_a_cheaper_one_refunds_it() -> Result<()> {
+    let w = PaymentWorld::start(Backend::Sqlite, 67).await?;
+    let (central, edge) = (w.central(), w.world.edge("SH-01"));
+    for (sku, gtin, colour, price) in [(BLACK, BLACK_GTIN, "black", 94_900), (GREY, GREY_GTIN, "grey", 79_900)] {
+        let body = json!({"sku": sku, "spu_id": "PEG39", "gtin": gtin, "gender": "men", "colour": colour, "size": "EU 42", "price": price, "cost": 41000});
+        central.post("/api/v1/skus", body).await?.ok()?;
+    }
+    edge.wait_for_skus(skus().len() as u64 + 2).await?;
+    edge.receive("A-01-01", BLACK_GTIN, 2).await?;
+    edge.receive("A-01-01", GREY_GTIN, 1).await?;
+    edge.wait_synced(Duration::from_secs(20)).await?;
+
+    // Dearer: ¥50 to pay once the white pair passed QC.
+    let (order_id, trade) = shipped_order(&w, "dear-1", "runner-dear", PEGASUS, ChannelKind::Wechat).await?;
+    let body = json!({"kind": "exchange", "reason": "changed_mind", "lines": [{"sku": PEGASUS, "qty": 1, "exchange_sku": BLACK}]});
+    let request = ask(central, order_id, "dear-exchange", body).await?.ok()?;
+    assert_eq!((request["state"].as_str(), request["price_difference_minor"].as_i64()), (Some("awaiting_return"), Some(5_000)), "{request}");
+    assert_eq!(request["lines"][0]["price_difference"], 5_000, "{request}");
+    let (id, replacement) = (request["id"].as_u64().context("id")?, request["replacement_order"].as_u64().context("replacement")?);
+    let held = central.order(replacement).await?;
+    assert_eq!((held["state"].as_str(), held["total"].as_i64()), (Some("held"), Some(5_000)), "the replacement costs the difference: {held}");
+    let passed_at = tote_shared::runtime::system::now_ms();
+    check_in(edge, request["rma"].as_str().context("rma")?, &[(PEGASUS_GTIN, true, "")]).await?;
+    let due = w.wait_order_state(replacement, "awaiting_payment").await?;
+    let deadline = due["payment_deadline_ms"].as_i64().unwrap_or(0) - passed_at;
+    assert!((48 * 3_600_000..49 * 3_600_000).contains(&deadline), "the policy's 48 hours to pay from QC: {due}");
+    let waiting = wait_request(central, id, "replacing").await?;
+    assert!(waiting["decision_note"].as_str().is_some_and(|n| n.contains("once its price difference of ¥50.00 is paid")), "the customer is told: {waiting}");
+    assert_eq!(central.level(BLACK, "SH-01").await?.3, 1, "one of the two black pairs stays locked for the customer meanwhile");
+    let payment = w.start_payment(replacement, ChannelKind::Alipay).await?.ok()?;
+    let difference_trade = payment["out_trade_no"].as_str().context("out_trade_no")?.to_owned();
+    assert_eq!(payment["amount_minor"], 5_000, "{payment}");
+    w.sim.pay(ChannelKind::Alipay, &difference_trade)?;
+    w.wait_order_state(replacement, "awaiting_shipment").await?;
+    edge.fulfil(replacement, &format!("SF{replacement}")).await?;
+    w.wait_order_state(replacement, "shipped").await?;
+    wait_request(central, id, "completed").await?;
+    assert_eq!(w.sim.captured_minor(ChannelKind::Alipay, &difference_trade), 5_000, "the difference, paid at the channel");
+    assert_eq!(w.sim.refunded_minor(ChannelKind::Wechat, &trade), 0, "nothing refunded of the original");
+
+    // Dearer again, but the customer would rather have the money: cancelling the unpaid
+    // replacement refunds the returned white pair in full, and the black pair is on sale again.
+    let (order_id, trade) = shipped_order(&w, "dear-2", "runner-declines", PEGASUS, ChannelKind::Wechat).await?;
+    let body = json!({"kind": "exchange", "reason": "changed_mind", "lines": [{"sku": PEGASUS, "qty": 1, "exchange_sku": BLACK}]});
+    let request = ask(central, order_id, "dear-declined", body).await?.ok()?;
+    let (id, replacement) = (request["id"].as_u64().context("id")?, request["replacement_order"].as_u64().context("replacement")?);
+    check_in(edge, request["rma"].as_str().context("rma")?, &[(PEGASUS_GTIN, true, "")]).await?;
+    w.wait_order_state(replacement, "awaiting_payment").await?;
+    central.post(&format!("/api/v1/orders/{replacement}/cancel"), json!({})).await?.ok()?;
+    let refunded = wait_request(central, id, "completed").await?;
+    assert!(refunded["decision_note"].as_str().is_some_and(|n| n.contains("not paid in time, so the returned units are refunded instead")), "{refunded}");
+    assert_eq!(w.sim.refunded_minor(ChannelKind::Wechat, &trade), PAIR, "the white pair's price, at the channel");
+    assert_eq!(central.level(BLACK, "SH-01").await?.3, 1, "the black pair is on sale again");
+
+    // Cheaper: the grey ships at once and ¥100 goes back on the original payment.
+    let (order_id, trade) = shipped_order(&w, "cheap-1", "runner-cheap", PEGASUS, ChannelKind::Wechat).await?;
+    let body = json!({"kind": "exchange", "reason": "changed_mind", "lines": [{"sku": PEGASUS, "qty": 1, "exchange_sku": GREY}]});
+    let request = ask(central, order_id, "cheap-exchange", body).await?.ok()?;
+    assert_eq!(request["price_difference_minor"], -10_000, "{request}");
+    let (id, replacement) = (request["id"].as_u64().context("id")?, request["replacement_order"].as_u64().context("replacement")?);
+    assert_eq!(central.order(replacement).await?["total"], 0);
+    check_in(edge, request["rma"].as_str().context("rma")?, &[(PEGASUS_GTIN, true, "")]).await?;
+    w.wait_order_state(replacement, "awaiting_shipment").await?;
+    let refund = w.wait_refund_state(order_id, "succeeded").await?;
+    assert_eq!(refund["amount_minor"], 10_000, "{refund}");
+    assert_eq!(w.sim.refunded_minor(ChannelKind::Wechat, &trade), 10_000, "the difference, settled at the channel");
+    let replacing = wait_request(central, id, "replacing").await?;
+    assert!(replacing["decision_note"].as_str().is_some_and(|n| n.contains("the price difference of ¥100.00 is refunded")), "{replacing}");
+    edge.fulfil(replacement, &format!("SF{replacement}")).await?;
+    wait_request(central, id, "completed").await?;
+    let again = w.refund(order_id, "cheap-again", 1).await?;
+    assert_eq!(again.status, 422, "the exchanged pair is not refunded again: {}", again.body);
+
+    // Revenue net of returns, VAT included: three white pairs (one refunded), the ¥50 for the
+    // black, less ¥100.
+    let books = check_books(central).await?;
+    let account = |name: &str| books.get(name).copied().unwrap_or(0);
+    let revenue = -(account("Income:Sales") + account("Income:SalesReturns") + account("Liabilities:VAT:Output"));
+    assert_eq!(revenue, 3 * PAIR - PAIR + 5_000 - 10_000, "{books:?}");
+    check_journal(central).await?;
+    Ok(())
 }

@@ -75,6 +75,8 @@ fn implied_by_history(history: &[Value]) -> Result<Vec<&'static str>> {
                 _ => None,
             },
             (Some("awaiting_payment"), Some("awaiting_shipment")) => Some("order_paid"),
+            // A dearer exchange's replacement waits for its difference: no event of its own.
+            (Some("held"), Some("awaiting_payment")) => None,
             (Some(_), Some("awaiting_shipment")) => Some("order_allocated"),
             (Some(_), Some("picked")) => Some("order_picked"),
             (Some(_), Some("packed")) => Some("order_packed"),
