@@ -246,6 +246,9 @@ pub enum CommandKind {
     ExpectReturn { rma: String, order_id: u64, lines: Vec<OrderLine> },
     /// HQ withdrew the return (the customer never sent it): the desk must not take it in.
     CancelReturn { rma: String },
+    /// The return comes with a carrier we booked: its parcel carries this waybill, which the
+    /// desk may scan instead of the customer's slip.
+    ReturnLabel { rma: String, carrier: String, waybill: String },
 }
 
 /// Most numbers one grant carries.

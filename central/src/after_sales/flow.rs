@@ -155,6 +155,7 @@ pub fn review(tx: &mut dyn Tx, id: u64, approve: bool, lines: Option<&[(Sku, i64
     if let Some(lines) = &narrowed {
         r.lines = lines.clone();
         r.amount_minor = amount(&r.lines);
+        r.price_difference_minor = difference(&r.lines);
     }
     let plan = plan(tx, &order, &r, now_ms)?.map_err(AfterSalesError::OutOfStock)?;
     if narrowed.is_some() {
@@ -281,6 +282,7 @@ fn carry_out(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, pl
                 let consignment = Consignment { ship_to: order.ship_to.clone(), lines: lines.clone() };
                 let booking = NewReturn {
                     request_id: r.id,
+                    rma: &rma,
                     order_id: order.id,
                     warehouse: &warehouse,
                     pickup,
@@ -602,6 +604,11 @@ fn settle(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, outco
             Ok(refund) => r.refund_id = Some(refund.id),
             Err(PaymentError::Db(e)) => return Err(e.into()),
             Err(PaymentError::Orders(OrdersError::Db(e))) => return Err(e.into()),
+            // The replacement is on its way: only its price difference is owed, by hand.
+            Err(other) if r.state == RequestState::Replacing => {
+                tracing::warn!(request = r.id, %other, "an exchange's price difference cannot be refunded");
+                r.decision_note = format!("{}; but the price difference cannot be refunded ({other}): HQ refunds it by hand", r.decision_note);
+            }
             Err(other) => to_review(r, format!("the refund cannot be made: {other}")),
         }
     }
@@ -610,8 +617,15 @@ fn settle(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, outco
 
 /// The replacement of an exchange whose return passed QC: released to its warehouse, or, when
 /// it costs more, waiting for the difference (by the policy's deadline). Returns the refund a
-/// cheaper exchange owes (its difference), none otherwise.
+/// cheaper exchange owes (its difference), none otherwise. A replacement already on its way (HQ
+/// settling a request again) is left as it is; one cancelled or closed is an error (the
+/// returned units are refunded instead).
 fn send_replacement(tx: &mut dyn Tx, r: &mut AfterSalesRequest, id: u64, source: &str, now_ms: i64) -> Result<Vec<(Sku, i64, Share)>, OrdersError> {
+    let replacement = orders::flow::load(tx, id)?;
+    if replacement.state != OrderState::Held && !replacement.state.is_dropped() {
+        r.decision_note = format!("{}; the replacement order {id} is {} already", r.decision_note, replacement.state.as_str());
+        return Ok(Vec::new());
+    }
     let owed = difference(&r.lines);
     if owed > 0 {
         let hours = policy_in_force(tx)?.balance_due_hours;
@@ -622,10 +636,12 @@ fn send_replacement(tx: &mut dyn Tx, r: &mut AfterSalesRequest, id: u64, source:
         return Ok(Vec::new());
     }
     orders::flow::release_held(tx, id, source, now_ms)?;
-    if owed < 0 {
-        r.decision_note = format!("{}; the price difference of ¥{} is refunded", r.decision_note, yuan(-owed));
+    let refund = difference_refund(&r.lines);
+    let back: i64 = r.lines.iter().filter(|l| l.price_difference < 0).map(|l| l.price_difference.saturating_neg().min(l.unit_price).saturating_mul(l.passed)).sum();
+    if back > 0 {
+        r.decision_note = format!("{}; the price difference of ¥{} is refunded", r.decision_note, yuan(back));
     }
-    Ok(difference_refund(&r.lines))
+    Ok(refund)
 }
 
 /// Completes delivered orders whose return window (`window_ms` after delivery) closed and
@@ -678,18 +694,16 @@ impl crate::journal::consumer::Consumer for ClosingConsumer {
                 }
                 BusinessEvent::OrderShipped { order_id, .. } => (store::by_replacement(tx, *order_id)?, RequestState::Replacing, "exchanged"),
                 BusinessEvent::OrderClosed { order_id } | BusinessEvent::OrderCancelled { order_id, .. } => {
-                    let found = store::by_replacement(tx, *order_id)?;
                     // Closed unpaid, or cancelled before it was paid, after its return passed
                     // QC: the replacement's difference was never paid.
                     let unpaid = matches!(entry.event, BusinessEvent::OrderClosed { .. } | BusinessEvent::OrderCancelled { was_paid: false, .. });
-                    if unpaid && found.as_ref().is_some_and(|r| r.state == RequestState::Replacing) {
-                        difference_unpaid(tx, found, entry.at_ms)?;
+                    if unpaid && difference_unpaid(tx, *order_id, entry.at_ms)? {
                         continue;
                     }
                     if matches!(entry.event, BusinessEvent::OrderClosed { .. }) {
                         continue;
                     }
-                    (found, RequestState::Replacing, "")
+                    (store::by_replacement(tx, *order_id)?, RequestState::Replacing, "")
                 }
                 _ => continue,
             };
@@ -712,28 +726,43 @@ impl crate::journal::consumer::Consumer for ClosingConsumer {
     }
 }
 
-/// The channel refused a request's refund — its whole refund, or a cheaper exchange's
-/// difference beside a replacement that ships anyway: HQ settles it.
+/// The channel refused a request's refund: HQ settles it. A cheaper exchange's difference
+/// refused beside a replacement that ships anyway leaves the request where it is (it is not
+/// HQ's to re-decide, and a completed request stays closed), saying so; HQ refunds it by hand.
 fn refund_failed(tx: &mut dyn Tx, found: Option<AfterSalesRequest>, at_ms: i64) -> DbResult<()> {
     let Some(mut r) = found else { return Ok(()) };
-    if !matches!(r.state, RequestState::Refunding | RequestState::Replacing | RequestState::Completed) {
-        return Ok(());
+    match r.state {
+        RequestState::Refunding => {
+            r.state = RequestState::Attention;
+            r.decision_note = format!("{}; the channel refused the refund", r.decision_note);
+        }
+        RequestState::Replacing | RequestState::Completed => {
+            tracing::warn!(request = r.id, "the channel refused an exchange's price difference refund");
+            r.decision_note = format!("{}; but the channel refused the price difference refund: HQ refunds it by hand", r.decision_note);
+        }
+        _ => return Ok(()),
     }
-    r.state = RequestState::Attention;
-    r.decision_note = format!("{}; the channel refused the refund", r.decision_note);
     r.updated_ms = at_ms;
     store::update(tx, &r)
 }
 
-/// A dearer exchange's difference was not paid in time (its replacement closed): the returned
-/// units that passed QC are refunded instead, or HQ settles it when that cannot be done.
-fn difference_unpaid(tx: &mut dyn Tx, found: Option<AfterSalesRequest>, at_ms: i64) -> DbResult<()> {
-    let Some(mut r) = found else { return Ok(()) };
-    if r.state != RequestState::Replacing {
-        return Ok(());
+/// A dearer exchange's replacement ended unpaid (closed at its deadline, or cancelled): the
+/// returned units that passed QC are refunded instead, or HQ settles it when that cannot be
+/// done. False when the replacement is no exchange's awaiting its difference. The original
+/// order's row is locked before the request's, as every other writer takes them.
+fn difference_unpaid(tx: &mut dyn Tx, replacement: u64, at_ms: i64) -> DbResult<bool> {
+    let Some(found) = store::of_replacement(tx, replacement)? else { return Ok(false) };
+    if found.state != RequestState::Replacing {
+        return Ok(false);
     }
+    match orders::flow::load(tx, found.order_id) {
+        Ok(_) => {}
+        Err(OrdersError::Db(e)) => return Err(e),
+        Err(other) => return Err(crate::db::DbError::corrupt(other.to_string())),
+    }
+    let Some(mut r) = store::by_replacement(tx, replacement)?.filter(|r| r.state == RequestState::Replacing) else { return Ok(false) };
     r.updated_ms = at_ms;
-    let note = "the price difference was not paid in time, so the returned units are refunded instead";
+    let note = "the price difference was not paid (the replacement order closed unpaid or was cancelled), so the returned units are refunded instead";
     match payment::flow::refund_order_at(tx, r.order_id, &passed_lines(&r.lines), &format!("after-sales {}", r.id), at_ms) {
         Ok(refund) => {
             r.refund_id = Some(refund.id);
@@ -746,7 +775,8 @@ fn difference_unpaid(tx: &mut dyn Tx, found: Option<AfterSalesRequest>, at_ms: i
             r.decision_note = format!("{}; {note}, but the refund cannot be made: {other}", r.decision_note);
         }
     }
-    store::update(tx, &r)
+    store::update(tx, &r)?;
+    Ok(true)
 }
 
 impl From<CatalogError> for AfterSalesError {

@@ -111,6 +111,11 @@ pub fn by_replacement(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<AfterSa
     one(tx, &format!("{COLUMNS} WHERE replacement_order = ?1 FOR UPDATE"), &params![order_id])
 }
 
+/// The exchange a replacement order belongs to, not locked (to lock its order first).
+pub fn of_replacement(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<AfterSalesRequest>> {
+    one(tx, &format!("{COLUMNS} WHERE replacement_order = ?1"), &params![order_id])
+}
+
 pub fn for_order(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<AfterSalesRequest>> {
     many(tx, &format!("{COLUMNS} WHERE order_id = ?1 ORDER BY id"), &params![order_id])
 }

@@ -810,6 +810,7 @@ ALTER TABLE as_request_line ADD COLUMN price_difference INTEGER NOT NULL DEFAULT
 -- withdrawn before collection. Calls are made outside transactions, like lg_parcel's.
 CREATE TABLE lg_return (
     request_id      INTEGER PRIMARY KEY,
+    rma             TEXT NOT NULL,
     order_id        INTEGER NOT NULL,
     warehouse       TEXT NOT NULL,
     pickup          INTEGER NOT NULL,

@@ -19,6 +19,7 @@ use crate::journal::{self, BusinessEvent};
 use crate::startup::{now_ms, AppState};
 use serde::{Deserialize, Serialize};
 use tote_shared::carrier::sf;
+use tote_shared::sync::CommandKind;
 use tote_shared::WarehouseCode;
 
 /// Returns handled per round.
@@ -31,6 +32,8 @@ const MAX_BACKOFF_MS: i64 = 300_000;
 #[derive(Debug, Clone, Copy)]
 pub struct NewReturn<'a> {
     pub request_id: u64,
+    /// On the customer's slip; the warehouse knows the return by it.
+    pub rma: &'a str,
     pub order_id: u64,
     /// Where the goods go back to.
     pub warehouse: &'a WarehouseCode,
@@ -47,6 +50,7 @@ pub struct NewReturn<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReturnRow {
     pub request_id: u64,
+    pub rma: String,
     pub order_id: u64,
     pub warehouse: String,
     pub pickup: bool,
@@ -75,7 +79,7 @@ pub struct ReturnShipment {
     pub state: String,
     pub carrier: Option<String>,
     pub service: Option<String>,
-    /// The number on the label.
+    /// The number on the label; the warehouse's desk finds the return by it too.
     pub waybill: Option<String>,
     /// The carrier's routing code printed on the label.
     pub route_label: Option<String>,
@@ -261,10 +265,18 @@ fn booked(tx: &mut dyn Tx, request_id: u64, waybill: &str, label: &str, now_ms: 
         return Ok(());
     }
     let Some(row) = store::return_shipment(tx, request_id, false)? else { return Ok(()) };
-    if let (Some(carrier), Some(amount)) = (row.carrier, row.freight) {
-        let event = BusinessEvent::ReturnFreightAccrued { request_id, order_id: row.order_id, carrier, waybill: waybill.to_owned(), amount };
+    let Some(carrier) = row.carrier else { return Ok(()) };
+    if let Some(amount) = row.freight {
+        let event = BusinessEvent::ReturnFreightAccrued { request_id, order_id: row.order_id, carrier: carrier.clone(), waybill: waybill.to_owned(), amount };
         journal::store::append(tx, &event, now_ms)?;
     }
+    // Last: the warehouse's command-stream row is shared by every writer to it.
+    let warehouse = crate::warehouses::store::code(&row.warehouse)?;
+    let label = CommandKind::ReturnLabel { rma: row.rma, carrier, waybill: waybill.to_owned() };
+    crate::edge_sync::commands::enqueue(tx, &warehouse, &label, now_ms).map_err(|e| match e {
+        crate::edge_sync::commands::StreamError::Db(e) => e,
+        other => crate::db::DbError::corrupt(other.to_string()),
+    })?;
     Ok(())
 }
 
@@ -401,6 +413,7 @@ mod tests {
         };
         let row = ReturnRow {
             request_id: 17,
+            rma: "RMA-17".into(),
             order_id: 5,
             warehouse: "SH-01".into(),
             pickup: true,

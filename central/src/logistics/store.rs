@@ -755,15 +755,15 @@ fn to_json<T: serde::Serialize>(value: &T) -> DbResult<String> {
 // --- lg_return: return shipments booked for after-sales ----------------------------------
 
 const RETURN_COLUMNS: &str = "SELECT request_id, order_id, warehouse, pickup, state, consignment, declared_value, collect_from_ms, carrier, service,
-                                     waybill, route_label, freight, attempts, last_error FROM lg_return";
+                                     waybill, route_label, freight, attempts, last_error, rma FROM lg_return";
 
 /// A return shipment to book (state `booking`, due now).
 pub fn insert_return(tx: &mut dyn Tx, r: &super::returns::NewReturn<'_>, now_ms: i64) -> DbResult<()> {
     let consignment = serde_json::to_string(r.consignment).map_err(|e| DbError::corrupt(e.to_string()))?;
     tx.execute(
-        "INSERT INTO lg_return (request_id, order_id, warehouse, pickup, state, consignment, declared_value, collect_from_ms, next_try_ms, created_ms, updated_ms)
-         VALUES (?1, ?2, ?3, ?4, 'booking', ?5, ?6, ?7, ?8, ?8, ?8)",
-        &params![r.request_id, r.order_id, r.warehouse.as_str(), i64::from(r.pickup), consignment, r.declared_value, r.collect_from_ms, now_ms],
+        "INSERT INTO lg_return (request_id, order_id, warehouse, pickup, state, consignment, declared_value, collect_from_ms, next_try_ms, created_ms, updated_ms, rma)
+         VALUES (?1, ?2, ?3, ?4, 'booking', ?5, ?6, ?7, ?8, ?8, ?8, ?9)",
+        &params![r.request_id, r.order_id, r.warehouse.as_str(), i64::from(r.pickup), consignment, r.declared_value, r.collect_from_ms, now_ms, r.rma],
     )?;
     Ok(())
 }
@@ -863,5 +863,6 @@ fn row_to_return(r: &Row) -> DbResult<super::returns::ReturnRow> {
         freight: r.opt_int(12)?,
         attempts: narrow(r.int(13)?)?,
         last_error: r.opt_text(14)?,
+        rma: r.text(15)?,
     })
 }

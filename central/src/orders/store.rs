@@ -188,12 +188,13 @@ fn parts(tx: &mut dyn Tx, id: u64, lines: &[(u32, OrderLineRecord)]) -> DbResult
         .collect()
 }
 
-/// Where the order ships to, as stored at creation.
+/// When an unpaid order closes (a replacement that came to await its price difference).
 pub fn set_payment_deadline(tx: &mut dyn Tx, id: u64, deadline_ms: i64) -> DbResult<()> {
     tx.execute("UPDATE orders SET payment_deadline_ms = ?2 WHERE id = ?1", &params![id, deadline_ms])?;
     Ok(())
 }
 
+/// Where the order ships to, as stored at creation.
 pub fn destination(tx: &mut dyn Tx, id: u64) -> DbResult<GeoPoint> {
     let r = tx.query_one("SELECT dest_lat, dest_lon FROM orders WHERE id = ?1", &params![id])?;
     Ok(GeoPoint { lat: r.real(0)?, lon: r.real(1)? })

@@ -45,11 +45,17 @@ fn rma(raw: &str) -> Result<String, ApiError> {
     Ok(rma)
 }
 
-/// The return a scanned slip names.
-#[utoipa::path(get, path = "/api/v1/returns/{rma}", params(("rma" = String, Path, description = "the return slip: RMA- and its number", pattern = "^[Rr][Mm][Aa]-[0-9]{1,16}$")),
+/// The return a scanned slip names (RMA- and its number), or the waybill on the label of a
+/// carrier HQ booked to bring it.
+#[utoipa::path(get, path = "/api/v1/returns/{rma}", params(("rma" = String, Path, description = "the return slip (RMA- and its number) or the return label's waybill", pattern = "^[A-Za-z0-9_-]{1,40}$")),
     responses((status = 200, body = ReturnView), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unprocessable), tag = "returns")]
 pub async fn get(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Json<ReturnView>, ApiError> {
-    Ok(Json(state.store.return_view(rma(&raw)?).await?))
+    let code = raw.trim();
+    let code = if code.to_ascii_uppercase().starts_with("RMA-") { rma(code)? } else { code.to_owned() };
+    if !tote_shared::sync::is_plain_code(&code, 40) {
+        return Err(ApiError::Unprocessable(format!("{raw:?} is neither a return slip number (RMA-…) nor a waybill")));
+    }
+    Ok(Json(state.store.return_view(code).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]

@@ -37,5 +37,6 @@ fn apply_one(conn: &Connection, kind: &CommandKind, now_ms: i64) -> StoreResult<
         CommandKind::WaybillGrant { carrier, numbers } => super::waybills::grant(conn, carrier, numbers, now_ms),
         CommandKind::ExpectReturn { rma, order_id, lines } => super::returns::expect(conn, rma, *order_id, lines, now_ms),
         CommandKind::CancelReturn { rma } => super::returns::withdraw(conn, rma),
+        CommandKind::ReturnLabel { rma, carrier, waybill } => super::returns::label(conn, rma, carrier, waybill),
     }
 }

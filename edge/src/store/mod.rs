@@ -286,8 +286,9 @@ impl EdgeStore {
         self.readers.read(move |c| returns::list(c, state.as_deref())).await
     }
 
-    pub async fn return_view(&self, rma: String) -> StoreResult<ReturnView> {
-        self.readers.read(move |c| returns::get(c, &rma)).await
+    /// The return a scanned slip (RMA) or return label (waybill) names.
+    pub async fn return_view(&self, code: String) -> StoreResult<ReturnView> {
+        self.readers.read(move |c| returns::get(c, &returns::find(c, &code)?)).await
     }
 
     pub async fn check_return(&self, key: Option<RequestKey>, rma: String, sku: Sku, passed: bool, reason: String) -> StoreResult<Answer> {

@@ -30,6 +30,11 @@ pub struct ReturnView {
     pub state: String,
     /// Where the passed units went, once received.
     pub location: Option<String>,
+    /// The carrier HQ booked to bring it, and the waybill on its parcel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waybill: Option<String>,
     pub lines: Vec<ReturnLineView>,
 }
 
@@ -120,6 +125,33 @@ pub fn withdraw(conn: &Connection, rma: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// The carrier HQ booked for a return, and its parcel's waybill: scanning it finds the return.
+/// A return HQ has not announced here, or a waybill another return holds, is left alone (with
+/// a warning): the slip still finds it.
+pub fn label(conn: &Connection, rma: &str, carrier: &str, waybill: &str) -> StoreResult<()> {
+    let taken: Option<String> = conn.prepare_cached("SELECT rma FROM return_notice WHERE waybill = ?1")?.query_row([waybill], |r| r.get(0)).optional()?;
+    if let Some(other) = taken.filter(|other| other != rma) {
+        tracing::warn!(rma, waybill, other, "a return label's waybill is another return's; the slip still finds it");
+        return Ok(());
+    }
+    let n = conn.prepare_cached("UPDATE return_notice SET carrier = ?2, waybill = ?3 WHERE rma = ?1")?.execute(params![rma, carrier, waybill])?;
+    if n == 0 {
+        tracing::warn!(rma, waybill, "a label for a return not announced here");
+    }
+    Ok(())
+}
+
+/// The RMA a scanned code names: the slip's own number, or the waybill of a return's label.
+pub fn find(conn: &Connection, code: &str) -> StoreResult<String> {
+    if tote_shared::sync::is_rma(code) {
+        return Ok(code.to_owned());
+    }
+    conn.prepare_cached("SELECT rma FROM return_notice WHERE waybill = ?1")?
+        .query_row([code], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("a return with waybill {code} (HQ has not announced one here)")))
+}
+
 fn open_return(conn: &Connection, rma: &str) -> StoreResult<ReturnView> {
     let view = get(conn, rma)?;
     match view.state.as_str() {
@@ -130,11 +162,12 @@ fn open_return(conn: &Connection, rma: &str) -> StoreResult<ReturnView> {
 }
 
 pub fn get(conn: &Connection, rma: &str) -> StoreResult<ReturnView> {
-    let head: Option<(i64, String, Option<String>)> = conn
-        .prepare_cached("SELECT order_id, state, location FROM return_notice WHERE rma = ?1")?
-        .query_row([rma], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    type Head = (i64, String, Option<String>, Option<String>, Option<String>);
+    let head: Option<Head> = conn
+        .prepare_cached("SELECT order_id, state, location, carrier, waybill FROM return_notice WHERE rma = ?1")?
+        .query_row([rma], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
         .optional()?;
-    let (order_id, state, location) = head.ok_or_else(|| StoreError::NotFound(format!("return {rma} (HQ has not announced it here)")))?;
+    let (order_id, state, location, carrier, waybill) = head.ok_or_else(|| StoreError::NotFound(format!("return {rma} (HQ has not announced it here)")))?;
     let lines = conn
         .prepare_cached(
             "SELECT l.sku, s.gtin, l.expected, l.passed, l.failed, l.fail_reason FROM return_line l JOIN sku s ON s.sku = l.sku
@@ -144,7 +177,7 @@ pub fn get(conn: &Connection, rma: &str) -> StoreResult<ReturnView> {
             Ok(ReturnLineView { sku: r.get(0)?, gtin: r.get(1)?, expected: r.get(2)?, passed: r.get(3)?, failed: r.get(4)?, fail_reason: r.get(5)? })
         })?
         .collect::<Result<_, _>>()?;
-    Ok(ReturnView { rma: rma.to_owned(), order_id: order_id as u64, state, location, lines })
+    Ok(ReturnView { rma: rma.to_owned(), order_id: order_id as u64, state, location, carrier, waybill, lines })
 }
 
 /// Newest first, at most 200; `state` filters.
@@ -168,6 +201,23 @@ mod tests {
         let line = OrderLine { sku: Sku::parse("PEG39-M-WHT-42").expect("test data"), qty: Qty::parse(2).expect("test data") };
         expect(&conn, "RMA-7", 42, &[line], 1).expect("announced");
         conn
+    }
+
+    #[test]
+    fn a_return_label_finds_its_return_and_no_other() {
+        let conn = setup();
+        assert!(matches!(find(&conn, "SF000000000123"), Err(StoreError::NotFound(_))), "no label yet");
+        label(&conn, "RMA-7", "SF", "SF000000000123").expect("labelled");
+        assert_eq!(find(&conn, "SF000000000123").expect("found"), "RMA-7");
+        assert_eq!(find(&conn, "RMA-7").expect("the slip still works"), "RMA-7");
+        let view = get(&conn, "RMA-7").expect("view");
+        assert_eq!((view.carrier.as_deref(), view.waybill.as_deref()), (Some("SF"), Some("SF000000000123")));
+        let line = OrderLine { sku: Sku::parse("PEG39-M-WHT-42").expect("test data"), qty: Qty::parse(1).expect("test data") };
+        expect(&conn, "RMA-8", 43, &[line], 2).expect("announced");
+        label(&conn, "RMA-8", "SF", "SF000000000123").expect("a taken number is left alone");
+        assert_eq!(find(&conn, "SF000000000123").expect("found"), "RMA-7", "the number stays with its first return");
+        label(&conn, "RMA-99", "SF", "SF000000000999").expect("an unannounced return is left alone");
+        assert!(matches!(find(&conn, "SF000000000999"), Err(StoreError::NotFound(_))));
     }
 
     #[test]

@@ -263,6 +263,12 @@ CREATE TABLE return_line (
     PRIMARY KEY (rma, sku),
     CHECK (passed + failed <= expected)
 ) STRICT, WITHOUT ROWID;
+"#,
+    r#"
+-- A return that comes with a carrier HQ booked: the parcel's waybill finds it at the desk.
+ALTER TABLE return_notice ADD COLUMN carrier TEXT;
+ALTER TABLE return_notice ADD COLUMN waybill TEXT;
+CREATE UNIQUE INDEX return_notice_waybill ON return_notice (waybill) WHERE waybill IS NOT NULL;
 "#];
 
 /// A migrated in-memory database, for the store's unit tests.

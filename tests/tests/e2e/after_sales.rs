@@ -537,7 +537,8 @@ async fn bad_requests_are_refused_naming_why_and_change_nothing() -> Result<()> 
     assert!(early.body.to_string().contains("awaiting_payment"), "{}", early.body);
     // At the edge: a slip that is not an RMA, and a return HQ never announced.
     let edge = w.world.edge("SH-01");
-    assert_eq!(edge.get("/api/v1/returns/not-an-rma").await?.status, 422);
+    assert_eq!(edge.get("/api/v1/returns/not%20a%20slip!").await?.status, 422);
+    assert_eq!(edge.get("/api/v1/returns/SF404404404").await?.status, 404, "no return comes with that label");
     assert_eq!(edge.get("/api/v1/returns/RMA-999").await?.status, 404);
     Ok(())
 }
@@ -626,6 +627,15 @@ async fn returns_come_back_with_the_carrier_we_book(backend: Backend) -> Result<
     wait_shipment(central, id3, "stopped", |s| s["state"] == "cancelling").await?;
     sim.set_api_down(false);
     let label = wait_shipment(central, id2, "booked", |s| s["state"] == "booked").await?;
+    // The desk finds the label's parcel by its waybill, as it finds the slip by its RMA.
+    let label_waybill = label["waybill"].as_str().context("waybill")?.to_owned();
+    let rma2 = second["rma"].as_str().context("rma")?.to_owned();
+    let at_desk = eventually("the label to reach the desk", Duration::from_secs(20), || async {
+        let r = sh.get(&format!("/api/v1/returns/{label_waybill}")).await?;
+        Ok(r.status.is_success().then_some(r.body))
+    })
+    .await?;
+    assert!(at_desk["rma"] == rma2.as_str() && at_desk["carrier"] == "SF", "{at_desk}");
     let at_sf = reverse_orders(&sim, id2);
     assert!(at_sf.len() == 1 && at_sf[0].collect_from.is_none() && label["method"] == "label", "one label, no courier: {at_sf:?} {label}");
     assert_eq!(booking_calls(&sim, id2), 1, "booked once the platform answered (calls while it was down never reached it)");
@@ -672,9 +682,8 @@ const GREY_GTIN: &str = "1958661377421";
 /// the dearer black (¥949) ships only once the customer paid the ¥50 difference — after the
 /// white pair passed QC — and the grey on clearance (¥799) ships at once with ¥100 refunded on
 /// the original payment. Revenue follows: the books take the difference as a sale or a return.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_exchange_to_a_dearer_colour_charges_the_difference_and_to_a_cheaper_one_refunds_it() -> Result<()> {
-    let w = PaymentWorld::start(Backend::Sqlite, 67).await?;
+async fn exchanges_across_prices(backend: Backend) -> Result<()> {
+    let w = PaymentWorld::start(backend, 67).await?;
     let (central, edge) = (w.central(), w.world.edge("SH-01"));
     for (sku, gtin, colour, price) in [(BLACK, BLACK_GTIN, "black", 94_900), (GREY, GREY_GTIN, "grey", 79_900)] {
         let body = json!({"sku": sku, "spu_id": "PEG39", "gtin": gtin, "gender": "men", "colour": colour, "size": "EU 42", "price": price, "cost": 41000});
@@ -723,7 +732,7 @@ async fn an_exchange_to_a_dearer_colour_charges_the_difference_and_to_a_cheaper_
     w.wait_order_state(replacement, "awaiting_payment").await?;
     central.post(&format!("/api/v1/orders/{replacement}/cancel"), json!({})).await?.ok()?;
     let refunded = wait_request(central, id, "completed").await?;
-    assert!(refunded["decision_note"].as_str().is_some_and(|n| n.contains("not paid in time, so the returned units are refunded instead")), "{refunded}");
+    assert!(refunded["decision_note"].as_str().is_some_and(|n| n.contains("the price difference was not paid (the replacement order closed unpaid or was cancelled), so the returned units are refunded instead")), "{refunded}");
     assert_eq!(w.sim.refunded_minor(ChannelKind::Wechat, &trade), PAIR, "the white pair's price, at the channel");
     assert_eq!(central.level(BLACK, "SH-01").await?.3, 1, "the black pair is on sale again");
 
@@ -754,4 +763,14 @@ async fn an_exchange_to_a_dearer_colour_charges_the_difference_and_to_a_cheaper_
     assert_eq!(revenue, 3 * PAIR - PAIR + 5_000 - 10_000, "{books:?}");
     check_journal(central).await?;
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_exchange_to_a_dearer_colour_charges_the_difference_and_to_a_cheaper_one_refunds_it() -> Result<()> {
+    exchanges_across_prices(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_exchange_across_prices_on_postgres() -> Result<()> {
+    exchanges_across_prices(Backend::Postgres).await
 }
