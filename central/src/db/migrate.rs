@@ -823,6 +823,7 @@ CREATE TABLE lg_return (
     waybill         TEXT,
     route_label     TEXT,
     freight         INTEGER,
+    chargeable_g    INTEGER,
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_try_ms     INTEGER NOT NULL,
     last_error      TEXT,

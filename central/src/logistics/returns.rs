@@ -64,8 +64,19 @@ pub struct ReturnRow {
     pub waybill: Option<String>,
     pub route_label: Option<String>,
     pub freight: Option<i64>,
+    /// The weight the carrier charges, as quoted.
+    pub chargeable_g: Option<u64>,
     pub attempts: u32,
     pub last_error: Option<String>,
+}
+
+/// A carrier service chosen for a return, as kept before it is called.
+#[derive(Debug, Clone, Copy)]
+pub struct Chosen<'a> {
+    pub carrier: &'a str,
+    pub service: Option<&'a str>,
+    pub freight: i64,
+    pub chargeable_g: Option<u64>,
 }
 
 /// How a return comes back, as HQ and the customer see it.
@@ -85,6 +96,8 @@ pub struct ReturnShipment {
     pub route_label: Option<String>,
     /// Freight we pay, minor units, as quoted.
     pub freight: Option<i64>,
+    /// The weight the carrier charges, as quoted (its statement is checked against it).
+    pub chargeable_g: Option<u64>,
     /// When the courier comes, from.
     pub collect_from_ms: Option<i64>,
     pub last_error: Option<String>,
@@ -100,6 +113,7 @@ impl ReturnRow {
             waybill: self.waybill.clone(),
             route_label: self.route_label.clone(),
             freight: self.freight,
+            chargeable_g: self.chargeable_g,
             collect_from_ms: self.collect_from_ms,
             last_error: self.last_error.clone(),
         }
@@ -238,8 +252,17 @@ async fn book_one(state: &AppState, row: &ReturnRow, done: &mut Round) -> Result
     // A courier comes an hour ahead at the earliest, also when the booking was delayed.
     let now = now_ms();
     let collect = row.pickup.then(|| row.collect_from_ms.filter(|at| *at >= now + HOUR_MS).unwrap_or_else(|| collect_from(now)));
-    let (id, carrier, service, freight) = (row.request_id, chosen.carrier.clone(), chosen.service.map(|s| s.as_str().to_owned()), chosen.price.map_or(0, |p| p.total));
-    let kept = state.db.write(move |tx| store::return_chosen(tx, id, &carrier, service.as_deref(), freight, collect, now_ms())).await.map_err(db)?;
+    let id = row.request_id;
+    let (carrier, service) = (chosen.carrier.clone(), chosen.service.map(|s| s.as_str().to_owned()));
+    let (freight, chargeable_g) = (chosen.price.map_or(0, |p| p.total), chosen.price.map(|p| p.chargeable_g));
+    let kept = state
+        .db
+        .write(move |tx| {
+            let chosen = Chosen { carrier: &carrier, service: service.as_deref(), freight, chargeable_g };
+            store::return_chosen(tx, id, &chosen, collect, now_ms())
+        })
+        .await
+        .map_err(db)?;
     if !kept {
         // Withdrawn meanwhile: the cancel takes it from here.
         return Ok(());
@@ -301,7 +324,7 @@ async fn choose_carrier(state: &AppState, row: &ReturnRow) -> Result<Choice, Log
                 .map(|(c, p)| (c.to_owned(), p.to_owned()));
             if let Some(kept) = &row.carrier {
                 let service = row.service.as_deref().and_then(super::rates::Service::parse);
-                let price = row.freight.map(|total| super::rates::Price { chargeable_g: 0, freight: total, insurance: 0, remote: 0, total });
+                let price = row.freight.map(|total| super::rates::Price { chargeable_g: row.chargeable_g.unwrap_or(0), freight: total, insurance: 0, remote: 0, total });
                 return Ok(Ok((Considered { carrier: kept.clone(), service, transit_days: None, price, unfit: None }, warehouse_city)));
             }
             let policy = store::policy(tx)?;
@@ -426,6 +449,7 @@ mod tests {
             waybill: None,
             route_label: None,
             freight: None,
+            chargeable_g: None,
             attempts: 0,
             last_error: None,
         };

@@ -658,6 +658,15 @@ pub fn expected_for_waybills(tx: &mut dyn Tx, carrier: &str, waybills: &[&str]) 
         for r in tx.query(&sql, &values)? {
             out.push(expected_row(&r)?);
         }
+        // Returns it carried back for us, at the freight quoted when they were booked.
+        let sql = format!(
+            "SELECT waybill, order_id, chargeable_g, freight FROM lg_return
+             WHERE carrier = ?1 AND state IN ('booked', 'cancelling') AND waybill IN ({})",
+            crate::db::placeholders(chunk.len(), 2)
+        );
+        for r in tx.query(&sql, &values)? {
+            out.push(expected_row(&r)?);
+        }
     }
     Ok(out)
 }
@@ -755,7 +764,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> DbResult<String> {
 // --- lg_return: return shipments booked for after-sales ----------------------------------
 
 const RETURN_COLUMNS: &str = "SELECT request_id, order_id, warehouse, pickup, state, consignment, declared_value, collect_from_ms, carrier, service,
-                                     waybill, route_label, freight, attempts, last_error, rma FROM lg_return";
+                                     waybill, route_label, freight, attempts, last_error, rma, chargeable_g FROM lg_return";
 
 /// A return shipment to book (state `booking`, due now).
 pub fn insert_return(tx: &mut dyn Tx, r: &super::returns::NewReturn<'_>, now_ms: i64) -> DbResult<()> {
@@ -794,11 +803,11 @@ pub fn due_returns(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<sup
 /// The carrier chosen, its quote and the collection time, kept before the carrier is called
 /// (so a cancel knows whom to ask); false when the return was cancelled meanwhile (and must
 /// not be booked).
-pub fn return_chosen(tx: &mut dyn Tx, request_id: u64, carrier: &str, service: Option<&str>, freight: i64, collect_from_ms: Option<i64>, now_ms: i64) -> DbResult<bool> {
+pub fn return_chosen(tx: &mut dyn Tx, request_id: u64, chosen: &super::returns::Chosen<'_>, collect_from_ms: Option<i64>, now_ms: i64) -> DbResult<bool> {
     let n = tx.execute(
-        "UPDATE lg_return SET carrier = ?2, service = ?3, freight = ?4, collect_from_ms = ?5, updated_ms = ?6
+        "UPDATE lg_return SET carrier = ?2, service = ?3, freight = ?4, chargeable_g = ?5, collect_from_ms = ?6, updated_ms = ?7
          WHERE request_id = ?1 AND state = 'booking' AND waybill IS NULL",
-        &params![request_id, carrier, service, freight, collect_from_ms, now_ms],
+        &params![request_id, chosen.carrier, chosen.service, chosen.freight, chosen.chargeable_g, collect_from_ms, now_ms],
     )?;
     Ok(n == 1)
 }
@@ -864,5 +873,6 @@ fn row_to_return(r: &Row) -> DbResult<super::returns::ReturnRow> {
         attempts: narrow(r.int(13)?)?,
         last_error: r.opt_text(14)?,
         rma: r.text(15)?,
+        chargeable_g: r.opt_int(16)?.map(|g| g as u64),
     })
 }

@@ -654,6 +654,31 @@ async fn returns_come_back_with_the_carrier_we_book(backend: Backend) -> Result<
     assert_eq!(withdraw.status().as_u16(), 200, "{}", withdraw.text().await?);
     wait_shipment(central, id1, "cancelled", |s| s["state"] == "cancelled").await?;
     assert!(reverse_orders(&sim, id1).iter().all(|o| o.cancelled), "cancelled at the carrier");
+    // SF's statement bills the label it carried at the quote, and the cancelled pickup it did
+    // not carry; our three parcels out it forgot.
+    let month = crate::logistics::cst_month();
+    let weight = label["chargeable_g"].as_u64().context("chargeable weight")?;
+    let yuan = |minor: i64| format!("{}.{:02}", minor / 100, minor % 100);
+    let csv = format!(
+        "waybill,ship_date,weight_g,freight,total\n{label_waybill},{month}-02,{weight},{f},{f}\n{waybill},{month}-02,{weight},{f},{f}\n",
+        f = yuan(label["freight"].as_i64().context("freight")?)
+    );
+    let run = crate::logistics::post_csv(central, &format!("/api/v1/logistics/carriers/SF/statements/{month}"), &csv).await?.ok()?;
+    let mut found: Vec<(String, String)> = run["differences"]
+        .as_array()
+        .context("differences")?
+        .iter()
+        .map(|d| (d["waybill"].as_str().unwrap_or("").to_owned(), d["kind"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    found.sort();
+    let mut expected = vec![(waybill.clone(), "not_ours".to_owned())];
+    for id in &orders {
+        let out = central.order(*id).await?["tracking_number"].as_str().context("tracking number")?.to_owned();
+        expected.push((out, "not_billed".to_owned()));
+    }
+    expected.sort();
+    assert_eq!(found, expected, "the label's freight matches its quote: {run}");
+
     let kinds = central.rows("SELECT kind, COUNT(*) FROM journal WHERE kind LIKE 'return_freight_%' GROUP BY kind ORDER BY kind").await?;
     assert_eq!(kinds, vec![vec!["return_freight_accrued".to_owned(), "2".to_owned()], vec!["return_freight_reversed".to_owned(), "1".to_owned()]]);
     let books = check_books(central).await?;

@@ -34,7 +34,7 @@ async fn put(central: &Central, path: &str, body: Value) -> Result<Reply> {
     Reply::from(central.http.put(central.url(path)).bearer_auth(ADMIN).json(&body).send().await?).await
 }
 
-async fn post_csv(central: &Central, path: &str, csv: &str) -> Result<Reply> {
+pub(crate) async fn post_csv(central: &Central, path: &str, csv: &str) -> Result<Reply> {
     let request = central.http.post(central.url(path)).bearer_auth(ADMIN).header("content-type", "text/csv").body(csv.to_owned());
     Reply::from(request.send().await?).await
 }
@@ -82,7 +82,7 @@ pub(crate) fn cst_in(hours: i64) -> String {
 }
 
 /// The current month in China Standard Time, `YYYY-MM`.
-fn cst_month() -> String {
+pub(crate) fn cst_month() -> String {
     cst_in(0)[..7].to_owned()
 }
 
