@@ -157,13 +157,15 @@ pub fn any_open(tx: &mut dyn Tx, order_id: u64) -> DbResult<bool> {
 }
 
 /// The customer's units in return and exchange requests (not rejected) as a share of the
-/// units of their orders that shipped, in percent; None before any shipped. `customer_key`:
+/// units of their orders that shipped (of a split order, the parts that left), in percent; None before any shipped. `customer_key`:
 /// the customer as intake keys them (`orders::checks::customer_key`).
 pub fn return_rate_pct(tx: &mut dyn Tx, customer: &str, customer_key: &str) -> DbResult<Option<u32>> {
     let bought = tx
         .query_one(
             "SELECT CAST(COALESCE(SUM(l.qty), 0) AS BIGINT) FROM orders o JOIN order_line l ON l.order_id = o.id
-             WHERE o.customer_key = ?1 AND o.state IN ('shipped', 'delivered', 'completed')",
+             LEFT JOIN order_part p ON p.order_id = o.id AND p.part_no = l.part_no
+             WHERE o.customer_key = ?1 AND o.state IN ('shipped', 'delivered', 'completed', 'partly_shipped')
+               AND COALESCE(p.state, o.state) IN ('shipped', 'delivered', 'completed')",
             &params![customer_key],
         )?
         .int(0)?;

@@ -162,6 +162,21 @@ async fn a_split_order_ships_in_two_parcels_and_a_short_part_is_rerouted_alone(b
     let (_, locked, committed, _) = central.level(EU43, "BJ-01").await?;
     assert_eq!((locked, committed), (0, 0), "the Beijing part's stock is free again");
 
+    // 5. A customer's first order, partly shipped: the parcel that came counts as bought, so
+    // the seven-day rule (which needs a known return rate) approves a size return at once.
+    sh.receive("A-01-01", PEGASUS_GTIN, 1).await?;
+    sh.wait_synced(Duration::from_secs(20)).await?;
+    let mut body = two_line_order();
+    body["customer"] = json!("split-runner");
+    let id5 = central.create_order("split-5", &body).await?.ok()?["id"].as_u64().context("id")?;
+    central.post(&format!("/api/v1/orders/{id5}/pay"), json!({})).await?.ok()?;
+    sh.fulfil(id5, "SF-SPLIT-SH-5").await?;
+    wait_state(central, id5, "partly_shipped").await?;
+    let ask = json!({"kind": "return_refund", "reason": "size", "lines": [{"sku": PEGASUS, "qty": 1}]});
+    let request = central.http.post(central.url(&format!("/api/v1/orders/{id5}/after-sales"))).bearer_auth(ADMIN).header("Idempotency-Key", "split-5-return").json(&ask);
+    let request = Reply::from(request.send().await?).await?.ok()?;
+    assert_eq!((request["decided_by"].as_str(), request["warehouse"].as_str()), (Some("rule:seven-day-no-reason"), Some("SH-01")), "{request}");
+
     // Every parcel is one shipment in the journal, with its own lines and warehouse.
     let events = check_journal(central).await?;
     let shipped: Vec<(u64, String, String)> = events
@@ -169,7 +184,7 @@ async fn a_split_order_ships_in_two_parcels_and_a_short_part_is_rerouted_alone(b
         .filter(|e| e.kind() == "order_shipped")
         .map(|e| (e.event["order_id"].as_u64().unwrap_or(0), e.event["warehouse"].as_str().unwrap_or("").to_owned(), e.event["lines"][0]["sku"].as_str().unwrap_or("").to_owned()))
         .collect();
-    let expected: Vec<(u64, String, String)> = [(id, "SH-01", PEGASUS), (id, "BJ-01", EU43), (id2, "SH-01", PEGASUS), (id2, "GZ-01", EU43), (id4, "SH-01", PEGASUS)]
+    let expected: Vec<(u64, String, String)> = [(id, "SH-01", PEGASUS), (id, "BJ-01", EU43), (id2, "SH-01", PEGASUS), (id2, "GZ-01", EU43), (id4, "SH-01", PEGASUS), (id5, "SH-01", PEGASUS)]
         .iter()
         .map(|(i, w, s)| (*i, (*w).to_owned(), (*s).to_owned()))
         .collect();
