@@ -303,6 +303,14 @@ async fn service(State(inner): State<Arc<Inner>>, form: Result<Form<sf::Form>, a
 }
 
 impl Inner {
+    /// The partner's next `count` numbers (its prefix and twelve digits, from a seeded start).
+    fn next_numbers(&self, world: &mut World, partner: &Partner, count: u32) -> Vec<String> {
+        let start = self.config.seed.wrapping_mul(1_000_003) % 1_000_000 * 1_000_000;
+        let next = *world.next_number.entry(partner.partner_id.clone()).or_insert(start);
+        world.next_number.insert(partner.partner_id.clone(), next + u64::from(count));
+        (next..next + u64::from(count)).map(|n| format!("{}{:012}", partner.prefix, n % 1_000_000_000_000)).collect()
+    }
+
     fn apply(&self, partner: &Partner, count: u32) -> Result<sf::WaybillSegment, (&'static str, String)> {
         if count == 0 || count > sf::MAX_SEGMENT {
             return Err(("1010", format!("count must be 1 to {}", sf::MAX_SEGMENT)));
@@ -312,10 +320,7 @@ impl Inner {
         if held + count as usize > MAX_ISSUED {
             return Err(("8100", "too many numbers held unused".into()));
         }
-        let start = self.config.seed.wrapping_mul(1_000_003) % 1_000_000 * 1_000_000;
-        let next = *world.next_number.entry(partner.partner_id.clone()).or_insert(start);
-        let numbers: Vec<String> = (next..next + u64::from(count)).map(|n| format!("{}{:012}", partner.prefix, n % 1_000_000_000_000)).collect();
-        world.next_number.insert(partner.partner_id.clone(), next + u64::from(count));
+        let numbers = self.next_numbers(&mut world, partner, count);
         world.issued.entry(partner.partner_id.clone()).or_default().extend(numbers.iter().cloned());
         Ok(sf::WaybillSegment { waybill_nos: numbers })
     }
@@ -383,10 +388,7 @@ impl Inner {
             },
             None => now_ms(),
         };
-        let start = self.config.seed.wrapping_mul(1_000_003) % 1_000_000 * 1_000_000;
-        let next = *world.next_number.entry(partner.partner_id.clone()).or_insert(start);
-        world.next_number.insert(partner.partner_id.clone(), next + 1);
-        let waybill = format!("{}{:012}", partner.prefix, next % 1_000_000_000_000);
+        let waybill = self.next_numbers(&mut world, partner, 1).remove(0);
         let recipient = order.contact_info_list.iter().find(|c| c.contact_type == 2).map(|c| c.city.clone()).unwrap_or_default();
         let area = tote_shared::geo::area_code(&recipient).unwrap_or("999");
         world.by_waybill.insert(waybill.clone(), key.clone());
