@@ -23,6 +23,7 @@ pub mod idempotency;
 pub mod inventory;
 pub mod journal;
 pub mod logistics;
+pub mod marketing;
 pub mod marketplace;
 pub mod orders;
 pub mod payment;

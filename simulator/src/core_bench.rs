@@ -321,3 +321,77 @@ pub fn pools(per_hour: u64, down_hours: u64) -> Result<()> {
     }
     Ok(())
 }
+
+/// Checkout pricing (issue 16): seeded 20-line carts over 5 shops under 30 promotions (5 item
+/// prices, a tier and two coupons per shop, 3 cross-store offers, 7 platform coupons of 4
+/// classes), under JD's and Tmall's rules: each pricing's time (p50/p99), the search's nodes,
+/// and the stacks a brute-force search would try (the product of every slot's choices).
+pub fn pricing(count: usize) -> Result<()> {
+    use tote_central::marketing::pricing::{price, Benefit, CartLine, Layer, Promotion, RuleSet, Tier};
+    use tote_shared::Sku;
+    let mut rng = tote_shared::mapf::Rng::new(0x16);
+    let y = 100i64;
+    let shops = ["nike", "adidas", "asics", "li-ning", "anta"];
+    let carts: Vec<(Vec<CartLine>, Vec<Promotion>)> = (0..256)
+        .map(|_| {
+            let cart: Vec<CartLine> = (0..20)
+                .map(|i| {
+                    let list = (50 + rng.below(900) as i64) * y;
+                    CartLine { sku: Sku::parse(&format!("SKU-{i:02}")).expect("sku"), shop: shops[i % 5].into(), qty: 1 + rng.below(3) as i64, list_price: list, floor: list * 55 / 100 }
+                })
+                .collect();
+            let mut promos = Vec::new();
+            let mut add = |id: String, layer, class: &str, shop: Option<&str>, skus: Vec<Sku>, benefit| {
+                promos.push(Promotion { id, layer, class: class.into(), shop: shop.map(str::to_owned), skus, benefit })
+            };
+            for i in 0..5 {
+                let sku = cart[rng.below(20)].sku.clone();
+                add(format!("item-{i}"), Layer::Item, "limited_time", None, vec![sku], Benefit::PercentOff { bp: 500 + rng.below(2_000) as u32 });
+            }
+            for shop in shops {
+                let base = (300 + rng.below(900) as i64) * y;
+                let tiers = vec![Tier { threshold: base, off: base / 10 }, Tier { threshold: base * 2, off: base / 4 }];
+                add(format!("{shop}-tiers"), Layer::ShopTier, "shop_tier", Some(shop), vec![], Benefit::Tiers { tiers });
+                for c in 0..2 {
+                    let threshold = (100 + rng.below(1_500) as i64) * y;
+                    add(format!("{shop}-coupon-{c}"), Layer::ShopCoupon, "shop_coupon", Some(shop), vec![], Benefit::Coupon { threshold, off: threshold / 8 });
+                }
+            }
+            for c in 0..3 {
+                let every = (200 + rng.below(300) as i64) * y;
+                add(format!("cross-{c}"), Layer::CrossStore, "cross_store", None, vec![], Benefit::EveryOff { every, off: every / 10, max_times: 5 + c });
+            }
+            for (c, class) in ["jd_jingquan", "jd_jingquan", "jd_dongquan", "jd_dongquan", "plus", "plus", "bank"].iter().enumerate() {
+                let threshold = (rng.below(3_000) as i64) * y;
+                add(format!("platform-{c}"), Layer::Platform, class, None, vec![], Benefit::Coupon { threshold, off: 20 * y + threshold / 20 });
+            }
+            (cart, promos)
+        })
+        .collect();
+    // Every slot's choices (none or one of its promotions), multiplied: what trying every stack costs.
+    let brute: u128 = [6u128; 5].iter().product::<u128>() * 4 * 3 * 3 * 3 * 2;
+    for rules in [RuleSet::jd(), RuleSet::tmall()] {
+        let mut times = Vec::with_capacity(count);
+        let mut nodes = 0u64;
+        let mut discount = 0i64;
+        for k in 0..count {
+            let (cart, promos) = &carts[k % carts.len()];
+            let started = Instant::now();
+            let priced = price(&rules, cart, promos).map_err(|e| anyhow::anyhow!("{e}"))?;
+            times.push(started.elapsed());
+            nodes += priced.searched;
+            discount += priced.order_discount;
+        }
+        times.sort_unstable();
+        let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+        println!(
+            "pricing  {}: p50 {:?}, p99 {:?} per 20-line cart under 30 promotions; {:.0} search nodes per cart against {brute} stacks by brute force; mean order discount ¥{:.2}",
+            rules.name,
+            at(0.5),
+            at(0.99),
+            nodes as f64 / count as f64,
+            discount as f64 / count as f64 / 100.0
+        );
+    }
+    Ok(())
+}

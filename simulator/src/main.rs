@@ -254,6 +254,12 @@ enum Bench {
         #[arg(long, default_value_t = 1_000_000)]
         orders: usize,
     },
+    /// Checkout pricing: 20-line carts under 30 promotions, JD's and Tmall's rules, p50/p99 per
+    /// pricing and the search's size beside brute force's.
+    Pricing {
+        #[arg(long, default_value_t = 20_000)]
+        carts: usize,
+    },
     /// Waybill pools through an outage: how the refill rule fares for an edge shipping
     /// `per_hour` parcels with HQ down `down_hours`, for several cover settings.
     Pools {
@@ -370,6 +376,7 @@ fn main() -> anyhow::Result<()> {
                 Bench::Gs1 { fuzz } => core_bench::gs1(fuzz),
                 Bench::Quotes { quotes } => core_bench::quotes(quotes),
                 Bench::Split { orders } => core_bench::split(orders),
+                Bench::Pricing { carts } => core_bench::pricing(carts),
                 Bench::Pools { per_hour, down_hours } => core_bench::pools(per_hour, down_hours),
                 Bench::Handheld { cycles } => bench::handheld(cycles).await,
                 Bench::Stations { plcs, cycles, scans, poll_ms } => {
