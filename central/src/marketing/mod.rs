@@ -4,6 +4,7 @@
 //! largest remainder, and no line sold below its floor. Coupons, flash sales, membership,
 //! points, segments and attribution come with their tables and routes.
 
+pub mod floors;
 pub mod pricing;
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub const MAX_PROMOTIONS: usize = 200;
 /// by carts of the sizes shops see; bounds a hostile one).
 pub const MAX_NODES: u64 = 2_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Layer {
     /// The unit price: member, limited-time or flash-sale price.
@@ -43,7 +43,7 @@ pub enum Layer {
 pub const ORDER_LAYERS: [Layer; 4] = [Layer::ShopTier, Layer::ShopCoupon, Layer::CrossStore, Layer::Platform];
 
 /// What a layer's thresholds are tested on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Base {
     /// The price after every earlier layer (JD).
@@ -53,7 +53,7 @@ pub enum Base {
 }
 
 /// How a marketplace stacks promotions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RuleSet {
     pub name: String,
     /// The base of each order-level layer's thresholds, in `ORDER_LAYERS` order.
@@ -83,7 +83,7 @@ impl RuleSet {
 }
 
 /// What a promotion gives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Benefit {
     /// Item layer: the unit price of the SKUs it covers, minor units.
@@ -99,13 +99,13 @@ pub enum Benefit {
     Coupon { threshold: i64, off: i64 },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tier {
     pub threshold: i64,
     pub off: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Promotion {
     pub id: String,
     pub layer: Layer,
@@ -136,7 +136,7 @@ impl Promotion {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CartLine {
     pub sku: Sku,
     pub shop: String,
@@ -148,26 +148,33 @@ pub struct CartLine {
 }
 
 /// One line as priced.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PricedLine {
     pub sku: Sku,
     /// After the item layer.
     pub unit_price: i64,
     pub item_promotion: Option<String>,
-    /// Each order-level promotion's share of this line, minor units.
-    pub discounts: Vec<(String, i64)>,
+    /// Each order-level promotion's share of this line.
+    pub discounts: Vec<LineDiscount>,
     /// What the customer pays for the line.
     pub payable: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LineDiscount {
+    pub promotion: String,
+    /// Minor units.
+    pub amount: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Applied {
     pub promotion: String,
     pub layer: Layer,
     pub discount: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Priced {
     pub lines: Vec<PricedLine>,
     /// The order-level promotions in the stack, in the order they applied.
@@ -449,7 +456,7 @@ fn priced(cart: &[CartLine], promotions: &[Promotion], items: &[(i64, Option<&st
     for (&p, share) in best.promotions.iter().zip(&best.shares) {
         let id = &promotions[p].id;
         for &(i, s) in share {
-            lines[i].discounts.push((id.clone(), s));
+            lines[i].discounts.push(LineDiscount { promotion: id.clone(), amount: s });
         }
         applied.push(Applied { promotion: id.clone(), layer: promotions[p].layer, discount: share.iter().map(|(_, s)| s).sum() });
     }

@@ -245,7 +245,7 @@ mod properties {
             prop_assert_eq!(priced.lines.iter().map(|l| l.payable).sum::<i64>(), priced.payable);
             prop_assert_eq!(priced.subtotal - priced.item_discount - priced.order_discount, priced.payable);
             for a in &priced.applied {
-                let shares: i64 = priced.lines.iter().flat_map(|l| &l.discounts).filter(|(id, _)| *id == a.promotion).map(|(_, s)| s).sum();
+                let shares: i64 = priced.lines.iter().flat_map(|l| &l.discounts).filter(|d| d.promotion == a.promotion).map(|d| d.amount).sum();
                 prop_assert_eq!(shares, a.discount);
             }
             for (l, p) in cart.iter().zip(&priced.lines) {
