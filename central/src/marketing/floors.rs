@@ -162,7 +162,7 @@ mod tests {
         let tier = promo("tier", Layer::ShopTier, Benefit::Tiers { tiers: vec![Tier { threshold: 80_000, off: 8_000 }] });
         assert!(exposures(&RuleSet::jd(), &tier, &[], &catalog).is_empty(), "¥80 off keeps the floor");
         let coupon = promo("coupon", Layer::ShopCoupon, Benefit::Coupon { threshold: 60_000, off: 40_000 });
-        let found = exposures(&RuleSet::jd(), &coupon, &[tier.clone()], &catalog);
+        let found = exposures(&RuleSet::jd(), &coupon, std::slice::from_ref(&tier), &catalog);
         assert_eq!(found, vec![Exposure { sku: catalog[0].sku.clone(), worst: 41_900, floor: 45_100, stack: vec!["tier".into(), "coupon".into()] }]);
         let reached = price(&RuleSet::jd(), &[line("PEG39-M-WHT-42", 89_900, 0)], &[tier, coupon]).expect("priced");
         assert_eq!(reached.payable, 41_900, "the worst case is a cart of that pair alone");
