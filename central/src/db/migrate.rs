@@ -833,6 +833,22 @@ CREATE TABLE lg_return (
 CREATE INDEX lg_return_due ON lg_return (next_try_ms) WHERE state IN ('booking', 'cancelling');
 CREATE INDEX lg_return_waybill ON lg_return (waybill) WHERE waybill IS NOT NULL;
 "#,
+    // Marketing: the promotions HQ publishes.
+    r#"
+-- Promotions HQ published: each a pricing rule (JSON, `marketing::pricing::Promotion`) live
+-- within its window; withdrawn ones stay for the record.
+CREATE TABLE mk_promotion (
+    id          TEXT PRIMARY KEY,
+    layer       TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    starts_ms   INTEGER NOT NULL,
+    ends_ms     INTEGER NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX mk_promotion_live ON mk_promotion (ends_ms) WHERE state = 'live';
+"#,
 ];
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ pub mod openapi;
 pub mod ops;
 
 use crate::startup::AppState;
-use crate::{after_sales, analytics, audit, catalog, edge_sync, finance, inventory, journal, logistics, marketplace, orders, payment, warehouses};
+use crate::{after_sales, analytics, audit, catalog, edge_sync, finance, inventory, journal, logistics, marketing, marketplace, orders, payment, warehouses};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
@@ -50,6 +50,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/orders/checks", get(orders::http::checks).put(orders::http::put_checks))
         .route("/api/v1/orders/blocklist", get(orders::http::blocklist).post(orders::http::block))
         .route("/api/v1/orders/blocklist/{id}", delete(orders::http::unblock))
+        .route("/api/v1/marketing/promotions", get(marketing::http::list))
+        .route("/api/v1/marketing/promotions/{id}", put(marketing::http::publish))
+        .route("/api/v1/marketing/promotions/{id}/withdraw", post(marketing::http::withdraw))
+        .route("/api/v1/marketing/policy", get(marketing::http::policy).put(marketing::http::put_policy))
+        .route("/api/v1/checkout/price", post(marketing::http::price))
         .route("/api/v1/marketplaces", get(marketplace::http::list))
         .route("/api/v1/marketplaces/{name}/orders", post(marketplace::http::import))
         .route("/api/v1/marketplaces/{name}/imports", get(marketplace::http::imports))

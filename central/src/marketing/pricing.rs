@@ -54,11 +54,15 @@ pub enum Base {
 
 /// How a marketplace stacks promotions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RuleSet {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,40}$")]
     pub name: String,
     /// The base of each order-level layer's thresholds, in `ORDER_LAYERS` order.
+    #[schema(min_items = 4, max_items = 4)]
     pub bases: [Base; 4],
     /// Promotion classes that never go together in one stack.
+    #[schema(max_items = 100)]
     pub exclusive: Vec<(String, String)>,
 }
 
@@ -221,7 +225,14 @@ fn check(cart: &[CartLine], promotions: &[Promotion]) -> Result<(), PricingError
             return bad(format!("{}: qty 1 to 100000, list price 0 to 10000000000, floor 0 to the list price", l.sku));
         }
     }
-    for p in promotions {
+    promotions.iter().try_for_each(check_promotion)
+}
+
+/// What makes a promotion unusable, if anything: a benefit that does not fit its layer, money
+/// out of range, a shop layer that names no shop.
+pub fn check_promotion(p: &Promotion) -> Result<(), PricingError> {
+    let money = 0..=tote_shared::Money::MAX_MINOR;
+    {
         let ok = match &p.benefit {
             Benefit::UnitPrice { price } => p.layer == Layer::Item && money.contains(price),
             Benefit::PercentOff { bp } => p.layer == Layer::Item && *bp <= 10_000,
@@ -230,8 +241,8 @@ fn check(cart: &[CartLine], promotions: &[Promotion]) -> Result<(), PricingError
             Benefit::Coupon { threshold, off } => p.layer != Layer::Item && money.contains(threshold) && money.contains(off),
         };
         let shop_ok = !matches!(p.layer, Layer::ShopTier | Layer::ShopCoupon) || p.shop.is_some();
-        if !ok || !shop_ok {
-            return bad(format!("promotion {}: its benefit does not fit its layer, or a shop layer names no shop", p.id));
+        if !ok || !shop_ok || p.skus.len() > MAX_LINES {
+            return Err(PricingError::Invalid(format!("promotion {}: its benefit does not fit its layer, its money is out of range, or a shop layer names no shop", p.id)));
         }
     }
     Ok(())

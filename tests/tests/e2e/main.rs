@@ -18,6 +18,7 @@ mod journal;
 mod labels;
 mod lifecycle;
 mod logistics;
+mod marketing;
 mod marketplace;
 mod offline;
 mod openapi;

@@ -1,0 +1,153 @@
+//! Marketing routes: HQ publishes and withdraws promotions and sets the stacking rules and
+//! margin floors; the shop front prices a cart before it places the order.
+
+use super::pricing::{Benefit, Layer, Priced, Promotion};
+use super::{store, MarketingError, MarketingPolicy, PromotionRecord};
+use crate::auth::{Admin, Reader};
+use crate::http::error::ApiError;
+use crate::startup::AppState;
+use serde::{Deserialize, Serialize};
+use tote_shared::openapi as doc;
+use tote_shared::runtime::http::{Json, Path, Query};
+use tote_shared::runtime::system::now_ms;
+use tote_shared::{Qty, Sku};
+
+/// Most lines one pricing call may carry.
+pub const MAX_CART_LINES: usize = super::pricing::MAX_LINES;
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPromotion {
+    pub layer: Layer,
+    /// For the rules' exclusions and the platform layer's one per class.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,40}$")]
+    pub class: String,
+    /// Shop layers: the shop (the policy's `shop` for our own lines).
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,40}$")]
+    pub shop: Option<String>,
+    /// The SKUs it covers; empty: all.
+    #[serde(default)]
+    #[schema(max_items = 200)]
+    pub skus: Vec<Sku>,
+    pub benefit: Benefit,
+    /// Live from (Unix ms) …
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
+    pub starts_ms: i64,
+    /// … until (Unix ms).
+    #[schema(minimum = 1, maximum = 9223372036854775807_i64)]
+    pub ends_ms: i64,
+}
+
+/// HQ publishes a promotion (or replaces the one with this id). Refused (422, naming every SKU,
+/// its worst price and the stack that reaches it) when with the promotions live in its window
+/// it could sell a SKU below its floor. Audited.
+#[utoipa::path(put, path = "/api/v1/marketing/promotions/{id}", params(("id" = String, Path, description = "The promotion's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
+    request_body = NewPromotion, responses((status = 200, body = PromotionRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
+pub async fn publish(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(body): Json<NewPromotion>) -> Result<Json<PromotionRecord>, ApiError> {
+    let promotion = Promotion { id, layer: body.layer, class: body.class, shop: body.shop, skus: body.skus, benefit: body.benefit };
+    let (starts, ends, now) = (body.starts_ms, body.ends_ms, now_ms());
+    let record = state.write(move |tx| super::publish(tx, promotion.clone(), starts, ends, now)).await?;
+    Ok(Json(record))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PromotionsQuery {
+    #[param(value_type = Option<String>, pattern = "^(live|withdrawn)$")]
+    pub state: Option<String>,
+    /// Default 100, at most 1,000.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// Promotions by id.
+#[utoipa::path(get, path = "/api/v1/marketing/promotions", params(PromotionsQuery),
+    responses((status = 200, body = Vec<PromotionRecord>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "marketing")]
+pub async fn list(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Query(q): Query<PromotionsQuery>) -> Result<Json<Vec<PromotionRecord>>, ApiError> {
+    if q.state.as_deref().is_some_and(|s| !matches!(s, "live" | "withdrawn")) {
+        return Err(ApiError::BadRequest("state must be live or withdrawn".into()));
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    Ok(Json(state.db.read(move |tx| store::list(tx, q.state.as_deref(), limit)).await?))
+}
+
+/// HQ withdraws a promotion from now on. Audited.
+#[utoipa::path(post, path = "/api/v1/marketing/promotions/{id}/withdraw", params(("id" = String, Path, description = "The promotion's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
+    responses((status = 200, body = PromotionRecord), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
+pub async fn withdraw(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>) -> Result<Json<PromotionRecord>, ApiError> {
+    let now = now_ms();
+    Ok(Json(state.write(move |tx| super::withdraw(tx, &id, now)).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/marketing/policy", responses((status = 200, body = MarketingPolicy), doc::Unauthorized, doc::Unavailable), tag = "marketing")]
+pub async fn policy(_: Reader, axum::extract::State(state): axum::extract::State<AppState>) -> Result<Json<MarketingPolicy>, ApiError> {
+    Ok(Json(state.db.read(store::policy).await?))
+}
+
+/// Replaces the stacking rules (Tmall's by default; JD's, or a rule set of your own) and the
+/// margin floors. Promotions published before are not checked again. Audited.
+#[utoipa::path(put, path = "/api/v1/marketing/policy", request_body = MarketingPolicy,
+    responses((status = 200, body = MarketingPolicy), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
+pub async fn put_policy(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Json(body): Json<MarketingPolicy>) -> Result<Json<MarketingPolicy>, ApiError> {
+    if let Some(why) = body.problem() {
+        return Err(ApiError::unprocessable("invalid-policy", why));
+    }
+    let (saved, now) = (body.clone(), now_ms());
+    state
+        .write(move |tx| -> Result<(), MarketingError> {
+            let before = store::policy(tx)?;
+            store::save_policy(tx, &saved, now)?;
+            crate::audit::store::append(tx, now, "admin", "marketing_policy_set", "marketing:policy", &serde_json::json!({"before": before, "after": saved}))?;
+            Ok(())
+        })
+        .await?;
+    Ok(Json(body))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CartItem {
+    pub sku: Sku,
+    pub qty: Qty,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cart {
+    #[schema(min_items = 1, max_items = 200)]
+    pub lines: Vec<CartItem>,
+}
+
+/// The shop front prices a cart before placing the order: list prices, the promotions live
+/// now stacked the best way the rules allow, every discount on its lines, never below a floor.
+/// Changes nothing.
+#[utoipa::path(post, path = "/api/v1/checkout/price", request_body = Cart,
+    responses((status = 200, body = Priced), doc::JsonBody, doc::Unauthorized, doc::Unavailable), tag = "marketing")]
+pub async fn price(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Json(cart): Json<Cart>) -> Result<Json<Priced>, ApiError> {
+    if cart.lines.is_empty() || cart.lines.len() > MAX_CART_LINES {
+        return Err(ApiError::unprocessable("invalid-lines", format!("a cart has 1 to {MAX_CART_LINES} lines")));
+    }
+    let lines: Vec<(Sku, Qty)> = cart.lines.into_iter().map(|l| (l.sku, l.qty)).collect();
+    if let Some((n, _)) = lines.iter().enumerate().find(|(n, (sku, _))| lines[..*n].iter().any(|(s, _)| s == sku)) {
+        return Err(ApiError::unprocessable("invalid-lines", format!("line {}: each SKU once", n + 1)));
+    }
+    let now = now_ms();
+    Ok(Json(state.db.read(move |tx| super::price_cart(tx, &lines, now)).await?))
+}
+
+impl From<MarketingError> for ApiError {
+    fn from(error: MarketingError) -> Self {
+        let detail = error.to_string();
+        match error {
+            MarketingError::NotFound(what) => ApiError::NotFound(what),
+            MarketingError::Invalid(_) => ApiError::unprocessable("invalid-promotion", detail),
+            MarketingError::BelowFloor(_) => ApiError::unprocessable("below-floor", detail),
+            MarketingError::Db(e) => e.into(),
+        }
+    }
+}
