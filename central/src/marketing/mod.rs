@@ -9,6 +9,7 @@
 
 pub mod floors;
 pub mod http;
+pub mod points;
 pub mod pricing;
 pub mod store;
 
