@@ -146,6 +146,7 @@ impl From<MarketingError> for ApiError {
         match error {
             MarketingError::NotFound(what) => ApiError::NotFound(what),
             MarketingError::Invalid(_) => ApiError::unprocessable("invalid-promotion", detail),
+            MarketingError::Cart(_) => ApiError::unprocessable("invalid-lines", detail),
             MarketingError::BelowFloor(_) => ApiError::unprocessable("below-floor", detail),
             MarketingError::Db(e) => e.into(),
         }

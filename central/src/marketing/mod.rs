@@ -81,6 +81,9 @@ pub enum MarketingError {
     /// 422
     #[error("{0}")]
     Invalid(String),
+    /// 422: the cart cannot be priced (a SKU we do not sell).
+    #[error("{0}")]
+    Cart(String),
     /// 422: the promotion could sell these SKUs below their floors.
     #[error("{}", below_floor(.0))]
     BelowFloor(Vec<Exposure>),
@@ -135,7 +138,10 @@ pub fn publish(tx: &mut dyn Tx, promotion: Promotion, starts_ms: i64, ends_ms: i
     if let Some(unknown) = promotion.skus.iter().find(|s| !catalog.iter().any(|l| &l.sku == *s)) {
         return Err(MarketingError::Invalid(format!("SKU {unknown} is not in the catalog")));
     }
-    let live: Vec<Promotion> = store::live_between(tx, starts_ms, ends_ms)?.into_iter().map(|p| p.promotion).collect();
+    let live: Vec<Promotion> = store::live_between(tx, starts_ms, ends_ms)?.into_iter().map(|p| p.promotion).filter(|p| p.id != promotion.id).collect();
+    if live.len() >= pricing::MAX_PROMOTIONS {
+        return Err(MarketingError::Invalid(format!("{} promotions are live in that window already: at most {}", live.len(), pricing::MAX_PROMOTIONS)));
+    }
     let found = floors::exposures(&policy.rules, &promotion, &live, &catalog);
     if !found.is_empty() {
         return Err(MarketingError::BelowFloor(found));
@@ -164,11 +170,16 @@ pub fn price_cart(tx: &mut dyn Tx, lines: &[(Sku, Qty)], now_ms: i64) -> Result<
     for (sku, qty) in lines {
         let record = crate::catalog::store::get_sku(tx, sku).map_err(|e| match e {
             crate::catalog::CatalogError::Db(e) => MarketingError::Db(e),
-            _ => MarketingError::Invalid(format!("SKU {sku} is not in the catalog")),
+            _ => MarketingError::Cart(format!("SKU {sku} is not in the catalog")),
         })?;
         let (list, cost) = (record.price.minor(), record.cost.minor());
         cart.push(CartLine { sku: sku.clone(), shop: policy.shop.clone(), qty: qty.as_i64(), list_price: list, floor: policy.floors.floor(list, cost) });
     }
-    let live: Vec<Promotion> = store::live_between(tx, now_ms, now_ms.saturating_add(1))?.into_iter().map(|p| p.promotion).collect();
+    // Only what can touch this cart is weighed.
+    let live: Vec<Promotion> = store::live_between(tx, now_ms, now_ms.saturating_add(1))?
+        .into_iter()
+        .map(|p| p.promotion)
+        .filter(|p| cart.iter().any(|l| p.shop.as_ref().is_none_or(|s| *s == l.shop) && (p.skus.is_empty() || p.skus.contains(&l.sku))))
+        .collect();
     Ok(pricing::price(&policy.rules, &cart, &live)?)
 }

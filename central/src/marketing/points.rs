@@ -20,6 +20,9 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Most points one order earns (a balance of many of them still fits an i64).
+pub const MAX_POINTS: i64 = 1_000_000_000_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lot {
     pub order_id: u64,
@@ -97,8 +100,8 @@ impl Ledger {
     /// Order `order_id` completed and earns `points`, locked until `locked_until_ms` and
     /// expiring at `expires_ms`. Once per order.
     pub fn earn(&mut self, order_id: u64, points: i64, now_ms: i64, locked_until_ms: i64, expires_ms: i64) -> Result<(), PointsError> {
-        if points <= 0 || expires_ms <= locked_until_ms.max(now_ms) {
-            return refuse(format!("order {order_id}: points must be positive and expire after they unlock"));
+        if !(1..=MAX_POINTS).contains(&points) || expires_ms <= locked_until_ms.max(now_ms) {
+            return refuse(format!("order {order_id}: 1 to {MAX_POINTS} points, expiring after they unlock"));
         }
         if self.lots.contains_key(&order_id) {
             return refuse(format!("order {order_id} has earned its points already"));
@@ -160,10 +163,14 @@ impl Ledger {
         for &(order_id, n) in &r.taken {
             let Some(lot) = self.lots.get_mut(&order_id) else { continue };
             lot.redeemed -= n;
-            if lot.live(now_ms) {
-                Self::credit(&mut self.debt, lot, n);
-            } else {
-                lot.expired += n;
+            // The debt takes its part first; of the rest, what comes back to an expired lot
+            // expires at once.
+            let before = lot.remaining;
+            Self::credit(&mut self.debt, lot, n);
+            if !lot.live(now_ms) {
+                let back = lot.remaining - before;
+                lot.remaining = before;
+                lot.expired += back;
             }
         }
         Ok(())
@@ -261,6 +268,20 @@ mod tests {
         assert_eq!(l.expire(365 * DAY), 450 + 300, "order 1's lot at its date, and the 300 given back to order 2's lot (at day 200)");
         assert_eq!(l.balance(), 0, "order 3 earned its points into the debt");
         l.check().expect("the ledger reconciles");
+    }
+
+    /// Points given back to an expired lot pay the debt before they expire: what would have
+    /// lapsed anyway is not owed.
+    #[test]
+    fn a_debt_is_paid_by_points_given_back_even_to_an_expired_lot() {
+        let mut l = Ledger::default();
+        l.earn(1, 100, 0, 0, 10 * DAY).expect("earned");
+        l.redeem(7, 100, DAY).expect("spent");
+        assert_eq!(l.claw_back(1, 10_000), 100);
+        assert_eq!(l.debt, 100);
+        l.return_redemption(7, 20 * DAY).expect("given back");
+        assert_eq!((l.debt, l.balance()), (0, 0));
+        l.check().expect("reconciles");
     }
 
     #[test]

@@ -203,13 +203,20 @@ mod properties {
         ]
     }
 
+    /// An order-level promotion, or (one time in five) an item price; one time in four
+    /// narrowed to one SKU.
     fn order_promotion() -> impl Strategy<Value = Promotion> {
         let layer = prop_oneof![Just(Layer::ShopTier), Just(Layer::ShopCoupon), Just(Layer::CrossStore), Just(Layer::Platform)];
-        (layer, 0usize..2, 0usize..3, benefit(), 0u32..1000).prop_map(|(layer, shop, class, benefit, n)| {
+        let item = prop_oneof![(1i64..40).prop_map(|p| Benefit::UnitPrice { price: p * 25 * Y }), (1u32..5_000).prop_map(|bp| Benefit::PercentOff { bp })];
+        (layer, 0usize..2, 0usize..3, benefit(), 0u32..1000, 0usize..5, item, 0usize..12).prop_map(|(layer, shop, class, benefit, n, kind, item, narrow)| {
             let shop = ["a", "b"][shop];
             let class = ["jd_jingquan", "jd_dongquan", "other"][class];
+            let skus = if narrow < 3 { vec![sku(["A-1", "B-2", "C-3"][narrow])] } else { Vec::new() };
+            if kind == 0 {
+                return Promotion { id: format!("p{n:03}"), layer: Layer::Item, class: "item".into(), shop: None, skus, benefit: item };
+            }
             let shop = matches!(layer, Layer::ShopTier | Layer::ShopCoupon).then(|| shop.to_owned());
-            Promotion { id: format!("p{n:03}"), layer, class: class.into(), shop, skus: Vec::new(), benefit }
+            Promotion { id: format!("p{n:03}"), layer, class: class.into(), shop, skus, benefit }
         })
     }
 
