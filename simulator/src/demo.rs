@@ -153,6 +153,10 @@ pub async fn run(options: Options) -> Result<()> {
         failed => failed,
     };
     let story = match story {
+        Ok(()) => marketing(&reader, &hq).await,
+        failed => failed,
+    };
+    let story = match story {
         Ok(()) => robots_on_the_floor(&edges[0], robots.len()).await,
         failed => failed,
     };
@@ -758,6 +762,31 @@ fn marketplace_settings(market: &MarketplaceSim) -> tote_central::config::Market
 /// Story step 7: a buyer orders the EU 44 at the Tmall shop. Central pulls the trade, the
 /// shop's connector hands it over too — one order — SH-01 ships it and Tmall gets the
 /// tracking number once.
+/// Marketing prices the runner's next cart: HQ sets a 10 % margin floor, is refused a coupon
+/// that stacked on the shop's tier could sell the EU 42 under it, and the shop front prices
+/// two pairs with the tier.
+async fn marketing(reader: &Api, hq: &Api) -> Result<()> {
+    println!("\nMarketing: a campaign for the Pegasus 39, priced at checkout");
+    let policy = json!({"rules": {"name": "tmall", "bases": ["parallel", "parallel", "parallel", "parallel"], "exclusive": []},
+                        "shop": "tote", "floors": {"min_margin_bp": 1000, "min_list_share_bp": 0}});
+    hq.put("/api/v1/marketing/policy", &policy).await?;
+    let now = tote_shared::runtime::system::now_ms();
+    let window = |benefit: Value, layer: &str| json!({"layer": layer, "class": layer, "shop": "tote", "benefit": benefit, "starts_ms": now - 1_000, "ends_ms": now + 86_400_000});
+    hq.put("/api/v1/marketing/promotions/pegasus-tier", &window(json!({"type": "tiers", "tiers": [{"threshold": 80_000, "off": 8_000}, {"threshold": 160_000, "off": 20_000}]}), "shop_tier")).await?;
+    say("HQ published the campaign's tier: ¥80 off ¥800, ¥200 off ¥1,600 (Tmall's rules, floors at cost + 10 %)");
+    let refused = hq.put("/api/v1/marketing/promotions/too-deep", &window(json!({"type": "coupon", "threshold": 60_000, "off": 40_000}), "shop_coupon")).await;
+    let why = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    ensure!(why.contains("422") && why.contains(&format!("{STORY_SKU} could sell at")), "a coupon that breaks the floor must be refused: {why:?}");
+    let sizes = why.matches("could sell at").count();
+    let ours = why.split("; ").find(|part| part.contains(STORY_SKU)).map(|part| part.rsplit("refused: ").next().unwrap_or(part)).unwrap_or_default();
+    say(format!("a ¥400-off-¥600 coupon was refused for {sizes} sizes under their floors, e.g. {ours}"));
+    let priced = reader.post("/api/v1/checkout/price", &json!({"lines": [{"sku": STORY_SKU, "qty": 1}, {"sku": "PEG39-M-WHT-43", "qty": 1}]})).await?;
+    ensure!(priced["subtotal"] == 179_800 && priced["payable"] == 159_800, "two pairs at ¥1,798 less ¥200: {priced}");
+    let shares: Vec<String> = priced["lines"].as_array().into_iter().flatten().map(|l| format!("{} pays ¥{}", l["sku"].as_str().unwrap_or(""), l["payable"].as_i64().unwrap_or(0) / 100)).collect();
+    say(format!("the runner's next cart, two pairs at ¥1,798, is priced ¥1,598 at checkout; the ¥200 shared: {}", shares.join(", ")));
+    Ok(())
+}
+
 async fn marketplace(reader: &Api, hq: &Api, sh: &Api, market: &MarketplaceSim) -> Result<()> {
     println!("
 The Tmall shop: another runner buys at the marketplace");
