@@ -22,7 +22,8 @@ use tote_shared::Sku;
 pub const MAX_LINES: usize = 200;
 /// Most promotions one pricing weighs.
 pub const MAX_PROMOTIONS: usize = 200;
-/// Most search nodes one pricing visits before it settles for the best found (never reached
+/// Most search nodes one pricing visits before it settles for the best found (`exhaustive`
+/// false then; never reached
 /// by carts of the sizes shops see; bounds a hostile one).
 pub const MAX_NODES: u64 = 2_000_000;
 
@@ -190,6 +191,9 @@ pub struct Priced {
     pub payable: i64,
     /// Search nodes visited.
     pub searched: u64,
+    /// Whether the search weighed every stack it could not rule out; false when it stopped at
+    /// its node limit with the best found so far (a valid stack, maybe not the best).
+    pub exhaustive: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -200,15 +204,22 @@ pub enum PricingError {
 
 /// Prices the cart with the best stack of `promotions` the rules allow.
 pub fn price(rules: &RuleSet, cart: &[CartLine], promotions: &[Promotion]) -> Result<Priced, PricingError> {
+    price_within(rules, cart, promotions, MAX_NODES)
+}
+
+/// `price`, visiting at most `max_nodes` search nodes.
+pub fn price_within(rules: &RuleSet, cart: &[CartLine], promotions: &[Promotion], max_nodes: u64) -> Result<Priced, PricingError> {
     check(cart, promotions)?;
     let items: Vec<(i64, Option<&str>)> = cart.iter().map(|l| item_price(l, promotions)).collect();
     let start: Vec<i64> = cart.iter().zip(&items).map(|(l, (unit, _))| unit * l.qty).collect();
     let groups = groups(cart, promotions);
     let scopes: Vec<Vec<usize>> = promotions.iter().map(|p| (0..cart.len()).filter(|&i| p.covers(&cart[i])).collect()).collect();
-    let mut search = Search { rules, cart, promotions, groups: &groups, scopes: &scopes, start: &start, best: None, nodes: 0 };
+    let mut search = Search { rules, cart, promotions, groups: &groups, scopes: &scopes, start: &start, best: None, nodes: 0, max_nodes, cut: false };
     search.dfs(0, &start, &mut Vec::new(), &mut Vec::new());
     let best = search.best.take().unwrap_or_else(|| Stack { payable: start.iter().sum(), promotions: Vec::new(), amounts: start.clone(), shares: Vec::new() });
-    Ok(priced(cart, promotions, &items, &start, best, search.nodes))
+    let mut priced = priced(cart, promotions, &items, &start, best, search.nodes);
+    priced.exhaustive = !search.cut;
+    Ok(priced)
 }
 
 fn check(cart: &[CartLine], promotions: &[Promotion]) -> Result<(), PricingError> {
@@ -308,6 +319,9 @@ struct Search<'a> {
     start: &'a [i64],
     best: Option<Stack>,
     nodes: u64,
+    max_nodes: u64,
+    /// The node limit stopped the search.
+    cut: bool,
 }
 
 impl Search<'_> {
@@ -315,7 +329,11 @@ impl Search<'_> {
         self.nodes += 1;
         let payable: i64 = amounts.iter().sum();
         if let Some(best) = &self.best {
-            if self.nodes > MAX_NODES || payable - self.most_left(g, amounts) > best.payable {
+            if self.nodes > self.max_nodes {
+                self.cut = true;
+                return;
+            }
+            if payable - self.most_left(g, amounts) > best.payable {
                 return;
             }
         }
@@ -473,5 +491,5 @@ fn priced(cart: &[CartLine], promotions: &[Promotion], items: &[(i64, Option<&st
     }
     let subtotal: i64 = cart.iter().map(|l| l.list_price * l.qty).sum();
     let after_items: i64 = start.iter().sum();
-    Priced { lines, applied, subtotal, item_discount: subtotal - after_items, order_discount: after_items - best.payable, payable: best.payable, searched: nodes }
+    Priced { lines, applied, subtotal, item_discount: subtotal - after_items, order_discount: after_items - best.payable, payable: best.payable, searched: nodes, exhaustive: true }
 }

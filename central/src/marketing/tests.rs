@@ -124,6 +124,19 @@ fn a_discount_is_shared_by_largest_remainder_and_never_more_than_is_left() {
     assert_eq!((priced.payable, priced.order_discount), (0, 30 * Y), "capped at what is left");
 }
 
+/// Stopped at its node limit the search still answers with a stack the rules allow, and says
+/// it may not be the best.
+#[test]
+fn a_search_cut_short_says_so_and_still_answers_a_valid_stack() {
+    let platform = vec![promo("tmall-20", Layer::Platform, "tmall_platform", None, coupon(800 * Y, 20 * Y))];
+    let full = price(&RuleSet::tmall(), &cart(60 * Y), &promotions(platform.clone())).expect("priced");
+    assert!(full.exhaustive);
+    let cut = price_within(&RuleSet::tmall(), &cart(60 * Y), &promotions(platform), 3).expect("priced");
+    assert!(!cut.exhaustive, "cut at 3 nodes of {}", full.searched);
+    assert!(cut.payable >= full.payable && cut.payable <= 1_000 * Y, "a valid stack: {}", cut.payable);
+    assert_eq!(cut.lines.iter().map(|l| l.payable).sum::<i64>(), cut.payable);
+}
+
 #[test]
 fn bad_carts_and_promotions_are_refused_naming_why() {
     let ok = cart(0);
