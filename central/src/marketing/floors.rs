@@ -48,15 +48,10 @@ pub struct Exposure {
 /// The lowest unit price `line`'s SKU could reach under `promotions` (one per slot, the most
 /// each could take), and the promotions of that stack.
 pub fn worst_price(rules: &RuleSet, line: &CartLine, promotions: &[Promotion]) -> (i64, Vec<String>) {
-    let covers = |p: &Promotion| p.shop.as_ref().is_none_or(|s| *s == line.shop) && (p.skus.is_empty() || p.skus.contains(&line.sku));
     let mut stack = Vec::new();
     let mut unit = line.list_price as f64;
-    for p in promotions.iter().filter(|p| p.layer == Layer::Item && covers(p)) {
-        let item = match p.benefit {
-            Benefit::UnitPrice { price } => price.min(line.list_price),
-            Benefit::PercentOff { bp } => line.list_price - (i128::from(line.list_price) * i128::from(bp) / 10_000) as i64,
-            _ => continue,
-        } as f64;
+    for p in promotions.iter().filter(|p| p.layer == Layer::Item && p.covers(line)) {
+        let Some(item) = p.unit_price(line).map(|price| price as f64) else { continue };
         if item < unit {
             unit = item;
             stack = vec![p.id.clone()];
@@ -66,21 +61,16 @@ pub fn worst_price(rules: &RuleSet, line: &CartLine, promotions: &[Promotion]) -
     // item prices while its discount comes off what is left, of lines this one shares it with).
     let mut kept_anywhere = 1.0f64;
     for (n, layer) in ORDER_LAYERS.into_iter().enumerate() {
-        let mut slots: std::collections::BTreeMap<String, Vec<&Promotion>> = std::collections::BTreeMap::new();
+        let mut slots: std::collections::BTreeMap<&str, Vec<&Promotion>> = std::collections::BTreeMap::new();
         for p in promotions.iter().filter(|p| p.layer == layer) {
-            let slot = match layer {
-                Layer::Platform => p.class.clone(),
-                Layer::ShopTier | Layer::ShopCoupon => p.shop.clone().unwrap_or_default(),
-                _ => String::new(),
-            };
-            slots.entry(slot).or_default().push(p);
+            slots.entry(p.slot()).or_default().push(p);
         }
         // Slots apply one after another, as the engine applies them.
         for slot in slots.values() {
             let kept = if rules.bases[n] == Base::Parallel { kept_anywhere } else { 1.0 };
             let share = slot.iter().map(|p| most_share(&p.benefit, kept)).fold(0.0, f64::max);
             let mut best: (f64, &str) = (0.0, "");
-            for p in slot.iter().filter(|p| covers(p)) {
+            for p in slot.iter().filter(|p| p.covers(line)) {
                 let cut = cuts(&p.benefit).into_iter().map(|(s, off)| (unit * (s / kept).min(1.0)).min(off)).fold(0.0, f64::max);
                 if cut > best.0 {
                     best = (cut, p.id.as_str());

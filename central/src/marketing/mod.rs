@@ -179,7 +179,7 @@ pub fn price_cart(tx: &mut dyn Tx, lines: &[(Sku, Qty)], now_ms: i64) -> Result<
     let live: Vec<Promotion> = store::live_between(tx, now_ms, now_ms.saturating_add(1))?
         .into_iter()
         .map(|p| p.promotion)
-        .filter(|p| cart.iter().any(|l| p.shop.as_ref().is_none_or(|s| *s == l.shop) && (p.skus.is_empty() || p.skus.contains(&l.sku))))
+        .filter(|p| cart.iter().any(|l| p.covers(l)))
         .collect();
     Ok(pricing::price(&policy.rules, &cart, &live)?)
 }

@@ -126,8 +126,28 @@ pub struct Promotion {
 }
 
 impl Promotion {
-    fn covers(&self, line: &CartLine) -> bool {
+    /// Whether it applies to the line: its shop (if it names one) and its SKUs (if any).
+    pub fn covers(&self, line: &CartLine) -> bool {
         self.shop.as_ref().is_none_or(|s| *s == line.shop) && (self.skus.is_empty() || self.skus.contains(&line.sku))
+    }
+
+    /// Its unit price for `line` (item layer only), never above the list price.
+    pub fn unit_price(&self, line: &CartLine) -> Option<i64> {
+        match self.benefit {
+            Benefit::UnitPrice { price } => Some(price.min(line.list_price)),
+            Benefit::PercentOff { bp } => Some(line.list_price - (i128::from(line.list_price) * i128::from(bp) / 10_000) as i64),
+            _ => None,
+        }
+    }
+
+    /// The slot it takes within its layer: its shop (shop layers), its class (platform), the
+    /// one offer (cross-store).
+    pub fn slot(&self) -> &str {
+        match self.layer {
+            Layer::ShopTier | Layer::ShopCoupon => self.shop.as_deref().unwrap_or(""),
+            Layer::Platform => self.class.as_str(),
+            _ => "",
+        }
     }
 
     /// The most it can take off, whatever the cart.
@@ -263,11 +283,7 @@ pub fn check_promotion(p: &Promotion) -> Result<(), PricingError> {
 fn item_price<'a>(line: &CartLine, promotions: &'a [Promotion]) -> (i64, Option<&'a str>) {
     let mut best = (line.list_price, None);
     for p in promotions.iter().filter(|p| p.layer == Layer::Item && p.covers(line)) {
-        let price = match p.benefit {
-            Benefit::UnitPrice { price } => price.min(line.list_price),
-            Benefit::PercentOff { bp } => line.list_price - (i128::from(line.list_price) * i128::from(bp) / 10_000) as i64,
-            _ => continue,
-        };
+        let Some(price) = p.unit_price(line) else { continue };
         if price >= line.floor && (price, Some(p.id.as_str())) < best {
             best = (price, Some(p.id.as_str()));
         }
@@ -283,12 +299,7 @@ fn groups(cart: &[CartLine], promotions: &[Promotion]) -> Vec<Vec<usize>> {
     for layer in ORDER_LAYERS {
         let mut keyed: std::collections::BTreeMap<&str, Vec<usize>> = std::collections::BTreeMap::new();
         for (i, p) in promotions.iter().enumerate().filter(|(_, p)| p.layer == layer && cart.iter().any(|l| p.covers(l))) {
-            let key = match layer {
-                Layer::ShopTier | Layer::ShopCoupon => p.shop.as_deref().unwrap_or(""),
-                Layer::Platform => p.class.as_str(),
-                _ => "",
-            };
-            keyed.entry(key).or_default().push(i);
+            keyed.entry(p.slot()).or_default().push(i);
         }
         for (_, mut group) in keyed {
             // The larger discounts first: good stacks are found early and bound the rest.
