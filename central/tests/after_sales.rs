@@ -34,6 +34,7 @@ async fn delivered(db: &Database, delivered_ms: i64) -> u64 {
         destination: city_point("shanghai").expect("city"),
         now_ms: 0,
         payment_deadline_ms: DAY,
+        checkout: Default::default(),
     };
     let id = db.write(move |tx| -> Result<_, OrdersError> { flow::create(tx, &create) }).await.expect("order").id;
     db.write(move |tx| flow::pay(tx, id, 0)).await.expect("paid");

@@ -26,6 +26,7 @@ fn order(customer: Option<&str>, street: &str, phone: &str, now_ms: i64) -> Crea
         destination: city_point("shanghai").expect("city"),
         now_ms,
         payment_deadline_ms: now_ms + 1_000_000,
+        checkout: Default::default(),
     }
 }
 

@@ -26,6 +26,7 @@ fn order(qty: i64) -> CreateOrder {
         destination: city_point("shanghai").expect("city"),
         now_ms: 1_000,
         payment_deadline_ms: 1_000_000,
+        checkout: Default::default(),
     }
 }
 

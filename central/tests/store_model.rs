@@ -103,6 +103,7 @@ impl Driver {
                     destination: city_point("shanghai").expect("city"),
                     now_ms: 0,
                     payment_deadline_ms: 1_000_000,
+                    checkout: Default::default(),
                 };
                 let sellable = model.on_hand - model.held(&[Phase::Unpaid, Phase::Paid, Phase::Stopping]);
                 match self.db.write(move |tx| flow::create(tx, &request)).await {

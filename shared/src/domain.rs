@@ -196,7 +196,7 @@ impl From<Qty> for i64 {
 }
 
 /// An amount in minor units (fen for CNY). Never a float.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "i64", into = "i64")]
 pub struct Money(i64);
 
@@ -231,6 +231,18 @@ impl From<Money> for i64 {
     }
 }
 
+/// What `n` units of a line that cost `total` for `units` pay, when `before` of them went
+/// (were refunded, credited) already: units pay ⌊total·k/units⌋ cumulatively, so however a
+/// line is given back, in whatever pieces, its pieces sum to exactly `total` and no unit pays
+/// more than a fen above another. 0 when the arguments make no sense (units ≤ 0, out of range).
+pub fn units_share(total: i64, units: i64, before: i64, n: i64) -> i64 {
+    if units <= 0 || before < 0 || n < 0 || before + n > units {
+        return 0;
+    }
+    let upto = |k: i64| i128::from(total) * i128::from(k) / i128::from(units);
+    i64::try_from(upto(before + n) - upto(before)).unwrap_or(0)
+}
+
 /// Error messages echo the bad input; keep them short whatever a client sent.
 fn truncate(raw: &str) -> String {
     raw.chars().take(40).collect()
@@ -247,6 +259,28 @@ mod tests {
         assert!(Gtin::parse("4006381333932").is_err());
         assert!(Gtin::parse("40063813339").is_err());
         assert!(Gtin::parse("400638133393X").is_err());
+    }
+
+    #[test]
+    fn units_shares_sum_to_the_line_whatever_the_pieces() {
+        // 1,001 fen over 3 units: ⌊1001·k/3⌋ = 333, 667, 1001, so 333, 334, 334.
+        assert_eq!([units_share(1_001, 3, 0, 1), units_share(1_001, 3, 1, 1), units_share(1_001, 3, 2, 1)], [333, 334, 334]);
+        assert_eq!(units_share(1_001, 3, 0, 2) + units_share(1_001, 3, 2, 1), 1_001);
+        assert_eq!(units_share(1_001, 3, 0, 3), 1_001);
+        assert_eq!(units_share(1_001, 3, 2, 2), 0, "more units than the line has");
+        for (total, units) in [(7, 7), (0, 4), (9_999_999_999, 100_000), (1, 2)] {
+            let mut before = 0;
+            let mut sum = 0;
+            for n in [1, 2, 3, 5, 8].iter().cycle() {
+                let n = (*n).min(units - before);
+                if n == 0 {
+                    break;
+                }
+                sum += units_share(total, units, before, n);
+                before += n;
+            }
+            assert_eq!(sum, total, "{total} over {units}");
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub mod sync;
 pub mod text;
 pub mod vda5050;
 
-pub use domain::{DomainError, Gtin, LocationCode, Money, Qty, Sku, WarehouseCode};
+pub use domain::{units_share, DomainError, Gtin, LocationCode, Money, Qty, Sku, WarehouseCode};
 
 /// Daemon plumbing shared by tote-edge and tote-central. Only built with the `runtime` feature;
 /// nothing in the pure modules above may use it.

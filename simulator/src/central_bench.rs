@@ -207,7 +207,7 @@ fn ledger_backlog(orders: usize) -> Vec<tote_central::journal::BusinessEvent> {
     let qty = |n: i64| tote_shared::Qty::parse(n).expect("qty");
     let mut events: Vec<E> = (0..1000).map(|k| E::SkuCreated { sku: sku(k), spu_id: "BENCH".into(), price: 19_900, cost: 8_000 + k as i64 }).collect();
     for o in 0..orders {
-        let lines = vec![EventLine { sku: sku(o), qty: qty(1), unit_price: 19_900 }, EventLine { sku: sku(o * 7 + 3), qty: qty(2), unit_price: 19_900 }];
+        let lines = vec![EventLine { sku: sku(o), qty: qty(1), unit_price: 19_900, discount: 0 }, EventLine { sku: sku(o * 7 + 3), qty: qty(2), unit_price: 19_900, discount: 0 }];
         let total = 3 * 19_900;
         let id = o as u64 + 1;
         events.push(E::StockReceived { sku: sku(o), warehouse: wh.clone(), qty: qty(1) });

@@ -43,7 +43,7 @@ pub fn request(tx: &mut dyn Tx, ask: &Ask, policy: &ReturnPolicy) -> Result<Afte
     // Of a split order, what has left: a parcel still to come is not returned yet.
     let shipped = order.parts.iter().filter(|p| p.state.has_shipped() || !order.is_split());
     let ordered: Vec<Ordered> =
-        shipped.flat_map(|p| &p.lines).map(|l| Ordered { sku: l.sku.clone(), qty: l.qty.as_i64(), unit_price: l.unit_price.minor() }).collect();
+        shipped.flat_map(|p| &p.lines).map(|l| Ordered { sku: l.sku.clone(), qty: l.qty.as_i64(), unit_price: l.paid_per_unit() }).collect();
     let held = store::held_units(tx, order.id)?;
     let mut lines = check_lines(order.state, ask.kind, days_since, policy.window_days, &ordered, &held, &ask.lines)?;
     check_method(policy, ask.kind, ask.reason, ask.method)?;
@@ -323,6 +323,7 @@ fn replacement(tx: &mut dyn Tx, order: &OrderRecord, lines: Vec<OrderLine>, due:
         destination,
         now_ms,
         payment_deadline_ms: 0,
+        checkout: Default::default(),
     };
     orders::flow::create_replacement(tx, &create, due)
 }
@@ -421,7 +422,7 @@ fn failed_qc_pct(tx: &mut dyn Tx, r: &AfterSalesRequest) -> DbResult<u32> {
 }
 
 fn event_lines(lines: &[AfterSalesLine]) -> Vec<EventLine> {
-    lines.iter().map(|l| EventLine { sku: l.sku.clone(), qty: l.qty, unit_price: l.unit_price }).collect()
+    lines.iter().map(|l| EventLine { sku: l.sku.clone(), qty: l.qty, unit_price: l.unit_price, discount: 0 }).collect()
 }
 
 fn close(tx: &mut dyn Tx, r: &AfterSalesRequest, outcome: &str, now_ms: i64) -> DbResult<()> {

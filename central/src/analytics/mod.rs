@@ -47,7 +47,7 @@ pub fn totals(entries: &[JournalEntry]) -> BTreeMap<(String, Sku, Measure), (i64
         for line in lines {
             let sum = out.entry((day.clone(), line.sku.clone(), measure)).or_default();
             sum.0 += line.qty.as_i64();
-            sum.1 += line.unit_price * line.qty.as_i64();
+            sum.1 += line.amount();
         }
     }
     out

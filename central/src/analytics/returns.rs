@@ -173,7 +173,7 @@ mod tests {
     #[test]
     fn shipments_requests_and_qc_results_add_up_per_sku_warehouse_and_reason() {
         let wh = WarehouseCode::parse("SH-01").expect("warehouse");
-        let line = |s: &str, n| EventLine { sku: sku(s), qty: Qty::parse(n).expect("qty"), unit_price: 100 };
+        let line = |s: &str, n| EventLine { sku: sku(s), qty: Qty::parse(n).expect("qty"), unit_price: 100, discount: 0 };
         let entries = [
             at(1, BusinessEvent::OrderShipped { order_id: 1, warehouse: Some(wh.clone()), carrier: "SF".into(), tracking_number: "SF1".into(), lines: vec![line("A-42", 4)] }),
             at(2, BusinessEvent::AfterSalesRequested { request_id: 1, order_id: 1, warehouse: Some(wh.clone()), kind: "return_refund".into(), reason: "size".into(), lines: vec![line("A-42", 2)], amount: 200 }),

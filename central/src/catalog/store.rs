@@ -98,9 +98,18 @@ pub fn exists(tx: &mut dyn Tx, sku: &Sku) -> DbResult<bool> {
 
 /// Selling prices of `skus`, in the same order; None for an unknown SKU. One statement.
 pub fn prices(tx: &mut dyn Tx, skus: &[&Sku]) -> DbResult<Vec<Option<Money>>> {
+    money_column(tx, skus, "price_minor")
+}
+
+/// Standard costs of `skus`, in the same order; None for an unknown SKU. One statement.
+pub fn costs(tx: &mut dyn Tx, skus: &[&Sku]) -> DbResult<Vec<Option<Money>>> {
+    money_column(tx, skus, "cost_minor")
+}
+
+fn money_column(tx: &mut dyn Tx, skus: &[&Sku], column: &'static str) -> DbResult<Vec<Option<Money>>> {
     let mut known = std::collections::HashMap::with_capacity(skus.len());
     for chunk in skus.chunks(500) {
-        let sql = format!("SELECT sku, price_minor FROM sku WHERE sku IN ({})", crate::db::placeholders(chunk.len(), 1));
+        let sql = format!("SELECT sku, {column} FROM sku WHERE sku IN ({})", crate::db::placeholders(chunk.len(), 1));
         let values: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
         for row in tx.query(&sql, &values)? {
             known.insert(row.text(0)?, money(row.int(1)?)?);

@@ -849,6 +849,40 @@ CREATE TABLE mk_promotion (
 ) STRICT;
 CREATE INDEX mk_promotion_live ON mk_promotion (ends_ms) WHERE state = 'live';
 "#,
+    // Orders at checkout prices: each line's discount and the promotions it came from.
+    r#"
+ALTER TABLE order_line ADD COLUMN discount_minor INTEGER NOT NULL DEFAULT 0;
+-- JSON: [{"promotion", "amount"}], NULL when the line had none.
+ALTER TABLE order_line ADD COLUMN discounts TEXT;
+"#,
+    // Marketing: coupons — a promotion's terms and its codes; each customer's uses.
+    r#"
+CREATE TABLE mk_coupon_terms (
+    promotion_id    TEXT PRIMARY KEY REFERENCES mk_promotion (id),
+    limit_total     INTEGER NOT NULL,
+    limit_per_user  INTEGER NOT NULL,
+    issued          INTEGER NOT NULL DEFAULT 0,
+    redeemed        INTEGER NOT NULL DEFAULT 0
+) STRICT;
+-- One row per code; `order_id` holds it while `reserved`.
+CREATE TABLE mk_coupon_code (
+    code          TEXT PRIMARY KEY,
+    promotion_id  TEXT NOT NULL REFERENCES mk_coupon_terms (promotion_id),
+    customer      TEXT,
+    state         TEXT NOT NULL,
+    order_id      INTEGER,
+    created_ms    INTEGER NOT NULL,
+    updated_ms    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX mk_coupon_code_order ON mk_coupon_code (order_id) WHERE order_id IS NOT NULL;
+CREATE INDEX mk_coupon_code_promotion ON mk_coupon_code (promotion_id, state);
+CREATE TABLE mk_coupon_use (
+    promotion_id  TEXT NOT NULL,
+    customer      TEXT NOT NULL,
+    used          INTEGER NOT NULL,
+    PRIMARY KEY (promotion_id, customer)
+) STRICT;
+"#,
 ];
 
 #[cfg(test)]

@@ -226,7 +226,7 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             vec![line(account::carrier_payable(carrier), *amount), line(account::RETURN_FREIGHT, -amount)],
         ),
         BusinessEvent::OrderPartsCancelled { order_id, lines } => {
-            let owed: i64 = lines.iter().map(|l| l.unit_price.saturating_mul(l.qty.as_i64())).sum();
+            let owed: i64 = lines.iter().map(EventLine::amount).sum();
             state.orders.entry(*order_id).or_default().unshipped_owed += owed;
             return Vec::new();
         }
@@ -272,8 +272,9 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
 /// Revenue and output VAT of shipped lines, out of the advances the customer paid. VAT per
 /// line, as on the e-invoice.
 fn sale(sold: &[EventLine]) -> Vec<Line> {
-    let gross: i64 = sold.iter().map(|l| l.unit_price * l.qty.as_i64()).sum();
-    let vat: i64 = sold.iter().map(|l| tax_of(l.unit_price * l.qty.as_i64(), OUTPUT_VAT_BP)).sum();
+    // At what each line sold for: its discounts were never revenue.
+    let gross: i64 = sold.iter().map(EventLine::amount).sum();
+    let vat: i64 = sold.iter().map(|l| tax_of(l.amount(), OUTPUT_VAT_BP)).sum();
     vec![line(account::ADVANCES, gross), line(account::SALES, -(gross - vat)), line(account::OUTPUT_VAT, -vat)]
 }
 
@@ -414,7 +415,7 @@ mod tests {
         run(&mut state, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(2) });
         run(&mut state, BusinessEvent::PaymentSucceeded { payment_id: 1, order_id: 7, channel: "wechat".into(), amount: 4 * 89_900, channel_ref: "w1".into() });
         run(&mut state, BusinessEvent::OrderPaid { order_id: 7, warehouse: Some(wh()), lines: vec![], total: 4 * 89_900, collected_by: None });
-        let sold = vec![EventLine { sku: sku(), qty: qty(4), unit_price: 89_900 }];
+        let sold = vec![EventLine { sku: sku(), qty: qty(4), unit_price: 89_900, discount: 0 }];
         run(&mut state, BusinessEvent::OrderShipped { order_id: 7, warehouse: Some(wh()), carrier: "SF".into(), tracking_number: "SF1".into(), lines: sold });
         for e in &entries {
             assert_eq!(e.balance(), 0, "{e:?}");
@@ -427,6 +428,18 @@ mod tests {
         assert_eq!(vat, -tax_of(4 * 89_900, OUTPUT_VAT_BP));
         let left = &state.layers[&(sku(), wh())];
         assert_eq!(left.iter().map(|l| (l.qty, l.unit_cost)).collect::<Vec<_>>(), vec![(1, 42_000)]);
+    }
+
+    #[test]
+    fn a_discounted_line_is_revenue_at_what_it_sold_for() {
+        // Two pairs at ¥899.00 less ¥80.00 of promotions: ¥1,718.00 of advances become sales
+        // and VAT; the ¥80.00 was never revenue.
+        let sold = vec![EventLine { sku: sku(), qty: qty(2), unit_price: 89_900, discount: 8_000 }];
+        let lines = sale(&sold);
+        let by = |account: &str| lines.iter().filter(|l| l.account == account).map(|l| l.amount).sum::<i64>();
+        assert_eq!(by(account::ADVANCES), 171_800);
+        assert_eq!(by(account::OUTPUT_VAT), -tax_of(171_800, OUTPUT_VAT_BP));
+        assert_eq!(by(account::SALES) + by(account::OUTPUT_VAT), -171_800);
     }
 
     #[test]
@@ -464,7 +477,7 @@ mod tests {
     fn a_refund_of_parts_a_cancel_stopped_comes_out_of_advances_not_sales() {
         let mut state = State::default();
         state.orders.insert(4, OrderFacts { shipped: true, paid_by: Some(1), sold_gross: 11_300, sold_vat: 1_300, ..OrderFacts::default() });
-        let stopped = vec![EventLine { sku: sku(), qty: tote_shared::Qty::parse(1).expect("qty"), unit_price: 5_000 }];
+        let stopped = vec![EventLine { sku: sku(), qty: tote_shared::Qty::parse(1).expect("qty"), unit_price: 5_000, discount: 0 }];
         assert!(post(&mut state, &at(1, BusinessEvent::OrderPartsCancelled { order_id: 4, lines: stopped })).is_empty());
         let refund = at(2, BusinessEvent::RefundSucceeded { refund_id: 1, payment_id: 1, order_id: 4, channel: "alipay".into(), amount: 5_000 });
         let entry = post(&mut state, &refund);
@@ -479,7 +492,7 @@ mod tests {
         let mut state = State::default();
         let sku = sku();
         // Two lines of 1.00: VAT 0.12 each, 0.24 in all (0.23 on the total).
-        let sold = vec![EventLine { sku: sku.clone(), qty: qty(1), unit_price: 100 }, EventLine { sku, qty: qty(1), unit_price: 100 }];
+        let sold = vec![EventLine { sku: sku.clone(), qty: qty(1), unit_price: 100, discount: 0 }, EventLine { sku, qty: qty(1), unit_price: 100, discount: 0 }];
         state.orders.insert(5, OrderFacts { channel_paid: true, last_payment: Some(4), paid_by: Some(4), ..OrderFacts::default() });
         post(&mut state, &at(1, BusinessEvent::OrderShipped { order_id: 5, warehouse: Some(wh()), carrier: "SF".into(), tracking_number: "SF5".into(), lines: sold }));
         let refund = |seq, amount| at(seq, BusinessEvent::RefundSucceeded { refund_id: seq, payment_id: 4, order_id: 5, channel: "card".into(), amount });

@@ -118,6 +118,8 @@ impl From<OrdersError> for ApiError {
                     Refusal::Duplicate { .. } => ApiError::Conflict { slug: "duplicate-order", detail },
                 }
             }
+            OrdersError::PriceChanged(_) => ApiError::Conflict { slug: "price-changed", detail },
+            OrdersError::Checkout(e) => e.into(),
             OrdersError::Db(e) => e.into(),
         }
     }

@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/marketing/promotions", get(marketing::http::list))
         .route("/api/v1/marketing/promotions/{id}", put(marketing::http::publish))
         .route("/api/v1/marketing/promotions/{id}/withdraw", post(marketing::http::withdraw))
+        .route("/api/v1/marketing/promotions/{id}/codes", post(marketing::http::issue_codes).get(marketing::http::codes))
         .route("/api/v1/marketing/policy", get(marketing::http::policy).put(marketing::http::put_policy))
         .route("/api/v1/checkout/price", post(marketing::http::price))
         .route("/api/v1/marketplaces", get(marketplace::http::list))

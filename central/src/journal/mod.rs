@@ -21,8 +21,22 @@ use tote_shared::{Qty, Sku, WarehouseCode};
 pub struct EventLine {
     pub sku: Sku,
     pub qty: Qty,
-    /// Selling price per unit, minor units.
+    /// List price per unit, minor units.
     pub unit_price: i64,
+    /// What promotions took off the line, minor units.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub discount: i64,
+}
+
+impl EventLine {
+    /// What the line was sold for: `qty × unit_price − discount`.
+    pub fn amount(&self) -> i64 {
+        self.unit_price.saturating_mul(self.qty.as_i64()).saturating_sub(self.discount)
+    }
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// What came back of one SKU of a return, and the price it was paid at.
@@ -79,6 +93,10 @@ pub enum BusinessEvent {
     ReturnFreightAccrued { request_id: u64, order_id: u64, carrier: String, waybill: String, amount: i64 },
     /// The return was cancelled at the carrier before collection: its freight is not owed.
     ReturnFreightReversed { request_id: u64, order_id: u64, carrier: String, waybill: String, amount: i64 },
+    /// An order took a coupon (one of its codes): `discount` is what the coupon took off it.
+    CouponRedeemed { order_id: u64, promotion: String, discount: i64 },
+    /// A cancelled or unpaid order gave its coupon back.
+    CouponReleased { order_id: u64, promotion: String },
     /// Tracking says the parcel reached the customer.
     OrderDelivered { order_id: u64, warehouse: Option<WarehouseCode> },
     /// The return window closed with no after-sales request open: nothing more will happen.
@@ -140,6 +158,8 @@ impl BusinessEvent {
             BusinessEvent::FreightReversed { .. } => "freight_reversed",
             BusinessEvent::ReturnFreightAccrued { .. } => "return_freight_accrued",
             BusinessEvent::ReturnFreightReversed { .. } => "return_freight_reversed",
+            BusinessEvent::CouponRedeemed { .. } => "coupon_redeemed",
+            BusinessEvent::CouponReleased { .. } => "coupon_released",
             BusinessEvent::OrderDelivered { .. } => "order_delivered",
             BusinessEvent::OrderCompleted { .. } => "order_completed",
             BusinessEvent::OrderBackordered { .. } => "order_backordered",
@@ -183,6 +203,8 @@ impl BusinessEvent {
             | E::FreightReversed { order_id, .. }
             | E::ReturnFreightAccrued { order_id, .. }
             | E::ReturnFreightReversed { order_id, .. }
+            | E::CouponRedeemed { order_id, .. }
+            | E::CouponReleased { order_id, .. }
             | E::OrderDelivered { order_id, .. }
             | E::OrderCompleted { order_id }
             | E::OrderBackordered { order_id }

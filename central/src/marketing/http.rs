@@ -1,6 +1,7 @@
 //! Marketing routes: HQ publishes and withdraws promotions and sets the stacking rules and
 //! margin floors; the shop front prices a cart before it places the order.
 
+use super::coupons::{Code, CouponTerms};
 use super::pricing::{Benefit, Layer, Priced, Promotion};
 use super::{store, MarketingError, MarketingPolicy, PromotionRecord};
 use crate::auth::{Admin, Reader};
@@ -37,6 +38,10 @@ pub struct NewPromotion {
     /// … until (Unix ms).
     #[schema(minimum = 1, maximum = 9223372036854775807_i64)]
     pub ends_ms: i64,
+    /// Makes it a coupon: it applies only where one of its codes is presented, within these
+    /// limits. Shop-coupon and platform layers only.
+    #[serde(default)]
+    pub coupon: Option<CouponTerms>,
 }
 
 /// HQ publishes a promotion (or replaces the one with this id). Refused (422, naming every SKU,
@@ -46,8 +51,8 @@ pub struct NewPromotion {
     request_body = NewPromotion, responses((status = 200, body = PromotionRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
 pub async fn publish(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(body): Json<NewPromotion>) -> Result<Json<PromotionRecord>, ApiError> {
     let promotion = Promotion { id, layer: body.layer, class: body.class, shop: body.shop, skus: body.skus, benefit: body.benefit };
-    let (starts, ends, now) = (body.starts_ms, body.ends_ms, now_ms());
-    let record = state.write(move |tx| super::publish(tx, promotion.clone(), starts, ends, now)).await?;
+    let (starts, ends, coupon, now) = (body.starts_ms, body.ends_ms, body.coupon, now_ms());
+    let record = state.write(move |tx| super::publish(tx, promotion.clone(), coupon, starts, ends, now)).await?;
     Ok(Json(record))
 }
 
@@ -121,13 +126,22 @@ pub struct CartItem {
 pub struct Cart {
     #[schema(min_items = 1, max_items = 200)]
     pub lines: Vec<CartItem>,
+    /// Who buys (a coupon issued to a customer needs them).
+    #[serde(default)]
+    #[schema(value_type = Option<tote_shared::openapi::Text40>)]
+    pub customer: Option<String>,
+    /// Coupon codes the customer presents: at most 5, one per coupon.
+    #[serde(default)]
+    #[schema(max_items = 5)]
+    pub coupons: Vec<String>,
 }
 
 /// The shop front prices a cart before placing the order: list prices, the promotions live
-/// now stacked the best way the rules allow, every discount on its lines, never below a floor.
-/// Changes nothing.
+/// now stacked the best way the rules allow (coupons where a code is presented: a code that is
+/// unknown, used, someone else's or that the best stack leaves out is refused), every discount
+/// on its lines, never below a floor. Changes nothing: the order takes the code.
 #[utoipa::path(post, path = "/api/v1/checkout/price", request_body = Cart,
-    responses((status = 200, body = Priced), doc::JsonBody, doc::Unauthorized, doc::Unavailable), tag = "marketing")]
+    responses((status = 200, body = Priced), doc::JsonBody, doc::Unauthorized, doc::Conflict, doc::Unavailable), tag = "marketing")]
 pub async fn price(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Json(cart): Json<Cart>) -> Result<Json<Priced>, ApiError> {
     if cart.lines.is_empty() || cart.lines.len() > MAX_CART_LINES {
         return Err(ApiError::unprocessable("invalid-lines", format!("a cart has 1 to {MAX_CART_LINES} lines")));
@@ -136,8 +150,63 @@ pub async fn price(_: Reader, axum::extract::State(state): axum::extract::State<
     if let Some((n, _)) = lines.iter().enumerate().find(|(n, (sku, _))| lines[..*n].iter().any(|(s, _)| s == sku)) {
         return Err(ApiError::unprocessable("invalid-lines", format!("line {}: each SKU once", n + 1)));
     }
+    if let Some(customer) = &cart.customer {
+        crate::http::check_text("customer", customer, 40)?;
+    }
     let now = now_ms();
-    Ok(Json(state.db.read(move |tx| super::price_cart(tx, &lines, now)).await?))
+    let (customer, codes) = (cart.customer, cart.coupons);
+    Ok(Json(state.db.read(move |tx| super::price_cart(tx, &lines, customer.as_deref(), &codes, now)).await?.priced))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCodes {
+    #[schema(minimum = 1, maximum = 10000)]
+    pub count: u32,
+    /// The customer the codes are for; none: whoever holds one.
+    #[serde(default)]
+    #[schema(value_type = Option<tote_shared::openapi::Text40>)]
+    pub customer: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IssuedCodes {
+    pub promotion: String,
+    pub codes: Vec<String>,
+}
+
+/// HQ issues codes of a coupon in bulk: 16 characters of Crockford base 32, 80 random bits
+/// each. Audited.
+#[utoipa::path(post, path = "/api/v1/marketing/promotions/{id}/codes", params(("id" = String, Path, description = "The coupon's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
+    request_body = NewCodes, responses((status = 201, body = IssuedCodes), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
+pub async fn issue_codes(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(body): Json<NewCodes>) -> Result<(axum::http::StatusCode, Json<IssuedCodes>), ApiError> {
+    if let Some(customer) = &body.customer {
+        crate::http::check_text("customer", customer, 40)?;
+    }
+    let now = now_ms();
+    let promotion = id.clone();
+    let codes = state.write(move |tx| super::issue_codes(tx, &id, body.count, body.customer.as_deref(), now)).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(IssuedCodes { promotion, codes })))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CodesQuery {
+    /// Default 100, at most 1,000.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// A coupon's codes, by code: who owns each and which order holds it.
+#[utoipa::path(get, path = "/api/v1/marketing/promotions/{id}/codes", params(("id" = String, Path, description = "The coupon's id", pattern = "^[A-Za-z0-9_-]{1,40}$"), CodesQuery),
+    responses((status = 200, body = Vec<Code>), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
+pub async fn codes(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Query(q): Query<CodesQuery>) -> Result<Json<Vec<Code>>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    Ok(Json(state.db.read(move |tx| store::codes_of(tx, &id, limit)).await?))
 }
 
 impl From<MarketingError> for ApiError {
@@ -148,6 +217,8 @@ impl From<MarketingError> for ApiError {
             MarketingError::Invalid(_) => ApiError::unprocessable("invalid-promotion", detail),
             MarketingError::Cart(_) => ApiError::unprocessable("invalid-lines", detail),
             MarketingError::BelowFloor(_) => ApiError::unprocessable("below-floor", detail),
+            MarketingError::CouponInvalid(_) => ApiError::unprocessable("invalid-coupon", detail),
+            MarketingError::CouponTaken(_) => ApiError::Conflict { slug: "coupon-taken", detail },
             MarketingError::Db(e) => e.into(),
         }
     }

@@ -4,9 +4,12 @@
 //! largest remainder, no line sold below its floor; margin protection at publish time
 //! (`floors.rs`, pure: the worst stack a promotion could make); the promotions HQ publishes
 //! (`store.rs`: `mk_promotion`, the policy in `settings_doc`) and the pricing call the shop
-//! front makes before an order (`http.rs`). Coupons, flash sales, membership, points, segments
-//! and attribution come later.
+//! front makes before an order (`http.rs`); coupons (`coupons.rs`): codes issued in bulk,
+//! redeemed in the order's transaction under total and per-customer limits, given back when
+//! the order is cancelled or closed unpaid. Orders take their prices from `Checkout`. Flash
+//! sales, membership, points wired to orders, segments and attribution come later.
 
+pub mod coupons;
 pub mod floors;
 pub mod http;
 pub mod points;
@@ -17,6 +20,7 @@ pub mod store;
 mod tests;
 
 use crate::db::{DbError, DbResult, Tx};
+use coupons::{Code, Coupon, CouponTerms};
 use floors::{Exposure, FloorPolicy};
 use pricing::{CartLine, Priced, PricingError, Promotion, RuleSet};
 use serde::{Deserialize, Serialize};
@@ -71,6 +75,9 @@ pub struct PromotionRecord {
     pub ends_ms: i64,
     pub created_ms: i64,
     pub updated_ms: i64,
+    /// A coupon: applies only where one of its codes is presented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coupon: Option<Coupon>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +94,12 @@ pub enum MarketingError {
     /// 422: the promotion could sell these SKUs below their floors.
     #[error("{}", below_floor(.0))]
     BelowFloor(Vec<Exposure>),
+    /// 422: a code that is not one, not live, or does not apply to the cart.
+    #[error("{0}")]
+    CouponInvalid(String),
+    /// 409: a code or coupon another order took first, or a customer's uses spent.
+    #[error("{0}")]
+    CouponTaken(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -125,7 +138,7 @@ fn catalog_lines(tx: &mut dyn Tx, policy: &MarketingPolicy) -> DbResult<Vec<Cart
 
 /// Publishes a promotion for [`starts_ms`, `ends_ms`), or refuses it — naming each SKU — when
 /// with the promotions live in that window it could sell a SKU below its floor. Audited.
-pub fn publish(tx: &mut dyn Tx, promotion: Promotion, starts_ms: i64, ends_ms: i64, now_ms: i64) -> Result<PromotionRecord, MarketingError> {
+pub fn publish(tx: &mut dyn Tx, promotion: Promotion, coupon: Option<CouponTerms>, starts_ms: i64, ends_ms: i64, now_ms: i64) -> Result<PromotionRecord, MarketingError> {
     if !plain(&promotion.id) || !plain(&promotion.class) || promotion.shop.as_deref().is_some_and(|s| !plain(s)) {
         return Err(MarketingError::Invalid("id, class and shop: 1 to 40 letters, digits, '-' or '_'".into()));
     }
@@ -133,6 +146,18 @@ pub fn publish(tx: &mut dyn Tx, promotion: Promotion, starts_ms: i64, ends_ms: i
         return Err(MarketingError::Invalid(format!("the window must end after it starts, and a promotion names at most {} SKUs", pricing::MAX_LINES)));
     }
     pricing::check_promotion(&promotion)?;
+    if let Some(terms) = &coupon {
+        if let Some(why) = terms.problem() {
+            return Err(MarketingError::Invalid(why));
+        }
+        if !matches!(promotion.layer, pricing::Layer::ShopCoupon | pricing::Layer::Platform) {
+            return Err(MarketingError::Invalid("a coupon is on the shop_coupon or platform layer".into()));
+        }
+    }
+    let before = store::get(tx, &promotion.id)?;
+    if before.as_ref().is_some_and(|b| b.coupon.is_some() != coupon.is_some()) {
+        return Err(MarketingError::Invalid(format!("promotion {} is {} a coupon: publish it under another id", promotion.id, if coupon.is_some() { "not" } else { "" })));
+    }
     let policy = store::policy(tx)?;
     let catalog = catalog_lines(tx, &policy)?;
     if let Some(unknown) = promotion.skus.iter().find(|s| !catalog.iter().any(|l| &l.sku == *s)) {
@@ -146,8 +171,12 @@ pub fn publish(tx: &mut dyn Tx, promotion: Promotion, starts_ms: i64, ends_ms: i
     if !found.is_empty() {
         return Err(MarketingError::BelowFloor(found));
     }
-    let created_ms = store::get(tx, &promotion.id)?.map_or(now_ms, |p| p.created_ms);
-    let record = PromotionRecord { promotion, state: "live".into(), starts_ms, ends_ms, created_ms, updated_ms: now_ms };
+    let created_ms = before.as_ref().map_or(now_ms, |p| p.created_ms);
+    let coupon = coupon.map(|terms| {
+        let counts = before.as_ref().and_then(|b| b.coupon);
+        Coupon { terms, issued: counts.map_or(0, |c| c.issued), redeemed: counts.map_or(0, |c| c.redeemed) }
+    });
+    let record = PromotionRecord { promotion, state: "live".into(), starts_ms, ends_ms, created_ms, updated_ms: now_ms, coupon };
     store::put(tx, &record)?;
     let detail = serde_json::to_value(&record).map_err(|e| DbError::corrupt(e.to_string()))?;
     crate::audit::store::append(tx, now_ms, "admin", "promotion_published", &format!("promotion:{}", record.promotion.id), &detail)?;
@@ -162,24 +191,166 @@ pub fn withdraw(tx: &mut dyn Tx, id: &str, now_ms: i64) -> Result<PromotionRecor
     store::get(tx, id)?.ok_or_else(|| MarketingError::NotFound(format!("promotion {id}")))
 }
 
+/// What checkout weighs at one moment: the policy and the promotions live then. Coupons
+/// among them apply only where their codes are presented.
+pub struct Checkout {
+    pub policy: MarketingPolicy,
+    live: Vec<PromotionRecord>,
+    now_ms: i64,
+}
+
+/// One line to price: list price and cost per unit.
+#[derive(Debug, Clone)]
+pub struct ToPrice {
+    pub sku: Sku,
+    pub qty: Qty,
+    pub list_price: i64,
+    pub cost: i64,
+}
+
+/// A priced cart and the codes it uses: (code, coupon), each applied.
+#[derive(Debug, Clone)]
+pub struct Quote {
+    pub priced: Priced,
+    pub codes: Vec<(String, String)>,
+}
+
+impl Checkout {
+    pub fn load(tx: &mut dyn Tx, now_ms: i64) -> DbResult<Checkout> {
+        Ok(Checkout { policy: store::policy(tx)?, live: store::live_between(tx, now_ms, now_ms.saturating_add(1))?, now_ms })
+    }
+
+    /// Whether any promotion other than a coupon could touch `sku`.
+    pub fn touches(&self, sku: &Sku) -> bool {
+        let line = CartLine { sku: sku.clone(), shop: self.policy.shop.clone(), qty: 1, list_price: 0, floor: 0 };
+        self.live.iter().any(|p| p.coupon.is_none() && p.promotion.covers(&line))
+    }
+
+    /// Prices `lines` for `customer` with the codes presented: the best stack of the live
+    /// promotions (the codes' coupons among them) that the rules allow. A code that is not
+    /// one, not live, used, someone else's, or that the best stack leaves out is refused.
+    pub fn quote(&self, tx: &mut dyn Tx, lines: &[ToPrice], customer: Option<&str>, presented: &[String]) -> Result<Quote, MarketingError> {
+        let cart: Vec<CartLine> = lines
+            .iter()
+            .map(|l| CartLine { sku: l.sku.clone(), shop: self.policy.shop.clone(), qty: l.qty.as_i64(), list_price: l.list_price, floor: self.policy.floors.floor(l.list_price, l.cost) })
+            .collect();
+        let codes = self.presented(tx, customer, presented)?;
+        let promotions: Vec<Promotion> = self
+            .live
+            .iter()
+            .filter(|p| p.coupon.is_none() || codes.iter().any(|c| c.promotion == p.promotion.id))
+            .map(|p| p.promotion.clone())
+            .filter(|p| cart.iter().any(|l| p.covers(l)))
+            .collect();
+        let priced = pricing::price(&self.policy.rules, &cart, &promotions)?;
+        let mut used = Vec::with_capacity(codes.len());
+        for code in codes {
+            if !priced.applied.iter().any(|a| a.promotion == code.promotion) {
+                return Err(MarketingError::CouponInvalid(format!("coupon code {} does not apply to this cart (coupon {})", code.code, code.promotion)));
+            }
+            used.push((code.code, code.promotion));
+        }
+        Ok(Quote { priced, codes: used })
+    }
+
+    /// The presented codes, each usable now by `customer`, at most one per coupon.
+    fn presented(&self, tx: &mut dyn Tx, customer: Option<&str>, presented: &[String]) -> Result<Vec<Code>, MarketingError> {
+        if presented.len() > coupons::MAX_PRESENTED {
+            return Err(MarketingError::CouponInvalid(format!("at most {} coupon codes", coupons::MAX_PRESENTED)));
+        }
+        let mut wanted = Vec::with_capacity(presented.len());
+        for typed in presented {
+            let code = coupons::normalise(typed).ok_or_else(|| MarketingError::CouponInvalid("not a coupon code".into()))?;
+            wanted.push(code);
+        }
+        let found = store::codes(tx, &wanted)?;
+        let mut usable: Vec<Code> = Vec::with_capacity(found.len());
+        for code in &wanted {
+            let known = found.iter().find(|c| &c.code == code).ok_or_else(|| MarketingError::CouponInvalid(format!("coupon code {code} does not exist")))?;
+            if let Some(why) = coupons::unusable(known, customer) {
+                return Err(MarketingError::CouponTaken(why));
+            }
+            if !self.live.iter().any(|p| p.promotion.id == known.promotion && p.starts_ms <= self.now_ms) {
+                return Err(MarketingError::CouponInvalid(format!("coupon code {code} is not valid now (coupon {})", known.promotion)));
+            }
+            if usable.iter().any(|c| c.promotion == known.promotion) {
+                return Err(MarketingError::CouponInvalid(format!("two codes of coupon {}: one per order", known.promotion)));
+            }
+            usable.push(known.clone());
+        }
+        Ok(usable)
+    }
+
+    /// The order takes the codes of its quote, in its own transaction: each code, a use of
+    /// its coupon under the total limit and one of the customer's under theirs — or nothing,
+    /// with the refusal (the caller rolls back).
+    pub fn redeem(&self, tx: &mut dyn Tx, order_id: u64, customer: Option<&str>, quote: &Quote) -> Result<(), MarketingError> {
+        if quote.codes.is_empty() {
+            return Ok(());
+        }
+        let customer = customer.ok_or_else(|| MarketingError::CouponInvalid("a coupon needs the customer: name them on the order".into()))?;
+        for (code, promotion) in &quote.codes {
+            let terms = self.live.iter().find(|p| &p.promotion.id == promotion).and_then(|p| p.coupon).ok_or_else(|| MarketingError::CouponInvalid(format!("coupon {promotion} is not live")))?;
+            if !store::reserve_code(tx, code, order_id, self.now_ms)? {
+                return Err(MarketingError::CouponTaken(format!("coupon code {code} has been used")));
+            }
+            if !store::take_use(tx, promotion)? {
+                return Err(MarketingError::CouponTaken(format!("coupon {promotion} is used up: {} orders have it", terms.terms.limit_total)));
+            }
+            if !store::take_customer_use(tx, promotion, customer, terms.terms.limit_per_user)? {
+                return Err(MarketingError::CouponTaken(format!("coupon {promotion}: {} per customer, used up", terms.terms.limit_per_user)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The order ended without being paid for (cancelled, closed): the codes it held are
+/// available again, with their coupons' and the customer's uses. In the transaction that
+/// ends it.
+pub fn release_coupons(tx: &mut dyn Tx, order_id: u64, customer: Option<&str>, now_ms: i64) -> DbResult<Vec<Code>> {
+    let held = store::codes_held_by(tx, order_id)?;
+    for code in &held {
+        store::release_code(tx, code, customer, now_ms)?;
+    }
+    Ok(held)
+}
+
+/// HQ issues `count` fresh codes of coupon `id`, to `customer` or to the bearer. Audited
+/// (the count, not the codes).
+pub fn issue_codes(tx: &mut dyn Tx, id: &str, count: u32, customer: Option<&str>, now_ms: i64) -> Result<Vec<String>, MarketingError> {
+    let record = store::get(tx, id)?.ok_or_else(|| MarketingError::NotFound(format!("promotion {id}")))?;
+    let Some(coupon) = record.coupon else {
+        return Err(MarketingError::Invalid(format!("promotion {id} is not a coupon")));
+    };
+    if record.state != "live" || record.ends_ms <= now_ms {
+        return Err(MarketingError::Invalid(format!("coupon {id} is {}", if record.state != "live" { "withdrawn" } else { "over" })));
+    }
+    if count == 0 || count > coupons::MAX_ISSUE || coupon.issued + i64::from(count) > coupons::MAX_CODES {
+        return Err(MarketingError::Invalid(format!("1 to {} codes per call, at most {} per coupon ({} issued)", coupons::MAX_ISSUE, coupons::MAX_CODES, coupon.issued)));
+    }
+    let rng = ring::rand::SystemRandom::new();
+    let mut fresh = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let bytes: [u8; 10] = ring::rand::generate(&rng).map_err(|_| DbError::corrupt("the system's random source failed"))?.expose();
+        fresh.push(coupons::code_from(&bytes));
+    }
+    let stored = store::insert_codes(tx, id, &fresh, customer, now_ms)?;
+    crate::audit::store::append(tx, now_ms, "admin", "coupon_codes_issued", &format!("promotion:{id}"), &serde_json::json!({"count": stored.len(), "customer": customer}))?;
+    Ok(stored)
+}
+
 /// Prices a cart of our SKUs at `now_ms`: list prices and floors from the catalog, the
-/// promotions live then, the policy's rules.
-pub fn price_cart(tx: &mut dyn Tx, lines: &[(Sku, Qty)], now_ms: i64) -> Result<Priced, MarketingError> {
-    let policy = store::policy(tx)?;
-    let mut cart = Vec::with_capacity(lines.len());
+/// promotions live then (coupons where a code is presented), the policy's rules.
+pub fn price_cart(tx: &mut dyn Tx, lines: &[(Sku, Qty)], customer: Option<&str>, codes: &[String], now_ms: i64) -> Result<Quote, MarketingError> {
+    let checkout = Checkout::load(tx, now_ms)?;
+    let mut to_price = Vec::with_capacity(lines.len());
     for (sku, qty) in lines {
         let record = crate::catalog::store::get_sku(tx, sku).map_err(|e| match e {
             crate::catalog::CatalogError::Db(e) => MarketingError::Db(e),
             _ => MarketingError::Cart(format!("SKU {sku} is not in the catalog")),
         })?;
-        let (list, cost) = (record.price.minor(), record.cost.minor());
-        cart.push(CartLine { sku: sku.clone(), shop: policy.shop.clone(), qty: qty.as_i64(), list_price: list, floor: policy.floors.floor(list, cost) });
+        to_price.push(ToPrice { sku: sku.clone(), qty: *qty, list_price: record.price.minor(), cost: record.cost.minor() });
     }
-    // Only what can touch this cart is weighed.
-    let live: Vec<Promotion> = store::live_between(tx, now_ms, now_ms.saturating_add(1))?
-        .into_iter()
-        .map(|p| p.promotion)
-        .filter(|p| cart.iter().any(|l| p.covers(l)))
-        .collect();
-    Ok(pricing::price(&policy.rules, &cart, &live)?)
+    checkout.quote(tx, &to_price, customer, codes)
 }

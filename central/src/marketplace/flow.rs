@@ -85,7 +85,7 @@ fn take(tx: &mut dyn Tx, marketplace: &str, order: &ImportOrder, now_ms: i64) ->
         // The unit price is what the buyer paid per unit (a remainder of a cent stays with the
         // marketplace's rounding).
         let unit = Money::parse(line.paid / line.qty.as_i64()).map_err(|_| OrdersError::Invalid(format!("the amount paid for {} is out of range", line.sku)))?;
-        lines.push(OrderLineRecord { sku: line.sku.clone(), qty: line.qty, unit_price: unit });
+        lines.push(OrderLineRecord::listed(line.sku.clone(), line.qty, unit));
     }
     let create = CreateOrder {
         channel: marketplace.to_owned(),
@@ -95,6 +95,7 @@ fn take(tx: &mut dyn Tx, marketplace: &str, order: &ImportOrder, now_ms: i64) ->
         destination,
         now_ms,
         payment_deadline_ms: now_ms,
+        checkout: Default::default(),
     };
     Ok(orders::flow::import(tx, &create, lines)?.id)
 }

@@ -2,6 +2,7 @@
 //! Every stock change of a step is decided for all lines before anything is written, so a
 //! refused step writes nothing (no SAVEPOINT needed on either backend).
 
+use super::pricing;
 use super::routing::{self, Site};
 use super::{journal_event, shortage_text, stock_rule, store, CreateOrder, OrderLineRecord, OrderPart, OrderRecord, OrdersError};
 use crate::catalog;
@@ -10,18 +11,26 @@ use crate::edge_sync::commands;
 use crate::inventory::{self, Cause, Change, InventoryError};
 use crate::journal::{self, BusinessEvent};
 use crate::logistics;
+use crate::marketing;
 use tote_shared::order::{takes_order_event, transition, OrderEffect, OrderEvent, OrderState, Transition};
 use tote_shared::stock::StockLevel;
 use tote_shared::sync::{CommandKind, OrderLine};
 use tote_shared::{Money, Sku, WarehouseCode};
 
-/// Takes an order: prices its lines, routes it to the nearest warehouse that can serve every
+/// Takes an order: prices its lines at checkout (promotions, coupon codes, the total shown),
+/// routes it to the nearest warehouse that can serve every
 /// line (else splits it: fewest parcels, then distance), locks the stock and journals
 /// `order_created`.
 pub fn create(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRecord, OrdersError> {
-    let lines = price(tx, &req.lines)?;
+    let listed = price(tx, &req.lines)?;
+    let checkout = marketing::Checkout::load(tx, req.now_ms)?;
+    let (lines, quote) = pricing::at_checkout(tx, &checkout, req, listed)?;
     super::screen::screen_one(tx, req)?;
-    place(tx, req, lines, OrderState::AwaitingPayment, MAX_PARTS)
+    let order = place(tx, req, lines, OrderState::AwaitingPayment, MAX_PARTS)?;
+    if let Some(quote) = &quote {
+        pricing::redeem(tx, &checkout, &order, quote, req.now_ms)?;
+    }
+    Ok(order)
 }
 
 /// An order a marketplace sold and took the money for, at the prices the buyer paid
@@ -44,7 +53,7 @@ pub fn import(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineRecord>) -
 /// A paid order no warehouse can serve yet: no lock anywhere; `retry_backorders` takes it
 /// when stock arrives.
 fn backordered_paid(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineRecord>) -> Result<OrderRecord, OrdersError> {
-    let total = total(&lines)?;
+    let total = pricing::total(&lines)?;
     let mut order = req.record(OrderState::Backordered, None, lines, total);
     order.id = store::insert(tx, &order, &req.destination)?;
     store::record_transition(tx, &order, OrderState::AwaitingPayment, super::PAID_AT_CHANNEL, None, req.now_ms)?;
@@ -93,7 +102,7 @@ pub fn await_balance(tx: &mut dyn Tx, id: u64, deadline_ms: i64, source: &str, n
 const MAX_PARTS: usize = 4;
 
 fn place(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineRecord>, state: OrderState, max_parts: usize) -> Result<OrderRecord, OrdersError> {
-    let total = total(&lines)?;
+    let total = pricing::total(&lines)?;
     let mut sites = sites(tx, &req.lines)?;
     let wants: Vec<i64> = lines.iter().map(|l| l.qty.as_i64()).collect();
     loop {
@@ -170,18 +179,9 @@ fn price(tx: &mut dyn Tx, lines: &[OrderLine]) -> Result<Vec<OrderLineRecord>, O
         .zip(prices)
         .map(|(line, price)| {
             let unit_price = price.ok_or_else(|| OrdersError::UnknownSku(line.sku.to_string()))?;
-            Ok(OrderLineRecord { sku: line.sku.clone(), qty: line.qty, unit_price })
+            Ok(OrderLineRecord::listed(line.sku.clone(), line.qty, unit_price))
         })
         .collect()
-}
-
-fn total(lines: &[OrderLineRecord]) -> Result<Money, OrdersError> {
-    let overflow = || OrdersError::Invalid("the order total is too large".into());
-    let mut sum: i64 = 0;
-    for l in lines {
-        sum = l.unit_price.minor().checked_mul(l.qty.as_i64()).and_then(|v| sum.checked_add(v)).ok_or_else(overflow)?;
-    }
-    Money::parse(sum).map_err(|_| overflow())
 }
 
 /// Every warehouse with a stock row for any line, with its sellable units of each line.
@@ -263,6 +263,7 @@ fn carry_out(
     if let Some(event) = journal_event(&order, scope.map(|i| &order.parts[i]), from, order.state, cause) {
         journal::store::append(tx, &event, now_ms)?;
     }
+    pricing::release(tx, &order, from, now_ms)?;
     if cancel_moves {
         parts_left_behind(tx, &order, now_ms)?;
     }

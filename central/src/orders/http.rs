@@ -3,7 +3,7 @@
 
 use super::checks::{self, BlockKind, CheckPolicy};
 use super::store::BlockEntry;
-use super::{flow, screen, store, CreateOrder, OrderHistoryEntry, OrderRecord, OrdersError};
+use super::{flow, screen, store, CheckoutTerms, CreateOrder, OrderHistoryEntry, OrderRecord, OrdersError};
 use crate::auth::{Admin, Reader};
 use crate::http::check_text;
 use crate::http::error::ApiError;
@@ -37,10 +37,20 @@ pub struct NewOrder {
     /// Coordinates of the address, when the channel has them; else the city is looked up.
     #[serde(default)]
     pub location: Option<GeoPoint>,
-    /// The channel's id of the customer (after-sales rules weigh their return rate).
+    /// The channel's id of the customer (after-sales rules weigh their return rate; a coupon
+    /// needs it).
     #[serde(default)]
     #[schema(value_type = Option<tote_shared::openapi::Text40>)]
     pub customer: Option<String>,
+    /// Coupon codes the customer presents (at most 5, one per coupon): the order takes them.
+    #[serde(default)]
+    #[schema(max_items = 5)]
+    pub coupons: Vec<String>,
+    /// The payable the shop front showed (`POST /api/v1/checkout/price`), minor units: when
+    /// the order would cost anything else now, it is refused with 409 `price-changed`.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 10000000000_i64)]
+    pub expected_total: Option<i64>,
 }
 
 #[utoipa::path(
@@ -61,6 +71,7 @@ pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Json(or
         destination,
         now_ms: now,
         payment_deadline_ms: now + state.settings.orders.payment_timeout_ms as i64,
+        checkout: CheckoutTerms { coupons: order.coupons, expected_total: order.expected_total },
     };
     match state.intake.submit(request.caller, request.key.clone(), create.clone()).await {
         Reply::Answer { stored, replayed } => {
@@ -88,6 +99,12 @@ fn validate(order: &NewOrder, max_lines: usize) -> Result<(), ApiError> {
     }
     if order.lines.is_empty() || order.lines.len() > max_lines {
         return Err(ApiError::unprocessable("invalid-lines", format!("an order needs 1 to {max_lines} lines")));
+    }
+    if order.coupons.len() > crate::marketing::coupons::MAX_PRESENTED || order.coupons.iter().any(|c| c.len() > 64) {
+        return Err(ApiError::unprocessable("invalid-coupon", format!("at most {} coupon codes of 16 characters", crate::marketing::coupons::MAX_PRESENTED)));
+    }
+    if order.expected_total.is_some_and(|t| !(0..=tote_shared::Money::MAX_MINOR).contains(&t)) {
+        return Err(ApiError::unprocessable("invalid", "expected_total: 0 to 10000000000 minor units"));
     }
     let mut seen = HashSet::new();
     for line in &order.lines {

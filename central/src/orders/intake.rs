@@ -15,12 +15,13 @@
 
 use super::checks::{self, Candidate};
 use super::routing::allocate;
-use super::{event_lines, screen, shortage_text, store, CreateOrder, OrderLineRecord, OrderRecord, OrdersError};
+use super::{event_lines, pricing, screen, shortage_text, store, CreateOrder, OrderLineRecord, OrderRecord, OrdersError};
 use crate::catalog;
 use crate::db::{Database, DbError, DbResult, Tx};
 use crate::idempotency::{lookup_many, remember_many, Stored};
 use crate::inventory::store::{lock_skus, save_batch, LedgerRow};
 use crate::journal::{self, BusinessEvent};
+use crate::marketing::{Checkout, ToPrice};
 use crate::warehouses;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -77,7 +78,8 @@ impl Intake {
 
     /// Takes a one-line order through its SKU's shard.
     pub async fn submit(&self, caller: &'static str, key: RequestKey, order: CreateOrder) -> Reply {
-        let Some(line) = order.lines.first().filter(|_| order.lines.len() == 1) else {
+        // Coupons are taken one order at a time (`flow::create`).
+        let Some(line) = order.lines.first().filter(|_| order.lines.len() == 1 && order.checkout.coupons.is_empty()) else {
             return Reply::Fallback;
         };
         let shard = &self.shards[shard_of(line.sku.as_str(), self.shards.len())];
@@ -135,6 +137,9 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
     // One statement each for every SKU of the batch: prices, locked levels, places.
     let skus: Vec<&Sku> = by_sku.keys().copied().collect();
     let prices = catalog::store::prices(tx, &skus)?;
+    let checkout = Checkout::load(tx, earliest)?;
+    let promoted: Vec<&Sku> = skus.iter().copied().filter(|s| checkout.touches(s)).collect();
+    let costs: HashMap<&Sku, Money> = promoted.iter().copied().zip(catalog::store::costs(tx, &promoted)?).filter_map(|(s, c)| Some((s, c?))).collect();
     let mut levels: HashMap<String, Vec<(WarehouseCode, StockLevel)>> = HashMap::new();
     for (sku, warehouse, level) in lock_skus(tx, &skus)? {
         levels.entry(sku).or_default().push((warehouse, level));
@@ -153,17 +158,19 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
             .map(|(w, _)| points.get(w).map(|p| (w.clone(), *p)).ok_or_else(|| DbError::corrupt(format!("stock at unknown warehouse {w}"))))
             .collect::<DbResult<_>>()?;
         let mut current: Vec<StockLevel> = levels.iter().map(|(_, l)| *l).collect();
-        // A total too large is refused before it can take stock.
+        // Priced at checkout; a total too large or not the one shown is refused before it
+        // can take stock.
         let mut takers = Vec::with_capacity(jobs.len());
         for i in jobs {
-            match total(price, &requests[i].2) {
-                Some(total) => takers.push((i, total)),
-                None => replies[i] = Some(Reply::Refused(OrdersError::Invalid("the order total is too large".into()))),
+            match priced_line(tx, &checkout, &requests[i].2, price, costs.get(sku).copied()) {
+                Ok(priced) => takers.push((i, priced)),
+                Err(OrdersError::Db(e)) => return Err(e),
+                Err(refusal) => replies[i] = Some(Reply::Refused(refusal)),
             }
         }
         // In arrival order: checked against what the customer ordered before, this batch
         // included, then allocated.
-        for (i, total) in takers {
+        for (i, (line, total)) in takers {
             let order = &requests[i].2;
             let candidate = Candidate::of(order);
             if let Err(refusal) = checks::check(&policy, &facts, &candidate) {
@@ -175,7 +182,7 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
                 Some((w, after)) => {
                     let id = ids.get(&i).copied().ok_or_else(|| DbError::corrupt("batch order without id"))?;
                     checks::remember(&mut facts, &candidate, id);
-                    created.push((i, record(order, id, &located[w].0, price, total), after));
+                    created.push((i, record(order, id, &located[w].0, line, total), after));
                 }
                 None => replies[i] = Some(Reply::Refused(OrdersError::InsufficientStock(shortage_text(&order.lines, !located.is_empty())))),
             }
@@ -217,14 +224,24 @@ fn known_keys(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
     Ok(fresh)
 }
 
-fn total(price: Money, order: &CreateOrder) -> Option<Money> {
-    price.minor().checked_mul(order.lines[0].qty.as_i64()).and_then(|t| Money::parse(t).ok())
+/// The order's one line at checkout prices (`cost`: the SKU's, when a promotion touches it)
+/// and its total, or the refusal.
+fn priced_line(tx: &mut dyn Tx, checkout: &Checkout, order: &CreateOrder, price: Money, cost: Option<Money>) -> Result<(OrderLineRecord, Money), OrdersError> {
+    let line = &order.lines[0];
+    let mut lines = vec![OrderLineRecord::listed(line.sku.clone(), line.qty, price)];
+    if let Some(cost) = cost {
+        let to_price = [ToPrice { sku: line.sku.clone(), qty: line.qty, list_price: price.minor(), cost: cost.minor() }];
+        let quote = checkout.quote(tx, &to_price, order.customer.as_deref(), &[])?;
+        pricing::discount(&mut lines, &quote.priced)?;
+    }
+    let total = pricing::total(&lines)?;
+    pricing::expect_total(order, &lines)?;
+    let line = lines.pop().ok_or_else(|| DbError::corrupt("a priced order without its line"))?;
+    Ok((line, total))
 }
 
-fn record(order: &CreateOrder, id: u64, warehouse: &WarehouseCode, price: Money, total: Money) -> OrderRecord {
-    let line = &order.lines[0];
-    let lines = vec![OrderLineRecord { sku: line.sku.clone(), qty: line.qty, unit_price: price }];
-    OrderRecord { id, ..order.record(OrderState::AwaitingPayment, Some(warehouse.clone()), lines, total) }
+fn record(order: &CreateOrder, id: u64, warehouse: &WarehouseCode, line: OrderLineRecord, total: Money) -> OrderRecord {
+    OrderRecord { id, ..order.record(OrderState::AwaitingPayment, Some(warehouse.clone()), vec![line], total) }
 }
 
 /// Orders, stock levels with their ledger rows, journal events and keys — a few

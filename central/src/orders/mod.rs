@@ -10,6 +10,7 @@ pub mod checks;
 pub mod flow;
 pub mod http;
 pub mod intake;
+pub mod pricing;
 pub mod routing;
 pub mod screen;
 pub mod store;
@@ -18,6 +19,7 @@ use crate::db::DbError;
 use crate::edge_sync::commands::StreamError;
 use crate::inventory::{InventoryError, Rule};
 use crate::journal::{BusinessEvent, EventLine};
+use crate::marketing::MarketingError;
 use serde::{Deserialize, Serialize};
 use tote_shared::geo::GeoPoint;
 use tote_shared::order::{OrderEffect, OrderError, OrderState};
@@ -35,6 +37,18 @@ pub struct CreateOrder {
     pub destination: GeoPoint,
     pub now_ms: i64,
     pub payment_deadline_ms: i64,
+    /// What the shop front priced: the codes presented and the total it showed.
+    pub checkout: CheckoutTerms,
+}
+
+/// An order placed from the shop front's cart is priced again as it is taken: the live
+/// promotions, the coupon codes presented (taken by this order in its transaction), and the
+/// total the customer was shown, which must still hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckoutTerms {
+    pub coupons: Vec<String>,
+    /// The payable the customer saw; a different price now refuses the order (409).
+    pub expected_total: Option<i64>,
 }
 
 impl CreateOrder {
@@ -60,11 +74,46 @@ impl CreateOrder {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderLineRecord {
     pub sku: Sku,
     pub qty: Qty,
+    /// The list price per unit when the order was taken.
     pub unit_price: Money,
+    /// What promotions took off the whole line (its share of each, by largest remainder):
+    /// the line costs `qty × unit_price − discount`.
+    #[serde(default)]
+    pub discount: Money,
+    /// The promotions that make up `discount`, each with its share of this line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 30)]
+    pub discounts: Vec<LineDiscount>,
+}
+
+/// One promotion's share of a line's discount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LineDiscount {
+    pub promotion: String,
+    pub amount: i64,
+}
+
+impl OrderLineRecord {
+    /// A line at its list price.
+    pub fn listed(sku: Sku, qty: Qty, unit_price: Money) -> OrderLineRecord {
+        OrderLineRecord { sku, qty, unit_price, discount: Money::ZERO, discounts: Vec::new() }
+    }
+
+    /// What the line costs: `qty × unit_price − discount` (a line of an order whose total fit
+    /// cannot overflow).
+    pub fn amount(&self) -> i64 {
+        self.unit_price.minor().saturating_mul(self.qty.as_i64()).saturating_sub(self.discount.minor())
+    }
+
+    /// What each unit was paid, rounded down to the fen (refunds give back exact shares:
+    /// `tote_shared::units_share`).
+    pub fn paid_per_unit(&self) -> i64 {
+        self.amount() / self.qty.as_i64()
+    }
 }
 
 /// What one warehouse ships of an order. An order no warehouse could serve alone is split, a
@@ -92,9 +141,9 @@ impl OrderPart {
         plain_lines(&self.lines)
     }
 
-    /// Σ qty × unit price (a part of an order whose total fit cannot overflow).
+    /// What its lines cost (a part of an order whose total fit cannot overflow).
     pub fn value(&self) -> i64 {
-        self.lines.iter().map(|l| l.unit_price.minor().saturating_mul(l.qty.as_i64())).fold(0, i64::saturating_add)
+        self.lines.iter().map(OrderLineRecord::amount).fold(0, i64::saturating_add)
     }
 }
 
@@ -192,8 +241,23 @@ pub enum OrdersError {
     /// 422 or 409: a pre-check refused the order before any stock was locked.
     #[error(transparent)]
     Refused(#[from] checks::Refusal),
+    /// 409: the cart costs another amount than the customer was shown.
+    #[error("the price changed: {0}")]
+    PriceChanged(String),
+    /// 422 or 409: a coupon code that does not apply or was taken, or a cart pricing refused.
+    #[error(transparent)]
+    Checkout(MarketingError),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl From<MarketingError> for OrdersError {
+    fn from(e: MarketingError) -> Self {
+        match e {
+            MarketingError::Db(e) => OrdersError::Db(e),
+            other => OrdersError::Checkout(other),
+        }
+    }
 }
 
 impl From<InventoryError> for OrdersError {
@@ -238,7 +302,7 @@ pub fn event_lines(order: &OrderRecord) -> Vec<EventLine> {
 }
 
 pub(crate) fn event_line(l: &OrderLineRecord) -> EventLine {
-    EventLine { sku: l.sku.clone(), qty: l.qty, unit_price: l.unit_price.minor() }
+    EventLine { sku: l.sku.clone(), qty: l.qty, unit_price: l.unit_price.minor(), discount: l.discount.minor() }
 }
 
 /// The cause of a shipment reported by an edge: for a split order, every part's shipment is

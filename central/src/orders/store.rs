@@ -69,7 +69,8 @@ pub fn insert_many(tx: &mut dyn Tx, orders: &[(&OrderRecord, &GeoPoint)]) -> DbR
                 checks::fingerprint(&order.order_lines(), &order.ship_to)
             ]);
             for (line_no, (line, part)) in order.lines.iter().zip(part_of_each_line(order)).enumerate() {
-                lines.extend(params![order.id, line_no, line.sku.as_str(), line.qty.as_i64(), line.unit_price.minor(), part]);
+                let discounts = if line.discounts.is_empty() { None } else { Some(serde_json::to_string(&line.discounts).map_err(corrupt)?) };
+                lines.extend(params![order.id, line_no, line.sku.as_str(), line.qty.as_i64(), line.unit_price.minor(), part, line.discount.minor(), discounts]);
             }
             if order.is_split() {
                 for part in &order.parts {
@@ -79,8 +80,8 @@ pub fn insert_many(tx: &mut dyn Tx, orders: &[(&OrderRecord, &GeoPoint)]) -> DbR
         }
         tx.execute(&sql, &values)?;
         let sql = format!(
-            "INSERT INTO order_line (order_id, line_no, sku, qty, unit_price_minor, part_no) VALUES {}",
-            crate::db::values_clause(lines.len() / 6, 6, 1)
+            "INSERT INTO order_line (order_id, line_no, sku, qty, unit_price_minor, part_no, discount_minor, discounts) VALUES {}",
+            crate::db::values_clause(lines.len() / 8, 8, 1)
         );
         tx.execute(&sql, &lines)?;
         if !parts.is_empty() {
@@ -101,7 +102,7 @@ fn part_of_each_line(order: &OrderRecord) -> Vec<u32> {
     let mut matched = vec![false; order.lines.len()];
     for part in &order.parts {
         for wanted in &part.lines {
-            let same = |l: &OrderLineRecord| l.sku == wanted.sku && l.qty == wanted.qty && l.unit_price == wanted.unit_price;
+            let same = |l: &OrderLineRecord| l == wanted;
             if let Some(i) = (0..order.lines.len()).find(|&i| !matched[i] && same(&order.lines[i])) {
                 matched[i] = true;
                 parts[i] = part.part;
@@ -155,7 +156,7 @@ fn parse_state(raw: &str) -> DbResult<OrderState> {
 
 /// The order's lines with the part each belongs to.
 fn lines(tx: &mut dyn Tx, id: u64) -> DbResult<Vec<(u32, OrderLineRecord)>> {
-    let rows = tx.query("SELECT sku, qty, unit_price_minor, part_no FROM order_line WHERE order_id = ?1 ORDER BY line_no", &params![id])?;
+    let rows = tx.query("SELECT sku, qty, unit_price_minor, part_no, discount_minor, discounts FROM order_line WHERE order_id = ?1 ORDER BY line_no", &params![id])?;
     rows.iter().map(|r| Ok((u32::try_from(r.int(3)?).map_err(corrupt)?, line(r)?))).collect()
 }
 
@@ -164,6 +165,11 @@ fn line(r: &Row) -> DbResult<OrderLineRecord> {
         sku: Sku::parse(&r.text(0)?).map_err(corrupt)?,
         qty: Qty::parse(r.int(1)?).map_err(corrupt)?,
         unit_price: Money::parse(r.int(2)?).map_err(corrupt)?,
+        discount: Money::parse(r.int(4)?).map_err(corrupt)?,
+        discounts: match r.opt_text(5)? {
+            Some(json) => serde_json::from_str(&json).map_err(corrupt)?,
+            None => Vec::new(),
+        },
     })
 }
 

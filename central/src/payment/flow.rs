@@ -237,7 +237,7 @@ pub fn refund_order_at(tx: &mut dyn Tx, order_id: u64, lines: &[(Sku, i64, Share
 
 fn request(tx: &mut dyn Tx, payment: &Payment, lines: &[(Sku, i64, Share)], reason: &str, now_ms: i64) -> Result<Refund, PaymentError> {
     let order = orders::flow::load(tx, payment.order_id)?;
-    let paid: Vec<PaidLine> = order.lines.iter().map(|l| PaidLine { sku: l.sku.clone(), qty: l.qty.as_i64(), unit_price_minor: l.unit_price.minor() }).collect();
+    let paid: Vec<PaidLine> = order.lines.iter().map(|l| PaidLine { sku: l.sku.clone(), qty: l.qty.as_i64(), amount_minor: l.amount() }).collect();
     let already: Vec<RefundLine> = store::refunds_for_payment(tx, payment.id)?
         .into_iter()
         .filter(|r| r.state != RefundState::Failed)

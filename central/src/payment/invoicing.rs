@@ -49,7 +49,14 @@ impl InvoiceConsumer {
         let items = order
             .lines
             .iter()
-            .map(|l| InvoiceItem { sku: l.sku.clone(), description: l.sku.to_string(), qty: l.qty, unit_price_minor: l.unit_price, tax_rate_bp: self.settings.tax_rate_bp })
+            .map(|l| InvoiceItem {
+                sku: l.sku.clone(),
+                description: l.sku.to_string(),
+                qty: l.qty,
+                unit_price_minor: l.unit_price,
+                discount_minor: l.discount,
+                tax_rate_bp: self.settings.tax_rate_bp,
+            })
             .collect();
         let request = BlueInvoiceRequest {
             number,
@@ -84,12 +91,21 @@ impl InvoiceConsumer {
         let earlier: Vec<_> = store::invoices_for_order(tx, order_id)?.into_iter().filter(|i| i.kind == invoice::InvoiceKind::Red).collect();
         let mut lines: Vec<RefundQty> = Vec::new();
         let mut at_full_price = true;
+        // What each blue line has left, as this refund's lines take units off it in turn.
+        let mut left = match invoice::left_to_credit(&blue, &earlier) {
+            Ok(left) => left,
+            Err(error) => {
+                tracing::error!(order_id, refund_id, %error, "cannot credit a refund against its blue invoice");
+                return Ok(());
+            }
+        };
         for line in &refund.lines {
             let Some(position) = blue.lines.iter().position(|l| l.sku == line.sku) else {
                 return Err(corrupt(format!("refund {refund_id} credits SKU {} not on invoice {}", line.sku, blue.number)));
             };
-            let unit_price = blue.lines[position].unit_price_minor;
-            at_full_price &= unit_price.checked_mul(line.qty.as_i64()) == Some(line.amount_minor);
+            let worth = invoice::units_amount(&blue.lines[position], &left[position], line.qty.as_i64());
+            at_full_price &= worth == Some(line.amount_minor);
+            left[position].qty -= line.qty.as_i64();
             let line_no = position as u32 + 1;
             match lines.iter_mut().find(|l| l.line_no == line_no) {
                 Some(same) => same.qty = Qty::parse(same.qty.as_i64() + line.qty.as_i64()).map_err(|e| corrupt(format!("refund {refund_id}: {e}")))?,

@@ -180,12 +180,24 @@ pub struct RefundLine {
     pub amount_minor: i64,
 }
 
-/// A line as paid: units and price per unit.
+/// A line as paid: units and what they cost together (after the line's share of every
+/// discount, so its units need not each cost a whole number of fen).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaidLine {
     pub sku: Sku,
     pub qty: i64,
-    pub unit_price_minor: i64,
+    pub amount_minor: i64,
+}
+
+impl PaidLine {
+    /// What each unit was paid, rounded down to the fen.
+    pub fn per_unit(&self) -> i64 {
+        if self.qty > 0 {
+            self.amount_minor / self.qty
+        } else {
+            0
+        }
+    }
 }
 
 /// Checks a refund request against the payment and the refunds already asked for (not
@@ -236,8 +248,8 @@ pub fn decide_refund_at(
         let line = paid.iter().find(|l| &l.sku == sku).ok_or_else(|| PaymentError::Refused(format!("SKU {sku} is not in the order")))?;
         match *share {
             Share::Pct(pct) if pct > 100 => return Err(PaymentError::Refused(format!("SKU {sku}: {pct} % is more than the price paid"))),
-            Share::PerUnit(minor) if !(0..=line.unit_price_minor).contains(&minor) => {
-                return Err(PaymentError::Refused(format!("SKU {sku}: {minor} per unit, {} paid for each", line.unit_price_minor)))
+            Share::PerUnit(minor) if !(0..=line.per_unit()).contains(&minor) => {
+                return Err(PaymentError::Refused(format!("SKU {sku}: {minor} per unit, {} paid for each", line.per_unit())))
             }
             _ => {}
         }
@@ -247,7 +259,9 @@ pub fn decide_refund_at(
         }
         let amount = match *share {
             Share::Pct(pct) => {
-                let full = qty.checked_mul(line.unit_price_minor).ok_or_else(|| PaymentError::Refused("amount overflows".into()))?;
+                // These units' exact share of the line: however a line is refunded, its
+                // pieces add up to what was paid for it.
+                let full = tote_shared::units_share(line.amount_minor, line.qty, before, *qty);
                 i64::try_from(i128::from(full) * i128::from(pct) / 100).map_err(|_| PaymentError::Refused("amount overflows".into()))?
             }
             Share::PerUnit(minor) => qty.checked_mul(minor).ok_or_else(|| PaymentError::Refused("amount overflows".into()))?,

@@ -75,7 +75,7 @@ fn a_failure_or_close_only_moves_an_open_payment() {
 }
 
 fn order_lines() -> Vec<PaidLine> {
-    vec![PaidLine { sku: sku("PEG39-M-42"), qty: 2, unit_price_minor: 69_900 }, PaidLine { sku: sku("SOCK-L"), qty: 3, unit_price_minor: 4_900 }]
+    vec![PaidLine { sku: sku("PEG39-M-42"), qty: 2, amount_minor: 139_800 }, PaidLine { sku: sku("SOCK-L"), qty: 3, amount_minor: 14_700 }]
 }
 
 #[test]
@@ -98,6 +98,23 @@ fn a_refund_in_part_is_a_share_of_the_price_rounded_down_and_its_units_are_spent
     let again = decide_refund_at(&succeeded, &order_lines(), &earlier, &[(sku("SOCK-L"), 3, Share::Pct(100))]);
     assert!(matches!(again, Err(PaymentError::Refused(_))), "a unit refunded in part is not refunded again");
     assert!(matches!(decide_refund_at(&succeeded, &order_lines(), &[], &[(sku("SOCK-L"), 1, Share::Pct(101))]), Err(PaymentError::Refused(_))));
+}
+
+#[test]
+fn a_discounted_line_refunded_unit_by_unit_gives_back_exactly_what_was_paid() {
+    // Three pairs at ¥699.00 with ¥80.00 of a promotion's share: ¥2,017.00 for the line,
+    // which does not divide into three whole fen.
+    let line = PaidLine { sku: sku("PEG39-M-42"), qty: 3, amount_minor: 201_700 };
+    let mut succeeded = payment(PaymentState::Succeeded);
+    succeeded.amount_minor = 201_700;
+    let mut earlier: Vec<RefundLine> = Vec::new();
+    for expected in [67_233, 67_233, 67_234] {
+        let (lines, total) = decide_refund(&succeeded, std::slice::from_ref(&line), &earlier, &[(sku("PEG39-M-42"), 1)]).expect("allowed");
+        assert_eq!(total, expected);
+        earlier.extend(lines);
+    }
+    assert_eq!(earlier.iter().map(|r| r.amount_minor).sum::<i64>(), 201_700, "not a fen more or less than was paid");
+    assert!(decide_refund_at(&succeeded, std::slice::from_ref(&line), &[], &[(sku("PEG39-M-42"), 1, Share::PerUnit(67_234))]).is_err(), "per unit at most ⌊paid / units⌋");
 }
 
 #[test]
@@ -143,7 +160,7 @@ fn a_refund_never_exceeds_what_was_captured() {
 fn a_refund_of_free_lines_or_with_overflowing_units_is_refused() {
     let mut succeeded = payment(PaymentState::Succeeded);
     succeeded.amount_minor = 100;
-    let free = vec![PaidLine { sku: sku("GIFT-1"), qty: 1, unit_price_minor: 0 }];
+    let free = vec![PaidLine { sku: sku("GIFT-1"), qty: 1, amount_minor: 0 }];
     assert!(matches!(decide_refund(&succeeded, &free, &[], &[(sku("GIFT-1"), 1)]), Err(PaymentError::Refused(_))));
     let earlier = vec![RefundLine { sku: sku("SOCK-L"), qty: Qty::parse(1).expect("qty"), amount_minor: 4_900 }];
     assert!(matches!(decide_refund(&succeeded, &order_lines(), &earlier, &[(sku("SOCK-L"), i64::MAX)]), Err(PaymentError::Refused(_))));

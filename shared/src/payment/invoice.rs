@@ -64,8 +64,12 @@ pub struct InvoiceLine {
     pub qty: i64,
     /// Tax-inclusive.
     pub unit_price_minor: i64,
-    /// Tax-inclusive: `qty × unit_price_minor` on a blue line.
+    /// Tax-inclusive: `qty × unit_price_minor − discount_minor` on a blue line.
     pub amount_minor: i64,
+    /// On a blue line, the discount the line was sold at (promotions, coupons): the invoice
+    /// states the price net of it, as the tax rules want a discount on the same line.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub discount_minor: i64,
     /// 1300 = 13%.
     pub tax_rate_bp: u32,
     pub tax_minor: i64,
@@ -120,7 +124,14 @@ pub struct InvoiceItem {
     pub qty: Qty,
     /// Tax-inclusive.
     pub unit_price_minor: Money,
+    /// What the line's promotions took off it, tax-inclusive.
+    #[serde(default)]
+    pub discount_minor: Money,
     pub tax_rate_bp: u32,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,8 +266,14 @@ pub fn issue_blue(request: BlueInvoiceRequest) -> Result<Invoice, InvoiceError> 
             return Err(InvoiceError::TaxRateOutOfRange { line_no, rate_bp: item.tax_rate_bp });
         }
         let unit_price_minor = item.unit_price_minor.minor();
-        let amount_minor =
-            item.qty.as_i64().checked_mul(unit_price_minor).ok_or(InvoiceError::Overflow("a line amount"))?;
+        let discount_minor = item.discount_minor.minor();
+        let amount_minor = item
+            .qty
+            .as_i64()
+            .checked_mul(unit_price_minor)
+            .and_then(|gross| gross.checked_sub(discount_minor))
+            .filter(|amount| *amount >= 0)
+            .ok_or(InvoiceError::Overflow("a line amount"))?;
         let tax_minor = tax_of(amount_minor, item.tax_rate_bp);
         lines.push(InvoiceLine {
             sku: item.sku,
@@ -264,6 +281,7 @@ pub fn issue_blue(request: BlueInvoiceRequest) -> Result<Invoice, InvoiceError> 
             qty: item.qty.as_i64(),
             unit_price_minor,
             amount_minor,
+            discount_minor,
             tax_rate_bp: item.tax_rate_bp,
             tax_minor,
             net_minor: amount_minor - tax_minor,
@@ -341,6 +359,18 @@ pub fn left_to_credit(blue: &Invoice, earlier_reds: &[Invoice]) -> Result<Vec<Li
     Ok(left)
 }
 
+/// What `qty` more units of blue line `line` are worth, with `left` of it not credited yet:
+/// `qty × unit price` on a line sold at list price; on a discounted one, the units' exact
+/// share of its amount (`crate::units_share`), so crediting it unit by unit gives back exactly
+/// the line.
+pub fn units_amount(line: &InvoiceLine, left: &LineLeft, qty: i64) -> Option<i64> {
+    if line.discount_minor == 0 {
+        return qty.checked_mul(line.unit_price_minor);
+    }
+    let before = line.qty.checked_sub(left.qty)?;
+    (before + qty <= line.qty).then(|| crate::units_share(line.amount_minor, line.qty, before, qty))
+}
+
 /// What a line has left after one credit line, if that leaves nothing negative.
 fn take_credit(left: &LineLeft, credit: &InvoiceLine) -> Option<LineLeft> {
     let give_back = |have: i64, credit: i64| have.checked_add(credit).filter(|v| *v >= 0);
@@ -399,9 +429,7 @@ pub fn issue_red(
                         left: line_left.qty,
                     });
                 }
-                let amount = qty
-                    .checked_mul(blue.lines[index].unit_price_minor)
-                    .ok_or(InvoiceError::Overflow("a refund amount"))?;
+                let amount = units_amount(&blue.lines[index], line_left, qty).ok_or(InvoiceError::Overflow("a refund amount"))?;
                 if amount > line_left.amount_minor {
                     return Err(InvoiceError::LineAmountExceedsLeft {
                         line_no: refund.line_no,
@@ -457,6 +485,7 @@ pub fn issue_red(
                 qty: -qty,
                 unit_price_minor: if qty == 0 { 0 } else { original.unit_price_minor },
                 amount_minor: -amount,
+                discount_minor: 0,
                 tax_rate_bp: original.tax_rate_bp,
                 tax_minor: -tax,
                 net_minor: -net,
@@ -603,6 +632,9 @@ pub fn to_xml(invoice: &Invoice) -> String {
         xml.leaf("qty", line.qty);
         xml.leaf("unit_price_minor", line.unit_price_minor);
         xml.leaf("amount_minor", line.amount_minor);
+        if line.discount_minor != 0 {
+            xml.leaf("discount_minor", line.discount_minor);
+        }
         xml.leaf("tax_rate_bp", line.tax_rate_bp);
         xml.leaf("tax_minor", line.tax_minor);
         xml.leaf("net_minor", line.net_minor);
@@ -690,6 +722,7 @@ mod tests {
             description: format!("{code} description"),
             qty: Qty::parse(qty).expect("valid qty"),
             unit_price_minor: Money::parse(unit_price_minor).expect("valid price"),
+            discount_minor: Money::ZERO,
             tax_rate_bp,
         }
     }
@@ -748,6 +781,7 @@ mod tests {
                     description: "Pegasus 39 running shoe, white, EU 42".into(),
                     qty: Qty::parse(1).expect("qty"),
                     unit_price_minor: Money::parse(89_900).expect("price"),
+                    discount_minor: Money::ZERO,
                     tax_rate_bp: 1300,
                 },
                 InvoiceItem {
@@ -755,6 +789,7 @@ mod tests {
                     description: "Running socks, 3-pack, size L".into(),
                     qty: Qty::parse(2).expect("qty"),
                     unit_price_minor: Money::parse(5_900).expect("price"),
+                    discount_minor: Money::ZERO,
                     tax_rate_bp: 1300,
                 },
                 InvoiceItem {
@@ -762,6 +797,7 @@ mod tests {
                     description: "Gift wrapping".into(),
                     qty: Qty::parse(1).expect("qty"),
                     unit_price_minor: Money::parse(1_000).expect("price"),
+                    discount_minor: Money::ZERO,
                     tax_rate_bp: 600,
                 },
             ],

@@ -93,18 +93,21 @@ fn implied_by_history(history: &[Value]) -> Result<Vec<&'static str>> {
     Ok(kinds)
 }
 
-/// Σ qty × unit_price over an event's `lines`.
+/// Σ qty × unit_price − discount over an event's `lines`.
 fn lines_value(event: &Value) -> i64 {
-    lines(event).iter().map(|(_, qty, price)| qty * price).sum()
+    lines(event).iter().map(|(_, _, amount)| amount).sum()
 }
 
-/// (sku, qty, unit_price) of an event's `lines`.
+/// (sku, qty, qty × unit_price − discount) of an event's `lines`.
 fn lines(event: &Value) -> Vec<(String, i64, i64)> {
     event["lines"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|l| (l["sku"].as_str().unwrap_or("").to_owned(), l["qty"].as_i64().unwrap_or(0), l["unit_price"].as_i64().unwrap_or(0)))
+        .map(|l| {
+            let qty = l["qty"].as_i64().unwrap_or(0);
+            (l["sku"].as_str().unwrap_or("").to_owned(), qty, qty * l["unit_price"].as_i64().unwrap_or(0) - l["discount"].as_i64().unwrap_or(0))
+        })
         .collect()
 }
 
@@ -138,7 +141,10 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
             "warehouse_created" | "edge_stream_rebased" => format!("warehouse:{}", ev["warehouse"].as_str().unwrap_or("")),
             k if k.starts_with("payment_") => format!("payment:{}", ev["payment_id"]),
             k if k.starts_with("refund_") => format!("refund:{}", ev["refund_id"]),
-            k if k.starts_with("after_sales_") || matches!(k, "return_received" | "marketplace_refunded" | "parcel_tracked" | "freight_accrued" | "freight_reversed" | "return_freight_accrued" | "return_freight_reversed") => {
+            k if k.starts_with("after_sales_")
+                || k.starts_with("coupon_")
+                || matches!(k, "return_received" | "marketplace_refunded" | "parcel_tracked" | "freight_accrued" | "freight_reversed" | "return_freight_accrued" | "return_freight_reversed") =>
+            {
                 format!("order:{}", ev["order_id"])
             }
             other => {
@@ -166,7 +172,7 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
         }
         for e in entries.iter().filter(|e| matches!(e.kind(), "order_created" | "order_paid")) {
             if e.event["total"].as_i64() != Some(lines_value(&e.event)) {
-                problems.push(format!("seq {}: total is not Σ qty × unit_price: {}", e.seq, e.event));
+                problems.push(format!("seq {}: total is not Σ qty × unit_price − discount: {}", e.seq, e.event));
             }
         }
     }
@@ -364,13 +370,13 @@ pub async fn check_sales(central: &Central, skus: &[&str]) -> Result<BTreeMap<St
     let (events, _) = all_events(central, 1000).await?;
     let mut expected: BTreeMap<(String, String), Sales> = BTreeMap::new();
     for e in &events {
-        for (sku, qty, unit_price) in lines(&e.event) {
+        for (sku, qty, amount) in lines(&e.event) {
             let day = expected.entry((sku, utc_day(e.at_ms))).or_default();
             match e.kind() {
                 "order_created" => day.ordered += qty,
                 "order_paid" => {
                     day.paid += qty;
-                    day.revenue += qty * unit_price;
+                    day.revenue += amount;
                 }
                 "order_shipped" => day.shipped += qty,
                 "order_cancelled" | "order_parts_cancelled" => day.cancelled += qty,
