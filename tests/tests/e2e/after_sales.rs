@@ -31,7 +31,7 @@ async fn shipped_order(w: &PaymentWorld, key: &str, customer: &str, sku: &str, c
     Ok((order_id, out_trade_no))
 }
 
-async fn ask(central: &Central, order_id: u64, key: &str, body: Value) -> Result<Reply> {
+pub(crate) async fn ask(central: &Central, order_id: u64, key: &str, body: Value) -> Result<Reply> {
     let request = central
         .http
         .post(central.url(&format!("/api/v1/orders/{order_id}/after-sales")))
@@ -41,7 +41,7 @@ async fn ask(central: &Central, order_id: u64, key: &str, body: Value) -> Result
     Reply::from(request.send().await?).await
 }
 
-async fn wait_request(central: &Central, id: u64, state: &str) -> Result<Value> {
+pub(crate) async fn wait_request(central: &Central, id: u64, state: &str) -> Result<Value> {
     eventually(&format!("after-sales request {id} to be {state}"), Duration::from_secs(30), || async {
         let r = central.get(&format!("/api/v1/after-sales/{id}")).await?.ok()?;
         Ok((r["state"] == state).then_some(r))
@@ -59,7 +59,7 @@ async fn wait_return(edge: &Edge, rma: &str) -> Result<Value> {
 }
 
 /// The receiving desk: each unit scanned with its verdict, then the return closed into a bin.
-async fn check_in(edge: &Edge, rma: &str, units: &[(&str, bool, &str)]) -> Result<Value> {
+pub(crate) async fn check_in(edge: &Edge, rma: &str, units: &[(&str, bool, &str)]) -> Result<Value> {
     wait_return(edge, rma).await?;
     for (n, (gtin, passed, reason)) in units.iter().enumerate() {
         let body = json!({"code": gtin, "passed": passed, "reason": reason});

@@ -3,9 +3,14 @@
 //! floor (told the SKU, the worst price and the stack), publishes it for a later window
 //! instead; the shop front prices carts with what is live; bad input changes nothing.
 
+use crate::after_sales;
 use crate::helpers::*;
+use crate::journal::check_journal;
+use crate::payment::PaymentWorld;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
+use std::time::Duration;
+use tote_sim::payment::ChannelKind;
 
 async fn put(central: &Central, path: &str, body: Value) -> Result<Reply> {
     Reply::from(central.http.put(central.url(path)).bearer_auth(ADMIN).json(&body).send().await?).await
@@ -95,4 +100,94 @@ async fn promotions_publish_under_their_floors_and_price_carts_on_sqlite() -> Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promotions_publish_under_their_floors_and_price_carts_on_postgres() -> Result<()> {
     promotions_publish_under_their_floors_and_price_carts(Backend::Postgres).await
+}
+
+/// A coupon from issue to refund, across real daemons: HQ publishes a tier and a coupon of ten
+/// uses, one per customer, and issues two codes to a runner. The shop front prices two pairs
+/// with one code; an order naming a total that no longer holds is refused and takes nothing;
+/// the order at the shown total takes the code (its lines keep their discounts), the second
+/// code is refused, and the order is paid, shipped and one pair returned: the channel refunds
+/// exactly that pair's share of what was paid, and the invoice and the journal agree.
+async fn a_coupon_order_is_paid_and_refunded_at_its_price(backend: Backend) -> Result<()> {
+    let w = PaymentWorld::start(backend, 11).await?;
+    let central = w.central();
+    let hour = 3_600_000;
+    let tier = json!({"layer": "shop_tier", "class": "shop_tier", "shop": "tote", "benefit": {"type": "tiers", "tiers": [{"threshold": 80_000, "off": 8_000}]},
+                      "starts_ms": now() - 1_000, "ends_ms": now() + hour});
+    put(central, "/api/v1/marketing/promotions/tier-800-80", tier).await?.ok()?;
+    let coupon = json!({"layer": "platform", "class": "platform", "benefit": {"type": "coupon", "threshold": 0, "off": 5_000},
+                        "starts_ms": now() - 1_000, "ends_ms": now() + hour, "coupon": {"limit_total": 10, "limit_per_user": 1}});
+    let published = put(central, "/api/v1/marketing/promotions/run-50", coupon).await?.ok()?;
+    assert_eq!(published["coupon"], json!({"limit_total": 10, "limit_per_user": 1, "issued": 0, "redeemed": 0}), "{published}");
+    let issued = central.post("/api/v1/marketing/promotions/run-50/codes", json!({"count": 2, "customer": "runner-7"})).await?;
+    assert_eq!(issued.status, 201, "{}", issued.body);
+    let codes: Vec<String> = issued.body["codes"].as_array().context("codes")?.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect();
+    assert_eq!(codes.len(), 2);
+
+    let cart = |customer: &str, code: &str| json!({"lines": [{"sku": PEGASUS, "qty": 2}], "customer": customer, "coupons": [code]});
+    let quote = Reply::from(central.http.post(central.url("/api/v1/checkout/price")).bearer_auth(READER).json(&cart("runner-7", &codes[0])).send().await?).await?.ok()?;
+    assert_eq!((quote["subtotal"].as_i64(), quote["payable"].as_i64()), (Some(179_800), Some(166_800)), "{quote}");
+    let stranger = Reply::from(central.http.post(central.url("/api/v1/checkout/price")).bearer_auth(READER).json(&cart("someone", &codes[0])).send().await?).await?;
+    assert!(stranger.status == 409 && stranger.body["detail"].as_str().is_some_and(|d| d.contains("another customer")), "{}", stranger.body);
+
+    let mut body = order_body(PEGASUS, 2, "Shanghai");
+    body["customer"] = json!("runner-7");
+    body["coupons"] = json!([codes[0]]);
+    body["expected_total"] = json!(171_800);
+    let stale = central.create_order("coupon-stale", &body).await?;
+    assert!(stale.status == 409 && stale.body["detail"].as_str().is_some_and(|d| d.contains("166800 now, 171800 was shown")), "{}", stale.body);
+    let held = Reply::from(central.http.get(central.url("/api/v1/marketing/promotions/run-50/codes")).bearer_auth(ADMIN).send().await?).await?.ok()?;
+    assert!(held.as_array().context("codes")?.iter().all(|c| c["state"] == "available"), "a refused order takes no code: {held}");
+
+    body["expected_total"] = json!(166_800);
+    let order = central.create_order("coupon-order", &body).await?.ok()?;
+    let order_id = order["id"].as_u64().context("id")?;
+    assert_eq!((order["total"].as_i64(), order["lines"][0]["discount"].as_i64()), (Some(166_800), Some(13_000)), "{order}");
+    assert_eq!(order["lines"][0]["discounts"], json!([{"promotion": "tier-800-80", "amount": 8_000}, {"promotion": "run-50", "amount": 5_000}]));
+    body["coupons"] = json!([codes[1]]);
+    body["expected_total"] = json!(null);
+    body["ship_to"]["line1"] = json!("9 Another Road");
+    let second = central.create_order("coupon-again", &body).await?;
+    assert!(second.status == 409 && second.body["detail"].as_str().is_some_and(|d| d.contains("1 per customer")), "{}", second.body);
+    let record = central.get("/api/v1/marketing/promotions?state=live").await?.ok()?;
+    let run = record.as_array().context("list")?.iter().find(|p| p["id"] == "run-50").context("run-50")?;
+    assert_eq!((run["coupon"]["issued"].as_i64(), run["coupon"]["redeemed"].as_i64()), (Some(2), Some(1)), "{run}");
+
+    // Paid, shipped, one pair back: its exact share of ¥1,668.00.
+    let payment = w.start_payment(order_id, ChannelKind::Alipay).await?.ok()?;
+    assert_eq!(payment["amount_minor"].as_i64(), Some(166_800), "{payment}");
+    let trade = payment["out_trade_no"].as_str().context("out_trade_no")?.to_owned();
+    w.sim.pay(ChannelKind::Alipay, &trade)?;
+    w.wait_order_state(order_id, "awaiting_shipment").await?;
+    w.world.edge("SH-01").fulfil(order_id, &format!("SF{order_id}")).await?;
+    w.wait_order_state(order_id, "shipped").await?;
+    let ask = json!({"kind": "return_refund", "reason": "changed_mind", "lines": [{"sku": PEGASUS, "qty": 1}]});
+    let request = after_sales::ask(central, order_id, "coupon-return", ask).await?.ok()?;
+    assert_eq!(request["lines"][0]["unit_price"].as_i64(), Some(83_400), "paid per unit: {request}");
+    let id = request["id"].as_u64().context("id")?;
+    after_sales::check_in(w.world.edge("SH-01"), request["rma"].as_str().context("rma")?, &[(PEGASUS_GTIN, true, "")]).await?;
+    after_sales::wait_request(central, id, "completed").await?;
+    assert_eq!(w.sim.refunded_minor(ChannelKind::Alipay, &trade), 83_400, "half of what was paid, not half the list price");
+    let invoices = eventually("the blue and red invoices", Duration::from_secs(20), || async {
+        let list = central.get(&format!("/api/v1/orders/{order_id}/invoices")).await?.ok()?;
+        Ok((list.as_array().map(Vec::len) == Some(2)).then_some(list))
+    })
+    .await?;
+    let amounts: Vec<i64> = invoices.as_array().context("invoices")?.iter().filter_map(|i| i["totals"]["amount_minor"].as_i64()).collect();
+    assert_eq!(amounts, [166_800, -83_400], "invoiced at the price paid: {invoices}");
+    assert_eq!(invoices[0]["lines"][0]["discount_minor"].as_i64(), Some(13_000));
+    let events = check_journal(central).await?;
+    let redeemed: Vec<&Value> = events.iter().filter(|e| e.kind() == "coupon_redeemed").map(|e| &e.event).collect();
+    assert_eq!(redeemed, [&json!({"type": "coupon_redeemed", "order_id": order_id, "promotion": "run-50", "discount": 5_000})]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coupon_order_is_paid_and_refunded_at_its_price_on_sqlite() -> Result<()> {
+    a_coupon_order_is_paid_and_refunded_at_its_price(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coupon_order_is_paid_and_refunded_at_its_price_on_postgres() -> Result<()> {
+    a_coupon_order_is_paid_and_refunded_at_its_price(Backend::Postgres).await
 }
