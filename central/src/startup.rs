@@ -237,13 +237,20 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     }
 }
 
-/// Closes unpaid orders past their deadline and releases their locks.
+/// Closes unpaid orders past their deadline and releases their locks; ends flash sales whose
+/// window closed (their holds back to sellable).
 async fn sweep_unpaid_orders(state: AppState, stop: Stop) {
     let mut tick = tokio::time::interval(Duration::from_millis(state.settings.orders.sweep_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if stop.run_until_stopped(tick.tick()).await.is_none() {
             return;
+        }
+        let now = now_ms();
+        match state.write(move |tx| crate::marketing::flash::end_due(tx, now, 100)).await {
+            Ok(n) if n > 0 => tracing::info!(ended = n, "flash sales ended at the close of their window"),
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "flash-sale sweep failed"),
         }
         loop {
             let now = now_ms();

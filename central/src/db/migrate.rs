@@ -883,6 +883,35 @@ CREATE TABLE mk_coupon_use (
     PRIMARY KEY (promotion_id, customer)
 ) STRICT;
 "#,
+    // Marketing: flash sales — a quota held at one warehouse, and the orders holding its units.
+    r#"
+CREATE TABLE mk_flash_sale (
+    id          TEXT PRIMARY KEY,
+    sku         TEXT NOT NULL REFERENCES sku (sku),
+    warehouse   TEXT NOT NULL,
+    price       INTEGER NOT NULL,
+    quota       INTEGER NOT NULL,
+    per_user    INTEGER NOT NULL,
+    sold        INTEGER NOT NULL DEFAULT 0,
+    starts_ms   INTEGER NOT NULL,
+    ends_ms     INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX mk_flash_sale_live ON mk_flash_sale (sku) WHERE state = 'live';
+-- `held` while the order holds its units; `released` when it ended unpaid.
+CREATE TABLE mk_flash_order (
+    sale_id   TEXT NOT NULL,
+    order_id  INTEGER NOT NULL,
+    customer  TEXT NOT NULL,
+    qty       INTEGER NOT NULL,
+    state     TEXT NOT NULL,
+    PRIMARY KEY (sale_id, order_id)
+) STRICT;
+CREATE INDEX mk_flash_order_customer ON mk_flash_order (sale_id, customer) WHERE state = 'held';
+CREATE INDEX mk_flash_order_order ON mk_flash_order (order_id);
+"#,
 ];
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! margin floors; the shop front prices a cart before it places the order.
 
 use super::coupons::{Code, CouponTerms};
+use super::flash::{FlashSale, NewFlashSale};
 use super::pricing::{Benefit, Layer, Priced, Promotion};
 use super::{store, MarketingError, MarketingPolicy, PromotionRecord};
 use crate::auth::{Admin, Reader};
@@ -209,6 +210,35 @@ pub async fn codes(_: Admin, axum::extract::State(state): axum::extract::State<A
     Ok(Json(state.db.read(move |tx| store::codes_of(tx, &id, limit)).await?))
 }
 
+/// HQ publishes a flash sale: its quota is held at the warehouse from now (409 when it has
+/// not that much sellable), its price between the floor and the list price. Audited.
+#[utoipa::path(put, path = "/api/v1/marketing/flash-sales/{id}", params(("id" = String, Path, description = "The sale's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
+    request_body = NewFlashSale, responses((status = 201, body = FlashSale), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unavailable), tag = "marketing")]
+pub async fn publish_flash(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(body): Json<NewFlashSale>) -> Result<(axum::http::StatusCode, Json<FlashSale>), ApiError> {
+    let now = now_ms();
+    let sale = state.write(move |tx| super::flash::publish(tx, &id, &body, now)).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(sale)))
+}
+
+/// Flash sales by id, with what each has sold.
+#[utoipa::path(get, path = "/api/v1/marketing/flash-sales", params(CodesQuery),
+    responses((status = 200, body = Vec<FlashSale>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "marketing")]
+pub async fn flash_sales(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Query(q): Query<CodesQuery>) -> Result<Json<Vec<FlashSale>>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    Ok(Json(state.db.read(move |tx| store::list_flash(tx, limit)).await?))
+}
+
+/// HQ ends a flash sale now: what is left of its hold goes back to sellable. Audited.
+#[utoipa::path(post, path = "/api/v1/marketing/flash-sales/{id}/end", params(("id" = String, Path, description = "The sale's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
+    responses((status = 200, body = FlashSale), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
+pub async fn end_flash(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>) -> Result<Json<FlashSale>, ApiError> {
+    let now = now_ms();
+    Ok(Json(state.write(move |tx| super::flash::end(tx, &id, true, now)).await?))
+}
+
 impl From<MarketingError> for ApiError {
     fn from(error: MarketingError) -> Self {
         let detail = error.to_string();
@@ -219,6 +249,8 @@ impl From<MarketingError> for ApiError {
             MarketingError::BelowFloor(_) => ApiError::unprocessable("below-floor", detail),
             MarketingError::CouponInvalid(_) => ApiError::unprocessable("invalid-coupon", detail),
             MarketingError::CouponTaken(_) => ApiError::Conflict { slug: "coupon-taken", detail },
+            MarketingError::SoldOut(_) => ApiError::Conflict { slug: "flash-sale", detail },
+            MarketingError::Stock(_) => ApiError::Conflict { slug: "insufficient-stock", detail },
             MarketingError::Db(e) => e.into(),
         }
     }

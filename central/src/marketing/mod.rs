@@ -10,6 +10,7 @@
 //! sales, membership, points wired to orders, segments and attribution come later.
 
 pub mod coupons;
+pub mod flash;
 pub mod floors;
 pub mod http;
 pub mod points;
@@ -100,6 +101,12 @@ pub enum MarketingError {
     /// 409: a code or coupon another order took first, or a customer's uses spent.
     #[error("{0}")]
     CouponTaken(String),
+    /// 409: a flash sale sold out, over, or spent for this customer.
+    #[error("{0}")]
+    SoldOut(String),
+    /// 409: not enough sellable stock for a flash sale's quota.
+    #[error("{0}")]
+    Stock(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }

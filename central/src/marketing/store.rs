@@ -1,9 +1,12 @@
-//! The `mk_promotion` table, coupons (`mk_coupon_terms`, `mk_coupon_code`, `mk_coupon_use`)
-//! and the marketing policy (`settings_doc` "marketing").
+//! The `mk_promotion` table, coupons (`mk_coupon_terms`, `mk_coupon_code`, `mk_coupon_use`),
+//! flash sales (`mk_flash_sale`, `mk_flash_order`) and the marketing policy (`settings_doc`
+//! "marketing").
 
 use super::coupons::{Code, Coupon, CouponTerms};
+use super::flash::FlashSale;
 use super::{MarketingPolicy, PromotionRecord};
-use crate::db::{DbError, DbResult, Row, Tx};
+use crate::db::{DbError, DbResult, Row, Tx, Value};
+use tote_shared::{Sku, WarehouseCode};
 use crate::params;
 
 /// The policy's name in `settings_doc`.
@@ -162,4 +165,123 @@ pub fn release_code(tx: &mut dyn Tx, code: &Code, customer: Option<&str>, now_ms
 
 fn code_row(r: &Row) -> DbResult<Code> {
     Ok(Code { code: r.text(0)?, promotion: r.text(1)?, customer: r.opt_text(2)?, state: r.text(3)?, order_id: r.opt_int(4)?.map(|v| v as u64) })
+}
+
+const FLASH_COLUMNS: &str = "SELECT id, sku, warehouse, price, quota, per_user, sold, starts_ms, ends_ms, state, created_ms, updated_ms FROM mk_flash_sale";
+
+pub fn insert_flash(tx: &mut dyn Tx, f: &FlashSale) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO mk_flash_sale (id, sku, warehouse, price, quota, per_user, sold, starts_ms, ends_ms, state, created_ms, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        &params![f.id.as_str(), f.sku.as_str(), f.warehouse.as_str(), f.price, f.quota, f.per_user, f.sold, f.starts_ms, f.ends_ms, f.state.as_str(), f.created_ms, f.updated_ms],
+    )?;
+    Ok(())
+}
+
+pub fn flash(tx: &mut dyn Tx, id: &str) -> DbResult<Option<FlashSale>> {
+    tx.query_opt(&format!("{FLASH_COLUMNS} WHERE id = ?1"), &params![id])?.map(|r| flash_row(&r)).transpose()
+}
+
+/// The same, its row locked until the transaction ends.
+pub fn flash_for_update(tx: &mut dyn Tx, id: &str) -> DbResult<Option<FlashSale>> {
+    tx.query_opt(&format!("{FLASH_COLUMNS} WHERE id = ?1 FOR UPDATE"), &params![id])?.map(|r| flash_row(&r)).transpose()
+}
+
+/// The live sales of `skus` (at most one each), by SKU.
+pub fn live_flash(tx: &mut dyn Tx, skus: &[&Sku]) -> DbResult<Vec<FlashSale>> {
+    live_flash_of(tx, skus, "")
+}
+
+/// The same, their rows locked until the transaction ends.
+pub fn live_flash_for_update(tx: &mut dyn Tx, skus: &[&Sku]) -> DbResult<Vec<FlashSale>> {
+    live_flash_of(tx, skus, " FOR UPDATE")
+}
+
+fn live_flash_of(tx: &mut dyn Tx, skus: &[&Sku], lock: &str) -> DbResult<Vec<FlashSale>> {
+    let mut out = Vec::new();
+    for chunk in skus.chunks(500) {
+        let sql = format!("{FLASH_COLUMNS} WHERE state = 'live' AND sku IN ({}) ORDER BY sku{lock}", crate::db::placeholders(chunk.len(), 1));
+        let values: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
+        for r in tx.query(&sql, &values)? {
+            out.push(flash_row(&r)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a live sale of `sku` other than `id` exists.
+pub fn flash_live_for(tx: &mut dyn Tx, sku: &Sku, id: &str) -> DbResult<bool> {
+    Ok(tx.query_opt("SELECT 1 FROM mk_flash_sale WHERE sku = ?1 AND state = 'live' AND id <> ?2", &params![sku.as_str(), id])?.is_some())
+}
+
+/// Live sales whose window has closed, at most `limit`.
+pub fn flash_due(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<String>> {
+    tx.query("SELECT id FROM mk_flash_sale WHERE state = 'live' AND ends_ms <= ?1 ORDER BY ends_ms LIMIT ?2", &params![now_ms, limit])?.iter().map(|r| r.text(0)).collect()
+}
+
+pub fn list_flash(tx: &mut dyn Tx, limit: u32) -> DbResult<Vec<FlashSale>> {
+    tx.query(&format!("{FLASH_COLUMNS} ORDER BY id LIMIT ?1"), &params![limit])?.iter().map(flash_row).collect()
+}
+
+pub fn set_flash(tx: &mut dyn Tx, id: &str, sold: i64, state: &str, now_ms: i64) -> DbResult<()> {
+    tx.execute("UPDATE mk_flash_sale SET sold = ?2, state = ?3, updated_ms = ?4 WHERE id = ?1", &params![id, sold, state, now_ms])?;
+    Ok(())
+}
+
+/// Units each of `customers` holds in the sale.
+pub fn flash_bought(tx: &mut dyn Tx, sale: &str, customers: &[&str]) -> DbResult<std::collections::HashMap<String, i64>> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in customers.chunks(500) {
+        let sql = format!(
+            "SELECT customer, CAST(SUM(qty) AS BIGINT) FROM mk_flash_order WHERE sale_id = ?1 AND state = 'held' AND customer IN ({}) GROUP BY customer",
+            crate::db::placeholders(chunk.len(), 2)
+        );
+        let mut values: Vec<Value> = vec![Value::from(sale)];
+        values.extend(chunk.iter().map(|c| Value::from(*c)));
+        for r in tx.query(&sql, &values)? {
+            out.insert(r.text(0)?, r.int(1)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The orders that took units of the sale: (order id, customer, units).
+pub fn add_flash_orders(tx: &mut dyn Tx, sale: &str, rows: &[(u64, &str, i64)]) -> DbResult<()> {
+    for chunk in rows.chunks(500) {
+        let sql = format!("INSERT INTO mk_flash_order (sale_id, order_id, customer, qty, state) VALUES {}", crate::db::values_clause(chunk.len(), 5, 1));
+        let mut values = Vec::with_capacity(chunk.len() * 5);
+        for (order, customer, qty) in chunk {
+            values.extend(params![sale, *order, *customer, *qty, "held"]);
+        }
+        tx.execute(&sql, &values)?;
+    }
+    Ok(())
+}
+
+/// The sale and units an order holds, if any.
+pub fn flash_held_by(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<(String, i64)>> {
+    tx.query_opt("SELECT sale_id, qty FROM mk_flash_order WHERE order_id = ?1 AND state = 'held'", &params![order_id])?.map(|r| Ok((r.text(0)?, r.int(1)?))).transpose()
+}
+
+pub fn release_flash_order(tx: &mut dyn Tx, sale: &str, order_id: u64) -> DbResult<()> {
+    tx.execute("UPDATE mk_flash_order SET state = 'released' WHERE sale_id = ?1 AND order_id = ?2", &params![sale, order_id])?;
+    Ok(())
+}
+
+fn flash_row(r: &Row) -> DbResult<FlashSale> {
+    let corrupt = |e: tote_shared::DomainError| DbError::corrupt(e.to_string());
+    Ok(FlashSale {
+        id: r.text(0)?,
+        sku: Sku::parse(&r.text(1)?).map_err(corrupt)?,
+        warehouse: WarehouseCode::parse(&r.text(2)?).map_err(corrupt)?,
+        price: r.int(3)?,
+        quota: r.int(4)?,
+        per_user: r.int(5)?,
+        sold: r.int(6)?,
+        starts_ms: r.int(7)?,
+        ends_ms: r.int(8)?,
+        state: r.text(9)?,
+        created_ms: r.int(10)?,
+        updated_ms: r.int(11)?,
+    })
 }

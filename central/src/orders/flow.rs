@@ -23,6 +23,10 @@ use tote_shared::{Money, Sku, WarehouseCode};
 /// `order_created`.
 pub fn create(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRecord, OrdersError> {
     let listed = price(tx, &req.lines)?;
+    let skus: Vec<&Sku> = req.lines.iter().map(|l| &l.sku).collect();
+    if let Some(sale) = marketing::flash::selling(tx, &skus, req.now_ms)?.into_iter().next() {
+        return create_flash(tx, req, listed, &sale);
+    }
     let checkout = marketing::Checkout::load(tx, req.now_ms)?;
     let (lines, quote) = pricing::at_checkout(tx, &checkout, req, listed)?;
     super::screen::screen_one(tx, req)?;
@@ -30,6 +34,25 @@ pub fn create(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRecord, OrdersE
     if let Some(quote) = &quote {
         pricing::redeem(tx, &checkout, &order, quote, req.now_ms)?;
     }
+    Ok(order)
+}
+
+/// An order of a SKU on flash sale: alone, at the flash price, from the sale's hold (no stock
+/// level changes: the hold's lock becomes the order's), within the sale's quota and the
+/// customer's limit.
+fn create_flash(tx: &mut dyn Tx, req: &CreateOrder, mut lines: Vec<OrderLineRecord>, sale: &marketing::flash::FlashSale) -> Result<OrderRecord, OrdersError> {
+    if lines.len() != 1 || !req.checkout.coupons.is_empty() {
+        return Err(OrdersError::Invalid(format!("SKU {} is on flash sale {}: order it alone, without coupons", sale.sku, sale.id)));
+    }
+    pricing::flash_price(&mut lines[0], sale)?;
+    pricing::expect_total(req, &lines)?;
+    super::screen::screen_one(tx, req)?;
+    let total = pricing::total(&lines)?;
+    let mut order = req.record(OrderState::AwaitingPayment, Some(sale.warehouse.clone()), lines, total);
+    order.id = store::insert(tx, &order, &req.destination)?;
+    marketing::flash::take(tx, &sale.id, order.id, req.customer.as_deref(), order.lines[0].qty.as_i64(), req.now_ms)?;
+    let event = BusinessEvent::OrderCreated { order_id: order.id, channel: order.channel.clone(), warehouse: sale.warehouse.clone(), lines: super::event_lines(&order), total: total.minor() };
+    journal::store::append(tx, &event, req.now_ms)?;
     Ok(order)
 }
 

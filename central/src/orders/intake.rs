@@ -13,7 +13,7 @@
 //! Anything unusual (a database error, a shard gone) answers `Fallback`, and the caller
 //! takes the order through the ordinary path — slower, never wrong.
 
-use super::checks::{self, Candidate};
+use super::checks::{self, Candidate, CheckPolicy, Facts};
 use super::routing::allocate;
 use super::{event_lines, pricing, screen, shortage_text, store, CreateOrder, OrderLineRecord, OrderRecord, OrdersError};
 use crate::catalog;
@@ -21,7 +21,8 @@ use crate::db::{Database, DbError, DbResult, Tx};
 use crate::idempotency::{lookup_many, remember_many, Stored};
 use crate::inventory::store::{lock_skus, save_batch, LedgerRow};
 use crate::journal::{self, BusinessEvent};
-use crate::marketing::{Checkout, ToPrice};
+use crate::marketing::flash::FlashSale;
+use crate::marketing::{self, Checkout, MarketingError, ToPrice};
 use crate::warehouses;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -123,7 +124,9 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
     for &i in &fresh {
         by_sku.entry(&requests[i].2.lines[0].sku).or_default().push(i);
     }
-    let mut created: Vec<(usize, OrderRecord, StockLevel)> = Vec::new();
+    // Each with its stock level after it, or None for a flash order (its units come from the
+    // sale's hold: no level changes).
+    let mut created: Vec<(usize, OrderRecord, Option<StockLevel>)> = Vec::new();
     if by_sku.is_empty() {
         return finish(requests, replies);
     }
@@ -140,6 +143,9 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
     let checkout = Checkout::load(tx, earliest)?;
     let promoted: Vec<&Sku> = skus.iter().copied().filter(|s| checkout.touches(s)).collect();
     let costs: HashMap<&Sku, Money> = promoted.iter().copied().zip(catalog::store::costs(tx, &promoted)?).filter_map(|(s, c)| Some((s, c?))).collect();
+    // Flash sales' rows locked after the stock rows, as every path does.
+    let mut sales: HashMap<Sku, FlashSale> =
+        marketing::store::live_flash_for_update(tx, &skus)?.into_iter().filter(|s| s.selling(earliest)).map(|s| (s.sku.clone(), s)).collect();
     let mut levels: HashMap<String, Vec<(WarehouseCode, StockLevel)>> = HashMap::new();
     for (sku, warehouse, level) in lock_skus(tx, &skus)? {
         levels.entry(sku).or_default().push((warehouse, level));
@@ -152,6 +158,11 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
             }
             continue;
         };
+        if let Some(sale) = sales.get_mut(sku) {
+            let mut batch = Batch { policy: &policy, facts: &mut facts, ids: &ids, created: &mut created, replies: &mut replies };
+            take_flash(tx, requests, jobs, sale, price, &mut batch)?;
+            continue;
+        }
         let levels = levels.remove(sku.as_str()).unwrap_or_default();
         let located: Vec<(WarehouseCode, GeoPoint)> = levels
             .iter()
@@ -182,7 +193,7 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
                 Some((w, after)) => {
                     let id = ids.get(&i).copied().ok_or_else(|| DbError::corrupt("batch order without id"))?;
                     checks::remember(&mut facts, &candidate, id);
-                    created.push((i, record(order, id, &located[w].0, line, total), after));
+                    created.push((i, record(order, id, &located[w].0, line, total), Some(after)));
                 }
                 None => replies[i] = Some(Reply::Refused(OrdersError::InsufficientStock(shortage_text(&order.lines, !located.is_empty())))),
             }
@@ -224,6 +235,69 @@ fn known_keys(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
     Ok(fresh)
 }
 
+/// What a flash sale's orders write into.
+struct Batch<'b> {
+    policy: &'b CheckPolicy,
+    facts: &'b mut Facts,
+    ids: &'b HashMap<usize, u64>,
+    created: &'b mut Vec<(usize, OrderRecord, Option<StockLevel>)>,
+    replies: &'b mut [Option<Reply>],
+}
+
+/// A flash sale's orders in arrival order: each checked, then within the customer's limit
+/// and the quota (the sale's row is locked), at the flash price, from the sale's hold; the
+/// sale's counters written once.
+fn take_flash(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrder)], jobs: Vec<usize>, sale: &mut FlashSale, price: Money, batch: &mut Batch<'_>) -> DbResult<()> {
+    let customers: Vec<&str> = jobs.iter().filter_map(|&i| requests[i].2.customer.as_deref()).collect();
+    let mut bought = marketing::store::flash_bought(tx, &sale.id, &customers)?;
+    let mut taken: Vec<(u64, &str, i64)> = Vec::new();
+    for i in jobs {
+        let order = &requests[i].2;
+        let candidate = Candidate::of(order);
+        if let Err(refusal) = checks::check(batch.policy, batch.facts, &candidate) {
+            batch.replies[i] = Some(Reply::Refused(OrdersError::Refused(refusal)));
+            continue;
+        }
+        let (customer, qty) = (order.customer.as_deref(), order.lines[0].qty.as_i64());
+        let had = customer.and_then(|c| bought.get(c)).copied().unwrap_or(0);
+        if let Some(why) = marketing::flash::refusal(sale, customer, had, qty, order.now_ms) {
+            batch.replies[i] = Some(Reply::Refused(OrdersError::Checkout(MarketingError::SoldOut(why))));
+            continue;
+        }
+        let priced = flash_line(order, price, sale);
+        let (line, total) = match priced {
+            Ok(priced) => priced,
+            Err(refusal) => {
+                batch.replies[i] = Some(Reply::Refused(refusal));
+                continue;
+            }
+        };
+        let id = batch.ids.get(&i).copied().ok_or_else(|| DbError::corrupt("batch order without id"))?;
+        checks::remember(batch.facts, &candidate, id);
+        sale.sold += qty;
+        if let Some(c) = customer {
+            *bought.entry(c.to_owned()).or_default() += qty;
+            taken.push((id, c, qty));
+        }
+        batch.created.push((i, record(order, id, &sale.warehouse, line, total), None));
+    }
+    if !taken.is_empty() {
+        marketing::store::set_flash(tx, &sale.id, sale.sold, "live", requests[0].2.now_ms)?;
+        marketing::store::add_flash_orders(tx, &sale.id, &taken)?;
+    }
+    Ok(())
+}
+
+fn flash_line(order: &CreateOrder, price: Money, sale: &FlashSale) -> Result<(OrderLineRecord, Money), OrdersError> {
+    let line = &order.lines[0];
+    let mut lines = vec![OrderLineRecord::listed(line.sku.clone(), line.qty, price)];
+    pricing::flash_price(&mut lines[0], sale)?;
+    let total = pricing::total(&lines)?;
+    pricing::expect_total(order, &lines)?;
+    let line = lines.pop().ok_or_else(|| DbError::corrupt("a priced order without its line"))?;
+    Ok((line, total))
+}
+
 /// The order's one line at checkout prices (`cost`: the SKU's, when a promotion touches it)
 /// and its total, or the refusal.
 fn priced_line(tx: &mut dyn Tx, checkout: &Checkout, order: &CreateOrder, price: Money, cost: Option<Money>) -> Result<(OrderLineRecord, Money), OrdersError> {
@@ -249,7 +323,7 @@ fn record(order: &CreateOrder, id: u64, warehouse: &WarehouseCode, line: OrderLi
 fn write_created(
     tx: &mut dyn Tx,
     requests: &[(&'static str, RequestKey, CreateOrder)],
-    created: &mut [(usize, OrderRecord, StockLevel)],
+    created: &mut [(usize, OrderRecord, Option<StockLevel>)],
     replies: &mut [Option<Reply>],
 ) -> DbResult<()> {
     if created.is_empty() {
@@ -260,6 +334,7 @@ fn write_created(
     // Per (SKU, warehouse): the last level decided, and a ledger row per order.
     let mut stock: BTreeMap<(Sku, WarehouseCode), (StockLevel, Vec<LedgerRow>)> = BTreeMap::new();
     for (_, order, after) in created.iter() {
+        let Some(after) = after else { continue };
         let (line, warehouse) = (&order.lines[0], order.warehouse.clone().ok_or_else(|| DbError::corrupt("batch order without warehouse"))?);
         let entry = stock.entry((line.sku.clone(), warehouse)).or_insert((*after, Vec::new()));
         entry.0 = *after;

@@ -8,6 +8,7 @@ use crate::catalog;
 use crate::db::{DbError, Tx};
 use crate::journal::{self, BusinessEvent};
 use crate::marketing::pricing::Priced;
+use crate::marketing::flash::FlashSale;
 use crate::marketing::{self, Checkout, Quote, ToPrice};
 use tote_shared::order::OrderState;
 use tote_shared::{Money, Sku};
@@ -89,12 +90,22 @@ pub fn redeem(tx: &mut dyn Tx, checkout: &Checkout, order: &OrderRecord, quote: 
     Ok(())
 }
 
-/// An order that ends unpaid or cancelled gives its codes back.
+/// A flash order's line: the sale's price, the difference from list its discount.
+pub fn flash_price(line: &mut OrderLineRecord, sale: &FlashSale) -> Result<(), OrdersError> {
+    let off = (line.unit_price.minor() - sale.price).max(0).checked_mul(line.qty.as_i64()).ok_or_else(|| OrdersError::Invalid("the order total is too large".into()))?;
+    line.discount = Money::parse(off).map_err(|e| OrdersError::Invalid(e.to_string()))?;
+    line.discounts = if off > 0 { vec![LineDiscount { promotion: sale.id.clone(), amount: off }] } else { Vec::new() };
+    Ok(())
+}
+
+/// An order that ends unpaid or cancelled gives its codes back, and its flash-sale units
+/// (to the sale's hold when it was never paid).
 pub fn release(tx: &mut dyn Tx, order: &OrderRecord, from: OrderState, now_ms: i64) -> Result<(), OrdersError> {
     let ended = matches!(order.state, OrderState::Cancelled | OrderState::Closed);
     if !ended || from == order.state {
         return Ok(());
     }
+    marketing::flash::release(tx, order.id, from == OrderState::AwaitingPayment, now_ms)?;
     for code in marketing::release_coupons(tx, order.id, order.customer.as_deref(), now_ms)? {
         journal::store::append(tx, &BusinessEvent::CouponReleased { order_id: order.id, promotion: code.promotion }, now_ms)?;
     }
