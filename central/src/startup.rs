@@ -221,7 +221,8 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     let returns: Arc<dyn Consumer> = Arc::new(crate::analytics::returns::ReturnsConsumer);
     let names = state.settings.marketplaces.keys().cloned().collect();
     let marketplaces: Arc<dyn Consumer> = Arc::new(crate::marketplace::flow::MarketplaceConsumer { marketplaces: names });
-    for consumer in [risk, invoicing, ledger, deliveries, after_sales, returns, marketplaces] {
+    let marketing: Arc<dyn Consumer> = Arc::new(crate::marketing::audience::MarketingConsumer);
+    for consumer in [risk, invoicing, ledger, deliveries, after_sales, returns, marketplaces, marketing] {
         let s = state.clone();
         supervisor.spawn(format!("journal-consumer:{}", consumer.name()), RESTART, move |stop| consume_journal(s.clone(), consumer.clone(), stop));
     }

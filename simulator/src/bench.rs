@@ -208,12 +208,24 @@ impl IntakeFigures {
 /// Seeds `central` (1 SKU when `hot`, else 1,000, stock at two warehouses) and runs
 /// `clients` order-taking clients against it for `seconds`.
 pub(crate) async fn drive_intake(central: &Daemon, clients: usize, hot: bool, seconds: u64) -> Result<IntakeFigures> {
+    stock_intake(central, hot).await?;
+    drive_orders(central, clients, hot, seconds, false).await
+}
+
+/// The catalog and stock `drive_intake` orders from.
+pub(crate) async fn stock_intake(central: &Daemon, hot: bool) -> Result<()> {
     let hq = Api::new(central.url.clone(), Some(ADMIN.into()));
     let skus = if hot { 1 } else { 1000 };
     seed(&hq, skus).await?;
     let units = if hot { 5_000_000 } else { 100_000 };
     push_stock(&central.url, "SH-01", skus, units).await?;
-    push_stock(&central.url, "BJ-01", skus, units).await?;
+    push_stock(&central.url, "BJ-01", skus, units).await
+}
+
+/// `clients` clients placing one-line orders for `seconds`, each from its own customer, or
+/// (`twice`) every customer twice in a row — a flash sale's per-customer limit refuses the
+/// second.
+pub(crate) async fn drive_orders(central: &Daemon, clients: usize, hot: bool, seconds: u64, twice: bool) -> Result<IntakeFigures> {
     let rss_idle_mb = central.rss_mb();
     let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
     let url = Arc::new(format!("{}/api/v1/orders", central.url));
@@ -232,8 +244,9 @@ pub(crate) async fn drive_intake(central: &Daemon, clients: usize, hot: bool, se
                 let sku_n = if hot { 0 } else { (c * 7919 + n * 31) % 1000 };
                 // Each order from its own customer, as in a flash sale: intake's pre-checks
                 // lock the customer and read their recent orders before any stock.
-                let mut body = json!({"channel": "bench", "customer": format!("c{c}-{n}"), "lines": [{"sku": sku(sku_n), "qty": 1}],
-                                      "ship_to": {"name": "B", "line1": "1 Road", "city": cities[n % 4]}});
+                let customer = if twice { format!("c{c}-{}", n / 2) } else { format!("c{c}-{n}") };
+                let mut body = json!({"channel": "bench", "customer": customer, "lines": [{"sku": sku(sku_n), "qty": 1}],
+                                      "ship_to": {"name": "B", "line1": format!("{n} Road"), "city": cities[n % 4]}});
                 if anonymous {
                     body.as_object_mut().map(|o| o.remove("customer"));
                 }

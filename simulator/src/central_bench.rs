@@ -9,7 +9,7 @@
 //! and drops its own databases (`tote_central::db::testing::TestDatabase`).
 
 use tote_central::db::testing::{server_url, TestDatabase};
-use crate::bench::{central_config_with, drive_intake, push_stock, seed, spawn, ADMIN};
+use crate::bench::{central_config_with, drive_intake, drive_orders, push_stock, seed, spawn, stock_intake, ADMIN};
 use crate::client::Api;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -97,6 +97,30 @@ pub async fn compare(seconds: u64, pool_size: usize) -> Result<()> {
             pg / raw,
             lite / raw
         );
+    }
+    Ok(())
+}
+
+/// A flash sale on one SKU (100,000 units held at SH-01, one per customer, every customer
+/// trying twice) on PostgreSQL and on SQLite, beside raw pgbench's conditional decrement of
+/// one hot row in the same run: orders decided per second (sold or refused by the limit).
+pub async fn flash(clients: usize, seconds: u64, pool_size: usize) -> Result<()> {
+    let connections = clients.min(connection_budget()?);
+    let raw = pgbench(connections, true, seconds)?;
+    println!("pgbench          clients={clients:<4} one hot row  {raw:>8.0} tps (conditional decrement + insert; {connections} connections)");
+    for postgres in [true, false] {
+        let (daemon, _db, _dir) = start_central(postgres, pool_size)?;
+        stock_intake(&daemon, true).await?;
+        let hq = Api::new(daemon.url.clone(), Some(ADMIN.into()));
+        let now = tote_shared::runtime::system::now_ms();
+        let sale = serde_json::json!({"sku": crate::bench::sku(0), "warehouse": "SH-01", "price": 29_900, "quota": 100_000, "per_user": 1,
+                                      "starts_ms": now - 1_000, "ends_ms": now + 3_600_000});
+        hq.put("/api/v1/marketing/flash-sales/bench-flash", &sale).await.context("publishing the flash sale")?;
+        let figures = drive_orders(&daemon, clients, true, seconds, true).await?;
+        let backend = if postgres { "postgres" } else { "sqlite" };
+        println!("flash   {backend:<8} {}", figures.line(clients, true));
+        println!("ratio   {backend:<8} decided/s ÷ pgbench tps on one hot row: {:.2}×", figures.per_second / raw);
+        drop(daemon);
     }
     Ok(())
 }

@@ -122,6 +122,17 @@ enum Bench {
         #[arg(long)]
         postgres: bool,
     },
+    /// A flash sale on one SKU with a per-customer limit on both backends, beside raw pgbench
+    /// on one hot row in the same run.
+    Flash {
+        #[arg(long, default_value_t = 256)]
+        clients: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Central's PostgreSQL pool.
+        #[arg(long, default_value_t = 32)]
+        pool_size: usize,
+    },
     /// Order intake on PostgreSQL and SQLite as ratios to raw pgbench in the same run
     /// (64 and 256 clients, spread and hot SKU).
     IntakeVsPgbench {
@@ -363,6 +374,7 @@ fn main() -> anyhow::Result<()> {
             match which {
                 Bench::Intake { clients, hot, seconds, postgres } => central_bench::intake(postgres, clients, hot, seconds, 32).await.map(|_| ()),
                 Bench::IntakeVsPgbench { seconds, pool_size } => central_bench::compare(seconds, pool_size).await,
+                Bench::Flash { clients, seconds, pool_size } => central_bench::flash(clients, seconds, pool_size).await,
                 Bench::Journal { events, pool_size } => central_bench::journal(events, pool_size).await,
                 Bench::Ledger { orders } => central_bench::ledger(orders).await,
                 Bench::Tracking { parcels, clients } => central_bench::tracking(parcels, clients).await,

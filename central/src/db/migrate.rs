@@ -912,6 +912,75 @@ CREATE TABLE mk_flash_order (
 CREATE INDEX mk_flash_order_customer ON mk_flash_order (sale_id, customer) WHERE state = 'held';
 CREATE INDEX mk_flash_order_order ON mk_flash_order (order_id);
 "#,
+    // Marketing: customers' profiles and segments from the journal, campaigns and what they
+    // earned.
+    r#"
+CREATE TABLE mk_order (
+    order_id  INTEGER NOT NULL PRIMARY KEY,
+    customer  TEXT NOT NULL
+) STRICT;
+CREATE TABLE mk_customer (
+    customer  TEXT PRIMARY KEY,
+    orders    INTEGER NOT NULL,
+    units     INTEGER NOT NULL,
+    spend     INTEGER NOT NULL,
+    first_ms  INTEGER NOT NULL,
+    last_ms   INTEGER NOT NULL
+) STRICT;
+CREATE TABLE mk_customer_buy (
+    customer  TEXT NOT NULL,
+    spu       TEXT NOT NULL,
+    size      TEXT NOT NULL,
+    units     INTEGER NOT NULL,
+    PRIMARY KEY (customer, spu, size)
+) STRICT;
+CREATE TABLE mk_segment (
+    id          TEXT PRIMARY KEY,
+    rule        TEXT NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL
+) STRICT;
+CREATE TABLE mk_segment_member (
+    segment   TEXT NOT NULL,
+    customer  TEXT NOT NULL,
+    since_ms  INTEGER NOT NULL,
+    PRIMARY KEY (segment, customer)
+) STRICT;
+CREATE TABLE mk_campaign (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    segment     TEXT NOT NULL REFERENCES mk_segment (id),
+    coupon      TEXT NOT NULL REFERENCES mk_coupon_terms (promotion_id),
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX mk_campaign_coupon ON mk_campaign (coupon);
+CREATE TABLE mk_campaign_send (
+    campaign  TEXT NOT NULL,
+    customer  TEXT NOT NULL,
+    code      TEXT NOT NULL,
+    sent_ms   INTEGER NOT NULL,
+    PRIMARY KEY (campaign, customer)
+) STRICT;
+-- An order that redeemed a campaign's code; `released` when it ended unpaid.
+CREATE TABLE mk_attribution (
+    order_id  INTEGER NOT NULL PRIMARY KEY,
+    campaign  TEXT NOT NULL,
+    discount  INTEGER NOT NULL,
+    state     TEXT NOT NULL,
+    at_ms     INTEGER NOT NULL
+) STRICT;
+CREATE TABLE mk_campaign_day (
+    campaign     TEXT NOT NULL,
+    day          TEXT NOT NULL,
+    redemptions  INTEGER NOT NULL DEFAULT 0,
+    discount     INTEGER NOT NULL DEFAULT 0,
+    revenue      INTEGER NOT NULL DEFAULT 0,
+    refunded     INTEGER NOT NULL DEFAULT 0,
+    cost         INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (campaign, day)
+) STRICT;
+"#,
 ];
 
 #[cfg(test)]

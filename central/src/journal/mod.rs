@@ -58,7 +58,16 @@ pub enum BusinessEvent {
     SkuCreated { sku: Sku, spu_id: String, price: i64, cost: i64 },
     WarehouseCreated { warehouse: WarehouseCode },
     /// An order was taken and its stock locked at `warehouse`.
-    OrderCreated { order_id: u64, channel: String, warehouse: WarehouseCode, lines: Vec<EventLine>, total: i64 },
+    OrderCreated {
+        order_id: u64,
+        channel: String,
+        warehouse: WarehouseCode,
+        lines: Vec<EventLine>,
+        total: i64,
+        /// The channel's id of the customer, when the order names one (marketing's profiles).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        customer: Option<String>,
+    },
     OrderPaid {
         order_id: u64,
         warehouse: Option<WarehouseCode>,

@@ -1,6 +1,8 @@
 //! Marketing routes: HQ publishes and withdraws promotions and sets the stacking rules and
 //! margin floors; the shop front prices a cart before it places the order.
 
+use super::audience::{Campaign, Roi, Segment, Send};
+use super::campaigns::{Profile, SegmentRule};
 use super::coupons::{Code, CouponTerms};
 use super::flash::{FlashSale, NewFlashSale};
 use super::pricing::{Benefit, Layer, Priced, Promotion};
@@ -237,6 +239,95 @@ pub async fn flash_sales(_: Reader, axum::extract::State(state): axum::extract::
 pub async fn end_flash(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>) -> Result<Json<FlashSale>, ApiError> {
     let now = now_ms();
     Ok(Json(state.write(move |tx| super::flash::end(tx, &id, true, now)).await?))
+}
+
+/// HQ defines a segment by rules; every customer is tested now and again whenever their
+/// profile changes. Audited.
+#[utoipa::path(put, path = "/api/v1/marketing/segments/{id}", params(("id" = String, Path, description = "The segment's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
+    request_body = SegmentRule, responses((status = 200, body = Segment), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
+pub async fn define_segment(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(rule): Json<SegmentRule>) -> Result<Json<Segment>, ApiError> {
+    let now = now_ms();
+    Ok(Json(state.write(move |tx| super::audience::define_segment(tx, &id, &rule, now)).await?))
+}
+
+/// A segment's members, by customer id.
+#[utoipa::path(get, path = "/api/v1/marketing/segments/{id}/members", params(("id" = String, Path, description = "The segment's id", pattern = "^[A-Za-z0-9_-]{1,40}$"), CodesQuery),
+    responses((status = 200, body = Vec<String>), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
+pub async fn members(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Query(q): Query<CodesQuery>) -> Result<Json<Vec<String>>, ApiError> {
+    let limit = limit(q.limit)?;
+    Ok(Json(state.db.read(move |tx| store::members(tx, &id, "", limit)).await?))
+}
+
+/// A customer's profile as the journal built it.
+#[utoipa::path(get, path = "/api/v1/marketing/customers/{customer}", params(("customer" = String, Path, description = "The channel's id of the customer")),
+    responses((status = 200, body = Profile), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
+pub async fn customer(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(customer): Path<String>) -> Result<Json<Profile>, ApiError> {
+    crate::http::check_text("customer", &customer, 40)?;
+    let found = state.db.read(move |tx| store::profile(tx, &customer)).await?;
+    found.map(Json).ok_or_else(|| ApiError::NotFound("customer".into()))
+}
+
+/// HQ defines a campaign: a segment and the coupon it sends them. Audited.
+#[utoipa::path(put, path = "/api/v1/marketing/campaigns/{id}", params(("id" = String, Path, description = "The campaign's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
+    request_body = Campaign, responses((status = 200, body = Campaign), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
+pub async fn put_campaign(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(mut body): Json<Campaign>) -> Result<Json<Campaign>, ApiError> {
+    body.id = id;
+    let now = now_ms();
+    Ok(Json(state.write(move |tx| super::audience::put_campaign(tx, &body, now)).await?))
+}
+
+/// Sends the campaign: a code of its own to each member of its segment who still meets the
+/// rule and has none yet (at most 10,000 a call). The answer is the send list for the
+/// messaging system; `GET …/sends` exports it again. Audited.
+#[utoipa::path(post, path = "/api/v1/marketing/campaigns/{id}/send", params(("id" = String, Path, description = "The campaign's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
+    responses((status = 200, body = Vec<Send>), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
+pub async fn send(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<Send>>, ApiError> {
+    let now = now_ms();
+    Ok(Json(state.write(move |tx| super::audience::send(tx, &id, now)).await?))
+}
+
+/// The campaign's send list, by customer.
+#[utoipa::path(get, path = "/api/v1/marketing/campaigns/{id}/sends", params(("id" = String, Path, description = "The campaign's id", pattern = "^[A-Za-z0-9_-]{1,40}$"), CodesQuery),
+    responses((status = 200, body = Vec<Send>), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
+pub async fn sends(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Query(q): Query<CodesQuery>) -> Result<Json<Vec<Send>>, ApiError> {
+    let limit = limit(q.limit)?;
+    let rows = state.db.read(move |tx| store::sends(tx, &id, limit)).await?;
+    Ok(Json(rows.into_iter().map(|(customer, code, sent_ms)| Send { customer, code, sent_ms }).collect()))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RoiQuery {
+    /// First day, `YYYY-MM-DD` (UTC).
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub from: String,
+    /// Last day, `YYYY-MM-DD` (UTC).
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub to: String,
+}
+
+/// What the campaign earned, day by day and in all: redemptions, the discount given, revenue
+/// of its orders as they shipped, refunds, the goods' cost, margin after discounts and the
+/// margin per unit of discount.
+#[utoipa::path(get, path = "/api/v1/marketing/campaigns/{id}/roi", params(("id" = String, Path, description = "The campaign's id", pattern = "^[A-Za-z0-9_-]{1,40}$"), RoiQuery),
+    responses((status = 200, body = Roi), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "marketing")]
+pub async fn roi(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Query(q): Query<RoiQuery>) -> Result<Json<Roi>, ApiError> {
+    let (Some(from), Some(to)) = (tote_shared::calendar::parse_day(&q.from), tote_shared::calendar::parse_day(&q.to)) else {
+        return Err(ApiError::BadRequest("from and to are days, YYYY-MM-DD".into()));
+    };
+    if from > to || to - from > 366 * 86_400_000 {
+        return Err(ApiError::BadRequest("from must not be after to, and the span at most 366 days".into()));
+    }
+    Ok(Json(state.db.read(move |tx| super::audience::roi(tx, &id, &q.from, &q.to)).await?))
+}
+
+fn limit(asked: Option<u32>) -> Result<u32, ApiError> {
+    let limit = asked.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    Ok(limit)
 }
 
 impl From<MarketingError> for ApiError {

@@ -9,6 +9,8 @@
 //! the order is cancelled or closed unpaid. Orders take their prices from `Checkout`. Flash
 //! sales, membership, points wired to orders, segments and attribution come later.
 
+pub mod audience;
+pub mod campaigns;
 pub mod coupons;
 pub mod flash;
 pub mod floors;
@@ -336,15 +338,21 @@ pub fn issue_codes(tx: &mut dyn Tx, id: &str, count: u32, customer: Option<&str>
     if count == 0 || count > coupons::MAX_ISSUE || coupon.issued + i64::from(count) > coupons::MAX_CODES {
         return Err(MarketingError::Invalid(format!("1 to {} codes per call, at most {} per coupon ({} issued)", coupons::MAX_ISSUE, coupons::MAX_CODES, coupon.issued)));
     }
-    let rng = ring::rand::SystemRandom::new();
-    let mut fresh = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        let bytes: [u8; 10] = ring::rand::generate(&rng).map_err(|_| DbError::corrupt("the system's random source failed"))?.expose();
-        fresh.push(coupons::code_from(&bytes));
-    }
+    let fresh = fresh_codes(count)?;
     let stored = store::insert_codes(tx, id, &fresh, customer, now_ms)?;
     crate::audit::store::append(tx, now_ms, "admin", "coupon_codes_issued", &format!("promotion:{id}"), &serde_json::json!({"count": stored.len(), "customer": customer}))?;
     Ok(stored)
+}
+
+/// `n` fresh codes from the system's random source.
+pub(crate) fn fresh_codes(n: u32) -> DbResult<Vec<String>> {
+    let rng = ring::rand::SystemRandom::new();
+    (0..n)
+        .map(|_| {
+            let bytes: [u8; 10] = ring::rand::generate(&rng).map_err(|_| DbError::corrupt("the system's random source failed"))?.expose();
+            Ok(coupons::code_from(&bytes))
+        })
+        .collect()
 }
 
 /// Prices a cart of our SKUs at `now_ms`: list prices and floors from the catalog, the

@@ -2,6 +2,7 @@
 //! flash sales (`mk_flash_sale`, `mk_flash_order`) and the marketing policy (`settings_doc`
 //! "marketing").
 
+use super::campaigns::{Bought, Earned, Profile, SegmentRule};
 use super::coupons::{Code, Coupon, CouponTerms};
 use super::flash::FlashSale;
 use super::{MarketingPolicy, PromotionRecord};
@@ -284,4 +285,171 @@ fn flash_row(r: &Row) -> DbResult<FlashSale> {
         created_ms: r.int(10)?,
         updated_ms: r.int(11)?,
     })
+}
+
+/// Remembers whose order it is (from `order_created`).
+pub fn remember_order(tx: &mut dyn Tx, order_id: u64, customer: &str) -> DbResult<()> {
+    tx.execute("INSERT INTO mk_order (order_id, customer) VALUES (?1, ?2) ON CONFLICT (order_id) DO NOTHING", &params![order_id, customer])?;
+    Ok(())
+}
+
+pub fn customer_of(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<String>> {
+    tx.query_opt("SELECT customer FROM mk_order WHERE order_id = ?1", &params![order_id])?.map(|r| r.text(0)).transpose()
+}
+
+/// A paid order counts: one more order, its units and money, and when.
+pub fn add_paid(tx: &mut dyn Tx, customer: &str, units: i64, spend: i64, at_ms: i64) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO mk_customer (customer, orders, units, spend, first_ms, last_ms) VALUES (?1, 1, ?2, ?3, ?4, ?4)
+         ON CONFLICT (customer) DO UPDATE SET orders = mk_customer.orders + 1, units = mk_customer.units + ?2, spend = mk_customer.spend + ?3,
+             last_ms = CASE WHEN mk_customer.last_ms > ?4 THEN mk_customer.last_ms ELSE ?4 END",
+        &params![customer, units, spend, at_ms],
+    )?;
+    Ok(())
+}
+
+/// Money given back (a refund) comes off what the customer spent.
+pub fn add_refund(tx: &mut dyn Tx, customer: &str, amount: i64) -> DbResult<()> {
+    tx.execute("UPDATE mk_customer SET spend = spend - ?2 WHERE customer = ?1", &params![customer, amount])?;
+    Ok(())
+}
+
+/// Units of a model in a size bought (negative: came back).
+pub fn add_bought(tx: &mut dyn Tx, customer: &str, spu: &str, size: &str, units: i64) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO mk_customer_buy (customer, spu, size, units) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (customer, spu, size) DO UPDATE SET units = mk_customer_buy.units + ?4",
+        &params![customer, spu, size, units],
+    )?;
+    Ok(())
+}
+
+pub fn profile(tx: &mut dyn Tx, customer: &str) -> DbResult<Option<Profile>> {
+    let Some(r) = tx.query_opt("SELECT orders, units, spend, first_ms, last_ms FROM mk_customer WHERE customer = ?1", &params![customer])? else {
+        return Ok(None);
+    };
+    let bought = tx
+        .query("SELECT spu, size, units FROM mk_customer_buy WHERE customer = ?1 ORDER BY spu, size", &params![customer])?
+        .iter()
+        .map(|b| Ok(Bought { spu: b.text(0)?, size: b.text(1)?, units: b.int(2)? }))
+        .collect::<DbResult<Vec<_>>>()?;
+    Ok(Some(Profile { customer: customer.to_owned(), orders: r.int(0)?, units: r.int(1)?, spend: r.int(2)?, first_ms: r.int(3)?, last_ms: r.int(4)?, bought }))
+}
+
+/// Every customer with a profile, by id, after `after`, at most `limit` (a segment's first
+/// pass).
+pub fn customers_after(tx: &mut dyn Tx, after: &str, limit: u32) -> DbResult<Vec<String>> {
+    tx.query("SELECT customer FROM mk_customer WHERE customer > ?1 ORDER BY customer LIMIT ?2", &params![after, limit])?.iter().map(|r| r.text(0)).collect()
+}
+
+pub fn put_segment(tx: &mut dyn Tx, id: &str, rule: &SegmentRule, now_ms: i64) -> DbResult<()> {
+    let json = serde_json::to_string(rule).map_err(|e| DbError::corrupt(e.to_string()))?;
+    tx.execute(
+        "INSERT INTO mk_segment (id, rule, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (id) DO UPDATE SET rule = excluded.rule, updated_ms = excluded.updated_ms",
+        &params![id, json, now_ms],
+    )?;
+    Ok(())
+}
+
+pub fn segments(tx: &mut dyn Tx) -> DbResult<Vec<(String, SegmentRule)>> {
+    tx.query("SELECT id, rule FROM mk_segment ORDER BY id", &[])?
+        .iter()
+        .map(|r| Ok((r.text(0)?, serde_json::from_str(&r.text(1)?).map_err(|e| DbError::corrupt(e.to_string()))?)))
+        .collect()
+}
+
+/// Puts the customer in or out of the segment.
+pub fn set_member(tx: &mut dyn Tx, segment: &str, customer: &str, member: bool, now_ms: i64) -> DbResult<()> {
+    if member {
+        tx.execute("INSERT INTO mk_segment_member (segment, customer, since_ms) VALUES (?1, ?2, ?3) ON CONFLICT (segment, customer) DO NOTHING", &params![segment, customer, now_ms])?;
+    } else {
+        tx.execute("DELETE FROM mk_segment_member WHERE segment = ?1 AND customer = ?2", &params![segment, customer])?;
+    }
+    Ok(())
+}
+
+/// A segment's members by id, after `after`, at most `limit`.
+pub fn members(tx: &mut dyn Tx, segment: &str, after: &str, limit: u32) -> DbResult<Vec<String>> {
+    tx.query("SELECT customer FROM mk_segment_member WHERE segment = ?1 AND customer > ?2 ORDER BY customer LIMIT ?3", &params![segment, after, limit])?
+        .iter()
+        .map(|r| r.text(0))
+        .collect()
+}
+
+pub fn member_count(tx: &mut dyn Tx, segment: &str) -> DbResult<i64> {
+    tx.query_one("SELECT COUNT(*) FROM mk_segment_member WHERE segment = ?1", &params![segment])?.int(0)
+}
+
+/// (id, name, segment, coupon) of a campaign.
+pub type CampaignRow = (String, String, String, String);
+
+pub fn put_campaign(tx: &mut dyn Tx, c: &CampaignRow, now_ms: i64) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO mk_campaign (id, name, segment, coupon, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, segment = excluded.segment, coupon = excluded.coupon, updated_ms = excluded.updated_ms",
+        &params![c.0.as_str(), c.1.as_str(), c.2.as_str(), c.3.as_str(), now_ms],
+    )?;
+    Ok(())
+}
+
+pub fn campaign(tx: &mut dyn Tx, id: &str) -> DbResult<Option<CampaignRow>> {
+    tx.query_opt("SELECT id, name, segment, coupon FROM mk_campaign WHERE id = ?1", &params![id])?.map(|r| Ok((r.text(0)?, r.text(1)?, r.text(2)?, r.text(3)?))).transpose()
+}
+
+pub fn campaign_of_coupon(tx: &mut dyn Tx, coupon: &str) -> DbResult<Option<String>> {
+    tx.query_opt("SELECT id FROM mk_campaign WHERE coupon = ?1", &params![coupon])?.map(|r| r.text(0)).transpose()
+}
+
+/// Whom the campaign sent a code already.
+pub fn sent_to(tx: &mut dyn Tx, campaign: &str, customer: &str) -> DbResult<bool> {
+    Ok(tx.query_opt("SELECT 1 FROM mk_campaign_send WHERE campaign = ?1 AND customer = ?2", &params![campaign, customer])?.is_some())
+}
+
+pub fn add_send(tx: &mut dyn Tx, campaign: &str, customer: &str, code: &str, now_ms: i64) -> DbResult<()> {
+    tx.execute("INSERT INTO mk_campaign_send (campaign, customer, code, sent_ms) VALUES (?1, ?2, ?3, ?4)", &params![campaign, customer, code, now_ms])?;
+    Ok(())
+}
+
+/// The send list: (customer, code, sent at), by customer.
+pub fn sends(tx: &mut dyn Tx, campaign: &str, limit: u32) -> DbResult<Vec<(String, String, i64)>> {
+    tx.query("SELECT customer, code, sent_ms FROM mk_campaign_send WHERE campaign = ?1 ORDER BY customer LIMIT ?2", &params![campaign, limit])?
+        .iter()
+        .map(|r| Ok((r.text(0)?, r.text(1)?, r.int(2)?)))
+        .collect()
+}
+
+/// The campaign an order is attributed to (while it holds the code).
+pub fn attribution(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<(String, i64, String)>> {
+    tx.query_opt("SELECT campaign, discount, state FROM mk_attribution WHERE order_id = ?1", &params![order_id])?.map(|r| Ok((r.text(0)?, r.int(1)?, r.text(2)?))).transpose()
+}
+
+pub fn set_attribution(tx: &mut dyn Tx, order_id: u64, campaign: &str, discount: i64, state: &str, at_ms: i64) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO mk_attribution (order_id, campaign, discount, state, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (order_id) DO UPDATE SET campaign = excluded.campaign, discount = excluded.discount, state = excluded.state, at_ms = excluded.at_ms",
+        &params![order_id, campaign, discount, state, at_ms],
+    )?;
+    Ok(())
+}
+
+/// Adds to a campaign's day.
+pub fn add_earned(tx: &mut dyn Tx, campaign: &str, day: &str, e: &Earned) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO mk_campaign_day (campaign, day, redemptions, discount, revenue, refunded, cost) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (campaign, day) DO UPDATE SET redemptions = mk_campaign_day.redemptions + ?3, discount = mk_campaign_day.discount + ?4,
+             revenue = mk_campaign_day.revenue + ?5, refunded = mk_campaign_day.refunded + ?6, cost = mk_campaign_day.cost + ?7",
+        &params![campaign, day, e.redemptions, e.discount, e.revenue, e.refunded, e.cost],
+    )?;
+    Ok(())
+}
+
+/// A campaign's days in [`from`, `to`], oldest first.
+pub fn earned(tx: &mut dyn Tx, campaign: &str, from: &str, to: &str) -> DbResult<Vec<(String, Earned)>> {
+    tx.query(
+        "SELECT day, redemptions, discount, revenue, refunded, cost FROM mk_campaign_day WHERE campaign = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day",
+        &params![campaign, from, to],
+    )?
+    .iter()
+    .map(|r| Ok((r.text(0)?, Earned { redemptions: r.int(1)?, discount: r.int(2)?, revenue: r.int(3)?, refunded: r.int(4)?, cost: r.int(5)? })))
+    .collect()
 }

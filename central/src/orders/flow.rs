@@ -51,7 +51,14 @@ fn create_flash(tx: &mut dyn Tx, req: &CreateOrder, mut lines: Vec<OrderLineReco
     let mut order = req.record(OrderState::AwaitingPayment, Some(sale.warehouse.clone()), lines, total);
     order.id = store::insert(tx, &order, &req.destination)?;
     marketing::flash::take(tx, &sale.id, order.id, req.customer.as_deref(), order.lines[0].qty.as_i64(), req.now_ms)?;
-    let event = BusinessEvent::OrderCreated { order_id: order.id, channel: order.channel.clone(), warehouse: sale.warehouse.clone(), lines: super::event_lines(&order), total: total.minor() };
+    let event = BusinessEvent::OrderCreated {
+        order_id: order.id,
+        channel: order.channel.clone(),
+        warehouse: sale.warehouse.clone(),
+        lines: super::event_lines(&order),
+        total: total.minor(),
+        customer: order.customer.clone(),
+    };
     journal::store::append(tx, &event, req.now_ms)?;
     Ok(order)
 }
@@ -175,6 +182,7 @@ fn place(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineRecord>, state:
             warehouse: sites[plan[0].0].warehouse.clone(),
             lines: super::event_lines(&order),
             total: total.minor(),
+            customer: order.customer.clone(),
         };
         journal::store::append(tx, &event, req.now_ms)?;
         return Ok(order);

@@ -352,7 +352,7 @@ fn write_created(
     let mut events = Vec::with_capacity(created.len());
     for (_, o, _) in created.iter() {
         let warehouse = o.warehouse.clone().ok_or_else(|| DbError::corrupt("batch order without warehouse"))?;
-        events.push(BusinessEvent::OrderCreated { order_id: o.id, channel: o.channel.clone(), warehouse, lines: event_lines(o), total: o.total.minor() });
+        events.push(BusinessEvent::OrderCreated { order_id: o.id, channel: o.channel.clone(), warehouse, lines: event_lines(o), total: o.total.minor(), customer: o.customer.clone() });
     }
     journal::store::append_many(tx, &events, now)?;
     let mut stored: Vec<Stored> = Vec::with_capacity(created.len());

@@ -17,7 +17,7 @@ const EU43_GTIN: &str = "1958661377391";
 const PAIR: i64 = 89_900;
 
 /// A paid and shipped order of `qty` × `sku` for `customer`: its id and the channel's trade number.
-async fn shipped_order(w: &PaymentWorld, key: &str, customer: &str, sku: &str, channel: ChannelKind) -> Result<(u64, String)> {
+pub(crate) async fn shipped_order(w: &PaymentWorld, key: &str, customer: &str, sku: &str, channel: ChannelKind) -> Result<(u64, String)> {
     let mut body = order_body(sku, 1, "Shanghai");
     body["customer"] = json!(customer);
     let order = w.central().create_order(key, &body).await?.ok()?;

@@ -102,12 +102,14 @@ async fn promotions_publish_under_their_floors_and_price_carts_on_postgres() -> 
     promotions_publish_under_their_floors_and_price_carts(Backend::Postgres).await
 }
 
-/// A coupon from issue to refund, across real daemons: HQ publishes a tier and a coupon of ten
-/// uses, one per customer, and issues two codes to a runner. The shop front prices two pairs
+/// A campaign's coupon from issue to refund, across real daemons: HQ publishes a tier and a
+/// coupon of ten uses, one per customer; a runner who bought the Pegasus in EU 42 falls into
+/// the segment and the campaign sends them a code (HQ issues them a second). The shop front prices two pairs
 /// with one code; an order naming a total that no longer holds is refused and takes nothing;
 /// the order at the shown total takes the code (its lines keep their discounts), the second
 /// code is refused, and the order is paid, shipped and one pair returned: the channel refunds
-/// exactly that pair's share of what was paid, and the invoice and the journal agree.
+/// exactly that pair's share of what was paid, the invoice and the journal agree, and the
+/// campaign's ROI shows the order's revenue, discount and margin.
 async fn a_coupon_order_is_paid_and_refunded_at_its_price(backend: Backend) -> Result<()> {
     let w = PaymentWorld::start(backend, 11).await?;
     let central = w.central();
@@ -119,10 +121,26 @@ async fn a_coupon_order_is_paid_and_refunded_at_its_price(backend: Backend) -> R
                         "starts_ms": now() - 1_000, "ends_ms": now() + hour, "coupon": {"limit_total": 10, "limit_per_user": 1}});
     let published = put(central, "/api/v1/marketing/promotions/run-50", coupon).await?.ok()?;
     assert_eq!(published["coupon"], json!({"limit_total": 10, "limit_per_user": 1, "issued": 0, "redeemed": 0}), "{published}");
-    let issued = central.post("/api/v1/marketing/promotions/run-50/codes", json!({"count": 2, "customer": "runner-7"})).await?;
+
+    // The campaign: runners who bought the Pegasus in EU 42 get the coupon.
+    after_sales::shipped_order(&w, "first-pair", "runner-7", PEGASUS, ChannelKind::Wechat).await?;
+    let segment = json!({"bought_spu": "PEG39", "size": "EU 42"});
+    put(central, "/api/v1/marketing/segments/pegasus-42", segment).await?.ok()?;
+    let members = eventually("runner-7 in the segment", Duration::from_secs(20), || async {
+        let m = Reply::from(central.http.get(central.url("/api/v1/marketing/segments/pegasus-42/members")).bearer_auth(ADMIN).send().await?).await?.ok()?;
+        Ok((m == json!(["runner-7"])).then_some(m))
+    })
+    .await?;
+    assert_eq!(members, json!(["runner-7"]), "the runner who bought, nobody else");
+    let campaign = json!({"name": "Pegasus 39: the next pair", "segment": "pegasus-42", "coupon": "run-50"});
+    put(central, "/api/v1/marketing/campaigns/peg39-next", campaign).await?.ok()?;
+    let sent = central.post("/api/v1/marketing/campaigns/peg39-next/send", json!({})).await?.ok()?;
+    assert_eq!((sent.as_array().map(Vec::len), sent[0]["customer"].as_str()), (Some(1), Some("runner-7")), "{sent}");
+    let again = central.post("/api/v1/marketing/campaigns/peg39-next/send", json!({})).await?.ok()?;
+    assert_eq!(again, json!([]), "nobody gets it twice");
+    let issued = central.post("/api/v1/marketing/promotions/run-50/codes", json!({"count": 1, "customer": "runner-7"})).await?;
     assert_eq!(issued.status, 201, "{}", issued.body);
-    let codes: Vec<String> = issued.body["codes"].as_array().context("codes")?.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect();
-    assert_eq!(codes.len(), 2);
+    let codes = vec![sent[0]["code"].as_str().context("code")?.to_owned(), issued.body["codes"][0].as_str().context("code")?.to_owned()];
 
     let cart = |customer: &str, code: &str| json!({"lines": [{"sku": PEGASUS, "qty": 2}], "customer": customer, "coupons": [code]});
     let quote = Reply::from(central.http.post(central.url("/api/v1/checkout/price")).bearer_auth(READER).json(&cart("runner-7", &codes[0])).send().await?).await?.ok()?;
@@ -176,6 +194,19 @@ async fn a_coupon_order_is_paid_and_refunded_at_its_price(backend: Backend) -> R
     let amounts: Vec<i64> = invoices.as_array().context("invoices")?.iter().filter_map(|i| i["totals"]["amount_minor"].as_i64()).collect();
     assert_eq!(amounts, [166_800, -83_400], "invoiced at the price paid: {invoices}");
     assert_eq!(invoices[0]["lines"][0]["discount_minor"].as_i64(), Some(13_000));
+    // The campaign's return: the order's revenue as it shipped, the pair refunded, the
+    // coupon's ¥50, the cost of the pair kept (¥410): margin ¥424.00, 8.48 per yuan of discount.
+    let today = tote_shared::calendar::utc_day(now());
+    let yesterday = tote_shared::calendar::utc_day(now() - 86_400_000);
+    let path = format!("/api/v1/marketing/campaigns/peg39-next/roi?from={yesterday}&to={today}");
+    let roi = eventually("the campaign's figures", Duration::from_secs(20), || async {
+        let r = central.get(&path).await?.ok()?;
+        Ok((r["total"]["refunded"].as_i64() == Some(83_400) && r["total"]["cost"].as_i64() == Some(41_000)).then_some(r))
+    })
+    .await?;
+    let total = &roi["total"];
+    assert_eq!((total["redemptions"].as_i64(), total["discount"].as_i64(), total["revenue"].as_i64()), (Some(1), Some(5_000), Some(166_800)), "{roi}");
+    assert_eq!((total["margin"].as_i64(), total["roi"].as_f64()), (Some(42_400), Some(8.48)), "{roi}");
     let events = check_journal(central).await?;
     let redeemed: Vec<&Value> = events.iter().filter(|e| e.kind() == "coupon_redeemed").map(|e| &e.event).collect();
     assert_eq!(redeemed, [&json!({"type": "coupon_redeemed", "order_id": order_id, "promotion": "run-50", "discount": 5_000})]);

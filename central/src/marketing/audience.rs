@@ -1,0 +1,265 @@
+//! Carried out against the store: profiles and attribution from the journal
+//! (`MarketingConsumer`), segments defined, campaigns sent, and what a campaign earned
+//! (`campaigns.rs` holds the rules).
+
+use super::campaigns::{Earned, Profile, SegmentRule};
+use super::{coupons, store, MarketingError};
+use crate::db::{DbError, DbResult, Tx};
+use crate::journal::consumer::Consumer;
+use crate::journal::{BusinessEvent, JournalEntry};
+use serde::{Deserialize, Serialize};
+use tote_shared::calendar::utc_day;
+use tote_shared::Sku;
+
+/// Keeps customers' profiles, segments' members and campaigns' figures from the journal.
+pub struct MarketingConsumer;
+
+impl Consumer for MarketingConsumer {
+    fn name(&self) -> &'static str {
+        "marketing"
+    }
+
+    fn apply(&self, tx: &mut dyn Tx, entries: &[JournalEntry]) -> DbResult<()> {
+        for entry in entries {
+            apply_one(tx, entry)?;
+        }
+        Ok(())
+    }
+}
+
+fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
+    let day = utc_day(e.at_ms);
+    match &e.event {
+        BusinessEvent::OrderCreated { order_id, customer: Some(customer), .. } => store::remember_order(tx, *order_id, customer),
+        BusinessEvent::OrderPaid { order_id, lines, total, .. } => {
+            let Some(customer) = store::customer_of(tx, *order_id)? else { return Ok(()) };
+            store::add_paid(tx, &customer, lines.iter().map(|l| l.qty.as_i64()).sum(), *total, e.at_ms)?;
+            for l in lines {
+                let (spu, size, _) = sku_facts(tx, &l.sku)?;
+                store::add_bought(tx, &customer, &spu, &size, l.qty.as_i64())?;
+            }
+            resegment(tx, &customer, e.at_ms)
+        }
+        BusinessEvent::RefundSucceeded { order_id, amount, .. } => {
+            if let Some(customer) = store::customer_of(tx, *order_id)? {
+                store::add_refund(tx, &customer, *amount)?;
+                resegment(tx, &customer, e.at_ms)?;
+            }
+            // Money back counts against a campaign once its order shipped (before that, no
+            // revenue was counted either).
+            match store::attribution(tx, *order_id)? {
+                Some((campaign, _, state)) if state == "shipped" => store::add_earned(tx, &campaign, &day, &Earned { refunded: *amount, ..Earned::default() }),
+                _ => Ok(()),
+            }
+        }
+        BusinessEvent::ReturnReceived { order_id, lines, .. } => {
+            let customer = store::customer_of(tx, *order_id)?;
+            let attributed = store::attribution(tx, *order_id)?.filter(|(_, _, state)| state == "shipped");
+            let mut back = Earned::default();
+            for l in lines {
+                let (spu, size, cost) = sku_facts(tx, &l.sku)?;
+                if let Some(customer) = &customer {
+                    store::add_bought(tx, customer, &spu, &size, -(l.passed + l.failed))?;
+                }
+                // What came back sellable is stock again, not cost.
+                back.cost -= l.passed * cost;
+            }
+            if let Some(customer) = &customer {
+                resegment(tx, customer, e.at_ms)?;
+            }
+            match attributed {
+                Some((campaign, _, _)) => store::add_earned(tx, &campaign, &day, &back),
+                None => Ok(()),
+            }
+        }
+        BusinessEvent::CouponRedeemed { order_id, promotion, discount } => {
+            let Some(campaign) = store::campaign_of_coupon(tx, promotion)? else { return Ok(()) };
+            store::set_attribution(tx, *order_id, &campaign, *discount, "redeemed", e.at_ms)?;
+            store::add_earned(tx, &campaign, &day, &Earned { redemptions: 1, discount: *discount, ..Earned::default() })
+        }
+        BusinessEvent::CouponReleased { order_id, .. } => match store::attribution(tx, *order_id)? {
+            Some((campaign, discount, state)) if state != "released" => {
+                store::set_attribution(tx, *order_id, &campaign, discount, "released", e.at_ms)?;
+                store::add_earned(tx, &campaign, &day, &Earned { redemptions: -1, discount: -discount, ..Earned::default() })
+            }
+            _ => Ok(()),
+        },
+        BusinessEvent::OrderShipped { order_id, lines, .. } => {
+            let Some((campaign, discount, state)) = store::attribution(tx, *order_id)? else { return Ok(()) };
+            if state == "released" {
+                return Ok(());
+            }
+            let mut shipped = Earned::default();
+            for l in lines {
+                shipped.revenue += l.amount();
+                shipped.cost += l.qty.as_i64() * sku_facts(tx, &l.sku)?.2;
+            }
+            store::set_attribution(tx, *order_id, &campaign, discount, "shipped", e.at_ms)?;
+            store::add_earned(tx, &campaign, &day, &shipped)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A SKU's model, size and standard cost.
+fn sku_facts(tx: &mut dyn Tx, sku: &Sku) -> DbResult<(String, String, i64)> {
+    match crate::catalog::store::get_sku(tx, sku) {
+        Ok(record) => Ok((record.spu_id, record.size, record.cost.minor())),
+        Err(crate::catalog::CatalogError::Db(e)) => Err(e),
+        Err(other) => Err(DbError::corrupt(format!("a journalled SKU: {other}"))),
+    }
+}
+
+/// Tests the customer against every segment.
+fn resegment(tx: &mut dyn Tx, customer: &str, now_ms: i64) -> DbResult<()> {
+    let Some(profile) = store::profile(tx, customer)? else { return Ok(()) };
+    for (segment, rule) in store::segments(tx)? {
+        store::set_member(tx, &segment, customer, rule.matches(&profile, now_ms), now_ms)?;
+    }
+    Ok(())
+}
+
+/// A segment as defined, with how many customers it holds.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Segment {
+    pub id: String,
+    pub rule: SegmentRule,
+    pub members: i64,
+}
+
+/// HQ defines (or redefines) a segment: every customer is tested once now; from then on each
+/// is tested again when their profile changes. Audited.
+pub fn define_segment(tx: &mut dyn Tx, id: &str, rule: &SegmentRule, now_ms: i64) -> Result<Segment, MarketingError> {
+    if !super::plain(id) {
+        return Err(MarketingError::Invalid("id: 1 to 40 letters, digits, '-' or '_'".into()));
+    }
+    if let Some(why) = rule.problem() {
+        return Err(MarketingError::Invalid(why));
+    }
+    store::put_segment(tx, id, rule, now_ms)?;
+    let mut after = String::new();
+    loop {
+        let page = store::customers_after(tx, &after, 500)?;
+        for customer in &page {
+            let profile = store::profile(tx, customer)?.unwrap_or_else(|| Profile { customer: customer.clone(), ..Profile::default() });
+            store::set_member(tx, id, customer, rule.matches(&profile, now_ms), now_ms)?;
+        }
+        match page.last() {
+            Some(last) if page.len() == 500 => after = last.clone(),
+            _ => break,
+        }
+    }
+    crate::audit::store::append(tx, now_ms, "admin", "segment_defined", &format!("segment:{id}"), &serde_json::to_value(rule).map_err(|e| DbError::corrupt(e.to_string()))?)?;
+    Ok(Segment { id: id.to_owned(), rule: rule.clone(), members: store::member_count(tx, id)? })
+}
+
+/// A campaign: a segment, and the coupon it sends them.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Campaign {
+    #[serde(default)]
+    pub id: String,
+    #[schema(value_type = tote_shared::openapi::Text100)]
+    pub name: String,
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,40}$")]
+    pub segment: String,
+    /// A published coupon (a promotion with coupon terms), used by no other campaign.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,40}$")]
+    pub coupon: String,
+}
+
+pub fn put_campaign(tx: &mut dyn Tx, c: &Campaign, now_ms: i64) -> Result<Campaign, MarketingError> {
+    if !super::plain(&c.id) || !tote_shared::text::is_clean(&c.name, 100) {
+        return Err(MarketingError::Invalid("id: 1 to 40 letters, digits, '-' or '_'; name: 1 to 100 characters".into()));
+    }
+    if !store::segments(tx)?.iter().any(|(id, _)| *id == c.segment) {
+        return Err(MarketingError::Invalid(format!("segment {} is not defined", c.segment)));
+    }
+    if store::get(tx, &c.coupon)?.and_then(|p| p.coupon).is_none() {
+        return Err(MarketingError::Invalid(format!("{} is not a published coupon", c.coupon)));
+    }
+    if store::campaign_of_coupon(tx, &c.coupon)?.is_some_and(|other| other != c.id) {
+        return Err(MarketingError::Invalid(format!("coupon {} belongs to another campaign", c.coupon)));
+    }
+    store::put_campaign(tx, &(c.id.clone(), c.name.clone(), c.segment.clone(), c.coupon.clone()), now_ms)?;
+    crate::audit::store::append(tx, now_ms, "admin", "campaign_defined", &format!("campaign:{}", c.id), &serde_json::to_value(c).map_err(|e| DbError::corrupt(e.to_string()))?)?;
+    Ok(c.clone())
+}
+
+/// One line of a campaign's send list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Send {
+    pub customer: String,
+    pub code: String,
+    pub sent_ms: i64,
+}
+
+/// Sends the campaign to its segment: each member who still meets the rule and was not sent
+/// it before gets a code of the coupon of their own. At most `coupons::MAX_ISSUE` per call
+/// (call again for the rest). Returns this call's send list. Audited (the count).
+pub fn send(tx: &mut dyn Tx, id: &str, now_ms: i64) -> Result<Vec<Send>, MarketingError> {
+    let (_, _, segment, coupon) = store::campaign(tx, id)?.ok_or_else(|| MarketingError::NotFound(format!("campaign {id}")))?;
+    let rule = store::segments(tx)?.into_iter().find(|(s, _)| *s == segment).map(|(_, r)| r).ok_or_else(|| DbError::corrupt("a campaign's segment is gone"))?;
+    let mut sent = Vec::new();
+    let mut after = String::new();
+    'pages: loop {
+        let page = store::members(tx, &segment, &after, 500)?;
+        for customer in &page {
+            if sent.len() >= coupons::MAX_ISSUE as usize {
+                break 'pages;
+            }
+            let still = store::profile(tx, customer)?.is_some_and(|p| rule.matches(&p, now_ms));
+            if !still || store::sent_to(tx, id, customer)? {
+                continue;
+            }
+            let code = super::fresh_codes(1)?.remove(0);
+            let stored = store::insert_codes(tx, &coupon, std::slice::from_ref(&code), Some(customer), now_ms)?;
+            let Some(code) = stored.into_iter().next() else { continue };
+            store::add_send(tx, id, customer, &code, now_ms)?;
+            sent.push(Send { customer: customer.clone(), code, sent_ms: now_ms });
+        }
+        match page.last() {
+            Some(last) if page.len() == 500 => after = last.clone(),
+            _ => break,
+        }
+    }
+    crate::audit::store::append(tx, now_ms, "admin", "campaign_sent", &format!("campaign:{id}"), &serde_json::json!({"sent": sent.len()}))?;
+    Ok(sent)
+}
+
+/// What a campaign earned per day and in all.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Roi {
+    pub campaign: String,
+    pub days: Vec<RoiDay>,
+    pub total: RoiDay,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RoiDay {
+    /// `YYYY-MM-DD` (UTC); `total` for the span.
+    pub day: String,
+    #[serde(flatten)]
+    pub earned: Earned,
+    /// Revenue less refunds less the goods' cost.
+    pub margin: i64,
+    /// Margin per unit of discount; null before any discount.
+    pub roi: Option<f64>,
+}
+
+fn roi_day(day: String, earned: Earned) -> RoiDay {
+    RoiDay { day, margin: earned.margin(), roi: earned.roi(), earned }
+}
+
+pub fn roi(tx: &mut dyn Tx, id: &str, from: &str, to: &str) -> Result<Roi, MarketingError> {
+    store::campaign(tx, id)?.ok_or_else(|| MarketingError::NotFound(format!("campaign {id}")))?;
+    let mut total = Earned::default();
+    let days: Vec<RoiDay> = store::earned(tx, id, from, to)?
+        .into_iter()
+        .map(|(day, e)| {
+            total.add(&e);
+            roi_day(day, e)
+        })
+        .collect();
+    Ok(Roi { campaign: id.to_owned(), days, total: roi_day("total".into(), total) })
+}
