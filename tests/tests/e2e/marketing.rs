@@ -140,7 +140,7 @@ async fn a_coupon_order_is_paid_and_refunded_at_its_price(backend: Backend) -> R
     assert_eq!(again, json!([]), "nobody gets it twice");
     let issued = central.post("/api/v1/marketing/promotions/run-50/codes", json!({"count": 1, "customer": "runner-7"})).await?;
     assert_eq!(issued.status, 201, "{}", issued.body);
-    let codes = vec![sent[0]["code"].as_str().context("code")?.to_owned(), issued.body["codes"][0].as_str().context("code")?.to_owned()];
+    let codes = [sent[0]["code"].as_str().context("code")?.to_owned(), issued.body["codes"][0].as_str().context("code")?.to_owned()];
 
     let cart = |customer: &str, code: &str| json!({"lines": [{"sku": PEGASUS, "qty": 2}], "customer": customer, "coupons": [code]});
     let quote = Reply::from(central.http.post(central.url("/api/v1/checkout/price")).bearer_auth(READER).json(&cart("runner-7", &codes[0])).send().await?).await?.ok()?;
