@@ -153,7 +153,7 @@ pub async fn run(options: Options) -> Result<()> {
         failed => failed,
     };
     let story = match story {
-        Ok(()) => marketing(&reader, &hq).await,
+        Ok(()) => marketing(&reader, &hq, &edges[0], &channels).await,
         failed => failed,
     };
     let story = match story {
@@ -765,7 +765,7 @@ fn marketplace_settings(market: &MarketplaceSim) -> tote_central::config::Market
 /// Marketing prices the runner's next cart: HQ sets a 10 % margin floor, is refused a coupon
 /// that stacked on the shop's tier could sell the EU 42 under it, and the shop front prices
 /// two pairs with the tier.
-async fn marketing(reader: &Api, hq: &Api) -> Result<()> {
+async fn marketing(reader: &Api, hq: &Api, sh: &Api, channels: &ChannelSim) -> Result<()> {
     println!("\nMarketing: a campaign for the Pegasus 39, priced at checkout");
     let policy = json!({"rules": {"name": "tmall", "bases": ["parallel", "parallel", "parallel", "parallel"], "exclusive": []},
                         "shop": "tote", "floors": {"min_margin_bp": 1000, "min_list_share_bp": 0}});
@@ -784,6 +784,59 @@ async fn marketing(reader: &Api, hq: &Api) -> Result<()> {
     ensure!(priced["subtotal"] == 179_800 && priced["payable"] == 159_800, "two pairs at ¥1,798 less ¥200: {priced}");
     let shares: Vec<String> = priced["lines"].as_array().into_iter().flatten().map(|l| format!("{} pays ¥{}", l["sku"].as_str().unwrap_or(""), l["payable"].as_i64().unwrap_or(0) / 100)).collect();
     say(format!("the runner's next cart, two pairs at ¥1,798, is priced ¥1,598 at checkout; the ¥200 shared: {}", shares.join(", ")));
+    campaign(reader, hq, sh, channels).await
+}
+
+/// The new-shoe campaign: a segment from the journal (everyone who bought the Pegasus 39), a
+/// coupon sent to it, the runner's next order taking it, shipped, and the campaign's ROI.
+async fn campaign(reader: &Api, hq: &Api, sh: &Api, channels: &ChannelSim) -> Result<()> {
+    let now = tote_shared::runtime::system::now_ms();
+    hq.put("/api/v1/marketing/segments/pegasus-runners", &json!({"bought_spu": "PEG39"})).await?;
+    let members = wait_json(Duration::from_secs(20), || async {
+        let m = hq.get("/api/v1/marketing/segments/pegasus-runners/members").await?;
+        if m.as_array().is_some_and(|m| m.iter().any(|c| c == "runner-li-wei")) { Ok(m) } else { anyhow::bail!("not yet") }
+    })
+    .await
+    .context("the runner in the segment of Pegasus buyers")?;
+    let coupon = json!({"layer": "platform", "class": "platform", "benefit": {"type": "coupon", "threshold": 0, "off": 5_000},
+                        "starts_ms": now - 1_000, "ends_ms": now + 86_400_000, "coupon": {"limit_total": 1_000, "limit_per_user": 1}});
+    hq.put("/api/v1/marketing/promotions/pegasus-next-50", &coupon).await?;
+    hq.put("/api/v1/marketing/campaigns/pegasus-39-next", &json!({"name": "Pegasus 39: the next pair", "segment": "pegasus-runners", "coupon": "pegasus-next-50"})).await?;
+    let sent = hq.post("/api/v1/marketing/campaigns/pegasus-39-next/send", &json!({})).await?;
+    let code = sent.as_array().into_iter().flatten().find(|s| s["customer"] == "runner-li-wei").and_then(|s| s["code"].as_str()).context("a code for the runner")?.to_owned();
+    say(format!(
+        "the campaign \"Pegasus 39: the next pair\" targets the segment of Pegasus buyers ({} from the journal) and sent each a ¥50 coupon code of their own (the runner's: {code})",
+        members.as_array().map_or(0, Vec::len)
+    ));
+    let cart = json!({"lines": [{"sku": STORY_SKU, "qty": 1}, {"sku": "PEG39-M-WHT-43", "qty": 1}], "customer": "runner-li-wei", "coupons": [code]});
+    let quote = reader.post("/api/v1/checkout/price", &cart).await?;
+    ensure!(quote["payable"] == 154_800, "two pairs, the tier and the coupon: ¥1,548.00: {quote}");
+    let body = json!({"channel": "app", "customer": "runner-li-wei", "lines": cart["lines"], "coupons": [code], "expected_total": 154_800,
+                      "ship_to": {"name": "Li Wei", "line1": "88 Century Avenue, Pudong", "city": "Shanghai", "postcode": "200120"}});
+    let order = hq.post_keyed("/api/v1/orders", "demo-campaign-order", &body).await?;
+    let id = order["id"].as_u64().context("order id")?;
+    ensure!(order["total"] == 154_800 && order["warehouse"] == "SH-01", "the coupon order at ¥1,548.00 from SH-01: {order}");
+    say(format!("the runner's order {id} took the code at checkout: ¥1,798 − ¥200 tier − ¥50 coupon = ¥1,548.00, each line keeping its share"));
+    pay(reader, hq, channels, id, ChannelKind::Alipay).await?;
+    let at_edge = format!("/api/v1/orders/{id}");
+    let fulfilment = wait_json(Duration::from_secs(20), || sh.get(&at_edge)).await.context("the coupon order at SH-01")?;
+    pick(sh, &fulfilment).await?;
+    sh.post_keyed(&format!("/api/v1/orders/{id}/pack"), &format!("pack-{id}"), &json!({})).await?;
+    sh.post_keyed(&format!("/api/v1/orders/{id}/ship"), &format!("ship-{id}"), &json!({})).await?;
+    let day = tote_shared::calendar::utc_day(now);
+    let path = format!("/api/v1/marketing/campaigns/pegasus-39-next/roi?from={}&to={}", tote_shared::calendar::utc_day(now - 86_400_000), tote_shared::calendar::utc_day(now + 86_400_000));
+    let roi = wait_json(Duration::from_secs(20), || async {
+        let r = reader.get(&path).await?;
+        if r["total"]["revenue"] == 154_800 { Ok(r) } else { anyhow::bail!("not yet") }
+    })
+    .await
+    .context("the campaign's revenue")?;
+    let t = &roi["total"];
+    ensure!(t["redemptions"] == 1 && t["discount"] == 5_000 && t["cost"] == 82_000 && t["margin"] == 72_800, "the campaign's figures: {roi}");
+    say(format!(
+        "the order shipped; the campaign's ROI ({day}): 1 redemption, revenue ¥1,548.00, discount ¥50.00, cost of goods ¥820.00, margin after discounts ¥728.00 — {:.1} per yuan of discount",
+        t["roi"].as_f64().unwrap_or(0.0)
+    ));
     Ok(())
 }
 

@@ -34,10 +34,6 @@ fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
         BusinessEvent::OrderPaid { order_id, lines, total, .. } => {
             let Some(customer) = store::customer_of(tx, *order_id)? else { return Ok(()) };
             store::add_paid(tx, &customer, lines.iter().map(|l| l.qty.as_i64()).sum(), *total, e.at_ms)?;
-            for l in lines {
-                let (spu, size, _) = sku_facts(tx, &l.sku)?;
-                store::add_bought(tx, &customer, &spu, &size, l.qty.as_i64())?;
-            }
             resegment(tx, &customer, e.at_ms)
         }
         BusinessEvent::RefundSucceeded { order_id, amount, .. } => {
@@ -85,6 +81,15 @@ fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
             _ => Ok(()),
         },
         BusinessEvent::OrderShipped { order_id, lines, .. } => {
+            // What a customer bought is what reached them (an exchange's replacement too,
+            // which is never paid for), less what came back.
+            if let Some(customer) = store::customer_of(tx, *order_id)? {
+                for l in lines {
+                    let (spu, size, _) = sku_facts(tx, &l.sku)?;
+                    store::add_bought(tx, &customer, &spu, &size, l.qty.as_i64())?;
+                }
+                resegment(tx, &customer, e.at_ms)?;
+            }
             let Some((campaign, discount, state)) = store::attribution(tx, *order_id)? else { return Ok(()) };
             if state == "released" {
                 return Ok(());
