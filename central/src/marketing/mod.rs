@@ -229,6 +229,11 @@ impl Checkout {
         Ok(Checkout { policy: store::policy(tx)?, live: store::live_between(tx, now_ms, now_ms.saturating_add(1))?, now_ms })
     }
 
+    /// Nothing live: every line at its list price.
+    pub fn nothing(now_ms: i64) -> Checkout {
+        Checkout { policy: MarketingPolicy::default(), live: Vec::new(), now_ms }
+    }
+
     /// Whether any promotion other than a coupon could touch `sku`.
     pub fn touches(&self, sku: &Sku) -> bool {
         let line = CartLine { sku: sku.clone(), shop: self.policy.shop.clone(), qty: 1, list_price: 0, floor: 0 };

@@ -188,6 +188,21 @@ pub fn flash_for_update(tx: &mut dyn Tx, id: &str) -> DbResult<Option<FlashSale>
     tx.query_opt(&format!("{FLASH_COLUMNS} WHERE id = ?1 FOR UPDATE"), &params![id])?.map(|r| flash_row(&r)).transpose()
 }
 
+/// Whether any promotion is live at `now_ms`, and whether any of `skus` is in a live flash
+/// sale: one round trip, so the order paths skip the rest when nothing is on.
+pub fn anything_live(tx: &mut dyn Tx, skus: &[&Sku], now_ms: i64) -> DbResult<(bool, bool)> {
+    let skus = &skus[..skus.len().min(500)];
+    let sql = format!(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM mk_promotion WHERE state = 'live' AND starts_ms <= ?1 AND ends_ms > ?1) THEN 1 ELSE 0 END,
+                CASE WHEN EXISTS (SELECT 1 FROM mk_flash_sale WHERE state = 'live' AND sku IN ({})) THEN 1 ELSE 0 END",
+        if skus.is_empty() { "NULL".to_owned() } else { crate::db::placeholders(skus.len(), 2) }
+    );
+    let mut values: Vec<Value> = vec![Value::from(now_ms)];
+    values.extend(skus.iter().map(|s| Value::from(s.as_str())));
+    let row = tx.query_one(&sql, &values)?;
+    Ok((row.int(0)? == 1, row.int(1)? == 1))
+}
+
 /// The live sales of `skus` (at most one each), by SKU.
 pub fn live_flash(tx: &mut dyn Tx, skus: &[&Sku]) -> DbResult<Vec<FlashSale>> {
     live_flash_of(tx, skus, "")

@@ -24,10 +24,13 @@ use tote_shared::{Money, Sku, WarehouseCode};
 pub fn create(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRecord, OrdersError> {
     let listed = price(tx, &req.lines)?;
     let skus: Vec<&Sku> = req.lines.iter().map(|l| &l.sku).collect();
-    if let Some(sale) = marketing::flash::selling(tx, &skus, req.now_ms)?.into_iter().next() {
-        return create_flash(tx, req, listed, &sale);
+    let (promotions, flash_sales) = marketing::store::anything_live(tx, &skus, req.now_ms)?;
+    if flash_sales {
+        if let Some(sale) = marketing::flash::selling(tx, &skus, req.now_ms)?.into_iter().next() {
+            return create_flash(tx, req, listed, &sale);
+        }
     }
-    let checkout = marketing::Checkout::load(tx, req.now_ms)?;
+    let checkout = if promotions || !req.checkout.coupons.is_empty() { marketing::Checkout::load(tx, req.now_ms)? } else { marketing::Checkout::nothing(req.now_ms) };
     let (lines, quote) = pricing::at_checkout(tx, &checkout, req, listed)?;
     super::screen::screen_one(tx, req)?;
     let order = place(tx, req, lines, OrderState::AwaitingPayment, MAX_PARTS)?;

@@ -140,12 +140,17 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
     // One statement each for every SKU of the batch: prices, locked levels, places.
     let skus: Vec<&Sku> = by_sku.keys().copied().collect();
     let prices = catalog::store::prices(tx, &skus)?;
-    let checkout = Checkout::load(tx, earliest)?;
+    // Marketing in one round trip when nothing is on (the usual case); flash sales' rows
+    // locked after the stock rows, as every path does.
+    let (promotions, flash_sales) = marketing::store::anything_live(tx, &skus, earliest)?;
+    let checkout = if promotions { Checkout::load(tx, earliest)? } else { Checkout::nothing(earliest) };
     let promoted: Vec<&Sku> = skus.iter().copied().filter(|s| checkout.touches(s)).collect();
     let costs: HashMap<&Sku, Money> = promoted.iter().copied().zip(catalog::store::costs(tx, &promoted)?).filter_map(|(s, c)| Some((s, c?))).collect();
-    // Flash sales' rows locked after the stock rows, as every path does.
-    let mut sales: HashMap<Sku, FlashSale> =
-        marketing::store::live_flash_for_update(tx, &skus)?.into_iter().filter(|s| s.selling(earliest)).map(|s| (s.sku.clone(), s)).collect();
+    let mut sales: HashMap<Sku, FlashSale> = if flash_sales {
+        marketing::store::live_flash_for_update(tx, &skus)?.into_iter().filter(|s| s.selling(earliest)).map(|s| (s.sku.clone(), s)).collect()
+    } else {
+        HashMap::new()
+    };
     let mut levels: HashMap<String, Vec<(WarehouseCode, StockLevel)>> = HashMap::new();
     for (sku, warehouse, level) in lock_skus(tx, &skus)? {
         levels.entry(sku).or_default().push((warehouse, level));
