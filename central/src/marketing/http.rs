@@ -203,12 +203,9 @@ pub struct CodesQuery {
 
 /// A coupon's codes, by code: who owns each and which order holds it.
 #[utoipa::path(get, path = "/api/v1/marketing/promotions/{id}/codes", params(("id" = String, Path, description = "The coupon's id", pattern = "^[A-Za-z0-9_-]{1,40}$"), CodesQuery),
-    responses((status = 200, body = Vec<Code>), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
+    responses((status = 200, body = Vec<Code>), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
 pub async fn codes(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Query(q): Query<CodesQuery>) -> Result<Json<Vec<Code>>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
-    }
+    let (id, limit) = (known(id, "promotion")?, limit(q.limit)?);
     Ok(Json(state.db.read(move |tx| store::codes_of(tx, &id, limit)).await?))
 }
 
@@ -245,16 +242,21 @@ pub async fn end_flash(_: Admin, axum::extract::State(state): axum::extract::Sta
 /// profile changes. Audited.
 #[utoipa::path(put, path = "/api/v1/marketing/segments/{id}", params(("id" = String, Path, description = "The segment's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
     request_body = SegmentRule, responses((status = 200, body = Segment), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
-pub async fn define_segment(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(rule): Json<SegmentRule>) -> Result<Json<Segment>, ApiError> {
+pub async fn define_segment(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(body): Json<serde_json::Value>) -> Result<Json<Segment>, ApiError> {
+    // Every condition is optional, so serde would take an array for the object: refuse it.
+    if !body.is_object() {
+        return Err(ApiError::unprocessable("invalid-json", "a segment's rule is a JSON object"));
+    }
+    let rule: SegmentRule = serde_json::from_value(body).map_err(|e| ApiError::unprocessable("invalid-json", e.to_string()))?;
     let now = now_ms();
     Ok(Json(state.write(move |tx| super::audience::define_segment(tx, &id, &rule, now)).await?))
 }
 
 /// A segment's members, by customer id.
 #[utoipa::path(get, path = "/api/v1/marketing/segments/{id}/members", params(("id" = String, Path, description = "The segment's id", pattern = "^[A-Za-z0-9_-]{1,40}$"), CodesQuery),
-    responses((status = 200, body = Vec<String>), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
+    responses((status = 200, body = Vec<String>), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
 pub async fn members(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Query(q): Query<CodesQuery>) -> Result<Json<Vec<String>>, ApiError> {
-    let limit = limit(q.limit)?;
+    let (id, limit) = (known(id, "segment")?, limit(q.limit)?);
     Ok(Json(state.db.read(move |tx| store::members(tx, &id, "", limit)).await?))
 }
 
@@ -262,7 +264,9 @@ pub async fn members(_: Admin, axum::extract::State(state): axum::extract::State
 #[utoipa::path(get, path = "/api/v1/marketing/customers/{customer}", params(("customer" = String, Path, description = "The channel's id of the customer")),
     responses((status = 200, body = Profile), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
 pub async fn customer(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(customer): Path<String>) -> Result<Json<Profile>, ApiError> {
-    crate::http::check_text("customer", &customer, 40)?;
+    if !tote_shared::text::is_clean(&customer, 40) {
+        return Err(ApiError::NotFound("customer".into()));
+    }
     let found = state.db.read(move |tx| store::profile(tx, &customer)).await?;
     found.map(Json).ok_or_else(|| ApiError::NotFound("customer".into()))
 }
@@ -288,9 +292,9 @@ pub async fn send(_: Admin, axum::extract::State(state): axum::extract::State<Ap
 
 /// The campaign's send list, by customer.
 #[utoipa::path(get, path = "/api/v1/marketing/campaigns/{id}/sends", params(("id" = String, Path, description = "The campaign's id", pattern = "^[A-Za-z0-9_-]{1,40}$"), CodesQuery),
-    responses((status = 200, body = Vec<Send>), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
+    responses((status = 200, body = Vec<Send>), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
 pub async fn sends(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Query(q): Query<CodesQuery>) -> Result<Json<Vec<Send>>, ApiError> {
-    let limit = limit(q.limit)?;
+    let (id, limit) = (known(id, "campaign")?, limit(q.limit)?);
     let rows = state.db.read(move |tx| store::sends(tx, &id, limit)).await?;
     Ok(Json(rows.into_iter().map(|(customer, code, sent_ms)| Send { customer, code, sent_ms }).collect()))
 }
@@ -300,10 +304,10 @@ pub async fn sends(_: Admin, axum::extract::State(state): axum::extract::State<A
 #[serde(deny_unknown_fields)]
 pub struct RoiQuery {
     /// First day, `YYYY-MM-DD` (UTC).
-    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    #[param(format = Date)]
     pub from: String,
-    /// Last day, `YYYY-MM-DD` (UTC).
-    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    /// Last day, included (before `from`: an empty period).
+    #[param(format = Date)]
     pub to: String,
 }
 
@@ -313,13 +317,19 @@ pub struct RoiQuery {
 #[utoipa::path(get, path = "/api/v1/marketing/campaigns/{id}/roi", params(("id" = String, Path, description = "The campaign's id", pattern = "^[A-Za-z0-9_-]{1,40}$"), RoiQuery),
     responses((status = 200, body = Roi), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "marketing")]
 pub async fn roi(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Query(q): Query<RoiQuery>) -> Result<Json<Roi>, ApiError> {
-    let (Some(from), Some(to)) = (tote_shared::calendar::parse_day(&q.from), tote_shared::calendar::parse_day(&q.to)) else {
+    if tote_shared::calendar::parse_day(&q.from).is_none() || tote_shared::calendar::parse_day(&q.to).is_none() {
         return Err(ApiError::BadRequest("from and to are days, YYYY-MM-DD".into()));
-    };
-    if from > to || to - from > 366 * 86_400_000 {
-        return Err(ApiError::BadRequest("from must not be after to, and the span at most 366 days".into()));
     }
     Ok(Json(state.db.read(move |tx| super::audience::roi(tx, &id, &q.from, &q.to)).await?))
+}
+
+/// An id that could name something (1 to 40 letters, digits, '-' or '_'), else 404.
+fn known(id: String, what: &str) -> Result<String, ApiError> {
+    if super::plain(&id) {
+        Ok(id)
+    } else {
+        Err(ApiError::NotFound(format!("{what} {}", id.chars().take(40).collect::<String>())))
+    }
 }
 
 fn limit(asked: Option<u32>) -> Result<u32, ApiError> {
