@@ -899,7 +899,7 @@ CREATE TABLE mk_flash_sale (
     created_ms  INTEGER NOT NULL,
     updated_ms  INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX mk_flash_sale_live ON mk_flash_sale (sku) WHERE state = 'live';
+CREATE UNIQUE INDEX mk_flash_sale_live ON mk_flash_sale (sku) WHERE state = 'live';
 -- `held` while the order holds its units; `released` when it ended unpaid.
 CREATE TABLE mk_flash_order (
     sale_id   TEXT NOT NULL,
@@ -962,13 +962,18 @@ CREATE TABLE mk_campaign_send (
     sent_ms   INTEGER NOT NULL,
     PRIMARY KEY (campaign, customer)
 ) STRICT;
--- An order that redeemed a campaign's code; `released` when it ended unpaid.
+-- An order that redeemed a campaign's code (`redeemed`, `shipped` once a parcel left,
+-- `released` when it ended unpaid or cancelled); `revenue_left`: what shipped less what was
+-- refunded of it; `unsold`: cancelled parts' value not refunded yet (refunds take it first).
 CREATE TABLE mk_attribution (
-    order_id  INTEGER NOT NULL PRIMARY KEY,
-    campaign  TEXT NOT NULL,
-    discount  INTEGER NOT NULL,
-    state     TEXT NOT NULL,
-    at_ms     INTEGER NOT NULL
+    order_id      INTEGER NOT NULL,
+    campaign      TEXT NOT NULL,
+    discount      INTEGER NOT NULL,
+    state         TEXT NOT NULL,
+    revenue_left  INTEGER NOT NULL DEFAULT 0,
+    unsold        INTEGER NOT NULL DEFAULT 0,
+    at_ms         INTEGER NOT NULL,
+    PRIMARY KEY (order_id, campaign)
 ) STRICT;
 CREATE TABLE mk_campaign_day (
     campaign     TEXT NOT NULL,

@@ -41,16 +41,28 @@ fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
                 store::add_refund(tx, &customer, *amount)?;
                 resegment(tx, &customer, e.at_ms)?;
             }
-            // Money back counts against a campaign once its order shipped (before that, no
-            // revenue was counted either).
-            match store::attribution(tx, *order_id)? {
-                Some((campaign, _, state)) if state == "shipped" => store::add_earned(tx, &campaign, &day, &Earned { refunded: *amount, ..Earned::default() }),
-                _ => Ok(()),
+            // Money back counts against a campaign only as far as it gives back what shipped:
+            // a cancelled part's refund takes its `unsold` value first, and a refund before
+            // anything shipped released the coupon anyway.
+            for mut a in store::attributions(tx, *order_id)?.into_iter().filter(|a| a.state == "shipped") {
+                let unsold = (*amount).min(a.unsold.max(0));
+                let refunded = (amount - unsold).min(a.revenue_left.max(0));
+                (a.unsold, a.revenue_left) = (a.unsold - unsold, a.revenue_left - refunded);
+                store::put_attribution(tx, &a, e.at_ms)?;
+                store::add_earned(tx, &a.campaign, &day, &Earned { refunded, ..Earned::default() })?;
             }
+            Ok(())
+        }
+        BusinessEvent::OrderPartsCancelled { order_id, lines } => {
+            let value: i64 = lines.iter().map(|l| l.amount()).sum();
+            for mut a in store::attributions(tx, *order_id)?.into_iter().filter(|a| a.state != "released") {
+                a.unsold += value;
+                store::put_attribution(tx, &a, e.at_ms)?;
+            }
+            Ok(())
         }
         BusinessEvent::ReturnReceived { order_id, lines, .. } => {
             let customer = store::customer_of(tx, *order_id)?;
-            let attributed = store::attribution(tx, *order_id)?.filter(|(_, _, state)| state == "shipped");
             let mut back = Earned::default();
             for l in lines {
                 let (spu, size, cost) = sku_facts(tx, &l.sku)?;
@@ -63,23 +75,24 @@ fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
             if let Some(customer) = &customer {
                 resegment(tx, customer, e.at_ms)?;
             }
-            match attributed {
-                Some((campaign, _, _)) => store::add_earned(tx, &campaign, &day, &back),
-                None => Ok(()),
+            for a in store::attributions(tx, *order_id)?.into_iter().filter(|a| a.state == "shipped") {
+                store::add_earned(tx, &a.campaign, &day, &back)?;
             }
+            Ok(())
         }
         BusinessEvent::CouponRedeemed { order_id, promotion, discount } => {
             let Some(campaign) = store::campaign_of_coupon(tx, promotion)? else { return Ok(()) };
-            store::set_attribution(tx, *order_id, &campaign, *discount, "redeemed", e.at_ms)?;
-            store::add_earned(tx, &campaign, &day, &Earned { redemptions: 1, discount: *discount, ..Earned::default() })
+            let a = store::Attribution { order_id: *order_id, campaign, discount: *discount, state: "redeemed".into(), revenue_left: 0, unsold: 0 };
+            store::put_attribution(tx, &a, e.at_ms)?;
+            store::add_earned(tx, &a.campaign, &day, &Earned { redemptions: 1, discount: *discount, ..Earned::default() })
         }
-        BusinessEvent::CouponReleased { order_id, .. } => match store::attribution(tx, *order_id)? {
-            Some((campaign, discount, state)) if state != "released" => {
-                store::set_attribution(tx, *order_id, &campaign, discount, "released", e.at_ms)?;
-                store::add_earned(tx, &campaign, &day, &Earned { redemptions: -1, discount: -discount, ..Earned::default() })
-            }
-            _ => Ok(()),
-        },
+        BusinessEvent::CouponReleased { order_id, promotion } => {
+            let Some(campaign) = store::campaign_of_coupon(tx, promotion)? else { return Ok(()) };
+            let Some(mut a) = store::attributions(tx, *order_id)?.into_iter().find(|a| a.campaign == campaign && a.state != "released") else { return Ok(()) };
+            a.state = "released".into();
+            store::put_attribution(tx, &a, e.at_ms)?;
+            store::add_earned(tx, &campaign, &day, &Earned { redemptions: -1, discount: -a.discount, ..Earned::default() })
+        }
         BusinessEvent::OrderShipped { order_id, lines, .. } => {
             // What a customer bought is what reached them (an exchange's replacement too,
             // which is never paid for), less what came back.
@@ -90,8 +103,10 @@ fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
                 }
                 resegment(tx, &customer, e.at_ms)?;
             }
-            let Some((campaign, discount, state)) = store::attribution(tx, *order_id)? else { return Ok(()) };
-            if state == "released" {
+            // Each campaign whose code the order took sees the whole order (two campaigns'
+            // codes on one order: their figures overlap, they do not add up).
+            let attributed: Vec<store::Attribution> = store::attributions(tx, *order_id)?.into_iter().filter(|a| a.state != "released").collect();
+            if attributed.is_empty() {
                 return Ok(());
             }
             let mut shipped = Earned::default();
@@ -99,8 +114,12 @@ fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
                 shipped.revenue += l.amount();
                 shipped.cost += l.qty.as_i64() * sku_facts(tx, &l.sku)?.2;
             }
-            store::set_attribution(tx, *order_id, &campaign, discount, "shipped", e.at_ms)?;
-            store::add_earned(tx, &campaign, &day, &shipped)
+            for mut a in attributed {
+                (a.state, a.revenue_left) = ("shipped".into(), a.revenue_left + shipped.revenue);
+                store::put_attribution(tx, &a, e.at_ms)?;
+                store::add_earned(tx, &a.campaign, &day, &shipped)?;
+            }
+            Ok(())
         }
         _ => Ok(()),
     }
@@ -141,6 +160,10 @@ pub fn define_segment(tx: &mut dyn Tx, id: &str, rule: &SegmentRule, now_ms: i64
     if let Some(why) = rule.problem() {
         return Err(MarketingError::Invalid(why));
     }
+    // The consumer's position row first: a batch it is applying finishes before this pass
+    // reads the profiles, and its next batch sees the segment (else each could miss the
+    // other's change on PostgreSQL and a customer fall between them).
+    crate::journal::store::lock_position(tx, MarketingConsumer.name(), now_ms)?;
     store::put_segment(tx, id, rule, now_ms)?;
     let mut after = String::new();
     loop {
@@ -205,12 +228,18 @@ pub struct Send {
 pub fn send(tx: &mut dyn Tx, id: &str, now_ms: i64) -> Result<Vec<Send>, MarketingError> {
     let (_, _, segment, coupon) = store::campaign(tx, id)?.ok_or_else(|| MarketingError::NotFound(format!("campaign {id}")))?;
     let rule = store::segments(tx)?.into_iter().find(|(s, _)| *s == segment).map(|(_, r)| r).ok_or_else(|| DbError::corrupt("a campaign's segment is gone"))?;
+    let record = store::get(tx, &coupon)?.ok_or_else(|| DbError::corrupt("a campaign's coupon is gone"))?;
+    let terms = record.coupon.ok_or_else(|| DbError::corrupt("a campaign's coupon has no terms"))?;
+    if record.state != "live" || record.ends_ms <= now_ms {
+        return Err(MarketingError::Invalid(format!("coupon {coupon} is {}: publish it again to send the campaign", if record.state != "live" { "withdrawn" } else { "over" })));
+    }
+    let room = usize::try_from((coupons::MAX_CODES - terms.issued).max(0)).unwrap_or(0).min(coupons::MAX_ISSUE as usize);
     let mut sent = Vec::new();
     let mut after = String::new();
     'pages: loop {
         let page = store::members(tx, &segment, &after, 500)?;
         for customer in &page {
-            if sent.len() >= coupons::MAX_ISSUE as usize {
+            if sent.len() >= room {
                 break 'pages;
             }
             let still = store::profile(tx, customer)?.is_some_and(|p| rule.matches(&p, now_ms));
@@ -218,8 +247,9 @@ pub fn send(tx: &mut dyn Tx, id: &str, now_ms: i64) -> Result<Vec<Send>, Marketi
                 continue;
             }
             let code = super::fresh_codes(1)?.remove(0);
-            let stored = store::insert_codes(tx, &coupon, std::slice::from_ref(&code), Some(customer), now_ms)?;
-            let Some(code) = stored.into_iter().next() else { continue };
+            if !store::insert_code(tx, &coupon, &code, Some(customer), now_ms)? {
+                continue;
+            }
             store::add_send(tx, id, customer, &code, now_ms)?;
             sent.push(Send { customer: customer.clone(), code, sent_ms: now_ms });
         }
@@ -228,6 +258,7 @@ pub fn send(tx: &mut dyn Tx, id: &str, now_ms: i64) -> Result<Vec<Send>, Marketi
             _ => break,
         }
     }
+    store::add_issued(tx, &coupon, sent.len() as i64)?;
     crate::audit::store::append(tx, now_ms, "admin", "campaign_sent", &format!("campaign:{id}"), &serde_json::json!({"sent": sent.len()}))?;
     Ok(sent)
 }

@@ -171,23 +171,40 @@ pub fn take(tx: &mut dyn Tx, sale_id: &str, order_id: u64, customer: Option<&str
         .map_err(MarketingError::from)
 }
 
-/// An order that held units of a sale ended (cancelled or closed). Unpaid (`was_unpaid`), its
-/// units go back to the hold while the sale runs; paid and cancelled, they went back to
-/// sellable with the order's commitment and the sale keeps them counted. Either way the
-/// customer may buy again.
-pub fn release(tx: &mut dyn Tx, order_id: u64, was_unpaid: bool, now_ms: i64) -> Result<(), MarketingError> {
-    let Some((sale_id, qty)) = store::flash_held_by(tx, order_id)? else { return Ok(()) };
-    store::release_flash_order(tx, &sale_id, order_id)?;
-    let Some(sale) = store::flash_for_update(tx, &sale_id)? else { return Ok(()) };
-    if !was_unpaid || sale.state != "live" {
+/// An order that held units of a sale ended (cancelled or closed; the order's own lock is
+/// released already, in this transaction). Unpaid (`was_unpaid`), its units go back to the
+/// hold while the sale runs and the customer may buy again — as many as the warehouse still
+/// has sellable (after a count found less, or the order moved away, the quota shrinks by the
+/// rest), so this never fails on stock. Paid and cancelled, the units went back to sellable
+/// with the order's commitment; the sale and the customer's limit keep them counted, so buying,
+/// paying and cancelling cannot drain the quota.
+pub fn release(tx: &mut dyn Tx, order_id: u64, was_unpaid: bool, now_ms: i64) -> DbResult<()> {
+    if !was_unpaid {
         return Ok(());
     }
-    store::set_flash(tx, &sale_id, sale.sold - qty, "live", now_ms)?;
-    move_hold(tx, &sale, qty, StockLevel::lock, now_ms)
+    let Some((sale_id, qty)) = store::flash_held_by(tx, order_id)? else { return Ok(()) };
+    store::release_flash_order(tx, &sale_id, order_id)?;
+    let Some(mut sale) = store::flash_for_update(tx, &sale_id)? else { return Ok(()) };
+    if sale.state != "live" {
+        return Ok(());
+    }
+    let level = inventory::store::lock(tx, &[(&sale.sku, &sale.warehouse)])?.pop().unwrap_or_default();
+    let back = qty.min(level.sellable().max(0));
+    sale.quota -= qty - back;
+    sale.sold -= qty;
+    store::set_flash_quota(tx, &sale_id, sale.quota, sale.sold, now_ms)?;
+    match move_hold(tx, &sale, back, StockLevel::lock, now_ms) {
+        Err(MarketingError::Db(e)) => Err(e),
+        Err(other) => Err(DbError::corrupt(format!("a hold within sellable refused: {other}"))),
+        Ok(()) => Ok(()),
+    }
 }
 
 /// Ends a sale (HQ, or its window closed): what is left of the hold goes back to sellable.
 pub fn end(tx: &mut dyn Tx, id: &str, by_hq: bool, now_ms: i64) -> Result<FlashSale, MarketingError> {
+    // The stock row before the sale's, as every path locks them.
+    let seen = store::flash(tx, id)?.ok_or_else(|| MarketingError::NotFound(format!("flash sale {id}")))?;
+    inventory::store::lock(tx, &[(&seen.sku, &seen.warehouse)])?;
     let mut sale = store::flash_for_update(tx, id)?.ok_or_else(|| MarketingError::NotFound(format!("flash sale {id}")))?;
     if sale.state != "live" {
         return Ok(sale);

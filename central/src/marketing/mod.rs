@@ -303,7 +303,10 @@ impl Checkout {
             return Ok(());
         }
         let customer = customer.ok_or_else(|| MarketingError::CouponInvalid("a coupon needs the customer: name them on the order".into()))?;
-        for (code, promotion) in &quote.codes {
+        // By coupon, as `release_coupons` goes: two orders' rows are always locked in one order.
+        let mut codes: Vec<&(String, String)> = quote.codes.iter().collect();
+        codes.sort_by(|a, b| a.1.cmp(&b.1));
+        for (code, promotion) in codes {
             let terms = self.live.iter().find(|p| &p.promotion.id == promotion).and_then(|p| p.coupon).ok_or_else(|| MarketingError::CouponInvalid(format!("coupon {promotion} is not live")))?;
             if !store::reserve_code(tx, code, order_id, self.now_ms)? {
                 return Err(MarketingError::CouponTaken(format!("coupon code {code} has been used")));
@@ -349,6 +352,21 @@ pub fn issue_codes(tx: &mut dyn Tx, id: &str, count: u32, customer: Option<&str>
     Ok(stored)
 }
 
+/// A cart with a SKU on flash sale, priced as the order will be: alone, at the flash price,
+/// nothing stacked on it.
+fn flash_quote(tx: &mut dyn Tx, sale: &flash::FlashSale, lines: &[(Sku, Qty)], codes: &[String]) -> Result<Quote, MarketingError> {
+    let [(sku, qty)] = lines else {
+        return Err(MarketingError::Cart(format!("SKU {} is on flash sale {}: order it alone", sale.sku, sale.id)));
+    };
+    if !codes.is_empty() {
+        return Err(MarketingError::CouponInvalid(format!("SKU {sku} is on flash sale {}: no coupons on it", sale.id)));
+    }
+    let list = crate::catalog::store::prices(tx, &[sku])?.pop().flatten().ok_or_else(|| MarketingError::Cart(format!("SKU {sku} is not in the catalog")))?.minor();
+    let cart = [CartLine { sku: sku.clone(), shop: String::new(), qty: qty.as_i64(), list_price: list, floor: 0 }];
+    let price = Promotion { id: sale.id.clone(), layer: pricing::Layer::Item, class: "flash_sale".into(), shop: None, skus: vec![sku.clone()], benefit: pricing::Benefit::UnitPrice { price: sale.price } };
+    Ok(Quote { priced: pricing::price(&RuleSet::tmall(), &cart, &[price])?, codes: Vec::new() })
+}
+
 /// `n` fresh codes from the system's random source.
 pub(crate) fn fresh_codes(n: u32) -> DbResult<Vec<String>> {
     let rng = ring::rand::SystemRandom::new();
@@ -363,6 +381,10 @@ pub(crate) fn fresh_codes(n: u32) -> DbResult<Vec<String>> {
 /// Prices a cart of our SKUs at `now_ms`: list prices and floors from the catalog, the
 /// promotions live then (coupons where a code is presented), the policy's rules.
 pub fn price_cart(tx: &mut dyn Tx, lines: &[(Sku, Qty)], customer: Option<&str>, codes: &[String], now_ms: i64) -> Result<Quote, MarketingError> {
+    let skus: Vec<&Sku> = lines.iter().map(|(s, _)| s).collect();
+    if let Some(sale) = flash::selling(tx, &skus, now_ms)?.into_iter().next() {
+        return flash_quote(tx, &sale, lines, codes);
+    }
     let checkout = Checkout::load(tx, now_ms)?;
     let mut to_price = Vec::with_capacity(lines.len());
     for (sku, qty) in lines {

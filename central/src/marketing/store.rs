@@ -89,17 +89,28 @@ fn row(r: &Row) -> DbResult<PromotionRecord> {
 pub fn insert_codes(tx: &mut dyn Tx, promotion: &str, codes: &[String], customer: Option<&str>, now_ms: i64) -> DbResult<Vec<String>> {
     let mut stored = Vec::with_capacity(codes.len());
     for code in codes {
-        let n = tx.execute(
-            "INSERT INTO mk_coupon_code (code, promotion_id, customer, state, created_ms, updated_ms) VALUES (?1, ?2, ?3, 'available', ?4, ?4)
-             ON CONFLICT (code) DO NOTHING",
-            &params![code.as_str(), promotion, customer, now_ms],
-        )?;
-        if n == 1 {
+        if insert_code(tx, promotion, code, customer, now_ms)? {
             stored.push(code.clone());
         }
     }
-    tx.execute("UPDATE mk_coupon_terms SET issued = issued + ?2 WHERE promotion_id = ?1", &params![promotion, stored.len() as i64])?;
+    add_issued(tx, promotion, stored.len() as i64)?;
     Ok(stored)
+}
+
+/// One fresh code, not counted in the coupon's `issued` yet (`add_issued`): false when it
+/// exists already.
+pub fn insert_code(tx: &mut dyn Tx, promotion: &str, code: &str, customer: Option<&str>, now_ms: i64) -> DbResult<bool> {
+    Ok(tx.execute(
+        "INSERT INTO mk_coupon_code (code, promotion_id, customer, state, created_ms, updated_ms) VALUES (?1, ?2, ?3, 'available', ?4, ?4)
+         ON CONFLICT (code) DO NOTHING",
+        &params![code, promotion, customer, now_ms],
+    )? == 1)
+}
+
+/// `n` more codes of the coupon were issued.
+pub fn add_issued(tx: &mut dyn Tx, promotion: &str, n: i64) -> DbResult<()> {
+    tx.execute("UPDATE mk_coupon_terms SET issued = issued + ?2 WHERE promotion_id = ?1", &params![promotion, n])?;
+    Ok(())
 }
 
 const CODE_COLUMNS: &str = "SELECT code, promotion_id, customer, state, order_id FROM mk_coupon_code";
@@ -122,7 +133,7 @@ pub fn codes_of(tx: &mut dyn Tx, promotion: &str, limit: u32) -> DbResult<Vec<Co
 
 /// The codes `order_id` holds.
 pub fn codes_held_by(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<Code>> {
-    tx.query(&format!("{CODE_COLUMNS} WHERE order_id = ?1 AND state = 'reserved' ORDER BY code"), &params![order_id])?.iter().map(code_row).collect()
+    tx.query(&format!("{CODE_COLUMNS} WHERE order_id = ?1 AND state = 'reserved' ORDER BY promotion_id"), &params![order_id])?.iter().map(code_row).collect()
 }
 
 /// The code goes to `order_id` if it is still available: false when another order took it.
@@ -237,6 +248,11 @@ pub fn flash_due(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<Strin
 
 pub fn list_flash(tx: &mut dyn Tx, limit: u32) -> DbResult<Vec<FlashSale>> {
     tx.query(&format!("{FLASH_COLUMNS} ORDER BY id LIMIT ?1"), &params![limit])?.iter().map(flash_row).collect()
+}
+
+pub fn set_flash_quota(tx: &mut dyn Tx, id: &str, quota: i64, sold: i64, now_ms: i64) -> DbResult<()> {
+    tx.execute("UPDATE mk_flash_sale SET quota = ?2, sold = ?3, updated_ms = ?4 WHERE id = ?1", &params![id, quota, sold, now_ms])?;
+    Ok(())
 }
 
 pub fn set_flash(tx: &mut dyn Tx, id: &str, sold: i64, state: &str, now_ms: i64) -> DbResult<()> {
@@ -433,16 +449,31 @@ pub fn sends(tx: &mut dyn Tx, campaign: &str, limit: u32) -> DbResult<Vec<(Strin
         .collect()
 }
 
-/// The campaign an order is attributed to (while it holds the code).
-pub fn attribution(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<(String, i64, String)>> {
-    tx.query_opt("SELECT campaign, discount, state FROM mk_attribution WHERE order_id = ?1", &params![order_id])?.map(|r| Ok((r.text(0)?, r.int(1)?, r.text(2)?))).transpose()
+/// An order's attribution to one campaign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribution {
+    pub order_id: u64,
+    pub campaign: String,
+    pub discount: i64,
+    pub state: String,
+    pub revenue_left: i64,
+    pub unsold: i64,
 }
 
-pub fn set_attribution(tx: &mut dyn Tx, order_id: u64, campaign: &str, discount: i64, state: &str, at_ms: i64) -> DbResult<()> {
+/// The campaigns an order is attributed to, by campaign.
+pub fn attributions(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<Attribution>> {
+    tx.query("SELECT campaign, discount, state, revenue_left, unsold FROM mk_attribution WHERE order_id = ?1 ORDER BY campaign", &params![order_id])?
+        .iter()
+        .map(|r| Ok(Attribution { order_id, campaign: r.text(0)?, discount: r.int(1)?, state: r.text(2)?, revenue_left: r.int(3)?, unsold: r.int(4)? }))
+        .collect()
+}
+
+pub fn put_attribution(tx: &mut dyn Tx, a: &Attribution, at_ms: i64) -> DbResult<()> {
     tx.execute(
-        "INSERT INTO mk_attribution (order_id, campaign, discount, state, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (order_id) DO UPDATE SET campaign = excluded.campaign, discount = excluded.discount, state = excluded.state, at_ms = excluded.at_ms",
-        &params![order_id, campaign, discount, state, at_ms],
+        "INSERT INTO mk_attribution (order_id, campaign, discount, state, revenue_left, unsold, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (order_id, campaign) DO UPDATE SET discount = excluded.discount, state = excluded.state, revenue_left = excluded.revenue_left,
+             unsold = excluded.unsold, at_ms = excluded.at_ms",
+        &params![a.order_id, a.campaign.as_str(), a.discount, a.state.as_str(), a.revenue_left, a.unsold, at_ms],
     )?;
     Ok(())
 }

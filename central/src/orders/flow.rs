@@ -48,12 +48,14 @@ fn create_flash(tx: &mut dyn Tx, req: &CreateOrder, mut lines: Vec<OrderLineReco
         return Err(OrdersError::Invalid(format!("SKU {} is on flash sale {}: order it alone, without coupons", sale.sku, sale.id)));
     }
     pricing::flash_price(&mut lines[0], sale)?;
-    pricing::expect_total(req, &lines)?;
+    // Refusals in the batched intake's order: pre-checks, the sale, the total shown (a
+    // refusal rolls back what was written before it).
     super::screen::screen_one(tx, req)?;
     let total = pricing::total(&lines)?;
     let mut order = req.record(OrderState::AwaitingPayment, Some(sale.warehouse.clone()), lines, total);
     order.id = store::insert(tx, &order, &req.destination)?;
     marketing::flash::take(tx, &sale.id, order.id, req.customer.as_deref(), order.lines[0].qty.as_i64(), req.now_ms)?;
+    pricing::expect_total(req, &order.lines)?;
     let event = BusinessEvent::OrderCreated {
         order_id: order.id,
         channel: order.channel.clone(),

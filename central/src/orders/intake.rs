@@ -146,15 +146,15 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
     let checkout = if promotions { Checkout::load(tx, earliest)? } else { Checkout::nothing(earliest) };
     let promoted: Vec<&Sku> = skus.iter().copied().filter(|s| checkout.touches(s)).collect();
     let costs: HashMap<&Sku, Money> = promoted.iter().copied().zip(catalog::store::costs(tx, &promoted)?).filter_map(|(s, c)| Some((s, c?))).collect();
+    let mut levels: HashMap<String, Vec<(WarehouseCode, StockLevel)>> = HashMap::new();
+    for (sku, warehouse, level) in lock_skus(tx, &skus)? {
+        levels.entry(sku).or_default().push((warehouse, level));
+    }
     let mut sales: HashMap<Sku, FlashSale> = if flash_sales {
         marketing::store::live_flash_for_update(tx, &skus)?.into_iter().filter(|s| s.selling(earliest)).map(|s| (s.sku.clone(), s)).collect()
     } else {
         HashMap::new()
     };
-    let mut levels: HashMap<String, Vec<(WarehouseCode, StockLevel)>> = HashMap::new();
-    for (sku, warehouse, level) in lock_skus(tx, &skus)? {
-        levels.entry(sku).or_default().push((warehouse, level));
-    }
     let points: HashMap<WarehouseCode, GeoPoint> = warehouses::store::points(tx)?.into_iter().collect();
     for ((sku, jobs), price) in by_sku.into_iter().zip(prices) {
         let Some(price) = price else {
