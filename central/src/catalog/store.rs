@@ -92,6 +92,12 @@ pub fn all_skus(tx: &mut dyn Tx) -> DbResult<Vec<SkuRecord>> {
     tx.query(&sql, &[])?.iter().map(row_to_sku).collect()
 }
 
+/// The SKUs of one model, by SKU.
+pub fn skus_of_spu(tx: &mut dyn Tx, spu: &str) -> DbResult<Vec<SkuRecord>> {
+    let sql = format!("{SKU_COLUMNS} WHERE s.spu_id = ?1 ORDER BY s.sku");
+    tx.query(&sql, &params![spu])?.iter().map(row_to_sku).collect()
+}
+
 pub fn exists(tx: &mut dyn Tx, sku: &Sku) -> DbResult<bool> {
     Ok(tx.query_opt("SELECT 1 FROM sku WHERE sku = ?1", &params![sku.as_str()])?.is_some())
 }

@@ -985,6 +985,13 @@ CREATE TABLE mk_campaign_day (
     cost         INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (campaign, day)
 ) STRICT;
+-- Customers who bought both models: each pair both ways, counted once per customer.
+CREATE TABLE mk_also_bought (
+    spu        TEXT NOT NULL,
+    other      TEXT NOT NULL,
+    customers  INTEGER NOT NULL,
+    PRIMARY KEY (spu, other)
+) STRICT;
 "#,
 ];
 

@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/marketing/segments/{id}", put(marketing::http::define_segment))
         .route("/api/v1/marketing/segments/{id}/members", get(marketing::http::members))
         .route("/api/v1/marketing/customers/{customer}", get(marketing::http::customer))
+        .route("/api/v1/marketing/recommendations", get(marketing::http::recommendations))
         .route("/api/v1/marketing/campaigns/{id}", put(marketing::http::put_campaign))
         .route("/api/v1/marketing/campaigns/{id}/send", post(marketing::http::send))
         .route("/api/v1/marketing/campaigns/{id}/sends", get(marketing::http::sends))

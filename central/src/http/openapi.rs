@@ -27,7 +27,7 @@ use utoipa::{Modify, OpenApi};
         after_sales::http::get_policy, after_sales::http::put_policy,
         marketing::http::publish, marketing::http::list, marketing::http::withdraw, marketing::http::policy, marketing::http::put_policy, marketing::http::price, marketing::http::issue_codes, marketing::http::codes, marketing::http::publish_flash, marketing::http::flash_sales, marketing::http::end_flash,
         marketing::http::define_segment, marketing::http::members, marketing::http::customer, marketing::http::put_campaign, marketing::http::send,
-        marketing::http::sends, marketing::http::roi,
+        marketing::http::sends, marketing::http::roi, marketing::http::recommendations,
         payment::http::start, payment::http::for_order, payment::http::get, payment::http::review, payment::http::refund, payment::http::refunds,
         payment::http::risk_rules, payment::http::set_risk_rules, payment::http::risk_decisions, payment::http::invoices, payment::http::invoice_export,
         payment::http::reconcile, payment::http::reconciliation_runs, payment::http::reconciliation_items, payment::http::resolve_item,

@@ -99,6 +99,12 @@ fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
             if let Some(customer) = store::customer_of(tx, *order_id)? {
                 for l in lines {
                     let (spu, size, _) = sku_facts(tx, &l.sku)?;
+                    if store::spu_units(tx, &customer, &spu)? <= 0 {
+                        // A model new to this customer: a pair with every model they have.
+                        for other in store::spus_bought(tx, &customer)?.into_iter().filter(|o| *o != spu) {
+                            store::add_pair(tx, &spu, &other)?;
+                        }
+                    }
                     store::add_bought(tx, &customer, &spu, &size, l.qty.as_i64())?;
                 }
                 resegment(tx, &customer, e.at_ms)?;
@@ -298,4 +304,45 @@ pub fn roi(tx: &mut dyn Tx, id: &str, from: &str, to: &str) -> Result<Roi, Marke
         })
         .collect();
     Ok(Roi { campaign: id.to_owned(), days, total: roi_day("total".into(), total) })
+}
+
+/// A model recommended beside another, and the SKU of it in the customer's size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Recommendation {
+    pub spu: String,
+    /// Customers who bought both.
+    pub customers: i64,
+    /// The SKU of this model in the size the customer buys most, when it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<Sku>,
+}
+
+/// "Customers who bought this also bought": the models most often bought by the customers who
+/// bought `sku`'s model, leaving out what `customer` has already; each in the size the customer
+/// buys most (their most-bought size among the model's SKUs).
+pub fn recommend(tx: &mut dyn Tx, sku: &Sku, customer: Option<&str>, limit: u32) -> Result<Vec<Recommendation>, MarketingError> {
+    let record = crate::catalog::store::get_sku(tx, sku).map_err(|_| MarketingError::NotFound(format!("SKU {sku}")))?;
+    let profile = match customer {
+        Some(c) => store::profile(tx, c)?,
+        None => None,
+    };
+    let has = |spu: &str| profile.as_ref().is_some_and(|p| p.bought.iter().any(|b| b.spu == spu && b.units > 0));
+    let mut sizes: Vec<(String, i64)> = Vec::new();
+    for b in profile.iter().flat_map(|p| &p.bought).filter(|b| b.units > 0) {
+        match sizes.iter_mut().find(|(s, _)| *s == b.size) {
+            Some(seen) => seen.1 += b.units,
+            None => sizes.push((b.size.clone(), b.units)),
+        }
+    }
+    sizes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut out = Vec::new();
+    for (spu, customers) in store::also_bought(tx, &record.spu_id, limit.saturating_mul(2))? {
+        if has(&spu) || out.len() >= limit as usize {
+            continue;
+        }
+        let skus = crate::catalog::store::skus_of_spu(tx, &spu)?;
+        let sized = sizes.iter().find_map(|(size, _)| skus.iter().find(|s| &s.size == size)).map(|s| s.sku.clone());
+        out.push(Recommendation { spu, customers, sku: sized });
+    }
+    Ok(out)
 }

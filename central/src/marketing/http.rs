@@ -1,7 +1,7 @@
 //! Marketing routes: HQ publishes and withdraws promotions and sets the stacking rules and
 //! margin floors; the shop front prices a cart before it places the order.
 
-use super::audience::{Campaign, Roi, Segment, Send};
+use super::audience::{Campaign, Recommendation, Roi, Segment, Send};
 use super::campaigns::{Profile, SegmentRule};
 use super::coupons::{Code, CouponTerms};
 use super::flash::{FlashSale, NewFlashSale};
@@ -321,6 +321,34 @@ pub async fn roi(_: Reader, axum::extract::State(state): axum::extract::State<Ap
         return Err(ApiError::BadRequest("from and to are days, YYYY-MM-DD".into()));
     }
     Ok(Json(state.db.read(move |tx| super::audience::roi(tx, &id, &q.from, &q.to)).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendQuery {
+    pub sku: Sku,
+    /// The shopper, for their size and to leave out what they have.
+    #[param(value_type = Option<tote_shared::openapi::Text40>)]
+    pub customer: Option<String>,
+    /// Default 5, at most 50.
+    #[param(minimum = 1, maximum = 50)]
+    pub limit: Option<u32>,
+}
+
+/// "Customers who bought this also bought", from what reached customers (the journal), in the
+/// shopper's size.
+#[utoipa::path(get, path = "/api/v1/marketing/recommendations", params(RecommendQuery),
+    responses((status = 200, body = Vec<Recommendation>), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "marketing")]
+pub async fn recommendations(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Query(q): Query<RecommendQuery>) -> Result<Json<Vec<Recommendation>>, ApiError> {
+    let limit = q.limit.unwrap_or(5);
+    if !(1..=50).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 50".into()));
+    }
+    if q.customer.as_deref().is_some_and(|c| !tote_shared::text::is_clean(c, 40)) {
+        return Err(ApiError::BadRequest("customer: 1 to 40 characters of clean text".into()));
+    }
+    Ok(Json(state.db.read(move |tx| super::audience::recommend(tx, &q.sku, q.customer.as_deref(), limit)).await?))
 }
 
 /// An id that could name something (1 to 40 letters, digits, '-' or '_'), else 404.

@@ -499,3 +499,32 @@ pub fn earned(tx: &mut dyn Tx, campaign: &str, from: &str, to: &str) -> DbResult
     .map(|r| Ok((r.text(0)?, Earned { redemptions: r.int(1)?, discount: r.int(2)?, revenue: r.int(3)?, refunded: r.int(4)?, cost: r.int(5)? })))
     .collect()
 }
+
+/// Units of a model that reached the customer, all sizes, less what came back.
+pub fn spu_units(tx: &mut dyn Tx, customer: &str, spu: &str) -> DbResult<i64> {
+    tx.query_one("SELECT CAST(COALESCE(SUM(units), 0) AS BIGINT) FROM mk_customer_buy WHERE customer = ?1 AND spu = ?2", &params![customer, spu])?.int(0)
+}
+
+/// The models a customer has bought (any size), by model.
+pub fn spus_bought(tx: &mut dyn Tx, customer: &str) -> DbResult<Vec<String>> {
+    tx.query("SELECT spu FROM mk_customer_buy WHERE customer = ?1 GROUP BY spu HAVING SUM(units) > 0 ORDER BY spu", &params![customer])?.iter().map(|r| r.text(0)).collect()
+}
+
+/// One more customer bought both `a` and `b` (both directions).
+pub fn add_pair(tx: &mut dyn Tx, a: &str, b: &str) -> DbResult<()> {
+    for (x, y) in [(a, b), (b, a)] {
+        tx.execute(
+            "INSERT INTO mk_also_bought (spu, other, customers) VALUES (?1, ?2, 1) ON CONFLICT (spu, other) DO UPDATE SET customers = mk_also_bought.customers + 1",
+            &params![x, y],
+        )?;
+    }
+    Ok(())
+}
+
+/// The models most bought by the customers who bought `spu`: (model, customers), most first.
+pub fn also_bought(tx: &mut dyn Tx, spu: &str, limit: u32) -> DbResult<Vec<(String, i64)>> {
+    tx.query("SELECT other, customers FROM mk_also_bought WHERE spu = ?1 ORDER BY customers DESC, other LIMIT ?2", &params![spu, limit])?
+        .iter()
+        .map(|r| Ok((r.text(0)?, r.int(1)?)))
+        .collect()
+}
