@@ -132,6 +132,43 @@ async fn fifty_pairs_sell_to_fifty_customers(backend: Backend) {
     assert_eq!(level, (200, 40, 159), "40 unpaid orders hold their units, the paid one is committed, the rest of the hold is sellable again");
 }
 
+/// A count finds fewer pairs than the hold and the orders claim: cancelling an unpaid flash
+/// order still goes through, and the units that are not there shrink the quota instead of
+/// going back to the hold. Held units always equal the quota left plus the unpaid orders'.
+async fn a_short_count_shrinks_the_quota_when_an_order_lets_go(backend: Backend) {
+    let place = Place::new(backend);
+    let db = seeded(&place).await;
+    receive(&db, 20).await;
+    let now = now_ms();
+    let new = NewFlashSale { sku: sku(), warehouse: warehouse(), price: 49_900, quota: 10, per_user: 1, starts_ms: now - 1_000, ends_ms: now + 3_600_000 };
+    db.write(move |tx| flash::publish(tx, "peg-flash", &new, now)).await.expect("publish");
+    let mut ids = Vec::new();
+    for customer in 0..3 {
+        let request = order(customer, 0, now);
+        ids.push(db.write(move |tx| flow::create(tx, &request)).await.expect("flash order").id);
+    }
+    let kind = EdgeEventKind::StockAdjusted { sku: sku(), delta: -15, reason: tote_shared::sync::AdjustReason::Count, location: LocationCode::parse("A-01").expect("loc") };
+    let event = EdgeEvent { seq: 2, at_ms: now, kind };
+    db.write(move |tx| -> Result<_, SyncError> { events::apply_events(tx, &warehouse(), std::slice::from_ref(&event), None, now) }).await.expect("count");
+    let ((on_hand, locked, sellable), _) = state(&db).await;
+    assert_eq!((on_hand, locked, sellable), (5, 10, -5), "the hold (7) and the orders (3) claim more than is there");
+    let first = ids[0];
+    db.write(move |tx| flow::cancel(tx, first, now + 1)).await.expect("an unpaid flash order can always be cancelled");
+    let ((on_hand, locked, _), sale) = state(&db).await;
+    assert_eq!((sale.quota, sale.sold), (9, 2), "the pair that is not there comes off the quota");
+    assert_eq!((on_hand, locked), (5, (sale.quota - sale.sold) + 2), "held = the quota left + the two unpaid orders");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_count_shrinks_the_quota_when_an_order_lets_go_on_sqlite() {
+    a_short_count_shrinks_the_quota_when_an_order_lets_go(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_count_shrinks_the_quota_when_an_order_lets_go_on_postgres() {
+    a_short_count_shrinks_the_quota_when_an_order_lets_go(Backend::Postgres).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_pairs_sell_to_fifty_customers_on_sqlite() {
     fifty_pairs_sell_to_fifty_customers(Backend::Sqlite).await;
