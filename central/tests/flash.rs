@@ -46,6 +46,13 @@ async fn receive(db: &Database, qty: i64) {
     db.write(move |tx| -> Result<_, SyncError> { events::apply_events(tx, &warehouse(), std::slice::from_ref(&event), None, 0) }).await.expect("receipt");
 }
 
+/// The sale "peg-flash": `quota` pairs of the Pegasus at SH-01 for ¥499.00, one per customer,
+/// for the next hour.
+async fn publish(db: &Database, quota: i64, now: i64) -> FlashSale {
+    let new = NewFlashSale { sku: sku(), warehouse: warehouse(), price: 49_900, quota, per_user: 1, starts_ms: now - 1_000, ends_ms: now + 3_600_000 };
+    db.write(move |tx| flash::publish(tx, "peg-flash", &new, now)).await.expect("publish")
+}
+
 /// (on hand, locked, sellable) of the Pegasus at SH-01, and the sale.
 async fn state(db: &Database) -> ((i64, i64, i64), FlashSale) {
     db.read(|tx| -> Result<_, DbError> {
@@ -62,8 +69,7 @@ async fn fifty_pairs_sell_to_fifty_customers(backend: Backend) {
     let db = seeded(&place).await;
     receive(&db, 200).await;
     let now = now_ms();
-    let new = NewFlashSale { sku: sku(), warehouse: warehouse(), price: 49_900, quota: 50, per_user: 1, starts_ms: now - 1_000, ends_ms: now + 3_600_000 };
-    let sale = db.write(move |tx| flash::publish(tx, "peg-flash", &new, now)).await.expect("publish");
+    let sale = publish(&db, 50, now).await;
     assert_eq!((sale.quota, sale.sold), (50, 0));
     assert_eq!(state(&db).await.0, (200, 50, 150), "the quota is carved out of sellable");
     // The shop front's pricing says what the order will: the flash price, the SKU alone.
@@ -140,8 +146,7 @@ async fn a_short_count_shrinks_the_quota_when_an_order_lets_go(backend: Backend)
     let db = seeded(&place).await;
     receive(&db, 20).await;
     let now = now_ms();
-    let new = NewFlashSale { sku: sku(), warehouse: warehouse(), price: 49_900, quota: 10, per_user: 1, starts_ms: now - 1_000, ends_ms: now + 3_600_000 };
-    db.write(move |tx| flash::publish(tx, "peg-flash", &new, now)).await.expect("publish");
+    publish(&db, 10, now).await;
     let mut ids = Vec::new();
     for customer in 0..3 {
         let request = order(customer, 0, now);

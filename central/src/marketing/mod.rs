@@ -7,7 +7,9 @@
 //! front makes before an order (`http.rs`); coupons (`coupons.rs`): codes issued in bulk,
 //! redeemed in the order's transaction under total and per-customer limits, given back when
 //! the order is cancelled or closed unpaid. Orders take their prices from `Checkout`. Flash
-//! sales, membership, points wired to orders, segments and attribution come later.
+//! sales with a held quota (`flash.rs`); profiles, segments, campaigns, their ROI and "also
+//! bought" from the journal (`campaigns.rs` pure, `audience.rs`). Group buys, membership and
+//! points wired to orders come later.
 
 pub mod audience;
 pub mod campaigns;
@@ -229,9 +231,14 @@ impl Checkout {
         Ok(Checkout { policy: store::policy(tx)?, live: store::live_between(tx, now_ms, now_ms.saturating_add(1))?, now_ms })
     }
 
-    /// Nothing live: every line at its list price.
-    pub fn nothing(now_ms: i64) -> Checkout {
-        Checkout { policy: MarketingPolicy::default(), live: Vec::new(), now_ms }
+    /// `load`, or nothing — every line at its list price — when no promotion is live
+    /// (`store::anything_live` said so).
+    pub fn load_if(tx: &mut dyn Tx, live: bool, now_ms: i64) -> DbResult<Checkout> {
+        if live {
+            Checkout::load(tx, now_ms)
+        } else {
+            Ok(Checkout { policy: MarketingPolicy::default(), live: Vec::new(), now_ms })
+        }
     }
 
     /// Whether any promotion other than a coupon could touch `sku`.

@@ -30,7 +30,7 @@ pub fn create(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRecord, OrdersE
             return create_flash(tx, req, listed, &sale);
         }
     }
-    let checkout = if promotions || !req.checkout.coupons.is_empty() { marketing::Checkout::load(tx, req.now_ms)? } else { marketing::Checkout::nothing(req.now_ms) };
+    let checkout = marketing::Checkout::load_if(tx, promotions, req.now_ms)?;
     let (lines, quote) = pricing::at_checkout(tx, &checkout, req, listed)?;
     super::screen::screen_one(tx, req)?;
     let order = place(tx, req, lines, OrderState::AwaitingPayment, MAX_PARTS)?;

@@ -143,7 +143,7 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
     // Marketing in one round trip when nothing is on (the usual case); flash sales' rows
     // locked after the stock rows, as every path does.
     let (promotions, flash_sales) = marketing::store::anything_live(tx, &skus, earliest)?;
-    let checkout = if promotions { Checkout::load(tx, earliest)? } else { Checkout::nothing(earliest) };
+    let checkout = Checkout::load_if(tx, promotions, earliest)?;
     let promoted: Vec<&Sku> = skus.iter().copied().filter(|s| checkout.touches(s)).collect();
     let costs: HashMap<&Sku, Money> = promoted.iter().copied().zip(catalog::store::costs(tx, &promoted)?).filter_map(|(s, c)| Some((s, c?))).collect();
     let mut levels: HashMap<String, Vec<(WarehouseCode, StockLevel)>> = HashMap::new();
@@ -297,10 +297,7 @@ fn flash_line(order: &CreateOrder, price: Money, sale: &FlashSale) -> Result<(Or
     let line = &order.lines[0];
     let mut lines = vec![OrderLineRecord::listed(line.sku.clone(), line.qty, price)];
     pricing::flash_price(&mut lines[0], sale)?;
-    let total = pricing::total(&lines)?;
-    pricing::expect_total(order, &lines)?;
-    let line = lines.pop().ok_or_else(|| DbError::corrupt("a priced order without its line"))?;
-    Ok((line, total))
+    settled(order, lines)
 }
 
 /// The order's one line at checkout prices (`cost`: the SKU's, when a promotion touches it)
@@ -313,6 +310,12 @@ fn priced_line(tx: &mut dyn Tx, checkout: &Checkout, order: &CreateOrder, price:
         let quote = checkout.quote(tx, &to_price, order.customer.as_deref(), &[])?;
         pricing::discount(&mut lines, &quote.priced)?;
     }
+    settled(order, lines)
+}
+
+/// The order's one priced line and its total, unless the total overflows or is not the one
+/// the customer was shown.
+fn settled(order: &CreateOrder, mut lines: Vec<OrderLineRecord>) -> Result<(OrderLineRecord, Money), OrdersError> {
     let total = pricing::total(&lines)?;
     pricing::expect_total(order, &lines)?;
     let line = lines.pop().ok_or_else(|| DbError::corrupt("a priced order without its line"))?;
