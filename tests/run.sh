@@ -22,6 +22,8 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v mbpoll >/dev/null 2>&1 || missing+=(mbpoll)
 # Mosquitto's own clients check the embedded broker's TLS listener and ACLs from outside.
 command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+# OpenSSL checks the HMAC signatures central puts on its outgoing webhooks.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # Browser tests: Debian's Chromium and ChromeDriver, and a CJK font for the Chinese screens.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)

@@ -21,6 +21,9 @@ pub struct Reader(pub Role);
 pub struct Admin;
 /// An edge daemon, authenticated as the warehouse it runs.
 pub struct Edge(pub WarehouseCode);
+/// A supplier's system on the supplier API, authenticated by its own credential, in a state
+/// that may use the API (approved or suspended).
+pub struct SupplierCaller(pub String);
 /// A scraper of `/metrics`: anyone while `auth.metrics_token` is unset, else only its holder.
 pub struct MetricsScraper;
 
@@ -39,13 +42,17 @@ fn role_of(parts: &Parts, state: &AppState) -> Result<Role, ApiError> {
     }
 }
 
-/// Who is calling, as idempotency keys are scoped: `admin`, `reader`, or `anonymous` (a
-/// request the role extractors then refuse).
-pub fn caller_name(parts: &Parts, state: &AppState) -> &'static str {
+/// Who is calling, as idempotency keys are scoped: `admin`, `reader`, `token:` and the start
+/// of another bearer token's hash (a supplier: each its own scope, so one supplier's keys never
+/// meet another's), or `anonymous` (a request the extractors then refuse).
+pub fn caller_name(parts: &Parts, state: &AppState) -> String {
     match role_of(parts, state) {
-        Ok(Role::Admin) => "admin",
-        Ok(Role::ReadOnly) => "reader",
-        Err(_) => "anonymous",
+        Ok(Role::Admin) => "admin".into(),
+        Ok(Role::ReadOnly) => "reader".into(),
+        Err(_) => match bearer_token(parts) {
+            Some(token) => format!("token:{}", &hash_token(token)[..32]),
+            None => "anonymous".into(),
+        },
     }
 }
 
@@ -74,6 +81,20 @@ impl FromRequestParts<AppState> for Edge {
         let found = state.db.read(move |tx| -> Result<_, crate::db::DbError> { crate::warehouses::store::by_token(tx, &hash) }).await?;
         match found {
             Some(code) => Ok(Edge(code)),
+            None => Err(ApiError::Unauthorized),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for SupplierCaller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(parts).ok_or(ApiError::Unauthorized)?;
+        let hash = hash_token(token);
+        let found = state.db.read(move |tx| -> Result<_, crate::db::DbError> { crate::supplier::store::by_token(tx, &hash) }).await?;
+        match found {
+            Some((id, s)) if crate::supplier::may_use_api(s) => Ok(SupplierCaller(id)),
+            Some((id, s)) => Err(ApiError::Forbidden(format!("supplier {id} is {}", s.as_str()))),
             None => Err(ApiError::Unauthorized),
         }
     }

@@ -18,6 +18,7 @@ struct Args {
 }
 
 pub fn main() -> anyhow::Result<()> {
+    tote_shared::runtime::system::return_large_buffers();
     let args = Args::parse();
     let settings = Settings::load(&args.config)?;
     tote_shared::runtime::system::init_telemetry(&settings.log);

@@ -26,6 +26,8 @@ pub struct Settings {
     /// the name their orders' channel carries (`[marketplaces.tmall]`).
     #[serde(default)]
     pub marketplaces: std::collections::BTreeMap<String, MarketplaceSettings>,
+    #[serde(default)]
+    pub marketing: MarketingSettings,
     #[serde(default = "default_log")]
     pub log: String,
 }
@@ -588,6 +590,45 @@ impl PaymentSettings {
     }
 }
 
+/// Marketing's way out: where campaigns' send lists are delivered.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketingSettings {
+    /// The messaging system that takes send lists (`[marketing.send_webhook]`). Unset: send
+    /// lists are exported only (`GET /api/v1/marketing/campaigns/{id}/sends`).
+    #[serde(default)]
+    pub send_webhook: Option<WebhookSettings>,
+}
+
+/// A webhook we call: each POST signed `Tote-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of
+/// "t.body">` with the secret, and keyed `Idempotency-Key` so a retry is recognised.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub url: String,
+    /// Set it from the environment (`TOTE_CENTRAL__MARKETING__SEND_WEBHOOK__SECRET`).
+    pub secret: SecretString,
+    #[serde(default = "default_call_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl MarketingSettings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let Some(hook) = &self.send_webhook else { return Ok(()) };
+        let invalid = |field, why: &'static str| Err(Invalid { field, why: why.into() });
+        if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) || reqwest::Url::parse(&hook.url).is_err() {
+            return invalid("marketing.send_webhook.url", "must be an http:// or https:// URL");
+        }
+        if hook.secret.expose_secret().len() < 16 {
+            return invalid("marketing.send_webhook.secret", "must be at least 16 characters");
+        }
+        if !(100..=60_000).contains(&hook.timeout_ms) {
+            return invalid("marketing.send_webhook.timeout_ms", "must be between 100 and 60000");
+        }
+        Ok(())
+    }
+}
+
 impl Settings {
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         let settings: Settings = load_layered(path, "TOTE_CENTRAL")?;
@@ -600,6 +641,7 @@ impl Settings {
         self.database.validate()?;
         self.payment.validate()?;
         self.logistics.validate()?;
+        self.marketing.validate()?;
         for (name, marketplace) in &self.marketplaces {
             marketplace.validate(name)?;
         }

@@ -232,6 +232,8 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     supervisor.spawn("payment-dispatcher", RESTART, move |stop| crate::payment::dispatcher::run(s.clone(), stop));
     let s = state.clone();
     supervisor.spawn("logistics-dispatcher", RESTART, move |stop| crate::logistics::dispatcher::run(s.clone(), stop));
+    let s = state.clone();
+    supervisor.spawn("send-list-webhook", RESTART, move |stop| crate::marketing::webhook::run(s.clone(), stop));
     for api in state.marketplaces.iter() {
         let (s, api) = (state.clone(), api.clone());
         supervisor.spawn(format!("marketplace:{}", api.name()), RESTART, move |stop| crate::marketplace::puller::run(s.clone(), api.clone(), stop));
@@ -239,7 +241,8 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
 }
 
 /// Closes unpaid orders past their deadline and releases their locks; ends flash sales whose
-/// window closed (their holds back to sellable).
+/// window closed (their holds back to sellable); expires points and reviews tiers at their
+/// dates; cancels the orders of group buys' groups that did not form in time.
 async fn sweep_unpaid_orders(state: AppState, stop: Stop) {
     let mut tick = tokio::time::interval(Duration::from_millis(state.settings.orders.sweep_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -252,6 +255,21 @@ async fn sweep_unpaid_orders(state: AppState, stop: Stop) {
             Ok(n) if n > 0 => tracing::info!(ended = n, "flash sales ended at the close of their window"),
             Ok(_) => {}
             Err(error) => tracing::error!(%error, "flash-sale sweep failed"),
+        }
+        let swept = state
+            .write(move |tx| -> Result<(u32, u32), crate::db::DbError> {
+                Ok((crate::marketing::loyalty::expire_due(tx, now, 200)?, crate::marketing::loyalty::review_due(tx, now, 200)?))
+            })
+            .await;
+        match swept {
+            Ok((expired, reviewed)) if expired + reviewed > 0 => tracing::info!(expired, reviewed, "points expired and tiers reviewed at their dates"),
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "points and tiers sweep failed"),
+        }
+        match state.write(move |tx| crate::orders::flow::settle_groups(tx, now, 100)).await {
+            Ok(n) if n > 0 => tracing::info!(orders = n, "group buys that did not form: their orders cancelled"),
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "group-buy sweep failed"),
         }
         loop {
             let now = now_ms();

@@ -80,7 +80,7 @@ async fn a_purchase_limit_holds_when_one_customers_orders_race_down_both_paths(b
         let order = order(Some("flash-buyer"), &format!("{n} Nanjing Road"), "", 10_000);
         tasks.push(tokio::spawn(async move {
             if n % 2 == 0 {
-                id_of(intake.submit("admin", key(&format!("limit-{n}")), order).await)
+                id_of(intake.submit("admin".into(), key(&format!("limit-{n}")), order).await)
             } else {
                 one(&db, order).await
             }
@@ -115,7 +115,7 @@ async fn a_double_tap_is_one_order_on_either_path(backend: Backend) {
     let mut tasks = Vec::new();
     for n in 0..3 {
         let intake = intake.clone();
-        tasks.push(tokio::spawn(async move { id_of(intake.submit("admin", key(&format!("tap-{n}")), order(Some("runner"), "88 Century Avenue", "", 50_000)).await) }));
+        tasks.push(tokio::spawn(async move { id_of(intake.submit("admin".into(), key(&format!("tap-{n}")), order(Some("runner"), "88 Century Avenue", "", 50_000)).await) }));
     }
     let mut outcomes = Vec::new();
     for task in tasks {
@@ -147,12 +147,12 @@ async fn a_blocklisted_phone_or_an_unknown_region_locks_nothing(backend: Backend
     let intake = Arc::new(Intake::start(db.clone(), 1, Arc::new(|| {})));
     db.write(|tx| store::add_block(tx, BlockKind::Phone, "13800138000", "chargebacks", 0)).await.expect("block");
     let blocked = || order(Some("new-face"), "1 Bund Road", "+86 138-0013-8000", 1_000);
-    let refusal = id_of(intake.submit("admin", key("blocked"), blocked()).await);
+    let refusal = id_of(intake.submit("admin".into(), key("blocked"), blocked()).await);
     assert!(matches!(refusal, Err(OrdersError::Refused(Refusal::Blocked { kind: BlockKind::Phone, ref reason })) if reason == "chargebacks"));
     assert!(matches!(one(&db, blocked()).await, Err(OrdersError::Refused(Refusal::Blocked { .. }))));
     let mut nowhere = order(None, "1 Main Street", "", 1_000);
     nowhere.ship_to.city = "Atlantis".into();
-    assert!(matches!(id_of(intake.submit("admin", key("nowhere"), nowhere.clone()).await), Err(OrdersError::Refused(Refusal::UnknownRegion(_)))));
+    assert!(matches!(id_of(intake.submit("admin".into(), key("nowhere"), nowhere.clone()).await), Err(OrdersError::Refused(Refusal::UnknownRegion(_)))));
     assert!(matches!(one(&db, nowhere).await, Err(OrdersError::Refused(Refusal::UnknownRegion(_)))));
     assert_eq!(locked(&db).await, 0, "no refused order locked stock");
     let (entry, _) = db.write(|tx| store::add_block(tx, BlockKind::Phone, "13800138000", "again", 0)).await.expect("block");

@@ -37,7 +37,7 @@ fn order(customer: usize, attempt: usize, code: &str, now: i64) -> CreateOrder {
         destination: city_point("shanghai").expect("city"),
         now_ms: now,
         payment_deadline_ms: now + 3_600_000,
-        checkout: CheckoutTerms { coupons: vec![code.to_owned()], expected_total: Some(89_900 - 5_000) },
+        checkout: CheckoutTerms { coupons: vec![code.to_owned()], expected_total: Some(89_900 - 5_000), ..CheckoutTerms::default() },
     }
 }
 
@@ -61,7 +61,7 @@ async fn stock(db: &Database) {
 
 /// Publishes the coupon and issues `codes` bearer codes.
 async fn coupon(db: &Database, codes: u32, now: i64) -> Vec<String> {
-    let promotion = Promotion { id: "run-50".into(), layer: Layer::Platform, class: "platform".into(), shop: None, skus: vec![], benefit: Benefit::Coupon { threshold: 0, off: 5_000 } };
+    let promotion = Promotion { id: "run-50".into(), layer: Layer::Platform, class: "platform".into(), shop: None, skus: vec![], benefit: Benefit::Coupon { threshold: 0, off: 5_000 }, tier: None, segment: None };
     let terms = CouponTerms { limit_total: 100, limit_per_user: 1 };
     db.write(move |tx| -> Result<Vec<String>, MarketingError> {
         marketing::publish(tx, promotion.clone(), Some(terms), now - 1_000, now + 3_600_000, now)?;

@@ -73,10 +73,10 @@ async fn fifty_pairs_sell_to_fifty_customers(backend: Backend) {
     assert_eq!((sale.quota, sale.sold), (50, 0));
     assert_eq!(state(&db).await.0, (200, 50, 150), "the quota is carved out of sellable");
     // The shop front's pricing says what the order will: the flash price, the SKU alone.
-    let quote = db.read(move |tx| tote_central::marketing::price_cart(tx, &[(sku(), Qty::parse(1).expect("qty"))], None, &[], now)).await.expect("quote");
+    let quote = db.read(move |tx| tote_central::marketing::price_cart(tx, &[(sku(), Qty::parse(1).expect("qty"))], None, &[], 0, now)).await.expect("quote");
     assert_eq!((quote.priced.payable, quote.priced.lines[0].item_promotion.as_deref()), (49_900, Some("peg-flash")));
     let two = [(sku(), Qty::parse(1).expect("qty")), (tote_shared::Sku::parse("OTHER-1").expect("sku"), Qty::parse(1).expect("qty"))];
-    let mixed = db.read(move |tx| tote_central::marketing::price_cart(tx, &two, None, &[], now)).await;
+    let mixed = db.read(move |tx| tote_central::marketing::price_cart(tx, &two, None, &[], 0, now)).await;
     assert!(matches!(mixed, Err(MarketingError::Cart(why)) if why.contains("order it alone")));
 
     let intake = Arc::new(Intake::start(db.clone(), 2, Arc::new(|| {})));
@@ -89,7 +89,7 @@ async fn fifty_pairs_sell_to_fifty_customers(backend: Backend) {
             let intake = intake.clone();
             let key = RequestKey { key: format!("flash-{n}"), fingerprint: fingerprint("POST", "/api/v1/orders", "admin", n.to_string().as_bytes()) };
             tasks.push(tokio::spawn(async move {
-                match intake.submit("admin", key, request).await {
+                match intake.submit("admin".into(), key, request).await {
                     Reply::Answer { stored, replayed: false } => Ok(serde_json::from_str::<OrderRecord>(&stored.1).expect("order")),
                     Reply::Refused(refusal) => Err(refusal),
                     other => panic!("unexpected {other:?}"),

@@ -48,7 +48,7 @@ async fn a_flash_sale_batch_sells_exactly_the_stock(backend: Backend) {
     let mut tasks = Vec::new();
     for n in 0..500 {
         let intake = intake.clone();
-        tasks.push(tokio::spawn(async move { intake.submit("admin", key(&format!("flash-{n}"), &format!("{n}")), order(1)).await }));
+        tasks.push(tokio::spawn(async move { intake.submit("admin".into(), key(&format!("flash-{n}"), &format!("{n}")), order(1)).await }));
     }
     let (mut created, mut refused, mut ids) = (0, 0, Vec::new());
     for task in tasks {
@@ -80,7 +80,7 @@ async fn a_flash_sale_batch_sells_exactly_the_stock(backend: Backend) {
     let mut tasks = Vec::new();
     for body in ["x", "x", "y"] {
         let intake = intake.clone();
-        tasks.push(tokio::spawn(async move { (body, intake.submit("admin", key("twice", body), order(1)).await) }));
+        tasks.push(tokio::spawn(async move { (body, intake.submit("admin".into(), key("twice", body), order(1)).await) }));
     }
     let mut answers = Vec::new();
     for task in tasks {

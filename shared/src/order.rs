@@ -36,6 +36,9 @@ pub enum OrderState {
     Held,
     /// Delivered, and the return window closed with no after-sales request open: done.
     Completed,
+    /// Paid into a group buy that has not formed yet: its stock committed, not released to a
+    /// warehouse until the group forms; cancelled (so refunded) if it never does.
+    Grouping,
 }
 
 impl OrderState {
@@ -54,6 +57,7 @@ impl OrderState {
             OrderState::Closed => "closed",
             OrderState::Held => "held",
             OrderState::Completed => "completed",
+            OrderState::Grouping => "grouping",
         }
     }
 
@@ -63,7 +67,7 @@ impl OrderState {
 
     /// States in which a warehouse holds a commitment for the order.
     pub fn holds_commitment(self) -> bool {
-        matches!(self, OrderState::AwaitingShipment | OrderState::Picked | OrderState::Packed | OrderState::Cancelling | OrderState::PartlyShipped)
+        matches!(self, OrderState::AwaitingShipment | OrderState::Picked | OrderState::Packed | OrderState::Cancelling | OrderState::PartlyShipped | OrderState::Grouping)
     }
 
     /// The parcel has left the warehouse (whatever happened to it since).
@@ -81,7 +85,7 @@ impl OrderState {
     }
 }
 
-pub const ALL_STATES: [OrderState; 13] = [
+pub const ALL_STATES: [OrderState; 14] = [
     OrderState::AwaitingPayment,
     OrderState::AwaitingShipment,
     OrderState::Picked,
@@ -95,6 +99,7 @@ pub const ALL_STATES: [OrderState; 13] = [
     OrderState::Closed,
     OrderState::Held,
     OrderState::Completed,
+    OrderState::Grouping,
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +129,10 @@ pub enum OrderEvent {
     /// The completion check ran at `now_ms` for an order delivered at `delivered_ms`, with a
     /// return window of `window_ms` (after-sales checked that no request is open).
     ReturnWindowChecked { now_ms: i64, delivered_ms: i64, window_ms: i64 },
+    /// Payment confirmed for an order that joined a group buy still forming.
+    PaidIntoGroup,
+    /// The order's group buy reached its size: it may ship.
+    GroupFormed,
 }
 
 /// What the store must do alongside the state change.
@@ -172,6 +181,8 @@ impl OrderEvent {
             OrderEvent::ReturnPassed => "a passed return",
             OrderEvent::BalanceDue => "a price difference due",
             OrderEvent::ReturnWindowChecked { .. } => "a completion",
+            OrderEvent::PaidIntoGroup => "a payment into a group buy",
+            OrderEvent::GroupFormed => "a group buy forming",
         }
     }
 }
@@ -182,6 +193,11 @@ pub fn transition(state: OrderState, event: &OrderEvent) -> Result<Transition, O
     let go = |to: OrderState, effects: &[OrderEffect]| Ok(Transition { to, effects: effects.to_vec() });
     match (state, event) {
         (S::AwaitingPayment, OrderEvent::Paid) => go(S::AwaitingShipment, &[E::CommitLock, E::SendFulfilToEdge]),
+        // A group buy's order is paid for and its stock committed, but it waits for its group.
+        (S::AwaitingPayment, OrderEvent::PaidIntoGroup) => go(S::Grouping, &[E::CommitLock]),
+        (S::Grouping, OrderEvent::GroupFormed) => go(S::AwaitingShipment, &[E::SendFulfilToEdge]),
+        // Nothing was sent to a warehouse: the commitment simply goes.
+        (S::Grouping, OrderEvent::CancelRequested) => go(S::Cancelled, &[E::ReleaseCommitment]),
         (S::AwaitingPayment | S::Held, OrderEvent::CancelRequested) => go(S::Cancelled, &[E::ReleaseLock]),
         // A replacement needs no payment: the returned item pays for it.
         (S::Held, OrderEvent::ReturnPassed) => go(S::AwaitingShipment, &[E::CommitLock, E::SendFulfilToEdge]),
@@ -255,7 +271,7 @@ pub fn overall(parts: &[OrderState]) -> OrderState {
         return S::PartlyShipped;
     }
     // Nothing has left yet: the part furthest from leaving speaks for the order.
-    [S::Cancelling, S::Backordered, S::Held, S::AwaitingPayment, S::AwaitingShipment, S::Picked, S::Packed]
+    [S::Cancelling, S::Backordered, S::Held, S::AwaitingPayment, S::Grouping, S::AwaitingShipment, S::Picked, S::Packed]
         .into_iter()
         .find(|s| live.contains(s))
         .unwrap_or(first)
@@ -312,6 +328,20 @@ mod tests {
         assert!(transition(OrderState::Shipped, &check(150)).is_err(), "only a delivered order completes");
         assert!(OrderState::Completed.is_final());
         assert!(transition(OrderState::Completed, &OrderEvent::CancelRequested).is_err());
+    }
+
+    #[test]
+    fn a_group_buy_order_is_paid_then_waits_for_its_group_and_never_reaches_a_warehouse_before() {
+        let paid = transition(OrderState::AwaitingPayment, &OrderEvent::PaidIntoGroup).expect("allowed");
+        assert_eq!((paid.to, paid.effects), (OrderState::Grouping, vec![OrderEffect::CommitLock]), "committed, not sent");
+        let formed = transition(OrderState::Grouping, &OrderEvent::GroupFormed).expect("allowed");
+        assert_eq!((formed.to, formed.effects), (OrderState::AwaitingShipment, vec![OrderEffect::SendFulfilToEdge]));
+        let failed = transition(OrderState::Grouping, &OrderEvent::CancelRequested).expect("allowed");
+        assert_eq!((failed.to, failed.effects), (OrderState::Cancelled, vec![OrderEffect::ReleaseCommitment]), "no warehouse to stop");
+        assert!(transition(OrderState::Grouping, &OrderEvent::Paid).is_err());
+        assert!(transition(OrderState::Grouping, &OrderEvent::EdgeShipped).is_err(), "nothing ships before the group forms");
+        assert!(transition(OrderState::AwaitingShipment, &OrderEvent::GroupFormed).is_err());
+        assert!(OrderState::Grouping.holds_commitment() && !OrderState::Grouping.is_final());
     }
 
     #[test]

@@ -73,6 +73,21 @@ pub enum EdgeEventKind {
     /// A customer return announced by HQ was received and checked: units that passed QC are
     /// in stock at `location`, units that failed are set aside as damaged, the rest never came.
     ReturnReceived { rma: String, order_id: u64, location: LocationCode, lines: Vec<ReturnedLine> },
+    /// Goods received against an expected delivery (a supplier's ASN): in stock at `location`,
+    /// or, when `held` (QC failed them into the QC bin), set aside and never sold. Sent instead
+    /// of `StockReceived`, so the units are counted once. `lot` and `expiry` (YYMMDD, GS1 AI 17)
+    /// as scanned.
+    DeliveryReceived {
+        delivery: String,
+        sku: Sku,
+        qty: Qty,
+        location: LocationCode,
+        held: bool,
+        #[serde(default)]
+        lot: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expiry: Option<String>,
+    },
 }
 
 /// One SKU of a received return: what was announced and what QC found.
@@ -110,6 +125,11 @@ impl EdgeEventKind {
             }
             EdgeEventKind::FulfilmentFailed { reason, .. } => crate::text::check_chars("reason", reason),
             EdgeEventKind::ReturnReceived { lines, .. } => lines.iter().try_for_each(|l| crate::text::check_chars("fail_reason", &l.fail_reason)),
+            EdgeEventKind::DeliveryReceived { delivery, lot, expiry, .. } => {
+                crate::text::check_chars("delivery", delivery)?;
+                crate::text::check_chars("lot", lot)?;
+                expiry.as_deref().map_or(Ok(()), |e| crate::text::check_chars("expiry", e))
+            }
             _ => Ok(()),
         }
     }
@@ -249,6 +269,16 @@ pub enum CommandKind {
     /// The return comes with a carrier we booked: its parcel carries this waybill, which the
     /// desk may scan instead of the customer's slip.
     ReturnLabel { rma: String, carrier: String, waybill: String },
+    /// A supplier's advance shipping notice: expect these units under this delivery number
+    /// (`ASN-` and digits, on the supplier's delivery note), receive them with QC, and report
+    /// each receipt with `DeliveryReceived`.
+    ExpectDelivery { id: String, supplier: String, lines: Vec<OrderLine> },
+}
+
+/// Whether `text` is a delivery number as central issues them for suppliers' ASNs: `ASN-` and
+/// 1 to 16 digits.
+pub fn is_asn(text: &str) -> bool {
+    text.strip_prefix("ASN-").is_some_and(|n| !n.is_empty() && n.len() <= 16 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Most numbers one grant carries.

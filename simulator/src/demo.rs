@@ -44,6 +44,8 @@ fn gtin(size: &str) -> String {
 /// Demo-only credentials (a real site sets them from the environment): the simulated station
 /// software's API token, and the supervisor a person signs in as on the handheld pages.
 const DEMO_EDGE_API: &str = "demo-edge-api-token-not-for-production";
+/// Nike China's credential on the supplier API.
+const DEMO_SUPPLIER_TOKEN: &str = "demo-supplier-nike-not-for-production";
 const DEMO_SUPERVISOR: &str = "boss";
 const DEMO_PIN: &str = "2468";
 
@@ -146,6 +148,9 @@ pub async fn run(options: Options) -> Result<()> {
     let robots = start_robots(&edges[0], &options).await?;
     for (edge, (code, _)) in edges.iter().zip(WAREHOUSES) {
         stock_warehouse(edge, code).await?;
+        if code == "SH-01" {
+            purchase_story_stock(&hq, &central_url, edge).await?;
+        }
     }
     seed_logistics(&hq).await?;
     let story = match story(&reader, &hq, &edges[0], &channels, &printers[0]).await {
@@ -387,6 +392,7 @@ fn central_settings(dir: &Path, port: u16, channels: &ChannelSim, carriers: &Car
         payment: payment_settings(channels)?,
         logistics: logistics_settings(carriers),
         marketplaces: Default::default(),
+        marketing: Default::default(),
         auth: AuthSettings { admin_token: SecretString::from(ADMIN_TOKEN.to_owned()), read_token: SecretString::from(READ_TOKEN.to_owned()), metrics_token: None },
         log: "warn".into(),
     };
@@ -489,14 +495,76 @@ async fn stock_warehouse(edge: &Api, code: &str) -> Result<()> {
         let location = format!("A-0{}-01", i + 1);
         edge.post_keyed("/api/v1/locations", &format!("loc-{location}"), &json!({"code": location})).await?;
         let qty = match (code, *size) {
-            ("SH-01", "42") => 12,
+            // The story's 12 pairs come from a purchase order (`purchase_story_stock`).
+            ("SH-01", "42") => continue,
             ("BJ-01", "42") => 5,
             ("SH-01", _) => 30,
             _ => 20,
         };
         edge.post_keyed("/api/v1/receipts", &format!("rcv-{size}"), &json!({"location": location, "gtin": gtin(size), "qty": qty})).await?;
     }
-    say(format!("{code} received its opening stock from the purchase order"));
+    say(format!("{code} received its opening stock"));
+    Ok(())
+}
+
+/// The story's 12 pairs of EU 42 at SH-01 come from a purchase order: Nike China onboarded
+/// with its documents and contract price, HQ's order approved, the supplier confirming and
+/// shipping through its own API, SH-01 receiving against the ASN with QC, the supplier's
+/// invoice three-way matched.
+async fn purchase_story_stock(hq: &Api, central_url: &str, sh: &Api) -> Result<()> {
+    println!("\nThe supplier: the story's 12 pairs come from a purchase order");
+    let documents = json!([{"kind": "business_licence", "reference": "91310000MA1FL0001X"}, {"kind": "bank_account", "reference": "6222 0210 0000 0000"}]);
+    hq.post("/api/v1/suppliers", &json!({"id": "NIKE-CN", "name": "Nike China", "contact": "Li Wei, +86 21 5555 0100", "documents": documents})).await?;
+    for step in ["submit", "approve"] {
+        hq.post("/api/v1/suppliers/NIKE-CN/steps", &json!({"step": step})).await?;
+    }
+    hq.put("/api/v1/suppliers/NIKE-CN/credential", &json!({"token": DEMO_SUPPLIER_TOKEN, "reason": "onboarding"})).await?;
+    let terms = json!({"supplier_sku": "DH4071-100-42", "cost": 40_000, "moq": 6, "lead_time_days": 7, "breaks": [{"min_qty": 24, "cost": 38_000}], "valid_from_ms": 0});
+    hq.post("/api/v1/suppliers/NIKE-CN/prices", &json!({"sku": STORY_SKU, "terms": terms})).await?;
+    say("Nike China onboarded: business licence and bank account on file, approved; contract price ¥400 a pair (MOQ 6, ¥380 from 24), 7 days' lead time");
+    let po = hq.post_keyed("/api/v1/purchase-orders", "demo-po-1", &json!({"supplier": "NIKE-CN", "warehouse": "SH-01", "lines": [{"sku": STORY_SKU, "qty": 12}]})).await?;
+    let id = po["id"].as_u64().context("purchase order id")?;
+    ensure!(po["total"] == 480_000, "12 × ¥400: {po}");
+    hq.post(&format!("/api/v1/purchase-orders/{id}/approve"), &json!({})).await?;
+    say(format!("HQ approved purchase order {id}: 12 × {STORY_SKU} for SH-01, ¥4,800"));
+    let nike = Api::new(central_url.to_owned(), Some(DEMO_SUPPLIER_TOKEN.into()));
+    let now = tote_shared::runtime::system::now_ms();
+    nike.post(&format!("/api/v1/supplier/purchase-orders/{id}/confirm"), &json!({"promised_ms": now + 7 * 86_400_000})).await?;
+    let line = json!({"sku": STORY_SKU, "qty": 12, "lot": "LOT42", "expiry": "281231", "carton": "C1"});
+    let asn = nike.post_keyed("/api/v1/supplier/asns", "demo-asn-1", &json!({"po": id, "reference": "NK-SHP-0001", "shipped_ms": now, "eta_ms": now + 2 * 86_400_000, "lines": [line]})).await?;
+    let delivery = asn["delivery"].as_str().context("delivery number")?.to_owned();
+    let row = hq.get(&format!("/api/v1/inventory/{STORY_SKU}")).await?;
+    let in_transit = row.as_array().and_then(|r| r.iter().find(|x| x["warehouse"] == "SH-01")).map_or(0, |x| x["in_transit"].as_i64().unwrap_or(0));
+    ensure!(in_transit == 12, "12 in transit to SH-01, not {in_transit}");
+    say(format!("Nike China confirmed on its supplier API and shipped ASN {delivery} (one carton, lot LOT42): 12 in transit to SH-01"));
+    wait(Duration::from_secs(20), "the ASN at SH-01", || async {
+        let open = sh.get("/api/v1/deliveries?state=open").await?;
+        Ok(open.as_array().is_some_and(|d| d.iter().any(|x| x["id"] == delivery.as_str())))
+    })
+    .await?;
+    let receipt = json!({"location": "A-03-01", "gtin": gtin("42"), "qty": 12, "lot": "LOT42", "delivery": delivery});
+    sh.post_keyed("/api/v1/receipts", "rcv-42", &receipt).await?;
+    let path = format!("/api/v1/purchase-orders/{id}");
+    let closed = wait_json(Duration::from_secs(20), || async {
+        let po = hq.get(&path).await?;
+        ensure!(po["state"] == "closed", "purchase order not closed yet");
+        Ok(po)
+    })
+    .await?;
+    let row = hq.get(&format!("/api/v1/inventory/{STORY_SKU}")).await?;
+    let sh01 = row.as_array().and_then(|r| r.iter().find(|x| x["warehouse"] == "SH-01").cloned()).context("SH-01 row")?;
+    ensure!(sh01["on_hand"] == 12 && sh01["in_transit"] == 0 && closed["lines"][0]["accepted"] == 12, "after the receipt: {sh01} {closed}");
+    say(format!("SH-01 received the 12 pairs against {delivery}, QC passed: central shows 12 in stock, 0 in transit, purchase order {id} closed"));
+    let invoice = json!({"po": id, "reference": "NK-INV-0001", "lines": [{"sku": STORY_SKU, "qty": 12, "unit_cost": 40_000}], "total": 480_000});
+    let matched = nike.post_keyed("/api/v1/supplier/invoices", "demo-inv-1", &invoice).await?;
+    ensure!(matched["state"] == "approved", "the invoice matches: {matched}");
+    say("Nike China's invoice NK-INV-0001 matched order and receipt (12 × ¥400 = ¥4,800): approved for payment");
+    let month = tote_shared::calendar::utc_day(now)[..7].to_owned();
+    let statement = nike.get(&format!("/api/v1/supplier/statements/{month}")).await?;
+    ensure!(statement["received_value"] == 480_000 && statement["not_invoiced"] == 0, "the month's statement: {statement}");
+    let card = hq.get("/api/v1/suppliers/NIKE-CN/scorecard").await?;
+    ensure!(card["total"]["on_time"] == 1 && card["total"]["qc_pass_rate"] == 1.0, "the scorecard: {card}");
+    say(format!("Nike China's statement for {month}: 12 pairs received that passed QC, ¥4,800, invoiced ¥4,800, nothing outstanding; its scorecard: 1 delivery of 1 on time, QC pass rate 100 %"));
     Ok(())
 }
 
@@ -832,10 +900,30 @@ async fn campaign(reader: &Api, hq: &Api, sh: &Api, channels: &ChannelSim) -> Re
     .await
     .context("the campaign's revenue")?;
     let t = &roi["total"];
-    ensure!(t["redemptions"] == 1 && t["discount"] == 5_000 && t["cost"] == 82_000 && t["margin"] == 72_800, "the campaign's figures: {roi}");
+    ensure!(t["orders"] == 1 && t["redemptions"] == 1 && t["discount"] == 5_000 && t["cost"] == 82_000 && t["margin"] == 72_800, "the campaign's figures: {roi}");
     say(format!(
-        "the order shipped; the campaign's ROI ({day}): 1 redemption, revenue ¥1,548.00, discount ¥50.00, cost of goods ¥820.00, margin after discounts ¥728.00 — {:.1} per yuan of discount",
+        "the order shipped; the campaign's ROI ({day}): 1 order, 1 redemption, revenue ¥1,548.00, discount ¥50.00, cost of goods ¥820.00, margin after discounts ¥728.00 — {:.1} per yuan of discount",
         t["roi"].as_f64().unwrap_or(0.0)
+    ));
+    membership(hq).await
+}
+
+/// The runner's standing after the campaign: their tier from 12 months' spend (up at once),
+/// their points still to come with the delivery.
+async fn membership(hq: &Api) -> Result<()> {
+    let standing = wait_json(Duration::from_secs(20), || async {
+        let m = hq.get("/api/v1/marketing/customers/runner-li-wei/membership").await?;
+        if m["spend_12m"].as_i64().is_some_and(|s| s >= 154_800) { Ok(m) } else { anyhow::bail!("not yet") }
+    })
+    .await
+    .context("the runner's membership")?;
+    let spend = standing["spend_12m"].as_i64().unwrap_or(0);
+    let tier = standing["tier"].as_str().unwrap_or("");
+    ensure!(spend < 200_000 || tier != "member", "¥2,000 in 12 months makes silver at once: {standing}");
+    say(format!(
+        "the runner is a {tier} member (¥{}.{:02} paid in 12 months; silver from ¥2,000); the pair's points come with its delivery, locked until its return window closes",
+        spend / 100,
+        spend % 100
     ));
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod agv;
 pub mod browser;
 pub mod carrier;
 pub mod marketplace;
+pub mod messaging;
 pub mod modbus;
 pub mod modbus_agv;
 pub mod payment;

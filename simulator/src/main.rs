@@ -265,6 +265,12 @@ enum Bench {
         #[arg(long, default_value_t = 1_000_000)]
         orders: usize,
     },
+    /// Forecast and replenishment for `series` SKU × warehouse series of two years' daily
+    /// shipments, beside seasonal naive over the same series.
+    Forecast {
+        #[arg(long, default_value_t = 100_000)]
+        series: usize,
+    },
     /// Checkout pricing: 20-line carts under 30 promotions, JD's and Tmall's rules, p50/p99 per
     /// pricing and the search's size beside brute force's.
     Pricing {
@@ -389,6 +395,7 @@ fn main() -> anyhow::Result<()> {
                 Bench::Quotes { quotes } => core_bench::quotes(quotes),
                 Bench::Split { orders } => core_bench::split(orders),
                 Bench::Pricing { carts } => core_bench::pricing(carts),
+                Bench::Forecast { series } => core_bench::forecast(series),
                 Bench::Pools { per_hour, down_hours } => core_bench::pools(per_hour, down_hours),
                 Bench::Handheld { cycles } => bench::handheld(cycles).await,
                 Bench::Stations { plcs, cycles, scans, poll_ms } => {

@@ -80,20 +80,6 @@ pub enum RequestState {
     Withdrawn,
 }
 
-macro_rules! names {
-    ($ty:ident { $($variant:ident => $name:literal),* $(,)? }) => {
-        impl $ty {
-            pub const ALL: &'static [$ty] = &[$($ty::$variant),*];
-            pub fn as_str(self) -> &'static str {
-                match self { $($ty::$variant => $name),* }
-            }
-            pub fn parse(raw: &str) -> Option<$ty> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == raw)
-            }
-        }
-    };
-}
-
 names!(Kind { ReturnRefund => "return_refund", RefundOnly => "refund_only", Exchange => "exchange" });
 names!(Reason {
     Size => "size", ChangedMind => "changed_mind", Defective => "defective", WrongItem => "wrong_item",
@@ -414,7 +400,7 @@ pub fn check_lines(
         return refuse("the order is completed: its return window closed".into());
     }
     if !matches!(order_state, OrderState::Shipped | OrderState::PartlyShipped | OrderState::Delivered) {
-        let hint = if matches!(order_state, OrderState::AwaitingShipment | OrderState::Picked | OrderState::Packed | OrderState::Backordered) {
+        let hint = if matches!(order_state, OrderState::AwaitingShipment | OrderState::Picked | OrderState::Packed | OrderState::Backordered | OrderState::Grouping) {
             ": cancel the order instead"
         } else {
             ""

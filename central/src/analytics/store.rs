@@ -54,7 +54,32 @@ pub fn for_sku(tx: &mut dyn Tx, sku: &Sku, limit: u32) -> DbResult<Vec<SalesDay>
         .collect()
 }
 
+/// Units shipped per SKU on the days after `after_day` (`YYYY-MM-DD`), by SKU.
+pub fn shipped_after(tx: &mut dyn Tx, after_day: &str) -> DbResult<Vec<(String, i64)>> {
+    tx.query("SELECT sku, CAST(SUM(shipped) AS BIGINT) FROM sales_daily WHERE day > ?1 GROUP BY sku ORDER BY sku", &params![after_day])?
+        .iter()
+        .map(|r| Ok((r.text(0)?, r.int(1)?)))
+        .collect()
+}
+
 /// Adds a batch's `returns` counts, one upsert per key.
+/// Units shipped from `warehouse` per UTC day, from `from_day` (`YYYY-MM-DD`) on, of the
+/// given SKUs (at most a few hundred a call: the caller pages, so two years of a large catalog
+/// never sit in memory as rows at once).
+pub fn shipped_daily(tx: &mut dyn Tx, warehouse: &tote_shared::WarehouseCode, from_day: &str, skus: &[&Sku]) -> DbResult<Vec<(String, String, i64)>> {
+    if skus.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT sku, day, CAST(SUM(shipped) AS BIGINT) FROM an_returns_daily
+         WHERE warehouse = ?1 AND day >= ?2 AND shipped > 0 AND sku IN ({}) GROUP BY sku, day",
+        crate::db::placeholders(skus.len(), 3)
+    );
+    let mut values = vec![crate::db::Value::from(warehouse.as_str()), crate::db::Value::from(from_day)];
+    values.extend(skus.iter().map(|s| crate::db::Value::from(s.as_str())));
+    tx.query(&sql, &values)?.iter().map(|r| Ok((r.text(0)?, r.text(1)?, r.int(2)?))).collect()
+}
+
 pub fn add_returns(tx: &mut dyn Tx, counts: &std::collections::BTreeMap<super::returns::Key, super::returns::Counts>) -> DbResult<()> {
     for ((day, sku, warehouse, reason), c) in counts {
         tx.execute(

@@ -2,6 +2,7 @@
 //! too, so it lives with inventory.)
 
 use super::{store, valid_spu_id, ShippingSpec, SkuRecord, Spu};
+use crate::csv_rows::RowError;
 use crate::auth::Admin;
 use crate::edge_sync::commands;
 use crate::http::error::ApiError;
@@ -84,4 +85,72 @@ pub async fn create_sku(_: Admin, State(state): State<AppState>, key: Keyed, Jso
         store::create_sku(tx, &record, &warehouses, now)
     })
     .await
+}
+
+/// What a catalog import did: how many SKUs it created, how many rows it refused, and (up to
+/// 1,000) the refused rows by line and field.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SkuImport {
+    pub imported: usize,
+    pub refused: usize,
+    pub errors: Vec<RowError>,
+}
+
+/// Imports SKUs from CSV (header `sku,spu_id,gtin,gender,colour,size,price,cost,weight_g,
+/// length_mm,width_mm,height_mm,fragile`; prices in yuan; the shipping columns all empty or all
+/// given). A bad row — unreadable, a SKU or GTIN taken or on an earlier row, an SPU that does
+/// not exist — is named by its line and field and imports nothing of itself; the good rows are
+/// created in one transaction and taught to every edge.
+#[utoipa::path(post, path = "/api/v1/skus/import", request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = SkuImport), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::Unprocessable, doc::Unavailable), tag = "catalog")]
+pub async fn import(_: Admin, State(state): State<AppState>, body: axum::body::Bytes) -> Result<Json<SkuImport>, ApiError> {
+    // Read outside any transaction: a large file must not hold the writer.
+    let parsed = super::csv::skus(&body).map_err(|e| ApiError::unprocessable("invalid-file", e.to_string()))?;
+    let rows = std::sync::Arc::new(parsed.rows);
+    let now = now_ms();
+    let (imported, mut refused) = state
+        .write(move |tx| -> Result<_, super::CatalogError> {
+            store::lock_master_data(tx)?;
+            let warehouses = commands::stream_warehouses(tx)?;
+            let (spus, skus, gtins) = store::taken_codes(tx)?;
+            // Decide every row before writing any (no SAVEPOINTs on PostgreSQL).
+            let mut refused = Vec::new();
+            let mut good = Vec::new();
+            for r in rows.iter() {
+                let why = if !spus.contains(&r.record.spu_id) {
+                    Some(("spu_id", format!("SPU {} does not exist", r.record.spu_id)))
+                } else if skus.contains(r.record.sku.as_str()) {
+                    Some(("sku", format!("{} exists", r.record.sku)))
+                } else if gtins.contains(r.record.gtin.as_str()) {
+                    Some(("gtin", format!("{} belongs to another SKU", r.record.gtin)))
+                } else {
+                    None
+                };
+                match why {
+                    Some((field, message)) => refused.push(RowError { line: r.line, field: field.into(), message }),
+                    None => good.push(r),
+                }
+            }
+            for r in &good {
+                store::create_sku(tx, &r.record, &warehouses, now)?;
+            }
+            crate::audit::store::append(tx, now, "admin", "skus_imported", "catalog", &serde_json::json!({ "imported": good.len(), "refused": refused.len() }))?;
+            Ok((good.len(), refused))
+        })
+        .await?;
+    let count = parsed.error_count + refused.len();
+    let mut errors = parsed.errors;
+    errors.append(&mut refused);
+    errors.sort_by_key(|e| e.line);
+    errors.truncate(crate::csv_rows::MAX_LISTED_ERRORS);
+    Ok(Json(SkuImport { imported, refused: count, errors }))
+}
+
+/// Every SKU as CSV, in the import's columns (it reads back as an import).
+#[utoipa::path(get, path = "/api/v1/skus.csv",
+    responses((status = 200, body = String, content_type = "text/csv"), doc::Unauthorized, doc::Unavailable), tag = "catalog")]
+pub async fn export(_: crate::auth::Reader, State(state): State<AppState>) -> Result<axum::response::Response, ApiError> {
+    let skus = state.db.read(store::all_skus).await?;
+    let body = super::csv::write(&skus);
+    Ok(axum::response::IntoResponse::into_response(([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], body)))
 }

@@ -4,6 +4,7 @@
 //! Rules here are pure (what a valid SPU id is, how a SKU's display name reads); `store.rs`
 //! owns the `spu` and `sku` tables; `http.rs` the routes.
 
+pub mod csv;
 pub mod http;
 pub mod store;
 

@@ -92,6 +92,17 @@ pub fn all_skus(tx: &mut dyn Tx) -> DbResult<Vec<SkuRecord>> {
     tx.query(&sql, &[])?.iter().map(row_to_sku).collect()
 }
 
+/// Every SPU id, and every SKU code and GTIN taken (what an import is checked against).
+pub fn taken_codes(tx: &mut dyn Tx) -> DbResult<(std::collections::HashSet<String>, std::collections::HashSet<String>, std::collections::HashSet<String>)> {
+    let spus = tx.query("SELECT id FROM spu", &[])?.iter().map(|r| r.text(0)).collect::<DbResult<_>>()?;
+    let (mut skus, mut gtins) = (std::collections::HashSet::new(), std::collections::HashSet::new());
+    for r in tx.query("SELECT sku, gtin FROM sku", &[])? {
+        skus.insert(r.text(0)?);
+        gtins.insert(r.text(1)?);
+    }
+    Ok((spus, skus, gtins))
+}
+
 /// The SKUs of one model, by SKU.
 pub fn skus_of_spu(tx: &mut dyn Tx, spu: &str) -> DbResult<Vec<SkuRecord>> {
     let sql = format!("{SKU_COLUMNS} WHERE s.spu_id = ?1 ORDER BY s.sku");

@@ -993,6 +993,242 @@ CREATE TABLE mk_also_bought (
     PRIMARY KEY (spu, other)
 ) STRICT;
 "#,
+    // Marketing: membership tiers by rolling spend, and points as a lot ledger per customer.
+    r#"
+-- What an order paid and had refunded; what its points were earned on (`earned_on`, null
+-- until they were) and what had been refunded by then.
+ALTER TABLE mk_order ADD COLUMN paid INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mk_order ADD COLUMN refunded INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mk_order ADD COLUMN earned_on INTEGER;
+ALTER TABLE mk_order ADD COLUMN refunded_at_earn INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mk_order ADD COLUMN paid_ms INTEGER NOT NULL DEFAULT 0;
+-- Refunds of money that was never the order's (a payment after it ended): counted nowhere.
+CREATE TABLE mk_refund_aside (
+    refund_id  INTEGER PRIMARY KEY
+) STRICT;
+-- A customer's tier (by name), since when, and when it is reviewed next (null: the base tier);
+-- `held`: the tier their last review left them (a refund never takes them below it).
+CREATE TABLE mk_member (
+    customer   TEXT PRIMARY KEY,
+    tier       TEXT NOT NULL,
+    held       TEXT NOT NULL,
+    since_ms   INTEGER NOT NULL,
+    review_ms  INTEGER,
+    updated_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX mk_member_review ON mk_member (review_ms) WHERE review_ms IS NOT NULL;
+-- Paid less refunded per customer per UTC day (days since 1970): the rolling spend.
+CREATE TABLE mk_member_spend (
+    customer  TEXT NOT NULL,
+    day       INTEGER NOT NULL,
+    amount    INTEGER NOT NULL,
+    PRIMARY KEY (customer, day)
+) STRICT;
+-- A customer's points: the lot ledger (`points::Ledger`, JSON), locked as one row; the
+-- earliest date a lot still holding points expires (the sweep's index).
+CREATE TABLE mk_points (
+    customer        TEXT PRIMARY KEY,
+    ledger          TEXT NOT NULL,
+    balance         INTEGER NOT NULL,
+    debt            INTEGER NOT NULL,
+    next_expiry_ms  INTEGER,
+    updated_ms      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX mk_points_expiry ON mk_points (next_expiry_ms) WHERE next_expiry_ms IS NOT NULL;
+"#,
+    // Marketing: group buys, their groups and members.
+    r#"
+CREATE TABLE mk_group_buy (
+    id          TEXT PRIMARY KEY,
+    sku         TEXT NOT NULL,
+    price       INTEGER NOT NULL,
+    size        INTEGER NOT NULL,
+    window_ms   INTEGER NOT NULL,
+    max_qty     INTEGER NOT NULL,
+    starts_ms   INTEGER NOT NULL,
+    ends_ms     INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX mk_group_buy_live ON mk_group_buy (sku) WHERE state = 'live';
+-- `members`: joined and not left; `paid`: of them, paid. `open` until it forms or fails.
+CREATE TABLE mk_group (
+    id           INTEGER PRIMARY KEY,
+    offer        TEXT NOT NULL REFERENCES mk_group_buy (id),
+    size         INTEGER NOT NULL,
+    opened_ms    INTEGER NOT NULL,
+    deadline_ms  INTEGER NOT NULL,
+    state        TEXT NOT NULL,
+    members      INTEGER NOT NULL,
+    paid         INTEGER NOT NULL,
+    closed_ms    INTEGER
+) STRICT;
+CREATE INDEX mk_group_due ON mk_group (deadline_ms) WHERE state = 'open';
+CREATE INDEX mk_group_offer ON mk_group (offer, state);
+CREATE TABLE mk_group_member (
+    order_id   INTEGER PRIMARY KEY,
+    group_id   INTEGER NOT NULL REFERENCES mk_group (id),
+    customer   TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    joined_ms  INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX mk_group_member_once ON mk_group_member (group_id, customer) WHERE state <> 'left';
+CREATE INDEX mk_group_member_group ON mk_group_member (group_id);
+"#,
+    // Marketing: campaign touches (a link clicked, a campaign sent), which attribute orders
+    // without a coupon; attributed orders per campaign day.
+    r#"
+ALTER TABLE mk_campaign_day ADD COLUMN orders INTEGER NOT NULL DEFAULT 0;
+-- Each time a campaign touched a customer (`link`: they came through its UTM link; `send`:
+-- it was sent to them), kept for the longest attribution window (31 days).
+CREATE TABLE mk_touch (
+    customer  TEXT NOT NULL,
+    campaign  TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    at_ms     INTEGER NOT NULL,
+    PRIMARY KEY (customer, at_ms, campaign, kind)
+) STRICT;
+-- A send list as one delivery to the messaging system's webhook, written with the send:
+-- `pending` (tried with backoff), `delivered`, `failed` (out of attempts), or `export` (no
+-- webhook configured when it was sent).
+CREATE TABLE mk_send_batch (
+    id            INTEGER PRIMARY KEY,
+    campaign      TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    sends         INTEGER NOT NULL,
+    state         TEXT NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_at_ms    INTEGER NOT NULL,
+    last_error    TEXT,
+    created_ms    INTEGER NOT NULL,
+    delivered_ms  INTEGER
+) STRICT;
+CREATE INDEX mk_send_batch_due ON mk_send_batch (next_at_ms) WHERE state = 'pending';
+CREATE INDEX mk_send_batch_campaign ON mk_send_batch (campaign, id);
+"#,
+    // Supplier and procurement: suppliers with their onboarding, documents, API credential and
+    // contract prices (history kept); purchase orders, ASNs, receipts against them and supplier
+    // invoices with their three-way match; inventory's units in transit from suppliers.
+    r#"
+CREATE TABLE sup_supplier (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    contact     TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    documents   TEXT NOT NULL,
+    reason      TEXT,
+    token_hash  TEXT UNIQUE,
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL
+) STRICT;
+CREATE TABLE sup_price (
+    id              INTEGER PRIMARY KEY,
+    supplier        TEXT NOT NULL REFERENCES sup_supplier (id),
+    sku             TEXT NOT NULL REFERENCES sku (sku),
+    supplier_sku    TEXT NOT NULL,
+    cost            INTEGER NOT NULL CHECK (cost >= 0),
+    moq             INTEGER NOT NULL CHECK (moq >= 1),
+    lead_time_days  INTEGER NOT NULL CHECK (lead_time_days >= 0),
+    breaks          TEXT NOT NULL,
+    valid_from_ms   INTEGER NOT NULL,
+    valid_until_ms  INTEGER,
+    created_ms      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX sup_price_lookup ON sup_price (supplier, sku, valid_from_ms);
+CREATE TABLE po_order (
+    id            INTEGER PRIMARY KEY,
+    supplier      TEXT NOT NULL REFERENCES sup_supplier (id),
+    warehouse     TEXT NOT NULL REFERENCES warehouse (code),
+    state         TEXT NOT NULL,
+    note          TEXT NOT NULL,
+    reason        TEXT,
+    promised_ms   INTEGER,
+    created_ms    INTEGER NOT NULL,
+    sent_ms       INTEGER,
+    confirmed_ms  INTEGER,
+    closed_ms     INTEGER,
+    updated_ms    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX po_order_supplier ON po_order (supplier, id);
+CREATE INDEX po_order_state ON po_order (state, id);
+-- Per line: ordered, confirmed by the supplier, on ASNs, received and passed QC (`accepted`),
+-- received and failed QC (`rejected`), and on matched supplier invoices.
+CREATE TABLE po_line (
+    po         INTEGER NOT NULL REFERENCES po_order (id),
+    sku        TEXT NOT NULL REFERENCES sku (sku),
+    qty        INTEGER NOT NULL CHECK (qty >= 1),
+    unit_cost  INTEGER NOT NULL CHECK (unit_cost >= 0),
+    confirmed  INTEGER NOT NULL DEFAULT 0 CHECK (confirmed >= 0),
+    shipped    INTEGER NOT NULL DEFAULT 0 CHECK (shipped >= 0),
+    accepted   INTEGER NOT NULL DEFAULT 0 CHECK (accepted >= 0),
+    rejected   INTEGER NOT NULL DEFAULT 0 CHECK (rejected >= 0),
+    invoiced   INTEGER NOT NULL DEFAULT 0 CHECK (invoiced >= 0),
+    PRIMARY KEY (po, sku)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE po_asn (
+    id           INTEGER PRIMARY KEY,
+    po           INTEGER NOT NULL REFERENCES po_order (id),
+    supplier     TEXT NOT NULL,
+    reference    TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    shipped_ms   INTEGER NOT NULL,
+    eta_ms       INTEGER NOT NULL,
+    created_ms   INTEGER NOT NULL,
+    received_ms  INTEGER,
+    UNIQUE (supplier, reference)
+) STRICT;
+CREATE INDEX po_asn_po ON po_asn (po, id);
+CREATE TABLE po_asn_line (
+    asn       INTEGER NOT NULL REFERENCES po_asn (id),
+    line      INTEGER NOT NULL,
+    sku       TEXT NOT NULL,
+    qty       INTEGER NOT NULL CHECK (qty >= 1),
+    lot       TEXT NOT NULL,
+    expiry    TEXT,
+    carton    TEXT NOT NULL,
+    PRIMARY KEY (asn, line)
+) STRICT, WITHOUT ROWID;
+-- Each receipt against an ASN as it came (statements and scorecards by month).
+CREATE TABLE po_arrival (
+    id        INTEGER PRIMARY KEY,
+    asn       INTEGER NOT NULL REFERENCES po_asn (id),
+    po        INTEGER NOT NULL REFERENCES po_order (id),
+    supplier  TEXT NOT NULL,
+    sku       TEXT NOT NULL,
+    passed    INTEGER NOT NULL CHECK (passed >= 0),
+    failed    INTEGER NOT NULL CHECK (failed >= 0),
+    at_ms     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX po_arrival_supplier ON po_arrival (supplier, at_ms);
+-- What arrived against an ASN, per SKU: passed and failed QC.
+CREATE TABLE po_receipt (
+    asn       INTEGER NOT NULL REFERENCES po_asn (id),
+    sku       TEXT NOT NULL,
+    passed    INTEGER NOT NULL DEFAULT 0 CHECK (passed >= 0),
+    failed    INTEGER NOT NULL DEFAULT 0 CHECK (failed >= 0),
+    last_ms   INTEGER NOT NULL,
+    PRIMARY KEY (asn, sku)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE po_invoice (
+    id           INTEGER PRIMARY KEY,
+    supplier     TEXT NOT NULL,
+    reference    TEXT NOT NULL,
+    po           INTEGER NOT NULL REFERENCES po_order (id),
+    state        TEXT NOT NULL,
+    lines        TEXT NOT NULL,
+    total        INTEGER NOT NULL,
+    expected     INTEGER NOT NULL,
+    differences  TEXT NOT NULL,
+    note         TEXT,
+    created_ms   INTEGER NOT NULL,
+    decided_ms   INTEGER,
+    UNIQUE (supplier, reference)
+) STRICT;
+CREATE INDEX po_invoice_state ON po_invoice (state, id);
+CREATE INDEX po_invoice_supplier ON po_invoice (supplier, decided_ms);
+ALTER TABLE inv_aside ADD COLUMN in_transit INTEGER NOT NULL DEFAULT 0 CHECK (in_transit >= 0);
+"#,
 ];
 
 #[cfg(test)]

@@ -173,6 +173,31 @@ fn apply_one(tx: &mut dyn Tx, batch: &mut Batch, warehouse: &WarehouseCode, even
             batch.backorders = None;
             order_step(tx, *order_id, OrderEvent::EdgeFulfilmentFailed, "edge_fulfilment_failed", None)
         }
+        EdgeEventKind::DeliveryReceived { delivery, sku, qty, held, .. } => {
+            if !batch.knows(tx, sku)? {
+                return Err(Outcome::Rejected(format!("unknown SKU {sku}")));
+            }
+            if *held {
+                // Failed QC: set aside at the warehouse, never sellable, going back.
+                inventory::store::change_aside(tx, sku, warehouse, 0, qty.as_i64())?;
+                let event = BusinessEvent::StockHeld { sku: sku.clone(), warehouse: warehouse.clone(), qty: *qty, delivery: delivery.clone() };
+                journal::store::append(tx, &event, now_ms)?;
+            } else {
+                adjust(tx, batch, warehouse, sku, qty.as_i64(), &Cause { cause: "edge_receipt", reference: &source, at_ms: now_ms })?;
+                let event = BusinessEvent::StockReceived { sku: sku.clone(), warehouse: warehouse.clone(), qty: *qty };
+                journal::store::append(tx, &event, now_ms)?;
+            }
+            crate::procurement::flow::delivery_received(tx, warehouse, delivery, sku, qty.get(), *held, now_ms).map_err(|e| match e {
+                crate::procurement::ProcurementError::Db(e) => Outcome::Fault(e),
+                // The stock is written: anything else is a fault too, never a reject.
+                other => Outcome::Fault(DbError::corrupt(other.to_string())),
+            })?;
+            if *held {
+                Ok(())
+            } else {
+                batch.serve_backorders(tx, sku, now_ms)
+            }
+        }
         EdgeEventKind::ReturnReceived { rma, order_id, location, lines } => {
             let got = crate::after_sales::flow::Received { warehouse, rma, order_id: *order_id, location, lines, source: &source, now_ms };
             crate::after_sales::flow::return_received(tx, &got)?;

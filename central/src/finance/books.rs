@@ -26,6 +26,10 @@ pub mod account {
     /// Carriers bringing after-sales returns back (reverse logistics).
     pub const RETURN_FREIGHT: &str = "Expenses:ReturnFreight";
     pub const EQUITY: &str = "Equity:RetainedEarnings";
+    /// Points customers hold, at what they will take off orders: the cost of earning them is
+    /// booked when they are earned; a redemption's discount uses it up.
+    pub const POINTS: &str = "Liabilities:LoyaltyPoints";
+    pub const POINTS_EXPENSE: &str = "Expenses:Marketing:LoyaltyPoints";
 
     /// What we owe a carrier for parcels it carried, until its statement is paid.
     pub fn carrier_payable(carrier: &str) -> String {
@@ -225,6 +229,24 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             format!("return freight reversed for request {request_id} of order {order_id} ({carrier} {waybill} cancelled)"),
             vec![line(account::carrier_payable(carrier), *amount), line(account::RETURN_FREIGHT, -amount)],
         ),
+        // Earning costs the points' value now; every other move releases or restores it. A
+        // redeemed point's discount is in the sale already (lines are booked net of it), so
+        // redeeming releases the cost booked when it was earned.
+        BusinessEvent::PointsEarned { customer, order_id, points, value } => {
+            (format!("{points} points earned by {customer} on order {order_id}"), vec![line(account::POINTS_EXPENSE, *value), line(account::POINTS, -value)])
+        }
+        BusinessEvent::PointsReturned { customer, order_id, points, value } => {
+            (format!("{points} points back to {customer} from order {order_id}"), vec![line(account::POINTS_EXPENSE, *value), line(account::POINTS, -value)])
+        }
+        BusinessEvent::PointsRedeemed { customer, order_id, points, value } => {
+            (format!("{points} points spent by {customer} on order {order_id}"), vec![line(account::POINTS, *value), line(account::POINTS_EXPENSE, -value)])
+        }
+        BusinessEvent::PointsClawedBack { customer, order_id, points, value } => {
+            (format!("{points} points clawed back from {customer} for order {order_id}"), vec![line(account::POINTS, *value), line(account::POINTS_EXPENSE, -value)])
+        }
+        BusinessEvent::PointsExpired { customer, points, value } => {
+            (format!("{points} points of {customer} expired"), vec![line(account::POINTS, *value), line(account::POINTS_EXPENSE, -value)])
+        }
         BusinessEvent::OrderPartsCancelled { order_id, lines } => {
             let owed: i64 = lines.iter().map(EventLine::amount).sum();
             state.orders.entry(*order_id).or_default().unshipped_owed += owed;

@@ -21,12 +21,12 @@ pub struct Keyed {
     headers: HeaderMap,
     method: String,
     path: String,
-    caller: &'static str,
+    caller: String,
 }
 
 /// A request's key with its caller, once the body is known.
 pub struct KeyedRequest {
-    pub caller: &'static str,
+    pub caller: String,
     pub key: RequestKey,
 }
 
@@ -45,8 +45,8 @@ impl FromRequestParts<AppState> for Keyed {
 impl Keyed {
     /// The key (if the request has one) fingerprinted over `body`.
     pub fn fingerprint(&self, body: &impl Serialize) -> Result<Option<KeyedRequest>, ApiError> {
-        let key = request_key(&self.headers, &self.method, &self.path, self.caller, body).map_err(|why| ApiError::BadRequest(why.into()))?;
-        Ok(key.map(|key| KeyedRequest { caller: self.caller, key }))
+        let key = request_key(&self.headers, &self.method, &self.path, &self.caller, body).map_err(|why| ApiError::BadRequest(why.into()))?;
+        Ok(key.map(|key| KeyedRequest { caller: self.caller.clone(), key }))
     }
 
     /// Like `fingerprint`, but the key is required.
@@ -108,8 +108,8 @@ where
 /// first attempt has committed since, its answer is the right one for the retry.
 async fn replay_after_refusal(state: &AppState, request: Option<&KeyedRequest>) -> Option<Response> {
     let request = request?;
-    let (caller, key) = (request.caller, request.key.clone());
-    let seen = state.db.read(move |tx| -> Result<_, DbError> { lookup(tx, caller, &key) }).await.ok()?;
+    let (caller, key) = (request.caller.clone(), request.key.clone());
+    let seen = state.db.read(move |tx| -> Result<_, DbError> { lookup(tx, &caller, &key) }).await.ok()?;
     match seen {
         Seen::Replay(answer) => Some(render(answer, true)),
         Seen::New | Seen::Mismatch => None,
@@ -133,7 +133,7 @@ where
 {
     move |tx| {
         if let Some(r) = &request {
-            match lookup(tx, r.caller, &r.key)? {
+            match lookup(tx, &r.caller, &r.key)? {
                 Seen::Replay(answer) => return Ok(Answer::Replayed(answer)),
                 Seen::Mismatch => return Err(Failure::Mismatch),
                 Seen::New => {}
@@ -143,7 +143,7 @@ where
         let body = serde_json::to_string(&value).map_err(|e| DbError::corrupt(e.to_string()))?;
         let answer = (status.as_u16(), body);
         if let Some(r) = &request {
-            remember(tx, r.caller, &r.key, &answer, now_ms())?;
+            remember(tx, &r.caller, &r.key, &answer, now_ms())?;
         }
         Ok(Answer::Fresh(answer))
     }

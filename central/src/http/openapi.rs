@@ -4,7 +4,7 @@
 //! (an address needs a known city unless it brings coordinates).
 
 use crate::startup::AppState;
-use crate::{after_sales, analytics, audit, catalog, edge_sync, finance, inventory, journal, logistics, marketing, marketplace, orders, payment, warehouses};
+use crate::{after_sales, analytics, audit, catalog, edge_sync, finance, inventory, journal, logistics, marketing, marketplace, orders, payment, procurement, supplier, warehouses};
 use axum::extract::State;
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
@@ -13,9 +13,9 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tote HQ API", description = "Catalog, warehouses, inventory, orders, payments, logistics, after-sales, edge sync and the business-event journal. Errors are RFC 9457 problem+json. Writes take an optional Idempotency-Key (required for orders and refunds): the same key with the same request replays the answer, with another request it is a 422. Bodies are JSON (application/json) and refuse unknown fields, except the sync protocol's, which tolerates them."),
+    info(title = "Tote HQ API", description = "Catalog, warehouses, inventory, orders, payments, logistics, after-sales, suppliers, procurement (with the supplier API), edge sync and the business-event journal. Errors are RFC 9457 problem+json. Writes take an optional Idempotency-Key (required for orders and refunds): the same key with the same request replays the answer, with another request it is a 422. Bodies are JSON (application/json) and refuse unknown fields, except the sync protocol's, which tolerates them."),
     paths(
-        catalog::http::create_spu, catalog::http::create_sku, inventory::http::sku_detail,
+        catalog::http::create_spu, catalog::http::create_sku, catalog::http::import, catalog::http::export, inventory::http::sku_detail,
         warehouses::http::create, warehouses::http::list, warehouses::http::replace_token,
         inventory::http::levels, inventory::http::ledger,
         orders::http::create, orders::http::list, orders::http::get, orders::http::history, orders::http::pay, orders::http::cancel,
@@ -25,8 +25,8 @@ use utoipa::{Modify, OpenApi};
         journal::http::list, analytics::http::sales, analytics::http::returns, finance::http::trial_balance, finance::http::statements, finance::http::beancount,
         after_sales::http::create, after_sales::http::for_order, after_sales::http::list, after_sales::http::get, after_sales::http::review,
         after_sales::http::get_policy, after_sales::http::put_policy,
-        marketing::http::publish, marketing::http::list, marketing::http::withdraw, marketing::http::policy, marketing::http::put_policy, marketing::http::price, marketing::http::issue_codes, marketing::http::codes, marketing::http::publish_flash, marketing::http::flash_sales, marketing::http::end_flash,
-        marketing::http::define_segment, marketing::http::members, marketing::http::customer, marketing::http::put_campaign, marketing::http::send,
+        marketing::http::publish, marketing::http::list, marketing::http::withdraw, marketing::http::policy, marketing::http::put_policy, marketing::http::price, marketing::http::issue_codes, marketing::http::codes, marketing::http::publish_flash, marketing::http::flash_sales, marketing::http::end_flash, marketing::http::publish_group_buy, marketing::http::group_buys, marketing::http::end_group_buy, marketing::http::groups, marketing::http::group, marketing::http::slow_movers, marketing::http::clearance,
+        marketing::http::define_segment, marketing::http::members, marketing::http::customer, marketing::http::membership, marketing::http::put_campaign, marketing::http::send, marketing::http::touch, marketing::http::deliveries,
         marketing::http::sends, marketing::http::roi, marketing::http::recommendations,
         payment::http::start, payment::http::for_order, payment::http::get, payment::http::review, payment::http::refund, payment::http::refunds,
         payment::http::risk_rules, payment::http::set_risk_rules, payment::http::risk_decisions, payment::http::invoices, payment::http::invoice_export,
@@ -35,6 +35,14 @@ use utoipa::{Modify, OpenApi};
         logistics::http::import_rates, logistics::http::import_remote_areas, logistics::http::policy, logistics::http::put_policy,
         logistics::http::quote, logistics::http::order_shipping, logistics::http::order_tracking,
         logistics::http::reconcile_statement, logistics::http::statement, logistics::http::kpis, logistics::http::pools, logistics::http::cancel_parcel,
+        supplier::http::create, supplier::http::list, supplier::http::get, supplier::http::edit, supplier::http::step, supplier::http::set_credential,
+        supplier::http::add_price, supplier::http::prices,
+        procurement::http::create, procurement::http::list, procurement::http::get, procurement::http::approve, procurement::http::cancel, procurement::http::close,
+        procurement::http::invoices, procurement::http::decide, procurement::http::policy, procurement::http::set_policy,
+        procurement::http::my_orders, procurement::http::my_order, procurement::http::confirm, procurement::http::reject, procurement::http::ship,
+        procurement::http::invoice, procurement::http::my_invoices,
+        procurement::http::scorecard, procurement::http::statement, procurement::http::my_statement,
+        procurement::http::suggestions, procurement::http::drafts, procurement::http::replenishment_policy, procurement::http::set_replenishment_policy,
     ),
     components(schemas(
         tote_shared::openapi::ProblemSchema, tote_shared::openapi::Text32,
@@ -45,10 +53,19 @@ use utoipa::{Modify, OpenApi};
         payment::Payment, payment::PaymentState, payment::RefundLine, payment::store::Refund, payment::store::RefundState,
         payment::channel::PayMethod, payment::http::NewPayment, payment::http::Review, payment::http::NewRefund, payment::http::RefundLineRequest, payment::http::Payer, payment::store::RiskDecisionRow,
         payment::reconciliation::Run, payment::reconciliation::Item, payment::http::NewRun, payment::http::Resolution,
-        catalog::ShippingSpec, logistics::rates::Carrier, logistics::rates::Insurance, logistics::rates::Service, logistics::rates::Parcel, logistics::rates::Price,
+        catalog::ShippingSpec, catalog::http::SkuImport, logistics::rates::Carrier, logistics::rates::Insurance, logistics::rates::Service, logistics::rates::Parcel, logistics::rates::Price,
         logistics::choice::Choice, logistics::choice::Considered, logistics::choice::Unfit, logistics::Policy, logistics::StoredChoice,
-        logistics::http::CarrierTerms, logistics::http::Suspension, logistics::http::ImportReport, logistics::http::QuoteRequest, logistics::csv::RowError, logistics::store::ParcelView, logistics::tracking::TrackEvent, logistics::tracking::TrackState,
+        logistics::http::CarrierTerms, logistics::http::Suspension, logistics::http::ImportReport, logistics::http::QuoteRequest, crate::csv_rows::RowError, logistics::store::ParcelView, logistics::tracking::TrackEvent, logistics::tracking::TrackState,
         logistics::statement::StatementRun, logistics::statement::Difference, logistics::statement::DifferenceKind, logistics::kpi::Kpi, logistics::http::StatementAnswer, logistics::http::PoolView, logistics::store::PoolRow,
+        supplier::Supplier, supplier::SupplierState, supplier::SupplierStep, supplier::Document, supplier::DocumentKind, supplier::PriceBreak, supplier::PriceTerms, supplier::SupplierPrice,
+        supplier::http::NewSupplier, supplier::http::SupplierEdit, supplier::http::StepRequest, supplier::http::NewCredential, supplier::http::CredentialSet, supplier::http::NewPrice,
+        procurement::PurchaseOrder, procurement::PoState, procurement::PoLine, procurement::Asn, procurement::AsnLine, procurement::AsnState, procurement::Arrived,
+        procurement::SupplierInvoice, procurement::SupplierInvoiceLine, procurement::InvoiceState, procurement::InvoiceDifference, procurement::InvoiceDifferenceKind, procurement::Tolerance,
+        procurement::http::NewPurchaseOrder, procurement::http::PurchaseOrderView, procurement::http::Because, procurement::http::InvoiceDecision, procurement::http::PoConfirmation,
+        procurement::http::NewAsn, procurement::http::NewInvoice, journal::PurchaseLine,
+        procurement::suggestions::ReplenishmentPolicy, procurement::suggestions::Suggestion, procurement::suggestions::SuggestedLine, procurement::http::DraftsRequest,
+        procurement::scorecard::Scorecard, procurement::scorecard::Month, procurement::scorecard::Statement, procurement::scorecard::StatementLine, procurement::scorecard::StatementInvoice,
+        procurement::forecast::Forecast, procurement::forecast::Pattern, procurement::forecast::Method, procurement::replenish::Levels,
     )),
     modifiers(&Security),
     security(("bearer" = []))
@@ -67,6 +84,7 @@ impl Modify for Security {
             };
             components.add_security_scheme("bearer", bearer("HQ: the admin token (every operation) or the read-only token (reads; a write answers 403), from central's [auth] settings."));
             components.add_security_scheme("edge", bearer("An edge daemon: its warehouse's edge_token, given when the warehouse was created."));
+            components.add_security_scheme("supplier", bearer("A supplier's system: the credential HQ set for that supplier (PUT /api/v1/suppliers/{id}/credential); it reaches only that supplier's own orders, ASNs and invoices."));
         }
     }
 }

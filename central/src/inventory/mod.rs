@@ -44,8 +44,11 @@ pub struct StockRow {
     pub sellable: i64,
     /// Units customers are sending back here (approved returns not yet received).
     pub returning: i64,
-    /// Units that came back and failed QC: held here, never sold.
+    /// Units held here and never sold: returns that failed QC, and supplier deliveries that
+    /// failed QC at receiving (going back to the supplier).
     pub damaged: i64,
+    /// Units on their way here from suppliers (on an ASN, not yet received).
+    pub in_transit: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

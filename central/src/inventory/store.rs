@@ -162,17 +162,32 @@ pub fn sellable_by_warehouse(tx: &mut dyn Tx, sku: &Sku) -> DbResult<Vec<(Wareho
     rows.iter().map(|r| Ok((code(&r.text(0)?)?, GeoPoint { lat: r.real(1)?, lon: r.real(2)? }, r.int(3)?))).collect()
 }
 
+/// Every SKU's sellable units over all warehouses (those with any), by SKU.
+pub fn sellable_by_sku(tx: &mut dyn Tx) -> DbResult<Vec<(String, i64)>> {
+    tx.query(
+        "SELECT sku, CAST(SUM(on_hand - locked - committed) AS BIGINT) FROM stock GROUP BY sku HAVING SUM(on_hand - locked - committed) > 0 ORDER BY sku",
+        &[],
+    )?
+    .iter()
+    .map(|r| Ok((r.text(0)?, r.int(1)?)))
+    .collect()
+}
+
 pub fn rows_for_sku(tx: &mut dyn Tx, sku: &Sku) -> DbResult<Vec<StockRow>> {
     let rows = tx.query(
-        "SELECT s.warehouse, s.on_hand, s.locked, s.committed, COALESCE(a.coming_back, 0), COALESCE(a.damaged, 0)
-         FROM stock s LEFT JOIN inv_aside a ON a.sku = s.sku AND a.warehouse = s.warehouse
-         WHERE s.sku = ?1 ORDER BY s.warehouse",
+        // A warehouse may hold none yet and still have units on their way (from a supplier).
+        "SELECT w.warehouse, COALESCE(s.on_hand, 0), COALESCE(s.locked, 0), COALESCE(s.committed, 0),
+                COALESCE(a.coming_back, 0), COALESCE(a.damaged, 0), COALESCE(a.in_transit, 0)
+         FROM (SELECT warehouse FROM stock WHERE sku = ?1 UNION SELECT warehouse FROM inv_aside WHERE sku = ?1) w
+         LEFT JOIN stock s ON s.sku = ?1 AND s.warehouse = w.warehouse
+         LEFT JOIN inv_aside a ON a.sku = ?1 AND a.warehouse = w.warehouse
+         ORDER BY w.warehouse",
         &params![sku.as_str()],
     )?;
     rows.iter()
         .map(|r| {
             let level = level(r, 1)?;
-            Ok(StockRow { warehouse: code(&r.text(0)?)?, sellable: level.sellable(), level, returning: r.int(4)?, damaged: r.int(5)? })
+            Ok(StockRow { warehouse: code(&r.text(0)?)?, sellable: level.sellable(), level, returning: r.int(4)?, damaged: r.int(5)?, in_transit: r.int(6)? })
         })
         .collect()
 }
@@ -188,6 +203,28 @@ pub fn change_aside(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode, retur
         "UPDATE inv_aside SET coming_back = coming_back + ?3, damaged = damaged + ?4 WHERE sku = ?1 AND warehouse = ?2",
         &params![sku.as_str(), warehouse.as_str(), returning, damaged],
     )?;
+    Ok(())
+}
+
+/// Per SKU at `warehouse`: sellable units and units in transit from suppliers.
+pub fn position_at(tx: &mut dyn Tx, warehouse: &WarehouseCode) -> DbResult<Vec<(String, (i64, i64))>> {
+    tx.query(
+        "SELECT w.sku, COALESCE(s.on_hand - s.locked - s.committed, 0), COALESCE(a.in_transit, 0)
+         FROM (SELECT sku FROM stock WHERE warehouse = ?1 UNION SELECT sku FROM inv_aside WHERE warehouse = ?1) w
+         LEFT JOIN stock s ON s.sku = w.sku AND s.warehouse = ?1
+         LEFT JOIN inv_aside a ON a.sku = w.sku AND a.warehouse = ?1",
+        &params![warehouse.as_str()],
+    )?
+    .iter()
+    .map(|r| Ok((r.text(0)?, (r.int(1)?, r.int(2)?))))
+    .collect()
+}
+
+/// Units on their way from a supplier (on an ASN, not yet received) change by `delta`; never
+/// below zero (the table's CHECK refuses it as a last line).
+pub fn change_in_transit(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode, delta: i64) -> DbResult<()> {
+    tx.execute("INSERT INTO inv_aside (sku, warehouse) VALUES (?1, ?2) ON CONFLICT (sku, warehouse) DO NOTHING", &params![sku.as_str(), warehouse.as_str()])?;
+    tx.execute("UPDATE inv_aside SET in_transit = in_transit + ?3 WHERE sku = ?1 AND warehouse = ?2", &params![sku.as_str(), warehouse.as_str(), delta])?;
     Ok(())
 }
 

@@ -14,7 +14,8 @@ pub mod http;
 pub mod store;
 
 use serde::{Deserialize, Serialize};
-use tote_shared::{Qty, Sku, WarehouseCode};
+use tote_shared::sync::OrderLine;
+use tote_shared::{Money, Qty, Sku, WarehouseCode};
 
 /// One order line as events carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -104,8 +105,26 @@ pub enum BusinessEvent {
     ReturnFreightReversed { request_id: u64, order_id: u64, carrier: String, waybill: String, amount: i64 },
     /// An order took a coupon (one of its codes): `discount` is what the coupon took off it.
     CouponRedeemed { order_id: u64, promotion: String, discount: i64 },
-    /// A cancelled or unpaid order gave its coupon back.
+    /// A cancelled, unpaid or wholly refunded order gave its coupon back.
     CouponReleased { order_id: u64, promotion: String },
+    /// A delivered order earned points, locked until its return window closes (the order
+    /// completes). `value`: what they are worth, minor units — the points liability grows by it.
+    PointsEarned { customer: String, order_id: u64, points: i64, value: i64 },
+    /// An order paid `points` of its price with points.
+    PointsRedeemed { customer: String, order_id: u64, points: i64, value: i64 },
+    /// A cancelled, unpaid or wholly refunded order gave back the points it was paid with.
+    PointsReturned { customer: String, order_id: u64, points: i64, value: i64 },
+    /// A refund took back what its order earned: points still held, or a debt for those spent.
+    PointsClawedBack { customer: String, order_id: u64, points: i64, value: i64 },
+    /// Points reached their lot's date unspent (or came back to a lot past it).
+    PointsExpired { customer: String, points: i64, value: i64 },
+    /// A customer's tier changed: up when their 12-month spend reached it, down at a period's end.
+    MemberTierChanged { customer: String, from: String, to: String },
+    /// A group buy's group reached its size: its paid orders go to their warehouses.
+    GroupBuyFormed { group_id: u64, offer: String, orders: Vec<u64> },
+    /// A group buy's group did not form by its deadline: its orders are cancelled (the paid
+    /// ones refunded).
+    GroupBuyFailed { group_id: u64, offer: String, orders: Vec<u64> },
     /// Tracking says the parcel reached the customer.
     OrderDelivered { order_id: u64, warehouse: Option<WarehouseCode> },
     /// The return window closed with no after-sales request open: nothing more will happen.
@@ -117,6 +136,33 @@ pub enum BusinessEvent {
     /// An unpaid order's lock moved to another warehouse (stock fell at the first).
     OrderLockMoved { order_id: u64, from: WarehouseCode, to: WarehouseCode },
     StockReceived { sku: Sku, warehouse: WarehouseCode, qty: Qty },
+    /// Goods received against a supplier's delivery that failed QC: set aside, never sold,
+    /// not the retailer's stock (they go back to the supplier).
+    StockHeld { sku: Sku, warehouse: WarehouseCode, qty: Qty, delivery: String },
+    /// A supplier's onboarding moved on (submitted, approved, suspended, …).
+    SupplierStateChanged { supplier: String, from: String, to: String },
+    /// HQ approved a purchase order: the supplier sees it on the supplier API.
+    PurchaseOrderSent { po_id: u64, supplier: String, warehouse: WarehouseCode, lines: Vec<PurchaseLine> },
+    /// The supplier confirmed the order (some lines perhaps for fewer units) for a date.
+    PurchaseOrderConfirmed { po_id: u64, supplier: String, promised_ms: i64, lines: Vec<OrderLine> },
+    /// The supplier turned the order down.
+    PurchaseOrderRejected { po_id: u64, supplier: String, reason: String },
+    /// HQ cancelled an order nothing had shipped on.
+    PurchaseOrderCancelled { po_id: u64, supplier: String },
+    /// The supplier announced a shipment (ASN): the units are in transit to the warehouse.
+    AsnNotified { po_id: u64, delivery: String, warehouse: WarehouseCode, eta_ms: i64, lines: Vec<OrderLine> },
+    /// Units of a purchase order arrived at its warehouse: `passed` QC into stock, `failed` held.
+    PurchaseReceived { po_id: u64, delivery: String, sku: Sku, warehouse: WarehouseCode, passed: u32, failed: u32 },
+    /// Everything confirmed has arrived, or HQ closed the order short: nothing more will come
+    /// (`not_arrived`: units of its ASNs that never came, no longer in transit to `warehouse`).
+    PurchaseOrderClosed { po_id: u64, supplier: String, warehouse: WarehouseCode, short: bool, not_arrived: Vec<OrderLine> },
+    /// A supplier invoice matched its order and receipts within tolerance (`by_hand`: HQ
+    /// approved it despite differences): approved for payment.
+    SupplierInvoiceApproved { invoice_id: u64, po_id: u64, supplier: String, total: Money, by_hand: bool },
+    /// A supplier invoice differs from its order or receipts beyond tolerance: held for HQ.
+    SupplierInvoiceHeld { invoice_id: u64, po_id: u64, supplier: String, total: Money, differences: u32 },
+    /// HQ refused a held supplier invoice (the supplier must send a corrected one).
+    SupplierInvoiceRejected { invoice_id: u64, po_id: u64, supplier: String },
     /// Physical stock changed outside an order: count, damage, short pick, found.
     StockAdjusted { sku: Sku, warehouse: WarehouseCode, delta: i64, reason: String },
     /// A channel confirmed the money (verified signature); finance posts the receipt.
@@ -146,6 +192,11 @@ pub enum BusinessEvent {
     EdgeStreamRebased { warehouse: WarehouseCode, from_high_water: u64, to_high_water: u64 },
 }
 
+/// The reason of a refund that gives back money paid after its order ended (closed, cancelled,
+/// or paid by another payment): money that was never the order's, so nothing that counts what
+/// customers spent (tiers, points, campaigns) counts it.
+pub const LATE_PAYMENT_REFUND: &str = "paid after the order ended";
+
 impl BusinessEvent {
     /// The `type` on the wire, also stored as the row's kind.
     pub fn kind(&self) -> &'static str {
@@ -169,6 +220,14 @@ impl BusinessEvent {
             BusinessEvent::ReturnFreightReversed { .. } => "return_freight_reversed",
             BusinessEvent::CouponRedeemed { .. } => "coupon_redeemed",
             BusinessEvent::CouponReleased { .. } => "coupon_released",
+            BusinessEvent::PointsEarned { .. } => "points_earned",
+            BusinessEvent::PointsRedeemed { .. } => "points_redeemed",
+            BusinessEvent::PointsReturned { .. } => "points_returned",
+            BusinessEvent::PointsClawedBack { .. } => "points_clawed_back",
+            BusinessEvent::PointsExpired { .. } => "points_expired",
+            BusinessEvent::MemberTierChanged { .. } => "member_tier_changed",
+            BusinessEvent::GroupBuyFormed { .. } => "group_buy_formed",
+            BusinessEvent::GroupBuyFailed { .. } => "group_buy_failed",
             BusinessEvent::OrderDelivered { .. } => "order_delivered",
             BusinessEvent::OrderCompleted { .. } => "order_completed",
             BusinessEvent::OrderBackordered { .. } => "order_backordered",
@@ -177,6 +236,18 @@ impl BusinessEvent {
             BusinessEvent::MarketplaceRefunded { .. } => "marketplace_refunded",
             BusinessEvent::StockReceived { .. } => "stock_received",
             BusinessEvent::StockAdjusted { .. } => "stock_adjusted",
+            BusinessEvent::StockHeld { .. } => "stock_held",
+            BusinessEvent::SupplierStateChanged { .. } => "supplier_state_changed",
+            BusinessEvent::PurchaseOrderSent { .. } => "purchase_order_sent",
+            BusinessEvent::PurchaseOrderConfirmed { .. } => "purchase_order_confirmed",
+            BusinessEvent::PurchaseOrderRejected { .. } => "purchase_order_rejected",
+            BusinessEvent::PurchaseOrderCancelled { .. } => "purchase_order_cancelled",
+            BusinessEvent::AsnNotified { .. } => "asn_notified",
+            BusinessEvent::PurchaseReceived { .. } => "purchase_received",
+            BusinessEvent::PurchaseOrderClosed { .. } => "purchase_order_closed",
+            BusinessEvent::SupplierInvoiceApproved { .. } => "supplier_invoice_approved",
+            BusinessEvent::SupplierInvoiceHeld { .. } => "supplier_invoice_held",
+            BusinessEvent::SupplierInvoiceRejected { .. } => "supplier_invoice_rejected",
             BusinessEvent::PaymentSucceeded { .. } => "payment_succeeded",
             BusinessEvent::PaymentFailed { .. } => "payment_failed",
             BusinessEvent::PaymentClosed { .. } => "payment_closed",
@@ -196,7 +267,18 @@ impl BusinessEvent {
         use BusinessEvent as E;
         match self {
             E::SpuCreated { spu_id } => format!("spu:{spu_id}"),
-            E::SkuCreated { sku, .. } | E::StockReceived { sku, .. } | E::StockAdjusted { sku, .. } => format!("sku:{sku}"),
+            E::SkuCreated { sku, .. } | E::StockReceived { sku, .. } | E::StockAdjusted { sku, .. } | E::StockHeld { sku, .. } => format!("sku:{sku}"),
+            E::SupplierStateChanged { supplier, .. } => format!("supplier:{supplier}"),
+            E::PurchaseOrderSent { po_id, .. }
+            | E::PurchaseOrderConfirmed { po_id, .. }
+            | E::PurchaseOrderRejected { po_id, .. }
+            | E::PurchaseOrderCancelled { po_id, .. }
+            | E::AsnNotified { po_id, .. }
+            | E::PurchaseReceived { po_id, .. }
+            | E::PurchaseOrderClosed { po_id, .. }
+            | E::SupplierInvoiceApproved { po_id, .. }
+            | E::SupplierInvoiceHeld { po_id, .. }
+            | E::SupplierInvoiceRejected { po_id, .. } => format!("po:{po_id}"),
             E::WarehouseCreated { warehouse } | E::EdgeStreamRebased { warehouse, .. } => format!("warehouse:{warehouse}"),
             E::OrderCreated { order_id, .. }
             | E::OrderPaid { order_id, .. }
@@ -226,12 +308,27 @@ impl BusinessEvent {
             E::RefundRequested { refund_id, .. } | E::RefundSucceeded { refund_id, .. } | E::RefundFailed { refund_id, .. } => {
                 format!("refund:{refund_id}")
             }
+            E::PointsEarned { customer, .. }
+            | E::PointsRedeemed { customer, .. }
+            | E::PointsReturned { customer, .. }
+            | E::PointsClawedBack { customer, .. }
+            | E::PointsExpired { customer, .. }
+            | E::MemberTierChanged { customer, .. } => format!("customer:{customer}"),
+            E::GroupBuyFormed { group_id, .. } | E::GroupBuyFailed { group_id, .. } => format!("group:{group_id}"),
             E::AfterSalesRequested { order_id, .. }
             | E::AfterSalesDecided { order_id, .. }
             | E::ReturnReceived { order_id, .. }
             | E::AfterSalesClosed { order_id, .. } => format!("order:{order_id}"),
         }
     }
+}
+
+/// One line of a purchase order as sent: units at the agreed unit cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PurchaseLine {
+    pub sku: Sku,
+    pub qty: Qty,
+    pub unit_cost: Money,
 }
 
 /// A numbered journal entry.

@@ -1,9 +1,9 @@
-//! Carried out against the store: profiles and attribution from the journal
-//! (`MarketingConsumer`), segments defined, campaigns sent, and what a campaign earned
+//! Carried out against the store: profiles, attribution, tiers and points from the journal
+//! (`MarketingConsumer`; `loyalty.rs` for tiers and points), segments defined, campaigns sent, and what a campaign earned
 //! (`campaigns.rs` holds the rules).
 
 use super::campaigns::{Earned, Profile, SegmentRule};
-use super::{coupons, store, MarketingError};
+use super::{coupons, loyalty, store, MarketingError};
 use crate::db::{DbError, DbResult, Tx};
 use crate::journal::consumer::Consumer;
 use crate::journal::{BusinessEvent, JournalEntry};
@@ -30,15 +30,35 @@ impl Consumer for MarketingConsumer {
 fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
     let day = utc_day(e.at_ms);
     match &e.event {
-        BusinessEvent::OrderCreated { order_id, customer: Some(customer), .. } => store::remember_order(tx, *order_id, customer),
+        BusinessEvent::OrderCreated { order_id, customer: Some(customer), .. } => {
+            store::remember_order(tx, *order_id, customer)?;
+            // The campaign that brought them, unless a campaign's coupon says otherwise.
+            let policy = store::policy(tx)?.attribution;
+            let touches = store::touches_between(tx, customer, e.at_ms - policy.lookback_ms(), e.at_ms)?;
+            let Some(t) = policy.attribute(&touches, e.at_ms) else { return Ok(()) };
+            let a = store::Attribution { order_id: *order_id, campaign: t.campaign.clone(), discount: 0, state: "touched".into(), revenue_left: 0, unsold: 0 };
+            store::put_attribution(tx, &a, e.at_ms)
+        }
         BusinessEvent::OrderPaid { order_id, lines, total, .. } => {
             let Some(customer) = store::customer_of(tx, *order_id)? else { return Ok(()) };
             store::add_paid(tx, &customer, lines.iter().map(|l| l.qty.as_i64()).sum(), *total, e.at_ms)?;
+            store::set_order_paid(tx, *order_id, *total, e.at_ms)?;
+            loyalty::spent(tx, &customer, *total, e.at_ms, e.at_ms)?;
             resegment(tx, &customer, e.at_ms)
         }
+        BusinessEvent::OrderDelivered { order_id, .. } => loyalty::earn(tx, *order_id, e.at_ms),
+        // A tier the sweep changed at a period's end: segments by tier see it.
+        BusinessEvent::MemberTierChanged { customer, .. } => resegment(tx, customer, e.at_ms),
+        BusinessEvent::OrderCompleted { order_id } => loyalty::unlock(tx, *order_id, e.at_ms),
+        BusinessEvent::RefundRequested { refund_id, reason, .. } if reason == crate::journal::LATE_PAYMENT_REFUND => store::set_refund_aside(tx, *refund_id),
+        // Money paid after the order ended going back: never the order's, counted nowhere.
+        BusinessEvent::RefundSucceeded { refund_id, .. } if store::refund_aside(tx, *refund_id)? => Ok(()),
         BusinessEvent::RefundSucceeded { order_id, amount, .. } => {
             if let Some(customer) = store::customer_of(tx, *order_id)? {
                 store::add_refund(tx, &customer, *amount)?;
+                if loyalty::refunded(tx, *order_id, *amount, e.at_ms)? {
+                    release_wholly_refunded(tx, *order_id, &customer, e.at_ms)?;
+                }
                 resegment(tx, &customer, e.at_ms)?;
             }
             // Money back counts against a campaign only as far as it gives back what shipped:
@@ -82,6 +102,7 @@ fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
         }
         BusinessEvent::CouponRedeemed { order_id, promotion, discount } => {
             let Some(campaign) = store::campaign_of_coupon(tx, promotion)? else { return Ok(()) };
+            store::drop_touched(tx, *order_id)?;
             let a = store::Attribution { order_id: *order_id, campaign, discount: *discount, state: "redeemed".into(), revenue_left: 0, unsold: 0 };
             store::put_attribution(tx, &a, e.at_ms)?;
             store::add_earned(tx, &a.campaign, &day, &Earned { redemptions: 1, discount: *discount, ..Earned::default() })
@@ -110,7 +131,8 @@ fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
                 resegment(tx, &customer, e.at_ms)?;
             }
             // Each campaign whose code the order took sees the whole order (two campaigns'
-            // codes on one order: their figures overlap, they do not add up).
+            // codes on one order: their figures overlap, they do not add up); without a code,
+            // the campaign whose link or message brought the customer (`touched`).
             let attributed: Vec<store::Attribution> = store::attributions(tx, *order_id)?.into_iter().filter(|a| a.state != "released").collect();
             if attributed.is_empty() {
                 return Ok(());
@@ -121,14 +143,24 @@ fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
                 shipped.cost += l.qty.as_i64() * sku_facts(tx, &l.sku)?.2;
             }
             for mut a in attributed {
+                let first = a.state != "shipped";
                 (a.state, a.revenue_left) = ("shipped".into(), a.revenue_left + shipped.revenue);
                 store::put_attribution(tx, &a, e.at_ms)?;
-                store::add_earned(tx, &a.campaign, &day, &shipped)?;
+                store::add_earned(tx, &a.campaign, &day, &Earned { orders: i64::from(first), ..shipped.clone() })?;
             }
             Ok(())
         }
         _ => Ok(()),
     }
+}
+
+/// Everything the order paid came back (a whole return, or a paid cancel): its coupon codes
+/// are the customer's again, as a cancel before payment gives them back.
+fn release_wholly_refunded(tx: &mut dyn Tx, order_id: u64, customer: &str, at_ms: i64) -> DbResult<()> {
+    for code in super::release_coupons(tx, order_id, Some(customer), at_ms)? {
+        crate::journal::store::append(tx, &BusinessEvent::CouponReleased { order_id, promotion: code.promotion }, at_ms)?;
+    }
+    Ok(())
 }
 
 /// A SKU's model, size and standard cost.
@@ -140,9 +172,19 @@ fn sku_facts(tx: &mut dyn Tx, sku: &Sku) -> DbResult<(String, String, i64)> {
     }
 }
 
+/// The customer's profile with their tier as of `now_ms` (None when they have no profile).
+pub fn profile(tx: &mut dyn Tx, customer: &str, now_ms: i64) -> DbResult<Option<Profile>> {
+    let Some(mut profile) = store::profile(tx, customer)? else { return Ok(None) };
+    let policy = store::policy(tx)?.membership;
+    let tier = loyalty::tier_of(tx, &policy, customer, now_ms)?.tier;
+    profile.tier = policy.name(tier).to_owned();
+    profile.tiers_reached = policy.tiers.iter().take(tier + 1).map(|t| t.name.clone()).collect();
+    Ok(Some(profile))
+}
+
 /// Tests the customer against every segment.
 fn resegment(tx: &mut dyn Tx, customer: &str, now_ms: i64) -> DbResult<()> {
-    let Some(profile) = store::profile(tx, customer)? else { return Ok(()) };
+    let Some(profile) = profile(tx, customer, now_ms)? else { return Ok(()) };
     for (segment, rule) in store::segments(tx)? {
         store::set_member(tx, &segment, customer, rule.matches(&profile, now_ms), now_ms)?;
     }
@@ -175,7 +217,7 @@ pub fn define_segment(tx: &mut dyn Tx, id: &str, rule: &SegmentRule, now_ms: i64
     loop {
         let page = store::customers_after(tx, &after, 500)?;
         for customer in &page {
-            let profile = store::profile(tx, customer)?.unwrap_or_else(|| Profile { customer: customer.clone(), ..Profile::default() });
+            let profile = profile(tx, customer, now_ms)?.unwrap_or_else(|| Profile { customer: customer.clone(), ..Profile::default() });
             store::set_member(tx, id, customer, rule.matches(&profile, now_ms), now_ms)?;
         }
         match page.last() {
@@ -230,8 +272,10 @@ pub struct Send {
 
 /// Sends the campaign to its segment: each member who still meets the rule and was not sent
 /// it before gets a code of the coupon of their own. At most `coupons::MAX_ISSUE` per call
-/// (call again for the rest). Returns this call's send list. Audited (the count).
-pub fn send(tx: &mut dyn Tx, id: &str, now_ms: i64) -> Result<Vec<Send>, MarketingError> {
+/// (call again for the rest). The send list is kept as a delivery in the same transaction —
+/// for the messaging system's webhook when `webhook` (`webhook.rs` delivers it), else as an
+/// export — and returned. Audited (the count).
+pub fn send(tx: &mut dyn Tx, id: &str, webhook: bool, now_ms: i64) -> Result<Vec<Send>, MarketingError> {
     let (_, _, segment, coupon) = store::campaign(tx, id)?.ok_or_else(|| MarketingError::NotFound(format!("campaign {id}")))?;
     let rule = store::segments(tx)?.into_iter().find(|(s, _)| *s == segment).map(|(_, r)| r).ok_or_else(|| DbError::corrupt("a campaign's segment is gone"))?;
     let record = store::get(tx, &coupon)?.ok_or_else(|| DbError::corrupt("a campaign's coupon is gone"))?;
@@ -248,7 +292,7 @@ pub fn send(tx: &mut dyn Tx, id: &str, now_ms: i64) -> Result<Vec<Send>, Marketi
             if sent.len() >= room {
                 break 'pages;
             }
-            let still = store::profile(tx, customer)?.is_some_and(|p| rule.matches(&p, now_ms));
+            let still = profile(tx, customer, now_ms)?.is_some_and(|p| rule.matches(&p, now_ms));
             if !still || store::sent_to(tx, id, customer)? {
                 continue;
             }
@@ -257,6 +301,7 @@ pub fn send(tx: &mut dyn Tx, id: &str, now_ms: i64) -> Result<Vec<Send>, Marketi
                 continue;
             }
             store::add_send(tx, id, customer, &code, now_ms)?;
+            store::add_touch(tx, customer, id, "send", now_ms)?;
             sent.push(Send { customer: customer.clone(), code, sent_ms: now_ms });
         }
         match page.last() {
@@ -265,6 +310,10 @@ pub fn send(tx: &mut dyn Tx, id: &str, now_ms: i64) -> Result<Vec<Send>, Marketi
         }
     }
     store::add_issued(tx, &coupon, sent.len() as i64)?;
+    if !sent.is_empty() {
+        let body = serde_json::json!({"campaign": id, "coupon": coupon, "sent_ms": now_ms, "sends": sent});
+        store::insert_send_batch(tx, id, &body.to_string(), sent.len() as i64, if webhook { "pending" } else { "export" }, now_ms)?;
+    }
     crate::audit::store::append(tx, now_ms, "admin", "campaign_sent", &format!("campaign:{id}"), &serde_json::json!({"sent": sent.len()}))?;
     Ok(sent)
 }
@@ -304,6 +353,17 @@ pub fn roi(tx: &mut dyn Tx, id: &str, from: &str, to: &str) -> Result<Roi, Marke
         })
         .collect();
     Ok(Roi { campaign: id.to_owned(), days, total: roi_day("total".into(), total) })
+}
+
+/// The shop front tells that `customer` came through campaign `id`'s link (its UTM campaign)
+/// at `at_ms`: orders they place soon after are attributed to it when no coupon says
+/// otherwise.
+pub fn touch(tx: &mut dyn Tx, id: &str, customer: &str, at_ms: i64) -> Result<(), MarketingError> {
+    if !tote_shared::text::is_clean(customer, 40) {
+        return Err(MarketingError::Invalid("customer: 1 to 40 characters".into()));
+    }
+    store::campaign(tx, id)?.ok_or_else(|| MarketingError::NotFound(format!("campaign {id}")))?;
+    Ok(store::add_touch(tx, customer, id, "link", at_ms)?)
 }
 
 /// A model recommended beside another, and the SKU of it in the customer's size.

@@ -133,7 +133,7 @@ mod tests {
 
     fn promo(id: &str, layer: Layer, benefit: Benefit) -> Promotion {
         let shop = matches!(layer, Layer::ShopTier | Layer::ShopCoupon).then(|| "tote".to_owned());
-        Promotion { id: id.into(), layer, class: "c".into(), shop, skus: Vec::new(), benefit }
+        Promotion { id: id.into(), layer, class: "c".into(), shop, skus: Vec::new(), benefit, tier: None, segment: None }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use super::audience::{Campaign, Recommendation, Roi, Segment, Send};
 use super::campaigns::{Profile, SegmentRule};
 use super::coupons::{Code, CouponTerms};
 use super::flash::{FlashSale, NewFlashSale};
+use super::groups::{Group, GroupBuy, NewGroupBuy};
 use super::pricing::{Benefit, Layer, Priced, Promotion};
 use super::{store, MarketingError, MarketingPolicy, PromotionRecord};
 use crate::auth::{Admin, Reader};
@@ -35,6 +36,14 @@ pub struct NewPromotion {
     #[schema(max_items = 200)]
     pub skus: Vec<Sku>,
     pub benefit: Benefit,
+    /// A member price or offer: for customers of this tier (the policy's) or above.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,40}$")]
+    pub tier: Option<String>,
+    /// Only for customers in this segment.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,40}$")]
+    pub segment: Option<String>,
     /// Live from (Unix ms) …
     #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
     pub starts_ms: i64,
@@ -53,7 +62,7 @@ pub struct NewPromotion {
 #[utoipa::path(put, path = "/api/v1/marketing/promotions/{id}", params(("id" = String, Path, description = "The promotion's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
     request_body = NewPromotion, responses((status = 200, body = PromotionRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
 pub async fn publish(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(body): Json<NewPromotion>) -> Result<Json<PromotionRecord>, ApiError> {
-    let promotion = Promotion { id, layer: body.layer, class: body.class, shop: body.shop, skus: body.skus, benefit: body.benefit };
+    let promotion = Promotion { id, layer: body.layer, class: body.class, shop: body.shop, skus: body.skus, benefit: body.benefit, tier: body.tier, segment: body.segment };
     let (starts, ends, coupon, now) = (body.starts_ms, body.ends_ms, body.coupon, now_ms());
     let record = state.write(move |tx| super::publish(tx, promotion.clone(), coupon, starts, ends, now)).await?;
     Ok(Json(record))
@@ -106,14 +115,7 @@ pub async fn put_policy(_: Admin, axum::extract::State(state): axum::extract::St
         return Err(ApiError::unprocessable("invalid-policy", why));
     }
     let (saved, now) = (body.clone(), now_ms());
-    state
-        .write(move |tx| -> Result<(), MarketingError> {
-            let before = store::policy(tx)?;
-            store::save_policy(tx, &saved, now)?;
-            crate::audit::store::append(tx, now, "admin", "marketing_policy_set", "marketing:policy", &serde_json::json!({"before": before, "after": saved}))?;
-            Ok(())
-        })
-        .await?;
+    state.write(move |tx| super::set_policy(tx, &saved, now)).await?;
     Ok(Json(body))
 }
 
@@ -137,6 +139,11 @@ pub struct Cart {
     #[serde(default)]
     #[schema(max_items = 5)]
     pub coupons: Vec<String>,
+    /// Points the customer spends on it (after every promotion; at most the policy's share
+    /// of the payable).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000000000000_i64)]
+    pub points: i64,
 }
 
 /// The shop front prices a cart before placing the order: list prices, the promotions live
@@ -157,8 +164,11 @@ pub async fn price(_: Reader, axum::extract::State(state): axum::extract::State<
         crate::http::check_text("customer", customer, 40)?;
     }
     let now = now_ms();
-    let (customer, codes) = (cart.customer, cart.coupons);
-    Ok(Json(state.db.read(move |tx| super::price_cart(tx, &lines, customer.as_deref(), &codes, now)).await?.priced))
+    if let Some(why) = super::points::spend_problem(cart.points) {
+        return Err(ApiError::unprocessable("invalid-points", why));
+    }
+    let (customer, codes, points) = (cart.customer, cart.coupons, cart.points);
+    Ok(Json(state.db.read(move |tx| super::price_cart(tx, &lines, customer.as_deref(), &codes, points, now)).await?.priced))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -238,6 +248,107 @@ pub async fn end_flash(_: Admin, axum::extract::State(state): axum::extract::Sta
     Ok(Json(state.write(move |tx| super::flash::end(tx, &id, true, now)).await?))
 }
 
+/// HQ publishes a group buy: its SKU at a group price (between the floor and the list price)
+/// for groups of `size` that form within `window_ms` of opening. Audited.
+#[utoipa::path(put, path = "/api/v1/marketing/group-buys/{id}", params(("id" = String, Path, description = "The group buy's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
+    request_body = NewGroupBuy, responses((status = 201, body = GroupBuy), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
+pub async fn publish_group_buy(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(body): Json<NewGroupBuy>) -> Result<(axum::http::StatusCode, Json<GroupBuy>), ApiError> {
+    let now = now_ms();
+    let offer = state.write(move |tx| super::groups::publish(tx, &id, &body, now)).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(offer)))
+}
+
+/// Group buys by id.
+#[utoipa::path(get, path = "/api/v1/marketing/group-buys", params(CodesQuery),
+    responses((status = 200, body = Vec<GroupBuy>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "marketing")]
+pub async fn group_buys(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Query(q): Query<CodesQuery>) -> Result<Json<Vec<GroupBuy>>, ApiError> {
+    let limit = limit(q.limit)?;
+    Ok(Json(state.db.read(move |tx| store::list_group_buys(tx, limit)).await?))
+}
+
+/// HQ ends a group buy: no group opens from now; open groups run to their deadlines. Audited.
+#[utoipa::path(post, path = "/api/v1/marketing/group-buys/{id}/end", params(("id" = String, Path, description = "The group buy's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
+    responses((status = 200, body = GroupBuy), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
+pub async fn end_group_buy(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>) -> Result<Json<GroupBuy>, ApiError> {
+    let now = now_ms();
+    Ok(Json(state.write(move |tx| super::groups::end(tx, &id, now)).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsQuery {
+    /// Only groups in this state.
+    #[param(value_type = Option<String>, pattern = "^(open|formed|failed)$")]
+    pub state: Option<String>,
+    /// Default 100, at most 1,000.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// A group buy's groups, the newest first: the open ones are those a customer may join.
+#[utoipa::path(get, path = "/api/v1/marketing/group-buys/{id}/groups", params(("id" = String, Path, description = "The group buy's id"), GroupsQuery),
+    responses((status = 200, body = Vec<Group>), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "marketing")]
+pub async fn groups(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Query(q): Query<GroupsQuery>) -> Result<Json<Vec<Group>>, ApiError> {
+    let limit = limit(q.limit)?;
+    if q.state.as_deref().is_some_and(|s| !matches!(s, "open" | "formed" | "failed")) {
+        return Err(ApiError::BadRequest("state: open, formed or failed".into()));
+    }
+    let found = state
+        .db
+        .read(move |tx| -> Result<Option<Vec<Group>>, crate::db::DbError> {
+            if store::group_buy(tx, &id)?.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(store::groups_of(tx, &id, q.state.as_deref(), limit)?))
+        })
+        .await?;
+    found.map(Json).ok_or_else(|| ApiError::NotFound("group buy".into()))
+}
+
+/// One group with its members' orders.
+#[utoipa::path(get, path = "/api/v1/marketing/groups/{id}", params(("id" = u64, Path, description = "The group's id", minimum = 1)),
+    responses((status = 200, body = Group), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "marketing")]
+pub async fn group(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<u64>) -> Result<Json<Group>, ApiError> {
+    let found = state.db.read(move |tx| store::group(tx, id)).await?;
+    found.map(Json).ok_or_else(|| ApiError::NotFound("group".into()))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SlowQuery {
+    /// Days of sales the pace is taken over (default 30).
+    #[param(minimum = 7, maximum = 365)]
+    pub window_days: Option<i64>,
+    /// Stock lasting this many days or more at that pace is slow (default 90).
+    #[param(minimum = 1, maximum = 3650)]
+    pub min_cover_days: Option<i64>,
+}
+
+/// Slow movers: SKUs whose sellable stock lasts `min_cover_days` or more at the pace they
+/// shipped over `window_days`, or that did not ship at all; the slowest first.
+#[utoipa::path(get, path = "/api/v1/marketing/slow-movers", params(SlowQuery),
+    responses((status = 200, body = Vec<super::clearance::SlowMover>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "marketing")]
+pub async fn slow_movers(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Query(q): Query<SlowQuery>) -> Result<Json<Vec<super::clearance::SlowMover>>, ApiError> {
+    let (window, cover) = (q.window_days.unwrap_or(30), q.min_cover_days.unwrap_or(90));
+    if !(7..=365).contains(&window) || !(1..=3650).contains(&cover) {
+        return Err(ApiError::BadRequest("window_days 7 to 365, min_cover_days 1 to 3650".into()));
+    }
+    let now = now_ms();
+    Ok(Json(state.db.read(move |tx| super::clearance::slow_movers(tx, window, cover, now)).await?))
+}
+
+/// HQ clears slow stock: one item-layer discount over today's slow movers (for one segment,
+/// if named), floor-checked — a SKU it could sell below its floor is left out and named; 422
+/// when nothing is slow or nothing keeps its floor. Audited as a promotion.
+#[utoipa::path(put, path = "/api/v1/marketing/clearances/{id}", params(("id" = String, Path, description = "The clearance's promotion id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
+    request_body = super::clearance::NewClearance, responses((status = 200, body = super::clearance::Clearance), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
+pub async fn clearance(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(body): Json<super::clearance::NewClearance>) -> Result<Json<super::clearance::Clearance>, ApiError> {
+    let now = now_ms();
+    Ok(Json(state.write(move |tx| super::clearance::publish(tx, &id, &body, now)).await?))
+}
+
 /// HQ defines a segment by rules; every customer is tested now and again whenever their
 /// profile changes. Audited.
 #[utoipa::path(put, path = "/api/v1/marketing/segments/{id}", params(("id" = String, Path, description = "The segment's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
@@ -267,8 +378,22 @@ pub async fn customer(_: Admin, axum::extract::State(state): axum::extract::Stat
     if !tote_shared::text::is_clean(&customer, 40) {
         return Err(ApiError::NotFound("customer".into()));
     }
-    let found = state.db.read(move |tx| store::profile(tx, &customer)).await?;
+    let now = now_ms();
+    let found = state.db.read(move |tx| super::audience::profile(tx, &customer, now)).await?;
     found.map(Json).ok_or_else(|| ApiError::NotFound("customer".into()))
+}
+
+/// A customer's membership: their tier (as of now: a period that ended is reviewed), their
+/// 12-month spend, and their points — held, spendable now, owed — with the lots still holding
+/// any or locked (a lot unlocks when its order completes).
+#[utoipa::path(get, path = "/api/v1/marketing/customers/{customer}/membership", params(("customer" = String, Path, description = "The channel's id of the customer")),
+    responses((status = 200, body = super::loyalty::Standing), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
+pub async fn membership(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(customer): Path<String>) -> Result<Json<super::loyalty::Standing>, ApiError> {
+    if !tote_shared::text::is_clean(&customer, 40) {
+        return Err(ApiError::NotFound("customer".into()));
+    }
+    let now = now_ms();
+    Ok(Json(state.db.read(move |tx| super::loyalty::standing(tx, &customer, now)).await?))
 }
 
 /// HQ defines a campaign: a segment and the coupon it sends them. Audited.
@@ -287,7 +412,47 @@ pub async fn put_campaign(_: Admin, axum::extract::State(state): axum::extract::
     responses((status = 200, body = Vec<Send>), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
 pub async fn send(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<Send>>, ApiError> {
     let now = now_ms();
-    Ok(Json(state.write(move |tx| super::audience::send(tx, &id, now)).await?))
+    let webhook = state.settings.marketing.send_webhook.is_some();
+    Ok(Json(state.write(move |tx| super::audience::send(tx, &id, webhook, now)).await?))
+}
+
+/// Who came through a campaign's link.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkTouch {
+    #[schema(value_type = tote_shared::openapi::Text40)]
+    pub customer: String,
+}
+
+/// The shop front tells that a customer came through the campaign's link (its UTM campaign):
+/// an order they place within the policy's link window is attributed to the campaign unless a
+/// campaign's coupon on it says otherwise (then the last touch within the touch window: a
+/// link, or the campaign sent to them).
+#[utoipa::path(post, path = "/api/v1/marketing/campaigns/{id}/touches", params(("id" = String, Path, description = "The campaign's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
+    request_body = LinkTouch, responses((status = 204), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
+pub async fn touch(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(body): Json<LinkTouch>) -> Result<axum::http::StatusCode, ApiError> {
+    let now = now_ms();
+    state.write(move |tx| super::audience::touch(tx, &id, &body.customer, now)).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// The campaign's send lists as deliveries to the messaging system: each with its state
+/// (`pending`, `delivered`, `failed`, or `export` when no webhook was configured), attempts
+/// and last error.
+#[utoipa::path(get, path = "/api/v1/marketing/campaigns/{id}/deliveries", params(("id" = String, Path, description = "The campaign's id", pattern = "^[A-Za-z0-9_-]{1,40}$"), CodesQuery),
+    responses((status = 200, body = Vec<store::SendBatch>), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
+pub async fn deliveries(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Query(q): Query<CodesQuery>) -> Result<Json<Vec<store::SendBatch>>, ApiError> {
+    let (id, limit) = (known(id, "campaign")?, limit(q.limit)?);
+    let found = state
+        .db
+        .read(move |tx| -> Result<Option<Vec<store::SendBatch>>, crate::db::DbError> {
+            if store::campaign(tx, &id)?.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(store::send_batches(tx, &id, limit)?))
+        })
+        .await?;
+    found.map(Json).ok_or_else(|| ApiError::NotFound("campaign".into()))
 }
 
 /// The campaign's send list, by customer.
@@ -380,6 +545,8 @@ impl From<MarketingError> for ApiError {
             MarketingError::CouponTaken(_) => ApiError::Conflict { slug: "coupon-taken", detail },
             MarketingError::SoldOut(_) => ApiError::Conflict { slug: "flash-sale", detail },
             MarketingError::Stock(_) => ApiError::Conflict { slug: "insufficient-stock", detail },
+            MarketingError::PointsShort(_) => ApiError::Conflict { slug: "points", detail },
+            MarketingError::GroupClosed(_) => ApiError::Conflict { slug: "group-buy", detail },
             MarketingError::Db(e) => e.into(),
         }
     }

@@ -13,13 +13,18 @@
 
 pub mod audience;
 pub mod campaigns;
+pub mod clearance;
 pub mod coupons;
 pub mod flash;
 pub mod floors;
+pub mod groups;
 pub mod http;
+pub mod loyalty;
+pub mod members;
 pub mod points;
 pub mod pricing;
 pub mod store;
+pub mod webhook;
 
 #[cfg(test)]
 mod tests;
@@ -41,11 +46,17 @@ pub struct MarketingPolicy {
     #[schema(pattern = "^[A-Za-z0-9_-]{1,40}$")]
     pub shop: String,
     pub floors: FloorPolicy,
+    /// Tiers, and how points are earned and spent.
+    #[serde(default)]
+    pub membership: members::Membership,
+    /// How orders without a campaign's coupon are attributed to campaigns.
+    #[serde(default)]
+    pub attribution: campaigns::AttributionPolicy,
 }
 
 impl Default for MarketingPolicy {
     fn default() -> Self {
-        MarketingPolicy { rules: RuleSet::tmall(), shop: "tote".into(), floors: FloorPolicy { min_margin_bp: 0, min_list_share_bp: 0 } }
+        MarketingPolicy { rules: RuleSet::tmall(), shop: "tote".into(), floors: FloorPolicy { min_margin_bp: 0, min_list_share_bp: 0 }, membership: members::Membership::default(), attribution: campaigns::AttributionPolicy::default() }
     }
 }
 
@@ -60,7 +71,7 @@ impl MarketingPolicy {
         if self.rules.exclusive.len() > 100 || self.rules.exclusive.iter().any(|(a, b)| !plain(a) || !plain(b)) {
             return Some("rules.exclusive: at most 100 pairs of class names (1 to 40 letters, digits, '-' or '_')".into());
         }
-        None
+        self.membership.problem().or_else(|| self.attribution.problem())
     }
 }
 
@@ -111,6 +122,12 @@ pub enum MarketingError {
     /// 409: not enough sellable stock for a flash sale's quota.
     #[error("{0}")]
     Stock(String),
+    /// 409: a group buy opens no groups now, or the group is full, closed or has the customer.
+    #[error("{0}")]
+    GroupClosed(String),
+    /// 409: the customer has not that many points to spend now.
+    #[error("{0}")]
+    PointsShort(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -170,6 +187,20 @@ pub fn publish(tx: &mut dyn Tx, promotion: Promotion, coupon: Option<CouponTerms
         return Err(MarketingError::Invalid(format!("promotion {} is {} a coupon: publish it under another id", promotion.id, if coupon.is_some() { "not" } else { "" })));
     }
     let policy = store::policy(tx)?;
+    if let Some(tier) = promotion.tier.as_deref().filter(|t| policy.membership.rank(t).is_none()) {
+        return Err(MarketingError::Invalid(format!("tier {tier} is not one of the policy's tiers")));
+    }
+    if let Some(segment) = promotion.segment.as_deref().filter(|s| !plain(s)) {
+        return Err(MarketingError::Invalid(format!("segment {segment}: 1 to 40 letters, digits, '-' or '_'")));
+    }
+    if let Some(segment) = &promotion.segment {
+        if !store::segments(tx)?.iter().any(|(id, _)| id == segment) {
+            return Err(MarketingError::Invalid(format!("segment {segment} is not defined")));
+        }
+    }
+    if promotion.id == pricing::POINTS {
+        return Err(MarketingError::Invalid(format!("{} is what points go by: name the promotion otherwise", pricing::POINTS)));
+    }
     let catalog = catalog_lines(tx, &policy)?;
     if let Some(unknown) = promotion.skus.iter().find(|s| !catalog.iter().any(|l| &l.sku == *s)) {
         return Err(MarketingError::Invalid(format!("SKU {unknown} is not in the catalog")));
@@ -192,6 +223,29 @@ pub fn publish(tx: &mut dyn Tx, promotion: Promotion, coupon: Option<CouponTerms
     let detail = serde_json::to_value(&record).map_err(|e| DbError::corrupt(e.to_string()))?;
     crate::audit::store::append(tx, now_ms, "admin", "promotion_published", &format!("promotion:{}", record.promotion.id), &detail)?;
     Ok(record)
+}
+
+/// HQ sets the policy (checked by `MarketingPolicy::problem` first). Refused while it would
+/// change what customers hold: a point's value while any points are outstanding (the liability
+/// finance keeps is at the value they were earned at), or a tier dropped that customers or a
+/// live promotion still name. Audited.
+pub fn set_policy(tx: &mut dyn Tx, policy: &MarketingPolicy, now_ms: i64) -> Result<(), MarketingError> {
+    let before = store::policy(tx)?;
+    if policy.membership.point_value != before.membership.point_value {
+        let (held, owed) = store::points_outstanding(tx)?;
+        if held != 0 || owed != 0 {
+            return Err(MarketingError::Invalid(format!("membership.point_value cannot change while customers hold {held} points and owe {owed}")));
+        }
+    }
+    let live = store::live_between(tx, now_ms, i64::MAX)?;
+    for gone in before.membership.tiers.iter().filter(|t| policy.membership.rank(&t.name).is_none()) {
+        if store::any_member_of(tx, &gone.name)? || live.iter().any(|p| p.promotion.tier.as_deref() == Some(gone.name.as_str())) {
+            return Err(MarketingError::Invalid(format!("tier {} is held by customers or named by a live promotion: keep it", gone.name)));
+        }
+    }
+    store::save_policy(tx, policy, now_ms)?;
+    crate::audit::store::append(tx, now_ms, "admin", "marketing_policy_set", "marketing:policy", &serde_json::json!({"before": before, "after": policy}))?;
+    Ok(())
 }
 
 /// Withdraws a live promotion from now on. Audited.
@@ -247,23 +301,38 @@ impl Checkout {
         self.live.iter().any(|p| p.coupon.is_none() && p.promotion.covers(&line))
     }
 
-    /// Prices `lines` for `customer` with the codes presented: the best stack of the live
-    /// promotions (the codes' coupons among them) that the rules allow. A code that is not
-    /// one, not live, used, someone else's, or that the best stack leaves out is refused.
-    pub fn quote(&self, tx: &mut dyn Tx, lines: &[ToPrice], customer: Option<&str>, presented: &[String]) -> Result<Quote, MarketingError> {
+    /// Prices `lines` for `customer` with the codes presented and the points they spend: the
+    /// best stack of the live promotions (the codes' coupons among them, member prices of
+    /// their tier and below) that the rules allow, then the points. A code that is not one,
+    /// not live, used, someone else's, or that the best stack leaves out is refused; so are
+    /// points they do not have.
+    pub fn quote(&self, tx: &mut dyn Tx, lines: &[ToPrice], customer: Option<&str>, presented: &[String], points: i64) -> Result<Quote, MarketingError> {
         let cart: Vec<CartLine> = lines
             .iter()
             .map(|l| CartLine { sku: l.sku.clone(), shop: self.policy.shop.clone(), qty: l.qty.as_i64(), list_price: l.list_price, floor: self.policy.floors.floor(l.list_price, l.cost) })
             .collect();
-        let codes = self.presented(tx, customer, presented)?;
+        let segments = self.segments(tx, customer)?;
+        let codes = self.presented(tx, customer, presented, &segments)?;
+        let tier = self.tier(tx, customer)?;
         let promotions: Vec<Promotion> = self
             .live
             .iter()
             .filter(|p| p.coupon.is_none() || codes.iter().any(|c| c.promotion == p.promotion.id))
+            .filter(|p| p.promotion.tier.as_deref().is_none_or(|t| self.policy.membership.rank(t).is_some_and(|r| r <= tier)))
+            .filter(|p| p.promotion.segment.as_ref().is_none_or(|s| segments.contains(s)))
             .map(|p| p.promotion.clone())
             .filter(|p| cart.iter().any(|l| p.covers(l)))
             .collect();
-        let priced = pricing::price(&self.policy.rules, &cart, &promotions)?;
+        let mut priced = pricing::price(&self.policy.rules, &cart, &promotions)?;
+        if points != 0 {
+            let customer = customer.ok_or_else(|| MarketingError::Invalid("points need the customer: name them on the order".into()))?;
+            let available = store::points(tx, customer)?.available(self.now_ms);
+            if points > available {
+                return Err(MarketingError::PointsShort(format!("customer {customer} has {available} points to spend now, not {points}")));
+            }
+            let m = &self.policy.membership;
+            pricing::spend_points(&mut priced, points, m.point_value, m.points_max_share_bp)?;
+        }
         let mut used = Vec::with_capacity(codes.len());
         for code in codes {
             if !priced.applied.iter().any(|a| a.promotion == code.promotion) {
@@ -274,8 +343,32 @@ impl Checkout {
         Ok(Quote { priced, codes: used })
     }
 
-    /// The presented codes, each usable now by `customer`, at most one per coupon.
-    fn presented(&self, tx: &mut dyn Tx, customer: Option<&str>, presented: &[String]) -> Result<Vec<Code>, MarketingError> {
+    /// The customer's tier now, when a live promotion is for members only (else the base).
+    fn tier(&self, tx: &mut dyn Tx, customer: Option<&str>) -> DbResult<usize> {
+        match customer {
+            Some(c) if self.live.iter().any(|p| p.promotion.tier.is_some()) => Ok(loyalty::tier_of(tx, &self.policy.membership, c, self.now_ms)?.tier),
+            _ => Ok(0),
+        }
+    }
+
+    /// The segments live promotions target that `customer` is in.
+    fn segments(&self, tx: &mut dyn Tx, customer: Option<&str>) -> DbResult<Vec<String>> {
+        let Some(customer) = customer else { return Ok(Vec::new()) };
+        let mut targeted: Vec<&String> = self.live.iter().filter_map(|p| p.promotion.segment.as_ref()).collect();
+        targeted.sort_unstable();
+        targeted.dedup();
+        let mut theirs = Vec::new();
+        for segment in targeted {
+            if store::is_member(tx, segment, customer)? {
+                theirs.push(segment.clone());
+            }
+        }
+        Ok(theirs)
+    }
+
+    /// The presented codes, each usable now by `customer` (in `segments`, those of the live
+    /// promotions they are in), at most one per coupon.
+    fn presented(&self, tx: &mut dyn Tx, customer: Option<&str>, presented: &[String], segments: &[String]) -> Result<Vec<Code>, MarketingError> {
         if presented.len() > coupons::MAX_PRESENTED {
             return Err(MarketingError::CouponInvalid(format!("at most {} coupon codes", coupons::MAX_PRESENTED)));
         }
@@ -291,8 +384,11 @@ impl Checkout {
             if let Some(why) = coupons::unusable(known, customer) {
                 return Err(MarketingError::CouponTaken(why));
             }
-            if !self.live.iter().any(|p| p.promotion.id == known.promotion && p.starts_ms <= self.now_ms) {
+            let Some(live) = self.live.iter().find(|p| p.promotion.id == known.promotion && p.starts_ms <= self.now_ms) else {
                 return Err(MarketingError::CouponInvalid(format!("coupon code {code} is not valid now (coupon {})", known.promotion)));
+            };
+            if let Some(segment) = live.promotion.segment.as_ref().filter(|s| !segments.contains(s)) {
+                return Err(MarketingError::CouponInvalid(format!("coupon {} is for the customers of segment {segment}", known.promotion)));
             }
             if usable.iter().any(|c| c.promotion == known.promotion) {
                 return Err(MarketingError::CouponInvalid(format!("two codes of coupon {}: one per order", known.promotion)));
@@ -306,10 +402,10 @@ impl Checkout {
     /// its coupon under the total limit and one of the customer's under theirs — or nothing,
     /// with the refusal (the caller rolls back).
     pub fn redeem(&self, tx: &mut dyn Tx, order_id: u64, customer: Option<&str>, quote: &Quote) -> Result<(), MarketingError> {
-        if quote.codes.is_empty() {
+        if quote.codes.is_empty() && quote.priced.points == 0 {
             return Ok(());
         }
-        let customer = customer.ok_or_else(|| MarketingError::CouponInvalid("a coupon needs the customer: name them on the order".into()))?;
+        let customer = customer.ok_or_else(|| MarketingError::CouponInvalid("a coupon or points need the customer: name them on the order".into()))?;
         // By coupon, as `release_coupons` goes: two orders' rows are always locked in one order.
         let mut codes: Vec<&(String, String)> = quote.codes.iter().collect();
         codes.sort_by(|a, b| a.1.cmp(&b.1));
@@ -325,13 +421,16 @@ impl Checkout {
                 return Err(MarketingError::CouponTaken(format!("coupon {promotion}: {} per customer, used up", terms.terms.limit_per_user)));
             }
         }
+        if quote.priced.points > 0 {
+            loyalty::redeem(tx, &self.policy.membership, customer, order_id, quote.priced.points, self.now_ms)?;
+        }
         Ok(())
     }
 }
 
-/// The order ended without being paid for (cancelled, closed): the codes it held are
-/// available again, with their coupons' and the customer's uses. In the transaction that
-/// ends it.
+/// The order ended without being paid for (cancelled, closed; in the transaction that ends
+/// it), or everything it paid came back (the marketing consumer): the codes it held are
+/// available again, with their coupons' and the customer's uses.
 pub fn release_coupons(tx: &mut dyn Tx, order_id: u64, customer: Option<&str>, now_ms: i64) -> DbResult<Vec<Code>> {
     let held = store::codes_held_by(tx, order_id)?;
     for code in &held {
@@ -370,7 +469,7 @@ fn flash_quote(tx: &mut dyn Tx, sale: &flash::FlashSale, lines: &[(Sku, Qty)], c
     }
     let list = crate::catalog::store::prices(tx, &[sku])?.pop().flatten().ok_or_else(|| MarketingError::Cart(format!("SKU {sku} is not in the catalog")))?.minor();
     let cart = [CartLine { sku: sku.clone(), shop: String::new(), qty: qty.as_i64(), list_price: list, floor: 0 }];
-    let price = Promotion { id: sale.id.clone(), layer: pricing::Layer::Item, class: "flash_sale".into(), shop: None, skus: vec![sku.clone()], benefit: pricing::Benefit::UnitPrice { price: sale.price } };
+    let price = Promotion { id: sale.id.clone(), layer: pricing::Layer::Item, class: "flash_sale".into(), shop: None, skus: vec![sku.clone()], benefit: pricing::Benefit::UnitPrice { price: sale.price }, tier: None, segment: None };
     Ok(Quote { priced: pricing::price(&RuleSet::tmall(), &cart, &[price])?, codes: Vec::new() })
 }
 
@@ -387,9 +486,12 @@ pub(crate) fn fresh_codes(n: u32) -> DbResult<Vec<String>> {
 
 /// Prices a cart of our SKUs at `now_ms`: list prices and floors from the catalog, the
 /// promotions live then (coupons where a code is presented), the policy's rules.
-pub fn price_cart(tx: &mut dyn Tx, lines: &[(Sku, Qty)], customer: Option<&str>, codes: &[String], now_ms: i64) -> Result<Quote, MarketingError> {
+pub fn price_cart(tx: &mut dyn Tx, lines: &[(Sku, Qty)], customer: Option<&str>, codes: &[String], points: i64, now_ms: i64) -> Result<Quote, MarketingError> {
     let skus: Vec<&Sku> = lines.iter().map(|(s, _)| s).collect();
     if let Some(sale) = flash::selling(tx, &skus, now_ms)?.into_iter().next() {
+        if points != 0 {
+            return Err(MarketingError::Invalid(format!("SKU {} is on flash sale {}: no points on it", sale.sku, sale.id)));
+        }
         return flash_quote(tx, &sale, lines, codes);
     }
     let checkout = Checkout::load(tx, now_ms)?;
@@ -401,5 +503,5 @@ pub fn price_cart(tx: &mut dyn Tx, lines: &[(Sku, Qty)], customer: Option<&str>,
         })?;
         to_price.push(ToPrice { sku: sku.clone(), qty: *qty, list_price: record.price.minor(), cost: record.cost.minor() });
     }
-    checkout.quote(tx, &to_price, customer, codes)
+    checkout.quote(tx, &to_price, customer, codes, points)
 }

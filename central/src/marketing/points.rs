@@ -1,8 +1,9 @@
 //! Loyalty points as a lot ledger, pure: every earning is a lot with its own dates, and every
 //! point that leaves says which lot it left from, so a balance is always the sum of its lots.
 //!
-//! - **Earned** on an order's completion, a lot per order, **locked** until the order's return
-//!   window closes (a return can still take it back) and **expiring** at the end of a period.
+//! - **Earned** when an order is delivered, a lot per order, **locked** until the order's
+//!   return window closes (a return can still take it back; `unlock`) and **expiring** at the
+//!   end of a period from then.
 //! - **Redeemed** oldest-expiring first, from unlocked lots only, all or nothing.
 //! - A cancelled or refunded redemption gives the points back to the lots they came from,
 //!   with those lots' dates (a lot that expired meanwhile expires them again at once); a debt
@@ -20,8 +21,13 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Most points one order earns (a balance of many of them still fits an i64).
+/// Most points one order earns or spends (a balance of many of them still fits an i64).
 pub const MAX_POINTS: i64 = 1_000_000_000_000;
+
+/// Why `points` asked to be spent on an order cannot be, if they cannot (out of range).
+pub fn spend_problem(points: i64) -> Option<String> {
+    (!(0..=MAX_POINTS).contains(&points)).then(|| format!("points: 0 to {MAX_POINTS}"))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lot {
@@ -50,12 +56,18 @@ impl Lot {
     }
 }
 
-/// A redemption: the points it took from each lot (by the lot's order).
+/// A redemption: the points it took from each lot (by the lot's order) and still holds,
+/// what it took in all, and how many of them went back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Redemption {
     pub id: u64,
     pub taken: Vec<(u64, i64)>,
+    /// Every point went back.
     pub returned: bool,
+    #[serde(default)]
+    pub points: i64,
+    #[serde(default)]
+    pub given_back: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,7 +109,7 @@ impl Ledger {
         lot.remaining += points - paid;
     }
 
-    /// Order `order_id` completed and earns `points`, locked until `locked_until_ms` and
+    /// Order `order_id` was delivered and earns `points`, locked until `locked_until_ms` and
     /// expiring at `expires_ms`. Once per order.
     pub fn earn(&mut self, order_id: u64, points: i64, now_ms: i64, locked_until_ms: i64, expires_ms: i64) -> Result<(), PointsError> {
         if !(1..=MAX_POINTS).contains(&points) || expires_ms <= locked_until_ms.max(now_ms) {
@@ -125,6 +137,18 @@ impl Ledger {
         Ok(())
     }
 
+    /// Order `order_id`'s return window closed: its lot unlocks at `now_ms` and expires at
+    /// `expires_ms`. False when it has no lot or it unlocked already.
+    pub fn unlock(&mut self, order_id: u64, now_ms: i64, expires_ms: i64) -> Result<bool, PointsError> {
+        if expires_ms <= now_ms {
+            return refuse(format!("order {order_id}: points expire after they unlock"));
+        }
+        let Some(lot) = self.lots.get_mut(&order_id).filter(|l| l.locked_until_ms > now_ms) else { return Ok(false) };
+        lot.locked_until_ms = now_ms;
+        lot.expires_ms = expires_ms;
+        Ok(true)
+    }
+
     /// Spends `points` at `now_ms` from the unlocked lots that expire first (then the older),
     /// all or nothing.
     pub fn redeem(&mut self, id: u64, points: i64, now_ms: i64) -> Result<&Redemption, PointsError> {
@@ -149,18 +173,42 @@ impl Ledger {
                 break;
             }
         }
-        Ok(self.redemptions.entry(id).or_insert(Redemption { id, taken, returned: false }))
+        Ok(self.redemptions.entry(id).or_insert(Redemption { id, taken, returned: false, points, given_back: 0 }))
     }
 
-    /// The redemption's order was cancelled or refunded: its points go back to their lots —
-    /// paying the debt first, and expired again at once where the lot's date has passed. Once.
+    /// The redemption's order was cancelled or wholly refunded: all its points go back to
+    /// their lots (`return_share` of the whole). Once.
     pub fn return_redemption(&mut self, id: u64, now_ms: i64) -> Result<(), PointsError> {
-        let Some(r) = self.redemptions.get_mut(&id) else { return refuse(format!("no redemption {id}")) };
-        if r.returned {
-            return refuse(format!("redemption {id} was returned already"));
+        match self.redemptions.get(&id) {
+            None => refuse(format!("no redemption {id}")),
+            Some(r) if r.returned => refuse(format!("redemption {id} was returned already")),
+            Some(_) => self.return_share(id, 10_000, now_ms).map(|_| ()),
         }
-        r.returned = true;
-        for &(order_id, n) in &r.taken {
+    }
+
+    /// `share_bp` of the redemption's order was refunded (counted from the whole order): that
+    /// share of its points goes back to their lots — the lots expiring last first, paying the
+    /// debt first, and expired again at once where a lot's date has passed. What went back
+    /// before counts, so the same refund twice gives nothing more. Returns the points given
+    /// back.
+    pub fn return_share(&mut self, id: u64, share_bp: u32, now_ms: i64) -> Result<i64, PointsError> {
+        let Some(r) = self.redemptions.get_mut(&id) else { return refuse(format!("no redemption {id}")) };
+        let due = i64::try_from(i128::from(r.points) * i128::from(share_bp.min(10_000)) / 10_000).unwrap_or(0);
+        let mut owed = (due - r.given_back).max(0);
+        let given = owed;
+        let mut back = Vec::new();
+        for (order_id, n) in r.taken.iter_mut().rev() {
+            let k = owed.min(*n);
+            if k > 0 {
+                *n -= k;
+                owed -= k;
+                back.push((*order_id, k));
+            }
+        }
+        r.taken.retain(|(_, n)| *n > 0);
+        r.given_back += given - owed;
+        r.returned = r.given_back >= r.points;
+        for (order_id, n) in back {
             let Some(lot) = self.lots.get_mut(&order_id) else { continue };
             lot.redeemed -= n;
             // The debt takes its part first; of the rest, what comes back to an expired lot
@@ -173,7 +221,7 @@ impl Ledger {
                 lot.expired += back;
             }
         }
-        Ok(())
+        Ok(given - owed)
     }
 
     /// Order `order_id` was returned (`share_bp` of it, in basis points, counted from the
@@ -210,6 +258,11 @@ impl Ledger {
     /// The invariants (see the module's notes).
     pub fn check(&self) -> Result<(), String> {
         let mut open: BTreeMap<u64, i64> = BTreeMap::new();
+        for r in self.redemptions.values() {
+            if r.taken.iter().map(|(_, n)| n).sum::<i64>() + r.given_back != r.points || r.taken.iter().any(|(_, n)| *n <= 0) {
+                return Err(format!("redemption {} does not add up: {r:?}", r.id));
+            }
+        }
         for r in self.redemptions.values().filter(|r| !r.returned) {
             for &(order_id, n) in &r.taken {
                 *open.entry(order_id).or_default() += n;
@@ -284,6 +337,25 @@ mod tests {
         l.check().expect("reconciles");
     }
 
+    /// A refunded share of an order gives back that share of the points it was paid with,
+    /// to the lots expiring last first; the whole refund gives back the rest.
+    #[test]
+    fn a_partial_refund_gives_back_its_share_of_the_points() {
+        let mut l = Ledger::default();
+        l.earn(1, 100, 0, 0, 300 * DAY).expect("earned");
+        l.earn(2, 500, 0, 0, 200 * DAY).expect("earned");
+        assert_eq!(l.redeem(7, 600, DAY).expect("spent").taken, vec![(2, 500), (1, 100)]);
+        assert_eq!(l.return_share(7, 5_000, DAY), Ok(300), "half the order refunded");
+        assert_eq!((l.lots[&1].remaining, l.lots[&2].remaining), (100, 200), "the lot expiring last first");
+        assert_eq!(l.return_share(7, 5_000, DAY), Ok(0), "the same half again gives nothing more");
+        assert!(!l.redemptions[&7].returned);
+        l.check().expect("reconciles");
+        assert_eq!(l.return_share(7, 10_000, DAY), Ok(300));
+        assert!(l.redemptions[&7].returned && l.return_redemption(7, DAY).is_err(), "all back: once");
+        assert_eq!(l.balance(), 600);
+        l.check().expect("reconciles");
+    }
+
     #[test]
     fn bad_moves_are_refused_and_change_nothing() {
         let mut l = Ledger::default();
@@ -311,8 +383,10 @@ mod tests {
             Earn { order: u64, points: i64, lock_days: i64, life_days: i64 },
             Redeem { points: i64 },
             Return { nth: usize },
+            ReturnShare { nth: usize, share_bp: u32 },
             ClawBack { order: u64, share_bp: u32 },
             Expire,
+            Unlock { order: u64, life_days: i64 },
             Wait { days: i64 },
         }
 
@@ -321,8 +395,10 @@ mod tests {
                 (0u64..8, 1i64..1_000, 0i64..10, 1i64..60).prop_map(|(order, points, lock_days, life_days)| Move::Earn { order, points, lock_days, life_days }),
                 (1i64..800).prop_map(|points| Move::Redeem { points }),
                 (0usize..10).prop_map(|nth| Move::Return { nth }),
+                (0usize..10, 0u32..=10_000).prop_map(|(nth, share_bp)| Move::ReturnShare { nth, share_bp }),
                 (0u64..8, 0u32..=10_000).prop_map(|(order, share_bp)| Move::ClawBack { order, share_bp }),
                 Just(Move::Expire),
+                (0u64..8, 1i64..60).prop_map(|(order, life_days)| Move::Unlock { order, life_days }),
                 (0i64..20).prop_map(|days| Move::Wait { days }),
             ]
         }
@@ -352,6 +428,15 @@ mod tests {
                                 let _ = l.return_redemption(id, now);
                             }
                         }
+                        Move::ReturnShare { nth, share_bp } => {
+                            if let Some(&id) = l.redemptions.keys().nth(nth) {
+                                let r = l.redemptions[&id].clone();
+                                let back = l.return_share(id, share_bp, now).expect("a known redemption");
+                                let due = r.points * i64::from(share_bp) / 10_000;
+                                prop_assert_eq!(back, (due - r.given_back).max(0), "a share gives back what it is due beyond what went back before");
+                                prop_assert!(l.redemptions[&id].given_back <= r.points);
+                            }
+                        }
                         Move::ClawBack { order, share_bp } => {
                             let balance = l.balance();
                             let taken = l.claw_back(order, share_bp);
@@ -359,6 +444,11 @@ mod tests {
                         }
                         Move::Expire => {
                             l.expire(now);
+                        }
+                        Move::Unlock { order, life_days } => {
+                            let available = l.available(now);
+                            l.unlock(order, now, now + life_days * DAY).expect("a valid date");
+                            prop_assert!(l.available(now) >= available, "unlocking never takes points away");
                         }
                         Move::Wait { days } => now += days * DAY,
                     }

@@ -123,6 +123,16 @@ pub struct Promotion {
     #[serde(default)]
     pub skus: Vec<Sku>,
     pub benefit: Benefit,
+    /// A member price (or offer): only for customers of this tier or above (the marketing
+    /// policy's tiers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,40}$")]
+    pub tier: Option<String>,
+    /// Only for customers in this segment (marketing's segments): a campaign's coupon for the
+    /// runners it targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,40}$")]
+    pub segment: Option<String>,
 }
 
 impl Promotion {
@@ -214,6 +224,11 @@ pub struct Priced {
     /// Whether the search weighed every stack it could not rule out; false when it stopped at
     /// its node limit with the best found so far (a valid stack, maybe not the best).
     pub exhaustive: bool,
+    /// Points spent on the order, and what they took off `payable` (after every promotion).
+    #[serde(default)]
+    pub points: i64,
+    #[serde(default)]
+    pub points_off: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -460,6 +475,34 @@ fn off_at(benefit: &Benefit, base: i64) -> Option<i64> {
     }
 }
 
+/// The name points go by among a line's discounts (no promotion may take it).
+pub const POINTS: &str = "points";
+
+/// Points pay part of a priced order, after every promotion: `points` × `value` off the
+/// payable, at most `max_share_bp` of it, shared among the lines by largest remainder of what
+/// is left of each. Floors do not hold points back: they are money the shop set aside when it
+/// gave them (the points liability), not margin it gives away at checkout.
+pub fn spend_points(priced: &mut Priced, points: i64, value: i64, max_share_bp: u32) -> Result<(), PricingError> {
+    if points == 0 {
+        return Ok(());
+    }
+    let off = points.checked_mul(value).filter(|o| points > 0 && *o > 0).ok_or_else(|| PricingError::Invalid(format!("{points} points: a positive number, not too large")))?;
+    let most = i64::try_from(i128::from(priced.payable) * i128::from(max_share_bp.min(10_000)) / 10_000).unwrap_or(0);
+    if off > most {
+        return Err(PricingError::Invalid(format!("{points} points would take {off} off; points may pay at most {most} of this order")));
+    }
+    let weights: Vec<i64> = priced.lines.iter().map(|l| l.payable).collect();
+    for (line, share) in priced.lines.iter_mut().zip(largest_remainder(off, &weights)) {
+        if share > 0 {
+            line.discounts.push(LineDiscount { promotion: POINTS.into(), amount: share });
+            line.payable -= share;
+        }
+    }
+    priced.payable -= off;
+    (priced.points, priced.points_off) = (points, off);
+    Ok(())
+}
+
 /// `total` shared in proportion to `weights` (not all zero), in whole units that sum to it
 /// exactly: each its floor, then one more to the largest remainders (the first on a tie). No
 /// share is above its weight when `total` is at most their sum.
@@ -502,5 +545,16 @@ fn priced(cart: &[CartLine], promotions: &[Promotion], items: &[(i64, Option<&st
     }
     let subtotal: i64 = cart.iter().map(|l| l.list_price * l.qty).sum();
     let after_items: i64 = start.iter().sum();
-    Priced { lines, applied, subtotal, item_discount: subtotal - after_items, order_discount: after_items - best.payable, payable: best.payable, searched: nodes, exhaustive: true }
+    Priced {
+        lines,
+        applied,
+        subtotal,
+        item_discount: subtotal - after_items,
+        order_discount: after_items - best.payable,
+        payable: best.payable,
+        searched: nodes,
+        exhaustive: true,
+        points: 0,
+        points_off: 0,
+    }
 }

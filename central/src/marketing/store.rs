@@ -360,11 +360,15 @@ pub fn profile(tx: &mut dyn Tx, customer: &str) -> DbResult<Option<Profile>> {
         return Ok(None);
     };
     let bought = tx
-        .query("SELECT spu, size, units FROM mk_customer_buy WHERE customer = ?1 ORDER BY spu, size", &params![customer])?
+        .query(
+            "SELECT b.spu, COALESCE(s.category, ''), b.size, b.units FROM mk_customer_buy b LEFT JOIN spu s ON s.id = b.spu WHERE b.customer = ?1 ORDER BY b.spu, b.size",
+            &params![customer],
+        )?
         .iter()
-        .map(|b| Ok(Bought { spu: b.text(0)?, size: b.text(1)?, units: b.int(2)? }))
+        .map(|b| Ok(Bought { spu: b.text(0)?, category: b.text(1)?, size: b.text(2)?, units: b.int(3)? }))
         .collect::<DbResult<Vec<_>>>()?;
-    Ok(Some(Profile { customer: customer.to_owned(), orders: r.int(0)?, units: r.int(1)?, spend: r.int(2)?, first_ms: r.int(3)?, last_ms: r.int(4)?, bought }))
+    let (orders, units, spend, first_ms, last_ms) = (r.int(0)?, r.int(1)?, r.int(2)?, r.int(3)?, r.int(4)?);
+    Ok(Some(Profile { customer: customer.to_owned(), orders, units, spend, first_ms, last_ms, bought, ..Profile::default() }))
 }
 
 /// Every customer with a profile, by id, after `after`, at most `limit` (a segment's first
@@ -405,6 +409,10 @@ pub fn members(tx: &mut dyn Tx, segment: &str, after: &str, limit: u32) -> DbRes
         .iter()
         .map(|r| r.text(0))
         .collect()
+}
+
+pub fn is_member(tx: &mut dyn Tx, segment: &str, customer: &str) -> DbResult<bool> {
+    Ok(tx.query_opt("SELECT 1 FROM mk_segment_member WHERE segment = ?1 AND customer = ?2", &params![segment, customer])?.is_some())
 }
 
 pub fn member_count(tx: &mut dyn Tx, segment: &str) -> DbResult<i64> {
@@ -481,10 +489,11 @@ pub fn put_attribution(tx: &mut dyn Tx, a: &Attribution, at_ms: i64) -> DbResult
 /// Adds to a campaign's day.
 pub fn add_earned(tx: &mut dyn Tx, campaign: &str, day: &str, e: &Earned) -> DbResult<()> {
     tx.execute(
-        "INSERT INTO mk_campaign_day (campaign, day, redemptions, discount, revenue, refunded, cost) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO mk_campaign_day (campaign, day, redemptions, discount, revenue, refunded, cost, orders) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (campaign, day) DO UPDATE SET redemptions = mk_campaign_day.redemptions + ?3, discount = mk_campaign_day.discount + ?4,
-             revenue = mk_campaign_day.revenue + ?5, refunded = mk_campaign_day.refunded + ?6, cost = mk_campaign_day.cost + ?7",
-        &params![campaign, day, e.redemptions, e.discount, e.revenue, e.refunded, e.cost],
+             revenue = mk_campaign_day.revenue + ?5, refunded = mk_campaign_day.refunded + ?6, cost = mk_campaign_day.cost + ?7,
+             orders = mk_campaign_day.orders + ?8",
+        &params![campaign, day, e.redemptions, e.discount, e.revenue, e.refunded, e.cost, e.orders],
     )?;
     Ok(())
 }
@@ -492,11 +501,11 @@ pub fn add_earned(tx: &mut dyn Tx, campaign: &str, day: &str, e: &Earned) -> DbR
 /// A campaign's days in [`from`, `to`], oldest first.
 pub fn earned(tx: &mut dyn Tx, campaign: &str, from: &str, to: &str) -> DbResult<Vec<(String, Earned)>> {
     tx.query(
-        "SELECT day, redemptions, discount, revenue, refunded, cost FROM mk_campaign_day WHERE campaign = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day",
+        "SELECT day, redemptions, discount, revenue, refunded, cost, orders FROM mk_campaign_day WHERE campaign = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day",
         &params![campaign, from, to],
     )?
     .iter()
-    .map(|r| Ok((r.text(0)?, Earned { redemptions: r.int(1)?, discount: r.int(2)?, revenue: r.int(3)?, refunded: r.int(4)?, cost: r.int(5)? })))
+    .map(|r| Ok((r.text(0)?, Earned { orders: r.int(6)?, redemptions: r.int(1)?, discount: r.int(2)?, revenue: r.int(3)?, refunded: r.int(4)?, cost: r.int(5)? })))
     .collect()
 }
 
@@ -527,4 +536,400 @@ pub fn also_bought(tx: &mut dyn Tx, spu: &str, limit: u32) -> DbResult<Vec<(Stri
         .iter()
         .map(|r| Ok((r.text(0)?, r.int(1)?)))
         .collect()
+}
+
+/// An order's money as marketing keeps it: whose, paid, refunded, and what its points were
+/// earned on (with what had been refunded by then).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderMoney {
+    pub customer: String,
+    pub paid: i64,
+    pub paid_ms: i64,
+    pub refunded: i64,
+    pub earned_on: Option<i64>,
+    pub refunded_at_earn: i64,
+}
+
+pub fn order_money(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<OrderMoney>> {
+    tx.query_opt("SELECT customer, paid, refunded, earned_on, refunded_at_earn, paid_ms FROM mk_order WHERE order_id = ?1", &params![order_id])?
+        .map(|r| Ok(OrderMoney { customer: r.text(0)?, paid: r.int(1)?, paid_ms: r.int(5)?, refunded: r.int(2)?, earned_on: r.opt_int(3)?, refunded_at_earn: r.int(4)? }))
+        .transpose()
+}
+
+pub fn set_order_paid(tx: &mut dyn Tx, order_id: u64, paid: i64, paid_ms: i64) -> DbResult<()> {
+    tx.execute("UPDATE mk_order SET paid = ?2, paid_ms = ?3 WHERE order_id = ?1", &params![order_id, paid, paid_ms])?;
+    Ok(())
+}
+
+pub fn add_order_refund(tx: &mut dyn Tx, order_id: u64, amount: i64) -> DbResult<()> {
+    tx.execute("UPDATE mk_order SET refunded = refunded + ?2 WHERE order_id = ?1", &params![order_id, amount])?;
+    Ok(())
+}
+
+pub fn set_order_earned(tx: &mut dyn Tx, order_id: u64, earned_on: i64, refunded_at_earn: i64) -> DbResult<()> {
+    tx.execute("UPDATE mk_order SET earned_on = ?2, refunded_at_earn = ?3 WHERE order_id = ?1", &params![order_id, earned_on, refunded_at_earn])?;
+    Ok(())
+}
+
+/// A customer's membership row: tier and held tier by name, since_ms, review_ms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub tier: String,
+    pub held: String,
+    pub since_ms: i64,
+    pub review_ms: Option<i64>,
+}
+
+/// The customer's membership row, locked until the transaction ends when `lock`.
+pub fn member(tx: &mut dyn Tx, customer: &str, lock: bool) -> DbResult<Option<MemberRow>> {
+    let sql = format!("SELECT tier, held, since_ms, review_ms FROM mk_member WHERE customer = ?1{}", if lock { " FOR UPDATE" } else { "" });
+    tx.query_opt(&sql, &params![customer])?.map(|r| Ok(MemberRow { tier: r.text(0)?, held: r.text(1)?, since_ms: r.int(2)?, review_ms: r.opt_int(3)? })).transpose()
+}
+
+pub fn put_member(tx: &mut dyn Tx, customer: &str, m: &MemberRow, now_ms: i64) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO mk_member (customer, tier, held, since_ms, review_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (customer) DO UPDATE SET tier = excluded.tier, held = excluded.held, since_ms = excluded.since_ms, review_ms = excluded.review_ms,
+             updated_ms = excluded.updated_ms",
+        &params![customer, m.tier.as_str(), m.held.as_str(), m.since_ms, m.review_ms, now_ms],
+    )?;
+    Ok(())
+}
+
+/// Customers whose membership row names a tier (held or current) among `tiers`, at most one.
+pub fn any_member_of(tx: &mut dyn Tx, tier: &str) -> DbResult<bool> {
+    Ok(tx.query_opt("SELECT 1 FROM mk_member WHERE tier = ?1 OR held = ?1 LIMIT 1", &params![tier])?.is_some())
+}
+
+/// A refund of money that was never the order's (`journal::LATE_PAYMENT_REFUND`).
+pub fn set_refund_aside(tx: &mut dyn Tx, refund_id: u64) -> DbResult<()> {
+    tx.execute("INSERT INTO mk_refund_aside (refund_id) VALUES (?1) ON CONFLICT (refund_id) DO NOTHING", &params![refund_id])?;
+    Ok(())
+}
+
+pub fn refund_aside(tx: &mut dyn Tx, refund_id: u64) -> DbResult<bool> {
+    Ok(tx.query_opt("SELECT 1 FROM mk_refund_aside WHERE refund_id = ?1", &params![refund_id])?.is_some())
+}
+
+/// Customers whose tier is due for review by `now_ms`, at most `limit`.
+pub fn members_due(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<String>> {
+    tx.query("SELECT customer FROM mk_member WHERE review_ms IS NOT NULL AND review_ms <= ?1 ORDER BY review_ms, customer LIMIT ?2", &params![now_ms, limit])?.iter().map(|r| r.text(0)).collect()
+}
+
+/// Paid (or, negative, refunded) money counted on the customer's UTC day `day`.
+pub fn add_spend(tx: &mut dyn Tx, customer: &str, day: i64, amount: i64) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO mk_member_spend (customer, day, amount) VALUES (?1, ?2, ?3) ON CONFLICT (customer, day) DO UPDATE SET amount = mk_member_spend.amount + ?3",
+        &params![customer, day, amount],
+    )?;
+    Ok(())
+}
+
+/// What the customer spent on the days in (`after_day`, `to_day`].
+pub fn spend_between(tx: &mut dyn Tx, customer: &str, after_day: i64, to_day: i64) -> DbResult<i64> {
+    tx.query_one("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM mk_member_spend WHERE customer = ?1 AND day > ?2 AND day <= ?3", &params![customer, after_day, to_day])?.int(0)
+}
+
+fn ledger_of(text: &str) -> DbResult<super::points::Ledger> {
+    serde_json::from_str(text).map_err(|e| DbError::corrupt(format!("a points ledger: {e}")))
+}
+
+/// The customer's points ledger (empty when they never had points).
+pub fn points(tx: &mut dyn Tx, customer: &str) -> DbResult<super::points::Ledger> {
+    tx.query_opt("SELECT ledger FROM mk_points WHERE customer = ?1", &params![customer])?.map(|r| ledger_of(&r.text(0)?)).transpose().map(Option::unwrap_or_default)
+}
+
+/// `points`, its row locked until the transaction ends (created first, so there is a row to
+/// lock: two first earnings cannot both insert).
+pub fn points_for_update(tx: &mut dyn Tx, customer: &str, now_ms: i64) -> DbResult<super::points::Ledger> {
+    let empty = serde_json::to_string(&super::points::Ledger::default()).map_err(|e| DbError::corrupt(e.to_string()))?;
+    tx.execute(
+        "INSERT INTO mk_points (customer, ledger, balance, debt, next_expiry_ms, updated_ms) VALUES (?1, ?2, 0, 0, NULL, ?3) ON CONFLICT (customer) DO NOTHING",
+        &params![customer, empty, now_ms],
+    )?;
+    ledger_of(&tx.query_one("SELECT ledger FROM mk_points WHERE customer = ?1 FOR UPDATE", &params![customer])?.text(0)?)
+}
+
+pub fn save_points(tx: &mut dyn Tx, customer: &str, ledger: &super::points::Ledger, now_ms: i64) -> DbResult<()> {
+    let json = serde_json::to_string(ledger).map_err(|e| DbError::corrupt(e.to_string()))?;
+    let next_expiry = ledger.lots.values().filter(|l| l.remaining > 0).map(|l| l.expires_ms).min();
+    tx.execute(
+        "UPDATE mk_points SET ledger = ?2, balance = ?3, debt = ?4, next_expiry_ms = ?5, updated_ms = ?6 WHERE customer = ?1",
+        &params![customer, json, ledger.balance(), ledger.debt, next_expiry, now_ms],
+    )?;
+    Ok(())
+}
+
+/// Customers with points expiring by `now_ms`, at most `limit`.
+pub fn points_due(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<String>> {
+    tx.query("SELECT customer FROM mk_points WHERE next_expiry_ms IS NOT NULL AND next_expiry_ms <= ?1 ORDER BY next_expiry_ms, customer LIMIT ?2", &params![now_ms, limit])?
+        .iter()
+        .map(|r| r.text(0))
+        .collect()
+}
+
+/// Every customer's points and debt: what the points liability should be.
+pub fn points_outstanding(tx: &mut dyn Tx) -> DbResult<(i64, i64)> {
+    let r = tx.query_one("SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT), CAST(COALESCE(SUM(debt), 0) AS BIGINT) FROM mk_points", &[])?;
+    Ok((r.int(0)?, r.int(1)?))
+}
+
+const GROUP_BUY_COLUMNS: &str = "SELECT id, sku, price, size, window_ms, starts_ms, ends_ms, state, created_ms, updated_ms, max_qty FROM mk_group_buy";
+
+fn group_buy_row(r: &Row) -> DbResult<super::groups::GroupBuy> {
+    Ok(super::groups::GroupBuy {
+        id: r.text(0)?,
+        sku: Sku::parse(&r.text(1)?).map_err(|e| DbError::corrupt(e.to_string()))?,
+        price: r.int(2)?,
+        size: r.int(3)?,
+        window_ms: r.int(4)?,
+        starts_ms: r.int(5)?,
+        ends_ms: r.int(6)?,
+        state: r.text(7)?,
+        created_ms: r.int(8)?,
+        updated_ms: r.int(9)?,
+        max_qty: r.int(10)?,
+    })
+}
+
+pub fn insert_group_buy(tx: &mut dyn Tx, g: &super::groups::GroupBuy) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO mk_group_buy (id, sku, price, size, window_ms, starts_ms, ends_ms, state, created_ms, updated_ms, max_qty) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        &params![g.id.as_str(), g.sku.as_str(), g.price, g.size, g.window_ms, g.starts_ms, g.ends_ms, g.state.as_str(), g.created_ms, g.updated_ms, g.max_qty],
+    )?;
+    Ok(())
+}
+
+pub fn group_buy(tx: &mut dyn Tx, id: &str) -> DbResult<Option<super::groups::GroupBuy>> {
+    tx.query_opt(&format!("{GROUP_BUY_COLUMNS} WHERE id = ?1"), &params![id])?.map(|r| group_buy_row(&r)).transpose()
+}
+
+pub fn group_buy_live_for(tx: &mut dyn Tx, sku: &Sku) -> DbResult<bool> {
+    Ok(tx.query_opt("SELECT 1 FROM mk_group_buy WHERE sku = ?1 AND state = 'live'", &params![sku.as_str()])?.is_some())
+}
+
+pub fn list_group_buys(tx: &mut dyn Tx, limit: u32) -> DbResult<Vec<super::groups::GroupBuy>> {
+    tx.query(&format!("{GROUP_BUY_COLUMNS} ORDER BY id LIMIT ?1"), &params![limit])?.iter().map(group_buy_row).collect()
+}
+
+pub fn end_group_buy(tx: &mut dyn Tx, id: &str, now_ms: i64) -> DbResult<()> {
+    tx.execute("UPDATE mk_group_buy SET state = 'ended', updated_ms = ?2 WHERE id = ?1 AND state = 'live'", &params![id, now_ms])?;
+    Ok(())
+}
+
+/// A new group of `offer` with its first member's seat taken; its id.
+pub fn open_group(tx: &mut dyn Tx, offer: &str, now_ms: i64, deadline_ms: i64) -> DbResult<u64> {
+    tx.query_one(
+        "INSERT INTO mk_group (offer, size, opened_ms, deadline_ms, state, members, paid)
+         SELECT id, size, ?2, ?3, 'open', 1, 0 FROM mk_group_buy WHERE id = ?1 RETURNING id",
+        &params![offer, now_ms, deadline_ms],
+    )?
+    .uint(0)
+}
+
+const GROUP_COLUMNS: &str = "SELECT id, offer, size, opened_ms, deadline_ms, state, members, paid FROM mk_group";
+
+/// A group with its members (those who left too), by order.
+pub fn group(tx: &mut dyn Tx, id: u64) -> DbResult<Option<super::groups::Group>> {
+    let Some(r) = tx.query_opt(&format!("{GROUP_COLUMNS} WHERE id = ?1"), &params![id])? else { return Ok(None) };
+    let mut group = group_row(&r)?;
+    group.orders = tx
+        .query("SELECT order_id, customer, state FROM mk_group_member WHERE group_id = ?1 ORDER BY order_id", &params![id])?
+        .iter()
+        .map(|r| Ok(super::groups::GroupMember { order_id: r.uint(0)?, customer: r.text(1)?, state: r.text(2)? }))
+        .collect::<DbResult<_>>()?;
+    Ok(Some(group))
+}
+
+fn group_row(r: &Row) -> DbResult<super::groups::Group> {
+    Ok(super::groups::Group {
+        id: r.uint(0)?,
+        offer: r.text(1)?,
+        size: r.int(2)?,
+        opened_ms: r.int(3)?,
+        deadline_ms: r.int(4)?,
+        state: r.text(5)?,
+        members: r.int(6)?,
+        paid: r.int(7)?,
+        orders: Vec::new(),
+    })
+}
+
+/// An offer's groups in `state` (all when None), the newest first, at most `limit`.
+pub fn groups_of(tx: &mut dyn Tx, offer: &str, state: Option<&str>, limit: u32) -> DbResult<Vec<super::groups::Group>> {
+    let rows = match state {
+        Some(state) => tx.query(&format!("{GROUP_COLUMNS} WHERE offer = ?1 AND state = ?2 ORDER BY id DESC LIMIT ?3"), &params![offer, state, limit])?,
+        None => tx.query(&format!("{GROUP_COLUMNS} WHERE offer = ?1 ORDER BY id DESC LIMIT ?2"), &params![offer, limit])?,
+    };
+    rows.iter().map(group_row).collect()
+}
+
+/// One more member, only while the group is open, before its deadline and not full.
+pub fn take_seat(tx: &mut dyn Tx, id: u64, now_ms: i64) -> DbResult<bool> {
+    Ok(tx.execute("UPDATE mk_group SET members = members + 1 WHERE id = ?1 AND state = 'open' AND deadline_ms > ?2 AND members < size", &params![id, now_ms])? == 1)
+}
+
+/// False when the customer is in the group already.
+pub fn add_group_member(tx: &mut dyn Tx, group_id: u64, order_id: u64, customer: &str, now_ms: i64) -> DbResult<bool> {
+    let added = tx.execute(
+        "INSERT INTO mk_group_member (order_id, group_id, customer, state, joined_ms) VALUES (?1, ?2, ?3, 'unpaid', ?4) ON CONFLICT DO NOTHING",
+        &params![order_id, group_id, customer, now_ms],
+    )?;
+    Ok(added == 1)
+}
+
+/// The group an order is a member of (not left).
+pub fn member_group(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<u64>> {
+    tx.query_opt("SELECT group_id FROM mk_group_member WHERE order_id = ?1 AND state <> 'left'", &params![order_id])?.map(|r| r.uint(0)).transpose()
+}
+
+/// The member paid: counted once, and only while its group is open (a closed group's member
+/// stays unpaid: its order is cancelled with the group).
+pub fn member_paid(tx: &mut dyn Tx, order_id: u64) -> DbResult<bool> {
+    let counted = tx.execute(
+        "UPDATE mk_group SET paid = paid + 1 WHERE state = 'open' AND id = (SELECT group_id FROM mk_group_member WHERE order_id = ?1 AND state = 'unpaid')",
+        &params![order_id],
+    )?;
+    if counted != 1 {
+        return Ok(false);
+    }
+    tx.execute("UPDATE mk_group_member SET state = 'paid' WHERE order_id = ?1", &params![order_id])?;
+    Ok(true)
+}
+
+/// Locks the row of the group the order is a member of, and says which (none when it is
+/// none's).
+pub fn lock_group_of(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<u64>> {
+    tx.query_opt("SELECT id FROM mk_group WHERE id = (SELECT group_id FROM mk_group_member WHERE order_id = ?1 AND state <> 'left') FOR UPDATE", &params![order_id])?
+        .map(|r| r.uint(0))
+        .transpose()
+}
+
+/// Whether the customer is a member of an open group of the offer.
+pub fn in_open_group(tx: &mut dyn Tx, offer: &str, customer: &str) -> DbResult<bool> {
+    Ok(tx
+        .query_opt(
+            "SELECT 1 FROM mk_group_member m JOIN mk_group g ON g.id = m.group_id WHERE g.offer = ?1 AND g.state = 'open' AND m.customer = ?2 AND m.state <> 'left' LIMIT 1",
+            &params![offer, customer],
+        )?
+        .is_some())
+}
+
+/// The group forms when its paid members make its size, before its deadline.
+pub fn form_if_full(tx: &mut dyn Tx, id: u64, now_ms: i64) -> DbResult<bool> {
+    Ok(tx.execute("UPDATE mk_group SET state = 'formed', closed_ms = ?2 WHERE id = ?1 AND state = 'open' AND paid >= size AND deadline_ms > ?2", &params![id, now_ms])? == 1)
+}
+
+/// The member's order ended while its group was open: its seat (and its payment) come off.
+pub fn leave_group(tx: &mut dyn Tx, order_id: u64) -> DbResult<()> {
+    let Some(r) = tx.query_opt("SELECT group_id, state FROM mk_group_member WHERE order_id = ?1 AND state <> 'left'", &params![order_id])? else { return Ok(()) };
+    let (group_id, was_paid) = (r.uint(0)?, r.text(1)? == "paid");
+    let freed = tx.execute(
+        "UPDATE mk_group SET members = members - 1, paid = paid - ?2 WHERE id = ?1 AND state = 'open'",
+        &params![group_id, i64::from(was_paid)],
+    )?;
+    if freed == 1 {
+        tx.execute("UPDATE mk_group_member SET state = 'left' WHERE order_id = ?1", &params![order_id])?;
+    }
+    Ok(())
+}
+
+pub fn groups_due(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<u64>> {
+    tx.query("SELECT id FROM mk_group WHERE state = 'open' AND deadline_ms <= ?1 ORDER BY deadline_ms, id LIMIT ?2", &params![now_ms, limit])?.iter().map(|r| r.uint(0)).collect()
+}
+
+pub fn fail_group(tx: &mut dyn Tx, id: u64, now_ms: i64) -> DbResult<bool> {
+    Ok(tx.execute("UPDATE mk_group SET state = 'failed', closed_ms = ?2 WHERE id = ?1 AND state = 'open'", &params![id, now_ms])? == 1)
+}
+
+/// Campaign `campaign` touched `customer` (`link` or `send`) at `at_ms`; the customer's touches
+/// older than any window (31 days) go.
+pub fn add_touch(tx: &mut dyn Tx, customer: &str, campaign: &str, kind: &str, at_ms: i64) -> DbResult<()> {
+    tx.execute("INSERT INTO mk_touch (customer, campaign, kind, at_ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING", &params![customer, campaign, kind, at_ms])?;
+    tx.execute("DELETE FROM mk_touch WHERE customer = ?1 AND at_ms < ?2", &params![customer, at_ms - 31 * tote_shared::calendar::DAY_MS])?;
+    Ok(())
+}
+
+/// The customer's touches in [`from_ms`, `to_ms`], at most 100 (the latest).
+pub fn touches_between(tx: &mut dyn Tx, customer: &str, from_ms: i64, to_ms: i64) -> DbResult<Vec<super::campaigns::Touch>> {
+    tx.query(
+        "SELECT campaign, kind, at_ms FROM mk_touch WHERE customer = ?1 AND at_ms >= ?2 AND at_ms <= ?3 ORDER BY at_ms DESC LIMIT 100",
+        &params![customer, from_ms, to_ms],
+    )?
+        .iter()
+        .map(|r| Ok(super::campaigns::Touch { campaign: r.text(0)?, kind: r.text(1)?, at_ms: r.int(2)? }))
+        .collect()
+}
+
+/// Drops an order's attribution by touch: a coupon of a campaign decides it.
+pub fn drop_touched(tx: &mut dyn Tx, order_id: u64) -> DbResult<()> {
+    tx.execute("DELETE FROM mk_attribution WHERE order_id = ?1 AND state = 'touched'", &params![order_id])?;
+    Ok(())
+}
+
+/// One send list as a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct SendBatch {
+    pub id: u64,
+    pub campaign: String,
+    /// Customers on it.
+    pub sends: i64,
+    /// `pending`, `delivered`, `failed` or `export`.
+    pub state: String,
+    pub attempts: i64,
+    pub next_at_ms: i64,
+    pub last_error: Option<String>,
+    pub created_ms: i64,
+    pub delivered_ms: Option<i64>,
+}
+
+pub fn insert_send_batch(tx: &mut dyn Tx, campaign: &str, body: &str, sends: i64, state: &str, now_ms: i64) -> DbResult<u64> {
+    tx.query_one(
+        "INSERT INTO mk_send_batch (campaign, body, sends, state, next_at_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING id",
+        &params![campaign, body, sends, state, now_ms],
+    )?
+    .uint(0)
+}
+
+const BATCH_COLUMNS: &str = "SELECT id, campaign, sends, state, attempts, next_at_ms, last_error, created_ms, delivered_ms FROM mk_send_batch";
+
+fn batch_row(r: &Row) -> DbResult<SendBatch> {
+    Ok(SendBatch {
+        id: r.uint(0)?,
+        campaign: r.text(1)?,
+        sends: r.int(2)?,
+        state: r.text(3)?,
+        attempts: r.int(4)?,
+        next_at_ms: r.int(5)?,
+        last_error: r.opt_text(6)?,
+        created_ms: r.int(7)?,
+        delivered_ms: r.opt_int(8)?,
+    })
+}
+
+/// A campaign's deliveries, the oldest first, at most `limit`.
+pub fn send_batches(tx: &mut dyn Tx, campaign: &str, limit: u32) -> DbResult<Vec<SendBatch>> {
+    tx.query(&format!("{BATCH_COLUMNS} WHERE campaign = ?1 ORDER BY id LIMIT ?2"), &params![campaign, limit])?.iter().map(batch_row).collect()
+}
+
+/// Deliveries due by `now_ms`, with their bodies, at most `limit`.
+pub fn due_send_batches(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<(SendBatch, String)>> {
+    let columns = BATCH_COLUMNS.replace(" FROM mk_send_batch", ", body FROM mk_send_batch");
+    tx.query(&format!("{columns} WHERE state = 'pending' AND next_at_ms <= ?1 ORDER BY next_at_ms, id LIMIT ?2"), &params![now_ms, limit])?
+    .iter()
+    .map(|r| Ok((batch_row(r)?, r.text(9)?)))
+    .collect()
+}
+
+/// What one attempt came to: `delivered`, or still `pending` (next at `next_at_ms`), or
+/// `failed`; counted once per attempt, only while pending. The last error stays for HQ to
+/// read after a later attempt succeeds.
+pub fn attempted(tx: &mut dyn Tx, id: u64, state: &str, error: Option<&str>, next_at_ms: i64, now_ms: i64) -> DbResult<()> {
+    tx.execute(
+        "UPDATE mk_send_batch SET state = ?2, attempts = attempts + 1, last_error = COALESCE(?3, last_error), next_at_ms = ?4,
+             delivered_ms = CASE WHEN ?2 = 'delivered' THEN ?5 ELSE delivered_ms END
+         WHERE id = ?1 AND state = 'pending'",
+        &params![id, state, error, next_at_ms, now_ms],
+    )?;
+    Ok(())
 }

@@ -10,7 +10,7 @@ fn line(s: &str, shop: &str, qty: i64, list: i64, floor: i64) -> CartLine {
 }
 
 fn promo(id: &str, layer: Layer, class: &str, shop: Option<&str>, benefit: Benefit) -> Promotion {
-    Promotion { id: id.into(), layer, class: class.into(), shop: shop.map(str::to_owned), skus: Vec::new(), benefit }
+    Promotion { id: id.into(), layer, class: class.into(), shop: shop.map(str::to_owned), skus: Vec::new(), benefit, tier: None, segment: None }
 }
 
 fn tiers(pairs: &[(i64, i64)]) -> Benefit {
@@ -226,10 +226,10 @@ mod properties {
             let class = ["jd_jingquan", "jd_dongquan", "other"][class];
             let skus = if narrow < 3 { vec![sku(["A-1", "B-2", "C-3"][narrow])] } else { Vec::new() };
             if kind == 0 {
-                return Promotion { id: format!("p{n:03}"), layer: Layer::Item, class: "item".into(), shop: None, skus, benefit: item };
+                return Promotion { id: format!("p{n:03}"), layer: Layer::Item, class: "item".into(), shop: None, skus, benefit: item, tier: None, segment: None };
             }
             let shop = matches!(layer, Layer::ShopTier | Layer::ShopCoupon).then(|| shop.to_owned());
-            Promotion { id: format!("p{n:03}"), layer, class: class.into(), shop, skus, benefit }
+            Promotion { id: format!("p{n:03}"), layer, class: class.into(), shop, skus, benefit, tier: None, segment: None }
         })
     }
 
@@ -287,4 +287,23 @@ mod properties {
             }
         }
     }
+}
+
+/// Points pay after every promotion, at most the policy's share, shared among the lines by
+/// largest remainder of what is left of each; nothing is held back by floors.
+#[test]
+fn points_pay_the_rest_within_their_share_and_every_fen_lands_on_a_line() {
+    let cart = vec![line("A", "s1", 1, 10_000, 9_000), line("B", "s1", 2, 5_001, 4_000)];
+    let promotions = vec![promo("t", Layer::ShopTier, "tier", Some("s1"), tiers(&[(20_000, 1_000)]))];
+    let mut priced = price(&RuleSet::tmall(), &cart, &promotions).expect("priced");
+    assert_eq!(priced.payable, 19_002);
+    assert!(spend_points(&mut priced.clone(), 9_502, 1, 5_000).is_err(), "more than half the payable");
+    spend_points(&mut priced, 9_501, 1, 5_000).expect("half");
+    assert_eq!((priced.payable, priced.points, priced.points_off), (9_501, 9_501, 9_501));
+    let points: Vec<i64> = priced.lines.iter().map(|l| l.discounts.iter().filter(|d| d.promotion == POINTS).map(|d| d.amount).sum()).collect();
+    assert_eq!(points.iter().sum::<i64>(), 9_501);
+    assert!(priced.lines.iter().all(|l| l.payable >= 0));
+    assert_eq!(priced.lines.iter().map(|l| l.payable).sum::<i64>(), priced.payable);
+    assert!(spend_points(&mut priced.clone(), -1, 1, 5_000).is_err());
+    assert!(spend_points(&mut priced.clone(), i64::MAX, 2, 10_000).is_err(), "overflow refused");
 }

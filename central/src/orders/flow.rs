@@ -23,6 +23,9 @@ use tote_shared::{Money, Sku, WarehouseCode};
 /// `order_created`.
 pub fn create(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRecord, OrdersError> {
     let listed = price(tx, &req.lines)?;
+    if let Some(join) = &req.checkout.group {
+        return create_in_group(tx, req, listed, join);
+    }
     let skus: Vec<&Sku> = req.lines.iter().map(|l| &l.sku).collect();
     let (promotions, flash_sales) = marketing::store::anything_live(tx, &skus, req.now_ms)?;
     if flash_sales {
@@ -30,7 +33,7 @@ pub fn create(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRecord, OrdersE
             return create_flash(tx, req, listed, &sale);
         }
     }
-    let checkout = marketing::Checkout::load_if(tx, promotions, req.now_ms)?;
+    let checkout = marketing::Checkout::load_if(tx, promotions || req.checkout.points != 0, req.now_ms)?;
     let (lines, quote) = pricing::at_checkout(tx, &checkout, req, listed)?;
     super::screen::screen_one(tx, req)?;
     let order = place(tx, req, lines, OrderState::AwaitingPayment, MAX_PARTS)?;
@@ -44,8 +47,8 @@ pub fn create(tx: &mut dyn Tx, req: &CreateOrder) -> Result<OrderRecord, OrdersE
 /// level changes: the hold's lock becomes the order's), within the sale's quota and the
 /// customer's limit.
 fn create_flash(tx: &mut dyn Tx, req: &CreateOrder, mut lines: Vec<OrderLineRecord>, sale: &marketing::flash::FlashSale) -> Result<OrderRecord, OrdersError> {
-    if lines.len() != 1 || !req.checkout.coupons.is_empty() {
-        return Err(OrdersError::Invalid(format!("SKU {} is on flash sale {}: order it alone, without coupons", sale.sku, sale.id)));
+    if lines.len() != 1 || !req.checkout.coupons.is_empty() || req.checkout.points != 0 {
+        return Err(OrdersError::Invalid(format!("SKU {} is on flash sale {}: order it alone, without coupons or points", sale.sku, sale.id)));
     }
     pricing::flash_price(&mut lines[0], sale)?;
     // Refusals in the batched intake's order: pre-checks, the sale, the total shown (a
@@ -101,6 +104,30 @@ fn backordered_paid(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineReco
     };
     journal::store::append(tx, &paid, req.now_ms)?;
     journal::store::append(tx, &BusinessEvent::OrderBackordered { order_id: order.id }, req.now_ms)?;
+    Ok(order)
+}
+
+/// An order of a group buy: one line of the offer's SKU at the group price, nothing stacked on
+/// it, routed and locked like any order, and a member of a new group or of the open one named.
+/// Paid, it waits in `Grouping` until its group forms (`pay`).
+fn create_in_group(tx: &mut dyn Tx, req: &CreateOrder, mut lines: Vec<OrderLineRecord>, join: &super::GroupJoin) -> Result<OrderRecord, OrdersError> {
+    let [line] = lines.as_mut_slice() else {
+        return Err(OrdersError::Invalid(format!("group buy {}: one line, of its SKU", join.offer)));
+    };
+    if !req.checkout.coupons.is_empty() || req.checkout.points != 0 {
+        return Err(OrdersError::Invalid(format!("group buy {}: no coupons or points on it", join.offer)));
+    }
+    let customer = req.customer.as_deref().ok_or_else(|| OrdersError::Invalid(format!("group buy {}: name the customer", join.offer)))?;
+    let offer = marketing::groups::offer_for(tx, &join.offer, &line.sku, join.group.is_none(), req.now_ms)?;
+    if line.qty.as_i64() > offer.max_qty {
+        return Err(OrdersError::Invalid(format!("group buy {}: at most {} a customer", offer.id, offer.max_qty)));
+    }
+    pricing::group_price(line, &offer)?;
+    super::screen::screen_one(tx, req)?;
+    pricing::expect_total(req, &lines)?;
+    // One parcel per order: each is released when the group forms.
+    let order = place(tx, req, lines, OrderState::AwaitingPayment, 1)?;
+    marketing::groups::join(tx, &offer, join.group, order.id, customer, req.now_ms)?;
     Ok(order)
 }
 
@@ -467,16 +494,60 @@ pub fn retry_backorders(tx: &mut dyn Tx, sku: &Sku, now_ms: i64) -> Result<(), O
 /// Payment confirmed. Paying an order that was already paid answers with the order as it
 /// is, so a client that retries after a lost response does not get an error.
 pub fn pay(tx: &mut dyn Tx, id: u64, now_ms: i64) -> Result<OrderRecord, OrdersError> {
+    // A group buy's row before its orders', on every path (no PostgreSQL deadlock).
+    let group = marketing::groups::lock_for_order(tx, id)?;
     let order = load(tx, id)?;
     if order.state != OrderState::AwaitingPayment && store::was(tx, id, "order_paid")? {
         return Ok(order);
     }
+    if order.state == OrderState::AwaitingPayment && group.is_some() {
+        return pay_into_group(tx, order, now_ms);
+    }
     apply(tx, order, &OrderEvent::Paid, "order_paid", "", now_ms)
+}
+
+/// A group buy's order paid: it waits for its group; when its payment makes the group's size,
+/// every paid order of the group goes to its warehouse.
+fn pay_into_group(tx: &mut dyn Tx, order: OrderRecord, now_ms: i64) -> Result<OrderRecord, OrdersError> {
+    let id = order.id;
+    let paid = apply(tx, order, &OrderEvent::PaidIntoGroup, "order_paid", "", now_ms)?;
+    let formed = marketing::groups::paid(tx, id, now_ms)?;
+    if formed.is_empty() {
+        return Ok(paid);
+    }
+    for member in formed {
+        let order = load(tx, member)?;
+        if order.state == OrderState::Grouping {
+            apply(tx, order, &OrderEvent::GroupFormed, "group_formed", "", now_ms)?;
+        }
+    }
+    load(tx, id)
+}
+
+/// Fails the group buys' groups whose deadline passed (at most `limit`) and cancels their
+/// orders: the paid ones are refunded as any paid cancel is. Returns how many orders.
+pub fn settle_groups(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> Result<u32, OrdersError> {
+    let orders = marketing::groups::fail_due(tx, now_ms, limit)?;
+    for id in &orders {
+        let order = load(tx, *id)?;
+        if !matches!(order.state, OrderState::AwaitingPayment | OrderState::Grouping) {
+            continue;
+        }
+        match apply(tx, order, &OrderEvent::CancelRequested, "group_failed", "", now_ms) {
+            Ok(_) => {}
+            // A refusal has written nothing: leave this order for HQ rather than hold up
+            // every other failed group.
+            Err(OrdersError::Db(e)) => return Err(OrdersError::Db(e)),
+            Err(refused) => tracing::error!(order_id = *id, error = %refused, "a failed group's order cannot be cancelled"),
+        }
+    }
+    Ok(orders.len() as u32)
 }
 
 /// Cancel request; repeating it while the cancel is under way or done answers as it is. Of a
 /// partly shipped order it cancels the parts that have not left.
 pub fn cancel(tx: &mut dyn Tx, id: u64, now_ms: i64) -> Result<OrderRecord, OrdersError> {
+    marketing::groups::lock_for_order(tx, id)?;
     let order = load(tx, id)?;
     let stopping = matches!(order.state, OrderState::Cancelling | OrderState::Cancelled)
         || (order.state == OrderState::PartlyShipped && !order.parts.iter().any(|p| takes_order_event(order.state, p.state)));
@@ -491,6 +562,8 @@ pub fn close_expired(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> Result<u32, Or
     let due = store::due_unpaid(tx, now_ms, limit)?;
     let mut closed = 0;
     for (id, deadline_ms) in &due {
+        // A group buy's row before its order's, as on every path.
+        marketing::groups::lock_for_order(tx, *id)?;
         let order = load(tx, *id)?;
         // Paid or cancelled between the scan and the lock (PostgreSQL): nothing to close.
         if order.state != OrderState::AwaitingPayment {

@@ -3,7 +3,7 @@
 
 use super::checks::{self, BlockKind, CheckPolicy};
 use super::store::BlockEntry;
-use super::{flow, screen, store, CheckoutTerms, CreateOrder, OrderHistoryEntry, OrderRecord, OrdersError};
+use super::{flow, screen, store, CheckoutTerms, CreateOrder, GroupJoin, OrderHistoryEntry, OrderRecord, OrdersError};
 use crate::auth::{Admin, Reader};
 use crate::http::check_text;
 use crate::http::error::ApiError;
@@ -51,6 +51,20 @@ pub struct NewOrder {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 10000000000_i64)]
     pub expected_total: Option<i64>,
+    /// Points the customer pays part of the order with (priced by the checkout call first).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000000000000_i64)]
+    pub points: i64,
+    /// A group buy (`/api/v1/marketing/group-buys`): the order opens a new group of it, or
+    /// joins `group`. It is priced at the group price and, once paid, waits for the group to
+    /// form; a group that does not form in time has its orders cancelled and refunded.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,40}$")]
+    pub group_buy: Option<String>,
+    /// The open group of `group_buy` to join.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub group: Option<u64>,
 }
 
 #[utoipa::path(
@@ -71,9 +85,14 @@ pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Json(or
         destination,
         now_ms: now,
         payment_deadline_ms: now + state.settings.orders.payment_timeout_ms as i64,
-        checkout: CheckoutTerms { coupons: order.coupons, expected_total: order.expected_total },
+        checkout: CheckoutTerms {
+            coupons: order.coupons,
+            expected_total: order.expected_total,
+            points: order.points,
+            group: order.group_buy.map(|offer| GroupJoin { offer, group: order.group }),
+        },
     };
-    match state.intake.submit(request.caller, request.key.clone(), create.clone()).await {
+    match state.intake.submit(request.caller.clone(), request.key.clone(), create.clone()).await {
         Reply::Answer { stored, replayed } => {
             if !replayed {
                 state.telemetry.orders_created.fetch_add(1, Ordering::Relaxed);
@@ -105,6 +124,12 @@ fn validate(order: &NewOrder, max_lines: usize) -> Result<(), ApiError> {
     }
     if order.expected_total.is_some_and(|t| !(0..=tote_shared::Money::MAX_MINOR).contains(&t)) {
         return Err(ApiError::unprocessable("invalid", "expected_total: 0 to 10000000000 minor units"));
+    }
+    if order.group.is_some() && order.group_buy.is_none() || order.group_buy.as_deref().is_some_and(|g| !crate::marketing::plain(g)) {
+        return Err(ApiError::unprocessable("invalid-group", "group_buy: 1 to 40 letters, digits, '-' or '_'; group: only with the group_buy it is of"));
+    }
+    if let Some(why) = crate::marketing::points::spend_problem(order.points) {
+        return Err(ApiError::unprocessable("invalid-points", why));
     }
     let mut seen = HashSet::new();
     for line in &order.lines {

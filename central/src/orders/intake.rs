@@ -53,7 +53,7 @@ pub enum Reply {
 }
 
 struct Job {
-    caller: &'static str,
+    caller: String,
     key: RequestKey,
     order: CreateOrder,
     reply: oneshot::Sender<Reply>,
@@ -78,9 +78,11 @@ impl Intake {
     }
 
     /// Takes a one-line order through its SKU's shard.
-    pub async fn submit(&self, caller: &'static str, key: RequestKey, order: CreateOrder) -> Reply {
-        // Coupons are taken one order at a time (`flow::create`).
-        let Some(line) = order.lines.first().filter(|_| order.lines.len() == 1 && order.checkout.coupons.is_empty()) else {
+    pub async fn submit(&self, caller: String, key: RequestKey, order: CreateOrder) -> Reply {
+        // Coupons, points and group buys are taken one order at a time (`flow::create`).
+        let checkout = &order.checkout;
+        let plain = checkout.coupons.is_empty() && checkout.points == 0 && checkout.group.is_none();
+        let Some(line) = order.lines.first().filter(|_| order.lines.len() == 1 && plain) else {
             return Reply::Fallback;
         };
         let shard = &self.shards[shard_of(line.sku.as_str(), self.shards.len())];
@@ -116,7 +118,7 @@ async fn worker(db: Database, mut rx: mpsc::Receiver<Job>, written: Arc<dyn Fn()
 }
 
 /// One batch in one transaction.
-fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrder)]) -> DbResult<Vec<Reply>> {
+fn take_batch(tx: &mut dyn Tx, requests: &[(String, RequestKey, CreateOrder)]) -> DbResult<Vec<Reply>> {
     let mut replies: Vec<Option<Reply>> = (0..requests.len()).map(|_| None).collect();
     let fresh = known_keys(tx, requests, &mut replies)?;
     // SKUs in key order, so two batches lock rows in the same order.
@@ -208,7 +210,7 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrde
     finish(requests, replies)
 }
 
-fn finish(requests: &[(&'static str, RequestKey, CreateOrder)], mut replies: Vec<Option<Reply>>) -> DbResult<Vec<Reply>> {
+fn finish(requests: &[(String, RequestKey, CreateOrder)], mut replies: Vec<Option<Reply>>) -> DbResult<Vec<Reply>> {
     settle_duplicates(requests, &mut replies);
     Ok(replies.into_iter().map(|r| r.unwrap_or(Reply::Fallback)).collect())
 }
@@ -216,7 +218,7 @@ fn finish(requests: &[(&'static str, RequestKey, CreateOrder)], mut replies: Vec
 /// Looks every key up; answers replays and mismatches; returns the orders still to take.
 /// A key that appears twice in the batch is taken once (the first); the others are settled
 /// after the batch by `settle_duplicates`.
-fn known_keys(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrder)], replies: &mut [Option<Reply>]) -> DbResult<Vec<usize>> {
+fn known_keys(tx: &mut dyn Tx, requests: &[(String, RequestKey, CreateOrder)], replies: &mut [Option<Reply>]) -> DbResult<Vec<usize>> {
     let mut by_caller: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, (caller, _, _)) in requests.iter().enumerate() {
         by_caller.entry(caller).or_default().push(i);
@@ -252,7 +254,7 @@ struct Batch<'b> {
 /// A flash sale's orders in arrival order: each checked, then within the customer's limit
 /// and the quota (the sale's row is locked), at the flash price, from the sale's hold; the
 /// sale's counters written once.
-fn take_flash(tx: &mut dyn Tx, requests: &[(&'static str, RequestKey, CreateOrder)], jobs: Vec<usize>, sale: &mut FlashSale, price: Money, batch: &mut Batch<'_>) -> DbResult<()> {
+fn take_flash(tx: &mut dyn Tx, requests: &[(String, RequestKey, CreateOrder)], jobs: Vec<usize>, sale: &mut FlashSale, price: Money, batch: &mut Batch<'_>) -> DbResult<()> {
     let customers: Vec<&str> = jobs.iter().filter_map(|&i| requests[i].2.customer.as_deref()).collect();
     let mut bought = marketing::store::flash_bought(tx, &sale.id, &customers)?;
     let mut taken: Vec<(u64, &str, i64)> = Vec::new();
@@ -307,7 +309,7 @@ fn priced_line(tx: &mut dyn Tx, checkout: &Checkout, order: &CreateOrder, price:
     let mut lines = vec![OrderLineRecord::listed(line.sku.clone(), line.qty, price)];
     if let Some(cost) = cost {
         let to_price = [ToPrice { sku: line.sku.clone(), qty: line.qty, list_price: price.minor(), cost: cost.minor() }];
-        let quote = checkout.quote(tx, &to_price, order.customer.as_deref(), &[])?;
+        let quote = checkout.quote(tx, &to_price, order.customer.as_deref(), &[], 0)?;
         pricing::discount(&mut lines, &quote.priced)?;
     }
     settled(order, lines)
@@ -330,7 +332,7 @@ fn record(order: &CreateOrder, id: u64, warehouse: &WarehouseCode, line: OrderLi
 /// multi-row statements for the whole batch.
 fn write_created(
     tx: &mut dyn Tx,
-    requests: &[(&'static str, RequestKey, CreateOrder)],
+    requests: &[(String, RequestKey, CreateOrder)],
     created: &mut [(usize, OrderRecord, Option<StockLevel>)],
     replies: &mut [Option<Reply>],
 ) -> DbResult<()> {
@@ -369,7 +371,7 @@ fn write_created(
     }
     let mut by_caller: BTreeMap<&str, Vec<(&RequestKey, &Stored)>> = BTreeMap::new();
     for ((i, _, _), answer) in created.iter().zip(&stored) {
-        by_caller.entry(requests[*i].0).or_default().push((&requests[*i].1, answer));
+        by_caller.entry(requests[*i].0.as_str()).or_default().push((&requests[*i].1, answer));
     }
     for (caller, answers) in &by_caller {
         remember_many(tx, caller, answers, now)?;
@@ -382,7 +384,7 @@ fn write_created(
 
 /// A key sent twice within one batch: the later copies get the first's answer when their
 /// request is the same, else the mismatch.
-fn settle_duplicates(requests: &[(&'static str, RequestKey, CreateOrder)], replies: &mut [Option<Reply>]) {
+fn settle_duplicates(requests: &[(String, RequestKey, CreateOrder)], replies: &mut [Option<Reply>]) {
     for i in 0..requests.len() {
         if replies[i].is_some() {
             continue;

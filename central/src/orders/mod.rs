@@ -49,6 +49,17 @@ pub struct CheckoutTerms {
     pub coupons: Vec<String>,
     /// The payable the customer saw; a different price now refuses the order (409).
     pub expected_total: Option<i64>,
+    /// Points the customer pays part of it with.
+    pub points: i64,
+    /// A group buy the order opens a group of, or joins (`GroupJoin::group`).
+    pub group: Option<GroupJoin>,
+}
+
+/// The group buy an order is for: a new group of `offer`, or the open `group` of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupJoin {
+    pub offer: String,
+    pub group: Option<u64>,
 }
 
 impl CreateOrder {
@@ -326,10 +337,12 @@ pub fn journal_event(order: &OrderRecord, part: Option<&OrderPart>, from: OrderS
     }
     Some(match to {
         _ if from == to => return None,
-        S::AwaitingShipment if from == S::AwaitingPayment => {
+        S::AwaitingShipment | S::Grouping if from == S::AwaitingPayment => {
             let collected_by = (cause == PAID_AT_CHANNEL).then(|| order.channel.clone());
             BusinessEvent::OrderPaid { order_id, warehouse, lines: event_lines(order), total: order.total.minor(), collected_by }
         }
+        // Its group formed: marketing journals that, for every order of the group at once.
+        S::AwaitingShipment if from == S::Grouping => return None,
         S::AwaitingShipment => BusinessEvent::OrderAllocated { order_id, warehouse: warehouse? },
         S::Picked => BusinessEvent::OrderPicked { order_id, warehouse },
         S::Packed => BusinessEvent::OrderPacked { order_id, warehouse },
@@ -341,7 +354,7 @@ pub fn journal_event(order: &OrderRecord, part: Option<&OrderPart>, from: OrderS
         S::Cancelling => BusinessEvent::OrderCancelling { order_id, warehouse },
         S::Cancelled => BusinessEvent::OrderCancelled { order_id, lines: event_lines(order), was_paid: !matches!(from, S::AwaitingPayment | S::Held) },
         S::Closed => BusinessEvent::OrderClosed { order_id },
-        S::AwaitingPayment | S::Held => return None,
+        S::AwaitingPayment | S::Held | S::Grouping => return None,
     })
 }
 

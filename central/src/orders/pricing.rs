@@ -16,7 +16,7 @@ use tote_shared::{Money, Sku};
 /// `lines` (at list prices) priced at checkout: unchanged, with no quote, when no promotion
 /// touches them and no code is presented; the expected total checked either way.
 pub fn at_checkout(tx: &mut dyn Tx, checkout: &Checkout, req: &CreateOrder, mut lines: Vec<OrderLineRecord>) -> Result<(Vec<OrderLineRecord>, Option<Quote>), OrdersError> {
-    let quote = if req.checkout.coupons.is_empty() && !lines.iter().any(|l| checkout.touches(&l.sku)) {
+    let quote = if req.checkout.coupons.is_empty() && req.checkout.points == 0 && !lines.iter().any(|l| checkout.touches(&l.sku)) {
         None
     } else {
         let skus: Vec<&Sku> = lines.iter().map(|l| &l.sku).collect();
@@ -26,7 +26,7 @@ pub fn at_checkout(tx: &mut dyn Tx, checkout: &Checkout, req: &CreateOrder, mut 
             .zip(costs)
             .map(|(l, cost)| ToPrice { sku: l.sku.clone(), qty: l.qty, list_price: l.unit_price.minor(), cost: cost.map_or(0, Money::minor) })
             .collect();
-        let quote = checkout.quote(tx, &to_price, req.customer.as_deref(), &req.checkout.coupons)?;
+        let quote = checkout.quote(tx, &to_price, req.customer.as_deref(), &req.checkout.coupons, req.checkout.points)?;
         discount(&mut lines, &quote.priced)?;
         Some(quote)
     };
@@ -92,14 +92,24 @@ pub fn redeem(tx: &mut dyn Tx, checkout: &Checkout, order: &OrderRecord, quote: 
 
 /// A flash order's line: the sale's price, the difference from list its discount.
 pub fn flash_price(line: &mut OrderLineRecord, sale: &FlashSale) -> Result<(), OrdersError> {
-    let off = (line.unit_price.minor() - sale.price).max(0).checked_mul(line.qty.as_i64()).ok_or_else(|| OrdersError::Invalid("the order total is too large".into()))?;
+    set_unit_price(line, sale.price, &sale.id)
+}
+
+/// A group buy's line: the offer's price, the difference from list its discount.
+pub fn group_price(line: &mut OrderLineRecord, offer: &marketing::groups::GroupBuy) -> Result<(), OrdersError> {
+    set_unit_price(line, offer.price, &offer.id)
+}
+
+/// The line sold at `price` a unit by `promotion`: the difference from list its discount.
+fn set_unit_price(line: &mut OrderLineRecord, price: i64, promotion: &str) -> Result<(), OrdersError> {
+    let off = (line.unit_price.minor() - price).max(0).checked_mul(line.qty.as_i64()).ok_or_else(|| OrdersError::Invalid("the order total is too large".into()))?;
     line.discount = Money::parse(off).map_err(|e| OrdersError::Invalid(e.to_string()))?;
-    line.discounts = if off > 0 { vec![LineDiscount { promotion: sale.id.clone(), amount: off }] } else { Vec::new() };
+    line.discounts = if off > 0 { vec![LineDiscount { promotion: promotion.to_owned(), amount: off }] } else { Vec::new() };
     Ok(())
 }
 
-/// An order that ends unpaid or cancelled gives its codes back, and its flash-sale units
-/// (to the sale's hold when it was never paid).
+/// An order that ends unpaid or cancelled gives its codes and points back, its seat in a group
+/// buy's open group, and its flash-sale units (to the sale's hold when it was never paid).
 pub fn release(tx: &mut dyn Tx, order: &OrderRecord, from: OrderState, now_ms: i64) -> Result<(), OrdersError> {
     let ended = matches!(order.state, OrderState::Cancelled | OrderState::Closed);
     if !ended || from == order.state {
@@ -109,5 +119,7 @@ pub fn release(tx: &mut dyn Tx, order: &OrderRecord, from: OrderState, now_ms: i
     for code in marketing::release_coupons(tx, order.id, order.customer.as_deref(), now_ms)? {
         journal::store::append(tx, &BusinessEvent::CouponReleased { order_id: order.id, promotion: code.promotion }, now_ms)?;
     }
+    marketing::loyalty::give_back(tx, order.id, order.customer.as_deref(), now_ms)?;
+    marketing::groups::leave(tx, order.id)?;
     Ok(())
 }

@@ -123,7 +123,7 @@ fn apply(tx: &mut dyn Tx, payment: &Payment, effect: &Effect, report: &ChannelRe
             let order = orders::flow::load(tx, order_id)?;
             let lines: Vec<(Sku, i64, Share)> = order.lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64(), Share::WHOLE)).collect();
             let paid = Payment { state: PaymentState::Succeeded, ..payment.clone() };
-            request(tx, &paid, &lines, "paid after the order ended", now_ms)?;
+            request(tx, &paid, &lines, journal::LATE_PAYMENT_REFUND, now_ms)?;
         }
         // Invoices are issued by the invoicing consumer from PaymentSucceeded.
         Effect::IssueInvoice => {}

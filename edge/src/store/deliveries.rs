@@ -5,6 +5,7 @@
 use super::{StoreError, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
+use tote_shared::sync::OrderLine;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryLine {
@@ -38,6 +39,27 @@ pub fn create(conn: &Connection, id: &str, supplier: &str, lines: &[(String, i64
         }
     }
     get(conn, id)
+}
+
+/// Central's ASN, from the command stream: like `create`, but a delivery already here is kept
+/// as it is (the command may be applied again after a crash), and one SKU named on several
+/// lines (several lots or cartons) is expected once with their sum.
+pub fn expect(conn: &Connection, id: &str, supplier: &str, lines: &[OrderLine], now_ms: i64) -> StoreResult<()> {
+    let inserted = conn
+        .prepare_cached("INSERT INTO delivery (id, supplier, state, created_ms) VALUES (?1, ?2, 'open', ?3) ON CONFLICT DO NOTHING")?
+        .execute(params![id, supplier, now_ms])?;
+    if inserted == 0 {
+        return Ok(());
+    }
+    for line in lines {
+        super::stock::require_sku(conn, line.sku.as_str())?;
+        conn.prepare_cached(
+            "INSERT INTO delivery_line (delivery, sku, expected) VALUES (?1, ?2, ?3)
+             ON CONFLICT (delivery, sku) DO UPDATE SET expected = delivery_line.expected + excluded.expected",
+        )?
+        .execute(params![id, line.sku.as_str(), line.qty.as_i64()])?;
+    }
+    Ok(())
 }
 
 /// A receipt of `qty` × `sku` against the delivery: refused when the item is not on it or the

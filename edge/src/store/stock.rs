@@ -132,7 +132,20 @@ pub fn receive(conn: &Connection, r: &Receipt, now_ms: i64) -> StoreResult<Stock
     if let Some(delivery) = &r.delivery {
         super::deliveries::receive(conn, delivery, r.sku.as_str(), r.qty.as_i64())?;
     }
-    let seq = emit(conn, EdgeEventKind::StockReceived { sku: r.sku.clone(), qty: r.qty, location: r.location.clone() }, now_ms)?;
+    let kind = match &r.delivery {
+        // Central matches it to the supplier's ASN and keeps QC-failed units out of sellable stock.
+        Some(delivery) => EdgeEventKind::DeliveryReceived {
+            delivery: delivery.clone(),
+            sku: r.sku.clone(),
+            qty: r.qty,
+            location: r.location.clone(),
+            held: r.location.as_str() == super::moves::QC_HOLD,
+            lot: r.lot.clone(),
+            expiry: r.expiry.clone(),
+        },
+        None => EdgeEventKind::StockReceived { sku: r.sku.clone(), qty: r.qty, location: r.location.clone() },
+    };
+    let seq = emit(conn, kind, now_ms)?;
     let reference = format!("event:{seq}");
     let why = Why { reason: "receipt", reference: &reference, at_ms: now_ms };
     let qty = change(conn, r.location.as_str(), r.sku.as_str(), &r.lot, r.qty.as_i64(), &why)?;

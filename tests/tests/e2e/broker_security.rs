@@ -281,13 +281,17 @@ async fn oversized_messages_close_the_connection_and_a_flood_does_not_grow_the_e
     };
     let rss_before = rss_mb()?;
     // 100 MB, then 300 MB more, of the largest message a robot may send, each acknowledged by
-    // the broker: what the broker keeps per topic is bounded, so the second flood, three times
-    // the first, adds little (buffers and the allocator's caches: 20–40 MB here). With the old
-    // retention (up to 1 GB a topic) the same run grew the edge by 500 MB on the second flood.
+    // the broker: what the broker keeps is bounded — the edge filter's log (4 segments of 4 MiB
+    // and one message), the edge client's outgoing queue (200 messages) and the robot
+    // connection's in-flight window (100 messages): about 95 MB of 256 KiB messages — so the
+    // second flood, three times the first, adds at most that. Calm, it adds nothing (the daemons
+    // return large buffers to the system on free); under the full suite's load, with the edge's
+    // own client behind, up to ~85 MB. With the old retention (up to 1 GB a topic) the same run
+    // grew the edge by 500 MB on the second flood.
     let after_first = flood(&edge, &host, port, &login, &topic, 400, rss_mb).await?;
     let after_second = flood(&edge, &host, port, &login, &topic, 1200, rss_mb).await?;
     println!("flood through the gate: edge RSS {rss_before:.0} MB, {after_first:.0} MB after 100 MB, {after_second:.0} MB after 300 MB more");
-    assert!(after_second - after_first < 100.0, "the edge grew {:.0} MB on the second flood", after_second - after_first);
+    assert!(after_second - after_first < 128.0, "the edge grew {:.0} MB on the second flood", after_second - after_first);
     assert!(after_second - rss_before < 300.0, "the edge grew {:.0} MB in all", after_second - rss_before);
     assert!(gate_refusals(&edge.get_text("/metrics").await?, "malformed") >= 1.0);
     assert_eq!(edge.get("/health").await?.ok()?["status"], "ok");

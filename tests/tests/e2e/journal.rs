@@ -74,7 +74,9 @@ fn implied_by_history(history: &[Value]) -> Result<Vec<&'static str>> {
                 Some("lock_rerouted") => Some("order_lock_moved"),
                 _ => None,
             },
-            (Some("awaiting_payment"), Some("awaiting_shipment")) => Some("order_paid"),
+            (Some("awaiting_payment"), Some("awaiting_shipment" | "grouping")) => Some("order_paid"),
+            // Its group buy formed: marketing's `group_buy_formed` tells it, under the group.
+            (Some("grouping"), Some("awaiting_shipment")) => None,
             // A dearer exchange's replacement waits for its difference: no event of its own.
             (Some("held"), Some("awaiting_payment")) => None,
             (Some(_), Some("awaiting_shipment")) => Some("order_allocated"),
@@ -137,10 +139,14 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
         let subject = match e.kind() {
             k if k.starts_with("order_") => format!("order:{}", ev["order_id"]),
             "spu_created" => format!("spu:{}", ev["spu_id"].as_str().unwrap_or("")),
-            "sku_created" | "stock_received" | "stock_adjusted" => format!("sku:{}", ev["sku"].as_str().unwrap_or("")),
+            "sku_created" | "stock_received" | "stock_adjusted" | "stock_held" => format!("sku:{}", ev["sku"].as_str().unwrap_or("")),
+            "supplier_state_changed" => format!("supplier:{}", ev["supplier"].as_str().unwrap_or("")),
+            k if k.starts_with("purchase_") || k.starts_with("supplier_invoice_") || k == "asn_notified" => format!("po:{}", ev["po_id"]),
             "warehouse_created" | "edge_stream_rebased" => format!("warehouse:{}", ev["warehouse"].as_str().unwrap_or("")),
             k if k.starts_with("payment_") => format!("payment:{}", ev["payment_id"]),
             k if k.starts_with("refund_") => format!("refund:{}", ev["refund_id"]),
+            k if k.starts_with("points_") || k == "member_tier_changed" => format!("customer:{}", ev["customer"].as_str().unwrap_or("")),
+            k if k.starts_with("group_buy_") => format!("group:{}", ev["group_id"]),
             k if k.starts_with("after_sales_")
                 || k.starts_with("coupon_")
                 || matches!(k, "return_received" | "marketplace_refunded" | "parcel_tracked" | "freight_accrued" | "freight_reversed" | "return_freight_accrued" | "return_freight_reversed") =>
@@ -274,6 +280,38 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
                 }
             }
             _ => {}
+        }
+    }
+    // In transit: what ASNs announced less what arrived against them.
+    let mut in_transit: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for e in &events {
+        let ev = &e.event;
+        match e.kind() {
+            "asn_notified" => {
+                let warehouse = ev["warehouse"].as_str().unwrap_or("").to_owned();
+                for line in ev["lines"].as_array().into_iter().flatten() {
+                    *in_transit.entry((line["sku"].as_str().unwrap_or("").to_owned(), warehouse.clone())).or_default() += line["qty"].as_i64().unwrap_or(0);
+                }
+            }
+            "purchase_received" => {
+                let key = (ev["sku"].as_str().unwrap_or("").to_owned(), ev["warehouse"].as_str().unwrap_or("").to_owned());
+                *in_transit.entry(key).or_default() -= ev["passed"].as_i64().unwrap_or(0) + ev["failed"].as_i64().unwrap_or(0);
+            }
+            "purchase_order_closed" => {
+                let warehouse = ev["warehouse"].as_str().unwrap_or("").to_owned();
+                for line in ev["not_arrived"].as_array().into_iter().flatten() {
+                    *in_transit.entry((line["sku"].as_str().unwrap_or("").to_owned(), warehouse.clone())).or_default() -= line["qty"].as_i64().unwrap_or(0);
+                }
+            }
+            _ => {}
+        }
+    }
+    for ((sku, warehouse), by_journal) in &in_transit {
+        let rows = central.get(&format!("/api/v1/inventory/{sku}")).await?.ok()?;
+        let row = rows.as_array().into_iter().flatten().find(|r| r["warehouse"] == warehouse.as_str());
+        let by_api = row.and_then(|r| r["in_transit"].as_i64()).unwrap_or(0);
+        if by_api != *by_journal {
+            problems.push(format!("{sku} at {warehouse}: in transit {by_api}, the journal adds up to {by_journal}"));
         }
     }
     for sku in catalog.keys() {

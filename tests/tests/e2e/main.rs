@@ -5,6 +5,7 @@
 
 mod after_sales;
 mod bad_input;
+mod catalog_import;
 mod broker_security;
 mod crash;
 mod edge_idempotency;
@@ -23,6 +24,7 @@ mod marketplace;
 mod offline;
 mod openapi;
 mod prechecks;
+mod procurement;
 mod oversell;
 mod payment;
 mod payment_peers;

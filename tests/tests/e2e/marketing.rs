@@ -138,6 +138,18 @@ async fn a_coupon_order_is_paid_and_refunded_at_its_price(backend: Backend) -> R
     assert_eq!((sent.as_array().map(Vec::len), sent[0]["customer"].as_str()), (Some(1), Some("runner-7")), "{sent}");
     let again = central.post("/api/v1/marketing/campaigns/peg39-next/send", json!({})).await?.ok()?;
     assert_eq!(again, json!([]), "nobody gets it twice");
+    // The campaign's coupon is for its segment only: a bearer code in a stranger's hands is
+    // refused, in a member's it works.
+    let targeted = json!({"layer": "platform", "class": "platform", "benefit": {"type": "coupon", "threshold": 0, "off": 5_000}, "segment": "pegasus-42",
+                          "starts_ms": now() - 1_000, "ends_ms": now() + hour, "coupon": {"limit_total": 10, "limit_per_user": 1}});
+    put(central, "/api/v1/marketing/promotions/run-50", targeted).await?.ok()?;
+    let bearer = central.post("/api/v1/marketing/promotions/run-50/codes", json!({"count": 1})).await?;
+    let bearer = bearer.body["codes"][0].as_str().context("a bearer code")?.to_owned();
+    let one = |customer: &str| json!({"lines": [{"sku": PEGASUS, "qty": 1}], "customer": customer, "coupons": [bearer]});
+    let outsider = Reply::from(central.http.post(central.url("/api/v1/checkout/price")).bearer_auth(READER).json(&one("someone")).send().await?).await?;
+    assert!(outsider.status == 422 && outsider.body["detail"].as_str().is_some_and(|d| d.contains("segment pegasus-42")), "{}", outsider.body);
+    let member = Reply::from(central.http.post(central.url("/api/v1/checkout/price")).bearer_auth(READER).json(&one("runner-7")).send().await?).await?.ok()?;
+    assert_eq!(member["payable"].as_i64(), Some(89_900 - 8_000 - 5_000), "the tier and the coupon: {member}");
     let issued = central.post("/api/v1/marketing/promotions/run-50/codes", json!({"count": 1, "customer": "runner-7"})).await?;
     assert_eq!(issued.status, 201, "{}", issued.body);
     let codes = [sent[0]["code"].as_str().context("code")?.to_owned(), issued.body["codes"][0].as_str().context("code")?.to_owned()];
@@ -169,7 +181,7 @@ async fn a_coupon_order_is_paid_and_refunded_at_its_price(backend: Backend) -> R
     assert!(second.status == 409 && second.body["detail"].as_str().is_some_and(|d| d.contains("1 per customer")), "{}", second.body);
     let record = central.get("/api/v1/marketing/promotions?state=live").await?.ok()?;
     let run = record.as_array().context("list")?.iter().find(|p| p["id"] == "run-50").context("run-50")?;
-    assert_eq!((run["coupon"]["issued"].as_i64(), run["coupon"]["redeemed"].as_i64()), (Some(2), Some(1)), "{run}");
+    assert_eq!((run["coupon"]["issued"].as_i64(), run["coupon"]["redeemed"].as_i64()), (Some(3), Some(1)), "{run}");
 
     // Paid, shipped, one pair back: its exact share of ¥1,668.00.
     let payment = w.start_payment(order_id, ChannelKind::Alipay).await?.ok()?;
@@ -221,4 +233,219 @@ async fn a_coupon_order_is_paid_and_refunded_at_its_price_on_sqlite() -> Result<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coupon_order_is_paid_and_refunded_at_its_price_on_postgres() -> Result<()> {
     a_coupon_order_is_paid_and_refunded_at_its_price(Backend::Postgres).await
+}
+
+/// Membership and points across a real central: HQ puts silver within a pair's reach and a
+/// member price on the Pegasus; a runner's paid pair lifts them to silver at once (the member
+/// price opens to them, not to a stranger); the carrier's delivery push earns them silver's
+/// points, shown locked on their membership, and the shop front is refused spending them until
+/// the order completes. The journal tells it, under the customer.
+async fn points_are_earned_on_delivery_and_locked_until_the_order_completes(backend: Backend) -> Result<()> {
+    use crate::after_sales::shipped_order;
+    use crate::logistics::{cst_in, kuaidi100_param, kuaidi100_sign, push};
+    let w = PaymentWorld::start_tracked(backend, 53).await?;
+    let central = w.central();
+    let mut policy = central.get("/api/v1/marketing/policy").await?.ok()?;
+    assert_eq!(policy["membership"]["tiers"][1]["name"], "silver", "{policy}");
+    policy["membership"]["tiers"][1]["min_spend"] = json!(80_000);
+    put(central, "/api/v1/marketing/policy", policy).await?.ok()?;
+    let member_price = json!({"layer": "item", "class": "member", "skus": [PEGASUS], "benefit": {"type": "unit_price", "price": 79_900}, "tier": "silver",
+                              "starts_ms": now() - 1_000, "ends_ms": now() + 3_600_000});
+    put(central, "/api/v1/marketing/promotions/peg-silver", member_price).await?.ok()?;
+    let unknown_tier = json!({"layer": "item", "class": "member", "benefit": {"type": "percent_off", "bp": 500}, "tier": "platinum", "starts_ms": now(), "ends_ms": now() + 1_000});
+    assert_eq!(put(central, "/api/v1/marketing/promotions/peg-platinum", unknown_tier).await?.status, 422, "a tier the policy does not have");
+
+    let (order_id, _) = shipped_order(&w, "points-pair", "li", PEGASUS, ChannelKind::Wechat).await?;
+    let membership = "/api/v1/marketing/customers/li/membership";
+    let li = eventually("Li at silver", Duration::from_secs(20), || async {
+        let m = admin_get(central, membership).await?;
+        Ok((m["tier"] == "silver").then_some(m))
+    })
+    .await?;
+    assert_eq!((li["spend_12m"].as_i64(), li["points"].as_i64()), (Some(89_900), Some(0)), "{li}");
+    let cart = |customer: &str, points: i64| json!({"lines": [{"sku": PEGASUS, "qty": 1}], "customer": customer, "points": points});
+    let quote = |body: Value| async move { Reply::from(central.http.post(central.url("/api/v1/checkout/price")).bearer_auth(READER).json(&body).send().await?).await };
+    assert_eq!(quote(cart("li", 0)).await?.ok()?["payable"].as_i64(), Some(79_900), "silver's member price");
+    assert_eq!(quote(cart("stranger", 0)).await?.ok()?["payable"].as_i64(), Some(89_900));
+
+    let waybill = format!("SF{order_id}");
+    let (taken, signed) = (cst_in(0), cst_in(1));
+    let delivered = kuaidi100_param(&waybill, "3", &[(&signed, "签收", "已签收，签收人：本人"), (&taken, "揽收", "顺丰速运 已收取快件")]);
+    assert_eq!(push(central, &delivered, &kuaidi100_sign(&delivered)?).await?.status.as_u16(), 200);
+    w.wait_order_state(order_id, "delivered").await?;
+    let li = eventually("Li's points", Duration::from_secs(20), || async {
+        let m = admin_get(central, membership).await?;
+        Ok((m["points"].as_i64() == Some(1_078)).then_some(m))
+    })
+    .await?;
+    assert_eq!((li["available"].as_i64(), li["lots"][0]["order_id"].as_u64(), li["lots"][0]["unlocked_ms"].clone()), (Some(0), Some(order_id), Value::Null), "¥899 at 1.2 a yuan, locked: {li}");
+    let spend = quote(cart("li", 100)).await?;
+    assert!(spend.status == 409 && spend.body["type"].as_str().is_some_and(|t| t.ends_with("points")), "locked points are not spent: {}", spend.body);
+    let nobody = Reply::from(central.http.get(central.url("/api/v1/marketing/customers/nobody/membership")).bearer_auth(ADMIN).send().await?).await?;
+    assert_eq!(nobody.status, 404);
+
+    let events = check_journal(central).await?;
+    let li_events: Vec<&str> = events.iter().filter(|e| e.subject == "customer:li").map(|e| e.kind()).collect();
+    assert_eq!(li_events, ["member_tier_changed", "points_earned"]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn points_are_earned_on_delivery_and_locked_until_the_order_completes_on_sqlite() -> Result<()> {
+    points_are_earned_on_delivery_and_locked_until_the_order_completes(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn points_are_earned_on_delivery_and_locked_until_the_order_completes_on_postgres() -> Result<()> {
+    points_are_earned_on_delivery_and_locked_until_the_order_completes(Backend::Postgres).await
+}
+
+/// A one-pair order of group buy `peg-trio` (a new group, or `group`), paid through Alipay:
+/// its id and trade.
+async fn group_order(w: &PaymentWorld, key: &str, customer: &str, group: Option<u64>) -> Result<(u64, String)> {
+    let mut body = order_body(PEGASUS, 1, "Shanghai");
+    body["customer"] = json!(customer);
+    body["group_buy"] = json!("peg-trio");
+    body["group"] = json!(group);
+    let order = w.central().create_order(key, &body).await?.ok()?;
+    let id = order["id"].as_u64().context("id")?;
+    assert_eq!(order["total"].as_i64(), Some(69_900), "the group price: {order}");
+    let payment = w.start_payment(id, ChannelKind::Alipay).await?.ok()?;
+    let trade = payment["out_trade_no"].as_str().context("out_trade_no")?.to_owned();
+    w.sim.pay(ChannelKind::Alipay, &trade)?;
+    Ok((id, trade))
+}
+
+/// A group buy across a real central and payment channel: Li opens a group of three and pays
+/// (the order waits, `grouping`); Wang joins, pays, and cancels — the channel refunds him and
+/// his seat opens; Zhao and Qian take the seats and Qian's payment forms the group: all three
+/// orders go to the warehouse at once and ship. The journal tells it.
+async fn a_group_buy_forms_on_its_last_payment_and_a_member_who_leaves_is_refunded(backend: Backend) -> Result<()> {
+    let w = PaymentWorld::start(backend, 59).await?;
+    let central = w.central();
+    let offer = json!({"sku": PEGASUS, "price": 69_900, "size": 3, "window_ms": 3_600_000, "starts_ms": now() - 1_000, "ends_ms": now() + 3_600_000});
+    let published = central.http.put(central.url("/api/v1/marketing/group-buys/peg-trio")).bearer_auth(ADMIN).json(&offer).send().await?;
+    assert_eq!(published.status(), 201);
+    let (li, _) = group_order(&w, "trio-li", "li", None).await?;
+    w.wait_order_state(li, "grouping").await?;
+    let open = central.get("/api/v1/marketing/group-buys/peg-trio/groups?state=open").await?.ok()?;
+    let group = open[0]["id"].as_u64().context("the open group")?;
+    assert_eq!((open[0]["members"].as_i64(), open[0]["paid"].as_i64()), (Some(1), Some(1)), "{open}");
+
+    let (wang, wang_trade) = group_order(&w, "trio-wang", "wang", Some(group)).await?;
+    w.wait_order_state(wang, "grouping").await?;
+    central.post(&format!("/api/v1/orders/{wang}/cancel"), json!({})).await?.ok()?;
+    w.wait_order_state(wang, "cancelled").await?;
+    eventually("Wang's refund", Duration::from_secs(20), || async { Ok((w.sim.refunded_minor(ChannelKind::Alipay, &wang_trade) == 69_900).then_some(())) }).await?;
+    let after = central.get(&format!("/api/v1/marketing/groups/{group}")).await?.ok()?;
+    assert_eq!((after["members"].as_i64(), after["paid"].as_i64(), after["state"].as_str()), (Some(1), Some(1), Some("open")), "his seat opened: {after}");
+
+    let (zhao, _) = group_order(&w, "trio-zhao", "zhao", Some(group)).await?;
+    w.wait_order_state(zhao, "grouping").await?;
+    let (qian, _) = group_order(&w, "trio-qian", "qian", Some(group)).await?;
+    for id in [li, zhao, qian] {
+        w.wait_order_state(id, "awaiting_shipment").await?;
+    }
+    let formed = central.get(&format!("/api/v1/marketing/groups/{group}")).await?.ok()?;
+    assert_eq!((formed["state"].as_str(), formed["paid"].as_i64()), (Some("formed"), Some(3)), "{formed}");
+    let mut late = order_body(PEGASUS, 1, "Shanghai");
+    late["customer"] = json!("sun");
+    late["group_buy"] = json!("peg-trio");
+    late["group"] = json!(group);
+    let refused = central.create_order("trio-sun", &late).await?;
+    assert!(refused.status == 409 && refused.body["detail"].as_str().is_some_and(|d| d.contains("formed")), "{}", refused.body);
+    w.world.edge("SH-01").fulfil(li, &format!("SF{li}")).await?;
+    w.wait_order_state(li, "shipped").await?;
+
+    let events = check_journal(central).await?;
+    let fate: Vec<&Value> = events.iter().filter(|e| e.kind().starts_with("group_buy_")).map(|e| &e.event).collect();
+    assert_eq!(fate, [&json!({"type": "group_buy_formed", "group_id": group, "offer": "peg-trio", "orders": [li, zhao, qian]})]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_buy_forms_on_its_last_payment_and_a_member_who_leaves_is_refunded_on_sqlite() -> Result<()> {
+    a_group_buy_forms_on_its_last_payment_and_a_member_who_leaves_is_refunded(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_buy_forms_on_its_last_payment_and_a_member_who_leaves_is_refunded_on_postgres() -> Result<()> {
+    a_group_buy_forms_on_its_last_payment_and_a_member_who_leaves_is_refunded(Backend::Postgres).await
+}
+
+async fn admin_get(central: &Central, path: &str) -> Result<Value> {
+    Reply::from(central.http.get(central.url(path)).bearer_auth(ADMIN).send().await?).await?.ok()
+}
+
+/// HMAC-SHA256 of `message` under `secret`, hex, by OpenSSL (not our code).
+fn openssl_hmac(secret: &str, message: &str) -> Result<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", secret])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("openssl (Debian's openssl package; tests/run.sh installs it)")?;
+    child.stdin.take().context("stdin")?.write_all(message.as_bytes())?;
+    let out = child.wait_with_output()?;
+    Ok(String::from_utf8(out.stdout)?.rsplit(' ').next().context("a digest")?.trim().to_owned())
+}
+
+/// A campaign's send list reaches the messaging system: written with the send, POSTed signed
+/// and keyed; the system's first answer is a 503, the retry (same key) is taken; the delivery
+/// shows two attempts; OpenSSL agrees with the signature.
+async fn a_send_list_reaches_the_messaging_system_signed_and_once(backend: Backend) -> Result<()> {
+    const SECRET: &str = "whsec-tote-messaging-e2e-secret";
+    let messaging = tote_sim::messaging::MessagingSim::start(SECRET).await?;
+    messaging.fail_next(1);
+    let world = World::start_with(backend, &[("SH-01", "shanghai")], 600_000, &messaging.central_config()).await?;
+    let central = &world.central;
+    world.edge("SH-01").receive("A-01-01", PEGASUS_GTIN, 5).await?;
+    world.edge("SH-01").wait_synced(Duration::from_secs(20)).await?;
+    let mut body = order_body(PEGASUS, 1, "Shanghai");
+    body["customer"] = json!("runner-9");
+    let order = central.create_order("webhook-order", &body).await?.ok()?;
+    central.post(&format!("/api/v1/orders/{}/pay", order["id"]), json!({})).await?.ok()?;
+    let coupon = json!({"layer": "platform", "class": "platform", "benefit": {"type": "coupon", "threshold": 0, "off": 2_000},
+                        "starts_ms": now() - 1_000, "ends_ms": now() + 3_600_000, "coupon": {"limit_total": 10, "limit_per_user": 1}});
+    put(central, "/api/v1/marketing/promotions/run-20", coupon).await?.ok()?;
+    put(central, "/api/v1/marketing/segments/buyers", json!({"min_orders": 1})).await?.ok()?;
+    eventually("runner-9 in the segment", Duration::from_secs(20), || async {
+        let m = admin_get(central, "/api/v1/marketing/segments/buyers/members").await?;
+        Ok((m == json!(["runner-9"])).then_some(()))
+    })
+    .await?;
+    put(central, "/api/v1/marketing/campaigns/buyers-20", json!({"name": "¥20 for buyers", "segment": "buyers", "coupon": "run-20"})).await?.ok()?;
+    let sent = central.post("/api/v1/marketing/campaigns/buyers-20/send", json!({})).await?.ok()?;
+    let code = sent[0]["code"].as_str().context("code")?.to_owned();
+
+    let delivered = eventually("the send list delivered", Duration::from_secs(30), || async {
+        let d = admin_get(central, "/api/v1/marketing/campaigns/buyers-20/deliveries").await?;
+        Ok((d[0]["state"] == "delivered").then_some(d))
+    })
+    .await?;
+    assert_eq!((delivered[0]["attempts"].as_i64(), delivered[0]["sends"].as_i64()), (Some(2), Some(1)), "{delivered}");
+    assert!(delivered[0]["last_error"].as_str().is_some_and(|e| e.contains("503")), "the failed attempt is kept: {delivered}");
+    let arrivals = messaging.arrivals();
+    assert_eq!(arrivals.iter().map(|a| (a.status, a.signed, a.repeat)).collect::<Vec<_>>(), [(503, true, false), (200, true, false)]);
+    assert_eq!(arrivals[0].key, arrivals[1].key, "the retry carries the first attempt's key");
+    let list: Value = serde_json::from_str(&arrivals[1].body)?;
+    assert_eq!((list["campaign"].as_str(), list["sends"][0]["customer"].as_str(), list["sends"][0]["code"].as_str()), (Some("buyers-20"), Some("runner-9"), Some(code.as_str())), "{list}");
+    let (t, v1) = arrivals[1].signature.split_once(",v1=").context("t=…,v1=…")?;
+    let t = t.strip_prefix("t=").context("t=")?;
+    assert_eq!(openssl_hmac(SECRET, &format!("{t}.{}", arrivals[1].body))?, v1, "OpenSSL computes the same signature");
+    let again = central.post("/api/v1/marketing/campaigns/buyers-20/send", json!({})).await?.ok()?;
+    assert_eq!(again, json!([]));
+    assert_eq!(admin_get(central, "/api/v1/marketing/campaigns/buyers-20/deliveries").await?.as_array().map(Vec::len), Some(1), "an empty send delivers nothing");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_list_reaches_the_messaging_system_signed_and_once_on_sqlite() -> Result<()> {
+    a_send_list_reaches_the_messaging_system_signed_and_once(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_list_reaches_the_messaging_system_signed_and_once_on_postgres() -> Result<()> {
+    a_send_list_reaches_the_messaging_system_signed_and_once(Backend::Postgres).await
 }

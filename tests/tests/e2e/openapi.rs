@@ -90,6 +90,9 @@ async fn both_daemons_answer_exactly_as_their_openapi_documents_say() -> Result<
     let (central, edge) = (&world.central, world.edge("SH-01"));
     // Something real to find: stock on the edge's shelf (SKU master data came from central).
     edge.receive("A-01-01", crate::helpers::PEGASUS_GTIN, 5).await?;
+    // A supplier whose credential the supplier API's operations run with.
+    let supplier = crate::procurement::onboard(central, "NIKE-CN", crate::procurement::NIKE).await;
+    supplier.context("an approved supplier")?;
 
     let central_doc = fetch_document(central.base_url(), world.dir.path(), "central.json").await?;
     let edge_doc = fetch_document(&edge.url(""), world.dir.path(), "edge.json").await?;
@@ -99,7 +102,7 @@ async fn both_daemons_answer_exactly_as_their_openapi_documents_say() -> Result<
     schemathesis(
         "central",
         central.base_url(),
-        vec![("TOTE_ADMIN_TOKEN", ADMIN.to_owned()), ("TOTE_EDGE_TOKEN", edge_token("SH-01"))],
+        vec![("TOTE_ADMIN_TOKEN", ADMIN.to_owned()), ("TOTE_EDGE_TOKEN", edge_token("SH-01")), ("TOTE_SUPPLIER_TOKEN", crate::procurement::NIKE.to_owned())],
     )
     .await?;
     schemathesis("edge", &edge.url(""), vec![("TOTE_EDGE_API_TOKEN", EDGE_API.to_owned())]).await?;

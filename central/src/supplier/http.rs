@@ -1,0 +1,285 @@
+//! HQ's supplier routes: onboarding, documents, the supplier-API credential and contract prices.
+
+use super::{check_terms, next_state, store, valid_id, Document, PriceTerms, SupplierStep, Supplier, SupplierError, SupplierPrice, SupplierState, MAX_DOCUMENTS};
+use crate::auth::{hash_token, Admin, Reader};
+use crate::http::check_text;
+use crate::http::error::ApiError;
+use crate::http::keyed::{keyed_write, Keyed};
+use crate::journal::{self, BusinessEvent};
+use crate::startup::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use tote_shared::openapi as doc;
+use tote_shared::runtime::http::{Json, Path, Query};
+use tote_shared::runtime::system::now_ms;
+use tote_shared::Sku;
+
+impl From<SupplierError> for ApiError {
+    fn from(e: SupplierError) -> Self {
+        let detail = e.to_string();
+        match e {
+            SupplierError::NotFound(what) => ApiError::NotFound(what),
+            SupplierError::Duplicate(_) => ApiError::Conflict { slug: "duplicate", detail },
+            SupplierError::Refused(_) => ApiError::unprocessable("supplier-refused", detail),
+            SupplierError::Db(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSupplier {
+    #[schema(pattern = "^[A-Z0-9-]{2,32}$")]
+    pub id: String,
+    #[schema(value_type = doc::Text200)]
+    pub name: String,
+    #[schema(value_type = doc::Text300)]
+    pub contact: String,
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub documents: Vec<Document>,
+}
+
+/// What HQ may change of a supplier in any state but exited.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SupplierEdit {
+    #[schema(value_type = doc::Text200)]
+    pub name: String,
+    #[schema(value_type = doc::Text300)]
+    pub contact: String,
+    #[schema(max_items = 20)]
+    pub documents: Vec<Document>,
+}
+
+fn check_details(name: &str, contact: &str, documents: &[Document]) -> Result<(), ApiError> {
+    check_text("name", name, 200)?;
+    check_text("contact", contact, 300)?;
+    if documents.len() > MAX_DOCUMENTS {
+        return Err(ApiError::unprocessable("invalid-field", format!("documents: at most {MAX_DOCUMENTS}")));
+    }
+    documents.iter().try_for_each(|d| check_text("documents.reference", &d.reference, 100))
+}
+
+fn check_id(id: &str) -> Result<(), ApiError> {
+    if valid_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable("invalid-field", "id: 2 to 32 capital letters, digits or '-'"))
+    }
+}
+
+/// A supplier as HQ first enters it: a draft, with what documents there are so far.
+#[utoipa::path(post, path = "/api/v1/suppliers", params(doc::IdempotencyKey), request_body = NewSupplier,
+    responses((status = 201, body = Supplier), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unavailable), tag = "suppliers")]
+pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Json(body): Json<NewSupplier>) -> Result<Response, ApiError> {
+    check_id(&body.id)?;
+    check_details(&body.name, &body.contact, &body.documents)?;
+    let request = key.fingerprint(&body)?;
+    let now = now_ms();
+    keyed_write(&state, request, StatusCode::CREATED, move |tx| {
+        if !store::insert(tx, &body.id, &body.name, &body.contact, &body.documents, now)? {
+            return Err(SupplierError::Duplicate(format!("supplier {}", body.id)));
+        }
+        crate::audit::store::append(tx, now, "admin", "supplier_created", &format!("supplier:{}", body.id), &serde_json::json!({ "name": body.name }))?;
+        store::load(tx, &body.id, false)?.ok_or_else(|| SupplierError::NotFound(format!("supplier {}", body.id)))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SuppliersQuery {
+    #[param(value_type = Option<String>, pattern = "^(draft|pending|approved|suspended|exited)$")]
+    pub state: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/suppliers", params(SuppliersQuery),
+    responses((status = 200, body = Vec<Supplier>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "suppliers")]
+pub async fn list(_: Reader, State(state): State<AppState>, Query(q): Query<SuppliersQuery>) -> Result<Json<Vec<Supplier>>, ApiError> {
+    let filter = match q.state.as_deref() {
+        Some(raw) => Some(SupplierState::parse(raw).ok_or_else(|| ApiError::BadRequest(format!("unknown state {raw}")))?),
+        None => None,
+    };
+    Ok(Json(state.db.read(move |tx| store::list(tx, filter)).await?))
+}
+
+fn found(id: &str, s: Option<Supplier>) -> Result<Supplier, SupplierError> {
+    s.ok_or_else(|| SupplierError::NotFound(format!("supplier {id}")))
+}
+
+#[utoipa::path(get, path = "/api/v1/suppliers/{id}", params(("id" = String, Path, description = "The supplier's code", pattern = "^[A-Z0-9-]{2,32}$")),
+    responses((status = 200, body = Supplier), doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "suppliers")]
+pub async fn get(_: Reader, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Supplier>, ApiError> {
+    let s = state.db.read(move |tx| -> Result<_, SupplierError> { found(&id, store::load(tx, &id, false)?) }).await?;
+    Ok(Json(s))
+}
+
+#[utoipa::path(put, path = "/api/v1/suppliers/{id}", params(("id" = String, Path, description = "The supplier's code", pattern = "^[A-Z0-9-]{2,32}$")), request_body = SupplierEdit,
+    responses((status = 200, body = Supplier), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "suppliers")]
+pub async fn edit(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Json(body): Json<SupplierEdit>) -> Result<Json<Supplier>, ApiError> {
+    check_details(&body.name, &body.contact, &body.documents)?;
+    let now = now_ms();
+    let s = state
+        .write(move |tx| {
+            let mut s = found(&id, store::load(tx, &id, true)?)?;
+            if s.state == SupplierState::Exited {
+                return Err(SupplierError::Refused(format!("supplier {id} has exited")));
+            }
+            (s.name, s.contact, s.documents) = (body.name.clone(), body.contact.clone(), body.documents.clone());
+            store::save(tx, &s, now)?;
+            crate::audit::store::append(tx, now, "admin", "supplier_edited", &format!("supplier:{id}"), &serde_json::json!({ "documents": s.documents.len() }))?;
+            found(&id, store::load(tx, &id, false)?)
+        })
+        .await?;
+    Ok(Json(s))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepRequest {
+    pub step: SupplierStep,
+    /// Needed to send back, suspend or exit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<doc::Text300>)]
+    pub reason: Option<String>,
+}
+
+/// Moves the supplier's onboarding on: submit (documents complete), approve, send back,
+/// suspend, reinstate, exit. Exiting also ends the supplier's API credential.
+#[utoipa::path(post, path = "/api/v1/suppliers/{id}/steps", params(("id" = String, Path, description = "The supplier's code", pattern = "^[A-Z0-9-]{2,32}$")), request_body = StepRequest,
+    responses((status = 200, body = Supplier), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "suppliers")]
+pub async fn step(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Json(body): Json<StepRequest>) -> Result<Json<Supplier>, ApiError> {
+    if let Some(reason) = &body.reason {
+        check_text("reason", reason, 300)?;
+    }
+    let now = now_ms();
+    let s = state
+        .write(move |tx| {
+            let mut s = found(&id, store::load(tx, &id, true)?)?;
+            let from = s.state;
+            s.state = next_state(from, body.step, &s.documents, body.reason.as_deref(), now)?;
+            if body.reason.is_some() {
+                s.reason.clone_from(&body.reason);
+            }
+            store::save(tx, &s, now)?;
+            if s.state == SupplierState::Exited {
+                store::set_token(tx, &id, None, now)?;
+            }
+            let detail = serde_json::json!({ "from": from.as_str(), "to": s.state.as_str(), "reason": body.reason });
+            crate::audit::store::append(tx, now, "admin", &format!("supplier_{}", body.step.as_str()), &format!("supplier:{id}"), &detail)?;
+            let event = BusinessEvent::SupplierStateChanged { supplier: id.clone(), from: from.as_str().into(), to: s.state.as_str().into() };
+            journal::store::append(tx, &event, now)?;
+            found(&id, store::load(tx, &id, false)?)
+        })
+        .await?;
+    Ok(Json(s))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCredential {
+    /// 24 to 256 visible ASCII characters, made up by HQ and handed to the supplier; stored
+    /// hashed, never shown again.
+    #[schema(min_length = 24, max_length = 256, pattern = "^[!-~]{24,256}$")]
+    pub token: String,
+    #[schema(value_type = doc::Text300)]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CredentialSet {
+    pub supplier: String,
+    pub audit_id: u64,
+}
+
+/// Sets the credential the supplier's systems present on the supplier API (replacing any
+/// before it, which stops working at once).
+#[utoipa::path(put, path = "/api/v1/suppliers/{id}/credential", params(("id" = String, Path, description = "The supplier's code", pattern = "^[A-Z0-9-]{2,32}$"), doc::IdempotencyKey), request_body = NewCredential,
+    responses((status = 200, body = CredentialSet), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "suppliers")]
+pub async fn set_credential(_: Admin, State(state): State<AppState>, Path(id): Path<String>, key: Keyed, Json(body): Json<NewCredential>) -> Result<Response, ApiError> {
+    if !((24..=256).contains(&body.token.len()) && body.token.bytes().all(|b| b.is_ascii_graphic())) {
+        return Err(ApiError::unprocessable("weak-token", "token must have 24 to 256 visible ASCII characters"));
+    }
+    check_text("reason", &body.reason, 300)?;
+    // A credential is one party's: never HQ's tokens, never an edge's.
+    let auth = &state.settings.auth;
+    let hq = [auth.admin_token.expose_secret(), auth.read_token.expose_secret()];
+    if hq.iter().any(|t| tote_shared::runtime::secrets::same_secret(&body.token, t)) {
+        return Err(ApiError::unprocessable("weak-token", "token must not be one of HQ's tokens"));
+    }
+    let request = key.fingerprint(&body)?;
+    let (hash, reason, now) = (hash_token(&body.token), body.reason, now_ms());
+    keyed_write(&state, request, StatusCode::OK, move |tx| {
+        let s = found(&id, store::load(tx, &id, true)?)?;
+        if s.state == SupplierState::Exited {
+            return Err(SupplierError::Refused(format!("supplier {id} has exited")));
+        }
+        if crate::warehouses::store::by_token(tx, &hash)?.is_some() || !store::set_token(tx, &id, Some(&hash), now)? {
+            return Err(SupplierError::Duplicate("that credential".into()));
+        }
+        let audit_id = crate::audit::store::append(tx, now, "admin", "supplier_credential_set", &format!("supplier:{id}"), &serde_json::json!({ "reason": reason }))?;
+        Ok(CredentialSet { supplier: id.clone(), audit_id })
+    })
+    .await
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPrice {
+    pub sku: Sku,
+    pub terms: PriceTerms,
+}
+
+/// A contract price for one SKU from this supplier, in force from `valid_from_ms`: it overrides
+/// earlier entries from then on; they stay as history.
+#[utoipa::path(post, path = "/api/v1/suppliers/{id}/prices", params(("id" = String, Path, description = "The supplier's code", pattern = "^[A-Z0-9-]{2,32}$")), request_body = NewPrice,
+    responses((status = 201, body = SupplierPrice), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "suppliers")]
+pub async fn add_price(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Json(body): Json<NewPrice>) -> Result<(StatusCode, Json<SupplierPrice>), ApiError> {
+    check_text("supplier_sku", &body.terms.supplier_sku, 100)?;
+    check_terms(&body.terms)?;
+    let now = now_ms();
+    let price = state
+        .write(move |tx| {
+            let s = found(&id, store::load(tx, &id, false)?)?;
+            if s.state == SupplierState::Exited {
+                return Err(SupplierError::Refused(format!("supplier {id} has exited")));
+            }
+            if !crate::catalog::store::exists(tx, &body.sku)? {
+                return Err(SupplierError::NotFound(format!("SKU {}", body.sku)));
+            }
+            let price_id = store::insert_price(tx, &id, &body.sku, &body.terms, now)?;
+            crate::audit::store::append(tx, now, "admin", "supplier_price_added", &format!("supplier:{id}"), &serde_json::json!({ "sku": body.sku, "price": price_id }))?;
+            Ok(SupplierPrice { id: price_id, supplier: id.clone(), sku: body.sku.clone(), terms: body.terms.clone(), created_ms: now })
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(price)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PricesQuery {
+    /// One SKU's history only.
+    #[param(value_type = Option<String>, pattern = "^[A-Z0-9._-]{1,64}$")]
+    pub sku: Option<String>,
+}
+
+/// The supplier's price entries, newest first (the history).
+#[utoipa::path(get, path = "/api/v1/suppliers/{id}/prices", params(("id" = String, Path, description = "The supplier's code", pattern = "^[A-Z0-9-]{2,32}$"), PricesQuery),
+    responses((status = 200, body = Vec<SupplierPrice>), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "suppliers")]
+pub async fn prices(_: Reader, State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<PricesQuery>) -> Result<Json<Vec<SupplierPrice>>, ApiError> {
+    let sku = q.sku.as_deref().map(Sku::parse).transpose().map_err(|e| ApiError::BadRequest(format!("sku: {e}")))?;
+    let prices = state
+        .db
+        .read(move |tx| -> Result<_, SupplierError> {
+            found(&id, store::load(tx, &id, false)?)?;
+            Ok(store::prices(tx, &id, sku.as_ref())?)
+        })
+        .await?;
+    Ok(Json(prices))
+}
