@@ -204,6 +204,10 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     let s = state.clone();
     supervisor.spawn("order-completion", RESTART, move |stop| complete_orders(s.clone(), stop));
     let s = state.clone();
+    supervisor.spawn("inventory-health", RESTART, move |stop| scan_inventory_health(s.clone(), stop));
+    let s = state.clone();
+    supervisor.spawn("catalog-prices", RESTART, move |stop| apply_scheduled_prices(s.clone(), stop));
+    let s = state.clone();
     supervisor.spawn("key-pruner", RESTART, move |stop| prune_old_keys(s.clone(), stop));
     let s = state.clone();
     supervisor.spawn("journal-sequencer", RESTART, move |stop| sequence_journal(s.clone(), stop));
@@ -321,6 +325,44 @@ async fn complete_orders(state: AppState, stop: Stop) {
         }
         if completed + expired > 0 {
             tracing::info!(completed, expired, "orders completed after their return window, returns withdrawn past their deadline");
+        }
+    }
+}
+
+/// Every minute, brings SKUs whose prices started or ended since the last pass to the price
+/// now in force (the pass's mark is stored: a restart misses nothing).
+async fn apply_scheduled_prices(state: AppState, stop: Stop) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        if stop.run_until_stopped(tick.tick()).await.is_none() {
+            return;
+        }
+        let now = now_ms();
+        match state.write(move |tx| crate::catalog::store::apply_due_prices(tx, now)).await {
+            Ok(0) => {}
+            Ok(changed) => tracing::info!(changed, "scheduled selling prices applied"),
+            Err(error) => tracing::error!(%error, "applying scheduled prices failed"),
+        }
+    }
+}
+
+/// Runs the inventory health scan every hour (the first an hour after start: alerts are
+/// about days, not minutes).
+async fn scan_inventory_health(state: AppState, stop: Stop) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(3600), Duration::from_secs(3600));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        if stop.run_until_stopped(tick.tick()).await.is_none() {
+            return;
+        }
+        let now = now_ms();
+        match state.write(move |tx| crate::inventory::health::scan(tx, now)).await {
+            Ok(done) if !done.raised.is_empty() || !done.cleared.is_empty() => {
+                tracing::info!(raised = done.raised.len(), cleared = done.cleared.len(), open = done.open, "inventory health scanned");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "inventory health scan failed"),
         }
     }
 }

@@ -54,7 +54,7 @@ async fn slow_stock_is_cleared_above_its_floors(backend: Backend) {
     let found: Vec<(&str, Option<i64>)> = slow.iter().map(|s| (s.sku.as_str(), s.days_of_cover)).collect();
     assert_eq!(found, [("RACER-42", None), ("TRAIL-42", Some(120))], "the racer's sales fell outside the window; the Pegasus has 50 days");
 
-    let ask = NewClearance { window_days: 30, min_cover_days: 90, bp: 3_000, segment: None, starts_ms: T0 - 1, ends_ms: T0 + 30 * DAY };
+    let ask = NewClearance { window_days: 30, min_cover_days: 90, bp: 3_000, segment: None, starts_ms: T0 - 1, ends_ms: T0 + 30 * DAY, near_expiry: false };
     let done = db.write(move |tx| clearance::publish(tx, "clear-30", &ask, T0)).await.expect("published");
     assert_eq!(done.promotion.promotion.skus, [code("TRAIL-42")]);
     assert_eq!(done.left_out.len(), 1, "{:?}", done.left_out);
@@ -63,7 +63,7 @@ async fn slow_stock_is_cleared_above_its_floors(backend: Backend) {
     let priced = db.read(|tx| marketing::price_cart(tx, &[(code("TRAIL-42"), Qty::parse(1).expect("qty"))], None, &[], 0, T0)).await.expect("priced");
     assert_eq!(priced.priced.payable, 62_930, "¥899 less 30 %");
 
-    let only_racer = NewClearance { window_days: 30, min_cover_days: 200, bp: 3_000, segment: None, starts_ms: T0, ends_ms: T0 + DAY };
+    let only_racer = NewClearance { window_days: 30, min_cover_days: 200, bp: 3_000, segment: None, starts_ms: T0, ends_ms: T0 + DAY, near_expiry: false };
     let refused = db.write(move |tx| clearance::publish(tx, "clear-racer", &only_racer, T0)).await;
     assert!(matches!(refused, Err(MarketingError::BelowFloor(_))), "nothing slow keeps its floor: {refused:?}");
 }

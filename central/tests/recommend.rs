@@ -42,7 +42,7 @@ async fn customers_who_bought_this_also_bought(backend: Backend) {
         let models = [("SOCK", &["SOCK-M", "SOCK-L"][..], &["M", "L"][..]), ("VOMERO", &["VOM-42", "VOM-43"][..], &["EU 42", "EU 43"][..])];
         let mut body = 100;
         for (spu, skus, sizes) in models {
-            let model = Spu { id: spu.into(), name: spu.into(), brand: "Nike".into(), category: "Running".into() };
+            let model = Spu { id: spu.into(), name: spu.into(), brand: "Nike".into(), category: "Running".into(), lot_tracked: false };
             catalog::store::create_spu(tx, &model, 0).map_err(|e| DbError::corrupt(e.to_string()))?;
             for (code, size) in skus.iter().zip(sizes) {
                 body += 1;

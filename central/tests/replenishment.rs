@@ -64,11 +64,25 @@ async fn the_cheaper_supplier_gets_the_order_up_to_level(backend: Backend) {
     assert!(line.levels.reorder_point > line.forecast.daily * 17.0 && line.levels.safety_stock > 0.0, "{:?}", line.levels);
     assert_eq!(line.unit_cost, Money::parse(40_000).expect("money"));
 
+    assert_eq!((line.lead.days, line.lead.observed), (10.0, 0), "no deliveries yet: the contract's 10 days");
+
+    // Had NIKE-CN's last three orders taken 18 to 22 days, the levels would count on 20.
+    let mut slower = snapshot_clone(&db).await;
+    slower.lead_history.insert("NIKE-CN".into(), vec![18.0, 20.0, 22.0]);
+    let late = suggestions::plan(&slower);
+    let late_line = &late[0].lines[0];
+    assert_eq!((late[0].supplier.as_str(), late_line.lead.days, late_line.lead.observed), ("NIKE-CN", 20.0, 3));
+    assert!(late_line.qty > line.qty + 90, "ten more days of demand (about 12 a day): {} vs {}", late_line.qty, line.qty);
+
     let qty = line.qty;
     let drafts = db.write(move |tx| -> Result<_, ProcurementError> { suggestions::drafts(tx, &planned, T0) }).await.expect("drafts");
     assert_eq!((drafts.len(), drafts[0].state, drafts[0].lines[0].qty), (1, PoState::Draft, qty));
     let again = db.read(|tx| suggestions::snapshot(tx, &warehouse(), T0)).await.expect("snapshot");
     assert!(suggestions::plan(&again).is_empty(), "the draft is on order: nothing more to suggest");
+}
+
+async fn snapshot_clone(db: &tote_central::db::Database) -> suggestions::Snapshot {
+    db.read(|tx| suggestions::snapshot(tx, &warehouse(), T0)).await.expect("snapshot")
 }
 
 #[tokio::test]

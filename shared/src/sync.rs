@@ -88,6 +88,17 @@ pub enum EdgeEventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expiry: Option<String>,
     },
+    /// A lot with an expiry date now holds `qty` units in this warehouse (every location but
+    /// the outbound dock, whose goods are leaving, and the QC bin, whose goods are held). Sent whenever that total changes, so the
+    /// last one tells central what is left of the lot (0: none); central's near-expiry alerts
+    /// read it. `expiry` is `YYYY-MM-DD`.
+    LotLevel {
+        sku: Sku,
+        lot: String,
+        expiry: String,
+        #[schema(minimum = 0)]
+        qty: i64,
+    },
 }
 
 /// One SKU of a received return: what was announced and what QC found.
@@ -129,6 +140,10 @@ impl EdgeEventKind {
                 crate::text::check_chars("delivery", delivery)?;
                 crate::text::check_chars("lot", lot)?;
                 expiry.as_deref().map_or(Ok(()), |e| crate::text::check_chars("expiry", e))
+            }
+            EdgeEventKind::LotLevel { lot, expiry, .. } => {
+                crate::text::check_chars("lot", lot)?;
+                crate::text::check_chars("expiry", expiry)
             }
             _ => Ok(()),
         }

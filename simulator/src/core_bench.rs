@@ -426,7 +426,7 @@ pub fn forecast(series: usize) -> Result<()> {
         offers.insert(sku.clone(), vec![SupplierPrice { id: n as u64, supplier: "NIKE-CN".into(), sku, terms, created_ms: 0 }]);
     }
     let built = started.elapsed();
-    let snapshot = Snapshot { warehouse: WarehouseCode::parse("SH-01")?, policy: ReplenishmentPolicy::default(), offers, history, stock, on_order: HashMap::new() };
+    let snapshot = Snapshot { warehouse: WarehouseCode::parse("SH-01")?, policy: ReplenishmentPolicy::default(), offers, history, stock, on_order: HashMap::new(), lead_history: HashMap::new() };
     let mut runs = Vec::new();
     let mut suggested = 0;
     for _ in 0..3 {

@@ -1,14 +1,20 @@
 //! SKUs to and from CSV, pure: every good row becomes a SKU record, every bad row is named by
 //! its line and field and imports nothing of itself. Prices are yuan as a clerk types them
-//! ("899", "899.5", "899.00"); the five shipping columns are all empty or all given.
+//! ("899", "899.5", "899.00"); the five shipping columns are all empty or all given. Two more
+//! columns are optional (a file has both or neither): `state` (`draft` or `listed`, empty for
+//! listed) and `attributes` (`size_eu=42;width=regular`), which the export writes.
 
-use super::{valid_spu_id, ShippingSpec, SkuRecord};
+use super::{valid_spu_id, ShippingSpec, SkuRecord, SkuState};
+use std::collections::BTreeMap;
 use crate::csv_rows::{read, FileError, Parsed};
 use std::collections::HashSet;
 use tote_shared::payment::alipay::parse_yuan;
 use tote_shared::{Gtin, Money, Sku};
 
 pub const SKU_HEADER: [&str; 13] = ["sku", "spu_id", "gtin", "gender", "colour", "size", "price", "cost", "weight_g", "length_mm", "width_mm", "height_mm", "fragile"];
+/// The header with the lifecycle state and the attributes.
+pub const SKU_HEADER_FULL: [&str; 15] =
+    ["sku", "spu_id", "gtin", "gender", "colour", "size", "price", "cost", "weight_g", "length_mm", "width_mm", "height_mm", "fragile", "state", "attributes"];
 
 /// A row that read well, with its line (for the checks against the database).
 #[derive(Debug, Clone)]
@@ -22,7 +28,9 @@ type Bad = (&'static str, String);
 /// Reads a catalog file: one SKU per row; a SKU or GTIN an earlier row has is refused.
 pub fn skus(bytes: &[u8]) -> Result<Parsed<SkuRow>, FileError> {
     let (mut skus, mut gtins) = (HashSet::new(), HashSet::new());
-    read(bytes, &SKU_HEADER, |line, record| {
+    let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let header: &[&str] = if first.trim_ascii_end().ends_with(b",attributes") { &SKU_HEADER_FULL } else { &SKU_HEADER };
+    read(bytes, header, |line, record| {
         let record = sku_record(record)?;
         if !skus.insert(record.sku.clone()) {
             return Err(("sku", format!("{} is on an earlier row", record.sku)));
@@ -35,8 +43,13 @@ pub fn skus(bytes: &[u8]) -> Result<Parsed<SkuRow>, FileError> {
 }
 
 fn sku_record(record: &[&str]) -> Result<SkuRecord, Bad> {
-    let [sku, spu_id, gtin, gender, colour, size, price, cost, weight, length, width, height, fragile] = record else {
+    let (basic, extra) = record.split_at(13.min(record.len()));
+    let [sku, spu_id, gtin, gender, colour, size, price, cost, weight, length, width, height, fragile] = basic else {
         unreachable!("the header fixed the width")
+    };
+    let (state, attributes) = match extra {
+        [state, attributes] => (lifecycle(state)?, attribute_pairs(attributes)?),
+        _ => (SkuState::Listed, BTreeMap::new()),
     };
     if !valid_spu_id(spu_id) {
         return Err(("spu_id", "must be 1 to 32 letters, digits or '-'".into()));
@@ -52,7 +65,33 @@ fn sku_record(record: &[&str]) -> Result<SkuRecord, Bad> {
         cost: yuan("cost", cost)?,
         name: String::new(),
         shipping: shipping([weight, length, width, height], fragile)?,
+        state,
+        attributes,
     })
+}
+
+fn lifecycle(value: &str) -> Result<SkuState, Bad> {
+    match value {
+        "" | "listed" => Ok(SkuState::Listed),
+        "draft" => Ok(SkuState::Draft),
+        other => Err(("state", format!("{other:?}: a new SKU is draft or listed"))),
+    }
+}
+
+/// `name=value;name=value` (names as the category defines them; the set is checked later).
+fn attribute_pairs(value: &str) -> Result<BTreeMap<String, String>, Bad> {
+    let mut out = BTreeMap::new();
+    for pair in value.split(';').filter(|p| !p.trim().is_empty()) {
+        let Some((name, v)) = pair.split_once('=') else {
+            return Err(("attributes", format!("{pair:?}: write name=value, pairs apart by ';'")));
+        };
+        let (name, v) = (name.trim(), v.trim());
+        tote_shared::text::check("attributes", v, 100).map_err(|e| ("attributes", e.to_string()))?;
+        if out.insert(name.to_owned(), v.to_owned()).is_some() {
+            return Err(("attributes", format!("{name} given twice")));
+        }
+    }
+    Ok(out)
 }
 
 fn text(field: &'static str, value: &str, max: usize) -> Result<String, Bad> {
@@ -91,14 +130,16 @@ fn shipping(sizes: [&&str; 4], fragile: &str) -> Result<Option<ShippingSpec>, Ba
 /// The catalog as a file the import reads back.
 pub fn write(skus: &[SkuRecord]) -> String {
     let mut out = csv::Writer::from_writer(Vec::new());
-    let _ = out.write_record(SKU_HEADER);
+    let _ = out.write_record(SKU_HEADER_FULL);
     let yuan = |m: Money| format!("{}.{:02}", m.minor() / 100, m.minor() % 100);
     for s in skus {
         let ship = s.shipping.map_or([String::new(), String::new(), String::new(), String::new(), String::new()], |p| {
             [p.weight_g.to_string(), p.length_mm.to_string(), p.width_mm.to_string(), p.height_mm.to_string(), p.fragile.to_string()]
         });
         let row = [s.sku.to_string(), s.spu_id.clone(), s.gtin.to_string(), s.gender.clone(), s.colour.clone(), s.size.clone(), yuan(s.price), yuan(s.cost)];
-        let _ = out.write_record(row.iter().chain(ship.iter()));
+        let attributes = s.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(";");
+        let tail = [s.state.as_str().to_owned(), attributes];
+        let _ = out.write_record(row.iter().chain(ship.iter()).chain(tail.iter()));
     }
     String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
 }
@@ -133,6 +174,24 @@ mod tests {
         assert_eq!((last.price.minor(), last.shipping.map(|s| s.fragile)), (150, Some(true)));
         let again = skus(write(&parsed.rows.iter().map(|r| r.record.clone()).collect::<Vec<_>>()).as_bytes()).expect("reads back");
         assert_eq!((again.rows.len(), again.error_count), (6, 0), "the export reads back: {:?}", again.errors);
+    }
+
+    #[test]
+    fn the_full_header_carries_state_and_attributes() {
+        let head = HEAD.trim_end().to_owned() + ",state,attributes\n";
+        let g = |n: u64| Gtin::from_body13(700_000_000_000 + n);
+        let file = format!(
+            "{head}A-1,PEG39,{},men,white,42,1,1,,,,,,draft,size_eu=42;width=wide\nA-2,PEG39,{},men,white,42,1,1,,,,,,retired,\nA-3,PEG39,{},men,white,42,1,1,,,,,,,size_eu\n",
+            g(1),
+            g(2),
+            g(3)
+        );
+        let parsed = skus(file.as_bytes()).expect("reads");
+        assert_eq!(parsed.errors.iter().map(|e| (e.line, e.field.as_str())).collect::<Vec<_>>(), vec![(3, "state"), (4, "attributes")]);
+        let first = &parsed.rows[0].record;
+        assert_eq!((first.state, first.attributes.get("width").map(String::as_str)), (SkuState::Draft, Some("wide")));
+        let again = skus(write(std::slice::from_ref(first)).as_bytes()).expect("reads back");
+        assert_eq!(again.rows[0].record.attributes, first.attributes);
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Catalog routes: create SPUs and SKUs. (The product page, `GET /skus/{sku}`, shows stock
 //! too, so it lives with inventory.)
 
-use super::{store, valid_spu_id, ShippingSpec, SkuRecord, Spu};
+use super::categories::{Category, NewCategory};
+use super::prices::{self, PriceEntry, PriceKind, SkuState};
+use super::store::NewPrice;
+use super::{store, valid_spu_id, CatalogError, ShippingSpec, SkuRecord, Spu};
+use crate::auth::{Admin, Reader};
 use crate::csv_rows::RowError;
-use crate::auth::Admin;
 use crate::edge_sync::commands;
 use crate::http::error::ApiError;
 use crate::http::keyed::{keyed_write, Keyed};
@@ -14,7 +17,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tote_shared::openapi as doc;
-use tote_shared::runtime::http::Json;
+use tote_shared::runtime::http::{Json, Path};
 use tote_shared::runtime::system::now_ms;
 use tote_shared::{Gtin, Money, Sku};
 
@@ -51,6 +54,13 @@ pub struct NewSku {
     /// One unit's shipping weight and size; logistics quotes carriers from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping: Option<ShippingSpec>,
+    /// `draft` (not sold until listed) or `listed` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<SkuState>,
+    /// Values of the model's category attribute set, by attribute name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[schema(value_type = std::collections::BTreeMap<String, tote_shared::openapi::Text100>)]
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/skus", request_body = NewSku, params(doc::IdempotencyKey),
@@ -77,6 +87,8 @@ pub async fn create_sku(_: Admin, State(state): State<AppState>, key: Keyed, Jso
         cost: new.cost,
         name: String::new(),
         shipping: new.shipping,
+        state: new.state.unwrap_or(SkuState::Listed),
+        attributes: new.attributes,
     };
     let now = now_ms();
     keyed_write(&state, request, StatusCode::CREATED, move |tx| {
@@ -112,13 +124,18 @@ pub async fn import(_: Admin, State(state): State<AppState>, body: axum::body::B
         .write(move |tx| -> Result<_, super::CatalogError> {
             store::lock_master_data(tx)?;
             let warehouses = commands::stream_warehouses(tx)?;
-            let (spus, skus, gtins) = store::taken_codes(tx)?;
+            let (skus, gtins) = store::taken_codes(tx)?;
+            let sets = store::attribute_sets(tx, None)?;
             // Decide every row before writing any (no SAVEPOINTs on PostgreSQL).
             let mut refused = Vec::new();
             let mut good = Vec::new();
             for r in rows.iter() {
-                let why = if !spus.contains(&r.record.spu_id) {
-                    Some(("spu_id", format!("SPU {} does not exist", r.record.spu_id)))
+                let fit = match sets.get(&r.record.spu_id) {
+                    Some(set) => store::fits(&r.record, set.as_deref()),
+                    None => Err(("spu_id", format!("SPU {} does not exist", r.record.spu_id))),
+                };
+                let why = if let Err(why) = fit {
+                    Some(why)
                 } else if skus.contains(r.record.sku.as_str()) {
                     Some(("sku", format!("{} exists", r.record.sku)))
                 } else if gtins.contains(r.record.gtin.as_str()) {
@@ -153,4 +170,99 @@ pub async fn export(_: crate::auth::Reader, State(state): State<AppState>) -> Re
     let skus = state.db.read(store::all_skus).await?;
     let body = super::csv::write(&skus);
     Ok(axum::response::IntoResponse::into_response(([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], body)))
+}
+
+// The category tree.
+
+/// Adds a category under `parent` (or a root), with the attributes its products carry on top
+/// of the ancestors'.
+#[utoipa::path(post, path = "/api/v1/categories", request_body = NewCategory,
+    responses((status = 201, body = Category), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "catalog")]
+pub async fn create_category(_: Admin, State(state): State<AppState>, Json(new): Json<NewCategory>) -> Result<(StatusCode, Json<Category>), ApiError> {
+    let now = now_ms();
+    let made = state.write(move |tx| store::create_category(tx, &new, now)).await?;
+    Ok((StatusCode::CREATED, Json(made)))
+}
+
+/// The whole tree, by path, each category with the attribute set its products carry.
+#[utoipa::path(get, path = "/api/v1/categories",
+    responses((status = 200, body = Vec<Category>), doc::Unauthorized, doc::Unavailable), tag = "catalog")]
+pub async fn categories(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<Category>>, ApiError> {
+    Ok(Json(state.db.read(store::categories).await?))
+}
+
+// Lifecycle and selling prices.
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateChange {
+    pub state: SkuState,
+    #[schema(value_type = tote_shared::openapi::Text300)]
+    pub reason: String,
+}
+
+/// Moves a SKU along its lifecycle: draft → listed ⇄ clearance → retired (draft or retired:
+/// no orders taken).
+#[utoipa::path(post, path = "/api/v1/skus/{sku}/state", params(("sku" = Sku, Path)), request_body = StateChange,
+    responses((status = 200, body = SkuRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "catalog")]
+pub async fn set_state(_: Admin, State(state): State<AppState>, Path(sku): Path<Sku>, Json(body): Json<StateChange>) -> Result<Json<SkuRecord>, ApiError> {
+    check_text("reason", &body.reason, 300)?;
+    let now = now_ms();
+    Ok(Json(state.write(move |tx| store::set_state(tx, &sku, body.state, &body.reason, now)).await?))
+}
+
+/// A SKU's selling prices: what is in force now, and every price ever set, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PriceBook {
+    pub sku: Sku,
+    pub state: SkuState,
+    /// What checkout charges before promotions.
+    pub selling: Money,
+    pub base: Option<PriceEntry>,
+    pub member: Option<PriceEntry>,
+    pub clearance: Option<PriceEntry>,
+    pub history: Vec<PriceEntry>,
+}
+
+fn price_book(record: SkuRecord, history: Vec<PriceEntry>, now: i64) -> PriceBook {
+    let current = |kind| prices::in_force(&history, kind, now).cloned();
+    PriceBook {
+        sku: record.sku,
+        state: record.state,
+        selling: record.price,
+        base: current(PriceKind::Base),
+        member: current(PriceKind::Member),
+        clearance: current(PriceKind::Clearance),
+        history,
+    }
+}
+
+/// Sets a base, member or clearance price for a window (from now or later: a scheduled
+/// change); kept in the history for good.
+#[utoipa::path(post, path = "/api/v1/skus/{sku}/prices", params(("sku" = Sku, Path)), request_body = NewPrice,
+    responses((status = 200, body = PriceBook), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "catalog")]
+pub async fn add_price(_: Admin, State(state): State<AppState>, Path(sku): Path<Sku>, Json(body): Json<NewPrice>) -> Result<Json<PriceBook>, ApiError> {
+    check_text("reason", &body.reason, 300)?;
+    let now = now_ms();
+    let book = state
+        .write(move |tx| {
+            let history = store::add_price(tx, &sku, &body, now)?;
+            Ok::<_, CatalogError>(price_book(store::get_sku(tx, &sku)?, history, now))
+        })
+        .await?;
+    Ok(Json(book))
+}
+
+#[utoipa::path(get, path = "/api/v1/skus/{sku}/prices", params(("sku" = Sku, Path)),
+    responses((status = 200, body = PriceBook), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "catalog")]
+pub async fn prices(_: Reader, State(state): State<AppState>, Path(sku): Path<Sku>) -> Result<Json<PriceBook>, ApiError> {
+    let now = now_ms();
+    let book = state
+        .db
+        .read(move |tx| {
+            let record = store::get_sku(tx, &sku)?;
+            Ok::<_, CatalogError>(price_book(record, store::price_history(tx, &sku)?, now))
+        })
+        .await?;
+    Ok(Json(book))
 }

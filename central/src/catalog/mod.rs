@@ -4,13 +4,18 @@
 //! Rules here are pure (what a valid SPU id is, how a SKU's display name reads); `store.rs`
 //! owns the `spu` and `sku` tables; `http.rs` the routes.
 
+pub mod categories;
 pub mod csv;
 pub mod http;
+pub mod prices;
 pub mod store;
+
+pub use prices::SkuState;
 
 use crate::db::DbError;
 use crate::edge_sync::commands::StreamError;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use tote_shared::{Gtin, Money, Sku};
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -23,9 +28,14 @@ pub struct Spu {
     pub name: String,
     #[schema(value_type = tote_shared::openapi::Text100)]
     pub brand: String,
-    /// Category path, e.g. `Shoes > Running > Cushioned`.
+    /// Once HQ has a category tree, a category's id (`RUNNING-CUSHIONED`), whose attribute
+    /// set the SKUs then carry; before, any text (`Shoes > Running`).
     #[schema(value_type = tote_shared::openapi::Text300)]
     pub category: String,
+    /// Its units carry a batch/lot and expiry date (received by GS1 scan, picked first expiry
+    /// first out, watched for expiry).
+    #[serde(default)]
+    pub lot_tracked: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -46,6 +56,16 @@ pub struct SkuRecord {
     /// its policy's defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping: Option<ShippingSpec>,
+    /// Where it is in its life; orders are taken only when `listed` or in `clearance`.
+    #[serde(default = "listed")]
+    pub state: SkuState,
+    /// Its values of the category's attribute set (`size_eu`: `42`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+}
+
+fn listed() -> SkuState {
+    SkuState::Listed
 }
 
 /// One unit's shipping weight and box size, and whether it must travel as fragile.
@@ -79,6 +99,9 @@ pub enum CatalogError {
     /// 409
     #[error("{0} already exists")]
     Duplicate(String),
+    /// 422: what was asked does not fit the catalog's rules (named).
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }

@@ -1229,6 +1229,73 @@ CREATE INDEX po_invoice_state ON po_invoice (state, id);
 CREATE INDEX po_invoice_supplier ON po_invoice (supplier, decided_ms);
 ALTER TABLE inv_aside ADD COLUMN in_transit INTEGER NOT NULL DEFAULT 0 CHECK (in_transit >= 0);
 "#,
+    // Inventory health: what is left of each lot with an expiry date per warehouse (the edges'
+    // `lot_level` events), and the alerts a health scan raised and cleared. One open alert per
+    // (kind, warehouse, SKU, lot).
+    r#"
+CREATE TABLE inv_lot (
+    warehouse  TEXT NOT NULL,
+    sku        TEXT NOT NULL,
+    lot        TEXT NOT NULL,
+    expiry     TEXT NOT NULL,
+    qty        INTEGER NOT NULL CHECK (qty >= 1),
+    at_ms      INTEGER NOT NULL,
+    PRIMARY KEY (warehouse, sku, lot)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX inv_lot_expiry ON inv_lot (expiry);
+CREATE TABLE inv_alert (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    warehouse   TEXT NOT NULL,
+    sku         TEXT NOT NULL,
+    lot         TEXT NOT NULL,
+    figures     TEXT NOT NULL,
+    raised_ms   INTEGER NOT NULL,
+    seen_ms     INTEGER NOT NULL,
+    cleared_ms  INTEGER
+) STRICT;
+CREATE UNIQUE INDEX inv_alert_open ON inv_alert (kind, warehouse, sku, lot) WHERE cleared_ms IS NULL;
+CREATE INDEX inv_alert_raised ON inv_alert (raised_ms, id);
+-- The health scan reads each warehouse × SKU's shipments.
+CREATE INDEX an_returns_daily_place ON an_returns_daily (sku, warehouse, day);
+-- Product depth: lot tracking per model; a SKU's lifecycle and attributes; the category tree
+-- with its attribute sets; every selling price ever set (append-only).
+ALTER TABLE spu ADD COLUMN lot_tracked INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sku ADD COLUMN state TEXT NOT NULL DEFAULT 'listed';
+ALTER TABLE sku ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE cat_category (
+    id             TEXT PRIMARY KEY,
+    parent         TEXT REFERENCES cat_category (id),
+    name           TEXT NOT NULL,
+    attributes     TEXT NOT NULL,
+    path           TEXT NOT NULL,
+    attribute_set  TEXT NOT NULL,
+    created_ms     INTEGER NOT NULL
+) STRICT;
+CREATE TABLE cat_price (
+    id              INTEGER PRIMARY KEY,
+    sku             TEXT NOT NULL REFERENCES sku (sku),
+    kind            TEXT NOT NULL,
+    price_minor     INTEGER NOT NULL CHECK (price_minor >= 0),
+    valid_from_ms   INTEGER NOT NULL,
+    valid_until_ms  INTEGER CHECK (valid_until_ms IS NULL OR valid_until_ms > valid_from_ms),
+    reason          TEXT NOT NULL,
+    set_by          TEXT NOT NULL,
+    set_ms          INTEGER NOT NULL
+) STRICT;
+CREATE INDEX cat_price_sku ON cat_price (sku, id);
+CREATE INDEX cat_price_from ON cat_price (valid_from_ms);
+CREATE INDEX cat_price_until ON cat_price (valid_until_ms);
+--@sqlite
+CREATE TRIGGER cat_price_no_update BEFORE UPDATE ON cat_price
+BEGIN SELECT RAISE(ABORT, 'cat_price is append-only'); END;
+CREATE TRIGGER cat_price_no_delete BEFORE DELETE ON cat_price
+BEGIN SELECT RAISE(ABORT, 'cat_price is append-only'); END;
+--@postgres
+CREATE TRIGGER cat_price_append_only BEFORE UPDATE OR DELETE ON cat_price
+FOR EACH ROW EXECUTE FUNCTION refuse_change();
+--@end
+"#,
 ];
 
 #[cfg(test)]

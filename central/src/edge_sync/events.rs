@@ -198,6 +198,16 @@ fn apply_one(tx: &mut dyn Tx, batch: &mut Batch, warehouse: &WarehouseCode, even
                 batch.serve_backorders(tx, sku, now_ms)
             }
         }
+        EdgeEventKind::LotLevel { sku, lot, expiry, qty } => {
+            if !batch.knows(tx, sku)? {
+                return Err(Outcome::Rejected(format!("unknown SKU {sku}")));
+            }
+            if tote_shared::calendar::parse_day(expiry).is_none() || *qty < 0 || lot.is_empty() || lot.len() > 20 {
+                return Err(Outcome::Rejected(format!("lot level of {sku} lot {lot:?}: expiry {expiry:?} is not a day or qty {qty} is negative")));
+            }
+            inventory::store::set_lot(tx, warehouse, sku, lot, expiry, *qty, now_ms)?;
+            Ok(())
+        }
         EdgeEventKind::ReturnReceived { rma, order_id, location, lines } => {
             let got = crate::after_sales::flow::Received { warehouse, rma, order_id: *order_id, location, lines, source: &source, now_ms };
             crate::after_sales::flow::return_received(tx, &got)?;

@@ -65,12 +65,24 @@ impl From<DbError> for ApiError {
     }
 }
 
+impl From<crate::inventory::health::HealthError> for ApiError {
+    fn from(error: crate::inventory::health::HealthError) -> Self {
+        use crate::inventory::health::HealthError;
+        let detail = error.to_string();
+        match error {
+            HealthError::Invalid(_) => ApiError::unprocessable("invalid", detail),
+            HealthError::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<CatalogError> for ApiError {
     fn from(error: CatalogError) -> Self {
         let detail = error.to_string();
         match error {
             CatalogError::NotFound(what) => ApiError::NotFound(what),
             CatalogError::Duplicate(_) => ApiError::Conflict { slug: "duplicate", detail },
+            CatalogError::Invalid(_) => ApiError::unprocessable("invalid-field", detail),
             CatalogError::Db(e) => e.into(),
         }
     }
@@ -104,6 +116,7 @@ impl From<OrdersError> for ApiError {
         match error {
             OrdersError::NotFound(what) => ApiError::NotFound(what),
             OrdersError::UnknownSku(_) => ApiError::unprocessable("unknown-sku", detail),
+            OrdersError::NotOnSale { .. } => ApiError::unprocessable("not-on-sale", detail),
             OrdersError::InsufficientStock(_) => ApiError::Conflict { slug: "insufficient-stock", detail },
             OrdersError::Transition(_) => ApiError::unprocessable("order-state", detail),
             OrdersError::Stock(_) => ApiError::Conflict { slug: "stock-rule", detail },

@@ -43,6 +43,8 @@ use utoipa::{Modify, OpenApi};
         procurement::http::invoice, procurement::http::my_invoices,
         procurement::http::scorecard, procurement::http::statement, procurement::http::my_statement,
         procurement::http::suggestions, procurement::http::drafts, procurement::http::replenishment_policy, procurement::http::set_replenishment_policy,
+        inventory::http::health_report, inventory::http::alerts, inventory::http::scan, inventory::http::health_policy, inventory::http::set_health_policy,
+        catalog::http::create_category, catalog::http::categories, catalog::http::set_state, catalog::http::add_price, catalog::http::prices, inventory::http::shop_item,
     ),
     components(schemas(
         tote_shared::openapi::ProblemSchema, tote_shared::openapi::Text32,
@@ -65,7 +67,9 @@ use utoipa::{Modify, OpenApi};
         procurement::http::NewAsn, procurement::http::NewInvoice, journal::PurchaseLine,
         procurement::suggestions::ReplenishmentPolicy, procurement::suggestions::Suggestion, procurement::suggestions::SuggestedLine, procurement::http::DraftsRequest,
         procurement::scorecard::Scorecard, procurement::scorecard::Month, procurement::scorecard::Statement, procurement::scorecard::StatementLine, procurement::scorecard::StatementInvoice,
-        procurement::forecast::Forecast, procurement::forecast::Pattern, procurement::forecast::Method, procurement::replenish::Levels,
+        procurement::forecast::Forecast, procurement::forecast::Pattern, procurement::forecast::Method, procurement::replenish::Levels, procurement::replenish::LeadTime,
+        inventory::health::Finding, inventory::health::AlertKind, inventory::health::StockAlert, inventory::health::ScanOutcome, inventory::health::HealthPolicy,
+        catalog::categories::AttributeDef, catalog::categories::AttributeKind, catalog::categories::NewCategory, catalog::categories::Category, catalog::SkuState, catalog::prices::PriceKind, catalog::prices::PriceEntry, catalog::store::NewPrice, catalog::http::StateChange, catalog::http::PriceBook, inventory::http::ShopItem,
     )),
     modifiers(&Security),
     security(("bearer" = []))

@@ -6,6 +6,7 @@
 //! every row is locked and every rule checked before anything is written, so a refused
 //! change writes nothing — on PostgreSQL without a SAVEPOINT.
 
+pub mod health;
 pub mod http;
 pub mod store;
 

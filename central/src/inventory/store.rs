@@ -261,3 +261,112 @@ pub fn ledger(tx: &mut dyn Tx, sku: &Sku, warehouse: Option<&WarehouseCode>, lim
 pub fn ledger_size(tx: &mut dyn Tx) -> DbResult<i64> {
     tx.query_one("SELECT COALESCE(MAX(id), 0) FROM inventory_ledger", &[])?.int(0)
 }
+
+/// What is left of a lot at `warehouse`, as its edge last said (0: gone).
+pub fn set_lot(tx: &mut dyn Tx, warehouse: &WarehouseCode, sku: &Sku, lot: &str, expiry: &str, qty: i64, now_ms: i64) -> DbResult<()> {
+    if qty <= 0 {
+        tx.execute("DELETE FROM inv_lot WHERE warehouse = ?1 AND sku = ?2 AND lot = ?3", &params![warehouse.as_str(), sku.as_str(), lot])?;
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO inv_lot (warehouse, sku, lot, expiry, qty, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (warehouse, sku, lot) DO UPDATE SET expiry = ?4, qty = ?5, at_ms = ?6",
+        &params![warehouse.as_str(), sku.as_str(), lot, expiry, qty, now_ms],
+    )?;
+    Ok(())
+}
+
+/// The lots with units left, per warehouse × SKU (one warehouse, or all).
+pub fn lots(tx: &mut dyn Tx, warehouse: Option<&WarehouseCode>) -> DbResult<std::collections::BTreeMap<(WarehouseCode, Sku), Vec<super::health::LotFacts>>> {
+    let rows = tx.query(
+        "SELECT warehouse, sku, lot, expiry, qty FROM inv_lot WHERE CAST(?1 AS TEXT) IS NULL OR warehouse = ?1 ORDER BY warehouse, sku, expiry, lot",
+        &params![warehouse.map(WarehouseCode::as_str)],
+    )?;
+    let mut out: std::collections::BTreeMap<_, Vec<_>> = std::collections::BTreeMap::new();
+    for r in &rows {
+        let key = (code(&r.text(0)?)?, sku_of(&r.text(1)?)?);
+        out.entry(key).or_default().push(super::health::LotFacts { lot: r.text(2)?, expiry: r.text(3)?, qty: r.int(4)? });
+    }
+    Ok(out)
+}
+
+fn sku_of(raw: &str) -> DbResult<Sku> {
+    Sku::parse(raw).map_err(|e| DbError::corrupt(e.to_string()))
+}
+
+/// Per warehouse × SKU with sellable stock: the sellable units, units shipped from
+/// `window_start` (`YYYY-MM-DD`) on, the last day anything shipped, and the first stock
+/// movement there. Reads analytics' daily shipments (the one read across, documented: the
+/// sales pace is theirs to keep).
+pub fn place_facts(tx: &mut dyn Tx, window_start: &str, warehouse: Option<&WarehouseCode>) -> DbResult<Vec<super::health::PlaceFacts>> {
+    let rows = tx.query(
+        "SELECT s.sku, s.warehouse, s.on_hand - s.locked - s.committed,
+                (SELECT CAST(SUM(r.shipped) AS BIGINT) FROM an_returns_daily r
+                 WHERE r.sku = s.sku AND r.warehouse = s.warehouse AND r.day >= ?1 AND r.shipped > 0),
+                (SELECT MAX(r.day) FROM an_returns_daily r WHERE r.sku = s.sku AND r.warehouse = s.warehouse AND r.shipped > 0),
+                (SELECT l.at_ms FROM inventory_ledger l WHERE l.sku = s.sku AND l.warehouse = s.warehouse ORDER BY l.id LIMIT 1)
+         FROM stock s
+         WHERE s.on_hand - s.locked - s.committed > 0 AND (CAST(?2 AS TEXT) IS NULL OR s.warehouse = ?2)
+         ORDER BY s.warehouse, s.sku",
+        &params![window_start, warehouse.map(WarehouseCode::as_str)],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(super::health::PlaceFacts {
+                sku: sku_of(&r.text(0)?)?,
+                warehouse: code(&r.text(1)?)?,
+                sellable: r.int(2)?,
+                shipped: r.opt_int(3)?.unwrap_or(0),
+                last_sale: r.opt_text(4)?,
+                stocked_since_ms: r.opt_int(5)?,
+            })
+        })
+        .collect()
+}
+
+const ALERT_COLUMNS: &str = "id, figures, raised_ms, seen_ms, cleared_ms";
+
+fn alert(r: &Row) -> DbResult<super::health::StockAlert> {
+    let finding = serde_json::from_str(&r.text(1)?).map_err(|e| DbError::corrupt(format!("alert figures: {e}")))?;
+    Ok(super::health::StockAlert { id: r.uint(0)?, finding, raised_ms: r.int(2)?, seen_ms: r.int(3)?, cleared_ms: r.opt_int(4)? })
+}
+
+fn figures(f: &super::health::Finding) -> DbResult<String> {
+    serde_json::to_string(f).map_err(|e| DbError::corrupt(e.to_string()))
+}
+
+pub fn open_alerts(tx: &mut dyn Tx) -> DbResult<Vec<super::health::StockAlert>> {
+    let sql = format!("SELECT {ALERT_COLUMNS} FROM inv_alert WHERE cleared_ms IS NULL ORDER BY id");
+    tx.query(&sql, &[])?.iter().map(alert).collect()
+}
+
+/// Alerts, newest first: open ones (`open`), cleared ones, or both; one kind or all; at most
+/// `limit`, before id `before` when paging.
+pub fn alerts(tx: &mut dyn Tx, open: Option<bool>, kind: Option<super::health::AlertKind>, before: Option<u64>, limit: u32) -> DbResult<Vec<super::health::StockAlert>> {
+    let sql = format!(
+        "SELECT {ALERT_COLUMNS} FROM inv_alert
+         WHERE (CAST(?1 AS BIGINT) IS NULL OR (?1 = 1) = (cleared_ms IS NULL))
+           AND (CAST(?2 AS TEXT) IS NULL OR kind = ?2) AND (CAST(?3 AS BIGINT) IS NULL OR id < ?3)
+         ORDER BY id DESC LIMIT ?4"
+    );
+    let open = open.map(i64::from);
+    tx.query(&sql, &params![open, kind.map(|k| k.as_str()), before, limit])?.iter().map(alert).collect()
+}
+
+pub fn insert_alert(tx: &mut dyn Tx, f: &super::health::Finding, now_ms: i64) -> DbResult<u64> {
+    tx.query_one(
+        "INSERT INTO inv_alert (kind, warehouse, sku, lot, figures, raised_ms, seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING id",
+        &params![f.kind.as_str(), f.warehouse.as_str(), f.sku.as_str(), f.lot.as_str(), figures(f)?, now_ms],
+    )?
+    .uint(0)
+}
+
+pub fn refresh_alert(tx: &mut dyn Tx, id: u64, f: &super::health::Finding, now_ms: i64) -> DbResult<()> {
+    tx.execute("UPDATE inv_alert SET figures = ?2, seen_ms = ?3 WHERE id = ?1", &params![id, figures(f)?, now_ms])?;
+    Ok(())
+}
+
+pub fn clear_alert(tx: &mut dyn Tx, id: u64, now_ms: i64) -> DbResult<()> {
+    tx.execute("UPDATE inv_alert SET cleared_ms = ?2 WHERE id = ?1 AND cleared_ms IS NULL", &params![id, now_ms])?;
+    Ok(())
+}

@@ -139,6 +139,18 @@ pub enum BusinessEvent {
     /// Goods received against a supplier's delivery that failed QC: set aside, never sold,
     /// not the retailer's stock (they go back to the supplier).
     StockHeld { sku: Sku, warehouse: WarehouseCode, qty: Qty, delivery: String },
+    /// HQ moved a SKU along its lifecycle (draft, listed, clearance, retired).
+    SkuStateChanged { sku: Sku, from: String, to: String, reason: String },
+    /// The price checkout charges changed (minor units): a price set, one that started or
+    /// ended, or the SKU going into or out of clearance (`kind`: which price is now in force).
+    SkuPriceChanged { sku: Sku, from: i64, to: i64, kind: String, reason: String },
+    /// A health scan found stock needing attention (`alert`: no_sales, slow_mover, overstock,
+    /// near_expiry, expired; `lot` empty for the SKU's stock as a whole): `units` concerned,
+    /// `excess` of them beyond what sells in time (overstock: past the cover limit; a lot:
+    /// what will not sell before it expires). Marketing's clearances start from these.
+    StockAlertRaised { alert: String, sku: Sku, warehouse: WarehouseCode, lot: String, units: i64, excess: i64, expiry: Option<String> },
+    /// The condition behind an alert no longer holds (sold, counted, moved, expired away).
+    StockAlertCleared { alert: String, sku: Sku, warehouse: WarehouseCode, lot: String },
     /// A supplier's onboarding moved on (submitted, approved, suspended, …).
     SupplierStateChanged { supplier: String, from: String, to: String },
     /// HQ approved a purchase order: the supplier sees it on the supplier API.
@@ -237,6 +249,10 @@ impl BusinessEvent {
             BusinessEvent::StockReceived { .. } => "stock_received",
             BusinessEvent::StockAdjusted { .. } => "stock_adjusted",
             BusinessEvent::StockHeld { .. } => "stock_held",
+            BusinessEvent::SkuStateChanged { .. } => "sku_state_changed",
+            BusinessEvent::SkuPriceChanged { .. } => "sku_price_changed",
+            BusinessEvent::StockAlertRaised { .. } => "stock_alert_raised",
+            BusinessEvent::StockAlertCleared { .. } => "stock_alert_cleared",
             BusinessEvent::SupplierStateChanged { .. } => "supplier_state_changed",
             BusinessEvent::PurchaseOrderSent { .. } => "purchase_order_sent",
             BusinessEvent::PurchaseOrderConfirmed { .. } => "purchase_order_confirmed",
@@ -267,7 +283,14 @@ impl BusinessEvent {
         use BusinessEvent as E;
         match self {
             E::SpuCreated { spu_id } => format!("spu:{spu_id}"),
-            E::SkuCreated { sku, .. } | E::StockReceived { sku, .. } | E::StockAdjusted { sku, .. } | E::StockHeld { sku, .. } => format!("sku:{sku}"),
+            E::SkuCreated { sku, .. }
+            | E::StockReceived { sku, .. }
+            | E::StockAdjusted { sku, .. }
+            | E::StockHeld { sku, .. }
+            | E::SkuStateChanged { sku, .. }
+            | E::SkuPriceChanged { sku, .. }
+            | E::StockAlertRaised { sku, .. }
+            | E::StockAlertCleared { sku, .. } => format!("sku:{sku}"),
             E::SupplierStateChanged { supplier, .. } => format!("supplier:{supplier}"),
             E::PurchaseOrderSent { po_id, .. }
             | E::PurchaseOrderConfirmed { po_id, .. }

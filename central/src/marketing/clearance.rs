@@ -5,8 +5,9 @@
 //! its floor is left out and named — and can be for one segment (the runners who buy that
 //! size, say).
 //!
-//! Until the supply chain's inventory health report lands (near-expiry lots among it), the
-//! pace comes from analytics' daily sales and the stock from inventory.
+//! The pace comes from analytics' daily sales and the stock from inventory. With
+//! `near_expiry`, a clearance also takes the SKUs inventory health's open alerts name as
+//! holding a lot that will not sell before its date at the pace (the lots' `expiring` units).
 
 use super::pricing::{Benefit, Layer, Promotion};
 use super::{MarketingError, PromotionRecord};
@@ -22,6 +23,10 @@ pub struct SlowMover {
     pub sellable: i64,
     pub shipped: i64,
     pub days_of_cover: Option<i64>,
+    /// Units of lots near their expiry that will not sell in time (inventory health's open
+    /// near-expiry alerts, across warehouses).
+    #[serde(default)]
+    pub expiring: i64,
 }
 
 /// Days `sellable` lasts at `shipped` per `window_days` (rounded down), or None when nothing
@@ -46,10 +51,36 @@ pub fn slow_movers(tx: &mut dyn Tx, window_days: i64, min_cover_days: i64, now_m
         let sold = shipped.iter().find(|(s, _)| *s == sku).map_or(0, |(_, n)| *n);
         let Some(cover) = slow(sellable, sold, window_days, min_cover_days) else { continue };
         let Ok(sku) = Sku::parse(&sku) else { continue };
-        found.push(SlowMover { sku, sellable, shipped: sold, days_of_cover: cover });
+        found.push(SlowMover { sku, sellable, shipped: sold, days_of_cover: cover, expiring: 0 });
     }
     found.sort_by(|a, b| b.days_of_cover.unwrap_or(i64::MAX).cmp(&a.days_of_cover.unwrap_or(i64::MAX)).then_with(|| a.sku.cmp(&b.sku)));
     Ok(found)
+}
+
+/// Adds the units of inventory health's open near-expiry alerts to their SKUs, the SKUs that
+/// are not slow first (their dates cannot wait).
+fn add_expiring(tx: &mut dyn Tx, slow: &mut Vec<SlowMover>) -> DbResult<()> {
+    use crate::inventory::health::AlertKind;
+    let mut fresh = Vec::new();
+    for alert in crate::inventory::store::open_alerts(tx)? {
+        let f = alert.finding;
+        if f.kind != AlertKind::NearExpiry || f.excess <= 0 {
+            continue;
+        }
+        match slow.iter_mut().chain(fresh.iter_mut()).find(|s| s.sku == f.sku) {
+            Some(s) => s.expiring += f.excess,
+            None => fresh.push(SlowMover { sku: f.sku, sellable: 0, shipped: 0, days_of_cover: None, expiring: f.excess }),
+        }
+    }
+    if !fresh.is_empty() {
+        let sellable = crate::inventory::store::sellable_by_sku(tx)?;
+        for s in &mut fresh {
+            s.sellable = sellable.iter().find(|(sku, _)| sku == s.sku.as_str()).map_or(0, |(_, n)| *n);
+        }
+    }
+    fresh.sort_by(|a, b| b.expiring.cmp(&a.expiring).then_with(|| a.sku.cmp(&b.sku)));
+    slow.splice(0..0, fresh);
+    Ok(())
 }
 
 /// A clearance as HQ asks for it.
@@ -73,6 +104,9 @@ pub struct NewClearance {
     pub starts_ms: i64,
     #[schema(minimum = 1, maximum = 9223372036854775807_i64)]
     pub ends_ms: i64,
+    /// Also the SKUs with lots that will not sell before they expire (inventory health).
+    #[serde(default)]
+    pub near_expiry: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -96,6 +130,9 @@ pub fn publish(tx: &mut dyn Tx, id: &str, c: &NewClearance, now_ms: i64) -> Resu
         return Err(MarketingError::Invalid("window_days 7 to 365, min_cover_days 1 to 3650, bp 1 to 9000".into()));
     }
     let mut slow = slow_movers(tx, c.window_days, c.min_cover_days, now_ms)?;
+    if c.near_expiry {
+        add_expiring(tx, &mut slow)?;
+    }
     slow.truncate(super::pricing::MAX_LINES);
     if slow.is_empty() {
         return Err(MarketingError::Invalid(format!("no SKU has stock for {} days or more at its pace", c.min_cover_days)));

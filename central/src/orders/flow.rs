@@ -76,7 +76,11 @@ fn create_flash(tx: &mut dyn Tx, req: &CreateOrder, mut lines: Vec<OrderLineReco
 /// and paid at once. When none can, it is still taken — the buyer has paid — and waits
 /// backordered for stock.
 pub fn import(tx: &mut dyn Tx, req: &CreateOrder, lines: Vec<OrderLineRecord>) -> Result<OrderRecord, OrdersError> {
-    price(tx, &req.lines)?; // every SKU must be ours
+    // Every SKU must be ours; one HQ took off sale is still sent (the buyer has paid).
+    let skus: Vec<&Sku> = req.lines.iter().map(|l| &l.sku).collect();
+    if let Some(unknown) = catalog::store::listings(tx, &skus)?.iter().position(Option::is_none) {
+        return Err(OrdersError::UnknownSku(skus[unknown].to_string()));
+    }
     super::screen::screen_import(tx, req)?;
     match place(tx, req, lines.clone(), OrderState::AwaitingPayment, MAX_PARTS) {
         Ok(order) => apply(tx, order, &OrderEvent::Paid, super::PAID_AT_CHANNEL, "", req.now_ms),
@@ -236,12 +240,16 @@ fn lock_and_decide(tx: &mut dyn Tx, changes: &[Change<'_>]) -> DbResult<Result<D
 
 fn price(tx: &mut dyn Tx, lines: &[OrderLine]) -> Result<Vec<OrderLineRecord>, OrdersError> {
     let skus: Vec<&Sku> = lines.iter().map(|l| &l.sku).collect();
-    let prices = catalog::store::prices(tx, &skus)?;
+    let prices = catalog::store::listings(tx, &skus)?;
     lines
         .iter()
         .zip(prices)
         .map(|(line, price)| {
-            let unit_price = price.ok_or_else(|| OrdersError::UnknownSku(line.sku.to_string()))?;
+            let unit_price = match price {
+                Some((price, state)) if state.on_sale() => price,
+                Some((_, state)) => return Err(OrdersError::NotOnSale { sku: line.sku.to_string(), state: state.as_str() }),
+                None => return Err(OrdersError::UnknownSku(line.sku.to_string())),
+            };
             Ok(OrderLineRecord::listed(line.sku.clone(), line.qty, unit_price))
         })
         .collect()

@@ -141,7 +141,7 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(String, RequestKey, CreateOrder)]) -
     let ids: HashMap<usize, u64> = fresh.iter().copied().zip(store::next_ids(tx, fresh.len())?).collect();
     // One statement each for every SKU of the batch: prices, locked levels, places.
     let skus: Vec<&Sku> = by_sku.keys().copied().collect();
-    let prices = catalog::store::prices(tx, &skus)?;
+    let prices = catalog::store::listings(tx, &skus)?;
     // Marketing in one round trip when nothing is on (the usual case); flash sales' rows
     // locked after the stock rows, as every path does.
     let (promotions, flash_sales) = marketing::store::anything_live(tx, &skus, earliest)?;
@@ -159,11 +159,18 @@ fn take_batch(tx: &mut dyn Tx, requests: &[(String, RequestKey, CreateOrder)]) -
     };
     let points: HashMap<WarehouseCode, GeoPoint> = warehouses::store::points(tx)?.into_iter().collect();
     for ((sku, jobs), price) in by_sku.into_iter().zip(prices) {
-        let Some(price) = price else {
-            for i in jobs {
-                replies[i] = Some(Reply::Refused(OrdersError::UnknownSku(sku.to_string())));
+        let price = match price {
+            Some((price, state)) if state.on_sale() => price,
+            other => {
+                let refusal = || match other {
+                    Some((_, state)) => OrdersError::NotOnSale { sku: sku.to_string(), state: state.as_str() },
+                    None => OrdersError::UnknownSku(sku.to_string()),
+                };
+                for i in jobs {
+                    replies[i] = Some(Reply::Refused(refusal()));
+                }
+                continue;
             }
-            continue;
         };
         if let Some(sale) = sales.get_mut(sku) {
             let mut batch = Batch { policy: &policy, facts: &mut facts, ids: &ids, created: &mut created, replies: &mut replies };

@@ -237,6 +237,9 @@ pub enum OrdersError {
     /// 422
     #[error("unknown SKU {0}")]
     UnknownSku(String),
+    /// 422: the SKU is in the catalog but not on sale (a draft, or retired).
+    #[error("SKU {sku} is not on sale ({state})")]
+    NotOnSale { sku: String, state: &'static str },
     /// 409: no warehouse can serve the order.
     #[error("no warehouse can serve the order: {0}")]
     InsufficientStock(String),

@@ -52,6 +52,33 @@ pub struct Levels {
     pub order_up_to: f64,
 }
 
+/// A supplier's lead time as replenishment counts on it: the days from sending an order to
+/// its first arrival, and their standard deviation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LeadTime {
+    pub days: f64,
+    pub sigma: f64,
+    /// Deliveries it was measured over (0: the contract's days and the policy's spread).
+    pub observed: u32,
+}
+
+/// Deliveries needed before history replaces the contract's lead time.
+pub const MIN_LEAD_OBSERVATIONS: usize = 3;
+
+/// The lead time from `observed` deliveries (days each) when there are enough, else the
+/// contract's `contract_days` with a standard deviation of `cv` of it. Measured lead times are
+/// never taken shorter than the contract's (a supplier early by luck does not cut the safety
+/// stock below what they promised), but their spread is their own.
+pub fn lead_time(observed: &[f64], contract_days: f64, cv: f64) -> LeadTime {
+    if observed.len() < MIN_LEAD_OBSERVATIONS {
+        return LeadTime { days: contract_days, sigma: contract_days * cv, observed: 0 };
+    }
+    let n = observed.len() as f64;
+    let mean = observed.iter().sum::<f64>() / n;
+    let variance = observed.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    LeadTime { days: mean.max(contract_days), sigma: variance.sqrt(), observed: observed.len() as u32 }
+}
+
 pub fn levels(i: &Inputs) -> Levels {
     let z = z_for(i.service_level);
     let protect = i.lead_days + i.review_days;
@@ -83,6 +110,16 @@ mod tests {
         for (p, z) in [(0.5, 0.0), (0.9, 1.2816), (0.95, 1.6449), (0.98, 2.0537), (0.99, 2.3263), (0.999, 3.0902)] {
             assert!((z_for(p) - z).abs() < 1e-3, "z({p}) = {} not {z}", z_for(p));
         }
+    }
+
+    #[test]
+    fn history_replaces_the_contract_lead_time_once_there_is_enough_of_it() {
+        assert_eq!(lead_time(&[9.0, 11.0], 7.0, 0.25), LeadTime { days: 7.0, sigma: 1.75, observed: 0 }, "two deliveries are not enough");
+        let late = lead_time(&[8.0, 12.0, 10.0, 14.0, 6.0], 7.0, 0.25);
+        assert_eq!((late.days, late.observed), (10.0, 5));
+        assert!((late.sigma - 10f64.sqrt()).abs() < 1e-9, "sample standard deviation: {late:?}");
+        let early = lead_time(&[3.0, 4.0, 5.0], 7.0, 0.25);
+        assert_eq!((early.days, early.sigma), (7.0, 1.0), "never shorter than promised; their own spread");
     }
 
     #[test]

@@ -105,7 +105,7 @@ pub fn scorecard(tx: &mut dyn Tx, supplier: &str, now_ms: i64) -> Result<Scoreca
 }
 
 fn price_index(tx: &mut dyn Tx, supplier: &str, now_ms: i64) -> Result<Option<f64>, ProcurementError> {
-    let prices = crate::supplier::store::approved_prices_at(tx, now_ms)?;
+    let prices = crate::supplier::store::approved_prices_at(tx, now_ms, None)?;
     let mut cheapest: BTreeMap<&Sku, i64> = BTreeMap::new();
     for p in &prices {
         let c = cheapest.entry(&p.sku).or_insert(i64::MAX);

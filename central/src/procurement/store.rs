@@ -351,3 +351,16 @@ pub fn invoices_decided(tx: &mut dyn Tx, supplier: &str, from_ms: i64, to_ms: i6
     let sql = format!("{INVOICE_COLUMNS} WHERE supplier = ?1 AND state = 'approved' AND decided_ms >= ?2 AND decided_ms < ?3 ORDER BY id");
     tx.query(&sql, &params![supplier, from_ms, to_ms])?.iter().map(invoice).collect()
 }
+
+/// Per order sent since `since_ms`, newest first: its supplier and the days from sending it
+/// to its first arrival.
+pub fn lead_times(tx: &mut dyn Tx, since_ms: i64) -> DbResult<Vec<(String, f64)>> {
+    tx.query(
+        "SELECT o.supplier, o.sent_ms, MIN(a.at_ms) FROM po_order o JOIN po_arrival a ON a.po = o.id
+         WHERE o.sent_ms IS NOT NULL AND o.sent_ms >= ?1 GROUP BY o.id, o.supplier, o.sent_ms ORDER BY o.id DESC",
+        &params![since_ms],
+    )?
+    .iter()
+    .map(|r| Ok((r.text(0)?, (r.int(2)? - r.int(1)?).max(0) as f64 / tote_shared::calendar::DAY_MS as f64)))
+    .collect()
+}

@@ -28,7 +28,8 @@ pub struct ReplenishmentPolicy {
     /// Days between the buyer's reviews.
     #[schema(minimum = 1, maximum = 60)]
     pub review_days: u32,
-    /// A lead time's standard deviation as a share of it (suppliers' own history once scored).
+    /// A lead time's standard deviation as a share of it, until a supplier has delivered
+    /// often enough for their own (`replenish::MIN_LEAD_OBSERVATIONS`).
     #[schema(minimum = 0, maximum = 2)]
     pub lead_time_cv: f64,
     /// Days of shipments the forecast learns from.
@@ -80,7 +81,11 @@ pub struct SuggestedLine {
     pub sellable: i64,
     pub in_transit: i64,
     pub on_order: i64,
+    /// The contract's lead time.
     pub lead_time_days: u32,
+    /// The lead time the levels count on: measured from the supplier's deliveries once there
+    /// are enough, else the contract's.
+    pub lead: replenish::LeadTime,
 }
 
 /// What to order from one supplier for one warehouse.
@@ -104,12 +109,17 @@ pub struct Snapshot {
     pub stock: HashMap<Sku, (i64, i64)>,
     /// Per SKU: units on open purchase orders not yet shipped.
     pub on_order: HashMap<Sku, i64>,
+    /// Per supplier: the lead times (days) of their latest orders, sent to first arrival.
+    pub lead_history: HashMap<String, Vec<f64>>,
 }
+
+/// The latest deliveries a supplier's lead time is measured over, within a year.
+const LEAD_HISTORY: usize = 20;
 
 pub fn snapshot(tx: &mut dyn Tx, warehouse: &WarehouseCode, now_ms: i64) -> Result<Snapshot, ProcurementError> {
     let policy = policy(tx)?;
     let mut offers: HashMap<Sku, Vec<SupplierPrice>> = HashMap::new();
-    for price in supplier::store::approved_prices_at(tx, now_ms)? {
+    for price in supplier::store::approved_prices_at(tx, now_ms, None)? {
         offers.entry(price.sku.clone()).or_default().push(price);
     }
     let days = policy.history_days as usize;
@@ -128,7 +138,15 @@ pub fn snapshot(tx: &mut dyn Tx, warehouse: &WarehouseCode, now_ms: i64) -> Resu
     }
     let stock = crate::inventory::store::position_at(tx, warehouse)?.into_iter().filter_map(|(s, v)| Some((Sku::parse(&s).ok()?, v))).collect();
     let on_order = store::open_units(tx, warehouse)?.into_iter().filter_map(|(s, v)| Some((Sku::parse(&s).ok()?, v))).collect();
-    Ok(Snapshot { warehouse: warehouse.clone(), policy, offers, history, stock, on_order })
+    let mut lead_history: HashMap<String, Vec<f64>> = HashMap::new();
+    // Newest first: the latest LEAD_HISTORY per supplier.
+    for (supplier, days) in store::lead_times(tx, now_ms - 365 * tote_shared::calendar::DAY_MS)? {
+        let seen = lead_history.entry(supplier).or_default();
+        if seen.len() < LEAD_HISTORY {
+            seen.push(days);
+        }
+    }
+    Ok(Snapshot { warehouse: warehouse.clone(), policy, offers, history, stock, on_order, lead_history })
 }
 
 /// The suggestions a snapshot makes, per supplier (pure; forecasts on two threads).
@@ -167,12 +185,13 @@ fn line_for(s: &Snapshot, sku: &Sku, f: Forecast) -> Option<(String, SuggestedLi
     let position = sellable + in_transit + on_order;
     let mut best: Option<(String, SuggestedLine)> = None;
     for offer in s.offers.get(sku)? {
-        let lead = f64::from(offer.terms.lead_time_days);
+        let observed = s.lead_history.get(&offer.supplier).map_or(&[][..], Vec::as_slice);
+        let lead = replenish::lead_time(observed, f64::from(offer.terms.lead_time_days), s.policy.lead_time_cv);
         let inputs = Inputs {
             daily: f.daily,
             sigma: f.sigma,
-            lead_days: lead,
-            lead_sigma: lead * s.policy.lead_time_cv,
+            lead_days: lead.days,
+            lead_sigma: lead.sigma,
             review_days: f64::from(s.policy.review_days),
             service_level: s.policy.service_level,
         };
@@ -186,8 +205,8 @@ fn line_for(s: &Snapshot, sku: &Sku, f: Forecast) -> Option<(String, SuggestedLi
             continue;
         }
         let unit_cost = supplier::unit_cost(&offer.terms, qty);
-        let line = SuggestedLine { sku: sku.clone(), qty, unit_cost, forecast: f, levels, position, sellable, in_transit, on_order, lead_time_days: offer.terms.lead_time_days };
-        let better = best.as_ref().is_none_or(|(_, b)| (unit_cost, line.lead_time_days) < (b.unit_cost, b.lead_time_days));
+        let line = SuggestedLine { sku: sku.clone(), qty, unit_cost, forecast: f, levels, position, sellable, in_transit, on_order, lead_time_days: offer.terms.lead_time_days, lead };
+        let better = best.as_ref().is_none_or(|(_, b)| (unit_cost, line.lead.days) < (b.unit_cost, b.lead.days));
         if better {
             best = Some((offer.supplier.clone(), line));
         }

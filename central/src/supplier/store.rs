@@ -132,16 +132,17 @@ pub fn prices(tx: &mut dyn Tx, supplier: &str, sku: Option<&Sku>) -> DbResult<Ve
     rows.iter().map(price).collect()
 }
 
-/// Every approved supplier's terms in force at `at_ms`, one entry per supplier and SKU (the
-/// latest started, as `price_at` chooses).
-pub fn approved_prices_at(tx: &mut dyn Tx, at_ms: i64) -> DbResult<Vec<SupplierPrice>> {
+/// Every approved supplier's terms in force at `at_ms` (for one SKU, or all), one entry per
+/// supplier and SKU (the latest started, as `price_at` chooses).
+pub fn approved_prices_at(tx: &mut dyn Tx, at_ms: i64, sku: Option<&Sku>) -> DbResult<Vec<SupplierPrice>> {
     let sql = format!(
         "{PRICE_COLUMNS} p WHERE p.valid_from_ms <= ?1 AND (p.valid_until_ms IS NULL OR p.valid_until_ms > ?1)
+         AND (CAST(?2 AS TEXT) IS NULL OR p.sku = ?2)
          AND EXISTS (SELECT 1 FROM sup_supplier s WHERE s.id = p.supplier AND s.state = 'approved')
          ORDER BY p.supplier, p.sku, p.valid_from_ms DESC, p.id DESC"
     );
     let mut out: Vec<SupplierPrice> = Vec::new();
-    for row in tx.query(&sql, &params![at_ms])? {
+    for row in tx.query(&sql, &params![at_ms, sku.map(Sku::as_str)])? {
         let p = price(&row)?;
         if out.last().is_none_or(|last| (last.supplier.as_str(), &last.sku) != (p.supplier.as_str(), &p.sku)) {
             out.push(p);

@@ -66,7 +66,7 @@ pub fn warehouse() -> WarehouseCode {
 /// Opens the place's database and seeds the Pegasus SKU and SH-01.
 pub async fn seeded(place: &Place) -> Database {
     let db = place.open().await;
-    let spu = Spu { id: "PEG39".into(), name: "Pegasus 39".into(), brand: "Nike".into(), category: "Shoes".into() };
+    let spu = Spu { id: "PEG39".into(), name: "Pegasus 39".into(), brand: "Nike".into(), category: "Shoes".into(), lot_tracked: false };
     let record = SkuRecord {
         sku: sku(),
         spu_id: "PEG39".into(),
@@ -78,6 +78,8 @@ pub async fn seeded(place: &Place) -> Database {
         cost: Money::parse(41_000).expect("money"),
         name: String::new(),
         shipping: None,
+        state: tote_central::catalog::SkuState::Listed,
+        attributes: Default::default(),
     };
     let point = city_point("shanghai").expect("city");
     let new = NewWarehouse { code: warehouse(), name: "SH".into(), point, token_hash: "h".into() };

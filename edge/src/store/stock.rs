@@ -44,7 +44,25 @@ pub fn change(conn: &Connection, location: &str, sku: &str, lot: &str, delta: i6
         "INSERT INTO movement (at_ms, location, sku, lot, delta, qty_after, reason, reference) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![why.at_ms, location, sku, lot, delta, after, why.reason, why.reference])?;
+    if !lot.is_empty() && location != super::picking::OUTBOUND && location != super::moves::QC_HOLD {
+        lot_level_changed(conn, sku, lot, why.at_ms)?;
+    }
     Ok(after)
+}
+
+/// Tells central what is left of a lot with an expiry date (its near-expiry alerts), in the
+/// same transaction as the change: the units on the shelves and docks, not those leaving on the
+/// outbound dock or held in the QC bin. A move between bins sends the same total twice.
+fn lot_level_changed(conn: &Connection, sku: &str, lot: &str, at_ms: i64) -> StoreResult<()> {
+    let expiry: Option<String> =
+        conn.prepare_cached("SELECT expiry FROM lot WHERE sku = ?1 AND lot = ?2")?.query_row(params![sku, lot], |r| r.get(0)).optional()?;
+    let Some(expiry) = expiry else { return Ok(()) };
+    let qty: i64 = conn
+        .prepare_cached("SELECT COALESCE(SUM(qty), 0) FROM stock WHERE sku = ?1 AND lot = ?2 AND location NOT IN (?3, ?4)")?
+        .query_row(params![sku, lot, super::picking::OUTBOUND, super::moves::QC_HOLD], |r| r.get(0))?;
+    let sku = Sku::parse(sku).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    emit(conn, EdgeEventKind::LotLevel { sku, lot: lot.to_owned(), expiry, qty }, at_ms)?;
+    Ok(())
 }
 
 pub fn qty_at(conn: &Connection, location: &str, sku: &str, lot: &str) -> StoreResult<i64> {

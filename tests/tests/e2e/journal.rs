@@ -139,7 +139,8 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
         let subject = match e.kind() {
             k if k.starts_with("order_") => format!("order:{}", ev["order_id"]),
             "spu_created" => format!("spu:{}", ev["spu_id"].as_str().unwrap_or("")),
-            "sku_created" | "stock_received" | "stock_adjusted" | "stock_held" => format!("sku:{}", ev["sku"].as_str().unwrap_or("")),
+            "sku_created" | "sku_state_changed" | "sku_price_changed" | "stock_received" | "stock_adjusted" | "stock_held" | "stock_alert_raised"
+            | "stock_alert_cleared" => format!("sku:{}", ev["sku"].as_str().unwrap_or("")),
             "supplier_state_changed" => format!("supplier:{}", ev["supplier"].as_str().unwrap_or("")),
             k if k.starts_with("purchase_") || k.starts_with("supplier_invoice_") || k == "asn_notified" => format!("po:{}", ev["po_id"]),
             "warehouse_created" | "edge_stream_rebased" => format!("warehouse:{}", ev["warehouse"].as_str().unwrap_or("")),
@@ -160,6 +161,18 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
         };
         if e.subject != subject {
             problems.push(format!("seq {}: subject {} for {}", e.seq, e.subject, ev));
+        }
+    }
+
+    // Stock alerts: each (kind, SKU, warehouse, lot) raised, then cleared, then raised again….
+    let mut alert_open: BTreeMap<String, bool> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.kind().starts_with("stock_alert_")) {
+        let ev = &e.event;
+        let key = format!("{} {} {} {}", ev["alert"], ev["sku"], ev["warehouse"], ev["lot"]);
+        let raised = e.kind() == "stock_alert_raised";
+        let before = alert_open.insert(key.clone(), raised);
+        if before == Some(raised) || (before.is_none() && !raised) {
+            problems.push(format!("seq {}: {} out of turn for {key}", e.seq, e.kind()));
         }
     }
 
@@ -234,11 +247,19 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
             problems.push(format!("no sku_created for the seeded SKU {sku}"));
         }
     }
+    // The selling price: as created, then each change's `to`, each from the one before.
+    let mut price: BTreeMap<String, Value> = catalog.iter().map(|(sku, e)| (sku.clone(), e["price"].clone())).collect();
+    for e in events.iter().filter(|e| e.kind() == "sku_price_changed") {
+        let before = price.insert(e.event["sku"].as_str().unwrap_or("").to_owned(), e.event["to"].clone());
+        if before.as_ref() != Some(&e.event["from"]) {
+            problems.push(format!("seq {}: a price change from {} when the journal had {before:?}", e.seq, e.event["from"]));
+        }
+    }
     for (sku, event) in &catalog {
         let record = central.get(&format!("/api/v1/skus/{sku}")).await?.ok()?;
-        for field in ["spu_id", "price", "cost"] {
-            if record[field] != event[field] {
-                problems.push(format!("SKU {sku}: {field} is {} in the catalog, {} in the journal", record[field], event[field]));
+        for (field, journal) in [("spu_id", &event["spu_id"]), ("price", &price[sku]), ("cost", &event["cost"])] {
+            if &record[field] != journal {
+                problems.push(format!("SKU {sku}: {field} is {} in the catalog, {journal} in the journal", record[field]));
             }
         }
     }

@@ -5,6 +5,7 @@
 
 mod after_sales;
 mod bad_input;
+mod catalog_depth;
 mod catalog_import;
 mod broker_security;
 mod crash;
@@ -13,6 +14,7 @@ mod fleet;
 mod gtp;
 mod handheld;
 mod hardening;
+mod health;
 mod helpers;
 mod idempotency;
 mod journal;
