@@ -8,7 +8,7 @@ mod common;
 use common::{seeded, sku, Backend, Place};
 use std::collections::BTreeMap;
 use tote_central::catalog::categories::{AttributeDef, AttributeKind, NewCategory};
-use tote_central::catalog::store::{self, NewPrice};
+use tote_central::catalog::store::{self, NewSellingPrice};
 use tote_central::catalog::{prices::PriceKind, CatalogError, SkuRecord, SkuState, Spu};
 use tote_central::db::Database;
 use tote_central::journal::{self, BusinessEvent};
@@ -122,8 +122,8 @@ async fn categories_lifecycle_and_prices(backend: Backend) {
 
     // Prices: the Pegasus (created at 899) gets a two-week drop to 799
     // from day 10, and a clearance price of 499 from now.
-    let drop = NewPrice { kind: PriceKind::Base, price: yuan(799), valid_from_ms: T0 + 10 * DAY, valid_until_ms: Some(T0 + 24 * DAY), reason: "spring drop".into() };
-    let clearance = NewPrice { kind: PriceKind::Clearance, price: yuan(499), valid_from_ms: T0, valid_until_ms: None, reason: "end of line".into() };
+    let drop = NewSellingPrice { kind: PriceKind::Base, price: yuan(799), valid_from_ms: T0 + 10 * DAY, valid_until_ms: Some(T0 + 24 * DAY), reason: "spring drop".into() };
+    let clearance = NewSellingPrice { kind: PriceKind::Clearance, price: yuan(499), valid_from_ms: T0, valid_until_ms: None, reason: "end of line".into() };
     let history = db
         .write(move |tx| -> Result<_, CatalogError> {
             store::add_price(tx, &sku(), &drop, T0)?;

@@ -3,7 +3,7 @@
 
 use super::categories::{Category, NewCategory};
 use super::prices::{self, PriceEntry, PriceKind, SkuState};
-use super::store::NewPrice;
+use super::store::NewSellingPrice;
 use super::{store, valid_spu_id, CatalogError, ShippingSpec, SkuRecord, Spu};
 use crate::auth::{Admin, Reader};
 use crate::csv_rows::RowError;
@@ -239,9 +239,9 @@ fn price_book(record: SkuRecord, history: Vec<PriceEntry>, now: i64) -> PriceBoo
 
 /// Sets a base, member or clearance price for a window (from now or later: a scheduled
 /// change); kept in the history for good.
-#[utoipa::path(post, path = "/api/v1/skus/{sku}/prices", params(("sku" = Sku, Path)), request_body = NewPrice,
+#[utoipa::path(post, path = "/api/v1/skus/{sku}/prices", params(("sku" = Sku, Path)), request_body = NewSellingPrice,
     responses((status = 200, body = PriceBook), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "catalog")]
-pub async fn add_price(_: Admin, State(state): State<AppState>, Path(sku): Path<Sku>, Json(body): Json<NewPrice>) -> Result<Json<PriceBook>, ApiError> {
+pub async fn add_price(_: Admin, State(state): State<AppState>, Path(sku): Path<Sku>, Json(body): Json<NewSellingPrice>) -> Result<Json<PriceBook>, ApiError> {
     check_text("reason", &body.reason, 300)?;
     let now = now_ms();
     let book = state

@@ -76,7 +76,7 @@ pub fn create_sku(tx: &mut dyn Tx, sku: &SkuRecord, warehouses: &[WarehouseCode]
     )
     .map_err(|e| duplicate(e, || format!("SKU {} or GTIN {}", sku.sku, sku.gtin)))?;
     // The price history starts with the price it was created at.
-    let first = NewPrice { kind: PriceKind::Base, price: sku.price, valid_from_ms: now_ms, valid_until_ms: None, reason: "created".into() };
+    let first = NewSellingPrice { kind: PriceKind::Base, price: sku.price, valid_from_ms: now_ms, valid_until_ms: None, reason: "created".into() };
     insert_price(tx, &sku.sku, &first, "creation", now_ms)?;
     let record = get_sku(tx, &sku.sku)?;
     for warehouse in warehouses {
@@ -124,6 +124,10 @@ pub fn taken_codes(tx: &mut dyn Tx) -> DbResult<(std::collections::HashSet<Strin
 pub fn skus_of_spu(tx: &mut dyn Tx, spu: &str) -> DbResult<Vec<SkuRecord>> {
     let sql = format!("{SKU_COLUMNS} WHERE s.spu_id = ?1 ORDER BY s.sku");
     tx.query(&sql, &params![spu])?.iter().map(row_to_sku).collect()
+}
+
+pub fn gtin_taken(tx: &mut dyn Tx, gtin: &Gtin) -> DbResult<bool> {
+    Ok(tx.query_opt("SELECT 1 FROM sku WHERE gtin = ?1", &params![gtin.as_str()])?.is_some())
 }
 
 pub fn exists(tx: &mut dyn Tx, sku: &Sku) -> DbResult<bool> {
@@ -292,7 +296,7 @@ pub fn create_category(tx: &mut dyn Tx, c: &NewCategory, now_ms: i64) -> Result<
 /// A selling price as HQ sets it.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewPrice {
+pub struct NewSellingPrice {
     pub kind: PriceKind,
     pub price: Money,
     /// From when (ms); a later start schedules the change.
@@ -306,7 +310,7 @@ pub struct NewPrice {
     pub reason: String,
 }
 
-fn insert_price(tx: &mut dyn Tx, sku: &Sku, p: &NewPrice, set_by: &str, now_ms: i64) -> DbResult<()> {
+fn insert_price(tx: &mut dyn Tx, sku: &Sku, p: &NewSellingPrice, set_by: &str, now_ms: i64) -> DbResult<()> {
     tx.execute(
         "INSERT INTO cat_price (sku, kind, price_minor, valid_from_ms, valid_until_ms, reason, set_by, set_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         &params![sku.as_str(), p.kind.as_str(), p.price.minor(), p.valid_from_ms, p.valid_until_ms, p.reason.as_str(), set_by, now_ms],
@@ -359,7 +363,7 @@ fn reprice(tx: &mut dyn Tx, sku: &Sku, state: SkuState, current: Money, reason: 
 }
 
 /// Adds a price to the SKU's history and, if it is in force now, makes it the selling price.
-pub fn add_price(tx: &mut dyn Tx, sku: &Sku, p: &NewPrice, now_ms: i64) -> Result<Vec<PriceEntry>, CatalogError> {
+pub fn add_price(tx: &mut dyn Tx, sku: &Sku, p: &NewSellingPrice, now_ms: i64) -> Result<Vec<PriceEntry>, CatalogError> {
     if p.valid_from_ms < 0 || p.valid_until_ms.is_some_and(|u| u <= p.valid_from_ms) {
         return Err(CatalogError::Invalid("valid_until_ms must come after valid_from_ms".into()));
     }
@@ -367,7 +371,7 @@ pub fn add_price(tx: &mut dyn Tx, sku: &Sku, p: &NewPrice, now_ms: i64) -> Resul
     // A SKU priced before history began: its price so far becomes its first base price, so a
     // price for a window falls back to it when the window ends.
     if !price_history(tx, sku)?.iter().any(|e| e.kind == PriceKind::Base) {
-        let before = NewPrice { kind: PriceKind::Base, price: current, valid_from_ms: 0, valid_until_ms: None, reason: "price before history".into() };
+        let before = NewSellingPrice { kind: PriceKind::Base, price: current, valid_from_ms: 0, valid_until_ms: None, reason: "price before history".into() };
         insert_price(tx, sku, &before, "history", now_ms)?;
     }
     insert_price(tx, sku, p, "admin", now_ms)?;

@@ -1295,6 +1295,20 @@ BEGIN SELECT RAISE(ABORT, 'cat_price is append-only'); END;
 CREATE TRIGGER cat_price_append_only BEFORE UPDATE OR DELETE ON cat_price
 FOR EACH ROW EXECUTE FUNCTION refuse_change();
 --@end
+-- What suppliers submit on their API (price lists, items offered) for HQ to decide.
+CREATE TABLE sup_submission (
+    id          INTEGER PRIMARY KEY,
+    supplier    TEXT NOT NULL REFERENCES sup_supplier (id),
+    reference   TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    note        TEXT,
+    sku         TEXT,
+    created_ms  INTEGER NOT NULL,
+    decided_ms  INTEGER,
+    UNIQUE (supplier, reference)
+) STRICT;
+CREATE INDEX sup_submission_state ON sup_submission (state, id);
 "#,
 ];
 

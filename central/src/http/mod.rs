@@ -34,6 +34,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/logistics/remote-areas", post(logistics::http::import_remote_areas))
         .route("/api/v1/logistics/carriers/{code}/statements/{month}", post(logistics::http::reconcile_statement))
         .layer(DefaultBodyLimit::max(logistics::http::CSV_BODY_LIMIT_BYTES));
+    // A price list of up to 500 lines, each with its breaks.
+    let submissions = Router::new()
+        .route("/api/v1/supplier/submissions", post(supplier::http::submit).get(supplier::http::my_submissions))
+        .layer(DefaultBodyLimit::max(supplier::http::SUBMISSION_BODY_LIMIT_BYTES));
     // The tracking aggregator authenticates its pushes by signature.
     let tracking = Router::new()
         .route("/api/v1/logistics/tracking/kuaidi100", post(logistics::http::tracking_push))
@@ -84,6 +88,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/supplier/purchase-orders/{id}/confirm", post(procurement::http::confirm))
         .route("/api/v1/supplier/purchase-orders/{id}/reject", post(procurement::http::reject))
         .route("/api/v1/supplier/asns", post(procurement::http::ship))
+        .route("/api/v1/supplier-submissions", get(supplier::http::submissions))
+        .route("/api/v1/supplier-submissions/{id}/decision", post(supplier::http::decide_submission))
         .route("/api/v1/supplier/invoices", post(procurement::http::invoice).get(procurement::http::my_invoices))
         .route("/api/v1/marketing/promotions", get(marketing::http::list))
         .route("/api/v1/marketing/promotions/{id}", put(marketing::http::publish))
@@ -166,6 +172,7 @@ pub fn router(state: AppState) -> Router {
     api.merge(sync)
         .merge(notify)
         .merge(rate_cards)
+        .merge(submissions)
         .merge(tracking)
         .fallback(tote_shared::runtime::http::not_found)
         .layer(GlobalConcurrencyLimitLayer::new(settings.max_in_flight))

@@ -170,7 +170,7 @@ pub struct AlertsQuery {
     pub kind: Option<String>,
     /// Alerts with smaller ids (the next page).
     #[param(minimum = 1)]
-    pub before: Option<u64>,
+    pub before: Option<i64>,
     /// Default 100, at most 1,000.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
@@ -195,7 +195,11 @@ pub async fn alerts(_: Reader, State(state): State<AppState>, Query(q): Query<Al
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
     }
-    let found = state.db.read(move |tx| store::alerts(tx, open, kind, q.before, limit)).await?;
+    let before = match q.before {
+        Some(id) if id < 1 => return Err(ApiError::BadRequest("before must be 1 or more".into())),
+        other => other,
+    };
+    let found = state.db.read(move |tx| store::alerts(tx, open, kind, before, limit)).await?;
     Ok(Json(found))
 }
 

@@ -342,7 +342,7 @@ pub fn open_alerts(tx: &mut dyn Tx) -> DbResult<Vec<super::health::StockAlert>> 
 
 /// Alerts, newest first: open ones (`open`), cleared ones, or both; one kind or all; at most
 /// `limit`, before id `before` when paging.
-pub fn alerts(tx: &mut dyn Tx, open: Option<bool>, kind: Option<super::health::AlertKind>, before: Option<u64>, limit: u32) -> DbResult<Vec<super::health::StockAlert>> {
+pub fn alerts(tx: &mut dyn Tx, open: Option<bool>, kind: Option<super::health::AlertKind>, before: Option<i64>, limit: u32) -> DbResult<Vec<super::health::StockAlert>> {
     let sql = format!(
         "SELECT {ALERT_COLUMNS} FROM inv_alert
          WHERE (CAST(?1 AS BIGINT) IS NULL OR (?1 = 1) = (cleared_ms IS NULL))

@@ -1,7 +1,8 @@
 //! HQ's supplier routes: onboarding, documents, the supplier-API credential and contract prices.
 
 use super::{check_terms, next_state, store, valid_id, Document, PriceTerms, SupplierStep, Supplier, SupplierError, SupplierPrice, SupplierState, MAX_DOCUMENTS};
-use crate::auth::{hash_token, Admin, Reader};
+use super::submissions::{self, Submission, SubmissionDecision, SubmissionState, Submitted};
+use crate::auth::{hash_token, Admin, Reader, SupplierCaller};
 use crate::http::check_text;
 use crate::http::error::ApiError;
 use crate::http::keyed::{keyed_write, Keyed};
@@ -282,4 +283,103 @@ pub async fn prices(_: Reader, State(state): State<AppState>, Path(id): Path<Str
         })
         .await?;
     Ok(Json(prices))
+}
+
+// Submissions: the supplier proposes, HQ decides.
+
+/// A submission's body: a price list of up to 500 lines with their breaks fits.
+pub const SUBMISSION_BODY_LIMIT_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSubmission {
+    /// The supplier's own reference, once per supplier.
+    #[schema(pattern = "^[A-Za-z0-9-]{1,40}$")]
+    pub reference: String,
+    pub submitted: Submitted,
+}
+
+fn check_reference(reference: &str) -> Result<(), ApiError> {
+    if (1..=40).contains(&reference.len()) && reference.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable("invalid-field", "reference: 1 to 40 letters, digits or '-'"))
+    }
+}
+
+/// The supplier submits a price list (new terms for SKUs we carry) or an item it offers; HQ
+/// decides. Nothing takes effect before.
+#[utoipa::path(post, path = "/api/v1/supplier/submissions", params(doc::RequiredIdempotencyKey), request_body = NewSubmission, security(("supplier" = [])),
+    responses((status = 201, body = Submission), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unavailable), tag = "supplier-api")]
+pub async fn submit(SupplierCaller(me): SupplierCaller, State(state): State<AppState>, key: Keyed, Json(body): Json<NewSubmission>) -> Result<Response, ApiError> {
+    let request = key.required(&body)?;
+    check_reference(&body.reference)?;
+    let now = now_ms();
+    keyed_write(&state, Some(request), StatusCode::CREATED, move |tx| submissions::submit(tx, &me, &body.reference, &body.submitted, now)).await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct MySubmissionsQuery {
+    #[param(value_type = Option<String>, pattern = "^(pending|accepted|rejected)$")]
+    pub state: Option<String>,
+    /// Default 100, at most 1,000.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SubmissionsQuery {
+    #[param(value_type = Option<String>, pattern = "^(pending|accepted|rejected)$")]
+    pub state: Option<String>,
+    /// One supplier's.
+    #[param(value_type = Option<String>, pattern = "^[A-Z0-9-]{2,32}$")]
+    pub supplier: Option<String>,
+    /// Default 100, at most 1,000.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+fn submission_filter(state: Option<&str>, limit: Option<u32>) -> Result<(Option<SubmissionState>, u32), ApiError> {
+    let state = match state {
+        None => None,
+        Some(raw) => Some(SubmissionState::parse(raw).ok_or_else(|| ApiError::BadRequest(format!("state must be pending, accepted or rejected, not {raw:?}")))?),
+    };
+    let limit = limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    Ok((state, limit))
+}
+
+/// The caller's own submissions, newest first.
+#[utoipa::path(get, path = "/api/v1/supplier/submissions", params(MySubmissionsQuery), security(("supplier" = [])),
+    responses((status = 200, body = Vec<Submission>), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "supplier-api")]
+pub async fn my_submissions(SupplierCaller(me): SupplierCaller, State(state): State<AppState>, Query(q): Query<MySubmissionsQuery>) -> Result<Json<Vec<Submission>>, ApiError> {
+    let (filter, limit) = submission_filter(q.state.as_deref(), q.limit)?;
+    Ok(Json(state.db.read(move |tx| store::submissions(tx, Some(&me), filter, limit)).await?))
+}
+
+/// What suppliers submitted, newest first (`state=pending`: the buyer's queue).
+#[utoipa::path(get, path = "/api/v1/supplier-submissions", params(SubmissionsQuery),
+    responses((status = 200, body = Vec<Submission>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "suppliers")]
+pub async fn submissions(_: Reader, State(state): State<AppState>, Query(q): Query<SubmissionsQuery>) -> Result<Json<Vec<Submission>>, ApiError> {
+    let (filter, limit) = submission_filter(q.state.as_deref(), q.limit)?;
+    if q.supplier.as_deref().is_some_and(|id| !super::valid_id(id)) {
+        return Err(ApiError::BadRequest("supplier: 2 to 32 capital letters, digits or '-'".into()));
+    }
+    let supplier = q.supplier;
+    Ok(Json(state.db.read(move |tx| store::submissions(tx, supplier.as_deref(), filter, limit)).await?))
+}
+
+/// HQ accepts or rejects a pending submission (an item is accepted with its listing).
+#[utoipa::path(post, path = "/api/v1/supplier-submissions/{id}/decision", params(doc::PathId), request_body = SubmissionDecision,
+    responses((status = 200, body = Submission), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "suppliers")]
+pub async fn decide_submission(_: Admin, State(state): State<AppState>, Path(id): Path<u64>, Json(body): Json<SubmissionDecision>) -> Result<Json<Submission>, ApiError> {
+    check_text("note", &body.note, 300)?;
+    let now = now_ms();
+    Ok(Json(state.write(move |tx| submissions::decide(tx, id, &body, now)).await?))
 }

@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod store;
+pub mod submissions;
 
 use crate::db::DbError;
 use serde::{Deserialize, Serialize};

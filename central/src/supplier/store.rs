@@ -1,5 +1,6 @@
-//! The `sup_supplier` and `sup_price` tables.
+//! The `sup_supplier`, `sup_price` and `sup_submission` tables.
 
+use super::submissions::{Submission, SubmissionState, Submitted};
 use super::{Document, PriceBreak, PriceTerms, Supplier, SupplierPrice, SupplierState};
 use crate::db::{DbError, DbResult, Row, Tx};
 use crate::params;
@@ -149,4 +150,73 @@ pub fn approved_prices_at(tx: &mut dyn Tx, at_ms: i64, sku: Option<&Sku>) -> DbR
         }
     }
     Ok(out)
+}
+
+// Submissions.
+
+const SUBMISSION_COLUMNS: &str = "SELECT id, supplier, reference, body, state, note, sku, created_ms, decided_ms FROM sup_submission";
+
+fn submission(r: &Row) -> DbResult<Submission> {
+    let state = r.text(4)?;
+    Ok(Submission {
+        id: r.uint(0)?,
+        supplier: r.text(1)?,
+        reference: r.text(2)?,
+        submitted: serde_json::from_str(&r.text(3)?).map_err(|e| DbError::corrupt(format!("submission: {e}")))?,
+        state: SubmissionState::parse(&state).ok_or_else(|| DbError::corrupt(format!("submission state {state}")))?,
+        note: r.opt_text(5)?,
+        sku: r.opt_text(6)?.map(|s| Sku::parse(&s).map_err(|e| DbError::corrupt(e.to_string()))).transpose()?,
+        created_ms: r.int(7)?,
+        decided_ms: r.opt_int(8)?,
+    })
+}
+
+/// The supplier's submission under `reference`, if any.
+pub fn submission_by_reference(tx: &mut dyn Tx, supplier: &str, reference: &str) -> DbResult<Option<Submission>> {
+    let sql = format!("{SUBMISSION_COLUMNS} WHERE supplier = ?1 AND reference = ?2");
+    tx.query_opt(&sql, &params![supplier, reference])?.as_ref().map(submission).transpose()
+}
+
+pub fn pending_count(tx: &mut dyn Tx, supplier: &str) -> DbResult<i64> {
+    tx.query_one("SELECT COUNT(*) FROM sup_submission WHERE supplier = ?1 AND state = 'pending'", &params![supplier])?.int(0)
+}
+
+pub fn insert_submission(tx: &mut dyn Tx, supplier: &str, reference: &str, submitted: &Submitted, now_ms: i64) -> DbResult<Submission> {
+    let body = serde_json::to_string(submitted).map_err(|e| DbError::corrupt(e.to_string()))?;
+    let id = tx
+        .query_one(
+            "INSERT INTO sup_submission (supplier, reference, body, state, created_ms) VALUES (?1, ?2, ?3, 'pending', ?4) RETURNING id",
+            &params![supplier, reference, body, now_ms],
+        )?
+        .uint(0)?;
+    Ok(Submission {
+        id,
+        supplier: supplier.to_owned(),
+        reference: reference.to_owned(),
+        submitted: submitted.clone(),
+        state: SubmissionState::Pending,
+        note: None,
+        sku: None,
+        created_ms: now_ms,
+        decided_ms: None,
+    })
+}
+
+pub fn load_submission(tx: &mut dyn Tx, id: u64) -> DbResult<Option<Submission>> {
+    let sql = format!("{SUBMISSION_COLUMNS} WHERE id = ?1 FOR UPDATE");
+    tx.query_opt(&sql, &params![id])?.as_ref().map(submission).transpose()
+}
+
+/// Submissions, newest first: one supplier's or all, in one state or any.
+pub fn submissions(tx: &mut dyn Tx, supplier: Option<&str>, state: Option<SubmissionState>, limit: u32) -> DbResult<Vec<Submission>> {
+    let sql = format!("{SUBMISSION_COLUMNS} WHERE (CAST(?1 AS TEXT) IS NULL OR supplier = ?1) AND (CAST(?2 AS TEXT) IS NULL OR state = ?2) ORDER BY id DESC LIMIT ?3");
+    tx.query(&sql, &params![supplier, state.map(SubmissionState::as_str), limit])?.iter().map(submission).collect()
+}
+
+pub fn decide_submission(tx: &mut dyn Tx, id: u64, state: SubmissionState, note: &str, sku: Option<&Sku>, now_ms: i64) -> DbResult<()> {
+    tx.execute(
+        "UPDATE sup_submission SET state = ?2, note = ?3, sku = ?4, decided_ms = ?5 WHERE id = ?1",
+        &params![id, state.as_str(), note, sku.map(Sku::as_str), now_ms],
+    )?;
+    Ok(())
 }

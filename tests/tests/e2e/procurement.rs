@@ -209,3 +209,69 @@ async fn a_purchase_order_is_confirmed_shipped_received_with_qc_and_matched_on_s
 async fn a_purchase_order_is_confirmed_shipped_received_with_qc_and_matched_on_postgres() -> Result<()> {
     story(Backend::Postgres).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suppliers_submit_price_lists_and_items_that_take_effect_only_when_hq_accepts_on_sqlite() -> Result<()> {
+    submissions(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suppliers_submit_price_lists_and_items_that_take_effect_only_when_hq_accepts_on_postgres() -> Result<()> {
+    submissions(Backend::Postgres).await
+}
+
+/// Nike submits a price list for the Pegasus and offers a new colour; HQ's queue shows both,
+/// Adidas sees neither. The list takes effect when HQ accepts it; the item becomes a draft SKU
+/// with Nike's price; a list naming a SKU we do not carry cannot be accepted and changes
+/// nothing; a decided submission stays decided.
+async fn submissions(backend: Backend) -> Result<()> {
+    let world = World::start_on(backend, &[]).await?;
+    let central = &world.central;
+    onboard(central, "NIKE-CN", NIKE).await?;
+    onboard(central, "ADIDAS-CN", ADIDAS).await?;
+    let terms = |cost: i64| json!({"supplier_sku": "DH4071-100-42", "cost": cost, "moq": 6, "lead_time_days": 7, "valid_from_ms": 0});
+    let submit = |key: &'static str, body: Value| call(central, Method::POST, "/api/v1/supplier/submissions", NIKE, Some(key), Some(body));
+    let list = json!({"reference": "PL-2027", "submitted": {"kind": "price_list", "lines": [{"sku": PEGASUS, "terms": terms(39_000)}]}});
+    let listed = submit("s-1", list.clone()).await?.ok()?;
+    ensure!(listed["state"] == "pending" && listed["supplier"] == "NIKE-CN", "{listed}");
+    let again = submit("s-2", list).await?;
+    ensure!(again.status == 409, "a reference twice: {again:?}");
+    let volt = json!({"name": "Pegasus 39 volt", "brand": "Nike", "gtin": "1958661388885", "gender": "men", "colour": "volt", "size": "EU 42", "terms": terms(41_000)});
+    let offered = submit("s-3", json!({"reference": "NEW-VOLT", "submitted": {"kind": "item", "item": volt}})).await?.ok()?;
+    let stranger = json!({"reference": "PL-X", "submitted": {"kind": "price_list", "lines": [{"sku": "NOT-OURS-1", "terms": terms(1_000)}]}});
+    let unknown = submit("s-4", stranger).await?.ok()?;
+    let zero = submit("s-5", json!({"reference": "PL-0", "submitted": {"kind": "price_list", "lines": []}})).await?;
+    ensure!(zero.status == 422, "{zero:?}");
+
+    let queue = central.get("/api/v1/supplier-submissions?state=pending").await?.ok()?;
+    ensure!(queue.as_array().map(Vec::len) == Some(3), "{queue}");
+    let theirs = call(central, Method::GET, "/api/v1/supplier/submissions", ADIDAS, None, None).await?.ok()?;
+    ensure!(theirs.as_array().is_some_and(Vec::is_empty), "another supplier's submissions: {theirs}");
+    let prices_path = format!("/api/v1/suppliers/NIKE-CN/prices?sku={PEGASUS}");
+    let prices = || central.get(&prices_path);
+    ensure!(prices().await?.ok()?.as_array().is_some_and(Vec::is_empty), "nothing in force before HQ decides");
+
+    let decide = |id: &Value, body: Value| {
+        let path = format!("/api/v1/supplier-submissions/{id}/decision");
+        async move { call(central, Method::POST, &path, ADMIN, None, Some(body)).await }
+    };
+    let accepted = decide(&listed["id"], json!({"accept": true, "note": "agreed at the review"})).await?.ok()?;
+    ensure!(accepted["state"] == "accepted", "{accepted}");
+    let now = prices().await?.ok()?;
+    ensure!(now.as_array().map(Vec::len) == Some(1) && now[0]["terms"]["cost"] == 39_000, "{now}");
+    let twice = decide(&listed["id"], json!({"accept": false, "note": "changed our mind"})).await?;
+    ensure!(twice.status == 422, "decided once: {twice:?}");
+    let refused = decide(&unknown["id"], json!({"accept": true, "note": "?"})).await?;
+    ensure!(refused.status == 422 && refused.body["detail"].as_str().is_some_and(|d| d.contains("NOT-OURS-1")), "{refused:?}");
+    let bare = decide(&offered["id"], json!({"accept": true, "note": "yes"})).await?;
+    ensure!(bare.status == 422, "an item needs its listing: {bare:?}");
+    let listing = json!({"sku": "PEG39-M-VLT-42", "spu_id": "PEG39", "price": 89_900});
+    let taken = decide(&offered["id"], json!({"accept": true, "note": "for the spring range", "listing": listing})).await?.ok()?;
+    ensure!(taken["state"] == "accepted" && taken["sku"] == "PEG39-M-VLT-42", "{taken}");
+    let sku = central.get("/api/v1/skus/PEG39-M-VLT-42").await?.ok()?;
+    ensure!(sku["state"] == "draft" && sku["cost"] == 41_000, "{sku}");
+    ensure!(sku["suppliers"][0]["supplier"] == "NIKE-CN" && sku["suppliers"][0]["terms"]["cost"] == 41_000, "{sku}");
+    let mine = call(central, Method::GET, "/api/v1/supplier/submissions?state=accepted", NIKE, None, None).await?.ok()?;
+    ensure!(mine.as_array().map(Vec::len) == Some(2), "{mine}");
+    Ok(())
+}
