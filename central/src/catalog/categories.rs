@@ -88,13 +88,19 @@ fn plain_text(text: &str, max: usize) -> bool {
     (1..=max).contains(&n) && !text.chars().any(char::is_control) && text.trim() == text
 }
 
+/// A value an attribute holds: plain text without `;` or `=`, which the CSV's
+/// `name=value;name=value` column uses.
+fn plain_value(text: &str) -> bool {
+    plain_text(text, 100) && !text.contains([';', '='])
+}
+
 /// Checks a new category against its parent (None for a root): why it cannot be made.
 pub fn check_new(c: &NewCategory, parent: Option<&Category>) -> Result<(), String> {
     if !valid_id(&c.id) {
         return Err(format!("category id {:?}: capitals, digits and '-', 1 to 40", c.id));
     }
-    if !plain_text(&c.name, 100) {
-        return Err("name: 1 to 100 characters, no control characters or surrounding spaces".into());
+    if !plain_text(&c.name, 100) || c.name.contains('›') {
+        return Err("name: 1 to 100 characters, no control characters, surrounding spaces or '›'".into());
     }
     if let Some(p) = parent {
         if p.path.split(" › ").count() >= MAX_DEPTH {
@@ -116,8 +122,11 @@ pub fn check_new(c: &NewCategory, parent: Option<&Category>) -> Result<(), Strin
             AttributeKind::Choice if a.values.is_empty() || a.values.len() > MAX_CHOICES => {
                 return Err(format!("attribute {}: a choice needs 1 to {MAX_CHOICES} values", a.name));
             }
-            AttributeKind::Choice if a.values.iter().any(|v| !plain_text(v, 100)) => {
-                return Err(format!("attribute {}: each value 1 to 100 plain characters", a.name));
+            AttributeKind::Choice if a.values.iter().any(|v| !plain_value(v)) => {
+                return Err(format!("attribute {}: each value 1 to 100 plain characters, no ';' or '='", a.name));
+            }
+            AttributeKind::Choice if a.values.iter().enumerate().any(|(i, v)| a.values[..i].contains(v)) => {
+                return Err(format!("attribute {}: a value is listed twice", a.name));
             }
             AttributeKind::Text | AttributeKind::Number if !a.values.is_empty() => {
                 return Err(format!("attribute {}: only a choice lists values", a.name));
@@ -155,13 +164,13 @@ pub fn check_attributes(set: &[AttributeDef], given: &BTreeMap<String, String>) 
             continue;
         };
         let fits = match a.kind {
-            AttributeKind::Text => plain_text(value, 100),
+            AttributeKind::Text => plain_value(value),
             AttributeKind::Choice => a.values.contains(value),
             AttributeKind::Number => value.len() <= 20 && value.parse::<f64>().is_ok_and(f64::is_finite) && !value.starts_with('+'),
         };
         if !fits {
             let wanted = match a.kind {
-                AttributeKind::Text => "1 to 100 plain characters".to_owned(),
+                AttributeKind::Text => "1 to 100 plain characters without ';' or '='".to_owned(),
                 AttributeKind::Choice => format!("one of {}", a.values.join(", ")),
                 AttributeKind::Number => "a number".to_owned(),
             };

@@ -203,12 +203,13 @@ pub struct StateChange {
 
 /// Moves a SKU along its lifecycle: draft → listed ⇄ clearance → retired (draft or retired:
 /// no orders taken).
-#[utoipa::path(post, path = "/api/v1/skus/{sku}/state", params(("sku" = Sku, Path)), request_body = StateChange,
+#[utoipa::path(post, path = "/api/v1/skus/{sku}/state", params(("sku" = Sku, Path), doc::IdempotencyKey), request_body = StateChange,
     responses((status = 200, body = SkuRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "catalog")]
-pub async fn set_state(_: Admin, State(state): State<AppState>, Path(sku): Path<Sku>, Json(body): Json<StateChange>) -> Result<Json<SkuRecord>, ApiError> {
+pub async fn set_state(_: Admin, State(state): State<AppState>, Path(sku): Path<Sku>, key: Keyed, Json(body): Json<StateChange>) -> Result<Response, ApiError> {
     check_text("reason", &body.reason, 300)?;
+    let request = key.fingerprint(&(&sku, &body))?;
     let now = now_ms();
-    Ok(Json(state.write(move |tx| store::set_state(tx, &sku, body.state, &body.reason, now)).await?))
+    keyed_write(&state, request, StatusCode::OK, move |tx| store::set_state(tx, &sku, body.state, &body.reason, now)).await
 }
 
 /// A SKU's selling prices: what is in force now, and every price ever set, newest first.
@@ -239,18 +240,17 @@ fn price_book(record: SkuRecord, history: Vec<PriceEntry>, now: i64) -> PriceBoo
 
 /// Sets a base, member or clearance price for a window (from now or later: a scheduled
 /// change); kept in the history for good.
-#[utoipa::path(post, path = "/api/v1/skus/{sku}/prices", params(("sku" = Sku, Path)), request_body = NewSellingPrice,
+#[utoipa::path(post, path = "/api/v1/skus/{sku}/prices", params(("sku" = Sku, Path), doc::IdempotencyKey), request_body = NewSellingPrice,
     responses((status = 200, body = PriceBook), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "catalog")]
-pub async fn add_price(_: Admin, State(state): State<AppState>, Path(sku): Path<Sku>, Json(body): Json<NewSellingPrice>) -> Result<Json<PriceBook>, ApiError> {
+pub async fn add_price(_: Admin, State(state): State<AppState>, Path(sku): Path<Sku>, key: Keyed, Json(body): Json<NewSellingPrice>) -> Result<Response, ApiError> {
     check_text("reason", &body.reason, 300)?;
+    let request = key.fingerprint(&(&sku, &body))?;
     let now = now_ms();
-    let book = state
-        .write(move |tx| {
-            let history = store::add_price(tx, &sku, &body, now)?;
-            Ok::<_, CatalogError>(price_book(store::get_sku(tx, &sku)?, history, now))
-        })
-        .await?;
-    Ok(Json(book))
+    keyed_write(&state, request, StatusCode::OK, move |tx| {
+        let history = store::add_price(tx, &sku, &body, now)?;
+        Ok::<_, CatalogError>(price_book(store::get_sku(tx, &sku)?, history, now))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/skus/{sku}/prices", params(("sku" = Sku, Path)),

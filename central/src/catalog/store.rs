@@ -341,9 +341,10 @@ pub fn price_history(tx: &mut dyn Tx, sku: &Sku) -> DbResult<Vec<PriceEntry>> {
 }
 
 /// The SKU's state and selling price, its row locked (every change of either goes through it).
+/// `NO KEY UPDATE`: orders inserting lines that refer to the SKU are not held up by it.
 fn lock_sku(tx: &mut dyn Tx, sku: &Sku) -> Result<(SkuState, Money), CatalogError> {
     let row = tx
-        .query_opt("SELECT state, price_minor FROM sku WHERE sku = ?1 FOR UPDATE", &params![sku.as_str()])?
+        .query_opt("SELECT state, price_minor FROM sku WHERE sku = ?1 FOR NO KEY UPDATE", &params![sku.as_str()])?
         .ok_or_else(|| CatalogError::NotFound(format!("SKU {sku}")))?;
     Ok((SkuState::parse(&row.text(0)?).ok_or_else(|| DbError::corrupt("sku state"))?, money(row.int(1)?)?))
 }
@@ -393,6 +394,7 @@ pub fn set_state(tx: &mut dyn Tx, sku: &Sku, to: SkuState, reason: &str, now_ms:
 }
 
 const PRICE_PASS_DOC: &str = "catalog_price_pass";
+const PRICE_PASS_LOOKBACK_MS: i64 = 5 * 60_000;
 
 /// Brings every SKU whose prices started or ended since the last pass to the price in force
 /// at `now_ms`, and marks the pass; how many changed.
@@ -401,7 +403,9 @@ pub fn apply_due_prices(tx: &mut dyn Tx, now_ms: i64) -> Result<u32, CatalogErro
     if now_ms <= after {
         return Ok(0);
     }
-    let changed = reprice_due(tx, after, now_ms)?;
+    // Looking back a while: a price set just before a pass, committed just after it, is caught
+    // by the next (repricing what is already right changes nothing).
+    let changed = reprice_due(tx, after.saturating_sub(PRICE_PASS_LOOKBACK_MS), now_ms)?;
     crate::db::doc::save(tx, PRICE_PASS_DOC, &now_ms, now_ms)?;
     Ok(changed)
 }

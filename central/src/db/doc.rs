@@ -22,3 +22,11 @@ pub fn save<T: Serialize>(tx: &mut dyn Tx, name: &str, body: &T, now_ms: i64) ->
     )?;
     Ok(())
 }
+
+/// Locks the document `name` (made empty first if missing) until the transaction ends: a
+/// mutex for work that must not run twice at once across processes.
+pub fn lock(tx: &mut dyn Tx, name: &str) -> DbResult<()> {
+    tx.execute("INSERT INTO settings_doc (name, body, updated_ms) VALUES (?1, 'null', 0) ON CONFLICT (name) DO NOTHING", &params![name])?;
+    tx.query_one("SELECT name FROM settings_doc WHERE name = ?1 FOR UPDATE", &params![name])?;
+    Ok(())
+}

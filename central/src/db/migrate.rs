@@ -1309,6 +1309,9 @@ CREATE TABLE sup_submission (
     UNIQUE (supplier, reference)
 ) STRICT;
 CREATE INDEX sup_submission_state ON sup_submission (state, id);
+-- Replenishment measures lead times: orders sent in the last year, each with its first arrival.
+CREATE INDEX po_order_sent ON po_order (sent_ms);
+CREATE INDEX po_arrival_po ON po_arrival (po, at_ms);
 "#,
 ];
 

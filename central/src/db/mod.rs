@@ -194,13 +194,13 @@ fn first_line(sql: &str) -> &str {
 }
 
 /// Portable SQL → the dialect's SQL. `?N` becomes `$N` for PostgreSQL (SQLite reads `$1` as a
-/// *named* parameter, so `?N` is the portable spelling); a trailing `FOR UPDATE` is dropped
-/// for SQLite, where the single writer already holds the whole database.
+/// *named* parameter, so `?N` is the portable spelling); a trailing `FOR UPDATE` or `FOR NO KEY
+/// UPDATE` is dropped for SQLite, where the single writer already holds the whole database.
 pub fn rewrite(sql: &str, dialect: Dialect) -> Cow<'_, str> {
     match dialect {
         Dialect::Sqlite => {
             let trimmed = sql.trim_end();
-            match trimmed.strip_suffix("FOR UPDATE") {
+            match trimmed.strip_suffix("FOR NO KEY UPDATE").or_else(|| trimmed.strip_suffix("FOR UPDATE")) {
                 Some(rest) => Cow::Owned(rest.trim_end().to_owned()),
                 None => Cow::Borrowed(sql),
             }
@@ -327,6 +327,8 @@ mod tests {
         let sql = "SELECT x FROM t WHERE k = ?1 FOR UPDATE";
         assert_eq!(rewrite(sql, Dialect::Sqlite), "SELECT x FROM t WHERE k = ?1");
         assert_eq!(rewrite(sql, Dialect::Postgres), "SELECT x FROM t WHERE k = $1 FOR UPDATE");
+        let shared_keys = "SELECT x FROM t WHERE k = ?1 FOR NO KEY UPDATE";
+        assert_eq!(rewrite(shared_keys, Dialect::Sqlite), "SELECT x FROM t WHERE k = ?1");
     }
 
     #[test]

@@ -202,8 +202,17 @@ fn apply_one(tx: &mut dyn Tx, batch: &mut Batch, warehouse: &WarehouseCode, even
             if !batch.knows(tx, sku)? {
                 return Err(Outcome::Rejected(format!("unknown SKU {sku}")));
             }
-            if tote_shared::calendar::parse_day(expiry).is_none() || *qty < 0 || lot.is_empty() || lot.len() > 20 {
-                return Err(Outcome::Rejected(format!("lot level of {sku} lot {lot:?}: expiry {expiry:?} is not a day or qty {qty} is negative")));
+            let why = if lot.is_empty() || lot.len() > 20 {
+                Some(format!("lot {lot:?} is not 1 to 20 characters"))
+            } else if tote_shared::calendar::parse_day(expiry).is_none() {
+                Some(format!("expiry {expiry:?} is not a day (YYYY-MM-DD)"))
+            } else if *qty < 0 {
+                Some(format!("qty {qty} is negative"))
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(Outcome::Rejected(format!("lot level of {sku}: {why}")));
             }
             inventory::store::set_lot(tx, warehouse, sku, lot, expiry, *qty, now_ms)?;
             Ok(())

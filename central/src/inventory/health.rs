@@ -4,7 +4,8 @@
 //! changes.
 //!
 //! - **no sales**: sellable stock that has not shipped for `no_sales_days`, counted from the
-//!   later of the last shipment and the first stock movement there (new stock is not stale);
+//!   later of the last shipment and the last time stock there rose from none (new stock is not
+//!   stale);
 //! - **overstock**: at the pace of the last `window_days`, the stock lasts `overstock_cover_days`
 //!   or more; `excess` is what lies beyond that cover;
 //! - **slow mover**: it lasts `slow_cover_days` or more (or nothing shipped in the window);
@@ -99,7 +100,7 @@ pub struct PlaceFacts {
     pub shipped: i64,
     /// The last day (`YYYY-MM-DD`) anything shipped from here, if ever.
     pub last_sale: Option<String>,
-    /// The first stock movement here (ms).
+    /// When on-hand here last rose from none (ms).
     pub stocked_since_ms: Option<i64>,
 }
 
@@ -169,7 +170,7 @@ pub fn place_finding(f: &PlaceFacts, p: &HealthPolicy, today: i64) -> Option<Fin
             // What sells within the cover limit stays; the rest is the excess.
             let kept = (i128::from(f.shipped) * i128::from(p.overstock_cover_days) + i128::from(window) - 1) / i128::from(window);
             let excess = i64::try_from(i128::from(f.sellable) - kept).unwrap_or(0).max(0);
-            Some(finding(AlertKind::Overstock, excess))
+            Some(if excess > 0 { finding(AlertKind::Overstock, excess) } else { finding(AlertKind::SlowMover, 0) })
         }
         Some(days) if days >= i64::from(p.slow_cover_days) => Some(finding(AlertKind::SlowMover, 0)),
         Some(_) => None,
@@ -203,11 +204,13 @@ pub fn lot_findings(warehouse: &WarehouseCode, sku: &Sku, lots: &[LotFacts], dai
             out.push(finding(AlertKind::Expired, lot.qty));
             continue;
         }
-        ahead = ahead.saturating_add(lot.qty);
+        // What sells by this lot's expiry goes to the earlier lots first (their units that sell
+        // in time: `ahead`), then to this one; the rest of it is left over.
+        let sold = (daily.max(0.0) * days_left as f64).floor() as i64;
+        let left_over = ahead.saturating_add(lot.qty).saturating_sub(sold).clamp(0, lot.qty);
+        ahead = ahead.saturating_add(lot.qty - left_over);
         if days_left <= i64::from(p.near_expiry_days) {
-            // Units sold by the expiry day go to this lot and the earlier ones first.
-            let sold = (daily.max(0.0) * days_left as f64).floor() as i64;
-            out.push(finding(AlertKind::NearExpiry, (ahead - sold).clamp(0, lot.qty)));
+            out.push(finding(AlertKind::NearExpiry, left_over));
         }
     }
     out
@@ -246,6 +249,7 @@ pub fn diff<'a>(open: &'a [StockAlert], found: &'a [Finding]) -> (Vec<&'a Findin
 }
 
 const POLICY_DOC: &str = "inventory_health_policy";
+const SCAN_DOC: &str = "inventory_health_scan";
 
 pub fn policy(tx: &mut dyn Tx) -> Result<HealthPolicy, HealthError> {
     Ok(doc::load(tx, POLICY_DOC)?.unwrap_or_default())
@@ -264,11 +268,12 @@ pub fn findings(tx: &mut dyn Tx, p: &HealthPolicy, warehouse: Option<&WarehouseC
     let window_start = tote_shared::calendar::utc_day(now_ms - i64::from(p.window_days) * DAY_MS);
     let places = store::place_facts(tx, &window_start, warehouse)?;
     let mut out: Vec<Finding> = places.iter().filter_map(|f| place_finding(f, p, today)).collect();
-    let lots = store::lots(tx, warehouse)?;
-    for ((wh, sku), lots) in &lots {
-        let shipped = places.iter().find(|f| &f.warehouse == wh && &f.sku == sku).map_or(0, |f| f.shipped);
-        let daily = shipped as f64 / f64::from(p.window_days);
-        out.extend(lot_findings(wh, sku, lots, daily, p, today));
+    // The pace of every warehouse × SKU that shipped, sellable stock or not (a lot's units may
+    // all be promised to orders).
+    let shipped = store::shipped_in_window(tx, &window_start, warehouse)?;
+    for ((wh, sku), lots) in &store::lots(tx, warehouse)? {
+        let units = shipped.get(&(wh.clone(), sku.clone())).copied().unwrap_or(0);
+        out.extend(lot_findings(wh, sku, lots, units as f64 / f64::from(p.window_days), p, today));
     }
     Ok(out)
 }
@@ -276,6 +281,9 @@ pub fn findings(tx: &mut dyn Tx, p: &HealthPolicy, warehouse: Option<&WarehouseC
 /// Runs the policy over the whole store: raises what is new, clears what is gone (each with a
 /// journal event, in this one transaction), refreshes the figures of the rest.
 pub fn scan(tx: &mut dyn Tx, now_ms: i64) -> Result<ScanOutcome, HealthError> {
+    // One scan at a time (the hourly one, HQ's, another central's): the second reads what the
+    // first wrote.
+    doc::lock(tx, SCAN_DOC)?;
     let p = policy(tx)?;
     let found = findings(tx, &p, None, now_ms)?;
     let open = store::open_alerts(tx)?;
@@ -297,7 +305,9 @@ pub fn scan(tx: &mut dyn Tx, now_ms: i64) -> Result<ScanOutcome, HealthError> {
     }
     let mut cleared = Vec::with_capacity(clear.len());
     for a in clear {
-        store::clear_alert(tx, a.id, now_ms)?;
+        if !store::clear_alert(tx, a.id, now_ms)? {
+            continue;
+        }
         let f = &a.finding;
         let event = BusinessEvent::StockAlertCleared { alert: f.kind.as_str().into(), sku: f.sku.clone(), warehouse: f.warehouse.clone(), lot: f.lot.clone() };
         journal::store::append(tx, &event, now_ms)?;

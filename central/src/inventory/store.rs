@@ -295,8 +295,8 @@ fn sku_of(raw: &str) -> DbResult<Sku> {
 }
 
 /// Per warehouse × SKU with sellable stock: the sellable units, units shipped from
-/// `window_start` (`YYYY-MM-DD`) on, the last day anything shipped, and the first stock
-/// movement there. Reads analytics' daily shipments (the one read across, documented: the
+/// `window_start` (`YYYY-MM-DD`) on, the last day anything shipped, and when on-hand there last
+/// rose from none. Reads analytics' daily shipments (the one read across, documented: the
 /// sales pace is theirs to keep).
 pub fn place_facts(tx: &mut dyn Tx, window_start: &str, warehouse: Option<&WarehouseCode>) -> DbResult<Vec<super::health::PlaceFacts>> {
     let rows = tx.query(
@@ -304,7 +304,8 @@ pub fn place_facts(tx: &mut dyn Tx, window_start: &str, warehouse: Option<&Wareh
                 (SELECT CAST(SUM(r.shipped) AS BIGINT) FROM an_returns_daily r
                  WHERE r.sku = s.sku AND r.warehouse = s.warehouse AND r.day >= ?1 AND r.shipped > 0),
                 (SELECT MAX(r.day) FROM an_returns_daily r WHERE r.sku = s.sku AND r.warehouse = s.warehouse AND r.shipped > 0),
-                (SELECT l.at_ms FROM inventory_ledger l WHERE l.sku = s.sku AND l.warehouse = s.warehouse ORDER BY l.id LIMIT 1)
+                (SELECT l.at_ms FROM inventory_ledger l WHERE l.sku = s.sku AND l.warehouse = s.warehouse AND l.field = 'on_hand'
+                 AND l.delta > 0 AND l.balance_after - l.delta <= 0 ORDER BY l.id DESC LIMIT 1)
          FROM stock s
          WHERE s.on_hand - s.locked - s.committed > 0 AND (CAST(?2 AS TEXT) IS NULL OR s.warehouse = ?2)
          ORDER BY s.warehouse, s.sku",
@@ -366,7 +367,18 @@ pub fn refresh_alert(tx: &mut dyn Tx, id: u64, f: &super::health::Finding, now_m
     Ok(())
 }
 
-pub fn clear_alert(tx: &mut dyn Tx, id: u64, now_ms: i64) -> DbResult<()> {
-    tx.execute("UPDATE inv_alert SET cleared_ms = ?2 WHERE id = ?1 AND cleared_ms IS NULL", &params![id, now_ms])?;
-    Ok(())
+/// Clears an open alert; false when it was not open.
+pub fn clear_alert(tx: &mut dyn Tx, id: u64, now_ms: i64) -> DbResult<bool> {
+    Ok(tx.execute("UPDATE inv_alert SET cleared_ms = ?2 WHERE id = ?1 AND cleared_ms IS NULL", &params![id, now_ms])? == 1)
+}
+
+/// Units shipped per warehouse × SKU from `window_start` (`YYYY-MM-DD`) on (analytics' read
+/// model, as `place_facts`).
+pub fn shipped_in_window(tx: &mut dyn Tx, window_start: &str, warehouse: Option<&WarehouseCode>) -> DbResult<std::collections::HashMap<(WarehouseCode, Sku), i64>> {
+    let rows = tx.query(
+        "SELECT warehouse, sku, CAST(SUM(shipped) AS BIGINT) FROM an_returns_daily
+         WHERE day >= ?1 AND shipped > 0 AND (CAST(?2 AS TEXT) IS NULL OR warehouse = ?2) GROUP BY warehouse, sku",
+        &params![window_start, warehouse.map(WarehouseCode::as_str)],
+    )?;
+    rows.iter().map(|r| Ok(((code(&r.text(0)?)?, sku_of(&r.text(1)?)?), r.int(2)?))).collect()
 }

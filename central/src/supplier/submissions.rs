@@ -54,7 +54,7 @@ pub enum Submitted {
         lines: Vec<PriceListLine>,
     },
     Item {
-        item: OfferedItem,
+        item: Box<OfferedItem>,
     },
 }
 
