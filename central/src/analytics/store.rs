@@ -62,6 +62,24 @@ pub fn shipped_after(tx: &mut dyn Tx, after_day: &str) -> DbResult<Vec<(String, 
         .collect()
 }
 
+/// Per month (`YYYY-MM`) and SKU of `skus`: units shipped and return requests (scorecards).
+pub fn shipped_and_requested_by_month(tx: &mut dyn Tx, skus: &[&Sku]) -> DbResult<Vec<(String, Sku, i64, i64)>> {
+    let mut out = Vec::new();
+    for chunk in skus.chunks(500) {
+        let sql = format!(
+            "SELECT SUBSTR(day, 1, 7), sku, CAST(SUM(shipped) AS BIGINT), CAST(SUM(requested) AS BIGINT) FROM an_returns_daily
+             WHERE sku IN ({}) GROUP BY SUBSTR(day, 1, 7), sku",
+            crate::db::placeholders(chunk.len(), 1)
+        );
+        let values: Vec<crate::db::Value> = chunk.iter().map(|s| crate::db::Value::from(s.as_str())).collect();
+        for r in tx.query(&sql, &values)? {
+            let sku = Sku::parse(&r.text(1)?).map_err(|e| crate::db::DbError::corrupt(e.to_string()))?;
+            out.push((r.text(0)?, sku, r.int(2)?, r.int(3)?));
+        }
+    }
+    Ok(out)
+}
+
 /// Adds a batch's `returns` counts, one upsert per key.
 /// Units shipped from `warehouse` per UTC day, from `from_day` (`YYYY-MM-DD`) on, of the
 /// given SKUs (at most a few hundred a call: the caller pages, so two years of a large catalog

@@ -3,14 +3,17 @@
 //! A scorecard per month: deliveries on time against the date the supplier confirmed (an ASN
 //! received by the end of that UTC day), the fill rate of closed orders (units that arrived
 //! over units ordered), the QC pass rate at receiving, and today's price index (the supplier's
-//! cost over the cheapest approved supplier's, per SKU it prices, averaged: 1 is cheapest).
+//! cost over the cheapest approved supplier's, per SKU it prices, averaged: 1 is cheapest), and
+//! the return rate of their goods: customers' return requests over units shipped, per month, of
+//! the SKUs they delivered — a SKU several suppliers deliver counts for each by its share of
+//! the units that arrived and passed QC (analytics' `returns` read model gives both counts).
 //! A statement: what arrived in the month and passed QC, at the order's unit costs, against
 //! the invoices approved in it — the month-end settlement from received quantities.
 
 use super::{store, ProcurementError};
 use crate::db::Tx;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use tote_shared::calendar::{utc_day, DAY_MS};
 use tote_shared::{Money, Sku};
 
@@ -35,6 +38,11 @@ pub struct Month {
     pub fill_rate: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qc_pass_rate: Option<f64>,
+    /// Units of their goods shipped to customers and asked back (their share of each SKU).
+    pub units_sold: f64,
+    pub units_returned: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_rate: Option<f64>,
 }
 
 impl Month {
@@ -43,6 +51,7 @@ impl Month {
         self.on_time_rate = share(u64::from(self.on_time), u64::from(self.deliveries));
         self.fill_rate = share(self.units_arrived, self.units_ordered);
         self.qc_pass_rate = share(self.units_passed, self.units_passed + self.units_failed);
+        self.return_rate = (self.units_sold > 0.0).then(|| self.units_returned / self.units_sold);
         self
     }
 
@@ -54,6 +63,8 @@ impl Month {
         self.units_arrived += other.units_arrived;
         self.units_passed += other.units_passed;
         self.units_failed += other.units_failed;
+        self.units_sold += other.units_sold;
+        self.units_returned += other.units_returned;
     }
 }
 
@@ -99,9 +110,30 @@ pub fn scorecard(tx: &mut dyn Tx, supplier: &str, now_ms: i64) -> Result<Scoreca
         (m.units_passed, m.units_failed) = (m.units_passed + u64::from(passed), m.units_failed + u64::from(failed));
         months.insert(m.month.clone(), m);
     }
+    let shares = store::arrival_shares(tx, supplier)?;
+    let skus: Vec<&Sku> = shares.keys().collect();
+    let sold = crate::analytics::store::shipped_and_requested_by_month(tx, &skus)?;
+    for (month, (units, returned)) in attribute_returns(&shares, &sold) {
+        let mut m = months.remove(&month).unwrap_or_else(|| Month { month: month.clone(), ..Month::default() });
+        (m.units_sold, m.units_returned) = (units, returned);
+        months.insert(month, m);
+    }
     let mut total = Month { month: "all".into(), ..Month::default() };
     months.values().for_each(|m| total.add(m));
     Ok(Scorecard { supplier: supplier.to_owned(), months: months.into_values().map(Month::rates).collect(), total: total.rates(), price_index: price_index(tx, supplier, now_ms)? })
+}
+
+/// Per month: units shipped and asked back, of SKUs weighted by the supplier's share of them
+/// (`rows`: month, SKU, shipped, return requests).
+pub fn attribute_returns(shares: &HashMap<Sku, f64>, rows: &[(String, Sku, i64, i64)]) -> BTreeMap<String, (f64, f64)> {
+    let mut out: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for (month, sku, shipped, requested) in rows {
+        let Some(share) = shares.get(sku) else { continue };
+        let m = out.entry(month.clone()).or_default();
+        m.0 += *shipped as f64 * share;
+        m.1 += *requested as f64 * share;
+    }
+    out
 }
 
 fn price_index(tx: &mut dyn Tx, supplier: &str, now_ms: i64) -> Result<Option<f64>, ProcurementError> {
@@ -227,5 +259,15 @@ mod tests {
         let m = Month { deliveries: 4, on_time: 3, units_ordered: 100, units_arrived: 90, units_passed: 88, units_failed: 2, ..Month::default() }.rates();
         assert_eq!((m.on_time_rate, m.fill_rate, m.qc_pass_rate), (Some(0.75), Some(0.9), Some(88.0 / 90.0)));
         assert_eq!(Month::default().rates().fill_rate, None);
+    }
+
+    #[test]
+    fn returns_count_for_each_supplier_by_its_share_of_the_sku() {
+        let (a, b) = (Sku::parse("A").expect("sku"), Sku::parse("B").expect("sku"));
+        let shares: HashMap<Sku, f64> = [(a.clone(), 0.75)].into_iter().collect();
+        let rows = [("2027-01".to_owned(), a.clone(), 40, 4), ("2027-01".to_owned(), b, 100, 50), ("2027-02".to_owned(), a, 8, 0)];
+        let got = attribute_returns(&shares, &rows);
+        assert_eq!(got.get("2027-01"), Some(&(30.0, 3.0)), "three quarters of A; none of B, which they never delivered");
+        assert_eq!(got.get("2027-02"), Some(&(6.0, 0.0)));
     }
 }

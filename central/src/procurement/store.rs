@@ -364,3 +364,21 @@ pub fn lead_times(tx: &mut dyn Tx, since_ms: i64) -> DbResult<Vec<(String, f64)>
     .map(|r| Ok((r.text(0)?, (r.int(2)? - r.int(1)?).max(0) as f64 / tote_shared::calendar::DAY_MS as f64)))
     .collect()
 }
+
+/// Per SKU the supplier delivered: its share of all suppliers' units of it that arrived and
+/// passed QC (1 when it is the only one).
+pub fn arrival_shares(tx: &mut dyn Tx, supplier: &str) -> DbResult<std::collections::HashMap<Sku, f64>> {
+    let rows = tx.query(
+        "SELECT a.sku, CAST(SUM(CASE WHEN a.supplier = ?1 THEN a.passed ELSE 0 END) AS BIGINT), CAST(SUM(a.passed) AS BIGINT)
+         FROM po_arrival a WHERE a.sku IN (SELECT DISTINCT sku FROM po_arrival WHERE supplier = ?1) GROUP BY a.sku",
+        &params![supplier],
+    )?;
+    let mut out = std::collections::HashMap::new();
+    for r in &rows {
+        let (mine, all) = (r.int(1)?, r.int(2)?);
+        if mine > 0 && all > 0 {
+            out.insert(sku(r, 0)?, mine as f64 / all as f64);
+        }
+    }
+    Ok(out)
+}
