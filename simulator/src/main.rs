@@ -11,6 +11,7 @@ mod demo;
 mod core_bench;
 mod central_bench;
 mod after_sales_bench;
+mod catalog_bench;
 mod payment_bench;
 
 use clap::{Parser, Subcommand};
@@ -265,6 +266,12 @@ enum Bench {
         #[arg(long, default_value_t = 1_000_000)]
         orders: usize,
     },
+    /// Catalog import: rows/s of a CSV import on SQLite and PostgreSQL, beside creating SKUs one
+    /// request at a time.
+    CatalogImport {
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+    },
     /// Forecast and replenishment for `series` SKU × warehouse series of two years' daily
     /// shipments, beside seasonal naive over the same series.
     Forecast {
@@ -396,6 +403,7 @@ fn main() -> anyhow::Result<()> {
                 Bench::Split { orders } => core_bench::split(orders),
                 Bench::Pricing { carts } => core_bench::pricing(carts),
                 Bench::Forecast { series } => core_bench::forecast(series),
+                Bench::CatalogImport { rows } => catalog_bench::import(rows).await,
                 Bench::Pools { per_hour, down_hours } => core_bench::pools(per_hour, down_hours),
                 Bench::Handheld { cycles } => bench::handheld(cycles).await,
                 Bench::Stations { plcs, cycles, scans, poll_ms } => {
