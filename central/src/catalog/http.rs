@@ -148,9 +148,8 @@ pub async fn import(_: Admin, State(state): State<AppState>, body: axum::body::B
                     None => good.push(r),
                 }
             }
-            for r in &good {
-                store::create_sku(tx, &r.record, &warehouses, now)?;
-            }
+            let records: Vec<SkuRecord> = good.iter().map(|r| r.record.clone()).collect();
+            store::create_skus(tx, &records, &warehouses, now)?;
             crate::audit::store::append(tx, now, "admin", "skus_imported", "catalog", &serde_json::json!({ "imported": good.len(), "refused": refused.len() }))?;
             Ok((good.len(), refused))
         })

@@ -87,6 +87,64 @@ pub fn create_sku(tx: &mut dyn Tx, sku: &SkuRecord, warehouses: &[WarehouseCode]
     Ok(record)
 }
 
+/// Creates SKUs the caller has checked (their models exist, their attributes fit, their codes
+/// and GTINs are free: an import decides every row first) a few hundred per statement, each
+/// with its first price and its `sku_created` event, and teaches every warehouse in
+/// `warehouses` about them. The same rows as `create_sku` one by one.
+pub fn create_skus(tx: &mut dyn Tx, records: &[SkuRecord], warehouses: &[WarehouseCode], now_ms: i64) -> Result<(), CatalogError> {
+    let models: HashMap<String, String> = tx.query("SELECT id, name FROM spu", &[])?.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect::<DbResult<_>>()?;
+    let mut commands = Vec::with_capacity(records.len());
+    for chunk in records.chunks(500) {
+        let sql = format!(
+            "INSERT INTO sku (sku, spu_id, gtin, gender, colour, size, price_minor, cost_minor, created_ms, weight_g, length_mm, width_mm, height_mm, fragile, state, attributes) VALUES {}",
+            crate::db::values_clause(chunk.len(), 16, 1)
+        );
+        let mut values = Vec::with_capacity(chunk.len() * 16);
+        for r in chunk {
+            let ship = r.shipping;
+            values.extend(params![
+                r.sku.as_str(),
+                r.spu_id.as_str(),
+                r.gtin.as_str(),
+                r.gender.as_str(),
+                r.colour.as_str(),
+                r.size.as_str(),
+                r.price.minor(),
+                r.cost.minor(),
+                now_ms,
+                ship.map(|s| i64::from(s.weight_g)),
+                ship.map(|s| i64::from(s.length_mm)),
+                ship.map(|s| i64::from(s.width_mm)),
+                ship.map(|s| i64::from(s.height_mm)),
+                i64::from(ship.is_some_and(|s| s.fragile)),
+                r.state.as_str(),
+                attributes_json(&r.attributes)?
+            ]);
+        }
+        tx.execute(&sql, &values).map_err(|e| duplicate(e, || "a SKU or GTIN of the batch".into()))?;
+        let sql = format!(
+            "INSERT INTO cat_price (sku, kind, price_minor, valid_from_ms, valid_until_ms, reason, set_by, set_ms) VALUES {}",
+            crate::db::values_clause(chunk.len(), 8, 1)
+        );
+        let mut values = Vec::with_capacity(chunk.len() * 8);
+        for r in chunk {
+            values.extend(params![r.sku.as_str(), PriceKind::Base.as_str(), r.price.minor(), now_ms, Option::<i64>::None, "created", "creation", now_ms]);
+        }
+        tx.execute(&sql, &values)?;
+        let events: Vec<BusinessEvent> =
+            chunk.iter().map(|r| BusinessEvent::SkuCreated { sku: r.sku.clone(), spu_id: r.spu_id.clone(), price: r.price.minor(), cost: r.cost.minor() }).collect();
+        journal::store::append_many(tx, &events, now_ms)?;
+        for r in chunk {
+            let model = models.get(&r.spu_id).ok_or_else(|| CatalogError::NotFound(format!("SPU {}", r.spu_id)))?;
+            commands.push(CommandKind::UpsertSku { sku: r.sku.clone(), gtin: r.gtin.clone(), name: display_name(model, r) });
+        }
+    }
+    for warehouse in warehouses {
+        commands::enqueue_many(tx, warehouse, &commands, now_ms)?;
+    }
+    Ok(())
+}
+
 /// The master-data command that teaches an edge this SKU.
 pub fn upsert_command(sku: &SkuRecord) -> CommandKind {
     CommandKind::UpsertSku { sku: sku.sku.clone(), gtin: sku.gtin.clone(), name: sku.name.clone() }

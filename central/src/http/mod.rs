@@ -185,3 +185,13 @@ pub fn router(state: AppState) -> Router {
 pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), error::ApiError> {
     Ok(tote_shared::text::check(field, value, max)?)
 }
+
+/// A party's own reference for a document (an ASN, an invoice, a submission): 1 to 40 letters,
+/// digits or '-'.
+pub fn check_reference(reference: &str) -> Result<(), error::ApiError> {
+    if (1..=40).contains(&reference.len()) && reference.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        Ok(())
+    } else {
+        Err(error::ApiError::unprocessable("invalid-field", "reference: 1 to 40 letters, digits or '-'"))
+    }
+}

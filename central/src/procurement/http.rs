@@ -304,13 +304,6 @@ pub struct NewAsn {
     pub lines: Vec<AsnLine>,
 }
 
-fn check_reference(reference: &str) -> Result<(), ApiError> {
-    if (1..=40).contains(&reference.len()) && reference.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        Ok(())
-    } else {
-        Err(ApiError::unprocessable("invalid-field", "reference: 1 to 40 letters, digits or '-'"))
-    }
-}
 
 /// The supplier ships against a confirmed order: the answer's `delivery` is the number the
 /// warehouse receives it under (print it on the delivery note).
@@ -318,7 +311,7 @@ fn check_reference(reference: &str) -> Result<(), ApiError> {
     responses((status = 201, body = Asn), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "supplier-api")]
 pub async fn ship(SupplierCaller(me): SupplierCaller, State(state): State<AppState>, key: Keyed, Json(body): Json<NewAsn>) -> Result<Response, ApiError> {
     let request = key.required(&body)?;
-    check_reference(&body.reference)?;
+    crate::http::check_reference(&body.reference)?;
     check_lines(&body.lines)?;
     let shipment = Shipment { po: body.po, reference: body.reference, shipped_ms: body.shipped_ms, eta_ms: body.eta_ms, lines: body.lines };
     let now = now_ms();
@@ -344,7 +337,7 @@ pub struct NewInvoice {
     responses((status = 201, body = SupplierInvoice), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "supplier-api")]
 pub async fn invoice(SupplierCaller(me): SupplierCaller, State(state): State<AppState>, key: Keyed, Json(body): Json<NewInvoice>) -> Result<Response, ApiError> {
     let request = key.required(&body)?;
-    check_reference(&body.reference)?;
+    crate::http::check_reference(&body.reference)?;
     check_lines(&body.lines)?;
     let inv = Invoice { po: body.po, reference: body.reference, lines: body.lines, total: body.total };
     let now = now_ms();

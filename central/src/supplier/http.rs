@@ -299,13 +299,6 @@ pub struct NewSubmission {
     pub submitted: Submitted,
 }
 
-fn check_reference(reference: &str) -> Result<(), ApiError> {
-    if (1..=40).contains(&reference.len()) && reference.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        Ok(())
-    } else {
-        Err(ApiError::unprocessable("invalid-field", "reference: 1 to 40 letters, digits or '-'"))
-    }
-}
 
 /// The supplier submits a price list (new terms for SKUs we carry) or an item it offers; HQ
 /// decides. Nothing takes effect before.
@@ -313,7 +306,7 @@ fn check_reference(reference: &str) -> Result<(), ApiError> {
     responses((status = 201, body = Submission), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unavailable), tag = "supplier-api")]
 pub async fn submit(SupplierCaller(me): SupplierCaller, State(state): State<AppState>, key: Keyed, Json(body): Json<NewSubmission>) -> Result<Response, ApiError> {
     let request = key.required(&body)?;
-    check_reference(&body.reference)?;
+    crate::http::check_reference(&body.reference)?;
     let now = now_ms();
     keyed_write(&state, Some(request), StatusCode::CREATED, move |tx| submissions::submit(tx, &me, &body.reference, &body.submitted, now)).await
 }
