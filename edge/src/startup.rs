@@ -76,6 +76,10 @@ impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
         let supervisor = Supervisor::new().with_fault(std::env::var(FAULT_TASK_VAR).ok().as_deref());
         let store = EdgeStore::open(&settings.database)?;
+        let levels = store.send_lot_levels_once().await?;
+        if levels > 0 {
+            tracing::info!(levels, "dated lots' levels queued for central once");
+        }
         let listener = TcpListener::bind(settings.http.listen).await?;
         let broker = start_broker(&settings, &store).await?;
         // Unique per process: two clients with one id make the broker drop the older one.

@@ -234,8 +234,8 @@ fn ledger_backlog(orders: usize) -> Vec<tote_central::journal::BusinessEvent> {
         let lines = vec![EventLine { sku: sku(o), qty: qty(1), unit_price: 19_900, discount: 0 }, EventLine { sku: sku(o * 7 + 3), qty: qty(2), unit_price: 19_900, discount: 0 }];
         let total = 3 * 19_900;
         let id = o as u64 + 1;
-        events.push(E::StockReceived { sku: sku(o), warehouse: wh.clone(), qty: qty(1) });
-        events.push(E::StockReceived { sku: sku(o * 7 + 3), warehouse: wh.clone(), qty: qty(2) });
+        events.push(E::StockReceived { sku: sku(o), warehouse: wh.clone(), qty: qty(1), unit_cost: None });
+        events.push(E::StockReceived { sku: sku(o * 7 + 3), warehouse: wh.clone(), qty: qty(2), unit_cost: None });
         events.push(E::PaymentSucceeded { payment_id: id, order_id: id, channel: "wechat".into(), amount: total, channel_ref: format!("w{id}") });
         events.push(E::OrderPaid { order_id: id, warehouse: Some(wh.clone()), lines: lines.clone(), total, collected_by: None });
         events.push(E::OrderShipped { order_id: id, warehouse: Some(wh.clone()), carrier: "SF".into(), tracking_number: format!("SF{id}"), lines });

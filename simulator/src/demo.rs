@@ -565,6 +565,12 @@ async fn purchase_story_stock(hq: &Api, central_url: &str, sh: &Api) -> Result<(
     let card = hq.get("/api/v1/suppliers/NIKE-CN/scorecard").await?;
     ensure!(card["total"]["on_time"] == 1 && card["total"]["qc_pass_rate"] == 1.0, "the scorecard: {card}");
     say(format!("Nike China's statement for {month}: 12 pairs received that passed QC, ¥4,800, invoiced ¥4,800, nothing outstanding; its scorecard: 1 delivery of 1 on time, QC pass rate 100 %"));
+    let buyer = hq.get(&format!("/api/v1/skus/{STORY_SKU}")).await?;
+    let shop = hq.get(&format!("/api/v1/shop/skus/{STORY_SKU}")).await?;
+    let private = shop.as_object().is_some_and(|o| o.keys().any(|k| k.contains("cost") || k.contains("supplier")));
+    ensure!(buyer["suppliers"][0]["terms"]["cost"] == 40_000 && !private, "two views: {buyer} {shop}");
+    ensure!(shop["price"] == 89_900 && shop["available"].as_i64().is_some_and(|n| n >= 12), "the shop front: {shop}");
+    say(format!("The buyer sees Nike China's ¥400 beside the stock; the shop front sees {STORY_SKU} at ¥899 with {} pairs available, and neither cost nor supplier", shop["available"]));
     Ok(())
 }
 

@@ -135,7 +135,7 @@ fn apply_one(tx: &mut dyn Tx, batch: &mut Batch, warehouse: &WarehouseCode, even
     match &event.kind {
         EdgeEventKind::StockReceived { sku, qty, .. } => {
             adjust(tx, batch, warehouse, sku, qty.as_i64(), &Cause { cause: "edge_receipt", reference: &source, at_ms: now_ms })?;
-            let event = BusinessEvent::StockReceived { sku: sku.clone(), warehouse: warehouse.clone(), qty: *qty };
+            let event = BusinessEvent::StockReceived { sku: sku.clone(), warehouse: warehouse.clone(), qty: *qty, unit_cost: None };
             journal::store::append(tx, &event, now_ms)?;
             batch.serve_backorders(tx, sku, now_ms)
         }
@@ -184,19 +184,24 @@ fn apply_one(tx: &mut dyn Tx, batch: &mut Batch, warehouse: &WarehouseCode, even
                 journal::store::append(tx, &event, now_ms)?;
             } else {
                 adjust(tx, batch, warehouse, sku, qty.as_i64(), &Cause { cause: "edge_receipt", reference: &source, at_ms: now_ms })?;
-                let event = BusinessEvent::StockReceived { sku: sku.clone(), warehouse: warehouse.clone(), qty: *qty };
-                journal::store::append(tx, &event, now_ms)?;
             }
-            crate::procurement::flow::delivery_received(tx, warehouse, delivery, sku, qty.get(), *held, now_ms).map_err(|e| match e {
+            let matched = crate::procurement::flow::delivery_received(tx, warehouse, delivery, sku, qty.get(), *held, now_ms).map_err(|e| match e {
                 crate::procurement::ProcurementError::Db(e) => Outcome::Fault(e),
                 // The stock is written: anything else is a fault too, never a reject.
                 other => Outcome::Fault(DbError::corrupt(other.to_string())),
             })?;
             if *held {
-                Ok(())
-            } else {
-                batch.serve_backorders(tx, sku, now_ms)
+                return Ok(());
             }
+            // What came on the order is valued at its cost; anything beyond is a plain receipt.
+            let on_order = matched.map_or(0, |(counted, _)| counted.min(qty.get()));
+            let parts = [(on_order, matched.map(|(_, cost)| cost.minor())), (qty.get() - on_order, None)];
+            for (units, unit_cost) in parts.into_iter().filter(|(units, _)| *units > 0) {
+                let qty = tote_shared::Qty::parse(i64::from(units)).map_err(|e| Outcome::Fault(DbError::corrupt(e.to_string())))?;
+                let event = BusinessEvent::StockReceived { sku: sku.clone(), warehouse: warehouse.clone(), qty, unit_cost };
+                journal::store::append(tx, &event, now_ms)?;
+            }
+            batch.serve_backorders(tx, sku, now_ms)
         }
         EdgeEventKind::LotLevel { sku, lot, expiry, qty } => {
             if !batch.knows(tx, sku)? {

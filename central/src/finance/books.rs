@@ -30,6 +30,13 @@ pub mod account {
     /// booked when they are earned; a redemption's discount uses it up.
     pub const POINTS: &str = "Liabilities:LoyaltyPoints";
     pub const POINTS_EXPENSE: &str = "Expenses:Marketing:LoyaltyPoints";
+    /// What suppliers invoiced above (or below) the purchase orders' costs of what arrived.
+    pub const PRICE_VARIANCE: &str = "Expenses:PurchasePriceVariance";
+
+    /// What we owe a supplier for invoices approved for payment.
+    pub fn supplier_payable(supplier: &str) -> String {
+        format!("Liabilities:Payable:Supplier:{}", component(supplier))
+    }
 
     /// What we owe a carrier for parcels it carried, until its statement is paid.
     pub fn carrier_payable(carrier: &str) -> String {
@@ -142,11 +149,21 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             state.costs.insert(sku.clone(), *cost);
             return Vec::new();
         }
-        BusinessEvent::StockReceived { sku, warehouse, qty } => {
-            let cost = state.costs.get(sku).copied().unwrap_or(0);
+        BusinessEvent::StockReceived { sku, warehouse, qty, unit_cost } => {
+            // On a purchase order: at its cost; otherwise at the SKU's standard cost.
+            let cost = unit_cost.unwrap_or_else(|| state.costs.get(sku).copied().unwrap_or(0));
             let mut lines = receive(state, sku, warehouse, qty.as_i64(), cost, journal.at_ms);
             lines.push(line(account::GRNI, -qty.as_i64() * cost));
             (format!("received {} × {sku} at {warehouse}", qty.as_i64()), lines)
+        }
+        BusinessEvent::SupplierInvoiceApproved { invoice_id, po_id, supplier, total, received_value: Some(received), .. } => {
+            // The invoice turns what was received into what is owed; a price that differs from
+            // the order's is a variance (expensed: the goods may be sold already).
+            let mut lines = vec![line(account::GRNI, received.minor()), line(account::supplier_payable(supplier), -total.minor())];
+            if total.minor() != received.minor() {
+                lines.push(line(account::PRICE_VARIANCE, total.minor() - received.minor()));
+            }
+            (format!("supplier invoice {invoice_id} for purchase order {po_id} approved"), lines)
         }
         BusinessEvent::StockAdjusted { sku, warehouse, delta, reason } if *delta < 0 => {
             let mut lines = issue(state, sku, warehouse, -delta, journal.at_ms);
@@ -359,7 +376,7 @@ fn issue(state: &mut State, sku: &Sku, warehouse: &WarehouseCode, qty: i64, at_m
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tote_shared::Qty;
+    use tote_shared::{Money, Qty};
 
     fn sku() -> Sku {
         Sku::parse("PEG39-M-WHT-42").expect("sku")
@@ -423,6 +440,33 @@ mod tests {
     }
 
     #[test]
+    fn a_purchase_is_received_at_its_order_cost_and_its_invoice_clears_goods_received_not_invoiced() {
+        let mut state = State::default();
+        post(&mut state, &at(1, BusinessEvent::SkuCreated { sku: sku(), spu_id: "PEG39".into(), price: 89_900, cost: 41_000 }));
+        let on_order = post(&mut state, &at(2, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(11), unit_cost: Some(40_000) }));
+        let plain = post(&mut state, &at(3, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(1), unit_cost: None }));
+        let money = |m: i64| Money::parse(m).expect("money");
+        let invoice = |received: Option<i64>, total: i64| BusinessEvent::SupplierInvoiceApproved {
+            invoice_id: 5,
+            po_id: 9,
+            supplier: "NIKE-CN".into(),
+            total: money(total),
+            by_hand: received != Some(total),
+            received_value: received.map(money),
+        };
+        let matched = post(&mut state, &at(4, invoice(Some(440_000), 440_000)));
+        let dearer = post(&mut state, &at(5, invoice(Some(440_000), 441_100)));
+        let lines = |e: &[Entry]| e.iter().flat_map(|e| e.lines.iter().map(|l| (l.account.clone(), l.amount))).collect::<Vec<_>>();
+        let payable = "Liabilities:Payable:Supplier:NIKECN".to_owned();
+        assert_eq!(lines(&on_order), vec![("Assets:Inventory:SH-01".to_owned(), 440_000), (account::GRNI.to_owned(), -440_000)]);
+        assert_eq!(lines(&plain), vec![("Assets:Inventory:SH-01".to_owned(), 41_000), (account::GRNI.to_owned(), -41_000)], "a plain receipt at standard cost");
+        assert_eq!(lines(&matched), vec![(account::GRNI.to_owned(), 440_000), (payable.clone(), -440_000)]);
+        assert_eq!(lines(&dearer), vec![(account::GRNI.to_owned(), 440_000), (payable, -441_100), (account::PRICE_VARIANCE.to_owned(), 1_100)]);
+        assert!(dearer.iter().all(|e| e.balance() == 0));
+        assert!(post(&mut state, &at(6, invoice(None, 1))).is_empty(), "an approval from before received values were journalled posts nothing");
+    }
+
+    #[test]
     fn every_entry_balances_and_fifo_takes_the_oldest_layer_first() {
         let mut state = State::default();
         let mut entries = Vec::new();
@@ -432,9 +476,9 @@ mod tests {
             entries.extend(post(state, &at(seq, event)));
         };
         run(&mut state, BusinessEvent::SkuCreated { sku: sku(), spu_id: "PEG39".into(), price: 89_900, cost: 40_000 });
-        run(&mut state, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(3) });
+        run(&mut state, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(3), unit_cost: None });
         state.costs.insert(sku(), 42_000); // a later cost (a new purchase price)
-        run(&mut state, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(2) });
+        run(&mut state, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(2), unit_cost: None });
         run(&mut state, BusinessEvent::PaymentSucceeded { payment_id: 1, order_id: 7, channel: "wechat".into(), amount: 4 * 89_900, channel_ref: "w1".into() });
         run(&mut state, BusinessEvent::OrderPaid { order_id: 7, warehouse: Some(wh()), lines: vec![], total: 4 * 89_900, collected_by: None });
         let sold = vec![EventLine { sku: sku(), qty: qty(4), unit_price: 89_900, discount: 0 }];

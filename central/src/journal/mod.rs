@@ -135,7 +135,15 @@ pub enum BusinessEvent {
     OrderAllocated { order_id: u64, warehouse: WarehouseCode },
     /// An unpaid order's lock moved to another warehouse (stock fell at the first).
     OrderLockMoved { order_id: u64, from: WarehouseCode, to: WarehouseCode },
-    StockReceived { sku: Sku, warehouse: WarehouseCode, qty: Qty },
+    StockReceived {
+        sku: Sku,
+        warehouse: WarehouseCode,
+        qty: Qty,
+        /// The purchase order's unit cost (minor units) when the units arrived against one of
+        /// its ASNs; absent for other receipts (valued at the SKU's standard cost).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unit_cost: Option<i64>,
+    },
     /// Goods received against a supplier's delivery that failed QC: set aside, never sold,
     /// not the retailer's stock (they go back to the supplier).
     StockHeld { sku: Sku, warehouse: WarehouseCode, qty: Qty, delivery: String },
@@ -170,7 +178,17 @@ pub enum BusinessEvent {
     PurchaseOrderClosed { po_id: u64, supplier: String, warehouse: WarehouseCode, short: bool, not_arrived: Vec<OrderLine> },
     /// A supplier invoice matched its order and receipts within tolerance (`by_hand`: HQ
     /// approved it despite differences): approved for payment.
-    SupplierInvoiceApproved { invoice_id: u64, po_id: u64, supplier: String, total: Money, by_hand: bool },
+    SupplierInvoiceApproved {
+        invoice_id: u64,
+        po_id: u64,
+        supplier: String,
+        total: Money,
+        by_hand: bool,
+        /// The invoiced units at the order's unit costs: what the receipts put in goods
+        /// received not invoiced (the rest of `total` is a price variance).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received_value: Option<Money>,
+    },
     /// A supplier invoice differs from its order or receipts beyond tolerance: held for HQ.
     SupplierInvoiceHeld { invoice_id: u64, po_id: u64, supplier: String, total: Money, differences: u32 },
     /// HQ refused a held supplier invoice (the supplier must send a corrected one).

@@ -107,6 +107,9 @@ pub fn publish(tx: &mut dyn Tx, id: &str, new: &NewFlashSale, now_ms: i64) -> Re
         return invalid(format!("flash sale {id} exists: publish another id"));
     }
     let record = crate::catalog::store::get_sku(tx, &new.sku).map_err(|_| MarketingError::Invalid(format!("SKU {} is not in the catalog", new.sku)))?;
+    if !record.state.on_sale() {
+        return Err(MarketingError::Invalid(format!("SKU {} is not on sale ({})", new.sku, record.state.as_str())));
+    }
     let floor = store::policy(tx)?.floors.floor(record.price.minor(), record.cost.minor());
     if !(floor..=record.price.minor()).contains(&new.price) {
         return invalid(format!("the flash price must be between the floor {} and the list price {}", super::yuan(floor), super::yuan(record.price.minor())));

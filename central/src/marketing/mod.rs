@@ -501,6 +501,9 @@ pub fn price_cart(tx: &mut dyn Tx, lines: &[(Sku, Qty)], customer: Option<&str>,
             crate::catalog::CatalogError::Db(e) => MarketingError::Db(e),
             _ => MarketingError::Cart(format!("SKU {sku} is not in the catalog")),
         })?;
+        if !record.state.on_sale() {
+            return Err(MarketingError::Cart(format!("SKU {sku} is not on sale ({})", record.state.as_str())));
+        }
         to_price.push(ToPrice { sku: sku.clone(), qty: *qty, list_price: record.price.minor(), cost: record.cost.minor() });
     }
     checkout.quote(tx, &to_price, customer, codes, points)

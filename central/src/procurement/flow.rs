@@ -227,15 +227,16 @@ pub fn ship(tx: &mut dyn Tx, supplier: &str, s: &Shipment, now_ms: i64) -> Resul
 
 /// Units received at `warehouse` under delivery number `delivery`. When it is one of our
 /// ASNs for this warehouse carrying `sku`, they count against its order (which closes once
-/// complete) and leave in-transit; returns whether they did. The stock itself is the caller's.
-pub fn delivery_received(tx: &mut dyn Tx, warehouse: &WarehouseCode, delivery: &str, sku: &Sku, qty: u32, held: bool, now_ms: i64) -> Result<bool, ProcurementError> {
-    let Some(asn_id) = super::asn_id(delivery) else { return Ok(false) };
-    let Some(asn) = store::load_asn(tx, asn_id, true)? else { return Ok(false) };
+/// complete) and leave in-transit; returns how many did and the order's unit cost for them
+/// (none: a plain receipt). The stock itself is the caller's.
+pub fn delivery_received(tx: &mut dyn Tx, warehouse: &WarehouseCode, delivery: &str, sku: &Sku, qty: u32, held: bool, now_ms: i64) -> Result<Option<(u32, Money)>, ProcurementError> {
+    let Some(asn_id) = super::asn_id(delivery) else { return Ok(None) };
+    let Some(asn) = store::load_asn(tx, asn_id, true)? else { return Ok(None) };
     let mut po = load(tx, asn.po, true)?;
     let expected: u32 = asn.lines.iter().filter(|l| &l.sku == sku).map(|l| l.qty).sum();
     if &po.warehouse != warehouse || expected == 0 {
         tracing::warn!(%warehouse, delivery, %sku, "a receipt names an ASN of another warehouse or without this SKU: taken as a plain receipt");
-        return Ok(false);
+        return Ok(None);
     }
     let arrived = asn.arrived.iter().find(|a| &a.sku == sku).map_or(0, |a| a.passed + a.failed);
     // Only what the ASN still expects counts against it (and its order): more — an ASN closed
@@ -243,12 +244,13 @@ pub fn delivery_received(tx: &mut dyn Tx, warehouse: &WarehouseCode, delivery: &
     let counted = qty.min(expected.saturating_sub(arrived));
     if counted == 0 || asn.state != super::AsnState::InTransit {
         tracing::warn!(%warehouse, delivery, %sku, qty, "a receipt beyond what the ASN expects: taken as a plain receipt");
-        return Ok(false);
+        return Ok(None);
     }
     let leaving_transit = counted;
     let (passed, failed) = if held { (0, counted) } else { (counted, 0) };
     store::arrive(tx, &asn, sku, passed, failed, now_ms)?;
     crate::inventory::store::change_in_transit(tx, sku, warehouse, -i64::from(leaving_transit))?;
+    let unit_cost = po.lines.iter().find(|l| &l.sku == sku).map_or(Money::ZERO, |l| l.unit_cost);
     let closed = receive(&mut po, sku, passed, failed, now_ms);
     store::save(tx, &po, now_ms)?;
     let event = BusinessEvent::PurchaseReceived { po_id: po.id, delivery: delivery.to_owned(), sku: sku.clone(), warehouse: warehouse.clone(), passed, failed };
@@ -257,7 +259,7 @@ pub fn delivery_received(tx: &mut dyn Tx, warehouse: &WarehouseCode, delivery: &
         let event = BusinessEvent::PurchaseOrderClosed { po_id: po.id, supplier: po.supplier.clone(), warehouse: po.warehouse.clone(), short: false, not_arrived: vec![] };
         journal::store::append(tx, &event, now_ms)?;
     }
-    Ok(true)
+    Ok(Some((counted, unit_cost)))
 }
 
 /// The tolerances in force.
@@ -291,6 +293,7 @@ pub fn invoice(tx: &mut dyn Tx, supplier: &str, i: &Invoice, now_ms: i64) -> Res
         return refuse(format!("purchase order {} is {}: invoice what was received", po.id, po.state.as_str()));
     }
     let (expected, differences) = match_invoice(&po, &i.lines, i.total, &tolerance(tx)?);
+    let received_value = Some(expected);
     let state = if differences.is_empty() { InvoiceState::Approved } else { InvoiceState::Held };
     let Some(id) = store::insert_invoice(tx, supplier, &i.reference, po.id, state, &i.lines, i.total, expected, &differences, now_ms)? else {
         return Err(ProcurementError::Duplicate(format!("invoice {}", i.reference)));
@@ -298,7 +301,7 @@ pub fn invoice(tx: &mut dyn Tx, supplier: &str, i: &Invoice, now_ms: i64) -> Res
     let event = if state == InvoiceState::Approved {
         invoiced(&mut po, &i.lines);
         store::save(tx, &po, now_ms)?;
-        BusinessEvent::SupplierInvoiceApproved { invoice_id: id, po_id: po.id, supplier: supplier.to_owned(), total: i.total, by_hand: false }
+        BusinessEvent::SupplierInvoiceApproved { invoice_id: id, po_id: po.id, supplier: supplier.to_owned(), total: i.total, by_hand: false, received_value }
     } else {
         let n = u32::try_from(differences.len()).unwrap_or(u32::MAX);
         BusinessEvent::SupplierInvoiceHeld { invoice_id: id, po_id: po.id, supplier: supplier.to_owned(), total: i.total, differences: n }
@@ -324,9 +327,19 @@ pub fn decide(tx: &mut dyn Tx, id: u64, approve: bool, note: &str, now_ms: i64) 
         }
     }
     let (state, event) = if approve {
+        // The received value at the order's costs, taken before the units count as invoiced.
+        let (received_value, _) = match_invoice(&po, &inv.lines, inv.total, &Tolerance::default());
         invoiced(&mut po, &inv.lines);
         store::save(tx, &po, now_ms)?;
-        (InvoiceState::Approved, BusinessEvent::SupplierInvoiceApproved { invoice_id: id, po_id: po.id, supplier: inv.supplier.clone(), total: inv.total, by_hand: true })
+        let event = BusinessEvent::SupplierInvoiceApproved {
+            invoice_id: id,
+            po_id: po.id,
+            supplier: inv.supplier.clone(),
+            total: inv.total,
+            by_hand: true,
+            received_value: Some(received_value),
+        };
+        (InvoiceState::Approved, event)
     } else {
         (InvoiceState::Rejected, BusinessEvent::SupplierInvoiceRejected { invoice_id: id, po_id: po.id, supplier: inv.supplier.clone() })
     };

@@ -159,6 +159,15 @@ impl EdgeStore {
         Ok(answer)
     }
 
+    /// Sends every dated lot's level once per database (see `stock::send_lot_levels_once`).
+    pub async fn send_lot_levels_once(&self) -> StoreResult<usize> {
+        let sent = self.writer.write(move |c| stock::send_lot_levels_once(c, now())).await?;
+        if sent > 0 {
+            self.outbox_written.notify_one();
+        }
+        Ok(sent)
+    }
+
     pub async fn create_location(&self, key: Option<RequestKey>, code: LocationCode) -> StoreResult<Answer> {
         self.change(key, move |c| stock::create_location(c, &code, now())).await
     }

@@ -50,6 +50,25 @@ pub fn change(conn: &Connection, location: &str, sku: &str, lot: &str, delta: i6
     Ok(after)
 }
 
+/// Once per database: the level of every dated lot with units (lots on the shelves before
+/// edges sent levels would otherwise be reported only when they next move). Marked done in
+/// `sync_state` in the same transaction; how many levels it sent.
+pub fn send_lot_levels_once(conn: &Connection, now_ms: i64) -> StoreResult<usize> {
+    let done: Option<i64> = conn.query_row("SELECT value FROM sync_state WHERE name = 'lot_levels_sent'", [], |r| r.get(0)).optional()?;
+    if done.is_some() {
+        return Ok(0);
+    }
+    let lots: Vec<(String, String)> = conn
+        .prepare("SELECT DISTINCT s.sku, s.lot FROM stock s JOIN lot l ON l.sku = s.sku AND l.lot = s.lot WHERE s.qty > 0 ORDER BY s.sku, s.lot")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (sku, lot) in &lots {
+        lot_level_changed(conn, sku, lot, now_ms)?;
+    }
+    conn.execute("INSERT INTO sync_state (name, value) VALUES ('lot_levels_sent', ?1)", [now_ms])?;
+    Ok(lots.len())
+}
+
 /// Tells central what is left of a lot with an expiry date (its near-expiry alerts), in the
 /// same transaction as the change: the units on the shelves and docks, not those leaving on the
 /// outbound dock or held in the QC bin. A move between bins sends the same total twice.
@@ -208,4 +227,48 @@ pub fn query(conn: &Connection, sku: Option<&Sku>, location: Option<&LocationCod
         Ok(StockRecord { location: r.get(0)?, sku: r.get(1)?, lot: r.get(2)?, qty: r.get(3)? })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Receipt;
+
+    fn levels(conn: &Connection) -> Vec<(String, i64)> {
+        let bodies: Vec<String> = conn.prepare("SELECT body FROM outbox ORDER BY seq").expect("sql").query_map([], |r| r.get(0)).expect("rows").collect::<Result<_, _>>().expect("bodies");
+        bodies
+            .iter()
+            .filter_map(|b| match serde_json::from_str::<tote_shared::sync::EdgeEvent>(b).expect("event").kind {
+                EdgeEventKind::LotLevel { lot, qty, .. } => Some((lot, qty)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_dated_lot_reports_its_total_on_the_shelves_and_once_at_start() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        tote_shared::runtime::sqlite::migrate(&mut conn, crate::store::schema::MIGRATIONS).expect("migrate");
+        conn.execute("INSERT INTO sku (sku, gtin, name) VALUES ('PEG39-M-WHT-42', '00194502876543', 'Pegasus 42')", []).expect("sku");
+        conn.execute("INSERT INTO location (code, kind, created_ms) VALUES ('A-01-01', 'bin', 0)", []).expect("bin");
+        let sku = Sku::parse("PEG39-M-WHT-42").expect("sku");
+        let receipt = |location: &str, lot: &str, expiry: Option<&str>, qty: i64| Receipt {
+            location: LocationCode::parse(location).expect("loc"),
+            sku: sku.clone(),
+            qty: Qty::parse(qty).expect("qty"),
+            lot: lot.into(),
+            expiry: expiry.map(str::to_owned),
+            delivery: None,
+        };
+        receive(&conn, &receipt("A-01-01", "L1", Some("2027-03-01"), 5), 1).expect("receipt");
+        receive(&conn, &receipt("QC", "L1", Some("2027-03-01"), 2), 2).expect("held");
+        receive(&conn, &receipt("A-01-01", "L2", None, 4), 3).expect("undated");
+        let why = Why { reason: "pick", reference: "t", at_ms: 4 };
+        change(&conn, "A-01-01", sku.as_str(), "L1", -3, &why).expect("out of the bin");
+        change(&conn, crate::store::picking::OUTBOUND, sku.as_str(), "L1", 3, &why).expect("onto the dock");
+        assert_eq!(levels(&conn), [("L1".to_owned(), 5), ("L1".to_owned(), 2)], "the QC bin, the dock and an undated lot say nothing");
+        assert_eq!(send_lot_levels_once(&conn, 5).expect("once"), 1);
+        assert_eq!(send_lot_levels_once(&conn, 6).expect("twice"), 0, "once per database");
+        assert_eq!(levels(&conn).last(), Some(&("L1".to_owned(), 2)));
+    }
 }

@@ -197,6 +197,15 @@ async fn story(backend: Backend) -> Result<()> {
     let policy = central.get("/api/v1/replenishment/policy").await?.ok()?;
     ensure!(policy["service_level"] == 0.95 && policy["review_days"] == 7, "{policy}");
     crate::journal::check_journal(central).await?;
+
+    // The books, which beancount checks: 13 pairs received on orders at their ¥400, the late
+    // pair at the Pegasus's standard ¥410; the matched invoice moved its 11 from goods received
+    // not invoiced to what is owed Nike.
+    let books = check_books(central).await?;
+    let account = |name: &str| books.get(name).copied().unwrap_or(0);
+    ensure!(account("Assets:Inventory:SH-01") == 13 * 40_000 + 41_000, "{books:?}");
+    ensure!(account("Liabilities:GoodsReceivedNotInvoiced") == -(13 * 40_000 + 41_000) + 11 * 40_000, "{books:?}");
+    ensure!(account("Liabilities:Payable:Supplier:NIKECN") == -440_000 && account("Expenses:PurchasePriceVariance") == 0, "{books:?}");
     Ok(())
 }
 
