@@ -8,8 +8,10 @@
 //! redeemed in the order's transaction under total and per-customer limits, given back when
 //! the order is cancelled or closed unpaid. Orders take their prices from `Checkout`. Flash
 //! sales with a held quota (`flash.rs`); profiles, segments, campaigns, their ROI and "also
-//! bought" from the journal (`campaigns.rs` pure, `audience.rs`). Group buys, membership and
-//! points wired to orders come later.
+//! bought" from the journal (`campaigns.rs` pure, `audience.rs`); group buys (`groups.rs`),
+//! membership tiers and points (`members.rs`, `points.rs` pure, `loyalty.rs`) wired to orders;
+//! clearance of slow and soon-expiring stock (`clearance.rs`); send lists to the messaging
+//! webhook (`webhook.rs`).
 
 pub mod audience;
 pub mod campaigns;
