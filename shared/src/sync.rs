@@ -288,6 +288,9 @@ pub enum CommandKind {
     /// (`ASN-` and digits, on the supplier's delivery note), receive them with QC, and report
     /// each receipt with `DeliveryReceived`.
     ExpectDelivery { id: String, supplier: String, lines: Vec<OrderLine> },
+    /// HQ closed the delivery's order short: nothing more comes on it. The edge keeps what
+    /// arrived and takes no more receipts against it (later goods come in as plain receipts).
+    CloseDelivery { id: String },
 }
 
 /// Whether `text` is a delivery number as central issues them for suppliers' ASNs: `ASN-` and

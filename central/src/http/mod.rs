@@ -66,7 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/orders/blocklist/{id}", delete(orders::http::unblock))
         .route("/api/v1/suppliers", post(supplier::http::create).get(supplier::http::list))
         .route("/api/v1/suppliers/{id}", get(supplier::http::get).put(supplier::http::edit))
-        .route("/api/v1/suppliers/{id}/steps", post(supplier::http::step))
+        .route("/api/v1/suppliers/{id}/steps", post(procurement::http::supplier_step))
         .route("/api/v1/suppliers/{id}/credential", put(supplier::http::set_credential))
         .route("/api/v1/suppliers/{id}/prices", post(supplier::http::add_price).get(supplier::http::prices))
         .route("/api/v1/suppliers/{id}/scorecard", get(procurement::http::scorecard))

@@ -35,7 +35,7 @@ use utoipa::{Modify, OpenApi};
         logistics::http::import_rates, logistics::http::import_remote_areas, logistics::http::policy, logistics::http::put_policy,
         logistics::http::quote, logistics::http::order_shipping, logistics::http::order_tracking,
         logistics::http::reconcile_statement, logistics::http::statement, logistics::http::kpis, logistics::http::pools, logistics::http::cancel_parcel,
-        supplier::http::create, supplier::http::list, supplier::http::get, supplier::http::edit, supplier::http::step, supplier::http::set_credential,
+        supplier::http::create, supplier::http::list, supplier::http::get, supplier::http::edit, procurement::http::supplier_step, supplier::http::set_credential,
         supplier::http::add_price, supplier::http::prices, supplier::http::submit, supplier::http::my_submissions, supplier::http::submissions, supplier::http::decide_submission,
         procurement::http::create, procurement::http::list, procurement::http::get, procurement::http::approve, procurement::http::cancel, procurement::http::close,
         procurement::http::invoices, procurement::http::decide, procurement::http::policy, procurement::http::set_policy,

@@ -116,6 +116,21 @@ pub fn cancel(tx: &mut dyn Tx, id: u64, reason: &str, now_ms: i64) -> Result<Pur
     Ok(po)
 }
 
+/// The supplier exited: its orders nothing has shipped on are cancelled (drafts, sent,
+/// confirmed); orders with goods on the road stay. Returns the ids cancelled.
+pub fn supplier_exited(tx: &mut dyn Tx, supplier: &str, reason: &str, now_ms: i64) -> Result<Vec<u64>, ProcurementError> {
+    let mut cancelled = Vec::new();
+    for state in [PoState::Draft, PoState::Sent, PoState::Confirmed] {
+        for po in store::list(tx, Some(state), Some(supplier), false, 10_000)? {
+            if po.lines.iter().all(|l| l.shipped == 0) {
+                cancel(tx, po.id, &format!("supplier exited: {reason}"), now_ms)?;
+                cancelled.push(po.id);
+            }
+        }
+    }
+    Ok(cancelled)
+}
+
 /// HQ closes a confirmed or receiving order short: nothing more is expected. What its ASNs
 /// still had on the road leaves in transit (a shipment short of its ASN, goods received
 /// without the delivery number); anything that comes later is plain stock.
@@ -134,6 +149,8 @@ pub fn close_short(tx: &mut dyn Tx, id: u64, reason: &str, now_ms: i64) -> Resul
             }
         }
         store::close_asn(tx, asn.id, now_ms)?;
+        // The warehouse stops expecting it: what still comes is a plain receipt there too.
+        crate::edge_sync::commands::enqueue(tx, &po.warehouse, &CommandKind::CloseDelivery { id: asn.delivery.clone() }, now_ms)?;
     }
     (po.state, po.reason, po.closed_ms) = (PoState::Closed, Some(reason.to_owned()), Some(now_ms));
     store::save(tx, &po, now_ms)?;

@@ -445,3 +445,25 @@ pub async fn my_statement(SupplierCaller(me): SupplierCaller, State(state): Stat
     check_month(&month)?;
     Ok(Json(state.db.read(move |tx| scorecard::statement(tx, &me, &month)).await?))
 }
+
+/// Moves a supplier's onboarding on: submit (documents complete), approve, send back,
+/// suspend, reinstate, exit. Exiting also ends the supplier's API credential and cancels its
+/// orders nothing has shipped on (what is on the road stays, for HQ to receive or close short).
+#[utoipa::path(post, path = "/api/v1/suppliers/{id}/steps", params(("id" = String, Path, description = "The supplier's code", pattern = "^[A-Z0-9-]{2,32}$")), request_body = crate::supplier::http::StepRequest,
+    responses((status = 200, body = crate::supplier::Supplier), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "suppliers")]
+pub async fn supplier_step(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Json(body): Json<crate::supplier::http::StepRequest>) -> Result<Json<crate::supplier::Supplier>, ApiError> {
+    if let Some(reason) = &body.reason {
+        check_text("reason", reason, 300)?;
+    }
+    let now = now_ms();
+    let s = state
+        .write(move |tx| -> Result<_, ProcurementError> {
+            let s = crate::supplier::take_step(tx, &id, body.step, body.reason.as_deref(), now)?;
+            if s.state == crate::supplier::SupplierState::Exited {
+                flow::supplier_exited(tx, &id, body.reason.as_deref().unwrap_or("supplier exited"), now)?;
+            }
+            Ok(s)
+        })
+        .await?;
+    Ok(Json(s))
+}

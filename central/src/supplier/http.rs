@@ -1,12 +1,11 @@
 //! HQ's supplier routes: onboarding, documents, the supplier-API credential and contract prices.
 
-use super::{check_terms, next_state, store, valid_id, Document, PriceTerms, SupplierStep, Supplier, SupplierError, SupplierPrice, SupplierState, MAX_DOCUMENTS};
+use super::{check_terms, store, valid_id, Document, PriceTerms, SupplierStep, Supplier, SupplierError, SupplierPrice, SupplierState, MAX_DOCUMENTS};
 use super::submissions::{self, Submission, SubmissionDecision, SubmissionState, Submitted};
 use crate::auth::{hash_token, Admin, Reader, SupplierCaller};
 use crate::http::check_text;
 use crate::http::error::ApiError;
 use crate::http::keyed::{keyed_write, Keyed};
-use crate::journal::{self, BusinessEvent};
 use crate::startup::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -148,37 +147,6 @@ pub struct StepRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<doc::Text300>)]
     pub reason: Option<String>,
-}
-
-/// Moves the supplier's onboarding on: submit (documents complete), approve, send back,
-/// suspend, reinstate, exit. Exiting also ends the supplier's API credential.
-#[utoipa::path(post, path = "/api/v1/suppliers/{id}/steps", params(("id" = String, Path, description = "The supplier's code", pattern = "^[A-Z0-9-]{2,32}$")), request_body = StepRequest,
-    responses((status = 200, body = Supplier), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "suppliers")]
-pub async fn step(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Json(body): Json<StepRequest>) -> Result<Json<Supplier>, ApiError> {
-    if let Some(reason) = &body.reason {
-        check_text("reason", reason, 300)?;
-    }
-    let now = now_ms();
-    let s = state
-        .write(move |tx| {
-            let mut s = found(&id, store::load(tx, &id, true)?)?;
-            let from = s.state;
-            s.state = next_state(from, body.step, &s.documents, body.reason.as_deref(), now)?;
-            if body.reason.is_some() {
-                s.reason.clone_from(&body.reason);
-            }
-            store::save(tx, &s, now)?;
-            if s.state == SupplierState::Exited {
-                store::set_token(tx, &id, None, now)?;
-            }
-            let detail = serde_json::json!({ "from": from.as_str(), "to": s.state.as_str(), "reason": body.reason });
-            crate::audit::store::append(tx, now, "admin", &format!("supplier_{}", body.step.as_str()), &format!("supplier:{id}"), &detail)?;
-            let event = BusinessEvent::SupplierStateChanged { supplier: id.clone(), from: from.as_str().into(), to: s.state.as_str().into() };
-            journal::store::append(tx, &event, now)?;
-            found(&id, store::load(tx, &id, false)?)
-        })
-        .await?;
-    Ok(Json(s))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

@@ -9,6 +9,9 @@ pub mod http;
 pub mod store;
 pub mod submissions;
 
+use crate::db::Tx;
+use crate::journal::{self, BusinessEvent};
+
 use crate::db::DbError;
 use serde::{Deserialize, Serialize};
 use tote_shared::{Money, Sku};
@@ -135,6 +138,26 @@ pub struct SupplierPrice {
     pub sku: Sku,
     pub terms: PriceTerms,
     pub created_ms: i64,
+}
+
+/// Takes an onboarding step (its rules in `next_state`): saved, audited and journalled;
+/// exiting also ends the API credential. Returns the supplier as it is now.
+pub fn take_step(tx: &mut dyn Tx, id: &str, step: SupplierStep, reason: Option<&str>, now_ms: i64) -> Result<Supplier, SupplierError> {
+    let mut s = store::load(tx, id, true)?.ok_or_else(|| SupplierError::NotFound(format!("supplier {id}")))?;
+    let from = s.state;
+    s.state = next_state(from, step, &s.documents, reason, now_ms)?;
+    if let Some(reason) = reason {
+        s.reason = Some(reason.to_owned());
+    }
+    store::save(tx, &s, now_ms)?;
+    if s.state == SupplierState::Exited {
+        store::set_token(tx, id, None, now_ms)?;
+    }
+    let detail = serde_json::json!({ "from": from.as_str(), "to": s.state.as_str(), "reason": reason });
+    crate::audit::store::append(tx, now_ms, "admin", &format!("supplier_{}", step.as_str()), &format!("supplier:{id}"), &detail)?;
+    let event = BusinessEvent::SupplierStateChanged { supplier: id.to_owned(), from: from.as_str().into(), to: s.state.as_str().into() };
+    journal::store::append(tx, &event, now_ms)?;
+    store::load(tx, id, false)?.ok_or_else(|| SupplierError::NotFound(format!("supplier {id}")))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -39,5 +39,6 @@ fn apply_one(conn: &Connection, kind: &CommandKind, now_ms: i64) -> StoreResult<
         CommandKind::CancelReturn { rma } => super::returns::withdraw(conn, rma),
         CommandKind::ReturnLabel { rma, carrier, waybill } => super::returns::label(conn, rma, carrier, waybill),
         CommandKind::ExpectDelivery { id, supplier, lines } => super::deliveries::expect(conn, id, supplier, lines, now_ms),
+        CommandKind::CloseDelivery { id } => super::deliveries::close(conn, id),
     }
 }

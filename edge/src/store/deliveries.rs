@@ -62,6 +62,16 @@ pub fn expect(conn: &Connection, id: &str, supplier: &str, lines: &[OrderLine], 
     Ok(())
 }
 
+/// HQ closed the delivery short: what arrived is all it expects now (lines nothing arrived on
+/// go), so it reads as received and takes no more receipts. Applying it again changes nothing;
+/// a delivery this edge never had is ignored.
+pub fn close(conn: &Connection, id: &str) -> StoreResult<()> {
+    conn.prepare_cached("DELETE FROM delivery_line WHERE delivery = ?1 AND received = 0")?.execute([id])?;
+    conn.prepare_cached("UPDATE delivery_line SET expected = received WHERE delivery = ?1")?.execute([id])?;
+    conn.prepare_cached("UPDATE delivery SET state = 'received' WHERE id = ?1")?.execute([id])?;
+    Ok(())
+}
+
 /// A receipt of `qty` × `sku` against the delivery: refused when the item is not on it or the
 /// delivery would be over-received.
 pub fn receive(conn: &Connection, id: &str, sku: &str, qty: i64) -> StoreResult<()> {

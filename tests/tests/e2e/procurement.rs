@@ -180,8 +180,18 @@ async fn story(backend: Backend) -> Result<()> {
     let short = call(central, Method::POST, &format!("/api/v1/purchase-orders/{id2}/close"), ADMIN, None, Some(json!({"reason": "Nike short-shipped; the rest comes on the next order"}))).await?.ok()?;
     ensure!(short["state"] == "closed", "{short}");
     ensure!(in_transit(central).await?.0 == 0, "closed short: nothing in transit");
+    // The warehouse stops expecting the rest: the delivery reads as received with its 2, and
+    // a pair that turns up later is received as a plain receipt.
+    let closed_there = eventually("the edge to close the delivery", Duration::from_secs(20), || async {
+        let received = edge.get("/api/v1/deliveries?state=received").await?.ok()?;
+        Ok(received.as_array().into_iter().flatten().find(|d| d["id"] == delivery2.as_str()).cloned())
+    })
+    .await?;
+    ensure!(closed_there["lines"][0]["expected"] == 2 && closed_there["lines"][0]["received"] == 2, "{closed_there}");
+    let against = receive2(1).await?;
+    ensure!(against.status == 409, "no more receipts against a closed delivery: {against:?}");
     let before_late = central.level(PEGASUS, "SH-01").await?.0;
-    ensure!(receive2(1).await?.status == 201);
+    ensure!(edge.post("/api/v1/receipts", json!({"location": "RCV", "gtin": PEGASUS_GTIN, "qty": 1})).await?.status == 201);
     edge.wait_synced(Duration::from_secs(30)).await?;
     ensure!(central.level(PEGASUS, "SH-01").await?.0 == before_late + 1, "the late pair is stock");
     let after = central.get(&format!("/api/v1/purchase-orders/{id2}")).await?.ok()?;
@@ -282,5 +292,15 @@ async fn submissions(backend: Backend) -> Result<()> {
     ensure!(sku["suppliers"][0]["supplier"] == "NIKE-CN" && sku["suppliers"][0]["terms"]["cost"] == 41_000, "{sku}");
     let mine = call(central, Method::GET, "/api/v1/supplier/submissions?state=accepted", NIKE, None, None).await?.ok()?;
     ensure!(mine.as_array().map(Vec::len) == Some(2), "{mine}");
+
+    // Nike exits with an order sent and nothing shipped: the order is cancelled with it.
+    central.add_warehouse("SH-01", "Shanghai").await?;
+    let po = json!({"supplier": "NIKE-CN", "warehouse": "SH-01", "lines": [{"sku": PEGASUS, "qty": 12}]});
+    let order = call(central, Method::POST, "/api/v1/purchase-orders", ADMIN, Some("po-exit"), Some(po)).await?.ok()?;
+    let id = order["id"].as_u64().context("po id")?;
+    call(central, Method::POST, &format!("/api/v1/purchase-orders/{id}/approve"), ADMIN, None, None).await?.ok()?;
+    call(central, Method::POST, "/api/v1/suppliers/NIKE-CN/steps", ADMIN, None, Some(json!({"step": "exit", "reason": "contract ended"}))).await?.ok()?;
+    let after = central.get(&format!("/api/v1/purchase-orders/{id}")).await?.ok()?;
+    ensure!(after["state"] == "cancelled" && after["reason"].as_str().is_some_and(|r| r.contains("contract ended")), "{after}");
     Ok(())
 }
