@@ -1312,6 +1312,9 @@ CREATE INDEX sup_submission_state ON sup_submission (state, id);
 -- Replenishment measures lead times: orders sent in the last year, each with its first arrival.
 CREATE INDEX po_order_sent ON po_order (sent_ms);
 CREATE INDEX po_arrival_po ON po_arrival (po, at_ms);
+-- An approved supplier invoice, once paid: when, and the bank transfer's reference.
+ALTER TABLE po_invoice ADD COLUMN paid_ms INTEGER;
+ALTER TABLE po_invoice ADD COLUMN payment_ref TEXT;
 "#,
 ];
 

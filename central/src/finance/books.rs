@@ -30,6 +30,8 @@ pub mod account {
     /// booked when they are earned; a redemption's discount uses it up.
     pub const POINTS: &str = "Liabilities:LoyaltyPoints";
     pub const POINTS_EXPENSE: &str = "Expenses:Marketing:LoyaltyPoints";
+    /// The company's bank account: suppliers are paid from it.
+    pub const BANK: &str = "Assets:Bank";
     /// What suppliers invoiced above (or below) the purchase orders' costs of what arrived.
     pub const PRICE_VARIANCE: &str = "Expenses:PurchasePriceVariance";
 
@@ -155,6 +157,9 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             let mut lines = receive(state, sku, warehouse, qty.as_i64(), cost, journal.at_ms);
             lines.push(line(account::GRNI, -qty.as_i64() * cost));
             (format!("received {} × {sku} at {warehouse}", qty.as_i64()), lines)
+        }
+        BusinessEvent::SupplierInvoicePaid { invoice_id, supplier, amount, reference, .. } => {
+            (format!("supplier invoice {invoice_id} paid ({reference})"), vec![line(account::supplier_payable(supplier), amount.minor()), line(account::BANK, -amount.minor())])
         }
         BusinessEvent::SupplierInvoiceApproved { invoice_id, po_id, supplier, total, received_value: Some(received), .. } => {
             // The invoice turns what was received into what is owed; a price that differs from
@@ -464,6 +469,8 @@ mod tests {
         assert_eq!(lines(&dearer), vec![(account::GRNI.to_owned(), 440_000), (payable, -441_100), (account::PRICE_VARIANCE.to_owned(), 1_100)]);
         assert!(dearer.iter().all(|e| e.balance() == 0));
         assert!(post(&mut state, &at(6, invoice(None, 1))).is_empty(), "an approval from before received values were journalled posts nothing");
+        let paid = post(&mut state, &at(7, BusinessEvent::SupplierInvoicePaid { invoice_id: 5, po_id: 9, supplier: "NIKE-CN".into(), amount: money(440_000), reference: "BOC-1".into() }));
+        assert_eq!(lines(&paid), vec![("Liabilities:Payable:Supplier:NIKECN".to_owned(), 440_000), (account::BANK.to_owned(), -440_000)]);
     }
 
     #[test]

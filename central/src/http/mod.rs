@@ -79,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/purchase-orders/{id}/close", post(procurement::http::close))
         .route("/api/v1/supplier-invoices", get(procurement::http::invoices))
         .route("/api/v1/supplier-invoices/{id}/decision", post(procurement::http::decide))
+        .route("/api/v1/supplier-invoices/{id}/payment", post(procurement::http::pay))
         .route("/api/v1/procurement/policy", get(procurement::http::policy).put(procurement::http::set_policy))
         .route("/api/v1/replenishment/suggestions", get(procurement::http::suggestions))
         .route("/api/v1/replenishment/drafts", post(procurement::http::drafts))

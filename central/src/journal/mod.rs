@@ -189,6 +189,8 @@ pub enum BusinessEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         received_value: Option<Money>,
     },
+    /// HQ paid an approved supplier invoice (bank transfer `reference`).
+    SupplierInvoicePaid { invoice_id: u64, po_id: u64, supplier: String, amount: Money, reference: String },
     /// A supplier invoice differs from its order or receipts beyond tolerance: held for HQ.
     SupplierInvoiceHeld { invoice_id: u64, po_id: u64, supplier: String, total: Money, differences: u32 },
     /// HQ refused a held supplier invoice (the supplier must send a corrected one).
@@ -280,6 +282,7 @@ impl BusinessEvent {
             BusinessEvent::PurchaseReceived { .. } => "purchase_received",
             BusinessEvent::PurchaseOrderClosed { .. } => "purchase_order_closed",
             BusinessEvent::SupplierInvoiceApproved { .. } => "supplier_invoice_approved",
+            BusinessEvent::SupplierInvoicePaid { .. } => "supplier_invoice_paid",
             BusinessEvent::SupplierInvoiceHeld { .. } => "supplier_invoice_held",
             BusinessEvent::SupplierInvoiceRejected { .. } => "supplier_invoice_rejected",
             BusinessEvent::PaymentSucceeded { .. } => "payment_succeeded",
@@ -318,6 +321,7 @@ impl BusinessEvent {
             | E::PurchaseReceived { po_id, .. }
             | E::PurchaseOrderClosed { po_id, .. }
             | E::SupplierInvoiceApproved { po_id, .. }
+            | E::SupplierInvoicePaid { po_id, .. }
             | E::SupplierInvoiceHeld { po_id, .. }
             | E::SupplierInvoiceRejected { po_id, .. } => format!("po:{po_id}"),
             E::WarehouseCreated { warehouse } | E::EdgeStreamRebased { warehouse, .. } => format!("warehouse:{warehouse}"),

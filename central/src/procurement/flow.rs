@@ -366,6 +366,23 @@ pub fn decide(tx: &mut dyn Tx, id: u64, approve: bool, note: &str, now_ms: i64) 
     store::load_invoice(tx, id, false)?.ok_or_else(|| ProcurementError::NotFound(format!("invoice {id}")))
 }
 
+/// HQ paid an approved invoice (by bank transfer `reference`): once; finance moves its total
+/// from what is owed the supplier to the bank.
+pub fn pay(tx: &mut dyn Tx, id: u64, reference: &str, now_ms: i64) -> Result<SupplierInvoice, ProcurementError> {
+    let inv = store::load_invoice(tx, id, true)?.ok_or_else(|| ProcurementError::NotFound(format!("invoice {id}")))?;
+    if inv.state != InvoiceState::Approved {
+        return refuse(format!("invoice {id} is {}: only an approved invoice is paid", inv.state.as_str()));
+    }
+    if inv.paid_ms.is_some() {
+        return refuse(format!("invoice {id} is paid already ({})", inv.payment_reference.as_deref().unwrap_or("")));
+    }
+    store::mark_paid(tx, id, reference, now_ms)?;
+    crate::audit::store::append(tx, now_ms, "admin", "supplier_invoice_paid", &format!("po:{}", inv.po), &serde_json::json!({ "invoice": id, "reference": reference }))?;
+    let event = BusinessEvent::SupplierInvoicePaid { invoice_id: id, po_id: inv.po, supplier: inv.supplier.clone(), amount: inv.total, reference: reference.to_owned() };
+    journal::store::append(tx, &event, now_ms)?;
+    store::load_invoice(tx, id, false)?.ok_or_else(|| ProcurementError::NotFound(format!("invoice {id}")))
+}
+
 /// The supplier may still act on the supplier API, read in the write's own transaction (it
 /// may have been suspended or exited since its credential was checked).
 fn check_caller(tx: &mut dyn Tx, supplier: &str) -> Result<(), ProcurementError> {

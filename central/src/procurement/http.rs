@@ -202,6 +202,25 @@ pub async fn decide(_: Admin, State(state): State<AppState>, Path(id): Path<u64>
     Ok(Json(state.write(move |tx| flow::decide(tx, id, body.approve, &body.note, now)).await?))
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoicePayment {
+    /// The bank transfer's reference.
+    #[schema(pattern = "^[A-Za-z0-9-]{1,40}$")]
+    pub reference: String,
+}
+
+/// HQ paid an approved invoice: once (a second payment is refused); finance moves its total
+/// from what is owed the supplier to the bank.
+#[utoipa::path(post, path = "/api/v1/supplier-invoices/{id}/payment", params(doc::PathId, doc::IdempotencyKey), request_body = InvoicePayment,
+    responses((status = 200, body = SupplierInvoice), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "procurement")]
+pub async fn pay(_: Admin, State(state): State<AppState>, Path(id): Path<u64>, key: Keyed, Json(body): Json<InvoicePayment>) -> Result<Response, ApiError> {
+    crate::http::check_reference(&body.reference)?;
+    let request = key.fingerprint(&body)?;
+    let now = now_ms();
+    keyed_write(&state, request, StatusCode::OK, move |tx| flow::pay(tx, id, &body.reference, now)).await
+}
+
 /// The three-way match's tolerances.
 #[utoipa::path(get, path = "/api/v1/procurement/policy",
     responses((status = 200, body = Tolerance), doc::Unauthorized, doc::Unavailable), tag = "procurement")]

@@ -216,6 +216,11 @@ pub struct SupplierInvoice {
     pub created_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_ms: Option<i64>,
+    /// When HQ paid it (an approved invoice), and the transfer's reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_reference: Option<String>,
 }
 
 /// How far an invoice may differ and still match: units over what was received, a unit

@@ -167,6 +167,9 @@ pub struct StatementInvoice {
     pub reference: String,
     pub po: u64,
     pub total: Money,
+    /// When HQ paid it, if it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_ms: Option<i64>,
 }
 
 /// A supplier's month: what it delivered that passed QC (payable), the invoices approved, and
@@ -182,6 +185,9 @@ pub struct Statement {
     pub invoiced: Money,
     /// Received value less invoiced (negative: invoiced ahead of this month's receipts).
     pub not_invoiced: i64,
+    /// Of the month's invoices, what HQ has paid, and what it still owes.
+    pub paid: Money,
+    pub unpaid: Money,
 }
 
 /// The first and one-past-last millisecond of `YYYY-MM`, or None.
@@ -216,8 +222,9 @@ pub fn statement(tx: &mut dyn Tx, supplier: &str, month: &str) -> Result<Stateme
         .collect();
     let invoices: Vec<StatementInvoice> = store::invoices_decided(tx, supplier, from, to)?
         .into_iter()
-        .map(|i| StatementInvoice { id: i.id, reference: i.reference, po: i.po, total: i.total })
+        .map(|i| StatementInvoice { id: i.id, reference: i.reference, po: i.po, total: i.total, paid_ms: i.paid_ms })
         .collect();
+    let paid_minor: i64 = invoices.iter().filter(|i| i.paid_ms.is_some()).map(|i| i.total.minor()).sum();
     let received_minor: i64 = received.iter().map(|l| l.value.minor()).sum();
     let invoiced_minor: i64 = invoices.iter().map(|i| i.total.minor()).sum();
     let money = |m: i64| Money::parse(m.clamp(0, Money::MAX_MINOR)).unwrap_or(Money::ZERO);
@@ -229,6 +236,8 @@ pub fn statement(tx: &mut dyn Tx, supplier: &str, month: &str) -> Result<Stateme
         invoices,
         invoiced: money(invoiced_minor),
         not_invoiced: received_minor - invoiced_minor,
+        paid: money(paid_minor),
+        unpaid: money(invoiced_minor - paid_minor),
     })
 }
 

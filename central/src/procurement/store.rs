@@ -248,7 +248,8 @@ pub fn insert_invoice(
     row.map(|r| r.uint(0)).transpose()
 }
 
-const INVOICE_COLUMNS: &str = "SELECT id, supplier, reference, po, state, lines, total, expected, differences, note, created_ms, decided_ms FROM po_invoice";
+const INVOICE_COLUMNS: &str =
+    "SELECT id, supplier, reference, po, state, lines, total, expected, differences, note, created_ms, decided_ms, paid_ms, payment_ref FROM po_invoice";
 
 fn invoice(r: &Row) -> DbResult<SupplierInvoice> {
     let state = r.text(4)?;
@@ -265,6 +266,8 @@ fn invoice(r: &Row) -> DbResult<SupplierInvoice> {
         note: r.opt_text(9)?,
         created_ms: r.int(10)?,
         decided_ms: r.opt_int(11)?,
+        paid_ms: r.opt_int(12)?,
+        payment_reference: r.opt_text(13)?,
     })
 }
 
@@ -279,6 +282,11 @@ pub fn invoices(tx: &mut dyn Tx, state: Option<InvoiceState>, supplier: Option<&
         "{INVOICE_COLUMNS} WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1) AND (CAST(?2 AS TEXT) IS NULL OR supplier = ?2) AND (CAST(?3 AS BIGINT) IS NULL OR po = ?3) ORDER BY id DESC LIMIT ?4"
     );
     tx.query(&sql, &params![state.map(|s| s.as_str()), supplier, po, limit])?.iter().map(invoice).collect()
+}
+
+pub fn mark_paid(tx: &mut dyn Tx, id: u64, reference: &str, now_ms: i64) -> DbResult<()> {
+    tx.execute("UPDATE po_invoice SET paid_ms = ?2, payment_ref = ?3 WHERE id = ?1", &params![id, now_ms, reference])?;
+    Ok(())
 }
 
 pub fn decide_invoice(tx: &mut dyn Tx, id: u64, state: InvoiceState, note: &str, now_ms: i64) -> DbResult<()> {

@@ -139,6 +139,16 @@ async fn story(backend: Backend) -> Result<()> {
     ensure!(twice["state"] == "held", "units already invoiced cannot be billed again: {twice}");
     let order = central.get(&format!("/api/v1/purchase-orders/{id}")).await?.ok()?;
     ensure!(order["lines"][0]["invoiced"] == 11 && order["invoices"].as_array().map(Vec::len) == Some(3), "{order}");
+    // HQ pays the matched invoice, once; the held-then-rejected one cannot be paid.
+    let matched_id = matched["id"].as_u64().context("invoice id")?;
+    let pay = |invoice: u64, key: &'static str| {
+        let path = format!("/api/v1/supplier-invoices/{invoice}/payment");
+        async move { call(central, Method::POST, &path, ADMIN, Some(key), Some(json!({"reference": "BOC-20270105-01"}))).await }
+    };
+    let paid = pay(matched_id, "pay-1").await?.ok()?;
+    ensure!(paid["paid_ms"].is_i64() && paid["payment_reference"] == "BOC-20270105-01", "{paid}");
+    ensure!(pay(matched_id, "pay-2").await?.status == 422, "paid once");
+    ensure!(pay(held_id, "pay-3").await?.status == 422, "a rejected invoice is not paid");
     let seen = call(central, Method::GET, "/api/v1/supplier/invoices", ADIDAS, None, None).await?.ok()?;
     ensure!(seen.as_array().is_some_and(Vec::is_empty), "another supplier's invoices: {seen}");
 
@@ -151,6 +161,7 @@ async fn story(backend: Backend) -> Result<()> {
     let month = tote_shared::calendar::utc_day(tote_shared::runtime::system::now_ms())[..7].to_owned();
     let statement = central.get(&format!("/api/v1/suppliers/NIKE-CN/statements/{month}")).await?.ok()?;
     ensure!(statement["received_value"] == 440_000 && statement["invoiced"] == 440_000 && statement["not_invoiced"] == 0, "{statement}");
+    ensure!(statement["paid"] == 440_000 && statement["unpaid"] == 0, "{statement}");
     ensure!(statement["received"][0]["units"] == 11 && statement["invoices"].as_array().map(Vec::len) == Some(1), "{statement}");
     let own = call(central, Method::GET, &format!("/api/v1/supplier/statements/{month}"), NIKE, None, None).await?.ok()?;
     ensure!(own["received_value"] == 440_000, "the supplier sees its own statement: {own}");
@@ -210,12 +221,13 @@ async fn story(backend: Backend) -> Result<()> {
 
     // The books, which beancount checks: 13 pairs received on orders at their ¥400, the late
     // pair at the Pegasus's standard ¥410; the matched invoice moved its 11 from goods received
-    // not invoiced to what is owed Nike.
+    // not invoiced to what is owed Nike, and paying it from the bank settled that.
     let books = check_books(central).await?;
     let account = |name: &str| books.get(name).copied().unwrap_or(0);
     ensure!(account("Assets:Inventory:SH-01") == 13 * 40_000 + 41_000, "{books:?}");
     ensure!(account("Liabilities:GoodsReceivedNotInvoiced") == -(13 * 40_000 + 41_000) + 11 * 40_000, "{books:?}");
-    ensure!(account("Liabilities:Payable:Supplier:NIKECN") == -440_000 && account("Expenses:PurchasePriceVariance") == 0, "{books:?}");
+    ensure!(account("Liabilities:Payable:Supplier:NIKECN") == 0 && account("Assets:Bank") == -440_000, "{books:?}");
+    ensure!(account("Expenses:PurchasePriceVariance") == 0, "{books:?}");
     Ok(())
 }
 
