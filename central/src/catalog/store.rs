@@ -51,40 +51,8 @@ pub fn create_sku(tx: &mut dyn Tx, sku: &SkuRecord, warehouses: &[WarehouseCode]
     if let Err((_, why)) = fits(sku, set.as_deref()) {
         return Err(CatalogError::Invalid(why));
     }
-    tx.execute(
-        "INSERT INTO sku (sku, spu_id, gtin, gender, colour, size, price_minor, cost_minor, created_ms, weight_g, length_mm, width_mm, height_mm, fragile,
-                          state, attributes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-        &params![
-            sku.sku.as_str(),
-            sku.spu_id.as_str(),
-            sku.gtin.as_str(),
-            sku.gender.as_str(),
-            sku.colour.as_str(),
-            sku.size.as_str(),
-            sku.price.minor(),
-            sku.cost.minor(),
-            now_ms,
-            sku.shipping.map(|s| i64::from(s.weight_g)),
-            sku.shipping.map(|s| i64::from(s.length_mm)),
-            sku.shipping.map(|s| i64::from(s.width_mm)),
-            sku.shipping.map(|s| i64::from(s.height_mm)),
-            i64::from(sku.shipping.is_some_and(|s| s.fragile)),
-            sku.state.as_str(),
-            attributes_json(&sku.attributes)?
-        ],
-    )
-    .map_err(|e| duplicate(e, || format!("SKU {} or GTIN {}", sku.sku, sku.gtin)))?;
-    // The price history starts with the price it was created at.
-    let first = NewSellingPrice { kind: PriceKind::Base, price: sku.price, valid_from_ms: now_ms, valid_until_ms: None, reason: "created".into() };
-    insert_price(tx, &sku.sku, &first, "creation", now_ms)?;
-    let record = get_sku(tx, &sku.sku)?;
-    for warehouse in warehouses {
-        commands::enqueue(tx, warehouse, &upsert_command(&record), now_ms)?;
-    }
-    let event = BusinessEvent::SkuCreated { sku: record.sku.clone(), spu_id: record.spu_id.clone(), price: record.price.minor(), cost: record.cost.minor() };
-    journal::store::append(tx, &event, now_ms)?;
-    Ok(record)
+    create_skus(tx, std::slice::from_ref(sku), warehouses, now_ms)?;
+    get_sku(tx, &sku.sku)
 }
 
 /// Creates SKUs the caller has checked (their models exist, their attributes fit, their codes
@@ -92,7 +60,17 @@ pub fn create_sku(tx: &mut dyn Tx, sku: &SkuRecord, warehouses: &[WarehouseCode]
 /// with its first price and its `sku_created` event, and teaches every warehouse in
 /// `warehouses` about them. The same rows as `create_sku` one by one.
 pub fn create_skus(tx: &mut dyn Tx, records: &[SkuRecord], warehouses: &[WarehouseCode], now_ms: i64) -> Result<(), CatalogError> {
-    let models: HashMap<String, String> = tx.query("SELECT id, name FROM spu", &[])?.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect::<DbResult<_>>()?;
+    let mut spus: Vec<&str> = records.iter().map(|r| r.spu_id.as_str()).collect();
+    spus.sort_unstable();
+    spus.dedup();
+    let mut models: HashMap<String, String> = HashMap::with_capacity(spus.len());
+    for chunk in spus.chunks(500) {
+        let sql = format!("SELECT id, name FROM spu WHERE id IN ({})", crate::db::placeholders(chunk.len(), 1));
+        let values: Vec<Value> = chunk.iter().map(|s| Value::from(*s)).collect();
+        for r in tx.query(&sql, &values)? {
+            models.insert(r.text(0)?, r.text(1)?);
+        }
+    }
     let mut commands = Vec::with_capacity(records.len());
     for chunk in records.chunks(500) {
         let sql = format!(
@@ -121,7 +99,8 @@ pub fn create_skus(tx: &mut dyn Tx, records: &[SkuRecord], warehouses: &[Warehou
                 attributes_json(&r.attributes)?
             ]);
         }
-        tx.execute(&sql, &values).map_err(|e| duplicate(e, || "a SKU or GTIN of the batch".into()))?;
+        let named = |r: &SkuRecord| format!("SKU {} or GTIN {}", r.sku, r.gtin);
+        tx.execute(&sql, &values).map_err(|e| duplicate(e, || if chunk.len() == 1 { named(&chunk[0]) } else { "a SKU or GTIN of the batch".into() }))?;
         let sql = format!(
             "INSERT INTO cat_price (sku, kind, price_minor, valid_from_ms, valid_until_ms, reason, set_by, set_ms) VALUES {}",
             crate::db::values_clause(chunk.len(), 8, 1)

@@ -224,7 +224,8 @@ pub struct StockAlert {
     #[serde(flatten)]
     pub finding: Finding,
     pub raised_ms: i64,
-    /// The last scan that found it (its figures are that scan's).
+    /// When its figures were last taken: the last scan that found them changed (a scan that
+    /// finds the same figures leaves it).
     pub seen_ms: i64,
     pub cleared_ms: Option<i64>,
 }

@@ -121,10 +121,15 @@ pub fn cancel(tx: &mut dyn Tx, id: u64, reason: &str, now_ms: i64) -> Result<Pur
 pub fn supplier_exited(tx: &mut dyn Tx, supplier: &str, reason: &str, now_ms: i64) -> Result<Vec<u64>, ProcurementError> {
     let mut cancelled = Vec::new();
     for state in [PoState::Draft, PoState::Sent, PoState::Confirmed] {
-        for po in store::list(tx, Some(state), Some(supplier), false, 10_000)? {
-            if po.lines.iter().all(|l| l.shipped == 0) {
-                cancel(tx, po.id, &format!("supplier exited: {reason}"), now_ms)?;
-                cancelled.push(po.id);
+        for po in store::list(tx, Some(state), Some(supplier), false, u32::MAX)? {
+            if po.lines.iter().any(|l| l.shipped > 0) {
+                continue;
+            }
+            // An ASN may have come in since the list was read: that order stays, as any that ships.
+            match cancel(tx, po.id, &format!("supplier exited: {reason}"), now_ms) {
+                Ok(_) => cancelled.push(po.id),
+                Err(ProcurementError::Refused(_)) => {}
+                Err(e) => return Err(e),
             }
         }
     }
@@ -310,7 +315,7 @@ pub fn invoice(tx: &mut dyn Tx, supplier: &str, i: &Invoice, now_ms: i64) -> Res
         return refuse(format!("purchase order {} is {}: invoice what was received", po.id, po.state.as_str()));
     }
     let (expected, differences) = match_invoice(&po, &i.lines, i.total, &tolerance(tx)?);
-    let received_value = Some(expected);
+    let received_value = Some(super::received_value(&po, &i.lines));
     let state = if differences.is_empty() { InvoiceState::Approved } else { InvoiceState::Held };
     let Some(id) = store::insert_invoice(tx, supplier, &i.reference, po.id, state, &i.lines, i.total, expected, &differences, now_ms)? else {
         return Err(ProcurementError::Duplicate(format!("invoice {}", i.reference)));
@@ -344,8 +349,8 @@ pub fn decide(tx: &mut dyn Tx, id: u64, approve: bool, note: &str, now_ms: i64) 
         }
     }
     let (state, event) = if approve {
-        // The received value at the order's costs, taken before the units count as invoiced.
-        let (received_value, _) = match_invoice(&po, &inv.lines, inv.total, &Tolerance::default());
+        // Taken before the invoice's units count as invoiced.
+        let received_value = super::received_value(&po, &inv.lines);
         invoiced(&mut po, &inv.lines);
         store::save(tx, &po, now_ms)?;
         let event = BusinessEvent::SupplierInvoiceApproved {

@@ -476,10 +476,11 @@ pub async fn supplier_step(_: Admin, State(state): State<AppState>, Path(id): Pa
     }
     let now = now_ms();
     let s = state
-        .write(move |tx| -> Result<_, ProcurementError> {
+        .write(move |tx| -> Result<_, ApiError> {
+            // The step's own refusals keep their problem type (`supplier-refused`).
             let s = crate::supplier::take_step(tx, &id, body.step, body.reason.as_deref(), now)?;
             if s.state == crate::supplier::SupplierState::Exited {
-                flow::supplier_exited(tx, &id, body.reason.as_deref().unwrap_or("supplier exited"), now)?;
+                flow::supplier_exited(tx, &id, body.reason.as_deref().unwrap_or("no reason given"), now)?;
             }
             Ok(s)
         })

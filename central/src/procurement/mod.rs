@@ -440,6 +440,20 @@ pub fn check_invoice_lines(lines: &[SupplierInvoiceLine]) -> Result<(), Procurem
 }
 
 /// Adds an approved invoice's units to its order's lines.
+/// What an invoice's lines bill of goods received and not yet invoiced, at the order's unit
+/// costs: the value finance moves out of goods received not invoiced. Units billed beyond that
+/// (within the quantity tolerance) and SKUs not ordered are not in it (finance books them as a
+/// price variance). Taken before the invoice's units count as invoiced.
+pub fn received_value(po: &PurchaseOrder, lines: &[SupplierInvoiceLine]) -> Money {
+    let mut minor = 0i64;
+    for ordered in &po.lines {
+        let billed: i64 = lines.iter().filter(|l| l.sku == ordered.sku).map(|l| i64::from(l.qty)).sum();
+        let open = (i64::from(ordered.accepted) - i64::from(ordered.invoiced)).max(0);
+        minor = minor.saturating_add(billed.min(open).saturating_mul(ordered.unit_cost.minor()));
+    }
+    Money::parse(minor.clamp(0, Money::MAX_MINOR)).unwrap_or(Money::ZERO)
+}
+
 pub fn invoiced(po: &mut PurchaseOrder, lines: &[SupplierInvoiceLine]) {
     for l in lines {
         if let Some(line) = po.lines.iter_mut().find(|o| o.sku == l.sku) {

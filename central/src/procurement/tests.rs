@@ -189,3 +189,14 @@ proptest::proptest! {
         proptest::prop_assert!(d.iter().any(|d| d.kind == InvoiceDifferenceKind::Quantity));
     }
 }
+
+#[test]
+fn the_received_value_counts_only_units_received_and_not_yet_invoiced() {
+    let mut p = received();
+    p.lines[0].accepted = 11;
+    // 12 billed for 11 received (within a 1-unit tolerance), at a dearer cost: 11 at the order's.
+    let lines = [SupplierInvoiceLine { sku: sku(42), qty: 12, unit_cost: money(41000) }, SupplierInvoiceLine { sku: sku(99), qty: 1, unit_cost: money(5) }];
+    assert_eq!(received_value(&p, &lines), money(11 * 40000), "not the 12th, not the SKU never ordered");
+    invoiced(&mut p, &lines);
+    assert_eq!(received_value(&p, &lines[..1]), money(0), "invoiced already");
+}
