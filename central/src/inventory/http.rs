@@ -140,6 +140,10 @@ pub async fn ledger(_: Reader, State(state): State<AppState>, Path(sku): Path<Sk
 pub struct HealthQuery {
     /// One warehouse; all when absent.
     pub warehouse: Option<WarehouseCode>,
+    /// At most this many findings (default 1,000, at most 10,000): the warehouse × SKU ones
+    /// first, then the lots.
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<u32>,
 }
 
 /// What needs attention now, under the health policy: slow, unsold and overstocked stock per
@@ -148,14 +152,19 @@ pub struct HealthQuery {
 #[utoipa::path(get, path = "/api/v1/inventory/health", params(HealthQuery),
     responses((status = 200, body = Vec<Finding>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "inventory")]
 pub async fn health_report(_: Reader, State(state): State<AppState>, Query(q): Query<HealthQuery>) -> Result<Json<Vec<Finding>>, ApiError> {
+    let limit = q.limit.unwrap_or(1_000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 10000".into()));
+    }
     let now = now_ms();
-    let found = state
+    let mut found = state
         .db
         .read(move |tx| {
             let p = health::policy(tx)?;
             health::findings(tx, &p, q.warehouse.as_ref(), now)
         })
         .await?;
+    found.truncate(limit as usize);
     Ok(Json(found))
 }
 

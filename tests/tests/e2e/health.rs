@@ -71,6 +71,9 @@ async fn a_lot_near_its_date_at_the_edge_raises_an_alert_at_central(backend: Bac
     ensure!(cleared.as_array().map(Vec::len) == Some(1) && cleared[0]["cleared_ms"].is_i64(), "{cleared}");
     let bad = central.get("/api/v1/inventory/alerts?state=gone").await?;
     ensure!(bad.status == 400, "{bad:?}");
+    let one = central.get("/api/v1/inventory/health?warehouse=SH-01&limit=1").await?.ok()?;
+    ensure!(one.as_array().map(Vec::len) == Some(1) && one[0]["kind"] == "slow_mover", "the SKU's finding first: {one}");
+    ensure!(central.get("/api/v1/inventory/health?limit=0").await?.status == 400);
     let policy = central.get("/api/v1/inventory/health/policy").await?.ok()?;
     ensure!(policy["near_expiry_days"] == 30, "{policy}");
 
