@@ -173,7 +173,7 @@ pub fn exists(tx: &mut dyn Tx, sku: &Sku) -> DbResult<bool> {
 
 /// Selling prices of `skus`, in the same order; None for an unknown SKU. One statement.
 pub fn prices(tx: &mut dyn Tx, skus: &[&Sku]) -> DbResult<Vec<Option<Money>>> {
-    money_column(tx, skus, "price_minor")
+    Ok(listings(tx, skus)?.into_iter().map(|l| l.map(|(price, _)| price)).collect())
 }
 
 /// Standard costs of `skus`, in the same order; None for an unknown SKU. One statement.

@@ -267,11 +267,11 @@ pub fn set_policy(tx: &mut dyn Tx, p: &HealthPolicy, now_ms: i64) -> Result<Heal
 pub fn findings(tx: &mut dyn Tx, p: &HealthPolicy, warehouse: Option<&WarehouseCode>, now_ms: i64) -> Result<Vec<Finding>, HealthError> {
     let today = now_ms.div_euclid(DAY_MS);
     let window_start = tote_shared::calendar::utc_day(now_ms - i64::from(p.window_days) * DAY_MS);
-    let places = store::place_facts(tx, &window_start, warehouse)?;
-    let mut out: Vec<Finding> = places.iter().filter_map(|f| place_finding(f, p, today)).collect();
-    // The pace of every warehouse × SKU that shipped, sellable stock or not (a lot's units may
-    // all be promised to orders).
+    // The pace of every warehouse × SKU that shipped, read once: for the SKU alerts and for the
+    // lots, sellable stock or not (a lot's units may all be promised to orders).
     let shipped = store::shipped_in_window(tx, &window_start, warehouse)?;
+    let places = store::place_facts(tx, &shipped, warehouse)?;
+    let mut out: Vec<Finding> = places.iter().filter_map(|f| place_finding(f, p, today)).collect();
     for ((wh, sku), lots) in &store::lots(tx, warehouse)? {
         let units = shipped.get(&(wh.clone(), sku.clone())).copied().unwrap_or(0);
         out.extend(lot_findings(wh, sku, lots, units as f64 / f64::from(p.window_days), p, today));

@@ -294,33 +294,30 @@ fn sku_of(raw: &str) -> DbResult<Sku> {
     Sku::parse(raw).map_err(|e| DbError::corrupt(e.to_string()))
 }
 
-/// Per warehouse × SKU with sellable stock: the sellable units, units shipped from
-/// `window_start` (`YYYY-MM-DD`) on, the last day anything shipped, and when on-hand there last
-/// rose from none. Reads analytics' daily shipments (the one read across, documented: the
-/// sales pace is theirs to keep).
-pub fn place_facts(tx: &mut dyn Tx, window_start: &str, warehouse: Option<&WarehouseCode>) -> DbResult<Vec<super::health::PlaceFacts>> {
+/// Per warehouse × SKU with sellable stock: the sellable units, units shipped in the window
+/// (`shipped`, from `shipped_in_window`), the last day anything shipped, and when on-hand
+/// there last rose from none. Reads analytics' daily shipments (the one read across,
+/// documented: the sales pace is theirs to keep).
+pub fn place_facts(
+    tx: &mut dyn Tx,
+    shipped: &std::collections::HashMap<(WarehouseCode, Sku), i64>,
+    warehouse: Option<&WarehouseCode>,
+) -> DbResult<Vec<super::health::PlaceFacts>> {
     let rows = tx.query(
         "SELECT s.sku, s.warehouse, s.on_hand - s.locked - s.committed,
-                (SELECT CAST(SUM(r.shipped) AS BIGINT) FROM an_returns_daily r
-                 WHERE r.sku = s.sku AND r.warehouse = s.warehouse AND r.day >= ?1 AND r.shipped > 0),
                 (SELECT MAX(r.day) FROM an_returns_daily r WHERE r.sku = s.sku AND r.warehouse = s.warehouse AND r.shipped > 0),
                 (SELECT l.at_ms FROM inventory_ledger l WHERE l.sku = s.sku AND l.warehouse = s.warehouse AND l.field = 'on_hand'
                  AND l.delta > 0 AND l.balance_after - l.delta <= 0 ORDER BY l.id DESC LIMIT 1)
          FROM stock s
-         WHERE s.on_hand - s.locked - s.committed > 0 AND (CAST(?2 AS TEXT) IS NULL OR s.warehouse = ?2)
+         WHERE s.on_hand - s.locked - s.committed > 0 AND (CAST(?1 AS TEXT) IS NULL OR s.warehouse = ?1)
          ORDER BY s.warehouse, s.sku",
-        &params![window_start, warehouse.map(WarehouseCode::as_str)],
+        &params![warehouse.map(WarehouseCode::as_str)],
     )?;
     rows.iter()
         .map(|r| {
-            Ok(super::health::PlaceFacts {
-                sku: sku_of(&r.text(0)?)?,
-                warehouse: code(&r.text(1)?)?,
-                sellable: r.int(2)?,
-                shipped: r.opt_int(3)?.unwrap_or(0),
-                last_sale: r.opt_text(4)?,
-                stocked_since_ms: r.opt_int(5)?,
-            })
+            let (sku, warehouse) = (sku_of(&r.text(0)?)?, code(&r.text(1)?)?);
+            let shipped = shipped.get(&(warehouse.clone(), sku.clone())).copied().unwrap_or(0);
+            Ok(super::health::PlaceFacts { sku, warehouse, sellable: r.int(2)?, shipped, last_sale: r.opt_text(3)?, stocked_since_ms: r.opt_int(4)? })
         })
         .collect()
 }

@@ -73,9 +73,9 @@ fn add_expiring(tx: &mut dyn Tx, slow: &mut Vec<SlowMover>) -> DbResult<()> {
         }
     }
     if !fresh.is_empty() {
-        let sellable = crate::inventory::store::sellable_by_sku(tx)?;
+        let sellable: std::collections::HashMap<String, i64> = crate::inventory::store::sellable_by_sku(tx)?.into_iter().collect();
         for s in &mut fresh {
-            s.sellable = sellable.iter().find(|(sku, _)| sku == s.sku.as_str()).map_or(0, |(_, n)| *n);
+            s.sellable = sellable.get(s.sku.as_str()).copied().unwrap_or(0);
         }
     }
     fresh.sort_by(|a, b| b.expiring.cmp(&a.expiring).then_with(|| a.sku.cmp(&b.sku)));
