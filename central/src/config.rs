@@ -28,6 +28,8 @@ pub struct Settings {
     pub marketplaces: std::collections::BTreeMap<String, MarketplaceSettings>,
     #[serde(default)]
     pub marketing: MarketingSettings,
+    #[serde(default)]
+    pub finance: FinanceSettings,
     #[serde(default = "default_log")]
     pub log: String,
 }
@@ -588,6 +590,16 @@ impl PaymentSettings {
         }
         Ok(())
     }
+}
+
+/// The books.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinanceSettings {
+    /// How inventory is costed: `fifo` (the default) or `average` (moving weighted average).
+    /// Chosen once: the books refuse to start under another method than they were costed by.
+    #[serde(default)]
+    pub costing: crate::finance::costing::Method,
 }
 
 /// Marketing's way out: where campaigns' send lists are delivered.

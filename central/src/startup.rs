@@ -162,6 +162,7 @@ impl App {
         let pushes = Arc::new(crate::logistics::intake::PushIntake::start(db.clone(), Arc::new(move || woken.written())));
         let channels = crate::payment::channel::Channels::from_settings(&settings.payment, listener.local_addr()?).map_err(|why| anyhow::anyhow!("payment settings: {why}"))?;
         let risk = crate::payment::risk::Risk::load(&db, &settings.payment, now_ms()).await?;
+        crate::finance::pin_costing(&db, settings.finance.costing, now_ms()).await?;
         let carriers = crate::logistics::carrier_api::CarrierApis::from_settings(&settings.logistics, listener.local_addr()?).map_err(|why| anyhow::anyhow!("logistics settings: {why}"))?;
         let marketplaces = settings
             .marketplaces

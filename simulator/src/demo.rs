@@ -393,6 +393,7 @@ fn central_settings(dir: &Path, port: u16, channels: &ChannelSim, carriers: &Car
         logistics: logistics_settings(carriers),
         marketplaces: Default::default(),
         marketing: Default::default(),
+        finance: Default::default(),
         auth: AuthSettings { admin_token: SecretString::from(ADMIN_TOKEN.to_owned()), read_token: SecretString::from(READ_TOKEN.to_owned()), metrics_token: None },
         log: "warn".into(),
     };

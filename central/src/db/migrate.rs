@@ -1316,6 +1316,34 @@ CREATE INDEX po_arrival_po ON po_arrival (po, at_ms);
 ALTER TABLE po_invoice ADD COLUMN paid_ms INTEGER;
 ALTER TABLE po_invoice ADD COLUMN payment_ref TEXT;
 "#,
+    r#"
+-- Input VAT a supplier invoice charges on top of its total.
+ALTER TABLE po_invoice ADD COLUMN tax INTEGER NOT NULL DEFAULT 0;
+-- Costing: each SKU × warehouse's pile under either method (FIFO keeps its layers in
+-- fin_cost_layer too), every move a back-dated one replays, and what each order's shipped
+-- units cost (a return comes back at it).
+CREATE TABLE fin_pile (
+    sku             TEXT NOT NULL,
+    warehouse       TEXT NOT NULL,
+    qty             INTEGER NOT NULL,
+    book_value      INTEGER NOT NULL,
+    last_unit_cost  INTEGER NOT NULL,
+    last_ms         INTEGER NOT NULL,
+    PRIMARY KEY (sku, warehouse)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE fin_cost_move (
+    id         INTEGER PRIMARY KEY,
+    sku        TEXT NOT NULL,
+    warehouse  TEXT NOT NULL,
+    at_ms      INTEGER NOT NULL,
+    seq        INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    qty        INTEGER NOT NULL,
+    amount     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX fin_cost_move_pile ON fin_cost_move (sku, warehouse);
+ALTER TABLE fin_order ADD COLUMN issued TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 #[cfg(test)]

@@ -3,13 +3,17 @@
 //! each layer is on the entry, so the books can be checked lot by lot (the beancount export
 //! books the same lots and must come to the same cost).
 
+pub use super::costing::{Layer, Method};
+use super::costing::{Move, MoveKind, Pile, Place, BACKDATED_MS};
 use crate::journal::{BusinessEvent, EventLine, JournalEntry};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use tote_shared::payment::invoice::tax_of;
 use tote_shared::{Sku, WarehouseCode};
 
 /// VAT on sales (13 %, in basis points), taken out of tax-inclusive prices as the e-invoice does.
 pub const OUTPUT_VAT_BP: u32 = 1300;
+/// Input VAT reversed on goods lost or damaged (进项税额转出), on their cost.
+pub const INPUT_VAT_BP: i64 = 1300;
 
 /// The chart of accounts. Inventory and gateway clearing have one sub-account per warehouse
 /// and per channel.
@@ -34,6 +38,10 @@ pub mod account {
     pub const BANK: &str = "Assets:Bank";
     /// What suppliers invoiced above (or below) the purchase orders' costs of what arrived.
     pub const PRICE_VARIANCE: &str = "Expenses:PurchasePriceVariance";
+    /// VAT suppliers charged on invoices, to be set off against output VAT.
+    pub const INPUT_VAT: &str = "Assets:VAT:Input";
+    /// Input VAT that may not be set off because its goods were lost or damaged.
+    pub const INPUT_VAT_REVERSED: &str = "Liabilities:VAT:InputReversed";
 
     /// What we owe a supplier for invoices approved for payment.
     pub fn supplier_payable(supplier: &str) -> String {
@@ -66,15 +74,6 @@ pub mod account {
     pub fn clearing(channel: &str) -> String {
         format!("Assets:Clearing:{}", component(channel))
     }
-}
-
-/// One FIFO layer: units received together at one unit cost. A negative quantity is units
-/// issued before any were received (a debt the next receipt settles).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layer {
-    pub received_ms: i64,
-    pub qty: i64,
-    pub unit_cost: i64,
 }
 
 /// Units of a lot a line moves (positive in, negative out).
@@ -129,15 +128,49 @@ pub struct OrderFacts {
     /// Money owed back for parts of a split order a cancel stopped after others shipped: the
     /// refunds that pay it go against advances (nothing of it was sold), not as returns.
     pub unshipped_owed: i64,
+    /// Units shipped per SKU and what they cost: a return comes back at that cost.
+    pub issued: BTreeMap<Sku, (i64, i64)>,
 }
 
-/// The state the rules read and change: standard costs, FIFO layers, per-order facts. The
-/// consumer loads what a batch touches and writes back what changed.
+/// The state the rules read and change: the costing method, standard costs, each SKU ×
+/// warehouse's pile, per-order facts. The consumer loads what a batch touches and writes back
+/// what changed.
 #[derive(Debug, Clone, Default)]
 pub struct State {
+    pub method: Method,
     pub costs: BTreeMap<Sku, i64>,
-    pub layers: BTreeMap<(Sku, WarehouseCode), VecDeque<Layer>>,
+    pub piles: BTreeMap<(Sku, WarehouseCode), Pile>,
     pub orders: BTreeMap<u64, OrderFacts>,
+    /// The stock moves posted, for the store to keep (a back-dated move replays them).
+    pub moves: Vec<(Sku, WarehouseCode, Move)>,
+}
+
+/// The SKU × warehouse piles an event moves stock of.
+pub fn stock_pairs(event: &BusinessEvent) -> Vec<(Sku, WarehouseCode)> {
+    match event {
+        BusinessEvent::StockReceived { sku, warehouse, .. } | BusinessEvent::StockAdjusted { sku, warehouse, .. } => vec![(sku.clone(), warehouse.clone())],
+        BusinessEvent::OrderShipped { warehouse: Some(w), lines, .. } => lines.iter().map(|l| (l.sku.clone(), w.clone())).collect(),
+        BusinessEvent::ReturnReceived { warehouse, lines, .. } => lines.iter().filter(|l| l.passed > 0).map(|l| (l.sku.clone(), warehouse.clone())).collect(),
+        BusinessEvent::SupplierInvoiceApproved { warehouse: Some(w), late_costs, .. } => late_costs.iter().map(|l| (l.sku.clone(), w.clone())).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The piles a batch moves back-dated (a move dated well before the pile's newest): their
+/// history must be loaded before posting, for the replay.
+pub fn back_dated(state: &State, entries: &[JournalEntry]) -> std::collections::BTreeSet<(Sku, WarehouseCode)> {
+    let mut newest: BTreeMap<(Sku, WarehouseCode), i64> = BTreeMap::new();
+    let mut found = std::collections::BTreeSet::new();
+    for entry in entries {
+        for pair in stock_pairs(&entry.event) {
+            let last = newest.entry(pair.clone()).or_insert_with(|| state.piles.get(&pair).map_or(i64::MIN, |p| p.last_ms));
+            if entry.at_ms < last.saturating_sub(BACKDATED_MS) {
+                found.insert(pair);
+            }
+            *last = (*last).max(entry.at_ms);
+        }
+    }
+    found
 }
 
 fn line(account: impl Into<String>, amount: i64) -> Line {
@@ -154,31 +187,45 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
         BusinessEvent::StockReceived { sku, warehouse, qty, unit_cost } => {
             // On a purchase order: at its cost; otherwise at the SKU's standard cost.
             let cost = unit_cost.unwrap_or_else(|| state.costs.get(sku).copied().unwrap_or(0));
-            let mut lines = receive(state, sku, warehouse, qty.as_i64(), cost, journal.at_ms);
+            let mut lines = stock_move(state, sku, warehouse, journal, MoveKind::In { qty: qty.as_i64(), unit_cost: cost });
             lines.push(line(account::GRNI, -qty.as_i64() * cost));
             (format!("received {} × {sku} at {warehouse}", qty.as_i64()), lines)
         }
         BusinessEvent::SupplierInvoicePaid { invoice_id, supplier, amount, reference, .. } => {
             (format!("supplier invoice {invoice_id} paid ({reference})"), vec![line(account::supplier_payable(supplier), amount.minor()), line(account::BANK, -amount.minor())])
         }
-        BusinessEvent::SupplierInvoiceApproved { invoice_id, po_id, supplier, total, received_value: Some(received), .. } => {
-            // The invoice turns what was received into what is owed; a price that differs from
-            // the order's is a variance (expensed: the goods may be sold already).
-            let mut lines = vec![line(account::GRNI, received.minor()), line(account::supplier_payable(supplier), -total.minor())];
-            if total.minor() != received.minor() {
-                lines.push(line(account::PRICE_VARIANCE, total.minor() - received.minor()));
+        BusinessEvent::SupplierInvoiceApproved { invoice_id, po_id, supplier, total, received_value: Some(received), tax, warehouse, late_costs, .. } => {
+            // The invoice turns what was received into what is owed, with the VAT it charges.
+            // Received units priced above (or below) the order's cost carry a late cost: onto
+            // those still on hand, the rest consumed. Units billed beyond receipts and SKUs
+            // never ordered are a price variance.
+            let owed = total.minor() + tax.minor();
+            let mut lines = vec![line(account::GRNI, received.minor()), line(account::INPUT_VAT, tax.minor()), line(account::supplier_payable(supplier), -owed)];
+            let mut late = 0;
+            if let Some(warehouse) = warehouse {
+                for cost in late_costs.iter().filter(|c| c.units > 0) {
+                    late += cost.amount;
+                    lines.extend(stock_move(state, &cost.sku, warehouse, journal, MoveKind::Late { units: cost.units, amount: cost.amount }));
+                }
+            }
+            let variance = total.minor() - received.minor() - late;
+            if variance != 0 {
+                lines.push(line(account::PRICE_VARIANCE, variance));
             }
             (format!("supplier invoice {invoice_id} for purchase order {po_id} approved"), lines)
         }
         BusinessEvent::StockAdjusted { sku, warehouse, delta, reason } if *delta < 0 => {
-            let mut lines = issue(state, sku, warehouse, -delta, journal.at_ms);
+            // A loss: its cost, and the input VAT on it that may no longer be set off.
+            let mut lines = stock_move(state, sku, warehouse, journal, MoveKind::Out { qty: -delta });
             let cost: i64 = lines.iter().map(|l| -l.amount).sum();
-            lines.push(line(account::WRITE_DOWNS, cost));
+            let vat = cost.max(0) * INPUT_VAT_BP / 10_000;
+            lines.push(line(account::WRITE_DOWNS, cost + vat));
+            lines.push(line(account::INPUT_VAT_REVERSED, -vat));
             (format!("{} × {sku} written off at {warehouse} ({reason})", -delta), lines)
         }
         BusinessEvent::StockAdjusted { sku, warehouse, delta, reason } if *delta > 0 => {
             let cost = state.costs.get(sku).copied().unwrap_or(0);
-            let mut lines = receive(state, sku, warehouse, *delta, cost, journal.at_ms);
+            let mut lines = stock_move(state, sku, warehouse, journal, MoveKind::In { qty: *delta, unit_cost: cost });
             lines.push(line(account::INVENTORY_GAINS, -delta * cost));
             (format!("{delta} × {sku} found at {warehouse} ({reason})"), lines)
         }
@@ -211,22 +258,28 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             facts.sold_gross += lines[0].amount;
             facts.sold_vat -= lines[2].amount;
             for l in sold {
-                let taken = issue(state, &l.sku, warehouse, l.qty.as_i64(), journal.at_ms);
+                let taken = stock_move(state, &l.sku, warehouse, journal, MoveKind::Out { qty: l.qty.as_i64() });
                 let cost: i64 = taken.iter().map(|t| -t.amount).sum();
+                let issued = state.orders.entry(*order_id).or_default().issued.entry(l.sku.clone()).or_default();
+                *issued = (issued.0 + l.qty.as_i64(), issued.1 - inventory_value(&taken));
                 lines.extend(taken);
                 lines.push(line(account::COGS, cost));
             }
             (format!("order {order_id} shipped from {warehouse}"), lines)
         }
         BusinessEvent::ReturnReceived { request_id, order_id, warehouse, lines: returned, .. } => {
-            // Units that passed QC go back into stock at cost, out of cost of goods sold; units
-            // that failed stay expensed, as a write-down rather than a sale's cost. (Cost is
-            // the SKU's standard cost, which is what receipts are layered at for now.)
+            // Units that passed QC go back into stock at the cost they left at, out of cost of
+            // goods sold; units that failed stay expensed, as a write-down rather than a sale's
+            // cost. (An order finance never saw ship comes back at the standard cost.)
             let mut lines = Vec::new();
             for r in returned {
-                let cost = state.costs.get(&r.sku).copied().unwrap_or(0);
+                let issued = state.orders.get(order_id).and_then(|f| f.issued.get(&r.sku)).filter(|(qty, _)| *qty > 0).copied();
+                let cost = match issued {
+                    Some((qty, value)) => super::costing::share(value, 1, qty),
+                    None => state.costs.get(&r.sku).copied().unwrap_or(0),
+                };
                 if r.passed > 0 {
-                    lines.extend(receive(state, &r.sku, warehouse, r.passed, cost, journal.at_ms));
+                    lines.extend(stock_move(state, &r.sku, warehouse, journal, MoveKind::In { qty: r.passed, unit_cost: cost }));
                     lines.push(line(account::COGS, -r.passed * cost));
                 }
                 if r.failed > 0 {
@@ -322,60 +375,29 @@ fn sale(sold: &[EventLine]) -> Vec<Line> {
     vec![line(account::ADVANCES, gross), line(account::SALES, -(gross - vat)), line(account::OUTPUT_VAT, -vat)]
 }
 
-/// Units in at `unit_cost`: first they settle units issued before any were received (their
-/// layer was costed at the standard cost; the difference goes to cost of goods sold), the
-/// rest is a new layer. Returns the inventory lines (and any cost difference).
-fn receive(state: &mut State, sku: &Sku, warehouse: &WarehouseCode, qty: i64, unit_cost: i64, at_ms: i64) -> Vec<Line> {
-    let layers = state.layers.entry((sku.clone(), warehouse.clone())).or_default();
-    let mut lines = Vec::new();
-    let mut left = qty;
-    while left > 0 {
-        let Some(debt) = layers.front_mut().filter(|l| l.qty < 0) else { break };
-        let settled = left.min(-debt.qty);
-        debt.qty += settled;
-        left -= settled;
-        let difference = settled * (unit_cost - debt.unit_cost);
-        lines.push(Line { account: account::inventory(warehouse.as_str()), amount: settled * debt.unit_cost, lot: None });
-        if difference != 0 {
-            lines.push(line(account::COGS, difference));
-        }
-        if debt.qty == 0 {
-            layers.pop_front();
-        }
+/// Moves stock of one pile by its costing method, remembers the move, and replays the pile
+/// when the move is back-dated. Returns the inventory lines and any cost difference.
+fn stock_move(state: &mut State, sku: &Sku, warehouse: &WarehouseCode, journal: &JournalEntry, kind: MoveKind) -> Vec<Line> {
+    let place = Place { method: state.method, sku, warehouse, standard: state.costs.get(sku).copied().unwrap_or(0) };
+    let pile = state.piles.entry((sku.clone(), warehouse.clone())).or_default();
+    let back_dated = journal.at_ms < pile.last_ms.saturating_sub(BACKDATED_MS);
+    let m = Move { at_ms: journal.at_ms, seq: journal.seq, kind };
+    pile.remember(&m);
+    let mut lines = match kind {
+        MoveKind::In { qty, unit_cost } => pile.receive(&place, qty, unit_cost, journal.at_ms),
+        MoveKind::Out { qty } => pile.issue(&place, qty, journal.at_ms),
+        MoveKind::Late { units, amount } => pile.late_cost(&place, units, amount, journal.at_ms),
+    };
+    if back_dated && pile.history.is_some() {
+        lines.extend(pile.replay(&place));
     }
-    if left > 0 {
-        layers.push_back(Layer { received_ms: at_ms, qty: left, unit_cost });
-        lines.push(Line { account: account::inventory(warehouse.as_str()), amount: left * unit_cost, lot: Some(Lot { sku: sku.clone(), qty: left, unit_cost, received_ms: at_ms }) });
-    }
+    state.moves.push((sku.clone(), warehouse.clone(), m));
     lines
 }
 
-/// Units out, oldest layer first. Returns one inventory line per layer taken (negative). Units
-/// beyond what is on hand leave a debt layer at the standard cost.
-fn issue(state: &mut State, sku: &Sku, warehouse: &WarehouseCode, qty: i64, at_ms: i64) -> Vec<Line> {
-    let standard = state.costs.get(sku).copied().unwrap_or(0);
-    let layers = state.layers.entry((sku.clone(), warehouse.clone())).or_default();
-    let mut lines = Vec::new();
-    let mut left = qty;
-    while left > 0 {
-        let Some(layer) = layers.front_mut().filter(|l| l.qty > 0) else { break };
-        let taken = left.min(layer.qty);
-        layer.qty -= taken;
-        left -= taken;
-        let lot = Lot { sku: sku.clone(), qty: -taken, unit_cost: layer.unit_cost, received_ms: layer.received_ms };
-        lines.push(Line { account: account::inventory(warehouse.as_str()), amount: -taken * layer.unit_cost, lot: Some(lot) });
-        if layer.qty == 0 {
-            layers.pop_front();
-        }
-    }
-    if left > 0 {
-        match layers.back_mut().filter(|l| l.qty < 0) {
-            Some(debt) => debt.qty -= left,
-            None => layers.push_back(Layer { received_ms: at_ms, qty: -left, unit_cost: standard }),
-        }
-        lines.push(line(account::inventory(warehouse.as_str()), -left * standard));
-    }
-    lines
+/// The value of inventory lines (negative for an issue).
+fn inventory_value(lines: &[Line]) -> i64 {
+    lines.iter().filter(|l| l.account.starts_with("Assets:Inventory:")).map(|l| l.amount).sum()
 }
 
 #[cfg(test)]
@@ -411,7 +433,7 @@ mod tests {
         assert_eq!(amount(&account::inventory("SH-01")), 80_000, "two pairs back in stock at cost");
         assert_eq!(amount(account::WRITE_DOWNS), 40_000, "the failed pair written down");
         assert_eq!(amount(account::COGS), -120_000);
-        assert_eq!(state.layers[&(sku(), wh())].iter().map(|l| l.qty).sum::<i64>(), 2);
+        assert_eq!(state.piles[&(sku(), wh())].layers.iter().map(|l| l.qty).sum::<i64>(), 2);
     }
 
     #[test]
@@ -458,6 +480,9 @@ mod tests {
             total: money(total),
             by_hand: received != Some(total),
             received_value: received.map(money),
+            tax: Money::ZERO,
+            warehouse: None,
+            late_costs: vec![],
         };
         let matched = post(&mut state, &at(4, invoice(Some(440_000), 440_000)));
         let dearer = post(&mut state, &at(5, invoice(Some(440_000), 441_100)));
@@ -499,7 +524,7 @@ mod tests {
         assert_eq!(cogs, 3 * 40_000 + 42_000, "three from the first layer, one from the second");
         let vat: i64 = shipped.lines.iter().filter(|l| l.account == account::OUTPUT_VAT).map(|l| l.amount).sum();
         assert_eq!(vat, -tax_of(4 * 89_900, OUTPUT_VAT_BP));
-        let left = &state.layers[&(sku(), wh())];
+        let left = &state.piles[&(sku(), wh())].layers;
         assert_eq!(left.iter().map(|l| (l.qty, l.unit_cost)).collect::<Vec<_>>(), vec![(1, 42_000)]);
     }
 
@@ -519,15 +544,61 @@ mod tests {
     fn issuing_more_than_on_hand_leaves_a_debt_the_next_receipt_settles() {
         let mut state = State::default();
         state.costs.insert(sku(), 100);
-        let out = issue(&mut state, &sku(), &wh(), 5, 1);
-        assert_eq!(out.iter().map(|l| l.amount).sum::<i64>(), -500);
-        state.costs.insert(sku(), 120);
-        let lines = receive(&mut state, &sku(), &wh(), 8, 120, 2);
-        let cogs: i64 = lines.iter().filter(|l| l.account == account::COGS).map(|l| l.amount).sum();
+        let sold = vec![EventLine { sku: sku(), qty: qty(5), unit_price: 200, discount: 0 }];
+        let shipped = post(&mut state, &at(1, BusinessEvent::OrderShipped { order_id: 1, warehouse: Some(wh()), carrier: "SF".into(), tracking_number: "SF1".into(), lines: sold }));
+        assert_eq!(inventory_value(&shipped[0].lines), -500);
+        let received = post(&mut state, &at(2, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(8), unit_cost: Some(120) }));
+        let cogs: i64 = received[0].lines.iter().filter(|l| l.account == account::COGS).map(|l| l.amount).sum();
         assert_eq!(cogs, 5 * 20, "the five issued at 100 cost 120");
-        let inventory: i64 = lines.iter().filter(|l| l.account.starts_with("Assets:Inventory")).map(|l| l.amount).sum();
-        assert_eq!(inventory + cogs, 8 * 120);
-        assert_eq!(state.layers[&(sku(), wh())].iter().map(|l| (l.qty, l.unit_cost)).collect::<Vec<_>>(), vec![(3, 120)]);
+        assert_eq!(inventory_value(&received[0].lines) + cogs, 8 * 120);
+        assert_eq!(state.piles[&(sku(), wh())].layers.iter().map(|l| (l.qty, l.unit_cost)).collect::<Vec<_>>(), vec![(3, 120)]);
+        assert_eq!(state.moves.len(), 2, "both moves kept for a replay");
+    }
+
+    #[test]
+    fn an_invoice_charges_input_vat_and_its_price_difference_follows_the_goods() {
+        let mut state = State::default();
+        post(&mut state, &at(1, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(10), unit_cost: Some(40_000) }));
+        let sold = vec![EventLine { sku: sku(), qty: qty(6), unit_price: 89_900, discount: 0 }];
+        post(&mut state, &at(2, BusinessEvent::OrderShipped { order_id: 1, warehouse: Some(wh()), carrier: "SF".into(), tracking_number: "SF1".into(), lines: sold }));
+        // Ten billed at ¥401.00 (¥10.00 over the order), plus 13 % VAT.
+        let money = |m: i64| Money::parse(m).expect("money");
+        let approved = BusinessEvent::SupplierInvoiceApproved {
+            invoice_id: 3,
+            po_id: 9,
+            supplier: "NIKE-CN".into(),
+            total: money(401_000),
+            by_hand: false,
+            received_value: Some(money(400_000)),
+            tax: money(52_130),
+            warehouse: Some(wh()),
+            late_costs: vec![crate::journal::LateCost { sku: sku(), units: 10, amount: 1_000 }],
+        };
+        let entry = &post(&mut state, &at(3, approved))[0];
+        let by = |account: &str| entry.lines.iter().filter(|l| l.account == account).map(|l| l.amount).sum::<i64>();
+        assert_eq!(entry.balance(), 0);
+        assert_eq!(by(account::INPUT_VAT), 52_130);
+        assert_eq!(by("Liabilities:Payable:Supplier:NIKECN"), -453_130, "the supplier is owed the total and the VAT");
+        assert_eq!(by(account::GRNI), 400_000);
+        assert_eq!((by("Assets:Inventory:SH-01"), by(account::COGS)), (400, 600), "four pairs on hand take ¥4.00, six sold ¥6.00");
+        assert_eq!(by(account::PRICE_VARIANCE), 0);
+        let layers: Vec<(i64, i64)> = state.piles[&(sku(), wh())].layers.iter().map(|l| (l.qty, l.unit_cost)).collect();
+        assert_eq!(layers, vec![(4, 40_100)]);
+    }
+
+    #[test]
+    fn a_loss_reverses_the_input_vat_on_its_cost_and_a_return_comes_back_at_what_it_left_at() {
+        let mut state = State::default();
+        state.costs.insert(sku(), 30_000);
+        post(&mut state, &at(1, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(2), unit_cost: Some(40_000) }));
+        let lost = &post(&mut state, &at(2, BusinessEvent::StockAdjusted { sku: sku(), warehouse: wh(), delta: -1, reason: "damage".into() }))[0];
+        let by = |e: &Entry, account: &str| e.lines.iter().filter(|l| l.account == account).map(|l| l.amount).sum::<i64>();
+        assert_eq!((by(lost, account::WRITE_DOWNS), by(lost, account::INPUT_VAT_REVERSED)), (45_200, -5_200));
+        let sold = vec![EventLine { sku: sku(), qty: qty(1), unit_price: 89_900, discount: 0 }];
+        post(&mut state, &at(3, BusinessEvent::OrderShipped { order_id: 4, warehouse: Some(wh()), carrier: "SF".into(), tracking_number: "SF4".into(), lines: sold }));
+        let lines = vec![crate::journal::ReturnedUnits { sku: sku(), passed: 1, failed: 0, unit_price: 89_900 }];
+        let back = &post(&mut state, &at(4, BusinessEvent::ReturnReceived { request_id: 1, order_id: 4, warehouse: wh(), reason: "size".into(), lines }))[0];
+        assert_eq!(by(back, "Assets:Inventory:SH-01"), 40_000, "at the ¥400.00 it was shipped at, not the standard ¥300.00");
     }
 
     #[test]

@@ -51,15 +51,18 @@ pub fn header(accounts: &BTreeMap<String, i64>, skus: &BTreeMap<String, i64>) ->
 }
 
 /// One ledger entry's lines as a transaction dated `at_ms`. An issue of a SKU from one account
-/// is one reduction of its total quantity.
+/// is one reduction of its total quantity. Each lot carries a label naming the line that made
+/// it, so two lots of one day and cost stay two (beancount would merge them, and its FIFO order
+/// would no longer be ours).
 pub fn transaction(at_ms: i64, lines: &[LedgerLine]) -> String {
     let Some(first) = lines.first() else { return String::new() };
     let mut out = format!("{} * {} ^event-{}\n", utc_day(at_ms), quoted(&first.description), first.event_seq);
     let mut issues: BTreeMap<(&str, &str), i64> = BTreeMap::new();
-    for line in lines {
+    for (n, line) in lines.iter().enumerate() {
         match &line.lot {
             Some((sku, qty, unit_cost, lot_ms)) if *qty > 0 => {
-                let _ = writeln!(out, "  {}  {qty} {} {{{} {CURRENCY}, {}}}", line.account, commodity(sku), money(*unit_cost), utc_day(*lot_ms));
+                let (cost, day, entry) = (money(*unit_cost), utc_day(*lot_ms), line.entry_id);
+                let _ = writeln!(out, "  {}  {qty} {} {{{cost} {CURRENCY}, {day}, \"e{entry}-{n}\"}}", line.account, commodity(sku));
             }
             Some((sku, qty, _, _)) => *issues.entry((line.account.as_str(), sku.as_str())).or_default() += qty,
             None => {

@@ -14,6 +14,7 @@
 //! (passed units back into stock at cost, failed ones written down), freight.
 
 pub mod books;
+pub mod costing;
 pub mod export;
 pub mod http;
 pub mod statements;
@@ -36,10 +37,12 @@ impl Consumer for LedgerConsumer {
     fn apply(&self, tx: &mut dyn Tx, entries: &[JournalEntry]) -> DbResult<()> {
         let touched = touched(entries);
         let mut state = store::load(tx, &touched)?;
+        let back_dated = books::back_dated(&state, entries);
+        store::load_history(tx, &mut state, &back_dated)?;
         let posted: Vec<books::Entry> = entries.iter().flat_map(|e| books::post(&mut state, e)).collect();
         // `save` rewrites the layers of every SKU in the state: a rule that reached a SKU whose
         // layers `touched` did not load would overwrite them with only its own.
-        if let Some((sku, warehouse)) = state.layers.keys().find(|(sku, _)| !touched.layers.iter().any(|(loaded, _)| loaded == sku)) {
+        if let Some((sku, warehouse)) = state.piles.keys().find(|(sku, _)| !touched.layers.iter().any(|(loaded, _)| loaded == sku)) {
             return Err(DbError::corrupt(format!("a posting rule changed the layers of {sku} at {warehouse} without loading them")));
         }
         if let Some(unbalanced) = posted.iter().find(|e| e.balance() != 0) {
@@ -55,22 +58,21 @@ impl Consumer for LedgerConsumer {
 fn touched(entries: &[JournalEntry]) -> Touched {
     let mut t = Touched::default();
     for entry in entries {
+        for (sku, warehouse) in books::stock_pairs(&entry.event) {
+            t.skus.insert(sku.clone());
+            t.layers.insert((sku, warehouse));
+        }
         match &entry.event {
             BusinessEvent::SkuCreated { sku, .. } => {
                 t.skus.insert(sku.clone());
             }
-            BusinessEvent::StockReceived { sku, warehouse, .. } | BusinessEvent::StockAdjusted { sku, warehouse, .. } => {
-                t.skus.insert(sku.clone());
-                t.layers.insert((sku.clone(), warehouse.clone()));
-            }
-            BusinessEvent::OrderShipped { order_id, warehouse, lines, .. } => {
+            BusinessEvent::OrderShipped { order_id, lines, .. } => {
                 t.orders.insert(*order_id);
-                for line in lines {
-                    t.skus.insert(line.sku.clone());
-                    if let Some(w) = warehouse {
-                        t.layers.insert((line.sku.clone(), w.clone()));
-                    }
-                }
+                t.skus.extend(lines.iter().map(|l| l.sku.clone()));
+            }
+            BusinessEvent::ReturnReceived { order_id, lines, .. } => {
+                t.orders.insert(*order_id);
+                t.skus.extend(lines.iter().map(|r| r.sku.clone()));
             }
             BusinessEvent::PaymentSucceeded { order_id, .. }
             | BusinessEvent::OrderPaid { order_id, .. }
@@ -78,14 +80,21 @@ fn touched(entries: &[JournalEntry]) -> Touched {
             | BusinessEvent::OrderPartsCancelled { order_id, .. } => {
                 t.orders.insert(*order_id);
             }
-            BusinessEvent::ReturnReceived { warehouse, lines, .. } => {
-                for line in lines {
-                    t.skus.insert(line.sku.clone());
-                    t.layers.insert((line.sku.clone(), warehouse.clone()));
-                }
-            }
             _ => {}
         }
     }
     t
+}
+
+/// Keeps the company's costing method (`[finance] costing`): refuses to start when the books
+/// were costed by another.
+pub async fn pin_costing(db: &crate::db::Database, method: costing::Method, now_ms: i64) -> anyhow::Result<()> {
+    match db.write(move |tx| store::pin_costing(tx, method, now_ms)).await? {
+        Ok(()) => Ok(()),
+        Err(chosen) => anyhow::bail!(
+            "finance.costing is {} but the books are costed by {}: changing the method needs a revaluation of the stock, not a setting",
+            method.as_str(),
+            chosen.as_str()
+        ),
+    }
 }

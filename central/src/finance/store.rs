@@ -1,7 +1,10 @@
 //! The ledger's tables: `gl_entry` and `gl_line` (append-only), `gl_account`, and the state
-//! the posting rules keep: `fin_sku_cost`, `fin_cost_layer` (FIFO layers), `fin_order`.
+//! the posting rules keep: `fin_sku_cost`, `fin_pile` (each SKU × warehouse's units and value),
+//! `fin_cost_layer` (FIFO layers), `fin_cost_move` (the moves a back-dated one replays),
+//! `fin_order`; the costing method in `settings_doc`.
 
 use super::books::{Entry, Layer, OrderFacts, State};
+use super::costing::{Method, Move, MoveKind};
 use crate::db::{placeholders, values_clause, DbError, DbResult, Tx, Value};
 use crate::params;
 use serde::Serialize;
@@ -23,7 +26,7 @@ const CHUNK: usize = 400;
 /// are touched (`save` rewrites those SKUs' layers whole), and the touched orders' facts — a
 /// few statements per batch, not one per item.
 pub fn load(tx: &mut dyn Tx, touched: &Touched) -> DbResult<State> {
-    let mut state = State::default();
+    let mut state = State { method: costing(tx)?, ..State::default() };
     let skus: Vec<&Sku> = touched.skus.iter().collect();
     for chunk in skus.chunks(CHUNK) {
         let sql = format!("SELECT sku, cost FROM fin_sku_cost WHERE sku IN ({})", placeholders(chunk.len(), 1));
@@ -35,25 +38,29 @@ pub fn load(tx: &mut dyn Tx, touched: &Touched) -> DbResult<State> {
     let layered: BTreeSet<&Sku> = touched.layers.iter().map(|(sku, _)| sku).collect();
     let layered: Vec<&Sku> = layered.into_iter().collect();
     for pair in &touched.layers {
-        state.layers.entry(pair.clone()).or_default();
+        state.piles.entry(pair.clone()).or_default();
     }
     for chunk in layered.chunks(CHUNK) {
+        let sql = format!("SELECT sku, warehouse, qty, book_value, last_unit_cost, last_ms FROM fin_pile WHERE sku IN ({})", placeholders(chunk.len(), 1));
+        let params: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
+        for row in tx.query(&sql, &params)? {
+            let pile = state.piles.entry(pair(&row.text(0)?, &row.text(1)?)?).or_default();
+            (pile.qty, pile.value, pile.last_unit_cost, pile.last_ms) = (row.int(2)?, row.int(3)?, row.int(4)?, row.int(5)?);
+        }
         let sql = format!(
             "SELECT sku, warehouse, received_ms, qty, unit_cost FROM fin_cost_layer WHERE sku IN ({}) ORDER BY sku, warehouse, position",
             placeholders(chunk.len(), 1)
         );
         let params: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
         for row in tx.query(&sql, &params)? {
-            let sku = Sku::parse(&row.text(0)?).map_err(|e| DbError::corrupt(e.to_string()))?;
-            let warehouse = WarehouseCode::parse(&row.text(1)?).map_err(|e| DbError::corrupt(e.to_string()))?;
             let layer = Layer { received_ms: row.int(2)?, qty: row.int(3)?, unit_cost: row.int(4)? };
-            state.layers.entry((sku, warehouse)).or_default().push_back(layer);
+            state.piles.entry(pair(&row.text(0)?, &row.text(1)?)?).or_default().layers.push_back(layer);
         }
     }
     let orders: Vec<u64> = touched.orders.iter().copied().collect();
     for chunk in orders.chunks(CHUNK) {
         let sql = format!(
-            "SELECT order_id, channel_paid, shipped, paid_by, last_payment, sold_gross, sold_vat, returned_gross, returned_vat, unshipped_owed
+            "SELECT order_id, channel_paid, shipped, paid_by, last_payment, sold_gross, sold_vat, returned_gross, returned_vat, unshipped_owed, issued
              FROM fin_order WHERE order_id IN ({})",
             placeholders(chunk.len(), 1)
         );
@@ -69,6 +76,7 @@ pub fn load(tx: &mut dyn Tx, touched: &Touched) -> DbResult<State> {
                 returned_gross: row.int(7)?,
                 returned_vat: row.int(8)?,
                 unshipped_owed: row.int(9)?,
+                issued: parse_issued(&row.text(10)?)?,
             };
             state.orders.insert(row.uint(0)?, facts);
         }
@@ -76,8 +84,67 @@ pub fn load(tx: &mut dyn Tx, touched: &Touched) -> DbResult<State> {
     Ok(state)
 }
 
-/// Writes back the state of what the batch touched: costs and order facts upserted, each
-/// loaded SKU's layers replaced whole.
+fn pair(sku: &str, warehouse: &str) -> DbResult<(Sku, WarehouseCode)> {
+    let sku = Sku::parse(sku).map_err(|e| DbError::corrupt(e.to_string()))?;
+    let warehouse = WarehouseCode::parse(warehouse).map_err(|e| DbError::corrupt(e.to_string()))?;
+    Ok((sku, warehouse))
+}
+
+/// `SKU qty value;…` → per SKU, units shipped and their cost.
+fn parse_issued(text: &str) -> DbResult<BTreeMap<Sku, (i64, i64)>> {
+    let mut issued = BTreeMap::new();
+    for item in text.split(';').filter(|i| !i.is_empty()) {
+        let mut parts = item.split(' ');
+        let (Some(sku), Some(qty), Some(value), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(DbError::corrupt(format!("fin_order.issued item {item:?}")));
+        };
+        let number = |n: &str| n.parse::<i64>().map_err(|e| DbError::corrupt(format!("fin_order.issued {item:?}: {e}")));
+        issued.insert(Sku::parse(sku).map_err(|e| DbError::corrupt(e.to_string()))?, (number(qty)?, number(value)?));
+    }
+    Ok(issued)
+}
+
+fn write_issued(issued: &BTreeMap<Sku, (i64, i64)>) -> String {
+    issued.iter().map(|(sku, (qty, value))| format!("{sku} {qty} {value}")).collect::<Vec<_>>().join(";")
+}
+
+const COSTING_DOC: &str = "finance.costing";
+
+/// The method the books are costed by (FIFO when never chosen).
+pub fn costing(tx: &mut dyn Tx) -> DbResult<Method> {
+    Ok(crate::db::doc::load::<Method>(tx, COSTING_DOC)?.unwrap_or_default())
+}
+
+/// Keeps the company's costing method: the first start chooses it; later the books must go on
+/// with the method they were costed by (a change needs a revaluation, not a setting).
+pub fn pin_costing(tx: &mut dyn Tx, method: Method, now_ms: i64) -> DbResult<Result<(), Method>> {
+    let chosen = crate::db::doc::load::<Method>(tx, COSTING_DOC)?;
+    let posted = tx.query_one("SELECT COUNT(*) FROM (SELECT 1 FROM gl_entry LIMIT 1) AS any_entry", &[])?.int(0)? > 0;
+    match chosen {
+        Some(chosen) if chosen != method => Ok(Err(chosen)),
+        None if posted && method != Method::Fifo => Ok(Err(Method::Fifo)),
+        Some(_) => Ok(Ok(())),
+        None => crate::db::doc::save(tx, COSTING_DOC, &method, now_ms).map(Ok),
+    }
+}
+
+/// Every move of these piles, for a replay.
+pub fn load_history(tx: &mut dyn Tx, state: &mut State, pairs: &BTreeSet<(Sku, WarehouseCode)>) -> DbResult<()> {
+    for (sku, warehouse) in pairs {
+        let rows = tx.query("SELECT at_ms, seq, kind, qty, amount FROM fin_cost_move WHERE sku = ?1 AND warehouse = ?2 ORDER BY id", &params![sku.as_str(), warehouse.as_str()])?;
+        let mut history = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let kind = r.text(2)?;
+            let kind = MoveKind::from_columns(&kind, r.int(3)?, r.int(4)?).ok_or_else(|| DbError::corrupt(format!("fin_cost_move kind {kind:?}")))?;
+            history.push(Move { at_ms: r.int(0)?, seq: r.uint(1)?, kind });
+        }
+        state.piles.entry((sku.clone(), warehouse.clone())).or_default().history = Some(history);
+    }
+    Ok(())
+}
+
+/// Writes back the state of what the batch touched: costs, piles and order facts upserted,
+/// each loaded SKU's layers replaced whole, the batch's moves appended.
 pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
     let costs: Vec<(&Sku, &i64)> = state.costs.iter().collect();
     for chunk in costs.chunks(CHUNK) {
@@ -88,17 +155,41 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
         let params: Vec<Value> = chunk.iter().flat_map(|(sku, cost)| [Value::from(sku.as_str()), Value::from(**cost)]).collect();
         tx.execute(&sql, &params)?;
     }
-    let skus: BTreeSet<&Sku> = state.layers.keys().map(|(sku, _)| sku).collect();
+    let piles: Vec<Vec<Value>> = state
+        .piles
+        .iter()
+        .map(|((sku, warehouse), p)| {
+            let (qty, value) = (p.on_hand(state.method), p.book_value(state.method));
+            vec![Value::from(sku.as_str()), Value::from(warehouse.as_str()), Value::from(qty), Value::from(value), Value::from(p.last_unit_cost), Value::from(p.last_ms)]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO fin_pile (sku, warehouse, qty, book_value, last_unit_cost, last_ms) VALUES",
+        "ON CONFLICT (sku, warehouse) DO UPDATE SET qty = excluded.qty, book_value = excluded.book_value, last_unit_cost = excluded.last_unit_cost, last_ms = excluded.last_ms",
+        6,
+        &piles,
+    )?;
+    let moves: Vec<Vec<Value>> = state
+        .moves
+        .iter()
+        .map(|(sku, warehouse, m)| {
+            let (kind, qty, amount) = m.kind.columns();
+            vec![Value::from(sku.as_str()), Value::from(warehouse.as_str()), Value::from(m.at_ms), Value::from(m.seq), Value::from(kind), Value::from(qty), Value::from(amount)]
+        })
+        .collect();
+    insert_rows(tx, "INSERT INTO fin_cost_move (sku, warehouse, at_ms, seq, kind, qty, amount) VALUES", "", 7, &moves)?;
+    let skus: BTreeSet<&Sku> = state.piles.keys().map(|(sku, _)| sku).collect();
     let skus: Vec<&Sku> = skus.into_iter().collect();
     for chunk in skus.chunks(CHUNK) {
         let params: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
         tx.execute(&format!("DELETE FROM fin_cost_layer WHERE sku IN ({})", placeholders(chunk.len(), 1)), &params)?;
     }
     let rows: Vec<Vec<Value>> = state
-        .layers
+        .piles
         .iter()
-        .flat_map(|((sku, warehouse), layers)| {
-            layers.iter().enumerate().map(move |(position, l)| {
+        .flat_map(|((sku, warehouse), pile)| {
+            pile.layers.iter().enumerate().map(move |(position, l)| {
                 vec![Value::from(sku.as_str()), Value::from(warehouse.as_str()), Value::from(position), Value::from(l.received_ms), Value::from(l.qty), Value::from(l.unit_cost)]
             })
         })
@@ -107,12 +198,12 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
     let orders: Vec<(&u64, &OrderFacts)> = state.orders.iter().collect();
     for chunk in orders.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO fin_order (order_id, channel_paid, shipped, paid_by, last_payment, sold_gross, sold_vat, returned_gross, returned_vat, unshipped_owed)
+            "INSERT INTO fin_order (order_id, channel_paid, shipped, paid_by, last_payment, sold_gross, sold_vat, returned_gross, returned_vat, unshipped_owed, issued)
              VALUES {}
              ON CONFLICT (order_id) DO UPDATE SET channel_paid = excluded.channel_paid, shipped = excluded.shipped, paid_by = excluded.paid_by,
              last_payment = excluded.last_payment, sold_gross = excluded.sold_gross, sold_vat = excluded.sold_vat,
-             returned_gross = excluded.returned_gross, returned_vat = excluded.returned_vat, unshipped_owed = excluded.unshipped_owed",
-            values_clause(chunk.len(), 10, 1)
+             returned_gross = excluded.returned_gross, returned_vat = excluded.returned_vat, unshipped_owed = excluded.unshipped_owed, issued = excluded.issued",
+            values_clause(chunk.len(), 11, 1)
         );
         let params: Vec<Value> = chunk
             .iter()
@@ -128,6 +219,7 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
                     Value::from(f.returned_gross),
                     Value::from(f.returned_vat),
                     Value::from(f.unshipped_owed),
+                    Value::from(write_issued(&f.issued)),
                 ]
             })
             .collect();

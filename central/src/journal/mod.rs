@@ -40,6 +40,18 @@ fn is_zero(n: &i64) -> bool {
     *n == 0
 }
 
+fn is_zero_money(m: &Money) -> bool {
+    *m == Money::ZERO
+}
+
+/// A cost that belongs to `units` of a SKU received earlier (minor units; negative: a refund).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LateCost {
+    pub sku: Sku,
+    pub units: i64,
+    pub amount: i64,
+}
+
 /// What came back of one SKU of a return, and the price it was paid at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReturnedUnits {
@@ -188,6 +200,16 @@ pub enum BusinessEvent {
         /// received not invoiced (the rest of `total` is a price variance).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         received_value: Option<Money>,
+        /// Input VAT the invoice charges on top of `total`.
+        #[serde(default, skip_serializing_if = "is_zero_money")]
+        tax: Money,
+        /// The order's warehouse, where its goods were received.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        warehouse: Option<WarehouseCode>,
+        /// Per SKU, what the invoice prices its received units at beyond (or below) the
+        /// order's costs: a late cost of those units.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        late_costs: Vec<LateCost>,
     },
     /// HQ paid an approved supplier invoice (bank transfer `reference`).
     SupplierInvoicePaid { invoice_id: u64, po_id: u64, supplier: String, amount: Money, reference: String },

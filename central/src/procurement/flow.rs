@@ -303,12 +303,14 @@ pub struct Invoice {
     pub reference: String,
     pub lines: Vec<SupplierInvoiceLine>,
     pub total: Money,
+    pub tax: Money,
 }
 
 /// A supplier invoice, three-way matched on arrival: within tolerance it is approved for
 /// payment (its units count as invoiced), beyond it is held for HQ with its differences.
 pub fn invoice(tx: &mut dyn Tx, supplier: &str, i: &Invoice, now_ms: i64) -> Result<SupplierInvoice, ProcurementError> {
     super::check_invoice_lines(&i.lines)?;
+    super::check_invoice_tax(i.total, i.tax, i.lines.len())?;
     check_caller(tx, supplier)?;
     let mut po = load_for(tx, supplier, i.po, true)?;
     if !matches!(po.state, PoState::Receiving | PoState::Closed) {
@@ -316,14 +318,25 @@ pub fn invoice(tx: &mut dyn Tx, supplier: &str, i: &Invoice, now_ms: i64) -> Res
     }
     let (expected, differences) = match_invoice(&po, &i.lines, i.total, &tolerance(tx)?);
     let received_value = Some(super::received_value(&po, &i.lines));
+    let late_costs = super::late_costs(&po, &i.lines);
     let state = if differences.is_empty() { InvoiceState::Approved } else { InvoiceState::Held };
-    let Some(id) = store::insert_invoice(tx, supplier, &i.reference, po.id, state, &i.lines, i.total, expected, &differences, now_ms)? else {
+    let Some(id) = store::insert_invoice(tx, supplier, &i.reference, po.id, state, &i.lines, (i.total, i.tax), expected, &differences, now_ms)? else {
         return Err(ProcurementError::Duplicate(format!("invoice {}", i.reference)));
     };
     let event = if state == InvoiceState::Approved {
         invoiced(&mut po, &i.lines);
         store::save(tx, &po, now_ms)?;
-        BusinessEvent::SupplierInvoiceApproved { invoice_id: id, po_id: po.id, supplier: supplier.to_owned(), total: i.total, by_hand: false, received_value }
+        BusinessEvent::SupplierInvoiceApproved {
+            invoice_id: id,
+            po_id: po.id,
+            supplier: supplier.to_owned(),
+            total: i.total,
+            by_hand: false,
+            received_value,
+            tax: i.tax,
+            warehouse: Some(po.warehouse.clone()),
+            late_costs,
+        }
     } else {
         let n = u32::try_from(differences.len()).unwrap_or(u32::MAX);
         BusinessEvent::SupplierInvoiceHeld { invoice_id: id, po_id: po.id, supplier: supplier.to_owned(), total: i.total, differences: n }
@@ -351,6 +364,7 @@ pub fn decide(tx: &mut dyn Tx, id: u64, approve: bool, note: &str, now_ms: i64) 
     let (state, event) = if approve {
         // Taken before the invoice's units count as invoiced.
         let received_value = super::received_value(&po, &inv.lines);
+        let late_costs = super::late_costs(&po, &inv.lines);
         invoiced(&mut po, &inv.lines);
         store::save(tx, &po, now_ms)?;
         let event = BusinessEvent::SupplierInvoiceApproved {
@@ -360,6 +374,9 @@ pub fn decide(tx: &mut dyn Tx, id: u64, approve: bool, note: &str, now_ms: i64) 
             total: inv.total,
             by_hand: true,
             received_value: Some(received_value),
+            tax: inv.tax,
+            warehouse: Some(po.warehouse.clone()),
+            late_costs,
         };
         (InvoiceState::Approved, event)
     } else {
@@ -383,9 +400,14 @@ pub fn pay(tx: &mut dyn Tx, id: u64, reference: &str, now_ms: i64) -> Result<Sup
     }
     store::mark_paid(tx, id, reference, now_ms)?;
     crate::audit::store::append(tx, now_ms, "admin", "supplier_invoice_paid", &format!("po:{}", inv.po), &serde_json::json!({ "invoice": id, "reference": reference }))?;
-    let event = BusinessEvent::SupplierInvoicePaid { invoice_id: id, po_id: inv.po, supplier: inv.supplier.clone(), amount: inv.total, reference: reference.to_owned() };
+    let event = BusinessEvent::SupplierInvoicePaid { invoice_id: id, po_id: inv.po, supplier: inv.supplier.clone(), amount: owed(&inv)?, reference: reference.to_owned() };
     journal::store::append(tx, &event, now_ms)?;
     store::load_invoice(tx, id, false)?.ok_or_else(|| ProcurementError::NotFound(format!("invoice {id}")))
+}
+
+/// What an invoice asks to be paid: its total and its VAT.
+fn owed(inv: &SupplierInvoice) -> Result<Money, ProcurementError> {
+    Money::parse(inv.total.minor() + inv.tax.minor()).map_err(|e| ProcurementError::Refused(format!("invoice {}: {e}", inv.id)))
 }
 
 /// The supplier may still act on the supplier API, read in the write's own transaction (it

@@ -346,8 +346,11 @@ pub struct NewInvoice {
     pub reference: String,
     #[schema(min_items = 1, max_items = 500)]
     pub lines: Vec<SupplierInvoiceLine>,
-    /// The total the invoice states.
+    /// The total the invoice states, before VAT.
     pub total: Money,
+    /// The input VAT it charges on top (at most 13 % of `total`); absent: none.
+    #[serde(default)]
+    pub tax: Money,
 }
 
 /// The supplier invoices received goods of an order: matched at once against the order and
@@ -358,7 +361,7 @@ pub async fn invoice(SupplierCaller(me): SupplierCaller, State(state): State<App
     let request = key.required(&body)?;
     crate::http::check_reference(&body.reference)?;
     check_lines(&body.lines)?;
-    let inv = Invoice { po: body.po, reference: body.reference, lines: body.lines, total: body.total };
+    let inv = Invoice { po: body.po, reference: body.reference, lines: body.lines, total: body.total, tax: body.tax };
     let now = now_ms();
     keyed_write(&state, Some(request), StatusCode::CREATED, move |tx| flow::invoice(tx, &me, &inv, now)).await
 }

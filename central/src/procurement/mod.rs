@@ -206,8 +206,11 @@ pub struct SupplierInvoice {
     pub po: u64,
     pub state: InvoiceState,
     pub lines: Vec<SupplierInvoiceLine>,
-    /// The total the invoice states.
+    /// The total the invoice states, before VAT.
     pub total: Money,
+    /// The input VAT it charges on top of `total`: what HQ pays is both.
+    #[serde(default)]
+    pub tax: Money,
     /// The invoiced units at the order's unit costs.
     pub expected: Money,
     pub differences: Vec<InvoiceDifference>,
@@ -452,6 +455,38 @@ pub fn received_value(po: &PurchaseOrder, lines: &[SupplierInvoiceLine]) -> Mone
         minor = minor.saturating_add(billed.min(open).saturating_mul(ordered.unit_cost.minor()));
     }
     Money::parse(minor.clamp(0, Money::MAX_MINOR)).unwrap_or(Money::ZERO)
+}
+
+/// Per SKU, what an invoice prices its received, not yet invoiced units at beyond the order's
+/// cost (a late cost of those units; negative when cheaper). Units billed beyond receipts keep
+/// the rest of the line's value (a price variance). Taken before the units count as invoiced.
+pub fn late_costs(po: &PurchaseOrder, lines: &[SupplierInvoiceLine]) -> Vec<crate::journal::LateCost> {
+    let mut costs = Vec::new();
+    for ordered in &po.lines {
+        let billed: i64 = lines.iter().filter(|l| l.sku == ordered.sku).map(|l| i64::from(l.qty)).sum();
+        let billed_value: i64 = lines.iter().filter(|l| l.sku == ordered.sku).map(|l| i64::from(l.qty) * l.unit_cost.minor()).sum();
+        let units = billed.min((i64::from(ordered.accepted) - i64::from(ordered.invoiced)).max(0));
+        if units == 0 {
+            continue;
+        }
+        // The received units' part of what the lines bill, at their average invoiced price.
+        let value = i64::try_from(i128::from(billed_value) * i128::from(units) / i128::from(billed)).unwrap_or(i64::MAX);
+        let amount = value - units * ordered.unit_cost.minor();
+        if amount != 0 {
+            costs.push(crate::journal::LateCost { sku: ordered.sku.clone(), units, amount });
+        }
+    }
+    costs
+}
+
+/// The most input VAT an invoice may charge: 13 % (the highest rate) of its total, and a fen of
+/// rounding per line.
+pub fn check_invoice_tax(total: Money, tax: Money, lines: usize) -> Result<(), ProcurementError> {
+    let most = total.minor() * 1300 / 10_000 + lines as i64;
+    if tax.minor() > most {
+        return refuse(format!("input VAT {} is above 13 % of the invoice's total {} (at most {most})", tax.minor(), total.minor()));
+    }
+    Ok(())
 }
 
 pub fn invoiced(po: &mut PurchaseOrder, lines: &[SupplierInvoiceLine]) {

@@ -167,6 +167,8 @@ pub struct StatementInvoice {
     pub reference: String,
     pub po: u64,
     pub total: Money,
+    /// Input VAT on top of `total`.
+    pub tax: Money,
     /// When HQ paid it, if it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paid_ms: Option<i64>,
@@ -185,7 +187,7 @@ pub struct Statement {
     pub invoiced: Money,
     /// Received value less invoiced (negative: invoiced ahead of this month's receipts).
     pub not_invoiced: i64,
-    /// Of the month's invoices, what HQ has paid, and what it still owes.
+    /// Of the month's invoices, what HQ has paid, and what it still owes (VAT included).
     pub paid: Money,
     pub unpaid: Money,
 }
@@ -222,9 +224,11 @@ pub fn statement(tx: &mut dyn Tx, supplier: &str, month: &str) -> Result<Stateme
         .collect();
     let invoices: Vec<StatementInvoice> = store::invoices_decided(tx, supplier, from, to)?
         .into_iter()
-        .map(|i| StatementInvoice { id: i.id, reference: i.reference, po: i.po, total: i.total, paid_ms: i.paid_ms })
+        .map(|i| StatementInvoice { id: i.id, reference: i.reference, po: i.po, total: i.total, tax: i.tax, paid_ms: i.paid_ms })
         .collect();
-    let paid_minor: i64 = invoices.iter().filter(|i| i.paid_ms.is_some()).map(|i| i.total.minor()).sum();
+    let owed = |i: &StatementInvoice| i.total.minor() + i.tax.minor();
+    let paid_minor: i64 = invoices.iter().filter(|i| i.paid_ms.is_some()).map(owed).sum();
+    let owed_minor: i64 = invoices.iter().map(owed).sum();
     let received_minor: i64 = received.iter().map(|l| l.value.minor()).sum();
     let invoiced_minor: i64 = invoices.iter().map(|i| i.total.minor()).sum();
     let money = |m: i64| Money::parse(m.clamp(0, Money::MAX_MINOR)).unwrap_or(Money::ZERO);
@@ -237,7 +241,7 @@ pub fn statement(tx: &mut dyn Tx, supplier: &str, month: &str) -> Result<Stateme
         invoiced: money(invoiced_minor),
         not_invoiced: received_minor - invoiced_minor,
         paid: money(paid_minor),
-        unpaid: money(invoiced_minor - paid_minor),
+        unpaid: money(owed_minor - paid_minor),
     })
 }
 

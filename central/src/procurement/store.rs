@@ -224,14 +224,14 @@ pub fn insert_invoice(
     po: u64,
     state: InvoiceState,
     lines: &[SupplierInvoiceLine],
-    total: Money,
+    (total, tax): (Money, Money),
     expected: Money,
     differences: &[InvoiceDifference],
     now_ms: i64,
 ) -> DbResult<Option<u64>> {
     let row = tx.query_opt(
-        "INSERT INTO po_invoice (supplier, reference, po, state, lines, total, expected, differences, created_ms, decided_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (supplier, reference) DO NOTHING RETURNING id",
+        "INSERT INTO po_invoice (supplier, reference, po, state, lines, total, expected, differences, created_ms, decided_ms, tax)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (supplier, reference) DO NOTHING RETURNING id",
         &params![
             supplier,
             reference,
@@ -242,14 +242,15 @@ pub fn insert_invoice(
             expected.minor(),
             json(&differences)?,
             now_ms,
-            (state == InvoiceState::Approved).then_some(now_ms)
+            (state == InvoiceState::Approved).then_some(now_ms),
+            tax.minor()
         ],
     )?;
     row.map(|r| r.uint(0)).transpose()
 }
 
 const INVOICE_COLUMNS: &str =
-    "SELECT id, supplier, reference, po, state, lines, total, expected, differences, note, created_ms, decided_ms, paid_ms, payment_ref FROM po_invoice";
+    "SELECT id, supplier, reference, po, state, lines, total, expected, differences, note, created_ms, decided_ms, paid_ms, payment_ref, tax FROM po_invoice";
 
 fn invoice(r: &Row) -> DbResult<SupplierInvoice> {
     let state = r.text(4)?;
@@ -268,6 +269,7 @@ fn invoice(r: &Row) -> DbResult<SupplierInvoice> {
         decided_ms: r.opt_int(11)?,
         paid_ms: r.opt_int(12)?,
         payment_reference: r.opt_text(13)?,
+        tax: money(r, 14)?,
     })
 }
 

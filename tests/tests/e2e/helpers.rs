@@ -976,16 +976,19 @@ pub async fn check_books(central: &Central) -> Result<std::collections::BTreeMap
     let statements = central.get("/api/v1/finance/statements").await?.ok()?;
     ensure!(statements["balance_sheet"]["balanced"] == true, "the balance sheet does not balance: {statements}");
     ensure!(statements["income_statement"]["net_income"] == statements["balance_sheet"]["current_earnings"], "net income does not tie to current earnings: {statements}");
-    // The inventory sub-ledger (FIFO layers) ties to its control accounts, and its units to
-    // what inventory says is on hand.
-    let layers = central.rows("SELECT warehouse, CAST(SUM(qty * unit_cost) AS BIGINT) FROM fin_cost_layer GROUP BY warehouse").await?;
-    for row in &layers {
+    // The inventory sub-ledger (each SKU × warehouse's pile, and under FIFO its layers) ties
+    // to its control accounts, and its units to what inventory says is on hand.
+    let piles = central.rows("SELECT warehouse, CAST(SUM(book_value) AS BIGINT) FROM fin_pile GROUP BY warehouse").await?;
+    for row in &piles {
         let account = format!("Assets:Inventory:{}", row[0]);
         let valued: i64 = row[1].parse()?;
-        ensure!(ours.get(&account).copied().unwrap_or(0) == valued, "{account} is {:?} but its FIFO layers value {valued}", ours.get(&account));
+        ensure!(ours.get(&account).copied().unwrap_or(0) == valued, "{account} is {:?} but its piles value {valued}", ours.get(&account));
     }
-    let units = central.rows("SELECT sku, warehouse, CAST(SUM(qty) AS BIGINT) FROM fin_cost_layer GROUP BY sku, warehouse").await?;
-    let on_hand = central.rows("SELECT sku, warehouse, on_hand FROM stock WHERE on_hand <> 0").await?;
+    let layered = central.rows("SELECT p.sku, p.warehouse FROM fin_pile p WHERE p.book_value <> COALESCE((SELECT SUM(l.qty * l.unit_cost) FROM fin_cost_layer l WHERE l.sku = p.sku AND l.warehouse = p.warehouse), 0)").await?;
+    let costing = central.rows("SELECT body FROM settings_doc WHERE name = 'finance.costing'").await?;
+    ensure!(costing.first().is_some_and(|c| c[0] == "\"average\"") || layered.is_empty(), "FIFO layers differ from their piles: {layered:?}");
+    let units = central.rows("SELECT sku, warehouse, qty FROM fin_pile ORDER BY sku, warehouse").await?;
+    let on_hand = central.rows("SELECT sku, warehouse, on_hand FROM stock WHERE on_hand <> 0 ORDER BY sku, warehouse").await?;
     let units: Vec<&Vec<String>> = units.iter().filter(|r| r[2] != "0").collect();
     ensure!(units.iter().copied().eq(on_hand.iter()), "finance's FIFO units differ from inventory's on hand:\n finance   {units:?}\n inventory {on_hand:?}");
     Ok(ours)
