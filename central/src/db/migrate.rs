@@ -1343,6 +1343,40 @@ CREATE TABLE fin_cost_move (
 ) STRICT;
 CREATE INDEX fin_cost_move_pile ON fin_cost_move (sku, warehouse);
 ALTER TABLE fin_order ADD COLUMN issued TEXT NOT NULL DEFAULT '';
+-- An entry's own event date beside its posting date (an event dated in a closed month posts
+-- into the open one), and whether it is a period close's.
+ALTER TABLE gl_entry ADD COLUMN event_ms INTEGER;
+ALTER TABLE gl_entry ADD COLUMN closing INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX gl_entry_at ON gl_entry (at_ms);
+-- Each account's movement per posting day (UTC days since the epoch): statements sum days.
+CREATE TABLE gl_day (
+    account  TEXT NOT NULL,
+    day      INTEGER NOT NULL,
+    closing  INTEGER NOT NULL,
+    amount   INTEGER NOT NULL,
+    PRIMARY KEY (account, day, closing)
+) STRICT, WITHOUT ROWID;
+INSERT INTO gl_day (account, day, closing, amount)
+SELECT l.account, e.at_ms / 86400000, 0, SUM(l.amount_minor) FROM gl_line l JOIN gl_entry e ON e.id = l.entry_id
+GROUP BY l.account, e.at_ms / 86400000;
+-- Months HQ closed (or asked to close: closed_ms once the ledger posted it).
+CREATE TABLE fin_period (
+    month         TEXT PRIMARY KEY,
+    start_ms      INTEGER NOT NULL,
+    end_ms        INTEGER NOT NULL,
+    requested_ms  INTEGER NOT NULL,
+    requested_by  TEXT NOT NULL,
+    closed_ms     INTEGER,
+    net_income    INTEGER
+) STRICT;
+-- What each channel's reconciled bill for a day settled, as journalled so far.
+CREATE TABLE pay_settlement (
+    channel  TEXT NOT NULL,
+    day      TEXT NOT NULL,
+    gross    INTEGER NOT NULL,
+    fees     INTEGER NOT NULL,
+    PRIMARY KEY (channel, day)
+) STRICT;
 "#,
 ];
 

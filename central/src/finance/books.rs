@@ -19,6 +19,9 @@ pub const INPUT_VAT_BP: i64 = 1300;
 /// and per channel.
 pub mod account {
     pub const GRNI: &str = "Liabilities:GoodsReceivedNotInvoiced";
+    /// Goods received on no purchase order (at their standard cost): nothing will invoice them
+    /// through a three-way match, so they are kept apart from what the orders' invoices clear.
+    pub const GRNI_UNORDERED: &str = "Liabilities:GoodsReceivedNotInvoiced:Unordered";
     pub const ADVANCES: &str = "Liabilities:CustomerAdvances";
     pub const OUTPUT_VAT: &str = "Liabilities:VAT:Output";
     pub const SALES: &str = "Income:Sales";
@@ -34,7 +37,9 @@ pub mod account {
     /// booked when they are earned; a redemption's discount uses it up.
     pub const POINTS: &str = "Liabilities:LoyaltyPoints";
     pub const POINTS_EXPENSE: &str = "Expenses:Marketing:LoyaltyPoints";
-    /// The company's bank account: suppliers are paid from it.
+    /// What payment channels charge when they settle.
+    pub const PAYMENT_FEES: &str = "Expenses:PaymentFees";
+    /// The company's bank account: suppliers are paid from it, channels settle into it.
     pub const BANK: &str = "Assets:Bank";
     /// What suppliers invoiced above (or below) the purchase orders' costs of what arrived.
     pub const PRICE_VARIANCE: &str = "Expenses:PurchasePriceVariance";
@@ -97,9 +102,15 @@ pub struct Line {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub event_seq: u64,
+    /// The posting date: the event's own, or the open period's start when its month is closed.
     pub at_ms: i64,
+    /// The event's own date.
+    pub event_ms: i64,
     pub description: String,
     pub lines: Vec<Line>,
+    /// A period close's entry (income and expenses to retained earnings): the income
+    /// statement leaves it out.
+    pub closing: bool,
 }
 
 impl Entry {
@@ -143,6 +154,13 @@ pub struct State {
     pub orders: BTreeMap<u64, OrderFacts>,
     /// The stock moves posted, for the store to keep (a back-dated move replays them).
     pub moves: Vec<(Sku, WarehouseCode, Move)>,
+    /// Where the open period starts (the end of the last closed month; 0: none closed).
+    pub open_from_ms: i64,
+    /// For a `period_closed` event: the income and expense accounts' balances posted before
+    /// the month's end, loaded by the consumer.
+    pub closing: Option<Vec<(String, i64)>>,
+    /// Months the batch closed: month, net income, when.
+    pub closed: Vec<(String, i64, i64)>,
 }
 
 /// The SKU × warehouse piles an event moves stock of.
@@ -184,11 +202,13 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             state.costs.insert(sku.clone(), *cost);
             return Vec::new();
         }
+        BusinessEvent::PeriodClosed { month, .. } => return close_period(state, journal, month),
         BusinessEvent::StockReceived { sku, warehouse, qty, unit_cost } => {
             // On a purchase order: at its cost; otherwise at the SKU's standard cost.
             let cost = unit_cost.unwrap_or_else(|| state.costs.get(sku).copied().unwrap_or(0));
             let mut lines = stock_move(state, sku, warehouse, journal, MoveKind::In { qty: qty.as_i64(), unit_cost: cost });
-            lines.push(line(account::GRNI, -qty.as_i64() * cost));
+            let owed_to = if unit_cost.is_some() { account::GRNI } else { account::GRNI_UNORDERED };
+            lines.push(line(owed_to, -qty.as_i64() * cost));
             (format!("received {} × {sku} at {warehouse}", qty.as_i64()), lines)
         }
         BusinessEvent::SupplierInvoicePaid { invoice_id, supplier, amount, reference, .. } => {
@@ -248,6 +268,10 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             };
             (what, vec![line(account::clearing(source), *total), line(account::ADVANCES, -total)])
         }
+        BusinessEvent::ChannelSettled { channel, day, gross, fees } => (
+            format!("{channel} settled its bill of {day}"),
+            vec![line(account::BANK, gross - fees), line(account::PAYMENT_FEES, *fees), line(account::clearing(channel), -gross)],
+        ),
         BusinessEvent::MarketplaceRefunded { order_id, marketplace, amount } => {
             (format!("order {order_id} refunded at {marketplace}"), vec![line(account::ADVANCES, *amount), line(account::clearing(marketplace), -amount)])
         }
@@ -363,7 +387,25 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
     if lines.is_empty() {
         return Vec::new();
     }
-    vec![Entry { event_seq: journal.seq, at_ms: journal.at_ms, description, lines }]
+    let at_ms = journal.at_ms.max(state.open_from_ms);
+    vec![Entry { event_seq: journal.seq, at_ms, event_ms: journal.at_ms, description, lines, closing: false }]
+}
+
+/// A month's close: every income and expense account's balance before its end goes to
+/// retained earnings, in an entry dated the month's last moment; later entries post after it.
+fn close_period(state: &mut State, journal: &JournalEntry, month: &str) -> Vec<Entry> {
+    let Some((_, end_ms)) = crate::procurement::scorecard::month_bounds(month) else { return Vec::new() };
+    let balances = state.closing.take().unwrap_or_default();
+    let net_income = -balances.iter().map(|(_, b)| b).sum::<i64>();
+    state.open_from_ms = state.open_from_ms.max(end_ms);
+    state.closed.push((month.to_owned(), net_income, journal.at_ms));
+    let mut lines: Vec<Line> = balances.into_iter().filter(|(_, b)| *b != 0).map(|(account, b)| line(account, -b)).collect();
+    if lines.is_empty() {
+        return Vec::new();
+    }
+    lines.push(line(account::EQUITY, -net_income));
+    let description = format!("{month} closed: income and expenses to retained earnings");
+    vec![Entry { event_seq: journal.seq, at_ms: end_ms - 1, event_ms: end_ms - 1, description, lines, closing: true }]
 }
 
 /// Revenue and output VAT of shipped lines, out of the advances the customer paid. VAT per
@@ -489,7 +531,7 @@ mod tests {
         let lines = |e: &[Entry]| e.iter().flat_map(|e| e.lines.iter().map(|l| (l.account.clone(), l.amount))).collect::<Vec<_>>();
         let payable = "Liabilities:Payable:Supplier:NIKECN".to_owned();
         assert_eq!(lines(&on_order), vec![("Assets:Inventory:SH-01".to_owned(), 440_000), (account::GRNI.to_owned(), -440_000)]);
-        assert_eq!(lines(&plain), vec![("Assets:Inventory:SH-01".to_owned(), 41_000), (account::GRNI.to_owned(), -41_000)], "a plain receipt at standard cost");
+        assert_eq!(lines(&plain), vec![("Assets:Inventory:SH-01".to_owned(), 41_000), (account::GRNI_UNORDERED.to_owned(), -41_000)], "a plain receipt at standard cost");
         assert_eq!(lines(&matched), vec![(account::GRNI.to_owned(), 440_000), (payable.clone(), -440_000)]);
         assert_eq!(lines(&dearer), vec![(account::GRNI.to_owned(), 440_000), (payable, -441_100), (account::PRICE_VARIANCE.to_owned(), 1_100)]);
         assert!(dearer.iter().all(|e| e.balance() == 0));

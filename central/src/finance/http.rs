@@ -1,18 +1,20 @@
 //! `GET /api/v1/finance/trial-balance` and `GET /api/v1/finance/books.beancount`.
 
 use super::export;
-use super::statements::{balance_sheet, income_statement, BalanceSheet, IncomeStatement};
+use super::periods::{self, Period as PeriodView};
+use super::statements::{balance_sheet, cash_flow, income_statement, BalanceSheet, CashFlowStatement, IncomeStatement};
 use super::store::{self, Balance, LedgerLine};
-use crate::auth::Reader;
+use crate::auth::{Admin, Reader};
 use crate::db::DbError;
 use crate::http::error::ApiError;
 use crate::startup::AppState;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 use tote_shared::openapi as doc;
 use serde::Serialize;
-use tote_shared::runtime::http::{Json, Query};
+use tote_shared::runtime::http::{Json, Path, Query};
 
 /// Entries read per query while exporting.
 const PAGE: u32 = 2_000;
@@ -45,26 +47,63 @@ pub struct Statements {
     pub income_statement: IncomeStatement,
     /// At the end of the period.
     pub balance_sheet: BalanceSheet,
+    pub cash_flow: CashFlowStatement,
 }
 
-/// Unix ms of the start of a UTC day `YYYY-MM-DD`.
-fn day_start(day: &str) -> Result<i64, ApiError> {
-    let days = tote_shared::calendar::parse_day(day).ok_or_else(|| ApiError::BadRequest(format!("{:?} is not a date YYYY-MM-DD", day.chars().take(20).collect::<String>())))?;
-    Ok(days * tote_shared::calendar::DAY_MS)
+/// UTC days since the epoch of a day `YYYY-MM-DD`.
+fn day_number(day: &str) -> Result<i64, ApiError> {
+    tote_shared::calendar::parse_day(day).ok_or_else(|| ApiError::BadRequest(format!("{:?} is not a date YYYY-MM-DD", day.chars().take(20).collect::<String>())))
 }
 
-/// The income statement over a period and the balance sheet at its end.
+/// The income and cash-flow statements over a period (by posting date) and the balance sheet
+/// at its end.
 #[utoipa::path(get, path = "/api/v1/finance/statements", params(Period),
     responses((status = 200, body = Statements), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "finance")]
 pub async fn statements(_: Reader, State(state): State<AppState>, Query(period): Query<Period>) -> Result<Json<Statements>, ApiError> {
-    let from = period.from.as_deref().map(day_start).transpose()?.unwrap_or(i64::MIN);
-    let to = period.to.as_deref().map(|d| day_start(d).map(|ms| ms + 86_400_000)).transpose()?.unwrap_or(i64::MAX);
+    let from = period.from.as_deref().map(day_number).transpose()?.unwrap_or(i64::MIN);
+    let to = period.to.as_deref().map(|d| day_number(d).map(|day| day + 1)).transpose()?.unwrap_or(i64::MAX);
     // A period that ends before it starts holds nothing (its statements are all zero).
     let (in_period, up_to_end) = state
         .db
-        .read(move |tx| -> Result<_, DbError> { Ok((store::balances_between(tx, from, to)?, store::balances_between(tx, i64::MIN, to)?)) })
+        .read(move |tx| -> Result<_, DbError> { Ok((store::day_balances(tx, from, to, false)?, store::day_balances(tx, i64::MIN, to, true)?)) })
         .await?;
-    Ok(Json(Statements { from: period.from, to: period.to, income_statement: income_statement(&in_period), balance_sheet: balance_sheet(&up_to_end) }))
+    Ok(Json(Statements {
+        from: period.from,
+        to: period.to,
+        income_statement: income_statement(&in_period),
+        balance_sheet: balance_sheet(&up_to_end),
+        cash_flow: cash_flow(&in_period),
+    }))
+}
+
+/// Closes a month's books (HQ, once it is over, months in order): the ledger moves its income
+/// and expenses to retained earnings; events dated in it that post later go into the open month.
+#[utoipa::path(post, path = "/api/v1/finance/periods/{month}/close", params(("month" = String, Path, description = "`YYYY-MM`")),
+    responses((status = 202, body = PeriodView, description = "Asked: the ledger posts the close after every event before it"), doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unprocessable, doc::Unavailable), tag = "finance")]
+pub async fn close_period(_: Admin, State(state): State<AppState>, Path(month): Path<String>) -> Result<(StatusCode, Json<PeriodView>), ApiError> {
+    let now = crate::startup::now_ms();
+    let period = state.db.write(move |tx| periods::close(tx, &month, "admin", now)).await?;
+    state.signals.written();
+    Ok((StatusCode::ACCEPTED, Json(period)))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PeriodQuery {
+    /// Most months (default 24, at most 240), newest first.
+    pub limit: Option<u32>,
+}
+
+/// Months asked to close, newest first (`closed_ms` once the ledger posted the close).
+#[utoipa::path(get, path = "/api/v1/finance/periods", params(PeriodQuery),
+    responses((status = 200, body = Vec<PeriodView>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "finance")]
+pub async fn periods(_: Reader, State(state): State<AppState>, Query(q): Query<PeriodQuery>) -> Result<Json<Vec<PeriodView>>, ApiError> {
+    let limit = q.limit.unwrap_or(24);
+    if !(1..=240).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be 1 to 240".into()));
+    }
+    Ok(Json(state.db.read(move |tx| periods::list(tx, limit)).await?))
 }
 
 /// The books in beancount's format: `bean-check` accepts them, FIFO lots included.

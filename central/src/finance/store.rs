@@ -9,6 +9,7 @@ use crate::db::{placeholders, values_clause, DbError, DbResult, Tx, Value};
 use crate::params;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use tote_shared::calendar::DAY_MS;
 use tote_shared::{Sku, WarehouseCode};
 
 /// What a batch of events touches: the state to load before posting it.
@@ -26,7 +27,8 @@ const CHUNK: usize = 400;
 /// are touched (`save` rewrites those SKUs' layers whole), and the touched orders' facts — a
 /// few statements per batch, not one per item.
 pub fn load(tx: &mut dyn Tx, touched: &Touched) -> DbResult<State> {
-    let mut state = State { method: costing(tx)?, ..State::default() };
+    let open_from_ms = tx.query_one("SELECT COALESCE(MAX(end_ms), 0) FROM fin_period WHERE closed_ms IS NOT NULL", &[])?.int(0)?;
+    let mut state = State { method: costing(tx)?, open_from_ms, ..State::default() };
     let skus: Vec<&Sku> = touched.skus.iter().collect();
     for chunk in skus.chunks(CHUNK) {
         let sql = format!("SELECT sku, cost FROM fin_sku_cost WHERE sku IN ({})", placeholders(chunk.len(), 1));
@@ -143,6 +145,17 @@ pub fn load_history(tx: &mut dyn Tx, state: &mut State, pairs: &BTreeSet<(Sku, W
     Ok(())
 }
 
+/// The income and expense accounts' balances posted before `end_ms` (a day boundary): what a
+/// month's close moves to retained earnings (earlier closes have zeroed what they closed).
+pub fn closing_balances(tx: &mut dyn Tx, end_ms: i64) -> DbResult<Vec<(String, i64)>> {
+    let rows = tx.query(
+        "SELECT account, CAST(SUM(amount) AS BIGINT) FROM gl_day WHERE day < ?1 AND (account LIKE 'Income:%' OR account LIKE 'Expenses:%')
+         GROUP BY account ORDER BY account",
+        &params![end_ms.div_euclid(DAY_MS)],
+    )?;
+    rows.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect()
+}
+
 /// Writes back the state of what the batch touched: costs, piles and order facts upserted,
 /// each loaded SKU's layers replaced whole, the batch's moves appended.
 pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
@@ -179,6 +192,9 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
         })
         .collect();
     insert_rows(tx, "INSERT INTO fin_cost_move (sku, warehouse, at_ms, seq, kind, qty, amount) VALUES", "", 7, &moves)?;
+    for (month, net_income, at_ms) in &state.closed {
+        tx.execute("UPDATE fin_period SET closed_ms = ?2, net_income = ?3 WHERE month = ?1", &params![month, *at_ms, *net_income])?;
+    }
     let skus: BTreeSet<&Sku> = state.piles.keys().map(|(sku, _)| sku).collect();
     let skus: Vec<&Sku> = skus.into_iter().collect();
     for chunk in skus.chunks(CHUNK) {
@@ -255,9 +271,22 @@ pub fn append(tx: &mut dyn Tx, entries: &[Entry]) -> DbResult<()> {
     let rows: Vec<Vec<Value>> = entries
         .iter()
         .enumerate()
-        .map(|(k, e)| vec![Value::from(first_id + k as i64), Value::from(e.event_seq), Value::from(e.at_ms), Value::from(e.description.as_str())])
+        .map(|(k, e)| {
+            let ids = [Value::from(first_id + k as i64), Value::from(e.event_seq)];
+            let rest = [Value::from(e.at_ms), Value::from(e.description.as_str()), Value::from(e.event_ms), Value::from(i64::from(e.closing))];
+            ids.into_iter().chain(rest).collect()
+        })
         .collect();
-    insert_rows(tx, "INSERT INTO gl_entry (id, event_seq, at_ms, description) VALUES", "", 4, &rows)?;
+    insert_rows(tx, "INSERT INTO gl_entry (id, event_seq, at_ms, description, event_ms, closing) VALUES", "", 6, &rows)?;
+    // Each account's movement per posting day: the statements sum days, not lines.
+    let mut days: BTreeMap<(&str, i64, bool), i64> = BTreeMap::new();
+    for e in entries {
+        for line in &e.lines {
+            *days.entry((line.account.as_str(), e.at_ms.div_euclid(DAY_MS), e.closing)).or_default() += line.amount;
+        }
+    }
+    let days: Vec<Vec<Value>> = days.into_iter().map(|((account, day, closing), amount)| vec![Value::from(account), Value::from(day), Value::from(i64::from(closing)), Value::from(amount)]).collect();
+    insert_rows(tx, "INSERT INTO gl_day (account, day, closing, amount) VALUES", "ON CONFLICT (account, day, closing) DO UPDATE SET amount = gl_day.amount + excluded.amount", 4, &days)?;
     let lines: Vec<Vec<Value>> = entries
         .iter()
         .enumerate()
@@ -289,15 +318,16 @@ pub struct Balance {
 }
 
 pub fn trial_balance(tx: &mut dyn Tx) -> DbResult<Vec<Balance>> {
-    balances_between(tx, i64::MIN, i64::MAX)
+    day_balances(tx, i64::MIN, i64::MAX, true)
 }
 
-/// Balances of the lines of entries dated in `[from_ms, to_ms)`.
-pub fn balances_between(tx: &mut dyn Tx, from_ms: i64, to_ms: i64) -> DbResult<Vec<Balance>> {
+/// Each account's movement over the posting days `[from_day, to_day)` (UTC days since the
+/// epoch), with or without period closes' entries.
+pub fn day_balances(tx: &mut dyn Tx, from_day: i64, to_day: i64, with_closing: bool) -> DbResult<Vec<Balance>> {
     let rows = tx.query(
-        "SELECT l.account, CAST(SUM(l.amount_minor) AS BIGINT) FROM gl_line l JOIN gl_entry e ON e.id = l.entry_id
-         WHERE e.at_ms >= ?1 AND e.at_ms < ?2 GROUP BY l.account ORDER BY l.account",
-        &params![from_ms, to_ms],
+        "SELECT account, CAST(SUM(amount) AS BIGINT) FROM gl_day WHERE day >= ?1 AND day < ?2 AND (closing = 0 OR ?3 = 1)
+         GROUP BY account ORDER BY account",
+        &params![from_day, to_day, i64::from(with_closing)],
     )?;
     rows.iter().map(|r| Ok(Balance { account: r.text(0)?, balance: r.int(1)? })).collect()
 }

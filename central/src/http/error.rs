@@ -76,6 +76,18 @@ impl From<crate::inventory::health::HealthError> for ApiError {
     }
 }
 
+impl From<crate::finance::periods::FinanceError> for ApiError {
+    fn from(error: crate::finance::periods::FinanceError) -> Self {
+        use crate::finance::periods::FinanceError;
+        let detail = error.to_string();
+        match error {
+            FinanceError::Refused(_) => ApiError::unprocessable("period-refused", detail),
+            FinanceError::Closed(_) => ApiError::Conflict { slug: "period-closed", detail },
+            FinanceError::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<CatalogError> for ApiError {
     fn from(error: CatalogError) -> Self {
         let detail = error.to_string();

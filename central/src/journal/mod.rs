@@ -244,6 +244,13 @@ pub enum BusinessEvent {
     /// HQ set an edge's event stream mark by hand (a stream central held ahead of its edge, or
     /// one the edge can no longer resend): events from `to_high_water + 1` on are taken next.
     EdgeStreamRebased { warehouse: WarehouseCode, from_high_water: u64, to_high_water: u64 },
+    /// HQ closed a month's books (`YYYY-MM`): its income and expenses move to retained
+    /// earnings; events dated in it that post later go into the open period.
+    PeriodClosed { month: String, by: String },
+    /// A payment channel's bill for a day settled money to the bank: `gross` (payments less
+    /// refunds, minor units) out of what the channel held for us, less its `fees`. A second
+    /// reconciliation of the same day journals only the change.
+    ChannelSettled { channel: String, day: String, gross: i64, fees: i64 },
 }
 
 /// The reason of a refund that gives back money paid after its order ended (closed, cancelled,
@@ -314,6 +321,8 @@ impl BusinessEvent {
             BusinessEvent::RefundSucceeded { .. } => "refund_succeeded",
             BusinessEvent::RefundFailed { .. } => "refund_failed",
             BusinessEvent::EdgeStreamRebased { .. } => "edge_stream_rebased",
+            BusinessEvent::PeriodClosed { .. } => "period_closed",
+            BusinessEvent::ChannelSettled { .. } => "channel_settled",
             BusinessEvent::AfterSalesRequested { .. } => "after_sales_requested",
             BusinessEvent::AfterSalesDecided { .. } => "after_sales_decided",
             BusinessEvent::ReturnReceived { .. } => "return_received",
@@ -347,6 +356,8 @@ impl BusinessEvent {
             | E::SupplierInvoiceHeld { po_id, .. }
             | E::SupplierInvoiceRejected { po_id, .. } => format!("po:{po_id}"),
             E::WarehouseCreated { warehouse } | E::EdgeStreamRebased { warehouse, .. } => format!("warehouse:{warehouse}"),
+            E::PeriodClosed { month, .. } => format!("period:{month}"),
+            E::ChannelSettled { channel, .. } => format!("channel:{channel}"),
             E::OrderCreated { order_id, .. }
             | E::OrderPaid { order_id, .. }
             | E::OrderCancelling { order_id, .. }

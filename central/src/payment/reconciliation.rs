@@ -82,7 +82,7 @@ pub async fn run(state: &AppState, channel: ChannelKind, day: BillDay) -> Result
     let start = day.start_ms(bill::day_offset_ms(channel));
     let ours = state.db.read(move |tx| our_records(tx, channel, fee, start - MARGIN_MS, start + DAY_MS + MARGIN_MS)).await?;
     let day_text = day.to_string();
-    let result = tokio::task::spawn_blocking(move || -> Result<(Reconciliation, u64), PaymentError> {
+    let result = tokio::task::spawn_blocking(move || -> Result<(Reconciliation, u64, i64), PaymentError> {
         let records: Vec<OurRecord> = ours.iter().map(|(r, _)| r.clone()).collect();
         let mut result = reconcile::reconcile(channel, &theirs, &records).map_err(|e| PaymentError::Refused(e.to_string()))?;
         let times: HashMap<(String, Option<String>), i64> = ours.iter().map(|(r, at)| ((r.out_trade_no.clone(), r.out_refund_no.clone()), *at)).collect();
@@ -90,12 +90,18 @@ pub async fn run(state: &AppState, channel: ChannelKind, day: BillDay) -> Result
             d.kind != DifferenceKind::MissingTheirs
                 || times.get(&(d.out_trade_no.clone(), d.out_refund_no.clone())).is_none_or(|at| (start..start + DAY_MS).contains(at))
         });
-        Ok((result, theirs.len() as u64))
+        // What the bill says the channel moved that day: paid in, less refunded.
+        let gross = theirs
+            .iter()
+            .filter(|l| l.status == bill::BillStatus::Success)
+            .map(|l| if l.kind == BillKind::Payment { l.amount_minor } else { -l.amount_minor })
+            .fold(0i64, i64::saturating_add);
+        Ok((result, theirs.len() as u64, gross))
     })
     .await
     .map_err(|e| PaymentError::Refused(format!("matching stopped: {e}")))??;
-    let (result, lines) = result;
-    let run = state.write(move |tx| save(tx, &result, &day_text, lines, now_ms())).await?;
+    let (result, lines, gross) = result;
+    let run = state.write(move |tx| save(tx, &result, &day_text, (lines, gross), now_ms())).await?;
     tracing::info!(channel = channel.as_str(), day = %run.day, matched = run.matched, differences = run.differences, "reconciliation ran");
     Ok(run)
 }
@@ -159,7 +165,27 @@ fn corrupt(e: impl std::fmt::Display) -> DbError {
     DbError::corrupt(e.to_string())
 }
 
-fn save(tx: &mut dyn Tx, result: &Reconciliation, day: &str, bill_lines: u64, now_ms: i64) -> DbResult<Run> {
+/// Journals what a day's bill settled, as far as not journalled already (a rerun of the day
+/// journals the change only): the channel pays it to the bank less its fees.
+fn settle(tx: &mut dyn Tx, channel: &str, day: &str, gross: i64, fees: i64, now_ms: i64) -> DbResult<()> {
+    let before = tx.query_opt("SELECT gross, fees FROM pay_settlement WHERE channel = ?1 AND day = ?2", &params![channel, day])?;
+    let (was_gross, was_fees) = match before {
+        Some(r) => (r.int(0)?, r.int(1)?),
+        None => (0, 0),
+    };
+    if (gross, fees) == (was_gross, was_fees) {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO pay_settlement (channel, day, gross, fees) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (channel, day) DO UPDATE SET gross = excluded.gross, fees = excluded.fees",
+        &params![channel, day, gross, fees],
+    )?;
+    let event = crate::journal::BusinessEvent::ChannelSettled { channel: channel.to_owned(), day: day.to_owned(), gross: gross - was_gross, fees: fees - was_fees };
+    crate::journal::store::append(tx, &event, now_ms)
+}
+
+fn save(tx: &mut dyn Tx, result: &Reconciliation, day: &str, (bill_lines, gross): (u64, i64), now_ms: i64) -> DbResult<Run> {
     let channel = result.channel.as_str();
     // Resolutions of differences found again survive a rerun.
     let mut resolved: HashMap<(String, String, Option<String>), (String, i64)> = HashMap::new();
@@ -181,6 +207,7 @@ fn save(tx: &mut dyn Tx, result: &Reconciliation, day: &str, bill_lines: u64, no
         &params![channel, day, now_ms, bill_lines, result.matched, result.differences.len(), result.fee_total_minor, result.expected_fee_total_minor],
     )?;
     let run_id = tx.query_one("SELECT id FROM reconciliation_run WHERE channel = ?1 AND day = ?2", &params![channel, day])?.uint(0)?;
+    settle(tx, channel, day, gross, result.fee_total_minor, now_ms)?;
     for chunk in result.differences.chunks(200) {
         insert_items(tx, run_id, chunk, &resolved)?;
     }

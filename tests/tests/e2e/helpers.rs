@@ -943,13 +943,25 @@ pub async fn check_books(central: &Central) -> Result<std::collections::BTreeMap
     use anyhow::ensure;
     use std::collections::BTreeMap;
     wait_journal_settled(central).await?;
-    let balances = central.get("/api/v1/finance/trial-balance").await?.ok()?;
-    let ours: BTreeMap<String, i64> =
-        balances.as_array().context("trial balance")?.iter().map(|b| (b["account"].as_str().unwrap_or("").to_owned(), b["balance"].as_i64().unwrap_or(0))).collect();
+    // The trial balance and the export of one ledger position: background work (orders
+    // completing, points earned) may post meanwhile, so read until the position held still.
+    let ledger_position = || async { Ok::<i64, anyhow::Error>(central.rows("SELECT position FROM journal_consumer WHERE name = 'ledger'").await?[0][0].parse()?) };
+    let mut tries = 0;
+    let (ours, text, position) = loop {
+        let before = ledger_position().await?;
+        let balances = central.get("/api/v1/finance/trial-balance").await?.ok()?;
+        let ours: BTreeMap<String, i64> =
+            balances.as_array().context("trial balance")?.iter().map(|b| (b["account"].as_str().unwrap_or("").to_owned(), b["balance"].as_i64().unwrap_or(0))).collect();
+        let response = central.http.get(central.url("/api/v1/finance/books.beancount")).bearer_auth(ADMIN).send().await?;
+        ensure!(response.status().is_success(), "GET the books: {}", response.status());
+        let text = response.text().await?;
+        if ledger_position().await? == before {
+            break (ours, text, before);
+        }
+        tries += 1;
+        ensure!(tries < 50, "the ledger kept posting while the books were read");
+    };
     ensure!(ours.values().sum::<i64>() == 0, "the trial balance does not sum to zero: {ours:?}");
-    let response = central.http.get(central.url("/api/v1/finance/books.beancount")).bearer_auth(ADMIN).send().await?;
-    ensure!(response.status().is_success(), "GET the books: {}", response.status());
-    let text = response.text().await?;
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("books.beancount");
     std::fs::write(&file, &text)?;
@@ -974,8 +986,53 @@ pub async fn check_books(central: &Central) -> Result<std::collections::BTreeMap
     // The statements: net income over all time is the balance sheet's current earnings, and
     // assets = liabilities + equity + current earnings.
     let statements = central.get("/api/v1/finance/statements").await?.ok()?;
+    let figure = |path: &[&str]| path.iter().fold(&statements, |v, k| &v[*k]).as_i64().unwrap_or(i64::MIN);
     ensure!(statements["balance_sheet"]["balanced"] == true, "the balance sheet does not balance: {statements}");
-    ensure!(statements["income_statement"]["net_income"] == statements["balance_sheet"]["current_earnings"], "net income does not tie to current earnings: {statements}");
+    let earnings = figure(&["balance_sheet", "current_earnings"]) + figure(&["balance_sheet", "retained_earnings"]);
+    ensure!(figure(&["income_statement", "net_income"]) == earnings, "net income does not tie to current and retained earnings: {statements}");
+    ensure!(statements["cash_flow"]["ties"] == true && figure(&["cash_flow", "cash_change"]) == figure(&["balance_sheet", "cash"]), "the cash flow does not tie to cash: {statements}");
+    // Each entry balances on its own, not only the books in total.
+    let unbalanced = central.rows("SELECT entry_id FROM gl_line GROUP BY entry_id HAVING SUM(amount_minor) <> 0").await?;
+    ensure!(unbalanced.is_empty(), "entries that do not balance: {unbalanced:?}");
+    // Sub-ledgers tie to their control accounts: purchase orders' units received and not
+    // invoiced at their costs; the channels' payments less refunds less settlements; the VAT
+    // each order's shipments and refunds recognised.
+    let control = |account: &str| -ours.get(account).copied().unwrap_or(0);
+    let grni = central.rows("SELECT CAST(COALESCE(SUM(CASE WHEN accepted > invoiced THEN (accepted - invoiced) * unit_cost ELSE 0 END), 0) AS BIGINT) FROM po_line").await?;
+    ensure!(grni[0][0].parse::<i64>()? == control("Liabilities:GoodsReceivedNotInvoiced"), "GRNI {} but the orders' open receipts are {}", control("Liabilities:GoodsReceivedNotInvoiced"), grni[0][0]);
+    for channel in ["wechat", "alipay", "card"] {
+        let sql = format!(
+            "SELECT CAST((SELECT COALESCE(SUM(amount_minor), 0) FROM payment WHERE channel = '{channel}' AND succeeded_ms IS NOT NULL)
+                - (SELECT COALESCE(SUM(r.amount_minor), 0) FROM payment_refund r JOIN payment p ON p.id = r.payment_id WHERE p.channel = '{channel}' AND r.state = 'succeeded')
+                - (SELECT COALESCE(SUM(gross), 0) FROM pay_settlement WHERE channel = '{channel}') AS BIGINT)"
+        );
+        let held: i64 = central.rows(&sql).await?[0][0].parse()?;
+        let account = format!("Assets:Clearing:{}{}", channel[..1].to_uppercase(), &channel[1..]);
+        ensure!(held == -control(&account), "{account} is {} but {channel}'s payments, refunds and settlements leave {held}", -control(&account));
+    }
+    let vat = central.rows("SELECT CAST(COALESCE(SUM(sold_vat - returned_vat), 0) AS BIGINT) FROM fin_order").await?;
+    ensure!(vat[0][0].parse::<i64>()? == control("Liabilities:VAT:Output"), "output VAT {} but the orders recognised {}", control("Liabilities:VAT:Output"), vat[0][0]);
+    // Posting the whole journal again from zero into an empty ledger gives the same books.
+    let method = central.rows("SELECT body FROM settings_doc WHERE name = 'finance.costing'").await?;
+    let method = if method.first().is_some_and(|m| m[0].contains("average")) { tote_central::finance::costing::Method::Average } else { Default::default() };
+    let mut journal = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = central.get(&format!("/api/v1/events?after={after}&limit=1000")).await?.ok()?;
+        let events: Vec<tote_central::journal::JournalEntry> = serde_json::from_value(page["events"].clone()).context("the journal's events")?;
+        let Some(last) = events.last().map(|e| e.seq) else { break };
+        after = last;
+        journal.extend(events.into_iter().filter(|e| e.seq as i64 <= position));
+        if after as i64 >= position {
+            break;
+        }
+    }
+    let mut replayed: BTreeMap<String, i64> = BTreeMap::new();
+    for line in tote_central::finance::replay(method, &journal).into_iter().flat_map(|e| e.lines) {
+        *replayed.entry(line.account).or_default() += line.amount;
+    }
+    replayed.retain(|_, v| *v != 0);
+    ensure!(replayed == ours_nonzero, "the journal posted again from zero gives other books:\n posted   {ours_nonzero:?}\n replayed {replayed:?}");
     // The inventory sub-ledger (each SKU × warehouse's pile, and under FIFO its layers) ties
     // to its control accounts, and its units to what inventory says is on hand.
     let piles = central.rows("SELECT warehouse, CAST(SUM(book_value) AS BIGINT) FROM fin_pile GROUP BY warehouse").await?;
