@@ -144,6 +144,8 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
             "supplier_state_changed" => format!("supplier:{}", ev["supplier"].as_str().unwrap_or("")),
             k if k.starts_with("purchase_") || k.starts_with("supplier_invoice_") || k == "asn_notified" => format!("po:{}", ev["po_id"]),
             "warehouse_created" | "edge_stream_rebased" => format!("warehouse:{}", ev["warehouse"].as_str().unwrap_or("")),
+            "period_closed" => format!("period:{}", ev["month"].as_str().unwrap_or("")),
+            "channel_settled" => format!("channel:{}", ev["channel"].as_str().unwrap_or("")),
             k if k.starts_with("payment_") => format!("payment:{}", ev["payment_id"]),
             k if k.starts_with("refund_") => format!("refund:{}", ev["refund_id"]),
             k if k.starts_with("points_") || k == "member_tier_changed" => format!("customer:{}", ev["customer"].as_str().unwrap_or("")),

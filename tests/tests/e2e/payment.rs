@@ -689,6 +689,15 @@ async fn reconciliation(w: &PaymentWorld) -> Result<()> {
     }
     let runs = w.central().get("/api/v1/payments/reconciliation/runs").await?.ok()?;
     assert_eq!(runs.as_array().map(Vec::len), Some(3), "one run per channel and day: {runs}");
+    // Each bill settled what it says to the bank, less the fees it charged (a rerun journals
+    // only the change), and what the channels still hold ties to their payments, refunds and
+    // settlements (checked with the rest of the books).
+    check_journal(w.central()).await?;
+    let books = crate::helpers::check_books(w.central()).await?;
+    let fees: i64 = runs.as_array().context("runs")?.iter().map(|r| r["fee_total_minor"].as_i64().unwrap_or(0)).sum();
+    assert_eq!(books.get("Expenses:PaymentFees").copied(), Some(fees), "{books:?}");
+    let settled: i64 = w.central().rows("SELECT CAST(SUM(gross - fees) AS BIGINT) FROM pay_settlement").await?[0][0].parse()?;
+    assert_eq!(books.get("Assets:Bank").copied(), Some(settled), "{books:?}");
     Ok(())
 }
 
