@@ -1369,6 +1369,22 @@ CREATE TABLE fin_period (
     closed_ms     INTEGER,
     net_income    INTEGER
 ) STRICT;
+-- Where each order came from and the promotion it redeemed (the profit report's dimensions).
+ALTER TABLE fin_order ADD COLUMN channel TEXT NOT NULL DEFAULT '';
+ALTER TABLE fin_order ADD COLUMN campaign TEXT NOT NULL DEFAULT '';
+-- The profit cube: per posting day, SKU, warehouse, channel and campaign, units sold (less
+-- returned to stock), revenue net of VAT and returns, cost of goods sold.
+CREATE TABLE fin_profit (
+    day        INTEGER NOT NULL,
+    sku        TEXT NOT NULL,
+    warehouse  TEXT NOT NULL,
+    channel    TEXT NOT NULL,
+    campaign   TEXT NOT NULL,
+    units      INTEGER NOT NULL,
+    revenue    INTEGER NOT NULL,
+    cogs       INTEGER NOT NULL,
+    PRIMARY KEY (day, sku, warehouse, channel, campaign)
+) STRICT, WITHOUT ROWID;
 -- What each channel's reconciled bill for a day settled, as journalled so far.
 CREATE TABLE pay_settlement (
     channel  TEXT NOT NULL,

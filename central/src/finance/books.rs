@@ -139,8 +139,70 @@ pub struct OrderFacts {
     /// Money owed back for parts of a split order a cancel stopped after others shipped: the
     /// refunds that pay it go against advances (nothing of it was sold), not as returns.
     pub unshipped_owed: i64,
-    /// Units shipped per SKU and what they cost: a return comes back at that cost.
-    pub issued: BTreeMap<Sku, (i64, i64)>,
+    /// Per SKU, what shipped: a return comes back at its cost, a refund takes back its revenue.
+    pub issued: BTreeMap<Sku, Issued>,
+    /// Where the order came from, and the promotion (campaign coupon) it redeemed: the profit
+    /// report's dimensions.
+    pub channel: String,
+    pub campaign: String,
+}
+
+/// Units of a SKU an order shipped, what they cost and their revenue net of VAT, and the
+/// warehouse they last shipped from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Issued {
+    pub qty: i64,
+    pub cost: i64,
+    pub revenue: i64,
+    pub warehouse: Option<WarehouseCode>,
+}
+
+/// A refund's revenue (net of VAT) shared over the SKUs the order shipped, by their revenue,
+/// largest remainder first so the shares add up.
+fn refund_shares(facts: &OrderFacts, returned: i64) -> Vec<(Sku, WarehouseCode, i64)> {
+    let sold: Vec<(&Sku, &Issued, &WarehouseCode)> = facts.issued.iter().filter(|(_, i)| i.revenue > 0).filter_map(|(sku, i)| Some((sku, i, i.warehouse.as_ref()?))).collect();
+    let total: i64 = sold.iter().map(|(_, i, _)| i.revenue).sum();
+    if total == 0 {
+        return Vec::new();
+    }
+    let mut shares: Vec<(Sku, WarehouseCode, i64, i128)> = sold
+        .iter()
+        .map(|(sku, i, warehouse)| {
+            let exact = i128::from(returned) * i128::from(i.revenue);
+            let part = i64::try_from(exact / i128::from(total)).unwrap_or(0);
+            ((*sku).clone(), (*warehouse).clone(), part, exact % i128::from(total))
+        })
+        .collect();
+    let mut left = returned - shares.iter().map(|s| s.2).sum::<i64>();
+    shares.sort_by(|a, b| b.3.abs().cmp(&a.3.abs()));
+    for share in &mut shares {
+        if left == 0 {
+            break;
+        }
+        let step = left.signum();
+        share.2 += step;
+        left -= step;
+    }
+    shares.into_iter().map(|(sku, warehouse, part, _)| (sku, warehouse, part)).collect()
+}
+
+/// One cell of the profit cube: a posting day, SKU, warehouse, channel and campaign (empty for
+/// cost differences no sale caused).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ProfitKey {
+    pub day: i64,
+    pub sku: Sku,
+    pub warehouse: WarehouseCode,
+    pub channel: String,
+    pub campaign: String,
+}
+
+/// Units sold (less returned to stock), revenue net of VAT and returns, cost of goods sold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProfitFigures {
+    pub units: i64,
+    pub revenue: i64,
+    pub cogs: i64,
 }
 
 /// The state the rules read and change: the costing method, standard costs, each SKU ×
@@ -161,6 +223,25 @@ pub struct State {
     pub closing: Option<Vec<(String, i64)>>,
     /// Months the batch closed: month, net income, when.
     pub closed: Vec<(String, i64, i64)>,
+    /// What the batch added to the profit cube.
+    pub profit: BTreeMap<ProfitKey, ProfitFigures>,
+}
+
+impl State {
+    /// Adds to the profit cube on the posting day of `journal`.
+    fn profit(&mut self, journal: &JournalEntry, sku: &Sku, warehouse: &WarehouseCode, order: Option<u64>, figures: ProfitFigures) {
+        if figures == ProfitFigures::default() {
+            return;
+        }
+        let facts = order.and_then(|o| self.orders.get(&o));
+        let (channel, campaign) = facts.map_or((String::new(), String::new()), |f| (f.channel.clone(), f.campaign.clone()));
+        let day = journal.at_ms.max(self.open_from_ms).div_euclid(tote_shared::calendar::DAY_MS);
+        let key = ProfitKey { day, sku: sku.clone(), warehouse: warehouse.clone(), channel, campaign };
+        let cell = self.profit.entry(key).or_default();
+        cell.units += figures.units;
+        cell.revenue += figures.revenue;
+        cell.cogs += figures.cogs;
+    }
 }
 
 /// The SKU × warehouse piles an event moves stock of.
@@ -203,6 +284,17 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             return Vec::new();
         }
         BusinessEvent::PeriodClosed { month, .. } => return close_period(state, journal, month),
+        BusinessEvent::OrderCreated { order_id, channel, .. } => {
+            state.orders.entry(*order_id).or_default().channel = channel.clone();
+            return Vec::new();
+        }
+        BusinessEvent::CouponRedeemed { order_id, promotion, .. } => {
+            let facts = state.orders.entry(*order_id).or_default();
+            if facts.campaign.is_empty() {
+                facts.campaign = promotion.clone();
+            }
+            return Vec::new();
+        }
         BusinessEvent::StockReceived { sku, warehouse, qty, unit_cost } => {
             // On a purchase order: at its cost; otherwise at the SKU's standard cost.
             let cost = unit_cost.unwrap_or_else(|| state.costs.get(sku).copied().unwrap_or(0));
@@ -283,9 +375,12 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             facts.sold_vat -= lines[2].amount;
             for l in sold {
                 let taken = stock_move(state, &l.sku, warehouse, journal, MoveKind::Out { qty: l.qty.as_i64() });
-                let cost: i64 = taken.iter().map(|t| -t.amount).sum();
+                let cost = -inventory_value(&taken);
+                let revenue = l.amount() - tax_of(l.amount(), OUTPUT_VAT_BP);
                 let issued = state.orders.entry(*order_id).or_default().issued.entry(l.sku.clone()).or_default();
-                *issued = (issued.0 + l.qty.as_i64(), issued.1 - inventory_value(&taken));
+                (issued.qty, issued.cost, issued.revenue) = (issued.qty + l.qty.as_i64(), issued.cost + cost, issued.revenue + revenue);
+                issued.warehouse = Some(warehouse.clone());
+                state.profit(journal, &l.sku, warehouse, Some(*order_id), ProfitFigures { units: l.qty.as_i64(), revenue, cogs: cost });
                 lines.extend(taken);
                 lines.push(line(account::COGS, cost));
             }
@@ -297,9 +392,9 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             // cost. (An order finance never saw ship comes back at the standard cost.)
             let mut lines = Vec::new();
             for r in returned {
-                let issued = state.orders.get(order_id).and_then(|f| f.issued.get(&r.sku)).filter(|(qty, _)| *qty > 0).copied();
+                let issued = state.orders.get(order_id).and_then(|f| f.issued.get(&r.sku)).filter(|i| i.qty > 0).cloned();
                 let cost = match issued {
-                    Some((qty, value)) => super::costing::share(value, 1, qty),
+                    Some(i) => super::costing::share(i.cost, 1, i.qty),
                     None => state.costs.get(&r.sku).copied().unwrap_or(0),
                 };
                 if r.passed > 0 {
@@ -310,6 +405,8 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
                     lines.push(line(account::WRITE_DOWNS, r.failed * cost));
                     lines.push(line(account::COGS, -r.failed * cost));
                 }
+                let back = ProfitFigures { units: -r.passed, revenue: 0, cogs: -(r.passed + r.failed) * cost };
+                state.profit(journal, &r.sku, warehouse, Some(*order_id), back);
             }
             (format!("return {request_id} of order {order_id} received at {warehouse}"), lines)
         }
@@ -358,6 +455,7 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             let unsold = if returns { (*amount).min(facts.unshipped_owed.max(0)) } else { 0 };
             facts.unshipped_owed -= unsold;
             let amount = &(amount - unsold);
+            let mut shares = Vec::new();
             let mut lines = if returns && *amount == 0 {
                 Vec::new()
             } else if returns {
@@ -372,12 +470,17 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
                 };
                 facts.returned_gross += amount;
                 facts.returned_vat += vat;
-                vec![line(account::SALES_RETURNS, amount - vat), line(account::OUTPUT_VAT, vat), line(account::clearing(channel), -amount)]
+                let returned = amount - vat;
+                shares = refund_shares(facts, returned);
+                vec![line(account::SALES_RETURNS, returned), line(account::OUTPUT_VAT, vat), line(account::clearing(channel), -amount)]
             } else {
                 vec![line(account::ADVANCES, *amount), line(account::clearing(channel), -amount)]
             };
             if unsold > 0 {
                 lines.extend([line(account::ADVANCES, unsold), line(account::clearing(channel), -unsold)]);
+            }
+            for (sku, warehouse, part) in shares {
+                state.profit(journal, &sku, &warehouse, Some(*order_id), ProfitFigures { units: 0, revenue: -part, cogs: 0 });
             }
             (format!("order {order_id} refunded through {channel}"), lines)
         }
@@ -434,6 +537,10 @@ fn stock_move(state: &mut State, sku: &Sku, warehouse: &WarehouseCode, journal: 
         lines.extend(pile.replay(&place));
     }
     state.moves.push((sku.clone(), warehouse.clone(), m));
+    // Cost differences (a debt settled, a late cost, a replay) are the SKU's cost of goods
+    // sold with no sale of their own.
+    let cogs = lines.iter().filter(|l| l.account == account::COGS).map(|l| l.amount).sum();
+    state.profit(journal, sku, warehouse, None, ProfitFigures { cogs, ..ProfitFigures::default() });
     lines
 }
 

@@ -3,7 +3,7 @@
 use super::export;
 use super::periods::{self, Period as PeriodView};
 use super::statements::{balance_sheet, cash_flow, income_statement, BalanceSheet, CashFlowStatement, IncomeStatement};
-use super::store::{self, Balance, LedgerLine};
+use super::store::{self, Balance, LedgerLine, ProfitBy, ProfitRow};
 use crate::auth::{Admin, Reader};
 use crate::db::DbError;
 use crate::http::error::ApiError;
@@ -74,6 +74,44 @@ pub async fn statements(_: Reader, State(state): State<AppState>, Query(period):
         balance_sheet: balance_sheet(&up_to_end),
         cash_flow: cash_flow(&in_period),
     }))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProfitQuery {
+    /// The dimension to group by.
+    pub by: ProfitBy,
+    /// First posting day (UTC, `YYYY-MM-DD`); absent: from the first.
+    #[param(format = Date)]
+    pub from: Option<String>,
+    /// Last posting day, included; absent: up to now.
+    #[param(format = Date)]
+    pub to: Option<String>,
+    /// Most rows (default 100, at most 10,000).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProfitReport {
+    pub rows: Vec<ProfitRow>,
+    /// Every row's sum, also those past `limit`: ties to the income statement's net revenue
+    /// and cost of goods sold over the same days.
+    pub total: ProfitRow,
+}
+
+/// Gross profit by SKU, SPU, category, brand, channel, warehouse or campaign over a period.
+#[utoipa::path(get, path = "/api/v1/finance/profit", params(ProfitQuery),
+    responses((status = 200, body = ProfitReport), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "finance")]
+pub async fn profit(_: Reader, State(state): State<AppState>, Query(q): Query<ProfitQuery>) -> Result<Json<ProfitReport>, ApiError> {
+    let from = q.from.as_deref().map(day_number).transpose()?.unwrap_or(i64::MIN);
+    let to = q.to.as_deref().map(|d| day_number(d).map(|day| day + 1)).transpose()?.unwrap_or(i64::MAX);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be 1 to 10000".into()));
+    }
+    let (rows, total) = state.db.read(move |tx| store::profit(tx, q.by, from, to, limit)).await?;
+    Ok(Json(ProfitReport { rows, total }))
 }
 
 /// Closes a month's books (HQ, once it is over, months in order): the ledger moves its income

@@ -96,6 +96,8 @@ fn touched(entries: &[JournalEntry]) -> Touched {
                 t.skus.extend(lines.iter().map(|r| r.sku.clone()));
             }
             BusinessEvent::PaymentSucceeded { order_id, .. }
+            | BusinessEvent::OrderCreated { order_id, .. }
+            | BusinessEvent::CouponRedeemed { order_id, .. }
             | BusinessEvent::OrderPaid { order_id, .. }
             | BusinessEvent::RefundSucceeded { order_id, .. }
             | BusinessEvent::OrderPartsCancelled { order_id, .. } => {

@@ -3,7 +3,7 @@
 //! `fin_cost_layer` (FIFO layers), `fin_cost_move` (the moves a back-dated one replays),
 //! `fin_order`; the costing method in `settings_doc`.
 
-use super::books::{Entry, Layer, OrderFacts, State};
+use super::books::{Entry, Issued, Layer, OrderFacts, State};
 use super::costing::{Method, Move, MoveKind};
 use crate::db::{placeholders, values_clause, DbError, DbResult, Tx, Value};
 use crate::params;
@@ -62,7 +62,7 @@ pub fn load(tx: &mut dyn Tx, touched: &Touched) -> DbResult<State> {
     let orders: Vec<u64> = touched.orders.iter().copied().collect();
     for chunk in orders.chunks(CHUNK) {
         let sql = format!(
-            "SELECT order_id, channel_paid, shipped, paid_by, last_payment, sold_gross, sold_vat, returned_gross, returned_vat, unshipped_owed, issued
+            "SELECT order_id, channel_paid, shipped, paid_by, last_payment, sold_gross, sold_vat, returned_gross, returned_vat, unshipped_owed, issued, channel, campaign
              FROM fin_order WHERE order_id IN ({})",
             placeholders(chunk.len(), 1)
         );
@@ -79,6 +79,8 @@ pub fn load(tx: &mut dyn Tx, touched: &Touched) -> DbResult<State> {
                 returned_vat: row.int(8)?,
                 unshipped_owed: row.int(9)?,
                 issued: parse_issued(&row.text(10)?)?,
+                channel: row.text(11)?,
+                campaign: row.text(12)?,
             };
             state.orders.insert(row.uint(0)?, facts);
         }
@@ -92,22 +94,25 @@ fn pair(sku: &str, warehouse: &str) -> DbResult<(Sku, WarehouseCode)> {
     Ok((sku, warehouse))
 }
 
-/// `SKU qty value;…` → per SKU, units shipped and their cost.
-fn parse_issued(text: &str) -> DbResult<BTreeMap<Sku, (i64, i64)>> {
+/// `SKU qty cost revenue warehouse;…` → per SKU, what an order shipped (`-`: no warehouse).
+fn parse_issued(text: &str) -> DbResult<BTreeMap<Sku, Issued>> {
     let mut issued = BTreeMap::new();
     for item in text.split(';').filter(|i| !i.is_empty()) {
-        let mut parts = item.split(' ');
-        let (Some(sku), Some(qty), Some(value), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let parts: Vec<&str> = item.split(' ').collect();
+        let [sku, qty, cost, revenue, warehouse] = parts[..] else {
             return Err(DbError::corrupt(format!("fin_order.issued item {item:?}")));
         };
         let number = |n: &str| n.parse::<i64>().map_err(|e| DbError::corrupt(format!("fin_order.issued {item:?}: {e}")));
-        issued.insert(Sku::parse(sku).map_err(|e| DbError::corrupt(e.to_string()))?, (number(qty)?, number(value)?));
+        let warehouse = if warehouse == "-" { None } else { Some(WarehouseCode::parse(warehouse).map_err(|e| DbError::corrupt(e.to_string()))?) };
+        let sku = Sku::parse(sku).map_err(|e| DbError::corrupt(e.to_string()))?;
+        issued.insert(sku, Issued { qty: number(qty)?, cost: number(cost)?, revenue: number(revenue)?, warehouse });
     }
     Ok(issued)
 }
 
-fn write_issued(issued: &BTreeMap<Sku, (i64, i64)>) -> String {
-    issued.iter().map(|(sku, (qty, value))| format!("{sku} {qty} {value}")).collect::<Vec<_>>().join(";")
+fn write_issued(issued: &BTreeMap<Sku, Issued>) -> String {
+    let item = |(sku, i): (&Sku, &Issued)| format!("{sku} {} {} {} {}", i.qty, i.cost, i.revenue, i.warehouse.as_ref().map_or("-", |w| w.as_str()));
+    issued.iter().map(item).collect::<Vec<_>>().join(";")
 }
 
 const COSTING_DOC: &str = "finance.costing";
@@ -192,6 +197,22 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
         })
         .collect();
     insert_rows(tx, "INSERT INTO fin_cost_move (sku, warehouse, at_ms, seq, kind, qty, amount) VALUES", "", 7, &moves)?;
+    let profit: Vec<Vec<Value>> = state
+        .profit
+        .iter()
+        .map(|(k, f)| {
+            let key = [Value::from(k.day), Value::from(k.sku.as_str()), Value::from(k.warehouse.as_str()), Value::from(k.channel.as_str()), Value::from(k.campaign.as_str())];
+            key.into_iter().chain([Value::from(f.units), Value::from(f.revenue), Value::from(f.cogs)]).collect()
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO fin_profit (day, sku, warehouse, channel, campaign, units, revenue, cogs) VALUES",
+        "ON CONFLICT (day, sku, warehouse, channel, campaign) DO UPDATE SET units = fin_profit.units + excluded.units,
+         revenue = fin_profit.revenue + excluded.revenue, cogs = fin_profit.cogs + excluded.cogs",
+        8,
+        &profit,
+    )?;
     for (month, net_income, at_ms) in &state.closed {
         tx.execute("UPDATE fin_period SET closed_ms = ?2, net_income = ?3 WHERE month = ?1", &params![month, *at_ms, *net_income])?;
     }
@@ -214,12 +235,13 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
     let orders: Vec<(&u64, &OrderFacts)> = state.orders.iter().collect();
     for chunk in orders.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO fin_order (order_id, channel_paid, shipped, paid_by, last_payment, sold_gross, sold_vat, returned_gross, returned_vat, unshipped_owed, issued)
+            "INSERT INTO fin_order (order_id, channel_paid, shipped, paid_by, last_payment, sold_gross, sold_vat, returned_gross, returned_vat, unshipped_owed, issued, channel, campaign)
              VALUES {}
              ON CONFLICT (order_id) DO UPDATE SET channel_paid = excluded.channel_paid, shipped = excluded.shipped, paid_by = excluded.paid_by,
              last_payment = excluded.last_payment, sold_gross = excluded.sold_gross, sold_vat = excluded.sold_vat,
-             returned_gross = excluded.returned_gross, returned_vat = excluded.returned_vat, unshipped_owed = excluded.unshipped_owed, issued = excluded.issued",
-            values_clause(chunk.len(), 11, 1)
+             returned_gross = excluded.returned_gross, returned_vat = excluded.returned_vat, unshipped_owed = excluded.unshipped_owed, issued = excluded.issued,
+             channel = excluded.channel, campaign = excluded.campaign",
+            values_clause(chunk.len(), 13, 1)
         );
         let params: Vec<Value> = chunk
             .iter()
@@ -236,6 +258,8 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
                     Value::from(f.returned_vat),
                     Value::from(f.unshipped_owed),
                     Value::from(write_issued(&f.issued)),
+                    Value::from(f.channel.as_str()),
+                    Value::from(f.campaign.as_str()),
                 ]
             })
             .collect();
@@ -369,4 +393,75 @@ pub fn lines_after(tx: &mut dyn Tx, after: i64, upto: i64, limit: u32) -> DbResu
             Ok(LedgerLine { entry_id: r.int(0)?, event_seq: r.int(1)?, at_ms: r.int(2)?, description: r.text(3)?, account: r.text(4)?, amount: r.int(5)?, lot })
         })
         .collect()
+}
+
+/// A dimension of the profit report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfitBy {
+    Sku,
+    Spu,
+    Category,
+    Brand,
+    Channel,
+    Warehouse,
+    /// The promotion (campaign coupon) the order redeemed; empty: none.
+    Campaign,
+}
+
+impl ProfitBy {
+    /// The grouping expression: a fixed text per dimension, never the caller's.
+    fn column(self) -> &'static str {
+        match self {
+            ProfitBy::Sku => "p.sku",
+            ProfitBy::Spu => "COALESCE(s.spu_id, '')",
+            ProfitBy::Category => "COALESCE(u.category, '')",
+            ProfitBy::Brand => "COALESCE(u.brand, '')",
+            ProfitBy::Channel => "p.channel",
+            ProfitBy::Warehouse => "p.warehouse",
+            ProfitBy::Campaign => "p.campaign",
+        }
+    }
+}
+
+/// Units, revenue (net of VAT and returns), cost of goods sold and gross profit of one value of
+/// a dimension, in minor units.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ProfitRow {
+    pub key: String,
+    pub units: i64,
+    pub revenue: i64,
+    pub cost_of_goods_sold: i64,
+    pub gross_profit: i64,
+    /// Gross profit over revenue, in basis points (absent without revenue).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub margin_bp: Option<i64>,
+}
+
+impl ProfitRow {
+    fn new(key: String, units: i64, revenue: i64, cogs: i64) -> ProfitRow {
+        let gross_profit = revenue - cogs;
+        let margin_bp = (revenue > 0).then(|| i64::try_from(i128::from(gross_profit) * 10_000 / i128::from(revenue)).unwrap_or(i64::MIN));
+        ProfitRow { key, units, revenue, cost_of_goods_sold: cogs, gross_profit, margin_bp }
+    }
+}
+
+/// The profit cube over posting days `[from_day, to_day)` grouped by one dimension, the most
+/// profitable first, and the total of every row (not only those returned).
+pub fn profit(tx: &mut dyn Tx, by: ProfitBy, from_day: i64, to_day: i64, limit: u32) -> DbResult<(Vec<ProfitRow>, ProfitRow)> {
+    let column = by.column();
+    let sql = format!(
+        "SELECT {column}, CAST(SUM(p.units) AS BIGINT), CAST(SUM(p.revenue) AS BIGINT), CAST(SUM(p.cogs) AS BIGINT)
+         FROM fin_profit p LEFT JOIN sku s ON s.sku = p.sku LEFT JOIN spu u ON u.id = s.spu_id
+         WHERE p.day >= ?1 AND p.day < ?2
+         GROUP BY {column} ORDER BY SUM(p.revenue) - SUM(p.cogs) DESC, {column} LIMIT ?3"
+    );
+    let rows = tx.query(&sql, &params![from_day, to_day, limit])?;
+    let rows = rows.iter().map(|r| Ok(ProfitRow::new(r.text(0)?, r.int(1)?, r.int(2)?, r.int(3)?))).collect::<DbResult<Vec<_>>>()?;
+    let total = tx.query_one(
+        "SELECT CAST(COALESCE(SUM(units), 0) AS BIGINT), CAST(COALESCE(SUM(revenue), 0) AS BIGINT), CAST(COALESCE(SUM(cogs), 0) AS BIGINT)
+         FROM fin_profit WHERE day >= ?1 AND day < ?2",
+        &params![from_day, to_day],
+    )?;
+    Ok((rows, ProfitRow::new("total".into(), total.int(0)?, total.int(1)?, total.int(2)?)))
 }

@@ -156,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/finance/statements", get(finance::http::statements))
         .route("/api/v1/finance/books.beancount", get(finance::http::beancount))
         .route("/api/v1/finance/periods", get(finance::http::periods))
+        .route("/api/v1/finance/profit", get(finance::http::profit))
         .route("/api/v1/finance/periods/{month}/close", post(finance::http::close_period))
         .route("/api/v1/logistics/carriers", get(logistics::http::carriers))
         .route("/api/v1/logistics/carriers/{code}", put(logistics::http::put_carrier))

@@ -991,6 +991,16 @@ pub async fn check_books(central: &Central) -> Result<std::collections::BTreeMap
     let earnings = figure(&["balance_sheet", "current_earnings"]) + figure(&["balance_sheet", "retained_earnings"]);
     ensure!(figure(&["income_statement", "net_income"]) == earnings, "net income does not tie to current and retained earnings: {statements}");
     ensure!(statements["cash_flow"]["ties"] == true && figure(&["cash_flow", "cash_change"]) == figure(&["balance_sheet", "cash"]), "the cash flow does not tie to cash: {statements}");
+    // The profit cube ties to the income statement: every sale, return and cost difference
+    // is in it once, whichever dimension groups it.
+    for by in ["sku", "category", "channel", "warehouse", "campaign"] {
+        let profit = central.get(&format!("/api/v1/finance/profit?by={by}&limit=10000")).await?.ok()?;
+        let rows = profit["rows"].as_array().context("profit rows")?;
+        let sum = |field: &str| rows.iter().map(|r| r[field].as_i64().unwrap_or(0)).sum::<i64>();
+        let (revenue, cogs) = (figure(&["income_statement", "net_revenue"]), figure(&["income_statement", "cost_of_goods_sold"]));
+        ensure!((sum("revenue"), sum("cost_of_goods_sold")) == (revenue, cogs), "profit by {by} gives revenue {} and cost {}, the income statement {revenue} and {cogs}: {profit}", sum("revenue"), sum("cost_of_goods_sold"));
+        ensure!(profit["total"]["revenue"].as_i64() == Some(revenue), "profit total: {profit}");
+    }
     // Each entry balances on its own, not only the books in total.
     let unbalanced = central.rows("SELECT entry_id FROM gl_line GROUP BY entry_id HAVING SUM(amount_minor) <> 0").await?;
     ensure!(unbalanced.is_empty(), "entries that do not balance: {unbalanced:?}");
