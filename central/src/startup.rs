@@ -209,6 +209,8 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     let s = state.clone();
     supervisor.spawn("catalog-prices", RESTART, move |stop| apply_scheduled_prices(s.clone(), stop));
     let s = state.clone();
+    supervisor.spawn("finance-alerts", RESTART, move |stop| scan_finance_alerts(s.clone(), stop));
+    let s = state.clone();
     supervisor.spawn("key-pruner", RESTART, move |stop| prune_old_keys(s.clone(), stop));
     let s = state.clone();
     supervisor.spawn("journal-sequencer", RESTART, move |stop| sequence_journal(s.clone(), stop));
@@ -364,6 +366,25 @@ async fn scan_inventory_health(state: AppState, stop: Stop) {
             }
             Ok(_) => {}
             Err(error) => tracing::error!(%error, "inventory health scan failed"),
+        }
+    }
+}
+
+/// Scans finance's thresholds hourly (margins, turnover, days of cash).
+async fn scan_finance_alerts(state: AppState, stop: Stop) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(3600), Duration::from_secs(3600));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        if stop.run_until_stopped(tick.tick()).await.is_none() {
+            return;
+        }
+        let now = now_ms();
+        match state.write(move |tx| crate::finance::alerts::scan(tx, now)).await {
+            Ok(done) if !done.raised.is_empty() || !done.cleared.is_empty() => {
+                tracing::info!(raised = done.raised.len(), cleared = done.cleared.len(), open = done.open, "finance alerts scanned");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "finance alert scan failed"),
         }
     }
 }

@@ -10,6 +10,7 @@ use common::{seeded, sku, warehouse, Backend, Place};
 use std::sync::Arc;
 use tote_central::db::{Database, DbError};
 use tote_central::finance::costing::Method;
+use tote_central::finance::alerts::{self, AlertPolicy};
 use tote_central::finance::periods::{self, FinanceError};
 use tote_central::finance::statements::income_statement;
 use tote_central::finance::{self, store, LedgerConsumer};
@@ -99,6 +100,36 @@ async fn a_closed_month_keeps_its_income_and_a_late_event_posts_into_the_open_on
     replayed.retain(|_, v| *v != 0);
     let ours: std::collections::BTreeMap<String, i64> = all.iter().filter(|b| b.balance != 0).map(|b| (b.account.clone(), b.balance)).collect();
     assert_eq!(replayed, ours);
+
+    // Profit by category and the threshold alerts over the 30 days to 2 December: Shoes sold
+    // three pairs at a margin near 50 %; the bank is empty with carriers to pay, so the days of
+    // cash are none. A 60 % margin floor raises Shoes; lowering it again clears that alert.
+    let now = ms("2026-12-02");
+    let (rows, total) = db.read(|tx| store::profit(tx, store::ProfitBy::Category, 0, i64::MAX, 10)).await.expect("profit");
+    assert_eq!((rows.len(), rows[0].key.as_str(), rows[0].units), (1, "Shoes", 3));
+    let revenue = income_statement(&november).net_revenue + income_statement(&december).net_revenue;
+    assert_eq!((total.revenue, total.cost_of_goods_sold), (revenue, 3 * 40_000), "the cube ties to both months' statements");
+    let (opening, flows, sales) = db.read(move |tx| finance::cashflow::gather(tx, now, 13)).await.expect("forecast inputs");
+    let forecast = finance::cashflow::project(opening, now, 13, &flows, sales);
+    assert_eq!((forecast.opening, forecast.weeks[4].by_kind.get("carrier").copied()), (0, Some(-1_200)), "{forecast:?}");
+    let scan = |policy: AlertPolicy| {
+        let db = db.clone();
+        async move {
+            db.write(move |tx| -> Result<_, FinanceError> {
+                alerts::set_policy(tx, &policy, now)?;
+                alerts::scan(tx, now)
+            })
+            .await
+            .expect("scan")
+        }
+    };
+    let strict = scan(AlertPolicy { min_gross_margin_bp: 6_000, ..AlertPolicy::default() }).await;
+    let raised: Vec<(&str, &str)> = strict.raised.iter().map(|f| (f.kind.as_str(), f.key.as_str())).collect();
+    assert_eq!(raised, vec![("gross_margin", "Shoes"), ("days_of_cash", "")]);
+    let calm = scan(AlertPolicy::default()).await;
+    assert_eq!((calm.raised.len(), calm.cleared.len(), calm.open), (0, 1, 1), "Shoes cleared, days of cash still open");
+    let open = db.read(|tx| alerts::list(tx, true, 10)).await.expect("alerts");
+    assert_eq!(open.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(), vec!["days_of_cash"]);
 
     // The costing method stays the one the books were costed by.
     let pinned = db.write(|tx| store::pin_costing(tx, Method::Average, 0)).await.expect("pin");

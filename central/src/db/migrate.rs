@@ -1385,6 +1385,19 @@ CREATE TABLE fin_profit (
     cogs       INTEGER NOT NULL,
     PRIMARY KEY (day, sku, warehouse, channel, campaign)
 ) STRICT, WITHOUT ROWID;
+-- Days from a supplier invoice's approval to its payment.
+ALTER TABLE sup_supplier ADD COLUMN payment_terms_days INTEGER NOT NULL DEFAULT 30;
+-- Finance's threshold alerts: one open per kind and key.
+CREATE TABLE fin_alert (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    value       REAL NOT NULL,
+    threshold   REAL NOT NULL,
+    raised_ms   INTEGER NOT NULL,
+    cleared_ms  INTEGER
+) STRICT;
+CREATE UNIQUE INDEX fin_alert_open ON fin_alert (kind, key) WHERE cleared_ms IS NULL;
 -- What each channel's reconciled bill for a day settled, as journalled so far.
 CREATE TABLE pay_settlement (
     channel  TEXT NOT NULL,

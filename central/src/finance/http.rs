@@ -1,5 +1,7 @@
 //! `GET /api/v1/finance/trial-balance` and `GET /api/v1/finance/books.beancount`.
 
+use super::alerts::{self, Alert, AlertPolicy, ScanOutcome};
+use super::cashflow::{self, CashForecast};
 use super::export;
 use super::periods::{self, Period as PeriodView};
 use super::statements::{balance_sheet, cash_flow, income_statement, BalanceSheet, CashFlowStatement, IncomeStatement};
@@ -112,6 +114,77 @@ pub async fn profit(_: Reader, State(state): State<AppState>, Query(q): Query<Pr
     }
     let (rows, total) = state.db.read(move |tx| store::profit(tx, q.by, from, to, limit)).await?;
     Ok(Json(ProfitReport { rows, total }))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ForecastQuery {
+    /// Weeks ahead (default 13, at most 52).
+    pub weeks: Option<u32>,
+}
+
+/// The bank balance week by week: what channels hold and forecast sales coming in, supplier
+/// invoices, received and ordered goods and carriers going out, each on its due date.
+#[utoipa::path(get, path = "/api/v1/finance/cash-forecast", params(ForecastQuery),
+    responses((status = 200, body = CashForecast), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "finance")]
+pub async fn cash_forecast(_: Reader, State(state): State<AppState>, Query(q): Query<ForecastQuery>) -> Result<Json<CashForecast>, ApiError> {
+    let weeks = q.weeks.unwrap_or(13);
+    if !(1..=52).contains(&weeks) {
+        return Err(ApiError::BadRequest("weeks must be 1 to 52".into()));
+    }
+    let now = crate::startup::now_ms();
+    let (opening, flows, sales) = state.db.read(move |tx| cashflow::gather(tx, now, weeks as usize)).await?;
+    Ok(Json(cashflow::project(opening, now, weeks as usize, &flows, sales)))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AlertsQuery {
+    /// `open` (the default) or `all`.
+    pub state: Option<String>,
+    /// Most alerts (default 100, at most 1,000), newest first.
+    pub limit: Option<u32>,
+}
+
+/// Finance's threshold alerts: a category's gross margin, stock turnover, days of cash.
+#[utoipa::path(get, path = "/api/v1/finance/alerts", params(AlertsQuery),
+    responses((status = 200, body = Vec<Alert>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "finance")]
+pub async fn alerts_list(_: Reader, State(state): State<AppState>, Query(q): Query<AlertsQuery>) -> Result<Json<Vec<Alert>>, ApiError> {
+    let open_only = match q.state.as_deref() {
+        None | Some("open") => true,
+        Some("all") => false,
+        Some(other) => return Err(ApiError::BadRequest(format!("state {:?}: open or all", other.chars().take(20).collect::<String>()))),
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1_000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be 1 to 1000".into()));
+    }
+    Ok(Json(state.db.read(move |tx| alerts::list(tx, open_only, limit)).await?))
+}
+
+/// Scans the thresholds now (the daemon also does hourly): raises and clears alerts.
+#[utoipa::path(post, path = "/api/v1/finance/alerts/scan",
+    responses((status = 200, body = ScanOutcome), doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "finance")]
+pub async fn alerts_scan(_: Admin, State(state): State<AppState>) -> Result<Json<ScanOutcome>, ApiError> {
+    let now = crate::startup::now_ms();
+    let outcome = state.db.write(move |tx| alerts::scan(tx, now)).await?;
+    state.signals.written();
+    Ok(Json(outcome))
+}
+
+#[utoipa::path(get, path = "/api/v1/finance/alerts/policy",
+    responses((status = 200, body = AlertPolicy), doc::Unauthorized, doc::Unavailable), tag = "finance")]
+pub async fn alert_policy(_: Reader, State(state): State<AppState>) -> Result<Json<AlertPolicy>, ApiError> {
+    Ok(Json(state.db.read(alerts::policy).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/finance/alerts/policy", request_body = AlertPolicy,
+    responses((status = 200, body = AlertPolicy), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unprocessable, doc::Unavailable), tag = "finance")]
+pub async fn set_alert_policy(_: Admin, State(state): State<AppState>, Json(body): Json<AlertPolicy>) -> Result<Json<AlertPolicy>, ApiError> {
+    let now = crate::startup::now_ms();
+    Ok(Json(state.db.write(move |tx| alerts::set_policy(tx, &body, now)).await?))
 }
 
 /// Closes a month's books (HQ, once it is over, months in order): the ledger moves its income

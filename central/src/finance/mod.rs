@@ -13,7 +13,9 @@
 //! goods sold FIFO), refunds (advances before shipment, sales returns and VAT after), returns
 //! (passed units back into stock at cost, failed ones written down), freight.
 
+pub mod alerts;
 pub mod books;
+pub mod cashflow;
 pub mod costing;
 pub mod export;
 pub mod http;

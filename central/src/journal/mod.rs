@@ -251,6 +251,11 @@ pub enum BusinessEvent {
     /// refunds, minor units) out of what the channel held for us, less its `fees`. A second
     /// reconciliation of the same day journals only the change.
     ChannelSettled { channel: String, day: String, gross: i64, fees: i64 },
+    /// A finance threshold is crossed (`alert`: gross_margin of category `key`, stock_turnover,
+    /// days_of_cash): the value found and the policy's threshold, as decimal text.
+    FinanceAlertRaised { alert: String, key: String, value: String, threshold: String },
+    /// The condition behind a finance alert no longer holds.
+    FinanceAlertCleared { alert: String, key: String },
 }
 
 /// The reason of a refund that gives back money paid after its order ended (closed, cancelled,
@@ -323,6 +328,8 @@ impl BusinessEvent {
             BusinessEvent::EdgeStreamRebased { .. } => "edge_stream_rebased",
             BusinessEvent::PeriodClosed { .. } => "period_closed",
             BusinessEvent::ChannelSettled { .. } => "channel_settled",
+            BusinessEvent::FinanceAlertRaised { .. } => "finance_alert_raised",
+            BusinessEvent::FinanceAlertCleared { .. } => "finance_alert_cleared",
             BusinessEvent::AfterSalesRequested { .. } => "after_sales_requested",
             BusinessEvent::AfterSalesDecided { .. } => "after_sales_decided",
             BusinessEvent::ReturnReceived { .. } => "return_received",
@@ -358,6 +365,7 @@ impl BusinessEvent {
             E::WarehouseCreated { warehouse } | E::EdgeStreamRebased { warehouse, .. } => format!("warehouse:{warehouse}"),
             E::PeriodClosed { month, .. } => format!("period:{month}"),
             E::ChannelSettled { channel, .. } => format!("channel:{channel}"),
+            E::FinanceAlertRaised { alert, .. } | E::FinanceAlertCleared { alert, .. } => format!("finance:{alert}"),
             E::OrderCreated { order_id, .. }
             | E::OrderPaid { order_id, .. }
             | E::OrderCancelling { order_id, .. }

@@ -392,3 +392,52 @@ pub fn arrival_shares(tx: &mut dyn Tx, supplier: &str) -> DbResult<std::collecti
     }
     Ok(out)
 }
+
+/// What one supplier is owed or will be, for the cash-flow forecast: an order's goods received
+/// and not invoiced and those still to come (at their order costs, before VAT), or its approved
+/// invoices not paid (VAT included), with the supplier's payment terms.
+#[derive(Debug, Clone, Default)]
+pub struct Commitment {
+    pub supplier: String,
+    pub terms_days: u32,
+    pub decided_ms: Option<i64>,
+    pub promised_ms: Option<i64>,
+    pub invoiced_unpaid: i64,
+    pub received_not_invoiced: i64,
+    pub to_come: i64,
+}
+
+pub fn commitments(tx: &mut dyn Tx) -> DbResult<Vec<Commitment>> {
+    let mut out = Vec::new();
+    let invoices = tx.query(
+        "SELECT i.supplier, s.payment_terms_days, i.decided_ms, i.total + i.tax FROM po_invoice i JOIN sup_supplier s ON s.id = i.supplier
+         WHERE i.state = 'approved' AND i.paid_ms IS NULL",
+        &[],
+    )?;
+    for r in &invoices {
+        let terms_days = u32::try_from(r.int(1)?).unwrap_or(0);
+        out.push(Commitment { supplier: r.text(0)?, terms_days, decided_ms: r.opt_int(2)?, invoiced_unpaid: r.int(3)?, ..Commitment::default() });
+    }
+    // Units expected on an order: what the supplier confirmed (all ordered while unconfirmed),
+    // less what arrived either way; nothing more once it is closed.
+    let orders = tx.query(
+        "SELECT o.supplier, s.payment_terms_days, o.promised_ms,
+                CAST(SUM(CASE WHEN l.accepted > l.invoiced THEN (l.accepted - l.invoiced) * l.unit_cost ELSE 0 END) AS BIGINT),
+                CAST(SUM(CASE WHEN o.state = 'closed' THEN 0
+                              WHEN (CASE WHEN o.state = 'sent' THEN l.qty ELSE l.confirmed END) > l.accepted + l.rejected
+                              THEN ((CASE WHEN o.state = 'sent' THEN l.qty ELSE l.confirmed END) - l.accepted - l.rejected) * l.unit_cost
+                              ELSE 0 END) AS BIGINT)
+         FROM po_order o JOIN po_line l ON l.po = o.id JOIN sup_supplier s ON s.id = o.supplier
+         WHERE o.state IN ('sent', 'confirmed', 'receiving', 'closed')
+         GROUP BY o.id, o.supplier, s.payment_terms_days, o.promised_ms",
+        &[],
+    )?;
+    for r in &orders {
+        let (received_not_invoiced, to_come) = (r.int(3)?, r.int(4)?);
+        if received_not_invoiced > 0 || to_come > 0 {
+            let terms_days = u32::try_from(r.int(1)?).unwrap_or(0);
+            out.push(Commitment { supplier: r.text(0)?, terms_days, promised_ms: r.opt_int(2)?, received_not_invoiced, to_come, ..Commitment::default() });
+        }
+    }
+    Ok(out)
+}

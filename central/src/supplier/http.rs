@@ -53,6 +53,10 @@ pub struct SupplierEdit {
     pub contact: String,
     #[schema(max_items = 20)]
     pub documents: Vec<Document>,
+    /// Days from an invoice's approval to its payment (0 to 365); absent: kept as it is.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 365)]
+    pub payment_terms_days: Option<u32>,
 }
 
 fn check_details(name: &str, contact: &str, documents: &[Document]) -> Result<(), ApiError> {
@@ -123,6 +127,9 @@ pub async fn get(_: Reader, State(state): State<AppState>, Path(id): Path<String
     responses((status = 200, body = Supplier), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "suppliers")]
 pub async fn edit(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Json(body): Json<SupplierEdit>) -> Result<Json<Supplier>, ApiError> {
     check_details(&body.name, &body.contact, &body.documents)?;
+    if body.payment_terms_days.is_some_and(|d| d > 365) {
+        return Err(ApiError::unprocessable("invalid-field", "payment_terms_days: 0 to 365"));
+    }
     let now = now_ms();
     let s = state
         .write(move |tx| {
@@ -131,6 +138,7 @@ pub async fn edit(_: Admin, State(state): State<AppState>, Path(id): Path<String
                 return Err(SupplierError::Refused(format!("supplier {id} has exited")));
             }
             (s.name, s.contact, s.documents) = (body.name.clone(), body.contact.clone(), body.documents.clone());
+            s.payment_terms_days = body.payment_terms_days.unwrap_or(s.payment_terms_days);
             store::save(tx, &s, now)?;
             crate::audit::store::append(tx, now, "admin", "supplier_edited", &format!("supplier:{id}"), &serde_json::json!({ "documents": s.documents.len() }))?;
             found(&id, store::load(tx, &id, false)?)

@@ -91,6 +91,9 @@ pub struct Supplier {
     pub reason: Option<String>,
     /// Whether a supplier-API credential is set (the credential itself is never shown).
     pub has_credential: bool,
+    /// Days from an invoice's approval to its payment date (the cash-flow forecast pays it
+    /// then).
+    pub payment_terms_days: u32,
     pub created_ms: i64,
     pub updated_ms: i64,
 }

@@ -6,7 +6,7 @@ use crate::db::{DbError, DbResult, Row, Tx};
 use crate::params;
 use tote_shared::{Money, Sku};
 
-const COLUMNS: &str = "SELECT id, name, contact, state, documents, reason, token_hash IS NOT NULL, created_ms, updated_ms FROM sup_supplier";
+const COLUMNS: &str = "SELECT id, name, contact, state, documents, reason, token_hash IS NOT NULL, created_ms, updated_ms, payment_terms_days FROM sup_supplier";
 
 fn supplier(r: &Row) -> DbResult<Supplier> {
     let state = r.text(3)?;
@@ -21,6 +21,7 @@ fn supplier(r: &Row) -> DbResult<Supplier> {
         has_credential: r.int(6)? != 0,
         created_ms: r.int(7)?,
         updated_ms: r.int(8)?,
+        payment_terms_days: u32::try_from(r.int(9)?).map_err(|e| DbError::corrupt(format!("payment terms: {e}")))?,
     })
 }
 
@@ -54,8 +55,8 @@ pub fn list(tx: &mut dyn Tx, state: Option<SupplierState>) -> DbResult<Vec<Suppl
 /// Saves what HQ may edit (name, contact, documents) and the onboarding state with its reason.
 pub fn save(tx: &mut dyn Tx, s: &Supplier, now_ms: i64) -> DbResult<()> {
     tx.execute(
-        "UPDATE sup_supplier SET name = ?2, contact = ?3, state = ?4, documents = ?5, reason = ?6, updated_ms = ?7 WHERE id = ?1",
-        &params![s.id.as_str(), s.name.as_str(), s.contact.as_str(), s.state.as_str(), documents_json(&s.documents)?, s.reason.clone(), now_ms],
+        "UPDATE sup_supplier SET name = ?2, contact = ?3, state = ?4, documents = ?5, reason = ?6, updated_ms = ?7, payment_terms_days = ?8 WHERE id = ?1",
+        &params![s.id.as_str(), s.name.as_str(), s.contact.as_str(), s.state.as_str(), documents_json(&s.documents)?, s.reason.clone(), now_ms, s.payment_terms_days],
     )?;
     Ok(())
 }

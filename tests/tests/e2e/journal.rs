@@ -146,6 +146,7 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
             "warehouse_created" | "edge_stream_rebased" => format!("warehouse:{}", ev["warehouse"].as_str().unwrap_or("")),
             "period_closed" => format!("period:{}", ev["month"].as_str().unwrap_or("")),
             "channel_settled" => format!("channel:{}", ev["channel"].as_str().unwrap_or("")),
+            "finance_alert_raised" | "finance_alert_cleared" => format!("finance:{}", ev["alert"].as_str().unwrap_or("")),
             k if k.starts_with("payment_") => format!("payment:{}", ev["payment_id"]),
             k if k.starts_with("refund_") => format!("refund:{}", ev["refund_id"]),
             k if k.starts_with("points_") || k == "member_tier_changed" => format!("customer:{}", ev["customer"].as_str().unwrap_or("")),
