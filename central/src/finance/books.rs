@@ -250,7 +250,9 @@ pub fn stock_pairs(event: &BusinessEvent) -> Vec<(Sku, WarehouseCode)> {
         BusinessEvent::StockReceived { sku, warehouse, .. } | BusinessEvent::StockAdjusted { sku, warehouse, .. } => vec![(sku.clone(), warehouse.clone())],
         BusinessEvent::OrderShipped { warehouse: Some(w), lines, .. } => lines.iter().map(|l| (l.sku.clone(), w.clone())).collect(),
         BusinessEvent::ReturnReceived { warehouse, lines, .. } => lines.iter().filter(|l| l.passed > 0).map(|l| (l.sku.clone(), warehouse.clone())).collect(),
-        BusinessEvent::SupplierInvoiceApproved { warehouse: Some(w), late_costs, .. } => late_costs.iter().map(|l| (l.sku.clone(), w.clone())).collect(),
+        BusinessEvent::SupplierInvoiceApproved { warehouse: Some(w), late_costs, .. } | BusinessEvent::LandedCostAdded { warehouse: w, late_costs, .. } => {
+            late_costs.iter().map(|l| (l.sku.clone(), w.clone())).collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -325,6 +327,20 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
                 lines.push(line(account::PRICE_VARIANCE, variance));
             }
             (format!("supplier invoice {invoice_id} for purchase order {po_id} approved"), lines)
+        }
+        BusinessEvent::LandedCostAdded { po_id, warehouse, payee, reference, amount, late_costs } => {
+            // Freight in and duty are part of the goods' cost: onto the units still on hand,
+            // the rest consumed; owed to whoever billed it.
+            let mut lines = vec![line(account::carrier_payable(payee), -amount.minor())];
+            let mut spread = 0;
+            for cost in late_costs.iter().filter(|c| c.units > 0) {
+                spread += cost.amount;
+                lines.extend(stock_move(state, &cost.sku, warehouse, journal, MoveKind::Late { units: cost.units, amount: cost.amount }));
+            }
+            if spread != amount.minor() {
+                lines.push(line(account::COGS, amount.minor() - spread));
+            }
+            (format!("landed cost {reference} of purchase order {po_id} from {payee}"), lines)
         }
         BusinessEvent::StockAdjusted { sku, warehouse, delta, reason } if *delta < 0 => {
             // A loss: its cost, and the input VAT on it that may no longer be set off.

@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/purchase-orders/{id}/approve", post(procurement::http::approve))
         .route("/api/v1/purchase-orders/{id}/cancel", post(procurement::http::cancel))
         .route("/api/v1/purchase-orders/{id}/close", post(procurement::http::close))
+        .route("/api/v1/purchase-orders/{id}/landed-costs", post(procurement::http::landed_cost))
         .route("/api/v1/supplier-invoices", get(procurement::http::invoices))
         .route("/api/v1/supplier-invoices/{id}/decision", post(procurement::http::decide))
         .route("/api/v1/supplier-invoices/{id}/payment", post(procurement::http::pay))

@@ -211,6 +211,9 @@ pub enum BusinessEvent {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         late_costs: Vec<LateCost>,
     },
+    /// A landed cost of a purchase order's received goods (inbound freight, duty) that `payee`
+    /// billed: capitalised onto those goods (`late_costs`, by value), owed to the payee.
+    LandedCostAdded { po_id: u64, warehouse: WarehouseCode, payee: String, reference: String, amount: Money, late_costs: Vec<LateCost> },
     /// HQ paid an approved supplier invoice (bank transfer `reference`).
     SupplierInvoicePaid { invoice_id: u64, po_id: u64, supplier: String, amount: Money, reference: String },
     /// A supplier invoice differs from its order or receipts beyond tolerance: held for HQ.
@@ -328,6 +331,7 @@ impl BusinessEvent {
             BusinessEvent::EdgeStreamRebased { .. } => "edge_stream_rebased",
             BusinessEvent::PeriodClosed { .. } => "period_closed",
             BusinessEvent::ChannelSettled { .. } => "channel_settled",
+            BusinessEvent::LandedCostAdded { .. } => "landed_cost_added",
             BusinessEvent::FinanceAlertRaised { .. } => "finance_alert_raised",
             BusinessEvent::FinanceAlertCleared { .. } => "finance_alert_cleared",
             BusinessEvent::AfterSalesRequested { .. } => "after_sales_requested",
@@ -359,6 +363,7 @@ impl BusinessEvent {
             | E::PurchaseReceived { po_id, .. }
             | E::PurchaseOrderClosed { po_id, .. }
             | E::SupplierInvoiceApproved { po_id, .. }
+            | E::LandedCostAdded { po_id, .. }
             | E::SupplierInvoicePaid { po_id, .. }
             | E::SupplierInvoiceHeld { po_id, .. }
             | E::SupplierInvoiceRejected { po_id, .. } => format!("po:{po_id}"),

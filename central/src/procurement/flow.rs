@@ -405,6 +405,20 @@ pub fn pay(tx: &mut dyn Tx, id: u64, reference: &str, now_ms: i64) -> Result<Sup
     store::load_invoice(tx, id, false)?.ok_or_else(|| ProcurementError::NotFound(format!("invoice {id}")))
 }
 
+/// A landed cost HQ books onto an order's received goods (inbound freight, duty), billed by
+/// `payee` under `reference`.
+pub fn landed_cost(tx: &mut dyn Tx, id: u64, payee: &str, reference: &str, amount: Money, now_ms: i64) -> Result<PurchaseOrder, ProcurementError> {
+    let po = load(tx, id, true)?;
+    let late_costs = super::landed_shares(&po, amount.minor());
+    if amount == Money::ZERO || late_costs.is_empty() {
+        return refuse(format!("purchase order {id} has no goods received to carry a landed cost of {}", amount.minor()));
+    }
+    let event = BusinessEvent::LandedCostAdded { po_id: id, warehouse: po.warehouse.clone(), payee: payee.to_owned(), reference: reference.to_owned(), amount, late_costs };
+    journal::store::append(tx, &event, now_ms)?;
+    crate::audit::store::append(tx, now_ms, "admin", "landed_cost_added", &format!("po:{id}"), &serde_json::json!({ "payee": payee, "reference": reference, "amount": amount.minor() }))?;
+    Ok(po)
+}
+
 /// What an invoice asks to be paid: its total and its VAT.
 fn owed(inv: &SupplierInvoice) -> Result<Money, ProcurementError> {
     Money::parse(inv.total.minor() + inv.tax.minor()).map_err(|e| ProcurementError::Refused(format!("invoice {}: {e}", inv.id)))

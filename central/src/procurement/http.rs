@@ -160,6 +160,35 @@ pub async fn close(_: Admin, State(state): State<AppState>, Path(id): Path<u64>,
     Ok(Json(state.write(move |tx| flow::close_short(tx, id, &body.reason, now)).await?))
 }
 
+/// A landed cost of an order's received goods.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewLandedCost {
+    /// Minor units, above zero.
+    pub amount: Money,
+    /// Who billed it (a carrier, forwarder or customs broker code).
+    #[schema(pattern = "^[A-Za-z0-9-]{1,32}$")]
+    pub payee: String,
+    /// Their bill's number.
+    #[schema(pattern = "^[A-Za-z0-9-]{1,40}$")]
+    pub reference: String,
+}
+
+/// Books a landed cost (inbound freight, duty) onto an order's received goods, by their value:
+/// finance puts the share of the units still on hand into their cost, the rest into cost of
+/// goods sold, and owes the payee.
+#[utoipa::path(post, path = "/api/v1/purchase-orders/{id}/landed-costs", params(doc::PathId, doc::RequiredIdempotencyKey), request_body = NewLandedCost,
+    responses((status = 201, body = PurchaseOrder), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unprocessable, doc::Unavailable), tag = "procurement")]
+pub async fn landed_cost(_: Admin, State(state): State<AppState>, Path(id): Path<u64>, key: Keyed, Json(body): Json<NewLandedCost>) -> Result<Response, ApiError> {
+    let request = key.required(&body)?;
+    let code = |text: &str, most: usize| (1..=most).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !code(&body.payee, 32) || !code(&body.reference, 40) {
+        return Err(ApiError::unprocessable("invalid-field", "payee: 1 to 32 and reference: 1 to 40 of A-Z, a-z, 0-9 and -"));
+    }
+    let now = now_ms();
+    keyed_write(&state, Some(request), StatusCode::CREATED, move |tx| flow::landed_cost(tx, id, &body.payee, &body.reference, body.amount, now)).await
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]

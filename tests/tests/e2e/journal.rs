@@ -142,7 +142,7 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
             "sku_created" | "sku_state_changed" | "sku_price_changed" | "stock_received" | "stock_adjusted" | "stock_held" | "stock_alert_raised"
             | "stock_alert_cleared" => format!("sku:{}", ev["sku"].as_str().unwrap_or("")),
             "supplier_state_changed" => format!("supplier:{}", ev["supplier"].as_str().unwrap_or("")),
-            k if k.starts_with("purchase_") || k.starts_with("supplier_invoice_") || k == "asn_notified" => format!("po:{}", ev["po_id"]),
+            k if k.starts_with("purchase_") || k.starts_with("supplier_invoice_") || k == "asn_notified" || k == "landed_cost_added" => format!("po:{}", ev["po_id"]),
             "warehouse_created" | "edge_stream_rebased" => format!("warehouse:{}", ev["warehouse"].as_str().unwrap_or("")),
             "period_closed" => format!("period:{}", ev["month"].as_str().unwrap_or("")),
             "channel_settled" => format!("channel:{}", ev["channel"].as_str().unwrap_or("")),

@@ -217,6 +217,16 @@ async fn story(backend: Backend) -> Result<()> {
     ensure!(suggested.as_array().is_some_and(Vec::is_empty), "{suggested}");
     let policy = central.get("/api/v1/replenishment/policy").await?.ok()?;
     ensure!(policy["service_level"] == 0.95 && policy["review_days"] == 7, "{policy}");
+    // SF bills ¥55.00 of inbound freight on the first order: it goes onto its 11 pairs, all
+    // still on the shelf (¥5.00 each), and is owed to SF. A first try without a key changes
+    // nothing.
+    let landed = json!({"amount": 5_500, "payee": "SF", "reference": "SF-IN-1"});
+    let unkeyed = call(central, Method::POST, &format!("/api/v1/purchase-orders/{id}/landed-costs"), ADMIN, None, Some(landed.clone())).await?;
+    ensure!(unkeyed.status == 400, "{unkeyed:?}");
+    let booked = call(central, Method::POST, &format!("/api/v1/purchase-orders/{id}/landed-costs"), ADMIN, Some("landed-sf-1"), Some(landed.clone())).await?;
+    ensure!(booked.status == 201, "{booked:?}");
+    let again = call(central, Method::POST, &format!("/api/v1/purchase-orders/{id}/landed-costs"), ADMIN, Some("landed-sf-1"), Some(landed)).await?;
+    ensure!(again.status == 201 && again.replayed.as_deref() == Some("true"), "the same key books it once: {again:?}");
     crate::journal::check_journal(central).await?;
 
     // The books, which beancount checks: 13 pairs received on orders at their ¥400, the late
@@ -224,7 +234,8 @@ async fn story(backend: Backend) -> Result<()> {
     // not invoiced to what is owed Nike, and paying it from the bank settled that.
     let books = check_books(central).await?;
     let account = |name: &str| books.get(name).copied().unwrap_or(0);
-    ensure!(account("Assets:Inventory:SH-01") == 13 * 40_000 + 41_000, "{books:?}");
+    ensure!(account("Assets:Inventory:SH-01") == 13 * 40_000 + 41_000 + 5_500, "{books:?}");
+    ensure!(account("Liabilities:Payable:Carrier:SF") == -5_500, "{books:?}");
     ensure!(account("Liabilities:GoodsReceivedNotInvoiced") == -(13 * 40_000) + 11 * 40_000, "two ordered pairs not invoiced yet: {books:?}");
     ensure!(account("Liabilities:GoodsReceivedNotInvoiced:Unordered") == -41_000, "the pair beyond the order is owed on no order: {books:?}");
     ensure!(account("Liabilities:Payable:Supplier:NIKECN") == 0 && account("Assets:Bank") == -440_000, "{books:?}");
