@@ -180,9 +180,32 @@ pub async fn journal(events: usize, pool_size: usize) -> Result<()> {
 /// one in ten), appended and numbered first, then posted from zero the way a rebuild of the
 /// books runs. In the same run, the `sales` consumer over the same backlog is the reference.
 /// In-process, on a fresh database per backend.
-pub async fn ledger(orders: usize) -> Result<()> {
+pub async fn ledger(orders: usize, postgres_too: bool) -> Result<()> {
     use tote_central::journal::consumer::{self, Consumer};
-    for postgres in [false, true] {
+    // The posting rules alone, in memory, under each costing method: the ceiling the store
+    // works under.
+    let journal: Vec<tote_central::journal::JournalEntry> = ledger_backlog(orders)
+        .into_iter()
+        .enumerate()
+        .map(|(k, event)| tote_central::journal::JournalEntry { seq: k as u64 + 1, at_ms: 1_796_000_000_000, subject: String::new(), event })
+        .collect();
+    for method in [tote_central::finance::costing::Method::Fifo, tote_central::finance::costing::Method::Average] {
+        let started = Instant::now();
+        let entries = tote_central::finance::replay(method, &journal);
+        let seconds = started.elapsed().as_secs_f64();
+        let lines: usize = entries.iter().map(|e| e.lines.len()).sum();
+        println!(
+            "rules    {:<8} events={} entries={} lines={lines}  {:>9.0} events/s  {:>9.0} lines/s",
+            method.as_str(),
+            journal.len(),
+            entries.len(),
+            journal.len() as f64 / seconds,
+            lines as f64 / seconds
+        );
+    }
+    drop(journal);
+    let backends: &[bool] = if postgres_too { &[false, true] } else { &[false] };
+    for &postgres in backends {
         let dir = tempfile::tempdir()?;
         let pg = postgres.then(tote_central::db::testing::TestDatabase::create);
         let settings: tote_central::config::DatabaseSettings = match &pg {
@@ -211,13 +234,45 @@ pub async fn ledger(orders: usize) -> Result<()> {
             ensure!(applied == count, "{} applied {applied} of {count} events", c.name());
             rates.push((c.name(), count as f64 / started.elapsed().as_secs_f64()));
         }
-        let entries = db.read(|tx| tx.query_one("SELECT COUNT(*) FROM gl_entry", &[])?.int(0)).await?;
+        let (entries, lines) = db
+            .read(|tx| Ok::<_, tote_central::db::DbError>((tx.query_one("SELECT COUNT(*) FROM gl_entry", &[])?.int(0)?, tx.query_one("SELECT COUNT(*) FROM gl_line", &[])?.int(0)?)))
+            .await?;
         println!(
-            "ledger {:<8} events={count} entries={entries}  ledger {:>8.0} events/s  sales (reference) {:>8.0} events/s  ratio {:.2}",
+            "ledger {:<8} events={count} entries={entries} lines={lines}  ledger {:>8.0} events/s ({:.0} lines/s)  sales (reference) {:>8.0} events/s  ratio {:.2}",
             if postgres { "postgres" } else { "sqlite" },
             rates[0].1,
+            rates[0].1 * lines as f64 / count as f64,
             rates[1].1,
             rates[0].1 / rates[1].1
+        );
+        // The backlog's month closed: the request, then the ledger posting the close (its
+        // income and expenses to retained earnings, from the per-day balances).
+        let started = Instant::now();
+        let now = tote_shared::runtime::system::now_ms();
+        db.write(move |tx| tote_central::finance::periods::close(tx, "2026-11", "bench", now)).await?;
+        while consumer::sequence_once(&db, 10_000).await? > 0 {}
+        let ledger: Arc<dyn Consumer> = Arc::new(tote_central::finance::LedgerConsumer);
+        while consumer::run_once(&db, ledger.clone(), now).await? > 0 {}
+        let close = started.elapsed().as_secs_f64();
+        let closed = db.read(|tx| tote_central::finance::periods::load(tx, "2026-11")).await?.context("period")?;
+        ensure!(closed.closed_ms.is_some(), "the month did not close: {closed:?}");
+        // The three statements for that month, as GET /finance/statements answers them.
+        let started = Instant::now();
+        let (from, to) = (tote_shared::calendar::parse_day("2026-11-01").context("day")?, tote_shared::calendar::parse_day("2026-12-01").context("day")?);
+        let (month, up_to_end) = db
+            .read(move |tx| Ok::<_, tote_central::db::DbError>((tote_central::finance::store::day_balances(tx, from, to, false)?, tote_central::finance::store::day_balances(tx, i64::MIN, to, true)?)))
+            .await?;
+        let income = tote_central::finance::statements::income_statement(&month);
+        let sheet = tote_central::finance::statements::balance_sheet(&up_to_end);
+        let flow = tote_central::finance::statements::cash_flow(&month);
+        let statements = started.elapsed().as_secs_f64();
+        ensure!(sheet.balanced && flow.ties && closed.net_income == Some(income.net_income), "the statements must tie: {income:?} {sheet:?} {flow:?} {closed:?}");
+        println!(
+            "close  {:<8} orders={orders}  month closed in {:.3} s  three statements in {:.1} ms  (net income {})",
+            if postgres { "postgres" } else { "sqlite" },
+            close,
+            statements * 1000.0,
+            income.net_income
         );
     }
     Ok(())

@@ -162,6 +162,10 @@ pub async fn run(options: Options) -> Result<()> {
         failed => failed,
     };
     let story = match story {
+        Ok(()) => books(&reader, &hq).await,
+        failed => failed,
+    };
+    let story = match story {
         Ok(()) => robots_on_the_floor(&edges[0], robots.len()).await,
         failed => failed,
     };
@@ -860,6 +864,50 @@ async fn marketing(reader: &Api, hq: &Api, sh: &Api, channels: &ChannelSim) -> R
     let shares: Vec<String> = priced["lines"].as_array().into_iter().flatten().map(|l| format!("{} pays ¥{}", l["sku"].as_str().unwrap_or(""), l["payable"].as_i64().unwrap_or(0) / 100)).collect();
     say(format!("the runner's next cart, two pairs at ¥1,798, is priced ¥1,598 at checkout; the ¥200 shared: {}", shares.join(", ")));
     campaign(reader, hq, sh, channels).await
+}
+
+/// Finance: the books the story's events posted — balanced, the statements tied, profit by
+/// channel, the cash-flow forecast and the threshold alerts.
+async fn books(reader: &Api, hq: &Api) -> Result<()> {
+    println!("\nFinance: the story in the books");
+    let statements = wait_json(Duration::from_secs(20), || async {
+        let s = reader.get("/api/v1/finance/statements").await?;
+        if s["income_statement"]["freight"].as_i64().unwrap_or(0) > 0 { Ok(s) } else { anyhow::bail!("not posted yet") }
+    })
+    .await?;
+    let (income, sheet, flow) = (&statements["income_statement"], &statements["balance_sheet"], &statements["cash_flow"]);
+    let yuan = |v: &Value| format!("¥{:.2}", v.as_i64().unwrap_or(0) as f64 / 100.0);
+    ensure!(sheet["balanced"] == true && flow["ties"] == true, "the books must balance and the cash flow tie: {statements}");
+    ensure!(income["revenue"].as_i64().unwrap_or(0) > 0 && income["cost_of_goods_sold"].as_i64().unwrap_or(0) > 0, "{statements}");
+    say(format!(
+        "income statement: revenue {} (VAT out), cost of goods sold {}, gross profit {}, freight {}, return freight {}, net income {}",
+        yuan(&income["revenue"]),
+        yuan(&income["cost_of_goods_sold"]),
+        yuan(&income["gross_profit"]),
+        yuan(&income["freight"]),
+        yuan(&income["return_freight"]),
+        yuan(&income["net_income"])
+    ));
+    say(format!(
+        "balance sheet balanced: inventory {}, with channels {}, bank {}, owed suppliers and carriers {}, VAT owed {}",
+        yuan(&sheet["inventory"]),
+        yuan(&sheet["clearing"]),
+        yuan(&sheet["cash"]),
+        yuan(&sheet["payables"]),
+        yuan(&sheet["output_vat"])
+    ));
+    say(format!("cash flow from net income ties to the bank's change: {}", yuan(&flow["cash_change"])));
+    let profit = reader.get("/api/v1/finance/profit?by=channel").await?;
+    ensure!(profit["total"]["revenue"] == income["net_revenue"], "profit by channel ties to the income statement: {profit}");
+    let channels: Vec<String> = profit["rows"].as_array().into_iter().flatten().map(|r| format!("{} {}", r["key"].as_str().filter(|k| !k.is_empty()).unwrap_or("(cost differences)"), yuan(&r["gross_profit"]))).collect();
+    say(format!("gross profit by channel: {}", channels.join(", ")));
+    let forecast = reader.get("/api/v1/finance/cash-forecast?weeks=13").await?;
+    ensure!(forecast["weeks"].as_array().map(Vec::len) == Some(13), "{forecast}");
+    say(format!("13-week cash forecast: lowest {} in the week of {} (sales forecast: {})", yuan(&forecast["lowest"]), forecast["lowest_week"].as_str().unwrap_or(""), forecast["sales_method"].as_str().unwrap_or("")));
+    let scan = hq.post("/api/v1/finance/alerts/scan", &json!({})).await?;
+    let open: Vec<String> = scan["raised"].as_array().into_iter().flatten().map(|f| format!("{} {}", f["kind"].as_str().unwrap_or(""), f["key"].as_str().unwrap_or(""))).collect();
+    say(format!("threshold alerts scanned: {} open ({})", scan["open"], open.join(", ").trim()));
+    Ok(())
 }
 
 /// The new-shoe campaign: a segment from the journal (everyone who bought the Pegasus 39), a

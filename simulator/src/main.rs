@@ -157,6 +157,9 @@ enum Bench {
     Ledger {
         #[arg(long, default_value_t = 20_000)]
         orders: usize,
+        /// SQLite only (a million orders take PostgreSQL several minutes).
+        #[arg(long)]
+        sqlite_only: bool,
     },
     /// The business-event journal on both backends: appended, numbered, consumed per second.
     Journal {
@@ -389,7 +392,7 @@ fn main() -> anyhow::Result<()> {
                 Bench::IntakeVsPgbench { seconds, pool_size } => central_bench::compare(seconds, pool_size).await,
                 Bench::Flash { clients, seconds, pool_size } => central_bench::flash(clients, seconds, pool_size).await,
                 Bench::Journal { events, pool_size } => central_bench::journal(events, pool_size).await,
-                Bench::Ledger { orders } => central_bench::ledger(orders).await,
+                Bench::Ledger { orders, sqlite_only } => central_bench::ledger(orders, !sqlite_only).await,
                 Bench::Tracking { parcels, clients } => central_bench::tracking(parcels, clients).await,
                 Bench::Payments { orders, clients } => payment_bench::payments(orders, clients).await,
                 Bench::Returns { orders, clients, refunds } => after_sales_bench::returns(orders, clients, refunds).await,
