@@ -174,7 +174,7 @@ fn refund_shares(facts: &OrderFacts, returned: i64) -> Vec<(Sku, WarehouseCode, 
         })
         .collect();
     let mut left = returned - shares.iter().map(|s| s.2).sum::<i64>();
-    shares.sort_by(|a, b| b.3.abs().cmp(&a.3.abs()));
+    shares.sort_by_key(|s| std::cmp::Reverse(s.3.abs()));
     for share in &mut shares {
         if left == 0 {
             break;
