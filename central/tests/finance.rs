@@ -58,6 +58,8 @@ async fn a_closed_month_keeps_its_income_and_a_late_event_posts_into_the_open_on
     let refused = |r: Result<periods::Period, FinanceError>| matches!(r, Err(FinanceError::Refused(_)));
     assert!(refused(db.write(|tx| periods::close(tx, "2026-12", "hq", ms("2026-12-02"))).await), "December is not over");
     assert!(refused(db.write(|tx| periods::close(tx, "2026-11-01", "hq", ms("2026-12-02"))).await), "not a month");
+    assert!(refused(db.write(|tx| periods::close(tx, "2026-+1", "hq", ms("2026-12-02"))).await), "not a month either");
+    assert!(refused(db.write(|tx| periods::close(tx, "2026-10", "hq", ms("2026-12-02"))).await), "the books begin in November");
     let asked = db.write(|tx| periods::close(tx, "2026-11", "hq", ms("2026-12-02"))).await.expect("closing");
     assert_eq!((asked.month.as_str(), asked.closed_ms), ("2026-11", None), "the ledger has not posted it yet");
     assert!(matches!(db.write(|tx| periods::close(tx, "2026-11", "hq", ms("2026-12-02"))).await, Err(FinanceError::Closed(_))));

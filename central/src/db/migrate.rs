@@ -1342,6 +1342,12 @@ CREATE TABLE fin_cost_move (
     amount     INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX fin_cost_move_pile ON fin_cost_move (sku, warehouse);
+-- Piles costed before: their layers are their history and their totals their pile.
+INSERT INTO fin_cost_move (sku, warehouse, at_ms, seq, kind, qty, amount)
+SELECT sku, warehouse, received_ms, 0, CASE WHEN qty > 0 THEN 'in' ELSE 'out' END, ABS(qty), CASE WHEN qty > 0 THEN unit_cost ELSE 0 END
+FROM fin_cost_layer ORDER BY sku, warehouse, position;
+INSERT INTO fin_pile (sku, warehouse, qty, book_value, last_unit_cost, last_ms)
+SELECT sku, warehouse, SUM(qty), SUM(qty * unit_cost), 0, MAX(received_ms) FROM fin_cost_layer GROUP BY sku, warehouse;
 ALTER TABLE fin_order ADD COLUMN issued TEXT NOT NULL DEFAULT '';
 -- An entry's own event date beside its posting date (an event dated in a closed month posts
 -- into the open one), and whether it is a period close's.

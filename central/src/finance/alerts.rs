@@ -62,31 +62,31 @@ pub struct Figures {
 /// A condition that holds: `kind` (gross_margin, stock_turnover, days_of_cash), what it is
 /// about (a category; empty for the company), its value and the threshold it crossed.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Finding {
+pub struct FinanceFinding {
     pub kind: String,
     pub key: String,
     pub value: f64,
     pub threshold: f64,
 }
 
-pub fn findings(f: &Figures, p: &AlertPolicy) -> Vec<Finding> {
+pub fn findings(f: &Figures, p: &AlertPolicy) -> Vec<FinanceFinding> {
     let mut out = Vec::new();
     for (category, (revenue, cogs)) in &f.categories {
         if *revenue > 0 {
-            let margin = ((revenue - cogs) * 10_000 / revenue) as f64;
+            let margin = (i128::from(revenue - cogs) * 10_000 / i128::from(*revenue)) as f64;
             if margin < p.min_gross_margin_bp as f64 {
-                out.push(Finding { kind: "gross_margin".into(), key: category.clone(), value: margin, threshold: p.min_gross_margin_bp as f64 });
+                out.push(FinanceFinding { kind: "gross_margin".into(), key: category.clone(), value: margin, threshold: p.min_gross_margin_bp as f64 });
             }
         }
     }
     if f.inventory > 0 {
         let turnover = f.cogs as f64 * (365.0 / WINDOW_DAYS as f64) / f.inventory as f64;
         if turnover < p.min_turnover_per_year {
-            out.push(Finding { kind: "stock_turnover".into(), key: String::new(), value: (turnover * 100.0).round() / 100.0, threshold: p.min_turnover_per_year });
+            out.push(FinanceFinding { kind: "stock_turnover".into(), key: String::new(), value: (turnover * 100.0).round() / 100.0, threshold: p.min_turnover_per_year });
         }
     }
     if let Some(days) = f.days_of_cash.filter(|d| *d < p.min_days_of_cash) {
-        out.push(Finding { kind: "days_of_cash".into(), key: String::new(), value: (days * 10.0).round() / 10.0, threshold: p.min_days_of_cash });
+        out.push(FinanceFinding { kind: "days_of_cash".into(), key: String::new(), value: (days * 10.0).round() / 10.0, threshold: p.min_days_of_cash });
     }
     out
 }
@@ -104,7 +104,7 @@ pub fn set_policy(tx: &mut dyn Tx, p: &AlertPolicy, now_ms: i64) -> Result<Alert
 
 /// An alert as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Alert {
+pub struct FinanceAlert {
     pub id: u64,
     pub kind: String,
     pub key: String,
@@ -117,21 +117,22 @@ pub struct Alert {
 
 /// What a scan changed.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct ScanOutcome {
-    pub raised: Vec<Finding>,
-    pub cleared: Vec<Finding>,
+pub struct AlertScan {
+    pub raised: Vec<FinanceFinding>,
+    pub cleared: Vec<FinanceFinding>,
     pub open: u64,
 }
 
 fn figures(tx: &mut dyn Tx, now_ms: i64) -> DbResult<Figures> {
     let today = now_ms.div_euclid(DAY_MS);
     let mut f = Figures::default();
-    for row in super::store::profit(tx, super::store::ProfitBy::Category, today - WINDOW_DAYS, today + 1, 10_000)?.0 {
+    let first = today - WINDOW_DAYS + 1;
+    for row in super::store::profit(tx, super::store::ProfitBy::Category, first, today + 1, 10_000)?.0 {
         f.categories.insert(row.key, (row.revenue, row.cost_of_goods_sold));
     }
     let cogs = tx.query_one(
         "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM gl_day WHERE account = ?1 AND closing = 0 AND day >= ?2 AND day <= ?3",
-        &params![super::books::account::COGS, today - WINDOW_DAYS, today],
+        &params![super::books::account::COGS, first, today],
     )?;
     f.cogs = cogs.int(0)?;
     f.inventory = tx.query_one("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM gl_day WHERE account LIKE 'Assets:Inventory:%'", &[])?.int(0)?;
@@ -142,12 +143,12 @@ fn figures(tx: &mut dyn Tx, now_ms: i64) -> DbResult<Figures> {
 
 /// Raises what newly holds and clears what no longer does, with their journal events. One scan
 /// at a time (a document lock).
-pub fn scan(tx: &mut dyn Tx, now_ms: i64) -> Result<ScanOutcome, FinanceError> {
+pub fn scan(tx: &mut dyn Tx, now_ms: i64) -> Result<AlertScan, FinanceError> {
     doc::lock(tx, "finance.alerts.scan")?;
     let p = policy(tx)?;
     let found = findings(&figures(tx, now_ms)?, &p);
     let open = open_alerts(tx)?;
-    let mut outcome = ScanOutcome::default();
+    let mut outcome = AlertScan::default();
     for f in &found {
         match open.iter().find(|a| a.kind == f.kind && a.key == f.key) {
             Some(a) => {
@@ -167,7 +168,7 @@ pub fn scan(tx: &mut dyn Tx, now_ms: i64) -> Result<ScanOutcome, FinanceError> {
     for a in open.iter().filter(|a| !found.iter().any(|f| f.kind == a.kind && f.key == a.key)) {
         tx.execute("UPDATE fin_alert SET cleared_ms = ?2 WHERE id = ?1", &params![a.id, now_ms])?;
         journal::store::append(tx, &BusinessEvent::FinanceAlertCleared { alert: a.kind.clone(), key: a.key.clone() }, now_ms)?;
-        outcome.cleared.push(Finding { kind: a.kind.clone(), key: a.key.clone(), value: a.value, threshold: a.threshold });
+        outcome.cleared.push(FinanceFinding { kind: a.kind.clone(), key: a.key.clone(), value: a.value, threshold: a.threshold });
     }
     outcome.open = found.len() as u64;
     Ok(outcome)
@@ -175,16 +176,16 @@ pub fn scan(tx: &mut dyn Tx, now_ms: i64) -> Result<ScanOutcome, FinanceError> {
 
 const COLUMNS: &str = "SELECT id, kind, key, value, threshold, raised_ms, cleared_ms FROM fin_alert";
 
-fn alert(r: &crate::db::Row) -> DbResult<Alert> {
-    Ok(Alert { id: r.uint(0)?, kind: r.text(1)?, key: r.text(2)?, value: r.real(3)?, threshold: r.real(4)?, raised_ms: r.int(5)?, cleared_ms: r.opt_int(6)? })
+fn alert(r: &crate::db::Row) -> DbResult<FinanceAlert> {
+    Ok(FinanceAlert { id: r.uint(0)?, kind: r.text(1)?, key: r.text(2)?, value: r.real(3)?, threshold: r.real(4)?, raised_ms: r.int(5)?, cleared_ms: r.opt_int(6)? })
 }
 
-fn open_alerts(tx: &mut dyn Tx) -> DbResult<Vec<Alert>> {
+fn open_alerts(tx: &mut dyn Tx) -> DbResult<Vec<FinanceAlert>> {
     tx.query(&format!("{COLUMNS} WHERE cleared_ms IS NULL ORDER BY id"), &[])?.iter().map(alert).collect()
 }
 
 /// Alerts newest first: open ones only, or all.
-pub fn list(tx: &mut dyn Tx, open_only: bool, limit: u32) -> Result<Vec<Alert>, DbError> {
+pub fn list(tx: &mut dyn Tx, open_only: bool, limit: u32) -> Result<Vec<FinanceAlert>, DbError> {
     let filter = if open_only { "WHERE cleared_ms IS NULL" } else { "" };
     tx.query(&format!("{COLUMNS} {filter} ORDER BY id DESC LIMIT ?1"), &params![limit])?.iter().map(alert).collect()
 }

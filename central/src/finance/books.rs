@@ -157,33 +157,12 @@ pub struct Issued {
     pub warehouse: Option<WarehouseCode>,
 }
 
-/// A refund's revenue (net of VAT) shared over the SKUs the order shipped, by their revenue,
-/// largest remainder first so the shares add up.
+/// A refund's revenue (net of VAT) shared over the SKUs the order shipped, by their revenue.
 fn refund_shares(facts: &OrderFacts, returned: i64) -> Vec<(Sku, WarehouseCode, i64)> {
     let sold: Vec<(&Sku, &Issued, &WarehouseCode)> = facts.issued.iter().filter(|(_, i)| i.revenue > 0).filter_map(|(sku, i)| Some((sku, i, i.warehouse.as_ref()?))).collect();
-    let total: i64 = sold.iter().map(|(_, i, _)| i.revenue).sum();
-    if total == 0 {
-        return Vec::new();
-    }
-    let mut shares: Vec<(Sku, WarehouseCode, i64, i128)> = sold
-        .iter()
-        .map(|(sku, i, warehouse)| {
-            let exact = i128::from(returned) * i128::from(i.revenue);
-            let part = i64::try_from(exact / i128::from(total)).unwrap_or(0);
-            ((*sku).clone(), (*warehouse).clone(), part, exact % i128::from(total))
-        })
-        .collect();
-    let mut left = returned - shares.iter().map(|s| s.2).sum::<i64>();
-    shares.sort_by_key(|s| std::cmp::Reverse(s.3.abs()));
-    for share in &mut shares {
-        if left == 0 {
-            break;
-        }
-        let step = left.signum();
-        share.2 += step;
-        left -= step;
-    }
-    shares.into_iter().map(|(sku, warehouse, part, _)| (sku, warehouse, part)).collect()
+    let weights: Vec<i64> = sold.iter().map(|(_, i, _)| i.revenue).collect();
+    let shares = tote_shared::domain::largest_remainder(returned.max(0), &weights);
+    sold.into_iter().zip(shares).map(|((sku, _, warehouse), part)| (sku.clone(), warehouse.clone(), part)).collect()
 }
 
 /// One cell of the profit cube: a posting day, SKU, warehouse, channel and campaign (empty for
@@ -391,7 +370,8 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             facts.sold_vat -= lines[2].amount;
             for l in sold {
                 let taken = stock_move(state, &l.sku, warehouse, journal, MoveKind::Out { qty: l.qty.as_i64() });
-                let cost = -inventory_value(&taken);
+                // All the lines: a replay's own (inventory against cost of goods sold) net to zero.
+                let cost: i64 = -taken.iter().map(|t| t.amount).sum::<i64>();
                 let revenue = l.amount() - tax_of(l.amount(), OUTPUT_VAT_BP);
                 let issued = state.orders.entry(*order_id).or_default().issued.entry(l.sku.clone()).or_default();
                 (issued.qty, issued.cost, issued.revenue) = (issued.qty + l.qty.as_i64(), issued.cost + cost, issued.revenue + revenue);
@@ -560,14 +540,15 @@ fn stock_move(state: &mut State, sku: &Sku, warehouse: &WarehouseCode, journal: 
     lines
 }
 
-/// The value of inventory lines (negative for an issue).
-fn inventory_value(lines: &[Line]) -> i64 {
-    lines.iter().filter(|l| l.account.starts_with("Assets:Inventory:")).map(|l| l.amount).sum()
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The value of inventory lines (negative for an issue).
+    fn inventory_value(lines: &[Line]) -> i64 {
+        lines.iter().filter(|l| l.account.starts_with("Assets:Inventory:")).map(|l| l.amount).sum()
+    }
     use tote_shared::{Money, Qty};
 
     fn sku() -> Sku {
@@ -691,6 +672,27 @@ mod tests {
         assert_eq!(vat, -tax_of(4 * 89_900, OUTPUT_VAT_BP));
         let left = &state.piles[&(sku(), wh())].layers;
         assert_eq!(left.iter().map(|l| (l.qty, l.unit_cost)).collect::<Vec<_>>(), vec![(1, 42_000)]);
+    }
+
+    #[test]
+    fn a_back_dated_shipment_replays_its_pile_and_its_entry_still_balances() {
+        // Average cost: one pair at ¥1.00, one at ¥2.00 ten minutes later, and a shipment made
+        // five minutes after the first that reaches the books last. By date it took the ¥1.00
+        // pair; booked as it came it took the ¥1.50 average, and the replay gives back ¥0.50.
+        let t = 1_795_000_000_000;
+        let received = |seq: u64, at: i64, cost: i64| JournalEntry {
+            seq,
+            at_ms: t + at,
+            subject: String::new(),
+            event: BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(1), unit_cost: Some(cost) },
+        };
+        let sold = vec![EventLine { sku: sku(), qty: qty(1), unit_price: 500, discount: 0 }];
+        let shipped = JournalEntry { seq: 3, at_ms: t + 300_000, subject: String::new(), event: BusinessEvent::OrderShipped { order_id: 1, warehouse: Some(wh()), carrier: "SF".into(), tracking_number: "SF1".into(), lines: sold } };
+        let entries = crate::finance::replay(Method::Average, &[received(1, 0, 100), received(2, 600_000, 200), shipped]);
+        assert!(entries.iter().all(|e| e.balance() == 0), "{entries:?}");
+        let cogs: i64 = entries.iter().flat_map(|e| &e.lines).filter(|l| l.account == account::COGS).map(|l| l.amount).sum();
+        let stock: i64 = entries.iter().flat_map(|e| &e.lines).filter(|l| l.account.starts_with("Assets:Inventory")).map(|l| l.amount).sum();
+        assert_eq!((cogs, stock), (100, 200), "the ¥1.00 pair sold, the ¥2.00 one left");
     }
 
     #[test]

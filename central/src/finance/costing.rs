@@ -181,8 +181,11 @@ impl Pile {
             }
         }
         if left > 0 {
-            self.layers.push_back(Layer { received_ms: at_ms, qty: left, unit_cost });
-            lines.push(place.line(left * unit_cost, Some((left, unit_cost, at_ms))));
+            // Never dated before the newest layer: beancount takes lots by date, so a receipt
+            // booked in journal order but a moment older (across midnight) would go first there.
+            let received_ms = self.layers.back().map_or(at_ms, |l| l.received_ms.max(at_ms));
+            self.layers.push_back(Layer { received_ms, qty: left, unit_cost });
+            lines.push(place.line(left * unit_cost, Some((left, unit_cost, received_ms))));
         }
         lines
     }
@@ -235,11 +238,18 @@ impl Pile {
             }
         }
         if left > 0 {
-            match self.layers.back_mut().filter(|l| l.qty < 0) {
-                Some(debt) => debt.qty -= left,
-                None => self.layers.push_back(Layer { received_ms: at_ms, qty: -left, unit_cost: place.standard }),
-            }
-            lines.push(place.line(-left * place.standard, None));
+            // More owed joins the debt at its cost, so the pile and the books keep one value.
+            let unit_cost = match self.layers.back_mut().filter(|l| l.qty < 0) {
+                Some(debt) => {
+                    debt.qty -= left;
+                    debt.unit_cost
+                }
+                None => {
+                    self.layers.push_back(Layer { received_ms: at_ms, qty: -left, unit_cost: place.standard });
+                    place.standard
+                }
+            };
+            lines.push(place.line(-left * unit_cost, None));
         }
         lines
     }

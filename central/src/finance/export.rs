@@ -77,6 +77,33 @@ pub fn transaction(at_ms: i64, lines: &[LedgerLine]) -> String {
     out
 }
 
+/// Balance assertions on `day_ms`'s day (after the last entry) for every account: its yuan
+/// (lines without a lot) and, in inventory accounts, the units of each SKU its lots hold. So
+/// beancount checks each account's running total against ours, not only the grand totals.
+pub fn balances(day_ms: i64, lines: &[LedgerLine]) -> String {
+    let mut yuan: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut units: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for line in lines {
+        match &line.lot {
+            Some((sku, qty, _, _)) => *units.entry((line.account.as_str(), sku.as_str())).or_default() += qty,
+            None => *yuan.entry(line.account.as_str()).or_default() += line.amount,
+        }
+    }
+    // Beancount's balance of an account includes its sub-accounts'.
+    let under = |parent: &str, account: &str| account == parent || account.strip_prefix(parent).is_some_and(|rest| rest.starts_with(':'));
+    let day = utc_day(day_ms);
+    let mut out = String::new();
+    for account in yuan.keys() {
+        let amount: i64 = yuan.iter().filter(|(a, _)| under(account, a)).map(|(_, v)| v).sum();
+        let _ = writeln!(out, "{day} balance {account}  {} {CURRENCY}", money(amount));
+    }
+    for (account, sku) in units.keys() {
+        let qty: i64 = units.iter().filter(|((a, s), _)| s == sku && under(account, a)).map(|(_, q)| q).sum();
+        let _ = writeln!(out, "{day} balance {account}  {qty} {}", commodity(sku));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +117,32 @@ mod tests {
             assert_eq!(name, commodity(odd));
         }
         assert_ne!(commodity("42-PEG"), commodity("43-PEG"));
+    }
+
+    #[test]
+    fn each_account_gets_its_yuan_and_each_sku_its_units_asserted() {
+        let line = |account: &str, amount: i64, lot: Option<(String, i64, i64, i64)>| LedgerLine {
+            entry_id: 1,
+            event_seq: 1,
+            at_ms: 0,
+            description: String::new(),
+            account: account.into(),
+            amount,
+            lot,
+        };
+        let text = balances(86_400_000, &[
+            line("Assets:Inventory:SH-01", 300, Some(("PEG".into(), 3, 100, 0))),
+            line("Assets:Inventory:SH-01", -100, Some(("PEG".into(), -1, 100, 0))),
+            line("Assets:Inventory:SH-01", -50, None),
+            line("Liabilities:GoodsReceivedNotInvoiced", -300, None),
+            line("Liabilities:GoodsReceivedNotInvoiced:Unordered", -20, None),
+        ]);
+        assert_eq!(
+            text,
+            "1970-01-02 balance Assets:Inventory:SH-01  -0.50 CNY\n1970-01-02 balance Liabilities:GoodsReceivedNotInvoiced  -3.20 CNY\n\
+             1970-01-02 balance Liabilities:GoodsReceivedNotInvoiced:Unordered  -0.20 CNY\n1970-01-02 balance Assets:Inventory:SH-01  2 PEG\n",
+            "a parent's balance holds its sub-accounts'"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `GET /api/v1/finance/trial-balance` and `GET /api/v1/finance/books.beancount`.
 
-use super::alerts::{self, Alert, AlertPolicy, ScanOutcome};
+use super::alerts::{self, AlertPolicy, AlertScan, FinanceAlert};
 use super::cashflow::{self, CashForecast};
 use super::export;
 use super::periods::{self, Period as PeriodView};
@@ -91,6 +91,7 @@ pub struct ProfitQuery {
     #[param(format = Date)]
     pub to: Option<String>,
     /// Most rows (default 100, at most 10,000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
 }
 
@@ -121,6 +122,7 @@ pub async fn profit(_: Reader, State(state): State<AppState>, Query(q): Query<Pr
 #[into_params(parameter_in = Query)]
 pub struct ForecastQuery {
     /// Weeks ahead (default 13, at most 52).
+    #[param(minimum = 1, maximum = 52)]
     pub weeks: Option<u32>,
 }
 
@@ -143,15 +145,17 @@ pub async fn cash_forecast(_: Reader, State(state): State<AppState>, Query(q): Q
 #[into_params(parameter_in = Query)]
 pub struct AlertsQuery {
     /// `open` (the default) or `all`.
+    #[param(value_type = Option<String>, pattern = "^(open|all)$")]
     pub state: Option<String>,
     /// Most alerts (default 100, at most 1,000), newest first.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
 /// Finance's threshold alerts: a category's gross margin, stock turnover, days of cash.
 #[utoipa::path(get, path = "/api/v1/finance/alerts", params(AlertsQuery),
-    responses((status = 200, body = Vec<Alert>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "finance")]
-pub async fn alerts_list(_: Reader, State(state): State<AppState>, Query(q): Query<AlertsQuery>) -> Result<Json<Vec<Alert>>, ApiError> {
+    responses((status = 200, body = Vec<FinanceAlert>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "finance")]
+pub async fn alerts_list(_: Reader, State(state): State<AppState>, Query(q): Query<AlertsQuery>) -> Result<Json<Vec<FinanceAlert>>, ApiError> {
     let open_only = match q.state.as_deref() {
         None | Some("open") => true,
         Some("all") => false,
@@ -166,8 +170,8 @@ pub async fn alerts_list(_: Reader, State(state): State<AppState>, Query(q): Que
 
 /// Scans the thresholds now (the daemon also does hourly): raises and clears alerts.
 #[utoipa::path(post, path = "/api/v1/finance/alerts/scan",
-    responses((status = 200, body = ScanOutcome), doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "finance")]
-pub async fn alerts_scan(_: Admin, State(state): State<AppState>) -> Result<Json<ScanOutcome>, ApiError> {
+    responses((status = 200, body = AlertScan), doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "finance")]
+pub async fn alerts_scan(_: Admin, State(state): State<AppState>) -> Result<Json<AlertScan>, ApiError> {
     let now = crate::startup::now_ms();
     let outcome = state.db.write(move |tx| alerts::scan(tx, now)).await?;
     state.signals.written();
@@ -203,6 +207,7 @@ pub async fn close_period(_: Admin, State(state): State<AppState>, Path(month): 
 #[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
     /// Most months (default 24, at most 240), newest first.
+    #[param(minimum = 1, maximum = 240)]
     pub limit: Option<u32>,
 }
 
@@ -264,8 +269,12 @@ pub async fn beancount(_: Reader, State(state): State<AppState>) -> Result<Respo
         }
     }
     let mut text = export::header(&accounts, &skus);
+    let last = dated.last().map(|(at, _)| *at);
     for (at, entry) in dated {
         text.push_str(&export::transaction(at, entry));
+    }
+    if let Some(last) = last {
+        text.push_str(&export::balances(last + tote_shared::calendar::DAY_MS, &lines));
     }
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }

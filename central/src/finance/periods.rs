@@ -66,6 +66,9 @@ pub fn close(tx: &mut dyn Tx, month: &str, by: &str, now_ms: i64) -> Result<Peri
         if next_month(&last).as_deref() != Some(month) {
             return Err(FinanceError::Refused(format!("the books are closed up to {last}: the next month to close is {}", next_month(&last).unwrap_or_default())));
         }
+    } else if let Some(first) = tx.query_one("SELECT MIN(at_ms) FROM gl_entry", &[])?.opt_int(0)?.filter(|first| *first >= end_ms) {
+        // A first close before the books begin would leave every month since to close one by one.
+        return Err(FinanceError::Refused(format!("the books begin on {}: close that month or a later one first", tote_shared::calendar::utc_day(first))));
     }
     tx.execute(
         "INSERT INTO fin_period (month, start_ms, end_ms, requested_ms, requested_by) VALUES (?1, ?2, ?3, ?4, ?5)",

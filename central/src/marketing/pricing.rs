@@ -503,30 +503,7 @@ pub fn spend_points(priced: &mut Priced, points: i64, value: i64, max_share_bp: 
     Ok(())
 }
 
-/// `total` shared in proportion to `weights` (not all zero), in whole units that sum to it
-/// exactly: each its floor, then one more to the largest remainders (the first on a tie). No
-/// share is above its weight when `total` is at most their sum.
-pub fn largest_remainder(total: i64, weights: &[i64]) -> Vec<i64> {
-    let sum: i128 = weights.iter().map(|&w| i128::from(w.max(0))).sum();
-    if sum == 0 {
-        return vec![0; weights.len()];
-    }
-    let parts: Vec<(i64, i128)> = weights
-        .iter()
-        .map(|&w| {
-            let exact = i128::from(total) * i128::from(w.max(0));
-            ((exact / sum) as i64, exact % sum)
-        })
-        .collect();
-    let mut shares: Vec<i64> = parts.iter().map(|(q, _)| *q).collect();
-    let short = total - shares.iter().sum::<i64>();
-    let mut order: Vec<usize> = (0..weights.len()).collect();
-    order.sort_by(|&a, &b| parts[b].1.cmp(&parts[a].1).then(a.cmp(&b)));
-    for &i in order.iter().take(usize::try_from(short).unwrap_or(0)) {
-        shares[i] += 1;
-    }
-    shares
-}
+pub use tote_shared::domain::largest_remainder;
 
 fn priced(cart: &[CartLine], promotions: &[Promotion], items: &[(i64, Option<&str>)], start: &[i64], best: Stack, nodes: u64) -> Priced {
     let mut lines: Vec<PricedLine> = cart

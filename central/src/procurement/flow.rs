@@ -409,6 +409,9 @@ pub fn pay(tx: &mut dyn Tx, id: u64, reference: &str, now_ms: i64) -> Result<Sup
 /// `payee` under `reference`.
 pub fn landed_cost(tx: &mut dyn Tx, id: u64, payee: &str, reference: &str, amount: Money, now_ms: i64) -> Result<PurchaseOrder, ProcurementError> {
     let po = load(tx, id, true)?;
+    if !matches!(po.state, PoState::Receiving | PoState::Closed) {
+        return refuse(format!("purchase order {id} is {}: a landed cost goes onto goods received", po.state.as_str()));
+    }
     let late_costs = super::landed_shares(&po, amount.minor());
     if amount == Money::ZERO || late_costs.is_empty() {
         return refuse(format!("purchase order {id} has no goods received to carry a landed cost of {}", amount.minor()));

@@ -482,36 +482,24 @@ pub fn late_costs(po: &PurchaseOrder, lines: &[SupplierInvoiceLine]) -> Vec<crat
 /// A landed cost (inbound freight, duty) of an order spread over its received units by their
 /// value at the order's costs, largest remainder first so the shares add up to `amount`.
 pub fn landed_shares(po: &PurchaseOrder, amount: i64) -> Vec<crate::journal::LateCost> {
-    let values: Vec<(&PoLine, i64)> = po.lines.iter().filter(|l| l.accepted > 0).map(|l| (l, i64::from(l.accepted) * l.unit_cost.minor())).collect();
-    let total: i64 = values.iter().map(|(_, v)| v).sum();
-    if total <= 0 {
-        return Vec::new();
-    }
-    let mut shares: Vec<(crate::journal::LateCost, i128)> = values
-        .iter()
-        .map(|(l, v)| {
-            let exact = i128::from(amount) * i128::from(*v);
-            let part = i64::try_from(exact / i128::from(total)).unwrap_or(0);
-            (crate::journal::LateCost { sku: l.sku.clone(), units: i64::from(l.accepted), amount: part }, exact % i128::from(total))
-        })
-        .collect();
-    let mut left = amount - shares.iter().map(|(c, _)| c.amount).sum::<i64>();
-    let mut order: Vec<usize> = (0..shares.len()).collect();
-    order.sort_by(|a, b| shares[*b].1.cmp(&shares[*a].1));
-    for i in order {
-        if left == 0 {
-            break;
-        }
-        shares[i].0.amount += 1;
-        left -= 1;
-    }
-    shares.into_iter().map(|(c, _)| c).filter(|c| c.amount != 0).collect()
+    let received: Vec<&PoLine> = po.lines.iter().filter(|l| l.accepted > 0).collect();
+    let values: Vec<i64> = received.iter().map(|l| i64::from(l.accepted) * l.unit_cost.minor()).collect();
+    let shares = tote_shared::domain::largest_remainder(amount.max(0), &values);
+    received
+        .into_iter()
+        .zip(shares)
+        .filter(|(_, part)| *part != 0)
+        .map(|(l, part)| crate::journal::LateCost { sku: l.sku.clone(), units: i64::from(l.accepted), amount: part })
+        .collect()
 }
 
 /// The most input VAT an invoice may charge: 13 % (the highest rate) of its total, and a fen of
 /// rounding per line.
 pub fn check_invoice_tax(total: Money, tax: Money, lines: usize) -> Result<(), ProcurementError> {
     let most = total.minor() * 1300 / 10_000 + lines as i64;
+    if total.minor() + tax.minor() > Money::MAX_MINOR {
+        return refuse(format!("total and VAT come to more than {}", Money::MAX_MINOR));
+    }
     if tax.minor() > most {
         return refuse(format!("input VAT {} is above 13 % of the invoice's total {} (at most {most})", tax.minor(), total.minor()));
     }

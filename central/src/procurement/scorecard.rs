@@ -195,7 +195,7 @@ pub struct Statement {
 /// The first and one-past-last millisecond of `YYYY-MM`, or None.
 pub fn month_bounds(month: &str) -> Option<(i64, i64)> {
     let (y, m) = month.split_once('-')?;
-    if y.len() != 4 || m.len() != 2 {
+    if y.len() != 4 || m.len() != 2 || !y.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
         return None;
     }
     let (y, m): (i64, i64) = (y.parse().ok()?, m.parse().ok()?);
