@@ -350,9 +350,13 @@ async fn apply_scheduled_prices(state: AppState, stop: Stop) {
     }
 }
 
-/// Runs the inventory health scan every hour (the first an hour after start: alerts are
-/// about days, not minutes).
-async fn scan_inventory_health(state: AppState, stop: Stop) {
+/// Runs a scan every hour (the first an hour after start: alerts are about days, not
+/// minutes), logging what it raised and cleared: `(raised, cleared, open)`.
+async fn hourly_scan<E, F>(state: AppState, stop: Stop, what: &'static str, scan: F)
+where
+    E: From<crate::db::DbError> + std::fmt::Display + Send + 'static,
+    F: Fn(&mut dyn crate::db::Tx, i64) -> Result<(usize, usize, u64), E> + Send + Sync + Copy + 'static,
+{
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(3600), Duration::from_secs(3600));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -360,33 +364,22 @@ async fn scan_inventory_health(state: AppState, stop: Stop) {
             return;
         }
         let now = now_ms();
-        match state.write(move |tx| crate::inventory::health::scan(tx, now)).await {
-            Ok(done) if !done.raised.is_empty() || !done.cleared.is_empty() => {
-                tracing::info!(raised = done.raised.len(), cleared = done.cleared.len(), open = done.open, "inventory health scanned");
-            }
+        match state.write(move |tx| scan(tx, now)).await {
+            Ok((raised, cleared, open)) if raised > 0 || cleared > 0 => tracing::info!(raised, cleared, open, "{what} scanned"),
             Ok(_) => {}
-            Err(error) => tracing::error!(%error, "inventory health scan failed"),
+            Err(error) => tracing::error!(%error, "{what} scan failed"),
         }
     }
 }
 
-/// Scans finance's thresholds hourly (margins, turnover, days of cash).
+/// Inventory health: no sales, overstock, slow movers, lots near expiry.
+async fn scan_inventory_health(state: AppState, stop: Stop) {
+    hourly_scan(state, stop, "inventory health", |tx, now| crate::inventory::health::scan(tx, now).map(|d| (d.raised.len(), d.cleared.len(), d.open as u64))).await
+}
+
+/// Finance's thresholds: margins, turnover, days of cash.
 async fn scan_finance_alerts(state: AppState, stop: Stop) {
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(3600), Duration::from_secs(3600));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        if stop.run_until_stopped(tick.tick()).await.is_none() {
-            return;
-        }
-        let now = now_ms();
-        match state.write(move |tx| crate::finance::alerts::scan(tx, now)).await {
-            Ok(done) if !done.raised.is_empty() || !done.cleared.is_empty() => {
-                tracing::info!(raised = done.raised.len(), cleared = done.cleared.len(), open = done.open, "finance alerts scanned");
-            }
-            Ok(_) => {}
-            Err(error) => tracing::error!(%error, "finance alert scan failed"),
-        }
-    }
+    hourly_scan(state, stop, "finance alerts", |tx, now| crate::finance::alerts::scan(tx, now).map(|d| (d.raised.len(), d.cleared.len(), d.open))).await
 }
 
 /// Forgets Idempotency-Keys past their retention, in small batches, every ten minutes.

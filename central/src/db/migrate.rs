@@ -1331,21 +1331,22 @@ CREATE TABLE fin_pile (
     last_ms         INTEGER NOT NULL,
     PRIMARY KEY (sku, warehouse)
 ) STRICT, WITHOUT ROWID;
+-- Kept by pile (one b-tree, read in order for a replay): `n` tells apart moves of one event.
 CREATE TABLE fin_cost_move (
-    id         INTEGER PRIMARY KEY,
     sku        TEXT NOT NULL,
     warehouse  TEXT NOT NULL,
-    at_ms      INTEGER NOT NULL,
     seq        INTEGER NOT NULL,
+    n          INTEGER NOT NULL,
+    at_ms      INTEGER NOT NULL,
     kind       TEXT NOT NULL,
     qty        INTEGER NOT NULL,
-    amount     INTEGER NOT NULL
-) STRICT;
-CREATE INDEX fin_cost_move_pile ON fin_cost_move (sku, warehouse);
+    amount     INTEGER NOT NULL,
+    PRIMARY KEY (sku, warehouse, seq, n)
+) STRICT, WITHOUT ROWID;
 -- Piles costed before: their layers are their history and their totals their pile.
-INSERT INTO fin_cost_move (sku, warehouse, at_ms, seq, kind, qty, amount)
-SELECT sku, warehouse, received_ms, 0, CASE WHEN qty > 0 THEN 'in' ELSE 'out' END, ABS(qty), CASE WHEN qty > 0 THEN unit_cost ELSE 0 END
-FROM fin_cost_layer ORDER BY sku, warehouse, position;
+INSERT INTO fin_cost_move (sku, warehouse, seq, n, at_ms, kind, qty, amount)
+SELECT sku, warehouse, 0, position, received_ms, CASE WHEN qty > 0 THEN 'in' ELSE 'out' END, ABS(qty), CASE WHEN qty > 0 THEN unit_cost ELSE 0 END
+FROM fin_cost_layer;
 INSERT INTO fin_pile (sku, warehouse, qty, book_value, last_unit_cost, last_ms)
 SELECT sku, warehouse, SUM(qty), SUM(qty * unit_cost), 0, MAX(received_ms) FROM fin_cost_layer GROUP BY sku, warehouse;
 ALTER TABLE fin_order ADD COLUMN issued TEXT NOT NULL DEFAULT '';

@@ -138,7 +138,7 @@ pub fn pin_costing(tx: &mut dyn Tx, method: Method, now_ms: i64) -> DbResult<Res
 /// Every move of these piles, for a replay.
 pub fn load_history(tx: &mut dyn Tx, state: &mut State, pairs: &BTreeSet<(Sku, WarehouseCode)>) -> DbResult<()> {
     for (sku, warehouse) in pairs {
-        let rows = tx.query("SELECT at_ms, seq, kind, qty, amount FROM fin_cost_move WHERE sku = ?1 AND warehouse = ?2 ORDER BY id", &params![sku.as_str(), warehouse.as_str()])?;
+        let rows = tx.query("SELECT at_ms, seq, kind, qty, amount FROM fin_cost_move WHERE sku = ?1 AND warehouse = ?2 ORDER BY seq, n", &params![sku.as_str(), warehouse.as_str()])?;
         let mut history = Vec::with_capacity(rows.len());
         for r in &rows {
             let kind = r.text(2)?;
@@ -191,12 +191,14 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
     let moves: Vec<Vec<Value>> = state
         .moves
         .iter()
-        .map(|(sku, warehouse, m)| {
+        .enumerate()
+        .map(|(n, (sku, warehouse, m))| {
             let (kind, qty, amount) = m.kind.columns();
-            vec![Value::from(sku.as_str()), Value::from(warehouse.as_str()), Value::from(m.at_ms), Value::from(m.seq), Value::from(kind), Value::from(qty), Value::from(amount)]
+            let key = [Value::from(sku.as_str()), Value::from(warehouse.as_str()), Value::from(m.seq), Value::from(n)];
+            key.into_iter().chain([Value::from(m.at_ms), Value::from(kind), Value::from(qty), Value::from(amount)]).collect()
         })
         .collect();
-    insert_rows(tx, "INSERT INTO fin_cost_move (sku, warehouse, at_ms, seq, kind, qty, amount) VALUES", "", 7, &moves)?;
+    insert_rows(tx, "INSERT INTO fin_cost_move (sku, warehouse, seq, n, at_ms, kind, qty, amount) VALUES", "", 8, &moves)?;
     let profit: Vec<Vec<Value>> = state
         .profit
         .iter()
