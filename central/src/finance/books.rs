@@ -294,13 +294,10 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             // never ordered are a price variance.
             let owed = total.minor() + tax.minor();
             let mut lines = vec![line(account::GRNI, received.minor()), line(account::INPUT_VAT, tax.minor()), line(account::supplier_payable(supplier), -owed)];
-            let mut late = 0;
-            if let Some(warehouse) = warehouse {
-                for cost in late_costs.iter().filter(|c| c.units > 0) {
-                    late += cost.amount;
-                    lines.extend(stock_move(state, &cost.sku, warehouse, journal, MoveKind::Late { units: cost.units, amount: cost.amount }));
-                }
-            }
+            let late = match warehouse {
+                Some(warehouse) => spread_late_costs(state, journal, warehouse, late_costs, &mut lines),
+                None => 0,
+            };
             let variance = total.minor() - received.minor() - late;
             if variance != 0 {
                 lines.push(line(account::PRICE_VARIANCE, variance));
@@ -311,11 +308,7 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
             // Freight in and duty are part of the goods' cost: onto the units still on hand,
             // the rest consumed; owed to whoever billed it.
             let mut lines = vec![line(account::carrier_payable(payee), -amount.minor())];
-            let mut spread = 0;
-            for cost in late_costs.iter().filter(|c| c.units > 0) {
-                spread += cost.amount;
-                lines.extend(stock_move(state, &cost.sku, warehouse, journal, MoveKind::Late { units: cost.units, amount: cost.amount }));
-            }
+            let spread = spread_late_costs(state, journal, warehouse, late_costs, &mut lines);
             if spread != amount.minor() {
                 lines.push(line(account::COGS, amount.minor() - spread));
             }
@@ -514,6 +507,17 @@ fn sale(sold: &[EventLine]) -> Vec<Line> {
     let gross: i64 = sold.iter().map(EventLine::amount).sum();
     let vat: i64 = sold.iter().map(|l| tax_of(l.amount(), OUTPUT_VAT_BP)).sum();
     vec![line(account::ADVANCES, gross), line(account::SALES, -(gross - vat)), line(account::OUTPUT_VAT, -vat)]
+}
+
+/// Puts each late cost onto its SKU's pile at `warehouse` (on hand, else consumed), adding the
+/// lines; returns what was spread.
+fn spread_late_costs(state: &mut State, journal: &JournalEntry, warehouse: &WarehouseCode, costs: &[crate::journal::LateCost], lines: &mut Vec<Line>) -> i64 {
+    let mut spread = 0;
+    for cost in costs.iter().filter(|c| c.units > 0) {
+        spread += cost.amount;
+        lines.extend(stock_move(state, &cost.sku, warehouse, journal, MoveKind::Late { units: cost.units, amount: cost.amount }));
+    }
+    spread
 }
 
 /// Moves stock of one pile by its costing method, remembers the move, and replays the pile

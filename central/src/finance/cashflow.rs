@@ -95,7 +95,7 @@ pub fn project(opening: i64, now_ms: i64, weeks: usize, flows: &[Flow], sales: (
 /// sales forecast over `weeks` weeks.
 pub fn gather(tx: &mut dyn Tx, now_ms: i64, weeks: usize) -> DbResult<(i64, Vec<Flow>, (String, i64))> {
     let balances = super::store::trial_balance(tx)?;
-    let balance = |prefix: &str| balances.iter().filter(|b| b.account == prefix || b.account.starts_with(&format!("{prefix}:"))).map(|b| b.balance).sum::<i64>();
+    let balance = |prefix: &str| super::statements::sum(&balances, prefix);
     let opening = balance(super::books::account::BANK);
     let mut flows = vec![
         Flow { due_ms: now_ms + SETTLEMENT_LAG_DAYS * DAY_MS, amount: balance("Assets:Clearing"), kind: "channel_settlement" },

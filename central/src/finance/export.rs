@@ -90,15 +90,15 @@ pub fn balances(day_ms: i64, lines: &[LedgerLine]) -> String {
         }
     }
     // Beancount's balance of an account includes its sub-accounts'.
-    let under = |parent: &str, account: &str| account == parent || account.strip_prefix(parent).is_some_and(|rest| rest.starts_with(':'));
+    use super::statements::under;
     let day = utc_day(day_ms);
     let mut out = String::new();
     for account in yuan.keys() {
-        let amount: i64 = yuan.iter().filter(|(a, _)| under(account, a)).map(|(_, v)| v).sum();
+        let amount: i64 = yuan.iter().filter(|(a, _)| under(a, account)).map(|(_, v)| v).sum();
         let _ = writeln!(out, "{day} balance {account}  {} {CURRENCY}", money(amount));
     }
     for (account, sku) in units.keys() {
-        let qty: i64 = units.iter().filter(|((a, s), _)| s == sku && under(account, a)).map(|(_, q)| q).sum();
+        let qty: i64 = units.iter().filter(|((a, s), _)| s == sku && under(a, account)).map(|(_, q)| q).sum();
         let _ = writeln!(out, "{day} balance {account}  {qty} {}", commodity(sku));
     }
     out

@@ -57,13 +57,19 @@ fn day_number(day: &str) -> Result<i64, ApiError> {
     tote_shared::calendar::parse_day(day).ok_or_else(|| ApiError::BadRequest(format!("{:?} is not a date YYYY-MM-DD", day.chars().take(20).collect::<String>())))
 }
 
+/// Days `[from, to]` as day numbers `[first, one past the last)`; absent ends are open.
+fn day_range(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), ApiError> {
+    let first = from.map(day_number).transpose()?.unwrap_or(i64::MIN);
+    let end = to.map(|d| day_number(d).map(|day| day + 1)).transpose()?.unwrap_or(i64::MAX);
+    Ok((first, end))
+}
+
 /// The income and cash-flow statements over a period (by posting date) and the balance sheet
 /// at its end.
 #[utoipa::path(get, path = "/api/v1/finance/statements", params(Period),
     responses((status = 200, body = Statements), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "finance")]
 pub async fn statements(_: Reader, State(state): State<AppState>, Query(period): Query<Period>) -> Result<Json<Statements>, ApiError> {
-    let from = period.from.as_deref().map(day_number).transpose()?.unwrap_or(i64::MIN);
-    let to = period.to.as_deref().map(|d| day_number(d).map(|day| day + 1)).transpose()?.unwrap_or(i64::MAX);
+    let (from, to) = day_range(period.from.as_deref(), period.to.as_deref())?;
     // A period that ends before it starts holds nothing (its statements are all zero).
     let (in_period, up_to_end) = state
         .db
@@ -107,8 +113,7 @@ pub struct ProfitReport {
 #[utoipa::path(get, path = "/api/v1/finance/profit", params(ProfitQuery),
     responses((status = 200, body = ProfitReport), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "finance")]
 pub async fn profit(_: Reader, State(state): State<AppState>, Query(q): Query<ProfitQuery>) -> Result<Json<ProfitReport>, ApiError> {
-    let from = q.from.as_deref().map(day_number).transpose()?.unwrap_or(i64::MIN);
-    let to = q.to.as_deref().map(|d| day_number(d).map(|day| day + 1)).transpose()?.unwrap_or(i64::MAX);
+    let (from, to) = day_range(q.from.as_deref(), q.to.as_deref())?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be 1 to 10000".into()));

@@ -79,11 +79,13 @@ pub struct CashFlowStatement {
     pub ties: bool,
 }
 
-fn sum(balances: &[Balance], prefix: &str) -> i64 {
+/// The balance of `prefix` and every account under it.
+pub fn sum(balances: &[Balance], prefix: &str) -> i64 {
     balances.iter().filter(|b| under(&b.account, prefix)).map(|b| b.balance).sum()
 }
 
-fn under(account: &str, prefix: &str) -> bool {
+/// Whether `account` is `prefix` or one of its sub-accounts (as beancount nests them).
+pub fn under(account: &str, prefix: &str) -> bool {
     account == prefix || account.strip_prefix(prefix).is_some_and(|rest| rest.starts_with(':'))
 }
 
