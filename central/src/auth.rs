@@ -1,24 +1,82 @@
-//! Who is calling: HQ staff and systems (admin or read-only bearer tokens from config) and
-//! edges (each with its own token, stored hashed per warehouse).
+//! Who is calling central, and whether they may: one middleware (`guard`) resolves the caller
+//! and applies the one access table (`staff::need` + `staff::may`) to every route, for the API
+//! and the console alike. HQ callers are
+//!
+//! - a signed-in user: the session token as `Authorization: Bearer` or the `tote_hq` cookie
+//!   (HttpOnly, SameSite=Strict); a write on the cookie must also echo the session's CSRF token
+//!   in `X-CSRF-Token`, so no other site can make a signed-in browser change anything;
+//! - an API token per integration (`staff` makes them), whose scopes are roles;
+//! - the two configured tokens (`auth.admin_token`: admin, `auth.read_token`: read-only).
+//!
+//! Edges, suppliers and channels have credentials of their own, checked by their extractors
+//! (`Edge`, `SupplierCaller`) or by signature in the handler. Every write of an HQ caller runs
+//! in an audit scope (`audit::RequestAudit`): its entry lands in the change's transaction.
 
+use crate::audit::RequestAudit;
 use crate::http::error::ApiError;
+use crate::staff::{self, Need, Role};
 use crate::startup::AppState;
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::Response;
 use secrecy::ExposeSecret;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use tote_shared::runtime::http::bearer_token;
 use tote_shared::WarehouseCode;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-    ReadOnly,
+pub const COOKIE: &str = "tote_hq";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Bodies up to this size are kept in a write's audit entry (masked); larger ones by size.
+const AUDIT_BODY_BYTES: usize = 16 * 1024;
+
+/// An HQ caller, put in the request's extensions by `guard`.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// `user:<id>`, `token:<id>`, `admin` or `reader`: what the audit log and idempotency
+    /// keys name.
+    pub actor: String,
+    pub roles: Vec<Role>,
+    /// The session's CSRF token when the caller came by cookie (writes must echo it).
+    pub csrf: Option<String>,
+    /// The user's display name (sessions only).
+    pub name: Option<String>,
+    pub expires_ms: Option<i64>,
 }
 
-/// Any HQ caller (admin or read-only).
-pub struct Reader(pub Role);
-/// An HQ caller allowed to change things.
-pub struct Admin;
+impl Caller {
+    pub fn user_id(&self) -> Option<&str> {
+        self.actor.strip_prefix("user:")
+    }
+}
+
+/// The caller's address as the listener saw it (empty where none was recorded).
+pub struct Origin(pub String);
+
+impl Origin {
+    fn of(extensions: &axum::http::Extensions) -> Origin {
+        Origin(
+            extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_canonical().to_string())
+                .unwrap_or_default(),
+        )
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Origin::of(&parts.extensions))
+    }
+}
+
+/// Any HQ caller the guard let through.
+pub struct Reader(pub Caller);
+/// An HQ caller the guard let through to a change (defence in depth: never read-only alone).
+pub struct Admin(pub Caller);
 /// An edge daemon, authenticated as the warehouse it runs.
 pub struct Edge(pub WarehouseCode);
 /// A supplier's system on the supplier API, authenticated by its own credential, in a state
@@ -27,49 +85,250 @@ pub struct SupplierCaller(pub String);
 /// A scraper of `/metrics`: anyone while `auth.metrics_token` is unset, else only its holder.
 pub struct MetricsScraper;
 
-/// What central stores of an edge's credential.
-pub use tote_shared::runtime::secrets::sha256_hex as hash_token;
 use tote_shared::runtime::secrets::same_secret as same;
+/// What central stores of an edge's credential (and of session and API tokens).
+pub use tote_shared::runtime::secrets::sha256_hex as hash_token;
 
-fn role_of(parts: &Parts, state: &AppState) -> Result<Role, ApiError> {
-    let token = bearer_token(parts).ok_or(ApiError::Unauthorized)?;
-    if same(token, state.settings.auth.admin_token.expose_secret()) {
-        Ok(Role::Admin)
-    } else if same(token, state.settings.auth.read_token.expose_secret()) {
-        Ok(Role::ReadOnly)
-    } else {
-        Err(ApiError::Unauthorized)
+/// The session cookie's value, if the request carries one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            c.trim()
+                .strip_prefix(COOKIE)
+                .and_then(|rest| rest.strip_prefix('='))
+        })
+}
+
+/// The HQ caller a request's credentials stand for, if any.
+async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, ApiError> {
+    let fixed = |actor: &str, role| Caller {
+        actor: actor.into(),
+        roles: vec![role],
+        csrf: None,
+        name: None,
+        expires_ms: None,
+    };
+    let (token, by_cookie) = match headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        Some(bearer) => (bearer.trim(), false),
+        None => match session_cookie(headers) {
+            Some(c) => (c, true),
+            None => return Ok(None),
+        },
+    };
+    if token.is_empty() || token.len() > 256 {
+        return Ok(None);
+    }
+    if !by_cookie {
+        if same(token, state.settings.auth.admin_token.expose_secret()) {
+            return Ok(Some(fixed("admin", Role::Admin)));
+        }
+        if same(token, state.settings.auth.read_token.expose_secret()) {
+            return Ok(Some(fixed("reader", Role::ReadOnly)));
+        }
+    }
+    let hash = hash_token(token);
+    let now = tote_shared::runtime::system::now_ms();
+    let found = state
+        .db
+        .read(move |tx| -> Result<_, crate::db::DbError> {
+            if !by_cookie {
+                if let Some((id, scopes)) = staff::store::token_by_hash(tx, &hash)? {
+                    return Ok(Some(Caller {
+                        actor: format!("token:{id}"),
+                        roles: scopes,
+                        csrf: None,
+                        name: None,
+                        expires_ms: None,
+                    }));
+                }
+            }
+            Ok(staff::store::session(tx, &hash, now)?.map(|s| Caller {
+                actor: format!("user:{}", s.user),
+                roles: s.roles,
+                csrf: by_cookie.then_some(s.csrf),
+                name: Some(s.name),
+                expires_ms: Some(s.expires_ms),
+            }))
+        })
+        .await?;
+    Ok(found)
+}
+
+/// The routed path (`/api/v1/orders/{id}`), or None when no route matched (the fallback
+/// answers 404 then).
+fn routed(request: &Request) -> Option<String> {
+    request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+}
+
+/// The middleware: resolves the caller, checks the route's need, passes the caller on, and
+/// puts a write in its audit scope.
+pub async fn guard(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let Some(path) = routed(&request) else {
+        return Ok(next.run(request).await);
+    };
+    let need = staff::need(request.method().as_str(), &path);
+    if matches!(
+        need,
+        Need::Public | Need::Metrics | Need::Edge | Need::Supplier
+    ) {
+        return Ok(next.run(request).await);
+    }
+    let caller = resolve(&state, request.headers())
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if !staff::may(&caller.roles, need) {
+        return Err(ApiError::Forbidden(refusal(&caller, need)));
+    }
+    let write = !matches!(*request.method(), Method::GET | Method::HEAD);
+    if write {
+        if let Some(expected) = &caller.csrf {
+            let echoed = request
+                .headers()
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !same(echoed, expected) {
+                return Err(ApiError::Forbidden(
+                    "a change made with the session cookie must carry the session's X-CSRF-Token"
+                        .into(),
+                ));
+            }
+        }
+    }
+    request.extensions_mut().insert(caller.clone());
+    if !write {
+        return Ok(next.run(request).await);
+    }
+    let (request, scope) = audit_scope(request, &caller, &path).await?;
+    Ok(crate::db::in_scope(Arc::new(scope), next.run(request)).await)
+}
+
+fn refusal(caller: &Caller, need: Need) -> String {
+    match need {
+        Need::Write(area) => format!(
+            "{} may not do this: it needs the role {}",
+            caller.actor,
+            staff::who_does(area)
+        ),
+        _ => format!("{} may not see this", caller.actor),
     }
 }
 
-/// Who is calling, as idempotency keys are scoped: `admin`, `reader`, `token:` and the start
-/// of another bearer token's hash (a supplier: each its own scope, so one supplier's keys never
-/// meet another's), or `anonymous` (a request the extractors then refuse).
-pub fn caller_name(parts: &Parts, state: &AppState) -> String {
-    match role_of(parts, state) {
-        Ok(Role::Admin) => "admin".into(),
-        Ok(Role::ReadOnly) => "reader".into(),
-        Err(_) => match bearer_token(parts) {
-            Some(token) => format!("token:{}", &hash_token(token)[..32]),
-            None => "anonymous".into(),
+/// The audit entry of a write: who, from where, which route and path, and the body (when it
+/// is small JSON, with secrets masked; else its size).
+async fn audit_scope(
+    request: Request,
+    caller: &Caller,
+    path: &str,
+) -> Result<(Request, RequestAudit), ApiError> {
+    let Origin(origin) = Origin::of(request.extensions());
+    let action = format!("{} {path}", request.method());
+    let subject = match request.uri().query() {
+        Some(q) => format!(
+            "{}?{}",
+            request.uri().path(),
+            q.chars().take(200).collect::<String>()
+        ),
+        None => request.uri().path().to_owned(),
+    };
+    let length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    let (request, detail) = match length {
+        Some(n) if n <= AUDIT_BODY_BYTES && json => {
+            let (parts, body) = request.into_parts();
+            // The declared length is what hyper delivers, so this reads at most 16 KiB.
+            let bytes = axum::body::to_bytes(body, AUDIT_BODY_BYTES)
+                .await
+                .map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
+            let detail = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(body) => serde_json::json!({ "body": crate::audit::masked(body) }),
+                Err(_) => serde_json::json!({ "bytes": bytes.len() }),
+            };
+            (
+                Request::from_parts(parts, axum::body::Body::from(bytes)),
+                detail,
+            )
+        }
+        Some(0) | None => (request, serde_json::json!({})),
+        Some(n) => (request, serde_json::json!({ "bytes": n })),
+    };
+    let request_id = tote_shared::runtime::password::new_token()[..32].to_owned();
+    Ok((
+        request,
+        RequestAudit {
+            actor: caller.actor.clone(),
+            origin,
+            request: request_id,
+            action,
+            subject,
+            detail,
         },
+    ))
+}
+
+/// Who is calling, as idempotency keys are scoped: the HQ caller's actor (`admin`, `reader`,
+/// `user:…`, `token:…`), else `token:` and the start of the bearer token's hash (a supplier:
+/// each its own scope, so one supplier's keys never meet another's), or `anonymous` (a request
+/// the extractors then refuse).
+pub fn caller_name(parts: &Parts) -> String {
+    if let Some(caller) = parts.extensions.get::<Caller>() {
+        return caller.actor.clone();
     }
+    match bearer_token(parts) {
+        Some(token) => format!("token:{}", &hash_token(token)[..32]),
+        None => "anonymous".into(),
+    }
+}
+
+fn guarded(parts: &Parts) -> Result<Caller, ApiError> {
+    parts
+        .extensions
+        .get::<Caller>()
+        .cloned()
+        .ok_or(ApiError::Unauthorized)
 }
 
 impl FromRequestParts<AppState> for Reader {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        role_of(parts, state).map(Reader)
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        guarded(parts).map(Reader)
     }
 }
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match role_of(parts, state)? {
-            Role::Admin => Ok(Admin),
-            Role::ReadOnly => Err(ApiError::Forbidden("this token is read-only".into())),
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        let caller = guarded(parts)?;
+        if caller.roles.iter().all(|r| *r == Role::ReadOnly) {
+            return Err(ApiError::Forbidden(format!(
+                "{} may only read",
+                caller.actor
+            )));
         }
+        Ok(Admin(caller))
     }
 }
 
@@ -78,7 +337,12 @@ impl FromRequestParts<AppState> for Edge {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts).ok_or(ApiError::Unauthorized)?;
         let hash = hash_token(token);
-        let found = state.db.read(move |tx| -> Result<_, crate::db::DbError> { crate::warehouses::store::by_token(tx, &hash) }).await?;
+        let found = state
+            .db
+            .read(move |tx| -> Result<_, crate::db::DbError> {
+                crate::warehouses::store::by_token(tx, &hash)
+            })
+            .await?;
         match found {
             Some(code) => Ok(Edge(code)),
             None => Err(ApiError::Unauthorized),
@@ -91,10 +355,18 @@ impl FromRequestParts<AppState> for SupplierCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts).ok_or(ApiError::Unauthorized)?;
         let hash = hash_token(token);
-        let found = state.db.read(move |tx| -> Result<_, crate::db::DbError> { crate::supplier::store::by_token(tx, &hash) }).await?;
+        let found = state
+            .db
+            .read(move |tx| -> Result<_, crate::db::DbError> {
+                crate::supplier::store::by_token(tx, &hash)
+            })
+            .await?;
         match found {
             Some((id, s)) if crate::supplier::may_use_api(s) => Ok(SupplierCaller(id)),
-            Some((id, s)) => Err(ApiError::Forbidden(format!("supplier {id} is {}", s.as_str()))),
+            Some((id, s)) => Err(ApiError::Forbidden(format!(
+                "supplier {id} is {}",
+                s.as_str()
+            ))),
             None => Err(ApiError::Unauthorized),
         }
     }
@@ -105,7 +377,12 @@ impl FromRequestParts<AppState> for MetricsScraper {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match &state.settings.auth.metrics_token {
             None => Ok(MetricsScraper),
-            Some(token) if bearer_token(parts).is_some_and(|presented| same(presented, token.expose_secret())) => Ok(MetricsScraper),
+            Some(token)
+                if bearer_token(parts)
+                    .is_some_and(|presented| same(presented, token.expose_secret())) =>
+            {
+                Ok(MetricsScraper)
+            }
             Some(_) => Err(ApiError::Unauthorized),
         }
     }

@@ -4,10 +4,10 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::path::Path;
+use std::path::PathBuf;
 pub use tote_shared::runtime::settings::ConfigError;
 pub use tote_shared::runtime::settings::HttpSettings;
 use tote_shared::runtime::settings::{default_log, load_layered, Invalid};
-use std::path::PathBuf;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,7 +100,13 @@ impl DatabaseSettings {
 
     /// PostgreSQL settings for a URL.
     pub fn postgres(url: &str, pool_size: usize) -> DatabaseSettings {
-        DatabaseSettings { backend: Backend::Postgres, path: None, url: Some(url.to_owned().into()), pool_size, ..Self::sqlite_file(PathBuf::new()) }
+        DatabaseSettings {
+            backend: Backend::Postgres,
+            path: None,
+            url: Some(url.to_owned().into()),
+            pool_size,
+            ..Self::sqlite_file(PathBuf::new())
+        }
     }
 
     /// The shape the daemons' shared SQLite runtime takes.
@@ -117,17 +123,33 @@ impl DatabaseSettings {
         match self.backend {
             Backend::Sqlite => {
                 if self.path.as_ref().is_none_or(|p| p.as_os_str().is_empty()) {
-                    return Err(Invalid { field: "database.path", why: "the sqlite backend needs a file path".into() });
+                    return Err(Invalid {
+                        field: "database.path",
+                        why: "the sqlite backend needs a file path".into(),
+                    });
                 }
                 self.sqlite().validate()
             }
             Backend::Postgres => {
-                let url = self.url.as_ref().map(|u| u.expose_secret().to_owned()).unwrap_or_default();
-                if !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.contains("host=")) {
-                    return Err(Invalid { field: "database.url", why: "the postgres backend needs a postgresql:// URL".into() });
+                let url = self
+                    .url
+                    .as_ref()
+                    .map(|u| u.expose_secret().to_owned())
+                    .unwrap_or_default();
+                if !(url.starts_with("postgres://")
+                    || url.starts_with("postgresql://")
+                    || url.contains("host="))
+                {
+                    return Err(Invalid {
+                        field: "database.url",
+                        why: "the postgres backend needs a postgresql:// URL".into(),
+                    });
                 }
                 if !(1..=512).contains(&self.pool_size) {
-                    return Err(Invalid { field: "database.pool_size", why: "must be between 1 and 512".into() });
+                    return Err(Invalid {
+                        field: "database.pool_size",
+                        why: "must be between 1 and 512".into(),
+                    });
                 }
                 Ok(())
             }
@@ -166,6 +188,49 @@ pub struct AuthSettings {
     /// `TOTE_CENTRAL__AUTH__METRICS_TOKEN`.
     #[serde(default)]
     pub metrics_token: Option<SecretString>,
+    /// How long an HQ user's session lasts from sign-in (a working day by default).
+    #[serde(default = "default_session_minutes")]
+    pub session_minutes: u32,
+    /// Argon2 password comparisons at once (each holds ~19 MiB); further sign-ins queue.
+    #[serde(default = "default_max_concurrent_hashes")]
+    pub max_concurrent_hashes: usize,
+    /// Sign-ins that may wait for a comparison; past that the answer is 503 at once.
+    #[serde(default = "default_max_waiting_hashes")]
+    pub max_waiting_hashes: usize,
+    /// On first start with no HQ users: this user is made admin with `bootstrap_password`
+    /// (from the environment: `TOTE_CENTRAL__AUTH__BOOTSTRAP_PASSWORD`).
+    #[serde(default)]
+    pub bootstrap_admin: Option<String>,
+    #[serde(default)]
+    pub bootstrap_password: Option<SecretString>,
+}
+
+impl AuthSettings {
+    /// The two configured tokens and every other setting at its default.
+    pub fn with_tokens(admin_token: SecretString, read_token: SecretString) -> AuthSettings {
+        AuthSettings {
+            admin_token,
+            read_token,
+            metrics_token: None,
+            session_minutes: default_session_minutes(),
+            max_concurrent_hashes: default_max_concurrent_hashes(),
+            max_waiting_hashes: default_max_waiting_hashes(),
+            bootstrap_admin: None,
+            bootstrap_password: None,
+        }
+    }
+}
+
+fn default_session_minutes() -> u32 {
+    480
+}
+
+fn default_max_concurrent_hashes() -> usize {
+    2
+}
+
+fn default_max_waiting_hashes() -> usize {
+    32
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,7 +242,9 @@ pub struct RetentionSettings {
 
 impl Default for RetentionSettings {
     fn default() -> Self {
-        RetentionSettings { idempotency_keys_hours: 24 * 7 }
+        RetentionSettings {
+            idempotency_keys_hours: 24 * 7,
+        }
     }
 }
 
@@ -275,18 +342,31 @@ fn default_marketplace_lookback_ms() -> u64 {
 impl MarketplaceSettings {
     /// `name`: the key it is configured under, the channel its orders carry.
     pub fn validate(&self, name: &str) -> Result<(), Invalid> {
-        let invalid = |why: &'static str| Err(Invalid { field: "marketplaces", why: why.into() });
-        let name_ok = (2..=40).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        let invalid = |why: &'static str| {
+            Err(Invalid {
+                field: "marketplaces",
+                why: why.into(),
+            })
+        };
+        let name_ok = (2..=40).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
         if !name_ok {
             return invalid("each marketplace's name: 2 to 40 of a-z, 0-9, _ and -");
         }
-        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) || self.app_key.is_empty() {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://"))
+            || self.app_key.is_empty()
+        {
             return invalid("each marketplace needs an http(s) url and an app_key");
         }
         if self.app_secret.expose_secret().is_empty() || self.session.expose_secret().is_empty() {
             return invalid("each marketplace needs its app_secret and session");
         }
-        if !(10..=3_600_000).contains(&self.poll_interval_ms) || self.overlap_ms > 3_600_000 || !(100..=120_000).contains(&self.call_timeout_ms) {
+        if !(10..=3_600_000).contains(&self.poll_interval_ms)
+            || self.overlap_ms > 3_600_000
+            || !(100..=120_000).contains(&self.call_timeout_ms)
+        {
             return invalid("poll_interval_ms 10..=3600000, overlap_ms at most 3600000, call_timeout_ms 100..=120000");
         }
         if self.initial_lookback_ms > 30 * 86_400_000 {
@@ -326,7 +406,11 @@ pub struct PoolSettings {
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        PoolSettings { cover_hours: default_cover_hours(), min_free: default_min_free(), max_free: default_max_free() }
+        PoolSettings {
+            cover_hours: default_cover_hours(),
+            min_free: default_min_free(),
+            max_free: default_max_free(),
+        }
     }
 }
 
@@ -342,29 +426,63 @@ fn default_max_free() -> u32 {
 
 impl LogisticsSettings {
     pub fn validate(&self) -> Result<(), Invalid> {
-        let invalid = |field, why: &'static str| Err(Invalid { field, why: why.into() });
+        let invalid = |field, why: &'static str| {
+            Err(Invalid {
+                field,
+                why: why.into(),
+            })
+        };
         let web = |url: &str| url.starts_with("http://") || url.starts_with("https://");
         for (code, carrier) in &self.carriers {
             // The carrier's code as the rate cards spell it (`^[A-Z0-9]{2,16}$`).
-            let code_ok = (2..=16).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-            if !code_ok || !web(&carrier.url) || carrier.partner_id.is_empty() || carrier.checkword.expose_secret().is_empty() {
+            let code_ok = (2..=16).contains(&code.len())
+                && code
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            if !code_ok
+                || !web(&carrier.url)
+                || carrier.partner_id.is_empty()
+                || carrier.checkword.expose_secret().is_empty()
+            {
                 return invalid("logistics.carriers", "each carrier needs its code (A-Z, 0-9), an http(s) url, a partner_id and a checkword");
             }
         }
         if let Some(aggregator) = &self.aggregator {
-            if !web(&aggregator.url) || aggregator.callback_url.as_deref().is_some_and(|u| !web(u)) || aggregator.key.expose_secret().is_empty() {
-                return invalid("logistics.aggregator", "needs an http(s) url and callback_url and a key");
+            if !web(&aggregator.url)
+                || aggregator.callback_url.as_deref().is_some_and(|u| !web(u))
+                || aggregator.key.expose_secret().is_empty()
+            {
+                return invalid(
+                    "logistics.aggregator",
+                    "needs an http(s) url and callback_url and a key",
+                );
             }
             if self.tracking_salt.is_none() {
-                return invalid("logistics.tracking_salt", "the aggregator signs its pushes with it: set it");
+                return invalid(
+                    "logistics.tracking_salt",
+                    "the aggregator signs its pushes with it: set it",
+                );
             }
         }
         let p = self.pools;
-        if p.cover_hours == 0 || p.cover_hours > 24 * 14 || p.min_free == 0 || p.max_free < p.min_free || p.max_free > 1_000_000 {
-            return invalid("logistics.pools", "cover_hours 1..=336, min_free ≥ 1, min_free ≤ max_free ≤ 1000000");
+        if p.cover_hours == 0
+            || p.cover_hours > 24 * 14
+            || p.min_free == 0
+            || p.max_free < p.min_free
+            || p.max_free > 1_000_000
+        {
+            return invalid(
+                "logistics.pools",
+                "cover_hours 1..=336, min_free ≥ 1, min_free ≤ max_free ≤ 1000000",
+            );
         }
-        if !(100..=120_000).contains(&self.call_timeout_ms) || !(10..=60_000).contains(&self.dispatch_interval_ms) {
-            return invalid("logistics", "call_timeout_ms 100..=120000 and dispatch_interval_ms 10..=60000");
+        if !(100..=120_000).contains(&self.call_timeout_ms)
+            || !(10..=60_000).contains(&self.dispatch_interval_ms)
+        {
+            return invalid(
+                "logistics",
+                "call_timeout_ms 100..=120000 and dispatch_interval_ms 10..=60000",
+            );
         }
         Ok(())
     }
@@ -503,10 +621,18 @@ pub struct FeeSettings {
 }
 
 fn wechat_fee() -> FeeSettings {
-    FeeSettings { rate_bp: 60, fixed_minor: 0, refunded: true }
+    FeeSettings {
+        rate_bp: 60,
+        fixed_minor: 0,
+        refunded: true,
+    }
 }
 fn card_fee() -> FeeSettings {
-    FeeSettings { rate_bp: 290, fixed_minor: 30, refunded: false }
+    FeeSettings {
+        rate_bp: 290,
+        fixed_minor: 30,
+        refunded: false,
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -556,7 +682,12 @@ impl PaymentSettings {
     }
 
     pub fn validate(&self) -> Result<(), Invalid> {
-        let invalid = |field, why: &'static str| Err(Invalid { field, why: why.into() });
+        let invalid = |field, why: &'static str| {
+            Err(Invalid {
+                field,
+                why: why.into(),
+            })
+        };
         if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
             return invalid("payment.currency", "must be an ISO 4217 code such as CNY");
         }
@@ -564,13 +695,25 @@ impl PaymentSettings {
             return invalid("payment.call_timeout_ms", "must be between 100 and 120000");
         }
         if self.query_after_ms < 1_000 || !(10..=60_000).contains(&self.dispatch_interval_ms) {
-            return invalid("payment", "query_after_ms must be ≥ 1000 and dispatch_interval_ms 10..=60000");
+            return invalid(
+                "payment",
+                "query_after_ms must be ≥ 1000 and dispatch_interval_ms 10..=60000",
+            );
         }
         let urls = [
             ("payment.public_url", self.public_url.as_deref()),
-            ("payment.wechat.base_url", self.wechat.as_ref().map(|c| c.base_url.as_str())),
-            ("payment.alipay.gateway_url", self.alipay.as_ref().map(|c| c.gateway_url.as_str())),
-            ("payment.card.base_url", self.card.as_ref().map(|c| c.base_url.as_str())),
+            (
+                "payment.wechat.base_url",
+                self.wechat.as_ref().map(|c| c.base_url.as_str()),
+            ),
+            (
+                "payment.alipay.gateway_url",
+                self.alipay.as_ref().map(|c| c.gateway_url.as_str()),
+            ),
+            (
+                "payment.card.base_url",
+                self.card.as_ref().map(|c| c.base_url.as_str()),
+            ),
         ];
         for (field, url) in urls {
             if url.is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://"))) {
@@ -585,7 +728,10 @@ impl PaymentSettings {
                 return invalid("payment.wechat.apiv3_key", "must be 32 bytes");
             }
             if wechat.platform_keys.is_empty() {
-                return invalid("payment.wechat.platform_keys", "needs at least one platform key");
+                return invalid(
+                    "payment.wechat.platform_keys",
+                    "needs at least one platform key",
+                );
             }
         }
         Ok(())
@@ -626,16 +772,34 @@ pub struct WebhookSettings {
 
 impl MarketingSettings {
     pub fn validate(&self) -> Result<(), Invalid> {
-        let Some(hook) = &self.send_webhook else { return Ok(()) };
-        let invalid = |field, why: &'static str| Err(Invalid { field, why: why.into() });
-        if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) || reqwest::Url::parse(&hook.url).is_err() {
-            return invalid("marketing.send_webhook.url", "must be an http:// or https:// URL");
+        let Some(hook) = &self.send_webhook else {
+            return Ok(());
+        };
+        let invalid = |field, why: &'static str| {
+            Err(Invalid {
+                field,
+                why: why.into(),
+            })
+        };
+        if !(hook.url.starts_with("http://") || hook.url.starts_with("https://"))
+            || reqwest::Url::parse(&hook.url).is_err()
+        {
+            return invalid(
+                "marketing.send_webhook.url",
+                "must be an http:// or https:// URL",
+            );
         }
         if hook.secret.expose_secret().len() < 16 {
-            return invalid("marketing.send_webhook.secret", "must be at least 16 characters");
+            return invalid(
+                "marketing.send_webhook.secret",
+                "must be at least 16 characters",
+            );
         }
         if !(100..=60_000).contains(&hook.timeout_ms) {
-            return invalid("marketing.send_webhook.timeout_ms", "must be between 100 and 60000");
+            return invalid(
+                "marketing.send_webhook.timeout_ms",
+                "must be between 100 and 60000",
+            );
         }
         Ok(())
     }
@@ -657,9 +821,17 @@ impl Settings {
         for (name, marketplace) in &self.marketplaces {
             marketplace.validate(name)?;
         }
-        let invalid = |field, why: &'static str| Err(ConfigError::Invalid(Invalid { field, why: why.into() }));
+        let invalid = |field, why: &'static str| {
+            Err(ConfigError::Invalid(Invalid {
+                field,
+                why: why.into(),
+            }))
+        };
         if self.orders.payment_timeout_ms < 1_000 || self.orders.sweep_interval_ms < 10 {
-            return invalid("orders", "payment_timeout_ms must be ≥ 1000 and sweep_interval_ms ≥ 10");
+            return invalid(
+                "orders",
+                "payment_timeout_ms must be ≥ 1000 and sweep_interval_ms ≥ 10",
+            );
         }
         if self.retention.idempotency_keys_hours < 1 {
             return invalid("retention.idempotency_keys_hours", "must be at least 1");
@@ -670,7 +842,10 @@ impl Settings {
         if !(1..=200).contains(&self.orders.max_lines) {
             return invalid("orders.max_lines", "must be between 1 and 200");
         }
-        for (field, token) in [("auth.admin_token", &self.auth.admin_token), ("auth.read_token", &self.auth.read_token)] {
+        for (field, token) in [
+            ("auth.admin_token", &self.auth.admin_token),
+            ("auth.read_token", &self.auth.read_token),
+        ] {
             if token.expose_secret().len() < 16 {
                 return invalid(field, "must be at least 16 characters");
             }
@@ -678,13 +853,30 @@ impl Settings {
         if self.auth.admin_token.expose_secret() == self.auth.read_token.expose_secret() {
             return invalid("auth.read_token", "must differ from auth.admin_token");
         }
+        let a = &self.auth;
+        if !(5..=7 * 24 * 60).contains(&a.session_minutes)
+            || !(1..=64).contains(&a.max_concurrent_hashes)
+            || a.max_waiting_hashes > 4096
+        {
+            return invalid("auth", "session_minutes 5..=10080, max_concurrent_hashes 1..=64, max_waiting_hashes 0..=4096");
+        }
+        match (&a.bootstrap_admin, &a.bootstrap_password) {
+            (None, None) => {}
+            (Some(id), Some(password)) if crate::staff::valid_id(id) && crate::staff::check_password(password.expose_secret()).is_ok() => {}
+            _ => return invalid("auth.bootstrap_admin", "with auth.bootstrap_password: an id of 1 to 32 letters, digits, '.', '_' or '-' and a password of 12 to 128 characters"),
+        }
         if let Some(metrics) = &self.auth.metrics_token {
             let metrics = metrics.expose_secret();
             if metrics.len() < 16 {
                 return invalid("auth.metrics_token", "must be at least 16 characters");
             }
-            if metrics == self.auth.admin_token.expose_secret() || metrics == self.auth.read_token.expose_secret() {
-                return invalid("auth.metrics_token", "must differ from auth.admin_token and auth.read_token");
+            if metrics == self.auth.admin_token.expose_secret()
+                || metrics == self.auth.read_token.expose_secret()
+            {
+                return invalid(
+                    "auth.metrics_token",
+                    "must differ from auth.admin_token and auth.read_token",
+                );
             }
         }
         Ok(())
@@ -701,23 +893,39 @@ mod tests {
         let settings = Settings::load(&path).expect("configs/central.toml is valid");
         assert_eq!(settings.payment.currency, "CNY");
         assert_eq!(settings.payment.invoice.tax_rate_bp, 1300);
-        assert!(settings.payment.wechat.is_none(), "the example offers no channel until keys are set");
+        assert!(
+            settings.payment.wechat.is_none(),
+            "the example offers no channel until keys are set"
+        );
     }
 
     #[test]
     fn logistics_settings_refuse_what_could_not_work() {
         let parse = |text: &str| toml::from_str::<LogisticsSettings>(text).expect("parses");
         let ok = parse("tracking_salt = \"s\"\n[aggregator]\nurl = \"https://poll.kuaidi100.com/poll\"\nkey = \"k\"\n[carriers.SF]\nurl = \"https://sfapi.sf-express.com/std/service\"\npartner_id = \"P\"\ncheckword = \"c\"");
-        ok.validate().expect("a carrier and an aggregator with a salt");
+        ok.validate()
+            .expect("a carrier and an aggregator with a salt");
         assert_eq!(ok.pools.cover_hours, 12, "twelve hours of cover unless set");
         let refused = |text: &str, field: &str| {
             let error = parse(text).validate().expect_err(text);
             assert_eq!(error.field, field, "{text}");
         };
-        refused("[aggregator]\nurl = \"https://poll.kuaidi100.com/poll\"\nkey = \"k\"", "logistics.tracking_salt");
-        refused("[carriers.sf]\nurl = \"https://x\"\npartner_id = \"P\"\ncheckword = \"c\"", "logistics.carriers");
-        refused("[carriers.SF]\nurl = \"ftp://x\"\npartner_id = \"P\"\ncheckword = \"c\"", "logistics.carriers");
-        refused("[carriers.SF]\nurl = \"https://x\"\npartner_id = \"P\"\ncheckword = \"\"", "logistics.carriers");
+        refused(
+            "[aggregator]\nurl = \"https://poll.kuaidi100.com/poll\"\nkey = \"k\"",
+            "logistics.tracking_salt",
+        );
+        refused(
+            "[carriers.sf]\nurl = \"https://x\"\npartner_id = \"P\"\ncheckword = \"c\"",
+            "logistics.carriers",
+        );
+        refused(
+            "[carriers.SF]\nurl = \"ftp://x\"\npartner_id = \"P\"\ncheckword = \"c\"",
+            "logistics.carriers",
+        );
+        refused(
+            "[carriers.SF]\nurl = \"https://x\"\npartner_id = \"P\"\ncheckword = \"\"",
+            "logistics.carriers",
+        );
         refused("[pools]\nmin_free = 500\nmax_free = 100", "logistics.pools");
         refused("[pools]\ncover_hours = 0", "logistics.pools");
         refused("call_timeout_ms = 5", "logistics");

@@ -3,7 +3,8 @@
 //! One module per business system, each with its rules (`mod.rs`, pure), its tables
 //! (`store.rs`, the only SQL that touches them), its routes (`http.rs`) and its errors:
 //! `catalog`, `warehouses`, `inventory`, `orders`, `marketplace`, `payment`, `logistics`, `after_sales`,
-//! `finance`, `supplier`, `procurement`, `edge_sync`, `journal`, `analytics`.
+//! `finance`, `supplier`, `procurement`, `edge_sync`, `journal`, `analytics`, `staff` (HQ users,
+//! roles, tokens), `console` (the HQ pages and their reads).
 //! Under them `db` (one executor over SQLite and PostgreSQL), `idempotency` and `audit`; beside them
 //! `http` (the router and what routes share), `startup`, `config`, `auth`, `cli`.
 //! ARCHITECTURE.md has the allowed dependencies between the modules.
@@ -44,6 +45,7 @@ pub mod marketplace;
 pub mod orders;
 pub mod payment;
 pub mod procurement;
+pub mod staff;
 pub mod startup;
 pub mod supplier;
 pub mod warehouses;

@@ -23,22 +23,30 @@ pub struct Browser {
 
 fn find_binary(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    names.iter().flat_map(|n| std::env::split_paths(&path).map(move |d| d.join(n))).find(|p| p.exists())
+    names
+        .iter()
+        .flat_map(|n| std::env::split_paths(&path).map(move |d| d.join(n)))
+        .find(|p| p.exists())
 }
 
 impl Browser {
     /// `shots`: where screenshots go.
     pub async fn start(shots: PathBuf) -> Result<Browser> {
         let driver = find_binary(&["chromedriver"]).context("chromedriver is missing: run tests/run.sh (it installs Debian's chromium and chromium-driver)")?;
-        let chromium = find_binary(&["chromium", "chromium-browser"]).context("chromium is missing: run tests/run.sh")?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let chromium = find_binary(&["chromium", "chromium-browser"])
+            .context("chromium is missing: run tests/run.sh")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let child = std::process::Command::new(driver)
             .arg(format!("--port={port}"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()?;
         let driver = KillOnDrop(child);
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?;
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         while http.get(format!("{base}/status")).send().await.is_err() {
@@ -53,13 +61,33 @@ impl Browser {
                      "--window-size=360,740", "--lang=en-US", "--autoplay-policy=no-user-gesture-required"],
             "mobileEmulation": {"deviceMetrics": {"width": 360, "height": 740, "pixelRatio": 2.0, "touch": true}}
         }}}});
-        let created: Value = http.post(format!("{base}/session")).json(&caps).send().await?.json().await?;
-        let session = created["value"]["sessionId"].as_str().with_context(|| format!("no WebDriver session: {created}"))?.to_owned();
+        let created: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .with_context(|| format!("no WebDriver session: {created}"))?
+            .to_owned();
         std::fs::create_dir_all(&shots)?;
-        Ok(Browser { http, session, base, _driver: driver, shots })
+        Ok(Browser {
+            http,
+            session,
+            base,
+            _driver: driver,
+            shots,
+        })
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let mut request = self.http.request(method, url);
         if let Some(body) = body {
@@ -73,16 +101,32 @@ impl Browser {
     }
 
     pub async fn goto(&self, url: &str) -> Result<()> {
-        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await.map(|_| ())
+        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await
+            .map(|_| ())
     }
 
     /// The element for a CSS selector, waiting up to 10 s for it to appear.
     pub async fn find(&self, css: &str) -> Result<String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match self.call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await {
-                Ok(v) => return v[ELEMENT].as_str().map(str::to_owned).with_context(|| format!("element id in {v}")),
-                Err(e) if Instant::now() > deadline => return Err(e.context(format!("no element {css}"))),
+            match self
+                .call(
+                    reqwest::Method::POST,
+                    "/element",
+                    Some(json!({"using": "css selector", "value": css})),
+                )
+                .await
+            {
+                Ok(v) => {
+                    return v[ELEMENT]
+                        .as_str()
+                        .map(str::to_owned)
+                        .with_context(|| format!("element id in {v}"))
+                }
+                Err(e) if Instant::now() > deadline => {
+                    return Err(e.context(format!("no element {css}")))
+                }
                 Err(_) => tokio::time::sleep(Duration::from_millis(30)).await,
             }
         }
@@ -90,11 +134,24 @@ impl Browser {
 
     /// One call on the element; if the page re-rendered it between finding and acting (a stale
     /// reference), it is found again.
-    async fn on_element(&self, css: &str, method: reqwest::Method, action: &str, body: Option<Value>) -> Result<Value> {
+    async fn on_element(
+        &self,
+        css: &str,
+        method: reqwest::Method,
+        action: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
         let mut tries = 0;
         loop {
             let id = self.find(css).await?;
-            match self.call(method.clone(), &format!("/element/{id}{action}"), body.clone()).await {
+            match self
+                .call(
+                    method.clone(),
+                    &format!("/element/{id}{action}"),
+                    body.clone(),
+                )
+                .await
+            {
                 Err(e) if tries < 20 && e.to_string().contains("stale element") => tries += 1,
                 other => return other,
             }
@@ -102,15 +159,26 @@ impl Browser {
     }
 
     pub async fn click(&self, css: &str) -> Result<()> {
-        self.on_element(css, reqwest::Method::POST, "/click", Some(json!({}))).await.map(|_| ())
+        self.on_element(css, reqwest::Method::POST, "/click", Some(json!({})))
+            .await
+            .map(|_| ())
     }
 
     pub async fn type_into(&self, css: &str, text: &str) -> Result<()> {
-        self.on_element(css, reqwest::Method::POST, "/value", Some(json!({"text": text}))).await.map(|_| ())
+        self.on_element(
+            css,
+            reqwest::Method::POST,
+            "/value",
+            Some(json!({"text": text})),
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn clear(&self, css: &str) -> Result<()> {
-        self.on_element(css, reqwest::Method::POST, "/clear", Some(json!({}))).await.map(|_| ())
+        self.on_element(css, reqwest::Method::POST, "/clear", Some(json!({})))
+            .await
+            .map(|_| ())
     }
 
     /// What a handheld scanner does: the code, then Enter, into the scan field.
@@ -119,18 +187,30 @@ impl Browser {
     }
 
     pub async fn text(&self, css: &str) -> Result<String> {
-        Ok(self.on_element(css, reqwest::Method::GET, "/text", None).await?.as_str().unwrap_or("").to_owned())
+        Ok(self
+            .on_element(css, reqwest::Method::GET, "/text", None)
+            .await?
+            .as_str()
+            .unwrap_or("")
+            .to_owned())
     }
 
     pub async fn exec(&self, script: &str) -> Result<Value> {
-        self.call(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": []}))).await
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
     }
 
     /// Waits until the feedback line contains `text` (and has the class `kind`, if given).
     pub async fn expect_msg(&self, text: &str, kind: Option<&str>) -> Result<String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let msg = self.exec("const m=document.getElementById('msg');return [m.textContent, m.className]").await?;
+            let msg = self
+                .exec("const m=document.getElementById('msg');return [m.textContent, m.className]")
+                .await?;
             let (shown, class) = (msg[0].as_str().unwrap_or(""), msg[1].as_str().unwrap_or(""));
             if shown.contains(text) && kind.is_none_or(|k| class == k) {
                 return Ok(shown.to_owned());
@@ -144,19 +224,26 @@ impl Browser {
 
     /// Waits for the page to show a screen (`body[data-screen]`).
     pub async fn on_screen(&self, name: &str) -> Result<()> {
-        self.find(&format!("body[data-screen='{name}']")).await.map(|_| ())
+        self.find(&format!("body[data-screen='{name}']"))
+            .await
+            .map(|_| ())
     }
 
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
         use base64::Engine;
         let png = self.call(reqwest::Method::GET, "/screenshot", None).await?;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().context("screenshot data")?)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().context("screenshot data")?)?;
         let path = self.shots.join(format!("{name}.png"));
         std::fs::write(&path, bytes)?;
         Ok(path)
     }
 
     pub async fn quit(&self) {
-        let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
+        let _ = self
+            .http
+            .delete(format!("{}/session/{}", self.base, self.session))
+            .send()
+            .await;
     }
 }

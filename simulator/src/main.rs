@@ -5,13 +5,13 @@
 //! process on local ports with SQLite files, seeds the running-shoe catalog and narrates
 //! orders flowing through. `--once` runs the acceptance story to the end and exits 0.
 
-mod bench;
-mod client;
-mod demo;
-mod core_bench;
-mod central_bench;
 mod after_sales_bench;
+mod bench;
 mod catalog_bench;
+mod central_bench;
+mod client;
+mod core_bench;
+mod demo;
 mod payment_bench;
 
 use clap::{Parser, Subcommand};
@@ -326,18 +326,49 @@ enum Bench {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tote_shared::runtime::system::init_telemetry("warn");
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match args.command {
-        Command::Demo { once, seed, data_dir, port, orders_per_minute, floor, robots } => {
-            runtime.block_on(demo::run(demo::Options { once, seed, data_dir, port, orders_per_minute, floor, robots }))
-        }
-        Command::Agv { count, broker, manufacturer, state_ms, node_ms, seed, floor, edge, vda_version, ca } => runtime.block_on(async {
+        Command::Demo {
+            once,
+            seed,
+            data_dir,
+            port,
+            orders_per_minute,
+            floor,
+            robots,
+        } => runtime.block_on(demo::run(demo::Options {
+            once,
+            seed,
+            data_dir,
+            port,
+            orders_per_minute,
+            floor,
+            robots,
+        })),
+        Command::Agv {
+            count,
+            broker,
+            manufacturer,
+            state_ms,
+            node_ms,
+            seed,
+            floor,
+            edge,
+            vda_version,
+            ca,
+        } => runtime.block_on(async {
             use rand::{Rng, SeedableRng};
-            let (host, port) = broker.rsplit_once(':').ok_or_else(|| anyhow::anyhow!("--broker must be host:port"))?;
+            let (host, port) = broker
+                .rsplit_once(':')
+                .ok_or_else(|| anyhow::anyhow!("--broker must be host:port"))?;
             let port: u16 = port.parse()?;
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
             let starts = match &floor {
-                Some(path) => tote_edge::gtp::start_cells(&tote_edge::gtp::read_layout(path)?, count),
+                Some(path) => {
+                    tote_edge::gtp::start_cells(&tote_edge::gtp::read_layout(path)?, count)
+                }
                 None => Vec::new(),
             };
             let token = std::env::var("TOTE_EDGE__AUTH__API_TOKEN").unwrap_or_default();
@@ -345,7 +376,9 @@ fn main() -> anyhow::Result<()> {
             for k in 0..count {
                 let serial = format!("agv-{k:03}");
                 let login = match &edge {
-                    Some(edge) => tote_sim::agv::issue_login(edge, &token, &manufacturer, &serial).await?,
+                    Some(edge) => {
+                        tote_sim::agv::issue_login(edge, &token, &manufacturer, &serial).await?
+                    }
                     None => None,
                 };
                 let config = tote_sim::agv::AgvConfig {
@@ -362,59 +395,138 @@ fn main() -> anyhow::Result<()> {
                     tls_ca: ca.clone(),
                     version: vda_version.clone(),
                 };
-                robots.push(tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms));
+                robots.push(tote_sim::agv::Agv::spawn(
+                    config,
+                    tote_shared::runtime::system::now_ms,
+                ));
             }
-            println!("{} robots of {manufacturer} on {broker}; Ctrl-C stops", robots.len());
+            println!(
+                "{} robots of {manufacturer} on {broker}; Ctrl-C stops",
+                robots.len()
+            );
             tote_shared::runtime::system::shutdown_signal().await;
             Ok(())
         }),
         Command::Plc { listen, pick_ms } => runtime.block_on(async {
-            let worker = (pick_ms > 0).then_some(tote_sim::plc::Worker { pick_ms, ..tote_sim::plc::Worker::default() });
+            let worker = (pick_ms > 0).then_some(tote_sim::plc::Worker {
+                pick_ms,
+                ..tote_sim::plc::Worker::default()
+            });
             let plc = tote_sim::plc::StationPlc::start(listen, worker).await?;
-            println!("station PLC on {} (Modbus TCP, unit 1); Ctrl-C stops", plc.addr());
+            println!(
+                "station PLC on {} (Modbus TCP, unit 1); Ctrl-C stops",
+                plc.addr()
+            );
             tote_shared::runtime::system::shutdown_signal().await;
             Ok(())
         }),
-        Command::ModbusAgv { listen, start, node_ms } => runtime.block_on(async {
+        Command::ModbusAgv {
+            listen,
+            start,
+            node_ms,
+        } => runtime.block_on(async {
             let start = match start[..] {
                 [x, y] => (x, y),
                 _ => anyhow::bail!("--start takes x,y"),
             };
-            let config = tote_sim::modbus_agv::ModbusAgvConfig { listen, start, battery: 90, node_ms, action_ms: 2 * node_ms, load: 0 };
+            let config = tote_sim::modbus_agv::ModbusAgvConfig {
+                listen,
+                start,
+                battery: 90,
+                node_ms,
+                action_ms: 2 * node_ms,
+                load: 0,
+            };
             let agv = tote_sim::modbus_agv::ModbusAgv::start(config).await?;
-            println!("Modbus robot on {} at cell {start:?}; Ctrl-C stops", agv.addr());
+            println!(
+                "Modbus robot on {} at cell {start:?}; Ctrl-C stops",
+                agv.addr()
+            );
             tote_shared::runtime::system::shutdown_signal().await;
             Ok(())
         }),
         Command::Bench { which } => runtime.block_on(async {
             match which {
-                Bench::Intake { clients, hot, seconds, postgres } => central_bench::intake(postgres, clients, hot, seconds, 32).await.map(|_| ()),
-                Bench::IntakeVsPgbench { seconds, pool_size } => central_bench::compare(seconds, pool_size).await,
-                Bench::Flash { clients, seconds, pool_size } => central_bench::flash(clients, seconds, pool_size).await,
-                Bench::Journal { events, pool_size } => central_bench::journal(events, pool_size).await,
-                Bench::Ledger { orders, sqlite_only } => central_bench::ledger(orders, !sqlite_only).await,
-                Bench::Tracking { parcels, clients } => central_bench::tracking(parcels, clients).await,
-                Bench::Payments { orders, clients } => payment_bench::payments(orders, clients).await,
-                Bench::Returns { orders, clients, refunds } => after_sales_bench::returns(orders, clients, refunds).await,
+                Bench::Intake {
+                    clients,
+                    hot,
+                    seconds,
+                    postgres,
+                } => central_bench::intake(postgres, clients, hot, seconds, 32)
+                    .await
+                    .map(|_| ()),
+                Bench::IntakeVsPgbench { seconds, pool_size } => {
+                    central_bench::compare(seconds, pool_size).await
+                }
+                Bench::Flash {
+                    clients,
+                    seconds,
+                    pool_size,
+                } => central_bench::flash(clients, seconds, pool_size).await,
+                Bench::Journal { events, pool_size } => {
+                    central_bench::journal(events, pool_size).await
+                }
+                Bench::Ledger {
+                    orders,
+                    sqlite_only,
+                } => central_bench::ledger(orders, !sqlite_only).await,
+                Bench::Tracking { parcels, clients } => {
+                    central_bench::tracking(parcels, clients).await
+                }
+                Bench::Payments { orders, clients } => {
+                    payment_bench::payments(orders, clients).await
+                }
+                Bench::Returns {
+                    orders,
+                    clients,
+                    refunds,
+                } => after_sales_bench::returns(orders, clients, refunds).await,
                 Bench::Pick { orders, workers } => bench::pick(orders, workers).await,
                 Bench::Sync { events } => bench::sync(events).await,
-                Bench::Signin { clients, seconds, caps } => bench::signin(clients, seconds, &caps).await,
+                Bench::Signin {
+                    clients,
+                    seconds,
+                    caps,
+                } => bench::signin(clients, seconds, &caps).await,
                 Bench::SlowClients { slow, samples } => bench::slow_clients(slow, samples).await,
-                Bench::Fleet { robots, hz, seconds } => bench::fleet(robots, hz, seconds).await,
+                Bench::Fleet {
+                    robots,
+                    hz,
+                    seconds,
+                } => bench::fleet(robots, hz, seconds).await,
                 Bench::Gs1 { fuzz } => core_bench::gs1(fuzz),
                 Bench::Quotes { quotes } => core_bench::quotes(quotes),
                 Bench::Split { orders } => core_bench::split(orders),
                 Bench::Pricing { carts } => core_bench::pricing(carts),
                 Bench::Forecast { series } => core_bench::forecast(series),
                 Bench::CatalogImport { rows } => catalog_bench::import(rows).await,
-                Bench::Pools { per_hour, down_hours } => core_bench::pools(per_hour, down_hours),
+                Bench::Pools {
+                    per_hour,
+                    down_hours,
+                } => core_bench::pools(per_hour, down_hours),
                 Bench::Handheld { cycles } => bench::handheld(cycles).await,
-                Bench::Stations { plcs, cycles, scans, poll_ms } => {
+                Bench::Stations {
+                    plcs,
+                    cycles,
+                    scans,
+                    poll_ms,
+                } => {
                     bench::plc_poll(plcs, cycles).await?;
                     bench::scan_to_light(scans, poll_ms).await
                 }
-                Bench::Gtp { layout, robots, hours, pick_s, seed } => core_bench::gtp(&layout, &robots, hours, pick_s, seed),
-                Bench::Planner { dir, agents, map, max_nodes } => {
+                Bench::Gtp {
+                    layout,
+                    robots,
+                    hours,
+                    pick_s,
+                    seed,
+                } => core_bench::gtp(&layout, &robots, hours, pick_s, seed),
+                Bench::Planner {
+                    dir,
+                    agents,
+                    map,
+                    max_nodes,
+                } => {
                     let maps: Vec<&str> = match &map {
                         Some(m) => vec![m.as_str()],
                         None => core_bench::MAPS.to_vec(),

@@ -220,7 +220,12 @@ fn is_zero(n: &i64) -> bool {
 }
 
 fn faulty_reasons() -> Vec<Reason> {
-    vec![Reason::Defective, Reason::WrongItem, Reason::NotAsDescribed, Reason::DamagedInTransit]
+    vec![
+        Reason::Defective,
+        Reason::WrongItem,
+        Reason::NotAsDescribed,
+        Reason::DamagedInTransit,
+    ]
 }
 
 /// A share of the price refunded for units that failed QC, for requests with this reason.
@@ -269,7 +274,10 @@ impl ReturnPolicy {
 
     /// The share of the price a unit that failed QC gets back on a request with `reason`.
     pub fn failed_qc_pct(&self, reason: Reason) -> u32 {
-        self.failed_qc_refunds.iter().find(|f| f.reason == reason).map_or(0, |f| f.refund_pct)
+        self.failed_qc_refunds
+            .iter()
+            .find(|f| f.reason == reason)
+            .map_or(0, |f| f.refund_pct)
     }
 
     /// The limits HQ's policy must keep.
@@ -284,28 +292,64 @@ impl ReturnPolicy {
             return Err("return_by_days must be 0 (never) to 365".into());
         }
         for (i, f) in self.failed_qc_refunds.iter().enumerate() {
-            if f.refund_pct > 100 || self.failed_qc_refunds[..i].iter().any(|g| g.reason == f.reason) {
-                return Err(format!("failed_qc_refunds: one share per reason, 0 to 100 % ({})", f.reason.as_str()));
+            if f.refund_pct > 100
+                || self.failed_qc_refunds[..i]
+                    .iter()
+                    .any(|g| g.reason == f.reason)
+            {
+                return Err(format!(
+                    "failed_qc_refunds: one share per reason, 0 to 100 % ({})",
+                    f.reason.as_str()
+                ));
             }
         }
-        if let Some((i, twice)) = self.prepaid_returns.iter().enumerate().find(|(i, r)| self.prepaid_returns[..*i].contains(r)) {
-            return Err(format!("prepaid_returns names {} twice (entry {})", twice.as_str(), i + 1));
+        if let Some((i, twice)) = self
+            .prepaid_returns
+            .iter()
+            .enumerate()
+            .find(|(i, r)| self.prepaid_returns[..*i].contains(r))
+        {
+            return Err(format!(
+                "prepaid_returns names {} twice (entry {})",
+                twice.as_str(),
+                i + 1
+            ));
         }
         if self.rules.len() > 50 {
             return Err("at most 50 rules".into());
         }
         for rule in &self.rules {
-            if rule.name.is_empty() || rule.name.len() > 40 || !rule.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                return Err(format!("rule name {:?}: 1 to 40 letters, digits, '-' or '_'", rule.name));
+            if rule.name.is_empty()
+                || rule.name.len() > 40
+                || !rule
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(format!(
+                    "rule name {:?}: 1 to 40 letters, digits, '-' or '_'",
+                    rule.name
+                ));
             }
             if rule.kinds.is_empty() || rule.reasons.is_empty() {
-                return Err(format!("rule {}: kinds and reasons may not be empty", rule.name));
+                return Err(format!(
+                    "rule {}: kinds and reasons may not be empty",
+                    rule.name
+                ));
             }
             if rule.within_days > self.window_days {
-                return Err(format!("rule {}: within_days {} is beyond the window of {}", rule.name, rule.within_days, self.window_days));
+                return Err(format!(
+                    "rule {}: within_days {} is beyond the window of {}",
+                    rule.name, rule.within_days, self.window_days
+                ));
             }
-            if !(0..=tote_shared::Money::MAX_MINOR).contains(&rule.max_amount_minor) || rule.max_return_rate_pct.is_some_and(|p| p > 100) {
-                return Err(format!("rule {}: max_amount_minor 0 to 10000000000, max_return_rate_pct 0 to 100", rule.name));
+            if !(0..=tote_shared::Money::MAX_MINOR).contains(&rule.max_amount_minor)
+                || rule.max_return_rate_pct.is_some_and(|p| p > 100)
+            {
+                return Err(format!(
+                    "rule {}: max_amount_minor 0 to 10000000000, max_return_rate_pct 0 to 100",
+                    rule.name
+                ));
             }
         }
         Ok(())
@@ -334,14 +378,22 @@ pub fn decide_approval(policy: &ReturnPolicy, facts: &Facts) -> Approval {
     let mut why_not = Vec::new();
     for rule in &policy.rules {
         match rule_fails(rule, facts) {
-            None => return Approval::Approved { rule: rule.name.clone() },
+            None => {
+                return Approval::Approved {
+                    rule: rule.name.clone(),
+                }
+            }
             Some(why) => why_not.push(format!("{}: {why}", rule.name)),
         }
     }
     if why_not.is_empty() {
-        return Approval::Review { why: "no approval rules are set".into() };
+        return Approval::Review {
+            why: "no approval rules are set".into(),
+        };
     }
-    Approval::Review { why: format!("no rule approves it ({})", why_not.join("; ")) }
+    Approval::Review {
+        why: format!("no rule approves it ({})", why_not.join("; ")),
+    }
 }
 
 fn rule_fails(rule: &ApprovalRule, f: &Facts) -> Option<String> {
@@ -352,14 +404,22 @@ fn rule_fails(rule: &ApprovalRule, f: &Facts) -> Option<String> {
         return Some(format!("not for reason {}", f.reason.as_str()));
     }
     if f.days_since > rule.within_days {
-        return Some(format!("{} days since delivery, at most {}", f.days_since, rule.within_days));
+        return Some(format!(
+            "{} days since delivery, at most {}",
+            f.days_since, rule.within_days
+        ));
     }
     if f.amount_minor > rule.max_amount_minor {
-        return Some(format!("amount {} above {}", f.amount_minor, rule.max_amount_minor));
+        return Some(format!(
+            "amount {} above {}",
+            f.amount_minor, rule.max_amount_minor
+        ));
     }
     match (rule.max_return_rate_pct, f.return_rate_pct) {
         (Some(_), None) => Some("the customer's return rate is unknown".into()),
-        (Some(max), Some(rate)) if rate > max => Some(format!("the customer returns {rate}% of units, at most {max}%")),
+        (Some(max), Some(rate)) if rate > max => Some(format!(
+            "the customer returns {rate}% of units, at most {max}%"
+        )),
         _ => None,
     }
 }
@@ -399,16 +459,31 @@ pub fn check_lines(
     if order_state == OrderState::Completed {
         return refuse("the order is completed: its return window closed".into());
     }
-    if !matches!(order_state, OrderState::Shipped | OrderState::PartlyShipped | OrderState::Delivered) {
-        let hint = if matches!(order_state, OrderState::AwaitingShipment | OrderState::Picked | OrderState::Packed | OrderState::Backordered | OrderState::Grouping) {
+    if !matches!(
+        order_state,
+        OrderState::Shipped | OrderState::PartlyShipped | OrderState::Delivered
+    ) {
+        let hint = if matches!(
+            order_state,
+            OrderState::AwaitingShipment
+                | OrderState::Picked
+                | OrderState::Packed
+                | OrderState::Backordered
+                | OrderState::Grouping
+        ) {
             ": cancel the order instead"
         } else {
             ""
         };
-        return refuse(format!("the order is {}, after-sales starts once it has shipped{hint}", order_state.as_str()));
+        return refuse(format!(
+            "the order is {}, after-sales starts once it has shipped{hint}",
+            order_state.as_str()
+        ));
     }
     if days_since > window_days {
-        return refuse(format!("{days_since} days since delivery: the return window is {window_days} days"));
+        return refuse(format!(
+            "{days_since} days since delivery: the return window is {window_days} days"
+        ));
     }
     if asked.is_empty() || asked.len() > ordered.len() {
         return refuse(format!("a request needs 1 to {} lines", ordered.len()));
@@ -419,16 +494,37 @@ pub fn check_lines(
             return refuse(format!("SKU {} is not on the order", a.sku));
         };
         if lines.iter().any(|l| l.sku == a.sku) {
-            return refuse(format!("SKU {} is asked for twice; put the units in one line", a.sku));
+            return refuse(format!(
+                "SKU {} is asked for twice; put the units in one line",
+                a.sku
+            ));
         }
-        let before: i64 = held.iter().filter(|(sku, _)| sku == &a.sku).map(|(_, n)| n).sum();
+        let before: i64 = held
+            .iter()
+            .filter(|(sku, _)| sku == &a.sku)
+            .map(|(_, n)| n)
+            .sum();
         if before + a.qty.as_i64() > line.qty {
-            return refuse(format!("SKU {}: {} asked, {} bought, {before} in other requests", a.sku, a.qty.get(), line.qty));
+            return refuse(format!(
+                "SKU {}: {} asked, {} bought, {before} in other requests",
+                a.sku,
+                a.qty.get(),
+                line.qty
+            ));
         }
         match (kind, &a.exchange_sku) {
-            (Kind::Exchange, None) => return refuse(format!("SKU {}: an exchange names the exchange_sku that goes out", a.sku)),
-            (Kind::Exchange, Some(to)) if to == &a.sku => return refuse(format!("SKU {}: an exchange needs another SKU", a.sku)),
-            (Kind::ReturnRefund | Kind::RefundOnly, Some(_)) => return refuse(format!("SKU {}: exchange_sku is for exchanges only", a.sku)),
+            (Kind::Exchange, None) => {
+                return refuse(format!(
+                    "SKU {}: an exchange names the exchange_sku that goes out",
+                    a.sku
+                ))
+            }
+            (Kind::Exchange, Some(to)) if to == &a.sku => {
+                return refuse(format!("SKU {}: an exchange needs another SKU", a.sku))
+            }
+            (Kind::ReturnRefund | Kind::RefundOnly, Some(_)) => {
+                return refuse(format!("SKU {}: exchange_sku is for exchanges only", a.sku))
+            }
             _ => {}
         }
         lines.push(AfterSalesLine {
@@ -448,7 +544,12 @@ pub fn check_lines(
 /// How the goods may come back: a refund without a return sends nothing; a pickup or a
 /// prepaid label is ours to pay, so only for the reasons the policy prepays (the customer
 /// drops the others off).
-pub fn check_method(policy: &ReturnPolicy, kind: Kind, reason: Reason, method: ReturnMethod) -> Result<(), AfterSalesError> {
+pub fn check_method(
+    policy: &ReturnPolicy,
+    kind: Kind,
+    reason: Reason,
+    method: ReturnMethod,
+) -> Result<(), AfterSalesError> {
     if method == ReturnMethod::DropOff {
         return Ok(());
     }
@@ -457,7 +558,11 @@ pub fn check_method(policy: &ReturnPolicy, kind: Kind, reason: Reason, method: R
     }
     if !policy.prepaid_returns.contains(&reason) {
         let prepaid: Vec<&str> = policy.prepaid_returns.iter().map(|r| r.as_str()).collect();
-        let which = if prepaid.is_empty() { "no reason".to_owned() } else { prepaid.join(", ") };
+        let which = if prepaid.is_empty() {
+            "no reason".to_owned()
+        } else {
+            prepaid.join(", ")
+        };
         return Err(AfterSalesError::Refused(format!(
             "returns for {} are sent by the customer (drop_off); a {} at our cost is for {which}",
             reason.as_str(),
@@ -469,7 +574,10 @@ pub fn check_method(policy: &ReturnPolicy, kind: Kind, reason: Reason, method: R
 
 /// An exchange's price difference over its lines (see `AfterSalesLine::price_difference`).
 pub fn difference(lines: &[AfterSalesLine]) -> i64 {
-    lines.iter().map(|l| l.price_difference.saturating_mul(l.qty.as_i64())).fold(0, i64::saturating_add)
+    lines
+        .iter()
+        .map(|l| l.price_difference.saturating_mul(l.qty.as_i64()))
+        .fold(0, i64::saturating_add)
 }
 
 /// Per unit, what the exchange's SKU costs more (or, negative, less) than the returned one,
@@ -478,14 +586,19 @@ pub fn difference(lines: &[AfterSalesLine]) -> i64 {
 pub fn price_differences(prices: &[(i64, i64)]) -> Result<Vec<i64>, AfterSalesError> {
     let differences: Vec<i64> = prices.iter().map(|(from, to)| to - from).collect();
     if differences.iter().any(|d| *d > 0) && differences.iter().any(|d| *d < 0) {
-        return Err(AfterSalesError::Refused("some exchanges cost more and some less: ask for them in two requests".into()));
+        return Err(AfterSalesError::Refused(
+            "some exchanges cost more and some less: ask for them in two requests".into(),
+        ));
     }
     Ok(differences)
 }
 
 /// The amount of the lines at the prices paid.
 pub fn amount(lines: &[AfterSalesLine]) -> i64 {
-    lines.iter().map(|l| l.unit_price.saturating_mul(l.qty.as_i64())).fold(0, i64::saturating_add)
+    lines
+        .iter()
+        .map(|l| l.unit_price.saturating_mul(l.qty.as_i64()))
+        .fold(0, i64::saturating_add)
 }
 
 /// What QC found at the warehouse for one line.
@@ -516,23 +629,39 @@ pub struct Outcome {
 /// unit passed, else the passed units are refunded and the replacement is not sent; units
 /// that failed are refunded at `failed_pct` % of their price (the policy's for the request's
 /// reason; 0: not at all), units that never came are not, and the note says why.
-pub fn decide_outcome(kind: Kind, lines: &[AfterSalesLine], checked: &[Checked], failed_pct: u32) -> Result<Outcome, AfterSalesError> {
+pub fn decide_outcome(
+    kind: Kind,
+    lines: &[AfterSalesLine],
+    checked: &[Checked],
+    failed_pct: u32,
+) -> Result<Outcome, AfterSalesError> {
     let mut refund = Vec::new();
     let mut shortfalls = Vec::new();
     for line in lines {
         let c = checked.iter().find(|c| c.sku == line.sku);
         let (passed, failed) = c.map_or((0, 0), |c| (c.passed, c.failed));
         if passed < 0 || failed < 0 || passed + failed > line.qty.as_i64() {
-            return Err(AfterSalesError::Refused(format!("SKU {}: {passed} passed and {failed} failed of {} returned", line.sku, line.qty.get())));
+            return Err(AfterSalesError::Refused(format!(
+                "SKU {}: {passed} passed and {failed} failed of {} returned",
+                line.sku,
+                line.qty.get()
+            )));
         }
         if passed > 0 {
             refund.push((line.sku.clone(), passed, 100));
         }
         if failed > 0 {
-            let why = c.map(|c| c.fail_reason.as_str()).filter(|r| !r.is_empty()).unwrap_or("no reason given");
+            let why = c
+                .map(|c| c.fail_reason.as_str())
+                .filter(|r| !r.is_empty())
+                .unwrap_or("no reason given");
             if failed_pct > 0 && line.unit_price > 0 {
                 refund.push((line.sku.clone(), failed, failed_pct.min(100)));
-                shortfalls.push(format!("{failed} × {} failed QC ({why}): refunded at {} %", line.sku, failed_pct.min(100)));
+                shortfalls.push(format!(
+                    "{failed} × {} failed QC ({why}): refunded at {} %",
+                    line.sku,
+                    failed_pct.min(100)
+                ));
             } else {
                 shortfalls.push(format!("{failed} × {} failed QC ({why})", line.sku));
             }
@@ -542,14 +671,34 @@ pub fn decide_outcome(kind: Kind, lines: &[AfterSalesLine], checked: &[Checked],
             shortfalls.push(format!("{missing} × {} did not come back", line.sku));
         }
     }
-    if let Some((n, twice)) = checked.iter().enumerate().find(|(n, c)| checked[..*n].iter().any(|d| d.sku == c.sku)) {
-        return Err(AfterSalesError::Refused(format!("SKU {} is reported twice (line {})", twice.sku, n + 1)));
+    if let Some((n, twice)) = checked
+        .iter()
+        .enumerate()
+        .find(|(n, c)| checked[..*n].iter().any(|d| d.sku == c.sku))
+    {
+        return Err(AfterSalesError::Refused(format!(
+            "SKU {} is reported twice (line {})",
+            twice.sku,
+            n + 1
+        )));
     }
-    if let Some(stray) = checked.iter().find(|c| !lines.iter().any(|l| l.sku == c.sku)) {
-        return Err(AfterSalesError::Refused(format!("SKU {} is not on the request", stray.sku)));
+    if let Some(stray) = checked
+        .iter()
+        .find(|c| !lines.iter().any(|l| l.sku == c.sku))
+    {
+        return Err(AfterSalesError::Refused(format!(
+            "SKU {} is not on the request",
+            stray.sku
+        )));
     }
     let all_passed = shortfalls.is_empty();
-    let note = |done: &str| if all_passed { done.to_owned() } else { format!("{done}; {}", shortfalls.join(", ")) };
+    let note = |done: &str| {
+        if all_passed {
+            done.to_owned()
+        } else {
+            format!("{done}; {}", shortfalls.join(", "))
+        }
+    };
     Ok(match kind {
         Kind::Exchange if all_passed => Outcome {
             refund: vec![],

@@ -29,7 +29,8 @@ pub fn measures(event: &BusinessEvent) -> Option<(Measure, &[EventLine])> {
         BusinessEvent::OrderCreated { lines, .. } => Some((Measure::Ordered, lines)),
         BusinessEvent::OrderPaid { lines, .. } => Some((Measure::Paid, lines)),
         BusinessEvent::OrderShipped { lines, .. } => Some((Measure::Shipped, lines)),
-        BusinessEvent::OrderCancelled { lines, .. } | BusinessEvent::OrderPartsCancelled { lines, .. } => Some((Measure::Cancelled, lines)),
+        BusinessEvent::OrderCancelled { lines, .. }
+        | BusinessEvent::OrderPartsCancelled { lines, .. } => Some((Measure::Cancelled, lines)),
         _ => None,
     }
 }
@@ -45,7 +46,9 @@ pub fn totals(entries: &[JournalEntry]) -> BTreeMap<(String, Sku, Measure), (i64
         };
         let day = utc_day(entry.at_ms);
         for line in lines {
-            let sum = out.entry((day.clone(), line.sku.clone(), measure)).or_default();
+            let sum = out
+                .entry((day.clone(), line.sku.clone(), measure))
+                .or_default();
             sum.0 += line.qty.as_i64();
             sum.1 += line.amount();
         }

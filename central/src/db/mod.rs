@@ -19,6 +19,7 @@ pub mod testing;
 pub use migrate::{render, Dialect, MIGRATIONS};
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// A parameter or a column value.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +107,10 @@ pub enum DbErrorKind {
 
 impl DbError {
     pub fn corrupt(message: impl Into<String>) -> DbError {
-        DbError { kind: DbErrorKind::Corrupt, message: message.into() }
+        DbError {
+            kind: DbErrorKind::Corrupt,
+            message: message.into(),
+        }
     }
 
     pub fn is_unique_violation(&self) -> bool {
@@ -116,7 +120,10 @@ impl DbError {
 
 impl From<tote_shared::runtime::sqlite::WriterClosed> for DbError {
     fn from(e: tote_shared::runtime::sqlite::WriterClosed) -> Self {
-        DbError { kind: DbErrorKind::Unavailable, message: e.to_string() }
+        DbError {
+            kind: DbErrorKind::Unavailable,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -128,13 +135,17 @@ pub struct Row(pub Vec<Value>);
 
 impl Row {
     fn at(&self, i: usize) -> DbResult<&Value> {
-        self.0.get(i).ok_or_else(|| DbError::corrupt(format!("no column {i}")))
+        self.0
+            .get(i)
+            .ok_or_else(|| DbError::corrupt(format!("no column {i}")))
     }
 
     pub fn int(&self, i: usize) -> DbResult<i64> {
         match self.at(i)? {
             Value::Int(v) => Ok(*v),
-            other => Err(DbError::corrupt(format!("column {i}: expected an integer, found {other:?}"))),
+            other => Err(DbError::corrupt(format!(
+                "column {i}: expected an integer, found {other:?}"
+            ))),
         }
     }
 
@@ -154,14 +165,18 @@ impl Row {
         match self.at(i)? {
             Value::Real(v) => Ok(*v),
             Value::Int(v) => Ok(*v as f64),
-            other => Err(DbError::corrupt(format!("column {i}: expected a number, found {other:?}"))),
+            other => Err(DbError::corrupt(format!(
+                "column {i}: expected a number, found {other:?}"
+            ))),
         }
     }
 
     pub fn text(&self, i: usize) -> DbResult<String> {
         match self.at(i)? {
             Value::Text(v) => Ok(v.clone()),
-            other => Err(DbError::corrupt(format!("column {i}: expected text, found {other:?}"))),
+            other => Err(DbError::corrupt(format!(
+                "column {i}: expected text, found {other:?}"
+            ))),
         }
     }
 
@@ -185,7 +200,8 @@ pub trait Tx {
     }
 
     fn query_one(&mut self, sql: &str, params: &[Value]) -> DbResult<Row> {
-        self.query_opt(sql, params)?.ok_or_else(|| DbError::corrupt(format!("no row from: {}", first_line(sql))))
+        self.query_opt(sql, params)?
+            .ok_or_else(|| DbError::corrupt(format!("no row from: {}", first_line(sql))))
     }
 }
 
@@ -200,7 +216,10 @@ pub fn rewrite(sql: &str, dialect: Dialect) -> Cow<'_, str> {
     match dialect {
         Dialect::Sqlite => {
             let trimmed = sql.trim_end();
-            match trimmed.strip_suffix("FOR NO KEY UPDATE").or_else(|| trimmed.strip_suffix("FOR UPDATE")) {
+            match trimmed
+                .strip_suffix("FOR NO KEY UPDATE")
+                .or_else(|| trimmed.strip_suffix("FOR UPDATE"))
+            {
                 Some(rest) => Cow::Owned(rest.trim_end().to_owned()),
                 None => Cow::Borrowed(sql),
             }
@@ -229,7 +248,10 @@ pub fn rewrite(sql: &str, dialect: Dialect) -> Cow<'_, str> {
 
 /// `?first, ?first+1, …` (`n` of them), for `IN (…)`.
 pub fn placeholders(n: usize, first: usize) -> String {
-    (first..first + n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+    (first..first + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `(?1, ?2), (?3, ?4)` for a multi-row `VALUES` of `rows` rows of `columns` values each,
@@ -253,6 +275,68 @@ pub fn values_clause(rows: usize, columns: usize, first: usize) -> String {
     out
 }
 
+/// What a request adds to every write transaction it makes (`in_scope`): the audit log's
+/// entry for an HQ caller's change, written in the transaction of the change itself, so there
+/// is no change without its entry and no entry for a change that rolled back. Set by the HTTP
+/// layer; `db` knows nothing of what the entry says.
+pub trait RequestScope: Send + Sync {
+    /// Who is acting, as `acting()` tells store code inside the transaction.
+    fn actor(&self) -> &str;
+    /// Runs after the request's work succeeded, in its transaction.
+    fn after(&self, tx: &mut dyn Tx) -> DbResult<()>;
+}
+
+tokio::task_local! {
+    static SCOPE: Arc<dyn RequestScope>;
+}
+
+std::thread_local! {
+    static ACTOR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `future` (a request's handling) with `scope` around every write it makes.
+pub async fn in_scope<F: std::future::Future>(
+    scope: Arc<dyn RequestScope>,
+    future: F,
+) -> F::Output {
+    SCOPE.scope(scope, future).await
+}
+
+/// Who is acting in the write transaction running on this thread (None outside a request's
+/// scope: background tasks, edges, suppliers).
+pub fn acting() -> Option<String> {
+    ACTOR.with(|a| a.borrow().clone())
+}
+
+/// Clears `ACTOR` however the work ends (a panic included).
+struct ActingGuard;
+
+impl Drop for ActingGuard {
+    fn drop(&mut self) {
+        ACTOR.with(|a| a.borrow_mut().take());
+    }
+}
+
+fn scoped<T, E, F>(
+    scope: Option<Arc<dyn RequestScope>>,
+    mut work: F,
+) -> impl FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static
+where
+    F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+    E: From<DbError>,
+{
+    move |tx| match &scope {
+        None => work(tx),
+        Some(scope) => {
+            ACTOR.with(|a| *a.borrow_mut() = Some(scope.actor().to_owned()));
+            let _clear = ActingGuard;
+            let out = work(tx)?;
+            scope.after(tx)?;
+            Ok(out)
+        }
+    }
+}
+
 /// The database central runs on: SQLite (one writer with group commit, a few readers) or
 /// PostgreSQL (a pool of connections, concurrent transactions, retried on serialization
 /// failures and deadlocks).
@@ -273,7 +357,10 @@ impl Database {
             Backend::Postgres => Ok(Database::Postgres(postgres::PgDb::open(&settings)?)),
         })
         .await;
-        opened.map_err(|e| DbError { kind: DbErrorKind::Unavailable, message: e.to_string() })?
+        opened.map_err(|e| DbError {
+            kind: DbErrorKind::Unavailable,
+            message: e.to_string(),
+        })?
     }
 
     /// Runs `work` in one write transaction and answers once it is durable. On PostgreSQL
@@ -285,6 +372,7 @@ impl Database {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
+        let work = scoped(SCOPE.try_with(Arc::clone).ok(), work);
         match self {
             Database::Sqlite(db) => db.write(work).await,
             Database::Postgres(db) => db.run(work, false).await,
@@ -312,7 +400,10 @@ mod tests {
     #[test]
     fn placeholders_become_dollar_numbers_for_postgres_only() {
         let sql = "SELECT a FROM t WHERE b = ?1 AND c = ?12";
-        assert_eq!(rewrite(sql, Dialect::Postgres), "SELECT a FROM t WHERE b = $1 AND c = $12");
+        assert_eq!(
+            rewrite(sql, Dialect::Postgres),
+            "SELECT a FROM t WHERE b = $1 AND c = $12"
+        );
         assert_eq!(rewrite(sql, Dialect::Sqlite), sql);
     }
 
@@ -325,10 +416,19 @@ mod tests {
     #[test]
     fn for_update_is_dropped_for_sqlite_and_kept_for_postgres() {
         let sql = "SELECT x FROM t WHERE k = ?1 FOR UPDATE";
-        assert_eq!(rewrite(sql, Dialect::Sqlite), "SELECT x FROM t WHERE k = ?1");
-        assert_eq!(rewrite(sql, Dialect::Postgres), "SELECT x FROM t WHERE k = $1 FOR UPDATE");
+        assert_eq!(
+            rewrite(sql, Dialect::Sqlite),
+            "SELECT x FROM t WHERE k = ?1"
+        );
+        assert_eq!(
+            rewrite(sql, Dialect::Postgres),
+            "SELECT x FROM t WHERE k = $1 FOR UPDATE"
+        );
         let shared_keys = "SELECT x FROM t WHERE k = ?1 FOR NO KEY UPDATE";
-        assert_eq!(rewrite(shared_keys, Dialect::Sqlite), "SELECT x FROM t WHERE k = ?1");
+        assert_eq!(
+            rewrite(shared_keys, Dialect::Sqlite),
+            "SELECT x FROM t WHERE k = ?1"
+        );
     }
 
     #[test]

@@ -65,10 +65,18 @@ pub struct Move {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MoveKind {
-    In { qty: i64, unit_cost: i64 },
-    Out { qty: i64 },
+    In {
+        qty: i64,
+        unit_cost: i64,
+    },
+    Out {
+        qty: i64,
+    },
     /// A cost that arrived after the units it belongs to (`units` of them).
-    Late { units: i64, amount: i64 },
+    Late {
+        units: i64,
+        amount: i64,
+    },
 }
 
 impl MoveKind {
@@ -83,7 +91,10 @@ impl MoveKind {
 
     pub fn from_columns(kind: &str, qty: i64, amount: i64) -> Option<MoveKind> {
         match kind {
-            "in" => Some(MoveKind::In { qty, unit_cost: amount }),
+            "in" => Some(MoveKind::In {
+                qty,
+                unit_cost: amount,
+            }),
             "out" => Some(MoveKind::Out { qty }),
             "late" => Some(MoveKind::Late { units: qty, amount }),
             _ => None,
@@ -119,13 +130,26 @@ pub struct Place<'a> {
 
 impl Place<'_> {
     fn line(&self, amount: i64, lot: Option<(i64, i64, i64)>) -> Line {
-        let lot = lot.map(|(qty, unit_cost, received_ms)| Lot { sku: self.sku.clone(), qty, unit_cost, received_ms });
-        Line { account: account::inventory(self.warehouse.as_str()), amount, lot }
+        let lot = lot.map(|(qty, unit_cost, received_ms)| Lot {
+            sku: self.sku.clone(),
+            qty,
+            unit_cost,
+            received_ms,
+        });
+        Line {
+            account: account::inventory(self.warehouse.as_str()),
+            amount,
+            lot,
+        }
     }
 }
 
 fn cogs(amount: i64) -> Line {
-    Line { account: account::COGS.to_owned(), amount, lot: None }
+    Line {
+        account: account::COGS.to_owned(),
+        amount,
+        lot: None,
+    }
 }
 
 /// `value × part / whole`, rounded half away from zero, without overflow.
@@ -135,7 +159,11 @@ pub fn share(value: i64, part: i64, whole: i64) -> i64 {
     }
     let (n, d) = (i128::from(value) * i128::from(part), i128::from(whole));
     let q = (2 * n + n.signum() * d.abs()) / (2 * d);
-    i64::try_from(q).unwrap_or(if (n < 0) == (d < 0) { i64::MAX } else { i64::MIN })
+    i64::try_from(q).unwrap_or(if (n < 0) == (d < 0) {
+        i64::MAX
+    } else {
+        i64::MIN
+    })
 }
 
 impl Pile {
@@ -167,7 +195,9 @@ impl Pile {
         let mut lines = Vec::new();
         let mut left = qty;
         while left > 0 {
-            let Some(debt) = self.layers.front_mut().filter(|l| l.qty < 0) else { break };
+            let Some(debt) = self.layers.front_mut().filter(|l| l.qty < 0) else {
+                break;
+            };
             let settled = left.min(-debt.qty);
             debt.qty += settled;
             left -= settled;
@@ -183,8 +213,15 @@ impl Pile {
         if left > 0 {
             // Never dated before the newest layer: beancount takes lots by date, so a receipt
             // booked in journal order but a moment older (across midnight) would go first there.
-            let received_ms = self.layers.back().map_or(at_ms, |l| l.received_ms.max(at_ms));
-            self.layers.push_back(Layer { received_ms, qty: left, unit_cost });
+            let received_ms = self
+                .layers
+                .back()
+                .map_or(at_ms, |l| l.received_ms.max(at_ms));
+            self.layers.push_back(Layer {
+                received_ms,
+                qty: left,
+                unit_cost,
+            });
             lines.push(place.line(left * unit_cost, Some((left, unit_cost, received_ms))));
         }
         lines
@@ -196,7 +233,11 @@ impl Pile {
         if self.qty < 0 {
             // The debt's units were issued at some value; they really cost `unit_cost`.
             let settled = left.min(-self.qty);
-            let issued_at = if settled == -self.qty { -self.value } else { share(-self.value, settled, -self.qty) };
+            let issued_at = if settled == -self.qty {
+                -self.value
+            } else {
+                share(-self.value, settled, -self.qty)
+            };
             self.qty += settled;
             self.value += issued_at;
             left -= settled;
@@ -228,11 +269,16 @@ impl Pile {
         let mut lines = Vec::new();
         let mut left = qty;
         while left > 0 {
-            let Some(layer) = self.layers.front_mut().filter(|l| l.qty > 0) else { break };
+            let Some(layer) = self.layers.front_mut().filter(|l| l.qty > 0) else {
+                break;
+            };
             let taken = left.min(layer.qty);
             layer.qty -= taken;
             left -= taken;
-            lines.push(place.line(-taken * layer.unit_cost, Some((-taken, layer.unit_cost, layer.received_ms))));
+            lines.push(place.line(
+                -taken * layer.unit_cost,
+                Some((-taken, layer.unit_cost, layer.received_ms)),
+            ));
             if layer.qty == 0 {
                 self.layers.pop_front();
             }
@@ -245,7 +291,11 @@ impl Pile {
                     debt.unit_cost
                 }
                 None => {
-                    self.layers.push_back(Layer { received_ms: at_ms, qty: -left, unit_cost: place.standard });
+                    self.layers.push_back(Layer {
+                        received_ms: at_ms,
+                        qty: -left,
+                        unit_cost: place.standard,
+                    });
                     place.standard
                 }
             };
@@ -258,7 +308,11 @@ impl Pile {
         let mut out = 0;
         let taken = qty.min(self.qty.max(0));
         if taken > 0 {
-            let value = if taken == self.qty { self.value } else { share(self.value, taken, self.qty) };
+            let value = if taken == self.qty {
+                self.value
+            } else {
+                share(self.value, taken, self.qty)
+            };
             self.last_unit_cost = share(self.value, 1, self.qty);
             self.qty -= taken;
             self.value -= value;
@@ -266,7 +320,11 @@ impl Pile {
         }
         let beyond = qty - taken;
         if beyond > 0 {
-            let unit = if self.last_unit_cost > 0 { self.last_unit_cost } else { place.standard };
+            let unit = if self.last_unit_cost > 0 {
+                self.last_unit_cost
+            } else {
+                place.standard
+            };
             self.qty -= beyond;
             self.value -= beyond * unit;
             out += beyond * unit;
@@ -279,7 +337,11 @@ impl Pile {
     pub fn late_cost(&mut self, place: &Place, units: i64, amount: i64, at_ms: i64) -> Vec<Line> {
         self.last_ms = self.last_ms.max(at_ms);
         let here = units.min(self.on_hand(place.method).max(0)).max(0);
-        let on_hand_part = if units > 0 { share(amount, here, units) } else { 0 };
+        let on_hand_part = if units > 0 {
+            share(amount, here, units)
+        } else {
+            0
+        };
         let mut lines = match place.method {
             Method::Average if here > 0 => {
                 self.value += on_hand_part;
@@ -315,17 +377,28 @@ impl Pile {
             let untouched = skip.min(layer.qty);
             skip -= untouched;
             if untouched > 0 {
-                rebuilt.push_back(Layer { qty: untouched, ..layer.clone() });
+                rebuilt.push_back(Layer {
+                    qty: untouched,
+                    ..layer.clone()
+                });
             }
             let mut rest = layer.qty - untouched;
             let plus_one = (extra - given_extra).min(rest);
             if plus_one > 0 {
-                rebuilt.push_back(Layer { qty: plus_one, unit_cost: layer.unit_cost + per_unit + 1, ..layer.clone() });
+                rebuilt.push_back(Layer {
+                    qty: plus_one,
+                    unit_cost: layer.unit_cost + per_unit + 1,
+                    ..layer.clone()
+                });
                 given_extra += plus_one;
                 rest -= plus_one;
             }
             if rest > 0 {
-                rebuilt.push_back(Layer { qty: rest, unit_cost: layer.unit_cost + per_unit, ..layer.clone() });
+                rebuilt.push_back(Layer {
+                    qty: rest,
+                    unit_cost: layer.unit_cost + per_unit,
+                    ..layer.clone()
+                });
             }
         }
         if rebuilt.iter().any(|l| l.qty > 0 && l.unit_cost < 0) {
@@ -339,14 +412,20 @@ impl Pile {
     /// the lines that take the pile from what it is to what the replay says (the difference in
     /// value to cost of goods sold). The history must be loaded and hold the new move.
     pub fn replay(&mut self, place: &Place) -> Vec<Line> {
-        let Some(mut history) = self.history.take() else { return Vec::new() };
+        let Some(mut history) = self.history.take() else {
+            return Vec::new();
+        };
         history.sort_by_key(|m| (m.at_ms, m.seq));
         let mut fresh = Pile::default();
         for m in &history {
             match m.kind {
-                MoveKind::In { qty, unit_cost } => drop(fresh.receive(place, qty, unit_cost, m.at_ms)),
+                MoveKind::In { qty, unit_cost } => {
+                    drop(fresh.receive(place, qty, unit_cost, m.at_ms))
+                }
                 MoveKind::Out { qty } => drop(fresh.issue(place, qty, m.at_ms)),
-                MoveKind::Late { units, amount } => drop(fresh.late_cost(place, units, amount, m.at_ms)),
+                MoveKind::Late { units, amount } => {
+                    drop(fresh.late_cost(place, units, amount, m.at_ms))
+                }
             }
         }
         fresh.history = Some(history);

@@ -4,7 +4,9 @@ use super::alerts::{self, AlertPolicy, AlertScan, FinanceAlert};
 use super::cashflow::{self, CashForecast};
 use super::export;
 use super::periods::{self, Period as PeriodView};
-use super::statements::{balance_sheet, cash_flow, income_statement, BalanceSheet, CashFlowStatement, IncomeStatement};
+use super::statements::{
+    balance_sheet, cash_flow, income_statement, BalanceSheet, CashFlowStatement, IncomeStatement,
+};
 use super::store::{self, Balance, LedgerLine, ProfitBy, ProfitRow};
 use crate::auth::{Admin, Reader};
 use crate::db::DbError;
@@ -13,9 +15,9 @@ use crate::startup::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use tote_shared::openapi as doc;
-use serde::Serialize;
 use tote_shared::runtime::http::{Json, Path, Query};
 
 /// Entries read per query while exporting.
@@ -26,8 +28,16 @@ const MAX_EXPORT_LINES: usize = 2_000_000;
 /// Every account's balance (debits positive); the balances sum to zero.
 #[utoipa::path(get, path = "/api/v1/finance/trial-balance",
     responses((status = 200, body = Vec<Balance>), doc::Unauthorized, doc::Unavailable), tag = "finance")]
-pub async fn trial_balance(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<Balance>>, ApiError> {
-    Ok(Json(state.db.read(|tx| -> Result<_, DbError> { store::trial_balance(tx) }).await?))
+pub async fn trial_balance(
+    _: Reader,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<Balance>>, ApiError> {
+    Ok(Json(
+        state
+            .db
+            .read(|tx| -> Result<_, DbError> { store::trial_balance(tx) })
+            .await?,
+    ))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -54,13 +64,21 @@ pub struct Statements {
 
 /// UTC days since the epoch of a day `YYYY-MM-DD`.
 fn day_number(day: &str) -> Result<i64, ApiError> {
-    tote_shared::calendar::parse_day(day).ok_or_else(|| ApiError::BadRequest(format!("{:?} is not a date YYYY-MM-DD", day.chars().take(20).collect::<String>())))
+    tote_shared::calendar::parse_day(day).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "{:?} is not a date YYYY-MM-DD",
+            day.chars().take(20).collect::<String>()
+        ))
+    })
 }
 
 /// Days `[from, to]` as day numbers `[first, one past the last)`; absent ends are open.
 fn day_range(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), ApiError> {
     let first = from.map(day_number).transpose()?.unwrap_or(i64::MIN);
-    let end = to.map(|d| day_number(d).map(|day| day + 1)).transpose()?.unwrap_or(i64::MAX);
+    let end = to
+        .map(|d| day_number(d).map(|day| day + 1))
+        .transpose()?
+        .unwrap_or(i64::MAX);
     Ok((first, end))
 }
 
@@ -68,12 +86,21 @@ fn day_range(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), ApiErro
 /// at its end.
 #[utoipa::path(get, path = "/api/v1/finance/statements", params(Period),
     responses((status = 200, body = Statements), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "finance")]
-pub async fn statements(_: Reader, State(state): State<AppState>, Query(period): Query<Period>) -> Result<Json<Statements>, ApiError> {
+pub async fn statements(
+    _: Reader,
+    State(state): State<AppState>,
+    Query(period): Query<Period>,
+) -> Result<Json<Statements>, ApiError> {
     let (from, to) = day_range(period.from.as_deref(), period.to.as_deref())?;
     // A period that ends before it starts holds nothing (its statements are all zero).
     let (in_period, up_to_end) = state
         .db
-        .read(move |tx| -> Result<_, DbError> { Ok((store::day_balances(tx, from, to, false)?, store::day_balances(tx, i64::MIN, to, true)?)) })
+        .read(move |tx| -> Result<_, DbError> {
+            Ok((
+                store::day_balances(tx, from, to, false)?,
+                store::day_balances(tx, i64::MIN, to, true)?,
+            ))
+        })
         .await?;
     Ok(Json(Statements {
         from: period.from,
@@ -112,13 +139,20 @@ pub struct ProfitReport {
 /// Gross profit by SKU, SPU, category, brand, channel, warehouse or campaign over a period.
 #[utoipa::path(get, path = "/api/v1/finance/profit", params(ProfitQuery),
     responses((status = 200, body = ProfitReport), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "finance")]
-pub async fn profit(_: Reader, State(state): State<AppState>, Query(q): Query<ProfitQuery>) -> Result<Json<ProfitReport>, ApiError> {
+pub async fn profit(
+    _: Reader,
+    State(state): State<AppState>,
+    Query(q): Query<ProfitQuery>,
+) -> Result<Json<ProfitReport>, ApiError> {
     let (from, to) = day_range(q.from.as_deref(), q.to.as_deref())?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be 1 to 10000".into()));
     }
-    let (rows, total) = state.db.read(move |tx| store::profit(tx, q.by, from, to, limit)).await?;
+    let (rows, total) = state
+        .db
+        .read(move |tx| store::profit(tx, q.by, from, to, limit))
+        .await?;
     Ok(Json(ProfitReport { rows, total }))
 }
 
@@ -135,14 +169,27 @@ pub struct ForecastQuery {
 /// invoices, received and ordered goods and carriers going out, each on its due date.
 #[utoipa::path(get, path = "/api/v1/finance/cash-forecast", params(ForecastQuery),
     responses((status = 200, body = CashForecast), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "finance")]
-pub async fn cash_forecast(_: Reader, State(state): State<AppState>, Query(q): Query<ForecastQuery>) -> Result<Json<CashForecast>, ApiError> {
+pub async fn cash_forecast(
+    _: Reader,
+    State(state): State<AppState>,
+    Query(q): Query<ForecastQuery>,
+) -> Result<Json<CashForecast>, ApiError> {
     let weeks = q.weeks.unwrap_or(13);
     if !(1..=52).contains(&weeks) {
         return Err(ApiError::BadRequest("weeks must be 1 to 52".into()));
     }
     let now = crate::startup::now_ms();
-    let (opening, flows, sales) = state.db.read(move |tx| cashflow::gather(tx, now, weeks as usize)).await?;
-    Ok(Json(cashflow::project(opening, now, weeks as usize, &flows, sales)))
+    let (opening, flows, sales) = state
+        .db
+        .read(move |tx| cashflow::gather(tx, now, weeks as usize))
+        .await?;
+    Ok(Json(cashflow::project(
+        opening,
+        now,
+        weeks as usize,
+        &flows,
+        sales,
+    )))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -160,23 +207,40 @@ pub struct AlertsQuery {
 /// Finance's threshold alerts: a category's gross margin, stock turnover, days of cash.
 #[utoipa::path(get, path = "/api/v1/finance/alerts", params(AlertsQuery),
     responses((status = 200, body = Vec<FinanceAlert>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "finance")]
-pub async fn alerts_list(_: Reader, State(state): State<AppState>, Query(q): Query<AlertsQuery>) -> Result<Json<Vec<FinanceAlert>>, ApiError> {
+pub async fn alerts_list(
+    _: Reader,
+    State(state): State<AppState>,
+    Query(q): Query<AlertsQuery>,
+) -> Result<Json<Vec<FinanceAlert>>, ApiError> {
     let open_only = match q.state.as_deref() {
         None | Some("open") => true,
         Some("all") => false,
-        Some(other) => return Err(ApiError::BadRequest(format!("state {:?}: open or all", other.chars().take(20).collect::<String>()))),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "state {:?}: open or all",
+                other.chars().take(20).collect::<String>()
+            )))
+        }
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=1_000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be 1 to 1000".into()));
     }
-    Ok(Json(state.db.read(move |tx| alerts::list(tx, open_only, limit)).await?))
+    Ok(Json(
+        state
+            .db
+            .read(move |tx| alerts::list(tx, open_only, limit))
+            .await?,
+    ))
 }
 
 /// Scans the thresholds now (the daemon also does hourly): raises and clears alerts.
 #[utoipa::path(post, path = "/api/v1/finance/alerts/scan",
     responses((status = 200, body = AlertScan), doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "finance")]
-pub async fn alerts_scan(_: Admin, State(state): State<AppState>) -> Result<Json<AlertScan>, ApiError> {
+pub async fn alerts_scan(
+    _: Admin,
+    State(state): State<AppState>,
+) -> Result<Json<AlertScan>, ApiError> {
     let now = crate::startup::now_ms();
     let outcome = state.db.write(move |tx| alerts::scan(tx, now)).await?;
     state.signals.written();
@@ -185,24 +249,43 @@ pub async fn alerts_scan(_: Admin, State(state): State<AppState>) -> Result<Json
 
 #[utoipa::path(get, path = "/api/v1/finance/alerts/policy",
     responses((status = 200, body = AlertPolicy), doc::Unauthorized, doc::Unavailable), tag = "finance")]
-pub async fn alert_policy(_: Reader, State(state): State<AppState>) -> Result<Json<AlertPolicy>, ApiError> {
+pub async fn alert_policy(
+    _: Reader,
+    State(state): State<AppState>,
+) -> Result<Json<AlertPolicy>, ApiError> {
     Ok(Json(state.db.read(alerts::policy).await?))
 }
 
 #[utoipa::path(put, path = "/api/v1/finance/alerts/policy", request_body = AlertPolicy,
     responses((status = 200, body = AlertPolicy), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unprocessable, doc::Unavailable), tag = "finance")]
-pub async fn set_alert_policy(_: Admin, State(state): State<AppState>, Json(body): Json<AlertPolicy>) -> Result<Json<AlertPolicy>, ApiError> {
+pub async fn set_alert_policy(
+    _: Admin,
+    State(state): State<AppState>,
+    Json(body): Json<AlertPolicy>,
+) -> Result<Json<AlertPolicy>, ApiError> {
     let now = crate::startup::now_ms();
-    Ok(Json(state.db.write(move |tx| alerts::set_policy(tx, &body, now)).await?))
+    Ok(Json(
+        state
+            .db
+            .write(move |tx| alerts::set_policy(tx, &body, now))
+            .await?,
+    ))
 }
 
 /// Closes a month's books (HQ, once it is over, months in order): the ledger moves its income
 /// and expenses to retained earnings; events dated in it that post later go into the open month.
 #[utoipa::path(post, path = "/api/v1/finance/periods/{month}/close", params(("month" = String, Path, description = "`YYYY-MM`")),
     responses((status = 202, body = PeriodView, description = "Asked: the ledger posts the close after every event before it"), doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unprocessable, doc::Unavailable), tag = "finance")]
-pub async fn close_period(_: Admin, State(state): State<AppState>, Path(month): Path<String>) -> Result<(StatusCode, Json<PeriodView>), ApiError> {
+pub async fn close_period(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(month): Path<String>,
+) -> Result<(StatusCode, Json<PeriodView>), ApiError> {
     let now = crate::startup::now_ms();
-    let period = state.db.write(move |tx| periods::close(tx, &month, "admin", now)).await?;
+    let period = state
+        .db
+        .write(move |tx| periods::close(tx, &month, "admin", now))
+        .await?;
     state.signals.written();
     Ok((StatusCode::ACCEPTED, Json(period)))
 }
@@ -219,12 +302,18 @@ pub struct PeriodQuery {
 /// Months asked to close, newest first (`closed_ms` once the ledger posted the close).
 #[utoipa::path(get, path = "/api/v1/finance/periods", params(PeriodQuery),
     responses((status = 200, body = Vec<PeriodView>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "finance")]
-pub async fn periods(_: Reader, State(state): State<AppState>, Query(q): Query<PeriodQuery>) -> Result<Json<Vec<PeriodView>>, ApiError> {
+pub async fn periods(
+    _: Reader,
+    State(state): State<AppState>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Json<Vec<PeriodView>>, ApiError> {
     let limit = q.limit.unwrap_or(24);
     if !(1..=240).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be 1 to 240".into()));
     }
-    Ok(Json(state.db.read(move |tx| periods::list(tx, limit)).await?))
+    Ok(Json(
+        state.db.read(move |tx| periods::list(tx, limit)).await?,
+    ))
 }
 
 /// The books in beancount's format: `bean-check` accepts them, FIFO lots included.
@@ -241,7 +330,9 @@ pub async fn beancount(_: Reader, State(state): State<AppState>) -> Result<Respo
             let mut after = 0;
             loop {
                 let page = store::lines_after(tx, after, upto, PAGE)?;
-                let Some(last) = page.last().map(|l| l.entry_id) else { break };
+                let Some(last) = page.last().map(|l| l.entry_id) else {
+                    break;
+                };
                 after = last;
                 lines.extend(page);
                 if lines.len() > MAX_EXPORT_LINES {
@@ -252,8 +343,13 @@ pub async fn beancount(_: Reader, State(state): State<AppState>) -> Result<Respo
         })
         .await?;
     if lines.len() > MAX_EXPORT_LINES {
-        let detail = format!("the books hold more than {MAX_EXPORT_LINES} lines, more than one export answers");
-        return Err(ApiError::Conflict { slug: "books-too-large", detail });
+        let detail = format!(
+            "the books hold more than {MAX_EXPORT_LINES} lines, more than one export answers"
+        );
+        return Err(ApiError::Conflict {
+            slug: "books-too-large",
+            detail,
+        });
     }
     // Entry dates follow the journal's order, which on PostgreSQL need not be date order: each
     // transaction is dated no earlier than the one before, and accounts and commodities open
@@ -264,7 +360,8 @@ pub async fn beancount(_: Reader, State(state): State<AppState>) -> Result<Respo
         day_floor = day_floor.max(entry[0].at_ms);
         dated.push((day_floor, entry));
     }
-    let (mut accounts, mut skus): (BTreeMap<String, i64>, BTreeMap<String, i64>) = (BTreeMap::new(), BTreeMap::new());
+    let (mut accounts, mut skus): (BTreeMap<String, i64>, BTreeMap<String, i64>) =
+        (BTreeMap::new(), BTreeMap::new());
     for (at, entry) in &dated {
         for line in *entry {
             accounts.entry(line.account.clone()).or_insert(*at);
@@ -279,7 +376,17 @@ pub async fn beancount(_: Reader, State(state): State<AppState>) -> Result<Respo
         text.push_str(&export::transaction(at, entry));
     }
     if let Some(last) = last {
-        text.push_str(&export::balances(last + tote_shared::calendar::DAY_MS, &lines));
+        text.push_str(&export::balances(
+            last + tote_shared::calendar::DAY_MS,
+            &lines,
+        ));
     }
-    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }

@@ -27,14 +27,29 @@ const CHUNK: usize = 400;
 /// are touched (`save` rewrites those SKUs' layers whole), and the touched orders' facts — a
 /// few statements per batch, not one per item.
 pub fn load(tx: &mut dyn Tx, touched: &Touched) -> DbResult<State> {
-    let open_from_ms = tx.query_one("SELECT COALESCE(MAX(end_ms), 0) FROM fin_period WHERE closed_ms IS NOT NULL", &[])?.int(0)?;
-    let mut state = State { method: costing(tx)?, open_from_ms, ..State::default() };
+    let open_from_ms = tx
+        .query_one(
+            "SELECT COALESCE(MAX(end_ms), 0) FROM fin_period WHERE closed_ms IS NOT NULL",
+            &[],
+        )?
+        .int(0)?;
+    let mut state = State {
+        method: costing(tx)?,
+        open_from_ms,
+        ..State::default()
+    };
     let skus: Vec<&Sku> = touched.skus.iter().collect();
     for chunk in skus.chunks(CHUNK) {
-        let sql = format!("SELECT sku, cost FROM fin_sku_cost WHERE sku IN ({})", placeholders(chunk.len(), 1));
+        let sql = format!(
+            "SELECT sku, cost FROM fin_sku_cost WHERE sku IN ({})",
+            placeholders(chunk.len(), 1)
+        );
         let params: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
         for row in tx.query(&sql, &params)? {
-            state.costs.insert(Sku::parse(&row.text(0)?).map_err(|e| DbError::corrupt(e.to_string()))?, row.int(1)?);
+            state.costs.insert(
+                Sku::parse(&row.text(0)?).map_err(|e| DbError::corrupt(e.to_string()))?,
+                row.int(1)?,
+            );
         }
     }
     let layered: BTreeSet<&Sku> = touched.layers.iter().map(|(sku, _)| sku).collect();
@@ -46,8 +61,12 @@ pub fn load(tx: &mut dyn Tx, touched: &Touched) -> DbResult<State> {
         let sql = format!("SELECT sku, warehouse, qty, book_value, last_unit_cost, last_ms FROM fin_pile WHERE sku IN ({})", placeholders(chunk.len(), 1));
         let params: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
         for row in tx.query(&sql, &params)? {
-            let pile = state.piles.entry(pair(&row.text(0)?, &row.text(1)?)?).or_default();
-            (pile.qty, pile.value, pile.last_unit_cost, pile.last_ms) = (row.int(2)?, row.int(3)?, row.int(4)?, row.int(5)?);
+            let pile = state
+                .piles
+                .entry(pair(&row.text(0)?, &row.text(1)?)?)
+                .or_default();
+            (pile.qty, pile.value, pile.last_unit_cost, pile.last_ms) =
+                (row.int(2)?, row.int(3)?, row.int(4)?, row.int(5)?);
         }
         let sql = format!(
             "SELECT sku, warehouse, received_ms, qty, unit_cost FROM fin_cost_layer WHERE sku IN ({}) ORDER BY sku, warehouse, position",
@@ -55,8 +74,17 @@ pub fn load(tx: &mut dyn Tx, touched: &Touched) -> DbResult<State> {
         );
         let params: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
         for row in tx.query(&sql, &params)? {
-            let layer = Layer { received_ms: row.int(2)?, qty: row.int(3)?, unit_cost: row.int(4)? };
-            state.piles.entry(pair(&row.text(0)?, &row.text(1)?)?).or_default().layers.push_back(layer);
+            let layer = Layer {
+                received_ms: row.int(2)?,
+                qty: row.int(3)?,
+                unit_cost: row.int(4)?,
+            };
+            state
+                .piles
+                .entry(pair(&row.text(0)?, &row.text(1)?)?)
+                .or_default()
+                .layers
+                .push_back(layer);
         }
     }
     let orders: Vec<u64> = touched.orders.iter().copied().collect();
@@ -102,16 +130,39 @@ fn parse_issued(text: &str) -> DbResult<BTreeMap<Sku, Issued>> {
         let [sku, qty, cost, revenue, warehouse] = parts[..] else {
             return Err(DbError::corrupt(format!("fin_order.issued item {item:?}")));
         };
-        let number = |n: &str| n.parse::<i64>().map_err(|e| DbError::corrupt(format!("fin_order.issued {item:?}: {e}")));
-        let warehouse = if warehouse == "-" { None } else { Some(WarehouseCode::parse(warehouse).map_err(|e| DbError::corrupt(e.to_string()))?) };
+        let number = |n: &str| {
+            n.parse::<i64>()
+                .map_err(|e| DbError::corrupt(format!("fin_order.issued {item:?}: {e}")))
+        };
+        let warehouse = if warehouse == "-" {
+            None
+        } else {
+            Some(WarehouseCode::parse(warehouse).map_err(|e| DbError::corrupt(e.to_string()))?)
+        };
         let sku = Sku::parse(sku).map_err(|e| DbError::corrupt(e.to_string()))?;
-        issued.insert(sku, Issued { qty: number(qty)?, cost: number(cost)?, revenue: number(revenue)?, warehouse });
+        issued.insert(
+            sku,
+            Issued {
+                qty: number(qty)?,
+                cost: number(cost)?,
+                revenue: number(revenue)?,
+                warehouse,
+            },
+        );
     }
     Ok(issued)
 }
 
 fn write_issued(issued: &BTreeMap<Sku, Issued>) -> String {
-    let item = |(sku, i): (&Sku, &Issued)| format!("{sku} {} {} {} {}", i.qty, i.cost, i.revenue, i.warehouse.as_ref().map_or("-", |w| w.as_str()));
+    let item = |(sku, i): (&Sku, &Issued)| {
+        format!(
+            "{sku} {} {} {} {}",
+            i.qty,
+            i.cost,
+            i.revenue,
+            i.warehouse.as_ref().map_or("-", |w| w.as_str())
+        )
+    };
     issued.iter().map(item).collect::<Vec<_>>().join(";")
 }
 
@@ -126,7 +177,13 @@ pub fn costing(tx: &mut dyn Tx) -> DbResult<Method> {
 /// with the method they were costed by (a change needs a revaluation, not a setting).
 pub fn pin_costing(tx: &mut dyn Tx, method: Method, now_ms: i64) -> DbResult<Result<(), Method>> {
     let chosen = crate::db::doc::load::<Method>(tx, COSTING_DOC)?;
-    let posted = tx.query_one("SELECT COUNT(*) FROM (SELECT 1 FROM gl_entry LIMIT 1) AS any_entry", &[])?.int(0)? > 0;
+    let posted = tx
+        .query_one(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM gl_entry LIMIT 1) AS any_entry",
+            &[],
+        )?
+        .int(0)?
+        > 0;
     match chosen {
         Some(chosen) if chosen != method => Ok(Err(chosen)),
         None if posted && method != Method::Fifo => Ok(Err(Method::Fifo)),
@@ -136,16 +193,29 @@ pub fn pin_costing(tx: &mut dyn Tx, method: Method, now_ms: i64) -> DbResult<Res
 }
 
 /// Every move of these piles, for a replay.
-pub fn load_history(tx: &mut dyn Tx, state: &mut State, pairs: &BTreeSet<(Sku, WarehouseCode)>) -> DbResult<()> {
+pub fn load_history(
+    tx: &mut dyn Tx,
+    state: &mut State,
+    pairs: &BTreeSet<(Sku, WarehouseCode)>,
+) -> DbResult<()> {
     for (sku, warehouse) in pairs {
         let rows = tx.query("SELECT at_ms, seq, kind, qty, amount FROM fin_cost_move WHERE sku = ?1 AND warehouse = ?2 ORDER BY seq, n", &params![sku.as_str(), warehouse.as_str()])?;
         let mut history = Vec::with_capacity(rows.len());
         for r in &rows {
             let kind = r.text(2)?;
-            let kind = MoveKind::from_columns(&kind, r.int(3)?, r.int(4)?).ok_or_else(|| DbError::corrupt(format!("fin_cost_move kind {kind:?}")))?;
-            history.push(Move { at_ms: r.int(0)?, seq: r.uint(1)?, kind });
+            let kind = MoveKind::from_columns(&kind, r.int(3)?, r.int(4)?)
+                .ok_or_else(|| DbError::corrupt(format!("fin_cost_move kind {kind:?}")))?;
+            history.push(Move {
+                at_ms: r.int(0)?,
+                seq: r.uint(1)?,
+                kind,
+            });
         }
-        state.piles.entry((sku.clone(), warehouse.clone())).or_default().history = Some(history);
+        state
+            .piles
+            .entry((sku.clone(), warehouse.clone()))
+            .or_default()
+            .history = Some(history);
     }
     Ok(())
 }
@@ -170,7 +240,10 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
             "INSERT INTO fin_sku_cost (sku, cost) VALUES {} ON CONFLICT (sku) DO UPDATE SET cost = excluded.cost",
             values_clause(chunk.len(), 2, 1)
         );
-        let params: Vec<Value> = chunk.iter().flat_map(|(sku, cost)| [Value::from(sku.as_str()), Value::from(**cost)]).collect();
+        let params: Vec<Value> = chunk
+            .iter()
+            .flat_map(|(sku, cost)| [Value::from(sku.as_str()), Value::from(**cost)])
+            .collect();
         tx.execute(&sql, &params)?;
     }
     let piles: Vec<Vec<Value>> = state
@@ -178,7 +251,14 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
         .iter()
         .map(|((sku, warehouse), p)| {
             let (qty, value) = (p.on_hand(state.method), p.book_value(state.method));
-            vec![Value::from(sku.as_str()), Value::from(warehouse.as_str()), Value::from(qty), Value::from(value), Value::from(p.last_unit_cost), Value::from(p.last_ms)]
+            vec![
+                Value::from(sku.as_str()),
+                Value::from(warehouse.as_str()),
+                Value::from(qty),
+                Value::from(value),
+                Value::from(p.last_unit_cost),
+                Value::from(p.last_ms),
+            ]
         })
         .collect();
     insert_rows(
@@ -194,17 +274,47 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
         .enumerate()
         .map(|(n, (sku, warehouse, m))| {
             let (kind, qty, amount) = m.kind.columns();
-            let key = [Value::from(sku.as_str()), Value::from(warehouse.as_str()), Value::from(m.seq), Value::from(n)];
-            key.into_iter().chain([Value::from(m.at_ms), Value::from(kind), Value::from(qty), Value::from(amount)]).collect()
+            let key = [
+                Value::from(sku.as_str()),
+                Value::from(warehouse.as_str()),
+                Value::from(m.seq),
+                Value::from(n),
+            ];
+            key.into_iter()
+                .chain([
+                    Value::from(m.at_ms),
+                    Value::from(kind),
+                    Value::from(qty),
+                    Value::from(amount),
+                ])
+                .collect()
         })
         .collect();
-    insert_rows(tx, "INSERT INTO fin_cost_move (sku, warehouse, seq, n, at_ms, kind, qty, amount) VALUES", "", 8, &moves)?;
+    insert_rows(
+        tx,
+        "INSERT INTO fin_cost_move (sku, warehouse, seq, n, at_ms, kind, qty, amount) VALUES",
+        "",
+        8,
+        &moves,
+    )?;
     let profit: Vec<Vec<Value>> = state
         .profit
         .iter()
         .map(|(k, f)| {
-            let key = [Value::from(k.day), Value::from(k.sku.as_str()), Value::from(k.warehouse.as_str()), Value::from(k.channel.as_str()), Value::from(k.campaign.as_str())];
-            key.into_iter().chain([Value::from(f.units), Value::from(f.revenue), Value::from(f.cogs)]).collect()
+            let key = [
+                Value::from(k.day),
+                Value::from(k.sku.as_str()),
+                Value::from(k.warehouse.as_str()),
+                Value::from(k.channel.as_str()),
+                Value::from(k.campaign.as_str()),
+            ];
+            key.into_iter()
+                .chain([
+                    Value::from(f.units),
+                    Value::from(f.revenue),
+                    Value::from(f.cogs),
+                ])
+                .collect()
         })
         .collect();
     insert_rows(
@@ -216,24 +326,46 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
         &profit,
     )?;
     for (month, net_income, at_ms) in &state.closed {
-        tx.execute("UPDATE fin_period SET closed_ms = ?2, net_income = ?3 WHERE month = ?1", &params![month, *at_ms, *net_income])?;
+        tx.execute(
+            "UPDATE fin_period SET closed_ms = ?2, net_income = ?3 WHERE month = ?1",
+            &params![month, *at_ms, *net_income],
+        )?;
     }
     let skus: BTreeSet<&Sku> = state.piles.keys().map(|(sku, _)| sku).collect();
     let skus: Vec<&Sku> = skus.into_iter().collect();
     for chunk in skus.chunks(CHUNK) {
         let params: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
-        tx.execute(&format!("DELETE FROM fin_cost_layer WHERE sku IN ({})", placeholders(chunk.len(), 1)), &params)?;
+        tx.execute(
+            &format!(
+                "DELETE FROM fin_cost_layer WHERE sku IN ({})",
+                placeholders(chunk.len(), 1)
+            ),
+            &params,
+        )?;
     }
     let rows: Vec<Vec<Value>> = state
         .piles
         .iter()
         .flat_map(|((sku, warehouse), pile)| {
             pile.layers.iter().enumerate().map(move |(position, l)| {
-                vec![Value::from(sku.as_str()), Value::from(warehouse.as_str()), Value::from(position), Value::from(l.received_ms), Value::from(l.qty), Value::from(l.unit_cost)]
+                vec![
+                    Value::from(sku.as_str()),
+                    Value::from(warehouse.as_str()),
+                    Value::from(position),
+                    Value::from(l.received_ms),
+                    Value::from(l.qty),
+                    Value::from(l.unit_cost),
+                ]
             })
         })
         .collect();
-    insert_rows(tx, "INSERT INTO fin_cost_layer (sku, warehouse, position, received_ms, qty, unit_cost) VALUES", "", 6, &rows)?;
+    insert_rows(
+        tx,
+        "INSERT INTO fin_cost_layer (sku, warehouse, position, received_ms, qty, unit_cost) VALUES",
+        "",
+        6,
+        &rows,
+    )?;
     let orders: Vec<(&u64, &OrderFacts)> = state.orders.iter().collect();
     for chunk in orders.chunks(CHUNK) {
         let sql = format!(
@@ -271,7 +403,13 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
 }
 
 /// `head VALUES (…), (…) tail` in chunks.
-fn insert_rows(tx: &mut dyn Tx, head: &str, tail: &str, columns: usize, rows: &[Vec<Value>]) -> DbResult<()> {
+fn insert_rows(
+    tx: &mut dyn Tx,
+    head: &str,
+    tail: &str,
+    columns: usize,
+    rows: &[Vec<Value>],
+) -> DbResult<()> {
     for chunk in rows.chunks(CHUNK) {
         let sql = format!("{head} {} {tail}", values_clause(chunk.len(), columns, 1));
         let params: Vec<Value> = chunk.iter().flatten().cloned().collect();
@@ -290,28 +428,67 @@ pub fn append(tx: &mut dyn Tx, entries: &[Entry]) -> DbResult<()> {
     if entries.is_empty() {
         return Ok(());
     }
-    let first_id = tx.query_one("SELECT COALESCE(MAX(id), 0) FROM gl_entry", &[])?.int(0)? + 1;
-    let opened: BTreeMap<&str, i64> = entries.iter().rev().flat_map(|e| e.lines.iter().map(move |l| (l.account.as_str(), e.at_ms))).collect();
-    let accounts: Vec<Vec<Value>> = opened.iter().map(|(a, at)| vec![Value::from(*a), Value::from(*at)]).collect();
-    insert_rows(tx, "INSERT INTO gl_account (account, opened_ms) VALUES", "ON CONFLICT (account) DO NOTHING", 2, &accounts)?;
+    let first_id = tx
+        .query_one("SELECT COALESCE(MAX(id), 0) FROM gl_entry", &[])?
+        .int(0)?
+        + 1;
+    let opened: BTreeMap<&str, i64> = entries
+        .iter()
+        .rev()
+        .flat_map(|e| e.lines.iter().map(move |l| (l.account.as_str(), e.at_ms)))
+        .collect();
+    let accounts: Vec<Vec<Value>> = opened
+        .iter()
+        .map(|(a, at)| vec![Value::from(*a), Value::from(*at)])
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO gl_account (account, opened_ms) VALUES",
+        "ON CONFLICT (account) DO NOTHING",
+        2,
+        &accounts,
+    )?;
     let rows: Vec<Vec<Value>> = entries
         .iter()
         .enumerate()
         .map(|(k, e)| {
             let ids = [Value::from(first_id + k as i64), Value::from(e.event_seq)];
-            let rest = [Value::from(e.at_ms), Value::from(e.description.as_str()), Value::from(e.event_ms), Value::from(i64::from(e.closing))];
+            let rest = [
+                Value::from(e.at_ms),
+                Value::from(e.description.as_str()),
+                Value::from(e.event_ms),
+                Value::from(i64::from(e.closing)),
+            ];
             ids.into_iter().chain(rest).collect()
         })
         .collect();
-    insert_rows(tx, "INSERT INTO gl_entry (id, event_seq, at_ms, description, event_ms, closing) VALUES", "", 6, &rows)?;
+    insert_rows(
+        tx,
+        "INSERT INTO gl_entry (id, event_seq, at_ms, description, event_ms, closing) VALUES",
+        "",
+        6,
+        &rows,
+    )?;
     // Each account's movement per posting day: the statements sum days, not lines.
     let mut days: BTreeMap<(&str, i64, bool), i64> = BTreeMap::new();
     for e in entries {
         for line in &e.lines {
-            *days.entry((line.account.as_str(), e.at_ms.div_euclid(DAY_MS), e.closing)).or_default() += line.amount;
+            *days
+                .entry((line.account.as_str(), e.at_ms.div_euclid(DAY_MS), e.closing))
+                .or_default() += line.amount;
         }
     }
-    let days: Vec<Vec<Value>> = days.into_iter().map(|((account, day, closing), amount)| vec![Value::from(account), Value::from(day), Value::from(i64::from(closing)), Value::from(amount)]).collect();
+    let days: Vec<Vec<Value>> = days
+        .into_iter()
+        .map(|((account, day, closing), amount)| {
+            vec![
+                Value::from(account),
+                Value::from(day),
+                Value::from(i64::from(closing)),
+                Value::from(amount),
+            ]
+        })
+        .collect();
     insert_rows(tx, "INSERT INTO gl_day (account, day, closing, amount) VALUES", "ON CONFLICT (account, day, closing) DO UPDATE SET amount = gl_day.amount + excluded.amount", 4, &days)?;
     let lines: Vec<Vec<Value>> = entries
         .iter()
@@ -349,13 +526,25 @@ pub fn trial_balance(tx: &mut dyn Tx) -> DbResult<Vec<Balance>> {
 
 /// Each account's movement over the posting days `[from_day, to_day)` (UTC days since the
 /// epoch), with or without period closes' entries.
-pub fn day_balances(tx: &mut dyn Tx, from_day: i64, to_day: i64, with_closing: bool) -> DbResult<Vec<Balance>> {
+pub fn day_balances(
+    tx: &mut dyn Tx,
+    from_day: i64,
+    to_day: i64,
+    with_closing: bool,
+) -> DbResult<Vec<Balance>> {
     let rows = tx.query(
         "SELECT account, CAST(SUM(amount) AS BIGINT) FROM gl_day WHERE day >= ?1 AND day < ?2 AND (closing = 0 OR ?3 = 1)
          GROUP BY account ORDER BY account",
         &params![from_day, to_day, i64::from(with_closing)],
     )?;
-    rows.iter().map(|r| Ok(Balance { account: r.text(0)?, balance: r.int(1)? })).collect()
+    rows.iter()
+        .map(|r| {
+            Ok(Balance {
+                account: r.text(0)?,
+                balance: r.int(1)?,
+            })
+        })
+        .collect()
 }
 
 /// A ledger line as the export reads it.
@@ -373,11 +562,17 @@ pub struct LedgerLine {
 /// The newest entry's id (0: none): an export reads up to it, so entries committed while it
 /// reads are left out whole.
 pub fn last_entry(tx: &mut dyn Tx) -> DbResult<i64> {
-    tx.query_one("SELECT COALESCE(MAX(id), 0) FROM gl_entry", &[])?.int(0)
+    tx.query_one("SELECT COALESCE(MAX(id), 0) FROM gl_entry", &[])?
+        .int(0)
 }
 
 /// Every line in entry order of the entries after `after` up to `upto`, `limit` entries at most.
-pub fn lines_after(tx: &mut dyn Tx, after: i64, upto: i64, limit: u32) -> DbResult<Vec<LedgerLine>> {
+pub fn lines_after(
+    tx: &mut dyn Tx,
+    after: i64,
+    upto: i64,
+    limit: u32,
+) -> DbResult<Vec<LedgerLine>> {
     let rows = tx.query(
         "SELECT e.id, e.event_seq, e.at_ms, e.description, l.account, l.amount_minor, l.sku, l.qty, l.unit_cost, l.lot_ms
          FROM gl_entry e JOIN gl_line l ON l.entry_id = e.id
@@ -392,7 +587,15 @@ pub fn lines_after(tx: &mut dyn Tx, after: i64, upto: i64, limit: u32) -> DbResu
                 Some(sku) => Some((sku, r.int(7)?, r.int(8)?, r.int(9)?)),
                 None => None,
             };
-            Ok(LedgerLine { entry_id: r.int(0)?, event_seq: r.int(1)?, at_ms: r.int(2)?, description: r.text(3)?, account: r.text(4)?, amount: r.int(5)?, lot })
+            Ok(LedgerLine {
+                entry_id: r.int(0)?,
+                event_seq: r.int(1)?,
+                at_ms: r.int(2)?,
+                description: r.text(3)?,
+                account: r.text(4)?,
+                amount: r.int(5)?,
+                lot,
+            })
         })
         .collect()
 }
@@ -443,14 +646,30 @@ pub struct ProfitRow {
 impl ProfitRow {
     fn new(key: String, units: i64, revenue: i64, cogs: i64) -> ProfitRow {
         let gross_profit = revenue - cogs;
-        let margin_bp = (revenue > 0).then(|| i64::try_from(i128::from(gross_profit) * 10_000 / i128::from(revenue)).unwrap_or(i64::MIN));
-        ProfitRow { key, units, revenue, cost_of_goods_sold: cogs, gross_profit, margin_bp }
+        let margin_bp = (revenue > 0).then(|| {
+            i64::try_from(i128::from(gross_profit) * 10_000 / i128::from(revenue))
+                .unwrap_or(i64::MIN)
+        });
+        ProfitRow {
+            key,
+            units,
+            revenue,
+            cost_of_goods_sold: cogs,
+            gross_profit,
+            margin_bp,
+        }
     }
 }
 
 /// The profit cube over posting days `[from_day, to_day)` grouped by one dimension, the most
 /// profitable first, and the total of every row (not only those returned).
-pub fn profit(tx: &mut dyn Tx, by: ProfitBy, from_day: i64, to_day: i64, limit: u32) -> DbResult<(Vec<ProfitRow>, ProfitRow)> {
+pub fn profit(
+    tx: &mut dyn Tx,
+    by: ProfitBy,
+    from_day: i64,
+    to_day: i64,
+    limit: u32,
+) -> DbResult<(Vec<ProfitRow>, ProfitRow)> {
     let column = by.column();
     let sql = format!(
         "SELECT {column}, CAST(SUM(p.units) AS BIGINT), CAST(SUM(p.revenue) AS BIGINT), CAST(SUM(p.cogs) AS BIGINT)
@@ -459,11 +678,17 @@ pub fn profit(tx: &mut dyn Tx, by: ProfitBy, from_day: i64, to_day: i64, limit: 
          GROUP BY {column} ORDER BY SUM(p.revenue) - SUM(p.cogs) DESC, {column} LIMIT ?3"
     );
     let rows = tx.query(&sql, &params![from_day, to_day, limit])?;
-    let rows = rows.iter().map(|r| Ok(ProfitRow::new(r.text(0)?, r.int(1)?, r.int(2)?, r.int(3)?))).collect::<DbResult<Vec<_>>>()?;
+    let rows = rows
+        .iter()
+        .map(|r| Ok(ProfitRow::new(r.text(0)?, r.int(1)?, r.int(2)?, r.int(3)?)))
+        .collect::<DbResult<Vec<_>>>()?;
     let total = tx.query_one(
         "SELECT CAST(COALESCE(SUM(units), 0) AS BIGINT), CAST(COALESCE(SUM(revenue), 0) AS BIGINT), CAST(COALESCE(SUM(cogs), 0) AS BIGINT)
          FROM fin_profit WHERE day >= ?1 AND day < ?2",
         &params![from_day, to_day],
     )?;
-    Ok((rows, ProfitRow::new("total".into(), total.int(0)?, total.int(1)?, total.int(2)?)))
+    Ok((
+        rows,
+        ProfitRow::new("total".into(), total.int(0)?, total.int(1)?, total.int(2)?),
+    ))
 }

@@ -19,6 +19,12 @@ pub enum ApiError {
     /// 401: no valid bearer token.
     #[error("missing or unknown bearer token")]
     Unauthorized,
+    /// 401 on sign-in: every refusal says the same.
+    #[error("{0}")]
+    SignInRefused(String),
+    /// 503 with Retry-After: too many sign-ins waiting for a password comparison.
+    #[error("{0}")]
+    Busy(String),
     /// 403: the token is valid but may not do this.
     #[error("{0}")]
     Forbidden(String),
@@ -31,7 +37,11 @@ pub enum ApiError {
     /// 409 from the edge stream rule, with the numbers the edge or HQ acts on as extensions
     /// (`high_water`, `expected_seq`, `edge_head`).
     #[error("{detail}")]
-    SyncConflict { slug: &'static str, detail: String, numbers: Vec<(&'static str, u64)> },
+    SyncConflict {
+        slug: &'static str,
+        detail: String,
+        numbers: Vec<(&'static str, u64)>,
+    },
     /// 422: well-formed but not acceptable (unknown SKU, forbidden transition, key reuse).
     #[error("{detail}")]
     Unprocessable { slug: &'static str, detail: String },
@@ -52,14 +62,19 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn unprocessable(slug: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError::Unprocessable { slug, detail: detail.into() }
+        ApiError::Unprocessable {
+            slug,
+            detail: detail.into(),
+        }
     }
 }
 
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         match error.kind {
-            DbErrorKind::Unavailable | DbErrorKind::Retry => ApiError::Unavailable(error.to_string()),
+            DbErrorKind::Unavailable | DbErrorKind::Retry => {
+                ApiError::Unavailable(error.to_string())
+            }
             _ => ApiError::Internal(error.to_string()),
         }
     }
@@ -82,7 +97,10 @@ impl From<crate::finance::periods::FinanceError> for ApiError {
         let detail = error.to_string();
         match error {
             FinanceError::Refused(_) => ApiError::unprocessable("period-refused", detail),
-            FinanceError::Closed(_) => ApiError::Conflict { slug: "period-closed", detail },
+            FinanceError::Closed(_) => ApiError::Conflict {
+                slug: "period-closed",
+                detail,
+            },
             FinanceError::Db(e) => e.into(),
         }
     }
@@ -93,7 +111,10 @@ impl From<CatalogError> for ApiError {
         let detail = error.to_string();
         match error {
             CatalogError::NotFound(what) => ApiError::NotFound(what),
-            CatalogError::Duplicate(_) => ApiError::Conflict { slug: "duplicate", detail },
+            CatalogError::Duplicate(_) => ApiError::Conflict {
+                slug: "duplicate",
+                detail,
+            },
             CatalogError::Invalid(_) => ApiError::unprocessable("invalid-field", detail),
             CatalogError::Db(e) => e.into(),
         }
@@ -104,7 +125,10 @@ impl From<WarehouseError> for ApiError {
     fn from(error: WarehouseError) -> Self {
         let detail = error.to_string();
         match error {
-            WarehouseError::Duplicate(_) => ApiError::Conflict { slug: "duplicate", detail },
+            WarehouseError::Duplicate(_) => ApiError::Conflict {
+                slug: "duplicate",
+                detail,
+            },
             WarehouseError::NotFound(code) => ApiError::NotFound(format!("warehouse {code}")),
             WarehouseError::Db(e) => e.into(),
         }
@@ -115,7 +139,10 @@ impl From<LogisticsError> for ApiError {
     fn from(error: LogisticsError) -> Self {
         match error {
             LogisticsError::NotFound(what) => ApiError::NotFound(what),
-            LogisticsError::Conflict(detail) => ApiError::Conflict { slug: "conflict", detail },
+            LogisticsError::Conflict(detail) => ApiError::Conflict {
+                slug: "conflict",
+                detail,
+            },
             LogisticsError::Carrier(detail) => ApiError::BadGateway(detail),
             LogisticsError::Db(e) => e.into(),
         }
@@ -129,21 +156,38 @@ impl From<OrdersError> for ApiError {
             OrdersError::NotFound(what) => ApiError::NotFound(what),
             OrdersError::UnknownSku(_) => ApiError::unprocessable("unknown-sku", detail),
             OrdersError::NotOnSale { .. } => ApiError::unprocessable("not-on-sale", detail),
-            OrdersError::InsufficientStock(_) => ApiError::Conflict { slug: "insufficient-stock", detail },
+            OrdersError::InsufficientStock(_) => ApiError::Conflict {
+                slug: "insufficient-stock",
+                detail,
+            },
             OrdersError::Transition(_) => ApiError::unprocessable("order-state", detail),
-            OrdersError::Stock(_) => ApiError::Conflict { slug: "stock-rule", detail },
+            OrdersError::Stock(_) => ApiError::Conflict {
+                slug: "stock-rule",
+                detail,
+            },
             OrdersError::Invalid(_) => ApiError::unprocessable("invalid", detail),
             OrdersError::Refused(refusal) => {
                 use crate::orders::checks::Refusal;
                 match refusal {
-                    Refusal::IncompleteAddress(_) => ApiError::unprocessable("incomplete-address", detail),
+                    Refusal::IncompleteAddress(_) => {
+                        ApiError::unprocessable("incomplete-address", detail)
+                    }
                     Refusal::UnknownRegion(_) => ApiError::unprocessable("unknown-region", detail),
                     Refusal::Blocked { .. } => ApiError::unprocessable("blocklisted", detail),
-                    Refusal::OverLimit { .. } => ApiError::Conflict { slug: "purchase-limit", detail },
-                    Refusal::Duplicate { .. } => ApiError::Conflict { slug: "duplicate-order", detail },
+                    Refusal::OverLimit { .. } => ApiError::Conflict {
+                        slug: "purchase-limit",
+                        detail,
+                    },
+                    Refusal::Duplicate { .. } => ApiError::Conflict {
+                        slug: "duplicate-order",
+                        detail,
+                    },
                 }
             }
-            OrdersError::PriceChanged(_) => ApiError::Conflict { slug: "price-changed", detail },
+            OrdersError::PriceChanged(_) => ApiError::Conflict {
+                slug: "price-changed",
+                detail,
+            },
             OrdersError::Checkout(e) => e.into(),
             OrdersError::Db(e) => e.into(),
         }
@@ -154,13 +198,21 @@ impl From<SyncError> for ApiError {
     fn from(error: SyncError) -> Self {
         let detail = error.to_string();
         match error {
-            SyncError::Gap { high_water, .. } => {
-                ApiError::SyncConflict { slug: "sync-gap", detail, numbers: vec![("high_water", high_water), ("expected_seq", high_water + 1)] }
-            }
-            SyncError::Ahead { high_water, head } => {
-                ApiError::SyncConflict { slug: "sync-ahead", detail, numbers: vec![("high_water", high_water), ("edge_head", head)] }
-            }
-            SyncError::Moved { actual, .. } => ApiError::SyncConflict { slug: "high-water-moved", detail, numbers: vec![("high_water", actual)] },
+            SyncError::Gap { high_water, .. } => ApiError::SyncConflict {
+                slug: "sync-gap",
+                detail,
+                numbers: vec![("high_water", high_water), ("expected_seq", high_water + 1)],
+            },
+            SyncError::Ahead { high_water, head } => ApiError::SyncConflict {
+                slug: "sync-ahead",
+                detail,
+                numbers: vec![("high_water", high_water), ("edge_head", head)],
+            },
+            SyncError::Moved { actual, .. } => ApiError::SyncConflict {
+                slug: "high-water-moved",
+                detail,
+                numbers: vec![("high_water", actual)],
+            },
             SyncError::Invalid(_) => ApiError::unprocessable("invalid-sync", detail),
             SyncError::UnknownWarehouse(w) => ApiError::NotFound(format!("warehouse {w}")),
             SyncError::Db(e) => e.into(),
@@ -178,7 +230,9 @@ impl From<crate::payment::PaymentError> for ApiError {
             E::Refused(_) => ApiError::unprocessable("payment-refused", detail),
             E::Blocked { .. } => ApiError::Forbidden(detail),
             E::NoChannel(_) => ApiError::unprocessable("unknown-channel", detail),
-            E::Channel(crate::payment::channel::ChannelError::Refused { .. }) => ApiError::unprocessable("channel-refused", detail),
+            E::Channel(crate::payment::channel::ChannelError::Refused { .. }) => {
+                ApiError::unprocessable("channel-refused", detail)
+            }
             E::Channel(_) => ApiError::BadGateway(detail),
             E::Orders(e) => e.into(),
             E::Db(e) => e.into(),
@@ -190,33 +244,98 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let detail = self.to_string();
         let problem = match self {
-            ApiError::BadRequest(_) => Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail),
-            ApiError::Unauthorized => {
-                Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required", detail)
+            ApiError::BadRequest(_) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Bad request",
+                detail,
+            ),
+            ApiError::Unauthorized => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authentication required",
+                detail,
+            ),
+            ApiError::SignInRefused(_) => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "sign-in-refused",
+                "Sign-in refused",
+                detail,
+            ),
+            ApiError::Busy(_) => {
+                let mut response = Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "Too many sign-ins at once",
+                    detail,
+                )
+                .into_response();
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("1"),
+                );
+                return response;
             }
-            ApiError::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed", detail),
-            ApiError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail),
-            ApiError::Conflict { slug, .. } => Problem::new(StatusCode::CONFLICT, slug, "Conflict with current state", detail),
-            ApiError::SyncConflict { slug, numbers, .. } => {
-                numbers.into_iter().fold(Problem::new(StatusCode::CONFLICT, slug, "Conflict with the edge's event stream", detail), |p, (name, n)| p.with(name, n.into()))
+            ApiError::Forbidden(_) => {
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed", detail)
             }
-            ApiError::Unprocessable { slug, .. } => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, slug, "Request cannot be processed", detail)
+            ApiError::NotFound(_) => {
+                Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
             }
-            ApiError::InvalidField(error) => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "A text field is not acceptable", detail).with("field", error.field().into())
-            }
+            ApiError::Conflict { slug, .. } => Problem::new(
+                StatusCode::CONFLICT,
+                slug,
+                "Conflict with current state",
+                detail,
+            ),
+            ApiError::SyncConflict { slug, numbers, .. } => numbers.into_iter().fold(
+                Problem::new(
+                    StatusCode::CONFLICT,
+                    slug,
+                    "Conflict with the edge's event stream",
+                    detail,
+                ),
+                |p, (name, n)| p.with(name, n.into()),
+            ),
+            ApiError::Unprocessable { slug, .. } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                slug,
+                "Request cannot be processed",
+                detail,
+            ),
+            ApiError::InvalidField(error) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+                "A text field is not acceptable",
+                detail,
+            )
+            .with("field", error.field().into()),
             ApiError::BadGateway(_) => {
                 tracing::warn!(error = %detail, "payment channel failed");
-                Problem::new(StatusCode::BAD_GATEWAY, "channel-error", "The payment channel failed", detail)
+                Problem::new(
+                    StatusCode::BAD_GATEWAY,
+                    "channel-error",
+                    "The payment channel failed",
+                    detail,
+                )
             }
             ApiError::Unavailable(_) => {
                 tracing::warn!(error = %detail, "database unavailable");
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Try again shortly", "The database is busy or unreachable; the request changed nothing")
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Try again shortly",
+                    "The database is busy or unreachable; the request changed nothing",
+                )
             }
             ApiError::Internal(_) => {
                 tracing::error!(error = %detail, "internal error");
-                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "Something went wrong on our side; it has been logged")
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error",
+                    "Something went wrong on our side; it has been logged",
+                )
             }
         };
         problem.into_response()

@@ -32,12 +32,12 @@ pub struct KeyedRequest {
 
 impl FromRequestParts<AppState> for Keyed {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
         Ok(Keyed {
             headers: parts.headers.clone(),
             method: parts.method.as_str().to_owned(),
             path: parts.uri.path().to_owned(),
-            caller: caller_name(parts, state),
+            caller: caller_name(parts),
         })
     }
 }
@@ -45,13 +45,18 @@ impl FromRequestParts<AppState> for Keyed {
 impl Keyed {
     /// The key (if the request has one) fingerprinted over `body`.
     pub fn fingerprint(&self, body: &impl Serialize) -> Result<Option<KeyedRequest>, ApiError> {
-        let key = request_key(&self.headers, &self.method, &self.path, &self.caller, body).map_err(|why| ApiError::BadRequest(why.into()))?;
-        Ok(key.map(|key| KeyedRequest { caller: self.caller.clone(), key }))
+        let key = request_key(&self.headers, &self.method, &self.path, &self.caller, body)
+            .map_err(|why| ApiError::BadRequest(why.into()))?;
+        Ok(key.map(|key| KeyedRequest {
+            caller: self.caller.clone(),
+            key,
+        }))
     }
 
     /// Like `fingerprint`, but the key is required.
     pub fn required(&self, body: &impl Serialize) -> Result<KeyedRequest, ApiError> {
-        self.fingerprint(body)?.ok_or_else(|| ApiError::BadRequest("the Idempotency-Key header is required".into()))
+        self.fingerprint(body)?
+            .ok_or_else(|| ApiError::BadRequest("the Idempotency-Key header is required".into()))
     }
 }
 
@@ -74,7 +79,12 @@ enum Answer {
 
 /// Runs `work` in one write transaction, under the request's key when it has one, and
 /// answers `status` with its result as JSON (`idempotent-replayed` says which it was).
-pub async fn keyed_write<T, E, F>(state: &AppState, request: Option<KeyedRequest>, status: StatusCode, work: F) -> Result<Response, ApiError>
+pub async fn keyed_write<T, E, F>(
+    state: &AppState,
+    request: Option<KeyedRequest>,
+    status: StatusCode,
+    work: F,
+) -> Result<Response, ApiError>
 where
     F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + Clone + 'static,
     T: Serialize + Send + 'static,
@@ -86,12 +96,18 @@ where
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let outcome = state.write(one_write(request.clone(), status, work.clone())).await;
+        let outcome = state
+            .write(one_write(request.clone(), status, work.clone()))
+            .await;
         match outcome {
             Ok(Answer::Fresh(answer)) => return Ok(render(answer, false)),
             Ok(Answer::Replayed(answer)) => return Ok(render(answer, true)),
             Err(Failure::Mismatch) => return Err(key_reused()),
-            Err(Failure::Db(e)) if e.kind == DbErrorKind::Unique && request.is_some() && attempts < 2 => continue,
+            Err(Failure::Db(e))
+                if e.kind == DbErrorKind::Unique && request.is_some() && attempts < 2 =>
+            {
+                continue
+            }
             Err(Failure::Db(e)) => return Err(e.into()),
             Err(Failure::App(e)) => {
                 return match replay_after_refusal(state, request.as_deref()).await {
@@ -106,10 +122,17 @@ where
 /// A retry that ran while its first attempt was still open (PostgreSQL) meets the first
 /// attempt's effect — the SPU it created, the stock it took — and is refused for it. If the
 /// first attempt has committed since, its answer is the right one for the retry.
-async fn replay_after_refusal(state: &AppState, request: Option<&KeyedRequest>) -> Option<Response> {
+async fn replay_after_refusal(
+    state: &AppState,
+    request: Option<&KeyedRequest>,
+) -> Option<Response> {
     let request = request?;
     let (caller, key) = (request.caller.clone(), request.key.clone());
-    let seen = state.db.read(move |tx| -> Result<_, DbError> { lookup(tx, &caller, &key) }).await.ok()?;
+    let seen = state
+        .db
+        .read(move |tx| -> Result<_, DbError> { lookup(tx, &caller, &key) })
+        .await
+        .ok()?;
     match seen {
         Seen::Replay(answer) => Some(render(answer, true)),
         Seen::New | Seen::Mismatch => None,
@@ -118,7 +141,10 @@ async fn replay_after_refusal(state: &AppState, request: Option<&KeyedRequest>) 
 
 /// The answer to a key used with another request.
 pub fn key_reused() -> ApiError {
-    ApiError::unprocessable("idempotency-key-reused", "this Idempotency-Key was already used with a different request")
+    ApiError::unprocessable(
+        "idempotency-key-reused",
+        "this Idempotency-Key was already used with a different request",
+    )
 }
 
 fn one_write<T, E, F>(
@@ -152,7 +178,15 @@ where
 /// A stored answer as the response, marked replayed or not.
 pub fn render((status, body): Stored, replayed: bool) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    let mut response = (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
-    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static(if replayed { "true" } else { "false" }));
+    let mut response = (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
+    response.headers_mut().insert(
+        "idempotent-replayed",
+        HeaderValue::from_static(if replayed { "true" } else { "false" }),
+    );
     response
 }

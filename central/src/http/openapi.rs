@@ -4,7 +4,10 @@
 //! (an address needs a known city unless it brings coordinates).
 
 use crate::startup::AppState;
-use crate::{after_sales, analytics, audit, catalog, edge_sync, finance, inventory, journal, logistics, marketing, marketplace, orders, payment, procurement, supplier, warehouses};
+use crate::{
+    after_sales, analytics, audit, catalog, edge_sync, finance, inventory, journal, logistics,
+    marketing, marketplace, orders, payment, procurement, staff, supplier, warehouses,
+};
 use axum::extract::State;
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
@@ -21,7 +24,9 @@ use utoipa::{Modify, OpenApi};
         orders::http::create, orders::http::list, orders::http::get, orders::http::history, orders::http::pay, orders::http::cancel,
         orders::http::checks, orders::http::put_checks, orders::http::block, orders::http::blocklist, orders::http::unblock,
         marketplace::http::import, marketplace::http::list, marketplace::http::imports, marketplace::http::one, marketplace::http::retry_confirmation,
-        edge_sync::http::push_events, edge_sync::http::pull_commands, edge_sync::http::status, edge_sync::http::rejects, edge_sync::http::rebase, audit::http::list,
+        edge_sync::http::push_events, edge_sync::http::pull_commands, edge_sync::http::status, edge_sync::http::rejects, edge_sync::http::rebase, audit::http::list, audit::http::export,
+        staff::http::sign_in, staff::http::me, staff::http::sign_out, staff::http::create_user, staff::http::users, staff::http::edit_user, staff::http::set_password,
+        staff::http::begin_totp, staff::http::confirm_totp, staff::http::remove_totp, staff::http::create_token, staff::http::tokens, staff::http::revoke_token,
         journal::http::list, analytics::http::sales, analytics::http::returns, finance::http::trial_balance, finance::http::statements, finance::http::beancount, finance::http::periods, finance::http::close_period, finance::http::profit, finance::http::cash_forecast, finance::http::alerts_list, finance::http::alerts_scan, finance::http::alert_policy, finance::http::set_alert_policy,
         after_sales::http::create, after_sales::http::for_order, after_sales::http::list, after_sales::http::get, after_sales::http::review,
         after_sales::http::get_policy, after_sales::http::put_policy,
@@ -51,6 +56,7 @@ use utoipa::{Modify, OpenApi};
         catalog::Spu, catalog::SkuRecord, warehouses::WarehouseRecord, inventory::StockRow, inventory::LedgerEntry,
         orders::OrderRecord, orders::OrderHistoryEntry, edge_sync::EdgeSyncRow, catalog::http::NewSku, inventory::http::SkuDetail,
         warehouses::http::NewWarehouseRequest, warehouses::http::NewEdgeToken, warehouses::http::EdgeTokenReplaced, orders::http::NewOrder, orders::store::OrderSummary, orders::OrderPart, marketplace::ImportOrder, marketplace::ImportLine, marketplace::ImportRecord, marketplace::ImportState, marketplace::Confirmation, marketplace::ConfirmState, marketplace::http::MarketplaceStatus, orders::http::NewBlock, orders::store::BlockEntry, orders::checks::CheckPolicy, orders::checks::PurchaseLimit, orders::checks::BlockKind, edge_sync::http::EdgeLag, edge_sync::PushWatch, edge_sync::RejectedEvent, edge_sync::rebase::Rebase, edge_sync::rebase::Rebased, audit::AuditEntry,
+        staff::User, staff::ApiToken, staff::http::SignIn, staff::http::Session, staff::http::NewUser, staff::http::UserChange, staff::http::NewPassword, staff::http::TotpEnrolment, staff::http::TotpConfirm, staff::http::NewToken, staff::http::MadeToken,
         journal::http::EventPage, journal::JournalEntry, journal::BusinessEvent, analytics::store::SalesDay, finance::store::Balance, finance::http::Statements, finance::statements::IncomeStatement, finance::statements::BalanceSheet, finance::statements::CashFlowStatement, finance::statements::CashFlowLine, finance::periods::Period, journal::LateCost, procurement::http::NewLandedCost, finance::http::ProfitReport, finance::store::ProfitRow, finance::store::ProfitBy, finance::cashflow::CashForecast, finance::cashflow::Week, finance::alerts::FinanceAlert, finance::alerts::AlertPolicy, finance::alerts::AlertScan, finance::alerts::FinanceFinding,
         payment::Payment, payment::PaymentState, payment::RefundLine, payment::store::Refund, payment::store::RefundState,
         payment::channel::PayMethod, payment::http::NewPayment, payment::http::Review, payment::http::NewRefund, payment::http::RefundLineRequest, payment::http::Payer, payment::store::RiskDecisionRow,
@@ -105,8 +111,10 @@ pub fn for_settings(max_lines: usize) -> Value {
     let cities: Vec<&str> = tote_shared::geo::city_names().collect();
     // Routing needs a point: the coordinates sent, or a city from the built-in table.
     let located = json!({"required": ["location"], "properties": {"location": {"$ref": "#/components/schemas/GeoPoint"}}});
-    schemas["NewWarehouseRequest"]["anyOf"] = json!([located, {"required": ["city"], "properties": {"city": {"enum": cities}}}]);
-    schemas["NewOrder"]["anyOf"] = json!([located, {"properties": {"ship_to": {"properties": {"city": {"enum": cities}}}}}]);
+    schemas["NewWarehouseRequest"]["anyOf"] =
+        json!([located, {"required": ["city"], "properties": {"city": {"enum": cities}}}]);
+    schemas["NewOrder"]["anyOf"] =
+        json!([located, {"properties": {"ship_to": {"properties": {"city": {"enum": cities}}}}}]);
     doc
 }
 
@@ -121,12 +129,46 @@ mod tests {
     fn the_document_has_the_audited_routes_and_every_401_its_challenge() {
         let doc = super::for_settings(100);
         let paths = doc["paths"].as_object().expect("paths");
-        for path in ["/api/v1/sync/streams/{warehouse}/rebase", "/api/v1/audit", "/api/v1/warehouses/{code}/edge-token"] {
+        for path in [
+            "/api/v1/sync/streams/{warehouse}/rebase",
+            "/api/v1/audit",
+            "/api/v1/warehouses/{code}/edge-token",
+        ] {
             assert!(paths.contains_key(path), "{path}");
         }
         let audit = &doc["paths"]["/api/v1/audit"]["get"]["parameters"];
-        assert!(audit.as_array().expect("parameters").iter().all(|p| p["in"] == "query"), "{audit}");
-        let challenged = tote_shared::openapi::challenged_401s(&doc).expect("every 401 requires its challenge");
+        assert!(
+            audit
+                .as_array()
+                .expect("parameters")
+                .iter()
+                .all(|p| p["in"] == "query"),
+            "{audit}"
+        );
+        let challenged =
+            tote_shared::openapi::challenged_401s(&doc).expect("every 401 requires its challenge");
         assert!(challenged > 30, "{challenged}");
+    }
+
+    /// Every documented route has its place in the access table: none falls to the admin-only
+    /// default by being forgotten (only the staff routes are admin's by design).
+    #[test]
+    fn every_route_has_its_place_in_the_access_table() {
+        use crate::staff::{need, Area, Need};
+        let doc = super::for_settings(100);
+        let mut checked = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("methods").keys() {
+                let needed = need(&method.to_ascii_uppercase(), path);
+                let staff_area =
+                    matches!(needed, Need::Read(Area::Staff) | Need::Write(Area::Staff));
+                assert!(
+                    !staff_area || path.starts_with("/api/v1/staff/"),
+                    "{method} {path} is not in staff::AREAS"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 150, "{checked} operations");
     }
 }

@@ -58,7 +58,16 @@ pub struct MarketingPolicy {
 
 impl Default for MarketingPolicy {
     fn default() -> Self {
-        MarketingPolicy { rules: RuleSet::tmall(), shop: "tote".into(), floors: FloorPolicy { min_margin_bp: 0, min_list_share_bp: 0 }, membership: members::Membership::default(), attribution: campaigns::AttributionPolicy::default() }
+        MarketingPolicy {
+            rules: RuleSet::tmall(),
+            shop: "tote".into(),
+            floors: FloorPolicy {
+                min_margin_bp: 0,
+                min_list_share_bp: 0,
+            },
+            membership: members::Membership::default(),
+            attribution: campaigns::AttributionPolicy::default(),
+        }
     }
 }
 
@@ -70,10 +79,18 @@ impl MarketingPolicy {
         if self.floors.min_margin_bp > 100_000 || self.floors.min_list_share_bp > 10_000 {
             return Some("floors: min_margin_bp 0 to 100000, min_list_share_bp 0 to 10000".into());
         }
-        if self.rules.exclusive.len() > 100 || self.rules.exclusive.iter().any(|(a, b)| !plain(a) || !plain(b)) {
+        if self.rules.exclusive.len() > 100
+            || self
+                .rules
+                .exclusive
+                .iter()
+                .any(|(a, b)| !plain(a) || !plain(b))
+        {
             return Some("rules.exclusive: at most 100 pairs of class names (1 to 40 letters, digits, '-' or '_')".into());
         }
-        self.membership.problem().or_else(|| self.attribution.problem())
+        self.membership
+            .problem()
+            .or_else(|| self.attribution.problem())
     }
 }
 
@@ -138,9 +155,25 @@ fn below_floor(found: &[Exposure]) -> String {
     let each: Vec<String> = found
         .iter()
         .take(20)
-        .map(|e| format!("{} could sell at {} under its floor of {} (with {})", e.sku, yuan(e.worst), yuan(e.floor), e.stack.join(" + ")))
+        .map(|e| {
+            format!(
+                "{} could sell at {} under its floor of {} (with {})",
+                e.sku,
+                yuan(e.worst),
+                yuan(e.floor),
+                e.stack.join(" + ")
+            )
+        })
         .collect();
-    format!("refused: {}{}", each.join("; "), if found.len() > 20 { format!("; and {} more", found.len() - 20) } else { String::new() })
+    format!(
+        "refused: {}{}",
+        each.join("; "),
+        if found.len() > 20 {
+            format!("; and {} more", found.len() - 20)
+        } else {
+            String::new()
+        }
+    )
 }
 
 fn yuan(minor: i64) -> String {
@@ -161,55 +194,115 @@ fn catalog_lines(tx: &mut dyn Tx, policy: &MarketingPolicy) -> DbResult<Vec<Cart
         .into_iter()
         .map(|s| {
             let (list, cost) = (s.price.minor(), s.cost.minor());
-            CartLine { sku: s.sku, shop: policy.shop.clone(), qty: 1, list_price: list, floor: policy.floors.floor(list, cost) }
+            CartLine {
+                sku: s.sku,
+                shop: policy.shop.clone(),
+                qty: 1,
+                list_price: list,
+                floor: policy.floors.floor(list, cost),
+            }
         })
         .collect())
 }
 
 /// Publishes a promotion for [`starts_ms`, `ends_ms`), or refuses it — naming each SKU — when
 /// with the promotions live in that window it could sell a SKU below its floor. Audited.
-pub fn publish(tx: &mut dyn Tx, promotion: Promotion, coupon: Option<CouponTerms>, starts_ms: i64, ends_ms: i64, now_ms: i64) -> Result<PromotionRecord, MarketingError> {
-    if !plain(&promotion.id) || !plain(&promotion.class) || promotion.shop.as_deref().is_some_and(|s| !plain(s)) {
-        return Err(MarketingError::Invalid("id, class and shop: 1 to 40 letters, digits, '-' or '_'".into()));
+pub fn publish(
+    tx: &mut dyn Tx,
+    promotion: Promotion,
+    coupon: Option<CouponTerms>,
+    starts_ms: i64,
+    ends_ms: i64,
+    now_ms: i64,
+) -> Result<PromotionRecord, MarketingError> {
+    if !plain(&promotion.id)
+        || !plain(&promotion.class)
+        || promotion.shop.as_deref().is_some_and(|s| !plain(s))
+    {
+        return Err(MarketingError::Invalid(
+            "id, class and shop: 1 to 40 letters, digits, '-' or '_'".into(),
+        ));
     }
     if starts_ms < 0 || starts_ms >= ends_ms || promotion.skus.len() > pricing::MAX_LINES {
-        return Err(MarketingError::Invalid(format!("the window must end after it starts, and a promotion names at most {} SKUs", pricing::MAX_LINES)));
+        return Err(MarketingError::Invalid(format!(
+            "the window must end after it starts, and a promotion names at most {} SKUs",
+            pricing::MAX_LINES
+        )));
     }
     pricing::check_promotion(&promotion)?;
     if let Some(terms) = &coupon {
         if let Some(why) = terms.problem() {
             return Err(MarketingError::Invalid(why));
         }
-        if !matches!(promotion.layer, pricing::Layer::ShopCoupon | pricing::Layer::Platform) {
-            return Err(MarketingError::Invalid("a coupon is on the shop_coupon or platform layer".into()));
+        if !matches!(
+            promotion.layer,
+            pricing::Layer::ShopCoupon | pricing::Layer::Platform
+        ) {
+            return Err(MarketingError::Invalid(
+                "a coupon is on the shop_coupon or platform layer".into(),
+            ));
         }
     }
     let before = store::get(tx, &promotion.id)?;
-    if before.as_ref().is_some_and(|b| b.coupon.is_some() != coupon.is_some()) {
-        return Err(MarketingError::Invalid(format!("promotion {} is {} a coupon: publish it under another id", promotion.id, if coupon.is_some() { "not" } else { "" })));
+    if before
+        .as_ref()
+        .is_some_and(|b| b.coupon.is_some() != coupon.is_some())
+    {
+        return Err(MarketingError::Invalid(format!(
+            "promotion {} is {} a coupon: publish it under another id",
+            promotion.id,
+            if coupon.is_some() { "not" } else { "" }
+        )));
     }
     let policy = store::policy(tx)?;
-    if let Some(tier) = promotion.tier.as_deref().filter(|t| policy.membership.rank(t).is_none()) {
-        return Err(MarketingError::Invalid(format!("tier {tier} is not one of the policy's tiers")));
+    if let Some(tier) = promotion
+        .tier
+        .as_deref()
+        .filter(|t| policy.membership.rank(t).is_none())
+    {
+        return Err(MarketingError::Invalid(format!(
+            "tier {tier} is not one of the policy's tiers"
+        )));
     }
     if let Some(segment) = promotion.segment.as_deref().filter(|s| !plain(s)) {
-        return Err(MarketingError::Invalid(format!("segment {segment}: 1 to 40 letters, digits, '-' or '_'")));
+        return Err(MarketingError::Invalid(format!(
+            "segment {segment}: 1 to 40 letters, digits, '-' or '_'"
+        )));
     }
     if let Some(segment) = &promotion.segment {
         if !store::segments(tx)?.iter().any(|(id, _)| id == segment) {
-            return Err(MarketingError::Invalid(format!("segment {segment} is not defined")));
+            return Err(MarketingError::Invalid(format!(
+                "segment {segment} is not defined"
+            )));
         }
     }
     if promotion.id == pricing::POINTS {
-        return Err(MarketingError::Invalid(format!("{} is what points go by: name the promotion otherwise", pricing::POINTS)));
+        return Err(MarketingError::Invalid(format!(
+            "{} is what points go by: name the promotion otherwise",
+            pricing::POINTS
+        )));
     }
     let catalog = catalog_lines(tx, &policy)?;
-    if let Some(unknown) = promotion.skus.iter().find(|s| !catalog.iter().any(|l| &l.sku == *s)) {
-        return Err(MarketingError::Invalid(format!("SKU {unknown} is not in the catalog")));
+    if let Some(unknown) = promotion
+        .skus
+        .iter()
+        .find(|s| !catalog.iter().any(|l| &l.sku == *s))
+    {
+        return Err(MarketingError::Invalid(format!(
+            "SKU {unknown} is not in the catalog"
+        )));
     }
-    let live: Vec<Promotion> = store::live_between(tx, starts_ms, ends_ms)?.into_iter().map(|p| p.promotion).filter(|p| p.id != promotion.id).collect();
+    let live: Vec<Promotion> = store::live_between(tx, starts_ms, ends_ms)?
+        .into_iter()
+        .map(|p| p.promotion)
+        .filter(|p| p.id != promotion.id)
+        .collect();
     if live.len() >= pricing::MAX_PROMOTIONS {
-        return Err(MarketingError::Invalid(format!("{} promotions are live in that window already: at most {}", live.len(), pricing::MAX_PROMOTIONS)));
+        return Err(MarketingError::Invalid(format!(
+            "{} promotions are live in that window already: at most {}",
+            live.len(),
+            pricing::MAX_PROMOTIONS
+        )));
     }
     let found = floors::exposures(&policy.rules, &promotion, &live, &catalog);
     if !found.is_empty() {
@@ -218,12 +311,31 @@ pub fn publish(tx: &mut dyn Tx, promotion: Promotion, coupon: Option<CouponTerms
     let created_ms = before.as_ref().map_or(now_ms, |p| p.created_ms);
     let coupon = coupon.map(|terms| {
         let counts = before.as_ref().and_then(|b| b.coupon);
-        Coupon { terms, issued: counts.map_or(0, |c| c.issued), redeemed: counts.map_or(0, |c| c.redeemed) }
+        Coupon {
+            terms,
+            issued: counts.map_or(0, |c| c.issued),
+            redeemed: counts.map_or(0, |c| c.redeemed),
+        }
     });
-    let record = PromotionRecord { promotion, state: "live".into(), starts_ms, ends_ms, created_ms, updated_ms: now_ms, coupon };
+    let record = PromotionRecord {
+        promotion,
+        state: "live".into(),
+        starts_ms,
+        ends_ms,
+        created_ms,
+        updated_ms: now_ms,
+        coupon,
+    };
     store::put(tx, &record)?;
     let detail = serde_json::to_value(&record).map_err(|e| DbError::corrupt(e.to_string()))?;
-    crate::audit::store::append(tx, now_ms, "admin", "promotion_published", &format!("promotion:{}", record.promotion.id), &detail)?;
+    crate::audit::store::append(
+        tx,
+        now_ms,
+        "admin",
+        "promotion_published",
+        &format!("promotion:{}", record.promotion.id),
+        &detail,
+    )?;
     Ok(record)
 }
 
@@ -231,7 +343,11 @@ pub fn publish(tx: &mut dyn Tx, promotion: Promotion, coupon: Option<CouponTerms
 /// change what customers hold: a point's value while any points are outstanding (the liability
 /// finance keeps is at the value they were earned at), or a tier dropped that customers or a
 /// live promotion still name. Audited.
-pub fn set_policy(tx: &mut dyn Tx, policy: &MarketingPolicy, now_ms: i64) -> Result<(), MarketingError> {
+pub fn set_policy(
+    tx: &mut dyn Tx,
+    policy: &MarketingPolicy,
+    now_ms: i64,
+) -> Result<(), MarketingError> {
     let before = store::policy(tx)?;
     if policy.membership.point_value != before.membership.point_value {
         let (held, owed) = store::points_outstanding(tx)?;
@@ -240,20 +356,46 @@ pub fn set_policy(tx: &mut dyn Tx, policy: &MarketingPolicy, now_ms: i64) -> Res
         }
     }
     let live = store::live_between(tx, now_ms, i64::MAX)?;
-    for gone in before.membership.tiers.iter().filter(|t| policy.membership.rank(&t.name).is_none()) {
-        if store::any_member_of(tx, &gone.name)? || live.iter().any(|p| p.promotion.tier.as_deref() == Some(gone.name.as_str())) {
-            return Err(MarketingError::Invalid(format!("tier {} is held by customers or named by a live promotion: keep it", gone.name)));
+    for gone in before
+        .membership
+        .tiers
+        .iter()
+        .filter(|t| policy.membership.rank(&t.name).is_none())
+    {
+        if store::any_member_of(tx, &gone.name)?
+            || live
+                .iter()
+                .any(|p| p.promotion.tier.as_deref() == Some(gone.name.as_str()))
+        {
+            return Err(MarketingError::Invalid(format!(
+                "tier {} is held by customers or named by a live promotion: keep it",
+                gone.name
+            )));
         }
     }
     store::save_policy(tx, policy, now_ms)?;
-    crate::audit::store::append(tx, now_ms, "admin", "marketing_policy_set", "marketing:policy", &serde_json::json!({"before": before, "after": policy}))?;
+    crate::audit::store::append(
+        tx,
+        now_ms,
+        "admin",
+        "marketing_policy_set",
+        "marketing:policy",
+        &serde_json::json!({"before": before, "after": policy}),
+    )?;
     Ok(())
 }
 
 /// Withdraws a live promotion from now on. Audited.
 pub fn withdraw(tx: &mut dyn Tx, id: &str, now_ms: i64) -> Result<PromotionRecord, MarketingError> {
     if store::withdraw(tx, id, now_ms)? {
-        crate::audit::store::append(tx, now_ms, "admin", "promotion_withdrawn", &format!("promotion:{id}"), &serde_json::json!({}))?;
+        crate::audit::store::append(
+            tx,
+            now_ms,
+            "admin",
+            "promotion_withdrawn",
+            &format!("promotion:{id}"),
+            &serde_json::json!({}),
+        )?;
     }
     store::get(tx, id)?.ok_or_else(|| MarketingError::NotFound(format!("promotion {id}")))
 }
@@ -284,7 +426,11 @@ pub struct Quote {
 
 impl Checkout {
     pub fn load(tx: &mut dyn Tx, now_ms: i64) -> DbResult<Checkout> {
-        Ok(Checkout { policy: store::policy(tx)?, live: store::live_between(tx, now_ms, now_ms.saturating_add(1))?, now_ms })
+        Ok(Checkout {
+            policy: store::policy(tx)?,
+            live: store::live_between(tx, now_ms, now_ms.saturating_add(1))?,
+            now_ms,
+        })
     }
 
     /// `load`, or nothing — every line at its list price — when no promotion is live
@@ -293,14 +439,26 @@ impl Checkout {
         if live {
             Checkout::load(tx, now_ms)
         } else {
-            Ok(Checkout { policy: MarketingPolicy::default(), live: Vec::new(), now_ms })
+            Ok(Checkout {
+                policy: MarketingPolicy::default(),
+                live: Vec::new(),
+                now_ms,
+            })
         }
     }
 
     /// Whether any promotion other than a coupon could touch `sku`.
     pub fn touches(&self, sku: &Sku) -> bool {
-        let line = CartLine { sku: sku.clone(), shop: self.policy.shop.clone(), qty: 1, list_price: 0, floor: 0 };
-        self.live.iter().any(|p| p.coupon.is_none() && p.promotion.covers(&line))
+        let line = CartLine {
+            sku: sku.clone(),
+            shop: self.policy.shop.clone(),
+            qty: 1,
+            list_price: 0,
+            floor: 0,
+        };
+        self.live
+            .iter()
+            .any(|p| p.coupon.is_none() && p.promotion.covers(&line))
     }
 
     /// Prices `lines` for `customer` with the codes presented and the points they spend: the
@@ -308,10 +466,23 @@ impl Checkout {
     /// their tier and below) that the rules allow, then the points. A code that is not one,
     /// not live, used, someone else's, or that the best stack leaves out is refused; so are
     /// points they do not have.
-    pub fn quote(&self, tx: &mut dyn Tx, lines: &[ToPrice], customer: Option<&str>, presented: &[String], points: i64) -> Result<Quote, MarketingError> {
+    pub fn quote(
+        &self,
+        tx: &mut dyn Tx,
+        lines: &[ToPrice],
+        customer: Option<&str>,
+        presented: &[String],
+        points: i64,
+    ) -> Result<Quote, MarketingError> {
         let cart: Vec<CartLine> = lines
             .iter()
-            .map(|l| CartLine { sku: l.sku.clone(), shop: self.policy.shop.clone(), qty: l.qty.as_i64(), list_price: l.list_price, floor: self.policy.floors.floor(l.list_price, l.cost) })
+            .map(|l| CartLine {
+                sku: l.sku.clone(),
+                shop: self.policy.shop.clone(),
+                qty: l.qty.as_i64(),
+                list_price: l.list_price,
+                floor: self.policy.floors.floor(l.list_price, l.cost),
+            })
             .collect();
         let segments = self.segments(tx, customer)?;
         let codes = self.presented(tx, customer, presented, &segments)?;
@@ -320,17 +491,31 @@ impl Checkout {
             .live
             .iter()
             .filter(|p| p.coupon.is_none() || codes.iter().any(|c| c.promotion == p.promotion.id))
-            .filter(|p| p.promotion.tier.as_deref().is_none_or(|t| self.policy.membership.rank(t).is_some_and(|r| r <= tier)))
-            .filter(|p| p.promotion.segment.as_ref().is_none_or(|s| segments.contains(s)))
+            .filter(|p| {
+                p.promotion
+                    .tier
+                    .as_deref()
+                    .is_none_or(|t| self.policy.membership.rank(t).is_some_and(|r| r <= tier))
+            })
+            .filter(|p| {
+                p.promotion
+                    .segment
+                    .as_ref()
+                    .is_none_or(|s| segments.contains(s))
+            })
             .map(|p| p.promotion.clone())
             .filter(|p| cart.iter().any(|l| p.covers(l)))
             .collect();
         let mut priced = pricing::price(&self.policy.rules, &cart, &promotions)?;
         if points != 0 {
-            let customer = customer.ok_or_else(|| MarketingError::Invalid("points need the customer: name them on the order".into()))?;
+            let customer = customer.ok_or_else(|| {
+                MarketingError::Invalid("points need the customer: name them on the order".into())
+            })?;
             let available = store::points(tx, customer)?.available(self.now_ms);
             if points > available {
-                return Err(MarketingError::PointsShort(format!("customer {customer} has {available} points to spend now, not {points}")));
+                return Err(MarketingError::PointsShort(format!(
+                    "customer {customer} has {available} points to spend now, not {points}"
+                )));
             }
             let m = &self.policy.membership;
             pricing::spend_points(&mut priced, points, m.point_value, m.points_max_share_bp)?;
@@ -338,25 +523,39 @@ impl Checkout {
         let mut used = Vec::with_capacity(codes.len());
         for code in codes {
             if !priced.applied.iter().any(|a| a.promotion == code.promotion) {
-                return Err(MarketingError::CouponInvalid(format!("coupon code {} does not apply to this cart (coupon {})", code.code, code.promotion)));
+                return Err(MarketingError::CouponInvalid(format!(
+                    "coupon code {} does not apply to this cart (coupon {})",
+                    code.code, code.promotion
+                )));
             }
             used.push((code.code, code.promotion));
         }
-        Ok(Quote { priced, codes: used })
+        Ok(Quote {
+            priced,
+            codes: used,
+        })
     }
 
     /// The customer's tier now, when a live promotion is for members only (else the base).
     fn tier(&self, tx: &mut dyn Tx, customer: Option<&str>) -> DbResult<usize> {
         match customer {
-            Some(c) if self.live.iter().any(|p| p.promotion.tier.is_some()) => Ok(loyalty::tier_of(tx, &self.policy.membership, c, self.now_ms)?.tier),
+            Some(c) if self.live.iter().any(|p| p.promotion.tier.is_some()) => {
+                Ok(loyalty::tier_of(tx, &self.policy.membership, c, self.now_ms)?.tier)
+            }
             _ => Ok(0),
         }
     }
 
     /// The segments live promotions target that `customer` is in.
     fn segments(&self, tx: &mut dyn Tx, customer: Option<&str>) -> DbResult<Vec<String>> {
-        let Some(customer) = customer else { return Ok(Vec::new()) };
-        let mut targeted: Vec<&String> = self.live.iter().filter_map(|p| p.promotion.segment.as_ref()).collect();
+        let Some(customer) = customer else {
+            return Ok(Vec::new());
+        };
+        let mut targeted: Vec<&String> = self
+            .live
+            .iter()
+            .filter_map(|p| p.promotion.segment.as_ref())
+            .collect();
         targeted.sort_unstable();
         targeted.dedup();
         let mut theirs = Vec::new();
@@ -370,30 +569,60 @@ impl Checkout {
 
     /// The presented codes, each usable now by `customer` (in `segments`, those of the live
     /// promotions they are in), at most one per coupon.
-    fn presented(&self, tx: &mut dyn Tx, customer: Option<&str>, presented: &[String], segments: &[String]) -> Result<Vec<Code>, MarketingError> {
+    fn presented(
+        &self,
+        tx: &mut dyn Tx,
+        customer: Option<&str>,
+        presented: &[String],
+        segments: &[String],
+    ) -> Result<Vec<Code>, MarketingError> {
         if presented.len() > coupons::MAX_PRESENTED {
-            return Err(MarketingError::CouponInvalid(format!("at most {} coupon codes", coupons::MAX_PRESENTED)));
+            return Err(MarketingError::CouponInvalid(format!(
+                "at most {} coupon codes",
+                coupons::MAX_PRESENTED
+            )));
         }
         let mut wanted = Vec::with_capacity(presented.len());
         for typed in presented {
-            let code = coupons::normalise(typed).ok_or_else(|| MarketingError::CouponInvalid("not a coupon code".into()))?;
+            let code = coupons::normalise(typed)
+                .ok_or_else(|| MarketingError::CouponInvalid("not a coupon code".into()))?;
             wanted.push(code);
         }
         let found = store::codes(tx, &wanted)?;
         let mut usable: Vec<Code> = Vec::with_capacity(found.len());
         for code in &wanted {
-            let known = found.iter().find(|c| &c.code == code).ok_or_else(|| MarketingError::CouponInvalid(format!("coupon code {code} does not exist")))?;
+            let known = found.iter().find(|c| &c.code == code).ok_or_else(|| {
+                MarketingError::CouponInvalid(format!("coupon code {code} does not exist"))
+            })?;
             if let Some(why) = coupons::unusable(known, customer) {
                 return Err(MarketingError::CouponTaken(why));
             }
-            let Some(live) = self.live.iter().find(|p| p.promotion.id == known.promotion && p.starts_ms <= self.now_ms) else {
-                return Err(MarketingError::CouponInvalid(format!("coupon code {code} is not valid now (coupon {})", known.promotion)));
+            let Some(live) = self
+                .live
+                .iter()
+                .find(|p| p.promotion.id == known.promotion && p.starts_ms <= self.now_ms)
+            else {
+                return Err(MarketingError::CouponInvalid(format!(
+                    "coupon code {code} is not valid now (coupon {})",
+                    known.promotion
+                )));
             };
-            if let Some(segment) = live.promotion.segment.as_ref().filter(|s| !segments.contains(s)) {
-                return Err(MarketingError::CouponInvalid(format!("coupon {} is for the customers of segment {segment}", known.promotion)));
+            if let Some(segment) = live
+                .promotion
+                .segment
+                .as_ref()
+                .filter(|s| !segments.contains(s))
+            {
+                return Err(MarketingError::CouponInvalid(format!(
+                    "coupon {} is for the customers of segment {segment}",
+                    known.promotion
+                )));
             }
             if usable.iter().any(|c| c.promotion == known.promotion) {
-                return Err(MarketingError::CouponInvalid(format!("two codes of coupon {}: one per order", known.promotion)));
+                return Err(MarketingError::CouponInvalid(format!(
+                    "two codes of coupon {}: one per order",
+                    known.promotion
+                )));
             }
             usable.push(known.clone());
         }
@@ -403,28 +632,60 @@ impl Checkout {
     /// The order takes the codes of its quote, in its own transaction: each code, a use of
     /// its coupon under the total limit and one of the customer's under theirs — or nothing,
     /// with the refusal (the caller rolls back).
-    pub fn redeem(&self, tx: &mut dyn Tx, order_id: u64, customer: Option<&str>, quote: &Quote) -> Result<(), MarketingError> {
+    pub fn redeem(
+        &self,
+        tx: &mut dyn Tx,
+        order_id: u64,
+        customer: Option<&str>,
+        quote: &Quote,
+    ) -> Result<(), MarketingError> {
         if quote.codes.is_empty() && quote.priced.points == 0 {
             return Ok(());
         }
-        let customer = customer.ok_or_else(|| MarketingError::CouponInvalid("a coupon or points need the customer: name them on the order".into()))?;
+        let customer = customer.ok_or_else(|| {
+            MarketingError::CouponInvalid(
+                "a coupon or points need the customer: name them on the order".into(),
+            )
+        })?;
         // By coupon, as `release_coupons` goes: two orders' rows are always locked in one order.
         let mut codes: Vec<&(String, String)> = quote.codes.iter().collect();
         codes.sort_by(|a, b| a.1.cmp(&b.1));
         for (code, promotion) in codes {
-            let terms = self.live.iter().find(|p| &p.promotion.id == promotion).and_then(|p| p.coupon).ok_or_else(|| MarketingError::CouponInvalid(format!("coupon {promotion} is not live")))?;
+            let terms = self
+                .live
+                .iter()
+                .find(|p| &p.promotion.id == promotion)
+                .and_then(|p| p.coupon)
+                .ok_or_else(|| {
+                    MarketingError::CouponInvalid(format!("coupon {promotion} is not live"))
+                })?;
             if !store::reserve_code(tx, code, order_id, self.now_ms)? {
-                return Err(MarketingError::CouponTaken(format!("coupon code {code} has been used")));
+                return Err(MarketingError::CouponTaken(format!(
+                    "coupon code {code} has been used"
+                )));
             }
             if !store::take_use(tx, promotion)? {
-                return Err(MarketingError::CouponTaken(format!("coupon {promotion} is used up: {} orders have it", terms.terms.limit_total)));
+                return Err(MarketingError::CouponTaken(format!(
+                    "coupon {promotion} is used up: {} orders have it",
+                    terms.terms.limit_total
+                )));
             }
             if !store::take_customer_use(tx, promotion, customer, terms.terms.limit_per_user)? {
-                return Err(MarketingError::CouponTaken(format!("coupon {promotion}: {} per customer, used up", terms.terms.limit_per_user)));
+                return Err(MarketingError::CouponTaken(format!(
+                    "coupon {promotion}: {} per customer, used up",
+                    terms.terms.limit_per_user
+                )));
             }
         }
         if quote.priced.points > 0 {
-            loyalty::redeem(tx, &self.policy.membership, customer, order_id, quote.priced.points, self.now_ms)?;
+            loyalty::redeem(
+                tx,
+                &self.policy.membership,
+                customer,
+                order_id,
+                quote.priced.points,
+                self.now_ms,
+            )?;
         }
         Ok(())
     }
@@ -433,7 +694,12 @@ impl Checkout {
 /// The order ended without being paid for (cancelled, closed; in the transaction that ends
 /// it), or everything it paid came back (the marketing consumer): the codes it held are
 /// available again, with their coupons' and the customer's uses.
-pub fn release_coupons(tx: &mut dyn Tx, order_id: u64, customer: Option<&str>, now_ms: i64) -> DbResult<Vec<Code>> {
+pub fn release_coupons(
+    tx: &mut dyn Tx,
+    order_id: u64,
+    customer: Option<&str>,
+    now_ms: i64,
+) -> DbResult<Vec<Code>> {
     let held = store::codes_held_by(tx, order_id)?;
     for code in &held {
         store::release_code(tx, code, customer, now_ms)?;
@@ -443,36 +709,100 @@ pub fn release_coupons(tx: &mut dyn Tx, order_id: u64, customer: Option<&str>, n
 
 /// HQ issues `count` fresh codes of coupon `id`, to `customer` or to the bearer. Audited
 /// (the count, not the codes).
-pub fn issue_codes(tx: &mut dyn Tx, id: &str, count: u32, customer: Option<&str>, now_ms: i64) -> Result<Vec<String>, MarketingError> {
-    let record = store::get(tx, id)?.ok_or_else(|| MarketingError::NotFound(format!("promotion {id}")))?;
+pub fn issue_codes(
+    tx: &mut dyn Tx,
+    id: &str,
+    count: u32,
+    customer: Option<&str>,
+    now_ms: i64,
+) -> Result<Vec<String>, MarketingError> {
+    let record =
+        store::get(tx, id)?.ok_or_else(|| MarketingError::NotFound(format!("promotion {id}")))?;
     let Some(coupon) = record.coupon else {
-        return Err(MarketingError::Invalid(format!("promotion {id} is not a coupon")));
+        return Err(MarketingError::Invalid(format!(
+            "promotion {id} is not a coupon"
+        )));
     };
     if record.state != "live" || record.ends_ms <= now_ms {
-        return Err(MarketingError::Invalid(format!("coupon {id} is {}", if record.state != "live" { "withdrawn" } else { "over" })));
+        return Err(MarketingError::Invalid(format!(
+            "coupon {id} is {}",
+            if record.state != "live" {
+                "withdrawn"
+            } else {
+                "over"
+            }
+        )));
     }
-    if count == 0 || count > coupons::MAX_ISSUE || coupon.issued + i64::from(count) > coupons::MAX_CODES {
-        return Err(MarketingError::Invalid(format!("1 to {} codes per call, at most {} per coupon ({} issued)", coupons::MAX_ISSUE, coupons::MAX_CODES, coupon.issued)));
+    if count == 0
+        || count > coupons::MAX_ISSUE
+        || coupon.issued + i64::from(count) > coupons::MAX_CODES
+    {
+        return Err(MarketingError::Invalid(format!(
+            "1 to {} codes per call, at most {} per coupon ({} issued)",
+            coupons::MAX_ISSUE,
+            coupons::MAX_CODES,
+            coupon.issued
+        )));
     }
     let fresh = fresh_codes(count)?;
     let stored = store::insert_codes(tx, id, &fresh, customer, now_ms)?;
-    crate::audit::store::append(tx, now_ms, "admin", "coupon_codes_issued", &format!("promotion:{id}"), &serde_json::json!({"count": stored.len(), "customer": customer}))?;
+    crate::audit::store::append(
+        tx,
+        now_ms,
+        "admin",
+        "coupon_codes_issued",
+        &format!("promotion:{id}"),
+        &serde_json::json!({"count": stored.len(), "customer": customer}),
+    )?;
     Ok(stored)
 }
 
 /// A cart with a SKU on flash sale, priced as the order will be: alone, at the flash price,
 /// nothing stacked on it.
-fn flash_quote(tx: &mut dyn Tx, sale: &flash::FlashSale, lines: &[(Sku, Qty)], codes: &[String]) -> Result<Quote, MarketingError> {
+fn flash_quote(
+    tx: &mut dyn Tx,
+    sale: &flash::FlashSale,
+    lines: &[(Sku, Qty)],
+    codes: &[String],
+) -> Result<Quote, MarketingError> {
     let [(sku, qty)] = lines else {
-        return Err(MarketingError::Cart(format!("SKU {} is on flash sale {}: order it alone", sale.sku, sale.id)));
+        return Err(MarketingError::Cart(format!(
+            "SKU {} is on flash sale {}: order it alone",
+            sale.sku, sale.id
+        )));
     };
     if !codes.is_empty() {
-        return Err(MarketingError::CouponInvalid(format!("SKU {sku} is on flash sale {}: no coupons on it", sale.id)));
+        return Err(MarketingError::CouponInvalid(format!(
+            "SKU {sku} is on flash sale {}: no coupons on it",
+            sale.id
+        )));
     }
-    let list = crate::catalog::store::prices(tx, &[sku])?.pop().flatten().ok_or_else(|| MarketingError::Cart(format!("SKU {sku} is not in the catalog")))?.minor();
-    let cart = [CartLine { sku: sku.clone(), shop: String::new(), qty: qty.as_i64(), list_price: list, floor: 0 }];
-    let price = Promotion { id: sale.id.clone(), layer: pricing::Layer::Item, class: "flash_sale".into(), shop: None, skus: vec![sku.clone()], benefit: pricing::Benefit::UnitPrice { price: sale.price }, tier: None, segment: None };
-    Ok(Quote { priced: pricing::price(&RuleSet::tmall(), &cart, &[price])?, codes: Vec::new() })
+    let list = crate::catalog::store::prices(tx, &[sku])?
+        .pop()
+        .flatten()
+        .ok_or_else(|| MarketingError::Cart(format!("SKU {sku} is not in the catalog")))?
+        .minor();
+    let cart = [CartLine {
+        sku: sku.clone(),
+        shop: String::new(),
+        qty: qty.as_i64(),
+        list_price: list,
+        floor: 0,
+    }];
+    let price = Promotion {
+        id: sale.id.clone(),
+        layer: pricing::Layer::Item,
+        class: "flash_sale".into(),
+        shop: None,
+        skus: vec![sku.clone()],
+        benefit: pricing::Benefit::UnitPrice { price: sale.price },
+        tier: None,
+        segment: None,
+    };
+    Ok(Quote {
+        priced: pricing::price(&RuleSet::tmall(), &cart, &[price])?,
+        codes: Vec::new(),
+    })
 }
 
 /// `n` fresh codes from the system's random source.
@@ -480,7 +810,9 @@ pub(crate) fn fresh_codes(n: u32) -> DbResult<Vec<String>> {
     let rng = ring::rand::SystemRandom::new();
     (0..n)
         .map(|_| {
-            let bytes: [u8; 10] = ring::rand::generate(&rng).map_err(|_| DbError::corrupt("the system's random source failed"))?.expose();
+            let bytes: [u8; 10] = ring::rand::generate(&rng)
+                .map_err(|_| DbError::corrupt("the system's random source failed"))?
+                .expose();
             Ok(coupons::code_from(&bytes))
         })
         .collect()
@@ -488,11 +820,21 @@ pub(crate) fn fresh_codes(n: u32) -> DbResult<Vec<String>> {
 
 /// Prices a cart of our SKUs at `now_ms`: list prices and floors from the catalog, the
 /// promotions live then (coupons where a code is presented), the policy's rules.
-pub fn price_cart(tx: &mut dyn Tx, lines: &[(Sku, Qty)], customer: Option<&str>, codes: &[String], points: i64, now_ms: i64) -> Result<Quote, MarketingError> {
+pub fn price_cart(
+    tx: &mut dyn Tx,
+    lines: &[(Sku, Qty)],
+    customer: Option<&str>,
+    codes: &[String],
+    points: i64,
+    now_ms: i64,
+) -> Result<Quote, MarketingError> {
     let skus: Vec<&Sku> = lines.iter().map(|(s, _)| s).collect();
     if let Some(sale) = flash::selling(tx, &skus, now_ms)?.into_iter().next() {
         if points != 0 {
-            return Err(MarketingError::Invalid(format!("SKU {} is on flash sale {}: no points on it", sale.sku, sale.id)));
+            return Err(MarketingError::Invalid(format!(
+                "SKU {} is on flash sale {}: no points on it",
+                sale.sku, sale.id
+            )));
         }
         return flash_quote(tx, &sale, lines, codes);
     }
@@ -504,9 +846,17 @@ pub fn price_cart(tx: &mut dyn Tx, lines: &[(Sku, Qty)], customer: Option<&str>,
             _ => MarketingError::Cart(format!("SKU {sku} is not in the catalog")),
         })?;
         if !record.state.on_sale() {
-            return Err(MarketingError::Cart(format!("SKU {sku} is not on sale ({})", record.state.as_str())));
+            return Err(MarketingError::Cart(format!(
+                "SKU {sku} is not on sale ({})",
+                record.state.as_str()
+            )));
         }
-        to_price.push(ToPrice { sku: sku.clone(), qty: *qty, list_price: record.price.minor(), cost: record.cost.minor() });
+        to_price.push(ToPrice {
+            sku: sku.clone(),
+            qty: *qty,
+            list_price: record.price.minor(),
+            cost: record.cost.minor(),
+        });
     }
     checkout.quote(tx, &to_price, customer, codes, points)
 }

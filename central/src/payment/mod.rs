@@ -15,8 +15,8 @@ pub mod channel;
 pub mod dispatcher;
 pub mod flow;
 pub mod http;
-pub mod reconciliation;
 pub mod invoicing;
+pub mod reconciliation;
 pub mod risk;
 pub mod store;
 pub mod wechat;
@@ -59,12 +59,17 @@ impl PaymentState {
 
     pub fn parse(raw: &str) -> Option<PaymentState> {
         use PaymentState::*;
-        [Review, Intent, Pending, Succeeded, Failed, Closing, Closed].into_iter().find(|s| s.as_str() == raw)
+        [Review, Intent, Pending, Succeeded, Failed, Closing, Closed]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
     }
 
     /// Still waiting for money: the channel may yet report a success.
     pub fn is_open(self) -> bool {
-        matches!(self, PaymentState::Review | PaymentState::Intent | PaymentState::Pending)
+        matches!(
+            self,
+            PaymentState::Review | PaymentState::Intent | PaymentState::Pending
+        )
     }
 }
 
@@ -92,9 +97,15 @@ pub struct Payment {
 /// What a channel says about a payment, once its signature is verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChannelReport {
-    Paid { channel_ref: String, amount_minor: i64, currency: String },
+    Paid {
+        channel_ref: String,
+        amount_minor: i64,
+        currency: String,
+    },
     NotPaid,
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     Closed,
 }
 
@@ -102,7 +113,10 @@ pub enum ChannelReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// The payment moves to `to` (and records the channel's number when it has one).
-    SetState { to: PaymentState, channel_ref: Option<String> },
+    SetState {
+        to: PaymentState,
+        channel_ref: Option<String>,
+    },
     /// The order is paid: orders takes it from here.
     PayOrder,
     /// Money came for an order that can no longer take it: give it all back.
@@ -118,7 +132,12 @@ pub enum PaymentError {
     NotFound(String),
     /// 422: the channel reported an amount or currency that is not this payment's.
     #[error("the channel reported {got_minor} {got_currency} for a payment of {want_minor} {want_currency}")]
-    Mismatch { got_minor: i64, got_currency: String, want_minor: i64, want_currency: String },
+    Mismatch {
+        got_minor: i64,
+        got_currency: String,
+        want_minor: i64,
+        want_currency: String,
+    },
     /// 422
     #[error("{0}")]
     Refused(String),
@@ -139,10 +158,18 @@ pub enum PaymentError {
 
 /// A report from the channel about `payment`, whose order is in `order_state`.
 /// A success is applied once: the second time (a duplicate or a late query) changes nothing.
-pub fn decide_report(payment: &Payment, order_state: OrderState, report: &ChannelReport) -> Result<Vec<Effect>, PaymentError> {
+pub fn decide_report(
+    payment: &Payment,
+    order_state: OrderState,
+    report: &ChannelReport,
+) -> Result<Vec<Effect>, PaymentError> {
     use PaymentState as S;
     match report {
-        ChannelReport::Paid { channel_ref, amount_minor, currency } => {
+        ChannelReport::Paid {
+            channel_ref,
+            amount_minor,
+            currency,
+        } => {
             if *amount_minor != payment.amount_minor || *currency != payment.currency {
                 return Err(PaymentError::Mismatch {
                     got_minor: *amount_minor,
@@ -154,7 +181,10 @@ pub fn decide_report(payment: &Payment, order_state: OrderState, report: &Channe
             if payment.state == S::Succeeded {
                 return Ok(vec![]);
             }
-            let succeeded = Effect::SetState { to: S::Succeeded, channel_ref: Some(channel_ref.clone()) };
+            let succeeded = Effect::SetState {
+                to: S::Succeeded,
+                channel_ref: Some(channel_ref.clone()),
+            };
             // The order closed (timeout), was cancelled, or another payment paid it first:
             // the money is not ours to keep.
             if order_state == OrderState::AwaitingPayment {
@@ -163,11 +193,20 @@ pub fn decide_report(payment: &Payment, order_state: OrderState, report: &Channe
                 Ok(vec![succeeded, Effect::RefundAll])
             }
         }
-        ChannelReport::Failed { .. } if payment.state.is_open() => Ok(vec![Effect::SetState { to: S::Failed, channel_ref: None }]),
+        ChannelReport::Failed { .. } if payment.state.is_open() => Ok(vec![Effect::SetState {
+            to: S::Failed,
+            channel_ref: None,
+        }]),
         ChannelReport::Closed if payment.state.is_open() || payment.state == S::Closing => {
-            Ok(vec![Effect::SetState { to: S::Closed, channel_ref: None }])
+            Ok(vec![Effect::SetState {
+                to: S::Closed,
+                channel_ref: None,
+            }])
         }
-        ChannelReport::NotPaid if payment.state == S::Intent => Ok(vec![Effect::SetState { to: S::Pending, channel_ref: None }]),
+        ChannelReport::NotPaid if payment.state == S::Intent => Ok(vec![Effect::SetState {
+            to: S::Pending,
+            channel_ref: None,
+        }]),
         _ => Ok(vec![]),
     }
 }
@@ -209,7 +248,10 @@ pub fn decide_refund(
     already: &[RefundLine],
     requested: &[(Sku, i64)],
 ) -> Result<(Vec<RefundLine>, i64), PaymentError> {
-    let whole: Vec<(Sku, i64, Share)> = requested.iter().map(|(sku, qty)| (sku.clone(), *qty, Share::WHOLE)).collect();
+    let whole: Vec<(Sku, i64, Share)> = requested
+        .iter()
+        .map(|(sku, qty)| (sku.clone(), *qty, Share::WHOLE))
+        .collect();
     decide_refund_at(payment, paid, already, &whole)
 }
 
@@ -237,49 +279,90 @@ pub fn decide_refund_at(
     requested: &[(Sku, i64, Share)],
 ) -> Result<(Vec<RefundLine>, i64), PaymentError> {
     if payment.state != PaymentState::Succeeded {
-        return Err(PaymentError::Refused(format!("payment {} is {}, only a succeeded payment can be refunded", payment.id, payment.state.as_str())));
+        return Err(PaymentError::Refused(format!(
+            "payment {} is {}, only a succeeded payment can be refunded",
+            payment.id,
+            payment.state.as_str()
+        )));
     }
     if requested.is_empty() {
-        return Err(PaymentError::Refused("a refund needs at least one line".into()));
+        return Err(PaymentError::Refused(
+            "a refund needs at least one line".into(),
+        ));
     }
     let mut lines = Vec::with_capacity(requested.len());
     let mut total = 0i64;
     for (sku, qty, share) in requested {
-        let line = paid.iter().find(|l| &l.sku == sku).ok_or_else(|| PaymentError::Refused(format!("SKU {sku} is not in the order")))?;
+        let line = paid
+            .iter()
+            .find(|l| &l.sku == sku)
+            .ok_or_else(|| PaymentError::Refused(format!("SKU {sku} is not in the order")))?;
         match *share {
-            Share::Pct(pct) if pct > 100 => return Err(PaymentError::Refused(format!("SKU {sku}: {pct} % is more than the price paid"))),
+            Share::Pct(pct) if pct > 100 => {
+                return Err(PaymentError::Refused(format!(
+                    "SKU {sku}: {pct} % is more than the price paid"
+                )))
+            }
             Share::PerUnit(minor) if !(0..=line.per_unit()).contains(&minor) => {
-                return Err(PaymentError::Refused(format!("SKU {sku}: {minor} per unit, {} paid for each", line.per_unit())))
+                return Err(PaymentError::Refused(format!(
+                    "SKU {sku}: {minor} per unit, {} paid for each",
+                    line.per_unit()
+                )))
             }
             _ => {}
         }
-        let before: i64 = already.iter().chain(lines.iter()).filter(|r| &r.sku == sku).map(|r| r.qty.as_i64()).sum();
-        if *qty <= 0 || before.checked_add(*qty).is_none_or(|after| after > line.qty) {
-            return Err(PaymentError::Refused(format!("SKU {sku}: {qty} to refund, {} paid, {before} refunded already", line.qty)));
+        let before: i64 = already
+            .iter()
+            .chain(lines.iter())
+            .filter(|r| &r.sku == sku)
+            .map(|r| r.qty.as_i64())
+            .sum();
+        if *qty <= 0
+            || before
+                .checked_add(*qty)
+                .is_none_or(|after| after > line.qty)
+        {
+            return Err(PaymentError::Refused(format!(
+                "SKU {sku}: {qty} to refund, {} paid, {before} refunded already",
+                line.qty
+            )));
         }
         let amount = match *share {
             Share::Pct(pct) => {
                 // These units' exact share of the line: however a line is refunded, its
                 // pieces add up to what was paid for it.
                 let full = tote_shared::units_share(line.amount_minor, line.qty, before, *qty);
-                i64::try_from(i128::from(full) * i128::from(pct) / 100).map_err(|_| PaymentError::Refused("amount overflows".into()))?
+                i64::try_from(i128::from(full) * i128::from(pct) / 100)
+                    .map_err(|_| PaymentError::Refused("amount overflows".into()))?
             }
-            Share::PerUnit(minor) => qty.checked_mul(minor).ok_or_else(|| PaymentError::Refused("amount overflows".into()))?,
+            Share::PerUnit(minor) => qty
+                .checked_mul(minor)
+                .ok_or_else(|| PaymentError::Refused("amount overflows".into()))?,
         };
         let qty = Qty::parse(*qty).map_err(|e| PaymentError::Refused(e.to_string()))?;
-        lines.push(RefundLine { sku: sku.clone(), qty, amount_minor: amount });
-        total = total.checked_add(amount).ok_or_else(|| PaymentError::Refused("amount overflows".into()))?;
+        lines.push(RefundLine {
+            sku: sku.clone(),
+            qty,
+            amount_minor: amount,
+        });
+        total = total
+            .checked_add(amount)
+            .ok_or_else(|| PaymentError::Refused("amount overflows".into()))?;
     }
     if total <= 0 {
-        return Err(PaymentError::Refused("nothing to refund: the lines were free".into()));
+        return Err(PaymentError::Refused(
+            "nothing to refund: the lines were free".into(),
+        ));
     }
     let refunded: i64 = already.iter().map(|r| r.amount_minor).sum();
     if refunded + total > payment.amount_minor {
-        return Err(PaymentError::Refused(format!("{total} to refund, {} captured, {refunded} refunded already", payment.amount_minor)));
+        return Err(PaymentError::Refused(format!(
+            "{total} to refund, {} captured, {refunded} refunded already",
+            payment.amount_minor
+        )));
     }
     Ok((lines, total))
 }
 
 #[cfg(test)]
 mod tests;
-

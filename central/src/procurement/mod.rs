@@ -146,7 +146,9 @@ pub fn delivery_number(id: u64) -> String {
 
 /// The ASN id in a delivery number central issued, if it is one.
 pub fn asn_id(delivery: &str) -> Option<u64> {
-    tote_shared::sync::is_asn(delivery).then(|| delivery[4..].parse().ok()).flatten()
+    tote_shared::sync::is_asn(delivery)
+        .then(|| delivery[4..].parse().ok())
+        .flatten()
 }
 
 /// One line of a supplier invoice.
@@ -242,14 +244,23 @@ pub struct Tolerance {
 impl Default for Tolerance {
     /// No extra units, 1 % on price, ¥1 on the total.
     fn default() -> Self {
-        Tolerance { qty_units: 0, price_bp: 100, total_minor: 100 }
+        Tolerance {
+            qty_units: 0,
+            price_bp: 100,
+            total_minor: 100,
+        }
     }
 }
 
 impl Tolerance {
     pub fn check(&self) -> Result<(), ProcurementError> {
-        if self.qty_units > 1000 || self.price_bp > 5000 || !(0..=1_000_000).contains(&self.total_minor) {
-            return Err(ProcurementError::Refused("tolerances: qty_units ≤ 1000, price_bp ≤ 5000, total_minor 0 to 1000000".into()));
+        if self.qty_units > 1000
+            || self.price_bp > 5000
+            || !(0..=1_000_000).contains(&self.total_minor)
+        {
+            return Err(ProcurementError::Refused(
+                "tolerances: qty_units ≤ 1000, price_bp ≤ 5000, total_minor 0 to 1000000".into(),
+            ));
         }
         Ok(())
     }
@@ -284,7 +295,9 @@ impl From<SupplierError> for ProcurementError {
 impl From<crate::edge_sync::commands::StreamError> for ProcurementError {
     fn from(e: crate::edge_sync::commands::StreamError) -> Self {
         match e {
-            crate::edge_sync::commands::StreamError::UnknownWarehouse(w) => ProcurementError::NotFound(format!("warehouse {w}")),
+            crate::edge_sync::commands::StreamError::UnknownWarehouse(w) => {
+                ProcurementError::NotFound(format!("warehouse {w}"))
+            }
             crate::edge_sync::commands::StreamError::Db(e) => ProcurementError::Db(e),
         }
     }
@@ -299,15 +312,27 @@ pub const MAX_LINES: usize = 500;
 
 /// Ordered units at their unit costs.
 pub fn order_total(lines: &[PoLine]) -> Money {
-    let minor: i64 = lines.iter().map(|l| i64::from(l.qty) * l.unit_cost.minor()).sum();
+    let minor: i64 = lines
+        .iter()
+        .map(|l| i64::from(l.qty) * l.unit_cost.minor())
+        .sum();
     Money::parse(minor.min(Money::MAX_MINOR)).unwrap_or(Money::ZERO)
 }
 
 /// The supplier confirms a sent order for `promised_ms`, all of it or (with `lines`) fewer
 /// units of some SKUs; a SKU it does not name is confirmed in full.
-pub fn confirm(po: &mut PurchaseOrder, promised_ms: i64, lines: &[OrderLine], now_ms: i64) -> Result<(), ProcurementError> {
+pub fn confirm(
+    po: &mut PurchaseOrder,
+    promised_ms: i64,
+    lines: &[OrderLine],
+    now_ms: i64,
+) -> Result<(), ProcurementError> {
     if po.state != PoState::Sent {
-        return refuse(format!("purchase order {} is {}: only a sent order can be confirmed", po.id, po.state.as_str()));
+        return refuse(format!(
+            "purchase order {} is {}: only a sent order can be confirmed",
+            po.id,
+            po.state.as_str()
+        ));
     }
     if promised_ms < now_ms - 86_400_000 {
         return refuse("promised_ms is in the past");
@@ -317,21 +342,37 @@ pub fn confirm(po: &mut PurchaseOrder, promised_ms: i64, lines: &[OrderLine], no
             return refuse(format!("{} is not on purchase order {}", asked.sku, po.id));
         };
         if asked.qty.get() > line.qty {
-            return refuse(format!("{}: {} confirmed, {} ordered", asked.sku, asked.qty.get(), line.qty));
+            return refuse(format!(
+                "{}: {} confirmed, {} ordered",
+                asked.sku,
+                asked.qty.get(),
+                line.qty
+            ));
         }
     }
     for line in &mut po.lines {
-        line.confirmed = lines.iter().find(|a| a.sku == line.sku).map_or(line.qty, |a| a.qty.get());
+        line.confirmed = lines
+            .iter()
+            .find(|a| a.sku == line.sku)
+            .map_or(line.qty, |a| a.qty.get());
     }
-    (po.state, po.promised_ms, po.confirmed_ms) = (PoState::Confirmed, Some(promised_ms), Some(now_ms));
+    (po.state, po.promised_ms, po.confirmed_ms) =
+        (PoState::Confirmed, Some(promised_ms), Some(now_ms));
     Ok(())
 }
 
 /// Checks an ASN against its order and returns its units per SKU: the order must be confirmed
 /// (or receiving), every SKU on it, and no SKU shipped beyond what was confirmed.
-pub fn check_asn(po: &PurchaseOrder, lines: &[AsnLine]) -> Result<Vec<OrderLine>, ProcurementError> {
+pub fn check_asn(
+    po: &PurchaseOrder,
+    lines: &[AsnLine],
+) -> Result<Vec<OrderLine>, ProcurementError> {
     if !matches!(po.state, PoState::Confirmed | PoState::Receiving) {
-        return refuse(format!("purchase order {} is {}: ship only against a confirmed order", po.id, po.state.as_str()));
+        return refuse(format!(
+            "purchase order {} is {}: ship only against a confirmed order",
+            po.id,
+            po.state.as_str()
+        ));
     }
     if lines.is_empty() || lines.len() > MAX_LINES {
         return refuse(format!("an ASN has 1 to {MAX_LINES} lines"));
@@ -339,13 +380,31 @@ pub fn check_asn(po: &PurchaseOrder, lines: &[AsnLine]) -> Result<Vec<OrderLine>
     let mut per_sku: Vec<(Sku, u32)> = Vec::new();
     for l in lines {
         if l.qty == 0 || l.qty > tote_shared::Qty::MAX {
-            return refuse(format!("{}: qty must be 1 to {}", l.sku, tote_shared::Qty::MAX));
+            return refuse(format!(
+                "{}: qty must be 1 to {}",
+                l.sku,
+                tote_shared::Qty::MAX
+            ));
         }
-        if !(l.lot.len() <= 20 && l.lot.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')) {
-            return refuse(format!("{}: lot must be at most 20 letters, digits or '-'", l.sku));
+        if !(l.lot.len() <= 20
+            && l.lot
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            return refuse(format!(
+                "{}: lot must be at most 20 letters, digits or '-'",
+                l.sku
+            ));
         }
-        if !(l.carton.len() <= 32 && l.carton.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')) {
-            return refuse(format!("{}: carton must be at most 32 letters, digits or '-'", l.sku));
+        if !(l.carton.len() <= 32
+            && l.carton
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            return refuse(format!(
+                "{}: carton must be at most 32 letters, digits or '-'",
+                l.sku
+            ));
         }
         if l.expiry.as_deref().is_some_and(|e| !valid_yymmdd(e)) {
             return refuse(format!("{}: expiry must be YYMMDD", l.sku));
@@ -362,9 +421,17 @@ pub fn check_asn(po: &PurchaseOrder, lines: &[AsnLine]) -> Result<Vec<OrderLine>
                 return refuse(format!("{sku} is not on purchase order {}", po.id));
             };
             if u64::from(line.shipped) + u64::from(qty) > u64::from(line.confirmed) {
-                return refuse(format!("{sku}: {qty} more would ship {} of {} confirmed", u64::from(line.shipped) + u64::from(qty), line.confirmed));
+                return refuse(format!(
+                    "{sku}: {qty} more would ship {} of {} confirmed",
+                    u64::from(line.shipped) + u64::from(qty),
+                    line.confirmed
+                ));
             }
-            Ok(OrderLine { sku, qty: tote_shared::Qty::parse(i64::from(qty)).map_err(|e| ProcurementError::Refused(e.to_string()))? })
+            Ok(OrderLine {
+                sku,
+                qty: tote_shared::Qty::parse(i64::from(qty))
+                    .map_err(|e| ProcurementError::Refused(e.to_string()))?,
+            })
         })
         .collect()
 }
@@ -386,7 +453,10 @@ pub fn receive(po: &mut PurchaseOrder, sku: &Sku, passed: u32, failed: u32, now_
         line.accepted = line.accepted.saturating_add(passed);
         line.rejected = line.rejected.saturating_add(failed);
     }
-    let complete = po.lines.iter().all(|l| l.accepted + l.rejected >= l.confirmed);
+    let complete = po
+        .lines
+        .iter()
+        .all(|l| l.accepted + l.rejected >= l.confirmed);
     if complete && po.state == PoState::Receiving {
         (po.state, po.closed_ms) = (PoState::Closed, Some(now_ms));
         return true;
@@ -398,37 +468,78 @@ pub fn receive(po: &mut PurchaseOrder, sku: &Sku, passed: u32, failed: u32, now_
 /// received that passed QC and are not on an approved invoice yet; the stated total against
 /// the lines and against those units at the ordered costs. Returns the invoiced units at the
 /// order's costs and every difference beyond `tol` (none: the invoice matches).
-pub fn match_invoice(po: &PurchaseOrder, lines: &[SupplierInvoiceLine], total: Money, tol: &Tolerance) -> (Money, Vec<InvoiceDifference>) {
+pub fn match_invoice(
+    po: &PurchaseOrder,
+    lines: &[SupplierInvoiceLine],
+    total: Money,
+    tol: &Tolerance,
+) -> (Money, Vec<InvoiceDifference>) {
     let mut differences = Vec::new();
     let mut expected_minor = 0i64;
     let mut lines_minor = 0i64;
     for (i, l) in lines.iter().enumerate() {
         lines_minor += i64::from(l.qty) * l.unit_cost.minor();
         let Some(ordered) = po.lines.iter().find(|o| o.sku == l.sku) else {
-            differences.push(InvoiceDifference { kind: InvoiceDifferenceKind::NotOrdered, sku: Some(l.sku.clone()), invoiced: i64::from(l.qty), expected: 0 });
+            differences.push(InvoiceDifference {
+                kind: InvoiceDifferenceKind::NotOrdered,
+                sku: Some(l.sku.clone()),
+                invoiced: i64::from(l.qty),
+                expected: 0,
+            });
             continue;
         };
         expected_minor += i64::from(l.qty) * ordered.unit_cost.minor();
         // A SKU on several lines is billed once for their sum (checked at its first line).
-        let billed: i64 = lines.iter().filter(|o| o.sku == l.sku).map(|o| i64::from(o.qty)).sum();
+        let billed: i64 = lines
+            .iter()
+            .filter(|o| o.sku == l.sku)
+            .map(|o| i64::from(o.qty))
+            .sum();
         let open = i64::from(ordered.accepted) - i64::from(ordered.invoiced);
         let first = lines.iter().position(|o| o.sku == l.sku) == Some(i);
         if first && billed > open + i64::from(tol.qty_units) {
-            differences.push(InvoiceDifference { kind: InvoiceDifferenceKind::Quantity, sku: Some(l.sku.clone()), invoiced: billed, expected: open.max(0) });
+            differences.push(InvoiceDifference {
+                kind: InvoiceDifferenceKind::Quantity,
+                sku: Some(l.sku.clone()),
+                invoiced: billed,
+                expected: open.max(0),
+            });
         }
         let deviation = (l.unit_cost.minor() - ordered.unit_cost.minor()).abs();
         if deviation * 10_000 > ordered.unit_cost.minor() * i64::from(tol.price_bp) {
-            differences.push(InvoiceDifference { kind: InvoiceDifferenceKind::Price, sku: Some(l.sku.clone()), invoiced: l.unit_cost.minor(), expected: ordered.unit_cost.minor() });
+            differences.push(InvoiceDifference {
+                kind: InvoiceDifferenceKind::Price,
+                sku: Some(l.sku.clone()),
+                invoiced: l.unit_cost.minor(),
+                expected: ordered.unit_cost.minor(),
+            });
         }
     }
     let stated = total.minor();
     if (stated - lines_minor).abs() > tol.total_minor {
-        differences.push(InvoiceDifference { kind: InvoiceDifferenceKind::Total, sku: None, invoiced: stated, expected: lines_minor });
-    } else if (stated - expected_minor).abs() > tol.total_minor && !differences.iter().any(|d| d.kind == InvoiceDifferenceKind::Price) {
+        differences.push(InvoiceDifference {
+            kind: InvoiceDifferenceKind::Total,
+            sku: None,
+            invoiced: stated,
+            expected: lines_minor,
+        });
+    } else if (stated - expected_minor).abs() > tol.total_minor
+        && !differences
+            .iter()
+            .any(|d| d.kind == InvoiceDifferenceKind::Price)
+    {
         // Within each line's price tolerance, the deviations can still add up past the total's.
-        differences.push(InvoiceDifference { kind: InvoiceDifferenceKind::Total, sku: None, invoiced: stated, expected: expected_minor });
+        differences.push(InvoiceDifference {
+            kind: InvoiceDifferenceKind::Total,
+            sku: None,
+            invoiced: stated,
+            expected: expected_minor,
+        });
     }
-    (Money::parse(expected_minor.clamp(0, Money::MAX_MINOR)).unwrap_or(Money::ZERO), differences)
+    (
+        Money::parse(expected_minor.clamp(0, Money::MAX_MINOR)).unwrap_or(Money::ZERO),
+        differences,
+    )
 }
 
 /// An invoice's lines as they may be: each of 1 to 100,000 units.
@@ -436,8 +547,15 @@ pub fn check_invoice_lines(lines: &[SupplierInvoiceLine]) -> Result<(), Procurem
     if lines.is_empty() || lines.len() > MAX_LINES {
         return refuse(format!("an invoice has 1 to {MAX_LINES} lines"));
     }
-    match lines.iter().find(|l| l.qty == 0 || l.qty > tote_shared::Qty::MAX) {
-        Some(l) => refuse(format!("{}: qty must be 1 to {}", l.sku, tote_shared::Qty::MAX)),
+    match lines
+        .iter()
+        .find(|l| l.qty == 0 || l.qty > tote_shared::Qty::MAX)
+    {
+        Some(l) => refuse(format!(
+            "{}: qty must be 1 to {}",
+            l.sku,
+            tote_shared::Qty::MAX
+        )),
         None => Ok(()),
     }
 }
@@ -450,7 +568,11 @@ pub fn check_invoice_lines(lines: &[SupplierInvoiceLine]) -> Result<(), Procurem
 pub fn received_value(po: &PurchaseOrder, lines: &[SupplierInvoiceLine]) -> Money {
     let mut minor = 0i64;
     for ordered in &po.lines {
-        let billed: i64 = lines.iter().filter(|l| l.sku == ordered.sku).map(|l| i64::from(l.qty)).sum();
+        let billed: i64 = lines
+            .iter()
+            .filter(|l| l.sku == ordered.sku)
+            .map(|l| i64::from(l.qty))
+            .sum();
         let open = (i64::from(ordered.accepted) - i64::from(ordered.invoiced)).max(0);
         minor = minor.saturating_add(billed.min(open).saturating_mul(ordered.unit_cost.minor()));
     }
@@ -460,20 +582,37 @@ pub fn received_value(po: &PurchaseOrder, lines: &[SupplierInvoiceLine]) -> Mone
 /// Per SKU, what an invoice prices its received, not yet invoiced units at beyond the order's
 /// cost (a late cost of those units; negative when cheaper). Units billed beyond receipts keep
 /// the rest of the line's value (a price variance). Taken before the units count as invoiced.
-pub fn late_costs(po: &PurchaseOrder, lines: &[SupplierInvoiceLine]) -> Vec<crate::journal::LateCost> {
+pub fn late_costs(
+    po: &PurchaseOrder,
+    lines: &[SupplierInvoiceLine],
+) -> Vec<crate::journal::LateCost> {
     let mut costs = Vec::new();
     for ordered in &po.lines {
-        let billed: i64 = lines.iter().filter(|l| l.sku == ordered.sku).map(|l| i64::from(l.qty)).sum();
-        let billed_value: i64 = lines.iter().filter(|l| l.sku == ordered.sku).map(|l| i64::from(l.qty) * l.unit_cost.minor()).sum();
+        let billed: i64 = lines
+            .iter()
+            .filter(|l| l.sku == ordered.sku)
+            .map(|l| i64::from(l.qty))
+            .sum();
+        let billed_value: i64 = lines
+            .iter()
+            .filter(|l| l.sku == ordered.sku)
+            .map(|l| i64::from(l.qty) * l.unit_cost.minor())
+            .sum();
         let units = billed.min((i64::from(ordered.accepted) - i64::from(ordered.invoiced)).max(0));
         if units == 0 {
             continue;
         }
         // The received units' part of what the lines bill, at their average invoiced price.
-        let value = i64::try_from(i128::from(billed_value) * i128::from(units) / i128::from(billed)).unwrap_or(i64::MAX);
+        let value =
+            i64::try_from(i128::from(billed_value) * i128::from(units) / i128::from(billed))
+                .unwrap_or(i64::MAX);
         let amount = value - units * ordered.unit_cost.minor();
         if amount != 0 {
-            costs.push(crate::journal::LateCost { sku: ordered.sku.clone(), units, amount });
+            costs.push(crate::journal::LateCost {
+                sku: ordered.sku.clone(),
+                units,
+                amount,
+            });
         }
     }
     costs
@@ -483,13 +622,20 @@ pub fn late_costs(po: &PurchaseOrder, lines: &[SupplierInvoiceLine]) -> Vec<crat
 /// value at the order's costs, largest remainder first so the shares add up to `amount`.
 pub fn landed_shares(po: &PurchaseOrder, amount: i64) -> Vec<crate::journal::LateCost> {
     let received: Vec<&PoLine> = po.lines.iter().filter(|l| l.accepted > 0).collect();
-    let values: Vec<i64> = received.iter().map(|l| i64::from(l.accepted) * l.unit_cost.minor()).collect();
+    let values: Vec<i64> = received
+        .iter()
+        .map(|l| i64::from(l.accepted) * l.unit_cost.minor())
+        .collect();
     let shares = tote_shared::domain::largest_remainder(amount.max(0), &values);
     received
         .into_iter()
         .zip(shares)
         .filter(|(_, part)| *part != 0)
-        .map(|(l, part)| crate::journal::LateCost { sku: l.sku.clone(), units: i64::from(l.accepted), amount: part })
+        .map(|(l, part)| crate::journal::LateCost {
+            sku: l.sku.clone(),
+            units: i64::from(l.accepted),
+            amount: part,
+        })
         .collect()
 }
 
@@ -498,10 +644,17 @@ pub fn landed_shares(po: &PurchaseOrder, amount: i64) -> Vec<crate::journal::Lat
 pub fn check_invoice_tax(total: Money, tax: Money, lines: usize) -> Result<(), ProcurementError> {
     let most = total.minor() * 1300 / 10_000 + lines as i64;
     if total.minor() + tax.minor() > Money::MAX_MINOR {
-        return refuse(format!("total and VAT come to more than {}", Money::MAX_MINOR));
+        return refuse(format!(
+            "total and VAT come to more than {}",
+            Money::MAX_MINOR
+        ));
     }
     if tax.minor() > most {
-        return refuse(format!("input VAT {} is above 13 % of the invoice's total {} (at most {most})", tax.minor(), total.minor()));
+        return refuse(format!(
+            "input VAT {} is above 13 % of the invoice's total {} (at most {most})",
+            tax.minor(),
+            total.minor()
+        ));
     }
     Ok(())
 }

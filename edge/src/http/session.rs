@@ -71,17 +71,32 @@ enum Attempt<'a> {
         doc::JsonBody, doc::Unauthorized,
         (status = 503, description = "too many sign-ins waiting for a PIN comparison: try again after Retry-After", body = doc::ProblemSchema, content_type = "application/problem+json", headers(("retry-after" = u32)))),
     tag = "session")]
-pub async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) -> Result<Response, ApiError> {
+pub async fn sign_in(
+    State(state): State<AppState>,
+    Json(body): Json<SignIn>,
+) -> Result<Response, ApiError> {
     let attempt = match (&body.badge, &body.worker, &body.pin) {
-        (Some(badge), None, None) if !badge.is_empty() && badge.chars().count() <= 128 => Attempt::Badge(badge.trim()),
-        (None, Some(worker), Some(pin)) if auth::valid_worker_id(worker) && pin.chars().count() <= 64 => Attempt::Pin { worker, pin },
-        _ => return Err(ApiError::BadRequest("sign in with {\"badge\"} or {\"worker\", \"pin\"}".into())),
+        (Some(badge), None, None) if !badge.is_empty() && badge.chars().count() <= 128 => {
+            Attempt::Badge(badge.trim())
+        }
+        (None, Some(worker), Some(pin))
+            if auth::valid_worker_id(worker) && pin.chars().count() <= 64 =>
+        {
+            Attempt::Pin { worker, pin }
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "sign in with {\"badge\"} or {\"worker\", \"pin\"}".into(),
+            ))
+        }
     };
     let limits = &state.sign_in;
     let refuse = |why: Refusal, who: &str| {
         limits.refused(why);
         match why {
-            Refusal::Locked | Refusal::BadgeLimit | Refusal::Busy => tracing::warn!(who, reason = why.as_str(), "sign-in refused"),
+            Refusal::Locked | Refusal::BadgeLimit | Refusal::Busy => {
+                tracing::warn!(who, reason = why.as_str(), "sign-in refused")
+            }
             _ => tracing::info!(who, reason = why.as_str(), "sign-in refused"),
         }
         match why {
@@ -117,9 +132,19 @@ pub async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) ->
             }
         }
         Attempt::Pin { worker, pin } => {
-            let Some(slot) = limits.queue() else { return Err(refuse(Refusal::Busy, worker)) };
-            let (against, found, refusal) = match state.store.count_pin_attempt(worker.to_owned(), now).await? {
-                PinAttempt::Counted(found) => (Against::Worker(found.pin_hash.clone()), Some(found), Refusal::WrongPin),
+            let Some(slot) = limits.queue() else {
+                return Err(refuse(Refusal::Busy, worker));
+            };
+            let (against, found, refusal) = match state
+                .store
+                .count_pin_attempt(worker.to_owned(), now)
+                .await?
+            {
+                PinAttempt::Counted(found) => (
+                    Against::Stored(found.pin_hash.clone()),
+                    Some(found),
+                    Refusal::WrongPin,
+                ),
                 PinAttempt::Locked => (Against::Decoy, None, Refusal::Locked),
                 PinAttempt::UnknownWorker => (Against::Decoy, None, Refusal::UnknownWorker),
             };
@@ -135,12 +160,33 @@ pub async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) ->
     }
     let token = auth::new_token();
     let minutes = state.settings.auth.session_minutes;
-    let session = state.store.open_session(who.id.clone(), auth::sha256_hex(&token), now + minutes as i64 * 60_000).await?;
+    let session = state
+        .store
+        .open_session(
+            who.id.clone(),
+            auth::sha256_hex(&token),
+            now + minutes as i64 * 60_000,
+        )
+        .await?;
     tracing::info!(worker = %session.worker, "signed in");
-    let cookie = format!("{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}", auth::COOKIE, minutes * 60, secure(&state));
-    let body = SignedIn { worker: session.worker, name: session.name, roles: session.roles, expires_ms: session.expires_ms, token };
+    let cookie = format!(
+        "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        auth::COOKIE,
+        minutes * 60,
+        secure(&state)
+    );
+    let body = SignedIn {
+        worker: session.worker,
+        name: session.name,
+        roles: session.roles,
+        expires_ms: session.expires_ms,
+        token,
+    };
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.to_string()))?);
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
     Ok(response)
 }
 
@@ -168,22 +214,44 @@ pub struct Me {
 pub async fn me(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Json<Me> {
     let warehouse = state.settings.warehouse.to_string();
     Json(match caller {
-        Caller::System => Me { worker: "system".into(), name: "API token".into(), roles: Role::ALL.iter().map(|r| r.to_string()).collect(), expires_ms: None, warehouse },
-        Caller::Worker(w) => Me { worker: w.worker, name: w.name, roles: w.roles, expires_ms: Some(w.expires_ms), warehouse },
+        Caller::System => Me {
+            worker: "system".into(),
+            name: "API token".into(),
+            roles: Role::ALL.iter().map(|r| r.to_string()).collect(),
+            expires_ms: None,
+            warehouse,
+        },
+        Caller::Worker(w) => Me {
+            worker: w.worker,
+            name: w.name,
+            roles: w.roles,
+            expires_ms: Some(w.expires_ms),
+            warehouse,
+        },
     })
 }
 
 /// Ends the session the request carries (if any) and expires the cookie.
 #[utoipa::path(delete, path = "/api/v1/session", security(()), responses((status = 204, description = "signed out", headers(("set-cookie" = String)))), tag = "session")]
-pub async fn sign_out(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub async fn sign_out(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let token = auth::token(&request);
     drop(request);
     if let Some(token) = token {
         state.store.close_session(auth::sha256_hex(&token)).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let expired = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}", auth::COOKIE, secure(&state));
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&expired).map_err(|e| ApiError::Internal(e.to_string()))?);
+    let expired = format!(
+        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        auth::COOKIE,
+        secure(&state)
+    );
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&expired).map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
     Ok(response)
 }
 
@@ -198,7 +266,9 @@ pub struct NewWorkerRequest {
     pub pin: String,
     /// The badge's barcode: 6 to 128 characters once white space around it is dropped.
     #[serde(default)]
-    #[schema(pattern = r"^[\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]{4,126}[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$")]
+    #[schema(
+        pattern = r"^[\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]{4,126}[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub badge: Option<String>,
     #[schema(value_type = Vec<RoleName>, min_items = 1)]
     pub roles: Vec<String>,
@@ -220,30 +290,49 @@ pub enum RoleName {
 /// Supervisor: a new worker with a PIN (Argon2id-hashed), an optional badge and roles.
 #[utoipa::path(post, path = "/api/v1/workers", request_body = NewWorkerRequest,
     responses((status = 201, body = crate::store::WorkerRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict), tag = "session")]
-pub async fn create_worker(State(state): State<AppState>, Extension(caller): Extension<Caller>, Json(body): Json<NewWorkerRequest>) -> Result<Response, ApiError> {
+pub async fn create_worker(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Json(body): Json<NewWorkerRequest>,
+) -> Result<Response, ApiError> {
     if !auth::valid_worker_id(&body.id) {
-        return Err(ApiError::Unprocessable("worker id: 1 to 32 letters, digits, '.', '_' or '-'".into()));
+        return Err(ApiError::Unprocessable(
+            "worker id: 1 to 32 letters, digits, '.', '_' or '-'".into(),
+        ));
     }
     super::check_text("name", &body.name, 80)?;
     if !auth::valid_pin(&body.pin) {
         return Err(ApiError::Unprocessable("PIN: 4 to 12 digits".into()));
     }
     if body.roles.is_empty() || !body.roles.iter().all(|r| Role::ALL.contains(&r.as_str())) {
-        return Err(ApiError::Unprocessable(format!("roles: one or more of {}", Role::ALL.join(", "))));
+        return Err(ApiError::Unprocessable(format!(
+            "roles: one or more of {}",
+            Role::ALL.join(", ")
+        )));
     }
     let badge = match body.badge.as_deref().map(str::trim) {
-        Some(b) if !(6..=128).contains(&b.chars().count()) => return Err(ApiError::Unprocessable("badge: 6 to 128 characters".into())),
+        Some(b) if !(6..=128).contains(&b.chars().count()) => {
+            return Err(ApiError::Unprocessable("badge: 6 to 128 characters".into()))
+        }
         other => other.map(auth::sha256_hex),
     };
     let pin_hash = state.sign_in.hash(body.pin.clone()).await?;
-    let worker = NewWorker { id: body.id, name: body.name.trim().to_owned(), pin_hash, badge_sha256: badge, roles: body.roles };
+    let worker = NewWorker {
+        id: body.id,
+        name: body.name.trim().to_owned(),
+        pin_hash,
+        badge_sha256: badge,
+        roles: body.roles,
+    };
     let created = state.store.create_worker(worker).await?;
     tracing::info!(worker = %created.id, by = %caller.name(), "worker created");
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/workers", responses((status = 200, body = Vec<crate::store::WorkerRecord>), doc::Unauthorized), tag = "session")]
-pub async fn workers(State(state): State<AppState>) -> Result<Json<Vec<crate::store::WorkerRecord>>, ApiError> {
+pub async fn workers(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<crate::store::WorkerRecord>>, ApiError> {
     Ok(Json(state.store.workers().await?))
 }
 
@@ -263,7 +352,10 @@ pub async fn set_active(
     Json(body): Json<ActiveRequest>,
 ) -> Result<Json<crate::store::WorkerRecord>, ApiError> {
     if !auth::valid_worker_id(&id) {
-        return Err(ApiError::NotFound(format!("worker {:?}", id.chars().take(40).collect::<String>())));
+        return Err(ApiError::NotFound(format!(
+            "worker {:?}",
+            id.chars().take(40).collect::<String>()
+        )));
     }
     let worker = state.store.set_worker_active(id, body.active).await?;
     tracing::info!(worker = %worker.id, active = body.active, by = %caller.name(), "worker active state changed");

@@ -16,16 +16,34 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tote_shared::runtime::supervise::Stop;
 use tote_shared::runtime::system::now_ms;
-use tote_shared::vda5050::{Action, Connection, ConnectionState, Factsheet, Header, InstantActions, Order, State, Topic, Visualization, MAX_PAYLOAD_BYTES};
+use tote_shared::vda5050::{
+    Action, Connection, ConnectionState, Factsheet, Header, InstantActions, Order, State, Topic,
+    Visualization, MAX_PAYLOAD_BYTES,
+};
 
-pub const SUBSCRIPTIONS: [(&str, QoS); 4] =
-    [("state", QoS::AtMostOnce), ("connection", QoS::AtLeastOnce), ("factsheet", QoS::AtMostOnce), ("visualization", QoS::AtMostOnce)];
+pub const SUBSCRIPTIONS: [(&str, QoS); 4] = [
+    ("state", QoS::AtMostOnce),
+    ("connection", QoS::AtLeastOnce),
+    ("factsheet", QoS::AtMostOnce),
+    ("visualization", QoS::AtMostOnce),
+];
 
 /// The topic filters for the robots of `manufacturers` (all robots when empty).
 pub fn subscriptions(manufacturers: &[String]) -> Vec<(String, QoS)> {
     let all = ["+".to_owned()];
-    let names = if manufacturers.is_empty() { &all[..] } else { manufacturers };
-    names.iter().flat_map(|m| SUBSCRIPTIONS.iter().map(move |(topic, qos)| (format!("uagv/v2/{m}/+/{topic}"), *qos))).collect()
+    let names = if manufacturers.is_empty() {
+        &all[..]
+    } else {
+        manufacturers
+    };
+    names
+        .iter()
+        .flat_map(|m| {
+            SUBSCRIPTIONS
+                .iter()
+                .map(move |(topic, qos)| (format!("uagv/v2/{m}/+/{topic}"), *qos))
+        })
+        .collect()
 }
 
 /// Last `headerId` sent, per (manufacturer, serial, topic).
@@ -46,38 +64,86 @@ impl Publisher {
     /// The next header to the robot on `topic`, in the protocol version it speaks.
     pub fn header(&self, fleet: &Fleet, manufacturer: &str, serial: &str, topic: Topic) -> Header {
         let mut ids = self.header_ids.lock().unwrap_or_else(|p| p.into_inner());
-        let id = ids.entry((manufacturer.to_owned(), serial.to_owned(), topic)).or_insert(0);
+        let id = ids
+            .entry((manufacturer.to_owned(), serial.to_owned(), topic))
+            .or_insert(0);
         *id += 1;
-        Header::new(*id, now_ms(), manufacturer, serial).in_version(fleet.version_of(manufacturer, serial))
+        Header::new(*id, now_ms(), manufacturer, serial)
+            .in_version(fleet.version_of(manufacturer, serial))
     }
 
     /// Sends instant actions, remembered in the fleet to match a refusal against.
-    pub async fn instant_actions(&self, fleet: &Fleet, manufacturer: &str, serial: &str, actions: Vec<Action>) -> Result<(), PublishError> {
-        let message = InstantActions { header: self.header(fleet, manufacturer, serial, Topic::InstantActions), actions };
-        let action_ids = message.actions.iter().map(|a| a.action_id.clone()).collect();
-        fleet.sent(manufacturer, serial, Sent { topic: Topic::InstantActions, header_id: message.header.header_id, order: None, action_ids });
-        self.publish(Topic::InstantActions.path(manufacturer, serial), &message).await
+    pub async fn instant_actions(
+        &self,
+        fleet: &Fleet,
+        manufacturer: &str,
+        serial: &str,
+        actions: Vec<Action>,
+    ) -> Result<(), PublishError> {
+        let message = InstantActions {
+            header: self.header(fleet, manufacturer, serial, Topic::InstantActions),
+            actions,
+        };
+        let action_ids = message
+            .actions
+            .iter()
+            .map(|a| a.action_id.clone())
+            .collect();
+        fleet.sent(
+            manufacturer,
+            serial,
+            Sent {
+                topic: Topic::InstantActions,
+                header_id: message.header.header_id,
+                order: None,
+                action_ids,
+            },
+        );
+        self.publish(Topic::InstantActions.path(manufacturer, serial), &message)
+            .await
     }
 
     /// Sends an order (its header from `header`), remembered in the fleet: the robot's first
     /// state naming it is never taken for someone else's order, and a refusal is matched to it.
     pub async fn order(&self, fleet: &Fleet, order: &Order) -> Result<(), PublishError> {
         let (m, s) = (&order.header.manufacturer, &order.header.serial_number);
-        let action_ids = order.nodes.iter().flat_map(|n| &n.actions).map(|a| a.action_id.clone()).collect();
-        let sent = Sent { topic: Topic::Order, header_id: order.header.header_id, order: Some((order.order_id.clone(), order.order_update_id)), action_ids };
+        let action_ids = order
+            .nodes
+            .iter()
+            .flat_map(|n| &n.actions)
+            .map(|a| a.action_id.clone())
+            .collect();
+        let sent = Sent {
+            topic: Topic::Order,
+            header_id: order.header.header_id,
+            order: Some((order.order_id.clone(), order.order_update_id)),
+            action_ids,
+        };
         fleet.sent(m, s, sent);
         self.publish(Topic::Order.path(m, s), order).await
     }
 
-    async fn publish(&self, topic: String, message: &impl serde::Serialize) -> Result<(), PublishError> {
+    async fn publish(
+        &self,
+        topic: String,
+        message: &impl serde::Serialize,
+    ) -> Result<(), PublishError> {
         let payload = serde_json::to_vec(message).map_err(|e| PublishError(e.to_string()))?;
-        self.client.publish(topic, QoS::AtMostOnce, false, payload).await.map_err(|e| PublishError(e.to_string()))
+        self.client
+            .publish(topic, QoS::AtMostOnce, false, payload)
+            .await
+            .map_err(|e| PublishError(e.to_string()))
     }
 }
 
 /// The client for `host:port`, signing in with `login` if given; `run` must then drive its
 /// event loop.
-pub fn connect(host: &str, port: u16, client_id: String, login: Option<(String, String)>) -> (Publisher, Session) {
+pub fn connect(
+    host: &str,
+    port: u16,
+    client_id: String,
+    login: Option<(String, String)>,
+) -> (Publisher, Session) {
     let mut options = MqttOptions::new(client_id, host, port);
     if let Some((username, password)) = login {
         options.set_credentials(username, password);
@@ -85,7 +151,15 @@ pub fn connect(host: &str, port: u16, client_id: String, login: Option<(String, 
     options.set_keep_alive(Duration::from_secs(5));
     options.set_max_packet_size(MAX_PAYLOAD_BYTES * 4, MAX_PAYLOAD_BYTES * 4);
     let (client, events) = AsyncClient::new(options, 1024);
-    (Publisher { client, header_ids: Arc::default() }, Session { events: tokio::sync::Mutex::new((events, false)) })
+    (
+        Publisher {
+            client,
+            header_ids: Arc::default(),
+        },
+        Session {
+            events: tokio::sync::Mutex::new((events, false)),
+        },
+    )
 }
 
 /// The event loop, kept across restarts of the task that drives it: every `Publisher` clone
@@ -97,7 +171,13 @@ pub struct Session {
 }
 
 /// Drives the event loop until `stop` (reconnecting with a pause), subscribing on every connect.
-pub async fn run(publisher: Publisher, session: Arc<Session>, fleet: Arc<Fleet>, manufacturers: Vec<String>, stop: Stop) {
+pub async fn run(
+    publisher: Publisher,
+    session: Arc<Session>,
+    fleet: Arc<Fleet>,
+    manufacturers: Vec<String>,
+    stop: Stop,
+) {
     let filters = subscriptions(&manufacturers);
     let publisher_again = publisher.clone();
     let client = publisher.client;
@@ -109,21 +189,26 @@ pub async fn run(publisher: Publisher, session: Arc<Session>, fleet: Arc<Fleet>,
         subscribe(&client, &filters);
     }
     loop {
-        let Some(polled) = stop.run_until_stopped(events.poll()).await else { return };
+        let Some(polled) = stop.run_until_stopped(events.poll()).await else {
+            return;
+        };
         match polled {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 tracing::info!("connected to the MQTT broker");
                 subscribe(&client, &filters);
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                if let Some((manufacturer, serial)) = handle(&fleet, &p.topic, &p.payload, now_ms()) {
+                if let Some((manufacturer, serial)) = handle(&fleet, &p.topic, &p.payload, now_ms())
+                {
                     request_state(&publisher_again, &fleet, manufacturer, serial);
                 }
             }
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(%error, "MQTT connection lost; reconnecting");
-                let _ = stop.run_until_stopped(tokio::time::sleep(Duration::from_millis(500))).await;
+                let _ = stop
+                    .run_until_stopped(tokio::time::sleep(Duration::from_millis(500)))
+                    .await;
             }
         }
     }
@@ -136,8 +221,17 @@ fn request_state(publisher: &Publisher, fleet: &Arc<Fleet>, manufacturer: String
     let (publisher, fleet) = (publisher.clone(), fleet.clone());
     tokio::spawn(async move {
         let action_id = format!("edge-state-{}-{:08x}", now_ms(), rand::random::<u32>());
-        let action = Action { action_type: "stateRequest".into(), action_id, action_description: None, blocking_type: tote_shared::vda5050::BlockingType::None, action_parameters: None };
-        if let Err(error) = publisher.instant_actions(&fleet, &manufacturer, &serial, vec![action]).await {
+        let action = Action {
+            action_type: "stateRequest".into(),
+            action_id,
+            action_description: None,
+            blocking_type: tote_shared::vda5050::BlockingType::None,
+            action_parameters: None,
+        };
+        if let Err(error) = publisher
+            .instant_actions(&fleet, &manufacturer, &serial, vec![action])
+            .await
+        {
             tracing::warn!(%error, %serial, "cannot ask a robot for its state");
         }
     });
@@ -159,7 +253,12 @@ fn subscribe(client: &AsyncClient, filters: &[(String, QoS)]) {
 /// announced itself ONLINE.
 pub fn handle(fleet: &Fleet, topic: &str, payload: &[u8], now: i64) -> Option<(String, String)> {
     let Some((manufacturer, serial, kind)) = Topic::parse(topic) else {
-        reject(fleet, Rejection::UnknownTopic, topic, "not a VDA 5050 v2 topic");
+        reject(
+            fleet,
+            Rejection::UnknownTopic,
+            topic,
+            "not a VDA 5050 v2 topic",
+        );
         return None;
     };
     if payload.is_empty() {
@@ -180,7 +279,10 @@ pub fn handle(fleet: &Fleet, topic: &str, payload: &[u8], now: i64) -> Option<(S
         Topic::Connection => {
             let c = parse::<Connection>(fleet, topic, value, m, s, |c| &c.header)?;
             fleet.connection(m, s, c.connection_state, now);
-            (c.header.version, c.connection_state == ConnectionState::Online)
+            (
+                c.header.version,
+                c.connection_state == ConnectionState::Online,
+            )
         }
         Topic::State => {
             let state = parse::<State>(fleet, topic, value, m, s, |x| &x.header)?;
@@ -221,7 +323,12 @@ fn parse<T: DeserializeOwned>(
     };
     let h = header(&message);
     if h.manufacturer != manufacturer || h.serial_number != serial {
-        reject(fleet, Rejection::HeaderMismatch, topic, "header names another robot than the topic");
+        reject(
+            fleet,
+            Rejection::HeaderMismatch,
+            topic,
+            "header names another robot than the topic",
+        );
         return None;
     }
     Some(message)

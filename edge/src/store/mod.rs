@@ -7,28 +7,28 @@
 mod commands;
 mod counts;
 mod deliveries;
+mod moves;
+mod mqtt_logins;
 mod outbox;
 mod picking;
-mod moves;
 mod pods;
 mod printing;
 mod requests;
 mod returns;
 mod schema;
 mod stock;
-mod workers;
-mod mqtt_logins;
 mod waybills;
+mod workers;
 
-pub use picking::{FulfilmentView, PickTaskView, ScanOutcome};
 pub use counts::{CountView, Tally};
 pub use deliveries::DeliveryView;
 pub use moves::{Move, MoveDone};
+pub use mqtt_logins::MqttLogin;
+pub use picking::{FulfilmentView, PickTaskView, ScanOutcome};
 pub use pods::{NewPod, PodRecord};
 pub use printing::PrintJob;
 pub use returns::{ReturnLineView, ReturnView};
 pub use stock::{LocationRecord, StockRecord};
-pub use mqtt_logins::MqttLogin;
 pub use waybills::PoolView;
 pub use workers::{Credentials, NewWorker, PinAttempt, SessionWorker, WorkerRecord};
 
@@ -47,7 +47,11 @@ pub enum StoreError {
     #[error("{0} not found")]
     NotFound(String),
     #[error("wrong {what}: expected {expected}, scanned {scanned}")]
-    WrongScan { what: &'static str, expected: String, scanned: String },
+    WrongScan {
+        what: &'static str,
+        expected: String,
+        scanned: String,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -125,7 +129,12 @@ pub enum Answer {
 impl EdgeStore {
     pub fn open(settings: &DatabaseSettings) -> StoreResult<EdgeStore> {
         let (writer, readers) = start(settings, schema::MIGRATIONS)?;
-        Ok(EdgeStore { writer, readers, outbox_written: Arc::new(Notify::new()), labels_queued: Arc::new(Notify::new()) })
+        Ok(EdgeStore {
+            writer,
+            readers,
+            outbox_written: Arc::new(Notify::new()),
+            labels_queued: Arc::new(Notify::new()),
+        })
     }
 
     pub fn outbox_signal(&self) -> Arc<Notify> {
@@ -148,7 +157,8 @@ impl EdgeStore {
                         return Ok(Answer::Replayed(stored));
                     }
                 }
-                let value = serde_json::to_value(work(conn)?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let value = serde_json::to_value(work(conn)?)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 if let Some(key) = &key {
                     requests::record(conn, key, &value, now())?;
                 }
@@ -161,15 +171,23 @@ impl EdgeStore {
 
     /// Sends every dated lot's level once per database (see `stock::send_lot_levels_once`).
     pub async fn send_lot_levels_once(&self) -> StoreResult<usize> {
-        let sent = self.writer.write(move |c| stock::send_lot_levels_once(c, now())).await?;
+        let sent = self
+            .writer
+            .write(move |c| stock::send_lot_levels_once(c, now()))
+            .await?;
         if sent > 0 {
             self.outbox_written.notify_one();
         }
         Ok(sent)
     }
 
-    pub async fn create_location(&self, key: Option<RequestKey>, code: LocationCode) -> StoreResult<Answer> {
-        self.change(key, move |c| stock::create_location(c, &code, now())).await
+    pub async fn create_location(
+        &self,
+        key: Option<RequestKey>,
+        code: LocationCode,
+    ) -> StoreResult<Answer> {
+        self.change(key, move |c| stock::create_location(c, &code, now()))
+            .await
     }
 
     pub async fn locations(&self) -> StoreResult<Vec<LocationRecord>> {
@@ -177,48 +195,118 @@ impl EdgeStore {
     }
 
     pub async fn receive(&self, key: Option<RequestKey>, receipt: Receipt) -> StoreResult<Answer> {
-        self.change(key, move |c| stock::receive(c, &receipt, now())).await
+        self.change(key, move |c| stock::receive(c, &receipt, now()))
+            .await
     }
 
-    pub async fn adjust(&self, key: Option<RequestKey>, adjustment: Adjustment) -> StoreResult<Answer> {
-        self.change(key, move |c| stock::adjust(c, &adjustment, now())).await
+    pub async fn adjust(
+        &self,
+        key: Option<RequestKey>,
+        adjustment: Adjustment,
+    ) -> StoreResult<Answer> {
+        self.change(key, move |c| stock::adjust(c, &adjustment, now()))
+            .await
     }
 
-    pub async fn stock(&self, sku: Option<Sku>, location: Option<LocationCode>) -> StoreResult<Vec<StockRecord>> {
-        self.readers.read(move |c| stock::query(c, sku.as_ref(), location.as_ref())).await
+    pub async fn stock(
+        &self,
+        sku: Option<Sku>,
+        location: Option<LocationCode>,
+    ) -> StoreResult<Vec<StockRecord>> {
+        self.readers
+            .read(move |c| stock::query(c, sku.as_ref(), location.as_ref()))
+            .await
     }
 
     /// Resolves a scanned GTIN to the SKU it identifies.
     pub async fn sku_for_gtin(&self, gtin: String) -> StoreResult<Sku> {
-        self.readers.read(move |c| stock::sku_for_gtin(c, &gtin)).await
+        self.readers
+            .read(move |c| stock::sku_for_gtin(c, &gtin))
+            .await
     }
 
-    pub async fn pick_tasks(&self, state: Option<String>, limit: u32) -> StoreResult<Vec<PickTaskView>> {
-        self.readers.read(move |c| picking::tasks(c, state.as_deref(), limit)).await
+    pub async fn pick_tasks(
+        &self,
+        state: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Vec<PickTaskView>> {
+        self.readers
+            .read(move |c| picking::tasks(c, state.as_deref(), limit))
+            .await
     }
 
-    pub async fn scan(&self, key: Option<RequestKey>, task_id: u64, code: String, qty: u32) -> StoreResult<Answer> {
-        self.change(key, move |c| picking::scan(c, task_id, &code, qty, now())).await
+    pub async fn scan(
+        &self,
+        key: Option<RequestKey>,
+        task_id: u64,
+        code: String,
+        qty: u32,
+    ) -> StoreResult<Answer> {
+        self.change(key, move |c| picking::scan(c, task_id, &code, qty, now()))
+            .await
     }
 
     /// A station's confirm button for the lit task (`key` makes a press count once).
-    pub async fn confirm_lit(&self, key: RequestKey, task_id: u64, qty: u32) -> StoreResult<Answer> {
-        self.change(Some(key), move |c| picking::confirm_lit(c, task_id, qty, now())).await
+    pub async fn confirm_lit(
+        &self,
+        key: RequestKey,
+        task_id: u64,
+        qty: u32,
+    ) -> StoreResult<Answer> {
+        self.change(Some(key), move |c| {
+            picking::confirm_lit(c, task_id, qty, now())
+        })
+        .await
     }
 
-    pub async fn short_pick(&self, key: Option<RequestKey>, task_id: u64, found: i64, reason: Option<String>) -> StoreResult<Answer> {
-        self.change(key, move |c| picking::short_pick(c, task_id, found, reason.as_deref(), now())).await
+    pub async fn short_pick(
+        &self,
+        key: Option<RequestKey>,
+        task_id: u64,
+        found: i64,
+        reason: Option<String>,
+    ) -> StoreResult<Answer> {
+        self.change(key, move |c| {
+            picking::short_pick(c, task_id, found, reason.as_deref(), now())
+        })
+        .await
     }
 
     /// `carton`: what the packer scanned into the carton (units per SKU), checked against what
     /// was picked for the order.
-    pub async fn pack(&self, key: Option<RequestKey>, order_id: u64, carton: Option<Tally>) -> StoreResult<Answer> {
-        self.change(key, move |c| picking::pack(c, order_id, carton.as_ref(), now())).await
+    pub async fn pack(
+        &self,
+        key: Option<RequestKey>,
+        order_id: u64,
+        carton: Option<Tally>,
+    ) -> StoreResult<Answer> {
+        self.change(key, move |c| {
+            picking::pack(c, order_id, carton.as_ref(), now())
+        })
+        .await
     }
 
     /// `tracking`: a number typed from a paper waybill; None takes one from the carrier's pool.
-    pub async fn ship(&self, key: Option<RequestKey>, order_id: u64, carrier: Option<String>, tracking: Option<String>, label: LabelSettings) -> StoreResult<Answer> {
-        let answer = self.change(key, move |c| picking::ship(c, order_id, carrier.as_deref(), tracking.as_deref(), &label, now())).await;
+    pub async fn ship(
+        &self,
+        key: Option<RequestKey>,
+        order_id: u64,
+        carrier: Option<String>,
+        tracking: Option<String>,
+        label: LabelSettings,
+    ) -> StoreResult<Answer> {
+        let answer = self
+            .change(key, move |c| {
+                picking::ship(
+                    c,
+                    order_id,
+                    carrier.as_deref(),
+                    tracking.as_deref(),
+                    &label,
+                    now(),
+                )
+            })
+            .await;
         self.labels_queued.notify_one();
         answer
     }
@@ -233,24 +321,42 @@ impl EdgeStore {
     }
 
     pub async fn queued_labels(&self, limit: u32) -> StoreResult<Vec<PrintJob>> {
-        self.readers.read(move |c| printing::jobs(c, Some("queued"), limit)).await
+        self.readers
+            .read(move |c| printing::jobs(c, Some("queued"), limit))
+            .await
     }
 
-    pub async fn print_jobs(&self, state: Option<String>, limit: u32) -> StoreResult<Vec<PrintJob>> {
-        self.readers.read(move |c| printing::jobs(c, state.as_deref(), limit)).await
+    pub async fn print_jobs(
+        &self,
+        state: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Vec<PrintJob>> {
+        self.readers
+            .read(move |c| printing::jobs(c, state.as_deref(), limit))
+            .await
     }
 
     /// Records the outcome of one attempt to print job `id`.
     pub async fn print_attempt(&self, id: u64, outcome: Result<(), String>) -> StoreResult<()> {
-        self.writer.write(move |c| printing::attempt(c, id, outcome, now())).await
+        self.writer
+            .write(move |c| printing::attempt(c, id, outcome, now()))
+            .await
     }
 
     pub async fn fulfilment(&self, order_id: u64) -> StoreResult<FulfilmentView> {
-        self.readers.read(move |c| picking::fulfilment(c, order_id)).await
+        self.readers
+            .read(move |c| picking::fulfilment(c, order_id))
+            .await
     }
 
-    pub async fn fulfilments(&self, state: Option<String>, limit: u32) -> StoreResult<Vec<FulfilmentView>> {
-        self.readers.read(move |c| picking::fulfilments(c, state.as_deref(), limit)).await
+    pub async fn fulfilments(
+        &self,
+        state: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Vec<FulfilmentView>> {
+        self.readers
+            .read(move |c| picking::fulfilments(c, state.as_deref(), limit))
+            .await
     }
 
     /// Events not yet acknowledged by central, oldest first.
@@ -264,68 +370,130 @@ impl EdgeStore {
 
     /// Applies commands after the cursor, each exactly once, moving the cursor with them.
     pub async fn apply_commands(&self, commands: Vec<CentralCommand>) -> StoreResult<u64> {
-        let out = self.writer.write(move |c| commands::apply(c, &commands, now())).await;
+        let out = self
+            .writer
+            .write(move |c| commands::apply(c, &commands, now()))
+            .await;
         self.outbox_written.notify_one();
         out
     }
 
     /// Removes acknowledged outbox events and request keys past their retention.
-    pub async fn prune(&self, events_before_ms: i64, keys_before_ms: i64) -> StoreResult<(u32, u32)> {
-        self.writer.write(move |c| outbox::prune(c, events_before_ms, keys_before_ms, 1000)).await
+    pub async fn prune(
+        &self,
+        events_before_ms: i64,
+        keys_before_ms: i64,
+    ) -> StoreResult<(u32, u32)> {
+        self.writer
+            .write(move |c| outbox::prune(c, events_before_ms, keys_before_ms, 1000))
+            .await
     }
 
     /// Creates missing pods (stored at their spots) and their bins; returns how many were new.
     pub async fn ensure_pods(&self, pods: Vec<NewPod>) -> StoreResult<usize> {
-        self.writer.write(move |c| pods::ensure(c, &pods, now())).await
+        self.writer
+            .write(move |c| pods::ensure(c, &pods, now()))
+            .await
     }
 
     pub async fn pods(&self) -> StoreResult<Vec<PodRecord>> {
         self.readers.read(pods::all).await
     }
 
-    pub async fn create_delivery(&self, key: Option<RequestKey>, id: String, supplier: String, lines: Vec<(String, i64)>) -> StoreResult<Answer> {
-        self.change(key, move |c| deliveries::create(c, &id, &supplier, &lines, now())).await
+    pub async fn create_delivery(
+        &self,
+        key: Option<RequestKey>,
+        id: String,
+        supplier: String,
+        lines: Vec<(String, i64)>,
+    ) -> StoreResult<Answer> {
+        self.change(key, move |c| {
+            deliveries::create(c, &id, &supplier, &lines, now())
+        })
+        .await
     }
 
     pub async fn deliveries(&self, state: Option<String>) -> StoreResult<Vec<DeliveryView>> {
-        self.readers.read(move |c| deliveries::list(c, state.as_deref())).await
+        self.readers
+            .read(move |c| deliveries::list(c, state.as_deref()))
+            .await
     }
 
     pub async fn returns(&self, state: Option<String>) -> StoreResult<Vec<ReturnView>> {
-        self.readers.read(move |c| returns::list(c, state.as_deref())).await
+        self.readers
+            .read(move |c| returns::list(c, state.as_deref()))
+            .await
     }
 
     /// The return a scanned slip (RMA) or return label (waybill) names.
     pub async fn return_view(&self, code: String) -> StoreResult<ReturnView> {
-        self.readers.read(move |c| returns::get(c, &returns::find(c, &code)?)).await
+        self.readers
+            .read(move |c| returns::get(c, &returns::find(c, &code)?))
+            .await
     }
 
-    pub async fn check_return(&self, key: Option<RequestKey>, rma: String, sku: Sku, passed: bool, reason: String) -> StoreResult<Answer> {
-        self.change(key, move |c| returns::check(c, &rma, &sku, passed, &reason)).await
+    pub async fn check_return(
+        &self,
+        key: Option<RequestKey>,
+        rma: String,
+        sku: Sku,
+        passed: bool,
+        reason: String,
+    ) -> StoreResult<Answer> {
+        self.change(key, move |c| returns::check(c, &rma, &sku, passed, &reason))
+            .await
     }
 
-    pub async fn close_return(&self, key: Option<RequestKey>, rma: String, location: LocationCode, by: String) -> StoreResult<Answer> {
-        self.change(key, move |c| returns::close(c, &rma, &location, &by, now())).await
+    pub async fn close_return(
+        &self,
+        key: Option<RequestKey>,
+        rma: String,
+        location: LocationCode,
+        by: String,
+    ) -> StoreResult<Answer> {
+        self.change(key, move |c| returns::close(c, &rma, &location, &by, now()))
+            .await
     }
 
     pub async fn move_stock(&self, key: Option<RequestKey>, m: Move) -> StoreResult<Answer> {
-        self.change(key, move |c| moves::move_stock(c, &m, now())).await
+        self.change(key, move |c| moves::move_stock(c, &m, now()))
+            .await
     }
 
     pub async fn suggest_bin(&self, sku: String) -> StoreResult<Option<String>> {
         self.readers.read(move |c| moves::suggest(c, &sku)).await
     }
 
-    pub async fn open_count(&self, key: Option<RequestKey>, location: String, by: String) -> StoreResult<Answer> {
-        self.change(key, move |c| counts::open(c, &location, &by, now())).await
+    pub async fn open_count(
+        &self,
+        key: Option<RequestKey>,
+        location: String,
+        by: String,
+    ) -> StoreResult<Answer> {
+        self.change(key, move |c| counts::open(c, &location, &by, now()))
+            .await
     }
 
-    pub async fn submit_count(&self, key: Option<RequestKey>, id: u64, counted: Tally, by: String) -> StoreResult<Answer> {
-        self.change(key, move |c| counts::submit(c, id, &counted, &by, now())).await
+    pub async fn submit_count(
+        &self,
+        key: Option<RequestKey>,
+        id: u64,
+        counted: Tally,
+        by: String,
+    ) -> StoreResult<Answer> {
+        self.change(key, move |c| counts::submit(c, id, &counted, &by, now()))
+            .await
     }
 
-    pub async fn decide_count(&self, key: Option<RequestKey>, id: u64, approve: bool, by: String) -> StoreResult<Answer> {
-        self.change(key, move |c| counts::decide(c, id, approve, &by, now())).await
+    pub async fn decide_count(
+        &self,
+        key: Option<RequestKey>,
+        id: u64,
+        approve: bool,
+        by: String,
+    ) -> StoreResult<Answer> {
+        self.change(key, move |c| counts::decide(c, id, approve, &by, now()))
+            .await
     }
 
     pub async fn count(&self, id: u64) -> StoreResult<CountView> {
@@ -333,15 +501,21 @@ impl EdgeStore {
     }
 
     pub async fn counts(&self, state: Option<String>) -> StoreResult<Vec<CountView>> {
-        self.readers.read(move |c| counts::list(c, state.as_deref())).await
+        self.readers
+            .read(move |c| counts::list(c, state.as_deref()))
+            .await
     }
 
     pub async fn issue_mqtt_login(&self, login: MqttLogin) -> StoreResult<()> {
-        self.writer.write(move |c| mqtt_logins::issue(c, &login)).await
+        self.writer
+            .write(move |c| mqtt_logins::issue(c, &login))
+            .await
     }
 
     pub async fn revoke_mqtt_login(&self, username: String) -> StoreResult<bool> {
-        self.writer.write(move |c| mqtt_logins::revoke(c, &username)).await
+        self.writer
+            .write(move |c| mqtt_logins::revoke(c, &username))
+            .await
     }
 
     pub async fn mqtt_logins(&self) -> StoreResult<Vec<MqttLogin>> {
@@ -349,7 +523,9 @@ impl EdgeStore {
     }
 
     pub async fn create_worker(&self, worker: NewWorker) -> StoreResult<WorkerRecord> {
-        self.writer.write(move |c| workers::create(c, &worker, now())).await
+        self.writer
+            .write(move |c| workers::create(c, &worker, now()))
+            .await
     }
 
     pub async fn workers(&self) -> StoreResult<Vec<WorkerRecord>> {
@@ -361,32 +537,54 @@ impl EdgeStore {
     }
 
     pub async fn credentials(&self, id: String) -> StoreResult<Option<Credentials>> {
-        self.readers.read(move |c| workers::credentials(c, &id)).await
+        self.readers
+            .read(move |c| workers::credentials(c, &id))
+            .await
     }
 
-    pub async fn credentials_by_badge(&self, badge_sha256: String) -> StoreResult<Option<Credentials>> {
-        self.readers.read(move |c| workers::by_badge(c, &badge_sha256)).await
+    pub async fn credentials_by_badge(
+        &self,
+        badge_sha256: String,
+    ) -> StoreResult<Option<Credentials>> {
+        self.readers
+            .read(move |c| workers::by_badge(c, &badge_sha256))
+            .await
     }
 
     /// Counts a PIN attempt before its comparison (see `workers::count_pin_attempt`).
     pub async fn count_pin_attempt(&self, id: String, now_ms: i64) -> StoreResult<PinAttempt> {
-        self.writer.write(move |c| workers::count_pin_attempt(c, &id, now_ms)).await
+        self.writer
+            .write(move |c| workers::count_pin_attempt(c, &id, now_ms))
+            .await
     }
 
-    pub async fn open_session(&self, id: String, token_sha256: String, expires_ms: i64) -> StoreResult<SessionWorker> {
-        self.writer.write(move |c| workers::open_session(c, &id, &token_sha256, now(), expires_ms)).await
+    pub async fn open_session(
+        &self,
+        id: String,
+        token_sha256: String,
+        expires_ms: i64,
+    ) -> StoreResult<SessionWorker> {
+        self.writer
+            .write(move |c| workers::open_session(c, &id, &token_sha256, now(), expires_ms))
+            .await
     }
 
     pub async fn session(&self, token_sha256: String) -> StoreResult<Option<SessionWorker>> {
-        self.readers.read(move |c| workers::session(c, &token_sha256, now())).await
+        self.readers
+            .read(move |c| workers::session(c, &token_sha256, now()))
+            .await
     }
 
     pub async fn set_worker_active(&self, id: String, active: bool) -> StoreResult<WorkerRecord> {
-        self.writer.write(move |c| workers::set_active(c, &id, active)).await
+        self.writer
+            .write(move |c| workers::set_active(c, &id, active))
+            .await
     }
 
     pub async fn close_session(&self, token_sha256: String) -> StoreResult<()> {
-        self.writer.write(move |c| workers::close_session(c, &token_sha256)).await
+        self.writer
+            .write(move |c| workers::close_session(c, &token_sha256))
+            .await
     }
 
     pub async fn set_pod(&self, pod: PodRecord) -> StoreResult<()> {
@@ -399,7 +597,9 @@ impl EdgeStore {
     }
 
     pub async fn tasks_on_pod(&self, pod: String) -> StoreResult<Vec<PickTaskView>> {
-        self.readers.read(move |c| picking::tasks_on_pod(c, &pod)).await
+        self.readers
+            .read(move |c| picking::tasks_on_pod(c, &pod))
+            .await
     }
 
     /// Records the pod as stranded and moves its open tasks to other stock, in one

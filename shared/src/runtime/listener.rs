@@ -85,7 +85,9 @@ impl Registry {
     fn state(&self) -> MutexGuard<'_, RegistryState> {
         // The state is only counts and maps updated in single steps: still consistent after a
         // panic elsewhere.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Counts a connection from `ip`, or None when that client already holds its share.
@@ -96,14 +98,18 @@ impl Registry {
             return None;
         }
         *held += 1;
-        Some(ClientShare { registry: self.clone(), ip })
+        Some(ClientShare {
+            registry: self.clone(),
+            ip,
+        })
     }
 
     /// Asks the oldest connection with no request in flight to close; false if there is none.
     fn evict_oldest_idle(&self) -> bool {
         let state = self.state();
         let candidate = state.open.values().find(|tracked| {
-            tracked.requests_in_flight.load(Ordering::Acquire) == 0 && !tracked.evicted.load(Ordering::Acquire)
+            tracked.requests_in_flight.load(Ordering::Acquire) == 0
+                && !tracked.evicted.load(Ordering::Acquire)
         });
         match candidate {
             Some(tracked) => {
@@ -128,7 +134,13 @@ impl Registry {
         state.next_id += 1;
         state.open.insert(id, tracked);
         drop(state);
-        Admission { id, requests_in_flight, evict, _client: client, _slot: slot }
+        Admission {
+            id,
+            requests_in_flight,
+            evict,
+            _client: client,
+            _slot: slot,
+        }
     }
 }
 
@@ -243,7 +255,11 @@ struct WatchedStream {
 }
 
 impl AsyncRead for WatchedStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
@@ -254,7 +270,11 @@ impl AsyncRead for WatchedStream {
 }
 
 impl AsyncWrite for WatchedStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
         if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
             self.activity.touch();
@@ -271,7 +291,10 @@ impl AsyncWrite for WatchedStream {
 
 /// Accepts the next connection that may be served: its client is under its cap and a global
 /// slot is free (made free, if need be, by closing the oldest idle connection).
-async fn admit(listener: &TcpListener, registry: &Arc<Registry>) -> (TcpStream, SocketAddr, Admission) {
+async fn admit(
+    listener: &TcpListener,
+    registry: &Arc<Registry>,
+) -> (TcpStream, SocketAddr, Admission) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -292,7 +315,12 @@ async fn admit(listener: &TcpListener, registry: &Arc<Registry>) -> (TcpStream, 
                 registry.evict_oldest_idle();
                 // An evicted connection gives its slot back within a scheduler turn; if every
                 // connection was busy, look again shortly rather than wait for one to end.
-                match tokio::time::timeout(Duration::from_millis(100), registry.slots.clone().acquire_owned()).await {
+                match tokio::time::timeout(
+                    Duration::from_millis(100),
+                    registry.slots.clone().acquire_owned(),
+                )
+                .await
+                {
                     Ok(Ok(slot)) => break slot,
                     Ok(Err(_closed)) => std::future::pending::<()>().await,
                     Err(_elapsed) => {}
@@ -337,7 +365,9 @@ pub async fn serve_until(
         state: Mutex::new(RegistryState::default()),
     });
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
     let graceful = GracefulShutdown::new();
     tokio::pin!(stop);
     loop {
@@ -345,37 +375,65 @@ pub async fn serve_until(
             admitted = admit(&listener, &registry) => admitted,
             () = &mut stop => break,
         };
-        let activity = Arc::new(Activity { opened: Instant::now(), last_ms: AtomicU64::new(0) });
-        let stream = WatchedStream { stream, activity: activity.clone() };
+        let activity = Arc::new(Activity {
+            opened: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        });
+        let stream = WatchedStream {
+            stream,
+            activity: activity.clone(),
+        };
         let router = router.clone();
         let requests_in_flight = admission.requests_in_flight.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let in_flight = InFlight::enter(&requests_in_flight);
-            let answer = tower::ServiceExt::oneshot(router.clone(), request.map(axum::body::Body::new));
+            let mut request = request.map(axum::body::Body::new);
+            // Who is at the other end, for handlers that record it (`ConnectInfo`).
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            let answer = tower::ServiceExt::oneshot(router.clone(), request);
             async move {
                 let response = answer.await?;
                 // In flight until the last byte of the body is written (a stream lasts long).
-                Ok::<_, std::convert::Infallible>(response.map(|body| AnsweringBody { body, _in_flight: in_flight }))
+                Ok::<_, std::convert::Infallible>(response.map(|body| AnsweringBody {
+                    body,
+                    _in_flight: in_flight,
+                }))
             }
         });
-        let (idle_timeout, handshake_timeout, tls) = (limits.idle_timeout, limits.header_read_timeout, limits.tls.clone());
+        let (idle_timeout, handshake_timeout, tls) = (
+            limits.idle_timeout,
+            limits.header_read_timeout,
+            limits.tls.clone(),
+        );
         let (http, watcher) = (http.clone(), graceful.watcher());
         tokio::spawn(async move {
             let evict = admission.evict.clone();
             let served = async move {
                 match tls {
-                    None => watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await,
-                    Some(tls) => match tokio::time::timeout(handshake_timeout, tls.accept(stream)).await {
-                        Ok(Ok(stream)) => watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await,
-                        Ok(Err(error)) => {
-                            tracing::debug!(%peer, %error, "TLS handshake failed");
-                            Ok(())
+                    None => {
+                        watcher
+                            .watch(http.serve_connection(TokioIo::new(stream), service))
+                            .await
+                    }
+                    Some(tls) => {
+                        match tokio::time::timeout(handshake_timeout, tls.accept(stream)).await {
+                            Ok(Ok(stream)) => {
+                                watcher
+                                    .watch(http.serve_connection(TokioIo::new(stream), service))
+                                    .await
+                            }
+                            Ok(Err(error)) => {
+                                tracing::debug!(%peer, %error, "TLS handshake failed");
+                                Ok(())
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake too slow; closed");
+                                Ok(())
+                            }
                         }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake too slow; closed");
-                            Ok(())
-                        }
-                    },
+                    }
                 }
             };
             tokio::select! {
@@ -469,8 +527,13 @@ mod tests {
     async fn start(limits: ConnectionLimits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
         let router = axum::Router::new()
             .route("/health", axum::routing::get(|| async { "ok" }))
-            .route("/echo", axum::routing::post(|body: String| async move { body }));
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("bind");
+            .route(
+                "/echo",
+                axum::routing::post(|body: String| async move { body }),
+            );
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(serve_until(listener, router, limits, async move {
@@ -482,7 +545,9 @@ mod tests {
     /// A connection from `source` (127.0.0.x: Linux routes the whole of 127/8 on loopback).
     async fn connect_from(source: Ipv4Addr, addr: SocketAddr) -> TcpStream {
         let socket = TcpSocket::new_v4().expect("socket");
-        socket.bind(SocketAddr::from((source, 0))).expect("bind source");
+        socket
+            .bind(SocketAddr::from((source, 0)))
+            .expect("bind source");
         socket.connect(addr).await.expect("connect")
     }
 
@@ -490,7 +555,10 @@ mod tests {
     async fn health(addr: SocketAddr) -> (String, Duration) {
         let started = std::time::Instant::now();
         let mut stream = connect_from(Ipv4Addr::LOCALHOST, addr).await;
-        stream.write_all(b"GET /health HTTP/1.1\r\nHost: tote\r\nConnection: close\r\n\r\n").await.expect("send");
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: tote\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("send");
         let mut answer = String::new();
         tokio::time::timeout(PATIENCE, stream.read_to_string(&mut answer))
             .await
@@ -515,10 +583,19 @@ mod tests {
     }
 
     /// Half send an unfinished request head, half send nothing: the slowloris mix.
-    async fn open_slow_connections(addr: SocketAddr, count: usize, per_source: usize) -> Vec<TcpStream> {
+    async fn open_slow_connections(
+        addr: SocketAddr,
+        count: usize,
+        per_source: usize,
+    ) -> Vec<TcpStream> {
         let mut slow = Vec::with_capacity(count);
         for k in 0..count {
-            let source = Ipv4Addr::new(127, 0, 0, 2 + u8::try_from(k / per_source).expect("fewer than 250 sources"));
+            let source = Ipv4Addr::new(
+                127,
+                0,
+                0,
+                2 + u8::try_from(k / per_source).expect("fewer than 250 sources"),
+            );
             let mut stream = connect_from(source, addr).await;
             if k % 2 == 0 {
                 // Writes may fail once the server has closed it; the attacker does not care.
@@ -538,29 +615,51 @@ mod tests {
         let (addr, _stop) = start(limits(256, 64)).await;
         let slow = open_slow_connections(addr, 1000, 50).await;
         let (status, latency) = health(addr).await;
-        println!("/health with {} slow connections open: {latency:?}", slow.len());
+        println!(
+            "/health with {} slow connections open: {latency:?}",
+            slow.len()
+        );
         assert_eq!(status, "HTTP/1.1 200 OK");
     }
 
     #[tokio::test]
     async fn a_slow_header_connection_is_closed_at_the_header_read_timeout() {
-        let (addr, _stop) = start(ConnectionLimits { header_read_timeout: Duration::from_millis(300), ..limits(16, 16) }).await;
+        let (addr, _stop) = start(ConnectionLimits {
+            header_read_timeout: Duration::from_millis(300),
+            ..limits(16, 16)
+        })
+        .await;
         let mut slow = connect_from(Ipv4Addr::LOCALHOST, addr).await;
-        slow.write_all(b"GET /health HTTP/1.1\r\nHo").await.expect("send part of a head");
-        assert!(closed_by_server(&mut slow).await, "a connection that never finishes its headers is closed");
+        slow.write_all(b"GET /health HTTP/1.1\r\nHo")
+            .await
+            .expect("send part of a head");
+        assert!(
+            closed_by_server(&mut slow).await,
+            "a connection that never finishes its headers is closed"
+        );
         let mut idle = connect_from(Ipv4Addr::LOCALHOST, addr).await;
-        assert!(closed_by_server(&mut idle).await, "a connection that sends nothing is closed too");
+        assert!(
+            closed_by_server(&mut idle).await,
+            "a connection that sends nothing is closed too"
+        );
     }
 
     #[tokio::test]
     async fn a_stalled_request_body_is_closed_after_the_idle_timeout() {
-        let (addr, _stop) = start(ConnectionLimits { idle_timeout: Duration::from_millis(300), ..limits(16, 16) }).await;
+        let (addr, _stop) = start(ConnectionLimits {
+            idle_timeout: Duration::from_millis(300),
+            ..limits(16, 16)
+        })
+        .await;
         let mut stalled = connect_from(Ipv4Addr::LOCALHOST, addr).await;
         stalled
             .write_all(b"POST /echo HTTP/1.1\r\nHost: tote\r\nContent-Length: 100\r\n\r\nonly part")
             .await
             .expect("send a head and part of the body");
-        assert!(closed_by_server(&mut stalled).await, "a body that stops arriving ends the connection");
+        assert!(
+            closed_by_server(&mut stalled).await,
+            "a body that stops arriving ends the connection"
+        );
     }
 
     #[tokio::test]
@@ -573,14 +672,23 @@ mod tests {
         }
         // Accepted in order: the first four take the client's share, the fifth is refused.
         let mut fifth = connect_from(greedy, addr).await;
-        assert!(closed_by_server(&mut fifth).await, "the fifth connection from one address is closed");
+        assert!(
+            closed_by_server(&mut fifth).await,
+            "the fifth connection from one address is closed"
+        );
         let (status, _) = health(addr).await;
         assert_eq!(status, "HTTP/1.1 200 OK", "another client is still served");
         // The four held ones are still open and usable.
         let first = &mut held[0];
-        first.write_all(b"GET /health HTTP/1.1\r\nHost: tote\r\nConnection: close\r\n\r\n").await.expect("send");
+        first
+            .write_all(b"GET /health HTTP/1.1\r\nHost: tote\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("send");
         let mut answer = String::new();
-        tokio::time::timeout(PATIENCE, first.read_to_string(&mut answer)).await.expect("answered").expect("read");
+        tokio::time::timeout(PATIENCE, first.read_to_string(&mut answer))
+            .await
+            .expect("answered")
+            .expect("read");
         assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
     }
 
@@ -591,7 +699,10 @@ mod tests {
         let _newer = connect_from(Ipv4Addr::new(127, 0, 0, 3), addr).await;
         let (status, _) = health(addr).await;
         assert_eq!(status, "HTTP/1.1 200 OK");
-        assert!(closed_by_server(&mut oldest).await, "the oldest idle connection made room");
+        assert!(
+            closed_by_server(&mut oldest).await,
+            "the oldest idle connection made room"
+        );
     }
 
     /// A response body that sends one chunk and then never ends (an event stream).
@@ -611,7 +722,9 @@ mod tests {
                 return Poll::Pending;
             }
             self.sent = true;
-            Poll::Ready(Some(Ok(hyper::body::Frame::data(hyper::body::Bytes::from_static(b"first")))))
+            Poll::Ready(Some(Ok(hyper::body::Frame::data(
+                hyper::body::Bytes::from_static(b"first"),
+            ))))
         }
     }
 
@@ -619,12 +732,25 @@ mod tests {
     async fn a_full_server_keeps_a_connection_still_streaming_its_response() {
         let router = axum::Router::new()
             .route("/health", axum::routing::get(|| async { "ok" }))
-            .route("/stream", axum::routing::get(|| async { axum::body::Body::new(Endless { sent: false }) }));
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("bind");
+            .route(
+                "/stream",
+                axum::routing::get(|| async { axum::body::Body::new(Endless { sent: false }) }),
+            );
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        tokio::spawn(serve_until(listener, router, limits(2, 8), std::future::pending()));
+        tokio::spawn(serve_until(
+            listener,
+            router,
+            limits(2, 8),
+            std::future::pending(),
+        ));
         let mut streaming = connect_from(Ipv4Addr::new(127, 0, 0, 2), addr).await;
-        streaming.write_all(b"GET /stream HTTP/1.1\r\nHost: tote\r\n\r\n").await.expect("send");
+        streaming
+            .write_all(b"GET /stream HTTP/1.1\r\nHost: tote\r\n\r\n")
+            .await
+            .expect("send");
         let mut seen = Vec::new();
         let first_chunk = async {
             let mut buf = [0u8; 1024];
@@ -634,18 +760,25 @@ mod tests {
                 seen.extend_from_slice(&buf[..read]);
             }
         };
-        tokio::time::timeout(PATIENCE, first_chunk).await.expect("the stream started");
+        tokio::time::timeout(PATIENCE, first_chunk)
+            .await
+            .expect("the stream started");
         let mut idle = connect_from(Ipv4Addr::new(127, 0, 0, 3), addr).await;
         let (status, _) = health(addr).await;
         assert_eq!(status, "HTTP/1.1 200 OK");
         // The streaming connection is the oldest; had it been taken for idle, this one would stay.
-        assert!(closed_by_server(&mut idle).await, "the idle connection, not the streaming one, made room");
+        assert!(
+            closed_by_server(&mut idle).await,
+            "the idle connection, not the streaming one, made room"
+        );
     }
 
     #[tokio::test]
     async fn stop_drains_and_serve_returns() {
         let router = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("bind");
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve_until(listener, router, limits(8, 8), async move {
@@ -655,7 +788,14 @@ mod tests {
         let (status, _) = health(addr).await;
         assert_eq!(status, "HTTP/1.1 200 OK");
         drop(stop);
-        tokio::time::timeout(PATIENCE, server).await.expect("serve returned").expect("no panic").expect("no error");
-        assert!(closed_by_server(&mut idle).await, "idle connections are closed on stop");
+        tokio::time::timeout(PATIENCE, server)
+            .await
+            .expect("serve returned")
+            .expect("no panic")
+            .expect("no error");
+        assert!(
+            closed_by_server(&mut idle).await,
+            "idle connections are closed on stop"
+        );
     }
 }

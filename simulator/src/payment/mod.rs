@@ -25,7 +25,10 @@ mod tests;
 
 pub use delivery::retry_schedule_s;
 pub use keys::{ChannelKeys, KeyGenError};
-pub use ledger::{Detail, FeeRate, LedgerError, RefundRecord, RefundState, TradeRecord, TradeState, WechatTradeType};
+pub use ledger::{
+    Detail, FeeRate, LedgerError, RefundRecord, RefundState, TradeRecord, TradeState,
+    WechatTradeType,
+};
 pub use tote_shared::payment::ChannelKind;
 
 use axum::extract::{Request, State};
@@ -85,7 +88,10 @@ impl SimConfig {
 
     fn validate(&self) -> Result<(), SimError> {
         if !self.time_scale.is_finite() || self.time_scale < 0.0 {
-            return Err(SimError::Config(format!("time_scale must be finite and not negative, not {}", self.time_scale)));
+            return Err(SimError::Config(format!(
+                "time_scale must be finite and not negative, not {}",
+                self.time_scale
+            )));
         }
         if self.max_trades == 0 {
             return Err(SimError::Config("max_trades must be positive".into()));
@@ -101,17 +107,29 @@ pub enum SimError {
     #[error("a channel key does not load: {0}")]
     Key(#[from] KeyError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("the HTTP client does not build: {0}")]
     Client(String),
     #[error("no {} trade {out_trade_no} waiting for the shopper", channel.as_str())]
-    NothingToPay { channel: ChannelKind, out_trade_no: String },
+    NothingToPay {
+        channel: ChannelKind,
+        out_trade_no: String,
+    },
     #[error("no {} trade {out_trade_no}", channel.as_str())]
-    UnknownTrade { channel: ChannelKind, out_trade_no: String },
+    UnknownTrade {
+        channel: ChannelKind,
+        out_trade_no: String,
+    },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error("{}: {what}", channel.as_str())]
-    Unsupported { channel: ChannelKind, what: &'static str },
+    Unsupported {
+        channel: ChannelKind,
+        what: &'static str,
+    },
 }
 
 /// The keys the servers sign and verify with, loaded once.
@@ -177,7 +195,10 @@ impl ChannelRuntime {
 
     /// Whether this request is one of the next `n` to fail.
     fn take_5xx(&self) -> bool {
-        self.faults.answer_5xx_remaining.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+        self.faults
+            .answer_5xx_remaining
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     fn pay_on_create(&self) -> bool {
@@ -202,7 +223,9 @@ struct Inner {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not take the simulator down with it; the data stays usable.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn index(channel: ChannelKind) -> usize {
@@ -290,7 +313,13 @@ impl Inner {
         let ledger = self.ledger();
         let mut trades: Vec<_> = ledger.trades_for(channel, out_trade_no).collect();
         trades.retain(|t| matches!(t.state, TradeState::Open | TradeState::Failed));
-        trades.last().map(|t| t.trade_id.clone()).ok_or_else(|| SimError::NothingToPay { channel, out_trade_no: out_trade_no.to_string() })
+        trades
+            .last()
+            .map(|t| t.trade_id.clone())
+            .ok_or_else(|| SimError::NothingToPay {
+                channel,
+                out_trade_no: out_trade_no.to_string(),
+            })
     }
 
     /// Marks a refund done after the channel's settlement delay and notifies it.
@@ -315,7 +344,9 @@ impl Inner {
         let trade = self.ledger().trade(&refund.trade_id)?.clone();
         match refund.channel {
             ChannelKind::Wechat => wechat::refund_notification(self, &trade, refund),
-            ChannelKind::Alipay => alipay::refund_notification(self, &trade, refund).ok().flatten(),
+            ChannelKind::Alipay => alipay::refund_notification(self, &trade, refund)
+                .ok()
+                .flatten(),
             ChannelKind::Card => Some(card::refund_event(self, refund)),
         }
     }
@@ -324,7 +355,11 @@ impl Inner {
 /// The faults every channel can be told to show, in front of its routes: the next `n`
 /// requests fail with a 5xx before anything is done; answers are held back after the work
 /// is done (so a caller that times out has still changed the channel's state).
-async fn faults(State((inner, channel)): State<(Arc<Inner>, ChannelKind)>, request: Request, next: Next) -> Response {
+async fn faults(
+    State((inner, channel)): State<(Arc<Inner>, ChannelKind)>,
+    request: Request,
+    next: Next,
+) -> Response {
     if inner.channel(channel).take_5xx() {
         return match channel {
             ChannelKind::Wechat => wechat::server_error(&inner),
@@ -333,7 +368,11 @@ async fn faults(State((inner, channel)): State<(Arc<Inner>, ChannelKind)>, reque
         };
     }
     let response = next.run(request).await;
-    let delay_ms = inner.channel(channel).faults.delay_ms.load(Ordering::SeqCst);
+    let delay_ms = inner
+        .channel(channel)
+        .faults
+        .delay_ms
+        .load(Ordering::SeqCst);
     if delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
     }
@@ -366,10 +405,18 @@ impl ChannelSim {
             signers: Signers::load(&config.keys)?,
             keys: config.keys,
             ledger: Mutex::new(Ledger::new(config.seed, config.max_trades)),
-            channels: [ChannelRuntime::new(), ChannelRuntime::new(), ChannelRuntime::new()],
+            channels: [
+                ChannelRuntime::new(),
+                ChannelRuntime::new(),
+                ChannelRuntime::new(),
+            ],
             card_webhook_url: Mutex::new(config.card_webhook_url),
             card: card::CardState::new(config.max_trades),
-            http: reqwest::Client::builder().timeout(delivery::ATTEMPT_TIMEOUT).no_proxy().build().map_err(|e| SimError::Client(e.to_string()))?,
+            http: reqwest::Client::builder()
+                .timeout(delivery::ATTEMPT_TIMEOUT)
+                .no_proxy()
+                .build()
+                .map_err(|e| SimError::Client(e.to_string()))?,
             time_scale: config.time_scale,
             runtime: tokio::runtime::Handle::current(),
             tasks: Mutex::new(JoinSet::new()),
@@ -377,10 +424,21 @@ impl ChannelSim {
         let mut addrs = [SocketAddr::from(([127, 0, 0, 1], 0)); 3];
         let mut servers = Vec::with_capacity(3);
         for (channel, listener) in ChannelKind::ALL.into_iter().zip(listeners) {
-            addrs[index(channel)] = listener.local_addr().map_err(|source| SimError::Bind { addr: addrs[index(channel)], source })?;
-            servers.push(tokio::spawn(crate::serve_peer(listener, router(&inner, channel), "payment channel")));
+            addrs[index(channel)] = listener.local_addr().map_err(|source| SimError::Bind {
+                addr: addrs[index(channel)],
+                source,
+            })?;
+            servers.push(tokio::spawn(crate::serve_peer(
+                listener,
+                router(&inner, channel),
+                "payment channel",
+            )));
         }
-        Ok(ChannelSim { inner, addrs, servers })
+        Ok(ChannelSim {
+            inner,
+            addrs,
+            servers,
+        })
     }
 
     pub fn addr(&self, channel: ChannelKind) -> SocketAddr {
@@ -418,7 +476,11 @@ impl ChannelSim {
         let trade_id = self.inner.payable(channel, out_trade_no)?;
         let trade = self.inner.ledger().decline(&trade_id)?.clone();
         if channel == ChannelKind::Card {
-            self.inner.dispatch(card::intent_event(&self.inner, "payment_intent.payment_failed", &trade));
+            self.inner.dispatch(card::intent_event(
+                &self.inner,
+                "payment_intent.payment_failed",
+                &trade,
+            ));
         }
         Ok(())
     }
@@ -426,11 +488,19 @@ impl ChannelSim {
     /// The refund window of a paid Alipay trade passes (TRADE_FINISHED): refunds are refused.
     pub fn finish(&self, channel: ChannelKind, out_trade_no: &str) -> Result<(), SimError> {
         if channel != ChannelKind::Alipay {
-            return Err(SimError::Unsupported { channel, what: "only Alipay finishes trades" });
+            return Err(SimError::Unsupported {
+                channel,
+                what: "only Alipay finishes trades",
+            });
         }
         let mut ledger = self.inner.ledger();
-        let trade_id = ledger.latest(channel, out_trade_no).map(|t| t.trade_id.clone());
-        let trade_id = trade_id.ok_or_else(|| SimError::UnknownTrade { channel, out_trade_no: out_trade_no.to_string() })?;
+        let trade_id = ledger
+            .latest(channel, out_trade_no)
+            .map(|t| t.trade_id.clone());
+        let trade_id = trade_id.ok_or_else(|| SimError::UnknownTrade {
+            channel,
+            out_trade_no: out_trade_no.to_string(),
+        })?;
         ledger.finish(&trade_id)?;
         Ok(())
     }
@@ -439,23 +509,39 @@ impl ChannelSim {
 
     /// The next `n` requests to `channel` answer 5xx without doing anything.
     pub fn answer_5xx_next(&self, channel: ChannelKind, n: u64) {
-        self.inner.channel(channel).faults.answer_5xx_remaining.store(n, Ordering::SeqCst);
+        self.inner
+            .channel(channel)
+            .faults
+            .answer_5xx_remaining
+            .store(n, Ordering::SeqCst);
     }
 
     /// Every answer from `channel` is held back `ms` after the work is done (0: none).
     pub fn delay_answers_ms(&self, channel: ChannelKind, ms: u64) {
-        self.inner.channel(channel).faults.delay_ms.store(ms, Ordering::SeqCst);
+        self.inner
+            .channel(channel)
+            .faults
+            .delay_ms
+            .store(ms, Ordering::SeqCst);
     }
 
     /// Every notification from now on is delivered twice, independently, with the same id.
     pub fn duplicate_notifications(&self, channel: ChannelKind, on: bool) {
-        self.inner.channel(channel).faults.duplicate.store(on, Ordering::SeqCst);
+        self.inner
+            .channel(channel)
+            .faults
+            .duplicate
+            .store(on, Ordering::SeqCst);
     }
 
     /// A create call pays the trade and makes the first notification attempt before it
     /// answers (the merchant hears of the payment before it knows the trade was created).
     pub fn pay_on_create(&self, channel: ChannelKind, on: bool) {
-        self.inner.channel(channel).faults.pay_on_create.store(on, Ordering::SeqCst);
+        self.inner
+            .channel(channel)
+            .faults
+            .pay_on_create
+            .store(on, Ordering::SeqCst);
     }
 
     /// While on, notifications (new ones and retries) are held, not sent and not dropped;
@@ -468,12 +554,18 @@ impl ChannelSim {
 
     /// Notification attempts the merchant acknowledged.
     pub fn notifications_acknowledged(&self, channel: ChannelKind) -> u64 {
-        self.inner.channel(channel).acknowledged.load(Ordering::SeqCst)
+        self.inner
+            .channel(channel)
+            .acknowledged
+            .load(Ordering::SeqCst)
     }
 
     /// Notification attempts sent (acknowledged or not).
     pub fn deliveries(&self, channel: ChannelKind) -> u64 {
-        self.inner.channel(channel).deliveries.load(Ordering::SeqCst)
+        self.inner
+            .channel(channel)
+            .deliveries
+            .load(Ordering::SeqCst)
     }
 
     /// Notifications still being delivered or waiting for a retry.
@@ -485,13 +577,19 @@ impl ChannelSim {
     /// intents and both were paid).
     pub fn captured_minor(&self, channel: ChannelKind, out_trade_no: &str) -> i64 {
         let ledger = self.inner.ledger();
-        let paid = ledger.trades_for(channel, out_trade_no).filter(|t| matches!(t.state, TradeState::Paid | TradeState::Finished));
+        let paid = ledger
+            .trades_for(channel, out_trade_no)
+            .filter(|t| matches!(t.state, TradeState::Paid | TradeState::Finished));
         paid.map(|t| t.amount_minor).sum()
     }
 
     /// Refunds of `out_trade_no` that succeeded.
     pub fn refunded_minor(&self, channel: ChannelKind, out_trade_no: &str) -> i64 {
-        self.inner.ledger().trades_for(channel, out_trade_no).map(|t| t.refunded_minor).sum()
+        self.inner
+            .ledger()
+            .trades_for(channel, out_trade_no)
+            .map(|t| t.refunded_minor)
+            .sum()
     }
 
     /// The latest trade under `out_trade_no`.
@@ -506,7 +604,11 @@ impl ChannelSim {
     }
 
     /// The lines of the channel's bill for `day` (plants applied), as it would serve them.
-    pub fn bill_lines(&self, channel: ChannelKind, day: tote_shared::payment::bill::BillDay) -> Vec<tote_shared::payment::bill::BillLine> {
+    pub fn bill_lines(
+        &self,
+        channel: ChannelKind,
+        day: tote_shared::payment::bill::BillDay,
+    ) -> Vec<tote_shared::payment::bill::BillLine> {
         bills::lines(&self.inner, channel, day)
     }
 
@@ -525,7 +627,9 @@ impl Drop for ChannelSim {
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, SimError> {
-    TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| SimError::Bind { addr, source })
 }
 
 fn router(inner: &Arc<Inner>, channel: ChannelKind) -> Router {
@@ -535,10 +639,12 @@ fn router(inner: &Arc<Inner>, channel: ChannelKind) -> Router {
         ChannelKind::Card => card::router(inner.clone()),
     };
     routes
-        .layer(axum::middleware::from_fn_with_state((inner.clone(), channel), faults))
+        .layer(axum::middleware::from_fn_with_state(
+            (inner.clone(), channel),
+            faults,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
-
 
 impl ChannelSim {
     /// The `[payment.*]` sections of a central config that uses these three channels with

@@ -69,13 +69,20 @@ impl Daemon {
 
     pub fn spawn_with_env(kind: Kind, config: PathBuf, env: &[(&str, &str)]) -> Result<Daemon> {
         let dir = config.parent().context("config dir")?.to_owned();
-        let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("daemon").to_owned();
+        let stem = config
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("daemon")
+            .to_owned();
         let mut d = Daemon {
             kind,
             child: None,
             ready: dir.join(format!("{stem}.ready")),
             log: dir.join(format!("{stem}.log")),
-            env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             config,
             addr: "127.0.0.1:0".parse()?,
         };
@@ -92,7 +99,10 @@ impl Daemon {
 
     pub fn start(&mut self) -> Result<()> {
         let _ = std::fs::remove_file(&self.ready);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
         let child = Command::new(self.binary())
             .arg("--config")
             .arg(&self.config)
@@ -111,9 +121,16 @@ impl Daemon {
                 self.addr = text.trim().parse()?;
                 return Ok(());
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                bail!("{:?} exited with {status} before it was ready; log:\n{log}", self.kind);
+                bail!(
+                    "{:?} exited with {status} before it was ready; log:\n{log}",
+                    self.kind
+                );
             }
             if Instant::now() > deadline {
                 bail!("{:?} not ready within 30 s", self.kind);
@@ -138,7 +155,10 @@ impl Daemon {
     /// SIGTERM, as systemd stops a service; `wait_for_exit` then tells how it ended.
     pub fn terminate(&self) -> Result<()> {
         let pid = self.child.as_ref().context("not running")?.id();
-        let status = Command::new("kill").arg("-TERM").arg(pid.to_string()).status()?;
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()?;
         anyhow::ensure!(status.success(), "kill -TERM {pid}: {status}");
         Ok(())
     }
@@ -153,7 +173,11 @@ impl Daemon {
                 return Ok(status);
             }
             if Instant::now() > deadline {
-                bail!("{:?} still running after {limit:?}; log:\n{}", self.kind, self.log());
+                bail!(
+                    "{:?} still running after {limit:?}; log:\n{}",
+                    self.kind,
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -175,7 +199,10 @@ impl Daemon {
         // The HTTP listener's line only: `embedded_listen` and `tls_listen` keep port 0 (the
         // edge's MQTT gate would otherwise try to take the HTTP port).
         let text = std::fs::read_to_string(&self.config)?;
-        let pinned = text.replace("\nlisten = \"127.0.0.1:0\"", &format!("\nlisten = \"{}\"", self.addr));
+        let pinned = text.replace(
+            "\nlisten = \"127.0.0.1:0\"",
+            &format!("\nlisten = \"{}\"", self.addr),
+        );
         std::fs::write(&self.config, pinned)?;
         Ok(())
     }
@@ -214,7 +241,9 @@ impl CentralStore {
     pub fn create(dir: &Path, backend: Backend) -> CentralStore {
         match backend {
             Backend::Sqlite => CentralStore::Sqlite(dir.join("central.sqlite")),
-            Backend::Postgres => CentralStore::Postgres(tote_central::db::testing::TestDatabase::create()),
+            Backend::Postgres => {
+                CentralStore::Postgres(tote_central::db::testing::TestDatabase::create())
+            }
         }
     }
 
@@ -222,9 +251,15 @@ impl CentralStore {
     fn config_section(&self) -> String {
         match self {
             CentralStore::Sqlite(path) => {
-                format!("path = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4", path.display())
+                format!(
+                    "path = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4",
+                    path.display()
+                )
             }
-            CentralStore::Postgres(db) => format!("backend = \"postgres\"\nurl = \"{}\"\npool_size = 16", db.url),
+            CentralStore::Postgres(db) => format!(
+                "backend = \"postgres\"\nurl = \"{}\"\npool_size = 16",
+                db.url
+            ),
         }
     }
 
@@ -251,16 +286,29 @@ impl CentralStore {
 
 /// Central's config on SQLite: `central.sqlite` in `dir`.
 pub fn central_config(dir: &Path, payment_timeout_ms: u64) -> Result<PathBuf> {
-    central_config_on(dir, &CentralStore::Sqlite(dir.join("central.sqlite")), payment_timeout_ms)
+    central_config_on(
+        dir,
+        &CentralStore::Sqlite(dir.join("central.sqlite")),
+        payment_timeout_ms,
+    )
 }
 
 /// Central's config (`central.toml` in `dir`) on `store`.
-pub fn central_config_on(dir: &Path, store: &CentralStore, payment_timeout_ms: u64) -> Result<PathBuf> {
+pub fn central_config_on(
+    dir: &Path,
+    store: &CentralStore,
+    payment_timeout_ms: u64,
+) -> Result<PathBuf> {
     central_config_with(dir, store, payment_timeout_ms, "")
 }
 
 /// `central_config_on` with `extra` TOML appended (payment channels, say).
-pub fn central_config_with(dir: &Path, store: &CentralStore, payment_timeout_ms: u64, extra: &str) -> Result<PathBuf> {
+pub fn central_config_with(
+    dir: &Path,
+    store: &CentralStore,
+    payment_timeout_ms: u64,
+    extra: &str,
+) -> Result<PathBuf> {
     let path = dir.join("central.toml");
     std::fs::write(
         &path,
@@ -299,13 +347,26 @@ pub fn edge_config(dir: &Path, warehouse: &str, central: &str) -> Result<PathBuf
 }
 
 /// `broker`: an external MQTT broker (`host:port`); None runs the edge's embedded one.
-pub fn edge_config_with_broker(dir: &Path, warehouse: &str, central: &str, broker: Option<&str>) -> Result<PathBuf> {
+pub fn edge_config_with_broker(
+    dir: &Path,
+    warehouse: &str,
+    central: &str,
+    broker: Option<&str>,
+) -> Result<PathBuf> {
     edge_config_full(dir, warehouse, central, broker, "")
 }
 
 /// `extra`: more TOML sections appended to the edge's config.
-pub fn edge_config_full(dir: &Path, warehouse: &str, central: &str, broker: Option<&str>, extra: &str) -> Result<PathBuf> {
-    let mqtt = broker.map(|b| format!("broker = \"{b}\"")).unwrap_or_default();
+pub fn edge_config_full(
+    dir: &Path,
+    warehouse: &str,
+    central: &str,
+    broker: Option<&str>,
+    extra: &str,
+) -> Result<PathBuf> {
+    let mqtt = broker
+        .map(|b| format!("broker = \"{b}\""))
+        .unwrap_or_default();
     let path = dir.join(format!("edge-{warehouse}.toml"));
     let db = dir.join(format!("edge-{warehouse}.sqlite"));
     std::fs::write(
@@ -362,11 +423,25 @@ pub struct Reply {
 impl Reply {
     pub async fn from(response: reqwest::Response) -> Result<Reply> {
         let status = response.status();
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let (content_type, replayed) = (header("content-type").unwrap_or_default(), header("idempotent-replayed"));
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (content_type, replayed) = (
+            header("content-type").unwrap_or_default(),
+            header("idempotent-replayed"),
+        );
         let text = response.text().await?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok(Reply { status, body, content_type, replayed })
+        Ok(Reply {
+            status,
+            body,
+            content_type,
+            replayed,
+        })
     }
 
     pub fn ok(self) -> Result<Value> {
@@ -379,15 +454,25 @@ impl Reply {
 }
 
 pub fn client() -> Client {
-    Client::builder().pool_max_idle_per_host(64).timeout(Duration::from_secs(30)).build().expect("http client")
+    Client::builder()
+        .pool_max_idle_per_host(64)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
 }
 
 /// A client that sends the edge's API token with every request.
 pub fn edge_client() -> Client {
     let mut headers = reqwest::header::HeaderMap::new();
-    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {EDGE_API}")).expect("header value");
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {EDGE_API}"))
+        .expect("header value");
     headers.insert(reqwest::header::AUTHORIZATION, value);
-    Client::builder().default_headers(headers).pool_max_idle_per_host(64).timeout(Duration::from_secs(30)).build().expect("http client")
+    Client::builder()
+        .default_headers(headers)
+        .pool_max_idle_per_host(64)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
 }
 
 pub struct Central {
@@ -416,25 +501,56 @@ impl Central {
     }
 
     /// `start_on` with extra environment variables for the process (fault hooks).
-    pub fn start_with_env(dir: &Path, backend: Backend, payment_timeout_ms: u64, env: &[(&str, &str)]) -> Result<Central> {
+    pub fn start_with_env(
+        dir: &Path,
+        backend: Backend,
+        payment_timeout_ms: u64,
+        env: &[(&str, &str)],
+    ) -> Result<Central> {
         let store = CentralStore::create(dir, backend);
-        let daemon = Daemon::spawn_with_env(Kind::Central, central_config_on(dir, &store, payment_timeout_ms)?, env)?;
-        Ok(Central { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), http: client(), store: Arc::new(store) })
+        let daemon = Daemon::spawn_with_env(
+            Kind::Central,
+            central_config_on(dir, &store, payment_timeout_ms)?,
+            env,
+        )?;
+        Ok(Central {
+            base: daemon.url(),
+            daemon: Arc::new(Mutex::new(daemon)),
+            http: client(),
+            store: Arc::new(store),
+        })
     }
 
     /// On a new store of `backend`, with `extra` TOML in its config.
     /// Central serving HTTPS with `pki`'s certificate; its client trusts `pki`'s CA only.
     pub fn start_tls(dir: &Path, backend: Backend, pki: &Pki) -> Result<Central> {
-        let extra = format!("[http.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n", pki.cert.display(), pki.key.display());
+        let extra = format!(
+            "[http.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            pki.cert.display(),
+            pki.key.display()
+        );
         let mut central = Self::start_with_config(dir, backend, 600_000, &extra)?;
         central.http = pki.client()?;
         Ok(central)
     }
 
-    pub fn start_with_config(dir: &Path, backend: Backend, payment_timeout_ms: u64, extra: &str) -> Result<Central> {
+    pub fn start_with_config(
+        dir: &Path,
+        backend: Backend,
+        payment_timeout_ms: u64,
+        extra: &str,
+    ) -> Result<Central> {
         let store = CentralStore::create(dir, backend);
-        let daemon = Daemon::spawn(Kind::Central, central_config_with(dir, &store, payment_timeout_ms, extra)?)?;
-        Ok(Central { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), http: client(), store: Arc::new(store) })
+        let daemon = Daemon::spawn(
+            Kind::Central,
+            central_config_with(dir, &store, payment_timeout_ms, extra)?,
+        )?;
+        Ok(Central {
+            base: daemon.url(),
+            daemon: Arc::new(Mutex::new(daemon)),
+            http: client(),
+            store: Arc::new(store),
+        })
     }
 
     /// Checksum of central's data (every table) once the journal has settled: the sequencer
@@ -455,7 +571,11 @@ impl Central {
     /// The Prometheus text of `/metrics` (no auth).
     pub async fn metrics(&self) -> Result<String> {
         let response = self.http.get(self.url("/metrics")).send().await?;
-        anyhow::ensure!(response.status().is_success(), "GET /metrics: {}", response.status());
+        anyhow::ensure!(
+            response.status().is_success(),
+            "GET /metrics: {}",
+            response.status()
+        );
         Ok(response.text().await?)
     }
 
@@ -476,15 +596,35 @@ impl Central {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Result<Reply> {
-        Reply::from(self.http.post(self.url(path)).bearer_auth(ADMIN).json(&body).send().await?).await
+        Reply::from(
+            self.http
+                .post(self.url(path))
+                .bearer_auth(ADMIN)
+                .json(&body)
+                .send()
+                .await?,
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> Result<Reply> {
-        Reply::from(self.http.get(self.url(path)).bearer_auth(READER).send().await?).await
+        Reply::from(
+            self.http
+                .get(self.url(path))
+                .bearer_auth(READER)
+                .send()
+                .await?,
+        )
+        .await
     }
 
     pub async fn create_order(&self, key: &str, body: &Value) -> Result<Reply> {
-        let request = self.http.post(self.url("/api/v1/orders")).bearer_auth(ADMIN).header("Idempotency-Key", key).json(body);
+        let request = self
+            .http
+            .post(self.url("/api/v1/orders"))
+            .bearer_auth(ADMIN)
+            .header("Idempotency-Key", key)
+            .json(body);
         Reply::from(request.send().await?).await
     }
 
@@ -495,7 +635,11 @@ impl Central {
     /// (on_hand, locked, committed, sellable) of `sku` at `warehouse`.
     pub async fn level(&self, sku: &str, warehouse: &str) -> Result<(i64, i64, i64, i64)> {
         let rows = self.get(&format!("/api/v1/inventory/{sku}")).await?.ok()?;
-        let row = rows.as_array().into_iter().flatten().find(|r| r["warehouse"] == warehouse);
+        let row = rows
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["warehouse"] == warehouse);
         Ok(match row {
             Some(r) => (
                 r["on_hand"].as_i64().unwrap_or(0),
@@ -509,7 +653,10 @@ impl Central {
 
     pub async fn add_warehouse(&self, code: &str, city: &str) -> Result<()> {
         let body = json!({"code": code, "name": format!("Warehouse {code}"), "city": city, "edge_token": edge_token(code)});
-        self.post("/api/v1/warehouses", body).await?.ok().map(|_| ())
+        self.post("/api/v1/warehouses", body)
+            .await?
+            .ok()
+            .map(|_| ())
     }
 
     /// The running-shoe catalog of the acceptance story: Pegasus 39 in a few sizes.
@@ -533,13 +680,22 @@ impl Central {
 
     pub async fn sync_row(&self, warehouse: &str) -> Result<Value> {
         let rows = self.get("/api/v1/sync/status").await?.ok()?;
-        rows.as_array().into_iter().flatten().find(|r| r["warehouse"] == warehouse).cloned().context("no sync row")
+        rows.as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["warehouse"] == warehouse)
+            .cloned()
+            .context("no sync row")
     }
 }
 
 /// (SKU, GTIN, size) of the seeded catalog.
 pub fn skus() -> Vec<(&'static str, &'static str, &'static str)> {
-    vec![(PEGASUS, PEGASUS_GTIN, "EU 42"), ("PEG39-M-WHT-43", "1958661377391", "EU 43"), ("PEG39-M-WHT-44", "1958661377407", "EU 44")]
+    vec![
+        (PEGASUS, PEGASUS_GTIN, "EU 42"),
+        ("PEG39-M-WHT-43", "1958661377391", "EU 43"),
+        ("PEG39-M-WHT-44", "1958661377407", "EU 44"),
+    ]
 }
 
 pub fn order_body(sku: &str, qty: i64, city: &str) -> Value {
@@ -561,20 +717,42 @@ impl Edge {
     pub fn start(dir: &Path, warehouse: &str, central_url: &str) -> Result<Edge> {
         let config = edge_config(dir, warehouse, central_url)?;
         let daemon = Daemon::spawn(Kind::Edge, config)?;
-        Ok(Edge { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), warehouse: warehouse.to_owned(), http: edge_client() })
+        Ok(Edge {
+            base: daemon.url(),
+            daemon: Arc::new(Mutex::new(daemon)),
+            warehouse: warehouse.to_owned(),
+            http: edge_client(),
+        })
     }
 
     /// An edge that reaches central over HTTPS, trusting only the CA in `ca`.
-    pub fn start_trusting(dir: &Path, warehouse: &str, central_url: &str, ca: &Path) -> Result<Edge> {
+    pub fn start_trusting(
+        dir: &Path,
+        warehouse: &str,
+        central_url: &str,
+        ca: &Path,
+    ) -> Result<Edge> {
         let config = edge_config(dir, warehouse, central_url)?;
-        let text = std::fs::read_to_string(&config)?.replacen("[central]\n", &format!("[central]\nca_file = \"{}\"\n", ca.display()), 1);
+        let text = std::fs::read_to_string(&config)?.replacen(
+            "[central]\n",
+            &format!("[central]\nca_file = \"{}\"\n", ca.display()),
+            1,
+        );
         std::fs::write(&config, text)?;
-        Ok(Self::from_daemon(Daemon::spawn(Kind::Edge, config)?, warehouse))
+        Ok(Self::from_daemon(
+            Daemon::spawn(Kind::Edge, config)?,
+            warehouse,
+        ))
     }
 
     /// An edge from an already spawned daemon (e.g. with a custom config).
     pub fn from_daemon(daemon: Daemon, warehouse: &str) -> Edge {
-        Edge { base: daemon.url(), daemon: Arc::new(Mutex::new(daemon)), warehouse: warehouse.to_owned(), http: edge_client() }
+        Edge {
+            base: daemon.url(),
+            daemon: Arc::new(Mutex::new(daemon)),
+            warehouse: warehouse.to_owned(),
+            http: edge_client(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -586,7 +764,15 @@ impl Edge {
     }
 
     pub async fn post_keyed(&self, path: &str, key: &str, body: Value) -> Result<Reply> {
-        Reply::from(self.http.post(self.url(path)).header("Idempotency-Key", key).json(&body).send().await?).await
+        Reply::from(
+            self.http
+                .post(self.url(path))
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await?,
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> Result<Reply> {
@@ -596,13 +782,22 @@ impl Edge {
     /// A plain-text answer (`/metrics`), which must be a success.
     pub async fn get_text(&self, path: &str) -> Result<String> {
         let response = self.http.get(self.url(path)).send().await?;
-        anyhow::ensure!(response.status().is_success(), "GET {path}: {}", response.status());
+        anyhow::ensure!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
         Ok(response.text().await?)
     }
 
     /// Commissions a robot: its login to the edge's embedded broker (None on an external one).
-    pub async fn robot_login(&self, manufacturer: &str, serial: &str) -> Result<Option<(String, String)>> {
-        self.login(&format!("/api/v1/fleet/{manufacturer}/{serial}/mqtt-login")).await
+    pub async fn robot_login(
+        &self,
+        manufacturer: &str,
+        serial: &str,
+    ) -> Result<Option<(String, String)>> {
+        self.login(&format!("/api/v1/fleet/{manufacturer}/{serial}/mqtt-login"))
+            .await
     }
 
     /// A read-only login for robot topics on the embedded broker (None on an external one).
@@ -616,25 +811,42 @@ impl Edge {
             return Ok(None);
         }
         let issued = reply.ok()?;
-        let field = |k: &str| issued[k].as_str().map(str::to_owned).context("issued login");
+        let field = |k: &str| {
+            issued[k]
+                .as_str()
+                .map(str::to_owned)
+                .context("issued login")
+        };
         Ok(Some((field("username")?, field("password")?)))
     }
 
     /// Waits until central's master data (the SKU barcodes) has arrived.
     pub async fn wait_for_skus(&self, expected_cursor: u64) -> Result<()> {
-        eventually("edge to pull master data", Duration::from_secs(20), || async {
-            let s = self.get("/api/v1/sync/status").await?.ok()?;
-            Ok((s["command_cursor"].as_u64().unwrap_or(0) >= expected_cursor).then_some(()))
-        })
+        eventually(
+            "edge to pull master data",
+            Duration::from_secs(20),
+            || async {
+                let s = self.get("/api/v1/sync/status").await?.ok()?;
+                Ok((s["command_cursor"].as_u64().unwrap_or(0) >= expected_cursor).then_some(()))
+            },
+        )
         .await
     }
 
     pub async fn add_location(&self, code: &str) -> Result<()> {
-        self.post("/api/v1/locations", json!({"code": code})).await?.ok().map(|_| ())
+        self.post("/api/v1/locations", json!({"code": code}))
+            .await?
+            .ok()
+            .map(|_| ())
     }
 
     pub async fn receive(&self, location: &str, gtin: &str, qty: i64) -> Result<Value> {
-        self.post("/api/v1/receipts", json!({"location": location, "gtin": gtin, "qty": qty})).await?.ok()
+        self.post(
+            "/api/v1/receipts",
+            json!({"location": location, "gtin": gtin, "qty": qty}),
+        )
+        .await?
+        .ok()
     }
 
     /// Waits until central acknowledged every event this edge wrote.
@@ -656,12 +868,18 @@ impl Edge {
 
     /// Picks every task of the order by scanning location then item, packs and ships it.
     pub async fn fulfil(&self, order_id: u64, tracking: &str) -> Result<Value> {
-        self.fulfil_with(order_id, json!({"carrier": "SF", "tracking_number": tracking})).await
+        self.fulfil_with(
+            order_id,
+            json!({"carrier": "SF", "tracking_number": tracking}),
+        )
+        .await
     }
 
     /// `fulfil`, shipping with `ship` as the packer's request body.
     pub async fn fulfil_with(&self, order_id: u64, ship: Value) -> Result<Value> {
-        let order = self.wait_for_order(order_id, Duration::from_secs(20)).await?;
+        let order = self
+            .wait_for_order(order_id, Duration::from_secs(20))
+            .await?;
         for task in order["tasks"].as_array().context("tasks")? {
             if task["state"] == "done" || task["state"] == "cancelled" {
                 continue;
@@ -669,15 +887,24 @@ impl Edge {
             let id = task["id"].as_u64().context("task id")?;
             let path = format!("/api/v1/pick-tasks/{id}/scan");
             if task["state"] == "open" {
-                self.post(&path, json!({"code": task["location"]})).await?.ok()?;
+                self.post(&path, json!({"code": task["location"]}))
+                    .await?
+                    .ok()?;
             }
-            let remaining = task["qty"].as_i64().unwrap_or(0) - task["qty_picked"].as_i64().unwrap_or(0);
+            let remaining =
+                task["qty"].as_i64().unwrap_or(0) - task["qty_picked"].as_i64().unwrap_or(0);
             for _ in 0..remaining {
-                self.post(&path, json!({"code": task["gtin"]})).await?.ok()?;
+                self.post(&path, json!({"code": task["gtin"]}))
+                    .await?
+                    .ok()?;
             }
         }
-        self.post(&format!("/api/v1/orders/{order_id}/pack"), json!({})).await?.ok()?;
-        self.post(&format!("/api/v1/orders/{order_id}/ship"), ship).await?.ok()
+        self.post(&format!("/api/v1/orders/{order_id}/pack"), json!({}))
+            .await?
+            .ok()?;
+        self.post(&format!("/api/v1/orders/{order_id}/ship"), ship)
+            .await?
+            .ok()
     }
 }
 
@@ -704,7 +931,11 @@ impl World {
         let dir = tempfile::tempdir()?;
         let pki = Pki::create(&dir.path().join("pki"))?;
         let central = Central::start_tls(dir.path(), backend, &pki)?;
-        anyhow::ensure!(central.base_url().starts_with("https://"), "central serves {}", central.base_url());
+        anyhow::ensure!(
+            central.base_url().starts_with("https://"),
+            "central serves {}",
+            central.base_url()
+        );
         central.seed_catalog().await?;
         let mut edges = Vec::new();
         for (code, city) in warehouses {
@@ -714,11 +945,20 @@ impl World {
             edge.add_location("A-01-01").await?;
             edges.push(edge);
         }
-        Ok(World { dir, central, edges })
+        Ok(World {
+            dir,
+            central,
+            edges,
+        })
     }
 
     /// `start_on` with a payment timeout and `extra` TOML in central's config.
-    pub async fn start_with(backend: Backend, warehouses: &[(&str, &str)], payment_timeout_ms: u64, extra: &str) -> Result<World> {
+    pub async fn start_with(
+        backend: Backend,
+        warehouses: &[(&str, &str)],
+        payment_timeout_ms: u64,
+        extra: &str,
+    ) -> Result<World> {
         let dir = tempfile::tempdir()?;
         let central = Central::start_with_config(dir.path(), backend, payment_timeout_ms, extra)?;
         central.seed_catalog().await?;
@@ -730,32 +970,64 @@ impl World {
             edge.add_location("A-01-01").await?;
             edges.push(edge);
         }
-        Ok(World { dir, central, edges })
+        Ok(World {
+            dir,
+            central,
+            edges,
+        })
     }
 
     pub fn edge(&self, code: &str) -> &Edge {
-        self.edges.iter().find(|e| e.warehouse == code).expect("edge exists")
+        self.edges
+            .iter()
+            .find(|e| e.warehouse == code)
+            .expect("edge exists")
     }
 
     /// `start_with` and the carriers: the simulator's SF, JD and ZTO platforms and tracking
     /// aggregator wired into central (`logistics_extra` lines go into `[logistics]`), SF's
     /// terms and a standard lane from every warehouse to Shanghai, Zhejiang and Beijing, and
     /// every edge's SF pool filled before this returns.
-    pub async fn start_with_carriers(backend: Backend, warehouses: &[(&str, &str)], logistics_extra: &str) -> Result<(World, CarrierSim)> {
-        let sim = CarrierSim::start(CarrierSimConfig::three_carriers(Duration::from_millis(150))).await?;
-        let extra = sim.central_config(CARRIER_SALT, None, &format!("dispatch_interval_ms = 50\n{logistics_extra}"));
+    pub async fn start_with_carriers(
+        backend: Backend,
+        warehouses: &[(&str, &str)],
+        logistics_extra: &str,
+    ) -> Result<(World, CarrierSim)> {
+        let sim =
+            CarrierSim::start(CarrierSimConfig::three_carriers(Duration::from_millis(150))).await?;
+        let extra = sim.central_config(
+            CARRIER_SALT,
+            None,
+            &format!("dispatch_interval_ms = 50\n{logistics_extra}"),
+        );
         let world = World::start_with(backend, warehouses, 600_000, &extra).await?;
         let c = &world.central;
         let sf = json!({"name": "SF Express", "volumetric_divisor": 6000, "insurance": {"rate_bp": 50, "min_fee": 100, "max_declared": 5000000},
                         "signature": true, "fragile": true, "max_weight_g": 30000, "max_side_mm": 1500});
-        Reply::from(c.http.put(c.url("/api/v1/logistics/carriers/SF")).bearer_auth(ADMIN).json(&sf).send().await?).await?.ok()?;
+        Reply::from(
+            c.http
+                .put(c.url("/api/v1/logistics/carriers/SF"))
+                .bearer_auth(ADMIN)
+                .json(&sf)
+                .send()
+                .await?,
+        )
+        .await?
+        .ok()?;
         let mut csv = String::from("carrier,service,origin,province,first_weight_g,first_price,step_g,step_price,transit_days,valid_from,valid_to\n");
         for (code, _) in warehouses {
             for province in ["shanghai", "zhejiang", "beijing"] {
-                csv.push_str(&format!("SF,standard,{code},{province},1000,12.00,1000,2.00,2,2026-01-01,\n"));
+                csv.push_str(&format!(
+                    "SF,standard,{code},{province},1000,12.00,1000,2.00,2,2026-01-01,\n"
+                ));
             }
         }
-        let request = c.http.post(c.url("/api/v1/logistics/rates")).bearer_auth(ADMIN).header("content-type", "text/csv").body(csv);
+        let request = c
+            .http
+            .post(c.url("/api/v1/logistics/rates"))
+            .bearer_auth(ADMIN)
+            .header("content-type", "text/csv")
+            .body(csv);
         Reply::from(request.send().await?).await?.ok()?;
         for edge in &world.edges {
             edge.wait_for_pool("SF", 1).await?;
@@ -771,15 +1043,25 @@ impl Edge {
     /// Free numbers in the edge's waybill pool of `carrier`.
     pub async fn pool_free(&self, carrier: &str) -> Result<u64> {
         let pools = self.get("/api/v1/waybills").await?.ok()?;
-        Ok(pools.as_array().into_iter().flatten().find(|p| p["carrier"] == carrier).and_then(|p| p["free"].as_u64()).unwrap_or(0))
+        Ok(pools
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["carrier"] == carrier)
+            .and_then(|p| p["free"].as_u64())
+            .unwrap_or(0))
     }
 
     /// Waits until the edge holds at least `at_least` free `carrier` numbers.
     pub async fn wait_for_pool(&self, carrier: &str, at_least: u64) -> Result<u64> {
-        eventually(&format!("{carrier} waybill pool at {}", self.warehouse), Duration::from_secs(30), || async {
-            let free = self.pool_free(carrier).await?;
-            Ok((free >= at_least).then_some(free))
-        })
+        eventually(
+            &format!("{carrier} waybill pool at {}", self.warehouse),
+            Duration::from_secs(30),
+            || async {
+                let free = self.pool_free(carrier).await?;
+                Ok((free >= at_least).then_some(free))
+            },
+        )
         .await
     }
 }
@@ -788,7 +1070,8 @@ impl Edge {
 /// checksums mean equal data.
 pub fn db_checksum(path: &Path) -> Result<String> {
     use sha2::{Digest, Sha256};
-    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
         .query_map([], |r| r.get(0))?
@@ -797,9 +1080,14 @@ pub fn db_checksum(path: &Path) -> Result<String> {
     for table in tables {
         hasher.update(table.as_bytes());
         // Every column in the order, so rows sort the same way however many columns there are.
-        let columns = conn.prepare(&format!("SELECT * FROM \"{table}\""))?.column_count();
+        let columns = conn
+            .prepare(&format!("SELECT * FROM \"{table}\""))?
+            .column_count();
         let order: Vec<String> = (1..=columns).map(|i| i.to_string()).collect();
-        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY {}", order.join(", ")))?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT * FROM \"{table}\" ORDER BY {}",
+            order.join(", ")
+        ))?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             for i in 0..columns {
@@ -818,8 +1106,13 @@ pub fn db_checksum(path: &Path) -> Result<String> {
 /// Blocking: the sync client starts its own runtime.
 pub fn pg_checksum(url: &str) -> Result<String> {
     use sha2::{Digest, Sha256};
-    let mut client = postgres::Client::connect(url, postgres::NoTls).with_context(|| format!("connecting to {url}"))?;
-    let mut tx = client.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).read_only(true).start()?;
+    let mut client = postgres::Client::connect(url, postgres::NoTls)
+        .with_context(|| format!("connecting to {url}"))?;
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()?;
     let tables: Vec<String> = tx
         .query(
             "SELECT table_name::text FROM information_schema.tables
@@ -833,7 +1126,10 @@ pub fn pg_checksum(url: &str) -> Result<String> {
     let mut hasher = Sha256::new();
     for table in tables {
         hasher.update(table.as_bytes());
-        for row in tx.query(&format!("SELECT t::text FROM \"{table}\" t ORDER BY 1"), &[])? {
+        for row in tx.query(
+            &format!("SELECT t::text FROM \"{table}\" t ORDER BY 1"),
+            &[],
+        )? {
             let text: String = row.get(0);
             hasher.update(text.as_bytes());
             hasher.update(b"|");
@@ -846,7 +1142,8 @@ pub fn pg_checksum(url: &str) -> Result<String> {
 /// The rows `sql` returns from an SQLite file, each cell as text (NULL as `NULL`).
 pub fn sqlite_rows(path: &Path, sql: &str) -> Result<Vec<Vec<String>>> {
     use rusqlite::types::Value as Cell;
-    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let mut stmt = conn.prepare(sql)?;
     let n = stmt.column_count();
     let mut rows = stmt.query([])?;
@@ -870,11 +1167,16 @@ pub fn sqlite_rows(path: &Path, sql: &str) -> Result<Vec<Vec<String>>> {
 
 /// The simple query protocol answers every value as text, whatever its type.
 fn pg_rows(url: &str, sql: &str) -> Result<Vec<Vec<String>>> {
-    let mut client = postgres::Client::connect(url, postgres::NoTls).with_context(|| format!("connecting to {url}"))?;
+    let mut client = postgres::Client::connect(url, postgres::NoTls)
+        .with_context(|| format!("connecting to {url}"))?;
     let mut out = Vec::new();
     for message in client.simple_query(sql)? {
         if let postgres::SimpleQueryMessage::Row(row) = message {
-            out.push((0..row.len()).map(|i| row.get(i).unwrap_or("NULL").to_owned()).collect());
+            out.push(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("NULL").to_owned())
+                    .collect(),
+            );
         }
     }
     Ok(out)
@@ -883,25 +1185,44 @@ fn pg_rows(url: &str, sql: &str) -> Result<Vec<Vec<String>>> {
 /// The value of one sample of the Prometheus text `metrics`: `name` with its labels as
 /// written, e.g. `tote_central_journal_consumer_lag{consumer="sales"}`.
 pub fn metric(metrics: &str, name: &str) -> Option<f64> {
-    metrics.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    metrics.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 /// Waits until every committed journal event has its number and every consumer has applied
 /// all of them (`/metrics`: `tote_central_journal_unnumbered 0`, each
 /// `tote_central_journal_consumer_lag` 0, and the `sales` consumer has a position at all).
 pub async fn wait_journal_settled(central: &Central) -> Result<()> {
-    eventually("the journal to settle (all numbered, consumers caught up)", Duration::from_secs(30), || async {
-        let text = central.metrics().await?;
-        let unnumbered = metric(&text, "tote_central_journal_unnumbered");
-        let lags: Vec<f64> = text
-            .lines()
-            .filter(|l| l.starts_with("tote_central_journal_consumer_lag{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
-            .collect();
-        // The first and the last consumer central starts: the others have run by then.
-        let known = ["sales", "ledger"].iter().all(|c| metric(&text, &format!("tote_central_journal_consumer_lag{{consumer=\"{c}\"}}")).is_some());
-        Ok((unnumbered == Some(0.0) && known && lags.iter().all(|lag| *lag == 0.0)).then_some(()))
-    })
+    eventually(
+        "the journal to settle (all numbered, consumers caught up)",
+        Duration::from_secs(30),
+        || async {
+            let text = central.metrics().await?;
+            let unnumbered = metric(&text, "tote_central_journal_unnumbered");
+            let lags: Vec<f64> = text
+                .lines()
+                .filter(|l| l.starts_with("tote_central_journal_consumer_lag{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+                .collect();
+            // The first and the last consumer central starts: the others have run by then.
+            let known = ["sales", "ledger"].iter().all(|c| {
+                metric(
+                    &text,
+                    &format!("tote_central_journal_consumer_lag{{consumer=\"{c}\"}}"),
+                )
+                .is_some()
+            });
+            Ok(
+                (unnumbered == Some(0.0) && known && lags.iter().all(|lag| *lag == 0.0))
+                    .then_some(()),
+            )
+        },
+    )
     .await
 }
 
@@ -912,7 +1233,13 @@ pub use tote_sim::pki::Pki;
 /// A simulated VDA 5050 robot of `manufacturer` on the broker at `host:port`, signing in with
 /// `login` (from `Edge::robot_login`; None on an external broker): fast enough for tests, parked
 /// at the origin. Override fields with struct update syntax.
-pub fn robot_config(manufacturer: &str, serial: &str, host: &str, port: u16, login: Option<(String, String)>) -> tote_sim::agv::AgvConfig {
+pub fn robot_config(
+    manufacturer: &str,
+    serial: &str,
+    host: &str,
+    port: u16,
+    login: Option<(String, String)>,
+) -> tote_sim::agv::AgvConfig {
     tote_sim::agv::AgvConfig {
         manufacturer: manufacturer.into(),
         serial: serial.into(),
@@ -945,28 +1272,67 @@ pub async fn check_books(central: &Central) -> Result<std::collections::BTreeMap
     wait_journal_settled(central).await?;
     // The trial balance and the export of one ledger position: background work (orders
     // completing, points earned) may post meanwhile, so read until the position held still.
-    let ledger_position = || async { Ok::<i64, anyhow::Error>(central.rows("SELECT position FROM journal_consumer WHERE name = 'ledger'").await?[0][0].parse()?) };
+    let ledger_position = || async {
+        Ok::<i64, anyhow::Error>(
+            central
+                .rows("SELECT position FROM journal_consumer WHERE name = 'ledger'")
+                .await?[0][0]
+                .parse()?,
+        )
+    };
     let mut tries = 0;
     let (ours, text, position) = loop {
         let before = ledger_position().await?;
         let balances = central.get("/api/v1/finance/trial-balance").await?.ok()?;
-        let ours: BTreeMap<String, i64> =
-            balances.as_array().context("trial balance")?.iter().map(|b| (b["account"].as_str().unwrap_or("").to_owned(), b["balance"].as_i64().unwrap_or(0))).collect();
-        let response = central.http.get(central.url("/api/v1/finance/books.beancount")).bearer_auth(ADMIN).send().await?;
-        ensure!(response.status().is_success(), "GET the books: {}", response.status());
+        let ours: BTreeMap<String, i64> = balances
+            .as_array()
+            .context("trial balance")?
+            .iter()
+            .map(|b| {
+                (
+                    b["account"].as_str().unwrap_or("").to_owned(),
+                    b["balance"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect();
+        let response = central
+            .http
+            .get(central.url("/api/v1/finance/books.beancount"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await?;
+        ensure!(
+            response.status().is_success(),
+            "GET the books: {}",
+            response.status()
+        );
         let text = response.text().await?;
         if ledger_position().await? == before {
             break (ours, text, before);
         }
         tries += 1;
-        ensure!(tries < 50, "the ledger kept posting while the books were read");
+        ensure!(
+            tries < 50,
+            "the ledger kept posting while the books were read"
+        );
     };
-    ensure!(ours.values().sum::<i64>() == 0, "the trial balance does not sum to zero: {ours:?}");
+    ensure!(
+        ours.values().sum::<i64>() == 0,
+        "the trial balance does not sum to zero: {ours:?}"
+    );
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("books.beancount");
     std::fs::write(&file, &text)?;
-    let check = std::process::Command::new("bean-check").arg(&file).output().context("bean-check is missing: run tests/run.sh, which installs beancount")?;
-    ensure!(check.status.success(), "bean-check refused the books:\n{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+    let check = std::process::Command::new("bean-check")
+        .arg(&file)
+        .output()
+        .context("bean-check is missing: run tests/run.sh, which installs beancount")?;
+    ensure!(
+        check.status.success(),
+        "bean-check refused the books:\n{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
     let query = std::process::Command::new("bean-query")
         .arg("-f")
         .arg("csv")
@@ -974,42 +1340,93 @@ pub async fn check_books(central: &Central) -> Result<std::collections::BTreeMap
         .arg("SELECT account, sum(cost(position)) AS total GROUP BY account ORDER BY account")
         .output()
         .context("bean-query is missing: run tests/run.sh, which installs beanquery")?;
-    ensure!(query.status.success(), "bean-query failed: {}", String::from_utf8_lossy(&query.stderr));
+    ensure!(
+        query.status.success(),
+        "bean-query failed: {}",
+        String::from_utf8_lossy(&query.stderr)
+    );
     let mut theirs: BTreeMap<String, i64> = BTreeMap::new();
     for row in String::from_utf8_lossy(&query.stdout).lines().skip(1) {
         let (account, total) = row.split_once(',').context("a bean-query row")?;
-        theirs.insert(account.to_owned(), minor_units(total.trim().trim_end_matches("CNY").trim())?);
+        theirs.insert(
+            account.to_owned(),
+            minor_units(total.trim().trim_end_matches("CNY").trim())?,
+        );
     }
-    let ours_nonzero: BTreeMap<String, i64> = ours.iter().filter(|(_, v)| **v != 0).map(|(k, v)| (k.clone(), *v)).collect();
-    let theirs_nonzero: BTreeMap<String, i64> = theirs.into_iter().filter(|(_, v)| *v != 0).collect();
+    let ours_nonzero: BTreeMap<String, i64> = ours
+        .iter()
+        .filter(|(_, v)| **v != 0)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    let theirs_nonzero: BTreeMap<String, i64> =
+        theirs.into_iter().filter(|(_, v)| *v != 0).collect();
     ensure!(ours_nonzero == theirs_nonzero, "beancount's totals differ from ours:\n ours   {ours_nonzero:?}\n theirs {theirs_nonzero:?}");
     // The statements: net income over all time is the balance sheet's current earnings, and
     // assets = liabilities + equity + current earnings.
     let statements = central.get("/api/v1/finance/statements").await?.ok()?;
-    let figure = |path: &[&str]| path.iter().fold(&statements, |v, k| &v[*k]).as_i64().unwrap_or(i64::MIN);
-    ensure!(statements["balance_sheet"]["balanced"] == true, "the balance sheet does not balance: {statements}");
-    let earnings = figure(&["balance_sheet", "current_earnings"]) + figure(&["balance_sheet", "retained_earnings"]);
-    ensure!(figure(&["income_statement", "net_income"]) == earnings, "net income does not tie to current and retained earnings: {statements}");
-    ensure!(statements["cash_flow"]["ties"] == true && figure(&["cash_flow", "cash_change"]) == figure(&["balance_sheet", "cash"]), "the cash flow does not tie to cash: {statements}");
+    let figure = |path: &[&str]| {
+        path.iter()
+            .fold(&statements, |v, k| &v[*k])
+            .as_i64()
+            .unwrap_or(i64::MIN)
+    };
+    ensure!(
+        statements["balance_sheet"]["balanced"] == true,
+        "the balance sheet does not balance: {statements}"
+    );
+    let earnings = figure(&["balance_sheet", "current_earnings"])
+        + figure(&["balance_sheet", "retained_earnings"]);
+    ensure!(
+        figure(&["income_statement", "net_income"]) == earnings,
+        "net income does not tie to current and retained earnings: {statements}"
+    );
+    ensure!(
+        statements["cash_flow"]["ties"] == true
+            && figure(&["cash_flow", "cash_change"]) == figure(&["balance_sheet", "cash"]),
+        "the cash flow does not tie to cash: {statements}"
+    );
     // The profit cube ties to the income statement: every sale, return and cost difference
     // is in it once, whichever dimension groups it.
     for by in ["sku", "category", "channel", "warehouse", "campaign"] {
-        let profit = central.get(&format!("/api/v1/finance/profit?by={by}&limit=10000")).await?.ok()?;
+        let profit = central
+            .get(&format!("/api/v1/finance/profit?by={by}&limit=10000"))
+            .await?
+            .ok()?;
         let rows = profit["rows"].as_array().context("profit rows")?;
-        let sum = |field: &str| rows.iter().map(|r| r[field].as_i64().unwrap_or(0)).sum::<i64>();
-        let (revenue, cogs) = (figure(&["income_statement", "net_revenue"]), figure(&["income_statement", "cost_of_goods_sold"]));
+        let sum = |field: &str| {
+            rows.iter()
+                .map(|r| r[field].as_i64().unwrap_or(0))
+                .sum::<i64>()
+        };
+        let (revenue, cogs) = (
+            figure(&["income_statement", "net_revenue"]),
+            figure(&["income_statement", "cost_of_goods_sold"]),
+        );
         ensure!((sum("revenue"), sum("cost_of_goods_sold")) == (revenue, cogs), "profit by {by} gives revenue {} and cost {}, the income statement {revenue} and {cogs}: {profit}", sum("revenue"), sum("cost_of_goods_sold"));
-        ensure!(profit["total"]["revenue"].as_i64() == Some(revenue), "profit total: {profit}");
+        ensure!(
+            profit["total"]["revenue"].as_i64() == Some(revenue),
+            "profit total: {profit}"
+        );
     }
     // Each entry balances on its own, not only the books in total.
-    let unbalanced = central.rows("SELECT entry_id FROM gl_line GROUP BY entry_id HAVING SUM(amount_minor) <> 0").await?;
-    ensure!(unbalanced.is_empty(), "entries that do not balance: {unbalanced:?}");
+    let unbalanced = central
+        .rows("SELECT entry_id FROM gl_line GROUP BY entry_id HAVING SUM(amount_minor) <> 0")
+        .await?;
+    ensure!(
+        unbalanced.is_empty(),
+        "entries that do not balance: {unbalanced:?}"
+    );
     // Sub-ledgers tie to their control accounts: purchase orders' units received and not
     // invoiced at their costs; the channels' payments less refunds less settlements; the VAT
     // each order's shipments and refunds recognised.
     let control = |account: &str| -ours.get(account).copied().unwrap_or(0);
     let grni = central.rows("SELECT CAST(COALESCE(SUM(CASE WHEN accepted > invoiced THEN (accepted - invoiced) * unit_cost ELSE 0 END), 0) AS BIGINT) FROM po_line").await?;
-    ensure!(grni[0][0].parse::<i64>()? == control("Liabilities:GoodsReceivedNotInvoiced"), "GRNI {} but the orders' open receipts are {}", control("Liabilities:GoodsReceivedNotInvoiced"), grni[0][0]);
+    ensure!(
+        grni[0][0].parse::<i64>()? == control("Liabilities:GoodsReceivedNotInvoiced"),
+        "GRNI {} but the orders' open receipts are {}",
+        control("Liabilities:GoodsReceivedNotInvoiced"),
+        grni[0][0]
+    );
     for channel in ["wechat", "alipay", "card"] {
         let sql = format!(
             "SELECT CAST((SELECT COALESCE(SUM(amount_minor), 0) FROM payment WHERE channel = '{channel}' AND succeeded_ms IS NOT NULL)
@@ -1017,20 +1434,47 @@ pub async fn check_books(central: &Central) -> Result<std::collections::BTreeMap
                 - (SELECT COALESCE(SUM(gross), 0) FROM pay_settlement WHERE channel = '{channel}') AS BIGINT)"
         );
         let held: i64 = central.rows(&sql).await?[0][0].parse()?;
-        let account = format!("Assets:Clearing:{}{}", channel[..1].to_uppercase(), &channel[1..]);
-        ensure!(held == -control(&account), "{account} is {} but {channel}'s payments, refunds and settlements leave {held}", -control(&account));
+        let account = format!(
+            "Assets:Clearing:{}{}",
+            channel[..1].to_uppercase(),
+            &channel[1..]
+        );
+        ensure!(
+            held == -control(&account),
+            "{account} is {} but {channel}'s payments, refunds and settlements leave {held}",
+            -control(&account)
+        );
     }
-    let vat = central.rows("SELECT CAST(COALESCE(SUM(sold_vat - returned_vat), 0) AS BIGINT) FROM fin_order").await?;
-    ensure!(vat[0][0].parse::<i64>()? == control("Liabilities:VAT:Output"), "output VAT {} but the orders recognised {}", control("Liabilities:VAT:Output"), vat[0][0]);
+    let vat = central
+        .rows("SELECT CAST(COALESCE(SUM(sold_vat - returned_vat), 0) AS BIGINT) FROM fin_order")
+        .await?;
+    ensure!(
+        vat[0][0].parse::<i64>()? == control("Liabilities:VAT:Output"),
+        "output VAT {} but the orders recognised {}",
+        control("Liabilities:VAT:Output"),
+        vat[0][0]
+    );
     // Posting the whole journal again from zero into an empty ledger gives the same books.
-    let method = central.rows("SELECT body FROM settings_doc WHERE name = 'finance.costing'").await?;
-    let method = if method.first().is_some_and(|m| m[0].contains("average")) { tote_central::finance::costing::Method::Average } else { Default::default() };
+    let method = central
+        .rows("SELECT body FROM settings_doc WHERE name = 'finance.costing'")
+        .await?;
+    let method = if method.first().is_some_and(|m| m[0].contains("average")) {
+        tote_central::finance::costing::Method::Average
+    } else {
+        Default::default()
+    };
     let mut journal = Vec::new();
     let mut after = 0;
     loop {
-        let page = central.get(&format!("/api/v1/events?after={after}&limit=1000")).await?.ok()?;
-        let events: Vec<tote_central::journal::JournalEntry> = serde_json::from_value(page["events"].clone()).context("the journal's events")?;
-        let Some(last) = events.last().map(|e| e.seq) else { break };
+        let page = central
+            .get(&format!("/api/v1/events?after={after}&limit=1000"))
+            .await?
+            .ok()?;
+        let events: Vec<tote_central::journal::JournalEntry> =
+            serde_json::from_value(page["events"].clone()).context("the journal's events")?;
+        let Some(last) = events.last().map(|e| e.seq) else {
+            break;
+        };
         after = last;
         journal.extend(events.into_iter().filter(|e| e.seq as i64 <= position));
         if after as i64 >= position {
@@ -1038,24 +1482,44 @@ pub async fn check_books(central: &Central) -> Result<std::collections::BTreeMap
         }
     }
     let mut replayed: BTreeMap<String, i64> = BTreeMap::new();
-    for line in tote_central::finance::replay(method, &journal).into_iter().flat_map(|e| e.lines) {
+    for line in tote_central::finance::replay(method, &journal)
+        .into_iter()
+        .flat_map(|e| e.lines)
+    {
         *replayed.entry(line.account).or_default() += line.amount;
     }
     replayed.retain(|_, v| *v != 0);
     ensure!(replayed == ours_nonzero, "the journal posted again from zero gives other books:\n posted   {ours_nonzero:?}\n replayed {replayed:?}");
     // The inventory sub-ledger (each SKU × warehouse's pile, and under FIFO its layers) ties
     // to its control accounts, and its units to what inventory says is on hand.
-    let piles = central.rows("SELECT warehouse, CAST(SUM(book_value) AS BIGINT) FROM fin_pile GROUP BY warehouse").await?;
+    let piles = central
+        .rows("SELECT warehouse, CAST(SUM(book_value) AS BIGINT) FROM fin_pile GROUP BY warehouse")
+        .await?;
     for row in &piles {
         let account = format!("Assets:Inventory:{}", row[0]);
         let valued: i64 = row[1].parse()?;
-        ensure!(ours.get(&account).copied().unwrap_or(0) == valued, "{account} is {:?} but its piles value {valued}", ours.get(&account));
+        ensure!(
+            ours.get(&account).copied().unwrap_or(0) == valued,
+            "{account} is {:?} but its piles value {valued}",
+            ours.get(&account)
+        );
     }
     let layered = central.rows("SELECT p.sku, p.warehouse FROM fin_pile p WHERE p.book_value <> COALESCE((SELECT SUM(l.qty * l.unit_cost) FROM fin_cost_layer l WHERE l.sku = p.sku AND l.warehouse = p.warehouse), 0)").await?;
-    let costing = central.rows("SELECT body FROM settings_doc WHERE name = 'finance.costing'").await?;
-    ensure!(costing.first().is_some_and(|c| c[0] == "\"average\"") || layered.is_empty(), "FIFO layers differ from their piles: {layered:?}");
-    let units = central.rows("SELECT sku, warehouse, qty FROM fin_pile ORDER BY sku, warehouse").await?;
-    let on_hand = central.rows("SELECT sku, warehouse, on_hand FROM stock WHERE on_hand <> 0 ORDER BY sku, warehouse").await?;
+    let costing = central
+        .rows("SELECT body FROM settings_doc WHERE name = 'finance.costing'")
+        .await?;
+    ensure!(
+        costing.first().is_some_and(|c| c[0] == "\"average\"") || layered.is_empty(),
+        "FIFO layers differ from their piles: {layered:?}"
+    );
+    let units = central
+        .rows("SELECT sku, warehouse, qty FROM fin_pile ORDER BY sku, warehouse")
+        .await?;
+    let on_hand = central
+        .rows(
+            "SELECT sku, warehouse, on_hand FROM stock WHERE on_hand <> 0 ORDER BY sku, warehouse",
+        )
+        .await?;
     let units: Vec<&Vec<String>> = units.iter().filter(|r| r[2] != "0").collect();
     ensure!(units.iter().copied().eq(on_hand.iter()), "finance's FIFO units differ from inventory's on hand:\n finance   {units:?}\n inventory {on_hand:?}");
     Ok(ours)
@@ -1067,7 +1531,10 @@ fn minor_units(text: &str) -> Result<i64> {
         return Ok(0);
     }
     let negative = text.starts_with('-');
-    let (whole, frac) = text.trim_start_matches('-').split_once('.').unwrap_or((text.trim_start_matches('-'), "0"));
+    let (whole, frac) = text
+        .trim_start_matches('-')
+        .split_once('.')
+        .unwrap_or((text.trim_start_matches('-'), "0"));
     let frac = format!("{frac:0<2}");
     let value = whole.parse::<i64>()? * 100 + frac[..2].parse::<i64>()?;
     Ok(if negative { -value } else { value })

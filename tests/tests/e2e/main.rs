@@ -5,9 +5,9 @@
 
 mod after_sales;
 mod bad_input;
+mod broker_security;
 mod catalog_depth;
 mod catalog_import;
-mod broker_security;
 mod crash;
 mod edge_idempotency;
 mod fleet;
@@ -25,11 +25,11 @@ mod marketing;
 mod marketplace;
 mod offline;
 mod openapi;
-mod prechecks;
-mod procurement;
 mod oversell;
 mod payment;
 mod payment_peers;
+mod prechecks;
+mod procurement;
 mod scanners;
 mod signin;
 mod slow_clients;
