@@ -31,6 +31,7 @@ pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod csv_rows;
 pub mod db;
 pub mod edge_sync;

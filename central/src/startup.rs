@@ -332,6 +332,7 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
         marketplaces: names,
     });
     let marketing: Arc<dyn Consumer> = Arc::new(crate::marketing::audience::MarketingConsumer);
+    let orders_hourly: Arc<dyn Consumer> = Arc::new(crate::analytics::orders::OrdersConsumer);
     for consumer in [
         risk,
         invoicing,
@@ -341,6 +342,7 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
         returns,
         marketplaces,
         marketing,
+        orders_hourly,
     ] {
         let s = state.clone();
         supervisor.spawn(

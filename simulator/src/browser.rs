@@ -1,5 +1,6 @@
 //! A small W3C WebDriver client over reqwest, driving Debian's headless Chromium through
-//! chromedriver at a handheld's viewport (360 × 740 CSS px, like a Zebra TC52). Enough for the
+//! chromedriver at a handheld's viewport (360 × 740 CSS px, like a Zebra TC52) or a laptop's
+//! (1440 × 900, the HQ console). Enough for the
 //! handheld tests: open a page, find, type (with the scanner's Enter), click, read text, run
 //! a script, take a screenshot. Used by the browser tests and `tote-sim bench handheld`.
 
@@ -30,8 +31,18 @@ fn find_binary(names: &[&str]) -> Option<PathBuf> {
 }
 
 impl Browser {
-    /// `shots`: where screenshots go.
+    /// A handheld's browser; `shots`: where screenshots go.
     pub async fn start(shots: PathBuf) -> Result<Browser> {
+        let mobile = json!({"deviceMetrics": {"width": 360, "height": 740, "pixelRatio": 2.0, "touch": true}});
+        Browser::launch(shots, "--window-size=360,740", Some(mobile)).await
+    }
+
+    /// A laptop's browser at 1440 × 900 (the HQ console).
+    pub async fn start_desktop(shots: PathBuf) -> Result<Browser> {
+        Browser::launch(shots, "--window-size=1440,900", None).await
+    }
+
+    async fn launch(shots: PathBuf, window: &str, mobile: Option<Value>) -> Result<Browser> {
         let driver = find_binary(&["chromedriver"]).context("chromedriver is missing: run tests/run.sh (it installs Debian's chromium and chromium-driver)")?;
         let chromium = find_binary(&["chromium", "chromium-browser"])
             .context("chromium is missing: run tests/run.sh")?;
@@ -55,12 +66,15 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+        let mut options = json!({
             "binary": chromium,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage",
-                     "--window-size=360,740", "--lang=en-US", "--autoplay-policy=no-user-gesture-required"],
-            "mobileEmulation": {"deviceMetrics": {"width": 360, "height": 740, "pixelRatio": 2.0, "touch": true}}
-        }}}});
+                     window, "--lang=en-US", "--autoplay-policy=no-user-gesture-required"],
+        });
+        if let Some(mobile) = mobile {
+            options["mobileEmulation"] = mobile;
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": options}}});
         let created: Value = http
             .post(format!("{base}/session"))
             .json(&caps)

@@ -2,9 +2,11 @@
 //! ordered, paid, shipped and cancelled and revenue per SKU and day (UTC) — the input of
 //! replenishment and campaign reports; `returns` (returns.rs) counts what was shipped, asked
 //! back and passed or failed QC, per SKU, warehouse, reason and day. It is a journal consumer, so each event counts
-//! exactly once however often central crashes.
+//! exactly once however often central crashes. `orders` (orders.rs) counts orders placed, paid
+//! and cancelled per hour, channel and warehouse, for the HQ dashboard.
 
 pub mod http;
+pub mod orders;
 pub mod returns;
 pub mod store;
 

@@ -1468,6 +1468,22 @@ ALTER TABLE audit_log ADD COLUMN origin TEXT NOT NULL DEFAULT '';
 ALTER TABLE audit_log ADD COLUMN request TEXT;
 CREATE UNIQUE INDEX audit_log_request ON audit_log (request);
 CREATE INDEX audit_log_actor ON audit_log (actor, id);
+-- The dashboard's orders: placed per UTC hour (epoch ms / 3,600,000), channel and warehouse;
+-- paid and cancelled per hour (channel '*': their events carry none).
+CREATE TABLE an_orders_hourly (
+    hour         INTEGER NOT NULL,
+    channel      TEXT NOT NULL,
+    warehouse    TEXT NOT NULL,
+    orders       INTEGER NOT NULL DEFAULT 0,
+    value_minor  INTEGER NOT NULL DEFAULT 0,
+    paid         INTEGER NOT NULL DEFAULT 0,
+    paid_minor   INTEGER NOT NULL DEFAULT 0,
+    cancelled    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (hour, channel, warehouse)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX payment_created ON payment (created_ms);
+-- Drilling from the books to one order's postings and events.
+CREATE INDEX journal_subject ON journal (subject, seq);
 "#,
 ];
 

@@ -390,3 +390,72 @@ pub async fn beancount(_: Reader, State(state): State<AppState>) -> Result<Respo
     )
         .into_response())
 }
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EntriesQuery {
+    /// Entries with a line on this account or under it, e.g. `Income:Sales` (at most 200
+    /// characters).
+    #[param(max_length = 200)]
+    pub account: Option<String>,
+    /// Entries of the events about this subject, e.g. `order:42` (at most 200 characters).
+    #[param(max_length = 200)]
+    pub subject: Option<String>,
+    /// First posting day (UTC, `YYYY-MM-DD`); absent: from the first entry.
+    #[param(format = Date)]
+    pub from: Option<String>,
+    /// Last posting day, included; absent: up to now.
+    #[param(format = Date)]
+    pub to: Option<String>,
+    /// Only entries older than this id: the next page.
+    #[param(minimum = 1)]
+    pub before: Option<u64>,
+    /// At most 500; default 50.
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+}
+
+/// The entries behind a statement line: those posting to an account (or under it) in a
+/// period, or those of one order, each whole with the journal event that caused it. Newest
+/// first, paged.
+#[utoipa::path(get, path = "/api/v1/finance/entries", params(EntriesQuery),
+    responses((status = 200, body = Vec<store::PostedEntry>), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "finance")]
+pub async fn entries(
+    _: Reader,
+    State(state): State<AppState>,
+    Query(q): Query<EntriesQuery>,
+) -> Result<Json<Vec<store::PostedEntry>>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) || q.before == Some(0) {
+        return Err(ApiError::BadRequest(
+            "limit must be 1 to 500, before positive".into(),
+        ));
+    }
+    if q.account
+        .as_ref()
+        .is_some_and(|a| a.is_empty() || a.chars().count() > 200)
+        || q.subject
+            .as_ref()
+            .is_some_and(|s| s.is_empty() || s.chars().count() > 200)
+    {
+        return Err(ApiError::BadRequest(
+            "account and subject: 1 to 200 characters".into(),
+        ));
+    }
+    let (from, to) = day_range(q.from.as_deref(), q.to.as_deref())?;
+    let day_ms = |day: i64| day.saturating_mul(tote_shared::calendar::DAY_MS);
+    let filter = store::EntryFilter {
+        account: q.account,
+        subject: q.subject,
+        from_ms: day_ms(from),
+        to_ms: day_ms(to),
+        before: q.before,
+    };
+    Ok(Json(
+        state
+            .db
+            .read(move |tx| store::entries(tx, &filter, limit))
+            .await?,
+    ))
+}

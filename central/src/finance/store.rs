@@ -692,3 +692,97 @@ pub fn profit(
         ProfitRow::new("total".into(), total.int(0)?, total.int(1)?, total.int(2)?),
     ))
 }
+
+/// A posted entry with its lines and the event that caused it, for drilling down from a
+/// statement line.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PostedEntry {
+    pub id: u64,
+    pub at_ms: i64,
+    pub description: String,
+    /// The journal event posted (`GET /api/v1/events`).
+    pub event_seq: u64,
+    pub event_kind: Option<String>,
+    /// What the event is about, e.g. `order:42`.
+    pub subject: Option<String>,
+    pub lines: Vec<PostedLine>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PostedLine {
+    pub account: String,
+    pub amount_minor: i64,
+    pub sku: Option<String>,
+    pub qty: Option<i64>,
+}
+
+/// Which entries to drill into.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter {
+    /// Entries with a line on this account or one under it.
+    pub account: Option<String>,
+    /// Entries of events about this subject (`order:42`); an order's include those of its
+    /// payments and refunds.
+    pub subject: Option<String>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// Only entries older than this id (the next page).
+    pub before: Option<u64>,
+}
+
+/// The newest matching entries first, each whole.
+pub fn entries(tx: &mut dyn Tx, f: &EntryFilter, limit: u32) -> DbResult<Vec<PostedEntry>> {
+    let under = f.account.as_ref().map(|a| format!("{a}:%"));
+    let order = f
+        .subject
+        .as_deref()
+        .and_then(|s| s.strip_prefix("order:"))
+        .and_then(|id| id.parse::<i64>().ok());
+    let ids = tx.query(
+        "SELECT DISTINCT e.id FROM gl_entry e JOIN gl_line l ON l.entry_id = e.id
+         WHERE e.at_ms >= ?1 AND e.at_ms < ?2 AND (CAST(?3 AS BIGINT) IS NULL OR e.id < ?3)
+           AND (CAST(?4 AS TEXT) IS NULL OR l.account = ?4 OR l.account LIKE ?5)
+           AND (CAST(?6 AS TEXT) IS NULL OR e.event_seq IN (SELECT seq FROM journal WHERE seq IS NOT NULL AND (subject = ?6
+                OR subject IN (SELECT 'payment:' || p.id FROM payment p WHERE p.order_id = ?8)
+                OR subject IN (SELECT 'refund:' || r.id FROM payment_refund r JOIN payment p ON p.id = r.payment_id WHERE p.order_id = ?8))))
+         ORDER BY e.id DESC LIMIT ?7",
+        &params![f.from_ms, f.to_ms, f.before, f.account.as_deref(), under, f.subject.as_deref(), limit, order],
+    )?;
+    let ids: Vec<Value> = ids
+        .iter()
+        .map(|r| r.int(0).map(Value::from))
+        .collect::<DbResult<_>>()?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT e.id, e.at_ms, e.description, e.event_seq, j.kind, j.subject, l.account, l.amount_minor, l.sku, l.qty
+         FROM gl_entry e JOIN gl_line l ON l.entry_id = e.id LEFT JOIN journal j ON j.seq = e.event_seq
+         WHERE e.id IN ({}) ORDER BY e.id DESC, l.line_no",
+        placeholders(ids.len(), 1)
+    );
+    let mut out: Vec<PostedEntry> = Vec::new();
+    for r in tx.query(&sql, &ids)? {
+        let id = r.uint(0)?;
+        if out.last().is_none_or(|e| e.id != id) {
+            out.push(PostedEntry {
+                id,
+                at_ms: r.int(1)?,
+                description: r.text(2)?,
+                event_seq: r.uint(3)?,
+                event_kind: r.opt_text(4)?,
+                subject: r.opt_text(5)?,
+                lines: Vec::new(),
+            });
+        }
+        if let Some(entry) = out.last_mut() {
+            entry.lines.push(PostedLine {
+                account: r.text(6)?,
+                amount_minor: r.int(7)?,
+                sku: r.opt_text(8)?,
+                qty: r.opt_int(9)?,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -9,8 +9,8 @@ pub mod ops;
 
 use crate::startup::AppState;
 use crate::{
-    after_sales, analytics, audit, catalog, edge_sync, finance, inventory, journal, logistics,
-    marketing, marketplace, orders, payment, procurement, staff, supplier, warehouses,
+    after_sales, analytics, audit, catalog, console, edge_sync, finance, inventory, journal,
+    logistics, marketing, marketplace, orders, payment, procurement, staff, supplier, warehouses,
 };
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
@@ -411,6 +411,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/sync/streams/{warehouse}/rebase",
             post(edge_sync::http::rebase),
         )
+        .route("/console", get(console::http::page))
+        .route("/console/uplot-1.6.32.js", get(console::http::uplot_js))
+        .route("/console/uplot-1.6.32.css", get(console::http::uplot_css))
+        .route("/api/v1/console/dashboard", get(console::http::dashboard))
         .route("/api/v1/audit", get(audit::http::list))
         .route("/api/v1/audit.csv", get(audit::http::export))
         .route(
@@ -458,6 +462,7 @@ pub fn router(state: AppState) -> Router {
             get(finance::http::beancount),
         )
         .route("/api/v1/finance/periods", get(finance::http::periods))
+        .route("/api/v1/finance/entries", get(finance::http::entries))
         .route("/api/v1/finance/profit", get(finance::http::profit))
         .route(
             "/api/v1/finance/cash-forecast",

@@ -5,8 +5,8 @@
 
 use crate::startup::AppState;
 use crate::{
-    after_sales, analytics, audit, catalog, edge_sync, finance, inventory, journal, logistics,
-    marketing, marketplace, orders, payment, procurement, staff, supplier, warehouses,
+    after_sales, analytics, audit, catalog, console, edge_sync, finance, inventory, journal,
+    logistics, marketing, marketplace, orders, payment, procurement, staff, supplier, warehouses,
 };
 use axum::extract::State;
 use axum::response::IntoResponse;
@@ -24,10 +24,10 @@ use utoipa::{Modify, OpenApi};
         orders::http::create, orders::http::list, orders::http::get, orders::http::history, orders::http::pay, orders::http::cancel,
         orders::http::checks, orders::http::put_checks, orders::http::block, orders::http::blocklist, orders::http::unblock,
         marketplace::http::import, marketplace::http::list, marketplace::http::imports, marketplace::http::one, marketplace::http::retry_confirmation,
-        edge_sync::http::push_events, edge_sync::http::pull_commands, edge_sync::http::status, edge_sync::http::rejects, edge_sync::http::rebase, audit::http::list, audit::http::export,
+        edge_sync::http::push_events, edge_sync::http::pull_commands, edge_sync::http::status, edge_sync::http::rejects, edge_sync::http::rebase, audit::http::list, audit::http::export, console::http::dashboard,
         staff::http::sign_in, staff::http::me, staff::http::sign_out, staff::http::create_user, staff::http::users, staff::http::edit_user, staff::http::set_password,
         staff::http::begin_totp, staff::http::confirm_totp, staff::http::remove_totp, staff::http::create_token, staff::http::tokens, staff::http::revoke_token,
-        journal::http::list, analytics::http::sales, analytics::http::returns, finance::http::trial_balance, finance::http::statements, finance::http::beancount, finance::http::periods, finance::http::close_period, finance::http::profit, finance::http::cash_forecast, finance::http::alerts_list, finance::http::alerts_scan, finance::http::alert_policy, finance::http::set_alert_policy,
+        journal::http::list, analytics::http::sales, analytics::http::returns, finance::http::trial_balance, finance::http::statements, finance::http::beancount, finance::http::periods, finance::http::entries, finance::http::close_period, finance::http::profit, finance::http::cash_forecast, finance::http::alerts_list, finance::http::alerts_scan, finance::http::alert_policy, finance::http::set_alert_policy,
         after_sales::http::create, after_sales::http::for_order, after_sales::http::list, after_sales::http::get, after_sales::http::review,
         after_sales::http::get_policy, after_sales::http::put_policy,
         marketing::http::publish, marketing::http::list, marketing::http::withdraw, marketing::http::policy, marketing::http::put_policy, marketing::http::price, marketing::http::issue_codes, marketing::http::codes, marketing::http::publish_flash, marketing::http::flash_sales, marketing::http::end_flash, marketing::http::publish_group_buy, marketing::http::group_buys, marketing::http::end_group_buy, marketing::http::groups, marketing::http::group, marketing::http::slow_movers, marketing::http::clearance,
@@ -56,8 +56,8 @@ use utoipa::{Modify, OpenApi};
         catalog::Spu, catalog::SkuRecord, warehouses::WarehouseRecord, inventory::StockRow, inventory::LedgerEntry,
         orders::OrderRecord, orders::OrderHistoryEntry, edge_sync::EdgeSyncRow, catalog::http::NewSku, inventory::http::SkuDetail,
         warehouses::http::NewWarehouseRequest, warehouses::http::NewEdgeToken, warehouses::http::EdgeTokenReplaced, orders::http::NewOrder, orders::store::OrderSummary, orders::OrderPart, marketplace::ImportOrder, marketplace::ImportLine, marketplace::ImportRecord, marketplace::ImportState, marketplace::Confirmation, marketplace::ConfirmState, marketplace::http::MarketplaceStatus, orders::http::NewBlock, orders::store::BlockEntry, orders::checks::CheckPolicy, orders::checks::PurchaseLimit, orders::checks::BlockKind, edge_sync::http::EdgeLag, edge_sync::PushWatch, edge_sync::RejectedEvent, edge_sync::rebase::Rebase, edge_sync::rebase::Rebased, audit::AuditEntry,
-        staff::User, staff::ApiToken, staff::http::SignIn, staff::http::Session, staff::http::NewUser, staff::http::UserChange, staff::http::NewPassword, staff::http::TotpEnrolment, staff::http::TotpConfirm, staff::http::NewToken, staff::http::MadeToken,
-        journal::http::EventPage, journal::JournalEntry, journal::BusinessEvent, analytics::store::SalesDay, finance::store::Balance, finance::http::Statements, finance::statements::IncomeStatement, finance::statements::BalanceSheet, finance::statements::CashFlowStatement, finance::statements::CashFlowLine, finance::periods::Period, journal::LateCost, procurement::http::NewLandedCost, finance::http::ProfitReport, finance::store::ProfitRow, finance::store::ProfitBy, finance::cashflow::CashForecast, finance::cashflow::Week, finance::alerts::FinanceAlert, finance::alerts::AlertPolicy, finance::alerts::AlertScan, finance::alerts::FinanceFinding,
+        console::Dashboard, console::DashDay, console::Share, console::TopSku, staff::User, staff::ApiToken, staff::http::SignIn, staff::http::Session, staff::http::NewUser, staff::http::UserChange, staff::http::NewPassword, staff::http::TotpEnrolment, staff::http::TotpConfirm, staff::http::NewToken, staff::http::MadeToken,
+        journal::http::EventPage, journal::JournalEntry, journal::BusinessEvent, analytics::store::SalesDay, finance::store::Balance, finance::http::Statements, finance::statements::IncomeStatement, finance::statements::BalanceSheet, finance::statements::CashFlowStatement, finance::statements::CashFlowLine, finance::periods::Period, finance::store::PostedEntry, finance::store::PostedLine, journal::LateCost, procurement::http::NewLandedCost, finance::http::ProfitReport, finance::store::ProfitRow, finance::store::ProfitBy, finance::cashflow::CashForecast, finance::cashflow::Week, finance::alerts::FinanceAlert, finance::alerts::AlertPolicy, finance::alerts::AlertScan, finance::alerts::FinanceFinding,
         payment::Payment, payment::PaymentState, payment::RefundLine, payment::store::Refund, payment::store::RefundState,
         payment::channel::PayMethod, payment::http::NewPayment, payment::http::Review, payment::http::NewRefund, payment::http::RefundLineRequest, payment::http::Payer, payment::store::RiskDecisionRow,
         payment::reconciliation::Run, payment::reconciliation::Item, payment::http::NewRun, payment::http::Resolution,

@@ -8,6 +8,7 @@ mod bad_input;
 mod broker_security;
 mod catalog_depth;
 mod catalog_import;
+mod console;
 mod crash;
 mod edge_idempotency;
 mod fleet;

@@ -1007,7 +1007,11 @@ use tote_shared::payment::bill::{BillDay, BillStatus};
 use tote_sim::payment::bills::Plant;
 
 /// The channel's bill day of a payment it settled.
-fn bill_day(w: &PaymentWorld, channel: ChannelKind, out_trade_no: &str) -> Result<BillDay> {
+pub(crate) fn bill_day(
+    w: &PaymentWorld,
+    channel: ChannelKind,
+    out_trade_no: &str,
+) -> Result<BillDay> {
     let paid_ms = w
         .sim
         .trade(channel, out_trade_no)
@@ -1018,7 +1022,7 @@ fn bill_day(w: &PaymentWorld, channel: ChannelKind, out_trade_no: &str) -> Resul
 }
 
 /// Pays `n` one-pair orders on `channel`; their out_trade_nos.
-async fn paid_orders(
+pub(crate) async fn paid_orders(
     w: &PaymentWorld,
     channel: ChannelKind,
     n: usize,
@@ -1036,7 +1040,7 @@ async fn paid_orders(
     Ok(out)
 }
 
-async fn reconcile(
+pub(crate) async fn reconcile(
     w: &PaymentWorld,
     channel: ChannelKind,
     day: BillDay,

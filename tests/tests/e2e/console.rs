@@ -1,0 +1,651 @@
+//! The HQ console and its people: named users with roles, sessions, the access table, the
+//! audit log — over the API (lockout, CSRF, TOTP, tokens) and in headless Chromium at
+//! 1440 × 900 (a finance clerk resolves a planted reconciliation difference and drills from the
+//! books to one order's postings; a merchandiser is refused the books, page and API). Every
+//! screen is kept in English and Chinese in `target/screenshots/console/`.
+
+use crate::helpers::*;
+use crate::payment::{bill_day, paid_orders, reconcile, PaymentWorld};
+use anyhow::{ensure, Context, Result};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tote_sim::browser::Browser;
+use tote_sim::payment::bills::Plant;
+use tote_sim::payment::ChannelKind;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Makes a user with `roles` (as the configured admin token).
+async fn user(central: &Central, id: &str, roles: &[&str]) -> Result<()> {
+    central
+        .post(
+            "/api/v1/staff/users",
+            json!({"id": id, "name": id, "password": PASSWORD, "roles": roles}),
+        )
+        .await?
+        .ok()?;
+    Ok(())
+}
+
+/// Signs in over the API; the session's answer (token, csrf).
+async fn sign_in(
+    central: &Central,
+    id: &str,
+    password: &str,
+    totp: Option<&str>,
+) -> Result<reqwest::Response> {
+    let mut body = json!({"user": id, "password": password});
+    if let Some(code) = totp {
+        body["totp"] = json!(code);
+    }
+    Ok(central
+        .http
+        .post(central.url("/api/v1/session"))
+        .json(&body)
+        .send()
+        .await?)
+}
+
+async fn token_of(central: &Central, id: &str) -> Result<String> {
+    let response = sign_in(central, id, PASSWORD, None).await?;
+    ensure!(
+        response.status() == StatusCode::CREATED,
+        "sign-in of {id}: {}",
+        response.status()
+    );
+    let body: Value = response.json().await?;
+    Ok(body["token"].as_str().context("token")?.to_owned())
+}
+
+async fn as_bearer(
+    central: &Central,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<StatusCode> {
+    let mut request = central
+        .http
+        .request(method, central.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    Ok(request.send().await?.status())
+}
+
+async fn audit(central: &Central, actor: &str) -> Result<Vec<Value>> {
+    let entries = central
+        .get(&format!("/api/v1/audit?actor={actor}&limit=1000"))
+        .await?
+        .ok()?;
+    Ok(entries.as_array().cloned().unwrap_or_default())
+}
+
+#[tokio::test]
+async fn roles_sessions_lockout_csrf_totp_and_tokens_on_sqlite() -> Result<()> {
+    people(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn roles_sessions_lockout_csrf_totp_and_tokens_on_postgres() -> Result<()> {
+    people(Backend::Postgres).await
+}
+
+async fn people(backend: Backend) -> Result<()> {
+    let world = World::start_with(backend, &[("SH-01", "Shanghai")], 600_000, "").await?;
+    let central = &world.central;
+    user(central, "mei", &["merchandiser"]).await?;
+    user(central, "fang", &["finance"]).await?;
+    let weak = central
+        .post(
+            "/api/v1/staff/users",
+            json!({"id": "x", "name": "x", "password": "short", "roles": ["buyer"]}),
+        )
+        .await?;
+    ensure!(
+        weak.status == 422,
+        "a short password is refused: {}",
+        weak.body
+    );
+
+    // Each role is refused what is not theirs, with the role it would need.
+    let mei = token_of(central, "mei").await?;
+    ensure!(
+        as_bearer(
+            central,
+            &mei,
+            reqwest::Method::GET,
+            "/api/v1/finance/statements",
+            None
+        )
+        .await?
+            == StatusCode::FORBIDDEN
+    );
+    ensure!(
+        as_bearer(central, &mei, reqwest::Method::GET, "/api/v1/audit", None).await?
+            == StatusCode::FORBIDDEN
+    );
+    ensure!(
+        as_bearer(
+            central,
+            &mei,
+            reqwest::Method::POST,
+            "/api/v1/suppliers",
+            Some(json!({}))
+        )
+        .await?
+            == StatusCode::FORBIDDEN
+    );
+    ensure!(
+        as_bearer(
+            central,
+            &mei,
+            reqwest::Method::GET,
+            "/api/v1/purchase-orders",
+            None
+        )
+        .await?
+            == StatusCode::OK,
+        "the business is open to read"
+    );
+    let made = as_bearer(
+        central,
+        &mei,
+        reqwest::Method::POST,
+        "/api/v1/categories",
+        Some(json!({})),
+    )
+    .await?;
+    ensure!(
+        made != StatusCode::FORBIDDEN && made != StatusCode::UNAUTHORIZED,
+        "a merchandiser may change the catalog (this body is refused as a body): {made}"
+    );
+    let fang = token_of(central, "fang").await?;
+    ensure!(
+        as_bearer(
+            central,
+            &fang,
+            reqwest::Method::GET,
+            "/api/v1/finance/statements",
+            None
+        )
+        .await?
+            == StatusCode::OK
+    );
+    ensure!(
+        as_bearer(
+            central,
+            &fang,
+            reqwest::Method::POST,
+            "/api/v1/staff/users",
+            Some(json!({}))
+        )
+        .await?
+            == StatusCode::FORBIDDEN
+    );
+
+    // Lockout that cannot be raced: 12 wrong passwords at once spend the five tries, and then
+    // the right one is refused too, with the same answer.
+    let mut wrong = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (http, url) = (central.http.clone(), central.url("/api/v1/session"));
+        wrong.spawn(async move {
+            http.post(url)
+                .json(&json!({"user": "fang", "password": "not the password!"}))
+                .send()
+                .await
+                .map(|r| r.status())
+        });
+    }
+    while let Some(status) = wrong.join_next().await {
+        ensure!(status?? == StatusCode::UNAUTHORIZED);
+    }
+    let locked = sign_in(central, "fang", PASSWORD, None).await?;
+    ensure!(
+        locked.status() == StatusCode::UNAUTHORIZED,
+        "locked out: {}",
+        locked.status()
+    );
+    let fang_user = central
+        .http
+        .get(central.url("/api/v1/staff/users"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await?
+        .json::<Value>()
+        .await?;
+    let until = fang_user
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["id"] == "fang"))
+        .map(|u| u["locked_until_ms"].as_i64().unwrap_or(0))
+        .unwrap_or(0);
+    ensure!(until > 0, "the lock is recorded: {fang_user}");
+    // An admin lifts it by taking her off and on.
+    for active in [false, true] {
+        central
+            .http
+            .put(central.url("/api/v1/staff/users/fang"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"active": active}))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    ensure!(
+        as_bearer(
+            central,
+            &fang,
+            reqwest::Method::GET,
+            "/api/v1/finance/statements",
+            None
+        )
+        .await?
+            == StatusCode::UNAUTHORIZED,
+        "taking a user off ended her sessions"
+    );
+
+    // The cookie: a change needs the session's CSRF token; the bearer needs none.
+    let response = sign_in(central, "mei", PASSWORD, None).await?;
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .context("cookie")?
+        .to_str()?
+        .to_owned();
+    ensure!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session: Value = response.json().await?;
+    let pair = cookie.split(';').next().context("cookie pair")?.to_owned();
+    let csrf = session["csrf"].as_str().context("csrf")?;
+    let price = json!({"price_minor": 12_900});
+    let without = central
+        .http
+        .post(central.url(&format!("/api/v1/skus/{PEGASUS}/prices")))
+        .header("cookie", &pair)
+        .json(&price)
+        .send()
+        .await?;
+    ensure!(
+        without.status() == StatusCode::FORBIDDEN,
+        "no CSRF token: {}",
+        without.status()
+    );
+    let with = central
+        .http
+        .post(central.url(&format!("/api/v1/skus/{PEGASUS}/prices")))
+        .header("cookie", &pair)
+        .header("x-csrf-token", csrf)
+        .json(&price)
+        .send()
+        .await?;
+    ensure!(
+        with.status() != StatusCode::FORBIDDEN && with.status() != StatusCode::UNAUTHORIZED,
+        "with the CSRF token the cookie may change things: {}",
+        with.status()
+    );
+    let read = central
+        .http
+        .get(central.url("/api/v1/session"))
+        .header("cookie", &pair)
+        .send()
+        .await?
+        .json::<Value>()
+        .await?;
+    ensure!(read["user"] == "mei" && read["csrf"] == csrf, "{read}");
+
+    // TOTP: enrol, confirm, then sign-in needs a fresh code, and no code works twice.
+    let begun: Value = central
+        .http
+        .post(central.url("/api/v1/staff/me/totp"))
+        .bearer_auth(&mei)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let secret = base32_decode(begun["secret"].as_str().context("secret")?);
+    let now_step = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+            / 30_000
+    };
+    let code = |step: i64| format!("{:06}", tote_central::staff::totp::code(&secret, step, 6));
+    let confirmed = central
+        .http
+        .post(central.url("/api/v1/staff/me/totp/confirm"))
+        .bearer_auth(&mei)
+        .json(&json!({"code": code(now_step())}))
+        .send()
+        .await?;
+    ensure!(
+        confirmed.status() == StatusCode::NO_CONTENT,
+        "{}",
+        confirmed.status()
+    );
+    ensure!(
+        sign_in(central, "mei", PASSWORD, None).await?.status() == StatusCode::UNAUTHORIZED,
+        "the password alone no longer does"
+    );
+    let step = now_step() + 1;
+    ensure!(
+        sign_in(central, "mei", PASSWORD, Some(&code(step)))
+            .await?
+            .status()
+            == StatusCode::CREATED
+    );
+    ensure!(
+        sign_in(central, "mei", PASSWORD, Some(&code(step)))
+            .await?
+            .status()
+            == StatusCode::UNAUTHORIZED,
+        "a code used once is spent"
+    );
+
+    // API tokens: scoped, shown once, revocable at once.
+    let made: Value = central
+        .http
+        .post(central.url("/api/v1/staff/tokens"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"id": "erp", "scopes": ["buyer"]}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let erp = made["secret"].as_str().context("secret")?.to_owned();
+    ensure!(
+        as_bearer(
+            central,
+            &erp,
+            reqwest::Method::GET,
+            "/api/v1/purchase-orders",
+            None
+        )
+        .await?
+            == StatusCode::OK
+    );
+    ensure!(
+        as_bearer(
+            central,
+            &erp,
+            reqwest::Method::POST,
+            "/api/v1/categories",
+            Some(json!({}))
+        )
+        .await?
+            == StatusCode::FORBIDDEN
+    );
+    central
+        .http
+        .delete(central.url("/api/v1/staff/tokens/erp"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await?
+        .error_for_status()?;
+    ensure!(
+        as_bearer(
+            central,
+            &erp,
+            reqwest::Method::GET,
+            "/api/v1/purchase-orders",
+            None
+        )
+        .await?
+            == StatusCode::UNAUTHORIZED
+    );
+
+    // The audit log names who did each change, and from where; secrets never reach it.
+    let by_admin = audit(central, "admin").await?;
+    ensure!(
+        by_admin
+            .iter()
+            .any(|e| e["action"] == "POST /api/v1/staff/users"
+                && e["detail"]["body"]["id"] == "fang"
+                && e["detail"]["body"]["password"] == "***"),
+        "{by_admin:#?}"
+    );
+    ensure!(
+        by_admin.iter().any(
+            |e| e["action"] == "DELETE /api/v1/staff/tokens/{id}" && e["origin"] == "127.0.0.1"
+        ),
+        "{by_admin:#?}"
+    );
+    let by_mei = audit(central, "user:mei").await?;
+    ensure!(
+        by_mei.iter().any(|e| e["action"] == "signed_in"),
+        "{by_mei:#?}"
+    );
+    ensure!(
+        by_mei
+            .iter()
+            .any(|e| e["action"] == "POST /api/v1/staff/me/totp/confirm"
+                && e["detail"]["body"]["code"] == "***"),
+        "{by_mei:#?}"
+    );
+    let everything = central
+        .get("/api/v1/audit?limit=1000")
+        .await?
+        .ok()?
+        .to_string();
+    ensure!(
+        !everything.contains(PASSWORD) && !everything.contains(&erp),
+        "no secret in the audit log"
+    );
+    Ok(())
+}
+
+fn base32_decode(text: &str) -> Vec<u8> {
+    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => continue,
+        };
+        buffer = (buffer << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// The finance clerk and the merchandiser in the browser.
+#[tokio::test]
+async fn the_finance_clerk_resolves_a_difference_and_drills_into_an_order_and_the_merchandiser_is_refused_the_books(
+) -> Result<()> {
+    let w = PaymentWorld::start(Backend::Sqlite, 11).await?;
+    let central = w.central();
+    user(central, "fang", &["finance"]).await?;
+    user(central, "mei", &["merchandiser"]).await?;
+    // Three paid orders; the channel's bill says 1 yuan more for one of them.
+    let channel = ChannelKind::Wechat;
+    let orders = paid_orders(&w, channel, 3).await?;
+    let day = bill_day(&w, channel, &orders[0].1)?;
+    w.sim.plant(
+        channel,
+        Plant::Amount {
+            out_trade_no: orders[1].1.clone(),
+            delta_minor: 100,
+        },
+    );
+    let (_, items) = reconcile(&w, channel, day).await?;
+    let item = items
+        .iter()
+        .find(|i| i["kind"] == "amount")
+        .context("the planted difference")?
+        .clone();
+    let item_id = item["id"].as_u64().context("item id")?;
+    // The dashboard's rollup has caught up with the orders.
+    let counted = eventually(
+        "the dashboard to count the orders",
+        Duration::from_secs(30),
+        || async {
+            let d = central
+                .get("/api/v1/console/dashboard?days=7")
+                .await?
+                .ok()?;
+            let orders: i64 = d["days"]
+                .as_array()
+                .context("days")?
+                .iter()
+                .map(|x| x["orders"].as_i64().unwrap_or(0))
+                .sum();
+            Ok((orders >= 3).then_some(()))
+        },
+    )
+    .await;
+    w.explained(counted)?;
+
+    let shots =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/console");
+    let b = Browser::start_desktop(shots).await?;
+    let outcome = browse(&b, central, item_id, orders[1].0).await;
+    if outcome.is_err() {
+        let _ = b.screenshot("failure").await;
+    }
+    b.quit().await;
+    w.explained(outcome)?;
+
+    // What the clerk did is in the books of the audit log, with her name.
+    let item_after = central
+        .get(&format!(
+            "/api/v1/payments/reconciliation/runs/{}/items",
+            item["run_id"]
+        ))
+        .await?
+        .ok()?;
+    let resolved = item_after
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["id"] == item_id))
+        .cloned()
+        .context("item")?;
+    ensure!(
+        resolved["state"] == "resolved"
+            && resolved["resolution"] == "bill corrected by the channel",
+        "{resolved}"
+    );
+    let by_fang = audit(central, "user:fang").await?;
+    ensure!(
+        by_fang.iter().any(|e| e["action"]
+            == "POST /api/v1/payments/reconciliation/items/{id}/resolve"
+            && e["subject"] == format!("/api/v1/payments/reconciliation/items/{item_id}/resolve")),
+        "{by_fang:#?}"
+    );
+    Ok(())
+}
+
+async fn signed_in(b: &Browser, central: &Central, user: &str) -> Result<()> {
+    b.goto(&central.url("/console")).await?;
+    b.find("body[data-screen='signin']").await?;
+    b.clear("#user").await?;
+    b.type_into("#user", user).await?;
+    b.type_into("#password", PASSWORD).await?;
+    b.click("#signin-button").await?;
+    b.find("body[data-screen='dashboard']").await?;
+    Ok(())
+}
+
+async fn wait_js(b: &Browser, what: &str, script: &str) -> Result<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let value = b.exec(script).await?;
+        if value.as_bool() != Some(false) && !value.is_null() {
+            return Ok(value);
+        }
+        ensure!(std::time::Instant::now() < deadline, "{what}: {value}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn browse(b: &Browser, central: &Central, item_id: u64, order_id: u64) -> Result<()> {
+    b.goto(&central.url("/console")).await?;
+    b.find("body[data-screen='signin']").await?;
+    b.screenshot("01-signin").await?;
+    // A wrong password says so and signs nobody in.
+    b.type_into("#user", "fang").await?;
+    b.type_into("#password", "wrong password!!").await?;
+    b.click("#signin-button").await?;
+    b.expect_msg("unknown user, wrong password", Some("err"))
+        .await?;
+    b.clear("#password").await?;
+    b.clear("#user").await?;
+    signed_in(b, central, "fang").await?;
+    // The dashboard draws its charts (uPlot canvases) from the orders.
+    wait_js(
+        b,
+        "four charts",
+        "return document.querySelectorAll('#dashboard canvas').length >= 4",
+    )
+    .await?;
+    let tiles = b.text("#tiles").await?;
+    ensure!(tiles.contains("Orders") && tiles.contains('3'), "{tiles}");
+    b.screenshot("02-dashboard-finance").await?;
+    // The planted difference waits in her queue, with why; she resolves it in place.
+    b.goto(&central.url("/console#queues")).await?;
+    b.find(&format!("#recon-{item_id}")).await?;
+    b.screenshot("03-queues-finance").await?;
+    b.type_into(
+        &format!("#resolution-{item_id}"),
+        "bill corrected by the channel",
+    )
+    .await?;
+    b.click(&format!("#resolve-{item_id}")).await?;
+    b.expect_msg("Done.", Some("ok")).await?;
+    wait_js(
+        b,
+        "the difference to leave the queue",
+        &format!("return !document.getElementById('recon-{item_id}')"),
+    )
+    .await?;
+    // The income statement, then one order's postings with the events behind them.
+    b.goto(&central.url("/console#finance")).await?;
+    b.find("body[data-screen='finance'] #income tr.link")
+        .await?;
+    b.type_into("#fin-subject", &format!("order:{order_id}"))
+        .await?;
+    b.click("#fin-drill").await?;
+    let entries = wait_js(b, "the order's postings", "const t = document.getElementById('entries').textContent; return t.includes('(event') ? t : false").await?;
+    let entries = entries.as_str().unwrap_or("");
+    ensure!(
+        entries.contains("payment_succeeded")
+            && entries.contains("Assets:")
+            && entries.contains("Liabilities:CustomerAdvances"),
+        "the payment's entry, whole: {entries}"
+    );
+    b.screenshot("04-finance-drilldown").await?;
+    // The same in Chinese.
+    b.click("#lang").await?;
+    wait_js(b, "Chinese", "return document.documentElement.lang === 'zh-CN' && document.body.textContent.includes('利润表')").await?;
+    b.screenshot("05-finance-zh").await?;
+    b.goto(&central.url("/console#dashboard")).await?;
+    wait_js(b, "the dashboard in Chinese", "return document.body.dataset.screen === 'dashboard' && document.body.textContent.includes('仪表盘') && document.querySelectorAll('#dashboard canvas').length >= 4").await?;
+    b.screenshot("06-dashboard-zh").await?;
+    b.goto(&central.url("/console#audit")).await?;
+    b.find("body[data-screen='refused']").await?;
+    b.click("#lang").await?;
+    b.click("#signout").await?;
+    b.find("body[data-screen='signin']").await?;
+
+    // The merchandiser: no books in her menu, and the page refuses her if she goes there.
+    signed_in(b, central, "mei").await?;
+    let menu = b.text("#nav").await?;
+    ensure!(
+        menu.contains("Dashboard") && !menu.contains("Finance") && !menu.contains("Audit"),
+        "{menu}"
+    );
+    b.goto(&central.url("/console#finance")).await?;
+    b.find("body[data-screen='refused']").await?;
+    b.screenshot("07-finance-refused-merchandiser").await?;
+    // Her browser's own request for the books is refused by the API too.
+    let status = b
+        .exec("return fetch('/api/v1/finance/statements').then(r => r.status)")
+        .await?;
+    ensure!(status.as_u64() == Some(403), "{status}");
+    Ok(())
+}
