@@ -48,6 +48,8 @@ const DEMO_EDGE_API: &str = "demo-edge-api-token-not-for-production";
 const DEMO_SUPPLIER_TOKEN: &str = "demo-supplier-nike-not-for-production";
 const DEMO_SUPERVISOR: &str = "boss";
 const DEMO_PIN: &str = "2468";
+/// The HQ console's first admin (its password is made for each run).
+const DEMO_HQ_ADMIN: &str = "hq-admin";
 
 fn edge_token(code: &str) -> String {
     format!("demo-edge-token-{code}-not-for-production")
@@ -89,6 +91,10 @@ pub async fn run(options: Options) -> Result<()> {
         .marketplaces
         .insert("tmall".into(), marketplace_settings(&market));
     settings.validate()?;
+    // The console's first admin, with a password made for this run only.
+    let console_password = format!("demo-{:016x}", rand::random::<u64>());
+    settings.auth.bootstrap_admin = Some(DEMO_HQ_ADMIN.into());
+    settings.auth.bootstrap_password = Some(SecretString::from(console_password.clone()));
     let central = tote_central::startup::App::build(settings).await?;
     let central_url = format!("http://{}", central.local_addr()?);
     channels.set_card_webhook_url(Some(format!("{central_url}/api/v1/payments/notify/card")));
@@ -98,6 +104,7 @@ pub async fn run(options: Options) -> Result<()> {
 
     println!("Tote demo — data in {}", dir.display());
     println!("  central  {central_url}   (HQ API; token {READ_TOKEN} reads, OpenAPI at /api/v1/openapi.json)");
+    println!("  console  {central_url}/console   (HQ pages; sign in as {DEMO_HQ_ADMIN}, password {console_password} — this run only)");
     println!(
         "  payment  WeChat Pay {}, Alipay {}, card gateway {}   (simulated channels with their own keys)",
         channels.base_url(ChannelKind::Wechat),
@@ -208,6 +215,10 @@ pub async fn run(options: Options) -> Result<()> {
     };
     let story = match story {
         Ok(()) => books(&reader, &hq).await,
+        failed => failed,
+    };
+    let story = match story {
+        Ok(()) => console(&central_url, &console_password).await,
         failed => failed,
     };
     let story = match story {
@@ -1420,6 +1431,76 @@ async fn marketing(reader: &Api, hq: &Api, sh: &Api, channels: &ChannelSim) -> R
         .collect();
     say(format!("the runner's next cart, two pairs at ¥1,798, is priced ¥1,598 at checkout; the ¥200 shared: {}", shares.join(", ")));
     campaign(reader, hq, sh, channels).await
+}
+
+/// The HQ console: the admin signs in with the run's password, the dashboard's rollup holds
+/// the story's orders, the page is served with its policy, and the sign-in is in the audit log.
+async fn console(central_url: &str, password: &str) -> Result<()> {
+    println!("\nHQ console: {central_url}/console");
+    let http = reqwest::Client::new();
+    let signed: Value = http
+        .post(format!("{central_url}/api/v1/session"))
+        .json(&json!({"user": DEMO_HQ_ADMIN, "password": password}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let admin = Api::new(
+        central_url.to_owned(),
+        signed["token"].as_str().map(str::to_owned),
+    );
+    ensure!(signed["roles"] == json!(["admin"]), "{signed}");
+    let dashboard = wait_json(Duration::from_secs(20), || async {
+        let d = admin.get("/api/v1/console/dashboard?days=7").await?;
+        let orders: i64 = d["days"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| x["orders"].as_i64().unwrap_or(0))
+            .sum();
+        if orders > 0 && d["top_skus"].as_array().is_some_and(|t| !t.is_empty()) {
+            Ok(d)
+        } else {
+            anyhow::bail!("the rollup has not caught up")
+        }
+    })
+    .await?;
+    let orders: i64 = dashboard["days"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| x["orders"].as_i64().unwrap_or(0))
+        .sum();
+    let channels: Vec<String> = dashboard["by_channel"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| format!("{} {}", c["key"].as_str().unwrap_or(""), c["orders"]))
+        .collect();
+    say(format!("{} signed in (admin); the dashboard's rollup holds the story's {orders} orders ({}); best SKU by margin {}", DEMO_HQ_ADMIN, channels.join(", "), dashboard["top_skus"][0]["sku"].as_str().unwrap_or("")));
+    let page = http.get(format!("{central_url}/console")).send().await?;
+    let policy = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    ensure!(
+        page.status() == 200 && policy.contains("script-src 'self' 'sha256-"),
+        "the console page and its policy: {policy}"
+    );
+    let audit = admin
+        .get(&format!("/api/v1/audit?actor=user:{DEMO_HQ_ADMIN}"))
+        .await?;
+    ensure!(
+        audit
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["action"] == "signed_in")),
+        "{audit}"
+    );
+    say("the page is served under its content policy; the sign-in is in the audit log with where it came from");
+    Ok(())
 }
 
 /// Finance: the books the story's events posted — balanced, the statements tied, profit by
