@@ -59,17 +59,9 @@ impl RequestScope for RequestAudit {
 /// Field names whose values never reach the log (passwords, TOTP codes, tokens, keys).
 fn secret_field(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    [
-        "password",
-        "secret",
-        "token",
-        "totp",
-        "private",
-        "credential",
-    ]
-    .iter()
-    .any(|s| name.contains(s))
-        || matches!(name.as_str(), "pin" | "code" | "key")
+    ["password", "secret", "token", "totp", "private", "credential"].iter().any(|s| name.contains(s))
+        || name.ends_with("key")
+        || matches!(name.as_str(), "pin" | "code" | "current")
 }
 
 /// `body` with every secret field's value replaced by `"***"`, at any depth.
@@ -100,10 +92,10 @@ mod tests {
 
     #[test]
     fn secrets_are_masked_at_any_depth_and_the_rest_kept() {
-        let body = json!({"id": "li", "password": "correct horse", "items": [{"totp_code": "123456", "qty": 2}], "credential": {"a": 1}, "code": "999999"});
+        let body = json!({"id": "li", "password": "correct horse", "items": [{"totp_code": "123456", "qty": 2}], "credential": {"a": 1}, "code": "999999", "current": "old one", "api_key": "k", "signing_key": "s", "kind": "amount"});
         assert_eq!(
             masked(body),
-            json!({"id": "li", "password": "***", "items": [{"totp_code": "***", "qty": 2}], "credential": "***", "code": "***"})
+            json!({"id": "li", "password": "***", "items": [{"totp_code": "***", "qty": 2}], "credential": "***", "code": "***", "current": "***", "api_key": "***", "signing_key": "***", "kind": "amount"})
         );
     }
 }

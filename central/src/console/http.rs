@@ -86,7 +86,7 @@ pub struct DashboardQuery {
 #[utoipa::path(get, path = "/api/v1/console/dashboard", params(DashboardQuery),
     responses((status = 200, body = Dashboard), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "console")]
 pub async fn dashboard(
-    _: Reader,
+    Reader(caller): Reader,
     State(state): State<AppState>,
     Query(q): Query<DashboardQuery>,
 ) -> Result<Json<Dashboard>, ApiError> {
@@ -110,8 +110,24 @@ pub async fn dashboard(
                 by_channel: store::shares(tx, true, from, to)?,
                 by_warehouse: store::shares(tx, false, from, to)?,
                 top_skus: store::top_skus(tx, from, to, 10)?,
+                finance_hidden: false,
             })
         })
         .await?;
+    let mut dashboard = dashboard;
+    if !crate::staff::may(&caller.roles, crate::staff::Need::Read(crate::staff::Area::Finance)) {
+        hide_costs(&mut dashboard);
+    }
     Ok(Json(dashboard))
+}
+
+/// Costs and margins are the books': a caller who may not read them sees zeros, and says so.
+fn hide_costs(dashboard: &mut Dashboard) {
+    dashboard.finance_hidden = true;
+    for day in &mut dashboard.days {
+        day.cogs_minor = 0;
+    }
+    for sku in &mut dashboard.top_skus {
+        sku.margin_minor = 0;
+    }
 }

@@ -58,8 +58,10 @@ pub struct Dashboard {
     pub by_hour: Vec<i64>,
     pub by_channel: Vec<Share>,
     pub by_warehouse: Vec<Share>,
-    /// The best SKUs by margin.
+    /// The best SKUs by margin (by revenue order only, for callers who may not read the books).
     pub top_skus: Vec<TopSku>,
+    /// True when the caller may not read the books: cost of goods and margins are zeros then.
+    pub finance_hidden: bool,
 }
 
 /// Day numbers `from..=to` as a dense series, filled from sparse rows keyed by day number.

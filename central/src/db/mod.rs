@@ -294,6 +294,17 @@ std::thread_local! {
     static ACTOR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
+std::thread_local! {
+    static UNAUDITED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Called inside a write's work: this transaction makes no change the caller asked for (an
+/// idempotent replay, a sign-in attempt counted before its comparison), so the request's
+/// scope does not write its entry with it.
+pub fn unaudited() {
+    UNAUDITED.with(|u| u.set(true));
+}
+
 /// Runs `future` (a request's handling) with `scope` around every write it makes.
 pub async fn in_scope<F: std::future::Future>(
     scope: Arc<dyn RequestScope>,
@@ -330,8 +341,11 @@ where
         Some(scope) => {
             ACTOR.with(|a| *a.borrow_mut() = Some(scope.actor().to_owned()));
             let _clear = ActingGuard;
+            UNAUDITED.with(|u| u.set(false));
             let out = work(tx)?;
-            scope.after(tx)?;
+            if !UNAUDITED.with(|u| u.replace(false)) {
+                scope.after(tx)?;
+            }
             Ok(out)
         }
     }

@@ -397,7 +397,8 @@ pub async fn set_password(
             caller.actor
         )));
     }
-    if own && !caller.roles.contains(&Role::Admin) {
+    // Your own password needs the current one, admin or not: a session left open is not enough.
+    if own {
         check_current(&state, &id, body.current.as_deref().unwrap_or("")).await?;
     }
     let hash = state
@@ -431,7 +432,11 @@ async fn check_current(state: &AppState, id: &str, current: &str) -> Result<(), 
     let (user, now) = (id.to_owned(), now_ms());
     let attempt = state
         .db
-        .write(move |tx| store::count_attempt(tx, &user, now))
+        .write(move |tx| {
+            // Counting the try is no change the caller asked for: not the request's audit entry.
+            crate::db::unaudited();
+            store::count_attempt(tx, &user, now)
+        })
         .await?;
     let store::Attempt::Counted(found) = attempt else {
         return Err(refused());
@@ -472,10 +477,10 @@ pub async fn begin_totp(
         .to_owned();
     let secret = totp::new_secret();
     let (user, hex) = (id.clone(), totp::hex(&secret));
-    state
-        .db
-        .write(move |tx| store::begin_totp(tx, &user, &hex))
-        .await?;
+    let begun = state.db.write(move |tx| store::begin_totp(tx, &user, &hex)).await?;
+    if !begun {
+        return Err(ApiError::Conflict { slug: "totp-on", detail: "a second factor is on already: an admin removes it before a new one is enrolled".into() });
+    }
     Ok((
         StatusCode::CREATED,
         Json(TotpEnrolment {

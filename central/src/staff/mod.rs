@@ -78,6 +78,11 @@ pub enum Need {
 
 /// Where each path (as routed: `{id}` placeholders) belongs; the first matching prefix wins.
 const AREAS: &[(&str, Area)] = &[
+    // Credentials of other parties: admin only (a buyer who could set a supplier's credential
+    // could invoice as the supplier and approve it).
+    ("/api/v1/suppliers/{id}/credential", Area::Staff),
+    ("/api/v1/warehouses/{code}/edge-token", Area::Staff),
+    ("/api/v1/orders/{id}/invoices", Area::Finance),
     ("/api/v1/staff/", Area::Staff),
     ("/api/v1/audit", Area::Audit),
     ("/api/v1/console/", Area::Console),
@@ -113,6 +118,16 @@ const AREAS: &[(&str, Area)] = &[
     ("/api/v1/events", Area::Operations),
 ];
 
+/// Reads of customers' data and live coupon codes, which only marketing's roles may make.
+const CUSTOMER_READS: &[&str] = &[
+    "/api/v1/marketing/promotions/{id}/codes",
+    "/api/v1/marketing/segments/{id}/members",
+    "/api/v1/marketing/customers/{customer}",
+    "/api/v1/marketing/customers/{customer}/membership",
+    "/api/v1/marketing/campaigns/{id}/deliveries",
+    "/api/v1/marketing/campaigns/{id}/sends",
+];
+
 /// What a request to `path` (the routed template) with `method` needs.
 pub fn need(method: &str, path: &str) -> Need {
     let read = matches!(method, "GET" | "HEAD");
@@ -136,6 +151,10 @@ pub fn need(method: &str, path: &str) -> Need {
     }
     if path.starts_with("/api/v1/supplier/") {
         return Need::Supplier;
+    }
+    // Customers' personal data and coupon codes: read by those who run marketing only.
+    if read && CUSTOMER_READS.contains(&path) {
+        return Need::Write(Area::Marketing);
     }
     // Unlisted: admin only.
     let area = AREAS
@@ -364,6 +383,8 @@ mod tests {
             may(&[Role::ReadOnly], r("/api/v1/audit")) && !may(&[Role::Buyer], r("/api/v1/audit"))
         );
         assert!(!may(&[], r("/api/v1/orders")), "no role, no read");
+        assert!(!may(&[Role::Buyer], r("/api/v1/marketing/customers/{customer}")) && may(&[Role::Merchandiser], r("/api/v1/marketing/customers/{customer}")), "customers' data");
+        assert!(!may(&[Role::Buyer], need("PUT", "/api/v1/suppliers/{id}/credential")) && !may(&[Role::Operations], need("POST", "/api/v1/warehouses/{code}/edge-token")));
     }
 
     #[test]

@@ -217,10 +217,12 @@ pub fn close_session(tx: &mut dyn Tx, token_sha256: &str) -> DbResult<()> {
     Ok(())
 }
 
-/// Starts TOTP enrolment: the secret waits until a code from it is typed back.
+/// Starts TOTP enrolment: the secret waits until a code from it is typed back. False when the
+/// user has a second factor already (a stolen session must not replace it; an admin removes
+/// it first).
 pub fn begin_totp(tx: &mut dyn Tx, id: &str, secret_hex: &str) -> DbResult<bool> {
     Ok(tx.execute(
-        "UPDATE hq_user SET totp_pending = ?2 WHERE id = ?1",
+        "UPDATE hq_user SET totp_pending = ?2 WHERE id = ?1 AND totp_secret IS NULL",
         &params![id, secret_hex],
     )? == 1)
 }
