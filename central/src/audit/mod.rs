@@ -59,7 +59,16 @@ impl RequestScope for RequestAudit {
 /// Field names whose values never reach the log (passwords, TOTP codes, tokens, keys).
 fn secret_field(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["password", "secret", "token", "totp", "private", "credential"].iter().any(|s| name.contains(s))
+    [
+        "password",
+        "secret",
+        "token",
+        "totp",
+        "private",
+        "credential",
+    ]
+    .iter()
+    .any(|s| name.contains(s))
         || name.ends_with("key")
         || matches!(name.as_str(), "pin" | "code" | "current")
 }

@@ -115,7 +115,10 @@ pub async fn dashboard(
         })
         .await?;
     let mut dashboard = dashboard;
-    if !crate::staff::may(&caller.roles, crate::staff::Need::Read(crate::staff::Area::Finance)) {
+    if !crate::staff::may(
+        &caller.roles,
+        crate::staff::Need::Read(crate::staff::Area::Finance),
+    ) {
         hide_costs(&mut dashboard);
     }
     Ok(Json(dashboard))

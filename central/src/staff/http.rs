@@ -477,9 +477,17 @@ pub async fn begin_totp(
         .to_owned();
     let secret = totp::new_secret();
     let (user, hex) = (id.clone(), totp::hex(&secret));
-    let begun = state.db.write(move |tx| store::begin_totp(tx, &user, &hex)).await?;
+    let begun = state
+        .db
+        .write(move |tx| store::begin_totp(tx, &user, &hex))
+        .await?;
     if !begun {
-        return Err(ApiError::Conflict { slug: "totp-on", detail: "a second factor is on already: an admin removes it before a new one is enrolled".into() });
+        return Err(ApiError::Conflict {
+            slug: "totp-on",
+            detail:
+                "a second factor is on already: an admin removes it before a new one is enrolled"
+                    .into(),
+        });
     }
     Ok((
         StatusCode::CREATED,

@@ -168,6 +168,11 @@ pub fn need(method: &str, path: &str) -> Need {
     }
 }
 
+/// Whether `path` has its own entry in the access table (not the admin-only default).
+pub fn listed(path: &str) -> bool {
+    AREAS.iter().any(|(prefix, _)| path.starts_with(prefix))
+}
+
 /// The areas whose changes a role makes.
 fn writes(role: Role) -> &'static [Area] {
     use Area::*;
@@ -383,8 +388,23 @@ mod tests {
             may(&[Role::ReadOnly], r("/api/v1/audit")) && !may(&[Role::Buyer], r("/api/v1/audit"))
         );
         assert!(!may(&[], r("/api/v1/orders")), "no role, no read");
-        assert!(!may(&[Role::Buyer], r("/api/v1/marketing/customers/{customer}")) && may(&[Role::Merchandiser], r("/api/v1/marketing/customers/{customer}")), "customers' data");
-        assert!(!may(&[Role::Buyer], need("PUT", "/api/v1/suppliers/{id}/credential")) && !may(&[Role::Operations], need("POST", "/api/v1/warehouses/{code}/edge-token")));
+        assert!(
+            !may(&[Role::Buyer], r("/api/v1/marketing/customers/{customer}"))
+                && may(
+                    &[Role::Merchandiser],
+                    r("/api/v1/marketing/customers/{customer}")
+                ),
+            "customers' data"
+        );
+        assert!(
+            !may(
+                &[Role::Buyer],
+                need("PUT", "/api/v1/suppliers/{id}/credential")
+            ) && !may(
+                &[Role::Operations],
+                need("POST", "/api/v1/warehouses/{code}/edge-token")
+            )
+        );
     }
 
     #[test]
