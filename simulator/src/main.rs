@@ -9,6 +9,7 @@ mod after_sales_bench;
 mod bench;
 mod catalog_bench;
 mod central_bench;
+mod console_bench;
 mod client;
 mod core_bench;
 mod demo;
@@ -151,6 +152,14 @@ enum Bench {
         parcels: usize,
         #[arg(long, default_value_t = 32)]
         clients: usize,
+    },
+    /// The HQ dashboard with a year of history: its reads in-process and the page in
+    /// headless Chromium, from navigation to drawn charts, with its weight.
+    Console {
+        #[arg(long, default_value_t = 1_000_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
     },
     /// Finance's ledger posting a backlog of journal events on both backends, beside the sales
     /// consumer over the same backlog.
@@ -470,6 +479,7 @@ fn main() -> anyhow::Result<()> {
                     orders,
                     sqlite_only,
                 } => central_bench::ledger(orders, !sqlite_only).await,
+                Bench::Console { orders, runs } => console_bench::console(orders, runs).await,
                 Bench::Tracking { parcels, clients } => {
                     central_bench::tracking(parcels, clients).await
                 }

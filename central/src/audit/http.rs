@@ -25,13 +25,41 @@ pub struct AuditQuery {
     pub actor: Option<String>,
     /// Only entries older than this id: the next page after the last one shown.
     #[param(minimum = 1)]
-    pub before: Option<u64>,
+    pub before: Option<i64>,
     /// Only entries at or after this time (ms since the epoch).
     #[param(minimum = 0)]
     pub since_ms: Option<i64>,
-    /// At most 1,000 (the CSV: 100,000); default 100.
+    /// At most 1,000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// `AuditQuery` for the CSV export, which takes up to 100,000 entries at once.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AuditExportQuery {
+    /// Only entries about this subject (at most 200 characters).
+    #[param(max_length = 200)]
+    pub subject: Option<String>,
+    /// Only entries by this actor (at most 64 characters).
+    #[param(max_length = 64)]
+    pub actor: Option<String>,
+    /// Only entries older than this id.
+    #[param(minimum = 1)]
+    pub before: Option<i64>,
+    /// Only entries at or after this time (ms since the epoch).
+    #[param(minimum = 0)]
+    pub since_ms: Option<i64>,
+    /// At most 100,000; default 100,000.
     #[param(minimum = 1, maximum = 100000)]
     pub limit: Option<u32>,
+}
+
+impl From<AuditExportQuery> for AuditQuery {
+    fn from(q: AuditExportQuery) -> AuditQuery {
+        AuditQuery { subject: q.subject, actor: q.actor, before: q.before, since_ms: q.since_ms, limit: Some(q.limit.unwrap_or(100_000)) }
+    }
 }
 
 fn filter(q: AuditQuery, max: u32) -> Result<(Filter, u32), ApiError> {
@@ -48,7 +76,7 @@ fn filter(q: AuditQuery, max: u32) -> Result<(Filter, u32), ApiError> {
             "subject: at most 200 characters; actor: at most 64".into(),
         ));
     }
-    if q.since_ms.is_some_and(|t| t < 0) || q.before == Some(0) {
+    if q.since_ms.is_some_and(|t| t < 0) || q.before.is_some_and(|b| b < 1) {
         return Err(ApiError::BadRequest(
             "since_ms must not be negative, before must be positive".into(),
         ));
@@ -57,7 +85,7 @@ fn filter(q: AuditQuery, max: u32) -> Result<(Filter, u32), ApiError> {
         Filter {
             subject: q.subject,
             actor: q.actor,
-            before: q.before,
+            before: q.before.map(|b| b as u64),
             since_ms: q.since_ms,
         },
         limit,
@@ -83,14 +111,14 @@ pub async fn list(
 }
 
 /// The same entries as CSV (id, at, actor, action, subject, origin, detail as JSON).
-#[utoipa::path(get, path = "/api/v1/audit.csv", params(AuditQuery),
+#[utoipa::path(get, path = "/api/v1/audit.csv", params(AuditExportQuery),
     responses((status = 200, content_type = "text/csv", body = String), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "audit")]
 pub async fn export(
     _: Reader,
     State(state): State<AppState>,
-    Query(q): Query<AuditQuery>,
+    Query(q): Query<AuditExportQuery>,
 ) -> Result<Response, ApiError> {
-    let (filter, limit) = filter(q, 100_000)?;
+    let (filter, limit) = filter(q.into(), 100_000)?;
     let entries = state
         .db
         .read(move |tx| -> Result<_, DbError> { store::list(tx, &filter, limit) })

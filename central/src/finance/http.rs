@@ -410,7 +410,7 @@ pub struct EntriesQuery {
     pub to: Option<String>,
     /// Only entries older than this id: the next page.
     #[param(minimum = 1)]
-    pub before: Option<u64>,
+    pub before: Option<i64>,
     /// At most 500; default 50.
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
@@ -427,7 +427,7 @@ pub async fn entries(
     Query(q): Query<EntriesQuery>,
 ) -> Result<Json<Vec<store::PostedEntry>>, ApiError> {
     let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) || q.before == Some(0) {
+    if !(1..=500).contains(&limit) || q.before.is_some_and(|b| b < 1) {
         return Err(ApiError::BadRequest(
             "limit must be 1 to 500, before positive".into(),
         ));
@@ -450,7 +450,7 @@ pub async fn entries(
         subject: q.subject,
         from_ms: day_ms(from),
         to_ms: day_ms(to),
-        before: q.before,
+        before: q.before.map(|b| b as u64),
     };
     Ok(Json(
         state

@@ -144,6 +144,10 @@ pub fn need(method: &str, path: &str) -> Need {
         "/api/v1/payments/notify/{channel}" | "/api/v1/logistics/tracking/kuaidi100" => {
             return Need::Public
         }
+        // Computations posted as bodies that change nothing: reads (the shop front prices a
+        // cart with a read-only token).
+        "/api/v1/checkout/price" => return Need::Read(Area::Service),
+        "/api/v1/logistics/quotes" => return Need::Read(Area::Operations),
         _ => {}
     }
     if path == "/" || path.starts_with("/console") {
@@ -419,6 +423,7 @@ mod tests {
             Need::Public
         );
         assert_eq!(need("POST", "/api/v1/session"), Need::Public);
+        assert_eq!(need("POST", "/api/v1/checkout/price"), Need::Read(Area::Service), "pricing a cart changes nothing");
         assert_eq!(need("GET", "/api/v1/session"), Need::SignedIn);
         assert_eq!(need("GET", "/console"), Need::Public);
         assert_eq!(

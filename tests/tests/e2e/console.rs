@@ -649,3 +649,129 @@ async fn browse(b: &Browser, central: &Central, item_id: u64, order_id: u64) -> 
     ensure!(status.as_u64() == Some(403), "{status}");
     Ok(())
 }
+
+/// Past sales of the Pegasus at SH-01 for two years, written where the daily rollup keeps
+/// them: replenishment forecasts from days before today, and central stamps the journal with
+/// its own clock (the same history `central/tests/replenishment.rs` uses).
+async fn sales_history(world: &World) -> Result<()> {
+    let path = world.dir.path().join("central.sqlite");
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        let mut db = rusqlite::Connection::open(path)?;
+        db.busy_timeout(Duration::from_secs(5))?;
+        let tx = db.transaction()?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+        let week = [10, 9, 10, 11, 13, 17, 18];
+        for d in 1..=730i64 {
+            let day = tote_shared::calendar::utc_day(now - d * 86_400_000);
+            tx.execute(
+                "INSERT INTO an_returns_daily (day, sku, warehouse, reason, shipped) VALUES (?1, ?2, 'SH-01', '', ?3)",
+                rusqlite::params![day, PEGASUS, week[(d % 7) as usize] + (d % 3) - 1],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    })
+    .await?
+}
+
+/// The buyer turns a replenishment suggestion into a purchase order and sends it; the
+/// customer-service agent approves a refund and sees it land on the order's page. Each is
+/// refused the other's work.
+#[tokio::test]
+async fn the_buyer_orders_from_a_suggestion_and_the_agent_sees_an_approved_refund_land() -> Result<()> {
+    let w = PaymentWorld::start(Backend::Sqlite, 41).await?;
+    let central = w.central();
+    user(central, "bo", &["buyer"]).await?;
+    user(central, "ke", &["customer_service"]).await?;
+    crate::procurement::onboard(central, "NIKE-CN", crate::procurement::NIKE).await?;
+    let terms = json!({"sku": PEGASUS, "terms": {"supplier_sku": "DH4071-100-42", "cost": 40000, "moq": 6, "lead_time_days": 7, "breaks": [], "valid_from_ms": 0}});
+    central.post("/api/v1/suppliers/NIKE-CN/prices", terms).await?.ok()?;
+    sales_history(&w.world).await?;
+    let suggested = central.get("/api/v1/replenishment/suggestions?warehouse=SH-01").await?.ok()?;
+    ensure!(suggested.as_array().is_some_and(|s| !s.is_empty()), "a suggestion to act on: {suggested}");
+    // A shipped order whose customer asks for a refund without a return: HQ reviews it.
+    let (order_id, trade) = crate::after_sales::shipped_order(&w, "console-o-1", "cust-1", PEGASUS, ChannelKind::Alipay).await?;
+    let asked = crate::after_sales::ask(central, order_id, "console-as-1", json!({"kind": "refund_only", "reason": "not_received", "lines": [{"sku": PEGASUS, "qty": 1}]})).await?;
+    ensure!(asked.status == 201 && asked.body["state"] == "review", "{}", asked.body);
+    let request = asked.body["id"].as_u64().context("request id")?;
+
+    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/console");
+    let b = Browser::start_desktop(shots).await?;
+    let outcome = async {
+        let po = buyer(&b, central).await?;
+        agent(&b, central, request, order_id).await?;
+        Ok::<_, anyhow::Error>(po)
+    }
+    .await;
+    if outcome.is_err() {
+        let _ = b.screenshot("failure-buyer-agent").await;
+    }
+    b.quit().await;
+    let po = w.explained(outcome)?;
+
+    // What each did, as the data and the audit log say.
+    let sent = central.get(&format!("/api/v1/purchase-orders/{po}")).await?.ok()?;
+    ensure!(sent["state"] == "sent" && sent["supplier"] == "NIKE-CN", "{sent}");
+    w.wait_refund_state(order_id, "succeeded").await?;
+    ensure!(w.sim.refunded_minor(ChannelKind::Alipay, &trade) > 0, "the channel refunded");
+    let by_bo = audit(central, "user:bo").await?;
+    for action in ["POST /api/v1/replenishment/drafts", "POST /api/v1/purchase-orders/{id}/approve"] {
+        ensure!(by_bo.iter().any(|e| e["action"] == action), "{action}: {by_bo:#?}");
+    }
+    let by_ke = audit(central, "user:ke").await?;
+    ensure!(by_ke.iter().any(|e| e["action"] == "POST /api/v1/after-sales/{id}/review" && e["detail"]["body"]["approve"] == true), "{by_ke:#?}");
+    Ok(())
+}
+
+/// The buyer's part; the purchase order sent.
+async fn buyer(b: &Browser, central: &Central) -> Result<u64> {
+    signed_in(b, central, "bo").await?;
+    b.goto(&central.url("/console#queues")).await?;
+    b.find("#rep-SH-01").await?;
+    b.screenshot("08-queues-buyer").await?;
+    b.click("#make-pos-SH-01").await?;
+    b.expect_msg("Done.", Some("ok")).await?;
+    let draft = wait_js(b, "a draft to approve", "const d = document.querySelector('#q-drafts .item'); return d ? d.id : false").await?;
+    let po: u64 = draft.as_str().and_then(|id| id.strip_prefix("draft-")).and_then(|id| id.parse().ok()).context("draft id")?;
+    b.click(&format!("#approve-po-{po}")).await?;
+    b.expect_msg("Done.", Some("ok")).await?;
+    b.find(&format!("#po-{po}")).await?;
+    b.screenshot("09-po-sent-buyer").await?;
+    // Not the buyer's: the books and refunds.
+    let refused = b.exec("return fetch('/api/v1/finance/statements').then(r => r.status)").await?;
+    ensure!(refused.as_u64() == Some(403), "{refused}");
+    b.click("#signout").await?;
+    b.find("body[data-screen='signin']").await?;
+    Ok(po)
+}
+
+/// The customer-service agent's part.
+async fn agent(b: &Browser, central: &Central, request: u64, order_id: u64) -> Result<()> {
+    signed_in(b, central, "ke").await?;
+    b.goto(&central.url("/console#queues")).await?;
+    b.find(&format!("#as-{request}")).await?;
+    b.screenshot("10-queues-service").await?;
+    b.click(&format!("#approve-{request}")).await?;
+    b.expect_msg("Done.", Some("ok")).await?;
+    // The refund lands: the order's page shows it once the channel has paid it back.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for k in 0.. {
+        b.goto(&central.url(&format!("/console?look={k}#order/{order_id}"))).await?;
+        b.find("body[data-screen='order']").await?;
+        if b.text("#order-payments").await?.contains("refund succeeded") {
+            break;
+        }
+        ensure!(std::time::Instant::now() < deadline, "the refund did not land on the order's page");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    b.screenshot("11-order-refunded").await?;
+    b.click("#lang").await?;
+    wait_js(b, "Chinese", "return document.documentElement.lang === 'zh-CN'").await?;
+    b.goto(&central.url("/console#queues")).await?;
+    b.find("body[data-screen='queues']").await?;
+    b.screenshot("12-queues-service-zh").await?;
+    b.click("#lang").await?;
+    let refused = b.exec("return fetch('/api/v1/replenishment/drafts', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'}).then(r => r.status)").await?;
+    ensure!(refused.as_u64() == Some(403), "{refused}");
+    Ok(())
+}

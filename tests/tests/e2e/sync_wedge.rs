@@ -288,10 +288,17 @@ async fn forged_stream(backend: Backend) -> Result<()> {
             .is_some_and(|why| why.starts_with("sync ahead")),
         "{entry}"
     );
+    // The rebase's own entry, and the request's (every HQ write has one), nothing else about it.
     let rows = central
-        .rows("SELECT action, subject FROM audit_log")
+        .rows("SELECT action, subject FROM audit_log WHERE action LIKE '%rebase' ORDER BY id")
         .await?;
-    assert_eq!(rows, [["sync_rebase", "warehouse:SH-01"]]);
+    assert_eq!(
+        rows,
+        [
+            ["sync_rebase", "warehouse:SH-01"],
+            ["POST /api/v1/sync/streams/{warehouse}/rebase", "/api/v1/sync/streams/SH-01/rebase"]
+        ]
+    );
     let journal = central
         .rows("SELECT kind, subject FROM journal WHERE kind = 'edge_stream_rebased'")
         .await?;
