@@ -6,13 +6,13 @@
 //! the reference: one `SELECT COUNT(*)` over the orders' rollup rows (what any read of them
 //! costs at the least).
 
-use tote_sim::browser::Browser;
 use anyhow::{ensure, Context, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tote_central::journal::consumer::{self, Consumer};
 use tote_central::journal::{BusinessEvent as E, EventLine};
 use tote_shared::calendar::DAY_MS;
+use tote_sim::browser::Browser;
 
 const CHANNELS: [&str; 4] = ["app", "web", "tmall", "jd"];
 const WAREHOUSES: [&str; 3] = ["SH-01", "BJ-01", "GZ-01"];
@@ -29,30 +29,84 @@ fn median(mut xs: Vec<f64>) -> f64 {
 fn order_events(o: usize) -> Vec<E> {
     let sku = |k: usize| tote_shared::Sku::parse(&format!("BENCH-{:04}", k % SKUS)).expect("sku");
     let qty = |n: i64| tote_shared::Qty::parse(n).expect("qty");
-    let wh = tote_shared::WarehouseCode::parse(WAREHOUSES[o % WAREHOUSES.len()]).expect("warehouse");
-    let lines = vec![EventLine { sku: sku(o * 13), qty: qty(1), unit_price: 19_900, discount: 0 }, EventLine { sku: sku(o * 7 + 3), qty: qty(2), unit_price: 9_900, discount: 0 }];
+    let wh =
+        tote_shared::WarehouseCode::parse(WAREHOUSES[o % WAREHOUSES.len()]).expect("warehouse");
+    let lines = vec![
+        EventLine {
+            sku: sku(o * 13),
+            qty: qty(1),
+            unit_price: 19_900,
+            discount: 0,
+        },
+        EventLine {
+            sku: sku(o * 7 + 3),
+            qty: qty(2),
+            unit_price: 9_900,
+            discount: 0,
+        },
+    ];
     let total = 19_900 + 2 * 9_900;
     let id = o as u64 + 1;
-    let mut events: Vec<E> = lines.iter().map(|l| E::StockReceived { sku: l.sku.clone(), warehouse: wh.clone(), qty: l.qty, unit_cost: None }).collect();
-    events.push(E::OrderCreated { order_id: id, channel: CHANNELS[o % CHANNELS.len()].into(), warehouse: wh.clone(), lines: lines.clone(), total, customer: None });
-    events.push(E::PaymentSucceeded { payment_id: id, order_id: id, channel: "wechat".into(), amount: total, channel_ref: format!("w{id}") });
-    events.push(E::OrderPaid { order_id: id, warehouse: Some(wh.clone()), lines: lines.clone(), total, collected_by: None });
-    events.push(E::OrderShipped { order_id: id, warehouse: Some(wh), carrier: "SF".into(), tracking_number: format!("SF{id}"), lines });
+    let mut events: Vec<E> = lines
+        .iter()
+        .map(|l| E::StockReceived {
+            sku: l.sku.clone(),
+            warehouse: wh.clone(),
+            qty: l.qty,
+            unit_cost: None,
+        })
+        .collect();
+    events.push(E::OrderCreated {
+        order_id: id,
+        channel: CHANNELS[o % CHANNELS.len()].into(),
+        warehouse: wh.clone(),
+        lines: lines.clone(),
+        total,
+        customer: None,
+    });
+    events.push(E::PaymentSucceeded {
+        payment_id: id,
+        order_id: id,
+        channel: "wechat".into(),
+        amount: total,
+        channel_ref: format!("w{id}"),
+    });
+    events.push(E::OrderPaid {
+        order_id: id,
+        warehouse: Some(wh.clone()),
+        lines: lines.clone(),
+        total,
+        collected_by: None,
+    });
+    events.push(E::OrderShipped {
+        order_id: id,
+        warehouse: Some(wh),
+        carrier: "SF".into(),
+        tracking_number: format!("SF{id}"),
+        lines,
+    });
     events
 }
 
 pub async fn console(orders: usize, runs: usize) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("central.sqlite");
-    let settings: tote_central::config::DatabaseSettings = toml::from_str(&format!("path = \"{}\"", path.display()))?;
+    let settings: tote_central::config::DatabaseSettings =
+        toml::from_str(&format!("path = \"{}\"", path.display()))?;
     let db = tote_central::db::Database::open(&settings).await?;
     // The year's events, day by day, each day's orders spread over its hours.
     let today = tote_shared::runtime::system::now_ms().div_euclid(DAY_MS);
     let first = today - 364;
     let skus: Vec<E> = (0..SKUS)
-        .map(|k| E::SkuCreated { sku: tote_shared::Sku::parse(&format!("BENCH-{k:04}")).expect("sku"), spu_id: "BENCH".into(), price: 19_900, cost: 8_000 + k as i64 })
+        .map(|k| E::SkuCreated {
+            sku: tote_shared::Sku::parse(&format!("BENCH-{k:04}")).expect("sku"),
+            spu_id: "BENCH".into(),
+            price: 19_900,
+            cost: 8_000 + k as i64,
+        })
         .collect();
-    db.write(move |tx| tote_central::journal::store::append_many(tx, &skus, first * DAY_MS)).await?;
+    db.write(move |tx| tote_central::journal::store::append_many(tx, &skus, first * DAY_MS))
+        .await?;
     let per_day = orders.div_ceil(365);
     let started = Instant::now();
     let mut made = 0;
@@ -65,27 +119,43 @@ pub async fn console(orders: usize, runs: usize) -> Result<()> {
             }
             let events: Vec<E> = (from..to).flat_map(order_events).collect();
             let at = (first + day as i64) * DAY_MS + hour as i64 * 3_600_000 + 60_000;
-            db.write(move |tx| tote_central::journal::store::append_many(tx, &events, at)).await?;
+            db.write(move |tx| tote_central::journal::store::append_many(tx, &events, at))
+                .await?;
         }
         made += todays;
     }
     while consumer::sequence_once(&db, 10_000).await? > 0 {}
     let appended = started.elapsed().as_secs_f64();
     let mut posted = Vec::new();
-    for c in [Arc::new(tote_central::analytics::orders::OrdersConsumer) as Arc<dyn Consumer>, Arc::new(tote_central::finance::LedgerConsumer)] {
+    for c in [
+        Arc::new(tote_central::analytics::orders::OrdersConsumer) as Arc<dyn Consumer>,
+        Arc::new(tote_central::finance::LedgerConsumer),
+    ] {
         let started = Instant::now();
         let mut applied = 0usize;
         loop {
-            let n = consumer::run_once(&db, c.clone(), tote_shared::runtime::system::now_ms()).await?;
+            let n =
+                consumer::run_once(&db, c.clone(), tote_shared::runtime::system::now_ms()).await?;
             if n == 0 {
                 break;
             }
             applied += n as usize;
         }
-        posted.push(format!("{} {:.0} events/s", c.name(), applied as f64 / started.elapsed().as_secs_f64()));
+        posted.push(format!(
+            "{} {:.0} events/s",
+            c.name(),
+            applied as f64 / started.elapsed().as_secs_f64()
+        ));
     }
     let (rollup, cube) = db
-        .read(|tx| Ok::<_, tote_central::db::DbError>((tx.query_one("SELECT COUNT(*) FROM an_orders_hourly", &[])?.int(0)?, tx.query_one("SELECT COUNT(*) FROM fin_profit", &[])?.int(0)?)))
+        .read(|tx| {
+            Ok::<_, tote_central::db::DbError>((
+                tx.query_one("SELECT COUNT(*) FROM an_orders_hourly", &[])?
+                    .int(0)?,
+                tx.query_one("SELECT COUNT(*) FROM fin_profit", &[])?
+                    .int(0)?,
+            ))
+        })
         .await?;
     println!("history  orders={made} over 365 days: appended in {appended:.1} s; {}; rollup rows {rollup}, profit cube rows {cube}", posted.join(", "));
 
@@ -109,7 +179,11 @@ pub async fn console(orders: usize, runs: usize) -> Result<()> {
             times.push(started.elapsed().as_secs_f64() * 1000.0);
             ensure!(counted > 0, "the window holds orders");
             let started = Instant::now();
-            db.read(|tx| tx.query_one("SELECT COUNT(*) FROM an_orders_hourly", &[])?.int(0)).await?;
+            db.read(|tx| {
+                tx.query_one("SELECT COUNT(*) FROM an_orders_hourly", &[])?
+                    .int(0)
+            })
+            .await?;
             reference.push(started.elapsed().as_secs_f64() * 1000.0);
         }
         println!("reads    days={days:<3} dashboard {:.1} ms (median of {runs})   reference COUNT(*) over the rollup {:.2} ms", median(times), median(reference));
@@ -128,7 +202,8 @@ pub async fn console(orders: usize, runs: usize) -> Result<()> {
     let central = tote_central::startup::App::build(settings).await?;
     let url = format!("http://{}", central.local_addr()?);
     tokio::spawn(central.run_until_stopped(std::future::pending()));
-    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/bench-console");
+    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/screenshots/bench-console");
     let b = Browser::start_desktop(shots).await?;
     let outcome = in_browser(&b, &url, runs).await;
     b.quit().await;
@@ -147,7 +222,8 @@ async fn in_browser(b: &Browser, url: &str, runs: usize) -> Result<()> {
         let mut weight = 0.0;
         for run in 0..runs {
             // A fresh load each time (the query string makes it one); the session cookie stays.
-            b.goto(&format!("{url}/console?days={days}&run={run}#dashboard")).await?;
+            b.goto(&format!("{url}/console?days={days}&run={run}#dashboard"))
+                .await?;
             let deadline = Instant::now() + Duration::from_secs(30);
             let at = loop {
                 let v = b.exec("return window.toteChartsAt || null").await?;

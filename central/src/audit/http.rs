@@ -24,10 +24,10 @@ pub struct AuditQuery {
     #[param(max_length = 64)]
     pub actor: Option<String>,
     /// Only entries older than this id: the next page after the last one shown.
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 9223372036854775807_i64)]
     pub before: Option<i64>,
     /// Only entries at or after this time (ms since the epoch).
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     pub since_ms: Option<i64>,
     /// At most 1,000; default 100.
     #[param(minimum = 1, maximum = 1000)]
@@ -46,10 +46,10 @@ pub struct AuditExportQuery {
     #[param(max_length = 64)]
     pub actor: Option<String>,
     /// Only entries older than this id.
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 9223372036854775807_i64)]
     pub before: Option<i64>,
     /// Only entries at or after this time (ms since the epoch).
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     pub since_ms: Option<i64>,
     /// At most 100,000; default 100,000.
     #[param(minimum = 1, maximum = 100000)]
@@ -58,7 +58,13 @@ pub struct AuditExportQuery {
 
 impl From<AuditExportQuery> for AuditQuery {
     fn from(q: AuditExportQuery) -> AuditQuery {
-        AuditQuery { subject: q.subject, actor: q.actor, before: q.before, since_ms: q.since_ms, limit: Some(q.limit.unwrap_or(100_000)) }
+        AuditQuery {
+            subject: q.subject,
+            actor: q.actor,
+            before: q.before,
+            since_ms: q.since_ms,
+            limit: Some(q.limit.unwrap_or(100_000)),
+        }
     }
 }
 

@@ -409,7 +409,7 @@ pub struct EntriesQuery {
     #[param(format = Date)]
     pub to: Option<String>,
     /// Only entries older than this id: the next page.
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 9223372036854775807_i64)]
     pub before: Option<i64>,
     /// At most 500; default 50.
     #[param(minimum = 1, maximum = 500)]

@@ -423,7 +423,11 @@ mod tests {
             Need::Public
         );
         assert_eq!(need("POST", "/api/v1/session"), Need::Public);
-        assert_eq!(need("POST", "/api/v1/checkout/price"), Need::Read(Area::Service), "pricing a cart changes nothing");
+        assert_eq!(
+            need("POST", "/api/v1/checkout/price"),
+            Need::Read(Area::Service),
+            "pricing a cart changes nothing"
+        );
         assert_eq!(need("GET", "/api/v1/session"), Need::SignedIn);
         assert_eq!(need("GET", "/console"), Need::Public);
         assert_eq!(

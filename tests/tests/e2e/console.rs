@@ -678,24 +678,46 @@ async fn sales_history(world: &World) -> Result<()> {
 /// customer-service agent approves a refund and sees it land on the order's page. Each is
 /// refused the other's work.
 #[tokio::test]
-async fn the_buyer_orders_from_a_suggestion_and_the_agent_sees_an_approved_refund_land() -> Result<()> {
+async fn the_buyer_orders_from_a_suggestion_and_the_agent_sees_an_approved_refund_land(
+) -> Result<()> {
     let w = PaymentWorld::start(Backend::Sqlite, 41).await?;
     let central = w.central();
     user(central, "bo", &["buyer"]).await?;
     user(central, "ke", &["customer_service"]).await?;
     crate::procurement::onboard(central, "NIKE-CN", crate::procurement::NIKE).await?;
     let terms = json!({"sku": PEGASUS, "terms": {"supplier_sku": "DH4071-100-42", "cost": 40000, "moq": 6, "lead_time_days": 7, "breaks": [], "valid_from_ms": 0}});
-    central.post("/api/v1/suppliers/NIKE-CN/prices", terms).await?.ok()?;
+    central
+        .post("/api/v1/suppliers/NIKE-CN/prices", terms)
+        .await?
+        .ok()?;
     sales_history(&w.world).await?;
-    let suggested = central.get("/api/v1/replenishment/suggestions?warehouse=SH-01").await?.ok()?;
-    ensure!(suggested.as_array().is_some_and(|s| !s.is_empty()), "a suggestion to act on: {suggested}");
+    let suggested = central
+        .get("/api/v1/replenishment/suggestions?warehouse=SH-01")
+        .await?
+        .ok()?;
+    ensure!(
+        suggested.as_array().is_some_and(|s| !s.is_empty()),
+        "a suggestion to act on: {suggested}"
+    );
     // A shipped order whose customer asks for a refund without a return: HQ reviews it.
-    let (order_id, trade) = crate::after_sales::shipped_order(&w, "console-o-1", "cust-1", PEGASUS, ChannelKind::Alipay).await?;
+    let (order_id, trade) = crate::after_sales::shipped_order(
+        &w,
+        "console-o-1",
+        "cust-1",
+        PEGASUS,
+        ChannelKind::Alipay,
+    )
+    .await?;
     let asked = crate::after_sales::ask(central, order_id, "console-as-1", json!({"kind": "refund_only", "reason": "not_received", "lines": [{"sku": PEGASUS, "qty": 1}]})).await?;
-    ensure!(asked.status == 201 && asked.body["state"] == "review", "{}", asked.body);
+    ensure!(
+        asked.status == 201 && asked.body["state"] == "review",
+        "{}",
+        asked.body
+    );
     let request = asked.body["id"].as_u64().context("request id")?;
 
-    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/console");
+    let shots =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/console");
     let b = Browser::start_desktop(shots).await?;
     let outcome = async {
         let po = buyer(&b, central).await?;
@@ -710,16 +732,37 @@ async fn the_buyer_orders_from_a_suggestion_and_the_agent_sees_an_approved_refun
     let po = w.explained(outcome)?;
 
     // What each did, as the data and the audit log say.
-    let sent = central.get(&format!("/api/v1/purchase-orders/{po}")).await?.ok()?;
-    ensure!(sent["state"] == "sent" && sent["supplier"] == "NIKE-CN", "{sent}");
+    let sent = central
+        .get(&format!("/api/v1/purchase-orders/{po}"))
+        .await?
+        .ok()?;
+    ensure!(
+        sent["state"] == "sent" && sent["supplier"] == "NIKE-CN",
+        "{sent}"
+    );
     w.wait_refund_state(order_id, "succeeded").await?;
-    ensure!(w.sim.refunded_minor(ChannelKind::Alipay, &trade) > 0, "the channel refunded");
+    ensure!(
+        w.sim.refunded_minor(ChannelKind::Alipay, &trade) > 0,
+        "the channel refunded"
+    );
     let by_bo = audit(central, "user:bo").await?;
-    for action in ["POST /api/v1/replenishment/drafts", "POST /api/v1/purchase-orders/{id}/approve"] {
-        ensure!(by_bo.iter().any(|e| e["action"] == action), "{action}: {by_bo:#?}");
+    for action in [
+        "POST /api/v1/replenishment/drafts",
+        "POST /api/v1/purchase-orders/{id}/approve",
+    ] {
+        ensure!(
+            by_bo.iter().any(|e| e["action"] == action),
+            "{action}: {by_bo:#?}"
+        );
     }
     let by_ke = audit(central, "user:ke").await?;
-    ensure!(by_ke.iter().any(|e| e["action"] == "POST /api/v1/after-sales/{id}/review" && e["detail"]["body"]["approve"] == true), "{by_ke:#?}");
+    ensure!(
+        by_ke
+            .iter()
+            .any(|e| e["action"] == "POST /api/v1/after-sales/{id}/review"
+                && e["detail"]["body"]["approve"] == true),
+        "{by_ke:#?}"
+    );
     Ok(())
 }
 
@@ -731,14 +774,25 @@ async fn buyer(b: &Browser, central: &Central) -> Result<u64> {
     b.screenshot("08-queues-buyer").await?;
     b.click("#make-pos-SH-01").await?;
     b.expect_msg("Done.", Some("ok")).await?;
-    let draft = wait_js(b, "a draft to approve", "const d = document.querySelector('#q-drafts .item'); return d ? d.id : false").await?;
-    let po: u64 = draft.as_str().and_then(|id| id.strip_prefix("draft-")).and_then(|id| id.parse().ok()).context("draft id")?;
+    let draft = wait_js(
+        b,
+        "a draft to approve",
+        "const d = document.querySelector('#q-drafts .item'); return d ? d.id : false",
+    )
+    .await?;
+    let po: u64 = draft
+        .as_str()
+        .and_then(|id| id.strip_prefix("draft-"))
+        .and_then(|id| id.parse().ok())
+        .context("draft id")?;
     b.click(&format!("#approve-po-{po}")).await?;
     b.expect_msg("Done.", Some("ok")).await?;
     b.find(&format!("#po-{po}")).await?;
     b.screenshot("09-po-sent-buyer").await?;
     // Not the buyer's: the books and refunds.
-    let refused = b.exec("return fetch('/api/v1/finance/statements').then(r => r.status)").await?;
+    let refused = b
+        .exec("return fetch('/api/v1/finance/statements').then(r => r.status)")
+        .await?;
     ensure!(refused.as_u64() == Some(403), "{refused}");
     b.click("#signout").await?;
     b.find("body[data-screen='signin']").await?;
@@ -756,17 +810,29 @@ async fn agent(b: &Browser, central: &Central, request: u64, order_id: u64) -> R
     // The refund lands: the order's page shows it once the channel has paid it back.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     for k in 0.. {
-        b.goto(&central.url(&format!("/console?look={k}#order/{order_id}"))).await?;
+        b.goto(&central.url(&format!("/console?look={k}#order/{order_id}")))
+            .await?;
         b.find("body[data-screen='order']").await?;
-        if b.text("#order-payments").await?.contains("refund succeeded") {
+        if b.text("#order-payments")
+            .await?
+            .contains("refund succeeded")
+        {
             break;
         }
-        ensure!(std::time::Instant::now() < deadline, "the refund did not land on the order's page");
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the refund did not land on the order's page"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     b.screenshot("11-order-refunded").await?;
     b.click("#lang").await?;
-    wait_js(b, "Chinese", "return document.documentElement.lang === 'zh-CN'").await?;
+    wait_js(
+        b,
+        "Chinese",
+        "return document.documentElement.lang === 'zh-CN'",
+    )
+    .await?;
     b.goto(&central.url("/console#queues")).await?;
     b.find("body[data-screen='queues']").await?;
     b.screenshot("12-queues-service-zh").await?;

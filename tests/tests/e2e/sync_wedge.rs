@@ -290,13 +290,16 @@ async fn forged_stream(backend: Backend) -> Result<()> {
     );
     // The rebase's own entry, and the request's (every HQ write has one), nothing else about it.
     let rows = central
-        .rows("SELECT action, subject FROM audit_log WHERE action LIKE '%rebase' ORDER BY id")
+        .rows("SELECT action, subject FROM audit_log WHERE action LIKE '%rebase' ORDER BY action")
         .await?;
     assert_eq!(
         rows,
         [
-            ["sync_rebase", "warehouse:SH-01"],
-            ["POST /api/v1/sync/streams/{warehouse}/rebase", "/api/v1/sync/streams/SH-01/rebase"]
+            [
+                "POST /api/v1/sync/streams/{warehouse}/rebase",
+                "/api/v1/sync/streams/SH-01/rebase"
+            ],
+            ["sync_rebase", "warehouse:SH-01"]
         ]
     );
     let journal = central
