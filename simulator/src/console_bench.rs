@@ -190,9 +190,10 @@ pub async fn console(orders: usize, runs: usize) -> Result<()> {
     }
     drop(db);
 
-    // The page in Chromium, served by a real central on this database.
+    // The page in Chromium, served by a real central on this database. Its other consumers
+    // (invoicing, payments …) find no orders behind the synthetic events and say so: quiet.
     let mut settings: tote_central::config::Settings = toml::from_str(&format!(
-        "log = \"error\"\n[http]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\nmax_connections = 256\nmax_in_flight = 256\n\
+        "log = \"off\"\n[http]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\nmax_connections = 256\nmax_in_flight = 256\n\
          [database]\npath = \"{}\"\n[orders]\npayment_timeout_ms = 3600000\nsweep_interval_ms = 1000\nmax_lines = 50\n\
          [auth]\nadmin_token = \"bench-admin-token-0123456789\"\nread_token = \"bench-read-token-0123456789\"\n",
         path.display()
