@@ -755,7 +755,27 @@ async fn the_buyer_orders_from_a_suggestion_and_the_agent_sees_an_approved_refun
             "{action}: {by_bo:#?}"
         );
     }
+    // An order the agent places by hand is hers in the audit log too (people take the ordinary
+    // path, not the shop front's batched intake).
+    let ke = token_of(central, "ke").await?;
+    let placed = central
+        .http
+        .post(central.url("/api/v1/orders"))
+        .bearer_auth(&ke)
+        .header("Idempotency-Key", "console-by-hand")
+        .json(&order_body(PEGASUS, 1, "Shanghai"))
+        .send()
+        .await?;
+    ensure!(
+        placed.status() == StatusCode::CREATED,
+        "{}",
+        placed.status()
+    );
     let by_ke = audit(central, "user:ke").await?;
+    ensure!(
+        by_ke.iter().any(|e| e["action"] == "POST /api/v1/orders"),
+        "{by_ke:#?}"
+    );
     ensure!(
         by_ke
             .iter()
