@@ -1,4 +1,5 @@
-//! The console's reads over the rollups (`an_orders_hourly`, `fin_profit`); it owns no tables.
+//! The console's reads over the rollups (`an_orders_hourly`, finance's `fin_profit_day` and
+//! `fin_profit_sku_day`); it owns no tables.
 
 use super::{DashDay, Share, TopSku};
 use crate::db::{DbResult, Tx};
@@ -21,7 +22,7 @@ pub fn days(tx: &mut dyn Tx, from: i64, to: i64) -> DbResult<BTreeMap<i64, DashD
             (r.int(1)?, r.int(2)?, r.int(3)?, r.int(4)?);
     }
     let rows = tx.query(
-        "SELECT day, CAST(SUM(revenue) AS BIGINT), CAST(SUM(cogs) AS BIGINT) FROM fin_profit WHERE day >= ?1 AND day <= ?2 GROUP BY day",
+        "SELECT day, revenue, cogs FROM fin_profit_day WHERE day >= ?1 AND day <= ?2",
         &params![from, to],
     )?;
     for r in rows {
@@ -72,7 +73,7 @@ pub fn shares(tx: &mut dyn Tx, by_channel: bool, from: i64, to: i64) -> DbResult
 /// The SKUs with the most margin over `from..=to`.
 pub fn top_skus(tx: &mut dyn Tx, from: i64, to: i64, limit: u32) -> DbResult<Vec<TopSku>> {
     tx.query(
-        "SELECT sku, CAST(SUM(units) AS BIGINT), CAST(SUM(revenue) AS BIGINT), CAST(SUM(revenue) - SUM(cogs) AS BIGINT) FROM fin_profit
+        "SELECT sku, CAST(SUM(units) AS BIGINT), CAST(SUM(revenue) AS BIGINT), CAST(SUM(revenue) - SUM(cogs) AS BIGINT) FROM fin_profit_sku_day
          WHERE day >= ?1 AND day <= ?2 GROUP BY sku ORDER BY SUM(revenue) - SUM(cogs) DESC, sku LIMIT ?3",
         &params![from, to, limit],
     )?

@@ -1484,6 +1484,25 @@ CREATE TABLE an_orders_hourly (
 CREATE INDEX payment_created ON payment (created_ms);
 -- Drilling from the books to one order's postings and events.
 CREATE INDEX journal_subject ON journal (subject, seq);
+-- The profit cube summed per day and per day × SKU, for the dashboard over a year.
+CREATE TABLE fin_profit_day (
+    day      INTEGER PRIMARY KEY,
+    units    INTEGER NOT NULL,
+    revenue  INTEGER NOT NULL,
+    cogs     INTEGER NOT NULL
+) STRICT;
+CREATE TABLE fin_profit_sku_day (
+    day      INTEGER NOT NULL,
+    sku      TEXT NOT NULL,
+    units    INTEGER NOT NULL,
+    revenue  INTEGER NOT NULL,
+    cogs     INTEGER NOT NULL,
+    PRIMARY KEY (day, sku)
+) STRICT, WITHOUT ROWID;
+INSERT INTO fin_profit_day (day, units, revenue, cogs)
+    SELECT day, SUM(units), SUM(revenue), SUM(cogs) FROM fin_profit GROUP BY day;
+INSERT INTO fin_profit_sku_day (day, sku, units, revenue, cogs)
+    SELECT day, sku, SUM(units), SUM(revenue), SUM(cogs) FROM fin_profit GROUP BY day, sku;
 "#,
 ];
 

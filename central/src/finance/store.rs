@@ -325,6 +325,7 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
         8,
         &profit,
     )?;
+    add_profit_rollups(tx, &state.profit)?;
     for (month, net_income, at_ms) in &state.closed {
         tx.execute(
             "UPDATE fin_period SET closed_ms = ?2, net_income = ?3 WHERE month = ?1",
@@ -403,6 +404,60 @@ pub fn save(tx: &mut dyn Tx, state: &State) -> DbResult<()> {
 }
 
 /// `head VALUES (…), (…) tail` in chunks.
+/// The profit cube summed per day and per day × SKU, in the cube's transaction: what the
+/// HQ dashboard reads for a year (hundreds of thousands of rows, not the cube's millions).
+fn add_profit_rollups(
+    tx: &mut dyn Tx,
+    profit: &BTreeMap<super::books::ProfitKey, super::books::ProfitFigures>,
+) -> DbResult<()> {
+    let mut by_day: BTreeMap<i64, [i64; 3]> = BTreeMap::new();
+    let mut by_sku: BTreeMap<(i64, &str), [i64; 3]> = BTreeMap::new();
+    for (k, f) in profit {
+        for sum in [
+            by_day.entry(k.day).or_default(),
+            by_sku.entry((k.day, k.sku.as_str())).or_default(),
+        ] {
+            sum[0] += f.units;
+            sum[1] += f.revenue;
+            sum[2] += f.cogs;
+        }
+    }
+    let figures = |s: &[i64; 3]| [Value::from(s[0]), Value::from(s[1]), Value::from(s[2])];
+    let days: Vec<Vec<Value>> = by_day
+        .iter()
+        .map(|(day, s)| {
+            std::iter::once(Value::from(*day))
+                .chain(figures(s))
+                .collect()
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO fin_profit_day (day, units, revenue, cogs) VALUES",
+        "ON CONFLICT (day) DO UPDATE SET units = fin_profit_day.units + excluded.units,
+         revenue = fin_profit_day.revenue + excluded.revenue, cogs = fin_profit_day.cogs + excluded.cogs",
+        4,
+        &days,
+    )?;
+    let skus: Vec<Vec<Value>> = by_sku
+        .iter()
+        .map(|((day, sku), s)| {
+            [Value::from(*day), Value::from(*sku)]
+                .into_iter()
+                .chain(figures(s))
+                .collect()
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO fin_profit_sku_day (day, sku, units, revenue, cogs) VALUES",
+        "ON CONFLICT (day, sku) DO UPDATE SET units = fin_profit_sku_day.units + excluded.units,
+         revenue = fin_profit_sku_day.revenue + excluded.revenue, cogs = fin_profit_sku_day.cogs + excluded.cogs",
+        5,
+        &skus,
+    )
+}
+
 fn insert_rows(
     tx: &mut dyn Tx,
     head: &str,

@@ -850,9 +850,10 @@ async fn agent(b: &Browser, central: &Central, request: u64, order_id: u64) -> R
     wait_js(
         b,
         "Chinese",
-        "return document.documentElement.lang === 'zh-CN'",
+        "return document.documentElement.lang === 'zh-CN' && document.body.textContent.includes('支付与退款')",
     )
     .await?;
+    b.screenshot("11-order-refunded-zh").await?;
     b.goto(&central.url("/console#queues")).await?;
     b.find("body[data-screen='queues']").await?;
     b.screenshot("12-queues-service-zh").await?;

@@ -1408,6 +1408,24 @@ pub async fn check_books(central: &Central) -> Result<std::collections::BTreeMap
             "profit total: {profit}"
         );
     }
+    // The dashboard's rollups of the cube hold exactly its sums, per day and per day × SKU.
+    for (rollup, key) in [
+        ("fin_profit_day", "day"),
+        ("fin_profit_sku_day", "day, sku"),
+    ] {
+        let from_cube = central
+            .rows(&format!("SELECT {key}, CAST(SUM(units) AS BIGINT), CAST(SUM(revenue) AS BIGINT), CAST(SUM(cogs) AS BIGINT) FROM fin_profit GROUP BY {key} ORDER BY {key}"))
+            .await?;
+        let kept = central
+            .rows(&format!(
+                "SELECT {key}, units, revenue, cogs FROM {rollup} ORDER BY {key}"
+            ))
+            .await?;
+        ensure!(
+            from_cube == kept,
+            "{rollup} differs from the cube's sums: {kept:?} vs {from_cube:?}"
+        );
+    }
     // Each entry balances on its own, not only the books in total.
     let unbalanced = central
         .rows("SELECT entry_id FROM gl_line GROUP BY entry_id HAVING SUM(amount_minor) <> 0")
