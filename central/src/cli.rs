@@ -22,9 +22,7 @@ pub fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let settings = Settings::load(&args.config)?;
     tote_shared::runtime::system::init_telemetry(&settings.log);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let app = App::build(settings).await?;
         if let Some(path) = &args.ready_file {

@@ -9,6 +9,7 @@ pub const MAX_ROWS: usize = 200_000;
 /// Most row errors one answer lists (the count is always exact).
 pub const MAX_LISTED_ERRORS: usize = 1_000;
 
+
 /// One refused row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RowError {
@@ -41,39 +42,21 @@ impl<T> Parsed<T> {
     pub fn refuse(&mut self, line: u64, field: &str, message: String) {
         self.error_count += 1;
         if self.errors.len() < MAX_LISTED_ERRORS {
-            self.errors.push(RowError {
-                line,
-                field: field.to_owned(),
-                message,
-            });
+            self.errors.push(RowError { line, field: field.to_owned(), message });
         }
     }
 }
 
 /// Reads every record after the header through `row` (given the record's line), which names
 /// the bad field.
-pub fn read<T>(
-    bytes: &[u8],
-    header: &[&str],
-    mut row: impl FnMut(u64, &[&str]) -> Result<T, (&'static str, String)>,
-) -> Result<Parsed<T>, FileError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
+pub fn read<T>(bytes: &[u8], header: &[&str], mut row: impl FnMut(u64, &[&str]) -> Result<T, (&'static str, String)>) -> Result<Parsed<T>, FileError> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(bytes);
     let expected = header.join(",");
-    let got = reader
-        .headers()
-        .map_err(|e| FileError::Unreadable(e.to_string()))?;
+    let got = reader.headers().map_err(|e| FileError::Unreadable(e.to_string()))?;
     if got.iter().collect::<Vec<_>>() != header {
         return Err(FileError::Header { expected });
     }
-    let mut parsed = Parsed {
-        rows: Vec::new(),
-        errors: Vec::new(),
-        error_count: 0,
-    };
+    let mut parsed = Parsed { rows: Vec::new(), errors: Vec::new(), error_count: 0 };
     let mut record = csv::StringRecord::new();
     let mut count = 0usize;
     loop {
@@ -81,11 +64,7 @@ pub fn read<T>(
             Ok(false) => break,
             Ok(true) => {}
             Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
-                parsed.refuse(
-                    e.position().map_or(0, |p| p.line()),
-                    "",
-                    "the row is not UTF-8".into(),
-                );
+                parsed.refuse(e.position().map_or(0, |p| p.line()), "", "the row is not UTF-8".into());
                 continue;
             }
             Err(e) => return Err(FileError::Unreadable(e.to_string())),
@@ -97,15 +76,7 @@ pub fn read<T>(
         let line = record.position().map_or(0, |p| p.line());
         let fields: Vec<&str> = record.iter().collect();
         if fields.len() != header.len() {
-            parsed.refuse(
-                line,
-                "",
-                format!(
-                    "{} fields where the header has {}",
-                    fields.len(),
-                    header.len()
-                ),
-            );
+            parsed.refuse(line, "", format!("{} fields where the header has {}", fields.len(), header.len()));
             continue;
         }
         match row(line, &fields) {
@@ -115,3 +86,4 @@ pub fn read<T>(
     }
     Ok(parsed)
 }
+

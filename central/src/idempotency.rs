@@ -19,11 +19,7 @@ pub fn lookup(tx: &mut dyn Tx, caller: &str, request: &RequestKey) -> DbResult<S
 }
 
 /// `lookup` for many keys of one caller in one statement, answers in the order asked.
-pub fn lookup_many(
-    tx: &mut dyn Tx,
-    caller: &str,
-    requests: &[&RequestKey],
-) -> DbResult<Vec<Seen<Stored>>> {
+pub fn lookup_many(tx: &mut dyn Tx, caller: &str, requests: &[&RequestKey]) -> DbResult<Vec<Seen<Stored>>> {
     let mut out = Vec::with_capacity(requests.len());
     for chunk in requests.chunks(500) {
         let sql = format!(
@@ -47,12 +43,7 @@ pub fn lookup_many(
 }
 
 /// Stores many answers in one statement.
-pub fn remember_many(
-    tx: &mut dyn Tx,
-    caller: &str,
-    answers: &[(&RequestKey, &Stored)],
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn remember_many(tx: &mut dyn Tx, caller: &str, answers: &[(&RequestKey, &Stored)], now_ms: i64) -> DbResult<()> {
     for chunk in answers.chunks(1000) {
         let sql = format!(
             "INSERT INTO idempotent_request (caller, key, fingerprint, status, response, created_ms) VALUES {}",
@@ -60,14 +51,7 @@ pub fn remember_many(
         );
         let mut values = Vec::with_capacity(chunk.len() * 6);
         for (request, (status, body)) in chunk {
-            values.extend(params![
-                caller,
-                request.key.as_str(),
-                request.fingerprint.as_str(),
-                i64::from(*status),
-                body.as_str(),
-                now_ms
-            ]);
+            values.extend(params![caller, request.key.as_str(), request.fingerprint.as_str(), i64::from(*status), body.as_str(), now_ms]);
         }
         tx.execute(&sql, &values)?;
     }
@@ -86,13 +70,7 @@ fn seen(r: &crate::db::Row, from: usize, request: &RequestKey) -> DbResult<Seen<
     Ok(compare(Some((kept, (status, body))), &request.fingerprint))
 }
 
-pub fn remember(
-    tx: &mut dyn Tx,
-    caller: &str,
-    request: &RequestKey,
-    answer: &Stored,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn remember(tx: &mut dyn Tx, caller: &str, request: &RequestKey, answer: &Stored, now_ms: i64) -> DbResult<()> {
     remember_many(tx, caller, &[(request, answer)], now_ms)
 }
 

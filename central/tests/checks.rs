@@ -21,17 +21,8 @@ fn order(customer: Option<&str>, street: &str, phone: &str, now_ms: i64) -> Crea
     CreateOrder {
         channel: "app".into(),
         customer: customer.map(str::to_owned),
-        lines: vec![OrderLine {
-            sku: sku(),
-            qty: Qty::parse(1).expect("qty"),
-        }],
-        ship_to: ShipTo {
-            name: "Li Wei".into(),
-            line1: street.into(),
-            city: "Shanghai".into(),
-            postcode: String::new(),
-            phone: phone.into(),
-        },
+        lines: vec![OrderLine { sku: sku(), qty: Qty::parse(1).expect("qty") }],
+        ship_to: ShipTo { name: "Li Wei".into(), line1: street.into(), city: "Shanghai".into(), postcode: String::new(), phone: phone.into() },
         destination: city_point("shanghai").expect("city"),
         now_ms,
         payment_deadline_ms: now_ms + 1_000_000,
@@ -40,57 +31,32 @@ fn order(customer: Option<&str>, street: &str, phone: &str, now_ms: i64) -> Crea
 }
 
 fn key(name: &str) -> RequestKey {
-    RequestKey {
-        key: name.into(),
-        fingerprint: fingerprint("POST", "/api/v1/orders", "admin", name.as_bytes()),
-    }
+    RequestKey { key: name.into(), fingerprint: fingerprint("POST", "/api/v1/orders", "admin", name.as_bytes()) }
 }
 
 async fn receive(db: &Database, qty: i64) {
-    let kind = EdgeEventKind::StockReceived {
-        sku: sku(),
-        qty: Qty::parse(qty).expect("qty"),
-        location: LocationCode::parse("A-01").expect("loc"),
-    };
-    let event = EdgeEvent {
-        seq: 1,
-        at_ms: 0,
-        kind,
-    };
-    db.write(move |tx| -> Result<_, SyncError> {
-        events::apply_events(tx, &warehouse(), std::slice::from_ref(&event), None, 0)
-    })
-    .await
-    .expect("receipt");
+    let kind = EdgeEventKind::StockReceived { sku: sku(), qty: Qty::parse(qty).expect("qty"), location: LocationCode::parse("A-01").expect("loc") };
+    let event = EdgeEvent { seq: 1, at_ms: 0, kind };
+    db.write(move |tx| -> Result<_, SyncError> { events::apply_events(tx, &warehouse(), std::slice::from_ref(&event), None, 0) }).await.expect("receipt");
 }
 
 async fn set_policy(db: &Database, policy: CheckPolicy) {
-    db.write(move |tx| doc::save(tx, screen::POLICY, &policy, 0))
-        .await
-        .expect("policy");
+    db.write(move |tx| doc::save(tx, screen::POLICY, &policy, 0)).await.expect("policy");
 }
 
 async fn locked(db: &Database) -> i64 {
-    let rows = db
-        .read(|tx| inventory::store::rows_for_sku(tx, &sku()))
-        .await
-        .expect("read");
+    let rows = db.read(|tx| inventory::store::rows_for_sku(tx, &sku())).await.expect("read");
     rows[0].level.locked
 }
 
 /// Through the one-order path.
 async fn one(db: &Database, order: CreateOrder) -> Result<u64, OrdersError> {
-    db.write(move |tx| flow::create(tx, &order))
-        .await
-        .map(|o| o.id)
+    db.write(move |tx| flow::create(tx, &order)).await.map(|o| o.id)
 }
 
 fn id_of(reply: Reply) -> Result<u64, OrdersError> {
     match reply {
-        Reply::Answer {
-            stored,
-            replayed: false,
-        } => {
+        Reply::Answer { stored, replayed: false } => {
             let body: serde_json::Value = serde_json::from_str(&stored.1).expect("json");
             Ok(body["id"].as_u64().expect("id"))
         }
@@ -103,38 +69,18 @@ async fn a_purchase_limit_holds_when_one_customers_orders_race_down_both_paths(b
     let place = Place::new(backend);
     let db = seeded(&place).await;
     receive(&db, 100).await;
-    let limit = PurchaseLimit {
-        sku: sku(),
-        max_qty: 3,
-        window_hours: 24,
-    };
-    set_policy(
-        &db,
-        CheckPolicy {
-            limits: vec![limit],
-            ..CheckPolicy::default()
-        },
-    )
-    .await;
+    let limit = PurchaseLimit { sku: sku(), max_qty: 3, window_hours: 24 };
+    set_policy(&db, CheckPolicy { limits: vec![limit], ..CheckPolicy::default() }).await;
     let intake = Arc::new(Intake::start(db.clone(), 2, Arc::new(|| {})));
     // 40 orders of one unit from one customer at once, half batched, half one by one, each to
     // another street (so none is a duplicate): exactly three are taken.
     let mut tasks = Vec::new();
     for n in 0..40 {
         let (intake, db) = (intake.clone(), db.clone());
-        let order = order(
-            Some("flash-buyer"),
-            &format!("{n} Nanjing Road"),
-            "",
-            10_000,
-        );
+        let order = order(Some("flash-buyer"), &format!("{n} Nanjing Road"), "", 10_000);
         tasks.push(tokio::spawn(async move {
             if n % 2 == 0 {
-                id_of(
-                    intake
-                        .submit("admin".into(), key(&format!("limit-{n}")), order)
-                        .await,
-                )
+                id_of(intake.submit("admin".into(), key(&format!("limit-{n}")), order).await)
             } else {
                 one(&db, order).await
             }
@@ -144,9 +90,7 @@ async fn a_purchase_limit_holds_when_one_customers_orders_race_down_both_paths(b
     for task in tasks {
         match task.await.expect("join") {
             Ok(_) => taken += 1,
-            Err(OrdersError::Refused(Refusal::OverLimit {
-                max: 3, already, ..
-            })) => {
+            Err(OrdersError::Refused(Refusal::OverLimit { max: 3, already, .. })) => {
                 assert_eq!(already, 3, "a refusal counts what was taken");
                 over += 1;
             }
@@ -157,26 +101,9 @@ async fn a_purchase_limit_holds_when_one_customers_orders_race_down_both_paths(b
     assert_eq!(locked(&db).await, 3, "only the orders taken locked stock");
     // Another customer is not held by the first one's limit; the first is, until the window
     // has passed.
-    assert!(
-        one(&db, order(Some("someone-else"), "1 Bund Road", "", 10_000))
-            .await
-            .is_ok()
-    );
-    assert!(matches!(
-        one(&db, order(Some("flash-buyer"), "2 Bund Road", "", 20_000)).await,
-        Err(OrdersError::Refused(Refusal::OverLimit { .. }))
-    ));
-    assert!(one(
-        &db,
-        order(
-            Some("flash-buyer"),
-            "2 Bund Road",
-            "",
-            10_001 + 24 * 3_600_000
-        )
-    )
-    .await
-    .is_ok());
+    assert!(one(&db, order(Some("someone-else"), "1 Bund Road", "", 10_000)).await.is_ok());
+    assert!(matches!(one(&db, order(Some("flash-buyer"), "2 Bund Road", "", 20_000)).await, Err(OrdersError::Refused(Refusal::OverLimit { .. }))));
+    assert!(one(&db, order(Some("flash-buyer"), "2 Bund Road", "", 10_001 + 24 * 3_600_000)).await.is_ok());
 }
 
 async fn a_double_tap_is_one_order_on_either_path(backend: Backend) {
@@ -188,54 +115,28 @@ async fn a_double_tap_is_one_order_on_either_path(backend: Backend) {
     let mut tasks = Vec::new();
     for n in 0..3 {
         let intake = intake.clone();
-        tasks.push(tokio::spawn(async move {
-            id_of(
-                intake
-                    .submit(
-                        "admin".into(),
-                        key(&format!("tap-{n}")),
-                        order(Some("runner"), "88 Century Avenue", "", 50_000),
-                    )
-                    .await,
-            )
-        }));
+        tasks.push(tokio::spawn(async move { id_of(intake.submit("admin".into(), key(&format!("tap-{n}")), order(Some("runner"), "88 Century Avenue", "", 50_000)).await) }));
     }
     let mut outcomes = Vec::new();
     for task in tasks {
         outcomes.push(task.await.expect("join"));
     }
-    let first = *outcomes
-        .iter()
-        .find_map(|o| o.as_ref().ok())
-        .expect("one order taken");
+    let first = *outcomes.iter().find_map(|o| o.as_ref().ok()).expect("one order taken");
     for outcome in &outcomes {
         match outcome {
             Ok(id) => assert_eq!(*id, first, "one order"),
-            Err(OrdersError::Refused(Refusal::Duplicate { order_id, seconds })) => {
-                assert_eq!((*order_id, *seconds), (first, 0))
-            }
+            Err(OrdersError::Refused(Refusal::Duplicate { order_id, seconds })) => assert_eq!((*order_id, *seconds), (first, 0)),
             Err(other) => panic!("unexpected {other}"),
         }
     }
     assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
     // Seconds later on the one-order path, the address spelt otherwise: still the same order.
     let again = one(&db, order(Some("runner"), "88, century avenue", "", 62_000)).await;
-    assert!(
-        matches!(again, Err(OrdersError::Refused(Refusal::Duplicate { order_id, seconds: 12 })) if order_id == first)
-    );
+    assert!(matches!(again, Err(OrdersError::Refused(Refusal::Duplicate { order_id, seconds: 12 })) if order_id == first));
     // Once it is cancelled, or after the window, the same order is a new purchase.
-    db.write(move |tx| flow::cancel(tx, first, 63_000))
-        .await
-        .expect("cancel");
-    let second = one(&db, order(Some("runner"), "88 Century Avenue", "", 64_000))
-        .await
-        .expect("taken after the cancel");
-    assert!(one(
-        &db,
-        order(Some("runner"), "88 Century Avenue", "", 64_000 + 31_000)
-    )
-    .await
-    .is_ok_and(|id| id != second));
+    db.write(move |tx| flow::cancel(tx, first, 63_000)).await.expect("cancel");
+    let second = one(&db, order(Some("runner"), "88 Century Avenue", "", 64_000)).await.expect("taken after the cancel");
+    assert!(one(&db, order(Some("runner"), "88 Century Avenue", "", 64_000 + 31_000)).await.is_ok_and(|id| id != second));
     assert_eq!(locked(&db).await, 2);
 }
 
@@ -244,44 +145,18 @@ async fn a_blocklisted_phone_or_an_unknown_region_locks_nothing(backend: Backend
     let db = seeded(&place).await;
     receive(&db, 10).await;
     let intake = Arc::new(Intake::start(db.clone(), 1, Arc::new(|| {})));
-    db.write(|tx| store::add_block(tx, BlockKind::Phone, "13800138000", "chargebacks", 0))
-        .await
-        .expect("block");
+    db.write(|tx| store::add_block(tx, BlockKind::Phone, "13800138000", "chargebacks", 0)).await.expect("block");
     let blocked = || order(Some("new-face"), "1 Bund Road", "+86 138-0013-8000", 1_000);
-    let refusal = id_of(
-        intake
-            .submit("admin".into(), key("blocked"), blocked())
-            .await,
-    );
-    assert!(
-        matches!(refusal, Err(OrdersError::Refused(Refusal::Blocked { kind: BlockKind::Phone, ref reason })) if reason == "chargebacks")
-    );
-    assert!(matches!(
-        one(&db, blocked()).await,
-        Err(OrdersError::Refused(Refusal::Blocked { .. }))
-    ));
+    let refusal = id_of(intake.submit("admin".into(), key("blocked"), blocked()).await);
+    assert!(matches!(refusal, Err(OrdersError::Refused(Refusal::Blocked { kind: BlockKind::Phone, ref reason })) if reason == "chargebacks"));
+    assert!(matches!(one(&db, blocked()).await, Err(OrdersError::Refused(Refusal::Blocked { .. }))));
     let mut nowhere = order(None, "1 Main Street", "", 1_000);
     nowhere.ship_to.city = "Atlantis".into();
-    assert!(matches!(
-        id_of(
-            intake
-                .submit("admin".into(), key("nowhere"), nowhere.clone())
-                .await
-        ),
-        Err(OrdersError::Refused(Refusal::UnknownRegion(_)))
-    ));
-    assert!(matches!(
-        one(&db, nowhere).await,
-        Err(OrdersError::Refused(Refusal::UnknownRegion(_)))
-    ));
+    assert!(matches!(id_of(intake.submit("admin".into(), key("nowhere"), nowhere.clone()).await), Err(OrdersError::Refused(Refusal::UnknownRegion(_)))));
+    assert!(matches!(one(&db, nowhere).await, Err(OrdersError::Refused(Refusal::UnknownRegion(_)))));
     assert_eq!(locked(&db).await, 0, "no refused order locked stock");
-    let (entry, _) = db
-        .write(|tx| store::add_block(tx, BlockKind::Phone, "13800138000", "again", 0))
-        .await
-        .expect("block");
-    db.write(move |tx| store::remove_block(tx, entry.id))
-        .await
-        .expect("unblock");
+    let (entry, _) = db.write(|tx| store::add_block(tx, BlockKind::Phone, "13800138000", "again", 0)).await.expect("block");
+    db.write(move |tx| store::remove_block(tx, entry.id)).await.expect("unblock");
     assert!(one(&db, blocked()).await.is_ok(), "unblocked");
 }
 

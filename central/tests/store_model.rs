@@ -60,11 +60,7 @@ struct Model {
 
 impl Model {
     fn held(&self, phases: &[Phase]) -> i64 {
-        self.orders
-            .iter()
-            .filter(|o| phases.contains(&o.1))
-            .map(|o| o.2)
-            .sum()
+        self.orders.iter().filter(|o| phases.contains(&o.1)).map(|o| o.2).sum()
     }
 }
 
@@ -76,29 +72,17 @@ struct Driver {
 impl Driver {
     async fn push(&mut self, kind: EdgeEventKind) {
         self.seq += 1;
-        let event = EdgeEvent {
-            seq: self.seq,
-            at_ms: 0,
-            kind,
-        };
+        let event = EdgeEvent { seq: self.seq, at_ms: 0, kind };
         let ack = self
             .db
-            .write(move |tx| -> Result<_, SyncError> {
-                events::apply_events(tx, &warehouse(), std::slice::from_ref(&event), None, 0)
-            })
+            .write(move |tx| -> Result<_, SyncError> { events::apply_events(tx, &warehouse(), std::slice::from_ref(&event), None, 0) })
             .await
             .expect("events apply");
         assert_eq!(ack.applied, 1);
     }
 
     async fn order_call(&self, id: u64, pay: bool) -> Result<(), OrdersError> {
-        let call = move |tx: &mut dyn tote_central::db::Tx| {
-            if pay {
-                flow::pay(tx, id, 0)
-            } else {
-                flow::cancel(tx, id, 0)
-            }
-        };
+        let call = move |tx: &mut dyn tote_central::db::Tx| if pay { flow::pay(tx, id, 0) } else { flow::cancel(tx, id, 0) };
         self.db.write(call).await.map(|_| ())
     }
 
@@ -107,47 +91,27 @@ impl Driver {
         match op {
             Op::Receive(q) => {
                 let location = LocationCode::parse("A-01").expect("loc");
-                self.push(EdgeEventKind::StockReceived {
-                    sku: sku(),
-                    qty: Qty::parse(*q).expect("qty"),
-                    location,
-                })
-                .await;
+                self.push(EdgeEventKind::StockReceived { sku: sku(), qty: Qty::parse(*q).expect("qty"), location }).await;
                 model.on_hand += q;
             }
             Op::Create(q) => {
                 let request = CreateOrder {
                     channel: "app".into(),
                     customer: None,
-                    lines: vec![OrderLine {
-                        sku: sku(),
-                        qty: Qty::parse(*q).expect("qty"),
-                    }],
-                    ship_to: ShipTo {
-                        name: "A".into(),
-                        line1: "1 Bund Road".into(),
-                        city: "Shanghai".into(),
-                        postcode: String::new(),
-                        phone: String::new(),
-                    },
+                    lines: vec![OrderLine { sku: sku(), qty: Qty::parse(*q).expect("qty") }],
+                    ship_to: ShipTo { name: "A".into(), line1: "1 Bund Road".into(), city: "Shanghai".into(), postcode: String::new(), phone: String::new() },
                     destination: city_point("shanghai").expect("city"),
                     now_ms: 0,
                     payment_deadline_ms: 1_000_000,
                     checkout: Default::default(),
                 };
-                let sellable =
-                    model.on_hand - model.held(&[Phase::Unpaid, Phase::Paid, Phase::Stopping]);
+                let sellable = model.on_hand - model.held(&[Phase::Unpaid, Phase::Paid, Phase::Stopping]);
                 match self.db.write(move |tx| flow::create(tx, &request)).await {
                     Ok(o) => {
-                        assert!(
-                            sellable >= *q,
-                            "created an order the model says cannot be served"
-                        );
+                        assert!(sellable >= *q, "created an order the model says cannot be served");
                         model.orders.push((o.id, Phase::Unpaid, *q));
                     }
-                    Err(OrdersError::InsufficientStock(_)) => {
-                        assert!(sellable < *q, "refused an order the model can serve")
-                    }
+                    Err(OrdersError::InsufficientStock(_)) => assert!(sellable < *q, "refused an order the model can serve"),
                     Err(e) => panic!("unexpected error: {e}"),
                 }
             }
@@ -156,16 +120,8 @@ impl Driver {
                     let ok = self.order_call(id, true).await.is_ok();
                     let o = &mut model.orders[*i];
                     // Paying again after payment is answered, not refused; a cancelled unpaid order refuses.
-                    let paid_before = matches!(
-                        o.1,
-                        Phase::Paid | Phase::Stopping | Phase::Shipped | Phase::Cancelled
-                    );
-                    assert_eq!(
-                        ok,
-                        o.1 == Phase::Unpaid || paid_before,
-                        "pay answered {ok} in {:?}",
-                        o.1
-                    );
+                    let paid_before = matches!(o.1, Phase::Paid | Phase::Stopping | Phase::Shipped | Phase::Cancelled);
+                    assert_eq!(ok, o.1 == Phase::Unpaid || paid_before, "pay answered {ok} in {:?}", o.1);
                     if o.1 == Phase::Unpaid {
                         o.1 = Phase::Paid;
                     }
@@ -179,26 +135,15 @@ impl Driver {
                         Phase::Unpaid => o.1 = Phase::Dropped,
                         Phase::Paid => o.1 = Phase::Stopping,
                         Phase::Shipped => assert!(!ok, "cancelled a shipped order"),
-                        Phase::Stopping | Phase::Cancelled | Phase::Dropped => {
-                            assert!(ok, "repeated cancel refused")
-                        }
+                        Phase::Stopping | Phase::Cancelled | Phase::Dropped => assert!(ok, "repeated cancel refused"),
                     }
                 }
             }
             Op::Ship(i) => {
                 if let Some((id, phase, qty)) = model.orders.get(*i).copied() {
                     if matches!(phase, Phase::Paid | Phase::Stopping) {
-                        let lines = vec![tote_shared::sync::ShippedLine {
-                            sku: sku(),
-                            qty: Qty::parse(qty).expect("qty"),
-                        }];
-                        self.push(EdgeEventKind::OrderShipped {
-                            order_id: id,
-                            tracking_number: "T".into(),
-                            carrier: "SF".into(),
-                            lines,
-                        })
-                        .await;
+                        let lines = vec![tote_shared::sync::ShippedLine { sku: sku(), qty: Qty::parse(qty).expect("qty") }];
+                        self.push(EdgeEventKind::OrderShipped { order_id: id, tracking_number: "T".into(), carrier: "SF".into(), lines }).await;
                         model.orders[*i].1 = Phase::Shipped;
                         model.on_hand -= qty;
                     }
@@ -206,8 +151,7 @@ impl Driver {
             }
             Op::ConfirmCancel(i) => {
                 if let Some((id, Phase::Stopping, _)) = model.orders.get(*i).copied() {
-                    self.push(EdgeEventKind::CancelConfirmed { order_id: id })
-                        .await;
+                    self.push(EdgeEventKind::CancelConfirmed { order_id: id }).await;
                     model.orders[*i].1 = Phase::Cancelled;
                 }
             }
@@ -229,51 +173,23 @@ fn expected_state(phase: Phase) -> OrderState {
 }
 
 fn run(backend: Backend, ops: &[Op]) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async {
         let place = Place::new(backend);
-        let mut driver = Driver {
-            db: seeded(&place).await,
-            seq: 0,
-        };
+        let mut driver = Driver { db: seeded(&place).await, seq: 0 };
         let mut model = Model::default();
         for op in ops {
             driver.apply(op, &mut model, &place).await;
-            let rows = driver
-                .db
-                .read(|tx| -> Result<_, DbError> { inventory::store::rows_for_sku(tx, &sku()) })
-                .await
-                .expect("stock");
+            let rows = driver.db.read(|tx| -> Result<_, DbError> { inventory::store::rows_for_sku(tx, &sku()) }).await.expect("stock");
             let level = rows.first().map(|r| r.level).unwrap_or_default();
             assert_eq!(level.on_hand, model.on_hand, "on hand after {op:?}");
-            assert_eq!(
-                level.locked,
-                model.held(&[Phase::Unpaid]),
-                "locked after {op:?}"
-            );
-            assert_eq!(
-                level.committed,
-                model.held(&[Phase::Paid, Phase::Stopping]),
-                "committed after {op:?}"
-            );
+            assert_eq!(level.locked, model.held(&[Phase::Unpaid]), "locked after {op:?}");
+            assert_eq!(level.committed, model.held(&[Phase::Paid, Phase::Stopping]), "committed after {op:?}");
             assert!(level.sellable() >= 0, "oversold after {op:?}");
             for (id, phase, _) in &model.orders {
                 let id = *id;
-                let order = driver
-                    .db
-                    .read(move |tx| -> Result<_, DbError> { orders::load(tx, id, false) })
-                    .await
-                    .expect("read")
-                    .expect("order");
-                assert_eq!(
-                    order.state,
-                    expected_state(*phase),
-                    "order {id} after {op:?}"
-                );
+                let order = driver.db.read(move |tx| -> Result<_, DbError> { orders::load(tx, id, false) }).await.expect("read").expect("order");
+                assert_eq!(order.state, expected_state(*phase), "order {id} after {op:?}");
             }
         }
     });

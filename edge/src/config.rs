@@ -4,9 +4,9 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::path::Path;
+pub use tote_shared::runtime::settings::{DatabaseSettings, HttpSettings};
 pub use tote_shared::runtime::settings::ConfigError;
 use tote_shared::runtime::settings::{default_log, load_layered, Invalid};
-pub use tote_shared::runtime::settings::{DatabaseSettings, HttpSettings};
 use tote_shared::WarehouseCode;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -133,10 +133,7 @@ pub struct RetentionSettings {
 
 impl Default for RetentionSettings {
     fn default() -> Self {
-        RetentionSettings {
-            acked_events_hours: 24 * 7,
-            request_keys_hours: 48,
-        }
+        RetentionSettings { acked_events_hours: 24 * 7, request_keys_hours: 48 }
     }
 }
 
@@ -156,11 +153,7 @@ pub struct PrintingSettings {
 
 impl Default for PrintingSettings {
     fn default() -> Self {
-        PrintingSettings {
-            printer: None,
-            gs1_company_prefix: "0614141".into(),
-            sender: "Tote warehouse".into(),
-        }
+        PrintingSettings { printer: None, gs1_company_prefix: "0614141".into(), sender: "Tote warehouse".into() }
     }
 }
 
@@ -373,20 +366,12 @@ pub struct VehicleType {
 impl FloorSettings {
     /// The `stationType` and `loadType` to send a vehicle of `manufacturer` and `series`.
     pub fn load_handling(&self, manufacturer: &str, series: Option<&str>) -> (&str, &str) {
-        let matches = |v: &&VehicleType| {
-            v.manufacturer == manufacturer && v.series.as_deref().is_none_or(|s| Some(s) == series)
-        };
+        let matches = |v: &&VehicleType| v.manufacturer == manufacturer && v.series.as_deref().is_none_or(|s| Some(s) == series);
         // A series entry wins over a manufacturer-wide one.
         let mut types: Vec<&VehicleType> = self.vehicle_types.iter().filter(matches).collect();
         types.sort_by_key(|v| v.series.is_none());
-        let station = types
-            .iter()
-            .find_map(|v| v.station_type.as_deref())
-            .unwrap_or(&self.station_type);
-        let load = types
-            .iter()
-            .find_map(|v| v.load_type.as_deref())
-            .unwrap_or(&self.load_type);
+        let station = types.iter().find_map(|v| v.station_type.as_deref()).unwrap_or(&self.station_type);
+        let load = types.iter().find_map(|v| v.load_type.as_deref()).unwrap_or(&self.load_type);
         (station, load)
     }
 }
@@ -417,12 +402,7 @@ fn charged() -> f64 {
 
 impl Settings {
     fn validate_plcs(&self) -> Result<(), ConfigError> {
-        let invalid = |field, why: String| {
-            Err(ConfigError::Invalid(Invalid {
-                field,
-                why: why.into(),
-            }))
-        };
+        let invalid = |field, why: String| Err(ConfigError::Invalid(Invalid { field, why: why.into() }));
         if self.station_plcs.len() > 256 {
             return invalid("station_plcs", "at most 256 station PLCs per edge".into());
         }
@@ -432,35 +412,16 @@ impl Settings {
         let mut stations = std::collections::HashSet::new();
         for p in &self.station_plcs {
             if !stations.insert(&p.station) {
-                return invalid(
-                    "station_plcs.station",
-                    format!("station {:?} has two PLCs", p.station),
-                );
+                return invalid("station_plcs.station", format!("station {:?} has two PLCs", p.station));
             }
-            if p.address
-                .rsplit_once(':')
-                .and_then(|(_, port)| port.parse::<u16>().ok())
-                .is_none()
-            {
-                return invalid(
-                    "station_plcs.address",
-                    format!("{:?} must be host:port", p.address),
-                );
+            if p.address.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).is_none() {
+                return invalid("station_plcs.address", format!("{:?} must be host:port", p.address));
             }
-            if !(10..=10_000).contains(&p.poll_ms)
-                || !(10..=30_000).contains(&p.timeout_ms)
-                || p.settle_ms > 10_000
-            {
-                return invalid(
-                    "station_plcs",
-                    "poll_ms 10..=10000, timeout_ms 10..=30000, settle_ms ≤ 10000".into(),
-                );
+            if !(10..=10_000).contains(&p.poll_ms) || !(10..=30_000).contains(&p.timeout_ms) || p.settle_ms > 10_000 {
+                return invalid("station_plcs", "poll_ms 10..=10000, timeout_ms 10..=30000, settle_ms ≤ 10000".into());
             }
             if !(1..=100).contains(&p.offline_after) || !(1..=100).contains(&p.online_after) {
-                return invalid(
-                    "station_plcs",
-                    "offline_after and online_after 1..=100".into(),
-                );
+                return invalid("station_plcs", "offline_after and online_after 1..=100".into());
             }
             if let Err(e) = p.map.validate() {
                 return invalid("station_plcs.map", format!("station {}: {e}", p.station));
@@ -471,17 +432,9 @@ impl Settings {
 
     fn validate_modbus_robots(&self) -> Result<(), ConfigError> {
         use tote_shared::station::Table;
-        let invalid = |field, why: String| {
-            Err(ConfigError::Invalid(Invalid {
-                field,
-                why: why.into(),
-            }))
-        };
+        let invalid = |field, why: String| Err(ConfigError::Invalid(Invalid { field, why: why.into() }));
         if self.modbus_robots.len() > 1000 {
-            return invalid(
-                "modbus_robots",
-                "at most 1000 Modbus robots per edge".into(),
-            );
+            return invalid("modbus_robots", "at most 1000 Modbus robots per edge".into());
         }
         if !self.modbus_robots.is_empty() && self.floor.is_none() {
             return invalid("modbus_robots", "Modbus robots need a [floor]".into());
@@ -492,39 +445,15 @@ impl Settings {
             if !level(&r.manufacturer) || !level(&r.serial) || !keys.insert(r.key()) {
                 return invalid("modbus_robots", format!("{:?}: manufacturer and serial are 1 to 64 characters without / + #, unique together", r.key()));
             }
-            if r.address
-                .rsplit_once(':')
-                .and_then(|(_, port)| port.parse::<u16>().ok())
-                .is_none()
-            {
-                return invalid(
-                    "modbus_robots.address",
-                    format!("{:?} must be host:port", r.address),
-                );
+            if r.address.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).is_none() {
+                return invalid("modbus_robots.address", format!("{:?} must be host:port", r.address));
             }
-            if !(10..=10_000).contains(&r.poll_ms)
-                || !(10..=30_000).contains(&r.timeout_ms)
-                || !(1..=100).contains(&r.offline_after)
-            {
-                return invalid(
-                    "modbus_robots",
-                    "poll_ms 10..=10000, timeout_ms 10..=30000, offline_after 1..=100".into(),
-                );
+            if !(10..=10_000).contains(&r.poll_ms) || !(10..=30_000).contains(&r.timeout_ms) || !(1..=100).contains(&r.offline_after) {
+                return invalid("modbus_robots", "poll_ms 10..=10000, timeout_ms 10..=30000, offline_after 1..=100".into());
             }
-            let fits =
-                |p: tote_shared::station::Point, n: u16| p.address.checked_add(n - 1).is_some();
-            if !matches!(r.status.table, Table::Input | Table::Holding)
-                || r.command.table != Table::Holding
-                || !fits(r.status, 7)
-                || !fits(r.command, 5)
-            {
-                return invalid(
-                    "modbus_robots",
-                    format!(
-                        "{}: status is 7 input or holding registers, command 5 holding registers",
-                        r.key()
-                    ),
-                );
+            let fits = |p: tote_shared::station::Point, n: u16| p.address.checked_add(n - 1).is_some();
+            if !matches!(r.status.table, Table::Input | Table::Holding) || r.command.table != Table::Holding || !fits(r.status, 7) || !fits(r.command, 5) {
+                return invalid("modbus_robots", format!("{}: status is 7 input or holding registers, command 5 holding registers", r.key()));
             }
         }
         Ok(())
@@ -539,149 +468,79 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.http.validate()?;
         self.database.validate()?;
-        let invalid = |field, why: &'static str| {
-            Err(ConfigError::Invalid(Invalid {
-                field,
-                why: why.into(),
-            }))
-        };
+        let invalid = |field, why: &'static str| Err(ConfigError::Invalid(Invalid { field, why: why.into() }));
         let p = &self.printing;
-        if tote_shared::label::sscc(0, &p.gs1_company_prefix, 0).is_none()
-            || p.gs1_company_prefix.len() < 6
-        {
+        if tote_shared::label::sscc(0, &p.gs1_company_prefix, 0).is_none() || p.gs1_company_prefix.len() < 6 {
             return invalid("printing.gs1_company_prefix", "must be 6 to 12 digits");
         }
-        if p.printer.as_ref().is_some_and(|a| {
-            a.rsplit_once(':')
-                .and_then(|(_, port)| port.parse::<u16>().ok())
-                .is_none()
-        }) {
+        if p.printer.as_ref().is_some_and(|a| a.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).is_none()) {
             return invalid("printing.printer", "must be host:port");
         }
         if self.scanners.len() > 256 {
             return invalid("scanners", "at most 256 scanners per edge");
         }
         let mut names = std::collections::HashSet::new();
-        if !self
-            .scanners
-            .iter()
-            .all(|s| !s.name.is_empty() && s.name.len() <= 40 && names.insert(&s.name))
-        {
-            return invalid(
-                "scanners.name",
-                "names must be 1 to 40 characters and unique",
-            );
+        if !self.scanners.iter().all(|s| !s.name.is_empty() && s.name.len() <= 40 && names.insert(&s.name)) {
+            return invalid("scanners.name", "names must be 1 to 40 characters and unique");
         }
         let a = &self.auth;
         if !(5..=1440).contains(&a.session_minutes) {
             return invalid("auth.session_minutes", "must be between 5 and 1440");
         }
-        if a.api_token
-            .as_ref()
-            .is_some_and(|t| t.expose_secret().len() < 24)
-        {
+        if a.api_token.as_ref().is_some_and(|t| t.expose_secret().len() < 24) {
             return invalid("auth.api_token", "must be at least 24 characters");
         }
         if let Some(metrics) = &a.metrics_token {
             if metrics.expose_secret().len() < 24 {
                 return invalid("auth.metrics_token", "must be at least 24 characters");
             }
-            if a.api_token
-                .as_ref()
-                .is_some_and(|api| api.expose_secret() == metrics.expose_secret())
-            {
+            if a.api_token.as_ref().is_some_and(|api| api.expose_secret() == metrics.expose_secret()) {
                 return invalid("auth.metrics_token", "must differ from auth.api_token");
             }
         }
-        if a.bootstrap_supervisor
-            .as_deref()
-            .is_some_and(|id| !crate::auth::valid_worker_id(id))
-            || a.bootstrap_pin
-                .as_ref()
-                .is_some_and(|p| !crate::auth::valid_pin(p.expose_secret()))
+        if a.bootstrap_supervisor.as_deref().is_some_and(|id| !crate::auth::valid_worker_id(id))
+            || a.bootstrap_pin.as_ref().is_some_and(|p| !crate::auth::valid_pin(p.expose_secret()))
             || a.bootstrap_supervisor.is_some() != a.bootstrap_pin.is_some()
         {
-            return invalid(
-                "auth.bootstrap_supervisor",
-                "an id (letters, digits, . _ -) together with bootstrap_pin (4 to 12 digits)",
-            );
+            return invalid("auth.bootstrap_supervisor", "an id (letters, digits, . _ -) together with bootstrap_pin (4 to 12 digits)");
         }
-        if !(1..=64).contains(&a.max_concurrent_hashes)
-            || a.max_waiting_hashes > 4096
-            || !(1..=10_000).contains(&a.badge_failures_per_minute)
-        {
+        if !(1..=64).contains(&a.max_concurrent_hashes) || a.max_waiting_hashes > 4096 || !(1..=10_000).contains(&a.badge_failures_per_minute) {
             return invalid("auth", "max_concurrent_hashes 1..=64, max_waiting_hashes 0..=4096, badge_failures_per_minute 1..=10000");
         }
         self.validate_plcs()?;
         self.validate_modbus_robots()?;
         if let Some(f) = &self.floor {
-            if !(1..=9999).contains(&f.pods)
-                || !(1..=26).contains(&f.faces)
-                || !(1..=99).contains(&f.bins_per_face)
-            {
+            if !(1..=9999).contains(&f.pods) || !(1..=26).contains(&f.faces) || !(1..=99).contains(&f.bins_per_face) {
                 return invalid("floor", "pods 1..=9999, faces 1..=26, bins_per_face 1..=99");
             }
-            if !(10..=1000).contains(&f.tick_ms)
-                || !(0.0..100.0).contains(&f.low_battery)
-                || !(f.low_battery..=100.0).contains(&f.charged)
-            {
-                return invalid(
-                    "floor",
-                    "tick_ms 10..=1000, 0 <= low_battery < charged <= 100",
-                );
+            if !(10..=1000).contains(&f.tick_ms) || !(0.0..100.0).contains(&f.low_battery) || !(f.low_battery..=100.0).contains(&f.charged) {
+                return invalid("floor", "tick_ms 10..=1000, 0 <= low_battery < charged <= 100");
             }
             let name = |s: &str| !s.is_empty() && s.len() <= 64;
-            let names = |v: &VehicleType| {
-                name(&v.manufacturer)
-                    && [&v.series, &v.station_type, &v.load_type]
-                        .iter()
-                        .all(|o| o.as_deref().is_none_or(name))
-            };
-            if !name(&f.station_type)
-                || !name(&f.load_type)
-                || f.vehicle_types.len() > 64
-                || !f.vehicle_types.iter().all(names)
-            {
+            let names = |v: &VehicleType| name(&v.manufacturer) && [&v.series, &v.station_type, &v.load_type].iter().all(|o| o.as_deref().is_none_or(name));
+            if !name(&f.station_type) || !name(&f.load_type) || f.vehicle_types.len() > 64 || !f.vehicle_types.iter().all(names) {
                 return invalid("floor", "station_type, load_type and vehicle_types' names: 1 to 64 characters, at most 64 vehicle types");
             }
         }
         let m = &self.mqtt;
         if let Some(broker) = &m.broker {
-            if broker
-                .rsplit_once(':')
-                .and_then(|(_, p)| p.parse::<u16>().ok())
-                .is_none()
-            {
+            if broker.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
                 return invalid("mqtt.broker", "must be host:port");
             }
         } else if cfg!(not(feature = "embedded-broker")) {
             return invalid("mqtt.broker", "this build has no embedded broker: name one");
         }
-        let topic_level =
-            |s: &String| !s.is_empty() && s.len() <= 64 && !s.contains(['/', '+', '#']);
+        let topic_level = |s: &String| !s.is_empty() && s.len() <= 64 && !s.contains(['/', '+', '#']);
         if m.manufacturers.len() > 64 || !m.manufacturers.iter().all(topic_level) {
-            return invalid(
-                "mqtt.manufacturers",
-                "at most 64 names of 1 to 64 characters without / + #",
-            );
+            return invalid("mqtt.manufacturers", "at most 64 names of 1 to 64 characters without / + #");
         }
-        if !(1..=100_000).contains(&m.max_connections)
-            || !(500..=600_000).contains(&m.stale_state_ms)
-            || m.settle_ms > 120_000
-            || !(1..=100).contains(&m.max_refusals)
-        {
+        if !(1..=100_000).contains(&m.max_connections) || !(500..=600_000).contains(&m.stale_state_ms) || m.settle_ms > 120_000 || !(1..=100).contains(&m.max_refusals) {
             return invalid("mqtt", "max_connections 1..=100000, stale_state_ms 500..=600000, settle_ms ≤ 120000, max_refusals 1..=100");
         }
         if m.tls_listen.is_some() != m.tls.is_some() {
-            return invalid(
-                "mqtt.tls",
-                "tls_listen and tls (cert_file, key_file) go together",
-            );
+            return invalid("mqtt.tls", "tls_listen and tls (cert_file, key_file) go together");
         }
-        if m.tls
-            .as_ref()
-            .is_some_and(|t| !t.cert_file.is_file() || !t.key_file.is_file())
-        {
+        if m.tls.as_ref().is_some_and(|t| !t.cert_file.is_file() || !t.key_file.is_file()) {
             return invalid("mqtt.tls", "cert_file and key_file must be readable files");
         }
         if !(100..=60_000).contains(&m.connect_timeout_ms) {
@@ -703,10 +562,7 @@ impl Settings {
         if c.pull_wait_ms > tote_shared::sync::MAX_PULL_WAIT_MS {
             return invalid("central.pull_wait_ms", "must be at most 30000");
         }
-        if c.request_timeout_ms < 100
-            || c.backoff_initial_ms == 0
-            || c.backoff_max_ms < c.backoff_initial_ms
-        {
+        if c.request_timeout_ms < 100 || c.backoff_initial_ms == 0 || c.backoff_max_ms < c.backoff_initial_ms {
             return invalid("central", "request_timeout_ms ≥ 100, backoff_initial_ms ≥ 1, backoff_max_ms ≥ backoff_initial_ms");
         }
         Ok(())

@@ -20,12 +20,8 @@ pub enum Command {
     /// Drive (and act at the end): an order or an order update.
     Order(OrderPlan),
     /// Drop whatever order it has; report `action_id` finished once standing still.
-    Cancel {
-        action_id: String,
-    },
-    StopCharging {
-        action_id: String,
-    },
+    Cancel { action_id: String },
+    StopCharging { action_id: String },
 }
 
 pub trait RobotDriver: Send + Sync {
@@ -41,16 +37,8 @@ pub fn reports(drivers: &[Arc<dyn RobotDriver>], layout: &Layout) -> BTreeMap<St
 }
 
 /// Sends through the driver that owns the robot.
-pub async fn send(
-    drivers: &[Arc<dyn RobotDriver>],
-    layout: &Layout,
-    robot: &str,
-    command: Command,
-) -> Result<(), String> {
-    let driver = drivers
-        .iter()
-        .find(|d| d.owns(robot))
-        .ok_or_else(|| format!("no driver knows robot {robot}"))?;
+pub async fn send(drivers: &[Arc<dyn RobotDriver>], layout: &Layout, robot: &str, command: Command) -> Result<(), String> {
+    let driver = drivers.iter().find(|d| d.owns(robot)).ok_or_else(|| format!("no driver knows robot {robot}"))?;
     driver.send(layout, robot, command).await
 }
 
@@ -69,11 +57,7 @@ impl RobotDriver for VdaDriver {
             .robots()
             .into_iter()
             .map(|r| {
-                let cell = r
-                    .last_node_id
-                    .as_deref()
-                    .and_then(|n| layout.cell_of_node(n))
-                    .or_else(|| r.position.and_then(|(x, y)| layout.cell_at(x, y)));
+                let cell = r.last_node_id.as_deref().and_then(|n| layout.cell_of_node(n)).or_else(|| r.position.and_then(|(x, y)| layout.cell_at(x, y)));
                 let report = RobotReport {
                     in_service: r.in_service,
                     cell,
@@ -81,11 +65,7 @@ impl RobotDriver for VdaDriver {
                     finished_actions: r.finished_actions,
                     order_id: r.order_id,
                     order_update_id: r.order_update_id,
-                    ahead: r
-                        .released_ahead
-                        .iter()
-                        .filter_map(|n| layout.cell_of_node(n))
-                        .collect(),
+                    ahead: r.released_ahead.iter().filter_map(|n| layout.cell_of_node(n)).collect(),
                     load: r.loads.map(|l| l.into_iter().next()),
                     refusals: r.order_refusals,
                 };
@@ -95,9 +75,7 @@ impl RobotDriver for VdaDriver {
     }
 
     fn owns(&self, robot: &str) -> bool {
-        robot
-            .split_once('/')
-            .is_some_and(|(m, s)| self.fleet.is_known(m, s))
+        robot.split_once('/').is_some_and(|(m, s)| self.fleet.is_known(m, s))
     }
 
     fn send<'a>(&'a self, layout: &'a Layout, robot: &'a str, command: Command) -> Sent<'a> {
@@ -114,41 +92,13 @@ impl RobotDriver for VdaDriver {
             let sent = match command {
                 Command::Order(plan) => {
                     let series = fleet.series_of(manufacturer, serial);
-                    let (station_type, load_type) =
-                        self.floor.load_handling(manufacturer, series.as_deref());
-                    let target = OrderTarget {
-                        layout,
-                        station_type,
-                        load_type,
-                        max_nodes: fleet.max_order_nodes(manufacturer, serial),
-                    };
-                    let header = self
-                        .publisher
-                        .header(fleet, manufacturer, serial, Topic::Order);
-                    self.publisher
-                        .order(fleet, &vda_order(header, &target, &plan))
-                        .await
+                    let (station_type, load_type) = self.floor.load_handling(manufacturer, series.as_deref());
+                    let target = OrderTarget { layout, station_type, load_type, max_nodes: fleet.max_order_nodes(manufacturer, serial) };
+                    let header = self.publisher.header(fleet, manufacturer, serial, Topic::Order);
+                    self.publisher.order(fleet, &vda_order(header, &target, &plan)).await
                 }
-                Command::Cancel { action_id } => {
-                    self.publisher
-                        .instant_actions(
-                            fleet,
-                            manufacturer,
-                            serial,
-                            vec![instant("cancelOrder", action_id)],
-                        )
-                        .await
-                }
-                Command::StopCharging { action_id } => {
-                    self.publisher
-                        .instant_actions(
-                            fleet,
-                            manufacturer,
-                            serial,
-                            vec![instant("stopCharging", action_id)],
-                        )
-                        .await
-                }
+                Command::Cancel { action_id } => self.publisher.instant_actions(fleet, manufacturer, serial, vec![instant("cancelOrder", action_id)]).await,
+                Command::StopCharging { action_id } => self.publisher.instant_actions(fleet, manufacturer, serial, vec![instant("stopCharging", action_id)]).await,
             };
             sent.map_err(|e| e.to_string())
         })
@@ -167,15 +117,9 @@ pub struct OrderTarget<'a> {
 /// The VDA 5050 order (or order update) for a plan: nodes are cells `c{x}_{y}` at metres on
 /// the map; lift and drop carry the standard parameters, the pod id as `loadId`. A horizon
 /// longer than the vehicle takes is cut (the base never is: it is at most two nodes).
-pub fn vda_order(
-    header: tote_shared::vda5050::Header,
-    target: &OrderTarget<'_>,
-    plan: &OrderPlan,
-) -> Order {
+pub fn vda_order(header: tote_shared::vda5050::Header, target: &OrderTarget<'_>, plan: &OrderPlan) -> Order {
     let layout = target.layout;
-    let keep = target
-        .max_nodes
-        .map_or(plan.cells.len(), |n| n.max(plan.released).max(1));
+    let keep = target.max_nodes.map_or(plan.cells.len(), |n| n.max(plan.released).max(1));
     let cut = keep < plan.cells.len();
     let waypoints: Vec<Waypoint> = plan
         .cells
@@ -183,11 +127,7 @@ pub fn vda_order(
         .take(keep)
         .map(|c| {
             let (x, y) = layout.position(*c);
-            Waypoint {
-                node_id: layout.node_id(*c),
-                x,
-                y,
-            }
+            Waypoint { node_id: layout.node_id(*c), x, y }
         })
         .collect();
     // The goal's action rides on the goal node: cut off, it goes in a later update.
@@ -197,9 +137,7 @@ pub fn vda_order(
         action_description: None,
         blocking_type: BlockingType::Hard,
         action_parameters: match a {
-            LegAction::Lift { pod } | LegAction::Drop { pod } => {
-                Some(load_parameters(target.station_type, target.load_type, pod))
-            }
+            LegAction::Lift { pod } | LegAction::Drop { pod } => Some(load_parameters(target.station_type, target.load_type, pod)),
             LegAction::Charge => None,
         },
     });

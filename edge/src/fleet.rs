@@ -6,10 +6,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use tote_shared::vda5050::{
-    self, ActionStatus, AgvError, ConnectionState, ErrorLevel, Factsheet, State, Topic,
-    Visualization, REJECTION_TYPES,
-};
+use tote_shared::vda5050::{self, ActionStatus, AgvError, ConnectionState, ErrorLevel, Factsheet, State, Topic, Visualization, REJECTION_TYPES};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Robot {
@@ -111,20 +108,11 @@ pub struct Sent {
 
 /// A robot's error description as the edge keeps it (bounded: it comes off the network).
 fn bounded_description(error: &AgvError) -> Option<String> {
-    error
-        .error_description
-        .as_ref()
-        .map(|d| d.chars().take(200).collect())
+    error.error_description.as_ref().map(|d| d.chars().take(200).collect())
 }
 
 fn still_running(status: ActionStatus) -> bool {
-    matches!(
-        status,
-        ActionStatus::Waiting
-            | ActionStatus::Initializing
-            | ActionStatus::Running
-            | ActionStatus::Paused
-    )
+    matches!(status, ActionStatus::Waiting | ActionStatus::Initializing | ActionStatus::Running | ActionStatus::Paused)
 }
 
 /// Messages remembered per robot to match refusals against.
@@ -134,16 +122,11 @@ const SENT_KEPT: usize = 32;
 /// `cancelOrder` that FAILED — by VDA 5050 2.x the only reason for that is that the vehicle had
 /// no active order (`noOrderToCancel`), which is what the cancel wanted.
 fn took_effect(action: &tote_shared::vda5050::ActionState) -> bool {
-    action.action_status == ActionStatus::Finished
-        || (action.action_status == ActionStatus::Failed
-            && action.action_type.as_deref() == Some("cancelOrder"))
+    action.action_status == ActionStatus::Finished || (action.action_status == ActionStatus::Failed && action.action_type.as_deref() == Some("cancelOrder"))
 }
 
 /// The load actions master control sends, with the parameters it sends with them.
-const NEEDS: [(&str, &[&str]); 2] = [
-    ("pick", &vda5050::LOAD_PARAMETER_KEYS),
-    ("drop", &vda5050::LOAD_PARAMETER_KEYS),
-];
+const NEEDS: [(&str, &[&str]); 2] = [("pick", &vda5050::LOAD_PARAMETER_KEYS), ("drop", &vda5050::LOAD_PARAMETER_KEYS)];
 
 /// The longest id master control sends: an order id is `{epoch ms}-{n}` (24 characters at
 /// most), an action id adds `-startCharging`; instant action ids are shorter.
@@ -165,16 +148,8 @@ impl Robot {
     /// Whether it can take work: online, no FATAL error, not paused, driving no one else's
     /// order, and nothing that keeps it from dispatch.
     fn serviceable(&mut self) -> bool {
-        self.not_dispatched = self
-            .unfit_version
-            .clone()
-            .or_else(|| self.unfit_factsheet.clone())
-            .or_else(|| self.refused.clone());
-        self.connection == ConnectionState::Online
-            && self.fatal_errors.is_empty()
-            && !self.paused
-            && self.foreign_order.is_none()
-            && self.not_dispatched.is_none()
+        self.not_dispatched = self.unfit_version.clone().or_else(|| self.unfit_factsheet.clone()).or_else(|| self.refused.clone());
+        self.connection == ConnectionState::Online && self.fatal_errors.is_empty() && !self.paused && self.foreign_order.is_none() && self.not_dispatched.is_none()
     }
 
     fn announced(&mut self, version: &str) {
@@ -185,11 +160,7 @@ impl Robot {
         self.protocol_version = vda5050::speak(version);
         self.unfit_version = match self.protocol_version {
             Some(_) => None,
-            None => Some(format!(
-                "it speaks VDA 5050 {:?}; this edge speaks {}",
-                self.announced_version.as_deref().unwrap_or(""),
-                vda5050::VERSIONS.join(" and ")
-            )),
+            None => Some(format!("it speaks VDA 5050 {:?}; this edge speaks {}", self.announced_version.as_deref().unwrap_or(""), vda5050::VERSIONS.join(" and "))),
         };
     }
 
@@ -202,9 +173,7 @@ impl Robot {
         let unreferenced_before = std::mem::take(&mut self.unreferenced);
         let mut new = Vec::new();
         for error in &state.errors {
-            let Some(kind) = REJECTION_TYPES.iter().position(|t| *t == error.error_type) else {
-                continue;
-            };
+            let Some(kind) = REJECTION_TYPES.iter().position(|t| *t == error.error_type) else { continue };
             if error.error_references.as_ref().is_none_or(|r| r.is_empty()) {
                 // An error without references is known by its type and text only: it counts
                 // once, in the first state that shows it, not against every message after.
@@ -217,20 +186,14 @@ impl Robot {
                     continue;
                 }
             }
-            let Some(sent) = self.refused_message(error, state).cloned() else {
-                continue;
-            };
-            if self
-                .refused_messages
-                .contains(&(sent.topic, sent.header_id))
-            {
+            let Some(sent) = self.refused_message(error, state).cloned() else { continue };
+            if self.refused_messages.contains(&(sent.topic, sent.header_id)) {
                 continue;
             }
             if self.refused_messages.len() == SENT_KEPT {
                 self.refused_messages.pop_front();
             }
-            self.refused_messages
-                .push_back((sent.topic, sent.header_id));
+            self.refused_messages.push_back((sent.topic, sent.header_id));
             self.rejections += 1;
             self.strikes += 1;
             if sent.order.is_some() {
@@ -248,10 +211,7 @@ impl Robot {
             });
             if self.strikes >= max_strikes && self.refused.is_none() {
                 tracing::warn!(serial = %self.serial_number, strikes = self.strikes, "robot refused too many messages in a row; it leaves dispatch until a supervisor puts it back");
-                self.refused = Some(format!(
-                    "it refused {} messages in a row (last: {})",
-                    self.strikes, error.error_type
-                ));
+                self.refused = Some(format!("it refused {} messages in a row (last: {})", self.strikes, error.error_type));
             }
             new.push(kind);
         }
@@ -264,19 +224,12 @@ impl Robot {
     /// chances.
     fn made_progress(&self, state: &State) -> bool {
         let latest = self.sent.iter().rev().find_map(|s| s.order.as_ref());
-        let newly_taken = self.order_id.as_deref() != Some(state.order_id.as_str())
-            || self.order_update_id != state.order_update_id;
-        let took_update = newly_taken
-            && latest.is_some_and(|(o, u)| {
-                *o == state.order_id && *u == state.order_update_id && *u > 0
-            });
+        let newly_taken = self.order_id.as_deref() != Some(state.order_id.as_str()) || self.order_update_id != state.order_update_id;
+        let took_update = newly_taken && latest.is_some_and(|(o, u)| *o == state.order_id && *u == state.order_update_id && *u > 0);
         let finished = state.action_states.iter().any(|a| {
             a.action_status == ActionStatus::Finished
                 && !self.finished_actions.contains(&a.action_id)
-                && self
-                    .sent
-                    .iter()
-                    .any(|s| s.order.is_some() && s.action_ids.contains(&a.action_id))
+                && self.sent.iter().any(|s| s.order.is_some() && s.action_ids.contains(&a.action_id))
         });
         took_update || finished
     }
@@ -286,44 +239,20 @@ impl Robot {
     /// the robot shows it took that one.
     fn refused_message(&self, error: &AgvError, state: &State) -> Option<&Sent> {
         if let Some(order) = error.reference("orderId") {
-            let update = error
-                .reference("orderUpdateId")
-                .and_then(|u| u.parse::<u32>().ok());
-            return self.sent.iter().rev().find(|s| {
-                s.order
-                    .as_ref()
-                    .is_some_and(|(o, u)| o == order && update.is_none_or(|x| x == *u))
-            });
+            let update = error.reference("orderUpdateId").and_then(|u| u.parse::<u32>().ok());
+            return self.sent.iter().rev().find(|s| s.order.as_ref().is_some_and(|(o, u)| o == order && update.is_none_or(|x| x == *u)));
         }
-        if let Some(header_id) = error
-            .reference("headerId")
-            .and_then(|h| h.parse::<u32>().ok())
-        {
-            let topic = if error.reference("topic") == Some("instantActions") {
-                Topic::InstantActions
-            } else {
-                Topic::Order
-            };
-            return self
-                .sent
-                .iter()
-                .rev()
-                .find(|s| s.header_id == header_id && s.topic == topic);
+        if let Some(header_id) = error.reference("headerId").and_then(|h| h.parse::<u32>().ok()) {
+            let topic = if error.reference("topic") == Some("instantActions") { Topic::InstantActions } else { Topic::Order };
+            return self.sent.iter().rev().find(|s| s.header_id == header_id && s.topic == topic);
         }
         if let Some(action) = error.reference("actionId") {
-            return self
-                .sent
-                .iter()
-                .rev()
-                .find(|s| s.action_ids.iter().any(|a| a == action));
+            return self.sent.iter().rev().find(|s| s.action_ids.iter().any(|a| a == action));
         }
         let last = self.sent.back()?;
         let taken = match &last.order {
             Some((o, u)) => *o == state.order_id && *u == state.order_update_id,
-            None => state
-                .action_states
-                .iter()
-                .any(|a| last.action_ids.contains(&a.action_id)),
+            None => state.action_states.iter().any(|a| last.action_ids.contains(&a.action_id)),
         };
         (!taken).then_some(last)
     }
@@ -428,22 +357,12 @@ impl Default for Fleet {
 
 impl Fleet {
     pub fn new(max_strikes: u32) -> Fleet {
-        Fleet {
-            robots: Mutex::default(),
-            accepted: AtomicU64::new(0),
-            rejected: Default::default(),
-            refusals: Default::default(),
-            max_strikes: max_strikes.max(1),
-        }
+        Fleet { robots: Mutex::default(), accepted: AtomicU64::new(0), rejected: Default::default(), refusals: Default::default(), max_strikes: max_strikes.max(1) }
     }
 
     /// Refusals by robots so far, by error type.
     pub fn refusals(&self) -> Vec<(&'static str, u64)> {
-        REJECTION_TYPES
-            .iter()
-            .zip(&self.refusals)
-            .map(|(t, n)| (*t, n.load(Ordering::Relaxed)))
-            .collect()
+        REJECTION_TYPES.iter().zip(&self.refusals).map(|(t, n)| (*t, n.load(Ordering::Relaxed))).collect()
     }
 
     /// The version its headers carry (any message): the edge answers in it.
@@ -456,21 +375,17 @@ impl Fleet {
 
     /// The version to address the robot in (ours until it announced one).
     pub fn version_of(&self, manufacturer: &str, serial: &str) -> &'static str {
-        self.robot(manufacturer, serial, |r| r.protocol_version)
-            .flatten()
-            .unwrap_or(vda5050::VERSION)
+        self.robot(manufacturer, serial, |r| r.protocol_version).flatten().unwrap_or(vda5050::VERSION)
     }
 
     /// The factsheet's `seriesName` of the robot, if it sent one.
     pub fn series_of(&self, manufacturer: &str, serial: &str) -> Option<String> {
-        self.robot(manufacturer, serial, |r| r.series_name.clone())
-            .flatten()
+        self.robot(manufacturer, serial, |r| r.series_name.clone()).flatten()
     }
 
     /// Most nodes one order to the robot may have, if its factsheet says.
     pub fn max_order_nodes(&self, manufacturer: &str, serial: &str) -> Option<usize> {
-        self.robot(manufacturer, serial, |r| r.max_order_nodes)
-            .flatten()
+        self.robot(manufacturer, serial, |r| r.max_order_nodes).flatten()
     }
 
     /// The edge sent the robot a message (to match refusals against).
@@ -502,17 +417,8 @@ impl Fleet {
     }
 
     /// `f` applied to one robot; None when the edge does not know it.
-    fn robot<T>(
-        &self,
-        manufacturer: &str,
-        serial: &str,
-        f: impl FnOnce(&mut Robot) -> T,
-    ) -> Option<T> {
-        self.with(|robots| {
-            robots
-                .get_mut(&(manufacturer.to_owned(), serial.to_owned()))
-                .map(f)
-        })
+    fn robot<T>(&self, manufacturer: &str, serial: &str, f: impl FnOnce(&mut Robot) -> T) -> Option<T> {
+        self.with(|robots| robots.get_mut(&(manufacturer.to_owned(), serial.to_owned())).map(f))
     }
 
     pub fn reject(&self, why: Rejection) {
@@ -520,10 +426,7 @@ impl Fleet {
     }
 
     pub fn rejected(&self) -> Vec<(Rejection, u64)> {
-        Rejection::ALL
-            .iter()
-            .map(|r| (*r, self.rejected[*r as usize].load(Ordering::Relaxed)))
-            .collect()
+        Rejection::ALL.iter().map(|r| (*r, self.rejected[*r as usize].load(Ordering::Relaxed))).collect()
     }
 
     pub fn is_known(&self, manufacturer: &str, serial: &str) -> bool {
@@ -535,17 +438,9 @@ impl Fleet {
     }
 
     /// `connection` is what makes a robot known.
-    pub fn connection(
-        &self,
-        manufacturer: &str,
-        serial: &str,
-        state: ConnectionState,
-        now_ms: i64,
-    ) {
+    pub fn connection(&self, manufacturer: &str, serial: &str, state: ConnectionState, now_ms: i64) {
         self.with(|robots| {
-            let robot = robots
-                .entry((manufacturer.to_owned(), serial.to_owned()))
-                .or_insert_with(|| Robot::new(manufacturer, serial, state, now_ms));
+            let robot = robots.entry((manufacturer.to_owned(), serial.to_owned())).or_insert_with(|| Robot::new(manufacturer, serial, state, now_ms));
             robot.connection = state;
             robot.connection_seen_ms = now_ms;
             robot.last_seen_ms = now_ms;
@@ -626,13 +521,7 @@ impl Fleet {
         });
     }
 
-    pub fn visualization(
-        &self,
-        manufacturer: &str,
-        serial: &str,
-        v: &Visualization,
-        now_ms: i64,
-    ) -> bool {
+    pub fn visualization(&self, manufacturer: &str, serial: &str, v: &Visualization, now_ms: i64) -> bool {
         self.known(manufacturer, serial, |r| {
             r.last_seen_ms = now_ms;
             if let Some(p) = &v.agv_position {
@@ -700,25 +589,14 @@ mod tests {
             velocity: None,
             loads: None,
             action_states: vec![],
-            battery_state: BatteryState {
-                battery_charge: 50.0,
-                charging: false,
-            },
+            battery_state: BatteryState { battery_charge: 50.0, charging: false },
             errors: vec![],
-            safety_state: SafetyState {
-                e_stop: EStop::None,
-                field_violation: false,
-            },
+            safety_state: SafetyState { e_stop: EStop::None, field_violation: false },
         }
     }
 
     fn order_sent(header_id: u32, order: &str, update: u32) -> Sent {
-        Sent {
-            topic: Topic::Order,
-            header_id,
-            order: Some((order.into(), update)),
-            action_ids: vec![],
-        }
+        Sent { topic: Topic::Order, header_id, order: Some((order.into(), update)), action_ids: vec![] }
     }
 
     #[test]
@@ -726,74 +604,37 @@ mod tests {
         let fleet = Fleet::default();
         fleet.connection("m", "r20", ConnectionState::Online, 0);
         fleet.connection("m", "r30", ConnectionState::Online, 0);
-        assert_eq!(
-            fleet.version_of("m", "r20"),
-            VERSION,
-            "ours until it announces one"
-        );
+        assert_eq!(fleet.version_of("m", "r20"), VERSION, "ours until it announces one");
         fleet.announced("m", "r20", "2.0.0");
         fleet.announced("m", "r30", "3.0.0");
         assert_eq!(fleet.version_of("m", "r20"), "2.0.0");
         let robots = fleet.robots();
         assert!(robots[0].in_service);
         assert!(!robots[1].in_service);
-        assert!(
-            robots[1]
-                .not_dispatched
-                .as_deref()
-                .is_some_and(|w| w.contains("3.0.0")),
-            "{:?}",
-            robots[1].not_dispatched
-        );
+        assert!(robots[1].not_dispatched.as_deref().is_some_and(|w| w.contains("3.0.0")), "{:?}", robots[1].not_dispatched);
     }
 
     #[test]
-    fn a_refusal_is_counted_once_per_message_and_refusals_in_a_row_take_a_robot_out_until_reinstated(
-    ) {
+    fn a_refusal_is_counted_once_per_message_and_refusals_in_a_row_take_a_robot_out_until_reinstated() {
         let fleet = Fleet::new(3);
         fleet.connection("m", "r1", ConnectionState::Online, 0);
         let refusing = |order: &str, update: u32, at: i64| State {
-            errors: vec![AgvError::warning(
-                "orderError",
-                "invalid actionParameter".into(),
-                &[
-                    ("orderId", order.into()),
-                    ("orderUpdateId", update.to_string()),
-                ],
-            )],
+            errors: vec![AgvError::warning("orderError", "invalid actionParameter".into(), &[("orderId", order.into()), ("orderUpdateId", update.to_string())])],
             ..state(at)
         };
         fleet.sent("m", "r1", order_sent(1, "o1", 0));
         fleet.state("m", "r1", &refusing("o1", 0, 10), 10);
         fleet.state("m", "r1", &refusing("o1", 0, 20), 20);
         let robot = &fleet.robots()[0];
-        assert_eq!(
-            robot.rejections, 1,
-            "a vehicle repeats an error until it is resolved: one refusal"
-        );
-        assert_eq!(
-            robot
-                .last_rejection
-                .as_ref()
-                .map(|r| (r.error_type.as_str(), r.order_id.as_deref())),
-            Some(("orderError", Some("o1")))
-        );
+        assert_eq!(robot.rejections, 1, "a vehicle repeats an error until it is resolved: one refusal");
+        assert_eq!(robot.last_rejection.as_ref().map(|r| (r.error_type.as_str(), r.order_id.as_deref())), Some(("orderError", Some("o1"))));
         assert!(robot.in_service, "one refusal is retried");
         // A refusal naming an order the edge never sent is not ours to count.
         fleet.state("m", "r1", &refusing("stranger", 0, 25), 25);
         assert_eq!(fleet.robots()[0].rejections, 1);
         // Progress (an update of the latest order taken) resets the count in a row.
         fleet.sent("m", "r1", order_sent(2, "o2", 1));
-        fleet.state(
-            "m",
-            "r1",
-            &State {
-                order_id: "o2".into(),
-                order_update_id: 1,
-                ..state(30)
-            },
-            30,
-        );
+        fleet.state("m", "r1", &State { order_id: "o2".into(), order_update_id: 1, ..state(30) }, 30);
         fleet.sent("m", "r1", order_sent(3, "o3", 0));
         fleet.state("m", "r1", &refusing("o3", 0, 40), 40);
         fleet.sent("m", "r1", order_sent(4, "o4", 0));
@@ -801,53 +642,15 @@ mod tests {
         assert!(fleet.robots()[0].in_service, "two in a row");
         // Unreferenced: the last message sent, which the robot does not show it took.
         fleet.sent("m", "r1", order_sent(5, "o5", 0));
-        let unreferenced = AgvError {
-            error_references: None,
-            ..AgvError::warning("validationError", "bad".into(), &[])
-        };
-        fleet.state(
-            "m",
-            "r1",
-            &State {
-                errors: vec![unreferenced.clone()],
-                ..state(60)
-            },
-            60,
-        );
+        let unreferenced = AgvError { error_references: None, ..AgvError::warning("validationError", "bad".into(), &[]) };
+        fleet.state("m", "r1", &State { errors: vec![unreferenced.clone()], ..state(60) }, 60);
         let robot = &fleet.robots()[0];
-        assert_eq!(
-            (robot.rejections, robot.in_service),
-            (4, false),
-            "three in a row: out of dispatch"
-        );
-        assert!(
-            robot
-                .not_dispatched
-                .as_deref()
-                .is_some_and(|w| w.contains("refused 3")),
-            "{:?}",
-            robot.not_dispatched
-        );
-        assert_eq!(
-            fleet.refusals(),
-            vec![
-                ("validationError", 1),
-                ("orderError", 3),
-                ("orderUpdateError", 0),
-                ("noRouteError", 0)
-            ]
-        );
+        assert_eq!((robot.rejections, robot.in_service), (4, false), "three in a row: out of dispatch");
+        assert!(robot.not_dispatched.as_deref().is_some_and(|w| w.contains("refused 3")), "{:?}", robot.not_dispatched);
+        assert_eq!(fleet.refusals(), vec![("validationError", 1), ("orderError", 3), ("orderUpdateError", 0), ("noRouteError", 0)]);
         // The same unreferenced error, still reported, is not charged to the next message.
         fleet.sent("m", "r1", order_sent(6, "o6", 0));
-        fleet.state(
-            "m",
-            "r1",
-            &State {
-                errors: vec![unreferenced],
-                ..state(70)
-            },
-            70,
-        );
+        fleet.state("m", "r1", &State { errors: vec![unreferenced], ..state(70) }, 70);
         assert_eq!(fleet.robots()[0].rejections, 4);
         assert!(fleet.reinstate("m", "r1"));
         assert!(fleet.robots()[0].in_service, "a supervisor put it back");
@@ -864,55 +667,25 @@ mod tests {
             let order = format!("o{k}");
             let at = 10 * i64::from(k);
             fleet.sent("m", "r1", order_sent(2 * k + 1, &order, 0));
-            fleet.state(
-                "m",
-                "r1",
-                &State {
-                    order_id: order.clone(),
-                    ..state(at)
-                },
-                at,
-            );
+            fleet.state("m", "r1", &State { order_id: order.clone(), ..state(at) }, at);
             fleet.sent("m", "r1", order_sent(2 * k + 2, &order, 1));
-            let refusal = AgvError::warning(
-                "orderUpdateError",
-                "no".into(),
-                &[("orderId", order.clone()), ("orderUpdateId", "1".into())],
-            );
-            fleet.state(
-                "m",
-                "r1",
-                &State {
-                    order_id: order,
-                    errors: vec![refusal],
-                    ..state(at + 5)
-                },
-                at + 5,
-            );
+            let refusal = AgvError::warning("orderUpdateError", "no".into(), &[("orderId", order.clone()), ("orderUpdateId", "1".into())]);
+            fleet.state("m", "r1", &State { order_id: order, errors: vec![refusal], ..state(at + 5) }, at + 5);
         }
         let robot = &fleet.robots()[0];
-        assert_eq!(
-            (robot.rejections, robot.order_refusals, robot.in_service),
-            (3, 3, false)
-        );
+        assert_eq!((robot.rejections, robot.order_refusals, robot.in_service), (3, 3, false));
     }
 
     #[test]
     fn a_factsheet_without_what_goods_to_person_sends_keeps_a_robot_from_dispatch() {
         let fleet = Fleet::default();
         let mut sheet = Factsheet::shelf_lifter(Header::new(1, 0, "m", "r1"), "Lifter", 1.5, 600.0);
-        sheet.protocol_features["agvActions"]
-            .as_array_mut()
-            .expect("actions")
-            .retain(|a| a["actionType"] != "pick");
+        sheet.protocol_features["agvActions"].as_array_mut().expect("actions").retain(|a| a["actionType"] != "pick");
         fleet.factsheet("m", "r1", &sheet, 0);
         fleet.connection("m", "r1", ConnectionState::Online, 10);
         let robot = &fleet.robots()[0];
         assert!(!robot.in_service);
-        assert_eq!(
-            robot.not_dispatched.as_deref(),
-            Some("its factsheet declares no pick action (factsheet)")
-        );
+        assert_eq!(robot.not_dispatched.as_deref(), Some("its factsheet declares no pick action (factsheet)"));
         let sheet = Factsheet::shelf_lifter(Header::new(2, 0, "m", "r1"), "Lifter", 1.5, 600.0);
         fleet.factsheet("m", "r1", &sheet, 20);
         let robot = &fleet.robots()[0];
@@ -926,16 +699,10 @@ mod tests {
         fleet.connection("m", "r1", ConnectionState::Online, 0);
         fleet.connection("m", "r1", ConnectionState::ConnectionBroken, 10_000);
         fleet.state("m", "r1", &state(9_990), 10_200);
-        assert!(
-            !fleet.robots()[0].in_service,
-            "a message sent before the break"
-        );
+        assert!(!fleet.robots()[0].in_service, "a message sent before the break");
         fleet.state("m", "r1", &state(12_000), 12_000);
         assert_eq!(fleet.robots()[0].connection, ConnectionState::Online);
-        assert!(
-            fleet.robots()[0].in_service,
-            "a robot that keeps talking is connected"
-        );
+        assert!(fleet.robots()[0].in_service, "a robot that keeps talking is connected");
     }
 
     #[test]
@@ -954,28 +721,9 @@ mod tests {
     fn a_paused_robot_leaves_service_until_it_resumes() {
         let fleet = Fleet::default();
         fleet.connection("m", "r1", ConnectionState::Online, 0);
-        fleet.state(
-            "m",
-            "r1",
-            &State {
-                paused: Some(true),
-                ..state(10)
-            },
-            10,
-        );
-        assert!(
-            !fleet.robots()[0].in_service,
-            "paused (by anyone) means it takes no work"
-        );
-        fleet.state(
-            "m",
-            "r1",
-            &State {
-                paused: Some(false),
-                ..state(20)
-            },
-            20,
-        );
+        fleet.state("m", "r1", &State { paused: Some(true), ..state(10) }, 10);
+        assert!(!fleet.robots()[0].in_service, "paused (by anyone) means it takes no work");
+        fleet.state("m", "r1", &State { paused: Some(false), ..state(20) }, 20);
         assert!(fleet.robots()[0].in_service);
     }
 
@@ -983,10 +731,7 @@ mod tests {
     fn an_order_the_edge_did_not_send_takes_a_robot_out_of_service() {
         let fleet = Fleet::default();
         fleet.connection("m", "r1", ConnectionState::Online, 0);
-        let with_order = |id: &str, at: i64| State {
-            order_id: id.into(),
-            ..state(at)
-        };
+        let with_order = |id: &str, at: i64| State { order_id: id.into(), ..state(at) };
         // The order it had when the edge first heard from it (from before a restart) is kept.
         fleet.state("m", "r1", &with_order("old-1", 10), 10);
         assert!(fleet.robots()[0].in_service);
@@ -995,35 +740,21 @@ mod tests {
         assert!(fleet.robots()[0].in_service, "its own order");
         fleet.state("m", "r1", &with_order("intruder-9", 30), 30);
         let robot = &fleet.robots()[0];
-        assert_eq!(
-            (robot.in_service, robot.foreign_order.as_deref()),
-            (false, Some("intruder-9"))
-        );
+        assert_eq!((robot.in_service, robot.foreign_order.as_deref()), (false, Some("intruder-9")));
         fleet.state("m", "r1", &with_order("intruder-9", 40), 40);
-        assert!(
-            !fleet.robots()[0].in_service,
-            "still out while it reports that order"
-        );
+        assert!(!fleet.robots()[0].in_service, "still out while it reports that order");
         // A supervisor cancels it: the edge adopts it and the robot serves again.
         fleet.adopt_order("m", "r1");
         fleet.state("m", "r1", &with_order("intruder-9", 50), 50);
         let robot = &fleet.robots()[0];
-        assert_eq!(
-            (robot.in_service, robot.foreign_order.as_deref()),
-            (true, None)
-        );
+        assert_eq!((robot.in_service, robot.foreign_order.as_deref()), (true, None));
     }
 
     #[test]
     fn a_cancel_that_failed_for_want_of_an_order_counts_as_done() {
         let fleet = Fleet::default();
         fleet.connection("m", "r1", ConnectionState::Online, 0);
-        let action = |id: &str, kind: &str, status: ActionStatus| ActionState {
-            action_id: id.into(),
-            action_type: Some(kind.into()),
-            action_status: status,
-            result_description: None,
-        };
+        let action = |id: &str, kind: &str, status: ActionStatus| ActionState { action_id: id.into(), action_type: Some(kind.into()), action_status: status, result_description: None };
         let report = State {
             order_id: "old-7".into(),
             action_states: vec![
@@ -1037,40 +768,14 @@ mod tests {
         };
         fleet.state("m", "r1", &report, 10);
         let robot = &fleet.robots()[0];
-        assert_eq!(
-            robot.finished_actions,
-            vec!["c1".to_owned(), "p2".to_owned()],
-            "a failed pick is not done; a failed cancel is"
-        );
-        assert!(
-            robot.in_service,
-            "a WARNING does not take it out of service"
-        );
+        assert_eq!(robot.finished_actions, vec!["c1".to_owned(), "p2".to_owned()], "a failed pick is not done; a failed cancel is");
+        assert!(robot.in_service, "a WARNING does not take it out of service");
         // A vehicle that reports the cancel by the error alone (vda-5050-lib does).
-        let by_error = State {
-            action_states: vec![],
-            errors: vec![AgvError::warning(
-                "noOrderToCancel",
-                "no active order".into(),
-                &[
-                    ("topic", "instantActions".into()),
-                    ("actionId", "c3".into()),
-                ],
-            )],
-            ..state(20)
-        };
+        let by_error = State { action_states: vec![], errors: vec![AgvError::warning("noOrderToCancel", "no active order".into(), &[("topic", "instantActions".into()), ("actionId", "c3".into())])], ..state(20) };
         fleet.state("m", "r1", &by_error, 20);
         assert_eq!(fleet.robots()[0].finished_actions, vec!["c3".to_owned()]);
         // …but not while an order is still running (a cancel already pending says the same).
-        let pending = State {
-            node_states: vec![NodeState {
-                node_id: "n2".into(),
-                sequence_id: 2,
-                released: true,
-                node_position: None,
-            }],
-            ..by_error
-        };
+        let pending = State { node_states: vec![NodeState { node_id: "n2".into(), sequence_id: 2, released: true, node_position: None }], ..by_error };
         fleet.state("m", "r1", &pending, 30);
         assert!(fleet.robots()[0].finished_actions.is_empty());
     }

@@ -59,21 +59,10 @@ pub struct StationCells {
 
 /// Reads a layout file and the `.map` it names (relative to it).
 pub fn read_layout(layout_path: &std::path::Path) -> Result<Layout, FloorError> {
-    let read = |path: &std::path::Path| {
-        std::fs::read_to_string(path).map_err(|error| FloorError::Read {
-            path: path.display().to_string(),
-            error,
-        })
-    };
-    let bad = |error: String| FloorError::Layout {
-        path: layout_path.display().to_string(),
-        error,
-    };
+    let read = |path: &std::path::Path| std::fs::read_to_string(path).map_err(|error| FloorError::Read { path: path.display().to_string(), error });
+    let bad = |error: String| FloorError::Layout { path: layout_path.display().to_string(), error };
     let spec: LayoutSpec = toml::from_str(&read(layout_path)?).map_err(|e| bad(e.to_string()))?;
-    let map_path = layout_path
-        .parent()
-        .unwrap_or(std::path::Path::new("."))
-        .join(&spec.map);
+    let map_path = layout_path.parent().unwrap_or(std::path::Path::new(".")).join(&spec.map);
     let grid = Grid::parse_movingai(&read(&map_path)?).map_err(|e| bad(e.to_string()))?;
     Layout::build(grid, &spec).map_err(|e| bad(e.to_string()))
 }
@@ -81,15 +70,8 @@ pub fn read_layout(layout_path: &std::path::Path) -> Result<Layout, FloorError> 
 pub fn load_layout(settings: &FloorSettings) -> Result<Layout, FloorError> {
     let layout = read_layout(&settings.layout)?;
     if settings.pods > layout.storage.len() {
-        let error = format!(
-            "{} pods do not fit on {} storage spots",
-            settings.pods,
-            layout.storage.len()
-        );
-        return Err(FloorError::Layout {
-            path: settings.layout.display().to_string(),
-            error,
-        });
+        let error = format!("{} pods do not fit on {} storage spots", settings.pods, layout.storage.len());
+        return Err(FloorError::Layout { path: settings.layout.display().to_string(), error });
     }
     Ok(layout)
 }
@@ -97,23 +79,10 @@ pub fn load_layout(settings: &FloorSettings) -> Result<Layout, FloorError> {
 /// Where robots stand when a floor starts: parking cells first, then other aisle cells.
 pub fn start_cells(layout: &Layout, count: usize) -> Vec<(f64, f64)> {
     let aisles = (0..layout.grid.cells() as Cell).filter(|c| {
-        layout.grid.is_free(*c)
-            && !layout.is_storage(*c)
-            && !layout.parking.contains(c)
-            && !layout.chargers.contains(c)
-            && !layout
-                .stations
-                .iter()
-                .any(|s| s.pick == *c || s.queue.contains(c))
+        layout.grid.is_free(*c) && !layout.is_storage(*c) && !layout.parking.contains(c) && !layout.chargers.contains(c)
+            && !layout.stations.iter().any(|s| s.pick == *c || s.queue.contains(c))
     });
-    layout
-        .parking
-        .iter()
-        .copied()
-        .chain(aisles)
-        .take(count)
-        .map(|c| layout.position(c))
-        .collect()
+    layout.parking.iter().copied().chain(aisles).take(count).map(|c| layout.position(c)).collect()
 }
 
 /// The pods of a fresh floor: P0001 … on the first storage spots, bins `P0001-A1` ….
@@ -125,21 +94,13 @@ pub fn initial_pods(layout: &Layout, settings: &FloorSettings) -> Vec<NewPod> {
                 .flat_map(|f| (1..=settings.bins_per_face).map(move |b| (f, b)))
                 .map(|(f, b)| format!("{id}-{}{b}", char::from(b'A' + f)))
                 .collect();
-            NewPod {
-                spot: layout.grid.xy(layout.storage[k]),
-                id,
-                bins,
-            }
+            NewPod { spot: layout.grid.xy(layout.storage[k]), id, bins }
         })
         .collect()
 }
 
 /// Creates missing pods, reads where every pod is, and builds the controller.
-pub async fn start(
-    store: &EdgeStore,
-    settings: &FloorSettings,
-    now_ms: i64,
-) -> anyhow::Result<(Arc<Floor>, Controller)> {
+pub async fn start(store: &EdgeStore, settings: &FloorSettings, now_ms: i64) -> anyhow::Result<(Arc<Floor>, Controller)> {
     let layout = load_layout(settings)?;
     let created = store.ensure_pods(initial_pods(&layout, settings)).await?;
     let records = store.pods().await?;
@@ -147,51 +108,22 @@ pub async fn start(
     for r in records {
         places.push((r.id.clone(), place_of(&layout, &r)?));
     }
-    tracing::info!(
-        pods = places.len(),
-        created,
-        stations = layout.stations.len(),
-        "goods-to-person floor loaded"
-    );
-    let control = Settings {
-        low_battery: settings.low_battery,
-        charged: settings.charged,
-        ..Settings::default()
-    };
-    let controller = Controller::new(layout.clone(), places, control, now_ms)
-        .map_err(|e| FloorError::Pods(e.to_string()))?;
-    let floor = Floor {
-        layout_view: layout_view(&layout),
-        layout,
-        view: Mutex::new(None),
-    };
+    tracing::info!(pods = places.len(), created, stations = layout.stations.len(), "goods-to-person floor loaded");
+    let control = Settings { low_battery: settings.low_battery, charged: settings.charged, ..Settings::default() };
+    let controller = Controller::new(layout.clone(), places, control, now_ms).map_err(|e| FloorError::Pods(e.to_string()))?;
+    let floor = Floor { layout_view: layout_view(&layout), layout, view: Mutex::new(None) };
     Ok((Arc::new(floor), controller))
 }
 
 fn place_of(layout: &Layout, r: &PodRecord) -> Result<PodPlace, FloorError> {
-    let robot = || {
-        r.robot
-            .clone()
-            .ok_or_else(|| FloorError::Pods(format!("pod {} is {} without a robot", r.id, r.place)))
-    };
+    let robot = || r.robot.clone().ok_or_else(|| FloorError::Pods(format!("pod {} is {} without a robot", r.id, r.place)));
     Ok(match r.place.as_str() {
         "stored" => {
-            let spot = r
-                .spot
-                .and_then(|(x, y)| layout.grid.cell(x, y))
-                .filter(|c| layout.is_storage(*c));
-            let spot = spot.ok_or_else(|| {
-                FloorError::Pods(format!(
-                    "pod {} is stored at {:?}, not a storage spot of this layout",
-                    r.id, r.spot
-                ))
-            })?;
+            let spot = r.spot.and_then(|(x, y)| layout.grid.cell(x, y)).filter(|c| layout.is_storage(*c));
+            let spot = spot.ok_or_else(|| FloorError::Pods(format!("pod {} is stored at {:?}, not a storage spot of this layout", r.id, r.spot)))?;
             PodPlace::Stored { spot }
         }
-        "at_station" => PodPlace::AtStation {
-            robot: robot()?,
-            station: r.station.clone().unwrap_or_default(),
-        },
+        "at_station" => PodPlace::AtStation { robot: robot()?, station: r.station.clone().unwrap_or_default() },
         "stranded" => PodPlace::Stranded { robot: robot()? },
         _ => PodPlace::OnRobot { robot: robot()? },
     })
@@ -204,13 +136,7 @@ fn record_of(layout: &Layout, pod: String, place: &PodPlace) -> PodRecord {
         PodPlace::AtStation { station, .. } => ("at_station", None, Some(station.clone())),
         PodPlace::Stranded { .. } => ("stranded", None, None),
     };
-    PodRecord {
-        id: pod,
-        place: name.into(),
-        spot,
-        robot: place.robot().map(str::to_owned),
-        station,
-    }
+    PodRecord { id: pod, place: name.into(), spot, robot: place.robot().map(str::to_owned), station }
 }
 
 fn layout_view(layout: &Layout) -> LayoutView {
@@ -219,25 +145,14 @@ fn layout_view(layout: &Layout) -> LayoutView {
         [x, y]
     };
     let g = &layout.grid;
-    let blocked = (0..g.cells() as Cell)
-        .filter(|c| !g.is_free(*c))
-        .map(xy)
-        .collect();
+    let blocked = (0..g.cells() as Cell).filter(|c| !g.is_free(*c)).map(xy).collect();
     LayoutView {
         width: g.width(),
         height: g.height(),
         cell_size_m: layout.cell_size_m,
         blocked,
         storage: layout.storage.iter().map(|c| xy(*c)).collect(),
-        stations: layout
-            .stations
-            .iter()
-            .map(|s| StationCells {
-                name: s.name.clone(),
-                pick: xy(s.pick),
-                queue: s.queue.iter().map(|c| xy(*c)).collect(),
-            })
-            .collect(),
+        stations: layout.stations.iter().map(|s| StationCells { name: s.name.clone(), pick: xy(s.pick), queue: s.queue.iter().map(|c| xy(*c)).collect() }).collect(),
         chargers: layout.chargers.iter().map(|c| xy(*c)).collect(),
         parking: layout.parking.iter().map(|c| xy(*c)).collect(),
     }
@@ -258,11 +173,7 @@ pub async fn run(
     // After a start (a restart after a crash included) robots still drive to nodes the last
     // run released. Wait until every robot has had time to report where it is and what is
     // released to it, so nothing is released into a cell one of them will occupy.
-    if stop
-        .run_until_stopped(tokio::time::sleep(settle))
-        .await
-        .is_none()
-    {
+    if stop.run_until_stopped(tokio::time::sleep(settle)).await.is_none() {
         return;
     }
     let mut tick = tokio::time::interval(Duration::from_millis(tick_ms));
@@ -289,32 +200,18 @@ pub async fn run(
     }
 }
 
-async fn apply(
-    layout: &Layout,
-    store: &EdgeStore,
-    drivers: &[Arc<dyn RobotDriver>],
-    output: Output,
-) {
+async fn apply(layout: &Layout, store: &EdgeStore, drivers: &[Arc<dyn RobotDriver>], output: Output) {
     let done = match output {
         Output::Order(plan) => {
             let robot = plan.robot.clone();
             crate::drivers::send(drivers, layout, &robot, Command::Order(plan)).await
         }
-        Output::CancelOrder { robot, action_id } => {
-            crate::drivers::send(drivers, layout, &robot, Command::Cancel { action_id }).await
-        }
+        Output::CancelOrder { robot, action_id } => crate::drivers::send(drivers, layout, &robot, Command::Cancel { action_id }).await,
         Output::StopCharging { robot } => {
-            let action_id = format!(
-                "mc-{}-{:08x}",
-                tote_shared::runtime::system::now_ms(),
-                rand::random::<u32>()
-            );
+            let action_id = format!("mc-{}-{:08x}", tote_shared::runtime::system::now_ms(), rand::random::<u32>());
             crate::drivers::send(drivers, layout, &robot, Command::StopCharging { action_id }).await
         }
-        Output::Pod {
-            pod,
-            place: place @ PodPlace::Stranded { .. },
-        } => {
+        Output::Pod { pod, place: place @ PodPlace::Stranded { .. } } => {
             let record = record_of(layout, pod.clone(), &place);
             match store.strand_pod(record).await {
                 Ok(moved) => {
@@ -324,10 +221,7 @@ async fn apply(
                 Err(e) => Err(e.to_string()),
             }
         }
-        Output::Pod { pod, place } => store
-            .set_pod(record_of(layout, pod, &place))
-            .await
-            .map_err(|e| e.to_string()),
+        Output::Pod { pod, place } => store.set_pod(record_of(layout, pod, &place)).await.map_err(|e| e.to_string()),
         Output::PodStranded { .. } => Ok(()),
         Output::VisitDone { pod, station } => {
             tracing::info!(%pod, %station, "pod leaves the station");

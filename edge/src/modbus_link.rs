@@ -25,18 +25,11 @@ pub enum LinkError {
 pub async fn connect(address: &str, unit: u8, timeout: Duration) -> Result<Context, LinkError> {
     let resolve = tokio::time::timeout(timeout, tokio::net::lookup_host(address.to_owned()));
     let addr: SocketAddr = match resolve.await {
-        Ok(Ok(mut addrs)) => addrs
-            .next()
-            .ok_or_else(|| LinkError::Lost(format!("{address} resolves to nothing")))?,
+        Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| LinkError::Lost(format!("{address} resolves to nothing")))?,
         Ok(Err(e)) => return Err(LinkError::Lost(format!("{address}: {e}"))),
         Err(_) => return Err(LinkError::Lost(format!("{address}: name lookup timed out"))),
     };
-    match tokio::time::timeout(
-        timeout,
-        tokio_modbus::client::tcp::connect_slave(addr, Slave(unit)),
-    )
-    .await
-    {
+    match tokio::time::timeout(timeout, tokio_modbus::client::tcp::connect_slave(addr, Slave(unit))).await {
         Ok(Ok(ctx)) => Ok(ctx),
         Ok(Err(e)) => Err(LinkError::Lost(format!("connect {address}: {e}"))),
         Err(_) => Err(LinkError::Lost(format!("connect {address}: timed out"))),
@@ -45,15 +38,9 @@ pub async fn connect(address: &str, unit: u8, timeout: Duration) -> Result<Conte
 
 /// One request's outcome. A timeout is a lost link: a late answer would be read as the answer
 /// to the next request, so the connection must go.
-pub async fn answer<T>(
-    timeout: Duration,
-    request: impl std::future::Future<Output = tokio_modbus::Result<T>>,
-) -> Result<T, LinkError> {
+pub async fn answer<T>(timeout: Duration, request: impl std::future::Future<Output = tokio_modbus::Result<T>>) -> Result<T, LinkError> {
     match tokio::time::timeout(timeout, request).await {
-        Err(_) => Err(LinkError::Lost(format!(
-            "no answer within {} ms",
-            timeout.as_millis()
-        ))),
+        Err(_) => Err(LinkError::Lost(format!("no answer within {} ms", timeout.as_millis()))),
         Ok(Err(e)) => Err(LinkError::Lost(e.to_string())),
         Ok(Ok(Err(exception))) => Err(LinkError::Exception(format!("{exception:?}"))),
         Ok(Ok(Ok(value))) => Ok(value),

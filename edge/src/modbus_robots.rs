@@ -12,16 +12,16 @@
 use crate::config::ModbusRobotSettings;
 use crate::drivers::{Command, RobotDriver, Sent};
 use crate::gtp::Floor;
-use crate::modbus_link::{answer, connect, LinkError, RECONNECT_MS};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
+use tote_shared::runtime::backoff::Backoff;
+use crate::modbus_link::{answer, connect, LinkError, RECONNECT_MS};
 use tokio_modbus::client::{Client, Context, Reader, Writer};
 use tote_shared::gtp::stepper::{pod_id, pod_number, Status, Step, Stepper};
 use tote_shared::gtp::{Layout, RobotReport};
-use tote_shared::runtime::backoff::Backoff;
 use tote_shared::runtime::supervise::Stop;
 use tote_shared::station::Table;
 
@@ -72,10 +72,7 @@ pub struct ModbusFleet {
 
 impl ModbusFleet {
     pub fn views(&self) -> Vec<ModbusRobotView> {
-        self.robots
-            .values()
-            .map(|r| lock(&r.inner).view.clone())
-            .collect()
+        self.robots.values().map(|r| lock(&r.inner).view.clone()).collect()
     }
 }
 
@@ -101,10 +98,7 @@ impl RobotDriver for ModbusFleet {
 
     fn send<'a>(&'a self, _layout: &'a Layout, robot: &'a str, command: Command) -> Sent<'a> {
         Box::pin(async move {
-            let r = self
-                .robots
-                .get(robot)
-                .ok_or_else(|| format!("{robot} is not a Modbus robot"))?;
+            let r = self.robots.get(robot).ok_or_else(|| format!("{robot} is not a Modbus robot"))?;
             {
                 let mut inner = lock(&r.inner);
                 match command {
@@ -120,39 +114,15 @@ impl RobotDriver for ModbusFleet {
 }
 
 /// The Modbus fleet and one poller task per robot, for the supervisor to run.
-pub fn start(
-    robots: &[ModbusRobotSettings],
-    floor: Arc<Floor>,
-) -> (Arc<ModbusFleet>, Vec<RobotTask>) {
+pub fn start(robots: &[ModbusRobotSettings], floor: Arc<Floor>) -> (Arc<ModbusFleet>, Vec<RobotTask>) {
     let mut fleet = ModbusFleet::default();
     for s in robots {
-        let view = ModbusRobotView {
-            robot: s.key(),
-            address: s.address.clone(),
-            ..ModbusRobotView::default()
-        };
-        let inner = Inner {
-            view,
-            ..Inner::default()
-        };
-        fleet.robots.insert(
-            s.key(),
-            Arc::new(Robot {
-                settings: s.clone(),
-                inner: Mutex::new(inner),
-                wake: Notify::new(),
-            }),
-        );
+        let view = ModbusRobotView { robot: s.key(), address: s.address.clone(), ..ModbusRobotView::default() };
+        let inner = Inner { view, ..Inner::default() };
+        fleet.robots.insert(s.key(), Arc::new(Robot { settings: s.clone(), inner: Mutex::new(inner), wake: Notify::new() }));
     }
     let fleet = Arc::new(fleet);
-    let tasks = fleet
-        .robots
-        .values()
-        .map(|r| RobotTask {
-            robot: r.clone(),
-            floor: floor.clone(),
-        })
-        .collect();
+    let tasks = fleet.robots.values().map(|r| RobotTask { robot: r.clone(), floor: floor.clone() }).collect();
     (fleet, tasks)
 }
 
@@ -176,24 +146,13 @@ impl RobotTask {
         let (robot, floor) = (self.robot, self.floor);
         let mut backoff = Backoff::from_millis(RECONNECT_MS.0, RECONNECT_MS.1);
         while !stop.is_stopped() {
-            match stop
-                .run_until_stopped(connect(
-                    &robot.settings.address,
-                    robot.settings.unit,
-                    Duration::from_millis(robot.settings.timeout_ms),
-                ))
-                .await
-            {
+            match stop.run_until_stopped(connect(&robot.settings.address, robot.settings.unit, Duration::from_millis(robot.settings.timeout_ms))).await {
                 None => return,
                 Some(Ok(mut ctx)) => {
                     backoff.reset();
                     lock(&robot.inner).view.connected = true;
                     let lost = poll_until_lost(&robot, &floor.layout, &mut ctx, &stop).await;
-                    let _ = tokio::time::timeout(
-                        Duration::from_millis(robot.settings.timeout_ms),
-                        ctx.disconnect(),
-                    )
-                    .await;
+                    let _ = tokio::time::timeout(Duration::from_millis(robot.settings.timeout_ms), ctx.disconnect()).await;
                     lock(&robot.inner).view.connected = false;
                     match lost {
                         Some(error) => failed(&robot, &error),
@@ -202,9 +161,7 @@ impl RobotTask {
                 }
                 Some(Err(error)) => failed(&robot, &error),
             }
-            let _ = stop
-                .run_until_stopped(tokio::time::sleep(backoff.next_delay()))
-                .await;
+            let _ = stop.run_until_stopped(tokio::time::sleep(backoff.next_delay())).await;
         }
     }
 }
@@ -222,20 +179,10 @@ fn failed(robot: &Robot, error: &LinkError) {
 }
 
 /// Polls until the link breaks (its error) or `stop` (None).
-async fn poll_until_lost(
-    robot: &Robot,
-    layout: &Layout,
-    ctx: &mut Context,
-    stop: &Stop,
-) -> Option<LinkError> {
+async fn poll_until_lost(robot: &Robot, layout: &Layout, ctx: &mut Context, stop: &Stop) -> Option<LinkError> {
     let s = &robot.settings;
     // Where the command registers stand: numbering goes on from there.
-    let written = match answer(
-        Duration::from_millis(s.timeout_ms),
-        ctx.read_holding_registers(s.command.address + COMMAND_WORDS - 1, 1),
-    )
-    .await
-    {
+    let written = match answer(Duration::from_millis(s.timeout_ms), ctx.read_holding_registers(s.command.address + COMMAND_WORDS - 1, 1)).await {
         Ok(words) => words.first().copied().unwrap_or(0),
         Err(e) => return Some(e),
     };
@@ -280,12 +227,7 @@ async fn poll_until_lost(
             tracing::error!(robot = %s.key(), ?step, "command cannot be put in registers (pod id not P + 4 digits?)");
             continue;
         };
-        match answer(
-            Duration::from_millis(s.timeout_ms),
-            ctx.write_multiple_registers(s.command.address, &words),
-        )
-        .await
-        {
+        match answer(Duration::from_millis(s.timeout_ms), ctx.write_multiple_registers(s.command.address, &words)).await {
             Ok(()) => {
                 let mut inner = lock(&robot.inner);
                 inner.stepper.sent(seq, step);
@@ -297,29 +239,12 @@ async fn poll_until_lost(
     }
 }
 
-async fn read_status(
-    s: &ModbusRobotSettings,
-    ctx: &mut Context,
-) -> Result<[u16; STATUS_WORDS as usize], LinkError> {
+async fn read_status(s: &ModbusRobotSettings, ctx: &mut Context) -> Result<[u16; STATUS_WORDS as usize], LinkError> {
     let words = match s.status.table {
-        Table::Input => {
-            answer(
-                Duration::from_millis(s.timeout_ms),
-                ctx.read_input_registers(s.status.address, STATUS_WORDS),
-            )
-            .await?
-        }
-        _ => {
-            answer(
-                Duration::from_millis(s.timeout_ms),
-                ctx.read_holding_registers(s.status.address, STATUS_WORDS),
-            )
-            .await?
-        }
+        Table::Input => answer(Duration::from_millis(s.timeout_ms), ctx.read_input_registers(s.status.address, STATUS_WORDS)).await?,
+        _ => answer(Duration::from_millis(s.timeout_ms), ctx.read_holding_registers(s.status.address, STATUS_WORDS)).await?,
     };
-    words
-        .try_into()
-        .map_err(|_| LinkError::Lost("the robot answered fewer status words than asked for".into()))
+    words.try_into().map_err(|_| LinkError::Lost("the robot answered fewer status words than asked for".into()))
 }
 
 fn decode(layout: &Layout, w: &[u16; STATUS_WORDS as usize]) -> Status {
@@ -342,11 +267,5 @@ fn encode(layout: &Layout, seq: u16, step: &Step) -> Option<[u16; COMMAND_WORDS 
         Step::Stop => (CMD_STOP, None, 0),
     };
     let (x, y) = cell.map(|c| layout.grid.xy(c)).unwrap_or((0, 0));
-    Some([
-        u16::try_from(x).ok()?,
-        u16::try_from(y).ok()?,
-        command,
-        pod,
-        seq,
-    ])
+    Some([u16::try_from(x).ok()?, u16::try_from(y).ok()?, command, pod, seq])
 }

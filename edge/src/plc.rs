@@ -8,21 +8,19 @@
 
 use crate::config::StationPlcSettings;
 use crate::gtp::Floor;
-use crate::modbus_link::{answer, connect, LinkError, RECONNECT_MS};
 use crate::store::{EdgeStore, PickTaskView};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
-use tokio_modbus::client::{Client, Context, Reader, Writer};
 use tote_shared::runtime::backoff::Backoff;
+use crate::modbus_link::{answer, connect, LinkError, RECONNECT_MS};
+use tokio_modbus::client::{Client, Context, Reader, Writer};
 use tote_shared::runtime::idempotency::{fingerprint, RequestKey};
 use tote_shared::runtime::supervise::Stop;
 use tote_shared::runtime::system::now_ms;
-use tote_shared::station::{
-    bin_code, Colour, Display, Inputs, Panel, Point, RegisterMap, Sampled, Table,
-};
+use tote_shared::station::{bin_code, Colour, Display, Inputs, Panel, Point, RegisterMap, Sampled, Table};
 
 /// How long a scan's green or red flash stays on the tower light.
 const FLASH_MS: i64 = 1_500;
@@ -64,9 +62,7 @@ pub struct Panels {
 
 impl Panels {
     pub fn status(&self, station: &str) -> Option<PanelStatus> {
-        self.stations
-            .get(station)
-            .map(|s| s.status.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        self.stations.get(station).map(|s| s.status.lock().unwrap_or_else(|p| p.into_inner()).clone())
     }
 
     /// (station, online, hold) for master control.
@@ -83,8 +79,7 @@ impl Panels {
     /// Scan feedback on the station's tower light (no-op for a station without a PLC).
     pub fn flash(&self, station: &str, colour: Colour) {
         if let Some(s) = self.stations.get(station) {
-            *s.flash.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some((colour, now_ms() + FLASH_MS));
+            *s.flash.lock().unwrap_or_else(|p| p.into_inner()) = Some((colour, now_ms() + FLASH_MS));
             s.wake.notify_one();
         }
     }
@@ -96,33 +91,17 @@ impl Panels {
 }
 
 /// The panels of the configured PLCs and one poller task per PLC, for the supervisor to run.
-pub fn start(
-    plcs: &[StationPlcSettings],
-    store: EdgeStore,
-    floor: Arc<Floor>,
-) -> (Arc<Panels>, Vec<PlcTask>) {
+pub fn start(plcs: &[StationPlcSettings], store: EdgeStore, floor: Arc<Floor>) -> (Arc<Panels>, Vec<PlcTask>) {
     let mut panels = Panels::default();
     for p in plcs {
-        let status = PanelStatus {
-            address: p.address.clone(),
-            ..PanelStatus::default()
-        };
-        let shared = Arc::new(Shared {
-            status: Mutex::new(status),
-            wake: Notify::new(),
-            flash: Mutex::new(None),
-        });
+        let status = PanelStatus { address: p.address.clone(), ..PanelStatus::default() };
+        let shared = Arc::new(Shared { status: Mutex::new(status), wake: Notify::new(), flash: Mutex::new(None) });
         panels.stations.insert(p.station.clone(), shared);
     }
     let panels = Arc::new(panels);
     let tasks = plcs
         .iter()
-        .map(|p| PlcTask {
-            settings: p.clone(),
-            shared: panels.stations[&p.station].clone(),
-            store: store.clone(),
-            floor: floor.clone(),
-        })
+        .map(|p| PlcTask { settings: p.clone(), shared: panels.stations[&p.station].clone(), store: store.clone(), floor: floor.clone() })
         .collect();
     (panels, tasks)
 }
@@ -145,9 +124,7 @@ impl PlcTask {
     /// Polls until `stop`, which it heeds between poll cycles: a press that was read is
     /// confirmed and the lights written before it stops.
     pub async fn run(self, stop: Stop) {
-        Poller::new(self.settings, self.shared, self.store, self.floor)
-            .run(stop)
-            .await
+        Poller::new(self.settings, self.shared, self.store, self.floor).run(stop).await
     }
 }
 
@@ -166,28 +143,10 @@ struct Poller {
 }
 
 impl Poller {
-    fn new(
-        settings: StationPlcSettings,
-        shared: Arc<Shared>,
-        store: EdgeStore,
-        floor: Arc<Floor>,
-    ) -> Poller {
-        let panel = Panel::new(
-            settings.settle_ms,
-            settings.offline_after,
-            settings.online_after,
-        );
+    fn new(settings: StationPlcSettings, shared: Arc<Shared>, store: EdgeStore, floor: Arc<Floor>) -> Poller {
+        let panel = Panel::new(settings.settle_ms, settings.offline_after, settings.online_after);
         let timeout = Duration::from_millis(settings.timeout_ms);
-        Poller {
-            settings,
-            shared,
-            store,
-            floor,
-            panel,
-            lit: None,
-            dark_until: 0,
-            timeout,
-        }
+        Poller { settings, shared, store, floor, panel, lit: None, dark_until: 0, timeout }
     }
 
     fn update(&self, f: impl FnOnce(&mut PanelStatus)) {
@@ -197,14 +156,7 @@ impl Poller {
     async fn run(mut self, stop: Stop) {
         let mut backoff = Backoff::from_millis(RECONNECT_MS.0, RECONNECT_MS.1);
         while !stop.is_stopped() {
-            match stop
-                .run_until_stopped(connect(
-                    &self.settings.address,
-                    self.settings.unit,
-                    self.timeout,
-                ))
-                .await
-            {
+            match stop.run_until_stopped(connect(&self.settings.address, self.settings.unit, self.timeout)).await {
                 None => return,
                 Some(Ok(mut ctx)) => {
                     backoff.reset();
@@ -225,9 +177,7 @@ impl Poller {
                 }
                 Some(Err(error)) => self.fail(&error),
             }
-            let _ = stop
-                .run_until_stopped(tokio::time::sleep(backoff.next_delay()))
-                .await;
+            let _ = stop.run_until_stopped(tokio::time::sleep(backoff.next_delay())).await;
         }
     }
 
@@ -303,10 +253,7 @@ impl Poller {
 
     async fn pressed(&mut self, shown: Display) {
         self.update(|s| s.presses += 1);
-        let Some((task, lit)) = self
-            .lit
-            .filter(|(_, d)| (d.qty, d.bin) == (shown.qty, shown.bin))
-        else {
+        let Some((task, lit)) = self.lit.filter(|(_, d)| (d.qty, d.bin) == (shown.qty, shown.bin)) else {
             self.update(|s| s.ignored_presses += 1);
             return;
         };
@@ -319,8 +266,7 @@ impl Poller {
             }
             Err(error) => {
                 tracing::warn!(station = %self.settings.station, task, %error, "station button press not applied");
-                *self.shared.flash.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some((Colour::Red, now_ms() + FLASH_MS));
+                *self.shared.flash.lock().unwrap_or_else(|p| p.into_inner()) = Some((Colour::Red, now_ms() + FLASH_MS));
             }
         }
     }
@@ -336,19 +282,10 @@ impl Poller {
         };
         let tower = |normal: Colour| flash.unwrap_or(normal);
         if now_ms() < self.dark_until {
-            return (
-                Display {
-                    tower: tower(Colour::Green),
-                    ..Display::default()
-                },
-                None,
-            );
+            return (Display { tower: tower(Colour::Green), ..Display::default() }, None);
         }
         let view = self.floor.view();
-        let presenting = view
-            .as_ref()
-            .and_then(|v| v.stations.iter().find(|s| s.name == self.settings.station))
-            .and_then(|s| s.presenting.clone());
+        let presenting = view.as_ref().and_then(|v| v.stations.iter().find(|s| s.name == self.settings.station)).and_then(|s| s.presenting.clone());
         // The sensor, where there is one, must agree that a pod is there.
         let presenting = presenting.filter(|_| inputs.pod_present != Some(false));
         let task: Option<PickTaskView> = match &presenting {
@@ -364,30 +301,10 @@ impl Poller {
         match task {
             Some(t) => {
                 let qty = u16::try_from(t.qty - t.qty_picked).unwrap_or(u16::MAX);
-                (
-                    Display {
-                        qty,
-                        bin: bin_code(&t.location),
-                        colour: Colour::Green,
-                        tower: tower(Colour::Green),
-                    },
-                    Some(t.id),
-                )
+                (Display { qty, bin: bin_code(&t.location), colour: Colour::Green, tower: tower(Colour::Green) }, Some(t.id))
             }
-            None if presenting.is_some() => (
-                Display {
-                    tower: tower(Colour::Green),
-                    ..Display::default()
-                },
-                None,
-            ),
-            None => (
-                Display {
-                    tower: tower(Colour::Amber),
-                    ..Display::default()
-                },
-                None,
-            ),
+            None if presenting.is_some() => (Display { tower: tower(Colour::Green), ..Display::default() }, None),
+            None => (Display { tower: tower(Colour::Amber), ..Display::default() }, None),
         }
     }
 
@@ -398,10 +315,7 @@ impl Poller {
             let read = async {
                 match table {
                     Table::Coil => ctx.read_coils(start, count).await.map(|r| r.map(bits)),
-                    Table::Discrete => ctx
-                        .read_discrete_inputs(start, count)
-                        .await
-                        .map(|r| r.map(bits)),
+                    Table::Discrete => ctx.read_discrete_inputs(start, count).await.map(|r| r.map(bits)),
                     Table::Holding => ctx.read_holding_registers(start, count).await,
                     Table::Input => ctx.read_input_registers(start, count).await,
                 }
@@ -409,8 +323,7 @@ impl Poller {
             let words = answer(self.timeout, read).await?;
             values.push((table, start, words));
         }
-        map.decode(&values)
-            .ok_or_else(|| LinkError::Lost("the PLC answered fewer values than asked for".into()))
+        map.decode(&values).ok_or_else(|| LinkError::Lost("the PLC answered fewer values than asked for".into()))
     }
 
     async fn write(&self, ctx: &mut Context, display: &Display) -> Result<(), LinkError> {
@@ -440,10 +353,7 @@ fn bits(bits: Vec<bool>) -> Vec<u16> {
 fn press_key(station: &str, task: u64, qty: u32) -> RequestKey {
     let caller = format!("plc:{station}");
     let body = format!(r#"{{"task":{task},"qty":{qty}}}"#);
-    RequestKey {
-        key: format!("{caller}:task:{task}"),
-        fingerprint: fingerprint("PRESS", "confirm-lit", &caller, body.as_bytes()),
-    }
+    RequestKey { key: format!("{caller}:task:{task}"), fingerprint: fingerprint("PRESS", "confirm-lit", &caller, body.as_bytes()) }
 }
 
 #[cfg(test)]
@@ -455,13 +365,7 @@ mod tests {
         assert_eq!(press_key("ST-1", 7, 2), press_key("ST-1", 7, 2));
         assert_eq!(press_key("ST-1", 7, 2).key, "plc:ST-1:task:7");
         assert_eq!(press_key("ST-1", 7, 3).key, press_key("ST-1", 7, 2).key);
-        assert_ne!(
-            press_key("ST-1", 7, 3).fingerprint,
-            press_key("ST-1", 7, 2).fingerprint
-        );
-        assert_ne!(
-            press_key("ST-2", 7, 2).fingerprint,
-            press_key("ST-1", 7, 2).fingerprint
-        );
+        assert_ne!(press_key("ST-1", 7, 3).fingerprint, press_key("ST-1", 7, 2).fingerprint);
+        assert_ne!(press_key("ST-2", 7, 2).fingerprint, press_key("ST-1", 7, 2).fingerprint);
     }
 }

@@ -44,12 +44,7 @@ pub async fn run(store: EdgeStore, printer: String, stop: Stop) {
         } else {
             delay = Duration::from_millis(200);
             if jobs.is_empty() {
-                let _ = stop
-                    .run_until_stopped(tokio::time::timeout(
-                        Duration::from_secs(5),
-                        signal.notified(),
-                    ))
-                    .await;
+                let _ = stop.run_until_stopped(tokio::time::timeout(Duration::from_secs(5), signal.notified())).await;
             }
         }
     }
@@ -57,14 +52,8 @@ pub async fn run(store: EdgeStore, printer: String, stop: Stop) {
 
 async fn send(address: &str, zpl: &str) -> Result<(), String> {
     let connect = tokio::time::timeout(Duration::from_secs(3), TcpStream::connect(address));
-    let mut stream = connect
-        .await
-        .map_err(|_| "printer did not answer".to_owned())?
-        .map_err(|e| e.to_string())?;
-    stream
-        .write_all(zpl.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut stream = connect.await.map_err(|_| "printer did not answer".to_owned())?.map_err(|e| e.to_string())?;
+    stream.write_all(zpl.as_bytes()).await.map_err(|e| e.to_string())?;
     stream.shutdown().await.map_err(|e| e.to_string())?;
     Ok(())
 }

@@ -58,10 +58,7 @@ impl Scanners {
                 name: name.clone(),
                 station: station.clone(),
                 listen: *listen,
-                recent: recent
-                    .get(name)
-                    .map(|r| r.iter().cloned().collect())
-                    .unwrap_or_default(),
+                recent: recent.get(name).map(|r| r.iter().cloned().collect()).unwrap_or_default(),
             })
             .collect()
     }
@@ -77,21 +74,10 @@ pub async fn start(
 ) -> std::io::Result<ScannerTask> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    scanners
-        .bound
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(name.clone(), (station.clone(), addr));
+    scanners.bound.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), (station.clone(), addr));
     tracing::info!(scanner = %name, %addr, "scanner listener ready");
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS_PER_SCANNER));
-    Ok(ScannerTask {
-        name,
-        station,
-        listener: Arc::new(listener),
-        scanners,
-        panels,
-        slots,
-    })
+    Ok(ScannerTask { name, station, listener: Arc::new(listener), scanners, panels, slots })
 }
 
 /// One scanner's listener as a restartable task: a restarted run accepts on the same socket,
@@ -113,33 +99,15 @@ impl ScannerTask {
 
     /// Accepts connections until `stop`.
     pub async fn run(self, stop: Stop) {
-        let ScannerTask {
-            name,
-            station,
-            listener,
-            scanners,
-            panels,
-            slots,
-        } = self;
+        let ScannerTask { name, station, listener, scanners, panels, slots } = self;
         loop {
-            let Some(Ok(slot)) = stop.run_until_stopped(slots.clone().acquire_owned()).await else {
-                return;
-            };
-            let Some(accepted) = stop.run_until_stopped(listener.accept()).await else {
-                return;
-            };
+            let Some(Ok(slot)) = stop.run_until_stopped(slots.clone().acquire_owned()).await else { return };
+            let Some(accepted) = stop.run_until_stopped(listener.accept()).await else { return };
             match accepted {
                 Ok((socket, peer)) => {
-                    let (scanners, name, panels, station) = (
-                        scanners.clone(),
-                        name.clone(),
-                        panels.clone(),
-                        station.clone(),
-                    );
+                    let (scanners, name, panels, station) = (scanners.clone(), name.clone(), panels.clone(), station.clone());
                     tokio::spawn(async move {
-                        let feedback = |ok: bool| {
-                            panels.flash(&station, if ok { Colour::Green } else { Colour::Red })
-                        };
+                        let feedback = |ok: bool| panels.flash(&station, if ok { Colour::Green } else { Colour::Red });
                         if let Err(error) = serve(socket, &name, &scanners, &feedback).await {
                             tracing::warn!(scanner = %name, %peer, %error, "scanner connection ended");
                         }
@@ -153,21 +121,14 @@ impl ScannerTask {
 }
 
 /// `feedback` lights the station: green for a code we understood, red for anything else.
-async fn serve(
-    socket: TcpStream,
-    name: &str,
-    scanners: &Scanners,
-    feedback: &(dyn Fn(bool) + Sync),
-) -> std::io::Result<()> {
+async fn serve(socket: TcpStream, name: &str, scanners: &Scanners, feedback: &(dyn Fn(bool) + Sync)) -> std::io::Result<()> {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read);
     let mut line = Vec::with_capacity(128);
     loop {
         line.clear();
         // Read one line, but never more than the limit (+ CR LF) into memory.
-        let n = AsyncReadExt::take(&mut lines, MAX_SCAN_LEN as u64 + 2)
-            .read_until(b'\n', &mut line)
-            .await?;
+        let n = AsyncReadExt::take(&mut lines, MAX_SCAN_LEN as u64 + 2).read_until(b'\n', &mut line).await?;
         if n == 0 {
             return Ok(());
         }
@@ -175,21 +136,11 @@ async fn serve(
         let (reply, ok) = if !complete && n >= MAX_SCAN_LEN + 2 {
             // Drain the rest of the overlong line before answering.
             let mut rest = Vec::new();
-            AsyncReadExt::take(&mut lines, 64 * 1024)
-                .read_until(b'\n', &mut rest)
-                .await?;
-            answer(
-                scanners,
-                name,
-                Err(format!("line longer than {MAX_SCAN_LEN} characters")),
-            )
+            AsyncReadExt::take(&mut lines, 64 * 1024).read_until(b'\n', &mut rest).await?;
+            answer(scanners, name, Err(format!("line longer than {MAX_SCAN_LEN} characters")))
         } else {
             match std::str::from_utf8(&line) {
-                Ok(text) => answer(
-                    scanners,
-                    name,
-                    describe(text.trim_end_matches(['\r', '\n'])),
-                ),
+                Ok(text) => answer(scanners, name, describe(text.trim_end_matches(['\r', '\n']))),
                 Err(_) => answer(scanners, name, Err("not UTF-8 text".into())),
             }
         };
@@ -199,9 +150,7 @@ async fn serve(
 }
 
 fn describe(text: &str) -> Result<String, String> {
-    let year: u16 = tote_shared::vda5050::iso8601_utc(now_ms())[..4]
-        .parse()
-        .unwrap_or(2026);
+    let year: u16 = tote_shared::vda5050::iso8601_utc(now_ms())[..4].parse().unwrap_or(2026);
     match parse(text, year).map_err(|e| e.to_string())? {
         Scan::Gs1(g) => {
             let mut parts = Vec::new();
@@ -239,16 +188,6 @@ fn answer(scanners: &Scanners, name: &str, result: Result<String, String>) -> (S
             (false, why)
         }
     };
-    scanners.record(
-        name,
-        ScanRecord {
-            at_ms: now_ms(),
-            ok,
-            result: text.clone(),
-        },
-    );
-    (
-        format!("{} {}\r\n", if ok { "OK" } else { "ERR" }, text),
-        ok,
-    )
+    scanners.record(name, ScanRecord { at_ms: now_ms(), ok, result: text.clone() });
+    (format!("{} {}\r\n", if ok { "OK" } else { "ERR" }, text), ok)
 }

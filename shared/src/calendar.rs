@@ -20,16 +20,11 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
+    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -38,11 +33,7 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
 /// optional); None when it is not a calendar date.
 pub fn parse_day(raw: &str) -> Option<i64> {
     let mut parts = raw.split('-');
-    let (Some(y), Some(m), Some(d), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
+    let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else { return None };
     let (y, m, d): (i64, i64, i64) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
     if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
@@ -64,32 +55,14 @@ pub enum BadTime {
 /// Unix milliseconds: how the payment channels' bills and the carriers write times.
 pub fn parse_local_time(raw: &str, offset_ms: i64) -> Result<i64, BadTime> {
     let b = raw.as_bytes();
-    if b.len() != 19
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b' '
-        || b[13] != b':'
-        || b[16] != b':'
-    {
+    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
         return Err(BadTime::Shape);
     }
-    let part = |range: std::ops::Range<usize>| {
-        b[range]
-            .iter()
-            .try_fold(0i64, |acc, &d| {
-                d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
-            })
-            .ok_or(BadTime::Shape)
-    };
+    let part = |range: std::ops::Range<usize>| b[range].iter().try_fold(0i64, |acc, &d| d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))).ok_or(BadTime::Shape);
     let (year, month, day) = (part(0..4)?, part(5..7)?, part(8..10)?);
     let (hour, minute, second) = (part(11..13)?, part(14..16)?, part(17..19)?);
     let days = days_from_civil(year, month, day);
-    let real = (1970..=9999).contains(&year)
-        && (1..=12).contains(&month)
-        && civil_from_days(days) == (year, month, day)
-        && hour < 24
-        && minute < 60
-        && second < 60;
+    let real = (1970..=9999).contains(&year) && (1..=12).contains(&month) && civil_from_days(days) == (year, month, day) && hour < 24 && minute < 60 && second < 60;
     if !real {
         return Err(BadTime::NotReal);
     }
@@ -97,24 +70,11 @@ pub fn parse_local_time(raw: &str, offset_ms: i64) -> Result<i64, BadTime> {
 }
 
 /// Writes `YYYY-MM-DD HH:MM:SS` for `at_ms` in a zone `offset_ms` east of UTC.
-pub fn write_local_time(
-    out: &mut impl std::fmt::Write,
-    at_ms: i64,
-    offset_ms: i64,
-) -> std::fmt::Result {
+pub fn write_local_time(out: &mut impl std::fmt::Write, at_ms: i64, offset_ms: i64) -> std::fmt::Result {
     let local_seconds = (at_ms + offset_ms).div_euclid(1000);
-    let (days, second_of_day) = (
-        local_seconds.div_euclid(86_400),
-        local_seconds.rem_euclid(86_400),
-    );
+    let (days, second_of_day) = (local_seconds.div_euclid(86_400), local_seconds.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days);
-    write!(
-        out,
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60
-    )
+    write!(out, "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60)
 }
 
 /// `YYYY-MM-DD HH:MM:SS` of `at_ms` in a zone `offset_ms` east of UTC.
@@ -145,15 +105,7 @@ mod tests {
         assert_eq!(utc_day(-1), "1969-12-31");
         assert_eq!(parse_day("2000-02-29"), Some(11_016));
         assert_eq!(parse_day("0001-01-01"), Some(days_from_civil(1, 1, 1)));
-        for bad in [
-            "2001-02-29",
-            "2026-13-01",
-            "2026-12",
-            "2026-12-01-1",
-            "x-1-1",
-            "10000-01-01",
-            "",
-        ] {
+        for bad in ["2001-02-29", "2026-13-01", "2026-12", "2026-12-01-1", "x-1-1", "10000-01-01", ""] {
             assert_eq!(parse_day(bad), None, "{bad}");
         }
     }

@@ -86,14 +86,7 @@ pub mod sf {
 
     impl Form {
         /// A signed form for `service` carrying `msg` as JSON.
-        pub fn signed<T: Serialize>(
-            partner_id: &str,
-            checkword: &str,
-            service: &str,
-            request_id: &str,
-            now_ms: i64,
-            msg: &T,
-        ) -> Form {
+        pub fn signed<T: Serialize>(partner_id: &str, checkword: &str, service: &str, request_id: &str, now_ms: i64, msg: &T) -> Form {
             let msg_data = serde_json::to_string(msg).unwrap_or_default();
             let timestamp = now_ms.to_string();
             Form {
@@ -108,10 +101,7 @@ pub mod sf {
 
         /// Whether the digest is the one `checkword` makes (compared in constant time).
         pub fn verify(&self, checkword: &str) -> bool {
-            crate::secret::same_secret(
-                &digest(&self.msg_data, &self.timestamp, checkword),
-                &self.msg_digest,
-            )
+            crate::secret::same_secret(&digest(&self.msg_data, &self.timestamp, checkword), &self.msg_digest)
         }
     }
 
@@ -320,10 +310,7 @@ pub mod kuaidi100 {
 
     /// `sign` of a push: upper-case hex MD5 of param followed by the salt.
     pub fn sign(param: &str, salt: &str) -> String {
-        let digest = Md5::new()
-            .chain_update(param.as_bytes())
-            .chain_update(salt.as_bytes())
-            .finalize();
+        let digest = Md5::new().chain_update(param.as_bytes()).chain_update(salt.as_bytes()).finalize();
         digest.iter().map(|b| format!("{b:02X}")).collect()
     }
 
@@ -412,31 +399,18 @@ mod tests {
 
     #[test]
     fn a_signed_form_verifies_with_its_checkword_only() {
-        let form = sf::Form::signed(
-            "TOTE",
-            "cw-1",
-            sf::APPLY_WAYBILLS,
-            "r1",
-            1_700_000_000_000,
-            &sf::ApplyWaybills { count: 5 },
-        );
+        let form = sf::Form::signed("TOTE", "cw-1", sf::APPLY_WAYBILLS, "r1", 1_700_000_000_000, &sf::ApplyWaybills { count: 5 });
         assert_eq!(form.msg_data, r#"{"count":5}"#);
         assert!(form.verify("cw-1"));
         assert!(!form.verify("cw-2"));
-        let tampered = sf::Form {
-            msg_data: r#"{"count":6}"#.into(),
-            ..form
-        };
+        let tampered = sf::Form { msg_data: r#"{"count":6}"#.into(), ..form };
         assert!(!tampered.verify("cw-1"));
     }
 
     #[test]
     fn kuaidi100_sign_is_upper_case_md5() {
         // RFC 1321's test suite: MD5("abc").
-        assert_eq!(
-            kuaidi100::sign("ab", "c"),
-            "900150983CD24FB0D6963F7D28E17F72"
-        );
+        assert_eq!(kuaidi100::sign("ab", "c"), "900150983CD24FB0D6963F7D28E17F72");
         assert_eq!(kuaidi100::company("SF"), "shunfeng");
     }
 }

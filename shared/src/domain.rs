@@ -17,9 +17,7 @@ pub enum DomainError {
     Qty(i64),
     #[error("amount {0} is out of range: it must be between 0 and {max} (minor units)", max = Money::MAX_MINOR)]
     Money(i64),
-    #[error(
-        "warehouse code {0:?} is invalid: use 2-4 capital letters, '-', and 2 digits (e.g. SH-01)"
-    )]
+    #[error("warehouse code {0:?} is invalid: use 2-4 capital letters, '-', and 2 digits (e.g. SH-01)")]
     Warehouse(String),
     #[error("location code {0:?} is invalid: use 1-32 characters A-Z, 0-9 or '-'")]
     Location(String),
@@ -86,24 +84,15 @@ string_newtype!(Gtin);
 impl Gtin {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         if !matches!(raw.len(), 8 | 12 | 13 | 14) {
-            return Err(DomainError::Gtin(
-                truncate(raw),
-                "it must have 8, 12, 13 or 14 digits",
-            ));
+            return Err(DomainError::Gtin(truncate(raw), "it must have 8, 12, 13 or 14 digits"));
         }
         if !raw.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(DomainError::Gtin(
-                truncate(raw),
-                "it must contain digits only",
-            ));
+            return Err(DomainError::Gtin(truncate(raw), "it must contain digits only"));
         }
         let digits: Vec<u32> = raw.bytes().map(|b| u32::from(b - b'0')).collect();
         let (body, check) = digits.split_at(digits.len() - 1);
         if gs1_check_digit(body) != check[0] {
-            return Err(DomainError::Gtin(
-                truncate(raw),
-                "the check digit does not match",
-            ));
+            return Err(DomainError::Gtin(truncate(raw), "the check digit does not match"));
         }
         Ok(Gtin(raw.to_owned()))
     }
@@ -159,9 +148,7 @@ string_newtype!(LocationCode);
 impl LocationCode {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let ok = (1..=32).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
+            && raw.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
         if ok {
             Ok(LocationCode(raw.to_owned()))
         } else {
@@ -209,9 +196,7 @@ impl From<Qty> for i64 {
 }
 
 /// An amount in minor units (fen for CNY). Never a float.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "i64", into = "i64")]
 pub struct Money(i64);
 
@@ -304,24 +289,10 @@ mod tests {
     #[test]
     fn units_shares_sum_to_the_line_whatever_the_pieces() {
         // 1,001 fen over 3 units: ⌊1001·k/3⌋ = 333, 667, 1001, so 333, 334, 334.
-        assert_eq!(
-            [
-                units_share(1_001, 3, 0, 1),
-                units_share(1_001, 3, 1, 1),
-                units_share(1_001, 3, 2, 1)
-            ],
-            [333, 334, 334]
-        );
-        assert_eq!(
-            units_share(1_001, 3, 0, 2) + units_share(1_001, 3, 2, 1),
-            1_001
-        );
+        assert_eq!([units_share(1_001, 3, 0, 1), units_share(1_001, 3, 1, 1), units_share(1_001, 3, 2, 1)], [333, 334, 334]);
+        assert_eq!(units_share(1_001, 3, 0, 2) + units_share(1_001, 3, 2, 1), 1_001);
         assert_eq!(units_share(1_001, 3, 0, 3), 1_001);
-        assert_eq!(
-            units_share(1_001, 3, 2, 2),
-            0,
-            "more units than the line has"
-        );
+        assert_eq!(units_share(1_001, 3, 2, 2), 0, "more units than the line has");
         for (total, units) in [(7, 7), (0, 4), (9_999_999_999, 100_000), (1, 2)] {
             let mut before = 0;
             let mut sum = 0;

@@ -87,10 +87,7 @@ const AREA_CODES: &[(&str, &str)] = &[
 /// The destination code of a ship-to city ("Hangzhou" → "571").
 pub fn area_code(city: &str) -> Option<&'static str> {
     let (en, _) = city_province(city)?;
-    AREA_CODES
-        .iter()
-        .find(|(name, _)| *name == en)
-        .map(|(_, code)| *code)
+    AREA_CODES.iter().find(|(name, _)| *name == en).map(|(_, code)| *code)
 }
 
 /// The 31 provincial divisions of the mainland (provinces, autonomous regions, municipalities)
@@ -132,10 +129,7 @@ pub const PROVINCES: [(&str, &str); 31] = [
 /// The province code for a code or a Chinese name ("浙江" → "zhejiang").
 pub fn province(raw: &str) -> Option<&'static str> {
     let key = raw.trim().to_lowercase();
-    PROVINCES
-        .iter()
-        .find(|(code, name)| *code == key || *name == key)
-        .map(|(code, _)| *code)
+    PROVINCES.iter().find(|(code, name)| *code == key || *name == key).map(|(code, _)| *code)
 }
 
 /// The names `city_point` knows, English and Chinese, as written in its table.
@@ -155,26 +149,15 @@ pub fn city_province(city: &str) -> Option<(&'static str, &'static str)> {
 
 /// The known city nearest `point` (a warehouse's, say): its name and province code.
 pub fn nearest_city(point: &GeoPoint) -> Option<(&'static str, &'static str)> {
-    let distance = |&&(_, _, _, lat, lon): &&(&str, &str, &str, f64, f64)| {
-        point.distance_km(&GeoPoint { lat, lon })
-    };
-    CITIES
-        .iter()
-        .min_by(|a, b| distance(a).total_cmp(&distance(b)))
-        .map(|&(en, _, province, _, _)| (en, province))
+    let distance = |&&(_, _, _, lat, lon): &&(&str, &str, &str, f64, f64)| point.distance_km(&GeoPoint { lat, lon });
+    CITIES.iter().min_by(|a, b| distance(a).total_cmp(&distance(b))).map(|&(en, _, province, _, _)| (en, province))
 }
 
 fn city_row(city: &str) -> Option<&'static (&'static str, &'static str, &'static str, f64, f64)> {
-    let key: String = city
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '\'')
-        .collect::<String>()
-        .to_lowercase();
+    let key: String = city.chars().filter(|c| !c.is_whitespace() && *c != '\'').collect::<String>().to_lowercase();
     // "杭州市": the city suffix as addresses write it.
     let key = key.strip_suffix('市').unwrap_or(&key);
-    CITIES
-        .iter()
-        .find(|(en, zh, _, _, _)| *en == key || *zh == key)
+    CITIES.iter().find(|(en, zh, _, _, _)| *en == key || *zh == key)
 }
 
 #[cfg(test)]
@@ -184,14 +167,7 @@ mod tests {
     #[test]
     fn shanghai_is_nearer_to_suzhou_than_beijing_is() {
         let sh = city_point("Shanghai").expect("known");
-        assert_eq!(
-            nearest_city(&GeoPoint {
-                lat: 31.1,
-                lon: 121.3
-            }),
-            Some(("shanghai", "shanghai")),
-            "a warehouse outside Shanghai"
-        );
+        assert_eq!(nearest_city(&GeoPoint { lat: 31.1, lon: 121.3 }), Some(("shanghai", "shanghai")), "a warehouse outside Shanghai");
         let bj = city_point("北京").expect("known");
         let sz = city_point("suzhou").expect("known");
         assert!(sz.distance_km(&sh) < sz.distance_km(&bj));
@@ -204,16 +180,9 @@ mod tests {
             assert_eq!(super::province(province), Some(*province), "{en}");
         }
         assert_eq!(city_province("杭州"), Some(("hangzhou", "zhejiang")));
-        assert_eq!(
-            city_province("杭州市"),
-            Some(("hangzhou", "zhejiang")),
-            "the city suffix is not part of the name"
-        );
+        assert_eq!(city_province("杭州市"), Some(("hangzhou", "zhejiang")), "the city suffix is not part of the name");
         for (en, _, _, _, _) in CITIES {
-            assert!(
-                area_code(en).is_some_and(|c| c.len() == 3),
-                "{en} has a destination code"
-            );
+            assert!(area_code(en).is_some_and(|c| c.len() == 3), "{en} has a destination code");
         }
         assert_eq!(area_code("深圳"), Some("755"));
         assert_eq!(super::province("浙江"), Some("zhejiang"));

@@ -7,10 +7,7 @@ use crate::sync::ShipTo;
 /// Builds an SSCC: extension digit, GS1 company prefix and serial reference (17 digits in
 /// total), plus the GS1 check digit. None if the parts are not digits or do not add up.
 pub fn sscc(extension: u8, company_prefix: &str, serial_reference: u64) -> Option<String> {
-    if extension > 9
-        || company_prefix.is_empty()
-        || !company_prefix.bytes().all(|b| b.is_ascii_digit())
-    {
+    if extension > 9 || company_prefix.is_empty() || !company_prefix.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let serial_width = 16usize.checked_sub(company_prefix.len())?;
@@ -19,12 +16,7 @@ pub fn sscc(extension: u8, company_prefix: &str, serial_reference: u64) -> Optio
         return None;
     }
     let body = format!("{extension}{company_prefix}{serial}");
-    let sum: u32 = body
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 })
-        .sum();
+    let sum: u32 = body.bytes().rev().enumerate().map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 }).sum();
     Some(format!("{body}{}", (10 - sum % 10) % 10))
 }
 
@@ -41,10 +33,7 @@ pub struct ShippingLabel<'a> {
 
 /// ZPL fields must not contain the format's control characters.
 fn field(text: &str) -> String {
-    text.chars()
-        .filter(|c| !matches!(c, '^' | '~' | '\r' | '\n'))
-        .take(60)
-        .collect()
+    text.chars().filter(|c| !matches!(c, '^' | '~' | '\r' | '\n')).take(60).collect()
 }
 
 impl ShippingLabel<'_> {
@@ -84,47 +73,18 @@ mod tests {
     #[test]
     fn sscc_has_eighteen_digits_and_a_valid_check_digit() {
         // The GS1 General Specifications' example SSCC.
-        assert_eq!(
-            sscc(1, "0614141", 123_456_789).as_deref(),
-            Some("106141411234567897")
-        );
+        assert_eq!(sscc(1, "0614141", 123_456_789).as_deref(), Some("106141411234567897"));
         assert_eq!(sscc(0, "12345678901234567", 1), None, "prefix too long");
-        assert_eq!(
-            sscc(0, "0614141", 1_000_000_000),
-            None,
-            "serial does not fit"
-        );
+        assert_eq!(sscc(0, "0614141", 1_000_000_000), None, "serial does not fit");
     }
 
     #[test]
     fn a_label_carries_tracking_sscc_and_address_without_zpl_injection() {
-        let to = ShipTo {
-            name: "Li ^XZ Wei".into(),
-            line1: "88 Century Avenue".into(),
-            city: "Shanghai".into(),
-            postcode: "200120".into(),
-            phone: String::new(),
-        };
-        let zpl = ShippingLabel {
-            order_id: 7,
-            carrier: "SF",
-            tracking_number: "SF123",
-            route_code: Some("021"),
-            sscc: "106141411234567897",
-            ship_to: &to,
-            from: "Tote SH-01",
-        }
-        .zpl();
+        let to = ShipTo { name: "Li ^XZ Wei".into(), line1: "88 Century Avenue".into(), city: "Shanghai".into(), postcode: "200120".into(), phone: String::new() };
+        let zpl = ShippingLabel { order_id: 7, carrier: "SF", tracking_number: "SF123", route_code: Some("021"), sscc: "106141411234567897", ship_to: &to, from: "Tote SH-01" }.zpl();
         assert!(zpl.starts_with("^XA") && zpl.trim_end().ends_with("^XZ"));
-        assert_eq!(
-            zpl.matches("^XZ").count(),
-            1,
-            "a ^ in the address cannot end the label"
-        );
+        assert_eq!(zpl.matches("^XZ").count(), 1, "a ^ in the address cannot end the label");
         assert!(zpl.contains("^FDSF123^FS") && zpl.contains("^FD(00)106141411234567897^FS"));
-        assert!(
-            zpl.contains("^A0N,110,110^FD021^FS"),
-            "the destination code is printed large"
-        );
+        assert!(zpl.contains("^A0N,110,110^FD021^FS"), "the destination code is printed large");
     }
 }

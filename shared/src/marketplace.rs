@@ -64,20 +64,11 @@ pub fn sign(params: &BTreeMap<String, String>, secret: &str) -> String {
 
 /// Whether the request's `sign` is the one `secret` makes (constant time).
 pub fn verify(params: &BTreeMap<String, String>, secret: &str) -> bool {
-    params
-        .get("sign")
-        .is_some_and(|given| crate::secret::same_secret(&sign(params, secret), given))
+    params.get("sign").is_some_and(|given| crate::secret::same_secret(&sign(params, secret), given))
 }
 
 /// A call's form: the system parameters, `business` and the signature.
-pub fn signed_form(
-    method: &str,
-    app_key: &str,
-    session: &str,
-    secret: &str,
-    now_ms: i64,
-    business: &[(&str, String)],
-) -> BTreeMap<String, String> {
+pub fn signed_form(method: &str, app_key: &str, session: &str, secret: &str, now_ms: i64, business: &[(&str, String)]) -> BTreeMap<String, String> {
     let mut params: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in [
         ("method", method.to_owned()),
@@ -198,10 +189,7 @@ pub struct Sent {
 /// The response key of a method: `taobao.trades.sold.increment.get` →
 /// `trades_sold_increment_get_response`.
 pub fn response_key(method: &str) -> String {
-    format!(
-        "{}_response",
-        method.trim_start_matches("taobao.").replace('.', "_")
-    )
+    format!("{}_response", method.trim_start_matches("taobao.").replace('.', "_"))
 }
 
 /// What an `ALREADY_CONSIGNED` error's `sub_msg` says: `consigned with <company> <out_sid>`.
@@ -221,23 +209,14 @@ mod tests {
 
     #[test]
     fn a_signed_form_verifies_and_any_change_breaks_it() {
-        let form = signed_form(
-            SEND_METHOD,
-            "12345678",
-            "sess",
-            "s3cret",
-            1_764_000_000_000,
-            &[("tid", "42".into()), ("out_sid", "SF1".into())],
-        );
+        let form = signed_form(SEND_METHOD, "12345678", "sess", "s3cret", 1_764_000_000_000, &[("tid", "42".into()), ("out_sid", "SF1".into())]);
         assert!(verify(&form, "s3cret"));
         assert!(!verify(&form, "other"));
         let mut changed = form.clone();
         changed.insert("tid".into(), "43".into());
         assert!(!verify(&changed, "s3cret"));
         assert_eq!(form["sign"].len(), 64);
-        assert!(form["sign"]
-            .chars()
-            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
+        assert!(form["sign"].chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
     }
 
     #[test]
@@ -246,10 +225,7 @@ mod tests {
         params.insert("b".to_owned(), "2".to_owned());
         params.insert("a".to_owned(), "1".to_owned());
         params.insert("empty".to_owned(), String::new());
-        assert_eq!(
-            sign(&params, "k"),
-            hmac_sha256::hex(b"k", b"a1b2").to_uppercase()
-        );
+        assert_eq!(sign(&params, "k"), hmac_sha256::hex(b"k", b"a1b2").to_uppercase());
     }
 
     #[test]
@@ -259,13 +235,7 @@ mod tests {
         assert_eq!(parse_amount("258.00"), Some(25_800));
         assert_eq!(parse_amount("-1.00"), None);
         assert_eq!(amount(25_800), "258.00");
-        assert_eq!(
-            response_key(TRADES_METHOD),
-            "trades_sold_increment_get_response"
-        );
-        assert_eq!(
-            parse_consigned(&consigned_msg("SF", "SF100")),
-            Some(("SF", "SF100"))
-        );
+        assert_eq!(response_key(TRADES_METHOD), "trades_sold_increment_get_response");
+        assert_eq!(parse_consigned(&consigned_msg("SF", "SF100")), Some(("SF", "SF100")));
     }
 }

@@ -39,16 +39,7 @@ pub const NOT_BLANK: &str = concat!("[^", white_space!(), "]");
 
 /// Free text as `tote_shared::text::check` takes it: none of the forbidden characters, and at
 /// least one that is not white space.
-pub const CLEAN_TEXT: &str = concat!(
-    "^[^",
-    forbidden!(),
-    "]*[^",
-    forbidden!(),
-    white_space!(),
-    "][^",
-    forbidden!(),
-    "]*$"
-);
+pub const CLEAN_TEXT: &str = concat!("^[^", forbidden!(), "]*[^", forbidden!(), white_space!(), "][^", forbidden!(), "]*$");
 
 /// Text as `tote_shared::text::check_chars` takes it (may be empty or blank): none of the
 /// forbidden characters.
@@ -60,13 +51,7 @@ const TEXT_RULE: &str = "No control characters (C0, DEL, C1: tab and line breaks
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-fn string(
-    pattern: &str,
-    min: usize,
-    max: usize,
-    description: &str,
-    example: &str,
-) -> RefOr<Schema> {
+fn string(pattern: &str, min: usize, max: usize, description: &str, example: &str) -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some(pattern))
@@ -80,9 +65,7 @@ fn string(
 fn integer(min: i64, max: i64, description: &str, example: i64) -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(Type::Integer)
-        .format(Some(SchemaFormat::KnownFormat(
-            utoipa::openapi::KnownFormat::Int64,
-        )))
+        .format(Some(SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64)))
         .minimum(Some(min))
         .maximum(Some(max))
         .description(Some(description))
@@ -106,59 +89,11 @@ macro_rules! schema {
     };
 }
 
-schema!(
-    Sku,
-    "Sku",
-    string(
-        "^[A-Z0-9._-]{1,64}$",
-        1,
-        64,
-        "A SKU code: 1 to 64 of A-Z, 0-9, '-', '_', '.'.",
-        "PEG39-M-WHT-42"
-    )
-);
-schema!(
-    WarehouseCode,
-    "WarehouseCode",
-    string(
-        "^[A-Z]{2,4}-[0-9]{2}$",
-        5,
-        7,
-        "2 to 4 capital letters, '-', 2 digits.",
-        "SH-01"
-    )
-);
-schema!(
-    LocationCode,
-    "LocationCode",
-    string(
-        "^[A-Z0-9-]{1,32}$",
-        1,
-        32,
-        "A location code: 1 to 32 of A-Z, 0-9, '-'.",
-        "A-01-02"
-    )
-);
-schema!(
-    Qty,
-    "Qty",
-    integer(
-        1,
-        i64::from(Qty::MAX),
-        "A quantity of units: 1 to 100,000.",
-        1
-    )
-);
-schema!(
-    Money,
-    "Money",
-    integer(
-        0,
-        Money::MAX_MINOR,
-        "An amount in minor units (fen): 0 to 10^10.",
-        89_900
-    )
-);
+schema!(Sku, "Sku", string("^[A-Z0-9._-]{1,64}$", 1, 64, "A SKU code: 1 to 64 of A-Z, 0-9, '-', '_', '.'.", "PEG39-M-WHT-42"));
+schema!(WarehouseCode, "WarehouseCode", string("^[A-Z]{2,4}-[0-9]{2}$", 5, 7, "2 to 4 capital letters, '-', 2 digits.", "SH-01"));
+schema!(LocationCode, "LocationCode", string("^[A-Z0-9-]{1,32}$", 1, 32, "A location code: 1 to 32 of A-Z, 0-9, '-'.", "A-01-02"));
+schema!(Qty, "Qty", integer(1, i64::from(Qty::MAX), "A quantity of units: 1 to 100,000.", 1));
+schema!(Money, "Money", integer(0, Money::MAX_MINOR, "An amount in minor units (fen): 0 to 10^10.", 89_900));
 schema!(
     Gtin,
     "Gtin",
@@ -183,9 +118,7 @@ pub fn text(max: usize) -> Object {
         .min_length(Some(1))
         .max_length(Some(max))
         .pattern(Some(CLEAN_TEXT))
-        .description(Some(format!(
-            "Free text: 1 to {max} characters, not all white space. {TEXT_RULE}"
-        )))
+        .description(Some(format!("Free text: 1 to {max} characters, not all white space. {TEXT_RULE}")))
         .build()
 }
 
@@ -196,9 +129,7 @@ pub fn chars(max: usize) -> Object {
         .schema_type(Type::String)
         .max_length(Some(max))
         .pattern(Some(CLEAN_CHARS))
-        .description(Some(format!(
-            "Text of at most {max} characters, possibly empty. {TEXT_RULE}"
-        )))
+        .description(Some(format!("Text of at most {max} characters, possibly empty. {TEXT_RULE}")))
         .build()
 }
 
@@ -237,19 +168,7 @@ macro_rules! text_types {
     )*};
 }
 
-text_types!(
-    Text20 = 20,
-    Text32 = 32,
-    Text40 = 40,
-    Text50 = 50,
-    Text64 = 64,
-    Text80 = 80,
-    Text100 = 100,
-    Text128 = 128,
-    Text200 = 200,
-    Text300 = 300,
-    Text500 = 500
-);
+text_types!(Text20 = 20, Text32 = 32, Text40 = 40, Text50 = 50, Text64 = 64, Text80 = 80, Text100 = 100, Text128 = 128, Text200 = 200, Text300 = 300, Text500 = 500);
 
 /// Marker types for `#[schema(value_type = Chars200)]`: text of at most N characters, possibly
 /// empty, none of them forbidden.
@@ -286,12 +205,7 @@ pub struct ProblemSchema {
 fn problem(description: &str) -> Response {
     ResponseBuilder::new()
         .description(description)
-        .content(
-            PROBLEM_JSON,
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Problem")))
-                .build(),
-        )
+        .content(PROBLEM_JSON, ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
         .build()
 }
 
@@ -336,9 +250,7 @@ impl IntoResponses for Unauthorized {
             .schema(ObjectBuilder::new().schema_type(Type::String).pattern(Some("^Bearer realm=")))
             .description(Some("RFC 6750: `Bearer realm=\"tote-central\"` (or `tote-edge`); with `error=\"invalid_token\"` when a bearer token was presented and refused."))
             .build();
-        response
-            .headers
-            .insert("WWW-Authenticate".to_owned(), challenge);
+        response.headers.insert("WWW-Authenticate".to_owned(), challenge);
         BTreeMap::from([("401".to_owned(), response.into())])
     }
 }
@@ -366,19 +278,9 @@ fn idempotency_key(required: bool) -> Parameter {
     ParameterBuilder::new()
         .name("Idempotency-Key")
         .parameter_in(ParameterIn::Header)
-        .required(if required {
-            Required::True
-        } else {
-            Required::False
-        })
+        .required(if required { Required::True } else { Required::False })
         .description(Some(description))
-        .schema(Some(
-            ObjectBuilder::new()
-                .schema_type(SchemaType::Type(Type::String))
-                .pattern(Some("^[!-~]{1,128}$"))
-                .min_length(Some(1))
-                .max_length(Some(128)),
-        ))
+        .schema(Some(ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)).pattern(Some("^[!-~]{1,128}$")).min_length(Some(1)).max_length(Some(128))))
         .build()
 }
 
@@ -433,22 +335,10 @@ pub fn unsigned_ranges(value: &mut serde_json::Value) {
 /// Operation ids as `{tag}_{handler}`: utoipa takes the handler's name, and several systems
 /// name theirs `get` or `create` (OpenAPI wants ids unique).
 pub fn tagged_operation_ids(doc: &mut serde_json::Value) {
-    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
-        return;
-    };
-    for operation in paths
-        .values_mut()
-        .filter_map(|p| p.as_object_mut())
-        .flat_map(|p| p.values_mut())
-    {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else { return };
+    for operation in paths.values_mut().filter_map(|p| p.as_object_mut()).flat_map(|p| p.values_mut()) {
         let tag = operation["tags"][0].as_str().map(str::to_owned);
-        if let (Some(tag), Some(id)) = (
-            tag,
-            operation
-                .get("operationId")
-                .and_then(|i| i.as_str())
-                .map(str::to_owned),
-        ) {
+        if let (Some(tag), Some(id)) = (tag, operation.get("operationId").and_then(|i| i.as_str()).map(str::to_owned)) {
             operation["operationId"] = format!("{tag}_{id}").into();
         }
     }
@@ -459,12 +349,7 @@ pub fn tagged_operation_ids(doc: &mut serde_json::Value) {
 pub fn required_challenges(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
-            if let Some(challenge) = map
-                .get_mut("401")
-                .and_then(|r| r.get_mut("headers"))
-                .and_then(|h| h.get_mut("WWW-Authenticate"))
-                .and_then(|h| h.as_object_mut())
-            {
+            if let Some(challenge) = map.get_mut("401").and_then(|r| r.get_mut("headers")).and_then(|h| h.get_mut("WWW-Authenticate")).and_then(|h| h.as_object_mut()) {
                 challenge.insert("required".into(), true.into());
             }
             map.values_mut().for_each(required_challenges);
@@ -483,9 +368,7 @@ pub fn challenged_401s(doc: &serde_json::Value) -> Result<usize, String> {
         for (method, operation) in item.as_object().into_iter().flatten() {
             if let Some(unauthorized) = operation["responses"].get("401") {
                 if unauthorized["headers"]["WWW-Authenticate"]["required"] != true {
-                    return Err(format!(
-                        "{method} {path}: its 401 does not require WWW-Authenticate"
-                    ));
+                    return Err(format!("{method} {path}: its 401 does not require WWW-Authenticate"));
                 }
                 challenged += 1;
             }
@@ -504,13 +387,7 @@ impl IntoParams for PathId {
             .name("id")
             .parameter_in(ParameterIn::Path)
             .required(Required::True)
-            .schema(Some(
-                ObjectBuilder::new()
-                    .schema_type(Type::Integer)
-                    .format(Some(SchemaFormat::Custom("uint64".into())))
-                    .minimum(Some(0))
-                    .maximum(Some(u64::MAX)),
-            ))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::Integer).format(Some(SchemaFormat::Custom("uint64".into()))).minimum(Some(0)).maximum(Some(u64::MAX))))
             .build()]
     }
 }
@@ -522,10 +399,7 @@ mod tests {
     /// The pattern must say what `trim` says, character by character.
     #[test]
     fn not_blank_names_exactly_the_characters_trim_removes() {
-        let class: Vec<char> = (0..=0x3000u32)
-            .filter_map(char::from_u32)
-            .filter(|c| c.is_whitespace())
-            .collect();
+        let class: Vec<char> = (0..=0x3000u32).filter_map(char::from_u32).filter(|c| c.is_whitespace()).collect();
         let listed: Vec<char> = "\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}\u{2001}\u{2002}\u{2003}\u{2004}\u{2005}\u{2006}\u{2007}\u{2008}\u{2009}\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}".chars().collect();
         let mut sorted = listed.clone();
         sorted.sort();
@@ -557,16 +431,10 @@ mod tests {
     #[test]
     fn the_forbidden_class_names_exactly_what_the_text_rule_refuses() {
         let documented = class_members(forbidden!());
-        let refused: Vec<char> = (0..=0x10FFFFu32)
-            .filter_map(char::from_u32)
-            .filter(|c| crate::text::Forbidden::of(*c).is_some())
-            .collect();
+        let refused: Vec<char> = (0..=0x10FFFFu32).filter_map(char::from_u32).filter(|c| crate::text::Forbidden::of(*c).is_some()).collect();
         assert_eq!(documented, refused);
         assert_eq!(CLEAN_CHARS, format!("^[^{}]*$", forbidden!()));
-        assert_eq!(
-            CLEAN_TEXT,
-            format!("^[^{0}]*[^{0}{1}][^{0}]*$", forbidden!(), white_space!())
-        );
+        assert_eq!(CLEAN_TEXT, format!("^[^{0}]*[^{0}{1}][^{0}]*$", forbidden!(), white_space!()));
         assert_eq!(NOT_BLANK, format!("[^{}]", white_space!()));
     }
 }

@@ -67,23 +67,12 @@ impl OrderState {
 
     /// States in which a warehouse holds a commitment for the order.
     pub fn holds_commitment(self) -> bool {
-        matches!(
-            self,
-            OrderState::AwaitingShipment
-                | OrderState::Picked
-                | OrderState::Packed
-                | OrderState::Cancelling
-                | OrderState::PartlyShipped
-                | OrderState::Grouping
-        )
+        matches!(self, OrderState::AwaitingShipment | OrderState::Picked | OrderState::Packed | OrderState::Cancelling | OrderState::PartlyShipped | OrderState::Grouping)
     }
 
     /// The parcel has left the warehouse (whatever happened to it since).
     pub fn has_shipped(self) -> bool {
-        matches!(
-            self,
-            OrderState::Shipped | OrderState::Delivered | OrderState::Completed
-        )
+        matches!(self, OrderState::Shipped | OrderState::Delivered | OrderState::Completed)
     }
 
     /// A part in this state is out of the order for good (nothing of it ships).
@@ -92,14 +81,7 @@ impl OrderState {
     }
 
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            OrderState::Shipped
-                | OrderState::Delivered
-                | OrderState::Completed
-                | OrderState::Cancelled
-                | OrderState::Closed
-        )
+        matches!(self, OrderState::Shipped | OrderState::Delivered | OrderState::Completed | OrderState::Cancelled | OrderState::Closed)
     }
 }
 
@@ -127,10 +109,7 @@ pub enum OrderEvent {
     /// Customer or HQ asks to cancel.
     CancelRequested,
     /// The payment deadline check ran at `now_ms`.
-    PaymentDeadlineChecked {
-        now_ms: i64,
-        deadline_ms: i64,
-    },
+    PaymentDeadlineChecked { now_ms: i64, deadline_ms: i64 },
     EdgePicked,
     EdgePacked,
     EdgeShipped,
@@ -149,11 +128,7 @@ pub enum OrderEvent {
     BalanceDue,
     /// The completion check ran at `now_ms` for an order delivered at `delivered_ms`, with a
     /// return window of `window_ms` (after-sales checked that no request is open).
-    ReturnWindowChecked {
-        now_ms: i64,
-        delivered_ms: i64,
-        window_ms: i64,
-    },
+    ReturnWindowChecked { now_ms: i64, delivered_ms: i64, window_ms: i64 },
     /// Payment confirmed for an order that joined a group buy still forming.
     PaidIntoGroup,
     /// The order's group buy reached its size: it may ship.
@@ -183,10 +158,7 @@ pub struct Transition {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OrderError {
     #[error("an order that is {state} cannot take {event}")]
-    NotAllowed {
-        state: &'static str,
-        event: &'static str,
-    },
+    NotAllowed { state: &'static str, event: &'static str },
     #[error("the payment deadline has not passed yet")]
     DeadlineNotReached,
     #[error("the return window is still open")]
@@ -218,38 +190,21 @@ impl OrderEvent {
 pub fn transition(state: OrderState, event: &OrderEvent) -> Result<Transition, OrderError> {
     use OrderEffect as E;
     use OrderState as S;
-    let go = |to: OrderState, effects: &[OrderEffect]| {
-        Ok(Transition {
-            to,
-            effects: effects.to_vec(),
-        })
-    };
+    let go = |to: OrderState, effects: &[OrderEffect]| Ok(Transition { to, effects: effects.to_vec() });
     match (state, event) {
-        (S::AwaitingPayment, OrderEvent::Paid) => {
-            go(S::AwaitingShipment, &[E::CommitLock, E::SendFulfilToEdge])
-        }
+        (S::AwaitingPayment, OrderEvent::Paid) => go(S::AwaitingShipment, &[E::CommitLock, E::SendFulfilToEdge]),
         // A group buy's order is paid for and its stock committed, but it waits for its group.
         (S::AwaitingPayment, OrderEvent::PaidIntoGroup) => go(S::Grouping, &[E::CommitLock]),
         (S::Grouping, OrderEvent::GroupFormed) => go(S::AwaitingShipment, &[E::SendFulfilToEdge]),
         // Nothing was sent to a warehouse: the commitment simply goes.
         (S::Grouping, OrderEvent::CancelRequested) => go(S::Cancelled, &[E::ReleaseCommitment]),
-        (S::AwaitingPayment | S::Held, OrderEvent::CancelRequested) => {
-            go(S::Cancelled, &[E::ReleaseLock])
-        }
+        (S::AwaitingPayment | S::Held, OrderEvent::CancelRequested) => go(S::Cancelled, &[E::ReleaseLock]),
         // A replacement needs no payment: the returned item pays for it.
-        (S::Held, OrderEvent::ReturnPassed) => {
-            go(S::AwaitingShipment, &[E::CommitLock, E::SendFulfilToEdge])
-        }
+        (S::Held, OrderEvent::ReturnPassed) => go(S::AwaitingShipment, &[E::CommitLock, E::SendFulfilToEdge]),
         // A dearer replacement waits for its difference like any order for its money, the
         // stock still locked.
         (S::Held, OrderEvent::BalanceDue) => go(S::AwaitingPayment, &[]),
-        (
-            S::AwaitingPayment,
-            OrderEvent::PaymentDeadlineChecked {
-                now_ms,
-                deadline_ms,
-            },
-        ) => {
+        (S::AwaitingPayment, OrderEvent::PaymentDeadlineChecked { now_ms, deadline_ms }) => {
             if now_ms >= deadline_ms {
                 go(S::Closed, &[E::ReleaseLock])
             } else {
@@ -277,28 +232,16 @@ pub fn transition(state: OrderState, event: &OrderEvent) -> Result<Transition, O
         (S::AwaitingShipment | S::Picked | S::Packed, OrderEvent::EdgeFulfilmentFailed) => {
             go(S::Backordered, &[E::ReleaseCommitment, E::Reroute])
         }
-        (S::Backordered, OrderEvent::StockAllocated) => {
-            go(S::AwaitingShipment, &[E::CommitDirect, E::SendFulfilToEdge])
-        }
+        (S::Backordered, OrderEvent::StockAllocated) => go(S::AwaitingShipment, &[E::CommitDirect, E::SendFulfilToEdge]),
         (S::Shipped, OrderEvent::ParcelDelivered) => go(S::Delivered, &[]),
-        (
-            S::Delivered,
-            OrderEvent::ReturnWindowChecked {
-                now_ms,
-                delivered_ms,
-                window_ms,
-            },
-        ) => {
+        (S::Delivered, OrderEvent::ReturnWindowChecked { now_ms, delivered_ms, window_ms }) => {
             if now_ms.saturating_sub(*delivered_ms) >= *window_ms {
                 go(S::Completed, &[])
             } else {
                 Err(OrderError::WindowOpen)
             }
         }
-        (state, event) => Err(OrderError::NotAllowed {
-            state: state.as_str(),
-            event: event.name(),
-        }),
+        (state, event) => Err(OrderError::NotAllowed { state: state.as_str(), event: event.name() }),
     }
 }
 
@@ -306,9 +249,7 @@ pub fn transition(state: OrderState, event: &OrderEvent) -> Result<Transition, O
 /// `order` state: parts cancelled or closed take nothing, and a partly shipped order's cancel
 /// goes only to the parts that have not left and are not already stopping.
 pub fn takes_order_event(order: OrderState, part: OrderState) -> bool {
-    !part.is_dropped()
-        && !(order == OrderState::PartlyShipped
-            && (part.has_shipped() || part == OrderState::Cancelling))
+    !part.is_dropped() && !(order == OrderState::PartlyShipped && (part.has_shipped() || part == OrderState::Cancelling))
 }
 
 /// An order's state from its parts' states. A split order has one part per warehouse, each
@@ -318,42 +259,22 @@ pub fn overall(parts: &[OrderState]) -> OrderState {
     use OrderState as S;
     let live: Vec<OrderState> = parts.iter().copied().filter(|s| !s.is_dropped()).collect();
     let Some(&first) = live.first() else {
-        return if parts.contains(&S::Closed) {
-            S::Closed
-        } else {
-            S::Cancelled
-        };
+        return if parts.contains(&S::Closed) { S::Closed } else { S::Cancelled };
     };
     if live.iter().all(|&s| s == first) {
         return first;
     }
     if live.iter().all(|s| s.has_shipped()) {
-        return if live
-            .iter()
-            .all(|s| matches!(s, S::Delivered | S::Completed))
-        {
-            S::Delivered
-        } else {
-            S::Shipped
-        };
+        return if live.iter().all(|s| matches!(s, S::Delivered | S::Completed)) { S::Delivered } else { S::Shipped };
     }
     if live.iter().any(|s| s.has_shipped()) {
         return S::PartlyShipped;
     }
     // Nothing has left yet: the part furthest from leaving speaks for the order.
-    [
-        S::Cancelling,
-        S::Backordered,
-        S::Held,
-        S::AwaitingPayment,
-        S::Grouping,
-        S::AwaitingShipment,
-        S::Picked,
-        S::Packed,
-    ]
-    .into_iter()
-    .find(|s| live.contains(s))
-    .unwrap_or(first)
+    [S::Cancelling, S::Backordered, S::Held, S::AwaitingPayment, S::Grouping, S::AwaitingShipment, S::Picked, S::Packed]
+        .into_iter()
+        .find(|s| live.contains(s))
+        .unwrap_or(first)
 }
 
 #[cfg(test)]
@@ -364,10 +285,7 @@ mod tests {
     fn paid_order_commits_its_lock_and_is_released_to_the_edge() {
         let t = transition(OrderState::AwaitingPayment, &OrderEvent::Paid).expect("allowed");
         assert_eq!(t.to, OrderState::AwaitingShipment);
-        assert_eq!(
-            t.effects,
-            vec![OrderEffect::CommitLock, OrderEffect::SendFulfilToEdge]
-        );
+        assert_eq!(t.effects, vec![OrderEffect::CommitLock, OrderEffect::SendFulfilToEdge]);
     }
 
     #[test]
@@ -377,10 +295,7 @@ mod tests {
 
     #[test]
     fn only_a_shipped_order_is_delivered() {
-        assert_eq!(
-            transition(OrderState::Shipped, &OrderEvent::ParcelDelivered).map(|t| t.to),
-            Ok(OrderState::Delivered)
-        );
+        assert_eq!(transition(OrderState::Shipped, &OrderEvent::ParcelDelivered).map(|t| t.to), Ok(OrderState::Delivered));
         assert!(transition(OrderState::Packed, &OrderEvent::ParcelDelivered).is_err());
         assert!(transition(OrderState::Delivered, &OrderEvent::ParcelDelivered).is_err());
     }
@@ -388,114 +303,51 @@ mod tests {
     #[test]
     fn a_held_replacement_ships_only_after_the_return_passes_and_never_times_out() {
         let t = transition(OrderState::Held, &OrderEvent::ReturnPassed).expect("allowed");
-        assert_eq!(
-            (t.to, t.effects),
-            (
-                OrderState::AwaitingShipment,
-                vec![OrderEffect::CommitLock, OrderEffect::SendFulfilToEdge]
-            )
-        );
-        let late = OrderEvent::PaymentDeadlineChecked {
-            now_ms: 10,
-            deadline_ms: 1,
-        };
-        assert!(
-            transition(OrderState::Held, &late).is_err(),
-            "a held order has no payment deadline"
-        );
+        assert_eq!((t.to, t.effects), (OrderState::AwaitingShipment, vec![OrderEffect::CommitLock, OrderEffect::SendFulfilToEdge]));
+        let late = OrderEvent::PaymentDeadlineChecked { now_ms: 10, deadline_ms: 1 };
+        assert!(transition(OrderState::Held, &late).is_err(), "a held order has no payment deadline");
         assert!(transition(OrderState::Held, &OrderEvent::Paid).is_err());
-        assert_eq!(
-            transition(OrderState::Held, &OrderEvent::CancelRequested).map(|t| t.effects),
-            Ok(vec![OrderEffect::ReleaseLock])
-        );
+        assert_eq!(transition(OrderState::Held, &OrderEvent::CancelRequested).map(|t| t.effects), Ok(vec![OrderEffect::ReleaseLock]));
         assert!(transition(OrderState::AwaitingPayment, &OrderEvent::ReturnPassed).is_err());
     }
 
     #[test]
     fn a_dearer_replacement_waits_for_its_difference_with_its_stock_locked() {
         let t = transition(OrderState::Held, &OrderEvent::BalanceDue).expect("allowed");
-        assert_eq!(
-            (t.to, t.effects),
-            (OrderState::AwaitingPayment, vec![]),
-            "the lock stays a lock"
-        );
+        assert_eq!((t.to, t.effects), (OrderState::AwaitingPayment, vec![]), "the lock stays a lock");
         let paid = transition(t.to, &OrderEvent::Paid).expect("then paid like any order");
-        assert_eq!(
-            paid.effects,
-            vec![OrderEffect::CommitLock, OrderEffect::SendFulfilToEdge]
-        );
-        assert!(
-            transition(OrderState::AwaitingPayment, &OrderEvent::BalanceDue).is_err(),
-            "only a held replacement"
-        );
+        assert_eq!(paid.effects, vec![OrderEffect::CommitLock, OrderEffect::SendFulfilToEdge]);
+        assert!(transition(OrderState::AwaitingPayment, &OrderEvent::BalanceDue).is_err(), "only a held replacement");
     }
 
     #[test]
     fn a_delivered_order_completes_only_once_its_return_window_closed() {
-        let check = |now_ms| OrderEvent::ReturnWindowChecked {
-            now_ms,
-            delivered_ms: 100,
-            window_ms: 50,
-        };
-        assert_eq!(
-            transition(OrderState::Delivered, &check(149)),
-            Err(OrderError::WindowOpen)
-        );
-        assert_eq!(
-            transition(OrderState::Delivered, &check(150)).map(|t| (t.to, t.effects)),
-            Ok((OrderState::Completed, vec![]))
-        );
-        assert!(
-            transition(OrderState::Shipped, &check(150)).is_err(),
-            "only a delivered order completes"
-        );
+        let check = |now_ms| OrderEvent::ReturnWindowChecked { now_ms, delivered_ms: 100, window_ms: 50 };
+        assert_eq!(transition(OrderState::Delivered, &check(149)), Err(OrderError::WindowOpen));
+        assert_eq!(transition(OrderState::Delivered, &check(150)).map(|t| (t.to, t.effects)), Ok((OrderState::Completed, vec![])));
+        assert!(transition(OrderState::Shipped, &check(150)).is_err(), "only a delivered order completes");
         assert!(OrderState::Completed.is_final());
         assert!(transition(OrderState::Completed, &OrderEvent::CancelRequested).is_err());
     }
 
     #[test]
     fn a_group_buy_order_is_paid_then_waits_for_its_group_and_never_reaches_a_warehouse_before() {
-        let paid =
-            transition(OrderState::AwaitingPayment, &OrderEvent::PaidIntoGroup).expect("allowed");
-        assert_eq!(
-            (paid.to, paid.effects),
-            (OrderState::Grouping, vec![OrderEffect::CommitLock]),
-            "committed, not sent"
-        );
+        let paid = transition(OrderState::AwaitingPayment, &OrderEvent::PaidIntoGroup).expect("allowed");
+        assert_eq!((paid.to, paid.effects), (OrderState::Grouping, vec![OrderEffect::CommitLock]), "committed, not sent");
         let formed = transition(OrderState::Grouping, &OrderEvent::GroupFormed).expect("allowed");
-        assert_eq!(
-            (formed.to, formed.effects),
-            (
-                OrderState::AwaitingShipment,
-                vec![OrderEffect::SendFulfilToEdge]
-            )
-        );
-        let failed =
-            transition(OrderState::Grouping, &OrderEvent::CancelRequested).expect("allowed");
-        assert_eq!(
-            (failed.to, failed.effects),
-            (OrderState::Cancelled, vec![OrderEffect::ReleaseCommitment]),
-            "no warehouse to stop"
-        );
+        assert_eq!((formed.to, formed.effects), (OrderState::AwaitingShipment, vec![OrderEffect::SendFulfilToEdge]));
+        let failed = transition(OrderState::Grouping, &OrderEvent::CancelRequested).expect("allowed");
+        assert_eq!((failed.to, failed.effects), (OrderState::Cancelled, vec![OrderEffect::ReleaseCommitment]), "no warehouse to stop");
         assert!(transition(OrderState::Grouping, &OrderEvent::Paid).is_err());
-        assert!(
-            transition(OrderState::Grouping, &OrderEvent::EdgeShipped).is_err(),
-            "nothing ships before the group forms"
-        );
+        assert!(transition(OrderState::Grouping, &OrderEvent::EdgeShipped).is_err(), "nothing ships before the group forms");
         assert!(transition(OrderState::AwaitingShipment, &OrderEvent::GroupFormed).is_err());
         assert!(OrderState::Grouping.holds_commitment() && !OrderState::Grouping.is_final());
     }
 
     #[test]
     fn payment_timeout_before_the_deadline_is_refused() {
-        let early = OrderEvent::PaymentDeadlineChecked {
-            now_ms: 10,
-            deadline_ms: 11,
-        };
-        assert_eq!(
-            transition(OrderState::AwaitingPayment, &early),
-            Err(OrderError::DeadlineNotReached)
-        );
+        let early = OrderEvent::PaymentDeadlineChecked { now_ms: 10, deadline_ms: 11 };
+        assert_eq!(transition(OrderState::AwaitingPayment, &early), Err(OrderError::DeadlineNotReached));
     }
 
     #[test]
@@ -512,32 +364,15 @@ mod tests {
         assert_eq!(overall(&[S::Delivered, S::Backordered]), S::PartlyShipped);
         assert_eq!(overall(&[S::Shipped, S::Delivered]), S::Shipped);
         assert_eq!(overall(&[S::Delivered, S::Delivered]), S::Delivered);
-        assert_eq!(
-            overall(&[S::Shipped, S::Cancelled]),
-            S::Shipped,
-            "a part cancelled while the other shipped"
-        );
+        assert_eq!(overall(&[S::Shipped, S::Cancelled]), S::Shipped, "a part cancelled while the other shipped");
         assert_eq!(overall(&[S::Cancelled, S::Cancelling]), S::Cancelling);
         assert_eq!(overall(&[S::Cancelled, S::Cancelled]), S::Cancelled);
         assert_eq!(overall(&[S::Closed, S::Closed]), S::Closed);
-        assert_eq!(
-            overall(&[S::Picked, S::AwaitingShipment]),
-            S::AwaitingShipment
-        );
+        assert_eq!(overall(&[S::Picked, S::AwaitingShipment]), S::AwaitingShipment);
         assert_eq!(overall(&[S::Packed, S::Backordered]), S::Backordered);
-        assert_eq!(
-            transition(S::PartlyShipped, &OrderEvent::CancelRequested).map(|t| t.to),
-            Ok(S::PartlyShipped),
-            "what has not left is cancelled"
-        );
-        assert!(
-            !takes_order_event(S::PartlyShipped, S::Shipped)
-                && !takes_order_event(S::PartlyShipped, S::Cancelling)
-        );
-        assert!(
-            takes_order_event(S::PartlyShipped, S::Backordered)
-                && !takes_order_event(S::AwaitingShipment, S::Cancelled)
-        );
+        assert_eq!(transition(S::PartlyShipped, &OrderEvent::CancelRequested).map(|t| t.to), Ok(S::PartlyShipped), "what has not left is cancelled");
+        assert!(!takes_order_event(S::PartlyShipped, S::Shipped) && !takes_order_event(S::PartlyShipped, S::Cancelling));
+        assert!(takes_order_event(S::PartlyShipped, S::Backordered) && !takes_order_event(S::AwaitingShipment, S::Cancelled));
         assert!(transition(S::PartlyShipped, &OrderEvent::Paid).is_err());
     }
 
@@ -547,15 +382,8 @@ mod tests {
         let order = prop_oneof![
             Just(OrderEvent::Paid),
             Just(OrderEvent::CancelRequested),
-            Just(OrderEvent::PaymentDeadlineChecked {
-                now_ms: 2,
-                deadline_ms: 1
-            }),
-            Just(OrderEvent::ReturnWindowChecked {
-                now_ms: 9,
-                delivered_ms: 1,
-                window_ms: 5
-            }),
+            Just(OrderEvent::PaymentDeadlineChecked { now_ms: 2, deadline_ms: 1 }),
+            Just(OrderEvent::ReturnWindowChecked { now_ms: 9, delivered_ms: 1, window_ms: 5 }),
         ];
         let part = prop_oneof![
             Just(OrderEvent::EdgePicked),
@@ -566,10 +394,7 @@ mod tests {
             Just(OrderEvent::StockAllocated),
             Just(OrderEvent::ParcelDelivered),
         ];
-        prop_oneof![
-            order.prop_map(|e| (None, e)),
-            (0usize..3, part).prop_map(|(i, e)| (Some(i), e))
-        ]
+        prop_oneof![order.prop_map(|e| (None, e)), (0usize..3, part).prop_map(|(i, e)| (Some(i), e))]
     }
 
     proptest::proptest! {

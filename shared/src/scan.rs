@@ -122,14 +122,10 @@ pub fn parse(raw: &str, current_year: u16) -> Result<Scan, ScanError> {
         return Err(ScanError::TooLong);
     }
     if let Some(rest) = raw.strip_prefix(']') {
-        let id = rest
-            .get(..2)
-            .ok_or_else(|| ScanError::Symbology(raw.chars().take(3).collect()))?;
+        let id = rest.get(..2).ok_or_else(|| ScanError::Symbology(raw.chars().take(3).collect()))?;
         let data = &rest[2..];
         return match id {
-            "C1" | "d2" | "Q3" | "e0" | "J1" => {
-                parse_element_string(data, current_year).map(Scan::Gs1)
-            }
+            "C1" | "d2" | "Q3" | "e0" | "J1" => parse_element_string(data, current_year).map(Scan::Gs1),
             "E0" | "E4" | "A0" | "E3" => plain_gtin(data),
             other => Err(ScanError::Symbology(format!("]{other}"))),
         };
@@ -147,18 +143,13 @@ pub fn parse(raw: &str, current_year: u16) -> Result<Scan, ScanError> {
 }
 
 fn plain_gtin(data: &str) -> Result<Scan, ScanError> {
-    Gtin::parse(data)
-        .map(Scan::Gtin)
-        .map_err(|e| ScanError::Gtin(e.to_string()))
+    Gtin::parse(data).map(Scan::Gtin).map_err(|e| ScanError::Gtin(e.to_string()))
 }
 
 fn own_code(raw: &str) -> Result<Scan, ScanError> {
     let suffix = |prefix: &str| {
-        raw.strip_prefix(prefix).filter(|s| {
-            (1..=12).contains(&s.len())
-                && s.bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-        })
+        raw.strip_prefix(prefix)
+            .filter(|s| (1..=12).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
     };
     if suffix("POD-").is_some() {
         return Ok(Scan::Pod(raw.to_owned()));
@@ -169,9 +160,7 @@ fn own_code(raw: &str) -> Result<Scan, ScanError> {
     if suffix("CTN-").is_some() {
         return Ok(Scan::Carton(raw.to_owned()));
     }
-    LocationCode::parse(raw)
-        .map(Scan::Location)
-        .map_err(|_| ScanError::Unknown(raw.chars().take(40).collect()))
+    LocationCode::parse(raw).map(Scan::Location).map_err(|_| ScanError::Unknown(raw.chars().take(40).collect()))
 }
 
 /// `(01)0950…(10)AB` → `010950…10AB` with GS after variable-length fields.
@@ -181,9 +170,7 @@ fn from_parentheses(raw: &str) -> Result<String, ScanError> {
     while let Some(after) = rest.strip_prefix('(') {
         let close = after.find(')').ok_or(ScanError::Truncated)?;
         let ai = &after[..close];
-        let value_end = after[close + 1..]
-            .find('(')
-            .map_or(after.len(), |i| close + 1 + i);
+        let value_end = after[close + 1..].find('(').map_or(after.len(), |i| close + 1 + i);
         let value = &after[close + 1..value_end];
         let (_, _, fixed) = lookup(ai)?;
         // A separator only follows variable-length fields, and only between fields.
@@ -201,10 +188,7 @@ fn from_parentheses(raw: &str) -> Result<String, ScanError> {
 }
 
 fn lookup(ai: &str) -> Result<(&'static str, Kind, bool), ScanError> {
-    AIS.iter()
-        .find(|(a, _, _)| *a == ai)
-        .copied()
-        .ok_or_else(|| ScanError::UnknownAi(ai.chars().take(4).collect()))
+    AIS.iter().find(|(a, _, _)| *a == ai).copied().ok_or_else(|| ScanError::UnknownAi(ai.chars().take(4).collect()))
 }
 
 fn parse_element_string(data: &str, current_year: u16) -> Result<Gs1, ScanError> {
@@ -223,10 +207,7 @@ fn parse_element_string(data: &str, current_year: u16) -> Result<Gs1, ScanError>
                     Kind::Checked(n) => n,
                     _ => 6,
                 };
-                let value = body.get(..n).ok_or(ScanError::Field {
-                    ai,
-                    why: format!("needs {n} digits"),
-                })?;
+                let value = body.get(..n).ok_or(ScanError::Field { ai, why: format!("needs {n} digits") })?;
                 // A separator after a fixed field is tolerated (some printers add one).
                 (value, body[n..].trim_start_matches(GS))
             }
@@ -241,13 +222,7 @@ fn parse_element_string(data: &str, current_year: u16) -> Result<Gs1, ScanError>
     Ok(out)
 }
 
-fn store(
-    out: &mut Gs1,
-    ai: &'static str,
-    kind: Kind,
-    value: &str,
-    current_year: u16,
-) -> Result<(), ScanError> {
+fn store(out: &mut Gs1, ai: &'static str, kind: Kind, value: &str, current_year: u16) -> Result<(), ScanError> {
     let field = |why: String| ScanError::Field { ai, why };
     match kind {
         Kind::Checked(n) => {
@@ -259,21 +234,12 @@ fn store(
             }
             match ai {
                 "00" => set(&mut out.sscc, value.to_owned(), ai),
-                "01" => set(
-                    &mut out.gtin,
-                    Gtin::parse(value).map_err(|e| field(e.to_string()))?,
-                    ai,
-                ),
-                _ => set(
-                    &mut out.content_gtin,
-                    Gtin::parse(value).map_err(|e| field(e.to_string()))?,
-                    ai,
-                ),
+                "01" => set(&mut out.gtin, Gtin::parse(value).map_err(|e| field(e.to_string()))?, ai),
+                _ => set(&mut out.content_gtin, Gtin::parse(value).map_err(|e| field(e.to_string()))?, ai),
             }
         }
         Kind::Date => {
-            let date = parse_date(value, current_year)
-                .ok_or_else(|| field(format!("{value:?} is not a valid YYMMDD date")))?;
+            let date = parse_date(value, current_year).ok_or_else(|| field(format!("{value:?} is not a valid YYMMDD date")))?;
             match ai {
                 "11" => set(&mut out.production_date, date, ai),
                 "15" => set(&mut out.best_before, date, ai),
@@ -316,12 +282,7 @@ fn set<T>(slot: &mut Option<T>, value: T, ai: &'static str) -> Result<(), ScanEr
 fn check_digit_ok(digits: &str) -> bool {
     let d: Vec<u32> = digits.bytes().map(|b| u32::from(b - b'0')).collect();
     let (body, check) = d.split_at(d.len() - 1);
-    let sum: u32 = body
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, x)| if i % 2 == 0 { x * 3 } else { *x })
-        .sum();
+    let sum: u32 = body.iter().rev().enumerate().map(|(i, x)| if i % 2 == 0 { x * 3 } else { *x }).sum();
     (10 - sum % 10) % 10 == check[0]
 }
 
@@ -350,18 +311,12 @@ fn parse_date(value: &str, current_year: u16) -> Option<Date> {
     }
     let last = days_in_month(year, month as u8);
     let day = if day == 0 { last } else { day as u8 };
-    (day <= last).then_some(Date {
-        year,
-        month: month as u8,
-        day,
-    })
+    (day <= last).then_some(Date { year, month: month as u8, day })
 }
 
 fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
-        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
-            29
-        }
+        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -383,14 +338,7 @@ mod tests {
     fn gs1_128_with_fnc1_after_a_variable_field() {
         let g = gs1("]C1010950600013435217261231\u{1d}10ABC123\u{1d}21SN-9");
         assert_eq!(g.gtin.map(|x| x.to_string()), Some("09506000134352".into()));
-        assert_eq!(
-            g.expiry,
-            Some(Date {
-                year: 2026,
-                month: 12,
-                day: 31
-            })
-        );
+        assert_eq!(g.expiry, Some(Date { year: 2026, month: 12, day: 31 }));
         assert_eq!(g.batch.as_deref(), Some("ABC123"));
         assert_eq!(g.serial.as_deref(), Some("SN-9"));
     }
@@ -402,64 +350,26 @@ mod tests {
         let human = gs1("(01)09506000134352(10)LOT7(17)270200");
         assert_eq!(data_matrix, qr);
         assert_eq!(data_matrix, human);
-        assert_eq!(
-            human.expiry,
-            Some(Date {
-                year: 2027,
-                month: 2,
-                day: 28
-            }),
-            "DD 00 is the month's last day"
-        );
+        assert_eq!(human.expiry, Some(Date { year: 2027, month: 2, day: 28 }), "DD 00 is the month's last day");
     }
 
     #[test]
     fn sscc_and_counts_on_a_logistic_unit() {
         let g = gs1("]C100106141411234567897020950600013435237120");
         assert_eq!(g.sscc.as_deref(), Some("106141411234567897"));
-        assert_eq!(
-            g.content_gtin.map(|x| x.to_string()),
-            Some("09506000134352".into())
-        );
+        assert_eq!(g.content_gtin.map(|x| x.to_string()), Some("09506000134352".into()));
         assert_eq!(g.content_count, Some(120));
     }
 
     #[test]
     fn wrong_check_digits_unknown_ais_and_bad_dates_are_precise_errors() {
-        assert_eq!(
-            parse("]C10109506000134353", 2026),
-            Err(ScanError::Field {
-                ai: "01",
-                why: "the check digit does not match".into()
-            })
-        );
-        assert_eq!(
-            parse("]C19912345", 2026),
-            Err(ScanError::UnknownAi("99".into()))
-        );
-        assert!(matches!(
-            parse("]C117261332", 2026),
-            Err(ScanError::Field { ai: "17", .. })
-        ));
-        assert_eq!(
-            parse("]C110AB\u{1d}10CD", 2026),
-            Err(ScanError::Repeated("10"))
-        );
-        assert!(matches!(
-            parse("]C110A B", 2026),
-            Err(ScanError::Field { ai: "10", .. })
-        ));
-        assert_eq!(
-            parse("]X9123", 2026),
-            Err(ScanError::Symbology("]X9".into()))
-        );
-        assert_eq!(
-            parse("]C101095060001343", 2026),
-            Err(ScanError::Field {
-                ai: "01",
-                why: "needs 14 digits".into()
-            })
-        );
+        assert_eq!(parse("]C10109506000134353", 2026), Err(ScanError::Field { ai: "01", why: "the check digit does not match".into() }));
+        assert_eq!(parse("]C19912345", 2026), Err(ScanError::UnknownAi("99".into())));
+        assert!(matches!(parse("]C117261332", 2026), Err(ScanError::Field { ai: "17", .. })));
+        assert_eq!(parse("]C110AB\u{1d}10CD", 2026), Err(ScanError::Repeated("10")));
+        assert!(matches!(parse("]C110A B", 2026), Err(ScanError::Field { ai: "10", .. })));
+        assert_eq!(parse("]X9123", 2026), Err(ScanError::Symbology("]X9".into())));
+        assert_eq!(parse("]C101095060001343", 2026), Err(ScanError::Field { ai: "01", why: "needs 14 digits".into() }));
     }
 
     #[test]
@@ -472,37 +382,16 @@ mod tests {
 
     #[test]
     fn plain_codes_and_our_own_labels() {
-        assert_eq!(
-            parse("4006381333931", 2026).map(|s| matches!(s, Scan::Gtin(_))),
-            Ok(true)
-        );
-        assert_eq!(
-            parse("]E04006381333931", 2026).map(|s| matches!(s, Scan::Gtin(_))),
-            Ok(true)
-        );
-        assert_eq!(
-            parse("036000291452", 2026).map(|s| matches!(s, Scan::Gtin(_))),
-            Ok(true)
-        );
-        assert_eq!(
-            parse("96385074", 2026).map(|s| matches!(s, Scan::Gtin(_))),
-            Ok(true)
-        );
-        assert_eq!(
-            parse("POD-000123", 2026),
-            Ok(Scan::Pod("POD-000123".into()))
-        );
+        assert_eq!(parse("4006381333931", 2026).map(|s| matches!(s, Scan::Gtin(_))), Ok(true));
+        assert_eq!(parse("]E04006381333931", 2026).map(|s| matches!(s, Scan::Gtin(_))), Ok(true));
+        assert_eq!(parse("036000291452", 2026).map(|s| matches!(s, Scan::Gtin(_))), Ok(true));
+        assert_eq!(parse("96385074", 2026).map(|s| matches!(s, Scan::Gtin(_))), Ok(true));
+        assert_eq!(parse("POD-000123", 2026), Ok(Scan::Pod("POD-000123".into())));
         assert_eq!(parse("TOTE-77", 2026), Ok(Scan::Tote("TOTE-77".into())));
         assert_eq!(parse("CTN-5", 2026), Ok(Scan::Carton("CTN-5".into())));
         assert!(matches!(parse("A-03-2", 2026), Ok(Scan::Location(_))));
-        assert!(matches!(
-            parse("4006381333932", 2026),
-            Err(ScanError::Gtin(_))
-        ));
-        assert!(matches!(
-            parse("hello world", 2026),
-            Err(ScanError::Unknown(_))
-        ));
+        assert!(matches!(parse("4006381333932", 2026), Err(ScanError::Gtin(_))));
+        assert!(matches!(parse("hello world", 2026), Err(ScanError::Unknown(_))));
         assert_eq!(parse("", 2026), Err(ScanError::Empty));
     }
 }

@@ -57,11 +57,7 @@ pub enum MapError {
     #[error("{name} ({point}) must be a holding register (it carries a number)")]
     NotAWord { name: &'static str, point: Point },
     #[error("{first} and {second} are both mapped to {point}")]
-    Shared {
-        first: &'static str,
-        second: &'static str,
-        point: Point,
-    },
+    Shared { first: &'static str, second: &'static str, point: Point },
 }
 
 impl FromStr for Point {
@@ -158,15 +154,10 @@ impl RegisterMap {
                 return Err(MapError::NotAWord { name, point });
             }
         }
-        let all: Vec<(&'static str, Point)> =
-            self.inputs().into_iter().chain(self.outputs()).collect();
+        let all: Vec<(&'static str, Point)> = self.inputs().into_iter().chain(self.outputs()).collect();
         for (i, (first, a)) in all.iter().enumerate() {
             if let Some((second, _)) = all[i + 1..].iter().find(|(_, b)| b == a) {
-                return Err(MapError::Shared {
-                    first,
-                    second,
-                    point: *a,
-                });
+                return Err(MapError::Shared { first, second, point: *a });
             }
         }
         Ok(())
@@ -208,9 +199,7 @@ impl RegisterMap {
     pub fn decode(&self, values: &[(Table, u16, Vec<u16>)]) -> Option<Inputs> {
         let get = |p: Point| -> Option<bool> {
             let (_, start, words) = values.iter().find(|(t, _, _)| *t == p.table)?;
-            words
-                .get(usize::from(p.address.checked_sub(*start)?))
-                .map(|w| *w != 0)
+            words.get(usize::from(p.address.checked_sub(*start)?)).map(|w| *w != 0)
         };
         Some(Inputs {
             confirm: get(self.confirm)?,
@@ -233,11 +222,7 @@ impl RegisterMap {
         let mut runs: Vec<(Point, Vec<u16>)> = Vec::new();
         for (point, value) in outputs {
             match runs.last_mut() {
-                Some((start, values))
-                    if point.table == Table::Holding
-                        && start.table == Table::Holding
-                        && start.address as usize + values.len() == point.address as usize =>
-                {
+                Some((start, values)) if point.table == Table::Holding && start.table == Table::Holding && start.address as usize + values.len() == point.address as usize => {
                     values.push(value)
                 }
                 _ => runs.push((point, vec![value])),
@@ -294,13 +279,9 @@ pub struct Display {
 /// The bin code the light shows for a bin location `P0001-B3`: face × 100 + bin (203); 0 when
 /// the location is not a pod bin.
 pub fn bin_code(location: &str) -> u16 {
-    let Some((_, bin)) = location.rsplit_once('-') else {
-        return 0;
-    };
+    let Some((_, bin)) = location.rsplit_once('-') else { return 0 };
     let mut chars = bin.chars();
-    let Some(face) = chars.next().filter(|c| c.is_ascii_uppercase()) else {
-        return 0;
-    };
+    let Some(face) = chars.next().filter(|c| c.is_ascii_uppercase()) else { return 0 };
     match chars.as_str().parse::<u16>() {
         Ok(n) if n < 100 => (face as u16 - u16::from(b'A') + 1) * 100 + n,
         _ => 0,
@@ -392,9 +373,7 @@ impl Panel {
         self.last_confirm = Some(inputs.confirm);
         let sampled = match (rising, self.shown) {
             (false, _) => Sampled::Nothing,
-            (true, Some(shown)) if shown.qty > 0 && now_ms - self.shown_at_ms >= self.settle_ms => {
-                Sampled::Press(shown)
-            }
+            (true, Some(shown)) if shown.qty > 0 && now_ms - self.shown_at_ms >= self.settle_ms => Sampled::Press(shown),
             (true, _) => Sampled::IgnoredPress,
         };
         (sampled, came)
@@ -423,67 +402,31 @@ mod tests {
     use super::*;
 
     fn lit(qty: u16) -> Display {
-        Display {
-            qty,
-            bin: 203,
-            colour: Colour::Green,
-            tower: Colour::Green,
-        }
+        Display { qty, bin: 203, colour: Colour::Green, tower: Colour::Green }
     }
 
     fn press(confirm: bool) -> Inputs {
-        Inputs {
-            confirm,
-            ..Inputs::default()
-        }
+        Inputs { confirm, ..Inputs::default() }
     }
 
     #[test]
     fn points_parse_print_and_refuse_garbage() {
         assert_eq!("hr:10".parse::<Point>(), Ok(Point::new(Table::Holding, 10)));
-        assert_eq!(
-            " DI : 3".parse::<Point>().map(|p| p.to_string()),
-            Ok("di:3".into())
-        );
+        assert_eq!(" DI : 3".parse::<Point>().map(|p| p.to_string()), Ok("di:3".into()));
         for bad in ["", "hr", "hr:-1", "hr:65536", "xx:1", "coil:1.5"] {
-            assert!(
-                matches!(bad.parse::<Point>(), Err(MapError::Syntax(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(bad.parse::<Point>(), Err(MapError::Syntax(_))), "{bad:?}");
         }
     }
 
     #[test]
     fn maps_must_write_where_they_can_and_not_share_points() {
         assert_eq!(RegisterMap::default().validate(), Ok(()));
-        let map = RegisterMap {
-            qty: Point::new(Table::Input, 0),
-            ..RegisterMap::default()
-        };
-        assert!(matches!(
-            map.validate(),
-            Err(MapError::NotWritable { name: "qty", .. })
-        ));
-        let map = RegisterMap {
-            bin: Some(Point::new(Table::Coil, 9)),
-            ..RegisterMap::default()
-        };
-        assert!(matches!(
-            map.validate(),
-            Err(MapError::NotAWord { name: "bin", .. })
-        ));
-        let map = RegisterMap {
-            tower: Some(Point::new(Table::Holding, 0)),
-            ..RegisterMap::default()
-        };
-        assert!(matches!(
-            map.validate(),
-            Err(MapError::Shared {
-                first: "qty",
-                second: "tower",
-                ..
-            })
-        ));
+        let map = RegisterMap { qty: Point::new(Table::Input, 0), ..RegisterMap::default() };
+        assert!(matches!(map.validate(), Err(MapError::NotWritable { name: "qty", .. })));
+        let map = RegisterMap { bin: Some(Point::new(Table::Coil, 9)), ..RegisterMap::default() };
+        assert!(matches!(map.validate(), Err(MapError::NotAWord { name: "bin", .. })));
+        let map = RegisterMap { tower: Some(Point::new(Table::Holding, 0)), ..RegisterMap::default() };
+        assert!(matches!(map.validate(), Err(MapError::Shared { first: "qty", second: "tower", .. })));
     }
 
     #[test]
@@ -496,52 +439,18 @@ mod tests {
         };
         let spans = map.input_spans();
         assert_eq!(spans, vec![(Table::Discrete, 2, 4), (Table::Input, 7, 1)]);
-        let read = vec![
-            (Table::Discrete, 2, vec![1, 0, 0, 1]),
-            (Table::Input, 7, vec![0]),
-        ];
-        assert_eq!(
-            map.decode(&read),
-            Some(Inputs {
-                confirm: true,
-                pod_present: Some(true),
-                safety_ok: Some(false)
-            })
-        );
-        assert_eq!(
-            map.decode(&[(Table::Discrete, 2, vec![1])]),
-            None,
-            "a short answer is not a reading"
-        );
+        let read = vec![(Table::Discrete, 2, vec![1, 0, 0, 1]), (Table::Input, 7, vec![0])];
+        assert_eq!(map.decode(&read), Some(Inputs { confirm: true, pod_present: Some(true), safety_ok: Some(false) }));
+        assert_eq!(map.decode(&[(Table::Discrete, 2, vec![1])]), None, "a short answer is not a reading");
     }
 
     #[test]
     fn consecutive_holding_registers_are_written_in_one_request() {
-        let d = Display {
-            qty: 4,
-            bin: 203,
-            colour: Colour::Green,
-            tower: Colour::Amber,
-        };
-        assert_eq!(
-            RegisterMap::default().writes(&d),
-            vec![(Point::new(Table::Holding, 0), vec![4, 1, 203, 2])]
-        );
-        let map = RegisterMap {
-            colour: Some(Point::new(Table::Coil, 7)),
-            tower: Some(Point::new(Table::Holding, 9)),
-            ..RegisterMap::default()
-        };
+        let d = Display { qty: 4, bin: 203, colour: Colour::Green, tower: Colour::Amber };
+        assert_eq!(RegisterMap::default().writes(&d), vec![(Point::new(Table::Holding, 0), vec![4, 1, 203, 2])]);
+        let map = RegisterMap { colour: Some(Point::new(Table::Coil, 7)), tower: Some(Point::new(Table::Holding, 9)), ..RegisterMap::default() };
         let writes = map.writes(&d);
-        assert_eq!(
-            writes,
-            vec![
-                (Point::new(Table::Coil, 7), vec![1]),
-                (Point::new(Table::Holding, 0), vec![4]),
-                (Point::new(Table::Holding, 2), vec![203]),
-                (Point::new(Table::Holding, 9), vec![2])
-            ]
-        );
+        assert_eq!(writes, vec![(Point::new(Table::Coil, 7), vec![1]), (Point::new(Table::Holding, 0), vec![4]), (Point::new(Table::Holding, 2), vec![203]), (Point::new(Table::Holding, 9), vec![2])]);
     }
 
     #[test]
@@ -560,19 +469,11 @@ mod tests {
         assert_eq!(panel.sample(press(false), 1000).0, Sampled::Nothing);
         assert_eq!(panel.sample(press(true), 1100).0, Sampled::Press(lit(4)));
         for t in 0..20 {
-            assert_eq!(
-                panel.sample(press(true), 1200 + t * 100).0,
-                Sampled::Nothing,
-                "held"
-            );
+            assert_eq!(panel.sample(press(true), 1200 + t * 100).0, Sampled::Nothing, "held");
         }
         panel.connected();
         panel.shown(lit(4), 4000);
-        assert_eq!(
-            panel.sample(press(true), 5000).0,
-            Sampled::Nothing,
-            "still held after a reconnect"
-        );
+        assert_eq!(panel.sample(press(true), 5000).0, Sampled::Nothing, "still held after a reconnect");
         assert_eq!(panel.sample(press(false), 5100).0, Sampled::Nothing);
         assert_eq!(panel.sample(press(true), 5200).0, Sampled::Press(lit(4)));
     }
@@ -583,17 +484,8 @@ mod tests {
         panel.connected();
         panel.sample(press(false), 0);
         panel.shown(lit(4), 0);
-        panel.shown(
-            Display {
-                tower: Colour::Red,
-                ..lit(4)
-            },
-            900,
-        ); // tower only: same task
-        assert_eq!(
-            panel.sample(press(true), 1000).0,
-            Sampled::Press(lit(4)).map_tower(Colour::Red)
-        );
+        panel.shown(Display { tower: Colour::Red, ..lit(4) }, 900); // tower only: same task
+        assert_eq!(panel.sample(press(true), 1000).0, Sampled::Press(lit(4)).map_tower(Colour::Red));
         panel.sample(press(false), 1050);
         panel.shown(lit(2), 1100);
         assert_eq!(panel.sample(press(true), 1200).0, Sampled::IgnoredPress);
@@ -601,11 +493,7 @@ mod tests {
         assert_eq!(panel.sample(press(true), 1400).0, Sampled::Press(lit(2)));
         panel.sample(press(false), 1500);
         panel.shown(Display::default(), 1600);
-        assert_eq!(
-            panel.sample(press(true), 5000).0,
-            Sampled::IgnoredPress,
-            "nothing lit"
-        );
+        assert_eq!(panel.sample(press(true), 5000).0, Sampled::IgnoredPress, "nothing lit");
     }
 
     #[test]

@@ -21,11 +21,7 @@ pub enum StockError {
     #[error("only {sellable} sellable, {wanted} wanted")]
     Insufficient { sellable: i64, wanted: i64 },
     #[error("{what} would become negative ({have} held, {wanted} to remove)")]
-    Underflow {
-        what: &'static str,
-        have: i64,
-        wanted: i64,
-    },
+    Underflow { what: &'static str, have: i64, wanted: i64 },
     /// A counter past `MAX_UNITS`, or a change larger than one count can make: refused before
     /// any arithmetic can wrap.
     #[error("{what} cannot change by {delta} (at most {max} units a change, {total} in all)", max = MAX_CHANGE, total = MAX_UNITS)]
@@ -70,10 +66,7 @@ impl StockLevel {
     /// Reserves `qty` for an order awaiting payment. Never oversells.
     pub fn lock(&mut self, qty: i64) -> Result<Vec<Movement>, StockError> {
         if self.sellable() < qty {
-            return Err(StockError::Insufficient {
-                sellable: self.sellable().max(0),
-                wanted: qty,
-            });
+            return Err(StockError::Insufficient { sellable: self.sellable().max(0), wanted: qty });
         }
         self.locked += qty;
         Ok(vec![mv(StockField::Locked, qty)])
@@ -84,19 +77,13 @@ impl StockLevel {
         check_has("locked", self.locked, qty)?;
         self.locked -= qty;
         self.committed += qty;
-        Ok(vec![
-            mv(StockField::Locked, -qty),
-            mv(StockField::Committed, qty),
-        ])
+        Ok(vec![mv(StockField::Locked, -qty), mv(StockField::Committed, qty)])
     }
 
     /// A paid order moves here from another warehouse (re-routing): commit directly.
     pub fn commit_direct(&mut self, qty: i64) -> Result<Vec<Movement>, StockError> {
         if self.sellable() < qty {
-            return Err(StockError::Insufficient {
-                sellable: self.sellable().max(0),
-                wanted: qty,
-            });
+            return Err(StockError::Insufficient { sellable: self.sellable().max(0), wanted: qty });
         }
         self.committed += qty;
         Ok(vec![mv(StockField::Committed, qty)])
@@ -122,32 +109,19 @@ impl StockLevel {
         check_has("on_hand", self.on_hand, qty)?;
         self.committed -= qty;
         self.on_hand -= qty;
-        Ok(vec![
-            mv(StockField::OnHand, -qty),
-            mv(StockField::Committed, -qty),
-        ])
+        Ok(vec![mv(StockField::OnHand, -qty), mv(StockField::Committed, -qty)])
     }
 
     /// Goods arrived (receipt, return restock, count gain) or left (damage, count loss).
     /// The edge is the authority on physical stock, so on hand may drop below what is
     /// reserved; `overcommitted()` tells the caller that orders must be re-routed.
     pub fn adjust_on_hand(&mut self, delta: i64) -> Result<Vec<Movement>, StockError> {
-        let after = self
-            .on_hand
-            .checked_add(delta)
-            .filter(|_| delta.unsigned_abs() <= MAX_CHANGE as u64);
+        let after = self.on_hand.checked_add(delta).filter(|_| delta.unsigned_abs() <= MAX_CHANGE as u64);
         if after.is_none_or(|after| after > MAX_UNITS) {
-            return Err(StockError::OutOfRange {
-                what: "on_hand",
-                delta,
-            });
+            return Err(StockError::OutOfRange { what: "on_hand", delta });
         }
         if self.on_hand + delta < 0 {
-            return Err(StockError::Underflow {
-                what: "on_hand",
-                have: self.on_hand,
-                wanted: -delta,
-            });
+            return Err(StockError::Underflow { what: "on_hand", have: self.on_hand, wanted: -delta });
         }
         self.on_hand += delta;
         Ok(vec![mv(StockField::OnHand, delta)])
@@ -177,32 +151,18 @@ mod tests {
 
     #[test]
     fn the_story_lock_commit_ship_leaves_eleven_on_hand_and_eleven_sellable() {
-        let mut s = StockLevel {
-            on_hand: 12,
-            ..Default::default()
-        };
+        let mut s = StockLevel { on_hand: 12, ..Default::default() };
         s.lock(1).expect("lock");
         assert_eq!(s.sellable(), 11);
         s.commit_lock(1).expect("commit");
         assert_eq!(s.sellable(), 11);
         s.ship(1).expect("ship");
-        assert_eq!(
-            s,
-            StockLevel {
-                on_hand: 11,
-                locked: 0,
-                committed: 0
-            }
-        );
+        assert_eq!(s, StockLevel { on_hand: 11, locked: 0, committed: 0 });
     }
 
     #[test]
     fn a_lock_beyond_sellable_is_refused_and_changes_nothing() {
-        let mut s = StockLevel {
-            on_hand: 2,
-            locked: 1,
-            committed: 1,
-        };
+        let mut s = StockLevel { on_hand: 2, locked: 1, committed: 1 };
         let before = s;
         assert!(s.lock(1).is_err());
         assert_eq!(s, before);

@@ -60,48 +60,19 @@ impl AdjustReason {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EdgeEventKind {
     /// Goods put into stock (receipt).
-    StockReceived {
-        sku: Sku,
-        qty: Qty,
-        location: LocationCode,
-    },
+    StockReceived { sku: Sku, qty: Qty, location: LocationCode },
     /// Physical stock changed outside an order (count, damage, short pick).
-    StockAdjusted {
-        sku: Sku,
-        delta: i64,
-        reason: AdjustReason,
-        location: LocationCode,
-    },
-    OrderPicked {
-        order_id: u64,
-    },
-    OrderPacked {
-        order_id: u64,
-    },
-    OrderShipped {
-        order_id: u64,
-        tracking_number: String,
-        carrier: String,
-        lines: Vec<ShippedLine>,
-    },
+    StockAdjusted { sku: Sku, delta: i64, reason: AdjustReason, location: LocationCode },
+    OrderPicked { order_id: u64 },
+    OrderPacked { order_id: u64 },
+    OrderShipped { order_id: u64, tracking_number: String, carrier: String, lines: Vec<ShippedLine> },
     /// The edge stopped work on a cancelled order; picked goods are back in stock.
-    CancelConfirmed {
-        order_id: u64,
-    },
+    CancelConfirmed { order_id: u64 },
     /// The edge cannot fulfil the order (short pick); it dropped the work.
-    FulfilmentFailed {
-        order_id: u64,
-        sku: Sku,
-        reason: String,
-    },
+    FulfilmentFailed { order_id: u64, sku: Sku, reason: String },
     /// A customer return announced by HQ was received and checked: units that passed QC are
     /// in stock at `location`, units that failed are set aside as damaged, the rest never came.
-    ReturnReceived {
-        rma: String,
-        order_id: u64,
-        location: LocationCode,
-        lines: Vec<ReturnedLine>,
-    },
+    ReturnReceived { rma: String, order_id: u64, location: LocationCode, lines: Vec<ReturnedLine> },
     /// Goods received against an expected delivery (a supplier's ASN): in stock at `location`,
     /// or, when `held` (QC failed them into the QC bin), set aside and never sold. Sent instead
     /// of `StockReceived`, so the units are counted once. `lot` and `expiry` (YYMMDD, GS1 AI 17)
@@ -151,8 +122,7 @@ pub const MAX_RETURN_LINES: usize = 200;
 
 /// Whether `text` is an RMA number as HQ issues them: `RMA-` and 1 to 16 digits.
 pub fn is_rma(text: &str) -> bool {
-    text.strip_prefix("RMA-")
-        .is_some_and(|n| !n.is_empty() && n.len() <= 16 && n.bytes().all(|b| b.is_ascii_digit()))
+    text.strip_prefix("RMA-").is_some_and(|n| !n.is_empty() && n.len() <= 16 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl EdgeEventKind {
@@ -160,31 +130,16 @@ impl EdgeEventKind {
     /// central keeps an event that breaks it aside rather than store it.
     pub fn check_text(&self) -> Result<(), crate::text::TextError> {
         match self {
-            EdgeEventKind::OrderShipped {
-                tracking_number,
-                carrier,
-                ..
-            } => {
+            EdgeEventKind::OrderShipped { tracking_number, carrier, .. } => {
                 crate::text::check_chars("carrier", carrier)?;
                 crate::text::check_chars("tracking_number", tracking_number)
             }
-            EdgeEventKind::FulfilmentFailed { reason, .. } => {
-                crate::text::check_chars("reason", reason)
-            }
-            EdgeEventKind::ReturnReceived { lines, .. } => lines
-                .iter()
-                .try_for_each(|l| crate::text::check_chars("fail_reason", &l.fail_reason)),
-            EdgeEventKind::DeliveryReceived {
-                delivery,
-                lot,
-                expiry,
-                ..
-            } => {
+            EdgeEventKind::FulfilmentFailed { reason, .. } => crate::text::check_chars("reason", reason),
+            EdgeEventKind::ReturnReceived { lines, .. } => lines.iter().try_for_each(|l| crate::text::check_chars("fail_reason", &l.fail_reason)),
+            EdgeEventKind::DeliveryReceived { delivery, lot, expiry, .. } => {
                 crate::text::check_chars("delivery", delivery)?;
                 crate::text::check_chars("lot", lot)?;
-                expiry
-                    .as_deref()
-                    .map_or(Ok(()), |e| crate::text::check_chars("expiry", e))
+                expiry.as_deref().map_or(Ok(()), |e| crate::text::check_chars("expiry", e))
             }
             EdgeEventKind::LotLevel { lot, expiry, .. } => {
                 crate::text::check_chars("lot", lot)?;
@@ -249,15 +204,9 @@ pub fn plan_push(high_water: u64, head: Option<u64>, seqs: &[u64]) -> Result<usi
     // The new events must be exactly high_water + 1, + 2, …; the first that is not breaks it.
     let mut expected = high_water;
     for &seq in &seqs[first_new..] {
-        expected = expected.checked_add(1).ok_or(PushRefusal::Gap {
-            high_water,
-            first: seq,
-        })?;
+        expected = expected.checked_add(1).ok_or(PushRefusal::Gap { high_water, first: seq })?;
         if seq != expected {
-            return Err(PushRefusal::Gap {
-                high_water,
-                first: seq,
-            });
+            return Err(PushRefusal::Gap { high_water, first: seq });
         }
     }
     Ok(first_new)
@@ -326,34 +275,19 @@ pub enum CommandKind {
     Cancel { order_id: u64 },
     /// Waybill numbers a carrier issued for this warehouse: a parcel takes one when it ships,
     /// so labels print while HQ or the carrier is unreachable. Each number is used once.
-    WaybillGrant {
-        carrier: String,
-        numbers: Vec<String>,
-    },
+    WaybillGrant { carrier: String, numbers: Vec<String> },
     /// A customer return HQ approved: expect these units back under this RMA number (printed
     /// on the customer's return slip), check each and report what came with `ReturnReceived`.
-    ExpectReturn {
-        rma: String,
-        order_id: u64,
-        lines: Vec<OrderLine>,
-    },
+    ExpectReturn { rma: String, order_id: u64, lines: Vec<OrderLine> },
     /// HQ withdrew the return (the customer never sent it): the desk must not take it in.
     CancelReturn { rma: String },
     /// The return comes with a carrier we booked: its parcel carries this waybill, which the
     /// desk may scan instead of the customer's slip.
-    ReturnLabel {
-        rma: String,
-        carrier: String,
-        waybill: String,
-    },
+    ReturnLabel { rma: String, carrier: String, waybill: String },
     /// A supplier's advance shipping notice: expect these units under this delivery number
     /// (`ASN-` and digits, on the supplier's delivery note), receive them with QC, and report
     /// each receipt with `DeliveryReceived`.
-    ExpectDelivery {
-        id: String,
-        supplier: String,
-        lines: Vec<OrderLine>,
-    },
+    ExpectDelivery { id: String, supplier: String, lines: Vec<OrderLine> },
     /// HQ closed the delivery's order short: nothing more comes on it. The edge keeps what
     /// arrived and takes no more receipts against it (later goods come in as plain receipts).
     CloseDelivery { id: String },
@@ -362,8 +296,7 @@ pub enum CommandKind {
 /// Whether `text` is a delivery number as central issues them for suppliers' ASNs: `ASN-` and
 /// 1 to 16 digits.
 pub fn is_asn(text: &str) -> bool {
-    text.strip_prefix("ASN-")
-        .is_some_and(|n| !n.is_empty() && n.len() <= 16 && n.bytes().all(|b| b.is_ascii_digit()))
+    text.strip_prefix("ASN-").is_some_and(|n| !n.is_empty() && n.len() <= 16 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Most numbers one grant carries.
@@ -372,11 +305,7 @@ pub const MAX_WAYBILL_GRANT: usize = 1_000;
 /// Whether `text` may be a carrier code or waybill number: 1 to `max` ASCII letters, digits,
 /// '-' or '_' (what labels, barcodes and every carrier accept).
 pub fn is_plain_code(text: &str, max: usize) -> bool {
-    !text.is_empty()
-        && text.len() <= max
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !text.is_empty() && text.len() <= max && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -394,86 +323,33 @@ mod tests {
     fn event_kinds_are_tagged_on_the_wire() {
         let e = EdgeEventKind::OrderPicked { order_id: 7 };
         let json = serde_json::to_value(&e).expect("serialises");
-        assert_eq!(
-            json,
-            serde_json::json!({"type": "order_picked", "order_id": 7})
-        );
+        assert_eq!(json, serde_json::json!({"type": "order_picked", "order_id": 7}));
     }
 
     #[test]
     fn a_push_continues_exactly_from_the_mark_and_replays_are_skipped() {
         assert_eq!(plan_push(0, Some(3), &[1, 2, 3]), Ok(0));
-        assert_eq!(
-            plan_push(2, Some(5), &[1, 2, 3, 4]),
-            Ok(2),
-            "1 and 2 are replays"
-        );
-        assert_eq!(
-            plan_push(4, Some(4), &[3, 4]),
-            Ok(2),
-            "a pure replay applies nothing"
-        );
+        assert_eq!(plan_push(2, Some(5), &[1, 2, 3, 4]), Ok(2), "1 and 2 are replays");
+        assert_eq!(plan_push(4, Some(4), &[3, 4]), Ok(2), "a pure replay applies nothing");
         assert_eq!(plan_push(4, Some(9), &[]), Ok(0));
-        assert_eq!(
-            plan_push(4, None, &[5]),
-            Ok(0),
-            "an edge that sends no head is not checked"
-        );
+        assert_eq!(plan_push(4, None, &[5]), Ok(0), "an edge that sends no head is not checked");
     }
 
     #[test]
     fn a_push_that_skips_ahead_is_refused_naming_the_mark() {
-        assert_eq!(
-            plan_push(4, Some(9), &[9]),
-            Err(PushRefusal::Gap {
-                high_water: 4,
-                first: 9
-            })
-        );
-        assert_eq!(
-            plan_push(4, Some(9), &[5, 7]),
-            Err(PushRefusal::Gap {
-                high_water: 4,
-                first: 7
-            }),
-            "a hole inside the batch"
-        );
-        assert_eq!(
-            plan_push(4, None, &[3, 6]),
-            Err(PushRefusal::Gap {
-                high_water: 4,
-                first: 6
-            })
-        );
-        assert_eq!(
-            plan_push(u64::MAX, None, &[u64::MAX]),
-            Ok(1),
-            "at the very end only replays remain"
-        );
+        assert_eq!(plan_push(4, Some(9), &[9]), Err(PushRefusal::Gap { high_water: 4, first: 9 }));
+        assert_eq!(plan_push(4, Some(9), &[5, 7]), Err(PushRefusal::Gap { high_water: 4, first: 7 }), "a hole inside the batch");
+        assert_eq!(plan_push(4, None, &[3, 6]), Err(PushRefusal::Gap { high_water: 4, first: 6 }));
+        assert_eq!(plan_push(u64::MAX, None, &[u64::MAX]), Ok(1), "at the very end only replays remain");
         assert_eq!(plan_push(3, None, &[2, 2]), Err(PushRefusal::Unordered));
     }
 
     #[test]
     fn a_stream_ahead_of_its_edge_is_refused_even_for_a_replay() {
         // Forged events 6..=2005 were applied in the edge's name; the real edge has written 10.
-        assert_eq!(
-            plan_push(2005, Some(10), &[6, 7, 8, 9, 10]),
-            Err(PushRefusal::Ahead {
-                high_water: 2005,
-                head: 10
-            })
-        );
-        assert_eq!(
-            plan_push(5, Some(4), &[4]),
-            Err(PushRefusal::Ahead {
-                high_water: 5,
-                head: 4
-            })
-        );
-        assert_eq!(
-            plan_push(5, Some(3), &[4]),
-            Err(PushRefusal::HeadBelowEvents { head: 3, last: 4 })
-        );
+        assert_eq!(plan_push(2005, Some(10), &[6, 7, 8, 9, 10]), Err(PushRefusal::Ahead { high_water: 2005, head: 10 }));
+        assert_eq!(plan_push(5, Some(4), &[4]), Err(PushRefusal::Ahead { high_water: 5, head: 4 }));
+        assert_eq!(plan_push(5, Some(3), &[4]), Err(PushRefusal::HeadBelowEvents { head: 3, last: 4 }));
     }
 
     proptest::proptest! {

@@ -32,11 +32,7 @@ impl Forbidden {
     pub fn of(c: char) -> Option<Forbidden> {
         match c {
             c if c.is_control() => Some(Forbidden::Control),
-            '\u{061C}'
-            | '\u{200E}'
-            | '\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2066}'..='\u{2069}' => Some(Forbidden::Bidi),
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => Some(Forbidden::Bidi),
             '\u{2028}' | '\u{2029}' => Some(Forbidden::Separator),
             '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' => Some(Forbidden::Invisible),
             _ => None,
@@ -59,12 +55,7 @@ pub enum TextError {
     #[error("{field} must have 1 to {max} characters")]
     Length { field: String, max: usize },
     #[error("{field} must not contain {} ({code_point}) — found at character {position}", .kind.describe())]
-    Forbidden {
-        field: String,
-        kind: Forbidden,
-        code_point: CodePoint,
-        position: usize,
-    },
+    Forbidden { field: String, kind: Forbidden, code_point: CodePoint, position: usize },
 }
 
 impl TextError {
@@ -89,22 +80,14 @@ impl fmt::Display for CodePoint {
 /// The first forbidden character of `value`: (1-based position in characters, the character,
 /// why).
 pub fn first_forbidden(value: &str) -> Option<(usize, char, Forbidden)> {
-    value
-        .chars()
-        .enumerate()
-        .find_map(|(i, c)| Forbidden::of(c).map(|why| (i + 1, c, why)))
+    value.chars().enumerate().find_map(|(i, c)| Forbidden::of(c).map(|why| (i + 1, c, why)))
 }
 
 /// Only the character rule: for optional or possibly empty text.
 pub fn check_chars(field: &str, value: &str) -> Result<(), TextError> {
     match first_forbidden(value) {
         None => Ok(()),
-        Some((position, c, kind)) => Err(TextError::Forbidden {
-            field: field.to_owned(),
-            kind,
-            code_point: CodePoint(c),
-            position,
-        }),
+        Some((position, c, kind)) => Err(TextError::Forbidden { field: field.to_owned(), kind, code_point: CodePoint(c), position }),
     }
 }
 
@@ -112,10 +95,7 @@ pub fn check_chars(field: &str, value: &str) -> Result<(), TextError> {
 /// is stored, and the `maxLength` the OpenAPI documents state), none of them forbidden.
 pub fn check(field: &str, value: &str, max: usize) -> Result<(), TextError> {
     if value.trim().is_empty() || value.chars().count() > max {
-        return Err(TextError::Length {
-            field: field.to_owned(),
-            max,
-        });
+        return Err(TextError::Length { field: field.to_owned(), max });
     }
     check_chars(field, value)
 }
@@ -132,15 +112,7 @@ mod tests {
 
     #[test]
     fn names_in_any_script_pass() {
-        for ok in [
-            "Li Wei",
-            "张伟",
-            "Zoë O'Brien-Ďurčo",
-            "محمد",
-            "नमस्ते",
-            "👩‍👩‍👧",
-            "1 Century Avenue, Pudong",
-        ] {
+        for ok in ["Li Wei", "张伟", "Zoë O'Brien-Ďurčo", "محمد", "नमस्ते", "👩‍👩‍👧", "1 Century Avenue, Pudong"] {
             assert_eq!(check("name", ok, 100), Ok(()), "{ok}");
         }
     }
@@ -163,31 +135,21 @@ mod tests {
             ("\u{FEFF}bom", '\u{FEFF}'),
         ] {
             match check("ship_to.name", bad, 100) {
-                Err(TextError::Forbidden {
-                    field, code_point, ..
-                }) => {
+                Err(TextError::Forbidden { field, code_point, .. }) => {
                     assert_eq!(field, "ship_to.name");
                     assert_eq!(code_point.0, expected, "{bad:?}");
                 }
                 other => panic!("{bad:?} was {other:?}"),
             }
         }
-        let message = check("ship_to.name", "ab\u{202E}c", 100)
-            .expect_err("refused")
-            .to_string();
+        let message = check("ship_to.name", "ab\u{202E}c", 100).expect_err("refused").to_string();
         assert_eq!(message, "ship_to.name must not contain a bidirectional formatting character (U+202E) — found at character 3");
     }
 
     #[test]
     fn blank_or_long_text_is_refused_and_empty_optional_text_passes_the_character_rule() {
-        assert!(matches!(
-            check("name", "   ", 10),
-            Err(TextError::Length { .. })
-        ));
-        assert!(matches!(
-            check("name", &"x".repeat(11), 10),
-            Err(TextError::Length { .. })
-        ));
+        assert!(matches!(check("name", "   ", 10), Err(TextError::Length { .. })));
+        assert!(matches!(check("name", &"x".repeat(11), 10), Err(TextError::Length { .. })));
         assert_eq!(check_chars("postcode", ""), Ok(()));
         assert!(!is_clean("a\u{0}", 10));
         assert!(is_clean("a", 10));

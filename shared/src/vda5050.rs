@@ -31,12 +31,7 @@ pub fn speak(announced: &str) -> Option<&'static str> {
 
 /// The error types by which a vehicle refuses an order or instant action (VDA 5050 2.x, 6.6 and
 /// 6.10): they come as WARNINGs naming the message in `errorReferences`.
-pub const REJECTION_TYPES: [&str; 4] = [
-    "validationError",
-    "orderError",
-    "orderUpdateError",
-    "noRouteError",
-];
+pub const REJECTION_TYPES: [&str; 4] = ["validationError", "orderError", "orderUpdateError", "noRouteError"];
 /// Longest payload we accept on a robot topic; anything bigger is dropped and counted.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
@@ -69,26 +64,14 @@ impl Topic {
     /// Splits `uagv/v2/{manufacturer}/{serial}/{topic}`; None for anything else.
     pub fn parse(path: &str) -> Option<(String, String, Topic)> {
         let mut parts = path.split('/');
-        let (Some("uagv"), Some("v2"), Some(m), Some(s), Some(t), None) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let (Some("uagv"), Some("v2"), Some(m), Some(s), Some(t), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return None;
         };
-        let topic = [
-            Topic::Order,
-            Topic::InstantActions,
-            Topic::State,
-            Topic::Connection,
-            Topic::Factsheet,
-            Topic::Visualization,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == t)?;
+        let topic = [Topic::Order, Topic::InstantActions, Topic::State, Topic::Connection, Topic::Factsheet, Topic::Visualization]
+            .into_iter()
+            .find(|x| x.as_str() == t)?;
         (!m.is_empty() && !s.is_empty()).then(|| (m.to_owned(), s.to_owned(), topic))
     }
 }
@@ -118,10 +101,7 @@ impl Header {
 
     /// The same header in another protocol version.
     pub fn in_version(self, version: &str) -> Header {
-        Header {
-            version: version.to_owned(),
-            ..self
-        }
+        Header { version: version.to_owned(), ..self }
     }
 }
 
@@ -161,11 +141,7 @@ pub struct NodePosition {
     pub y: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theta: Option<f64>,
-    #[serde(
-        rename = "allowedDeviationXY",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "allowedDeviationXY", default, skip_serializing_if = "Option::is_none")]
     pub allowed_deviation_xy: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_deviation_theta: Option<f64>,
@@ -234,14 +210,7 @@ impl Order {
     /// but not yet reserved. Node sequence ids are even and edge ids odd. `final_actions` run
     /// at the last node.
     pub fn along(header: Header, route: Route<'_>, final_actions: Vec<Action>) -> Order {
-        let Route {
-            order_id,
-            order_update_id,
-            first_sequence_id,
-            waypoints: route,
-            released,
-            map_id,
-        } = route;
+        let Route { order_id, order_update_id, first_sequence_id, waypoints: route, released, map_id } = route;
         let last = route.len().saturating_sub(1);
         let mut final_actions = Some(final_actions);
         let nodes = route
@@ -259,11 +228,7 @@ impl Order {
                     allowed_deviation_theta: None,
                     map_id: map_id.to_owned(),
                 }),
-                actions: if k == last {
-                    final_actions.take().unwrap_or_default()
-                } else {
-                    Vec::new()
-                },
+                actions: if k == last { final_actions.take().unwrap_or_default() } else { Vec::new() },
             })
             .collect();
         let edges = route
@@ -279,13 +244,7 @@ impl Order {
                 actions: Vec::new(),
             })
             .collect();
-        Order {
-            header,
-            order_id: order_id.to_owned(),
-            order_update_id,
-            nodes,
-            edges,
-        }
+        Order { header, order_id: order_id.to_owned(), order_update_id, nodes, edges }
     }
 }
 
@@ -409,34 +368,18 @@ pub struct AgvError {
 }
 
 impl AgvError {
-    pub fn warning(
-        error_type: &str,
-        description: String,
-        references: &[(&str, String)],
-    ) -> AgvError {
+    pub fn warning(error_type: &str, description: String, references: &[(&str, String)]) -> AgvError {
         AgvError {
             error_type: error_type.to_owned(),
             error_level: ErrorLevel::Warning,
             error_description: Some(description),
-            error_references: Some(
-                references
-                    .iter()
-                    .map(|(k, v)| ErrorReference {
-                        reference_key: (*k).to_owned(),
-                        reference_value: v.clone(),
-                    })
-                    .collect(),
-            ),
+            error_references: Some(references.iter().map(|(k, v)| ErrorReference { reference_key: (*k).to_owned(), reference_value: v.clone() }).collect()),
         }
     }
 
     /// The value of one reference, if the error names it.
     pub fn reference(&self, key: &str) -> Option<&str> {
-        self.error_references
-            .iter()
-            .flatten()
-            .find(|r| r.reference_key == key)
-            .map(|r| r.reference_value.as_str())
+        self.error_references.iter().flatten().find(|r| r.reference_key == key).map(|r| r.reference_value.as_str())
     }
 }
 
@@ -528,12 +471,7 @@ pub struct Factsheet {
 
 impl Factsheet {
     /// A Kiva-style shelf lifter: differential drive, lifts pods of up to `max_load_kg`.
-    pub fn shelf_lifter(
-        header: Header,
-        series: &str,
-        speed_max_mps: f64,
-        max_load_kg: f64,
-    ) -> Factsheet {
+    pub fn shelf_lifter(header: Header, series: &str, speed_max_mps: f64, max_load_kg: f64) -> Factsheet {
         use serde_json::json;
         // No `blockingTypes`: both 2.x schemas put its enum on the array itself, so no list passes.
         let action = |t: &str, scopes: &[&str]| json!({"actionType": t, "actionScopes": scopes});
@@ -561,66 +499,29 @@ impl Factsheet {
 
     /// What the factsheet declares that master control must respect.
     pub fn capabilities(&self) -> Capabilities {
-        let limit = |section: &str, key: &str| {
-            self.protocol_limits
-                .get(section)
-                .and_then(|s| s.get(key))
-                .and_then(|v| v.as_u64())
-                .map(|v| v as usize)
-        };
-        let actions = self
-            .protocol_features
-            .get("agvActions")
-            .and_then(|a| a.as_array())
-            .filter(|a| !a.is_empty())
-            .map(|list| {
-                list.iter()
-                    .filter_map(|a| {
-                        let parameters = a
-                            .get("actionParameters")
-                            .and_then(|p| p.as_array())
-                            .into_iter()
-                            .flatten();
-                        Some(DeclaredAction {
-                            action_type: a.get("actionType")?.as_str()?.to_owned(),
-                            required: parameters
-                                .filter(|p| {
-                                    !p.get("isOptional")
-                                        .and_then(|o| o.as_bool())
-                                        .unwrap_or(false)
-                                })
-                                .filter_map(|p| {
-                                    p.get("key").and_then(|k| k.as_str()).map(str::to_owned)
-                                })
-                                .collect(),
-                        })
+        let limit = |section: &str, key: &str| self.protocol_limits.get(section).and_then(|s| s.get(key)).and_then(|v| v.as_u64()).map(|v| v as usize);
+        let actions = self.protocol_features.get("agvActions").and_then(|a| a.as_array()).filter(|a| !a.is_empty()).map(|list| {
+            list.iter()
+                .filter_map(|a| {
+                    let parameters = a.get("actionParameters").and_then(|p| p.as_array()).into_iter().flatten();
+                    Some(DeclaredAction {
+                        action_type: a.get("actionType")?.as_str()?.to_owned(),
+                        required: parameters
+                            .filter(|p| !p.get("isOptional").and_then(|o| o.as_bool()).unwrap_or(false))
+                            .filter_map(|p| p.get("key").and_then(|k| k.as_str()).map(str::to_owned))
+                            .collect(),
                     })
-                    .collect()
-            });
-        let load_sets = self
-            .load_specification
-            .get("loadSets")
-            .and_then(|l| l.as_array())
-            .into_iter()
-            .flatten();
+                })
+                .collect()
+        });
+        let load_sets = self.load_specification.get("loadSets").and_then(|l| l.as_array()).into_iter().flatten();
         Capabilities {
             actions,
             max_order_nodes: limit("maxArrayLens", "order.nodes"),
             max_order_edges: limit("maxArrayLens", "order.edges"),
             max_id_len: limit("maxStringLens", "idLen"),
-            id_numerical_only: self
-                .protocol_limits
-                .get("maxStringLens")
-                .and_then(|s| s.get("idNumericalOnly"))
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false),
-            load_types: load_sets
-                .filter_map(|s| {
-                    s.get("loadType")
-                        .and_then(|t| t.as_str())
-                        .map(str::to_owned)
-                })
-                .collect(),
+            id_numerical_only: self.protocol_limits.get("maxStringLens").and_then(|s| s.get("idNumericalOnly")).and_then(|v| v.as_bool()).unwrap_or(false),
+            load_types: load_sets.filter_map(|s| s.get("loadType").and_then(|t| t.as_str()).map(str::to_owned)).collect(),
         }
     }
 }
@@ -658,18 +559,12 @@ impl Capabilities {
         if let Some(max) = self.max_id_len.filter(|max| *max < longest_id) {
             return Some(format!("its factsheet takes ids of up to {max} characters; this edge's take up to {longest_id}"));
         }
-        let Some(actions) = &self.actions else {
-            return None;
-        };
+        let Some(actions) = &self.actions else { return None };
         for (action_type, sent) in needs {
             let Some(declared) = actions.iter().find(|a| a.action_type == *action_type) else {
                 return Some(format!("its factsheet declares no {action_type} action"));
             };
-            if let Some(missing) = declared
-                .required
-                .iter()
-                .find(|k| !sent.contains(&k.as_str()))
-            {
+            if let Some(missing) = declared.required.iter().find(|k| !sent.contains(&k.as_str())) {
                 let missing: String = missing.chars().take(64).collect();
                 return Some(format!("its {action_type} action requires parameter {missing}, which this edge does not send"));
             }
@@ -681,15 +576,8 @@ impl Capabilities {
 /// The standard's parameters of `pick` and `drop` (VDA 5050 2.x, action table): `stationType`
 /// and `loadType` are not optional; `loadId` names the load.
 pub fn load_parameters(station_type: &str, load_type: &str, load_id: &str) -> Vec<ActionParameter> {
-    let p = |key: &str, value: &str| ActionParameter {
-        key: key.to_owned(),
-        value: serde_json::Value::String(value.to_owned()),
-    };
-    vec![
-        p("stationType", station_type),
-        p("loadType", load_type),
-        p("loadId", load_id),
-    ]
+    let p = |key: &str, value: &str| ActionParameter { key: key.to_owned(), value: serde_json::Value::String(value.to_owned()) };
+    vec![p("stationType", station_type), p("loadType", load_type), p("loadId", load_id)]
 }
 
 /// The keys `load_parameters` sends.
@@ -697,24 +585,14 @@ pub const LOAD_PARAMETER_KEYS: [&str; 3] = ["stationType", "loadType", "loadId"]
 
 /// A parameter's string value, if the action has it.
 pub fn parameter<'a>(action: &'a Action, key: &str) -> Option<&'a str> {
-    action
-        .action_parameters
-        .iter()
-        .flatten()
-        .find(|p| p.key == key)
-        .and_then(|p| p.value.as_str())
+    action.action_parameters.iter().flatten().find(|p| p.key == key).and_then(|p| p.value.as_str())
 }
 
 /// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (proleptic Gregorian, UTC).
 pub fn iso8601_utc(ms: i64) -> String {
     let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
     let (year, month, day) = crate::calendar::civil_from_days(days);
-    let (h, m, s, milli) = (
-        ms_of_day / 3_600_000,
-        ms_of_day / 60_000 % 60,
-        ms_of_day / 1000 % 60,
-        ms_of_day % 1000,
-    );
+    let (h, m, s, milli) = (ms_of_day / 3_600_000, ms_of_day / 60_000 % 60, ms_of_day / 1000 % 60, ms_of_day % 1000);
     format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
 }
 
@@ -733,10 +611,7 @@ mod tests {
     fn topics_round_trip_and_junk_is_refused() {
         let path = Topic::State.path("tote", "agv-07");
         assert_eq!(path, "uagv/v2/tote/agv-07/state");
-        assert_eq!(
-            Topic::parse(&path),
-            Some(("tote".into(), "agv-07".into(), Topic::State))
-        );
+        assert_eq!(Topic::parse(&path), Some(("tote".into(), "agv-07".into(), Topic::State)));
         assert_eq!(Topic::parse("uagv/v2/tote/agv-07/state/extra"), None);
         assert_eq!(Topic::parse("uagv/v1/tote/agv-07/state"), None);
         assert_eq!(Topic::parse("uagv/v2//agv-07/state"), None);
@@ -744,29 +619,12 @@ mod tests {
 
     #[test]
     fn an_order_releases_its_base_and_holds_its_horizon() {
-        let route: Vec<Waypoint> = (0..4)
-            .map(|k| Waypoint {
-                node_id: format!("n{k}"),
-                x: k as f64,
-                y: 0.0,
-            })
-            .collect();
-        let spec = Route {
-            order_id: "o1",
-            order_update_id: 0,
-            first_sequence_id: 0,
-            waypoints: &route,
-            released: 2,
-            map_id: "floor",
-        };
+        let route: Vec<Waypoint> = (0..4).map(|k| Waypoint { node_id: format!("n{k}"), x: k as f64, y: 0.0 }).collect();
+        let spec = Route { order_id: "o1", order_update_id: 0, first_sequence_id: 0, waypoints: &route, released: 2, map_id: "floor" };
         let o = Order::along(Header::new(1, 0, "tote", "a1"), spec, vec![]);
         let released: Vec<bool> = o.nodes.iter().map(|n| n.released).collect();
         assert_eq!(released, [true, true, false, false]);
-        let edges: Vec<(u32, bool)> = o
-            .edges
-            .iter()
-            .map(|e| (e.sequence_id, e.released))
-            .collect();
+        let edges: Vec<(u32, bool)> = o.edges.iter().map(|e| (e.sequence_id, e.released)).collect();
         assert_eq!(edges, [(1, true), (3, false), (5, false)]);
         assert_eq!(o.nodes[3].sequence_id, 6);
     }
@@ -776,11 +634,7 @@ mod tests {
         assert_eq!(speak("2.0.0"), Some("2.0.0"));
         assert_eq!(speak("2.0.3"), Some("2.0.0"));
         assert_eq!(speak("2.1.0"), Some("2.1.0"));
-        assert_eq!(
-            speak("2.2.1"),
-            Some("2.1.0"),
-            "a later minor version reads 2.1"
-        );
+        assert_eq!(speak("2.2.1"), Some("2.1.0"), "a later minor version reads 2.1");
         for other in ["1.1.0", "3.0.0", "two", "", "2"] {
             assert_eq!(speak(other), None, "{other:?}");
         }
@@ -788,44 +642,23 @@ mod tests {
 
     #[test]
     fn a_factsheet_that_lacks_what_we_send_makes_the_vehicle_unfit() {
-        let needs: [(&str, &[&str]); 2] = [
-            ("pick", &LOAD_PARAMETER_KEYS),
-            ("drop", &LOAD_PARAMETER_KEYS),
-        ];
+        let needs: [(&str, &[&str]); 2] = [("pick", &LOAD_PARAMETER_KEYS), ("drop", &LOAD_PARAMETER_KEYS)];
         let sheet = Factsheet::shelf_lifter(Header::new(1, 0, "m", "r1"), "Lifter", 1.5, 600.0);
         let caps = sheet.capabilities();
         assert_eq!(caps.unfit(&needs, 40), None);
-        assert_eq!(
-            caps.unfit(&needs, 65).as_deref(),
-            Some("its factsheet takes ids of up to 64 characters; this edge's take up to 65")
-        );
-        assert_eq!(
-            (caps.max_order_nodes, caps.load_types.clone()),
-            (Some(SIM_MAX_ORDER_NODES), vec!["POD".to_owned()])
-        );
+        assert_eq!(caps.unfit(&needs, 65).as_deref(), Some("its factsheet takes ids of up to 64 characters; this edge's take up to 65"));
+        assert_eq!((caps.max_order_nodes, caps.load_types.clone()), (Some(SIM_MAX_ORDER_NODES), vec!["POD".to_owned()]));
         let mut no_drop = sheet.clone();
-        no_drop.protocol_features["agvActions"]
-            .as_array_mut()
-            .expect("actions")
-            .retain(|a| a["actionType"] != "drop");
-        assert_eq!(
-            no_drop.capabilities().unfit(&needs, 40).as_deref(),
-            Some("its factsheet declares no drop action")
-        );
+        no_drop.protocol_features["agvActions"].as_array_mut().expect("actions").retain(|a| a["actionType"] != "drop");
+        assert_eq!(no_drop.capabilities().unfit(&needs, 40).as_deref(), Some("its factsheet declares no drop action"));
         let mut lhd = sheet.clone();
         lhd.protocol_features["agvActions"][0]["actionParameters"][0]["key"] = "lhd".into();
-        assert_eq!(
-            lhd.capabilities().unfit(&needs, 40).as_deref(),
-            Some("its pick action requires parameter lhd, which this edge does not send")
-        );
+        assert_eq!(lhd.capabilities().unfit(&needs, 40).as_deref(), Some("its pick action requires parameter lhd, which this edge does not send"));
     }
 
     #[test]
     fn connection_broken_is_spelled_as_in_2_x() {
-        let c = Connection {
-            header: Header::new(1, 0, "tote", "a1"),
-            connection_state: ConnectionState::ConnectionBroken,
-        };
+        let c = Connection { header: Header::new(1, 0, "tote", "a1"), connection_state: ConnectionState::ConnectionBroken };
         let json = serde_json::to_value(&c).expect("serialises");
         assert_eq!(json["connectionState"], "CONNECTIONBROKEN");
         assert_eq!(json["serialNumber"], "a1");

@@ -7,12 +7,7 @@ use tote_shared::mapf::lacam::{solve, Budget, PlanError};
 use tote_shared::mapf::verify::verify;
 use tote_shared::mapf::Grid;
 
-fn instance(
-    width: u32,
-    height: u32,
-    blocked: &[bool],
-    picks: &[(u32, u32)],
-) -> Option<(Grid, Vec<u32>, Vec<u32>)> {
+fn instance(width: u32, height: u32, blocked: &[bool], picks: &[(u32, u32)]) -> Option<(Grid, Vec<u32>, Vec<u32>)> {
     let free: Vec<bool> = blocked.iter().map(|b| !b).collect();
     let grid = Grid::from_cells(width, height, free);
     let cells: Vec<u32> = (0..width * height).filter(|c| grid.is_free(*c)).collect();
@@ -71,23 +66,14 @@ proptest! {
 fn a_hundred_robots_cross_a_movingai_warehouse_without_a_conflict() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/mapf/movingai");
     let read = |name: &str| {
-        std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| {
-            panic!(
-                "{} is missing ({e}): the MovingAI maps live in ../shared/mapf beside the repo",
-                dir.join(name).display()
-            )
-        })
+        std::fs::read_to_string(dir.join(name))
+            .unwrap_or_else(|e| panic!("{} is missing ({e}): the MovingAI maps live in ../shared/mapf beside the repo", dir.join(name).display()))
     };
     let grid = Grid::parse_movingai(&read("warehouse-10-20-10-2-1.map")).expect("map parses");
-    let pairs = parse_scenario(&grid, &read("warehouse-10-20-10-2-1-random-1.scen"), 100)
-        .expect("scenario parses");
+    let pairs = parse_scenario(&grid, &read("warehouse-10-20-10-2-1-random-1.scen"), 100).expect("scenario parses");
     let (starts, goals): (Vec<u32>, Vec<u32>) = pairs.into_iter().unzip();
     let plan = solve(&grid, &starts, &goals, 7, Budget::nodes(2_000_000)).expect("solved");
     verify(&grid, &starts, &goals, &plan).expect("conflict-free");
-    let lower_bound: u64 = goals
-        .iter()
-        .zip(&starts)
-        .map(|(g, s)| u64::from(grid.distances_to(*g)[*s as usize]))
-        .sum();
+    let lower_bound: u64 = goals.iter().zip(&starts).map(|(g, s)| u64::from(grid.distances_to(*g)[*s as usize])).sum();
     assert!(plan.sum_of_costs(&goals) >= lower_bound);
 }

@@ -54,12 +54,8 @@ struct Real {
 
 impl Real {
     fn step(&mut self, i: usize, event: OrderEvent) -> bool {
-        let Some((state, qty)) = self.orders.get(i).copied() else {
-            return false;
-        };
-        let Ok(t) = transition(state, &event) else {
-            return false;
-        };
+        let Some((state, qty)) = self.orders.get(i).copied() else { return false };
+        let Ok(t) = transition(state, &event) else { return false };
         let mut next = self.stock;
         for effect in &t.effects {
             let applied = match effect {
@@ -68,9 +64,7 @@ impl Real {
                 OrderEffect::ReleaseCommitment => next.release_commitment(qty),
                 OrderEffect::ShipStock => next.ship(qty),
                 OrderEffect::CommitDirect => next.commit_direct(qty),
-                OrderEffect::SendFulfilToEdge
-                | OrderEffect::SendCancelToEdge
-                | OrderEffect::Reroute => Ok(vec![]),
+                OrderEffect::SendFulfilToEdge | OrderEffect::SendCancelToEdge | OrderEffect::Reroute => Ok(vec![]),
             };
             if applied.is_err() {
                 return false;
@@ -93,15 +87,7 @@ impl Real {
             }
             Op::Pay(i) => _ = self.step(*i, OrderEvent::Paid),
             Op::Cancel(i) => _ = self.step(*i, OrderEvent::CancelRequested),
-            Op::Timeout(i) => {
-                _ = self.step(
-                    *i,
-                    OrderEvent::PaymentDeadlineChecked {
-                        now_ms: 10,
-                        deadline_ms: 5,
-                    },
-                )
-            }
+            Op::Timeout(i) => _ = self.step(*i, OrderEvent::PaymentDeadlineChecked { now_ms: 10, deadline_ms: 5 }),
             Op::Picked(i) => _ = self.step(*i, OrderEvent::EdgePicked),
             Op::Packed(i) => _ = self.step(*i, OrderEvent::EdgePacked),
             Op::Shipped(i) => _ = self.step(*i, OrderEvent::EdgeShipped),
@@ -115,14 +101,7 @@ impl Real {
             Op::Delivered(i) => _ = self.step(*i, OrderEvent::ParcelDelivered),
             Op::WindowChecked(i, passed) => {
                 let now_ms = if *passed { 1_000 } else { 999 };
-                _ = self.step(
-                    *i,
-                    OrderEvent::ReturnWindowChecked {
-                        now_ms,
-                        delivered_ms: 0,
-                        window_ms: 1_000,
-                    },
-                )
+                _ = self.step(*i, OrderEvent::ReturnWindowChecked { now_ms, delivered_ms: 0, window_ms: 1_000 })
             }
             Op::Restart => {
                 let saved = serde_json::to_string(self).expect("state serialises");
@@ -156,11 +135,7 @@ struct Model {
 
 impl Model {
     fn sum(&self, phases: &[Phase]) -> i64 {
-        self.orders
-            .iter()
-            .filter(|(p, _)| phases.contains(p))
-            .map(|(_, q)| q)
-            .sum()
+        self.orders.iter().filter(|(p, _)| phases.contains(p)).map(|(_, q)| q).sum()
     }
     fn on_hand(&self) -> i64 {
         self.received - self.shipped

@@ -36,14 +36,7 @@ pub async fn returns(orders: usize, clients: usize, refunds: usize) -> Result<()
         let paid = pay(&hq, &sim, &ids, refunds).await?;
         edge.ship(&ids).await?;
         let (requests, rmas) = ask_returns(&central.url, &ids, clients).await?;
-        let latencies = qc_to_refund(
-            &mut edge,
-            &sim,
-            &ids[..refunds.min(ids.len())],
-            &rmas,
-            &paid,
-        )
-        .await?;
+        let latencies = qc_to_refund(&mut edge, &sim, &ids[..refunds.min(ids.len())], &rmas, &paid).await?;
         println!(
             "returns {:<8} {orders} orders, {clients} clients: return requests {requests:>6.0}/s through rule approval, order intake (reference) {intake:>6.0}/s, ratio {:.2}",
             if postgres { "postgres" } else { "sqlite" },
@@ -61,27 +54,16 @@ pub async fn returns(orders: usize, clients: usize, refunds: usize) -> Result<()
     Ok(())
 }
 
-fn start(
-    postgres: bool,
-    sim: &ChannelSim,
-) -> Result<(Daemon, Option<TestDatabase>, tempfile::TempDir)> {
+fn start(postgres: bool, sim: &ChannelSim) -> Result<(Daemon, Option<TestDatabase>, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let db = postgres.then(TestDatabase::create);
     let database = match &db {
-        Some(db) => format!(
-            "backend = \"postgres\"\nurl = \"{}\"\npool_size = 16",
-            db.url
-        ),
-        None => format!(
-            "path = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4",
-            dir.path().join("central.sqlite").display()
-        ),
+        Some(db) => format!("backend = \"postgres\"\nurl = \"{}\"\npool_size = 16", db.url),
+        None => format!("path = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4", dir.path().join("central.sqlite").display()),
     };
     let config = central_config_with(dir.path(), "127.0.0.1:0", &database)?;
     let mut text = std::fs::read_to_string(&config)?;
-    text.push_str(&sim.central_config(
-        "call_timeout_ms = 10000\nquery_after_ms = 600000\ndispatch_interval_ms = 1000",
-    ));
+    text.push_str(&sim.central_config("call_timeout_ms = 10000\nquery_after_ms = 600000\ndispatch_interval_ms = 1000"));
     std::fs::write(&config, text)?;
     Ok((spawn("tote-central", &config)?, db, dir))
 }
@@ -129,39 +111,22 @@ async fn create_orders(url: &str, orders: usize, clients: usize) -> Result<(f64,
         }
     })
     .await?;
-    let ids = created
-        .iter()
-        .map(|o| o["id"].as_u64().context("order id"))
-        .collect::<Result<Vec<_>>>()?;
+    let ids = created.iter().map(|o| o["id"].as_u64().context("order id")).collect::<Result<Vec<_>>>()?;
     Ok((rate, ids))
 }
 
 /// The first `through_channel` orders are paid through the card gateway (so they can be
 /// refunded there); the rest by hand.
-async fn pay(
-    hq: &Api,
-    sim: &ChannelSim,
-    ids: &[u64],
-    through_channel: usize,
-) -> Result<Vec<String>> {
+async fn pay(hq: &Api, sim: &ChannelSim, ids: &[u64], through_channel: usize) -> Result<Vec<String>> {
     let mut trades = Vec::new();
     for (n, id) in ids.iter().enumerate() {
         if n < through_channel {
-            let payment = hq
-                .post(
-                    &format!("/api/v1/orders/{id}/payments"),
-                    &json!({"channel": "card", "payer": {"user": format!("u{id}")}}),
-                )
-                .await?;
-            let trade = payment["out_trade_no"]
-                .as_str()
-                .context("out_trade_no")?
-                .to_owned();
+            let payment = hq.post(&format!("/api/v1/orders/{id}/payments"), &json!({"channel": "card", "payer": {"user": format!("u{id}")}})).await?;
+            let trade = payment["out_trade_no"].as_str().context("out_trade_no")?.to_owned();
             sim.pay(ChannelKind::Card, &trade)?;
             trades.push(trade);
         } else {
-            hq.post(&format!("/api/v1/orders/{id}/pay"), &json!({}))
-                .await?;
+            hq.post(&format!("/api/v1/orders/{id}/pay"), &json!({})).await?;
         }
     }
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -184,10 +149,7 @@ struct EdgeStream {
 impl EdgeStream {
     /// The stream after `push_stock`'s receipts (one event per SKU).
     fn after_stock(url: &str) -> EdgeStream {
-        EdgeStream {
-            api: Api::new(url.to_owned(), Some(edge_token("SH-01"))),
-            seq: SKUS as u64,
-        }
+        EdgeStream { api: Api::new(url.to_owned(), Some(edge_token("SH-01"))), seq: SKUS as u64 }
     }
 
     async fn push(&mut self, kinds: Vec<Value>) -> Result<()> {
@@ -199,18 +161,8 @@ impl EdgeStream {
                     json!({"seq": self.seq, "at_ms": 0, "kind": kind})
                 })
                 .collect();
-            let ack = self
-                .api
-                .post(
-                    "/api/v1/sync/events",
-                    &json!({"warehouse": "SH-01", "events": events}),
-                )
-                .await?;
-            ensure!(
-                ack["high_water"] == self.seq,
-                "central took the push only to {}",
-                ack["high_water"]
-            );
+            let ack = self.api.post("/api/v1/sync/events", &json!({"warehouse": "SH-01", "events": events})).await?;
+            ensure!(ack["high_water"] == self.seq, "central took the push only to {}", ack["high_water"]);
         }
         Ok(())
     }
@@ -239,10 +191,7 @@ async fn ask_returns(url: &str, ids: &[u64], clients: usize) -> Result<(f64, Vec
     .await?;
     let mut rmas = Vec::with_capacity(answers.len());
     for a in &answers {
-        ensure!(
-            a["state"] == "awaiting_return",
-            "a request was not approved by rule: {a}"
-        );
+        ensure!(a["state"] == "awaiting_return", "a request was not approved by rule: {a}");
         rmas.push(a["rma"].as_str().context("rma")?.to_owned());
     }
     Ok((rate, rmas))
@@ -250,13 +199,7 @@ async fn ask_returns(url: &str, ids: &[u64], clients: usize) -> Result<(f64, Vec
 
 /// One return at a time: the desk's result pushed, then the card channel's simulator polled
 /// until it holds the refund. Milliseconds, sorted.
-async fn qc_to_refund(
-    edge: &mut EdgeStream,
-    sim: &ChannelSim,
-    ids: &[u64],
-    rmas: &[String],
-    trades: &[String],
-) -> Result<Vec<f64>> {
+async fn qc_to_refund(edge: &mut EdgeStream, sim: &ChannelSim, ids: &[u64], rmas: &[String], trades: &[String]) -> Result<Vec<f64>> {
     let mut latencies = Vec::with_capacity(ids.len());
     for (n, id) in ids.iter().enumerate() {
         let kind = json!({"type": "return_received", "rma": rmas[n], "order_id": id, "location": "A-01",
@@ -265,10 +208,7 @@ async fn qc_to_refund(
         edge.push(vec![kind]).await?;
         let deadline = started + Duration::from_secs(60);
         while sim.refunded_minor(ChannelKind::Card, &trades[n]) == 0 {
-            ensure!(
-                Instant::now() < deadline,
-                "the refund of order {id} never reached the channel"
-            );
+            ensure!(Instant::now() < deadline, "the refund of order {id} never reached the channel");
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
@@ -278,8 +218,5 @@ async fn qc_to_refund(
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted
-        .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
-        .copied()
-        .unwrap_or(f64::NAN)
+    sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN)
 }

@@ -44,36 +44,15 @@ pub struct AgvConfig {
 
 /// Commissions a robot at the edge: issues its login to the embedded broker (a supervisor's or
 /// the API token's call). None when the edge uses an external broker, which has its own users.
-pub async fn issue_login(
-    edge_url: &str,
-    token: &str,
-    manufacturer: &str,
-    serial: &str,
-) -> anyhow::Result<Option<(String, String)>> {
-    let url = format!(
-        "{}/api/v1/fleet/{manufacturer}/{serial}/mqtt-login",
-        edge_url.trim_end_matches('/')
-    );
-    let response = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(token)
-        .send()
-        .await?;
+pub async fn issue_login(edge_url: &str, token: &str, manufacturer: &str, serial: &str) -> anyhow::Result<Option<(String, String)>> {
+    let url = format!("{}/api/v1/fleet/{manufacturer}/{serial}/mqtt-login", edge_url.trim_end_matches('/'));
+    let response = reqwest::Client::new().post(url).bearer_auth(token).send().await?;
     if response.status() == reqwest::StatusCode::CONFLICT {
         return Ok(None);
     }
-    anyhow::ensure!(
-        response.status().is_success(),
-        "the edge refused to issue a login for {manufacturer}/{serial}: {}",
-        response.status()
-    );
+    anyhow::ensure!(response.status().is_success(), "the edge refused to issue a login for {manufacturer}/{serial}: {}", response.status());
     let issued: serde_json::Value = response.json().await?;
-    let field = |name: &str| {
-        issued[name]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow::anyhow!("no {name} in the issued login"))
-    };
+    let field = |name: &str| issued[name].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("no {name} in the issued login"));
     Ok(Some((field("username")?, field("password")?)))
 }
 
@@ -98,11 +77,7 @@ impl Agv {
         let (faults, rx) = mpsc::channel(8);
         let serial = config.serial.clone();
         let task = tokio::spawn(run(config, rx, now_ms));
-        Agv {
-            serial,
-            faults,
-            task,
-        }
+        Agv { serial, faults, task }
     }
 
     pub async fn inject(&self, fault: Fault) {
@@ -140,13 +115,7 @@ impl Robot {
     fn header(&mut self, topic: Topic, now: i64) -> Header {
         let slot = topic as usize;
         self.header_ids[slot] += 1;
-        Header::new(
-            self.header_ids[slot],
-            now,
-            &self.cfg.manufacturer,
-            &self.cfg.serial,
-        )
-        .in_version(&self.cfg.version)
+        Header::new(self.header_ids[slot], now, &self.cfg.manufacturer, &self.cfg.serial).in_version(&self.cfg.version)
     }
 
     /// Reports a refusal (a WARNING kept until the next accepted order).
@@ -163,117 +132,49 @@ impl Robot {
         if speak(&header.version).is_some() && speak(&header.version) == speak(&self.cfg.version) {
             return true;
         }
-        let why = format!(
-            "version {:?} is not {}",
-            header.version.chars().take(20).collect::<String>(),
-            self.cfg.version
-        );
-        self.refuse(AgvError::warning(
-            "validationError",
-            why,
-            &[
-                ("headerId", header.header_id.to_string()),
-                ("topic", topic.as_str().to_owned()),
-            ],
-        ));
+        let why = format!("version {:?} is not {}", header.version.chars().take(20).collect::<String>(), self.cfg.version);
+        self.refuse(AgvError::warning("validationError", why, &[("headerId", header.header_id.to_string()), ("topic", topic.as_str().to_owned())]));
         false
     }
 
     /// Whether an order is one this vehicle can carry out; the refusal otherwise.
     fn check_order(&self, order: &Order) -> Result<(), AgvError> {
         fn refs(order: &Order, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
-            let mut r = vec![
-                ("orderId", order.order_id.clone()),
-                ("orderUpdateId", order.order_update_id.to_string()),
-            ];
+            let mut r = vec![("orderId", order.order_id.clone()), ("orderUpdateId", order.order_update_id.to_string())];
             r.extend(extra.iter().cloned());
             r
         }
         if order.nodes.is_empty() || order.nodes.len() > SIM_MAX_ORDER_NODES {
-            return Err(AgvError::warning(
-                "orderError",
-                format!(
-                    "{} nodes; 1 to {SIM_MAX_ORDER_NODES} taken",
-                    order.nodes.len()
-                ),
-                &refs(order, &[]),
-            ));
+            return Err(AgvError::warning("orderError", format!("{} nodes; 1 to {SIM_MAX_ORDER_NODES} taken", order.nodes.len()), &refs(order, &[])));
         }
-        for action in order
-            .nodes
-            .iter()
-            .flat_map(|n| &n.actions)
-            .chain(order.edges.iter().flat_map(|e| &e.actions))
-        {
+        for action in order.nodes.iter().flat_map(|n| &n.actions).chain(order.edges.iter().flat_map(|e| &e.actions)) {
             let at = refs(order, &[("actionId", action.action_id.clone())]);
             match action.action_type.as_str() {
                 "pick" | "drop" => {
-                    if let Some(key) = ["stationType", "loadType"]
-                        .into_iter()
-                        .find(|k| parameter(action, k).is_none())
-                    {
-                        return Err(AgvError::warning(
-                            "orderError",
-                            format!(
-                                "invalid actionParameter: {} needs {key}",
-                                action.action_type
-                            ),
-                            &at,
-                        ));
+                    if let Some(key) = ["stationType", "loadType"].into_iter().find(|k| parameter(action, k).is_none()) {
+                        return Err(AgvError::warning("orderError", format!("invalid actionParameter: {} needs {key}", action.action_type), &at));
                     }
                 }
                 "startCharging" => {}
-                other => {
-                    return Err(AgvError::warning(
-                        "orderError",
-                        format!(
-                            "action {:?} is not supported in orders",
-                            other.chars().take(40).collect::<String>()
-                        ),
-                        &at,
-                    ))
-                }
+                other => return Err(AgvError::warning("orderError", format!("action {:?} is not supported in orders", other.chars().take(40).collect::<String>()), &at)),
             }
         }
-        let Some(current) = &self.order else {
-            return Ok(());
-        };
+        let Some(current) = &self.order else { return Ok(()) };
         let running = self.at_node + 1 < current.nodes.len();
-        let base_end = current
-            .nodes
-            .iter()
-            .rposition(|n| n.released)
-            .map(|k| &current.nodes[k]);
+        let base_end = current.nodes.iter().rposition(|n| n.released).map(|k| &current.nodes[k]);
         let first = &order.nodes[0];
-        let stitches = base_end
-            .is_some_and(|b| b.node_id == first.node_id && b.sequence_id == first.sequence_id);
+        let stitches = base_end.is_some_and(|b| b.node_id == first.node_id && b.sequence_id == first.sequence_id);
         if current.order_id != order.order_id {
             if running && !stitches {
-                return Err(AgvError::warning(
-                    "orderUpdateError",
-                    "a new order over a running one that does not stitch onto its last base node"
-                        .into(),
-                    &refs(order, &[]),
-                ));
+                return Err(AgvError::warning("orderUpdateError", "a new order over a running one that does not stitch onto its last base node".into(), &refs(order, &[])));
             }
             return Ok(());
         }
         if order.order_update_id < current.order_update_id {
-            return Err(AgvError::warning(
-                "orderUpdateError",
-                format!(
-                    "update {} is older than {}",
-                    order.order_update_id, current.order_update_id
-                ),
-                &refs(order, &[]),
-            ));
+            return Err(AgvError::warning("orderUpdateError", format!("update {} is older than {}", order.order_update_id, current.order_update_id), &refs(order, &[])));
         }
         if order.order_update_id > current.order_update_id && !stitches {
-            return Err(AgvError::warning(
-                "orderUpdateError",
-                "stitching node is not the last base node".into(),
-                &refs(order, &[]),
-            ));
+            return Err(AgvError::warning("orderUpdateError", "stitching node is not the last base node".into(), &refs(order, &[])));
         }
         Ok(())
     }
@@ -283,35 +184,9 @@ impl Robot {
         let (order_id, update, last_id, last_seq, nodes, edges) = match &self.order {
             Some(o) => {
                 let last = &o.nodes[self.at_node.min(o.nodes.len() - 1)];
-                let nodes = o
-                    .nodes
-                    .iter()
-                    .skip(self.at_node + 1)
-                    .map(|n| NodeState {
-                        node_id: n.node_id.clone(),
-                        sequence_id: n.sequence_id,
-                        released: n.released,
-                        node_position: None,
-                    })
-                    .collect();
-                let edges = o
-                    .edges
-                    .iter()
-                    .skip(self.at_node)
-                    .map(|e| EdgeState {
-                        edge_id: e.edge_id.clone(),
-                        sequence_id: e.sequence_id,
-                        released: e.released,
-                    })
-                    .collect();
-                (
-                    o.order_id.clone(),
-                    o.order_update_id,
-                    last.node_id.clone(),
-                    last.sequence_id,
-                    nodes,
-                    edges,
-                )
+                let nodes = o.nodes.iter().skip(self.at_node + 1).map(|n| NodeState { node_id: n.node_id.clone(), sequence_id: n.sequence_id, released: n.released, node_position: None }).collect();
+                let edges = o.edges.iter().skip(self.at_node).map(|e| EdgeState { edge_id: e.edge_id.clone(), sequence_id: e.sequence_id, released: e.released }).collect();
+                (o.order_id.clone(), o.order_update_id, last.node_id.clone(), last.sequence_id, nodes, edges)
             }
             None => (String::new(), 0, String::new(), 0, Vec::new(), Vec::new()),
         };
@@ -326,33 +201,13 @@ impl Robot {
             operating_mode: OperatingMode::Automatic,
             node_states: nodes,
             edge_states: edges,
-            agv_position: Some(AgvPosition {
-                x: self.position.0,
-                y: self.position.1,
-                theta: 0.0,
-                map_id: "floor".into(),
-                position_initialized: true,
-            }),
+            agv_position: Some(AgvPosition { x: self.position.0, y: self.position.1, theta: 0.0, map_id: "floor".into(), position_initialized: true }),
             velocity: None,
-            loads: Some(
-                self.load
-                    .iter()
-                    .map(|id| Load {
-                        load_id: Some(id.clone()),
-                        load_type: Some("POD".into()),
-                    })
-                    .collect(),
-            ),
+            loads: Some(self.load.iter().map(|id| Load { load_id: Some(id.clone()), load_type: Some("POD".into()) }).collect()),
             action_states: self.action_states.clone(),
-            battery_state: BatteryState {
-                battery_charge: self.battery,
-                charging: self.charging,
-            },
+            battery_state: BatteryState { battery_charge: self.battery, charging: self.charging },
             errors: self.errors.clone(),
-            safety_state: SafetyState {
-                e_stop: EStop::None,
-                field_violation: false,
-            },
+            safety_state: SafetyState { e_stop: EStop::None, field_violation: false },
         }
     }
 
@@ -364,17 +219,10 @@ impl Robot {
 
     /// One node further along the base; runs that node's actions on arrival.
     fn advance(&mut self) -> bool {
-        if self.paused
-            || !self
-                .errors
-                .iter()
-                .all(|e| e.error_level != ErrorLevel::Fatal)
-        {
+        if self.paused || !self.errors.iter().all(|e| e.error_level != ErrorLevel::Fatal) {
             return false;
         }
-        let Some(next) = self.next_released() else {
-            return false;
-        };
+        let Some(next) = self.next_released() else { return false };
         self.at_node = next;
         let node = self.order.as_ref().map(|o| o.nodes[next].clone());
         if let Some(node) = node {
@@ -401,14 +249,8 @@ impl Robot {
     }
 
     fn finish(&mut self, action: &Action, status: ActionStatus) {
-        self.action_states
-            .retain(|a| a.action_id != action.action_id);
-        self.action_states.push(ActionState {
-            action_id: action.action_id.clone(),
-            action_type: Some(action.action_type.clone()),
-            action_status: status,
-            result_description: None,
-        });
+        self.action_states.retain(|a| a.action_id != action.action_id);
+        self.action_states.push(ActionState { action_id: action.action_id.clone(), action_type: Some(action.action_type.clone()), action_status: status, result_description: None });
         if self.action_states.len() > 32 {
             self.action_states.remove(0);
         }
@@ -423,36 +265,19 @@ impl Robot {
         }
         // An accepted order resolves the refusals and the failed cancel before it.
         self.errors.retain(|e| e.error_level == ErrorLevel::Fatal);
-        let same = self
-            .order
-            .as_ref()
-            .is_some_and(|o| o.order_id == order.order_id);
-        if same
-            && self
-                .order
-                .as_ref()
-                .is_some_and(|o| order.order_update_id <= o.order_update_id)
-        {
+        let same = self.order.as_ref().is_some_and(|o| o.order_id == order.order_id);
+        if same && self.order.as_ref().is_some_and(|o| order.order_update_id <= o.order_update_id) {
             return; // a resend of an update we have (VDA 5050: ignore it)
         }
-        let running = self
-            .order
-            .as_ref()
-            .is_some_and(|o| self.at_node + 1 < o.nodes.len());
+        let running = self.order.as_ref().is_some_and(|o| self.at_node + 1 < o.nodes.len());
         if same || running {
             // An update, or a new order stitched onto the running one (checked above): keep
             // what was driven, take the new base and horizon from its first node on.
             if let Some(current) = self.order.as_mut() {
                 current.order_id = order.order_id.clone();
-                let keep = current
-                    .nodes
-                    .iter()
-                    .position(|n| n.sequence_id == order.nodes.first().map_or(0, |f| f.sequence_id))
-                    .unwrap_or(current.nodes.len());
+                let keep = current.nodes.iter().position(|n| n.sequence_id == order.nodes.first().map_or(0, |f| f.sequence_id)).unwrap_or(current.nodes.len());
                 current.nodes.truncate(keep);
-                current
-                    .edges
-                    .retain(|e| e.sequence_id < order.nodes.first().map_or(0, |f| f.sequence_id));
+                current.edges.retain(|e| e.sequence_id < order.nodes.first().map_or(0, |f| f.sequence_id));
                 current.nodes.extend(order.nodes);
                 current.edges.extend(order.edges);
                 current.order_update_id = order.order_update_id;
@@ -483,18 +308,11 @@ impl Robot {
                     // VDA 5050 2.x: with no active order (none, or the last one finished) there
                     // is nothing to cancel: the action FAILS with a WARNING `noOrderToCancel`,
                     // and `orderId` stays the last order's, as real vehicles do.
-                    let active = self
-                        .order
-                        .as_ref()
-                        .is_some_and(|o| self.at_node + 1 < o.nodes.len());
+                    let active = self.order.as_ref().is_some_and(|o| self.at_node + 1 < o.nodes.len());
                     if !active {
                         self.errors.retain(|e| e.error_type != "noOrderToCancel");
                         let references = [("actionId", action.action_id.clone())];
-                        self.errors.push(AgvError::warning(
-                            "noOrderToCancel",
-                            format!("cancelOrder {}: no active order", action.action_id),
-                            &references,
-                        ));
+                        self.errors.push(AgvError::warning("noOrderToCancel", format!("cancelOrder {}: no active order", action.action_id), &references));
                         self.finish(action, ActionStatus::Failed);
                         continue;
                     }
@@ -509,18 +327,8 @@ impl Robot {
                 other => {
                     // An instant action its factsheet does not declare: FAILED, with a WARNING
                     // naming it, as the standard has a vehicle report what it cannot do.
-                    let why = format!(
-                        "instant action {:?} is not supported",
-                        other.chars().take(40).collect::<String>()
-                    );
-                    self.refuse(AgvError::warning(
-                        "instantActionError",
-                        why,
-                        &[
-                            ("actionId", action.action_id.clone()),
-                            ("actionType", other.chars().take(40).collect()),
-                        ],
-                    ));
+                    let why = format!("instant action {:?} is not supported", other.chars().take(40).collect::<String>());
+                    self.refuse(AgvError::warning("instantActionError", why, &[("actionId", action.action_id.clone()), ("actionType", other.chars().take(40).collect())]));
                     self.finish(action, ActionStatus::Failed);
                     continue;
                 }
@@ -546,15 +354,8 @@ async fn run(cfg: AgvConfig, mut faults: mpsc::Receiver<Fault>, now_ms: fn() -> 
         stalled: false,
         cfg: cfg.clone(),
     };
-    let will = Connection {
-        header: robot.header(Topic::Connection, now),
-        connection_state: ConnectionState::ConnectionBroken,
-    };
-    let mut options = MqttOptions::new(
-        format!("{}-{}", cfg.manufacturer, cfg.serial),
-        cfg.broker_host.clone(),
-        cfg.broker_port,
-    );
+    let will = Connection { header: robot.header(Topic::Connection, now), connection_state: ConnectionState::ConnectionBroken };
+    let mut options = MqttOptions::new(format!("{}-{}", cfg.manufacturer, cfg.serial), cfg.broker_host.clone(), cfg.broker_port);
     options.set_keep_alive(Duration::from_secs(2));
     if let Some((username, password)) = &cfg.login {
         options.set_credentials(username, password);
@@ -562,13 +363,9 @@ async fn run(cfg: AgvConfig, mut faults: mpsc::Receiver<Fault>, now_ms: fn() -> 
     if let Some(ca) = &cfg.tls_ca {
         match tote_shared::runtime::tls::client_config(ca) {
             Ok(tls) => {
-                options.set_transport(rumqttc::Transport::tls_with_config(
-                    rumqttc::TlsConfiguration::Rustls(tls),
-                ));
+                options.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(tls)));
             }
-            Err(error) => {
-                tracing::error!(%error, "robot cannot load its CA; connecting without TLS will fail")
-            }
+            Err(error) => tracing::error!(%error, "robot cannot load its CA; connecting without TLS will fail"),
         }
     }
     // Orders with a long horizon are bigger than rumqttc's 10 KB default.
@@ -651,32 +448,10 @@ async fn announce(client: &AsyncClient, robot: &mut Robot, now: i64) {
     for topic in [Topic::Order, Topic::InstantActions] {
         let _ = client.subscribe(topic.path(&m, &s), QoS::AtLeastOnce).await;
     }
-    let online = Connection {
-        header: robot.header(Topic::Connection, now),
-        connection_state: ConnectionState::Online,
-    };
-    let factsheet = Factsheet::shelf_lifter(
-        robot.header(Topic::Factsheet, now),
-        "Tote sim lifter",
-        1.5,
-        600.0,
-    );
-    let _ = client
-        .publish(
-            Topic::Connection.path(&m, &s),
-            QoS::AtLeastOnce,
-            true,
-            serde_json::to_vec(&online).unwrap_or_default(),
-        )
-        .await;
-    let _ = client
-        .publish(
-            Topic::Factsheet.path(&m, &s),
-            QoS::AtMostOnce,
-            true,
-            serde_json::to_vec(&factsheet).unwrap_or_default(),
-        )
-        .await;
+    let online = Connection { header: robot.header(Topic::Connection, now), connection_state: ConnectionState::Online };
+    let factsheet = Factsheet::shelf_lifter(robot.header(Topic::Factsheet, now), "Tote sim lifter", 1.5, 600.0);
+    let _ = client.publish(Topic::Connection.path(&m, &s), QoS::AtLeastOnce, true, serde_json::to_vec(&online).unwrap_or_default()).await;
+    let _ = client.publish(Topic::Factsheet.path(&m, &s), QoS::AtMostOnce, true, serde_json::to_vec(&factsheet).unwrap_or_default()).await;
     publish_state(client, robot, now).await;
 }
 
@@ -689,15 +464,7 @@ async fn publish_state(client: &AsyncClient, robot: &mut Robot, now: i64) {
     // Never wait on a full request queue: the event loop may itself be waiting for this
     // loop to take an incoming order, and a robot that stops pinging is dropped by the
     // broker. A state that cannot go out now is followed by the next one.
-    if client
-        .try_publish(
-            topic,
-            QoS::AtMostOnce,
-            false,
-            serde_json::to_vec(&state).unwrap_or_default(),
-        )
-        .is_err()
-    {
+    if client.try_publish(topic, QoS::AtMostOnce, false, serde_json::to_vec(&state).unwrap_or_default()).is_err() {
         tracing::debug!(serial = %robot.cfg.serial, "state not sent: the MQTT queue is full");
     }
 }
@@ -729,66 +496,18 @@ mod tests {
             tls_ca: None,
             version: version.into(),
         };
-        Robot {
-            header_ids: [0; 6],
-            order: None,
-            at_node: 0,
-            position: (0.0, 0.0),
-            load: None,
-            action_states: vec![],
-            battery: 90.0,
-            charging: false,
-            paused: false,
-            errors: vec![],
-            stalled: false,
-            cfg,
-        }
+        Robot { header_ids: [0; 6], order: None, at_node: 0, position: (0.0, 0.0), load: None, action_states: vec![], battery: 90.0, charging: false, paused: false, errors: vec![], stalled: false, cfg }
     }
 
     fn instant(version: &str, action_type: &str) -> InstantActions {
-        let action = Action {
-            action_type: action_type.into(),
-            action_id: "a1".into(),
-            action_description: None,
-            blocking_type: BlockingType::None,
-            action_parameters: None,
-        };
-        InstantActions {
-            header: Header::new(1, 0, "m", "r1").in_version(version),
-            actions: vec![action],
-        }
+        let action = Action { action_type: action_type.into(), action_id: "a1".into(), action_description: None, blocking_type: BlockingType::None, action_parameters: None };
+        InstantActions { header: Header::new(1, 0, "m", "r1").in_version(version), actions: vec![action] }
     }
 
-    fn order(
-        id: &str,
-        update: u32,
-        first_seq: u32,
-        nodes: &[&str],
-        released: usize,
-        version: &str,
-    ) -> Order {
-        let waypoints: Vec<Waypoint> = nodes
-            .iter()
-            .enumerate()
-            .map(|(k, n)| Waypoint {
-                node_id: (*n).into(),
-                x: k as f64,
-                y: 0.0,
-            })
-            .collect();
-        let route = Route {
-            order_id: id,
-            order_update_id: update,
-            first_sequence_id: first_seq,
-            waypoints: &waypoints,
-            released,
-            map_id: "floor",
-        };
-        Order::along(
-            Header::new(1, 0, "m", "r1").in_version(version),
-            route,
-            vec![],
-        )
+    fn order(id: &str, update: u32, first_seq: u32, nodes: &[&str], released: usize, version: &str) -> Order {
+        let waypoints: Vec<Waypoint> = nodes.iter().enumerate().map(|(k, n)| Waypoint { node_id: (*n).into(), x: k as f64, y: 0.0 }).collect();
+        let route = Route { order_id: id, order_update_id: update, first_sequence_id: first_seq, waypoints: &waypoints, released, map_id: "floor" };
+        Order::along(Header::new(1, 0, "m", "r1").in_version(version), route, vec![])
     }
 
     fn refusals(r: &Robot) -> Vec<&str> {
@@ -802,10 +521,7 @@ mod tests {
         assert_eq!(refusals(&r), ["validationError"]);
         assert!(r.action_states.is_empty(), "not run");
         r.accept_order(order("o1", 0, 0, &["a", "b"], 2, "2.0.0"));
-        assert!(
-            r.errors.is_empty() && r.order.is_some(),
-            "its own version is taken and clears the refusal"
-        );
+        assert!(r.errors.is_empty() && r.order.is_some(), "its own version is taken and clears the refusal");
     }
 
     #[test]
@@ -823,23 +539,11 @@ mod tests {
         // Base a–b released, c–d horizon: still running.
         r.accept_order(order("o1", 0, 0, &["a", "b", "c", "d"], 2, "2.1.0"));
         r.accept_order(order("o2", 0, 0, &["a", "x"], 2, "2.1.0"));
-        assert_eq!(
-            refusals(&r),
-            ["orderUpdateError"],
-            "a new order starting anywhere else"
-        );
+        assert_eq!(refusals(&r), ["orderUpdateError"], "a new order starting anywhere else");
         r.accept_order(order("o1", 1, 0, &["a", "b", "c"], 3, "2.1.0"));
-        assert_eq!(
-            refusals(&r),
-            ["orderUpdateError", "orderUpdateError"],
-            "an update not at the last base node (b, sequence 2)"
-        );
+        assert_eq!(refusals(&r), ["orderUpdateError", "orderUpdateError"], "an update not at the last base node (b, sequence 2)");
         r.accept_order(order("o3", 0, 2, &["b", "c"], 2, "2.1.0"));
-        assert!(
-            r.errors.is_empty(),
-            "a new order stitched onto b (sequence 2) is taken: {:?}",
-            r.errors
-        );
+        assert!(r.errors.is_empty(), "a new order stitched onto b (sequence 2) is taken: {:?}", r.errors);
         assert_eq!(r.order.as_ref().map(|o| o.order_id.as_str()), Some("o3"));
     }
 }

@@ -35,8 +35,7 @@ impl Drop for Daemon {
 
 impl Daemon {
     pub(crate) fn rss_mb(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
         let kb: f64 = status
             .lines()
             .find(|l| l.starts_with("VmRSS:"))
@@ -48,16 +47,9 @@ impl Daemon {
 }
 
 fn binary(name: &str) -> Result<PathBuf> {
-    let dir = std::env::current_exe()?
-        .parent()
-        .context("exe dir")?
-        .to_owned();
+    let dir = std::env::current_exe()?.parent().context("exe dir")?.to_owned();
     let path = dir.join(name);
-    ensure!(
-        path.exists(),
-        "{} is missing: run `cargo build --release --bins` first",
-        path.display()
-    );
+    ensure!(path.exists(), "{} is missing: run `cargo build --release --bins` first", path.display());
     Ok(path)
 }
 
@@ -76,10 +68,7 @@ pub(crate) fn spawn(name: &str, config: &Path) -> Result<Daemon> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(addr) = std::fs::read_to_string(&ready) {
-            return Ok(Daemon {
-                child,
-                url: format!("http://{}", addr.trim()),
-            });
+            return Ok(Daemon { child, url: format!("http://{}", addr.trim()) });
         }
         ensure!(Instant::now() < deadline, "{name} did not start");
         std::thread::sleep(Duration::from_millis(10));
@@ -87,10 +76,7 @@ pub(crate) fn spawn(name: &str, config: &Path) -> Result<Daemon> {
 }
 
 fn central_config(dir: &Path, listen: &str) -> Result<PathBuf> {
-    let database = format!(
-        "path = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4",
-        dir.join("central.sqlite").display()
-    );
+    let database = format!("path = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4", dir.join("central.sqlite").display());
     central_config_with(dir, listen, &database)
 }
 
@@ -119,13 +105,7 @@ fn edge_config_with(dir: &Path, code: &str, central: &str, extra: &str) -> Resul
 }
 
 /// `auth`: more keys of the `[auth]` section, one per line.
-fn edge_config_auth(
-    dir: &Path,
-    code: &str,
-    central: &str,
-    auth: &str,
-    extra: &str,
-) -> Result<PathBuf> {
+fn edge_config_auth(dir: &Path, code: &str, central: &str, auth: &str, extra: &str) -> Result<PathBuf> {
     let path = dir.join(format!("edge-{code}.toml"));
     std::fs::write(
         &path,
@@ -153,33 +133,20 @@ fn gtin(n: usize) -> String {
 
 /// Catalog with `skus` SKUs and warehouses SH-01, BJ-01.
 pub(crate) async fn seed(hq: &Api, skus: usize) -> Result<()> {
-    hq.post(
-        "/api/v1/spus",
-        &json!({"id": "BENCH", "name": "Bench shoe", "brand": "Tote", "category": "Shoes"}),
-    )
-    .await?;
+    hq.post("/api/v1/spus", &json!({"id": "BENCH", "name": "Bench shoe", "brand": "Tote", "category": "Shoes"})).await?;
     for n in 0..skus {
         let body = json!({"sku": sku(n), "spu_id": "BENCH", "gtin": gtin(n), "gender": "unisex", "colour": "black",
                           "size": "42", "price": 50_000, "cost": 20_000});
         hq.post("/api/v1/skus", &body).await?;
     }
     for (code, city) in [("SH-01", "Shanghai"), ("BJ-01", "Beijing")] {
-        hq.post(
-            "/api/v1/warehouses",
-            &json!({"code": code, "name": code, "city": city, "edge_token": edge_token(code)}),
-        )
-        .await?;
+        hq.post("/api/v1/warehouses", &json!({"code": code, "name": code, "city": city, "edge_token": edge_token(code)})).await?;
     }
     Ok(())
 }
 
 /// Stock arrives at central the way an edge reports it: pushed receipt events.
-pub(crate) async fn push_stock(
-    central: &str,
-    code: &str,
-    skus: usize,
-    units_each: u64,
-) -> Result<()> {
+pub(crate) async fn push_stock(central: &str, code: &str, skus: usize, units_each: u64) -> Result<()> {
     let edge = Api::new(central.to_owned(), Some(edge_token(code)));
     let mut events = Vec::new();
     let mut seq = 0u64;
@@ -193,11 +160,7 @@ pub(crate) async fn push_stock(
         }
     }
     for chunk in events.chunks(2000) {
-        edge.post(
-            "/api/v1/sync/events",
-            &json!({"warehouse": code, "events": chunk}),
-        )
-        .await?;
+        edge.post("/api/v1/sync/events", &json!({"warehouse": code, "events": chunk})).await?;
     }
     Ok(())
 }
@@ -244,12 +207,7 @@ impl IntakeFigures {
 
 /// Seeds `central` (1 SKU when `hot`, else 1,000, stock at two warehouses) and runs
 /// `clients` order-taking clients against it for `seconds`.
-pub(crate) async fn drive_intake(
-    central: &Daemon,
-    clients: usize,
-    hot: bool,
-    seconds: u64,
-) -> Result<IntakeFigures> {
+pub(crate) async fn drive_intake(central: &Daemon, clients: usize, hot: bool, seconds: u64) -> Result<IntakeFigures> {
     stock_intake(central, hot).await?;
     drive_orders(central, clients, hot, seconds, false).await
 }
@@ -267,17 +225,9 @@ pub(crate) async fn stock_intake(central: &Daemon, hot: bool) -> Result<()> {
 /// `clients` clients placing one-line orders for `seconds`, each from its own customer, or
 /// (`twice`) every customer twice in a row — a flash sale's per-customer limit refuses the
 /// second.
-pub(crate) async fn drive_orders(
-    central: &Daemon,
-    clients: usize,
-    hot: bool,
-    seconds: u64,
-    twice: bool,
-) -> Result<IntakeFigures> {
+pub(crate) async fn drive_orders(central: &Daemon, clients: usize, hot: bool, seconds: u64, twice: bool) -> Result<IntakeFigures> {
     let rss_idle_mb = central.rss_mb();
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients)
-        .build()?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
     let url = Arc::new(format!("{}/api/v1/orders", central.url));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
@@ -350,60 +300,29 @@ async fn one_sku_site(dir: &Path) -> Result<Site> {
     seed(&hq, 1).await?;
     let edge = spawn("tote-edge", &edge_config(dir, "SH-01", &central.url)?)?;
     let floor = Api::new(edge.url.clone(), Some(EDGE_API.into()));
-    wait_until(Duration::from_secs(30), || async {
-        Ok(floor.get("/api/v1/sync/status").await?["command_cursor"].as_u64() >= Some(1))
-    })
-    .await?;
-    floor
-        .post("/api/v1/locations", &json!({"code": "A-01-01"}))
-        .await?;
-    Ok(Site {
-        central,
-        hq,
-        edge,
-        floor,
-    })
+    wait_until(Duration::from_secs(30), || async { Ok(floor.get("/api/v1/sync/status").await?["command_cursor"].as_u64() >= Some(1)) }).await?;
+    floor.post("/api/v1/locations", &json!({"code": "A-01-01"})).await?;
+    Ok(Site { central, hq, edge, floor })
 }
 
 /// Edge pick confirmation: workers scan location then item for released orders.
 pub async fn pick(orders: usize, workers: usize) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let Site {
-        central: _central,
-        hq,
-        edge,
-        floor,
-    } = one_sku_site(dir.path()).await?;
+    let Site { central: _central, hq, edge, floor } = one_sku_site(dir.path()).await?;
     let rss_idle = edge.rss_mb();
-    floor
-        .post(
-            "/api/v1/receipts",
-            &json!({"location": "A-01-01", "sku": sku(0), "qty": orders}),
-        )
-        .await?;
-    wait_until(Duration::from_secs(30), || async {
-        Ok(floor.get("/api/v1/sync/status").await?["events_pending"] == 0)
-    })
-    .await?;
+    floor.post("/api/v1/receipts", &json!({"location": "A-01-01", "sku": sku(0), "qty": orders})).await?;
+    wait_until(Duration::from_secs(30), || async { Ok(floor.get("/api/v1/sync/status").await?["events_pending"] == 0) }).await?;
     let mut ids = Vec::new();
     for n in 0..orders {
         let body = json!({"channel": "bench", "lines": [{"sku": sku(0), "qty": 1}], "ship_to": {"name": "B", "line1": "1 Bund Road", "city": "Shanghai"}});
-        let o = hq
-            .post_keyed("/api/v1/orders", &format!("p-{n}"), &body)
-            .await?;
+        let o = hq.post_keyed("/api/v1/orders", &format!("p-{n}"), &body).await?;
         let id = o["id"].as_u64().context("id")?;
-        hq.post(&format!("/api/v1/orders/{id}/pay"), &json!({}))
-            .await?;
+        hq.post(&format!("/api/v1/orders/{id}/pay"), &json!({})).await?;
         ids.push(id);
     }
     let released = orders;
     wait_until(Duration::from_secs(60), || async {
-        Ok(floor
-            .get("/api/v1/pick-tasks?limit=1000&state=open")
-            .await?
-            .as_array()
-            .map(|a| a.len())
-            >= Some(released.min(1000)))
+        Ok(floor.get("/api/v1/pick-tasks?limit=1000&state=open").await?.as_array().map(|a| a.len()) >= Some(released.min(1000)))
     })
     .await?;
     let tasks: Vec<Value> = {
@@ -422,9 +341,7 @@ pub async fn pick(orders: usize, workers: usize) -> Result<()> {
             let mut lat = Vec::new();
             for task in tasks.iter().skip(w).step_by(workers) {
                 let path = format!("/api/v1/pick-tasks/{}/scan", task["id"]);
-                floor
-                    .post(&path, &json!({"code": task["location"]}))
-                    .await?;
+                floor.post(&path, &json!({"code": task["location"]})).await?;
                 let t = Instant::now();
                 floor.post(&path, &json!({"code": task["gtin"]})).await?;
                 lat.push(t.elapsed());
@@ -453,10 +370,7 @@ pub async fn pick(orders: usize, workers: usize) -> Result<()> {
 pub async fn sync(events: usize) -> Result<()> {
     let plain = sync_once(events, false).await?;
     let tls = sync_once(events, true).await?;
-    println!(
-        "sync    catch-up over TLS / plain = {:.2} (events/s; 1.00 would be free)",
-        tls / plain
-    );
+    println!("sync    catch-up over TLS / plain = {:.2} (events/s; 1.00 would be free)", tls / plain);
     Ok(())
 }
 
@@ -469,11 +383,7 @@ async fn sync_once(events: usize, tls: bool) -> Result<f64> {
     let central_cfg = central_config(dir.path(), &listen)?;
     if tls {
         let mut text = std::fs::read_to_string(&central_cfg)?;
-        text += &format!(
-            "[http.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
-            pki.cert.display(),
-            pki.key.display()
-        );
+        text += &format!("[http.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n", pki.cert.display(), pki.key.display());
         std::fs::write(&central_cfg, text)?;
     }
     let mut central = spawn("tote-central", &central_cfg)?;
@@ -486,22 +396,13 @@ async fn sync_once(events: usize, tls: bool) -> Result<f64> {
     seed(&hq, 1).await?;
     let edge_cfg = edge_config(dir.path(), "SH-01", &central.url)?;
     if tls {
-        let text = std::fs::read_to_string(&edge_cfg)?.replacen(
-            "[central]\n",
-            &format!("[central]\nca_file = \"{}\"\n", pki.ca.display()),
-            1,
-        );
+        let text = std::fs::read_to_string(&edge_cfg)?.replacen("[central]\n", &format!("[central]\nca_file = \"{}\"\n", pki.ca.display()), 1);
         std::fs::write(&edge_cfg, text)?;
     }
     let edge = spawn("tote-edge", &edge_cfg)?;
     let floor = Api::new(edge.url.clone(), Some(EDGE_API.into()));
-    wait_until(Duration::from_secs(30), || async {
-        Ok(floor.get("/api/v1/sync/status").await?["command_cursor"].as_u64() >= Some(1))
-    })
-    .await?;
-    floor
-        .post("/api/v1/locations", &json!({"code": "A-01-01"}))
-        .await?;
+    wait_until(Duration::from_secs(30), || async { Ok(floor.get("/api/v1/sync/status").await?["command_cursor"].as_u64() >= Some(1)) }).await?;
+    floor.post("/api/v1/locations", &json!({"code": "A-01-01"})).await?;
     drop(central);
     let writers = 64;
     let started = Instant::now();
@@ -510,12 +411,7 @@ async fn sync_once(events: usize, tls: bool) -> Result<f64> {
         let floor = floor.clone();
         handles.push(tokio::spawn(async move {
             for _ in (w..events).step_by(writers) {
-                floor
-                    .post(
-                        "/api/v1/receipts",
-                        &json!({"location": "A-01-01", "sku": sku(0), "qty": 1}),
-                    )
-                    .await?;
+                floor.post("/api/v1/receipts", &json!({"location": "A-01-01", "sku": sku(0), "qty": 1})).await?;
             }
             Ok::<_, anyhow::Error>(())
         }));
@@ -524,34 +420,16 @@ async fn sync_once(events: usize, tls: bool) -> Result<f64> {
         h.await??;
     }
     let write_secs = started.elapsed().as_secs_f64();
-    let pending = floor.get("/api/v1/sync/status").await?["events_pending"]
-        .as_u64()
-        .unwrap_or(0);
+    let pending = floor.get("/api/v1/sync/status").await?["events_pending"].as_u64().unwrap_or(0);
     let rss_backlog = edge.rss_mb();
     let started = Instant::now();
     let central = spawn("tote-central", &central_cfg)?;
-    wait_until(Duration::from_secs(600), || async {
-        Ok(floor.get("/api/v1/sync/status").await?["events_pending"] == 0)
-    })
-    .await?;
+    wait_until(Duration::from_secs(600), || async { Ok(floor.get("/api/v1/sync/status").await?["events_pending"] == 0) }).await?;
     let drain = started.elapsed().as_secs_f64();
-    let url = if tls {
-        central.url.replacen("http://", "https://", 1)
-    } else {
-        central.url.clone()
-    };
-    let reader = if tls {
-        Api::with_client(url, Some(READER.into()), pki.client()?)
-    } else {
-        Api::new(url, Some(READER.into()))
-    };
-    let on_hand = reader.get(&format!("/api/v1/inventory/{}", sku(0))).await?[0]["on_hand"]
-        .as_u64()
-        .unwrap_or(0);
-    ensure!(
-        on_hand == events as u64,
-        "central holds {on_hand}, expected {events}"
-    );
+    let url = if tls { central.url.replacen("http://", "https://", 1) } else { central.url.clone() };
+    let reader = if tls { Api::with_client(url, Some(READER.into()), pki.client()?) } else { Api::new(url, Some(READER.into())) };
+    let on_hand = reader.get(&format!("/api/v1/inventory/{}", sku(0))).await?[0]["on_hand"].as_u64().unwrap_or(0);
+    ensure!(on_hand == events as u64, "central holds {on_hand}, expected {events}");
     let rate = pending as f64 / drain;
     println!(
         "sync    {} offline edge writes {events} receipts in {write_secs:.1} s ({:.0}/s over HTTP); catch-up of {pending} events in {drain:.2} s = {rate:.0} events/s (incl. central start); edge RSS with backlog {rss_backlog:.1} MB",
@@ -562,9 +440,7 @@ async fn sync_once(events: usize, tls: bool) -> Result<f64> {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 async fn wait_until<F, Fut>(limit: Duration, mut ready: F) -> Result<()>
@@ -585,15 +461,9 @@ where
 pub async fn fleet(robots: usize, hz: f64, seconds: u64) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let central = spawn("tote-central", &central_config(dir.path(), "127.0.0.1:0")?)?;
-    let edge = spawn(
-        "tote-edge",
-        &edge_config(dir.path(), "SH-01", &central.url)?,
-    )?;
+    let edge = spawn("tote-edge", &edge_config(dir.path(), "SH-01", &central.url)?)?;
     let floor = Api::new(edge.url.clone(), Some(EDGE_API.into()));
-    let broker = floor.get("/api/v1/fleet").await?["broker"]
-        .as_str()
-        .context("broker")?
-        .to_owned();
+    let broker = floor.get("/api/v1/fleet").await?["broker"].as_str().context("broker")?.to_owned();
     let (host, port) = broker.rsplit_once(':').context("host:port")?;
     let rss_idle = edge.rss_mb();
     let state_ms = (1000.0 / hz) as u64;
@@ -615,16 +485,10 @@ pub async fn fleet(robots: usize, hz: f64, seconds: u64) -> Result<()> {
             tls_ca: None,
             version: tote_shared::vda5050::VERSION.into(),
         };
-        agvs.push(tote_sim::agv::Agv::spawn(
-            config,
-            tote_shared::runtime::system::now_ms,
-        ));
+        agvs.push(tote_sim::agv::Agv::spawn(config, tote_shared::runtime::system::now_ms));
     }
     wait_until(Duration::from_secs(60), || async {
-        Ok(floor.get("/api/v1/fleet").await?["robots"]
-            .as_array()
-            .map(|r| r.len())
-            == Some(robots))
+        Ok(floor.get("/api/v1/fleet").await?["robots"].as_array().map(|r| r.len()) == Some(robots))
     })
     .await?;
     let accepted = |v: &Value| v["messages_accepted"].as_u64().unwrap_or(0);
@@ -651,12 +515,7 @@ fn cpu_seconds(pid: u32) -> f64 {
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -671,9 +530,7 @@ pub async fn plc_poll(plcs: usize, cycles: usize) -> Result<()> {
     let mut contexts = Vec::new();
     for _ in 0..plcs {
         let plc = tote_sim::plc::StationPlc::start("127.0.0.1:0".parse()?, None).await?;
-        contexts.push(
-            tokio_modbus::client::tcp::connect_slave(plc.addr(), tokio_modbus::Slave(1)).await?,
-        );
+        contexts.push(tokio_modbus::client::tcp::connect_slave(plc.addr(), tokio_modbus::Slave(1)).await?);
         devices.push(plc);
     }
     let map = Arc::new(RegisterMap::default());
@@ -687,34 +544,17 @@ pub async fn plc_poll(plcs: usize, cycles: usize) -> Result<()> {
                 set.spawn(async move {
                     for (table, start, count) in map.input_spans() {
                         let read = match table {
-                            Table::Discrete => ctx
-                                .read_discrete_inputs(start, count)
-                                .await
-                                .map(|r| r.map(|_| ())),
-                            Table::Coil => {
-                                ctx.read_coils(start, count).await.map(|r| r.map(|_| ()))
-                            }
-                            Table::Holding => ctx
-                                .read_holding_registers(start, count)
-                                .await
-                                .map(|r| r.map(|_| ())),
-                            Table::Input => ctx
-                                .read_input_registers(start, count)
-                                .await
-                                .map(|r| r.map(|_| ())),
+                            Table::Discrete => ctx.read_discrete_inputs(start, count).await.map(|r| r.map(|_| ())),
+                            Table::Coil => ctx.read_coils(start, count).await.map(|r| r.map(|_| ())),
+                            Table::Holding => ctx.read_holding_registers(start, count).await.map(|r| r.map(|_| ())),
+                            Table::Input => ctx.read_input_registers(start, count).await.map(|r| r.map(|_| ())),
                         };
                         read??;
                     }
                     if write {
-                        let display = Display {
-                            qty: 1 + (cycle % 9) as u16,
-                            bin: 101,
-                            colour: Colour::Green,
-                            tower: Colour::Green,
-                        };
+                        let display = Display { qty: 1 + (cycle % 9) as u16, bin: 101, colour: Colour::Green, tower: Colour::Green };
                         for (point, values) in map.writes(&display) {
-                            ctx.write_multiple_registers(point.address, &values)
-                                .await??;
+                            ctx.write_multiple_registers(point.address, &values).await??;
                         }
                     }
                     anyhow::Ok(ctx)
@@ -743,13 +583,10 @@ pub async fn plc_poll(plcs: usize, cycles: usize) -> Result<()> {
 pub async fn scan_to_light(scans: usize, poll_ms: u64) -> Result<()> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     use tote_shared::station::Colour;
-    let layout = std::fs::canonicalize("configs/floor.toml")
-        .context("configs/floor.toml: run the bench from the repository root")?;
+    let layout = std::fs::canonicalize("configs/floor.toml").context("configs/floor.toml: run the bench from the repository root")?;
     let dir = tempfile::tempdir()?;
     let plc = tote_sim::plc::StationPlc::start("127.0.0.1:0".parse()?, None).await?;
-    let scanner_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let scanner_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let extra = format!(
         "[floor]\nlayout = \"{}\"\npods = 20\n[[station_plcs]]\nstation = \"ST-1\"\naddress = \"{}\"\npoll_ms = {poll_ms}\n\
          [[scanners]]\nname = \"ST-1-fixed\"\nstation = \"ST-1\"\nlisten = \"127.0.0.1:{scanner_port}\"\n",
@@ -757,55 +594,32 @@ pub async fn scan_to_light(scans: usize, poll_ms: u64) -> Result<()> {
         plc.addr()
     );
     let central = spawn("tote-central", &central_config(dir.path(), "127.0.0.1:0")?)?;
-    let _edge = spawn(
-        "tote-edge",
-        &edge_config_with(dir.path(), "SH-01", &central.url, &extra)?,
-    )?;
+    let _edge = spawn("tote-edge", &edge_config_with(dir.path(), "SH-01", &central.url, &extra)?)?;
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", scanner_port)).await?;
     let (read, mut write) = stream.into_split();
     let mut replies = tokio::io::BufReader::new(read).lines();
     let good = tote_shared::Gtin::from_body13(690_123_456_789).to_string();
     // The same EAN-13 with a wrong check digit.
-    let last = good
-        .chars()
-        .last()
-        .and_then(|c| c.to_digit(10))
-        .unwrap_or(0);
+    let last = good.chars().last().and_then(|c| c.to_digit(10)).unwrap_or(0);
     let bad = format!("{}{}", &good[..good.len() - 1], (last + 1) % 10);
     let mut light = Latencies(Vec::with_capacity(scans));
     let mut reply = Latencies(Vec::with_capacity(scans));
     // Warm up: the PLC connection is up and the light shows something.
     let deadline = Instant::now() + Duration::from_secs(10);
     while plc.display().3 != Some(Colour::Amber) {
-        ensure!(
-            Instant::now() < deadline,
-            "the edge never lit ST-1's tower light"
-        );
+        ensure!(Instant::now() < deadline, "the edge never lit ST-1's tower light");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     for i in 0..scans {
         let ok = i % 2 == 0;
-        let (line, colour) = if ok {
-            (good.clone(), Colour::Green)
-        } else {
-            (bad.clone(), Colour::Red)
-        };
+        let (line, colour) = if ok { (good.clone(), Colour::Green) } else { (bad.clone(), Colour::Red) };
         let started = Instant::now();
         write.write_all(format!("{line}\r\n").as_bytes()).await?;
-        let answer = replies
-            .next_line()
-            .await?
-            .context("scanner connection closed")?;
+        let answer = replies.next_line().await?.context("scanner connection closed")?;
         reply.0.push(started.elapsed());
-        ensure!(
-            answer.starts_with(if ok { "OK" } else { "ERR" }),
-            "unexpected scanner reply {answer:?}"
-        );
+        ensure!(answer.starts_with(if ok { "OK" } else { "ERR" }), "unexpected scanner reply {answer:?}");
         while plc.display().3 != Some(colour) {
-            ensure!(
-                started.elapsed() < Duration::from_secs(5),
-                "the light did not turn {colour:?}"
-            );
+            ensure!(started.elapsed() < Duration::from_secs(5), "the light did not turn {colour:?}");
             plc.device.written(Duration::from_millis(2)).await;
         }
         light.0.push(started.elapsed());
@@ -822,16 +636,7 @@ pub async fn scan_to_light(scans: usize, poll_ms: u64) -> Result<()> {
 
 /// Milliseconds the page measured, as latencies.
 fn page_latencies(v: &Value) -> Latencies {
-    Latencies(
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_f64)
-                    .map(|ms| Duration::from_secs_f64(ms / 1000.0))
-                    .collect()
-            })
-            .unwrap_or_default(),
-    )
+    Latencies(v.as_array().map(|a| a.iter().filter_map(Value::as_f64).map(|ms| Duration::from_secs_f64(ms / 1000.0)).collect()).unwrap_or_default())
 }
 
 /// The handheld pages in headless Chromium against the release edge: a receiver puts away
@@ -840,25 +645,11 @@ fn page_latencies(v: &Value) -> Latencies {
 /// the feedback shown; the edge's own time per request comes from its Server-Timing header.
 pub async fn handheld(cycles: usize) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let Site {
-        central: _central,
-        edge,
-        floor,
-        ..
-    } = one_sku_site(dir.path()).await?;
-    floor
-        .post(
-            "/api/v1/receipts",
-            &json!({"location": "RCV", "sku": sku(0), "qty": cycles}),
-        )
-        .await?;
+    let Site { central: _central, edge, floor, .. } = one_sku_site(dir.path()).await?;
+    floor.post("/api/v1/receipts", &json!({"location": "RCV", "sku": sku(0), "qty": cycles})).await?;
     let worker = json!({"id": "bench", "name": "Bench", "pin": "1357", "badge": "BADGE-BENCH-1", "roles": ["receiver"]});
     floor.post("/api/v1/workers", &worker).await?;
-    let page = reqwest::get(format!("{}/", edge.url))
-        .await?
-        .bytes()
-        .await?
-        .len();
+    let page = reqwest::get(format!("{}/", edge.url)).await?.bytes().await?.len();
     let b = tote_sim::browser::Browser::start(dir.path().join("shots")).await?;
     b.goto(&format!("{}/", edge.url)).await?;
     b.on_screen("signin").await?;
@@ -869,29 +660,19 @@ pub async fn handheld(cycles: usize) -> Result<()> {
     let item = gtin(0);
     let started = Instant::now();
     for _ in 0..cycles {
-        b.exec("document.getElementById('msg').textContent='';return 0")
-            .await?;
+        b.exec("document.getElementById('msg').textContent='';return 0").await?;
         b.scan(&item).await?;
         b.expect_msg("Scan location A-01-01", Some("ok")).await?;
-        b.exec("document.getElementById('msg').textContent='';return 0")
-            .await?;
+        b.exec("document.getElementById('msg').textContent='';return 0").await?;
         b.scan("A-01-01").await?;
         b.expect_msg("Moved 1 ×", Some("ok")).await?;
     }
     let wall = started.elapsed();
     let measured = b.exec("return window.__tote").await?;
     b.quit().await;
-    let moved = floor
-        .get(&format!("/api/v1/stock?sku={}&location=A-01-01", sku(0)))
-        .await?;
-    ensure!(
-        moved[0]["qty"].as_u64() == Some(cycles as u64),
-        "every unit put away once: {moved}"
-    );
-    let (mut scans, mut server) = (
-        page_latencies(&measured["scans"]),
-        page_latencies(&measured["server"]),
-    );
+    let moved = floor.get(&format!("/api/v1/stock?sku={}&location=A-01-01", sku(0))).await?;
+    ensure!(moved[0]["qty"].as_u64() == Some(cycles as u64), "every unit put away once: {moved}");
+    let (mut scans, mut server) = (page_latencies(&measured["scans"]), page_latencies(&measured["server"]));
     println!(
         "handheld  page {:.1} KB (every screen: one page, no images); {} scans in {:.1} s: scan-to-feedback p50 {:.2} ms, p99 {:.2} ms; edge per request p50 {:.3} ms, p99 {:.3} ms",
         page as f64 / 1024.0,
@@ -913,18 +694,13 @@ pub async fn signin(clients: usize, seconds: u64, caps: &[usize]) -> Result<()> 
     for &cap in caps {
         let dir = tempfile::tempdir()?;
         let auth = format!("max_concurrent_hashes = {cap}\nmax_waiting_hashes = 32");
-        let edge = spawn(
-            "tote-edge",
-            &edge_config_auth(dir.path(), "SH-01", "http://127.0.0.1:9", &auth, "")?,
-        )?;
+        let edge = spawn("tote-edge", &edge_config_auth(dir.path(), "SH-01", "http://127.0.0.1:9", &auth, "")?)?;
         let floor = Api::new(edge.url.clone(), Some(EDGE_API.to_owned()));
         for n in 0..clients {
             floor.post("/api/v1/workers", &json!({"id": format!("w{n}"), "name": format!("Worker {n}"), "pin": "135790", "roles": ["picker"]})).await?;
         }
         let rss_idle = edge.rss_mb();
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(clients)
-            .build()?;
+        let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let started = Instant::now();
         let tasks: Vec<_> = (0..clients)
@@ -934,20 +710,12 @@ pub async fn signin(clients: usize, seconds: u64, caps: &[usize]) -> Result<()> 
                     let (mut latencies, mut busy) = (Vec::new(), 0u64);
                     while Instant::now() < deadline {
                         let sent = Instant::now();
-                        let r = http
-                            .post(&url)
-                            .json(&json!({"worker": format!("w{n}"), "pin": "135790"}))
-                            .send()
-                            .await?;
+                        let r = http.post(&url).json(&json!({"worker": format!("w{n}"), "pin": "135790"})).send().await?;
                         match r.status().as_u16() {
                             201 => latencies.push(sent.elapsed()),
                             503 => {
                                 busy += 1;
-                                let wait_s = r
-                                    .headers()
-                                    .get("retry-after")
-                                    .and_then(|v| v.to_str().ok()?.parse().ok())
-                                    .unwrap_or(1u64);
+                                let wait_s = r.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(1u64);
                                 tokio::time::sleep(Duration::from_secs(wait_s)).await;
                             }
                             other => bail!("sign-in answered {other}"),
@@ -964,15 +732,8 @@ pub async fn signin(clients: usize, seconds: u64, caps: &[usize]) -> Result<()> 
             busy += b;
         }
         let wall = started.elapsed().as_secs_f64();
-        let metrics = reqwest::get(format!("{}/metrics", edge.url))
-            .await?
-            .text()
-            .await?;
-        let max_seen = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("tote_edge_signin_hashing_max "))
-            .unwrap_or("?")
-            .to_owned();
+        let metrics = reqwest::get(format!("{}/metrics", edge.url)).await?.text().await?;
+        let max_seen = metrics.lines().find_map(|l| l.strip_prefix("tote_edge_signin_hashing_max ")).unwrap_or("?").to_owned();
         println!(
             "signin  cap={cap} clients={clients}  {:>6.1} sign-ins/s  p50 {:>7.1} ms  p99 {:>7.1} ms  503s {busy}  hashing at once ≤ {max_seen}  edge RSS idle {:.0} MB, loaded {:.0} MB",
             all.0.len() as f64 / wall,
@@ -990,19 +751,11 @@ async fn health_latency(addr: std::net::SocketAddr) -> Result<Duration> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let started = Instant::now();
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: tote\r\nConnection: close\r\n\r\n")
-        .await?;
+    stream.write_all(b"GET /health HTTP/1.1\r\nHost: tote\r\nConnection: close\r\n\r\n").await?;
     let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
-        .await
-        .context("/health did not answer in 30 s")??;
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await.context("/health did not answer in 30 s")??;
     let latency = started.elapsed();
-    ensure!(
-        answer.starts_with(b"HTTP/1.1 200"),
-        "/health answered {}",
-        String::from_utf8_lossy(&answer)
-    );
+    ensure!(answer.starts_with(b"HTTP/1.1 200"), "/health answered {}", String::from_utf8_lossy(&answer));
     Ok(latency)
 }
 
@@ -1015,10 +768,7 @@ async fn slowloris(addr: std::net::SocketAddr, slow: usize) -> Result<tokio::tas
     let mut streams = Vec::with_capacity(slow);
     for k in 0..slow {
         let socket = tokio::net::TcpSocket::new_v4()?;
-        socket.bind(std::net::SocketAddr::from((
-            [127, 0, 0, 2 + u8::try_from(k / 50)?],
-            0,
-        )))?;
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, 2 + u8::try_from(k / 50)?], 0)))?;
         let mut stream = socket.connect(addr).await?;
         if k % 2 == 0 {
             let _ = stream.write_all(b"GET /health HTTP/1.1\r\nX-Slow: ").await;
@@ -1045,17 +795,13 @@ pub async fn slow_clients(slow: usize, samples: usize) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let limits = "max_connections_per_client = 64\nheader_read_timeout_ms = 10000\nidle_timeout_ms = 60000\n";
     let central_path = central_config(dir.path(), "127.0.0.1:0")?;
-    let text = std::fs::read_to_string(&central_path)?.replace(
-        "max_connections = 4096\nmax_in_flight = 4096\nmax_connections_per_client = 4096\n",
-        &format!("max_connections = 2048\nmax_in_flight = 1024\n{limits}"),
-    );
+    let text = std::fs::read_to_string(&central_path)?
+        .replace("max_connections = 4096\nmax_in_flight = 4096\nmax_connections_per_client = 4096\n", &format!("max_connections = 2048\nmax_in_flight = 1024\n{limits}"));
     std::fs::write(&central_path, text)?;
     let central = spawn("tote-central", &central_path)?;
     let edge_path = edge_config(dir.path(), "SH-01", &central.url)?;
-    let text = std::fs::read_to_string(&edge_path)?.replace(
-        "max_connections = 1024\nmax_in_flight = 1024\nmax_connections_per_client = 1024\n",
-        &format!("max_connections = 512\nmax_in_flight = 256\n{limits}"),
-    );
+    let text = std::fs::read_to_string(&edge_path)?
+        .replace("max_connections = 1024\nmax_in_flight = 1024\nmax_connections_per_client = 1024\n", &format!("max_connections = 512\nmax_in_flight = 256\n{limits}"));
     std::fs::write(&edge_path, text)?;
     let edge = spawn("tote-edge", &edge_path)?;
     for (name, daemon) in [("edge", &edge), ("central", &central)] {

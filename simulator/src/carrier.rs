@@ -65,11 +65,7 @@ impl CarrierSimConfig {
             prefix: prefix.into(),
         };
         CarrierSimConfig {
-            partners: vec![
-                partner("SF", "SF"),
-                partner("JD", "JDV"),
-                partner("ZTO", "7"),
-            ],
+            partners: vec![partner("SF", "SF"), partner("JD", "JDV"), partner("ZTO", "7")],
             aggregator_key: "kuaidi100-customer-key".into(),
             step,
             seed: 7,
@@ -149,16 +145,9 @@ impl CarrierSim {
     /// Both servers on free local ports.
     pub async fn start(config: CarrierSimConfig) -> std::io::Result<CarrierSim> {
         let local = SocketAddr::from(([127, 0, 0, 1], 0));
-        let (api, aggregator) = (
-            TcpListener::bind(local).await?,
-            TcpListener::bind(local).await?,
-        );
+        let (api, aggregator) = (TcpListener::bind(local).await?, TcpListener::bind(local).await?);
         let (api_addr, aggregator_addr) = (api.local_addr()?, aggregator.local_addr()?);
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .no_proxy()
-            .build()
-            .map_err(std::io::Error::other)?;
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).no_proxy().build().map_err(std::io::Error::other)?;
         let inner = Arc::new(Inner {
             config,
             world: Mutex::new(World::default()),
@@ -168,31 +157,14 @@ impl CarrierSim {
             pushes_failed: AtomicU64::new(0),
             http,
         });
-        let api_routes = Router::new()
-            .route("/std/service", post(service))
-            .with_state(inner.clone());
-        let aggregator_routes = Router::new()
-            .route("/poll", post(subscribe))
-            .with_state(inner.clone());
+        let api_routes = Router::new().route("/std/service", post(service)).with_state(inner.clone());
+        let aggregator_routes = Router::new().route("/poll", post(subscribe)).with_state(inner.clone());
         let tasks = vec![
-            tokio::spawn(crate::serve_peer(
-                api,
-                api_routes.layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)),
-                "carrier platform",
-            )),
-            tokio::spawn(crate::serve_peer(
-                aggregator,
-                aggregator_routes.layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)),
-                "tracking aggregator",
-            )),
+            tokio::spawn(crate::serve_peer(api, api_routes.layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)), "carrier platform")),
+            tokio::spawn(crate::serve_peer(aggregator, aggregator_routes.layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)), "tracking aggregator")),
             tokio::spawn(push_loop(inner.clone())),
         ];
-        Ok(CarrierSim {
-            inner,
-            api_addr,
-            aggregator_addr,
-            tasks,
-        })
+        Ok(CarrierSim { inner, api_addr, aggregator_addr, tasks })
     }
 
     pub fn api_url(&self) -> String {
@@ -219,45 +191,26 @@ impl CarrierSim {
 
     /// Numbers issued to `carrier`'s account and not yet registered.
     pub fn unused_numbers(&self, carrier: &str) -> usize {
-        let partner = self
-            .inner
-            .config
-            .partners
-            .iter()
-            .find(|p| p.carrier == carrier)
-            .map(|p| p.partner_id.clone())
-            .unwrap_or_default();
-        lock(&self.inner.world)
-            .issued
-            .get(&partner)
-            .map_or(0, |s| s.len())
+        let partner = self.inner.config.partners.iter().find(|p| p.carrier == carrier).map(|p| p.partner_id.clone()).unwrap_or_default();
+        lock(&self.inner.world).issued.get(&partner).map_or(0, |s| s.len())
     }
 
     /// The last forms the platform received, as sent (for checking their signatures with
     /// another implementation).
     pub fn received_forms(&self) -> Vec<sf::Form> {
-        self.inner
-            .received
-            .lock()
-            .map(|r| r.iter().cloned().collect())
-            .unwrap_or_default()
+        self.inner.received.lock().map(|r| r.iter().cloned().collect()).unwrap_or_default()
     }
 
     /// Pushes acknowledged and attempts that failed so far.
     pub fn push_counts(&self) -> (u64, u64) {
-        (
-            self.inner.pushes_acked.load(Ordering::SeqCst),
-            self.inner.pushes_failed.load(Ordering::SeqCst),
-        )
+        (self.inner.pushes_acked.load(Ordering::SeqCst), self.inner.pushes_failed.load(Ordering::SeqCst))
     }
 
     /// The `[logistics.*]` sections of a central config using these servers (central's
     /// pushes arrive at its own listener unless `callback_url` is set); `extra` lines go into
     /// `[logistics]` itself (intervals, pool sizes).
     pub fn central_config(&self, salt: &str, callback_url: Option<&str>, extra: &str) -> String {
-        let callback = callback_url
-            .map(|u| format!("callback_url = \"{u}\"\n"))
-            .unwrap_or_default();
+        let callback = callback_url.map(|u| format!("callback_url = \"{u}\"\n")).unwrap_or_default();
         let mut out = format!(
             "[logistics]\ntracking_salt = \"{salt}\"\n{extra}\n\n[logistics.aggregator]\nurl = \"{}\"\nkey = \"{}\"\n{callback}",
             self.aggregator_url(),
@@ -277,9 +230,7 @@ impl CarrierSim {
 }
 
 fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
-    world
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 // --- the open platform ------------------------------------------------------------------
@@ -296,26 +247,13 @@ fn envelope(code: &str, message: &str, data: Option<String>) -> Response {
 
 fn answer<T: serde::Serialize>(result: Result<T, (&str, String)>) -> Response {
     let data = match result {
-        Ok(msg) => sf::Answer {
-            success: true,
-            error_code: sf::OK.into(),
-            error_msg: None,
-            msg_data: Some(msg),
-        },
-        Err((code, message)) => sf::Answer {
-            success: false,
-            error_code: code.into(),
-            error_msg: Some(message),
-            msg_data: None,
-        },
+        Ok(msg) => sf::Answer { success: true, error_code: sf::OK.into(), error_msg: None, msg_data: Some(msg) },
+        Err((code, message)) => sf::Answer { success: false, error_code: code.into(), error_msg: Some(message), msg_data: None },
     };
     envelope(sf::API_OK, "", serde_json::to_string(&data).ok())
 }
 
-async fn service(
-    State(inner): State<Arc<Inner>>,
-    form: Result<Form<sf::Form>, axum::extract::rejection::FormRejection>,
-) -> Response {
+async fn service(State(inner): State<Arc<Inner>>, form: Result<Form<sf::Form>, axum::extract::rejection::FormRejection>) -> Response {
     if inner.api_down.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
     }
@@ -328,12 +266,7 @@ async fn service(
         }
         kept.push_back(form.clone());
     }
-    let Some(partner) = inner
-        .config
-        .partners
-        .iter()
-        .find(|p| p.partner_id == form.partner_id)
-    else {
+    let Some(partner) = inner.config.partners.iter().find(|p| p.partner_id == form.partner_id) else {
         return envelope(sf::API_BAD_REQUEST, "unknown partnerID", None);
     };
     if !form.verify(&partner.checkword) {
@@ -357,18 +290,14 @@ async fn service(
             Ok(m) => answer(inner.cancel(&partner, &m)),
             Err(e) => answer::<()>(Err(("1010", e.to_string()))),
         },
-        sf::CREATE_REVERSE_ORDER => {
-            match serde_json::from_str::<sf::CreateReverseOrder>(&form.msg_data) {
-                Ok(m) => answer(inner.create_reverse(&partner, &m)),
-                Err(e) => answer::<()>(Err(("1010", e.to_string()))),
-            }
-        }
-        sf::CANCEL_REVERSE_ORDER => {
-            match serde_json::from_str::<sf::CancelReverseOrder>(&form.msg_data) {
-                Ok(m) => answer(inner.cancel_reverse(&partner, &m)),
-                Err(e) => answer::<()>(Err(("1010", e.to_string()))),
-            }
-        }
+        sf::CREATE_REVERSE_ORDER => match serde_json::from_str::<sf::CreateReverseOrder>(&form.msg_data) {
+            Ok(m) => answer(inner.create_reverse(&partner, &m)),
+            Err(e) => answer::<()>(Err(("1010", e.to_string()))),
+        },
+        sf::CANCEL_REVERSE_ORDER => match serde_json::from_str::<sf::CancelReverseOrder>(&form.msg_data) {
+            Ok(m) => answer(inner.cancel_reverse(&partner, &m)),
+            Err(e) => answer::<()>(Err(("1010", e.to_string()))),
+        },
         _ => envelope(sf::API_BAD_REQUEST, "unknown serviceCode", None),
     }
 }
@@ -377,23 +306,12 @@ impl Inner {
     /// The partner's next `count` numbers (its prefix and twelve digits, from a seeded start).
     fn next_numbers(&self, world: &mut World, partner: &Partner, count: u32) -> Vec<String> {
         let start = self.config.seed.wrapping_mul(1_000_003) % 1_000_000 * 1_000_000;
-        let next = *world
-            .next_number
-            .entry(partner.partner_id.clone())
-            .or_insert(start);
-        world
-            .next_number
-            .insert(partner.partner_id.clone(), next + u64::from(count));
-        (next..next + u64::from(count))
-            .map(|n| format!("{}{:012}", partner.prefix, n % 1_000_000_000_000))
-            .collect()
+        let next = *world.next_number.entry(partner.partner_id.clone()).or_insert(start);
+        world.next_number.insert(partner.partner_id.clone(), next + u64::from(count));
+        (next..next + u64::from(count)).map(|n| format!("{}{:012}", partner.prefix, n % 1_000_000_000_000)).collect()
     }
 
-    fn apply(
-        &self,
-        partner: &Partner,
-        count: u32,
-    ) -> Result<sf::WaybillSegment, (&'static str, String)> {
+    fn apply(&self, partner: &Partner, count: u32) -> Result<sf::WaybillSegment, (&'static str, String)> {
         if count == 0 || count > sf::MAX_SEGMENT {
             return Err(("1010", format!("count must be 1 to {}", sf::MAX_SEGMENT)));
         }
@@ -403,71 +321,30 @@ impl Inner {
             return Err(("8100", "too many numbers held unused".into()));
         }
         let numbers = self.next_numbers(&mut world, partner, count);
-        world
-            .issued
-            .entry(partner.partner_id.clone())
-            .or_default()
-            .extend(numbers.iter().cloned());
-        Ok(sf::WaybillSegment {
-            waybill_nos: numbers,
-        })
+        world.issued.entry(partner.partner_id.clone()).or_default().extend(numbers.iter().cloned());
+        Ok(sf::WaybillSegment { waybill_nos: numbers })
     }
 
-    fn create(
-        &self,
-        partner: &Partner,
-        order: &sf::CreateOrder,
-    ) -> Result<sf::OrderResult, (&'static str, String)> {
+    fn create(&self, partner: &Partner, order: &sf::CreateOrder) -> Result<sf::OrderResult, (&'static str, String)> {
         let key = (partner.partner_id.clone(), order.order_id.clone());
         let mut world = lock(&self.world);
         if world.orders.contains_key(&key) {
-            return Err((
-                sf::DUPLICATE_ORDER,
-                format!("orderId {} was placed before", order.order_id),
-            ));
+            return Err((sf::DUPLICATE_ORDER, format!("orderId {} was placed before", order.order_id)));
         }
-        if order.order_id.is_empty()
-            || order.order_id.len() > 64
-            || order.contact_info_list.iter().all(|c| c.contact_type != 2)
-        {
-            return Err((
-                "1010",
-                "orderId and a recipient (contactType 2) are required".into(),
-            ));
+        if order.order_id.is_empty() || order.order_id.len() > 64 || order.contact_info_list.iter().all(|c| c.contact_type != 2) {
+            return Err(("1010", "orderId and a recipient (contactType 2) are required".into()));
         }
         let [held] = order.waybill_no_info_list.as_slice() else {
-            return Err((
-                "1010",
-                "exactly one waybillNoInfoList entry (numbers come from EXP_RECE_APPLY_WAYBILL_NO)"
-                    .into(),
-            ));
+            return Err(("1010", "exactly one waybillNoInfoList entry (numbers come from EXP_RECE_APPLY_WAYBILL_NO)".into()));
         };
         let waybill = held.waybill_no.clone();
-        if !world
-            .issued
-            .get(&partner.partner_id)
-            .is_some_and(|s| s.contains(&waybill))
-        {
-            return Err((
-                sf::WAYBILL_REFUSED,
-                format!("waybill {waybill} was not issued to this account or is in use"),
-            ));
+        if !world.issued.get(&partner.partner_id).is_some_and(|s| s.contains(&waybill)) {
+            return Err((sf::WAYBILL_REFUSED, format!("waybill {waybill} was not issued to this account or is in use")));
         }
-        let recipient = order
-            .contact_info_list
-            .iter()
-            .find(|c| c.contact_type == 2)
-            .map(|c| c.city.clone())
-            .unwrap_or_default();
+        let recipient = order.contact_info_list.iter().find(|c| c.contact_type == 2).map(|c| c.city.clone()).unwrap_or_default();
         let area = tote_shared::geo::area_code(&recipient).unwrap_or("999");
-        let team = waybill
-            .bytes()
-            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
-        let label = format!(
-            "{area}{}-{:02}",
-            char::from(b'A' + (team % 26) as u8),
-            team % 90 + 10
-        );
+        let team = waybill.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+        let label = format!("{area}{}-{:02}", char::from(b'A' + (team % 26) as u8), team % 90 + 10);
         if let Some(issued) = world.issued.get_mut(&partner.partner_id) {
             issued.remove(&waybill);
         }
@@ -490,60 +367,29 @@ impl Inner {
     }
 
     /// A return: the platform issues the number itself; the partner's monthly account pays.
-    fn create_reverse(
-        &self,
-        partner: &Partner,
-        order: &sf::CreateReverseOrder,
-    ) -> Result<sf::OrderResult, (&'static str, String)> {
+    fn create_reverse(&self, partner: &Partner, order: &sf::CreateReverseOrder) -> Result<sf::OrderResult, (&'static str, String)> {
         let key = (partner.partner_id.clone(), order.order_id.clone());
         let mut world = lock(&self.world);
         if world.orders.contains_key(&key) {
-            return Err((
-                sf::DUPLICATE_ORDER,
-                format!("orderId {} was placed before", order.order_id),
-            ));
+            return Err((sf::DUPLICATE_ORDER, format!("orderId {} was placed before", order.order_id)));
         }
-        let has = |t: u8| {
-            order
-                .contact_info_list
-                .iter()
-                .any(|c| c.contact_type == t && !c.address.is_empty())
-        };
-        if order.order_id.is_empty()
-            || order.order_id.len() > 64
-            || !has(1)
-            || !has(2)
-            || order.cargo_details.is_empty()
-        {
+        let has = |t: u8| order.contact_info_list.iter().any(|c| c.contact_type == t && !c.address.is_empty());
+        if order.order_id.is_empty() || order.order_id.len() > 64 || !has(1) || !has(2) || order.cargo_details.is_empty() {
             return Err(("1010", "orderId, cargoDetails, a sender (contactType 1) and a recipient (contactType 2) with addresses are required".into()));
         }
         if order.pay_method != 1 || order.monthly_card.is_empty() {
-            return Err((
-                "1010",
-                "a return is paid by the partner's monthly account (payMethod 1 with monthlyCard)"
-                    .into(),
-            ));
+            return Err(("1010", "a return is paid by the partner's monthly account (payMethod 1 with monthlyCard)".into()));
         }
         // The courier comes at the time asked for (not before the order exists).
         let created_ms = match &order.send_start_tm {
             Some(at) => match tote_shared::calendar::parse_local_time(at, 8 * 3_600_000) {
                 Ok(from) => from.max(now_ms()),
-                Err(_) => {
-                    return Err((
-                        "1010",
-                        format!("sendStartTm {at:?} is not YYYY-MM-DD HH:MM:SS"),
-                    ))
-                }
+                Err(_) => return Err(("1010", format!("sendStartTm {at:?} is not YYYY-MM-DD HH:MM:SS"))),
             },
             None => now_ms(),
         };
         let waybill = self.next_numbers(&mut world, partner, 1).remove(0);
-        let recipient = order
-            .contact_info_list
-            .iter()
-            .find(|c| c.contact_type == 2)
-            .map(|c| c.city.clone())
-            .unwrap_or_default();
+        let recipient = order.contact_info_list.iter().find(|c| c.contact_type == 2).map(|c| c.city.clone()).unwrap_or_default();
         let area = tote_shared::geo::area_code(&recipient).unwrap_or("999");
         world.by_waybill.insert(waybill.clone(), key.clone());
         let sim = SimOrder {
@@ -565,98 +411,55 @@ impl Inner {
 
     /// A return is cancelled until the courier has it (one `step` after it was placed, or
     /// after the collection time asked for).
-    fn cancel_reverse(
-        &self,
-        partner: &Partner,
-        cancel: &sf::CancelReverseOrder,
-    ) -> Result<sf::UpdateResult, (&'static str, String)> {
+    fn cancel_reverse(&self, partner: &Partner, cancel: &sf::CancelReverseOrder) -> Result<sf::UpdateResult, (&'static str, String)> {
         let step = self.config.step.as_millis() as i64;
         let mut world = lock(&self.world);
-        let order = world
-            .orders
-            .get_mut(&(partner.partner_id.clone(), cancel.order_id.clone()))
-            .ok_or((sf::NO_ORDER, format!("no order {}", cancel.order_id)))?;
+        let order = world.orders.get_mut(&(partner.partner_id.clone(), cancel.order_id.clone())).ok_or((sf::NO_ORDER, format!("no order {}", cancel.order_id)))?;
         if !order.reverse {
-            return Err((
-                "1010",
-                format!(
-                    "{} is not a return; cancel it with EXP_RECE_UPDATE_ORDER",
-                    cancel.order_id
-                ),
-            ));
+            return Err(("1010", format!("{} is not a return; cancel it with EXP_RECE_UPDATE_ORDER", cancel.order_id)));
         }
         if !order.cancelled && now_ms() >= order.created_ms + step {
             return Err((sf::NOT_CANCELLABLE, "the return was collected".into()));
         }
         order.cancelled = true;
-        Ok(sf::UpdateResult {
-            order_id: cancel.order_id.clone(),
-            res_status: 2,
-        })
+        Ok(sf::UpdateResult { order_id: cancel.order_id.clone(), res_status: 2 })
     }
 
-    fn search(
-        &self,
-        partner: &Partner,
-        order_id: &str,
-    ) -> Result<sf::OrderResult, (&'static str, String)> {
+    fn search(&self, partner: &Partner, order_id: &str) -> Result<sf::OrderResult, (&'static str, String)> {
         let world = lock(&self.world);
-        world
-            .orders
-            .get(&(partner.partner_id.clone(), order_id.to_owned()))
-            .map(result_of)
-            .ok_or((sf::NO_ORDER, format!("no order {order_id}")))
+        world.orders.get(&(partner.partner_id.clone(), order_id.to_owned())).map(result_of).ok_or((sf::NO_ORDER, format!("no order {order_id}")))
     }
 
-    fn cancel(
-        &self,
-        partner: &Partner,
-        update: &sf::UpdateOrder,
-    ) -> Result<sf::UpdateResult, (&'static str, String)> {
+    fn cancel(&self, partner: &Partner, update: &sf::UpdateOrder) -> Result<sf::UpdateResult, (&'static str, String)> {
         if update.deal_type != 2 {
             return Err(("1010", "only dealType 2 (cancel) is offered".into()));
         }
         let step = self.config.step.as_millis() as i64;
         let mut world = lock(&self.world);
-        let order = world
-            .orders
-            .get_mut(&(partner.partner_id.clone(), update.order_id.clone()))
-            .ok_or((sf::NO_ORDER, format!("no order {}", update.order_id)))?;
+        let order = world.orders.get_mut(&(partner.partner_id.clone(), update.order_id.clone())).ok_or((sf::NO_ORDER, format!("no order {}", update.order_id)))?;
         if !order.cancelled && now_ms() >= order.created_ms + step {
             return Err((sf::NOT_CANCELLABLE, "the parcel was picked up".into()));
         }
         order.cancelled = true;
-        Ok(sf::UpdateResult {
-            order_id: update.order_id.clone(),
-            res_status: 2,
-        })
+        Ok(sf::UpdateResult { order_id: update.order_id.clone(), res_status: 2 })
     }
 }
 
 fn contact(list: &[sf::Contact], contact_type: u8) -> (String, String) {
-    list.iter()
-        .find(|c| c.contact_type == contact_type)
-        .map(|c| (c.city.clone(), c.address.clone()))
-        .unwrap_or_default()
+    list.iter().find(|c| c.contact_type == contact_type).map(|c| (c.city.clone(), c.address.clone())).unwrap_or_default()
 }
 
 fn result_of(order: &SimOrder) -> sf::OrderResult {
     sf::OrderResult {
         order_id: order.order_id.clone(),
-        waybill_no_info_list: vec![sf::WaybillNo {
-            waybill_type: 1,
-            waybill_no: order.waybill.clone(),
-        }],
+        waybill_no_info_list: vec![sf::WaybillNo { waybill_type: 1, waybill_no: order.waybill.clone() }],
         route_label_info: vec![sf::RouteLabelInfo {
             code: "1000".into(),
             route_label_data: sf::RouteLabelData {
                 waybill_no: order.waybill.clone(),
                 dest_route_label: order.dest_route_label.clone(),
                 coding_mapping: format!("S{}", &order.dest_route_label[..3]),
-                two_dimension_code: format!(
-                    "MMM={{'k1':'{}','k5':'{}'}}",
-                    order.dest_route_label, order.waybill
-                ),
+                two_dimension_code: format!("MMM={{'k1':'{}','k5':'{}'}}", order.dest_route_label, order.waybill),
             },
         }],
     }
@@ -672,18 +475,10 @@ struct SubscribeForm {
 }
 
 fn reply(result: bool, code: &str, message: &str) -> Response {
-    Json(kuaidi100::Reply {
-        result,
-        return_code: code.into(),
-        message: message.into(),
-    })
-    .into_response()
+    Json(kuaidi100::Reply { result, return_code: code.into(), message: message.into() }).into_response()
 }
 
-async fn subscribe(
-    State(inner): State<Arc<Inner>>,
-    form: Result<Form<SubscribeForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
+async fn subscribe(State(inner): State<Arc<Inner>>, form: Result<Form<SubscribeForm>, axum::extract::rejection::FormRejection>) -> Response {
     let Ok(Form(form)) = form else {
         return reply(false, "700", "param is required");
     };
@@ -691,11 +486,7 @@ async fn subscribe(
         return reply(false, "700", "param is not a subscription");
     };
     if form.schema != "json" || param.number.is_empty() || param.parameters.callbackurl.is_empty() {
-        return reply(
-            false,
-            "700",
-            "schema=json, number and callbackurl are required",
-        );
+        return reply(false, "700", "schema=json, number and callbackurl are required");
     }
     if param.key != inner.config.aggregator_key {
         return reply(false, "600", "not a valid subscriber key");
@@ -704,14 +495,7 @@ async fn subscribe(
     if world.subscriptions.contains_key(&param.number) {
         return reply(false, kuaidi100::ALREADY_SUBSCRIBED, "already subscribed");
     }
-    let subscription = Subscription {
-        callback: param.parameters.callbackurl,
-        salt: param.parameters.salt,
-        acked: 0,
-        attempts: 0,
-        next_try_ms: 0,
-        in_flight: false,
-    };
+    let subscription = Subscription { callback: param.parameters.callbackurl, salt: param.parameters.salt, acked: 0, attempts: 0, next_try_ms: 0, in_flight: false };
     world.subscriptions.insert(param.number, subscription);
     reply(true, kuaidi100::SUBSCRIBED, "submitted")
 }
@@ -743,13 +527,7 @@ fn push_param(order: &SimOrder, due: usize, step_ms: i64) -> String {
         .map(|i| {
             let (_, word, text) = JOURNEY[i];
             let at = cst(order.created_ms + (i as i64 + 1) * step_ms);
-            kuaidi100::Datum {
-                context: text.into(),
-                time: at.clone(),
-                ftime: at,
-                status: word.into(),
-                area_name: None,
-            }
+            kuaidi100::Datum { context: text.into(), time: at.clone(), ftime: at, status: word.into(), area_name: None }
         })
         .collect();
     let param = kuaidi100::PushParam {
@@ -758,11 +536,7 @@ fn push_param(order: &SimOrder, due: usize, step_ms: i64) -> String {
         last_result: kuaidi100::LastResult {
             message: "ok".into(),
             state: JOURNEY[due - 1].0.into(),
-            ischeck: if due == JOURNEY.len() {
-                "1".into()
-            } else {
-                "0".into()
-            },
+            ischeck: if due == JOURNEY.len() { "1".into() } else { "0".into() },
             com: kuaidi100::company(&order.carrier),
             nu: order.waybill.clone(),
             data,
@@ -783,33 +557,18 @@ async fn push_loop(inner: Arc<Inner>) {
         let mut due = Vec::new();
         {
             let mut world = lock(&inner.world);
-            let World {
-                subscriptions,
-                orders,
-                by_waybill,
-                ..
-            } = &mut *world;
+            let World { subscriptions, orders, by_waybill, .. } = &mut *world;
             for (number, sub) in subscriptions.iter_mut() {
-                let Some(order) = by_waybill.get(number).and_then(|k| orders.get(k)) else {
-                    continue;
-                };
+                let Some(order) = by_waybill.get(number).and_then(|k| orders.get(k)) else { continue };
                 let events = events_due(order, step_ms, now);
                 if events > sub.acked && !sub.in_flight && now >= sub.next_try_ms {
                     sub.in_flight = true;
-                    due.push((
-                        number.clone(),
-                        sub.callback.clone(),
-                        sub.salt.clone(),
-                        events,
-                        push_param(order, events, step_ms),
-                    ));
+                    due.push((number.clone(), sub.callback.clone(), sub.salt.clone(), events, push_param(order, events, step_ms)));
                 }
             }
         }
         for (number, callback, salt, events, param) in due {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
-            };
+            let Ok(permit) = slots.clone().acquire_owned().await else { return };
             let inner = inner.clone();
             tokio::spawn(async move {
                 let ok = push(&inner.http, &callback, &param, &salt).await;
@@ -821,28 +580,18 @@ async fn push_loop(inner: Arc<Inner>) {
 }
 
 async fn push(http: &reqwest::Client, callback: &str, param: &str, salt: &str) -> bool {
-    let form = [
-        ("param", param.to_owned()),
-        ("sign", kuaidi100::sign(param, salt)),
-    ];
-    let Ok(response) = http.post(callback).form(&form).send().await else {
-        return false;
-    };
+    let form = [("param", param.to_owned()), ("sign", kuaidi100::sign(param, salt))];
+    let Ok(response) = http.post(callback).form(&form).send().await else { return false };
     if !response.status().is_success() {
         return false;
     }
-    response
-        .json::<kuaidi100::Reply>()
-        .await
-        .is_ok_and(|r| r.result && r.return_code == "200")
+    response.json::<kuaidi100::Reply>().await.is_ok_and(|r| r.result && r.return_code == "200")
 }
 
 impl Inner {
     fn pushed(&self, number: &str, events: usize, ok: bool, step_ms: i64) {
         let mut world = lock(&self.world);
-        let Some(sub) = world.subscriptions.get_mut(number) else {
-            return;
-        };
+        let Some(sub) = world.subscriptions.get_mut(number) else { return };
         sub.in_flight = false;
         if ok {
             self.pushes_acked.fetch_add(1, Ordering::SeqCst);
@@ -875,134 +624,63 @@ mod tests {
         }
         let central: Central = toml::from_str(&text).expect("the simulator writes a valid config");
         central.logistics.validate().expect("valid");
-        CarrierApis::from_settings(&central.logistics, SocketAddr::from(([127, 0, 0, 1], 9)))
-            .expect("clients")
+        CarrierApis::from_settings(&central.logistics, SocketAddr::from(([127, 0, 0, 1], 9))).expect("clients")
     }
 
     fn order(id: &str, waybill: &str) -> sf::CreateOrder {
-        let contact = |kind: u8, city: &str| sf::Contact {
-            contact_type: kind,
-            contact: "Li Wei".into(),
-            province: String::new(),
-            city: city.into(),
-            address: "88 Century Avenue".into(),
-            post_code: String::new(),
-        };
+        let contact = |kind: u8, city: &str| sf::Contact { contact_type: kind, contact: "Li Wei".into(), province: String::new(), city: city.into(), address: "88 Century Avenue".into(), post_code: String::new() };
         sf::CreateOrder {
             order_id: id.into(),
             express_type_id: 2,
             pay_method: 1,
             monthly_card: String::new(),
             total_weight: 1.2,
-            cargo_details: vec![sf::Cargo {
-                name: "PEG39-M-WHT-42".into(),
-                count: 1,
-            }],
+            cargo_details: vec![sf::Cargo { name: "PEG39-M-WHT-42".into(), count: 1 }],
             contact_info_list: vec![contact(1, ""), contact(2, "上海市")],
-            waybill_no_info_list: vec![sf::WaybillNo {
-                waybill_type: 1,
-                waybill_no: waybill.into(),
-            }],
+            waybill_no_info_list: vec![sf::WaybillNo { waybill_type: 1, waybill_no: waybill.into() }],
             is_return_routelabel: 1,
         }
     }
 
     #[tokio::test]
-    async fn the_platform_issues_registers_once_refuses_strangers_and_the_client_reads_every_answer(
-    ) {
-        let sim = CarrierSim::start(CarrierSimConfig::three_carriers(Duration::from_secs(3600)))
-            .await
-            .expect("starts");
+    async fn the_platform_issues_registers_once_refuses_strangers_and_the_client_reads_every_answer() {
+        let sim = CarrierSim::start(CarrierSimConfig::three_carriers(Duration::from_secs(3600))).await.expect("starts");
         let ours = apis(&sim, None).await;
         let sf = ours.carriers.get("SF").expect("SF account");
         let numbers = sf.apply_waybills(5).await.expect("a segment");
         assert_eq!(numbers.len(), 5);
         assert!(numbers.iter().all(|n| n.starts_with("SF") && n.len() == 14));
-        assert!(
-            matches!(sf.apply_waybills(0).await, Err(CallError::Business { .. })),
-            "an empty segment is refused"
-        );
+        assert!(matches!(sf.apply_waybills(0).await, Err(CallError::Business { .. })), "an empty segment is refused");
 
-        let first = sf
-            .register(&order("TOTE-1", &numbers[0]), &numbers[0])
-            .await
-            .expect("registered");
+        let first = sf.register(&order("TOTE-1", &numbers[0]), &numbers[0]).await.expect("registered");
         let label = &first.route_label_info[0].route_label_data.dest_route_label;
-        assert!(
-            label.starts_with("021"),
-            "Shanghai's destination code leads the routing label: {label}"
-        );
-        let again = sf
-            .register(&order("TOTE-1", &numbers[0]), &numbers[0])
-            .await
-            .expect("a repeat finds the first");
-        assert_eq!(
-            again, first,
-            "a repeated registration answers what the first got"
-        );
+        assert!(label.starts_with("021"), "Shanghai's destination code leads the routing label: {label}");
+        let again = sf.register(&order("TOTE-1", &numbers[0]), &numbers[0]).await.expect("a repeat finds the first");
+        assert_eq!(again, first, "a repeated registration answers what the first got");
         assert_eq!(sim.orders().len(), 1, "and places nothing new");
-        let taken = sf
-            .register(&order("TOTE-2", &numbers[0]), &numbers[0])
-            .await;
-        assert!(
-            matches!(taken, Err(CallError::Business { ref code, .. }) if code == sf::WAYBILL_REFUSED),
-            "{taken:?}"
-        );
-        let stranger = sf
-            .register(&order("TOTE-3", "SF999999999999"), "SF999999999999")
-            .await;
-        assert!(
-            matches!(stranger, Err(CallError::Business { ref code, .. }) if code == sf::WAYBILL_REFUSED),
-            "{stranger:?}"
-        );
-        sf.cancel("TOTE-1")
-            .await
-            .expect("not yet picked up: cancelled");
+        let taken = sf.register(&order("TOTE-2", &numbers[0]), &numbers[0]).await;
+        assert!(matches!(taken, Err(CallError::Business { ref code, .. }) if code == sf::WAYBILL_REFUSED), "{taken:?}");
+        let stranger = sf.register(&order("TOTE-3", "SF999999999999"), "SF999999999999").await;
+        assert!(matches!(stranger, Err(CallError::Business { ref code, .. }) if code == sf::WAYBILL_REFUSED), "{stranger:?}");
+        sf.cancel("TOTE-1").await.expect("not yet picked up: cancelled");
 
         let forged = apis_with_checkword(&sim).await;
         let refused = forged.apply_waybills(1).await;
-        assert!(
-            matches!(refused, Err(CallError::Refused { ref code, .. }) if code == sf::API_BAD_DIGEST),
-            "{refused:?}"
-        );
+        assert!(matches!(refused, Err(CallError::Refused { ref code, .. }) if code == sf::API_BAD_DIGEST), "{refused:?}");
         sim.set_api_down(true);
         let down = sf.apply_waybills(1).await;
-        assert!(
-            down.as_ref().is_err_and(CallError::is_transient),
-            "{down:?}"
-        );
+        assert!(down.as_ref().is_err_and(CallError::is_transient), "{down:?}");
         sim.set_api_down(false);
 
         let aggregator = ours.aggregator.as_ref().expect("aggregator");
-        aggregator
-            .subscribe("SF", &numbers[0])
-            .await
-            .expect("subscribed");
-        aggregator
-            .subscribe("SF", &numbers[0])
-            .await
-            .expect("a repeated subscription is as good");
+        aggregator.subscribe("SF", &numbers[0]).await.expect("subscribed");
+        aggregator.subscribe("SF", &numbers[0]).await.expect("a repeated subscription is as good");
         let stranger = apis(&sim, Some(("kuaidi100-customer-key", "another-key"))).await;
-        let refused = stranger
-            .aggregator
-            .as_ref()
-            .expect("aggregator")
-            .subscribe("SF", &numbers[1])
-            .await;
-        assert!(
-            matches!(refused, Err(CallError::Business { ref code, .. }) if code == "600"),
-            "{refused:?}"
-        );
+        let refused = stranger.aggregator.as_ref().expect("aggregator").subscribe("SF", &numbers[1]).await;
+        assert!(matches!(refused, Err(CallError::Business { ref code, .. }) if code == "600"), "{refused:?}");
     }
 
-    async fn apis_with_checkword(
-        sim: &CarrierSim,
-    ) -> Arc<tote_central::logistics::carrier_api::CarrierApi> {
-        apis(sim, Some(("checkword-sf", "not-the-checkword")))
-            .await
-            .carriers
-            .get("SF")
-            .cloned()
-            .expect("SF")
+    async fn apis_with_checkword(sim: &CarrierSim) -> Arc<tote_central::logistics::carrier_api::CarrierApi> {
+        apis(sim, Some(("checkword-sf", "not-the-checkword"))).await.carriers.get("SF").cloned().expect("SF")
     }
 }

@@ -20,37 +20,20 @@ pub async fn import(rows: usize) -> Result<()> {
         let dir = tempfile::tempdir()?;
         let db = postgres.then(TestDatabase::create);
         let database = match &db {
-            Some(db) => format!(
-                "backend = \"postgres\"\nurl = \"{}\"\npool_size = 8",
-                db.url
-            ),
+            Some(db) => format!("backend = \"postgres\"\nurl = \"{}\"\npool_size = 8", db.url),
             None => format!("path = \"{}\"", dir.path().join("central.sqlite").display()),
         };
-        let central = spawn(
-            "tote-central",
-            &central_config_with(dir.path(), "127.0.0.1:0", &database)?,
-        )?;
+        let central = spawn("tote-central", &central_config_with(dir.path(), "127.0.0.1:0", &database)?)?;
         let hq = Api::new(central.url.clone(), Some(ADMIN.into()));
-        hq.post(
-            "/api/v1/spus",
-            &json!({"id": "BENCH", "name": "Bench shoe", "brand": "Tote", "category": "Shoes"}),
-        )
-        .await?;
+        hq.post("/api/v1/spus", &json!({"id": "BENCH", "name": "Bench shoe", "brand": "Tote", "category": "Shoes"})).await?;
         for (code, city) in [("SH-01", "Shanghai"), ("BJ-01", "Beijing")] {
-            hq.post(
-                "/api/v1/warehouses",
-                &json!({"code": code, "name": code, "city": city, "edge_token": edge_token(code)}),
-            )
-            .await?;
+            hq.post("/api/v1/warehouses", &json!({"code": code, "name": code, "city": city, "edge_token": edge_token(code)})).await?;
         }
         let file = csv(rows, 0);
         let started = Instant::now();
         let report = hq.post_csv("/api/v1/skus/import", &file).await?;
         let import = rows as f64 / started.elapsed().as_secs_f64();
-        ensure!(
-            report["imported"] == rows && report["refused"] == 0,
-            "{report}"
-        );
+        ensure!(report["imported"] == rows && report["refused"] == 0, "{report}");
         let started = Instant::now();
         for n in 0..ONE_BY_ONE {
             let gtin = Gtin::from_body13(800_000_000_000 + n as u64);
@@ -73,9 +56,7 @@ fn csv(rows: usize, first: usize) -> String {
     let mut out = String::from("sku,spu_id,gtin,gender,colour,size,price,cost,weight_g,length_mm,width_mm,height_mm,fragile\n");
     for n in first..first + rows {
         let gtin = Gtin::from_body13(700_000_000_000 + n as u64);
-        out.push_str(&format!(
-            "IMP-{n:07},BENCH,{gtin},unisex,black,42,500.00,200.00,800,330,210,120,false\n"
-        ));
+        out.push_str(&format!("IMP-{n:07},BENCH,{gtin},unisex,black,42,500.00,200.00,800,330,210,120,false\n"));
     }
     out
 }

@@ -8,42 +8,25 @@
 //! `postgresql://postgres@127.0.0.1:5432/postgres`, whose role may create databases); creates
 //! and drops its own databases (`tote_central::db::testing::TestDatabase`).
 
-use crate::bench::{
-    central_config_with, drive_intake, drive_orders, push_stock, seed, spawn, stock_intake, ADMIN,
-};
+use tote_central::db::testing::{server_url, TestDatabase};
+use crate::bench::{central_config_with, drive_intake, drive_orders, push_stock, seed, spawn, stock_intake, ADMIN};
 use crate::client::Api;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tote_central::db::testing::{server_url, TestDatabase};
 
 fn psql(url: &str, sql: &str) -> Result<()> {
-    let out = Command::new("psql")
-        .arg(url)
-        .args(["-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .context("running psql")?;
-    ensure!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("psql").arg(url).args(["-q", "-v", "ON_ERROR_STOP=1", "-c", sql]).output().context("running psql")?;
+    ensure!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
     Ok(())
 }
 
 /// The server's connection limit, less a margin for everything else using it.
 fn connection_budget() -> Result<usize> {
-    let out = Command::new("psql")
-        .arg(server_url())
-        .args(["-Atc", "SHOW max_connections"])
-        .output()
-        .context("running psql")?;
-    let max: usize = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .context("max_connections")?;
+    let out = Command::new("psql").arg(server_url()).args(["-Atc", "SHOW max_connections"]).output().context("running psql")?;
+    let max: usize = String::from_utf8_lossy(&out.stdout).trim().parse().context("max_connections")?;
     Ok(max.saturating_sub(20).max(1))
 }
 
@@ -55,85 +38,40 @@ fn pgbench(clients: usize, hot: bool, seconds: u64) -> Result<f64> {
     psql(&db.url, &setup)?;
     let out = Command::new("pgbench")
         .arg(&db.url)
-        .args([
-            "-n",
-            "-M",
-            "prepared",
-            "-j",
-            "2",
-            "-c",
-            &clients.to_string(),
-            "-T",
-            &seconds.to_string(),
-        ])
+        .args(["-n", "-M", "prepared", "-j", "2", "-c", &clients.to_string(), "-T", &seconds.to_string()])
         .args(["-D", &format!("nskus={}", if hot { 1 } else { 1000 })])
         .arg("-f")
         .arg(dir.join("order_intake.sql"))
         .output()
         .context("running pgbench (Debian: postgresql-client)")?;
     let text = String::from_utf8_lossy(&out.stdout);
-    ensure!(
-        out.status.success(),
-        "pgbench failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ensure!(out.status.success(), "pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("tps = ") {
-            return rest
-                .split_whitespace()
-                .next()
-                .context("tps figure")?
-                .parse()
-                .context("tps number");
+            return rest.split_whitespace().next().context("tps figure")?.parse().context("tps number");
         }
     }
     bail!("no tps line in pgbench output:\n{text}")
 }
 
 /// A release central on a fresh PostgreSQL database or SQLite file; both go with the guard.
-fn start_central(
-    postgres: bool,
-    pool_size: usize,
-) -> Result<(
-    crate::bench::Daemon,
-    Option<TestDatabase>,
-    tempfile::TempDir,
-)> {
+fn start_central(postgres: bool, pool_size: usize) -> Result<(crate::bench::Daemon, Option<TestDatabase>, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let db = postgres.then(TestDatabase::create);
     let database = match &db {
-        Some(db) => format!(
-            "backend = \"postgres\"\nurl = \"{}\"\npool_size = {pool_size}",
-            db.url
-        ),
-        None => format!(
-            "path = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4",
-            dir.path().join("central.sqlite").display()
-        ),
+        Some(db) => format!("backend = \"postgres\"\nurl = \"{}\"\npool_size = {pool_size}", db.url),
+        None => format!("path = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4", dir.path().join("central.sqlite").display()),
     };
-    let daemon = spawn(
-        "tote-central",
-        &central_config_with(dir.path(), "127.0.0.1:0", &database)?,
-    )?;
+    let daemon = spawn("tote-central", &central_config_with(dir.path(), "127.0.0.1:0", &database)?)?;
     Ok((daemon, db, dir))
 }
 
 /// Order intake (create + lock over HTTP, durably committed) on central with PostgreSQL (a
 /// fresh database) or SQLite, driven for `seconds`.
-pub async fn intake(
-    postgres: bool,
-    clients: usize,
-    hot: bool,
-    seconds: u64,
-    pool_size: usize,
-) -> Result<f64> {
+pub async fn intake(postgres: bool, clients: usize, hot: bool, seconds: u64, pool_size: usize) -> Result<f64> {
     let (daemon, _db, _dir) = start_central(postgres, pool_size)?;
     let figures = drive_intake(&daemon, clients, hot, seconds).await?;
-    println!(
-        "intake  {:<8} {}",
-        if postgres { "postgres" } else { "sqlite" },
-        figures.line(clients, hot)
-    );
+    println!("intake  {:<8} {}", if postgres { "postgres" } else { "sqlite" }, figures.line(clients, hot));
     drop(daemon);
     Ok(figures.per_second)
 }
@@ -177,16 +115,11 @@ pub async fn flash(clients: usize, seconds: u64, pool_size: usize) -> Result<()>
         let now = tote_shared::runtime::system::now_ms();
         let sale = serde_json::json!({"sku": crate::bench::sku(0), "warehouse": "SH-01", "price": 29_900, "quota": 100_000, "per_user": 1,
                                       "starts_ms": now - 1_000, "ends_ms": now + 3_600_000});
-        hq.put("/api/v1/marketing/flash-sales/bench-flash", &sale)
-            .await
-            .context("publishing the flash sale")?;
+        hq.put("/api/v1/marketing/flash-sales/bench-flash", &sale).await.context("publishing the flash sale")?;
         let figures = drive_orders(&daemon, clients, true, seconds, true).await?;
         let backend = if postgres { "postgres" } else { "sqlite" };
         println!("flash   {backend:<8} {}", figures.line(clients, true));
-        println!(
-            "ratio   {backend:<8} decided/s ÷ pgbench tps on one hot row: {:.2}×",
-            figures.per_second / raw
-        );
+        println!("ratio   {backend:<8} decided/s ÷ pgbench tps on one hot row: {:.2}×", figures.per_second / raw);
         drop(daemon);
     }
     Ok(())
@@ -194,21 +127,9 @@ pub async fn flash(clients: usize, seconds: u64, pool_size: usize) -> Result<()>
 
 /// One figure from central's Prometheus text.
 async fn metric(http: &reqwest::Client, url: &str, name: &str) -> Result<f64> {
-    let text = http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(name))
-        .with_context(|| format!("no {name} in /metrics"))?;
-    line.rsplit(' ')
-        .next()
-        .context("value")?
-        .parse()
-        .context("number")
+    let text = http.get(format!("{url}/metrics")).send().await?.text().await?;
+    let line = text.lines().find(|l| l.starts_with(name)).with_context(|| format!("no {name} in /metrics"))?;
+    line.rsplit(' ').next().context("value")?.parse().context("number")
 }
 
 /// The journal on each backend: `events` stock receipts pushed as an edge would (each
@@ -231,12 +152,7 @@ pub async fn journal(events: usize, pool_size: usize) -> Result<()> {
         let mut numbered = None;
         loop {
             let last = metric(&http, &daemon.url, "tote_central_journal_last_seq").await?;
-            let lag = metric(
-                &http,
-                &daemon.url,
-                "tote_central_journal_consumer_lag{consumer=\"sales\"}",
-            )
-            .await?;
+            let lag = metric(&http, &daemon.url, "tote_central_journal_consumer_lag{consumer=\"sales\"}").await?;
             if last >= target && numbered.is_none() {
                 numbered = Some(started.elapsed().as_secs_f64());
             }
@@ -271,17 +187,9 @@ pub async fn ledger(orders: usize, postgres_too: bool) -> Result<()> {
     let journal: Vec<tote_central::journal::JournalEntry> = ledger_backlog(orders)
         .into_iter()
         .enumerate()
-        .map(|(k, event)| tote_central::journal::JournalEntry {
-            seq: k as u64 + 1,
-            at_ms: 1_796_000_000_000,
-            subject: String::new(),
-            event,
-        })
+        .map(|(k, event)| tote_central::journal::JournalEntry { seq: k as u64 + 1, at_ms: 1_796_000_000_000, subject: String::new(), event })
         .collect();
-    for method in [
-        tote_central::finance::costing::Method::Fifo,
-        tote_central::finance::costing::Method::Average,
-    ] {
+    for method in [tote_central::finance::costing::Method::Fifo, tote_central::finance::costing::Method::Average] {
         let started = Instant::now();
         let entries = tote_central::finance::replay(method, &journal);
         let seconds = started.elapsed().as_secs_f64();
@@ -296,40 +204,24 @@ pub async fn ledger(orders: usize, postgres_too: bool) -> Result<()> {
         );
     }
     drop(journal);
-    let backends: &[bool] = if postgres_too {
-        &[false, true]
-    } else {
-        &[false]
-    };
+    let backends: &[bool] = if postgres_too { &[false, true] } else { &[false] };
     for &postgres in backends {
         let dir = tempfile::tempdir()?;
         let pg = postgres.then(tote_central::db::testing::TestDatabase::create);
         let settings: tote_central::config::DatabaseSettings = match &pg {
-            Some(db) => toml::from_str(&format!(
-                "backend = \"postgres\"\nurl = \"{}\"\npool_size = 8",
-                db.url
-            ))?,
-            None => toml::from_str(&format!(
-                "path = \"{}\"",
-                dir.path().join("central.sqlite").display()
-            ))?,
+            Some(db) => toml::from_str(&format!("backend = \"postgres\"\nurl = \"{}\"\npool_size = 8", db.url))?,
+            None => toml::from_str(&format!("path = \"{}\"", dir.path().join("central.sqlite").display()))?,
         };
         let db = tote_central::db::Database::open(&settings).await?;
         let events = ledger_backlog(orders);
         let count = events.len();
         for chunk in events.chunks(2_000) {
             let chunk = chunk.to_vec();
-            db.write(move |tx| {
-                tote_central::journal::store::append_many(tx, &chunk, 1_796_000_000_000)
-            })
-            .await?;
+            db.write(move |tx| tote_central::journal::store::append_many(tx, &chunk, 1_796_000_000_000)).await?;
         }
         while consumer::sequence_once(&db, 10_000).await? > 0 {}
         let mut rates = Vec::new();
-        for c in [
-            Arc::new(tote_central::finance::LedgerConsumer) as Arc<dyn Consumer>,
-            Arc::new(tote_central::analytics::SalesConsumer),
-        ] {
+        for c in [Arc::new(tote_central::finance::LedgerConsumer) as Arc<dyn Consumer>, Arc::new(tote_central::analytics::SalesConsumer)] {
             let started = Instant::now();
             let mut applied = 0;
             loop {
@@ -339,20 +231,11 @@ pub async fn ledger(orders: usize, postgres_too: bool) -> Result<()> {
                 }
                 applied += n as usize;
             }
-            ensure!(
-                applied == count,
-                "{} applied {applied} of {count} events",
-                c.name()
-            );
+            ensure!(applied == count, "{} applied {applied} of {count} events", c.name());
             rates.push((c.name(), count as f64 / started.elapsed().as_secs_f64()));
         }
         let (entries, lines) = db
-            .read(|tx| {
-                Ok::<_, tote_central::db::DbError>((
-                    tx.query_one("SELECT COUNT(*) FROM gl_entry", &[])?.int(0)?,
-                    tx.query_one("SELECT COUNT(*) FROM gl_line", &[])?.int(0)?,
-                ))
-            })
+            .read(|tx| Ok::<_, tote_central::db::DbError>((tx.query_one("SELECT COUNT(*) FROM gl_entry", &[])?.int(0)?, tx.query_one("SELECT COUNT(*) FROM gl_line", &[])?.int(0)?)))
             .await?;
         println!(
             "ledger {:<8} events={count} entries={entries} lines={lines}  ledger {:>8.0} events/s ({:.0} lines/s)  sales (reference) {:>8.0} events/s  ratio {:.2}",
@@ -366,42 +249,24 @@ pub async fn ledger(orders: usize, postgres_too: bool) -> Result<()> {
         // income and expenses to retained earnings, from the per-day balances).
         let started = Instant::now();
         let now = tote_shared::runtime::system::now_ms();
-        db.write(move |tx| tote_central::finance::periods::close(tx, "2026-11", "bench", now))
-            .await?;
+        db.write(move |tx| tote_central::finance::periods::close(tx, "2026-11", "bench", now)).await?;
         while consumer::sequence_once(&db, 10_000).await? > 0 {}
         let ledger: Arc<dyn Consumer> = Arc::new(tote_central::finance::LedgerConsumer);
         while consumer::run_once(&db, ledger.clone(), now).await? > 0 {}
         let close = started.elapsed().as_secs_f64();
-        let closed = db
-            .read(|tx| tote_central::finance::periods::load(tx, "2026-11"))
-            .await?
-            .context("period")?;
-        ensure!(
-            closed.closed_ms.is_some(),
-            "the month did not close: {closed:?}"
-        );
+        let closed = db.read(|tx| tote_central::finance::periods::load(tx, "2026-11")).await?.context("period")?;
+        ensure!(closed.closed_ms.is_some(), "the month did not close: {closed:?}");
         // The three statements for that month, as GET /finance/statements answers them.
         let started = Instant::now();
-        let (from, to) = (
-            tote_shared::calendar::parse_day("2026-11-01").context("day")?,
-            tote_shared::calendar::parse_day("2026-12-01").context("day")?,
-        );
+        let (from, to) = (tote_shared::calendar::parse_day("2026-11-01").context("day")?, tote_shared::calendar::parse_day("2026-12-01").context("day")?);
         let (month, up_to_end) = db
-            .read(move |tx| {
-                Ok::<_, tote_central::db::DbError>((
-                    tote_central::finance::store::day_balances(tx, from, to, false)?,
-                    tote_central::finance::store::day_balances(tx, i64::MIN, to, true)?,
-                ))
-            })
+            .read(move |tx| Ok::<_, tote_central::db::DbError>((tote_central::finance::store::day_balances(tx, from, to, false)?, tote_central::finance::store::day_balances(tx, i64::MIN, to, true)?)))
             .await?;
         let income = tote_central::finance::statements::income_statement(&month);
         let sheet = tote_central::finance::statements::balance_sheet(&up_to_end);
         let flow = tote_central::finance::statements::cash_flow(&month);
         let statements = started.elapsed().as_secs_f64();
-        ensure!(
-            sheet.balanced && flow.ties && closed.net_income == Some(income.net_income),
-            "the statements must tie: {income:?} {sheet:?} {flow:?} {closed:?}"
-        );
+        ensure!(sheet.balanced && flow.ties && closed.net_income == Some(income.net_income), "the statements must tie: {income:?} {sheet:?} {flow:?} {closed:?}");
         println!(
             "close  {:<8} orders={orders}  month closed in {:.3} s  three statements in {:.1} ms  (net income {})",
             if postgres { "postgres" } else { "sqlite" },
@@ -419,72 +284,18 @@ fn ledger_backlog(orders: usize) -> Vec<tote_central::journal::BusinessEvent> {
     let sku = |k: usize| tote_shared::Sku::parse(&format!("BENCH-{:04}", k % 1000)).expect("sku");
     let wh = tote_shared::WarehouseCode::parse("SH-01").expect("warehouse");
     let qty = |n: i64| tote_shared::Qty::parse(n).expect("qty");
-    let mut events: Vec<E> = (0..1000)
-        .map(|k| E::SkuCreated {
-            sku: sku(k),
-            spu_id: "BENCH".into(),
-            price: 19_900,
-            cost: 8_000 + k as i64,
-        })
-        .collect();
+    let mut events: Vec<E> = (0..1000).map(|k| E::SkuCreated { sku: sku(k), spu_id: "BENCH".into(), price: 19_900, cost: 8_000 + k as i64 }).collect();
     for o in 0..orders {
-        let lines = vec![
-            EventLine {
-                sku: sku(o),
-                qty: qty(1),
-                unit_price: 19_900,
-                discount: 0,
-            },
-            EventLine {
-                sku: sku(o * 7 + 3),
-                qty: qty(2),
-                unit_price: 19_900,
-                discount: 0,
-            },
-        ];
+        let lines = vec![EventLine { sku: sku(o), qty: qty(1), unit_price: 19_900, discount: 0 }, EventLine { sku: sku(o * 7 + 3), qty: qty(2), unit_price: 19_900, discount: 0 }];
         let total = 3 * 19_900;
         let id = o as u64 + 1;
-        events.push(E::StockReceived {
-            sku: sku(o),
-            warehouse: wh.clone(),
-            qty: qty(1),
-            unit_cost: None,
-        });
-        events.push(E::StockReceived {
-            sku: sku(o * 7 + 3),
-            warehouse: wh.clone(),
-            qty: qty(2),
-            unit_cost: None,
-        });
-        events.push(E::PaymentSucceeded {
-            payment_id: id,
-            order_id: id,
-            channel: "wechat".into(),
-            amount: total,
-            channel_ref: format!("w{id}"),
-        });
-        events.push(E::OrderPaid {
-            order_id: id,
-            warehouse: Some(wh.clone()),
-            lines: lines.clone(),
-            total,
-            collected_by: None,
-        });
-        events.push(E::OrderShipped {
-            order_id: id,
-            warehouse: Some(wh.clone()),
-            carrier: "SF".into(),
-            tracking_number: format!("SF{id}"),
-            lines,
-        });
+        events.push(E::StockReceived { sku: sku(o), warehouse: wh.clone(), qty: qty(1), unit_cost: None });
+        events.push(E::StockReceived { sku: sku(o * 7 + 3), warehouse: wh.clone(), qty: qty(2), unit_cost: None });
+        events.push(E::PaymentSucceeded { payment_id: id, order_id: id, channel: "wechat".into(), amount: total, channel_ref: format!("w{id}") });
+        events.push(E::OrderPaid { order_id: id, warehouse: Some(wh.clone()), lines: lines.clone(), total, collected_by: None });
+        events.push(E::OrderShipped { order_id: id, warehouse: Some(wh.clone()), carrier: "SF".into(), tracking_number: format!("SF{id}"), lines });
         if o % 10 == 0 {
-            events.push(E::RefundSucceeded {
-                refund_id: id,
-                payment_id: id,
-                order_id: id,
-                channel: "wechat".into(),
-                amount: 19_900,
-            });
+            events.push(E::RefundSucceeded { refund_id: id, payment_id: id, order_id: id, channel: "wechat".into(), amount: 19_900 });
         }
     }
     events
@@ -498,27 +309,14 @@ fn ledger_backlog(orders: usize) -> Vec<tote_central::journal::BusinessEvent> {
 pub async fn tracking(parcels: usize, clients: usize) -> Result<()> {
     use tote_central::logistics::{receive_push, store, tracking, PushOutcome};
     const SALT: &str = "bench-salt";
-    let at = |p: usize, step: usize| {
-        format!(
-            "2026-12-0{} {:02}:{:02}:00",
-            1 + step / 2,
-            8 + step * 3,
-            p % 60
-        )
-    };
+    let at = |p: usize, step: usize| format!("2026-12-0{} {:02}:{:02}:00", 1 + step / 2, 8 + step * 3, p % 60);
     let words = ["揽收", "在途", "派件", "签收"];
     for (postgres, batched) in [(false, false), (false, true), (true, false), (true, true)] {
         let dir = tempfile::tempdir()?;
         let pg = postgres.then(TestDatabase::create);
         let settings: tote_central::config::DatabaseSettings = match &pg {
-            Some(db) => toml::from_str(&format!(
-                "backend = \"postgres\"\nurl = \"{}\"\npool_size = 8",
-                db.url
-            ))?,
-            None => toml::from_str(&format!(
-                "path = \"{}\"",
-                dir.path().join("central.sqlite").display()
-            ))?,
+            Some(db) => toml::from_str(&format!("backend = \"postgres\"\nurl = \"{}\"\npool_size = 8", db.url))?,
+            None => toml::from_str(&format!("path = \"{}\"", dir.path().join("central.sqlite").display()))?,
         };
         let db = tote_central::db::Database::open(&settings).await?;
         for chunk in (0..parcels).collect::<Vec<_>>().chunks(2_000) {
@@ -526,13 +324,7 @@ pub async fn tracking(parcels: usize, clients: usize) -> Result<()> {
             db.write(move |tx| -> Result<(), tote_central::db::DbError> {
                 for &p in &chunk {
                     let waybill = format!("SF{p:010}");
-                    let parcel = tote_central::logistics::Shipped {
-                        waybill: &waybill,
-                        carrier: "SF",
-                        order_id: p as u64 + 1,
-                        warehouse: "SH-01",
-                        shipped_ms: 1_796_000_000_000,
-                    };
+                    let parcel = tote_central::logistics::Shipped { waybill: &waybill, carrier: "SF", order_id: p as u64 + 1, warehouse: "SH-01", shipped_ms: 1_796_000_000_000 };
                     store::record_parcel(tx, &parcel, None)?;
                 }
                 Ok(())
@@ -556,10 +348,7 @@ pub async fn tracking(parcels: usize, clients: usize) -> Result<()> {
         let count = pushes.len();
         let queue = Arc::new(std::sync::Mutex::new(pushes.into_iter()));
         // Central's way (batches through the intake) or one transaction per push.
-        let intake = Arc::new(tote_central::logistics::intake::PushIntake::start(
-            db.clone(),
-            Arc::new(|| {}),
-        ));
+        let intake = Arc::new(tote_central::logistics::intake::PushIntake::start(db.clone(), Arc::new(|| {})));
         let started = Instant::now();
         let mut senders = Vec::new();
         for _ in 0..clients {
@@ -567,23 +356,11 @@ pub async fn tracking(parcels: usize, clients: usize) -> Result<()> {
             senders.push(tokio::spawn(async move {
                 let mut moved = 0usize;
                 loop {
-                    let next = queue
-                        .lock()
-                        .map_err(|_| anyhow::anyhow!("queue poisoned"))?
-                        .next();
-                    let Some((param, sign)) = next else {
-                        return Ok::<usize, anyhow::Error>(moved);
-                    };
-                    let push =
-                        tracking::open(&param, &sign, SALT).map_err(|e| anyhow::anyhow!("{e}"))?;
-                    let outcome = if batched {
-                        intake.submit(push).await?
-                    } else {
-                        db.write(move |tx| receive_push(tx, &push, 1_796_000_000_000))
-                            .await?
-                    };
-                    moved +=
-                        usize::from(matches!(outcome, PushOutcome::Applied { moved: true, .. }));
+                    let next = queue.lock().map_err(|_| anyhow::anyhow!("queue poisoned"))?.next();
+                    let Some((param, sign)) = next else { return Ok::<usize, anyhow::Error>(moved) };
+                    let push = tracking::open(&param, &sign, SALT).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let outcome = if batched { intake.submit(push).await? } else { db.write(move |tx| receive_push(tx, &push, 1_796_000_000_000)).await? };
+                    moved += usize::from(matches!(outcome, PushOutcome::Applied { moved: true, .. }));
                 }
             }));
         }
@@ -592,38 +369,17 @@ pub async fn tracking(parcels: usize, clients: usize) -> Result<()> {
             moved += sender.await??;
         }
         let pushes_per_s = count as f64 / started.elapsed().as_secs_f64();
-        let delivered = db
-            .read(|tx| {
-                tx.query_one(
-                    "SELECT COUNT(*) FROM lg_parcel WHERE state = 'delivered'",
-                    &[],
-                )?
-                .int(0)
-            })
-            .await?;
-        ensure!(
-            delivered as usize == parcels,
-            "{delivered} of {parcels} parcels delivered"
-        );
+        let delivered = db.read(|tx| tx.query_one("SELECT COUNT(*) FROM lg_parcel WHERE state = 'delivered'", &[])?.int(0)).await?;
+        ensure!(delivered as usize == parcels, "{delivered} of {parcels} parcels delivered");
         let left = Arc::new(std::sync::atomic::AtomicUsize::new(count));
         let started = Instant::now();
         let mut writers = Vec::new();
         for _ in 0..clients {
             let (db, left) = (db.clone(), left.clone());
             writers.push(tokio::spawn(async move {
-                while let Ok(n) = left.fetch_update(
-                    std::sync::atomic::Ordering::SeqCst,
-                    std::sync::atomic::Ordering::SeqCst,
-                    |n| n.checked_sub(1),
-                ) {
+                while let Ok(n) = left.fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| n.checked_sub(1)) {
                     let waybill = format!("SF{:010}", n % parcels);
-                    db.write(move |tx| {
-                        tx.execute(
-                            "UPDATE lg_parcel SET state_ms = state_ms + 1 WHERE waybill = ?1",
-                            &[waybill.as_str().into()],
-                        )
-                    })
-                    .await?;
+                    db.write(move |tx| tx.execute("UPDATE lg_parcel SET state_ms = state_ms + 1 WHERE waybill = ?1", &[waybill.as_str().into()])).await?;
                 }
                 Ok::<(), anyhow::Error>(())
             }));

@@ -9,38 +9,21 @@ use tote_shared::mapf::lacam::{solve, Budget};
 use tote_shared::mapf::verify::verify;
 use tote_shared::mapf::Grid;
 
-pub const MAPS: [&str; 4] = [
-    "warehouse-10-20-10-2-1",
-    "warehouse-10-20-10-2-2",
-    "warehouse-20-40-10-2-1",
-    "warehouse-20-40-10-2-2",
-];
+pub const MAPS: [&str; 4] = ["warehouse-10-20-10-2-1", "warehouse-10-20-10-2-2", "warehouse-20-40-10-2-1", "warehouse-20-40-10-2-2"];
 
 pub fn run(dir: &Path, maps: &[&str], agents: &[usize], max_nodes: usize) -> Result<()> {
-    println!(
-        "{:<24} {:>5} {:>8} {:>10} {:>12} {:>7} {:>9} {:>10}",
-        "map", "N", "solved", "SoC", "SoC/LB", "span", "nodes≤", "time ms"
-    );
+    println!("{:<24} {:>5} {:>8} {:>10} {:>12} {:>7} {:>9} {:>10}", "map", "N", "solved", "SoC", "SoC/LB", "span", "nodes≤", "time ms");
     for map in maps {
         let read = |ext: &str| {
             let path = dir.join(format!("{map}{ext}"));
-            std::fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "{} is missing: the maps live in ../shared/mapf/movingai",
-                    path.display()
-                )
-            })
+            std::fs::read_to_string(&path).with_context(|| format!("{} is missing: the maps live in ../shared/mapf/movingai", path.display()))
         };
         let grid = Grid::parse_movingai(&read(".map")?)?;
         let scen = read("-random-1.scen")?;
         for &n in agents {
             let pairs = parse_scenario(&grid, &scen, n)?;
             let (starts, goals): (Vec<u32>, Vec<u32>) = pairs.into_iter().unzip();
-            let lower: u64 = goals
-                .iter()
-                .zip(&starts)
-                .map(|(g, s)| u64::from(grid.distances_to(*g)[*s as usize]))
-                .sum();
+            let lower: u64 = goals.iter().zip(&starts).map(|(g, s)| u64::from(grid.distances_to(*g)[*s as usize])).sum();
             let started = Instant::now();
             let result = solve(&grid, &starts, &goals, 1, Budget::nodes(max_nodes));
             let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -55,10 +38,7 @@ pub fn run(dir: &Path, maps: &[&str], agents: &[usize], max_nodes: usize) -> Res
                         plan.makespan()
                     );
                 }
-                Err(e) => println!(
-                    "{map:<24} {n:>5} {:>8} {:>10} {:>12} {:>7} {max_nodes:>9} {ms:>10.1}  ({e})",
-                    "no", "-", "-", "-"
-                ),
+                Err(e) => println!("{map:<24} {n:>5} {:>8} {:>10} {:>12} {:>7} {max_nodes:>9} {ms:>10.1}  ({e})", "no", "-", "-", "-"),
             }
         }
     }
@@ -72,9 +52,7 @@ pub fn run(dir: &Path, maps: &[&str], agents: &[usize], max_nodes: usize) -> Res
 /// 60 cm, a tenth of them insured, some fragile, promises of 1–5 days).
 pub fn quotes(count: usize) -> Result<()> {
     use tote_central::logistics::choice::{choose, Request, Rules};
-    use tote_central::logistics::rates::{
-        freight, Carrier, Insurance, Lane, Parcel, RateCard, RemoteArea, Service,
-    };
+    use tote_central::logistics::rates::{freight, Carrier, Insurance, Lane, Parcel, RateCard, RemoteArea, Service};
     use tote_shared::geo::PROVINCES;
     let mut rng = tote_shared::mapf::Rng::new(0x9107);
     let carriers: Vec<Carrier> = ["SF", "JD", "ZTO", "YTO", "EMS"]
@@ -84,11 +62,7 @@ pub fn quotes(count: usize) -> Result<()> {
             code: (*code).into(),
             name: (*code).into(),
             volumetric_divisor: if i % 2 == 0 { 6_000 } else { 8_000 },
-            insurance: (i != 2).then_some(Insurance {
-                rate_bp: 30 + 10 * i as u32,
-                min_fee: 100,
-                max_declared: 5_000_000,
-            }),
+            insurance: (i != 2).then_some(Insurance { rate_bp: 30 + 10 * i as u32, min_fee: 100, max_declared: 5_000_000 }),
             signature: i < 2,
             fragile: i != 3,
             max_weight_g: 50_000,
@@ -106,10 +80,7 @@ pub fn quotes(count: usize) -> Result<()> {
                     origin: "SH-01".into(),
                     province: (*province).into(),
                     first_weight_g: 1_000,
-                    first_price: 800
-                        + 100 * (p as i64 % 7)
-                        + 600 * s as i64
-                        + rng.below(300) as i64,
+                    first_price: 800 + 100 * (p as i64 % 7) + 600 * s as i64 + rng.below(300) as i64,
                     step_g: if s == 2 { 500 } else { 1_000 },
                     step_price: 100 + 50 * (p as i64 % 5) + rng.below(100) as i64,
                     transit_days: 1 + (p as u32 % 4) + 2 - s as u32,
@@ -121,35 +92,15 @@ pub fn quotes(count: usize) -> Result<()> {
     }
     let remote: Vec<RemoteArea> = ["xizang", "xinjiang", "qinghai"]
         .iter()
-        .flat_map(|p| {
-            carriers.iter().map(move |c| RemoteArea {
-                carrier: c.code.clone(),
-                province: (*p).into(),
-                city: "*".into(),
-                surcharge: 1_500,
-            })
-        })
+        .flat_map(|p| carriers.iter().map(move |c| RemoteArea { carrier: c.code.clone(), province: (*p).into(), city: "*".into(), surcharge: 1_500 }))
         .collect();
     let card = RateCard::new(carriers, lanes, remote);
-    let rules = Rules {
-        insure_from: 50_000,
-        high_value_from: 200_000,
-    };
+    let rules = Rules { insure_from: 50_000, high_value_from: 200_000 };
     let parcels: Vec<(usize, Parcel, u32)> = (0..4_096)
         .map(|_| {
             let side = 100 + rng.below(500) as u64;
-            let declared = if rng.below(10) == 0 {
-                60_000 + rng.below(400_000) as i64
-            } else {
-                rng.below(50_000) as i64
-            };
-            let parcel = Parcel {
-                weight_g: 100 + rng.below(29_900) as u64,
-                volume_mm3: side * side * side / 2,
-                longest_side_mm: side,
-                declared_value: declared,
-                fragile: rng.below(8) == 0,
-            };
+            let declared = if rng.below(10) == 0 { 60_000 + rng.below(400_000) as i64 } else { rng.below(50_000) as i64 };
+            let parcel = Parcel { weight_g: 100 + rng.below(29_900) as u64, volume_mm3: side * side * side / 2, longest_side_mm: side, declared_value: declared, fragile: rng.below(8) == 0 };
             (rng.below(PROVINCES.len()), parcel, 1 + rng.below(5) as u32)
         })
         .collect();
@@ -157,21 +108,11 @@ pub fn quotes(count: usize) -> Result<()> {
     let mut chosen = 0usize;
     for k in 0..count {
         let (p, parcel, promise_days) = parcels[k % parcels.len()];
-        let request = Request {
-            origin: "SH-01",
-            province: PROVINCES[p].0,
-            city: "",
-            parcel,
-            promise_days,
-            today: 20_000,
-        };
+        let request = Request { origin: "SH-01", province: PROVINCES[p].0, city: "", parcel, promise_days, today: 20_000 };
         chosen += usize::from(choose(&card, &rules, &request).chosen.is_some());
     }
     let per_second = count as f64 / started.elapsed().as_secs_f64();
-    let all: Vec<&Lane> = PROVINCES
-        .iter()
-        .flat_map(|(p, _)| card.lanes_to("SH-01", p))
-        .collect();
+    let all: Vec<&Lane> = PROVINCES.iter().flat_map(|(p, _)| card.lanes_to("SH-01", p)).collect();
     let started = Instant::now();
     let mut sum = 0i64;
     for k in 0..count {
@@ -199,47 +140,12 @@ pub fn split(count: usize) -> Result<()> {
     use tote_shared::geo::city_point;
     use tote_shared::WarehouseCode;
     let mut rng = tote_shared::mapf::Rng::new(0x5b17);
-    let cities = [
-        "shanghai",
-        "beijing",
-        "guangzhou",
-        "shenzhen",
-        "chengdu",
-        "wuhan",
-        "hangzhou",
-        "nanjing",
-        "tianjin",
-        "chongqing",
-    ];
-    let destinations = [
-        "shanghai",
-        "beijing",
-        "guangzhou",
-        "chengdu",
-        "wuhan",
-        "nanjing",
-        "tianjin",
-        "hangzhou",
-        "shenzhen",
-        "chongqing",
-        "suzhou",
-        "xian",
-        "changsha",
-        "qingdao",
-        "zhengzhou",
-    ];
+    let cities = ["shanghai", "beijing", "guangzhou", "shenzhen", "chengdu", "wuhan", "hangzhou", "nanjing", "tianjin", "chongqing"];
+    let destinations = ["shanghai", "beijing", "guangzhou", "chengdu", "wuhan", "nanjing", "tianjin", "hangzhou", "shenzhen", "chongqing", "suzhou", "xian", "changsha", "qingdao", "zhengzhou"];
     let point = |c: &str| city_point(c).with_context(|| format!("city {c}"));
-    let dests = destinations
-        .iter()
-        .map(|c| point(c))
-        .collect::<Result<Vec<_>>>()?;
-    let codes: Vec<WarehouseCode> = (0..cities.len())
-        .map(|i| WarehouseCode::parse(&format!("W{}-01", (b'A' + i as u8) as char)))
-        .collect::<Result<_, _>>()?;
-    let points = cities
-        .iter()
-        .map(|c| point(c))
-        .collect::<Result<Vec<_>>>()?;
+    let dests = destinations.iter().map(|c| point(c)).collect::<Result<Vec<_>>>()?;
+    let codes: Vec<WarehouseCode> = (0..cities.len()).map(|i| WarehouseCode::parse(&format!("W{}-01", (b'A' + i as u8) as char))).collect::<Result<_, _>>()?;
+    let points = cities.iter().map(|c| point(c)).collect::<Result<Vec<_>>>()?;
     // 4,096 orders, each its own 5 SKUs' stock at every warehouse.
     let orders: Vec<(Vec<Site>, Vec<i64>, usize)> = (0..4_096)
         .map(|_| {
@@ -248,15 +154,7 @@ pub fn split(count: usize) -> Result<()> {
                 .map(|w| Site {
                     warehouse: codes[w].clone(),
                     point: points[w],
-                    sellable: (0..5)
-                        .map(|_| {
-                            if rng.below(3) == 0 {
-                                0
-                            } else {
-                                rng.below(4) as i64
-                            }
-                        })
-                        .collect(),
+                    sellable: (0..5).map(|_| if rng.below(3) == 0 { 0 } else { rng.below(4) as i64 }).collect(),
                 })
                 .collect();
             (sites, wants, rng.below(dests.len()))
@@ -276,15 +174,7 @@ pub fn split(count: usize) -> Result<()> {
         let (sites, wants, d) = &orders[k % orders.len()];
         let candidates: Vec<Candidate> = sites
             .iter()
-            .map(|s| Candidate {
-                warehouse: s.warehouse.clone(),
-                point: s.point,
-                serves_all_lines: s
-                    .sellable
-                    .iter()
-                    .zip(wants)
-                    .all(|(have, want)| have >= want),
-            })
+            .map(|s| Candidate { warehouse: s.warehouse.clone(), point: s.point, serves_all_lines: s.sellable.iter().zip(wants).all(|(have, want)| have >= want) })
             .collect();
         single += usize::from(choose_warehouse(&candidates, &dests[*d], &[]).is_some());
     }
@@ -325,17 +215,12 @@ pub fn gs1(fuzz: usize) -> Result<()> {
     let per_second = rounds as f64 / started.elapsed().as_secs_f64();
     anyhow::ensure!(ok == rounds, "a valid sample failed to parse");
     let mut rng = tote_shared::mapf::Rng::new(0x6551);
-    let alphabet: Vec<char> =
-        "0123456789012345678901234567890123456789\u{1d}()]CdQ123-APOD%é€\u{0}"
-            .chars()
-            .collect();
+    let alphabet: Vec<char> = "0123456789012345678901234567890123456789\u{1d}()]CdQ123-APOD%é€\u{0}".chars().collect();
     let started = Instant::now();
     let mut accepted = 0usize;
     for k in 0..fuzz {
         let input: String = if k % 2 == 0 {
-            (0..rng.below(60))
-                .map(|_| alphabet[rng.below(alphabet.len())])
-                .collect()
+            (0..rng.below(60)).map(|_| alphabet[rng.below(alphabet.len())]).collect()
         } else {
             let mut chars: Vec<char> = samples[rng.below(samples.len())].chars().collect();
             for _ in 0..=rng.below(4) {
@@ -382,25 +267,10 @@ pub fn gtp(layout: &Path, robots: &[usize], hours: u64, pick_s: u32, seed: u64) 
     );
     println!(
         "{:>6} {:>10} {:>14} {:>9} {:>7} {:>9} {:>8} {:>9} {:>10} {:>7}",
-        "robots",
-        "lines/h",
-        "per station",
-        "of bound",
-        "busy %",
-        "driving %",
-        "charges",
-        "conflicts",
-        "max wait s",
-        "run s"
+        "robots", "lines/h", "per station", "of bound", "busy %", "driving %", "charges", "conflicts", "max wait s", "run s"
     );
     for &r in robots {
-        let cfg = SimConfig {
-            robots: r,
-            pods: 200.min(floor.storage.len()),
-            pick_steps: pick_s,
-            seed,
-            ..SimConfig::default()
-        };
+        let cfg = SimConfig { robots: r, pods: 200.min(floor.storage.len()), pick_steps: pick_s, seed, ..SimConfig::default() };
         let mut sim = FloorSim::new(floor.clone(), cfg);
         let started = Instant::now();
         for _ in 0..hours * 3600 {
@@ -408,11 +278,7 @@ pub fn gtp(layout: &Path, robots: &[usize], hours: u64, pick_s: u32, seed: u64) 
         }
         let report = sim.report();
         let per_hour = report.lines_picked as f64 / hours as f64;
-        let per_station: Vec<String> = report
-            .lines_per_station
-            .iter()
-            .map(|n| format!("{:.0}", *n as f64 / hours as f64))
-            .collect();
+        let per_station: Vec<String> = report.lines_per_station.iter().map(|n| format!("{:.0}", *n as f64 / hours as f64)).collect();
         println!(
             "{r:>6} {per_hour:>10.0} {:>14} {:>8.0}% {:>7.1} {:>9.1} {:>8} {:>9} {:>10} {:>7.1}",
             per_station.join("/"),
@@ -437,23 +303,9 @@ pub fn pools(per_hour: u64, down_hours: u64) -> Result<()> {
     use tote_central::logistics::pools::simulate_outage;
     let total_hours = 24 + down_hours + 16;
     println!("waybill pools: {per_hour} parcels/h, HQ down {down_hours} h from hour 24, refill every minute while up, {total_hours} h in all");
-    println!(
-        "{:>12} {:>10} {:>12} {:>10} {:>8} {:>10} {:>8} {:>14}",
-        "cover_hours",
-        "target",
-        "free_at_down",
-        "min_free",
-        "waited",
-        "asked",
-        "calls",
-        "asked/shipped"
-    );
+    println!("{:>12} {:>10} {:>12} {:>10} {:>8} {:>10} {:>8} {:>14}", "cover_hours", "target", "free_at_down", "min_free", "waited", "asked", "calls", "asked/shipped");
     for cover_hours in [4u32, 8, 12, 16, 24] {
-        let rule = PoolSettings {
-            cover_hours,
-            min_free: 100,
-            max_free: 50_000,
-        };
+        let rule = PoolSettings { cover_hours, min_free: 100, max_free: 50_000 };
         let run = simulate_outage(&rule, per_hour, 1, 24, down_hours, total_hours);
         let shipped = per_hour * total_hours - run.waited;
         let target = (per_hour * u64::from(cover_hours)).clamp(100, 50_000);
@@ -475,9 +327,7 @@ pub fn pools(per_hour: u64, down_hours: u64) -> Result<()> {
 /// classes), under JD's and Tmall's rules: each pricing's time (p50/p99), the search's nodes,
 /// and the stacks a brute-force search would try (the product of every slot's choices).
 pub fn pricing(count: usize) -> Result<()> {
-    use tote_central::marketing::pricing::{
-        price, Benefit, CartLine, Layer, Promotion, RuleSet, Tier,
-    };
+    use tote_central::marketing::pricing::{price, Benefit, CartLine, Layer, Promotion, RuleSet, Tier};
     use tote_shared::Sku;
     let mut rng = tote_shared::mapf::Rng::new(0x16);
     let y = 100i64;
@@ -487,116 +337,33 @@ pub fn pricing(count: usize) -> Result<()> {
             let cart: Vec<CartLine> = (0..20)
                 .map(|i| {
                     let list = (50 + rng.below(900) as i64) * y;
-                    CartLine {
-                        sku: Sku::parse(&format!("SKU-{i:02}")).expect("sku"),
-                        shop: shops[i % 5].into(),
-                        qty: 1 + rng.below(3) as i64,
-                        list_price: list,
-                        floor: list * 55 / 100,
-                    }
+                    CartLine { sku: Sku::parse(&format!("SKU-{i:02}")).expect("sku"), shop: shops[i % 5].into(), qty: 1 + rng.below(3) as i64, list_price: list, floor: list * 55 / 100 }
                 })
                 .collect();
             let mut promos = Vec::new();
-            let mut add =
-                |id: String, layer, class: &str, shop: Option<&str>, skus: Vec<Sku>, benefit| {
-                    promos.push(Promotion {
-                        id,
-                        layer,
-                        class: class.into(),
-                        shop: shop.map(str::to_owned),
-                        skus,
-                        benefit,
-                        tier: None,
-                        segment: None,
-                    })
-                };
+            let mut add = |id: String, layer, class: &str, shop: Option<&str>, skus: Vec<Sku>, benefit| {
+                promos.push(Promotion { id, layer, class: class.into(), shop: shop.map(str::to_owned), skus, benefit, tier: None, segment: None })
+            };
             for i in 0..5 {
                 let sku = cart[rng.below(20)].sku.clone();
-                add(
-                    format!("item-{i}"),
-                    Layer::Item,
-                    "limited_time",
-                    None,
-                    vec![sku],
-                    Benefit::PercentOff {
-                        bp: 500 + rng.below(2_000) as u32,
-                    },
-                );
+                add(format!("item-{i}"), Layer::Item, "limited_time", None, vec![sku], Benefit::PercentOff { bp: 500 + rng.below(2_000) as u32 });
             }
             for shop in shops {
                 let base = (300 + rng.below(900) as i64) * y;
-                let tiers = vec![
-                    Tier {
-                        threshold: base,
-                        off: base / 10,
-                    },
-                    Tier {
-                        threshold: base * 2,
-                        off: base / 4,
-                    },
-                ];
-                add(
-                    format!("{shop}-tiers"),
-                    Layer::ShopTier,
-                    "shop_tier",
-                    Some(shop),
-                    vec![],
-                    Benefit::Tiers { tiers },
-                );
+                let tiers = vec![Tier { threshold: base, off: base / 10 }, Tier { threshold: base * 2, off: base / 4 }];
+                add(format!("{shop}-tiers"), Layer::ShopTier, "shop_tier", Some(shop), vec![], Benefit::Tiers { tiers });
                 for c in 0..2 {
                     let threshold = (100 + rng.below(1_500) as i64) * y;
-                    add(
-                        format!("{shop}-coupon-{c}"),
-                        Layer::ShopCoupon,
-                        "shop_coupon",
-                        Some(shop),
-                        vec![],
-                        Benefit::Coupon {
-                            threshold,
-                            off: threshold / 8,
-                        },
-                    );
+                    add(format!("{shop}-coupon-{c}"), Layer::ShopCoupon, "shop_coupon", Some(shop), vec![], Benefit::Coupon { threshold, off: threshold / 8 });
                 }
             }
             for c in 0..3 {
                 let every = (200 + rng.below(300) as i64) * y;
-                add(
-                    format!("cross-{c}"),
-                    Layer::CrossStore,
-                    "cross_store",
-                    None,
-                    vec![],
-                    Benefit::EveryOff {
-                        every,
-                        off: every / 10,
-                        max_times: 5 + c,
-                    },
-                );
+                add(format!("cross-{c}"), Layer::CrossStore, "cross_store", None, vec![], Benefit::EveryOff { every, off: every / 10, max_times: 5 + c });
             }
-            for (c, class) in [
-                "jd_jingquan",
-                "jd_jingquan",
-                "jd_dongquan",
-                "jd_dongquan",
-                "plus",
-                "plus",
-                "bank",
-            ]
-            .iter()
-            .enumerate()
-            {
+            for (c, class) in ["jd_jingquan", "jd_jingquan", "jd_dongquan", "jd_dongquan", "plus", "plus", "bank"].iter().enumerate() {
                 let threshold = (rng.below(3_000) as i64) * y;
-                add(
-                    format!("platform-{c}"),
-                    Layer::Platform,
-                    class,
-                    None,
-                    vec![],
-                    Benefit::Coupon {
-                        threshold,
-                        off: 20 * y + threshold / 20,
-                    },
-                );
+                add(format!("platform-{c}"), Layer::Platform, class, None, vec![], Benefit::Coupon { threshold, off: 20 * y + threshold / 20 });
             }
             (cart, promos)
         })
@@ -649,56 +416,17 @@ pub fn forecast(series: usize) -> Result<()> {
         let sku = Sku::parse(&format!("SKU-{n:06}"))?;
         let level = 1.0 + rng.below(40) as f64;
         let days: Vec<f64> = match n % 10 {
-            0..=5 => (0..730)
-                .map(|d| {
-                    (level * week[d % 7] + rng.below(7) as f64 - 3.0)
-                        .max(0.0)
-                        .round()
-                })
-                .collect(),
-            6..=8 => (0..730)
-                .map(|_| {
-                    if rng.below(100) < 15 {
-                        1.0 + rng.below(4) as f64
-                    } else {
-                        0.0
-                    }
-                })
-                .collect(),
+            0..=5 => (0..730).map(|d| (level * week[d % 7] + rng.below(7) as f64 - 3.0).max(0.0).round()).collect(),
+            6..=8 => (0..730).map(|_| if rng.below(100) < 15 { 1.0 + rng.below(4) as f64 } else { 0.0 }).collect(),
             _ => vec![0.0; 730],
         };
         history.insert(sku.clone(), days);
         stock.insert(sku.clone(), (rng.below(200) as i64, 0));
-        let terms = PriceTerms {
-            supplier_sku: "S".into(),
-            cost: Money::parse(10_000)?,
-            moq: 6,
-            lead_time_days: 7,
-            breaks: vec![],
-            valid_from_ms: 0,
-            valid_until_ms: None,
-        };
-        offers.insert(
-            sku.clone(),
-            vec![SupplierPrice {
-                id: n as u64,
-                supplier: "NIKE-CN".into(),
-                sku,
-                terms,
-                created_ms: 0,
-            }],
-        );
+        let terms = PriceTerms { supplier_sku: "S".into(), cost: Money::parse(10_000)?, moq: 6, lead_time_days: 7, breaks: vec![], valid_from_ms: 0, valid_until_ms: None };
+        offers.insert(sku.clone(), vec![SupplierPrice { id: n as u64, supplier: "NIKE-CN".into(), sku, terms, created_ms: 0 }]);
     }
     let built = started.elapsed();
-    let snapshot = Snapshot {
-        warehouse: WarehouseCode::parse("SH-01")?,
-        policy: ReplenishmentPolicy::default(),
-        offers,
-        history,
-        stock,
-        on_order: HashMap::new(),
-        lead_history: HashMap::new(),
-    };
+    let snapshot = Snapshot { warehouse: WarehouseCode::parse("SH-01")?, policy: ReplenishmentPolicy::default(), offers, history, stock, on_order: HashMap::new(), lead_history: HashMap::new() };
     let mut runs = Vec::new();
     let mut suggested = 0;
     for _ in 0..3 {
@@ -710,27 +438,12 @@ pub fn forecast(series: usize) -> Result<()> {
     runs.sort_by(f64::total_cmp);
     let skus: Vec<&Sku> = snapshot.history.keys().collect();
     let t = std::time::Instant::now();
-    let naive: Vec<f64> = suggestions::parallel(&skus, |s| {
-        fc::forecast(Method::SeasonalNaive, &snapshot.history[*s], 28)
-            .iter()
-            .sum::<f64>()
-    });
+    let naive: Vec<f64> = suggestions::parallel(&skus, |s| fc::forecast(Method::SeasonalNaive, &snapshot.history[*s], 28).iter().sum::<f64>());
     let reference = t.elapsed().as_secs_f64();
-    let peak = std::fs::read_to_string("/proc/self/status")?
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_owned()))
-        .unwrap_or_default();
-    println!(
-        "forecast + replenishment: {series} series × 730 days, built in {:.1} s",
-        built.as_secs_f64()
-    );
+    let peak = std::fs::read_to_string("/proc/self/status")?.lines().find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_owned())).unwrap_or_default();
+    println!("forecast + replenishment: {series} series × 730 days, built in {:.1} s", built.as_secs_f64());
     println!("  plan (choose a method by 3 rolling holdouts, forecast, levels, order): median {:.1} s of 3 ({:.0} µs a series), {suggested} SKUs to order", runs[1], runs[1] * 1e6 / series as f64);
-    println!(
-        "  seasonal naive alone over the same series: {:.2} s ({} forecasts) — plan is {:.0}× it",
-        reference,
-        naive.len(),
-        runs[1] / reference.max(1e-9)
-    );
+    println!("  seasonal naive alone over the same series: {:.2} s ({} forecasts) — plan is {:.0}× it", reference, naive.len(), runs[1] / reference.max(1e-9));
     println!("  peak memory (VmHWM): {peak}");
     Ok(())
 }

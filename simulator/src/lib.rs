@@ -32,11 +32,7 @@ const MAX_PEER_CONNECTIONS: usize = 256;
 /// Serves a simulated peer's `router` on `listener` for the life of the process. Every client
 /// is on this machine (127.0.0.1), so one address may use every slot; `what` names the peer in
 /// the log if its server stops.
-pub(crate) async fn serve_peer(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    what: &'static str,
-) {
+pub(crate) async fn serve_peer(listener: tokio::net::TcpListener, router: axum::Router, what: &'static str) {
     let limits = tote_shared::runtime::listener::ConnectionLimits {
         max_connections: MAX_PEER_CONNECTIONS,
         max_connections_per_client: MAX_PEER_CONNECTIONS,
@@ -44,14 +40,7 @@ pub(crate) async fn serve_peer(
         idle_timeout: std::time::Duration::from_secs(60),
         tls: None,
     };
-    if let Err(error) = tote_shared::runtime::listener::serve_until(
-        listener,
-        router,
-        limits,
-        std::future::pending(),
-    )
-    .await
-    {
+    if let Err(error) = tote_shared::runtime::listener::serve_until(listener, router, limits, std::future::pending()).await {
         tracing::warn!(%error, peer = what, "simulated peer's server stopped");
     }
 }

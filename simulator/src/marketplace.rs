@@ -20,9 +20,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::net::TcpListener;
-use tote_shared::marketplace::{
-    self as top, sub_code, ErrorResponse, Trade, TradeLine, TradeLines,
-};
+use tote_shared::marketplace::{self as top, sub_code, ErrorResponse, Trade, TradeLine, TradeLines};
 use tote_shared::runtime::system::now_ms;
 
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -41,12 +39,7 @@ pub struct MarketplaceConfig {
 
 impl Default for MarketplaceConfig {
     fn default() -> Self {
-        MarketplaceConfig {
-            app_key: "21436587".into(),
-            app_secret: "sim-marketplace-secret".into(),
-            session: "sim-seller-session".into(),
-            promise_hours: 48,
-        }
+        MarketplaceConfig { app_key: "21436587".into(), app_secret: "sim-marketplace-secret".into(), session: "sim-seller-session".into(), promise_hours: 48 }
     }
 }
 
@@ -114,21 +107,9 @@ impl MarketplaceSim {
     pub async fn start(config: MarketplaceConfig) -> std::io::Result<MarketplaceSim> {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
-        let world = World {
-            next_tid: 3_100_000_000_000_001,
-            ..World::default()
-        };
-        let inner = Arc::new(Inner {
-            config,
-            world: Mutex::new(world),
-            down: AtomicBool::new(false),
-            lose_answers: AtomicU32::new(0),
-            calls: Mutex::new(HashMap::new()),
-        });
-        let routes = Router::new()
-            .route("/router/rest", post(router))
-            .with_state(inner.clone())
-            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
+        let world = World { next_tid: 3_100_000_000_000_001, ..World::default() };
+        let inner = Arc::new(Inner { config, world: Mutex::new(world), down: AtomicBool::new(false), lose_answers: AtomicU32::new(0), calls: Mutex::new(HashMap::new()) });
+        let routes = Router::new().route("/router/rest", post(router)).with_state(inner.clone()).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
         let task = tokio::spawn(crate::serve_peer(listener, routes, "marketplace"));
         Ok(MarketplaceSim { inner, addr, task })
     }
@@ -189,11 +170,7 @@ impl MarketplaceSim {
     /// The buyer was refunded before shipment: the trade closes (and shows as changed).
     pub fn close_trade(&self, tid: u64) -> bool {
         let mut world = lock(&self.inner.world);
-        let Some(trade) = world
-            .trades
-            .get_mut(&tid)
-            .filter(|t| t.status == top::WAIT_SELLER_SEND_GOODS)
-        else {
+        let Some(trade) = world.trades.get_mut(&tid).filter(|t| t.status == top::WAIT_SELLER_SEND_GOODS) else {
             return false;
         };
         trade.status = top::TRADE_CLOSED.into();
@@ -239,12 +216,7 @@ impl MarketplaceSim {
 }
 
 fn error(code: i64, msg: &str, sub: &str, sub_msg: String) -> Response {
-    let body = ErrorResponse {
-        code,
-        msg: msg.into(),
-        sub_code: sub.into(),
-        sub_msg,
-    };
+    let body = ErrorResponse { code, msg: msg.into(), sub_code: sub.into(), sub_msg };
     Json(serde_json::json!({ "error_response": body })).into_response()
 }
 
@@ -252,10 +224,7 @@ fn ok<T: serde::Serialize>(method: &str, body: &T) -> Response {
     Json(serde_json::json!({ top::response_key(method): body })).into_response()
 }
 
-async fn router(
-    State(inner): State<Arc<Inner>>,
-    Form(params): Form<BTreeMap<String, String>>,
-) -> Response {
+async fn router(State(inner): State<Arc<Inner>>, Form(params): Form<BTreeMap<String, String>>) -> Response {
     let method = params.get("method").cloned().unwrap_or_default();
     *lock(&inner.calls).entry(method.clone()).or_default() += 1;
     if inner.down.load(Ordering::SeqCst) {
@@ -263,52 +232,24 @@ async fn router(
     }
     let c = &inner.config;
     if params.get("app_key") != Some(&c.app_key) || !top::verify(&params, &c.app_secret) {
-        return error(
-            25,
-            "Invalid signature",
-            sub_code::BAD_SIGNATURE,
-            "the sign does not match".into(),
-        );
+        return error(25, "Invalid signature", sub_code::BAD_SIGNATURE, "the sign does not match".into());
     }
     if params.get("session") != Some(&c.session) {
-        return error(
-            27,
-            "Invalid session",
-            sub_code::BAD_SESSION,
-            "unknown session key".into(),
-        );
+        return error(27, "Invalid session", sub_code::BAD_SESSION, "unknown session key".into());
     }
-    let fresh = params
-        .get("timestamp")
-        .and_then(|t| top::parse_time(t))
-        .is_some_and(|t| (t - now_ms()).abs() <= top::MAX_SKEW_MS);
+    let fresh = params.get("timestamp").and_then(|t| top::parse_time(t)).is_some_and(|t| (t - now_ms()).abs() <= top::MAX_SKEW_MS);
     if !fresh {
-        return error(
-            43,
-            "Invalid timestamp",
-            sub_code::BAD_TIMESTAMP,
-            "timestamp missing or more than 10 minutes off".into(),
-        );
+        return error(43, "Invalid timestamp", sub_code::BAD_TIMESTAMP, "timestamp missing or more than 10 minutes off".into());
     }
     match method.as_str() {
         top::TRADES_METHOD => trades(&inner, &params),
         top::SEND_METHOD => send(&inner, &params),
-        other => error(
-            22,
-            "Invalid method",
-            "isv.invalid-method",
-            format!("no method {other:?}"),
-        ),
+        other => error(22, "Invalid method", "isv.invalid-method", format!("no method {other:?}")),
     }
 }
 
 fn bad(what: &str) -> Response {
-    error(
-        41,
-        "Invalid arguments",
-        sub_code::BAD_PARAMETER,
-        what.into(),
-    )
+    error(41, "Invalid arguments", sub_code::BAD_PARAMETER, what.into())
 }
 
 fn trades(inner: &Inner, params: &BTreeMap<String, String>) -> Response {
@@ -319,11 +260,7 @@ fn trades(inner: &Inner, params: &BTreeMap<String, String>) -> Response {
     if end < start || end - start > top::MAX_WINDOW_MS {
         return bad("the window must be at most one day, start before end");
     }
-    let number = |name: &str, default: u32| {
-        params
-            .get(name)
-            .map_or(Some(default), |v| v.parse::<u32>().ok())
-    };
+    let number = |name: &str, default: u32| params.get(name).map_or(Some(default), |v| v.parse::<u32>().ok());
     let (Some(page_no), Some(page_size)) = (number("page_no", 1), number("page_size", 40)) else {
         return bad("page_no and page_size are numbers");
     };
@@ -340,29 +277,13 @@ fn trades(inner: &Inner, params: &BTreeMap<String, String>) -> Response {
         .filter(|t| status.is_empty() || t.status == status)
         .collect();
     let skip = (page_no as usize - 1) * page_size as usize;
-    let page: Vec<Trade> = matching
-        .iter()
-        .skip(skip)
-        .take(page_size as usize)
-        .map(|t| (*t).clone())
-        .collect();
+    let page: Vec<Trade> = matching.iter().skip(skip).take(page_size as usize).map(|t| (*t).clone()).collect();
     let has_next = matching.len() > skip + page.len();
-    ok(
-        top::TRADES_METHOD,
-        &top::TradesPage {
-            total_results: matching.len() as u64,
-            has_next,
-            trades: top::Trades { trade: page },
-        },
-    )
+    ok(top::TRADES_METHOD, &top::TradesPage { total_results: matching.len() as u64, has_next, trades: top::Trades { trade: page } })
 }
 
 fn send(inner: &Inner, params: &BTreeMap<String, String>) -> Response {
-    let (Some(tid), Some(out_sid), Some(company)) = (
-        params.get("tid").and_then(|t| t.parse::<u64>().ok()),
-        params.get("out_sid"),
-        params.get("company_code"),
-    ) else {
+    let (Some(tid), Some(out_sid), Some(company)) = (params.get("tid").and_then(|t| t.parse::<u64>().ok()), params.get("out_sid"), params.get("company_code")) else {
         return bad("tid, out_sid and company_code are required");
     };
     if out_sid.is_empty() || out_sid.len() > 40 || company.is_empty() || company.len() > 20 {
@@ -370,59 +291,24 @@ fn send(inner: &Inner, params: &BTreeMap<String, String>) -> Response {
     }
     let mut world = lock(&inner.world);
     let Some(trade) = world.trades.get_mut(&tid) else {
-        return error(
-            15,
-            "Remote service error",
-            sub_code::NO_TRADE,
-            format!("no trade {tid}"),
-        );
+        return error(15, "Remote service error", sub_code::NO_TRADE, format!("no trade {tid}"));
     };
     match trade.status.as_str() {
         top::WAIT_SELLER_SEND_GOODS => {}
         top::WAIT_BUYER_CONFIRM_GOODS => {
-            let first = world
-                .consignments
-                .iter()
-                .find(|c| c.tid == tid)
-                .map(|c| top::consigned_msg(&c.company, &c.out_sid))
-                .unwrap_or_default();
-            return error(
-                15,
-                "Remote service error",
-                sub_code::ALREADY_CONSIGNED,
-                first,
-            );
+            let first = world.consignments.iter().find(|c| c.tid == tid).map(|c| top::consigned_msg(&c.company, &c.out_sid)).unwrap_or_default();
+            return error(15, "Remote service error", sub_code::ALREADY_CONSIGNED, first);
         }
-        other => {
-            return error(
-                15,
-                "Remote service error",
-                sub_code::NOT_CONSIGNABLE,
-                format!("the trade is {other}"),
-            )
-        }
+        other => return error(15, "Remote service error", sub_code::NOT_CONSIGNABLE, format!("the trade is {other}")),
     }
     let now = now_ms();
     trade.status = top::WAIT_BUYER_CONFIRM_GOODS.into();
     trade.modified = top::time(now);
-    world.consignments.push(Consignment {
-        tid,
-        company: company.clone(),
-        out_sid: out_sid.clone(),
-        at_ms: now,
-    });
+    world.consignments.push(Consignment { tid, company: company.clone(), out_sid: out_sid.clone(), at_ms: now });
     drop(world);
-    let lose = inner
-        .lose_answers
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok();
+    let lose = inner.lose_answers.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
     if lose {
         return StatusCode::GATEWAY_TIMEOUT.into_response();
     }
-    ok(
-        top::SEND_METHOD,
-        &top::Sent {
-            shipping: top::Shipping { is_success: true },
-        },
-    )
+    ok(top::SEND_METHOD, &top::Sent { shipping: top::Shipping { is_success: true } })
 }

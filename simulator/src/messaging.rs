@@ -65,16 +65,8 @@ impl MessagingSim {
     pub async fn start(secret: &str) -> std::io::Result<MessagingSim> {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
-        let inner = Arc::new(Inner {
-            secret: secret.to_owned(),
-            fail_next: AtomicU32::new(0),
-            arrivals: Mutex::new(Vec::new()),
-            accepted_keys: Mutex::new(HashSet::new()),
-        });
-        let routes = Router::new()
-            .route("/hooks/send-lists", post(receive))
-            .with_state(inner.clone())
-            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
+        let inner = Arc::new(Inner { secret: secret.to_owned(), fail_next: AtomicU32::new(0), arrivals: Mutex::new(Vec::new()), accepted_keys: Mutex::new(HashSet::new()) });
+        let routes = Router::new().route("/hooks/send-lists", post(receive)).with_state(inner.clone()).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
         let task = tokio::spawn(crate::serve_peer(listener, routes, "messaging"));
         Ok(MessagingSim { inner, addr, task })
     }
@@ -85,11 +77,7 @@ impl MessagingSim {
 
     /// Central's `[marketing.send_webhook]` for this system.
     pub fn central_config(&self) -> String {
-        format!(
-            "\n[marketing.send_webhook]\nurl = \"{}\"\nsecret = \"{}\"\ntimeout_ms = 2000\n",
-            self.url(),
-            self.inner.secret
-        )
+        format!("\n[marketing.send_webhook]\nurl = \"{}\"\nsecret = \"{}\"\ntimeout_ms = 2000\n", self.url(), self.inner.secret)
     }
 
     /// The next `n` requests are answered 503.
@@ -103,22 +91,12 @@ impl MessagingSim {
 }
 
 async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let (signature, key) = (header("tote-signature"), header("idempotency-key"));
     let body = String::from_utf8_lossy(&body).into_owned();
     let now_s = tote_shared::runtime::system::now_ms() / 1_000;
-    let signed =
-        tote_shared::payment::card::verify_header(&inner.secret, &signature, &body, now_s).is_ok();
-    let failing = inner
-        .fail_next
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok();
+    let signed = tote_shared::payment::card::verify_header(&inner.secret, &signature, &body, now_s).is_ok();
+    let failing = inner.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
     let status = match (signed, failing) {
         (false, _) => StatusCode::UNAUTHORIZED,
         (true, true) => StatusCode::SERVICE_UNAVAILABLE,
@@ -127,14 +105,7 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
     let repeat = status == StatusCode::OK && !lock(&inner.accepted_keys).insert(key.clone());
     let mut arrivals = lock(&inner.arrivals);
     if arrivals.len() < MAX_RECORDED {
-        arrivals.push(Arrival {
-            signature,
-            key,
-            body,
-            signed,
-            repeat,
-            status: status.as_u16(),
-        });
+        arrivals.push(Arrival { signature, key, body, signed, repeat, status: status.as_u16() });
     }
     status
 }

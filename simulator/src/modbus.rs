@@ -40,12 +40,7 @@ pub struct Memory {
 
 impl Default for Memory {
     fn default() -> Self {
-        Memory {
-            coils: vec![false; SIZE],
-            discrete: vec![false; SIZE],
-            holding: vec![0; SIZE],
-            input: vec![0; SIZE],
-        }
+        Memory { coils: vec![false; SIZE], discrete: vec![false; SIZE], holding: vec![0; SIZE], input: vec![0; SIZE] }
     }
 }
 
@@ -85,12 +80,7 @@ impl Device {
                         return Ok(None);
                     }
                     open.fetch_add(1, Ordering::SeqCst);
-                    let stream = Killable {
-                        inner: stream,
-                        mine: generation.load(Ordering::SeqCst),
-                        generation: generation.clone(),
-                        open: open.clone(),
-                    };
+                    let stream = Killable { inner: stream, mine: generation.load(Ordering::SeqCst), generation: generation.clone(), open: open.clone() };
                     Ok(Some((Service { state, changed }, stream)))
                 }
             };
@@ -98,13 +88,7 @@ impl Device {
                 tracing::warn!(%error, "Modbus device stopped accepting");
             }
         });
-        Ok(Device {
-            addr,
-            state,
-            generation,
-            task: Arc::new(task),
-            changed,
-        })
+        Ok(Device { addr, state, generation, task: Arc::new(task), changed })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -187,15 +171,9 @@ fn apply(state: &mut State, request: Request<'_>) -> Answer {
     let m = &mut state.memory;
     Ok(match request {
         Request::ReadCoils(a, n) => Response::ReadCoils(m.coils[span(a, n.into())?].to_vec()),
-        Request::ReadDiscreteInputs(a, n) => {
-            Response::ReadDiscreteInputs(m.discrete[span(a, n.into())?].to_vec())
-        }
-        Request::ReadHoldingRegisters(a, n) => {
-            Response::ReadHoldingRegisters(m.holding[span(a, n.into())?].to_vec())
-        }
-        Request::ReadInputRegisters(a, n) => {
-            Response::ReadInputRegisters(m.input[span(a, n.into())?].to_vec())
-        }
+        Request::ReadDiscreteInputs(a, n) => Response::ReadDiscreteInputs(m.discrete[span(a, n.into())?].to_vec()),
+        Request::ReadHoldingRegisters(a, n) => Response::ReadHoldingRegisters(m.holding[span(a, n.into())?].to_vec()),
+        Request::ReadInputRegisters(a, n) => Response::ReadInputRegisters(m.input[span(a, n.into())?].to_vec()),
         Request::WriteSingleCoil(a, v) => {
             m.coils[span(a, 1)?.start] = v;
             Response::WriteSingleCoil(a, v)
@@ -244,11 +222,7 @@ fn reset() -> io::Error {
 }
 
 impl AsyncRead for Killable {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if self.dead() {
             return Poll::Ready(Err(reset()));
         }
@@ -257,11 +231,7 @@ impl AsyncRead for Killable {
 }
 
 impl AsyncWrite for Killable {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         if self.dead() {
             return Poll::Ready(Err(reset()));
         }

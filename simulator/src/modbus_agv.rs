@@ -71,11 +71,7 @@ impl ModbusAgv {
         });
         let counters: Arc<Counters> = Arc::default();
         let task = tokio::spawn(drive(device.clone(), config, counters.clone()));
-        Ok(ModbusAgv {
-            device,
-            counters,
-            task,
-        })
+        Ok(ModbusAgv { device, counters, task })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -99,21 +95,9 @@ async fn drive(device: Device, config: ModbusAgvConfig, counters: Arc<Counters>)
             device.with(|m| m.input[BATTERY] = (m.input[BATTERY] + 1).min(100));
         }
         // Wait for a new sequence number in the command registers.
-        let command = device.with(|m| {
-            (m.holding[SEQ] != done).then(|| {
-                (
-                    m.holding[TARGET_X],
-                    m.holding[TARGET_Y],
-                    m.holding[COMMAND],
-                    m.holding[POD],
-                    m.holding[SEQ],
-                )
-            })
-        });
+        let command = device.with(|m| (m.holding[SEQ] != done).then(|| (m.holding[TARGET_X], m.holding[TARGET_Y], m.holding[COMMAND], m.holding[POD], m.holding[SEQ])));
         let Some((tx, ty, command, pod, seq)) = command else {
-            device
-                .written(Duration::from_millis(if charging { 100 } else { 20 }))
-                .await;
+            device.written(Duration::from_millis(if charging { 100 } else { 20 })).await;
             continue;
         };
         device.with(|m| m.input[STATE] = if command == 1 { 1 } else { 2 });
@@ -129,20 +113,14 @@ async fn drive(device: Device, config: ModbusAgvConfig, counters: Arc<Counters>)
                     device.with(|m| {
                         m.input[X] = tx;
                         m.input[Y] = ty;
-                        m.input[BATTERY] = m.input[BATTERY].saturating_sub(u16::from(
-                            counters.moves.load(Ordering::Relaxed).is_multiple_of(20),
-                        ));
+                        m.input[BATTERY] = m.input[BATTERY].saturating_sub(u16::from(counters.moves.load(Ordering::Relaxed).is_multiple_of(20)));
                     });
                 }
             }
             2 | 3 => {
                 tokio::time::sleep(Duration::from_millis(config.action_ms)).await;
                 let lift = command == 2;
-                let counter = if lift {
-                    &counters.lifts
-                } else {
-                    &counters.drops
-                };
+                let counter = if lift { &counters.lifts } else { &counters.drops };
                 counter.fetch_add(1, Ordering::Relaxed);
                 device.with(|m| m.input[LOAD] = if lift { pod } else { 0 });
             }

@@ -15,18 +15,12 @@ impl Pki {
         let ca_key = rcgen::KeyPair::generate()?;
         let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
         ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(rcgen::DnType::CommonName, "Tote throwaway CA");
+        ca.distinguished_name.push(rcgen::DnType::CommonName, "Tote throwaway CA");
         let ca = ca.self_signed(&ca_key)?;
         let key = rcgen::KeyPair::generate()?;
-        let leaf = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])?
-            .signed_by(&key, &ca, &ca_key)?;
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])?.signed_by(&key, &ca, &ca_key)?;
         std::fs::create_dir_all(dir)?;
-        let pki = Pki {
-            ca: dir.join("ca.pem"),
-            cert: dir.join("server.pem"),
-            key: dir.join("server.key"),
-        };
+        let pki = Pki { ca: dir.join("ca.pem"), cert: dir.join("server.pem"), key: dir.join("server.key") };
         std::fs::write(&pki.ca, ca.pem())?;
         std::fs::write(&pki.cert, leaf.pem())?;
         std::fs::write(&pki.key, key.serialize_pem())?;
@@ -35,11 +29,7 @@ impl Pki {
 
     /// The TOML inline table for a `tls` setting.
     pub fn toml(&self) -> String {
-        format!(
-            "{{ cert_file = \"{}\", key_file = \"{}\" }}",
-            self.cert.display(),
-            self.key.display()
-        )
+        format!("{{ cert_file = \"{}\", key_file = \"{}\" }}", self.cert.display(), self.key.display())
     }
 
     /// An HTTP client that trusts this CA and nothing else.

@@ -31,11 +31,7 @@ pub struct Worker {
 
 impl Default for Worker {
     fn default() -> Self {
-        Worker {
-            pick_ms: 150,
-            hold_ms: 60,
-            retry_ms: 1_500,
-        }
+        Worker { pick_ms: 150, hold_ms: 60, retry_ms: 1_500 }
     }
 }
 
@@ -70,11 +66,7 @@ impl StationPlc {
         });
         let presses: Arc<Mutex<Vec<Press>>> = Arc::default();
         let worker = worker.map(|w| tokio::spawn(work(device.clone(), w, presses.clone())));
-        Ok(StationPlc {
-            device,
-            presses,
-            worker,
-        })
+        Ok(StationPlc { device, presses, worker })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -82,10 +74,7 @@ impl StationPlc {
     }
 
     pub fn presses(&self) -> Vec<Press> {
-        self.presses
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.presses.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn set_fault(&self, fault: Option<Fault>) {
@@ -99,14 +88,7 @@ impl StationPlc {
 
     /// (quantity, colour, bin, tower) as the edge last wrote them.
     pub fn display(&self) -> (u16, Option<Colour>, u16, Option<Colour>) {
-        self.device.with(|m| {
-            (
-                m.holding[QTY],
-                Colour::from_code(m.holding[COLOUR]),
-                m.holding[BIN],
-                Colour::from_code(m.holding[TOWER]),
-            )
-        })
+        self.device.with(|m| (m.holding[QTY], Colour::from_code(m.holding[COLOUR]), m.holding[BIN], Colour::from_code(m.holding[TOWER])))
     }
 }
 
@@ -129,18 +111,12 @@ async fn work(device: Device, w: Worker, presses: Arc<Mutex<Vec<Press>>>) {
                 None => Step::Waiting,
             },
             Step::Reading { shown, .. } if lit != Some(shown) => match lit {
-                Some(other) => Step::Reading {
-                    shown: other,
-                    since: now,
-                },
+                Some(other) => Step::Reading { shown: other, since: now },
                 None => Step::Waiting,
             },
             Step::Reading { shown, since } if now - since >= ms(w.pick_ms) => {
                 device.with(|m| m.discrete[CONFIRM] = true);
-                presses
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(shown);
+                presses.lock().unwrap_or_else(|p| p.into_inner()).push(shown);
                 Step::Holding { shown, since: now }
             }
             Step::Holding { shown, since } if now - since >= ms(w.hold_ms) => {
@@ -148,10 +124,7 @@ async fn work(device: Device, w: Worker, presses: Arc<Mutex<Vec<Press>>>) {
                 Step::Watching { shown, since: now }
             }
             Step::Watching { shown, .. } if lit != Some(shown) => Step::Waiting,
-            Step::Watching { shown, since } if now - since >= ms(w.retry_ms) => Step::Reading {
-                shown,
-                since: now - ms(w.pick_ms),
-            },
+            Step::Watching { shown, since } if now - since >= ms(w.retry_ms) => Step::Reading { shown, since: now - ms(w.pick_ms) },
             other => other,
         };
     }
@@ -159,10 +132,5 @@ async fn work(device: Device, w: Worker, presses: Arc<Mutex<Vec<Press>>>) {
 
 /// What the pick-to-light shows, when it shows a quantity.
 fn lit(device: &Device) -> Option<Press> {
-    device.with(|m| {
-        (m.holding[QTY] > 0 && m.holding[COLOUR] == Colour::Green as u16).then_some(Press {
-            qty: m.holding[QTY],
-            bin: m.holding[BIN],
-        })
-    })
+    device.with(|m| (m.holding[QTY] > 0 && m.holding[COLOUR] == Colour::Green as u16).then_some(Press { qty: m.holding[QTY], bin: m.holding[BIN] }))
 }

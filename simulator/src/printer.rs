@@ -32,8 +32,7 @@ impl Printer {
                     if limited.read_to_end(&mut data).await.is_ok() && !data.is_empty() {
                         let text = String::from_utf8_lossy(&data).into_owned();
                         let mut jobs = store.lock().unwrap_or_else(|p| p.into_inner());
-                        let _ =
-                            std::fs::write(dir.join(format!("job-{}.zpl", jobs.len() + 1)), &text);
+                        let _ = std::fs::write(dir.join(format!("job-{}.zpl", jobs.len() + 1)), &text);
                         jobs.push(text);
                     }
                 });

@@ -5,22 +5,21 @@
 //! on) refuses only before its first write.
 
 use super::{
-    amount, check_lines, check_method, days_between, decide_approval, decide_outcome, difference,
-    price_differences, store, AfterSalesError, AfterSalesLine, AfterSalesRequest, Approval,
-    AskedLine, Checked, Facts, Kind, Ordered, Reason, RequestState, ReturnMethod, ReturnPolicy,
+    amount, check_lines, check_method, days_between, difference, price_differences, decide_approval, decide_outcome, store, AfterSalesError, Approval, AskedLine, Checked, Facts,
+    Kind, Ordered, ReturnMethod, ReturnPolicy, Reason, AfterSalesRequest, AfterSalesLine, RequestState,
 };
+use crate::logistics::{self, returns::NewReturn, Consignment};
 use crate::catalog::{self, CatalogError};
 use crate::db::{DbResult, Tx};
 use crate::edge_sync::commands;
 use crate::inventory::{self, Cause, Change};
 use crate::journal::{self, BusinessEvent, EventLine, ReturnedUnits};
-use crate::logistics::{self, returns::NewReturn, Consignment};
 use crate::orders::{self, CreateOrder, OrderRecord, OrdersError};
 use crate::payment::{self, PaymentError, Share};
 use tote_shared::order::OrderState;
-use tote_shared::payment::alipay::yuan;
 use tote_shared::stock::StockLevel;
 use tote_shared::sync::{CommandKind, OrderLine, ReturnedLine};
+use tote_shared::payment::alipay::yuan;
 use tote_shared::{LocationCode, Money, Qty, Sku, WarehouseCode};
 
 /// What a customer asks for.
@@ -38,57 +37,26 @@ pub struct Ask {
 
 /// Takes a request: checked against the order and the requests before it, approved by the
 /// first rule that holds (and carried out at once) or left for HQ's review.
-pub fn request(
-    tx: &mut dyn Tx,
-    ask: &Ask,
-    policy: &ReturnPolicy,
-) -> Result<AfterSalesRequest, AfterSalesError> {
+pub fn request(tx: &mut dyn Tx, ask: &Ask, policy: &ReturnPolicy) -> Result<AfterSalesRequest, AfterSalesError> {
     let order = orders::flow::load(tx, ask.order_id)?;
     let days_since = days_since_delivery(tx, &order, ask.now_ms)?;
     // Of a split order, what has left: a parcel still to come is not returned yet.
-    let shipped = order
-        .parts
-        .iter()
-        .filter(|p| p.state.has_shipped() || !order.is_split());
-    let ordered: Vec<Ordered> = shipped
-        .flat_map(|p| &p.lines)
-        .map(|l| Ordered {
-            sku: l.sku.clone(),
-            qty: l.qty.as_i64(),
-            unit_price: l.paid_per_unit(),
-        })
-        .collect();
+    let shipped = order.parts.iter().filter(|p| p.state.has_shipped() || !order.is_split());
+    let ordered: Vec<Ordered> =
+        shipped.flat_map(|p| &p.lines).map(|l| Ordered { sku: l.sku.clone(), qty: l.qty.as_i64(), unit_price: l.paid_per_unit() }).collect();
     let held = store::held_units(tx, order.id)?;
-    let mut lines = check_lines(
-        order.state,
-        ask.kind,
-        days_since,
-        policy.window_days,
-        &ordered,
-        &held,
-        &ask.lines,
-    )?;
+    let mut lines = check_lines(order.state, ask.kind, days_since, policy.window_days, &ordered, &held, &ask.lines)?;
     check_method(policy, ask.kind, ask.reason, ask.method)?;
     if ask.kind == Kind::Exchange {
         price_exchanges(tx, &mut lines)?;
     }
-    let key = crate::orders::checks::customer_key(
-        &order.channel,
-        order.customer.as_deref(),
-        &order.ship_to,
-    );
+    let key = crate::orders::checks::customer_key(&order.channel, order.customer.as_deref(), &order.ship_to);
     let return_rate_pct = match (&order.customer, key) {
         (Some(customer), Some(key)) => store::return_rate_pct(tx, customer, &key)?,
         _ => None,
     };
     let amount_minor = amount(&lines);
-    let facts = Facts {
-        kind: ask.kind,
-        reason: ask.reason,
-        amount_minor,
-        days_since,
-        return_rate_pct,
-    };
+    let facts = Facts { kind: ask.kind, reason: ask.reason, amount_minor, days_since, return_rate_pct };
     let mut r = AfterSalesRequest {
         id: 0,
         order_id: order.id,
@@ -141,19 +109,11 @@ pub fn request(
     journal::store::append(tx, &event, ask.now_ms)?;
     if let Some((rule, plan)) = carried {
         r.decision_note = format!("approved by rule {rule}");
-        match carry_out(
-            tx,
-            &mut r,
-            &order,
-            plan,
-            &format!("rule:{rule}"),
-            ask.now_ms,
-        ) {
+        match carry_out(tx, &mut r, &order, plan, &format!("rule:{rule}"), ask.now_ms) {
             Ok(()) => {}
             // Payment refused the refund, having written nothing: HQ looks at it instead.
             Err(AfterSalesError::Payment(refused)) => {
-                r.decision_note =
-                    format!("rule {rule} approves it, but the refund cannot be made: {refused}");
+                r.decision_note = format!("rule {rule} approves it, but the refund cannot be made: {refused}");
                 store::update(tx, &r)?;
             }
             Err(other) => return Err(other),
@@ -164,20 +124,10 @@ pub fn request(
 
 /// HQ's decision on a request in review. `lines`: approve fewer units than asked (a partial
 /// approval); absent, all of them.
-pub fn review(
-    tx: &mut dyn Tx,
-    id: u64,
-    approve: bool,
-    lines: Option<&[(Sku, i64)]>,
-    note: &str,
-    now_ms: i64,
-) -> Result<AfterSalesRequest, AfterSalesError> {
-    let order_id = store::load(tx, id, false)?
-        .ok_or_else(|| AfterSalesError::NotFound(format!("after-sales request {id}")))?
-        .order_id;
+pub fn review(tx: &mut dyn Tx, id: u64, approve: bool, lines: Option<&[(Sku, i64)]>, note: &str, now_ms: i64) -> Result<AfterSalesRequest, AfterSalesError> {
+    let order_id = store::load(tx, id, false)?.ok_or_else(|| AfterSalesError::NotFound(format!("after-sales request {id}")))?.order_id;
     let order = orders::flow::load(tx, order_id)?;
-    let mut r = store::load(tx, id, true)?
-        .ok_or_else(|| AfterSalesError::NotFound(format!("after-sales request {id}")))?;
+    let mut r = store::load(tx, id, true)?.ok_or_else(|| AfterSalesError::NotFound(format!("after-sales request {id}")))?;
     if r.state == RequestState::Attention {
         return settle_again(tx, r, &order, approve, note, now_ms);
     }
@@ -185,27 +135,15 @@ pub fn review(
         return withdraw(tx, r, "HQ", note, now_ms);
     }
     if r.state != RequestState::Review {
-        return Err(AfterSalesError::Refused(format!(
-            "request {id} is {}, not in review",
-            r.state.as_str()
-        )));
+        return Err(AfterSalesError::Refused(format!("request {id} is {}, not in review", r.state.as_str())));
     }
     r.updated_ms = now_ms;
     if !approve {
         r.state = RequestState::Rejected;
         r.decided_by = Some("hq".into());
-        r.decision_note = if note.is_empty() {
-            "rejected by HQ".into()
-        } else {
-            format!("rejected by HQ: {note}")
-        };
+        r.decision_note = if note.is_empty() { "rejected by HQ".into() } else { format!("rejected by HQ: {note}") };
         store::update(tx, &r)?;
-        let decided = BusinessEvent::AfterSalesDecided {
-            request_id: id,
-            order_id,
-            approved: false,
-            by: "hq".into(),
-        };
+        let decided = BusinessEvent::AfterSalesDecided { request_id: id, order_id, approved: false, by: "hq".into() };
         journal::store::append(tx, &decided, now_ms)?;
         close(tx, &r, "rejected", now_ms)?;
         return Ok(r);
@@ -223,25 +161,14 @@ pub fn review(
     if narrowed.is_some() {
         store::narrow(tx, &r)?;
     }
-    r.decision_note = if note.is_empty() {
-        "approved by HQ".into()
-    } else {
-        format!("approved by HQ: {note}")
-    };
+    r.decision_note = if note.is_empty() { "approved by HQ".into() } else { format!("approved by HQ: {note}") };
     carry_out(tx, &mut r, &order, plan, "hq", now_ms)?;
     Ok(r)
 }
 
 /// HQ on a received return whose refund or replacement failed: approve tries QC's outcome
 /// again (after HQ fixed the cause), reject ends it with nothing more paid.
-fn settle_again(
-    tx: &mut dyn Tx,
-    mut r: AfterSalesRequest,
-    order: &OrderRecord,
-    approve: bool,
-    note: &str,
-    now_ms: i64,
-) -> Result<AfterSalesRequest, AfterSalesError> {
+fn settle_again(tx: &mut dyn Tx, mut r: AfterSalesRequest, order: &OrderRecord, approve: bool, note: &str, now_ms: i64) -> Result<AfterSalesRequest, AfterSalesError> {
     r.updated_ms = now_ms;
     if !approve {
         r.state = RequestState::Refused;
@@ -253,27 +180,15 @@ fn settle_again(
     let outcome = if r.kind == Kind::RefundOnly {
         // Nothing comes back: the refund the channel refused is asked again.
         super::Outcome {
-            refund: r
-                .lines
-                .iter()
-                .map(|l| (l.sku.clone(), l.qty.as_i64(), 100))
-                .collect(),
+            refund: r.lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64(), 100)).collect(),
             release_replacement: false,
             cancel_replacement: false,
             state: RequestState::Refunding,
             note: "the refund is asked again".into(),
         }
     } else {
-        let checked: Vec<Checked> = r
-            .lines
-            .iter()
-            .map(|l| Checked {
-                sku: l.sku.clone(),
-                passed: l.passed,
-                failed: l.failed,
-                fail_reason: l.fail_reason.clone(),
-            })
-            .collect();
+        let checked: Vec<Checked> =
+            r.lines.iter().map(|l| Checked { sku: l.sku.clone(), passed: l.passed, failed: l.failed, fail_reason: l.fail_reason.clone() }).collect();
         decide_outcome(r.kind, &r.lines, &checked, failed_qc_pct(tx, &r)?)?
     };
     r.state = outcome.state;
@@ -287,45 +202,25 @@ fn settle_again(
 }
 
 /// Fewer units of the asked lines, each at most what was asked.
-fn narrow(
-    asked: &[AfterSalesLine],
-    approved: &[(Sku, i64)],
-) -> Result<Vec<AfterSalesLine>, AfterSalesError> {
+fn narrow(asked: &[AfterSalesLine], approved: &[(Sku, i64)]) -> Result<Vec<AfterSalesLine>, AfterSalesError> {
     let mut out = Vec::new();
     for (sku, qty) in approved {
-        let line = asked
-            .iter()
-            .find(|l| &l.sku == sku)
-            .ok_or_else(|| AfterSalesError::Refused(format!("SKU {sku} is not on the request")))?;
-        if *qty <= 0
-            || *qty > line.qty.as_i64()
-            || out.iter().any(|l: &AfterSalesLine| &l.sku == sku)
-        {
-            return Err(AfterSalesError::Refused(format!(
-                "SKU {sku}: 1 to {} units may be approved, once",
-                line.qty.get()
-            )));
+        let line = asked.iter().find(|l| &l.sku == sku).ok_or_else(|| AfterSalesError::Refused(format!("SKU {sku} is not on the request")))?;
+        if *qty <= 0 || *qty > line.qty.as_i64() || out.iter().any(|l: &AfterSalesLine| &l.sku == sku) {
+            return Err(AfterSalesError::Refused(format!("SKU {sku}: 1 to {} units may be approved, once", line.qty.get())));
         }
         let qty = Qty::parse(*qty).map_err(|e| AfterSalesError::Refused(e.to_string()))?;
-        out.push(AfterSalesLine {
-            qty,
-            ..line.clone()
-        });
+        out.push(AfterSalesLine { qty, ..line.clone() });
     }
     if out.is_empty() {
-        return Err(AfterSalesError::Refused(
-            "a partial approval names at least one line".into(),
-        ));
+        return Err(AfterSalesError::Refused("a partial approval names at least one line".into()));
     }
     Ok(out)
 }
 
 /// Where the goods of a request go back to: the warehouse that shipped its first line (a
 /// customer sends one parcel back, even for a split order).
-fn return_to<'a>(
-    order: &'a OrderRecord,
-    lines: &[AfterSalesLine],
-) -> Option<&'a tote_shared::WarehouseCode> {
+fn return_to<'a>(order: &'a OrderRecord, lines: &[AfterSalesLine]) -> Option<&'a tote_shared::WarehouseCode> {
     lines.first().and_then(|l| order.warehouse_of(&l.sku))
 }
 
@@ -339,40 +234,22 @@ enum Plan {
     Exchange(u64),
 }
 
-fn plan(
-    tx: &mut dyn Tx,
-    order: &OrderRecord,
-    r: &AfterSalesRequest,
-    now_ms: i64,
-) -> Result<Result<Plan, String>, AfterSalesError> {
+fn plan(tx: &mut dyn Tx, order: &OrderRecord, r: &AfterSalesRequest, now_ms: i64) -> Result<Result<Plan, String>, AfterSalesError> {
     Ok(Ok(match r.kind {
         Kind::RefundOnly => Plan::Refund,
         Kind::ReturnRefund => {
             if return_to(order, &r.lines).is_none() {
-                return Ok(Err(format!(
-                    "order {} has no warehouse to return to",
-                    order.id
-                )));
+                return Ok(Err(format!("order {} has no warehouse to return to", order.id)));
             }
             Plan::Return
         }
         Kind::Exchange => {
-            let exchanged = r.lines.iter().filter_map(|l| {
-                l.exchange_sku
-                    .clone()
-                    .map(|sku| (OrderLine { sku, qty: l.qty }, l.price_difference.max(0)))
-            });
+            let exchanged = r.lines.iter().filter_map(|l| l.exchange_sku.clone().map(|sku| (OrderLine { sku, qty: l.qty }, l.price_difference.max(0))));
             let (lines, due): (Vec<OrderLine>, Vec<i64>) = exchanged.unzip();
-            let due = due
-                .into_iter()
-                .map(Money::parse)
-                .collect::<Result<Vec<Money>, _>>()
-                .map_err(|e| AfterSalesError::Refused(e.to_string()))?;
+            let due = due.into_iter().map(Money::parse).collect::<Result<Vec<Money>, _>>().map_err(|e| AfterSalesError::Refused(e.to_string()))?;
             match replacement(tx, order, lines, &due, now_ms) {
                 Ok(placed) => Plan::Exchange(placed.id),
-                Err(OrdersError::InsufficientStock(why)) => {
-                    return Ok(Err(format!("the replacement cannot be reserved: {why}")))
-                }
+                Err(OrdersError::InsufficientStock(why)) => return Ok(Err(format!("the replacement cannot be reserved: {why}"))),
                 Err(other) => return Err(other.into()),
             }
         }
@@ -381,24 +258,11 @@ fn plan(
 
 /// Approval carried out: the refund asked, or the return announced to the warehouse (and an
 /// exchange's replacement locked).
-fn carry_out(
-    tx: &mut dyn Tx,
-    r: &mut AfterSalesRequest,
-    order: &OrderRecord,
-    plan: Plan,
-    by: &str,
-    now_ms: i64,
-) -> Result<(), AfterSalesError> {
+fn carry_out(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, plan: Plan, by: &str, now_ms: i64) -> Result<(), AfterSalesError> {
     let mut announce = None;
     match plan {
         Plan::Refund => {
-            let refund = payment::flow::refund_order_at(
-                tx,
-                order.id,
-                &refund_lines(&r.lines),
-                &format!("after-sales {}", r.id),
-                now_ms,
-            )?;
+            let refund = payment::flow::refund_order_at(tx, order.id, &refund_lines(&r.lines), &format!("after-sales {}", r.id), now_ms)?;
             r.refund_id = Some(refund.id);
             r.state = RequestState::Refunding;
         }
@@ -406,28 +270,16 @@ fn carry_out(
             if let Plan::Exchange(placed) = plan {
                 r.replacement_order = Some(placed);
             }
-            let warehouse = return_to(order, &r.lines).cloned().ok_or_else(|| {
-                AfterSalesError::Refused(format!("order {} has no warehouse", order.id))
-            })?;
+            let warehouse = return_to(order, &r.lines).cloned().ok_or_else(|| AfterSalesError::Refused(format!("order {} has no warehouse", order.id)))?;
             let rma = format!("RMA-{}", r.id);
-            let lines: Vec<OrderLine> = r
-                .lines
-                .iter()
-                .map(|l| OrderLine {
-                    sku: l.sku.clone(),
-                    qty: l.qty,
-                })
-                .collect();
+            let lines: Vec<OrderLine> = r.lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect();
             // In SKU order, like every stock row lock.
             for l in by_sku(&r.lines) {
                 inventory::store::change_aside(tx, &l.sku, &warehouse, l.qty.as_i64(), 0)?;
             }
             if r.return_method != ReturnMethod::DropOff {
                 let pickup = r.return_method == ReturnMethod::Pickup;
-                let consignment = Consignment {
-                    ship_to: order.ship_to.clone(),
-                    lines: lines.clone(),
-                };
+                let consignment = Consignment { ship_to: order.ship_to.clone(), lines: lines.clone() };
                 let booking = NewReturn {
                     request_id: r.id,
                     rma: &rma,
@@ -440,14 +292,7 @@ fn carry_out(
                 };
                 logistics::returns::book(tx, &booking, now_ms)?;
             }
-            announce = Some((
-                warehouse.clone(),
-                CommandKind::ExpectReturn {
-                    rma: rma.clone(),
-                    order_id: order.id,
-                    lines,
-                },
-            ));
+            announce = Some((warehouse.clone(), CommandKind::ExpectReturn { rma: rma.clone(), order_id: order.id, lines }));
             r.warehouse = Some(warehouse);
             r.rma = Some(rma);
             r.state = RequestState::AwaitingReturn;
@@ -456,12 +301,7 @@ fn carry_out(
     r.decided_by = Some(by.to_owned());
     r.updated_ms = now_ms;
     store::update(tx, r)?;
-    let event = BusinessEvent::AfterSalesDecided {
-        request_id: r.id,
-        order_id: r.order_id,
-        approved: true,
-        by: by.to_owned(),
-    };
+    let event = BusinessEvent::AfterSalesDecided { request_id: r.id, order_id: r.order_id, approved: true, by: by.to_owned() };
     journal::store::append(tx, &event, now_ms)?;
     // Last: the warehouse's command-stream row is every request's shared row (PostgreSQL holds
     // it to commit), so it is taken as late as possible.
@@ -473,13 +313,7 @@ fn carry_out(
 
 /// The exchange's replacement: a held order to the customer's address, its stock locked at
 /// the nearest warehouse that has it.
-fn replacement(
-    tx: &mut dyn Tx,
-    order: &OrderRecord,
-    lines: Vec<OrderLine>,
-    due: &[Money],
-    now_ms: i64,
-) -> Result<OrderRecord, OrdersError> {
+fn replacement(tx: &mut dyn Tx, order: &OrderRecord, lines: Vec<OrderLine>, due: &[Money], now_ms: i64) -> Result<OrderRecord, OrdersError> {
     let destination = orders::store::destination(tx, order.id)?;
     let create = CreateOrder {
         channel: "exchange".into(),
@@ -507,10 +341,7 @@ fn price_exchanges(tx: &mut dyn Tx, lines: &mut [AfterSalesLine]) -> Result<(), 
         let from_sku = catalog_sku(tx, &line.sku)?;
         let to_sku = catalog_sku(tx, to)?;
         if from_sku.spu_id != to_sku.spu_id {
-            return Err(AfterSalesError::Refused(format!(
-                "{to} is not the same product as {} (an exchange stays within one SPU)",
-                line.sku
-            )));
+            return Err(AfterSalesError::Refused(format!("{to} is not the same product as {} (an exchange stays within one SPU)", line.sku)));
         }
         prices.push((from_sku.price.minor(), to_sku.price.minor()));
     }
@@ -530,11 +361,7 @@ fn catalog_sku(tx: &mut dyn Tx, sku: &Sku) -> Result<catalog::SkuRecord, AfterSa
 /// Days since the order was delivered, else since it shipped, else since its first parcel
 /// left (a split order partly shipped).
 fn days_since_delivery(tx: &mut dyn Tx, order: &OrderRecord, now_ms: i64) -> DbResult<u32> {
-    for state in [
-        OrderState::Delivered,
-        OrderState::Shipped,
-        OrderState::PartlyShipped,
-    ] {
+    for state in [OrderState::Delivered, OrderState::Shipped, OrderState::PartlyShipped] {
         if let Some(at) = orders::store::entered(tx, order.id, state)? {
             return Ok(days_between(at, now_ms));
         }
@@ -549,19 +376,12 @@ fn by_sku(lines: &[AfterSalesLine]) -> Vec<&AfterSalesLine> {
 }
 
 fn refund_lines(lines: &[AfterSalesLine]) -> Vec<(Sku, i64, Share)> {
-    lines
-        .iter()
-        .map(|l| (l.sku.clone(), l.qty.as_i64(), Share::WHOLE))
-        .collect()
+    lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64(), Share::WHOLE)).collect()
 }
 
 /// The returned units that passed QC, refunded in full (instead of a replacement).
 fn passed_lines(lines: &[AfterSalesLine]) -> Vec<(Sku, i64, Share)> {
-    lines
-        .iter()
-        .filter(|l| l.passed > 0)
-        .map(|l| (l.sku.clone(), l.passed, Share::WHOLE))
-        .collect()
+    lines.iter().filter(|l| l.passed > 0).map(|l| (l.sku.clone(), l.passed, Share::WHOLE)).collect()
 }
 
 /// A cheaper exchange's difference: per unit that came back, never more than was paid for it.
@@ -569,26 +389,13 @@ fn difference_refund(lines: &[AfterSalesLine]) -> Vec<(Sku, i64, Share)> {
     lines
         .iter()
         .filter(|l| l.price_difference < 0 && l.passed > 0)
-        .map(|l| {
-            (
-                l.sku.clone(),
-                l.passed,
-                Share::PerUnit(l.price_difference.saturating_neg().min(l.unit_price)),
-            )
-        })
+        .map(|l| (l.sku.clone(), l.passed, Share::PerUnit(l.price_difference.saturating_neg().min(l.unit_price))))
         .collect()
 }
 
 /// The requests with their return shipments (logistics'), as HQ and the customer see them.
-pub fn with_shipments(
-    tx: &mut dyn Tx,
-    mut requests: Vec<AfterSalesRequest>,
-) -> DbResult<Vec<AfterSalesRequest>> {
-    let ids: Vec<u64> = requests
-        .iter()
-        .filter(|r| r.return_method != ReturnMethod::DropOff)
-        .map(|r| r.id)
-        .collect();
+pub fn with_shipments(tx: &mut dyn Tx, mut requests: Vec<AfterSalesRequest>) -> DbResult<Vec<AfterSalesRequest>> {
+    let ids: Vec<u64> = requests.iter().filter(|r| r.return_method != ReturnMethod::DropOff).map(|r| r.id).collect();
     if ids.is_empty() {
         return Ok(requests);
     }
@@ -615,27 +422,11 @@ fn failed_qc_pct(tx: &mut dyn Tx, r: &AfterSalesRequest) -> DbResult<u32> {
 }
 
 fn event_lines(lines: &[AfterSalesLine]) -> Vec<EventLine> {
-    lines
-        .iter()
-        .map(|l| EventLine {
-            sku: l.sku.clone(),
-            qty: l.qty,
-            unit_price: l.unit_price,
-            discount: 0,
-        })
-        .collect()
+    lines.iter().map(|l| EventLine { sku: l.sku.clone(), qty: l.qty, unit_price: l.unit_price, discount: 0 }).collect()
 }
 
 fn close(tx: &mut dyn Tx, r: &AfterSalesRequest, outcome: &str, now_ms: i64) -> DbResult<()> {
-    journal::store::append(
-        tx,
-        &BusinessEvent::AfterSalesClosed {
-            request_id: r.id,
-            order_id: r.order_id,
-            outcome: outcome.into(),
-        },
-        now_ms,
-    )
+    journal::store::append(tx, &BusinessEvent::AfterSalesClosed { request_id: r.id, order_id: r.order_id, outcome: outcome.into() }, now_ms)
 }
 
 /// Where a received return comes from.
@@ -656,41 +447,23 @@ pub struct Received<'a> {
 /// (another warehouse, already received, units not asked for) is refused before any write.
 /// A refund or release that cannot be made (HQ refunded by hand meanwhile, the replacement
 /// was cancelled) does not refuse the goods: they are booked, and the request goes to HQ.
-pub fn return_received(
-    tx: &mut dyn Tx,
-    got: &Received<'_>,
-) -> Result<AfterSalesRequest, AfterSalesError> {
+pub fn return_received(tx: &mut dyn Tx, got: &Received<'_>) -> Result<AfterSalesRequest, AfterSalesError> {
     let Some(found) = store::by_rma(tx, got.rma, false)? else {
         return Err(AfterSalesError::NotFound(format!("return {}", got.rma)));
     };
     let order = orders::flow::load(tx, found.order_id)?;
-    let mut r = store::by_rma(tx, got.rma, true)?
-        .ok_or_else(|| AfterSalesError::NotFound(format!("return {}", got.rma)))?;
+    let mut r = store::by_rma(tx, got.rma, true)?.ok_or_else(|| AfterSalesError::NotFound(format!("return {}", got.rma)))?;
     if r.order_id != got.order_id || r.warehouse.as_ref() != Some(got.warehouse) {
-        return Err(AfterSalesError::Refused(format!(
-            "return {} is for order {} at {:?}",
-            got.rma,
-            r.order_id,
-            r.warehouse.as_ref().map(|w| w.as_str())
-        )));
+        return Err(AfterSalesError::Refused(format!("return {} is for order {} at {:?}", got.rma, r.order_id, r.warehouse.as_ref().map(|w| w.as_str()))));
     }
     let withdrawn = r.state == RequestState::Withdrawn;
     if r.state != RequestState::AwaitingReturn && !withdrawn {
-        return Err(AfterSalesError::Refused(format!(
-            "return {} is {}, not awaited",
-            got.rma,
-            r.state.as_str()
-        )));
+        return Err(AfterSalesError::Refused(format!("return {} is {}, not awaited", got.rma, r.state.as_str())));
     }
     let checked: Vec<Checked> = got
         .lines
         .iter()
-        .map(|l| Checked {
-            sku: l.sku.clone(),
-            passed: l.passed.into(),
-            failed: l.failed.into(),
-            fail_reason: l.fail_reason.clone(),
-        })
+        .map(|l| Checked { sku: l.sku.clone(), passed: l.passed.into(), failed: l.failed.into(), fail_reason: l.fail_reason.clone() })
         .collect();
     let outcome = decide_outcome(r.kind, &r.lines, &checked, failed_qc_pct(tx, &r)?)?;
     book_goods(tx, got, &mut r, &checked, !withdrawn)?;
@@ -698,30 +471,16 @@ pub fn return_received(
     let units = r
         .lines
         .iter()
-        .map(|l| ReturnedUnits {
-            sku: l.sku.clone(),
-            passed: l.passed,
-            failed: l.failed,
-            unit_price: l.unit_price,
-        })
+        .map(|l| ReturnedUnits { sku: l.sku.clone(), passed: l.passed, failed: l.failed, unit_price: l.unit_price })
         .collect();
-    let event = BusinessEvent::ReturnReceived {
-        request_id: r.id,
-        order_id: r.order_id,
-        warehouse: got.warehouse.clone(),
-        reason: r.reason.as_str().into(),
-        lines: units,
-    };
+    let event = BusinessEvent::ReturnReceived { request_id: r.id, order_id: r.order_id, warehouse: got.warehouse.clone(), reason: r.reason.as_str().into(), lines: units };
     journal::store::append(tx, &event, got.now_ms)?;
     r.updated_ms = got.now_ms;
     if withdrawn {
         // The goods came although HQ withdrew the return: they are booked as they are, and
         // HQ decides what the customer gets.
         r.state = RequestState::Attention;
-        r.decision_note = format!(
-            "{}; the goods came after the return was withdrawn ({})",
-            r.decision_note, outcome.note
-        );
+        r.decision_note = format!("{}; the goods came after the return was withdrawn ({})", r.decision_note, outcome.note);
         store::update(tx, &r)?;
         return Ok(r);
     }
@@ -738,42 +497,23 @@ pub fn return_received(
 /// Passed units on hand, failed ones set aside as damaged, the units no longer coming back
 /// (unless a withdrawal took them back already), and QC's result kept on the request's lines.
 /// Every stock change is decided for all lines before any is written.
-fn book_goods(
-    tx: &mut dyn Tx,
-    got: &Received<'_>,
-    r: &mut AfterSalesRequest,
-    checked: &[Checked],
-    coming_back: bool,
-) -> Result<(), AfterSalesError> {
-    let cause = Cause {
-        cause: "return_received",
-        reference: got.source,
-        at_ms: got.now_ms,
-    };
+fn book_goods(tx: &mut dyn Tx, got: &Received<'_>, r: &mut AfterSalesRequest, checked: &[Checked], coming_back: bool) -> Result<(), AfterSalesError> {
+    let cause = Cause { cause: "return_received", reference: got.source, at_ms: got.now_ms };
     let changes: Vec<Change<'_>> = checked
         .iter()
         .filter(|c| c.passed > 0)
-        .map(|c| Change {
-            sku: &c.sku,
-            warehouse: got.warehouse,
-            rule: StockLevel::adjust_on_hand,
-            qty: c.passed,
-        })
+        .map(|c| Change { sku: &c.sku, warehouse: got.warehouse, rule: StockLevel::adjust_on_hand, qty: c.passed })
         .collect();
     inventory::store::change_all(tx, &changes, &cause)?;
     for line in by_sku(&r.lines) {
-        let failed = checked
-            .iter()
-            .find(|c| c.sku == line.sku)
-            .map_or(0, |c| c.failed);
+        let failed = checked.iter().find(|c| c.sku == line.sku).map_or(0, |c| c.failed);
         let back = if coming_back { -line.qty.as_i64() } else { 0 };
         inventory::store::change_aside(tx, &line.sku, got.warehouse, back, failed)?;
     }
     store::record_qc(tx, r.id, checked)?;
     for line in &mut r.lines {
         if let Some(c) = checked.iter().find(|c| c.sku == line.sku) {
-            (line.passed, line.failed, line.fail_reason) =
-                (c.passed, c.failed, c.fail_reason.clone());
+            (line.passed, line.failed, line.fail_reason) = (c.passed, c.failed, c.fail_reason.clone());
         }
     }
     Ok(())
@@ -782,43 +522,22 @@ fn book_goods(
 /// Approved returns whose goods have not come back `return_by_days` after approval (the
 /// policy's; 0: never), oldest first, at most `limit`: each is then `expire`d in a
 /// transaction of its own.
-pub fn due_to_expire(
-    tx: &mut dyn Tx,
-    now_ms: i64,
-    return_by_days: u32,
-    limit: u32,
-) -> DbResult<Vec<u64>> {
+pub fn due_to_expire(tx: &mut dyn Tx, now_ms: i64, return_by_days: u32, limit: u32) -> DbResult<Vec<u64>> {
     if return_by_days == 0 {
         return Ok(Vec::new());
     }
-    store::awaiting_return_before(
-        tx,
-        now_ms.saturating_sub(i64::from(return_by_days) * 86_400_000),
-        limit,
-    )
+    store::awaiting_return_before(tx, now_ms.saturating_sub(i64::from(return_by_days) * 86_400_000), limit)
 }
 
 /// Withdraws an approved return past its deadline as HQ would; false when it moved on
 /// meanwhile (received, withdrawn) or is not due.
-pub fn expire(
-    tx: &mut dyn Tx,
-    id: u64,
-    now_ms: i64,
-    return_by_days: u32,
-) -> Result<bool, AfterSalesError> {
+pub fn expire(tx: &mut dyn Tx, id: u64, now_ms: i64, return_by_days: u32) -> Result<bool, AfterSalesError> {
     let approved_before = now_ms.saturating_sub(i64::from(return_by_days) * 86_400_000);
     // The order's row first, then the request's, as every other writer takes them.
-    let Some(found) = store::load(tx, id, false)? else {
-        return Ok(false);
-    };
+    let Some(found) = store::load(tx, id, false)? else { return Ok(false) };
     orders::flow::load(tx, found.order_id)?;
-    let Some(r) = store::load(tx, id, true)? else {
-        return Ok(false);
-    };
-    if return_by_days == 0
-        || r.state != RequestState::AwaitingReturn
-        || r.updated_ms > approved_before
-    {
+    let Some(r) = store::load(tx, id, true)? else { return Ok(false) };
+    if return_by_days == 0 || r.state != RequestState::AwaitingReturn || r.updated_ms > approved_before {
         return Ok(false);
     }
     let why = format!("the goods did not come back within {return_by_days} days");
@@ -830,21 +549,9 @@ pub fn expire(
 /// deadline): the warehouse is told not to take it in, the units stop counting as coming back,
 /// an exchange's held replacement is cancelled (its stock free again). Goods that come anyway
 /// are still booked (`return_received`).
-fn withdraw(
-    tx: &mut dyn Tx,
-    mut r: AfterSalesRequest,
-    by: &str,
-    note: &str,
-    now_ms: i64,
-) -> Result<AfterSalesRequest, AfterSalesError> {
-    let warehouse = r
-        .warehouse
-        .clone()
-        .ok_or_else(|| AfterSalesError::Refused(format!("request {} has no warehouse", r.id)))?;
-    let rma = r
-        .rma
-        .clone()
-        .ok_or_else(|| AfterSalesError::Refused(format!("request {} has no return slip", r.id)))?;
+fn withdraw(tx: &mut dyn Tx, mut r: AfterSalesRequest, by: &str, note: &str, now_ms: i64) -> Result<AfterSalesRequest, AfterSalesError> {
+    let warehouse = r.warehouse.clone().ok_or_else(|| AfterSalesError::Refused(format!("request {} has no warehouse", r.id)))?;
+    let rma = r.rma.clone().ok_or_else(|| AfterSalesError::Refused(format!("request {} has no return slip", r.id)))?;
     if let Some(id) = r.replacement_order {
         if orders::flow::load(tx, id)?.state == OrderState::Held {
             orders::flow::cancel(tx, id, now_ms)?;
@@ -856,11 +563,7 @@ fn withdraw(
     logistics::returns::withdraw(tx, r.id, now_ms)?;
     commands::enqueue(tx, &warehouse, &CommandKind::CancelReturn { rma }, now_ms)?;
     r.state = RequestState::Withdrawn;
-    r.decision_note = if note.is_empty() {
-        format!("{}; withdrawn by {by}", r.decision_note)
-    } else {
-        format!("{}; withdrawn by {by}: {note}", r.decision_note)
-    };
+    r.decision_note = if note.is_empty() { format!("{}; withdrawn by {by}", r.decision_note) } else { format!("{}; withdrawn by {by}: {note}", r.decision_note) };
     r.updated_ms = now_ms;
     store::update(tx, &r)?;
     close(tx, &r, "withdrawn", now_ms)?;
@@ -869,24 +572,13 @@ fn withdraw(
 
 /// The money or the replacement QC decided on. What cannot be done sends the request to HQ
 /// with the reason, having written nothing of its own.
-fn settle(
-    tx: &mut dyn Tx,
-    r: &mut AfterSalesRequest,
-    order: &OrderRecord,
-    outcome: &super::Outcome,
-    source: &str,
-    now_ms: i64,
-) -> Result<(), AfterSalesError> {
+fn settle(tx: &mut dyn Tx, r: &mut AfterSalesRequest, order: &OrderRecord, outcome: &super::Outcome, source: &str, now_ms: i64) -> Result<(), AfterSalesError> {
     let to_review = |r: &mut AfterSalesRequest, why: String| {
         tracing::warn!(request = r.id, %why, "after-sales needs HQ");
         r.state = RequestState::Attention;
         r.decision_note = format!("{}; {why}", r.decision_note);
     };
-    let mut refund: Vec<(Sku, i64, Share)> = outcome
-        .refund
-        .iter()
-        .map(|(sku, n, pct)| (sku.clone(), *n, Share::Pct(*pct)))
-        .collect();
+    let mut refund: Vec<(Sku, i64, Share)> = outcome.refund.iter().map(|(sku, n, pct)| (sku.clone(), *n, Share::Pct(*pct))).collect();
     if let Some(id) = r.replacement_order {
         if outcome.release_replacement {
             match send_replacement(tx, r, id, source, now_ms) {
@@ -904,20 +596,12 @@ fn settle(
             match orders::flow::cancel(tx, id, now_ms) {
                 Ok(_) => {}
                 Err(OrdersError::Db(e)) => return Err(e.into()),
-                Err(other) => {
-                    tracing::warn!(request = r.id, order_id = id, %other, "replacement not cancelled")
-                }
+                Err(other) => tracing::warn!(request = r.id, order_id = id, %other, "replacement not cancelled"),
             }
         }
     }
     if !refund.is_empty() {
-        match payment::flow::refund_order_at(
-            tx,
-            order.id,
-            &refund,
-            &format!("after-sales {}", r.id),
-            now_ms,
-        ) {
+        match payment::flow::refund_order_at(tx, order.id, &refund, &format!("after-sales {}", r.id), now_ms) {
             Ok(refund) => r.refund_id = Some(refund.id),
             Err(PaymentError::Db(e)) => return Err(e.into()),
             Err(PaymentError::Orders(OrdersError::Db(e))) => return Err(e.into()),
@@ -937,20 +621,10 @@ fn settle(
 /// cheaper exchange owes (its difference), none otherwise. A replacement already on its way (HQ
 /// settling a request again) is left as it is; one cancelled or closed is an error (the
 /// returned units are refunded instead).
-fn send_replacement(
-    tx: &mut dyn Tx,
-    r: &mut AfterSalesRequest,
-    id: u64,
-    source: &str,
-    now_ms: i64,
-) -> Result<Vec<(Sku, i64, Share)>, OrdersError> {
+fn send_replacement(tx: &mut dyn Tx, r: &mut AfterSalesRequest, id: u64, source: &str, now_ms: i64) -> Result<Vec<(Sku, i64, Share)>, OrdersError> {
     let replacement = orders::flow::load(tx, id)?;
     if replacement.state != OrderState::Held && !replacement.state.is_dropped() {
-        r.decision_note = format!(
-            "{}; the replacement order {id} is {} already",
-            r.decision_note,
-            replacement.state.as_str()
-        );
+        r.decision_note = format!("{}; the replacement order {id} is {} already", r.decision_note, replacement.state.as_str());
         return Ok(Vec::new());
     }
     let owed = difference(&r.lines);
@@ -964,23 +638,9 @@ fn send_replacement(
     }
     orders::flow::release_held(tx, id, source, now_ms)?;
     let refund = difference_refund(&r.lines);
-    let back: i64 = r
-        .lines
-        .iter()
-        .filter(|l| l.price_difference < 0)
-        .map(|l| {
-            l.price_difference
-                .saturating_neg()
-                .min(l.unit_price)
-                .saturating_mul(l.passed)
-        })
-        .sum();
+    let back: i64 = r.lines.iter().filter(|l| l.price_difference < 0).map(|l| l.price_difference.saturating_neg().min(l.unit_price).saturating_mul(l.passed)).sum();
     if back > 0 {
-        r.decision_note = format!(
-            "{}; the price difference of ¥{} is refunded",
-            r.decision_note,
-            yuan(back)
-        );
+        r.decision_note = format!("{}; the price difference of ¥{} is refunded", r.decision_note, yuan(back));
     }
     Ok(refund)
 }
@@ -988,24 +648,12 @@ fn send_replacement(
 /// Completes delivered orders whose return window (`window_ms` after delivery) closed and
 /// that have no request open; an order with one waits until it ends. Completes at most
 /// `limit` (the rest wait for the next sweep) and returns how many it did.
-pub fn complete_due(
-    tx: &mut dyn Tx,
-    now_ms: i64,
-    window_ms: i64,
-    limit: u32,
-) -> Result<u32, AfterSalesError> {
+pub fn complete_due(tx: &mut dyn Tx, now_ms: i64, window_ms: i64, limit: u32) -> Result<u32, AfterSalesError> {
     let mut completed = 0;
     let mut after = (i64::MIN, 0);
     loop {
-        let due = orders::store::delivered_before(
-            tx,
-            now_ms.saturating_sub(window_ms),
-            after,
-            limit.min(500),
-        )?;
-        let Some(last) = due.last() else {
-            return Ok(completed);
-        };
+        let due = orders::store::delivered_before(tx, now_ms.saturating_sub(window_ms), after, limit.min(500))?;
+        let Some(last) = due.last() else { return Ok(completed) };
         after = (last.1, last.0);
         for (id, delivered_ms) in due {
             if store::any_open(tx, id)? {
@@ -1016,11 +664,7 @@ pub fn complete_due(
             if order.state != OrderState::Delivered {
                 continue;
             }
-            let event = tote_shared::order::OrderEvent::ReturnWindowChecked {
-                now_ms,
-                delivered_ms,
-                window_ms,
-            };
+            let event = tote_shared::order::OrderEvent::ReturnWindowChecked { now_ms, delivered_ms, window_ms };
             orders::flow::apply(tx, order, &event, "return_window_closed", "", now_ms)?;
             completed += 1;
             if completed >= limit {
@@ -1043,44 +687,24 @@ impl crate::journal::consumer::Consumer for ClosingConsumer {
     fn apply(&self, tx: &mut dyn Tx, entries: &[journal::JournalEntry]) -> DbResult<()> {
         for entry in entries {
             let (found, done, outcome) = match &entry.event {
-                BusinessEvent::RefundSucceeded { refund_id, .. } => (
-                    store::by_refund(tx, *refund_id)?,
-                    RequestState::Refunding,
-                    "refunded",
-                ),
+                BusinessEvent::RefundSucceeded { refund_id, .. } => (store::by_refund(tx, *refund_id)?, RequestState::Refunding, "refunded"),
                 BusinessEvent::RefundFailed { refund_id, .. } => {
                     let found = store::by_refund(tx, *refund_id)?;
                     refund_failed(tx, found, entry.at_ms)?;
                     continue;
                 }
-                BusinessEvent::OrderShipped { order_id, .. } => (
-                    store::by_replacement(tx, *order_id)?,
-                    RequestState::Replacing,
-                    "exchanged",
-                ),
-                BusinessEvent::OrderClosed { order_id }
-                | BusinessEvent::OrderCancelled { order_id, .. } => {
+                BusinessEvent::OrderShipped { order_id, .. } => (store::by_replacement(tx, *order_id)?, RequestState::Replacing, "exchanged"),
+                BusinessEvent::OrderClosed { order_id } | BusinessEvent::OrderCancelled { order_id, .. } => {
                     // Closed unpaid, or cancelled before it was paid, after its return passed
                     // QC: the replacement's difference was never paid.
-                    let unpaid = matches!(
-                        entry.event,
-                        BusinessEvent::OrderClosed { .. }
-                            | BusinessEvent::OrderCancelled {
-                                was_paid: false,
-                                ..
-                            }
-                    );
+                    let unpaid = matches!(entry.event, BusinessEvent::OrderClosed { .. } | BusinessEvent::OrderCancelled { was_paid: false, .. });
                     if unpaid && difference_unpaid(tx, *order_id, entry.at_ms)? {
                         continue;
                     }
                     if matches!(entry.event, BusinessEvent::OrderClosed { .. }) {
                         continue;
                     }
-                    (
-                        store::by_replacement(tx, *order_id)?,
-                        RequestState::Replacing,
-                        "",
-                    )
+                    (store::by_replacement(tx, *order_id)?, RequestState::Replacing, "")
                 }
                 _ => continue,
             };
@@ -1091,10 +715,7 @@ impl crate::journal::consumer::Consumer for ClosingConsumer {
             r.updated_ms = entry.at_ms;
             if outcome.is_empty() {
                 r.state = RequestState::Attention;
-                r.decision_note = format!(
-                    "{}; the replacement order was cancelled before it shipped",
-                    r.decision_note
-                );
+                r.decision_note = format!("{}; the replacement order was cancelled before it shipped", r.decision_note);
                 store::update(tx, &r)?;
                 continue;
             }
@@ -1117,14 +738,8 @@ fn refund_failed(tx: &mut dyn Tx, found: Option<AfterSalesRequest>, at_ms: i64) 
             r.decision_note = format!("{}; the channel refused the refund", r.decision_note);
         }
         RequestState::Replacing | RequestState::Completed => {
-            tracing::warn!(
-                request = r.id,
-                "the channel refused an exchange's price difference refund"
-            );
-            r.decision_note = format!(
-                "{}; but the channel refused the price difference refund: HQ refunds it by hand",
-                r.decision_note
-            );
+            tracing::warn!(request = r.id, "the channel refused an exchange's price difference refund");
+            r.decision_note = format!("{}; but the channel refused the price difference refund: HQ refunds it by hand", r.decision_note);
         }
         _ => return Ok(()),
     }
@@ -1137,9 +752,7 @@ fn refund_failed(tx: &mut dyn Tx, found: Option<AfterSalesRequest>, at_ms: i64) 
 /// done. False when the replacement is no exchange's awaiting its difference. The original
 /// order's row is locked before the request's, as every other writer takes them.
 fn difference_unpaid(tx: &mut dyn Tx, replacement: u64, at_ms: i64) -> DbResult<bool> {
-    let Some(found) = store::of_replacement(tx, replacement)? else {
-        return Ok(false);
-    };
+    let Some(found) = store::of_replacement(tx, replacement)? else { return Ok(false) };
     if found.state != RequestState::Replacing {
         return Ok(false);
     }
@@ -1148,20 +761,10 @@ fn difference_unpaid(tx: &mut dyn Tx, replacement: u64, at_ms: i64) -> DbResult<
         Err(OrdersError::Db(e)) => return Err(e),
         Err(other) => return Err(crate::db::DbError::corrupt(other.to_string())),
     }
-    let Some(mut r) =
-        store::by_replacement(tx, replacement)?.filter(|r| r.state == RequestState::Replacing)
-    else {
-        return Ok(false);
-    };
+    let Some(mut r) = store::by_replacement(tx, replacement)?.filter(|r| r.state == RequestState::Replacing) else { return Ok(false) };
     r.updated_ms = at_ms;
     let note = "the price difference was not paid (the replacement order closed unpaid or was cancelled), so the returned units are refunded instead";
-    match payment::flow::refund_order_at(
-        tx,
-        r.order_id,
-        &passed_lines(&r.lines),
-        &format!("after-sales {}", r.id),
-        at_ms,
-    ) {
+    match payment::flow::refund_order_at(tx, r.order_id, &passed_lines(&r.lines), &format!("after-sales {}", r.id), at_ms) {
         Ok(refund) => {
             r.refund_id = Some(refund.id);
             r.state = RequestState::Refunding;
@@ -1170,10 +773,7 @@ fn difference_unpaid(tx: &mut dyn Tx, replacement: u64, at_ms: i64) -> DbResult<
         Err(PaymentError::Db(e)) | Err(PaymentError::Orders(OrdersError::Db(e))) => return Err(e),
         Err(other) => {
             r.state = RequestState::Attention;
-            r.decision_note = format!(
-                "{}; {note}, but the refund cannot be made: {other}",
-                r.decision_note
-            );
+            r.decision_note = format!("{}; {note}, but the refund cannot be made: {other}", r.decision_note);
         }
     }
     store::update(tx, &r)?;

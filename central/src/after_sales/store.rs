@@ -2,10 +2,7 @@
 //! documented: a customer's return rate divides the units of their requests by the units of
 //! their shipped orders (`orders`, `order_line`), one statement instead of a copy of them.
 
-use super::{
-    AfterSalesLine, AfterSalesRequest, Checked, Kind, Reason, RequestState, ReturnMethod,
-    ReturnPolicy,
-};
+use super::{Checked, Kind, ReturnMethod, ReturnPolicy, Reason, AfterSalesRequest, AfterSalesLine, RequestState};
 use crate::db::{DbError, DbResult, Row, Tx};
 use crate::params;
 use crate::warehouses::store::code;
@@ -71,20 +68,14 @@ pub fn update(tx: &mut dyn Tx, r: &AfterSalesRequest) -> DbResult<()> {
 /// Narrows the lines to what HQ approved (a partial approval): units per SKU, lines not
 /// named dropped. The amount follows.
 pub fn narrow(tx: &mut dyn Tx, r: &AfterSalesRequest) -> DbResult<()> {
-    tx.execute(
-        "DELETE FROM as_request_line WHERE request_id = ?1",
-        &params![r.id],
-    )?;
+    tx.execute("DELETE FROM as_request_line WHERE request_id = ?1", &params![r.id])?;
     for (n, l) in r.lines.iter().enumerate() {
         tx.execute(
             "INSERT INTO as_request_line (request_id, line_no, sku, qty, unit_price_minor, exchange_sku, price_difference) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             &params![r.id, n, l.sku.as_str(), l.qty.as_i64(), l.unit_price, l.exchange_sku.as_ref().map(|s| s.as_str()), l.price_difference],
         )?;
     }
-    tx.execute(
-        "UPDATE as_request SET amount_minor = ?2 WHERE id = ?1",
-        &params![r.id, r.amount_minor],
-    )?;
+    tx.execute("UPDATE as_request SET amount_minor = ?2 WHERE id = ?1", &params![r.id, r.amount_minor])?;
     Ok(())
 }
 
@@ -103,76 +94,36 @@ const COLUMNS: &str = "SELECT id, order_id, kind, reason, note, evidence, state,
 
 /// The request, or None. `lock`: hold its row until the transaction ends (PostgreSQL).
 pub fn load(tx: &mut dyn Tx, id: u64, lock: bool) -> DbResult<Option<AfterSalesRequest>> {
-    one(
-        tx,
-        &format!(
-            "{COLUMNS} WHERE id = ?1{}",
-            if lock { " FOR UPDATE" } else { "" }
-        ),
-        &params![id],
-    )
+    one(tx, &format!("{COLUMNS} WHERE id = ?1{}", if lock { " FOR UPDATE" } else { "" }), &params![id])
 }
 
 pub fn by_rma(tx: &mut dyn Tx, rma: &str, lock: bool) -> DbResult<Option<AfterSalesRequest>> {
-    one(
-        tx,
-        &format!(
-            "{COLUMNS} WHERE rma = ?1{}",
-            if lock { " FOR UPDATE" } else { "" }
-        ),
-        &params![rma],
-    )
+    one(tx, &format!("{COLUMNS} WHERE rma = ?1{}", if lock { " FOR UPDATE" } else { "" }), &params![rma])
 }
 
 /// The request a refund was asked for, locked.
 pub fn by_refund(tx: &mut dyn Tx, refund_id: u64) -> DbResult<Option<AfterSalesRequest>> {
-    one(
-        tx,
-        &format!("{COLUMNS} WHERE refund_id = ?1 FOR UPDATE"),
-        &params![refund_id],
-    )
+    one(tx, &format!("{COLUMNS} WHERE refund_id = ?1 FOR UPDATE"), &params![refund_id])
 }
 
 /// The exchange a replacement order belongs to, locked.
 pub fn by_replacement(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<AfterSalesRequest>> {
-    one(
-        tx,
-        &format!("{COLUMNS} WHERE replacement_order = ?1 FOR UPDATE"),
-        &params![order_id],
-    )
+    one(tx, &format!("{COLUMNS} WHERE replacement_order = ?1 FOR UPDATE"), &params![order_id])
 }
 
 /// The exchange a replacement order belongs to, not locked (to lock its order first).
 pub fn of_replacement(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<AfterSalesRequest>> {
-    one(
-        tx,
-        &format!("{COLUMNS} WHERE replacement_order = ?1"),
-        &params![order_id],
-    )
+    one(tx, &format!("{COLUMNS} WHERE replacement_order = ?1"), &params![order_id])
 }
 
 pub fn for_order(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<AfterSalesRequest>> {
-    many(
-        tx,
-        &format!("{COLUMNS} WHERE order_id = ?1 ORDER BY id"),
-        &params![order_id],
-    )
+    many(tx, &format!("{COLUMNS} WHERE order_id = ?1 ORDER BY id"), &params![order_id])
 }
 
 /// Newest first; `state` filters.
-pub fn list(
-    tx: &mut dyn Tx,
-    state: Option<RequestState>,
-    limit: u32,
-) -> DbResult<Vec<AfterSalesRequest>> {
+pub fn list(tx: &mut dyn Tx, state: Option<RequestState>, limit: u32) -> DbResult<Vec<AfterSalesRequest>> {
     let state = state.map(|s| s.as_str());
-    many(
-        tx,
-        &format!(
-            "{COLUMNS} WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"
-        ),
-        &params![state, limit],
-    )
+    many(tx, &format!("{COLUMNS} WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"), &params![state, limit])
 }
 
 /// Approved returns still waiting for their goods, approved (last changed) at or before
@@ -192,9 +143,7 @@ pub fn held_units(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<(Sku, i64)>> {
          WHERE r.order_id = ?1 AND r.state NOT IN ('rejected', 'withdrawn') GROUP BY l.sku",
         &params![order_id],
     )?;
-    rows.iter()
-        .map(|r| Ok((Sku::parse(&r.text(0)?).map_err(corrupt)?, r.int(1)?)))
-        .collect()
+    rows.iter().map(|r| Ok((Sku::parse(&r.text(0)?).map_err(corrupt)?, r.int(1)?))).collect()
 }
 
 /// Whether the order has a request that is not over yet (the order may not complete).
@@ -210,11 +159,7 @@ pub fn any_open(tx: &mut dyn Tx, order_id: u64) -> DbResult<bool> {
 /// The customer's units in return and exchange requests (not rejected) as a share of the
 /// units of their orders that shipped (of a split order, the parts that left), in percent; None before any shipped. `customer_key`:
 /// the customer as intake keys them (`orders::checks::customer_key`).
-pub fn return_rate_pct(
-    tx: &mut dyn Tx,
-    customer: &str,
-    customer_key: &str,
-) -> DbResult<Option<u32>> {
+pub fn return_rate_pct(tx: &mut dyn Tx, customer: &str, customer_key: &str) -> DbResult<Option<u32>> {
     let bought = tx
         .query_one(
             "SELECT CAST(COALESCE(SUM(l.qty), 0) AS BIGINT) FROM orders o JOIN order_line l ON l.order_id = o.id
@@ -234,18 +179,14 @@ pub fn return_rate_pct(
             &params![customer],
         )?
         .int(0)?;
-    Ok(Some(
-        u32::try_from(returned.saturating_mul(100) / bought).unwrap_or(u32::MAX),
-    ))
+    Ok(Some(u32::try_from(returned.saturating_mul(100) / bought).unwrap_or(u32::MAX)))
 }
 
 pub fn saved_policy(tx: &mut dyn Tx) -> DbResult<Option<ReturnPolicy>> {
     let Some(row) = tx.query_opt("SELECT body FROM as_policy WHERE id = 1", &[])? else {
         return Ok(None);
     };
-    serde_json::from_str(&row.text(0)?)
-        .map(Some)
-        .map_err(corrupt)
+    serde_json::from_str(&row.text(0)?).map(Some).map_err(corrupt)
 }
 
 pub fn save_policy(tx: &mut dyn Tx, policy: &ReturnPolicy, now_ms: i64) -> DbResult<()> {
@@ -257,22 +198,14 @@ pub fn save_policy(tx: &mut dyn Tx, policy: &ReturnPolicy, now_ms: i64) -> DbRes
     Ok(())
 }
 
-fn one(
-    tx: &mut dyn Tx,
-    sql: &str,
-    params: &[crate::db::Value],
-) -> DbResult<Option<AfterSalesRequest>> {
+fn one(tx: &mut dyn Tx, sql: &str, params: &[crate::db::Value]) -> DbResult<Option<AfterSalesRequest>> {
     match tx.query_opt(sql, params)? {
         Some(row) => Ok(Some(request(tx, &row)?)),
         None => Ok(None),
     }
 }
 
-fn many(
-    tx: &mut dyn Tx,
-    sql: &str,
-    params: &[crate::db::Value],
-) -> DbResult<Vec<AfterSalesRequest>> {
+fn many(tx: &mut dyn Tx, sql: &str, params: &[crate::db::Value]) -> DbResult<Vec<AfterSalesRequest>> {
     let rows = tx.query(sql, params)?;
     rows.iter().map(|row| request(tx, row)).collect()
 }
@@ -280,15 +213,8 @@ fn many(
 fn request(tx: &mut dyn Tx, r: &Row) -> DbResult<AfterSalesRequest> {
     let id = r.uint(0)?;
     let (kind, reason, state, method) = (r.text(2)?, r.text(3)?, r.text(6)?, r.text(17)?);
-    let (Some(k), Some(why), Some(s), Some(m)) = (
-        Kind::parse(&kind),
-        Reason::parse(&reason),
-        RequestState::parse(&state),
-        ReturnMethod::parse(&method),
-    ) else {
-        return Err(corrupt(format!(
-            "request {id}: {kind} / {reason} / {state} / {method}"
-        )));
+    let (Some(k), Some(why), Some(s), Some(m)) = (Kind::parse(&kind), Reason::parse(&reason), RequestState::parse(&state), ReturnMethod::parse(&method)) else {
+        return Err(corrupt(format!("request {id}: {kind} / {reason} / {state} / {method}")));
     };
     Ok(AfterSalesRequest {
         id,
@@ -330,11 +256,7 @@ fn lines(tx: &mut dyn Tx, id: u64) -> DbResult<Vec<AfterSalesLine>> {
                 sku: Sku::parse(&r.text(0)?).map_err(corrupt)?,
                 qty: Qty::parse(r.int(1)?).map_err(corrupt)?,
                 unit_price: r.int(2)?,
-                exchange_sku: r
-                    .opt_text(3)?
-                    .map(|s| Sku::parse(&s))
-                    .transpose()
-                    .map_err(corrupt)?,
+                exchange_sku: r.opt_text(3)?.map(|s| Sku::parse(&s)).transpose().map_err(corrupt)?,
                 passed: r.int(4)?,
                 failed: r.int(5)?,
                 fail_reason: r.text(6)?,

@@ -33,42 +33,21 @@ pub fn counts(entries: &[JournalEntry]) -> BTreeMap<Key, Counts> {
     for entry in entries {
         let day = utc_day(entry.at_ms);
         let mut add = |sku: &Sku, warehouse: &str, reason: &str, f: &dyn Fn(&mut Counts)| {
-            f(out
-                .entry((
-                    day.clone(),
-                    sku.clone(),
-                    warehouse.to_owned(),
-                    reason.to_owned(),
-                ))
-                .or_default())
+            f(out.entry((day.clone(), sku.clone(), warehouse.to_owned(), reason.to_owned())).or_default())
         };
         match &entry.event {
-            BusinessEvent::OrderShipped {
-                warehouse: Some(w),
-                lines,
-                ..
-            } => {
+            BusinessEvent::OrderShipped { warehouse: Some(w), lines, .. } => {
                 for l in lines {
                     add(&l.sku, w.as_str(), "", &|c| c.shipped += l.qty.as_i64());
                 }
             }
-            BusinessEvent::AfterSalesRequested {
-                warehouse,
-                reason,
-                lines,
-                ..
-            } => {
+            BusinessEvent::AfterSalesRequested { warehouse, reason, lines, .. } => {
                 let w = warehouse.as_ref().map_or("", |w| w.as_str());
                 for l in lines {
                     add(&l.sku, w, reason, &|c| c.requested += l.qty.as_i64());
                 }
             }
-            BusinessEvent::ReturnReceived {
-                warehouse,
-                reason,
-                lines,
-                ..
-            } => {
+            BusinessEvent::ReturnReceived { warehouse, reason, lines, .. } => {
                 for l in lines {
                     add(&l.sku, warehouse.as_str(), reason, &|c| {
                         c.passed += l.passed;
@@ -165,16 +144,11 @@ pub fn rows(by: By, sums: &[(String, String, Counts)]) -> Vec<ReturnRow> {
         if by == By::Reason {
             row.shipped = total_shipped;
         }
-        row.return_rate_pct =
-            (row.shipped > 0).then(|| round2(100.0 * row.requested as f64 / row.shipped as f64));
+        row.return_rate_pct = (row.shipped > 0).then(|| round2(100.0 * row.requested as f64 / row.shipped as f64));
         let back = row.passed + row.failed;
         row.qc_fail_pct = (back > 0).then(|| round2(100.0 * row.failed as f64 / back as f64));
     }
-    out.sort_by(|a, b| {
-        b.requested
-            .cmp(&a.requested)
-            .then_with(|| a.key.cmp(&b.key))
-    });
+    out.sort_by(|a, b| b.requested.cmp(&a.requested).then_with(|| a.key.cmp(&b.key)));
     out
 }
 
@@ -189,12 +163,7 @@ mod tests {
     use tote_shared::{Qty, WarehouseCode};
 
     fn at(seq: u64, event: BusinessEvent) -> JournalEntry {
-        JournalEntry {
-            seq,
-            at_ms: 1_796_000_000_000,
-            subject: String::new(),
-            event,
-        }
+        JournalEntry { seq, at_ms: 1_796_000_000_000, subject: String::new(), event }
     }
 
     fn sku(s: &str) -> Sku {
@@ -204,67 +173,14 @@ mod tests {
     #[test]
     fn shipments_requests_and_qc_results_add_up_per_sku_warehouse_and_reason() {
         let wh = WarehouseCode::parse("SH-01").expect("warehouse");
-        let line = |s: &str, n| EventLine {
-            sku: sku(s),
-            qty: Qty::parse(n).expect("qty"),
-            unit_price: 100,
-            discount: 0,
-        };
+        let line = |s: &str, n| EventLine { sku: sku(s), qty: Qty::parse(n).expect("qty"), unit_price: 100, discount: 0 };
         let entries = [
-            at(
-                1,
-                BusinessEvent::OrderShipped {
-                    order_id: 1,
-                    warehouse: Some(wh.clone()),
-                    carrier: "SF".into(),
-                    tracking_number: "SF1".into(),
-                    lines: vec![line("A-42", 4)],
-                },
-            ),
-            at(
-                2,
-                BusinessEvent::AfterSalesRequested {
-                    request_id: 1,
-                    order_id: 1,
-                    warehouse: Some(wh.clone()),
-                    kind: "return_refund".into(),
-                    reason: "size".into(),
-                    lines: vec![line("A-42", 2)],
-                    amount: 200,
-                },
-            ),
-            at(
-                3,
-                BusinessEvent::AfterSalesRequested {
-                    request_id: 2,
-                    order_id: 1,
-                    warehouse: Some(wh.clone()),
-                    kind: "return_refund".into(),
-                    reason: "defective".into(),
-                    lines: vec![line("A-42", 1)],
-                    amount: 100,
-                },
-            ),
-            at(
-                4,
-                BusinessEvent::ReturnReceived {
-                    request_id: 1,
-                    order_id: 1,
-                    warehouse: wh.clone(),
-                    reason: "size".into(),
-                    lines: vec![ReturnedUnits {
-                        sku: sku("A-42"),
-                        passed: 1,
-                        failed: 1,
-                        unit_price: 100,
-                    }],
-                },
-            ),
+            at(1, BusinessEvent::OrderShipped { order_id: 1, warehouse: Some(wh.clone()), carrier: "SF".into(), tracking_number: "SF1".into(), lines: vec![line("A-42", 4)] }),
+            at(2, BusinessEvent::AfterSalesRequested { request_id: 1, order_id: 1, warehouse: Some(wh.clone()), kind: "return_refund".into(), reason: "size".into(), lines: vec![line("A-42", 2)], amount: 200 }),
+            at(3, BusinessEvent::AfterSalesRequested { request_id: 2, order_id: 1, warehouse: Some(wh.clone()), kind: "return_refund".into(), reason: "defective".into(), lines: vec![line("A-42", 1)], amount: 100 }),
+            at(4, BusinessEvent::ReturnReceived { request_id: 1, order_id: 1, warehouse: wh.clone(), reason: "size".into(), lines: vec![ReturnedUnits { sku: sku("A-42"), passed: 1, failed: 1, unit_price: 100 }] }),
         ];
-        let sums: Vec<(String, String, Counts)> = counts(&entries)
-            .into_iter()
-            .map(|((_, s, _, reason), c)| (s.to_string(), reason, c))
-            .collect();
+        let sums: Vec<(String, String, Counts)> = counts(&entries).into_iter().map(|((_, s, _, reason), c)| (s.to_string(), reason, c)).collect();
         let by_sku = rows(By::Sku, &sums);
         assert_eq!(by_sku.len(), 1);
         let r = &by_sku[0];
@@ -272,20 +188,8 @@ mod tests {
         assert_eq!((r.return_rate_pct, r.qc_fail_pct), (Some(75.0), Some(50.0)));
         assert_eq!(r.reasons.get("size"), Some(&2));
         // Grouped by reason, the store's key is the reason itself.
-        let by_reason_sums: Vec<(String, String, Counts)> = sums
-            .iter()
-            .map(|(_, reason, c)| (reason.clone(), reason.clone(), *c))
-            .collect();
-        let by_reason: Vec<(String, Option<f64>)> = rows(By::Reason, &by_reason_sums)
-            .into_iter()
-            .map(|r| (r.key, r.return_rate_pct))
-            .collect();
-        assert_eq!(
-            by_reason,
-            vec![
-                ("size".to_owned(), Some(50.0)),
-                ("defective".to_owned(), Some(25.0))
-            ]
-        );
+        let by_reason_sums: Vec<(String, String, Counts)> = sums.iter().map(|(_, reason, c)| (reason.clone(), reason.clone(), *c)).collect();
+        let by_reason: Vec<(String, Option<f64>)> = rows(By::Reason, &by_reason_sums).into_iter().map(|r| (r.key, r.return_rate_pct)).collect();
+        assert_eq!(by_reason, vec![("size".to_owned(), Some(50.0)), ("defective".to_owned(), Some(25.0))]);
     }
 }

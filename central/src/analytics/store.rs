@@ -6,14 +6,7 @@ use crate::params;
 use serde::Serialize;
 use tote_shared::Sku;
 
-pub fn add(
-    tx: &mut dyn Tx,
-    day: &str,
-    sku: &Sku,
-    measure: Measure,
-    qty: i64,
-    value_minor: i64,
-) -> DbResult<()> {
+pub fn add(tx: &mut dyn Tx, day: &str, sku: &Sku, measure: Measure, qty: i64, value_minor: i64) -> DbResult<()> {
     // Column names come from this match, never from input.
     let (column, revenue) = match measure {
         Measure::Ordered => ("ordered", 0),
@@ -70,10 +63,7 @@ pub fn shipped_after(tx: &mut dyn Tx, after_day: &str) -> DbResult<Vec<(String, 
 }
 
 /// Per month (`YYYY-MM`) and SKU of `skus`: units shipped and return requests (scorecards).
-pub fn shipped_and_requested_by_month(
-    tx: &mut dyn Tx,
-    skus: &[&Sku],
-) -> DbResult<Vec<(String, Sku, i64, i64)>> {
+pub fn shipped_and_requested_by_month(tx: &mut dyn Tx, skus: &[&Sku]) -> DbResult<Vec<(String, Sku, i64, i64)>> {
     let mut out = Vec::new();
     for chunk in skus.chunks(500) {
         let sql = format!(
@@ -81,13 +71,9 @@ pub fn shipped_and_requested_by_month(
              WHERE sku IN ({}) GROUP BY SUBSTR(day, 1, 7), sku",
             crate::db::placeholders(chunk.len(), 1)
         );
-        let values: Vec<crate::db::Value> = chunk
-            .iter()
-            .map(|s| crate::db::Value::from(s.as_str()))
-            .collect();
+        let values: Vec<crate::db::Value> = chunk.iter().map(|s| crate::db::Value::from(s.as_str())).collect();
         for r in tx.query(&sql, &values)? {
-            let sku =
-                Sku::parse(&r.text(1)?).map_err(|e| crate::db::DbError::corrupt(e.to_string()))?;
+            let sku = Sku::parse(&r.text(1)?).map_err(|e| crate::db::DbError::corrupt(e.to_string()))?;
             out.push((r.text(0)?, sku, r.int(2)?, r.int(3)?));
         }
     }
@@ -98,12 +84,7 @@ pub fn shipped_and_requested_by_month(
 /// Units shipped from `warehouse` per UTC day, from `from_day` (`YYYY-MM-DD`) on, of the
 /// given SKUs (at most a few hundred a call: the caller pages, so two years of a large catalog
 /// never sit in memory as rows at once).
-pub fn shipped_daily(
-    tx: &mut dyn Tx,
-    warehouse: &tote_shared::WarehouseCode,
-    from_day: &str,
-    skus: &[&Sku],
-) -> DbResult<Vec<(String, String, i64)>> {
+pub fn shipped_daily(tx: &mut dyn Tx, warehouse: &tote_shared::WarehouseCode, from_day: &str, skus: &[&Sku]) -> DbResult<Vec<(String, String, i64)>> {
     if skus.is_empty() {
         return Ok(Vec::new());
     }
@@ -112,21 +93,12 @@ pub fn shipped_daily(
          WHERE warehouse = ?1 AND day >= ?2 AND shipped > 0 AND sku IN ({}) GROUP BY sku, day",
         crate::db::placeholders(skus.len(), 3)
     );
-    let mut values = vec![
-        crate::db::Value::from(warehouse.as_str()),
-        crate::db::Value::from(from_day),
-    ];
+    let mut values = vec![crate::db::Value::from(warehouse.as_str()), crate::db::Value::from(from_day)];
     values.extend(skus.iter().map(|s| crate::db::Value::from(s.as_str())));
-    tx.query(&sql, &values)?
-        .iter()
-        .map(|r| Ok((r.text(0)?, r.text(1)?, r.int(2)?)))
-        .collect()
+    tx.query(&sql, &values)?.iter().map(|r| Ok((r.text(0)?, r.text(1)?, r.int(2)?))).collect()
 }
 
-pub fn add_returns(
-    tx: &mut dyn Tx,
-    counts: &std::collections::BTreeMap<super::returns::Key, super::returns::Counts>,
-) -> DbResult<()> {
+pub fn add_returns(tx: &mut dyn Tx, counts: &std::collections::BTreeMap<super::returns::Key, super::returns::Counts>) -> DbResult<()> {
     for ((day, sku, warehouse, reason), c) in counts {
         tx.execute(
             "INSERT INTO an_returns_daily (day, sku, warehouse, reason, shipped, requested, passed, failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -140,12 +112,7 @@ pub fn add_returns(
 
 /// The `returns` sums over days `from..=to` (YYYY-MM-DD) per group and reason. By SPU reads the
 /// catalog's `sku` table (the one read across, documented): a SKU's product is master data.
-pub fn returns_by(
-    tx: &mut dyn Tx,
-    by: super::returns::By,
-    from: &str,
-    to: &str,
-) -> DbResult<Vec<(String, String, super::returns::Counts)>> {
+pub fn returns_by(tx: &mut dyn Tx, by: super::returns::By, from: &str, to: &str) -> DbResult<Vec<(String, String, super::returns::Counts)>> {
     use super::returns::By;
     // Group expressions come from this match, never from input.
     let (key, join) = match by {
@@ -162,12 +129,7 @@ pub fn returns_by(
     let rows = tx.query(&sql, &params![from, to])?;
     rows.iter()
         .map(|r| {
-            let counts = super::returns::Counts {
-                shipped: r.int(2)?,
-                requested: r.int(3)?,
-                passed: r.int(4)?,
-                failed: r.int(5)?,
-            };
+            let counts = super::returns::Counts { shipped: r.int(2)?, requested: r.int(3)?, passed: r.int(4)?, failed: r.int(5)? };
             Ok((r.text(0)?, r.text(1)?, counts))
         })
         .collect()

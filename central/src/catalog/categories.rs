@@ -75,19 +75,12 @@ pub struct Category {
 }
 
 pub fn valid_id(id: &str) -> bool {
-    (1..=40).contains(&id.len())
-        && id
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| b.is_ascii_uppercase() || b.is_ascii_digit() || (i > 0 && b == b'-'))
+    (1..=40).contains(&id.len()) && id.bytes().enumerate().all(|(i, b)| b.is_ascii_uppercase() || b.is_ascii_digit() || (i > 0 && b == b'-'))
 }
 
 fn valid_name(name: &str) -> bool {
     let b = name.as_bytes();
-    (1..=32).contains(&b.len())
-        && b[0].is_ascii_lowercase()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+    (1..=32).contains(&b.len()) && b[0].is_ascii_lowercase() && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 fn plain_text(text: &str, max: usize) -> bool {
@@ -104,15 +97,10 @@ fn plain_value(text: &str) -> bool {
 /// Checks a new category against its parent (None for a root): why it cannot be made.
 pub fn check_new(c: &NewCategory, parent: Option<&Category>) -> Result<(), String> {
     if !valid_id(&c.id) {
-        return Err(format!(
-            "category id {:?}: capitals, digits and '-', 1 to 40",
-            c.id
-        ));
+        return Err(format!("category id {:?}: capitals, digits and '-', 1 to 40", c.id));
     }
     if !plain_text(&c.name, 100) || c.name.contains('›') {
-        return Err(
-            "name: 1 to 100 characters, no control characters, surrounding spaces or '›'".into(),
-        );
+        return Err("name: 1 to 100 characters, no control characters, surrounding spaces or '›'".into());
     }
     if let Some(p) = parent {
         if p.path.split(" › ").count() >= MAX_DEPTH {
@@ -125,37 +113,19 @@ pub fn check_new(c: &NewCategory, parent: Option<&Category>) -> Result<(), Strin
     let inherited = parent.map_or(&[][..], |p| p.attribute_set.as_slice());
     for (i, a) in c.attributes.iter().enumerate() {
         if !valid_name(&a.name) {
-            return Err(format!(
-                "attribute name {:?}: lower case, digits and '_', starting with a letter, 1 to 32",
-                a.name
-            ));
+            return Err(format!("attribute name {:?}: lower case, digits and '_', starting with a letter, 1 to 32", a.name));
         }
-        if inherited
-            .iter()
-            .chain(&c.attributes[..i])
-            .any(|b| b.name == a.name)
-        {
+        if inherited.iter().chain(&c.attributes[..i]).any(|b| b.name == a.name) {
             return Err(format!("attribute {} is defined twice on the path", a.name));
         }
         match a.kind {
             AttributeKind::Choice if a.values.is_empty() || a.values.len() > MAX_CHOICES => {
-                return Err(format!(
-                    "attribute {}: a choice needs 1 to {MAX_CHOICES} values",
-                    a.name
-                ));
+                return Err(format!("attribute {}: a choice needs 1 to {MAX_CHOICES} values", a.name));
             }
             AttributeKind::Choice if a.values.iter().any(|v| !plain_value(v)) => {
-                return Err(format!(
-                    "attribute {}: each value 1 to 100 plain characters, no ';' or '='",
-                    a.name
-                ));
+                return Err(format!("attribute {}: each value 1 to 100 plain characters, no ';' or '='", a.name));
             }
-            AttributeKind::Choice
-                if a.values
-                    .iter()
-                    .enumerate()
-                    .any(|(i, v)| a.values[..i].contains(v)) =>
-            {
+            AttributeKind::Choice if a.values.iter().enumerate().any(|(i, v)| a.values[..i].contains(v)) => {
                 return Err(format!("attribute {}: a value is listed twice", a.name));
             }
             AttributeKind::Text | AttributeKind::Number if !a.values.is_empty() => {
@@ -175,22 +145,12 @@ pub fn build(c: &NewCategory, parent: Option<&Category>) -> Category {
     };
     let mut attribute_set = parent.map(|p| p.attribute_set.clone()).unwrap_or_default();
     attribute_set.extend(c.attributes.iter().cloned());
-    Category {
-        id: c.id.clone(),
-        parent: c.parent.clone(),
-        name: c.name.clone(),
-        attributes: c.attributes.clone(),
-        path,
-        attribute_set,
-    }
+    Category { id: c.id.clone(), parent: c.parent.clone(), name: c.name.clone(), attributes: c.attributes.clone(), path, attribute_set }
 }
 
 /// Whether `given` fits `set`: every required attribute there, nothing unknown, each value of
 /// its kind. The first misfit, named.
-pub fn check_attributes(
-    set: &[AttributeDef],
-    given: &BTreeMap<String, String>,
-) -> Result<(), String> {
+pub fn check_attributes(set: &[AttributeDef], given: &BTreeMap<String, String>) -> Result<(), String> {
     for name in given.keys() {
         if !set.iter().any(|a| &a.name == name) {
             return Err(format!("attribute {name} is not in the category's set"));
@@ -206,11 +166,7 @@ pub fn check_attributes(
         let fits = match a.kind {
             AttributeKind::Text => plain_value(value),
             AttributeKind::Choice => a.values.contains(value),
-            AttributeKind::Number => {
-                value.len() <= 20
-                    && value.parse::<f64>().is_ok_and(f64::is_finite)
-                    && !value.starts_with('+')
-            }
+            AttributeKind::Number => value.len() <= 20 && value.parse::<f64>().is_ok_and(f64::is_finite) && !value.starts_with('+'),
         };
         if !fits {
             let wanted = match a.kind {
@@ -229,36 +185,18 @@ mod tests {
     use super::*;
 
     fn def(name: &str, kind: AttributeKind, values: &[&str], required: bool) -> AttributeDef {
-        AttributeDef {
-            name: name.into(),
-            kind,
-            values: values.iter().map(|v| v.to_string()).collect(),
-            required,
-        }
+        AttributeDef { name: name.into(), kind, values: values.iter().map(|v| v.to_string()).collect(), required }
     }
 
     fn shoes() -> (Category, Category) {
-        let root = NewCategory {
-            id: "SHOES".into(),
-            parent: None,
-            name: "Shoes".into(),
-            attributes: vec![def(
-                "gender",
-                AttributeKind::Choice,
-                &["men", "women"],
-                true,
-            )],
-        };
+        let root = NewCategory { id: "SHOES".into(), parent: None, name: "Shoes".into(), attributes: vec![def("gender", AttributeKind::Choice, &["men", "women"], true)] };
         assert_eq!(check_new(&root, None), Ok(()));
         let root = build(&root, None);
         let running = NewCategory {
             id: "RUNNING".into(),
             parent: Some("SHOES".into()),
             name: "Running".into(),
-            attributes: vec![
-                def("size_eu", AttributeKind::Number, &[], true),
-                def("width", AttributeKind::Choice, &["regular", "wide"], false),
-            ],
+            attributes: vec![def("size_eu", AttributeKind::Number, &[], true), def("width", AttributeKind::Choice, &["regular", "wide"], false)],
         };
         assert_eq!(check_new(&running, Some(&root)), Ok(()));
         let running = build(&running, Some(&root));
@@ -269,66 +207,25 @@ mod tests {
     fn a_child_carries_its_ancestors_attributes_and_cannot_redefine_them() {
         let (root, running) = shoes();
         assert_eq!(running.path, "Shoes › Running");
-        assert_eq!(
-            running
-                .attribute_set
-                .iter()
-                .map(|a| a.name.as_str())
-                .collect::<Vec<_>>(),
-            ["gender", "size_eu", "width"]
-        );
-        let again = NewCategory {
-            id: "TRAIL".into(),
-            parent: Some("SHOES".into()),
-            name: "Trail".into(),
-            attributes: vec![def("gender", AttributeKind::Text, &[], false)],
-        };
+        assert_eq!(running.attribute_set.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["gender", "size_eu", "width"]);
+        let again = NewCategory { id: "TRAIL".into(), parent: Some("SHOES".into()), name: "Trail".into(), attributes: vec![def("gender", AttributeKind::Text, &[], false)] };
         assert!(check_new(&again, Some(&root)).is_err_and(|e| e.contains("defined twice")));
-        let empty = NewCategory {
-            id: "X".into(),
-            parent: None,
-            name: "X".into(),
-            attributes: vec![def("fit", AttributeKind::Choice, &[], false)],
-        };
+        let empty = NewCategory { id: "X".into(), parent: None, name: "X".into(), attributes: vec![def("fit", AttributeKind::Choice, &[], false)] };
         assert!(check_new(&empty, None).is_err());
-        let lower = NewCategory {
-            id: "shoes".into(),
-            parent: None,
-            name: "S".into(),
-            attributes: vec![],
-        };
+        let lower = NewCategory { id: "shoes".into(), parent: None, name: "S".into(), attributes: vec![] };
         assert!(check_new(&lower, None).is_err());
     }
 
     #[test]
     fn attributes_must_fit_the_set() {
         let (_, running) = shoes();
-        let given = |pairs: &[(&str, &str)]| {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>()
-        };
+        let given = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
         let set = &running.attribute_set;
-        assert_eq!(
-            check_attributes(set, &given(&[("gender", "men"), ("size_eu", "42.5")])),
-            Ok(())
-        );
-        assert!(check_attributes(set, &given(&[("gender", "men")]))
-            .is_err_and(|e| e == "attribute size_eu is required"));
-        assert!(
-            check_attributes(set, &given(&[("gender", "kids"), ("size_eu", "42")]))
-                .is_err_and(|e| e.contains("one of men, women"))
-        );
-        assert!(
-            check_attributes(set, &given(&[("gender", "men"), ("size_eu", "big")]))
-                .is_err_and(|e| e.contains("a number"))
-        );
+        assert_eq!(check_attributes(set, &given(&[("gender", "men"), ("size_eu", "42.5")])), Ok(()));
+        assert!(check_attributes(set, &given(&[("gender", "men")])).is_err_and(|e| e == "attribute size_eu is required"));
+        assert!(check_attributes(set, &given(&[("gender", "kids"), ("size_eu", "42")])).is_err_and(|e| e.contains("one of men, women")));
+        assert!(check_attributes(set, &given(&[("gender", "men"), ("size_eu", "big")])).is_err_and(|e| e.contains("a number")));
         assert!(check_attributes(set, &given(&[("gender", "men"), ("size_eu", "NaN")])).is_err());
-        assert!(check_attributes(
-            set,
-            &given(&[("gender", "men"), ("size_eu", "42"), ("heel", "8")])
-        )
-        .is_err_and(|e| e.contains("heel")));
+        assert!(check_attributes(set, &given(&[("gender", "men"), ("size_eu", "42"), ("heel", "8")])).is_err_and(|e| e.contains("heel")));
     }
 }

@@ -5,45 +5,16 @@
 //! listed) and `attributes` (`size_eu=42;width=regular`), which the export writes.
 
 use super::{valid_spu_id, ShippingSpec, SkuRecord, SkuState};
-use crate::csv_rows::{read, FileError, Parsed};
 use std::collections::BTreeMap;
+use crate::csv_rows::{read, FileError, Parsed};
 use std::collections::HashSet;
 use tote_shared::payment::alipay::parse_yuan;
 use tote_shared::{Gtin, Money, Sku};
 
-pub const SKU_HEADER: [&str; 13] = [
-    "sku",
-    "spu_id",
-    "gtin",
-    "gender",
-    "colour",
-    "size",
-    "price",
-    "cost",
-    "weight_g",
-    "length_mm",
-    "width_mm",
-    "height_mm",
-    "fragile",
-];
+pub const SKU_HEADER: [&str; 13] = ["sku", "spu_id", "gtin", "gender", "colour", "size", "price", "cost", "weight_g", "length_mm", "width_mm", "height_mm", "fragile"];
 /// The header with the lifecycle state and the attributes.
-pub const SKU_HEADER_FULL: [&str; 15] = [
-    "sku",
-    "spu_id",
-    "gtin",
-    "gender",
-    "colour",
-    "size",
-    "price",
-    "cost",
-    "weight_g",
-    "length_mm",
-    "width_mm",
-    "height_mm",
-    "fragile",
-    "state",
-    "attributes",
-];
+pub const SKU_HEADER_FULL: [&str; 15] =
+    ["sku", "spu_id", "gtin", "gender", "colour", "size", "price", "cost", "weight_g", "length_mm", "width_mm", "height_mm", "fragile", "state", "attributes"];
 
 /// A row that read well, with its line (for the checks against the database).
 #[derive(Debug, Clone)]
@@ -58,11 +29,7 @@ type Bad = (&'static str, String);
 pub fn skus(bytes: &[u8]) -> Result<Parsed<SkuRow>, FileError> {
     let (mut skus, mut gtins) = (HashSet::new(), HashSet::new());
     let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
-    let header: &[&str] = if first.trim_ascii_end().ends_with(b",attributes") {
-        &SKU_HEADER_FULL
-    } else {
-        &SKU_HEADER
-    };
+    let header: &[&str] = if first.trim_ascii_end().ends_with(b",attributes") { &SKU_HEADER_FULL } else { &SKU_HEADER };
     read(bytes, header, |line, record| {
         let record = sku_record(record)?;
         if !skus.insert(record.sku.clone()) {
@@ -77,9 +44,7 @@ pub fn skus(bytes: &[u8]) -> Result<Parsed<SkuRow>, FileError> {
 
 fn sku_record(record: &[&str]) -> Result<SkuRecord, Bad> {
     let (basic, extra) = record.split_at(13.min(record.len()));
-    let [sku, spu_id, gtin, gender, colour, size, price, cost, weight, length, width, height, fragile] =
-        basic
-    else {
+    let [sku, spu_id, gtin, gender, colour, size, price, cost, weight, length, width, height, fragile] = basic else {
         unreachable!("the header fixed the width")
     };
     let (state, attributes) = match extra {
@@ -118,14 +83,10 @@ fn attribute_pairs(value: &str) -> Result<BTreeMap<String, String>, Bad> {
     let mut out = BTreeMap::new();
     for pair in value.split(';').filter(|p| !p.trim().is_empty()) {
         let Some((name, v)) = pair.split_once('=') else {
-            return Err((
-                "attributes",
-                format!("{pair:?}: write name=value, pairs apart by ';'"),
-            ));
+            return Err(("attributes", format!("{pair:?}: write name=value, pairs apart by ';'")));
         };
         let (name, v) = (name.trim(), v.trim());
-        tote_shared::text::check("attributes", v, 100)
-            .map_err(|e| ("attributes", e.to_string()))?;
+        tote_shared::text::check("attributes", v, 100).map_err(|e| ("attributes", e.to_string()))?;
         if out.insert(name.to_owned(), v.to_owned()).is_some() {
             return Err(("attributes", format!("{name} given twice")));
         }
@@ -139,10 +100,7 @@ fn text(field: &'static str, value: &str, max: usize) -> Result<String, Bad> {
 }
 
 fn yuan(field: &'static str, value: &str) -> Result<Money, Bad> {
-    let fen = parse_yuan(value).ok_or((
-        field,
-        format!("{value:?} is not an amount in yuan (e.g. 899 or 899.00)"),
-    ))?;
+    let fen = parse_yuan(value).ok_or((field, format!("{value:?} is not an amount in yuan (e.g. 899 or 899.00)")))?;
     Money::parse(fen).map_err(|e| (field, e.to_string()))
 }
 
@@ -150,11 +108,7 @@ fn shipping(sizes: [&&str; 4], fragile: &str) -> Result<Option<ShippingSpec>, Ba
     if sizes.iter().all(|s| s.is_empty()) && fragile.is_empty() {
         return Ok(None);
     }
-    let number = |field: &'static str, value: &str| {
-        value
-            .parse::<u32>()
-            .map_err(|_| (field, format!("{value:?} is not a whole number")))
-    };
+    let number = |field: &'static str, value: &str| value.parse::<u32>().map_err(|_| (field, format!("{value:?} is not a whole number")));
     let fragile = match fragile {
         "" | "0" | "false" | "no" => false,
         "1" | "true" | "yes" => true,
@@ -168,10 +122,7 @@ fn shipping(sizes: [&&str; 4], fragile: &str) -> Result<Option<ShippingSpec>, Ba
         fragile,
     };
     if !spec.is_valid() {
-        return Err((
-            "weight_g",
-            "weight_g must be 1 to 1000000 and each side 1 to 10000 mm".into(),
-        ));
+        return Err(("weight_g", "weight_g must be 1 to 1000000 and each side 1 to 10000 mm".into()));
     }
     Ok(Some(spec))
 }
@@ -182,40 +133,11 @@ pub fn write(skus: &[SkuRecord]) -> String {
     let _ = out.write_record(SKU_HEADER_FULL);
     let yuan = |m: Money| format!("{}.{:02}", m.minor() / 100, m.minor() % 100);
     for s in skus {
-        let ship = s.shipping.map_or(
-            [
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-            ],
-            |p| {
-                [
-                    p.weight_g.to_string(),
-                    p.length_mm.to_string(),
-                    p.width_mm.to_string(),
-                    p.height_mm.to_string(),
-                    p.fragile.to_string(),
-                ]
-            },
-        );
-        let row = [
-            s.sku.to_string(),
-            s.spu_id.clone(),
-            s.gtin.to_string(),
-            s.gender.clone(),
-            s.colour.clone(),
-            s.size.clone(),
-            yuan(s.price),
-            yuan(s.cost),
-        ];
-        let attributes = s
-            .attributes
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(";");
+        let ship = s.shipping.map_or([String::new(), String::new(), String::new(), String::new(), String::new()], |p| {
+            [p.weight_g.to_string(), p.length_mm.to_string(), p.width_mm.to_string(), p.height_mm.to_string(), p.fragile.to_string()]
+        });
+        let row = [s.sku.to_string(), s.spu_id.clone(), s.gtin.to_string(), s.gender.clone(), s.colour.clone(), s.size.clone(), yuan(s.price), yuan(s.cost)];
+        let attributes = s.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(";");
         let tail = [s.state.as_str().to_owned(), attributes];
         let _ = out.write_record(row.iter().chain(ship.iter()).chain(tail.iter()));
     }
@@ -229,10 +151,7 @@ mod tests {
     const HEAD: &str = "sku,spu_id,gtin,gender,colour,size,price,cost,weight_g,length_mm,width_mm,height_mm,fragile\n";
 
     fn row(n: u64) -> String {
-        format!(
-            "IMP-{n:05},PEG39,{},men,white,EU 42,899.00,400,,,,,\n",
-            Gtin::from_body13(500_000_000_000 + n)
-        )
+        format!("IMP-{n:05},PEG39,{},men,white,EU 42,899.00,400,,,,,\n", Gtin::from_body13(500_000_000_000 + n))
     }
 
     #[test]
@@ -243,58 +162,18 @@ mod tests {
         }
         file.push_str("imp-lower,PEG39,1958661377384,men,white,42,1,1,,,,,\n");
         file.push_str(&row(0));
-        file.push_str(&format!(
-            "IMP-90001,PEG39,{},men,white,42,-1,1,,,,,\n",
-            Gtin::from_body13(600_000_000_001)
-        ));
-        file.push_str(&format!(
-            "IMP-90002,PEG39,{},men,white,42,1,1,0,10,10,10,no\n",
-            Gtin::from_body13(600_000_000_002)
-        ));
+        file.push_str(&format!("IMP-90001,PEG39,{},men,white,42,-1,1,,,,,\n", Gtin::from_body13(600_000_000_001)));
+        file.push_str(&format!("IMP-90002,PEG39,{},men,white,42,1,1,0,10,10,10,no\n", Gtin::from_body13(600_000_000_002)));
         file.push_str("IMP-90003,PEG39,1958661377385,men,white,42,1,1,,,,,\n");
-        file.push_str(&format!(
-            "IMP-90004,PEG39,{},men,white,42,1.5,1,300,300,120,110,true\n",
-            Gtin::from_body13(600_000_000_004)
-        ));
+        file.push_str(&format!("IMP-90004,PEG39,{},men,white,42,1.5,1,300,300,120,110,true\n", Gtin::from_body13(600_000_000_004)));
         let parsed = skus(file.as_bytes()).expect("reads");
-        let named: Vec<(u64, &str)> = parsed
-            .errors
-            .iter()
-            .map(|e| (e.line, e.field.as_str()))
-            .collect();
-        assert_eq!(
-            named,
-            vec![
-                (7, "sku"),
-                (8, "sku"),
-                (9, "price"),
-                (10, "weight_g"),
-                (11, "gtin")
-            ]
-        );
+        let named: Vec<(u64, &str)> = parsed.errors.iter().map(|e| (e.line, e.field.as_str())).collect();
+        assert_eq!(named, vec![(7, "sku"), (8, "sku"), (9, "price"), (10, "weight_g"), (11, "gtin")]);
         assert_eq!(parsed.rows.len(), 6);
         let last = &parsed.rows[5].record;
-        assert_eq!(
-            (last.price.minor(), last.shipping.map(|s| s.fragile)),
-            (150, Some(true))
-        );
-        let again = skus(
-            write(
-                &parsed
-                    .rows
-                    .iter()
-                    .map(|r| r.record.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .as_bytes(),
-        )
-        .expect("reads back");
-        assert_eq!(
-            (again.rows.len(), again.error_count),
-            (6, 0),
-            "the export reads back: {:?}",
-            again.errors
-        );
+        assert_eq!((last.price.minor(), last.shipping.map(|s| s.fragile)), (150, Some(true)));
+        let again = skus(write(&parsed.rows.iter().map(|r| r.record.clone()).collect::<Vec<_>>()).as_bytes()).expect("reads back");
+        assert_eq!((again.rows.len(), again.error_count), (6, 0), "the export reads back: {:?}", again.errors);
     }
 
     #[test]
@@ -308,31 +187,15 @@ mod tests {
             g(3)
         );
         let parsed = skus(file.as_bytes()).expect("reads");
-        assert_eq!(
-            parsed
-                .errors
-                .iter()
-                .map(|e| (e.line, e.field.as_str()))
-                .collect::<Vec<_>>(),
-            vec![(3, "state"), (4, "attributes")]
-        );
+        assert_eq!(parsed.errors.iter().map(|e| (e.line, e.field.as_str())).collect::<Vec<_>>(), vec![(3, "state"), (4, "attributes")]);
         let first = &parsed.rows[0].record;
-        assert_eq!(
-            (
-                first.state,
-                first.attributes.get("width").map(String::as_str)
-            ),
-            (SkuState::Draft, Some("wide"))
-        );
+        assert_eq!((first.state, first.attributes.get("width").map(String::as_str)), (SkuState::Draft, Some("wide")));
         let again = skus(write(std::slice::from_ref(first)).as_bytes()).expect("reads back");
         assert_eq!(again.rows[0].record.attributes, first.attributes);
     }
 
     #[test]
     fn a_wrong_header_imports_nothing() {
-        assert!(matches!(
-            skus(b"sku,spu\nA,B\n"),
-            Err(FileError::Header { .. })
-        ));
+        assert!(matches!(skus(b"sku,spu\nA,B\n"), Err(FileError::Header { .. })));
     }
 }

@@ -8,9 +8,9 @@ use super::{store, valid_spu_id, CatalogError, ShippingSpec, SkuRecord, Spu};
 use crate::auth::{Admin, Reader};
 use crate::csv_rows::RowError;
 use crate::edge_sync::commands;
-use crate::http::check_text;
 use crate::http::error::ApiError;
 use crate::http::keyed::{keyed_write, Keyed};
+use crate::http::check_text;
 use crate::startup::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -23,27 +23,16 @@ use tote_shared::{Gtin, Money, Sku};
 
 #[utoipa::path(post, path = "/api/v1/spus", request_body = Spu, params(doc::IdempotencyKey),
     responses((status = 201, body = Spu), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unavailable), tag = "catalog")]
-pub async fn create_spu(
-    _: Admin,
-    State(state): State<AppState>,
-    key: Keyed,
-    Json(spu): Json<Spu>,
-) -> Result<Response, ApiError> {
+pub async fn create_spu(_: Admin, State(state): State<AppState>, key: Keyed, Json(spu): Json<Spu>) -> Result<Response, ApiError> {
     if !valid_spu_id(&spu.id) {
-        return Err(ApiError::unprocessable(
-            "invalid-field",
-            "id must be 1 to 32 letters, digits or '-'",
-        ));
+        return Err(ApiError::unprocessable("invalid-field", "id must be 1 to 32 letters, digits or '-'"));
     }
     check_text("name", &spu.name, 200)?;
     check_text("brand", &spu.brand, 100)?;
     check_text("category", &spu.category, 300)?;
     let request = key.fingerprint(&spu)?;
     let now = now_ms();
-    keyed_write(&state, request, StatusCode::CREATED, move |tx| {
-        store::create_spu(tx, &spu, now)
-    })
-    .await
+    keyed_write(&state, request, StatusCode::CREATED, move |tx| store::create_spu(tx, &spu, now)).await
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -76,26 +65,15 @@ pub struct NewSku {
 
 #[utoipa::path(post, path = "/api/v1/skus", request_body = NewSku, params(doc::IdempotencyKey),
     responses((status = 201, body = SkuRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "catalog")]
-pub async fn create_sku(
-    _: Admin,
-    State(state): State<AppState>,
-    key: Keyed,
-    Json(new): Json<NewSku>,
-) -> Result<Response, ApiError> {
+pub async fn create_sku(_: Admin, State(state): State<AppState>, key: Keyed, Json(new): Json<NewSku>) -> Result<Response, ApiError> {
     if !valid_spu_id(&new.spu_id) {
-        return Err(ApiError::unprocessable(
-            "invalid-field",
-            "spu_id must be 1 to 32 letters, digits or '-'",
-        ));
+        return Err(ApiError::unprocessable("invalid-field", "spu_id must be 1 to 32 letters, digits or '-'"));
     }
     check_text("gender", &new.gender, 20)?;
     check_text("colour", &new.colour, 50)?;
     check_text("size", &new.size, 20)?;
     if new.shipping.is_some_and(|s| !s.is_valid()) {
-        return Err(ApiError::unprocessable(
-            "invalid-field",
-            "shipping: weight_g must be 1 to 1000000 and each side 1 to 10000 mm",
-        ));
+        return Err(ApiError::unprocessable("invalid-field", "shipping: weight_g must be 1 to 1000000 and each side 1 to 10000 mm"));
     }
     let request = key.fingerprint(&new)?;
     let record = SkuRecord {
@@ -137,14 +115,9 @@ pub struct SkuImport {
 /// created in one transaction and taught to every edge.
 #[utoipa::path(post, path = "/api/v1/skus/import", request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = SkuImport), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::Unprocessable, doc::Unavailable), tag = "catalog")]
-pub async fn import(
-    _: Admin,
-    State(state): State<AppState>,
-    body: axum::body::Bytes,
-) -> Result<Json<SkuImport>, ApiError> {
+pub async fn import(_: Admin, State(state): State<AppState>, body: axum::body::Bytes) -> Result<Json<SkuImport>, ApiError> {
     // Read outside any transaction: a large file must not hold the writer.
-    let parsed = super::csv::skus(&body)
-        .map_err(|e| ApiError::unprocessable("invalid-file", e.to_string()))?;
+    let parsed = super::csv::skus(&body).map_err(|e| ApiError::unprocessable("invalid-file", e.to_string()))?;
     let rows = std::sync::Arc::new(parsed.rows);
     let now = now_ms();
     let (imported, mut refused) = state
@@ -171,24 +144,13 @@ pub async fn import(
                     None
                 };
                 match why {
-                    Some((field, message)) => refused.push(RowError {
-                        line: r.line,
-                        field: field.into(),
-                        message,
-                    }),
+                    Some((field, message)) => refused.push(RowError { line: r.line, field: field.into(), message }),
                     None => good.push(r),
                 }
             }
             let records: Vec<SkuRecord> = good.iter().map(|r| r.record.clone()).collect();
             store::create_skus(tx, &records, &warehouses, now)?;
-            crate::audit::store::append(
-                tx,
-                now,
-                "admin",
-                "skus_imported",
-                "catalog",
-                &serde_json::json!({ "imported": good.len(), "refused": refused.len() }),
-            )?;
+            crate::audit::store::append(tx, now, "admin", "skus_imported", "catalog", &serde_json::json!({ "imported": good.len(), "refused": refused.len() }))?;
             Ok((good.len(), refused))
         })
         .await?;
@@ -197,26 +159,16 @@ pub async fn import(
     errors.append(&mut refused);
     errors.sort_by_key(|e| e.line);
     errors.truncate(crate::csv_rows::MAX_LISTED_ERRORS);
-    Ok(Json(SkuImport {
-        imported,
-        refused: count,
-        errors,
-    }))
+    Ok(Json(SkuImport { imported, refused: count, errors }))
 }
 
 /// Every SKU as CSV, in the import's columns (it reads back as an import).
 #[utoipa::path(get, path = "/api/v1/skus.csv",
     responses((status = 200, body = String, content_type = "text/csv"), doc::Unauthorized, doc::Unavailable), tag = "catalog")]
-pub async fn export(
-    _: crate::auth::Reader,
-    State(state): State<AppState>,
-) -> Result<axum::response::Response, ApiError> {
+pub async fn export(_: crate::auth::Reader, State(state): State<AppState>) -> Result<axum::response::Response, ApiError> {
     let skus = state.db.read(store::all_skus).await?;
     let body = super::csv::write(&skus);
-    Ok(axum::response::IntoResponse::into_response((
-        [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-        body,
-    )))
+    Ok(axum::response::IntoResponse::into_response(([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], body)))
 }
 
 // The category tree.
@@ -225,25 +177,16 @@ pub async fn export(
 /// of the ancestors'.
 #[utoipa::path(post, path = "/api/v1/categories", request_body = NewCategory,
     responses((status = 201, body = Category), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "catalog")]
-pub async fn create_category(
-    _: Admin,
-    State(state): State<AppState>,
-    Json(new): Json<NewCategory>,
-) -> Result<(StatusCode, Json<Category>), ApiError> {
+pub async fn create_category(_: Admin, State(state): State<AppState>, Json(new): Json<NewCategory>) -> Result<(StatusCode, Json<Category>), ApiError> {
     let now = now_ms();
-    let made = state
-        .write(move |tx| store::create_category(tx, &new, now))
-        .await?;
+    let made = state.write(move |tx| store::create_category(tx, &new, now)).await?;
     Ok((StatusCode::CREATED, Json(made)))
 }
 
 /// The whole tree, by path, each category with the attribute set its products carry.
 #[utoipa::path(get, path = "/api/v1/categories",
     responses((status = 200, body = Vec<Category>), doc::Unauthorized, doc::Unavailable), tag = "catalog")]
-pub async fn categories(
-    _: Reader,
-    State(state): State<AppState>,
-) -> Result<Json<Vec<Category>>, ApiError> {
+pub async fn categories(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<Category>>, ApiError> {
     Ok(Json(state.db.read(store::categories).await?))
 }
 
@@ -261,20 +204,11 @@ pub struct StateChange {
 /// no orders taken).
 #[utoipa::path(post, path = "/api/v1/skus/{sku}/state", params(("sku" = Sku, Path), doc::IdempotencyKey), request_body = StateChange,
     responses((status = 200, body = SkuRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "catalog")]
-pub async fn set_state(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(sku): Path<Sku>,
-    key: Keyed,
-    Json(body): Json<StateChange>,
-) -> Result<Response, ApiError> {
+pub async fn set_state(_: Admin, State(state): State<AppState>, Path(sku): Path<Sku>, key: Keyed, Json(body): Json<StateChange>) -> Result<Response, ApiError> {
     check_text("reason", &body.reason, 300)?;
     let request = key.fingerprint(&(&sku, &body))?;
     let now = now_ms();
-    keyed_write(&state, request, StatusCode::OK, move |tx| {
-        store::set_state(tx, &sku, body.state, &body.reason, now)
-    })
-    .await
+    keyed_write(&state, request, StatusCode::OK, move |tx| store::set_state(tx, &sku, body.state, &body.reason, now)).await
 }
 
 /// A SKU's selling prices: what is in force now, and every price ever set, newest first.
@@ -307,13 +241,7 @@ fn price_book(record: SkuRecord, history: Vec<PriceEntry>, now: i64) -> PriceBoo
 /// change); kept in the history for good.
 #[utoipa::path(post, path = "/api/v1/skus/{sku}/prices", params(("sku" = Sku, Path), doc::IdempotencyKey), request_body = NewSellingPrice,
     responses((status = 200, body = PriceBook), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "catalog")]
-pub async fn add_price(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(sku): Path<Sku>,
-    key: Keyed,
-    Json(body): Json<NewSellingPrice>,
-) -> Result<Response, ApiError> {
+pub async fn add_price(_: Admin, State(state): State<AppState>, Path(sku): Path<Sku>, key: Keyed, Json(body): Json<NewSellingPrice>) -> Result<Response, ApiError> {
     check_text("reason", &body.reason, 300)?;
     let request = key.fingerprint(&(&sku, &body))?;
     let now = now_ms();
@@ -326,11 +254,7 @@ pub async fn add_price(
 
 #[utoipa::path(get, path = "/api/v1/skus/{sku}/prices", params(("sku" = Sku, Path)),
     responses((status = 200, body = PriceBook), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "catalog")]
-pub async fn prices(
-    _: Reader,
-    State(state): State<AppState>,
-    Path(sku): Path<Sku>,
-) -> Result<Json<PriceBook>, ApiError> {
+pub async fn prices(_: Reader, State(state): State<AppState>, Path(sku): Path<Sku>) -> Result<Json<PriceBook>, ApiError> {
     let now = now_ms();
     let book = state
         .db

@@ -87,10 +87,7 @@ pub struct ShippingSpec {
 impl ShippingSpec {
     /// Within the limits the schema states (1 t, 10 m a side).
     pub fn is_valid(&self) -> bool {
-        (1..=1_000_000).contains(&self.weight_g)
-            && [self.length_mm, self.width_mm, self.height_mm]
-                .iter()
-                .all(|d| (1..=10_000).contains(d))
+        (1..=1_000_000).contains(&self.weight_g) && [self.length_mm, self.width_mm, self.height_mm].iter().all(|d| (1..=10_000).contains(d))
     }
 }
 

@@ -33,15 +33,7 @@ impl SkuState {
     /// Whether HQ may move a SKU from `self` to `to`.
     pub fn may_become(self, to: SkuState) -> bool {
         use SkuState::*;
-        matches!(
-            (self, to),
-            (Draft, Listed)
-                | (Draft, Retired)
-                | (Listed, Clearance)
-                | (Clearance, Listed)
-                | (Listed, Retired)
-                | (Clearance, Retired)
-        )
+        matches!((self, to), (Draft, Listed) | (Draft, Retired) | (Listed, Clearance) | (Clearance, Listed) | (Listed, Retired) | (Clearance, Retired))
     }
 }
 
@@ -81,19 +73,12 @@ impl PriceEntry {
 
 /// The price of `kind` in force at `at_ms`: the latest set (highest id) whose window covers it.
 pub fn in_force(entries: &[PriceEntry], kind: PriceKind, at_ms: i64) -> Option<&PriceEntry> {
-    entries
-        .iter()
-        .filter(|e| e.kind == kind && e.covers(at_ms))
-        .max_by_key(|e| e.id)
+    entries.iter().filter(|e| e.kind == kind && e.covers(at_ms)).max_by_key(|e| e.id)
 }
 
 /// The price checkout charges at `at_ms` for a SKU in `state` with these entries, or None to
 /// keep the one it has (no entry in force: a SKU priced before history began).
-pub fn selling_price(
-    entries: &[PriceEntry],
-    state: SkuState,
-    at_ms: i64,
-) -> Option<(Money, PriceKind)> {
+pub fn selling_price(entries: &[PriceEntry], state: SkuState, at_ms: i64) -> Option<(Money, PriceKind)> {
     if state == SkuState::Clearance {
         if let Some(e) = in_force(entries, PriceKind::Clearance, at_ms) {
             return Some((e.price, PriceKind::Clearance));
@@ -107,16 +92,7 @@ mod tests {
     use super::*;
 
     fn entry(id: u64, kind: PriceKind, yuan: i64, from: i64, until: Option<i64>) -> PriceEntry {
-        PriceEntry {
-            id,
-            kind,
-            price: Money::parse(yuan * 100).expect("money"),
-            valid_from_ms: from,
-            valid_until_ms: until,
-            reason: String::new(),
-            set_by: "admin".into(),
-            set_ms: 0,
-        }
+        PriceEntry { id, kind, price: Money::parse(yuan * 100).expect("money"), valid_from_ms: from, valid_until_ms: until, reason: String::new(), set_by: "admin".into(), set_ms: 0 }
     }
 
     #[test]
@@ -128,51 +104,21 @@ mod tests {
             entry(3, PriceKind::Clearance, 499, 150, None),
             entry(4, PriceKind::Member, 859, 0, None),
         ];
-        let yuan =
-            |at, state| selling_price(&history, state, at).map(|(m, k)| (m.minor() / 100, k));
+        let yuan = |at, state| selling_price(&history, state, at).map(|(m, k)| (m.minor() / 100, k));
         assert_eq!(yuan(50, SkuState::Listed), Some((899, PriceKind::Base)));
         assert_eq!(yuan(100, SkuState::Listed), Some((799, PriceKind::Base)));
-        assert_eq!(
-            yuan(200, SkuState::Listed),
-            Some((899, PriceKind::Base)),
-            "the drop ended"
-        );
-        assert_eq!(
-            yuan(160, SkuState::Clearance),
-            Some((499, PriceKind::Clearance))
-        );
-        assert_eq!(
-            yuan(120, SkuState::Clearance),
-            Some((799, PriceKind::Base)),
-            "no clearance price yet"
-        );
-        assert_eq!(
-            yuan(160, SkuState::Listed),
-            Some((799, PriceKind::Base)),
-            "a clearance price only for a SKU in clearance"
-        );
-        assert_eq!(
-            selling_price(&history[3..], SkuState::Listed, 50),
-            None,
-            "no base price in history: keep what it has"
-        );
+        assert_eq!(yuan(200, SkuState::Listed), Some((899, PriceKind::Base)), "the drop ended");
+        assert_eq!(yuan(160, SkuState::Clearance), Some((499, PriceKind::Clearance)));
+        assert_eq!(yuan(120, SkuState::Clearance), Some((799, PriceKind::Base)), "no clearance price yet");
+        assert_eq!(yuan(160, SkuState::Listed), Some((799, PriceKind::Base)), "a clearance price only for a SKU in clearance");
+        assert_eq!(selling_price(&history[3..], SkuState::Listed, 50), None, "no base price in history: keep what it has");
     }
 
     #[test]
     fn the_lifecycle_goes_forward_and_clearance_back() {
         use SkuState::*;
-        assert!(
-            Draft.may_become(Listed)
-                && Listed.may_become(Clearance)
-                && Clearance.may_become(Listed)
-                && Clearance.may_become(Retired)
-        );
-        assert!(
-            !Retired.may_become(Listed)
-                && !Listed.may_become(Draft)
-                && !Draft.may_become(Clearance)
-                && !Listed.may_become(Listed)
-        );
+        assert!(Draft.may_become(Listed) && Listed.may_become(Clearance) && Clearance.may_become(Listed) && Clearance.may_become(Retired));
+        assert!(!Retired.may_become(Listed) && !Listed.may_become(Draft) && !Draft.may_become(Clearance) && !Listed.may_become(Listed));
         assert!(Listed.on_sale() && Clearance.on_sale() && !Draft.on_sale() && !Retired.on_sale());
     }
 }

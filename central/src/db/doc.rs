@@ -7,16 +7,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub fn load<T: DeserializeOwned>(tx: &mut dyn Tx, name: &str) -> DbResult<Option<T>> {
-    let Some(row) = tx.query_opt(
-        "SELECT body FROM settings_doc WHERE name = ?1",
-        &params![name],
-    )?
-    else {
+    let Some(row) = tx.query_opt("SELECT body FROM settings_doc WHERE name = ?1", &params![name])? else {
         return Ok(None);
     };
-    serde_json::from_str(&row.text(0)?)
-        .map(Some)
-        .map_err(|e| DbError::corrupt(format!("settings {name}: {e}")))
+    serde_json::from_str(&row.text(0)?).map(Some).map_err(|e| DbError::corrupt(format!("settings {name}: {e}")))
 }
 
 pub fn save<T: Serialize>(tx: &mut dyn Tx, name: &str, body: &T, now_ms: i64) -> DbResult<()> {
@@ -33,9 +27,6 @@ pub fn save<T: Serialize>(tx: &mut dyn Tx, name: &str, body: &T, now_ms: i64) ->
 /// mutex for work that must not run twice at once across processes.
 pub fn lock(tx: &mut dyn Tx, name: &str) -> DbResult<()> {
     tx.execute("INSERT INTO settings_doc (name, body, updated_ms) VALUES (?1, 'null', 0) ON CONFLICT (name) DO NOTHING", &params![name])?;
-    tx.query_one(
-        "SELECT name FROM settings_doc WHERE name = ?1 FOR UPDATE",
-        &params![name],
-    )?;
+    tx.query_one("SELECT name FROM settings_doc WHERE name = ?1 FOR UPDATE", &params![name])?;
     Ok(())
 }

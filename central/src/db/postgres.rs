@@ -42,22 +42,12 @@ struct PgConn {
 
 impl PgDb {
     pub fn open(settings: &DatabaseSettings) -> DbResult<PgDb> {
-        let url = settings
-            .url
-            .as_ref()
-            .map(|u| u.expose_secret().to_owned())
-            .unwrap_or_default();
-        let pool = Pool {
-            url,
-            idle: Mutex::new(Vec::new()),
-            slots: Arc::new(Semaphore::new(settings.pool_size.max(1))),
-        };
+        let url = settings.url.as_ref().map(|u| u.expose_secret().to_owned()).unwrap_or_default();
+        let pool = Pool { url, idle: Mutex::new(Vec::new()), slots: Arc::new(Semaphore::new(settings.pool_size.max(1))) };
         let mut first = pool.connect()?;
         migrate(&mut first.client)?;
         pool.give_back(first);
-        Ok(PgDb {
-            pool: Arc::new(pool),
-        })
+        Ok(PgDb { pool: Arc::new(pool) })
     }
 
     /// Runs `work` in a transaction on a pooled connection, retrying it on 40001/40P01.
@@ -67,19 +57,8 @@ impl PgDb {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let unavailable = || {
-            E::from(DbError {
-                kind: DbErrorKind::Unavailable,
-                message: "database pool closed".into(),
-            })
-        };
-        let permit = self
-            .pool
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| unavailable())?;
+        let unavailable = || E::from(DbError { kind: DbErrorKind::Unavailable, message: "database pool closed".into() });
+        let permit = self.pool.slots.clone().acquire_owned().await.map_err(|_| unavailable())?;
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -97,15 +76,9 @@ impl Drop for Pool {
     /// A sync `postgres::Client` closes by blocking on its own runtime, which must not happen
     /// on an async worker thread: idle connections are closed on a thread of their own.
     fn drop(&mut self) {
-        let idle = self
-            .idle
-            .lock()
-            .map(|mut v| std::mem::take(&mut *v))
-            .unwrap_or_default();
+        let idle = self.idle.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
         if !idle.is_empty() {
-            let _ = std::thread::Builder::new()
-                .name("pg-close".into())
-                .spawn(move || drop(idle));
+            let _ = std::thread::Builder::new().name("pg-close".into()).spawn(move || drop(idle));
         }
     }
 }
@@ -134,18 +107,10 @@ impl Pool {
 }
 
 fn fresh(url: &str) -> DbResult<PgConn> {
-    Ok(PgConn {
-        client: Client::connect(url, NoTls)?,
-        statements: HashMap::new(),
-    })
+    Ok(PgConn { client: Client::connect(url, NoTls)?, statements: HashMap::new() })
 }
 
-fn run_with_retry<T, E, F>(
-    conn: &mut PgConn,
-    url: &str,
-    work: &mut F,
-    read_only: bool,
-) -> Result<T, E>
+fn run_with_retry<T, E, F>(conn: &mut PgConn, url: &str, work: &mut F, read_only: bool) -> Result<T, E>
 where
     F: FnMut(&mut dyn Tx) -> Result<T, E>,
     E: From<DbError>,
@@ -168,24 +133,12 @@ where
             .read_only(read_only)
             .start()
             .map_err(|e| E::from(e.into()))?;
-        let mut pg = PgTx {
-            tx,
-            statements,
-            retry: false,
-            failed: false,
-        };
+        let mut pg = PgTx { tx, statements, retry: false, failed: false };
         let outcome = work(&mut pg);
         // A statement that failed aborted the transaction: PostgreSQL would take COMMIT as
         // ROLLBACK without a word. Work that swallowed the error must not be told it stuck.
         let outcome = match outcome {
-            Ok(_) if pg.failed => Err(E::from(DbError {
-                kind: if pg.retry {
-                    DbErrorKind::Retry
-                } else {
-                    DbErrorKind::Other
-                },
-                message: "a statement failed inside work that went on".into(),
-            })),
+            Ok(_) if pg.failed => Err(E::from(DbError { kind: if pg.retry { DbErrorKind::Retry } else { DbErrorKind::Other }, message: "a statement failed inside work that went on".into() })),
             other => other,
         };
         let retry = match outcome {
@@ -221,8 +174,7 @@ fn migrate(client: &mut Client) -> DbResult<()> {
     const LOCK: i64 = 0x746f_7465; // "tote"
     client.execute("SELECT pg_advisory_lock($1)", &[&LOCK])?;
     let outcome = (|| -> DbResult<()> {
-        client
-            .batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+        client.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
         let rows = client.query("SELECT version FROM schema_version", &[])?;
         let current: i64 = match rows.first() {
             Some(row) => row.get(0),
@@ -231,17 +183,10 @@ fn migrate(client: &mut Client) -> DbResult<()> {
                 0
             }
         };
-        for (index, sql) in super::render(Dialect::Postgres)
-            .iter()
-            .enumerate()
-            .skip(current as usize)
-        {
+        for (index, sql) in super::render(Dialect::Postgres).iter().enumerate().skip(current as usize) {
             let mut tx = client.transaction()?;
             tx.batch_execute(sql)?;
-            tx.execute(
-                "UPDATE schema_version SET version = $1",
-                &[&(index as i64 + 1)],
-            )?;
+            tx.execute("UPDATE schema_version SET version = $1", &[&(index as i64 + 1)])?;
             tx.commit()?;
             tracing::info!(version = index + 1, "database migrated");
         }
@@ -255,12 +200,7 @@ impl From<postgres::Error> for DbError {
     fn from(e: postgres::Error) -> Self {
         let kind = match e.code() {
             Some(c) if *c == SqlState::UNIQUE_VIOLATION => DbErrorKind::Unique,
-            Some(c)
-                if *c == SqlState::T_R_SERIALIZATION_FAILURE
-                    || *c == SqlState::T_R_DEADLOCK_DETECTED =>
-            {
-                DbErrorKind::Retry
-            }
+            Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED => DbErrorKind::Retry,
             _ if e.is_closed() => DbErrorKind::Unavailable,
             _ => DbErrorKind::Other,
         };
@@ -290,10 +230,7 @@ impl PgTx<'_> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let prepared = self
-            .tx
-            .prepare(&rewrite(sql, Dialect::Postgres))
-            .map_err(|e| self.note(e))?;
+        let prepared = self.tx.prepare(&rewrite(sql, Dialect::Postgres)).map_err(|e| self.note(e))?;
         if self.statements.len() >= MAX_STATEMENTS {
             self.statements.clear();
         }
@@ -318,8 +255,7 @@ impl Tx for PgTx<'_> {
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> DbResult<u64> {
         let statement = self.statement(sql)?;
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         if statement.columns().is_empty() {
             self.tx.execute(&statement, &refs).map_err(|e| self.note(e))
         } else {
@@ -330,8 +266,7 @@ impl Tx for PgTx<'_> {
 
     fn query(&mut self, sql: &str, params: &[Value]) -> DbResult<Vec<Row>> {
         let statement = self.statement(sql)?;
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         let rows = self.tx.query(&statement, &refs).map_err(|e| self.note(e))?;
         rows.iter().map(convert_row).collect()
     }
@@ -344,30 +279,19 @@ fn convert_row(row: &postgres::Row) -> DbResult<Row> {
         let value = if *ty == Type::INT8 {
             row.try_get::<_, Option<i64>>(i)?.map(Value::Int)
         } else if *ty == Type::INT4 {
-            row.try_get::<_, Option<i32>>(i)?
-                .map(|v| Value::Int(v.into()))
+            row.try_get::<_, Option<i32>>(i)?.map(|v| Value::Int(v.into()))
         } else if *ty == Type::INT2 {
-            row.try_get::<_, Option<i16>>(i)?
-                .map(|v| Value::Int(v.into()))
+            row.try_get::<_, Option<i16>>(i)?.map(|v| Value::Int(v.into()))
         } else if *ty == Type::BOOL {
-            row.try_get::<_, Option<bool>>(i)?
-                .map(|v| Value::Int(v.into()))
+            row.try_get::<_, Option<bool>>(i)?.map(|v| Value::Int(v.into()))
         } else if *ty == Type::FLOAT8 {
             row.try_get::<_, Option<f64>>(i)?.map(Value::Real)
         } else if *ty == Type::FLOAT4 {
-            row.try_get::<_, Option<f32>>(i)?
-                .map(|v| Value::Real(v.into()))
-        } else if *ty == Type::TEXT
-            || *ty == Type::VARCHAR
-            || *ty == Type::BPCHAR
-            || *ty == Type::NAME
-        {
+            row.try_get::<_, Option<f32>>(i)?.map(|v| Value::Real(v.into()))
+        } else if *ty == Type::TEXT || *ty == Type::VARCHAR || *ty == Type::BPCHAR || *ty == Type::NAME {
             row.try_get::<_, Option<String>>(i)?.map(Value::Text)
         } else {
-            return Err(DbError::corrupt(format!(
-                "column {} has type {ty}, which central does not use",
-                column.name()
-            )));
+            return Err(DbError::corrupt(format!("column {} has type {ty}, which central does not use", column.name())));
         };
         cells.push(value.unwrap_or(Value::Null));
     }
@@ -375,18 +299,8 @@ fn convert_row(row: &postgres::Row) -> DbResult<Row> {
 }
 
 impl ToSql for Value {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        let text = [
-            Type::TEXT,
-            Type::VARCHAR,
-            Type::BPCHAR,
-            Type::NAME,
-            Type::UNKNOWN,
-        ];
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        let text = [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME, Type::UNKNOWN];
         match self {
             Value::Null => Ok(IsNull::Yes),
             Value::Int(v) if *ty == Type::INT8 => v.to_sql(ty, out),

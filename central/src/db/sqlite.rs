@@ -28,10 +28,7 @@ impl SqliteDb {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let outcome = self
-            .writer
-            .write(move |conn| work(&mut SqliteTx { conn }).map_err(Inner::App))
-            .await;
+        let outcome = self.writer.write(move |conn| work(&mut SqliteTx { conn }).map_err(Inner::App)).await;
         outcome.map_err(Inner::into_app)
     }
 
@@ -41,10 +38,7 @@ impl SqliteDb {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let outcome = self
-            .readers
-            .read(move |conn| work(&mut SqliteTx { conn }).map_err(Inner::App))
-            .await;
+        let outcome = self.readers.read(move |conn| work(&mut SqliteTx { conn }).map_err(Inner::App)).await;
         outcome.map_err(Inner::into_app)
     }
 }
@@ -87,10 +81,7 @@ impl From<rusqlite::Error> for DbError {
             }
             _ => DbErrorKind::Other,
         };
-        DbError {
-            kind,
-            message: e.to_string(),
-        }
+        DbError { kind, message: e.to_string() }
     }
 }
 
@@ -115,9 +106,7 @@ fn from_sqlite(v: ValueRef<'_>) -> DbResult<Value> {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Int(i),
         ValueRef::Real(r) => Value::Real(r),
-        ValueRef::Text(t) => {
-            Value::Text(String::from_utf8(t.to_vec()).map_err(|e| DbError::corrupt(e.to_string()))?)
-        }
+        ValueRef::Text(t) => Value::Text(String::from_utf8(t.to_vec()).map_err(|e| DbError::corrupt(e.to_string()))?),
         ValueRef::Blob(_) => return Err(DbError::corrupt("unexpected blob")),
     })
 }

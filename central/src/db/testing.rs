@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// Where the test PostgreSQL server is: `TOTE_TEST_POSTGRES` (a `postgresql://` URL to a
 /// database we may create others from), else the local server the test script sets up.
 pub fn server_url() -> String {
-    std::env::var("TOTE_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TOTE_TEST_POSTGRES").unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A database that exists until this is dropped.
@@ -24,34 +23,21 @@ impl TestDatabase {
     /// Creates `tote_test_<pid>_<n>`. Panics with the way out when no server answers.
     pub fn create() -> TestDatabase {
         // The sync client runs its own runtime: keep it off any async test's threads.
-        std::thread::spawn(Self::create_here)
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        std::thread::spawn(Self::create_here).join().unwrap_or_else(|e| std::panic::resume_unwind(e))
     }
 
     fn create_here() -> TestDatabase {
         let admin_url = server_url();
-        let name = format!(
-            "tote_test_{}_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed),
-            rand_suffix()
-        );
+        let name = format!("tote_test_{}_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed), rand_suffix());
         let mut client = postgres::Client::connect(&admin_url, postgres::NoTls).unwrap_or_else(|e| {
             panic!("no PostgreSQL for the tests at {admin_url} ({e}); run `bash tests/run.sh`, which sets one up, or set TOTE_TEST_POSTGRES")
         });
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+        client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
         let url = match admin_url.rsplit_once('/') {
             Some((server, _)) => format!("{server}/{name}"),
             None => panic!("TOTE_TEST_POSTGRES must end in /database"),
         };
-        TestDatabase {
-            name,
-            url,
-            admin_url,
-        }
+        TestDatabase { name, url, admin_url }
     }
 }
 
@@ -67,8 +53,7 @@ impl Drop for TestDatabase {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         let _ = std::thread::spawn(move || {
             if let Ok(mut client) = postgres::Client::connect(&admin_url, postgres::NoTls) {
-                let _ =
-                    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
             }
         })
         .join();

@@ -3,9 +3,9 @@
 //! the edge after its cursor. Systems above (catalog, orders) enqueue here; this layer knows
 //! nothing about them.
 
-use super::EdgeSyncRow;
 use crate::db::{DbError, DbResult, Tx};
 use crate::params;
+use super::EdgeSyncRow;
 use tote_shared::sync::{CentralCommand, CommandKind, PullResponse};
 use tote_shared::WarehouseCode;
 
@@ -20,19 +20,11 @@ pub enum StreamError {
 
 /// Opens a new warehouse's streams (called in the transaction that creates it).
 pub fn open_stream(tx: &mut dyn Tx, warehouse: &WarehouseCode) -> DbResult<()> {
-    tx.execute(
-        "INSERT INTO edge_stream (warehouse) VALUES (?1)",
-        &params![warehouse.as_str()],
-    )?;
+    tx.execute("INSERT INTO edge_stream (warehouse) VALUES (?1)", &params![warehouse.as_str()])?;
     Ok(())
 }
 
-pub fn enqueue(
-    tx: &mut dyn Tx,
-    warehouse: &WarehouseCode,
-    kind: &CommandKind,
-    now_ms: i64,
-) -> Result<u64, StreamError> {
+pub fn enqueue(tx: &mut dyn Tx, warehouse: &WarehouseCode, kind: &CommandKind, now_ms: i64) -> Result<u64, StreamError> {
     let seq = tx
         .query_opt(
             "UPDATE edge_stream SET commands_seq = commands_seq + 1 WHERE warehouse = ?1 RETURNING commands_seq",
@@ -50,12 +42,7 @@ pub fn enqueue(
 
 /// Queues `kinds` in order for `warehouse`: one statement to reserve their numbers, one insert
 /// per 500 (a catalog import teaches every edge thousands of SKUs).
-pub fn enqueue_many(
-    tx: &mut dyn Tx,
-    warehouse: &WarehouseCode,
-    kinds: &[CommandKind],
-    now_ms: i64,
-) -> Result<(), StreamError> {
+pub fn enqueue_many(tx: &mut dyn Tx, warehouse: &WarehouseCode, kinds: &[CommandKind], now_ms: i64) -> Result<(), StreamError> {
     if kinds.is_empty() {
         return Ok(());
     }
@@ -68,10 +55,7 @@ pub fn enqueue_many(
         .uint(0)?;
     let mut seq = last - kinds.len() as u64;
     for chunk in kinds.chunks(500) {
-        let sql = format!(
-            "INSERT INTO edge_command (warehouse, seq, body, created_ms) VALUES {}",
-            crate::db::values_clause(chunk.len(), 4, 1)
-        );
+        let sql = format!("INSERT INTO edge_command (warehouse, seq, body, created_ms) VALUES {}", crate::db::values_clause(chunk.len(), 4, 1));
         let mut values = Vec::with_capacity(chunk.len() * 4);
         for kind in chunk {
             seq += 1;
@@ -83,17 +67,9 @@ pub fn enqueue_many(
     Ok(())
 }
 
-pub fn pull(
-    tx: &mut dyn Tx,
-    warehouse: &WarehouseCode,
-    after: u64,
-    limit: u32,
-) -> Result<PullResponse, StreamError> {
+pub fn pull(tx: &mut dyn Tx, warehouse: &WarehouseCode, after: u64, limit: u32) -> Result<PullResponse, StreamError> {
     let latest_seq = tx
-        .query_opt(
-            "SELECT commands_seq FROM edge_stream WHERE warehouse = ?1",
-            &params![warehouse.as_str()],
-        )?
+        .query_opt("SELECT commands_seq FROM edge_stream WHERE warehouse = ?1", &params![warehouse.as_str()])?
         .ok_or_else(|| StreamError::UnknownWarehouse(warehouse.to_string()))?
         .uint(0)?;
     let rows = tx.query(
@@ -103,34 +79,22 @@ pub fn pull(
     let mut commands = Vec::with_capacity(rows.len());
     for row in rows {
         let seq = row.uint(0)?;
-        let kind = serde_json::from_str(&row.text(1)?)
-            .map_err(|e| DbError::corrupt(format!("command {seq}: {e}")))?;
+        let kind = serde_json::from_str(&row.text(1)?).map_err(|e| DbError::corrupt(format!("command {seq}: {e}")))?;
         commands.push(CentralCommand { seq, kind });
     }
-    Ok(PullResponse {
-        commands,
-        latest_seq,
-    })
+    Ok(PullResponse { commands, latest_seq })
 }
 
 /// The edge's high-water mark of applied events, locked until the transaction ends (one
 /// push per edge at a time applies; a concurrent one waits and then sees the new mark).
 pub fn lock_high_water(tx: &mut dyn Tx, warehouse: &WarehouseCode) -> Result<u64, StreamError> {
     Ok(tx
-        .query_opt(
-            "SELECT events_high_water FROM edge_stream WHERE warehouse = ?1 FOR UPDATE",
-            &params![warehouse.as_str()],
-        )?
+        .query_opt("SELECT events_high_water FROM edge_stream WHERE warehouse = ?1 FOR UPDATE", &params![warehouse.as_str()])?
         .ok_or_else(|| StreamError::UnknownWarehouse(warehouse.to_string()))?
         .uint(0)?)
 }
 
-pub fn set_high_water(
-    tx: &mut dyn Tx,
-    warehouse: &WarehouseCode,
-    high_water: u64,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn set_high_water(tx: &mut dyn Tx, warehouse: &WarehouseCode, high_water: u64, now_ms: i64) -> DbResult<()> {
     tx.execute(
         "UPDATE edge_stream SET events_high_water = ?2, last_push_ms = ?3 WHERE warehouse = ?1",
         &params![warehouse.as_str(), high_water, now_ms],
@@ -140,28 +104,14 @@ pub fn set_high_water(
 
 /// HQ set the mark by hand (see `rebase`); returns the mark it replaced. The row stays locked
 /// until the transaction ends.
-pub fn rebase(
-    tx: &mut dyn Tx,
-    warehouse: &WarehouseCode,
-    high_water: u64,
-) -> Result<u64, StreamError> {
+pub fn rebase(tx: &mut dyn Tx, warehouse: &WarehouseCode, high_water: u64) -> Result<u64, StreamError> {
     let from = lock_high_water(tx, warehouse)?;
-    tx.execute(
-        "UPDATE edge_stream SET events_high_water = ?2 WHERE warehouse = ?1",
-        &params![warehouse.as_str(), high_water],
-    )?;
+    tx.execute("UPDATE edge_stream SET events_high_water = ?2 WHERE warehouse = ?1", &params![warehouse.as_str(), high_water])?;
     Ok(from)
 }
 
 /// An edge event applied to the stream that no system could take; kept for HQ.
-pub fn keep_reject(
-    tx: &mut dyn Tx,
-    warehouse: &WarehouseCode,
-    seq: u64,
-    event: &str,
-    reason: &str,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn keep_reject(tx: &mut dyn Tx, warehouse: &WarehouseCode, seq: u64, event: &str, reason: &str, now_ms: i64) -> DbResult<()> {
     tx.execute(
         "INSERT INTO sync_reject (warehouse, seq, event, reason, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
         &params![warehouse.as_str(), seq, event, reason, now_ms],
@@ -181,8 +131,7 @@ pub fn status(tx: &mut dyn Tx, recent_since_ms: i64) -> DbResult<Vec<EdgeSyncRow
     rows.iter()
         .map(|r| {
             Ok(EdgeSyncRow {
-                warehouse: WarehouseCode::parse(&r.text(0)?)
-                    .map_err(|e| DbError::corrupt(e.to_string()))?,
+                warehouse: WarehouseCode::parse(&r.text(0)?).map_err(|e| DbError::corrupt(e.to_string()))?,
                 events_high_water: r.uint(1)?,
                 last_push_ms: r.opt_int(2)?,
                 commands_latest_seq: r.uint(3)?,
@@ -196,25 +145,17 @@ pub fn status(tx: &mut dyn Tx, recent_since_ms: i64) -> DbResult<Vec<EdgeSyncRow
 /// (warehouse, seq, at, reason, event) of kept rejects, newest first.
 pub type RejectRow = (String, u64, i64, String, String);
 
-pub fn rejects(
-    tx: &mut dyn Tx,
-    warehouse: Option<&WarehouseCode>,
-    limit: u32,
-) -> DbResult<Vec<RejectRow>> {
+pub fn rejects(tx: &mut dyn Tx, warehouse: Option<&WarehouseCode>, limit: u32) -> DbResult<Vec<RejectRow>> {
     let rows = tx.query(
         "SELECT warehouse, seq, at_ms, reason, event FROM sync_reject
          WHERE CAST(?1 AS TEXT) IS NULL OR warehouse = ?1 ORDER BY id DESC LIMIT ?2",
         &params![warehouse.map(|w| w.as_str()), limit],
     )?;
-    rows.iter()
-        .map(|r| Ok((r.text(0)?, r.uint(1)?, r.int(2)?, r.text(3)?, r.text(4)?)))
-        .collect()
+    rows.iter().map(|r| Ok((r.text(0)?, r.uint(1)?, r.int(2)?, r.text(3)?, r.text(4)?))).collect()
 }
 
 /// Every warehouse with a stream, i.e. every warehouse central knows.
 pub fn stream_warehouses(tx: &mut dyn Tx) -> DbResult<Vec<WarehouseCode>> {
     let rows = tx.query("SELECT warehouse FROM edge_stream ORDER BY warehouse", &[])?;
-    rows.iter()
-        .map(|r| WarehouseCode::parse(&r.text(0)?).map_err(|e| DbError::corrupt(e.to_string())))
-        .collect()
+    rows.iter().map(|r| WarehouseCode::parse(&r.text(0)?).map_err(|e| DbError::corrupt(e.to_string()))).collect()
 }

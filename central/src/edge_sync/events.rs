@@ -96,29 +96,19 @@ impl Batch {
 /// below the mark) are skipped, which makes pushes idempotent; the new events must continue
 /// exactly from the mark; and a `head` below the mark (central holds events the edge never
 /// wrote) refuses the push. A refused push writes nothing.
-pub fn apply_events(
-    tx: &mut dyn Tx,
-    warehouse: &WarehouseCode,
-    events: &[EdgeEvent],
-    head: Option<u64>,
-    now_ms: i64,
-) -> Result<PushAck, SyncError> {
+pub fn apply_events(tx: &mut dyn Tx, warehouse: &WarehouseCode, events: &[EdgeEvent], head: Option<u64>, now_ms: i64) -> Result<PushAck, SyncError> {
     let held = commands::lock_high_water(tx, warehouse)?;
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
     let first_new = plan_push(held, head, &seqs)?;
     let mut high_water = held;
-    let mut batch = Batch {
-        known_skus: Default::default(),
-        backorders: None,
-    };
+    let mut batch = Batch { known_skus: Default::default(), backorders: None };
     let mut applied = 0;
     for event in &events[first_new..] {
         match apply_one(tx, &mut batch, warehouse, event, now_ms) {
             Ok(()) => {}
             Err(Outcome::Rejected(reason)) => {
                 tracing::warn!(%warehouse, seq = event.seq, %reason, "edge event rejected; kept in sync_reject");
-                let body =
-                    serde_json::to_string(event).map_err(|e| DbError::corrupt(e.to_string()))?;
+                let body = serde_json::to_string(event).map_err(|e| DbError::corrupt(e.to_string()))?;
                 commands::keep_reject(tx, warehouse, event.seq, &body, &reason, now_ms)?;
             }
             Err(Outcome::Fault(e)) => return Err(e.into()),
@@ -130,79 +120,29 @@ pub fn apply_events(
     if applied > 0 {
         commands::set_high_water(tx, warehouse, high_water, now_ms)?;
     }
-    Ok(PushAck {
-        high_water,
-        applied,
-    })
+    Ok(PushAck { high_water, applied })
 }
 
-fn apply_one(
-    tx: &mut dyn Tx,
-    batch: &mut Batch,
-    warehouse: &WarehouseCode,
-    event: &EdgeEvent,
-    now_ms: i64,
-) -> Result<(), Outcome> {
+fn apply_one(tx: &mut dyn Tx, batch: &mut Batch, warehouse: &WarehouseCode, event: &EdgeEvent, now_ms: i64) -> Result<(), Outcome> {
     let source = format!("edge:{warehouse}#{}", event.seq);
-    let from = flow::EdgeSource {
-        warehouse,
-        reference: &source,
-        now_ms,
-    };
+    let from = flow::EdgeSource { warehouse, reference: &source, now_ms };
     if let Err(error) = event.kind.check_text() {
         return Err(Outcome::Rejected(error.to_string()));
     }
-    let order_step =
-        |tx: &mut dyn Tx, id: u64, ev: OrderEvent, cause: &str, shipping: Option<(&str, &str)>| {
-            flow::edge_step(tx, &from, id, &ev, cause, shipping)
-                .map(|_| ())
-                .map_err(Outcome::from)
-        };
+    let order_step = |tx: &mut dyn Tx, id: u64, ev: OrderEvent, cause: &str, shipping: Option<(&str, &str)>| {
+        flow::edge_step(tx, &from, id, &ev, cause, shipping).map(|_| ()).map_err(Outcome::from)
+    };
     match &event.kind {
         EdgeEventKind::StockReceived { sku, qty, .. } => {
-            adjust(
-                tx,
-                batch,
-                warehouse,
-                sku,
-                qty.as_i64(),
-                &Cause {
-                    cause: "edge_receipt",
-                    reference: &source,
-                    at_ms: now_ms,
-                },
-            )?;
-            let event = BusinessEvent::StockReceived {
-                sku: sku.clone(),
-                warehouse: warehouse.clone(),
-                qty: *qty,
-                unit_cost: None,
-            };
+            adjust(tx, batch, warehouse, sku, qty.as_i64(), &Cause { cause: "edge_receipt", reference: &source, at_ms: now_ms })?;
+            let event = BusinessEvent::StockReceived { sku: sku.clone(), warehouse: warehouse.clone(), qty: *qty, unit_cost: None };
             journal::store::append(tx, &event, now_ms)?;
             batch.serve_backorders(tx, sku, now_ms)
         }
-        EdgeEventKind::StockAdjusted {
-            sku, delta, reason, ..
-        } => {
+        EdgeEventKind::StockAdjusted { sku, delta, reason, .. } => {
             let cause = format!("edge_adjust_{}", reason.as_str());
-            let level = adjust(
-                tx,
-                batch,
-                warehouse,
-                sku,
-                *delta,
-                &Cause {
-                    cause: &cause,
-                    reference: &source,
-                    at_ms: now_ms,
-                },
-            )?;
-            let event = BusinessEvent::StockAdjusted {
-                sku: sku.clone(),
-                warehouse: warehouse.clone(),
-                delta: *delta,
-                reason: reason.as_str().into(),
-            };
+            let level = adjust(tx, batch, warehouse, sku, *delta, &Cause { cause: &cause, reference: &source, at_ms: now_ms })?;
+            let event = BusinessEvent::StockAdjusted { sku: sku.clone(), warehouse: warehouse.clone(), delta: *delta, reason: reason.as_str().into() };
             journal::store::append(tx, &event, now_ms)?;
             if level.overcommitted() > 0 {
                 // Unpaid orders' locks move to another warehouse; paid orders are the edge's
@@ -214,107 +154,38 @@ fn apply_one(
             }
             Ok(())
         }
-        EdgeEventKind::OrderPicked { order_id } => {
-            order_step(tx, *order_id, OrderEvent::EdgePicked, "edge_picked", None)
-        }
-        EdgeEventKind::OrderPacked { order_id } => {
-            order_step(tx, *order_id, OrderEvent::EdgePacked, "edge_packed", None)
-        }
-        EdgeEventKind::OrderShipped {
-            order_id,
-            tracking_number,
-            carrier,
-            ..
-        } => {
+        EdgeEventKind::OrderPicked { order_id } => order_step(tx, *order_id, OrderEvent::EdgePicked, "edge_picked", None),
+        EdgeEventKind::OrderPacked { order_id } => order_step(tx, *order_id, OrderEvent::EdgePacked, "edge_packed", None),
+        EdgeEventKind::OrderShipped { order_id, tracking_number, carrier, .. } => {
             let shipped = (carrier.as_str(), tracking_number.as_str());
-            let (order, part) = flow::edge_step(
-                tx,
-                &from,
-                *order_id,
-                &OrderEvent::EdgeShipped,
-                crate::orders::SHIPMENT_CAUSE,
-                Some(shipped),
-            )
-            .map_err(Outcome::from)?;
+            let (order, part) = flow::edge_step(tx, &from, *order_id, &OrderEvent::EdgeShipped, crate::orders::SHIPMENT_CAUSE, Some(shipped)).map_err(Outcome::from)?;
             // The parcel is tracked from here (and registered with its carrier, for whom it
             // carries its consignee and contents: this warehouse's part of the order); a
             // waybill seen before keeps its first parcel.
-            let consignment = crate::logistics::Consignment {
-                ship_to: order.ship_to.clone(),
-                lines: order.parts[part].order_lines(),
-            };
-            let parcel = crate::logistics::Shipped {
-                waybill: tracking_number,
-                carrier,
-                order_id: *order_id,
-                warehouse: warehouse.as_str(),
-                shipped_ms: event.at_ms,
-            };
+            let consignment = crate::logistics::Consignment { ship_to: order.ship_to.clone(), lines: order.parts[part].order_lines() };
+            let parcel = crate::logistics::Shipped { waybill: tracking_number, carrier, order_id: *order_id, warehouse: warehouse.as_str(), shipped_ms: event.at_ms };
             crate::logistics::parcel_shipped(tx, &parcel, &consignment, now_ms)?;
             Ok(())
         }
-        EdgeEventKind::CancelConfirmed { order_id } => order_step(
-            tx,
-            *order_id,
-            OrderEvent::EdgeCancelConfirmed,
-            "edge_cancel_confirmed",
-            None,
-        ),
+        EdgeEventKind::CancelConfirmed { order_id } => order_step(tx, *order_id, OrderEvent::EdgeCancelConfirmed, "edge_cancel_confirmed", None),
         EdgeEventKind::FulfilmentFailed { order_id, .. } => {
             // A failed fulfilment may leave the order backordered.
             batch.backorders = None;
-            order_step(
-                tx,
-                *order_id,
-                OrderEvent::EdgeFulfilmentFailed,
-                "edge_fulfilment_failed",
-                None,
-            )
+            order_step(tx, *order_id, OrderEvent::EdgeFulfilmentFailed, "edge_fulfilment_failed", None)
         }
-        EdgeEventKind::DeliveryReceived {
-            delivery,
-            sku,
-            qty,
-            held,
-            ..
-        } => {
+        EdgeEventKind::DeliveryReceived { delivery, sku, qty, held, .. } => {
             if !batch.knows(tx, sku)? {
                 return Err(Outcome::Rejected(format!("unknown SKU {sku}")));
             }
             if *held {
                 // Failed QC: set aside at the warehouse, never sellable, going back.
                 inventory::store::change_aside(tx, sku, warehouse, 0, qty.as_i64())?;
-                let event = BusinessEvent::StockHeld {
-                    sku: sku.clone(),
-                    warehouse: warehouse.clone(),
-                    qty: *qty,
-                    delivery: delivery.clone(),
-                };
+                let event = BusinessEvent::StockHeld { sku: sku.clone(), warehouse: warehouse.clone(), qty: *qty, delivery: delivery.clone() };
                 journal::store::append(tx, &event, now_ms)?;
             } else {
-                adjust(
-                    tx,
-                    batch,
-                    warehouse,
-                    sku,
-                    qty.as_i64(),
-                    &Cause {
-                        cause: "edge_receipt",
-                        reference: &source,
-                        at_ms: now_ms,
-                    },
-                )?;
+                adjust(tx, batch, warehouse, sku, qty.as_i64(), &Cause { cause: "edge_receipt", reference: &source, at_ms: now_ms })?;
             }
-            let matched = crate::procurement::flow::delivery_received(
-                tx,
-                warehouse,
-                delivery,
-                sku,
-                qty.get(),
-                *held,
-                now_ms,
-            )
-            .map_err(|e| match e {
+            let matched = crate::procurement::flow::delivery_received(tx, warehouse, delivery, sku, qty.get(), *held, now_ms).map_err(|e| match e {
                 crate::procurement::ProcurementError::Db(e) => Outcome::Fault(e),
                 // The stock is written: anything else is a fault too, never a reject.
                 other => Outcome::Fault(DbError::corrupt(other.to_string())),
@@ -324,29 +195,15 @@ fn apply_one(
             }
             // What came on the order is valued at its cost; anything beyond is a plain receipt.
             let on_order = matched.map_or(0, |(counted, _)| counted.min(qty.get()));
-            let parts = [
-                (on_order, matched.map(|(_, cost)| cost.minor())),
-                (qty.get() - on_order, None),
-            ];
+            let parts = [(on_order, matched.map(|(_, cost)| cost.minor())), (qty.get() - on_order, None)];
             for (units, unit_cost) in parts.into_iter().filter(|(units, _)| *units > 0) {
-                let qty = tote_shared::Qty::parse(i64::from(units))
-                    .map_err(|e| Outcome::Fault(DbError::corrupt(e.to_string())))?;
-                let event = BusinessEvent::StockReceived {
-                    sku: sku.clone(),
-                    warehouse: warehouse.clone(),
-                    qty,
-                    unit_cost,
-                };
+                let qty = tote_shared::Qty::parse(i64::from(units)).map_err(|e| Outcome::Fault(DbError::corrupt(e.to_string())))?;
+                let event = BusinessEvent::StockReceived { sku: sku.clone(), warehouse: warehouse.clone(), qty, unit_cost };
                 journal::store::append(tx, &event, now_ms)?;
             }
             batch.serve_backorders(tx, sku, now_ms)
         }
-        EdgeEventKind::LotLevel {
-            sku,
-            lot,
-            expiry,
-            qty,
-        } => {
+        EdgeEventKind::LotLevel { sku, lot, expiry, qty } => {
             if !batch.knows(tx, sku)? {
                 return Err(Outcome::Rejected(format!("unknown SKU {sku}")));
             }
@@ -365,21 +222,8 @@ fn apply_one(
             inventory::store::set_lot(tx, warehouse, sku, lot, expiry, *qty, now_ms)?;
             Ok(())
         }
-        EdgeEventKind::ReturnReceived {
-            rma,
-            order_id,
-            location,
-            lines,
-        } => {
-            let got = crate::after_sales::flow::Received {
-                warehouse,
-                rma,
-                order_id: *order_id,
-                location,
-                lines,
-                source: &source,
-                now_ms,
-            };
+        EdgeEventKind::ReturnReceived { rma, order_id, location, lines } => {
+            let got = crate::after_sales::flow::Received { warehouse, rma, order_id: *order_id, location, lines, source: &source, now_ms };
             crate::after_sales::flow::return_received(tx, &got)?;
             // Units back in stock may serve a backorder.
             batch.backorders = None;
@@ -392,23 +236,11 @@ fn apply_one(
 }
 
 /// Physical stock at the edge changed by `delta`.
-fn adjust(
-    tx: &mut dyn Tx,
-    batch: &mut Batch,
-    warehouse: &WarehouseCode,
-    sku: &Sku,
-    delta: i64,
-    cause: &Cause<'_>,
-) -> Result<StockLevel, Outcome> {
+fn adjust(tx: &mut dyn Tx, batch: &mut Batch, warehouse: &WarehouseCode, sku: &Sku, delta: i64, cause: &Cause<'_>) -> Result<StockLevel, Outcome> {
     if !batch.knows(tx, sku)? {
         return Err(Outcome::Rejected(format!("unknown SKU {sku}")));
     }
-    let change = Change {
-        sku,
-        warehouse,
-        rule: StockLevel::adjust_on_hand,
-        qty: delta,
-    };
+    let change = Change { sku, warehouse, rule: StockLevel::adjust_on_hand, qty: delta };
     let levels = inventory::store::change_all(tx, &[change], cause)?;
     Ok(levels[0])
 }

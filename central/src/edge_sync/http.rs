@@ -1,15 +1,12 @@
 //! The edge sync endpoints: push events up, long-poll commands down, and lag for HQ.
 
 use super::rebase::{self, Rebase, Rebased};
-use super::{
-    commands, events, stream_problems, EdgeSyncRow, PushWatch, RejectedEvent, SyncError,
-    REJECT_WINDOW_MS,
-};
+use super::{commands, events, stream_problems, EdgeSyncRow, PushWatch, RejectedEvent, SyncError, REJECT_WINDOW_MS};
 use crate::auth::{Admin, Edge, Reader};
-use crate::db::DbError;
 use crate::http::check_text;
-use crate::http::error::ApiError;
 use crate::http::keyed::{keyed_write, Keyed};
+use crate::db::DbError;
+use crate::http::error::ApiError;
 use crate::startup::AppState;
 use crate::warehouses::store::code;
 use axum::extract::State;
@@ -21,9 +18,7 @@ use std::time::Duration;
 use tote_shared::openapi as doc;
 use tote_shared::runtime::http::{Json, Path, Query};
 use tote_shared::runtime::system::now_ms;
-use tote_shared::sync::{
-    PullResponse, PushAck, PushBatch, MAX_PULL_BATCH, MAX_PULL_WAIT_MS, MAX_PUSH_BATCH,
-};
+use tote_shared::sync::{PullResponse, PushAck, PushBatch, MAX_PULL_BATCH, MAX_PULL_WAIT_MS, MAX_PUSH_BATCH};
 use tote_shared::WarehouseCode;
 
 #[utoipa::path(post, path = "/api/v1/sync/events", request_body = PushBatch, security(("edge" = [])),
@@ -31,56 +26,28 @@ use tote_shared::WarehouseCode;
         (status = 403, description = "the credential belongs to another warehouse", body = doc::ProblemSchema, content_type = "application/problem+json"),
         (status = 409, description = "The stream rule refused the push, and nothing of it was applied: `sync-gap` (a problem with `high_water` and `expected_seq`) — the first new event must be `expected_seq` = `high_water` + 1, resend from there; `sync-ahead` (a problem with `high_water` and `edge_head`) — central holds events up to `high_water`, more than the `head` this edge says it has written: nothing the edge sends fixes it, HQ re-bases the stream (`POST /api/v1/sync/streams/{warehouse}/rebase`).", body = doc::ProblemSchema, content_type = "application/problem+json"),
         doc::Unavailable), tag = "sync")]
-pub async fn push_events(
-    Edge(warehouse): Edge,
-    State(state): State<AppState>,
-    Json(batch): Json<PushBatch>,
-) -> Result<Json<PushAck>, ApiError> {
+pub async fn push_events(Edge(warehouse): Edge, State(state): State<AppState>, Json(batch): Json<PushBatch>) -> Result<Json<PushAck>, ApiError> {
     if batch.warehouse != warehouse {
-        return Err(ApiError::Forbidden(format!(
-            "this credential belongs to {warehouse}, not {}",
-            batch.warehouse
-        )));
+        return Err(ApiError::Forbidden(format!("this credential belongs to {warehouse}, not {}", batch.warehouse)));
     }
     if batch.events.len() > MAX_PUSH_BATCH {
-        return Err(ApiError::unprocessable(
-            "batch-too-large",
-            format!("at most {MAX_PUSH_BATCH} events per push"),
-        ));
+        return Err(ApiError::unprocessable("batch-too-large", format!("at most {MAX_PUSH_BATCH} events per push")));
     }
     if batch.events.windows(2).any(|w| w[1].seq <= w[0].seq) {
-        return Err(ApiError::unprocessable(
-            "unordered-batch",
-            "events must be in strictly increasing seq order",
-        ));
+        return Err(ApiError::unprocessable("unordered-batch", "events must be in strictly increasing seq order"));
     }
     // The database counts in i64: a larger number would be stored as a negative one.
-    if batch
-        .head
-        .into_iter()
-        .chain(batch.events.last().map(|e| e.seq))
-        .any(|seq| i64::try_from(seq).is_err())
-    {
-        return Err(ApiError::BadRequest(format!(
-            "sequence numbers must be at most {}",
-            i64::MAX
-        )));
+    if batch.head.into_iter().chain(batch.events.last().map(|e| e.seq)).any(|seq| i64::try_from(seq).is_err()) {
+        return Err(ApiError::BadRequest(format!("sequence numbers must be at most {}", i64::MAX)));
     }
     let (events, head) = (batch.events, batch.head);
     // A received return may have asked a channel for a refund: the payment dispatcher sends it
     // now rather than at its next round.
-    let refunds_maybe = events.iter().any(|e| {
-        matches!(
-            e.kind,
-            tote_shared::sync::EdgeEventKind::ReturnReceived { .. }
-        )
-    });
+    let refunds_maybe = events.iter().any(|e| matches!(e.kind, tote_shared::sync::EdgeEventKind::ReturnReceived { .. }));
     let resend_from = events.first().map(|e| e.seq);
     let now = now_ms();
     let wh = warehouse.clone();
-    let outcome = state
-        .write(move |tx| events::apply_events(tx, &wh, &events, head, now))
-        .await;
+    let outcome = state.write(move |tx| events::apply_events(tx, &wh, &events, head, now)).await;
     let ack = match outcome {
         Ok(ack) => ack,
         Err(refused) if refused.is_refusal() => {
@@ -88,26 +55,17 @@ pub async fn push_events(
             // wrote nothing.
             let why = refused.to_string();
             tracing::warn!(%warehouse, ?head, ?resend_from, reason = %why, "edge push refused");
-            state.telemetry.watch_push(&warehouse, |pushes| {
-                pushes.refused(head, resend_from, why, now)
-            });
+            state.telemetry.watch_push(&warehouse, |pushes| pushes.refused(head, resend_from, why, now));
             return Err(refused.into());
         }
         Err(other) => return Err(other.into()),
     };
     if ack.applied > 0 {
-        state
-            .telemetry
-            .watch_push(&warehouse, |pushes| pushes.flowing(head));
+        state.telemetry.watch_push(&warehouse, |pushes| pushes.flowing(head));
     } else if head.is_some() {
-        state
-            .telemetry
-            .watch_push(&warehouse, |pushes| pushes.edge_head = head);
+        state.telemetry.watch_push(&warehouse, |pushes| pushes.edge_head = head);
     }
-    state
-        .telemetry
-        .events_applied
-        .fetch_add(ack.applied, Ordering::Relaxed);
+    state.telemetry.events_applied.fetch_add(ack.applied, Ordering::Relaxed);
     if refunds_maybe && ack.applied > 0 {
         state.signals.payments.notify_one();
     }
@@ -122,30 +80,15 @@ pub async fn push_events(
         doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound,
         (status = 409, description = "`high-water-moved` (a problem with `high_water`, the mark now): the stream's mark is no longer `expected_high_water`; nothing changed — look again (`GET /api/v1/sync/status`)", body = doc::ProblemSchema, content_type = "application/problem+json"),
         doc::Unavailable), tag = "sync")]
-pub async fn rebase(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(warehouse): Path<WarehouseCode>,
-    key: Keyed,
-    Json(request): Json<Rebase>,
-) -> Result<Response, ApiError> {
+pub async fn rebase(_: Admin, State(state): State<AppState>, Path(warehouse): Path<WarehouseCode>, key: Keyed, Json(request): Json<Rebase>) -> Result<Response, ApiError> {
     check_text("reason", &request.reason, 500)?;
     let keyed = key.fingerprint(&request)?;
     let now = now_ms();
-    let seen = state
-        .telemetry
-        .push_watches()
-        .remove(warehouse.as_str())
-        .unwrap_or_default();
+    let seen = state.telemetry.push_watches().remove(warehouse.as_str()).unwrap_or_default();
     let wh = warehouse.clone();
-    let response = keyed_write(&state, keyed, StatusCode::OK, move |tx| {
-        rebase::rebase(tx, &wh, &request, &seen, "admin", now)
-    })
-    .await?;
+    let response = keyed_write(&state, keyed, StatusCode::OK, move |tx| rebase::rebase(tx, &wh, &request, &seen, "admin", now)).await?;
     if response.status().is_success() {
-        state
-            .telemetry
-            .watch_push(&warehouse, |pushes| pushes.flowing(None));
+        state.telemetry.watch_push(&warehouse, |pushes| pushes.flowing(None));
     }
     Ok(response)
 }
@@ -169,27 +112,15 @@ pub struct PullQuery {
 
 #[utoipa::path(get, path = "/api/v1/sync/commands", params(PullQuery), security(("edge" = [])),
     responses((status = 200, body = PullResponse), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "sync")]
-pub async fn pull_commands(
-    Edge(warehouse): Edge,
-    State(state): State<AppState>,
-    Query(q): Query<PullQuery>,
-) -> Result<Json<PullResponse>, ApiError> {
+pub async fn pull_commands(Edge(warehouse): Edge, State(state): State<AppState>, Query(q): Query<PullQuery>) -> Result<Json<PullResponse>, ApiError> {
     if q.wait_ms > MAX_PULL_WAIT_MS {
-        return Err(ApiError::BadRequest(format!(
-            "wait_ms must be at most {MAX_PULL_WAIT_MS}"
-        )));
+        return Err(ApiError::BadRequest(format!("wait_ms must be at most {MAX_PULL_WAIT_MS}")));
     }
     // The database counts in i64: a cursor past it would be read as a negative number.
     if i64::try_from(q.after).is_err() {
-        return Err(ApiError::BadRequest(format!(
-            "after must be at most {}",
-            i64::MAX
-        )));
+        return Err(ApiError::BadRequest(format!("after must be at most {}", i64::MAX)));
     }
-    let limit = q
-        .limit
-        .unwrap_or(MAX_PULL_BATCH as u32)
-        .clamp(1, MAX_PULL_BATCH as u32);
+    let limit = q.limit.unwrap_or(MAX_PULL_BATCH as u32).clamp(1, MAX_PULL_BATCH as u32);
     state.telemetry.record_pull(&warehouse, q.after);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(q.wait_ms);
     // Subscribe before reading so a command queued in between still wakes us.
@@ -197,10 +128,7 @@ pub async fn pull_commands(
     loop {
         let wh = warehouse.clone();
         let after = q.after;
-        let response = state
-            .db
-            .read(move |tx| -> Result<_, SyncError> { Ok(commands::pull(tx, &wh, after, limit)?) })
-            .await?;
+        let response = state.db.read(move |tx| -> Result<_, SyncError> { Ok(commands::pull(tx, &wh, after, limit)?) }).await?;
         if !response.commands.is_empty() || tokio::time::Instant::now() >= deadline {
             return Ok(Json(response));
         }
@@ -228,21 +156,13 @@ pub struct EdgeLag {
 }
 
 #[utoipa::path(get, path = "/api/v1/sync/status", responses((status = 200, body = Vec<EdgeLag>), doc::Unauthorized, doc::Unavailable), tag = "sync")]
-pub async fn status(
-    _: Reader,
-    State(state): State<AppState>,
-) -> Result<Json<Vec<EdgeLag>>, ApiError> {
+pub async fn status(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<EdgeLag>>, ApiError> {
     Ok(Json(edge_lags(&state).await?))
 }
 
 pub async fn edge_lags(state: &AppState) -> Result<Vec<EdgeLag>, ApiError> {
     let recent_since_ms = now_ms() - REJECT_WINDOW_MS;
-    let rows = state
-        .db
-        .read(move |tx| -> Result<Vec<EdgeSyncRow>, DbError> {
-            commands::status(tx, recent_since_ms)
-        })
-        .await?;
+    let rows = state.db.read(move |tx| -> Result<Vec<EdgeSyncRow>, DbError> { commands::status(tx, recent_since_ms) }).await?;
     let pulls = state.telemetry.pulls();
     let mut pushes = state.telemetry.push_watches();
     let now = now_ms();
@@ -276,16 +196,10 @@ pub struct RejectQuery {
 /// Edge events central could not fit to an order (kept aside, never dropped), newest first.
 #[utoipa::path(get, path = "/api/v1/sync/rejects", params(RejectQuery),
     responses((status = 200, body = Vec<RejectedEvent>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "sync")]
-pub async fn rejects(
-    _: Reader,
-    State(state): State<AppState>,
-    Query(q): Query<RejectQuery>,
-) -> Result<Json<Vec<RejectedEvent>>, ApiError> {
+pub async fn rejects(_: Reader, State(state): State<AppState>, Query(q): Query<RejectQuery>) -> Result<Json<Vec<RejectedEvent>>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 1000".into(),
-        ));
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
     }
     let rows = state
         .db
@@ -293,15 +207,8 @@ pub async fn rejects(
             commands::rejects(tx, q.warehouse.as_ref(), limit)?
                 .into_iter()
                 .map(|(warehouse, seq, at_ms, reason, event)| {
-                    let event = serde_json::from_str(&event)
-                        .map_err(|e| DbError::corrupt(e.to_string()))?;
-                    Ok(RejectedEvent {
-                        warehouse: code(&warehouse)?,
-                        seq,
-                        at_ms,
-                        reason,
-                        event,
-                    })
+                    let event = serde_json::from_str(&event).map_err(|e| DbError::corrupt(e.to_string()))?;
+                    Ok(RejectedEvent { warehouse: code(&warehouse)?, seq, at_ms, reason, event })
                 })
                 .collect()
         })

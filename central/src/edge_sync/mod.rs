@@ -59,13 +59,7 @@ pub struct PushWatch {
 }
 
 impl PushWatch {
-    pub fn refused(
-        &mut self,
-        head: Option<u64>,
-        resend_from: Option<u64>,
-        why: String,
-        now_ms: i64,
-    ) {
+    pub fn refused(&mut self, head: Option<u64>, resend_from: Option<u64>, why: String, now_ms: i64) {
         self.edge_head = head.or(self.edge_head);
         self.refused_pushes += 1;
         self.refused_since_ms.get_or_insert(now_ms);
@@ -75,10 +69,7 @@ impl PushWatch {
 
     /// A push applied events (or HQ re-based the stream): it flows again.
     pub fn flowing(&mut self, head: Option<u64>) {
-        *self = PushWatch {
-            edge_head: head.or(self.edge_head),
-            ..PushWatch::default()
-        };
+        *self = PushWatch { edge_head: head.or(self.edge_head), ..PushWatch::default() };
     }
 }
 
@@ -87,26 +78,14 @@ impl PushWatch {
 pub fn stream_problems(row: &EdgeSyncRow, pushes: &PushWatch, now_ms: i64) -> Vec<String> {
     let mut problems = Vec::new();
     if pushes.refused_pushes > 0 {
-        let since = pushes
-            .refused_since_ms
-            .map(|t| format!(" for {} s", (now_ms - t).max(0) / 1000))
-            .unwrap_or_default();
+        let since = pushes.refused_since_ms.map(|t| format!(" for {} s", (now_ms - t).max(0) / 1000)).unwrap_or_default();
         let why = pushes.last_refusal.as_deref().unwrap_or("unknown");
-        problems.push(format!(
-            "{} push(es) refused{since}, the last because {why}",
-            pushes.refused_pushes
-        ));
+        problems.push(format!("{} push(es) refused{since}, the last because {why}", pushes.refused_pushes));
     }
     if row.rejected_last_hour > 0 {
-        problems.push(format!(
-            "{} event(s) kept aside in the last hour (GET /api/v1/sync/rejects)",
-            row.rejected_last_hour
-        ));
+        problems.push(format!("{} event(s) kept aside in the last hour (GET /api/v1/sync/rejects)", row.rejected_last_hour));
     }
-    if let Some(head) = pushes
-        .edge_head
-        .filter(|&head| head > row.events_high_water)
-    {
+    if let Some(head) = pushes.edge_head.filter(|&head| head > row.events_high_water) {
         let idle_ms = row.last_push_ms.map_or(i64::MAX, |t| now_ms - t);
         if idle_ms > LAG_LIMIT_MS && pushes.refused_pushes == 0 {
             let behind = head - row.events_high_water;
@@ -163,12 +142,8 @@ impl From<PushRefusal> for SyncError {
         match refusal {
             PushRefusal::Gap { high_water, first } => SyncError::Gap { high_water, first },
             PushRefusal::Ahead { high_water, head } => SyncError::Ahead { high_water, head },
-            PushRefusal::Unordered => {
-                SyncError::Invalid("events must be in strictly increasing seq order".into())
-            }
-            PushRefusal::HeadBelowEvents { head, last } => {
-                SyncError::Invalid(format!("head {head} is below the batch's own event {last}"))
-            }
+            PushRefusal::Unordered => SyncError::Invalid("events must be in strictly increasing seq order".into()),
+            PushRefusal::HeadBelowEvents { head, last } => SyncError::Invalid(format!("head {head} is below the batch's own event {last}")),
         }
     }
 }
@@ -198,19 +173,13 @@ mod tests {
     }
 
     fn seen(head: u64) -> PushWatch {
-        PushWatch {
-            edge_head: Some(head),
-            ..PushWatch::default()
-        }
+        PushWatch { edge_head: Some(head), ..PushWatch::default() }
     }
 
     #[test]
     fn a_flowing_stream_has_no_problems() {
         assert!(stream_problems(&row(), &seen(10), 1_000_000_000).is_empty());
-        assert!(
-            stream_problems(&row(), &seen(30), 2_000).is_empty(),
-            "the edge pushes its next batch at once"
-        );
+        assert!(stream_problems(&row(), &seen(30), 2_000).is_empty(), "the edge pushes its next batch at once");
     }
 
     #[test]
@@ -219,25 +188,11 @@ mod tests {
         pushes.refused(Some(4), Some(3), "sync ahead".into(), 1_000);
         pushes.refused(Some(4), Some(3), "sync ahead".into(), 5_000);
         pushes.refused(Some(4), Some(3), "sync ahead".into(), 9_000);
-        assert_eq!(
-            stream_problems(&row(), &pushes, 61_000),
-            ["3 push(es) refused for 60 s, the last because sync ahead"]
-        );
+        assert_eq!(stream_problems(&row(), &pushes, 61_000), ["3 push(es) refused for 60 s, the last because sync ahead"]);
         pushes.flowing(Some(11));
-        assert_eq!(
-            pushes,
-            seen(11),
-            "a push that applies events clears the refusals"
-        );
-        let rejects = EdgeSyncRow {
-            rejected_events: 9,
-            rejected_last_hour: 2,
-            ..row()
-        };
+        assert_eq!(pushes, seen(11), "a push that applies events clears the refusals");
+        let rejects = EdgeSyncRow { rejected_events: 9, rejected_last_hour: 2, ..row() };
         assert!(stream_problems(&rejects, &seen(10), 2_000)[0].starts_with("2 event(s) kept aside"));
-        assert!(
-            stream_problems(&row(), &seen(30), 1_000 + LAG_LIMIT_MS + 1)[0]
-                .starts_with("lagging: the edge has written 20")
-        );
+        assert!(stream_problems(&row(), &seen(30), 1_000 + LAG_LIMIT_MS + 1)[0].starts_with("lagging: the edge has written 20"));
     }
 }

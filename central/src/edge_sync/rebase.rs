@@ -48,30 +48,17 @@ pub struct Rebased {
 /// The rule, pure: only from the mark HQ saw, and only to a mark the database can count.
 pub fn decide(current: u64, request: &Rebase) -> Result<(), SyncError> {
     if current != request.expected_high_water {
-        return Err(SyncError::Moved {
-            expected: request.expected_high_water,
-            actual: current,
-        });
+        return Err(SyncError::Moved { expected: request.expected_high_water, actual: current });
     }
     if i64::try_from(request.high_water).is_err() {
-        return Err(SyncError::Invalid(format!(
-            "high_water must be at most {}",
-            i64::MAX
-        )));
+        return Err(SyncError::Invalid(format!("high_water must be at most {}", i64::MAX)));
     }
     Ok(())
 }
 
 /// Load → decide → apply, with the audit entry and the journal event, in `tx`.
 /// `seen`: what central saw of the edge's pushes, kept in the audit entry with the reason.
-pub fn rebase(
-    tx: &mut dyn Tx,
-    warehouse: &WarehouseCode,
-    request: &Rebase,
-    seen: &PushWatch,
-    actor: &str,
-    now_ms: i64,
-) -> Result<Rebased, SyncError> {
+pub fn rebase(tx: &mut dyn Tx, warehouse: &WarehouseCode, request: &Rebase, seen: &PushWatch, actor: &str, now_ms: i64) -> Result<Rebased, SyncError> {
     let current = commands::lock_high_water(tx, warehouse)?;
     decide(current, request)?;
     let from = commands::rebase(tx, warehouse, request.high_water)?;
@@ -84,27 +71,11 @@ pub fn rebase(
         "resend_from": seen.resend_from,
         "edge_head": seen.edge_head,
     });
-    let audit_id = audit::store::append(
-        tx,
-        now_ms,
-        actor,
-        "sync_rebase",
-        &format!("warehouse:{warehouse}"),
-        &detail,
-    )?;
-    let event = BusinessEvent::EdgeStreamRebased {
-        warehouse: warehouse.clone(),
-        from_high_water: from,
-        to_high_water: request.high_water,
-    };
+    let audit_id = audit::store::append(tx, now_ms, actor, "sync_rebase", &format!("warehouse:{warehouse}"), &detail)?;
+    let event = BusinessEvent::EdgeStreamRebased { warehouse: warehouse.clone(), from_high_water: from, to_high_water: request.high_water };
     journal::store::append(tx, &event, now_ms)?;
     tracing::warn!(%warehouse, from, to = request.high_water, reason = %request.reason, "edge stream re-based by HQ");
-    Ok(Rebased {
-        warehouse: warehouse.clone(),
-        from_high_water: from,
-        to_high_water: request.high_water,
-        audit_id,
-    })
+    Ok(Rebased { warehouse: warehouse.clone(), from_high_water: from, to_high_water: request.high_water, audit_id })
 }
 
 #[cfg(test)]
@@ -113,23 +84,10 @@ mod tests {
 
     #[test]
     fn a_rebase_applies_only_from_the_mark_hq_saw() {
-        let request = Rebase {
-            high_water: 5,
-            expected_high_water: 2005,
-            reason: "forged events".into(),
-        };
+        let request = Rebase { high_water: 5, expected_high_water: 2005, reason: "forged events".into() };
         assert!(decide(2005, &request).is_ok());
-        assert!(matches!(
-            decide(2006, &request),
-            Err(SyncError::Moved {
-                expected: 2005,
-                actual: 2006
-            })
-        ));
-        let too_far = Rebase {
-            high_water: u64::MAX,
-            ..request
-        };
+        assert!(matches!(decide(2006, &request), Err(SyncError::Moved { expected: 2005, actual: 2006 })));
+        let too_far = Rebase { high_water: u64::MAX, ..request };
         assert!(matches!(decide(2005, &too_far), Err(SyncError::Invalid(_))));
     }
 }

@@ -31,11 +31,7 @@ pub struct AlertPolicy {
 
 impl Default for AlertPolicy {
     fn default() -> Self {
-        AlertPolicy {
-            min_gross_margin_bp: 1_500,
-            min_turnover_per_year: 4.0,
-            min_days_of_cash: 30.0,
-        }
+        AlertPolicy { min_gross_margin_bp: 1_500, min_turnover_per_year: 4.0, min_days_of_cash: 30.0 }
     }
 }
 
@@ -79,33 +75,18 @@ pub fn findings(f: &Figures, p: &AlertPolicy) -> Vec<FinanceFinding> {
         if *revenue > 0 {
             let margin = (i128::from(revenue - cogs) * 10_000 / i128::from(*revenue)) as f64;
             if margin < p.min_gross_margin_bp as f64 {
-                out.push(FinanceFinding {
-                    kind: "gross_margin".into(),
-                    key: category.clone(),
-                    value: margin,
-                    threshold: p.min_gross_margin_bp as f64,
-                });
+                out.push(FinanceFinding { kind: "gross_margin".into(), key: category.clone(), value: margin, threshold: p.min_gross_margin_bp as f64 });
             }
         }
     }
     if f.inventory > 0 {
         let turnover = f.cogs as f64 * (365.0 / WINDOW_DAYS as f64) / f.inventory as f64;
         if turnover < p.min_turnover_per_year {
-            out.push(FinanceFinding {
-                kind: "stock_turnover".into(),
-                key: String::new(),
-                value: (turnover * 100.0).round() / 100.0,
-                threshold: p.min_turnover_per_year,
-            });
+            out.push(FinanceFinding { kind: "stock_turnover".into(), key: String::new(), value: (turnover * 100.0).round() / 100.0, threshold: p.min_turnover_per_year });
         }
     }
     if let Some(days) = f.days_of_cash.filter(|d| *d < p.min_days_of_cash) {
-        out.push(FinanceFinding {
-            kind: "days_of_cash".into(),
-            key: String::new(),
-            value: (days * 10.0).round() / 10.0,
-            threshold: p.min_days_of_cash,
-        });
+        out.push(FinanceFinding { kind: "days_of_cash".into(), key: String::new(), value: (days * 10.0).round() / 10.0, threshold: p.min_days_of_cash });
     }
     out
 }
@@ -114,21 +95,10 @@ pub fn policy(tx: &mut dyn Tx) -> DbResult<AlertPolicy> {
     Ok(doc::load(tx, POLICY_DOC)?.unwrap_or_default())
 }
 
-pub fn set_policy(
-    tx: &mut dyn Tx,
-    p: &AlertPolicy,
-    now_ms: i64,
-) -> Result<AlertPolicy, FinanceError> {
+pub fn set_policy(tx: &mut dyn Tx, p: &AlertPolicy, now_ms: i64) -> Result<AlertPolicy, FinanceError> {
     p.check()?;
     doc::save(tx, POLICY_DOC, p, now_ms)?;
-    crate::audit::store::append(
-        tx,
-        now_ms,
-        "admin",
-        "finance_alert_policy_set",
-        "finance:alerts",
-        &serde_json::json!(p),
-    )?;
+    crate::audit::store::append(tx, now_ms, "admin", "finance_alert_policy_set", "finance:alerts", &serde_json::json!(p))?;
     Ok(*p)
 }
 
@@ -157,17 +127,8 @@ fn figures(tx: &mut dyn Tx, now_ms: i64) -> DbResult<Figures> {
     let today = now_ms.div_euclid(DAY_MS);
     let mut f = Figures::default();
     let first = today - WINDOW_DAYS + 1;
-    for row in super::store::profit(
-        tx,
-        super::store::ProfitBy::Category,
-        first,
-        today + 1,
-        10_000,
-    )?
-    .0
-    {
-        f.categories
-            .insert(row.key, (row.revenue, row.cost_of_goods_sold));
+    for row in super::store::profit(tx, super::store::ProfitBy::Category, first, today + 1, 10_000)?.0 {
+        f.categories.insert(row.key, (row.revenue, row.cost_of_goods_sold));
     }
     let cogs = tx.query_one(
         "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM gl_day WHERE account = ?1 AND closing = 0 AND day >= ?2 AND day <= ?3",
@@ -191,93 +152,42 @@ pub fn scan(tx: &mut dyn Tx, now_ms: i64) -> Result<AlertScan, FinanceError> {
     for f in &found {
         match open.iter().find(|a| a.kind == f.kind && a.key == f.key) {
             Some(a) => {
-                tx.execute(
-                    "UPDATE fin_alert SET value = ?2, threshold = ?3 WHERE id = ?1",
-                    &params![a.id, f.value, f.threshold],
-                )?;
+                tx.execute("UPDATE fin_alert SET value = ?2, threshold = ?3 WHERE id = ?1", &params![a.id, f.value, f.threshold])?;
             }
             None => {
                 tx.execute(
                     "INSERT INTO fin_alert (kind, key, value, threshold, raised_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
                     &params![f.kind.as_str(), f.key.as_str(), f.value, f.threshold, now_ms],
                 )?;
-                let event = BusinessEvent::FinanceAlertRaised {
-                    alert: f.kind.clone(),
-                    key: f.key.clone(),
-                    value: f.value.to_string(),
-                    threshold: f.threshold.to_string(),
-                };
+                let event = BusinessEvent::FinanceAlertRaised { alert: f.kind.clone(), key: f.key.clone(), value: f.value.to_string(), threshold: f.threshold.to_string() };
                 journal::store::append(tx, &event, now_ms)?;
                 outcome.raised.push(f.clone());
             }
         }
     }
-    for a in open
-        .iter()
-        .filter(|a| !found.iter().any(|f| f.kind == a.kind && f.key == a.key))
-    {
-        tx.execute(
-            "UPDATE fin_alert SET cleared_ms = ?2 WHERE id = ?1",
-            &params![a.id, now_ms],
-        )?;
-        journal::store::append(
-            tx,
-            &BusinessEvent::FinanceAlertCleared {
-                alert: a.kind.clone(),
-                key: a.key.clone(),
-            },
-            now_ms,
-        )?;
-        outcome.cleared.push(FinanceFinding {
-            kind: a.kind.clone(),
-            key: a.key.clone(),
-            value: a.value,
-            threshold: a.threshold,
-        });
+    for a in open.iter().filter(|a| !found.iter().any(|f| f.kind == a.kind && f.key == a.key)) {
+        tx.execute("UPDATE fin_alert SET cleared_ms = ?2 WHERE id = ?1", &params![a.id, now_ms])?;
+        journal::store::append(tx, &BusinessEvent::FinanceAlertCleared { alert: a.kind.clone(), key: a.key.clone() }, now_ms)?;
+        outcome.cleared.push(FinanceFinding { kind: a.kind.clone(), key: a.key.clone(), value: a.value, threshold: a.threshold });
     }
     outcome.open = found.len() as u64;
     Ok(outcome)
 }
 
-const COLUMNS: &str =
-    "SELECT id, kind, key, value, threshold, raised_ms, cleared_ms FROM fin_alert";
+const COLUMNS: &str = "SELECT id, kind, key, value, threshold, raised_ms, cleared_ms FROM fin_alert";
 
 fn alert(r: &crate::db::Row) -> DbResult<FinanceAlert> {
-    Ok(FinanceAlert {
-        id: r.uint(0)?,
-        kind: r.text(1)?,
-        key: r.text(2)?,
-        value: r.real(3)?,
-        threshold: r.real(4)?,
-        raised_ms: r.int(5)?,
-        cleared_ms: r.opt_int(6)?,
-    })
+    Ok(FinanceAlert { id: r.uint(0)?, kind: r.text(1)?, key: r.text(2)?, value: r.real(3)?, threshold: r.real(4)?, raised_ms: r.int(5)?, cleared_ms: r.opt_int(6)? })
 }
 
 fn open_alerts(tx: &mut dyn Tx) -> DbResult<Vec<FinanceAlert>> {
-    tx.query(
-        &format!("{COLUMNS} WHERE cleared_ms IS NULL ORDER BY id"),
-        &[],
-    )?
-    .iter()
-    .map(alert)
-    .collect()
+    tx.query(&format!("{COLUMNS} WHERE cleared_ms IS NULL ORDER BY id"), &[])?.iter().map(alert).collect()
 }
 
 /// Alerts newest first: open ones only, or all.
 pub fn list(tx: &mut dyn Tx, open_only: bool, limit: u32) -> Result<Vec<FinanceAlert>, DbError> {
-    let filter = if open_only {
-        "WHERE cleared_ms IS NULL"
-    } else {
-        ""
-    };
-    tx.query(
-        &format!("{COLUMNS} {filter} ORDER BY id DESC LIMIT ?1"),
-        &params![limit],
-    )?
-    .iter()
-    .map(alert)
-    .collect()
+    let filter = if open_only { "WHERE cleared_ms IS NULL" } else { "" };
+    tx.query(&format!("{COLUMNS} {filter} ORDER BY id DESC LIMIT ?1"), &params![limit])?.iter().map(alert).collect()
 }
 
 #[cfg(test)]
@@ -287,41 +197,18 @@ mod tests {
     #[test]
     fn each_threshold_raises_its_own_finding() {
         let figures = Figures {
-            categories: BTreeMap::from([
-                ("Shoes".to_owned(), (100_000, 90_000)),
-                ("Socks".to_owned(), (10_000, 4_000)),
-            ]),
+            categories: BTreeMap::from([("Shoes".to_owned(), (100_000, 90_000)), ("Socks".to_owned(), (10_000, 4_000))]),
             cogs: 90_000,
             inventory: 2_000_000,
             days_of_cash: Some(12.0),
         };
         let found = findings(&figures, &AlertPolicy::default());
-        let kinds: Vec<(&str, &str)> = found
-            .iter()
-            .map(|f| (f.kind.as_str(), f.key.as_str()))
-            .collect();
-        assert_eq!(
-            kinds,
-            vec![
-                ("gross_margin", "Shoes"),
-                ("stock_turnover", ""),
-                ("days_of_cash", "")
-            ]
-        );
+        let kinds: Vec<(&str, &str)> = found.iter().map(|f| (f.kind.as_str(), f.key.as_str())).collect();
+        assert_eq!(kinds, vec![("gross_margin", "Shoes"), ("stock_turnover", ""), ("days_of_cash", "")]);
         assert_eq!(found[0].value, 1_000.0, "10 % margin under the 15 % floor");
-        assert_eq!(
-            found[1].value, 0.55,
-            "90,000 a month is 1,095,000 a year over 2,000,000 of stock"
-        );
-        let calm = Figures {
-            inventory: 100_000,
-            days_of_cash: Some(90.0),
-            ..figures
-        };
-        let calm = Figures {
-            categories: BTreeMap::from([("Socks".to_owned(), (10_000, 4_000))]),
-            ..calm
-        };
+        assert_eq!(found[1].value, 0.55, "90,000 a month is 1,095,000 a year over 2,000,000 of stock");
+        let calm = Figures { inventory: 100_000, days_of_cash: Some(90.0), ..figures };
+        let calm = Figures { categories: BTreeMap::from([("Socks".to_owned(), (10_000, 4_000))]), ..calm };
         assert!(findings(&calm, &AlertPolicy::default()).is_empty());
     }
 }

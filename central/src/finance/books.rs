@@ -61,11 +61,7 @@ pub mod account {
     /// One account-name component made of outside text: letters and digits, a capital first
     /// (beancount's rule), at most 32.
     fn component(raw: &str) -> String {
-        let mut name: String = raw
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .take(32)
-            .collect();
+        let mut name: String = raw.chars().filter(|c| c.is_ascii_alphanumeric()).take(32).collect();
         if let Some(first) = name.get_mut(0..1) {
             first.make_ascii_uppercase();
         }
@@ -163,18 +159,10 @@ pub struct Issued {
 
 /// A refund's revenue (net of VAT) shared over the SKUs the order shipped, by their revenue.
 fn refund_shares(facts: &OrderFacts, returned: i64) -> Vec<(Sku, WarehouseCode, i64)> {
-    let sold: Vec<(&Sku, &Issued, &WarehouseCode)> = facts
-        .issued
-        .iter()
-        .filter(|(_, i)| i.revenue > 0)
-        .filter_map(|(sku, i)| Some((sku, i, i.warehouse.as_ref()?)))
-        .collect();
+    let sold: Vec<(&Sku, &Issued, &WarehouseCode)> = facts.issued.iter().filter(|(_, i)| i.revenue > 0).filter_map(|(sku, i)| Some((sku, i, i.warehouse.as_ref()?))).collect();
     let weights: Vec<i64> = sold.iter().map(|(_, i, _)| i.revenue).collect();
     let shares = tote_shared::domain::largest_remainder(returned.max(0), &weights);
-    sold.into_iter()
-        .zip(shares)
-        .map(|((sku, _, warehouse), part)| (sku.clone(), warehouse.clone(), part))
-        .collect()
+    sold.into_iter().zip(shares).map(|((sku, _, warehouse), part)| (sku.clone(), warehouse.clone(), part)).collect()
 }
 
 /// One cell of the profit cube: a posting day, SKU, warehouse, channel and campaign (empty for
@@ -220,32 +208,14 @@ pub struct State {
 
 impl State {
     /// Adds to the profit cube on the posting day of `journal`.
-    fn profit(
-        &mut self,
-        journal: &JournalEntry,
-        sku: &Sku,
-        warehouse: &WarehouseCode,
-        order: Option<u64>,
-        figures: ProfitFigures,
-    ) {
+    fn profit(&mut self, journal: &JournalEntry, sku: &Sku, warehouse: &WarehouseCode, order: Option<u64>, figures: ProfitFigures) {
         if figures == ProfitFigures::default() {
             return;
         }
         let facts = order.and_then(|o| self.orders.get(&o));
-        let (channel, campaign) = facts.map_or((String::new(), String::new()), |f| {
-            (f.channel.clone(), f.campaign.clone())
-        });
-        let day = journal
-            .at_ms
-            .max(self.open_from_ms)
-            .div_euclid(tote_shared::calendar::DAY_MS);
-        let key = ProfitKey {
-            day,
-            sku: sku.clone(),
-            warehouse: warehouse.clone(),
-            channel,
-            campaign,
-        };
+        let (channel, campaign) = facts.map_or((String::new(), String::new()), |f| (f.channel.clone(), f.campaign.clone()));
+        let day = journal.at_ms.max(self.open_from_ms).div_euclid(tote_shared::calendar::DAY_MS);
+        let key = ProfitKey { day, sku: sku.clone(), warehouse: warehouse.clone(), channel, campaign };
         let cell = self.profit.entry(key).or_default();
         cell.units += figures.units;
         cell.revenue += figures.revenue;
@@ -256,52 +226,24 @@ impl State {
 /// The SKU × warehouse piles an event moves stock of.
 pub fn stock_pairs(event: &BusinessEvent) -> Vec<(Sku, WarehouseCode)> {
     match event {
-        BusinessEvent::StockReceived { sku, warehouse, .. }
-        | BusinessEvent::StockAdjusted { sku, warehouse, .. } => {
-            vec![(sku.clone(), warehouse.clone())]
+        BusinessEvent::StockReceived { sku, warehouse, .. } | BusinessEvent::StockAdjusted { sku, warehouse, .. } => vec![(sku.clone(), warehouse.clone())],
+        BusinessEvent::OrderShipped { warehouse: Some(w), lines, .. } => lines.iter().map(|l| (l.sku.clone(), w.clone())).collect(),
+        BusinessEvent::ReturnReceived { warehouse, lines, .. } => lines.iter().filter(|l| l.passed > 0).map(|l| (l.sku.clone(), warehouse.clone())).collect(),
+        BusinessEvent::SupplierInvoiceApproved { warehouse: Some(w), late_costs, .. } | BusinessEvent::LandedCostAdded { warehouse: w, late_costs, .. } => {
+            late_costs.iter().map(|l| (l.sku.clone(), w.clone())).collect()
         }
-        BusinessEvent::OrderShipped {
-            warehouse: Some(w),
-            lines,
-            ..
-        } => lines.iter().map(|l| (l.sku.clone(), w.clone())).collect(),
-        BusinessEvent::ReturnReceived {
-            warehouse, lines, ..
-        } => lines
-            .iter()
-            .filter(|l| l.passed > 0)
-            .map(|l| (l.sku.clone(), warehouse.clone()))
-            .collect(),
-        BusinessEvent::SupplierInvoiceApproved {
-            warehouse: Some(w),
-            late_costs,
-            ..
-        }
-        | BusinessEvent::LandedCostAdded {
-            warehouse: w,
-            late_costs,
-            ..
-        } => late_costs
-            .iter()
-            .map(|l| (l.sku.clone(), w.clone()))
-            .collect(),
         _ => Vec::new(),
     }
 }
 
 /// The piles a batch moves back-dated (a move dated well before the pile's newest): their
 /// history must be loaded before posting, for the replay.
-pub fn back_dated(
-    state: &State,
-    entries: &[JournalEntry],
-) -> std::collections::BTreeSet<(Sku, WarehouseCode)> {
+pub fn back_dated(state: &State, entries: &[JournalEntry]) -> std::collections::BTreeSet<(Sku, WarehouseCode)> {
     let mut newest: BTreeMap<(Sku, WarehouseCode), i64> = BTreeMap::new();
     let mut found = std::collections::BTreeSet::new();
     for entry in entries {
         for pair in stock_pairs(&entry.event) {
-            let last = newest
-                .entry(pair.clone())
-                .or_insert_with(|| state.piles.get(&pair).map_or(i64::MIN, |p| p.last_ms));
+            let last = newest.entry(pair.clone()).or_insert_with(|| state.piles.get(&pair).map_or(i64::MIN, |p| p.last_ms));
             if entry.at_ms < last.saturating_sub(BACKDATED_MS) {
                 found.insert(pair);
             }
@@ -312,11 +254,7 @@ pub fn back_dated(
 }
 
 fn line(account: impl Into<String>, amount: i64) -> Line {
-    Line {
-        account: account.into(),
-        amount,
-        lot: None,
-    }
+    Line { account: account.into(), amount, lot: None }
 }
 
 /// The entries one event posts (none for events that move no value).
@@ -537,54 +475,29 @@ pub fn post(state: &mut State, journal: &JournalEntry) -> Vec<Entry> {
         }
         _ => return Vec::new(),
     };
-    let lines: Vec<Line> = lines
-        .into_iter()
-        .filter(|l| l.amount != 0 || l.lot.is_some())
-        .collect();
+    let lines: Vec<Line> = lines.into_iter().filter(|l| l.amount != 0 || l.lot.is_some()).collect();
     if lines.is_empty() {
         return Vec::new();
     }
     let at_ms = journal.at_ms.max(state.open_from_ms);
-    vec![Entry {
-        event_seq: journal.seq,
-        at_ms,
-        event_ms: journal.at_ms,
-        description,
-        lines,
-        closing: false,
-    }]
+    vec![Entry { event_seq: journal.seq, at_ms, event_ms: journal.at_ms, description, lines, closing: false }]
 }
 
 /// A month's close: every income and expense account's balance before its end goes to
 /// retained earnings, in an entry dated the month's last moment; later entries post after it.
 fn close_period(state: &mut State, journal: &JournalEntry, month: &str) -> Vec<Entry> {
-    let Some((_, end_ms)) = crate::procurement::scorecard::month_bounds(month) else {
-        return Vec::new();
-    };
+    let Some((_, end_ms)) = crate::procurement::scorecard::month_bounds(month) else { return Vec::new() };
     let balances = state.closing.take().unwrap_or_default();
     let net_income = -balances.iter().map(|(_, b)| b).sum::<i64>();
     state.open_from_ms = state.open_from_ms.max(end_ms);
-    state
-        .closed
-        .push((month.to_owned(), net_income, journal.at_ms));
-    let mut lines: Vec<Line> = balances
-        .into_iter()
-        .filter(|(_, b)| *b != 0)
-        .map(|(account, b)| line(account, -b))
-        .collect();
+    state.closed.push((month.to_owned(), net_income, journal.at_ms));
+    let mut lines: Vec<Line> = balances.into_iter().filter(|(_, b)| *b != 0).map(|(account, b)| line(account, -b)).collect();
     if lines.is_empty() {
         return Vec::new();
     }
     lines.push(line(account::EQUITY, -net_income));
     let description = format!("{month} closed: income and expenses to retained earnings");
-    vec![Entry {
-        event_seq: journal.seq,
-        at_ms: end_ms - 1,
-        event_ms: end_ms - 1,
-        description,
-        lines,
-        closing: true,
-    }]
+    vec![Entry { event_seq: journal.seq, at_ms: end_ms - 1, event_ms: end_ms - 1, description, lines, closing: true }]
 }
 
 /// Revenue and output VAT of shipped lines, out of the advances the customer paid. VAT per
@@ -593,64 +506,27 @@ fn sale(sold: &[EventLine]) -> Vec<Line> {
     // At what each line sold for: its discounts were never revenue.
     let gross: i64 = sold.iter().map(EventLine::amount).sum();
     let vat: i64 = sold.iter().map(|l| tax_of(l.amount(), OUTPUT_VAT_BP)).sum();
-    vec![
-        line(account::ADVANCES, gross),
-        line(account::SALES, -(gross - vat)),
-        line(account::OUTPUT_VAT, -vat),
-    ]
+    vec![line(account::ADVANCES, gross), line(account::SALES, -(gross - vat)), line(account::OUTPUT_VAT, -vat)]
 }
 
 /// Puts each late cost onto its SKU's pile at `warehouse` (on hand, else consumed), adding the
 /// lines; returns what was spread.
-fn spread_late_costs(
-    state: &mut State,
-    journal: &JournalEntry,
-    warehouse: &WarehouseCode,
-    costs: &[crate::journal::LateCost],
-    lines: &mut Vec<Line>,
-) -> i64 {
+fn spread_late_costs(state: &mut State, journal: &JournalEntry, warehouse: &WarehouseCode, costs: &[crate::journal::LateCost], lines: &mut Vec<Line>) -> i64 {
     let mut spread = 0;
     for cost in costs.iter().filter(|c| c.units > 0) {
         spread += cost.amount;
-        lines.extend(stock_move(
-            state,
-            &cost.sku,
-            warehouse,
-            journal,
-            MoveKind::Late {
-                units: cost.units,
-                amount: cost.amount,
-            },
-        ));
+        lines.extend(stock_move(state, &cost.sku, warehouse, journal, MoveKind::Late { units: cost.units, amount: cost.amount }));
     }
     spread
 }
 
 /// Moves stock of one pile by its costing method, remembers the move, and replays the pile
 /// when the move is back-dated. Returns the inventory lines and any cost difference.
-fn stock_move(
-    state: &mut State,
-    sku: &Sku,
-    warehouse: &WarehouseCode,
-    journal: &JournalEntry,
-    kind: MoveKind,
-) -> Vec<Line> {
-    let place = Place {
-        method: state.method,
-        sku,
-        warehouse,
-        standard: state.costs.get(sku).copied().unwrap_or(0),
-    };
-    let pile = state
-        .piles
-        .entry((sku.clone(), warehouse.clone()))
-        .or_default();
+fn stock_move(state: &mut State, sku: &Sku, warehouse: &WarehouseCode, journal: &JournalEntry, kind: MoveKind) -> Vec<Line> {
+    let place = Place { method: state.method, sku, warehouse, standard: state.costs.get(sku).copied().unwrap_or(0) };
+    let pile = state.piles.entry((sku.clone(), warehouse.clone())).or_default();
     let back_dated = journal.at_ms < pile.last_ms.saturating_sub(BACKDATED_MS);
-    let m = Move {
-        at_ms: journal.at_ms,
-        seq: journal.seq,
-        kind,
-    };
+    let m = Move { at_ms: journal.at_ms, seq: journal.seq, kind };
     pile.remember(&m);
     let mut lines = match kind {
         MoveKind::In { qty, unit_cost } => pile.receive(&place, qty, unit_cost, journal.at_ms),
@@ -663,23 +539,11 @@ fn stock_move(
     state.moves.push((sku.clone(), warehouse.clone(), m));
     // Cost differences (a debt settled, a late cost, a replay) are the SKU's cost of goods
     // sold with no sale of their own.
-    let cogs = lines
-        .iter()
-        .filter(|l| l.account == account::COGS)
-        .map(|l| l.amount)
-        .sum();
-    state.profit(
-        journal,
-        sku,
-        warehouse,
-        None,
-        ProfitFigures {
-            cogs,
-            ..ProfitFigures::default()
-        },
-    );
+    let cogs = lines.iter().filter(|l| l.account == account::COGS).map(|l| l.amount).sum();
+    state.profit(journal, sku, warehouse, None, ProfitFigures { cogs, ..ProfitFigures::default() });
     lines
 }
+
 
 #[cfg(test)]
 mod tests {
@@ -687,11 +551,7 @@ mod tests {
 
     /// The value of inventory lines (negative for an issue).
     fn inventory_value(lines: &[Line]) -> i64 {
-        lines
-            .iter()
-            .filter(|l| l.account.starts_with("Assets:Inventory:"))
-            .map(|l| l.amount)
-            .sum()
+        lines.iter().filter(|l| l.account.starts_with("Assets:Inventory:")).map(|l| l.amount).sum()
     }
     use tote_shared::{Money, Qty};
 
@@ -704,12 +564,7 @@ mod tests {
     }
 
     fn at(seq: u64, event: BusinessEvent) -> JournalEntry {
-        JournalEntry {
-            seq,
-            at_ms: 1_795_000_000_000 + seq as i64 * 1000,
-            subject: String::new(),
-            event,
-        }
+        JournalEntry { seq, at_ms: 1_795_000_000_000 + seq as i64 * 1000, subject: String::new(), event }
     }
 
     fn qty(n: i64) -> Qty {
@@ -719,212 +574,54 @@ mod tests {
     #[test]
     fn a_return_puts_passed_units_back_at_cost_and_writes_failed_ones_down() {
         let mut state = State::default();
-        post(
-            &mut state,
-            &at(
-                1,
-                BusinessEvent::SkuCreated {
-                    sku: sku(),
-                    spu_id: "PEG39".into(),
-                    price: 89_900,
-                    cost: 40_000,
-                },
-            ),
-        );
-        let lines = vec![crate::journal::ReturnedUnits {
-            sku: sku(),
-            passed: 2,
-            failed: 1,
-            unit_price: 89_900,
-        }];
-        let entries = post(
-            &mut state,
-            &at(
-                2,
-                BusinessEvent::ReturnReceived {
-                    request_id: 3,
-                    order_id: 7,
-                    warehouse: wh(),
-                    reason: "size".into(),
-                    lines,
-                },
-            ),
-        );
+        post(&mut state, &at(1, BusinessEvent::SkuCreated { sku: sku(), spu_id: "PEG39".into(), price: 89_900, cost: 40_000 }));
+        let lines = vec![crate::journal::ReturnedUnits { sku: sku(), passed: 2, failed: 1, unit_price: 89_900 }];
+        let entries = post(&mut state, &at(2, BusinessEvent::ReturnReceived { request_id: 3, order_id: 7, warehouse: wh(), reason: "size".into(), lines }));
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].balance(), 0);
-        let amount = |account: &str| {
-            entries[0]
-                .lines
-                .iter()
-                .filter(|l| l.account == account)
-                .map(|l| l.amount)
-                .sum::<i64>()
-        };
-        assert_eq!(
-            amount(&account::inventory("SH-01")),
-            80_000,
-            "two pairs back in stock at cost"
-        );
-        assert_eq!(
-            amount(account::WRITE_DOWNS),
-            40_000,
-            "the failed pair written down"
-        );
+        let amount = |account: &str| entries[0].lines.iter().filter(|l| l.account == account).map(|l| l.amount).sum::<i64>();
+        assert_eq!(amount(&account::inventory("SH-01")), 80_000, "two pairs back in stock at cost");
+        assert_eq!(amount(account::WRITE_DOWNS), 40_000, "the failed pair written down");
         assert_eq!(amount(account::COGS), -120_000);
-        assert_eq!(
-            state.piles[&(sku(), wh())]
-                .layers
-                .iter()
-                .map(|l| l.qty)
-                .sum::<i64>(),
-            2
-        );
+        assert_eq!(state.piles[&(sku(), wh())].layers.iter().map(|l| l.qty).sum::<i64>(), 2);
     }
 
     #[test]
     fn return_freight_is_its_own_expense_owed_to_the_carrier_until_the_return_is_cancelled() {
         let mut state = State::default();
         let event = |reversed: bool| {
-            let (request_id, order_id, carrier, waybill, amount) =
-                (4, 7, "JD".to_owned(), "JDV1".to_owned(), 1_400);
+            let (request_id, order_id, carrier, waybill, amount) = (4, 7, "JD".to_owned(), "JDV1".to_owned(), 1_400);
             if reversed {
-                BusinessEvent::ReturnFreightReversed {
-                    request_id,
-                    order_id,
-                    carrier,
-                    waybill,
-                    amount,
-                }
+                BusinessEvent::ReturnFreightReversed { request_id, order_id, carrier, waybill, amount }
             } else {
-                BusinessEvent::ReturnFreightAccrued {
-                    request_id,
-                    order_id,
-                    carrier,
-                    waybill,
-                    amount,
-                }
+                BusinessEvent::ReturnFreightAccrued { request_id, order_id, carrier, waybill, amount }
             }
         };
         let accrued = post(&mut state, &at(1, event(false)));
         let reversed = post(&mut state, &at(2, event(true)));
-        let lines = |e: &[Entry]| {
-            e.iter()
-                .flat_map(|e| e.lines.iter().map(|l| (l.account.clone(), l.amount)))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            lines(&accrued),
-            vec![
-                (account::RETURN_FREIGHT.to_owned(), 1_400),
-                ("Liabilities:Payable:Carrier:JD".to_owned(), -1_400)
-            ]
-        );
-        assert_eq!(
-            lines(&reversed),
-            vec![
-                ("Liabilities:Payable:Carrier:JD".to_owned(), 1_400),
-                (account::RETURN_FREIGHT.to_owned(), -1_400)
-            ]
-        );
+        let lines = |e: &[Entry]| e.iter().flat_map(|e| e.lines.iter().map(|l| (l.account.clone(), l.amount))).collect::<Vec<_>>();
+        assert_eq!(lines(&accrued), vec![(account::RETURN_FREIGHT.to_owned(), 1_400), ("Liabilities:Payable:Carrier:JD".to_owned(), -1_400)]);
+        assert_eq!(lines(&reversed), vec![("Liabilities:Payable:Carrier:JD".to_owned(), 1_400), (account::RETURN_FREIGHT.to_owned(), -1_400)]);
     }
 
     #[test]
     fn freight_is_owed_to_its_carrier_when_a_parcel_leaves_and_not_once_its_order_is_cancelled() {
         let mut state = State::default();
-        let accrued = post(
-            &mut state,
-            &at(
-                1,
-                BusinessEvent::FreightAccrued {
-                    order_id: 7,
-                    carrier: "SF".into(),
-                    waybill: "SF1".into(),
-                    amount: 2_250,
-                },
-            ),
-        );
-        let reversed = post(
-            &mut state,
-            &at(
-                2,
-                BusinessEvent::FreightReversed {
-                    order_id: 7,
-                    carrier: "SF".into(),
-                    waybill: "SF1".into(),
-                    amount: 2_250,
-                },
-            ),
-        );
-        let lines = |e: &[Entry]| {
-            e.iter()
-                .flat_map(|e| e.lines.iter().map(|l| (l.account.clone(), l.amount)))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            lines(&accrued),
-            vec![
-                (account::FREIGHT.to_owned(), 2_250),
-                ("Liabilities:Payable:Carrier:SF".to_owned(), -2_250)
-            ]
-        );
-        assert_eq!(
-            lines(&reversed),
-            vec![
-                ("Liabilities:Payable:Carrier:SF".to_owned(), 2_250),
-                (account::FREIGHT.to_owned(), -2_250)
-            ]
-        );
-        assert_eq!(
-            account::carrier_payable("zto"),
-            "Liabilities:Payable:Carrier:Zto",
-            "an account name starts with a capital"
-        );
-        assert_eq!(
-            account::carrier_payable("4PX"),
-            "Liabilities:Payable:Carrier:X4PX"
-        );
+        let accrued = post(&mut state, &at(1, BusinessEvent::FreightAccrued { order_id: 7, carrier: "SF".into(), waybill: "SF1".into(), amount: 2_250 }));
+        let reversed = post(&mut state, &at(2, BusinessEvent::FreightReversed { order_id: 7, carrier: "SF".into(), waybill: "SF1".into(), amount: 2_250 }));
+        let lines = |e: &[Entry]| e.iter().flat_map(|e| e.lines.iter().map(|l| (l.account.clone(), l.amount))).collect::<Vec<_>>();
+        assert_eq!(lines(&accrued), vec![(account::FREIGHT.to_owned(), 2_250), ("Liabilities:Payable:Carrier:SF".to_owned(), -2_250)]);
+        assert_eq!(lines(&reversed), vec![("Liabilities:Payable:Carrier:SF".to_owned(), 2_250), (account::FREIGHT.to_owned(), -2_250)]);
+        assert_eq!(account::carrier_payable("zto"), "Liabilities:Payable:Carrier:Zto", "an account name starts with a capital");
+        assert_eq!(account::carrier_payable("4PX"), "Liabilities:Payable:Carrier:X4PX");
     }
 
     #[test]
-    fn a_purchase_is_received_at_its_order_cost_and_its_invoice_clears_goods_received_not_invoiced()
-    {
+    fn a_purchase_is_received_at_its_order_cost_and_its_invoice_clears_goods_received_not_invoiced() {
         let mut state = State::default();
-        post(
-            &mut state,
-            &at(
-                1,
-                BusinessEvent::SkuCreated {
-                    sku: sku(),
-                    spu_id: "PEG39".into(),
-                    price: 89_900,
-                    cost: 41_000,
-                },
-            ),
-        );
-        let on_order = post(
-            &mut state,
-            &at(
-                2,
-                BusinessEvent::StockReceived {
-                    sku: sku(),
-                    warehouse: wh(),
-                    qty: qty(11),
-                    unit_cost: Some(40_000),
-                },
-            ),
-        );
-        let plain = post(
-            &mut state,
-            &at(
-                3,
-                BusinessEvent::StockReceived {
-                    sku: sku(),
-                    warehouse: wh(),
-                    qty: qty(1),
-                    unit_cost: None,
-                },
-            ),
-        );
+        post(&mut state, &at(1, BusinessEvent::SkuCreated { sku: sku(), spu_id: "PEG39".into(), price: 89_900, cost: 41_000 }));
+        let on_order = post(&mut state, &at(2, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(11), unit_cost: Some(40_000) }));
+        let plain = post(&mut state, &at(3, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(1), unit_cost: None }));
         let money = |m: i64| Money::parse(m).expect("money");
         let invoice = |received: Option<i64>, total: i64| BusinessEvent::SupplierInvoiceApproved {
             invoice_id: 5,
@@ -939,67 +636,16 @@ mod tests {
         };
         let matched = post(&mut state, &at(4, invoice(Some(440_000), 440_000)));
         let dearer = post(&mut state, &at(5, invoice(Some(440_000), 441_100)));
-        let lines = |e: &[Entry]| {
-            e.iter()
-                .flat_map(|e| e.lines.iter().map(|l| (l.account.clone(), l.amount)))
-                .collect::<Vec<_>>()
-        };
+        let lines = |e: &[Entry]| e.iter().flat_map(|e| e.lines.iter().map(|l| (l.account.clone(), l.amount))).collect::<Vec<_>>();
         let payable = "Liabilities:Payable:Supplier:NIKECN".to_owned();
-        assert_eq!(
-            lines(&on_order),
-            vec![
-                ("Assets:Inventory:SH-01".to_owned(), 440_000),
-                (account::GRNI.to_owned(), -440_000)
-            ]
-        );
-        assert_eq!(
-            lines(&plain),
-            vec![
-                ("Assets:Inventory:SH-01".to_owned(), 41_000),
-                (account::GRNI_UNORDERED.to_owned(), -41_000)
-            ],
-            "a plain receipt at standard cost"
-        );
-        assert_eq!(
-            lines(&matched),
-            vec![
-                (account::GRNI.to_owned(), 440_000),
-                (payable.clone(), -440_000)
-            ]
-        );
-        assert_eq!(
-            lines(&dearer),
-            vec![
-                (account::GRNI.to_owned(), 440_000),
-                (payable, -441_100),
-                (account::PRICE_VARIANCE.to_owned(), 1_100)
-            ]
-        );
+        assert_eq!(lines(&on_order), vec![("Assets:Inventory:SH-01".to_owned(), 440_000), (account::GRNI.to_owned(), -440_000)]);
+        assert_eq!(lines(&plain), vec![("Assets:Inventory:SH-01".to_owned(), 41_000), (account::GRNI_UNORDERED.to_owned(), -41_000)], "a plain receipt at standard cost");
+        assert_eq!(lines(&matched), vec![(account::GRNI.to_owned(), 440_000), (payable.clone(), -440_000)]);
+        assert_eq!(lines(&dearer), vec![(account::GRNI.to_owned(), 440_000), (payable, -441_100), (account::PRICE_VARIANCE.to_owned(), 1_100)]);
         assert!(dearer.iter().all(|e| e.balance() == 0));
-        assert!(
-            post(&mut state, &at(6, invoice(None, 1))).is_empty(),
-            "an approval from before received values were journalled posts nothing"
-        );
-        let paid = post(
-            &mut state,
-            &at(
-                7,
-                BusinessEvent::SupplierInvoicePaid {
-                    invoice_id: 5,
-                    po_id: 9,
-                    supplier: "NIKE-CN".into(),
-                    amount: money(440_000),
-                    reference: "BOC-1".into(),
-                },
-            ),
-        );
-        assert_eq!(
-            lines(&paid),
-            vec![
-                ("Liabilities:Payable:Supplier:NIKECN".to_owned(), 440_000),
-                (account::BANK.to_owned(), -440_000)
-            ]
-        );
+        assert!(post(&mut state, &at(6, invoice(None, 1))).is_empty(), "an approval from before received values were journalled posts nothing");
+        let paid = post(&mut state, &at(7, BusinessEvent::SupplierInvoicePaid { invoice_id: 5, po_id: 9, supplier: "NIKE-CN".into(), amount: money(440_000), reference: "BOC-1".into() }));
+        assert_eq!(lines(&paid), vec![("Liabilities:Payable:Supplier:NIKECN".to_owned(), 440_000), (account::BANK.to_owned(), -440_000)]);
     }
 
     #[test]
@@ -1011,104 +657,25 @@ mod tests {
             seq += 1;
             entries.extend(post(state, &at(seq, event)));
         };
-        run(
-            &mut state,
-            BusinessEvent::SkuCreated {
-                sku: sku(),
-                spu_id: "PEG39".into(),
-                price: 89_900,
-                cost: 40_000,
-            },
-        );
-        run(
-            &mut state,
-            BusinessEvent::StockReceived {
-                sku: sku(),
-                warehouse: wh(),
-                qty: qty(3),
-                unit_cost: None,
-            },
-        );
+        run(&mut state, BusinessEvent::SkuCreated { sku: sku(), spu_id: "PEG39".into(), price: 89_900, cost: 40_000 });
+        run(&mut state, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(3), unit_cost: None });
         state.costs.insert(sku(), 42_000); // a later cost (a new purchase price)
-        run(
-            &mut state,
-            BusinessEvent::StockReceived {
-                sku: sku(),
-                warehouse: wh(),
-                qty: qty(2),
-                unit_cost: None,
-            },
-        );
-        run(
-            &mut state,
-            BusinessEvent::PaymentSucceeded {
-                payment_id: 1,
-                order_id: 7,
-                channel: "wechat".into(),
-                amount: 4 * 89_900,
-                channel_ref: "w1".into(),
-            },
-        );
-        run(
-            &mut state,
-            BusinessEvent::OrderPaid {
-                order_id: 7,
-                warehouse: Some(wh()),
-                lines: vec![],
-                total: 4 * 89_900,
-                collected_by: None,
-            },
-        );
-        let sold = vec![EventLine {
-            sku: sku(),
-            qty: qty(4),
-            unit_price: 89_900,
-            discount: 0,
-        }];
-        run(
-            &mut state,
-            BusinessEvent::OrderShipped {
-                order_id: 7,
-                warehouse: Some(wh()),
-                carrier: "SF".into(),
-                tracking_number: "SF1".into(),
-                lines: sold,
-            },
-        );
+        run(&mut state, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(2), unit_cost: None });
+        run(&mut state, BusinessEvent::PaymentSucceeded { payment_id: 1, order_id: 7, channel: "wechat".into(), amount: 4 * 89_900, channel_ref: "w1".into() });
+        run(&mut state, BusinessEvent::OrderPaid { order_id: 7, warehouse: Some(wh()), lines: vec![], total: 4 * 89_900, collected_by: None });
+        let sold = vec![EventLine { sku: sku(), qty: qty(4), unit_price: 89_900, discount: 0 }];
+        run(&mut state, BusinessEvent::OrderShipped { order_id: 7, warehouse: Some(wh()), carrier: "SF".into(), tracking_number: "SF1".into(), lines: sold });
         for e in &entries {
             assert_eq!(e.balance(), 0, "{e:?}");
         }
-        assert_eq!(
-            entries.len(),
-            4,
-            "no entry for the SKU, none for order_paid after a channel's money: {entries:?}"
-        );
+        assert_eq!(entries.len(), 4, "no entry for the SKU, none for order_paid after a channel's money: {entries:?}");
         let shipped = &entries[3];
-        let cogs: i64 = shipped
-            .lines
-            .iter()
-            .filter(|l| l.account == account::COGS)
-            .map(|l| l.amount)
-            .sum();
-        assert_eq!(
-            cogs,
-            3 * 40_000 + 42_000,
-            "three from the first layer, one from the second"
-        );
-        let vat: i64 = shipped
-            .lines
-            .iter()
-            .filter(|l| l.account == account::OUTPUT_VAT)
-            .map(|l| l.amount)
-            .sum();
+        let cogs: i64 = shipped.lines.iter().filter(|l| l.account == account::COGS).map(|l| l.amount).sum();
+        assert_eq!(cogs, 3 * 40_000 + 42_000, "three from the first layer, one from the second");
+        let vat: i64 = shipped.lines.iter().filter(|l| l.account == account::OUTPUT_VAT).map(|l| l.amount).sum();
         assert_eq!(vat, -tax_of(4 * 89_900, OUTPUT_VAT_BP));
         let left = &state.piles[&(sku(), wh())].layers;
-        assert_eq!(
-            left.iter()
-                .map(|l| (l.qty, l.unit_cost))
-                .collect::<Vec<_>>(),
-            vec![(1, 42_000)]
-        );
+        assert_eq!(left.iter().map(|l| (l.qty, l.unit_cost)).collect::<Vec<_>>(), vec![(1, 42_000)]);
     }
 
     #[test]
@@ -1121,73 +688,24 @@ mod tests {
             seq,
             at_ms: t + at,
             subject: String::new(),
-            event: BusinessEvent::StockReceived {
-                sku: sku(),
-                warehouse: wh(),
-                qty: qty(1),
-                unit_cost: Some(cost),
-            },
+            event: BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(1), unit_cost: Some(cost) },
         };
-        let sold = vec![EventLine {
-            sku: sku(),
-            qty: qty(1),
-            unit_price: 500,
-            discount: 0,
-        }];
-        let shipped = JournalEntry {
-            seq: 3,
-            at_ms: t + 300_000,
-            subject: String::new(),
-            event: BusinessEvent::OrderShipped {
-                order_id: 1,
-                warehouse: Some(wh()),
-                carrier: "SF".into(),
-                tracking_number: "SF1".into(),
-                lines: sold,
-            },
-        };
-        let entries = crate::finance::replay(
-            Method::Average,
-            &[received(1, 0, 100), received(2, 600_000, 200), shipped],
-        );
+        let sold = vec![EventLine { sku: sku(), qty: qty(1), unit_price: 500, discount: 0 }];
+        let shipped = JournalEntry { seq: 3, at_ms: t + 300_000, subject: String::new(), event: BusinessEvent::OrderShipped { order_id: 1, warehouse: Some(wh()), carrier: "SF".into(), tracking_number: "SF1".into(), lines: sold } };
+        let entries = crate::finance::replay(Method::Average, &[received(1, 0, 100), received(2, 600_000, 200), shipped]);
         assert!(entries.iter().all(|e| e.balance() == 0), "{entries:?}");
-        let cogs: i64 = entries
-            .iter()
-            .flat_map(|e| &e.lines)
-            .filter(|l| l.account == account::COGS)
-            .map(|l| l.amount)
-            .sum();
-        let stock: i64 = entries
-            .iter()
-            .flat_map(|e| &e.lines)
-            .filter(|l| l.account.starts_with("Assets:Inventory"))
-            .map(|l| l.amount)
-            .sum();
-        assert_eq!(
-            (cogs, stock),
-            (100, 200),
-            "the ¥1.00 pair sold, the ¥2.00 one left"
-        );
+        let cogs: i64 = entries.iter().flat_map(|e| &e.lines).filter(|l| l.account == account::COGS).map(|l| l.amount).sum();
+        let stock: i64 = entries.iter().flat_map(|e| &e.lines).filter(|l| l.account.starts_with("Assets:Inventory")).map(|l| l.amount).sum();
+        assert_eq!((cogs, stock), (100, 200), "the ¥1.00 pair sold, the ¥2.00 one left");
     }
 
     #[test]
     fn a_discounted_line_is_revenue_at_what_it_sold_for() {
         // Two pairs at ¥899.00 less ¥80.00 of promotions: ¥1,718.00 of advances become sales
         // and VAT; the ¥80.00 was never revenue.
-        let sold = vec![EventLine {
-            sku: sku(),
-            qty: qty(2),
-            unit_price: 89_900,
-            discount: 8_000,
-        }];
+        let sold = vec![EventLine { sku: sku(), qty: qty(2), unit_price: 89_900, discount: 8_000 }];
         let lines = sale(&sold);
-        let by = |account: &str| {
-            lines
-                .iter()
-                .filter(|l| l.account == account)
-                .map(|l| l.amount)
-                .sum::<i64>()
-        };
+        let by = |account: &str| lines.iter().filter(|l| l.account == account).map(|l| l.amount).sum::<i64>();
         assert_eq!(by(account::ADVANCES), 171_800);
         assert_eq!(by(account::OUTPUT_VAT), -tax_of(171_800, OUTPUT_VAT_BP));
         assert_eq!(by(account::SALES) + by(account::OUTPUT_VAT), -171_800);
@@ -1197,91 +715,23 @@ mod tests {
     fn issuing_more_than_on_hand_leaves_a_debt_the_next_receipt_settles() {
         let mut state = State::default();
         state.costs.insert(sku(), 100);
-        let sold = vec![EventLine {
-            sku: sku(),
-            qty: qty(5),
-            unit_price: 200,
-            discount: 0,
-        }];
-        let shipped = post(
-            &mut state,
-            &at(
-                1,
-                BusinessEvent::OrderShipped {
-                    order_id: 1,
-                    warehouse: Some(wh()),
-                    carrier: "SF".into(),
-                    tracking_number: "SF1".into(),
-                    lines: sold,
-                },
-            ),
-        );
+        let sold = vec![EventLine { sku: sku(), qty: qty(5), unit_price: 200, discount: 0 }];
+        let shipped = post(&mut state, &at(1, BusinessEvent::OrderShipped { order_id: 1, warehouse: Some(wh()), carrier: "SF".into(), tracking_number: "SF1".into(), lines: sold }));
         assert_eq!(inventory_value(&shipped[0].lines), -500);
-        let received = post(
-            &mut state,
-            &at(
-                2,
-                BusinessEvent::StockReceived {
-                    sku: sku(),
-                    warehouse: wh(),
-                    qty: qty(8),
-                    unit_cost: Some(120),
-                },
-            ),
-        );
-        let cogs: i64 = received[0]
-            .lines
-            .iter()
-            .filter(|l| l.account == account::COGS)
-            .map(|l| l.amount)
-            .sum();
+        let received = post(&mut state, &at(2, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(8), unit_cost: Some(120) }));
+        let cogs: i64 = received[0].lines.iter().filter(|l| l.account == account::COGS).map(|l| l.amount).sum();
         assert_eq!(cogs, 5 * 20, "the five issued at 100 cost 120");
         assert_eq!(inventory_value(&received[0].lines) + cogs, 8 * 120);
-        assert_eq!(
-            state.piles[&(sku(), wh())]
-                .layers
-                .iter()
-                .map(|l| (l.qty, l.unit_cost))
-                .collect::<Vec<_>>(),
-            vec![(3, 120)]
-        );
+        assert_eq!(state.piles[&(sku(), wh())].layers.iter().map(|l| (l.qty, l.unit_cost)).collect::<Vec<_>>(), vec![(3, 120)]);
         assert_eq!(state.moves.len(), 2, "both moves kept for a replay");
     }
 
     #[test]
     fn an_invoice_charges_input_vat_and_its_price_difference_follows_the_goods() {
         let mut state = State::default();
-        post(
-            &mut state,
-            &at(
-                1,
-                BusinessEvent::StockReceived {
-                    sku: sku(),
-                    warehouse: wh(),
-                    qty: qty(10),
-                    unit_cost: Some(40_000),
-                },
-            ),
-        );
-        let sold = vec![EventLine {
-            sku: sku(),
-            qty: qty(6),
-            unit_price: 89_900,
-            discount: 0,
-        }];
-        post(
-            &mut state,
-            &at(
-                2,
-                BusinessEvent::OrderShipped {
-                    order_id: 1,
-                    warehouse: Some(wh()),
-                    carrier: "SF".into(),
-                    tracking_number: "SF1".into(),
-                    lines: sold,
-                },
-            ),
-        );
+        post(&mut state, &at(1, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(10), unit_cost: Some(40_000) }));
+        let sold = vec![EventLine { sku: sku(), qty: qty(6), unit_price: 89_900, discount: 0 }];
+        post(&mut state, &at(2, BusinessEvent::OrderShipped { order_id: 1, warehouse: Some(wh()), carrier: "SF".into(), tracking_number: "SF1".into(), lines: sold }));
         // Ten billed at ¥401.00 (¥10.00 over the order), plus 13 % VAT.
         let money = |m: i64| Money::parse(m).expect("money");
         let approved = BusinessEvent::SupplierInvoiceApproved {
@@ -1293,40 +743,17 @@ mod tests {
             received_value: Some(money(400_000)),
             tax: money(52_130),
             warehouse: Some(wh()),
-            late_costs: vec![crate::journal::LateCost {
-                sku: sku(),
-                units: 10,
-                amount: 1_000,
-            }],
+            late_costs: vec![crate::journal::LateCost { sku: sku(), units: 10, amount: 1_000 }],
         };
         let entry = &post(&mut state, &at(3, approved))[0];
-        let by = |account: &str| {
-            entry
-                .lines
-                .iter()
-                .filter(|l| l.account == account)
-                .map(|l| l.amount)
-                .sum::<i64>()
-        };
+        let by = |account: &str| entry.lines.iter().filter(|l| l.account == account).map(|l| l.amount).sum::<i64>();
         assert_eq!(entry.balance(), 0);
         assert_eq!(by(account::INPUT_VAT), 52_130);
-        assert_eq!(
-            by("Liabilities:Payable:Supplier:NIKECN"),
-            -453_130,
-            "the supplier is owed the total and the VAT"
-        );
+        assert_eq!(by("Liabilities:Payable:Supplier:NIKECN"), -453_130, "the supplier is owed the total and the VAT");
         assert_eq!(by(account::GRNI), 400_000);
-        assert_eq!(
-            (by("Assets:Inventory:SH-01"), by(account::COGS)),
-            (400, 600),
-            "four pairs on hand take ¥4.00, six sold ¥6.00"
-        );
+        assert_eq!((by("Assets:Inventory:SH-01"), by(account::COGS)), (400, 600), "four pairs on hand take ¥4.00, six sold ¥6.00");
         assert_eq!(by(account::PRICE_VARIANCE), 0);
-        let layers: Vec<(i64, i64)> = state.piles[&(sku(), wh())]
-            .layers
-            .iter()
-            .map(|l| (l.qty, l.unit_cost))
-            .collect();
+        let layers: Vec<(i64, i64)> = state.piles[&(sku(), wh())].layers.iter().map(|l| (l.qty, l.unit_cost)).collect();
         assert_eq!(layers, vec![(4, 40_100)]);
     }
 
@@ -1334,143 +761,29 @@ mod tests {
     fn a_loss_reverses_the_input_vat_on_its_cost_and_a_return_comes_back_at_what_it_left_at() {
         let mut state = State::default();
         state.costs.insert(sku(), 30_000);
-        post(
-            &mut state,
-            &at(
-                1,
-                BusinessEvent::StockReceived {
-                    sku: sku(),
-                    warehouse: wh(),
-                    qty: qty(2),
-                    unit_cost: Some(40_000),
-                },
-            ),
-        );
-        let lost = &post(
-            &mut state,
-            &at(
-                2,
-                BusinessEvent::StockAdjusted {
-                    sku: sku(),
-                    warehouse: wh(),
-                    delta: -1,
-                    reason: "damage".into(),
-                },
-            ),
-        )[0];
-        let by = |e: &Entry, account: &str| {
-            e.lines
-                .iter()
-                .filter(|l| l.account == account)
-                .map(|l| l.amount)
-                .sum::<i64>()
-        };
-        assert_eq!(
-            (
-                by(lost, account::WRITE_DOWNS),
-                by(lost, account::INPUT_VAT_REVERSED)
-            ),
-            (45_200, -5_200)
-        );
-        let sold = vec![EventLine {
-            sku: sku(),
-            qty: qty(1),
-            unit_price: 89_900,
-            discount: 0,
-        }];
-        post(
-            &mut state,
-            &at(
-                3,
-                BusinessEvent::OrderShipped {
-                    order_id: 4,
-                    warehouse: Some(wh()),
-                    carrier: "SF".into(),
-                    tracking_number: "SF4".into(),
-                    lines: sold,
-                },
-            ),
-        );
-        let lines = vec![crate::journal::ReturnedUnits {
-            sku: sku(),
-            passed: 1,
-            failed: 0,
-            unit_price: 89_900,
-        }];
-        let back = &post(
-            &mut state,
-            &at(
-                4,
-                BusinessEvent::ReturnReceived {
-                    request_id: 1,
-                    order_id: 4,
-                    warehouse: wh(),
-                    reason: "size".into(),
-                    lines,
-                },
-            ),
-        )[0];
-        assert_eq!(
-            by(back, "Assets:Inventory:SH-01"),
-            40_000,
-            "at the ¥400.00 it was shipped at, not the standard ¥300.00"
-        );
+        post(&mut state, &at(1, BusinessEvent::StockReceived { sku: sku(), warehouse: wh(), qty: qty(2), unit_cost: Some(40_000) }));
+        let lost = &post(&mut state, &at(2, BusinessEvent::StockAdjusted { sku: sku(), warehouse: wh(), delta: -1, reason: "damage".into() }))[0];
+        let by = |e: &Entry, account: &str| e.lines.iter().filter(|l| l.account == account).map(|l| l.amount).sum::<i64>();
+        assert_eq!((by(lost, account::WRITE_DOWNS), by(lost, account::INPUT_VAT_REVERSED)), (45_200, -5_200));
+        let sold = vec![EventLine { sku: sku(), qty: qty(1), unit_price: 89_900, discount: 0 }];
+        post(&mut state, &at(3, BusinessEvent::OrderShipped { order_id: 4, warehouse: Some(wh()), carrier: "SF".into(), tracking_number: "SF4".into(), lines: sold }));
+        let lines = vec![crate::journal::ReturnedUnits { sku: sku(), passed: 1, failed: 0, unit_price: 89_900 }];
+        let back = &post(&mut state, &at(4, BusinessEvent::ReturnReceived { request_id: 1, order_id: 4, warehouse: wh(), reason: "size".into(), lines }))[0];
+        assert_eq!(by(back, "Assets:Inventory:SH-01"), 40_000, "at the ¥400.00 it was shipped at, not the standard ¥300.00");
     }
 
     #[test]
     fn a_refund_before_shipment_returns_advances_and_after_it_revenue_and_vat() {
         let mut state = State::default();
-        let refund = |order_id| {
-            at(
-                1,
-                BusinessEvent::RefundSucceeded {
-                    refund_id: 1,
-                    payment_id: 1,
-                    order_id,
-                    channel: "alipay".into(),
-                    amount: 11_300,
-                },
-            )
-        };
+        let refund = |order_id| at(1, BusinessEvent::RefundSucceeded { refund_id: 1, payment_id: 1, order_id, channel: "alipay".into(), amount: 11_300 });
         let before = post(&mut state, &refund(1));
-        assert_eq!(
-            before[0]
-                .lines
-                .iter()
-                .map(|l| (l.account.as_str(), l.amount))
-                .collect::<Vec<_>>(),
-            vec![
-                (account::ADVANCES, 11_300),
-                ("Assets:Clearing:Alipay", -11_300)
-            ]
-        );
-        state.orders.insert(
-            2,
-            OrderFacts {
-                shipped: true,
-                paid_by: Some(1),
-                sold_gross: 11_300,
-                sold_vat: 1_300,
-                ..OrderFacts::default()
-            },
-        );
+        assert_eq!(before[0].lines.iter().map(|l| (l.account.as_str(), l.amount)).collect::<Vec<_>>(), vec![(account::ADVANCES, 11_300), ("Assets:Clearing:Alipay", -11_300)]);
+        state.orders.insert(2, OrderFacts { shipped: true, paid_by: Some(1), sold_gross: 11_300, sold_vat: 1_300, ..OrderFacts::default() });
         let after = post(&mut state, &refund(2));
         assert_eq!(after[0].balance(), 0);
-        assert!(after[0]
-            .lines
-            .iter()
-            .any(|l| l.account == account::OUTPUT_VAT && l.amount == 1_300));
+        assert!(after[0].lines.iter().any(|l| l.account == account::OUTPUT_VAT && l.amount == 1_300));
         // A refund of another payment (late, duplicate) is money owed back, not a return.
-        state.orders.insert(
-            3,
-            OrderFacts {
-                shipped: true,
-                paid_by: Some(9),
-                sold_gross: 11_300,
-                sold_vat: 1_300,
-                ..OrderFacts::default()
-            },
-        );
+        state.orders.insert(3, OrderFacts { shipped: true, paid_by: Some(9), sold_gross: 11_300, sold_vat: 1_300, ..OrderFacts::default() });
         let late = post(&mut state, &refund(3));
         assert_eq!(late[0].lines[0].account, account::ADVANCES);
     }
@@ -1478,57 +791,13 @@ mod tests {
     #[test]
     fn a_refund_of_parts_a_cancel_stopped_comes_out_of_advances_not_sales() {
         let mut state = State::default();
-        state.orders.insert(
-            4,
-            OrderFacts {
-                shipped: true,
-                paid_by: Some(1),
-                sold_gross: 11_300,
-                sold_vat: 1_300,
-                ..OrderFacts::default()
-            },
-        );
-        let stopped = vec![EventLine {
-            sku: sku(),
-            qty: tote_shared::Qty::parse(1).expect("qty"),
-            unit_price: 5_000,
-            discount: 0,
-        }];
-        assert!(post(
-            &mut state,
-            &at(
-                1,
-                BusinessEvent::OrderPartsCancelled {
-                    order_id: 4,
-                    lines: stopped
-                }
-            )
-        )
-        .is_empty());
-        let refund = at(
-            2,
-            BusinessEvent::RefundSucceeded {
-                refund_id: 1,
-                payment_id: 1,
-                order_id: 4,
-                channel: "alipay".into(),
-                amount: 5_000,
-            },
-        );
+        state.orders.insert(4, OrderFacts { shipped: true, paid_by: Some(1), sold_gross: 11_300, sold_vat: 1_300, ..OrderFacts::default() });
+        let stopped = vec![EventLine { sku: sku(), qty: tote_shared::Qty::parse(1).expect("qty"), unit_price: 5_000, discount: 0 }];
+        assert!(post(&mut state, &at(1, BusinessEvent::OrderPartsCancelled { order_id: 4, lines: stopped })).is_empty());
+        let refund = at(2, BusinessEvent::RefundSucceeded { refund_id: 1, payment_id: 1, order_id: 4, channel: "alipay".into(), amount: 5_000 });
         let entry = post(&mut state, &refund);
-        let lines: Vec<(&str, i64)> = entry[0]
-            .lines
-            .iter()
-            .map(|l| (l.account.as_str(), l.amount))
-            .collect();
-        assert_eq!(
-            lines,
-            vec![
-                (account::ADVANCES, 5_000),
-                ("Assets:Clearing:Alipay", -5_000)
-            ],
-            "the sale of the shipped part stands"
-        );
+        let lines: Vec<(&str, i64)> = entry[0].lines.iter().map(|l| (l.account.as_str(), l.amount)).collect();
+        assert_eq!(lines, vec![(account::ADVANCES, 5_000), ("Assets:Clearing:Alipay", -5_000)], "the sale of the shipped part stands");
         let facts = &state.orders[&4];
         assert_eq!((facts.returned_gross, facts.unshipped_owed), (0, 0));
     }
@@ -1538,68 +807,13 @@ mod tests {
         let mut state = State::default();
         let sku = sku();
         // Two lines of 1.00: VAT 0.12 each, 0.24 in all (0.23 on the total).
-        let sold = vec![
-            EventLine {
-                sku: sku.clone(),
-                qty: qty(1),
-                unit_price: 100,
-                discount: 0,
-            },
-            EventLine {
-                sku,
-                qty: qty(1),
-                unit_price: 100,
-                discount: 0,
-            },
-        ];
-        state.orders.insert(
-            5,
-            OrderFacts {
-                channel_paid: true,
-                last_payment: Some(4),
-                paid_by: Some(4),
-                ..OrderFacts::default()
-            },
-        );
-        post(
-            &mut state,
-            &at(
-                1,
-                BusinessEvent::OrderShipped {
-                    order_id: 5,
-                    warehouse: Some(wh()),
-                    carrier: "SF".into(),
-                    tracking_number: "SF5".into(),
-                    lines: sold,
-                },
-            ),
-        );
-        let refund = |seq, amount| {
-            at(
-                seq,
-                BusinessEvent::RefundSucceeded {
-                    refund_id: seq,
-                    payment_id: 4,
-                    order_id: 5,
-                    channel: "card".into(),
-                    amount,
-                },
-            )
-        };
-        let vat = |entries: Vec<Entry>| {
-            entries[0]
-                .lines
-                .iter()
-                .filter(|l| l.account == account::OUTPUT_VAT)
-                .map(|l| l.amount)
-                .sum::<i64>()
-        };
+        let sold = vec![EventLine { sku: sku.clone(), qty: qty(1), unit_price: 100, discount: 0 }, EventLine { sku, qty: qty(1), unit_price: 100, discount: 0 }];
+        state.orders.insert(5, OrderFacts { channel_paid: true, last_payment: Some(4), paid_by: Some(4), ..OrderFacts::default() });
+        post(&mut state, &at(1, BusinessEvent::OrderShipped { order_id: 5, warehouse: Some(wh()), carrier: "SF".into(), tracking_number: "SF5".into(), lines: sold }));
+        let refund = |seq, amount| at(seq, BusinessEvent::RefundSucceeded { refund_id: seq, payment_id: 4, order_id: 5, channel: "card".into(), amount });
+        let vat = |entries: Vec<Entry>| entries[0].lines.iter().filter(|l| l.account == account::OUTPUT_VAT).map(|l| l.amount).sum::<i64>();
         let first = vat(post(&mut state, &refund(2, 100)));
         let second = vat(post(&mut state, &refund(3, 100)));
-        assert_eq!(
-            (first, first + second),
-            (12, 24),
-            "in proportion, then exactly what is left"
-        );
+        assert_eq!((first, first + second), (12, 24), "in proportion, then exactly what is left");
     }
 }

@@ -61,22 +61,10 @@ pub struct CashForecast {
 }
 
 /// Buckets flows into `weeks` weeks from `now_ms`: anything due before now falls in the first.
-pub fn project(
-    opening: i64,
-    now_ms: i64,
-    weeks: usize,
-    flows: &[Flow],
-    sales: (String, i64),
-) -> CashForecast {
+pub fn project(opening: i64, now_ms: i64, weeks: usize, flows: &[Flow], sales: (String, i64)) -> CashForecast {
     let start_day = now_ms.div_euclid(DAY_MS);
     let mut out: Vec<Week> = (0..weeks)
-        .map(|w| Week {
-            from: utc_day((start_day + 7 * w as i64) * DAY_MS),
-            inflows: 0,
-            outflows: 0,
-            closing: 0,
-            by_kind: BTreeMap::new(),
-        })
+        .map(|w| Week { from: utc_day((start_day + 7 * w as i64) * DAY_MS), inflows: 0, outflows: 0, closing: 0, by_kind: BTreeMap::new() })
         .collect();
     for f in flows {
         let week = ((f.due_ms.div_euclid(DAY_MS) - start_day).max(0) / 7) as usize;
@@ -89,10 +77,7 @@ pub fn project(
         *w.by_kind.entry(f.kind.to_owned()).or_default() += f.amount;
     }
     let mut balance = opening;
-    let (mut lowest, mut lowest_week) = (
-        opening,
-        out.first().map(|w| w.from.clone()).unwrap_or_default(),
-    );
+    let (mut lowest, mut lowest_week) = (opening, out.first().map(|w| w.from.clone()).unwrap_or_default());
     for w in &mut out {
         balance += w.inflows - w.outflows;
         w.closing = balance;
@@ -103,62 +88,30 @@ pub fn project(
     let outflow: i64 = out.iter().map(|w| w.outflows).sum();
     let days = (weeks as i64 * 7).max(1);
     let days_of_cash = (outflow > 0).then(|| opening as f64 / (outflow as f64 / days as f64));
-    CashForecast {
-        opening,
-        weeks: out,
-        lowest,
-        lowest_week,
-        days_of_cash,
-        sales_method: sales.0,
-        sales_daily: sales.1,
-    }
+    CashForecast { opening, weeks: out, lowest, lowest_week, days_of_cash, sales_method: sales.0, sales_daily: sales.1 }
 }
 
 /// The bank balance and every flow the books and the open purchase orders expect, with the
 /// sales forecast over `weeks` weeks.
-pub fn gather(
-    tx: &mut dyn Tx,
-    now_ms: i64,
-    weeks: usize,
-) -> DbResult<(i64, Vec<Flow>, (String, i64))> {
+pub fn gather(tx: &mut dyn Tx, now_ms: i64, weeks: usize) -> DbResult<(i64, Vec<Flow>, (String, i64))> {
     let balances = super::store::trial_balance(tx)?;
     let balance = |prefix: &str| super::statements::sum(&balances, prefix);
     let opening = balance(super::books::account::BANK);
     let mut flows = vec![
-        Flow {
-            due_ms: now_ms + SETTLEMENT_LAG_DAYS * DAY_MS,
-            amount: balance("Assets:Clearing"),
-            kind: "channel_settlement",
-        },
-        Flow {
-            due_ms: now_ms + CARRIER_TERMS_DAYS * DAY_MS,
-            amount: balance("Liabilities:Payable:Carrier"),
-            kind: "carrier",
-        },
+        Flow { due_ms: now_ms + SETTLEMENT_LAG_DAYS * DAY_MS, amount: balance("Assets:Clearing"), kind: "channel_settlement" },
+        Flow { due_ms: now_ms + CARRIER_TERMS_DAYS * DAY_MS, amount: balance("Liabilities:Payable:Carrier"), kind: "carrier" },
     ];
     for c in crate::procurement::store::commitments(tx)? {
         let terms = i64::from(c.terms_days) * DAY_MS;
         let with_vat = |v: i64| v + v * PURCHASE_VAT_BP / 10_000;
         if c.invoiced_unpaid > 0 {
-            flows.push(Flow {
-                due_ms: c.decided_ms.unwrap_or(now_ms) + terms,
-                amount: -c.invoiced_unpaid,
-                kind: "supplier_invoice",
-            });
+            flows.push(Flow { due_ms: c.decided_ms.unwrap_or(now_ms) + terms, amount: -c.invoiced_unpaid, kind: "supplier_invoice" });
         }
         if c.received_not_invoiced > 0 {
-            flows.push(Flow {
-                due_ms: now_ms + terms,
-                amount: -with_vat(c.received_not_invoiced),
-                kind: "goods_received",
-            });
+            flows.push(Flow { due_ms: now_ms + terms, amount: -with_vat(c.received_not_invoiced), kind: "goods_received" });
         }
         if c.to_come > 0 {
-            flows.push(Flow {
-                due_ms: c.promised_ms.unwrap_or(now_ms).max(now_ms) + terms,
-                amount: -with_vat(c.to_come),
-                kind: "purchase_order",
-            });
+            flows.push(Flow { due_ms: c.promised_ms.unwrap_or(now_ms).max(now_ms) + terms, amount: -with_vat(c.to_come), kind: "purchase_order" });
         }
     }
     // Sales: the company's daily takings (revenue and the VAT on it), forecast by the engine
@@ -181,18 +134,10 @@ pub fn gather(
     for (d, amount) in path.iter().enumerate() {
         let amount = amount.max(0.0).round() as i64;
         if amount > 0 {
-            flows.push(Flow {
-                due_ms: (today + d as i64 + SETTLEMENT_LAG_DAYS) * DAY_MS,
-                amount,
-                kind: "forecast_sales",
-            });
+            flows.push(Flow { due_ms: (today + d as i64 + SETTLEMENT_LAG_DAYS) * DAY_MS, amount, kind: "forecast_sales" });
         }
     }
-    Ok((
-        opening,
-        flows,
-        (format!("{:?}", fit.method), fit.daily.round() as i64),
-    ))
+    Ok((opening, flows, (format!("{:?}", fit.method), fit.daily.round() as i64)))
 }
 
 #[cfg(test)]
@@ -204,40 +149,17 @@ mod tests {
     #[test]
     fn flows_fall_in_their_weeks_and_the_lowest_week_shows() {
         let flows = [
-            Flow {
-                due_ms: NOW - DAY_MS,
-                amount: -5_000,
-                kind: "supplier_invoice",
-            }, // overdue: week 1
-            Flow {
-                due_ms: NOW + DAY_MS,
-                amount: 2_000,
-                kind: "channel_settlement",
-            },
-            Flow {
-                due_ms: NOW + 8 * DAY_MS,
-                amount: -9_000,
-                kind: "purchase_order",
-            },
-            Flow {
-                due_ms: NOW + 15 * DAY_MS,
-                amount: 4_000,
-                kind: "forecast_sales",
-            },
-            Flow {
-                due_ms: NOW + 99 * DAY_MS,
-                amount: -1,
-                kind: "carrier",
-            }, // past the horizon
+            Flow { due_ms: NOW - DAY_MS, amount: -5_000, kind: "supplier_invoice" }, // overdue: week 1
+            Flow { due_ms: NOW + DAY_MS, amount: 2_000, kind: "channel_settlement" },
+            Flow { due_ms: NOW + 8 * DAY_MS, amount: -9_000, kind: "purchase_order" },
+            Flow { due_ms: NOW + 15 * DAY_MS, amount: 4_000, kind: "forecast_sales" },
+            Flow { due_ms: NOW + 99 * DAY_MS, amount: -1, kind: "carrier" }, // past the horizon
         ];
         let f = project(10_000, NOW, 3, &flows, ("Ses".into(), 0));
         let closing: Vec<i64> = f.weeks.iter().map(|w| w.closing).collect();
         assert_eq!(closing, vec![7_000, -2_000, 2_000]);
         assert_eq!((f.weeks[0].inflows, f.weeks[0].outflows), (2_000, 5_000));
-        assert_eq!(
-            (f.lowest, f.lowest_week.as_str()),
-            (-2_000, f.weeks[1].from.as_str())
-        );
+        assert_eq!((f.lowest, f.lowest_week.as_str()), (-2_000, f.weeks[1].from.as_str()));
         assert_eq!(f.weeks[1].by_kind["purchase_order"], -9_000);
         assert_eq!(f.days_of_cash, Some(10_000.0 / (14_000.0 / 21.0)));
     }

@@ -21,52 +21,29 @@ pub fn commodity(sku: &str) -> String {
     if ok {
         return sku.to_owned();
     }
-    let hash = sku.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
+    let hash = sku.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
     format!("SKU{hash:016X}")
 }
 
 fn money(minor: i64) -> String {
     let sign = if minor < 0 { "-" } else { "" };
-    format!(
-        "{sign}{}.{:02}",
-        minor.unsigned_abs() / 100,
-        minor.unsigned_abs() % 100
-    )
+    format!("{sign}{}.{:02}", minor.unsigned_abs() / 100, minor.unsigned_abs() % 100)
 }
 
 fn quoted(text: &str) -> String {
-    let clean: String = text
-        .chars()
-        .filter(|c| !c.is_control())
-        .map(|c| if c == '"' { '\'' } else { c })
-        .collect();
+    let clean: String = text.chars().filter(|c| !c.is_control()).map(|c| if c == '"' { '\'' } else { c }).collect();
     format!("\"{}\"", clean.replace('\\', "/"))
 }
 
 /// The header, the accounts (opened on the day of their first use) and the commodities.
 pub fn header(accounts: &BTreeMap<String, i64>, skus: &BTreeMap<String, i64>) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "option \"title\" \"Tote books\"\noption \"operating_currency\" \"{CURRENCY}\"\n"
-    );
+    let _ = writeln!(out, "option \"title\" \"Tote books\"\noption \"operating_currency\" \"{CURRENCY}\"\n");
     for (sku, first_ms) in skus {
-        let _ = writeln!(
-            out,
-            "{} commodity {}\n  sku: {}",
-            utc_day(*first_ms),
-            commodity(sku),
-            quoted(sku)
-        );
+        let _ = writeln!(out, "{} commodity {}\n  sku: {}", utc_day(*first_ms), commodity(sku), quoted(sku));
     }
     for (account, opened_ms) in accounts {
-        let booking = if account.starts_with("Assets:Inventory:") {
-            " \"FIFO\""
-        } else {
-            ""
-        };
+        let booking = if account.starts_with("Assets:Inventory:") { " \"FIFO\"" } else { "" };
         let _ = writeln!(out, "{} open {account}{booking}", utc_day(*opened_ms));
     }
     out.push('\n');
@@ -78,32 +55,16 @@ pub fn header(accounts: &BTreeMap<String, i64>, skus: &BTreeMap<String, i64>) ->
 /// it, so two lots of one day and cost stay two (beancount would merge them, and its FIFO order
 /// would no longer be ours).
 pub fn transaction(at_ms: i64, lines: &[LedgerLine]) -> String {
-    let Some(first) = lines.first() else {
-        return String::new();
-    };
-    let mut out = format!(
-        "{} * {} ^event-{}\n",
-        utc_day(at_ms),
-        quoted(&first.description),
-        first.event_seq
-    );
+    let Some(first) = lines.first() else { return String::new() };
+    let mut out = format!("{} * {} ^event-{}\n", utc_day(at_ms), quoted(&first.description), first.event_seq);
     let mut issues: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     for (n, line) in lines.iter().enumerate() {
         match &line.lot {
             Some((sku, qty, unit_cost, lot_ms)) if *qty > 0 => {
                 let (cost, day, entry) = (money(*unit_cost), utc_day(*lot_ms), line.entry_id);
-                let _ = writeln!(
-                    out,
-                    "  {}  {qty} {} {{{cost} {CURRENCY}, {day}, \"e{entry}-{n}\"}}",
-                    line.account,
-                    commodity(sku)
-                );
+                let _ = writeln!(out, "  {}  {qty} {} {{{cost} {CURRENCY}, {day}, \"e{entry}-{n}\"}}", line.account, commodity(sku));
             }
-            Some((sku, qty, _, _)) => {
-                *issues
-                    .entry((line.account.as_str(), sku.as_str()))
-                    .or_default() += qty
-            }
+            Some((sku, qty, _, _)) => *issues.entry((line.account.as_str(), sku.as_str())).or_default() += qty,
             None => {
                 let _ = writeln!(out, "  {}  {} {CURRENCY}", line.account, money(line.amount));
             }
@@ -124,11 +85,7 @@ pub fn balances(day_ms: i64, lines: &[LedgerLine]) -> String {
     let mut units: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     for line in lines {
         match &line.lot {
-            Some((sku, qty, _, _)) => {
-                *units
-                    .entry((line.account.as_str(), sku.as_str()))
-                    .or_default() += qty
-            }
+            Some((sku, qty, _, _)) => *units.entry((line.account.as_str(), sku.as_str())).or_default() += qty,
             None => *yuan.entry(line.account.as_str()).or_default() += line.amount,
         }
     }
@@ -137,19 +94,11 @@ pub fn balances(day_ms: i64, lines: &[LedgerLine]) -> String {
     let day = utc_day(day_ms);
     let mut out = String::new();
     for account in yuan.keys() {
-        let amount: i64 = yuan
-            .iter()
-            .filter(|(a, _)| under(a, account))
-            .map(|(_, v)| v)
-            .sum();
+        let amount: i64 = yuan.iter().filter(|(a, _)| under(a, account)).map(|(_, v)| v).sum();
         let _ = writeln!(out, "{day} balance {account}  {} {CURRENCY}", money(amount));
     }
     for (account, sku) in units.keys() {
-        let qty: i64 = units
-            .iter()
-            .filter(|((a, s), _)| s == sku && under(a, account))
-            .map(|(_, q)| q)
-            .sum();
+        let qty: i64 = units.iter().filter(|((a, s), _)| s == sku && under(a, account)).map(|(_, q)| q).sum();
         let _ = writeln!(out, "{day} balance {account}  {qty} {}", commodity(sku));
     }
     out
@@ -164,10 +113,7 @@ mod tests {
         assert_eq!(commodity("PEG39-M-WHT-42"), "PEG39-M-WHT-42");
         for odd in ["42-PEG", "PEG-", "A-VERY-LONG-SKU-THAT-BEANCOUNT-REFUSES"] {
             let name = commodity(odd);
-            assert!(
-                name.starts_with("SKU") && name.len() == 19,
-                "{odd} → {name}"
-            );
+            assert!(name.starts_with("SKU") && name.len() == 19, "{odd} → {name}");
             assert_eq!(name, commodity(odd));
         }
         assert_ne!(commodity("42-PEG"), commodity("43-PEG"));
@@ -184,24 +130,13 @@ mod tests {
             amount,
             lot,
         };
-        let text = balances(
-            86_400_000,
-            &[
-                line(
-                    "Assets:Inventory:SH-01",
-                    300,
-                    Some(("PEG".into(), 3, 100, 0)),
-                ),
-                line(
-                    "Assets:Inventory:SH-01",
-                    -100,
-                    Some(("PEG".into(), -1, 100, 0)),
-                ),
-                line("Assets:Inventory:SH-01", -50, None),
-                line("Liabilities:GoodsReceivedNotInvoiced", -300, None),
-                line("Liabilities:GoodsReceivedNotInvoiced:Unordered", -20, None),
-            ],
-        );
+        let text = balances(86_400_000, &[
+            line("Assets:Inventory:SH-01", 300, Some(("PEG".into(), 3, 100, 0))),
+            line("Assets:Inventory:SH-01", -100, Some(("PEG".into(), -1, 100, 0))),
+            line("Assets:Inventory:SH-01", -50, None),
+            line("Liabilities:GoodsReceivedNotInvoiced", -300, None),
+            line("Liabilities:GoodsReceivedNotInvoiced:Unordered", -20, None),
+        ]);
         assert_eq!(
             text,
             "1970-01-02 balance Assets:Inventory:SH-01  -0.50 CNY\n1970-01-02 balance Liabilities:GoodsReceivedNotInvoiced  -3.20 CNY\n\
@@ -228,22 +163,11 @@ mod tests {
             amount,
             lot,
         };
-        let text = transaction(
-            0,
-            &[
-                line(
-                    "Assets:Inventory:SH-01",
-                    -300,
-                    Some(("PEG".into(), -3, 100, 0)),
-                ),
-                line(
-                    "Assets:Inventory:SH-01",
-                    -120,
-                    Some(("PEG".into(), -1, 120, 0)),
-                ),
-                line("Expenses:CostOfGoodsSold", 420, None),
-            ],
-        );
+        let text = transaction(0, &[
+            line("Assets:Inventory:SH-01", -300, Some(("PEG".into(), -3, 100, 0))),
+            line("Assets:Inventory:SH-01", -120, Some(("PEG".into(), -1, 120, 0))),
+            line("Expenses:CostOfGoodsSold", 420, None),
+        ]);
         assert_eq!(text, "1970-01-01 * \"order 7 'shipped'\" ^event-9\n  Expenses:CostOfGoodsSold  4.20 CNY\n  Assets:Inventory:SH-01  -4 PEG {}\n\n");
     }
 }

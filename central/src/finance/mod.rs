@@ -62,28 +62,15 @@ fn apply_segment(tx: &mut dyn Tx, entries: &[JournalEntry]) -> DbResult<()> {
         }
         let back_dated = books::back_dated(&state, entries);
         store::load_history(tx, &mut state, &back_dated)?;
-        let posted: Vec<books::Entry> = entries
-            .iter()
-            .flat_map(|e| books::post(&mut state, e))
-            .collect();
+        let posted: Vec<books::Entry> = entries.iter().flat_map(|e| books::post(&mut state, e)).collect();
         // `save` rewrites the layers of every SKU in the state: a rule that reached a SKU whose
         // layers `touched` did not load would overwrite them with only its own.
-        if let Some((sku, warehouse)) = state
-            .piles
-            .keys()
-            .find(|(sku, _)| !touched.layers.iter().any(|(loaded, _)| loaded == sku))
-        {
-            return Err(DbError::corrupt(format!(
-                "a posting rule changed the layers of {sku} at {warehouse} without loading them"
-            )));
+        if let Some((sku, warehouse)) = state.piles.keys().find(|(sku, _)| !touched.layers.iter().any(|(loaded, _)| loaded == sku)) {
+            return Err(DbError::corrupt(format!("a posting rule changed the layers of {sku} at {warehouse} without loading them")));
         }
         if let Some(unbalanced) = posted.iter().find(|e| e.balance() != 0) {
             // A rule bug: refuse the batch (the consumer retries and the books stay whole).
-            return Err(DbError::corrupt(format!(
-                "entry for event {} does not balance by {}",
-                unbalanced.event_seq,
-                unbalanced.balance()
-            )));
+            return Err(DbError::corrupt(format!("entry for event {} does not balance by {}", unbalanced.event_seq, unbalanced.balance())));
         }
         store::append(tx, &posted)?;
         store::save(tx, &state)
@@ -102,15 +89,11 @@ fn touched(entries: &[JournalEntry]) -> Touched {
             BusinessEvent::SkuCreated { sku, .. } => {
                 t.skus.insert(sku.clone());
             }
-            BusinessEvent::OrderShipped {
-                order_id, lines, ..
-            } => {
+            BusinessEvent::OrderShipped { order_id, lines, .. } => {
                 t.orders.insert(*order_id);
                 t.skus.extend(lines.iter().map(|l| l.sku.clone()));
             }
-            BusinessEvent::ReturnReceived {
-                order_id, lines, ..
-            } => {
+            BusinessEvent::ReturnReceived { order_id, lines, .. } => {
                 t.orders.insert(*order_id);
                 t.skus.extend(lines.iter().map(|r| r.sku.clone()));
             }
@@ -132,31 +115,17 @@ fn touched(entries: &[JournalEntry]) -> Touched {
 /// closes and back-dated replays included): what the books must come to. The scenario tests
 /// compare it with the books central kept; the bench measures posting with it.
 pub fn replay(method: costing::Method, entries: &[JournalEntry]) -> Vec<books::Entry> {
-    let mut state = books::State {
-        method,
-        ..books::State::default()
-    };
+    let mut state = books::State { method, ..books::State::default() };
     let mut posted: Vec<books::Entry> = Vec::new();
     for entry in entries {
         for pair in books::stock_pairs(&entry.event) {
-            state
-                .piles
-                .entry(pair)
-                .or_default()
-                .history
-                .get_or_insert_with(Vec::new);
+            state.piles.entry(pair).or_default().history.get_or_insert_with(Vec::new);
         }
         if let BusinessEvent::PeriodClosed { month, .. } = &entry.event {
             if let Some((_, end_ms)) = crate::procurement::scorecard::month_bounds(month) {
-                let mut sums: std::collections::BTreeMap<String, i64> =
-                    std::collections::BTreeMap::new();
-                for line in posted
-                    .iter()
-                    .filter(|e| e.at_ms < end_ms)
-                    .flat_map(|e| &e.lines)
-                {
-                    if line.account.starts_with("Income:") || line.account.starts_with("Expenses:")
-                    {
+                let mut sums: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+                for line in posted.iter().filter(|e| e.at_ms < end_ms).flat_map(|e| &e.lines) {
+                    if line.account.starts_with("Income:") || line.account.starts_with("Expenses:") {
                         *sums.entry(line.account.clone()).or_default() += line.amount;
                     }
                 }
@@ -171,11 +140,7 @@ pub fn replay(method: costing::Method, entries: &[JournalEntry]) -> Vec<books::E
 
 /// Keeps the company's costing method (`[finance] costing`): refuses to start when the books
 /// were costed by another.
-pub async fn pin_costing(
-    db: &crate::db::Database,
-    method: costing::Method,
-    now_ms: i64,
-) -> anyhow::Result<()> {
+pub async fn pin_costing(db: &crate::db::Database, method: costing::Method, now_ms: i64) -> anyhow::Result<()> {
     match db.write(move |tx| store::pin_costing(tx, method, now_ms)).await? {
         Ok(()) => Ok(()),
         Err(chosen) => anyhow::bail!(

@@ -39,23 +39,14 @@ pub struct Period {
 
 /// The first and one-past-last millisecond of a month `YYYY-MM`.
 pub fn bounds(month: &str) -> Result<(i64, i64), FinanceError> {
-    crate::procurement::scorecard::month_bounds(month).ok_or_else(|| {
-        FinanceError::Refused(format!(
-            "{:?} is not a month YYYY-MM",
-            month.chars().take(20).collect::<String>()
-        ))
-    })
+    crate::procurement::scorecard::month_bounds(month).ok_or_else(|| FinanceError::Refused(format!("{:?} is not a month YYYY-MM", month.chars().take(20).collect::<String>())))
 }
 
 /// The month after `month` (`YYYY-MM`).
 fn next_month(month: &str) -> Option<String> {
     let (y, m) = month.split_once('-')?;
     let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
-    Some(if m == 12 {
-        format!("{:04}-01", y + 1)
-    } else {
-        format!("{y:04}-{:02}", m + 1)
-    })
+    Some(if m == 12 { format!("{:04}-01", y + 1) } else { format!("{y:04}-{:02}", m + 1) })
 }
 
 /// Asks the ledger to close `month`: it must be over, and the month after the last one closed
@@ -70,50 +61,22 @@ pub fn close(tx: &mut dyn Tx, month: &str, by: &str, now_ms: i64) -> Result<Peri
     if load(tx, month)?.is_some() {
         return Err(FinanceError::Closed(format!("{month} is closed already")));
     }
-    let last = tx.query_opt(
-        "SELECT month FROM fin_period ORDER BY month DESC LIMIT 1",
-        &[],
-    )?;
+    let last = tx.query_opt("SELECT month FROM fin_period ORDER BY month DESC LIMIT 1", &[])?;
     if let Some(last) = last.map(|r| r.text(0)).transpose()? {
         if next_month(&last).as_deref() != Some(month) {
-            return Err(FinanceError::Refused(format!(
-                "the books are closed up to {last}: the next month to close is {}",
-                next_month(&last).unwrap_or_default()
-            )));
+            return Err(FinanceError::Refused(format!("the books are closed up to {last}: the next month to close is {}", next_month(&last).unwrap_or_default())));
         }
-    } else if let Some(first) = tx
-        .query_one("SELECT MIN(at_ms) FROM gl_entry", &[])?
-        .opt_int(0)?
-        .filter(|first| *first >= end_ms)
-    {
+    } else if let Some(first) = tx.query_one("SELECT MIN(at_ms) FROM gl_entry", &[])?.opt_int(0)?.filter(|first| *first >= end_ms) {
         // A first close before the books begin would leave every month since to close one by one.
-        return Err(FinanceError::Refused(format!(
-            "the books begin on {}: close that month or a later one first",
-            tote_shared::calendar::utc_day(first)
-        )));
+        return Err(FinanceError::Refused(format!("the books begin on {}: close that month or a later one first", tote_shared::calendar::utc_day(first))));
     }
     tx.execute(
         "INSERT INTO fin_period (month, start_ms, end_ms, requested_ms, requested_by) VALUES (?1, ?2, ?3, ?4, ?5)",
         &params![month, start_ms, end_ms, now_ms, by],
     )?;
-    journal::store::append(
-        tx,
-        &BusinessEvent::PeriodClosed {
-            month: month.to_owned(),
-            by: by.to_owned(),
-        },
-        now_ms,
-    )?;
-    crate::audit::store::append(
-        tx,
-        now_ms,
-        by,
-        "period_close_requested",
-        &format!("period:{month}"),
-        &serde_json::json!({ "month": month }),
-    )?;
-    load(tx, month)?
-        .ok_or_else(|| FinanceError::Db(DbError::corrupt(format!("period {month} vanished"))))
+    journal::store::append(tx, &BusinessEvent::PeriodClosed { month: month.to_owned(), by: by.to_owned() }, now_ms)?;
+    crate::audit::store::append(tx, now_ms, by, "period_close_requested", &format!("period:{month}"), &serde_json::json!({ "month": month }))?;
+    load(tx, month)?.ok_or_else(|| FinanceError::Db(DbError::corrupt(format!("period {month} vanished"))))
 }
 
 const COLUMNS: &str = "SELECT month, start_ms, end_ms, requested_ms, requested_by, closed_ms, net_income FROM fin_period";
@@ -131,20 +94,12 @@ fn period(r: &crate::db::Row) -> Result<Period, DbError> {
 }
 
 pub fn load(tx: &mut dyn Tx, month: &str) -> Result<Option<Period>, DbError> {
-    tx.query_opt(&format!("{COLUMNS} WHERE month = ?1"), &params![month])?
-        .map(|r| period(&r))
-        .transpose()
+    tx.query_opt(&format!("{COLUMNS} WHERE month = ?1"), &params![month])?.map(|r| period(&r)).transpose()
 }
 
 /// Every month asked to close, newest first.
 pub fn list(tx: &mut dyn Tx, limit: u32) -> Result<Vec<Period>, DbError> {
-    tx.query(
-        &format!("{COLUMNS} ORDER BY month DESC LIMIT ?1"),
-        &params![limit],
-    )?
-    .iter()
-    .map(period)
-    .collect()
+    tx.query(&format!("{COLUMNS} ORDER BY month DESC LIMIT ?1"), &params![limit])?.iter().map(period).collect()
 }
 
 #[cfg(test)]

@@ -81,19 +81,12 @@ pub struct CashFlowStatement {
 
 /// The balance of `prefix` and every account under it.
 pub fn sum(balances: &[Balance], prefix: &str) -> i64 {
-    balances
-        .iter()
-        .filter(|b| under(&b.account, prefix))
-        .map(|b| b.balance)
-        .sum()
+    balances.iter().filter(|b| under(&b.account, prefix)).map(|b| b.balance).sum()
 }
 
 /// Whether `account` is `prefix` or one of its sub-accounts (as beancount nests them).
 pub fn under(account: &str, prefix: &str) -> bool {
-    account == prefix
-        || account
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with(':'))
+    account == prefix || account.strip_prefix(prefix).is_some_and(|rest| rest.starts_with(':'))
 }
 
 /// From the balances of the period's lines (closing entries left out).
@@ -102,17 +95,8 @@ pub fn income_statement(period: &[Balance]) -> IncomeStatement {
     let sales_returns = sum(period, a::SALES_RETURNS);
     let cost_of_goods_sold = sum(period, a::COGS);
     let net_revenue = revenue - sales_returns;
-    let named = [
-        a::COGS,
-        a::FREIGHT,
-        a::RETURN_FREIGHT,
-        a::PAYMENT_FEES,
-        a::POINTS_EXPENSE,
-        a::PRICE_VARIANCE,
-        a::WRITE_DOWNS,
-    ];
-    let other_expenses =
-        sum(period, "Expenses") - named.iter().map(|n| sum(period, n)).sum::<i64>();
+    let named = [a::COGS, a::FREIGHT, a::RETURN_FREIGHT, a::PAYMENT_FEES, a::POINTS_EXPENSE, a::PRICE_VARIANCE, a::WRITE_DOWNS];
+    let other_expenses = sum(period, "Expenses") - named.iter().map(|n| sum(period, n)).sum::<i64>();
     // Everything under Income and Expenses, so an account added later is not left out.
     let net_income = -sum(period, "Income") - sum(period, "Expenses");
     IncomeStatement {
@@ -176,41 +160,18 @@ const GROUPS: [(&str, &str); 8] = [
 pub fn cash_flow(period: &[Balance]) -> CashFlowStatement {
     let net_income = -sum(period, "Income") - sum(period, "Expenses");
     let cash_change = sum(period, a::BANK);
-    let mut adjustments: Vec<CashFlowLine> = GROUPS
-        .iter()
-        .map(|(item, _)| CashFlowLine {
-            item: (*item).to_owned(),
-            amount: 0,
-        })
-        .collect();
-    let working = period.iter().filter(|b| {
-        (under(&b.account, "Assets")
-            || under(&b.account, "Liabilities")
-            || under(&b.account, "Equity"))
-            && !under(&b.account, a::BANK)
-    });
+    let mut adjustments: Vec<CashFlowLine> = GROUPS.iter().map(|(item, _)| CashFlowLine { item: (*item).to_owned(), amount: 0 }).collect();
+    let working = period.iter().filter(|b| (under(&b.account, "Assets") || under(&b.account, "Liabilities") || under(&b.account, "Equity")) && !under(&b.account, a::BANK));
     for b in working {
         // More of an asset used cash; more of a liability (a credit) kept it: both are −change.
-        match GROUPS
-            .iter()
-            .position(|(_, prefix)| under(&b.account, prefix))
-        {
+        match GROUPS.iter().position(|(_, prefix)| under(&b.account, prefix)) {
             Some(i) => adjustments[i].amount -= b.balance,
-            None => adjustments.push(CashFlowLine {
-                item: b.account.clone(),
-                amount: -b.balance,
-            }),
+            None => adjustments.push(CashFlowLine { item: b.account.clone(), amount: -b.balance }),
         }
     }
     adjustments.retain(|l| l.amount != 0);
     let operating = net_income + adjustments.iter().map(|l| l.amount).sum::<i64>();
-    CashFlowStatement {
-        net_income,
-        adjustments,
-        operating,
-        cash_change,
-        ties: operating == cash_change,
-    }
+    CashFlowStatement { net_income, adjustments, operating, cash_change, ties: operating == cash_change }
 }
 
 #[cfg(test)]
@@ -218,10 +179,7 @@ mod tests {
     use super::*;
 
     fn b(account: &str, balance: i64) -> Balance {
-        Balance {
-            account: account.into(),
-            balance,
-        }
+        Balance { account: account.into(), balance }
     }
 
     #[test]
@@ -235,20 +193,9 @@ mod tests {
             b("Expenses:CostOfGoodsSold", 40_000),
         ];
         let income = income_statement(&books);
-        assert_eq!(
-            (
-                income.revenue,
-                income.cost_of_goods_sold,
-                income.gross_profit,
-                income.net_income
-            ),
-            (79_558, 40_000, 39_558, 39_558)
-        );
+        assert_eq!((income.revenue, income.cost_of_goods_sold, income.gross_profit, income.net_income), (79_558, 40_000, 39_558, 39_558));
         let sheet = balance_sheet(&books);
-        assert_eq!(
-            (sheet.assets, sheet.liabilities, sheet.current_earnings),
-            (93_900, 54_342, 39_558)
-        );
+        assert_eq!((sheet.assets, sheet.liabilities, sheet.current_earnings), (93_900, 54_342, 39_558));
         assert!(sheet.balanced);
         assert!(!balance_sheet(&books[1..]).balanced, "a missing line shows");
     }
@@ -273,21 +220,10 @@ mod tests {
         assert_eq!(flow.net_income, 79_558 - 40_000 - 1_200 - 539);
         assert_eq!(flow.cash_change, 45_361);
         assert!(flow.ties, "{flow:?}");
-        let item = |name: &str| {
-            flow.adjustments
-                .iter()
-                .find(|l| l.item == name)
-                .map_or(0, |l| l.amount)
-        };
-        assert_eq!(
-            (item("inventory"), item("payables"), item("VAT owed")),
-            (-4_000, 1_200, 10_342)
-        );
+        let item = |name: &str| flow.adjustments.iter().find(|l| l.item == name).map_or(0, |l| l.amount);
+        assert_eq!((item("inventory"), item("payables"), item("VAT owed")), (-4_000, 1_200, 10_342));
         let income = income_statement(&month);
-        assert_eq!(
-            (income.freight, income.payment_fees, income.other_expenses),
-            (1_200, 539, 0)
-        );
+        assert_eq!((income.freight, income.payment_fees, income.other_expenses), (1_200, 539, 0));
         // A non-cash account the statement does not know still shows, by its name.
         let odd = [b("Assets:Bank", 100), b("Assets:Prepaid", -100)];
         let flow = cash_flow(&odd);

@@ -33,19 +33,7 @@ pub enum HealthError {
     Db(#[from] DbError),
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     NoSales,
@@ -76,13 +64,7 @@ pub struct HealthPolicy {
 
 impl Default for HealthPolicy {
     fn default() -> Self {
-        HealthPolicy {
-            window_days: 28,
-            no_sales_days: 30,
-            slow_cover_days: 90,
-            overstock_cover_days: 180,
-            near_expiry_days: 30,
-        }
+        HealthPolicy { window_days: 28, no_sales_days: 30, slow_cover_days: 90, overstock_cover_days: 180, near_expiry_days: 30 }
     }
 }
 
@@ -95,9 +77,7 @@ impl HealthPolicy {
         if !(1..=730).contains(&self.no_sales_days) {
             return bad("no_sales_days must be between 1 and 730");
         }
-        if !(1..=3650).contains(&self.slow_cover_days)
-            || !(2..=3650).contains(&self.overstock_cover_days)
-        {
+        if !(1..=3650).contains(&self.slow_cover_days) || !(2..=3650).contains(&self.overstock_cover_days) {
             return bad("slow_cover_days and overstock_cover_days must be between 1 and 3650");
         }
         if self.overstock_cover_days <= self.slow_cover_days {
@@ -156,12 +136,7 @@ pub struct Finding {
 
 impl Finding {
     fn key(&self) -> (AlertKind, &str, &str, &str) {
-        (
-            self.kind,
-            self.warehouse.as_str(),
-            self.sku.as_str(),
-            &self.lot,
-        )
+        (self.kind, self.warehouse.as_str(), self.sku.as_str(), &self.lot)
     }
 }
 
@@ -171,10 +146,7 @@ pub fn place_finding(f: &PlaceFacts, p: &HealthPolicy, today: i64) -> Option<Fin
         return None;
     }
     let window = i64::from(p.window_days);
-    let cover = (f.shipped > 0).then(|| {
-        i64::try_from(i128::from(f.sellable) * i128::from(window) / i128::from(f.shipped))
-            .unwrap_or(i64::MAX)
-    });
+    let cover = (f.shipped > 0).then(|| i64::try_from(i128::from(f.sellable) * i128::from(window) / i128::from(f.shipped)).unwrap_or(i64::MAX));
     let since_sale = f.last_sale.as_deref().and_then(parse_day);
     let since_stock = f.stocked_since_ms.map(|ms| ms.div_euclid(DAY_MS));
     let active = since_sale.max(since_stock);
@@ -196,22 +168,11 @@ pub fn place_finding(f: &PlaceFacts, p: &HealthPolicy, today: i64) -> Option<Fin
     match cover {
         Some(days) if days >= i64::from(p.overstock_cover_days) => {
             // What sells within the cover limit stays; the rest is the excess.
-            let kept = (i128::from(f.shipped) * i128::from(p.overstock_cover_days)
-                + i128::from(window)
-                - 1)
-                / i128::from(window);
-            let excess = i64::try_from(i128::from(f.sellable) - kept)
-                .unwrap_or(0)
-                .max(0);
-            Some(if excess > 0 {
-                finding(AlertKind::Overstock, excess)
-            } else {
-                finding(AlertKind::SlowMover, 0)
-            })
+            let kept = (i128::from(f.shipped) * i128::from(p.overstock_cover_days) + i128::from(window) - 1) / i128::from(window);
+            let excess = i64::try_from(i128::from(f.sellable) - kept).unwrap_or(0).max(0);
+            Some(if excess > 0 { finding(AlertKind::Overstock, excess) } else { finding(AlertKind::SlowMover, 0) })
         }
-        Some(days) if days >= i64::from(p.slow_cover_days) => {
-            Some(finding(AlertKind::SlowMover, 0))
-        }
+        Some(days) if days >= i64::from(p.slow_cover_days) => Some(finding(AlertKind::SlowMover, 0)),
         Some(_) => None,
         None => Some(finding(AlertKind::SlowMover, 0)),
     }
@@ -220,19 +181,8 @@ pub fn place_finding(f: &PlaceFacts, p: &HealthPolicy, today: i64) -> Option<Fin
 /// The lot alerts of one warehouse × SKU at day `today`, selling `daily` units a day. Lots
 /// are picked first-expiry-first-out, so a lot sells only after the earlier ones; expired lots
 /// are to be pulled and sell nothing.
-pub fn lot_findings(
-    warehouse: &WarehouseCode,
-    sku: &Sku,
-    lots: &[LotFacts],
-    daily: f64,
-    p: &HealthPolicy,
-    today: i64,
-) -> Vec<Finding> {
-    let mut sorted: Vec<(&LotFacts, i64)> = lots
-        .iter()
-        .filter(|l| l.qty > 0)
-        .filter_map(|l| Some((l, parse_day(&l.expiry)?)))
-        .collect();
+pub fn lot_findings(warehouse: &WarehouseCode, sku: &Sku, lots: &[LotFacts], daily: f64, p: &HealthPolicy, today: i64) -> Vec<Finding> {
+    let mut sorted: Vec<(&LotFacts, i64)> = lots.iter().filter(|l| l.qty > 0).filter_map(|l| Some((l, parse_day(&l.expiry)?))).collect();
     sorted.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.lot.cmp(&b.0.lot)));
     let mut ahead = 0i64;
     let mut out = Vec::new();
@@ -257,10 +207,7 @@ pub fn lot_findings(
         // What sells by this lot's expiry goes to the earlier lots first (their units that sell
         // in time: `ahead`), then to this one; the rest of it is left over.
         let sold = (daily.max(0.0) * days_left as f64).floor() as i64;
-        let left_over = ahead
-            .saturating_add(lot.qty)
-            .saturating_sub(sold)
-            .clamp(0, lot.qty);
+        let left_over = ahead.saturating_add(lot.qty).saturating_sub(sold).clamp(0, lot.qty);
         ahead = ahead.saturating_add(lot.qty - left_over);
         if days_left <= i64::from(p.near_expiry_days) {
             out.push(finding(AlertKind::NearExpiry, left_over));
@@ -294,17 +241,11 @@ pub struct ScanOutcome {
 
 /// Which findings are new (raise) and which open alerts are no longer found (clear). The rest
 /// stay open with the new figures.
-pub fn diff<'a>(
-    open: &'a [StockAlert],
-    found: &'a [Finding],
-) -> (Vec<&'a Finding>, Vec<&'a StockAlert>) {
+pub fn diff<'a>(open: &'a [StockAlert], found: &'a [Finding]) -> (Vec<&'a Finding>, Vec<&'a StockAlert>) {
     let keys: std::collections::HashSet<_> = open.iter().map(|a| a.finding.key()).collect();
     let found_keys: std::collections::HashSet<_> = found.iter().map(Finding::key).collect();
     let raise = found.iter().filter(|f| !keys.contains(&f.key())).collect();
-    let clear = open
-        .iter()
-        .filter(|a| !found_keys.contains(&a.finding.key()))
-        .collect();
+    let clear = open.iter().filter(|a| !found_keys.contains(&a.finding.key())).collect();
     (raise, clear)
 }
 
@@ -315,54 +256,25 @@ pub fn policy(tx: &mut dyn Tx) -> Result<HealthPolicy, HealthError> {
     Ok(doc::load(tx, POLICY_DOC)?.unwrap_or_default())
 }
 
-pub fn set_policy(
-    tx: &mut dyn Tx,
-    p: &HealthPolicy,
-    now_ms: i64,
-) -> Result<HealthPolicy, HealthError> {
+pub fn set_policy(tx: &mut dyn Tx, p: &HealthPolicy, now_ms: i64) -> Result<HealthPolicy, HealthError> {
     p.check()?;
     doc::save(tx, POLICY_DOC, p, now_ms)?;
-    crate::audit::store::append(
-        tx,
-        now_ms,
-        "admin",
-        "inventory_health_policy_set",
-        "inventory:health",
-        &serde_json::json!(p),
-    )?;
+    crate::audit::store::append(tx, now_ms, "admin", "inventory_health_policy_set", "inventory:health", &serde_json::json!(p))?;
     Ok(*p)
 }
 
 /// Every finding at `now_ms`, optionally for one warehouse: SKU alerts, then lot alerts.
-pub fn findings(
-    tx: &mut dyn Tx,
-    p: &HealthPolicy,
-    warehouse: Option<&WarehouseCode>,
-    now_ms: i64,
-) -> Result<Vec<Finding>, HealthError> {
+pub fn findings(tx: &mut dyn Tx, p: &HealthPolicy, warehouse: Option<&WarehouseCode>, now_ms: i64) -> Result<Vec<Finding>, HealthError> {
     let today = now_ms.div_euclid(DAY_MS);
     let window_start = tote_shared::calendar::utc_day(now_ms - i64::from(p.window_days) * DAY_MS);
     // The pace of every warehouse × SKU that shipped, read once: for the SKU alerts and for the
     // lots, sellable stock or not (a lot's units may all be promised to orders).
     let shipped = store::shipped_in_window(tx, &window_start, warehouse)?;
     let places = store::place_facts(tx, &shipped, warehouse)?;
-    let mut out: Vec<Finding> = places
-        .iter()
-        .filter_map(|f| place_finding(f, p, today))
-        .collect();
+    let mut out: Vec<Finding> = places.iter().filter_map(|f| place_finding(f, p, today)).collect();
     for ((wh, sku), lots) in &store::lots(tx, warehouse)? {
-        let units = shipped
-            .get(&(wh.clone(), sku.clone()))
-            .copied()
-            .unwrap_or(0);
-        out.extend(lot_findings(
-            wh,
-            sku,
-            lots,
-            units as f64 / f64::from(p.window_days),
-            p,
-            today,
-        ));
+        let units = shipped.get(&(wh.clone(), sku.clone())).copied().unwrap_or(0);
+        out.extend(lot_findings(wh, sku, lots, units as f64 / f64::from(p.window_days), p, today));
     }
     Ok(out)
 }
@@ -390,13 +302,7 @@ pub fn scan(tx: &mut dyn Tx, now_ms: i64) -> Result<ScanOutcome, HealthError> {
             expiry: f.expiry.clone(),
         };
         journal::store::append(tx, &event, now_ms)?;
-        raised.push(StockAlert {
-            id,
-            finding: f.clone(),
-            raised_ms: now_ms,
-            seen_ms: now_ms,
-            cleared_ms: None,
-        });
+        raised.push(StockAlert { id, finding: f.clone(), raised_ms: now_ms, seen_ms: now_ms, cleared_ms: None });
     }
     let mut cleared = Vec::with_capacity(clear.len());
     for a in clear {
@@ -404,31 +310,18 @@ pub fn scan(tx: &mut dyn Tx, now_ms: i64) -> Result<ScanOutcome, HealthError> {
             continue;
         }
         let f = &a.finding;
-        let event = BusinessEvent::StockAlertCleared {
-            alert: f.kind.as_str().into(),
-            sku: f.sku.clone(),
-            warehouse: f.warehouse.clone(),
-            lot: f.lot.clone(),
-        };
+        let event = BusinessEvent::StockAlertCleared { alert: f.kind.as_str().into(), sku: f.sku.clone(), warehouse: f.warehouse.clone(), lot: f.lot.clone() };
         journal::store::append(tx, &event, now_ms)?;
-        cleared.push(StockAlert {
-            cleared_ms: Some(now_ms),
-            ..a.clone()
-        });
+        cleared.push(StockAlert { cleared_ms: Some(now_ms), ..a.clone() });
     }
-    let by_key: std::collections::HashMap<_, _> =
-        open.iter().map(|a| (a.finding.key(), a)).collect();
+    let by_key: std::collections::HashMap<_, _> = open.iter().map(|a| (a.finding.key(), a)).collect();
     for f in &found {
         if let Some(a) = by_key.get(&f.key()).filter(|a| a.finding != *f) {
             store::refresh_alert(tx, a.id, f, now_ms)?;
         }
     }
     let open = found.len();
-    Ok(ScanOutcome {
-        raised,
-        cleared,
-        open,
-    })
+    Ok(ScanOutcome { raised, cleared, open })
 }
 
 #[cfg(test)]
@@ -437,19 +330,13 @@ mod tests {
 
     const DAY0: i64 = 20_000; // 2024-10-04
 
-    fn place(
-        sellable: i64,
-        shipped: i64,
-        last_sale_days_ago: Option<i64>,
-        stocked_days_ago: i64,
-    ) -> PlaceFacts {
+    fn place(sellable: i64, shipped: i64, last_sale_days_ago: Option<i64>, stocked_days_ago: i64) -> PlaceFacts {
         PlaceFacts {
             warehouse: WarehouseCode::parse("SH-01").expect("code"),
             sku: Sku::parse("A").expect("sku"),
             sellable,
             shipped,
-            last_sale: last_sale_days_ago
-                .map(|d| tote_shared::calendar::utc_day((DAY0 - d) * DAY_MS)),
+            last_sale: last_sale_days_ago.map(|d| tote_shared::calendar::utc_day((DAY0 - d) * DAY_MS)),
             stocked_since_ms: Some((DAY0 - stocked_days_ago) * DAY_MS),
         }
     }
@@ -459,86 +346,34 @@ mod tests {
         let p = HealthPolicy::default();
         let kind = |f: &PlaceFacts| place_finding(f, &p, DAY0).map(|f| (f.kind, f.excess));
         // 28 shipped over 28 days: 1 a day.
-        assert_eq!(
-            kind(&place(60, 28, Some(1), 400)),
-            None,
-            "60 days of cover is healthy"
-        );
-        assert_eq!(
-            kind(&place(90, 28, Some(1), 400)),
-            Some((AlertKind::SlowMover, 0))
-        );
-        assert_eq!(
-            kind(&place(200, 28, Some(1), 400)),
-            Some((AlertKind::Overstock, 20)),
-            "180 sell within the cover"
-        );
-        assert_eq!(
-            kind(&place(5, 0, Some(29), 400)),
-            Some((AlertKind::SlowMover, 0)),
-            "nothing in the window, sold 29 days ago"
-        );
-        assert_eq!(
-            kind(&place(5, 0, Some(30), 400)),
-            Some((AlertKind::NoSales, 0))
-        );
-        assert_eq!(
-            kind(&place(5, 0, None, 400)),
-            Some((AlertKind::NoSales, 0)),
-            "never sold"
-        );
-        assert_eq!(
-            kind(&place(5, 0, None, 3)).map(|k| k.0),
-            Some(AlertKind::SlowMover),
-            "stocked three days ago: not stale yet"
-        );
+        assert_eq!(kind(&place(60, 28, Some(1), 400)), None, "60 days of cover is healthy");
+        assert_eq!(kind(&place(90, 28, Some(1), 400)), Some((AlertKind::SlowMover, 0)));
+        assert_eq!(kind(&place(200, 28, Some(1), 400)), Some((AlertKind::Overstock, 20)), "180 sell within the cover");
+        assert_eq!(kind(&place(5, 0, Some(29), 400)), Some((AlertKind::SlowMover, 0)), "nothing in the window, sold 29 days ago");
+        assert_eq!(kind(&place(5, 0, Some(30), 400)), Some((AlertKind::NoSales, 0)));
+        assert_eq!(kind(&place(5, 0, None, 400)), Some((AlertKind::NoSales, 0)), "never sold");
+        assert_eq!(kind(&place(5, 0, None, 3)).map(|k| k.0), Some(AlertKind::SlowMover), "stocked three days ago: not stale yet");
         assert_eq!(kind(&place(0, 0, None, 400)), None, "nothing to sell");
     }
 
     #[test]
     fn lots_sell_first_expiry_first_so_a_later_lot_carries_the_risk() {
         let p = HealthPolicy::default();
-        let (wh, sku) = (
-            WarehouseCode::parse("SH-01").expect("code"),
-            Sku::parse("A").expect("sku"),
-        );
+        let (wh, sku) = (WarehouseCode::parse("SH-01").expect("code"), Sku::parse("A").expect("sku"));
         let day = |d: i64| tote_shared::calendar::utc_day((DAY0 + d) * DAY_MS);
         let lots = [
-            LotFacts {
-                lot: "L3".into(),
-                expiry: day(20),
-                qty: 30,
-            },
-            LotFacts {
-                lot: "L1".into(),
-                expiry: day(-1),
-                qty: 4,
-            },
-            LotFacts {
-                lot: "L2".into(),
-                expiry: day(10),
-                qty: 15,
-            },
-            LotFacts {
-                lot: "L4".into(),
-                expiry: day(200),
-                qty: 50,
-            },
+            LotFacts { lot: "L3".into(), expiry: day(20), qty: 30 },
+            LotFacts { lot: "L1".into(), expiry: day(-1), qty: 4 },
+            LotFacts { lot: "L2".into(), expiry: day(10), qty: 15 },
+            LotFacts { lot: "L4".into(), expiry: day(200), qty: 50 },
         ];
         let found = lot_findings(&wh, &sku, &lots, 2.0, &p, DAY0);
-        let got: Vec<_> = found
-            .iter()
-            .map(|f| (f.lot.as_str(), f.kind, f.excess, f.days_left))
-            .collect();
+        let got: Vec<_> = found.iter().map(|f| (f.lot.as_str(), f.kind, f.excess, f.days_left)).collect();
         // L2: 20 sell in 10 days, it has 15: all go. L3: 40 sell in 20 days, 45 are ahead of
         // its end: 5 left over. L4 expires far off. L1 is past its date.
         assert_eq!(
             got,
-            vec![
-                ("L1", AlertKind::Expired, 4, Some(-1)),
-                ("L2", AlertKind::NearExpiry, 0, Some(10)),
-                ("L3", AlertKind::NearExpiry, 5, Some(20))
-            ]
+            vec![("L1", AlertKind::Expired, 4, Some(-1)), ("L2", AlertKind::NearExpiry, 0, Some(10)), ("L3", AlertKind::NearExpiry, 5, Some(20))]
         );
     }
 
@@ -547,40 +382,17 @@ mod tests {
         let p = HealthPolicy::default();
         let slow = place_finding(&place(90, 28, Some(1), 400), &p, DAY0).expect("slow");
         let over = place_finding(&place(200, 28, Some(1), 400), &p, DAY0).expect("over");
-        let open = vec![StockAlert {
-            id: 1,
-            finding: slow.clone(),
-            raised_ms: 0,
-            seen_ms: 0,
-            cleared_ms: None,
-        }];
+        let open = vec![StockAlert { id: 1, finding: slow.clone(), raised_ms: 0, seen_ms: 0, cleared_ms: None }];
         let (raise, clear) = diff(&open, std::slice::from_ref(&over));
-        assert_eq!(
-            (raise, clear.iter().map(|a| a.id).collect::<Vec<_>>()),
-            (vec![&over], vec![1]),
-            "slow became overstock: a new kind"
-        );
+        assert_eq!((raise, clear.iter().map(|a| a.id).collect::<Vec<_>>()), (vec![&over], vec![1]), "slow became overstock: a new kind");
         let (raise, clear) = diff(&open, std::slice::from_ref(&slow));
-        assert!(
-            raise.is_empty() && clear.is_empty(),
-            "still slow: nothing to say"
-        );
+        assert!(raise.is_empty() && clear.is_empty(), "still slow: nothing to say");
     }
 
     #[test]
     fn the_policy_refuses_inverted_thresholds() {
         assert!(HealthPolicy::default().check().is_ok());
-        assert!(HealthPolicy {
-            overstock_cover_days: 90,
-            ..HealthPolicy::default()
-        }
-        .check()
-        .is_err());
-        assert!(HealthPolicy {
-            window_days: 3,
-            ..HealthPolicy::default()
-        }
-        .check()
-        .is_err());
+        assert!(HealthPolicy { overstock_cover_days: 90, ..HealthPolicy::default() }.check().is_err());
+        assert!(HealthPolicy { window_days: 3, ..HealthPolicy::default() }.check().is_err());
     }
 }

@@ -3,16 +3,16 @@
 use super::health::{self, AlertKind, Finding, HealthPolicy, ScanOutcome, StockAlert};
 use super::{store, LedgerEntry, StockRow};
 use crate::auth::{Admin, Reader};
-use crate::catalog::prices::PriceKind;
 use crate::catalog::{self, CatalogError, SkuRecord};
 use crate::http::error::ApiError;
 use crate::startup::AppState;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use tote_shared::openapi as doc;
-use tote_shared::runtime::http::{Json, Path, Query};
 use tote_shared::runtime::system::now_ms;
+use tote_shared::runtime::http::{Json, Path, Query};
 use tote_shared::{Money, Sku, WarehouseCode};
+use crate::catalog::prices::PriceKind;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SkuDetail {
@@ -28,11 +28,7 @@ pub struct SkuDetail {
 
 #[utoipa::path(get, path = "/api/v1/skus/{sku}", params(("sku" = Sku, Path)),
     responses((status = 200, body = SkuDetail), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "catalog")]
-pub async fn sku_detail(
-    _: Reader,
-    State(state): State<AppState>,
-    Path(sku): Path<Sku>,
-) -> Result<Json<SkuDetail>, ApiError> {
+pub async fn sku_detail(_: Reader, State(state): State<AppState>, Path(sku): Path<Sku>) -> Result<Json<SkuDetail>, ApiError> {
     let now = now_ms();
     let detail = state
         .db
@@ -41,12 +37,7 @@ pub async fn sku_detail(
             let stock = store::rows_for_sku(tx, &sku)?;
             let sellable_total = stock.iter().map(|s| s.sellable.max(0)).sum();
             let suppliers = crate::supplier::store::approved_prices_at(tx, now, Some(&sku))?;
-            Ok(SkuDetail {
-                sku: record,
-                stock,
-                sellable_total,
-                suppliers,
-            })
+            Ok(SkuDetail { sku: record, stock, sellable_total, suppliers })
         })
         .await?;
     Ok(Json(detail))
@@ -76,20 +67,13 @@ pub struct ShopItem {
 /// The shop front's view of a SKU on sale (a draft or retired SKU is not found).
 #[utoipa::path(get, path = "/api/v1/shop/skus/{sku}", params(("sku" = Sku, Path)),
     responses((status = 200, body = ShopItem), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "catalog")]
-pub async fn shop_item(
-    _: Reader,
-    State(state): State<AppState>,
-    Path(sku): Path<Sku>,
-) -> Result<Json<ShopItem>, ApiError> {
+pub async fn shop_item(_: Reader, State(state): State<AppState>, Path(sku): Path<Sku>) -> Result<Json<ShopItem>, ApiError> {
     let now = now_ms();
     let item = state
         .db
         .read(move |tx| -> Result<ShopItem, CatalogError> {
             let (record, brand, category, history) = catalog::store::shop_facts(tx, &sku)?;
-            let available = store::rows_for_sku(tx, &sku)?
-                .iter()
-                .map(|s| s.sellable.max(0))
-                .sum();
+            let available = store::rows_for_sku(tx, &sku)?.iter().map(|s| s.sellable.max(0)).sum();
             let in_force = |kind| catalog::prices::in_force(&history, kind, now).map(|e| e.price);
             Ok(ShopItem {
                 list_price: in_force(PriceKind::Base).unwrap_or(record.price),
@@ -110,11 +94,7 @@ pub async fn shop_item(
 
 #[utoipa::path(get, path = "/api/v1/inventory/{sku}", params(("sku" = Sku, Path)),
     responses((status = 200, body = Vec<StockRow>), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "inventory")]
-pub async fn levels(
-    _: Reader,
-    State(state): State<AppState>,
-    Path(sku): Path<Sku>,
-) -> Result<Json<Vec<StockRow>>, ApiError> {
+pub async fn levels(_: Reader, State(state): State<AppState>, Path(sku): Path<Sku>) -> Result<Json<Vec<StockRow>>, ApiError> {
     let rows = state
         .db
         .read(move |tx| -> Result<_, CatalogError> {
@@ -137,17 +117,10 @@ pub struct LedgerQuery {
 
 #[utoipa::path(get, path = "/api/v1/inventory/{sku}/ledger", params(("sku" = Sku, Path), LedgerQuery),
     responses((status = 200, body = Vec<LedgerEntry>), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "inventory")]
-pub async fn ledger(
-    _: Reader,
-    State(state): State<AppState>,
-    Path(sku): Path<Sku>,
-    Query(q): Query<LedgerQuery>,
-) -> Result<Json<Vec<LedgerEntry>>, ApiError> {
+pub async fn ledger(_: Reader, State(state): State<AppState>, Path(sku): Path<Sku>, Query(q): Query<LedgerQuery>) -> Result<Json<Vec<LedgerEntry>>, ApiError> {
     let limit = q.limit.unwrap_or(1_000);
     if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 10000".into(),
-        ));
+        return Err(ApiError::BadRequest("limit must be between 1 and 10000".into()));
     }
     let entries = state
         .db
@@ -178,16 +151,10 @@ pub struct HealthQuery {
 /// scans kept).
 #[utoipa::path(get, path = "/api/v1/inventory/health", params(HealthQuery),
     responses((status = 200, body = Vec<Finding>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "inventory")]
-pub async fn health_report(
-    _: Reader,
-    State(state): State<AppState>,
-    Query(q): Query<HealthQuery>,
-) -> Result<Json<Vec<Finding>>, ApiError> {
+pub async fn health_report(_: Reader, State(state): State<AppState>, Query(q): Query<HealthQuery>) -> Result<Json<Vec<Finding>>, ApiError> {
     let limit = q.limit.unwrap_or(1_000);
     if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 10000".into(),
-        ));
+        return Err(ApiError::BadRequest("limit must be between 1 and 10000".into()));
     }
     let now = now_ms();
     let mut found = state
@@ -222,42 +189,26 @@ pub struct AlertsQuery {
 /// journal), newest first.
 #[utoipa::path(get, path = "/api/v1/inventory/alerts", params(AlertsQuery),
     responses((status = 200, body = Vec<StockAlert>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "inventory")]
-pub async fn alerts(
-    _: Reader,
-    State(state): State<AppState>,
-    Query(q): Query<AlertsQuery>,
-) -> Result<Json<Vec<StockAlert>>, ApiError> {
+pub async fn alerts(_: Reader, State(state): State<AppState>, Query(q): Query<AlertsQuery>) -> Result<Json<Vec<StockAlert>>, ApiError> {
     let open = match q.state.as_deref() {
         None | Some("open") => Some(true),
         Some("cleared") => Some(false),
         Some("all") => None,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "state must be open, cleared or all, not {other:?}"
-            )))
-        }
+        Some(other) => return Err(ApiError::BadRequest(format!("state must be open, cleared or all, not {other:?}"))),
     };
     let kind = match q.kind.as_deref() {
         None => None,
-        Some(raw) => Some(
-            AlertKind::parse(raw)
-                .ok_or_else(|| ApiError::BadRequest(format!("no alert kind {raw:?}")))?,
-        ),
+        Some(raw) => Some(AlertKind::parse(raw).ok_or_else(|| ApiError::BadRequest(format!("no alert kind {raw:?}")))?),
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 1000".into(),
-        ));
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
     }
     let before = match q.before {
         Some(id) if id < 1 => return Err(ApiError::BadRequest("before must be 1 or more".into())),
         other => other,
     };
-    let found = state
-        .db
-        .read(move |tx| store::alerts(tx, open, kind, before, limit))
-        .await?;
+    let found = state.db.read(move |tx| store::alerts(tx, open, kind, before, limit)).await?;
     Ok(Json(found))
 }
 
@@ -272,24 +223,13 @@ pub async fn scan(_: Admin, State(state): State<AppState>) -> Result<Json<ScanOu
 
 #[utoipa::path(get, path = "/api/v1/inventory/health/policy",
     responses((status = 200, body = HealthPolicy), doc::Unauthorized, doc::Unavailable), tag = "inventory")]
-pub async fn health_policy(
-    _: Reader,
-    State(state): State<AppState>,
-) -> Result<Json<HealthPolicy>, ApiError> {
+pub async fn health_policy(_: Reader, State(state): State<AppState>) -> Result<Json<HealthPolicy>, ApiError> {
     Ok(Json(state.db.read(health::policy).await?))
 }
 
 #[utoipa::path(put, path = "/api/v1/inventory/health/policy", request_body = HealthPolicy,
     responses((status = 200, body = HealthPolicy), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "inventory")]
-pub async fn set_health_policy(
-    _: Admin,
-    State(state): State<AppState>,
-    Json(body): Json<HealthPolicy>,
-) -> Result<Json<HealthPolicy>, ApiError> {
+pub async fn set_health_policy(_: Admin, State(state): State<AppState>, Json(body): Json<HealthPolicy>) -> Result<Json<HealthPolicy>, ApiError> {
     let now = now_ms();
-    Ok(Json(
-        state
-            .write(move |tx| health::set_policy(tx, &body, now))
-            .await?,
-    ))
+    Ok(Json(state.write(move |tx| health::set_policy(tx, &body, now)).await?))
 }

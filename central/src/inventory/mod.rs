@@ -71,11 +71,7 @@ pub struct LedgerEntry {
 pub enum InventoryError {
     /// 409: a stock rule refused the change (not enough sellable, a counter would go negative).
     #[error("stock rule broken for {sku} at {warehouse}: {rule}")]
-    Rule {
-        sku: Sku,
-        warehouse: WarehouseCode,
-        rule: StockError,
-    },
+    Rule { sku: Sku, warehouse: WarehouseCode, rule: StockError },
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -83,25 +79,14 @@ pub enum InventoryError {
 /// Applies `changes` in order to `levels` (the rows' current values, same order) in memory
 /// and returns, per change, the level right after it and the counters it moved. Pure: the
 /// first refusal is returned and nothing is meant to be written.
-pub fn decide(
-    changes: &[Change<'_>],
-    levels: &[StockLevel],
-) -> Result<Vec<(StockLevel, Vec<Movement>)>, InventoryError> {
+pub fn decide(changes: &[Change<'_>], levels: &[StockLevel]) -> Result<Vec<(StockLevel, Vec<Movement>)>, InventoryError> {
     let mut current = levels.to_vec();
     let mut out = Vec::with_capacity(changes.len());
     for (i, change) in changes.iter().enumerate() {
         // A (SKU, warehouse) named twice sees the earlier change's result.
-        let first = changes[..i]
-            .iter()
-            .position(|c| c.sku == change.sku && c.warehouse == change.warehouse)
-            .unwrap_or(i);
-        let movements = (change.rule)(&mut current[first], change.qty).map_err(|rule| {
-            InventoryError::Rule {
-                sku: change.sku.clone(),
-                warehouse: change.warehouse.clone(),
-                rule,
-            }
-        })?;
+        let first = changes[..i].iter().position(|c| c.sku == change.sku && c.warehouse == change.warehouse).unwrap_or(i);
+        let movements = (change.rule)(&mut current[first], change.qty)
+            .map_err(|rule| InventoryError::Rule { sku: change.sku.clone(), warehouse: change.warehouse.clone(), rule })?;
         out.push((current[first], movements));
     }
     Ok(out)
@@ -119,31 +104,12 @@ mod tests {
     fn a_refused_second_change_refuses_the_whole_decision() {
         let (sku, wh) = (sku(), WarehouseCode::parse("SH-01").expect("code"));
         let changes = [
-            Change {
-                sku: &sku,
-                warehouse: &wh,
-                rule: StockLevel::lock,
-                qty: 2,
-            },
-            Change {
-                sku: &sku,
-                warehouse: &wh,
-                rule: StockLevel::lock,
-                qty: 2,
-            },
+            Change { sku: &sku, warehouse: &wh, rule: StockLevel::lock, qty: 2 },
+            Change { sku: &sku, warehouse: &wh, rule: StockLevel::lock, qty: 2 },
         ];
-        let levels = [StockLevel {
-            on_hand: 3,
-            ..Default::default()
-        }; 2];
-        assert!(
-            decide(&changes, &levels).is_err(),
-            "the second lock sees the first"
-        );
-        let levels = [StockLevel {
-            on_hand: 4,
-            ..Default::default()
-        }; 2];
+        let levels = [StockLevel { on_hand: 3, ..Default::default() }; 2];
+        assert!(decide(&changes, &levels).is_err(), "the second lock sees the first");
+        let levels = [StockLevel { on_hand: 4, ..Default::default() }; 2];
         let decided = decide(&changes, &levels).expect("both fit");
         assert_eq!((decided[0].0.locked, decided[1].0.locked), (2, 4));
     }

@@ -18,11 +18,7 @@ pub trait Consumer: Send + Sync + 'static {
 }
 
 /// Applies the next batch; returns how many events it applied (0: caught up).
-pub async fn run_once(
-    db: &Database,
-    consumer: Arc<dyn Consumer>,
-    now_ms: i64,
-) -> Result<u32, DbError> {
+pub async fn run_once(db: &Database, consumer: Arc<dyn Consumer>, now_ms: i64) -> Result<u32, DbError> {
     db.write(move |tx| -> DbResult<u32> {
         let position = store::lock_position(tx, consumer.name(), now_ms)?;
         let entries = store::read_after(tx, position, BATCH)?;

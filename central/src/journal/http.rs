@@ -34,35 +34,20 @@ pub struct EventPage {
 /// Business events in order, numbered without gaps; page with `after`.
 #[utoipa::path(get, path = "/api/v1/events", params(EventsQuery),
     responses((status = 200, body = EventPage), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "journal")]
-pub async fn list(
-    _: Reader,
-    State(state): State<AppState>,
-    Query(q): Query<EventsQuery>,
-) -> Result<Json<EventPage>, ApiError> {
+pub async fn list(_: Reader, State(state): State<AppState>, Query(q): Query<EventsQuery>) -> Result<Json<EventPage>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 1000".into(),
-        ));
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
     }
     // The database counts in i64: a position past it would be read as a negative number.
     if i64::try_from(q.after).is_err() {
-        return Err(ApiError::BadRequest(format!(
-            "after must be at most {}",
-            i64::MAX
-        )));
+        return Err(ApiError::BadRequest(format!("after must be at most {}", i64::MAX)));
     }
     let after = q.after;
     let (events, (last_seq, _)) = state
         .db
-        .read(move |tx| -> Result<_, crate::db::DbError> {
-            Ok((store::read_after(tx, after, limit)?, store::head(tx)?))
-        })
+        .read(move |tx| -> Result<_, crate::db::DbError> { Ok((store::read_after(tx, after, limit)?, store::head(tx)?)) })
         .await?;
     let next_after = events.last().map_or(after, |e| e.seq);
-    Ok(Json(EventPage {
-        events,
-        next_after,
-        last_seq,
-    }))
+    Ok(Json(EventPage { events, next_after, last_seq }))
 }

@@ -21,18 +21,12 @@ pub fn append_many(tx: &mut dyn Tx, events: &[BusinessEvent], now_ms: i64) -> Db
     for chunk in events.chunks(1000) {
         // Reserve the chunk's numbers with one statement: the head moves, the rows follow.
         let mut next = if number_now {
-            let last = tx.query_one(
-                "UPDATE journal_head SET last_seq = last_seq + ?1 WHERE one = 1 RETURNING last_seq",
-                &params![chunk.len()],
-            )?;
+            let last = tx.query_one("UPDATE journal_head SET last_seq = last_seq + ?1 WHERE one = 1 RETURNING last_seq", &params![chunk.len()])?;
             last.int(0)? - chunk.len() as i64
         } else {
             0
         };
-        let sql = format!(
-            "INSERT INTO journal (seq, at_ms, kind, subject, body) VALUES {}",
-            crate::db::values_clause(chunk.len(), 5, 1)
-        );
+        let sql = format!("INSERT INTO journal (seq, at_ms, kind, subject, body) VALUES {}", crate::db::values_clause(chunk.len(), 5, 1));
         let mut values = Vec::with_capacity(chunk.len() * 5);
         for event in chunk {
             let body = serde_json::to_string(event).map_err(|e| DbError::corrupt(e.to_string()))?;
@@ -51,12 +45,7 @@ pub fn append_many(tx: &mut dyn Tx, events: &[BusinessEvent], now_ms: i64) -> Db
 /// gap. The head row is locked first, so two sequencers (two central processes) take turns.
 /// Returns how many it numbered.
 pub fn sequence(tx: &mut dyn Tx, limit: u32) -> DbResult<u32> {
-    let head = tx
-        .query_one(
-            "SELECT last_seq FROM journal_head WHERE one = 1 FOR UPDATE",
-            &[],
-        )?
-        .int(0)?;
+    let head = tx.query_one("SELECT last_seq FROM journal_head WHERE one = 1 FOR UPDATE", &[])?.int(0)?;
     // One statement for the whole batch: the next `limit` unnumbered rows in id order get
     // head + 1, head + 2, … (UPDATE … FROM and window functions: SQLite ≥ 3.33, PostgreSQL).
     let numbered = tx.execute(
@@ -66,10 +55,7 @@ pub fn sequence(tx: &mut dyn Tx, limit: u32) -> DbResult<u32> {
         &params![head, limit],
     )?;
     if numbered > 0 {
-        tx.execute(
-            "UPDATE journal_head SET last_seq = ?1 WHERE one = 1",
-            &params![head + numbered as i64],
-        )?;
+        tx.execute("UPDATE journal_head SET last_seq = ?1 WHERE one = 1", &params![head + numbered as i64])?;
     }
     Ok(numbered as u32)
 }
@@ -83,26 +69,16 @@ pub fn read_after(tx: &mut dyn Tx, after: u64, limit: u32) -> DbResult<Vec<Journ
     rows.iter()
         .map(|r| {
             let body = r.text(3)?;
-            let event = serde_json::from_str(&body)
-                .map_err(|e| DbError::corrupt(format!("journal event: {e}")))?;
-            Ok(JournalEntry {
-                seq: r.uint(0)?,
-                at_ms: r.int(1)?,
-                subject: r.text(2)?,
-                event,
-            })
+            let event = serde_json::from_str(&body).map_err(|e| DbError::corrupt(format!("journal event: {e}")))?;
+            Ok(JournalEntry { seq: r.uint(0)?, at_ms: r.int(1)?, subject: r.text(2)?, event })
         })
         .collect()
 }
 
 /// The last number given, and how many events wait for one.
 pub fn head(tx: &mut dyn Tx) -> DbResult<(u64, u64)> {
-    let last = tx
-        .query_one("SELECT last_seq FROM journal_head WHERE one = 1", &[])?
-        .uint(0)?;
-    let waiting = tx
-        .query_one("SELECT COUNT(*) FROM journal WHERE seq IS NULL", &[])?
-        .uint(0)?;
+    let last = tx.query_one("SELECT last_seq FROM journal_head WHERE one = 1", &[])?.uint(0)?;
+    let waiting = tx.query_one("SELECT COUNT(*) FROM journal WHERE seq IS NULL", &[])?.uint(0)?;
     Ok((last, waiting))
 }
 
@@ -113,11 +89,7 @@ pub fn lock_position(tx: &mut dyn Tx, consumer: &str, now_ms: i64) -> DbResult<u
         "INSERT INTO journal_consumer (name, position, updated_ms) VALUES (?1, 0, ?2) ON CONFLICT (name) DO NOTHING",
         &params![consumer, now_ms],
     )?;
-    tx.query_one(
-        "SELECT position FROM journal_consumer WHERE name = ?1 FOR UPDATE",
-        &params![consumer],
-    )?
-    .uint(0)
+    tx.query_one("SELECT position FROM journal_consumer WHERE name = ?1 FOR UPDATE", &params![consumer])?.uint(0)
 }
 
 pub fn set_position(tx: &mut dyn Tx, consumer: &str, position: u64, now_ms: i64) -> DbResult<()> {
@@ -130,9 +102,6 @@ pub fn set_position(tx: &mut dyn Tx, consumer: &str, position: u64, now_ms: i64)
 
 /// Every consumer and its position.
 pub fn positions(tx: &mut dyn Tx) -> DbResult<Vec<(String, u64)>> {
-    let rows = tx.query(
-        "SELECT name, position FROM journal_consumer ORDER BY name",
-        &[],
-    )?;
+    let rows = tx.query("SELECT name, position FROM journal_consumer ORDER BY name", &[])?;
     rows.iter().map(|r| Ok((r.text(0)?, r.uint(1)?))).collect()
 }

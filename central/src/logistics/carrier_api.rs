@@ -47,70 +47,34 @@ pub struct CarrierApi {
 }
 
 impl CarrierApi {
-    async fn call<M: serde::Serialize, T: serde::de::DeserializeOwned>(
-        &self,
-        service: &str,
-        msg: &M,
-    ) -> Result<T, CallError> {
+    async fn call<M: serde::Serialize, T: serde::de::DeserializeOwned>(&self, service: &str, msg: &M) -> Result<T, CallError> {
         let now = crate::startup::now_ms();
         let request_id = format!("{:032x}", rand::random::<u128>());
-        let form = sf::Form::signed(
-            &self.partner_id,
-            self.checkword.expose_secret(),
-            service,
-            &request_id,
-            now,
-            msg,
-        );
-        let response = self
-            .http
-            .post(&self.url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| CallError::Unreachable(e.to_string()))?;
+        let form = sf::Form::signed(&self.partner_id, self.checkword.expose_secret(), service, &request_id, now, msg);
+        let response = self.http.post(&self.url).form(&form).send().await.map_err(|e| CallError::Unreachable(e.to_string()))?;
         let status = response.status();
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             return Err(CallError::Unreachable(format!("HTTP {status}")));
         }
-        let envelope: sf::Envelope = response
-            .json()
-            .await
-            .map_err(|e| CallError::Unreadable(e.to_string()))?;
+        let envelope: sf::Envelope = response.json().await.map_err(|e| CallError::Unreadable(e.to_string()))?;
         if envelope.api_result_code != sf::API_OK {
-            return Err(CallError::Refused {
-                code: envelope.api_result_code,
-                message: envelope.api_error_msg,
-            });
+            return Err(CallError::Refused { code: envelope.api_result_code, message: envelope.api_error_msg });
         }
-        let data = envelope
-            .api_result_data
-            .ok_or_else(|| CallError::Unreadable("no apiResultData".into()))?;
-        let answer: sf::Answer<T> =
-            serde_json::from_str(&data).map_err(|e| CallError::Unreadable(e.to_string()))?;
+        let data = envelope.api_result_data.ok_or_else(|| CallError::Unreadable("no apiResultData".into()))?;
+        let answer: sf::Answer<T> = serde_json::from_str(&data).map_err(|e| CallError::Unreadable(e.to_string()))?;
         match (answer.success, answer.msg_data) {
             (true, Some(msg)) => Ok(msg),
             (true, None) => Err(CallError::Unreadable("success without msgData".into())),
-            (false, _) => Err(CallError::Business {
-                code: answer.error_code,
-                message: answer.error_msg.unwrap_or_default(),
-            }),
+            (false, _) => Err(CallError::Business { code: answer.error_code, message: answer.error_msg.unwrap_or_default() }),
         }
     }
 
     /// A segment of `count` waybill numbers; malformed ones are dropped (they could not be
     /// printed or registered).
     pub async fn apply_waybills(&self, count: u32) -> Result<Vec<String>, CallError> {
-        let segment: sf::WaybillSegment = self
-            .call(sf::APPLY_WAYBILLS, &sf::ApplyWaybills { count })
-            .await?;
+        let segment: sf::WaybillSegment = self.call(sf::APPLY_WAYBILLS, &sf::ApplyWaybills { count }).await?;
         let total = segment.waybill_nos.len();
-        let numbers: Vec<String> = segment
-            .waybill_nos
-            .into_iter()
-            .filter(|n| is_plain_code(n, 40))
-            .take(count as usize)
-            .collect();
+        let numbers: Vec<String> = segment.waybill_nos.into_iter().filter(|n| is_plain_code(n, 40)).take(count as usize).collect();
         if numbers.len() < total.min(count as usize) {
             tracing::warn!(carrier = %self.code, dropped = total - numbers.len(), "malformed waybill numbers in a segment dropped");
         }
@@ -120,103 +84,44 @@ impl CarrierApi {
     /// Registers a parcel printed under pool number `waybill`; a repeat (a lost answer, a
     /// crash after the call) finds the order placed before. An answer for another order or
     /// waybill is unreadable, never taken.
-    pub async fn register(
-        &self,
-        order: &sf::CreateOrder,
-        waybill: &str,
-    ) -> Result<sf::OrderResult, CallError> {
+    pub async fn register(&self, order: &sf::CreateOrder, waybill: &str) -> Result<sf::OrderResult, CallError> {
         let result: sf::OrderResult = match self.call(sf::CREATE_ORDER, order).await {
-            Err(CallError::Business { code, .. }) if code == sf::DUPLICATE_ORDER => {
-                self.call(
-                    sf::SEARCH_ORDER,
-                    &sf::SearchOrder {
-                        order_id: order.order_id.clone(),
-                    },
-                )
-                .await?
-            }
+            Err(CallError::Business { code, .. }) if code == sf::DUPLICATE_ORDER => self.call(sf::SEARCH_ORDER, &sf::SearchOrder { order_id: order.order_id.clone() }).await?,
             other => other?,
         };
-        if result.order_id != order.order_id
-            || !result
-                .waybill_no_info_list
-                .iter()
-                .any(|w| w.waybill_no == waybill)
-        {
-            return Err(CallError::Unreadable(format!(
-                "the carrier answered for order {} and waybills {:?}",
-                result.order_id, result.waybill_no_info_list
-            )));
+        if result.order_id != order.order_id || !result.waybill_no_info_list.iter().any(|w| w.waybill_no == waybill) {
+            return Err(CallError::Unreadable(format!("the carrier answered for order {} and waybills {:?}", result.order_id, result.waybill_no_info_list)));
         }
         Ok(result)
     }
 
     /// Books a return; a repeat finds the one booked before. The answer must name our order
     /// and one well-formed number the platform issued.
-    pub async fn book_return(
-        &self,
-        order: &sf::CreateReverseOrder,
-    ) -> Result<sf::OrderResult, CallError> {
+    pub async fn book_return(&self, order: &sf::CreateReverseOrder) -> Result<sf::OrderResult, CallError> {
         let result: sf::OrderResult = match self.call(sf::CREATE_REVERSE_ORDER, order).await {
-            Err(CallError::Business { code, .. }) if code == sf::DUPLICATE_ORDER => {
-                self.call(
-                    sf::SEARCH_ORDER,
-                    &sf::SearchOrder {
-                        order_id: order.order_id.clone(),
-                    },
-                )
-                .await?
-            }
+            Err(CallError::Business { code, .. }) if code == sf::DUPLICATE_ORDER => self.call(sf::SEARCH_ORDER, &sf::SearchOrder { order_id: order.order_id.clone() }).await?,
             other => other?,
         };
-        let issued = result
-            .waybill_no_info_list
-            .iter()
-            .filter(|w| is_plain_code(&w.waybill_no, 40))
-            .count();
+        let issued = result.waybill_no_info_list.iter().filter(|w| is_plain_code(&w.waybill_no, 40)).count();
         if result.order_id != order.order_id || issued != 1 {
-            return Err(CallError::Unreadable(format!(
-                "the carrier answered the return {} with order {} and waybills {:?}",
-                order.order_id, result.order_id, result.waybill_no_info_list
-            )));
+            return Err(CallError::Unreadable(format!("the carrier answered the return {} with order {} and waybills {:?}", order.order_id, result.order_id, result.waybill_no_info_list)));
         }
         Ok(result)
     }
 
     /// Cancels a return not collected yet.
     pub async fn cancel_return(&self, order_id: &str) -> Result<(), CallError> {
-        let result: sf::UpdateResult = self
-            .call(
-                sf::CANCEL_REVERSE_ORDER,
-                &sf::CancelReverseOrder {
-                    order_id: order_id.to_owned(),
-                },
-            )
-            .await?;
+        let result: sf::UpdateResult = self.call(sf::CANCEL_REVERSE_ORDER, &sf::CancelReverseOrder { order_id: order_id.to_owned() }).await?;
         if result.order_id != order_id || result.res_status != 2 {
-            return Err(CallError::Unreadable(format!(
-                "the carrier answered the cancel of return {order_id} with order {} status {}",
-                result.order_id, result.res_status
-            )));
+            return Err(CallError::Unreadable(format!("the carrier answered the cancel of return {order_id} with order {} status {}", result.order_id, result.res_status)));
         }
         Ok(())
     }
 
     pub async fn cancel(&self, order_id: &str) -> Result<(), CallError> {
-        let result: sf::UpdateResult = self
-            .call(
-                sf::UPDATE_ORDER,
-                &sf::UpdateOrder {
-                    order_id: order_id.to_owned(),
-                    deal_type: 2,
-                },
-            )
-            .await?;
+        let result: sf::UpdateResult = self.call(sf::UPDATE_ORDER, &sf::UpdateOrder { order_id: order_id.to_owned(), deal_type: 2 }).await?;
         if result.order_id != order_id || result.res_status != 2 {
-            return Err(CallError::Unreadable(format!(
-                "the carrier answered the cancel of {order_id} with order {} status {}",
-                result.order_id, result.res_status
-            )));
+            return Err(CallError::Unreadable(format!("the carrier answered the cancel of {order_id} with order {} status {}", result.order_id, result.res_status)));
         }
         Ok(())
     }
@@ -243,33 +148,17 @@ impl Aggregator {
                 resultv2: "1".into(),
             },
         };
-        let param =
-            serde_json::to_string(&param).map_err(|e| CallError::Unreadable(e.to_string()))?;
+        let param = serde_json::to_string(&param).map_err(|e| CallError::Unreadable(e.to_string()))?;
         let form = [("schema", "json".to_owned()), ("param", param)];
-        let response = self
-            .http
-            .post(&self.url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| CallError::Unreachable(e.to_string()))?;
+        let response = self.http.post(&self.url).form(&form).send().await.map_err(|e| CallError::Unreachable(e.to_string()))?;
         if response.status().is_server_error() {
-            return Err(CallError::Unreachable(format!(
-                "HTTP {}",
-                response.status()
-            )));
+            return Err(CallError::Unreachable(format!("HTTP {}", response.status())));
         }
-        let reply: kuaidi100::Reply = response
-            .json()
-            .await
-            .map_err(|e| CallError::Unreadable(e.to_string()))?;
+        let reply: kuaidi100::Reply = response.json().await.map_err(|e| CallError::Unreadable(e.to_string()))?;
         if reply.result || reply.return_code == kuaidi100::ALREADY_SUBSCRIBED {
             return Ok(());
         }
-        Err(CallError::Business {
-            code: reply.return_code,
-            message: reply.message,
-        })
+        Err(CallError::Business { code: reply.return_code, message: reply.message })
     }
 }
 
@@ -282,61 +171,31 @@ pub struct CarrierApis {
 
 impl CarrierApis {
     /// `listener`: central's own address, the push target when no `callback_url` is set.
-    pub fn from_settings(
-        settings: &LogisticsSettings,
-        listener: std::net::SocketAddr,
-    ) -> Result<CarrierApis, String> {
+    pub fn from_settings(settings: &LogisticsSettings, listener: std::net::SocketAddr) -> Result<CarrierApis, String> {
         let timeout = Duration::from_millis(settings.call_timeout_ms);
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .pool_max_idle_per_host(8)
-            .build()
-            .map_err(|e| e.to_string())?;
-        let carriers = settings
-            .carriers
-            .iter()
-            .map(|(code, c): (&String, &CarrierApiSettings)| {
-                let api = CarrierApi {
-                    code: code.clone(),
-                    url: c.url.clone(),
-                    partner_id: c.partner_id.clone(),
-                    checkword: c.checkword.clone(),
-                    monthly_card: c.monthly_card.clone(),
-                    http: http.clone(),
-                };
-                (code.clone(), Arc::new(api))
-            });
+        let http = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout).pool_max_idle_per_host(8).build().map_err(|e| e.to_string())?;
+        let carriers = settings.carriers.iter().map(|(code, c): (&String, &CarrierApiSettings)| {
+            let api = CarrierApi {
+                code: code.clone(),
+                url: c.url.clone(),
+                partner_id: c.partner_id.clone(),
+                checkword: c.checkword.clone(),
+                monthly_card: c.monthly_card.clone(),
+                http: http.clone(),
+            };
+            (code.clone(), Arc::new(api))
+        });
         let aggregator = match (&settings.aggregator, &settings.tracking_salt) {
             (Some(a), Some(salt)) => {
                 let own = format!("http://{listener}/api/v1/logistics/tracking/kuaidi100");
-                Some(Arc::new(aggregator(
-                    a,
-                    a.callback_url.clone().unwrap_or(own),
-                    salt,
-                    http.clone(),
-                )))
+                Some(Arc::new(aggregator(a, a.callback_url.clone().unwrap_or(own), salt, http.clone())))
             }
             _ => None,
         };
-        Ok(CarrierApis {
-            carriers: carriers.collect(),
-            aggregator,
-        })
+        Ok(CarrierApis { carriers: carriers.collect(), aggregator })
     }
 }
 
-fn aggregator(
-    a: &AggregatorSettings,
-    callback_url: String,
-    salt: &SecretString,
-    http: reqwest::Client,
-) -> Aggregator {
-    Aggregator {
-        url: a.url.clone(),
-        key: a.key.clone(),
-        callback_url,
-        salt: salt.clone(),
-        http,
-    }
+fn aggregator(a: &AggregatorSettings, callback_url: String, salt: &SecretString, http: reqwest::Client) -> Aggregator {
+    Aggregator { url: a.url.clone(), key: a.key.clone(), callback_url, salt: salt.clone(), http }
 }

@@ -33,30 +33,19 @@ pub struct Request<'a> {
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Unfit {
     /// HQ suspended the carrier (for its KPIs, say).
-    Suspended {
-        note: String,
-    },
+    Suspended { note: String },
     /// No rate-card row for this lane (and service) valid today.
     NoLane,
-    TooSlow {
-        transit_days: u32,
-        promise_days: u32,
-    },
-    Overweight {
-        max_weight_g: u64,
-    },
-    Oversize {
-        max_side_mm: u64,
-    },
+    TooSlow { transit_days: u32, promise_days: u32 },
+    Overweight { max_weight_g: u64 },
+    Oversize { max_side_mm: u64 },
     Fragile,
     /// The parcel must be insured and the carrier does not insure.
     NoInsurance,
     /// A high-value parcel needs delivery against signature.
     NoSignature,
     /// The declared value is above the carrier's cover.
-    AboveCover {
-        max_declared: i64,
-    },
+    AboveCover { max_declared: i64 },
 }
 
 /// A carrier service as the choice saw it: its price and promise, or why it could not serve.
@@ -86,53 +75,24 @@ pub fn choose(card: &RateCard, rules: &Rules, req: &Request<'_>) -> Choice {
     let route = card.lanes_to(req.origin, req.province);
     for carrier in &card.carriers {
         let carrier_unfit = carrier_unfit(carrier, &req.parcel, insured, high_value);
-        let offered: Vec<Service> = Service::ALL
-            .into_iter()
-            .filter(|&s| {
-                route
-                    .iter()
-                    .any(|l| l.carrier == carrier.code && l.service == s)
-            })
-            .collect();
+        let offered: Vec<Service> = Service::ALL.into_iter().filter(|&s| route.iter().any(|l| l.carrier == carrier.code && l.service == s)).collect();
         if offered.is_empty() {
             let unfit = carrier_unfit.unwrap_or(Unfit::NoLane);
-            considered.push(Considered {
-                carrier: carrier.code.clone(),
-                service: None,
-                transit_days: None,
-                price: None,
-                unfit: Some(unfit),
-            });
+            considered.push(Considered { carrier: carrier.code.clone(), service: None, transit_days: None, price: None, unfit: Some(unfit) });
             continue;
         }
         for service in offered {
-            let Some(lane) = card.lane(&carrier.code, service, req.origin, req.province, req.today)
-            else {
+            let Some(lane) = card.lane(&carrier.code, service, req.origin, req.province, req.today) else {
                 let unfit = carrier_unfit.clone().unwrap_or(Unfit::NoLane);
-                considered.push(Considered {
-                    carrier: carrier.code.clone(),
-                    service: Some(service),
-                    transit_days: None,
-                    price: None,
-                    unfit: Some(unfit),
-                });
+                considered.push(Considered { carrier: carrier.code.clone(), service: Some(service), transit_days: None, price: None, unfit: Some(unfit) });
                 continue;
             };
             let remote = card.remote_surcharge(&carrier.code, req.province, req.city);
             let quote = price(carrier, lane, &req.parcel, insured, remote);
             let unfit = carrier_unfit.clone().or_else(|| {
-                (lane.transit_days > req.promise_days).then_some(Unfit::TooSlow {
-                    transit_days: lane.transit_days,
-                    promise_days: req.promise_days,
-                })
+                (lane.transit_days > req.promise_days).then_some(Unfit::TooSlow { transit_days: lane.transit_days, promise_days: req.promise_days })
             });
-            considered.push(Considered {
-                carrier: carrier.code.clone(),
-                service: Some(service),
-                transit_days: Some(lane.transit_days),
-                price: Some(quote),
-                unfit,
-            });
+            considered.push(Considered { carrier: carrier.code.clone(), service: Some(service), transit_days: Some(lane.transit_days), price: Some(quote), unfit });
         }
     }
     considered.sort_by(|a, b| rank(a).cmp(&rank(b)));
@@ -142,45 +102,26 @@ pub fn choose(card: &RateCard, rules: &Rules, req: &Request<'_>) -> Choice {
 
 /// Fitting before unfit; then total, transit days, carrier, service.
 fn rank(c: &Considered) -> (bool, i64, u32, &str, Option<Service>) {
-    (
-        c.unfit.is_some(),
-        c.price.map_or(i64::MAX, |p| p.total),
-        c.transit_days.unwrap_or(u32::MAX),
-        c.carrier.as_str(),
-        c.service,
-    )
+    (c.unfit.is_some(), c.price.map_or(i64::MAX, |p| p.total), c.transit_days.unwrap_or(u32::MAX), c.carrier.as_str(), c.service)
 }
 
 /// What rules a carrier out for this parcel whatever the service.
-fn carrier_unfit(
-    carrier: &super::rates::Carrier,
-    parcel: &Parcel,
-    insured: bool,
-    high_value: bool,
-) -> Option<Unfit> {
+fn carrier_unfit(carrier: &super::rates::Carrier, parcel: &Parcel, insured: bool, high_value: bool) -> Option<Unfit> {
     if let Some(note) = &carrier.suspended {
         return Some(Unfit::Suspended { note: note.clone() });
     }
     if parcel.weight_g > carrier.max_weight_g {
-        return Some(Unfit::Overweight {
-            max_weight_g: carrier.max_weight_g,
-        });
+        return Some(Unfit::Overweight { max_weight_g: carrier.max_weight_g });
     }
     if parcel.longest_side_mm > carrier.max_side_mm {
-        return Some(Unfit::Oversize {
-            max_side_mm: carrier.max_side_mm,
-        });
+        return Some(Unfit::Oversize { max_side_mm: carrier.max_side_mm });
     }
     if parcel.fragile && !carrier.fragile {
         return Some(Unfit::Fragile);
     }
     match (&carrier.insurance, insured) {
         (None, true) => return Some(Unfit::NoInsurance),
-        (Some(cover), true) if parcel.declared_value > cover.max_declared => {
-            return Some(Unfit::AboveCover {
-                max_declared: cover.max_declared,
-            })
-        }
+        (Some(cover), true) if parcel.declared_value > cover.max_declared => return Some(Unfit::AboveCover { max_declared: cover.max_declared }),
         _ => {}
     }
     (high_value && !carrier.signature).then_some(Unfit::NoSignature)

@@ -2,8 +2,8 @@
 //! named by its line and field and imports nothing of itself. Prices are yuan as a clerk types
 //! them ("12", "12.5", "12.50"), read exactly into fen; weights are grams; dates `YYYY-MM-DD`.
 
-use super::rates::{Lane, RemoteArea, Service, MAX_LANE_PRICE, MAX_PARCEL_WEIGHT_G};
 use super::statement::Billed;
+use super::rates::{Lane, RemoteArea, Service, MAX_LANE_PRICE, MAX_PARCEL_WEIGHT_G};
 pub use crate::csv_rows::{read, FileError, Parsed, RowError, MAX_LISTED_ERRORS, MAX_ROWS};
 use std::collections::HashSet;
 use tote_shared::calendar::DAY_MS;
@@ -13,19 +13,8 @@ use tote_shared::payment::bill::BillDay;
 /// Longest promised transit on a lane.
 pub const MAX_TRANSIT_DAYS: u32 = 60;
 
-pub const LANE_HEADER: [&str; 11] = [
-    "carrier",
-    "service",
-    "origin",
-    "province",
-    "first_weight_g",
-    "first_price",
-    "step_g",
-    "step_price",
-    "transit_days",
-    "valid_from",
-    "valid_to",
-];
+pub const LANE_HEADER: [&str; 11] =
+    ["carrier", "service", "origin", "province", "first_weight_g", "first_price", "step_g", "step_price", "transit_days", "valid_from", "valid_to"];
 pub const REMOTE_HEADER: [&str; 4] = ["carrier", "province", "city", "surcharge"];
 pub const STATEMENT_HEADER: [&str; 5] = ["waybill", "ship_date", "weight_g", "freight", "total"];
 
@@ -40,49 +29,27 @@ pub fn lanes(bytes: &[u8], known: &Known<'_>) -> Result<Parsed<Lane>, FileError>
     let mut seen = HashSet::new();
     read(bytes, &LANE_HEADER, |_, record| {
         let lane = lane(record, known)?;
-        let key = (
-            lane.carrier.clone(),
-            lane.service,
-            lane.origin.clone(),
-            lane.province.clone(),
-            lane.valid_from,
-        );
+        let key = (lane.carrier.clone(), lane.service, lane.origin.clone(), lane.province.clone(), lane.valid_from);
         if !seen.insert(key) {
-            return Err((
-                "valid_from",
-                "an earlier row has the same carrier, service, origin, province and valid_from"
-                    .into(),
-            ));
+            return Err(("valid_from", "an earlier row has the same carrier, service, origin, province and valid_from".into()));
         }
         Ok(lane)
     })
 }
 
 /// Reads remote-area surcharges: one (carrier, province, city or `*`) per row.
-pub fn remote_areas(
-    bytes: &[u8],
-    carriers: &HashSet<String>,
-) -> Result<Parsed<RemoteArea>, FileError> {
+pub fn remote_areas(bytes: &[u8], carriers: &HashSet<String>) -> Result<Parsed<RemoteArea>, FileError> {
     let mut seen = HashSet::new();
     read(bytes, &REMOTE_HEADER, |_, record| {
-        let [carrier, province, city, surcharge] = record else {
-            unreachable!("the header fixed the width")
-        };
+        let [carrier, province, city, surcharge] = record else { unreachable!("the header fixed the width") };
         let area = RemoteArea {
             carrier: known_carrier(carrier, carriers)?,
             province: province_code(province)?,
             city: remote_city(city)?,
             surcharge: price("surcharge", surcharge)?,
         };
-        if !seen.insert((
-            area.carrier.clone(),
-            area.province.clone(),
-            area.city.clone(),
-        )) {
-            return Err((
-                "city",
-                "an earlier row names the same carrier, province and city".into(),
-            ));
+        if !seen.insert((area.carrier.clone(), area.province.clone(), area.city.clone())) {
+            return Err(("city", "an earlier row names the same carrier, province and city".into()));
         }
         Ok(area)
     })
@@ -92,19 +59,10 @@ pub fn remote_areas(
 /// difference for the reconciliation to name, not a bad row).
 pub fn statement(bytes: &[u8]) -> Result<Parsed<Billed>, FileError> {
     read(bytes, &STATEMENT_HEADER, |line, record| {
-        let [waybill, ship_date, weight, freight, total] = record else {
-            unreachable!("the header fixed the width")
-        };
-        let plain = !waybill.is_empty()
-            && waybill.len() <= 40
-            && waybill
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let [waybill, ship_date, weight, freight, total] = record else { unreachable!("the header fixed the width") };
+        let plain = !waybill.is_empty() && waybill.len() <= 40 && waybill.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !plain {
-            return Err((
-                "waybill",
-                "must be 1 to 40 letters, digits, '-' or '_'".into(),
-            ));
+            return Err(("waybill", "must be 1 to 40 letters, digits, '-' or '_'".into()));
         }
         day("ship_date", ship_date)?;
         Ok(Billed {
@@ -118,37 +76,21 @@ pub fn statement(bytes: &[u8]) -> Result<Parsed<Billed>, FileError> {
 }
 
 fn lane(record: &[&str], known: &Known<'_>) -> Result<Lane, (&'static str, String)> {
-    let [carrier, service, origin, province, first_g, first, step_g, step, days, from, to] = record
-    else {
+    let [carrier, service, origin, province, first_g, first, step_g, step, days, from, to] = record else {
         unreachable!("the header fixed the width")
     };
     let lane = Lane {
         carrier: known_carrier(carrier, known.carriers)?,
-        service: Service::parse(service).ok_or((
-            "service",
-            "must be standard, express or next_day".to_owned(),
-        ))?,
-        origin: known
-            .warehouses
-            .get(*origin)
-            .cloned()
-            .ok_or(("origin", format!("{origin:?} is not a known warehouse")))?,
+        service: Service::parse(service).ok_or(("service", "must be standard, express or next_day".to_owned()))?,
+        origin: known.warehouses.get(*origin).cloned().ok_or(("origin", format!("{origin:?} is not a known warehouse")))?,
         province: province_code(province)?,
         first_weight_g: grams("first_weight_g", first_g)?,
         first_price: price("first_price", first)?,
         step_g: grams("step_g", step_g)?,
         step_price: price("step_price", step)?,
-        transit_days: days
-            .parse::<u32>()
-            .ok()
-            .filter(|d| *d <= MAX_TRANSIT_DAYS)
-            .ok_or(("transit_days", format!("must be 0 to {MAX_TRANSIT_DAYS}")))?,
+        transit_days: days.parse::<u32>().ok().filter(|d| *d <= MAX_TRANSIT_DAYS).ok_or(("transit_days", format!("must be 0 to {MAX_TRANSIT_DAYS}")))?,
         valid_from: day("valid_from", from)?,
-        valid_to: if to.is_empty() {
-            None
-        } else {
-            Some(day("valid_to", to)?)
-        },
+        valid_to: if to.is_empty() { None } else { Some(day("valid_to", to)?) },
     };
     if lane.valid_to.is_some_and(|to| to < lane.valid_from) {
         return Err(("valid_to", "is before valid_from".into()));
@@ -157,17 +99,11 @@ fn lane(record: &[&str], known: &Known<'_>) -> Result<Lane, (&'static str, Strin
 }
 
 fn known_carrier(code: &str, carriers: &HashSet<String>) -> Result<String, (&'static str, String)> {
-    carriers.get(code).cloned().ok_or((
-        "carrier",
-        format!("{:?} is not a known carrier", truncate(code)),
-    ))
+    carriers.get(code).cloned().ok_or(("carrier", format!("{:?} is not a known carrier", truncate(code))))
 }
 
 fn province_code(raw: &str) -> Result<String, (&'static str, String)> {
-    tote_shared::geo::province(raw).map(str::to_owned).ok_or((
-        "province",
-        format!("{:?} is not a mainland province", truncate(raw)),
-    ))
+    tote_shared::geo::province(raw).map(str::to_owned).ok_or(("province", format!("{:?} is not a mainland province", truncate(raw))))
 }
 
 /// A city name as the ship-to address gives it (canonical when the city table knows it), or `*`.
@@ -178,41 +114,25 @@ fn remote_city(raw: &str) -> Result<String, (&'static str, String)> {
     if let Some((canonical, _)) = tote_shared::geo::city_province(raw) {
         return Ok(canonical.to_owned());
     }
-    let plain = !raw.is_empty()
-        && raw.chars().count() <= 100
-        && tote_shared::text::check("city", raw, 100).is_ok();
+    let plain = !raw.is_empty() && raw.chars().count() <= 100 && tote_shared::text::check("city", raw, 100).is_ok();
     if plain {
         Ok(raw.to_lowercase())
     } else {
-        Err((
-            "city",
-            "must be a city name (1 to 100 characters) or *".into(),
-        ))
+        Err(("city", "must be a city name (1 to 100 characters) or *".into()))
     }
 }
 
 fn grams(field: &'static str, raw: &str) -> Result<u64, (&'static str, String)> {
-    raw.parse::<u64>()
-        .ok()
-        .filter(|g| (1..=MAX_PARCEL_WEIGHT_G).contains(g))
-        .ok_or((field, format!("must be 1 to {MAX_PARCEL_WEIGHT_G} grams")))
+    raw.parse::<u64>().ok().filter(|g| (1..=MAX_PARCEL_WEIGHT_G).contains(g)).ok_or((field, format!("must be 1 to {MAX_PARCEL_WEIGHT_G} grams")))
 }
 
 fn price(field: &'static str, raw: &str) -> Result<i64, (&'static str, String)> {
-    parse_yuan(raw).filter(|p| *p <= MAX_LANE_PRICE).ok_or((
-        field,
-        format!(
-            "must be yuan with at most two decimals, up to {}",
-            MAX_LANE_PRICE / 100
-        ),
-    ))
+    parse_yuan(raw).filter(|p| *p <= MAX_LANE_PRICE).ok_or((field, format!("must be yuan with at most two decimals, up to {}", MAX_LANE_PRICE / 100)))
 }
 
 /// Any amount a bill may carry, in yuan.
 fn amount(field: &'static str, raw: &str) -> Result<i64, (&'static str, String)> {
-    parse_yuan(raw)
-        .filter(|p| *p <= tote_shared::Money::MAX_MINOR)
-        .ok_or((field, "must be yuan with at most two decimals".to_owned()))
+    parse_yuan(raw).filter(|p| *p <= tote_shared::Money::MAX_MINOR).ok_or((field, "must be yuan with at most two decimals".to_owned()))
 }
 
 fn day(field: &'static str, raw: &str) -> Result<i64, (&'static str, String)> {
@@ -229,10 +149,7 @@ mod tests {
     use super::*;
 
     fn known() -> (HashSet<String>, HashSet<String>) {
-        (
-            ["SF".to_owned(), "ZTO".to_owned()].into(),
-            ["SH-01".to_owned()].into(),
-        )
+        (["SF".to_owned(), "ZTO".to_owned()].into(), ["SH-01".to_owned()].into())
     }
 
     #[test]
@@ -248,36 +165,14 @@ mod tests {
             \"ZTO\",standard,SH-01,jiangsu,0,8,1000,1.5,3,2026-01-01,\n\
             ZTO,standard,SH-01,jiangsu,1000,8,1000,1.5,3,2026-03-01,2026-02-01\n\
             ZTO,standard,SH-01\n";
-        let parsed = lanes(
-            file.as_bytes(),
-            &Known {
-                carriers: &carriers,
-                warehouses: &warehouses,
-            },
-        )
-        .expect("readable");
+        let parsed = lanes(file.as_bytes(), &Known { carriers: &carriers, warehouses: &warehouses }).expect("readable");
         assert_eq!(parsed.rows.len(), 2);
         assert_eq!(parsed.rows[1].province, "zhejiang");
-        assert_eq!(
-            (parsed.rows[1].first_price, parsed.rows[1].step_price),
-            (1_250, 300)
-        );
-        let named: Vec<(u64, &str)> = parsed
-            .errors
-            .iter()
-            .map(|e| (e.line, e.field.as_str()))
-            .collect();
+        assert_eq!((parsed.rows[1].first_price, parsed.rows[1].step_price), (1_250, 300));
+        let named: Vec<(u64, &str)> = parsed.errors.iter().map(|e| (e.line, e.field.as_str())).collect();
         assert_eq!(
             named,
-            vec![
-                (4, "carrier"),
-                (5, "first_price"),
-                (6, "province"),
-                (7, "valid_from"),
-                (8, "first_weight_g"),
-                (9, "valid_to"),
-                (10, "")
-            ]
+            vec![(4, "carrier"), (5, "first_price"), (6, "province"), (7, "valid_from"), (8, "first_weight_g"), (9, "valid_to"), (10, "")]
         );
         assert_eq!(parsed.error_count, 7);
     }
@@ -285,13 +180,7 @@ mod tests {
     #[test]
     fn a_wrong_header_imports_nothing() {
         let (carriers, warehouses) = known();
-        let got = lanes(
-            b"carrier,price\nSF,12\n",
-            &Known {
-                carriers: &carriers,
-                warehouses: &warehouses,
-            },
-        );
+        let got = lanes(b"carrier,price\nSF,12\n", &Known { carriers: &carriers, warehouses: &warehouses });
         assert!(matches!(got, Err(FileError::Header { .. })));
         let got = remote_areas(b"", &carriers);
         assert!(matches!(got, Err(FileError::Header { .. })), "{got:?}");
@@ -302,21 +191,7 @@ mod tests {
         let (carriers, _) = known();
         let file = "carrier,province,city,surcharge\nSF,xizang,*,15\nSF,西藏,拉萨,20\nSF,xizang,*,10\nZTO,xizang,a\u{202e}b,5\n";
         let parsed = remote_areas(file.as_bytes(), &carriers).expect("readable");
-        assert_eq!(
-            parsed
-                .rows
-                .iter()
-                .map(|r| (r.city.as_str(), r.surcharge))
-                .collect::<Vec<_>>(),
-            vec![("*", 1_500), ("lhasa", 2_000)]
-        );
-        assert_eq!(
-            parsed
-                .errors
-                .iter()
-                .map(|e| (e.line, e.field.as_str()))
-                .collect::<Vec<_>>(),
-            vec![(4, "city"), (5, "city")]
-        );
+        assert_eq!(parsed.rows.iter().map(|r| (r.city.as_str(), r.surcharge)).collect::<Vec<_>>(), vec![("*", 1_500), ("lhasa", 2_000)]);
+        assert_eq!(parsed.errors.iter().map(|e| (e.line, e.field.as_str())).collect::<Vec<_>>(), vec![(4, "city"), (5, "city")]);
     }
 }

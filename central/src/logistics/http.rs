@@ -22,10 +22,7 @@ pub const CSV_BODY_LIMIT_BYTES: usize = 16 * 1024 * 1024;
 
 /// A carrier code: 2 to 16 capital letters or digits (`SF`, `JD`, `ZTO`, `EMS`).
 fn valid_code(code: &str) -> bool {
-    (2..=16).contains(&code.len())
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    (2..=16).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// A carrier's terms, as HQ sets them.
@@ -55,16 +52,11 @@ impl CarrierTerms {
         if !(1_000..=20_000).contains(&self.volumetric_divisor) {
             return bad("volumetric_divisor must be 1000 to 20000");
         }
-        if !(1..=MAX_PARCEL_WEIGHT_G).contains(&self.max_weight_g)
-            || !(1..=10_000).contains(&self.max_side_mm)
-        {
+        if !(1..=MAX_PARCEL_WEIGHT_G).contains(&self.max_weight_g) || !(1..=10_000).contains(&self.max_side_mm) {
             return bad("max_weight_g must be 1 to 1000000 and max_side_mm 1 to 10000");
         }
         if let Some(i) = &self.insurance {
-            if i.rate_bp > 10_000
-                || !(0..=1_000_000).contains(&i.min_fee)
-                || !(0..=tote_shared::Money::MAX_MINOR).contains(&i.max_declared)
-            {
+            if i.rate_bp > 10_000 || !(0..=1_000_000).contains(&i.min_fee) || !(0..=tote_shared::Money::MAX_MINOR).contains(&i.max_declared) {
                 return bad("insurance: rate_bp 0 to 10000, min_fee 0 to 1000000, max_declared 0 to 10000000000");
             }
         }
@@ -74,10 +66,7 @@ impl CarrierTerms {
 
 /// Every carrier with its terms and suspension.
 #[utoipa::path(get, path = "/api/v1/logistics/carriers", responses((status = 200, body = Vec<Carrier>), doc::Unauthorized, doc::Unavailable), tag = "logistics")]
-pub async fn carriers(
-    _: Reader,
-    State(state): State<AppState>,
-) -> Result<Json<Vec<Carrier>>, ApiError> {
+pub async fn carriers(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<Carrier>>, ApiError> {
     Ok(Json(state.db.read(|tx| store::carriers(tx)).await?))
 }
 
@@ -87,11 +76,7 @@ pub async fn carriers(
 #[utoipa::path(post, path = "/api/v1/logistics/parcels/{waybill}/cancel",
     params(("waybill" = String, Path, pattern = "^[A-Za-z0-9_-]{1,40}$", description = "waybill number")),
     responses((status = 200, body = store::ParcelView), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::BadGateway, doc::Unavailable), tag = "logistics")]
-pub async fn cancel_parcel(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(waybill): Path<String>,
-) -> Result<Json<store::ParcelView>, ApiError> {
+pub async fn cancel_parcel(_: Admin, State(state): State<AppState>, Path(waybill): Path<String>) -> Result<Json<store::ParcelView>, ApiError> {
     if !tote_shared::sync::is_plain_code(&waybill, 40) {
         return Err(ApiError::NotFound(format!("parcel {waybill}")));
     }
@@ -101,32 +86,16 @@ pub async fn cancel_parcel(
 /// Each warehouse's waybill pool per carrier: numbers granted and not yet used, used, the
 /// busiest hour of the last day and the target the dispatcher fills to.
 #[utoipa::path(get, path = "/api/v1/logistics/pools", responses((status = 200, body = Vec<PoolView>), doc::Unauthorized, doc::Unavailable), tag = "logistics")]
-pub async fn pools(
-    _: Reader,
-    State(state): State<AppState>,
-) -> Result<Json<Vec<PoolView>>, ApiError> {
+pub async fn pools(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<PoolView>>, ApiError> {
     let since = crate::startup::now_ms() - 24 * 3_600_000;
-    let rows = state
-        .db
-        .read(move |tx| store::pools(tx, since, true))
-        .await?;
+    let rows = state.db.read(move |tx| store::pools(tx, since, true)).await?;
     let rule = state.settings.logistics.pools;
     let view = rows
         .into_iter()
         .map(|row| {
-            let target = super::pools::target(
-                &rule,
-                &super::pools::PoolState {
-                    free: row.free,
-                    busiest_hour: row.busiest_hour,
-                },
-            );
+            let target = super::pools::target(&rule, &super::pools::PoolState { free: row.free, busiest_hour: row.busiest_hour });
             let connected = state.carriers.carriers.contains_key(&row.carrier);
-            PoolView {
-                pool: row,
-                target,
-                connected,
-            }
+            PoolView { pool: row, target, connected }
         })
         .collect();
     Ok(Json(view))
@@ -146,17 +115,9 @@ pub struct PoolView {
 #[utoipa::path(put, path = "/api/v1/logistics/carriers/{code}", request_body = CarrierTerms,
     params(("code" = String, Path, pattern = "^[A-Z0-9]{2,16}$", description = "carrier code")),
     responses((status = 200, body = Carrier), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "logistics")]
-pub async fn put_carrier(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(code): Path<String>,
-    Json(terms): Json<CarrierTerms>,
-) -> Result<Json<Carrier>, ApiError> {
+pub async fn put_carrier(_: Admin, State(state): State<AppState>, Path(code): Path<String>, Json(terms): Json<CarrierTerms>) -> Result<Json<Carrier>, ApiError> {
     if !valid_code(&code) {
-        return Err(ApiError::unprocessable(
-            "invalid-field",
-            "a carrier code is 2 to 16 capital letters or digits",
-        ));
+        return Err(ApiError::unprocessable("invalid-field", "a carrier code is 2 to 16 capital letters or digits"));
     }
     terms.check()?;
     let carrier = Carrier {
@@ -196,12 +157,7 @@ pub struct Suspension {
 #[utoipa::path(post, path = "/api/v1/logistics/carriers/{code}/suspend", request_body = Suspension,
     params(("code" = String, Path, pattern = "^[A-Z0-9]{2,16}$", description = "carrier code")),
     responses((status = 200, body = Carrier), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "logistics")]
-pub async fn suspend(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(code): Path<String>,
-    Json(body): Json<Suspension>,
-) -> Result<Json<Carrier>, ApiError> {
+pub async fn suspend(_: Admin, State(state): State<AppState>, Path(code): Path<String>, Json(body): Json<Suspension>) -> Result<Json<Carrier>, ApiError> {
     crate::http::check_text("reason", &body.reason, 200)?;
     Ok(Json(set_suspended(&state, code, Some(body.reason)).await?))
 }
@@ -210,38 +166,19 @@ pub async fn suspend(
 #[utoipa::path(post, path = "/api/v1/logistics/carriers/{code}/reinstate",
     params(("code" = String, Path, pattern = "^[A-Z0-9]{2,16}$", description = "carrier code")),
     responses((status = 200, body = Carrier), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "logistics")]
-pub async fn reinstate(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(code): Path<String>,
-) -> Result<Json<Carrier>, ApiError> {
+pub async fn reinstate(_: Admin, State(state): State<AppState>, Path(code): Path<String>) -> Result<Json<Carrier>, ApiError> {
     Ok(Json(set_suspended(&state, code, None).await?))
 }
 
-async fn set_suspended(
-    state: &AppState,
-    code: String,
-    reason: Option<String>,
-) -> Result<Carrier, LogisticsError> {
+async fn set_suspended(state: &AppState, code: String, reason: Option<String>) -> Result<Carrier, LogisticsError> {
     let now = now_ms();
     state
         .write(move |tx| -> Result<_, LogisticsError> {
             if !store::set_suspended(tx, &code, reason.as_deref(), now)? {
                 return Err(LogisticsError::NotFound(format!("carrier {code}")));
             }
-            let action = if reason.is_some() {
-                "carrier_suspended"
-            } else {
-                "carrier_reinstated"
-            };
-            crate::audit::store::append(
-                tx,
-                now,
-                "admin",
-                action,
-                &format!("carrier:{code}"),
-                &serde_json::json!({ "reason": reason }),
-            )?;
+            let action = if reason.is_some() { "carrier_suspended" } else { "carrier_reinstated" };
+            crate::audit::store::append(tx, now, "admin", action, &format!("carrier:{code}"), &serde_json::json!({ "reason": reason }))?;
             found(store::carrier(tx, &code)?, &code)
         })
         .await
@@ -263,17 +200,8 @@ pub struct ImportReport {
 /// and changes nothing. A file that is not this CSV imports nothing.
 #[utoipa::path(post, path = "/api/v1/logistics/rates", request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportReport), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::Unprocessable, doc::Unavailable), tag = "logistics")]
-pub async fn import_rates(
-    _: Admin,
-    State(state): State<AppState>,
-    body: Bytes,
-) -> Result<Json<ImportReport>, ApiError> {
-    import(
-        &state,
-        move |known| card_csv::lanes(&body, known),
-        store::upsert_lanes,
-    )
-    .await
+pub async fn import_rates(_: Admin, State(state): State<AppState>, body: Bytes) -> Result<Json<ImportReport>, ApiError> {
+    import(&state, move |known| card_csv::lanes(&body, known), store::upsert_lanes).await
 }
 
 /// Reads the codes an import is checked against, parses the file outside any transaction
@@ -283,47 +211,24 @@ async fn import<T: Send + Sync + 'static>(
     parse: impl FnOnce(&Known<'_>) -> Result<card_csv::Parsed<T>, card_csv::FileError>,
     upsert: fn(&mut dyn Tx, &[T]) -> Result<(), DbError>,
 ) -> Result<Json<ImportReport>, ApiError> {
-    let (carriers, warehouses) = state
-        .db
-        .read(|tx| -> Result<_, DbError> { Ok((store::carrier_codes(tx)?, warehouse_codes(tx)?)) })
-        .await?;
-    let parsed = parse(&Known {
-        carriers: &carriers,
-        warehouses: &warehouses,
-    })
-    .map_err(|e| ApiError::unprocessable("invalid-file", e.to_string()))?;
+    let (carriers, warehouses) = state.db.read(|tx| -> Result<_, DbError> { Ok((store::carrier_codes(tx)?, warehouse_codes(tx)?)) }).await?;
+    let parsed = parse(&Known { carriers: &carriers, warehouses: &warehouses }).map_err(|e| ApiError::unprocessable("invalid-file", e.to_string()))?;
     let rows = std::sync::Arc::new(parsed.rows);
     let written = rows.clone();
     state.write(move |tx| upsert(tx, &written)).await?;
-    Ok(Json(ImportReport {
-        imported: rows.len(),
-        refused: parsed.error_count,
-        errors: parsed.errors,
-    }))
+    Ok(Json(ImportReport { imported: rows.len(), refused: parsed.error_count, errors: parsed.errors }))
 }
 
 fn warehouse_codes(tx: &mut dyn Tx) -> Result<HashSet<String>, DbError> {
-    Ok(crate::warehouses::store::list(tx)?
-        .into_iter()
-        .map(|w| w.code.to_string())
-        .collect())
+    Ok(crate::warehouses::store::list(tx)?.into_iter().map(|w| w.code.to_string()).collect())
 }
 
 /// Imports remote-area surcharges (CSV, header `carrier,province,city,surcharge`; `city` `*`
 /// for the whole province; surcharge in yuan), row by row as the rate card is.
 #[utoipa::path(post, path = "/api/v1/logistics/remote-areas", request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportReport), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::Unprocessable, doc::Unavailable), tag = "logistics")]
-pub async fn import_remote_areas(
-    _: Admin,
-    State(state): State<AppState>,
-    body: Bytes,
-) -> Result<Json<ImportReport>, ApiError> {
-    import(
-        &state,
-        move |known| card_csv::remote_areas(&body, known.carriers),
-        store::upsert_remote_areas,
-    )
-    .await
+pub async fn import_remote_areas(_: Admin, State(state): State<AppState>, body: Bytes) -> Result<Json<ImportReport>, ApiError> {
+    import(&state, move |known| card_csv::remote_areas(&body, known.carriers), store::upsert_remote_areas).await
 }
 
 #[utoipa::path(get, path = "/api/v1/logistics/policy", responses((status = 200, body = Policy), doc::Unauthorized, doc::Unavailable), tag = "logistics")]
@@ -334,19 +239,13 @@ pub async fn policy(_: Reader, State(state): State<AppState>) -> Result<Json<Pol
 /// Replaces the house policy every later choice applies.
 #[utoipa::path(put, path = "/api/v1/logistics/policy", request_body = Policy,
     responses((status = 200, body = Policy), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "logistics")]
-pub async fn put_policy(
-    _: Admin,
-    State(state): State<AppState>,
-    Json(policy): Json<Policy>,
-) -> Result<Json<Policy>, ApiError> {
+pub async fn put_policy(_: Admin, State(state): State<AppState>, Json(policy): Json<Policy>) -> Result<Json<Policy>, ApiError> {
     if let Some(problem) = policy.problem() {
         return Err(ApiError::unprocessable("invalid-field", problem));
     }
     let saved = policy.clone();
     let now = now_ms();
-    state
-        .write(move |tx| store::put_policy(tx, &saved, now))
-        .await?;
+    state.write(move |tx| store::put_policy(tx, &saved, now)).await?;
     Ok(Json(policy))
 }
 
@@ -386,46 +285,19 @@ pub struct QuoteRequest {
 /// would take, and every other with its price or the reason it cannot serve.
 #[utoipa::path(post, path = "/api/v1/logistics/quotes", request_body = QuoteRequest,
     responses((status = 200, body = Choice), doc::JsonBody, doc::Unauthorized, doc::Unavailable), tag = "logistics")]
-pub async fn quote(
-    _: Reader,
-    State(state): State<AppState>,
-    Json(q): Json<QuoteRequest>,
-) -> Result<Json<Choice>, ApiError> {
+pub async fn quote(_: Reader, State(state): State<AppState>, Json(q): Json<QuoteRequest>) -> Result<Json<Choice>, ApiError> {
     let sides = [q.length_mm, q.width_mm, q.height_mm];
-    if !(1..=MAX_PARCEL_WEIGHT_G).contains(&q.weight_g)
-        || sides.iter().any(|s| !(1..=10_000).contains(s))
-    {
-        return Err(ApiError::unprocessable(
-            "invalid-field",
-            "weight_g must be 1 to 1000000 and each side 1 to 10000 mm",
-        ));
+    if !(1..=MAX_PARCEL_WEIGHT_G).contains(&q.weight_g) || sides.iter().any(|s| !(1..=10_000).contains(s)) {
+        return Err(ApiError::unprocessable("invalid-field", "weight_g must be 1 to 1000000 and each side 1 to 10000 mm"));
     }
-    if q.promise_days
-        .is_some_and(|d| !(1..=card_csv::MAX_TRANSIT_DAYS).contains(&d))
-    {
-        return Err(ApiError::unprocessable(
-            "invalid-field",
-            "promise_days must be 1 to 60",
-        ));
+    if q.promise_days.is_some_and(|d| !(1..=card_csv::MAX_TRANSIT_DAYS).contains(&d)) {
+        return Err(ApiError::unprocessable("invalid-field", "promise_days must be 1 to 60"));
     }
     crate::http::check_text("city", &q.city, 100)?;
     let known = tote_shared::geo::city_province(&q.city);
     let province = match q.province.as_deref() {
-        Some(p) => tote_shared::geo::province(p).ok_or_else(|| {
-            ApiError::unprocessable(
-                "unknown-region",
-                format!(
-                    "{:?} is not a mainland province",
-                    p.chars().take(20).collect::<String>()
-                ),
-            )
-        })?,
-        None => known.map(|(_, p)| p).ok_or_else(|| {
-            ApiError::unprocessable(
-                "unknown-region",
-                "the city table does not know this city: give its province",
-            )
-        })?,
+        Some(p) => tote_shared::geo::province(p).ok_or_else(|| ApiError::unprocessable("unknown-region", format!("{:?} is not a mainland province", p.chars().take(20).collect::<String>())))?,
+        None => known.map(|(_, p)| p).ok_or_else(|| ApiError::unprocessable("unknown-region", "the city table does not know this city: give its province"))?,
     };
     let city = known.map_or_else(|| q.city.to_lowercase(), |(c, _)| c.to_owned());
     let parcel = Parcel {
@@ -442,18 +314,7 @@ pub async fn quote(
             let policy = store::policy(tx)?;
             let card = store::route_card(tx, q.origin.as_str(), province)?;
             let promise_days = q.promise_days.unwrap_or(policy.promise_days);
-            Ok(choose(
-                &card,
-                &policy.rules(),
-                &Request {
-                    origin: q.origin.as_str(),
-                    province,
-                    city: &city,
-                    parcel,
-                    promise_days,
-                    today,
-                },
-            ))
+            Ok(choose(&card, &policy.rules(), &Request { origin: q.origin.as_str(), province, city: &city, parcel, promise_days, today }))
         })
         .await?;
     Ok(Json(choice))
@@ -463,11 +324,7 @@ pub async fn quote(
 /// beat and the parcel as quoted.
 #[utoipa::path(get, path = "/api/v1/orders/{id}/shipping", params(doc::PathId),
     responses((status = 200, body = Vec<StoredChoice>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "logistics")]
-pub async fn order_shipping(
-    _: Reader,
-    State(state): State<AppState>,
-    Path(id): Path<u64>,
-) -> Result<Json<Vec<StoredChoice>>, ApiError> {
+pub async fn order_shipping(_: Reader, State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<Vec<StoredChoice>>, ApiError> {
     Ok(Json(state.db.read(move |tx| store::choices(tx, id)).await?))
 }
 
@@ -482,18 +339,10 @@ struct PushForm {
 }
 
 /// Kuaidi100's acknowledgement: `result` false makes the aggregator push again later.
-fn push_answer(
-    status: axum::http::StatusCode,
-    taken: bool,
-    message: &str,
-) -> axum::response::Response {
+fn push_answer(status: axum::http::StatusCode, taken: bool, message: &str) -> axum::response::Response {
     use axum::response::IntoResponse;
     let code = status.as_u16().to_string();
-    (
-        status,
-        axum::Json(serde_json::json!({"result": taken, "returnCode": code, "message": message})),
-    )
-        .into_response()
+    (status, axum::Json(serde_json::json!({"result": taken, "returnCode": code, "message": message}))).into_response()
 }
 
 /// The tracking aggregator's push (Kuaidi100's form: `param` JSON and `sign` =
@@ -502,24 +351,12 @@ fn push_answer(
 pub async fn tracking_push(State(state): State<AppState>, body: Bytes) -> axum::response::Response {
     use axum::http::StatusCode;
     let Some(salt) = state.settings.logistics.tracking_salt.as_ref() else {
-        return push_answer(
-            StatusCode::NOT_FOUND,
-            false,
-            "tracking pushes are not configured",
-        );
+        return push_answer(StatusCode::NOT_FOUND, false, "tracking pushes are not configured");
     };
     let Ok(form) = serde_urlencoded::from_bytes::<PushForm>(&body) else {
-        return push_answer(
-            StatusCode::BAD_REQUEST,
-            false,
-            "the body must be a form with param and sign",
-        );
+        return push_answer(StatusCode::BAD_REQUEST, false, "the body must be a form with param and sign");
     };
-    let push = match super::tracking::open(
-        &form.param,
-        &form.sign,
-        secrecy::ExposeSecret::expose_secret(salt),
-    ) {
+    let push = match super::tracking::open(&form.param, &form.sign, secrecy::ExposeSecret::expose_secret(salt)) {
         Ok(push) => push,
         Err(error) => {
             tracing::warn!(%error, "tracking push refused");
@@ -535,11 +372,7 @@ pub async fn tracking_push(State(state): State<AppState>, body: Bytes) -> axum::
         }
         Err(error) => {
             tracing::error!(%error, %waybill, "tracking push not applied");
-            push_answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                false,
-                "not applied; push again",
-            )
+            push_answer(StatusCode::SERVICE_UNAVAILABLE, false, "not applied; push again")
         }
     }
 }
@@ -548,14 +381,8 @@ pub async fn tracking_push(State(state): State<AppState>, body: Bytes) -> axum::
 /// newest first.
 #[utoipa::path(get, path = "/api/v1/orders/{id}/tracking", params(doc::PathId),
     responses((status = 200, body = Vec<super::store::ParcelView>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "logistics")]
-pub async fn order_tracking(
-    _: Reader,
-    State(state): State<AppState>,
-    Path(id): Path<u64>,
-) -> Result<Json<Vec<super::store::ParcelView>>, ApiError> {
-    Ok(Json(
-        state.db.read(move |tx| store::parcels_of(tx, id)).await?,
-    ))
+pub async fn order_tracking(_: Reader, State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<Vec<super::store::ParcelView>>, ApiError> {
+    Ok(Json(state.db.read(move |tx| store::parcels_of(tx, id)).await?))
 }
 
 /// A reconciliation run as the upload answers it: the run, and the rows that could not be read.
@@ -574,20 +401,10 @@ pub struct StatementAnswer {
 #[utoipa::path(post, path = "/api/v1/logistics/carriers/{code}/statements/{month}", request_body(content = String, content_type = "text/csv"),
     params(("code" = String, Path, pattern = "^[A-Z0-9]{2,16}$", description = "carrier code"), ("month" = String, Path, pattern = "^[0-9]{4}-[0-9]{2}$", description = "YYYY-MM, China time")),
     responses((status = 200, body = StatementAnswer), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unprocessable, doc::Unavailable), tag = "logistics")]
-pub async fn reconcile_statement(
-    _: Admin,
-    State(state): State<AppState>,
-    Path((code, month)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<Json<StatementAnswer>, ApiError> {
-    let (first, next) = super::statement::month_bounds(&month)
-        .ok_or_else(|| ApiError::unprocessable("invalid-field", "month must be YYYY-MM"))?;
-    let (from_ms, to_ms) = (
-        first.start_ms(super::CHINA_OFFSET_MS),
-        next.start_ms(super::CHINA_OFFSET_MS),
-    );
-    let parsed = card_csv::statement(&body)
-        .map_err(|e| ApiError::unprocessable("invalid-file", e.to_string()))?;
+pub async fn reconcile_statement(_: Admin, State(state): State<AppState>, Path((code, month)): Path<(String, String)>, body: Bytes) -> Result<Json<StatementAnswer>, ApiError> {
+    let (first, next) = super::statement::month_bounds(&month).ok_or_else(|| ApiError::unprocessable("invalid-field", "month must be YYYY-MM"))?;
+    let (from_ms, to_ms) = (first.start_ms(super::CHINA_OFFSET_MS), next.start_ms(super::CHINA_OFFSET_MS));
+    let parsed = card_csv::statement(&body).map_err(|e| ApiError::unprocessable("invalid-file", e.to_string()))?;
     let now = now_ms();
     let answer = state
         .write(move |tx| -> Result<_, LogisticsError> {
@@ -597,12 +414,7 @@ pub async fn reconcile_statement(
             let expected = store::expected_freight(tx, &code, from_ms, to_ms)?;
             // Billed parcels handed over in another month (late billing) are ours all the same.
             let in_month: HashSet<&str> = expected.iter().map(|e| e.waybill.as_str()).collect();
-            let others: Vec<&str> = parsed
-                .rows
-                .iter()
-                .map(|b| b.waybill.as_str())
-                .filter(|w| !in_month.contains(w))
-                .collect();
+            let others: Vec<&str> = parsed.rows.iter().map(|b| b.waybill.as_str()).filter(|w| !in_month.contains(w)).collect();
             let elsewhere = store::expected_for_waybills(tx, &code, &others)?;
             let mut run = super::statement::StatementRun {
                 id: 0,
@@ -616,10 +428,7 @@ pub async fn reconcile_statement(
                 differences: super::statement::reconcile(&expected, &elsewhere, &parsed.rows),
             };
             run.id = store::save_statement(tx, &run, now)?;
-            Ok(StatementAnswer {
-                run,
-                row_errors: parsed.errors.clone(),
-            })
+            Ok(StatementAnswer { run, row_errors: parsed.errors.clone() })
         })
         .await?;
     Ok(Json(answer))
@@ -628,15 +437,9 @@ pub async fn reconcile_statement(
 /// A reconciliation run with its differences.
 #[utoipa::path(get, path = "/api/v1/logistics/statements/{id}", params(doc::PathId),
     responses((status = 200, body = super::statement::StatementRun), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "logistics")]
-pub async fn statement(
-    _: Reader,
-    State(state): State<AppState>,
-    Path(id): Path<u64>,
-) -> Result<Json<super::statement::StatementRun>, ApiError> {
+pub async fn statement(_: Reader, State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<super::statement::StatementRun>, ApiError> {
     let run = state.db.read(move |tx| store::statement(tx, id)).await?;
-    Ok(Json(run.ok_or_else(|| {
-        ApiError::NotFound(format!("statement run {id}"))
-    })?))
+    Ok(Json(run.ok_or_else(|| ApiError::NotFound(format!("statement run {id}")))?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -655,21 +458,10 @@ pub struct KpiPeriod {
 /// delivered rate, on-time rate against each order's promise, exception rate, average transit.
 #[utoipa::path(get, path = "/api/v1/logistics/kpis", params(KpiPeriod),
     responses((status = 200, body = Vec<super::kpi::Kpi>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "logistics")]
-pub async fn kpis(
-    _: Reader,
-    State(state): State<AppState>,
-    tote_shared::runtime::http::Query(q): tote_shared::runtime::http::Query<KpiPeriod>,
-) -> Result<Json<Vec<super::kpi::Kpi>>, ApiError> {
+pub async fn kpis(_: Reader, State(state): State<AppState>, tote_shared::runtime::http::Query(q): tote_shared::runtime::http::Query<KpiPeriod>) -> Result<Json<Vec<super::kpi::Kpi>>, ApiError> {
     use tote_shared::calendar::{parse_day, DAY_MS};
     let day = |raw: &str| {
-        parse_day(raw)
-            .map(|d| d * DAY_MS - super::CHINA_OFFSET_MS)
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "{:?} is not a date YYYY-MM-DD",
-                    raw.chars().take(20).collect::<String>()
-                ))
-            })
+        parse_day(raw).map(|d| d * DAY_MS - super::CHINA_OFFSET_MS).ok_or_else(|| ApiError::BadRequest(format!("{:?} is not a date YYYY-MM-DD", raw.chars().take(20).collect::<String>())))
     };
     let today = rate_card_day(now_ms()) * DAY_MS - super::CHINA_OFFSET_MS;
     let to_ms = match q.to.as_deref() {
@@ -680,9 +472,6 @@ pub async fn kpis(
         Some(from) => day(from)?,
         None => to_ms - 30 * DAY_MS,
     };
-    let counts = state
-        .db
-        .read(move |tx| store::kpi_counts(tx, from_ms, to_ms))
-        .await?;
+    let counts = state.db.read(move |tx| store::kpi_counts(tx, from_ms, to_ms)).await?;
     Ok(Json(counts.iter().map(super::kpi::kpi).collect()))
 }

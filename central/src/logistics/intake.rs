@@ -44,23 +44,13 @@ impl PushIntake {
     pub async fn submit(&self, push: Push) -> Result<PushOutcome, DbError> {
         let shard = &self.shards[shard_of(&push.waybill, self.shards.len())];
         let (reply, answer) = oneshot::channel();
-        let stopped = || DbError {
-            kind: DbErrorKind::Unavailable,
-            message: "tracking intake stopped".into(),
-        };
-        shard
-            .send(Job { push, reply })
-            .await
-            .map_err(|_| stopped())?;
+        let stopped = || DbError { kind: DbErrorKind::Unavailable, message: "tracking intake stopped".into() };
+        shard.send(Job { push, reply }).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
 
-async fn worker(
-    db: Database,
-    mut queue: mpsc::Receiver<Job>,
-    written: Arc<dyn Fn() + Send + Sync>,
-) {
+async fn worker(db: Database, mut queue: mpsc::Receiver<Job>, written: Arc<dyn Fn() + Send + Sync>) {
     while let Some(jobs) = next_batch(&mut queue, MAX_BATCH).await {
         let pushes: Vec<Push> = jobs.iter().map(|j| j.push.clone()).collect();
         let now = crate::startup::now_ms();
@@ -75,10 +65,7 @@ async fn worker(
                 tracing::warn!(%error, pushes = jobs.len(), "tracking batch failed; applying its pushes one by one");
                 for job in jobs {
                     let push = job.push;
-                    let outcome = db
-                        .write(move |tx| receive_pushes(tx, std::slice::from_ref(&push), now))
-                        .await
-                        .map(|mut o| o.remove(0));
+                    let outcome = db.write(move |tx| receive_pushes(tx, std::slice::from_ref(&push), now)).await.map(|mut o| o.remove(0));
                     if outcome.is_ok() {
                         written();
                     }

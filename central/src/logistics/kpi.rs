@@ -40,13 +40,7 @@ pub struct Kpi {
 }
 
 pub fn kpi(c: &KpiCounts) -> Kpi {
-    let share = |part: u64, whole: u64| {
-        if whole == 0 {
-            0.0
-        } else {
-            part as f64 / whole as f64
-        }
-    };
+    let share = |part: u64, whole: u64| if whole == 0 { 0.0 } else { part as f64 / whole as f64 };
     Kpi {
         carrier: c.carrier.clone(),
         province: c.province.clone(),
@@ -58,7 +52,6 @@ pub fn kpi(c: &KpiCounts) -> Kpi {
         delivered_rate: share(c.delivered, c.shipped),
         on_time_rate: (c.delivered > 0).then(|| share(c.on_time, c.delivered)),
         exception_rate: share(c.exceptions, c.shipped),
-        avg_transit_hours: (c.delivered > 0)
-            .then(|| c.transit_ms_delivered as f64 / c.delivered as f64 / 3_600_000.0),
+        avg_transit_hours: (c.delivered > 0).then(|| c.transit_ms_delivered as f64 / c.delivered as f64 / 3_600_000.0),
     }
 }

@@ -17,19 +17,7 @@ pub const MAX_PARCEL_VOLUME_MM3: u64 = 1_000_000_000_000_000;
 /// Dearest first-weight or step price on a lane (10,000 yuan).
 pub const MAX_LANE_PRICE: i64 = 1_000_000;
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Service {
     Standard,
@@ -155,10 +143,7 @@ pub fn volumetric_g(volume_mm3: u64, divisor: u32) -> u64 {
 /// The greater of actual and volumetric weight, held just above the heaviest parcel any
 /// carrier takes (so it is ruled out by weight, and the price arithmetic stays in range).
 pub fn chargeable_g(parcel: &Parcel, divisor: u32) -> u64 {
-    parcel
-        .weight_g
-        .max(volumetric_g(parcel.volume_mm3, divisor))
-        .min(MAX_PARCEL_WEIGHT_G + 1)
+    parcel.weight_g.max(volumetric_g(parcel.volume_mm3, divisor)).min(MAX_PARCEL_WEIGHT_G + 1)
 }
 
 /// First weight, then every started step.
@@ -166,19 +151,13 @@ pub fn freight(lane: &Lane, chargeable_g: u64) -> i64 {
     let extra = chargeable_g.saturating_sub(lane.first_weight_g);
     let steps = extra.div_ceil(lane.step_g.max(1));
     // Saturating, whatever the caller passes: a price never wraps into a bargain.
-    lane.first_price.saturating_add(
-        i64::try_from(steps)
-            .unwrap_or(i64::MAX)
-            .saturating_mul(lane.step_price),
-    )
+    lane.first_price.saturating_add(i64::try_from(steps).unwrap_or(i64::MAX).saturating_mul(lane.step_price))
 }
 
 /// The fee to insure `declared` minor units: its share, rounded up to the fen, or the minimum.
 pub fn insurance_fee(insurance: &Insurance, declared: i64) -> i64 {
     let share = (i128::from(declared) * i128::from(insurance.rate_bp) + 9_999) / 10_000;
-    i64::try_from(share)
-        .unwrap_or(i64::MAX)
-        .max(insurance.min_fee)
+    i64::try_from(share).unwrap_or(i64::MAX).max(insurance.min_fee)
 }
 
 /// A rate card indexed for quoting: lanes by (origin, province), remote areas by
@@ -192,35 +171,19 @@ pub struct RateCard {
 
 impl RateCard {
     pub fn new(carriers: Vec<Carrier>, lanes: Vec<Lane>, remote: Vec<RemoteArea>) -> RateCard {
-        let mut card = RateCard {
-            carriers,
-            ..RateCard::default()
-        };
+        let mut card = RateCard { carriers, ..RateCard::default() };
         for lane in lanes {
-            card.lanes
-                .entry((lane.origin.clone(), lane.province.clone()))
-                .or_default()
-                .push(lane);
+            card.lanes.entry((lane.origin.clone(), lane.province.clone())).or_default().push(lane);
         }
         for area in remote {
-            card.remote
-                .entry((area.carrier, area.province))
-                .or_default()
-                .push((area.city, area.surcharge));
+            card.remote.entry((area.carrier, area.province)).or_default().push((area.city, area.surcharge));
         }
         card
     }
 
     /// The lane of this carrier and service valid on `day` (the latest-starting one when
     /// validity windows overlap); None when it serves no such lane that day.
-    pub fn lane(
-        &self,
-        carrier: &str,
-        service: Service,
-        origin: &str,
-        province: &str,
-        day: i64,
-    ) -> Option<&Lane> {
+    pub fn lane(&self, carrier: &str, service: Service, origin: &str, province: &str, day: i64) -> Option<&Lane> {
         self.lanes
             .get(&(origin.to_owned(), province.to_owned()))?
             .iter()
@@ -230,17 +193,13 @@ impl RateCard {
 
     /// Lanes from `origin` to `province` (any carrier, any day).
     pub fn lanes_to(&self, origin: &str, province: &str) -> &[Lane] {
-        self.lanes
-            .get(&(origin.to_owned(), province.to_owned()))
-            .map_or(&[], Vec::as_slice)
+        self.lanes.get(&(origin.to_owned(), province.to_owned())).map_or(&[], Vec::as_slice)
     }
 
     /// The surcharge of this carrier for this city: the city's own row if it has one (an
     /// exemption may be 0), else its province's `*` row, else none.
     pub fn remote_surcharge(&self, carrier: &str, province: &str, city: &str) -> i64 {
-        let Some(areas) = self.remote.get(&(carrier.to_owned(), province.to_owned())) else {
-            return 0;
-        };
+        let Some(areas) = self.remote.get(&(carrier.to_owned(), province.to_owned())) else { return 0 };
         let fee = |name: &str| areas.iter().find(|(c, _)| c == name).map(|(_, fee)| *fee);
         fee(city).or_else(|| fee("*")).unwrap_or(0)
     }
@@ -254,13 +213,7 @@ pub fn price(carrier: &Carrier, lane: &Lane, parcel: &Parcel, insured: bool, rem
         (Some(cover), true) => insurance_fee(cover, parcel.declared_value),
         _ => 0,
     };
-    Price {
-        chargeable_g,
-        freight,
-        insurance,
-        remote,
-        total: freight + insurance + remote,
-    }
+    Price { chargeable_g, freight, insurance, remote, total: freight + insurance + remote }
 }
 
 #[cfg(test)]
@@ -290,11 +243,7 @@ mod tests {
         assert_eq!(freight(&l, 1_000), 1_200, "exactly the first weight");
         assert_eq!(freight(&l, 1_001), 1_500, "one gram over starts a step");
         assert_eq!(freight(&l, 1_500), 1_500);
-        assert_eq!(
-            freight(&l, 2_600),
-            1_200 + 4 * 300,
-            "1,600 g over = 4 steps of 500 g"
-        );
+        assert_eq!(freight(&l, 2_600), 1_200 + 4 * 300, "1,600 g over = 4 steps of 500 g");
     }
 
     #[test]
@@ -308,37 +257,16 @@ mod tests {
 
     #[test]
     fn insurance_is_a_share_rounded_up_to_the_fen_never_below_the_minimum() {
-        let cover = Insurance {
-            rate_bp: 50,
-            min_fee: 100,
-            max_declared: 10_000_000,
-        };
-        assert_eq!(
-            insurance_fee(&cover, 10_000),
-            100,
-            "0.5 % of 100 yuan is 0.50, below the 1-yuan minimum"
-        );
+        let cover = Insurance { rate_bp: 50, min_fee: 100, max_declared: 10_000_000 };
+        assert_eq!(insurance_fee(&cover, 10_000), 100, "0.5 % of 100 yuan is 0.50, below the 1-yuan minimum");
         assert_eq!(insurance_fee(&cover, 300_000), 1_500);
-        assert_eq!(
-            insurance_fee(&cover, 300_001),
-            1_501,
-            "a part of a fen rounds up"
-        );
+        assert_eq!(insurance_fee(&cover, 300_001), 1_501, "a part of a fen rounds up");
     }
 
     #[test]
     fn a_city_row_overrides_its_province_row_even_to_exempt_it() {
-        let area = |city: &str, surcharge| RemoteArea {
-            carrier: "SF".into(),
-            province: "xinjiang".into(),
-            city: city.into(),
-            surcharge,
-        };
-        let card = RateCard::new(
-            vec![],
-            vec![],
-            vec![area("*", 1_500), area("urumqi", 0), area("kashgar", 2_500)],
-        );
+        let area = |city: &str, surcharge| RemoteArea { carrier: "SF".into(), province: "xinjiang".into(), city: city.into(), surcharge };
+        let card = RateCard::new(vec![], vec![], vec![area("*", 1_500), area("urumqi", 0), area("kashgar", 2_500)]);
         assert_eq!(card.remote_surcharge("SF", "xinjiang", "urumqi"), 0);
         assert_eq!(card.remote_surcharge("SF", "xinjiang", "kashgar"), 2_500);
         assert_eq!(card.remote_surcharge("SF", "xinjiang", "hotan"), 1_500);
@@ -347,19 +275,10 @@ mod tests {
 
     #[test]
     fn a_huge_volume_is_charged_just_above_the_weight_limit_and_no_price_wraps() {
-        let parcel = Parcel {
-            weight_g: 1,
-            volume_mm3: u64::MAX,
-            longest_side_mm: 1,
-            declared_value: 0,
-            fragile: false,
-        };
+        let parcel = Parcel { weight_g: 1, volume_mm3: u64::MAX, longest_side_mm: 1, declared_value: 0, fragile: false };
         assert_eq!(chargeable_g(&parcel, 1), MAX_PARCEL_WEIGHT_G + 1);
         let steep = lane(1, MAX_LANE_PRICE, 1, MAX_LANE_PRICE);
-        assert!(
-            freight(&steep, u64::MAX) > 0,
-            "saturates instead of wrapping"
-        );
+        assert!(freight(&steep, u64::MAX) > 0, "saturates instead of wrapping");
     }
 
     #[test]
@@ -369,16 +288,10 @@ mod tests {
         let mut new = lane(1_000, 1_100, 1_000, 100);
         new.valid_from = 15;
         let card = RateCard::new(vec![], vec![old, new], vec![]);
-        let on = |day| {
-            card.lane("SF", Service::Standard, "SH-01", "zhejiang", day)
-                .map(|l| l.first_price)
-        };
+        let on = |day| card.lane("SF", Service::Standard, "SH-01", "zhejiang", day).map(|l| l.first_price);
         assert_eq!(on(10), Some(1_000));
         assert_eq!(on(15), Some(1_100));
         assert_eq!(on(21), Some(1_100));
-        assert_eq!(
-            card.lane("SF", Service::Express, "SH-01", "zhejiang", 10),
-            None
-        );
+        assert_eq!(card.lane("SF", Service::Express, "SH-01", "zhejiang", 10), None);
     }
 }

@@ -4,8 +4,8 @@
 //! `lg_statement` and `lg_statement_difference` (carriers' statements reconciled).
 
 use super::choice::Choice;
-use super::kpi::KpiCounts;
 use super::rates::{Carrier, Insurance, Lane, Parcel, RateCard, RemoteArea, Service};
+use super::kpi::KpiCounts;
 use super::statement::{Difference, Expected, StatementRun};
 use super::tracking::{TrackEvent, TrackState};
 use super::{Policy, StoredChoice};
@@ -48,50 +48,26 @@ pub fn put_carrier(tx: &mut dyn Tx, c: &Carrier, now_ms: i64) -> DbResult<()> {
 }
 
 /// Suspends (`Some(reason)`) or reinstates (`None`) a carrier; false when there is none.
-pub fn set_suspended(
-    tx: &mut dyn Tx,
-    code: &str,
-    reason: Option<&str>,
-    now_ms: i64,
-) -> DbResult<bool> {
-    let changed = tx.execute(
-        "UPDATE lg_carrier SET suspended = ?2, updated_ms = ?3 WHERE code = ?1",
-        &params![code, reason, now_ms],
-    )?;
+pub fn set_suspended(tx: &mut dyn Tx, code: &str, reason: Option<&str>, now_ms: i64) -> DbResult<bool> {
+    let changed = tx.execute("UPDATE lg_carrier SET suspended = ?2, updated_ms = ?3 WHERE code = ?1", &params![code, reason, now_ms])?;
     Ok(changed > 0)
 }
 
 pub fn carriers(tx: &mut dyn Tx) -> DbResult<Vec<Carrier>> {
-    tx.query(&format!("{CARRIER_COLUMNS} ORDER BY code"), &[])?
-        .iter()
-        .map(row_to_carrier)
-        .collect()
+    tx.query(&format!("{CARRIER_COLUMNS} ORDER BY code"), &[])?.iter().map(row_to_carrier).collect()
 }
 
 pub fn carrier(tx: &mut dyn Tx, code: &str) -> DbResult<Option<Carrier>> {
-    tx.query_opt(
-        &format!("{CARRIER_COLUMNS} WHERE code = ?1"),
-        &params![code],
-    )?
-    .as_ref()
-    .map(row_to_carrier)
-    .transpose()
+    tx.query_opt(&format!("{CARRIER_COLUMNS} WHERE code = ?1"), &params![code])?.as_ref().map(row_to_carrier).transpose()
 }
 
 pub fn carrier_codes(tx: &mut dyn Tx) -> DbResult<HashSet<String>> {
-    tx.query("SELECT code FROM lg_carrier", &[])?
-        .iter()
-        .map(|r| r.text(0))
-        .collect()
+    tx.query("SELECT code FROM lg_carrier", &[])?.iter().map(|r| r.text(0)).collect()
 }
 
 fn row_to_carrier(r: &Row) -> DbResult<Carrier> {
     let insurance = match (r.opt_int(3)?, r.opt_int(4)?, r.opt_int(5)?) {
-        (Some(rate_bp), Some(min_fee), Some(max_declared)) => Some(Insurance {
-            rate_bp: narrow(rate_bp)?,
-            min_fee,
-            max_declared,
-        }),
+        (Some(rate_bp), Some(min_fee), Some(max_declared)) => Some(Insurance { rate_bp: narrow(rate_bp)?, min_fee, max_declared }),
         _ => None,
     };
     Ok(Carrier {
@@ -152,12 +128,7 @@ pub fn upsert_remote_areas(tx: &mut dyn Tx, areas: &[RemoteArea]) -> DbResult<()
         );
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
         for a in chunk {
-            values.extend(params![
-                a.carrier.as_str(),
-                a.province.as_str(),
-                a.city.as_str(),
-                a.surcharge
-            ]);
+            values.extend(params![a.carrier.as_str(), a.province.as_str(), a.city.as_str(), a.surcharge]);
         }
         tx.execute(&sql, &values)?;
     }
@@ -178,19 +149,9 @@ pub fn route_card(tx: &mut dyn Tx, origin: &str, province: &str) -> DbResult<Rat
         .map(row_to_lane)
         .collect::<DbResult<Vec<_>>>()?;
     let remote = tx
-        .query(
-            "SELECT carrier, province, city, surcharge FROM lg_remote_area WHERE province = ?1",
-            &params![province],
-        )?
+        .query("SELECT carrier, province, city, surcharge FROM lg_remote_area WHERE province = ?1", &params![province])?
         .iter()
-        .map(|r| {
-            Ok(RemoteArea {
-                carrier: r.text(0)?,
-                province: r.text(1)?,
-                city: r.text(2)?,
-                surcharge: r.int(3)?,
-            })
-        })
+        .map(|r| Ok(RemoteArea { carrier: r.text(0)?, province: r.text(1)?, city: r.text(2)?, surcharge: r.int(3)? }))
         .collect::<DbResult<Vec<_>>>()?;
     Ok(RateCard::new(carriers, lanes, remote))
 }
@@ -232,16 +193,14 @@ pub fn policy(tx: &mut dyn Tx) -> DbResult<Policy> {
         insure_from: r.int(0)?,
         high_value_from: r.int(1)?,
         promise_days: narrow(r.int(2)?)?,
-        channel_promise_days: serde_json::from_str(&r.text(3)?)
-            .map_err(|e| DbError::corrupt(e.to_string()))?,
+        channel_promise_days: serde_json::from_str(&r.text(3)?).map_err(|e| DbError::corrupt(e.to_string()))?,
         default_weight_g: narrow(r.int(4)?)?,
         default_side_mm: narrow(r.int(5)?)?,
     })
 }
 
 pub fn put_policy(tx: &mut dyn Tx, p: &Policy, now_ms: i64) -> DbResult<()> {
-    let channels = serde_json::to_string(&p.channel_promise_days)
-        .map_err(|e| DbError::corrupt(e.to_string()))?;
+    let channels = serde_json::to_string(&p.channel_promise_days).map_err(|e| DbError::corrupt(e.to_string()))?;
     tx.execute(
         "UPDATE lg_policy SET insure_from = ?1, high_value_from = ?2, promise_days = ?3, channel_promises = ?4,
                               default_weight_g = ?5, default_side_mm = ?6, updated_ms = ?7 WHERE one = 1",
@@ -288,8 +247,7 @@ pub fn choices(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<StoredChoice>> {
     rows.iter()
         .map(|r| {
             let corrupt = |e: serde_json::Error| DbError::corrupt(e.to_string());
-            let considered: Vec<super::choice::Considered> =
-                serde_json::from_str(&r.text(5)?).map_err(corrupt)?;
+            let considered: Vec<super::choice::Considered> = serde_json::from_str(&r.text(5)?).map_err(corrupt)?;
             // Kept ranked as `choose` left it: the winner, when there is one, comes first.
             let chosen = considered.first().filter(|q| q.unfit.is_none()).cloned();
             Ok(StoredChoice {
@@ -307,22 +265,9 @@ pub fn choices(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<StoredChoice>> {
 
 /// Records a shipped parcel (from the edge's shipment); a replay, or a waybill already
 /// recorded for another parcel, keeps the first record.
-pub fn record_parcel(
-    tx: &mut dyn Tx,
-    parcel: &super::Shipped<'_>,
-    consignment: Option<&super::Consignment>,
-) -> DbResult<bool> {
-    let super::Shipped {
-        waybill,
-        carrier,
-        order_id,
-        warehouse,
-        shipped_ms,
-    } = *parcel;
-    let consignment = consignment
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| DbError::corrupt(e.to_string()))?;
+pub fn record_parcel(tx: &mut dyn Tx, parcel: &super::Shipped<'_>, consignment: Option<&super::Consignment>) -> DbResult<bool> {
+    let super::Shipped { waybill, carrier, order_id, warehouse, shipped_ms } = *parcel;
+    let consignment = consignment.map(serde_json::to_string).transpose().map_err(|e| DbError::corrupt(e.to_string()))?;
     let inserted = tx.execute(
         "INSERT INTO lg_parcel (waybill, carrier, order_id, warehouse, shipped_ms, state, state_ms, registration, subscription, consignment)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, 'manual', 'pending', ?7)
@@ -339,10 +284,7 @@ pub fn record_parcel(
         &params![carrier, waybill, warehouse, shipped_ms],
     )? > 0;
     if pooled {
-        tx.execute(
-            "UPDATE lg_parcel SET registration = 'pending' WHERE waybill = ?1",
-            &params![waybill],
-        )?;
+        tx.execute("UPDATE lg_parcel SET registration = 'pending' WHERE waybill = ?1", &params![waybill])?;
     }
     Ok(true)
 }
@@ -351,13 +293,7 @@ const PARCEL_COLUMNS: &str = "SELECT waybill, carrier, order_id, warehouse, ship
 
 /// Records numbers a carrier issued as `warehouse`'s and returns those new to us (a number
 /// seen before, in a pool or on a parcel, is never granted).
-pub fn record_waybills(
-    tx: &mut dyn Tx,
-    carrier: &str,
-    warehouse: &str,
-    numbers: &[String],
-    now_ms: i64,
-) -> DbResult<Vec<String>> {
+pub fn record_waybills(tx: &mut dyn Tx, carrier: &str, warehouse: &str, numbers: &[String], now_ms: i64) -> DbResult<Vec<String>> {
     let mut fresh = Vec::with_capacity(numbers.len());
     for number in numbers {
         // Never a number a parcel already left with (a paper waybill the carrier issues again).
@@ -394,13 +330,7 @@ pub fn pools(tx: &mut dyn Tx, since_ms: i64, with_used: bool) -> DbResult<Vec<Po
     type Pools = std::collections::BTreeMap<(String, String), PoolRow>;
     fn row<'a>(rows: &'a mut Pools, r: &Row) -> DbResult<&'a mut PoolRow> {
         let (warehouse, carrier) = (r.text(0)?, r.text(1)?);
-        let fresh = PoolRow {
-            warehouse: warehouse.clone(),
-            carrier: carrier.clone(),
-            free: 0,
-            used: 0,
-            busiest_hour: 0,
-        };
+        let fresh = PoolRow { warehouse: warehouse.clone(), carrier: carrier.clone(), free: 0, used: 0, busiest_hour: 0 };
         Ok(rows.entry((warehouse, carrier)).or_insert(fresh))
     }
     let mut rows = Pools::new();
@@ -441,12 +371,7 @@ pub struct DueParcel {
 }
 
 /// Parcels whose next step is due; subscriptions only when `subscribe` (an aggregator is set).
-pub fn due_parcels(
-    tx: &mut dyn Tx,
-    now_ms: i64,
-    subscribe: bool,
-    limit: u32,
-) -> DbResult<Vec<DueParcel>> {
+pub fn due_parcels(tx: &mut dyn Tx, now_ms: i64, subscribe: bool, limit: u32) -> DbResult<Vec<DueParcel>> {
     let rows = tx.query(
         "SELECT waybill, carrier, order_id, warehouse, registration, subscription, attempts, consignment FROM lg_parcel
          WHERE (registration IN ('pending', 'cancelling') OR (subscription = 'pending' AND ?2 = 1)) AND next_try_ms <= ?1
@@ -474,21 +399,13 @@ fn row_to_due(r: &Row) -> DbResult<DueParcel> {
         registration: r.text(4)?,
         subscription: r.text(5)?,
         attempts: r.uint(6)? as u32,
-        consignment: r
-            .opt_text(7)?
-            .map(|c| serde_json::from_str(&c))
-            .transpose()
-            .map_err(|e| DbError::corrupt(e.to_string()))?,
+        consignment: r.opt_text(7)?.map(|c| serde_json::from_str(&c)).transpose().map_err(|e| DbError::corrupt(e.to_string()))?,
     })
 }
 
 /// The carrier took the parcel (with its routing label), or refused it for good. False when
 /// the parcel was no longer pending (HQ cancelled it while the call was out).
-pub fn registered(
-    tx: &mut dyn Tx,
-    waybill: &str,
-    outcome: Result<Option<&str>, &str>,
-) -> DbResult<bool> {
+pub fn registered(tx: &mut dyn Tx, waybill: &str, outcome: Result<Option<&str>, &str>) -> DbResult<bool> {
     let changed = match outcome {
         // Only a pending parcel: HQ may have cancelled it while the call was out.
         Ok(label) => tx.execute(
@@ -509,13 +426,8 @@ pub fn registered(
 /// becomes `cancelling` (the dispatcher or HQ's call finishes it at the carrier); a parcel in
 /// any other state stays as it is. Returns the registration before, None if no such parcel.
 pub fn begin_cancel(tx: &mut dyn Tx, waybill: &str) -> DbResult<Option<String>> {
-    let before = tx.query_opt(
-        "SELECT registration FROM lg_parcel WHERE waybill = ?1 FOR UPDATE",
-        &params![waybill],
-    )?;
-    let Some(before) = before.map(|r| r.text(0)).transpose()? else {
-        return Ok(None);
-    };
+    let before = tx.query_opt("SELECT registration FROM lg_parcel WHERE waybill = ?1 FOR UPDATE", &params![waybill])?;
+    let Some(before) = before.map(|r| r.text(0)).transpose()? else { return Ok(None) };
     if matches!(before.as_str(), "pending" | "refused" | "registered") {
         tx.execute("UPDATE lg_parcel SET registration = 'cancelling', attempts = 0, next_try_ms = 0 WHERE waybill = ?1", &params![waybill])?;
     }
@@ -525,11 +437,7 @@ pub fn begin_cancel(tx: &mut dyn Tx, waybill: &str) -> DbResult<Option<String>> 
 /// The carrier answered a cancel: done (nothing left to register or track), or refused
 /// because it has the parcel (back to registered, with why). False when the parcel was no
 /// longer cancelling (another caller finished it).
-pub fn cancel_finished(
-    tx: &mut dyn Tx,
-    waybill: &str,
-    outcome: Result<(), &str>,
-) -> DbResult<bool> {
+pub fn cancel_finished(tx: &mut dyn Tx, waybill: &str, outcome: Result<(), &str>) -> DbResult<bool> {
     let changed = match outcome {
         Ok(()) => tx.execute(
             "UPDATE lg_parcel SET registration = 'cancelled', subscription = CASE subscription WHEN 'pending' THEN 'none' ELSE subscription END,
@@ -547,12 +455,7 @@ pub fn cancel_finished(
 
 /// The parcel as its page shows it.
 pub fn parcel(tx: &mut dyn Tx, waybill: &str) -> DbResult<Option<ParcelView>> {
-    tx.query_opt(
-        &format!("{PARCEL_COLUMNS} WHERE waybill = ?1"),
-        &params![waybill],
-    )?
-    .map(|r| row_to_parcel(&r))
-    .transpose()
+    tx.query_opt(&format!("{PARCEL_COLUMNS} WHERE waybill = ?1"), &params![waybill])?.map(|r| row_to_parcel(&r)).transpose()
 }
 
 pub fn subscribed(tx: &mut dyn Tx, waybill: &str) -> DbResult<()> {
@@ -582,24 +485,12 @@ pub struct Quoted {
     pub total: Option<i64>,
 }
 
-pub fn quoted(
-    tx: &mut dyn Tx,
-    order_id: u64,
-    warehouse: &str,
-    carrier: &str,
-) -> DbResult<Option<Quoted>> {
+pub fn quoted(tx: &mut dyn Tx, order_id: u64, warehouse: &str, carrier: &str) -> DbResult<Option<Quoted>> {
     let row = tx.query_opt(
         "SELECT service, chargeable_g, total FROM lg_choice WHERE order_id = ?1 AND warehouse = ?2 AND carrier = ?3",
         &params![order_id, warehouse, carrier],
     )?;
-    row.map(|r| {
-        Ok(Quoted {
-            service: r.opt_text(0)?,
-            chargeable_g: r.opt_int(1)?.map(|g| g.max(0) as u64),
-            total: r.opt_int(2)?,
-        })
-    })
-    .transpose()
+    row.map(|r| Ok(Quoted { service: r.opt_text(0)?, chargeable_g: r.opt_int(1)?.map(|g| g.max(0) as u64), total: r.opt_int(2)? })).transpose()
 }
 
 /// A parcel as tracking shows it.
@@ -636,8 +527,7 @@ fn row_to_parcel(r: &Row) -> DbResult<ParcelView> {
         order_id: r.uint(2)?,
         warehouse: r.text(3)?,
         shipped_ms: r.int(4)?,
-        state: TrackState::parse(&r.text(5)?)
-            .ok_or_else(|| DbError::corrupt("unknown tracking state"))?,
+        state: TrackState::parse(&r.text(5)?).ok_or_else(|| DbError::corrupt("unknown tracking state"))?,
         state_ms: r.int(6)?,
         registration: r.text(7)?,
         route_label: r.opt_text(8)?,
@@ -648,37 +538,25 @@ fn row_to_parcel(r: &Row) -> DbResult<ParcelView> {
 
 /// `?first, ?first+1, …` for an IN list of `n`.
 fn in_list(n: usize, first: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    (first..first + n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Several parcels locked for this transaction (in waybill order, so two batches never wait
 /// on each other in a cycle), each with the keys of the events it has. Unknown waybills are
 /// absent.
-pub fn lock_parcels(
-    tx: &mut dyn Tx,
-    waybills: &[&str],
-) -> DbResult<std::collections::HashMap<String, (ParcelView, EventKeys)>> {
+pub fn lock_parcels(tx: &mut dyn Tx, waybills: &[&str]) -> DbResult<std::collections::HashMap<String, (ParcelView, EventKeys)>> {
     let mut sorted: Vec<&str> = waybills.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
     let mut found = std::collections::HashMap::with_capacity(sorted.len());
     for chunk in sorted.chunks(CHUNK) {
         let values: Vec<Value> = chunk.iter().flat_map(|w| params![*w]).collect();
-        let sql = format!(
-            "{PARCEL_COLUMNS} WHERE waybill IN ({}) ORDER BY waybill FOR UPDATE",
-            in_list(chunk.len(), 1)
-        );
+        let sql = format!("{PARCEL_COLUMNS} WHERE waybill IN ({}) ORDER BY waybill FOR UPDATE", in_list(chunk.len(), 1));
         for row in tx.query(&sql, &values)? {
             let parcel = row_to_parcel(&row)?;
             found.insert(parcel.waybill.clone(), (parcel, EventKeys::new()));
         }
-        let sql = format!(
-            "SELECT waybill, at_ms, context FROM lg_track_event WHERE waybill IN ({})",
-            in_list(chunk.len(), 1)
-        );
+        let sql = format!("SELECT waybill, at_ms, context FROM lg_track_event WHERE waybill IN ({})", in_list(chunk.len(), 1));
         for row in tx.query(&sql, &values)? {
             if let Some((_, keys)) = found.get_mut(&row.text(0)?) {
                 keys.insert((row.int(1)?, row.text(2)?));
@@ -690,24 +568,12 @@ pub fn lock_parcels(
 
 /// Appends every new event of a batch, and moves each parcel whose state moved, with a few
 /// multi-row statements.
-pub fn save_tracking_batch(
-    tx: &mut dyn Tx,
-    events: &[(&str, &TrackEvent)],
-    moves: &[(&str, TrackState, i64)],
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn save_tracking_batch(tx: &mut dyn Tx, events: &[(&str, &TrackEvent)], moves: &[(&str, TrackState, i64)], now_ms: i64) -> DbResult<()> {
     for chunk in events.chunks(CHUNK) {
         let sql = format!("INSERT INTO lg_track_event (waybill, at_ms, context, state, area, received_ms) VALUES {}", values_clause(chunk.len(), 6, 1));
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
         for (waybill, e) in chunk {
-            values.extend(params![
-                *waybill,
-                e.at_ms,
-                e.context.as_str(),
-                e.state.as_str(),
-                e.area.as_deref(),
-                now_ms
-            ]);
+            values.extend(params![*waybill, e.at_ms, e.context.as_str(), e.state.as_str(), e.area.as_deref(), now_ms]);
         }
         tx.execute(&sql, &values)?;
     }
@@ -715,12 +581,7 @@ pub fn save_tracking_batch(
         // One UPDATE for the chunk: each parcel's state and time picked by CASE on its waybill.
         let n = chunk.len();
         // Typed casts: PostgreSQL cannot infer a parameter's type from a CASE result alone.
-        let cases = |column: usize, ty: &str| {
-            (0..n)
-                .map(|i| format!("WHEN ?{} THEN CAST(?{} AS {ty})", 3 * i + 1, 3 * i + column))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
+        let cases = |column: usize, ty: &str| (0..n).map(|i| format!("WHEN ?{} THEN CAST(?{} AS {ty})", 3 * i + 1, 3 * i + column)).collect::<Vec<_>>().join(" ");
         let sql = format!(
             "UPDATE lg_parcel SET state = CASE waybill {} END, state_ms = CASE waybill {} END WHERE waybill IN ({})",
             cases(2, "TEXT"),
@@ -735,6 +596,7 @@ pub fn save_tracking_batch(
     }
     Ok(())
 }
+
 
 /// Every parcel of an order with its events, newest first.
 pub fn parcels_of(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<ParcelView>> {
@@ -769,12 +631,7 @@ pub fn parcels_of(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<ParcelView>> {
 /// What we expect to pay `carrier` for each parcel it carried for us, shipped in
 /// [`from_ms`, `to_ms`): the price of the choice made at release when the parcel left with the
 /// carrier chosen, else no quote.
-pub fn expected_freight(
-    tx: &mut dyn Tx,
-    carrier: &str,
-    from_ms: i64,
-    to_ms: i64,
-) -> DbResult<Vec<Expected>> {
+pub fn expected_freight(tx: &mut dyn Tx, carrier: &str, from_ms: i64, to_ms: i64) -> DbResult<Vec<Expected>> {
     tx.query(
         "SELECT p.waybill, p.order_id, c.chargeable_g, c.total FROM lg_parcel p
          LEFT JOIN lg_choice c ON c.order_id = p.order_id AND c.warehouse = p.warehouse AND c.carrier = p.carrier
@@ -787,11 +644,7 @@ pub fn expected_freight(
 }
 
 /// What we expect to pay `carrier` for these waybills, whenever they were handed over.
-pub fn expected_for_waybills(
-    tx: &mut dyn Tx,
-    carrier: &str,
-    waybills: &[&str],
-) -> DbResult<Vec<Expected>> {
+pub fn expected_for_waybills(tx: &mut dyn Tx, carrier: &str, waybills: &[&str]) -> DbResult<Vec<Expected>> {
     let mut out = Vec::new();
     for chunk in waybills.chunks(CHUNK) {
         let sql = format!(
@@ -819,12 +672,7 @@ pub fn expected_for_waybills(
 }
 
 fn expected_row(r: &Row) -> DbResult<Expected> {
-    Ok(Expected {
-        waybill: r.text(0)?,
-        order_id: r.uint(1)?,
-        chargeable_g: r.opt_int(2)?.map(|g| g as u64),
-        total: r.opt_int(3)?,
-    })
+    Ok(Expected { waybill: r.text(0)?, order_id: r.uint(1)?, chargeable_g: r.opt_int(2)?.map(|g| g as u64), total: r.opt_int(3)? })
 }
 
 /// Keeps a reconciliation run and its differences; returns its id.
@@ -841,15 +689,7 @@ pub fn save_statement(tx: &mut dyn Tx, run: &StatementRun, now_ms: i64) -> DbRes
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 7);
         for (i, d) in chunk.iter().enumerate() {
             let kind = serde_json::to_value(d.kind).map_err(|e| DbError::corrupt(e.to_string()))?;
-            values.extend(params![
-                id,
-                chunk_no * CHUNK + i,
-                kind.as_str().unwrap_or(""),
-                d.waybill.as_str(),
-                d.line,
-                d.expected,
-                d.billed
-            ]);
+            values.extend(params![id, chunk_no * CHUNK + i, kind.as_str().unwrap_or(""), d.waybill.as_str(), d.line, d.expected, d.billed]);
         }
         tx.execute(&sql, &values)?;
     }
@@ -927,13 +767,8 @@ const RETURN_COLUMNS: &str = "SELECT request_id, order_id, warehouse, pickup, st
                                      waybill, route_label, freight, attempts, last_error, rma, chargeable_g FROM lg_return";
 
 /// A return shipment to book (state `booking`, due now).
-pub fn insert_return(
-    tx: &mut dyn Tx,
-    r: &super::returns::NewReturn<'_>,
-    now_ms: i64,
-) -> DbResult<()> {
-    let consignment =
-        serde_json::to_string(r.consignment).map_err(|e| DbError::corrupt(e.to_string()))?;
+pub fn insert_return(tx: &mut dyn Tx, r: &super::returns::NewReturn<'_>, now_ms: i64) -> DbResult<()> {
+    let consignment = serde_json::to_string(r.consignment).map_err(|e| DbError::corrupt(e.to_string()))?;
     tx.execute(
         "INSERT INTO lg_return (request_id, order_id, warehouse, pickup, state, consignment, declared_value, collect_from_ms, next_try_ms, created_ms, updated_ms, rma)
          VALUES (?1, ?2, ?3, ?4, 'booking', ?5, ?6, ?7, ?8, ?8, ?8, ?9)",
@@ -943,65 +778,32 @@ pub fn insert_return(
 }
 
 /// The return shipment of a request; `lock`: its row held to the end of the transaction.
-pub fn return_shipment(
-    tx: &mut dyn Tx,
-    request_id: u64,
-    lock: bool,
-) -> DbResult<Option<super::returns::ReturnRow>> {
-    let sql = format!(
-        "{RETURN_COLUMNS} WHERE request_id = ?1{}",
-        if lock { " FOR UPDATE" } else { "" }
-    );
-    tx.query_opt(&sql, &params![request_id])?
-        .map(|r| row_to_return(&r))
-        .transpose()
+pub fn return_shipment(tx: &mut dyn Tx, request_id: u64, lock: bool) -> DbResult<Option<super::returns::ReturnRow>> {
+    let sql = format!("{RETURN_COLUMNS} WHERE request_id = ?1{}", if lock { " FOR UPDATE" } else { "" });
+    tx.query_opt(&sql, &params![request_id])?.map(|r| row_to_return(&r)).transpose()
 }
 
 /// The return shipments of these requests (those that have one).
-pub fn return_shipments(
-    tx: &mut dyn Tx,
-    request_ids: &[u64],
-) -> DbResult<Vec<super::returns::ReturnRow>> {
+pub fn return_shipments(tx: &mut dyn Tx, request_ids: &[u64]) -> DbResult<Vec<super::returns::ReturnRow>> {
     let mut out = Vec::new();
     for chunk in request_ids.chunks(CHUNK) {
         let values: Vec<Value> = chunk.iter().map(|id| Value::from(*id)).collect();
-        let sql = format!(
-            "{RETURN_COLUMNS} WHERE request_id IN ({})",
-            in_list(chunk.len(), 1)
-        );
-        out.extend(
-            tx.query(&sql, &values)?
-                .iter()
-                .map(row_to_return)
-                .collect::<DbResult<Vec<_>>>()?,
-        );
+        let sql = format!("{RETURN_COLUMNS} WHERE request_id IN ({})", in_list(chunk.len(), 1));
+        out.extend(tx.query(&sql, &values)?.iter().map(row_to_return).collect::<DbResult<Vec<_>>>()?);
     }
     Ok(out)
 }
 
 /// Returns to book or to cancel whose next try is due, oldest first.
-pub fn due_returns(
-    tx: &mut dyn Tx,
-    now_ms: i64,
-    limit: u32,
-) -> DbResult<Vec<super::returns::ReturnRow>> {
+pub fn due_returns(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<super::returns::ReturnRow>> {
     let sql = format!("{RETURN_COLUMNS} WHERE state IN ('booking', 'cancelling') AND next_try_ms <= ?1 ORDER BY next_try_ms, request_id LIMIT ?2");
-    tx.query(&sql, &params![now_ms, limit])?
-        .iter()
-        .map(row_to_return)
-        .collect()
+    tx.query(&sql, &params![now_ms, limit])?.iter().map(row_to_return).collect()
 }
 
 /// The carrier chosen, its quote and the collection time, kept before the carrier is called
 /// (so a cancel knows whom to ask); false when the return was cancelled meanwhile (and must
 /// not be booked).
-pub fn return_chosen(
-    tx: &mut dyn Tx,
-    request_id: u64,
-    chosen: &super::returns::Chosen<'_>,
-    collect_from_ms: Option<i64>,
-    now_ms: i64,
-) -> DbResult<bool> {
+pub fn return_chosen(tx: &mut dyn Tx, request_id: u64, chosen: &super::returns::Chosen<'_>, collect_from_ms: Option<i64>, now_ms: i64) -> DbResult<bool> {
     let n = tx.execute(
         "UPDATE lg_return SET carrier = ?2, service = ?3, freight = ?4, chargeable_g = ?5, collect_from_ms = ?6, updated_ms = ?7
          WHERE request_id = ?1 AND state = 'booking' AND waybill IS NULL",
@@ -1022,13 +824,7 @@ pub fn return_failed(tx: &mut dyn Tx, request_id: u64, why: &str, now_ms: i64) -
 
 /// The carrier issued `waybill`: booked (or, if a cancel came meanwhile, still cancelling);
 /// false when it was applied before.
-pub fn return_booked(
-    tx: &mut dyn Tx,
-    request_id: u64,
-    waybill: &str,
-    route_label: &str,
-    now_ms: i64,
-) -> DbResult<bool> {
+pub fn return_booked(tx: &mut dyn Tx, request_id: u64, waybill: &str, route_label: &str, now_ms: i64) -> DbResult<bool> {
     let n = tx.execute(
         "UPDATE lg_return SET waybill = ?2, route_label = ?3, state = CASE WHEN state = 'booking' THEN 'booked' ELSE state END,
                               attempts = 0, last_error = NULL, updated_ms = ?4
@@ -1039,13 +835,7 @@ pub fn return_booked(
 }
 
 /// Sets a return's state with why (none clears the last error), due again now.
-pub fn set_return_state(
-    tx: &mut dyn Tx,
-    request_id: u64,
-    state: &str,
-    why: Option<&str>,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn set_return_state(tx: &mut dyn Tx, request_id: u64, state: &str, why: Option<&str>, now_ms: i64) -> DbResult<()> {
     let why: Option<String> = why.map(|w| w.chars().take(300).collect());
     tx.execute(
         "UPDATE lg_return SET state = ?2, last_error = ?3, attempts = 0, next_try_ms = ?4, updated_ms = ?4 WHERE request_id = ?1",
@@ -1056,13 +846,7 @@ pub fn set_return_state(
 
 /// A call made from state `from` failed for a while: tried again at `next_try_ms` (unless the
 /// return moved on meanwhile, a withdrawal say, which is due at once).
-pub fn return_postponed(
-    tx: &mut dyn Tx,
-    request_id: u64,
-    from: &str,
-    error: &str,
-    next_try_ms: i64,
-) -> DbResult<()> {
+pub fn return_postponed(tx: &mut dyn Tx, request_id: u64, from: &str, error: &str, next_try_ms: i64) -> DbResult<()> {
     let error: String = error.chars().take(300).collect();
     tx.execute(
         "UPDATE lg_return SET attempts = attempts + 1, next_try_ms = ?2, last_error = ?3 WHERE request_id = ?1 AND state = ?4",
@@ -1078,8 +862,7 @@ fn row_to_return(r: &Row) -> DbResult<super::returns::ReturnRow> {
         warehouse: r.text(2)?,
         pickup: r.int(3)? != 0,
         state: r.text(4)?,
-        consignment: serde_json::from_str(&r.text(5)?)
-            .map_err(|e| DbError::corrupt(e.to_string()))?,
+        consignment: serde_json::from_str(&r.text(5)?).map_err(|e| DbError::corrupt(e.to_string()))?,
         declared_value: r.int(6)?,
         collect_from_ms: r.opt_int(7)?,
         carrier: r.opt_text(8)?,

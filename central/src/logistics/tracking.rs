@@ -5,27 +5,15 @@
 //! pushes safe to repeat and reorder: a parcel's state is that of its latest event, so an old
 //! or duplicate push adds at most history and never rolls the parcel back.
 
-use serde::{Deserialize, Serialize};
 pub use tote_shared::carrier::kuaidi100::sign;
+use serde::{Deserialize, Serialize};
 
 /// Most events one push may carry (Kuaidi100 resends the whole history each time).
 pub const MAX_EVENTS: usize = 500;
 /// Longest event text kept (characters).
 pub const MAX_CONTEXT_CHARS: usize = 500;
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TrackState {
     InfoReceived,
@@ -81,9 +69,7 @@ impl TrackState {
     pub fn from_kuaidi100_word(word: &str) -> Option<TrackState> {
         Some(match word {
             "揽收" => TrackState::PickedUp,
-            "在途" | "转投" | "清关" | "待清关" | "清关中" | "已清关" => {
-                TrackState::InTransit
-            }
+            "在途" | "转投" | "清关" | "待清关" | "清关中" | "已清关" => TrackState::InTransit,
             "派件" => TrackState::OutForDelivery,
             "疑难" | "清关异常" => TrackState::Exception,
             "签收" => TrackState::Delivered,
@@ -167,19 +153,11 @@ struct Datum {
 
 fn read(param: &str) -> Result<Push, PushError> {
     let bad = |why: &str| PushError::Format(why.to_owned());
-    let parsed: Param =
-        serde_json::from_str(param).map_err(|e| PushError::Format(e.to_string()))?;
+    let parsed: Param = serde_json::from_str(param).map_err(|e| PushError::Format(e.to_string()))?;
     let last = parsed.last_result;
-    let plain = |s: &str, max: usize| {
-        !s.is_empty()
-            && s.len() <= max
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
+    let plain = |s: &str, max: usize| !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !plain(&last.nu, 40) || !plain(&last.com, 32) {
-        return Err(bad(
-            "com and nu must be 1 to 32 / 40 letters, digits, '-' or '_'",
-        ));
+        return Err(bad("com and nu must be 1 to 32 / 40 letters, digits, '-' or '_'"));
     }
     if last.data.len() > MAX_EVENTS {
         return Err(bad("too many events"));
@@ -188,8 +166,7 @@ fn read(param: &str) -> Result<Push, PushError> {
     let newest = last.data.iter().map(stamp).max().flatten();
     let mut events = Vec::with_capacity(last.data.len());
     for datum in &last.data {
-        let at_ms =
-            stamp(datum).ok_or_else(|| bad("an event's time is not YYYY-MM-DD HH:MM:SS"))?;
+        let at_ms = stamp(datum).ok_or_else(|| bad("an event's time is not YYYY-MM-DD HH:MM:SS"))?;
         // An event without a known word takes the overall state if it is the newest, else in transit.
         let state = TrackState::from_kuaidi100_word(datum.status.trim())
             .or(if Some(at_ms) == newest { overall } else { None })
@@ -198,31 +175,14 @@ fn read(param: &str) -> Result<Push, PushError> {
         if tote_shared::text::check_chars("context", &context).is_err() {
             return Err(bad("an event's text carries a forbidden character"));
         }
-        let area = datum
-            .area_name
-            .as_ref()
-            .map(|a| a.chars().take(100).collect::<String>())
-            .filter(|a| tote_shared::text::check_chars("area", a).is_ok());
-        events.push(TrackEvent {
-            at_ms,
-            state,
-            context,
-            area,
-        });
+        let area = datum.area_name.as_ref().map(|a| a.chars().take(100).collect::<String>()).filter(|a| tote_shared::text::check_chars("area", a).is_ok());
+        events.push(TrackEvent { at_ms, state, context, area });
     }
-    Ok(Push {
-        company: last.com,
-        waybill: last.nu,
-        events,
-    })
+    Ok(Push { company: last.com, waybill: last.nu, events })
 }
 
 fn stamp(d: &Datum) -> Option<i64> {
-    let raw = if d.ftime.is_empty() {
-        &d.time
-    } else {
-        &d.ftime
-    };
+    let raw = if d.ftime.is_empty() { &d.time } else { &d.ftime };
     local_ms(raw)
 }
 
@@ -243,27 +203,16 @@ pub struct Applied {
 /// kept so far (by time and text). The state is a function of the set of events — the latest
 /// final one (delivered, returned) if any, else the latest one, the later stage at the same
 /// instant — so pushes may come in any order and any number of times.
-pub fn apply(
-    current: Option<(TrackState, i64)>,
-    known: &std::collections::HashSet<(i64, String)>,
-    events: &[TrackEvent],
-) -> Applied {
+pub fn apply(current: Option<(TrackState, i64)>, known: &std::collections::HashSet<(i64, String)>, events: &[TrackEvent]) -> Applied {
     let mut new_events: Vec<TrackEvent> = Vec::new();
     for event in events {
-        if !known.contains(&(event.at_ms, event.context.clone()))
-            && !new_events
-                .iter()
-                .any(|e| e.at_ms == event.at_ms && e.context == event.context)
-        {
+        if !known.contains(&(event.at_ms, event.context.clone())) && !new_events.iter().any(|e| e.at_ms == event.at_ms && e.context == event.context) {
             new_events.push(event.clone());
         }
     }
     new_events.sort_by_key(|e| (e.at_ms, e.state));
     let key = |(state, at): (TrackState, i64)| (state.is_final(), at, state);
-    let newest = new_events
-        .iter()
-        .map(|e| (e.state, e.at_ms))
-        .max_by_key(|&c| key(c));
+    let newest = new_events.iter().map(|e| (e.state, e.at_ms)).max_by_key(|&c| key(c));
     let state = match (current, newest) {
         (Some(c), Some(n)) if key(n) > key(c) => Some(n),
         (None, Some(n)) => Some(n),
@@ -278,12 +227,7 @@ mod tests {
     use std::collections::HashSet;
 
     fn event(at_ms: i64, state: TrackState) -> TrackEvent {
-        TrackEvent {
-            at_ms,
-            state,
-            context: format!("{state:?} at {at_ms}"),
-            area: None,
-        }
+        TrackEvent { at_ms, state, context: format!("{state:?} at {at_ms}"), area: None }
     }
 
     #[test]
@@ -292,24 +236,12 @@ mod tests {
         let signature = sign(param, "salt-1");
         assert_eq!(signature.len(), 32);
         let push = open(param, &signature.to_lowercase(), "salt-1").expect("opens");
-        assert_eq!(
-            (push.company.as_str(), push.waybill.as_str()),
-            ("shunfeng", "SF1234567890")
-        );
-        assert_eq!(
-            push.events.iter().map(|e| e.state).collect::<Vec<_>>(),
-            vec![TrackState::Delivered, TrackState::PickedUp]
-        );
-        assert_eq!(
-            push.events[0].at_ms,
-            local_ms("2026-12-02 10:20:30").expect("time")
-        );
+        assert_eq!((push.company.as_str(), push.waybill.as_str()), ("shunfeng", "SF1234567890"));
+        assert_eq!(push.events.iter().map(|e| e.state).collect::<Vec<_>>(), vec![TrackState::Delivered, TrackState::PickedUp]);
+        assert_eq!(push.events[0].at_ms, local_ms("2026-12-02 10:20:30").expect("time"));
         assert_eq!(local_ms("1970-01-01 08:00:00"), Some(0), "CST is UTC+8");
         assert_eq!(open(param, &signature, "salt-2"), Err(PushError::Signature));
-        assert_eq!(
-            open(&param.replace("3", "4"), &signature, "salt-1"),
-            Err(PushError::Signature)
-        );
+        assert_eq!(open(&param.replace("3", "4"), &signature, "salt-1"), Err(PushError::Signature));
     }
 
     #[test]
@@ -319,65 +251,27 @@ mod tests {
         let applied = apply(None, &HashSet::new(), &[out.clone(), picked.clone()]);
         assert_eq!(applied.state, Some((TrackState::OutForDelivery, 3_000)));
         assert_eq!(applied.new_events, vec![picked.clone(), out.clone()]);
-        let known: HashSet<(i64, String)> = applied
-            .new_events
-            .iter()
-            .map(|e| (e.at_ms, e.context.clone()))
-            .collect();
+        let known: HashSet<(i64, String)> = applied.new_events.iter().map(|e| (e.at_ms, e.context.clone())).collect();
         let again = apply(applied.state, &known, &[out.clone(), picked.clone()]);
-        assert_eq!(
-            again,
-            Applied {
-                new_events: vec![],
-                state: None
-            },
-            "a duplicate changes nothing"
-        );
+        assert_eq!(again, Applied { new_events: vec![], state: None }, "a duplicate changes nothing");
         let late = event(2_000, TrackState::InTransit);
         let older = apply(applied.state, &known, std::slice::from_ref(&late));
-        assert_eq!(
-            older,
-            Applied {
-                new_events: vec![late],
-                state: None
-            },
-            "an older event is history only"
-        );
+        assert_eq!(older, Applied { new_events: vec![late], state: None }, "an older event is history only");
     }
 
     #[test]
     fn a_delivered_parcel_only_moves_to_a_later_final_state() {
         let delivered = Some((TrackState::Delivered, 5_000));
-        assert_eq!(
-            apply(
-                delivered,
-                &HashSet::new(),
-                &[event(6_000, TrackState::InTransit)]
-            )
-            .state,
-            None
-        );
-        assert_eq!(
-            apply(
-                delivered,
-                &HashSet::new(),
-                &[event(7_000, TrackState::Returned)]
-            )
-            .state,
-            Some((TrackState::Returned, 7_000))
-        );
+        assert_eq!(apply(delivered, &HashSet::new(), &[event(6_000, TrackState::InTransit)]).state, None);
+        assert_eq!(apply(delivered, &HashSet::new(), &[event(7_000, TrackState::Returned)]).state, Some((TrackState::Returned, 7_000)));
     }
 
     #[test]
     fn a_malformed_param_is_refused_whole() {
         let signed = |param: &str| open(param, &sign(param, "s"), "s");
         assert!(matches!(signed("{}"), Err(PushError::Format(_))));
-        assert!(matches!(
-            signed(r#"{"lastResult":{"com":"sf","nu":"SF 1","data":[]}}"#),
-            Err(PushError::Format(_))
-        ));
-        let bad_time =
-            r#"{"lastResult":{"com":"sf","nu":"SF1","data":[{"context":"x","time":"yesterday"}]}}"#;
+        assert!(matches!(signed(r#"{"lastResult":{"com":"sf","nu":"SF 1","data":[]}}"#), Err(PushError::Format(_))));
+        let bad_time = r#"{"lastResult":{"com":"sf","nu":"SF1","data":[{"context":"x","time":"yesterday"}]}}"#;
         assert!(matches!(signed(bad_time), Err(PushError::Format(_))));
         let bidi = r#"{"lastResult":{"com":"sf","nu":"SF1","data":[{"context":"a\u202eb","time":"2026-12-02 10:20:30"}]}}"#;
         assert!(matches!(signed(bidi), Err(PushError::Format(_))));

@@ -30,45 +30,18 @@ impl Consumer for MarketingConsumer {
 fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
     let day = utc_day(e.at_ms);
     match &e.event {
-        BusinessEvent::OrderCreated {
-            order_id,
-            customer: Some(customer),
-            ..
-        } => {
+        BusinessEvent::OrderCreated { order_id, customer: Some(customer), .. } => {
             store::remember_order(tx, *order_id, customer)?;
             // The campaign that brought them, unless a campaign's coupon says otherwise.
             let policy = store::policy(tx)?.attribution;
-            let touches =
-                store::touches_between(tx, customer, e.at_ms - policy.lookback_ms(), e.at_ms)?;
-            let Some(t) = policy.attribute(&touches, e.at_ms) else {
-                return Ok(());
-            };
-            let a = store::Attribution {
-                order_id: *order_id,
-                campaign: t.campaign.clone(),
-                discount: 0,
-                state: "touched".into(),
-                revenue_left: 0,
-                unsold: 0,
-            };
+            let touches = store::touches_between(tx, customer, e.at_ms - policy.lookback_ms(), e.at_ms)?;
+            let Some(t) = policy.attribute(&touches, e.at_ms) else { return Ok(()) };
+            let a = store::Attribution { order_id: *order_id, campaign: t.campaign.clone(), discount: 0, state: "touched".into(), revenue_left: 0, unsold: 0 };
             store::put_attribution(tx, &a, e.at_ms)
         }
-        BusinessEvent::OrderPaid {
-            order_id,
-            lines,
-            total,
-            ..
-        } => {
-            let Some(customer) = store::customer_of(tx, *order_id)? else {
-                return Ok(());
-            };
-            store::add_paid(
-                tx,
-                &customer,
-                lines.iter().map(|l| l.qty.as_i64()).sum(),
-                *total,
-                e.at_ms,
-            )?;
+        BusinessEvent::OrderPaid { order_id, lines, total, .. } => {
+            let Some(customer) = store::customer_of(tx, *order_id)? else { return Ok(()) };
+            store::add_paid(tx, &customer, lines.iter().map(|l| l.qty.as_i64()).sum(), *total, e.at_ms)?;
             store::set_order_paid(tx, *order_id, *total, e.at_ms)?;
             loyalty::spent(tx, &customer, *total, e.at_ms, e.at_ms)?;
             resegment(tx, &customer, e.at_ms)
@@ -77,20 +50,10 @@ fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
         // A tier the sweep changed at a period's end: segments by tier see it.
         BusinessEvent::MemberTierChanged { customer, .. } => resegment(tx, customer, e.at_ms),
         BusinessEvent::OrderCompleted { order_id } => loyalty::unlock(tx, *order_id, e.at_ms),
-        BusinessEvent::RefundRequested {
-            refund_id, reason, ..
-        } if reason == crate::journal::LATE_PAYMENT_REFUND => {
-            store::set_refund_aside(tx, *refund_id)
-        }
+        BusinessEvent::RefundRequested { refund_id, reason, .. } if reason == crate::journal::LATE_PAYMENT_REFUND => store::set_refund_aside(tx, *refund_id),
         // Money paid after the order ended going back: never the order's, counted nowhere.
-        BusinessEvent::RefundSucceeded { refund_id, .. }
-            if store::refund_aside(tx, *refund_id)? =>
-        {
-            Ok(())
-        }
-        BusinessEvent::RefundSucceeded {
-            order_id, amount, ..
-        } => {
+        BusinessEvent::RefundSucceeded { refund_id, .. } if store::refund_aside(tx, *refund_id)? => Ok(()),
+        BusinessEvent::RefundSucceeded { order_id, amount, .. } => {
             if let Some(customer) = store::customer_of(tx, *order_id)? {
                 store::add_refund(tx, &customer, *amount)?;
                 if loyalty::refunded(tx, *order_id, *amount, e.at_ms)? {
@@ -101,40 +64,24 @@ fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
             // Money back counts against a campaign only as far as it gives back what shipped:
             // a cancelled part's refund takes its `unsold` value first, and a refund before
             // anything shipped released the coupon anyway.
-            for mut a in store::attributions(tx, *order_id)?
-                .into_iter()
-                .filter(|a| a.state == "shipped")
-            {
+            for mut a in store::attributions(tx, *order_id)?.into_iter().filter(|a| a.state == "shipped") {
                 let unsold = (*amount).min(a.unsold.max(0));
                 let refunded = (amount - unsold).min(a.revenue_left.max(0));
                 (a.unsold, a.revenue_left) = (a.unsold - unsold, a.revenue_left - refunded);
                 store::put_attribution(tx, &a, e.at_ms)?;
-                store::add_earned(
-                    tx,
-                    &a.campaign,
-                    &day,
-                    &Earned {
-                        refunded,
-                        ..Earned::default()
-                    },
-                )?;
+                store::add_earned(tx, &a.campaign, &day, &Earned { refunded, ..Earned::default() })?;
             }
             Ok(())
         }
         BusinessEvent::OrderPartsCancelled { order_id, lines } => {
             let value: i64 = lines.iter().map(|l| l.amount()).sum();
-            for mut a in store::attributions(tx, *order_id)?
-                .into_iter()
-                .filter(|a| a.state != "released")
-            {
+            for mut a in store::attributions(tx, *order_id)?.into_iter().filter(|a| a.state != "released") {
                 a.unsold += value;
                 store::put_attribution(tx, &a, e.at_ms)?;
             }
             Ok(())
         }
-        BusinessEvent::ReturnReceived {
-            order_id, lines, ..
-        } => {
+        BusinessEvent::ReturnReceived { order_id, lines, .. } => {
             let customer = store::customer_of(tx, *order_id)?;
             let mut back = Earned::default();
             for l in lines {
@@ -148,72 +95,26 @@ fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
             if let Some(customer) = &customer {
                 resegment(tx, customer, e.at_ms)?;
             }
-            for a in store::attributions(tx, *order_id)?
-                .into_iter()
-                .filter(|a| a.state == "shipped")
-            {
+            for a in store::attributions(tx, *order_id)?.into_iter().filter(|a| a.state == "shipped") {
                 store::add_earned(tx, &a.campaign, &day, &back)?;
             }
             Ok(())
         }
-        BusinessEvent::CouponRedeemed {
-            order_id,
-            promotion,
-            discount,
-        } => {
-            let Some(campaign) = store::campaign_of_coupon(tx, promotion)? else {
-                return Ok(());
-            };
+        BusinessEvent::CouponRedeemed { order_id, promotion, discount } => {
+            let Some(campaign) = store::campaign_of_coupon(tx, promotion)? else { return Ok(()) };
             store::drop_touched(tx, *order_id)?;
-            let a = store::Attribution {
-                order_id: *order_id,
-                campaign,
-                discount: *discount,
-                state: "redeemed".into(),
-                revenue_left: 0,
-                unsold: 0,
-            };
+            let a = store::Attribution { order_id: *order_id, campaign, discount: *discount, state: "redeemed".into(), revenue_left: 0, unsold: 0 };
             store::put_attribution(tx, &a, e.at_ms)?;
-            store::add_earned(
-                tx,
-                &a.campaign,
-                &day,
-                &Earned {
-                    redemptions: 1,
-                    discount: *discount,
-                    ..Earned::default()
-                },
-            )
+            store::add_earned(tx, &a.campaign, &day, &Earned { redemptions: 1, discount: *discount, ..Earned::default() })
         }
-        BusinessEvent::CouponReleased {
-            order_id,
-            promotion,
-        } => {
-            let Some(campaign) = store::campaign_of_coupon(tx, promotion)? else {
-                return Ok(());
-            };
-            let Some(mut a) = store::attributions(tx, *order_id)?
-                .into_iter()
-                .find(|a| a.campaign == campaign && a.state != "released")
-            else {
-                return Ok(());
-            };
+        BusinessEvent::CouponReleased { order_id, promotion } => {
+            let Some(campaign) = store::campaign_of_coupon(tx, promotion)? else { return Ok(()) };
+            let Some(mut a) = store::attributions(tx, *order_id)?.into_iter().find(|a| a.campaign == campaign && a.state != "released") else { return Ok(()) };
             a.state = "released".into();
             store::put_attribution(tx, &a, e.at_ms)?;
-            store::add_earned(
-                tx,
-                &campaign,
-                &day,
-                &Earned {
-                    redemptions: -1,
-                    discount: -a.discount,
-                    ..Earned::default()
-                },
-            )
+            store::add_earned(tx, &campaign, &day, &Earned { redemptions: -1, discount: -a.discount, ..Earned::default() })
         }
-        BusinessEvent::OrderShipped {
-            order_id, lines, ..
-        } => {
+        BusinessEvent::OrderShipped { order_id, lines, .. } => {
             // What a customer bought is what reached them (an exchange's replacement too,
             // which is never paid for), less what came back.
             if let Some(customer) = store::customer_of(tx, *order_id)? {
@@ -221,10 +122,7 @@ fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
                     let (spu, size, _) = sku_facts(tx, &l.sku)?;
                     if store::spu_units(tx, &customer, &spu)? <= 0 {
                         // A model new to this customer: a pair with every model they have.
-                        for other in store::spus_bought(tx, &customer)?
-                            .into_iter()
-                            .filter(|o| *o != spu)
-                        {
+                        for other in store::spus_bought(tx, &customer)?.into_iter().filter(|o| *o != spu) {
                             store::add_pair(tx, &spu, &other)?;
                         }
                     }
@@ -235,10 +133,7 @@ fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
             // Each campaign whose code the order took sees the whole order (two campaigns'
             // codes on one order: their figures overlap, they do not add up); without a code,
             // the campaign whose link or message brought the customer (`touched`).
-            let attributed: Vec<store::Attribution> = store::attributions(tx, *order_id)?
-                .into_iter()
-                .filter(|a| a.state != "released")
-                .collect();
+            let attributed: Vec<store::Attribution> = store::attributions(tx, *order_id)?.into_iter().filter(|a| a.state != "released").collect();
             if attributed.is_empty() {
                 return Ok(());
             }
@@ -251,15 +146,7 @@ fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
                 let first = a.state != "shipped";
                 (a.state, a.revenue_left) = ("shipped".into(), a.revenue_left + shipped.revenue);
                 store::put_attribution(tx, &a, e.at_ms)?;
-                store::add_earned(
-                    tx,
-                    &a.campaign,
-                    &day,
-                    &Earned {
-                        orders: i64::from(first),
-                        ..shipped.clone()
-                    },
-                )?;
+                store::add_earned(tx, &a.campaign, &day, &Earned { orders: i64::from(first), ..shipped.clone() })?;
             }
             Ok(())
         }
@@ -269,21 +156,9 @@ fn apply_one(tx: &mut dyn Tx, e: &JournalEntry) -> DbResult<()> {
 
 /// Everything the order paid came back (a whole return, or a paid cancel): its coupon codes
 /// are the customer's again, as a cancel before payment gives them back.
-fn release_wholly_refunded(
-    tx: &mut dyn Tx,
-    order_id: u64,
-    customer: &str,
-    at_ms: i64,
-) -> DbResult<()> {
+fn release_wholly_refunded(tx: &mut dyn Tx, order_id: u64, customer: &str, at_ms: i64) -> DbResult<()> {
     for code in super::release_coupons(tx, order_id, Some(customer), at_ms)? {
-        crate::journal::store::append(
-            tx,
-            &BusinessEvent::CouponReleased {
-                order_id,
-                promotion: code.promotion,
-            },
-            at_ms,
-        )?;
+        crate::journal::store::append(tx, &BusinessEvent::CouponReleased { order_id, promotion: code.promotion }, at_ms)?;
     }
     Ok(())
 }
@@ -299,34 +174,19 @@ fn sku_facts(tx: &mut dyn Tx, sku: &Sku) -> DbResult<(String, String, i64)> {
 
 /// The customer's profile with their tier as of `now_ms` (None when they have no profile).
 pub fn profile(tx: &mut dyn Tx, customer: &str, now_ms: i64) -> DbResult<Option<Profile>> {
-    let Some(mut profile) = store::profile(tx, customer)? else {
-        return Ok(None);
-    };
+    let Some(mut profile) = store::profile(tx, customer)? else { return Ok(None) };
     let policy = store::policy(tx)?.membership;
     let tier = loyalty::tier_of(tx, &policy, customer, now_ms)?.tier;
     profile.tier = policy.name(tier).to_owned();
-    profile.tiers_reached = policy
-        .tiers
-        .iter()
-        .take(tier + 1)
-        .map(|t| t.name.clone())
-        .collect();
+    profile.tiers_reached = policy.tiers.iter().take(tier + 1).map(|t| t.name.clone()).collect();
     Ok(Some(profile))
 }
 
 /// Tests the customer against every segment.
 fn resegment(tx: &mut dyn Tx, customer: &str, now_ms: i64) -> DbResult<()> {
-    let Some(profile) = profile(tx, customer, now_ms)? else {
-        return Ok(());
-    };
+    let Some(profile) = profile(tx, customer, now_ms)? else { return Ok(()) };
     for (segment, rule) in store::segments(tx)? {
-        store::set_member(
-            tx,
-            &segment,
-            customer,
-            rule.matches(&profile, now_ms),
-            now_ms,
-        )?;
+        store::set_member(tx, &segment, customer, rule.matches(&profile, now_ms), now_ms)?;
     }
     Ok(())
 }
@@ -341,16 +201,9 @@ pub struct Segment {
 
 /// HQ defines (or redefines) a segment: every customer is tested once now; from then on each
 /// is tested again when their profile changes. Audited.
-pub fn define_segment(
-    tx: &mut dyn Tx,
-    id: &str,
-    rule: &SegmentRule,
-    now_ms: i64,
-) -> Result<Segment, MarketingError> {
+pub fn define_segment(tx: &mut dyn Tx, id: &str, rule: &SegmentRule, now_ms: i64) -> Result<Segment, MarketingError> {
     if !super::plain(id) {
-        return Err(MarketingError::Invalid(
-            "id: 1 to 40 letters, digits, '-' or '_'".into(),
-        ));
+        return Err(MarketingError::Invalid("id: 1 to 40 letters, digits, '-' or '_'".into()));
     }
     if let Some(why) = rule.problem() {
         return Err(MarketingError::Invalid(why));
@@ -364,10 +217,7 @@ pub fn define_segment(
     loop {
         let page = store::customers_after(tx, &after, 500)?;
         for customer in &page {
-            let profile = profile(tx, customer, now_ms)?.unwrap_or_else(|| Profile {
-                customer: customer.clone(),
-                ..Profile::default()
-            });
+            let profile = profile(tx, customer, now_ms)?.unwrap_or_else(|| Profile { customer: customer.clone(), ..Profile::default() });
             store::set_member(tx, id, customer, rule.matches(&profile, now_ms), now_ms)?;
         }
         match page.last() {
@@ -375,19 +225,8 @@ pub fn define_segment(
             _ => break,
         }
     }
-    crate::audit::store::append(
-        tx,
-        now_ms,
-        "admin",
-        "segment_defined",
-        &format!("segment:{id}"),
-        &serde_json::to_value(rule).map_err(|e| DbError::corrupt(e.to_string()))?,
-    )?;
-    Ok(Segment {
-        id: id.to_owned(),
-        rule: rule.clone(),
-        members: store::member_count(tx, id)?,
-    })
+    crate::audit::store::append(tx, now_ms, "admin", "segment_defined", &format!("segment:{id}"), &serde_json::to_value(rule).map_err(|e| DbError::corrupt(e.to_string()))?)?;
+    Ok(Segment { id: id.to_owned(), rule: rule.clone(), members: store::member_count(tx, id)? })
 }
 
 /// A campaign: a segment, and the coupon it sends them.
@@ -405,52 +244,21 @@ pub struct Campaign {
     pub coupon: String,
 }
 
-pub fn put_campaign(
-    tx: &mut dyn Tx,
-    c: &Campaign,
-    now_ms: i64,
-) -> Result<Campaign, MarketingError> {
+pub fn put_campaign(tx: &mut dyn Tx, c: &Campaign, now_ms: i64) -> Result<Campaign, MarketingError> {
     if !super::plain(&c.id) || !tote_shared::text::is_clean(&c.name, 100) {
-        return Err(MarketingError::Invalid(
-            "id: 1 to 40 letters, digits, '-' or '_'; name: 1 to 100 characters".into(),
-        ));
+        return Err(MarketingError::Invalid("id: 1 to 40 letters, digits, '-' or '_'; name: 1 to 100 characters".into()));
     }
     if !store::segments(tx)?.iter().any(|(id, _)| *id == c.segment) {
-        return Err(MarketingError::Invalid(format!(
-            "segment {} is not defined",
-            c.segment
-        )));
+        return Err(MarketingError::Invalid(format!("segment {} is not defined", c.segment)));
     }
     if store::get(tx, &c.coupon)?.and_then(|p| p.coupon).is_none() {
-        return Err(MarketingError::Invalid(format!(
-            "{} is not a published coupon",
-            c.coupon
-        )));
+        return Err(MarketingError::Invalid(format!("{} is not a published coupon", c.coupon)));
     }
     if store::campaign_of_coupon(tx, &c.coupon)?.is_some_and(|other| other != c.id) {
-        return Err(MarketingError::Invalid(format!(
-            "coupon {} belongs to another campaign",
-            c.coupon
-        )));
+        return Err(MarketingError::Invalid(format!("coupon {} belongs to another campaign", c.coupon)));
     }
-    store::put_campaign(
-        tx,
-        &(
-            c.id.clone(),
-            c.name.clone(),
-            c.segment.clone(),
-            c.coupon.clone(),
-        ),
-        now_ms,
-    )?;
-    crate::audit::store::append(
-        tx,
-        now_ms,
-        "admin",
-        "campaign_defined",
-        &format!("campaign:{}", c.id),
-        &serde_json::to_value(c).map_err(|e| DbError::corrupt(e.to_string()))?,
-    )?;
+    store::put_campaign(tx, &(c.id.clone(), c.name.clone(), c.segment.clone(), c.coupon.clone()), now_ms)?;
+    crate::audit::store::append(tx, now_ms, "admin", "campaign_defined", &format!("campaign:{}", c.id), &serde_json::to_value(c).map_err(|e| DbError::corrupt(e.to_string()))?)?;
     Ok(c.clone())
 }
 
@@ -467,37 +275,15 @@ pub struct Send {
 /// (call again for the rest). The send list is kept as a delivery in the same transaction —
 /// for the messaging system's webhook when `webhook` (`webhook.rs` delivers it), else as an
 /// export — and returned. Audited (the count).
-pub fn send(
-    tx: &mut dyn Tx,
-    id: &str,
-    webhook: bool,
-    now_ms: i64,
-) -> Result<Vec<Send>, MarketingError> {
-    let (_, _, segment, coupon) = store::campaign(tx, id)?
-        .ok_or_else(|| MarketingError::NotFound(format!("campaign {id}")))?;
-    let rule = store::segments(tx)?
-        .into_iter()
-        .find(|(s, _)| *s == segment)
-        .map(|(_, r)| r)
-        .ok_or_else(|| DbError::corrupt("a campaign's segment is gone"))?;
-    let record =
-        store::get(tx, &coupon)?.ok_or_else(|| DbError::corrupt("a campaign's coupon is gone"))?;
-    let terms = record
-        .coupon
-        .ok_or_else(|| DbError::corrupt("a campaign's coupon has no terms"))?;
+pub fn send(tx: &mut dyn Tx, id: &str, webhook: bool, now_ms: i64) -> Result<Vec<Send>, MarketingError> {
+    let (_, _, segment, coupon) = store::campaign(tx, id)?.ok_or_else(|| MarketingError::NotFound(format!("campaign {id}")))?;
+    let rule = store::segments(tx)?.into_iter().find(|(s, _)| *s == segment).map(|(_, r)| r).ok_or_else(|| DbError::corrupt("a campaign's segment is gone"))?;
+    let record = store::get(tx, &coupon)?.ok_or_else(|| DbError::corrupt("a campaign's coupon is gone"))?;
+    let terms = record.coupon.ok_or_else(|| DbError::corrupt("a campaign's coupon has no terms"))?;
     if record.state != "live" || record.ends_ms <= now_ms {
-        return Err(MarketingError::Invalid(format!(
-            "coupon {coupon} is {}: publish it again to send the campaign",
-            if record.state != "live" {
-                "withdrawn"
-            } else {
-                "over"
-            }
-        )));
+        return Err(MarketingError::Invalid(format!("coupon {coupon} is {}: publish it again to send the campaign", if record.state != "live" { "withdrawn" } else { "over" })));
     }
-    let room = usize::try_from((coupons::MAX_CODES - terms.issued).max(0))
-        .unwrap_or(0)
-        .min(coupons::MAX_ISSUE as usize);
+    let room = usize::try_from((coupons::MAX_CODES - terms.issued).max(0)).unwrap_or(0).min(coupons::MAX_ISSUE as usize);
     let mut sent = Vec::new();
     let mut after = String::new();
     'pages: loop {
@@ -516,11 +302,7 @@ pub fn send(
             }
             store::add_send(tx, id, customer, &code, now_ms)?;
             store::add_touch(tx, customer, id, "send", now_ms)?;
-            sent.push(Send {
-                customer: customer.clone(),
-                code,
-                sent_ms: now_ms,
-            });
+            sent.push(Send { customer: customer.clone(), code, sent_ms: now_ms });
         }
         match page.last() {
             Some(last) if page.len() == 500 => after = last.clone(),
@@ -529,25 +311,10 @@ pub fn send(
     }
     store::add_issued(tx, &coupon, sent.len() as i64)?;
     if !sent.is_empty() {
-        let body =
-            serde_json::json!({"campaign": id, "coupon": coupon, "sent_ms": now_ms, "sends": sent});
-        store::insert_send_batch(
-            tx,
-            id,
-            &body.to_string(),
-            sent.len() as i64,
-            if webhook { "pending" } else { "export" },
-            now_ms,
-        )?;
+        let body = serde_json::json!({"campaign": id, "coupon": coupon, "sent_ms": now_ms, "sends": sent});
+        store::insert_send_batch(tx, id, &body.to_string(), sent.len() as i64, if webhook { "pending" } else { "export" }, now_ms)?;
     }
-    crate::audit::store::append(
-        tx,
-        now_ms,
-        "admin",
-        "campaign_sent",
-        &format!("campaign:{id}"),
-        &serde_json::json!({"sent": sent.len()}),
-    )?;
+    crate::audit::store::append(tx, now_ms, "admin", "campaign_sent", &format!("campaign:{id}"), &serde_json::json!({"sent": sent.len()}))?;
     Ok(sent)
 }
 
@@ -572,12 +339,7 @@ pub struct RoiDay {
 }
 
 fn roi_day(day: String, earned: Earned) -> RoiDay {
-    RoiDay {
-        day,
-        margin: earned.margin(),
-        roi: earned.roi(),
-        earned,
-    }
+    RoiDay { day, margin: earned.margin(), roi: earned.roi(), earned }
 }
 
 pub fn roi(tx: &mut dyn Tx, id: &str, from: &str, to: &str) -> Result<Roi, MarketingError> {
@@ -590,11 +352,7 @@ pub fn roi(tx: &mut dyn Tx, id: &str, from: &str, to: &str) -> Result<Roi, Marke
             roi_day(day, e)
         })
         .collect();
-    Ok(Roi {
-        campaign: id.to_owned(),
-        days,
-        total: roi_day("total".into(), total),
-    })
+    Ok(Roi { campaign: id.to_owned(), days, total: roi_day("total".into(), total) })
 }
 
 /// The shop front tells that `customer` came through campaign `id`'s link (its UTM campaign)
@@ -602,9 +360,7 @@ pub fn roi(tx: &mut dyn Tx, id: &str, from: &str, to: &str) -> Result<Roi, Marke
 /// otherwise.
 pub fn touch(tx: &mut dyn Tx, id: &str, customer: &str, at_ms: i64) -> Result<(), MarketingError> {
     if !tote_shared::text::is_clean(customer, 40) {
-        return Err(MarketingError::Invalid(
-            "customer: 1 to 40 characters".into(),
-        ));
+        return Err(MarketingError::Invalid("customer: 1 to 40 characters".into()));
     }
     store::campaign(tx, id)?.ok_or_else(|| MarketingError::NotFound(format!("campaign {id}")))?;
     Ok(store::add_touch(tx, customer, id, "link", at_ms)?)
@@ -624,29 +380,15 @@ pub struct Recommendation {
 /// "Customers who bought this also bought": the models most often bought by the customers who
 /// bought `sku`'s model, leaving out what `customer` has already; each in the size the customer
 /// buys most (their most-bought size among the model's SKUs).
-pub fn recommend(
-    tx: &mut dyn Tx,
-    sku: &Sku,
-    customer: Option<&str>,
-    limit: u32,
-) -> Result<Vec<Recommendation>, MarketingError> {
-    let record = crate::catalog::store::get_sku(tx, sku)
-        .map_err(|_| MarketingError::NotFound(format!("SKU {sku}")))?;
+pub fn recommend(tx: &mut dyn Tx, sku: &Sku, customer: Option<&str>, limit: u32) -> Result<Vec<Recommendation>, MarketingError> {
+    let record = crate::catalog::store::get_sku(tx, sku).map_err(|_| MarketingError::NotFound(format!("SKU {sku}")))?;
     let profile = match customer {
         Some(c) => store::profile(tx, c)?,
         None => None,
     };
-    let has = |spu: &str| {
-        profile
-            .as_ref()
-            .is_some_and(|p| p.bought.iter().any(|b| b.spu == spu && b.units > 0))
-    };
+    let has = |spu: &str| profile.as_ref().is_some_and(|p| p.bought.iter().any(|b| b.spu == spu && b.units > 0));
     let mut sizes: Vec<(String, i64)> = Vec::new();
-    for b in profile
-        .iter()
-        .flat_map(|p| &p.bought)
-        .filter(|b| b.units > 0)
-    {
+    for b in profile.iter().flat_map(|p| &p.bought).filter(|b| b.units > 0) {
         match sizes.iter_mut().find(|(s, _)| *s == b.size) {
             Some(seen) => seen.1 += b.units,
             None => sizes.push((b.size.clone(), b.units)),
@@ -659,15 +401,8 @@ pub fn recommend(
             continue;
         }
         let skus = crate::catalog::store::skus_of_spu(tx, &spu)?;
-        let sized = sizes
-            .iter()
-            .find_map(|(size, _)| skus.iter().find(|s| &s.size == size))
-            .map(|s| s.sku.clone());
-        out.push(Recommendation {
-            spu,
-            customers,
-            sku: sized,
-        });
+        let sized = sizes.iter().find_map(|(size, _)| skus.iter().find(|s| &s.size == size)).map(|s| s.sku.clone());
+        out.push(Recommendation { spu, customers, sku: sized });
     }
     Ok(out)
 }

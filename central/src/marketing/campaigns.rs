@@ -73,19 +73,10 @@ use tote_shared::calendar::DAY_MS;
 
 impl SegmentRule {
     pub fn problem(&self) -> Option<String> {
-        let text_ok = |t: &Option<String>| {
-            t.as_ref()
-                .is_none_or(|t| tote_shared::text::is_clean(t, 40))
-        };
-        if self
-            .min_orders
-            .is_some_and(|n| !(0..=1_000_000).contains(&n))
-            || self
-                .min_spend
-                .is_some_and(|n| !(0..=tote_shared::Money::MAX_MINOR).contains(&n))
-            || self
-                .active_within_days
-                .is_some_and(|d| !(1..=3650).contains(&d))
+        let text_ok = |t: &Option<String>| t.as_ref().is_none_or(|t| tote_shared::text::is_clean(t, 40));
+        if self.min_orders.is_some_and(|n| !(0..=1_000_000).contains(&n))
+            || self.min_spend.is_some_and(|n| !(0..=tote_shared::Money::MAX_MINOR).contains(&n))
+            || self.active_within_days.is_some_and(|d| !(1..=3650).contains(&d))
             || !text_ok(&self.bought_spu)
             || !text_ok(&self.size)
             || !text_ok(&self.category)
@@ -99,23 +90,14 @@ impl SegmentRule {
     /// Whether the profile meets every condition at `now_ms`.
     pub fn matches(&self, p: &Profile, now_ms: i64) -> bool {
         let bought = |b: &Bought| {
-            self.bought_spu.as_ref().is_none_or(|s| *s == b.spu)
-                && self.size.as_ref().is_none_or(|s| *s == b.size)
-                && self.category.as_ref().is_none_or(|c| *c == b.category)
-                && b.units > 0
+            self.bought_spu.as_ref().is_none_or(|s| *s == b.spu) && self.size.as_ref().is_none_or(|s| *s == b.size) && self.category.as_ref().is_none_or(|c| *c == b.category) && b.units > 0
         };
-        let any_purchase =
-            self.bought_spu.is_none() && self.size.is_none() && self.category.is_none();
+        let any_purchase = self.bought_spu.is_none() && self.size.is_none() && self.category.is_none();
         self.min_orders.is_none_or(|n| p.orders >= n)
             && self.min_spend.is_none_or(|n| p.spend >= n)
-            && self
-                .active_within_days
-                .is_none_or(|d| p.orders > 0 && now_ms - p.last_ms <= i64::from(d) * DAY_MS)
+            && self.active_within_days.is_none_or(|d| p.orders > 0 && now_ms - p.last_ms <= i64::from(d) * DAY_MS)
             && (any_purchase || p.bought.iter().any(bought))
-            && self
-                .min_tier
-                .as_ref()
-                .is_none_or(|t| p.tiers_reached.contains(t))
+            && self.min_tier.as_ref().is_none_or(|t| p.tiers_reached.contains(t))
     }
 }
 
@@ -133,24 +115,19 @@ pub struct AttributionPolicy {
 
 impl Default for AttributionPolicy {
     fn default() -> Self {
-        AttributionPolicy {
-            link_window_hours: 24,
-            touch_window_days: 7,
-        }
+        AttributionPolicy { link_window_hours: 24, touch_window_days: 7 }
     }
 }
 
 impl AttributionPolicy {
     pub fn problem(&self) -> Option<String> {
-        (!(1..=720).contains(&self.link_window_hours)
-            || !(1..=30).contains(&self.touch_window_days))
-        .then(|| "attribution: link_window_hours 1 to 720, touch_window_days 1 to 30".into())
+        (!(1..=720).contains(&self.link_window_hours) || !(1..=30).contains(&self.touch_window_days))
+            .then(|| "attribution: link_window_hours 1 to 720, touch_window_days 1 to 30".into())
     }
 
     /// How far back a touch can still attribute an order: the longer window.
     pub fn lookback_ms(&self) -> i64 {
-        (i64::from(self.link_window_hours) * 3_600_000)
-            .max(i64::from(self.touch_window_days) * DAY_MS)
+        (i64::from(self.link_window_hours) * 3_600_000).max(i64::from(self.touch_window_days) * DAY_MS)
     }
 
     /// The campaign an order placed at `order_ms` is attributed to by `touches` (the
@@ -158,25 +135,15 @@ impl AttributionPolicy {
     /// link window, else the latest touch within the touch window; a tie goes to the campaign
     /// id first in order.
     pub fn attribute<'a>(&self, touches: &'a [Touch], order_ms: i64) -> Option<&'a Touch> {
-        let within =
-            |t: &&Touch, window_ms: i64| t.at_ms <= order_ms && order_ms - t.at_ms <= window_ms;
-        let latest = |a: &&Touch, b: &&Touch| {
-            a.at_ms
-                .cmp(&b.at_ms)
-                .then_with(|| b.campaign.cmp(&a.campaign))
-        };
+        let within = |t: &&Touch, window_ms: i64| t.at_ms <= order_ms && order_ms - t.at_ms <= window_ms;
+        let latest = |a: &&Touch, b: &&Touch| a.at_ms.cmp(&b.at_ms).then_with(|| b.campaign.cmp(&a.campaign));
         let link_ms = i64::from(self.link_window_hours) * 3_600_000;
         let touch_ms = i64::from(self.touch_window_days) * DAY_MS;
         touches
             .iter()
             .filter(|t| t.kind == "link" && within(t, link_ms))
             .max_by(latest)
-            .or_else(|| {
-                touches
-                    .iter()
-                    .filter(|t| within(t, touch_ms))
-                    .max_by(latest)
-            })
+            .or_else(|| touches.iter().filter(|t| within(t, touch_ms)).max_by(latest))
     }
 }
 
@@ -231,11 +198,7 @@ mod tests {
     use super::*;
 
     fn touch(campaign: &str, kind: &str, at_ms: i64) -> Touch {
-        Touch {
-            campaign: campaign.into(),
-            kind: kind.into(),
-            at_ms,
-        }
+        Touch { campaign: campaign.into(), kind: kind.into(), at_ms }
     }
 
     #[test]
@@ -243,48 +206,15 @@ mod tests {
         let policy = AttributionPolicy::default();
         let hour = 3_600_000;
         let order = 30 * DAY_MS;
-        let touches = [
-            touch("spring", "send", order - 2 * hour),
-            touch("pegasus", "link", order - 20 * hour),
-            touch("trail", "link", order + hour),
-        ];
-        assert_eq!(
-            policy
-                .attribute(&touches, order)
-                .map(|t| t.campaign.as_str()),
-            Some("pegasus"),
-            "a link within a day beats a later send"
-        );
-        let touches = [
-            touch("spring", "send", order - 2 * DAY_MS),
-            touch("pegasus", "link", order - 3 * DAY_MS),
-        ];
-        assert_eq!(
-            policy
-                .attribute(&touches, order)
-                .map(|t| t.campaign.as_str()),
-            Some("spring"),
-            "no recent link: the last touch"
-        );
+        let touches = [touch("spring", "send", order - 2 * hour), touch("pegasus", "link", order - 20 * hour), touch("trail", "link", order + hour)];
+        assert_eq!(policy.attribute(&touches, order).map(|t| t.campaign.as_str()), Some("pegasus"), "a link within a day beats a later send");
+        let touches = [touch("spring", "send", order - 2 * DAY_MS), touch("pegasus", "link", order - 3 * DAY_MS)];
+        assert_eq!(policy.attribute(&touches, order).map(|t| t.campaign.as_str()), Some("spring"), "no recent link: the last touch");
         let touches = [touch("spring", "send", order - 8 * DAY_MS)];
-        assert_eq!(
-            policy.attribute(&touches, order),
-            None,
-            "outside the window"
-        );
-        assert_eq!(
-            policy.attribute(&[touch("later", "link", order + 1)], order),
-            None,
-            "a touch after the order does not count"
-        );
-        let tie = [
-            touch("b", "send", order - DAY_MS),
-            touch("a", "send", order - DAY_MS),
-        ];
-        assert_eq!(
-            policy.attribute(&tie, order).map(|t| t.campaign.as_str()),
-            Some("a")
-        );
+        assert_eq!(policy.attribute(&touches, order), None, "outside the window");
+        assert_eq!(policy.attribute(&[touch("later", "link", order + 1)], order), None, "a touch after the order does not count");
+        let tie = [touch("b", "send", order - DAY_MS), touch("a", "send", order - DAY_MS)];
+        assert_eq!(policy.attribute(&tie, order).map(|t| t.campaign.as_str()), Some("a"));
     }
 
     fn runner() -> Profile {
@@ -295,12 +225,7 @@ mod tests {
             spend: 169_800,
             first_ms: 0,
             last_ms: 10 * DAY_MS,
-            bought: vec![Bought {
-                spu: "PEG39".into(),
-                category: "Shoes".into(),
-                size: "EU 42".into(),
-                units: 2,
-            }],
+            bought: vec![Bought { spu: "PEG39".into(), category: "Shoes".into(), size: "EU 42".into(), units: 2 }],
             tier: "silver".into(),
             tiers_reached: vec!["member".into(), "silver".into()],
         }
@@ -309,101 +234,26 @@ mod tests {
     #[test]
     fn a_segment_is_every_condition_it_names() {
         let now = 40 * DAY_MS;
-        assert!(
-            SegmentRule::default().matches(&runner(), now),
-            "no condition: everyone"
-        );
-        let pegasus = SegmentRule {
-            bought_spu: Some("PEG39".into()),
-            size: Some("EU 42".into()),
-            ..Default::default()
-        };
+        assert!(SegmentRule::default().matches(&runner(), now), "no condition: everyone");
+        let pegasus = SegmentRule { bought_spu: Some("PEG39".into()), size: Some("EU 42".into()), ..Default::default() };
         assert!(pegasus.matches(&runner(), now));
-        assert!(!SegmentRule {
-            size: Some("EU 43".into()),
-            ..pegasus.clone()
-        }
-        .matches(&runner(), now));
-        assert!(!SegmentRule {
-            bought_spu: Some("VOMERO".into()),
-            ..Default::default()
-        }
-        .matches(&runner(), now));
-        assert!(SegmentRule {
-            active_within_days: Some(30),
-            ..Default::default()
-        }
-        .matches(&runner(), now));
-        assert!(
-            !SegmentRule {
-                active_within_days: Some(29),
-                ..Default::default()
-            }
-            .matches(&runner(), now),
-            "recency counts days since the last order"
-        );
-        assert!(!SegmentRule {
-            min_orders: Some(3),
-            ..Default::default()
-        }
-        .matches(&runner(), now));
-        assert!(SegmentRule {
-            min_spend: Some(169_800),
-            ..Default::default()
-        }
-        .matches(&runner(), now));
-        assert!(
-            SegmentRule {
-                category: Some("Shoes".into()),
-                size: Some("EU 42".into()),
-                ..Default::default()
-            }
-            .matches(&runner(), now),
-            "a size in a category"
-        );
-        assert!(!SegmentRule {
-            category: Some("Apparel".into()),
-            ..Default::default()
-        }
-        .matches(&runner(), now));
-        assert!(SegmentRule {
-            min_tier: Some("silver".into()),
-            ..Default::default()
-        }
-        .matches(&runner(), now));
-        assert!(
-            !SegmentRule {
-                min_tier: Some("gold".into()),
-                ..Default::default()
-            }
-            .matches(&runner(), now),
-            "silver is below gold"
-        );
-        let returned = Profile {
-            bought: vec![Bought {
-                spu: "PEG39".into(),
-                category: "Shoes".into(),
-                size: "EU 42".into(),
-                units: 0,
-            }],
-            ..runner()
-        };
-        assert!(
-            !pegasus.matches(&returned, now),
-            "what all came back was not bought"
-        );
+        assert!(!SegmentRule { size: Some("EU 43".into()), ..pegasus.clone() }.matches(&runner(), now));
+        assert!(!SegmentRule { bought_spu: Some("VOMERO".into()), ..Default::default() }.matches(&runner(), now));
+        assert!(SegmentRule { active_within_days: Some(30), ..Default::default() }.matches(&runner(), now));
+        assert!(!SegmentRule { active_within_days: Some(29), ..Default::default() }.matches(&runner(), now), "recency counts days since the last order");
+        assert!(!SegmentRule { min_orders: Some(3), ..Default::default() }.matches(&runner(), now));
+        assert!(SegmentRule { min_spend: Some(169_800), ..Default::default() }.matches(&runner(), now));
+        assert!(SegmentRule { category: Some("Shoes".into()), size: Some("EU 42".into()), ..Default::default() }.matches(&runner(), now), "a size in a category");
+        assert!(!SegmentRule { category: Some("Apparel".into()), ..Default::default() }.matches(&runner(), now));
+        assert!(SegmentRule { min_tier: Some("silver".into()), ..Default::default() }.matches(&runner(), now));
+        assert!(!SegmentRule { min_tier: Some("gold".into()), ..Default::default() }.matches(&runner(), now), "silver is below gold");
+        let returned = Profile { bought: vec![Bought { spu: "PEG39".into(), category: "Shoes".into(), size: "EU 42".into(), units: 0 }], ..runner() };
+        assert!(!pegasus.matches(&returned, now), "what all came back was not bought");
     }
 
     #[test]
     fn margin_is_after_discounts_refunds_and_cost_and_roi_per_discount() {
-        let e = Earned {
-            orders: 1,
-            redemptions: 1,
-            discount: 5_000,
-            revenue: 166_800,
-            refunded: 83_400,
-            cost: 41_000,
-        };
+        let e = Earned { orders: 1, redemptions: 1, discount: 5_000, revenue: 166_800, refunded: 83_400, cost: 41_000 };
         assert_eq!(e.margin(), 42_400);
         assert_eq!(e.roi(), Some(42_400.0 / 5_000.0));
         assert_eq!(Earned::default().roi(), None);

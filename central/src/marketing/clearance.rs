@@ -31,57 +31,29 @@ pub struct SlowMover {
 
 /// Days `sellable` lasts at `shipped` per `window_days` (rounded down), or None when nothing
 /// shipped; `Some` only for a slow one (`min_cover_days` or more, or no sales).
-pub fn slow(
-    sellable: i64,
-    shipped: i64,
-    window_days: i64,
-    min_cover_days: i64,
-) -> Option<Option<i64>> {
+pub fn slow(sellable: i64, shipped: i64, window_days: i64, min_cover_days: i64) -> Option<Option<i64>> {
     if sellable <= 0 {
         return None;
     }
     if shipped <= 0 {
         return Some(None);
     }
-    let cover = i64::try_from(i128::from(sellable) * i128::from(window_days) / i128::from(shipped))
-        .unwrap_or(i64::MAX);
+    let cover = i64::try_from(i128::from(sellable) * i128::from(window_days) / i128::from(shipped)).unwrap_or(i64::MAX);
     (cover >= min_cover_days).then_some(Some(cover))
 }
 
 /// The slow movers at `now_ms`, the slowest first (no sales, then the most days of cover).
-pub fn slow_movers(
-    tx: &mut dyn Tx,
-    window_days: i64,
-    min_cover_days: i64,
-    now_ms: i64,
-) -> DbResult<Vec<SlowMover>> {
-    let after =
-        tote_shared::calendar::utc_day(now_ms - window_days * tote_shared::calendar::DAY_MS);
+pub fn slow_movers(tx: &mut dyn Tx, window_days: i64, min_cover_days: i64, now_ms: i64) -> DbResult<Vec<SlowMover>> {
+    let after = tote_shared::calendar::utc_day(now_ms - window_days * tote_shared::calendar::DAY_MS);
     let shipped = crate::analytics::store::shipped_after(tx, &after)?;
     let mut found = Vec::new();
     for (sku, sellable) in crate::inventory::store::sellable_by_sku(tx)? {
-        let sold = shipped
-            .iter()
-            .find(|(s, _)| *s == sku)
-            .map_or(0, |(_, n)| *n);
-        let Some(cover) = slow(sellable, sold, window_days, min_cover_days) else {
-            continue;
-        };
+        let sold = shipped.iter().find(|(s, _)| *s == sku).map_or(0, |(_, n)| *n);
+        let Some(cover) = slow(sellable, sold, window_days, min_cover_days) else { continue };
         let Ok(sku) = Sku::parse(&sku) else { continue };
-        found.push(SlowMover {
-            sku,
-            sellable,
-            shipped: sold,
-            days_of_cover: cover,
-            expiring: 0,
-        });
+        found.push(SlowMover { sku, sellable, shipped: sold, days_of_cover: cover, expiring: 0 });
     }
-    found.sort_by(|a, b| {
-        b.days_of_cover
-            .unwrap_or(i64::MAX)
-            .cmp(&a.days_of_cover.unwrap_or(i64::MAX))
-            .then_with(|| a.sku.cmp(&b.sku))
-    });
+    found.sort_by(|a, b| b.days_of_cover.unwrap_or(i64::MAX).cmp(&a.days_of_cover.unwrap_or(i64::MAX)).then_with(|| a.sku.cmp(&b.sku)));
     Ok(found)
 }
 
@@ -95,26 +67,13 @@ fn add_expiring(tx: &mut dyn Tx, slow: &mut Vec<SlowMover>) -> DbResult<()> {
         if f.kind != AlertKind::NearExpiry || f.excess <= 0 {
             continue;
         }
-        match slow
-            .iter_mut()
-            .chain(fresh.iter_mut())
-            .find(|s| s.sku == f.sku)
-        {
+        match slow.iter_mut().chain(fresh.iter_mut()).find(|s| s.sku == f.sku) {
             Some(s) => s.expiring += f.excess,
-            None => fresh.push(SlowMover {
-                sku: f.sku,
-                sellable: 0,
-                shipped: 0,
-                days_of_cover: None,
-                expiring: f.excess,
-            }),
+            None => fresh.push(SlowMover { sku: f.sku, sellable: 0, shipped: 0, days_of_cover: None, expiring: f.excess }),
         }
     }
     if !fresh.is_empty() {
-        let sellable: std::collections::HashMap<String, i64> =
-            crate::inventory::store::sellable_by_sku(tx)?
-                .into_iter()
-                .collect();
+        let sellable: std::collections::HashMap<String, i64> = crate::inventory::store::sellable_by_sku(tx)?.into_iter().collect();
         for s in &mut fresh {
             s.sellable = sellable.get(s.sku.as_str()).copied().unwrap_or(0);
         }
@@ -166,19 +125,9 @@ pub struct LeftOut {
 
 /// Publishes clearance `id`: the slow movers at `bp` off, less those it could sell below their
 /// floors (named). Refused when no SKU is slow, or none keeps its floor.
-pub fn publish(
-    tx: &mut dyn Tx,
-    id: &str,
-    c: &NewClearance,
-    now_ms: i64,
-) -> Result<Clearance, MarketingError> {
-    if !(7..=365).contains(&c.window_days)
-        || !(1..=3650).contains(&c.min_cover_days)
-        || !(1..=9_000).contains(&c.bp)
-    {
-        return Err(MarketingError::Invalid(
-            "window_days 7 to 365, min_cover_days 1 to 3650, bp 1 to 9000".into(),
-        ));
+pub fn publish(tx: &mut dyn Tx, id: &str, c: &NewClearance, now_ms: i64) -> Result<Clearance, MarketingError> {
+    if !(7..=365).contains(&c.window_days) || !(1..=3650).contains(&c.min_cover_days) || !(1..=9_000).contains(&c.bp) {
+        return Err(MarketingError::Invalid("window_days 7 to 365, min_cover_days 1 to 3650, bp 1 to 9000".into()));
     }
     let mut slow = slow_movers(tx, c.window_days, c.min_cover_days, now_ms)?;
     if c.near_expiry {
@@ -186,10 +135,7 @@ pub fn publish(
     }
     slow.truncate(super::pricing::MAX_LINES);
     if slow.is_empty() {
-        return Err(MarketingError::Invalid(format!(
-            "no SKU has stock for {} days or more at its pace",
-            c.min_cover_days
-        )));
+        return Err(MarketingError::Invalid(format!("no SKU has stock for {} days or more at its pace", c.min_cover_days)));
     }
     let mut promotion = Promotion {
         id: id.to_owned(),
@@ -205,19 +151,9 @@ pub fn publish(
     let record = match super::publish(tx, promotion.clone(), None, c.starts_ms, c.ends_ms, now_ms) {
         Err(MarketingError::BelowFloor(found)) => {
             for e in &found {
-                left_out.push(LeftOut {
-                    sku: e.sku.clone(),
-                    why: format!(
-                        "could sell at {} under its floor of {} (with {})",
-                        super::yuan(e.worst),
-                        super::yuan(e.floor),
-                        e.stack.join(" + ")
-                    ),
-                });
+                left_out.push(LeftOut { sku: e.sku.clone(), why: format!("could sell at {} under its floor of {} (with {})", super::yuan(e.worst), super::yuan(e.floor), e.stack.join(" + ")) });
             }
-            promotion
-                .skus
-                .retain(|s| !found.iter().any(|e| e.sku == *s));
+            promotion.skus.retain(|s| !found.iter().any(|e| e.sku == *s));
             slow.retain(|s| promotion.skus.contains(&s.sku));
             if promotion.skus.is_empty() {
                 return Err(MarketingError::BelowFloor(found));
@@ -226,11 +162,7 @@ pub fn publish(
         }
         other => other?,
     };
-    Ok(Clearance {
-        promotion: record,
-        skus: slow,
-        left_out,
-    })
+    Ok(Clearance { promotion: record, skus: slow, left_out })
 }
 
 #[cfg(test)]
@@ -239,11 +171,7 @@ mod tests {
 
     #[test]
     fn stock_that_outlasts_the_cover_is_slow_and_unsold_stock_slowest() {
-        assert_eq!(
-            slow(120, 10, 30, 90),
-            Some(Some(360)),
-            "10 a month: 120 pairs last a year"
-        );
+        assert_eq!(slow(120, 10, 30, 90), Some(Some(360)), "10 a month: 120 pairs last a year");
         assert_eq!(slow(20, 10, 30, 90), None, "two months of cover: not slow");
         assert_eq!(slow(5, 0, 30, 90), Some(None), "nothing shipped");
         assert_eq!(slow(0, 0, 30, 90), None, "nothing to clear");

@@ -39,9 +39,7 @@ pub struct CouponTerms {
 
 impl CouponTerms {
     pub fn problem(&self) -> Option<String> {
-        if !(1..=10_000_000).contains(&self.limit_total)
-            || !(1..=1_000).contains(&self.limit_per_user)
-        {
+        if !(1..=10_000_000).contains(&self.limit_total) || !(1..=1_000).contains(&self.limit_per_user) {
             return Some("coupon: limit_total 1 to 10000000, limit_per_user 1 to 1000".into());
         }
         None
@@ -75,13 +73,8 @@ pub struct Code {
 
 /// A fresh code from 10 random bytes.
 pub fn code_from(random: &[u8; 10]) -> String {
-    let bits = random
-        .iter()
-        .fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
-    (0..CODE_LEN)
-        .rev()
-        .map(|i| char::from(ALPHABET[((bits >> (i * 5)) & 31) as usize]))
-        .collect()
+    let bits = random.iter().fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
+    (0..CODE_LEN).rev().map(|i| char::from(ALPHABET[((bits >> (i * 5)) & 31) as usize])).collect()
 }
 
 /// A code as a customer may type it: case, spaces and dashes do not matter. None when it cannot
@@ -90,11 +83,7 @@ pub fn normalise(typed: &str) -> Option<String> {
     if typed.len() > 64 {
         return None;
     }
-    let code: String = typed
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-'))
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
+    let code: String = typed.chars().filter(|c| !matches!(c, ' ' | '-')).map(|c| c.to_ascii_uppercase()).collect();
     (code.len() == CODE_LEN && code.bytes().all(|b| ALPHABET.contains(&b))).then_some(code)
 }
 
@@ -104,14 +93,8 @@ pub fn unusable(code: &Code, customer: Option<&str>) -> Option<String> {
         return Some(format!("coupon code {} has been used", code.code));
     }
     match (&code.customer, customer) {
-        (Some(_), None) => Some(format!(
-            "coupon code {} belongs to a customer: name the customer",
-            code.code
-        )),
-        (Some(owner), Some(who)) if owner != who => Some(format!(
-            "coupon code {} belongs to another customer",
-            code.code
-        )),
+        (Some(_), None) => Some(format!("coupon code {} belongs to a customer: name the customer", code.code)),
+        (Some(owner), Some(who)) if owner != who => Some(format!("coupon code {} belongs to another customer", code.code)),
         _ => None,
     }
 }
@@ -127,18 +110,9 @@ mod tests {
         assert_eq!(code_from(&[0; 10]), "0000000000000000");
         let mixed = code_from(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
         assert_eq!(mixed.len(), CODE_LEN);
-        let typed = format!(
-            "{}-{} {}",
-            &mixed[..4].to_lowercase(),
-            &mixed[4..8],
-            &mixed[8..]
-        );
+        let typed = format!("{}-{} {}", &mixed[..4].to_lowercase(), &mixed[4..8], &mixed[8..]);
         assert_eq!(normalise(&typed).as_deref(), Some(mixed.as_str()));
-        assert_eq!(
-            normalise("ILOU000000000000"),
-            None,
-            "letters Crockford leaves out"
-        );
+        assert_eq!(normalise("ILOU000000000000"), None, "letters Crockford leaves out");
         assert_eq!(normalise("0000"), None);
         // Different bytes, different codes: every bit lands in the code.
         let mut seen = std::collections::HashSet::new();
@@ -151,19 +125,11 @@ mod tests {
 
     #[test]
     fn a_used_or_someone_elses_code_is_refused_in_words() {
-        let code = |state: &str, customer: Option<&str>| Code {
-            code: "C".into(),
-            promotion: "P".into(),
-            customer: customer.map(str::to_owned),
-            state: state.into(),
-            order_id: None,
-        };
+        let code = |state: &str, customer: Option<&str>| Code { code: "C".into(), promotion: "P".into(), customer: customer.map(str::to_owned), state: state.into(), order_id: None };
         assert_eq!(unusable(&code("available", None), None), None);
         assert_eq!(unusable(&code("available", Some("u1")), Some("u1")), None);
         assert!(unusable(&code("reserved", None), Some("u1")).is_some_and(|w| w.contains("used")));
-        assert!(unusable(&code("available", Some("u1")), Some("u2"))
-            .is_some_and(|w| w.contains("another customer")));
-        assert!(unusable(&code("available", Some("u1")), None)
-            .is_some_and(|w| w.contains("name the customer")));
+        assert!(unusable(&code("available", Some("u1")), Some("u2")).is_some_and(|w| w.contains("another customer")));
+        assert!(unusable(&code("available", Some("u1")), None).is_some_and(|w| w.contains("name the customer")));
     }
 }

@@ -57,34 +57,18 @@ impl FlashSale {
 
 /// Why one flash order is refused, if it is: the sale not running, no customer, more than
 /// the customer may still buy, more than is left.
-pub fn refusal(
-    sale: &FlashSale,
-    customer: Option<&str>,
-    bought: i64,
-    qty: i64,
-    now_ms: i64,
-) -> Option<String> {
+pub fn refusal(sale: &FlashSale, customer: Option<&str>, bought: i64, qty: i64, now_ms: i64) -> Option<String> {
     if !sale.selling(now_ms) {
         return Some(format!("flash sale {} is not selling now", sale.id));
     }
     if customer.is_none() {
-        return Some(format!(
-            "flash sale {}: name the customer (at most {} per customer)",
-            sale.id, sale.per_user
-        ));
+        return Some(format!("flash sale {}: name the customer (at most {} per customer)", sale.id, sale.per_user));
     }
     if bought + qty > sale.per_user {
-        return Some(format!(
-            "flash sale {}: at most {} per customer, {bought} bought already",
-            sale.id, sale.per_user
-        ));
+        return Some(format!("flash sale {}: at most {} per customer, {bought} bought already", sale.id, sale.per_user));
     }
     if qty > sale.left() {
-        return Some(format!(
-            "flash sale {} is sold out: {} left",
-            sale.id,
-            sale.left().max(0)
-        ));
+        return Some(format!("flash sale {} is sold out: {} left", sale.id, sale.left().max(0)));
     }
     None
 }
@@ -111,45 +95,24 @@ pub struct NewFlashSale {
 
 /// HQ publishes a flash sale: the quota is held at the warehouse now (refused when it has
 /// not that much sellable), the price checked against the floor. Audited.
-pub fn publish(
-    tx: &mut dyn Tx,
-    id: &str,
-    new: &NewFlashSale,
-    now_ms: i64,
-) -> Result<FlashSale, MarketingError> {
+pub fn publish(tx: &mut dyn Tx, id: &str, new: &NewFlashSale, now_ms: i64) -> Result<FlashSale, MarketingError> {
     let invalid = |why: String| Err(MarketingError::Invalid(why));
     if !super::plain(id) {
         return invalid("id: 1 to 40 letters, digits, '-' or '_'".into());
     }
-    if !(1..=MAX_QUOTA).contains(&new.quota)
-        || !(1..=MAX_PER_USER).contains(&new.per_user)
-        || new.starts_ms < 0
-        || new.starts_ms >= new.ends_ms
-        || new.ends_ms <= now_ms
-    {
+    if !(1..=MAX_QUOTA).contains(&new.quota) || !(1..=MAX_PER_USER).contains(&new.per_user) || new.starts_ms < 0 || new.starts_ms >= new.ends_ms || new.ends_ms <= now_ms {
         return invalid(format!("quota 1 to {MAX_QUOTA}, per_user 1 to {MAX_PER_USER}, a window that ends after it starts and after now"));
     }
     if store::flash(tx, id)?.is_some() {
         return invalid(format!("flash sale {id} exists: publish another id"));
     }
-    let record = crate::catalog::store::get_sku(tx, &new.sku)
-        .map_err(|_| MarketingError::Invalid(format!("SKU {} is not in the catalog", new.sku)))?;
+    let record = crate::catalog::store::get_sku(tx, &new.sku).map_err(|_| MarketingError::Invalid(format!("SKU {} is not in the catalog", new.sku)))?;
     if !record.state.on_sale() {
-        return Err(MarketingError::Invalid(format!(
-            "SKU {} is not on sale ({})",
-            new.sku,
-            record.state.as_str()
-        )));
+        return Err(MarketingError::Invalid(format!("SKU {} is not on sale ({})", new.sku, record.state.as_str())));
     }
-    let floor = store::policy(tx)?
-        .floors
-        .floor(record.price.minor(), record.cost.minor());
+    let floor = store::policy(tx)?.floors.floor(record.price.minor(), record.cost.minor());
     if !(floor..=record.price.minor()).contains(&new.price) {
-        return invalid(format!(
-            "the flash price must be between the floor {} and the list price {}",
-            super::yuan(floor),
-            super::yuan(record.price.minor())
-        ));
+        return invalid(format!("the flash price must be between the floor {} and the list price {}", super::yuan(floor), super::yuan(record.price.minor())));
     }
     if store::flash_live_for(tx, &new.sku, id)? {
         return invalid(format!("SKU {} is in another live flash sale", new.sku));
@@ -171,49 +134,24 @@ pub fn publish(
     move_hold(tx, &sale, new.quota, StockLevel::lock, now_ms)?;
     store::insert_flash(tx, &sale)?;
     let detail = serde_json::to_value(&sale).map_err(|e| DbError::corrupt(e.to_string()))?;
-    crate::audit::store::append(
-        tx,
-        now_ms,
-        "admin",
-        "flash_sale_published",
-        &format!("flash_sale:{id}"),
-        &detail,
-    )?;
+    crate::audit::store::append(tx, now_ms, "admin", "flash_sale_published", &format!("flash_sale:{id}"), &detail)?;
     Ok(sale)
 }
 
 /// Locks (`StockLevel::lock`) or releases (`StockLevel::release_lock`) `qty` of the sale's
 /// hold at its warehouse.
-fn move_hold(
-    tx: &mut dyn Tx,
-    sale: &FlashSale,
-    qty: i64,
-    rule: inventory::Rule,
-    now_ms: i64,
-) -> Result<(), MarketingError> {
+fn move_hold(tx: &mut dyn Tx, sale: &FlashSale, qty: i64, rule: inventory::Rule, now_ms: i64) -> Result<(), MarketingError> {
     if qty <= 0 {
         return Ok(());
     }
     let levels = inventory::store::lock(tx, &[(&sale.sku, &sale.warehouse)])?;
-    let change = [Change {
-        sku: &sale.sku,
-        warehouse: &sale.warehouse,
-        rule,
-        qty,
-    }];
+    let change = [Change { sku: &sale.sku, warehouse: &sale.warehouse, rule, qty }];
     let decided = inventory::decide(&change, &levels).map_err(|e| match e {
         InventoryError::Db(e) => MarketingError::Db(e),
-        refused => MarketingError::Stock(format!(
-            "flash sale {} at {}: {refused}",
-            sale.id, sale.warehouse
-        )),
+        refused => MarketingError::Stock(format!("flash sale {} at {}: {refused}", sale.id, sale.warehouse)),
     })?;
     let reference = format!("flash_sale:{}", sale.id);
-    let cause = Cause {
-        cause: "flash_sale_hold",
-        reference: &reference,
-        at_ms: now_ms,
-    };
+    let cause = Cause { cause: "flash_sale_hold", reference: &reference, at_ms: now_ms };
     for (level, moved) in &decided {
         inventory::store::save(tx, &sale.sku, &sale.warehouse, level, moved, &cause)?;
     }
@@ -221,21 +159,10 @@ fn move_hold(
 }
 
 /// One order takes `qty` units of the sale (its row locked meanwhile), or is refused.
-pub fn take(
-    tx: &mut dyn Tx,
-    sale_id: &str,
-    order_id: u64,
-    customer: Option<&str>,
-    qty: i64,
-    now_ms: i64,
-) -> Result<(), MarketingError> {
-    let mut sale = store::flash_for_update(tx, sale_id)?
-        .ok_or_else(|| MarketingError::NotFound(format!("flash sale {sale_id}")))?;
+pub fn take(tx: &mut dyn Tx, sale_id: &str, order_id: u64, customer: Option<&str>, qty: i64, now_ms: i64) -> Result<(), MarketingError> {
+    let mut sale = store::flash_for_update(tx, sale_id)?.ok_or_else(|| MarketingError::NotFound(format!("flash sale {sale_id}")))?;
     let bought = match customer {
-        Some(c) => store::flash_bought(tx, sale_id, &[c])?
-            .get(c)
-            .copied()
-            .unwrap_or(0),
+        Some(c) => store::flash_bought(tx, sale_id, &[c])?.get(c).copied().unwrap_or(0),
         None => 0,
     };
     if let Some(why) = refusal(&sale, customer, bought, qty, now_ms) {
@@ -243,12 +170,8 @@ pub fn take(
     }
     sale.sold += qty;
     store::set_flash(tx, sale_id, sale.sold, "live", now_ms)?;
-    store::add_flash_orders(
-        tx,
-        sale_id,
-        &[(order_id, customer.unwrap_or_default(), qty)],
-    )
-    .map_err(MarketingError::from)
+    store::add_flash_orders(tx, sale_id, &[(order_id, customer.unwrap_or_default(), qty)])
+        .map_err(MarketingError::from)
 }
 
 /// An order that held units of a sale ended (cancelled or closed; the order's own lock is
@@ -262,45 +185,30 @@ pub fn release(tx: &mut dyn Tx, order_id: u64, was_unpaid: bool, now_ms: i64) ->
     if !was_unpaid {
         return Ok(());
     }
-    let Some((sale_id, qty)) = store::flash_held_by(tx, order_id)? else {
-        return Ok(());
-    };
+    let Some((sale_id, qty)) = store::flash_held_by(tx, order_id)? else { return Ok(()) };
     store::release_flash_order(tx, &sale_id, order_id)?;
-    let Some(mut sale) = store::flash_for_update(tx, &sale_id)? else {
-        return Ok(());
-    };
+    let Some(mut sale) = store::flash_for_update(tx, &sale_id)? else { return Ok(()) };
     if sale.state != "live" {
         return Ok(());
     }
-    let level = inventory::store::lock(tx, &[(&sale.sku, &sale.warehouse)])?
-        .pop()
-        .unwrap_or_default();
+    let level = inventory::store::lock(tx, &[(&sale.sku, &sale.warehouse)])?.pop().unwrap_or_default();
     let back = qty.min(level.sellable().max(0));
     sale.quota -= qty - back;
     sale.sold -= qty;
     store::set_flash_quota(tx, &sale_id, sale.quota, sale.sold, now_ms)?;
     match move_hold(tx, &sale, back, StockLevel::lock, now_ms) {
         Err(MarketingError::Db(e)) => Err(e),
-        Err(other) => Err(DbError::corrupt(format!(
-            "a hold within sellable refused: {other}"
-        ))),
+        Err(other) => Err(DbError::corrupt(format!("a hold within sellable refused: {other}"))),
         Ok(()) => Ok(()),
     }
 }
 
 /// Ends a sale (HQ, or its window closed): what is left of the hold goes back to sellable.
-pub fn end(
-    tx: &mut dyn Tx,
-    id: &str,
-    by_hq: bool,
-    now_ms: i64,
-) -> Result<FlashSale, MarketingError> {
+pub fn end(tx: &mut dyn Tx, id: &str, by_hq: bool, now_ms: i64) -> Result<FlashSale, MarketingError> {
     // The stock row before the sale's, as every path locks them.
-    let seen = store::flash(tx, id)?
-        .ok_or_else(|| MarketingError::NotFound(format!("flash sale {id}")))?;
+    let seen = store::flash(tx, id)?.ok_or_else(|| MarketingError::NotFound(format!("flash sale {id}")))?;
     inventory::store::lock(tx, &[(&seen.sku, &seen.warehouse)])?;
-    let mut sale = store::flash_for_update(tx, id)?
-        .ok_or_else(|| MarketingError::NotFound(format!("flash sale {id}")))?;
+    let mut sale = store::flash_for_update(tx, id)?.ok_or_else(|| MarketingError::NotFound(format!("flash sale {id}")))?;
     if sale.state != "live" {
         return Ok(sale);
     }
@@ -308,14 +216,7 @@ pub fn end(
     store::set_flash(tx, id, sale.sold, "ended", now_ms)?;
     (sale.state, sale.updated_ms) = ("ended".into(), now_ms);
     if by_hq {
-        crate::audit::store::append(
-            tx,
-            now_ms,
-            "admin",
-            "flash_sale_ended",
-            &format!("flash_sale:{id}"),
-            &serde_json::json!({"sold": sale.sold}),
-        )?;
+        crate::audit::store::append(tx, now_ms, "admin", "flash_sale_ended", &format!("flash_sale:{id}"), &serde_json::json!({"sold": sale.sold}))?;
     }
     Ok(sale)
 }
@@ -332,10 +233,7 @@ pub fn end_due(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> Result<u32, Marketin
 /// The sales of `skus` selling at `now_ms`, their rows not locked (the order path locks the
 /// one it takes from).
 pub fn selling(tx: &mut dyn Tx, skus: &[&Sku], now_ms: i64) -> DbResult<Vec<FlashSale>> {
-    Ok(store::live_flash(tx, skus)?
-        .into_iter()
-        .filter(|s| s.selling(now_ms))
-        .collect())
+    Ok(store::live_flash(tx, skus)?.into_iter().filter(|s| s.selling(now_ms)).collect())
 }
 
 #[cfg(test)]
@@ -364,32 +262,12 @@ mod tests {
         let s = sale();
         assert_eq!(refusal(&s, Some("u1"), 0, 1, 1_500), None);
         assert!(refusal(&s, Some("u1"), 0, 1, 999).is_some_and(|w| w.contains("not selling")));
-        assert!(
-            refusal(&s, Some("u1"), 0, 1, 2_000).is_some_and(|w| w.contains("not selling")),
-            "the end is exclusive"
-        );
+        assert!(refusal(&s, Some("u1"), 0, 1, 2_000).is_some_and(|w| w.contains("not selling")), "the end is exclusive");
         assert!(refusal(&s, None, 0, 1, 1_500).is_some_and(|w| w.contains("name the customer")));
-        assert!(
-            refusal(&s, Some("u1"), 1, 1, 1_500).is_some_and(|w| w.contains("1 bought already"))
-        );
+        assert!(refusal(&s, Some("u1"), 1, 1, 1_500).is_some_and(|w| w.contains("1 bought already")));
         assert!(refusal(&s, Some("u1"), 0, 2, 1_500).is_some_and(|w| w.contains("per customer")));
-        let last = FlashSale {
-            per_user: 5,
-            ..sale()
-        };
-        assert!(
-            refusal(&last, Some("u1"), 0, 2, 1_500).is_some_and(|w| w.contains("sold out: 1 left"))
-        );
-        assert!(refusal(
-            &FlashSale {
-                state: "ended".into(),
-                ..sale()
-            },
-            Some("u1"),
-            0,
-            1,
-            1_500
-        )
-        .is_some());
+        let last = FlashSale { per_user: 5, ..sale() };
+        assert!(refusal(&last, Some("u1"), 0, 2, 1_500).is_some_and(|w| w.contains("sold out: 1 left")));
+        assert!(refusal(&FlashSale { state: "ended".into(), ..sale() }, Some("u1"), 0, 1, 1_500).is_some());
     }
 }

@@ -61,26 +61,10 @@ pub struct NewPromotion {
 /// it could sell a SKU below its floor. Audited.
 #[utoipa::path(put, path = "/api/v1/marketing/promotions/{id}", params(("id" = String, Path, description = "The promotion's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
     request_body = NewPromotion, responses((status = 200, body = PromotionRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
-pub async fn publish(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-    Json(body): Json<NewPromotion>,
-) -> Result<Json<PromotionRecord>, ApiError> {
-    let promotion = Promotion {
-        id,
-        layer: body.layer,
-        class: body.class,
-        shop: body.shop,
-        skus: body.skus,
-        benefit: body.benefit,
-        tier: body.tier,
-        segment: body.segment,
-    };
+pub async fn publish(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(body): Json<NewPromotion>) -> Result<Json<PromotionRecord>, ApiError> {
+    let promotion = Promotion { id, layer: body.layer, class: body.class, shop: body.shop, skus: body.skus, benefit: body.benefit, tier: body.tier, segment: body.segment };
     let (starts, ends, coupon, now) = (body.starts_ms, body.ends_ms, body.coupon, now_ms());
-    let record = state
-        .write(move |tx| super::publish(tx, promotion.clone(), coupon, starts, ends, now))
-        .await?;
+    let record = state.write(move |tx| super::publish(tx, promotion.clone(), coupon, starts, ends, now)).await?;
     Ok(Json(record))
 }
 
@@ -98,52 +82,27 @@ pub struct PromotionsQuery {
 /// Promotions by id.
 #[utoipa::path(get, path = "/api/v1/marketing/promotions", params(PromotionsQuery),
     responses((status = 200, body = Vec<PromotionRecord>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "marketing")]
-pub async fn list(
-    _: Reader,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Query(q): Query<PromotionsQuery>,
-) -> Result<Json<Vec<PromotionRecord>>, ApiError> {
-    if q.state
-        .as_deref()
-        .is_some_and(|s| !matches!(s, "live" | "withdrawn"))
-    {
-        return Err(ApiError::BadRequest(
-            "state must be live or withdrawn".into(),
-        ));
+pub async fn list(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Query(q): Query<PromotionsQuery>) -> Result<Json<Vec<PromotionRecord>>, ApiError> {
+    if q.state.as_deref().is_some_and(|s| !matches!(s, "live" | "withdrawn")) {
+        return Err(ApiError::BadRequest("state must be live or withdrawn".into()));
     }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 1000".into(),
-        ));
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
     }
-    Ok(Json(
-        state
-            .db
-            .read(move |tx| store::list(tx, q.state.as_deref(), limit))
-            .await?,
-    ))
+    Ok(Json(state.db.read(move |tx| store::list(tx, q.state.as_deref(), limit)).await?))
 }
 
 /// HQ withdraws a promotion from now on. Audited.
 #[utoipa::path(post, path = "/api/v1/marketing/promotions/{id}/withdraw", params(("id" = String, Path, description = "The promotion's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
     responses((status = 200, body = PromotionRecord), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
-pub async fn withdraw(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<PromotionRecord>, ApiError> {
+pub async fn withdraw(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>) -> Result<Json<PromotionRecord>, ApiError> {
     let now = now_ms();
-    Ok(Json(
-        state.write(move |tx| super::withdraw(tx, &id, now)).await?,
-    ))
+    Ok(Json(state.write(move |tx| super::withdraw(tx, &id, now)).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/marketing/policy", responses((status = 200, body = MarketingPolicy), doc::Unauthorized, doc::Unavailable), tag = "marketing")]
-pub async fn policy(
-    _: Reader,
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> Result<Json<MarketingPolicy>, ApiError> {
+pub async fn policy(_: Reader, axum::extract::State(state): axum::extract::State<AppState>) -> Result<Json<MarketingPolicy>, ApiError> {
     Ok(Json(state.db.read(store::policy).await?))
 }
 
@@ -151,18 +110,12 @@ pub async fn policy(
 /// margin floors. Promotions published before are not checked again. Audited.
 #[utoipa::path(put, path = "/api/v1/marketing/policy", request_body = MarketingPolicy,
     responses((status = 200, body = MarketingPolicy), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
-pub async fn put_policy(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Json(body): Json<MarketingPolicy>,
-) -> Result<Json<MarketingPolicy>, ApiError> {
+pub async fn put_policy(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Json(body): Json<MarketingPolicy>) -> Result<Json<MarketingPolicy>, ApiError> {
     if let Some(why) = body.problem() {
         return Err(ApiError::unprocessable("invalid-policy", why));
     }
     let (saved, now) = (body.clone(), now_ms());
-    state
-        .write(move |tx| super::set_policy(tx, &saved, now))
-        .await?;
+    state.write(move |tx| super::set_policy(tx, &saved, now)).await?;
     Ok(Json(body))
 }
 
@@ -199,27 +152,13 @@ pub struct Cart {
 /// on its lines, never below a floor. Changes nothing: the order takes the code.
 #[utoipa::path(post, path = "/api/v1/checkout/price", request_body = Cart,
     responses((status = 200, body = Priced), doc::JsonBody, doc::Unauthorized, doc::Conflict, doc::Unavailable), tag = "marketing")]
-pub async fn price(
-    _: Reader,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Json(cart): Json<Cart>,
-) -> Result<Json<Priced>, ApiError> {
+pub async fn price(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Json(cart): Json<Cart>) -> Result<Json<Priced>, ApiError> {
     if cart.lines.is_empty() || cart.lines.len() > MAX_CART_LINES {
-        return Err(ApiError::unprocessable(
-            "invalid-lines",
-            format!("a cart has 1 to {MAX_CART_LINES} lines"),
-        ));
+        return Err(ApiError::unprocessable("invalid-lines", format!("a cart has 1 to {MAX_CART_LINES} lines")));
     }
     let lines: Vec<(Sku, Qty)> = cart.lines.into_iter().map(|l| (l.sku, l.qty)).collect();
-    if let Some((n, _)) = lines
-        .iter()
-        .enumerate()
-        .find(|(n, (sku, _))| lines[..*n].iter().any(|(s, _)| s == sku))
-    {
-        return Err(ApiError::unprocessable(
-            "invalid-lines",
-            format!("line {}: each SKU once", n + 1),
-        ));
+    if let Some((n, _)) = lines.iter().enumerate().find(|(n, (sku, _))| lines[..*n].iter().any(|(s, _)| s == sku)) {
+        return Err(ApiError::unprocessable("invalid-lines", format!("line {}: each SKU once", n + 1)));
     }
     if let Some(customer) = &cart.customer {
         crate::http::check_text("customer", customer, 40)?;
@@ -229,13 +168,7 @@ pub async fn price(
         return Err(ApiError::unprocessable("invalid-points", why));
     }
     let (customer, codes, points) = (cart.customer, cart.coupons, cart.points);
-    Ok(Json(
-        state
-            .db
-            .read(move |tx| super::price_cart(tx, &lines, customer.as_deref(), &codes, points, now))
-            .await?
-            .priced,
-    ))
+    Ok(Json(state.db.read(move |tx| super::price_cart(tx, &lines, customer.as_deref(), &codes, points, now)).await?.priced))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -259,24 +192,14 @@ pub struct IssuedCodes {
 /// each. Audited.
 #[utoipa::path(post, path = "/api/v1/marketing/promotions/{id}/codes", params(("id" = String, Path, description = "The coupon's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
     request_body = NewCodes, responses((status = 201, body = IssuedCodes), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
-pub async fn issue_codes(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-    Json(body): Json<NewCodes>,
-) -> Result<(axum::http::StatusCode, Json<IssuedCodes>), ApiError> {
+pub async fn issue_codes(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(body): Json<NewCodes>) -> Result<(axum::http::StatusCode, Json<IssuedCodes>), ApiError> {
     if let Some(customer) = &body.customer {
         crate::http::check_text("customer", customer, 40)?;
     }
     let now = now_ms();
     let promotion = id.clone();
-    let codes = state
-        .write(move |tx| super::issue_codes(tx, &id, body.count, body.customer.as_deref(), now))
-        .await?;
-    Ok((
-        axum::http::StatusCode::CREATED,
-        Json(IssuedCodes { promotion, codes }),
-    ))
+    let codes = state.write(move |tx| super::issue_codes(tx, &id, body.count, body.customer.as_deref(), now)).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(IssuedCodes { promotion, codes })))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -291,124 +214,64 @@ pub struct CodesQuery {
 /// A coupon's codes, by code: who owns each and which order holds it.
 #[utoipa::path(get, path = "/api/v1/marketing/promotions/{id}/codes", params(("id" = String, Path, description = "The coupon's id", pattern = "^[A-Za-z0-9_-]{1,40}$"), CodesQuery),
     responses((status = 200, body = Vec<Code>), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
-pub async fn codes(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<CodesQuery>,
-) -> Result<Json<Vec<Code>>, ApiError> {
+pub async fn codes(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Query(q): Query<CodesQuery>) -> Result<Json<Vec<Code>>, ApiError> {
     let (id, limit) = (known(id, "promotion")?, limit(q.limit)?);
-    Ok(Json(
-        state
-            .db
-            .read(move |tx| store::codes_of(tx, &id, limit))
-            .await?,
-    ))
+    Ok(Json(state.db.read(move |tx| store::codes_of(tx, &id, limit)).await?))
 }
 
 /// HQ publishes a flash sale: its quota is held at the warehouse from now (409 when it has
 /// not that much sellable), its price between the floor and the list price. Audited.
 #[utoipa::path(put, path = "/api/v1/marketing/flash-sales/{id}", params(("id" = String, Path, description = "The sale's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
     request_body = NewFlashSale, responses((status = 201, body = FlashSale), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unavailable), tag = "marketing")]
-pub async fn publish_flash(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-    Json(body): Json<NewFlashSale>,
-) -> Result<(axum::http::StatusCode, Json<FlashSale>), ApiError> {
+pub async fn publish_flash(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(body): Json<NewFlashSale>) -> Result<(axum::http::StatusCode, Json<FlashSale>), ApiError> {
     let now = now_ms();
-    let sale = state
-        .write(move |tx| super::flash::publish(tx, &id, &body, now))
-        .await?;
+    let sale = state.write(move |tx| super::flash::publish(tx, &id, &body, now)).await?;
     Ok((axum::http::StatusCode::CREATED, Json(sale)))
 }
 
 /// Flash sales by id, with what each has sold.
 #[utoipa::path(get, path = "/api/v1/marketing/flash-sales", params(CodesQuery),
     responses((status = 200, body = Vec<FlashSale>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "marketing")]
-pub async fn flash_sales(
-    _: Reader,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Query(q): Query<CodesQuery>,
-) -> Result<Json<Vec<FlashSale>>, ApiError> {
+pub async fn flash_sales(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Query(q): Query<CodesQuery>) -> Result<Json<Vec<FlashSale>>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 1000".into(),
-        ));
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
     }
-    Ok(Json(
-        state
-            .db
-            .read(move |tx| store::list_flash(tx, limit))
-            .await?,
-    ))
+    Ok(Json(state.db.read(move |tx| store::list_flash(tx, limit)).await?))
 }
 
 /// HQ ends a flash sale now: what is left of its hold goes back to sellable. Audited.
 #[utoipa::path(post, path = "/api/v1/marketing/flash-sales/{id}/end", params(("id" = String, Path, description = "The sale's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
     responses((status = 200, body = FlashSale), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
-pub async fn end_flash(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<FlashSale>, ApiError> {
+pub async fn end_flash(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>) -> Result<Json<FlashSale>, ApiError> {
     let now = now_ms();
-    Ok(Json(
-        state
-            .write(move |tx| super::flash::end(tx, &id, true, now))
-            .await?,
-    ))
+    Ok(Json(state.write(move |tx| super::flash::end(tx, &id, true, now)).await?))
 }
 
 /// HQ publishes a group buy: its SKU at a group price (between the floor and the list price)
 /// for groups of `size` that form within `window_ms` of opening. Audited.
 #[utoipa::path(put, path = "/api/v1/marketing/group-buys/{id}", params(("id" = String, Path, description = "The group buy's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
     request_body = NewGroupBuy, responses((status = 201, body = GroupBuy), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
-pub async fn publish_group_buy(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-    Json(body): Json<NewGroupBuy>,
-) -> Result<(axum::http::StatusCode, Json<GroupBuy>), ApiError> {
+pub async fn publish_group_buy(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(body): Json<NewGroupBuy>) -> Result<(axum::http::StatusCode, Json<GroupBuy>), ApiError> {
     let now = now_ms();
-    let offer = state
-        .write(move |tx| super::groups::publish(tx, &id, &body, now))
-        .await?;
+    let offer = state.write(move |tx| super::groups::publish(tx, &id, &body, now)).await?;
     Ok((axum::http::StatusCode::CREATED, Json(offer)))
 }
 
 /// Group buys by id.
 #[utoipa::path(get, path = "/api/v1/marketing/group-buys", params(CodesQuery),
     responses((status = 200, body = Vec<GroupBuy>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "marketing")]
-pub async fn group_buys(
-    _: Reader,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Query(q): Query<CodesQuery>,
-) -> Result<Json<Vec<GroupBuy>>, ApiError> {
+pub async fn group_buys(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Query(q): Query<CodesQuery>) -> Result<Json<Vec<GroupBuy>>, ApiError> {
     let limit = limit(q.limit)?;
-    Ok(Json(
-        state
-            .db
-            .read(move |tx| store::list_group_buys(tx, limit))
-            .await?,
-    ))
+    Ok(Json(state.db.read(move |tx| store::list_group_buys(tx, limit)).await?))
 }
 
 /// HQ ends a group buy: no group opens from now; open groups run to their deadlines. Audited.
 #[utoipa::path(post, path = "/api/v1/marketing/group-buys/{id}/end", params(("id" = String, Path, description = "The group buy's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
     responses((status = 200, body = GroupBuy), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
-pub async fn end_group_buy(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<GroupBuy>, ApiError> {
+pub async fn end_group_buy(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>) -> Result<Json<GroupBuy>, ApiError> {
     let now = now_ms();
-    Ok(Json(
-        state
-            .write(move |tx| super::groups::end(tx, &id, now))
-            .await?,
-    ))
+    Ok(Json(state.write(move |tx| super::groups::end(tx, &id, now)).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -426,47 +289,29 @@ pub struct GroupsQuery {
 /// A group buy's groups, the newest first: the open ones are those a customer may join.
 #[utoipa::path(get, path = "/api/v1/marketing/group-buys/{id}/groups", params(("id" = String, Path, description = "The group buy's id"), GroupsQuery),
     responses((status = 200, body = Vec<Group>), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "marketing")]
-pub async fn groups(
-    _: Reader,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<GroupsQuery>,
-) -> Result<Json<Vec<Group>>, ApiError> {
+pub async fn groups(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Query(q): Query<GroupsQuery>) -> Result<Json<Vec<Group>>, ApiError> {
     let limit = limit(q.limit)?;
-    if q.state
-        .as_deref()
-        .is_some_and(|s| !matches!(s, "open" | "formed" | "failed"))
-    {
+    if q.state.as_deref().is_some_and(|s| !matches!(s, "open" | "formed" | "failed")) {
         return Err(ApiError::BadRequest("state: open, formed or failed".into()));
     }
     let found = state
         .db
-        .read(
-            move |tx| -> Result<Option<Vec<Group>>, crate::db::DbError> {
-                if store::group_buy(tx, &id)?.is_none() {
-                    return Ok(None);
-                }
-                Ok(Some(store::groups_of(tx, &id, q.state.as_deref(), limit)?))
-            },
-        )
+        .read(move |tx| -> Result<Option<Vec<Group>>, crate::db::DbError> {
+            if store::group_buy(tx, &id)?.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(store::groups_of(tx, &id, q.state.as_deref(), limit)?))
+        })
         .await?;
-    found
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound("group buy".into()))
+    found.map(Json).ok_or_else(|| ApiError::NotFound("group buy".into()))
 }
 
 /// One group with its members' orders.
 #[utoipa::path(get, path = "/api/v1/marketing/groups/{id}", params(("id" = u64, Path, description = "The group's id", minimum = 1)),
     responses((status = 200, body = Group), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "marketing")]
-pub async fn group(
-    _: Reader,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<u64>,
-) -> Result<Json<Group>, ApiError> {
+pub async fn group(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<u64>) -> Result<Json<Group>, ApiError> {
     let found = state.db.read(move |tx| store::group(tx, id)).await?;
-    found
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound("group".into()))
+    found.map(Json).ok_or_else(|| ApiError::NotFound("group".into()))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -485,24 +330,13 @@ pub struct SlowQuery {
 /// shipped over `window_days`, or that did not ship at all; the slowest first.
 #[utoipa::path(get, path = "/api/v1/marketing/slow-movers", params(SlowQuery),
     responses((status = 200, body = Vec<super::clearance::SlowMover>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "marketing")]
-pub async fn slow_movers(
-    _: Reader,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Query(q): Query<SlowQuery>,
-) -> Result<Json<Vec<super::clearance::SlowMover>>, ApiError> {
+pub async fn slow_movers(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Query(q): Query<SlowQuery>) -> Result<Json<Vec<super::clearance::SlowMover>>, ApiError> {
     let (window, cover) = (q.window_days.unwrap_or(30), q.min_cover_days.unwrap_or(90));
     if !(7..=365).contains(&window) || !(1..=3650).contains(&cover) {
-        return Err(ApiError::BadRequest(
-            "window_days 7 to 365, min_cover_days 1 to 3650".into(),
-        ));
+        return Err(ApiError::BadRequest("window_days 7 to 365, min_cover_days 1 to 3650".into()));
     }
     let now = now_ms();
-    Ok(Json(
-        state
-            .db
-            .read(move |tx| super::clearance::slow_movers(tx, window, cover, now))
-            .await?,
-    ))
+    Ok(Json(state.db.read(move |tx| super::clearance::slow_movers(tx, window, cover, now)).await?))
 }
 
 /// HQ clears slow stock: one item-layer discount over today's slow movers (for one segment,
@@ -510,84 +344,43 @@ pub async fn slow_movers(
 /// when nothing is slow or nothing keeps its floor. Audited as a promotion.
 #[utoipa::path(put, path = "/api/v1/marketing/clearances/{id}", params(("id" = String, Path, description = "The clearance's promotion id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
     request_body = super::clearance::NewClearance, responses((status = 200, body = super::clearance::Clearance), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
-pub async fn clearance(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-    Json(body): Json<super::clearance::NewClearance>,
-) -> Result<Json<super::clearance::Clearance>, ApiError> {
+pub async fn clearance(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(body): Json<super::clearance::NewClearance>) -> Result<Json<super::clearance::Clearance>, ApiError> {
     let now = now_ms();
-    Ok(Json(
-        state
-            .write(move |tx| super::clearance::publish(tx, &id, &body, now))
-            .await?,
-    ))
+    Ok(Json(state.write(move |tx| super::clearance::publish(tx, &id, &body, now)).await?))
 }
 
 /// HQ defines a segment by rules; every customer is tested now and again whenever their
 /// profile changes. Audited.
 #[utoipa::path(put, path = "/api/v1/marketing/segments/{id}", params(("id" = String, Path, description = "The segment's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
     request_body = SegmentRule, responses((status = 200, body = Segment), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
-pub async fn define_segment(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-    Json(body): Json<serde_json::Value>,
-) -> Result<Json<Segment>, ApiError> {
+pub async fn define_segment(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(body): Json<serde_json::Value>) -> Result<Json<Segment>, ApiError> {
     // Every condition is optional, so serde would take an array for the object: refuse it.
     if !body.is_object() {
-        return Err(ApiError::unprocessable(
-            "invalid-json",
-            "a segment's rule is a JSON object",
-        ));
+        return Err(ApiError::unprocessable("invalid-json", "a segment's rule is a JSON object"));
     }
-    let rule: SegmentRule = serde_json::from_value(body)
-        .map_err(|e| ApiError::unprocessable("invalid-json", e.to_string()))?;
+    let rule: SegmentRule = serde_json::from_value(body).map_err(|e| ApiError::unprocessable("invalid-json", e.to_string()))?;
     let now = now_ms();
-    Ok(Json(
-        state
-            .write(move |tx| super::audience::define_segment(tx, &id, &rule, now))
-            .await?,
-    ))
+    Ok(Json(state.write(move |tx| super::audience::define_segment(tx, &id, &rule, now)).await?))
 }
 
 /// A segment's members, by customer id.
 #[utoipa::path(get, path = "/api/v1/marketing/segments/{id}/members", params(("id" = String, Path, description = "The segment's id", pattern = "^[A-Za-z0-9_-]{1,40}$"), CodesQuery),
     responses((status = 200, body = Vec<String>), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
-pub async fn members(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<CodesQuery>,
-) -> Result<Json<Vec<String>>, ApiError> {
+pub async fn members(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Query(q): Query<CodesQuery>) -> Result<Json<Vec<String>>, ApiError> {
     let (id, limit) = (known(id, "segment")?, limit(q.limit)?);
-    Ok(Json(
-        state
-            .db
-            .read(move |tx| store::members(tx, &id, "", limit))
-            .await?,
-    ))
+    Ok(Json(state.db.read(move |tx| store::members(tx, &id, "", limit)).await?))
 }
 
 /// A customer's profile as the journal built it.
 #[utoipa::path(get, path = "/api/v1/marketing/customers/{customer}", params(("customer" = String, Path, description = "The channel's id of the customer")),
     responses((status = 200, body = Profile), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
-pub async fn customer(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(customer): Path<String>,
-) -> Result<Json<Profile>, ApiError> {
+pub async fn customer(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(customer): Path<String>) -> Result<Json<Profile>, ApiError> {
     if !tote_shared::text::is_clean(&customer, 40) {
         return Err(ApiError::NotFound("customer".into()));
     }
     let now = now_ms();
-    let found = state
-        .db
-        .read(move |tx| super::audience::profile(tx, &customer, now))
-        .await?;
-    found
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound("customer".into()))
+    let found = state.db.read(move |tx| super::audience::profile(tx, &customer, now)).await?;
+    found.map(Json).ok_or_else(|| ApiError::NotFound("customer".into()))
 }
 
 /// A customer's membership: their tier (as of now: a period that ended is reviewed), their
@@ -595,39 +388,21 @@ pub async fn customer(
 /// any or locked (a lot unlocks when its order completes).
 #[utoipa::path(get, path = "/api/v1/marketing/customers/{customer}/membership", params(("customer" = String, Path, description = "The channel's id of the customer")),
     responses((status = 200, body = super::loyalty::Standing), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
-pub async fn membership(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(customer): Path<String>,
-) -> Result<Json<super::loyalty::Standing>, ApiError> {
+pub async fn membership(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(customer): Path<String>) -> Result<Json<super::loyalty::Standing>, ApiError> {
     if !tote_shared::text::is_clean(&customer, 40) {
         return Err(ApiError::NotFound("customer".into()));
     }
     let now = now_ms();
-    Ok(Json(
-        state
-            .db
-            .read(move |tx| super::loyalty::standing(tx, &customer, now))
-            .await?,
-    ))
+    Ok(Json(state.db.read(move |tx| super::loyalty::standing(tx, &customer, now)).await?))
 }
 
 /// HQ defines a campaign: a segment and the coupon it sends them. Audited.
 #[utoipa::path(put, path = "/api/v1/marketing/campaigns/{id}", params(("id" = String, Path, description = "The campaign's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
     request_body = Campaign, responses((status = 200, body = Campaign), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]
-pub async fn put_campaign(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-    Json(mut body): Json<Campaign>,
-) -> Result<Json<Campaign>, ApiError> {
+pub async fn put_campaign(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(mut body): Json<Campaign>) -> Result<Json<Campaign>, ApiError> {
     body.id = id;
     let now = now_ms();
-    Ok(Json(
-        state
-            .write(move |tx| super::audience::put_campaign(tx, &body, now))
-            .await?,
-    ))
+    Ok(Json(state.write(move |tx| super::audience::put_campaign(tx, &body, now)).await?))
 }
 
 /// Sends the campaign: a code of its own to each member of its segment who still meets the
@@ -635,18 +410,10 @@ pub async fn put_campaign(
 /// messaging system; `GET …/sends` exports it again. Audited.
 #[utoipa::path(post, path = "/api/v1/marketing/campaigns/{id}/send", params(("id" = String, Path, description = "The campaign's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
     responses((status = 200, body = Vec<Send>), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
-pub async fn send(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Vec<Send>>, ApiError> {
+pub async fn send(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<Send>>, ApiError> {
     let now = now_ms();
     let webhook = state.settings.marketing.send_webhook.is_some();
-    Ok(Json(
-        state
-            .write(move |tx| super::audience::send(tx, &id, webhook, now))
-            .await?,
-    ))
+    Ok(Json(state.write(move |tx| super::audience::send(tx, &id, webhook, now)).await?))
 }
 
 /// Who came through a campaign's link.
@@ -663,16 +430,9 @@ pub struct LinkTouch {
 /// link, or the campaign sent to them).
 #[utoipa::path(post, path = "/api/v1/marketing/campaigns/{id}/touches", params(("id" = String, Path, description = "The campaign's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
     request_body = LinkTouch, responses((status = 204), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
-pub async fn touch(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-    Json(body): Json<LinkTouch>,
-) -> Result<axum::http::StatusCode, ApiError> {
+pub async fn touch(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Json(body): Json<LinkTouch>) -> Result<axum::http::StatusCode, ApiError> {
     let now = now_ms();
-    state
-        .write(move |tx| super::audience::touch(tx, &id, &body.customer, now))
-        .await?;
+    state.write(move |tx| super::audience::touch(tx, &id, &body.customer, now)).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -681,52 +441,27 @@ pub async fn touch(
 /// and last error.
 #[utoipa::path(get, path = "/api/v1/marketing/campaigns/{id}/deliveries", params(("id" = String, Path, description = "The campaign's id", pattern = "^[A-Za-z0-9_-]{1,40}$"), CodesQuery),
     responses((status = 200, body = Vec<store::SendBatch>), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
-pub async fn deliveries(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<CodesQuery>,
-) -> Result<Json<Vec<store::SendBatch>>, ApiError> {
+pub async fn deliveries(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Query(q): Query<CodesQuery>) -> Result<Json<Vec<store::SendBatch>>, ApiError> {
     let (id, limit) = (known(id, "campaign")?, limit(q.limit)?);
     let found = state
         .db
-        .read(
-            move |tx| -> Result<Option<Vec<store::SendBatch>>, crate::db::DbError> {
-                if store::campaign(tx, &id)?.is_none() {
-                    return Ok(None);
-                }
-                Ok(Some(store::send_batches(tx, &id, limit)?))
-            },
-        )
+        .read(move |tx| -> Result<Option<Vec<store::SendBatch>>, crate::db::DbError> {
+            if store::campaign(tx, &id)?.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(store::send_batches(tx, &id, limit)?))
+        })
         .await?;
-    found
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound("campaign".into()))
+    found.map(Json).ok_or_else(|| ApiError::NotFound("campaign".into()))
 }
 
 /// The campaign's send list, by customer.
 #[utoipa::path(get, path = "/api/v1/marketing/campaigns/{id}/sends", params(("id" = String, Path, description = "The campaign's id", pattern = "^[A-Za-z0-9_-]{1,40}$"), CodesQuery),
     responses((status = 200, body = Vec<Send>), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "marketing")]
-pub async fn sends(
-    _: Admin,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<CodesQuery>,
-) -> Result<Json<Vec<Send>>, ApiError> {
+pub async fn sends(_: Admin, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Query(q): Query<CodesQuery>) -> Result<Json<Vec<Send>>, ApiError> {
     let (id, limit) = (known(id, "campaign")?, limit(q.limit)?);
-    let rows = state
-        .db
-        .read(move |tx| store::sends(tx, &id, limit))
-        .await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|(customer, code, sent_ms)| Send {
-                customer,
-                code,
-                sent_ms,
-            })
-            .collect(),
-    ))
+    let rows = state.db.read(move |tx| store::sends(tx, &id, limit)).await?;
+    Ok(Json(rows.into_iter().map(|(customer, code, sent_ms)| Send { customer, code, sent_ms }).collect()))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -746,25 +481,11 @@ pub struct RoiQuery {
 /// margin per unit of discount.
 #[utoipa::path(get, path = "/api/v1/marketing/campaigns/{id}/roi", params(("id" = String, Path, description = "The campaign's id", pattern = "^[A-Za-z0-9_-]{1,40}$"), RoiQuery),
     responses((status = 200, body = Roi), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "marketing")]
-pub async fn roi(
-    _: Reader,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<RoiQuery>,
-) -> Result<Json<Roi>, ApiError> {
-    if tote_shared::calendar::parse_day(&q.from).is_none()
-        || tote_shared::calendar::parse_day(&q.to).is_none()
-    {
-        return Err(ApiError::BadRequest(
-            "from and to are days, YYYY-MM-DD".into(),
-        ));
+pub async fn roi(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>, Query(q): Query<RoiQuery>) -> Result<Json<Roi>, ApiError> {
+    if tote_shared::calendar::parse_day(&q.from).is_none() || tote_shared::calendar::parse_day(&q.to).is_none() {
+        return Err(ApiError::BadRequest("from and to are days, YYYY-MM-DD".into()));
     }
-    Ok(Json(
-        state
-            .db
-            .read(move |tx| super::audience::roi(tx, &id, &q.from, &q.to))
-            .await?,
-    ))
+    Ok(Json(state.db.read(move |tx| super::audience::roi(tx, &id, &q.from, &q.to)).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -784,31 +505,15 @@ pub struct RecommendQuery {
 /// shopper's size.
 #[utoipa::path(get, path = "/api/v1/marketing/recommendations", params(RecommendQuery),
     responses((status = 200, body = Vec<Recommendation>), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "marketing")]
-pub async fn recommendations(
-    _: Reader,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Query(q): Query<RecommendQuery>,
-) -> Result<Json<Vec<Recommendation>>, ApiError> {
+pub async fn recommendations(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Query(q): Query<RecommendQuery>) -> Result<Json<Vec<Recommendation>>, ApiError> {
     let limit = q.limit.unwrap_or(5);
     if !(1..=50).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 50".into(),
-        ));
+        return Err(ApiError::BadRequest("limit must be between 1 and 50".into()));
     }
-    if q.customer
-        .as_deref()
-        .is_some_and(|c| !tote_shared::text::is_clean(c, 40))
-    {
-        return Err(ApiError::BadRequest(
-            "customer: 1 to 40 characters of clean text".into(),
-        ));
+    if q.customer.as_deref().is_some_and(|c| !tote_shared::text::is_clean(c, 40)) {
+        return Err(ApiError::BadRequest("customer: 1 to 40 characters of clean text".into()));
     }
-    Ok(Json(
-        state
-            .db
-            .read(move |tx| super::audience::recommend(tx, &q.sku, q.customer.as_deref(), limit))
-            .await?,
-    ))
+    Ok(Json(state.db.read(move |tx| super::audience::recommend(tx, &q.sku, q.customer.as_deref(), limit)).await?))
 }
 
 /// An id that could name something (1 to 40 letters, digits, '-' or '_'), else 404.
@@ -816,19 +521,14 @@ fn known(id: String, what: &str) -> Result<String, ApiError> {
     if super::plain(&id) {
         Ok(id)
     } else {
-        Err(ApiError::NotFound(format!(
-            "{what} {}",
-            id.chars().take(40).collect::<String>()
-        )))
+        Err(ApiError::NotFound(format!("{what} {}", id.chars().take(40).collect::<String>())))
     }
 }
 
 fn limit(asked: Option<u32>) -> Result<u32, ApiError> {
     let limit = asked.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 1000".into(),
-        ));
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
     }
     Ok(limit)
 }
@@ -842,26 +542,11 @@ impl From<MarketingError> for ApiError {
             MarketingError::Cart(_) => ApiError::unprocessable("invalid-lines", detail),
             MarketingError::BelowFloor(_) => ApiError::unprocessable("below-floor", detail),
             MarketingError::CouponInvalid(_) => ApiError::unprocessable("invalid-coupon", detail),
-            MarketingError::CouponTaken(_) => ApiError::Conflict {
-                slug: "coupon-taken",
-                detail,
-            },
-            MarketingError::SoldOut(_) => ApiError::Conflict {
-                slug: "flash-sale",
-                detail,
-            },
-            MarketingError::Stock(_) => ApiError::Conflict {
-                slug: "insufficient-stock",
-                detail,
-            },
-            MarketingError::PointsShort(_) => ApiError::Conflict {
-                slug: "points",
-                detail,
-            },
-            MarketingError::GroupClosed(_) => ApiError::Conflict {
-                slug: "group-buy",
-                detail,
-            },
+            MarketingError::CouponTaken(_) => ApiError::Conflict { slug: "coupon-taken", detail },
+            MarketingError::SoldOut(_) => ApiError::Conflict { slug: "flash-sale", detail },
+            MarketingError::Stock(_) => ApiError::Conflict { slug: "insufficient-stock", detail },
+            MarketingError::PointsShort(_) => ApiError::Conflict { slug: "points", detail },
+            MarketingError::GroupClosed(_) => ApiError::Conflict { slug: "group-buy", detail },
             MarketingError::Db(e) => e.into(),
         }
     }

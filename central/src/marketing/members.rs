@@ -49,17 +49,9 @@ pub struct Membership {
 
 impl Default for Membership {
     fn default() -> Self {
-        let tier = |name: &str, min_spend, earn_bp| TierRule {
-            name: name.into(),
-            min_spend,
-            earn_bp,
-        };
+        let tier = |name: &str, min_spend, earn_bp| TierRule { name: name.into(), min_spend, earn_bp };
         Membership {
-            tiers: vec![
-                tier("member", 0, 10_000),
-                tier("silver", 200_000, 12_000),
-                tier("gold", 1_000_000, 15_000),
-            ],
+            tiers: vec![tier("member", 0, 10_000), tier("silver", 200_000, 12_000), tier("gold", 1_000_000, 15_000)],
             point_value: 1,
             points_max_share_bp: 5_000,
             points_life_days: 365,
@@ -81,33 +73,15 @@ pub struct Member {
 impl Membership {
     pub fn problem(&self) -> Option<String> {
         if self.tiers.is_empty() || self.tiers.len() > MAX_TIERS || self.tiers[0].min_spend != 0 {
-            return Some(format!(
-                "membership.tiers: 1 to {MAX_TIERS}, the first from a spend of 0"
-            ));
+            return Some(format!("membership.tiers: 1 to {MAX_TIERS}, the first from a spend of 0"));
         }
-        if self
-            .tiers
-            .windows(2)
-            .any(|w| w[1].min_spend <= w[0].min_spend)
-            || self
-                .tiers
-                .iter()
-                .any(|t| !super::plain(&t.name) || t.earn_bp > 1_000_000)
-        {
+        if self.tiers.windows(2).any(|w| w[1].min_spend <= w[0].min_spend) || self.tiers.iter().any(|t| !super::plain(&t.name) || t.earn_bp > 1_000_000) {
             return Some("membership.tiers: rising min_spend, names of 1 to 40 letters, digits, '-' or '_', earn_bp at most 1000000".into());
         }
-        if self
-            .tiers
-            .iter()
-            .enumerate()
-            .any(|(i, t)| self.tiers[..i].iter().any(|o| o.name == t.name))
-        {
+        if self.tiers.iter().enumerate().any(|(i, t)| self.tiers[..i].iter().any(|o| o.name == t.name)) {
             return Some("membership.tiers: each name once".into());
         }
-        if !(1..=10_000).contains(&self.point_value)
-            || self.points_max_share_bp > 9_000
-            || !(1..=3650).contains(&self.points_life_days)
-        {
+        if !(1..=10_000).contains(&self.point_value) || self.points_max_share_bp > 9_000 || !(1..=3650).contains(&self.points_life_days) {
             return Some("membership: point_value 1 to 10000, points_max_share_bp at most 9000, points_life_days 1 to 3650".into());
         }
         None
@@ -115,10 +89,7 @@ impl Membership {
 
     /// The highest tier `spend` reaches.
     pub fn tier_for(&self, spend: i64) -> usize {
-        self.tiers
-            .iter()
-            .rposition(|t| spend >= t.min_spend)
-            .unwrap_or(0)
+        self.tiers.iter().rposition(|t| spend >= t.min_spend).unwrap_or(0)
     }
 
     /// The tier named `name`, if the policy has it.
@@ -135,12 +106,7 @@ impl Membership {
     pub fn after_spend(&self, m: Member, spend_12m: i64, now_ms: i64) -> Member {
         let reached = self.tier_for(spend_12m);
         if reached > m.tier {
-            Member {
-                tier: reached,
-                held: m.held,
-                since_ms: now_ms,
-                review_ms: Some(now_ms.saturating_add(YEAR_MS)),
-            }
+            Member { tier: reached, held: m.held, since_ms: now_ms, review_ms: Some(now_ms.saturating_add(YEAR_MS)) }
         } else {
             m
         }
@@ -152,11 +118,7 @@ impl Membership {
     pub fn after_refund(&self, m: Member, spend_12m: i64) -> Member {
         let tier = self.tier_for(spend_12m).max(m.held);
         if tier < m.tier {
-            Member {
-                tier,
-                review_ms: (tier > 0).then_some(m.review_ms).flatten(),
-                ..m
-            }
+            Member { tier, review_ms: (tier > 0).then_some(m.review_ms).flatten(), ..m }
         } else {
             m
         }
@@ -179,9 +141,7 @@ impl Membership {
     /// Points an order paying `paid` (minor units) earns at `tier`: whole points, rounded down.
     pub fn points_for(&self, tier: usize, paid: i64) -> i64 {
         let bp = self.tiers.get(tier).map_or(0, |t| i128::from(t.earn_bp));
-        i64::try_from(i128::from(paid.max(0)) * bp / 1_000_000)
-            .unwrap_or(super::points::MAX_POINTS)
-            .min(super::points::MAX_POINTS)
+        i64::try_from(i128::from(paid.max(0)) * bp / 1_000_000).unwrap_or(super::points::MAX_POINTS).min(super::points::MAX_POINTS)
     }
 }
 
@@ -191,13 +151,7 @@ mod tests {
 
     /// Spend at each moment: (from_ms, 12-month spend from then).
     fn spend(steps: &'static [(i64, i64)]) -> impl Fn(i64) -> i64 {
-        move |t| {
-            steps
-                .iter()
-                .rev()
-                .find(|(from, _)| *from <= t)
-                .map_or(0, |(_, s)| *s)
-        }
+        move |t| steps.iter().rev().find(|(from, _)| *from <= t).map_or(0, |(_, s)| *s)
     }
 
     #[test]
@@ -207,26 +161,12 @@ mod tests {
         let m = policy.after_spend(m, 150_000, 10 * DAY_MS);
         assert_eq!(m.tier, 0, "¥1,500 in 12 months: still a member");
         let m = policy.after_spend(m, 250_000, 20 * DAY_MS);
-        assert_eq!(
-            (m.tier, m.since_ms, m.review_ms),
-            (1, 20 * DAY_MS, Some(20 * DAY_MS + YEAR_MS)),
-            "silver at once"
-        );
+        assert_eq!((m.tier, m.since_ms, m.review_ms), (1, 20 * DAY_MS, Some(20 * DAY_MS + YEAR_MS)), "silver at once");
         let m = policy.after_spend(m, 50_000, 200 * DAY_MS);
-        assert_eq!(
-            m.tier, 1,
-            "the spend fell (a refund, or old orders leaving the window): silver still"
-        );
+        assert_eq!(m.tier, 1, "the spend fell (a refund, or old orders leaving the window): silver still");
         // At the period's end the 12 months ending then decide: ¥500 — a member again.
-        let m = policy.reviewed(
-            m,
-            spend(&[(0, 250_000), (300 * DAY_MS, 50_000)]),
-            400 * DAY_MS,
-        );
-        assert_eq!(
-            (m.tier, m.since_ms, m.review_ms),
-            (0, 20 * DAY_MS + YEAR_MS, None)
-        );
+        let m = policy.reviewed(m, spend(&[(0, 250_000), (300 * DAY_MS, 50_000)]), 400 * DAY_MS);
+        assert_eq!((m.tier, m.since_ms, m.review_ms), (0, 20 * DAY_MS + YEAR_MS, None));
     }
 
     #[test]
@@ -235,66 +175,30 @@ mod tests {
         let m = policy.after_spend(Member::default(), 1_200_000, 0);
         assert_eq!(m.tier, 2, "straight to gold");
         let kept = policy.reviewed(m, spend(&[(0, 1_200_000)]), YEAR_MS + DAY_MS);
-        assert_eq!(
-            (kept.tier, kept.since_ms, kept.review_ms),
-            (2, 0, Some(2 * YEAR_MS)),
-            "gold again for another year"
-        );
-        let two_years = policy.reviewed(
-            m,
-            spend(&[(0, 1_200_000), (YEAR_MS + 1, 300_000)]),
-            2 * YEAR_MS + 1,
-        );
-        assert_eq!(
-            (two_years.tier, two_years.review_ms),
-            (1, Some(3 * YEAR_MS)),
-            "each period ended in turn: gold, then silver"
-        );
+        assert_eq!((kept.tier, kept.since_ms, kept.review_ms), (2, 0, Some(2 * YEAR_MS)), "gold again for another year");
+        let two_years = policy.reviewed(m, spend(&[(0, 1_200_000), (YEAR_MS + 1, 300_000)]), 2 * YEAR_MS + 1);
+        assert_eq!((two_years.tier, two_years.review_ms), (1, Some(3 * YEAR_MS)), "each period ended in turn: gold, then silver");
     }
 
     #[test]
     fn a_refund_undoes_an_upgrade_of_this_period_but_never_goes_below_what_the_review_left() {
         let policy = Membership::default();
         let silver = policy.after_spend(Member::default(), 250_000, 0);
-        assert_eq!(
-            policy.after_refund(silver, 50_000).tier,
-            0,
-            "paid, lifted, refunded: back to member"
-        );
-        assert_eq!(
-            policy.after_refund(silver, 210_000),
-            silver,
-            "still reaches silver"
-        );
+        assert_eq!(policy.after_refund(silver, 50_000).tier, 0, "paid, lifted, refunded: back to member");
+        assert_eq!(policy.after_refund(silver, 210_000), silver, "still reaches silver");
         let kept = policy.reviewed(silver, spend(&[(0, 250_000)]), YEAR_MS);
         assert_eq!((kept.tier, kept.held), (1, 1), "the review left silver");
         let gold = policy.after_spend(kept, 1_100_000, YEAR_MS + DAY_MS);
         let refunded = policy.after_refund(gold, 300_000);
-        assert_eq!(
-            (refunded.tier, refunded.review_ms),
-            (1, gold.review_ms),
-            "back to silver, never below what the review left"
-        );
-        assert_eq!(
-            policy.after_refund(kept, 0),
-            kept,
-            "a tier the review left stays its period"
-        );
+        assert_eq!((refunded.tier, refunded.review_ms), (1, gold.review_ms), "back to silver, never below what the review left");
+        assert_eq!(policy.after_refund(kept, 0), kept, "a tier the review left stays its period");
     }
 
     #[test]
     fn points_are_whole_and_tiers_earn_more() {
         let policy = Membership::default();
-        assert_eq!(
-            policy.points_for(0, 154_800),
-            1_548,
-            "¥1,548.00 earns 1,548 points"
-        );
-        assert_eq!(
-            policy.points_for(2, 154_899),
-            2_323,
-            "gold: 1.5 a yuan, rounded down"
-        );
+        assert_eq!(policy.points_for(0, 154_800), 1_548, "¥1,548.00 earns 1,548 points");
+        assert_eq!(policy.points_for(2, 154_899), 2_323, "gold: 1.5 a yuan, rounded down");
         assert_eq!(policy.points_for(0, -5), 0);
         assert_eq!(policy.points_for(9, 100_000), 0, "no such tier");
     }
@@ -311,10 +215,7 @@ mod tests {
         let mut p = Membership::default();
         p.tiers[2].name = "silver".into();
         assert!(p.problem().is_some(), "a name once");
-        let p = Membership {
-            point_value: 0,
-            ..Membership::default()
-        };
+        let p = Membership { point_value: 0, ..Membership::default() };
         assert!(p.problem().is_some());
     }
 }

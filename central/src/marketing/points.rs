@@ -98,11 +98,7 @@ impl Ledger {
 
     /// Points the customer may spend at `now_ms`.
     pub fn available(&self, now_ms: i64) -> i64 {
-        self.lots
-            .values()
-            .filter(|l| l.locked_until_ms <= now_ms && l.live(now_ms))
-            .map(|l| l.remaining)
-            .sum()
+        self.lots.values().filter(|l| l.locked_until_ms <= now_ms && l.live(now_ms)).map(|l| l.remaining).sum()
     }
 
     /// Points coming into `lot` (earned, or given back): the debt takes its part first.
@@ -115,18 +111,9 @@ impl Ledger {
 
     /// Order `order_id` was delivered and earns `points`, locked until `locked_until_ms` and
     /// expiring at `expires_ms`. Once per order.
-    pub fn earn(
-        &mut self,
-        order_id: u64,
-        points: i64,
-        now_ms: i64,
-        locked_until_ms: i64,
-        expires_ms: i64,
-    ) -> Result<(), PointsError> {
+    pub fn earn(&mut self, order_id: u64, points: i64, now_ms: i64, locked_until_ms: i64, expires_ms: i64) -> Result<(), PointsError> {
         if !(1..=MAX_POINTS).contains(&points) || expires_ms <= locked_until_ms.max(now_ms) {
-            return refuse(format!(
-                "order {order_id}: 1 to {MAX_POINTS} points, expiring after they unlock"
-            ));
+            return refuse(format!("order {order_id}: 1 to {MAX_POINTS} points, expiring after they unlock"));
         }
         if self.lots.contains_key(&order_id) {
             return refuse(format!("order {order_id} has earned its points already"));
@@ -152,22 +139,11 @@ impl Ledger {
 
     /// Order `order_id`'s return window closed: its lot unlocks at `now_ms` and expires at
     /// `expires_ms`. False when it has no lot or it unlocked already.
-    pub fn unlock(
-        &mut self,
-        order_id: u64,
-        now_ms: i64,
-        expires_ms: i64,
-    ) -> Result<bool, PointsError> {
+    pub fn unlock(&mut self, order_id: u64, now_ms: i64, expires_ms: i64) -> Result<bool, PointsError> {
         if expires_ms <= now_ms {
             return refuse(format!("order {order_id}: points expire after they unlock"));
         }
-        let Some(lot) = self
-            .lots
-            .get_mut(&order_id)
-            .filter(|l| l.locked_until_ms > now_ms)
-        else {
-            return Ok(false);
-        };
+        let Some(lot) = self.lots.get_mut(&order_id).filter(|l| l.locked_until_ms > now_ms) else { return Ok(false) };
         lot.locked_until_ms = now_ms;
         lot.expires_ms = expires_ms;
         Ok(true)
@@ -175,26 +151,15 @@ impl Ledger {
 
     /// Spends `points` at `now_ms` from the unlocked lots that expire first (then the older),
     /// all or nothing.
-    pub fn redeem(
-        &mut self,
-        id: u64,
-        points: i64,
-        now_ms: i64,
-    ) -> Result<&Redemption, PointsError> {
+    pub fn redeem(&mut self, id: u64, points: i64, now_ms: i64) -> Result<&Redemption, PointsError> {
         if points <= 0 || self.redemptions.contains_key(&id) {
-            return refuse(format!(
-                "redemption {id}: a new redemption of a positive number of points"
-            ));
+            return refuse(format!("redemption {id}: a new redemption of a positive number of points"));
         }
         let available = self.available(now_ms);
         if points > available {
             return refuse(format!("{points} points asked, {available} available"));
         }
-        let mut order: Vec<&mut Lot> = self
-            .lots
-            .values_mut()
-            .filter(|l| l.locked_until_ms <= now_ms && l.live(now_ms) && l.remaining > 0)
-            .collect();
+        let mut order: Vec<&mut Lot> = self.lots.values_mut().filter(|l| l.locked_until_ms <= now_ms && l.live(now_ms) && l.remaining > 0).collect();
         order.sort_by_key(|l| (l.expires_ms, l.earned_ms, l.order_id));
         let mut left = points;
         let mut taken = Vec::new();
@@ -208,13 +173,7 @@ impl Ledger {
                 break;
             }
         }
-        Ok(self.redemptions.entry(id).or_insert(Redemption {
-            id,
-            taken,
-            returned: false,
-            points,
-            given_back: 0,
-        }))
+        Ok(self.redemptions.entry(id).or_insert(Redemption { id, taken, returned: false, points, given_back: 0 }))
     }
 
     /// The redemption's order was cancelled or wholly refunded: all its points go back to
@@ -232,17 +191,9 @@ impl Ledger {
     /// debt first, and expired again at once where a lot's date has passed. What went back
     /// before counts, so the same refund twice gives nothing more. Returns the points given
     /// back.
-    pub fn return_share(
-        &mut self,
-        id: u64,
-        share_bp: u32,
-        now_ms: i64,
-    ) -> Result<i64, PointsError> {
-        let Some(r) = self.redemptions.get_mut(&id) else {
-            return refuse(format!("no redemption {id}"));
-        };
-        let due = i64::try_from(i128::from(r.points) * i128::from(share_bp.min(10_000)) / 10_000)
-            .unwrap_or(0);
+    pub fn return_share(&mut self, id: u64, share_bp: u32, now_ms: i64) -> Result<i64, PointsError> {
+        let Some(r) = self.redemptions.get_mut(&id) else { return refuse(format!("no redemption {id}")) };
+        let due = i64::try_from(i128::from(r.points) * i128::from(share_bp.min(10_000)) / 10_000).unwrap_or(0);
         let mut owed = (due - r.given_back).max(0);
         let given = owed;
         let mut back = Vec::new();
@@ -258,9 +209,7 @@ impl Ledger {
         r.given_back += given - owed;
         r.returned = r.given_back >= r.points;
         for (order_id, n) in back {
-            let Some(lot) = self.lots.get_mut(&order_id) else {
-                continue;
-            };
+            let Some(lot) = self.lots.get_mut(&order_id) else { continue };
             lot.redeemed -= n;
             // The debt takes its part first; of the rest, what comes back to an expired lot
             // expires at once.
@@ -281,11 +230,8 @@ impl Ledger {
     /// what expired is not owed. What was taken back before counts, so returning the same
     /// units twice takes nothing more. Returns the points taken back.
     pub fn claw_back(&mut self, order_id: u64, share_bp: u32) -> i64 {
-        let Some(lot) = self.lots.get_mut(&order_id) else {
-            return 0;
-        };
-        let due = i64::try_from(i128::from(lot.earned) * i128::from(share_bp.min(10_000)) / 10_000)
-            .unwrap_or(0);
+        let Some(lot) = self.lots.get_mut(&order_id) else { return 0 };
+        let due = i64::try_from(i128::from(lot.earned) * i128::from(share_bp.min(10_000)) / 10_000).unwrap_or(0);
         let owed = (due - lot.returned_due).max(0);
         lot.returned_due = lot.returned_due.max(due);
         let from_lot = owed.min(lot.remaining);
@@ -301,11 +247,7 @@ impl Ledger {
     /// Lots whose date passed lose what is left of them; returns how many points expired.
     pub fn expire(&mut self, now_ms: i64) -> i64 {
         let mut gone = 0;
-        for lot in self
-            .lots
-            .values_mut()
-            .filter(|l| !l.live(now_ms) && l.remaining > 0)
-        {
+        for lot in self.lots.values_mut().filter(|l| !l.live(now_ms) && l.remaining > 0) {
             lot.expired += lot.remaining;
             gone += lot.remaining;
             lot.remaining = 0;
@@ -317,9 +259,7 @@ impl Ledger {
     pub fn check(&self) -> Result<(), String> {
         let mut open: BTreeMap<u64, i64> = BTreeMap::new();
         for r in self.redemptions.values() {
-            if r.taken.iter().map(|(_, n)| n).sum::<i64>() + r.given_back != r.points
-                || r.taken.iter().any(|(_, n)| *n <= 0)
-            {
+            if r.taken.iter().map(|(_, n)| n).sum::<i64>() + r.given_back != r.points || r.taken.iter().any(|(_, n)| *n <= 0) {
                 return Err(format!("redemption {} does not add up: {r:?}", r.id));
             }
         }
@@ -329,45 +269,23 @@ impl Ledger {
             }
         }
         for lot in self.lots.values() {
-            if [
-                lot.remaining,
-                lot.redeemed,
-                lot.clawed,
-                lot.paid_debt,
-                lot.expired,
-                lot.debt_raised,
-            ]
-            .iter()
-            .any(|n| *n < 0)
-            {
+            if [lot.remaining, lot.redeemed, lot.clawed, lot.paid_debt, lot.expired, lot.debt_raised].iter().any(|n| *n < 0) {
                 return Err(format!("lot {} went negative: {lot:?}", lot.order_id));
             }
-            if lot.remaining + lot.redeemed + lot.clawed + lot.paid_debt + lot.expired != lot.earned
-            {
+            if lot.remaining + lot.redeemed + lot.clawed + lot.paid_debt + lot.expired != lot.earned {
                 return Err(format!("lot {} does not add up: {lot:?}", lot.order_id));
             }
             if lot.redeemed != open.get(&lot.order_id).copied().unwrap_or(0) {
-                return Err(format!(
-                    "lot {} shows {} redeemed, its open redemptions took {:?}",
-                    lot.order_id,
-                    lot.redeemed,
-                    open.get(&lot.order_id)
-                ));
+                return Err(format!("lot {} shows {} redeemed, its open redemptions took {:?}", lot.order_id, lot.redeemed, open.get(&lot.order_id)));
             }
             if lot.clawed + lot.debt_raised > lot.returned_due || lot.returned_due > lot.earned {
-                return Err(format!(
-                    "lot {} had more taken back than it earned: {lot:?}",
-                    lot.order_id
-                ));
+                return Err(format!("lot {} had more taken back than it earned: {lot:?}", lot.order_id));
             }
         }
         let raised: i64 = self.lots.values().map(|l| l.debt_raised).sum();
         let paid: i64 = self.lots.values().map(|l| l.paid_debt).sum();
         if self.debt != raised - paid || self.debt < 0 {
-            return Err(format!(
-                "the debt {} is not what clawbacks raised ({raised}) less what was paid ({paid})",
-                self.debt
-            ));
+            return Err(format!("the debt {} is not what clawbacks raised ({raised}) less what was paid ({paid})", self.debt));
         }
         Ok(())
     }
@@ -386,54 +304,21 @@ mod tests {
     fn earn_lock_redeem_claw_back_and_expire() {
         let mut l = Ledger::default();
         l.earn(1, 899, 0, 7 * DAY, 365 * DAY).expect("earned");
-        assert_eq!(
-            (l.balance(), l.available(DAY)),
-            (899, 0),
-            "locked through the return window"
-        );
+        assert_eq!((l.balance(), l.available(DAY)), (899, 0), "locked through the return window");
         assert!(l.redeem(10, 100, DAY).is_err(), "nothing to spend yet");
         l.earn(2, 500, 2 * DAY, 9 * DAY, 200 * DAY).expect("earned");
         let taken = l.redeem(11, 600, 10 * DAY).expect("redeemed").taken.clone();
-        assert_eq!(
-            taken,
-            vec![(2, 500), (1, 100)],
-            "the lot expiring first goes first"
-        );
-        assert_eq!(
-            l.claw_back(2, 10_000),
-            500,
-            "order 2 returned: its 500 points, all spent, are owed"
-        );
+        assert_eq!(taken, vec![(2, 500), (1, 100)], "the lot expiring first goes first");
+        assert_eq!(l.claw_back(2, 10_000), 500, "order 2 returned: its 500 points, all spent, are owed");
         assert_eq!((l.debt, l.balance()), (500, 799));
-        assert_eq!(
-            l.claw_back(2, 10_000),
-            0,
-            "the same return again takes nothing more"
-        );
-        l.earn(3, 300, 20 * DAY, 27 * DAY, 385 * DAY)
-            .expect("earned");
-        assert_eq!(
-            (l.debt, l.balance()),
-            (200, 799),
-            "the next earnings pay the debt first"
-        );
+        assert_eq!(l.claw_back(2, 10_000), 0, "the same return again takes nothing more");
+        l.earn(3, 300, 20 * DAY, 27 * DAY, 385 * DAY).expect("earned");
+        assert_eq!((l.debt, l.balance()), (200, 799), "the next earnings pay the debt first");
         l.return_redemption(11, 30 * DAY).expect("returned");
-        assert_eq!(
-            (l.debt, l.balance()),
-            (0, 1_199),
-            "points given back pay the rest of the debt"
-        );
-        assert_eq!(
-            l.claw_back(1, 5_000),
-            449,
-            "half of order 1 returned: half its points"
-        );
+        assert_eq!((l.debt, l.balance()), (0, 1_199), "points given back pay the rest of the debt");
+        assert_eq!(l.claw_back(1, 5_000), 449, "half of order 1 returned: half its points");
         assert_eq!(l.expire(199 * DAY), 0, "nothing expires before its date");
-        assert_eq!(
-            l.expire(365 * DAY),
-            450 + 300,
-            "order 1's lot at its date, and the 300 given back to order 2's lot (at day 200)"
-        );
+        assert_eq!(l.expire(365 * DAY), 450 + 300, "order 1's lot at its date, and the 300 given back to order 2's lot (at day 200)");
         assert_eq!(l.balance(), 0, "order 3 earned its points into the debt");
         l.check().expect("the ledger reconciles");
     }
@@ -459,32 +344,14 @@ mod tests {
         let mut l = Ledger::default();
         l.earn(1, 100, 0, 0, 300 * DAY).expect("earned");
         l.earn(2, 500, 0, 0, 200 * DAY).expect("earned");
-        assert_eq!(
-            l.redeem(7, 600, DAY).expect("spent").taken,
-            vec![(2, 500), (1, 100)]
-        );
-        assert_eq!(
-            l.return_share(7, 5_000, DAY),
-            Ok(300),
-            "half the order refunded"
-        );
-        assert_eq!(
-            (l.lots[&1].remaining, l.lots[&2].remaining),
-            (100, 200),
-            "the lot expiring last first"
-        );
-        assert_eq!(
-            l.return_share(7, 5_000, DAY),
-            Ok(0),
-            "the same half again gives nothing more"
-        );
+        assert_eq!(l.redeem(7, 600, DAY).expect("spent").taken, vec![(2, 500), (1, 100)]);
+        assert_eq!(l.return_share(7, 5_000, DAY), Ok(300), "half the order refunded");
+        assert_eq!((l.lots[&1].remaining, l.lots[&2].remaining), (100, 200), "the lot expiring last first");
+        assert_eq!(l.return_share(7, 5_000, DAY), Ok(0), "the same half again gives nothing more");
         assert!(!l.redemptions[&7].returned);
         l.check().expect("reconciles");
         assert_eq!(l.return_share(7, 10_000, DAY), Ok(300));
-        assert!(
-            l.redemptions[&7].returned && l.return_redemption(7, DAY).is_err(),
-            "all back: once"
-        );
+        assert!(l.redemptions[&7].returned && l.return_redemption(7, DAY).is_err(), "all back: once");
         assert_eq!(l.balance(), 600);
         l.check().expect("reconciles");
     }
@@ -496,10 +363,7 @@ mod tests {
         let before = l.clone();
         assert!(l.earn(1, 100, 0, 0, DAY).is_err(), "once per order");
         assert!(l.earn(2, 0, 0, 0, DAY).is_err());
-        assert!(
-            l.earn(3, 10, 0, DAY, DAY).is_err(),
-            "expiring before it unlocks"
-        );
+        assert!(l.earn(3, 10, 0, DAY, DAY).is_err(), "expiring before it unlocks");
         assert!(l.redeem(1, 101, 1).is_err(), "more than available");
         assert!(l.return_redemption(9, 1).is_err());
         assert_eq!(l, before);
@@ -516,55 +380,25 @@ mod tests {
 
         #[derive(Debug, Clone)]
         enum Move {
-            Earn {
-                order: u64,
-                points: i64,
-                lock_days: i64,
-                life_days: i64,
-            },
-            Redeem {
-                points: i64,
-            },
-            Return {
-                nth: usize,
-            },
-            ReturnShare {
-                nth: usize,
-                share_bp: u32,
-            },
-            ClawBack {
-                order: u64,
-                share_bp: u32,
-            },
+            Earn { order: u64, points: i64, lock_days: i64, life_days: i64 },
+            Redeem { points: i64 },
+            Return { nth: usize },
+            ReturnShare { nth: usize, share_bp: u32 },
+            ClawBack { order: u64, share_bp: u32 },
             Expire,
-            Unlock {
-                order: u64,
-                life_days: i64,
-            },
-            Wait {
-                days: i64,
-            },
+            Unlock { order: u64, life_days: i64 },
+            Wait { days: i64 },
         }
 
         fn moves() -> impl Strategy<Value = Move> {
             prop_oneof![
-                (0u64..8, 1i64..1_000, 0i64..10, 1i64..60).prop_map(
-                    |(order, points, lock_days, life_days)| Move::Earn {
-                        order,
-                        points,
-                        lock_days,
-                        life_days
-                    }
-                ),
+                (0u64..8, 1i64..1_000, 0i64..10, 1i64..60).prop_map(|(order, points, lock_days, life_days)| Move::Earn { order, points, lock_days, life_days }),
                 (1i64..800).prop_map(|points| Move::Redeem { points }),
                 (0usize..10).prop_map(|nth| Move::Return { nth }),
-                (0usize..10, 0u32..=10_000)
-                    .prop_map(|(nth, share_bp)| Move::ReturnShare { nth, share_bp }),
-                (0u64..8, 0u32..=10_000)
-                    .prop_map(|(order, share_bp)| Move::ClawBack { order, share_bp }),
+                (0usize..10, 0u32..=10_000).prop_map(|(nth, share_bp)| Move::ReturnShare { nth, share_bp }),
+                (0u64..8, 0u32..=10_000).prop_map(|(order, share_bp)| Move::ClawBack { order, share_bp }),
                 Just(Move::Expire),
-                (0u64..8, 1i64..60)
-                    .prop_map(|(order, life_days)| Move::Unlock { order, life_days }),
+                (0u64..8, 1i64..60).prop_map(|(order, life_days)| Move::Unlock { order, life_days }),
                 (0i64..20).prop_map(|days| Move::Wait { days }),
             ]
         }

@@ -27,19 +27,7 @@ pub const MAX_PROMOTIONS: usize = 200;
 /// by carts of the sizes shops see; bounds a hostile one).
 pub const MAX_NODES: u64 = 2_000_000;
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Layer {
     /// The unit price: member, limited-time or flash-sale price.
@@ -53,12 +41,7 @@ pub enum Layer {
 }
 
 /// The order-level layers, in the order they apply.
-pub const ORDER_LAYERS: [Layer; 4] = [
-    Layer::ShopTier,
-    Layer::ShopCoupon,
-    Layer::CrossStore,
-    Layer::Platform,
-];
+pub const ORDER_LAYERS: [Layer; 4] = [Layer::ShopTier, Layer::ShopCoupon, Layer::CrossStore, Layer::Platform];
 
 /// What a layer's thresholds are tested on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -87,33 +70,20 @@ pub struct RuleSet {
 impl RuleSet {
     /// Tmall's rules since 2020: every threshold on the price after the item layer.
     pub fn tmall() -> RuleSet {
-        RuleSet {
-            name: "tmall".into(),
-            bases: [Base::Parallel; 4],
-            exclusive: Vec::new(),
-        }
+        RuleSet { name: "tmall".into(), bases: [Base::Parallel; 4], exclusive: Vec::new() }
     }
 
     /// JD's: every threshold on the price after the layers before it; 京券 and 东券 never together.
     pub fn jd() -> RuleSet {
-        RuleSet {
-            name: "jd".into(),
-            bases: [Base::Sequential; 4],
-            exclusive: vec![("jd_jingquan".into(), "jd_dongquan".into())],
-        }
+        RuleSet { name: "jd".into(), bases: [Base::Sequential; 4], exclusive: vec![("jd_jingquan".into(), "jd_dongquan".into())] }
     }
 
     fn base(&self, layer: Layer) -> Base {
-        ORDER_LAYERS
-            .iter()
-            .position(|l| *l == layer)
-            .map_or(Base::Sequential, |i| self.bases[i])
+        ORDER_LAYERS.iter().position(|l| *l == layer).map_or(Base::Sequential, |i| self.bases[i])
     }
 
     fn excludes(&self, a: &str, b: &str) -> bool {
-        self.exclusive
-            .iter()
-            .any(|(x, y)| (x == a && y == b) || (x == b && y == a))
+        self.exclusive.iter().any(|(x, y)| (x == a && y == b) || (x == b && y == a))
     }
 }
 
@@ -129,11 +99,7 @@ pub enum Benefit {
     /// The largest `off` whose `threshold` the base reaches.
     Tiers { tiers: Vec<Tier> },
     /// `off` for every full `every` of the base (每满减), at most `max_times` times.
-    EveryOff {
-        every: i64,
-        off: i64,
-        max_times: u32,
-    },
+    EveryOff { every: i64, off: i64, max_times: u32 },
     /// `off` once the base reaches `threshold` (0: no threshold).
     Coupon { threshold: i64, off: i64 },
 }
@@ -172,17 +138,14 @@ pub struct Promotion {
 impl Promotion {
     /// Whether it applies to the line: its shop (if it names one) and its SKUs (if any).
     pub fn covers(&self, line: &CartLine) -> bool {
-        self.shop.as_ref().is_none_or(|s| *s == line.shop)
-            && (self.skus.is_empty() || self.skus.contains(&line.sku))
+        self.shop.as_ref().is_none_or(|s| *s == line.shop) && (self.skus.is_empty() || self.skus.contains(&line.sku))
     }
 
     /// Its unit price for `line` (item layer only), never above the list price.
     pub fn unit_price(&self, line: &CartLine) -> Option<i64> {
         match self.benefit {
             Benefit::UnitPrice { price } => Some(price.min(line.list_price)),
-            Benefit::PercentOff { bp } => Some(
-                line.list_price - (i128::from(line.list_price) * i128::from(bp) / 10_000) as i64,
-            ),
+            Benefit::PercentOff { bp } => Some(line.list_price - (i128::from(line.list_price) * i128::from(bp) / 10_000) as i64),
             _ => None,
         }
     }
@@ -275,52 +238,20 @@ pub enum PricingError {
 }
 
 /// Prices the cart with the best stack of `promotions` the rules allow.
-pub fn price(
-    rules: &RuleSet,
-    cart: &[CartLine],
-    promotions: &[Promotion],
-) -> Result<Priced, PricingError> {
+pub fn price(rules: &RuleSet, cart: &[CartLine], promotions: &[Promotion]) -> Result<Priced, PricingError> {
     price_within(rules, cart, promotions, MAX_NODES)
 }
 
 /// `price`, visiting at most `max_nodes` search nodes.
-pub fn price_within(
-    rules: &RuleSet,
-    cart: &[CartLine],
-    promotions: &[Promotion],
-    max_nodes: u64,
-) -> Result<Priced, PricingError> {
+pub fn price_within(rules: &RuleSet, cart: &[CartLine], promotions: &[Promotion], max_nodes: u64) -> Result<Priced, PricingError> {
     check(cart, promotions)?;
     let items: Vec<(i64, Option<&str>)> = cart.iter().map(|l| item_price(l, promotions)).collect();
-    let start: Vec<i64> = cart
-        .iter()
-        .zip(&items)
-        .map(|(l, (unit, _))| unit * l.qty)
-        .collect();
+    let start: Vec<i64> = cart.iter().zip(&items).map(|(l, (unit, _))| unit * l.qty).collect();
     let groups = groups(cart, promotions);
-    let scopes: Vec<Vec<usize>> = promotions
-        .iter()
-        .map(|p| (0..cart.len()).filter(|&i| p.covers(&cart[i])).collect())
-        .collect();
-    let mut search = Search {
-        rules,
-        cart,
-        promotions,
-        groups: &groups,
-        scopes: &scopes,
-        start: &start,
-        best: None,
-        nodes: 0,
-        max_nodes,
-        cut: false,
-    };
+    let scopes: Vec<Vec<usize>> = promotions.iter().map(|p| (0..cart.len()).filter(|&i| p.covers(&cart[i])).collect()).collect();
+    let mut search = Search { rules, cart, promotions, groups: &groups, scopes: &scopes, start: &start, best: None, nodes: 0, max_nodes, cut: false };
     search.dfs(0, &start, &mut Vec::new(), &mut Vec::new());
-    let best = search.best.take().unwrap_or_else(|| Stack {
-        payable: start.iter().sum(),
-        promotions: Vec::new(),
-        amounts: start.clone(),
-        shares: Vec::new(),
-    });
+    let best = search.best.take().unwrap_or_else(|| Stack { payable: start.iter().sum(), promotions: Vec::new(), amounts: start.clone(), shares: Vec::new() });
     let mut priced = priced(cart, promotions, &items, &start, best, search.nodes);
     priced.exhaustive = !search.cut;
     Ok(priced)
@@ -336,14 +267,8 @@ fn check(cart: &[CartLine], promotions: &[Promotion]) -> Result<(), PricingError
     }
     let money = 0..=tote_shared::Money::MAX_MINOR;
     for l in cart {
-        if !(1..=100_000).contains(&l.qty)
-            || !money.contains(&l.list_price)
-            || !(0..=l.list_price).contains(&l.floor)
-        {
-            return bad(format!(
-                "{}: qty 1 to 100000, list price 0 to 10000000000, floor 0 to the list price",
-                l.sku
-            ));
+        if !(1..=100_000).contains(&l.qty) || !money.contains(&l.list_price) || !(0..=l.list_price).contains(&l.floor) {
+            return bad(format!("{}: qty 1 to 100000, list price 0 to 10000000000, floor 0 to the list price", l.sku));
         }
     }
     promotions.iter().try_for_each(check_promotion)
@@ -357,27 +282,9 @@ pub fn check_promotion(p: &Promotion) -> Result<(), PricingError> {
         let ok = match &p.benefit {
             Benefit::UnitPrice { price } => p.layer == Layer::Item && money.contains(price),
             Benefit::PercentOff { bp } => p.layer == Layer::Item && *bp <= 10_000,
-            Benefit::Tiers { tiers } => {
-                p.layer != Layer::Item
-                    && !tiers.is_empty()
-                    && tiers
-                        .iter()
-                        .all(|t| money.contains(&t.threshold) && money.contains(&t.off))
-            }
-            Benefit::EveryOff {
-                every,
-                off,
-                max_times,
-            } => {
-                p.layer != Layer::Item
-                    && *every > 0
-                    && money.contains(every)
-                    && money.contains(off)
-                    && *max_times > 0
-            }
-            Benefit::Coupon { threshold, off } => {
-                p.layer != Layer::Item && money.contains(threshold) && money.contains(off)
-            }
+            Benefit::Tiers { tiers } => p.layer != Layer::Item && !tiers.is_empty() && tiers.iter().all(|t| money.contains(&t.threshold) && money.contains(&t.off)),
+            Benefit::EveryOff { every, off, max_times } => p.layer != Layer::Item && *every > 0 && money.contains(every) && money.contains(off) && *max_times > 0,
+            Benefit::Coupon { threshold, off } => p.layer != Layer::Item && money.contains(threshold) && money.contains(off),
         };
         let shop_ok = !matches!(p.layer, Layer::ShopTier | Layer::ShopCoupon) || p.shop.is_some();
         if !ok || !shop_ok || p.skus.len() > MAX_LINES {
@@ -390,13 +297,8 @@ pub fn check_promotion(p: &Promotion) -> Result<(), PricingError> {
 /// The lowest item price that keeps the line's floor, and the promotion giving it.
 fn item_price<'a>(line: &CartLine, promotions: &'a [Promotion]) -> (i64, Option<&'a str>) {
     let mut best = (line.list_price, None);
-    for p in promotions
-        .iter()
-        .filter(|p| p.layer == Layer::Item && p.covers(line))
-    {
-        let Some(price) = p.unit_price(line) else {
-            continue;
-        };
+    for p in promotions.iter().filter(|p| p.layer == Layer::Item && p.covers(line)) {
+        let Some(price) = p.unit_price(line) else { continue };
         if price >= line.floor && (price, Some(p.id.as_str())) < best {
             best = (price, Some(p.id.as_str()));
         }
@@ -410,23 +312,13 @@ fn item_price<'a>(line: &CartLine, promotions: &'a [Promotion]) -> (i64, Option<
 fn groups(cart: &[CartLine], promotions: &[Promotion]) -> Vec<Vec<usize>> {
     let mut out = Vec::new();
     for layer in ORDER_LAYERS {
-        let mut keyed: std::collections::BTreeMap<&str, Vec<usize>> =
-            std::collections::BTreeMap::new();
-        for (i, p) in promotions
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.layer == layer && cart.iter().any(|l| p.covers(l)))
-        {
+        let mut keyed: std::collections::BTreeMap<&str, Vec<usize>> = std::collections::BTreeMap::new();
+        for (i, p) in promotions.iter().enumerate().filter(|(_, p)| p.layer == layer && cart.iter().any(|l| p.covers(l))) {
             keyed.entry(p.slot()).or_default().push(i);
         }
         for (_, mut group) in keyed {
             // The larger discounts first: good stacks are found early and bound the rest.
-            group.sort_by(|a, b| {
-                promotions[*b]
-                    .most_off()
-                    .cmp(&promotions[*a].most_off())
-                    .then_with(|| promotions[*a].id.cmp(&promotions[*b].id))
-            });
+            group.sort_by(|a, b| promotions[*b].most_off().cmp(&promotions[*a].most_off()).then_with(|| promotions[*a].id.cmp(&promotions[*b].id)));
             out.push(group);
         }
     }
@@ -459,13 +351,7 @@ struct Search<'a> {
 }
 
 impl Search<'_> {
-    fn dfs(
-        &mut self,
-        g: usize,
-        amounts: &[i64],
-        chosen: &mut Vec<usize>,
-        shares: &mut Vec<Vec<(usize, i64)>>,
-    ) {
+    fn dfs(&mut self, g: usize, amounts: &[i64], chosen: &mut Vec<usize>, shares: &mut Vec<Vec<(usize, i64)>>) {
         self.nodes += 1;
         let payable: i64 = amounts.iter().sum();
         if let Some(best) = &self.best {
@@ -483,29 +369,13 @@ impl Search<'_> {
         }
         for &p in &self.groups[g] {
             let promotion = &self.promotions[p];
-            if chosen.iter().any(|&c| {
-                self.rules
-                    .excludes(&self.promotions[c].class, &promotion.class)
-            }) {
+            if chosen.iter().any(|&c| self.rules.excludes(&self.promotions[c].class, &promotion.class)) {
                 continue;
             }
             let mut next = amounts.to_vec();
-            let Some(share) = apply_to(
-                self.rules,
-                promotion,
-                &self.scopes[p],
-                self.start,
-                &mut next,
-            ) else {
-                continue;
-            };
+            let Some(share) = apply_to(self.rules, promotion, &self.scopes[p], self.start, &mut next) else { continue };
             // Amounts only fall from here: a line below its floor stays below it.
-            if self
-                .cart
-                .iter()
-                .zip(&next)
-                .any(|(l, a)| *a < l.floor * l.qty)
-            {
+            if self.cart.iter().zip(&next).any(|(l, a)| *a < l.floor * l.qty) {
                 continue;
             }
             chosen.push(p);
@@ -543,25 +413,14 @@ impl Search<'_> {
     }
 
     /// A complete stack, kept if it beats the best so far.
-    fn offer(
-        &mut self,
-        payable: i64,
-        amounts: &[i64],
-        chosen: &[usize],
-        shares: &[Vec<(usize, i64)>],
-    ) {
+    fn offer(&mut self, payable: i64, amounts: &[i64], chosen: &[usize], shares: &[Vec<(usize, i64)>]) {
         let wins = match &self.best {
             None => true,
             Some(best) if payable != best.payable => payable < best.payable,
             Some(best) => better(payable, chosen, best, self.promotions),
         };
         if wins {
-            self.best = Some(Stack {
-                payable,
-                promotions: chosen.to_vec(),
-                amounts: amounts.to_vec(),
-                shares: shares.to_vec(),
-            });
+            self.best = Some(Stack { payable, promotions: chosen.to_vec(), amounts: amounts.to_vec(), shares: shares.to_vec() });
         }
     }
 }
@@ -573,33 +432,20 @@ fn better(payable: i64, chosen: &[usize], than: &Stack, promotions: &[Promotion]
         ids.sort_unstable();
         ids
     };
-    (payable, chosen.len(), ids(chosen))
-        < (than.payable, than.promotions.len(), ids(&than.promotions))
+    (payable, chosen.len(), ids(chosen)) < (than.payable, than.promotions.len(), ids(&than.promotions))
 }
 
 /// Applies one order-level promotion to `amounts` (the lines after the layers before it): its
 /// threshold tested on its base, its discount capped at what is left of its lines and shared
 /// among them by largest remainder. None when it does not apply (no line, threshold not met,
 /// nothing to take off).
-pub fn apply(
-    rules: &RuleSet,
-    p: &Promotion,
-    cart: &[CartLine],
-    start: &[i64],
-    amounts: &mut [i64],
-) -> Option<Vec<(usize, i64)>> {
+pub fn apply(rules: &RuleSet, p: &Promotion, cart: &[CartLine], start: &[i64], amounts: &mut [i64]) -> Option<Vec<(usize, i64)>> {
     let scope: Vec<usize> = (0..cart.len()).filter(|&i| p.covers(&cart[i])).collect();
     apply_to(rules, p, &scope, start, amounts)
 }
 
 /// `apply` over the promotion's lines, known.
-fn apply_to(
-    rules: &RuleSet,
-    p: &Promotion,
-    scope: &[usize],
-    start: &[i64],
-    amounts: &mut [i64],
-) -> Option<Vec<(usize, i64)>> {
+fn apply_to(rules: &RuleSet, p: &Promotion, scope: &[usize], start: &[i64], amounts: &mut [i64]) -> Option<Vec<(usize, i64)>> {
     let base_of = match rules.base(p.layer) {
         Base::Parallel => start,
         Base::Sequential => &*amounts,
@@ -615,30 +461,15 @@ fn apply_to(
     for (&i, share) in scope.iter().zip(&split) {
         amounts[i] -= share;
     }
-    Some(
-        scope
-            .iter()
-            .copied()
-            .zip(split)
-            .filter(|(_, s)| *s > 0)
-            .collect(),
-    )
+    Some(scope.iter().copied().zip(split).filter(|(_, s)| *s > 0).collect())
 }
 
 /// What an order-level benefit takes off a base, before the cap at what is left; None when
 /// its threshold is not reached.
 fn off_at(benefit: &Benefit, base: i64) -> Option<i64> {
     match benefit {
-        Benefit::Tiers { tiers } => tiers
-            .iter()
-            .filter(|t| base >= t.threshold)
-            .map(|t| t.off)
-            .max(),
-        Benefit::EveryOff {
-            every,
-            off,
-            max_times,
-        } => Some(off.saturating_mul((base / every).min(i64::from(*max_times)))),
+        Benefit::Tiers { tiers } => tiers.iter().filter(|t| base >= t.threshold).map(|t| t.off).max(),
+        Benefit::EveryOff { every, off, max_times } => Some(off.saturating_mul((base / every).min(i64::from(*max_times)))),
         Benefit::Coupon { threshold, off } => (base >= *threshold).then_some(*off),
         Benefit::UnitPrice { .. } | Benefit::PercentOff { .. } => None,
     }
@@ -651,40 +482,19 @@ pub const POINTS: &str = "points";
 /// payable, at most `max_share_bp` of it, shared among the lines by largest remainder of what
 /// is left of each. Floors do not hold points back: they are money the shop set aside when it
 /// gave them (the points liability), not margin it gives away at checkout.
-pub fn spend_points(
-    priced: &mut Priced,
-    points: i64,
-    value: i64,
-    max_share_bp: u32,
-) -> Result<(), PricingError> {
+pub fn spend_points(priced: &mut Priced, points: i64, value: i64, max_share_bp: u32) -> Result<(), PricingError> {
     if points == 0 {
         return Ok(());
     }
-    let off = points
-        .checked_mul(value)
-        .filter(|o| points > 0 && *o > 0)
-        .ok_or_else(|| {
-            PricingError::Invalid(format!("{points} points: a positive number, not too large"))
-        })?;
-    let most =
-        i64::try_from(i128::from(priced.payable) * i128::from(max_share_bp.min(10_000)) / 10_000)
-            .unwrap_or(0);
+    let off = points.checked_mul(value).filter(|o| points > 0 && *o > 0).ok_or_else(|| PricingError::Invalid(format!("{points} points: a positive number, not too large")))?;
+    let most = i64::try_from(i128::from(priced.payable) * i128::from(max_share_bp.min(10_000)) / 10_000).unwrap_or(0);
     if off > most {
-        return Err(PricingError::Invalid(format!(
-            "{points} points would take {off} off; points may pay at most {most} of this order"
-        )));
+        return Err(PricingError::Invalid(format!("{points} points would take {off} off; points may pay at most {most} of this order")));
     }
     let weights: Vec<i64> = priced.lines.iter().map(|l| l.payable).collect();
-    for (line, share) in priced
-        .lines
-        .iter_mut()
-        .zip(largest_remainder(off, &weights))
-    {
+    for (line, share) in priced.lines.iter_mut().zip(largest_remainder(off, &weights)) {
         if share > 0 {
-            line.discounts.push(LineDiscount {
-                promotion: POINTS.into(),
-                amount: share,
-            });
+            line.discounts.push(LineDiscount { promotion: POINTS.into(), amount: share });
             line.payable -= share;
         }
     }
@@ -695,40 +505,20 @@ pub fn spend_points(
 
 pub use tote_shared::domain::largest_remainder;
 
-fn priced(
-    cart: &[CartLine],
-    promotions: &[Promotion],
-    items: &[(i64, Option<&str>)],
-    start: &[i64],
-    best: Stack,
-    nodes: u64,
-) -> Priced {
+fn priced(cart: &[CartLine], promotions: &[Promotion], items: &[(i64, Option<&str>)], start: &[i64], best: Stack, nodes: u64) -> Priced {
     let mut lines: Vec<PricedLine> = cart
         .iter()
         .zip(items)
         .zip(&best.amounts)
-        .map(|((l, (unit, promo)), payable)| PricedLine {
-            sku: l.sku.clone(),
-            unit_price: *unit,
-            item_promotion: promo.map(str::to_owned),
-            discounts: Vec::new(),
-            payable: *payable,
-        })
+        .map(|((l, (unit, promo)), payable)| PricedLine { sku: l.sku.clone(), unit_price: *unit, item_promotion: promo.map(str::to_owned), discounts: Vec::new(), payable: *payable })
         .collect();
     let mut applied = Vec::new();
     for (&p, share) in best.promotions.iter().zip(&best.shares) {
         let id = &promotions[p].id;
         for &(i, s) in share {
-            lines[i].discounts.push(LineDiscount {
-                promotion: id.clone(),
-                amount: s,
-            });
+            lines[i].discounts.push(LineDiscount { promotion: id.clone(), amount: s });
         }
-        applied.push(Applied {
-            promotion: id.clone(),
-            layer: promotions[p].layer,
-            discount: share.iter().map(|(_, s)| s).sum(),
-        });
+        applied.push(Applied { promotion: id.clone(), layer: promotions[p].layer, discount: share.iter().map(|(_, s)| s).sum() });
     }
     let subtotal: i64 = cart.iter().map(|l| l.list_price * l.qty).sum();
     let after_items: i64 = start.iter().sum();

@@ -7,8 +7,8 @@ use super::coupons::{Code, Coupon, CouponTerms};
 use super::flash::FlashSale;
 use super::{MarketingPolicy, PromotionRecord};
 use crate::db::{DbError, DbResult, Row, Tx, Value};
-use crate::params;
 use tote_shared::{Sku, WarehouseCode};
+use crate::params;
 
 /// The policy's name in `settings_doc`.
 pub const POLICY: &str = "marketing";
@@ -27,8 +27,7 @@ const COLUMNS: &str = "SELECT p.body, p.state, p.starts_ms, p.ends_ms, p.created
 /// Publishes (or replaces) a promotion, live.
 pub fn put(tx: &mut dyn Tx, p: &PromotionRecord) -> DbResult<()> {
     let body = serde_json::to_string(&p.promotion).map_err(|e| DbError::corrupt(e.to_string()))?;
-    let layer =
-        serde_json::to_value(p.promotion.layer).map_err(|e| DbError::corrupt(e.to_string()))?;
+    let layer = serde_json::to_value(p.promotion.layer).map_err(|e| DbError::corrupt(e.to_string()))?;
     tx.execute(
         "INSERT INTO mk_promotion (id, layer, body, state, starts_ms, ends_ms, created_ms, updated_ms) VALUES (?1, ?2, ?3, 'live', ?4, ?5, ?6, ?6)
          ON CONFLICT (id) DO UPDATE SET layer = excluded.layer, body = excluded.body, state = 'live', starts_ms = excluded.starts_ms,
@@ -46,9 +45,7 @@ pub fn put(tx: &mut dyn Tx, p: &PromotionRecord) -> DbResult<()> {
 }
 
 pub fn get(tx: &mut dyn Tx, id: &str) -> DbResult<Option<PromotionRecord>> {
-    tx.query_opt(&format!("{COLUMNS} WHERE p.id = ?1"), &params![id])?
-        .map(|r| row(&r))
-        .transpose()
+    tx.query_opt(&format!("{COLUMNS} WHERE p.id = ?1"), &params![id])?.map(|r| row(&r)).transpose()
 }
 
 /// Live promotions whose window meets [`from_ms`, `to_ms`).
@@ -59,14 +56,8 @@ pub fn live_between(tx: &mut dyn Tx, from_ms: i64, to_ms: i64) -> DbResult<Vec<P
 /// Every promotion (`state` filters), by id, at most `limit`.
 pub fn list(tx: &mut dyn Tx, state: Option<&str>, limit: u32) -> DbResult<Vec<PromotionRecord>> {
     match state {
-        Some(state) => tx.query(
-            &format!("{COLUMNS} WHERE p.state = ?1 ORDER BY p.id LIMIT ?2"),
-            &params![state, limit],
-        )?,
-        None => tx.query(
-            &format!("{COLUMNS} ORDER BY p.id LIMIT ?1"),
-            &params![limit],
-        )?,
+        Some(state) => tx.query(&format!("{COLUMNS} WHERE p.state = ?1 ORDER BY p.id LIMIT ?2"), &params![state, limit])?,
+        None => tx.query(&format!("{COLUMNS} ORDER BY p.id LIMIT ?1"), &params![limit])?,
     }
     .iter()
     .map(row)
@@ -80,22 +71,14 @@ pub fn withdraw(tx: &mut dyn Tx, id: &str, now_ms: i64) -> DbResult<bool> {
 
 fn row(r: &Row) -> DbResult<PromotionRecord> {
     Ok(PromotionRecord {
-        promotion: serde_json::from_str(&r.text(0)?)
-            .map_err(|e| DbError::corrupt(e.to_string()))?,
+        promotion: serde_json::from_str(&r.text(0)?).map_err(|e| DbError::corrupt(e.to_string()))?,
         state: r.text(1)?,
         starts_ms: r.int(2)?,
         ends_ms: r.int(3)?,
         created_ms: r.int(4)?,
         updated_ms: r.int(5)?,
         coupon: match r.opt_int(6)? {
-            Some(limit_total) => Some(Coupon {
-                terms: CouponTerms {
-                    limit_total,
-                    limit_per_user: r.int(7)?,
-                },
-                issued: r.int(8)?,
-                redeemed: r.int(9)?,
-            }),
+            Some(limit_total) => Some(Coupon { terms: CouponTerms { limit_total, limit_per_user: r.int(7)? }, issued: r.int(8)?, redeemed: r.int(9)? }),
             None => None,
         },
     })
@@ -103,13 +86,7 @@ fn row(r: &Row) -> DbResult<PromotionRecord> {
 
 /// Stores fresh codes of a coupon; a code that exists already (80 random bits: never, in
 /// practice) is skipped. Returns the codes stored.
-pub fn insert_codes(
-    tx: &mut dyn Tx,
-    promotion: &str,
-    codes: &[String],
-    customer: Option<&str>,
-    now_ms: i64,
-) -> DbResult<Vec<String>> {
+pub fn insert_codes(tx: &mut dyn Tx, promotion: &str, codes: &[String], customer: Option<&str>, now_ms: i64) -> DbResult<Vec<String>> {
     let mut stored = Vec::with_capacity(codes.len());
     for code in codes {
         if insert_code(tx, promotion, code, customer, now_ms)? {
@@ -122,13 +99,7 @@ pub fn insert_codes(
 
 /// One fresh code, not counted in the coupon's `issued` yet (`add_issued`): false when it
 /// exists already.
-pub fn insert_code(
-    tx: &mut dyn Tx,
-    promotion: &str,
-    code: &str,
-    customer: Option<&str>,
-    now_ms: i64,
-) -> DbResult<bool> {
+pub fn insert_code(tx: &mut dyn Tx, promotion: &str, code: &str, customer: Option<&str>, now_ms: i64) -> DbResult<bool> {
     Ok(tx.execute(
         "INSERT INTO mk_coupon_code (code, promotion_id, customer, state, created_ms, updated_ms) VALUES (?1, ?2, ?3, 'available', ?4, ?4)
          ON CONFLICT (code) DO NOTHING",
@@ -138,24 +109,17 @@ pub fn insert_code(
 
 /// `n` more codes of the coupon were issued.
 pub fn add_issued(tx: &mut dyn Tx, promotion: &str, n: i64) -> DbResult<()> {
-    tx.execute(
-        "UPDATE mk_coupon_terms SET issued = issued + ?2 WHERE promotion_id = ?1",
-        &params![promotion, n],
-    )?;
+    tx.execute("UPDATE mk_coupon_terms SET issued = issued + ?2 WHERE promotion_id = ?1", &params![promotion, n])?;
     Ok(())
 }
 
-const CODE_COLUMNS: &str =
-    "SELECT code, promotion_id, customer, state, order_id FROM mk_coupon_code";
+const CODE_COLUMNS: &str = "SELECT code, promotion_id, customer, state, order_id FROM mk_coupon_code";
 
 /// The stored codes among `codes`.
 pub fn codes(tx: &mut dyn Tx, codes: &[String]) -> DbResult<Vec<Code>> {
     let mut found = Vec::with_capacity(codes.len());
     for code in codes {
-        if let Some(r) = tx.query_opt(
-            &format!("{CODE_COLUMNS} WHERE code = ?1"),
-            &params![code.as_str()],
-        )? {
+        if let Some(r) = tx.query_opt(&format!("{CODE_COLUMNS} WHERE code = ?1"), &params![code.as_str()])? {
             found.push(code_row(&r)?);
         }
     }
@@ -164,24 +128,12 @@ pub fn codes(tx: &mut dyn Tx, codes: &[String]) -> DbResult<Vec<Code>> {
 
 /// A coupon's codes, at most `limit`, by code.
 pub fn codes_of(tx: &mut dyn Tx, promotion: &str, limit: u32) -> DbResult<Vec<Code>> {
-    tx.query(
-        &format!("{CODE_COLUMNS} WHERE promotion_id = ?1 ORDER BY code LIMIT ?2"),
-        &params![promotion, limit],
-    )?
-    .iter()
-    .map(code_row)
-    .collect()
+    tx.query(&format!("{CODE_COLUMNS} WHERE promotion_id = ?1 ORDER BY code LIMIT ?2"), &params![promotion, limit])?.iter().map(code_row).collect()
 }
 
 /// The codes `order_id` holds.
 pub fn codes_held_by(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<Code>> {
-    tx.query(
-        &format!("{CODE_COLUMNS} WHERE order_id = ?1 AND state = 'reserved' ORDER BY promotion_id"),
-        &params![order_id],
-    )?
-    .iter()
-    .map(code_row)
-    .collect()
+    tx.query(&format!("{CODE_COLUMNS} WHERE order_id = ?1 AND state = 'reserved' ORDER BY promotion_id"), &params![order_id])?.iter().map(code_row).collect()
 }
 
 /// The code goes to `order_id` if it is still available: false when another order took it.
@@ -199,12 +151,7 @@ pub fn take_use(tx: &mut dyn Tx, promotion: &str) -> DbResult<bool> {
 
 /// One more order of `customer` uses the coupon, if `limit` allows: false when they used it
 /// up.
-pub fn take_customer_use(
-    tx: &mut dyn Tx,
-    promotion: &str,
-    customer: &str,
-    limit: i64,
-) -> DbResult<bool> {
+pub fn take_customer_use(tx: &mut dyn Tx, promotion: &str, customer: &str, limit: i64) -> DbResult<bool> {
     Ok(tx.execute(
         "INSERT INTO mk_coupon_use (promotion_id, customer, used) VALUES (?1, ?2, 1)
          ON CONFLICT (promotion_id, customer) DO UPDATE SET used = mk_coupon_use.used + 1 WHERE mk_coupon_use.used < ?3",
@@ -214,12 +161,7 @@ pub fn take_customer_use(
 
 /// The order gives the code back: available again, and one use less for the coupon and for
 /// the customer.
-pub fn release_code(
-    tx: &mut dyn Tx,
-    code: &Code,
-    customer: Option<&str>,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn release_code(tx: &mut dyn Tx, code: &Code, customer: Option<&str>, now_ms: i64) -> DbResult<()> {
     let n = tx.execute(
         "UPDATE mk_coupon_code SET state = 'available', order_id = NULL, updated_ms = ?2 WHERE code = ?1 AND state = 'reserved'",
         &params![code.code.as_str(), now_ms],
@@ -234,13 +176,7 @@ pub fn release_code(
 }
 
 fn code_row(r: &Row) -> DbResult<Code> {
-    Ok(Code {
-        code: r.text(0)?,
-        promotion: r.text(1)?,
-        customer: r.opt_text(2)?,
-        state: r.text(3)?,
-        order_id: r.opt_int(4)?.map(|v| v as u64),
-    })
+    Ok(Code { code: r.text(0)?, promotion: r.text(1)?, customer: r.opt_text(2)?, state: r.text(3)?, order_id: r.opt_int(4)?.map(|v| v as u64) })
 }
 
 const FLASH_COLUMNS: &str = "SELECT id, sku, warehouse, price, quota, per_user, sold, starts_ms, ends_ms, state, created_ms, updated_ms FROM mk_flash_sale";
@@ -255,19 +191,12 @@ pub fn insert_flash(tx: &mut dyn Tx, f: &FlashSale) -> DbResult<()> {
 }
 
 pub fn flash(tx: &mut dyn Tx, id: &str) -> DbResult<Option<FlashSale>> {
-    tx.query_opt(&format!("{FLASH_COLUMNS} WHERE id = ?1"), &params![id])?
-        .map(|r| flash_row(&r))
-        .transpose()
+    tx.query_opt(&format!("{FLASH_COLUMNS} WHERE id = ?1"), &params![id])?.map(|r| flash_row(&r)).transpose()
 }
 
 /// The same, its row locked until the transaction ends.
 pub fn flash_for_update(tx: &mut dyn Tx, id: &str) -> DbResult<Option<FlashSale>> {
-    tx.query_opt(
-        &format!("{FLASH_COLUMNS} WHERE id = ?1 FOR UPDATE"),
-        &params![id],
-    )?
-    .map(|r| flash_row(&r))
-    .transpose()
+    tx.query_opt(&format!("{FLASH_COLUMNS} WHERE id = ?1 FOR UPDATE"), &params![id])?.map(|r| flash_row(&r)).transpose()
 }
 
 /// Whether any promotion is live at `now_ms`, and whether any of `skus` is in a live flash
@@ -298,10 +227,7 @@ pub fn live_flash_for_update(tx: &mut dyn Tx, skus: &[&Sku]) -> DbResult<Vec<Fla
 fn live_flash_of(tx: &mut dyn Tx, skus: &[&Sku], lock: &str) -> DbResult<Vec<FlashSale>> {
     let mut out = Vec::new();
     for chunk in skus.chunks(500) {
-        let sql = format!(
-            "{FLASH_COLUMNS} WHERE state = 'live' AND sku IN ({}) ORDER BY sku{lock}",
-            crate::db::placeholders(chunk.len(), 1)
-        );
+        let sql = format!("{FLASH_COLUMNS} WHERE state = 'live' AND sku IN ({}) ORDER BY sku{lock}", crate::db::placeholders(chunk.len(), 1));
         let values: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
         for r in tx.query(&sql, &values)? {
             out.push(flash_row(&r)?);
@@ -312,12 +238,7 @@ fn live_flash_of(tx: &mut dyn Tx, skus: &[&Sku], lock: &str) -> DbResult<Vec<Fla
 
 /// Whether a live sale of `sku` other than `id` exists.
 pub fn flash_live_for(tx: &mut dyn Tx, sku: &Sku, id: &str) -> DbResult<bool> {
-    Ok(tx
-        .query_opt(
-            "SELECT 1 FROM mk_flash_sale WHERE sku = ?1 AND state = 'live' AND id <> ?2",
-            &params![sku.as_str(), id],
-        )?
-        .is_some())
+    Ok(tx.query_opt("SELECT 1 FROM mk_flash_sale WHERE sku = ?1 AND state = 'live' AND id <> ?2", &params![sku.as_str(), id])?.is_some())
 }
 
 /// Live sales whose window has closed, at most `limit`.
@@ -326,43 +247,21 @@ pub fn flash_due(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<Strin
 }
 
 pub fn list_flash(tx: &mut dyn Tx, limit: u32) -> DbResult<Vec<FlashSale>> {
-    tx.query(
-        &format!("{FLASH_COLUMNS} ORDER BY id LIMIT ?1"),
-        &params![limit],
-    )?
-    .iter()
-    .map(flash_row)
-    .collect()
+    tx.query(&format!("{FLASH_COLUMNS} ORDER BY id LIMIT ?1"), &params![limit])?.iter().map(flash_row).collect()
 }
 
-pub fn set_flash_quota(
-    tx: &mut dyn Tx,
-    id: &str,
-    quota: i64,
-    sold: i64,
-    now_ms: i64,
-) -> DbResult<()> {
-    tx.execute(
-        "UPDATE mk_flash_sale SET quota = ?2, sold = ?3, updated_ms = ?4 WHERE id = ?1",
-        &params![id, quota, sold, now_ms],
-    )?;
+pub fn set_flash_quota(tx: &mut dyn Tx, id: &str, quota: i64, sold: i64, now_ms: i64) -> DbResult<()> {
+    tx.execute("UPDATE mk_flash_sale SET quota = ?2, sold = ?3, updated_ms = ?4 WHERE id = ?1", &params![id, quota, sold, now_ms])?;
     Ok(())
 }
 
 pub fn set_flash(tx: &mut dyn Tx, id: &str, sold: i64, state: &str, now_ms: i64) -> DbResult<()> {
-    tx.execute(
-        "UPDATE mk_flash_sale SET sold = ?2, state = ?3, updated_ms = ?4 WHERE id = ?1",
-        &params![id, sold, state, now_ms],
-    )?;
+    tx.execute("UPDATE mk_flash_sale SET sold = ?2, state = ?3, updated_ms = ?4 WHERE id = ?1", &params![id, sold, state, now_ms])?;
     Ok(())
 }
 
 /// Units each of `customers` holds in the sale.
-pub fn flash_bought(
-    tx: &mut dyn Tx,
-    sale: &str,
-    customers: &[&str],
-) -> DbResult<std::collections::HashMap<String, i64>> {
+pub fn flash_bought(tx: &mut dyn Tx, sale: &str, customers: &[&str]) -> DbResult<std::collections::HashMap<String, i64>> {
     let mut out = std::collections::HashMap::new();
     for chunk in customers.chunks(500) {
         let sql = format!(
@@ -381,10 +280,7 @@ pub fn flash_bought(
 /// The orders that took units of the sale: (order id, customer, units).
 pub fn add_flash_orders(tx: &mut dyn Tx, sale: &str, rows: &[(u64, &str, i64)]) -> DbResult<()> {
     for chunk in rows.chunks(500) {
-        let sql = format!(
-            "INSERT INTO mk_flash_order (sale_id, order_id, customer, qty, state) VALUES {}",
-            crate::db::values_clause(chunk.len(), 5, 1)
-        );
+        let sql = format!("INSERT INTO mk_flash_order (sale_id, order_id, customer, qty, state) VALUES {}", crate::db::values_clause(chunk.len(), 5, 1));
         let mut values = Vec::with_capacity(chunk.len() * 5);
         for (order, customer, qty) in chunk {
             values.extend(params![sale, *order, *customer, *qty, "held"]);
@@ -396,19 +292,11 @@ pub fn add_flash_orders(tx: &mut dyn Tx, sale: &str, rows: &[(u64, &str, i64)]) 
 
 /// The sale and units an order holds, if any.
 pub fn flash_held_by(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<(String, i64)>> {
-    tx.query_opt(
-        "SELECT sale_id, qty FROM mk_flash_order WHERE order_id = ?1 AND state = 'held'",
-        &params![order_id],
-    )?
-    .map(|r| Ok((r.text(0)?, r.int(1)?)))
-    .transpose()
+    tx.query_opt("SELECT sale_id, qty FROM mk_flash_order WHERE order_id = ?1 AND state = 'held'", &params![order_id])?.map(|r| Ok((r.text(0)?, r.int(1)?))).transpose()
 }
 
 pub fn release_flash_order(tx: &mut dyn Tx, sale: &str, order_id: u64) -> DbResult<()> {
-    tx.execute(
-        "UPDATE mk_flash_order SET state = 'released' WHERE sale_id = ?1 AND order_id = ?2",
-        &params![sale, order_id],
-    )?;
+    tx.execute("UPDATE mk_flash_order SET state = 'released' WHERE sale_id = ?1 AND order_id = ?2", &params![sale, order_id])?;
     Ok(())
 }
 
@@ -437,22 +325,11 @@ pub fn remember_order(tx: &mut dyn Tx, order_id: u64, customer: &str) -> DbResul
 }
 
 pub fn customer_of(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<String>> {
-    tx.query_opt(
-        "SELECT customer FROM mk_order WHERE order_id = ?1",
-        &params![order_id],
-    )?
-    .map(|r| r.text(0))
-    .transpose()
+    tx.query_opt("SELECT customer FROM mk_order WHERE order_id = ?1", &params![order_id])?.map(|r| r.text(0)).transpose()
 }
 
 /// A paid order counts: one more order, its units and money, and when.
-pub fn add_paid(
-    tx: &mut dyn Tx,
-    customer: &str,
-    units: i64,
-    spend: i64,
-    at_ms: i64,
-) -> DbResult<()> {
+pub fn add_paid(tx: &mut dyn Tx, customer: &str, units: i64, spend: i64, at_ms: i64) -> DbResult<()> {
     tx.execute(
         "INSERT INTO mk_customer (customer, orders, units, spend, first_ms, last_ms) VALUES (?1, 1, ?2, ?3, ?4, ?4)
          ON CONFLICT (customer) DO UPDATE SET orders = mk_customer.orders + 1, units = mk_customer.units + ?2, spend = mk_customer.spend + ?3,
@@ -464,21 +341,12 @@ pub fn add_paid(
 
 /// Money given back (a refund) comes off what the customer spent.
 pub fn add_refund(tx: &mut dyn Tx, customer: &str, amount: i64) -> DbResult<()> {
-    tx.execute(
-        "UPDATE mk_customer SET spend = spend - ?2 WHERE customer = ?1",
-        &params![customer, amount],
-    )?;
+    tx.execute("UPDATE mk_customer SET spend = spend - ?2 WHERE customer = ?1", &params![customer, amount])?;
     Ok(())
 }
 
 /// Units of a model in a size bought (negative: came back).
-pub fn add_bought(
-    tx: &mut dyn Tx,
-    customer: &str,
-    spu: &str,
-    size: &str,
-    units: i64,
-) -> DbResult<()> {
+pub fn add_bought(tx: &mut dyn Tx, customer: &str, spu: &str, size: &str, units: i64) -> DbResult<()> {
     tx.execute(
         "INSERT INTO mk_customer_buy (customer, spu, size, units) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (customer, spu, size) DO UPDATE SET units = mk_customer_buy.units + ?4",
@@ -488,11 +356,7 @@ pub fn add_bought(
 }
 
 pub fn profile(tx: &mut dyn Tx, customer: &str) -> DbResult<Option<Profile>> {
-    let Some(r) = tx.query_opt(
-        "SELECT orders, units, spend, first_ms, last_ms FROM mk_customer WHERE customer = ?1",
-        &params![customer],
-    )?
-    else {
+    let Some(r) = tx.query_opt("SELECT orders, units, spend, first_ms, last_ms FROM mk_customer WHERE customer = ?1", &params![customer])? else {
         return Ok(None);
     };
     let bought = tx
@@ -503,30 +367,14 @@ pub fn profile(tx: &mut dyn Tx, customer: &str) -> DbResult<Option<Profile>> {
         .iter()
         .map(|b| Ok(Bought { spu: b.text(0)?, category: b.text(1)?, size: b.text(2)?, units: b.int(3)? }))
         .collect::<DbResult<Vec<_>>>()?;
-    let (orders, units, spend, first_ms, last_ms) =
-        (r.int(0)?, r.int(1)?, r.int(2)?, r.int(3)?, r.int(4)?);
-    Ok(Some(Profile {
-        customer: customer.to_owned(),
-        orders,
-        units,
-        spend,
-        first_ms,
-        last_ms,
-        bought,
-        ..Profile::default()
-    }))
+    let (orders, units, spend, first_ms, last_ms) = (r.int(0)?, r.int(1)?, r.int(2)?, r.int(3)?, r.int(4)?);
+    Ok(Some(Profile { customer: customer.to_owned(), orders, units, spend, first_ms, last_ms, bought, ..Profile::default() }))
 }
 
 /// Every customer with a profile, by id, after `after`, at most `limit` (a segment's first
 /// pass).
 pub fn customers_after(tx: &mut dyn Tx, after: &str, limit: u32) -> DbResult<Vec<String>> {
-    tx.query(
-        "SELECT customer FROM mk_customer WHERE customer > ?1 ORDER BY customer LIMIT ?2",
-        &params![after, limit],
-    )?
-    .iter()
-    .map(|r| r.text(0))
-    .collect()
+    tx.query("SELECT customer FROM mk_customer WHERE customer > ?1 ORDER BY customer LIMIT ?2", &params![after, limit])?.iter().map(|r| r.text(0)).collect()
 }
 
 pub fn put_segment(tx: &mut dyn Tx, id: &str, rule: &SegmentRule, now_ms: i64) -> DbResult<()> {
@@ -541,30 +389,16 @@ pub fn put_segment(tx: &mut dyn Tx, id: &str, rule: &SegmentRule, now_ms: i64) -
 pub fn segments(tx: &mut dyn Tx) -> DbResult<Vec<(String, SegmentRule)>> {
     tx.query("SELECT id, rule FROM mk_segment ORDER BY id", &[])?
         .iter()
-        .map(|r| {
-            Ok((
-                r.text(0)?,
-                serde_json::from_str(&r.text(1)?).map_err(|e| DbError::corrupt(e.to_string()))?,
-            ))
-        })
+        .map(|r| Ok((r.text(0)?, serde_json::from_str(&r.text(1)?).map_err(|e| DbError::corrupt(e.to_string()))?)))
         .collect()
 }
 
 /// Puts the customer in or out of the segment.
-pub fn set_member(
-    tx: &mut dyn Tx,
-    segment: &str,
-    customer: &str,
-    member: bool,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn set_member(tx: &mut dyn Tx, segment: &str, customer: &str, member: bool, now_ms: i64) -> DbResult<()> {
     if member {
         tx.execute("INSERT INTO mk_segment_member (segment, customer, since_ms) VALUES (?1, ?2, ?3) ON CONFLICT (segment, customer) DO NOTHING", &params![segment, customer, now_ms])?;
     } else {
-        tx.execute(
-            "DELETE FROM mk_segment_member WHERE segment = ?1 AND customer = ?2",
-            &params![segment, customer],
-        )?;
+        tx.execute("DELETE FROM mk_segment_member WHERE segment = ?1 AND customer = ?2", &params![segment, customer])?;
     }
     Ok(())
 }
@@ -578,20 +412,11 @@ pub fn members(tx: &mut dyn Tx, segment: &str, after: &str, limit: u32) -> DbRes
 }
 
 pub fn is_member(tx: &mut dyn Tx, segment: &str, customer: &str) -> DbResult<bool> {
-    Ok(tx
-        .query_opt(
-            "SELECT 1 FROM mk_segment_member WHERE segment = ?1 AND customer = ?2",
-            &params![segment, customer],
-        )?
-        .is_some())
+    Ok(tx.query_opt("SELECT 1 FROM mk_segment_member WHERE segment = ?1 AND customer = ?2", &params![segment, customer])?.is_some())
 }
 
 pub fn member_count(tx: &mut dyn Tx, segment: &str) -> DbResult<i64> {
-    tx.query_one(
-        "SELECT COUNT(*) FROM mk_segment_member WHERE segment = ?1",
-        &params![segment],
-    )?
-    .int(0)
+    tx.query_one("SELECT COUNT(*) FROM mk_segment_member WHERE segment = ?1", &params![segment])?.int(0)
 }
 
 /// (id, name, segment, coupon) of a campaign.
@@ -607,44 +432,20 @@ pub fn put_campaign(tx: &mut dyn Tx, c: &CampaignRow, now_ms: i64) -> DbResult<(
 }
 
 pub fn campaign(tx: &mut dyn Tx, id: &str) -> DbResult<Option<CampaignRow>> {
-    tx.query_opt(
-        "SELECT id, name, segment, coupon FROM mk_campaign WHERE id = ?1",
-        &params![id],
-    )?
-    .map(|r| Ok((r.text(0)?, r.text(1)?, r.text(2)?, r.text(3)?)))
-    .transpose()
+    tx.query_opt("SELECT id, name, segment, coupon FROM mk_campaign WHERE id = ?1", &params![id])?.map(|r| Ok((r.text(0)?, r.text(1)?, r.text(2)?, r.text(3)?))).transpose()
 }
 
 pub fn campaign_of_coupon(tx: &mut dyn Tx, coupon: &str) -> DbResult<Option<String>> {
-    tx.query_opt(
-        "SELECT id FROM mk_campaign WHERE coupon = ?1",
-        &params![coupon],
-    )?
-    .map(|r| r.text(0))
-    .transpose()
+    tx.query_opt("SELECT id FROM mk_campaign WHERE coupon = ?1", &params![coupon])?.map(|r| r.text(0)).transpose()
 }
 
 /// Whom the campaign sent a code already.
 pub fn sent_to(tx: &mut dyn Tx, campaign: &str, customer: &str) -> DbResult<bool> {
-    Ok(tx
-        .query_opt(
-            "SELECT 1 FROM mk_campaign_send WHERE campaign = ?1 AND customer = ?2",
-            &params![campaign, customer],
-        )?
-        .is_some())
+    Ok(tx.query_opt("SELECT 1 FROM mk_campaign_send WHERE campaign = ?1 AND customer = ?2", &params![campaign, customer])?.is_some())
 }
 
-pub fn add_send(
-    tx: &mut dyn Tx,
-    campaign: &str,
-    customer: &str,
-    code: &str,
-    now_ms: i64,
-) -> DbResult<()> {
-    tx.execute(
-        "INSERT INTO mk_campaign_send (campaign, customer, code, sent_ms) VALUES (?1, ?2, ?3, ?4)",
-        &params![campaign, customer, code, now_ms],
-    )?;
+pub fn add_send(tx: &mut dyn Tx, campaign: &str, customer: &str, code: &str, now_ms: i64) -> DbResult<()> {
+    tx.execute("INSERT INTO mk_campaign_send (campaign, customer, code, sent_ms) VALUES (?1, ?2, ?3, ?4)", &params![campaign, customer, code, now_ms])?;
     Ok(())
 }
 
@@ -698,12 +499,7 @@ pub fn add_earned(tx: &mut dyn Tx, campaign: &str, day: &str, e: &Earned) -> DbR
 }
 
 /// A campaign's days in [`from`, `to`], oldest first.
-pub fn earned(
-    tx: &mut dyn Tx,
-    campaign: &str,
-    from: &str,
-    to: &str,
-) -> DbResult<Vec<(String, Earned)>> {
+pub fn earned(tx: &mut dyn Tx, campaign: &str, from: &str, to: &str) -> DbResult<Vec<(String, Earned)>> {
     tx.query(
         "SELECT day, redemptions, discount, revenue, refunded, cost, orders FROM mk_campaign_day WHERE campaign = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day",
         &params![campaign, from, to],
@@ -761,31 +557,17 @@ pub fn order_money(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<OrderMoney
 }
 
 pub fn set_order_paid(tx: &mut dyn Tx, order_id: u64, paid: i64, paid_ms: i64) -> DbResult<()> {
-    tx.execute(
-        "UPDATE mk_order SET paid = ?2, paid_ms = ?3 WHERE order_id = ?1",
-        &params![order_id, paid, paid_ms],
-    )?;
+    tx.execute("UPDATE mk_order SET paid = ?2, paid_ms = ?3 WHERE order_id = ?1", &params![order_id, paid, paid_ms])?;
     Ok(())
 }
 
 pub fn add_order_refund(tx: &mut dyn Tx, order_id: u64, amount: i64) -> DbResult<()> {
-    tx.execute(
-        "UPDATE mk_order SET refunded = refunded + ?2 WHERE order_id = ?1",
-        &params![order_id, amount],
-    )?;
+    tx.execute("UPDATE mk_order SET refunded = refunded + ?2 WHERE order_id = ?1", &params![order_id, amount])?;
     Ok(())
 }
 
-pub fn set_order_earned(
-    tx: &mut dyn Tx,
-    order_id: u64,
-    earned_on: i64,
-    refunded_at_earn: i64,
-) -> DbResult<()> {
-    tx.execute(
-        "UPDATE mk_order SET earned_on = ?2, refunded_at_earn = ?3 WHERE order_id = ?1",
-        &params![order_id, earned_on, refunded_at_earn],
-    )?;
+pub fn set_order_earned(tx: &mut dyn Tx, order_id: u64, earned_on: i64, refunded_at_earn: i64) -> DbResult<()> {
+    tx.execute("UPDATE mk_order SET earned_on = ?2, refunded_at_earn = ?3 WHERE order_id = ?1", &params![order_id, earned_on, refunded_at_earn])?;
     Ok(())
 }
 
@@ -800,20 +582,8 @@ pub struct MemberRow {
 
 /// The customer's membership row, locked until the transaction ends when `lock`.
 pub fn member(tx: &mut dyn Tx, customer: &str, lock: bool) -> DbResult<Option<MemberRow>> {
-    let sql = format!(
-        "SELECT tier, held, since_ms, review_ms FROM mk_member WHERE customer = ?1{}",
-        if lock { " FOR UPDATE" } else { "" }
-    );
-    tx.query_opt(&sql, &params![customer])?
-        .map(|r| {
-            Ok(MemberRow {
-                tier: r.text(0)?,
-                held: r.text(1)?,
-                since_ms: r.int(2)?,
-                review_ms: r.opt_int(3)?,
-            })
-        })
-        .transpose()
+    let sql = format!("SELECT tier, held, since_ms, review_ms FROM mk_member WHERE customer = ?1{}", if lock { " FOR UPDATE" } else { "" });
+    tx.query_opt(&sql, &params![customer])?.map(|r| Ok(MemberRow { tier: r.text(0)?, held: r.text(1)?, since_ms: r.int(2)?, review_ms: r.opt_int(3)? })).transpose()
 }
 
 pub fn put_member(tx: &mut dyn Tx, customer: &str, m: &MemberRow, now_ms: i64) -> DbResult<()> {
@@ -828,30 +598,17 @@ pub fn put_member(tx: &mut dyn Tx, customer: &str, m: &MemberRow, now_ms: i64) -
 
 /// Customers whose membership row names a tier (held or current) among `tiers`, at most one.
 pub fn any_member_of(tx: &mut dyn Tx, tier: &str) -> DbResult<bool> {
-    Ok(tx
-        .query_opt(
-            "SELECT 1 FROM mk_member WHERE tier = ?1 OR held = ?1 LIMIT 1",
-            &params![tier],
-        )?
-        .is_some())
+    Ok(tx.query_opt("SELECT 1 FROM mk_member WHERE tier = ?1 OR held = ?1 LIMIT 1", &params![tier])?.is_some())
 }
 
 /// A refund of money that was never the order's (`journal::LATE_PAYMENT_REFUND`).
 pub fn set_refund_aside(tx: &mut dyn Tx, refund_id: u64) -> DbResult<()> {
-    tx.execute(
-        "INSERT INTO mk_refund_aside (refund_id) VALUES (?1) ON CONFLICT (refund_id) DO NOTHING",
-        &params![refund_id],
-    )?;
+    tx.execute("INSERT INTO mk_refund_aside (refund_id) VALUES (?1) ON CONFLICT (refund_id) DO NOTHING", &params![refund_id])?;
     Ok(())
 }
 
 pub fn refund_aside(tx: &mut dyn Tx, refund_id: u64) -> DbResult<bool> {
-    Ok(tx
-        .query_opt(
-            "SELECT 1 FROM mk_refund_aside WHERE refund_id = ?1",
-            &params![refund_id],
-        )?
-        .is_some())
+    Ok(tx.query_opt("SELECT 1 FROM mk_refund_aside WHERE refund_id = ?1", &params![refund_id])?.is_some())
 }
 
 /// Customers whose tier is due for review by `now_ms`, at most `limit`.
@@ -869,12 +626,7 @@ pub fn add_spend(tx: &mut dyn Tx, customer: &str, day: i64, amount: i64) -> DbRe
 }
 
 /// What the customer spent on the days in (`after_day`, `to_day`].
-pub fn spend_between(
-    tx: &mut dyn Tx,
-    customer: &str,
-    after_day: i64,
-    to_day: i64,
-) -> DbResult<i64> {
+pub fn spend_between(tx: &mut dyn Tx, customer: &str, after_day: i64, to_day: i64) -> DbResult<i64> {
     tx.query_one("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM mk_member_spend WHERE customer = ?1 AND day > ?2 AND day <= ?3", &params![customer, after_day, to_day])?.int(0)
 }
 
@@ -884,50 +636,23 @@ fn ledger_of(text: &str) -> DbResult<super::points::Ledger> {
 
 /// The customer's points ledger (empty when they never had points).
 pub fn points(tx: &mut dyn Tx, customer: &str) -> DbResult<super::points::Ledger> {
-    tx.query_opt(
-        "SELECT ledger FROM mk_points WHERE customer = ?1",
-        &params![customer],
-    )?
-    .map(|r| ledger_of(&r.text(0)?))
-    .transpose()
-    .map(Option::unwrap_or_default)
+    tx.query_opt("SELECT ledger FROM mk_points WHERE customer = ?1", &params![customer])?.map(|r| ledger_of(&r.text(0)?)).transpose().map(Option::unwrap_or_default)
 }
 
 /// `points`, its row locked until the transaction ends (created first, so there is a row to
 /// lock: two first earnings cannot both insert).
-pub fn points_for_update(
-    tx: &mut dyn Tx,
-    customer: &str,
-    now_ms: i64,
-) -> DbResult<super::points::Ledger> {
-    let empty = serde_json::to_string(&super::points::Ledger::default())
-        .map_err(|e| DbError::corrupt(e.to_string()))?;
+pub fn points_for_update(tx: &mut dyn Tx, customer: &str, now_ms: i64) -> DbResult<super::points::Ledger> {
+    let empty = serde_json::to_string(&super::points::Ledger::default()).map_err(|e| DbError::corrupt(e.to_string()))?;
     tx.execute(
         "INSERT INTO mk_points (customer, ledger, balance, debt, next_expiry_ms, updated_ms) VALUES (?1, ?2, 0, 0, NULL, ?3) ON CONFLICT (customer) DO NOTHING",
         &params![customer, empty, now_ms],
     )?;
-    ledger_of(
-        &tx.query_one(
-            "SELECT ledger FROM mk_points WHERE customer = ?1 FOR UPDATE",
-            &params![customer],
-        )?
-        .text(0)?,
-    )
+    ledger_of(&tx.query_one("SELECT ledger FROM mk_points WHERE customer = ?1 FOR UPDATE", &params![customer])?.text(0)?)
 }
 
-pub fn save_points(
-    tx: &mut dyn Tx,
-    customer: &str,
-    ledger: &super::points::Ledger,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn save_points(tx: &mut dyn Tx, customer: &str, ledger: &super::points::Ledger, now_ms: i64) -> DbResult<()> {
     let json = serde_json::to_string(ledger).map_err(|e| DbError::corrupt(e.to_string()))?;
-    let next_expiry = ledger
-        .lots
-        .values()
-        .filter(|l| l.remaining > 0)
-        .map(|l| l.expires_ms)
-        .min();
+    let next_expiry = ledger.lots.values().filter(|l| l.remaining > 0).map(|l| l.expires_ms).min();
     tx.execute(
         "UPDATE mk_points SET ledger = ?2, balance = ?3, debt = ?4, next_expiry_ms = ?5, updated_ms = ?6 WHERE customer = ?1",
         &params![customer, json, ledger.balance(), ledger.debt, next_expiry, now_ms],
@@ -976,35 +701,19 @@ pub fn insert_group_buy(tx: &mut dyn Tx, g: &super::groups::GroupBuy) -> DbResul
 }
 
 pub fn group_buy(tx: &mut dyn Tx, id: &str) -> DbResult<Option<super::groups::GroupBuy>> {
-    tx.query_opt(&format!("{GROUP_BUY_COLUMNS} WHERE id = ?1"), &params![id])?
-        .map(|r| group_buy_row(&r))
-        .transpose()
+    tx.query_opt(&format!("{GROUP_BUY_COLUMNS} WHERE id = ?1"), &params![id])?.map(|r| group_buy_row(&r)).transpose()
 }
 
 pub fn group_buy_live_for(tx: &mut dyn Tx, sku: &Sku) -> DbResult<bool> {
-    Ok(tx
-        .query_opt(
-            "SELECT 1 FROM mk_group_buy WHERE sku = ?1 AND state = 'live'",
-            &params![sku.as_str()],
-        )?
-        .is_some())
+    Ok(tx.query_opt("SELECT 1 FROM mk_group_buy WHERE sku = ?1 AND state = 'live'", &params![sku.as_str()])?.is_some())
 }
 
 pub fn list_group_buys(tx: &mut dyn Tx, limit: u32) -> DbResult<Vec<super::groups::GroupBuy>> {
-    tx.query(
-        &format!("{GROUP_BUY_COLUMNS} ORDER BY id LIMIT ?1"),
-        &params![limit],
-    )?
-    .iter()
-    .map(group_buy_row)
-    .collect()
+    tx.query(&format!("{GROUP_BUY_COLUMNS} ORDER BY id LIMIT ?1"), &params![limit])?.iter().map(group_buy_row).collect()
 }
 
 pub fn end_group_buy(tx: &mut dyn Tx, id: &str, now_ms: i64) -> DbResult<()> {
-    tx.execute(
-        "UPDATE mk_group_buy SET state = 'ended', updated_ms = ?2 WHERE id = ?1 AND state = 'live'",
-        &params![id, now_ms],
-    )?;
+    tx.execute("UPDATE mk_group_buy SET state = 'ended', updated_ms = ?2 WHERE id = ?1 AND state = 'live'", &params![id, now_ms])?;
     Ok(())
 }
 
@@ -1018,14 +727,11 @@ pub fn open_group(tx: &mut dyn Tx, offer: &str, now_ms: i64, deadline_ms: i64) -
     .uint(0)
 }
 
-const GROUP_COLUMNS: &str =
-    "SELECT id, offer, size, opened_ms, deadline_ms, state, members, paid FROM mk_group";
+const GROUP_COLUMNS: &str = "SELECT id, offer, size, opened_ms, deadline_ms, state, members, paid FROM mk_group";
 
 /// A group with its members (those who left too), by order.
 pub fn group(tx: &mut dyn Tx, id: u64) -> DbResult<Option<super::groups::Group>> {
-    let Some(r) = tx.query_opt(&format!("{GROUP_COLUMNS} WHERE id = ?1"), &params![id])? else {
-        return Ok(None);
-    };
+    let Some(r) = tx.query_opt(&format!("{GROUP_COLUMNS} WHERE id = ?1"), &params![id])? else { return Ok(None) };
     let mut group = group_row(&r)?;
     group.orders = tx
         .query("SELECT order_id, customer, state FROM mk_group_member WHERE group_id = ?1 ORDER BY order_id", &params![id])?
@@ -1050,21 +756,10 @@ fn group_row(r: &Row) -> DbResult<super::groups::Group> {
 }
 
 /// An offer's groups in `state` (all when None), the newest first, at most `limit`.
-pub fn groups_of(
-    tx: &mut dyn Tx,
-    offer: &str,
-    state: Option<&str>,
-    limit: u32,
-) -> DbResult<Vec<super::groups::Group>> {
+pub fn groups_of(tx: &mut dyn Tx, offer: &str, state: Option<&str>, limit: u32) -> DbResult<Vec<super::groups::Group>> {
     let rows = match state {
-        Some(state) => tx.query(
-            &format!("{GROUP_COLUMNS} WHERE offer = ?1 AND state = ?2 ORDER BY id DESC LIMIT ?3"),
-            &params![offer, state, limit],
-        )?,
-        None => tx.query(
-            &format!("{GROUP_COLUMNS} WHERE offer = ?1 ORDER BY id DESC LIMIT ?2"),
-            &params![offer, limit],
-        )?,
+        Some(state) => tx.query(&format!("{GROUP_COLUMNS} WHERE offer = ?1 AND state = ?2 ORDER BY id DESC LIMIT ?3"), &params![offer, state, limit])?,
+        None => tx.query(&format!("{GROUP_COLUMNS} WHERE offer = ?1 ORDER BY id DESC LIMIT ?2"), &params![offer, limit])?,
     };
     rows.iter().map(group_row).collect()
 }
@@ -1075,13 +770,7 @@ pub fn take_seat(tx: &mut dyn Tx, id: u64, now_ms: i64) -> DbResult<bool> {
 }
 
 /// False when the customer is in the group already.
-pub fn add_group_member(
-    tx: &mut dyn Tx,
-    group_id: u64,
-    order_id: u64,
-    customer: &str,
-    now_ms: i64,
-) -> DbResult<bool> {
+pub fn add_group_member(tx: &mut dyn Tx, group_id: u64, order_id: u64, customer: &str, now_ms: i64) -> DbResult<bool> {
     let added = tx.execute(
         "INSERT INTO mk_group_member (order_id, group_id, customer, state, joined_ms) VALUES (?1, ?2, ?3, 'unpaid', ?4) ON CONFLICT DO NOTHING",
         &params![order_id, group_id, customer, now_ms],
@@ -1091,12 +780,7 @@ pub fn add_group_member(
 
 /// The group an order is a member of (not left).
 pub fn member_group(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<u64>> {
-    tx.query_opt(
-        "SELECT group_id FROM mk_group_member WHERE order_id = ?1 AND state <> 'left'",
-        &params![order_id],
-    )?
-    .map(|r| r.uint(0))
-    .transpose()
+    tx.query_opt("SELECT group_id FROM mk_group_member WHERE order_id = ?1 AND state <> 'left'", &params![order_id])?.map(|r| r.uint(0)).transpose()
 }
 
 /// The member paid: counted once, and only while its group is open (a closed group's member
@@ -1109,10 +793,7 @@ pub fn member_paid(tx: &mut dyn Tx, order_id: u64) -> DbResult<bool> {
     if counted != 1 {
         return Ok(false);
     }
-    tx.execute(
-        "UPDATE mk_group_member SET state = 'paid' WHERE order_id = ?1",
-        &params![order_id],
-    )?;
+    tx.execute("UPDATE mk_group_member SET state = 'paid' WHERE order_id = ?1", &params![order_id])?;
     Ok(true)
 }
 
@@ -1141,23 +822,14 @@ pub fn form_if_full(tx: &mut dyn Tx, id: u64, now_ms: i64) -> DbResult<bool> {
 
 /// The member's order ended while its group was open: its seat (and its payment) come off.
 pub fn leave_group(tx: &mut dyn Tx, order_id: u64) -> DbResult<()> {
-    let Some(r) = tx.query_opt(
-        "SELECT group_id, state FROM mk_group_member WHERE order_id = ?1 AND state <> 'left'",
-        &params![order_id],
-    )?
-    else {
-        return Ok(());
-    };
+    let Some(r) = tx.query_opt("SELECT group_id, state FROM mk_group_member WHERE order_id = ?1 AND state <> 'left'", &params![order_id])? else { return Ok(()) };
     let (group_id, was_paid) = (r.uint(0)?, r.text(1)? == "paid");
     let freed = tx.execute(
         "UPDATE mk_group SET members = members - 1, paid = paid - ?2 WHERE id = ?1 AND state = 'open'",
         &params![group_id, i64::from(was_paid)],
     )?;
     if freed == 1 {
-        tx.execute(
-            "UPDATE mk_group_member SET state = 'left' WHERE order_id = ?1",
-            &params![order_id],
-        )?;
+        tx.execute("UPDATE mk_group_member SET state = 'left' WHERE order_id = ?1", &params![order_id])?;
     }
     Ok(())
 }
@@ -1167,36 +839,19 @@ pub fn groups_due(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<u64>
 }
 
 pub fn fail_group(tx: &mut dyn Tx, id: u64, now_ms: i64) -> DbResult<bool> {
-    Ok(tx.execute(
-        "UPDATE mk_group SET state = 'failed', closed_ms = ?2 WHERE id = ?1 AND state = 'open'",
-        &params![id, now_ms],
-    )? == 1)
+    Ok(tx.execute("UPDATE mk_group SET state = 'failed', closed_ms = ?2 WHERE id = ?1 AND state = 'open'", &params![id, now_ms])? == 1)
 }
 
 /// Campaign `campaign` touched `customer` (`link` or `send`) at `at_ms`; the customer's touches
 /// older than any window (31 days) go.
-pub fn add_touch(
-    tx: &mut dyn Tx,
-    customer: &str,
-    campaign: &str,
-    kind: &str,
-    at_ms: i64,
-) -> DbResult<()> {
+pub fn add_touch(tx: &mut dyn Tx, customer: &str, campaign: &str, kind: &str, at_ms: i64) -> DbResult<()> {
     tx.execute("INSERT INTO mk_touch (customer, campaign, kind, at_ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING", &params![customer, campaign, kind, at_ms])?;
-    tx.execute(
-        "DELETE FROM mk_touch WHERE customer = ?1 AND at_ms < ?2",
-        &params![customer, at_ms - 31 * tote_shared::calendar::DAY_MS],
-    )?;
+    tx.execute("DELETE FROM mk_touch WHERE customer = ?1 AND at_ms < ?2", &params![customer, at_ms - 31 * tote_shared::calendar::DAY_MS])?;
     Ok(())
 }
 
 /// The customer's touches in [`from_ms`, `to_ms`], at most 100 (the latest).
-pub fn touches_between(
-    tx: &mut dyn Tx,
-    customer: &str,
-    from_ms: i64,
-    to_ms: i64,
-) -> DbResult<Vec<super::campaigns::Touch>> {
+pub fn touches_between(tx: &mut dyn Tx, customer: &str, from_ms: i64, to_ms: i64) -> DbResult<Vec<super::campaigns::Touch>> {
     tx.query(
         "SELECT campaign, kind, at_ms FROM mk_touch WHERE customer = ?1 AND at_ms >= ?2 AND at_ms <= ?3 ORDER BY at_ms DESC LIMIT 100",
         &params![customer, from_ms, to_ms],
@@ -1208,10 +863,7 @@ pub fn touches_between(
 
 /// Drops an order's attribution by touch: a coupon of a campaign decides it.
 pub fn drop_touched(tx: &mut dyn Tx, order_id: u64) -> DbResult<()> {
-    tx.execute(
-        "DELETE FROM mk_attribution WHERE order_id = ?1 AND state = 'touched'",
-        &params![order_id],
-    )?;
+    tx.execute("DELETE FROM mk_attribution WHERE order_id = ?1 AND state = 'touched'", &params![order_id])?;
     Ok(())
 }
 
@@ -1231,14 +883,7 @@ pub struct SendBatch {
     pub delivered_ms: Option<i64>,
 }
 
-pub fn insert_send_batch(
-    tx: &mut dyn Tx,
-    campaign: &str,
-    body: &str,
-    sends: i64,
-    state: &str,
-    now_ms: i64,
-) -> DbResult<u64> {
+pub fn insert_send_batch(tx: &mut dyn Tx, campaign: &str, body: &str, sends: i64, state: &str, now_ms: i64) -> DbResult<u64> {
     tx.query_one(
         "INSERT INTO mk_send_batch (campaign, body, sends, state, next_at_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING id",
         &params![campaign, body, sends, state, now_ms],
@@ -1264,21 +909,11 @@ fn batch_row(r: &Row) -> DbResult<SendBatch> {
 
 /// A campaign's deliveries, the oldest first, at most `limit`.
 pub fn send_batches(tx: &mut dyn Tx, campaign: &str, limit: u32) -> DbResult<Vec<SendBatch>> {
-    tx.query(
-        &format!("{BATCH_COLUMNS} WHERE campaign = ?1 ORDER BY id LIMIT ?2"),
-        &params![campaign, limit],
-    )?
-    .iter()
-    .map(batch_row)
-    .collect()
+    tx.query(&format!("{BATCH_COLUMNS} WHERE campaign = ?1 ORDER BY id LIMIT ?2"), &params![campaign, limit])?.iter().map(batch_row).collect()
 }
 
 /// Deliveries due by `now_ms`, with their bodies, at most `limit`.
-pub fn due_send_batches(
-    tx: &mut dyn Tx,
-    now_ms: i64,
-    limit: u32,
-) -> DbResult<Vec<(SendBatch, String)>> {
+pub fn due_send_batches(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<(SendBatch, String)>> {
     let columns = BATCH_COLUMNS.replace(" FROM mk_send_batch", ", body FROM mk_send_batch");
     tx.query(&format!("{columns} WHERE state = 'pending' AND next_at_ms <= ?1 ORDER BY next_at_ms, id LIMIT ?2"), &params![now_ms, limit])?
     .iter()
@@ -1289,14 +924,7 @@ pub fn due_send_batches(
 /// What one attempt came to: `delivered`, or still `pending` (next at `next_at_ms`), or
 /// `failed`; counted once per attempt, only while pending. The last error stays for HQ to
 /// read after a later attempt succeeds.
-pub fn attempted(
-    tx: &mut dyn Tx,
-    id: u64,
-    state: &str,
-    error: Option<&str>,
-    next_at_ms: i64,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn attempted(tx: &mut dyn Tx, id: u64, state: &str, error: Option<&str>, next_at_ms: i64, now_ms: i64) -> DbResult<()> {
     tx.execute(
         "UPDATE mk_send_batch SET state = ?2, attempts = attempts + 1, last_error = COALESCE(?3, last_error), next_at_ms = ?4,
              delivered_ms = CASE WHEN ?2 = 'delivered' THEN ?5 ELSE delivered_ms END

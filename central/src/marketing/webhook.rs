@@ -20,20 +20,13 @@ const PER_ROUND: u32 = 20;
 
 /// Wait after attempt `attempts` (1-based) failed: 2 s doubling to 10 min.
 pub fn backoff_ms(attempts: i64) -> i64 {
-    1_000i64
-        .saturating_mul(1i64 << attempts.clamp(0, 10))
-        .min(600_000)
+    1_000i64.saturating_mul(1i64 << attempts.clamp(0, 10)).min(600_000)
 }
 
 /// Delivers what is due, once a second, while a webhook is configured.
 pub async fn run(state: AppState, stop: Stop) {
-    let Some(hook) = state.settings.marketing.send_webhook.clone() else {
-        return stop.stopped().await;
-    };
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_millis(hook.timeout_ms))
-        .build()
-    {
+    let Some(hook) = state.settings.marketing.send_webhook.clone() else { return stop.stopped().await };
+    let client = match reqwest::Client::builder().timeout(Duration::from_millis(hook.timeout_ms)).build() {
         Ok(client) => client,
         Err(error) => {
             tracing::error!(%error, "the send-list webhook client could not be built");
@@ -54,16 +47,9 @@ pub async fn run(state: AppState, stop: Stop) {
 }
 
 /// One round: every due delivery tried once; returns how many were delivered.
-pub async fn round(
-    state: &AppState,
-    client: &reqwest::Client,
-    hook: &WebhookSettings,
-) -> Result<u32, crate::db::DbError> {
+pub async fn round(state: &AppState, client: &reqwest::Client, hook: &WebhookSettings) -> Result<u32, crate::db::DbError> {
     let now = now_ms();
-    let due = state
-        .db
-        .read(move |tx| store::due_send_batches(tx, now, PER_ROUND))
-        .await?;
+    let due = state.db.read(move |tx| store::due_send_batches(tx, now, PER_ROUND)).await?;
     let mut delivered = 0;
     for (batch, body) in due {
         let outcome = post(client, hook, batch.id, body).await;
@@ -76,36 +62,18 @@ pub async fn round(
         };
         match state_after {
             "delivered" => delivered += 1,
-            "failed" => {
-                tracing::error!(batch = batch.id, campaign = %batch.campaign, error = error.as_deref().unwrap_or(""), "a send list could not be delivered")
-            }
-            _ => {
-                tracing::warn!(batch = batch.id, campaign = %batch.campaign, error = error.as_deref().unwrap_or(""), "a send list delivery will be tried again")
-            }
+            "failed" => tracing::error!(batch = batch.id, campaign = %batch.campaign, error = error.as_deref().unwrap_or(""), "a send list could not be delivered"),
+            _ => tracing::warn!(batch = batch.id, campaign = %batch.campaign, error = error.as_deref().unwrap_or(""), "a send list delivery will be tried again"),
         }
-        state
-            .db
-            .write(move |tx| {
-                store::attempted(tx, batch.id, state_after, error.as_deref(), next, now)
-            })
-            .await?;
+        state.db.write(move |tx| store::attempted(tx, batch.id, state_after, error.as_deref(), next, now)).await?;
     }
     Ok(delivered)
 }
 
 /// One POST: Ok on 2xx; the reason otherwise (status and the start of the answer, or the
 /// transport error).
-async fn post(
-    client: &reqwest::Client,
-    hook: &WebhookSettings,
-    id: u64,
-    body: String,
-) -> Result<(), String> {
-    let signature = tote_shared::payment::card::signature_header(
-        hook.secret.expose_secret(),
-        now_ms() / 1_000,
-        &body,
-    );
+async fn post(client: &reqwest::Client, hook: &WebhookSettings, id: u64, body: String) -> Result<(), String> {
+    let signature = tote_shared::payment::card::signature_header(hook.secret.expose_secret(), now_ms() / 1_000, &body);
     let sent = client
         .post(&hook.url)
         .header("Content-Type", "application/json")
@@ -120,10 +88,7 @@ async fn post(
         return Ok(());
     }
     let text = sent.text().await.unwrap_or_default();
-    Err(format!(
-        "the webhook answered {status}: {}",
-        text.chars().take(200).collect::<String>()
-    ))
+    Err(format!("the webhook answered {status}: {}", text.chars().take(200).collect::<String>()))
 }
 
 #[cfg(test)]
@@ -132,10 +97,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_from_a_second_to_ten_minutes() {
-        assert_eq!(
-            (backoff_ms(1), backoff_ms(2), backoff_ms(5)),
-            (2_000, 4_000, 32_000)
-        );
+        assert_eq!((backoff_ms(1), backoff_ms(2), backoff_ms(5)), (2_000, 4_000, 32_000));
         assert_eq!(backoff_ms(MAX_ATTEMPTS), 600_000);
     }
 }

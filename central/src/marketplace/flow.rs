@@ -22,12 +22,7 @@ pub enum Imported {
 
 /// One import: the order once per (marketplace, external id), whoever brings it and however
 /// often. `now_ms` is when it is taken.
-pub fn import(
-    tx: &mut dyn Tx,
-    marketplace: &str,
-    order: &ImportOrder,
-    now_ms: i64,
-) -> Result<Imported, MarketplaceError> {
+pub fn import(tx: &mut dyn Tx, marketplace: &str, order: &ImportOrder, now_ms: i64) -> Result<Imported, MarketplaceError> {
     if let Some(problem) = order.problem() {
         return Err(MarketplaceError::Invalid(problem));
     }
@@ -35,8 +30,7 @@ pub fn import(
     let paid = order.paid_total().unwrap_or(0);
     let id = order.external_id.as_str();
     if !store::claim(tx, marketplace, id, &hash, paid, order.ship_by_ms, now_ms)? {
-        let (record, stored_hash) = store::load(tx, marketplace, id, true)?
-            .ok_or_else(|| MarketplaceError::NotFound(format!("import {id}")))?;
+        let (record, stored_hash) = store::load(tx, marketplace, id, true)?.ok_or_else(|| MarketplaceError::NotFound(format!("import {id}")))?;
         if record.state == ImportState::Imported {
             if stored_hash != hash {
                 let order_id = record.order_id.unwrap_or(0);
@@ -61,8 +55,7 @@ pub fn import(
             Err(reason)
         }
     };
-    let (record, _) = store::load(tx, marketplace, id, false)?
-        .ok_or_else(|| MarketplaceError::NotFound(format!("import {id}")))?;
+    let (record, _) = store::load(tx, marketplace, id, false)?.ok_or_else(|| MarketplaceError::NotFound(format!("import {id}")))?;
     Ok(match outcome {
         Ok(_) => Imported::Created(record),
         Err(_) => Imported::Refused(record),
@@ -71,64 +64,33 @@ pub fn import(
 
 /// A trade the platform listed that cannot be read as an order (not one of our SKUs, amounts
 /// that do not add up): kept as refused with why, unless it was imported before.
-pub fn refuse_unreadable(
-    tx: &mut dyn Tx,
-    marketplace: &str,
-    external_id: &str,
-    why: &str,
-    now_ms: i64,
-) -> Result<(), MarketplaceError> {
+pub fn refuse_unreadable(tx: &mut dyn Tx, marketplace: &str, external_id: &str, why: &str, now_ms: i64) -> Result<(), MarketplaceError> {
     if !store::claim(tx, marketplace, external_id, "unreadable", 0, None, now_ms)? {
-        let imported = store::load(tx, marketplace, external_id, true)?
-            .is_some_and(|(r, _)| r.state == ImportState::Imported);
+        let imported = store::load(tx, marketplace, external_id, true)?.is_some_and(|(r, _)| r.state == ImportState::Imported);
         if imported {
-            tracing::warn!(
-                marketplace,
-                external_id,
-                why,
-                "an imported marketplace order now reads otherwise; left as it is"
-            );
+            tracing::warn!(marketplace, external_id, why, "an imported marketplace order now reads otherwise; left as it is");
             return Ok(());
         }
     }
-    tracing::warn!(
-        marketplace,
-        external_id,
-        why,
-        "a marketplace order cannot be read"
-    );
+    tracing::warn!(marketplace, external_id, why, "a marketplace order cannot be read");
     store::set_refused(tx, marketplace, external_id, why, "unreadable", 0, now_ms)?;
     Ok(())
 }
 
 /// Makes the order (checked, locked and paid, or backordered). A refusal has written nothing.
-fn take(
-    tx: &mut dyn Tx,
-    marketplace: &str,
-    order: &ImportOrder,
-    now_ms: i64,
-) -> Result<u64, OrdersError> {
+fn take(tx: &mut dyn Tx, marketplace: &str, order: &ImportOrder, now_ms: i64) -> Result<u64, OrdersError> {
     let destination = where_to(order)?;
     let mut lines = Vec::with_capacity(order.lines.len());
     for line in &order.lines {
         // The unit price is what the buyer paid per unit (a remainder of a cent stays with the
         // marketplace's rounding).
-        let unit = Money::parse(line.paid / line.qty.as_i64()).map_err(|_| {
-            OrdersError::Invalid(format!("the amount paid for {} is out of range", line.sku))
-        })?;
+        let unit = Money::parse(line.paid / line.qty.as_i64()).map_err(|_| OrdersError::Invalid(format!("the amount paid for {} is out of range", line.sku)))?;
         lines.push(OrderLineRecord::listed(line.sku.clone(), line.qty, unit));
     }
     let create = CreateOrder {
         channel: marketplace.to_owned(),
         customer: order.buyer.clone(),
-        lines: order
-            .lines
-            .iter()
-            .map(|l| OrderLine {
-                sku: l.sku.clone(),
-                qty: l.qty,
-            })
-            .collect(),
+        lines: order.lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect(),
         ship_to: order.ship_to.clone(),
         destination,
         now_ms,
@@ -141,14 +103,9 @@ fn take(
 fn where_to(order: &ImportOrder) -> Result<GeoPoint, OrdersError> {
     match order.location {
         Some(p) if p.is_valid() => Ok(p),
-        Some(_) => Err(OrdersError::Invalid(
-            "location needs lat in -90..90 and lon in -180..180".into(),
-        )),
-        None => city_point(&order.ship_to.city).ok_or_else(|| {
-            OrdersError::Refused(orders::checks::Refusal::UnknownRegion(
-                order.ship_to.city.chars().take(40).collect(),
-            ))
-        }),
+        Some(_) => Err(OrdersError::Invalid("location needs lat in -90..90 and lon in -180..180".into())),
+        None => city_point(&order.ship_to.city)
+            .ok_or_else(|| OrdersError::Refused(orders::checks::Refusal::UnknownRegion(order.ship_to.city.chars().take(40).collect()))),
     }
 }
 
@@ -156,12 +113,7 @@ fn where_to(order: &ImportOrder) -> Result<GeoPoint, OrdersError> {
 /// it has not shipped; the refund is journalled once the order is cancelled (here if it
 /// already is, else by `MarketplaceConsumer` when the warehouse confirms). An order that
 /// shipped anyway is noted for HQ. Returns whether a cancel was asked.
-pub fn trade_closed(
-    tx: &mut dyn Tx,
-    marketplace: &str,
-    external_id: &str,
-    now_ms: i64,
-) -> Result<bool, MarketplaceError> {
+pub fn trade_closed(tx: &mut dyn Tx, marketplace: &str, external_id: &str, now_ms: i64) -> Result<bool, MarketplaceError> {
     let Some((record, _)) = store::load(tx, marketplace, external_id, true)? else {
         return Ok(false);
     };
@@ -184,19 +136,8 @@ pub fn trade_closed(
             Ok(false)
         }
         OrderState::Shipped | OrderState::Delivered | OrderState::Completed => {
-            store::set_closed(
-                tx,
-                marketplace,
-                external_id,
-                Some(SHIPPED_THOUGH_CLOSED),
-                now_ms,
-            )?;
-            tracing::warn!(
-                marketplace,
-                external_id,
-                order_id,
-                "the marketplace closed a trade whose order had shipped"
-            );
+            store::set_closed(tx, marketplace, external_id, Some(SHIPPED_THOUGH_CLOSED), now_ms)?;
+            tracing::warn!(marketplace, external_id, order_id, "the marketplace closed a trade whose order had shipped");
             Ok(false)
         }
         _ => {
@@ -219,19 +160,12 @@ const SHIPPED_THOUGH_CLOSED: &str =
 
 /// Journals the marketplace's refund of a closed trade's order, once.
 fn book_refund(tx: &mut dyn Tx, order_id: u64, now_ms: i64) -> DbResult<()> {
-    let Some(record) = store::for_order(tx, order_id)? else {
-        return Ok(());
-    };
+    let Some(record) = store::for_order(tx, order_id)? else { return Ok(()) };
     if !store::book_refund(tx, order_id)? {
         return Ok(());
     }
-    let amount =
-        orders::store::load(tx, order_id, false)?.map_or(record.paid_total, |o| o.total.minor());
-    let event = BusinessEvent::MarketplaceRefunded {
-        order_id,
-        marketplace: record.marketplace,
-        amount,
-    };
+    let amount = orders::store::load(tx, order_id, false)?.map_or(record.paid_total, |o| o.total.minor());
+    let event = BusinessEvent::MarketplaceRefunded { order_id, marketplace: record.marketplace, amount };
     journal::store::append(tx, &event, now_ms)?;
     Ok(())
 }
@@ -252,43 +186,16 @@ impl crate::journal::consumer::Consumer for MarketplaceConsumer {
     fn apply(&self, tx: &mut dyn Tx, entries: &[journal::JournalEntry]) -> DbResult<()> {
         for entry in entries {
             match &entry.event {
-                BusinessEvent::OrderShipped {
-                    order_id,
-                    carrier,
-                    tracking_number,
-                    ..
-                } => {
-                    let Some(record) = store::for_order(tx, *order_id)? else {
-                        continue;
-                    };
+                BusinessEvent::OrderShipped { order_id, carrier, tracking_number, .. } => {
+                    let Some(record) = store::for_order(tx, *order_id)? else { continue };
                     if record.closed_at_ms.is_some() {
-                        store::set_note(
-                            tx,
-                            &record.marketplace,
-                            &record.external_id,
-                            SHIPPED_THOUGH_CLOSED,
-                            entry.at_ms,
-                        )?;
-                        tracing::warn!(
-                            marketplace = record.marketplace,
-                            order_id,
-                            "an order shipped although its marketplace trade was closed"
-                        );
+                        store::set_note(tx, &record.marketplace, &record.external_id, SHIPPED_THOUGH_CLOSED, entry.at_ms)?;
+                        tracing::warn!(marketplace = record.marketplace, order_id, "an order shipped although its marketplace trade was closed");
                     } else if self.marketplaces.contains(&record.marketplace) {
-                        store::queue_confirmation(
-                            tx,
-                            *order_id,
-                            &record.marketplace,
-                            &record.external_id,
-                            carrier,
-                            tracking_number,
-                            entry.at_ms,
-                        )?;
+                        store::queue_confirmation(tx, *order_id, &record.marketplace, &record.external_id, carrier, tracking_number, entry.at_ms)?;
                     }
                 }
-                BusinessEvent::OrderCancelled { order_id, .. } => {
-                    book_refund(tx, *order_id, entry.at_ms)?
-                }
+                BusinessEvent::OrderCancelled { order_id, .. } => book_refund(tx, *order_id, entry.at_ms)?,
                 _ => {}
             }
         }

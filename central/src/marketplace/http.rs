@@ -19,10 +19,7 @@ impl From<MarketplaceError> for ApiError {
         match error {
             MarketplaceError::NotFound(what) => ApiError::NotFound(what),
             MarketplaceError::Invalid(_) => ApiError::unprocessable("invalid-import", detail),
-            MarketplaceError::Changed(_) => ApiError::Conflict {
-                slug: "import-changed",
-                detail,
-            },
+            MarketplaceError::Changed(_) => ApiError::Conflict { slug: "import-changed", detail },
             MarketplaceError::Db(e) => e.into(),
         }
     }
@@ -33,10 +30,7 @@ fn check_name(state: &AppState, name: &str) -> Result<(), ApiError> {
     if state.settings.marketplaces.contains_key(name) {
         Ok(())
     } else {
-        Err(ApiError::NotFound(format!(
-            "marketplace {:?} (not configured)",
-            name.chars().take(40).collect::<String>()
-        )))
+        Err(ApiError::NotFound(format!("marketplace {:?} (not configured)", name.chars().take(40).collect::<String>())))
     }
 }
 
@@ -47,21 +41,13 @@ fn check_name(state: &AppState, name: &str) -> Result<(), ApiError> {
 /// comes again and can be).
 #[utoipa::path(post, path = "/api/v1/marketplaces/{name}/orders", params(("name" = String, Path, description = "The marketplace (its orders' channel)")), request_body = ImportOrder,
     responses((status = 201, body = ImportRecord), (status = 200, body = ImportRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "marketplaces")]
-pub async fn import(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    Json(body): Json<ImportOrder>,
-) -> Result<(StatusCode, Json<ImportRecord>), ApiError> {
+pub async fn import(_: Admin, State(state): State<AppState>, Path(name): Path<String>, Json(body): Json<ImportOrder>) -> Result<(StatusCode, Json<ImportRecord>), ApiError> {
     check_name(&state, &name)?;
     if let Some(problem) = body.problem() {
         return Err(ApiError::unprocessable("invalid-import", problem));
     }
     let now = now_ms();
-    match state
-        .write(move |tx| flow::import(tx, &name, &body, now))
-        .await?
-    {
+    match state.write(move |tx| flow::import(tx, &name, &body, now)).await? {
         Imported::Created(record) => Ok((StatusCode::CREATED, Json(record))),
         Imported::Existing(record) => Ok((StatusCode::OK, Json(record))),
         Imported::Refused(record) => Err(ApiError::unprocessable("import-refused", record.reason)),
@@ -85,10 +71,7 @@ pub struct MarketplaceStatus {
 }
 
 #[utoipa::path(get, path = "/api/v1/marketplaces", responses((status = 200, body = Vec<MarketplaceStatus>), doc::Unauthorized, doc::Unavailable), tag = "marketplaces")]
-pub async fn list(
-    _: Reader,
-    State(state): State<AppState>,
-) -> Result<Json<Vec<MarketplaceStatus>>, ApiError> {
+pub async fn list(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<MarketplaceStatus>>, ApiError> {
     let names: Vec<String> = state.settings.marketplaces.keys().cloned().collect();
     let statuses = state
         .db
@@ -132,40 +115,21 @@ pub struct ImportsQuery {
 
 #[utoipa::path(get, path = "/api/v1/marketplaces/{name}/imports", params(("name" = String, Path, description = "The marketplace"), ImportsQuery),
     responses((status = 200, body = Vec<ImportRecord>), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "marketplaces")]
-pub async fn imports(
-    _: Reader,
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<ImportsQuery>,
-) -> Result<Json<Vec<ImportRecord>>, ApiError> {
+pub async fn imports(_: Reader, State(state): State<AppState>, Path(name): Path<String>, Query(q): Query<ImportsQuery>) -> Result<Json<Vec<ImportRecord>>, ApiError> {
     check_name(&state, &name)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) || q.after.len() > 64 {
-        return Err(ApiError::BadRequest(
-            "limit must be 1 to 500 and after at most 64 characters".into(),
-        ));
+        return Err(ApiError::BadRequest("limit must be 1 to 500 and after at most 64 characters".into()));
     }
-    Ok(Json(
-        state
-            .db
-            .read(move |tx| store::list(tx, &name, q.state, &q.after, limit))
-            .await?,
-    ))
+    Ok(Json(state.db.read(move |tx| store::list(tx, &name, q.state, &q.after, limit)).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/marketplaces/{name}/imports/{external_id}",
     params(("name" = String, Path, description = "The marketplace"), ("external_id" = String, Path, description = "The marketplace's order id")),
     responses((status = 200, body = ImportRecord), doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "marketplaces")]
-pub async fn one(
-    _: Reader,
-    State(state): State<AppState>,
-    Path((name, external_id)): Path<(String, String)>,
-) -> Result<Json<ImportRecord>, ApiError> {
+pub async fn one(_: Reader, State(state): State<AppState>, Path((name, external_id)): Path<(String, String)>) -> Result<Json<ImportRecord>, ApiError> {
     check_name(&state, &name)?;
-    let found = state
-        .db
-        .read(move |tx| store::load(tx, &name, &external_id, false))
-        .await?;
+    let found = state.db.read(move |tx| store::load(tx, &name, &external_id, false)).await?;
     match found {
         Some((record, _)) if record.state != ImportState::Pending => Ok(Json(record)),
         _ => Err(ApiError::NotFound("import".into())),
@@ -177,36 +141,18 @@ pub async fn one(
 #[utoipa::path(post, path = "/api/v1/marketplaces/{name}/imports/{external_id}/confirmation/retry",
     params(("name" = String, Path, description = "The marketplace"), ("external_id" = String, Path, description = "The marketplace's order id")),
     responses((status = 200, body = ImportRecord), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "marketplaces")]
-pub async fn retry_confirmation(
-    _: Admin,
-    State(state): State<AppState>,
-    Path((name, external_id)): Path<(String, String)>,
-) -> Result<Json<ImportRecord>, ApiError> {
+pub async fn retry_confirmation(_: Admin, State(state): State<AppState>, Path((name, external_id)): Path<(String, String)>) -> Result<Json<ImportRecord>, ApiError> {
     check_name(&state, &name)?;
     let now = now_ms();
     let record = state
         .write(move |tx| -> Result<ImportRecord, MarketplaceError> {
-            let (record, _) = store::load(tx, &name, &external_id, true)?
-                .ok_or_else(|| MarketplaceError::NotFound("import".into()))?;
-            let order_id = record.order_id.ok_or_else(|| {
-                MarketplaceError::NotFound("a confirmation for this import".into())
-            })?;
+            let (record, _) = store::load(tx, &name, &external_id, true)?.ok_or_else(|| MarketplaceError::NotFound("import".into()))?;
+            let order_id = record.order_id.ok_or_else(|| MarketplaceError::NotFound("a confirmation for this import".into()))?;
             if !store::requeue_confirmation(tx, order_id, now)? {
-                return Err(MarketplaceError::Changed(
-                    "only a confirmation waiting for HQ (attention) can be sent again".into(),
-                ));
+                return Err(MarketplaceError::Changed("only a confirmation waiting for HQ (attention) can be sent again".into()));
             }
-            crate::audit::store::append(
-                tx,
-                now,
-                "admin",
-                "marketplace_confirmation_retry",
-                &format!("order:{order_id}"),
-                &serde_json::json!({"marketplace": name, "external_id": external_id}),
-            )?;
-            Ok(store::load(tx, &name, &external_id, false)?
-                .map(|(r, _)| r)
-                .unwrap_or(record))
+            crate::audit::store::append(tx, now, "admin", "marketplace_confirmation_retry", &format!("order:{order_id}"), &serde_json::json!({"marketplace": name, "external_id": external_id}))?;
+            Ok(store::load(tx, &name, &external_id, false)?.map(|(r, _)| r).unwrap_or(record))
         })
         .await?;
     Ok(Json(record))

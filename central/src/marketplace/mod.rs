@@ -71,15 +71,12 @@ pub struct ImportOrder {
 
 impl ImportOrder {
     pub fn paid_total(&self) -> Option<i64> {
-        self.lines
-            .iter()
-            .try_fold(0i64, |sum, l| sum.checked_add(l.paid))
+        self.lines.iter().try_fold(0i64, |sum, l| sum.checked_add(l.paid))
     }
 
     /// Why it cannot be an order, if it cannot (before any lookup).
     pub fn problem(&self) -> Option<String> {
-        let id_ok = (1..=64).contains(&self.external_id.len())
-            && self.external_id.bytes().all(|b| b.is_ascii_graphic());
+        let id_ok = (1..=64).contains(&self.external_id.len()) && self.external_id.bytes().all(|b| b.is_ascii_graphic());
         if !id_ok {
             return Some("external_id must be 1 to 64 visible ASCII characters".into());
         }
@@ -92,10 +89,7 @@ impl ImportOrder {
                 return Some(format!("SKU {} appears twice", line.sku));
             }
             if line.paid < 0 {
-                return Some(format!(
-                    "the line for {} has a negative amount paid",
-                    line.sku
-                ));
+                return Some(format!("the line for {} has a negative amount paid", line.sku));
             }
         }
         if self.paid_total().is_none() {
@@ -143,13 +137,7 @@ impl ImportState {
     }
 
     pub fn parse(raw: &str) -> Option<ImportState> {
-        [
-            ImportState::Pending,
-            ImportState::Imported,
-            ImportState::Refused,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == raw)
+        [ImportState::Pending, ImportState::Imported, ImportState::Refused].into_iter().find(|s| s.as_str() == raw)
     }
 }
 
@@ -175,13 +163,7 @@ impl ConfirmState {
     }
 
     pub fn parse(raw: &str) -> Option<ConfirmState> {
-        [
-            ConfirmState::Pending,
-            ConfirmState::Confirmed,
-            ConfirmState::Attention,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == raw)
+        [ConfirmState::Pending, ConfirmState::Confirmed, ConfirmState::Attention].into_iter().find(|s| s.as_str() == raw)
     }
 }
 
@@ -243,38 +225,14 @@ impl From<OrdersError> for MarketplaceError {
 pub fn from_trade(trade: &Trade) -> Result<ImportOrder, String> {
     let mut lines = Vec::with_capacity(trade.orders.order.len());
     for line in &trade.orders.order {
-        let sku = Sku::parse(&line.outer_sku_id).map_err(|_| {
-            format!(
-                "line {}: {:?} is not a SKU code of ours",
-                line.oid, line.outer_sku_id
-            )
-        })?;
-        let qty = Qty::parse(line.num).map_err(|_| {
-            format!(
-                "line {}: quantity {} is not a positive count",
-                line.oid, line.num
-            )
-        })?;
-        let paid = top::parse_amount(&line.payment)
-            .ok_or_else(|| format!("line {}: amount {:?} unreadable", line.oid, line.payment))?;
+        let sku = Sku::parse(&line.outer_sku_id).map_err(|_| format!("line {}: {:?} is not a SKU code of ours", line.oid, line.outer_sku_id))?;
+        let qty = Qty::parse(line.num).map_err(|_| format!("line {}: quantity {} is not a positive count", line.oid, line.num))?;
+        let paid = top::parse_amount(&line.payment).ok_or_else(|| format!("line {}: amount {:?} unreadable", line.oid, line.payment))?;
         lines.push(ImportLine { sku, qty, paid });
     }
-    let paid_at_ms = top::parse_time(&trade.pay_time)
-        .ok_or_else(|| format!("pay_time {:?} unreadable", trade.pay_time))?;
-    let ship_by_ms = if trade.est_con_time.is_empty() {
-        None
-    } else {
-        Some(top::parse_time(&trade.est_con_time).ok_or("est_con_time unreadable")?)
-    };
-    let street = [
-        trade.receiver_district.as_str(),
-        trade.receiver_address.as_str(),
-    ]
-    .iter()
-    .filter(|s| !s.is_empty())
-    .copied()
-    .collect::<Vec<_>>()
-    .join(" ");
+    let paid_at_ms = top::parse_time(&trade.pay_time).ok_or_else(|| format!("pay_time {:?} unreadable", trade.pay_time))?;
+    let ship_by_ms = if trade.est_con_time.is_empty() { None } else { Some(top::parse_time(&trade.est_con_time).ok_or("est_con_time unreadable")?) };
+    let street = [trade.receiver_district.as_str(), trade.receiver_address.as_str()].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join(" ");
     let import = ImportOrder {
         external_id: trade.tid.to_string(),
         buyer: Some(trade.buyer_open_uid.clone()).filter(|b| !b.is_empty()),
@@ -293,22 +251,16 @@ pub fn from_trade(trade: &Trade) -> Result<ImportOrder, String> {
     if let Some(problem) = import.problem() {
         return Err(problem);
     }
-    let total = top::parse_amount(&trade.payment)
-        .ok_or_else(|| format!("payment {:?} unreadable", trade.payment))?;
+    let total = top::parse_amount(&trade.payment).ok_or_else(|| format!("payment {:?} unreadable", trade.payment))?;
     if import.paid_total() != Some(total) {
-        return Err(format!(
-            "the lines' amounts do not add up to the trade's payment {}",
-            trade.payment
-        ));
+        return Err(format!("the lines' amounts do not add up to the trade's payment {}", trade.payment));
     }
     Ok(import)
 }
 
 /// Wait before attempt `attempts + 1` of a confirmation: 1 s doubling to 10 min.
 pub fn backoff_ms(attempts: u32) -> i64 {
-    1_000i64
-        .saturating_mul(1i64 << attempts.min(10))
-        .min(600_000)
+    1_000i64.saturating_mul(1i64 << attempts.min(10)).min(600_000)
 }
 
 #[cfg(test)]
@@ -335,22 +287,8 @@ mod tests {
             est_con_time: "2026-12-05 10:00:05".into(),
             orders: TradeLines {
                 order: vec![
-                    TradeLine {
-                        oid: 1,
-                        outer_sku_id: "PEG39-M-WHT-42".into(),
-                        title: "Pegasus".into(),
-                        num: 2,
-                        price: "699.00".into(),
-                        payment: "1198.00".into(),
-                    },
-                    TradeLine {
-                        oid: 2,
-                        outer_sku_id: "SOCK-3P-M".into(),
-                        title: "Socks".into(),
-                        num: 1,
-                        price: "60.00".into(),
-                        payment: "60.00".into(),
-                    },
+                    TradeLine { oid: 1, outer_sku_id: "PEG39-M-WHT-42".into(), title: "Pegasus".into(), num: 2, price: "699.00".into(), payment: "1198.00".into() },
+                    TradeLine { oid: 2, outer_sku_id: "SOCK-3P-M".into(), title: "Socks".into(), num: 1, price: "60.00".into(), payment: "60.00".into() },
                 ],
             },
         }
@@ -363,28 +301,13 @@ mod tests {
         assert_eq!(import.lines[0].paid, 119_800);
         assert_eq!(import.paid_total(), Some(125_800));
         assert_eq!(import.ship_to.line1, "朝阳区 建国路88号");
-        assert_eq!(
-            import.ship_by_ms.map(|s| s - import.paid_at_ms),
-            Some(48 * 3_600_000)
-        );
-        assert_eq!(
-            import.content_hash(),
-            from_trade(&trade()).expect("again").content_hash(),
-            "the same trade hashes the same"
-        );
+        assert_eq!(import.ship_by_ms.map(|s| s - import.paid_at_ms), Some(48 * 3_600_000));
+        assert_eq!(import.content_hash(), from_trade(&trade()).expect("again").content_hash(), "the same trade hashes the same");
         let mut copy = import.clone();
         (copy.ship_by_ms, copy.paid_at_ms) = (None, 0);
-        assert_eq!(
-            copy.content_hash(),
-            import.content_hash(),
-            "a connector's copy without the times is the same order"
-        );
+        assert_eq!(copy.content_hash(), import.content_hash(), "a connector's copy without the times is the same order");
         copy.lines[0].paid -= 1;
-        assert_ne!(
-            copy.content_hash(),
-            import.content_hash(),
-            "another amount is another order"
-        );
+        assert_ne!(copy.content_hash(), import.content_hash(), "another amount is another order");
     }
 
     #[test]

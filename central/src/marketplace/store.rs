@@ -10,15 +10,7 @@ fn corrupt(e: impl std::fmt::Display) -> DbError {
 
 /// Claims (marketplace, external id) for an import; false when a row is there already (then
 /// `load` it, locked). On PostgreSQL a second claimant waits here for the first to commit.
-pub fn claim(
-    tx: &mut dyn Tx,
-    marketplace: &str,
-    external_id: &str,
-    hash: &str,
-    paid: i64,
-    ship_by_ms: Option<i64>,
-    now_ms: i64,
-) -> DbResult<bool> {
+pub fn claim(tx: &mut dyn Tx, marketplace: &str, external_id: &str, hash: &str, paid: i64, ship_by_ms: Option<i64>, now_ms: i64) -> DbResult<bool> {
     let inserted = tx.execute(
         "INSERT INTO mp_import (marketplace, external_id, state, content_hash, paid_minor, ship_by_ms, imported_ms, updated_ms)
          VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?6) ON CONFLICT (marketplace, external_id) DO NOTHING",
@@ -36,8 +28,7 @@ fn import_row(r: &Row) -> DbResult<(ImportRecord, String)> {
     let confirmation = match r.opt_text(10)? {
         None => None,
         Some(s) => Some(Confirmation {
-            state: ConfirmState::parse(&s)
-                .ok_or_else(|| corrupt(format!("confirmation state {s}")))?,
+            state: ConfirmState::parse(&s).ok_or_else(|| corrupt(format!("confirmation state {s}")))?,
             carrier: r.text(11)?,
             tracking_number: r.text(12)?,
             attempts: u32::try_from(r.int(13)?).map_err(corrupt)?,
@@ -48,8 +39,7 @@ fn import_row(r: &Row) -> DbResult<(ImportRecord, String)> {
     let record = ImportRecord {
         marketplace: r.text(0)?,
         external_id: r.text(1)?,
-        state: ImportState::parse(&state)
-            .ok_or_else(|| corrupt(format!("import state {state}")))?,
+        state: ImportState::parse(&state).ok_or_else(|| corrupt(format!("import state {state}")))?,
         order_id: r.opt_int(3)?.map(|v| v as u64),
         reason: r.text(4)?,
         paid_total: r.int(5)?,
@@ -63,70 +53,31 @@ fn import_row(r: &Row) -> DbResult<(ImportRecord, String)> {
 }
 
 /// The import and its content hash. `lock`: hold the row until the transaction ends.
-pub fn load(
-    tx: &mut dyn Tx,
-    marketplace: &str,
-    external_id: &str,
-    lock: bool,
-) -> DbResult<Option<(ImportRecord, String)>> {
+pub fn load(tx: &mut dyn Tx, marketplace: &str, external_id: &str, lock: bool) -> DbResult<Option<(ImportRecord, String)>> {
     if lock {
-        tx.query_opt(
-            "SELECT 1 FROM mp_import WHERE marketplace = ?1 AND external_id = ?2 FOR UPDATE",
-            &params![marketplace, external_id],
-        )?;
+        tx.query_opt("SELECT 1 FROM mp_import WHERE marketplace = ?1 AND external_id = ?2 FOR UPDATE", &params![marketplace, external_id])?;
     }
     let sql = format!("{IMPORT_COLUMNS} WHERE i.marketplace = ?1 AND i.external_id = ?2");
-    tx.query_opt(&sql, &params![marketplace, external_id])?
-        .as_ref()
-        .map(import_row)
-        .transpose()
+    tx.query_opt(&sql, &params![marketplace, external_id])?.as_ref().map(import_row).transpose()
 }
 
 /// The import an order came from, if it was imported.
 pub fn for_order(tx: &mut dyn Tx, order_id: u64) -> DbResult<Option<ImportRecord>> {
     let sql = format!("{IMPORT_COLUMNS} WHERE i.order_id = ?1");
-    Ok(tx
-        .query_opt(&sql, &params![order_id])?
-        .as_ref()
-        .map(import_row)
-        .transpose()?
-        .map(|(r, _)| r))
+    Ok(tx.query_opt(&sql, &params![order_id])?.as_ref().map(import_row).transpose()?.map(|(r, _)| r))
 }
 
 /// Imports of a marketplace, optionally in one state, after (imported time, id) `after`.
-pub fn list(
-    tx: &mut dyn Tx,
-    marketplace: &str,
-    state: Option<ImportState>,
-    after: &str,
-    limit: u32,
-) -> DbResult<Vec<ImportRecord>> {
+pub fn list(tx: &mut dyn Tx, marketplace: &str, state: Option<ImportState>, after: &str, limit: u32) -> DbResult<Vec<ImportRecord>> {
     let sql = format!(
         "{IMPORT_COLUMNS} WHERE i.marketplace = ?1 AND (?2 = '' OR i.state = ?2) AND i.external_id > ?3 AND i.state <> 'pending'
          ORDER BY i.external_id LIMIT ?4"
     );
-    let rows = tx.query(
-        &sql,
-        &params![
-            marketplace,
-            state.map_or("", ImportState::as_str),
-            after,
-            limit
-        ],
-    )?;
-    rows.iter()
-        .map(|r| import_row(r).map(|(record, _)| record))
-        .collect()
+    let rows = tx.query(&sql, &params![marketplace, state.map_or("", ImportState::as_str), after, limit])?;
+    rows.iter().map(|r| import_row(r).map(|(record, _)| record)).collect()
 }
 
-pub fn set_imported(
-    tx: &mut dyn Tx,
-    marketplace: &str,
-    external_id: &str,
-    order_id: u64,
-    hash: &str,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn set_imported(tx: &mut dyn Tx, marketplace: &str, external_id: &str, order_id: u64, hash: &str, now_ms: i64) -> DbResult<()> {
     tx.execute(
         "UPDATE mp_import SET state = 'imported', order_id = ?3, reason = '', content_hash = ?4, updated_ms = ?5
          WHERE marketplace = ?1 AND external_id = ?2",
@@ -135,15 +86,7 @@ pub fn set_imported(
     Ok(())
 }
 
-pub fn set_refused(
-    tx: &mut dyn Tx,
-    marketplace: &str,
-    external_id: &str,
-    reason: &str,
-    hash: &str,
-    paid: i64,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn set_refused(tx: &mut dyn Tx, marketplace: &str, external_id: &str, reason: &str, hash: &str, paid: i64, now_ms: i64) -> DbResult<()> {
     tx.execute(
         "UPDATE mp_import SET state = 'refused', reason = ?3, content_hash = ?4, paid_minor = ?5, updated_ms = ?6
          WHERE marketplace = ?1 AND external_id = ?2",
@@ -153,13 +96,7 @@ pub fn set_refused(
 }
 
 /// The marketplace closed the trade: kept with when, and `note` for HQ when it has one.
-pub fn set_closed(
-    tx: &mut dyn Tx,
-    marketplace: &str,
-    external_id: &str,
-    note: Option<&str>,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn set_closed(tx: &mut dyn Tx, marketplace: &str, external_id: &str, note: Option<&str>, now_ms: i64) -> DbResult<()> {
     tx.execute(
         "UPDATE mp_import SET closed_ms = COALESCE(closed_ms, ?3), reason = COALESCE(?4, reason), updated_ms = ?3
          WHERE marketplace = ?1 AND external_id = ?2",
@@ -175,13 +112,7 @@ pub fn book_refund(tx: &mut dyn Tx, order_id: u64) -> DbResult<bool> {
 }
 
 /// Sets an import's note for HQ (why it was refused, what went wrong after).
-pub fn set_note(
-    tx: &mut dyn Tx,
-    marketplace: &str,
-    external_id: &str,
-    note: &str,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn set_note(tx: &mut dyn Tx, marketplace: &str, external_id: &str, note: &str, now_ms: i64) -> DbResult<()> {
     tx.execute("UPDATE mp_import SET reason = ?3, updated_ms = ?4 WHERE marketplace = ?1 AND external_id = ?2", &params![marketplace, external_id, note, now_ms])?;
     Ok(())
 }
@@ -210,12 +141,8 @@ pub fn counts(tx: &mut dyn Tx, marketplace: &str) -> DbResult<(i64, i64)> {
 
 /// Where pulls reached (trades' modified time), when the last pull ran and what went wrong.
 pub fn cursor(tx: &mut dyn Tx, marketplace: &str) -> DbResult<Option<(i64, i64, Option<String>)>> {
-    let row = tx.query_opt(
-        "SELECT modified_ms, pulled_ms, last_error FROM mp_cursor WHERE marketplace = ?1",
-        &params![marketplace],
-    )?;
-    row.map(|r| Ok((r.int(0)?, r.int(1)?, r.opt_text(2)?)))
-        .transpose()
+    let row = tx.query_opt("SELECT modified_ms, pulled_ms, last_error FROM mp_cursor WHERE marketplace = ?1", &params![marketplace])?;
+    row.map(|r| Ok((r.int(0)?, r.int(1)?, r.opt_text(2)?))).transpose()
 }
 
 /// Moves the cursor (never backwards) and records the pull.
@@ -230,13 +157,7 @@ pub fn advance(tx: &mut dyn Tx, marketplace: &str, modified_ms: i64, now_ms: i64
 }
 
 /// Records a failed pull (the cursor stays).
-pub fn pull_failed(
-    tx: &mut dyn Tx,
-    marketplace: &str,
-    start_ms: i64,
-    error: &str,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn pull_failed(tx: &mut dyn Tx, marketplace: &str, start_ms: i64, error: &str, now_ms: i64) -> DbResult<()> {
     tx.execute(
         "INSERT INTO mp_cursor (marketplace, modified_ms, pulled_ms, last_error) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (marketplace) DO UPDATE SET pulled_ms = excluded.pulled_ms, last_error = excluded.last_error",
@@ -248,15 +169,7 @@ pub fn pull_failed(
 // --- confirmations --------------------------------------------------------------------------
 
 /// Queues a confirmation for a shipped order; a second shipment report changes nothing.
-pub fn queue_confirmation(
-    tx: &mut dyn Tx,
-    order_id: u64,
-    marketplace: &str,
-    external_id: &str,
-    carrier: &str,
-    tracking: &str,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn queue_confirmation(tx: &mut dyn Tx, order_id: u64, marketplace: &str, external_id: &str, carrier: &str, tracking: &str, now_ms: i64) -> DbResult<()> {
     tx.execute(
         "INSERT INTO mp_confirmation (order_id, marketplace, external_id, carrier, tracking_number, state, next_try_ms, created_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6) ON CONFLICT (order_id) DO NOTHING",
@@ -274,12 +187,7 @@ pub struct DueConfirmation {
     pub attempts: u32,
 }
 
-pub fn due_confirmations(
-    tx: &mut dyn Tx,
-    marketplace: &str,
-    now_ms: i64,
-    limit: u32,
-) -> DbResult<Vec<DueConfirmation>> {
+pub fn due_confirmations(tx: &mut dyn Tx, marketplace: &str, now_ms: i64, limit: u32) -> DbResult<Vec<DueConfirmation>> {
     let rows = tx.query(
         "SELECT order_id, external_id, carrier, tracking_number, attempts FROM mp_confirmation
          WHERE marketplace = ?1 AND state = 'pending' AND next_try_ms <= ?2 ORDER BY next_try_ms LIMIT ?3",
@@ -300,14 +208,7 @@ pub fn due_confirmations(
 
 /// Applies a call's outcome to a confirmation still pending (a crash between the call and
 /// here repeats the call, which the marketplace's answer makes harmless).
-pub fn confirmation_outcome(
-    tx: &mut dyn Tx,
-    order_id: u64,
-    state: ConfirmState,
-    error: Option<&str>,
-    next_try_ms: i64,
-    now_ms: i64,
-) -> DbResult<bool> {
+pub fn confirmation_outcome(tx: &mut dyn Tx, order_id: u64, state: ConfirmState, error: Option<&str>, next_try_ms: i64, now_ms: i64) -> DbResult<bool> {
     let confirmed = (state == ConfirmState::Confirmed).then_some(now_ms);
     let changed = tx.execute(
         "UPDATE mp_confirmation SET state = ?2, attempts = attempts + 1, last_error = ?3, next_try_ms = ?4, confirmed_ms = ?5

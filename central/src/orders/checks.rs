@@ -55,12 +55,7 @@ fn default_duplicate_window() -> u32 {
 
 impl Default for CheckPolicy {
     fn default() -> Self {
-        CheckPolicy {
-            require_phone: false,
-            known_region: true,
-            duplicate_window_s: default_duplicate_window(),
-            limits: Vec::new(),
-        }
+        CheckPolicy { require_phone: false, known_region: true, duplicate_window_s: default_duplicate_window(), limits: Vec::new() }
     }
 }
 
@@ -79,19 +74,14 @@ impl CheckPolicy {
     /// Why the policy cannot be saved, if it cannot.
     pub fn problem(&self) -> Option<String> {
         if self.duplicate_window_s > MAX_DUPLICATE_WINDOW_S {
-            return Some(format!(
-                "duplicate_window_s must be at most {MAX_DUPLICATE_WINDOW_S}"
-            ));
+            return Some(format!("duplicate_window_s must be at most {MAX_DUPLICATE_WINDOW_S}"));
         }
         if self.limits.len() > MAX_LIMITS {
             return Some(format!("at most {MAX_LIMITS} purchase limits"));
         }
         let mut seen = std::collections::HashSet::new();
         for limit in &self.limits {
-            if limit.max_qty < 1
-                || limit.window_hours < 1
-                || limit.window_hours > MAX_LIMIT_WINDOW_HOURS
-            {
+            if limit.max_qty < 1 || limit.window_hours < 1 || limit.window_hours > MAX_LIMIT_WINDOW_HOURS {
                 return Some(format!("the limit for {} needs max_qty ≥ 1 and window_hours 1..{MAX_LIMIT_WINDOW_HOURS}", limit.sku));
             }
             if !seen.insert(&limit.sku) {
@@ -107,11 +97,7 @@ impl CheckPolicy {
 
     /// The longest limit window, in ms (what the store must look back over).
     pub fn longest_limit_ms(&self) -> i64 {
-        self.limits
-            .iter()
-            .map(|l| i64::from(l.window_hours) * 3_600_000)
-            .max()
-            .unwrap_or(0)
+        self.limits.iter().map(|l| i64::from(l.window_hours) * 3_600_000).max().unwrap_or(0)
     }
 }
 
@@ -134,9 +120,7 @@ impl BlockKind {
     }
 
     pub fn parse(raw: &str) -> Option<BlockKind> {
-        [BlockKind::Customer, BlockKind::Phone, BlockKind::Address]
-            .into_iter()
-            .find(|k| k.as_str() == raw)
+        [BlockKind::Customer, BlockKind::Phone, BlockKind::Address].into_iter().find(|k| k.as_str() == raw)
     }
 }
 
@@ -150,12 +134,7 @@ pub enum Refusal {
     #[error("the {kind} is blocklisted: {reason}", kind = kind.as_str())]
     Blocked { kind: BlockKind, reason: String },
     #[error("at most {max} × {sku} per customer in {window_hours} h; {already} already ordered")]
-    OverLimit {
-        sku: Sku,
-        max: i64,
-        window_hours: u32,
-        already: i64,
-    },
+    OverLimit { sku: Sku, max: i64, window_hours: u32, already: i64 },
     #[error("the same order was placed {seconds} s ago as order {order_id}")]
     Duplicate { order_id: u64, seconds: i64 },
 }
@@ -182,16 +161,12 @@ pub fn normal_phone(raw: &str) -> String {
 /// Street and city, lower case, without spaces or punctuation: two spellings of one address
 /// compare equal.
 pub fn normal_address(ship_to: &ShipTo) -> String {
-    let city = tote_shared::geo::city_province(&ship_to.city)
-        .map_or_else(|| squash(&ship_to.city), |(en, _)| en.to_owned());
+    let city = tote_shared::geo::city_province(&ship_to.city).map_or_else(|| squash(&ship_to.city), |(en, _)| en.to_owned());
     format!("{}|{city}", squash(&ship_to.line1))
 }
 
 fn squash(text: &str) -> String {
-    text.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
+    text.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
 /// The value a blocklist entry of `kind` stores for `raw`.
@@ -220,15 +195,9 @@ pub fn block_probes(customer: Option<&str>, ship_to: &ShipTo) -> Vec<(BlockKind,
 
 /// What makes two orders the same: their lines (in SKU order) and where they go.
 pub fn fingerprint(lines: &[OrderLine], ship_to: &ShipTo) -> String {
-    let mut sorted: Vec<(&str, i64)> = lines
-        .iter()
-        .map(|l| (l.sku.as_str(), l.qty.as_i64()))
-        .collect();
+    let mut sorted: Vec<(&str, i64)> = lines.iter().map(|l| (l.sku.as_str(), l.qty.as_i64())).collect();
     sorted.sort_unstable();
-    let mut text: String = sorted
-        .iter()
-        .map(|(sku, qty)| format!("{sku}\u{1f}{qty}\u{1e}"))
-        .collect();
+    let mut text: String = sorted.iter().map(|(sku, qty)| format!("{sku}\u{1f}{qty}\u{1e}")).collect();
     text.push_str(&normal_address(ship_to));
     short_hash(&text)
 }
@@ -243,17 +212,13 @@ pub fn short_hash(text: &str) -> String {
 /// The address rules alone (no facts needed).
 pub fn check_address(policy: &CheckPolicy, ship_to: &ShipTo) -> Result<(), Refusal> {
     if ship_to.name.trim().is_empty() {
-        return Err(Refusal::IncompleteAddress(
-            "the recipient's name is missing",
-        ));
+        return Err(Refusal::IncompleteAddress("the recipient's name is missing"));
     }
     // A street needs more than a word: a number or at least two parts ("88 Century Avenue",
     // "世纪大道88号").
     let street = ship_to.line1.trim();
     if street.chars().filter(|c| c.is_alphanumeric()).count() < 3 {
-        return Err(Refusal::IncompleteAddress(
-            "the street address is missing or too short",
-        ));
+        return Err(Refusal::IncompleteAddress("the street address is missing or too short"));
     }
     if ship_to.city.trim().is_empty() {
         return Err(Refusal::IncompleteAddress("the city is missing"));
@@ -262,9 +227,7 @@ pub fn check_address(policy: &CheckPolicy, ship_to: &ShipTo) -> Result<(), Refus
         return Err(Refusal::IncompleteAddress("a recipient phone is required"));
     }
     if policy.known_region && tote_shared::geo::city_province(&ship_to.city).is_none() {
-        return Err(Refusal::UnknownRegion(
-            ship_to.city.chars().take(40).collect(),
-        ));
+        return Err(Refusal::UnknownRegion(ship_to.city.chars().take(40).collect()));
     }
     Ok(())
 }
@@ -299,13 +262,7 @@ pub struct Candidate<'a> {
 
 impl<'a> Candidate<'a> {
     pub fn of(order: &'a CreateOrder) -> Candidate<'a> {
-        Candidate {
-            channel: &order.channel,
-            customer: order.customer.as_deref(),
-            lines: &order.lines,
-            ship_to: &order.ship_to,
-            now_ms: order.now_ms,
-        }
+        Candidate { channel: &order.channel, customer: order.customer.as_deref(), lines: &order.lines, ship_to: &order.ship_to, now_ms: order.now_ms }
     }
 }
 
@@ -320,21 +277,12 @@ pub fn check(policy: &CheckPolicy, facts: &Facts, order: &Candidate<'_>) -> Resu
     if policy.duplicate_window_s > 0 {
         let print = fingerprint(order.lines, order.ship_to);
         let since = order.now_ms - i64::from(policy.duplicate_window_s) * 1000;
-        if let Some(same) = earlier
-            .iter()
-            .rev()
-            .find(|e| e.created_ms >= since && e.fingerprint == print)
-        {
-            return Err(Refusal::Duplicate {
-                order_id: same.order_id,
-                seconds: (order.now_ms - same.created_ms).max(0) / 1000,
-            });
+        if let Some(same) = earlier.iter().rev().find(|e| e.created_ms >= since && e.fingerprint == print) {
+            return Err(Refusal::Duplicate { order_id: same.order_id, seconds: (order.now_ms - same.created_ms).max(0) / 1000 });
         }
     }
     for line in order.lines {
-        let Some(limit) = policy.limit_for(&line.sku) else {
-            continue;
-        };
+        let Some(limit) = policy.limit_for(&line.sku) else { continue };
         let since = order.now_ms - i64::from(limit.window_hours) * 3_600_000;
         let already: i64 = earlier
             .iter()
@@ -344,12 +292,7 @@ pub fn check(policy: &CheckPolicy, facts: &Facts, order: &Candidate<'_>) -> Resu
             .map(|(_, qty)| qty)
             .sum();
         if already.saturating_add(line.qty.as_i64()) > limit.max_qty {
-            return Err(Refusal::OverLimit {
-                sku: line.sku.clone(),
-                max: limit.max_qty,
-                window_hours: limit.window_hours,
-                already,
-            });
+            return Err(Refusal::OverLimit { sku: line.sku.clone(), max: limit.max_qty, window_hours: limit.window_hours, already });
         }
     }
     Ok(())
@@ -359,10 +302,7 @@ pub fn check(policy: &CheckPolicy, facts: &Facts, order: &Candidate<'_>) -> Resu
 pub fn check_blocklist(facts: &Facts, order: &Candidate<'_>) -> Result<(), Refusal> {
     for probe in block_probes(order.customer, order.ship_to) {
         if let Some(reason) = facts.blocked.get(&probe) {
-            return Err(Refusal::Blocked {
-                kind: probe.0,
-                reason: reason.clone(),
-            });
+            return Err(Refusal::Blocked { kind: probe.0, reason: reason.clone() });
         }
     }
     Ok(())
@@ -370,18 +310,12 @@ pub fn check_blocklist(facts: &Facts, order: &Candidate<'_>) -> Result<(), Refus
 
 /// Records an order just taken, so later orders of the same batch see it.
 pub fn remember(facts: &mut Facts, order: &Candidate<'_>, order_id: u64) {
-    let Some(key) = customer_key(order.channel, order.customer, order.ship_to) else {
-        return;
-    };
+    let Some(key) = customer_key(order.channel, order.customer, order.ship_to) else { return };
     facts.earlier.entry(key).or_default().push(Earlier {
         order_id,
         created_ms: order.now_ms,
         fingerprint: fingerprint(order.lines, order.ship_to),
-        lines: order
-            .lines
-            .iter()
-            .map(|l| (l.sku.clone(), l.qty.as_i64()))
-            .collect(),
+        lines: order.lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64())).collect(),
     });
 }
 
@@ -391,35 +325,15 @@ mod tests {
     use tote_shared::Qty;
 
     fn to(phone: &str) -> ShipTo {
-        ShipTo {
-            name: "Li Wei".into(),
-            line1: "88 Century Avenue".into(),
-            city: "Shanghai".into(),
-            postcode: String::new(),
-            phone: phone.into(),
-        }
+        ShipTo { name: "Li Wei".into(), line1: "88 Century Avenue".into(), city: "Shanghai".into(), postcode: String::new(), phone: phone.into() }
     }
 
     fn line(sku: &str, qty: i64) -> OrderLine {
-        OrderLine {
-            sku: Sku::parse(sku).expect("sku"),
-            qty: Qty::parse(qty).expect("qty"),
-        }
+        OrderLine { sku: Sku::parse(sku).expect("sku"), qty: Qty::parse(qty).expect("qty") }
     }
 
-    fn at<'a>(
-        customer: Option<&'a str>,
-        lines: &'a [OrderLine],
-        ship_to: &'a ShipTo,
-        now_ms: i64,
-    ) -> Candidate<'a> {
-        Candidate {
-            channel: "app",
-            customer,
-            lines,
-            ship_to,
-            now_ms,
-        }
+    fn at<'a>(customer: Option<&'a str>, lines: &'a [OrderLine], ship_to: &'a ShipTo, now_ms: i64) -> Candidate<'a> {
+        Candidate { channel: "app", customer, lines, ship_to, now_ms }
     }
 
     #[test]
@@ -428,206 +342,72 @@ mod tests {
         let mut ship_to = to("");
         assert_eq!(check_address(&policy, &ship_to), Ok(()));
         ship_to.line1 = " 8 ".into();
-        assert!(
-            matches!(check_address(&policy, &ship_to), Err(Refusal::IncompleteAddress(m)) if m.contains("street"))
-        );
+        assert!(matches!(check_address(&policy, &ship_to), Err(Refusal::IncompleteAddress(m)) if m.contains("street")));
         ship_to = to("");
         ship_to.city = "Atlantis".into();
-        assert_eq!(
-            check_address(&policy, &ship_to),
-            Err(Refusal::UnknownRegion("Atlantis".into()))
-        );
-        let lenient = CheckPolicy {
-            known_region: false,
-            ..CheckPolicy::default()
-        };
+        assert_eq!(check_address(&policy, &ship_to), Err(Refusal::UnknownRegion("Atlantis".into())));
+        let lenient = CheckPolicy { known_region: false, ..CheckPolicy::default() };
         assert_eq!(check_address(&lenient, &ship_to), Ok(()));
-        let strict = CheckPolicy {
-            require_phone: true,
-            ..CheckPolicy::default()
-        };
-        assert!(
-            matches!(check_address(&strict, &to("")), Err(Refusal::IncompleteAddress(m)) if m.contains("phone"))
-        );
+        let strict = CheckPolicy { require_phone: true, ..CheckPolicy::default() };
+        assert!(matches!(check_address(&strict, &to("")), Err(Refusal::IncompleteAddress(m)) if m.contains("phone")));
         assert_eq!(check_address(&strict, &to("+86 138-0013-8000")), Ok(()));
     }
 
     #[test]
     fn a_blocklisted_phone_matches_however_it_is_written() {
         let mut facts = Facts::default();
-        facts.blocked.insert(
-            (
-                BlockKind::Phone,
-                normal_block_value(BlockKind::Phone, "13800138000"),
-            ),
-            "chargebacks".into(),
-        );
+        facts.blocked.insert((BlockKind::Phone, normal_block_value(BlockKind::Phone, "13800138000")), "chargebacks".into());
         let lines = [line("PEG39-M-BLK-42", 1)];
         let ship_to = to("+86 138 0013 8000");
-        let refused = check(
-            &CheckPolicy::default(),
-            &facts,
-            &at(None, &lines, &ship_to, 0),
-        );
-        assert_eq!(
-            refused,
-            Err(Refusal::Blocked {
-                kind: BlockKind::Phone,
-                reason: "chargebacks".into()
-            })
-        );
+        let refused = check(&CheckPolicy::default(), &facts, &at(None, &lines, &ship_to, 0));
+        assert_eq!(refused, Err(Refusal::Blocked { kind: BlockKind::Phone, reason: "chargebacks".into() }));
         let address = normal_block_value(BlockKind::Address, "88, century AVENUE");
         facts.blocked.clear();
-        facts
-            .blocked
-            .insert((BlockKind::Address, address), "fraud ring".into());
-        assert!(matches!(
-            check(
-                &CheckPolicy::default(),
-                &facts,
-                &at(None, &lines, &to(""), 0)
-            ),
-            Err(Refusal::Blocked {
-                kind: BlockKind::Address,
-                ..
-            })
-        ));
+        facts.blocked.insert((BlockKind::Address, address), "fraud ring".into());
+        assert!(matches!(check(&CheckPolicy::default(), &facts, &at(None, &lines, &to(""), 0)), Err(Refusal::Blocked { kind: BlockKind::Address, .. })));
     }
 
     #[test]
     fn the_same_order_seconds_later_is_a_duplicate_but_not_after_the_window_or_for_other_lines() {
-        let policy = CheckPolicy {
-            duplicate_window_s: 30,
-            ..CheckPolicy::default()
-        };
+        let policy = CheckPolicy { duplicate_window_s: 30, ..CheckPolicy::default() };
         let mut facts = Facts::default();
         let lines = [line("PEG39-M-BLK-42", 1), line("PEG39-M-BLK-43", 1)];
         let ship_to = to("");
         remember(&mut facts, &at(Some("runner"), &lines, &ship_to, 1_000), 7);
         let reordered = [line("PEG39-M-BLK-43", 1), line("PEG39-M-BLK-42", 1)];
-        assert_eq!(
-            check(
-                &policy,
-                &facts,
-                &at(Some("runner"), &reordered, &ship_to, 11_000)
-            ),
-            Err(Refusal::Duplicate {
-                order_id: 7,
-                seconds: 10
-            })
-        );
-        assert_eq!(
-            check(
-                &policy,
-                &facts,
-                &at(Some("runner"), &lines, &ship_to, 31_001)
-            ),
-            Ok(()),
-            "after the window"
-        );
-        assert_eq!(
-            check(
-                &policy,
-                &facts,
-                &at(Some("someone-else"), &lines, &ship_to, 2_000)
-            ),
-            Ok(())
-        );
+        assert_eq!(check(&policy, &facts, &at(Some("runner"), &reordered, &ship_to, 11_000)), Err(Refusal::Duplicate { order_id: 7, seconds: 10 }));
+        assert_eq!(check(&policy, &facts, &at(Some("runner"), &lines, &ship_to, 31_001)), Ok(()), "after the window");
+        assert_eq!(check(&policy, &facts, &at(Some("someone-else"), &lines, &ship_to, 2_000)), Ok(()));
         let more = [line("PEG39-M-BLK-42", 2), line("PEG39-M-BLK-43", 1)];
-        assert_eq!(
-            check(&policy, &facts, &at(Some("runner"), &more, &ship_to, 2_000)),
-            Ok(()),
-            "other quantities"
-        );
-        let off = CheckPolicy {
-            duplicate_window_s: 0,
-            ..policy
-        };
-        assert_eq!(
-            check(&off, &facts, &at(Some("runner"), &lines, &ship_to, 2_000)),
-            Ok(())
-        );
-        assert_eq!(
-            check(
-                &CheckPolicy::default(),
-                &facts,
-                &at(None, &lines, &ship_to, 2_000)
-            ),
-            Ok(()),
-            "no customer, no duplicate check"
-        );
+        assert_eq!(check(&policy, &facts, &at(Some("runner"), &more, &ship_to, 2_000)), Ok(()), "other quantities");
+        let off = CheckPolicy { duplicate_window_s: 0, ..policy };
+        assert_eq!(check(&off, &facts, &at(Some("runner"), &lines, &ship_to, 2_000)), Ok(()));
+        assert_eq!(check(&CheckPolicy::default(), &facts, &at(None, &lines, &ship_to, 2_000)), Ok(()), "no customer, no duplicate check");
     }
 
     #[test]
     fn a_purchase_limit_counts_what_the_customer_ordered_within_its_window() {
         let sku = Sku::parse("PEG39-M-BLK-42").expect("sku");
-        let policy = CheckPolicy {
-            duplicate_window_s: 0,
-            limits: vec![PurchaseLimit {
-                sku: sku.clone(),
-                max_qty: 2,
-                window_hours: 1,
-            }],
-            ..CheckPolicy::default()
-        };
+        let policy = CheckPolicy { duplicate_window_s: 0, limits: vec![PurchaseLimit { sku: sku.clone(), max_qty: 2, window_hours: 1 }], ..CheckPolicy::default() };
         let mut facts = Facts::default();
         let one = [line("PEG39-M-BLK-42", 1)];
         let ship_to = to("13800138000");
         remember(&mut facts, &at(None, &one, &ship_to, 0), 1);
-        assert_eq!(
-            check(&policy, &facts, &at(None, &one, &ship_to, 1_000)),
-            Ok(())
-        );
+        assert_eq!(check(&policy, &facts, &at(None, &one, &ship_to, 1_000)), Ok(()));
         remember(&mut facts, &at(None, &one, &ship_to, 1_000), 2);
         let refused = check(&policy, &facts, &at(None, &one, &ship_to, 2_000));
-        assert_eq!(
-            refused,
-            Err(Refusal::OverLimit {
-                sku: sku.clone(),
-                max: 2,
-                window_hours: 1,
-                already: 2
-            })
-        );
-        assert_eq!(
-            check(&policy, &facts, &at(None, &one, &ship_to, 3_600_001)),
-            Ok(()),
-            "the first has left the window"
-        );
+        assert_eq!(refused, Err(Refusal::OverLimit { sku: sku.clone(), max: 2, window_hours: 1, already: 2 }));
+        assert_eq!(check(&policy, &facts, &at(None, &one, &ship_to, 3_600_001)), Ok(()), "the first has left the window");
         let two = [line("PEG39-M-BLK-42", 3)];
-        assert!(matches!(
-            check(
-                &policy,
-                &Facts::default(),
-                &at(Some("x"), &two, &ship_to, 0)
-            ),
-            Err(Refusal::OverLimit { already: 0, .. })
-        ));
+        assert!(matches!(check(&policy, &Facts::default(), &at(Some("x"), &two, &ship_to, 0)), Err(Refusal::OverLimit { already: 0, .. })));
     }
 
     #[test]
     fn a_policy_with_a_bad_limit_says_why() {
         let sku = Sku::parse("PEG39-M-BLK-42").expect("sku");
-        let twice = CheckPolicy {
-            limits: vec![
-                PurchaseLimit {
-                    sku: sku.clone(),
-                    max_qty: 1,
-                    window_hours: 1
-                };
-                2
-            ],
-            ..CheckPolicy::default()
-        };
+        let twice = CheckPolicy { limits: vec![PurchaseLimit { sku: sku.clone(), max_qty: 1, window_hours: 1 }; 2], ..CheckPolicy::default() };
         assert!(twice.problem().is_some_and(|p| p.contains("two limits")));
-        let zero = CheckPolicy {
-            limits: vec![PurchaseLimit {
-                sku,
-                max_qty: 0,
-                window_hours: 1,
-            }],
-            ..CheckPolicy::default()
-        };
+        let zero = CheckPolicy { limits: vec![PurchaseLimit { sku, max_qty: 0, window_hours: 1 }], ..CheckPolicy::default() };
         assert!(zero.problem().is_some());
         assert_eq!(CheckPolicy::default().problem(), None);
     }

@@ -65,26 +65,13 @@ pub struct GroupJoin {
 impl CreateOrder {
     /// The order it makes, before it has an id: one part at `warehouse` (`flow` sets the
     /// parts of a split order).
-    pub fn record(
-        &self,
-        state: OrderState,
-        warehouse: Option<WarehouseCode>,
-        lines: Vec<OrderLineRecord>,
-        total: Money,
-    ) -> OrderRecord {
+    pub fn record(&self, state: OrderState, warehouse: Option<WarehouseCode>, lines: Vec<OrderLineRecord>, total: Money) -> OrderRecord {
         OrderRecord {
             id: 0,
             state,
             channel: self.channel.clone(),
             customer: self.customer.clone(),
-            parts: vec![OrderPart {
-                part: 1,
-                warehouse: warehouse.clone(),
-                state,
-                lines: lines.clone(),
-                carrier: None,
-                tracking_number: None,
-            }],
+            parts: vec![OrderPart { part: 1, warehouse: warehouse.clone(), state, lines: lines.clone(), carrier: None, tracking_number: None }],
             warehouse,
             lines,
             total,
@@ -124,22 +111,13 @@ pub struct LineDiscount {
 impl OrderLineRecord {
     /// A line at its list price.
     pub fn listed(sku: Sku, qty: Qty, unit_price: Money) -> OrderLineRecord {
-        OrderLineRecord {
-            sku,
-            qty,
-            unit_price,
-            discount: Money::ZERO,
-            discounts: Vec::new(),
-        }
+        OrderLineRecord { sku, qty, unit_price, discount: Money::ZERO, discounts: Vec::new() }
     }
 
     /// What the line costs: `qty × unit_price − discount` (a line of an order whose total fit
     /// cannot overflow).
     pub fn amount(&self) -> i64 {
-        self.unit_price
-            .minor()
-            .saturating_mul(self.qty.as_i64())
-            .saturating_sub(self.discount.minor())
+        self.unit_price.minor().saturating_mul(self.qty.as_i64()).saturating_sub(self.discount.minor())
     }
 
     /// What each unit was paid, rounded down to the fen (refunds give back exact shares:
@@ -166,13 +144,7 @@ pub struct OrderPart {
 
 /// Lines as the edge and routing see them (no prices).
 fn plain_lines(lines: &[OrderLineRecord]) -> Vec<OrderLine> {
-    lines
-        .iter()
-        .map(|l| OrderLine {
-            sku: l.sku.clone(),
-            qty: l.qty,
-        })
-        .collect()
+    lines.iter().map(|l| OrderLine { sku: l.sku.clone(), qty: l.qty }).collect()
 }
 
 impl OrderPart {
@@ -182,10 +154,7 @@ impl OrderPart {
 
     /// What its lines cost (a part of an order whose total fit cannot overflow).
     pub fn value(&self) -> i64 {
-        self.lines
-            .iter()
-            .map(OrderLineRecord::amount)
-            .fold(0, i64::saturating_add)
+        self.lines.iter().map(OrderLineRecord::amount).fold(0, i64::saturating_add)
     }
 }
 
@@ -225,17 +194,12 @@ impl OrderRecord {
     /// The part at `warehouse` (re-routing never sends a second part of an order to a
     /// warehouse that holds one).
     pub fn part_at(&self, warehouse: &WarehouseCode) -> Option<usize> {
-        self.parts
-            .iter()
-            .position(|p| p.warehouse.as_ref() == Some(warehouse))
+        self.parts.iter().position(|p| p.warehouse.as_ref() == Some(warehouse))
     }
 
     /// The warehouse that shipped (or holds) `sku` of this order.
     pub fn warehouse_of(&self, sku: &Sku) -> Option<&WarehouseCode> {
-        self.parts
-            .iter()
-            .find(|p| p.lines.iter().any(|l| &l.sku == sku))
-            .and_then(|p| p.warehouse.as_ref())
+        self.parts.iter().find(|p| p.lines.iter().any(|l| &l.sku == sku)).and_then(|p| p.warehouse.as_ref())
     }
 
     /// Recomputes what the order shows from its parts: its state, and its warehouse, carrier
@@ -343,9 +307,7 @@ pub fn stock_rule(effect: OrderEffect) -> Option<Rule> {
         OrderEffect::ReleaseCommitment => Some(StockLevel::release_commitment),
         OrderEffect::CommitDirect => Some(StockLevel::commit_direct),
         OrderEffect::ShipStock => Some(StockLevel::ship),
-        OrderEffect::SendFulfilToEdge | OrderEffect::SendCancelToEdge | OrderEffect::Reroute => {
-            None
-        }
+        OrderEffect::SendFulfilToEdge | OrderEffect::SendCancelToEdge | OrderEffect::Reroute => None,
     }
 }
 
@@ -354,12 +316,7 @@ pub fn event_lines(order: &OrderRecord) -> Vec<EventLine> {
 }
 
 pub(crate) fn event_line(l: &OrderLineRecord) -> EventLine {
-    EventLine {
-        sku: l.sku.clone(),
-        qty: l.qty,
-        unit_price: l.unit_price.minor(),
-        discount: l.discount.minor(),
-    }
+    EventLine { sku: l.sku.clone(), qty: l.qty, unit_price: l.unit_price.minor(), discount: l.discount.minor() }
 }
 
 /// The cause of a shipment reported by an edge: for a split order, every part's shipment is
@@ -369,84 +326,36 @@ pub const SHIPMENT_CAUSE: &str = "edge_shipment";
 /// The journal event an order's change of state means, if any (a state that does not change,
 /// e.g. edge progress reported during a cancel, means none). `part`: the part whose step it
 /// was (its lines, warehouse and parcel), or None for a step of the whole order.
-pub fn journal_event(
-    order: &OrderRecord,
-    part: Option<&OrderPart>,
-    from: OrderState,
-    to: OrderState,
-    cause: &str,
-) -> Option<BusinessEvent> {
+pub fn journal_event(order: &OrderRecord, part: Option<&OrderPart>, from: OrderState, to: OrderState, cause: &str) -> Option<BusinessEvent> {
     use OrderState as S;
     let order_id = order.id;
     let warehouse = part.map_or_else(|| order.warehouse.clone(), |p| p.warehouse.clone());
     if cause == SHIPMENT_CAUSE {
         let (carrier, tracking_number, lines) = match part {
-            Some(p) => (
-                p.carrier.clone(),
-                p.tracking_number.clone(),
-                p.lines.iter().map(event_line).collect(),
-            ),
-            None => (
-                order.carrier.clone(),
-                order.tracking_number.clone(),
-                event_lines(order),
-            ),
+            Some(p) => (p.carrier.clone(), p.tracking_number.clone(), p.lines.iter().map(event_line).collect()),
+            None => (order.carrier.clone(), order.tracking_number.clone(), event_lines(order)),
         };
-        let (carrier, tracking_number) = (
-            carrier.unwrap_or_default(),
-            tracking_number.unwrap_or_default(),
-        );
-        return Some(BusinessEvent::OrderShipped {
-            order_id,
-            warehouse,
-            carrier,
-            tracking_number,
-            lines,
-        });
+        let (carrier, tracking_number) = (carrier.unwrap_or_default(), tracking_number.unwrap_or_default());
+        return Some(BusinessEvent::OrderShipped { order_id, warehouse, carrier, tracking_number, lines });
     }
     Some(match to {
         _ if from == to => return None,
         S::AwaitingShipment | S::Grouping if from == S::AwaitingPayment => {
             let collected_by = (cause == PAID_AT_CHANNEL).then(|| order.channel.clone());
-            BusinessEvent::OrderPaid {
-                order_id,
-                warehouse,
-                lines: event_lines(order),
-                total: order.total.minor(),
-                collected_by,
-            }
+            BusinessEvent::OrderPaid { order_id, warehouse, lines: event_lines(order), total: order.total.minor(), collected_by }
         }
         // Its group formed: marketing journals that, for every order of the group at once.
         S::AwaitingShipment if from == S::Grouping => return None,
-        S::AwaitingShipment => BusinessEvent::OrderAllocated {
-            order_id,
-            warehouse: warehouse?,
-        },
-        S::Picked => BusinessEvent::OrderPicked {
-            order_id,
-            warehouse,
-        },
-        S::Packed => BusinessEvent::OrderPacked {
-            order_id,
-            warehouse,
-        },
+        S::AwaitingShipment => BusinessEvent::OrderAllocated { order_id, warehouse: warehouse? },
+        S::Picked => BusinessEvent::OrderPicked { order_id, warehouse },
+        S::Packed => BusinessEvent::OrderPacked { order_id, warehouse },
         // Reached by a shipment only (above); otherwise a part was dropped beside shipped ones.
         S::Shipped | S::PartlyShipped => return None,
-        S::Delivered => BusinessEvent::OrderDelivered {
-            order_id,
-            warehouse,
-        },
+        S::Delivered => BusinessEvent::OrderDelivered { order_id, warehouse },
         S::Completed => BusinessEvent::OrderCompleted { order_id },
         S::Backordered => BusinessEvent::OrderBackordered { order_id },
-        S::Cancelling => BusinessEvent::OrderCancelling {
-            order_id,
-            warehouse,
-        },
-        S::Cancelled => BusinessEvent::OrderCancelled {
-            order_id,
-            lines: event_lines(order),
-            was_paid: !matches!(from, S::AwaitingPayment | S::Held),
-        },
+        S::Cancelling => BusinessEvent::OrderCancelling { order_id, warehouse },
+        S::Cancelled => BusinessEvent::OrderCancelled { order_id, lines: event_lines(order), was_paid: !matches!(from, S::AwaitingPayment | S::Held) },
         S::Closed => BusinessEvent::OrderClosed { order_id },
         S::AwaitingPayment | S::Held | S::Grouping => return None,
     })
@@ -469,10 +378,7 @@ pub fn check_ship_to(to: &ShipTo) -> Result<(), ShipToProblem> {
     check("ship_to.name", &to.name, 100)?;
     check("ship_to.line1", &to.line1, 300)?;
     check("ship_to.city", &to.city, 100)?;
-    for (field, value) in [
-        ("ship_to.postcode", &to.postcode),
-        ("ship_to.phone", &to.phone),
-    ] {
+    for (field, value) in [("ship_to.postcode", &to.postcode), ("ship_to.phone", &to.phone)] {
         if value.chars().count() > 20 {
             return Err(ShipToProblem::TooLong(field));
         }
@@ -483,15 +389,9 @@ pub fn check_ship_to(to: &ShipTo) -> Result<(), ShipToProblem> {
 
 /// "2 × PEG39-M-WHT-42, 1 × …" for a refusal.
 pub fn shortage_text(lines: &[OrderLine], any_stock: bool) -> String {
-    let wanted: Vec<String> = lines
-        .iter()
-        .map(|l| format!("{} × {}", l.qty.get(), l.sku))
-        .collect();
+    let wanted: Vec<String> = lines.iter().map(|l| format!("{} × {}", l.qty.get(), l.sku)).collect();
     if any_stock {
-        format!(
-            "no single warehouse has sellable stock for {}",
-            wanted.join(", ")
-        )
+        format!("no single warehouse has sellable stock for {}", wanted.join(", "))
     } else {
         format!("no warehouse stocks {}", wanted.join(", "))
     }

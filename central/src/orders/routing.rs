@@ -28,8 +28,7 @@ pub fn choose_warehouse<'a>(
         .min_by(|a, b| {
             let da = a.point.distance_km(destination);
             let db = b.point.distance_km(destination);
-            da.total_cmp(&db)
-                .then_with(|| a.warehouse.cmp(&b.warehouse))
+            da.total_cmp(&db).then_with(|| a.warehouse.cmp(&b.warehouse))
         })
         .map(|c| &c.warehouse)
 }
@@ -56,29 +55,13 @@ const EXHAUSTIVE_PARTS: usize = 4;
 /// least total distance among those, each line from the nearest of them that has it. Sites in
 /// `exclude` take no part; `max_parts` 1 forbids a split. None when no plan serves every line.
 /// Parts come nearest site first.
-pub fn plan(
-    sites: &[Site],
-    wants: &[i64],
-    destination: &GeoPoint,
-    exclude: &[WarehouseCode],
-    max_parts: usize,
-) -> Option<Vec<Part>> {
-    let serves = |s: usize, line: usize| {
-        sites[s]
-            .sellable
-            .get(line)
-            .is_some_and(|&have| have >= wants[line])
-    };
+pub fn plan(sites: &[Site], wants: &[i64], destination: &GeoPoint, exclude: &[WarehouseCode], max_parts: usize) -> Option<Vec<Part>> {
+    let serves = |s: usize, line: usize| sites[s].sellable.get(line).is_some_and(|&have| have >= wants[line]);
     let mut usable: Vec<(f64, usize)> = (0..sites.len())
-        .filter(|&s| {
-            !exclude.contains(&sites[s].warehouse) && (0..wants.len()).any(|l| serves(s, l))
-        })
+        .filter(|&s| !exclude.contains(&sites[s].warehouse) && (0..wants.len()).any(|l| serves(s, l)))
         .map(|s| (sites[s].point.distance_km(destination), s))
         .collect();
-    usable.sort_by(|a, b| {
-        a.0.total_cmp(&b.0)
-            .then_with(|| sites[a.1].warehouse.cmp(&sites[b.1].warehouse))
-    });
+    usable.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| sites[a.1].warehouse.cmp(&sites[b.1].warehouse)));
     if wants.is_empty() || usable.is_empty() {
         return None;
     }
@@ -89,11 +72,7 @@ pub fn plan(
     }
     let near: Vec<(f64, usize)> = usable.iter().take(EXHAUSTIVE_SITES).copied().collect();
     let mut found = None;
-    for k in 2..=max_parts
-        .min(EXHAUSTIVE_PARTS)
-        .min(wants.len())
-        .min(near.len())
-    {
+    for k in 2..=max_parts.min(EXHAUSTIVE_PARTS).min(wants.len()).min(near.len()) {
         // `near` is sorted, so the first of equal distance is the nearer-first choice.
         let mut best: Option<(f64, Vec<usize>)> = None;
         for idx in combinations(near.len(), k) {
@@ -113,11 +92,7 @@ pub fn plan(
     }
     let mut chosen = match found {
         Some(chosen) => chosen,
-        None if max_parts > EXHAUSTIVE_PARTS.min(wants.len())
-            || usable.len() > EXHAUSTIVE_SITES =>
-        {
-            greedy(&usable, wants.len(), &serves, max_parts)?
-        }
+        None if max_parts > EXHAUSTIVE_PARTS.min(wants.len()) || usable.len() > EXHAUSTIVE_SITES => greedy(&usable, wants.len(), &serves, max_parts)?,
         None => return None,
     };
     // Nearest first (a greedy pick is in order of gain).
@@ -139,20 +114,12 @@ fn assign(chosen: &[usize], lines: usize, serves: &dyn Fn(usize, usize) -> bool)
 
 /// Set cover the greedy way (the site serving most uncovered lines, nearest on a tie), for
 /// orders too wide to search exhaustively.
-fn greedy(
-    usable: &[(f64, usize)],
-    lines: usize,
-    serves: &dyn Fn(usize, usize) -> bool,
-    max_parts: usize,
-) -> Option<Vec<usize>> {
+fn greedy(usable: &[(f64, usize)], lines: usize, serves: &dyn Fn(usize, usize) -> bool, max_parts: usize) -> Option<Vec<usize>> {
     let mut covered = vec![false; lines];
     let mut chosen = Vec::new();
     while covered.iter().any(|c| !c) && chosen.len() < max_parts {
         let gain = |s: usize| (0..lines).filter(|&l| !covered[l] && serves(s, l)).count();
-        let (_, best) = usable
-            .iter()
-            .filter(|(_, s)| !chosen.contains(s))
-            .max_by(|a, b| gain(a.1).cmp(&gain(b.1)).then_with(|| b.0.total_cmp(&a.0)))?;
+        let (_, best) = usable.iter().filter(|(_, s)| !chosen.contains(s)).max_by(|a, b| gain(a.1).cmp(&gain(b.1)).then_with(|| b.0.total_cmp(&a.0)))?;
         if gain(*best) == 0 {
             return None;
         }
@@ -186,24 +153,15 @@ fn combinations(n: usize, k: usize) -> impl Iterator<Item = Vec<usize>> {
 /// that still has its quantity and locks it there, or None. `levels` move as orders take
 /// stock, so the batch can never sell what is not there. Returns, per order, the warehouse's
 /// index and its level right after that lock.
-pub fn allocate(
-    warehouses: &[(WarehouseCode, GeoPoint)],
-    levels: &mut [StockLevel],
-    wants: &[(i64, GeoPoint)],
-) -> Vec<Option<(usize, StockLevel)>> {
+pub fn allocate(warehouses: &[(WarehouseCode, GeoPoint)], levels: &mut [StockLevel], wants: &[(i64, GeoPoint)]) -> Vec<Option<(usize, StockLevel)>> {
     let mut out = Vec::with_capacity(wants.len());
     for (qty, destination) in wants {
         let candidates: Vec<Candidate> = warehouses
             .iter()
             .zip(levels.iter())
-            .map(|((code, point), level)| Candidate {
-                warehouse: code.clone(),
-                point: *point,
-                serves_all_lines: level.sellable() >= *qty,
-            })
+            .map(|((code, point), level)| Candidate { warehouse: code.clone(), point: *point, serves_all_lines: level.sellable() >= *qty })
             .collect();
-        let chosen = choose_warehouse(&candidates, destination, &[])
-            .and_then(|code| warehouses.iter().position(|(c, _)| c == code));
+        let chosen = choose_warehouse(&candidates, destination, &[]).and_then(|code| warehouses.iter().position(|(c, _)| c == code));
         out.push(chosen.and_then(|i| levels[i].lock(*qty).ok().map(|_| (i, levels[i]))));
     }
     out
@@ -257,35 +215,16 @@ mod tests {
     #[test]
     fn a_batch_takes_the_nearest_stock_first_then_the_next_and_never_more_than_there_is() {
         let warehouses = vec![
-            (
-                WarehouseCode::parse("SH-01").expect("code"),
-                city_point("shanghai").expect("city"),
-            ),
-            (
-                WarehouseCode::parse("BJ-01").expect("code"),
-                city_point("beijing").expect("city"),
-            ),
+            (WarehouseCode::parse("SH-01").expect("code"), city_point("shanghai").expect("city")),
+            (WarehouseCode::parse("BJ-01").expect("code"), city_point("beijing").expect("city")),
         ];
-        let mut levels = [
-            StockLevel {
-                on_hand: 2,
-                ..Default::default()
-            },
-            StockLevel {
-                on_hand: 1,
-                ..Default::default()
-            },
-        ];
+        let mut levels = [StockLevel { on_hand: 2, ..Default::default() }, StockLevel { on_hand: 1, ..Default::default() }];
         let shanghai = city_point("shanghai").expect("city");
         let wants = vec![(1, shanghai); 5];
         let got = allocate(&warehouses, &mut levels, &wants);
         let places: Vec<Option<usize>> = got.iter().map(|g| g.map(|(i, _)| i)).collect();
         assert_eq!(places, vec![Some(0), Some(0), Some(1), None, None]);
-        assert_eq!(
-            got[1].map(|(_, l)| l.locked),
-            Some(2),
-            "the level right after the second lock"
-        );
+        assert_eq!(got[1].map(|(_, l)| l.locked), Some(2), "the level right after the second lock");
         assert!(levels.iter().all(|l| l.sellable() == 0));
     }
 
@@ -299,122 +238,56 @@ mod tests {
 
     #[test]
     fn the_nearest_warehouse_with_stock_wins() {
-        let c = vec![
-            cand("SH-01", "shanghai", true),
-            cand("BJ-01", "beijing", true),
-        ];
+        let c = vec![cand("SH-01", "shanghai", true), cand("BJ-01", "beijing", true)];
         let dest = city_point("hangzhou").expect("city");
-        assert_eq!(
-            choose_warehouse(&c, &dest, &[]).map(|w| w.as_str()),
-            Some("SH-01")
-        );
+        assert_eq!(choose_warehouse(&c, &dest, &[]).map(|w| w.as_str()), Some("SH-01"));
     }
 
     #[test]
     fn a_nearer_warehouse_without_stock_is_skipped() {
-        let c = vec![
-            cand("SH-01", "shanghai", false),
-            cand("BJ-01", "beijing", true),
-        ];
+        let c = vec![cand("SH-01", "shanghai", false), cand("BJ-01", "beijing", true)];
         let dest = city_point("shanghai").expect("city");
-        assert_eq!(
-            choose_warehouse(&c, &dest, &[]).map(|w| w.as_str()),
-            Some("BJ-01")
-        );
+        assert_eq!(choose_warehouse(&c, &dest, &[]).map(|w| w.as_str()), Some("BJ-01"));
         let excluded = WarehouseCode::parse("BJ-01").expect("code");
         assert_eq!(choose_warehouse(&c, &dest, &[excluded]), None);
     }
 
     fn site(code: &str, city: &str, sellable: &[i64]) -> Site {
-        Site {
-            warehouse: WarehouseCode::parse(code).expect("code"),
-            point: city_point(city).expect("city"),
-            sellable: sellable.to_vec(),
-        }
+        Site { warehouse: WarehouseCode::parse(code).expect("code"), point: city_point(city).expect("city"), sellable: sellable.to_vec() }
     }
 
     #[test]
     fn one_warehouse_with_everything_takes_the_whole_order() {
-        let sites = vec![
-            site("SH-01", "shanghai", &[1, 0]),
-            site("BJ-01", "beijing", &[1, 1]),
-        ];
+        let sites = vec![site("SH-01", "shanghai", &[1, 0]), site("BJ-01", "beijing", &[1, 1])];
         let to = city_point("shanghai").expect("city");
-        assert_eq!(
-            plan(&sites, &[1, 1], &to, &[], 4),
-            Some(vec![(1, vec![0, 1])]),
-            "one parcel from afar beats two"
-        );
-        assert_eq!(
-            plan(&sites, &[1, 1], &to, &[], 1),
-            Some(vec![(1, vec![0, 1])])
-        );
+        assert_eq!(plan(&sites, &[1, 1], &to, &[], 4), Some(vec![(1, vec![0, 1])]), "one parcel from afar beats two");
+        assert_eq!(plan(&sites, &[1, 1], &to, &[], 1), Some(vec![(1, vec![0, 1])]));
     }
 
     #[test]
     fn an_order_no_warehouse_can_serve_alone_is_split_nearest_first() {
-        let sites = vec![
-            site("BJ-01", "beijing", &[0, 2]),
-            site("SH-01", "shanghai", &[1, 0]),
-            site("GZ-01", "guangzhou", &[0, 2]),
-        ];
+        let sites = vec![site("BJ-01", "beijing", &[0, 2]), site("SH-01", "shanghai", &[1, 0]), site("GZ-01", "guangzhou", &[0, 2])];
         let to = city_point("tianjin").expect("city");
-        assert_eq!(
-            plan(&sites, &[1, 2], &to, &[], 4),
-            Some(vec![(0, vec![1]), (1, vec![0])]),
-            "Beijing's line (nearer than Guangzhou), then Shanghai"
-        );
+        assert_eq!(plan(&sites, &[1, 2], &to, &[], 4), Some(vec![(0, vec![1]), (1, vec![0])]), "Beijing's line (nearer than Guangzhou), then Shanghai");
         assert_eq!(plan(&sites, &[1, 2], &to, &[], 1), None, "no split allowed");
         let bj = WarehouseCode::parse("BJ-01").expect("code");
-        assert_eq!(
-            plan(&sites, &[1, 2], &to, &[bj], 4),
-            Some(vec![(1, vec![0]), (2, vec![1])]),
-            "without Beijing, Guangzhou serves"
-        );
-        assert_eq!(
-            plan(&sites, &[2, 2], &to, &[], 4),
-            None,
-            "nobody has two of the first line"
-        );
+        assert_eq!(plan(&sites, &[1, 2], &to, &[bj], 4), Some(vec![(1, vec![0]), (2, vec![1])]), "without Beijing, Guangzhou serves");
+        assert_eq!(plan(&sites, &[2, 2], &to, &[], 4), None, "nobody has two of the first line");
     }
 
     #[test]
     fn a_far_warehouse_with_everything_beats_a_split_among_many_near_ones() {
-        let cities = [
-            "shanghai", "hangzhou", "suzhou", "nanjing", "hefei", "qingdao", "wuhan",
-        ];
-        let mut sites: Vec<Site> = (0..13)
-            .map(|i| {
-                site(
-                    &format!("N{}-01", (b'A' + i as u8) as char),
-                    cities[i % cities.len()],
-                    if i % 2 == 0 { &[1, 0] } else { &[0, 1] },
-                )
-            })
-            .collect();
+        let cities = ["shanghai", "hangzhou", "suzhou", "nanjing", "hefei", "qingdao", "wuhan"];
+        let mut sites: Vec<Site> = (0..13).map(|i| site(&format!("N{}-01", (b'A' + i as u8) as char), cities[i % cities.len()], if i % 2 == 0 { &[1, 0] } else { &[0, 1] })).collect();
         sites.push(site("BJ-01", "beijing", &[1, 1]));
         let to = city_point("shanghai").expect("city");
-        assert_eq!(
-            plan(&sites, &[1, 1], &to, &[], 4),
-            Some(vec![(13, vec![0, 1])]),
-            "one parcel from Beijing, past 13 nearer warehouses"
-        );
+        assert_eq!(plan(&sites, &[1, 1], &to, &[], 4), Some(vec![(13, vec![0, 1])]), "one parcel from Beijing, past 13 nearer warehouses");
     }
 
     #[test]
     fn combinations_are_every_subset_once() {
         let all: Vec<Vec<usize>> = combinations(4, 2).collect();
-        assert_eq!(
-            all,
-            vec![
-                vec![0, 1],
-                vec![0, 2],
-                vec![0, 3],
-                vec![1, 2],
-                vec![1, 3],
-                vec![2, 3]
-            ]
-        );
+        assert_eq!(all, vec![vec![0, 1], vec![0, 2], vec![0, 3], vec![1, 2], vec![1, 3], vec![2, 3]]);
         assert_eq!(combinations(3, 3).count(), 1);
         assert_eq!(combinations(2, 3).count(), 0);
         assert_eq!(combinations(10, 5).count(), 252);

@@ -16,26 +16,12 @@ pub fn policy(tx: &mut dyn Tx) -> DbResult<CheckPolicy> {
 
 /// Locks the orders' customers, then reads the blocklist entries their orders hit and their
 /// open orders over the longest window the policy looks back.
-pub fn gather(
-    tx: &mut dyn Tx,
-    policy: &CheckPolicy,
-    orders: &[Candidate<'_>],
-    now_ms: i64,
-) -> DbResult<Facts> {
-    let keys: Vec<String> = orders
-        .iter()
-        .filter_map(|o| checks::customer_key(o.channel, o.customer, o.ship_to))
-        .collect();
+pub fn gather(tx: &mut dyn Tx, policy: &CheckPolicy, orders: &[Candidate<'_>], now_ms: i64) -> DbResult<Facts> {
+    let keys: Vec<String> = orders.iter().filter_map(|o| checks::customer_key(o.channel, o.customer, o.ship_to)).collect();
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     store::lock_customers(tx, &keys)?;
-    let probes: Vec<_> = orders
-        .iter()
-        .flat_map(|o| checks::block_probes(o.customer, o.ship_to))
-        .collect();
-    let mut facts = Facts {
-        blocked: store::blocked(tx, &probes)?,
-        ..Facts::default()
-    };
+    let probes: Vec<_> = orders.iter().flat_map(|o| checks::block_probes(o.customer, o.ship_to)).collect();
+    let mut facts = Facts { blocked: store::blocked(tx, &probes)?, ..Facts::default() };
     let look_back = (i64::from(policy.duplicate_window_s) * 1000).max(policy.longest_limit_ms());
     if look_back > 0 && !keys.is_empty() {
         facts.earlier = store::earlier_orders(tx, &keys, now_ms - look_back)?;
@@ -60,12 +46,6 @@ pub fn screen_import(tx: &mut dyn Tx, order: &CreateOrder) -> Result<(), OrdersE
     let policy = policy(tx)?;
     checks::check_address(&policy, &order.ship_to).map_err(OrdersError::Refused)?;
     let candidate = Candidate::of(order);
-    let facts = Facts {
-        blocked: store::blocked(
-            tx,
-            &checks::block_probes(candidate.customer, candidate.ship_to),
-        )?,
-        ..Facts::default()
-    };
+    let facts = Facts { blocked: store::blocked(tx, &checks::block_probes(candidate.customer, candidate.ship_to))?, ..Facts::default() };
     checks::check_blocklist(&facts, &candidate).map_err(OrdersError::Refused)
 }

@@ -17,9 +17,7 @@ fn corrupt(e: impl std::fmt::Display) -> DbError {
 
 /// Inserts a new order awaiting payment with its lines; returns its id.
 pub fn insert(tx: &mut dyn Tx, order: &OrderRecord, destination: &GeoPoint) -> DbResult<u64> {
-    let id = next_ids(tx, 1)?
-        .pop()
-        .ok_or_else(|| DbError::corrupt("no order id"))?;
+    let id = next_ids(tx, 1)?.pop().ok_or_else(|| DbError::corrupt("no order id"))?;
     let mut order = order.clone();
     order.id = id;
     insert_many(tx, &[(&order, destination)])?;
@@ -35,9 +33,7 @@ pub fn next_ids(tx: &mut dyn Tx, n: usize) -> DbResult<Vec<u64>> {
         }
         // The single writer holds the database: the next ids are simply after the last.
         Dialect::Sqlite => {
-            let last = tx
-                .query_one("SELECT COALESCE(MAX(id), 0) FROM orders", &[])?
-                .uint(0)?;
+            let last = tx.query_one("SELECT COALESCE(MAX(id), 0) FROM orders", &[])?.uint(0)?;
             Ok((1..=n as u64).map(|i| last + i).collect())
         }
     }
@@ -72,34 +68,13 @@ pub fn insert_many(tx: &mut dyn Tx, orders: &[(&OrderRecord, &GeoPoint)]) -> DbR
                 checks::customer_key(&order.channel, order.customer.as_deref(), &order.ship_to),
                 checks::fingerprint(&order.order_lines(), &order.ship_to)
             ]);
-            for (line_no, (line, part)) in
-                order.lines.iter().zip(part_of_each_line(order)).enumerate()
-            {
-                let discounts = if line.discounts.is_empty() {
-                    None
-                } else {
-                    Some(serde_json::to_string(&line.discounts).map_err(corrupt)?)
-                };
-                lines.extend(params![
-                    order.id,
-                    line_no,
-                    line.sku.as_str(),
-                    line.qty.as_i64(),
-                    line.unit_price.minor(),
-                    part,
-                    line.discount.minor(),
-                    discounts
-                ]);
+            for (line_no, (line, part)) in order.lines.iter().zip(part_of_each_line(order)).enumerate() {
+                let discounts = if line.discounts.is_empty() { None } else { Some(serde_json::to_string(&line.discounts).map_err(corrupt)?) };
+                lines.extend(params![order.id, line_no, line.sku.as_str(), line.qty.as_i64(), line.unit_price.minor(), part, line.discount.minor(), discounts]);
             }
             if order.is_split() {
                 for part in &order.parts {
-                    parts.extend(params![
-                        order.id,
-                        part.part,
-                        part.warehouse.as_ref().map(|w| w.as_str()),
-                        part.state.as_str(),
-                        order.updated_at_ms
-                    ]);
+                    parts.extend(params![order.id, part.part, part.warehouse.as_ref().map(|w| w.as_str()), part.state.as_str(), order.updated_at_ms]);
                 }
             }
         }
@@ -128,8 +103,7 @@ fn part_of_each_line(order: &OrderRecord) -> Vec<u32> {
     for part in &order.parts {
         for wanted in &part.lines {
             let same = |l: &OrderLineRecord| l == wanted;
-            if let Some(i) = (0..order.lines.len()).find(|&i| !matched[i] && same(&order.lines[i]))
-            {
+            if let Some(i) = (0..order.lines.len()).find(|&i| !matched[i] && same(&order.lines[i])) {
                 matched[i] = true;
                 parts[i] = part.part;
             }
@@ -144,11 +118,7 @@ const ORDER_COLUMNS: &str = "SELECT state, channel, warehouse, ship_to, total_mi
 /// The order, or None. `lock`: hold its row until the transaction ends (PostgreSQL), so two
 /// requests on one order take turns.
 pub fn load(tx: &mut dyn Tx, id: u64, lock: bool) -> DbResult<Option<OrderRecord>> {
-    let sql = if lock {
-        format!("{ORDER_COLUMNS} FOR UPDATE")
-    } else {
-        ORDER_COLUMNS.to_owned()
-    };
+    let sql = if lock { format!("{ORDER_COLUMNS} FOR UPDATE") } else { ORDER_COLUMNS.to_owned() };
     let Some(r) = tx.query_opt(&sql, &params![id])? else {
         return Ok(None);
     };
@@ -160,14 +130,7 @@ pub fn load(tx: &mut dyn Tx, id: u64, lock: bool) -> DbResult<Option<OrderRecord
     if parts.is_empty() {
         let lines = numbered.iter().map(|(_, l)| l.clone()).collect();
         let (carrier, tracking_number) = (carrier.clone(), tracking_number.clone());
-        parts.push(OrderPart {
-            part: 1,
-            warehouse: warehouse.clone(),
-            state,
-            lines,
-            carrier,
-            tracking_number,
-        });
+        parts.push(OrderPart { part: 1, warehouse: warehouse.clone(), state, lines, carrier, tracking_number });
     }
     Ok(Some(OrderRecord {
         id,
@@ -194,9 +157,7 @@ fn parse_state(raw: &str) -> DbResult<OrderState> {
 /// The order's lines with the part each belongs to.
 fn lines(tx: &mut dyn Tx, id: u64) -> DbResult<Vec<(u32, OrderLineRecord)>> {
     let rows = tx.query("SELECT sku, qty, unit_price_minor, part_no, discount_minor, discounts FROM order_line WHERE order_id = ?1 ORDER BY line_no", &params![id])?;
-    rows.iter()
-        .map(|r| Ok((u32::try_from(r.int(3)?).map_err(corrupt)?, line(r)?)))
-        .collect()
+    rows.iter().map(|r| Ok((u32::try_from(r.int(3)?).map_err(corrupt)?, line(r)?))).collect()
 }
 
 fn line(r: &Row) -> DbResult<OrderLineRecord> {
@@ -225,11 +186,7 @@ fn parts(tx: &mut dyn Tx, id: u64, lines: &[(u32, OrderLineRecord)]) -> DbResult
                 part,
                 warehouse: r.opt_text(1)?.as_deref().map(code).transpose()?,
                 state: parse_state(&r.text(2)?)?,
-                lines: lines
-                    .iter()
-                    .filter(|(p, _)| *p == part)
-                    .map(|(_, l)| l.clone())
-                    .collect(),
+                lines: lines.iter().filter(|(p, _)| *p == part).map(|(_, l)| l.clone()).collect(),
                 carrier: r.opt_text(3)?,
                 tracking_number: r.opt_text(4)?,
             })
@@ -239,35 +196,19 @@ fn parts(tx: &mut dyn Tx, id: u64, lines: &[(u32, OrderLineRecord)]) -> DbResult
 
 /// When an unpaid order closes (a replacement that came to await its price difference).
 pub fn set_payment_deadline(tx: &mut dyn Tx, id: u64, deadline_ms: i64) -> DbResult<()> {
-    tx.execute(
-        "UPDATE orders SET payment_deadline_ms = ?2 WHERE id = ?1",
-        &params![id, deadline_ms],
-    )?;
+    tx.execute("UPDATE orders SET payment_deadline_ms = ?2 WHERE id = ?1", &params![id, deadline_ms])?;
     Ok(())
 }
 
 /// Where the order ships to, as stored at creation.
 pub fn destination(tx: &mut dyn Tx, id: u64) -> DbResult<GeoPoint> {
-    let r = tx.query_one(
-        "SELECT dest_lat, dest_lon FROM orders WHERE id = ?1",
-        &params![id],
-    )?;
-    Ok(GeoPoint {
-        lat: r.real(0)?,
-        lon: r.real(1)?,
-    })
+    let r = tx.query_one("SELECT dest_lat, dest_lon FROM orders WHERE id = ?1", &params![id])?;
+    Ok(GeoPoint { lat: r.real(0)?, lon: r.real(1)? })
 }
 
 /// Saves the order as it now is (its state, warehouse and parcel, and a split order's parts)
 /// and appends the history row from `from`, naming `warehouse` (the part's, for a part's step).
-pub fn record_transition(
-    tx: &mut dyn Tx,
-    order: &OrderRecord,
-    from: OrderState,
-    cause: &str,
-    warehouse: Option<&WarehouseCode>,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn record_transition(tx: &mut dyn Tx, order: &OrderRecord, from: OrderState, cause: &str, warehouse: Option<&WarehouseCode>, now_ms: i64) -> DbResult<()> {
     tx.execute(
         "UPDATE orders SET state = ?2, warehouse = ?3, updated_ms = ?4, tracking_number = ?5, carrier = ?6 WHERE id = ?1",
         &params![
@@ -305,12 +246,7 @@ pub fn record_transition(
 
 /// Whether the order ever took a transition with this cause.
 pub fn was(tx: &mut dyn Tx, id: u64, cause: &str) -> DbResult<bool> {
-    Ok(tx
-        .query_opt(
-            "SELECT 1 FROM order_history WHERE order_id = ?1 AND cause = ?2 LIMIT 1",
-            &params![id, cause],
-        )?
-        .is_some())
+    Ok(tx.query_opt("SELECT 1 FROM order_history WHERE order_id = ?1 AND cause = ?2 LIMIT 1", &params![id, cause])?.is_some())
 }
 
 /// When the order first entered `state`, if it has.
@@ -353,12 +289,7 @@ pub fn due_unpaid(tx: &mut dyn Tx, now_ms: i64, limit: u32) -> DbResult<Vec<(u64
 
 /// Delivered orders whose delivery (their last change) is at or before `before_ms`, after the
 /// (delivered time, id) `after` in that order, at most `limit`: the completion sweep's pages.
-pub fn delivered_before(
-    tx: &mut dyn Tx,
-    before_ms: i64,
-    after: (i64, u64),
-    limit: u32,
-) -> DbResult<Vec<(u64, i64)>> {
+pub fn delivered_before(tx: &mut dyn Tx, before_ms: i64, after: (i64, u64), limit: u32) -> DbResult<Vec<(u64, i64)>> {
     let rows = tx.query(
         "SELECT id, updated_ms FROM orders WHERE state = 'delivered' AND updated_ms <= ?1 AND (updated_ms > ?2 OR (updated_ms = ?2 AND id > ?3))
          ORDER BY updated_ms, id LIMIT ?4",
@@ -388,12 +319,7 @@ pub fn backordered_for(tx: &mut dyn Tx, sku: &Sku, limit: u32) -> DbResult<Vec<u
 }
 
 /// Unpaid orders holding a lock on `sku` at `warehouse` (whole or in a part), newest first.
-pub fn unpaid_holding(
-    tx: &mut dyn Tx,
-    warehouse: &WarehouseCode,
-    sku: &Sku,
-    limit: u32,
-) -> DbResult<Vec<u64>> {
+pub fn unpaid_holding(tx: &mut dyn Tx, warehouse: &WarehouseCode, sku: &Sku, limit: u32) -> DbResult<Vec<u64>> {
     let rows = tx.query(
         "SELECT o.id FROM orders o JOIN order_line l ON l.order_id = o.id
          WHERE o.state = 'awaiting_payment' AND o.warehouse = ?1 AND l.sku = ?2
@@ -422,12 +348,7 @@ pub struct OrderSummary {
 }
 
 /// Orders newest first, before the id `before`, in `state` when given, at most `limit`.
-pub fn list(
-    tx: &mut dyn Tx,
-    state: Option<OrderState>,
-    before: u64,
-    limit: u32,
-) -> DbResult<Vec<OrderSummary>> {
+pub fn list(tx: &mut dyn Tx, state: Option<OrderState>, before: u64, limit: u32) -> DbResult<Vec<OrderSummary>> {
     const COLUMNS: &str = "SELECT o.id, o.state, o.channel, o.warehouse, o.total_minor, o.created_ms, o.updated_ms,
                                   (SELECT COUNT(*) FROM order_part p WHERE p.order_id = o.id) FROM orders o";
     let rows = match state {
@@ -435,10 +356,7 @@ pub fn list(
             &format!("{COLUMNS} WHERE o.state = ?1 AND o.id < ?2 ORDER BY o.id DESC LIMIT ?3"),
             &params![state.as_str(), before, limit],
         )?,
-        None => tx.query(
-            &format!("{COLUMNS} WHERE o.id < ?1 ORDER BY o.id DESC LIMIT ?2"),
-            &params![before, limit],
-        )?,
+        None => tx.query(&format!("{COLUMNS} WHERE o.id < ?1 ORDER BY o.id DESC LIMIT ?2"), &params![before, limit])?,
     };
     rows.iter()
         .map(|r| {
@@ -457,10 +375,7 @@ pub fn list(
 }
 
 pub fn counts_by_state(tx: &mut dyn Tx) -> DbResult<Vec<(String, i64)>> {
-    let rows = tx.query(
-        "SELECT state, COUNT(*) FROM orders GROUP BY state ORDER BY state",
-        &[],
-    )?;
+    let rows = tx.query("SELECT state, COUNT(*) FROM orders GROUP BY state ORDER BY state", &[])?;
     rows.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect()
 }
 
@@ -480,13 +395,8 @@ pub fn lock_customers(tx: &mut dyn Tx, keys: &[&str]) -> DbResult<()> {
     hashes.dedup();
     for chunk in hashes.chunks(500) {
         // VALUES are scanned in the order written: the locks are taken in hash order.
-        let rows: Vec<String> = (1..=chunk.len())
-            .map(|i| format!("(CAST(?{i} AS BIGINT))"))
-            .collect();
-        let sql = format!(
-            "SELECT pg_advisory_xact_lock(k) FROM (VALUES {}) AS v(k)",
-            rows.join(", ")
-        );
+        let rows: Vec<String> = (1..=chunk.len()).map(|i| format!("(CAST(?{i} AS BIGINT))")).collect();
+        let sql = format!("SELECT pg_advisory_xact_lock(k) FROM (VALUES {}) AS v(k)", rows.join(", "));
         let values: Vec<_> = chunk.iter().map(|h| crate::db::Value::from(*h)).collect();
         // `execute`: the function returns void, which no row type carries.
         tx.execute(&sql, &values)?;
@@ -504,19 +414,13 @@ fn lock_hash(key: &str) -> i64 {
 }
 
 /// The blocklist entries among `probes`: (kind, value) → reason.
-pub fn blocked(
-    tx: &mut dyn Tx,
-    probes: &[(BlockKind, String)],
-) -> DbResult<HashMap<(BlockKind, String), String>> {
+pub fn blocked(tx: &mut dyn Tx, probes: &[(BlockKind, String)]) -> DbResult<HashMap<(BlockKind, String), String>> {
     let mut found = HashMap::new();
     let mut values: Vec<&str> = probes.iter().map(|(_, v)| v.as_str()).collect();
     values.sort_unstable();
     values.dedup();
     for chunk in values.chunks(500) {
-        let sql = format!(
-            "SELECT kind, value, reason FROM ord_blocklist WHERE value IN ({})",
-            crate::db::placeholders(chunk.len(), 1)
-        );
+        let sql = format!("SELECT kind, value, reason FROM ord_blocklist WHERE value IN ({})", crate::db::placeholders(chunk.len(), 1));
         let params: Vec<_> = chunk.iter().map(|v| crate::db::Value::from(*v)).collect();
         for r in tx.query(&sql, &params)? {
             let kind = BlockKind::parse(&r.text(0)?).ok_or_else(|| corrupt("blocklist kind"))?;
@@ -528,11 +432,7 @@ pub fn blocked(
 
 /// The open (not cancelled or closed) orders of these customers created at or after
 /// `since_ms`, oldest first, with their lines.
-pub fn earlier_orders(
-    tx: &mut dyn Tx,
-    keys: &[&str],
-    since_ms: i64,
-) -> DbResult<HashMap<String, Vec<Earlier>>> {
+pub fn earlier_orders(tx: &mut dyn Tx, keys: &[&str], since_ms: i64) -> DbResult<HashMap<String, Vec<Earlier>>> {
     let mut found: HashMap<String, Vec<Earlier>> = HashMap::new();
     for chunk in keys.chunks(500) {
         let sql = format!(
@@ -547,17 +447,10 @@ pub fn earlier_orders(
             let id = r.uint(0)?;
             let orders = found.entry(r.text(1)?).or_default();
             if orders.last().map(|o| o.order_id) != Some(id) {
-                orders.push(Earlier {
-                    order_id: id,
-                    created_ms: r.int(2)?,
-                    fingerprint: r.opt_text(3)?.unwrap_or_default(),
-                    lines: Vec::new(),
-                });
+                orders.push(Earlier { order_id: id, created_ms: r.int(2)?, fingerprint: r.opt_text(3)?.unwrap_or_default(), lines: Vec::new() });
             }
             if let Some(order) = orders.last_mut() {
-                order
-                    .lines
-                    .push((Sku::parse(&r.text(4)?).map_err(corrupt)?, r.int(5)?));
+                order.lines.push((Sku::parse(&r.text(4)?).map_err(corrupt)?, r.int(5)?));
             }
         }
     }
@@ -576,28 +469,13 @@ pub struct BlockEntry {
 }
 
 /// Adds an entry, or gives the one already there: (entry, created).
-pub fn add_block(
-    tx: &mut dyn Tx,
-    kind: BlockKind,
-    value: &str,
-    reason: &str,
-    now_ms: i64,
-) -> DbResult<(BlockEntry, bool)> {
+pub fn add_block(tx: &mut dyn Tx, kind: BlockKind, value: &str, reason: &str, now_ms: i64) -> DbResult<(BlockEntry, bool)> {
     let inserted = tx.execute(
         "INSERT INTO ord_blocklist (kind, value, reason, created_ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, value) DO NOTHING",
         &params![kind.as_str(), value, reason, now_ms],
     )?;
-    let r = tx.query_one(
-        "SELECT id, reason, created_ms FROM ord_blocklist WHERE kind = ?1 AND value = ?2",
-        &params![kind.as_str(), value],
-    )?;
-    let entry = BlockEntry {
-        id: r.uint(0)?,
-        kind,
-        value: value.to_owned(),
-        reason: r.text(1)?,
-        created_at_ms: r.int(2)?,
-    };
+    let r = tx.query_one("SELECT id, reason, created_ms FROM ord_blocklist WHERE kind = ?1 AND value = ?2", &params![kind.as_str(), value])?;
+    let entry = BlockEntry { id: r.uint(0)?, kind, value: value.to_owned(), reason: r.text(1)?, created_at_ms: r.int(2)? };
     Ok((entry, inserted == 1))
 }
 
@@ -612,12 +490,7 @@ pub fn remove_block(tx: &mut dyn Tx, id: u64) -> DbResult<Option<BlockEntry>> {
 }
 
 /// Entries by id, after `after`, at most `limit` (or the one with `id`).
-pub fn blocklist(
-    tx: &mut dyn Tx,
-    id: Option<u64>,
-    limit: u32,
-    after: u64,
-) -> DbResult<Vec<BlockEntry>> {
+pub fn blocklist(tx: &mut dyn Tx, id: Option<u64>, limit: u32, after: u64) -> DbResult<Vec<BlockEntry>> {
     let rows = match id {
         Some(id) => tx.query("SELECT id, kind, value, reason, created_ms FROM ord_blocklist WHERE id = ?1", &params![id])?,
         None => tx.query("SELECT id, kind, value, reason, created_ms FROM ord_blocklist WHERE id > ?1 ORDER BY id LIMIT ?2", &params![after, limit])?,

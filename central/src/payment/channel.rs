@@ -75,22 +75,10 @@ pub enum RefundAmount {
 /// What a verified notification says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
-    Payment {
-        notification_id: String,
-        out_trade_no: String,
-        report: ChannelReport,
-    },
-    Refund {
-        notification_id: String,
-        out_refund_no: String,
-        amount: RefundAmount,
-        status: RefundStatus,
-    },
+    Payment { notification_id: String, out_trade_no: String, report: ChannelReport },
+    Refund { notification_id: String, out_refund_no: String, amount: RefundAmount, status: RefundStatus },
     /// Verified, but about nothing we act on (acknowledged so the channel stops).
-    Ignored {
-        notification_id: String,
-        kind: String,
-    },
+    Ignored { notification_id: String, kind: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -142,36 +130,14 @@ impl NotifyError {
 /// One payment channel, as central uses it.
 pub trait PaymentChannel: Send + Sync {
     fn kind(&self) -> ChannelKind;
-    fn create<'a>(
-        &'a self,
-        request: &'a CreateRequest,
-    ) -> BoxFuture<'a, Result<Created, ChannelError>>;
-    fn query<'a>(
-        &'a self,
-        out_trade_no: &'a str,
-        channel_ref: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<ChannelReport, ChannelError>>;
-    fn close<'a>(
-        &'a self,
-        out_trade_no: &'a str,
-        channel_ref: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(), ChannelError>>;
-    fn refund<'a>(
-        &'a self,
-        request: &'a RefundRequest,
-    ) -> BoxFuture<'a, Result<RefundStatus, ChannelError>>;
+    fn create<'a>(&'a self, request: &'a CreateRequest) -> BoxFuture<'a, Result<Created, ChannelError>>;
+    fn query<'a>(&'a self, out_trade_no: &'a str, channel_ref: Option<&'a str>) -> BoxFuture<'a, Result<ChannelReport, ChannelError>>;
+    fn close<'a>(&'a self, out_trade_no: &'a str, channel_ref: Option<&'a str>) -> BoxFuture<'a, Result<(), ChannelError>>;
+    fn refund<'a>(&'a self, request: &'a RefundRequest) -> BoxFuture<'a, Result<RefundStatus, ChannelError>>;
     /// Where a refund stands at the channel; `NotFound` when the channel never took it.
-    fn query_refund<'a>(
-        &'a self,
-        request: &'a RefundRequest,
-    ) -> BoxFuture<'a, Result<RefundStatus, ChannelError>>;
+    fn query_refund<'a>(&'a self, request: &'a RefundRequest) -> BoxFuture<'a, Result<RefundStatus, ChannelError>>;
     /// Verifies (and decrypts) a notification. Pure: no I/O, `now_s` from the caller.
-    fn open_notification(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-        now_s: i64,
-    ) -> Result<Notice, NotifyError>;
+    fn open_notification(&self, headers: &HeaderMap, body: &[u8], now_s: i64) -> Result<Notice, NotifyError>;
     /// The answer that tells the channel a notification was taken (or must be retried).
     fn acknowledge(&self, taken: bool) -> (StatusCode, &'static str, String);
     /// The channel's bill for `day` (`YYYY-MM-DD`) as raw bytes, in the channel's format.
@@ -186,21 +152,9 @@ pub struct Channels {
 
 impl Channels {
     /// `listener`: central's own address, the notification base when no `public_url` is set.
-    pub fn from_settings(
-        settings: &crate::config::PaymentSettings,
-        listener: std::net::SocketAddr,
-    ) -> Result<Channels, String> {
-        let base = settings
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{listener}"));
-        let notify_url = |kind: ChannelKind| {
-            format!(
-                "{}/api/v1/payments/notify/{}",
-                base.trim_end_matches('/'),
-                kind.as_str()
-            )
-        };
+    pub fn from_settings(settings: &crate::config::PaymentSettings, listener: std::net::SocketAddr) -> Result<Channels, String> {
+        let base = settings.public_url.clone().unwrap_or_else(|| format!("http://{listener}"));
+        let notify_url = |kind: ChannelKind| format!("{}/api/v1/payments/notify/{}", base.trim_end_matches('/'), kind.as_str());
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.call_timeout_ms))
             .connect_timeout(Duration::from_millis(settings.call_timeout_ms))
@@ -209,30 +163,13 @@ impl Channels {
             .map_err(|e| e.to_string())?;
         let mut by_kind: BTreeMap<ChannelKind, Arc<dyn PaymentChannel>> = BTreeMap::new();
         if let Some(wechat) = &settings.wechat {
-            by_kind.insert(
-                ChannelKind::Wechat,
-                Arc::new(super::wechat::Wechat::new(
-                    wechat,
-                    notify_url(ChannelKind::Wechat),
-                    client.clone(),
-                )?),
-            );
+            by_kind.insert(ChannelKind::Wechat, Arc::new(super::wechat::Wechat::new(wechat, notify_url(ChannelKind::Wechat), client.clone())?));
         }
         if let Some(alipay) = &settings.alipay {
-            by_kind.insert(
-                ChannelKind::Alipay,
-                Arc::new(super::alipay::Alipay::new(
-                    alipay,
-                    notify_url(ChannelKind::Alipay),
-                    client.clone(),
-                )?),
-            );
+            by_kind.insert(ChannelKind::Alipay, Arc::new(super::alipay::Alipay::new(alipay, notify_url(ChannelKind::Alipay), client.clone())?));
         }
         if let Some(card) = &settings.card {
-            by_kind.insert(
-                ChannelKind::Card,
-                Arc::new(super::card::Card::new(card, client)),
-            );
+            by_kind.insert(ChannelKind::Card, Arc::new(super::card::Card::new(card, client)));
         }
         Ok(Channels { by_kind })
     }
@@ -261,16 +198,11 @@ pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 pub const MAX_BILL_BYTES: usize = 512 * 1024 * 1024;
 
 /// Reads an answer's body up to `limit` bytes.
-pub async fn read_limited(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, ChannelError> {
+pub async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ChannelError> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(transport)? {
         if body.len() + chunk.len() > limit {
-            return Err(ChannelError::BadAnswer(format!(
-                "answer larger than {limit} bytes"
-            )));
+            return Err(ChannelError::BadAnswer(format!("answer larger than {limit} bytes")));
         }
         body.extend_from_slice(&chunk);
     }
@@ -282,9 +214,7 @@ pub fn nonce() -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::thread_rng();
-    (0..32)
-        .map(|_| char::from(CHARS[rng.gen_range(0..CHARS.len())]))
-        .collect()
+    (0..32).map(|_| char::from(CHARS[rng.gen_range(0..CHARS.len())])).collect()
 }
 
 /// An RFC 3339 time in China Standard Time, as WeChat Pay writes times.
@@ -292,12 +222,7 @@ pub fn rfc3339_cst(at_ms: i64) -> String {
     let local_ms = at_ms + 8 * 3_600_000;
     let day = tote_shared::calendar::utc_day(local_ms);
     let secs = local_ms.div_euclid(1000).rem_euclid(86_400);
-    format!(
-        "{day}T{:02}:{:02}:{:02}+08:00",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    format!("{day}T{:02}:{:02}:{:02}+08:00", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in China Standard Time, as Alipay writes times.

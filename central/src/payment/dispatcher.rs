@@ -60,10 +60,7 @@ pub async fn round(state: &AppState) -> Result<u32, PaymentError> {
     let (payments, refunds) = state
         .db
         .read(move |tx| -> DbResult<_> {
-            Ok((
-                store::due(tx, intent_before, pending_before, ROUND_LIMIT)?,
-                store::due_refunds(tx, intent_before, pending_before, ROUND_LIMIT)?,
-            ))
+            Ok((store::due(tx, intent_before, pending_before, ROUND_LIMIT)?, store::due_refunds(tx, intent_before, pending_before, ROUND_LIMIT)?))
         })
         .await?;
     let mut calls = 0;
@@ -83,34 +80,17 @@ pub async fn round(state: &AppState) -> Result<u32, PaymentError> {
 }
 
 async fn payment_call(state: &AppState, payment: &Payment) -> Result<(), PaymentError> {
-    let channel = state
-        .channels
-        .get(payment.channel)
-        .ok_or_else(|| PaymentError::NoChannel(payment.channel.as_str().into()))?
-        .clone();
+    let channel = state.channels.get(payment.channel).ok_or_else(|| PaymentError::NoChannel(payment.channel.as_str().into()))?.clone();
     let (id, kind, out_trade_no) = (payment.id, payment.channel, payment.out_trade_no.clone());
     // Whatever happens next, this payment is not due again for a while.
     let now = now_ms();
-    state
-        .db
-        .write(move |tx| store::checked(tx, id, now))
-        .await?;
+    state.db.write(move |tx| store::checked(tx, id, now)).await?;
     let channel_ref = payment.channel_ref.as_deref();
     match payment.state {
         PaymentState::Intent => {
             let request = create_request(state, payment).await?;
             let created = channel.create(&request).await?;
-            state
-                .write(move |tx| {
-                    store::created(
-                        tx,
-                        id,
-                        created.channel_ref.as_deref(),
-                        created.pay_url.as_deref(),
-                        now_ms(),
-                    )
-                })
-                .await?;
+            state.write(move |tx| store::created(tx, id, created.channel_ref.as_deref(), created.pay_url.as_deref(), now_ms())).await?;
         }
         PaymentState::Pending => {
             let report = match channel.query(&out_trade_no, channel_ref).await {
@@ -134,19 +114,11 @@ async fn payment_call(state: &AppState, payment: &Payment) -> Result<(), Payment
     Ok(())
 }
 
-pub(crate) async fn create_request(
-    state: &AppState,
-    payment: &Payment,
-) -> Result<CreateRequest, PaymentError> {
+pub(crate) async fn create_request(state: &AppState, payment: &Payment) -> Result<CreateRequest, PaymentError> {
     let (id, order_id) = (payment.id, payment.order_id);
     let (method, deadline) = state
         .db
-        .read(move |tx| -> Result<_, PaymentError> {
-            Ok((
-                store::method(tx, id)?,
-                unlocked_order(tx, order_id)?.payment_deadline_ms,
-            ))
-        })
+        .read(move |tx| -> Result<_, PaymentError> { Ok((store::method(tx, id)?, unlocked_order(tx, order_id)?.payment_deadline_ms)) })
         .await?;
     Ok(CreateRequest {
         out_trade_no: payment.out_trade_no.clone(),
@@ -158,15 +130,8 @@ pub(crate) async fn create_request(
     })
 }
 
-pub async fn apply_report(
-    state: &AppState,
-    kind: tote_shared::payment::ChannelKind,
-    out_trade_no: String,
-    report: ChannelReport,
-) -> Result<(), PaymentError> {
-    let applied = state
-        .write(move |tx| flow::report(tx, kind, &out_trade_no, &report, now_ms()))
-        .await?;
+pub async fn apply_report(state: &AppState, kind: tote_shared::payment::ChannelKind, out_trade_no: String, report: ChannelReport) -> Result<(), PaymentError> {
+    let applied = state.write(move |tx| flow::report(tx, kind, &out_trade_no, &report, now_ms())).await?;
     if applied == flow::Applied::Changed {
         state.signals.payments.notify_one();
     }
@@ -180,16 +145,9 @@ async fn refund_call(state: &AppState, refund: &Refund) -> Result<(), PaymentErr
         .read(move |tx| store::by_id(tx, payment_id))
         .await?
         .ok_or_else(|| PaymentError::NotFound(format!("payment {payment_id}")))?;
-    let channel = state
-        .channels
-        .get(payment.channel)
-        .ok_or_else(|| PaymentError::NoChannel(payment.channel.as_str().into()))?
-        .clone();
+    let channel = state.channels.get(payment.channel).ok_or_else(|| PaymentError::NoChannel(payment.channel.as_str().into()))?.clone();
     let (id, now) = (refund.id, now_ms());
-    state
-        .db
-        .write(move |tx| store::refund_checked(tx, id, now))
-        .await?;
+    state.db.write(move |tx| store::refund_checked(tx, id, now)).await?;
     let request = RefundRequest {
         out_trade_no: payment.out_trade_no.clone(),
         channel_ref: payment.channel_ref.clone(),
@@ -228,19 +186,13 @@ async fn refund_call(state: &AppState, refund: &Refund) -> Result<(), PaymentErr
     let (kind, number) = (payment.channel, refund.out_refund_no.clone());
     let now = now_ms();
     // Processing: the notification (or asking again after query_after) will say how it ended.
-    state
-        .write(move |tx| flow::refund_report(tx, kind, &number, None, status, now))
-        .await?;
+    state.write(move |tx| flow::refund_report(tx, kind, &number, None, status, now)).await?;
     Ok(())
 }
 
 /// An order read without a lock (read transactions may not take one).
-pub(crate) fn unlocked_order(
-    tx: &mut dyn Tx,
-    order_id: u64,
-) -> Result<crate::orders::OrderRecord, PaymentError> {
-    crate::orders::store::load(tx, order_id, false)?
-        .ok_or_else(|| PaymentError::NotFound(format!("order {order_id}")))
+pub(crate) fn unlocked_order(tx: &mut dyn Tx, order_id: u64) -> Result<crate::orders::OrderRecord, PaymentError> {
+    crate::orders::store::load(tx, order_id, false)?.ok_or_else(|| PaymentError::NotFound(format!("order {order_id}")))
 }
 
 /// Closes the open payments of orders that ended unpaid, or that another payment paid; and
@@ -255,27 +207,18 @@ impl Consumer for PaymentConsumer {
 
     fn apply(&self, tx: &mut dyn Tx, entries: &[JournalEntry]) -> DbResult<()> {
         for entry in entries {
-            if let BusinessEvent::OrderClosed { order_id }
-            | BusinessEvent::OrderCancelled { order_id, .. }
-            | BusinessEvent::OrderPaid { order_id, .. } = &entry.event
+            if let BusinessEvent::OrderClosed { order_id } | BusinessEvent::OrderCancelled { order_id, .. } | BusinessEvent::OrderPaid { order_id, .. } =
+                &entry.event
             {
                 match flow::close_others(tx, *order_id, entry.at_ms) {
                     Ok(_) => {}
                     Err(PaymentError::Db(e)) => return Err(e),
-                    Err(other) => {
-                        tracing::error!(error = %other, order_id, "cannot close the payments of an ended order")
-                    }
+                    Err(other) => tracing::error!(error = %other, order_id, "cannot close the payments of an ended order"),
                 }
             }
             let stopped = match &entry.event {
-                BusinessEvent::OrderCancelled {
-                    order_id,
-                    lines,
-                    was_paid: true,
-                } => Some((*order_id, lines, "order cancelled")),
-                BusinessEvent::OrderPartsCancelled { order_id, lines } => {
-                    Some((*order_id, lines, "order cancelled: parts not shipped"))
-                }
+                BusinessEvent::OrderCancelled { order_id, lines, was_paid: true } => Some((*order_id, lines, "order cancelled")),
+                BusinessEvent::OrderPartsCancelled { order_id, lines } => Some((*order_id, lines, "order cancelled: parts not shipped")),
                 _ => None,
             };
             if let Some((order_id, lines, reason)) = stopped {
@@ -290,23 +233,11 @@ impl Consumer for PaymentConsumer {
 /// paid otherwise (by hand, or at a marketplace, which refunds its buyer itself) has no
 /// channel payment to refund: HQ settles it, as before.
 /// Units HQ refunded already are left out: what is refunded here is what is left.
-fn refund_stopped(
-    tx: &mut dyn Tx,
-    order_id: u64,
-    lines: &[crate::journal::EventLine],
-    reason: &str,
-    now_ms: i64,
-) -> DbResult<()> {
-    let units: Vec<(tote_shared::Sku, i64)> = lines
-        .iter()
-        .map(|l| (l.sku.clone(), l.qty.as_i64()))
-        .collect();
+fn refund_stopped(tx: &mut dyn Tx, order_id: u64, lines: &[crate::journal::EventLine], reason: &str, now_ms: i64) -> DbResult<()> {
+    let units: Vec<(tote_shared::Sku, i64)> = lines.iter().map(|l| (l.sku.clone(), l.qty.as_i64())).collect();
     let outcome = match flow::unrefunded(tx, order_id, &units) {
         Ok(None) => {
-            tracing::info!(
-                order_id,
-                "a cancelled order paid outside the channels: settled where it was paid"
-            );
+            tracing::info!(order_id, "a cancelled order paid outside the channels: settled where it was paid");
             return Ok(());
         }
         Ok(Some(left)) if left.is_empty() => {
@@ -317,17 +248,9 @@ fn refund_stopped(
         Err(error) => Err(error),
     };
     match outcome {
-        Ok(refund) => tracing::info!(
-            order_id,
-            refund_id = refund.id,
-            "cancelled goods refunded through the channel"
-        ),
-        Err(PaymentError::Db(e) | PaymentError::Orders(crate::orders::OrdersError::Db(e))) => {
-            return Err(e)
-        }
-        Err(other) => {
-            tracing::warn!(order_id, %other, "cancelled goods could not be refunded through the channel: HQ refunds them")
-        }
+        Ok(refund) => tracing::info!(order_id, refund_id = refund.id, "cancelled goods refunded through the channel"),
+        Err(PaymentError::Db(e) | PaymentError::Orders(crate::orders::OrdersError::Db(e))) => return Err(e),
+        Err(other) => tracing::warn!(order_id, %other, "cancelled goods could not be refunded through the channel: HQ refunds them"),
     }
     Ok(())
 }

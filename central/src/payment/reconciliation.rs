@@ -14,9 +14,7 @@ use crate::startup::{now_ms, AppState};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tote_shared::payment::bill::{self, BillDay, BillKind, BillLine};
-use tote_shared::payment::reconcile::{
-    self, Difference, DifferenceKind, OurRecord, OurStatus, Reconciliation,
-};
+use tote_shared::payment::reconcile::{self, Difference, DifferenceKind, OurRecord, OurStatus, Reconciliation};
 use tote_shared::payment::ChannelKind;
 use tote_shared::runtime::supervise::Stop;
 
@@ -69,21 +67,9 @@ pub struct Item {
 
 /// Downloads, parses and matches one channel's bill for `day`; replaces an earlier run of the
 /// same day (keeping the resolutions of differences found again).
-pub async fn run(
-    state: &AppState,
-    channel: ChannelKind,
-    day: BillDay,
-) -> Result<Run, PaymentError> {
-    let adapter = state
-        .channels
-        .get(channel)
-        .ok_or_else(|| PaymentError::NoChannel(channel.as_str().into()))?
-        .clone();
-    let fee = state
-        .settings
-        .payment
-        .fee(channel)
-        .ok_or_else(|| PaymentError::NoChannel(channel.as_str().into()))?;
+pub async fn run(state: &AppState, channel: ChannelKind, day: BillDay) -> Result<Run, PaymentError> {
+    let adapter = state.channels.get(channel).ok_or_else(|| PaymentError::NoChannel(channel.as_str().into()))?.clone();
+    let fee = state.settings.payment.fee(channel).ok_or_else(|| PaymentError::NoChannel(channel.as_str().into()))?;
     let bytes = adapter.download_bill(&day.to_string()).await?;
     let theirs = tokio::task::spawn_blocking(move || match channel {
         ChannelKind::Wechat => bill::parse_wechat(&bytes),
@@ -92,75 +78,37 @@ pub async fn run(
     })
     .await
     .map_err(|e| PaymentError::Refused(format!("bill parser stopped: {e}")))?
-    .map_err(|e| {
-        PaymentError::Refused(format!(
-            "the {} bill of {day} cannot be read: {e}",
-            channel.as_str()
-        ))
-    })?;
+    .map_err(|e| PaymentError::Refused(format!("the {} bill of {day} cannot be read: {e}", channel.as_str())))?;
     let start = day.start_ms(bill::day_offset_ms(channel));
-    let ours = state
-        .db
-        .read(move |tx| {
-            our_records(
-                tx,
-                channel,
-                fee,
-                start - MARGIN_MS,
-                start + DAY_MS + MARGIN_MS,
-            )
-        })
-        .await?;
+    let ours = state.db.read(move |tx| our_records(tx, channel, fee, start - MARGIN_MS, start + DAY_MS + MARGIN_MS)).await?;
     let day_text = day.to_string();
-    let result = tokio::task::spawn_blocking(
-        move || -> Result<(Reconciliation, u64, i64), PaymentError> {
-            let records: Vec<OurRecord> = ours.iter().map(|(r, _)| r.clone()).collect();
-            let mut result = reconcile::reconcile(channel, &theirs, &records)
-                .map_err(|e| PaymentError::Refused(e.to_string()))?;
-            let times: HashMap<(String, Option<String>), i64> = ours
-                .iter()
-                .map(|(r, at)| ((r.out_trade_no.clone(), r.out_refund_no.clone()), *at))
-                .collect();
-            result.differences.retain(|d| {
-                d.kind != DifferenceKind::MissingTheirs
-                    || times
-                        .get(&(d.out_trade_no.clone(), d.out_refund_no.clone()))
-                        .is_none_or(|at| (start..start + DAY_MS).contains(at))
-            });
-            // What the bill says the channel moved that day: paid in, less refunded.
-            let gross = theirs
-                .iter()
-                .filter(|l| l.status == bill::BillStatus::Success)
-                .map(|l| {
-                    if l.kind == BillKind::Payment {
-                        l.amount_minor
-                    } else {
-                        -l.amount_minor
-                    }
-                })
-                .fold(0i64, i64::saturating_add);
-            Ok((result, theirs.len() as u64, gross))
-        },
-    )
+    let result = tokio::task::spawn_blocking(move || -> Result<(Reconciliation, u64, i64), PaymentError> {
+        let records: Vec<OurRecord> = ours.iter().map(|(r, _)| r.clone()).collect();
+        let mut result = reconcile::reconcile(channel, &theirs, &records).map_err(|e| PaymentError::Refused(e.to_string()))?;
+        let times: HashMap<(String, Option<String>), i64> = ours.iter().map(|(r, at)| ((r.out_trade_no.clone(), r.out_refund_no.clone()), *at)).collect();
+        result.differences.retain(|d| {
+            d.kind != DifferenceKind::MissingTheirs
+                || times.get(&(d.out_trade_no.clone(), d.out_refund_no.clone())).is_none_or(|at| (start..start + DAY_MS).contains(at))
+        });
+        // What the bill says the channel moved that day: paid in, less refunded.
+        let gross = theirs
+            .iter()
+            .filter(|l| l.status == bill::BillStatus::Success)
+            .map(|l| if l.kind == BillKind::Payment { l.amount_minor } else { -l.amount_minor })
+            .fold(0i64, i64::saturating_add);
+        Ok((result, theirs.len() as u64, gross))
+    })
     .await
     .map_err(|e| PaymentError::Refused(format!("matching stopped: {e}")))??;
     let (result, lines, gross) = result;
-    let run = state
-        .write(move |tx| save(tx, &result, &day_text, (lines, gross), now_ms()))
-        .await?;
+    let run = state.write(move |tx| save(tx, &result, &day_text, (lines, gross), now_ms())).await?;
     tracing::info!(channel = channel.as_str(), day = %run.day, matched = run.matched, differences = run.differences, "reconciliation ran");
     Ok(run)
 }
 
 /// Our payments and refunds on `channel` whose money moved (or should have) in the window,
 /// each with the time it did.
-fn our_records(
-    tx: &mut dyn Tx,
-    channel: ChannelKind,
-    fee: FeeSettings,
-    from_ms: i64,
-    to_ms: i64,
-) -> DbResult<Vec<(OurRecord, i64)>> {
+fn our_records(tx: &mut dyn Tx, channel: ChannelKind, fee: FeeSettings, from_ms: i64, to_ms: i64) -> DbResult<Vec<(OurRecord, i64)>> {
     let mut out = Vec::new();
     let rows = tx.query(
         "SELECT out_trade_no, amount_minor, state, refunded_minor, COALESCE(succeeded_ms, updated_ms) FROM payment
@@ -219,18 +167,8 @@ fn corrupt(e: impl std::fmt::Display) -> DbError {
 
 /// Journals what a day's bill settled, as far as not journalled already (a rerun of the day
 /// journals the change only): the channel pays it to the bank less its fees.
-fn settle(
-    tx: &mut dyn Tx,
-    channel: &str,
-    day: &str,
-    gross: i64,
-    fees: i64,
-    now_ms: i64,
-) -> DbResult<()> {
-    let before = tx.query_opt(
-        "SELECT gross, fees FROM pay_settlement WHERE channel = ?1 AND day = ?2",
-        &params![channel, day],
-    )?;
+fn settle(tx: &mut dyn Tx, channel: &str, day: &str, gross: i64, fees: i64, now_ms: i64) -> DbResult<()> {
+    let before = tx.query_opt("SELECT gross, fees FROM pay_settlement WHERE channel = ?1 AND day = ?2", &params![channel, day])?;
     let (was_gross, was_fees) = match before {
         Some(r) => (r.int(0)?, r.int(1)?),
         None => (0, 0),
@@ -243,63 +181,32 @@ fn settle(
          ON CONFLICT (channel, day) DO UPDATE SET gross = excluded.gross, fees = excluded.fees",
         &params![channel, day, gross, fees],
     )?;
-    let event = crate::journal::BusinessEvent::ChannelSettled {
-        channel: channel.to_owned(),
-        day: day.to_owned(),
-        gross: gross - was_gross,
-        fees: fees - was_fees,
-    };
+    let event = crate::journal::BusinessEvent::ChannelSettled { channel: channel.to_owned(), day: day.to_owned(), gross: gross - was_gross, fees: fees - was_fees };
     crate::journal::store::append(tx, &event, now_ms)
 }
 
-fn save(
-    tx: &mut dyn Tx,
-    result: &Reconciliation,
-    day: &str,
-    (bill_lines, gross): (u64, i64),
-    now_ms: i64,
-) -> DbResult<Run> {
+fn save(tx: &mut dyn Tx, result: &Reconciliation, day: &str, (bill_lines, gross): (u64, i64), now_ms: i64) -> DbResult<Run> {
     let channel = result.channel.as_str();
     // Resolutions of differences found again survive a rerun.
     let mut resolved: HashMap<(String, String, Option<String>), (String, i64)> = HashMap::new();
-    if let Some(old) = tx.query_opt(
-        "SELECT id FROM reconciliation_run WHERE channel = ?1 AND day = ?2",
-        &params![channel, day],
-    )? {
+    if let Some(old) = tx.query_opt("SELECT id FROM reconciliation_run WHERE channel = ?1 AND day = ?2", &params![channel, day])? {
         let old_id = old.uint(0)?;
         let rows = tx.query(
             "SELECT kind, out_trade_no, out_refund_no, resolution, resolved_ms FROM reconciliation_item WHERE run_id = ?1 AND state = 'resolved'",
             &params![old_id],
         )?;
         for r in &rows {
-            resolved.insert(
-                (r.text(0)?, r.text(1)?, r.opt_text(2)?),
-                (
-                    r.opt_text(3)?.unwrap_or_default(),
-                    r.opt_int(4)?.unwrap_or_default(),
-                ),
-            );
+            resolved.insert((r.text(0)?, r.text(1)?, r.opt_text(2)?), (r.opt_text(3)?.unwrap_or_default(), r.opt_int(4)?.unwrap_or_default()));
         }
-        tx.execute(
-            "DELETE FROM reconciliation_item WHERE run_id = ?1",
-            &params![old_id],
-        )?;
-        tx.execute(
-            "DELETE FROM reconciliation_run WHERE id = ?1",
-            &params![old_id],
-        )?;
+        tx.execute("DELETE FROM reconciliation_item WHERE run_id = ?1", &params![old_id])?;
+        tx.execute("DELETE FROM reconciliation_run WHERE id = ?1", &params![old_id])?;
     }
     tx.execute(
         "INSERT INTO reconciliation_run (channel, day, ran_ms, bill_lines, matched, differences, fee_total_minor, expected_fee_total_minor)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         &params![channel, day, now_ms, bill_lines, result.matched, result.differences.len(), result.fee_total_minor, result.expected_fee_total_minor],
     )?;
-    let run_id = tx
-        .query_one(
-            "SELECT id FROM reconciliation_run WHERE channel = ?1 AND day = ?2",
-            &params![channel, day],
-        )?
-        .uint(0)?;
+    let run_id = tx.query_one("SELECT id FROM reconciliation_run WHERE channel = ?1 AND day = ?2", &params![channel, day])?.uint(0)?;
     settle(tx, channel, day, gross, result.fee_total_minor, now_ms)?;
     for chunk in result.differences.chunks(200) {
         insert_items(tx, run_id, chunk, &resolved)?;
@@ -307,30 +214,16 @@ fn save(
     run_by_id(tx, run_id)?.ok_or_else(|| corrupt("saved run is missing"))
 }
 
-fn insert_items(
-    tx: &mut dyn Tx,
-    run_id: u64,
-    differences: &[Difference],
-    resolved: &HashMap<(String, String, Option<String>), (String, i64)>,
-) -> DbResult<()> {
+fn insert_items(tx: &mut dyn Tx, run_id: u64, differences: &[Difference], resolved: &HashMap<(String, String, Option<String>), (String, i64)>) -> DbResult<()> {
     let sql = format!(
         "INSERT INTO reconciliation_item (run_id, kind, out_trade_no, out_refund_no, detail, ours, theirs, state, resolution, resolved_ms) VALUES {}",
         crate::db::values_clause(differences.len(), 10, 1)
     );
     let mut values = Vec::with_capacity(differences.len() * 10);
     for d in differences {
-        let key = (
-            d.kind.as_str().to_string(),
-            d.out_trade_no.clone(),
-            d.out_refund_no.clone(),
-        );
+        let key = (d.kind.as_str().to_string(), d.out_trade_no.clone(), d.out_refund_no.clone());
         let earlier = resolved.get(&key);
-        let ours = d
-            .ours
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(corrupt)?;
+        let ours = d.ours.as_ref().map(serde_json::to_string).transpose().map_err(corrupt)?;
         let theirs = d.theirs.as_ref().map(line_json).transpose()?;
         values.extend(params![
             run_id,
@@ -340,11 +233,7 @@ fn insert_items(
             d.detail.as_str(),
             ours,
             theirs,
-            if earlier.is_some() {
-                "resolved"
-            } else {
-                "open"
-            },
+            if earlier.is_some() { "resolved" } else { "open" },
             earlier.map(|e| e.0.as_str()),
             earlier.map(|e| e.1)
         ]);
@@ -364,8 +253,7 @@ fn run_row(r: &Row) -> DbResult<Run> {
     let channel = r.text(1)?;
     Ok(Run {
         id: r.uint(0)?,
-        channel: ChannelKind::parse(&channel)
-            .ok_or_else(|| corrupt(format!("channel {channel}")))?,
+        channel: ChannelKind::parse(&channel).ok_or_else(|| corrupt(format!("channel {channel}")))?,
         day: r.text(2)?,
         ran_at_ms: r.int(3)?,
         bill_lines: r.uint(4)?,
@@ -377,10 +265,7 @@ fn run_row(r: &Row) -> DbResult<Run> {
 }
 
 pub fn run_by_id(tx: &mut dyn Tx, id: u64) -> DbResult<Option<Run>> {
-    tx.query_opt(&format!("{RUN_COLUMNS} WHERE id = ?1"), &params![id])?
-        .as_ref()
-        .map(run_row)
-        .transpose()
+    tx.query_opt(&format!("{RUN_COLUMNS} WHERE id = ?1"), &params![id])?.as_ref().map(run_row).transpose()
 }
 
 pub fn runs(tx: &mut dyn Tx, day: Option<&str>, limit: u32) -> DbResult<Vec<Run>> {
@@ -394,10 +279,7 @@ pub fn items(tx: &mut dyn Tx, run_id: u64, state: Option<&str>, limit: u32) -> D
          WHERE run_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR state = ?2) ORDER BY id LIMIT ?3",
         &params![run_id, state, limit],
     )?;
-    let json = |raw: Option<String>| {
-        raw.map(|t| serde_json::from_str(&t).map_err(corrupt))
-            .transpose()
-    };
+    let json = |raw: Option<String>| raw.map(|t| serde_json::from_str(&t).map_err(corrupt)).transpose();
     rows.iter()
         .map(|r| {
             Ok(Item {
@@ -438,17 +320,10 @@ pub async fn daily(state: AppState, stop: Stop) {
         if now.rem_euclid(DAY_MS) >= i64::from(hour) * 3_600_000 {
             let yesterday = tote_shared::calendar::utc_day(now - DAY_MS);
             for channel in state.channels.kinds().collect::<Vec<_>>() {
-                let Some(day) = BillDay::parse(&yesterday) else {
-                    continue;
-                };
+                let Some(day) = BillDay::parse(&yesterday) else { continue };
                 let (text, label) = (yesterday.clone(), channel.as_str());
                 let done = state.db.read(move |tx| -> DbResult<bool> {
-                    Ok(tx
-                        .query_opt(
-                            "SELECT 1 FROM reconciliation_run WHERE channel = ?1 AND day = ?2",
-                            &params![label, text.as_str()],
-                        )?
-                        .is_some())
+                    Ok(tx.query_opt("SELECT 1 FROM reconciliation_run WHERE channel = ?1 AND day = ?2", &params![label, text.as_str()])?.is_some())
                 });
                 if matches!(done.await, Ok(false)) {
                     if let Err(error) = run(&state, channel, day).await {
@@ -457,11 +332,7 @@ pub async fn daily(state: AppState, stop: Stop) {
                 }
             }
         }
-        if stop
-            .run_until_stopped(tokio::time::sleep(std::time::Duration::from_secs(600)))
-            .await
-            .is_none()
-        {
+        if stop.run_until_stopped(tokio::time::sleep(std::time::Duration::from_secs(600))).await.is_none() {
             return;
         }
     }
@@ -473,20 +344,12 @@ mod tests {
 
     #[test]
     fn the_expected_fee_is_a_half_up_share_plus_the_fixed_part_and_refunds_follow_the_contract() {
-        let wechat = FeeSettings {
-            rate_bp: 60,
-            fixed_minor: 0,
-            refunded: true,
-        };
+        let wechat = FeeSettings { rate_bp: 60, fixed_minor: 0, refunded: true };
         assert_eq!(expected_fee(wechat, BillKind::Payment, 69_900), 419); // 419.4
         assert_eq!(expected_fee(wechat, BillKind::Payment, 25), 0); // 0.15
         assert_eq!(expected_fee(wechat, BillKind::Payment, 84), 1); // 0.504 rounds up
         assert_eq!(expected_fee(wechat, BillKind::Refund, 69_900), -419);
-        let card = FeeSettings {
-            rate_bp: 290,
-            fixed_minor: 30,
-            refunded: false,
-        };
+        let card = FeeSettings { rate_bp: 290, fixed_minor: 30, refunded: false };
         assert_eq!(expected_fee(card, BillKind::Payment, 10_000), 320);
         assert_eq!(expected_fee(card, BillKind::Refund, 10_000), 0);
     }

@@ -9,9 +9,7 @@ use crate::db::{Database, DbResult, Tx};
 use crate::journal::consumer::Consumer;
 use crate::journal::{BusinessEvent, JournalEntry};
 use std::sync::{Arc, Mutex};
-use tote_shared::payment::risk::{
-    AttemptStatus, Decision, PaymentAttempt, PaymentResult, RiskEngine, RiskRules,
-};
+use tote_shared::payment::risk::{AttemptStatus, Decision, PaymentAttempt, PaymentResult, RiskEngine, RiskRules};
 
 /// How far back the engine's windows are rebuilt at start (the longest window allowed).
 const RESTORE_MS: i64 = 24 * 3_600_000;
@@ -25,36 +23,20 @@ pub struct Risk {
 impl Risk {
     /// Rules: saved through the API, else the configured file, else the defaults. The windows
     /// are rebuilt from the stored decisions of the last day.
-    pub async fn load(
-        db: &Database,
-        settings: &PaymentSettings,
-        now_ms: i64,
-    ) -> anyhow::Result<Risk> {
+    pub async fn load(db: &Database, settings: &PaymentSettings, now_ms: i64) -> anyhow::Result<Risk> {
         let configured = match &settings.risk_rules_path {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!("payment.risk_rules_path {}: {e}", path.display())
-                })?;
-                toml::from_str::<RiskRules>(&text).map_err(|e| {
-                    anyhow::anyhow!("payment.risk_rules_path {}: {e}", path.display())
-                })?
+                let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("payment.risk_rules_path {}: {e}", path.display()))?;
+                toml::from_str::<RiskRules>(&text).map_err(|e| anyhow::anyhow!("payment.risk_rules_path {}: {e}", path.display()))?
             }
             None => RiskRules::default_rules(),
         };
         let (saved, attempts) = db
-            .read(move |tx| -> DbResult<_> {
-                Ok((
-                    store::saved_rules(tx)?,
-                    store::attempts_since(tx, now_ms - RESTORE_MS, RESTORE_LIMIT)?,
-                ))
-            })
+            .read(move |tx| -> DbResult<_> { Ok((store::saved_rules(tx)?, store::attempts_since(tx, now_ms - RESTORE_MS, RESTORE_LIMIT)?)) })
             .await?;
         let rules = saved.unwrap_or(configured);
-        let engine =
-            RiskEngine::restore(rules, attempts).map_err(|e| anyhow::anyhow!("risk rules: {e}"))?;
-        Ok(Risk {
-            engine: Arc::new(Mutex::new(engine)),
-        })
+        let engine = RiskEngine::restore(rules, attempts).map_err(|e| anyhow::anyhow!("risk rules: {e}"))?;
+        Ok(Risk { engine: Arc::new(Mutex::new(engine)) })
     }
 
     /// A fresh attempt id: random, so central processes sharing one database never collide.
@@ -103,17 +85,11 @@ impl Consumer for RiskConsumer {
         let mut settled = Vec::new();
         for entry in entries {
             let (payment_id, result) = match &entry.event {
-                BusinessEvent::PaymentSucceeded { payment_id, .. } => {
-                    (*payment_id, PaymentResult::Succeeded)
-                }
-                BusinessEvent::PaymentFailed { payment_id, .. } => {
-                    (*payment_id, PaymentResult::Declined)
-                }
+                BusinessEvent::PaymentSucceeded { payment_id, .. } => (*payment_id, PaymentResult::Succeeded),
+                BusinessEvent::PaymentFailed { payment_id, .. } => (*payment_id, PaymentResult::Declined),
                 _ => continue,
             };
-            if let Some(attempt_id) =
-                store::settle_decision(tx, payment_id, AttemptStatus::from(result))?
-            {
+            if let Some(attempt_id) = store::settle_decision(tx, payment_id, AttemptStatus::from(result))? {
                 settled.push((attempt_id, result));
             }
         }

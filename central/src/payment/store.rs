@@ -21,14 +21,12 @@ fn payment(r: &Row) -> DbResult<Payment> {
     Ok(Payment {
         id: r.uint(0)?,
         order_id: r.uint(1)?,
-        channel: ChannelKind::parse(&channel)
-            .ok_or_else(|| corrupt(format!("channel {channel}")))?,
+        channel: ChannelKind::parse(&channel).ok_or_else(|| corrupt(format!("channel {channel}")))?,
         out_trade_no: r.text(3)?,
         channel_ref: r.opt_text(4)?,
         amount_minor: r.int(5)?,
         currency: r.text(6)?,
-        state: PaymentState::parse(&state)
-            .ok_or_else(|| corrupt(format!("payment state {state}")))?,
+        state: PaymentState::parse(&state).ok_or_else(|| corrupt(format!("payment state {state}")))?,
         refunded_minor: r.int(8)?,
         pay_url: r.opt_text(9)?,
         risk_rule: r.opt_text(10)?,
@@ -50,13 +48,7 @@ pub struct NewPayment<'a> {
 
 /// Inserts a payment; its out_trade_no is `T<order>-<n>` (n counts the order's payments).
 pub fn insert(tx: &mut dyn Tx, new: &NewPayment<'_>) -> DbResult<Payment> {
-    let n = tx
-        .query_one(
-            "SELECT COUNT(*) FROM payment WHERE order_id = ?1",
-            &params![new.order_id],
-        )?
-        .int(0)?
-        + 1;
+    let n = tx.query_one("SELECT COUNT(*) FROM payment WHERE order_id = ?1", &params![new.order_id])?.int(0)? + 1;
     let out_trade_no = format!("T{:08}_{n}", new.order_id);
     let method = serde_json::to_string(new.method).map_err(corrupt)?;
     tx.execute(
@@ -68,50 +60,29 @@ pub fn insert(tx: &mut dyn Tx, new: &NewPayment<'_>) -> DbResult<Payment> {
 }
 
 pub fn by_id(tx: &mut dyn Tx, id: u64) -> DbResult<Option<Payment>> {
-    tx.query_opt(&format!("{PAYMENT_COLUMNS} WHERE id = ?1"), &params![id])?
-        .as_ref()
-        .map(payment)
-        .transpose()
+    tx.query_opt(&format!("{PAYMENT_COLUMNS} WHERE id = ?1"), &params![id])?.as_ref().map(payment).transpose()
 }
 
 /// `lock`: hold the row until the transaction ends (PostgreSQL).
-pub fn by_out_trade_no(
-    tx: &mut dyn Tx,
-    out_trade_no: &str,
-    lock: bool,
-) -> DbResult<Option<Payment>> {
+pub fn by_out_trade_no(tx: &mut dyn Tx, out_trade_no: &str, lock: bool) -> DbResult<Option<Payment>> {
     let mut sql = format!("{PAYMENT_COLUMNS} WHERE out_trade_no = ?1");
     if lock {
         sql.push_str(" FOR UPDATE");
     }
-    tx.query_opt(&sql, &params![out_trade_no])?
-        .as_ref()
-        .map(payment)
-        .transpose()
+    tx.query_opt(&sql, &params![out_trade_no])?.as_ref().map(payment).transpose()
 }
 
 pub fn for_order(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<Payment>> {
-    let rows = tx.query(
-        &format!("{PAYMENT_COLUMNS} WHERE order_id = ?1 ORDER BY id"),
-        &params![order_id],
-    )?;
+    let rows = tx.query(&format!("{PAYMENT_COLUMNS} WHERE order_id = ?1 ORDER BY id"), &params![order_id])?;
     rows.iter().map(payment).collect()
 }
 
 pub fn method(tx: &mut dyn Tx, id: u64) -> DbResult<PayMethod> {
-    let raw = tx
-        .query_one("SELECT pay_method FROM payment WHERE id = ?1", &params![id])?
-        .text(0)?;
+    let raw = tx.query_one("SELECT pay_method FROM payment WHERE id = ?1", &params![id])?.text(0)?;
     serde_json::from_str(&raw).map_err(corrupt)
 }
 
-pub fn set_state(
-    tx: &mut dyn Tx,
-    id: u64,
-    state: PaymentState,
-    channel_ref: Option<&str>,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn set_state(tx: &mut dyn Tx, id: u64, state: PaymentState, channel_ref: Option<&str>, now_ms: i64) -> DbResult<()> {
     tx.execute(
         "UPDATE payment SET state = ?2, channel_ref = COALESCE(?3, channel_ref), updated_ms = ?4, checked_ms = ?4,
                             succeeded_ms = CASE WHEN ?2 = 'succeeded' THEN ?4 ELSE succeeded_ms END WHERE id = ?1",
@@ -131,13 +102,7 @@ pub fn start_closing(tx: &mut dyn Tx, id: u64, now_ms: i64) -> DbResult<bool> {
 }
 
 /// The channel accepted the create call: intent → pending, unless news got here first.
-pub fn created(
-    tx: &mut dyn Tx,
-    id: u64,
-    channel_ref: Option<&str>,
-    pay_url: Option<&str>,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn created(tx: &mut dyn Tx, id: u64, channel_ref: Option<&str>, pay_url: Option<&str>, now_ms: i64) -> DbResult<()> {
     tx.execute(
         "UPDATE payment SET channel_ref = COALESCE(channel_ref, ?2), pay_url = COALESCE(pay_url, ?3), checked_ms = ?4,
                             state = CASE WHEN state = 'intent' THEN 'pending' ELSE state END,
@@ -150,46 +115,29 @@ pub fn created(
 
 /// We asked the channel (or tried to) at `now_ms`.
 pub fn checked(tx: &mut dyn Tx, id: u64, now_ms: i64) -> DbResult<()> {
-    tx.execute(
-        "UPDATE payment SET checked_ms = ?2 WHERE id = ?1",
-        &params![id, now_ms],
-    )?;
+    tx.execute("UPDATE payment SET checked_ms = ?2 WHERE id = ?1", &params![id, now_ms])?;
     Ok(())
 }
 
 /// This payment's success paid its order.
 pub fn mark_paid_order(tx: &mut dyn Tx, id: u64) -> DbResult<()> {
-    tx.execute(
-        "UPDATE payment SET paid_order = 1 WHERE id = ?1",
-        &params![id],
-    )?;
+    tx.execute("UPDATE payment SET paid_order = 1 WHERE id = ?1", &params![id])?;
     Ok(())
 }
 
 /// Whether this payment's success paid its order.
 pub fn paid_order(tx: &mut dyn Tx, id: u64) -> DbResult<bool> {
-    Ok(tx
-        .query_one("SELECT paid_order FROM payment WHERE id = ?1", &params![id])?
-        .int(0)?
-        == 1)
+    Ok(tx.query_one("SELECT paid_order FROM payment WHERE id = ?1", &params![id])?.int(0)? == 1)
 }
 
 pub fn add_refunded(tx: &mut dyn Tx, id: u64, amount_minor: i64, now_ms: i64) -> DbResult<()> {
-    tx.execute(
-        "UPDATE payment SET refunded_minor = refunded_minor + ?2, updated_ms = ?3 WHERE id = ?1",
-        &params![id, amount_minor, now_ms],
-    )?;
+    tx.execute("UPDATE payment SET refunded_minor = refunded_minor + ?2, updated_ms = ?3 WHERE id = ?1", &params![id, amount_minor, now_ms])?;
     Ok(())
 }
 
 /// Payments the dispatcher must call the channel about: creates never confirmed, pending
 /// ones silent for too long, and ones to close. (state, out_trade_no) of each.
-pub fn due(
-    tx: &mut dyn Tx,
-    intent_before_ms: i64,
-    pending_before_ms: i64,
-    limit: u32,
-) -> DbResult<Vec<Payment>> {
+pub fn due(tx: &mut dyn Tx, intent_before_ms: i64, pending_before_ms: i64, limit: u32) -> DbResult<Vec<Payment>> {
     let rows = tx.query(
         &format!(
             "{PAYMENT_COLUMNS} WHERE (state IN ('intent', 'closing') AND checked_ms < ?1) OR (state = 'pending' AND checked_ms < ?2)
@@ -202,10 +150,7 @@ pub fn due(
 
 /// Payments still open for an order (to close when the order ends).
 pub fn open_for_order(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<Payment>> {
-    Ok(for_order(tx, order_id)?
-        .into_iter()
-        .filter(|p| p.state.is_open())
-        .collect())
+    Ok(for_order(tx, order_id)?.into_iter().filter(|p| p.state.is_open()).collect())
 }
 
 // --- refunds --------------------------------------------------------------------------------
@@ -231,9 +176,7 @@ impl RefundState {
 
     fn parse(raw: &str) -> Option<RefundState> {
         use RefundState::*;
-        [Requested, Processing, Succeeded, Failed]
-            .into_iter()
-            .find(|s| s.as_str() == raw)
+        [Requested, Processing, Succeeded, Failed].into_iter().find(|s| s.as_str() == raw)
     }
 }
 
@@ -261,29 +204,15 @@ fn refund(r: &Row) -> DbResult<Refund> {
         amount_minor: r.int(3)?,
         lines: serde_json::from_str(&r.text(4)?).map_err(corrupt)?,
         reason: r.text(5)?,
-        state: RefundState::parse(&state)
-            .ok_or_else(|| corrupt(format!("refund state {state}")))?,
+        state: RefundState::parse(&state).ok_or_else(|| corrupt(format!("refund state {state}")))?,
         created_at_ms: r.int(7)?,
         updated_at_ms: r.int(8)?,
     })
 }
 
 /// Inserts a refund request; its out_refund_no is `R<payment out_trade_no>-<n>`.
-pub fn insert_refund(
-    tx: &mut dyn Tx,
-    payment: &Payment,
-    lines: &[RefundLine],
-    amount_minor: i64,
-    reason: &str,
-    now_ms: i64,
-) -> DbResult<Refund> {
-    let n = tx
-        .query_one(
-            "SELECT COUNT(*) FROM payment_refund WHERE payment_id = ?1",
-            &params![payment.id],
-        )?
-        .int(0)?
-        + 1;
+pub fn insert_refund(tx: &mut dyn Tx, payment: &Payment, lines: &[RefundLine], amount_minor: i64, reason: &str, now_ms: i64) -> DbResult<Refund> {
+    let n = tx.query_one("SELECT COUNT(*) FROM payment_refund WHERE payment_id = ?1", &params![payment.id])?.int(0)? + 1;
     let out_refund_no = format!("R{}_{n}", payment.out_trade_no.trim_start_matches('T'));
     let json = serde_json::to_string(lines).map_err(corrupt)?;
     tx.execute(
@@ -294,45 +223,27 @@ pub fn insert_refund(
     refund_by_number(tx, &out_refund_no, false)?.ok_or_else(|| corrupt("inserted refund not found"))
 }
 
-pub fn refund_by_number(
-    tx: &mut dyn Tx,
-    out_refund_no: &str,
-    lock: bool,
-) -> DbResult<Option<Refund>> {
+pub fn refund_by_number(tx: &mut dyn Tx, out_refund_no: &str, lock: bool) -> DbResult<Option<Refund>> {
     let mut sql = format!("{REFUND_COLUMNS} WHERE out_refund_no = ?1");
     if lock {
         sql.push_str(" FOR UPDATE");
     }
-    tx.query_opt(&sql, &params![out_refund_no])?
-        .as_ref()
-        .map(refund)
-        .transpose()
+    tx.query_opt(&sql, &params![out_refund_no])?.as_ref().map(refund).transpose()
 }
 
 pub fn refunds_for_payment(tx: &mut dyn Tx, payment_id: u64) -> DbResult<Vec<Refund>> {
-    let rows = tx.query(
-        &format!("{REFUND_COLUMNS} WHERE payment_id = ?1 ORDER BY id"),
-        &params![payment_id],
-    )?;
+    let rows = tx.query(&format!("{REFUND_COLUMNS} WHERE payment_id = ?1 ORDER BY id"), &params![payment_id])?;
     rows.iter().map(refund).collect()
 }
 
 pub fn set_refund_state(tx: &mut dyn Tx, id: u64, state: RefundState, now_ms: i64) -> DbResult<()> {
-    tx.execute(
-        "UPDATE payment_refund SET state = ?2, updated_ms = ?3 WHERE id = ?1",
-        &params![id, state.as_str(), now_ms],
-    )?;
+    tx.execute("UPDATE payment_refund SET state = ?2, updated_ms = ?3 WHERE id = ?1", &params![id, state.as_str(), now_ms])?;
     Ok(())
 }
 
 /// Refunds to send (requested, not called since `requested_before_ms`) or to ask about again
 /// (processing, not called since `processing_before_ms`).
-pub fn due_refunds(
-    tx: &mut dyn Tx,
-    requested_before_ms: i64,
-    processing_before_ms: i64,
-    limit: u32,
-) -> DbResult<Vec<Refund>> {
+pub fn due_refunds(tx: &mut dyn Tx, requested_before_ms: i64, processing_before_ms: i64, limit: u32) -> DbResult<Vec<Refund>> {
     let rows = tx.query(
         &format!(
             "{REFUND_COLUMNS} WHERE (state = 'requested' AND checked_ms < ?1) OR (state = 'processing' AND checked_ms < ?2) ORDER BY checked_ms LIMIT ?3"
@@ -344,23 +255,14 @@ pub fn due_refunds(
 
 /// We called (or tried to call) the channel about a refund at `now_ms`.
 pub fn refund_checked(tx: &mut dyn Tx, id: u64, now_ms: i64) -> DbResult<()> {
-    tx.execute(
-        "UPDATE payment_refund SET checked_ms = ?2 WHERE id = ?1",
-        &params![id, now_ms],
-    )?;
+    tx.execute("UPDATE payment_refund SET checked_ms = ?2 WHERE id = ?1", &params![id, now_ms])?;
     Ok(())
 }
 
 // --- notifications --------------------------------------------------------------------------
 
 /// Records a notification; false when it was applied before (a repeat delivery).
-pub fn first_delivery(
-    tx: &mut dyn Tx,
-    channel: ChannelKind,
-    notification_id: &str,
-    subject: &str,
-    now_ms: i64,
-) -> DbResult<bool> {
+pub fn first_delivery(tx: &mut dyn Tx, channel: ChannelKind, notification_id: &str, subject: &str, now_ms: i64) -> DbResult<bool> {
     let inserted = tx.execute(
         "INSERT INTO payment_notification (channel, notification_id, subject, received_ms) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (channel, notification_id) DO NOTHING",
@@ -372,16 +274,12 @@ pub fn first_delivery(
 /// Payments per state, for /metrics.
 pub fn counts_by_state(tx: &mut dyn Tx) -> DbResult<Vec<(String, String, i64)>> {
     let rows = tx.query("SELECT channel, state, COUNT(*) FROM payment GROUP BY channel, state ORDER BY channel, state", &[])?;
-    rows.iter()
-        .map(|r| Ok((r.text(0)?, r.text(1)?, r.int(2)?)))
-        .collect()
+    rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?, r.int(2)?))).collect()
 }
 
 // --- risk -----------------------------------------------------------------------------------
 
-use tote_shared::payment::risk::{
-    AttemptStatus, Decision, Outcome, PaymentAttempt, RiskRules, StoredAttempt,
-};
+use tote_shared::payment::risk::{AttemptStatus, Decision, Outcome, PaymentAttempt, RiskRules, StoredAttempt};
 
 fn outcome_str(outcome: Outcome) -> &'static str {
     match outcome {
@@ -434,11 +332,7 @@ pub fn insert_decision(
     attempt: &PaymentAttempt,
     decision: &Decision,
 ) -> DbResult<()> {
-    let status = if decision.outcome == Outcome::Block {
-        AttemptStatus::Blocked
-    } else {
-        AttemptStatus::Pending
-    };
+    let status = if decision.outcome == Outcome::Block { AttemptStatus::Blocked } else { AttemptStatus::Pending };
     tx.execute(
         "INSERT INTO risk_decision (attempt_id, at_ms, order_id, payment_id, attempt, outcome, rule, reason, status)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -458,19 +352,12 @@ pub fn insert_decision(
 }
 
 /// Records how the channel answered a payment's attempt; the attempt's id, if it has one.
-pub fn settle_decision(
-    tx: &mut dyn Tx,
-    payment_id: u64,
-    status: AttemptStatus,
-) -> DbResult<Option<u64>> {
+pub fn settle_decision(tx: &mut dyn Tx, payment_id: u64, status: AttemptStatus) -> DbResult<Option<u64>> {
     let Some(row) = tx.query_opt("SELECT attempt_id FROM risk_decision WHERE payment_id = ?1 AND status = 'pending' ORDER BY attempt_id LIMIT 1", &params![payment_id])? else {
         return Ok(None);
     };
     let attempt_id = row.uint(0)?;
-    tx.execute(
-        "UPDATE risk_decision SET status = ?2 WHERE attempt_id = ?1",
-        &params![attempt_id, status_str(status)],
-    )?;
+    tx.execute("UPDATE risk_decision SET status = ?2 WHERE attempt_id = ?1", &params![attempt_id, status_str(status)])?;
     Ok(Some(attempt_id))
 }
 
@@ -478,21 +365,11 @@ pub fn settle_decision(
 pub fn attempts_since(tx: &mut dyn Tx, since_ms: i64, limit: u32) -> DbResult<Vec<StoredAttempt>> {
     let rows = tx.query("SELECT attempt_id, attempt, status FROM risk_decision WHERE at_ms >= ?1 ORDER BY at_ms, attempt_id LIMIT ?2", &params![since_ms, limit])?;
     rows.iter()
-        .map(|r| {
-            Ok(StoredAttempt {
-                attempt_id: r.uint(0)?,
-                attempt: serde_json::from_str(&r.text(1)?).map_err(corrupt)?,
-                status: parse_status(&r.text(2)?)?,
-            })
-        })
+        .map(|r| Ok(StoredAttempt { attempt_id: r.uint(0)?, attempt: serde_json::from_str(&r.text(1)?).map_err(corrupt)?, status: parse_status(&r.text(2)?)? }))
         .collect()
 }
 
-pub fn decisions(
-    tx: &mut dyn Tx,
-    outcome: Option<&str>,
-    limit: u32,
-) -> DbResult<Vec<RiskDecisionRow>> {
+pub fn decisions(tx: &mut dyn Tx, outcome: Option<&str>, limit: u32) -> DbResult<Vec<RiskDecisionRow>> {
     let rows = tx.query(
         "SELECT attempt_id, at_ms, order_id, payment_id, attempt, outcome, rule, reason, status FROM risk_decision
          WHERE (CAST(?1 AS TEXT) IS NULL OR outcome = ?1) ORDER BY at_ms DESC, attempt_id DESC LIMIT ?2",
@@ -521,9 +398,7 @@ pub fn saved_rules(tx: &mut dyn Tx) -> DbResult<Option<RiskRules>> {
     let Some(row) = tx.query_opt("SELECT rules FROM risk_rules WHERE one = 1", &[])? else {
         return Ok(None);
     };
-    serde_json::from_str(&row.text(0)?)
-        .map(Some)
-        .map_err(corrupt)
+    serde_json::from_str(&row.text(0)?).map(Some).map_err(corrupt)
 }
 
 pub fn save_rules(tx: &mut dyn Tx, rules: &RiskRules, now_ms: i64) -> DbResult<()> {
@@ -557,29 +432,16 @@ pub fn insert_invoice(tx: &mut dyn Tx, invoice: &Invoice, refund_id: Option<u64>
 
 /// The order's invoices, blue first.
 pub fn invoices_for_order(tx: &mut dyn Tx, order_id: u64) -> DbResult<Vec<Invoice>> {
-    let rows = tx.query(
-        "SELECT body FROM invoice WHERE order_id = ?1 ORDER BY kind, issued_ms, number",
-        &params![order_id],
-    )?;
-    rows.iter()
-        .map(|r| serde_json::from_str(&r.text(0)?).map_err(corrupt))
-        .collect()
+    let rows = tx.query("SELECT body FROM invoice WHERE order_id = ?1 ORDER BY kind, issued_ms, number", &params![order_id])?;
+    rows.iter().map(|r| serde_json::from_str(&r.text(0)?).map_err(corrupt)).collect()
 }
 
 pub fn invoice(tx: &mut dyn Tx, number: &str) -> DbResult<Option<Invoice>> {
-    tx.query_opt(
-        "SELECT body FROM invoice WHERE number = ?1",
-        &params![number],
-    )?
-    .map(|r| serde_json::from_str(&r.text(0)?).map_err(corrupt))
-    .transpose()
+    tx.query_opt("SELECT body FROM invoice WHERE number = ?1", &params![number])?
+        .map(|r| serde_json::from_str(&r.text(0)?).map_err(corrupt))
+        .transpose()
 }
 
 pub fn has_invoice_for_refund(tx: &mut dyn Tx, refund_id: u64) -> DbResult<bool> {
-    Ok(tx
-        .query_opt(
-            "SELECT 1 FROM invoice WHERE refund_id = ?1",
-            &params![refund_id],
-        )?
-        .is_some())
+    Ok(tx.query_opt("SELECT 1 FROM invoice WHERE refund_id = ?1", &params![refund_id])?.is_some())
 }

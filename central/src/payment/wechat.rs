@@ -4,9 +4,8 @@
 //! (two keys overlap while WeChat rotates); an unverified answer counts as no answer.
 
 use super::channel::{
-    nonce, read_limited, rfc3339_cst, transport, BoxFuture, ChannelError, CreateRequest, Created,
-    Notice, NotifyError, PayMethod, PaymentChannel, RefundAmount, RefundRequest, RefundStatus,
-    MAX_ANSWER_BYTES, MAX_BILL_BYTES,
+    nonce, read_limited, rfc3339_cst, transport, BoxFuture, ChannelError, CreateRequest, Created, Notice, NotifyError, PayMethod, PaymentChannel,
+    RefundAmount, RefundRequest, RefundStatus, MAX_ANSWER_BYTES, MAX_BILL_BYTES,
 };
 use super::ChannelReport;
 use crate::config::WechatSettings;
@@ -29,17 +28,11 @@ pub struct Wechat {
 }
 
 impl Wechat {
-    pub fn new(
-        settings: &WechatSettings,
-        notify_url: String,
-        client: reqwest::Client,
-    ) -> Result<Wechat, String> {
-        let key = PrivateKey::from_pem(settings.merchant_private_key.expose_secret())
-            .map_err(|e| format!("payment.wechat.merchant_private_key: {e}"))?;
+    pub fn new(settings: &WechatSettings, notify_url: String, client: reqwest::Client) -> Result<Wechat, String> {
+        let key = PrivateKey::from_pem(settings.merchant_private_key.expose_secret()).map_err(|e| format!("payment.wechat.merchant_private_key: {e}"))?;
         let mut platform = Vec::new();
         for entry in &settings.platform_keys {
-            let public = PublicKey::from_pem(&entry.public_key)
-                .map_err(|e| format!("payment.wechat.platform_keys[{}]: {e}", entry.serial))?;
+            let public = PublicKey::from_pem(&entry.public_key).map_err(|e| format!("payment.wechat.platform_keys[{}]: {e}", entry.serial))?;
             platform.push((entry.serial.clone(), public));
         }
         Ok(Wechat {
@@ -56,28 +49,13 @@ impl Wechat {
     }
 
     fn authorization(&self, method: &str, url: &str, body: &str) -> Result<String, ChannelError> {
-        let merchant = v3::Merchant {
-            mchid: &self.mchid,
-            serial_no: &self.serial,
-            key: &self.key,
-        };
-        let line = v3::RequestLine {
-            method,
-            url,
-            timestamp: crate::startup::now_ms() / 1000,
-            nonce: &nonce(),
-            body,
-        };
+        let merchant = v3::Merchant { mchid: &self.mchid, serial_no: &self.serial, key: &self.key };
+        let line = v3::RequestLine { method, url, timestamp: crate::startup::now_ms() / 1000, nonce: &nonce(), body };
         v3::authorization(&merchant, &line).map_err(|e| ChannelError::BadAnswer(e.to_string()))
     }
 
     /// One signed call; the answer's signature is checked before its body is trusted.
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<String>,
-    ) -> Result<(StatusCode, Vec<u8>), ChannelError> {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<String>) -> Result<(StatusCode, Vec<u8>), ChannelError> {
         let body = body.unwrap_or_default();
         let authorization = self.authorization(method.as_str(), path, &body)?;
         let mut request = self
@@ -86,9 +64,7 @@ impl Wechat {
             .header("Authorization", authorization)
             .header("Accept", "application/json");
         if !body.is_empty() {
-            request = request
-                .header("Content-Type", "application/json")
-                .body(body);
+            request = request.header("Content-Type", "application/json").body(body);
         }
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
@@ -99,37 +75,24 @@ impl Wechat {
         }
         // 204 has no body and no signature to check.
         if status != StatusCode::NO_CONTENT {
-            let text = std::str::from_utf8(&bytes)
-                .map_err(|_| ChannelError::BadAnswer("answer is not UTF-8".into()))?;
-            self.platform
-                .verify(&headers, text, crate::startup::now_ms() / 1000)
-                .map_err(|e| ChannelError::BadAnswer(format!("answer signature: {e}")))?;
+            let text = std::str::from_utf8(&bytes).map_err(|_| ChannelError::BadAnswer("answer is not UTF-8".into()))?;
+            self.platform.verify(&headers, text, crate::startup::now_ms() / 1000).map_err(|e| ChannelError::BadAnswer(format!("answer signature: {e}")))?;
         }
         Ok((status, bytes))
     }
 
     fn refused(status: StatusCode, bytes: &[u8]) -> ChannelError {
         match serde_json::from_slice::<v3::ErrorBody>(bytes) {
-            Ok(e) if e.code == "ORDER_NOT_EXIST" || e.code == "RESOURCE_NOT_EXISTS" => {
-                ChannelError::NotFound
-            }
+            Ok(e) if e.code == "ORDER_NOT_EXIST" || e.code == "RESOURCE_NOT_EXISTS" => ChannelError::NotFound,
             Ok(e) if e.code == "ORDERPAID" => ChannelError::AlreadyPaid,
-            Ok(e) => ChannelError::Refused {
-                code: e.code,
-                message: e.message,
-            },
+            Ok(e) => ChannelError::Refused { code: e.code, message: e.message },
             Err(_) => ChannelError::BadAnswer(format!("HTTP {status} without an error body")),
         }
     }
 }
 
 fn signed_headers(headers: &HeaderMap) -> SignedHeaders {
-    let get = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     SignedHeaders {
         timestamp: get("Wechatpay-Timestamp"),
         nonce: get("Wechatpay-Nonce"),
@@ -153,9 +116,7 @@ fn report(transaction: &v3::Transaction) -> ChannelReport {
             currency: transaction.amount.currency.clone(),
         },
         "CLOSED" | "REVOKED" => ChannelReport::Closed,
-        "PAYERROR" => ChannelReport::Failed {
-            reason: transaction.trade_state_desc.clone(),
-        },
+        "PAYERROR" => ChannelReport::Failed { reason: transaction.trade_state_desc.clone() },
         _ => ChannelReport::NotPaid,
     }
 }
@@ -165,19 +126,11 @@ impl PaymentChannel for Wechat {
         ChannelKind::Wechat
     }
 
-    fn create<'a>(
-        &'a self,
-        request: &'a CreateRequest,
-    ) -> BoxFuture<'a, Result<Created, ChannelError>> {
+    fn create<'a>(&'a self, request: &'a CreateRequest) -> BoxFuture<'a, Result<Created, ChannelError>> {
         Box::pin(async move {
             let (path, payer) = match &request.method {
                 PayMethod::Qr => ("/v3/pay/transactions/native", None),
-                PayMethod::Jsapi { openid } => (
-                    "/v3/pay/transactions/jsapi",
-                    Some(v3::Payer {
-                        openid: openid.clone(),
-                    }),
-                ),
+                PayMethod::Jsapi { openid } => ("/v3/pay/transactions/jsapi", Some(v3::Payer { openid: openid.clone() })),
             };
             let body = v3::CreateTransaction {
                 appid: self.appid.clone(),
@@ -186,14 +139,10 @@ impl PaymentChannel for Wechat {
                 out_trade_no: request.out_trade_no.clone(),
                 time_expire: Some(rfc3339_cst(request.expires_at_ms)),
                 notify_url: self.notify_url.clone(),
-                amount: v3::Amount {
-                    total: request.amount_minor,
-                    currency: request.currency.clone(),
-                },
+                amount: v3::Amount { total: request.amount_minor, currency: request.currency.clone() },
                 payer,
             };
-            let json =
-                serde_json::to_string(&body).map_err(|e| ChannelError::BadAnswer(e.to_string()))?;
+            let json = serde_json::to_string(&body).map_err(|e| ChannelError::BadAnswer(e.to_string()))?;
             let (status, bytes) = self.call(reqwest::Method::POST, path, Some(json)).await?;
             if !status.is_success() {
                 return Err(Self::refused(status, &bytes));
@@ -202,23 +151,13 @@ impl PaymentChannel for Wechat {
                 PayMethod::Qr => parse::<v3::CreatedNative>(&bytes)?.code_url,
                 PayMethod::Jsapi { .. } => parse::<v3::CreatedJsapi>(&bytes)?.prepay_id,
             };
-            Ok(Created {
-                channel_ref: None,
-                pay_url: Some(pay_url),
-            })
+            Ok(Created { channel_ref: None, pay_url: Some(pay_url) })
         })
     }
 
-    fn query<'a>(
-        &'a self,
-        out_trade_no: &'a str,
-        _: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<ChannelReport, ChannelError>> {
+    fn query<'a>(&'a self, out_trade_no: &'a str, _: Option<&'a str>) -> BoxFuture<'a, Result<ChannelReport, ChannelError>> {
         Box::pin(async move {
-            let path = format!(
-                "/v3/pay/transactions/out-trade-no/{out_trade_no}?mchid={}",
-                self.mchid
-            );
+            let path = format!("/v3/pay/transactions/out-trade-no/{out_trade_no}?mchid={}", self.mchid);
             let (status, bytes) = self.call(reqwest::Method::GET, &path, None).await?;
             if !status.is_success() {
                 return Err(Self::refused(status, &bytes));
@@ -227,17 +166,10 @@ impl PaymentChannel for Wechat {
         })
     }
 
-    fn close<'a>(
-        &'a self,
-        out_trade_no: &'a str,
-        _: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(), ChannelError>> {
+    fn close<'a>(&'a self, out_trade_no: &'a str, _: Option<&'a str>) -> BoxFuture<'a, Result<(), ChannelError>> {
         Box::pin(async move {
             let path = format!("/v3/pay/transactions/out-trade-no/{out_trade_no}/close");
-            let body = serde_json::to_string(&v3::CloseTransaction {
-                mchid: self.mchid.clone(),
-            })
-            .unwrap_or_default();
+            let body = serde_json::to_string(&v3::CloseTransaction { mchid: self.mchid.clone() }).unwrap_or_default();
             let (status, bytes) = self.call(reqwest::Method::POST, &path, Some(body)).await?;
             if status.is_success() {
                 Ok(())
@@ -247,31 +179,17 @@ impl PaymentChannel for Wechat {
         })
     }
 
-    fn refund<'a>(
-        &'a self,
-        request: &'a RefundRequest,
-    ) -> BoxFuture<'a, Result<RefundStatus, ChannelError>> {
+    fn refund<'a>(&'a self, request: &'a RefundRequest) -> BoxFuture<'a, Result<RefundStatus, ChannelError>> {
         Box::pin(async move {
             let body = v3::CreateRefund {
                 out_trade_no: request.out_trade_no.clone(),
                 out_refund_no: request.out_refund_no.clone(),
                 reason: Some(request.reason.clone()),
                 notify_url: self.notify_url.clone(),
-                amount: v3::RefundAmount {
-                    refund: request.amount_minor,
-                    total: request.total_minor,
-                    currency: request.currency.clone(),
-                },
+                amount: v3::RefundAmount { refund: request.amount_minor, total: request.total_minor, currency: request.currency.clone() },
             };
-            let json =
-                serde_json::to_string(&body).map_err(|e| ChannelError::BadAnswer(e.to_string()))?;
-            let (status, bytes) = self
-                .call(
-                    reqwest::Method::POST,
-                    "/v3/refund/domestic/refunds",
-                    Some(json),
-                )
-                .await?;
+            let json = serde_json::to_string(&body).map_err(|e| ChannelError::BadAnswer(e.to_string()))?;
+            let (status, bytes) = self.call(reqwest::Method::POST, "/v3/refund/domestic/refunds", Some(json)).await?;
             if !status.is_success() {
                 return Err(Self::refused(status, &bytes));
             }
@@ -279,10 +197,7 @@ impl PaymentChannel for Wechat {
         })
     }
 
-    fn query_refund<'a>(
-        &'a self,
-        request: &'a RefundRequest,
-    ) -> BoxFuture<'a, Result<RefundStatus, ChannelError>> {
+    fn query_refund<'a>(&'a self, request: &'a RefundRequest) -> BoxFuture<'a, Result<RefundStatus, ChannelError>> {
         Box::pin(async move {
             let path = format!("/v3/refund/domestic/refunds/{}", request.out_refund_no);
             let (status, bytes) = self.call(reqwest::Method::GET, &path, None).await?;
@@ -293,42 +208,21 @@ impl PaymentChannel for Wechat {
         })
     }
 
-    fn open_notification(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-        now_s: i64,
-    ) -> Result<Notice, NotifyError> {
-        let text = std::str::from_utf8(body)
-            .map_err(|_| NotifyError::Malformed("body is not UTF-8".into()))?;
-        let notice = v3::open_notification(
-            &self.platform,
-            self.apiv3_key.expose_secret().as_bytes(),
-            &signed_headers(headers),
-            text,
-            now_s,
-        )
-        .map_err(|e| match e {
-            VerifyError::Stale(_) => NotifyError::Stale(e.to_string()),
-            VerifyError::UnknownSerial(_) => NotifyError::UnknownSerial(e.to_string()),
-            VerifyError::Decrypt(_) => NotifyError::Decrypt(e.to_string()),
-            VerifyError::Body(_) => NotifyError::Malformed(e.to_string()),
-            _ => NotifyError::Signature(e.to_string()),
-        })?;
+    fn open_notification(&self, headers: &HeaderMap, body: &[u8], now_s: i64) -> Result<Notice, NotifyError> {
+        let text = std::str::from_utf8(body).map_err(|_| NotifyError::Malformed("body is not UTF-8".into()))?;
+        let notice = v3::open_notification(&self.platform, self.apiv3_key.expose_secret().as_bytes(), &signed_headers(headers), text, now_s)
+            .map_err(|e| match e {
+                VerifyError::Stale(_) => NotifyError::Stale(e.to_string()),
+                VerifyError::UnknownSerial(_) => NotifyError::UnknownSerial(e.to_string()),
+                VerifyError::Decrypt(_) => NotifyError::Decrypt(e.to_string()),
+                VerifyError::Body(_) => NotifyError::Malformed(e.to_string()),
+                _ => NotifyError::Signature(e.to_string()),
+            })?;
         Ok(match notice {
-            v3::Notice::Transaction {
-                id, transaction, ..
-            } if transaction.mchid == self.mchid => Notice::Payment {
-                notification_id: id,
-                out_trade_no: transaction.out_trade_no.clone(),
-                report: report(&transaction),
-            },
-            v3::Notice::Transaction { transaction, .. } => {
-                return Err(NotifyError::Malformed(format!(
-                    "for merchant {}",
-                    transaction.mchid
-                )))
+            v3::Notice::Transaction { id, transaction, .. } if transaction.mchid == self.mchid => {
+                Notice::Payment { notification_id: id, out_trade_no: transaction.out_trade_no.clone(), report: report(&transaction) }
             }
+            v3::Notice::Transaction { transaction, .. } => return Err(NotifyError::Malformed(format!("for merchant {}", transaction.mchid))),
             v3::Notice::Refund { id, refund, .. } => Notice::Refund {
                 notification_id: id,
                 out_refund_no: refund.out_refund_no,
@@ -342,47 +236,24 @@ impl PaymentChannel for Wechat {
         if taken {
             (StatusCode::NO_CONTENT, "application/json", String::new())
         } else {
-            (
-                StatusCode::BAD_REQUEST,
-                "application/json",
-                r#"{"code":"FAIL","message":"refused"}"#.into(),
-            )
+            (StatusCode::BAD_REQUEST, "application/json", r#"{"code":"FAIL","message":"refused"}"#.into())
         }
     }
 
     fn download_bill<'a>(&'a self, day: &'a str) -> BoxFuture<'a, Result<Vec<u8>, ChannelError>> {
         Box::pin(async move {
-            let (status, bytes) = self
-                .call(
-                    reqwest::Method::GET,
-                    &format!("/v3/bill/tradebill?bill_date={day}&bill_type=ALL"),
-                    None,
-                )
-                .await?;
+            let (status, bytes) = self.call(reqwest::Method::GET, &format!("/v3/bill/tradebill?bill_date={day}&bill_type=ALL"), None).await?;
             if !status.is_success() {
                 return Err(Self::refused(status, &bytes));
             }
             let link: v3::BillLink = parse(&bytes)?;
             // The download is signed like any request (path and query of the link) but the
             // file itself is checked by its hash, not by a signature.
-            let path = link
-                .download_url
-                .strip_prefix(&self.base_url)
-                .unwrap_or(&link.download_url)
-                .to_string();
+            let path = link.download_url.strip_prefix(&self.base_url).unwrap_or(&link.download_url).to_string();
             let authorization = self.authorization("GET", &path, "")?;
-            let response = self
-                .client
-                .get(format!("{}{path}", self.base_url))
-                .header("Authorization", authorization)
-                .send()
-                .await
-                .map_err(transport)?;
+            let response = self.client.get(format!("{}{path}", self.base_url)).header("Authorization", authorization).send().await.map_err(transport)?;
             if !response.status().is_success() {
-                return Err(ChannelError::BadAnswer(format!(
-                    "bill download HTTP {}",
-                    response.status()
-                )));
+                return Err(ChannelError::BadAnswer(format!("bill download HTTP {}", response.status())));
             }
             let file = read_limited(response, MAX_BILL_BYTES).await?;
             check_hash(&link, &file)?;
@@ -398,17 +269,11 @@ fn check_hash(link: &v3::BillLink, file: &[u8]) -> Result<(), ChannelError> {
         "SHA256" => &ring::digest::SHA256,
         other => return Err(ChannelError::BadAnswer(format!("bill hash type {other}"))),
     };
-    let digest: String = ring::digest::digest(algorithm, file)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest: String = ring::digest::digest(algorithm, file).as_ref().iter().map(|b| format!("{b:02x}")).collect();
     if digest.eq_ignore_ascii_case(&link.hash_value) {
         Ok(())
     } else {
-        Err(ChannelError::BadAnswer(
-            "the bill's hash is not the one its link announced".into(),
-        ))
+        Err(ChannelError::BadAnswer("the bill's hash is not the one its link announced".into()))
     }
 }
 

@@ -90,18 +90,9 @@ pub fn on_time(received_ms: i64, promised_ms: i64) -> bool {
     received_ms < (promised_ms.div_euclid(DAY_MS) + 1) * DAY_MS
 }
 
-pub fn scorecard(
-    tx: &mut dyn Tx,
-    supplier: &str,
-    now_ms: i64,
-) -> Result<Scorecard, ProcurementError> {
+pub fn scorecard(tx: &mut dyn Tx, supplier: &str, now_ms: i64) -> Result<Scorecard, ProcurementError> {
     let mut months: BTreeMap<String, Month> = BTreeMap::new();
-    let slot = |months: &mut BTreeMap<String, Month>, at: i64| -> Month {
-        months.remove(&month_of(at)).unwrap_or_else(|| Month {
-            month: month_of(at),
-            ..Month::default()
-        })
-    };
+    let slot = |months: &mut BTreeMap<String, Month>, at: i64| -> Month { months.remove(&month_of(at)).unwrap_or_else(|| Month { month: month_of(at), ..Month::default() }) };
     for (received_ms, promised_ms) in store::deliveries_of(tx, supplier)? {
         let mut m = slot(&mut months, received_ms);
         m.deliveries += 1;
@@ -114,52 +105,30 @@ pub fn scorecard(
         (m.units_ordered, m.units_arrived) = (m.units_ordered + ordered, m.units_arrived + arrived);
         months.insert(m.month.clone(), m);
     }
-    for (at_ms, passed, failed) in store::arrivals_of(tx, supplier, 0, i64::MAX)?
-        .into_iter()
-        .map(|a| (a.at_ms, a.passed, a.failed))
-    {
+    for (at_ms, passed, failed) in store::arrivals_of(tx, supplier, 0, i64::MAX)?.into_iter().map(|a| (a.at_ms, a.passed, a.failed)) {
         let mut m = slot(&mut months, at_ms);
-        (m.units_passed, m.units_failed) = (
-            m.units_passed + u64::from(passed),
-            m.units_failed + u64::from(failed),
-        );
+        (m.units_passed, m.units_failed) = (m.units_passed + u64::from(passed), m.units_failed + u64::from(failed));
         months.insert(m.month.clone(), m);
     }
     let shares = store::arrival_shares(tx, supplier)?;
     let skus: Vec<&Sku> = shares.keys().collect();
     let sold = crate::analytics::store::shipped_and_requested_by_month(tx, &skus)?;
     for (month, (units, returned)) in attribute_returns(&shares, &sold) {
-        let mut m = months.remove(&month).unwrap_or_else(|| Month {
-            month: month.clone(),
-            ..Month::default()
-        });
+        let mut m = months.remove(&month).unwrap_or_else(|| Month { month: month.clone(), ..Month::default() });
         (m.units_sold, m.units_returned) = (units, returned);
         months.insert(month, m);
     }
-    let mut total = Month {
-        month: "all".into(),
-        ..Month::default()
-    };
+    let mut total = Month { month: "all".into(), ..Month::default() };
     months.values().for_each(|m| total.add(m));
-    Ok(Scorecard {
-        supplier: supplier.to_owned(),
-        months: months.into_values().map(Month::rates).collect(),
-        total: total.rates(),
-        price_index: price_index(tx, supplier, now_ms)?,
-    })
+    Ok(Scorecard { supplier: supplier.to_owned(), months: months.into_values().map(Month::rates).collect(), total: total.rates(), price_index: price_index(tx, supplier, now_ms)? })
 }
 
 /// Per month: units shipped and asked back, of SKUs weighted by the supplier's share of them
 /// (`rows`: month, SKU, shipped, return requests).
-pub fn attribute_returns(
-    shares: &HashMap<Sku, f64>,
-    rows: &[(String, Sku, i64, i64)],
-) -> BTreeMap<String, (f64, f64)> {
+pub fn attribute_returns(shares: &HashMap<Sku, f64>, rows: &[(String, Sku, i64, i64)]) -> BTreeMap<String, (f64, f64)> {
     let mut out: BTreeMap<String, (f64, f64)> = BTreeMap::new();
     for (month, sku, shipped, requested) in rows {
-        let Some(share) = shares.get(sku) else {
-            continue;
-        };
+        let Some(share) = shares.get(sku) else { continue };
         let m = out.entry(month.clone()).or_default();
         m.0 += *shipped as f64 * share;
         m.1 += *requested as f64 * share;
@@ -167,11 +136,7 @@ pub fn attribute_returns(
     out
 }
 
-fn price_index(
-    tx: &mut dyn Tx,
-    supplier: &str,
-    now_ms: i64,
-) -> Result<Option<f64>, ProcurementError> {
+fn price_index(tx: &mut dyn Tx, supplier: &str, now_ms: i64) -> Result<Option<f64>, ProcurementError> {
     let prices = crate::supplier::store::approved_prices_at(tx, now_ms, None)?;
     let mut cheapest: BTreeMap<&Sku, i64> = BTreeMap::new();
     for p in &prices {
@@ -181,12 +146,7 @@ fn price_index(
     let ratios: Vec<f64> = prices
         .iter()
         .filter(|p| p.supplier == supplier)
-        .filter_map(|p| {
-            cheapest
-                .get(&p.sku)
-                .filter(|c| **c > 0)
-                .map(|c| p.terms.cost.minor() as f64 / *c as f64)
-        })
+        .filter_map(|p| cheapest.get(&p.sku).filter(|c| **c > 0).map(|c| p.terms.cost.minor() as f64 / *c as f64))
         .collect();
     Ok((!ratios.is_empty()).then(|| ratios.iter().sum::<f64>() / ratios.len() as f64))
 }
@@ -243,21 +203,12 @@ pub fn month_bounds(month: &str) -> Option<(i64, i64)> {
         return None;
     }
     let start = tote_shared::calendar::days_from_civil(y, m, 1) * DAY_MS;
-    let end = if m == 12 {
-        tote_shared::calendar::days_from_civil(y + 1, 1, 1)
-    } else {
-        tote_shared::calendar::days_from_civil(y, m + 1, 1)
-    } * DAY_MS;
+    let end = if m == 12 { tote_shared::calendar::days_from_civil(y + 1, 1, 1) } else { tote_shared::calendar::days_from_civil(y, m + 1, 1) } * DAY_MS;
     Some((start, end))
 }
 
-pub fn statement(
-    tx: &mut dyn Tx,
-    supplier: &str,
-    month: &str,
-) -> Result<Statement, ProcurementError> {
-    let (from, to) = month_bounds(month)
-        .ok_or_else(|| ProcurementError::Refused(format!("month {month}: write it YYYY-MM")))?;
+pub fn statement(tx: &mut dyn Tx, supplier: &str, month: &str) -> Result<Statement, ProcurementError> {
+    let (from, to) = month_bounds(month).ok_or_else(|| ProcurementError::Refused(format!("month {month}: write it YYYY-MM")))?;
     let mut lines: BTreeMap<(u64, Sku), (u64, Money)> = BTreeMap::new();
     for a in store::arrivals_of(tx, supplier, from, to)? {
         let entry = lines.entry((a.po, a.sku)).or_insert((0, a.unit_cost));
@@ -267,38 +218,16 @@ pub fn statement(
         .into_iter()
         .filter(|(_, (units, _))| *units > 0)
         .map(|((po, sku), (units, unit_cost))| {
-            let value = Money::parse(
-                (units as i64)
-                    .saturating_mul(unit_cost.minor())
-                    .min(Money::MAX_MINOR),
-            )
-            .unwrap_or(Money::ZERO);
-            StatementLine {
-                po,
-                sku,
-                units,
-                unit_cost,
-                value,
-            }
+            let value = Money::parse((units as i64).saturating_mul(unit_cost.minor()).min(Money::MAX_MINOR)).unwrap_or(Money::ZERO);
+            StatementLine { po, sku, units, unit_cost, value }
         })
         .collect();
     let invoices: Vec<StatementInvoice> = store::invoices_decided(tx, supplier, from, to)?
         .into_iter()
-        .map(|i| StatementInvoice {
-            id: i.id,
-            reference: i.reference,
-            po: i.po,
-            total: i.total,
-            tax: i.tax,
-            paid_ms: i.paid_ms,
-        })
+        .map(|i| StatementInvoice { id: i.id, reference: i.reference, po: i.po, total: i.total, tax: i.tax, paid_ms: i.paid_ms })
         .collect();
     let owed = |i: &StatementInvoice| i.total.minor() + i.tax.minor();
-    let paid_minor: i64 = invoices
-        .iter()
-        .filter(|i| i.paid_ms.is_some())
-        .map(owed)
-        .sum();
+    let paid_minor: i64 = invoices.iter().filter(|i| i.paid_ms.is_some()).map(owed).sum();
     let owed_minor: i64 = invoices.iter().map(owed).sum();
     let received_minor: i64 = received.iter().map(|l| l.value.minor()).sum();
     let invoiced_minor: i64 = invoices.iter().map(|i| i.total.minor()).sum();
@@ -331,14 +260,8 @@ mod tests {
     #[test]
     fn months_have_bounds() {
         assert_eq!(month_bounds("1970-01"), Some((0, 31 * DAY_MS)));
-        assert_eq!(
-            month_bounds("2026-12").map(|(a, b)| (b - a) / DAY_MS),
-            Some(31)
-        );
-        assert_eq!(
-            month_bounds("2024-02").map(|(a, b)| (b - a) / DAY_MS),
-            Some(29)
-        );
+        assert_eq!(month_bounds("2026-12").map(|(a, b)| (b - a) / DAY_MS), Some(31));
+        assert_eq!(month_bounds("2024-02").map(|(a, b)| (b - a) / DAY_MS), Some(29));
         for bad in ["2026-13", "2026-1", "26-01", "2026/01", ""] {
             assert_eq!(month_bounds(bad), None, "{bad}");
         }
@@ -346,20 +269,8 @@ mod tests {
 
     #[test]
     fn rates_are_shares_and_absent_without_a_base() {
-        let m = Month {
-            deliveries: 4,
-            on_time: 3,
-            units_ordered: 100,
-            units_arrived: 90,
-            units_passed: 88,
-            units_failed: 2,
-            ..Month::default()
-        }
-        .rates();
-        assert_eq!(
-            (m.on_time_rate, m.fill_rate, m.qc_pass_rate),
-            (Some(0.75), Some(0.9), Some(88.0 / 90.0))
-        );
+        let m = Month { deliveries: 4, on_time: 3, units_ordered: 100, units_arrived: 90, units_passed: 88, units_failed: 2, ..Month::default() }.rates();
+        assert_eq!((m.on_time_rate, m.fill_rate, m.qc_pass_rate), (Some(0.75), Some(0.9), Some(88.0 / 90.0)));
         assert_eq!(Month::default().rates().fill_rate, None);
     }
 
@@ -367,17 +278,9 @@ mod tests {
     fn returns_count_for_each_supplier_by_its_share_of_the_sku() {
         let (a, b) = (Sku::parse("A").expect("sku"), Sku::parse("B").expect("sku"));
         let shares: HashMap<Sku, f64> = [(a.clone(), 0.75)].into_iter().collect();
-        let rows = [
-            ("2027-01".to_owned(), a.clone(), 40, 4),
-            ("2027-01".to_owned(), b, 100, 50),
-            ("2027-02".to_owned(), a, 8, 0),
-        ];
+        let rows = [("2027-01".to_owned(), a.clone(), 40, 4), ("2027-01".to_owned(), b, 100, 50), ("2027-02".to_owned(), a, 8, 0)];
         let got = attribute_returns(&shares, &rows);
-        assert_eq!(
-            got.get("2027-01"),
-            Some(&(30.0, 3.0)),
-            "three quarters of A; none of B, which they never delivered"
-        );
+        assert_eq!(got.get("2027-01"), Some(&(30.0, 3.0)), "three quarters of A; none of B, which they never delivered");
         assert_eq!(got.get("2027-02"), Some(&(6.0, 0.0)));
     }
 }

@@ -1,9 +1,6 @@
 //! The `po_order`, `po_line`, `po_asn`, `po_asn_line`, `po_receipt` and `po_invoice` tables.
 
-use super::{
-    order_total, Arrived, Asn, AsnLine, AsnState, InvoiceDifference, InvoiceState, PoLine, PoState,
-    PurchaseOrder, SupplierInvoice, SupplierInvoiceLine,
-};
+use super::{order_total, Arrived, Asn, AsnLine, AsnState, InvoiceDifference, SupplierInvoiceLine, InvoiceState, PoLine, PoState, PurchaseOrder, SupplierInvoice};
 use crate::db::{DbError, DbResult, Row, Tx};
 use crate::params;
 use tote_shared::{Money, Sku, WarehouseCode};
@@ -29,14 +26,7 @@ fn sku(r: &Row, i: usize) -> DbResult<Sku> {
 }
 
 /// Inserts a draft order with its lines; returns its id.
-pub fn insert(
-    tx: &mut dyn Tx,
-    supplier: &str,
-    warehouse: &WarehouseCode,
-    note: &str,
-    lines: &[PoLine],
-    now_ms: i64,
-) -> DbResult<u64> {
+pub fn insert(tx: &mut dyn Tx, supplier: &str, warehouse: &WarehouseCode, note: &str, lines: &[PoLine], now_ms: i64) -> DbResult<u64> {
     let id = tx
         .query_one(
             "INSERT INTO po_order (supplier, warehouse, state, note, created_ms, updated_ms) VALUES (?1, ?2, 'draft', ?3, ?4, ?4) RETURNING id",
@@ -44,10 +34,7 @@ pub fn insert(
         )?
         .uint(0)?;
     for l in lines {
-        tx.execute(
-            "INSERT INTO po_line (po, sku, qty, unit_cost) VALUES (?1, ?2, ?3, ?4)",
-            &params![id, l.sku.as_str(), l.qty, l.unit_cost.minor()],
-        )?;
+        tx.execute("INSERT INTO po_line (po, sku, qty, unit_cost) VALUES (?1, ?2, ?3, ?4)", &params![id, l.sku.as_str(), l.qty, l.unit_cost.minor()])?;
     }
     Ok(id)
 }
@@ -96,10 +83,7 @@ fn with_lines(tx: &mut dyn Tx, mut po: PurchaseOrder) -> DbResult<PurchaseOrder>
 
 /// The order with its lines; `lock` takes its row for the transaction.
 pub fn load(tx: &mut dyn Tx, id: u64, lock: bool) -> DbResult<Option<PurchaseOrder>> {
-    let sql = format!(
-        "{COLUMNS} WHERE id = ?1{}",
-        if lock { " FOR UPDATE" } else { "" }
-    );
+    let sql = format!("{COLUMNS} WHERE id = ?1{}", if lock { " FOR UPDATE" } else { "" });
     match tx.query_opt(&sql, &params![id])? {
         Some(r) => Ok(Some(with_lines(tx, head(&r)?)?)),
         None => Ok(None),
@@ -108,26 +92,12 @@ pub fn load(tx: &mut dyn Tx, id: u64, lock: bool) -> DbResult<Option<PurchaseOrd
 
 /// Orders, newest first, of one state and/or supplier; `sent_only` leaves drafts out (what a
 /// supplier may see).
-pub fn list(
-    tx: &mut dyn Tx,
-    state: Option<PoState>,
-    supplier: Option<&str>,
-    sent_only: bool,
-    limit: u32,
-) -> DbResult<Vec<PurchaseOrder>> {
+pub fn list(tx: &mut dyn Tx, state: Option<PoState>, supplier: Option<&str>, sent_only: bool, limit: u32) -> DbResult<Vec<PurchaseOrder>> {
     let sql = format!(
         "{COLUMNS} WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1) AND (CAST(?2 AS TEXT) IS NULL OR supplier = ?2) AND (?4 = 0 OR state <> 'draft')
          ORDER BY id DESC LIMIT ?3"
     );
-    let rows = tx.query(
-        &sql,
-        &params![
-            state.map(|s| s.as_str()),
-            supplier,
-            limit,
-            i64::from(sent_only)
-        ],
-    )?;
+    let rows = tx.query(&sql, &params![state.map(|s| s.as_str()), supplier, limit, i64::from(sent_only)])?;
     let heads: Vec<PurchaseOrder> = rows.iter().map(head).collect::<DbResult<_>>()?;
     heads.into_iter().map(|po| with_lines(tx, po)).collect()
 }
@@ -148,19 +118,8 @@ pub fn save(tx: &mut dyn Tx, po: &PurchaseOrder, now_ms: i64) -> DbResult<()> {
 }
 
 /// A new ASN in transit with its lines; None when the supplier used `reference` before.
-pub fn insert_asn(
-    tx: &mut dyn Tx,
-    supplier: &str,
-    shipment: &super::flow::Shipment,
-    now_ms: i64,
-) -> DbResult<Option<u64>> {
-    let super::flow::Shipment {
-        po,
-        reference,
-        shipped_ms,
-        eta_ms,
-        lines,
-    } = shipment;
+pub fn insert_asn(tx: &mut dyn Tx, supplier: &str, shipment: &super::flow::Shipment, now_ms: i64) -> DbResult<Option<u64>> {
+    let super::flow::Shipment { po, reference, shipped_ms, eta_ms, lines } = shipment;
     let Some(row) = tx.query_opt(
         "INSERT INTO po_asn (po, supplier, reference, state, shipped_ms, eta_ms, created_ms) VALUES (?1, ?2, ?3, 'in_transit', ?4, ?5, ?6)
          ON CONFLICT (supplier, reference) DO NOTHING RETURNING id",
@@ -182,12 +141,7 @@ pub fn insert_asn(
 
 /// Whether the supplier used `reference` on an ASN before.
 pub fn asn_reference_taken(tx: &mut dyn Tx, supplier: &str, reference: &str) -> DbResult<bool> {
-    Ok(tx
-        .query_opt(
-            "SELECT 1 FROM po_asn WHERE supplier = ?1 AND reference = ?2",
-            &params![supplier, reference],
-        )?
-        .is_some())
+    Ok(tx.query_opt("SELECT 1 FROM po_asn WHERE supplier = ?1 AND reference = ?2", &params![supplier, reference])?.is_some())
 }
 
 const ASN_COLUMNS: &str = "SELECT id, po, supplier, reference, state, shipped_ms, eta_ms, created_ms, received_ms FROM po_asn";
@@ -196,34 +150,14 @@ fn asn_of(tx: &mut dyn Tx, r: &Row) -> DbResult<Asn> {
     let id = r.uint(0)?;
     let state = r.text(4)?;
     let lines = tx
-        .query(
-            "SELECT sku, qty, lot, expiry, carton FROM po_asn_line WHERE asn = ?1 ORDER BY line",
-            &params![id],
-        )?
+        .query("SELECT sku, qty, lot, expiry, carton FROM po_asn_line WHERE asn = ?1 ORDER BY line", &params![id])?
         .iter()
-        .map(|l| {
-            Ok(AsnLine {
-                sku: sku(l, 0)?,
-                qty: count(l, 1)?,
-                lot: l.text(2)?,
-                expiry: l.opt_text(3)?,
-                carton: l.text(4)?,
-            })
-        })
+        .map(|l| Ok(AsnLine { sku: sku(l, 0)?, qty: count(l, 1)?, lot: l.text(2)?, expiry: l.opt_text(3)?, carton: l.text(4)? }))
         .collect::<DbResult<_>>()?;
     let arrived = tx
-        .query(
-            "SELECT sku, passed, failed FROM po_receipt WHERE asn = ?1 ORDER BY sku",
-            &params![id],
-        )?
+        .query("SELECT sku, passed, failed FROM po_receipt WHERE asn = ?1 ORDER BY sku", &params![id])?
         .iter()
-        .map(|l| {
-            Ok(Arrived {
-                sku: sku(l, 0)?,
-                passed: count(l, 1)?,
-                failed: count(l, 2)?,
-            })
-        })
+        .map(|l| Ok(Arrived { sku: sku(l, 0)?, passed: count(l, 1)?, failed: count(l, 2)? }))
         .collect::<DbResult<_>>()?;
     Ok(Asn {
         id,
@@ -242,10 +176,7 @@ fn asn_of(tx: &mut dyn Tx, r: &Row) -> DbResult<Asn> {
 }
 
 pub fn load_asn(tx: &mut dyn Tx, id: u64, lock: bool) -> DbResult<Option<Asn>> {
-    let sql = format!(
-        "{ASN_COLUMNS} WHERE id = ?1{}",
-        if lock { " FOR UPDATE" } else { "" }
-    );
+    let sql = format!("{ASN_COLUMNS} WHERE id = ?1{}", if lock { " FOR UPDATE" } else { "" });
     match tx.query_opt(&sql, &params![id])? {
         Some(r) => Ok(Some(asn_of(tx, &r)?)),
         None => Ok(None),
@@ -253,23 +184,13 @@ pub fn load_asn(tx: &mut dyn Tx, id: u64, lock: bool) -> DbResult<Option<Asn>> {
 }
 
 pub fn asns_of(tx: &mut dyn Tx, po: u64) -> DbResult<Vec<Asn>> {
-    let rows = tx.query(
-        &format!("{ASN_COLUMNS} WHERE po = ?1 ORDER BY id"),
-        &params![po],
-    )?;
+    let rows = tx.query(&format!("{ASN_COLUMNS} WHERE po = ?1 ORDER BY id"), &params![po])?;
     rows.iter().map(|r| asn_of(tx, r)).collect()
 }
 
 /// Adds arrived units to the ASN's SKU (and the receipt itself, for statements), and marks the
 /// ASN received once every unit on it has.
-pub fn arrive(
-    tx: &mut dyn Tx,
-    asn: &Asn,
-    sku: &Sku,
-    passed: u32,
-    failed: u32,
-    now_ms: i64,
-) -> DbResult<()> {
+pub fn arrive(tx: &mut dyn Tx, asn: &Asn, sku: &Sku, passed: u32, failed: u32, now_ms: i64) -> DbResult<()> {
     tx.execute(
         "INSERT INTO po_arrival (asn, po, supplier, sku, passed, failed, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         &params![asn.id, asn.po, asn.supplier.as_str(), sku.as_str(), passed, failed, now_ms],
@@ -342,8 +263,7 @@ fn invoice(r: &Row) -> DbResult<SupplierInvoice> {
         lines: serde_json::from_str(&r.text(5)?).map_err(|e| corrupt("invoice lines", e))?,
         total: money(r, 6)?,
         expected: money(r, 7)?,
-        differences: serde_json::from_str(&r.text(8)?)
-            .map_err(|e| corrupt("invoice differences", e))?,
+        differences: serde_json::from_str(&r.text(8)?).map_err(|e| corrupt("invoice differences", e))?,
         note: r.opt_text(9)?,
         created_ms: r.int(10)?,
         decided_ms: r.opt_int(11)?,
@@ -354,54 +274,25 @@ fn invoice(r: &Row) -> DbResult<SupplierInvoice> {
 }
 
 pub fn load_invoice(tx: &mut dyn Tx, id: u64, lock: bool) -> DbResult<Option<SupplierInvoice>> {
-    let sql = format!(
-        "{INVOICE_COLUMNS} WHERE id = ?1{}",
-        if lock { " FOR UPDATE" } else { "" }
-    );
-    tx.query_opt(&sql, &params![id])?
-        .map(|r| invoice(&r))
-        .transpose()
+    let sql = format!("{INVOICE_COLUMNS} WHERE id = ?1{}", if lock { " FOR UPDATE" } else { "" });
+    tx.query_opt(&sql, &params![id])?.map(|r| invoice(&r)).transpose()
 }
 
 /// Invoices, newest first, by state, supplier and/or order.
-pub fn invoices(
-    tx: &mut dyn Tx,
-    state: Option<InvoiceState>,
-    supplier: Option<&str>,
-    po: Option<u64>,
-    limit: u32,
-) -> DbResult<Vec<SupplierInvoice>> {
+pub fn invoices(tx: &mut dyn Tx, state: Option<InvoiceState>, supplier: Option<&str>, po: Option<u64>, limit: u32) -> DbResult<Vec<SupplierInvoice>> {
     let sql = format!(
         "{INVOICE_COLUMNS} WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1) AND (CAST(?2 AS TEXT) IS NULL OR supplier = ?2) AND (CAST(?3 AS BIGINT) IS NULL OR po = ?3) ORDER BY id DESC LIMIT ?4"
     );
-    tx.query(
-        &sql,
-        &params![state.map(|s| s.as_str()), supplier, po, limit],
-    )?
-    .iter()
-    .map(invoice)
-    .collect()
+    tx.query(&sql, &params![state.map(|s| s.as_str()), supplier, po, limit])?.iter().map(invoice).collect()
 }
 
 pub fn mark_paid(tx: &mut dyn Tx, id: u64, reference: &str, now_ms: i64) -> DbResult<()> {
-    tx.execute(
-        "UPDATE po_invoice SET paid_ms = ?2, payment_ref = ?3 WHERE id = ?1",
-        &params![id, now_ms, reference],
-    )?;
+    tx.execute("UPDATE po_invoice SET paid_ms = ?2, payment_ref = ?3 WHERE id = ?1", &params![id, now_ms, reference])?;
     Ok(())
 }
 
-pub fn decide_invoice(
-    tx: &mut dyn Tx,
-    id: u64,
-    state: InvoiceState,
-    note: &str,
-    now_ms: i64,
-) -> DbResult<()> {
-    tx.execute(
-        "UPDATE po_invoice SET state = ?2, note = ?3, decided_ms = ?4 WHERE id = ?1",
-        &params![id, state.as_str(), note, now_ms],
-    )?;
+pub fn decide_invoice(tx: &mut dyn Tx, id: u64, state: InvoiceState, note: &str, now_ms: i64) -> DbResult<()> {
+    tx.execute("UPDATE po_invoice SET state = ?2, note = ?3, decided_ms = ?4 WHERE id = ?1", &params![id, state.as_str(), note, now_ms])?;
     Ok(())
 }
 
@@ -454,12 +345,7 @@ pub struct Arrival {
 }
 
 /// The supplier's receipts from `from_ms` until before `to_ms`.
-pub fn arrivals_of(
-    tx: &mut dyn Tx,
-    supplier: &str,
-    from_ms: i64,
-    to_ms: i64,
-) -> DbResult<Vec<Arrival>> {
+pub fn arrivals_of(tx: &mut dyn Tx, supplier: &str, from_ms: i64, to_ms: i64) -> DbResult<Vec<Arrival>> {
     tx.query(
         "SELECT a.po, a.sku, a.passed, a.failed, l.unit_cost, a.at_ms FROM po_arrival a JOIN po_line l ON l.po = a.po AND l.sku = a.sku
          WHERE a.supplier = ?1 AND a.at_ms >= ?2 AND a.at_ms < ?3 ORDER BY a.id",
@@ -471,17 +357,9 @@ pub fn arrivals_of(
 }
 
 /// The supplier's invoices approved from `from_ms` until before `to_ms`.
-pub fn invoices_decided(
-    tx: &mut dyn Tx,
-    supplier: &str,
-    from_ms: i64,
-    to_ms: i64,
-) -> DbResult<Vec<SupplierInvoice>> {
+pub fn invoices_decided(tx: &mut dyn Tx, supplier: &str, from_ms: i64, to_ms: i64) -> DbResult<Vec<SupplierInvoice>> {
     let sql = format!("{INVOICE_COLUMNS} WHERE supplier = ?1 AND state = 'approved' AND decided_ms >= ?2 AND decided_ms < ?3 ORDER BY id");
-    tx.query(&sql, &params![supplier, from_ms, to_ms])?
-        .iter()
-        .map(invoice)
-        .collect()
+    tx.query(&sql, &params![supplier, from_ms, to_ms])?.iter().map(invoice).collect()
 }
 
 /// Per order sent since `since_ms`, newest first: its supplier and the days from sending it
@@ -499,10 +377,7 @@ pub fn lead_times(tx: &mut dyn Tx, since_ms: i64) -> DbResult<Vec<(String, f64)>
 
 /// Per SKU the supplier delivered: its share of all suppliers' units of it that arrived and
 /// passed QC (1 when it is the only one).
-pub fn arrival_shares(
-    tx: &mut dyn Tx,
-    supplier: &str,
-) -> DbResult<std::collections::HashMap<Sku, f64>> {
+pub fn arrival_shares(tx: &mut dyn Tx, supplier: &str) -> DbResult<std::collections::HashMap<Sku, f64>> {
     let rows = tx.query(
         "SELECT a.sku, CAST(SUM(CASE WHEN a.supplier = ?1 THEN a.passed ELSE 0 END) AS BIGINT), CAST(SUM(a.passed) AS BIGINT)
          FROM po_arrival a WHERE a.sku IN (SELECT DISTINCT sku FROM po_arrival WHERE supplier = ?1) GROUP BY a.sku",
@@ -541,13 +416,7 @@ pub fn commitments(tx: &mut dyn Tx) -> DbResult<Vec<Commitment>> {
     )?;
     for r in &invoices {
         let terms_days = u32::try_from(r.int(1)?).unwrap_or(0);
-        out.push(Commitment {
-            supplier: r.text(0)?,
-            terms_days,
-            decided_ms: r.opt_int(2)?,
-            invoiced_unpaid: r.int(3)?,
-            ..Commitment::default()
-        });
+        out.push(Commitment { supplier: r.text(0)?, terms_days, decided_ms: r.opt_int(2)?, invoiced_unpaid: r.int(3)?, ..Commitment::default() });
     }
     // Units expected on an order: what the supplier confirmed (all ordered while unconfirmed),
     // less what arrived either way; nothing more once it is closed.
@@ -567,14 +436,7 @@ pub fn commitments(tx: &mut dyn Tx) -> DbResult<Vec<Commitment>> {
         let (received_not_invoiced, to_come) = (r.int(3)?, r.int(4)?);
         if received_not_invoiced > 0 || to_come > 0 {
             let terms_days = u32::try_from(r.int(1)?).unwrap_or(0);
-            out.push(Commitment {
-                supplier: r.text(0)?,
-                terms_days,
-                promised_ms: r.opt_int(2)?,
-                received_not_invoiced,
-                to_come,
-                ..Commitment::default()
-            });
+            out.push(Commitment { supplier: r.text(0)?, terms_days, promised_ms: r.opt_int(2)?, received_not_invoiced, to_come, ..Commitment::default() });
         }
     }
     Ok(out)

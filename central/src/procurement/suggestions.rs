@@ -39,12 +39,7 @@ pub struct ReplenishmentPolicy {
 
 impl Default for ReplenishmentPolicy {
     fn default() -> Self {
-        ReplenishmentPolicy {
-            service_level: 0.95,
-            review_days: 7,
-            lead_time_cv: 0.25,
-            history_days: 730,
-        }
+        ReplenishmentPolicy { service_level: 0.95, review_days: 7, lead_time_cv: 0.25, history_days: 730 }
     }
 }
 
@@ -66,21 +61,10 @@ pub fn policy(tx: &mut dyn Tx) -> Result<ReplenishmentPolicy, ProcurementError> 
     Ok(doc::load(tx, POLICY_DOC)?.unwrap_or_default())
 }
 
-pub fn set_policy(
-    tx: &mut dyn Tx,
-    p: &ReplenishmentPolicy,
-    now_ms: i64,
-) -> Result<ReplenishmentPolicy, ProcurementError> {
+pub fn set_policy(tx: &mut dyn Tx, p: &ReplenishmentPolicy, now_ms: i64) -> Result<ReplenishmentPolicy, ProcurementError> {
     p.check()?;
     doc::save(tx, POLICY_DOC, p, now_ms)?;
-    crate::audit::store::append(
-        tx,
-        now_ms,
-        "admin",
-        "replenishment_policy_set",
-        "procurement:replenishment",
-        &serde_json::json!(p),
-    )?;
+    crate::audit::store::append(tx, now_ms, "admin", "replenishment_policy_set", "procurement:replenishment", &serde_json::json!(p))?;
     Ok(*p)
 }
 
@@ -132,43 +116,28 @@ pub struct Snapshot {
 /// The latest deliveries a supplier's lead time is measured over, within a year.
 const LEAD_HISTORY: usize = 20;
 
-pub fn snapshot(
-    tx: &mut dyn Tx,
-    warehouse: &WarehouseCode,
-    now_ms: i64,
-) -> Result<Snapshot, ProcurementError> {
+pub fn snapshot(tx: &mut dyn Tx, warehouse: &WarehouseCode, now_ms: i64) -> Result<Snapshot, ProcurementError> {
     let policy = policy(tx)?;
     let mut offers: HashMap<Sku, Vec<SupplierPrice>> = HashMap::new();
     for price in supplier::store::approved_prices_at(tx, now_ms, None)? {
         offers.entry(price.sku.clone()).or_default().push(price);
     }
     let days = policy.history_days as usize;
-    let first = tote_shared::calendar::utc_day(
-        now_ms - policy.history_days as i64 * tote_shared::calendar::DAY_MS,
-    );
+    let first = tote_shared::calendar::utc_day(now_ms - policy.history_days as i64 * tote_shared::calendar::DAY_MS);
     let mut history: HashMap<Sku, Vec<f64>> = HashMap::new();
     let today = now_ms.div_euclid(tote_shared::calendar::DAY_MS);
     let wanted: Vec<&Sku> = offers.keys().collect();
     for page in wanted.chunks(HISTORY_PAGE) {
-        for (sku, day, units) in
-            crate::analytics::store::shipped_daily(tx, warehouse, &first, page)?
-        {
+        for (sku, day, units) in crate::analytics::store::shipped_daily(tx, warehouse, &first, page)? {
             let Ok(sku) = Sku::parse(&sku) else { continue };
             let age = tote_shared::calendar::parse_day(&day).map_or(i64::MAX, |d| today - d);
             if (1..=days as i64).contains(&age) {
-                history.entry(sku).or_insert_with(|| vec![0.0; days])[days - age as usize] +=
-                    units as f64;
+                history.entry(sku).or_insert_with(|| vec![0.0; days])[days - age as usize] += units as f64;
             }
         }
     }
-    let stock = crate::inventory::store::position_at(tx, warehouse)?
-        .into_iter()
-        .filter_map(|(s, v)| Some((Sku::parse(&s).ok()?, v)))
-        .collect();
-    let on_order = store::open_units(tx, warehouse)?
-        .into_iter()
-        .filter_map(|(s, v)| Some((Sku::parse(&s).ok()?, v)))
-        .collect();
+    let stock = crate::inventory::store::position_at(tx, warehouse)?.into_iter().filter_map(|(s, v)| Some((Sku::parse(&s).ok()?, v))).collect();
+    let on_order = store::open_units(tx, warehouse)?.into_iter().filter_map(|(s, v)| Some((Sku::parse(&s).ok()?, v))).collect();
     let mut lead_history: HashMap<String, Vec<f64>> = HashMap::new();
     // Newest first: the latest LEAD_HISTORY per supplier.
     for (supplier, days) in store::lead_times(tx, now_ms - 365 * tote_shared::calendar::DAY_MS)? {
@@ -177,15 +146,7 @@ pub fn snapshot(
             seen.push(days);
         }
     }
-    Ok(Snapshot {
-        warehouse: warehouse.clone(),
-        policy,
-        offers,
-        history,
-        stock,
-        on_order,
-        lead_history,
-    })
+    Ok(Snapshot { warehouse: warehouse.clone(), policy, offers, history, stock, on_order, lead_history })
 }
 
 /// The suggestions a snapshot makes, per supplier (pure; forecasts on two threads).
@@ -193,24 +154,15 @@ pub fn plan(s: &Snapshot) -> Vec<Suggestion> {
     let mut skus: Vec<&Sku> = s.offers.keys().collect();
     skus.sort();
     let zeros = vec![0.0; s.policy.history_days as usize];
-    let forecasts: Vec<Forecast> = parallel(&skus, |sku| {
-        forecast::choose(s.history.get(*sku).unwrap_or(&zeros), 28).0
-    });
+    let forecasts: Vec<Forecast> = parallel(&skus, |sku| forecast::choose(s.history.get(*sku).unwrap_or(&zeros), 28).0);
     let mut by_supplier: Vec<Suggestion> = Vec::new();
     for (sku, f) in skus.into_iter().zip(forecasts) {
-        let Some(line) = line_for(s, sku, f) else {
-            continue;
-        };
+        let Some(line) = line_for(s, sku, f) else { continue };
         let (supplier, line) = line;
         let group = match by_supplier.iter().position(|g| g.supplier == supplier) {
             Some(i) => &mut by_supplier[i],
             None => {
-                by_supplier.push(Suggestion {
-                    supplier,
-                    warehouse: s.warehouse.clone(),
-                    lines: Vec::new(),
-                    total: Money::ZERO,
-                });
+                by_supplier.push(Suggestion { supplier, warehouse: s.warehouse.clone(), lines: Vec::new(), total: Money::ZERO });
                 let last = by_supplier.len() - 1;
                 &mut by_supplier[last]
             }
@@ -218,11 +170,7 @@ pub fn plan(s: &Snapshot) -> Vec<Suggestion> {
         group.lines.push(line);
     }
     for g in &mut by_supplier {
-        let minor: i64 = g
-            .lines
-            .iter()
-            .map(|l| i64::from(l.qty) * l.unit_cost.minor())
-            .sum();
+        let minor: i64 = g.lines.iter().map(|l| i64::from(l.qty) * l.unit_cost.minor()).sum();
         g.total = Money::parse(minor.min(Money::MAX_MINOR)).unwrap_or(Money::ZERO);
     }
     by_supplier.sort_by(|a, b| a.supplier.cmp(&b.supplier));
@@ -237,15 +185,8 @@ fn line_for(s: &Snapshot, sku: &Sku, f: Forecast) -> Option<(String, SuggestedLi
     let position = sellable + in_transit + on_order;
     let mut best: Option<(String, SuggestedLine)> = None;
     for offer in s.offers.get(sku)? {
-        let observed = s
-            .lead_history
-            .get(&offer.supplier)
-            .map_or(&[][..], Vec::as_slice);
-        let lead = replenish::lead_time(
-            observed,
-            f64::from(offer.terms.lead_time_days),
-            s.policy.lead_time_cv,
-        );
+        let observed = s.lead_history.get(&offer.supplier).map_or(&[][..], Vec::as_slice);
+        let lead = replenish::lead_time(observed, f64::from(offer.terms.lead_time_days), s.policy.lead_time_cv);
         let inputs = Inputs {
             daily: f.daily,
             sigma: f.sigma,
@@ -264,22 +205,8 @@ fn line_for(s: &Snapshot, sku: &Sku, f: Forecast) -> Option<(String, SuggestedLi
             continue;
         }
         let unit_cost = supplier::unit_cost(&offer.terms, qty);
-        let line = SuggestedLine {
-            sku: sku.clone(),
-            qty,
-            unit_cost,
-            forecast: f,
-            levels,
-            position,
-            sellable,
-            in_transit,
-            on_order,
-            lead_time_days: offer.terms.lead_time_days,
-            lead,
-        };
-        let better = best
-            .as_ref()
-            .is_none_or(|(_, b)| (unit_cost, line.lead.days) < (b.unit_cost, b.lead.days));
+        let line = SuggestedLine { sku: sku.clone(), qty, unit_cost, forecast: f, levels, position, sellable, in_transit, on_order, lead_time_days: offer.terms.lead_time_days, lead };
+        let better = best.as_ref().is_none_or(|(_, b)| (unit_cost, line.lead.days) < (b.unit_cost, b.lead.days));
         if better {
             best = Some((offer.supplier.clone(), line));
         }
@@ -303,30 +230,15 @@ pub fn parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) ->
 }
 
 /// Draft purchase orders from the suggestions, one per supplier (the buyer approves them).
-pub fn drafts(
-    tx: &mut dyn Tx,
-    suggestions: &[Suggestion],
-    now_ms: i64,
-) -> Result<Vec<PurchaseOrder>, ProcurementError> {
+pub fn drafts(tx: &mut dyn Tx, suggestions: &[Suggestion], now_ms: i64) -> Result<Vec<PurchaseOrder>, ProcurementError> {
     let mut out = Vec::new();
     for s in suggestions {
         let lines = s
             .lines
             .iter()
-            .map(|l| {
-                Ok(tote_shared::sync::OrderLine {
-                    sku: l.sku.clone(),
-                    qty: tote_shared::Qty::parse(i64::from(l.qty))
-                        .map_err(|e| ProcurementError::Refused(e.to_string()))?,
-                })
-            })
+            .map(|l| Ok(tote_shared::sync::OrderLine { sku: l.sku.clone(), qty: tote_shared::Qty::parse(i64::from(l.qty)).map_err(|e| ProcurementError::Refused(e.to_string()))? }))
             .collect::<Result<Vec<_>, ProcurementError>>()?;
-        let draft = super::flow::Draft {
-            supplier: s.supplier.clone(),
-            warehouse: s.warehouse.clone(),
-            lines,
-            note: "replenishment".into(),
-        };
+        let draft = super::flow::Draft { supplier: s.supplier.clone(), warehouse: s.warehouse.clone(), lines, note: "replenishment".into() };
         out.push(super::flow::create(tx, &draft, now_ms)?);
     }
     Ok(out)

@@ -10,16 +10,7 @@ fn money(minor: i64) -> Money {
 }
 
 fn line(n: u32, qty: u32, cost: i64) -> PoLine {
-    PoLine {
-        sku: sku(n),
-        qty,
-        unit_cost: money(cost),
-        confirmed: 0,
-        shipped: 0,
-        accepted: 0,
-        rejected: 0,
-        invoiced: 0,
-    }
+    PoLine { sku: sku(n), qty, unit_cost: money(cost), confirmed: 0, shipped: 0, accepted: 0, rejected: 0, invoiced: 0 }
 }
 
 fn po(state: PoState) -> PurchaseOrder {
@@ -42,13 +33,7 @@ fn po(state: PoState) -> PurchaseOrder {
 }
 
 fn asn_line(n: u32, qty: u32) -> AsnLine {
-    AsnLine {
-        sku: sku(n),
-        qty,
-        lot: "LOT42".into(),
-        expiry: Some("271231".into()),
-        carton: "C1".into(),
-    }
+    AsnLine { sku: sku(n), qty, lot: "LOT42".into(), expiry: Some("271231".into()), carton: "C1".into() }
 }
 
 /// An order confirmed in full, shipped and received: 12 and 6 passed QC.
@@ -65,74 +50,31 @@ fn received() -> PurchaseOrder {
 #[test]
 fn confirmation_takes_the_whole_order_or_fewer_units_never_more() {
     let mut p = po(PoState::Sent);
-    let fewer = [OrderLine {
-        sku: sku(43),
-        qty: Qty::parse(4).expect("qty"),
-    }];
+    let fewer = [OrderLine { sku: sku(43), qty: Qty::parse(4).expect("qty") }];
     confirm(&mut p, 10_000, &fewer, 0).expect("confirm");
-    assert_eq!(
-        (p.lines[0].confirmed, p.lines[1].confirmed, p.state),
-        (12, 4, PoState::Confirmed)
-    );
+    assert_eq!((p.lines[0].confirmed, p.lines[1].confirmed, p.state), (12, 4, PoState::Confirmed));
     assert!(confirm(&mut p, 10_000, &[], 0).is_err(), "only once");
     let mut p = po(PoState::Sent);
-    let more = [OrderLine {
-        sku: sku(43),
-        qty: Qty::parse(7).expect("qty"),
-    }];
-    assert!(
-        confirm(&mut p, 10_000, &more, 0).is_err(),
-        "more than ordered"
-    );
-    let other = [OrderLine {
-        sku: sku(44),
-        qty: Qty::parse(1).expect("qty"),
-    }];
-    assert!(
-        confirm(&mut p, 10_000, &other, 0).is_err(),
-        "a SKU not ordered"
-    );
-    assert!(
-        confirm(&mut po(PoState::Draft), 10_000, &[], 0).is_err(),
-        "a draft"
-    );
+    let more = [OrderLine { sku: sku(43), qty: Qty::parse(7).expect("qty") }];
+    assert!(confirm(&mut p, 10_000, &more, 0).is_err(), "more than ordered");
+    let other = [OrderLine { sku: sku(44), qty: Qty::parse(1).expect("qty") }];
+    assert!(confirm(&mut p, 10_000, &other, 0).is_err(), "a SKU not ordered");
+    assert!(confirm(&mut po(PoState::Draft), 10_000, &[], 0).is_err(), "a draft");
 }
 
 #[test]
 fn an_asn_ships_only_confirmed_units_of_ordered_skus() {
     let mut p = po(PoState::Sent);
-    confirm(
-        &mut p,
-        10_000,
-        &[OrderLine {
-            sku: sku(43),
-            qty: Qty::parse(4).expect("qty"),
-        }],
-        0,
-    )
-    .expect("confirm");
-    let per_sku =
-        check_asn(&p, &[asn_line(42, 5), asn_line(42, 7), asn_line(43, 4)]).expect("fits");
-    assert_eq!(
-        per_sku
-            .iter()
-            .map(|l| (l.sku.to_string(), l.qty.get()))
-            .collect::<Vec<_>>(),
-        vec![(sku(42).to_string(), 12), (sku(43).to_string(), 4)]
-    );
-    assert!(
-        check_asn(&p, &[asn_line(43, 5)]).is_err(),
-        "more than confirmed"
-    );
+    confirm(&mut p, 10_000, &[OrderLine { sku: sku(43), qty: Qty::parse(4).expect("qty") }], 0).expect("confirm");
+    let per_sku = check_asn(&p, &[asn_line(42, 5), asn_line(42, 7), asn_line(43, 4)]).expect("fits");
+    assert_eq!(per_sku.iter().map(|l| (l.sku.to_string(), l.qty.get())).collect::<Vec<_>>(), vec![(sku(42).to_string(), 12), (sku(43).to_string(), 4)]);
+    assert!(check_asn(&p, &[asn_line(43, 5)]).is_err(), "more than confirmed");
     assert!(check_asn(&p, &[asn_line(44, 1)]).is_err(), "not ordered");
     assert!(check_asn(&p, &[]).is_err(), "empty");
     let mut bad = asn_line(42, 1);
     bad.expiry = Some("271331".into());
     assert!(check_asn(&p, &[bad]).is_err(), "month 13");
-    assert!(
-        check_asn(&po(PoState::Sent), &[asn_line(42, 1)]).is_err(),
-        "not confirmed yet"
-    );
+    assert!(check_asn(&po(PoState::Sent), &[asn_line(42, 1)]).is_err(), "not confirmed yet");
 }
 
 #[test]
@@ -142,32 +84,13 @@ fn the_order_closes_when_every_confirmed_unit_has_arrived_passed_or_failed() {
     p.state = PoState::Receiving;
     assert!(!receive(&mut p, &sku(42), 11, 1, 5));
     assert!(receive(&mut p, &sku(43), 6, 0, 6));
-    assert_eq!(
-        (
-            p.state,
-            p.closed_ms,
-            p.lines[0].accepted,
-            p.lines[0].rejected
-        ),
-        (PoState::Closed, Some(6), 11, 1)
-    );
+    assert_eq!((p.state, p.closed_ms, p.lines[0].accepted, p.lines[0].rejected), (PoState::Closed, Some(6), 11, 1));
 }
 
 #[test]
 fn an_invoice_of_what_was_received_at_the_ordered_cost_matches() {
     let p = received();
-    let lines = [
-        SupplierInvoiceLine {
-            sku: sku(42),
-            qty: 12,
-            unit_cost: money(40000),
-        },
-        SupplierInvoiceLine {
-            sku: sku(43),
-            qty: 6,
-            unit_cost: money(40000),
-        },
-    ];
+    let lines = [SupplierInvoiceLine { sku: sku(42), qty: 12, unit_cost: money(40000) }, SupplierInvoiceLine { sku: sku(43), qty: 6, unit_cost: money(40000) }];
     let (expected, differences) = match_invoice(&p, &lines, money(720_000), &Tolerance::default());
     assert_eq!((expected, differences), (money(720_000), vec![]));
 }
@@ -177,96 +100,28 @@ fn quantity_and_price_beyond_tolerance_are_caught_and_within_pass() {
     let p = received();
     let tol = Tolerance::default();
     // 13 invoiced, 12 received: a quantity difference.
-    let over = [SupplierInvoiceLine {
-        sku: sku(42),
-        qty: 13,
-        unit_cost: money(40000),
-    }];
+    let over = [SupplierInvoiceLine { sku: sku(42), qty: 13, unit_cost: money(40000) }];
     let (_, d) = match_invoice(&p, &over, money(520_000), &tol);
-    assert_eq!(
-        d,
-        vec![InvoiceDifference {
-            kind: InvoiceDifferenceKind::Quantity,
-            sku: Some(sku(42)),
-            invoiced: 13,
-            expected: 12
-        }]
-    );
+    assert_eq!(d, vec![InvoiceDifference { kind: InvoiceDifferenceKind::Quantity, sku: Some(sku(42)), invoiced: 13, expected: 12 }]);
     // One unit over is within a one-unit tolerance.
-    let (_, d) = match_invoice(
-        &p,
-        &over,
-        money(520_000),
-        &Tolerance {
-            qty_units: 1,
-            ..tol
-        },
-    );
+    let (_, d) = match_invoice(&p, &over, money(520_000), &Tolerance { qty_units: 1, ..tol });
     assert!(d.is_empty(), "{d:?}");
     // 1 % on ¥400 is ¥4: ¥403.99 passes, ¥404.01 does not.
-    let within = [SupplierInvoiceLine {
-        sku: sku(42),
-        qty: 12,
-        unit_cost: money(40399),
-    }];
-    let (_, d) = match_invoice(
-        &p,
-        &within,
-        money(12 * 40399),
-        &Tolerance {
-            total_minor: 12 * 399,
-            ..tol
-        },
-    );
+    let within = [SupplierInvoiceLine { sku: sku(42), qty: 12, unit_cost: money(40399) }];
+    let (_, d) = match_invoice(&p, &within, money(12 * 40399), &Tolerance { total_minor: 12 * 399, ..tol });
     assert!(d.is_empty(), "{d:?}");
-    let beyond = [SupplierInvoiceLine {
-        sku: sku(42),
-        qty: 12,
-        unit_cost: money(40401),
-    }];
+    let beyond = [SupplierInvoiceLine { sku: sku(42), qty: 12, unit_cost: money(40401) }];
     let (_, d) = match_invoice(&p, &beyond, money(12 * 40401), &tol);
-    assert_eq!(
-        d,
-        vec![InvoiceDifference {
-            kind: InvoiceDifferenceKind::Price,
-            sku: Some(sku(42)),
-            invoiced: 40401,
-            expected: 40000
-        }]
-    );
+    assert_eq!(d, vec![InvoiceDifference { kind: InvoiceDifferenceKind::Price, sku: Some(sku(42)), invoiced: 40401, expected: 40000 }]);
     // Prices within 1 % each, but adding up past ¥1 on the total.
     let (_, d) = match_invoice(&p, &within, money(12 * 40399), &tol);
-    assert_eq!(
-        d,
-        vec![InvoiceDifference {
-            kind: InvoiceDifferenceKind::Total,
-            sku: None,
-            invoiced: 12 * 40399,
-            expected: 12 * 40000
-        }]
-    );
+    assert_eq!(d, vec![InvoiceDifference { kind: InvoiceDifferenceKind::Total, sku: None, invoiced: 12 * 40399, expected: 12 * 40000 }]);
     // A total that is not the sum of the lines.
-    let exact = [SupplierInvoiceLine {
-        sku: sku(42),
-        qty: 12,
-        unit_cost: money(40000),
-    }];
+    let exact = [SupplierInvoiceLine { sku: sku(42), qty: 12, unit_cost: money(40000) }];
     let (_, d) = match_invoice(&p, &exact, money(480_200), &tol);
-    assert_eq!(
-        d,
-        vec![InvoiceDifference {
-            kind: InvoiceDifferenceKind::Total,
-            sku: None,
-            invoiced: 480_200,
-            expected: 480_000
-        }]
-    );
+    assert_eq!(d, vec![InvoiceDifference { kind: InvoiceDifferenceKind::Total, sku: None, invoiced: 480_200, expected: 480_000 }]);
     // A SKU not ordered.
-    let other = [SupplierInvoiceLine {
-        sku: sku(44),
-        qty: 1,
-        unit_cost: money(40000),
-    }];
+    let other = [SupplierInvoiceLine { sku: sku(44), qty: 1, unit_cost: money(40000) }];
     let (_, d) = match_invoice(&p, &other, money(40000), &tol);
     assert_eq!(d[0].kind, InvoiceDifferenceKind::NotOrdered);
 }
@@ -274,66 +129,21 @@ fn quantity_and_price_beyond_tolerance_are_caught_and_within_pass() {
 #[test]
 fn units_already_invoiced_cannot_be_invoiced_again() {
     let mut p = received();
-    let lines = [SupplierInvoiceLine {
-        sku: sku(42),
-        qty: 12,
-        unit_cost: money(40000),
-    }];
-    assert!(
-        match_invoice(&p, &lines, money(480_000), &Tolerance::default())
-            .1
-            .is_empty()
-    );
+    let lines = [SupplierInvoiceLine { sku: sku(42), qty: 12, unit_cost: money(40000) }];
+    assert!(match_invoice(&p, &lines, money(480_000), &Tolerance::default()).1.is_empty());
     invoiced(&mut p, &lines);
     let (_, d) = match_invoice(&p, &lines, money(480_000), &Tolerance::default());
-    assert_eq!(
-        d,
-        vec![InvoiceDifference {
-            kind: InvoiceDifferenceKind::Quantity,
-            sku: Some(sku(42)),
-            invoiced: 12,
-            expected: 0
-        }]
-    );
+    assert_eq!(d, vec![InvoiceDifference { kind: InvoiceDifferenceKind::Quantity, sku: Some(sku(42)), invoiced: 12, expected: 0 }]);
 }
 
 #[test]
 fn a_sku_split_over_lines_is_billed_for_their_sum() {
     let p = received();
-    let split = [
-        SupplierInvoiceLine {
-            sku: sku(42),
-            qty: 12,
-            unit_cost: money(40000),
-        },
-        SupplierInvoiceLine {
-            sku: sku(42),
-            qty: 12,
-            unit_cost: money(40000),
-        },
-    ];
+    let split = [SupplierInvoiceLine { sku: sku(42), qty: 12, unit_cost: money(40000) }, SupplierInvoiceLine { sku: sku(42), qty: 12, unit_cost: money(40000) }];
     let (_, d) = match_invoice(&p, &split, money(960_000), &Tolerance::default());
-    assert_eq!(
-        d,
-        vec![InvoiceDifference {
-            kind: InvoiceDifferenceKind::Quantity,
-            sku: Some(sku(42)),
-            invoiced: 24,
-            expected: 12
-        }]
-    );
-    assert!(check_invoice_lines(&[SupplierInvoiceLine {
-        sku: sku(42),
-        qty: 0,
-        unit_cost: money(1)
-    }])
-    .is_err());
-    assert!(check_invoice_lines(&[SupplierInvoiceLine {
-        sku: sku(42),
-        qty: u32::MAX,
-        unit_cost: money(1)
-    }])
-    .is_err());
+    assert_eq!(d, vec![InvoiceDifference { kind: InvoiceDifferenceKind::Quantity, sku: Some(sku(42)), invoiced: 24, expected: 12 }]);
+    assert!(check_invoice_lines(&[SupplierInvoiceLine { sku: sku(42), qty: 0, unit_cost: money(1) }]).is_err());
+    assert!(check_invoice_lines(&[SupplierInvoiceLine { sku: sku(42), qty: u32::MAX, unit_cost: money(1) }]).is_err());
 }
 
 #[test]
@@ -341,21 +151,9 @@ fn failed_units_are_not_payable() {
     let mut p = received();
     p.lines[0].accepted = 11;
     p.lines[0].rejected = 1;
-    let lines = [SupplierInvoiceLine {
-        sku: sku(42),
-        qty: 12,
-        unit_cost: money(40000),
-    }];
+    let lines = [SupplierInvoiceLine { sku: sku(42), qty: 12, unit_cost: money(40000) }];
     let (_, d) = match_invoice(&p, &lines, money(480_000), &Tolerance::default());
-    assert_eq!(
-        d[0],
-        InvoiceDifference {
-            kind: InvoiceDifferenceKind::Quantity,
-            sku: Some(sku(42)),
-            invoiced: 12,
-            expected: 11
-        }
-    );
+    assert_eq!(d[0], InvoiceDifference { kind: InvoiceDifferenceKind::Quantity, sku: Some(sku(42)), invoiced: 12, expected: 11 });
 }
 
 #[test]
@@ -397,27 +195,8 @@ fn the_received_value_counts_only_units_received_and_not_yet_invoiced() {
     let mut p = received();
     p.lines[0].accepted = 11;
     // 12 billed for 11 received (within a 1-unit tolerance), at a dearer cost: 11 at the order's.
-    let lines = [
-        SupplierInvoiceLine {
-            sku: sku(42),
-            qty: 12,
-            unit_cost: money(41000),
-        },
-        SupplierInvoiceLine {
-            sku: sku(99),
-            qty: 1,
-            unit_cost: money(5),
-        },
-    ];
-    assert_eq!(
-        received_value(&p, &lines),
-        money(11 * 40000),
-        "not the 12th, not the SKU never ordered"
-    );
+    let lines = [SupplierInvoiceLine { sku: sku(42), qty: 12, unit_cost: money(41000) }, SupplierInvoiceLine { sku: sku(99), qty: 1, unit_cost: money(5) }];
+    assert_eq!(received_value(&p, &lines), money(11 * 40000), "not the 12th, not the SKU never ordered");
     invoiced(&mut p, &lines);
-    assert_eq!(
-        received_value(&p, &lines[..1]),
-        money(0),
-        "invoiced already"
-    );
+    assert_eq!(received_value(&p, &lines[..1]), money(0), "invoiced already");
 }

@@ -1,10 +1,7 @@
 //! HQ's supplier routes: onboarding, documents, the supplier-API credential and contract prices.
 
+use super::{check_terms, store, valid_id, Document, PriceTerms, SupplierStep, Supplier, SupplierError, SupplierPrice, SupplierState, MAX_DOCUMENTS};
 use super::submissions::{self, Submission, SubmissionDecision, SubmissionState, Submitted};
-use super::{
-    check_terms, store, valid_id, Document, PriceTerms, Supplier, SupplierError, SupplierPrice,
-    SupplierState, SupplierStep, MAX_DOCUMENTS,
-};
 use crate::auth::{hash_token, Admin, Reader, SupplierCaller};
 use crate::http::check_text;
 use crate::http::error::ApiError;
@@ -25,10 +22,7 @@ impl From<SupplierError> for ApiError {
         let detail = e.to_string();
         match e {
             SupplierError::NotFound(what) => ApiError::NotFound(what),
-            SupplierError::Duplicate(_) => ApiError::Conflict {
-                slug: "duplicate",
-                detail,
-            },
+            SupplierError::Duplicate(_) => ApiError::Conflict { slug: "duplicate", detail },
             SupplierError::Refused(_) => ApiError::unprocessable("supplier-refused", detail),
             SupplierError::Db(e) => e.into(),
         }
@@ -69,61 +63,33 @@ fn check_details(name: &str, contact: &str, documents: &[Document]) -> Result<()
     check_text("name", name, 200)?;
     check_text("contact", contact, 300)?;
     if documents.len() > MAX_DOCUMENTS {
-        return Err(ApiError::unprocessable(
-            "invalid-field",
-            format!("documents: at most {MAX_DOCUMENTS}"),
-        ));
+        return Err(ApiError::unprocessable("invalid-field", format!("documents: at most {MAX_DOCUMENTS}")));
     }
-    documents
-        .iter()
-        .try_for_each(|d| check_text("documents.reference", &d.reference, 100))
+    documents.iter().try_for_each(|d| check_text("documents.reference", &d.reference, 100))
 }
 
 fn check_id(id: &str) -> Result<(), ApiError> {
     if valid_id(id) {
         Ok(())
     } else {
-        Err(ApiError::unprocessable(
-            "invalid-field",
-            "id: 2 to 32 capital letters, digits or '-'",
-        ))
+        Err(ApiError::unprocessable("invalid-field", "id: 2 to 32 capital letters, digits or '-'"))
     }
 }
 
 /// A supplier as HQ first enters it: a draft, with what documents there are so far.
 #[utoipa::path(post, path = "/api/v1/suppliers", params(doc::IdempotencyKey), request_body = NewSupplier,
     responses((status = 201, body = Supplier), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unavailable), tag = "suppliers")]
-pub async fn create(
-    _: Admin,
-    State(state): State<AppState>,
-    key: Keyed,
-    Json(body): Json<NewSupplier>,
-) -> Result<Response, ApiError> {
+pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Json(body): Json<NewSupplier>) -> Result<Response, ApiError> {
     check_id(&body.id)?;
     check_details(&body.name, &body.contact, &body.documents)?;
     let request = key.fingerprint(&body)?;
     let now = now_ms();
     keyed_write(&state, request, StatusCode::CREATED, move |tx| {
-        if !store::insert(
-            tx,
-            &body.id,
-            &body.name,
-            &body.contact,
-            &body.documents,
-            now,
-        )? {
+        if !store::insert(tx, &body.id, &body.name, &body.contact, &body.documents, now)? {
             return Err(SupplierError::Duplicate(format!("supplier {}", body.id)));
         }
-        crate::audit::store::append(
-            tx,
-            now,
-            "admin",
-            "supplier_created",
-            &format!("supplier:{}", body.id),
-            &serde_json::json!({ "name": body.name }),
-        )?;
-        store::load(tx, &body.id, false)?
-            .ok_or_else(|| SupplierError::NotFound(format!("supplier {}", body.id)))
+        crate::audit::store::append(tx, now, "admin", "supplier_created", &format!("supplier:{}", body.id), &serde_json::json!({ "name": body.name }))?;
+        store::load(tx, &body.id, false)?.ok_or_else(|| SupplierError::NotFound(format!("supplier {}", body.id)))
     })
     .await
 }
@@ -138,21 +104,12 @@ pub struct SuppliersQuery {
 
 #[utoipa::path(get, path = "/api/v1/suppliers", params(SuppliersQuery),
     responses((status = 200, body = Vec<Supplier>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "suppliers")]
-pub async fn list(
-    _: Reader,
-    State(state): State<AppState>,
-    Query(q): Query<SuppliersQuery>,
-) -> Result<Json<Vec<Supplier>>, ApiError> {
+pub async fn list(_: Reader, State(state): State<AppState>, Query(q): Query<SuppliersQuery>) -> Result<Json<Vec<Supplier>>, ApiError> {
     let filter = match q.state.as_deref() {
-        Some(raw) => Some(
-            SupplierState::parse(raw)
-                .ok_or_else(|| ApiError::BadRequest(format!("unknown state {raw}")))?,
-        ),
+        Some(raw) => Some(SupplierState::parse(raw).ok_or_else(|| ApiError::BadRequest(format!("unknown state {raw}")))?),
         None => None,
     };
-    Ok(Json(
-        state.db.read(move |tx| store::list(tx, filter)).await?,
-    ))
+    Ok(Json(state.db.read(move |tx| store::list(tx, filter)).await?))
 }
 
 fn found(id: &str, s: Option<Supplier>) -> Result<Supplier, SupplierError> {
@@ -161,32 +118,17 @@ fn found(id: &str, s: Option<Supplier>) -> Result<Supplier, SupplierError> {
 
 #[utoipa::path(get, path = "/api/v1/suppliers/{id}", params(("id" = String, Path, description = "The supplier's code", pattern = "^[A-Z0-9-]{2,32}$")),
     responses((status = 200, body = Supplier), doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "suppliers")]
-pub async fn get(
-    _: Reader,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Supplier>, ApiError> {
-    let s = state
-        .db
-        .read(move |tx| -> Result<_, SupplierError> { found(&id, store::load(tx, &id, false)?) })
-        .await?;
+pub async fn get(_: Reader, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Supplier>, ApiError> {
+    let s = state.db.read(move |tx| -> Result<_, SupplierError> { found(&id, store::load(tx, &id, false)?) }).await?;
     Ok(Json(s))
 }
 
 #[utoipa::path(put, path = "/api/v1/suppliers/{id}", params(("id" = String, Path, description = "The supplier's code", pattern = "^[A-Z0-9-]{2,32}$")), request_body = SupplierEdit,
     responses((status = 200, body = Supplier), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "suppliers")]
-pub async fn edit(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Json(body): Json<SupplierEdit>,
-) -> Result<Json<Supplier>, ApiError> {
+pub async fn edit(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Json(body): Json<SupplierEdit>) -> Result<Json<Supplier>, ApiError> {
     check_details(&body.name, &body.contact, &body.documents)?;
     if body.payment_terms_days.is_some_and(|d| d > 365) {
-        return Err(ApiError::unprocessable(
-            "invalid-field",
-            "payment_terms_days: 0 to 365",
-        ));
+        return Err(ApiError::unprocessable("invalid-field", "payment_terms_days: 0 to 365"));
     }
     let now = now_ms();
     let s = state
@@ -195,21 +137,10 @@ pub async fn edit(
             if s.state == SupplierState::Exited {
                 return Err(SupplierError::Refused(format!("supplier {id} has exited")));
             }
-            (s.name, s.contact, s.documents) = (
-                body.name.clone(),
-                body.contact.clone(),
-                body.documents.clone(),
-            );
+            (s.name, s.contact, s.documents) = (body.name.clone(), body.contact.clone(), body.documents.clone());
             s.payment_terms_days = body.payment_terms_days.unwrap_or(s.payment_terms_days);
             store::save(tx, &s, now)?;
-            crate::audit::store::append(
-                tx,
-                now,
-                "admin",
-                "supplier_edited",
-                &format!("supplier:{id}"),
-                &serde_json::json!({ "documents": s.documents.len() }),
-            )?;
+            crate::audit::store::append(tx, now, "admin", "supplier_edited", &format!("supplier:{id}"), &serde_json::json!({ "documents": s.documents.len() }))?;
             found(&id, store::load(tx, &id, false)?)
         })
         .await?;
@@ -247,35 +178,16 @@ pub struct CredentialSet {
 /// before it, which stops working at once).
 #[utoipa::path(put, path = "/api/v1/suppliers/{id}/credential", params(("id" = String, Path, description = "The supplier's code", pattern = "^[A-Z0-9-]{2,32}$"), doc::IdempotencyKey), request_body = NewCredential,
     responses((status = 200, body = CredentialSet), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "suppliers")]
-pub async fn set_credential(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    key: Keyed,
-    Json(body): Json<NewCredential>,
-) -> Result<Response, ApiError> {
-    if !((24..=256).contains(&body.token.len()) && body.token.bytes().all(|b| b.is_ascii_graphic()))
-    {
-        return Err(ApiError::unprocessable(
-            "weak-token",
-            "token must have 24 to 256 visible ASCII characters",
-        ));
+pub async fn set_credential(_: Admin, State(state): State<AppState>, Path(id): Path<String>, key: Keyed, Json(body): Json<NewCredential>) -> Result<Response, ApiError> {
+    if !((24..=256).contains(&body.token.len()) && body.token.bytes().all(|b| b.is_ascii_graphic())) {
+        return Err(ApiError::unprocessable("weak-token", "token must have 24 to 256 visible ASCII characters"));
     }
     check_text("reason", &body.reason, 300)?;
     // A credential is one party's: never HQ's tokens, never an edge's.
     let auth = &state.settings.auth;
-    let hq = [
-        auth.admin_token.expose_secret(),
-        auth.read_token.expose_secret(),
-    ];
-    if hq
-        .iter()
-        .any(|t| tote_shared::runtime::secrets::same_secret(&body.token, t))
-    {
-        return Err(ApiError::unprocessable(
-            "weak-token",
-            "token must not be one of HQ's tokens",
-        ));
+    let hq = [auth.admin_token.expose_secret(), auth.read_token.expose_secret()];
+    if hq.iter().any(|t| tote_shared::runtime::secrets::same_secret(&body.token, t)) {
+        return Err(ApiError::unprocessable("weak-token", "token must not be one of HQ's tokens"));
     }
     let request = key.fingerprint(&body)?;
     let (hash, reason, now) = (hash_token(&body.token), body.reason, now_ms());
@@ -284,23 +196,11 @@ pub async fn set_credential(
         if s.state == SupplierState::Exited {
             return Err(SupplierError::Refused(format!("supplier {id} has exited")));
         }
-        if crate::warehouses::store::by_token(tx, &hash)?.is_some()
-            || !store::set_token(tx, &id, Some(&hash), now)?
-        {
+        if crate::warehouses::store::by_token(tx, &hash)?.is_some() || !store::set_token(tx, &id, Some(&hash), now)? {
             return Err(SupplierError::Duplicate("that credential".into()));
         }
-        let audit_id = crate::audit::store::append(
-            tx,
-            now,
-            "admin",
-            "supplier_credential_set",
-            &format!("supplier:{id}"),
-            &serde_json::json!({ "reason": reason }),
-        )?;
-        Ok(CredentialSet {
-            supplier: id.clone(),
-            audit_id,
-        })
+        let audit_id = crate::audit::store::append(tx, now, "admin", "supplier_credential_set", &format!("supplier:{id}"), &serde_json::json!({ "reason": reason }))?;
+        Ok(CredentialSet { supplier: id.clone(), audit_id })
     })
     .await
 }
@@ -316,12 +216,7 @@ pub struct NewPrice {
 /// earlier entries from then on; they stay as history.
 #[utoipa::path(post, path = "/api/v1/suppliers/{id}/prices", params(("id" = String, Path, description = "The supplier's code", pattern = "^[A-Z0-9-]{2,32}$")), request_body = NewPrice,
     responses((status = 201, body = SupplierPrice), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Unavailable), tag = "suppliers")]
-pub async fn add_price(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Json(body): Json<NewPrice>,
-) -> Result<(StatusCode, Json<SupplierPrice>), ApiError> {
+pub async fn add_price(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Json(body): Json<NewPrice>) -> Result<(StatusCode, Json<SupplierPrice>), ApiError> {
     check_text("supplier_sku", &body.terms.supplier_sku, 100)?;
     check_terms(&body.terms)?;
     let now = now_ms();
@@ -335,21 +230,8 @@ pub async fn add_price(
                 return Err(SupplierError::NotFound(format!("SKU {}", body.sku)));
             }
             let price_id = store::insert_price(tx, &id, &body.sku, &body.terms, now)?;
-            crate::audit::store::append(
-                tx,
-                now,
-                "admin",
-                "supplier_price_added",
-                &format!("supplier:{id}"),
-                &serde_json::json!({ "sku": body.sku, "price": price_id }),
-            )?;
-            Ok(SupplierPrice {
-                id: price_id,
-                supplier: id.clone(),
-                sku: body.sku.clone(),
-                terms: body.terms.clone(),
-                created_ms: now,
-            })
+            crate::audit::store::append(tx, now, "admin", "supplier_price_added", &format!("supplier:{id}"), &serde_json::json!({ "sku": body.sku, "price": price_id }))?;
+            Ok(SupplierPrice { id: price_id, supplier: id.clone(), sku: body.sku.clone(), terms: body.terms.clone(), created_ms: now })
         })
         .await?;
     Ok((StatusCode::CREATED, Json(price)))
@@ -367,18 +249,8 @@ pub struct PricesQuery {
 /// The supplier's price entries, newest first (the history).
 #[utoipa::path(get, path = "/api/v1/suppliers/{id}/prices", params(("id" = String, Path, description = "The supplier's code", pattern = "^[A-Z0-9-]{2,32}$"), PricesQuery),
     responses((status = 200, body = Vec<SupplierPrice>), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "suppliers")]
-pub async fn prices(
-    _: Reader,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<PricesQuery>,
-) -> Result<Json<Vec<SupplierPrice>>, ApiError> {
-    let sku = q
-        .sku
-        .as_deref()
-        .map(Sku::parse)
-        .transpose()
-        .map_err(|e| ApiError::BadRequest(format!("sku: {e}")))?;
+pub async fn prices(_: Reader, State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<PricesQuery>) -> Result<Json<Vec<SupplierPrice>>, ApiError> {
+    let sku = q.sku.as_deref().map(Sku::parse).transpose().map_err(|e| ApiError::BadRequest(format!("sku: {e}")))?;
     let prices = state
         .db
         .read(move |tx| -> Result<_, SupplierError> {
@@ -403,23 +275,16 @@ pub struct NewSubmission {
     pub submitted: Submitted,
 }
 
+
 /// The supplier submits a price list (new terms for SKUs we carry) or an item it offers; HQ
 /// decides. Nothing takes effect before.
 #[utoipa::path(post, path = "/api/v1/supplier/submissions", params(doc::RequiredIdempotencyKey), request_body = NewSubmission, security(("supplier" = [])),
     responses((status = 201, body = Submission), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unavailable), tag = "supplier-api")]
-pub async fn submit(
-    SupplierCaller(me): SupplierCaller,
-    State(state): State<AppState>,
-    key: Keyed,
-    Json(body): Json<NewSubmission>,
-) -> Result<Response, ApiError> {
+pub async fn submit(SupplierCaller(me): SupplierCaller, State(state): State<AppState>, key: Keyed, Json(body): Json<NewSubmission>) -> Result<Response, ApiError> {
     let request = key.required(&body)?;
     crate::http::check_reference(&body.reference)?;
     let now = now_ms();
-    keyed_write(&state, Some(request), StatusCode::CREATED, move |tx| {
-        submissions::submit(tx, &me, &body.reference, &body.submitted, now)
-    })
-    .await
+    keyed_write(&state, Some(request), StatusCode::CREATED, move |tx| submissions::submit(tx, &me, &body.reference, &body.submitted, now)).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -447,23 +312,14 @@ pub struct SubmissionsQuery {
     pub limit: Option<u32>,
 }
 
-fn submission_filter(
-    state: Option<&str>,
-    limit: Option<u32>,
-) -> Result<(Option<SubmissionState>, u32), ApiError> {
+fn submission_filter(state: Option<&str>, limit: Option<u32>) -> Result<(Option<SubmissionState>, u32), ApiError> {
     let state = match state {
         None => None,
-        Some(raw) => Some(SubmissionState::parse(raw).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "state must be pending, accepted or rejected, not {raw:?}"
-            ))
-        })?),
+        Some(raw) => Some(SubmissionState::parse(raw).ok_or_else(|| ApiError::BadRequest(format!("state must be pending, accepted or rejected, not {raw:?}")))?),
     };
     let limit = limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 1000".into(),
-        ));
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
     }
     Ok((state, limit))
 }
@@ -471,57 +327,28 @@ fn submission_filter(
 /// The caller's own submissions, newest first.
 #[utoipa::path(get, path = "/api/v1/supplier/submissions", params(MySubmissionsQuery), security(("supplier" = [])),
     responses((status = 200, body = Vec<Submission>), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "supplier-api")]
-pub async fn my_submissions(
-    SupplierCaller(me): SupplierCaller,
-    State(state): State<AppState>,
-    Query(q): Query<MySubmissionsQuery>,
-) -> Result<Json<Vec<Submission>>, ApiError> {
+pub async fn my_submissions(SupplierCaller(me): SupplierCaller, State(state): State<AppState>, Query(q): Query<MySubmissionsQuery>) -> Result<Json<Vec<Submission>>, ApiError> {
     let (filter, limit) = submission_filter(q.state.as_deref(), q.limit)?;
-    Ok(Json(
-        state
-            .db
-            .read(move |tx| store::submissions(tx, Some(&me), filter, limit))
-            .await?,
-    ))
+    Ok(Json(state.db.read(move |tx| store::submissions(tx, Some(&me), filter, limit)).await?))
 }
 
 /// What suppliers submitted, newest first (`state=pending`: the buyer's queue).
 #[utoipa::path(get, path = "/api/v1/supplier-submissions", params(SubmissionsQuery),
     responses((status = 200, body = Vec<Submission>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "suppliers")]
-pub async fn submissions(
-    _: Reader,
-    State(state): State<AppState>,
-    Query(q): Query<SubmissionsQuery>,
-) -> Result<Json<Vec<Submission>>, ApiError> {
+pub async fn submissions(_: Reader, State(state): State<AppState>, Query(q): Query<SubmissionsQuery>) -> Result<Json<Vec<Submission>>, ApiError> {
     let (filter, limit) = submission_filter(q.state.as_deref(), q.limit)?;
     if q.supplier.as_deref().is_some_and(|id| !super::valid_id(id)) {
-        return Err(ApiError::BadRequest(
-            "supplier: 2 to 32 capital letters, digits or '-'".into(),
-        ));
+        return Err(ApiError::BadRequest("supplier: 2 to 32 capital letters, digits or '-'".into()));
     }
     let supplier = q.supplier;
-    Ok(Json(
-        state
-            .db
-            .read(move |tx| store::submissions(tx, supplier.as_deref(), filter, limit))
-            .await?,
-    ))
+    Ok(Json(state.db.read(move |tx| store::submissions(tx, supplier.as_deref(), filter, limit)).await?))
 }
 
 /// HQ accepts or rejects a pending submission (an item is accepted with its listing).
 #[utoipa::path(post, path = "/api/v1/supplier-submissions/{id}/decision", params(doc::PathId), request_body = SubmissionDecision,
     responses((status = 200, body = Submission), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unavailable), tag = "suppliers")]
-pub async fn decide_submission(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<u64>,
-    Json(body): Json<SubmissionDecision>,
-) -> Result<Json<Submission>, ApiError> {
+pub async fn decide_submission(_: Admin, State(state): State<AppState>, Path(id): Path<u64>, Json(body): Json<SubmissionDecision>) -> Result<Json<Submission>, ApiError> {
     check_text("note", &body.note, 300)?;
     let now = now_ms();
-    Ok(Json(
-        state
-            .write(move |tx| submissions::decide(tx, id, &body, now))
-            .await?,
-    ))
+    Ok(Json(state.write(move |tx| submissions::decide(tx, id, &body, now)).await?))
 }

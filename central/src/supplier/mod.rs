@@ -73,8 +73,7 @@ pub struct Document {
 }
 
 /// The documents a supplier must have, unexpired, to be submitted for approval.
-pub const REQUIRED_DOCUMENTS: [DocumentKind; 2] =
-    [DocumentKind::BusinessLicence, DocumentKind::BankAccount];
+pub const REQUIRED_DOCUMENTS: [DocumentKind; 2] = [DocumentKind::BusinessLicence, DocumentKind::BankAccount];
 /// Most documents one supplier may carry.
 pub const MAX_DOCUMENTS: usize = 20;
 
@@ -146,15 +145,8 @@ pub struct SupplierPrice {
 
 /// Takes an onboarding step (its rules in `next_state`): saved, audited and journalled;
 /// exiting also ends the API credential. Returns the supplier as it is now.
-pub fn take_step(
-    tx: &mut dyn Tx,
-    id: &str,
-    step: SupplierStep,
-    reason: Option<&str>,
-    now_ms: i64,
-) -> Result<Supplier, SupplierError> {
-    let mut s = store::load(tx, id, true)?
-        .ok_or_else(|| SupplierError::NotFound(format!("supplier {id}")))?;
+pub fn take_step(tx: &mut dyn Tx, id: &str, step: SupplierStep, reason: Option<&str>, now_ms: i64) -> Result<Supplier, SupplierError> {
+    let mut s = store::load(tx, id, true)?.ok_or_else(|| SupplierError::NotFound(format!("supplier {id}")))?;
     let from = s.state;
     s.state = next_state(from, step, &s.documents, reason, now_ms)?;
     if let Some(reason) = reason {
@@ -164,21 +156,9 @@ pub fn take_step(
     if s.state == SupplierState::Exited {
         store::set_token(tx, id, None, now_ms)?;
     }
-    let detail =
-        serde_json::json!({ "from": from.as_str(), "to": s.state.as_str(), "reason": reason });
-    crate::audit::store::append(
-        tx,
-        now_ms,
-        "admin",
-        &format!("supplier_{}", step.as_str()),
-        &format!("supplier:{id}"),
-        &detail,
-    )?;
-    let event = BusinessEvent::SupplierStateChanged {
-        supplier: id.to_owned(),
-        from: from.as_str().into(),
-        to: s.state.as_str().into(),
-    };
+    let detail = serde_json::json!({ "from": from.as_str(), "to": s.state.as_str(), "reason": reason });
+    crate::audit::store::append(tx, now_ms, "admin", &format!("supplier_{}", step.as_str()), &format!("supplier:{id}"), &detail)?;
+    let event = BusinessEvent::SupplierStateChanged { supplier: id.to_owned(), from: from.as_str().into(), to: s.state.as_str().into() };
     journal::store::append(tx, &event, now_ms)?;
     store::load(tx, id, false)?.ok_or_else(|| SupplierError::NotFound(format!("supplier {id}")))
 }
@@ -200,40 +180,22 @@ pub enum SupplierError {
 
 /// A supplier code: 2 to 32 capital letters, digits or '-'.
 pub fn valid_id(id: &str) -> bool {
-    (2..=32).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+    (2..=32).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// The state `step` leads to from `from`, or why it cannot be taken. Submitting needs the
 /// required documents, unexpired at `now_ms`; sending back, suspending and exiting need a reason.
-pub fn next_state(
-    from: SupplierState,
-    step: SupplierStep,
-    documents: &[Document],
-    reason: Option<&str>,
-    now_ms: i64,
-) -> Result<SupplierState, SupplierError> {
+pub fn next_state(from: SupplierState, step: SupplierStep, documents: &[Document], reason: Option<&str>, now_ms: i64) -> Result<SupplierState, SupplierError> {
     use SupplierState as S;
-    let needs_reason = matches!(
-        step,
-        SupplierStep::SendBack | SupplierStep::Suspend | SupplierStep::Exit
-    );
+    let needs_reason = matches!(step, SupplierStep::SendBack | SupplierStep::Suspend | SupplierStep::Exit);
     if needs_reason && reason.is_none_or(|r| r.trim().is_empty()) {
-        return Err(SupplierError::Refused(format!(
-            "{}: say why (reason)",
-            step.as_str()
-        )));
+        return Err(SupplierError::Refused(format!("{}: say why (reason)", step.as_str())));
     }
     let to = match (from, step) {
         (S::Draft, SupplierStep::Submit) => {
             let missing = missing_documents(documents, now_ms);
             if !missing.is_empty() {
-                return Err(SupplierError::Refused(format!(
-                    "submit: missing or expired documents: {}",
-                    missing.join(", ")
-                )));
+                return Err(SupplierError::Refused(format!("submit: missing or expired documents: {}", missing.join(", "))));
             }
             S::Pending
         }
@@ -241,10 +203,7 @@ pub fn next_state(
             // The documents may have been edited since they were submitted.
             let missing = missing_documents(documents, now_ms);
             if !missing.is_empty() {
-                return Err(SupplierError::Refused(format!(
-                    "approve: missing or expired documents: {}",
-                    missing.join(", ")
-                )));
+                return Err(SupplierError::Refused(format!("approve: missing or expired documents: {}", missing.join(", "))));
             }
             S::Approved
         }
@@ -252,13 +211,7 @@ pub fn next_state(
         (S::Approved, SupplierStep::Suspend) => S::Suspended,
         (S::Suspended, SupplierStep::Reinstate) => S::Approved,
         (from, SupplierStep::Exit) if from != S::Exited => S::Exited,
-        (from, step) => {
-            return Err(SupplierError::Refused(format!(
-                "a {} supplier cannot {}",
-                from.as_str(),
-                step.as_str()
-            )))
-        }
+        (from, step) => return Err(SupplierError::Refused(format!("a {} supplier cannot {}", from.as_str(), step.as_str()))),
     };
     Ok(to)
 }
@@ -267,11 +220,7 @@ pub fn next_state(
 pub fn missing_documents(documents: &[Document], now_ms: i64) -> Vec<&'static str> {
     REQUIRED_DOCUMENTS
         .iter()
-        .filter(|kind| {
-            !documents
-                .iter()
-                .any(|d| d.kind == **kind && d.expires_ms.is_none_or(|e| e > now_ms))
-        })
+        .filter(|kind| !documents.iter().any(|d| d.kind == **kind && d.expires_ms.is_none_or(|e| e > now_ms)))
         .map(|kind| match kind {
             DocumentKind::BusinessLicence => "business_licence",
             DocumentKind::BankAccount => "bank_account",
@@ -306,10 +255,7 @@ pub fn check_terms(t: &PriceTerms) -> Result<(), SupplierError> {
     if t.breaks.len() > 10 {
         return refuse("at most 10 price breaks");
     }
-    if t.valid_until_ms
-        .is_some_and(|until| until <= t.valid_from_ms)
-        || t.valid_from_ms < 0
-    {
+    if t.valid_until_ms.is_some_and(|until| until <= t.valid_from_ms) || t.valid_from_ms < 0 {
         return refuse("valid_until_ms must be after valid_from_ms");
     }
     let mut last = (0u32, t.cost);
@@ -327,12 +273,7 @@ pub fn check_terms(t: &PriceTerms) -> Result<(), SupplierError> {
 
 /// The unit cost of `qty` units under `terms`: the highest break the quantity reaches.
 pub fn unit_cost(terms: &PriceTerms, qty: u32) -> Money {
-    terms
-        .breaks
-        .iter()
-        .rev()
-        .find(|b| qty >= b.min_qty)
-        .map_or(terms.cost, |b| b.cost)
+    terms.breaks.iter().rev().find(|b| qty >= b.min_qty).map_or(terms.cost, |b| b.cost)
 }
 
 /// Whether `terms` are in force at `at_ms`.
@@ -354,16 +295,7 @@ mod tests {
             cost: money(40000),
             moq: 6,
             lead_time_days: 7,
-            breaks: vec![
-                PriceBreak {
-                    min_qty: 24,
-                    cost: money(38000),
-                },
-                PriceBreak {
-                    min_qty: 100,
-                    cost: money(36000),
-                },
-            ],
+            breaks: vec![PriceBreak { min_qty: 24, cost: money(38000) }, PriceBreak { min_qty: 100, cost: money(36000) }],
             valid_from_ms: 1000,
             valid_until_ms: Some(5000),
         }
@@ -377,9 +309,7 @@ mod tests {
         assert_eq!(unit_cost(&t, 24), money(38000));
         assert_eq!(unit_cost(&t, 500), money(36000));
         assert!(check_terms(&t).is_ok());
-        assert!(
-            in_force(&t, 1000) && in_force(&t, 4999) && !in_force(&t, 5000) && !in_force(&t, 999)
-        );
+        assert!(in_force(&t, 1000) && in_force(&t, 4999) && !in_force(&t, 5000) && !in_force(&t, 999));
     }
 
     #[test]
@@ -401,97 +331,19 @@ mod tests {
     #[test]
     fn onboarding_needs_unexpired_documents_and_reasons() {
         use SupplierState as S;
-        let licence = Document {
-            kind: DocumentKind::BusinessLicence,
-            reference: "91310000".into(),
-            expires_ms: Some(10_000),
-        };
-        let bank = Document {
-            kind: DocumentKind::BankAccount,
-            reference: "6222".into(),
-            expires_ms: None,
-        };
-        assert!(
-            next_state(
-                S::Draft,
-                SupplierStep::Submit,
-                std::slice::from_ref(&licence),
-                None,
-                0
-            )
-            .is_err(),
-            "no bank account"
-        );
-        assert!(
-            next_state(
-                S::Draft,
-                SupplierStep::Submit,
-                &[licence.clone(), bank.clone()],
-                None,
-                10_000
-            )
-            .is_err(),
-            "the licence expired"
-        );
-        assert_eq!(
-            next_state(
-                S::Draft,
-                SupplierStep::Submit,
-                &[licence.clone(), bank.clone()],
-                None,
-                0
-            )
-            .expect("submit"),
-            S::Pending
-        );
-        assert!(
-            next_state(S::Pending, SupplierStep::Approve, &[], None, 0).is_err(),
-            "documents removed after submitting"
-        );
-        assert_eq!(
-            next_state(
-                S::Pending,
-                SupplierStep::Approve,
-                &[licence.clone(), bank.clone()],
-                None,
-                0
-            )
-            .expect("approve"),
-            S::Approved
-        );
-        assert!(
-            next_state(S::Approved, SupplierStep::Suspend, &[], None, 0).is_err(),
-            "no reason"
-        );
-        assert_eq!(
-            next_state(
-                S::Approved,
-                SupplierStep::Suspend,
-                &[],
-                Some("late twice"),
-                0
-            )
-            .expect("suspend"),
-            S::Suspended
-        );
-        assert_eq!(
-            next_state(S::Suspended, SupplierStep::Reinstate, &[], None, 0).expect("reinstate"),
-            S::Approved
-        );
-        assert!(
-            next_state(S::Draft, SupplierStep::Approve, &[], None, 0).is_err(),
-            "approval skips nothing"
-        );
-        assert_eq!(
-            next_state(S::Draft, SupplierStep::Exit, &[], Some("never signed"), 0).expect("exit"),
-            S::Exited
-        );
+        let licence = Document { kind: DocumentKind::BusinessLicence, reference: "91310000".into(), expires_ms: Some(10_000) };
+        let bank = Document { kind: DocumentKind::BankAccount, reference: "6222".into(), expires_ms: None };
+        assert!(next_state(S::Draft, SupplierStep::Submit, std::slice::from_ref(&licence), None, 0).is_err(), "no bank account");
+        assert!(next_state(S::Draft, SupplierStep::Submit, &[licence.clone(), bank.clone()], None, 10_000).is_err(), "the licence expired");
+        assert_eq!(next_state(S::Draft, SupplierStep::Submit, &[licence.clone(), bank.clone()], None, 0).expect("submit"), S::Pending);
+        assert!(next_state(S::Pending, SupplierStep::Approve, &[], None, 0).is_err(), "documents removed after submitting");
+        assert_eq!(next_state(S::Pending, SupplierStep::Approve, &[licence.clone(), bank.clone()], None, 0).expect("approve"), S::Approved);
+        assert!(next_state(S::Approved, SupplierStep::Suspend, &[], None, 0).is_err(), "no reason");
+        assert_eq!(next_state(S::Approved, SupplierStep::Suspend, &[], Some("late twice"), 0).expect("suspend"), S::Suspended);
+        assert_eq!(next_state(S::Suspended, SupplierStep::Reinstate, &[], None, 0).expect("reinstate"), S::Approved);
+        assert!(next_state(S::Draft, SupplierStep::Approve, &[], None, 0).is_err(), "approval skips nothing");
+        assert_eq!(next_state(S::Draft, SupplierStep::Exit, &[], Some("never signed"), 0).expect("exit"), S::Exited);
         assert!(next_state(S::Exited, SupplierStep::Exit, &[], Some("again"), 0).is_err());
-        assert!(
-            may_order(S::Approved)
-                && !may_order(S::Suspended)
-                && may_use_api(S::Suspended)
-                && !may_use_api(S::Exited)
-        );
+        assert!(may_order(S::Approved) && !may_order(S::Suspended) && may_use_api(S::Suspended) && !may_use_api(S::Exited));
     }
 }

@@ -122,8 +122,7 @@ pub fn check(s: &Submitted) -> Result<(), SupplierError> {
                 if lines[..i].iter().any(|l| l.sku == line.sku) {
                     return refuse(format!("SKU {} is on the list twice", line.sku));
                 }
-                check_terms(&line.terms)
-                    .map_err(|e| SupplierError::Refused(format!("{}: {e}", line.sku)))?;
+                check_terms(&line.terms).map_err(|e| SupplierError::Refused(format!("{}: {e}", line.sku)))?;
                 text("supplier_sku", &line.terms.supplier_sku, 100)?;
             }
             Ok(())
@@ -155,118 +154,50 @@ fn text(field: &str, value: &str, max: usize) -> Result<(), SupplierError> {
 
 /// Submits for HQ: refused when it does not check out, when the supplier has too many waiting
 /// or has used the reference before (decided before anything is written).
-pub fn submit(
-    tx: &mut dyn Tx,
-    supplier: &str,
-    reference: &str,
-    submitted: &Submitted,
-    now_ms: i64,
-) -> Result<Submission, SupplierError> {
+pub fn submit(tx: &mut dyn Tx, supplier: &str, reference: &str, submitted: &Submitted, now_ms: i64) -> Result<Submission, SupplierError> {
     check(submitted)?;
     if store::submission_by_reference(tx, supplier, reference)?.is_some() {
         return Err(SupplierError::Duplicate(format!("submission {reference}")));
     }
     if store::pending_count(tx, supplier)? >= MAX_PENDING as i64 {
-        return Err(SupplierError::Refused(format!(
-            "{MAX_PENDING} submissions are already waiting for HQ"
-        )));
+        return Err(SupplierError::Refused(format!("{MAX_PENDING} submissions are already waiting for HQ")));
     }
     let made = store::insert_submission(tx, supplier, reference, submitted, now_ms)?;
-    crate::audit::store::append(
-        tx,
-        now_ms,
-        &format!("supplier:{supplier}"),
-        "supplier_submitted",
-        &format!("submission:{}", made.id),
-        &serde_json::json!({ "reference": reference }),
-    )?;
+    crate::audit::store::append(tx, now_ms, &format!("supplier:{supplier}"), "supplier_submitted", &format!("submission:{}", made.id), &serde_json::json!({ "reference": reference }))?;
     Ok(made)
 }
 
 /// HQ decides a pending submission. Accepting a price list makes its lines contract prices
 /// (every SKU must be ours); accepting an item creates a draft SKU as `listing` says, with the
 /// supplier's price for it. Everything is checked before anything is written.
-pub fn decide(
-    tx: &mut dyn Tx,
-    id: u64,
-    d: &SubmissionDecision,
-    now_ms: i64,
-) -> Result<Submission, SupplierError> {
-    let found = store::load_submission(tx, id)?
-        .ok_or_else(|| SupplierError::NotFound(format!("submission {id}")))?;
+pub fn decide(tx: &mut dyn Tx, id: u64, d: &SubmissionDecision, now_ms: i64) -> Result<Submission, SupplierError> {
+    let found = store::load_submission(tx, id)?.ok_or_else(|| SupplierError::NotFound(format!("submission {id}")))?;
     if found.state != SubmissionState::Pending {
-        return Err(SupplierError::Refused(format!(
-            "submission {id} is {} already",
-            found.state.as_str()
-        )));
+        return Err(SupplierError::Refused(format!("submission {id} is {} already", found.state.as_str())));
     }
-    let supplier = store::load(tx, &found.supplier, false)?
-        .ok_or_else(|| SupplierError::NotFound(format!("supplier {}", found.supplier)))?;
+    let supplier = store::load(tx, &found.supplier, false)?.ok_or_else(|| SupplierError::NotFound(format!("supplier {}", found.supplier)))?;
     let mut sku = None;
     if d.accept {
         if supplier.state == super::SupplierState::Exited {
-            return Err(SupplierError::Refused(format!(
-                "supplier {} has exited",
-                supplier.id
-            )));
+            return Err(SupplierError::Refused(format!("supplier {} has exited", supplier.id)));
         }
         match (&found.submitted, &d.listing) {
-            (Submitted::PriceList { lines }, None) => {
-                accept_prices(tx, &supplier.id, lines, now_ms)?
-            }
-            (Submitted::Item { item }, Some(listing)) => {
-                sku = Some(accept_item(tx, &supplier.id, item, listing, now_ms)?)
-            }
-            (Submitted::PriceList { .. }, Some(_)) => {
-                return Err(SupplierError::Refused(
-                    "a price list is accepted without a listing".into(),
-                ))
-            }
-            (Submitted::Item { .. }, None) => {
-                return Err(SupplierError::Refused(
-                    "an item is accepted with its listing: sku, spu_id and price".into(),
-                ))
-            }
+            (Submitted::PriceList { lines }, None) => accept_prices(tx, &supplier.id, lines, now_ms)?,
+            (Submitted::Item { item }, Some(listing)) => sku = Some(accept_item(tx, &supplier.id, item, listing, now_ms)?),
+            (Submitted::PriceList { .. }, Some(_)) => return Err(SupplierError::Refused("a price list is accepted without a listing".into())),
+            (Submitted::Item { .. }, None) => return Err(SupplierError::Refused("an item is accepted with its listing: sku, spu_id and price".into())),
         }
     }
-    let state = if d.accept {
-        SubmissionState::Accepted
-    } else {
-        SubmissionState::Rejected
-    };
+    let state = if d.accept { SubmissionState::Accepted } else { SubmissionState::Rejected };
     store::decide_submission(tx, id, state, &d.note, sku.as_ref(), now_ms)?;
-    crate::audit::store::append(
-        tx,
-        now_ms,
-        "admin",
-        "supplier_submission_decided",
-        &format!("submission:{id}"),
-        &serde_json::json!({ "state": state.as_str(), "note": d.note }),
-    )?;
-    Ok(Submission {
-        state,
-        note: Some(d.note.clone()),
-        sku,
-        decided_ms: Some(now_ms),
-        ..found
-    })
+    crate::audit::store::append(tx, now_ms, "admin", "supplier_submission_decided", &format!("submission:{id}"), &serde_json::json!({ "state": state.as_str(), "note": d.note }))?;
+    Ok(Submission { state, note: Some(d.note.clone()), sku, decided_ms: Some(now_ms), ..found })
 }
 
-fn accept_prices(
-    tx: &mut dyn Tx,
-    supplier: &str,
-    lines: &[PriceListLine],
-    now_ms: i64,
-) -> Result<(), SupplierError> {
+fn accept_prices(tx: &mut dyn Tx, supplier: &str, lines: &[PriceListLine], now_ms: i64) -> Result<(), SupplierError> {
     let skus: Vec<&Sku> = lines.iter().map(|l| &l.sku).collect();
-    if let Some(i) = crate::catalog::store::listings(tx, &skus)?
-        .iter()
-        .position(Option::is_none)
-    {
-        return Err(SupplierError::Refused(format!(
-            "SKU {} is not in the catalog",
-            skus[i]
-        )));
+    if let Some(i) = crate::catalog::store::listings(tx, &skus)?.iter().position(Option::is_none) {
+        return Err(SupplierError::Refused(format!("SKU {} is not in the catalog", skus[i])));
     }
     for line in lines {
         store::insert_price(tx, supplier, &line.sku, &line.terms, now_ms)?;
@@ -274,13 +205,7 @@ fn accept_prices(
     Ok(())
 }
 
-fn accept_item(
-    tx: &mut dyn Tx,
-    supplier: &str,
-    item: &OfferedItem,
-    listing: &Listing,
-    now_ms: i64,
-) -> Result<Sku, SupplierError> {
+fn accept_item(tx: &mut dyn Tx, supplier: &str, item: &OfferedItem, listing: &Listing, now_ms: i64) -> Result<Sku, SupplierError> {
     use crate::catalog::{store as catalog, CatalogError, SkuRecord, SkuState};
     let record = SkuRecord {
         sku: listing.sku.clone(),
@@ -299,10 +224,7 @@ fn accept_item(
     catalog::lock_master_data(tx)?;
     // Decided before writing: a failed insert would end a PostgreSQL transaction.
     if catalog::exists(tx, &record.sku)? || catalog::gtin_taken(tx, &record.gtin)? {
-        return Err(SupplierError::Duplicate(format!(
-            "SKU {} or GTIN {}",
-            record.sku, record.gtin
-        )));
+        return Err(SupplierError::Duplicate(format!("SKU {} or GTIN {}", record.sku, record.gtin)));
     }
     let warehouses = crate::edge_sync::commands::stream_warehouses(tx)?;
     catalog::create_sku(tx, &record, &warehouses, now_ms).map_err(|e| match e {
@@ -320,40 +242,17 @@ mod tests {
     use super::*;
 
     fn terms(cost: i64) -> PriceTerms {
-        PriceTerms {
-            supplier_sku: "DH4071".into(),
-            cost: Money::parse(cost).expect("money"),
-            moq: 6,
-            lead_time_days: 7,
-            breaks: vec![],
-            valid_from_ms: 0,
-            valid_until_ms: None,
-        }
+        PriceTerms { supplier_sku: "DH4071".into(), cost: Money::parse(cost).expect("money"), moq: 6, lead_time_days: 7, breaks: vec![], valid_from_ms: 0, valid_until_ms: None }
     }
 
     #[test]
     fn a_price_list_names_each_sku_once_with_valid_terms() {
         let sku = Sku::parse("PEG39-M-WHT-42").expect("sku");
-        let line = PriceListLine {
-            sku: sku.clone(),
-            terms: terms(39_000),
-        };
-        assert!(check(&Submitted::PriceList {
-            lines: vec![line.clone()]
-        })
-        .is_ok());
+        let line = PriceListLine { sku: sku.clone(), terms: terms(39_000) };
+        assert!(check(&Submitted::PriceList { lines: vec![line.clone()] }).is_ok());
         assert!(check(&Submitted::PriceList { lines: vec![] }).is_err());
-        assert!(check(&Submitted::PriceList {
-            lines: vec![line.clone(), line.clone()]
-        })
-        .is_err_and(|e| e.to_string().contains("twice")));
-        let zero_moq = PriceListLine {
-            sku,
-            terms: PriceTerms { moq: 0, ..terms(1) },
-        };
-        assert!(check(&Submitted::PriceList {
-            lines: vec![zero_moq]
-        })
-        .is_err_and(|e| e.to_string().contains("moq")));
+        assert!(check(&Submitted::PriceList { lines: vec![line.clone(), line.clone()] }).is_err_and(|e| e.to_string().contains("twice")));
+        let zero_moq = PriceListLine { sku, terms: PriceTerms { moq: 0, ..terms(1) } };
+        assert!(check(&Submitted::PriceList { lines: vec![zero_moq] }).is_err_and(|e| e.to_string().contains("moq")));
     }
 }

@@ -41,20 +41,12 @@ fn check_edge_token(token: &str) -> Result<(), ApiError> {
     if (24..=256).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_graphic()) {
         return Ok(());
     }
-    Err(ApiError::unprocessable(
-        "weak-token",
-        "edge_token must have 24 to 256 visible ASCII characters",
-    ))
+    Err(ApiError::unprocessable("weak-token", "edge_token must have 24 to 256 visible ASCII characters"))
 }
 
 #[utoipa::path(post, path = "/api/v1/warehouses", request_body = NewWarehouseRequest, params(doc::IdempotencyKey),
     responses((status = 201, body = WarehouseRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unavailable), tag = "warehouses")]
-pub async fn create(
-    _: Admin,
-    State(state): State<AppState>,
-    key: Keyed,
-    Json(req): Json<NewWarehouseRequest>,
-) -> Result<Response, ApiError> {
+pub async fn create(_: Admin, State(state): State<AppState>, key: Keyed, Json(req): Json<NewWarehouseRequest>) -> Result<Response, ApiError> {
     check_text("name", &req.name, 200)?;
     if let Some(city) = &req.city {
         check_text("city", city, 100)?;
@@ -62,52 +54,26 @@ pub async fn create(
     let point = resolve_point(req.location, req.city.as_deref())?;
     check_edge_token(&req.edge_token)?;
     let request = key.fingerprint(&req)?;
-    let new = NewWarehouse {
-        code: req.code,
-        name: req.name,
-        point,
-        token_hash: hash_token(&req.edge_token),
-    };
+    let new = NewWarehouse { code: req.code, name: req.name, point, token_hash: hash_token(&req.edge_token) };
     let now = now_ms();
-    keyed_write(&state, request, StatusCode::CREATED, move |tx| {
-        store::create(tx, &new, now)
-    })
-    .await
+    keyed_write(&state, request, StatusCode::CREATED, move |tx| store::create(tx, &new, now)).await
 }
 
 /// Coordinates sent directly win; else the city table; else a clear 422.
 pub fn resolve_point(location: Option<GeoPoint>, city: Option<&str>) -> Result<GeoPoint, ApiError> {
     match (location, city) {
         (Some(p), _) if p.is_valid() => Ok(p),
-        (Some(_), _) => Err(ApiError::unprocessable(
-            "invalid-location",
-            "location needs lat in -90..90 and lon in -180..180",
-        )),
+        (Some(_), _) => Err(ApiError::unprocessable("invalid-location", "location needs lat in -90..90 and lon in -180..180")),
         (None, Some(city)) if city.chars().count() <= 100 => city_point(city).ok_or_else(|| {
-            ApiError::unprocessable(
-                "unknown-city",
-                format!(
-                    "city {:?} is not known; send location with lat/lon",
-                    city.chars().take(40).collect::<String>()
-                ),
-            )
+            ApiError::unprocessable("unknown-city", format!("city {:?} is not known; send location with lat/lon", city.chars().take(40).collect::<String>()))
         }),
-        (None, Some(_)) => Err(ApiError::unprocessable(
-            "invalid-field",
-            "city must have at most 100 characters",
-        )),
-        (None, None) => Err(ApiError::unprocessable(
-            "missing-location",
-            "send a city or a location",
-        )),
+        (None, Some(_)) => Err(ApiError::unprocessable("invalid-field", "city must have at most 100 characters")),
+        (None, None) => Err(ApiError::unprocessable("missing-location", "send a city or a location")),
     }
 }
 
 #[utoipa::path(get, path = "/api/v1/warehouses", responses((status = 200, body = Vec<WarehouseRecord>), doc::Unauthorized, doc::Unavailable), tag = "warehouses")]
-pub async fn list(
-    _: Reader,
-    State(state): State<AppState>,
-) -> Result<Json<Vec<WarehouseRecord>>, ApiError> {
+pub async fn list(_: Reader, State(state): State<AppState>) -> Result<Json<Vec<WarehouseRecord>>, ApiError> {
     Ok(Json(state.db.read(|tx| store::list(tx)).await?))
 }
 
@@ -138,23 +104,14 @@ pub struct EdgeTokenReplaced {
         doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound,
         (status = 409, description = "`duplicate`: another warehouse has this token", body = doc::ProblemSchema, content_type = "application/problem+json"),
         doc::Unavailable), tag = "warehouses")]
-pub async fn replace_token(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(code): Path<WarehouseCode>,
-    key: Keyed,
-    Json(req): Json<NewEdgeToken>,
-) -> Result<Response, ApiError> {
+pub async fn replace_token(_: Admin, State(state): State<AppState>, Path(code): Path<WarehouseCode>, key: Keyed, Json(req): Json<NewEdgeToken>) -> Result<Response, ApiError> {
     check_edge_token(&req.edge_token)?;
     check_text("reason", &req.reason, 500)?;
     let request = key.fingerprint(&req)?;
     let (hash, reason, now) = (hash_token(&req.edge_token), req.reason, now_ms());
     keyed_write(&state, request, StatusCode::OK, move |tx| {
         let audit_id = store::replace_token(tx, &code, &hash, &reason, "admin", now)?;
-        Ok::<_, super::WarehouseError>(EdgeTokenReplaced {
-            warehouse: code.clone(),
-            audit_id,
-        })
+        Ok::<_, super::WarehouseError>(EdgeTokenReplaced { warehouse: code.clone(), audit_id })
     })
     .await
 }

@@ -42,9 +42,7 @@ impl From<StreamError> for WarehouseError {
     fn from(e: StreamError) -> Self {
         match e {
             // The stream was opened in this very transaction; not finding it is corruption.
-            StreamError::UnknownWarehouse(w) => {
-                WarehouseError::Db(DbError::corrupt(format!("no stream for {w}")))
-            }
+            StreamError::UnknownWarehouse(w) => WarehouseError::Db(DbError::corrupt(format!("no stream for {w}"))),
             StreamError::Db(e) => WarehouseError::Db(e),
         }
     }

@@ -44,9 +44,7 @@ impl Place {
     }
 
     pub async fn open(&self) -> Database {
-        Database::open(&self.settings())
-            .await
-            .expect("open the database")
+        Database::open(&self.settings()).await.expect("open the database")
     }
 
     pub fn sqlite_path(&self) -> Option<PathBuf> {
@@ -68,13 +66,7 @@ pub fn warehouse() -> WarehouseCode {
 /// Opens the place's database and seeds the Pegasus SKU and SH-01.
 pub async fn seeded(place: &Place) -> Database {
     let db = place.open().await;
-    let spu = Spu {
-        id: "PEG39".into(),
-        name: "Pegasus 39".into(),
-        brand: "Nike".into(),
-        category: "Shoes".into(),
-        lot_tracked: false,
-    };
+    let spu = Spu { id: "PEG39".into(), name: "Pegasus 39".into(), brand: "Nike".into(), category: "Shoes".into(), lot_tracked: false };
     let record = SkuRecord {
         sku: sku(),
         spu_id: "PEG39".into(),
@@ -90,12 +82,7 @@ pub async fn seeded(place: &Place) -> Database {
         attributes: Default::default(),
     };
     let point = city_point("shanghai").expect("city");
-    let new = NewWarehouse {
-        code: warehouse(),
-        name: "SH".into(),
-        point,
-        token_hash: "h".into(),
-    };
+    let new = NewWarehouse { code: warehouse(), name: "SH".into(), point, token_hash: "h".into() };
     db.write(move |tx| -> Result<(), DbError> {
         catalog::store::create_spu(tx, &spu, 0).map_err(db_error)?;
         warehouses::store::create(tx, &new, 0).map_err(|e| DbError::corrupt(e.to_string()))?;

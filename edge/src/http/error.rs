@@ -29,11 +29,7 @@ pub enum ApiError {
     Conflict(String),
     /// 422: a scan that does not match what the task expects.
     #[error("wrong {what}: expected {expected}, scanned {scanned}")]
-    WrongScan {
-        what: &'static str,
-        expected: String,
-        scanned: String,
-    },
+    WrongScan { what: &'static str, expected: String, scanned: String },
     /// 422
     #[error("{0}")]
     Unprocessable(String),
@@ -53,24 +49,12 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(what),
-            StoreError::WrongScan {
-                what,
-                expected,
-                scanned,
-            } => ApiError::WrongScan {
-                what,
-                expected,
-                scanned,
-            },
+            StoreError::WrongScan { what, expected, scanned } => ApiError::WrongScan { what, expected, scanned },
             StoreError::Invalid(why) => ApiError::Unprocessable(why),
             StoreError::Conflict(why) => ApiError::Conflict(why),
             e @ StoreError::IdempotencyMismatch(_) => ApiError::IdempotencyKeyReused(e.to_string()),
-            StoreError::InsufficientStock(why) => {
-                ApiError::Conflict(format!("not enough stock: {why}"))
-            }
-            other @ (StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Closed(_)) => {
-                ApiError::Internal(other.to_string())
-            }
+            StoreError::InsufficientStock(why) => ApiError::Conflict(format!("not enough stock: {why}")),
+            other @ (StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Closed(_)) => ApiError::Internal(other.to_string()),
         }
     }
 }
@@ -79,87 +63,32 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let detail = self.to_string();
         let problem = match self {
-            ApiError::BadRequest(_) => Problem::new(
-                StatusCode::BAD_REQUEST,
-                "bad-request",
-                "Bad request",
-                detail,
-            ),
-            ApiError::NotFound(_) => {
-                Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
-            }
-            ApiError::Unauthorized(_) => Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "Sign in first",
-                detail,
-            ),
-            ApiError::Forbidden(_) => Problem::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "Not allowed for your role",
-                detail,
-            ),
+            ApiError::BadRequest(_) => Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail),
+            ApiError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail),
+            ApiError::Unauthorized(_) => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Sign in first", detail),
+            ApiError::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed for your role", detail),
             ApiError::Busy(_) => {
-                let mut response = Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "busy",
-                    "Too many sign-ins at once",
-                    detail,
-                )
-                .into_response();
-                response.headers_mut().insert(
-                    axum::http::header::RETRY_AFTER,
-                    axum::http::HeaderValue::from_static("1"),
-                );
+                let mut response = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "Too many sign-ins at once", detail).into_response();
+                response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
                 return response;
             }
-            ApiError::Conflict(_) => Problem::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                "Not possible in the current state",
-                detail,
-            ),
-            ApiError::WrongScan {
-                what,
-                expected,
-                scanned,
-            } => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "wrong-scan",
-                "Wrong barcode scanned",
-                detail,
-            )
-            .with("expected", json!(expected))
-            .with("scanned", json!(scanned))
-            .with("scan_kind", json!(what)),
-            ApiError::Unprocessable(_) => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                "Request cannot be processed",
-                detail,
-            ),
-            ApiError::IdempotencyKeyReused(_) => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency-key-reused",
-                "Idempotency-Key reused for a different request",
-                detail,
-            ),
-            ApiError::InvalidField(error) => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-field",
-                "A text field is not acceptable",
-                detail,
-            )
-            .with("field", json!(error.field())),
+            ApiError::Conflict(_) => Problem::new(StatusCode::CONFLICT, "conflict", "Not possible in the current state", detail),
+            ApiError::WrongScan { what, expected, scanned } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong-scan", "Wrong barcode scanned", detail)
+                    .with("expected", json!(expected))
+                    .with("scanned", json!(scanned))
+                    .with("scan_kind", json!(what))
+            }
+            ApiError::Unprocessable(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Request cannot be processed", detail),
+            ApiError::IdempotencyKeyReused(_) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency-Key reused for a different request", detail)
+            }
+            ApiError::InvalidField(error) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "A text field is not acceptable", detail).with("field", json!(error.field()))
+            }
             ApiError::Internal(_) => {
                 tracing::error!(error = %detail, "internal error");
-                Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "Internal error",
-                    "Something went wrong here; it has been logged",
-                )
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "Something went wrong here; it has been logged")
             }
         };
         problem.into_response()

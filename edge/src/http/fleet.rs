@@ -39,12 +39,7 @@ fn view(state: &AppState) -> FleetView {
         broker_tls: state.mqtt_broker_tls.clone(),
         robots: state.fleet.robots(),
         messages_accepted: state.fleet.accepted.load(Ordering::Relaxed),
-        messages_rejected: state
-            .fleet
-            .rejected()
-            .into_iter()
-            .map(|(r, n)| (r.as_str(), n))
-            .collect(),
+        messages_rejected: state.fleet.rejected().into_iter().map(|(r, n)| (r.as_str(), n)).collect(),
         refusals: state.fleet.refusals().into_iter().collect(),
         modbus_robots: state.modbus_robots.views(),
         floor: state.floor.as_ref().and_then(|f| f.view()),
@@ -54,26 +49,20 @@ fn view(state: &AppState) -> FleetView {
 /// The live floor page (SVG, updated from `stream`).
 pub async fn floor_page() -> axum::response::Response {
     const FLOOR: &str = include_str!("floor.html");
-    static CSP: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| tote_shared::runtime::http::page_csp(FLOOR));
+    static CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| tote_shared::runtime::http::page_csp(FLOOR));
     super::page(FLOOR, &CSP)
 }
 
 /// Server-sent events: the fleet view twice a second, for the floor page.
 pub async fn stream(
     State(state): State<AppState>,
-) -> axum::response::sse::Sse<
-    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
-> {
+) -> axum::response::sse::Sse<impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>> {
     use axum::response::sse::{Event, KeepAlive, Sse};
     let ticks = tokio::time::interval(std::time::Duration::from_millis(500));
     let events = futures_util::stream::unfold((ticks, state), |(mut ticks, state)| async move {
         ticks.tick().await;
         let data = serde_json::to_string(&view(&state)).unwrap_or_default();
-        Some((
-            Ok(Event::default().event("fleet").data(data)),
-            (ticks, state),
-        ))
+        Some((Ok(Event::default().event("fleet").data(data)), (ticks, state)))
     });
     Sse::new(events).keep_alive(KeepAlive::default())
 }
@@ -117,44 +106,21 @@ pub async fn instant_action(
     if !state.fleet.is_known(&manufacturer, &serial) {
         return Err(ApiError::NotFound(format!("robot {manufacturer}/{serial}")));
     }
-    let action_id = format!(
-        "edge-{}-{:08x}",
-        tote_shared::runtime::system::now_ms(),
-        rand::random::<u32>()
-    );
-    let action = Action {
-        action_type: action_type.into(),
-        action_id: action_id.clone(),
-        action_description: None,
-        blocking_type: BlockingType::Hard,
-        action_parameters: None,
-    };
-    state
-        .robots
-        .instant_actions(&state.fleet, &manufacturer, &serial, vec![action])
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let action_id = format!("edge-{}-{:08x}", tote_shared::runtime::system::now_ms(), rand::random::<u32>());
+    let action = Action { action_type: action_type.into(), action_id: action_id.clone(), action_description: None, blocking_type: BlockingType::Hard, action_parameters: None };
+    state.robots.instant_actions(&state.fleet, &manufacturer, &serial, vec![action]).await.map_err(|e| ApiError::Internal(e.to_string()))?;
     if action_type == "cancelOrder" {
         // The supervisor dealt with an order someone else gave it: the edge takes it from here.
         state.fleet.adopt_order(&manufacturer, &serial);
     }
-    Ok((
-        axum::http::StatusCode::ACCEPTED,
-        Json(InstantSent {
-            action_id,
-            action_type,
-        }),
-    ))
+    Ok((axum::http::StatusCode::ACCEPTED, Json(InstantSent { action_id, action_type })))
 }
 
 /// Supervisor: puts a robot that refused the edge's orders too often back into dispatch (after
 /// whatever made it refuse was dealt with). Master control first cancels whatever it still has.
 #[utoipa::path(post, path = "/api/v1/fleet/{manufacturer}/{serial}/dispatch", params(("manufacturer" = String, Path), ("serial" = String, Path)),
     responses((status = 204, description = "Back in dispatch (if nothing else keeps it out)"), doc::Unauthorized, doc::Forbidden, doc::NotFound), tag = "fleet")]
-pub async fn reinstate(
-    State(state): State<AppState>,
-    Path((manufacturer, serial)): Path<(String, String)>,
-) -> Result<axum::http::StatusCode, ApiError> {
+pub async fn reinstate(State(state): State<AppState>, Path((manufacturer, serial)): Path<(String, String)>) -> Result<axum::http::StatusCode, ApiError> {
     if !state.fleet.reinstate(&manufacturer, &serial) {
         return Err(ApiError::NotFound(format!("robot {manufacturer}/{serial}")));
     }

@@ -34,28 +34,14 @@ pub fn router(state: AppState) -> Router {
     let http = &state.settings.http;
     Router::new()
         .route("/api/v1/openapi.json", get(openapi::document))
-        .route(
-            "/api/v1/session",
-            post(session::sign_in)
-                .get(session::me)
-                .delete(session::sign_out),
-        )
-        .route(
-            "/api/v1/workers",
-            post(session::create_worker).get(session::workers),
-        )
+        .route("/api/v1/session", post(session::sign_in).get(session::me).delete(session::sign_out))
+        .route("/api/v1/workers", post(session::create_worker).get(session::workers))
         .route("/api/v1/workers/{id}/active", post(session::set_active))
-        .route(
-            "/api/v1/locations",
-            post(stock::create_location).get(stock::locations),
-        )
+        .route("/api/v1/locations", post(stock::create_location).get(stock::locations))
         .route("/api/v1/receipts", post(stock::receive))
         .route("/api/v1/adjustments", post(stock::adjust))
         .route("/api/v1/stock", get(stock::query))
-        .route(
-            "/api/v1/deliveries",
-            post(stock::create_delivery).get(stock::deliveries),
-        )
+        .route("/api/v1/deliveries", post(stock::create_delivery).get(stock::deliveries))
         .route("/api/v1/putaway", get(work::suggest))
         .route("/api/v1/returns", get(returns::list))
         .route("/api/v1/returns/{rma}", get(returns::get))
@@ -84,35 +70,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/floor", get(stations::floor_now))
         .route("/api/v1/stations", get(stations::stations))
         .route("/api/v1/stations/{name}", get(stations::station))
-        .route(
-            "/api/v1/fleet/{manufacturer}/{serial}/instant-actions",
-            post(fleet::instant_action),
-        )
-        .route(
-            "/api/v1/fleet/{manufacturer}/{serial}/dispatch",
-            post(fleet::reinstate),
-        )
-        .route(
-            "/api/v1/fleet/{manufacturer}/{serial}/mqtt-login",
-            post(robots::issue_robot).delete(robots::revoke_robot),
-        )
-        .route(
-            "/api/v1/mqtt/observers/{name}",
-            post(robots::issue_observer).delete(robots::revoke_observer),
-        )
+        .route("/api/v1/fleet/{manufacturer}/{serial}/instant-actions", post(fleet::instant_action))
+        .route("/api/v1/fleet/{manufacturer}/{serial}/dispatch", post(fleet::reinstate))
+        .route("/api/v1/fleet/{manufacturer}/{serial}/mqtt-login", post(robots::issue_robot).delete(robots::revoke_robot))
+        .route("/api/v1/mqtt/observers/{name}", post(robots::issue_observer).delete(robots::revoke_observer))
         .route("/api/v1/mqtt/logins", get(robots::logins))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .fallback(tote_shared::runtime::http::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::guard,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::guard))
         .layer(axum::middleware::from_fn(server_timing))
-        .layer(axum::middleware::from_fn_with_state(
-            Realm("tote-edge"),
-            harden,
-        ))
+        .layer(axum::middleware::from_fn_with_state(Realm("tote-edge"), harden))
         .layer(DefaultBodyLimit::max(http.max_body_bytes))
         .layer(GlobalConcurrencyLimitLayer::new(http.max_in_flight))
         .with_state(state)
@@ -134,34 +102,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         // Every keyed write needs a role, so the guard has put the caller here; without it the
         // route table and the guard disagree, which is our bug, not the client's.
-        let caller = parts.extensions.get::<Caller>().ok_or_else(|| {
-            ApiError::Internal(format!(
-                "no caller for {}: auth::guard did not run",
-                parts.uri.path()
-            ))
-        })?;
+        let caller = parts.extensions.get::<Caller>().ok_or_else(|| ApiError::Internal(format!("no caller for {}: auth::guard did not run", parts.uri.path())))?;
         // The router is not nested, so the URI's path is the one the client sent (the task id
         // included); the query is left out on purpose: no edge write reads one.
-        Ok(Idempotency {
-            headers: parts.headers.clone(),
-            method: parts.method.clone(),
-            path: parts.uri.path().to_owned(),
-            caller: caller.idempotency_caller(),
-        })
+        Ok(Idempotency { headers: parts.headers.clone(), method: parts.method.clone(), path: parts.uri.path().to_owned(), caller: caller.idempotency_caller() })
     }
 }
 
 impl Idempotency {
     /// The request's key and fingerprint; `None` without the header, 400 for a malformed one.
     pub fn key(&self, body: &impl Serialize) -> Result<Option<RequestKey>, ApiError> {
-        request_key(
-            &self.headers,
-            self.method.as_str(),
-            &self.path,
-            &self.caller,
-            body,
-        )
-        .map_err(|why| ApiError::BadRequest(why.into()))
+        request_key(&self.headers, self.method.as_str(), &self.path, &self.caller, body).map_err(|why| ApiError::BadRequest(why.into()))
     }
 }
 
@@ -176,11 +127,7 @@ pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> 
 pub fn check_optional_text(field: &str, value: Option<&str>, max: usize) -> Result<(), ApiError> {
     let Some(value) = value else { return Ok(()) };
     if value.chars().count() > max {
-        return Err(tote_shared::text::TextError::Length {
-            field: field.to_owned(),
-            max,
-        }
-        .into());
+        return Err(tote_shared::text::TextError::Length { field: field.to_owned(), max }.into());
     }
     Ok(tote_shared::text::check_chars(field, value)?)
 }
@@ -192,9 +139,7 @@ pub fn answer(status: StatusCode, answer: crate::store::Answer) -> Response {
         crate::store::Answer::Replayed(v) => (v, "true"),
     };
     let mut response = (status, Json(value)).into_response();
-    response
-        .headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static(replayed));
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static(replayed));
     response
 }
 
@@ -211,13 +156,9 @@ pub async fn handheld_page() -> Response {
 /// A self-contained page with its Content-Security-Policy (`harden` adds the other headers).
 pub fn page(html: &'static str, csp: &str) -> Response {
     let mut response = axum::response::Html(html).into_response();
-    response
-        .headers_mut()
-        .insert("cache-control", HeaderValue::from_static("no-cache"));
+    response.headers_mut().insert("cache-control", HeaderValue::from_static("no-cache"));
     if let Ok(csp) = HeaderValue::from_str(csp) {
-        response
-            .headers_mut()
-            .insert(axum::http::header::CONTENT_SECURITY_POLICY, csp);
+        response.headers_mut().insert(axum::http::header::CONTENT_SECURITY_POLICY, csp);
     }
     response
 }

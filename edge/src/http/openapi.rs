@@ -39,14 +39,8 @@ impl Modify for Security {
             let mut bearer = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
             bearer.description = Some("The edge's API token ([auth] api_token: station software, integrations; every role), or the `token` a sign-in answered.".into());
             components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
-            let cookie = ApiKeyValue::with_description(
-                crate::auth::COOKIE,
-                "The session cookie a sign-in sets (the handheld pages).",
-            );
-            components.add_security_scheme(
-                "session_cookie",
-                SecurityScheme::ApiKey(ApiKey::Cookie(cookie)),
-            );
+            let cookie = ApiKeyValue::with_description(crate::auth::COOKIE, "The session cookie a sign-in sets (the handheld pages).");
+            components.add_security_scheme("session_cookie", SecurityScheme::ApiKey(ApiKey::Cookie(cookie)));
         }
     }
 }
@@ -74,27 +68,15 @@ pub fn document_value() -> Value {
     });
     // A receipt names its item one way: what was scanned, the GTIN, or the SKU.
     let item = |given: &str| {
-        let properties: serde_json::Map<String, Value> = ["scan", "gtin", "sku"]
-            .iter()
-            .map(|name| {
-                (
-                    (*name).to_owned(),
-                    if *name == given {
-                        json!({"not": {"type": "null"}})
-                    } else {
-                        absent.clone()
-                    },
-                )
-            })
-            .collect();
+        let properties: serde_json::Map<String, Value> =
+            ["scan", "gtin", "sku"].iter().map(|name| ((*name).to_owned(), if *name == given { json!({"not": {"type": "null"}}) } else { absent.clone() })).collect();
         json!({"required": [given], "properties": properties})
     };
     schemas["ReceiptRequest"]["oneOf"] = json!([item("scan"), item("gtin"), item("sku")]);
     // An adjustment is a count (`counted`), damage (a negative `delta`) or found stock (a
     // positive one); short picks are reported on the pick task, never here.
     let adjustment = &mut schemas["AdjustmentRequest"];
-    adjustment["properties"]["reason"] =
-        json!({"type": "string", "enum": ["count", "damage", "found"]});
+    adjustment["properties"]["reason"] = json!({"type": "string", "enum": ["count", "damage", "found"]});
     adjustment["oneOf"] = json!([
         {"required": ["counted"], "properties": {"reason": {"const": "count"}, "counted": {"type": "integer", "minimum": 0, "maximum": 1_000_000}, "delta": absent}},
         {"required": ["delta"], "properties": {"reason": {"const": "damage"}, "delta": {"type": "integer", "minimum": -100_000, "maximum": -1}, "counted": absent}},
@@ -114,15 +96,10 @@ mod tests {
     fn the_document_has_the_mqtt_login_routes_and_every_401_its_challenge() {
         let doc = super::document_value();
         let paths = doc["paths"].as_object().expect("paths");
-        for path in [
-            "/api/v1/fleet/{manufacturer}/{serial}/mqtt-login",
-            "/api/v1/mqtt/observers/{name}",
-            "/api/v1/mqtt/logins",
-        ] {
+        for path in ["/api/v1/fleet/{manufacturer}/{serial}/mqtt-login", "/api/v1/mqtt/observers/{name}", "/api/v1/mqtt/logins"] {
             assert!(paths.contains_key(path), "{path}");
         }
-        let challenged =
-            tote_shared::openapi::challenged_401s(&doc).expect("every 401 requires its challenge");
+        let challenged = tote_shared::openapi::challenged_401s(&doc).expect("every 401 requires its challenge");
         assert!(challenged > 30, "{challenged}");
     }
 }

@@ -23,15 +23,10 @@ pub struct TaskQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/pick-tasks", params(TaskQuery), responses((status = 200, body = Vec<PickTaskView>), doc::BadRequest, doc::Unauthorized), tag = "picking")]
-pub async fn tasks(
-    State(state): State<AppState>,
-    Query(q): Query<TaskQuery>,
-) -> Result<Json<Vec<PickTaskView>>, ApiError> {
+pub async fn tasks(State(state): State<AppState>, Query(q): Query<TaskQuery>) -> Result<Json<Vec<PickTaskView>>, ApiError> {
     if let Some(s) = &q.state {
         if !matches!(s.as_str(), "open" | "located" | "done" | "cancelled") {
-            return Err(ApiError::BadRequest(
-                "state must be open, located, done or cancelled".into(),
-            ));
+            return Err(ApiError::BadRequest("state must be open, located, done or cancelled".into()));
         }
     }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
@@ -57,23 +52,13 @@ fn one() -> u32 {
 /// Picker: the location's barcode first, then the items'.
 #[utoipa::path(post, path = "/api/v1/pick-tasks/{id}/scan", request_body = ScanRequest, params(doc::PathId, doc::IdempotencyKey),
     responses((status = 200, body = crate::store::ScanOutcome), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "picking")]
-pub async fn scan(
-    State(state): State<AppState>,
-    Path(id): Path<u64>,
-    idempotency: Idempotency,
-    Json(body): Json<ScanRequest>,
-) -> Result<Response, ApiError> {
+pub async fn scan(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency, Json(body): Json<ScanRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     let code = body.code.trim().to_owned();
     if code.is_empty() || body.code.chars().count() > 64 {
-        return Err(ApiError::Unprocessable(
-            "a scanned code has 1 to 64 characters".into(),
-        ));
+        return Err(ApiError::Unprocessable("a scanned code has 1 to 64 characters".into()));
     }
-    let answer = answer(
-        StatusCode::OK,
-        state.store.scan(key, id, code, body.qty).await?,
-    );
+    let answer = answer(StatusCode::OK, state.store.scan(key, id, code, body.qty).await?);
     state.panels.refresh(); // a station light may show this task
     Ok(answer)
 }
@@ -94,21 +79,10 @@ pub struct ShortRequest {
 /// Picker: fewer units at the location than the task needs.
 #[utoipa::path(post, path = "/api/v1/pick-tasks/{id}/short", request_body = ShortRequest, params(doc::PathId, doc::IdempotencyKey),
     responses((status = 200, body = crate::store::ScanOutcome), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "picking")]
-pub async fn short(
-    State(state): State<AppState>,
-    Path(id): Path<u64>,
-    idempotency: Idempotency,
-    Json(body): Json<ShortRequest>,
-) -> Result<Response, ApiError> {
+pub async fn short(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency, Json(body): Json<ShortRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     super::check_optional_text("reason", body.reason.as_deref(), 200)?;
-    let answer = answer(
-        StatusCode::OK,
-        state
-            .store
-            .short_pick(key, id, body.found, body.reason)
-            .await?,
-    );
+    let answer = answer(StatusCode::OK, state.store.short_pick(key, id, body.found, body.reason).await?);
     state.panels.refresh();
     Ok(answer)
 }

@@ -30,17 +30,9 @@ pub struct ReturnsQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/returns", params(ReturnsQuery), responses((status = 200, body = Vec<ReturnView>), doc::BadRequest, doc::Unauthorized), tag = "returns")]
-pub async fn list(
-    State(state): State<AppState>,
-    Query(q): Query<ReturnsQuery>,
-) -> Result<Json<Vec<ReturnView>>, ApiError> {
-    if q.state
-        .as_deref()
-        .is_some_and(|s| !matches!(s, "open" | "received" | "withdrawn"))
-    {
-        return Err(ApiError::BadRequest(
-            "state must be open, received or withdrawn".into(),
-        ));
+pub async fn list(State(state): State<AppState>, Query(q): Query<ReturnsQuery>) -> Result<Json<Vec<ReturnView>>, ApiError> {
+    if q.state.as_deref().is_some_and(|s| !matches!(s, "open" | "received" | "withdrawn")) {
+        return Err(ApiError::BadRequest("state must be open, received or withdrawn".into()));
     }
     Ok(Json(state.store.returns(q.state).await?))
 }
@@ -48,9 +40,7 @@ pub async fn list(
 fn rma(raw: &str) -> Result<String, ApiError> {
     let rma = raw.trim().to_ascii_uppercase();
     if !is_rma(&rma) {
-        return Err(ApiError::Unprocessable(format!(
-            "{raw:?} is not a return slip number (RMA-…)"
-        )));
+        return Err(ApiError::Unprocessable(format!("{raw:?} is not a return slip number (RMA-…)")));
     }
     Ok(rma)
 }
@@ -59,20 +49,11 @@ fn rma(raw: &str) -> Result<String, ApiError> {
 /// carrier HQ booked to bring it.
 #[utoipa::path(get, path = "/api/v1/returns/{rma}", params(("rma" = String, Path, description = "the return slip (RMA- and its number) or the return label's waybill", pattern = "^[A-Za-z0-9_-]{1,40}$")),
     responses((status = 200, body = ReturnView), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unprocessable), tag = "returns")]
-pub async fn get(
-    State(state): State<AppState>,
-    Path(raw): Path<String>,
-) -> Result<Json<ReturnView>, ApiError> {
+pub async fn get(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Json<ReturnView>, ApiError> {
     let code = raw.trim();
-    let code = if code.to_ascii_uppercase().starts_with("RMA-") {
-        rma(code)?
-    } else {
-        code.to_owned()
-    };
+    let code = if code.to_ascii_uppercase().starts_with("RMA-") { rma(code)? } else { code.to_owned() };
     if !tote_shared::sync::is_plain_code(&code, 40) {
-        return Err(ApiError::Unprocessable(format!(
-            "{raw:?} is neither a return slip number (RMA-…) nor a waybill"
-        )));
+        return Err(ApiError::Unprocessable(format!("{raw:?} is neither a return slip number (RMA-…) nor a waybill")));
     }
     Ok(Json(state.store.return_view(code).await?))
 }
@@ -93,25 +74,14 @@ pub struct CheckRequest {
 /// Receiver: one returned unit checked.
 #[utoipa::path(post, path = "/api/v1/returns/{rma}/check", params(("rma" = String, Path, pattern = "^[Rr][Mm][Aa]-[0-9]{1,16}$"), doc::IdempotencyKey), request_body = CheckRequest,
     responses((status = 200, body = ReturnView), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "returns")]
-pub async fn check(
-    State(state): State<AppState>,
-    idempotency: Idempotency,
-    Path(raw): Path<String>,
-    Json(body): Json<CheckRequest>,
-) -> Result<Response, ApiError> {
+pub async fn check(State(state): State<AppState>, idempotency: Idempotency, Path(raw): Path<String>, Json(body): Json<CheckRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     let rma = rma(&raw)?;
     if !body.reason.is_empty() {
         super::check_text("reason", &body.reason, MAX_REASON)?;
     }
     let (sku, _, _) = from_scan(&state, body.code.trim(), String::new()).await?;
-    Ok(answer(
-        StatusCode::OK,
-        state
-            .store
-            .check_return(key, rma, sku, body.passed, body.reason)
-            .await?,
-    ))
+    Ok(answer(StatusCode::OK, state.store.check_return(key, rma, sku, body.passed, body.reason).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -133,11 +103,5 @@ pub async fn close(
 ) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     let rma = rma(&raw)?;
-    Ok(answer(
-        StatusCode::OK,
-        state
-            .store
-            .close_return(key, rma, body.location, caller.name())
-            .await?,
-    ))
+    Ok(answer(StatusCode::OK, state.store.close_return(key, rma, body.location, caller.name()).await?))
 }

@@ -50,50 +50,32 @@ pub struct IssuedLogin {
 /// The identity a stored credential stands for (None for a row the gate cannot use).
 pub fn identity_of(login: MqttLogin) -> Option<(Identity, String)> {
     let identity = match (login.kind.as_str(), login.manufacturer, login.serial) {
-        ("robot", Some(manufacturer), Some(serial)) => Identity::Robot {
-            manufacturer,
-            serial,
-        },
-        ("observer", None, None) => Identity::Observer {
-            name: login.username,
-        },
+        ("robot", Some(manufacturer), Some(serial)) => Identity::Robot { manufacturer, serial },
+        ("observer", None, None) => Identity::Observer { name: login.username },
         _ => return None,
     };
     Some((identity, login.secret_sha256))
 }
 
 fn gate(state: &AppState) -> Result<&crate::mqtt::gate::Gate, ApiError> {
-    state.mqtt_gate.as_deref().ok_or_else(|| {
-        ApiError::Conflict(
-            "the edge uses an external MQTT broker ([mqtt] broker): manage its users there".into(),
-        )
-    })
+    state.mqtt_gate.as_deref().ok_or_else(|| ApiError::Conflict("the edge uses an external MQTT broker ([mqtt] broker): manage its users there".into()))
 }
 
 fn name_part(what: &str, value: &str) -> Result<(), ApiError> {
     if valid_name_part(value) {
         return Ok(());
     }
-    Err(ApiError::Unprocessable(format!(
-        "{what} must be 1 to 64 characters without / + # spaces or control characters"
-    )))
+    Err(ApiError::Unprocessable(format!("{what} must be 1 to 64 characters without / + # spaces or control characters")))
 }
 
-async fn issue(
-    state: &AppState,
-    caller: &Caller,
-    identity: Identity,
-) -> Result<(StatusCode, Json<IssuedLogin>), ApiError> {
+async fn issue(state: &AppState, caller: &Caller, identity: Identity) -> Result<(StatusCode, Json<IssuedLogin>), ApiError> {
     let gate = gate(state)?;
     // 256 random bits, like a session token: a fast hash is enough to store it, and guessing
     // it is hopeless.
     let password = crate::auth::new_token();
     let secret_sha256 = sha256_hex(&password);
     let (kind, manufacturer, serial) = match &identity {
-        Identity::Robot {
-            manufacturer,
-            serial,
-        } => ("robot", Some(manufacturer.clone()), Some(serial.clone())),
+        Identity::Robot { manufacturer, serial } => ("robot", Some(manufacturer.clone()), Some(serial.clone())),
         Identity::Observer { .. } => ("observer", None, None),
     };
     let username = identity.username();
@@ -109,21 +91,10 @@ async fn issue(
     state.store.issue_mqtt_login(login).await?;
     gate.credentials.put(identity, secret_sha256);
     tracing::info!(user = %username, by = %caller.name(), "MQTT login issued");
-    Ok((
-        StatusCode::CREATED,
-        Json(IssuedLogin {
-            username,
-            password,
-            kind,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(IssuedLogin { username, password, kind })))
 }
 
-async fn revoke(
-    state: &AppState,
-    caller: &Caller,
-    username: String,
-) -> Result<StatusCode, ApiError> {
+async fn revoke(state: &AppState, caller: &Caller, username: String) -> Result<StatusCode, ApiError> {
     let gate = gate(state)?;
     if !state.store.revoke_mqtt_login(username.clone()).await? {
         return Err(ApiError::NotFound(format!("MQTT login {username}")));
@@ -146,15 +117,7 @@ pub async fn issue_robot(
 ) -> Result<(StatusCode, Json<IssuedLogin>), ApiError> {
     name_part("manufacturer", &manufacturer)?;
     name_part("serial", &serial)?;
-    issue(
-        &state,
-        &caller,
-        Identity::Robot {
-            manufacturer,
-            serial,
-        },
-    )
-    .await
+    issue(&state, &caller, Identity::Robot { manufacturer, serial }).await
 }
 
 /// `DELETE /api/v1/fleet/{manufacturer}/{serial}/mqtt-login`: the robot's sessions close at once.
@@ -188,11 +151,7 @@ pub async fn issue_observer(
 /// `DELETE /api/v1/mqtt/observers/{name}`: the observer's sessions close at once.
 #[utoipa::path(delete, path = "/api/v1/mqtt/observers/{name}", params(("name" = MqttName, Path)),
     responses((status = 204, description = "revoked: the observer's sessions are closed"), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, ExternalBroker, BadName), tag = "mqtt")]
-pub async fn revoke_observer(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
+pub async fn revoke_observer(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
     name_part("name", &name)?;
     revoke(&state, &caller, name).await
 }
@@ -208,12 +167,8 @@ pub async fn logins(State(state): State<AppState>) -> Result<Json<Vec<MqttLogin>
 struct ExternalBroker;
 
 impl utoipa::IntoResponses for ExternalBroker {
-    fn responses(
-    ) -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
-        doc::problem_response(
-            "409",
-            "The edge uses an external MQTT broker ([mqtt] broker): its users are managed there.",
-        )
+    fn responses() -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+        doc::problem_response("409", "The edge uses an external MQTT broker ([mqtt] broker): its users are managed there.")
     }
 }
 
@@ -221,8 +176,7 @@ impl utoipa::IntoResponses for ExternalBroker {
 struct BadName;
 
 impl utoipa::IntoResponses for BadName {
-    fn responses(
-    ) -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+    fn responses() -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
         doc::problem_response("422", "A manufacturer, serial or name that is not 1 to 64 characters, or has /, +, #, white space or a control character.")
     }
 }

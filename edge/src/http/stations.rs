@@ -37,19 +37,14 @@ pub struct FloorNow {
 }
 
 fn floor(state: &AppState) -> Result<&Arc<Floor>, ApiError> {
-    state.floor.as_ref().ok_or_else(|| {
-        ApiError::NotFound("a goods-to-person floor (this edge has no [floor] configured)".into())
-    })
+    state.floor.as_ref().ok_or_else(|| ApiError::NotFound("a goods-to-person floor (this edge has no [floor] configured)".into()))
 }
 
 /// The goods-to-person floor: layout and master control's view (404 without a `[floor]`).
 #[utoipa::path(get, path = "/api/v1/floor", responses((status = 200, body = Object), doc::Unauthorized, doc::NotFound), tag = "stations")]
 pub async fn floor_now(State(state): State<AppState>) -> Result<Json<FloorNow>, ApiError> {
     let floor = floor(&state)?;
-    Ok(Json(FloorNow {
-        layout: floor.layout_view.clone(),
-        view: floor.view(),
-    }))
+    Ok(Json(FloorNow { layout: floor.layout_view.clone(), view: floor.view() }))
 }
 
 /// Every station's work now (404 without a `[floor]`).
@@ -65,10 +60,7 @@ pub async fn stations(State(state): State<AppState>) -> Result<Json<Vec<StationW
 
 /// One station's work now: the pod presented and its pick tasks.
 #[utoipa::path(get, path = "/api/v1/stations/{name}", params(("name" = String, Path)), responses((status = 200, body = Object), doc::BadRequest, doc::Unauthorized, doc::NotFound), tag = "stations")]
-pub async fn station(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Json<StationWork>, ApiError> {
+pub async fn station(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<StationWork>, ApiError> {
     let floor = floor(&state)?;
     if !floor.layout.stations.iter().any(|s| s.name == name) {
         let name: String = name.chars().take(40).collect();
@@ -79,17 +71,9 @@ pub async fn station(
 
 async fn work(state: &AppState, floor: &Floor, name: &str) -> Result<StationWork, ApiError> {
     let view = floor.view();
-    let station = view
-        .as_ref()
-        .and_then(|v| v.stations.iter().find(|s| s.name == name));
+    let station = view.as_ref().and_then(|v| v.stations.iter().find(|s| s.name == name));
     let presenting = station.and_then(|s| s.presenting.clone());
-    let robot = presenting.as_ref().and_then(|pod| {
-        view.as_ref()?
-            .robots
-            .iter()
-            .find(|r| r.carrying.as_ref() == Some(pod))
-            .map(|r| r.serial.clone())
-    });
+    let robot = presenting.as_ref().and_then(|pod| view.as_ref()?.robots.iter().find(|r| r.carrying.as_ref() == Some(pod)).map(|r| r.serial.clone()));
     let tasks = match &presenting {
         Some(pod) => state.store.tasks_on_pod(pod.clone()).await?,
         None => Vec::new(),
@@ -103,9 +87,7 @@ async fn work(state: &AppState, floor: &Floor, name: &str) -> Result<StationWork
         tasks,
         // The PLC's own state when there is one (master control's view lags it by a tick, and
         // does not exist before master control's first tick).
-        online: plc
-            .as_ref()
-            .map_or(station.is_none_or(|s| s.online), |p| p.online),
+        online: plc.as_ref().map_or(station.is_none_or(|s| s.online), |p| p.online),
         hold: station.is_some_and(|s| s.hold),
         plc,
     })

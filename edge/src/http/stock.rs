@@ -24,22 +24,13 @@ pub struct NewLocation {
 /// Supervisor: a new location (bin) whose barcode is its code.
 #[utoipa::path(post, path = "/api/v1/locations", request_body = NewLocation, params(doc::IdempotencyKey),
     responses((status = 201, body = LocationRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Conflict), tag = "stock")]
-pub async fn create_location(
-    State(state): State<AppState>,
-    idempotency: Idempotency,
-    Json(body): Json<NewLocation>,
-) -> Result<Response, ApiError> {
+pub async fn create_location(State(state): State<AppState>, idempotency: Idempotency, Json(body): Json<NewLocation>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
-    Ok(answer(
-        StatusCode::CREATED,
-        state.store.create_location(key, body.code).await?,
-    ))
+    Ok(answer(StatusCode::CREATED, state.store.create_location(key, body.code).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/locations", responses((status = 200, body = Vec<LocationRecord>), doc::Unauthorized), tag = "stock")]
-pub async fn locations(
-    State(state): State<AppState>,
-) -> Result<Json<Vec<LocationRecord>>, ApiError> {
+pub async fn locations(State(state): State<AppState>) -> Result<Json<Vec<LocationRecord>>, ApiError> {
     Ok(Json(state.store.locations().await?))
 }
 
@@ -72,76 +63,31 @@ pub struct ReceiptRequest {
 /// (exactly one).
 #[utoipa::path(post, path = "/api/v1/receipts", request_body = ReceiptRequest, params(doc::IdempotencyKey),
     responses((status = 201, description = "the stock row as it is now", body = StockRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "stock")]
-pub async fn receive(
-    State(state): State<AppState>,
-    idempotency: Idempotency,
-    Json(body): Json<ReceiptRequest>,
-) -> Result<Response, ApiError> {
+pub async fn receive(State(state): State<AppState>, idempotency: Idempotency, Json(body): Json<ReceiptRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     let (sku, lot, expiry) = match body.scan {
-        Some(raw) if body.gtin.is_none() && body.sku.is_none() => {
-            from_scan(&state, &raw, body.lot).await?
-        }
-        Some(_) => {
-            return Err(ApiError::Unprocessable(
-                "send exactly one of `scan`, `gtin` or `sku`".into(),
-            ))
-        }
-        None => (
-            resolve_item(&state, body.gtin, body.sku).await?,
-            body.lot,
-            None,
-        ),
+        Some(raw) if body.gtin.is_none() && body.sku.is_none() => from_scan(&state, &raw, body.lot).await?,
+        Some(_) => return Err(ApiError::Unprocessable("send exactly one of `scan`, `gtin` or `sku`".into())),
+        None => (resolve_item(&state, body.gtin, body.sku).await?, body.lot, None),
     };
     if let Some(delivery) = &body.delivery {
         super::check_text("delivery", delivery, 40)?;
     }
-    let receipt = Receipt {
-        location: body.location,
-        sku,
-        qty: body.qty,
-        lot,
-        expiry,
-        delivery: body.delivery,
-    };
-    Ok(answer(
-        StatusCode::CREATED,
-        state.store.receive(key, receipt).await?,
-    ))
+    let receipt = Receipt { location: body.location, sku, qty: body.qty, lot, expiry, delivery: body.delivery };
+    Ok(answer(StatusCode::CREATED, state.store.receive(key, receipt).await?))
 }
 
 /// The item, lot and expiry a scanned code names.
-pub(crate) async fn from_scan(
-    state: &AppState,
-    raw: &str,
-    typed_lot: String,
-) -> Result<(Sku, String, Option<String>), ApiError> {
-    let year: u16 = tote_shared::vda5050::iso8601_utc(now_ms())[..4]
-        .parse()
-        .unwrap_or(2026);
-    match tote_shared::scan::parse(raw, year)
-        .map_err(|e| ApiError::Unprocessable(format!("scan not understood: {e}")))?
-    {
-        Scan::Gtin(gtin) => Ok((
-            state.store.sku_for_gtin(gtin.to_string()).await?,
-            typed_lot,
-            None,
-        )),
+pub(crate) async fn from_scan(state: &AppState, raw: &str, typed_lot: String) -> Result<(Sku, String, Option<String>), ApiError> {
+    let year: u16 = tote_shared::vda5050::iso8601_utc(now_ms())[..4].parse().unwrap_or(2026);
+    match tote_shared::scan::parse(raw, year).map_err(|e| ApiError::Unprocessable(format!("scan not understood: {e}")))? {
+        Scan::Gtin(gtin) => Ok((state.store.sku_for_gtin(gtin.to_string()).await?, typed_lot, None)),
         Scan::Gs1(g) => {
-            let gtin = g.gtin.ok_or_else(|| {
-                ApiError::Unprocessable("this GS1 code has no item number (AI 01)".into())
-            })?;
+            let gtin = g.gtin.ok_or_else(|| ApiError::Unprocessable("this GS1 code has no item number (AI 01)".into()))?;
             let sku = state.store.sku_for_gtin(gtin.to_string()).await?;
-            Ok((
-                sku,
-                g.batch.unwrap_or(typed_lot),
-                g.expiry.map(|d| d.to_string()),
-            ))
+            Ok((sku, g.batch.unwrap_or(typed_lot), g.expiry.map(|d| d.to_string())))
         }
-        other => Err(ApiError::Unprocessable(format!(
-            "expected an item barcode, scanned {}",
-            describe(&other)
-        ))),
+        other => Err(ApiError::Unprocessable(format!("expected an item barcode, scanned {}", describe(&other)))),
     }
 }
 
@@ -154,21 +100,14 @@ fn describe(scan: &Scan) -> String {
     }
 }
 
-async fn resolve_item(
-    state: &AppState,
-    gtin: Option<String>,
-    sku: Option<Sku>,
-) -> Result<Sku, ApiError> {
+async fn resolve_item(state: &AppState, gtin: Option<String>, sku: Option<Sku>) -> Result<Sku, ApiError> {
     match (gtin, sku) {
         (Some(code), None) => {
-            let gtin =
-                Gtin::parse(code.trim()).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+            let gtin = Gtin::parse(code.trim()).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
             Ok(state.store.sku_for_gtin(gtin.to_string()).await?)
         }
         (None, Some(sku)) => Ok(sku),
-        _ => Err(ApiError::Unprocessable(
-            "send exactly one of `gtin` (scanned barcode) or `sku`".into(),
-        )),
+        _ => Err(ApiError::Unprocessable("send exactly one of `gtin` (scanned barcode) or `sku`".into())),
     }
 }
 
@@ -192,11 +131,7 @@ pub struct AdjustmentRequest {
 /// Supervisor: a count, damage or found stock at a location.
 #[utoipa::path(post, path = "/api/v1/adjustments", request_body = AdjustmentRequest, params(doc::IdempotencyKey),
     responses((status = 200, description = "the stock row as it is now", body = StockRecord), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "stock")]
-pub async fn adjust(
-    State(state): State<AppState>,
-    idempotency: Idempotency,
-    Json(body): Json<AdjustmentRequest>,
-) -> Result<Response, ApiError> {
+pub async fn adjust(State(state): State<AppState>, idempotency: Idempotency, Json(body): Json<AdjustmentRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     let adjustment = Adjustment {
         location: body.location,
@@ -206,10 +141,7 @@ pub async fn adjust(
         counted: body.counted,
         delta: body.delta,
     };
-    Ok(answer(
-        StatusCode::OK,
-        state.store.adjust(key, adjustment).await?,
-    ))
+    Ok(answer(StatusCode::OK, state.store.adjust(key, adjustment).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -221,10 +153,7 @@ pub struct StockQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/stock", params(StockQuery), responses((status = 200, body = Vec<StockRecord>), doc::BadRequest, doc::Unauthorized), tag = "stock")]
-pub async fn query(
-    State(state): State<AppState>,
-    Query(q): Query<StockQuery>,
-) -> Result<Json<Vec<StockRecord>>, ApiError> {
+pub async fn query(State(state): State<AppState>, Query(q): Query<StockQuery>) -> Result<Json<Vec<StockRecord>>, ApiError> {
     Ok(Json(state.store.stock(q.sku, q.location).await?))
 }
 
@@ -250,38 +179,18 @@ pub struct NewDelivery {
 /// Supervisor: an expected delivery (ASN) with its lines.
 #[utoipa::path(post, path = "/api/v1/deliveries", request_body = NewDelivery, params(doc::IdempotencyKey),
     responses((status = 201, body = crate::store::DeliveryView), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "stock")]
-pub async fn create_delivery(
-    State(state): State<AppState>,
-    idempotency: Idempotency,
-    Json(body): Json<NewDelivery>,
-) -> Result<Response, ApiError> {
+pub async fn create_delivery(State(state): State<AppState>, idempotency: Idempotency, Json(body): Json<NewDelivery>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
-    let id_ok = (1..=40).contains(&body.id.len())
-        && body
-            .id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let id_ok = (1..=40).contains(&body.id.len()) && body.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !id_ok {
-        return Err(ApiError::Unprocessable(
-            "id: 1 to 40 letters, digits, '-' or '_'".into(),
-        ));
+        return Err(ApiError::Unprocessable("id: 1 to 40 letters, digits, '-' or '_'".into()));
     }
     super::check_text("supplier", &body.supplier, 80)?;
     if body.lines.is_empty() || body.lines.len() > 500 {
         return Err(ApiError::Unprocessable("lines: 1 to 500".into()));
     }
-    let lines = body
-        .lines
-        .into_iter()
-        .map(|l| (l.sku.to_string(), l.qty.as_i64()))
-        .collect();
-    Ok(answer(
-        StatusCode::CREATED,
-        state
-            .store
-            .create_delivery(key, body.id, body.supplier.trim().to_owned(), lines)
-            .await?,
-    ))
+    let lines = body.lines.into_iter().map(|l| (l.sku.to_string(), l.qty.as_i64())).collect();
+    Ok(answer(StatusCode::CREATED, state.store.create_delivery(key, body.id, body.supplier.trim().to_owned(), lines).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -294,17 +203,9 @@ pub struct DeliveryQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/deliveries", params(DeliveryQuery), responses((status = 200, body = Vec<crate::store::DeliveryView>), doc::BadRequest, doc::Unauthorized), tag = "stock")]
-pub async fn deliveries(
-    State(state): State<AppState>,
-    Query(q): Query<DeliveryQuery>,
-) -> Result<Json<Vec<crate::store::DeliveryView>>, ApiError> {
-    if q.state
-        .as_deref()
-        .is_some_and(|s| s != "open" && s != "received")
-    {
-        return Err(ApiError::BadRequest(
-            "state must be open or received".into(),
-        ));
+pub async fn deliveries(State(state): State<AppState>, Query(q): Query<DeliveryQuery>) -> Result<Json<Vec<crate::store::DeliveryView>>, ApiError> {
+    if q.state.as_deref().is_some_and(|s| s != "open" && s != "received") {
+        return Err(ApiError::BadRequest("state must be open or received".into()));
     }
     Ok(Json(state.store.deliveries(q.state).await?))
 }

@@ -38,17 +38,10 @@ pub struct Suggestion {
 /// Where to put an item away.
 #[utoipa::path(get, path = "/api/v1/putaway", params(SuggestQuery),
     responses((status = 200, body = Suggestion), doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unprocessable), tag = "work")]
-pub async fn suggest(
-    State(state): State<AppState>,
-    Query(q): Query<SuggestQuery>,
-) -> Result<Json<Suggestion>, ApiError> {
+pub async fn suggest(State(state): State<AppState>, Query(q): Query<SuggestQuery>) -> Result<Json<Suggestion>, ApiError> {
     let (sku, lot, _) = from_scan(&state, q.code.trim(), String::new()).await?;
     let location = state.store.suggest_bin(sku.to_string()).await?;
-    Ok(Json(Suggestion {
-        sku: sku.to_string(),
-        lot,
-        location,
-    }))
+    Ok(Json(Suggestion { sku: sku.to_string(), lot, location }))
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -91,10 +84,7 @@ pub async fn move_stock(
         reason: body.reason,
         by: caller.name(),
     };
-    Ok(answer(
-        StatusCode::OK,
-        state.store.move_stock(key, m).await?,
-    ))
+    Ok(answer(StatusCode::OK, state.store.move_stock(key, m).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -106,20 +96,9 @@ pub struct NewCount {
 /// A blind cycle count of one bin.
 #[utoipa::path(post, path = "/api/v1/counts", request_body = NewCount, params(doc::IdempotencyKey),
     responses((status = 201, body = crate::store::CountView), doc::JsonBody, doc::Unauthorized, doc::NotFound, doc::Conflict), tag = "work")]
-pub async fn open_count(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    idempotency: Idempotency,
-    Json(body): Json<NewCount>,
-) -> Result<Response, ApiError> {
+pub async fn open_count(State(state): State<AppState>, Extension(caller): Extension<Caller>, idempotency: Idempotency, Json(body): Json<NewCount>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
-    Ok(answer(
-        StatusCode::CREATED,
-        state
-            .store
-            .open_count(key, body.location.to_string(), caller.name())
-            .await?,
-    ))
+    Ok(answer(StatusCode::CREATED, state.store.open_count(key, body.location.to_string(), caller.name()).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -151,28 +130,17 @@ pub async fn submit_count(
 ) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     if body.lines.len() > 500 {
-        return Err(ApiError::Unprocessable(
-            "at most 500 lines per count".into(),
-        ));
+        return Err(ApiError::Unprocessable("at most 500 lines per count".into()));
     }
     let mut tally = Tally::new();
     for line in &body.lines {
         if !(0..=100_000).contains(&line.qty) {
-            return Err(ApiError::Unprocessable(format!(
-                "{}: quantity must be between 0 and 100000",
-                line.code
-            )));
+            return Err(ApiError::Unprocessable(format!("{}: quantity must be between 0 and 100000", line.code)));
         }
         let (sku, _, _) = from_scan(&state, line.code.trim(), String::new()).await?;
         *tally.entry(sku.to_string()).or_default() += line.qty;
     }
-    Ok(answer(
-        StatusCode::OK,
-        state
-            .store
-            .submit_count(key, id, tally, caller.name())
-            .await?,
-    ))
+    Ok(answer(StatusCode::OK, state.store.submit_count(key, id, tally, caller.name()).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -192,13 +160,7 @@ pub async fn decide_count(
     Json(body): Json<Decision>,
 ) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
-    Ok(answer(
-        StatusCode::OK,
-        state
-            .store
-            .decide_count(key, id, body.approve, caller.name())
-            .await?,
-    ))
+    Ok(answer(StatusCode::OK, state.store.decide_count(key, id, body.approve, caller.name()).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -210,31 +172,15 @@ pub struct CountQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/counts", params(CountQuery), responses((status = 200, body = Vec<CountView>), doc::BadRequest, doc::Unauthorized), tag = "work")]
-pub async fn counts(
-    State(state): State<AppState>,
-    Query(q): Query<CountQuery>,
-) -> Result<Json<Vec<CountView>>, ApiError> {
-    const STATES: [&str; 6] = [
-        "counting",
-        "recount",
-        "pending_approval",
-        "closed",
-        "approved",
-        "rejected",
-    ];
+pub async fn counts(State(state): State<AppState>, Query(q): Query<CountQuery>) -> Result<Json<Vec<CountView>>, ApiError> {
+    const STATES: [&str; 6] = ["counting", "recount", "pending_approval", "closed", "approved", "rejected"];
     if q.state.as_deref().is_some_and(|s| !STATES.contains(&s)) {
-        return Err(ApiError::BadRequest(format!(
-            "state must be one of {}",
-            STATES.join(", ")
-        )));
+        return Err(ApiError::BadRequest(format!("state must be one of {}", STATES.join(", "))));
     }
     Ok(Json(state.store.counts(q.state).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/counts/{id}", params(doc::PathId), responses((status = 200, body = CountView), doc::BadRequest, doc::Unauthorized, doc::NotFound), tag = "work")]
-pub async fn count(
-    State(state): State<AppState>,
-    Path(id): Path<u64>,
-) -> Result<Json<CountView>, ApiError> {
+pub async fn count(State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<CountView>, ApiError> {
     Ok(Json(state.store.count(id).await?))
 }

@@ -11,23 +11,15 @@ use tote_shared::vda5050::Topic;
 /// Who a credential stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
-    Robot {
-        manufacturer: String,
-        serial: String,
-    },
-    Observer {
-        name: String,
-    },
+    Robot { manufacturer: String, serial: String },
+    Observer { name: String },
 }
 
 impl Identity {
     /// The MQTT user name the credential signs in with.
     pub fn username(&self) -> String {
         match self {
-            Identity::Robot {
-                manufacturer,
-                serial,
-            } => format!("{manufacturer}/{serial}"),
+            Identity::Robot { manufacturer, serial } => format!("{manufacturer}/{serial}"),
             Identity::Observer { name } => name.clone(),
         }
     }
@@ -35,10 +27,7 @@ impl Identity {
     /// A robot's topic prefix, `uagv/v2/{manufacturer}/{serial}/`.
     fn own_prefix(&self) -> Option<String> {
         match self {
-            Identity::Robot {
-                manufacturer,
-                serial,
-            } => Some(format!("uagv/v2/{manufacturer}/{serial}/")),
+            Identity::Robot { manufacturer, serial } => Some(format!("uagv/v2/{manufacturer}/{serial}/")),
             Identity::Observer { .. } => None,
         }
     }
@@ -64,20 +53,11 @@ pub enum Denied {
 /// A name part (manufacturer, serial, observer name) of a credential: 1–64 characters, none of
 /// them MQTT's separators or wildcards, no control characters.
 pub fn valid_name_part(part: &str) -> bool {
-    (1..=64).contains(&part.chars().count())
-        && !part
-            .chars()
-            .any(|c| matches!(c, '/' | '+' | '#') || c.is_control() || c.is_whitespace())
+    (1..=64).contains(&part.chars().count()) && !part.chars().any(|c| matches!(c, '/' | '+' | '#') || c.is_control() || c.is_whitespace())
 }
 
 pub fn may_publish(who: &Identity, topic: &str) -> Result<(), Denied> {
-    let Identity::Robot {
-        manufacturer,
-        serial,
-    } = who
-    else {
-        return Err(Denied::ReadOnly);
-    };
+    let Identity::Robot { manufacturer, serial } = who else { return Err(Denied::ReadOnly) };
     match Topic::parse(topic) {
         Some((_, _, Topic::Order | Topic::InstantActions)) => Err(Denied::MasterOnly),
         Some((m, s, _)) if &m == manufacturer && &s == serial => Ok(()),
@@ -90,14 +70,10 @@ pub fn may_subscribe(who: &Identity, filter: &str) -> Result<(), Denied> {
         // Its own topics, by name or by a wildcard that cannot leave them.
         Some(prefix) => {
             let rest = filter.strip_prefix(&prefix).ok_or(Denied::NotItsFilter)?;
-            let one_level = !rest.is_empty()
-                && !rest.contains('/')
-                && (rest == "+" || rest == "#" || !rest.contains(['+', '#']));
+            let one_level = !rest.is_empty() && !rest.contains('/') && (rest == "+" || rest == "#" || !rest.contains(['+', '#']));
             one_level.then_some(()).ok_or(Denied::NotItsFilter)
         }
-        None => (filter.starts_with("uagv/") && filter.len() > 5)
-            .then_some(())
-            .ok_or(Denied::OutsideRobotTopics),
+        None => (filter.starts_with("uagv/") && filter.len() > 5).then_some(()).ok_or(Denied::OutsideRobotTopics),
     }
 }
 
@@ -105,13 +81,7 @@ pub fn may_subscribe(who: &Identity, filter: &str) -> Result<(), Denied> {
 /// and VDA 5050 wants it on the robot's `connection` topic.
 pub fn may_will(who: &Identity, topic: &str) -> Result<(), Denied> {
     match (who, Topic::parse(topic)) {
-        (
-            Identity::Robot {
-                manufacturer,
-                serial,
-            },
-            Some((m, s, Topic::Connection)),
-        ) if &m == manufacturer && &s == serial => Ok(()),
+        (Identity::Robot { manufacturer, serial }, Some((m, s, Topic::Connection))) if &m == manufacturer && &s == serial => Ok(()),
         _ => Err(Denied::WrongWill),
     }
 }
@@ -121,119 +91,51 @@ mod tests {
     use super::*;
 
     fn robot(serial: &str) -> Identity {
-        Identity::Robot {
-            manufacturer: "tote".into(),
-            serial: serial.into(),
-        }
+        Identity::Robot { manufacturer: "tote".into(), serial: serial.into() }
     }
 
     #[test]
     fn a_robot_publishes_only_its_own_reports() {
         let r = robot("agv-1");
         for topic in ["state", "connection", "factsheet", "visualization"] {
-            assert_eq!(
-                may_publish(&r, &format!("uagv/v2/tote/agv-1/{topic}")),
-                Ok(()),
-                "{topic}"
-            );
+            assert_eq!(may_publish(&r, &format!("uagv/v2/tote/agv-1/{topic}")), Ok(()), "{topic}");
         }
-        assert_eq!(
-            may_publish(&r, "uagv/v2/tote/agv-1/order"),
-            Err(Denied::MasterOnly)
-        );
-        assert_eq!(
-            may_publish(&r, "uagv/v2/tote/agv-2/instantActions"),
-            Err(Denied::MasterOnly)
-        );
-        assert_eq!(
-            may_publish(&r, "uagv/v2/tote/agv-2/state"),
-            Err(Denied::NotItsTopic)
-        );
-        assert_eq!(
-            may_publish(&r, "uagv/v2/other/agv-1/state"),
-            Err(Denied::NotItsTopic)
-        );
-        assert_eq!(
-            may_publish(&r, "uagv/v2/tote/agv-1/state/x"),
-            Err(Denied::NotItsTopic)
-        );
+        assert_eq!(may_publish(&r, "uagv/v2/tote/agv-1/order"), Err(Denied::MasterOnly));
+        assert_eq!(may_publish(&r, "uagv/v2/tote/agv-2/instantActions"), Err(Denied::MasterOnly));
+        assert_eq!(may_publish(&r, "uagv/v2/tote/agv-2/state"), Err(Denied::NotItsTopic));
+        assert_eq!(may_publish(&r, "uagv/v2/other/agv-1/state"), Err(Denied::NotItsTopic));
+        assert_eq!(may_publish(&r, "uagv/v2/tote/agv-1/state/x"), Err(Denied::NotItsTopic));
         assert_eq!(may_publish(&r, "$SYS/anything"), Err(Denied::NotItsTopic));
-        assert_eq!(
-            may_publish(
-                &Identity::Observer {
-                    name: "floor".into()
-                },
-                "uagv/v2/tote/agv-1/state"
-            ),
-            Err(Denied::ReadOnly)
-        );
+        assert_eq!(may_publish(&Identity::Observer { name: "floor".into() }, "uagv/v2/tote/agv-1/state"), Err(Denied::ReadOnly));
     }
 
     #[test]
     fn a_robot_reads_only_its_own_topics() {
         let r = robot("agv-1");
-        for filter in [
-            "uagv/v2/tote/agv-1/order",
-            "uagv/v2/tote/agv-1/instantActions",
-            "uagv/v2/tote/agv-1/+",
-            "uagv/v2/tote/agv-1/#",
-        ] {
+        for filter in ["uagv/v2/tote/agv-1/order", "uagv/v2/tote/agv-1/instantActions", "uagv/v2/tote/agv-1/+", "uagv/v2/tote/agv-1/#"] {
             assert_eq!(may_subscribe(&r, filter), Ok(()), "{filter}");
         }
-        for filter in [
-            "#",
-            "uagv/#",
-            "uagv/v2/tote/+/order",
-            "uagv/v2/tote/agv-2/order",
-            "uagv/v2/tote/agv-1/a/b",
-            "uagv/v2/tote/agv-1/",
-            "uagv/v2/tote/agv-1/o+",
-        ] {
-            assert_eq!(
-                may_subscribe(&r, filter),
-                Err(Denied::NotItsFilter),
-                "{filter}"
-            );
+        for filter in ["#", "uagv/#", "uagv/v2/tote/+/order", "uagv/v2/tote/agv-2/order", "uagv/v2/tote/agv-1/a/b", "uagv/v2/tote/agv-1/", "uagv/v2/tote/agv-1/o+"] {
+            assert_eq!(may_subscribe(&r, filter), Err(Denied::NotItsFilter), "{filter}");
         }
     }
 
     #[test]
     fn an_observer_reads_robot_topics_only() {
-        let o = Identity::Observer {
-            name: "floor".into(),
-        };
+        let o = Identity::Observer { name: "floor".into() };
         assert_eq!(may_subscribe(&o, "uagv/#"), Ok(()));
         assert_eq!(may_subscribe(&o, "uagv/v2/+/+/state"), Ok(()));
         for filter in ["#", "+/v2/#", "$SYS/#", "uagv/"] {
-            assert_eq!(
-                may_subscribe(&o, filter),
-                Err(Denied::OutsideRobotTopics),
-                "{filter}"
-            );
+            assert_eq!(may_subscribe(&o, filter), Err(Denied::OutsideRobotTopics), "{filter}");
         }
     }
 
     #[test]
     fn a_will_is_the_robots_own_connection_topic() {
-        assert_eq!(
-            may_will(&robot("agv-1"), "uagv/v2/tote/agv-1/connection"),
-            Ok(())
-        );
-        assert_eq!(
-            may_will(&robot("agv-1"), "uagv/v2/tote/agv-2/connection"),
-            Err(Denied::WrongWill)
-        );
-        assert_eq!(
-            may_will(&robot("agv-1"), "uagv/v2/tote/agv-1/order"),
-            Err(Denied::WrongWill)
-        );
-        assert_eq!(
-            may_will(
-                &Identity::Observer { name: "x".into() },
-                "uagv/v2/tote/agv-1/connection"
-            ),
-            Err(Denied::WrongWill)
-        );
+        assert_eq!(may_will(&robot("agv-1"), "uagv/v2/tote/agv-1/connection"), Ok(()));
+        assert_eq!(may_will(&robot("agv-1"), "uagv/v2/tote/agv-2/connection"), Err(Denied::WrongWill));
+        assert_eq!(may_will(&robot("agv-1"), "uagv/v2/tote/agv-1/order"), Err(Denied::WrongWill));
+        assert_eq!(may_will(&Identity::Observer { name: "x".into() }, "uagv/v2/tote/agv-1/connection"), Err(Denied::WrongWill));
     }
 
     #[test]

@@ -29,36 +29,17 @@ pub struct BrokerLogin {
 impl BrokerLogin {
     pub fn fresh() -> BrokerLogin {
         use rand::Rng;
-        let secret: String = rand::thread_rng()
-            .sample_iter(rand::distributions::Alphanumeric)
-            .take(40)
-            .map(char::from)
-            .collect();
-        BrokerLogin {
-            username: format!("tote-edge-{}", std::process::id()),
-            password: secret,
-        }
+        let secret: String = rand::thread_rng().sample_iter(rand::distributions::Alphanumeric).take(40).map(char::from).collect();
+        BrokerLogin { username: format!("tote-edge-{}", std::process::id()), password: secret }
     }
 }
 
 /// Starts the broker on its own thread, listening on `listen` (loopback) for `login` only.
 /// `edge_filters` are the edge's own subscriptions, which get the larger retention.
-pub fn start(
-    listen: SocketAddr,
-    max_connections: usize,
-    max_payload_bytes: usize,
-    login: &BrokerLogin,
-    edge_filters: &[String],
-) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        listen.ip().is_loopback(),
-        "the embedded broker listens on loopback only (robots come in through the gate)"
-    );
+pub fn start(listen: SocketAddr, max_connections: usize, max_payload_bytes: usize, login: &BrokerLogin, edge_filters: &[String]) -> anyhow::Result<()> {
+    anyhow::ensure!(listen.ip().is_loopback(), "the embedded broker listens on loopback only (robots come in through the gate)");
     let segment = |(size, count): (usize, usize)| serde_json::json!({ "max_segment_size": size, "max_segment_count": count });
-    let custom: HashMap<&String, serde_json::Value> = edge_filters
-        .iter()
-        .map(|f| (f, segment(EDGE_FILTER_SEGMENT)))
-        .collect();
+    let custom: HashMap<&String, serde_json::Value> = edge_filters.iter().map(|f| (f, segment(EDGE_FILTER_SEGMENT))).collect();
     let config: rumqttd::Config = serde_json::from_value(serde_json::json!({
         "id": 0,
         "router": {
@@ -84,23 +65,16 @@ pub fn start(
             }
         }
     }))?;
-    std::thread::Builder::new()
-        .name("mqtt-broker".into())
-        .spawn(move || {
-            let mut broker = rumqttd::Broker::new(config);
-            if let Err(error) = broker.start() {
-                tracing::error!(%error, "embedded MQTT broker stopped");
-            }
-        })?;
+    std::thread::Builder::new().name("mqtt-broker".into()).spawn(move || {
+        let mut broker = rumqttd::Broker::new(config);
+        if let Err(error) = broker.start() {
+            tracing::error!(%error, "embedded MQTT broker stopped");
+        }
+    })?;
     // Wait until it accepts connections, so our own client's first connect does not fail.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while std::net::TcpStream::connect_timeout(&listen, std::time::Duration::from_millis(100))
-        .is_err()
-    {
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "the embedded MQTT broker did not start on {listen}"
-        );
+    while std::net::TcpStream::connect_timeout(&listen, std::time::Duration::from_millis(100)).is_err() {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the embedded MQTT broker did not start on {listen}");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     tracing::info!(%listen, "embedded MQTT broker started (loopback, behind the gate)");

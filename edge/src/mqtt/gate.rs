@@ -16,9 +16,7 @@
 
 use super::acl::{self, Identity};
 use bytes::{Bytes, BytesMut};
-use rumqttc::mqttbytes::v4::{
-    ConnAck, ConnectReturnCode, Login, Packet, SubAck, SubscribeReasonCode,
-};
+use rumqttc::mqttbytes::v4::{ConnAck, ConnectReturnCode, Login, Packet, SubAck, SubscribeReasonCode};
 use rumqttc::mqttbytes::{self, PacketType};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -41,14 +39,8 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn new(issued: impl IntoIterator<Item = (Identity, String)>) -> Arc<Credentials> {
-        let entries = issued
-            .into_iter()
-            .map(|(identity, hash)| (identity.username(), (identity, hash)))
-            .collect();
-        Arc::new(Credentials {
-            entries: RwLock::new(entries),
-            changed: watch::channel(0).0,
-        })
+        let entries = issued.into_iter().map(|(identity, hash)| (identity.username(), (identity, hash))).collect();
+        Arc::new(Credentials { entries: RwLock::new(entries), changed: watch::channel(0).0 })
     }
 
     fn entries(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, (Identity, String)>> {
@@ -80,9 +72,7 @@ impl Credentials {
         let offered = sha256_hex(&login.password);
         let entries = self.entries();
         match entries.get(&login.username) {
-            Some((identity, hash)) if same_secret(&offered, hash) => {
-                Ok((identity.clone(), hash.clone()))
-            }
+            Some((identity, hash)) if same_secret(&offered, hash) => Ok((identity.clone(), hash.clone())),
             _ => Err(ConnectReturnCode::BadUserNamePassword),
         }
     }
@@ -149,32 +139,18 @@ enum End {
 impl Gate {
     pub fn new(settings: GateSettings, credentials: Arc<Credentials>) -> Arc<Gate> {
         let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
-        Arc::new(Gate {
-            settings,
-            credentials,
-            stats: GateStats::default(),
-            slots,
-        })
+        Arc::new(Gate { settings, credentials, stats: GateStats::default(), slots })
     }
 
     /// Accepts on `listener` until `stop`; `tls` makes it an MQTT-over-TLS listener.
-    pub async fn serve(
-        self: Arc<Gate>,
-        listener: Arc<TcpListener>,
-        tls: Option<tokio_rustls::TlsAcceptor>,
-        stop: Stop,
-    ) {
+    pub async fn serve(self: Arc<Gate>, listener: Arc<TcpListener>, tls: Option<tokio_rustls::TlsAcceptor>, stop: Stop) {
         loop {
-            let Some(accepted) = stop.run_until_stopped(listener.accept()).await else {
-                return;
-            };
+            let Some(accepted) = stop.run_until_stopped(listener.accept()).await else { return };
             let (stream, peer) = match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     tracing::warn!(%error, "MQTT accept failed");
-                    let _ = stop
-                        .run_until_stopped(tokio::time::sleep(Duration::from_millis(50)))
-                        .await;
+                    let _ = stop.run_until_stopped(tokio::time::sleep(Duration::from_millis(50))).await;
                     continue;
                 }
             };
@@ -188,12 +164,7 @@ impl Gate {
                 let _ = stream.set_nodelay(true);
                 let ended = match tls {
                     None => gate.session(stream, peer).await,
-                    Some(tls) => match tokio::time::timeout(
-                        gate.settings.connect_timeout,
-                        tls.accept(stream),
-                    )
-                    .await
-                    {
+                    Some(tls) => match tokio::time::timeout(gate.settings.connect_timeout, tls.accept(stream)).await {
                         Ok(Ok(stream)) => gate.session(stream, peer).await,
                         Ok(Err(error)) => Err(End::Malformed(format!("TLS handshake: {error}"))),
                         Err(_) => Err(End::Slow),
@@ -211,9 +182,7 @@ impl Gate {
     fn count(&self, why: &End) {
         let counter = match why {
             End::Refused(_) => &self.stats.refused_connects,
-            End::Denied(acl::Denied::NotItsFilter | acl::Denied::OutsideRobotTopics) => {
-                &self.stats.denied_subscriptions
-            }
+            End::Denied(acl::Denied::NotItsFilter | acl::Denied::OutsideRobotTopics) => &self.stats.denied_subscriptions,
             End::Denied(_) => &self.stats.denied_publishes,
             End::Malformed(_) | End::Slow => &self.stats.closed_malformed,
             End::Revoked => &self.stats.closed_revoked,
@@ -222,30 +191,18 @@ impl Gate {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    async fn session<S: AsyncRead + AsyncWrite + Send + 'static>(
-        self: &Arc<Gate>,
-        stream: S,
-        peer: SocketAddr,
-    ) -> Result<(), End> {
+    async fn session<S: AsyncRead + AsyncWrite + Send + 'static>(self: &Arc<Gate>, stream: S, peer: SocketAddr) -> Result<(), End> {
         let (mut from_client, mut to_client) = tokio::io::split(stream);
         let mut inbox = BytesMut::with_capacity(1024);
-        let frame = tokio::time::timeout(
-            self.settings.connect_timeout,
-            read_frame(&mut from_client, &mut inbox, self.settings.max_packet_bytes),
-        )
-        .await
-        .map_err(|_| End::Slow)??;
-        let Ok(Packet::Connect(mut connect)) = Packet::read(
-            &mut BytesMut::from(&frame[..]),
-            self.settings.max_packet_bytes,
-        ) else {
+        let frame = tokio::time::timeout(self.settings.connect_timeout, read_frame(&mut from_client, &mut inbox, self.settings.max_packet_bytes))
+            .await
+            .map_err(|_| End::Slow)??;
+        let Ok(Packet::Connect(mut connect)) = Packet::read(&mut BytesMut::from(&frame[..]), self.settings.max_packet_bytes) else {
             // Not MQTT 3.1.1 (a v5 client, a v3.1 one, an HTTP request): say so if it is MQTT.
             if frame.first().is_some_and(|b| b >> 4 == 1) {
                 refuse(&mut to_client, ConnectReturnCode::RefusedProtocolVersion).await;
             }
-            return Err(End::Malformed(
-                "the first packet is not an MQTT 3.1.1 CONNECT".into(),
-            ));
+            return Err(End::Malformed("the first packet is not an MQTT 3.1.1 CONNECT".into()));
         };
         let (identity, hash) = match self.credentials.check(connect.login.as_ref()) {
             Ok(admitted) => admitted,
@@ -265,26 +222,12 @@ impl Gate {
         // Namespaced, so no client can take over (and so disconnect) the edge's own session;
         // rumqttd refuses ids with topic characters, which a user name (maker/serial) has.
         let id = format!("gate:{username}:{}", connect.client_id);
-        connect.client_id = id
-            .chars()
-            .map(|c| {
-                if matches!(c, '+' | '$' | '#' | '/') {
-                    ':'
-                } else {
-                    c
-                }
-            })
-            .collect();
-        connect.login = Some(Login::new(
-            self.settings.upstream_username.clone(),
-            self.settings.upstream_password.clone(),
-        ));
+        connect.client_id = id.chars().map(|c| if matches!(c, '+' | '$' | '#' | '/') { ':' } else { c }).collect();
+        connect.login = Some(Login::new(self.settings.upstream_username.clone(), self.settings.upstream_password.clone()));
         let mut upstream = TcpStream::connect(self.settings.upstream).await?;
         let _ = upstream.set_nodelay(true);
         let mut buffer = BytesMut::new();
-        Packet::Connect(connect)
-            .write(&mut buffer, usize::MAX)
-            .map_err(|e| End::Malformed(e.to_string()))?;
+        Packet::Connect(connect).write(&mut buffer, usize::MAX).map_err(|e| End::Malformed(e.to_string()))?;
         upstream.write_all(&buffer).await?;
         let (from_broker, to_broker) = upstream.into_split();
         let to_client = Arc::new(tokio::sync::Mutex::new(to_client));
@@ -313,41 +256,22 @@ impl Gate {
         to_client: Arc<tokio::sync::Mutex<W>>,
     ) -> Result<(), End> {
         loop {
-            let frame =
-                read_frame(&mut from_client, &mut inbox, self.settings.max_packet_bytes).await?;
+            let frame = read_frame(&mut from_client, &mut inbox, self.settings.max_packet_bytes).await?;
             match packet_type(&frame) {
                 Some(PacketType::Publish) => {
-                    let topic = publish_topic(&frame)
-                        .ok_or_else(|| End::Malformed("PUBLISH without a UTF-8 topic".into()))?;
+                    let topic = publish_topic(&frame).ok_or_else(|| End::Malformed("PUBLISH without a UTF-8 topic".into()))?;
                     acl::may_publish(who, topic).map_err(End::Denied)?;
                 }
                 Some(PacketType::Subscribe) => {
-                    let Ok(Packet::Subscribe(subscribe)) = Packet::read(
-                        &mut BytesMut::from(&frame[..]),
-                        self.settings.max_packet_bytes,
-                    ) else {
+                    let Ok(Packet::Subscribe(subscribe)) = Packet::read(&mut BytesMut::from(&frame[..]), self.settings.max_packet_bytes) else {
                         return Err(End::Malformed("SUBSCRIBE".into()));
                     };
-                    if let Some(denied) = subscribe
-                        .filters
-                        .iter()
-                        .find_map(|f| acl::may_subscribe(who, &f.path).err())
-                    {
+                    if let Some(denied) = subscribe.filters.iter().find_map(|f| acl::may_subscribe(who, &f.path).err()) {
                         tracing::warn!(user = %who.username(), %denied, filters = ?subscribe.filters.iter().map(|f| f.path.chars().take(120).collect::<String>()).collect::<Vec<_>>(), "MQTT subscription refused");
-                        self.stats
-                            .denied_subscriptions
-                            .fetch_add(1, Ordering::Relaxed);
-                        let refusal = SubAck {
-                            pkid: subscribe.pkid,
-                            return_codes: vec![
-                                SubscribeReasonCode::Failure;
-                                subscribe.filters.len()
-                            ],
-                        };
+                        self.stats.denied_subscriptions.fetch_add(1, Ordering::Relaxed);
+                        let refusal = SubAck { pkid: subscribe.pkid, return_codes: vec![SubscribeReasonCode::Failure; subscribe.filters.len()] };
                         let mut buffer = BytesMut::new();
-                        Packet::SubAck(refusal)
-                            .write(&mut buffer, usize::MAX)
-                            .map_err(|e| End::Malformed(e.to_string()))?;
+                        Packet::SubAck(refusal).write(&mut buffer, usize::MAX).map_err(|e| End::Malformed(e.to_string()))?;
                         to_client.lock().await.write_all(&buffer).await?;
                         continue;
                     }
@@ -390,24 +314,14 @@ async fn revoked(credentials: &Credentials, username: &str, hash: &str) {
 
 async fn refuse<W: AsyncWrite + Unpin>(to_client: &mut W, code: ConnectReturnCode) {
     let mut buffer = BytesMut::new();
-    if Packet::ConnAck(ConnAck {
-        session_present: false,
-        code,
-    })
-    .write(&mut buffer, usize::MAX)
-    .is_ok()
-    {
+    if Packet::ConnAck(ConnAck { session_present: false, code }).write(&mut buffer, usize::MAX).is_ok() {
         let _ = to_client.write_all(&buffer).await;
         let _ = to_client.shutdown().await;
     }
 }
 
 /// The next whole packet from `reader`; `buffer` keeps what was read beyond it.
-async fn read_frame<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    buffer: &mut BytesMut,
-    max_packet_bytes: usize,
-) -> Result<Bytes, End> {
+async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, buffer: &mut BytesMut, max_packet_bytes: usize) -> Result<Bytes, End> {
     loop {
         let missing = match mqttbytes::check(buffer.iter(), max_packet_bytes) {
             Ok(header) => return Ok(buffer.split_to(header.frame_length()).freeze()),
@@ -423,22 +337,7 @@ async fn read_frame<R: AsyncRead + Unpin>(
 
 fn packet_type(frame: &[u8]) -> Option<PacketType> {
     use PacketType::*;
-    let all = [
-        Connect,
-        ConnAck,
-        Publish,
-        PubAck,
-        PubRec,
-        PubRel,
-        PubComp,
-        Subscribe,
-        SubAck,
-        Unsubscribe,
-        UnsubAck,
-        PingReq,
-        PingResp,
-        Disconnect,
-    ];
+    let all = [Connect, ConnAck, Publish, PubAck, PubRec, PubRel, PubComp, Subscribe, SubAck, Unsubscribe, UnsubAck, PingReq, PingResp, Disconnect];
     let kind = usize::from(frame.first()? >> 4);
     all.get(kind.checked_sub(1)?).copied()
 }
@@ -467,16 +366,8 @@ mod tests {
     #[test]
     fn finds_the_topic_of_small_and_large_publishes() {
         for size in [0, 10, 200, 20_000, 3_000_000] {
-            let f = frame(Packet::Publish(Publish::new(
-                "uagv/v2/tote/agv-1/state",
-                QoS::AtMostOnce,
-                vec![b'x'; size],
-            )));
-            assert_eq!(
-                publish_topic(&f),
-                Some("uagv/v2/tote/agv-1/state"),
-                "{size} bytes"
-            );
+            let f = frame(Packet::Publish(Publish::new("uagv/v2/tote/agv-1/state", QoS::AtMostOnce, vec![b'x'; size])));
+            assert_eq!(publish_topic(&f), Some("uagv/v2/tote/agv-1/state"), "{size} bytes");
             assert_eq!(packet_type(&f), Some(PacketType::Publish));
         }
         assert_eq!(publish_topic(&[0x30, 0x02, 0x00]), None, "cut short");
@@ -484,11 +375,7 @@ mod tests {
 
     #[tokio::test]
     async fn frames_split_across_reads_and_refuses_oversized_ones() {
-        let one = frame(Packet::Publish(Publish::new(
-            "a/b",
-            QoS::AtMostOnce,
-            vec![7u8; 5000],
-        )));
+        let one = frame(Packet::Publish(Publish::new("a/b", QoS::AtMostOnce, vec![7u8; 5000])));
         let two = frame(Packet::PingReq);
         let mut wire = one.to_vec();
         wire.extend_from_slice(&two);
@@ -499,77 +386,31 @@ mod tests {
             }
         });
         let mut buffer = BytesMut::new();
-        assert_eq!(
-            read_frame(&mut server, &mut buffer, 10_000)
-                .await
-                .expect("first"),
-            one
-        );
-        assert_eq!(
-            read_frame(&mut server, &mut buffer, 10_000)
-                .await
-                .expect("second"),
-            two
-        );
+        assert_eq!(read_frame(&mut server, &mut buffer, 10_000).await.expect("first"), one);
+        assert_eq!(read_frame(&mut server, &mut buffer, 10_000).await.expect("second"), two);
         writer.await.expect("writer");
-        assert!(matches!(
-            read_frame(&mut server, &mut buffer, 10_000).await,
-            Err(End::Closed)
-        ));
+        assert!(matches!(read_frame(&mut server, &mut buffer, 10_000).await, Err(End::Closed)));
 
         let (mut client, mut server) = tokio::io::duplex(64);
         client.write_all(&one[..10]).await.expect("write");
         let mut buffer = BytesMut::new();
-        assert!(
-            matches!(
-                read_frame(&mut server, &mut buffer, 1000).await,
-                Err(End::Malformed(_))
-            ),
-            "5000 bytes over a 1000-byte limit"
-        );
+        assert!(matches!(read_frame(&mut server, &mut buffer, 1000).await, Err(End::Malformed(_))), "5000 bytes over a 1000-byte limit");
     }
 
     #[test]
     fn credentials_admit_only_the_right_password_and_follow_revocation() {
-        let robot = Identity::Robot {
-            manufacturer: "tote".into(),
-            serial: "agv-1".into(),
-        };
-        let credentials =
-            Credentials::new([(robot.clone(), sha256_hex("s3cret-password-long-enough"))]);
+        let robot = Identity::Robot { manufacturer: "tote".into(), serial: "agv-1".into() };
+        let credentials = Credentials::new([(robot.clone(), sha256_hex("s3cret-password-long-enough"))]);
         let login = |u: &str, p: &str| Some(Login::new(u, p));
-        assert_eq!(
-            credentials
-                .check(login("tote/agv-1", "s3cret-password-long-enough").as_ref())
-                .map(|x| x.0),
-            Ok(robot.clone())
-        );
-        assert_eq!(
-            credentials
-                .check(login("tote/agv-1", "wrong").as_ref())
-                .map(|x| x.0),
-            Err(ConnectReturnCode::BadUserNamePassword)
-        );
-        assert_eq!(
-            credentials
-                .check(login("tote/agv-2", "s3cret-password-long-enough").as_ref())
-                .map(|x| x.0),
-            Err(ConnectReturnCode::BadUserNamePassword)
-        );
-        assert_eq!(
-            credentials.check(None).map(|x| x.0),
-            Err(ConnectReturnCode::NotAuthorized)
-        );
+        assert_eq!(credentials.check(login("tote/agv-1", "s3cret-password-long-enough").as_ref()).map(|x| x.0), Ok(robot.clone()));
+        assert_eq!(credentials.check(login("tote/agv-1", "wrong").as_ref()).map(|x| x.0), Err(ConnectReturnCode::BadUserNamePassword));
+        assert_eq!(credentials.check(login("tote/agv-2", "s3cret-password-long-enough").as_ref()).map(|x| x.0), Err(ConnectReturnCode::BadUserNamePassword));
+        assert_eq!(credentials.check(None).map(|x| x.0), Err(ConnectReturnCode::NotAuthorized));
         let hash = sha256_hex("s3cret-password-long-enough");
         assert!(credentials.still_holds("tote/agv-1", &hash));
         credentials.put(robot, sha256_hex("another-password-long-enough"));
         assert!(!credentials.still_holds("tote/agv-1", &hash), "replaced");
         credentials.remove("tote/agv-1");
-        assert_eq!(
-            credentials
-                .check(login("tote/agv-1", "another-password-long-enough").as_ref())
-                .map(|x| x.0),
-            Err(ConnectReturnCode::BadUserNamePassword)
-        );
+        assert_eq!(credentials.check(login("tote/agv-1", "another-password-long-enough").as_ref()).map(|x| x.0), Err(ConnectReturnCode::BadUserNamePassword));
     }
 }

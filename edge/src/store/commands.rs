@@ -7,26 +7,19 @@ use rusqlite::{params, Connection};
 use tote_shared::sync::{CentralCommand, CommandKind};
 
 pub fn apply(conn: &Connection, commands: &[CentralCommand], now_ms: i64) -> StoreResult<u64> {
-    let mut cursor: u64 = conn.query_row(
-        "SELECT value FROM sync_state WHERE name = 'command_cursor'",
-        [],
-        |r| r.get::<_, i64>(0),
-    )? as u64;
+    let mut cursor: u64 =
+        conn.query_row("SELECT value FROM sync_state WHERE name = 'command_cursor'", [], |r| r.get::<_, i64>(0))? as u64;
     for command in commands {
         if command.seq <= cursor {
             continue;
         }
         if command.seq != cursor + 1 {
-            return Err(StoreError::Conflict(format!(
-                "command stream gap: at {cursor}, got {}",
-                command.seq
-            )));
+            return Err(StoreError::Conflict(format!("command stream gap: at {cursor}, got {}", command.seq)));
         }
         apply_one(conn, &command.kind, now_ms)?;
         cursor = command.seq;
     }
-    conn.prepare_cached("UPDATE sync_state SET value = ?1 WHERE name = 'command_cursor'")?
-        .execute([cursor as i64])?;
+    conn.prepare_cached("UPDATE sync_state SET value = ?1 WHERE name = 'command_cursor'")?.execute([cursor as i64])?;
     Ok(cursor)
 }
 
@@ -39,32 +32,13 @@ fn apply_one(conn: &Connection, kind: &CommandKind, now_ms: i64) -> StoreResult<
             .execute(params![sku.as_str(), gtin.as_str(), name])?;
             Ok(())
         }
-        CommandKind::Fulfil {
-            order_id,
-            lines,
-            ship_to,
-            ship_via,
-        } => picking::release(conn, *order_id, lines, ship_to, ship_via.as_ref(), now_ms),
+        CommandKind::Fulfil { order_id, lines, ship_to, ship_via } => picking::release(conn, *order_id, lines, ship_to, ship_via.as_ref(), now_ms),
         CommandKind::Cancel { order_id } => picking::cancel(conn, *order_id, now_ms),
-        CommandKind::WaybillGrant { carrier, numbers } => {
-            super::waybills::grant(conn, carrier, numbers, now_ms)
-        }
-        CommandKind::ExpectReturn {
-            rma,
-            order_id,
-            lines,
-        } => super::returns::expect(conn, rma, *order_id, lines, now_ms),
+        CommandKind::WaybillGrant { carrier, numbers } => super::waybills::grant(conn, carrier, numbers, now_ms),
+        CommandKind::ExpectReturn { rma, order_id, lines } => super::returns::expect(conn, rma, *order_id, lines, now_ms),
         CommandKind::CancelReturn { rma } => super::returns::withdraw(conn, rma),
-        CommandKind::ReturnLabel {
-            rma,
-            carrier,
-            waybill,
-        } => super::returns::label(conn, rma, carrier, waybill),
-        CommandKind::ExpectDelivery {
-            id,
-            supplier,
-            lines,
-        } => super::deliveries::expect(conn, id, supplier, lines, now_ms),
+        CommandKind::ReturnLabel { rma, carrier, waybill } => super::returns::label(conn, rma, carrier, waybill),
+        CommandKind::ExpectDelivery { id, supplier, lines } => super::deliveries::expect(conn, id, supplier, lines, now_ms),
         CommandKind::CloseDelivery { id } => super::deliveries::close(conn, id),
     }
 }

@@ -49,26 +49,17 @@ fn unclaimed(conn: &Connection, location: &str, sku: &str, lot: &str) -> StoreRe
 
 pub fn move_stock(conn: &Connection, m: &Move, now_ms: i64) -> StoreResult<MoveDone> {
     if m.from == m.to {
-        return Err(StoreError::Invalid(format!(
-            "{} is where the goods already are: scan the bin to put them in",
-            m.to
-        )));
+        return Err(StoreError::Invalid(format!("{} is where the goods already are: scan the bin to put them in", m.to)));
     }
     require_bin(conn, &m.from)?;
     require_bin(conn, &m.to)?;
     require_sku(conn, &m.sku)?;
     if !(1..=100_000).contains(&m.qty) {
-        return Err(StoreError::Invalid(
-            "quantity must be between 1 and 100000".into(),
-        ));
+        return Err(StoreError::Invalid("quantity must be between 1 and 100000".into()));
     }
     if let Some(suggested) = &m.suggested {
         if suggested != &m.to && m.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-            return Err(StoreError::WrongScan {
-                what: "location",
-                expected: suggested.clone(),
-                scanned: m.to.clone(),
-            });
+            return Err(StoreError::WrongScan { what: "location", expected: suggested.clone(), scanned: m.to.clone() });
         }
     }
     let lot = match &m.lot {
@@ -81,36 +72,17 @@ pub fn move_stock(conn: &Connection, m: &Move, now_ms: i64) -> StoreResult<MoveD
     };
     let free = unclaimed(conn, &m.from, &m.sku, &lot)?;
     if m.qty > free {
-        return Err(StoreError::InsufficientStock(format!(
-            "{} has {free} of {} free to move (the rest is claimed by picks)",
-            m.from, m.sku
-        )));
+        return Err(StoreError::InsufficientStock(format!("{} has {free} of {} free to move (the rest is claimed by picks)", m.from, m.sku)));
     }
-    let reason = if m.from == RECEIVING {
-        "putaway"
-    } else {
-        "move"
-    };
+    let reason = if m.from == RECEIVING { "putaway" } else { "move" };
     let reference = match &m.reason {
         Some(why) if !why.trim().is_empty() => format!("by:{} override:{}", m.by, why.trim()),
         _ => format!("by:{}", m.by),
     };
-    let why = Why {
-        reason,
-        reference: &reference,
-        at_ms: now_ms,
-    };
+    let why = Why { reason, reference: &reference, at_ms: now_ms };
     let from_qty = change(conn, &m.from, &m.sku, &lot, -m.qty, &why)?;
     let to_qty = change(conn, &m.to, &m.sku, &lot, m.qty, &why)?;
-    Ok(MoveDone {
-        from: m.from.clone(),
-        to: m.to.clone(),
-        sku: m.sku.clone(),
-        lot,
-        qty: m.qty,
-        from_qty,
-        to_qty,
-    })
+    Ok(MoveDone { from: m.from.clone(), to: m.to.clone(), sku: m.sku.clone(), lot, qty: m.qty, from_qty, to_qty })
 }
 
 /// A storage bin for `sku`: the bin already holding the most of it, else the first empty bin.

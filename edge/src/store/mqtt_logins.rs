@@ -36,10 +36,7 @@ pub fn issue(conn: &Connection, login: &MqttLogin) -> StoreResult<()> {
 
 /// Revokes a credential; false if there was none.
 pub fn revoke(conn: &Connection, username: &str) -> StoreResult<bool> {
-    Ok(conn
-        .prepare_cached("DELETE FROM mqtt_login WHERE username = ?1")?
-        .execute([username])?
-        > 0)
+    Ok(conn.prepare_cached("DELETE FROM mqtt_login WHERE username = ?1")?.execute([username])? > 0)
 }
 
 pub fn list(conn: &Connection) -> StoreResult<Vec<MqttLogin>> {
@@ -82,10 +79,7 @@ mod tests {
         issue(&conn, &login("tote/agv-1", &"a".repeat(64))).expect("issue");
         issue(&conn, &login("tote/agv-1", &"b".repeat(64))).expect("reissue");
         let all = list(&conn).expect("list");
-        assert_eq!(
-            (all.len(), all[0].secret_sha256.clone()),
-            (1, "b".repeat(64))
-        );
+        assert_eq!((all.len(), all[0].secret_sha256.clone()), (1, "b".repeat(64)));
         assert!(revoke(&conn, "tote/agv-1").expect("revoke"));
         assert!(!revoke(&conn, "tote/agv-1").expect("revoke again"));
         assert!(list(&conn).expect("list").is_empty());
@@ -94,25 +88,8 @@ mod tests {
     #[test]
     fn the_schema_refuses_an_unknown_kind() {
         let conn = crate::store::schema::memory_db();
-        assert!(issue(
-            &conn,
-            &MqttLogin {
-                kind: "admin".into(),
-                ..login("x", &"a".repeat(64))
-            }
-        )
-        .is_err());
-        assert!(
-            issue(
-                &conn,
-                &MqttLogin {
-                    kind: "observer".into(),
-                    ..login("x", &"a".repeat(64))
-                }
-            )
-            .is_err(),
-            "an observer names no robot"
-        );
+        assert!(issue(&conn, &MqttLogin { kind: "admin".into(), ..login("x", &"a".repeat(64)) }).is_err());
+        assert!(issue(&conn, &MqttLogin { kind: "observer".into(), ..login("x", &"a".repeat(64)) }).is_err(), "an observer names no robot");
         assert!(issue(&conn, &login("x", "short")).is_err(), "not a SHA-256");
     }
 }

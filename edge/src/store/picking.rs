@@ -56,20 +56,12 @@ pub struct FulfilmentView {
 
 /// Creates the fulfilment and its pick tasks, or fails it at once when the stock is not
 /// free here (central then re-routes the order).
-pub fn release(
-    conn: &Connection,
-    order_id: u64,
-    lines: &[OrderLine],
-    ship_to: &ShipTo,
-    ship_via: Option<&ShipVia>,
-    now_ms: i64,
-) -> StoreResult<()> {
+pub fn release(conn: &Connection, order_id: u64, lines: &[OrderLine], ship_to: &ShipTo, ship_via: Option<&ShipVia>, now_ms: i64) -> StoreResult<()> {
     let existing: Option<String> = conn
         .prepare_cached("SELECT state FROM fulfilment WHERE order_id = ?1")?
         .query_row([order_id as i64], |r| r.get(0))
         .optional()?;
-    let ship_to_json =
-        serde_json::to_string(ship_to).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let ship_to_json = serde_json::to_string(ship_to).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     match existing.as_deref() {
         None => {
             conn.prepare_cached(
@@ -84,15 +76,10 @@ pub fn release(
                 "UPDATE fulfilment SET state = 'picking', ship_to = ?2, updated_ms = ?3, ship_carrier = ?4, ship_service = ?5 WHERE order_id = ?1",
             )?
             .execute(params![order_id as i64, ship_to_json, now_ms, ship_via.map(|v| &v.carrier), ship_via.map(|v| &v.service)])?;
-            conn.prepare_cached("DELETE FROM fulfilment_line WHERE order_id = ?1")?
-                .execute([order_id as i64])?;
+            conn.prepare_cached("DELETE FROM fulfilment_line WHERE order_id = ?1")?.execute([order_id as i64])?;
         }
         Some(state) => {
-            tracing::warn!(
-                order_id,
-                state,
-                "fulfil command for an order already in progress; ignored"
-            );
+            tracing::warn!(order_id, state, "fulfil command for an order already in progress; ignored");
             return Ok(());
         }
     }
@@ -102,19 +89,8 @@ pub fn release(
         Err(StoreError::InsufficientStock(why)) => {
             conn.execute_batch("ROLLBACK TO allocate; RELEASE allocate")?;
             set_state(conn, order_id, "failed", now_ms)?;
-            let sku = lines
-                .first()
-                .map(|l| l.sku.clone())
-                .ok_or_else(|| StoreError::Invalid("empty order".into()))?;
-            emit(
-                conn,
-                EdgeEventKind::FulfilmentFailed {
-                    order_id,
-                    sku,
-                    reason: why,
-                },
-                now_ms,
-            )?;
+            let sku = lines.first().map(|l| l.sku.clone()).ok_or_else(|| StoreError::Invalid("empty order".into()))?;
+            emit(conn, EdgeEventKind::FulfilmentFailed { order_id, sku, reason: why }, now_ms)?;
         }
         Err(other) => {
             conn.execute_batch("ROLLBACK TO allocate; RELEASE allocate")?;
@@ -126,14 +102,8 @@ pub fn release(
 
 fn allocate(conn: &Connection, order_id: u64, lines: &[OrderLine], now_ms: i64) -> StoreResult<()> {
     for line in lines {
-        conn.prepare_cached(
-            "INSERT INTO fulfilment_line (order_id, sku, qty) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![
-            order_id as i64,
-            line.sku.as_str(),
-            line.qty.as_i64()
-        ])?;
+        conn.prepare_cached("INSERT INTO fulfilment_line (order_id, sku, qty) VALUES (?1, ?2, ?3)")?
+            .execute(params![order_id as i64, line.sku.as_str(), line.qty.as_i64()])?;
         let mut remaining = line.qty.as_i64();
         for (location, lot, free) in free_stock(conn, line.sku.as_str(), None)? {
             if remaining == 0 {
@@ -148,10 +118,7 @@ fn allocate(conn: &Connection, order_id: u64, lines: &[OrderLine], now_ms: i64) 
             remaining -= take;
         }
         if remaining > 0 {
-            return Err(StoreError::InsufficientStock(format!(
-                "{} more of {} than is free here",
-                remaining, line.sku
-            )));
+            return Err(StoreError::InsufficientStock(format!("{} more of {} than is free here", remaining, line.sku)));
         }
     }
     Ok(())
@@ -160,11 +127,7 @@ fn allocate(conn: &Connection, order_id: u64, lines: &[OrderLine], now_ms: i64) 
 /// (location, lot, free) for a SKU in storage bins: stock minus what open tasks will take.
 /// First expiry first out for lot-tracked stock; otherwise largest first, so an order line
 /// needs as few trips as possible.
-fn free_stock(
-    conn: &Connection,
-    sku: &str,
-    except: Option<&str>,
-) -> StoreResult<Vec<(String, String, i64)>> {
+fn free_stock(conn: &Connection, sku: &str, except: Option<&str>) -> StoreResult<Vec<(String, String, i64)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT s.location, s.lot, s.qty - COALESCE((
              SELECT SUM(t.qty - t.qty_picked) FROM pick_task t
@@ -178,16 +141,9 @@ fn free_stock(
     )?;
     // Goods held by QC are never picked; goods still on the receiving dock only when no bin
     // has them (same expiry first).
-    let rows = stmt.query_map(
-        params![sku, except, super::moves::QC_HOLD, super::moves::RECEIVING],
-        |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        },
-    )?;
+    let rows = stmt.query_map(params![sku, except, super::moves::QC_HOLD, super::moves::RECEIVING], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+    })?;
     let mut out = Vec::new();
     for row in rows {
         let row = row?;
@@ -211,8 +167,7 @@ fn order_state(conn: &Connection, order_id: u64) -> StoreResult<String> {
         .ok_or_else(|| StoreError::NotFound(format!("order {order_id} at this warehouse")))
 }
 
-const TASK_COLUMNS: &str =
-    "t.id, t.order_id, t.sku, s.gtin, t.location, t.lot, t.qty, t.qty_picked, t.state";
+const TASK_COLUMNS: &str = "t.id, t.order_id, t.sku, s.gtin, t.location, t.lot, t.qty, t.qty_picked, t.state";
 
 fn row_to_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<PickTaskView> {
     Ok(PickTaskView {
@@ -229,12 +184,10 @@ fn row_to_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<PickTaskView> {
 }
 
 fn task(conn: &Connection, id: u64) -> StoreResult<PickTaskView> {
-    conn.prepare_cached(&format!(
-        "SELECT {TASK_COLUMNS} FROM pick_task t JOIN sku s ON s.sku = t.sku WHERE t.id = ?1"
-    ))?
-    .query_row([id as i64], row_to_task)
-    .optional()?
-    .ok_or_else(|| StoreError::NotFound(format!("pick task {id}")))
+    conn.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM pick_task t JOIN sku s ON s.sku = t.sku WHERE t.id = ?1"))?
+        .query_row([id as i64], row_to_task)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("pick task {id}")))
 }
 
 pub fn tasks(conn: &Connection, state: Option<&str>, limit: u32) -> StoreResult<Vec<PickTaskView>> {
@@ -248,136 +201,69 @@ pub fn tasks(conn: &Connection, state: Option<&str>, limit: u32) -> StoreResult<
 
 /// One scan on a pick task. First the location barcode, then the item's GTIN (each item
 /// scan picks `qty` units, default 1). A wrong scan changes nothing and says what was expected.
-pub fn scan(
-    conn: &Connection,
-    task_id: u64,
-    code: &str,
-    qty: u32,
-    now_ms: i64,
-) -> StoreResult<ScanOutcome> {
+pub fn scan(conn: &Connection, task_id: u64, code: &str, qty: u32, now_ms: i64) -> StoreResult<ScanOutcome> {
     let mut t = task(conn, task_id)?;
     let state = order_state(conn, t.order_id)?;
     if state != "picking" {
-        return Err(StoreError::Conflict(format!(
-            "order {} is {state}; nothing to pick",
-            t.order_id
-        )));
+        return Err(StoreError::Conflict(format!("order {} is {state}; nothing to pick", t.order_id)));
     }
     match t.state.as_str() {
         "open" => {
             if code != t.location {
-                return Err(StoreError::WrongScan {
-                    what: "location",
-                    expected: t.location,
-                    scanned: code.to_owned(),
-                });
+                return Err(StoreError::WrongScan { what: "location", expected: t.location, scanned: code.to_owned() });
             }
-            conn.prepare_cached(
-                "UPDATE pick_task SET state = 'located', updated_ms = ?2 WHERE id = ?1",
-            )?
-            .execute(params![task_id as i64, now_ms])?;
+            conn.prepare_cached("UPDATE pick_task SET state = 'located', updated_ms = ?2 WHERE id = ?1")?
+                .execute(params![task_id as i64, now_ms])?;
             t.state = "located".into();
-            let message = format!(
-                "At {}: scan {} × {} ({})",
-                t.location,
-                t.qty - t.qty_picked,
-                t.sku,
-                t.gtin
-            );
-            Ok(ScanOutcome {
-                task: t,
-                message,
-                order_state: state,
-            })
+            let message = format!("At {}: scan {} × {} ({})", t.location, t.qty - t.qty_picked, t.sku, t.gtin);
+            Ok(ScanOutcome { task: t, message, order_state: state })
         }
         "located" => pick_items(conn, t, code, qty, now_ms),
-        other => Err(StoreError::Conflict(format!(
-            "pick task {task_id} is {other}"
-        ))),
+        other => Err(StoreError::Conflict(format!("pick task {task_id} is {other}"))),
     }
 }
 
 /// The station's confirm button, pressed while the light showed `qty` for this task: the whole
 /// rest of the task is picked from the lit bin. Anything else (the task moved on, a different
 /// quantity is left) is a conflict and changes nothing.
-pub fn confirm_lit(
-    conn: &Connection,
-    task_id: u64,
-    qty: u32,
-    now_ms: i64,
-) -> StoreResult<ScanOutcome> {
+pub fn confirm_lit(conn: &Connection, task_id: u64, qty: u32, now_ms: i64) -> StoreResult<ScanOutcome> {
     let t = task(conn, task_id)?;
     let state = order_state(conn, t.order_id)?;
     if state != "picking" || !matches!(t.state.as_str(), "open" | "located") {
-        return Err(StoreError::Conflict(format!(
-            "pick task {task_id} is {} (order {state}); the light was stale",
-            t.state
-        )));
+        return Err(StoreError::Conflict(format!("pick task {task_id} is {} (order {state}); the light was stale", t.state)));
     }
     let remaining = t.qty - t.qty_picked;
     if remaining != i64::from(qty) {
-        return Err(StoreError::Conflict(format!(
-            "the light showed {qty} but {remaining} are left on pick task {task_id}"
-        )));
+        return Err(StoreError::Conflict(format!("the light showed {qty} but {remaining} are left on pick task {task_id}")));
     }
     let gtin = t.gtin.clone();
     pick_items(conn, t, &gtin, qty, now_ms)
 }
 
-fn pick_items(
-    conn: &Connection,
-    mut t: PickTaskView,
-    code: &str,
-    qty: u32,
-    now_ms: i64,
-) -> StoreResult<ScanOutcome> {
+fn pick_items(conn: &Connection, mut t: PickTaskView, code: &str, qty: u32, now_ms: i64) -> StoreResult<ScanOutcome> {
     if code != t.gtin {
-        return Err(StoreError::WrongScan {
-            what: "item",
-            expected: format!("{} ({})", t.gtin, t.sku),
-            scanned: code.to_owned(),
-        });
+        return Err(StoreError::WrongScan { what: "item", expected: format!("{} ({})", t.gtin, t.sku), scanned: code.to_owned() });
     }
     let remaining = t.qty - t.qty_picked;
     let qty = i64::from(qty);
     if qty < 1 || qty > remaining {
-        return Err(StoreError::Invalid(format!(
-            "quantity must be between 1 and {remaining} (still to pick)"
-        )));
+        return Err(StoreError::Invalid(format!("quantity must be between 1 and {remaining} (still to pick)")));
     }
     let reference = format!("order:{}", t.order_id);
-    let why = Why {
-        reason: "pick",
-        reference: &reference,
-        at_ms: now_ms,
-    };
+    let why = Why { reason: "pick", reference: &reference, at_ms: now_ms };
     change(conn, &t.location, &t.sku, &t.lot, -qty, &why)?;
     change(conn, OUTBOUND, &t.sku, &t.lot, qty, &why)?;
     t.qty_picked += qty;
-    t.state = if t.qty_picked == t.qty {
-        "done".into()
-    } else {
-        "located".into()
-    };
-    conn.prepare_cached(
-        "UPDATE pick_task SET qty_picked = ?2, state = ?3, updated_ms = ?4 WHERE id = ?1",
-    )?
-    .execute(params![t.id as i64, t.qty_picked, t.state, now_ms])?;
+    t.state = if t.qty_picked == t.qty { "done".into() } else { "located".into() };
+    conn.prepare_cached("UPDATE pick_task SET qty_picked = ?2, state = ?3, updated_ms = ?4 WHERE id = ?1")?
+        .execute(params![t.id as i64, t.qty_picked, t.state, now_ms])?;
     let mut order_state = "picking".to_owned();
     let unfinished: i64 = conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM pick_task WHERE order_id = ?1 AND state IN ('open', 'located')",
-        )?
+        .prepare_cached("SELECT COUNT(*) FROM pick_task WHERE order_id = ?1 AND state IN ('open', 'located')")?
         .query_row([t.order_id as i64], |r| r.get(0))?;
     if unfinished == 0 {
         set_state(conn, t.order_id, "picked", now_ms)?;
-        emit(
-            conn,
-            EdgeEventKind::OrderPicked {
-                order_id: t.order_id,
-            },
-            now_ms,
-        )?;
+        emit(conn, EdgeEventKind::OrderPicked { order_id: t.order_id }, now_ms)?;
         order_state = "picked".into();
     }
     let message = match (t.state.as_str(), unfinished) {
@@ -385,94 +271,46 @@ fn pick_items(
         ("done", _) => "Task done: next task".to_owned(),
         _ => format!("Picked {} of {}: scan the next item", t.qty_picked, t.qty),
     };
-    Ok(ScanOutcome {
-        task: t,
-        message,
-        order_state,
-    })
+    Ok(ScanOutcome { task: t, message, order_state })
 }
 
 /// The picker found only `found` units at the task's location. Stock there is corrected
 /// (and central told); the rest is sought elsewhere in this warehouse, and if there is none
 /// the fulfilment fails so central can re-route the order.
-pub fn short_pick(
-    conn: &Connection,
-    task_id: u64,
-    found: i64,
-    reason: Option<&str>,
-    now_ms: i64,
-) -> StoreResult<ScanOutcome> {
+pub fn short_pick(conn: &Connection, task_id: u64, found: i64, reason: Option<&str>, now_ms: i64) -> StoreResult<ScanOutcome> {
     let mut t = task(conn, task_id)?;
     if !matches!(t.state.as_str(), "open" | "located") {
-        return Err(StoreError::Conflict(format!(
-            "pick task {task_id} is {}",
-            t.state
-        )));
+        return Err(StoreError::Conflict(format!("pick task {task_id} is {}", t.state)));
     }
     let state = order_state(conn, t.order_id)?;
     if state != "picking" {
-        return Err(StoreError::Conflict(format!(
-            "order {} is {state}; nothing to pick",
-            t.order_id
-        )));
+        return Err(StoreError::Conflict(format!("order {} is {state}; nothing to pick", t.order_id)));
     }
     let remaining = t.qty - t.qty_picked;
     let system_qty = qty_at(conn, &t.location, &t.sku, &t.lot)?;
     if found < 0 || found >= remaining {
-        return Err(StoreError::Invalid(format!(
-            "found must be between 0 and {} for a short pick",
-            remaining - 1
-        )));
+        return Err(StoreError::Invalid(format!("found must be between 0 and {} for a short pick", remaining - 1)));
     }
     if found > system_qty {
-        return Err(StoreError::Invalid(format!(
-            "the system holds {system_qty} here; use a count to add found stock"
-        )));
+        return Err(StoreError::Invalid(format!("the system holds {system_qty} here; use a count to add found stock")));
     }
-    let location =
-        LocationCode::parse(&t.location).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let location = LocationCode::parse(&t.location).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let sku = Sku::parse(&t.sku).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let delta = found - system_qty;
     if delta < 0 {
-        let seq = emit(
-            conn,
-            EdgeEventKind::StockAdjusted {
-                sku: sku.clone(),
-                delta,
-                reason: AdjustReason::ShortPick,
-                location,
-            },
-            now_ms,
-        )?;
+        let seq = emit(conn, EdgeEventKind::StockAdjusted { sku: sku.clone(), delta, reason: AdjustReason::ShortPick, location }, now_ms)?;
         let reference = match reason {
             Some(why) => format!("event:{seq} reason:{why}"),
             None => format!("event:{seq}"),
         };
-        change(
-            conn,
-            &t.location,
-            &t.sku,
-            &t.lot,
-            delta,
-            &Why {
-                reason: "short_pick",
-                reference: &reference,
-                at_ms: now_ms,
-            },
-        )?;
+        change(conn, &t.location, &t.sku, &t.lot, delta, &Why { reason: "short_pick", reference: &reference, at_ms: now_ms })?;
     }
     // Keep what can be picked here; look elsewhere for the rest.
     let missing = remaining - found;
     let keep = t.qty_picked + found;
     let why = match reason {
-        Some(r) => format!(
-            "short pick: {missing} of {} missing at {} ({r})",
-            t.sku, t.location
-        ),
-        None => format!(
-            "short pick: {missing} of {} missing at {}",
-            t.sku, t.location
-        ),
+        Some(r) => format!("short pick: {missing} of {} missing at {} ({r})", t.sku, t.location),
+        None => format!("short pick: {missing} of {} missing at {}", t.sku, t.location),
     };
     let moved = reassign_or_fail(conn, &mut t, missing, keep, why, now_ms)?;
     // Other tasks at this bin may now want more than is left too.
@@ -480,23 +318,12 @@ pub fn short_pick(
     match moved {
         Some(location) => {
             let message = format!("Short pick recorded; {missing} more to pick from {location}");
-            Ok(ScanOutcome {
-                task: t,
-                message,
-                order_state: state,
-            })
+            Ok(ScanOutcome { task: t, message, order_state: state })
         }
         None => {
             let t = task(conn, task_id)?;
-            let message = format!(
-                "No more {} in this warehouse: order {} goes back to HQ for re-routing",
-                t.sku, t.order_id
-            );
-            Ok(ScanOutcome {
-                message,
-                task: t,
-                order_state: "failed".into(),
-            })
+            let message = format!("No more {} in this warehouse: order {} goes back to HQ for re-routing", t.sku, t.order_id);
+            Ok(ScanOutcome { message, task: t, order_state: "failed".into() })
         }
     }
 }
@@ -504,17 +331,8 @@ pub fn short_pick(
 /// Moves `missing` units of task `t` to another bin with free stock, keeping `keep` units on
 /// `t`. When no bin has them, the whole order fails (its picked goods go back) so central can
 /// re-route it. Returns the new location, or None when the order failed.
-fn reassign_or_fail(
-    conn: &Connection,
-    t: &mut PickTaskView,
-    missing: i64,
-    keep: i64,
-    reason: String,
-    now_ms: i64,
-) -> StoreResult<Option<String>> {
-    let elsewhere = free_stock(conn, &t.sku, Some(&t.location))?
-        .into_iter()
-        .find(|(_, _, free)| *free >= missing);
+fn reassign_or_fail(conn: &Connection, t: &mut PickTaskView, missing: i64, keep: i64, reason: String, now_ms: i64) -> StoreResult<Option<String>> {
+    let elsewhere = free_stock(conn, &t.sku, Some(&t.location))?.into_iter().find(|(_, _, free)| *free >= missing);
     if let Some((location, lot, _)) = elsewhere {
         conn.prepare_cached(
             "INSERT INTO pick_task (order_id, sku, location, lot, qty, state, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?6)",
@@ -531,13 +349,7 @@ fn reassign_or_fail(
 /// After stock at a bin went down (count, damage), open tasks there may want more than is
 /// left. The newest ones move to other bins, or their orders fail back to central — a count
 /// variance re-routes orders instead of leaving pickers to find an empty shelf.
-pub fn rebalance(
-    conn: &Connection,
-    location: &str,
-    sku: &str,
-    lot: &str,
-    now_ms: i64,
-) -> StoreResult<()> {
+pub fn rebalance(conn: &Connection, location: &str, sku: &str, lot: &str, now_ms: i64) -> StoreResult<()> {
     let stock = qty_at(conn, location, sku, lot)?;
     let ids: Vec<i64> = conn
         .prepare_cached(
@@ -561,8 +373,7 @@ pub fn rebalance(
             continue;
         }
         let remaining = t.qty - t.qty_picked;
-        let why =
-            format!("count variance: {sku} at {location} holds {stock}, tasks need {reserved}");
+        let why = format!("count variance: {sku} at {location} holds {stock}, tasks need {reserved}");
         let keep = t.qty_picked;
         reassign_or_fail(conn, &mut t, remaining, keep, why, now_ms)?;
         reserved -= remaining;
@@ -603,21 +414,13 @@ pub fn evacuate_pod(conn: &Connection, pod: &str, now_ms: i64) -> StoreResult<u3
 fn shrink_task(conn: &Connection, t: &mut PickTaskView, keep: i64, now_ms: i64) -> StoreResult<()> {
     if keep == 0 {
         t.state = "cancelled".into();
-        conn.prepare_cached(
-            "UPDATE pick_task SET state = 'cancelled', updated_ms = ?2 WHERE id = ?1",
-        )?
-        .execute(params![t.id as i64, now_ms])?;
+        conn.prepare_cached("UPDATE pick_task SET state = 'cancelled', updated_ms = ?2 WHERE id = ?1")?
+            .execute(params![t.id as i64, now_ms])?;
     } else {
         t.qty = keep;
-        t.state = if t.qty_picked == keep {
-            "done".into()
-        } else {
-            t.state.clone()
-        };
-        conn.prepare_cached(
-            "UPDATE pick_task SET qty = ?2, state = ?3, updated_ms = ?4 WHERE id = ?1",
-        )?
-        .execute(params![t.id as i64, keep, t.state, now_ms])?;
+        t.state = if t.qty_picked == keep { "done".into() } else { t.state.clone() };
+        conn.prepare_cached("UPDATE pick_task SET qty = ?2, state = ?3, updated_ms = ?4 WHERE id = ?1")?
+            .execute(params![t.id as i64, keep, t.state, now_ms])?;
     }
     Ok(())
 }
@@ -629,42 +432,21 @@ fn put_back(conn: &Connection, order_id: u64, reason: &str, now_ms: i64) -> Stor
         .query_map([order_id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
         .collect::<Result<_, _>>()?;
     let reference = format!("order:{order_id}");
-    let why = Why {
-        reason,
-        reference: &reference,
-        at_ms: now_ms,
-    };
+    let why = Why { reason, reference: &reference, at_ms: now_ms };
     for (id, sku, location, lot, qty_picked) in picked {
         if qty_picked > 0 {
             change(conn, OUTBOUND, &sku, &lot, -qty_picked, &why)?;
             change(conn, &location, &sku, &lot, qty_picked, &why)?;
         }
-        conn.prepare_cached(
-            "UPDATE pick_task SET state = 'cancelled', updated_ms = ?2 WHERE id = ?1",
-        )?
-        .execute(params![id, now_ms])?;
+        conn.prepare_cached("UPDATE pick_task SET state = 'cancelled', updated_ms = ?2 WHERE id = ?1")?.execute(params![id, now_ms])?;
     }
     Ok(())
 }
 
-fn fail_order(
-    conn: &Connection,
-    order_id: u64,
-    sku: Sku,
-    reason: String,
-    now_ms: i64,
-) -> StoreResult<()> {
+fn fail_order(conn: &Connection, order_id: u64, sku: Sku, reason: String, now_ms: i64) -> StoreResult<()> {
     put_back(conn, order_id, "putback_failed", now_ms)?;
     set_state(conn, order_id, "failed", now_ms)?;
-    emit(
-        conn,
-        EdgeEventKind::FulfilmentFailed {
-            order_id,
-            sku,
-            reason,
-        },
-        now_ms,
-    )?;
+    emit(conn, EdgeEventKind::FulfilmentFailed { order_id, sku, reason }, now_ms)?;
     Ok(())
 }
 
@@ -687,17 +469,10 @@ pub fn cancel(conn: &Connection, order_id: u64, now_ms: i64) -> StoreResult<()> 
     Ok(())
 }
 
-pub fn pack(
-    conn: &Connection,
-    order_id: u64,
-    carton: Option<&super::Tally>,
-    now_ms: i64,
-) -> StoreResult<FulfilmentView> {
+pub fn pack(conn: &Connection, order_id: u64, carton: Option<&super::Tally>, now_ms: i64) -> StoreResult<FulfilmentView> {
     let state = order_state(conn, order_id)?;
     if state != "picked" {
-        return Err(StoreError::Conflict(format!(
-            "order {order_id} is {state}; only picked orders can be packed"
-        )));
+        return Err(StoreError::Conflict(format!("order {order_id} is {state}; only picked orders can be packed")));
     }
     if let Some(carton) = carton {
         let view = fulfilment(conn, order_id)?;
@@ -707,17 +482,8 @@ pub fn pack(
         }
         picked.retain(|_, q| *q > 0);
         if &picked != carton {
-            let show = |t: &super::Tally| {
-                t.iter()
-                    .map(|(sku, q)| format!("{q} × {sku}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            return Err(StoreError::WrongScan {
-                what: "carton",
-                expected: show(&picked),
-                scanned: show(carton),
-            });
+            let show = |t: &super::Tally| t.iter().map(|(sku, q)| format!("{q} × {sku}")).collect::<Vec<_>>().join(", ");
+            return Err(StoreError::WrongScan { what: "carton", expected: show(&picked), scanned: show(carton) });
         }
     }
     set_state(conn, order_id, "packed", now_ms)?;
@@ -728,46 +494,26 @@ pub fn pack(
 /// Ships a packed order with `carrier`, or, when None, with the carrier HQ chose at release;
 /// under `tracking`, a number typed from a paper waybill, or, when None, the next number of
 /// the carrier's pool.
-pub fn ship(
-    conn: &Connection,
-    order_id: u64,
-    carrier: Option<&str>,
-    tracking: Option<&str>,
-    label: &LabelSettings,
-    now_ms: i64,
-) -> StoreResult<FulfilmentView> {
+pub fn ship(conn: &Connection, order_id: u64, carrier: Option<&str>, tracking: Option<&str>, label: &LabelSettings, now_ms: i64) -> StoreResult<FulfilmentView> {
     let state = order_state(conn, order_id)?;
     if state != "packed" {
-        return Err(StoreError::Conflict(format!(
-            "order {order_id} is {state}; only packed orders can ship"
-        )));
+        return Err(StoreError::Conflict(format!("order {order_id} is {state}; only packed orders can ship")));
     }
-    let planned: Option<String> = conn
-        .prepare_cached("SELECT ship_carrier FROM fulfilment WHERE order_id = ?1")?
-        .query_row([order_id as i64], |r| r.get(0))?;
+    let planned: Option<String> =
+        conn.prepare_cached("SELECT ship_carrier FROM fulfilment WHERE order_id = ?1")?.query_row([order_id as i64], |r| r.get(0))?;
     let carrier = match (carrier, planned.as_deref()) {
         (Some(named), _) => named,
         (None, Some(planned)) => planned,
-        (None, None) => {
-            return Err(StoreError::Invalid(format!(
-                "HQ chose no carrier for order {order_id}: name one"
-            )))
-        }
+        (None, None) => return Err(StoreError::Invalid(format!("HQ chose no carrier for order {order_id}: name one"))),
     }
     .to_owned();
     let carrier = carrier.as_str();
     let tracking = waybill_for(conn, order_id, carrier, tracking, now_ms)?;
     let tracking = tracking.as_str();
     let reference = format!("order:{order_id}");
-    let why = Why {
-        reason: "ship",
-        reference: &reference,
-        at_ms: now_ms,
-    };
+    let why = Why { reason: "ship", reference: &reference, at_ms: now_ms };
     let picked: Vec<(String, String, i64)> = conn
-        .prepare_cached(
-            "SELECT sku, lot, qty_picked FROM pick_task WHERE order_id = ?1 AND state = 'done'",
-        )?
+        .prepare_cached("SELECT sku, lot, qty_picked FROM pick_task WHERE order_id = ?1 AND state = 'done'")?
         .query_map([order_id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     for (sku, lot, qty) in &picked {
@@ -783,12 +529,7 @@ pub fn ship(
         .execute(params![order_id as i64, carrier, tracking, now_ms])?;
     emit(
         conn,
-        EdgeEventKind::OrderShipped {
-            order_id,
-            tracking_number: tracking.to_owned(),
-            carrier: carrier.to_owned(),
-            lines,
-        },
+        EdgeEventKind::OrderShipped { order_id, tracking_number: tracking.to_owned(), carrier: carrier.to_owned(), lines },
         now_ms,
     )?;
     let view = fulfilment(conn, order_id)?;
@@ -797,13 +538,7 @@ pub fn ship(
 }
 
 /// The waybill a parcel ships under: the typed one, if it is nobody else's, or the pool's next.
-fn waybill_for(
-    conn: &Connection,
-    order_id: u64,
-    carrier: &str,
-    typed: Option<&str>,
-    now_ms: i64,
-) -> StoreResult<String> {
+fn waybill_for(conn: &Connection, order_id: u64, carrier: &str, typed: Option<&str>, now_ms: i64) -> StoreResult<String> {
     let Some(typed) = typed else {
         return super::waybills::take(conn, carrier, order_id, now_ms)?.ok_or_else(|| {
             StoreError::Conflict(format!(
@@ -820,9 +555,7 @@ fn waybill_for(
         .query_row(params![carrier, typed, order_id as i64], |r| r.get(0))
         .optional()?;
     if let Some(other) = used {
-        return Err(StoreError::Conflict(format!(
-            "{carrier} waybill {typed} already shipped order {other}"
-        )));
+        return Err(StoreError::Conflict(format!("{carrier} waybill {typed} already shipped order {other}")));
     }
     Ok(typed.to_owned())
 }
@@ -833,25 +566,12 @@ fn load_lines(conn: &Connection, order_id: u64) -> StoreResult<Vec<FulfilmentLin
              WHERE t.order_id = l.order_id AND t.sku = l.sku AND t.state <> 'cancelled'), 0)
          FROM fulfilment_line l WHERE l.order_id = ?1 ORDER BY l.sku",
     )?;
-    let rows = stmt.query_map([order_id as i64], |r| {
-        Ok(FulfilmentLineView {
-            sku: r.get(0)?,
-            qty: r.get(1)?,
-            qty_picked: r.get(2)?,
-        })
-    })?;
+    let rows = stmt.query_map([order_id as i64], |r| Ok(FulfilmentLineView { sku: r.get(0)?, qty: r.get(1)?, qty_picked: r.get(2)? }))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub fn fulfilment(conn: &Connection, order_id: u64) -> StoreResult<FulfilmentView> {
-    type Row = (
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
+    type Row = (String, String, Option<String>, Option<String>, Option<String>, Option<String>);
     let (state, ship_to, tracking_number, carrier, ship_carrier, ship_service): Row = conn
         .prepare_cached("SELECT state, ship_to, tracking_number, carrier, ship_carrier, ship_service FROM fulfilment WHERE order_id = ?1")?
         .query_row([order_id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
@@ -869,22 +589,14 @@ pub fn fulfilment(conn: &Connection, order_id: u64) -> StoreResult<FulfilmentVie
         tasks,
         tracking_number,
         carrier,
-        ship_via: ship_carrier
-            .zip(ship_service)
-            .map(|(carrier, service)| ShipVia { carrier, service }),
+        ship_via: ship_carrier.zip(ship_service).map(|(carrier, service)| ShipVia { carrier, service }),
     })
 }
 
-pub fn fulfilments(
-    conn: &Connection,
-    state: Option<&str>,
-    limit: u32,
-) -> StoreResult<Vec<FulfilmentView>> {
+pub fn fulfilments(conn: &Connection, state: Option<&str>, limit: u32) -> StoreResult<Vec<FulfilmentView>> {
     let ids: Vec<i64> = conn
         .prepare_cached("SELECT order_id FROM fulfilment WHERE ?1 IS NULL OR state = ?1 ORDER BY order_id LIMIT ?2")?
         .query_map(params![state, limit], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    ids.into_iter()
-        .map(|id| fulfilment(conn, id as u64))
-        .collect()
+    ids.into_iter().map(|id| fulfilment(conn, id as u64)).collect()
 }

@@ -40,17 +40,10 @@ pub fn ensure(conn: &Connection, pods: &[NewPod], now_ms: i64) -> StoreResult<us
 }
 
 pub fn all(conn: &Connection) -> StoreResult<Vec<PodRecord>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT id, place, spot_x, spot_y, robot, station FROM pod ORDER BY id")?;
+    let mut stmt = conn.prepare_cached("SELECT id, place, spot_x, spot_y, robot, station FROM pod ORDER BY id")?;
     let rows = stmt.query_map([], |r| {
         let (x, y): (Option<u32>, Option<u32>) = (r.get(2)?, r.get(3)?);
-        Ok(PodRecord {
-            id: r.get(0)?,
-            place: r.get(1)?,
-            spot: x.zip(y),
-            robot: r.get(4)?,
-            station: r.get(5)?,
-        })
+        Ok(PodRecord { id: r.get(0)?, place: r.get(1)?, spot: x.zip(y), robot: r.get(4)?, station: r.get(5)? })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

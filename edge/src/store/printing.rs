@@ -19,32 +19,14 @@ pub struct PrintJob {
     pub zpl: String,
 }
 
-pub fn queue_label(
-    conn: &Connection,
-    order: &FulfilmentView,
-    carrier: &str,
-    tracking: &str,
-    settings: &LabelSettings,
-    now_ms: i64,
-) -> StoreResult<()> {
+pub fn queue_label(conn: &Connection, order: &FulfilmentView, carrier: &str, tracking: &str, settings: &LabelSettings, now_ms: i64) -> StoreResult<()> {
     let serial: i64 = conn
-        .prepare_cached(
-            "UPDATE sync_state SET value = value + 1 WHERE name = 'sscc_serial' RETURNING value",
-        )?
+        .prepare_cached("UPDATE sync_state SET value = value + 1 WHERE name = 'sscc_serial' RETURNING value")?
         .query_row([], |r| r.get(0))?;
-    let code = sscc(0, &settings.gs1_company_prefix, serial as u64).ok_or_else(|| {
-        StoreError::Invalid("the SSCC serial range of this company prefix is used up".into())
-    })?;
+    let code = sscc(0, &settings.gs1_company_prefix, serial as u64)
+        .ok_or_else(|| StoreError::Invalid("the SSCC serial range of this company prefix is used up".into()))?;
     let route_code = tote_shared::geo::area_code(&order.ship_to.city);
-    let label = ShippingLabel {
-        order_id: order.order_id,
-        carrier,
-        tracking_number: tracking,
-        route_code,
-        sscc: &code,
-        ship_to: &order.ship_to,
-        from: &settings.sender,
-    };
+    let label = ShippingLabel { order_id: order.order_id, carrier, tracking_number: tracking, route_code, sscc: &code, ship_to: &order.ship_to, from: &settings.sender };
     conn.prepare_cached("INSERT INTO print_job (order_id, sscc, zpl, state, created_ms) VALUES (?1, ?2, ?3, 'queued', ?4)")?
         .execute(params![order.order_id as i64, code, label.zpl(), now_ms])?;
     Ok(())
@@ -68,12 +50,7 @@ pub fn jobs(conn: &Connection, state: Option<&str>, limit: u32) -> StoreResult<V
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn attempt(
-    conn: &Connection,
-    id: u64,
-    outcome: Result<(), String>,
-    now_ms: i64,
-) -> StoreResult<()> {
+pub fn attempt(conn: &Connection, id: u64, outcome: Result<(), String>, now_ms: i64) -> StoreResult<()> {
     match outcome {
         Ok(()) => conn
             .prepare_cached("UPDATE print_job SET state = 'printed', attempts = attempts + 1, last_error = NULL, printed_ms = ?2 WHERE id = ?1")?

@@ -18,41 +18,18 @@ pub fn seen(conn: &Connection, key: &RequestKey) -> StoreResult<Option<serde_jso
         .optional()?;
     // Legacy rows (stored before fingerprints were) have '': nothing is known of the request
     // they answered, so they replay for any request, as they did when they were written.
-    let stored = stored.map(|(hash, response)| {
-        (
-            if hash.is_empty() {
-                key.fingerprint.clone()
-            } else {
-                hash
-            },
-            response,
-        )
-    });
+    let stored = stored.map(|(hash, response)| (if hash.is_empty() { key.fingerprint.clone() } else { hash }, response));
     match compare(stored, &key.fingerprint) {
         Seen::New => Ok(None),
-        Seen::Replay(response) => serde_json::from_str(&response)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(e.to_string())),
+        Seen::Replay(response) => serde_json::from_str(&response).map(Some).map_err(|e| StoreError::Corrupt(e.to_string())),
         Seen::Mismatch => Err(StoreError::IdempotencyMismatch(key.key.clone())),
     }
 }
 
 /// Stores the answer to a keyed request, in the transaction that applied it.
-pub fn record(
-    conn: &Connection,
-    key: &RequestKey,
-    answer: &serde_json::Value,
-    now_ms: i64,
-) -> StoreResult<()> {
-    conn.prepare_cached(
-        "INSERT INTO request_log (key, request_hash, response, created_ms) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![
-        key.key,
-        key.fingerprint,
-        answer.to_string(),
-        now_ms
-    ])?;
+pub fn record(conn: &Connection, key: &RequestKey, answer: &serde_json::Value, now_ms: i64) -> StoreResult<()> {
+    conn.prepare_cached("INSERT INTO request_log (key, request_hash, response, created_ms) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![key.key, key.fingerprint, answer.to_string(), now_ms])?;
     Ok(())
 }
 
@@ -66,10 +43,7 @@ mod tests {
     }
 
     fn key(fingerprint: &str) -> RequestKey {
-        RequestKey {
-            key: "k-1".into(),
-            fingerprint: fingerprint.into(),
-        }
+        RequestKey { key: "k-1".into(), fingerprint: fingerprint.into() }
     }
 
     #[test]
@@ -77,19 +51,14 @@ mod tests {
         let conn = db();
         assert_eq!(seen(&conn, &key("f1")).expect("read"), None);
         record(&conn, &key("f1"), &json!({"id": 7}), 1_000).expect("record");
-        assert_eq!(
-            seen(&conn, &key("f1")).expect("read"),
-            Some(json!({"id": 7}))
-        );
+        assert_eq!(seen(&conn, &key("f1")).expect("read"), Some(json!({"id": 7})));
     }
 
     #[test]
     fn a_recorded_key_refuses_another_request() {
         let conn = db();
         record(&conn, &key("f1"), &json!({"id": 7}), 1_000).expect("record");
-        assert!(
-            matches!(seen(&conn, &key("f2")), Err(StoreError::IdempotencyMismatch(k)) if k == "k-1")
-        );
+        assert!(matches!(seen(&conn, &key("f2")), Err(StoreError::IdempotencyMismatch(k)) if k == "k-1"));
     }
 
     #[test]
@@ -97,13 +66,7 @@ mod tests {
         let conn = db();
         // As written before the request_hash column existed: it defaults to ''.
         conn.execute("INSERT INTO request_log (key, response, created_ms) VALUES ('k-1', '{\"id\":7}', 1000)", []).expect("legacy row");
-        assert_eq!(
-            seen(&conn, &key("f1")).expect("read"),
-            Some(json!({"id": 7}))
-        );
-        assert_eq!(
-            seen(&conn, &key("f2")).expect("read"),
-            Some(json!({"id": 7}))
-        );
+        assert_eq!(seen(&conn, &key("f1")).expect("read"), Some(json!({"id": 7})));
+        assert_eq!(seen(&conn, &key("f2")).expect("read"), Some(json!({"id": 7})));
     }
 }

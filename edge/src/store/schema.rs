@@ -1,7 +1,6 @@
 //! The edge's embedded migrations. Append only: a shipped migration is never edited.
 
-pub const MIGRATIONS: &[&str] = &[
-    r#"
+pub const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE sku (
     sku   TEXT PRIMARY KEY,
     gtin  TEXT NOT NULL UNIQUE,
@@ -270,8 +269,7 @@ CREATE TABLE return_line (
 ALTER TABLE return_notice ADD COLUMN carrier TEXT;
 ALTER TABLE return_notice ADD COLUMN waybill TEXT;
 CREATE UNIQUE INDEX return_notice_waybill ON return_notice (waybill) WHERE waybill IS NOT NULL;
-"#,
-];
+"#];
 
 /// A migrated in-memory database, for the store's unit tests.
 #[cfg(test)]

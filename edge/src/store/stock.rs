@@ -29,21 +29,11 @@ pub struct Why<'a> {
 }
 
 /// Moves `delta` units at (location, sku, lot) and records it. Refuses to go below zero.
-pub fn change(
-    conn: &Connection,
-    location: &str,
-    sku: &str,
-    lot: &str,
-    delta: i64,
-    why: &Why<'_>,
-) -> StoreResult<i64> {
+pub fn change(conn: &Connection, location: &str, sku: &str, lot: &str, delta: i64, why: &Why<'_>) -> StoreResult<i64> {
     let current = qty_at(conn, location, sku, lot)?;
     let after = current + delta;
     if after < 0 {
-        return Err(StoreError::InsufficientStock(format!(
-            "{location} holds {current} of {sku}, {} requested",
-            -delta
-        )));
+        return Err(StoreError::InsufficientStock(format!("{location} holds {current} of {sku}, {} requested", -delta)));
     }
     conn.prepare_cached(
         "INSERT INTO stock (location, sku, lot, qty) VALUES (?1, ?2, ?3, ?4)
@@ -54,8 +44,7 @@ pub fn change(
         "INSERT INTO movement (at_ms, location, sku, lot, delta, qty_after, reason, reference) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![why.at_ms, location, sku, lot, delta, after, why.reason, why.reference])?;
-    if !lot.is_empty() && location != super::picking::OUTBOUND && location != super::moves::QC_HOLD
-    {
+    if !lot.is_empty() && location != super::picking::OUTBOUND && location != super::moves::QC_HOLD {
         lot_level_changed(conn, sku, lot, why.at_ms)?;
     }
     Ok(after)
@@ -65,13 +54,7 @@ pub fn change(
 /// edges sent levels would otherwise be reported only when they next move). Marked done in
 /// `sync_state` in the same transaction; how many levels it sent.
 pub fn send_lot_levels_once(conn: &Connection, now_ms: i64) -> StoreResult<usize> {
-    let done: Option<i64> = conn
-        .query_row(
-            "SELECT value FROM sync_state WHERE name = 'lot_levels_sent'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let done: Option<i64> = conn.query_row("SELECT value FROM sync_state WHERE name = 'lot_levels_sent'", [], |r| r.get(0)).optional()?;
     if done.is_some() {
         return Ok(0);
     }
@@ -82,10 +65,7 @@ pub fn send_lot_levels_once(conn: &Connection, now_ms: i64) -> StoreResult<usize
     for (sku, lot) in &lots {
         lot_level_changed(conn, sku, lot, now_ms)?;
     }
-    conn.execute(
-        "INSERT INTO sync_state (name, value) VALUES ('lot_levels_sent', ?1)",
-        [now_ms],
-    )?;
+    conn.execute("INSERT INTO sync_state (name, value) VALUES ('lot_levels_sent', ?1)", [now_ms])?;
     Ok(lots.len())
 }
 
@@ -93,25 +73,14 @@ pub fn send_lot_levels_once(conn: &Connection, now_ms: i64) -> StoreResult<usize
 /// same transaction as the change: the units on the shelves and docks, not those leaving on the
 /// outbound dock or held in the QC bin. A move between bins sends the same total twice.
 fn lot_level_changed(conn: &Connection, sku: &str, lot: &str, at_ms: i64) -> StoreResult<()> {
-    let expiry: Option<String> = conn
-        .prepare_cached("SELECT expiry FROM lot WHERE sku = ?1 AND lot = ?2")?
-        .query_row(params![sku, lot], |r| r.get(0))
-        .optional()?;
+    let expiry: Option<String> =
+        conn.prepare_cached("SELECT expiry FROM lot WHERE sku = ?1 AND lot = ?2")?.query_row(params![sku, lot], |r| r.get(0)).optional()?;
     let Some(expiry) = expiry else { return Ok(()) };
     let qty: i64 = conn
         .prepare_cached("SELECT COALESCE(SUM(qty), 0) FROM stock WHERE sku = ?1 AND lot = ?2 AND location NOT IN (?3, ?4)")?
         .query_row(params![sku, lot, super::picking::OUTBOUND, super::moves::QC_HOLD], |r| r.get(0))?;
     let sku = Sku::parse(sku).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    emit(
-        conn,
-        EdgeEventKind::LotLevel {
-            sku,
-            lot: lot.to_owned(),
-            expiry,
-            qty,
-        },
-        at_ms,
-    )?;
+    emit(conn, EdgeEventKind::LotLevel { sku, lot: lot.to_owned(), expiry, qty }, at_ms)?;
     Ok(())
 }
 
@@ -123,42 +92,26 @@ pub fn qty_at(conn: &Connection, location: &str, sku: &str, lot: &str) -> StoreR
         .unwrap_or(0))
 }
 
-pub fn create_location(
-    conn: &Connection,
-    code: &LocationCode,
-    now_ms: i64,
-) -> StoreResult<LocationRecord> {
+pub fn create_location(conn: &Connection, code: &LocationCode, now_ms: i64) -> StoreResult<LocationRecord> {
     let inserted = conn
         .prepare_cached("INSERT INTO location (code, kind, created_ms) VALUES (?1, 'bin', ?2) ON CONFLICT DO NOTHING")?
         .execute(params![code.as_str(), now_ms])?;
     if inserted == 0 {
-        return Err(StoreError::Conflict(format!(
-            "location {code} already exists"
-        )));
+        return Err(StoreError::Conflict(format!("location {code} already exists")));
     }
-    Ok(LocationRecord {
-        code: code.to_string(),
-        kind: "bin".into(),
-    })
+    Ok(LocationRecord { code: code.to_string(), kind: "bin".into() })
 }
 
 pub fn locations(conn: &Connection) -> StoreResult<Vec<LocationRecord>> {
     let mut stmt = conn.prepare_cached("SELECT code, kind FROM location ORDER BY code")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(LocationRecord {
-            code: r.get(0)?,
-            kind: r.get(1)?,
-        })
-    })?;
+    let rows = stmt.query_map([], |r| Ok(LocationRecord { code: r.get(0)?, kind: r.get(1)? }))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The location must exist and be a bin (goods are not received into outbound staging).
 pub fn require_bin(conn: &Connection, code: &str) -> StoreResult<()> {
-    let kind: Option<String> = conn
-        .prepare_cached("SELECT kind FROM location WHERE code = ?1")?
-        .query_row([code], |r| r.get(0))
-        .optional()?;
+    let kind: Option<String> =
+        conn.prepare_cached("SELECT kind FROM location WHERE code = ?1")?.query_row([code], |r| r.get(0)).optional()?;
     match kind.as_deref() {
         Some("bin") => Ok(()),
         Some(_) => Err(StoreError::Invalid(format!("{code} is not a storage bin"))),
@@ -167,36 +120,22 @@ pub fn require_bin(conn: &Connection, code: &str) -> StoreResult<()> {
 }
 
 pub fn require_sku(conn: &Connection, sku: &str) -> StoreResult<()> {
-    let found: Option<i64> = conn
-        .prepare_cached("SELECT 1 FROM sku WHERE sku = ?1")?
-        .query_row([sku], |r| r.get(0))
-        .optional()?;
-    found.map(|_| ()).ok_or_else(|| {
-        StoreError::NotFound(format!(
-            "SKU {sku} (central has not sent it to this warehouse)"
-        ))
-    })
+    let found: Option<i64> = conn.prepare_cached("SELECT 1 FROM sku WHERE sku = ?1")?.query_row([sku], |r| r.get(0)).optional()?;
+    found.map(|_| ()).ok_or_else(|| StoreError::NotFound(format!("SKU {sku} (central has not sent it to this warehouse)")))
 }
 
 /// A lot's expiry is fixed once known: the same lot arriving with another date is refused.
 fn record_lot(conn: &Connection, sku: &str, lot: &str, expiry: &str) -> StoreResult<()> {
     if lot.is_empty() {
-        return Err(StoreError::Invalid(
-            "an expiry date needs a batch/lot (GS1 AI 10)".into(),
-        ));
+        return Err(StoreError::Invalid("an expiry date needs a batch/lot (GS1 AI 10)".into()));
     }
-    let known: Option<String> = conn
-        .prepare_cached("SELECT expiry FROM lot WHERE sku = ?1 AND lot = ?2")?
-        .query_row(params![sku, lot], |r| r.get(0))
-        .optional()?;
+    let known: Option<String> =
+        conn.prepare_cached("SELECT expiry FROM lot WHERE sku = ?1 AND lot = ?2")?.query_row(params![sku, lot], |r| r.get(0)).optional()?;
     match known {
-        Some(date) if date != expiry => Err(StoreError::Conflict(format!(
-            "lot {lot} of {sku} expires {date}, not {expiry}"
-        ))),
+        Some(date) if date != expiry => Err(StoreError::Conflict(format!("lot {lot} of {sku} expires {date}, not {expiry}"))),
         Some(_) => Ok(()),
         None => {
-            conn.prepare_cached("INSERT INTO lot (sku, lot, expiry) VALUES (?1, ?2, ?3)")?
-                .execute(params![sku, lot, expiry])?;
+            conn.prepare_cached("INSERT INTO lot (sku, lot, expiry) VALUES (?1, ?2, ?3)")?.execute(params![sku, lot, expiry])?;
             Ok(())
         }
     }
@@ -215,9 +154,7 @@ pub fn sku_for_gtin(conn: &Connection, gtin: &str) -> StoreResult<Sku> {
 
 pub fn check_lot(lot: &str) -> StoreResult<()> {
     if lot.len() > 20 || !lot.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        return Err(StoreError::Invalid(
-            "lot must be at most 20 letters, digits or '-'".into(),
-        ));
+        return Err(StoreError::Invalid("lot must be at most 20 letters, digits or '-'".into()));
     }
     Ok(())
 }
@@ -243,33 +180,13 @@ pub fn receive(conn: &Connection, r: &Receipt, now_ms: i64) -> StoreResult<Stock
             lot: r.lot.clone(),
             expiry: r.expiry.clone(),
         },
-        None => EdgeEventKind::StockReceived {
-            sku: r.sku.clone(),
-            qty: r.qty,
-            location: r.location.clone(),
-        },
+        None => EdgeEventKind::StockReceived { sku: r.sku.clone(), qty: r.qty, location: r.location.clone() },
     };
     let seq = emit(conn, kind, now_ms)?;
     let reference = format!("event:{seq}");
-    let why = Why {
-        reason: "receipt",
-        reference: &reference,
-        at_ms: now_ms,
-    };
-    let qty = change(
-        conn,
-        r.location.as_str(),
-        r.sku.as_str(),
-        &r.lot,
-        r.qty.as_i64(),
-        &why,
-    )?;
-    Ok(StockRecord {
-        location: r.location.to_string(),
-        sku: r.sku.to_string(),
-        lot: r.lot.clone(),
-        qty,
-    })
+    let why = Why { reason: "receipt", reference: &reference, at_ms: now_ms };
+    let qty = change(conn, r.location.as_str(), r.sku.as_str(), &r.lot, r.qty.as_i64(), &why)?;
+    Ok(StockRecord { location: r.location.to_string(), sku: r.sku.to_string(), lot: r.lot.clone(), qty })
 }
 
 const MAX_COUNT: i64 = 1_000_000;
@@ -280,95 +197,35 @@ pub fn adjust(conn: &Connection, a: &Adjustment, now_ms: i64) -> StoreResult<Sto
     require_sku(conn, a.sku.as_str())?;
     let current = qty_at(conn, a.location.as_str(), a.sku.as_str(), &a.lot)?;
     let delta = match (a.reason, a.counted, a.delta) {
-        (AdjustReason::Count, Some(counted), None) if (0..=MAX_COUNT).contains(&counted) => {
-            counted - current
-        }
-        (AdjustReason::Count, _, _) => {
-            return Err(StoreError::Invalid(format!(
-                "a count needs `counted` between 0 and {MAX_COUNT} and no `delta`"
-            )))
-        }
+        (AdjustReason::Count, Some(counted), None) if (0..=MAX_COUNT).contains(&counted) => counted - current,
+        (AdjustReason::Count, _, _) => return Err(StoreError::Invalid(format!("a count needs `counted` between 0 and {MAX_COUNT} and no `delta`"))),
         (AdjustReason::Damage, None, Some(d)) if d < 0 && d >= -i64::from(Qty::MAX) => d,
-        (AdjustReason::Damage, _, _) => {
-            return Err(StoreError::Invalid(
-                "damage needs a negative `delta` and no `counted`".into(),
-            ))
-        }
+        (AdjustReason::Damage, _, _) => return Err(StoreError::Invalid("damage needs a negative `delta` and no `counted`".into())),
         (AdjustReason::Found, None, Some(d)) if d > 0 && d <= i64::from(Qty::MAX) => d,
-        (AdjustReason::Found, _, _) => {
-            return Err(StoreError::Invalid(
-                "found stock needs a positive `delta` and no `counted`".into(),
-            ))
-        }
-        (AdjustReason::ShortPick, _, _) => {
-            return Err(StoreError::Invalid(
-                "short picks are reported on the pick task".into(),
-            ))
-        }
+        (AdjustReason::Found, _, _) => return Err(StoreError::Invalid("found stock needs a positive `delta` and no `counted`".into())),
+        (AdjustReason::ShortPick, _, _) => return Err(StoreError::Invalid("short picks are reported on the pick task".into())),
     };
     if delta == 0 {
-        return Ok(StockRecord {
-            location: a.location.to_string(),
-            sku: a.sku.to_string(),
-            lot: a.lot.clone(),
-            qty: current,
-        });
+        return Ok(StockRecord { location: a.location.to_string(), sku: a.sku.to_string(), lot: a.lot.clone(), qty: current });
     }
-    let seq = emit(
-        conn,
-        EdgeEventKind::StockAdjusted {
-            sku: a.sku.clone(),
-            delta,
-            reason: a.reason,
-            location: a.location.clone(),
-        },
-        now_ms,
-    )?;
+    let seq = emit(conn, EdgeEventKind::StockAdjusted { sku: a.sku.clone(), delta, reason: a.reason, location: a.location.clone() }, now_ms)?;
     let reference = format!("event:{seq}");
-    let why = Why {
-        reason: a.reason.as_str(),
-        reference: &reference,
-        at_ms: now_ms,
-    };
-    let qty = change(
-        conn,
-        a.location.as_str(),
-        a.sku.as_str(),
-        &a.lot,
-        delta,
-        &why,
-    )?;
+    let why = Why { reason: a.reason.as_str(), reference: &reference, at_ms: now_ms };
+    let qty = change(conn, a.location.as_str(), a.sku.as_str(), &a.lot, delta, &why)?;
     if delta < 0 {
         super::picking::rebalance(conn, a.location.as_str(), a.sku.as_str(), &a.lot, now_ms)?;
     }
-    Ok(StockRecord {
-        location: a.location.to_string(),
-        sku: a.sku.to_string(),
-        lot: a.lot.clone(),
-        qty,
-    })
+    Ok(StockRecord { location: a.location.to_string(), sku: a.sku.to_string(), lot: a.lot.clone(), qty })
 }
 
-pub fn query(
-    conn: &Connection,
-    sku: Option<&Sku>,
-    location: Option<&LocationCode>,
-) -> StoreResult<Vec<StockRecord>> {
+pub fn query(conn: &Connection, sku: Option<&Sku>, location: Option<&LocationCode>) -> StoreResult<Vec<StockRecord>> {
     let mut stmt = conn.prepare_cached(
         "SELECT location, sku, lot, qty FROM stock WHERE (?1 IS NULL OR sku = ?1) AND (?2 IS NULL OR location = ?2)
          AND qty > 0 ORDER BY sku, location, lot LIMIT 10000",
     )?;
-    let rows = stmt.query_map(
-        params![sku.map(|s| s.as_str()), location.map(|l| l.as_str())],
-        |r| {
-            Ok(StockRecord {
-                location: r.get(0)?,
-                sku: r.get(1)?,
-                lot: r.get(2)?,
-                qty: r.get(3)?,
-            })
-        },
-    )?;
+    let rows = stmt.query_map(params![sku.map(|s| s.as_str()), location.map(|l| l.as_str())], |r| {
+        Ok(StockRecord { location: r.get(0)?, sku: r.get(1)?, lot: r.get(2)?, qty: r.get(3)? })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -378,23 +235,12 @@ mod tests {
     use crate::store::Receipt;
 
     fn levels(conn: &Connection) -> Vec<(String, i64)> {
-        let bodies: Vec<String> = conn
-            .prepare("SELECT body FROM outbox ORDER BY seq")
-            .expect("sql")
-            .query_map([], |r| r.get(0))
-            .expect("rows")
-            .collect::<Result<_, _>>()
-            .expect("bodies");
+        let bodies: Vec<String> = conn.prepare("SELECT body FROM outbox ORDER BY seq").expect("sql").query_map([], |r| r.get(0)).expect("rows").collect::<Result<_, _>>().expect("bodies");
         bodies
             .iter()
-            .filter_map(|b| {
-                match serde_json::from_str::<tote_shared::sync::EdgeEvent>(b)
-                    .expect("event")
-                    .kind
-                {
-                    EdgeEventKind::LotLevel { lot, qty, .. } => Some((lot, qty)),
-                    _ => None,
-                }
+            .filter_map(|b| match serde_json::from_str::<tote_shared::sync::EdgeEvent>(b).expect("event").kind {
+                EdgeEventKind::LotLevel { lot, qty, .. } => Some((lot, qty)),
+                _ => None,
             })
             .collect()
     }
@@ -402,14 +248,9 @@ mod tests {
     #[test]
     fn a_dated_lot_reports_its_total_on_the_shelves_and_once_at_start() {
         let mut conn = Connection::open_in_memory().expect("db");
-        tote_shared::runtime::sqlite::migrate(&mut conn, crate::store::schema::MIGRATIONS)
-            .expect("migrate");
+        tote_shared::runtime::sqlite::migrate(&mut conn, crate::store::schema::MIGRATIONS).expect("migrate");
         conn.execute("INSERT INTO sku (sku, gtin, name) VALUES ('PEG39-M-WHT-42', '00194502876543', 'Pegasus 42')", []).expect("sku");
-        conn.execute(
-            "INSERT INTO location (code, kind, created_ms) VALUES ('A-01-01', 'bin', 0)",
-            [],
-        )
-        .expect("bin");
+        conn.execute("INSERT INTO location (code, kind, created_ms) VALUES ('A-01-01', 'bin', 0)", []).expect("bin");
         let sku = Sku::parse("PEG39-M-WHT-42").expect("sku");
         let receipt = |location: &str, lot: &str, expiry: Option<&str>, qty: i64| Receipt {
             location: LocationCode::parse(location).expect("loc"),
@@ -422,32 +263,12 @@ mod tests {
         receive(&conn, &receipt("A-01-01", "L1", Some("2027-03-01"), 5), 1).expect("receipt");
         receive(&conn, &receipt("QC", "L1", Some("2027-03-01"), 2), 2).expect("held");
         receive(&conn, &receipt("A-01-01", "L2", None, 4), 3).expect("undated");
-        let why = Why {
-            reason: "pick",
-            reference: "t",
-            at_ms: 4,
-        };
+        let why = Why { reason: "pick", reference: "t", at_ms: 4 };
         change(&conn, "A-01-01", sku.as_str(), "L1", -3, &why).expect("out of the bin");
-        change(
-            &conn,
-            crate::store::picking::OUTBOUND,
-            sku.as_str(),
-            "L1",
-            3,
-            &why,
-        )
-        .expect("onto the dock");
-        assert_eq!(
-            levels(&conn),
-            [("L1".to_owned(), 5), ("L1".to_owned(), 2)],
-            "the QC bin, the dock and an undated lot say nothing"
-        );
+        change(&conn, crate::store::picking::OUTBOUND, sku.as_str(), "L1", 3, &why).expect("onto the dock");
+        assert_eq!(levels(&conn), [("L1".to_owned(), 5), ("L1".to_owned(), 2)], "the QC bin, the dock and an undated lot say nothing");
         assert_eq!(send_lot_levels_once(&conn, 5).expect("once"), 1);
-        assert_eq!(
-            send_lot_levels_once(&conn, 6).expect("twice"),
-            0,
-            "once per database"
-        );
+        assert_eq!(send_lot_levels_once(&conn, 6).expect("twice"), 0, "once per database");
         assert_eq!(levels(&conn).last(), Some(&("L1".to_owned(), 2)));
     }
 }

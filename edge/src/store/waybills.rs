@@ -22,10 +22,7 @@ pub struct PoolView {
 /// stream behind it.
 pub fn grant(conn: &Connection, carrier: &str, numbers: &[String], now_ms: i64) -> StoreResult<()> {
     if !is_plain_code(carrier, 32) {
-        tracing::warn!(
-            carrier,
-            "waybill grant for a malformed carrier code skipped"
-        );
+        tracing::warn!(carrier, "waybill grant for a malformed carrier code skipped");
         return Ok(());
     }
     let mut insert = conn.prepare_cached("INSERT INTO waybill_pool (carrier, waybill, granted_ms) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")?;
@@ -39,22 +36,13 @@ pub fn grant(conn: &Connection, carrier: &str, numbers: &[String], now_ms: i64) 
     }
     skipped += numbers.len().saturating_sub(MAX_WAYBILL_GRANT);
     if skipped > 0 {
-        tracing::warn!(
-            carrier,
-            skipped,
-            "malformed or surplus waybill numbers in a grant skipped"
-        );
+        tracing::warn!(carrier, skipped, "malformed or surplus waybill numbers in a grant skipped");
     }
     Ok(())
 }
 
 /// Takes the oldest free number of `carrier` for `order_id`; None when the pool is empty.
-pub fn take(
-    conn: &Connection,
-    carrier: &str,
-    order_id: u64,
-    now_ms: i64,
-) -> StoreResult<Option<String>> {
+pub fn take(conn: &Connection, carrier: &str, order_id: u64, now_ms: i64) -> StoreResult<Option<String>> {
     Ok(conn
         .prepare_cached(
             "UPDATE waybill_pool SET order_id = ?2, used_ms = ?3
@@ -80,13 +68,7 @@ pub fn pools(conn: &Connection) -> StoreResult<Vec<PoolView>> {
         "SELECT carrier, SUM(CASE WHEN order_id IS NULL THEN 1 ELSE 0 END), SUM(CASE WHEN order_id IS NULL THEN 0 ELSE 1 END)
          FROM waybill_pool GROUP BY carrier ORDER BY carrier",
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(PoolView {
-            carrier: r.get(0)?,
-            free: r.get::<_, i64>(1)? as u64,
-            used: r.get::<_, i64>(2)? as u64,
-        })
-    })?;
+    let rows = stmt.query_map([], |r| Ok(PoolView { carrier: r.get(0)?, free: r.get::<_, i64>(1)? as u64, used: r.get::<_, i64>(2)? as u64 }))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -97,53 +79,17 @@ mod tests {
     #[test]
     fn numbers_are_taken_oldest_first_once_each_and_replays_change_nothing() {
         let conn = crate::store::schema::memory_db();
-        let numbers: Vec<String> = ["SF1", "SF2", "bad number", "SF3"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let numbers: Vec<String> = ["SF1", "SF2", "bad number", "SF3"].iter().map(|s| s.to_string()).collect();
         grant(&conn, "SF", &numbers, 1).expect("granted");
         grant(&conn, "SF", &numbers[..2], 2).expect("a replay is harmless");
-        assert_eq!(
-            pools(&conn).expect("pools"),
-            vec![PoolView {
-                carrier: "SF".into(),
-                free: 3,
-                used: 0
-            }]
-        );
-        assert_eq!(
-            take(&conn, "SF", 10, 5).expect("take").as_deref(),
-            Some("SF1")
-        );
-        assert_eq!(
-            take(&conn, "SF", 11, 5).expect("take").as_deref(),
-            Some("SF2")
-        );
-        assert!(
-            take(&conn, "SF", 10, 6).is_err(),
-            "an order holds one number"
-        );
+        assert_eq!(pools(&conn).expect("pools"), vec![PoolView { carrier: "SF".into(), free: 3, used: 0 }]);
+        assert_eq!(take(&conn, "SF", 10, 5).expect("take").as_deref(), Some("SF1"));
+        assert_eq!(take(&conn, "SF", 11, 5).expect("take").as_deref(), Some("SF2"));
+        assert!(take(&conn, "SF", 10, 6).is_err(), "an order holds one number");
         assert_eq!(take(&conn, "JD", 12, 6).expect("take"), None, "no JD pool");
-        assert_eq!(
-            take(&conn, "SF", 12, 6).expect("take").as_deref(),
-            Some("SF3")
-        );
-        assert_eq!(
-            take(&conn, "SF", 13, 7).expect("take"),
-            None,
-            "the pool is empty"
-        );
-        assert!(
-            in_pool(&conn, "SF", "SF2").expect("reads")
-                && !in_pool(&conn, "SF", "bad number").expect("reads")
-        );
-        assert_eq!(
-            pools(&conn).expect("pools"),
-            vec![PoolView {
-                carrier: "SF".into(),
-                free: 0,
-                used: 3
-            }]
-        );
+        assert_eq!(take(&conn, "SF", 12, 6).expect("take").as_deref(), Some("SF3"));
+        assert_eq!(take(&conn, "SF", 13, 7).expect("take"), None, "the pool is empty");
+        assert!(in_pool(&conn, "SF", "SF2").expect("reads") && !in_pool(&conn, "SF", "bad number").expect("reads"));
+        assert_eq!(pools(&conn).expect("pools"), vec![PoolView { carrier: "SF".into(), free: 0, used: 3 }]);
     }
 }

@@ -4,11 +4,11 @@
 
 use crate::config::CentralSettings;
 use crate::store::EdgeStore;
+use tote_shared::runtime::backoff::Backoff;
 use secrecy::ExposeSecret;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tote_shared::runtime::backoff::Backoff;
 use tote_shared::runtime::supervise::Stop;
 use tote_shared::runtime::system::now_ms;
 use tote_shared::sync::{PullResponse, PushAck, PushBatch, MAX_PULL_BATCH};
@@ -81,34 +81,17 @@ pub struct SyncClient {
 }
 
 impl SyncClient {
-    pub fn new(
-        settings: CentralSettings,
-        warehouse: WarehouseCode,
-        store: EdgeStore,
-        health: Arc<SyncHealth>,
-    ) -> anyhow::Result<Arc<SyncClient>> {
-        let mut http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(settings.request_timeout_ms))
-            .pool_max_idle_per_host(2);
+    pub fn new(settings: CentralSettings, warehouse: WarehouseCode, store: EdgeStore, health: Arc<SyncHealth>) -> anyhow::Result<Arc<SyncClient>> {
+        let mut http = reqwest::Client::builder().connect_timeout(Duration::from_millis(settings.request_timeout_ms)).pool_max_idle_per_host(2);
         if let Some(ca) = &settings.ca_file {
             // A private CA: HQ's certificate must chain to it, and nothing else is trusted.
-            http = http.use_preconfigured_tls(
-                tote_shared::runtime::tls::client_config(ca)?
-                    .as_ref()
-                    .clone(),
-            );
+            http = http.use_preconfigured_tls(tote_shared::runtime::tls::client_config(ca)?.as_ref().clone());
         }
         if settings.url.starts_with("http://") {
             tracing::warn!(url = %settings.url, "sync with central is not encrypted: use an https:// URL outside a lab");
         }
         let http = http.build()?;
-        Ok(Arc::new(SyncClient {
-            http,
-            settings,
-            warehouse,
-            store,
-            health,
-        }))
+        Ok(Arc::new(SyncClient { http, settings, warehouse, store, health }))
     }
 
     fn url(&self, path: &str) -> String {
@@ -120,28 +103,18 @@ impl SyncClient {
     /// in flight finishes, so central's acknowledgement is stored rather than the batch resent.
     pub async fn push_loop(self: Arc<Self>, stop: Stop) {
         let signal = self.store.outbox_signal();
-        let mut backoff = Backoff::from_millis(
-            self.settings.backoff_initial_ms,
-            self.settings.backoff_max_ms,
-        );
+        let mut backoff = Backoff::from_millis(self.settings.backoff_initial_ms, self.settings.backoff_max_ms);
         while !stop.is_stopped() {
             match self.push_once().await {
                 Ok(true) => backoff.reset(),
                 Ok(false) => {
                     backoff.reset();
-                    let _ = stop
-                        .run_until_stopped(tokio::time::timeout(
-                            Duration::from_secs(1),
-                            signal.notified(),
-                        ))
-                        .await;
+                    let _ = stop.run_until_stopped(tokio::time::timeout(Duration::from_secs(1), signal.notified())).await;
                 }
                 Err(error) => {
                     tracing::warn!(%error, "push to central failed; will retry");
                     self.health.failed(&self.health.push_failures, &error);
-                    let _ = stop
-                        .run_until_stopped(tokio::time::sleep(backoff.next_delay()))
-                        .await;
+                    let _ = stop.run_until_stopped(tokio::time::sleep(backoff.next_delay())).await;
                 }
             }
         }
@@ -149,10 +122,7 @@ impl SyncClient {
 
     /// Returns whether there may be more to push.
     async fn push_once(&self) -> Result<bool, SyncError> {
-        let events = self
-            .store
-            .unacked_events(self.settings.push_batch as u32)
-            .await?;
+        let events = self.store.unacked_events(self.settings.push_batch as u32).await?;
         if events.is_empty() {
             self.health.succeeded(&self.health.last_push_ok_ms);
             return Ok(false);
@@ -162,11 +132,7 @@ impl SyncClient {
         let head = self.store.counters().await?.outbox_seq;
         let sent = events.len();
         let last = events.last().map(|e| e.seq).unwrap_or(0);
-        let batch = PushBatch {
-            warehouse: self.warehouse.clone(),
-            events,
-            head: Some(head),
-        };
+        let batch = PushBatch { warehouse: self.warehouse.clone(), events, head: Some(head) };
         let response = self
             .http
             .post(self.url("/api/v1/sync/events"))
@@ -189,68 +155,42 @@ impl SyncClient {
                 }
                 // A gap: central holds less than we thought. Resend from its mark.
                 Some(high_water) => {
-                    tracing::error!(
-                        high_water,
-                        "central reports a sync gap; resending from its mark"
-                    );
+                    tracing::error!(high_water, "central reports a sync gap; resending from its mark");
                     self.store.ack(high_water).await?;
                     return Ok(true);
                 }
-                None => {
-                    return Err(SyncError::Rejected {
-                        status: 409,
-                        body: body.to_string(),
-                    })
-                }
+                None => return Err(SyncError::Rejected { status: 409, body: body.to_string() }),
             }
         }
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
-            return Err(SyncError::Rejected {
-                status: status.as_u16(),
-                body,
-            });
+            return Err(SyncError::Rejected { status: status.as_u16(), body });
         }
         let ack: PushAck = response.json().await?;
         if ack.high_water > head {
             // A central that does not check `head` answers a replay with its (forged) mark.
-            let error = SyncError::CentralAhead {
-                high_water: ack.high_water,
-                head,
-            };
+            let error = SyncError::CentralAhead { high_water: ack.high_water, head };
             self.health.set_central_ahead(Some(error.to_string()));
             return Err(error);
         }
         self.health.set_central_ahead(None);
         self.store.ack(ack.high_water).await?;
-        self.health
-            .events_pushed
-            .fetch_add(ack.applied, Ordering::Relaxed);
+        self.health.events_pushed.fetch_add(ack.applied, Ordering::Relaxed);
         self.health.succeeded(&self.health.last_push_ok_ms);
-        tracing::debug!(
-            sent,
-            applied = ack.applied,
-            high_water = ack.high_water,
-            "pushed"
-        );
+        tracing::debug!(sent, applied = ack.applied, high_water = ack.high_water, "pushed");
         Ok(ack.high_water >= last)
     }
 
     /// Pulls commands with a long poll and applies them, until `stop`.
     pub async fn pull_loop(self: Arc<Self>, stop: Stop) {
-        let mut backoff = Backoff::from_millis(
-            self.settings.backoff_initial_ms,
-            self.settings.backoff_max_ms,
-        );
+        let mut backoff = Backoff::from_millis(self.settings.backoff_initial_ms, self.settings.backoff_max_ms);
         while !stop.is_stopped() {
             match self.pull_once(&stop).await {
                 Ok(()) => backoff.reset(),
                 Err(error) => {
                     tracing::warn!(%error, "pull from central failed; will retry");
                     self.health.failed(&self.health.pull_failures, &error);
-                    let _ = stop
-                        .run_until_stopped(tokio::time::sleep(backoff.next_delay()))
-                        .await;
+                    let _ = stop.run_until_stopped(tokio::time::sleep(backoff.next_delay())).await;
                 }
             }
         }
@@ -262,39 +202,27 @@ impl SyncClient {
         let request = self
             .http
             .get(self.url("/api/v1/sync/commands"))
-            .query(&[
-                ("after", cursor),
-                ("wait_ms", wait),
-                ("limit", MAX_PULL_BATCH as u64),
-            ])
+            .query(&[("after", cursor), ("wait_ms", wait), ("limit", MAX_PULL_BATCH as u64)])
             .bearer_auth(self.settings.token.expose_secret())
-            .timeout(Duration::from_millis(
-                wait + self.settings.request_timeout_ms,
-            ))
+            .timeout(Duration::from_millis(wait + self.settings.request_timeout_ms))
             .send();
         // The long poll may wait pull_wait_ms for news; on stop it is dropped, which loses
         // nothing: no command is applied before the answer has arrived.
-        let Some(response) = stop.run_until_stopped(request).await else {
-            return Ok(());
-        };
+        let Some(response) = stop.run_until_stopped(request).await else { return Ok(()) };
         let response = response?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
-            return Err(SyncError::Rejected {
-                status: status.as_u16(),
-                body,
-            });
+            return Err(SyncError::Rejected { status: status.as_u16(), body });
         }
         let pulled: PullResponse = response.json().await?;
         let count = pulled.commands.len() as u64;
         if count > 0 {
             self.store.apply_commands(pulled.commands).await?;
-            self.health
-                .commands_applied
-                .fetch_add(count, Ordering::Relaxed);
+            self.health.commands_applied.fetch_add(count, Ordering::Relaxed);
         }
         self.health.succeeded(&self.health.last_pull_ok_ms);
         Ok(())
     }
 }
+

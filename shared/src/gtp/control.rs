@@ -37,13 +37,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            low_battery: 25.0,
-            charged: 90.0,
-            fast_mover_visits: 3,
-            resend_after_ticks: 25,
-            seed: 0x6770,
-        }
+        Settings { low_battery: 25.0, charged: 90.0, fast_mover_visits: 3, resend_after_ticks: 25, seed: 0x6770 }
     }
 }
 
@@ -51,29 +45,18 @@ impl Default for Settings {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "at", rename_all = "snake_case")]
 pub enum PodPlace {
-    Stored {
-        spot: Cell,
-    },
-    OnRobot {
-        robot: String,
-    },
-    AtStation {
-        robot: String,
-        station: String,
-    },
+    Stored { spot: Cell },
+    OnRobot { robot: String },
+    AtStation { robot: String, station: String },
     /// On a robot that is out of service: its stock cannot be reached.
-    Stranded {
-        robot: String,
-    },
+    Stranded { robot: String },
 }
 
 impl PodPlace {
     pub fn robot(&self) -> Option<&str> {
         match self {
             PodPlace::Stored { .. } => None,
-            PodPlace::OnRobot { robot }
-            | PodPlace::AtStation { robot, .. }
-            | PodPlace::Stranded { robot } => Some(robot),
+            PodPlace::OnRobot { robot } | PodPlace::AtStation { robot, .. } | PodPlace::Stranded { robot } => Some(robot),
         }
     }
 }
@@ -126,26 +109,13 @@ pub enum Output {
     Order(OrderPlan),
     /// Abandon whatever order the robot still has (it came back into service); it reports
     /// `action_id` FINISHED once it stands still.
-    CancelOrder {
-        robot: String,
-        action_id: String,
-    },
-    StopCharging {
-        robot: String,
-    },
-    Pod {
-        pod: String,
-        place: PodPlace,
-    },
+    CancelOrder { robot: String, action_id: String },
+    StopCharging { robot: String },
+    Pod { pod: String, place: PodPlace },
     /// The pod's robot left service: its open lines need stock elsewhere.
-    PodStranded {
-        pod: String,
-    },
+    PodStranded { pod: String },
     /// A visit ended: the pod leaves its station.
-    VisitDone {
-        pod: String,
-        station: String,
-    },
+    VisitDone { pod: String, station: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -271,12 +241,7 @@ pub struct Stats {
 }
 
 impl Controller {
-    pub fn new(
-        layout: Layout,
-        pods: Vec<(String, PodPlace)>,
-        settings: Settings,
-        epoch_ms: i64,
-    ) -> Result<Controller, ControlError> {
+    pub fn new(layout: Layout, pods: Vec<(String, PodPlace)>, settings: Settings, epoch_ms: i64) -> Result<Controller, ControlError> {
         let mut stored_at: BTreeMap<Cell, String> = BTreeMap::new();
         let mut pod_index = BTreeMap::new();
         let mut list = Vec::new();
@@ -299,22 +264,12 @@ impl Controller {
             // A pod on a robot (or at a station) when we start goes back to storage once its
             // robot reports in.
             let place = match place {
-                PodPlace::AtStation { robot, .. } | PodPlace::Stranded { robot } => {
-                    PodPlace::OnRobot { robot }
-                }
+                PodPlace::AtStation { robot, .. } | PodPlace::Stranded { robot } => PodPlace::OnRobot { robot },
                 other => other,
             };
-            list.push(Pod {
-                id,
-                place,
-                home,
-                visits: 0,
-                visit: None,
-            });
+            list.push(Pod { id, place, home, visits: 0, visit: None });
         }
-        let no_entry = (0..layout.grid.cells() as Cell)
-            .map(|c| layout.is_storage(c))
-            .collect();
+        let no_entry = (0..layout.grid.cells() as Cell).map(|c| layout.is_storage(c)).collect();
         let stations = layout.stations.len();
         Ok(Controller {
             layout,
@@ -343,20 +298,14 @@ impl Controller {
     /// no more pods there and takes the presented one elsewhere; `hold` (light curtain broken)
     /// keeps the presented pod where it is. Returns false for an unknown station.
     pub fn set_station(&mut self, name: &str, online: bool, hold: bool) -> bool {
-        let Some(s) = self.layout.stations.iter().position(|st| st.name == name) else {
-            return false;
-        };
+        let Some(s) = self.layout.stations.iter().position(|st| st.name == name) else { return false };
         self.online[s] = online;
         self.hold[s] = hold;
         true
     }
 
     /// One round of control. `demand`: open pick lines per pod id.
-    pub fn tick(
-        &mut self,
-        reports: &BTreeMap<String, RobotReport>,
-        demand: &BTreeMap<String, u32>,
-    ) -> Vec<Output> {
+    pub fn tick(&mut self, reports: &BTreeMap<String, RobotReport>, demand: &BTreeMap<String, u32>) -> Vec<Output> {
         self.tick += 1;
         let mut out = Vec::new();
         let refused = self.observe(reports, &mut out);
@@ -379,11 +328,7 @@ impl Controller {
     }
 
     /// Takes in the reports; returns the robots in service that refused an order since.
-    fn observe(
-        &mut self,
-        reports: &BTreeMap<String, RobotReport>,
-        out: &mut Vec<Output>,
-    ) -> Vec<String> {
+    fn observe(&mut self, reports: &BTreeMap<String, RobotReport>, out: &mut Vec<Output>) -> Vec<String> {
         let mut refusing = Vec::new();
         for (serial, report) in reports {
             let bot = self.bots.entry(serial.clone()).or_insert_with(|| Bot {
@@ -400,9 +345,7 @@ impl Controller {
                 lagging: 0,
                 refusals: report.refusals,
                 open_order: None,
-                tiebreak: serial.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                    (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-                }) % 1000,
+                tiebreak: serial.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)) % 1000,
             });
             if let Some(c) = report.cell {
                 if let Some(k) = bot.held.iter().position(|h| *h == c) {
@@ -412,42 +355,18 @@ impl Controller {
             }
             // It confirmed the cancel, or has no order at all (it restarted): it stands where
             // it reports, and nothing released before the fault is left.
-            if bot
-                .resync
-                .as_ref()
-                .is_some_and(|id| report.finished_actions.contains(id) || report.order_id.is_none())
-            {
+            if bot.resync.as_ref().is_some_and(|id| report.finished_actions.contains(id) || report.order_id.is_none()) {
                 bot.resync = None;
                 bot.held = report.ahead.iter().copied().collect();
                 // A goal action kept through the resync that has not finished never will.
-                let unfinished = |l: &Leg| {
-                    l.action_released
-                        && !l
-                            .action
-                            .as_ref()
-                            .is_some_and(|(id, _)| report.finished_actions.contains(id))
-                };
+                let unfinished = |l: &Leg| l.action_released && !l.action.as_ref().is_some_and(|(id, _)| report.finished_actions.contains(id));
                 if bot.leg.as_ref().is_some_and(unfinished) {
                     bot.leg = None;
                 }
             }
-            let sent = bot
-                .leg
-                .as_ref()
-                .filter(|l| l.last_seq.is_some())
-                .map(|l| (l.order_id.as_str(), l.update_id));
-            let lags = sent.is_some_and(|s| {
-                Some(s)
-                    != report
-                        .order_id
-                        .as_deref()
-                        .map(|o| (o, report.order_update_id))
-            }) && !bot.held.is_empty();
-            bot.lagging = if lags || bot.resync.is_some() {
-                bot.lagging + 1
-            } else {
-                0
-            };
+            let sent = bot.leg.as_ref().filter(|l| l.last_seq.is_some()).map(|l| (l.order_id.as_str(), l.update_id));
+            let lags = sent.is_some_and(|s| Some(s) != report.order_id.as_deref().map(|o| (o, report.order_update_id))) && !bot.held.is_empty();
+            bot.lagging = if lags || bot.resync.is_some() { bot.lagging + 1 } else { 0 };
             bot.battery = report.battery;
             let refused = report.refusals > bot.refusals;
             bot.refusals = report.refusals;
@@ -468,9 +387,7 @@ impl Controller {
     /// robot that keeps refusing leaves service: the fleet counts the refusals in a row).
     fn resync_after_refusal(&mut self, serial: &str, report: &RobotReport, out: &mut Vec<Output>) {
         let action_id = self.fresh_order_id() + "-cancel";
-        let Some(bot) = self.bots.get_mut(serial) else {
-            return;
-        };
+        let Some(bot) = self.bots.get_mut(serial) else { return };
         if !bot.in_service {
             return;
         }
@@ -483,16 +400,11 @@ impl Controller {
         }
         bot.open_order = None;
         bot.waiting = 0;
-        out.push(Output::CancelOrder {
-            robot: serial.to_owned(),
-            action_id,
-        });
+        out.push(Output::CancelOrder { robot: serial.to_owned(), action_id });
     }
 
     fn out_of_service(&mut self, serial: &str, out: &mut Vec<Output>) {
-        let Some(bot) = self.bots.get_mut(serial) else {
-            return;
-        };
+        let Some(bot) = self.bots.get_mut(serial) else { return };
         bot.in_service = false;
         let job = std::mem::replace(&mut bot.job, Job::Idle);
         bot.leg = None;
@@ -515,16 +427,9 @@ impl Controller {
             _ => {}
         }
         if let Some(p) = carrying {
-            self.pods[p].place = PodPlace::Stranded {
-                robot: serial.to_owned(),
-            };
-            out.push(Output::Pod {
-                pod: self.pods[p].id.clone(),
-                place: self.pods[p].place.clone(),
-            });
-            out.push(Output::PodStranded {
-                pod: self.pods[p].id.clone(),
-            });
+            self.pods[p].place = PodPlace::Stranded { robot: serial.to_owned() };
+            out.push(Output::Pod { pod: self.pods[p].id.clone(), place: self.pods[p].place.clone() });
+            out.push(Output::PodStranded { pod: self.pods[p].id.clone() });
         }
     }
 
@@ -532,9 +437,7 @@ impl Controller {
         let carrying = self.reconcile_load(serial, report, out);
         let spot = carrying.and_then(|p| self.free_spot(p, self.pods[p].home));
         let action_id = self.fresh_order_id() + "-cancel";
-        let Some(bot) = self.bots.get_mut(serial) else {
-            return;
-        };
+        let Some(bot) = self.bots.get_mut(serial) else { return };
         bot.in_service = true;
         // Until it confirms the cancel it may still drive to nodes released before: hold them.
         bot.held = report.ahead.iter().copied().collect();
@@ -546,18 +449,10 @@ impl Controller {
             (Some(pod), Some(spot)) => Job::Return { pod, spot },
             _ => Job::Idle,
         };
-        out.push(Output::CancelOrder {
-            robot: serial.to_owned(),
-            action_id,
-        });
+        out.push(Output::CancelOrder { robot: serial.to_owned(), action_id });
         if let Some(p) = carrying {
-            self.pods[p].place = PodPlace::OnRobot {
-                robot: serial.to_owned(),
-            };
-            out.push(Output::Pod {
-                pod: self.pods[p].id.clone(),
-                place: self.pods[p].place.clone(),
-            });
+            self.pods[p].place = PodPlace::OnRobot { robot: serial.to_owned() };
+            out.push(Output::Pod { pod: self.pods[p].id.clone(), place: self.pods[p].place.clone() });
         }
     }
 
@@ -565,16 +460,8 @@ impl Controller {
     /// (a lift or drop may have happened just before a crash, before we wrote it down): a pod
     /// it reports is on it; a pod we have on it that it does not report was set down where
     /// it stands, if that is a storage spot. Robots that do not report loads: our records.
-    fn reconcile_load(
-        &mut self,
-        serial: &str,
-        report: &RobotReport,
-        out: &mut Vec<Output>,
-    ) -> Option<usize> {
-        let recorded = self
-            .pods
-            .iter()
-            .position(|p| p.place.robot() == Some(serial));
+    fn reconcile_load(&mut self, serial: &str, report: &RobotReport, out: &mut Vec<Output>) -> Option<usize> {
+        let recorded = self.pods.iter().position(|p| p.place.robot() == Some(serial));
         let reported = match &report.load {
             None => return recorded,
             // A load id that is none of our pods: the vehicle names loads its own way (an RFID
@@ -583,23 +470,15 @@ impl Controller {
             Some(load) => load.as_ref().and_then(|id| self.pod_index.get(id).copied()),
         };
         if let (Some(p), Some(cell)) = (recorded.filter(|r| Some(*r) != reported), report.cell) {
-            let free = !self
-                .pods
-                .iter()
-                .any(|o| o.place == PodPlace::Stored { spot: cell });
+            let free = !self.pods.iter().any(|o| o.place == PodPlace::Stored { spot: cell });
             if self.layout.is_storage(cell) && free {
                 self.pods[p].place = PodPlace::Stored { spot: cell };
             } else {
                 // Neither on the robot nor set down on a spot: someone has to find it, and its
                 // stock is out of reach until then.
-                self.pods[p].place = PodPlace::Stranded {
-                    robot: serial.to_owned(),
-                };
+                self.pods[p].place = PodPlace::Stranded { robot: serial.to_owned() };
             }
-            out.push(Output::Pod {
-                pod: self.pods[p].id.clone(),
-                place: self.pods[p].place.clone(),
-            });
+            out.push(Output::Pod { pod: self.pods[p].id.clone(), place: self.pods[p].place.clone() });
         }
         if let Some(p) = reported {
             if let Some(v) = self.pods[p].visit.take() {
@@ -612,52 +491,32 @@ impl Controller {
     fn finish_actions(&mut self, reports: &BTreeMap<String, RobotReport>, out: &mut Vec<Output>) {
         let mut done = Vec::new();
         for (serial, bot) in &self.bots {
-            let Some(leg) = bot.leg.as_ref().filter(|l| l.action_released) else {
-                continue;
-            };
-            let Some((id, action)) = &leg.action else {
-                continue;
-            };
-            if bot.in_service
-                && reports
-                    .get(serial)
-                    .is_some_and(|r| r.finished_actions.iter().any(|f| f == id))
-            {
+            let Some(leg) = bot.leg.as_ref().filter(|l| l.action_released) else { continue };
+            let Some((id, action)) = &leg.action else { continue };
+            if bot.in_service && reports.get(serial).is_some_and(|r| r.finished_actions.iter().any(|f| f == id)) {
                 done.push((serial.clone(), action.clone()));
             }
         }
         for (serial, action) in done {
-            let Some(bot) = self.bots.get_mut(&serial) else {
-                continue;
-            };
+            let Some(bot) = self.bots.get_mut(&serial) else { continue };
             bot.leg = None;
             bot.waiting = 0;
             match (action, bot.job) {
                 (LegAction::Lift { .. }, Job::Fetch { visit }) => {
-                    let Some(v) = self.visits.get_mut(&visit) else {
-                        continue;
-                    };
+                    let Some(v) = self.visits.get_mut(&visit) else { continue };
                     v.lifted = Some(self.tick);
                     bot.carrying = Some(v.pod);
                     bot.job = Job::Deliver { visit };
                     let pod = &mut self.pods[v.pod];
-                    pod.place = PodPlace::OnRobot {
-                        robot: serial.clone(),
-                    };
-                    out.push(Output::Pod {
-                        pod: pod.id.clone(),
-                        place: pod.place.clone(),
-                    });
+                    pod.place = PodPlace::OnRobot { robot: serial.clone() };
+                    out.push(Output::Pod { pod: pod.id.clone(), place: pod.place.clone() });
                 }
                 (LegAction::Drop { .. }, Job::Return { pod, spot }) => {
                     bot.carrying = None;
                     bot.job = Job::Idle;
                     let pod = &mut self.pods[pod];
                     pod.place = PodPlace::Stored { spot };
-                    out.push(Output::Pod {
-                        pod: pod.id.clone(),
-                        place: pod.place.clone(),
-                    });
+                    out.push(Output::Pod { pod: pod.id.clone(), place: pod.place.clone() });
                 }
                 (LegAction::Charge, Job::Charge { charger }) => bot.job = Job::Charging { charger },
                 _ => {}
@@ -668,9 +527,7 @@ impl Controller {
     fn arrivals(&mut self, demand: &BTreeMap<String, u32>, out: &mut Vec<Output>) {
         let serials: Vec<String> = self.bots.keys().cloned().collect();
         for serial in serials {
-            let Some(bot) = self.bots.get(&serial) else {
-                continue;
-            };
+            let Some(bot) = self.bots.get(&serial) else { continue };
             if !bot.in_service || !bot.held.is_empty() {
                 continue;
             }
@@ -686,9 +543,7 @@ impl Controller {
                 }
                 Job::Fetch { visit } => self.drop_unneeded_fetch(&serial, visit, demand),
                 Job::Charging { .. } if bot.battery >= self.settings.charged => {
-                    out.push(Output::StopCharging {
-                        robot: serial.clone(),
-                    });
+                    out.push(Output::StopCharging { robot: serial.clone() });
                     if let Some(b) = self.bots.get_mut(&serial) {
                         b.job = Job::Idle;
                     }
@@ -699,14 +554,10 @@ impl Controller {
     }
 
     fn arrive_at_station(&mut self, serial: &str, visit: u64, out: &mut Vec<Output>) {
-        let Some(v) = self.visits.get_mut(&visit) else {
-            return;
-        };
+        let Some(v) = self.visits.get_mut(&visit) else { return };
         let Some(s) = v.station else { return };
         let station = &self.layout.stations[s];
-        let Some(bot) = self.bots.get_mut(serial) else {
-            return;
-        };
+        let Some(bot) = self.bots.get_mut(serial) else { return };
         if bot.cell != Some(station.pick) || !self.online[s] {
             return;
         }
@@ -715,26 +566,12 @@ impl Controller {
         bot.leg = None;
         bot.waiting = 0;
         let pod = &mut self.pods[v.pod];
-        pod.place = PodPlace::AtStation {
-            robot: serial.to_owned(),
-            station: station.name.clone(),
-        };
-        out.push(Output::Pod {
-            pod: pod.id.clone(),
-            place: pod.place.clone(),
-        });
+        pod.place = PodPlace::AtStation { robot: serial.to_owned(), station: station.name.clone() };
+        out.push(Output::Pod { pod: pod.id.clone(), place: pod.place.clone() });
     }
 
-    fn leave_station(
-        &mut self,
-        serial: &str,
-        visit: u64,
-        demand: &BTreeMap<String, u32>,
-        out: &mut Vec<Output>,
-    ) {
-        let Some(v) = self.visits.get(&visit) else {
-            return;
-        };
+    fn leave_station(&mut self, serial: &str, visit: u64, demand: &BTreeMap<String, u32>, out: &mut Vec<Output>) {
+        let Some(v) = self.visits.get(&visit) else { return };
         let (p, s) = (v.pod, v.station.unwrap_or(0));
         if demand.get(&self.pods[p].id).copied().unwrap_or(0) > 0 || self.hold[s] {
             return;
@@ -743,25 +580,15 @@ impl Controller {
         let fast = self.pods[p].visits + 1 >= self.settings.fast_mover_visits;
         let near = if fast { pick } else { self.pods[p].home };
         // Every spot taken (more pods than spots): the pod stays until one frees.
-        let Some(spot) = self.free_spot(p, near) else {
-            return;
-        };
+        let Some(spot) = self.free_spot(p, near) else { return };
         self.visits.remove(&visit);
         self.stats.visits_done += 1;
         let pod = &mut self.pods[p];
         pod.visit = None;
         pod.visits += 1;
-        pod.place = PodPlace::OnRobot {
-            robot: serial.to_owned(),
-        };
-        out.push(Output::VisitDone {
-            pod: pod.id.clone(),
-            station: self.layout.stations[s].name.clone(),
-        });
-        out.push(Output::Pod {
-            pod: pod.id.clone(),
-            place: pod.place.clone(),
-        });
+        pod.place = PodPlace::OnRobot { robot: serial.to_owned() };
+        out.push(Output::VisitDone { pod: pod.id.clone(), station: self.layout.stations[s].name.clone() });
+        out.push(Output::Pod { pod: pod.id.clone(), place: pod.place.clone() });
         if let Some(bot) = self.bots.get_mut(serial) {
             bot.job = Job::Return { pod: p, spot };
         }
@@ -770,19 +597,12 @@ impl Controller {
     /// The station went offline under a presented pod: the pod goes on to another station
     /// (assigned like any pod on its way) with the lines still open on it.
     fn present_elsewhere(&mut self, serial: &str, visit: u64, out: &mut Vec<Output>) {
-        let Some(v) = self.visits.get_mut(&visit) else {
-            return;
-        };
+        let Some(v) = self.visits.get_mut(&visit) else { return };
         v.presenting = false;
         v.station = None;
         let pod = &mut self.pods[v.pod];
-        pod.place = PodPlace::OnRobot {
-            robot: serial.to_owned(),
-        };
-        out.push(Output::Pod {
-            pod: pod.id.clone(),
-            place: pod.place.clone(),
-        });
+        pod.place = PodPlace::OnRobot { robot: serial.to_owned() };
+        out.push(Output::Pod { pod: pod.id.clone(), place: pod.place.clone() });
         if let Some(bot) = self.bots.get_mut(serial) {
             bot.job = Job::Deliver { visit };
             bot.leg = None;
@@ -791,14 +611,8 @@ impl Controller {
 
     /// The order behind a fetch went away (cancelled, picked elsewhere) before the lift.
     fn drop_unneeded_fetch(&mut self, serial: &str, visit: u64, demand: &BTreeMap<String, u32>) {
-        let Some(v) = self.visits.get(&visit) else {
-            return;
-        };
-        let lift_released = self
-            .bots
-            .get(serial)
-            .and_then(|b| b.leg.as_ref())
-            .is_some_and(|l| l.action_released);
+        let Some(v) = self.visits.get(&visit) else { return };
+        let lift_released = self.bots.get(serial).and_then(|b| b.leg.as_ref()).is_some_and(|l| l.action_released);
         if lift_released || demand.get(&self.pods[v.pod].id).copied().unwrap_or(0) > 0 {
             return;
         }
@@ -832,19 +646,12 @@ impl Controller {
             }
         }
         let table = self.distances.to(&self.layout.grid, &self.no_entry, near);
-        self.layout
-            .storage
-            .iter()
-            .copied()
-            .filter(|c| !taken[*c as usize] && table[*c as usize] != u32::MAX)
-            .min_by_key(|c| (table[*c as usize], *c))
+        self.layout.storage.iter().copied().filter(|c| !taken[*c as usize] && table[*c as usize] != u32::MAX).min_by_key(|c| (table[*c as usize], *c))
     }
 
     fn open_visits(&mut self, demand: &BTreeMap<String, u32>) {
         for (pod_id, lines) in demand {
-            let Some(&p) = self.pod_index.get(pod_id) else {
-                continue;
-            };
+            let Some(&p) = self.pod_index.get(pod_id) else { continue };
             let pod = &mut self.pods[p];
             if *lines == 0 || pod.visit.is_some() || !matches!(pod.place, PodPlace::Stored { .. }) {
                 continue;
@@ -852,16 +659,7 @@ impl Controller {
             let id = self.next_visit;
             self.next_visit += 1;
             pod.visit = Some(id);
-            self.visits.insert(
-                id,
-                Visit {
-                    pod: p,
-                    station: None,
-                    robot: None,
-                    lifted: None,
-                    presenting: false,
-                },
-            );
+            self.visits.insert(id, Visit { pod: p, station: None, robot: None, lifted: None, presenting: false });
         }
     }
 
@@ -885,32 +683,19 @@ impl Controller {
             .stations
             .iter()
             .zip(&self.online)
-            .map(|(s, online)| {
-                *online
-                    && !broken.contains(&s.pick)
-                    && grid
-                        .neighbors(s.pick)
-                        .any(|n| !s.queue.contains(&n) && !broken.contains(&n))
-            })
+            .map(|(s, online)| *online && !broken.contains(&s.pick) && grid.neighbors(s.pick).any(|n| !s.queue.contains(&n) && !broken.contains(&n)))
             .collect()
     }
 
     /// Cells held by robots out of service: nobody gets through them until they are back.
     fn broken_cells(&self) -> Vec<Cell> {
-        self.bots
-            .values()
-            .filter(|b| !b.in_service)
-            .flat_map(|b| b.cell.into_iter().chain(b.held.iter().copied()))
-            .collect()
+        self.bots.values().filter(|b| !b.in_service).flat_map(|b| b.cell.into_iter().chain(b.held.iter().copied())).collect()
     }
 
     /// A station's pick cell and the queue cells no broken robot stands in, in queue order.
     fn slots(&self, s: usize, broken: &[Cell]) -> Vec<Cell> {
         let station = &self.layout.stations[s];
-        std::iter::once(station.pick)
-            .chain(station.queue.iter().copied())
-            .filter(|c| !broken.contains(c))
-            .collect()
+        std::iter::once(station.pick).chain(station.queue.iter().copied()).filter(|c| !broken.contains(c)).collect()
     }
 
     fn assign(&mut self) {
@@ -923,19 +708,10 @@ impl Controller {
         }
         let mut load = self.station_load();
         let broken = self.broken_cells();
-        let capacity: Vec<usize> = (0..load.len())
-            .map(|s| self.slots(s, &broken).len())
-            .collect();
-        let pending: Vec<u64> = self
-            .visits
-            .iter()
-            .filter(|(_, v)| v.robot.is_none() || v.station.is_none())
-            .map(|(id, _)| *id)
-            .collect();
+        let capacity: Vec<usize> = (0..load.len()).map(|s| self.slots(s, &broken).len()).collect();
+        let pending: Vec<u64> = self.visits.iter().filter(|(_, v)| v.robot.is_none() || v.station.is_none()).map(|(id, _)| *id).collect();
         for id in pending {
-            let Some(v) = self.visits.get(&id) else {
-                continue;
-            };
+            let Some(v) = self.visits.get(&id) else { continue };
             let station = match v.station {
                 Some(s) => s,
                 None => {
@@ -979,12 +755,7 @@ impl Controller {
         let table = self.distances.to(&self.layout.grid, &self.no_entry, to);
         self.bots
             .iter()
-            .filter(|(_, b)| {
-                b.in_service
-                    && b.job == Job::Idle
-                    && b.carrying.is_none()
-                    && b.battery > self.settings.low_battery
-            })
+            .filter(|(_, b)| b.in_service && b.job == Job::Idle && b.carrying.is_none() && b.battery > self.settings.low_battery)
             .filter_map(|(s, b)| b.cell.map(|c| (table[c as usize], s)))
             .filter(|(d, _)| *d != u32::MAX)
             .min()
@@ -995,41 +766,21 @@ impl Controller {
     /// cannot deliver its pod: the pod counts as stranded, so its lines go to other stock,
     /// until the way opens and the robot takes it home.
     fn boxed_in(&mut self, out: &mut Vec<Output>) {
-        let serials: Vec<String> = self
-            .bots
-            .iter()
-            .filter(|(_, b)| b.in_service && b.carrying.is_some() && b.resync.is_none())
-            .map(|(s, _)| s.clone())
-            .collect();
+        let serials: Vec<String> = self.bots.iter().filter(|(_, b)| b.in_service && b.carrying.is_some() && b.resync.is_none()).map(|(s, _)| s.clone()).collect();
         for serial in serials {
-            let Some(bot) = self.bots.get(&serial) else {
-                continue;
-            };
-            let (Some(cell), Some(p)) = (bot.cell, bot.carrying) else {
-                continue;
-            };
+            let Some(bot) = self.bots.get(&serial) else { continue };
+            let (Some(cell), Some(p)) = (bot.cell, bot.carrying) else { continue };
             match bot.job {
                 Job::Deliver { visit } => {
-                    let station = self
-                        .visits
-                        .get(&visit)
-                        .and_then(|v| v.station)
-                        .map(|s| self.layout.stations[s].pick);
+                    let station = self.visits.get(&visit).and_then(|v| v.station).map(|s| self.layout.stations[s].pick);
                     let Some(pick) = station else { continue };
-                    if self.distances.to(&self.layout.grid, &self.no_entry, pick)[cell as usize]
-                        != u32::MAX
-                    {
+                    if self.distances.to(&self.layout.grid, &self.no_entry, pick)[cell as usize] != u32::MAX {
                         continue;
                     }
                     self.visits.remove(&visit);
                     self.pods[p].visit = None;
-                    self.pods[p].place = PodPlace::Stranded {
-                        robot: serial.clone(),
-                    };
-                    out.push(Output::Pod {
-                        pod: self.pods[p].id.clone(),
-                        place: self.pods[p].place.clone(),
-                    });
+                    self.pods[p].place = PodPlace::Stranded { robot: serial.clone() };
+                    out.push(Output::Pod { pod: self.pods[p].id.clone(), place: self.pods[p].place.clone() });
                     if let Some(bot) = self.bots.get_mut(&serial) {
                         bot.job = Job::Idle;
                         bot.leg = None;
@@ -1038,35 +789,20 @@ impl Controller {
                 // The way to the spot it returns to closed (a robot broke down in front of
                 // it): take the pod to another free spot it can reach instead of waiting for
                 // ever. (Seen in the e2e: a pod's return spot behind a FATAL robot.)
-                Job::Return { pod, spot }
-                    if self.distances.to(&self.layout.grid, &self.no_entry, spot)
-                        [cell as usize]
-                        == u32::MAX =>
-                {
-                    let Some(other) = self.free_spot(pod, cell) else {
-                        continue;
-                    };
+                Job::Return { pod, spot } if self.distances.to(&self.layout.grid, &self.no_entry, spot)[cell as usize] == u32::MAX => {
+                    let Some(other) = self.free_spot(pod, cell) else { continue };
                     if let Some(bot) = self.bots.get_mut(&serial) {
                         bot.job = Job::Return { pod, spot: other };
                         bot.leg = None;
                     }
                 }
                 Job::Idle if matches!(self.pods[p].place, PodPlace::Stranded { .. }) => {
-                    let Some(spot) = self.free_spot(p, self.pods[p].home) else {
-                        continue;
-                    };
-                    if self.distances.to(&self.layout.grid, &self.no_entry, spot)[cell as usize]
-                        == u32::MAX
-                    {
+                    let Some(spot) = self.free_spot(p, self.pods[p].home) else { continue };
+                    if self.distances.to(&self.layout.grid, &self.no_entry, spot)[cell as usize] == u32::MAX {
                         continue;
                     }
-                    self.pods[p].place = PodPlace::OnRobot {
-                        robot: serial.clone(),
-                    };
-                    out.push(Output::Pod {
-                        pod: self.pods[p].id.clone(),
-                        place: self.pods[p].place.clone(),
-                    });
+                    self.pods[p].place = PodPlace::OnRobot { robot: serial.clone() };
+                    out.push(Output::Pod { pod: self.pods[p].id.clone(), place: self.pods[p].place.clone() });
                     if let Some(bot) = self.bots.get_mut(&serial) {
                         bot.job = Job::Return { pod: p, spot };
                         bot.leg = None;
@@ -1078,41 +814,21 @@ impl Controller {
     }
 
     fn send_to_chargers(&mut self) {
-        let mut busy: Vec<Cell> = self
-            .bots
-            .values()
-            .filter_map(|b| match b.job {
-                Job::Charge { charger } | Job::Charging { charger } => Some(charger),
-                _ => None,
-            })
-            .collect();
+        let mut busy: Vec<Cell> = self.bots.values().filter_map(|b| match b.job {
+            Job::Charge { charger } | Job::Charging { charger } => Some(charger),
+            _ => None,
+        }).collect();
         let low: Vec<String> = self
             .bots
             .iter()
-            .filter(|(_, b)| {
-                b.in_service
-                    && b.job == Job::Idle
-                    && b.carrying.is_none()
-                    && b.battery < self.settings.low_battery
-            })
+            .filter(|(_, b)| b.in_service && b.job == Job::Idle && b.carrying.is_none() && b.battery < self.settings.low_battery)
             .map(|(s, _)| s.clone())
             .collect();
         let broken = self.broken_cells();
         for serial in low {
-            let Some(at) = self.bots.get(&serial).and_then(|b| b.cell) else {
-                continue;
-            };
-            let free = self
-                .layout
-                .chargers
-                .iter()
-                .copied()
-                .filter(|c| !busy.contains(c) && !broken.contains(c));
-            let Some(charger) = free.min_by_key(|c| {
-                self.distances.to(&self.layout.grid, &self.no_entry, *c)[at as usize]
-            }) else {
-                return;
-            };
+            let Some(at) = self.bots.get(&serial).and_then(|b| b.cell) else { continue };
+            let free = self.layout.chargers.iter().copied().filter(|c| !busy.contains(c) && !broken.contains(c));
+            let Some(charger) = free.min_by_key(|c| self.distances.to(&self.layout.grid, &self.no_entry, *c)[at as usize]) else { return };
             busy.push(charger);
             if let Some(bot) = self.bots.get_mut(&serial) {
                 bot.job = Job::Charge { charger };
@@ -1139,47 +855,24 @@ impl Controller {
             }
             Job::Fetch { visit } => {
                 let pod = &self.pods[self.visits.get(&visit)?.pod];
-                let PodPlace::Stored { spot } = pod.place else {
-                    return None;
-                };
-                Some((
-                    spot,
-                    Some(LegAction::Lift {
-                        pod: pod.id.clone(),
-                    }),
-                ))
+                let PodPlace::Stored { spot } = pod.place else { return None };
+                Some((spot, Some(LegAction::Lift { pod: pod.id.clone() })))
             }
             Job::Deliver { visit } => Some((self.queue_slot(visit)?, None)),
-            Job::Return { pod, spot } => Some((
-                spot,
-                Some(LegAction::Drop {
-                    pod: self.pods[pod].id.clone(),
-                }),
-            )),
+            Job::Return { pod, spot } => Some((spot, Some(LegAction::Drop { pod: self.pods[pod].id.clone() }))),
             Job::Charge { charger } => Some((charger, Some(LegAction::Charge))),
             Job::Present { .. } | Job::Charging { .. } => None,
         }
     }
 
     fn free_parking(&self, serial: &str, here: Cell) -> Cell {
-        let taken: Vec<Cell> = self
-            .bots
-            .iter()
-            .filter(|(s, _)| s.as_str() != serial)
-            .filter_map(|(_, b)| b.park.or(if b.in_service { None } else { b.cell }))
-            .collect();
+        let taken: Vec<Cell> = self.bots.iter().filter(|(s, _)| s.as_str() != serial).filter_map(|(_, b)| b.park.or(if b.in_service { None } else { b.cell })).collect();
         let table = |c: Cell| {
             let (x0, y0) = self.layout.grid.xy(here);
             let (x1, y1) = self.layout.grid.xy(c);
             x0.abs_diff(x1) + y0.abs_diff(y1)
         };
-        self.layout
-            .parking
-            .iter()
-            .copied()
-            .filter(|c| !taken.contains(c))
-            .min_by_key(|c| (table(*c), *c))
-            .unwrap_or(here)
+        self.layout.parking.iter().copied().filter(|c| !taken.contains(c)).min_by_key(|c| (table(*c), *c)).unwrap_or(here)
     }
 
     /// The cell a delivering robot heads for: the pick cell when it is first in line and the
@@ -1190,10 +883,7 @@ impl Controller {
         let mine = (v.lifted.unwrap_or(u64::MAX), visit);
         let mut ahead = 0;
         for (id, other) in &self.visits {
-            if other.station == Some(s)
-                && (other.presenting
-                    || (other.lifted.is_some() && (other.lifted.unwrap_or(0), *id) < mine))
-            {
+            if other.station == Some(s) && (other.presenting || (other.lifted.is_some() && (other.lifted.unwrap_or(0), *id) < mine)) {
                 ahead += 1;
             }
         }
@@ -1210,12 +900,8 @@ impl Controller {
         if self.bots.values().any(|b| b.in_service && b.cell.is_none()) {
             return;
         }
-        let serials: Vec<String> = self
-            .bots
-            .iter()
-            .filter(|(_, b)| b.in_service && b.held.is_empty() && b.resync.is_none())
-            .map(|(s, _)| s.clone())
-            .collect();
+        let serials: Vec<String> =
+            self.bots.iter().filter(|(_, b)| b.in_service && b.held.is_empty() && b.resync.is_none()).map(|(s, _)| s.clone()).collect();
         let mut movers = Vec::new();
         let mut who = Vec::new();
         for serial in serials {
@@ -1231,14 +917,7 @@ impl Controller {
             .flat_map(|(_, b)| b.cell.into_iter().chain(b.held.iter().copied()))
             .collect();
         let seed = self.settings.seed ^ self.tick;
-        let next = traffic::step(
-            &self.layout.grid,
-            &self.no_entry,
-            &mut self.distances,
-            &movers,
-            &blocked,
-            seed,
-        );
+        let next = traffic::step(&self.layout.grid, &self.no_entry, &mut self.distances, &movers, &blocked, seed);
         for (k, serial) in who.iter().enumerate() {
             if next[k] != movers[k].at {
                 self.release(serial, next[k], out);
@@ -1255,10 +934,7 @@ impl Controller {
         if bot.leg.as_ref().is_some_and(|l| l.action_released) {
             return None; // waiting for the action to finish
         }
-        let same_action = bot
-            .leg
-            .as_ref()
-            .is_some_and(|l| l.action.as_ref().map(|a| &a.1) == action.as_ref());
+        let same_action = bot.leg.as_ref().is_some_and(|l| l.action.as_ref().map(|a| &a.1) == action.as_ref());
         // An action rides on the goal node of an order that reaches it: standing on the goal
         // without the action sent needs a fresh order.
         let fresh = !same_action || (at == goal && action.is_some());
@@ -1278,24 +954,12 @@ impl Controller {
         if at != goal {
             bot.waiting += 1;
         }
-        Some(Mover {
-            at,
-            goal,
-            restricted: bot.carrying.is_some(),
-            priority: bot.waiting * 1000 + bot.tiebreak,
-        })
+        Some(Mover { at, goal, restricted: bot.carrying.is_some(), priority: bot.waiting * 1000 + bot.tiebreak })
     }
 
     /// A new leg: an update of the order the robot still holds a horizon of, else a new order.
     /// None when this tick only closes that order (see below).
-    fn start_leg(
-        &mut self,
-        serial: &str,
-        at: Cell,
-        goal: Cell,
-        action: Option<LegAction>,
-        out: &mut Vec<Output>,
-    ) -> Option<()> {
+    fn start_leg(&mut self, serial: &str, at: Cell, goal: Cell, action: Option<LegAction>, out: &mut Vec<Output>) -> Option<()> {
         // Kept until an order goes out: a leg that never releases a cell leaves the robot's
         // horizon where it was, and the next leg must still stitch onto it.
         let open = self.bots.get(serial)?.open_order.clone();
@@ -1312,31 +976,14 @@ impl Controller {
                 bot.leg = None;
                 bot.open_order = None;
                 self.stats.orders_sent += 1;
-                let plan = OrderPlan {
-                    robot: serial.to_owned(),
-                    order_id,
-                    update_id: update_id + 1,
-                    first_sequence_id: last_seq,
-                    cells: vec![at],
-                    released: 1,
-                    action: None,
-                };
+                let plan = OrderPlan { robot: serial.to_owned(), order_id, update_id: update_id + 1, first_sequence_id: last_seq, cells: vec![at], released: 1, action: None };
                 out.push(Output::Order(plan));
                 return None;
             }
             Some((order_id, update_id, last_seq)) => (order_id, update_id, Some(last_seq)),
             None => (key, 0, None),
         };
-        bot.leg = Some(Leg {
-            action,
-            order_id,
-            update_id,
-            goal,
-            last_seq,
-            action_released: false,
-            horizon: Vec::new(),
-            last_plan: None,
-        });
+        bot.leg = Some(Leg { action, order_id, update_id, goal, last_seq, action_released: false, horizon: Vec::new(), last_plan: None });
         Some(())
     }
 
@@ -1348,10 +995,7 @@ impl Controller {
             if bot.in_service && bot.lagging >= self.settings.resend_after_ticks {
                 bot.lagging = 0;
                 if let Some(action_id) = bot.resync.clone() {
-                    out.push(Output::CancelOrder {
-                        robot: serial.clone(),
-                        action_id,
-                    });
+                    out.push(Output::CancelOrder { robot: serial.clone(), action_id });
                 } else if let Some(plan) = bot.leg.as_ref().and_then(|l| l.last_plan.clone()) {
                     self.stats.orders_resent += 1;
                     out.push(Output::Order(plan));
@@ -1369,19 +1013,9 @@ impl Controller {
     /// Releases `next` (adjacent to the robot, or its own cell when only the action at the
     /// goal is still to release) and sends the order or order update.
     fn release(&mut self, serial: &str, next: Cell, out: &mut Vec<Output>) {
-        let Some(bot) = self.bots.get_mut(serial) else {
-            return;
-        };
-        let (Some(at), Some(leg)) = (bot.cell, bot.leg.as_mut()) else {
-            return;
-        };
-        let rest = traffic::path(
-            &self.layout.grid,
-            &self.no_entry,
-            &mut self.distances,
-            next,
-            leg.goal,
-        );
+        let Some(bot) = self.bots.get_mut(serial) else { return };
+        let (Some(at), Some(leg)) = (bot.cell, bot.leg.as_mut()) else { return };
+        let rest = traffic::path(&self.layout.grid, &self.no_entry, &mut self.distances, next, leg.goal);
         let mut cells = vec![at];
         if next != at {
             cells.push(next);
@@ -1394,11 +1028,7 @@ impl Controller {
             leg.action_released = true;
         }
         let first_sequence_id = leg.last_seq.unwrap_or(0);
-        let update_id = if leg.last_seq.is_some() {
-            leg.update_id + 1
-        } else {
-            0
-        };
+        let update_id = if leg.last_seq.is_some() { leg.update_id + 1 } else { 0 };
         leg.update_id = update_id;
         leg.last_seq = Some(first_sequence_id + 2 * (released as u32 - 1));
         leg.horizon = rest;
@@ -1410,21 +1040,11 @@ impl Controller {
             update_id,
             first_sequence_id,
             released,
-            action: if cells.last() == Some(&leg.goal) {
-                leg.action.clone()
-            } else {
-                None
-            },
+            action: if cells.last() == Some(&leg.goal) { leg.action.clone() } else { None },
             cells,
         };
         leg.last_plan = Some(plan.clone());
-        bot.open_order = (plan.cells.len() > plan.released).then(|| {
-            (
-                plan.order_id.clone(),
-                plan.update_id,
-                leg.last_seq.unwrap_or(0),
-            )
-        });
+        bot.open_order = (plan.cells.len() > plan.released).then(|| (plan.order_id.clone(), plan.update_id, leg.last_seq.unwrap_or(0)));
         bot.lagging = 0;
         out.push(Output::Order(plan));
     }
@@ -1444,13 +1064,7 @@ impl Controller {
                 in_service: b.in_service,
                 job: b.job.name(),
                 goal: b.leg.as_ref().map(|l| xy(l.goal)),
-                path: b
-                    .held
-                    .iter()
-                    .copied()
-                    .chain(b.leg.iter().flat_map(|l| l.horizon.iter().copied()))
-                    .map(xy)
-                    .collect(),
+                path: b.held.iter().copied().chain(b.leg.iter().flat_map(|l| l.horizon.iter().copied())).map(xy).collect(),
                 carrying: b.carrying.map(|p| self.pods[p].id.clone()),
                 battery: b.battery,
             })
@@ -1461,16 +1075,9 @@ impl Controller {
             .map(|p| {
                 let cell = match &p.place {
                     PodPlace::Stored { spot } => Some(*spot),
-                    other => other
-                        .robot()
-                        .and_then(|r| self.bots.get(r))
-                        .and_then(|b| b.cell),
+                    other => other.robot().and_then(|r| self.bots.get(r)).and_then(|b| b.cell),
                 };
-                PodView {
-                    id: p.id.clone(),
-                    place: p.place.clone(),
-                    cell: cell.map(xy),
-                }
+                PodView { id: p.id.clone(), place: p.place.clone(), cell: cell.map(xy) }
             })
             .collect();
         let stations = self
@@ -1483,33 +1090,15 @@ impl Controller {
                     .visits
                     .values()
                     .filter(|v| v.station == Some(s))
-                    .map(|v| {
-                        (
-                            !v.presenting,
-                            v.lifted.unwrap_or(u64::MAX),
-                            self.pods[v.pod].id.clone(),
-                        )
-                    })
+                    .map(|v| (!v.presenting, v.lifted.unwrap_or(u64::MAX), self.pods[v.pod].id.clone()))
                     .collect();
                 here.sort();
                 let presenting = here.first().filter(|h| !h.0).map(|h| h.2.clone());
                 let coming = here.into_iter().filter(|h| h.0).map(|h| h.2).collect();
-                StationView {
-                    name: st.name.clone(),
-                    pick: xy(st.pick),
-                    presenting,
-                    coming,
-                    online: self.online[s],
-                    hold: self.hold[s],
-                }
+                StationView { name: st.name.clone(), pick: xy(st.pick), presenting, coming, online: self.online[s], hold: self.hold[s] }
             })
             .collect();
-        FloorView {
-            robots,
-            pods,
-            stations,
-            stats: self.stats.clone(),
-        }
+        FloorView { robots, pods, stations, stats: self.stats.clone() }
     }
 
     /// The pod a station presents now, and the robot holding it.
@@ -1517,8 +1106,7 @@ impl Controller {
         self.bots.iter().find_map(|(serial, b)| match b.job {
             Job::Present { visit } => {
                 let v = self.visits.get(&visit)?;
-                (self.layout.stations[v.station?].name == station)
-                    .then(|| (self.pods[v.pod].id.clone(), serial.clone()))
+                (self.layout.stations[v.station?].name == station).then(|| (self.pods[v.pod].id.clone(), serial.clone()))
             }
             _ => None,
         })
@@ -1526,46 +1114,21 @@ impl Controller {
 
     #[doc(hidden)]
     pub fn debug_bots(&self) -> Vec<String> {
-        self.bots
-            .iter()
-            .map(|(s, b)| {
-                format!(
-                    "{s} cell={:?} held={:?} waiting={} tb={} job={:?} leg={:?}",
-                    b.cell.map(|c| self.layout.grid.xy(c)),
-                    b.held,
-                    b.waiting,
-                    b.tiebreak,
-                    b.job,
-                    b.leg.as_ref().map(|l| (
-                        self.layout.grid.xy(l.goal),
-                        l.action_released,
-                        &l.action
-                    ))
-                )
-            })
-            .collect()
+        self.bots.iter().map(|(s, b)| format!("{s} cell={:?} held={:?} waiting={} tb={} job={:?} leg={:?}", b.cell.map(|c| self.layout.grid.xy(c)), b.held, b.waiting, b.tiebreak, b.job, b.leg.as_ref().map(|l| (self.layout.grid.xy(l.goal), l.action_released, &l.action)))).collect()
     }
 
     /// Robots in service with a job other than idling.
     pub fn busy_robots(&self) -> usize {
-        self.bots
-            .values()
-            .filter(|b| b.in_service && b.job != Job::Idle)
-            .count()
+        self.bots.values().filter(|b| b.in_service && b.job != Job::Idle).count()
     }
 
     /// True when the robot has a leg whose goal it has not reached.
     pub fn wants_to_move(&self, serial: &str) -> bool {
-        self.bots
-            .get(serial)
-            .is_some_and(|b| b.in_service && b.leg.as_ref().is_some_and(|l| Some(l.goal) != b.cell))
+        self.bots.get(serial).is_some_and(|b| b.in_service && b.leg.as_ref().is_some_and(|l| Some(l.goal) != b.cell))
     }
 
     pub fn pod_places(&self) -> Vec<(String, PodPlace)> {
-        self.pods
-            .iter()
-            .map(|p| (p.id.clone(), p.place.clone()))
-            .collect()
+        self.pods.iter().map(|p| (p.id.clone(), p.place.clone())).collect()
     }
 }
 
@@ -1625,17 +1188,7 @@ mod tests {
     use crate::gtp::sim::tests::demo_layout;
 
     fn report(cell: Cell, finished: Vec<String>) -> BTreeMap<String, RobotReport> {
-        let r = RobotReport {
-            in_service: true,
-            cell: Some(cell),
-            battery: 80.0,
-            finished_actions: finished,
-            order_id: None,
-            order_update_id: 0,
-            ahead: vec![],
-            load: None,
-            refusals: 0,
-        };
+        let r = RobotReport { in_service: true, cell: Some(cell), battery: 80.0, finished_actions: finished, order_id: None, order_update_id: 0, ahead: vec![], load: None, refusals: 0 };
         BTreeMap::from([("m/r1".to_owned(), r)])
     }
 
@@ -1646,24 +1199,15 @@ mod tests {
     fn after_a_restart_a_pod_on_a_robot_is_taken_home() {
         let layout = demo_layout();
         let at = layout.parking[0];
-        let pods = vec![(
-            "P0001".to_owned(),
-            PodPlace::OnRobot {
-                robot: "m/r1".into(),
-            },
-        )];
-        let mut control =
-            Controller::new(layout, pods, Settings::default(), 7).expect("controller");
+        let pods = vec![("P0001".to_owned(), PodPlace::OnRobot { robot: "m/r1".into() })];
+        let mut control = Controller::new(layout, pods, Settings::default(), 7).expect("controller");
         let out = control.tick(&report(at, vec![]), &BTreeMap::new());
         let cancel = out.iter().find_map(|o| match o {
             Output::CancelOrder { robot, action_id } if robot == "m/r1" => Some(action_id.clone()),
             _ => None,
         });
         let cancel = cancel.expect("the robot is told to drop its old order first");
-        assert!(
-            !out.iter().any(|o| matches!(o, Output::Order(_))),
-            "no new order before it confirms"
-        );
+        assert!(!out.iter().any(|o| matches!(o, Output::Order(_))), "no new order before it confirms");
         let out = control.tick(&report(at, vec![cancel]), &BTreeMap::new());
         let plan = out.iter().find_map(|o| match o {
             Output::Order(p) => Some(p.clone()),
@@ -1672,43 +1216,20 @@ mod tests {
         let plan = plan.expect("an order towards a storage spot");
         assert_eq!(plan.cells[0], at, "the order starts where the robot stands");
         let goal = *plan.cells.last().expect("cells");
-        assert!(
-            control.layout().is_storage(goal),
-            "it heads for a storage spot"
-        );
-        assert_eq!(
-            plan.action.as_ref().map(|a| &a.1),
-            Some(&LegAction::Drop {
-                pod: "P0001".into()
-            }),
-            "and sets the pod down there"
-        );
+        assert!(control.layout().is_storage(goal), "it heads for a storage spot");
+        assert_eq!(plan.action.as_ref().map(|a| &a.1), Some(&LegAction::Drop { pod: "P0001".into() }), "and sets the pod down there");
     }
 
     /// A robot comes into service at `at`: it confirms the cancel master control sends first;
     /// returns the orders of the tick after.
     fn into_service(control: &mut Controller, at: Cell) -> Vec<OrderPlan> {
         let out = control.tick(&report(at, vec![]), &BTreeMap::new());
-        let cancel = out.iter().find_map(|o| {
-            if let Output::CancelOrder { action_id, .. } = o {
-                Some(action_id.clone())
-            } else {
-                None
-            }
-        });
+        let cancel = out.iter().find_map(|o| if let Output::CancelOrder { action_id, .. } = o { Some(action_id.clone()) } else { None });
         plans(&control.tick(&report(at, cancel.into_iter().collect()), &BTreeMap::new()))
     }
 
     fn plans(out: &[Output]) -> Vec<OrderPlan> {
-        out.iter()
-            .filter_map(|o| {
-                if let Output::Order(p) = o {
-                    Some(p.clone())
-                } else {
-                    None
-                }
-            })
-            .collect()
+        out.iter().filter_map(|o| if let Output::Order(p) = o { Some(p.clone()) } else { None }).collect()
     }
 
     /// An aisle cell far from every parking cell: a robot there heads for parking with a horizon.
@@ -1718,17 +1239,9 @@ mod tests {
             x0.abs_diff(x1) + y0.abs_diff(y1)
         };
         let aisle = (0..layout.grid.cells() as Cell).filter(|c| {
-            layout.grid.is_free(*c)
-                && !layout.is_storage(*c)
-                && !layout.chargers.contains(c)
-                && !layout
-                    .stations
-                    .iter()
-                    .any(|s| s.pick == *c || s.queue.contains(c))
+            layout.grid.is_free(*c) && !layout.is_storage(*c) && !layout.chargers.contains(c) && !layout.stations.iter().any(|s| s.pick == *c || s.queue.contains(c))
         });
-        aisle
-            .max_by_key(|c| layout.parking.iter().map(|p| d(*c, *p)).min().unwrap_or(0))
-            .expect("an aisle cell")
+        aisle.max_by_key(|c| layout.parking.iter().map(|p| d(*c, *p)).min().unwrap_or(0)).expect("an aisle cell")
     }
 
     /// VDA 5050 refuses a new order over a running one that does not stitch onto its last base
@@ -1738,22 +1251,11 @@ mod tests {
     fn a_new_job_over_a_live_horizon_goes_out_as_an_update_of_the_running_order() {
         let layout = demo_layout();
         let start = far_aisle(&layout);
-        let pods = vec![(
-            "P0001".to_owned(),
-            PodPlace::Stored {
-                spot: layout.storage[0],
-            },
-        )];
-        let mut control =
-            Controller::new(layout, pods, Settings::default(), 7).expect("controller");
+        let pods = vec![("P0001".to_owned(), PodPlace::Stored { spot: layout.storage[0] })];
+        let mut control = Controller::new(layout, pods, Settings::default(), 7).expect("controller");
         let first = into_service(&mut control, start);
-        let [park] = first.as_slice() else {
-            panic!("one order to go parking: {first:?}")
-        };
-        assert!(
-            park.cells.len() > park.released,
-            "it has a horizon: {park:?}"
-        );
+        let [park] = first.as_slice() else { panic!("one order to go parking: {first:?}") };
+        assert!(park.cells.len() > park.released, "it has a horizon: {park:?}");
         assert_eq!((park.update_id, park.first_sequence_id), (0, 0));
         // It reached the released cell and reports the order; now the pod is wanted.
         let mut reached = report(park.cells[1], vec![]);
@@ -1762,15 +1264,9 @@ mod tests {
         }
         let out = control.tick(&reached, &BTreeMap::from([("P0001".to_owned(), 1)]));
         let next = plans(&out);
-        let [fetch] = next.as_slice() else {
-            panic!("one order towards the pod: {next:?}")
-        };
+        let [fetch] = next.as_slice() else { panic!("one order towards the pod: {next:?}") };
         assert_eq!(fetch.order_id, park.order_id, "the same order, updated");
-        assert_eq!(
-            (fetch.update_id, fetch.first_sequence_id),
-            (1, 2),
-            "stitched at the last base node"
-        );
+        assert_eq!((fetch.update_id, fetch.first_sequence_id), (1, 2), "stitched at the last base node");
         assert_eq!(fetch.cells[0], park.cells[1]);
         assert!(!out.iter().any(|o| matches!(o, Output::CancelOrder { .. })));
     }
@@ -1780,8 +1276,7 @@ mod tests {
     fn a_refused_order_is_followed_by_a_cancel_and_a_fresh_order() {
         let layout = demo_layout();
         let start = far_aisle(&layout);
-        let mut control =
-            Controller::new(layout, Vec::new(), Settings::default(), 7).expect("controller");
+        let mut control = Controller::new(layout, Vec::new(), Settings::default(), 7).expect("controller");
         let first = into_service(&mut control, start);
         assert_eq!(first.len(), 1);
         let mut refused = report(start, vec![]);
@@ -1789,22 +1284,14 @@ mod tests {
             r.refusals = 1;
         }
         let out = control.tick(&refused, &BTreeMap::new());
-        let cancel = out.iter().find_map(|o| {
-            if let Output::CancelOrder { action_id, .. } = o {
-                Some(action_id.clone())
-            } else {
-                None
-            }
-        });
+        let cancel = out.iter().find_map(|o| if let Output::CancelOrder { action_id, .. } = o { Some(action_id.clone()) } else { None });
         let cancel = cancel.expect("a cancel after the refusal");
         assert!(plans(&out).is_empty(), "nothing new before it confirms");
         if let Some(r) = refused.get_mut("m/r1") {
             r.finished_actions = vec![cancel];
         }
         let again = plans(&control.tick(&refused, &BTreeMap::new()));
-        let [fresh] = again.as_slice() else {
-            panic!("a fresh order: {again:?}")
-        };
+        let [fresh] = again.as_slice() else { panic!("a fresh order: {again:?}") };
         assert_ne!(fresh.order_id, first[0].order_id);
         assert_eq!((fresh.update_id, fresh.cells[0]), (0, start));
     }

@@ -83,20 +83,9 @@ impl Layout {
         }
         let mut used = vec![false; grid.cells()];
         let mut claim = |what: &str, [x, y]: [u32; 2]| -> Result<Cell, LayoutError> {
-            let c = grid
-                .cell(x, y)
-                .filter(|c| grid.is_free(*c))
-                .ok_or_else(|| LayoutError::NotFree {
-                    what: what.into(),
-                    x,
-                    y,
-                })?;
+            let c = grid.cell(x, y).filter(|c| grid.is_free(*c)).ok_or_else(|| LayoutError::NotFree { what: what.into(), x, y })?;
             if std::mem::replace(&mut used[c as usize], true) {
-                return Err(LayoutError::Twice {
-                    what: what.into(),
-                    x,
-                    y,
-                });
+                return Err(LayoutError::Twice { what: what.into(), x, y });
             }
             Ok(c)
         };
@@ -114,27 +103,11 @@ impl Layout {
                 return Err(LayoutError::StationName(s.name.clone()));
             }
             let pick = claim("pick cell", s.pick)?;
-            let queue = s
-                .queue
-                .iter()
-                .map(|q| claim("queue cell", *q))
-                .collect::<Result<_, _>>()?;
-            stations.push(Station {
-                name: s.name.clone(),
-                pick,
-                queue,
-            });
+            let queue = s.queue.iter().map(|q| claim("queue cell", *q)).collect::<Result<_, _>>()?;
+            stations.push(Station { name: s.name.clone(), pick, queue });
         }
-        let chargers: Vec<Cell> = spec
-            .chargers
-            .iter()
-            .map(|c| claim("charger", *c))
-            .collect::<Result<_, _>>()?;
-        let parking: Vec<Cell> = spec
-            .parking
-            .iter()
-            .map(|c| claim("parking cell", *c))
-            .collect::<Result<_, _>>()?;
+        let chargers: Vec<Cell> = spec.chargers.iter().map(|c| claim("charger", *c)).collect::<Result<_, _>>()?;
+        let parking: Vec<Cell> = spec.parking.iter().map(|c| claim("parking cell", *c)).collect::<Result<_, _>>()?;
         if storage.is_empty() {
             return Err(LayoutError::Missing("at least one storage spot"));
         }
@@ -145,16 +118,7 @@ impl Layout {
         for c in &storage {
             is_storage[*c as usize] = true;
         }
-        Ok(Layout {
-            grid,
-            cell_size_m: spec.cell_size_m,
-            map_id: spec.map_id.clone(),
-            storage,
-            stations,
-            chargers,
-            parking,
-            is_storage,
-        })
+        Ok(Layout { grid, cell_size_m: spec.cell_size_m, map_id: spec.map_id.clone(), storage, stations, chargers, parking, is_storage })
     }
 
     pub fn is_storage(&self, c: Cell) -> bool {
@@ -170,32 +134,22 @@ impl Layout {
     /// The cell a node id names (None for ids that are not ours or off the map).
     pub fn cell_of_node(&self, id: &str) -> Option<Cell> {
         let (x, y) = id.strip_prefix('c')?.split_once('_')?;
-        self.grid
-            .cell(x.parse().ok()?, y.parse().ok()?)
-            .filter(|c| self.grid.is_free(*c))
+        self.grid.cell(x.parse().ok()?, y.parse().ok()?).filter(|c| self.grid.is_free(*c))
     }
 
     /// Metres on the map of a cell's centre.
     pub fn position(&self, c: Cell) -> (f64, f64) {
         let (x, y) = self.grid.xy(c);
-        (
-            f64::from(x) * self.cell_size_m,
-            f64::from(y) * self.cell_size_m,
-        )
+        (f64::from(x) * self.cell_size_m, f64::from(y) * self.cell_size_m)
     }
 
     /// The free cell nearest a position in metres (a robot whose last node we do not know).
     pub fn cell_at(&self, x: f64, y: f64) -> Option<Cell> {
-        let (cx, cy) = (
-            (x / self.cell_size_m).round(),
-            (y / self.cell_size_m).round(),
-        );
+        let (cx, cy) = ((x / self.cell_size_m).round(), (y / self.cell_size_m).round());
         if cx < 0.0 || cy < 0.0 {
             return None;
         }
-        self.grid
-            .cell(cx as u32, cy as u32)
-            .filter(|c| self.grid.is_free(*c))
+        self.grid.cell(cx as u32, cy as u32).filter(|c| self.grid.is_free(*c))
     }
 }
 
@@ -203,8 +157,7 @@ impl Layout {
 mod tests {
     use super::*;
 
-    pub(crate) const MAP: &str =
-        "type octile\nheight 4\nwidth 6\nmap\n@.....\n......\n......\n@.....\n";
+    pub(crate) const MAP: &str = "type octile\nheight 4\nwidth 6\nmap\n@.....\n......\n......\n@.....\n";
 
     fn spec() -> LayoutSpec {
         LayoutSpec {
@@ -212,11 +165,7 @@ mod tests {
             cell_size_m: 1.0,
             map_id: "floor".into(),
             storage: vec![[3, 1, 4, 2]],
-            stations: vec![StationSpec {
-                name: "ST-1".into(),
-                pick: [0, 1],
-                queue: vec![[0, 2]],
-            }],
+            stations: vec![StationSpec { name: "ST-1".into(), pick: [0, 1], queue: vec![[0, 2]] }],
             chargers: vec![[5, 3]],
             parking: vec![[2, 0]],
         }
@@ -224,8 +173,7 @@ mod tests {
 
     #[test]
     fn builds_and_names_cells() {
-        let layout =
-            Layout::build(Grid::parse_movingai(MAP).expect("map"), &spec()).expect("layout");
+        let layout = Layout::build(Grid::parse_movingai(MAP).expect("map"), &spec()).expect("layout");
         assert_eq!(layout.storage.len(), 4);
         let c = layout.storage[0];
         assert_eq!(layout.node_id(c), "c3_1");
@@ -241,21 +189,12 @@ mod tests {
         let grid = Grid::parse_movingai(MAP).expect("map");
         let mut s = spec();
         s.chargers = vec![[0, 0]];
-        assert!(matches!(
-            Layout::build(grid.clone(), &s),
-            Err(LayoutError::NotFree { .. })
-        ));
+        assert!(matches!(Layout::build(grid.clone(), &s), Err(LayoutError::NotFree { .. })));
         let mut s = spec();
         s.parking = vec![[3, 1]];
-        assert!(matches!(
-            Layout::build(grid.clone(), &s),
-            Err(LayoutError::Twice { .. })
-        ));
+        assert!(matches!(Layout::build(grid.clone(), &s), Err(LayoutError::Twice { .. })));
         let mut s = spec();
         s.stations.push(s.stations[0].clone());
-        assert!(matches!(
-            Layout::build(grid, &s),
-            Err(LayoutError::StationName(_))
-        ));
+        assert!(matches!(Layout::build(grid, &s), Err(LayoutError::StationName(_))));
     }
 }

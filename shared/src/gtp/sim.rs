@@ -28,17 +28,7 @@ pub struct SimConfig {
 
 impl Default for SimConfig {
     fn default() -> Self {
-        SimConfig {
-            robots: 20,
-            pods: 200,
-            pick_steps: 8,
-            action_steps: 2,
-            backlog: 300,
-            skew_percent: 80,
-            drain: 0.01,
-            charge_rate: 0.5,
-            seed: 1,
-        }
+        SimConfig { robots: 20, pods: 200, pick_steps: 8, action_steps: 2, backlog: 300, skew_percent: 80, drain: 0.01, charge_rate: 0.5, seed: 1 }
     }
 }
 
@@ -93,65 +83,29 @@ impl FloorSim {
     pub fn new(layout: Layout, cfg: SimConfig) -> FloorSim {
         let pods = cfg.pods.min(layout.storage.len());
         let pod_ids: Vec<String> = (1..=pods).map(|k| format!("P{k:04}")).collect();
-        let places = pod_ids
-            .iter()
-            .zip(&layout.storage)
-            .map(|(id, spot)| (id.clone(), PodPlace::Stored { spot: *spot }))
-            .collect();
+        let places = pod_ids.iter().zip(&layout.storage).map(|(id, spot)| (id.clone(), PodPlace::Stored { spot: *spot })).collect();
         // Robots start on parking cells, then anywhere not storage.
         let starts: Vec<Cell> = layout
             .parking
             .iter()
             .copied()
-            .chain((0..layout.grid.cells() as Cell).filter(|c| {
-                layout.grid.is_free(*c) && !layout.is_storage(*c) && !layout.parking.contains(c)
-            }))
+            .chain((0..layout.grid.cells() as Cell).filter(|c| layout.grid.is_free(*c) && !layout.is_storage(*c) && !layout.parking.contains(c)))
             .take(cfg.robots)
             .collect();
         let robots = starts
             .iter()
             .enumerate()
             .map(|(k, cell)| {
-                let robot = SimRobot {
-                    cell: *cell,
-                    order_id: String::new(),
-                    update_id: 0,
-                    ahead: VecDeque::new(),
-                    action: None,
-                    busy: 0,
-                    finished: Vec::new(),
-                    battery: 60.0 + (k % 5) as f64 * 10.0,
-                    charging: false,
-                    in_service: true,
-                };
+                let robot = SimRobot { cell: *cell, order_id: String::new(), update_id: 0, ahead: VecDeque::new(), action: None, busy: 0, finished: Vec::new(), battery: 60.0 + (k % 5) as f64 * 10.0, charging: false, in_service: true };
                 (format!("sim-{k:03}"), robot)
             })
             .collect();
         let stations = layout.stations.len();
-        let settings = Settings {
-            seed: cfg.seed,
-            ..Settings::default()
-        };
-        let controller =
-            Controller::new(layout, places, settings, 0).expect("pods on distinct storage spots");
+        let settings = Settings { seed: cfg.seed, ..Settings::default() };
+        let controller = Controller::new(layout, places, settings, 0).expect("pods on distinct storage spots");
         let rng = Rng::new(cfg.seed);
-        let report = SimReport {
-            lines_per_station: vec![0; stations],
-            presenting_steps: vec![0; stations],
-            ..SimReport::default()
-        };
-        FloorSim {
-            controller,
-            robots,
-            pod_ids,
-            demand: BTreeMap::new(),
-            open_lines: 0,
-            worker: vec![0; stations],
-            rng,
-            report,
-            waiting: BTreeMap::new(),
-            cfg,
-        }
+        let report = SimReport { lines_per_station: vec![0; stations], presenting_steps: vec![0; stations], ..SimReport::default() };
+        FloorSim { controller, robots, pod_ids, demand: BTreeMap::new(), open_lines: 0, worker: vec![0; stations], rng, report, waiting: BTreeMap::new(), cfg }
     }
 
     /// Takes a robot out of service (it keeps its cell) or puts it back.
@@ -174,11 +128,7 @@ impl FloorSim {
     pub fn add_lines(&mut self, n: usize) {
         let fast = (self.pod_ids.len() / 5).max(1);
         for _ in 0..n {
-            let p = if self.rng.below(100) < self.cfg.skew_percent as usize {
-                self.rng.below(fast)
-            } else {
-                self.rng.below(self.pod_ids.len())
-            };
+            let p = if self.rng.below(100) < self.cfg.skew_percent as usize { self.rng.below(fast) } else { self.rng.below(self.pod_ids.len()) };
             *self.demand.entry(self.pod_ids[p].clone()).or_insert(0) += 1;
             self.open_lines += 1;
         }
@@ -195,22 +145,17 @@ impl FloorSim {
         let reports = self
             .robots
             .iter()
-            .map(|(s, r)| {
-                (
-                    s.clone(),
-                    RobotReport {
-                        in_service: r.in_service,
-                        cell: Some(r.cell),
-                        battery: r.battery,
-                        finished_actions: r.finished.clone(),
-                        order_id: Some(r.order_id.clone()),
-                        order_update_id: r.update_id,
-                        ahead: r.ahead.iter().copied().collect(),
-                        load: None,
-                        refusals: 0,
-                    },
-                )
-            })
+            .map(|(s, r)| (s.clone(), RobotReport {
+                    in_service: r.in_service,
+                    cell: Some(r.cell),
+                    battery: r.battery,
+                    finished_actions: r.finished.clone(),
+                    order_id: Some(r.order_id.clone()),
+                    order_update_id: r.update_id,
+                    ahead: r.ahead.iter().copied().collect(),
+                    load: None,
+                    refusals: 0,
+                }))
             .collect();
         let outputs = self.controller.tick(&reports, &self.demand);
         self.apply(outputs);
@@ -221,11 +166,7 @@ impl FloorSim {
     pub fn run_until_done(&mut self, max_steps: u64) -> bool {
         for _ in 0..max_steps {
             self.step(false);
-            let stored = self
-                .controller
-                .pod_places()
-                .iter()
-                .all(|(_, p)| matches!(p, PodPlace::Stored { .. }));
+            let stored = self.controller.pod_places().iter().all(|(_, p)| matches!(p, PodPlace::Stored { .. }));
             if self.open_lines == 0 && stored {
                 return true;
             }
@@ -236,9 +177,7 @@ impl FloorSim {
     pub fn report(&self) -> SimReport {
         let mut r = self.report.clone();
         r.visits = self.controller.stats.visits_done;
-        r.longest_wait = r
-            .longest_wait
-            .max(self.waiting.values().copied().max().unwrap_or(0));
+        r.longest_wait = r.longest_wait.max(self.waiting.values().copied().max().unwrap_or(0));
         r
     }
 
@@ -298,13 +237,7 @@ impl FloorSim {
     }
 
     fn pick(&mut self) {
-        let names: Vec<String> = self
-            .controller
-            .layout()
-            .stations
-            .iter()
-            .map(|s| s.name.clone())
-            .collect();
+        let names: Vec<String> = self.controller.layout().stations.iter().map(|s| s.name.clone()).collect();
         for (s, name) in names.iter().enumerate() {
             let Some((pod, _robot)) = self.controller.presented(name) else {
                 self.worker[s] = 0;
@@ -335,23 +268,11 @@ impl FloorSim {
         for output in outputs {
             match output {
                 Output::Order(plan) => {
-                    let Some(r) = self.robots.get_mut(&plan.robot) else {
-                        continue;
-                    };
+                    let Some(r) = self.robots.get_mut(&plan.robot) else { continue };
                     r.order_id = plan.order_id;
                     r.update_id = plan.update_id;
-                    r.ahead = plan
-                        .cells
-                        .iter()
-                        .copied()
-                        .skip(1)
-                        .take(plan.released.saturating_sub(1))
-                        .collect();
-                    r.action = if plan.released == plan.cells.len() {
-                        plan.action
-                    } else {
-                        None
-                    };
+                    r.ahead = plan.cells.iter().copied().skip(1).take(plan.released.saturating_sub(1)).collect();
+                    r.action = if plan.released == plan.cells.len() { plan.action } else { None };
                     if r.ahead.is_empty() && r.action.is_some() {
                         r.busy = self.cfg.action_steps;
                     }
@@ -384,10 +305,7 @@ impl FloorSim {
         let busy = self.controller.busy_robots();
         self.report.utilisation += busy as f64 / self.robots.len().max(1) as f64;
         for (serial, r) in &self.robots {
-            let waits = r.in_service
-                && r.ahead.is_empty()
-                && r.busy == 0
-                && self.controller.wants_to_move(serial);
+            let waits = r.in_service && r.ahead.is_empty() && r.busy == 0 && self.controller.wants_to_move(serial);
             let w = self.waiting.entry(serial.clone()).or_insert(0);
             if waits {
                 *w += 1;
@@ -400,8 +318,7 @@ impl FloorSim {
 
     /// Share of robot time spent driving.
     pub fn driving(&self) -> f64 {
-        self.report.moving_steps as f64
-            / (self.report.steps.max(1) * self.robots.len().max(1) as u64) as f64
+        self.report.moving_steps as f64 / (self.report.steps.max(1) * self.robots.len().max(1) as u64) as f64
     }
 
     /// Mean utilisation over the run so far.
@@ -417,65 +334,33 @@ pub(crate) mod tests {
     use crate::mapf::Grid;
 
     pub fn demo_layout() -> Layout {
-        let grid = Grid::parse_movingai(include_str!("../../../configs/floor.map"))
-            .expect("configs/floor.map");
-        let spec: LayoutSpec = toml::from_str(include_str!("../../../configs/floor.toml"))
-            .expect("configs/floor.toml parses");
+        let grid = Grid::parse_movingai(include_str!("../../../configs/floor.map")).expect("configs/floor.map");
+        let spec: LayoutSpec = toml::from_str(include_str!("../../../configs/floor.toml")).expect("configs/floor.toml parses");
         Layout::build(grid, &spec).expect("configs/floor.toml")
     }
 
     #[test]
     fn three_hundred_lines_on_the_demo_floor_are_picked_without_conflicts() {
-        let mut sim = FloorSim::new(
-            demo_layout(),
-            SimConfig {
-                robots: 20,
-                pods: 200,
-                ..SimConfig::default()
-            },
-        );
+        let mut sim = FloorSim::new(demo_layout(), SimConfig { robots: 20, pods: 200, ..SimConfig::default() });
         sim.add_lines(300);
-        assert!(
-            sim.run_until_done(20_000),
-            "not done after 20,000 steps: {:?}",
-            sim.report()
-        );
+        assert!(sim.run_until_done(20_000), "not done after 20,000 steps: {:?}", sim.report());
         let r = sim.report();
         assert_eq!(r.lines_picked, 300);
         assert_eq!((r.vertex_conflicts, r.swap_conflicts), (0, 0));
-        assert!(
-            r.lines_per_station.iter().all(|n| *n > 0),
-            "every station works: {r:?}"
-        );
-        assert!(
-            r.visits < 300,
-            "lines on one pod share a visit: {} visits",
-            r.visits
-        );
+        assert!(r.lines_per_station.iter().all(|n| *n > 0), "every station works: {r:?}");
+        assert!(r.visits < 300, "lines on one pod share a visit: {} visits", r.visits);
     }
 
     #[test]
     fn a_robot_leaving_service_strands_its_pod_and_others_finish_the_work() {
-        let mut sim = FloorSim::new(
-            demo_layout(),
-            SimConfig {
-                robots: 12,
-                pods: 200,
-                ..SimConfig::default()
-            },
-        );
+        let mut sim = FloorSim::new(demo_layout(), SimConfig { robots: 12, pods: 200, ..SimConfig::default() });
         sim.add_lines(120);
         // The worst places to break down: presenting at a pick cell, and queued for one.
         let mut broken = Vec::new();
         for _ in 0..2_000 {
             sim.step(false);
             let view = sim.controller.view();
-            let at = |job: &str| {
-                view.robots
-                    .iter()
-                    .find(|r| r.job == job && !broken.contains(&r.serial))
-                    .map(|r| r.serial.clone())
-            };
+            let at = |job: &str| view.robots.iter().find(|r| r.job == job && !broken.contains(&r.serial)).map(|r| r.serial.clone());
             if broken.is_empty() {
                 broken.extend(at("present"));
             } else if let Some(serial) = at("deliver") {
@@ -493,11 +378,7 @@ pub(crate) mod tests {
         for _ in 0..400 {
             sim.step(false);
         }
-        assert!(
-            sim.report().lines_picked > 40,
-            "the others keep picking: {:?}",
-            sim.report()
-        );
+        assert!(sim.report().lines_picked > 40, "the others keep picking: {:?}", sim.report());
         for serial in &broken {
             sim.set_in_service(serial, true);
         }
@@ -509,22 +390,12 @@ pub(crate) mod tests {
         }
         assert!(done, "not done: {:?}", sim.report());
         let r = sim.report();
-        assert_eq!(
-            (r.vertex_conflicts, r.swap_conflicts, r.lines_picked),
-            (0, 0, 120)
-        );
+        assert_eq!((r.vertex_conflicts, r.swap_conflicts, r.lines_picked), (0, 0, 120));
     }
 
     #[test]
     fn a_station_offline_gets_no_pods_its_presented_pod_moves_on_and_it_comes_back() {
-        let mut sim = FloorSim::new(
-            demo_layout(),
-            SimConfig {
-                robots: 12,
-                pods: 200,
-                ..SimConfig::default()
-            },
-        );
+        let mut sim = FloorSim::new(demo_layout(), SimConfig { robots: 12, pods: 200, ..SimConfig::default() });
         sim.add_lines(150);
         let name = sim.controller.layout().stations[1].name.clone();
         // Offline the moment it presents a pod.
@@ -538,50 +409,24 @@ pub(crate) mod tests {
         for _ in 0..600 {
             sim.step(false);
             let view = sim.controller.view();
-            let station = view
-                .stations
-                .iter()
-                .find(|s| s.name == name)
-                .expect("station in view");
-            assert!(
-                station.presenting.is_none() && station.coming.is_empty(),
-                "offline station got work: {station:?}"
-            );
+            let station = view.stations.iter().find(|s| s.name == name).expect("station in view");
+            assert!(station.presenting.is_none() && station.coming.is_empty(), "offline station got work: {station:?}");
             assert!(!station.online);
         }
         let r = sim.report();
-        assert_eq!(
-            r.lines_per_station[1], before,
-            "no picks at an offline station"
-        );
-        assert!(
-            r.lines_picked > 30,
-            "the other stations pick, including {presented}'s lines: {r:?}"
-        );
+        assert_eq!(r.lines_per_station[1], before, "no picks at an offline station");
+        assert!(r.lines_picked > 30, "the other stations pick, including {presented}'s lines: {r:?}");
         assert!(!sim.controller.set_station("nowhere", true, false));
         sim.controller.set_station(&name, true, false);
         assert!(sim.run_until_done(20_000), "not done: {:?}", sim.report());
         let r = sim.report();
-        assert_eq!(
-            (r.vertex_conflicts, r.swap_conflicts, r.lines_picked),
-            (0, 0, 150)
-        );
-        assert!(
-            r.lines_per_station[1] > before,
-            "back online, it picks again: {r:?}"
-        );
+        assert_eq!((r.vertex_conflicts, r.swap_conflicts, r.lines_picked), (0, 0, 150));
+        assert!(r.lines_per_station[1] > before, "back online, it picks again: {r:?}");
     }
 
     #[test]
     fn a_broken_light_curtain_keeps_the_presented_pod_until_it_clears() {
-        let mut sim = FloorSim::new(
-            demo_layout(),
-            SimConfig {
-                robots: 8,
-                pods: 200,
-                ..SimConfig::default()
-            },
-        );
+        let mut sim = FloorSim::new(demo_layout(), SimConfig { robots: 8, pods: 200, ..SimConfig::default() });
         sim.add_lines(40);
         let name = sim.controller.layout().stations[0].name.clone();
         let (pod, _) = (0..2_000)
@@ -593,11 +438,7 @@ pub(crate) mod tests {
         sim.controller.set_station(&name, true, true);
         for _ in 0..300 {
             sim.step(false);
-            assert_eq!(
-                sim.controller.presented(&name).map(|p| p.0),
-                Some(pod.clone()),
-                "held pod left"
-            );
+            assert_eq!(sim.controller.presented(&name).map(|p| p.0), Some(pod.clone()), "held pod left");
         }
         sim.controller.set_station(&name, true, false);
         assert!(sim.run_until_done(20_000), "not done: {:?}", sim.report());
@@ -608,28 +449,13 @@ pub(crate) mod tests {
     fn many_seeds_and_fleet_sizes_finish_without_conflicts_or_endless_waits() {
         for seed in 1..=6u64 {
             let robots = 8 + 6 * seed as usize;
-            let mut sim = FloorSim::new(
-                demo_layout(),
-                SimConfig {
-                    robots,
-                    seed,
-                    ..SimConfig::default()
-                },
-            );
+            let mut sim = FloorSim::new(demo_layout(), SimConfig { robots, seed, ..SimConfig::default() });
             sim.add_lines(150);
             let done = sim.run_until_done(20_000);
             let r = sim.report();
             assert!(done, "seed {seed}, {robots} robots: {r:?}");
-            assert_eq!(
-                (r.vertex_conflicts, r.swap_conflicts),
-                (0, 0),
-                "seed {seed}"
-            );
-            assert!(
-                r.longest_wait < 200,
-                "seed {seed}: a robot stood {} steps with somewhere to go",
-                r.longest_wait
-            );
+            assert_eq!((r.vertex_conflicts, r.swap_conflicts), (0, 0), "seed {seed}");
+            assert!(r.longest_wait < 200, "seed {seed}: a robot stood {} steps with somewhere to go", r.longest_wait);
         }
     }
 
@@ -638,28 +464,13 @@ pub(crate) mod tests {
     /// floor jammed for good within two simulated hours.
     #[test]
     fn two_busy_hours_with_thirty_robots_never_jam() {
-        let mut sim = FloorSim::new(
-            demo_layout(),
-            SimConfig {
-                robots: 30,
-                pick_steps: 6,
-                seed: 2,
-                ..SimConfig::default()
-            },
-        );
+        let mut sim = FloorSim::new(demo_layout(), SimConfig { robots: 30, pick_steps: 6, seed: 2, ..SimConfig::default() });
         for _ in 0..2 * 3600 {
             sim.step(true);
         }
         let r = sim.report();
         assert_eq!((r.vertex_conflicts, r.swap_conflicts), (0, 0));
-        assert!(
-            r.longest_wait < 120,
-            "a robot stood {} s with somewhere to go",
-            r.longest_wait
-        );
-        assert!(
-            r.lines_per_station.iter().all(|n| *n > 500),
-            "every station kept picking: {r:?}"
-        );
+        assert!(r.longest_wait < 120, "a robot stood {} s with somewhere to go", r.longest_wait);
+        assert!(r.lines_per_station.iter().all(|n| *n > 500), "every station kept picking: {r:?}");
     }
 }

@@ -67,10 +67,7 @@ impl Stepper {
     /// registers. If the robot has not completed it yet, it is still busy with something we
     /// sent earlier: wait for it.
     pub fn connected(&mut self, written_seq: u16, status: &Status) {
-        let known = self
-            .inflight
-            .as_ref()
-            .is_some_and(|(s, _, _)| *s == written_seq);
+        let known = self.inflight.as_ref().is_some_and(|(s, _, _)| *s == written_seq);
         self.seq = written_seq;
         if status.done_seq != written_seq && !known {
             self.inflight = Some((written_seq, None, None));
@@ -112,26 +109,20 @@ impl Stepper {
         }
         let seq = self.seq.wrapping_add(1).max(1);
         if let Some(instant) = self.instants.front() {
-            return Some((
-                seq,
-                match instant {
-                    Instant::Cancel(_) => Step::Stop,
-                    Instant::StopCharging(_) => Step::StopCharging,
-                },
-            ));
+            return Some((seq, match instant {
+                Instant::Cancel(_) => Step::Stop,
+                Instant::StopCharging(_) => Step::StopCharging,
+            }));
         }
         if let Some(cell) = self.ahead.front() {
             return Some((seq, Step::Move(*cell)));
         }
         match &self.action {
-            Some((_, action)) if self.armed => Some((
-                seq,
-                match action {
-                    LegAction::Lift { pod } => Step::Lift(pod.clone()),
-                    LegAction::Drop { pod } => Step::Drop(pod.clone()),
-                    LegAction::Charge => Step::Charge,
-                },
-            )),
+            Some((_, action)) if self.armed => Some((seq, match action {
+                LegAction::Lift { pod } => Step::Lift(pod.clone()),
+                LegAction::Drop { pod } => Step::Drop(pod.clone()),
+                LegAction::Charge => Step::Charge,
+            })),
             _ => None,
         }
     }
@@ -143,9 +134,7 @@ impl Stepper {
                 Some(Instant::Cancel(id) | Instant::StopCharging(id)) => Some(id),
                 None => None,
             },
-            Step::Lift(_) | Step::Drop(_) | Step::Charge => {
-                self.action.as_ref().map(|(id, _)| id.clone())
-            }
+            Step::Lift(_) | Step::Drop(_) | Step::Charge => self.action.as_ref().map(|(id, _)| id.clone()),
             Step::Move(_) => None,
         };
         if step == Step::Stop {
@@ -158,9 +147,7 @@ impl Stepper {
     }
 
     fn complete(&mut self, status: &Status) {
-        let Some((seq, step, completes)) = &self.inflight else {
-            return;
-        };
+        let Some((seq, step, completes)) = &self.inflight else { return };
         if status.done_seq != *seq {
             return;
         }
@@ -200,10 +187,7 @@ impl Stepper {
 
 /// Register value for a pod id `P0042` (42); None for ids of another shape.
 pub fn pod_number(pod: &str) -> Option<u16> {
-    pod.strip_prefix('P')
-        .filter(|n| n.len() == 4)
-        .and_then(|n| n.parse().ok())
-        .filter(|n| *n > 0)
+    pod.strip_prefix('P').filter(|n| n.len() == 4).and_then(|n| n.parse().ok()).filter(|n| *n > 0)
 }
 
 /// The pod id for a load register value (0: nothing).
@@ -215,13 +199,7 @@ pub fn pod_id(number: u16) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn plan(
-        order: &str,
-        update: u32,
-        cells: &[Cell],
-        released: usize,
-        action: Option<LegAction>,
-    ) -> OrderPlan {
+    fn plan(order: &str, update: u32, cells: &[Cell], released: usize, action: Option<LegAction>) -> OrderPlan {
         OrderPlan {
             robot: "m/1".into(),
             order_id: order.into(),
@@ -234,12 +212,7 @@ mod tests {
     }
 
     fn at(cell: Cell, done_seq: u16) -> Status {
-        Status {
-            cell: Some(cell),
-            battery: 80.0,
-            done_seq,
-            ..Status::default()
-        }
+        Status { cell: Some(cell), battery: 80.0, done_seq, ..Status::default() }
     }
 
     /// Runs the robot: each command completes at once. Returns the commands.
@@ -247,13 +220,8 @@ mod tests {
         let mut steps = Vec::new();
         let mut done = s.seq;
         for _ in 0..50 {
-            let status = Status {
-                load: load.clone(),
-                ..at(cell, done)
-            };
-            let Some((seq, step)) = s.next(&status) else {
-                break;
-            };
+            let status = Status { load: load.clone(), ..at(cell, done) };
+            let Some((seq, step)) = s.next(&status) else { break };
             s.sent(seq, step.clone());
             match &step {
                 Step::Move(c) => cell = *c,
@@ -264,63 +232,24 @@ mod tests {
             done = seq;
             steps.push(step);
         }
-        s.next(&Status {
-            load,
-            ..at(cell, done)
-        });
+        s.next(&Status { load, ..at(cell, done) });
         steps
     }
 
     #[test]
     fn moves_cell_by_cell_through_released_cells_then_acts() {
         let mut s = Stepper::default();
-        s.order(&plan(
-            "o1",
-            0,
-            &[1, 2, 3, 4, 5],
-            3,
-            Some(LegAction::Lift {
-                pod: "P0007".into(),
-            }),
-        ));
-        assert_eq!(
-            drive(&mut s, 1, None),
-            vec![Step::Move(2), Step::Move(3)],
-            "only released cells, no action yet"
-        );
+        s.order(&plan("o1", 0, &[1, 2, 3, 4, 5], 3, Some(LegAction::Lift { pod: "P0007".into() })));
+        assert_eq!(drive(&mut s, 1, None), vec![Step::Move(2), Step::Move(3)], "only released cells, no action yet");
         let r = s.report(&at(3, s.seq), true);
         assert!(r.ahead.is_empty() && r.finished_actions.is_empty());
-        s.order(&plan(
-            "o1",
-            1,
-            &[3, 4, 5],
-            3,
-            Some(LegAction::Lift {
-                pod: "P0007".into(),
-            }),
-        ));
-        assert_eq!(
-            drive(&mut s, 3, None),
-            vec![Step::Move(4), Step::Move(5), Step::Lift("P0007".into())]
-        );
-        let r = s.report(
-            &Status {
-                load: Some("P0007".into()),
-                ..at(5, s.seq)
-            },
-            true,
-        );
+        s.order(&plan("o1", 1, &[3, 4, 5], 3, Some(LegAction::Lift { pod: "P0007".into() })));
+        assert_eq!(drive(&mut s, 3, None), vec![Step::Move(4), Step::Move(5), Step::Lift("P0007".into())]);
+        let r = s.report(&Status { load: Some("P0007".into()), ..at(5, s.seq) }, true);
         assert_eq!(r.finished_actions, vec!["act-1".to_owned()]);
-        assert_eq!(
-            (r.order_id.as_deref(), r.order_update_id, r.load),
-            (Some("o1"), 1, Some(Some("P0007".into())))
-        );
+        assert_eq!((r.order_id.as_deref(), r.order_update_id, r.load), (Some("o1"), 1, Some(Some("P0007".into()))));
         s.order(&plan("o1", 1, &[3, 4, 5], 3, None));
-        assert_eq!(
-            drive(&mut s, 5, None),
-            vec![],
-            "a duplicate update changes nothing"
-        );
+        assert_eq!(drive(&mut s, 5, None), vec![], "a duplicate update changes nothing");
     }
 
     #[test]
@@ -333,38 +262,14 @@ mod tests {
         assert_eq!(s.next(&at(1, 0)), None, "still moving");
         assert_eq!(s.report(&at(1, 0), true).ahead, vec![2, 3]);
         assert_eq!(s.next(&at(2, 1)), Some((2, Step::Move(3))));
-        assert_eq!(
-            s.next(&Status {
-                error: 5,
-                ..at(2, 1)
-            }),
-            None,
-            "in error: nothing"
-        );
-        assert!(
-            !s.report(
-                &Status {
-                    error: 5,
-                    ..at(2, 1)
-                },
-                true
-            )
-            .in_service
-        );
+        assert_eq!(s.next(&Status { error: 5, ..at(2, 1) }), None, "in error: nothing");
+        assert!(!s.report(&Status { error: 5, ..at(2, 1) }, true).in_service);
     }
 
     #[test]
     fn cancel_stops_after_the_move_in_flight_and_reports_the_cancel_done() {
         let mut s = Stepper::default();
-        s.order(&plan(
-            "o1",
-            0,
-            &[1, 2, 3, 4],
-            4,
-            Some(LegAction::Drop {
-                pod: "P0001".into(),
-            }),
-        ));
+        s.order(&plan("o1", 0, &[1, 2, 3, 4], 4, Some(LegAction::Drop { pod: "P0001".into() })));
         let (seq, step) = s.next(&at(1, 0)).expect("move");
         s.sent(seq, step);
         s.cancel("cancel-9".into());
@@ -374,10 +279,7 @@ mod tests {
         s.sent(seq, step);
         assert_eq!(s.next(&at(2, seq)), None, "nothing after a cancel");
         let r = s.report(&at(2, seq), true);
-        assert_eq!(
-            (r.finished_actions, r.ahead),
-            (vec!["cancel-9".to_owned()], vec![])
-        );
+        assert_eq!((r.finished_actions, r.ahead), (vec!["cancel-9".to_owned()], vec![]));
     }
 
     #[test]
@@ -386,11 +288,7 @@ mod tests {
         s.connected(41, &at(7, 40));
         assert_eq!(s.next(&at(7, 40)), None, "seq 41 not done yet");
         s.order(&plan("o2", 0, &[8, 9], 2, None));
-        assert_eq!(
-            s.next(&at(8, 41)),
-            Some((42, Step::Move(9))),
-            "cell 8 reached; numbering goes on"
-        );
+        assert_eq!(s.next(&at(8, 41)), Some((42, Step::Move(9))), "cell 8 reached; numbering goes on");
         let mut fresh = Stepper::default();
         fresh.connected(12, &at(3, 12));
         fresh.order(&plan("o3", 0, &[3, 4], 2, None));

@@ -33,10 +33,7 @@ const MAX_TABLES: usize = 4096;
 
 impl Distances {
     pub fn new() -> Distances {
-        Distances {
-            tables: HashMap::new(),
-            obstacles: Vec::new(),
-        }
+        Distances { tables: HashMap::new(), obstacles: Vec::new() }
     }
 
     /// Cells that stay blocked for long (robots out of service): paths go around them, and
@@ -59,10 +56,7 @@ impl Distances {
             self.tables.clear();
         }
         let obstacles = &self.obstacles;
-        self.tables
-            .entry(goal)
-            .or_insert_with(|| Arc::new(bfs(grid, no_entry, obstacles, goal)))
-            .clone()
+        self.tables.entry(goal).or_insert_with(|| Arc::new(bfs(grid, no_entry, obstacles, goal))).clone()
     }
 }
 
@@ -75,11 +69,7 @@ impl Default for Distances {
 /// A path may start on a no-entry cell (a storage spot) but not pass through one, and never
 /// steps on an obstacle.
 fn bfs(grid: &Grid, no_entry: &[bool], obstacles: &[Cell], goal: Cell) -> Vec<u32> {
-    grid.distances_where(
-        goal,
-        |n| obstacles.binary_search(&n).is_err(),
-        |c| !no_entry[c as usize],
-    )
+    grid.distances_where(goal, |n| obstacles.binary_search(&n).is_err(), |c| !no_entry[c as usize])
 }
 
 /// A robot asking for its next cell.
@@ -96,22 +86,12 @@ pub struct Mover {
 /// One PIBT step for `movers` around the `blocked` cells: each mover's next cell (its own
 /// cell when it waits). Never puts two robots in one cell, never swaps, never enters a
 /// blocked cell.
-pub fn step(
-    grid: &Grid,
-    no_entry: &[bool],
-    distances: &mut Distances,
-    movers: &[Mover],
-    blocked: &[Cell],
-    seed: u64,
-) -> Vec<Cell> {
+pub fn step(grid: &Grid, no_entry: &[bool], distances: &mut Distances, movers: &[Mover], blocked: &[Cell], seed: u64) -> Vec<Cell> {
     if movers.is_empty() {
         return Vec::new();
     }
     let robots = Lifelong {
-        distances: movers
-            .iter()
-            .map(|m| distances.to(grid, no_entry, m.goal))
-            .collect(),
+        distances: movers.iter().map(|m| distances.to(grid, no_entry, m.goal)).collect(),
         goals: movers.iter().map(|m| m.goal).collect(),
         restricted: movers.iter().map(|m| m.restricted).collect(),
         no_entry: Some(no_entry),
@@ -122,9 +102,7 @@ pub fn step(
     let mut order: Vec<usize> = (0..movers.len()).collect();
     order.sort_by_key(|i| std::cmp::Reverse(movers[*i].priority));
     // Without pins a PIBT step always succeeds: a robot that cannot move stays.
-    let mut next = pibt
-        .step_around(&now, blocked, &order)
-        .unwrap_or_else(|| now.clone());
+    let mut next = pibt.step_around(&now, blocked, &order).unwrap_or_else(|| now.clone());
     // In discrete time a robot may follow another into the cell it leaves in the same step.
     // On a real floor the leader may not have left yet: a robot enters only a cell that was
     // free when the step began (the follower gets it at a later step, once the leader
@@ -142,13 +120,7 @@ pub fn step(
 /// The cells from `from` to `goal` (both included) a robot would drive along if nobody were
 /// in the way; empty when the goal cannot be reached. A* (`pathfinding`) with the cached
 /// distance table as an exact heuristic, so it walks straight down the table.
-pub fn path(
-    grid: &Grid,
-    no_entry: &[bool],
-    distances: &mut Distances,
-    from: Cell,
-    goal: Cell,
-) -> Vec<Cell> {
+pub fn path(grid: &Grid, no_entry: &[bool], distances: &mut Distances, from: Cell, goal: Cell) -> Vec<Cell> {
     let table = distances.to(grid, no_entry, goal);
     if table[from as usize] == u32::MAX {
         return Vec::new();
@@ -158,12 +130,7 @@ pub fn path(
     let may_enter = |c: Cell| (!no_entry[c as usize] || c == goal) && table[c as usize] != u32::MAX;
     pathfinding::prelude::astar(
         &from,
-        |c| {
-            grid.neighbors(*c)
-                .filter(|n| may_enter(*n))
-                .map(|n| (n, 1u32))
-                .collect::<Vec<_>>()
-        },
+        |c| grid.neighbors(*c).filter(|n| may_enter(*n)).map(|n| (n, 1u32)).collect::<Vec<_>>(),
         |c| table[*c as usize],
         |c| *c == goal,
     )
@@ -190,64 +157,25 @@ mod tests {
         let goal = grid.cell(4, 1).expect("cell");
         let around = path(&grid, &no_entry, &mut d, from, goal);
         assert_eq!(around.len(), 7, "around the storage row, not through it");
-        assert!(around[1..around.len() - 1]
-            .iter()
-            .all(|c| !no_entry[*c as usize]));
-        let into = path(
-            &grid,
-            &no_entry,
-            &mut d,
-            from,
-            grid.cell(2, 1).expect("cell"),
-        );
-        assert_eq!(
-            into.len(),
-            5,
-            "storage goal entered from the aisle above: {into:?}"
-        );
+        assert!(around[1..around.len() - 1].iter().all(|c| !no_entry[*c as usize]));
+        let into = path(&grid, &no_entry, &mut d, from, grid.cell(2, 1).expect("cell"));
+        assert_eq!(into.len(), 5, "storage goal entered from the aisle above: {into:?}");
     }
 
     #[test]
     fn step_never_enters_blocked_cells_or_swaps() {
-        let grid =
-            Grid::parse_movingai("type octile\nheight 1\nwidth 4\nmap\n....\n").expect("map");
+        let grid = Grid::parse_movingai("type octile\nheight 1\nwidth 4\nmap\n....\n").expect("map");
         let no_entry = vec![false; 4];
         let mut d = Distances::new();
         // Two robots facing each other in a corridor: neither may pass, nobody swaps.
-        let movers = [
-            Mover {
-                at: 1,
-                goal: 2,
-                restricted: false,
-                priority: 2,
-            },
-            Mover {
-                at: 2,
-                goal: 1,
-                restricted: false,
-                priority: 1,
-            },
-        ];
+        let movers = [Mover { at: 1, goal: 2, restricted: false, priority: 2 }, Mover { at: 2, goal: 1, restricted: false, priority: 1 }];
         let next = step(&grid, &no_entry, &mut d, &movers, &[0, 3], 7);
         assert_eq!(next, vec![1, 2]);
         // With room behind, the lower priority robot backs off first; the other follows
         // into the freed cell one step later, never in the same step.
         let next = step(&grid, &no_entry, &mut d, &movers, &[0], 7);
         assert_eq!(next, vec![1, 3]);
-        let after = [
-            Mover {
-                at: 1,
-                goal: 2,
-                restricted: false,
-                priority: 2,
-            },
-            Mover {
-                at: 3,
-                goal: 1,
-                restricted: false,
-                priority: 1,
-            },
-        ];
+        let after = [Mover { at: 1, goal: 2, restricted: false, priority: 2 }, Mover { at: 3, goal: 1, restricted: false, priority: 1 }];
         assert_eq!(step(&grid, &no_entry, &mut d, &after, &[0], 7), vec![2, 3]);
     }
 }

@@ -8,11 +8,7 @@ pub enum MapError {
     #[error("map header: {0}")]
     Header(&'static str),
     #[error("map row {row}: expected {expected} characters, found {found}")]
-    Row {
-        row: usize,
-        expected: usize,
-        found: usize,
-    },
+    Row { row: usize, expected: usize, found: usize },
     #[error("map has {found} rows, header says {expected}")]
     Rows { expected: usize, found: usize },
     #[error("map is too large ({0} cells; at most 16,777,216)")]
@@ -63,20 +59,13 @@ impl Grid {
                 continue;
             }
             if line.len() != width {
-                return Err(MapError::Row {
-                    row,
-                    expected: width,
-                    found: line.len(),
-                });
+                return Err(MapError::Row { row, expected: width, found: line.len() });
             }
             free.extend(line.bytes().map(|b| matches!(b, b'.' | b'G' | b'S' | b'E')));
             rows += 1;
         }
         if rows != height {
-            return Err(MapError::Rows {
-                expected: height,
-                found: rows,
-            });
+            return Err(MapError::Rows { expected: height, found: rows });
         }
         Ok(Grid::from_cells(width as u32, height as u32, free))
     }
@@ -104,12 +93,7 @@ impl Grid {
                 }
             }
         }
-        Grid {
-            width,
-            height,
-            free,
-            neighbors,
-        }
+        Grid { width, height, free, neighbors }
     }
 
     pub fn width(&self) -> u32 {
@@ -138,10 +122,7 @@ impl Grid {
     }
 
     pub fn neighbors(&self, c: Cell) -> impl Iterator<Item = Cell> + '_ {
-        self.neighbors[c as usize]
-            .iter()
-            .copied()
-            .take_while(|n| *n != NONE)
+        self.neighbors[c as usize].iter().copied().take_while(|n| *n != NONE)
     }
 
     pub fn adjacent(&self, a: Cell, b: Cell) -> bool {
@@ -155,12 +136,7 @@ impl Grid {
 
     /// Like `distances_to` on paths that never step on a cell `enter` refuses and never pass
     /// through (continue from) a cell `pass` refuses; the goal itself always counts.
-    pub fn distances_where(
-        &self,
-        goal: Cell,
-        enter: impl Fn(Cell) -> bool,
-        pass: impl Fn(Cell) -> bool,
-    ) -> Vec<u32> {
+    pub fn distances_where(&self, goal: Cell, enter: impl Fn(Cell) -> bool, pass: impl Fn(Cell) -> bool) -> Vec<u32> {
         let mut dist = vec![u32::MAX; self.free.len()];
         let mut queue = std::collections::VecDeque::new();
         dist[goal as usize] = 0;
@@ -182,11 +158,7 @@ impl Grid {
 }
 
 /// Reads the first `count` (start, goal) pairs of a MovingAI `.scen` file.
-pub fn parse_scenario(
-    grid: &Grid,
-    text: &str,
-    count: usize,
-) -> Result<Vec<(Cell, Cell)>, MapError> {
+pub fn parse_scenario(grid: &Grid, text: &str, count: usize) -> Result<Vec<(Cell, Cell)>, MapError> {
     let mut out = Vec::with_capacity(count);
     for (line_no, line) in text.lines().enumerate().skip(1) {
         if out.len() == count {
@@ -194,32 +166,15 @@ pub fn parse_scenario(
         }
         let f: Vec<&str> = line.split('\t').collect();
         if f.len() < 8 {
-            return Err(MapError::Scenario {
-                line: line_no + 1,
-                why: "expected 9 tab-separated fields",
-            });
+            return Err(MapError::Scenario { line: line_no + 1, why: "expected 9 tab-separated fields" });
         }
-        let num = |i: usize| {
-            f[i].trim().parse::<u32>().map_err(|_| MapError::Scenario {
-                line: line_no + 1,
-                why: "bad coordinate",
-            })
-        };
-        let start = grid.cell(num(4)?, num(5)?).ok_or(MapError::Scenario {
-            line: line_no + 1,
-            why: "start is not a free cell",
-        })?;
-        let goal = grid.cell(num(6)?, num(7)?).ok_or(MapError::Scenario {
-            line: line_no + 1,
-            why: "goal is not a free cell",
-        })?;
+        let num = |i: usize| f[i].trim().parse::<u32>().map_err(|_| MapError::Scenario { line: line_no + 1, why: "bad coordinate" });
+        let start = grid.cell(num(4)?, num(5)?).ok_or(MapError::Scenario { line: line_no + 1, why: "start is not a free cell" })?;
+        let goal = grid.cell(num(6)?, num(7)?).ok_or(MapError::Scenario { line: line_no + 1, why: "goal is not a free cell" })?;
         out.push((start, goal));
     }
     if out.len() < count {
-        return Err(MapError::Scenario {
-            line: 0,
-            why: "fewer agents in the file than asked for",
-        });
+        return Err(MapError::Scenario { line: 0, why: "fewer agents in the file than asked for" });
     }
     Ok(out)
 }
@@ -237,22 +192,12 @@ mod tests {
         assert!(g.cell(1, 1).is_none());
         let corner = g.cell(0, 0).expect("free");
         assert_eq!(g.neighbors(corner).count(), 2);
-        assert_eq!(
-            g.distances_to(corner)[g.cell(3, 2).expect("free") as usize],
-            5
-        );
+        assert_eq!(g.distances_to(corner)[g.cell(3, 2).expect("free") as usize], 5);
     }
 
     #[test]
     fn a_short_row_is_a_clear_error() {
         let bad = "type octile\nheight 2\nwidth 3\nmap\n...\n..\n";
-        assert_eq!(
-            Grid::parse_movingai(bad).err(),
-            Some(MapError::Row {
-                row: 1,
-                expected: 3,
-                found: 2
-            })
-        );
+        assert_eq!(Grid::parse_movingai(bad).err(), Some(MapError::Row { row: 1, expected: 3, found: 2 }));
     }
 }

@@ -25,10 +25,7 @@ pub struct Budget {
 impl Budget {
     /// `max_nodes` configurations and ten times as many successor attempts.
     pub fn nodes(max_nodes: usize) -> Budget {
-        Budget {
-            max_nodes,
-            max_steps: max_nodes.saturating_mul(10),
-        }
+        Budget { max_nodes, max_steps: max_nodes.saturating_mul(10) }
     }
 }
 
@@ -59,13 +56,7 @@ struct Node {
     priorities: Vec<f64>,
 }
 
-pub fn solve(
-    grid: &Grid,
-    starts: &[Cell],
-    goals: &[Cell],
-    seed: u64,
-    budget: Budget,
-) -> Result<Plan, PlanError> {
+pub fn solve(grid: &Grid, starts: &[Cell], goals: &[Cell], seed: u64, budget: Budget) -> Result<Plan, PlanError> {
     check_instance(grid, starts, goals)?;
     let mut pibt = Pibt::new(grid, goals, seed);
     for (i, s) in starts.iter().enumerate() {
@@ -75,9 +66,7 @@ pub fn solve(
     }
     let n = starts.len();
     let mut rng = Rng::new(seed ^ 0x5EED);
-    let initial: Vec<f64> = (0..n)
-        .map(|i| f64::from(pibt.distance(i, starts[i])) / n as f64)
-        .collect();
+    let initial: Vec<f64> = (0..n).map(|i| f64::from(pibt.distance(i, starts[i])) / n as f64).collect();
     let mut nodes = vec![new_node(starts.to_vec(), None, initial)];
     let mut seen: HashMap<Vec<Cell>, usize> = HashMap::from([(starts.to_vec(), 0)]);
     let mut open = vec![0usize];
@@ -102,21 +91,13 @@ pub fn solve(
             let mut moves: Vec<Cell> = grid.neighbors(here).chain(std::iter::once(here)).collect();
             rng.shuffle(&mut moves);
             for to in moves {
-                let mut child = Constraint {
-                    who: constraint.who.clone(),
-                    to: constraint.to.clone(),
-                };
+                let mut child = Constraint { who: constraint.who.clone(), to: constraint.to.clone() };
                 child.who.push(robot as u32);
                 child.to.push(to);
                 nodes[top].pending.push_back(child);
             }
         }
-        let fixed: Vec<(usize, Cell)> = constraint
-            .who
-            .iter()
-            .zip(&constraint.to)
-            .map(|(w, c)| (*w as usize, *c))
-            .collect();
+        let fixed: Vec<(usize, Cell)> = constraint.who.iter().zip(&constraint.to).map(|(w, c)| (*w as usize, *c)).collect();
         let Some(next) = pibt.step(&nodes[top].config, &fixed, &nodes[top].order) else {
             continue;
         };
@@ -152,17 +133,8 @@ fn check_instance(grid: &Grid, starts: &[Cell], goals: &[Cell]) -> Result<(), Pl
 fn new_node(config: Vec<Cell>, parent: Option<usize>, priorities: Vec<f64>) -> Node {
     let mut order: Vec<usize> = (0..config.len()).collect();
     order.sort_by(|a, b| priorities[*b].total_cmp(&priorities[*a]));
-    let root = Constraint {
-        who: Vec::new(),
-        to: Vec::new(),
-    };
-    Node {
-        config,
-        parent,
-        pending: VecDeque::from([root]),
-        order,
-        priorities,
-    }
+    let root = Constraint { who: Vec::new(), to: Vec::new() };
+    Node { config, parent, pending: VecDeque::from([root]), order, priorities }
 }
 
 /// Robots away from their goal gain priority each step; robots at their goal drop back to
@@ -191,12 +163,7 @@ mod tests {
     use super::*;
 
     fn grid(rows: &[&str]) -> Grid {
-        let text = format!(
-            "type octile\nheight {}\nwidth {}\nmap\n{}\n",
-            rows.len(),
-            rows[0].len(),
-            rows.join("\n")
-        );
+        let text = format!("type octile\nheight {}\nwidth {}\nmap\n{}\n", rows.len(), rows[0].len(), rows.join("\n"));
         Grid::parse_movingai(&text).expect("map")
     }
 
@@ -212,19 +179,13 @@ mod tests {
     fn a_swap_in_a_corridor_without_a_pocket_has_no_plan() {
         let g = grid(&["...."]);
         let (a, b) = (g.cell(0, 0).expect("a"), g.cell(3, 0).expect("b"));
-        assert_eq!(
-            solve(&g, &[a, b], &[b, a], 1, Budget::nodes(100_000)),
-            Err(PlanError::NoPlan)
-        );
+        assert_eq!(solve(&g, &[a, b], &[b, a], 1, Budget::nodes(100_000)), Err(PlanError::NoPlan));
     }
 
     #[test]
     fn a_walled_off_goal_is_reported_unreachable() {
         let g = grid(&[".@."]);
         let (a, b) = (g.cell(0, 0).expect("a"), g.cell(2, 0).expect("b"));
-        assert_eq!(
-            solve(&g, &[a], &[b], 1, Budget::nodes(10)),
-            Err(PlanError::Unreachable(0))
-        );
+        assert_eq!(solve(&g, &[a], &[b], 1, Budget::nodes(10)), Err(PlanError::Unreachable(0)));
     }
 }

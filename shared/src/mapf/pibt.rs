@@ -46,17 +46,8 @@ pub struct Pibt<'g> {
 
 impl<'g> Pibt<'g> {
     pub fn new(grid: &'g Grid, goals: &[Cell], seed: u64) -> Pibt<'g> {
-        let distances = goals
-            .iter()
-            .map(|g| Arc::new(grid.distances_to(*g)))
-            .collect();
-        let robots = Lifelong {
-            distances,
-            goals: goals.to_vec(),
-            restricted: vec![false; goals.len()],
-            no_entry: None,
-            no_rotations: false,
-        };
+        let distances = goals.iter().map(|g| Arc::new(grid.distances_to(*g))).collect();
+        let robots = Lifelong { distances, goals: goals.to_vec(), restricted: vec![false; goals.len()], no_entry: None, no_rotations: false };
         Pibt::lifelong(grid, robots, seed)
     }
 
@@ -82,12 +73,7 @@ impl<'g> Pibt<'g> {
     }
 
     /// Like `step`, with `blocked` cells held by robots that do not take part.
-    pub fn step_around(
-        &mut self,
-        now: &[Cell],
-        blocked: &[Cell],
-        order: &[usize],
-    ) -> Option<Vec<Cell>> {
+    pub fn step_around(&mut self, now: &[Cell], blocked: &[Cell], order: &[usize]) -> Option<Vec<Cell>> {
         for b in blocked {
             self.occupied_next[*b as usize] = BLOCKED;
         }
@@ -110,21 +96,14 @@ impl<'g> Pibt<'g> {
     /// Plans the next step from `now`. `fixed` pins some robots' next cells (LaCAM's
     /// constraints); `order` is the priority order (highest first). None when the pins
     /// themselves collide or a robot can neither move nor stay.
-    pub fn step(
-        &mut self,
-        now: &[Cell],
-        fixed: &[(usize, Cell)],
-        order: &[usize],
-    ) -> Option<Vec<Cell>> {
+    pub fn step(&mut self, now: &[Cell], fixed: &[(usize, Cell)], order: &[usize]) -> Option<Vec<Cell>> {
         let mut next = vec![NONE; now.len()];
         for (i, c) in now.iter().enumerate() {
             self.occupied_now[*c as usize] = i as u32;
         }
         self.broken = false;
         let ok = self.pin(now, fixed, &mut next)
-            && order
-                .iter()
-                .all(|&i| next[i] != NONE || self.push(i, NOBODY, now, &mut next))
+            && order.iter().all(|&i| next[i] != NONE || self.push(i, NOBODY, now, &mut next))
             && !self.broken;
         for c in now {
             self.occupied_now[*c as usize] = NOBODY;
@@ -168,12 +147,7 @@ impl<'g> Pibt<'g> {
 
     fn push_in_chain(&mut self, i: usize, asker: u32, now: &[Cell], next: &mut [Cell]) -> bool {
         let here = now[i];
-        let mut candidates: Vec<Cell> = self
-            .grid
-            .neighbors(here)
-            .filter(|c| self.may_enter(i, *c))
-            .chain(std::iter::once(here))
-            .collect();
+        let mut candidates: Vec<Cell> = self.grid.neighbors(here).filter(|c| self.may_enter(i, *c)).chain(std::iter::once(here)).collect();
         self.rng.shuffle(&mut candidates);
         let dist = &self.distances[i];
         candidates.sort_by_key(|c| dist[*c as usize]);
@@ -187,10 +161,7 @@ impl<'g> Pibt<'g> {
                 continue;
             }
             // Nor close a rotation: the cell of a robot earlier in this push chain.
-            if there != NOBODY
-                && there != i as u32
-                && self.in_chain.as_ref().is_some_and(|c| c[there as usize])
-            {
+            if there != NOBODY && there != i as u32 && self.in_chain.as_ref().is_some_and(|c| c[there as usize]) {
                 continue;
             }
             self.occupied_next[to as usize] = i as u32;

@@ -20,14 +20,8 @@ use std::collections::BTreeMap;
 pub const NOTIFY_ACK: &str = "success";
 
 /// The string RSA2 signs: non-empty parameters but `excluded`, sorted, `k=v` joined by `&`.
-pub fn sign_content<'a>(
-    params: impl IntoIterator<Item = (&'a str, &'a str)>,
-    excluded: &[&str],
-) -> String {
-    let sorted: BTreeMap<&str, &str> = params
-        .into_iter()
-        .filter(|(k, v)| !v.is_empty() && !excluded.contains(k))
-        .collect();
+pub fn sign_content<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>, excluded: &[&str]) -> String {
+    let sorted: BTreeMap<&str, &str> = params.into_iter().filter(|(k, v)| !v.is_empty() && !excluded.contains(k)).collect();
     let mut out = String::new();
     for (i, (k, v)) in sorted.iter().enumerate() {
         if i > 0 {
@@ -41,17 +35,8 @@ pub fn sign_content<'a>(
 }
 
 /// Signs a request's parameters (everything but `sign`), returning the `sign` value.
-pub fn sign_request(
-    key: &PrivateKey,
-    params: &BTreeMap<String, String>,
-) -> Result<String, KeyError> {
-    key.sign_base64(
-        sign_content(
-            params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            &["sign"],
-        )
-        .as_bytes(),
-    )
+pub fn sign_request(key: &PrivateKey, params: &BTreeMap<String, String>) -> Result<String, KeyError> {
+    key.sign_base64(sign_content(params.iter().map(|(k, v)| (k.as_str(), v.as_str())), &["sign"]).as_bytes())
 }
 
 /// Whether a request form was signed by `key` (the simulator checks merchants with it).
@@ -59,21 +44,11 @@ pub fn verify_request(key: &PublicKey, params: &BTreeMap<String, String>) -> boo
     let Some(sign) = params.get("sign") else {
         return false;
     };
-    key.verify_base64(
-        sign_content(
-            params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            &["sign"],
-        )
-        .as_bytes(),
-        sign,
-    )
+    key.verify_base64(sign_content(params.iter().map(|(k, v)| (k.as_str(), v.as_str())), &["sign"]).as_bytes(), sign)
 }
 
 /// Signs a notification form (the simulator's side): `sign` and `sign_type` are excluded.
-pub fn sign_notification(
-    key: &PrivateKey,
-    params: &BTreeMap<String, String>,
-) -> Result<String, KeyError> {
+pub fn sign_notification(key: &PrivateKey, params: &BTreeMap<String, String>) -> Result<String, KeyError> {
     key.sign_base64(notification_content(params).as_bytes())
 }
 
@@ -81,39 +56,24 @@ pub fn verify_notification(key: &PublicKey, params: &BTreeMap<String, String>) -
     let Some(sign) = params.get("sign") else {
         return false;
     };
-    params.get("sign_type").is_none_or(|t| t == "RSA2")
-        && key.verify_base64(notification_content(params).as_bytes(), sign)
+    params.get("sign_type").is_none_or(|t| t == "RSA2") && key.verify_base64(notification_content(params).as_bytes(), sign)
 }
 
 fn notification_content(params: &BTreeMap<String, String>) -> String {
-    sign_content(
-        params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        &["sign", "sign_type"],
-    )
+    sign_content(params.iter().map(|(k, v)| (k.as_str(), v.as_str())), &["sign", "sign_type"])
 }
 
 /// Builds an answer body (the simulator's side) with the signature over `inner` as written.
 pub fn signed_response(key: &PrivateKey, method: &str, inner: &str) -> Result<String, KeyError> {
     let sign = key.sign_base64(inner.as_bytes())?;
-    Ok(format!(
-        r#"{{"{}":{inner},"sign":"{sign}"}}"#,
-        response_field(method)
-    ))
+    Ok(format!(r#"{{"{}":{inner},"sign":"{sign}"}}"#, response_field(method)))
 }
 
 /// The answer's `_response` object, as raw text, if its signature verifies.
-pub fn open_response<'a>(
-    key: &PublicKey,
-    method: &str,
-    body: &'a str,
-) -> Result<&'a str, ResponseError> {
+pub fn open_response<'a>(key: &PublicKey, method: &str, body: &'a str) -> Result<&'a str, ResponseError> {
     let field = response_field(method);
-    let value: serde_json::Value =
-        serde_json::from_str(body).map_err(|_| ResponseError::NotJson)?;
-    let sign = value
-        .get("sign")
-        .and_then(|s| s.as_str())
-        .ok_or(ResponseError::Unsigned)?;
+    let value: serde_json::Value = serde_json::from_str(body).map_err(|_| ResponseError::NotJson)?;
+    let sign = value.get("sign").and_then(|s| s.as_str()).ok_or(ResponseError::Unsigned)?;
     let inner = raw_field(body, &field).ok_or(ResponseError::Missing(field.clone()))?;
     if key.verify_base64(inner.as_bytes(), sign) {
         Ok(inner)
@@ -188,11 +148,7 @@ pub fn parse_yuan(text: &str) -> Option<i64> {
         1 => fraction.parse::<i64>().ok()? * 10,
         _ => fraction.parse::<i64>().ok()?,
     };
-    whole
-        .parse::<i64>()
-        .ok()?
-        .checked_mul(100)?
-        .checked_add(cents)
+    whole.parse::<i64>().ok()?.checked_mul(100)?.checked_add(cents)
 }
 
 // --- business bodies (biz_content and answers) ---------------------------------------------
@@ -288,38 +244,21 @@ mod tests {
     use crate::payment::keys::test_keys;
 
     fn form(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn the_sign_content_sorts_skips_empty_values_and_the_excluded_names() {
-        let params = form(&[
-            ("b", "2"),
-            ("a", "1"),
-            ("empty", ""),
-            ("sign", "x"),
-            ("sign_type", "RSA2"),
-        ]);
+        let params = form(&[("b", "2"), ("a", "1"), ("empty", ""), ("sign", "x"), ("sign_type", "RSA2")]);
         let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        assert_eq!(
-            sign_content(pairs.clone(), &["sign"]),
-            "a=1&b=2&sign_type=RSA2"
-        );
+        assert_eq!(sign_content(pairs.clone(), &["sign"]), "a=1&b=2&sign_type=RSA2");
         assert_eq!(sign_content(pairs, &["sign", "sign_type"]), "a=1&b=2");
     }
 
     #[test]
     fn a_notification_verifies_without_sign_type_and_fails_when_any_value_changes() {
         let key = PrivateKey::from_pem(&test_keys::generate(21).1).expect("pkcs1 loads");
-        let mut params = form(&[
-            ("out_trade_no", "P1"),
-            ("trade_status", "TRADE_SUCCESS"),
-            ("total_amount", "699.00"),
-            ("sign_type", "RSA2"),
-        ]);
+        let mut params = form(&[("out_trade_no", "P1"), ("trade_status", "TRADE_SUCCESS"), ("total_amount", "699.00"), ("sign_type", "RSA2")]);
         let sign = sign_notification(&key, &params).expect("signs");
         params.insert("sign".into(), sign);
         assert!(verify_notification(&key.public_key(), &params));
@@ -332,19 +271,10 @@ mod tests {
         let key = PrivateKey::from_pem(&test_keys::generate(22).0).expect("loads");
         let inner = r#"{"code":"10000","msg":"Success","out_trade_no":"P1","qr_code":"https://qr.alipay.com/x?a={b}"}"#;
         let body = signed_response(&key, "alipay.trade.precreate", inner).expect("signs");
-        assert_eq!(
-            open_response(&key.public_key(), "alipay.trade.precreate", &body),
-            Ok(inner)
-        );
+        assert_eq!(open_response(&key.public_key(), "alipay.trade.precreate", &body), Ok(inner));
         let forged = body.replacen("P1", "P2", 1);
-        assert_eq!(
-            open_response(&key.public_key(), "alipay.trade.precreate", &forged),
-            Err(ResponseError::BadSignature)
-        );
-        assert_eq!(
-            open_response(&key.public_key(), "alipay.trade.query", &body),
-            Err(ResponseError::Missing("alipay_trade_query_response".into()))
-        );
+        assert_eq!(open_response(&key.public_key(), "alipay.trade.precreate", &forged), Err(ResponseError::BadSignature));
+        assert_eq!(open_response(&key.public_key(), "alipay.trade.query", &body), Err(ResponseError::Missing("alipay_trade_query_response".into())));
     }
 
     #[test]
@@ -352,16 +282,7 @@ mod tests {
         assert_eq!(parse_yuan("699.00"), Some(69900));
         assert_eq!(parse_yuan("0.5"), Some(50));
         assert_eq!(parse_yuan("12"), Some(1200));
-        for bad in [
-            "",
-            "-1.00",
-            "1e5",
-            "12.5.0",
-            "1.234",
-            ".5",
-            "1.",
-            "99999999999999",
-        ] {
+        for bad in ["", "-1.00", "1e5", "12.5.0", "1.234", ".5", "1.", "99999999999999"] {
             assert_eq!(parse_yuan(bad), None, "{bad}");
         }
         assert_eq!(yuan(69900), "699.00");

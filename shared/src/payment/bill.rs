@@ -61,19 +61,7 @@ const ALIPAY_ACCOUNT: &str = "20880000000000000000";
 const PRODUCT_NAME: &str = "Tote 订单";
 
 /// Whether a bill line is money coming in or going back.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BillKind {
     Payment,
@@ -89,26 +77,12 @@ impl BillKind {
     }
 
     pub fn parse(raw: &str) -> Option<BillKind> {
-        [BillKind::Payment, BillKind::Refund]
-            .into_iter()
-            .find(|k| k.as_str() == raw)
+        [BillKind::Payment, BillKind::Refund].into_iter().find(|k| k.as_str() == raw)
     }
 }
 
 /// Where the channel says a payment or refund stood when it cut the bill.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BillStatus {
     /// The customer paid, or the refund reached the customer.
@@ -124,13 +98,8 @@ pub enum BillStatus {
 }
 
 impl BillStatus {
-    pub const ALL: [BillStatus; 5] = [
-        BillStatus::Success,
-        BillStatus::Processing,
-        BillStatus::Closed,
-        BillStatus::Revoked,
-        BillStatus::Failed,
-    ];
+    pub const ALL: [BillStatus; 5] =
+        [BillStatus::Success, BillStatus::Processing, BillStatus::Closed, BillStatus::Revoked, BillStatus::Failed];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -188,13 +157,8 @@ impl BillSummary {
                 BillKind::Payment => &mut summary.total_amount_minor,
                 BillKind::Refund => &mut summary.total_refund_minor,
             };
-            *total = total
-                .checked_add(line.amount_minor)
-                .ok_or(BillError::Overflow)?;
-            summary.total_fee_minor = summary
-                .total_fee_minor
-                .checked_add(line.fee_minor)
-                .ok_or(BillError::Overflow)?;
+            *total = total.checked_add(line.amount_minor).ok_or(BillError::Overflow)?;
+            summary.total_fee_minor = summary.total_fee_minor.checked_add(line.fee_minor).ok_or(BillError::Overflow)?;
         }
         Ok(summary)
     }
@@ -228,11 +192,7 @@ impl BillDay {
         let year = digits(&b[0..4])?;
         let month = digits(&b[5..7])?;
         let day = digits(&b[8..10])?;
-        BillDay::new(
-            u16::try_from(year).ok()?,
-            u8::try_from(month).ok()?,
-            u8::try_from(day).ok()?,
-        )
+        BillDay::new(u16::try_from(year).ok()?, u8::try_from(month).ok()?, u8::try_from(day).ok()?)
     }
 
     pub fn year(self) -> u16 {
@@ -250,12 +210,7 @@ impl BillDay {
     /// The first millisecond of the day in a zone `offset_ms` east of UTC.
     /// The day's first millisecond (Unix) in a time zone `offset_ms` east of UTC.
     pub fn start_ms(self, offset_ms: i64) -> i64 {
-        days_from_civil(
-            i64::from(self.year),
-            i64::from(self.month),
-            i64::from(self.day),
-        ) * DAY_MS
-            - offset_ms
+        days_from_civil(i64::from(self.year), i64::from(self.month), i64::from(self.day)) * DAY_MS - offset_ms
     }
 
     fn compact(self) -> String {
@@ -279,10 +234,7 @@ pub enum BillError {
     #[error("line {line}: the bill is not valid {expected}")]
     Encoding { line: usize, expected: &'static str },
     #[error("the bill is {found}; this channel's bills are {expected}")]
-    WrongEncoding {
-        expected: &'static str,
-        found: &'static str,
-    },
+    WrongEncoding { expected: &'static str, found: &'static str },
     #[error("the archive cannot be read: {reason}")]
     Archive { reason: String },
     #[error("the bill has no header row")]
@@ -290,38 +242,21 @@ pub enum BillError {
     #[error("line {line}: the header has no {column:?} column")]
     MissingColumn { line: usize, column: &'static str },
     #[error("line {line}: {found} fields where the header has {expected}")]
-    FieldCount {
-        line: usize,
-        expected: usize,
-        found: usize,
-    },
+    FieldCount { line: usize, expected: usize, found: usize },
     #[error("line {line}: more than {max} fields")]
     TooManyFields { line: usize, max: usize },
     #[error("line {line}: field {position} is longer than {max} bytes")]
-    FieldTooLong {
-        line: usize,
-        position: usize,
-        max: usize,
-    },
+    FieldTooLong { line: usize, position: usize, max: usize },
     #[error("line {line}: a quoted field is not closed, or text follows its closing quote")]
     Quoting { line: usize },
     #[error("line {line}, column {column}: {reason}")]
-    Field {
-        line: usize,
-        column: &'static str,
-        reason: String,
-    },
+    Field { line: usize, column: &'static str, reason: String },
     #[error("line {line}: {reason}")]
     Row { line: usize, reason: String },
     #[error("the bill ends without its {what}")]
     MissingSummary { what: &'static str },
     #[error("line {line}: the bill states {what} as {stated}, but its rows add up to {computed}")]
-    SummaryMismatch {
-        line: usize,
-        what: &'static str,
-        stated: i64,
-        computed: i64,
-    },
+    SummaryMismatch { line: usize, what: &'static str, stated: i64, computed: i64 },
     #[error("the bill's totals overflow")]
     Overflow,
     #[error("line {index} of the input cannot be written: {reason}")]
@@ -361,38 +296,19 @@ const WECHAT_HEADER: [&str; 27] = [
     "费率备注",
 ];
 
-const WECHAT_SUMMARY_HEADER: [&str; 7] = [
-    "总交易单数",
-    "应结订单总金额",
-    "退款总金额",
-    "充值券退款总金额",
-    "手续费总金额",
-    "订单总金额",
-    "申请退款总金额",
-];
+const WECHAT_SUMMARY_HEADER: [&str; 7] =
+    ["总交易单数", "应结订单总金额", "退款总金额", "充值券退款总金额", "手续费总金额", "订单总金额", "申请退款总金额"];
 
 /// Writes a WeChat Pay trade bill (`ALL`) for `day`: the header, one row per line, the summary
 /// header and the summary row, CRLF line ends. A payment's amount goes to 订单金额 and
 /// 应结订单金额 (no vouchers), a refund's to 申请退款金额 and 退款金额.
 pub fn write_wechat(lines: &[BillLine], day: BillDay) -> Result<Vec<u8>, BillError> {
     let day_start_ms = day.start_ms(BEIJING_OFFSET_MS);
-    let mut out = String::with_capacity(
-        lines
-            .len()
-            .saturating_mul(320)
-            .min(MAX_BILL_BYTES)
-            .saturating_add(1024),
-    );
+    let mut out = String::with_capacity(lines.len().saturating_mul(320).min(MAX_BILL_BYTES).saturating_add(1024));
     out.push_str(&WECHAT_HEADER.join(","));
     out.push_str("\r\n");
     for (index, line) in lines.iter().enumerate() {
-        check_line(
-            index,
-            line,
-            ChannelKind::Wechat,
-            day_start_ms,
-            BEIJING_OFFSET_MS,
-        )?;
+        check_line(index, line, ChannelKind::Wechat, day_start_ms, BEIJING_OFFSET_MS)?;
         let (trade_state, refund_status) = match (line.kind, line.status) {
             (BillKind::Payment, BillStatus::Success) => ("SUCCESS", ""),
             (BillKind::Payment, BillStatus::Revoked) => ("REVOKED", ""),
@@ -464,17 +380,12 @@ pub fn parse_wechat(bytes: &[u8]) -> Result<Vec<BillLine>, BillError> {
         if field(&fields, 0) == WECHAT_SUMMARY_HEADER[0] {
             let summary = WechatSummaryColumns::find(&fields, line)?;
             let summary_width = fields.len();
-            let (summary_line, record) = records.next().ok_or(BillError::MissingSummary {
-                what: "summary row",
-            })?;
+            let (summary_line, record) = records.next().ok_or(BillError::MissingSummary { what: "summary row" })?;
             split_fields(record, summary_line, Dialect::Wechat, &mut fields)?;
             check_width(&fields, summary_width, summary_line)?;
             totals.check(&summary, &fields, summary_line)?;
             if let Some((extra_line, _)) = records.next() {
-                return Err(BillError::Row {
-                    line: extra_line,
-                    reason: "text after the summary row".into(),
-                });
+                return Err(BillError::Row { line: extra_line, reason: "text after the summary row".into() });
             }
             return Ok(lines);
         }
@@ -484,9 +395,7 @@ pub fn parse_wechat(bytes: &[u8]) -> Result<Vec<BillLine>, BillError> {
         }
         lines.push(columns.line(&fields, line, &mut totals)?);
     }
-    Err(BillError::MissingSummary {
-        what: "summary rows (总交易单数 …)",
-    })
+    Err(BillError::MissingSummary { what: "summary rows (总交易单数 …)" })
 }
 
 struct WechatColumns {
@@ -547,28 +456,15 @@ impl WechatColumns {
         })
     }
 
-    fn line(
-        &self,
-        fields: &[Cow<'_, str>],
-        line: usize,
-        totals: &mut WechatTotals,
-    ) -> Result<BillLine, BillError> {
+    fn line(&self, fields: &[Cow<'_, str>], line: usize, totals: &mut WechatTotals) -> Result<BillLine, BillError> {
         let cell = Cell { fields, line };
         let settlement = cell.yuan(self.settlement, "应结订单金额", Sign::NonNegative)?;
         let refund = cell.yuan(self.refund, "退款金额", Sign::NonNegative)?;
         let voucher_refund = cell.yuan(self.voucher_refund, "充值券退款金额", Sign::NonNegative)?;
         let fee_minor = cell.yuan(self.fee, "手续费", Sign::Any)?;
         let total = cell.yuan(self.total, "订单金额", Sign::NonNegative)?;
-        let requested_refund =
-            cell.yuan(self.requested_refund, "申请退款金额", Sign::NonNegative)?;
-        totals.add(&[
-            settlement,
-            refund,
-            voucher_refund,
-            fee_minor,
-            total,
-            requested_refund,
-        ])?;
+        let requested_refund = cell.yuan(self.requested_refund, "申请退款金额", Sign::NonNegative)?;
+        totals.add(&[settlement, refund, voucher_refund, fee_minor, total, requested_refund])?;
         let currency = field(fields, self.currency);
         if currency != "CNY" {
             return Err(cell.bad("货币种类", format!("{:?} is not CNY", shorten(currency))));
@@ -584,29 +480,22 @@ impl WechatColumns {
                     "REFUNDCLOSE" => BillStatus::Closed,
                     "CHANGE" => BillStatus::Failed,
                     other => {
-                        let reason = format!(
-                            "{:?} is not SUCCESS, PROCESSING, REFUNDCLOSE or CHANGE",
-                            shorten(other)
-                        );
+                        let reason = format!("{:?} is not SUCCESS, PROCESSING, REFUNDCLOSE or CHANGE", shorten(other));
                         return Err(cell.bad("退款状态", reason));
                     }
                 };
                 (BillKind::Refund, status)
             }
             other => {
-                let reason = format!(
-                    "{:?} is not SUCCESS, REVOKED, CLOSED or REFUND",
-                    shorten(other)
-                );
+                let reason = format!("{:?} is not SUCCESS, REVOKED, CLOSED or REFUND", shorten(other));
                 return Err(cell.bad("交易状态", reason));
             }
         };
         let (amount_minor, out_refund_no) = match kind {
             BillKind::Payment => (cell.above_zero(total, "订单金额")?, None),
-            BillKind::Refund => (
-                cell.above_zero(requested_refund, "申请退款金额")?,
-                Some(cell.id(self.out_refund_no, "商户退款单号")?),
-            ),
+            BillKind::Refund => {
+                (cell.above_zero(requested_refund, "申请退款金额")?, Some(cell.id(self.out_refund_no, "商户退款单号")?))
+            }
         };
         Ok(BillLine {
             channel: ChannelKind::Wechat,
@@ -639,12 +528,7 @@ impl WechatTotals {
         Ok(())
     }
 
-    fn check(
-        &self,
-        columns: &WechatSummaryColumns,
-        fields: &[Cow<'_, str>],
-        line: usize,
-    ) -> Result<(), BillError> {
+    fn check(&self, columns: &WechatSummaryColumns, fields: &[Cow<'_, str>], line: usize) -> Result<(), BillError> {
         let cell = Cell { fields, line };
         let stated_rows = parse_decimal(field(fields, columns.rows), 0, Sign::NonNegative)
             .map_err(|reason| cell.bad(WECHAT_SUMMARY_HEADER[0], reason))?;
@@ -664,12 +548,7 @@ impl WechatTotals {
         }
         for (what, stated, computed) in checks {
             if stated != computed {
-                return Err(BillError::SummaryMismatch {
-                    line,
-                    what,
-                    stated,
-                    computed,
-                });
+                return Err(BillError::SummaryMismatch { line, what, stated, computed });
             }
         }
         Ok(())
@@ -678,8 +557,7 @@ impl WechatTotals {
 
 impl WechatSummaryColumns {
     fn find(header: &[Cow<'_, str>], line: usize) -> Result<WechatSummaryColumns, BillError> {
-        let [rows, settlement, refund, voucher_refund, fee, total, requested_refund] =
-            WECHAT_SUMMARY_HEADER;
+        let [rows, settlement, refund, voucher_refund, fee, total, requested_refund] = WECHAT_SUMMARY_HEADER;
         let col = |name| find_column(header, name, line);
         Ok(WechatSummaryColumns {
             rows: col(rows)?,
@@ -733,17 +611,8 @@ const ALIPAY_REFUND_TOTAL: &str = "退款合计：";
 /// back with a refund is positive). Identifier fields carry Alipay's trailing tab.
 pub fn write_alipay(lines: &[BillLine], day: BillDay) -> Result<Vec<u8>, BillError> {
     let day_start_ms = day.start_ms(BEIJING_OFFSET_MS);
-    let mut out = String::with_capacity(
-        lines
-            .len()
-            .saturating_mul(260)
-            .min(MAX_BILL_BYTES)
-            .saturating_add(1024),
-    );
-    push(
-        &mut out,
-        format_args!("#支付宝业务明细查询\r\n#账号：[{ALIPAY_ACCOUNT}]\r\n"),
-    );
+    let mut out = String::with_capacity(lines.len().saturating_mul(260).min(MAX_BILL_BYTES).saturating_add(1024));
+    push(&mut out, format_args!("#支付宝业务明细查询\r\n#账号：[{ALIPAY_ACCOUNT}]\r\n"));
     let (y, m, d) = (day.year(), day.month(), day.day());
     let next = civil_from_days(days_from_civil(i64::from(y), i64::from(m), i64::from(d)) + 1);
     push(
@@ -758,13 +627,7 @@ pub fn write_alipay(lines: &[BillLine], day: BillDay) -> Result<Vec<u8>, BillErr
     out.push_str("\r\n");
     let mut totals = AlipayTotals::default();
     for (index, line) in lines.iter().enumerate() {
-        check_line(
-            index,
-            line,
-            ChannelKind::Alipay,
-            day_start_ms,
-            BEIJING_OFFSET_MS,
-        )?;
+        check_line(index, line, ChannelKind::Alipay, day_start_ms, BEIJING_OFFSET_MS)?;
         if line.status != BillStatus::Success {
             return Err(unrepresentable(index, "an Alipay", line.kind, line.status));
         }
@@ -773,13 +636,7 @@ pub fn write_alipay(lines: &[BillLine], day: BillDay) -> Result<Vec<u8>, BillErr
             BillKind::Refund => ("退款", -line.amount_minor),
         };
         totals.add(line.kind, received)?;
-        push(
-            &mut out,
-            format_args!(
-                "{}\t,{}\t,{kind},{PRODUCT_NAME},",
-                line.channel_trade_no, line.out_trade_no
-            ),
-        );
+        push(&mut out, format_args!("{}\t,{}\t,{kind},{PRODUCT_NAME},", line.channel_trade_no, line.out_trade_no));
         push_local_time(&mut out, line.at_ms, BEIJING_OFFSET_MS);
         out.push(',');
         push_local_time(&mut out, line.at_ms, BEIJING_OFFSET_MS);
@@ -809,15 +666,9 @@ pub fn write_alipay(lines: &[BillLine], day: BillDay) -> Result<Vec<u8>, BillErr
     let (gbk, _, unmappable) = encoding_rs::GBK.encode(&out);
     if unmappable {
         // Identifiers are ASCII and the fixed texts are GBK; nothing else reaches the file.
-        return Err(BillError::Unwritable {
-            index: 0,
-            reason: "the bill holds a character GBK cannot encode".into(),
-        });
+        return Err(BillError::Unwritable { index: 0, reason: "the bill holds a character GBK cannot encode".into() });
     }
-    zip_one(
-        &format!("{ALIPAY_ACCOUNT}_{}_业务明细.csv", day.compact()),
-        &gbk,
-    )
+    zip_one(&format!("{ALIPAY_ACCOUNT}_{}_业务明细.csv", day.compact()), &gbk)
 }
 
 /// Reads an Alipay business detail bill: the zip archive as downloaded. The detail file is the
@@ -868,37 +719,18 @@ fn parse_alipay_csv(text: &str) -> Result<Vec<BillLine>, BillError> {
         return Err(BillError::NoHeader);
     }
     let (payments_line, (payments, payments_received)) =
-        stated_payments.ok_or(BillError::MissingSummary {
-            what: "#交易合计 line",
-        })?;
+        stated_payments.ok_or(BillError::MissingSummary { what: "#交易合计 line" })?;
     let (refunds_line, (refunds, refunds_received)) =
-        stated_refunds.ok_or(BillError::MissingSummary {
-            what: "#退款合计 line",
-        })?;
+        stated_refunds.ok_or(BillError::MissingSummary { what: "#退款合计 line" })?;
     let checks = [
         (payments_line, "交易笔数", payments, totals.payments),
-        (
-            payments_line,
-            "交易商家实收",
-            payments_received,
-            totals.payments_received,
-        ),
+        (payments_line, "交易商家实收", payments_received, totals.payments_received),
         (refunds_line, "退款笔数", refunds, totals.refunds),
-        (
-            refunds_line,
-            "退款商家实收",
-            refunds_received,
-            totals.refunds_received,
-        ),
+        (refunds_line, "退款商家实收", refunds_received, totals.refunds_received),
     ];
     for (line, what, stated, computed) in checks {
         if stated != computed {
-            return Err(BillError::SummaryMismatch {
-                line,
-                what,
-                stated,
-                computed,
-            });
+            return Err(BillError::SummaryMismatch { line, what, stated, computed });
         }
     }
     Ok(lines)
@@ -906,14 +738,10 @@ fn parse_alipay_csv(text: &str) -> Result<Vec<BillLine>, BillError> {
 
 /// Reads `N笔，商家实收共X元，…` into (N, X in minor units).
 fn parse_alipay_total(rest: &str, line: usize) -> Result<(i64, i64), BillError> {
-    let malformed = || BillError::Row {
-        line,
-        reason: format!("{:?} is not an Alipay total line", shorten(rest)),
-    };
+    let malformed = || BillError::Row { line, reason: format!("{:?} is not an Alipay total line", shorten(rest)) };
     let (count, rest) = rest.split_once("笔，商家实收共").ok_or_else(malformed)?;
     let (received, _) = rest.split_once('元').ok_or_else(malformed)?;
-    let count = parse_decimal(count, 0, Sign::NonNegative)
-        .map_err(|reason| BillError::Row { line, reason })?;
+    let count = parse_decimal(count, 0, Sign::NonNegative).map_err(|reason| BillError::Row { line, reason })?;
     let received = parse_decimal_up_to(received, 2, Sign::Any, MAX_TOTAL_MINOR)
         .map_err(|reason| BillError::Row { line, reason })?;
     Ok((count, received))
@@ -965,22 +793,12 @@ impl AlipayColumns {
         })
     }
 
-    fn line(
-        &self,
-        fields: &[Cow<'_, str>],
-        line: usize,
-        totals: &mut AlipayTotals,
-    ) -> Result<BillLine, BillError> {
+    fn line(&self, fields: &[Cow<'_, str>], line: usize, totals: &mut AlipayTotals) -> Result<BillLine, BillError> {
         let cell = Cell { fields, line };
         let kind = match field(fields, self.kind) {
             "交易" => BillKind::Payment,
             "退款" => BillKind::Refund,
-            other => {
-                return Err(cell.bad(
-                    "业务类型",
-                    format!("{:?} is neither 交易 nor 退款", shorten(other)),
-                ))
-            }
+            other => return Err(cell.bad("业务类型", format!("{:?} is neither 交易 nor 退款", shorten(other)))),
         };
         let amount = cell.yuan(self.amount, "订单金额（元）", Sign::Any)?;
         let received = cell.yuan(self.received, "商家实收（元）", Sign::Any)?;
@@ -988,22 +806,9 @@ impl AlipayColumns {
         totals.add(kind, received)?;
         let (amount_minor, out_refund_no) = match kind {
             BillKind::Payment if amount > 0 => (amount, None),
-            BillKind::Refund if amount < 0 => (
-                -amount,
-                Some(cell.id(self.out_refund_no, "退款批次号/请求号")?),
-            ),
-            BillKind::Payment => {
-                return Err(cell.bad(
-                    "订单金额（元）",
-                    "a payment's amount must be above zero".into(),
-                ))
-            }
-            BillKind::Refund => {
-                return Err(cell.bad(
-                    "订单金额（元）",
-                    "a refund's amount must be below zero".into(),
-                ))
-            }
+            BillKind::Refund if amount < 0 => (-amount, Some(cell.id(self.out_refund_no, "退款批次号/请求号")?)),
+            BillKind::Payment => return Err(cell.bad("订单金额（元）", "a payment's amount must be above zero".into())),
+            BillKind::Refund => return Err(cell.bad("订单金额（元）", "a refund's amount must be below zero".into())),
         };
         Ok(BillLine {
             channel: ChannelKind::Alipay,
@@ -1020,29 +825,19 @@ impl AlipayColumns {
 }
 
 fn zip_one(name: &str, contents: &[u8]) -> Result<Vec<u8>, BillError> {
-    let archive_error = |e: zip::result::ZipError| BillError::Archive {
-        reason: e.to_string(),
-    };
+    let archive_error = |e: zip::result::ZipError| BillError::Archive { reason: e.to_string() };
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     writer.start_file(name, options).map_err(archive_error)?;
-    writer.write_all(contents).map_err(|e| BillError::Archive {
-        reason: e.to_string(),
-    })?;
+    writer.write_all(contents).map_err(|e| BillError::Archive { reason: e.to_string() })?;
     Ok(writer.finish().map_err(archive_error)?.into_inner())
 }
 
 fn unzip_detail(bytes: &[u8]) -> Result<Vec<u8>, BillError> {
-    let archive_error = |e: zip::result::ZipError| BillError::Archive {
-        reason: e.to_string(),
-    };
+    let archive_error = |e: zip::result::ZipError| BillError::Archive { reason: e.to_string() };
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(archive_error)?;
     if archive.len() > MAX_ARCHIVE_ENTRIES {
-        let reason = format!(
-            "{} files; the limit is {MAX_ARCHIVE_ENTRIES}",
-            archive.len()
-        );
+        let reason = format!("{} files; the limit is {MAX_ARCHIVE_ENTRIES}", archive.len());
         return Err(BillError::Archive { reason });
     }
     let mut detail = None;
@@ -1051,32 +846,20 @@ fn unzip_detail(bytes: &[u8]) -> Result<Vec<u8>, BillError> {
         let name = entry_name(entry.name_raw());
         if name.ends_with(".csv") && name.contains("明细") && !name.contains("汇总") {
             if detail.is_some() {
-                return Err(BillError::Archive {
-                    reason: "it holds more than one 业务明细 file".into(),
-                });
+                return Err(BillError::Archive { reason: "it holds more than one 业务明细 file".into() });
             }
             detail = Some(index);
         }
     }
-    let index = detail.ok_or_else(|| BillError::Archive {
-        reason: "it holds no 业务明细 .csv file".into(),
-    })?;
+    let index = detail.ok_or_else(|| BillError::Archive { reason: "it holds no 业务明细 .csv file".into() })?;
     let entry = archive.by_index(index).map_err(archive_error)?;
     let limit = MAX_BILL_BYTES as u64;
     if entry.size() > limit {
-        return Err(BillError::TooLarge {
-            len: entry.size(),
-            max: limit,
-        });
+        return Err(BillError::TooLarge { len: entry.size(), max: limit });
     }
     // The stated size may lie: read one byte past the limit to notice, and no further.
     let mut csv = Vec::with_capacity(entry.size().min(64 << 20) as usize);
-    entry
-        .take(limit + 1)
-        .read_to_end(&mut csv)
-        .map_err(|e| BillError::Archive {
-            reason: e.to_string(),
-        })?;
+    entry.take(limit + 1).read_to_end(&mut csv).map_err(|e| BillError::Archive { reason: e.to_string() })?;
     check_size(csv.len())?;
     Ok(csv)
 }
@@ -1084,37 +867,25 @@ fn unzip_detail(bytes: &[u8]) -> Result<Vec<u8>, BillError> {
 fn entry_name(raw: &[u8]) -> String {
     match std::str::from_utf8(raw) {
         Ok(name) => name.to_owned(),
-        Err(_) => encoding_rs::GBK
-            .decode_without_bom_handling(raw)
-            .0
-            .into_owned(),
+        Err(_) => encoding_rs::GBK.decode_without_bom_handling(raw).0.into_owned(),
     }
 }
 
 fn decode_gbk(bytes: &[u8]) -> Result<String, BillError> {
     // GBK text with Chinese in it is practically never valid UTF-8: such a file was re-encoded.
     if !bytes.is_ascii() && std::str::from_utf8(bytes).is_ok() {
-        return Err(BillError::WrongEncoding {
-            expected: "GBK",
-            found: "UTF-8",
-        });
+        return Err(BillError::WrongEncoding { expected: "GBK", found: "UTF-8" });
     }
     let mut decoder = encoding_rs::GBK.new_decoder_without_bom_handling();
     let capacity = decoder
         .max_utf8_buffer_length_without_replacement(bytes.len())
-        .ok_or(BillError::TooLarge {
-            len: bytes.len() as u64,
-            max: MAX_BILL_BYTES as u64,
-        })?;
+        .ok_or(BillError::TooLarge { len: bytes.len() as u64, max: MAX_BILL_BYTES as u64 })?;
     let mut text = String::with_capacity(capacity);
     let (result, read) = decoder.decode_to_string_without_replacement(bytes, &mut text, true);
     match result {
         encoding_rs::DecoderResult::InputEmpty => Ok(text),
         encoding_rs::DecoderResult::Malformed(..) | encoding_rs::DecoderResult::OutputFull => {
-            Err(BillError::Encoding {
-                line: line_of(bytes, read),
-                expected: "GBK",
-            })
+            Err(BillError::Encoding { line: line_of(bytes, read), expected: "GBK" })
         }
     }
 }
@@ -1151,13 +922,7 @@ const CARD_SKIPPED_TYPES: [&str; 5] = ["payout", "transfer", "adjustment", "stri
 /// and the row's position.
 pub fn write_card(lines: &[BillLine], day: BillDay) -> Result<Vec<u8>, BillError> {
     let day_start_ms = day.start_ms(0);
-    let mut out = String::with_capacity(
-        lines
-            .len()
-            .saturating_mul(160)
-            .min(MAX_BILL_BYTES)
-            .saturating_add(256),
-    );
+    let mut out = String::with_capacity(lines.len().saturating_mul(160).min(MAX_BILL_BYTES).saturating_add(256));
     out.push_str(&CARD_HEADER.join(","));
     out.push_str("\r\n");
     for (index, line) in lines.iter().enumerate() {
@@ -1169,9 +934,7 @@ pub fn write_card(lines: &[BillLine], day: BillDay) -> Result<Vec<u8>, BillError
             BillKind::Payment => ("charge", line.amount_minor),
             BillKind::Refund => ("refund", -line.amount_minor),
         };
-        let net = amount
-            .checked_sub(line.fee_minor)
-            .ok_or(BillError::Overflow)?;
+        let net = amount.checked_sub(line.fee_minor).ok_or(BillError::Overflow)?;
         let created = line.at_ms.div_euclid(1000);
         push(
             &mut out,
@@ -1255,13 +1018,9 @@ impl CardColumns {
             "refund" | "payment_refund" => BillKind::Refund,
             skipped if CARD_SKIPPED_TYPES.contains(&skipped) => return Ok(None),
             other => {
-                return Err(cell.bad(
-                    "type",
-                    format!(
-                        "{:?} is not a balance transaction type Tote knows",
-                        shorten(other)
-                    ),
-                ))
+                return Err(
+                    cell.bad("type", format!("{:?} is not a balance transaction type Tote knows", shorten(other)))
+                )
             }
         };
         let amount = cell.minor(self.amount, "amount", Sign::Any)?;
@@ -1276,30 +1035,17 @@ impl CardColumns {
         }
         let currency = field(fields, self.currency);
         if !currency.eq_ignore_ascii_case(CARD_CURRENCY) {
-            return Err(cell.bad(
-                "currency",
-                format!("{:?} is not {CARD_CURRENCY}", shorten(currency)),
-            ));
+            return Err(cell.bad("currency", format!("{:?} is not {CARD_CURRENCY}", shorten(currency))));
         }
         let status = field(fields, self.status);
         if status != "available" && status != "pending" {
-            return Err(cell.bad(
-                "status",
-                format!("{:?} is neither available nor pending", shorten(status)),
-            ));
+            return Err(cell.bad("status", format!("{:?} is neither available nor pending", shorten(status))));
         }
         let (amount_minor, out_refund_no) = match kind {
             BillKind::Payment if amount > 0 => (amount, None),
-            BillKind::Refund if amount < 0 => (
-                -amount,
-                Some(cell.id(self.refund_id, "metadata[refund_id]")?),
-            ),
-            BillKind::Payment => {
-                return Err(cell.bad("amount", "a charge's amount must be above zero".into()))
-            }
-            BillKind::Refund => {
-                return Err(cell.bad("amount", "a refund's amount must be below zero".into()))
-            }
+            BillKind::Refund if amount < 0 => (-amount, Some(cell.id(self.refund_id, "metadata[refund_id]")?)),
+            BillKind::Payment => return Err(cell.bad("amount", "a charge's amount must be above zero".into())),
+            BillKind::Refund => return Err(cell.bad("amount", "a refund's amount must be below zero".into())),
         };
         let created = cell.minor(self.created, "created", Sign::NonNegative)?;
         Ok(Some(BillLine {
@@ -1322,20 +1068,15 @@ impl CardColumns {
 
 fn check_size(len: usize) -> Result<(), BillError> {
     if len > MAX_BILL_BYTES {
-        return Err(BillError::TooLarge {
-            len: len as u64,
-            max: MAX_BILL_BYTES as u64,
-        });
+        return Err(BillError::TooLarge { len: len as u64, max: MAX_BILL_BYTES as u64 });
     }
     Ok(())
 }
 
 fn utf8(bytes: &[u8]) -> Result<&str, BillError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    std::str::from_utf8(bytes).map_err(|e| BillError::Encoding {
-        line: line_of(bytes, e.valid_up_to()),
-        expected: "UTF-8",
-    })
+    std::str::from_utf8(bytes)
+        .map_err(|e| BillError::Encoding { line: line_of(bytes, e.valid_up_to()), expected: "UTF-8" })
 }
 
 /// The line (from 1) that byte `offset` is on.
@@ -1353,11 +1094,7 @@ struct Records<'a> {
 
 impl<'a> Records<'a> {
     fn new(text: &'a str, quoted: bool) -> Records<'a> {
-        Records {
-            rest: text,
-            line: 1,
-            quoted,
-        }
+        Records { rest: text, line: 1, quoted }
     }
 }
 
@@ -1368,21 +1105,13 @@ impl<'a> Iterator for Records<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        let end = if self.quoted {
-            quoted_record_end(self.rest)
-        } else {
-            self.rest.find('\n')
-        };
+        let end = if self.quoted { quoted_record_end(self.rest) } else { self.rest.find('\n') };
         let (record, rest) = match end {
             Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
             None => (self.rest, ""),
         };
         let line = self.line;
-        let inner_line_ends = if self.quoted {
-            record.bytes().filter(|&b| b == b'\n').count()
-        } else {
-            0
-        };
+        let inner_line_ends = if self.quoted { record.bytes().filter(|&b| b == b'\n').count() } else { 0 };
         self.line += 1 + inner_line_ends;
         self.rest = rest;
         Some((line, record.strip_suffix('\r').unwrap_or(record)))
@@ -1422,11 +1151,7 @@ fn split_fields<'a>(
     match dialect {
         Dialect::Wechat => {
             for raw in record.split(',') {
-                push_field(
-                    out,
-                    Cow::Borrowed(raw.strip_prefix('`').unwrap_or(raw)),
-                    line,
-                )?;
+                push_field(out, Cow::Borrowed(raw.strip_prefix('`').unwrap_or(raw)), line)?;
             }
         }
         Dialect::Alipay => {
@@ -1439,11 +1164,7 @@ fn split_fields<'a>(
     Ok(())
 }
 
-fn split_quoted<'a>(
-    record: &'a str,
-    line: usize,
-    out: &mut Vec<Cow<'a, str>>,
-) -> Result<(), BillError> {
+fn split_quoted<'a>(record: &'a str, line: usize, out: &mut Vec<Cow<'a, str>>) -> Result<(), BillError> {
     let mut rest = record;
     loop {
         let (value, after) = match rest.strip_prefix('"') {
@@ -1481,11 +1202,7 @@ fn quoted_field(text: &str, line: usize) -> Result<(Cow<'_, str>, &str), BillErr
             let value = owned.get_or_insert_with(String::new);
             value.push_str(&text[start..=close]);
             if value.len() > MAX_FIELD_BYTES {
-                return Err(BillError::FieldTooLong {
-                    line,
-                    position: 0,
-                    max: MAX_FIELD_BYTES,
-                });
+                return Err(BillError::FieldTooLong { line, position: 0, max: MAX_FIELD_BYTES });
             }
             start = text.len() - after_escape.len();
             continue;
@@ -1501,23 +1218,12 @@ fn quoted_field(text: &str, line: usize) -> Result<(Cow<'_, str>, &str), BillErr
     }
 }
 
-fn push_field<'a>(
-    out: &mut Vec<Cow<'a, str>>,
-    value: Cow<'a, str>,
-    line: usize,
-) -> Result<(), BillError> {
+fn push_field<'a>(out: &mut Vec<Cow<'a, str>>, value: Cow<'a, str>, line: usize) -> Result<(), BillError> {
     if out.len() >= MAX_FIELDS {
-        return Err(BillError::TooManyFields {
-            line,
-            max: MAX_FIELDS,
-        });
+        return Err(BillError::TooManyFields { line, max: MAX_FIELDS });
     }
     if value.len() > MAX_FIELD_BYTES {
-        return Err(BillError::FieldTooLong {
-            line,
-            position: out.len() + 1,
-            max: MAX_FIELD_BYTES,
-        });
+        return Err(BillError::FieldTooLong { line, position: out.len() + 1, max: MAX_FIELD_BYTES });
     }
     out.push(value);
     Ok(())
@@ -1525,20 +1231,12 @@ fn push_field<'a>(
 
 fn check_width(fields: &[Cow<'_, str>], expected: usize, line: usize) -> Result<(), BillError> {
     if fields.len() != expected {
-        return Err(BillError::FieldCount {
-            line,
-            expected,
-            found: fields.len(),
-        });
+        return Err(BillError::FieldCount { line, expected, found: fields.len() });
     }
     Ok(())
 }
 
-fn find_column(
-    header: &[Cow<'_, str>],
-    name: &'static str,
-    line: usize,
-) -> Result<usize, BillError> {
+fn find_column(header: &[Cow<'_, str>], name: &'static str, line: usize) -> Result<usize, BillError> {
     header
         .iter()
         .position(|h| h.trim_start_matches('\u{feff}').trim() == name)
@@ -1557,11 +1255,7 @@ struct Cell<'f, 'a> {
 
 impl Cell<'_, '_> {
     fn bad(&self, column: &'static str, reason: String) -> BillError {
-        BillError::Field {
-            line: self.line,
-            column,
-            reason,
-        }
+        BillError::Field { line: self.line, column, reason }
     }
 
     fn yuan(&self, index: usize, column: &'static str, sign: Sign) -> Result<i64, BillError> {
@@ -1587,14 +1281,8 @@ impl Cell<'_, '_> {
         }
     }
 
-    fn local_time(
-        &self,
-        index: usize,
-        column: &'static str,
-        offset_ms: i64,
-    ) -> Result<i64, BillError> {
-        parse_local_time(field(self.fields, index), offset_ms)
-            .map_err(|reason| self.bad(column, reason))
+    fn local_time(&self, index: usize, column: &'static str, offset_ms: i64) -> Result<i64, BillError> {
+        parse_local_time(field(self.fields, index), offset_ms).map_err(|reason| self.bad(column, reason))
     }
 }
 
@@ -1605,17 +1293,10 @@ fn id_problem(raw: &str) -> Option<String> {
         return Some("the identifier is empty".into());
     }
     if raw.len() > MAX_ID_BYTES {
-        return Some(format!(
-            "the identifier is longer than {MAX_ID_BYTES} bytes"
-        ));
+        return Some(format!("the identifier is longer than {MAX_ID_BYTES} bytes"));
     }
-    let bad = raw
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '|' | '*')))?;
-    Some(format!(
-        "{:?} holds {bad:?}; identifiers use letters, digits and _-|*",
-        shorten(raw)
-    ))
+    let bad = raw.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '|' | '*')))?;
+    Some(format!("{:?} holds {bad:?}; identifiers use letters, digits and _-|*", shorten(raw)))
 }
 
 /// Error messages echo the bad input; keep them short whatever a file holds.
@@ -1660,36 +1341,22 @@ fn parse_decimal_up_to(raw: &str, decimals: usize, sign: Sign, max: i64) -> Resu
         return Err(if decimals == 0 {
             format!("{:?} is not a whole number", shorten(raw))
         } else {
-            format!(
-                "{:?} is not an amount in yuan (digits, then at most {decimals} decimals)",
-                shorten(raw)
-            )
+            format!("{:?} is not an amount in yuan (digits, then at most {decimals} decimals)", shorten(raw))
         });
     }
     if negative && sign == Sign::NonNegative {
         return Err(format!("{:?} is negative", shorten(raw)));
     }
-    let out_of_range = || {
-        format!(
-            "{:?} is beyond the limit of {max} minor units",
-            shorten(raw)
-        )
-    };
+    let out_of_range = || format!("{:?} is beyond the limit of {max} minor units", shorten(raw));
     // Leading zeros aside, more than 18 whole digits is out of range; stop before parsing them.
     let whole = whole.trim_start_matches('0');
     if whole.len() > 18 {
         return Err(out_of_range());
     }
     let mut value: i64 = 0;
-    let padded = fraction
-        .bytes()
-        .chain(std::iter::repeat(b'0'))
-        .take(decimals);
+    let padded = fraction.bytes().chain(std::iter::repeat(b'0')).take(decimals);
     for digit in whole.bytes().chain(padded) {
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(i64::from(digit - b'0')))
-            .ok_or_else(out_of_range)?;
+        value = value.checked_mul(10).and_then(|v| v.checked_add(i64::from(digit - b'0'))).ok_or_else(out_of_range)?;
     }
     if value > max {
         return Err(out_of_range());
@@ -1716,10 +1383,7 @@ fn push(out: &mut String, args: fmt::Arguments<'_>) {
 /// Reads `YYYY-MM-DD HH:MM:SS` in a zone `offset_ms` east of UTC into Unix milliseconds.
 fn parse_local_time(raw: &str, offset_ms: i64) -> Result<i64, String> {
     crate::calendar::parse_local_time(raw, offset_ms).map_err(|why| match why {
-        crate::calendar::BadTime::Shape => format!(
-            "{:?} is not a time written YYYY-MM-DD HH:MM:SS",
-            shorten(raw)
-        ),
+        crate::calendar::BadTime::Shape => format!("{:?} is not a time written YYYY-MM-DD HH:MM:SS", shorten(raw)),
         crate::calendar::BadTime::NotReal => format!("{:?} is not a real time", shorten(raw)),
     })
 }
@@ -1730,9 +1394,7 @@ fn push_local_time(out: &mut String, at_ms: i64, offset_ms: i64) {
 }
 
 fn digits(b: &[u8]) -> Option<i64> {
-    b.iter().try_fold(0i64, |acc, &d| {
-        d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
-    })
+    b.iter().try_fold(0i64, |acc, &d| d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0')))
 }
 
 fn is_leap(year: i64) -> bool {
@@ -1763,16 +1425,9 @@ fn check_line(
 ) -> Result<(), BillError> {
     let fail = |reason: String| Err(BillError::Unwritable { index, reason });
     if line.channel != channel {
-        return fail(format!(
-            "it belongs to the {} channel, not {}",
-            line.channel.as_str(),
-            channel.as_str()
-        ));
+        return fail(format!("it belongs to the {} channel, not {}", line.channel.as_str(), channel.as_str()));
     }
-    for (name, id) in [
-        ("out_trade_no", &line.out_trade_no),
-        ("channel_trade_no", &line.channel_trade_no),
-    ] {
+    for (name, id) in [("out_trade_no", &line.out_trade_no), ("channel_trade_no", &line.channel_trade_no)] {
         if let Some(problem) = id_problem(id) {
             return fail(format!("{name}: {problem}"));
         }
@@ -1788,26 +1443,14 @@ fn check_line(
         (BillKind::Payment, None) => {}
     }
     if !(1..=Money::MAX_MINOR).contains(&line.amount_minor) {
-        return fail(format!(
-            "amount {} is not between 1 and {}",
-            line.amount_minor,
-            Money::MAX_MINOR
-        ));
+        return fail(format!("amount {} is not between 1 and {}", line.amount_minor, Money::MAX_MINOR));
     }
     if !(-Money::MAX_MINOR..=Money::MAX_MINOR).contains(&line.fee_minor) {
-        return fail(format!(
-            "fee {} is beyond ±{}",
-            line.fee_minor,
-            Money::MAX_MINOR
-        ));
+        return fail(format!("fee {} is beyond ±{}", line.fee_minor, Money::MAX_MINOR));
     }
     if !(day_start_ms..day_start_ms + DAY_MS).contains(&line.at_ms) {
         let mut at = String::new();
-        push_local_time(
-            &mut at,
-            line.at_ms.clamp(0, 253_402_300_799_000 - offset_ms),
-            offset_ms,
-        );
+        push_local_time(&mut at, line.at_ms.clamp(0, 253_402_300_799_000 - offset_ms), offset_ms);
         return fail(format!("it is dated {at}, outside the bill's day"));
     }
     Ok(())
@@ -1816,11 +1459,7 @@ fn check_line(
 fn unrepresentable(index: usize, bill: &str, kind: BillKind, status: BillStatus) -> BillError {
     BillError::Unwritable {
         index,
-        reason: format!(
-            "{bill} bill cannot show a {} that is {}",
-            kind.as_str(),
-            status.as_str()
-        ),
+        reason: format!("{bill} bill cannot show a {} that is {}", kind.as_str(), status.as_str()),
     }
 }
 
@@ -1838,13 +1477,7 @@ mod tests {
         (days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second) * 1000
     }
 
-    fn payment(
-        channel: ChannelKind,
-        out_trade_no: &str,
-        amount_minor: i64,
-        fee_minor: i64,
-        at_ms: i64,
-    ) -> BillLine {
+    fn payment(channel: ChannelKind, out_trade_no: &str, amount_minor: i64, fee_minor: i64, at_ms: i64) -> BillLine {
         BillLine {
             channel,
             kind: BillKind::Payment,
@@ -1900,78 +1533,34 @@ mod tests {
 
     #[test]
     fn wechat_sample_bill_reads_into_lines() {
-        let lines =
-            parse_wechat(wechat_sample(WECHAT_SAMPLE_SUMMARY).as_bytes()).expect("a valid bill");
+        let lines = parse_wechat(wechat_sample(WECHAT_SAMPLE_SUMMARY).as_bytes()).expect("a valid bill");
         let first = BillLine {
             channel_trade_no: "4200001234202405011234567890".into(),
-            ..payment(
-                ChannelKind::Wechat,
-                "T20240501000001",
-                1250,
-                8,
-                utc_ms(2024, 5, 1, 1, 15, 2),
-            )
+            ..payment(ChannelKind::Wechat, "T20240501000001", 1250, 8, utc_ms(2024, 5, 1, 1, 15, 2))
         };
         let second = BillLine {
             channel_trade_no: "4200001234202405011234567891".into(),
-            ..payment(
-                ChannelKind::Wechat,
-                "T20240501000002",
-                10,
-                0,
-                utc_ms(2024, 5, 1, 2, 0, 0),
-            )
+            ..payment(ChannelKind::Wechat, "T20240501000002", 10, 0, utc_ms(2024, 5, 1, 2, 0, 0))
         };
         let third = BillLine {
             channel_trade_no: "4200001234202405011234567890".into(),
             fee_minor: -3,
-            ..refund(
-                ChannelKind::Wechat,
-                "T20240501000001",
-                "R20240501000001",
-                500,
-                utc_ms(2024, 5, 1, 10, 30, 0),
-            )
+            ..refund(ChannelKind::Wechat, "T20240501000001", "R20240501000001", 500, utc_ms(2024, 5, 1, 10, 30, 0))
         };
         assert_eq!(lines, vec![first, second, third]);
         let summary = BillSummary::of(&lines).expect("no overflow");
         assert_eq!(
             summary,
-            BillSummary {
-                count: 3,
-                total_amount_minor: 1260,
-                total_refund_minor: 500,
-                total_fee_minor: 5
-            }
+            BillSummary { count: 3, total_amount_minor: 1260, total_refund_minor: 500, total_fee_minor: 5 }
         );
     }
 
     #[test]
     fn wechat_amounts_that_are_not_exact_yuan_are_refused_with_their_line_and_column() {
-        for bad in [
-            "12.5.0",
-            "-3.00",
-            "1e5",
-            "",
-            "12.505",
-            "+1.00",
-            " 1.00",
-            ".50",
-            "1.",
-            "1,00",
-            "99999999999.00",
-        ] {
-            let bill = [
-                WECHAT_SAMPLE_HEADER.to_owned(),
-                wechat_payment_row("T1", bad),
-            ]
-            .join("\n");
+        for bad in ["12.5.0", "-3.00", "1e5", "", "12.505", "+1.00", " 1.00", ".50", "1.", "1,00", "99999999999.00"] {
+            let bill = [WECHAT_SAMPLE_HEADER.to_owned(), wechat_payment_row("T1", bad)].join("\n");
             match parse_wechat(bill.as_bytes()) {
-                Err(BillError::Field {
-                    line: 2,
-                    column: "订单金额",
-                    ..
-                }) => {}
+                Err(BillError::Field { line: 2, column: "订单金额", .. }) => {}
                 // A comma inside a value shifts the columns: WeChat does not quote.
                 Err(BillError::FieldCount { line: 2, .. }) if bad.contains(',') => {}
                 other => panic!("{bad:?}: {other:?}"),
@@ -1984,78 +1573,37 @@ mod tests {
         let wrong_fee = wechat_sample("`3,`12.60,`5.00,`0.00,`0.06,`12.60,`5.00");
         assert_eq!(
             parse_wechat(wrong_fee.as_bytes()),
-            Err(BillError::SummaryMismatch {
-                line: 7,
-                what: "手续费总金额",
-                stated: 6,
-                computed: 5
-            })
+            Err(BillError::SummaryMismatch { line: 7, what: "手续费总金额", stated: 6, computed: 5 })
         );
         let wrong_count = wechat_sample("`4,`12.60,`5.00,`0.00,`0.05,`12.60,`5.00");
         assert_eq!(
             parse_wechat(wrong_count.as_bytes()),
-            Err(BillError::SummaryMismatch {
-                line: 7,
-                what: "总交易单数",
-                stated: 4,
-                computed: 3
-            })
+            Err(BillError::SummaryMismatch { line: 7, what: "总交易单数", stated: 4, computed: 3 })
         );
     }
 
     #[test]
     fn wechat_bill_cut_off_before_its_summary_is_refused() {
-        let bill = [
-            WECHAT_SAMPLE_HEADER.to_owned(),
-            wechat_payment_row("T1", "12.50"),
-        ]
-        .join("\r\n");
-        assert!(matches!(
-            parse_wechat(bill.as_bytes()),
-            Err(BillError::MissingSummary { .. })
-        ));
+        let bill = [WECHAT_SAMPLE_HEADER.to_owned(), wechat_payment_row("T1", "12.50")].join("\r\n");
+        assert!(matches!(parse_wechat(bill.as_bytes()), Err(BillError::MissingSummary { .. })));
         let header_only = wechat_sample(WECHAT_SAMPLE_SUMMARY);
         let (before_summary_row, _) = header_only.rsplit_once("\r\n").expect("has lines");
-        assert!(matches!(
-            parse_wechat(before_summary_row.as_bytes()),
-            Err(BillError::MissingSummary { .. })
-        ));
+        assert!(matches!(parse_wechat(before_summary_row.as_bytes()), Err(BillError::MissingSummary { .. })));
     }
 
     #[test]
     fn wechat_bill_in_gbk_is_refused_as_not_utf8() {
         let text = wechat_sample(WECHAT_SAMPLE_SUMMARY);
         let (gbk, _, _) = encoding_rs::GBK.encode(&text);
-        assert_eq!(
-            parse_wechat(&gbk),
-            Err(BillError::Encoding {
-                line: 1,
-                expected: "UTF-8"
-            })
-        );
+        assert_eq!(parse_wechat(&gbk), Err(BillError::Encoding { line: 1, expected: "UTF-8" }));
     }
 
     #[test]
     fn wechat_row_with_an_unknown_trade_state_or_currency_is_refused() {
-        let bill =
-            wechat_sample(WECHAT_SAMPLE_SUMMARY).replacen("`SUCCESS,`OTHERS", "`NOTPAY,`OTHERS", 1);
-        assert!(matches!(
-            parse_wechat(bill.as_bytes()),
-            Err(BillError::Field {
-                line: 2,
-                column: "交易状态",
-                ..
-            })
-        ));
+        let bill = wechat_sample(WECHAT_SAMPLE_SUMMARY).replacen("`SUCCESS,`OTHERS", "`NOTPAY,`OTHERS", 1);
+        assert!(matches!(parse_wechat(bill.as_bytes()), Err(BillError::Field { line: 2, column: "交易状态", .. })));
         let bill = wechat_sample(WECHAT_SAMPLE_SUMMARY).replacen("`CNY", "`USD", 1);
-        assert!(matches!(
-            parse_wechat(bill.as_bytes()),
-            Err(BillError::Field {
-                line: 2,
-                column: "货币种类",
-                ..
-            })
-        ));
+        assert!(matches!(parse_wechat(bill.as_bytes()), Err(BillError::Field { line: 2, column: "货币种类", .. })));
     }
 
     #[test]
@@ -2063,30 +1611,20 @@ mod tests {
         let bill = wechat_sample(WECHAT_SAMPLE_SUMMARY) + "\r\n`1,`2";
         assert_eq!(
             parse_wechat(bill.as_bytes()),
-            Err(BillError::Row {
-                line: 8,
-                reason: "text after the summary row".into()
-            })
+            Err(BillError::Row { line: 8, reason: "text after the summary row".into() })
         );
     }
 
     #[test]
     fn wechat_header_without_an_order_number_column_is_refused() {
         let bill = wechat_sample(WECHAT_SAMPLE_SUMMARY).replacen("商户订单号", "订单号", 1);
-        assert_eq!(
-            parse_wechat(bill.as_bytes()),
-            Err(BillError::MissingColumn {
-                line: 1,
-                column: "商户订单号"
-            })
-        );
+        assert_eq!(parse_wechat(bill.as_bytes()), Err(BillError::MissingColumn { line: 1, column: "商户订单号" }));
     }
 
     #[test]
     fn wechat_bill_writes_the_header_backticked_rows_and_summary() {
         let at = utc_ms(2024, 5, 1, 1, 15, 2);
-        let bill = write_wechat(&[payment(ChannelKind::Wechat, "T1", 1250, 8, at)], day())
-            .expect("writable");
+        let bill = write_wechat(&[payment(ChannelKind::Wechat, "T1", 1250, 8, at)], day()).expect("writable");
         let text = String::from_utf8(bill).expect("UTF-8");
         let rows: Vec<&str> = text.split("\r\n").collect();
         assert_eq!(rows[0], WECHAT_SAMPLE_HEADER);
@@ -2126,97 +1664,49 @@ mod tests {
 
     #[test]
     fn alipay_sample_bill_reads_into_lines() {
-        let lines = parse_alipay(&alipay_zip(&alipay_sample(ALIPAY_SAMPLE_PAYMENT_TOTAL)))
-            .expect("a valid bill");
+        let lines = parse_alipay(&alipay_zip(&alipay_sample(ALIPAY_SAMPLE_PAYMENT_TOTAL))).expect("a valid bill");
         let paid = BillLine {
             channel_trade_no: "2024050122001401011234567890".into(),
-            ..payment(
-                ChannelKind::Alipay,
-                "T20240501000001",
-                1250,
-                8,
-                utc_ms(2024, 5, 1, 1, 15, 2),
-            )
+            ..payment(ChannelKind::Alipay, "T20240501000001", 1250, 8, utc_ms(2024, 5, 1, 1, 15, 2))
         };
         let refunded = BillLine {
             channel_trade_no: "2024050122001401011234567890".into(),
             fee_minor: -3,
-            ..refund(
-                ChannelKind::Alipay,
-                "T20240501000001",
-                "RF20240501000001",
-                500,
-                utc_ms(2024, 5, 1, 10, 30, 0),
-            )
+            ..refund(ChannelKind::Alipay, "T20240501000001", "RF20240501000001", 500, utc_ms(2024, 5, 1, 10, 30, 0))
         };
         assert_eq!(lines, vec![paid, refunded]);
     }
 
     #[test]
     fn alipay_totals_that_disagree_with_the_rows_are_refused() {
-        let bill = alipay_zip(&alipay_sample(
-            "#交易合计：2笔，商家实收共12.50元，商家优惠共0.00元",
-        ));
+        let bill = alipay_zip(&alipay_sample("#交易合计：2笔，商家实收共12.50元，商家优惠共0.00元"));
         assert_eq!(
             parse_alipay(&bill),
-            Err(BillError::SummaryMismatch {
-                line: 9,
-                what: "交易笔数",
-                stated: 2,
-                computed: 1
-            })
+            Err(BillError::SummaryMismatch { line: 9, what: "交易笔数", stated: 2, computed: 1 })
         );
-        let bill = alipay_zip(&alipay_sample(
-            "#交易合计：1笔，商家实收共12.05元，商家优惠共0.00元",
-        ));
+        let bill = alipay_zip(&alipay_sample("#交易合计：1笔，商家实收共12.05元，商家优惠共0.00元"));
         assert_eq!(
             parse_alipay(&bill),
-            Err(BillError::SummaryMismatch {
-                line: 9,
-                what: "交易商家实收",
-                stated: 1205,
-                computed: 1250
-            })
+            Err(BillError::SummaryMismatch { line: 9, what: "交易商家实收", stated: 1205, computed: 1250 })
         );
-        let without_totals =
-            alipay_sample(ALIPAY_SAMPLE_PAYMENT_TOTAL).replace("#交易合计", "#合计");
-        assert!(matches!(
-            parse_alipay(&alipay_zip(&without_totals)),
-            Err(BillError::MissingSummary { .. })
-        ));
+        let without_totals = alipay_sample(ALIPAY_SAMPLE_PAYMENT_TOTAL).replace("#交易合计", "#合计");
+        assert!(matches!(parse_alipay(&alipay_zip(&without_totals)), Err(BillError::MissingSummary { .. })));
     }
 
     #[test]
     fn truncated_alipay_archive_is_refused() {
-        let lines = [payment(
-            ChannelKind::Alipay,
-            "T1",
-            1250,
-            8,
-            utc_ms(2024, 5, 1, 3, 0, 0),
-        )];
+        let lines = [payment(ChannelKind::Alipay, "T1", 1250, 8, utc_ms(2024, 5, 1, 3, 0, 0))];
         let bill = write_alipay(&lines, day()).expect("writable");
         assert_eq!(parse_alipay(&bill), Ok(lines.to_vec()));
         for cut in [bill.len() - 1, bill.len() - 30, bill.len() / 2, 30, 4] {
-            assert!(
-                matches!(parse_alipay(&bill[..cut]), Err(BillError::Archive { .. })),
-                "cut at {cut}"
-            );
+            assert!(matches!(parse_alipay(&bill[..cut]), Err(BillError::Archive { .. })), "cut at {cut}");
         }
     }
 
     #[test]
     fn alipay_archive_with_corrupted_compressed_data_is_refused() {
         let lines: Vec<BillLine> = (0..50)
-            .map(|i| {
-                payment(
-                    ChannelKind::Alipay,
-                    &format!("T{i}"),
-                    100 + i,
-                    1,
-                    utc_ms(2024, 5, 1, 3, 0, 0),
-                )
-            })
+            .map(|i| payment(ChannelKind::Alipay, &format!("T{i}"), 100 + i, 1, utc_ms(2024, 5, 1, 3, 0, 0)))
             .collect();
         let mut bill = write_alipay(&lines, day()).expect("writable");
         // Inside the deflated data, after the local header and name: the CRC check must fail.
@@ -2227,15 +1717,8 @@ mod tests {
     #[test]
     fn alipay_csv_written_in_utf8_is_refused() {
         let csv = alipay_sample(ALIPAY_SAMPLE_PAYMENT_TOTAL);
-        let bill =
-            zip_one("20881234567890120156_20240501_业务明细.csv", csv.as_bytes()).expect("zipped");
-        assert_eq!(
-            parse_alipay(&bill),
-            Err(BillError::WrongEncoding {
-                expected: "GBK",
-                found: "UTF-8"
-            })
-        );
+        let bill = zip_one("20881234567890120156_20240501_业务明细.csv", csv.as_bytes()).expect("zipped");
+        assert_eq!(parse_alipay(&bill), Err(BillError::WrongEncoding { expected: "GBK", found: "UTF-8" }));
     }
 
     #[test]
@@ -2243,47 +1726,27 @@ mod tests {
         let text = alipay_sample(ALIPAY_SAMPLE_PAYMENT_TOTAL);
         let (gbk, _, _) = encoding_rs::GBK.encode(&text);
         let mut bytes = gbk.into_owned();
-        let at = bytes
-            .iter()
-            .position(|&b| b == b'T')
-            .expect("an order number");
+        let at = bytes.iter().position(|&b| b == b'T').expect("an order number");
         bytes[at] = 0xff; // a GBK lead byte that starts no character
         bytes[at + 1] = b',';
         let bill = zip_one("x_20240501_业务明细.csv", &bytes).expect("zipped");
-        assert_eq!(
-            parse_alipay(&bill),
-            Err(BillError::Encoding {
-                line: 6,
-                expected: "GBK"
-            })
-        );
+        assert_eq!(parse_alipay(&bill), Err(BillError::Encoding { line: 6, expected: "GBK" }));
     }
 
     #[test]
     fn alipay_archive_without_a_detail_file_or_not_a_zip_is_refused() {
         let summary_only = zip_one("x_20240501_业务明细(汇总).csv", b"#").expect("zipped");
-        assert!(matches!(
-            parse_alipay(&summary_only),
-            Err(BillError::Archive { .. })
-        ));
+        assert!(matches!(parse_alipay(&summary_only), Err(BillError::Archive { .. })));
         let plain_csv = alipay_sample(ALIPAY_SAMPLE_PAYMENT_TOTAL);
-        assert!(matches!(
-            parse_alipay(plain_csv.as_bytes()),
-            Err(BillError::Archive { .. })
-        ));
+        assert!(matches!(parse_alipay(plain_csv.as_bytes()), Err(BillError::Archive { .. })));
     }
 
     #[test]
     fn alipay_refund_with_a_positive_amount_is_refused() {
-        let csv =
-            alipay_sample(ALIPAY_SAMPLE_PAYMENT_TOTAL).replacen(",-5.00,-5.00,", ",5.00,-5.00,", 1);
+        let csv = alipay_sample(ALIPAY_SAMPLE_PAYMENT_TOTAL).replacen(",-5.00,-5.00,", ",5.00,-5.00,", 1);
         assert!(matches!(
             parse_alipay(&alipay_zip(&csv)),
-            Err(BillError::Field {
-                line: 7,
-                column: "订单金额（元）",
-                ..
-            })
+            Err(BillError::Field { line: 7, column: "订单金额（元）", .. })
         ));
     }
 
@@ -2313,10 +1776,7 @@ mod tests {
             "{}\ntxn_1,charge,pi_1,1250,66,1185,cny,1714526102,1714526102,available,,T1,\n",
             CARD_HEADER.join(",")
         );
-        assert!(matches!(
-            parse_card(report.as_bytes()),
-            Err(BillError::Row { line: 2, .. })
-        ));
+        assert!(matches!(parse_card(report.as_bytes()), Err(BillError::Row { line: 2, .. })));
     }
 
     #[test]
@@ -2327,14 +1787,7 @@ mod tests {
                 CARD_HEADER.join(",")
             );
             assert!(
-                matches!(
-                    parse_card(report.as_bytes()),
-                    Err(BillError::Field {
-                        line: 2,
-                        column: "amount",
-                        ..
-                    })
-                ),
+                matches!(parse_card(report.as_bytes()), Err(BillError::Field { line: 2, column: "amount", .. })),
                 "{bad:?}"
             );
         }
@@ -2342,22 +1795,10 @@ mod tests {
 
     #[test]
     fn card_report_with_an_unclosed_quote_is_refused() {
-        let report = format!(
-            "{}\ntxn_1,charge,pi_1,1,0,1,cny,1,1,available,\"open,T1,\n",
-            CARD_HEADER.join(",")
-        );
-        assert_eq!(
-            parse_card(report.as_bytes()),
-            Err(BillError::Quoting { line: 2 })
-        );
-        let report = format!(
-            "{}\ntxn_1,charge,pi_1,1,0,1,cny,1,1,available,\"a\"b,T1,\n",
-            CARD_HEADER.join(",")
-        );
-        assert_eq!(
-            parse_card(report.as_bytes()),
-            Err(BillError::Quoting { line: 2 })
-        );
+        let report = format!("{}\ntxn_1,charge,pi_1,1,0,1,cny,1,1,available,\"open,T1,\n", CARD_HEADER.join(","));
+        assert_eq!(parse_card(report.as_bytes()), Err(BillError::Quoting { line: 2 }));
+        let report = format!("{}\ntxn_1,charge,pi_1,1,0,1,cny,1,1,available,\"a\"b,T1,\n", CARD_HEADER.join(","));
+        assert_eq!(parse_card(report.as_bytes()), Err(BillError::Quoting { line: 2 }));
     }
 
     // --- Every format --------------------------------------------------------------------
@@ -2391,40 +1832,16 @@ mod tests {
     #[test]
     fn overlong_fields_and_rows_are_refused() {
         let long = "9".repeat(MAX_FIELD_BYTES + 1);
-        let bill = [
-            WECHAT_SAMPLE_HEADER.to_owned(),
-            wechat_payment_row(&long, "1.00"),
-        ]
-        .join("\n");
+        let bill = [WECHAT_SAMPLE_HEADER.to_owned(), wechat_payment_row(&long, "1.00")].join("\n");
         assert_eq!(
             parse_wechat(bill.as_bytes()),
-            Err(BillError::FieldTooLong {
-                line: 2,
-                position: 7,
-                max: MAX_FIELD_BYTES
-            })
+            Err(BillError::FieldTooLong { line: 2, position: 7, max: MAX_FIELD_BYTES })
         );
         let wide = format!("{}\n{}", CARD_HEADER.join(","), ",".repeat(MAX_FIELDS));
-        assert_eq!(
-            parse_card(wide.as_bytes()),
-            Err(BillError::TooManyFields {
-                line: 2,
-                max: MAX_FIELDS
-            })
-        );
+        assert_eq!(parse_card(wide.as_bytes()), Err(BillError::TooManyFields { line: 2, max: MAX_FIELDS }));
         let id = "9".repeat(MAX_ID_BYTES + 1);
-        let bill = [
-            WECHAT_SAMPLE_HEADER.to_owned(),
-            wechat_payment_row(&id, "1.00"),
-        ]
-        .join("\n");
-        assert!(matches!(
-            parse_wechat(bill.as_bytes()),
-            Err(BillError::Field {
-                column: "商户订单号",
-                ..
-            })
-        ));
+        let bill = [WECHAT_SAMPLE_HEADER.to_owned(), wechat_payment_row(&id, "1.00")].join("\n");
+        assert!(matches!(parse_wechat(bill.as_bytes()), Err(BillError::Field { column: "商户订单号", .. })));
     }
 
     #[test]
@@ -2432,10 +1849,7 @@ mod tests {
         assert_eq!(check_size(MAX_BILL_BYTES), Ok(()));
         assert_eq!(
             check_size(MAX_BILL_BYTES + 1),
-            Err(BillError::TooLarge {
-                len: MAX_BILL_BYTES as u64 + 1,
-                max: MAX_BILL_BYTES as u64
-            })
+            Err(BillError::TooLarge { len: MAX_BILL_BYTES as u64 + 1, max: MAX_BILL_BYTES as u64 })
         );
     }
 
@@ -2444,68 +1858,24 @@ mod tests {
         let at = utc_ms(2024, 5, 1, 3, 0, 0);
         let good = payment(ChannelKind::Alipay, "T1", 100, 1, at);
         let cases = [
-            BillLine {
-                channel: ChannelKind::Wechat,
-                ..good.clone()
-            },
-            BillLine {
-                at_ms: utc_ms(2024, 5, 1, 16, 0, 0),
-                ..good.clone()
-            }, // 00:00 on 2 May in Beijing
-            BillLine {
-                out_refund_no: Some("R1".into()),
-                ..good.clone()
-            },
-            BillLine {
-                kind: BillKind::Refund,
-                ..good.clone()
-            },
-            BillLine {
-                status: BillStatus::Processing,
-                ..good.clone()
-            },
-            BillLine {
-                out_trade_no: "T,1".into(),
-                ..good.clone()
-            },
-            BillLine {
-                amount_minor: 0,
-                ..good.clone()
-            },
-            BillLine {
-                amount_minor: -5,
-                ..good.clone()
-            },
+            BillLine { channel: ChannelKind::Wechat, ..good.clone() },
+            BillLine { at_ms: utc_ms(2024, 5, 1, 16, 0, 0), ..good.clone() }, // 00:00 on 2 May in Beijing
+            BillLine { out_refund_no: Some("R1".into()), ..good.clone() },
+            BillLine { kind: BillKind::Refund, ..good.clone() },
+            BillLine { status: BillStatus::Processing, ..good.clone() },
+            BillLine { out_trade_no: "T,1".into(), ..good.clone() },
+            BillLine { amount_minor: 0, ..good.clone() },
+            BillLine { amount_minor: -5, ..good.clone() },
         ];
         for bad in cases {
             let lines = [good.clone(), bad.clone()];
-            assert!(
-                matches!(
-                    write_alipay(&lines, day()),
-                    Err(BillError::Unwritable { index: 1, .. })
-                ),
-                "{bad:?}"
-            );
+            assert!(matches!(write_alipay(&lines, day()), Err(BillError::Unwritable { index: 1, .. })), "{bad:?}");
         }
-        let processing_payment = BillLine {
-            status: BillStatus::Processing,
-            ..payment(ChannelKind::Wechat, "T1", 100, 1, at)
-        };
-        assert!(matches!(
-            write_wechat(&[processing_payment], day()),
-            Err(BillError::Unwritable { index: 0, .. })
-        ));
-        let card_before_its_utc_day = payment(
-            ChannelKind::Card,
-            "T1",
-            100,
-            1,
-            utc_ms(2024, 4, 30, 23, 59, 59),
-        );
-        assert!(matches!(
-            write_card(&[card_before_its_utc_day], day()),
-            Err(BillError::Unwritable { index: 0, .. })
-        ));
+        let processing_payment =
+            BillLine { status: BillStatus::Processing, ..payment(ChannelKind::Wechat, "T1", 100, 1, at) };
+        assert!(matches!(write_wechat(&[processing_payment], day()), Err(BillError::Unwritable { index: 0, .. })));
+        let card_before_its_utc_day = payment(ChannelKind::Card, "T1", 100, 1, utc_ms(2024, 4, 30, 23, 59, 59));
+        assert!(matches!(write_card(&[card_before_its_utc_day], day()), Err(BillError::Unwritable { index: 0, .. })));
     }
 
     #[test]
@@ -2536,10 +1906,7 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
-        assert_eq!(
-            parse_local_time("2024-05-01 08:00:00", BEIJING_OFFSET_MS),
-            Ok(1_714_521_600_000)
-        );
+        assert_eq!(parse_local_time("2024-05-01 08:00:00", BEIJING_OFFSET_MS), Ok(1_714_521_600_000));
         assert!(parse_local_time("2023-02-29 08:00:00", 0).is_err());
         assert!(parse_local_time("2024-05-01T08:00:00", 0).is_err());
         assert!(parse_local_time("2024-05-01 24:00:00", 0).is_err());
@@ -2576,10 +1943,7 @@ mod tests {
                 (BillKind::Refund, BillStatus::Failed),
             ],
             ChannelKind::Alipay | ChannelKind::Card => {
-                vec![
-                    (BillKind::Payment, BillStatus::Success),
-                    (BillKind::Refund, BillStatus::Success),
-                ]
+                vec![(BillKind::Payment, BillStatus::Success), (BillKind::Refund, BillStatus::Success)]
             }
         };
         let day_start_ms = day().start_ms(offset_ms);
@@ -2593,15 +1957,7 @@ mod tests {
             0..86_400i64,
         )
             .prop_map(
-                move |(
-                    (kind, status),
-                    out_trade_no,
-                    channel_trade_no,
-                    refund_no,
-                    amount_minor,
-                    fee_minor,
-                    second,
-                )| {
+                move |((kind, status), out_trade_no, channel_trade_no, refund_no, amount_minor, fee_minor, second)| {
                     BillLine {
                         channel,
                         kind,

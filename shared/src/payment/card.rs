@@ -11,13 +11,7 @@ pub const TOLERANCE_S: i64 = 300;
 
 /// The `Stripe-Signature` header for `payload` at `timestamp` (the simulator's side).
 pub fn signature_header(secret: &str, timestamp: i64, payload: &str) -> String {
-    format!(
-        "t={timestamp},v1={}",
-        hmac_sha256::hex(
-            secret.as_bytes(),
-            format!("{timestamp}.{payload}").as_bytes()
-        )
-    )
+    format!("t={timestamp},v1={}", hmac_sha256::hex(secret.as_bytes(), format!("{timestamp}.{payload}").as_bytes()))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,12 +27,7 @@ pub enum WebhookError {
 }
 
 /// Checks a webhook like Stripe's libraries do: any `v1` entry may match (secrets rotate).
-pub fn verify_header(
-    secret: &str,
-    header: &str,
-    payload: &str,
-    now_s: i64,
-) -> Result<(), WebhookError> {
+pub fn verify_header(secret: &str, header: &str, payload: &str, now_s: i64) -> Result<(), WebhookError> {
     let mut timestamp = None;
     let mut signatures = Vec::new();
     for part in header.split(',') {
@@ -56,10 +45,7 @@ pub fn verify_header(
         return Err(WebhookError::Stale(timestamp));
     }
     let signed = format!("{timestamp}.{payload}");
-    if signatures
-        .iter()
-        .any(|s| hmac_sha256::verify_hex(secret.as_bytes(), signed.as_bytes(), s))
-    {
+    if signatures.iter().any(|s| hmac_sha256::verify_hex(secret.as_bytes(), signed.as_bytes(), s)) {
         Ok(())
     } else {
         Err(WebhookError::BadSignature)
@@ -152,26 +138,11 @@ mod tests {
     #[test]
     fn a_webhook_signature_verifies_within_tolerance_and_only_for_its_payload() {
         let header = signature_header("whsec_test", 1_700_000_000, r#"{"id":"evt_1"}"#);
-        assert_eq!(
-            verify_header("whsec_test", &header, r#"{"id":"evt_1"}"#, 1_700_000_100),
-            Ok(())
-        );
-        assert_eq!(
-            verify_header("whsec_test", &header, r#"{"id":"evt_2"}"#, 1_700_000_100),
-            Err(WebhookError::BadSignature)
-        );
-        assert_eq!(
-            verify_header("whsec_other", &header, r#"{"id":"evt_1"}"#, 1_700_000_100),
-            Err(WebhookError::BadSignature)
-        );
-        assert_eq!(
-            verify_header("whsec_test", &header, r#"{"id":"evt_1"}"#, 1_700_000_301),
-            Err(WebhookError::Stale(1_700_000_000))
-        );
-        assert_eq!(
-            verify_header("whsec_test", "v1=abc", "{}", 0),
-            Err(WebhookError::Header)
-        );
+        assert_eq!(verify_header("whsec_test", &header, r#"{"id":"evt_1"}"#, 1_700_000_100), Ok(()));
+        assert_eq!(verify_header("whsec_test", &header, r#"{"id":"evt_2"}"#, 1_700_000_100), Err(WebhookError::BadSignature));
+        assert_eq!(verify_header("whsec_other", &header, r#"{"id":"evt_1"}"#, 1_700_000_100), Err(WebhookError::BadSignature));
+        assert_eq!(verify_header("whsec_test", &header, r#"{"id":"evt_1"}"#, 1_700_000_301), Err(WebhookError::Stale(1_700_000_000)));
+        assert_eq!(verify_header("whsec_test", "v1=abc", "{}", 0), Err(WebhookError::Header));
     }
 
     #[test]

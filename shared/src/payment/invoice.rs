@@ -214,31 +214,15 @@ pub enum InvoiceError {
     #[error("the refund names no lines")]
     EmptyRefund,
     #[error("line {line_no} does not exist: invoice {blue} has lines 1 to {lines}")]
-    NoSuchLine {
-        blue: String,
-        line_no: u32,
-        lines: usize,
-    },
+    NoSuchLine { blue: String, line_no: u32, lines: usize },
     #[error("line {line_no} is named twice in the refund")]
     DuplicateRefundLine { line_no: u32 },
     #[error("line {line_no}: {requested} units cannot be refunded, {left} are left")]
-    QtyExceedsLeft {
-        line_no: u32,
-        requested: i64,
-        left: i64,
-    },
+    QtyExceedsLeft { line_no: u32, requested: i64, left: i64 },
     #[error("line {line_no}: {requested_minor} cannot be refunded, {left_minor} is left")]
-    LineAmountExceedsLeft {
-        line_no: u32,
-        requested_minor: i64,
-        left_minor: i64,
-    },
+    LineAmountExceedsLeft { line_no: u32, requested_minor: i64, left_minor: i64 },
     #[error("{requested_minor} cannot be refunded, {left_minor} is left on invoice {blue}")]
-    AmountExceedsLeft {
-        blue: String,
-        requested_minor: i64,
-        left_minor: i64,
-    },
+    AmountExceedsLeft { blue: String, requested_minor: i64, left_minor: i64 },
     #[error("a refund amount must be positive, not {0}")]
     AmountNotPositive(i64),
     #[error("invoice {0} has nothing left to refund")]
@@ -255,11 +239,7 @@ pub fn tax_of(amount_minor: i64, tax_rate_bp: u32) -> i64 {
     let denominator = 10_000 + i128::from(tax_rate_bp);
     let quotient = numerator / denominator;
     let remainder = numerator % denominator;
-    let rounded = if 2 * remainder.abs() >= denominator {
-        quotient + numerator.signum()
-    } else {
-        quotient
-    };
+    let rounded = if 2 * remainder.abs() >= denominator { quotient + numerator.signum() } else { quotient };
     // |rounded| ≤ |amount_minor| because rate / (10000 + rate) < 1.
     i64::try_from(rounded).unwrap_or(amount_minor)
 }
@@ -276,21 +256,14 @@ pub fn issue_blue(request: BlueInvoiceRequest) -> Result<Invoice, InvoiceError> 
     }
     check_party("buyer", &request.buyer)?;
     if !(1..=MAX_LINES).contains(&request.items.len()) {
-        return Err(InvoiceError::LineCount {
-            count: request.items.len(),
-        });
+        return Err(InvoiceError::LineCount { count: request.items.len() });
     }
     let mut lines = Vec::with_capacity(request.items.len());
     for (index, item) in request.items.into_iter().enumerate() {
         let line_no = index + 1;
-        check_text(&item.description, || {
-            format!("line {line_no}: the description")
-        })?;
+        check_text(&item.description, || format!("line {line_no}: the description"))?;
         if item.tax_rate_bp > MAX_TAX_RATE_BP {
-            return Err(InvoiceError::TaxRateOutOfRange {
-                line_no,
-                rate_bp: item.tax_rate_bp,
-            });
+            return Err(InvoiceError::TaxRateOutOfRange { line_no, rate_bp: item.tax_rate_bp });
         }
         let unit_price_minor = item.unit_price_minor.minor();
         let discount_minor = item.discount_minor.minor();
@@ -332,32 +305,21 @@ pub fn issue_blue(request: BlueInvoiceRequest) -> Result<Invoice, InvoiceError> 
 /// What each line of `blue` has left once `earlier_reds` (every credit issued against it so
 /// far) are taken off. Fails if those credits are not `blue`'s or already give back more than
 /// it had.
-pub fn left_to_credit(
-    blue: &Invoice,
-    earlier_reds: &[Invoice],
-) -> Result<Vec<LineLeft>, InvoiceError> {
+pub fn left_to_credit(blue: &Invoice, earlier_reds: &[Invoice]) -> Result<Vec<LineLeft>, InvoiceError> {
     if blue.kind != InvoiceKind::Blue {
         return Err(InvoiceError::NotBlue(blue.number.clone()));
     }
-    let malformed = |number: &str, reason: String| InvoiceError::Malformed {
-        number: number.to_owned(),
-        reason,
-    };
+    let malformed = |number: &str, reason: String| InvoiceError::Malformed { number: number.to_owned(), reason };
     let mut left = Vec::with_capacity(blue.lines.len());
     for (index, line) in blue.lines.iter().enumerate() {
-        let line_no = u32::try_from(index + 1).map_err(|_| InvoiceError::LineCount {
-            count: blue.lines.len(),
-        })?;
+        let line_no = u32::try_from(index + 1).map_err(|_| InvoiceError::LineCount { count: blue.lines.len() })?;
         let sound = line.qty >= 0
             && line.amount_minor >= 0
             && line.tax_minor >= 0
             && line.net_minor >= 0
             && line.amount_minor.checked_sub(line.tax_minor) == Some(line.net_minor);
         if !sound {
-            return Err(malformed(
-                &blue.number,
-                format!("line {line_no} does not add up"),
-            ));
+            return Err(malformed(&blue.number, format!("line {line_no} does not add up")));
         }
         left.push(LineLeft {
             line_no,
@@ -369,44 +331,26 @@ pub fn left_to_credit(
     }
     let mut seen = HashSet::new();
     for red in earlier_reds {
-        if red.kind != InvoiceKind::Red
-            || red.original_number.as_deref() != Some(blue.number.as_str())
-        {
-            return Err(malformed(
-                &red.number,
-                format!("it is not a credit of invoice {}", blue.number),
-            ));
+        if red.kind != InvoiceKind::Red || red.original_number.as_deref() != Some(blue.number.as_str()) {
+            return Err(malformed(&red.number, format!("it is not a credit of invoice {}", blue.number)));
         }
         if !seen.insert(red.number.as_str()) {
             return Err(malformed(&red.number, "it is listed twice".to_owned()));
         }
         for line in &red.lines {
-            let Some(target) = line
-                .original_line_no
-                .and_then(|no| no.checked_sub(1))
-                .and_then(|index| left.get_mut(index as usize))
+            let Some(target) =
+                line.original_line_no.and_then(|no| no.checked_sub(1)).and_then(|index| left.get_mut(index as usize))
             else {
-                return Err(malformed(
-                    &red.number,
-                    "a line names no line of the blue invoice".to_owned(),
-                ));
+                return Err(malformed(&red.number, "a line names no line of the blue invoice".to_owned()));
             };
             let after = take_credit(target, line);
-            let positive =
-                line.qty > 0 || line.amount_minor > 0 || line.tax_minor > 0 || line.net_minor > 0;
+            let positive = line.qty > 0 || line.amount_minor > 0 || line.tax_minor > 0 || line.net_minor > 0;
             match after {
-                Some(after)
-                    if !positive && after.amount_minor == after.tax_minor + after.net_minor =>
-                {
-                    *target = after
-                }
+                Some(after) if !positive && after.amount_minor == after.tax_minor + after.net_minor => *target = after,
                 _ => {
                     return Err(malformed(
                         &red.number,
-                        format!(
-                            "it gives back more than line {} of invoice {} has",
-                            target.line_no, blue.number
-                        ),
+                        format!("it gives back more than line {} of invoice {} has", target.line_no, blue.number),
                     ))
                 }
             }
@@ -453,8 +397,7 @@ pub fn issue_red(
 ) -> Result<Invoice, InvoiceError> {
     check_number(&request.number)?;
     let left = left_to_credit(blue, earlier_reds)?;
-    if request.number == blue.number || earlier_reds.iter().any(|red| red.number == request.number)
-    {
+    if request.number == blue.number || earlier_reds.iter().any(|red| red.number == request.number) {
         return Err(InvoiceError::NumberInUse(request.number));
     }
     // (blue line index, units back, amount back), amounts ≥ 0.
@@ -475,9 +418,7 @@ pub fn issue_red(
                         lines: blue.lines.len(),
                     })?;
                 if !named.insert(index) {
-                    return Err(InvoiceError::DuplicateRefundLine {
-                        line_no: refund.line_no,
-                    });
+                    return Err(InvoiceError::DuplicateRefundLine { line_no: refund.line_no });
                 }
                 let line_left = &left[index];
                 let qty = refund.qty.as_i64();
@@ -488,8 +429,7 @@ pub fn issue_red(
                         left: line_left.qty,
                     });
                 }
-                let amount = units_amount(&blue.lines[index], line_left, qty)
-                    .ok_or(InvoiceError::Overflow("a refund amount"))?;
+                let amount = units_amount(&blue.lines[index], line_left, qty).ok_or(InvoiceError::Overflow("a refund amount"))?;
                 if amount > line_left.amount_minor {
                     return Err(InvoiceError::LineAmountExceedsLeft {
                         line_no: refund.line_no,
@@ -543,11 +483,7 @@ pub fn issue_red(
                 sku: original.sku.clone(),
                 description: original.description.clone(),
                 qty: -qty,
-                unit_price_minor: if qty == 0 {
-                    0
-                } else {
-                    original.unit_price_minor
-                },
+                unit_price_minor: if qty == 0 { 0 } else { original.unit_price_minor },
                 amount_minor: -amount,
                 discount_minor: 0,
                 tax_rate_bp: original.tax_rate_bp,
@@ -609,10 +545,7 @@ fn apportion(total: i64, weights: &[i64]) -> Vec<i64> {
         parts[index] += 1;
     }
     // Each part is at most its weight, itself an i64.
-    parts
-        .into_iter()
-        .map(|p| i64::try_from(p).unwrap_or(0))
-        .collect()
+    parts.into_iter().map(|p| i64::try_from(p).unwrap_or(0)).collect()
 }
 
 fn checked_add(a: i64, b: i64, what: &'static str) -> Result<i64, InvoiceError> {
@@ -620,10 +553,7 @@ fn checked_add(a: i64, b: i64, what: &'static str) -> Result<i64, InvoiceError> 
 }
 
 fn check_number(number: &str) -> Result<(), InvoiceError> {
-    let ok = (1..=32).contains(&number.len())
-        && number
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let ok = (1..=32).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if ok {
         Ok(())
     } else {
@@ -649,15 +579,10 @@ fn check_party(party: &'static str, details: &Party) -> Result<(), InvoiceError>
     }
     if let Some(tax_id) = &details.tax_id {
         // China's unified social credit code has 18; older registrations 15, 17 or 20.
-        let ok = (15..=20).contains(&tax_id.len())
-            && tax_id
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        let ok =
+            (15..=20).contains(&tax_id.len()) && tax_id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
         if !ok {
-            return Err(InvoiceError::InvalidTaxId {
-                party,
-                value: truncate(tax_id),
-            });
+            return Err(InvoiceError::InvalidTaxId { party, value: truncate(tax_id) });
         }
     }
     Ok(())
@@ -678,12 +603,8 @@ pub fn to_json(invoice: &Invoice) -> String {
 /// The invoice as XML in the documented layout: UTF-8, elements only (no attributes), in a
 /// fixed order, two-space indent, absent optional fields left out, integers in minor units.
 pub fn to_xml(invoice: &Invoice) -> String {
-    let mut xml = Xml {
-        out: String::with_capacity(1_024 + 512 * invoice.lines.len()),
-        depth: 0,
-    };
-    xml.out
-        .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let mut xml = Xml { out: String::with_capacity(1_024 + 512 * invoice.lines.len()), depth: 0 };
+    xml.out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     xml.open("invoice");
     xml.leaf("number", &invoice.number);
     xml.leaf("kind", invoice.kind.as_str());
@@ -759,11 +680,7 @@ impl Xml {
 
     fn leaf(&mut self, name: &str, value: impl std::fmt::Display) {
         self.indent();
-        let _ = writeln!(
-            self.out,
-            "<{name}>{}</{name}>",
-            escape_xml(&value.to_string())
-        );
+        let _ = writeln!(self.out, "<{name}>{}</{name}>", escape_xml(&value.to_string()));
     }
 }
 
@@ -824,11 +741,7 @@ mod tests {
             order_id: 1042,
             issued_at_ms: 1_767_225_600_000,
             seller: seller(),
-            buyer: Party {
-                name: "Li Lei".into(),
-                tax_id: None,
-                address: None,
-            },
+            buyer: Party { name: "Li Lei".into(), tax_id: None, address: None },
             items,
         }
     }
@@ -838,21 +751,14 @@ mod tests {
     }
 
     fn red_request(number: &str, refund: Refund) -> RedInvoiceRequest {
-        RedInvoiceRequest {
-            number: number.into(),
-            issued_at_ms: 1_767_312_000_000,
-            refund,
-        }
+        RedInvoiceRequest { number: number.into(), issued_at_ms: 1_767_312_000_000, refund }
     }
 
     fn units(list: &[(u32, i64)]) -> Refund {
         Refund::Quantities {
             lines: list
                 .iter()
-                .map(|(line_no, qty)| RefundQty {
-                    line_no: *line_no,
-                    qty: Qty::parse(*qty).expect("valid qty"),
-                })
+                .map(|(line_no, qty)| RefundQty { line_no: *line_no, qty: Qty::parse(*qty).expect("valid qty") })
                 .collect(),
         }
     }
@@ -901,12 +807,7 @@ mod tests {
 
     /// The credit in the documentation: one pack of socks came back.
     fn example_red() -> Invoice {
-        issue_red(
-            &example_blue(),
-            &[],
-            red_request("24310000000000000002", units(&[(2, 1)])),
-        )
-        .expect("valid credit")
+        issue_red(&example_blue(), &[], red_request("24310000000000000002", units(&[(2, 1)]))).expect("valid credit")
     }
 
     #[test]
@@ -931,59 +832,33 @@ mod tests {
         assert_eq!(invoice.kind, InvoiceKind::Blue);
         assert_eq!(invoice.original_number, None);
         let socks = &invoice.lines[1];
-        assert_eq!(
-            (socks.qty, socks.unit_price_minor, socks.amount_minor),
-            (2, 5_900, 11_800)
-        );
+        assert_eq!((socks.qty, socks.unit_price_minor, socks.amount_minor), (2, 5_900, 11_800));
         // 118.00 × 13 / 113 = 13.5752… → 13.58.
         assert_eq!((socks.tax_minor, socks.net_minor), (1_358, 10_442));
         assert_eq!(invoice.lines[2].tax_minor, 57, "10.00 at 6%: 0.566… → 0.57");
-        assert_eq!(
-            invoice.totals,
-            Totals {
-                amount_minor: 102_700,
-                tax_minor: 11_757,
-                net_minor: 90_943
-            }
-        );
+        assert_eq!(invoice.totals, Totals { amount_minor: 102_700, tax_minor: 11_757, net_minor: 90_943 });
     }
 
     #[test]
     fn issuing_refuses_bad_numbers_text_tax_ids_rates_and_line_counts() {
-        let message =
-            |request: BlueInvoiceRequest| issue_blue(request).expect_err("invalid").to_string();
+        let message = |request: BlueInvoiceRequest| issue_blue(request).expect_err("invalid").to_string();
         let good = || blue_request(vec![item("A-1", 1, 100, 1300)]);
         assert_eq!(
-            message(BlueInvoiceRequest {
-                number: "2431/0001".into(),
-                ..good()
-            }),
+            message(BlueInvoiceRequest { number: "2431/0001".into(), ..good() }),
             "invoice number \"2431/0001\" is invalid: use 1-32 characters A-Z, a-z, 0-9 or '-'"
         );
         let mut no_tax_id = good();
         no_tax_id.seller.tax_id = None;
-        assert_eq!(
-            message(no_tax_id),
-            "the seller's tax id is missing: it is printed on every invoice"
-        );
+        assert_eq!(message(no_tax_id), "the seller's tax id is missing: it is printed on every invoice");
         let mut no_address = good();
         no_address.seller.address = None;
-        assert_eq!(
-            message(no_address),
-            "the seller's address is missing: it is printed on every invoice"
-        );
+        assert_eq!(message(no_address), "the seller's address is missing: it is printed on every invoice");
         let mut bad_tax_id = good();
         bad_tax_id.buyer.tax_id = Some("9131-0000".into());
-        assert_eq!(
-            message(bad_tax_id),
-            "the buyer's tax id \"9131-0000\" is invalid: use 15-20 characters A-Z or 0-9"
-        );
+        assert_eq!(message(bad_tax_id), "the buyer's tax id \"9131-0000\" is invalid: use 15-20 characters A-Z or 0-9");
         let mut bad_name = good();
         bad_name.buyer.name = "Li\u{0}Lei".into();
-        assert_eq!(
-            message(bad_name),
-            "the buyer's name is invalid: use 1-200 characters and no control characters"
-        );
+        assert_eq!(message(bad_name), "the buyer's name is invalid: use 1-200 characters and no control characters");
         let mut bad_description = good();
         bad_description.items[0].description = String::new();
         assert_eq!(
@@ -991,16 +866,10 @@ mod tests {
             "line 1: the description is invalid: use 1-200 characters and no control characters"
         );
         assert_eq!(
-            message(blue_request(vec![
-                item("A-1", 1, 100, 1300),
-                item("A-2", 1, 100, 10_001)
-            ])),
+            message(blue_request(vec![item("A-1", 1, 100, 1300), item("A-2", 1, 100, 10_001)])),
             "line 2: tax rate 10001 bp is out of range: it must be between 0 and 10000"
         );
-        assert_eq!(
-            message(blue_request(vec![])),
-            "an invoice has 1 to 1000 lines, not 0"
-        );
+        assert_eq!(message(blue_request(vec![])), "an invoice has 1 to 1000 lines, not 0");
     }
 
     #[test]
@@ -1009,37 +878,17 @@ mod tests {
         let red = example_red();
         assert_eq!(red.kind, InvoiceKind::Red);
         assert_eq!(red.original_number.as_deref(), Some(blue.number.as_str()));
-        assert_eq!(
-            (red.order_id, &red.seller, &red.buyer),
-            (blue.order_id, &blue.seller, &blue.buyer)
-        );
+        assert_eq!((red.order_id, &red.seller, &red.buyer), (blue.order_id, &blue.seller, &blue.buyer));
         assert_eq!(red.lines.len(), 1);
         let line = &red.lines[0];
         assert_eq!(line.sku, sku("SOCK-RUN-L"));
-        assert_eq!(
-            (line.qty, line.unit_price_minor, line.amount_minor),
-            (-1, 5_900, -5_900)
-        );
+        assert_eq!((line.qty, line.unit_price_minor, line.amount_minor), (-1, 5_900, -5_900));
         // 59.00 × 13 / 113 = 6.7876… → 6.79.
-        assert_eq!(
-            (line.tax_minor, line.net_minor, line.original_line_no),
-            (-679, -5_221, Some(2))
-        );
-        assert_eq!(
-            red.totals,
-            Totals {
-                amount_minor: -5_900,
-                tax_minor: -679,
-                net_minor: -5_221
-            }
-        );
+        assert_eq!((line.tax_minor, line.net_minor, line.original_line_no), (-679, -5_221, Some(2)));
+        assert_eq!(red.totals, Totals { amount_minor: -5_900, tax_minor: -679, net_minor: -5_221 });
         // The second pack takes what is left, rounding included: 13.58 − 6.79 = 6.79.
-        let second = issue_red(&blue, &[red], red_request("R-2", units(&[(2, 1)])))
-            .expect("one pack is left");
-        assert_eq!(
-            (second.lines[0].tax_minor, second.lines[0].net_minor),
-            (-679, -5_221)
-        );
+        let second = issue_red(&blue, &[red], red_request("R-2", units(&[(2, 1)]))).expect("one pack is left");
+        assert_eq!((second.lines[0].tax_minor, second.lines[0].net_minor), (-679, -5_221));
     }
 
     #[test]
@@ -1047,9 +896,7 @@ mod tests {
         let blue = example_blue();
         let first = example_red();
         let message = |earlier: &[Invoice], refund: Refund| {
-            issue_red(&blue, earlier, red_request("R-9", refund))
-                .expect_err("too much")
-                .to_string()
+            issue_red(&blue, earlier, red_request("R-9", refund)).expect_err("too much").to_string()
         };
         assert_eq!(
             message(std::slice::from_ref(&first), units(&[(2, 2)])),
@@ -1059,102 +906,44 @@ mod tests {
             message(&[], units(&[(4, 1)])),
             "line 4 does not exist: invoice 24310000000000000001 has lines 1 to 3"
         );
-        assert_eq!(
-            message(&[], units(&[(1, 1), (1, 1)])),
-            "line 1 is named twice in the refund"
-        );
+        assert_eq!(message(&[], units(&[(1, 1), (1, 1)])), "line 1 is named twice in the refund");
         assert_eq!(message(&[], units(&[])), "the refund names no lines");
         assert_eq!(
-            message(
-                std::slice::from_ref(&first),
-                Refund::Amount {
-                    amount_minor: 96_801
-                }
-            ),
+            message(std::slice::from_ref(&first), Refund::Amount { amount_minor: 96_801 }),
             "96801 cannot be refunded, 96800 is left on invoice 24310000000000000001"
         );
-        assert_eq!(
-            message(&[], Refund::Amount { amount_minor: 0 }),
-            "a refund amount must be positive, not 0"
-        );
+        assert_eq!(message(&[], Refund::Amount { amount_minor: 0 }), "a refund amount must be positive, not 0");
         // After a price adjustment the shoe's full price is no longer there to give back.
-        let adjustment = issue_red(
-            &blue,
-            &[],
-            red_request(
-                "R-1",
-                Refund::Amount {
-                    amount_minor: 50_000,
-                },
-            ),
-        )
-        .expect("ok");
+        let adjustment =
+            issue_red(&blue, &[], red_request("R-1", Refund::Amount { amount_minor: 50_000 })).expect("ok");
         assert_eq!(
             message(std::slice::from_ref(&adjustment), units(&[(1, 1)])),
-            format!(
-                "line 1: 89900 cannot be refunded, {} is left",
-                89_900 + adjustment.lines[0].amount_minor
-            )
+            format!("line 1: 89900 cannot be refunded, {} is left", 89_900 + adjustment.lines[0].amount_minor)
         );
-        let everything = issue_red(
-            &blue,
-            std::slice::from_ref(&first),
-            red_request("R-2", Refund::All {}),
-        )
-        .expect("the rest");
+        let everything =
+            issue_red(&blue, std::slice::from_ref(&first), red_request("R-2", Refund::All {})).expect("the rest");
         assert_eq!(
             message(&[first.clone(), everything], Refund::All {}),
             "invoice 24310000000000000001 has nothing left to refund"
         );
         assert_eq!(
-            issue_red(
-                &blue,
-                std::slice::from_ref(&first),
-                red_request(&first.number, units(&[(1, 1)]))
-            ),
+            issue_red(&blue, std::slice::from_ref(&first), red_request(&first.number, units(&[(1, 1)]))),
             Err(InvoiceError::NumberInUse(first.number.clone()))
         );
     }
 
     #[test]
     fn an_amount_refund_is_spread_over_the_lines_in_proportion_and_adds_up_to_the_fen() {
-        let blue = blue(vec![
-            item("A-1", 1, 10_000, 1300),
-            item("A-2", 1, 20_000, 900),
-            item("A-3", 1, 1, 600),
-        ]);
-        let red = issue_red(
-            &blue,
-            &[],
-            red_request(
-                "R-1",
-                Refund::Amount {
-                    amount_minor: 10_000,
-                },
-            ),
-        )
-        .expect("ok");
+        let blue = blue(vec![item("A-1", 1, 10_000, 1300), item("A-2", 1, 20_000, 900), item("A-3", 1, 1, 600)]);
+        let red = issue_red(&blue, &[], red_request("R-1", Refund::Amount { amount_minor: 10_000 })).expect("ok");
         let amounts: Vec<i64> = red.lines.iter().map(|l| l.amount_minor).collect();
         // 10000 × (10000, 20000, 1) / 30001 = 3333.2, 6666.4, 0.33: the leftover fen goes to the
         // largest remainder (line 2).
         assert_eq!(amounts, vec![-3_333, -6_667]);
         assert_eq!(red.totals.amount_minor, -10_000);
-        assert!(red
-            .lines
-            .iter()
-            .all(|l| l.qty == 0 && l.unit_price_minor == 0));
-        assert_eq!(
-            red.lines
-                .iter()
-                .map(|l| l.original_line_no)
-                .collect::<Vec<_>>(),
-            vec![Some(1), Some(2)]
-        );
-        assert_eq!(
-            apportion(5, &[1, 1, 1]),
-            vec![2, 2, 1],
-            "ties go to the earlier line"
-        );
+        assert!(red.lines.iter().all(|l| l.qty == 0 && l.unit_price_minor == 0));
+        assert_eq!(red.lines.iter().map(|l| l.original_line_no).collect::<Vec<_>>(), vec![Some(1), Some(2)]);
+        assert_eq!(apportion(5, &[1, 1, 1]), vec![2, 2, 1], "ties go to the earlier line");
         assert_eq!(apportion(0, &[0, 0]), vec![0, 0]);
     }
 
@@ -1166,21 +955,14 @@ mod tests {
         assert_eq!((blue.lines[0].tax_minor, blue.lines[0].net_minor), (3, 2));
         let mut reds = Vec::new();
         for index in 0..5 {
-            let red = issue_red(
-                &blue,
-                &reds,
-                red_request(&format!("R-{index}"), Refund::Amount { amount_minor: 1 }),
-            )
-            .expect("a fen is left");
+            let red = issue_red(&blue, &reds, red_request(&format!("R-{index}"), Refund::Amount { amount_minor: 1 }))
+                .expect("a fen is left");
             reds.push(red);
         }
         let taxes: Vec<i64> = reds.iter().map(|r| r.totals.tax_minor).collect();
         assert_eq!(taxes, vec![-1, -1, -1, 0, 0]);
         let left = left_to_credit(&blue, &reds).expect("sound");
-        assert_eq!(
-            (left[0].amount_minor, left[0].tax_minor, left[0].net_minor),
-            (0, 0, 0)
-        );
+        assert_eq!((left[0].amount_minor, left[0].tax_minor, left[0].net_minor), (0, 0, 0));
     }
 
     #[test]
@@ -1199,9 +981,7 @@ mod tests {
             "invoice 24310000000000000002 cannot be used: it is not a credit of invoice 24310000000000000001"
         );
         assert_eq!(
-            issue_red(&blue, &[red.clone(), red.clone()], refund())
-                .expect_err("twice")
-                .to_string(),
+            issue_red(&blue, &[red.clone(), red.clone()], refund()).expect_err("twice").to_string(),
             "invoice 24310000000000000002 cannot be used: it is listed twice"
         );
         // A stored credit that was tampered with is an error, not a panic or a wrapped sum.
@@ -1218,56 +998,36 @@ mod tests {
         let mut unlinked = red;
         unlinked.lines[0].original_line_no = Some(0);
         assert_eq!(
-            issue_red(&blue, &[unlinked], refund())
-                .expect_err("unlinked")
-                .to_string(),
+            issue_red(&blue, &[unlinked], refund()).expect_err("unlinked").to_string(),
             "invoice 24310000000000000002 cannot be used: a line names no line of the blue invoice"
         );
         let mut unsound = blue.clone();
         unsound.lines[0].net_minor += 1;
-        assert!(matches!(
-            issue_red(&unsound, &[], refund()),
-            Err(InvoiceError::Malformed { .. })
-        ));
+        assert!(matches!(issue_red(&unsound, &[], refund()), Err(InvoiceError::Malformed { .. })));
     }
 
     #[test]
     fn xml_escapes_all_five_markup_characters_and_control_characters() {
-        assert_eq!(
-            escape_xml(r#"a & b < c > d " e ' f"#),
-            "a &amp; b &lt; c &gt; d &quot; e &apos; f"
-        );
+        assert_eq!(escape_xml(r#"a & b < c > d " e ' f"#), "a &amp; b &lt; c &gt; d &quot; e &apos; f");
         assert_eq!(escape_xml("tab\tline\nret\r"), "tab&#9;line&#10;ret&#13;");
-        assert_eq!(
-            escape_xml("nul\u{0}bell\u{7}\u{FFFF}"),
-            "nul\u{FFFD}bell\u{FFFD}\u{FFFD}"
-        );
+        assert_eq!(escape_xml("nul\u{0}bell\u{7}\u{FFFF}"), "nul\u{FFFD}bell\u{FFFD}\u{FFFD}");
         assert_eq!(escape_xml("中文 ¥"), "中文 ¥");
         let xml = to_xml(&example_blue());
-        assert!(xml
-            .contains("<name>Zhang &amp; Li&apos;s &quot;Run&quot; Club &lt;Shanghai&gt;</name>"));
-        assert!(
-            !xml.contains("original_number"),
-            "absent fields are left out"
-        );
+        assert!(xml.contains("<name>Zhang &amp; Li&apos;s &quot;Run&quot; Club &lt;Shanghai&gt;</name>"));
+        assert!(!xml.contains("original_number"), "absent fields are left out");
     }
 
     #[test]
     fn json_round_trips_and_unknown_fields_are_rejected() {
         for invoice in [example_blue(), example_red()] {
             let json = to_json(&invoice);
-            assert_eq!(
-                serde_json::from_str::<Invoice>(&json).expect("parses"),
-                invoice
-            );
+            assert_eq!(serde_json::from_str::<Invoice>(&json).expect("parses"), invoice);
         }
-        let mut value: serde_json::Value =
-            serde_json::from_str(&to_json(&example_blue())).expect("parses");
+        let mut value: serde_json::Value = serde_json::from_str(&to_json(&example_blue())).expect("parses");
         value["colour"] = "blue".into();
         assert!(serde_json::from_value::<Invoice>(value).is_err());
-        let refund: Refund =
-            serde_json::from_str(r#"{"kind":"quantities","lines":[{"line_no":2,"qty":1}]}"#)
-                .expect("a refund request parses");
+        let refund: Refund = serde_json::from_str(r#"{"kind":"quantities","lines":[{"line_no":2,"qty":1}]}"#)
+            .expect("a refund request parses");
         assert_eq!(refund, units(&[(2, 1)]));
         assert!(serde_json::from_str::<Refund>(r#"{"kind":"all","why":"x"}"#).is_err());
     }
@@ -1285,27 +1045,14 @@ mod tests {
         .filter(|(_, text)| !doc.contains(text.trim_end()))
         .map(|(name, text)| format!("--- {name}\n{text}"))
         .collect();
-        assert!(
-            missing.is_empty(),
-            "shared/docs/invoices.md lacks these examples:\n{}",
-            missing.join("\n")
-        );
+        assert!(missing.is_empty(), "shared/docs/invoices.md lacks these examples:\n{}", missing.join("\n"));
     }
 
     fn items() -> impl Strategy<Value = Vec<InvoiceItem>> {
-        let rate = prop_oneof![
-            Just(0u32),
-            Just(100),
-            Just(300),
-            Just(600),
-            Just(900),
-            Just(1300),
-            0..=MAX_TAX_RATE_BP
-        ];
+        let rate = prop_oneof![Just(0u32), Just(100), Just(300), Just(600), Just(900), Just(1300), 0..=MAX_TAX_RATE_BP];
         // Tiny prices too: that is where rounding on partial credits bites.
         let price = prop_oneof![0i64..=50, 0i64..=2_000_000];
-        let one =
-            (1i64..=500, price, rate).prop_map(|(qty, price, rate)| item("P-1", qty, price, rate));
+        let one = (1i64..=500, price, rate).prop_map(|(qty, price, rate)| item("P-1", qty, price, rate));
         proptest::collection::vec(one, 1..12)
     }
 

@@ -9,9 +9,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use ring::rand::SystemRandom;
-use ring::signature::{
-    RsaKeyPair, UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
-};
+use ring::signature::{RsaKeyPair, UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -26,9 +24,7 @@ pub enum KeyError {
 }
 
 /// `rsaEncryption` (1.2.840.113549.1.1.1) with NULL parameters, as DER.
-const RSA_ALGORITHM_ID: [u8; 15] = [
-    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
-];
+const RSA_ALGORITHM_ID: [u8; 15] = [0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
 
 /// A merchant's (or, in the simulator, a channel's) RSA private key.
 pub struct PrivateKey {
@@ -48,30 +44,22 @@ impl PrivateKey {
         let pair = if let Ok(der) = pem_body(pem, "PRIVATE KEY") {
             RsaKeyPair::from_pkcs8(&der).map_err(|e| KeyError::Rsa(e.to_string()))?
         } else {
-            let der = pem_body(pem, "RSA PRIVATE KEY")
-                .map_err(|_| KeyError::NotPem("PRIVATE KEY or RSA PRIVATE KEY"))?;
+            let der = pem_body(pem, "RSA PRIVATE KEY").map_err(|_| KeyError::NotPem("PRIVATE KEY or RSA PRIVATE KEY"))?;
             RsaKeyPair::from_der(&der).map_err(|e| KeyError::Rsa(e.to_string()))?
         };
-        Ok(PrivateKey {
-            pair,
-            rng: SystemRandom::new(),
-        })
+        Ok(PrivateKey { pair, rng: SystemRandom::new() })
     }
 
     /// SHA256withRSA (PKCS#1 v1.5), base64 — what all three RSA channels call a signature.
     pub fn sign_base64(&self, message: &[u8]) -> Result<String, KeyError> {
         let mut signature = vec![0u8; self.pair.public().modulus_len()];
-        self.pair
-            .sign(&RSA_PKCS1_SHA256, &self.rng, message, &mut signature)
-            .map_err(|_| KeyError::Sign)?;
+        self.pair.sign(&RSA_PKCS1_SHA256, &self.rng, message, &mut signature).map_err(|_| KeyError::Sign)?;
         Ok(STANDARD.encode(signature))
     }
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey {
-            rsa_der: self.pair.public().as_ref().to_vec(),
-        }
+        PublicKey { rsa_der: self.pair.public().as_ref().to_vec() }
     }
 }
 
@@ -94,9 +82,7 @@ impl PublicKey {
 
     /// The bare base64 of a SubjectPublicKeyInfo, as Alipay's console shows it.
     pub fn from_spki_base64(text: &str) -> Result<Self, KeyError> {
-        let der = STANDARD
-            .decode(text.split_whitespace().collect::<String>())
-            .map_err(|_| KeyError::Base64)?;
+        let der = STANDARD.decode(text.split_whitespace().collect::<String>()).map_err(|_| KeyError::Base64)?;
         Self::from_spki_der(&der)
     }
 
@@ -112,9 +98,7 @@ impl PublicKey {
         }
         let (bits, _) = der_element(after, 0x03).ok_or_else(bad)?;
         match bits.split_first() {
-            Some((0, key)) => Ok(PublicKey {
-                rsa_der: key.to_vec(),
-            }),
+            Some((0, key)) => Ok(PublicKey { rsa_der: key.to_vec() }),
             _ => Err(bad()),
         }
     }
@@ -133,9 +117,7 @@ impl PublicKey {
         let Ok(signature) = STANDARD.decode(signature_base64.trim()) else {
             return false;
         };
-        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &self.rsa_der)
-            .verify(message, &signature)
-            .is_ok()
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &self.rsa_der).verify(message, &signature).is_ok()
     }
 }
 
@@ -174,9 +156,7 @@ fn der_element(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
         if count == 0 || count > 4 || rest.len() < count {
             return None;
         }
-        let len = rest[..count]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        let len = rest[..count].iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
         (len, &rest[count..])
     };
     (rest.len() >= len).then(|| rest.split_at(len))
@@ -188,11 +168,7 @@ fn der_wrap(tag: u8, contents: &[u8]) -> Vec<u8> {
     if len < 0x80 {
         out.push(len as u8);
     } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|b| *b == 0)
-            .collect();
+        let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
         out.push(0x80 | bytes.len() as u8);
         out.extend(bytes);
     }
@@ -217,38 +193,20 @@ pub mod aes_gcm {
     }
 
     fn key(key: &[u8]) -> Result<LessSafeKey, AeadError> {
-        Ok(LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, key).map_err(|_| AeadError::Shape)?,
-        ))
+        Ok(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| AeadError::Shape)?))
     }
 
-    pub fn open(
-        apiv3_key: &[u8],
-        nonce: &[u8],
-        associated_data: &[u8],
-        ciphertext_base64: &str,
-    ) -> Result<Vec<u8>, AeadError> {
+    pub fn open(apiv3_key: &[u8], nonce: &[u8], associated_data: &[u8], ciphertext_base64: &str) -> Result<Vec<u8>, AeadError> {
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| AeadError::Shape)?;
-        let mut sealed = STANDARD
-            .decode(ciphertext_base64)
-            .map_err(|_| AeadError::Base64)?;
-        let plain = key(apiv3_key)?
-            .open_in_place(nonce, Aad::from(associated_data), &mut sealed)
-            .map_err(|_| AeadError::Open)?;
+        let mut sealed = STANDARD.decode(ciphertext_base64).map_err(|_| AeadError::Base64)?;
+        let plain = key(apiv3_key)?.open_in_place(nonce, Aad::from(associated_data), &mut sealed).map_err(|_| AeadError::Open)?;
         Ok(plain.to_vec())
     }
 
-    pub fn seal(
-        apiv3_key: &[u8],
-        nonce: &[u8],
-        associated_data: &[u8],
-        plaintext: &[u8],
-    ) -> Result<String, AeadError> {
+    pub fn seal(apiv3_key: &[u8], nonce: &[u8], associated_data: &[u8], plaintext: &[u8]) -> Result<String, AeadError> {
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| AeadError::Shape)?;
         let mut buffer = plaintext.to_vec();
-        key(apiv3_key)?
-            .seal_in_place_append_tag(nonce, Aad::from(associated_data), &mut buffer)
-            .map_err(|_| AeadError::Shape)?;
+        key(apiv3_key)?.seal_in_place_append_tag(nonce, Aad::from(associated_data), &mut buffer).map_err(|_| AeadError::Shape)?;
         Ok(STANDARD.encode(buffer))
     }
 }
@@ -273,10 +231,7 @@ pub mod hmac_sha256 {
         if !text.len().is_multiple_of(2) {
             return None;
         }
-        (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-            .collect()
+        (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
     }
 }
 
@@ -324,74 +279,36 @@ mod tests {
         let theirs = {
             use rsa::pkcs8::DecodePrivateKey;
             let private = rsa::RsaPrivateKey::from_pkcs8_pem(&pkcs8).expect("decodes");
-            RsaPublicKey::from(&private)
-                .to_public_key_pem(LineEnding::LF)
-                .expect("encodes")
+            RsaPublicKey::from(&private).to_public_key_pem(LineEnding::LF).expect("encodes")
         };
-        let ours = PrivateKey::from_pem(&pkcs8)
-            .expect("loads")
-            .public_key()
-            .to_pem();
+        let ours = PrivateKey::from_pem(&pkcs8).expect("loads").public_key().to_pem();
         assert_eq!(ours, theirs);
     }
 
     #[test]
     fn garbage_keys_are_refused_with_a_reason() {
-        assert_eq!(
-            PrivateKey::from_pem("nonsense").expect_err("refused"),
-            KeyError::NotPem("PRIVATE KEY or RSA PRIVATE KEY")
-        );
-        assert!(matches!(
-            PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"),
-            Err(KeyError::Rsa(_))
-        ));
-        assert_eq!(
-            PublicKey::from_spki_base64("@@").expect_err("refused"),
-            KeyError::Base64
-        );
+        assert_eq!(PrivateKey::from_pem("nonsense").expect_err("refused"), KeyError::NotPem("PRIVATE KEY or RSA PRIVATE KEY"));
+        assert!(matches!(PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"), Err(KeyError::Rsa(_))));
+        assert_eq!(PublicKey::from_spki_base64("@@").expect_err("refused"), KeyError::Base64);
     }
 
     #[test]
     fn aes_gcm_opens_what_it_sealed_and_nothing_altered() {
         let key = [7u8; 32];
-        let sealed =
-            aes_gcm::seal(&key, b"0123456789ab", b"transaction", b"{\"a\":1}").expect("seals");
-        assert_eq!(
-            aes_gcm::open(&key, b"0123456789ab", b"transaction", &sealed).expect("opens"),
-            b"{\"a\":1}"
-        );
-        assert_eq!(
-            aes_gcm::open(&key, b"0123456789ab", b"refund", &sealed),
-            Err(aes_gcm::AeadError::Open)
-        );
-        assert_eq!(
-            aes_gcm::open(&[8u8; 32], b"0123456789ab", b"transaction", &sealed),
-            Err(aes_gcm::AeadError::Open)
-        );
-        assert_eq!(
-            aes_gcm::open(&key, b"short", b"transaction", &sealed),
-            Err(aes_gcm::AeadError::Shape)
-        );
+        let sealed = aes_gcm::seal(&key, b"0123456789ab", b"transaction", b"{\"a\":1}").expect("seals");
+        assert_eq!(aes_gcm::open(&key, b"0123456789ab", b"transaction", &sealed).expect("opens"), b"{\"a\":1}");
+        assert_eq!(aes_gcm::open(&key, b"0123456789ab", b"refund", &sealed), Err(aes_gcm::AeadError::Open));
+        assert_eq!(aes_gcm::open(&[8u8; 32], b"0123456789ab", b"transaction", &sealed), Err(aes_gcm::AeadError::Open));
+        assert_eq!(aes_gcm::open(&key, b"short", b"transaction", &sealed), Err(aes_gcm::AeadError::Shape));
     }
 
     #[test]
     fn hmac_matches_the_rfc_4231_vector() {
         // RFC 4231 test case 2.
         let tag = hmac_sha256::hex(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(
-            tag,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-        assert!(hmac_sha256::verify_hex(
-            b"Jefe",
-            b"what do ya want for nothing?",
-            &tag
-        ));
-        assert!(!hmac_sha256::verify_hex(
-            b"Jefe",
-            b"what do ya want for nothing!",
-            &tag
-        ));
+        assert_eq!(tag, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert!(hmac_sha256::verify_hex(b"Jefe", b"what do ya want for nothing?", &tag));
+        assert!(!hmac_sha256::verify_hex(b"Jefe", b"what do ya want for nothing!", &tag));
         assert!(!hmac_sha256::verify_hex(b"Jefe", b"x", "zz"));
     }
 }

@@ -20,19 +20,7 @@ use super::bill::{BillKind, BillLine, BillStatus, Yuan};
 use super::ChannelKind;
 
 /// Where our own records say a payment or refund stands.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OurStatus {
     /// Created and sent; no final answer from the channel yet.
@@ -48,13 +36,8 @@ pub enum OurStatus {
 }
 
 impl OurStatus {
-    pub const ALL: [OurStatus; 5] = [
-        OurStatus::Pending,
-        OurStatus::Succeeded,
-        OurStatus::Refunded,
-        OurStatus::Closed,
-        OurStatus::Failed,
-    ];
+    pub const ALL: [OurStatus; 5] =
+        [OurStatus::Pending, OurStatus::Succeeded, OurStatus::Refunded, OurStatus::Closed, OurStatus::Failed];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -98,19 +81,7 @@ impl OurRecord {
 }
 
 /// What kind of disagreement a difference is. The order is the order of the report.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DifferenceKind {
     /// The bill lists a payment or refund we have no record of.
@@ -174,11 +145,7 @@ impl Reconciliation {
 pub enum ReconcileError {
     /// A bill is one channel's; a line of another means the caller mixed bills up.
     #[error("bill line {index} belongs to the {found} channel, not {expected}")]
-    ForeignLine {
-        index: usize,
-        found: &'static str,
-        expected: &'static str,
-    },
+    ForeignLine { index: usize, found: &'static str, expected: &'static str },
     #[error("the fee totals overflow")]
     Overflow,
 }
@@ -187,15 +154,7 @@ type Key<'a> = (BillKind, &'a str, Option<&'a str>);
 
 fn key<'a>(kind: BillKind, out_trade_no: &'a str, out_refund_no: Option<&'a str>) -> Key<'a> {
     // A payment's key has no refund number, whatever a record carries by mistake.
-    (
-        kind,
-        out_trade_no,
-        if kind == BillKind::Refund {
-            out_refund_no
-        } else {
-            None
-        },
-    )
+    (kind, out_trade_no, if kind == BillKind::Refund { out_refund_no } else { None })
 }
 
 /// What the map knows about a key: the first bill line with it, and whether a record claimed it.
@@ -232,27 +191,14 @@ pub fn reconcile(
                 expected: channel.as_str(),
             });
         }
-        fee_total_minor = fee_total_minor
-            .checked_add(line.fee_minor)
-            .ok_or(ReconcileError::Overflow)?;
-        match slots.entry(key(
-            line.kind,
-            &line.out_trade_no,
-            line.out_refund_no.as_deref(),
-        )) {
+        fee_total_minor = fee_total_minor.checked_add(line.fee_minor).ok_or(ReconcileError::Overflow)?;
+        match slots.entry(key(line.kind, &line.out_trade_no, line.out_refund_no.as_deref())) {
             Entry::Vacant(vacant) => {
-                vacant.insert(Slot {
-                    theirs: Some(index),
-                    ours: false,
-                });
+                vacant.insert(Slot { theirs: Some(index), ours: false });
             }
             Entry::Occupied(_) => {
                 states[index] = LineState::Repeat;
-                differences.push(theirs_only(
-                    DifferenceKind::Duplicate,
-                    line,
-                    "the bill lists it more than once",
-                ));
+                differences.push(theirs_only(DifferenceKind::Duplicate, line, "the bill lists it more than once"));
             }
         }
     }
@@ -260,19 +206,11 @@ pub fn reconcile(
     let mut matched: u64 = 0;
     let mut expected_fee_total_minor: i64 = 0;
     for record in ours.iter().filter(|r| r.channel == channel) {
-        expected_fee_total_minor = expected_fee_total_minor
-            .checked_add(record.expected_fee_minor)
-            .ok_or(ReconcileError::Overflow)?;
-        match slots.entry(key(
-            record.kind,
-            &record.out_trade_no,
-            record.out_refund_no.as_deref(),
-        )) {
+        expected_fee_total_minor =
+            expected_fee_total_minor.checked_add(record.expected_fee_minor).ok_or(ReconcileError::Overflow)?;
+        match slots.entry(key(record.kind, &record.out_trade_no, record.out_refund_no.as_deref())) {
             Entry::Vacant(vacant) => {
-                vacant.insert(Slot {
-                    theirs: None,
-                    ours: true,
-                });
+                vacant.insert(Slot { theirs: None, ours: true });
                 if record.expects_bill_line() {
                     let detail = format!(
                         "we have a {} {} of {}, and the bill does not list it",
@@ -324,13 +262,7 @@ pub fn reconcile(
             b.ours.is_some(),
         ))
     });
-    Ok(Reconciliation {
-        channel,
-        matched,
-        differences,
-        fee_total_minor,
-        expected_fee_total_minor,
-    })
+    Ok(Reconciliation { channel, matched, differences, fee_total_minor, expected_fee_total_minor })
 }
 
 /// Whether the channel's status and ours say the same thing about a line.
@@ -340,29 +272,18 @@ fn statuses_agree(kind: BillKind, theirs: BillStatus, ours: OurStatus) -> bool {
         // The bill shows the payment as paid that day; its refund is a line of its own.
         (BillStatus::Success, OurStatus::Refunded) => kind == BillKind::Payment,
         (BillStatus::Processing, OurStatus::Pending) => true,
-        (
-            BillStatus::Closed | BillStatus::Revoked | BillStatus::Failed,
-            OurStatus::Closed | OurStatus::Failed,
-        ) => true,
+        (BillStatus::Closed | BillStatus::Revoked | BillStatus::Failed, OurStatus::Closed | OurStatus::Failed) => true,
         _ => false,
     }
 }
 
 fn compare(line: &BillLine, record: &OurRecord, differences: &mut Vec<Difference>) {
     if line.amount_minor != record.amount_minor {
-        let detail = format!(
-            "the bill says {}, we have {}",
-            Yuan(line.amount_minor),
-            Yuan(record.amount_minor)
-        );
+        let detail = format!("the bill says {}, we have {}", Yuan(line.amount_minor), Yuan(record.amount_minor));
         differences.push(both(DifferenceKind::Amount, line, record, detail));
     }
     if !statuses_agree(line.kind, line.status, record.status) {
-        let detail = format!(
-            "the bill says {}, we have {}",
-            line.status.as_str(),
-            record.status.as_str()
-        );
+        let detail = format!("the bill says {}, we have {}", line.status.as_str(), record.status.as_str());
         differences.push(both(DifferenceKind::Status, line, record, detail));
     }
     if line.fee_minor != record.expected_fee_minor {
@@ -489,11 +410,7 @@ mod tests {
                     fee_minor: -(refund_minor * 6 / 1000),
                     ..paid.clone()
                 };
-                let status = if refund_minor == amount_minor {
-                    OurStatus::Refunded
-                } else {
-                    OurStatus::Succeeded
-                };
+                let status = if refund_minor == amount_minor { OurStatus::Refunded } else { OurStatus::Succeeded };
                 pairs.push((paid.clone(), record_of(&paid, status)));
                 pairs.push((refunded.clone(), record_of(&refunded, OurStatus::Succeeded)));
             } else {
@@ -512,11 +429,7 @@ mod tests {
                 out_trade_no: format!("U{i:09}"),
                 out_refund_no: None,
                 amount_minor: 100,
-                status: if i % 2 == 0 {
-                    OurStatus::Pending
-                } else {
-                    OurStatus::Closed
-                },
+                status: if i % 2 == 0 { OurStatus::Pending } else { OurStatus::Closed },
                 expected_fee_minor: 0,
             })
             .collect()
@@ -525,11 +438,7 @@ mod tests {
     type Found = (DifferenceKind, String, Option<String>);
 
     fn found(reconciliation: &Reconciliation) -> Vec<Found> {
-        reconciliation
-            .differences
-            .iter()
-            .map(|d| (d.kind, d.out_trade_no.clone(), d.out_refund_no.clone()))
-            .collect()
+        reconciliation.differences.iter().map(|d| (d.kind, d.out_trade_no.clone(), d.out_refund_no.clone())).collect()
     }
 
     #[test]
@@ -549,29 +458,14 @@ mod tests {
     fn planted_day(seed: u64) -> (Vec<BillLine>, Vec<OurRecord>, Vec<Found>, u64) {
         let mut pairs = clean_day(seed, 3_000);
         let mut rng = Rng(seed ^ 0xdead_beef);
-        let mut payments: Vec<usize> = (0..pairs.len())
-            .filter(|&i| pairs[i].0.kind == BillKind::Payment)
-            .collect();
-        let mut refunds: Vec<usize> = (0..pairs.len())
-            .filter(|&i| pairs[i].0.kind == BillKind::Refund)
-            .collect();
+        let mut payments: Vec<usize> = (0..pairs.len()).filter(|&i| pairs[i].0.kind == BillKind::Payment).collect();
+        let mut refunds: Vec<usize> = (0..pairs.len()).filter(|&i| pairs[i].0.kind == BillKind::Refund).collect();
         rng.shuffle(&mut payments);
         rng.shuffle(&mut refunds);
-        let [no_record, not_on_bill, wrong_amount, wrong_status, twice_on_bill, twice_ours] = [
-            payments[0],
-            payments[1],
-            payments[2],
-            payments[3],
-            payments[4],
-            payments[5],
-        ];
+        let [no_record, not_on_bill, wrong_amount, wrong_status, twice_on_bill, twice_ours] =
+            [payments[0], payments[1], payments[2], payments[3], payments[4], payments[5]];
         let wrong_fee = refunds[0];
-        let key = |i: usize| {
-            (
-                pairs[i].0.out_trade_no.clone(),
-                pairs[i].0.out_refund_no.clone(),
-            )
-        };
+        let key = |i: usize| (pairs[i].0.out_trade_no.clone(), pairs[i].0.out_refund_no.clone());
         let mut expected = vec![
             (DifferenceKind::MissingOurs, key(no_record)),
             (DifferenceKind::MissingTheirs, key(not_on_bill)),
@@ -621,18 +515,11 @@ mod tests {
             let result = reconcile(ChannelKind::Wechat, &parsed, &ours).expect("one channel");
             let mut got = found(&result);
             // Reported by type, then key.
-            assert!(
-                got.windows(2)
-                    .all(|w| (w[0].0, &w[0].1, &w[0].2) <= (w[1].0, &w[1].1, &w[1].2)),
-                "seed {seed}"
-            );
+            assert!(got.windows(2).all(|w| (w[0].0, &w[0].1, &w[0].2) <= (w[1].0, &w[1].1, &w[1].2)), "seed {seed}");
             got.sort();
             assert_eq!(got, expected, "seed {seed}");
             assert_eq!(result.matched, matched, "seed {seed}");
-            assert_eq!(
-                result.fee_total_minor - result.expected_fee_total_minor,
-                -1 + theirs_extra_fee(&result)
-            );
+            assert_eq!(result.fee_total_minor - result.expected_fee_total_minor, -1 + theirs_extra_fee(&result));
         }
     }
 
@@ -643,12 +530,9 @@ mod tests {
             .iter()
             .map(|d| match d.kind {
                 DifferenceKind::MissingOurs | DifferenceKind::Duplicate => {
-                    d.theirs.as_ref().map_or(0, |l| l.fee_minor)
-                        - d.ours.as_ref().map_or(0, |r| r.expected_fee_minor)
+                    d.theirs.as_ref().map_or(0, |l| l.fee_minor) - d.ours.as_ref().map_or(0, |r| r.expected_fee_minor)
                 }
-                DifferenceKind::MissingTheirs => {
-                    -d.ours.as_ref().map_or(0, |r| r.expected_fee_minor)
-                }
+                DifferenceKind::MissingTheirs => -d.ours.as_ref().map_or(0, |r| r.expected_fee_minor),
                 DifferenceKind::Amount | DifferenceKind::Status | DifferenceKind::Fee => 0,
             })
             .sum()
@@ -674,22 +558,11 @@ mod tests {
             expected_fee_minor: line.fee_minor + 1,
             ..record_of(line, OurStatus::Succeeded)
         };
-        let result = reconcile(ChannelKind::Wechat, std::slice::from_ref(line), &[record])
-            .expect("one channel");
+        let result = reconcile(ChannelKind::Wechat, std::slice::from_ref(line), &[record]).expect("one channel");
         let kinds: Vec<DifferenceKind> = result.differences.iter().map(|d| d.kind).collect();
-        assert_eq!(
-            kinds,
-            vec![
-                DifferenceKind::Amount,
-                DifferenceKind::Status,
-                DifferenceKind::Fee
-            ]
-        );
+        assert_eq!(kinds, vec![DifferenceKind::Amount, DifferenceKind::Status, DifferenceKind::Fee]);
         assert_eq!(result.matched, 0);
-        assert!(result
-            .differences
-            .iter()
-            .all(|d| d.ours.is_some() && d.theirs.is_some()));
+        assert!(result.differences.iter().all(|d| d.ours.is_some() && d.theirs.is_some()));
     }
 
     #[test]
@@ -709,76 +582,29 @@ mod tests {
             status: OurStatus::Pending,
             ..paid.clone()
         };
-        let failed_refund = OurRecord {
-            out_refund_no: Some("R2".into()),
-            status: OurStatus::Failed,
-            ..pending_refund.clone()
-        };
-        let closed = OurRecord {
-            out_trade_no: "T2".into(),
-            status: OurStatus::Closed,
-            ..paid.clone()
-        };
-        let result = reconcile(
-            ChannelKind::Wechat,
-            &[],
-            &[pending_refund, failed_refund, closed],
-        )
-        .expect("one channel");
-        assert!(result.is_clean());
+        let failed_refund =
+            OurRecord { out_refund_no: Some("R2".into()), status: OurStatus::Failed, ..pending_refund.clone() };
+        let closed = OurRecord { out_trade_no: "T2".into(), status: OurStatus::Closed, ..paid.clone() };
         let result =
-            reconcile(ChannelKind::Wechat, &[], std::slice::from_ref(&paid)).expect("one channel");
-        assert_eq!(
-            found(&result),
-            vec![(DifferenceKind::MissingTheirs, "T1".to_owned(), None)]
-        );
+            reconcile(ChannelKind::Wechat, &[], &[pending_refund, failed_refund, closed]).expect("one channel");
+        assert!(result.is_clean());
+        let result = reconcile(ChannelKind::Wechat, &[], std::slice::from_ref(&paid)).expect("one channel");
+        assert_eq!(found(&result), vec![(DifferenceKind::MissingTheirs, "T1".to_owned(), None)]);
         assert_eq!(result.differences[0].ours.as_ref(), Some(&paid));
     }
 
     #[test]
     fn statuses_agree_only_where_both_sides_say_the_same() {
         use BillKind::{Payment, Refund};
-        assert!(statuses_agree(
-            Payment,
-            BillStatus::Success,
-            OurStatus::Refunded
-        ));
-        assert!(!statuses_agree(
-            Refund,
-            BillStatus::Success,
-            OurStatus::Refunded
-        ));
-        assert!(statuses_agree(
-            Refund,
-            BillStatus::Processing,
-            OurStatus::Pending
-        ));
-        assert!(statuses_agree(
-            Payment,
-            BillStatus::Revoked,
-            OurStatus::Closed
-        ));
-        assert!(statuses_agree(
-            Refund,
-            BillStatus::Failed,
-            OurStatus::Failed
-        ));
+        assert!(statuses_agree(Payment, BillStatus::Success, OurStatus::Refunded));
+        assert!(!statuses_agree(Refund, BillStatus::Success, OurStatus::Refunded));
+        assert!(statuses_agree(Refund, BillStatus::Processing, OurStatus::Pending));
+        assert!(statuses_agree(Payment, BillStatus::Revoked, OurStatus::Closed));
+        assert!(statuses_agree(Refund, BillStatus::Failed, OurStatus::Failed));
         // Paid at the channel while we still wait, or after we closed: money we must act on.
-        assert!(!statuses_agree(
-            Payment,
-            BillStatus::Success,
-            OurStatus::Pending
-        ));
-        assert!(!statuses_agree(
-            Payment,
-            BillStatus::Success,
-            OurStatus::Closed
-        ));
-        assert!(!statuses_agree(
-            Refund,
-            BillStatus::Processing,
-            OurStatus::Succeeded
-        ));
+        assert!(!statuses_agree(Payment, BillStatus::Success, OurStatus::Pending));
+        assert!(!statuses_agree(Payment, BillStatus::Success, OurStatus::Closed));
+        assert!(!statuses_agree(Refund, BillStatus::Processing, OurStatus::Succeeded));
     }
 
     #[test]
@@ -786,20 +612,12 @@ mod tests {
         let pairs = clean_day(5, 3);
         let theirs: Vec<BillLine> = pairs.iter().map(|(l, _)| l.clone()).collect();
         let mut ours: Vec<OurRecord> = pairs.iter().map(|(_, r)| r.clone()).collect();
-        ours.push(OurRecord {
-            channel: ChannelKind::Alipay,
-            out_trade_no: "A1".into(),
-            ..ours[0].clone()
-        });
+        ours.push(OurRecord { channel: ChannelKind::Alipay, out_trade_no: "A1".into(), ..ours[0].clone() });
         let result = reconcile(ChannelKind::Wechat, &theirs, &ours).expect("one channel");
         assert!(result.is_clean());
         assert_eq!(
             reconcile(ChannelKind::Alipay, &theirs, &ours),
-            Err(ReconcileError::ForeignLine {
-                index: 0,
-                found: "wechat",
-                expected: "alipay"
-            })
+            Err(ReconcileError::ForeignLine { index: 0, found: "wechat", expected: "alipay" })
         );
     }
 

@@ -120,11 +120,7 @@ pub enum Outcome {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Condition {
     /// More than `max_attempts` attempts by the same key within `window_ms`.
-    Velocity {
-        key: KeyKind,
-        window_ms: i64,
-        max_attempts: u32,
-    },
+    Velocity { key: KeyKind, window_ms: i64, max_attempts: u32 },
     /// Card testing: at least `min_attempts` attempts of at most `max_amount_minor` by the same
     /// key within `window_ms`, of which at least `min_decline_ratio_pct` percent of those already
     /// settled were declined. Attempts this engine blocked count as declined, so retries after a
@@ -132,13 +128,7 @@ pub enum Condition {
     /// matching key stays matched while the burst goes on and clears `window_ms` after it stops.
     /// The attempt being evaluated need not be small itself: the large purchase that follows a
     /// successful test is the one that matters.
-    CardTesting {
-        key: KeyKind,
-        window_ms: i64,
-        min_attempts: u32,
-        max_amount_minor: i64,
-        min_decline_ratio_pct: u32,
-    },
+    CardTesting { key: KeyKind, window_ms: i64, min_attempts: u32, max_amount_minor: i64, min_decline_ratio_pct: u32 },
     /// The amount is over `multiple` × the largest amount the user has paid successfully, once
     /// the user has at least `min_history` succeeded payments. The largest rather than the
     /// median: it is one number per user to keep and restore, and a shopper who once bought a
@@ -151,9 +141,7 @@ pub enum Condition {
 impl Condition {
     fn window_ms(&self) -> Option<i64> {
         match self {
-            Condition::Velocity { window_ms, .. } | Condition::CardTesting { window_ms, .. } => {
-                Some(*window_ms)
-            }
+            Condition::Velocity { window_ms, .. } | Condition::CardTesting { window_ms, .. } => Some(*window_ms),
             Condition::AmountAboveHistory { .. } | Condition::Blocklist { .. } => None,
         }
     }
@@ -192,29 +180,18 @@ pub struct RiskRules {
 /// count from 1.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RulesError {
-    #[error(
-        "the rule set is empty: add at least one rule (an empty set would allow every payment)"
-    )]
+    #[error("the rule set is empty: add at least one rule (an empty set would allow every payment)")]
     Empty,
     #[error("the rule set has {count} rules: at most {max} are allowed", max = MAX_RULES)]
     TooManyRules { count: usize },
     #[error("rule #{position} has an invalid name {name:?}: use 1-{max} characters and no control characters", max = MAX_NAME_CHARS)]
     InvalidName { position: usize, name: String },
     #[error("rule name {name:?} is used by rules #{first} and #{second}: names must be unique")]
-    DuplicateName {
-        name: String,
-        first: usize,
-        second: usize,
-    },
+    DuplicateName { name: String, first: usize, second: usize },
     #[error("rule {rule:?}: window_ms {window_ms} is out of range: it must be between 1 and {max} (24 h)", max = MAX_WINDOW_MS)]
     WindowOutOfRange { rule: String, window_ms: i64 },
     #[error("rule {rule:?}: {field} {value} is out of range: it must be between 1 and {max}")]
-    CountOutOfRange {
-        rule: String,
-        field: &'static str,
-        value: u32,
-        max: u32,
-    },
+    CountOutOfRange { rule: String, field: &'static str, value: u32, max: u32 },
     #[error("rule {rule:?}: min_decline_ratio_pct {value} is out of range: it must be between 0 and 100")]
     PercentOutOfRange { rule: String, value: u32 },
     #[error("rule {rule:?}: max_amount_minor {value} is out of range: it must be between 1 and {max}", max = Money::MAX_MINOR)]
@@ -224,18 +201,9 @@ pub enum RulesError {
     #[error("rule {rule:?}: the blocklist has {count} values: at most {max} are allowed", max = MAX_BLOCKLIST_VALUES)]
     BlocklistTooLong { rule: String, count: usize },
     #[error("rule {rule:?}: blocklist value #{position} {value:?} is invalid: use 1-{max} characters and no control characters", max = MAX_VALUE_CHARS)]
-    InvalidBlocklistValue {
-        rule: String,
-        position: usize,
-        value: String,
-    },
+    InvalidBlocklistValue { rule: String, position: usize, value: String },
     #[error("rule {rule:?}: {field} {value} needs more history than the engine keeps per key ({cap} attempts)")]
-    BeyondHistoryCap {
-        rule: String,
-        field: &'static str,
-        value: u32,
-        cap: usize,
-    },
+    BeyondHistoryCap { rule: String, field: &'static str, value: u32, cap: usize },
 }
 
 impl RiskRules {
@@ -245,25 +213,16 @@ impl RiskRules {
             return Err(RulesError::Empty);
         }
         if self.rules.len() > MAX_RULES {
-            return Err(RulesError::TooManyRules {
-                count: self.rules.len(),
-            });
+            return Err(RulesError::TooManyRules { count: self.rules.len() });
         }
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (index, rule) in self.rules.iter().enumerate() {
             let position = index + 1;
             if !is_clean_text(&rule.name, MAX_NAME_CHARS) {
-                return Err(RulesError::InvalidName {
-                    position,
-                    name: truncate(&rule.name),
-                });
+                return Err(RulesError::InvalidName { position, name: truncate(&rule.name) });
             }
             if let Some(first) = seen.insert(rule.name.as_str(), position) {
-                return Err(RulesError::DuplicateName {
-                    name: rule.name.clone(),
-                    first,
-                    second: position,
-                });
+                return Err(RulesError::DuplicateName { name: rule.name.clone(), first, second: position });
             }
             validate_condition(&rule.name, &rule.condition)?;
         }
@@ -272,11 +231,7 @@ impl RiskRules {
 
     /// The longest window of any rule, 0 when no rule has one.
     pub fn longest_window_ms(&self) -> i64 {
-        self.rules
-            .iter()
-            .filter_map(|r| r.condition.window_ms())
-            .max()
-            .unwrap_or(0)
+        self.rules.iter().filter_map(|r| r.condition.window_ms()).max().unwrap_or(0)
     }
 
     /// The rules a new deployment starts with (the same as `configs/risk-rules.toml`). They
@@ -302,11 +257,7 @@ impl RiskRules {
     pub fn default_rules() -> RiskRules {
         const MINUTE_MS: i64 = 60 * 1000;
         const HOUR_MS: i64 = 60 * MINUTE_MS;
-        let rule = |name: &str, outcome, condition| Rule {
-            name: name.to_owned(),
-            outcome,
-            condition,
-        };
+        let rule = |name: &str, outcome, condition| Rule { name: name.to_owned(), outcome, condition };
         let card_testing = |key, min_attempts| Condition::CardTesting {
             key,
             window_ms: HOUR_MS,
@@ -314,55 +265,20 @@ impl RiskRules {
             max_amount_minor: 2_000,
             min_decline_ratio_pct: 60,
         };
-        let velocity = |key, max_attempts| Condition::Velocity {
-            key,
-            window_ms: 10 * MINUTE_MS,
-            max_attempts,
-        };
+        let velocity = |key, max_attempts| Condition::Velocity { key, window_ms: 10 * MINUTE_MS, max_attempts };
         RiskRules {
             rules: vec![
-                rule(
-                    "card-testing-by-card",
-                    Outcome::Block,
-                    card_testing(KeyKind::Card, 5),
-                ),
-                rule(
-                    "card-testing-by-device",
-                    Outcome::Block,
-                    card_testing(KeyKind::Device, 10),
-                ),
-                rule(
-                    "card-testing-by-ip",
-                    Outcome::Block,
-                    card_testing(KeyKind::Ip, 20),
-                ),
-                rule(
-                    "velocity-by-card",
-                    Outcome::Block,
-                    velocity(KeyKind::Card, 10),
-                ),
-                rule(
-                    "velocity-by-user",
-                    Outcome::Block,
-                    velocity(KeyKind::User, 20),
-                ),
-                rule(
-                    "velocity-by-device",
-                    Outcome::Review,
-                    velocity(KeyKind::Device, 20),
-                ),
-                rule(
-                    "velocity-by-ip",
-                    Outcome::Review,
-                    velocity(KeyKind::Ip, 100),
-                ),
+                rule("card-testing-by-card", Outcome::Block, card_testing(KeyKind::Card, 5)),
+                rule("card-testing-by-device", Outcome::Block, card_testing(KeyKind::Device, 10)),
+                rule("card-testing-by-ip", Outcome::Block, card_testing(KeyKind::Ip, 20)),
+                rule("velocity-by-card", Outcome::Block, velocity(KeyKind::Card, 10)),
+                rule("velocity-by-user", Outcome::Block, velocity(KeyKind::User, 20)),
+                rule("velocity-by-device", Outcome::Review, velocity(KeyKind::Device, 20)),
+                rule("velocity-by-ip", Outcome::Review, velocity(KeyKind::Ip, 100)),
                 rule(
                     "amount-above-history",
                     Outcome::Review,
-                    Condition::AmountAboveHistory {
-                        multiple: 10,
-                        min_history: 3,
-                    },
+                    Condition::AmountAboveHistory { multiple: 10, min_history: 3 },
                 ),
             ],
         }
@@ -374,70 +290,38 @@ fn validate_condition(rule: &str, condition: &Condition) -> Result<(), RulesErro
         if (1..=max).contains(&value) {
             Ok(())
         } else {
-            Err(RulesError::CountOutOfRange {
-                rule: rule.to_owned(),
-                field,
-                value,
-                max,
-            })
+            Err(RulesError::CountOutOfRange { rule: rule.to_owned(), field, value, max })
         }
     };
     if let Some(window_ms) = condition.window_ms() {
         if !(1..=MAX_WINDOW_MS).contains(&window_ms) {
-            return Err(RulesError::WindowOutOfRange {
-                rule: rule.to_owned(),
-                window_ms,
-            });
+            return Err(RulesError::WindowOutOfRange { rule: rule.to_owned(), window_ms });
         }
     }
     match condition {
-        Condition::Velocity { max_attempts, .. } => {
-            count("max_attempts", *max_attempts, MAX_RULE_COUNT)
-        }
-        Condition::CardTesting {
-            min_attempts,
-            max_amount_minor,
-            min_decline_ratio_pct,
-            ..
-        } => {
+        Condition::Velocity { max_attempts, .. } => count("max_attempts", *max_attempts, MAX_RULE_COUNT),
+        Condition::CardTesting { min_attempts, max_amount_minor, min_decline_ratio_pct, .. } => {
             count("min_attempts", *min_attempts, MAX_RULE_COUNT)?;
             if !(1..=Money::MAX_MINOR).contains(max_amount_minor) {
-                return Err(RulesError::AmountOutOfRange {
-                    rule: rule.to_owned(),
-                    value: *max_amount_minor,
-                });
+                return Err(RulesError::AmountOutOfRange { rule: rule.to_owned(), value: *max_amount_minor });
             }
             if *min_decline_ratio_pct > 100 {
-                return Err(RulesError::PercentOutOfRange {
-                    rule: rule.to_owned(),
-                    value: *min_decline_ratio_pct,
-                });
+                return Err(RulesError::PercentOutOfRange { rule: rule.to_owned(), value: *min_decline_ratio_pct });
             }
             Ok(())
         }
-        Condition::AmountAboveHistory {
-            multiple,
-            min_history,
-        } => {
+        Condition::AmountAboveHistory { multiple, min_history } => {
             count("multiple", *multiple, MAX_MULTIPLE)?;
             count("min_history", *min_history, MAX_RULE_COUNT)
         }
         Condition::Blocklist { values, .. } => {
             if values.is_empty() {
-                return Err(RulesError::EmptyBlocklist {
-                    rule: rule.to_owned(),
-                });
+                return Err(RulesError::EmptyBlocklist { rule: rule.to_owned() });
             }
             if values.len() > MAX_BLOCKLIST_VALUES {
-                return Err(RulesError::BlocklistTooLong {
-                    rule: rule.to_owned(),
-                    count: values.len(),
-                });
+                return Err(RulesError::BlocklistTooLong { rule: rule.to_owned(), count: values.len() });
             }
-            match values
-                .iter()
-                .position(|v| !is_clean_text(v, MAX_VALUE_CHARS))
-            {
+            match values.iter().position(|v| !is_clean_text(v, MAX_VALUE_CHARS)) {
                 Some(index) => Err(RulesError::InvalidBlocklistValue {
                     rule: rule.to_owned(),
                     position: index + 1,
@@ -515,12 +399,7 @@ pub struct RiskLimits {
 
 impl Default for RiskLimits {
     fn default() -> RiskLimits {
-        RiskLimits {
-            max_attempts_per_key: 1_000,
-            max_keys: 200_000,
-            max_attempts: 500_000,
-            max_users: 200_000,
-        }
+        RiskLimits { max_attempts_per_key: 1_000, max_keys: 200_000, max_attempts: 500_000, max_users: 200_000 }
     }
 }
 
@@ -719,37 +598,18 @@ impl RiskEngine {
     fn decide(&self, attempt: &PaymentAttempt) -> Decision {
         for (index, rule) in self.rules.rules.iter().enumerate() {
             if let Some(reason) = self.check(index, &rule.condition, attempt) {
-                return Decision {
-                    outcome: rule.outcome,
-                    rule: Some(rule.name.clone()),
-                    reason,
-                };
+                return Decision { outcome: rule.outcome, rule: Some(rule.name.clone()), reason };
             }
         }
-        Decision {
-            outcome: Outcome::Allow,
-            rule: None,
-            reason: "no rule matched".to_owned(),
-        }
+        Decision { outcome: Outcome::Allow, rule: None, reason: "no rule matched".to_owned() }
     }
 
     /// The reason the condition matches, or `None`.
-    fn check(
-        &self,
-        index: usize,
-        condition: &Condition,
-        attempt: &PaymentAttempt,
-    ) -> Option<String> {
+    fn check(&self, index: usize, condition: &Condition, attempt: &PaymentAttempt) -> Option<String> {
         match condition {
-            Condition::Velocity {
-                key,
-                window_ms,
-                max_attempts,
-            } => {
+            Condition::Velocity { key, window_ms, max_attempts } => {
                 let value = attempt.key(*key)?;
-                let count = self
-                    .in_window(*key, value, attempt.at_ms, *window_ms)
-                    .count();
+                let count = self.in_window(*key, value, attempt.at_ms, *window_ms).count();
                 (count > *max_attempts as usize).then(|| {
                     format!(
                         "{count} attempts by {} {} in {}, max {max_attempts}",
@@ -759,13 +619,7 @@ impl RiskEngine {
                     )
                 })
             }
-            Condition::CardTesting {
-                key,
-                window_ms,
-                min_attempts,
-                max_amount_minor,
-                min_decline_ratio_pct,
-            } => {
+            Condition::CardTesting { key, window_ms, min_attempts, max_amount_minor, min_decline_ratio_pct } => {
                 let value = attempt.key(*key)?;
                 let (mut small, mut settled, mut declined) = (0u64, 0u64, 0u64);
                 for tracked in self.in_window(*key, value, attempt.at_ms, *window_ms) {
@@ -796,19 +650,14 @@ impl RiskEngine {
                     )
                 })
             }
-            Condition::AmountAboveHistory {
-                multiple,
-                min_history,
-            } => {
+            Condition::AmountAboveHistory { multiple, min_history } => {
                 let user = attempt.key(KeyKind::User)?;
                 let profile = self.profiles.get(user)?;
                 if profile.succeeded < *min_history {
                     return None;
                 }
                 // An overflowing threshold is above every amount: no match.
-                let threshold = profile
-                    .largest_succeeded_minor
-                    .checked_mul(i64::from(*multiple))?;
+                let threshold = profile.largest_succeeded_minor.checked_mul(i64::from(*multiple))?;
                 (attempt.amount_minor > threshold).then(|| {
                     format!(
                         "amount {} is over {multiple} × {}, the largest of user {}'s {} succeeded payments",
@@ -856,12 +705,7 @@ impl RiskEngine {
         }
         self.attempts.insert(
             attempt_id,
-            Tracked {
-                user: attempt.user.clone(),
-                amount_minor: attempt.amount_minor,
-                status,
-                refs: keys.len() as u8,
-            },
+            Tracked { user: attempt.user.clone(), amount_minor: attempt.amount_minor, status, refs: keys.len() as u8 },
         );
         let expired_ms = self.latest_ms.saturating_sub(self.horizon_ms);
         let mut released = Vec::new();
@@ -891,12 +735,8 @@ impl RiskEngine {
         for id in released {
             release(&mut self.attempts, id);
         }
-        while self.histories.len() > self.limits.max_keys
-            || self.attempts.len() > self.limits.max_attempts
-        {
-            let Some((_, history)) = self.histories.pop_stalest() else {
-                break;
-            };
+        while self.histories.len() > self.limits.max_keys || self.attempts.len() > self.limits.max_attempts {
+            let Some((_, history)) = self.histories.pop_stalest() else { break };
             for (_, id) in history {
                 release(&mut self.attempts, id);
             }
@@ -929,9 +769,7 @@ impl RiskEngine {
         if user.is_empty() {
             return;
         }
-        let profile = self
-            .profiles
-            .touch_or_insert_with(user.to_owned(), UserProfile::default);
+        let profile = self.profiles.touch_or_insert_with(user.to_owned(), UserProfile::default);
         profile.succeeded = profile.succeeded.saturating_add(1);
         profile.largest_succeeded_minor = profile.largest_succeeded_minor.max(amount_minor);
         while self.profiles.len() > self.limits.max_users {
@@ -960,11 +798,7 @@ struct LruMap<K, V> {
 
 impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     fn new() -> LruMap<K, V> {
-        LruMap {
-            entries: HashMap::new(),
-            by_touch: BTreeMap::new(),
-            next_touch: 0,
-        }
+        LruMap { entries: HashMap::new(), by_touch: BTreeMap::new(), next_touch: 0 }
     }
 
     fn len(&self) -> usize {
@@ -998,10 +832,7 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     fn touch_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
         let touch = self.next_touch;
         self.next_touch += 1;
-        let slot = self
-            .entries
-            .entry(key.clone())
-            .or_insert_with(|| (touch, make()));
+        let slot = self.entries.entry(key.clone()).or_insert_with(|| (touch, make()));
         if slot.0 != touch {
             self.by_touch.remove(&slot.0);
             slot.0 = touch;
@@ -1063,11 +894,7 @@ mod tests {
             device: None,
             ip: None,
             card_fingerprint: card.map(str::to_owned),
-            channel: if card.is_some() {
-                ChannelKind::Card
-            } else {
-                ChannelKind::Wechat
-            },
+            channel: if card.is_some() { ChannelKind::Card } else { ChannelKind::Wechat },
             amount_minor,
             at_ms,
         }
@@ -1077,11 +904,7 @@ mod tests {
         RiskRules {
             rules: list
                 .into_iter()
-                .map(|(name, outcome, condition)| Rule {
-                    name: name.to_owned(),
-                    outcome,
-                    condition,
-                })
+                .map(|(name, outcome, condition)| Rule { name: name.to_owned(), outcome, condition })
                 .collect(),
         }
     }
@@ -1091,19 +914,15 @@ mod tests {
     }
 
     fn card_velocity(window_ms: i64, max_attempts: u32) -> Condition {
-        Condition::Velocity {
-            key: KeyKind::Card,
-            window_ms,
-            max_attempts,
-        }
+        Condition::Velocity { key: KeyKind::Card, window_ms, max_attempts }
     }
 
     #[test]
     fn default_rules_are_valid_and_equal_to_the_example_config() {
         let defaults = RiskRules::default_rules();
         assert_eq!(defaults.validate(), Ok(()));
-        let file: RiskRules = toml::from_str(include_str!("../../../configs/risk-rules.toml"))
-            .expect("configs/risk-rules.toml parses");
+        let file: RiskRules =
+            toml::from_str(include_str!("../../../configs/risk-rules.toml")).expect("configs/risk-rules.toml parses");
         assert_eq!(file, defaults);
     }
 
@@ -1111,10 +930,7 @@ mod tests {
     fn rules_round_trip_through_json_and_unknown_fields_or_kinds_are_rejected() {
         let defaults = RiskRules::default_rules();
         let json = serde_json::to_string(&defaults).expect("serialises");
-        assert_eq!(
-            serde_json::from_str::<RiskRules>(&json).expect("parses"),
-            defaults
-        );
+        assert_eq!(serde_json::from_str::<RiskRules>(&json).expect("parses"), defaults);
 
         let typo = r#"{"rules":[{"name":"v","outcome":"block",
             "condition":{"kind":"velocity","key":"card","window_ms":1000,"max_attempt":3}}]}"#;
@@ -1122,8 +938,7 @@ mod tests {
         let extra = r#"{"rules":[{"name":"v","outcome":"block","enabled":true,
             "condition":{"kind":"velocity","key":"card","window_ms":1000,"max_attempts":3}}]}"#;
         assert!(serde_json::from_str::<RiskRules>(extra).is_err());
-        let unknown_kind =
-            r#"{"rules":[{"name":"v","outcome":"block","condition":{"kind":"geo"}}]}"#;
+        let unknown_kind = r#"{"rules":[{"name":"v","outcome":"block","condition":{"kind":"geo"}}]}"#;
         assert!(serde_json::from_str::<RiskRules>(unknown_kind).is_err());
         let unknown_outcome = r#"{"rules":[{"name":"v","outcome":"maybe",
             "condition":{"kind":"blocklist","key":"ip","values":["1.2.3.4"]}}]}"#;
@@ -1134,10 +949,7 @@ mod tests {
     fn validation_names_the_rule_and_the_field_at_fault() {
         let message = |list| rules(list).validate().expect_err("invalid").to_string();
         assert_eq!(
-            RiskRules { rules: vec![] }
-                .validate()
-                .expect_err("empty")
-                .to_string(),
+            RiskRules { rules: vec![] }.validate().expect_err("empty").to_string(),
             "the rule set is empty: add at least one rule (an empty set would allow every payment)"
         );
         assert_eq!(
@@ -1180,25 +992,11 @@ mod tests {
             "rule \"c\": max_amount_minor 0 is out of range: it must be between 1 and 10000000000"
         );
         assert_eq!(
-            message(vec![(
-                "a",
-                Outcome::Review,
-                Condition::AmountAboveHistory {
-                    multiple: 5,
-                    min_history: 0
-                }
-            )]),
+            message(vec![("a", Outcome::Review, Condition::AmountAboveHistory { multiple: 5, min_history: 0 })]),
             "rule \"a\": min_history 0 is out of range: it must be between 1 and 500"
         );
         assert_eq!(
-            message(vec![(
-                "b",
-                Outcome::Block,
-                Condition::Blocklist {
-                    key: KeyKind::Ip,
-                    values: vec![]
-                }
-            )]),
+            message(vec![("b", Outcome::Block, Condition::Blocklist { key: KeyKind::Ip, values: vec![] })]),
             "rule \"b\": the blocklist has no values"
         );
         assert_eq!(
@@ -1215,50 +1013,28 @@ mod tests {
             condition: card_velocity(1_000, 3),
         });
         assert_eq!(
-            RiskRules {
-                rules: too_many.collect()
-            }
-            .validate()
-            .expect_err("too many")
-            .to_string(),
+            RiskRules { rules: too_many.collect() }.validate().expect_err("too many").to_string(),
             "the rule set has 101 rules: at most 100 are allowed"
         );
     }
 
     #[test]
     fn an_engine_refuses_rules_that_need_more_history_than_it_keeps_per_key() {
-        let limits = RiskLimits {
-            max_attempts_per_key: 10,
-            ..RiskLimits::default()
-        };
-        let error = RiskEngine::with_limits(
-            rules(vec![("v", Outcome::Block, card_velocity(1_000, 10))]),
-            limits,
-        )
-        .expect_err("needs 11 attempts of history");
+        let limits = RiskLimits { max_attempts_per_key: 10, ..RiskLimits::default() };
+        let error = RiskEngine::with_limits(rules(vec![("v", Outcome::Block, card_velocity(1_000, 10))]), limits)
+            .expect_err("needs 11 attempts of history");
         assert_eq!(
             error.to_string(),
             "rule \"v\": max_attempts 10 needs more history than the engine keeps per key (10 attempts)"
         );
-        assert!(RiskEngine::with_limits(
-            rules(vec![("v", Outcome::Block, card_velocity(1_000, 9))]),
-            limits
-        )
-        .is_ok());
+        assert!(RiskEngine::with_limits(rules(vec![("v", Outcome::Block, card_velocity(1_000, 9))]), limits).is_ok());
     }
 
     #[test]
     fn velocity_counts_this_attempt_and_matches_only_past_the_maximum() {
-        let mut engine = engine(vec![(
-            "card-velocity",
-            Outcome::Block,
-            card_velocity(MINUTE_MS, 10),
-        )]);
+        let mut engine = engine(vec![("card-velocity", Outcome::Block, card_velocity(MINUTE_MS, 10))]);
         for i in 0..10 {
-            let decision = engine.evaluate(
-                i,
-                &attempt(&format!("u{i}"), Some("fp-9"), 5_000, i as i64 * SECOND_MS),
-            );
+            let decision = engine.evaluate(i, &attempt(&format!("u{i}"), Some("fp-9"), 5_000, i as i64 * SECOND_MS));
             assert_eq!(decision.outcome, Outcome::Allow, "attempt {i}");
             assert_eq!(decision.rule, None);
             assert_eq!(decision.reason, "no rule matched");
@@ -1276,40 +1052,16 @@ mod tests {
 
     #[test]
     fn velocity_window_slides_so_attempts_older_than_the_window_stop_counting() {
-        let mut engine = engine(vec![(
-            "v",
-            Outcome::Block,
-            card_velocity(10 * SECOND_MS, 2),
-        )]);
-        assert_eq!(
-            engine
-                .evaluate(1, &attempt("u", Some("fp"), 100, 0))
-                .outcome,
-            Outcome::Allow
-        );
-        assert_eq!(
-            engine
-                .evaluate(2, &attempt("u", Some("fp"), 100, 5 * SECOND_MS))
-                .outcome,
-            Outcome::Allow
-        );
-        assert_eq!(
-            engine
-                .evaluate(3, &attempt("u", Some("fp"), 100, 9 * SECOND_MS))
-                .outcome,
-            Outcome::Block
-        );
+        let mut engine = engine(vec![("v", Outcome::Block, card_velocity(10 * SECOND_MS, 2))]);
+        assert_eq!(engine.evaluate(1, &attempt("u", Some("fp"), 100, 0)).outcome, Outcome::Allow);
+        assert_eq!(engine.evaluate(2, &attempt("u", Some("fp"), 100, 5 * SECOND_MS)).outcome, Outcome::Allow);
+        assert_eq!(engine.evaluate(3, &attempt("u", Some("fp"), 100, 9 * SECOND_MS)).outcome, Outcome::Block);
         // At 10 s the attempt at 0 is exactly one window old: out. Those at 5 s and 9 s count.
         let at_ten = engine.evaluate(4, &attempt("u", Some("fp"), 100, 10 * SECOND_MS));
         assert_eq!(at_ten.outcome, Outcome::Block);
         assert_eq!(at_ten.reason, "3 attempts by card fp in 10 s, max 2");
         // At 19.5 s only the one at 10 s and this one remain.
-        assert_eq!(
-            engine
-                .evaluate(5, &attempt("u", Some("fp"), 100, 19_500))
-                .outcome,
-            Outcome::Allow
-        );
+        assert_eq!(engine.evaluate(5, &attempt("u", Some("fp"), 100, 19_500)).outcome, Outcome::Allow);
     }
 
     fn card_testing_rule() -> Vec<(&'static str, Outcome, Condition)> {
@@ -1331,38 +1083,20 @@ mod tests {
         // Small attempts that succeed: an honest run of cheap purchases.
         let mut paying = engine(card_testing_rule());
         for i in 0..6 {
-            assert_eq!(
-                paying
-                    .evaluate(i, &attempt("u", Some("fp-ok"), 300, i as i64))
-                    .outcome,
-                Outcome::Allow
-            );
+            assert_eq!(paying.evaluate(i, &attempt("u", Some("fp-ok"), 300, i as i64)).outcome, Outcome::Allow);
             assert!(paying.record_outcome(i, PaymentResult::Succeeded));
         }
         // Declined attempts that are not small: a shopper whose big purchase keeps failing.
         let mut big = engine(card_testing_rule());
         for i in 0..6 {
-            assert_eq!(
-                big.evaluate(i, &attempt("u", Some("fp-big"), 50_000, i as i64))
-                    .outcome,
-                Outcome::Allow
-            );
+            assert_eq!(big.evaluate(i, &attempt("u", Some("fp-big"), 50_000, i as i64)).outcome, Outcome::Allow);
             assert!(big.record_outcome(i, PaymentResult::Declined));
         }
         // Small and mostly declined: the fourth attempt is blocked.
         let mut testing = engine(card_testing_rule());
-        let results = [
-            PaymentResult::Declined,
-            PaymentResult::Succeeded,
-            PaymentResult::Declined,
-        ];
+        let results = [PaymentResult::Declined, PaymentResult::Succeeded, PaymentResult::Declined];
         for (i, result) in results.into_iter().enumerate() {
-            assert_eq!(
-                testing
-                    .evaluate(i as u64, &attempt("u", Some("fp-9"), 100, i as i64))
-                    .outcome,
-                Outcome::Allow
-            );
+            assert_eq!(testing.evaluate(i as u64, &attempt("u", Some("fp-9"), 100, i as i64)).outcome, Outcome::Allow);
             assert!(testing.record_outcome(i as u64, result));
         }
         let fourth = testing.evaluate(3, &attempt("u", Some("fp-9"), 100, 3));
@@ -1372,63 +1106,28 @@ mod tests {
             "4 attempts of at most 5.00 by card fp-9 in 1 min, 2 of 3 settled declined (66%), min 4 attempts and 50%"
         );
         // The large purchase that follows the test is blocked as well.
-        assert_eq!(
-            testing
-                .evaluate(4, &attempt("u", Some("fp-9"), 99_900, 4))
-                .outcome,
-            Outcome::Block
-        );
+        assert_eq!(testing.evaluate(4, &attempt("u", Some("fp-9"), 99_900, 4)).outcome, Outcome::Block);
         // A minute after the burst stopped the card is clear again.
-        assert_eq!(
-            testing
-                .evaluate(5, &attempt("u", Some("fp-9"), 100, 4 + MINUTE_MS))
-                .outcome,
-            Outcome::Allow
-        );
+        assert_eq!(testing.evaluate(5, &attempt("u", Some("fp-9"), 100, 4 + MINUTE_MS)).outcome, Outcome::Allow);
     }
 
     #[test]
     fn amount_above_history_waits_for_enough_succeeded_payments() {
-        let mut engine = engine(vec![(
-            "amount",
-            Outcome::Review,
-            Condition::AmountAboveHistory {
-                multiple: 5,
-                min_history: 2,
-            },
-        )]);
-        assert_eq!(
-            engine.evaluate(1, &attempt("u-1", None, 10_000, 0)).outcome,
-            Outcome::Allow
-        );
+        let mut engine =
+            engine(vec![("amount", Outcome::Review, Condition::AmountAboveHistory { multiple: 5, min_history: 2 })]);
+        assert_eq!(engine.evaluate(1, &attempt("u-1", None, 10_000, 0)).outcome, Outcome::Allow);
         engine.record_outcome(1, PaymentResult::Succeeded);
         // One succeeded payment is not a history yet.
-        assert_eq!(
-            engine.evaluate(2, &attempt("u-1", None, 80_000, 1)).outcome,
-            Outcome::Allow
-        );
+        assert_eq!(engine.evaluate(2, &attempt("u-1", None, 80_000, 1)).outcome, Outcome::Allow);
         engine.record_outcome(2, PaymentResult::Succeeded);
         // Largest is now 800.00: up to 4000.00 passes, above it is reviewed.
-        assert_eq!(
-            engine
-                .evaluate(3, &attempt("u-1", None, 400_000, 2))
-                .outcome,
-            Outcome::Allow
-        );
+        assert_eq!(engine.evaluate(3, &attempt("u-1", None, 400_000, 2)).outcome, Outcome::Allow);
         engine.record_outcome(3, PaymentResult::Declined);
         let big = engine.evaluate(4, &attempt("u-1", None, 400_001, 3));
         assert_eq!(big.outcome, Outcome::Review);
-        assert_eq!(
-            big.reason,
-            "amount 4000.01 is over 5 × 800.00, the largest of user u-1's 2 succeeded payments"
-        );
+        assert_eq!(big.reason, "amount 4000.01 is over 5 × 800.00, the largest of user u-1's 2 succeeded payments");
         // Another user's history is not this user's.
-        assert_eq!(
-            engine
-                .evaluate(5, &attempt("u-2", None, 400_001, 4))
-                .outcome,
-            Outcome::Allow
-        );
+        assert_eq!(engine.evaluate(5, &attempt("u-2", None, 400_001, 4)).outcome, Outcome::Allow);
     }
 
     #[test]
@@ -1437,18 +1136,12 @@ mod tests {
             (
                 "trusted-cards",
                 Outcome::Allow,
-                Condition::Blocklist {
-                    key: KeyKind::Card,
-                    values: vec!["fp-vip".into()],
-                },
+                Condition::Blocklist { key: KeyKind::Card, values: vec!["fp-vip".into()] },
             ),
             (
                 "banned-ips",
                 Outcome::Block,
-                Condition::Blocklist {
-                    key: KeyKind::Ip,
-                    values: vec!["203.0.113.7".into()],
-                },
+                Condition::Blocklist { key: KeyKind::Ip, values: vec!["203.0.113.7".into()] },
             ),
         ]);
         let mut banned = attempt("u", Some("fp-1"), 100, 0);
@@ -1464,43 +1157,20 @@ mod tests {
         let mut vip = banned.clone();
         vip.card_fingerprint = Some("fp-vip".into());
         let decision = engine.evaluate(2, &vip);
-        assert_eq!(
-            (decision.outcome, decision.rule.as_deref()),
-            (Outcome::Allow, Some("trusted-cards"))
-        );
+        assert_eq!((decision.outcome, decision.rule.as_deref()), (Outcome::Allow, Some("trusted-cards")));
     }
 
     #[test]
     fn the_first_matching_rule_decides_and_no_match_allows_with_no_rule() {
         let mut engine = engine(vec![
-            (
-                "review-after-one",
-                Outcome::Review,
-                card_velocity(MINUTE_MS, 1),
-            ),
-            (
-                "block-after-two",
-                Outcome::Block,
-                card_velocity(MINUTE_MS, 2),
-            ),
+            ("review-after-one", Outcome::Review, card_velocity(MINUTE_MS, 1)),
+            ("block-after-two", Outcome::Block, card_velocity(MINUTE_MS, 2)),
         ]);
-        assert_eq!(
-            engine.evaluate(1, &attempt("u", Some("fp"), 100, 0)).rule,
-            None
-        );
-        assert_eq!(
-            engine
-                .evaluate(2, &attempt("u", Some("fp"), 100, 1))
-                .rule
-                .as_deref(),
-            Some("review-after-one")
-        );
+        assert_eq!(engine.evaluate(1, &attempt("u", Some("fp"), 100, 0)).rule, None);
+        assert_eq!(engine.evaluate(2, &attempt("u", Some("fp"), 100, 1)).rule.as_deref(), Some("review-after-one"));
         // Both match now; the first one listed wins even though the second is stricter.
         let third = engine.evaluate(3, &attempt("u", Some("fp"), 100, 2));
-        assert_eq!(
-            (third.outcome, third.rule.as_deref()),
-            (Outcome::Review, Some("review-after-one"))
-        );
+        assert_eq!((third.outcome, third.rule.as_deref()), (Outcome::Review, Some("review-after-one")));
     }
 
     #[test]
@@ -1509,11 +1179,7 @@ mod tests {
             (
                 "device-velocity",
                 Outcome::Block,
-                Condition::Velocity {
-                    key: KeyKind::Device,
-                    window_ms: MINUTE_MS,
-                    max_attempts: 1,
-                },
+                Condition::Velocity { key: KeyKind::Device, window_ms: MINUTE_MS, max_attempts: 1 },
             ),
             ("card-velocity", Outcome::Block, card_velocity(MINUTE_MS, 1)),
         ]);
@@ -1528,31 +1194,12 @@ mod tests {
     fn record_outcome_ignores_unknown_blocked_and_already_settled_attempts() {
         let mut engine = engine(vec![("v", Outcome::Block, card_velocity(MINUTE_MS, 1))]);
         assert!(!engine.record_outcome(99, PaymentResult::Succeeded));
-        assert_eq!(
-            engine
-                .evaluate(1, &attempt("u", Some("fp"), 100, 0))
-                .outcome,
-            Outcome::Allow
-        );
-        assert_eq!(
-            engine
-                .evaluate(2, &attempt("u", Some("fp"), 100, 1))
-                .outcome,
-            Outcome::Block
-        );
-        assert!(
-            !engine.record_outcome(2, PaymentResult::Succeeded),
-            "a blocked attempt never reached a channel"
-        );
+        assert_eq!(engine.evaluate(1, &attempt("u", Some("fp"), 100, 0)).outcome, Outcome::Allow);
+        assert_eq!(engine.evaluate(2, &attempt("u", Some("fp"), 100, 1)).outcome, Outcome::Block);
+        assert!(!engine.record_outcome(2, PaymentResult::Succeeded), "a blocked attempt never reached a channel");
         assert!(engine.record_outcome(1, PaymentResult::Declined));
-        assert!(
-            !engine.record_outcome(1, PaymentResult::Declined),
-            "a repeated webhook changes nothing"
-        );
-        assert!(
-            !engine.record_outcome(1, PaymentResult::Succeeded),
-            "the first answer wins"
-        );
+        assert!(!engine.record_outcome(1, PaymentResult::Declined), "a repeated webhook changes nothing");
+        assert!(!engine.record_outcome(1, PaymentResult::Succeeded), "the first answer wins");
     }
 
     #[test]
@@ -1566,53 +1213,28 @@ mod tests {
 
     #[test]
     fn history_per_key_is_capped_and_the_oldest_attempts_go_first() {
-        let limits = RiskLimits {
-            max_attempts_per_key: 5,
-            ..RiskLimits::default()
-        };
-        let mut engine = RiskEngine::with_limits(
-            rules(vec![("v", Outcome::Block, card_velocity(MINUTE_MS, 4))]),
-            limits,
-        )
-        .expect("valid");
+        let limits = RiskLimits { max_attempts_per_key: 5, ..RiskLimits::default() };
+        let mut engine =
+            RiskEngine::with_limits(rules(vec![("v", Outcome::Block, card_velocity(MINUTE_MS, 4))]), limits)
+                .expect("valid");
         for i in 0..20 {
             // No user, device or IP: each attempt lives only in the card's history.
             let mut card_only = attempt("", Some("fp"), 100, i as i64);
             card_only.user.clear();
             let decision = engine.evaluate(i, &card_only);
-            assert_eq!(
-                decision.outcome,
-                if i < 4 {
-                    Outcome::Allow
-                } else {
-                    Outcome::Block
-                }
-            );
+            assert_eq!(decision.outcome, if i < 4 { Outcome::Allow } else { Outcome::Block });
         }
         assert_eq!(engine.remembered_attempts(), 5);
-        assert!(
-            !engine.record_outcome(0, PaymentResult::Declined),
-            "the oldest went first"
-        );
-        assert!(
-            !engine.record_outcome(19, PaymentResult::Declined),
-            "the newest is blocked, but remembered"
-        );
+        assert!(!engine.record_outcome(0, PaymentResult::Declined), "the oldest went first");
+        assert!(!engine.record_outcome(19, PaymentResult::Declined), "the newest is blocked, but remembered");
     }
 
     #[test]
     fn key_and_attempt_counts_are_capped_and_the_key_idle_longest_goes_first() {
-        let limits = RiskLimits {
-            max_keys: 100,
-            max_attempts: 60,
-            max_users: 10,
-            ..RiskLimits::default()
-        };
-        let mut engine = RiskEngine::with_limits(
-            rules(vec![("v", Outcome::Block, card_velocity(MINUTE_MS, 1))]),
-            limits,
-        )
-        .expect("valid");
+        let limits = RiskLimits { max_keys: 100, max_attempts: 60, max_users: 10, ..RiskLimits::default() };
+        let mut engine =
+            RiskEngine::with_limits(rules(vec![("v", Outcome::Block, card_velocity(MINUTE_MS, 1))]), limits)
+                .expect("valid");
         for i in 0..10_000u64 {
             let mut shopper = attempt(&format!("u{i}"), Some(&format!("fp{i}")), 100, i as i64);
             shopper.ip = Some(format!("ip{i}"));
@@ -1623,38 +1245,22 @@ mod tests {
             assert!(engine.remembered_users() <= 10);
         }
         // The newest card is still known: a second try on it is the second in the window.
-        assert_eq!(
-            engine
-                .evaluate(10_000, &attempt("x", Some("fp9999"), 100, 10_000))
-                .outcome,
-            Outcome::Block
-        );
+        assert_eq!(engine.evaluate(10_000, &attempt("x", Some("fp9999"), 100, 10_000)).outcome, Outcome::Block);
         // The oldest card was forgotten.
-        assert_eq!(
-            engine
-                .evaluate(10_001, &attempt("y", Some("fp0"), 100, 10_001))
-                .outcome,
-            Outcome::Allow
-        );
+        assert_eq!(engine.evaluate(10_001, &attempt("y", Some("fp0"), 100, 10_001)).outcome, Outcome::Allow);
     }
 
     #[test]
     fn history_older_than_the_horizon_is_forgotten_even_for_keys_never_seen_again() {
         let mut engine = engine(vec![("v", Outcome::Block, card_velocity(MINUTE_MS, 1))]);
         for i in 0..100u64 {
-            engine.evaluate(
-                i,
-                &attempt(&format!("u{i}"), Some(&format!("fp{i}")), 100, i as i64),
-            );
+            engine.evaluate(i, &attempt(&format!("u{i}"), Some(&format!("fp{i}")), 100, i as i64));
         }
         assert_eq!(engine.remembered_attempts(), 100);
         // A long stream of new shoppers after the horizon sweeps the idle keys away.
         for i in 100..200u64 {
             let at_ms = OUTCOME_WAIT_MS + 1_000 + i as i64;
-            engine.evaluate(
-                i,
-                &attempt(&format!("u{i}"), Some(&format!("fp{i}")), 100, at_ms),
-            );
+            engine.evaluate(i, &attempt(&format!("u{i}"), Some(&format!("fp{i}")), 100, at_ms));
         }
         assert_eq!(engine.remembered_attempts(), 100);
         assert!(!engine.record_outcome(0, PaymentResult::Succeeded));
@@ -1671,20 +1277,8 @@ mod tests {
             Err(RulesError::Empty),
             "an invalid set leaves the old one in place"
         );
-        engine
-            .set_rules(rules(vec![(
-                "strict",
-                Outcome::Block,
-                card_velocity(MINUTE_MS, 2),
-            )]))
-            .expect("valid");
-        assert_eq!(
-            engine
-                .evaluate(3, &attempt("u", Some("fp"), 100, 2))
-                .rule
-                .as_deref(),
-            Some("strict")
-        );
+        engine.set_rules(rules(vec![("strict", Outcome::Block, card_velocity(MINUTE_MS, 2))])).expect("valid");
+        assert_eq!(engine.evaluate(3, &attempt("u", Some("fp"), 100, 2)).rule.as_deref(), Some("strict"));
     }
 
     #[test]
@@ -1744,11 +1338,7 @@ mod tests {
                         // Neighbours behind one router share an address.
                         ip: Some(format!("10.0.{}.{}", shopper / 512, (shopper / 2) % 256)),
                         card_fingerprint: pays_by_card.then(|| format!("card-{shopper}")),
-                        channel: if pays_by_card {
-                            ChannelKind::Card
-                        } else {
-                            ChannelKind::Alipay
-                        },
+                        channel: if pays_by_card { ChannelKind::Card } else { ChannelKind::Alipay },
                         amount_minor: stream.between(990, 200_000),
                         at_ms,
                     },
@@ -1856,10 +1446,7 @@ mod tests {
             (
                 "blocked-device",
                 Outcome::Block,
-                Condition::Blocklist {
-                    key: KeyKind::Device,
-                    values: vec!["d3".into()],
-                },
+                Condition::Blocklist { key: KeyKind::Device, values: vec!["d3".into()] },
             ),
             (
                 "testing-by-ip",
@@ -1872,28 +1459,13 @@ mod tests {
                     min_decline_ratio_pct: 50,
                 },
             ),
-            (
-                "card-velocity",
-                Outcome::Block,
-                card_velocity(6 * SECOND_MS, 3),
-            ),
+            ("card-velocity", Outcome::Block, card_velocity(6 * SECOND_MS, 3)),
             (
                 "user-velocity",
                 Outcome::Review,
-                Condition::Velocity {
-                    key: KeyKind::User,
-                    window_ms: 5 * SECOND_MS,
-                    max_attempts: 2,
-                },
+                Condition::Velocity { key: KeyKind::User, window_ms: 5 * SECOND_MS, max_attempts: 2 },
             ),
-            (
-                "amount",
-                Outcome::Review,
-                Condition::AmountAboveHistory {
-                    multiple: 2,
-                    min_history: 2,
-                },
-            ),
+            ("amount", Outcome::Review, Condition::AmountAboveHistory { multiple: 2, min_history: 2 }),
         ])
     }
 
@@ -1904,14 +1476,8 @@ mod tests {
     }
 
     impl Model {
-        fn evaluate(
-            &mut self,
-            rules: &RiskRules,
-            id: u64,
-            attempt: &PaymentAttempt,
-        ) -> (Outcome, Option<String>) {
-            self.attempts
-                .push((id, attempt.clone(), AttemptStatus::Pending));
+        fn evaluate(&mut self, rules: &RiskRules, id: u64, attempt: &PaymentAttempt) -> (Outcome, Option<String>) {
+            self.attempts.push((id, attempt.clone(), AttemptStatus::Pending));
             let in_window = |key: KeyKind, window_ms: i64| {
                 let value = attempt.key(key);
                 self.attempts.iter().filter(move |(_, a, _)| {
@@ -1922,59 +1488,36 @@ mod tests {
                 })
             };
             let matched = rules.rules.iter().find(|rule| match &rule.condition {
-                Condition::Velocity {
-                    key,
-                    window_ms,
-                    max_attempts,
-                } => in_window(*key, *window_ms).count() > *max_attempts as usize,
-                Condition::CardTesting {
-                    key,
-                    window_ms,
-                    min_attempts,
-                    max_amount_minor,
-                    min_decline_ratio_pct,
-                } => {
-                    let small: Vec<_> = in_window(*key, *window_ms)
-                        .filter(|(_, a, _)| a.amount_minor <= *max_amount_minor)
-                        .collect();
-                    let settled = small
-                        .iter()
-                        .filter(|(_, _, s)| *s != AttemptStatus::Pending)
-                        .count();
+                Condition::Velocity { key, window_ms, max_attempts } => {
+                    in_window(*key, *window_ms).count() > *max_attempts as usize
+                }
+                Condition::CardTesting { key, window_ms, min_attempts, max_amount_minor, min_decline_ratio_pct } => {
+                    let small: Vec<_> =
+                        in_window(*key, *window_ms).filter(|(_, a, _)| a.amount_minor <= *max_amount_minor).collect();
+                    let settled = small.iter().filter(|(_, _, s)| *s != AttemptStatus::Pending).count();
                     let declined = small
                         .iter()
-                        .filter(|(_, _, s)| {
-                            matches!(s, AttemptStatus::Declined | AttemptStatus::Blocked)
-                        })
+                        .filter(|(_, _, s)| matches!(s, AttemptStatus::Declined | AttemptStatus::Blocked))
                         .count();
                     small.len() >= *min_attempts as usize
                         && (*min_decline_ratio_pct == 0
-                            || (settled > 0
-                                && declined * 100 >= *min_decline_ratio_pct as usize * settled))
+                            || (settled > 0 && declined * 100 >= *min_decline_ratio_pct as usize * settled))
                 }
-                Condition::AmountAboveHistory {
-                    multiple,
-                    min_history,
-                } => {
+                Condition::AmountAboveHistory { multiple, min_history } => {
                     let paid: Vec<i64> = self
                         .attempts
                         .iter()
-                        .filter(|(_, a, s)| {
-                            a.user == attempt.user && *s == AttemptStatus::Succeeded
-                        })
+                        .filter(|(_, a, s)| a.user == attempt.user && *s == AttemptStatus::Succeeded)
                         .map(|(_, a, _)| a.amount_minor)
                         .collect();
                     paid.len() >= *min_history as usize
-                        && attempt.amount_minor
-                            > paid.iter().max().copied().unwrap_or(0) * i64::from(*multiple)
+                        && attempt.amount_minor > paid.iter().max().copied().unwrap_or(0) * i64::from(*multiple)
                 }
-                Condition::Blocklist { key, values } => attempt
-                    .key(*key)
-                    .is_some_and(|v| values.iter().any(|b| b == v)),
+                Condition::Blocklist { key, values } => {
+                    attempt.key(*key).is_some_and(|v| values.iter().any(|b| b == v))
+                }
             });
-            let decision = matched.map_or((Outcome::Allow, None), |rule| {
-                (rule.outcome, Some(rule.name.clone()))
-            });
+            let decision = matched.map_or((Outcome::Allow, None), |rule| (rule.outcome, Some(rule.name.clone())));
             if decision.0 == Outcome::Block {
                 if let Some(last) = self.attempts.last_mut() {
                     last.2 = AttemptStatus::Blocked;
@@ -1984,11 +1527,7 @@ mod tests {
         }
 
         fn record_outcome(&mut self, id: u64, result: PaymentResult) -> bool {
-            match self
-                .attempts
-                .iter_mut()
-                .find(|(i, _, s)| *i == id && *s == AttemptStatus::Pending)
-            {
+            match self.attempts.iter_mut().find(|(i, _, s)| *i == id && *s == AttemptStatus::Pending) {
                 Some(found) => {
                     found.2 = result.into();
                     true

@@ -45,20 +45,9 @@ pub struct RequestLine<'a> {
 }
 
 /// The `Authorization` header value for one merchant request.
-pub fn authorization(
-    merchant: &Merchant<'_>,
-    request: &RequestLine<'_>,
-) -> Result<String, super::keys::KeyError> {
-    let RequestLine {
-        method,
-        url,
-        timestamp,
-        nonce,
-        body,
-    } = *request;
-    let signature = merchant
-        .key
-        .sign_base64(request_message(method, url, timestamp, nonce, body).as_bytes())?;
+pub fn authorization(merchant: &Merchant<'_>, request: &RequestLine<'_>) -> Result<String, super::keys::KeyError> {
+    let RequestLine { method, url, timestamp, nonce, body } = *request;
+    let signature = merchant.key.sign_base64(request_message(method, url, timestamp, nonce, body).as_bytes())?;
     let (mchid, serial_no) = (merchant.mchid, merchant.serial_no);
     Ok(format!(
         r#"{SCHEMA} mchid="{mchid}",nonce_str="{nonce}",signature="{signature}",timestamp="{timestamp}",serial_no="{serial_no}""#
@@ -129,51 +118,24 @@ pub struct PlatformKeys {
 
 impl PlatformKeys {
     pub fn new(keys: impl IntoIterator<Item = (String, PublicKey)>) -> Self {
-        PlatformKeys {
-            keys: keys.into_iter().collect(),
-        }
+        PlatformKeys { keys: keys.into_iter().collect() }
     }
 
     /// Checks a platform signature over `body` at `now_s` (Unix seconds).
-    pub fn verify(
-        &self,
-        headers: &SignedHeaders,
-        body: &str,
-        now_s: i64,
-    ) -> Result<(), VerifyError> {
-        let timestamp = headers
-            .timestamp
-            .as_deref()
-            .ok_or(VerifyError::MissingHeader("Wechatpay-Timestamp"))?;
-        let nonce = headers
-            .nonce
-            .as_deref()
-            .ok_or(VerifyError::MissingHeader("Wechatpay-Nonce"))?;
-        let signature = headers
-            .signature
-            .as_deref()
-            .ok_or(VerifyError::MissingHeader("Wechatpay-Signature"))?;
-        let serial = headers
-            .serial
-            .as_deref()
-            .ok_or(VerifyError::MissingHeader("Wechatpay-Serial"))?;
+    pub fn verify(&self, headers: &SignedHeaders, body: &str, now_s: i64) -> Result<(), VerifyError> {
+        let timestamp = headers.timestamp.as_deref().ok_or(VerifyError::MissingHeader("Wechatpay-Timestamp"))?;
+        let nonce = headers.nonce.as_deref().ok_or(VerifyError::MissingHeader("Wechatpay-Nonce"))?;
+        let signature = headers.signature.as_deref().ok_or(VerifyError::MissingHeader("Wechatpay-Signature"))?;
+        let serial = headers.serial.as_deref().ok_or(VerifyError::MissingHeader("Wechatpay-Serial"))?;
         if let Some(kind) = headers.signature_type.as_deref().filter(|t| *t != SCHEMA) {
             return Err(VerifyError::SignatureType(kind.to_string()));
         }
-        let key = self
-            .keys
-            .get(serial)
-            .ok_or_else(|| VerifyError::UnknownSerial(serial.to_string()))?;
-        let at: i64 = timestamp
-            .parse()
-            .map_err(|_| VerifyError::Stale(timestamp.to_string()))?;
+        let key = self.keys.get(serial).ok_or_else(|| VerifyError::UnknownSerial(serial.to_string()))?;
+        let at: i64 = timestamp.parse().map_err(|_| VerifyError::Stale(timestamp.to_string()))?;
         if (now_s - at).abs() > CLOCK_SKEW_S {
             return Err(VerifyError::Stale(timestamp.to_string()));
         }
-        if !key.verify_base64(
-            response_message(timestamp, nonce, body).as_bytes(),
-            signature,
-        ) {
+        if !key.verify_base64(response_message(timestamp, nonce, body).as_bytes(), signature) {
             return Err(VerifyError::BadSignature);
         }
         Ok(())
@@ -181,15 +143,8 @@ impl PlatformKeys {
 }
 
 /// Signs a platform answer or callback (the simulator's side): the four headers.
-pub fn platform_headers(
-    key: &PrivateKey,
-    serial: &str,
-    timestamp: i64,
-    nonce: &str,
-    body: &str,
-) -> Result<SignedHeaders, super::keys::KeyError> {
-    let signature =
-        key.sign_base64(response_message(&timestamp.to_string(), nonce, body).as_bytes())?;
+pub fn platform_headers(key: &PrivateKey, serial: &str, timestamp: i64, nonce: &str, body: &str) -> Result<SignedHeaders, super::keys::KeyError> {
+    let signature = key.sign_base64(response_message(&timestamp.to_string(), nonce, body).as_bytes())?;
     Ok(SignedHeaders {
         timestamp: Some(timestamp.to_string()),
         nonce: Some(nonce.to_string()),
@@ -352,16 +307,8 @@ pub struct Resource {
 /// What a callback said, once verified and decrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
-    Transaction {
-        id: String,
-        event_type: String,
-        transaction: Transaction,
-    },
-    Refund {
-        id: String,
-        event_type: String,
-        refund: Refund,
-    },
+    Transaction { id: String, event_type: String, transaction: Transaction },
+    Refund { id: String, event_type: String, refund: Refund },
 }
 
 /// Verifies, then decrypts, a callback. Nothing about it is trusted before both succeed.
@@ -373,37 +320,19 @@ pub fn open_notification(
     now_s: i64,
 ) -> Result<Notice, VerifyError> {
     keys.verify(headers, body, now_s)?;
-    let envelope: Notification =
-        serde_json::from_str(body).map_err(|e| VerifyError::Body(e.to_string()))?;
+    let envelope: Notification = serde_json::from_str(body).map_err(|e| VerifyError::Body(e.to_string()))?;
     if envelope.resource.algorithm != "AEAD_AES_256_GCM" {
-        return Err(VerifyError::Body(format!(
-            "algorithm {}",
-            envelope.resource.algorithm
-        )));
+        return Err(VerifyError::Body(format!("algorithm {}", envelope.resource.algorithm)));
     }
     let r = &envelope.resource;
-    let plain = aes_gcm::open(
-        apiv3_key,
-        r.nonce.as_bytes(),
-        r.associated_data.as_bytes(),
-        &r.ciphertext,
-    )
-    .map_err(VerifyError::Decrypt)?;
+    let plain = aes_gcm::open(apiv3_key, r.nonce.as_bytes(), r.associated_data.as_bytes(), &r.ciphertext).map_err(VerifyError::Decrypt)?;
     let body_error = |e: serde_json::Error| VerifyError::Body(e.to_string());
     if envelope.event_type.starts_with("REFUND.") {
         let refund = serde_json::from_slice(&plain).map_err(body_error)?;
-        Ok(Notice::Refund {
-            id: envelope.id,
-            event_type: envelope.event_type,
-            refund,
-        })
+        Ok(Notice::Refund { id: envelope.id, event_type: envelope.event_type, refund })
     } else {
         let transaction = serde_json::from_slice(&plain).map_err(body_error)?;
-        Ok(Notice::Transaction {
-            id: envelope.id,
-            event_type: envelope.event_type,
-            transaction,
-        })
+        Ok(Notice::Transaction { id: envelope.id, event_type: envelope.event_type, transaction })
     }
 }
 
@@ -418,22 +347,13 @@ pub fn seal_notification(
     plaintext: &str,
 ) -> Result<String, aes_gcm::AeadError> {
     let associated_data = original_type;
-    let ciphertext = aes_gcm::seal(
-        apiv3_key,
-        nonce.as_bytes(),
-        associated_data.as_bytes(),
-        plaintext.as_bytes(),
-    )?;
+    let ciphertext = aes_gcm::seal(apiv3_key, nonce.as_bytes(), associated_data.as_bytes(), plaintext.as_bytes())?;
     let envelope = Notification {
         id: id.to_string(),
         create_time: create_time.to_string(),
         resource_type: "encrypt-resource".into(),
         event_type: event_type.to_string(),
-        summary: if event_type.starts_with("REFUND.") {
-            "退款成功".into()
-        } else {
-            "支付成功".into()
-        },
+        summary: if event_type.starts_with("REFUND.") { "退款成功".into() } else { "支付成功".into() },
         resource: Resource {
             original_type: original_type.to_string(),
             algorithm: "AEAD_AES_256_GCM".into(),
@@ -465,48 +385,15 @@ mod tests {
     #[test]
     fn an_authorization_header_parses_back_and_its_signature_covers_the_request_line() {
         let merchant = PrivateKey::from_pem(&test_keys::generate(12).0).expect("loads");
-        let signer = Merchant {
-            mchid: "1900000001",
-            serial_no: "SERIAL1",
-            key: &merchant,
-        };
-        let line = RequestLine {
-            method: "POST",
-            url: "/v3/pay/transactions/native",
-            timestamp: 1_700_000_000,
-            nonce: "n0nce",
-            body: "{}",
-        };
+        let signer = Merchant { mchid: "1900000001", serial_no: "SERIAL1", key: &merchant };
+        let line = RequestLine { method: "POST", url: "/v3/pay/transactions/native", timestamp: 1_700_000_000, nonce: "n0nce", body: "{}" };
         let header = authorization(&signer, &line).expect("signs");
         let parsed = parse_authorization(&header).expect("parses");
-        assert_eq!(
-            (
-                parsed.mchid.as_str(),
-                parsed.serial_no.as_str(),
-                parsed.timestamp
-            ),
-            ("1900000001", "SERIAL1", 1_700_000_000)
-        );
-        let message = request_message(
-            "POST",
-            "/v3/pay/transactions/native",
-            1_700_000_000,
-            "n0nce",
-            "{}",
-        );
-        assert!(merchant
-            .public_key()
-            .verify_base64(message.as_bytes(), &parsed.signature));
-        let other_body = request_message(
-            "POST",
-            "/v3/pay/transactions/native",
-            1_700_000_000,
-            "n0nce",
-            "{ }",
-        );
-        assert!(!merchant
-            .public_key()
-            .verify_base64(other_body.as_bytes(), &parsed.signature));
+        assert_eq!((parsed.mchid.as_str(), parsed.serial_no.as_str(), parsed.timestamp), ("1900000001", "SERIAL1", 1_700_000_000));
+        let message = request_message("POST", "/v3/pay/transactions/native", 1_700_000_000, "n0nce", "{}");
+        assert!(merchant.public_key().verify_base64(message.as_bytes(), &parsed.signature));
+        let other_body = request_message("POST", "/v3/pay/transactions/native", 1_700_000_000, "n0nce", "{ }");
+        assert!(!merchant.public_key().verify_base64(other_body.as_bytes(), &parsed.signature));
         assert_eq!(parse_authorization("Basic abc"), None);
     }
 
@@ -514,89 +401,33 @@ mod tests {
     fn a_sealed_callback_opens_once_verified_and_every_tampering_is_named() {
         let (key, keys) = platform();
         let now = 1_700_000_000;
-        let body = seal_notification(
-            APIV3,
-            "EV-1",
-            "2026-12-02T10:00:00+08:00",
-            "TRANSACTION.SUCCESS",
-            "transaction",
-            "abcdefghijkl",
-            &transaction_json(),
-        )
-        .expect("seals");
+        let body = seal_notification(APIV3, "EV-1", "2026-12-02T10:00:00+08:00", "TRANSACTION.SUCCESS", "transaction", "abcdefghijkl", &transaction_json()).expect("seals");
         let headers = platform_headers(&key, "PUB_KEY_ID_1", now, "nonce-1", &body).expect("signs");
         match open_notification(&keys, APIV3, &headers, &body, now + 10).expect("opens") {
-            Notice::Transaction {
-                transaction,
-                event_type,
-                ..
-            } => {
+            Notice::Transaction { transaction, event_type, .. } => {
                 assert_eq!(event_type, "TRANSACTION.SUCCESS");
-                assert_eq!(
-                    (transaction.out_trade_no.as_str(), transaction.amount.total),
-                    ("P42", 69900)
-                );
+                assert_eq!((transaction.out_trade_no.as_str(), transaction.amount.total), ("P42", 69900));
             }
             other => panic!("expected a transaction, got {other:?}"),
         }
         let stale = open_notification(&keys, APIV3, &headers, &body, now + CLOCK_SKEW_S + 1);
         assert!(matches!(stale, Err(VerifyError::Stale(_))));
-        let unknown = SignedHeaders {
-            serial: Some("PUB_KEY_ID_9".into()),
-            ..headers.clone()
-        };
-        assert!(matches!(
-            open_notification(&keys, APIV3, &unknown, &body, now),
-            Err(VerifyError::UnknownSerial(_))
-        ));
+        let unknown = SignedHeaders { serial: Some("PUB_KEY_ID_9".into()), ..headers.clone() };
+        assert!(matches!(open_notification(&keys, APIV3, &unknown, &body, now), Err(VerifyError::UnknownSerial(_))));
         let tampered = body.replacen("TRANSACTION.SUCCESS", "TRANSACTION.SUCCESs", 1);
-        assert_eq!(
-            open_notification(&keys, APIV3, &headers, &tampered, now),
-            Err(VerifyError::BadSignature)
-        );
-        let wrong_key = open_notification(
-            &keys,
-            b"ffffffffffffffffffffffffffffffff",
-            &headers,
-            &body,
-            now,
-        );
-        assert_eq!(
-            wrong_key,
-            Err(VerifyError::Decrypt(aes_gcm::AeadError::Open))
-        );
-        let missing = SignedHeaders {
-            signature: None,
-            ..headers
-        };
-        assert_eq!(
-            open_notification(&keys, APIV3, &missing, &body, now),
-            Err(VerifyError::MissingHeader("Wechatpay-Signature"))
-        );
+        assert_eq!(open_notification(&keys, APIV3, &headers, &tampered, now), Err(VerifyError::BadSignature));
+        let wrong_key = open_notification(&keys, b"ffffffffffffffffffffffffffffffff", &headers, &body, now);
+        assert_eq!(wrong_key, Err(VerifyError::Decrypt(aes_gcm::AeadError::Open)));
+        let missing = SignedHeaders { signature: None, ..headers };
+        assert_eq!(open_notification(&keys, APIV3, &missing, &body, now), Err(VerifyError::MissingHeader("Wechatpay-Signature")));
     }
 
     #[test]
     fn a_ciphertext_sealed_under_other_associated_data_is_refused_even_when_signed() {
         let (key, keys) = platform();
-        let body = seal_notification(
-            APIV3,
-            "EV-2",
-            "t",
-            "TRANSACTION.SUCCESS",
-            "transaction",
-            "abcdefghijkl",
-            &transaction_json(),
-        )
-        .expect("seals");
-        let swapped = body.replacen(
-            r#""associated_data":"transaction""#,
-            r#""associated_data":"refund""#,
-            1,
-        );
+        let body = seal_notification(APIV3, "EV-2", "t", "TRANSACTION.SUCCESS", "transaction", "abcdefghijkl", &transaction_json()).expect("seals");
+        let swapped = body.replacen(r#""associated_data":"transaction""#, r#""associated_data":"refund""#, 1);
         let headers = platform_headers(&key, "PUB_KEY_ID_1", 100, "n", &swapped).expect("signs");
-        assert_eq!(
-            open_notification(&keys, APIV3, &headers, &swapped, 100),
-            Err(VerifyError::Decrypt(aes_gcm::AeadError::Open))
-        );
+        assert_eq!(open_notification(&keys, APIV3, &headers, &swapped, 100), Err(VerifyError::Decrypt(aes_gcm::AeadError::Open)));
     }
 }

@@ -15,18 +15,11 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(initial: Duration, max: Duration) -> Backoff {
-        Backoff {
-            initial,
-            max: max.max(initial),
-            attempt: 0,
-        }
+        Backoff { initial, max: max.max(initial), attempt: 0 }
     }
 
     pub fn from_millis(initial_ms: u64, max_ms: u64) -> Backoff {
-        Backoff::new(
-            Duration::from_millis(initial_ms),
-            Duration::from_millis(max_ms),
-        )
+        Backoff::new(Duration::from_millis(initial_ms), Duration::from_millis(max_ms))
     }
 
     pub fn reset(&mut self) {
@@ -34,10 +27,7 @@ impl Backoff {
     }
 
     pub fn next_delay(&mut self) -> Duration {
-        let ceiling = self
-            .initial
-            .saturating_mul(1u32 << self.attempt.min(20))
-            .min(self.max);
+        let ceiling = self.initial.saturating_mul(1u32 << self.attempt.min(20)).min(self.max);
         self.attempt = self.attempt.saturating_add(1);
         let span = u64::try_from((ceiling - self.initial).as_nanos()).unwrap_or(u64::MAX);
         // No random-number crate here; a fresh RandomState is randomly keyed, which is all
@@ -56,17 +46,10 @@ mod tests {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
         for _ in 0..30 {
             let delay = backoff.next_delay();
-            assert!(
-                (Duration::from_millis(100)..=Duration::from_secs(1)).contains(&delay),
-                "{delay:?}"
-            );
+            assert!((Duration::from_millis(100)..=Duration::from_secs(1)).contains(&delay), "{delay:?}");
         }
         assert!(backoff.attempt >= 30);
         backoff.reset();
-        assert_eq!(
-            backoff.next_delay(),
-            Duration::from_millis(100),
-            "the first delay after a reset is the initial one"
-        );
+        assert_eq!(backoff.next_delay(), Duration::from_millis(100), "the first delay after a reset is the initial one");
     }
 }

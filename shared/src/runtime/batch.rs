@@ -5,9 +5,7 @@ use tokio::sync::mpsc;
 
 /// The shard of `key` among `shards`: FNV-1a, stable across runs, no allocation.
 pub fn shard_of(key: &str, shards: usize) -> usize {
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     (hash % shards.max(1) as u64) as usize
 }
 

@@ -30,11 +30,7 @@ pub fn fingerprint(method: &str, path: &str, caller: &str, body: &[u8]) -> Strin
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part);
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The request's key and fingerprint, or `None` without an `Idempotency-Key` header. The error
@@ -45,23 +41,12 @@ pub fn fingerprint(method: &str, path: &str, caller: &str, body: &[u8]) -> Strin
 /// `serde_json::Value` first, whose objects keep their keys sorted, so a body holding a
 /// `HashMap` (whose iteration order differs from one map to the next) still fingerprints the
 /// same every time.
-pub fn request_key(
-    headers: &HeaderMap,
-    method: &str,
-    path: &str,
-    caller: &str,
-    body: &impl Serialize,
-) -> Result<Option<RequestKey>, &'static str> {
+pub fn request_key(headers: &HeaderMap, method: &str, path: &str, caller: &str, body: &impl Serialize) -> Result<Option<RequestKey>, &'static str> {
     let Some(key) = idempotency_key(headers)? else {
         return Ok(None);
     };
-    let canonical = serde_json::to_value(body)
-        .and_then(|value| serde_json::to_vec(&value))
-        .map_err(|_| "the request body cannot be read back as JSON")?;
-    Ok(Some(RequestKey {
-        key,
-        fingerprint: fingerprint(method, path, caller, &canonical),
-    }))
+    let canonical = serde_json::to_value(body).and_then(|value| serde_json::to_vec(&value)).map_err(|_| "the request body cannot be read back as JSON")?;
+    Ok(Some(RequestKey { key, fingerprint: fingerprint(method, path, caller, &canonical) }))
 }
 
 /// What a known key means for the request now carrying it.
@@ -80,9 +65,7 @@ pub enum Seen<T> {
 pub fn compare<T>(stored: Option<(String, T)>, fingerprint: &str) -> Seen<T> {
     match stored {
         None => Seen::New,
-        Some((stored_fingerprint, answer)) if stored_fingerprint == fingerprint => {
-            Seen::Replay(answer)
-        }
+        Some((stored_fingerprint, answer)) if stored_fingerprint == fingerprint => Seen::Replay(answer),
         Some(_) => Seen::Mismatch,
     }
 }
@@ -99,11 +82,7 @@ mod tests {
         let b = fingerprint("POST", "/api/v1/receipts", "api-token", br#"{"qty":1}"#);
         assert_eq!(a, b);
         assert_eq!(a.len(), 64);
-        assert!(
-            a.bytes()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
-            "{a}"
-        );
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{a}");
     }
 
     #[test]
@@ -119,60 +98,29 @@ mod tests {
     #[test]
     fn a_different_method_path_caller_or_body_changes_the_fingerprint() {
         let base = fingerprint("POST", "/api/v1/pick-tasks/7/scan", "worker:li", b"{}");
-        assert_ne!(
-            base,
-            fingerprint("PUT", "/api/v1/pick-tasks/7/scan", "worker:li", b"{}"),
-            "method"
-        );
-        assert_ne!(
-            base,
-            fingerprint("POST", "/api/v1/pick-tasks/8/scan", "worker:li", b"{}"),
-            "path"
-        );
-        assert_ne!(
-            base,
-            fingerprint("POST", "/api/v1/pick-tasks/7/scan", "worker:wu", b"{}"),
-            "caller"
-        );
-        assert_ne!(
-            base,
-            fingerprint("POST", "/api/v1/pick-tasks/7/scan", "worker:li", b"{ }"),
-            "body"
-        );
+        assert_ne!(base, fingerprint("PUT", "/api/v1/pick-tasks/7/scan", "worker:li", b"{}"), "method");
+        assert_ne!(base, fingerprint("POST", "/api/v1/pick-tasks/8/scan", "worker:li", b"{}"), "path");
+        assert_ne!(base, fingerprint("POST", "/api/v1/pick-tasks/7/scan", "worker:wu", b"{}"), "caller");
+        assert_ne!(base, fingerprint("POST", "/api/v1/pick-tasks/7/scan", "worker:li", b"{ }"), "body");
     }
 
     #[test]
     fn moving_bytes_between_parts_changes_the_fingerprint() {
-        assert_ne!(
-            fingerprint("ab", "c", "", b""),
-            fingerprint("a", "bc", "", b"")
-        );
-        assert_ne!(
-            fingerprint("POST", "/a", "b", b""),
-            fingerprint("POST", "/", "ab", b"")
-        );
-        assert_ne!(
-            fingerprint("POST", "/a", "", b"b"),
-            fingerprint("POST", "/a", "b", b"")
-        );
+        assert_ne!(fingerprint("ab", "c", "", b""), fingerprint("a", "bc", "", b""));
+        assert_ne!(fingerprint("POST", "/a", "b", b""), fingerprint("POST", "/", "ab", b""));
+        assert_ne!(fingerprint("POST", "/a", "", b"b"), fingerprint("POST", "/a", "b", b""));
     }
 
     fn keyed(key: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            "idempotency-key",
-            HeaderValue::from_str(key).expect("header value"),
-        );
+        headers.insert("idempotency-key", HeaderValue::from_str(key).expect("header value"));
         headers
     }
 
     #[test]
     fn a_request_without_the_header_has_no_key_and_a_malformed_header_is_refused() {
         let body = json!({"qty": 1});
-        assert_eq!(
-            request_key(&HeaderMap::new(), "POST", "/p", "c", &body),
-            Ok(None)
-        );
+        assert_eq!(request_key(&HeaderMap::new(), "POST", "/p", "c", &body), Ok(None));
         assert!(request_key(&keyed("has space"), "POST", "/p", "c", &body).is_err());
     }
 
@@ -183,56 +131,22 @@ mod tests {
             location: String,
             qty: u32,
         }
-        let typed = Receipt {
-            location: "A-01-01".into(),
-            qty: 5,
-        };
-        let reordered: serde_json::Value =
-            serde_json::from_str(r#"{ "qty" : 5, "location" : "A-01-01" }"#).expect("json");
-        let a = request_key(
-            &keyed("k-1"),
-            "POST",
-            "/api/v1/receipts",
-            "api-token",
-            &typed,
-        )
-        .expect("valid")
-        .expect("keyed");
-        let b = request_key(
-            &keyed("k-1"),
-            "POST",
-            "/api/v1/receipts",
-            "api-token",
-            &reordered,
-        )
-        .expect("valid")
-        .expect("keyed");
+        let typed = Receipt { location: "A-01-01".into(), qty: 5 };
+        let reordered: serde_json::Value = serde_json::from_str(r#"{ "qty" : 5, "location" : "A-01-01" }"#).expect("json");
+        let a = request_key(&keyed("k-1"), "POST", "/api/v1/receipts", "api-token", &typed).expect("valid").expect("keyed");
+        let b = request_key(&keyed("k-1"), "POST", "/api/v1/receipts", "api-token", &reordered).expect("valid").expect("keyed");
         assert_eq!(a, b);
         assert_eq!(a.key, "k-1");
-        let other = request_key(
-            &keyed("k-1"),
-            "POST",
-            "/api/v1/receipts",
-            "api-token",
-            &json!({"location": "A-01-01", "qty": 4}),
-        )
-        .expect("valid")
-        .expect("keyed");
+        let other = request_key(&keyed("k-1"), "POST", "/api/v1/receipts", "api-token", &json!({"location": "A-01-01", "qty": 4})).expect("valid").expect("keyed");
         assert_ne!(a.fingerprint, other.fingerprint);
     }
 
     #[test]
     fn a_body_with_a_hash_map_fingerprints_the_same_every_time() {
-        let one: std::collections::HashMap<String, u32> =
-            (0..50).map(|i| (format!("sku-{i}"), i)).collect();
-        let two: std::collections::HashMap<String, u32> =
-            (0..50).rev().map(|i| (format!("sku-{i}"), i)).collect();
-        let a = request_key(&keyed("k"), "POST", "/p", "c", &one)
-            .expect("valid")
-            .expect("keyed");
-        let b = request_key(&keyed("k"), "POST", "/p", "c", &two)
-            .expect("valid")
-            .expect("keyed");
+        let one: std::collections::HashMap<String, u32> = (0..50).map(|i| (format!("sku-{i}"), i)).collect();
+        let two: std::collections::HashMap<String, u32> = (0..50).rev().map(|i| (format!("sku-{i}"), i)).collect();
+        let a = request_key(&keyed("k"), "POST", "/p", "c", &one).expect("valid").expect("keyed");
+        let b = request_key(&keyed("k"), "POST", "/p", "c", &two).expect("valid").expect("keyed");
         assert_eq!(a, b);
     }
 
@@ -243,17 +157,11 @@ mod tests {
 
     #[test]
     fn a_known_key_with_the_same_fingerprint_replays_the_stored_answer() {
-        assert_eq!(
-            compare(Some(("f1".to_owned(), "answer")), "f1"),
-            Seen::Replay("answer")
-        );
+        assert_eq!(compare(Some(("f1".to_owned(), "answer")), "f1"), Seen::Replay("answer"));
     }
 
     #[test]
     fn a_known_key_with_another_fingerprint_is_a_mismatch() {
-        assert_eq!(
-            compare(Some(("f1".to_owned(), "answer")), "f2"),
-            Seen::Mismatch
-        );
+        assert_eq!(compare(Some(("f1".to_owned(), "answer")), "f2"), Seen::Mismatch);
     }
 }

@@ -18,22 +18,10 @@ impl MetricsText {
     }
 
     /// A counter of restarts per supervised task, labelled `task="…"`.
-    pub fn task_restarts(
-        &mut self,
-        name: &str,
-        counts: &super::supervise::RestartCounts,
-    ) -> &mut Self {
-        let labelled: Vec<(String, f64)> = counts
-            .all()
-            .into_iter()
-            .map(|(task, n)| (format!("task=\"{}\"", label_value(&task)), n as f64))
-            .collect();
+    pub fn task_restarts(&mut self, name: &str, counts: &super::supervise::RestartCounts) -> &mut Self {
+        let labelled: Vec<(String, f64)> = counts.all().into_iter().map(|(task, n)| (format!("task=\"{}\"", label_value(&task)), n as f64)).collect();
         let samples: Vec<(&str, f64)> = labelled.iter().map(|(l, v)| (l.as_str(), *v)).collect();
-        self.counter(
-            name,
-            "Restarts of each supervised task after it returned or panicked",
-            &samples,
-        )
+        self.counter(name, "Restarts of each supervised task after it returned or panicked", &samples)
     }
 
     /// `samples` pairs a label set (`warehouse="SH-01"`, or empty) with a value.
@@ -56,9 +44,7 @@ impl MetricsText {
 
 /// A Prometheus label value: task names carry names from the config (scanners, stations).
 pub fn label_value(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -67,10 +53,7 @@ mod tests {
 
     #[test]
     fn a_task_name_with_quotes_backslashes_and_newlines_becomes_a_valid_label_value() {
-        assert_eq!(
-            label_value("scanner:dock \"1\"\\a\nb"),
-            "scanner:dock \\\"1\\\"\\\\a\\nb"
-        );
+        assert_eq!(label_value("scanner:dock \"1\"\\a\nb"), "scanner:dock \\\"1\\\"\\\\a\\nb");
         assert_eq!(label_value("sync-push"), "sync-push");
     }
 }

@@ -18,11 +18,7 @@ pub enum ConfigError {
 pub fn load_layered<T: DeserializeOwned>(path: &Path, env_prefix: &str) -> Result<T, ConfigError> {
     Ok(config::Config::builder()
         .add_source(config::File::from(path))
-        .add_source(
-            config::Environment::with_prefix(env_prefix)
-                .prefix_separator("__")
-                .separator("__"),
-        )
+        .add_source(config::Environment::with_prefix(env_prefix).prefix_separator("__").separator("__"))
         .build()?
         .try_deserialize()?)
 }
@@ -39,14 +35,8 @@ pub struct Invalid {
     pub why: std::borrow::Cow<'static, str>,
 }
 
-pub fn invalid<T>(
-    field: &'static str,
-    why: impl Into<std::borrow::Cow<'static, str>>,
-) -> Result<T, Invalid> {
-    Err(Invalid {
-        field,
-        why: why.into(),
-    })
+pub fn invalid<T>(field: &'static str, why: impl Into<std::borrow::Cow<'static, str>>) -> Result<T, Invalid> {
+    Err(Invalid { field, why: why.into() })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,25 +99,17 @@ impl HttpSettings {
             return invalid("http.max_in_flight", "must be between 1 and 100000");
         }
         if !(100..=300_000).contains(&self.header_read_timeout_ms) {
-            return invalid(
-                "http.header_read_timeout_ms",
-                "must be between 100 and 300000",
-            );
+            return invalid("http.header_read_timeout_ms", "must be between 100 and 300000");
         }
         let shortest_idle_ms = crate::sync::MAX_PULL_WAIT_MS + 5_000;
         if !(shortest_idle_ms..=3_600_000).contains(&self.idle_timeout_ms) {
             return invalid(
                 "http.idle_timeout_ms",
-                format!(
-                    "must be between {shortest_idle_ms} (longer than a sync long-poll) and 3600000"
-                ),
+                format!("must be between {shortest_idle_ms} (longer than a sync long-poll) and 3600000"),
             );
         }
         if !(1..=self.max_connections).contains(&self.max_connections_per_client) {
-            return invalid(
-                "http.max_connections_per_client",
-                "must be between 1 and http.max_connections",
-            );
+            return invalid("http.max_connections_per_client", "must be between 1 and http.max_connections");
         }
         if let Some(tls) = &self.tls {
             if !tls.cert_file.is_file() || !tls.key_file.is_file() {
@@ -188,26 +170,10 @@ mod tests {
     #[test]
     fn connection_limits_out_of_range_are_refused_by_name() {
         let field = |extra: &str| http(extra).validate().map_err(|invalid| invalid.field);
-        assert_eq!(
-            field("header_read_timeout_ms = 0"),
-            Err("http.header_read_timeout_ms")
-        );
-        assert_eq!(
-            field("idle_timeout_ms = 30000"),
-            Err("http.idle_timeout_ms"),
-            "shorter than a sync long-poll"
-        );
-        assert_eq!(
-            field("max_connections_per_client = 0"),
-            Err("http.max_connections_per_client")
-        );
-        assert_eq!(
-            field("max_connections_per_client = 513"),
-            Err("http.max_connections_per_client")
-        );
-        assert_eq!(
-            field("max_connections_per_client = 512\nheader_read_timeout_ms = 300"),
-            Ok(())
-        );
+        assert_eq!(field("header_read_timeout_ms = 0"), Err("http.header_read_timeout_ms"));
+        assert_eq!(field("idle_timeout_ms = 30000"), Err("http.idle_timeout_ms"), "shorter than a sync long-poll");
+        assert_eq!(field("max_connections_per_client = 0"), Err("http.max_connections_per_client"));
+        assert_eq!(field("max_connections_per_client = 513"), Err("http.max_connections_per_client"));
+        assert_eq!(field("max_connections_per_client = 512\nheader_read_timeout_ms = 300"), Ok(()));
     }
 }

@@ -20,9 +20,7 @@ pub fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -41,30 +39,18 @@ pub fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
 
 /// Opens (creating its directory), migrates, and starts the writer and readers that
 /// `settings` describe.
-pub fn start(
-    settings: &super::settings::DatabaseSettings,
-    migrations: &[&str],
-) -> rusqlite::Result<(Writer, Readers)> {
+pub fn start(settings: &super::settings::DatabaseSettings, migrations: &[&str]) -> rusqlite::Result<(Writer, Readers)> {
     if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-                Some(e.to_string()),
-            )
-        })?;
+        std::fs::create_dir_all(dir).map_err(|e| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN), Some(e.to_string())))?;
     }
     let mut conn = open(&settings.path, false)?;
     migrate(&mut conn, migrations)?;
-    Ok((
-        Writer::start(conn, settings.write_queue, settings.max_batch),
-        Readers::new(&settings.path, settings.max_readers),
-    ))
+    Ok((Writer::start(conn, settings.write_queue, settings.max_batch), Readers::new(&settings.path, settings.max_readers)))
 }
 
 /// Applies every migration above the file's `user_version`, each in its own transaction.
 pub fn migrate(conn: &mut Connection, migrations: &[&str]) -> rusqlite::Result<()> {
-    let current: usize =
-        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
     for (index, sql) in migrations.iter().enumerate().skip(current) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
@@ -77,10 +63,7 @@ pub fn migrate(conn: &mut Connection, migrations: &[&str]) -> rusqlite::Result<(
 
 trait Job: Send {
     /// Runs inside the open transaction; returns how to answer once the commit is known.
-    fn run(
-        self: Box<Self>,
-        conn: &Connection,
-    ) -> Box<dyn FnOnce(Result<(), rusqlite::Error>) + Send>;
+    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn FnOnce(Result<(), rusqlite::Error>) + Send>;
     /// Answers the caller with `error` without running the work.
     fn fail(self: Box<Self>, error: rusqlite::Error);
 }
@@ -96,10 +79,7 @@ where
     T: Send + 'static,
     E: From<rusqlite::Error> + Send + 'static,
 {
-    fn run(
-        self: Box<Self>,
-        conn: &Connection,
-    ) -> Box<dyn FnOnce(Result<(), rusqlite::Error>) + Send> {
+    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn FnOnce(Result<(), rusqlite::Error>) + Send> {
         let job = *self;
         let outcome = run_in_savepoint(conn, job.work);
         let reply = job.reply;
@@ -159,10 +139,7 @@ impl Writer {
         E: From<rusqlite::Error> + From<WriterClosed> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Box::new(ClosureJob { work, reply }))
-            .await
-            .map_err(|_| E::from(WriterClosed))?;
+        self.jobs.send(Box::new(ClosureJob { work, reply })).await.map_err(|_| E::from(WriterClosed))?;
         answer.await.map_err(|_| E::from(WriterClosed))?
     }
 }
@@ -228,11 +205,7 @@ impl Readers {
         T: Send + 'static,
         E: From<rusqlite::Error> + From<WriterClosed> + Send + 'static,
     {
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| E::from(WriterClosed))?;
+        let _slot = self.slots.acquire().await.map_err(|_| E::from(WriterClosed))?;
         let idle = self.idle.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
@@ -302,10 +275,7 @@ mod tests {
         assert_eq!(refused, 10);
         let readers = Readers::new(&path, 2);
         let count: i64 = readers
-            .read(|c| {
-                c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
-                    .map_err(TestError::from)
-            })
+            .read(|c| c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).map_err(TestError::from))
             .await
             .expect("read");
         assert_eq!(count, 10);

@@ -11,10 +11,10 @@
 //! resolve; the daemon returns an error from `main` and systemd restarts the process. Nor is it
 //! a job queue: the tasks are the few dozen loops a daemon runs for its whole life.
 
-use super::backoff::Backoff;
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::future::Future;
+use super::backoff::Backoff;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -28,10 +28,7 @@ pub enum Policy {
     /// Run the factory again after a jittered exponential backoff between `initial_backoff`
     /// and `max_backoff`. A run that lasted at least `max_backoff` counts as healthy: the next
     /// restart waits `initial_backoff` again.
-    Restart {
-        initial_backoff: Duration,
-        max_backoff: Duration,
-    },
+    Restart { initial_backoff: Duration, max_backoff: Duration },
     /// The task's end is the daemon's failure: [`Supervisor::failed`] resolves with its name.
     Fatal,
 }
@@ -100,10 +97,7 @@ pub struct RestartCounts(Arc<Mutex<BTreeMap<String, u64>>>);
 impl RestartCounts {
     /// Every supervised task by name, with how often it was restarted.
     pub fn all(&self) -> Vec<(String, u64)> {
-        lock(&self.0)
-            .iter()
-            .map(|(name, n)| (name.clone(), *n))
-            .collect()
+        lock(&self.0).iter().map(|(name, n)| (name.clone(), *n)).collect()
     }
 
     pub fn get(&self, task: &str) -> Option<u64> {
@@ -165,18 +159,9 @@ impl Supervisor {
         self.fault = spec.filter(|s| !s.is_empty()).map(|spec| {
             // Task names may contain ':' themselves ("scanner:dock-1"): only a known suffix is a kind.
             match spec.rsplit_once(':') {
-                Some((task, "return")) => Fault {
-                    task: task.to_owned(),
-                    kind: FaultKind::Return,
-                },
-                Some((task, "panic")) => Fault {
-                    task: task.to_owned(),
-                    kind: FaultKind::Panic,
-                },
-                _ => Fault {
-                    task: spec.to_owned(),
-                    kind: FaultKind::Panic,
-                },
+                Some((task, "return")) => Fault { task: task.to_owned(), kind: FaultKind::Return },
+                Some((task, "panic")) => Fault { task: task.to_owned(), kind: FaultKind::Panic },
+                _ => Fault { task: spec.to_owned(), kind: FaultKind::Panic },
             }
         });
         if let Some(fault) = &self.fault {
@@ -206,11 +191,7 @@ impl Supervisor {
             failed: self.failed.clone(),
             restarts: self.restarts.clone(),
             run: run.clone(),
-            fault: self
-                .fault
-                .as_ref()
-                .filter(|f| f.task == name)
-                .map(|f| f.kind),
+            fault: self.fault.as_ref().filter(|f| f.task == name).map(|f| f.kind),
         };
         let monitor = tokio::spawn(monitor.watch(task));
         tasks.push(Supervised { name, monitor, run });
@@ -264,10 +245,7 @@ impl Supervisor {
         let until = Instant::now() + deadline;
         let mut aborted = Vec::new();
         for mut task in tasks {
-            if tokio::time::timeout_at(until, &mut task.monitor)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout_at(until, &mut task.monitor).await.is_err() {
                 if let Some(run) = lock(&task.run).take() {
                     run.abort();
                 }
@@ -313,23 +291,16 @@ impl Monitor {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let mut backoff = match self.policy {
-            Policy::Restart {
-                initial_backoff,
-                max_backoff,
-            } => Backoff::new(initial_backoff, max_backoff),
+            Policy::Restart { initial_backoff, max_backoff } => Backoff::new(initial_backoff, max_backoff),
             Policy::Fatal => Backoff::new(Duration::ZERO, Duration::ZERO),
         };
         loop {
             let started = Instant::now();
-            let Some(run) = self.start(&mut task) else {
-                return;
-            };
+            let Some(run) = self.start(&mut task) else { return };
             let exit = exit_of(run.await);
             if self.stop.is_stopped() {
                 match exit {
-                    Exit::Panicked(_) => {
-                        tracing::error!(task = %self.name, "task {} {exit} while stopping", self.name)
-                    }
+                    Exit::Panicked(_) => tracing::error!(task = %self.name, "task {} {exit} while stopping", self.name),
                     _ => tracing::debug!(task = %self.name, "task stopped"),
                 }
                 return;
@@ -337,10 +308,7 @@ impl Monitor {
             match self.policy {
                 Policy::Fatal => {
                     tracing::error!(task = %self.name, "task {} {exit}; it is fatal: the daemon stops", self.name);
-                    let failure = TaskFailed {
-                        task: self.name.clone(),
-                        exit,
-                    };
+                    let failure = TaskFailed { task: self.name.clone(), exit };
                     // The first failure is the one the daemon reports.
                     self.failed.send_if_modified(|failed| {
                         let first = failed.is_none();
@@ -358,12 +326,7 @@ impl Monitor {
                     let delay = backoff.next_delay();
                     let restart = self.restarts.get(&self.name).unwrap_or(0) + 1;
                     tracing::error!(task = %self.name, restart, "task {} {exit}; restarting in {delay:?} (restart {restart})", self.name);
-                    if self
-                        .stop
-                        .run_until_stopped(tokio::time::sleep(delay))
-                        .await
-                        .is_none()
-                    {
+                    if self.stop.run_until_stopped(tokio::time::sleep(delay)).await.is_none() {
                         return;
                     }
                     if let Some(count) = lock(&self.restarts.0).get_mut(&self.name) {
@@ -387,12 +350,8 @@ impl Monitor {
         }
         let name = self.name.clone();
         let run = match self.fault.take() {
-            Some(FaultKind::Panic) => {
-                tokio::spawn(async move { panic!("fault injected into task {name}") })
-            }
-            Some(FaultKind::Return) => tokio::spawn(async move {
-                tracing::warn!(task = %name, "fault injected: the task returns")
-            }),
+            Some(FaultKind::Panic) => tokio::spawn(async move { panic!("fault injected into task {name}") }),
+            Some(FaultKind::Return) => tokio::spawn(async move { tracing::warn!(task = %name, "fault injected: the task returns") }),
             // A factory that panics is a run that panicked: hand its panic to the run.
             None => match std::panic::catch_unwind(AssertUnwindSafe(|| task(self.stop.clone()))) {
                 Ok(future) => tokio::spawn(future),
@@ -415,17 +374,13 @@ fn exit_of(joined: Result<(), JoinError>) -> Exit {
 fn panic_message(panic: Box<dyn Any + Send>) -> String {
     match panic.downcast::<String>() {
         Ok(message) => *message,
-        Err(panic) => panic
-            .downcast_ref::<&str>()
-            .map_or_else(|| "(not a string)".to_owned(), |s| (*s).to_owned()),
+        Err(panic) => panic.downcast_ref::<&str>().map_or_else(|| "(not a string)".to_owned(), |s| (*s).to_owned()),
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Only this module's short critical sections take these locks, and none of them panics.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -433,10 +388,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-    const QUICK: Policy = Policy::Restart {
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(5),
-    };
+    const QUICK: Policy = Policy::Restart { initial_backoff: Duration::from_millis(1), max_backoff: Duration::from_millis(5) };
 
     /// Waits for `condition` with a deadline, yielding to the runtime in between.
     async fn until(what: &str, condition: impl Fn() -> bool) {
@@ -464,11 +416,7 @@ mod tests {
         until("a second run", || runs.load(Ordering::SeqCst) >= 2).await;
         assert_eq!(supervisor.restart_counts().get("flaky"), Some(1));
         assert!(supervisor.shutdown(Duration::from_secs(5)).await.is_empty());
-        assert_eq!(
-            runs.load(Ordering::SeqCst),
-            2,
-            "a run that stopped on request is not restarted"
-        );
+        assert_eq!(runs.load(Ordering::SeqCst), 2, "a run that stopped on request is not restarted");
     }
 
     #[tokio::test]
@@ -490,22 +438,10 @@ mod tests {
         let supervisor = Supervisor::new();
         supervisor.spawn("steady", QUICK, |stop| async move { stop.stopped().await });
         supervisor.spawn("controller", Policy::Fatal, |_stop| async {});
-        let failed = tokio::time::timeout(Duration::from_secs(10), supervisor.failed())
-            .await
-            .expect("failed resolves");
-        assert_eq!(
-            failed,
-            TaskFailed {
-                task: "controller".into(),
-                exit: Exit::Returned
-            }
-        );
+        let failed = tokio::time::timeout(Duration::from_secs(10), supervisor.failed()).await.expect("failed resolves");
+        assert_eq!(failed, TaskFailed { task: "controller".into(), exit: Exit::Returned });
         assert!(failed.to_string().contains("controller"));
-        assert_eq!(
-            supervisor.restart_counts().get("controller"),
-            Some(0),
-            "a fatal task is not restarted"
-        );
+        assert_eq!(supervisor.restart_counts().get("controller"), Some(0), "a fatal task is not restarted");
         assert!(supervisor.shutdown(Duration::from_secs(5)).await.is_empty());
     }
 
@@ -513,9 +449,7 @@ mod tests {
     async fn a_fatal_task_that_panics_reports_the_panic_message() {
         let supervisor = Supervisor::new();
         supervisor.spawn_once("once", |_stop| async { panic!("lost the plot") });
-        let failed = tokio::time::timeout(Duration::from_secs(10), supervisor.failed())
-            .await
-            .expect("failed resolves");
+        let failed = tokio::time::timeout(Duration::from_secs(10), supervisor.failed()).await.expect("failed resolves");
         assert_eq!(failed.exit, Exit::Panicked("lost the plot".into()));
     }
 
@@ -555,14 +489,8 @@ mod tests {
         until("the stuck task to start", || started.load(Ordering::SeqCst)).await;
         let aborted = supervisor.shutdown(Duration::from_millis(100)).await;
         assert_eq!(aborted, vec!["stuck".to_owned()]);
-        assert!(
-            finished_cleanly.load(Ordering::SeqCst),
-            "the cooperative task reached its clean point"
-        );
-        until("the stuck task to be dropped", || {
-            stuck_dropped.load(Ordering::SeqCst)
-        })
-        .await;
+        assert!(finished_cleanly.load(Ordering::SeqCst), "the cooperative task reached its clean point");
+        until("the stuck task to be dropped", || stuck_dropped.load(Ordering::SeqCst)).await;
     }
 
     #[tokio::test]
@@ -575,11 +503,7 @@ mod tests {
             async move { stop.stopped().await }
         });
         until("the real task to run", || runs.load(Ordering::SeqCst) == 1).await;
-        assert_eq!(
-            supervisor.restart_counts().get("scanner:dock-1"),
-            Some(1),
-            "the injected panic cost one restart"
-        );
+        assert_eq!(supervisor.restart_counts().get("scanner:dock-1"), Some(1), "the injected panic cost one restart");
         supervisor.shutdown(Duration::from_secs(5)).await;
     }
 
@@ -592,16 +516,8 @@ mod tests {
             flag.store(true, Ordering::SeqCst);
             stop.stopped().await
         });
-        let failed = tokio::time::timeout(Duration::from_secs(10), supervisor.failed())
-            .await
-            .expect("failed resolves");
-        assert_eq!(
-            failed,
-            TaskFailed {
-                task: "controller".into(),
-                exit: Exit::Returned
-            }
-        );
+        let failed = tokio::time::timeout(Duration::from_secs(10), supervisor.failed()).await.expect("failed resolves");
+        assert_eq!(failed, TaskFailed { task: "controller".into(), exit: Exit::Returned });
         assert!(!ran.load(Ordering::SeqCst));
     }
 
@@ -611,10 +527,7 @@ mod tests {
         let calls = Arc::new(AtomicU32::new(0));
         let counted = calls.clone();
         supervisor.spawn("factory", QUICK, move |stop| {
-            assert!(
-                counted.fetch_add(1, Ordering::SeqCst) > 0,
-                "the first call panics"
-            );
+            assert!(counted.fetch_add(1, Ordering::SeqCst) > 0, "the first call panics");
             async move { stop.stopped().await }
         });
         until("a second call", || calls.load(Ordering::SeqCst) >= 2).await;
@@ -629,36 +542,16 @@ mod tests {
         supervisor.spawn("loop", QUICK, |stop| async move { stop.stopped().await });
         drop(supervisor);
         assert!(stop.is_stopped());
-        tokio::time::timeout(Duration::from_secs(10), stop.stopped())
-            .await
-            .expect("stop resolves");
+        tokio::time::timeout(Duration::from_secs(10), stop.stopped()).await.expect("stop resolves");
     }
 
     #[test]
     fn a_fault_spec_names_the_task_and_optionally_how_it_fails() {
-        let fault = |spec| {
-            Supervisor::new()
-                .with_fault(Some(spec))
-                .fault
-                .clone()
-                .map(|f| (f.task, f.kind))
-        };
-        assert_eq!(
-            fault("sync-push"),
-            Some(("sync-push".into(), FaultKind::Panic))
-        );
-        assert_eq!(
-            fault("gtp-controller:return"),
-            Some(("gtp-controller".into(), FaultKind::Return))
-        );
-        assert_eq!(
-            fault("scanner:dock-1"),
-            Some(("scanner:dock-1".into(), FaultKind::Panic))
-        );
-        assert_eq!(
-            fault("scanner:dock-1:panic"),
-            Some(("scanner:dock-1".into(), FaultKind::Panic))
-        );
+        let fault = |spec| Supervisor::new().with_fault(Some(spec)).fault.clone().map(|f| (f.task, f.kind));
+        assert_eq!(fault("sync-push"), Some(("sync-push".into(), FaultKind::Panic)));
+        assert_eq!(fault("gtp-controller:return"), Some(("gtp-controller".into(), FaultKind::Return)));
+        assert_eq!(fault("scanner:dock-1"), Some(("scanner:dock-1".into(), FaultKind::Panic)));
+        assert_eq!(fault("scanner:dock-1:panic"), Some(("scanner:dock-1".into(), FaultKind::Panic)));
         assert!(Supervisor::new().with_fault(Some("")).fault.is_none());
     }
 }

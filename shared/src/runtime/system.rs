@@ -7,13 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub fn init_telemetry(default_filter: &str) {
     // rumqttd logs every client that drops its connection (robots do, routinely) as an ERROR;
     // the edge counts robot connection trouble itself, so those lines are only noise.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{default_filter},rumqttd::server::broker=off"))
-    });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default_filter},rumqttd::server::broker=off")));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 /// Makes the allocator give buffers of 128 KiB and more back to the system when they are freed.
@@ -33,10 +29,7 @@ pub fn return_large_buffers() {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -13,10 +13,7 @@
 
 use super::delivery::{Envelope, Payload};
 use super::keys::ALPHANUMERIC;
-use super::ledger::{
-    Detail, LedgerError, NewRefund, RefundOutcome, RefundRecord, RefundState, TradeRecord,
-    TradeState,
-};
+use super::ledger::{Detail, LedgerError, NewRefund, RefundOutcome, RefundRecord, RefundState, TradeRecord, TradeState};
 use super::{lock, now_ms, Inner};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, Request, State};
@@ -51,15 +48,9 @@ pub(super) fn router(inner: Arc<Inner>) -> Router {
         .route("/v1/payment_intents/{id}", get(retrieve))
         .route("/v1/payment_intents/{id}/cancel", post(cancel))
         .route("/v1/refunds", post(create_refund).get(list_refunds))
-        .route(
-            "/v1/reporting/balance_transactions.csv",
-            get(balance_report),
-        )
+        .route("/v1/reporting/balance_transactions.csv", get(balance_report))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            inner.clone(),
-            require_secret_key,
-        ))
+        .layer(axum::middleware::from_fn_with_state(inner.clone(), require_secret_key))
         .with_state(inner)
 }
 
@@ -71,10 +62,7 @@ enum CardError {
     Unauthorized,
     /// 400 invalid_request_error, with a code when Stripe has one.
     #[error("{message}")]
-    InvalidRequest {
-        code: Option<&'static str>,
-        message: String,
-    },
+    InvalidRequest { code: Option<&'static str>, message: String },
     /// 404 invalid_request_error resource_missing.
     #[error("{0}")]
     NotFound(String),
@@ -94,35 +82,20 @@ enum CardError {
 
 impl CardError {
     fn invalid(code: &'static str, message: impl Into<String>) -> CardError {
-        CardError::InvalidRequest {
-            code: Some(code),
-            message: message.into(),
-        }
+        CardError::InvalidRequest { code: Some(code), message: message.into() }
     }
 
     fn status_and_body(&self) -> (StatusCode, String) {
         let (status, kind, code) = match self {
             CardError::Unauthorized => (StatusCode::UNAUTHORIZED, "invalid_request_error", None),
-            CardError::InvalidRequest { code, .. } => {
-                (StatusCode::BAD_REQUEST, "invalid_request_error", *code)
-            }
-            CardError::NotFound(_) => (
-                StatusCode::NOT_FOUND,
-                "invalid_request_error",
-                Some("resource_missing"),
-            ),
+            CardError::InvalidRequest { code, .. } => (StatusCode::BAD_REQUEST, "invalid_request_error", *code),
+            CardError::NotFound(_) => (StatusCode::NOT_FOUND, "invalid_request_error", Some("resource_missing")),
             CardError::IdempotencyMismatch => (StatusCode::BAD_REQUEST, "idempotency_error", None),
             CardError::IdempotencyInFlight => (StatusCode::CONFLICT, "idempotency_error", None),
             CardError::Full => (StatusCode::SERVICE_UNAVAILABLE, "api_error", None),
             CardError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "api_error", None),
         };
-        let body = ErrorBody {
-            error: ErrorDetail {
-                kind: kind.into(),
-                code: code.map(str::to_string),
-                message: self.to_string(),
-            },
-        };
+        let body = ErrorBody { error: ErrorDetail { kind: kind.into(), code: code.map(str::to_string), message: self.to_string() } };
         (status, serde_json::to_string(&body).unwrap_or_default())
     }
 }
@@ -137,18 +110,12 @@ type Reply = Result<(StatusCode, String), CardError>;
 
 fn json_response((status, body): (StatusCode, String)) -> Response {
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
 fn ok(value: &impl serde::Serialize) -> Reply {
-    Ok((
-        StatusCode::OK,
-        serde_json::to_string(value).unwrap_or_default(),
-    ))
+    Ok((StatusCode::OK, serde_json::to_string(value).unwrap_or_default()))
 }
 
 pub(super) fn server_error() -> Response {
@@ -159,16 +126,8 @@ async fn not_found() -> CardError {
     CardError::NotFound("Unrecognized request URL.".into())
 }
 
-async fn require_secret_key(
-    State(inner): State<Arc<Inner>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+async fn require_secret_key(State(inner): State<Arc<Inner>>, request: Request, next: Next) -> Response {
+    let presented = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     match presented {
         Some(key) if same_secret(key, &inner.keys.card_secret_key) => next.run(request).await,
         _ => CardError::Unauthorized.into_response(),
@@ -178,14 +137,8 @@ async fn require_secret_key(
 // --- idempotency ---------------------------------------------------------------------------
 
 enum Stored {
-    InFlight {
-        fingerprint: String,
-    },
-    Done {
-        fingerprint: String,
-        status: StatusCode,
-        body: String,
-    },
+    InFlight { fingerprint: String },
+    Done { fingerprint: String, status: StatusCode, body: String },
 }
 
 /// Answers by `Idempotency-Key`: the first answer to a key is replayed to every later
@@ -202,31 +155,18 @@ enum Begin {
 
 impl CardState {
     pub(super) fn new(max_keys: usize) -> CardState {
-        CardState {
-            keys: Mutex::new(HashMap::new()),
-            max_keys,
-        }
+        CardState { keys: Mutex::new(HashMap::new()), max_keys }
     }
 
     fn begin(&self, key: &str, fingerprint: &str) -> Result<Begin, CardError> {
         let mut keys = lock(&self.keys);
         match keys.get(key) {
-            Some(
-                Stored::Done {
-                    fingerprint: seen, ..
-                }
-                | Stored::InFlight { fingerprint: seen },
-            ) if seen != fingerprint => Err(CardError::IdempotencyMismatch),
+            Some(Stored::Done { fingerprint: seen, .. } | Stored::InFlight { fingerprint: seen }) if seen != fingerprint => Err(CardError::IdempotencyMismatch),
             Some(Stored::InFlight { .. }) => Err(CardError::IdempotencyInFlight),
             Some(Stored::Done { status, body, .. }) => Ok(Begin::Replay(*status, body.clone())),
             None if keys.len() >= self.max_keys => Err(CardError::Full),
             None => {
-                keys.insert(
-                    key.to_string(),
-                    Stored::InFlight {
-                        fingerprint: fingerprint.to_string(),
-                    },
-                );
+                keys.insert(key.to_string(), Stored::InFlight { fingerprint: fingerprint.to_string() });
                 Ok(Begin::Fresh)
             }
         }
@@ -237,14 +177,7 @@ impl CardState {
         if status.is_server_error() {
             keys.remove(key);
         } else {
-            keys.insert(
-                key.to_string(),
-                Stored::Done {
-                    fingerprint,
-                    status,
-                    body: body.to_string(),
-                },
-            );
+            keys.insert(key.to_string(), Stored::Done { fingerprint, status, body: body.to_string() });
         }
     }
 }
@@ -267,37 +200,20 @@ impl Drop for InFlight<'_> {
 }
 
 /// Runs `work` once per `Idempotency-Key` (when one is sent) and answers.
-async fn idempotent(
-    inner: &Inner,
-    headers: &HeaderMap,
-    route: &str,
-    params: &Params,
-    work: impl Future<Output = Reply>,
-) -> Response {
+async fn idempotent(inner: &Inner, headers: &HeaderMap, route: &str, params: &Params, work: impl Future<Output = Reply>) -> Response {
     let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
         None => None,
         Some(Ok(key)) if !key.is_empty() && key.len() <= 255 => Some(key.to_string()),
-        Some(_) => {
-            return CardError::invalid(
-                "idempotency_key_invalid",
-                "Idempotency-Key must be 1 to 255 visible characters",
-            )
-            .into_response()
-        }
+        Some(_) => return CardError::invalid("idempotency_key_invalid", "Idempotency-Key must be 1 to 255 visible characters").into_response(),
     };
     let fingerprint = fingerprint(route, params);
-    let mut guard = InFlight {
-        state: &inner.card,
-        key: None,
-    };
+    let mut guard = InFlight { state: &inner.card, key: None };
     if let Some(key) = &key {
         match inner.card.begin(key, &fingerprint) {
             Ok(Begin::Fresh) => guard.key = Some(key.clone()),
             Ok(Begin::Replay(status, body)) => {
                 let mut response = json_response((status, body));
-                response
-                    .headers_mut()
-                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
+                response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
                 return response;
             }
             Err(error) => return error.into_response(),
@@ -322,40 +238,21 @@ fn params(form: Result<Form<Params>, FormRejection>) -> Result<Params, CardError
     match form {
         Ok(Form(params)) => Ok(params),
         Err(FormRejection::InvalidFormContentType(_)) => Ok(Vec::new()),
-        Err(rejection) => Err(CardError::invalid(
-            "parameter_invalid",
-            rejection.body_text(),
-        )),
+        Err(rejection) => Err(CardError::invalid("parameter_invalid", rejection.body_text())),
     }
 }
 
 /// `metadata[key]` → key, within Stripe's limits.
-fn metadata_entry(
-    name: &str,
-    value: &str,
-    metadata: &mut BTreeMap<String, String>,
-) -> Result<bool, CardError> {
-    let Some(key) = name
-        .strip_prefix("metadata[")
-        .and_then(|rest| rest.strip_suffix(']'))
-    else {
+fn metadata_entry(name: &str, value: &str, metadata: &mut BTreeMap<String, String>) -> Result<bool, CardError> {
+    let Some(key) = name.strip_prefix("metadata[").and_then(|rest| rest.strip_suffix(']')) else {
         return Ok(false);
     };
-    if key.is_empty()
-        || key.chars().count() > MAX_METADATA_KEY_CHARS
-        || value.chars().count() > MAX_METADATA_VALUE_CHARS
-    {
-        return Err(CardError::invalid(
-            "parameter_invalid",
-            format!("metadata key {key:?} or its value is too long"),
-        ));
+    if key.is_empty() || key.chars().count() > MAX_METADATA_KEY_CHARS || value.chars().count() > MAX_METADATA_VALUE_CHARS {
+        return Err(CardError::invalid("parameter_invalid", format!("metadata key {key:?} or its value is too long")));
     }
     metadata.insert(key.to_string(), value.to_string());
     if metadata.len() > MAX_METADATA_KEYS {
-        return Err(CardError::invalid(
-            "parameter_invalid",
-            "metadata has more than 50 keys",
-        ));
+        return Err(CardError::invalid("parameter_invalid", "metadata has more than 50 keys"));
     }
     Ok(true)
 }
@@ -365,26 +262,15 @@ fn parse_amount(value: &str) -> Result<i64, CardError> {
         .parse::<i64>()
         .ok()
         .filter(|amount| (1..=MAX_AMOUNT_MINOR).contains(amount))
-        .ok_or_else(|| {
-            CardError::invalid(
-                "parameter_invalid_integer",
-                "amount must be a positive integer in the smallest currency unit",
-            )
-        })
+        .ok_or_else(|| CardError::invalid("parameter_invalid_integer", "amount must be a positive integer in the smallest currency unit"))
 }
 
 fn unknown_parameter(name: &str) -> CardError {
-    CardError::invalid(
-        "parameter_unknown",
-        format!("Received unknown parameter: {name}"),
-    )
+    CardError::invalid("parameter_unknown", format!("Received unknown parameter: {name}"))
 }
 
 fn missing(name: &str) -> CardError {
-    CardError::invalid(
-        "parameter_missing",
-        format!("Missing required param: {name}."),
-    )
+    CardError::invalid("parameter_missing", format!("Missing required param: {name}."))
 }
 
 // --- payment intents -----------------------------------------------------------------------
@@ -397,53 +283,28 @@ struct NewIntent {
 }
 
 fn new_intent(params: &Params) -> Result<NewIntent, CardError> {
-    let (mut amount, mut currency, mut description, mut metadata) =
-        (None, None, String::new(), BTreeMap::new());
+    let (mut amount, mut currency, mut description, mut metadata) = (None, None, String::new(), BTreeMap::new());
     for (name, value) in params {
         match name.as_str() {
             "amount" => amount = Some(parse_amount(value)?),
-            "currency" if value.len() == 3 && value.chars().all(|c| c.is_ascii_alphabetic()) => {
-                currency = Some(value.to_ascii_lowercase())
-            }
-            "currency" => {
-                return Err(CardError::invalid(
-                    "parameter_invalid",
-                    "currency must be a three-letter ISO code",
-                ))
-            }
+            "currency" if value.len() == 3 && value.chars().all(|c| c.is_ascii_alphabetic()) => currency = Some(value.to_ascii_lowercase()),
+            "currency" => return Err(CardError::invalid("parameter_invalid", "currency must be a three-letter ISO code")),
             "description" => description = value.clone(),
             // Accepted and without effect here: how the shopper pays is the simulator's part.
-            name if name.starts_with("payment_method_types[")
-                || name.starts_with("automatic_payment_methods[") => {}
+            name if name.starts_with("payment_method_types[") || name.starts_with("automatic_payment_methods[") => {}
             name if metadata_entry(name, value, &mut metadata)? => {}
             other => return Err(unknown_parameter(other)),
         }
     }
-    Ok(NewIntent {
-        amount: amount.ok_or_else(|| missing("amount"))?,
-        currency: currency.ok_or_else(|| missing("currency"))?,
-        description,
-        metadata,
-    })
+    Ok(NewIntent { amount: amount.ok_or_else(|| missing("amount"))?, currency: currency.ok_or_else(|| missing("currency"))?, description, metadata })
 }
 
-async fn create_intent(
-    State(inner): State<Arc<Inner>>,
-    headers: HeaderMap,
-    form: Result<Form<Params>, FormRejection>,
-) -> Response {
+async fn create_intent(State(inner): State<Arc<Inner>>, headers: HeaderMap, form: Result<Form<Params>, FormRejection>) -> Response {
     let params = match params(form) {
         Ok(params) => params,
         Err(error) => return error.into_response(),
     };
-    idempotent(
-        &inner,
-        &headers,
-        "POST /v1/payment_intents",
-        &params,
-        open_intent(&inner, &params),
-    )
-    .await
+    idempotent(&inner, &headers, "POST /v1/payment_intents", &params, open_intent(&inner, &params)).await
 }
 
 /// A new intent, every time: the gateway knows no order numbers, only idempotency keys.
@@ -455,11 +316,7 @@ async fn open_intent(inner: &Arc<Inner>, params: &Params) -> Reply {
         let trade = TradeRecord {
             channel: CHANNEL,
             trade_id: trade_id.clone(),
-            out_trade_no: new
-                .metadata
-                .get("out_trade_no")
-                .cloned()
-                .unwrap_or_default(),
+            out_trade_no: new.metadata.get("out_trade_no").cloned().unwrap_or_default(),
             amount_minor: new.amount,
             currency: new.currency,
             description: new.description,
@@ -470,9 +327,7 @@ async fn open_intent(inner: &Arc<Inner>, params: &Params) -> Reply {
             notify_url: None,
             refund_requested_minor: 0,
             refunded_minor: 0,
-            detail: Detail::Card {
-                metadata: new.metadata,
-            },
+            detail: Detail::Card { metadata: new.metadata },
         };
         ledger.insert(trade).map_err(|_| CardError::Full)?;
         trade_id
@@ -486,9 +341,7 @@ async fn open_intent(inner: &Arc<Inner>, params: &Params) -> Reply {
 fn known_intent(inner: &Inner, id: &str) -> Result<TradeRecord, CardError> {
     let ledger = inner.ledger();
     let trade = ledger.trade(id).filter(|t| t.channel == CHANNEL);
-    trade
-        .cloned()
-        .ok_or_else(|| CardError::NotFound(format!("No such payment_intent: '{id}'")))
+    trade.cloned().ok_or_else(|| CardError::NotFound(format!("No such payment_intent: '{id}'")))
 }
 
 /// A trade as the gateway's PaymentIntent object.
@@ -522,17 +375,10 @@ fn intent_status(state: TradeState) -> &'static str {
 }
 
 async fn retrieve(State(inner): State<Arc<Inner>>, Path(id): Path<String>) -> Response {
-    json_response(
-        known_intent(&inner, &id)
-            .and_then(|trade| ok(&intent(&trade)))
-            .unwrap_or_else(|e| e.status_and_body()),
-    )
+    json_response(known_intent(&inner, &id).and_then(|trade| ok(&intent(&trade))).unwrap_or_else(|e| e.status_and_body()))
 }
 
-async fn search(
-    State(inner): State<Arc<Inner>>,
-    Query(query): Query<BTreeMap<String, String>>,
-) -> Response {
+async fn search(State(inner): State<Arc<Inner>>, Query(query): Query<BTreeMap<String, String>>) -> Response {
     let reply = query.get("query").ok_or_else(|| missing("query")).and_then(|q| {
         let out_trade_no = parse_search(q)?;
         let ledger = inner.ledger();
@@ -547,23 +393,13 @@ async fn search(
 
 /// `metadata['out_trade_no']:'X'` (either quote) → X; no other query is understood.
 fn parse_search(query: &str) -> Result<String, CardError> {
-    let unsupported = || {
-        CardError::invalid(
-            "parameter_invalid",
-            "the simulator searches metadata['out_trade_no']:'…' only",
-        )
-    };
-    let rest = query
-        .trim()
-        .strip_prefix("metadata[")
-        .ok_or_else(unsupported)?;
+    let unsupported = || CardError::invalid("parameter_invalid", "the simulator searches metadata['out_trade_no']:'…' only");
+    let rest = query.trim().strip_prefix("metadata[").ok_or_else(unsupported)?;
     let (key, value) = rest.split_once("]:").ok_or_else(unsupported)?;
     let unquote = |s: &str| -> Option<String> {
         let s = s.trim();
         let quote = s.chars().next().filter(|c| *c == '\'' || *c == '"')?;
-        s.strip_prefix(quote)?
-            .strip_suffix(quote)
-            .map(str::to_string)
+        s.strip_prefix(quote)?.strip_suffix(quote).map(str::to_string)
     };
     match (unquote(key).as_deref(), unquote(value)) {
         (Some("out_trade_no"), Some(value)) => Ok(value),
@@ -571,28 +407,17 @@ fn parse_search(query: &str) -> Result<String, CardError> {
     }
 }
 
-async fn cancel(
-    State(inner): State<Arc<Inner>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    form: Result<Form<Params>, FormRejection>,
-) -> Response {
+async fn cancel(State(inner): State<Arc<Inner>>, Path(id): Path<String>, headers: HeaderMap, form: Result<Form<Params>, FormRejection>) -> Response {
     let params = match params(form) {
         Ok(params) => params,
         Err(error) => return error.into_response(),
     };
     let route = format!("POST /v1/payment_intents/{id}/cancel");
-    idempotent(&inner, &headers, &route, &params, async {
-        cancel_intent(&inner, &id, &params)
-    })
-    .await
+    idempotent(&inner, &headers, &route, &params, async { cancel_intent(&inner, &id, &params) }).await
 }
 
 fn cancel_intent(inner: &Inner, id: &str, params: &Params) -> Reply {
-    if let Some((name, _)) = params
-        .iter()
-        .find(|(name, _)| name != "cancellation_reason")
-    {
+    if let Some((name, _)) = params.iter().find(|(name, _)| name != "cancellation_reason") {
         return Err(unknown_parameter(name));
     }
     let trade = known_intent(inner, id)?;
@@ -609,28 +434,18 @@ fn cancel_intent(inner: &Inner, id: &str, params: &Params) -> Reply {
     match canceled {
         Ok(trade) => ok(&intent(&trade)),
         Err(LedgerError::AlreadyPaid) => Err(unexpected("succeeded")),
-        Err(error) => Err(CardError::invalid(
-            "payment_intent_unexpected_state",
-            error.to_string(),
-        )),
+        Err(error) => Err(CardError::invalid("payment_intent_unexpected_state", error.to_string())),
     }
 }
 
 // --- refunds -------------------------------------------------------------------------------
 
-async fn create_refund(
-    State(inner): State<Arc<Inner>>,
-    headers: HeaderMap,
-    form: Result<Form<Params>, FormRejection>,
-) -> Response {
+async fn create_refund(State(inner): State<Arc<Inner>>, headers: HeaderMap, form: Result<Form<Params>, FormRejection>) -> Response {
     let params = match params(form) {
         Ok(params) => params,
         Err(error) => return error.into_response(),
     };
-    idempotent(&inner, &headers, "POST /v1/refunds", &params, async {
-        refund(&inner, &params)
-    })
-    .await
+    idempotent(&inner, &headers, "POST /v1/refunds", &params, async { refund(&inner, &params) }).await
 }
 
 fn refund(inner: &Arc<Inner>, params: &Params) -> Reply {
@@ -649,10 +464,7 @@ fn refund(inner: &Arc<Inner>, params: &Params) -> Reply {
     let amount = match amount {
         Some(amount) => amount,
         None if trade.refund_requested_minor >= trade.amount_minor && trade.paid_ms.is_some() => {
-            return Err(CardError::invalid(
-                "charge_already_refunded",
-                "This charge has already been refunded.",
-            ));
+            return Err(CardError::invalid("charge_already_refunded", "This charge has already been refunded."));
         }
         None => trade.amount_minor - trade.refund_requested_minor,
     };
@@ -667,9 +479,7 @@ fn refund(inner: &Arc<Inner>, params: &Params) -> Reply {
             replay_key: None,
             settled: false,
         };
-        ledger
-            .refund(CHANNEL, new, refund_id, now_ms())
-            .map_err(|e| refund_error(e, &trade))?
+        ledger.refund(CHANNEL, new, refund_id, now_ms()).map_err(|e| refund_error(e, &trade))?
     };
     // Without a replay key the ledger never replays: only Idempotency-Key repeats a refund.
     let record = match outcome {
@@ -684,26 +494,13 @@ fn refund(inner: &Arc<Inner>, params: &Params) -> Reply {
 
 fn refund_error(error: LedgerError, trade: &TradeRecord) -> CardError {
     match error {
-        LedgerError::RefundExceedsPaid { .. }
-            if trade.refund_requested_minor >= trade.amount_minor =>
-        {
-            CardError::invalid(
-                "charge_already_refunded",
-                "This charge has already been refunded.",
-            )
+        LedgerError::RefundExceedsPaid { .. } if trade.refund_requested_minor >= trade.amount_minor => {
+            CardError::invalid("charge_already_refunded", "This charge has already been refunded.")
         }
-        LedgerError::RefundExceedsPaid { .. } => CardError::invalid(
-            "amount_too_large",
-            "Refund amount is greater than the unrefunded amount.",
-        ),
-        LedgerError::InvalidAmount => {
-            CardError::invalid("parameter_invalid_integer", "amount must be positive")
-        }
+        LedgerError::RefundExceedsPaid { .. } => CardError::invalid("amount_too_large", "Refund amount is greater than the unrefunded amount."),
+        LedgerError::InvalidAmount => CardError::invalid("parameter_invalid_integer", "amount must be positive"),
         LedgerError::Full(_) => CardError::Full,
-        _ => CardError::invalid(
-            "payment_intent_unexpected_state",
-            "This PaymentIntent does not have a successful charge to refund.",
-        ),
+        _ => CardError::invalid("payment_intent_unexpected_state", "This PaymentIntent does not have a successful charge to refund."),
     }
 }
 
@@ -717,11 +514,7 @@ fn refund_object(refund: &RefundRecord) -> card::Refund {
             RefundState::Pending => "pending".into(),
             RefundState::Succeeded => "succeeded".into(),
         },
-        metadata: refund
-            .out_refund_no
-            .iter()
-            .map(|no| ("out_refund_no".to_string(), no.clone()))
-            .collect(),
+        metadata: refund.out_refund_no.iter().map(|no| ("out_refund_no".to_string(), no.clone())).collect(),
     }
 }
 
@@ -729,38 +522,18 @@ fn refund_object(refund: &RefundRecord) -> card::Refund {
 
 /// `payment_intent.succeeded` / `payment_intent.payment_failed` with the intent as it is now.
 pub(super) fn intent_event(inner: &Inner, kind: &str, trade: &TradeRecord) -> Envelope {
-    event(
-        inner,
-        kind,
-        serde_json::to_value(intent(trade)).unwrap_or_default(),
-    )
+    event(inner, kind, serde_json::to_value(intent(trade)).unwrap_or_default())
 }
 
 /// `refund.updated` with the refund as it is now.
 pub(super) fn refund_event(inner: &Inner, refund: &RefundRecord) -> Envelope {
-    event(
-        inner,
-        "refund.updated",
-        serde_json::to_value(refund_object(refund)).unwrap_or_default(),
-    )
+    event(inner, "refund.updated", serde_json::to_value(refund_object(refund)).unwrap_or_default())
 }
 
 fn event(inner: &Inner, kind: &str, object: serde_json::Value) -> Envelope {
     let id = inner.ledger().new_id("evt_", ALPHANUMERIC, 24);
-    let event = Event {
-        id: id.clone(),
-        object: "event".into(),
-        kind: kind.into(),
-        created: now_ms() / 1000,
-        data: EventData { object },
-    };
-    Envelope {
-        channel: CHANNEL,
-        id,
-        payload: Payload::Card {
-            body: serde_json::to_string(&event).unwrap_or_default(),
-        },
-    }
+    let event = Event { id: id.clone(), object: "event".into(), kind: kind.into(), created: now_ms() / 1000, data: EventData { object } };
+    Envelope { channel: CHANNEL, id, payload: Payload::Card { body: serde_json::to_string(&event).unwrap_or_default() } }
 }
 
 // --- bills -----------------------------------------------------------------------------------
@@ -771,14 +544,8 @@ struct ReportQuery {
 }
 
 /// The day's balance transactions (UTC day) as CSV.
-async fn balance_report(
-    State(inner): State<Arc<Inner>>,
-    query: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Some(day) = query
-        .ok()
-        .and_then(|Query(q)| tote_shared::payment::bill::BillDay::parse(&q.day))
-    else {
+async fn balance_report(State(inner): State<Arc<Inner>>, query: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+    let Some(day) = query.ok().and_then(|Query(q)| tote_shared::payment::bill::BillDay::parse(&q.day)) else {
         return CardError::invalid("parameter_invalid", "day must be YYYY-MM-DD").into_response();
     };
     match super::bills::file(&inner, ChannelKind::Card, day) {
@@ -788,10 +555,7 @@ async fn balance_report(
 }
 
 /// `GET /v1/refunds?payment_intent=pi_…`: the intent's refunds, newest first.
-async fn list_refunds(
-    State(inner): State<Arc<Inner>>,
-    Query(query): Query<BTreeMap<String, String>>,
-) -> Response {
+async fn list_refunds(State(inner): State<Arc<Inner>>, Query(query): Query<BTreeMap<String, String>>) -> Response {
     let reply = query.get("payment_intent").ok_or_else(|| missing("payment_intent")).and_then(|intent| {
         let (_, refunds) = inner.ledger().records(ChannelKind::Card);
         let mut found: Vec<_> = refunds.iter().filter(|r| &r.trade_id == intent).map(refund_object).collect();

@@ -19,15 +19,11 @@ pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_PENDING: u64 = 100_000;
 
 /// WeChat Pay's published callback schedule after the first attempt.
-const WECHAT_RETRIES_S: &[u64] = &[
-    15, 15, 30, 180, 600, 1_200, 1_800, 1_800, 1_800, 3_600, 10_800, 10_800, 10_800, 21_600, 21_600,
-];
+const WECHAT_RETRIES_S: &[u64] = &[15, 15, 30, 180, 600, 1_200, 1_800, 1_800, 1_800, 3_600, 10_800, 10_800, 10_800, 21_600, 21_600];
 /// Alipay's: 4m, 10m, 10m, 1h, 2h, 6h, 15h.
 const ALIPAY_RETRIES_S: &[u64] = &[240, 600, 600, 3_600, 7_200, 21_600, 54_000];
 /// The card gateway's exponential backoff (Stripe retries for up to three days).
-const CARD_RETRIES_S: &[u64] = &[
-    60, 300, 1_800, 7_200, 18_000, 36_000, 36_000, 36_000, 36_000, 36_000,
-];
+const CARD_RETRIES_S: &[u64] = &[60, 300, 1_800, 7_200, 18_000, 36_000, 36_000, 36_000, 36_000, 36_000];
 
 pub fn retry_schedule_s(channel: ChannelKind) -> &'static [u64] {
     match channel {
@@ -50,10 +46,7 @@ pub enum Payload {
     /// A v3 callback body; its `Wechatpay-*` headers are signed per attempt.
     Wechat { url: String, body: String },
     /// A signed notification form.
-    Alipay {
-        url: String,
-        form: BTreeMap<String, String>,
-    },
+    Alipay { url: String, form: BTreeMap<String, String> },
     /// An event; it goes to the webhook URL configured when the attempt is made, with a
     /// `Stripe-Signature` made per attempt.
     Card { body: String },
@@ -67,10 +60,7 @@ struct PendingGuard {
 
 impl Drop for PendingGuard {
     fn drop(&mut self) {
-        self.inner
-            .channel(self.channel)
-            .pending
-            .fetch_sub(1, Ordering::SeqCst);
+        self.inner.channel(self.channel).pending.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -95,12 +85,7 @@ impl Inner {
     }
 
     fn copies(&self, channel: ChannelKind) -> usize {
-        if self
-            .channel(channel)
-            .faults
-            .duplicate
-            .load(Ordering::SeqCst)
-        {
+        if self.channel(channel).faults.duplicate.load(Ordering::SeqCst) {
             2
         } else {
             1
@@ -114,10 +99,7 @@ impl Inner {
             tracing::warn!(channel = channel.as_str(), id = %envelope.id, "too many pending notifications; dropped");
             return;
         }
-        let guard = PendingGuard {
-            inner: self.clone(),
-            channel,
-        };
+        let guard = PendingGuard { inner: self.clone(), channel };
         let inner = self.clone();
         self.spawn(async move {
             let _guard = guard;
@@ -165,47 +147,27 @@ impl Inner {
         let built = match &envelope.payload {
             Payload::Wechat { url, body } => {
                 let nonce = self.random_id("", 32);
-                let signed = wechat::platform_headers(
-                    &self.signers.wechat_platform,
-                    &self.keys.wechat_platform_key_id,
-                    now_s,
-                    &nonce,
-                    body,
-                )
-                .ok()?;
-                let mut request = self
-                    .http
-                    .post(url)
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone());
+                let signed = wechat::platform_headers(&self.signers.wechat_platform, &self.keys.wechat_platform_key_id, now_s, &nonce, body).ok()?;
+                let mut request = self.http.post(url).header(CONTENT_TYPE, "application/json").body(body.clone());
                 for (name, value) in wechat_header_pairs(&signed) {
                     request = request.header(name, value);
                 }
                 request.build()
             }
-            Payload::Alipay { url, form } => {
-                self.http.post(url).form(form).build().map(|mut request| {
-                    // Alipay says which charset the form is in.
-                    if let Ok(value) = "application/x-www-form-urlencoded; charset=utf-8".parse() {
-                        request.headers_mut().insert(CONTENT_TYPE, value);
-                    }
-                    request
-                })
-            }
+            Payload::Alipay { url, form } => self.http.post(url).form(form).build().map(|mut request| {
+                // Alipay says which charset the form is in.
+                if let Ok(value) = "application/x-www-form-urlencoded; charset=utf-8".parse() {
+                    request.headers_mut().insert(CONTENT_TYPE, value);
+                }
+                request
+            }),
             Payload::Card { body } => {
                 let url = self.card_webhook_url()?;
                 let signature = card::signature_header(&self.keys.card_webhook_secret, now_s, body);
-                self.http
-                    .post(url)
-                    .header(CONTENT_TYPE, "application/json")
-                    .header("Stripe-Signature", signature)
-                    .body(body.clone())
-                    .build()
+                self.http.post(url).header(CONTENT_TYPE, "application/json").header("Stripe-Signature", signature).body(body.clone()).build()
             }
         };
-        built
-            .map_err(|error| tracing::warn!(%error, "notification request not built"))
-            .ok()
+        built.map_err(|error| tracing::warn!(%error, "notification request not built")).ok()
     }
 }
 
@@ -229,10 +191,7 @@ async fn acknowledges(channel: ChannelKind, response: reqwest::Response) -> bool
     let status = response.status().as_u16();
     match channel {
         ChannelKind::Wechat => status == 200 || status == 204,
-        ChannelKind::Alipay => response
-            .text()
-            .await
-            .is_ok_and(|body| body.trim() == alipay::NOTIFY_ACK),
+        ChannelKind::Alipay => response.text().await.is_ok_and(|body| body.trim() == alipay::NOTIFY_ACK),
         ChannelKind::Card => (200..300).contains(&status),
     }
 }

@@ -13,8 +13,7 @@ use rand::{Rng, SeedableRng};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 
-pub(crate) const ALPHANUMERIC: &[u8] =
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+pub(crate) const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 pub(crate) const DIGITS: &[u8] = b"0123456789";
 const UPPER_HEX: &[u8] = b"0123456789ABCDEF";
 pub(crate) const LOWER_HEX: &[u8] = b"0123456789abcdef";
@@ -128,22 +127,12 @@ impl ChannelKeys {
 
 fn rsa_key(seed: u64, index: u64) -> Result<Pems, KeyGenError> {
     let mut rng = StdRng::seed_from_u64(derive_seed(seed, index));
-    let key =
-        rsa::RsaPrivateKey::new(&mut rng, RSA_BITS).map_err(|e| KeyGenError::Rsa(e.to_string()))?;
+    let key = rsa::RsaPrivateKey::new(&mut rng, RSA_BITS).map_err(|e| KeyGenError::Rsa(e.to_string()))?;
     let encode = |e: &dyn std::fmt::Display| KeyGenError::Encode(e.to_string());
     Ok(Pems {
-        pkcs8: key
-            .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| encode(&e))?
-            .to_string(),
-        pkcs1: key
-            .to_pkcs1_pem(LineEnding::LF)
-            .map_err(|e| encode(&e))?
-            .to_string(),
-        public: key
-            .to_public_key()
-            .to_public_key_pem(LineEnding::LF)
-            .map_err(|e| encode(&e))?,
+        pkcs8: key.to_pkcs8_pem(LineEnding::LF).map_err(|e| encode(&e))?.to_string(),
+        pkcs1: key.to_pkcs1_pem(LineEnding::LF).map_err(|e| encode(&e))?.to_string(),
+        public: key.to_public_key().to_public_key_pem(LineEnding::LF).map_err(|e| encode(&e))?,
     })
 }
 
@@ -157,9 +146,7 @@ fn derive_seed(seed: u64, index: u64) -> u64 {
 
 /// `len` characters drawn from `alphabet`.
 pub(crate) fn random(rng: &mut StdRng, alphabet: &[u8], len: usize) -> String {
-    (0..len)
-        .map(|_| char::from(alphabet[rng.gen_range(0..alphabet.len())]))
-        .collect()
+    (0..len).map(|_| char::from(alphabet[rng.gen_range(0..alphabet.len())])).collect()
 }
 
 #[cfg(test)]
@@ -171,44 +158,22 @@ mod tests {
     fn the_same_seed_gives_the_same_keys_and_every_key_loads_in_the_form_a_merchant_gets() {
         let keys = super::super::tests::keys();
         let again = ChannelKeys::generate(super::super::tests::KEY_SEED).expect("generates");
-        assert_eq!(
-            keys.wechat_merchant_private_pem,
-            again.wechat_merchant_private_pem
-        );
+        assert_eq!(keys.wechat_merchant_private_pem, again.wechat_merchant_private_pem);
         assert_eq!(keys.card_webhook_secret, again.card_webhook_secret);
-        assert!(keys
-            .wechat_merchant_private_pem
-            .starts_with("-----BEGIN PRIVATE KEY-----"));
-        assert!(keys
-            .alipay_app_private_pem
-            .starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+        assert!(keys.wechat_merchant_private_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        assert!(keys.alipay_app_private_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
         for (private, public) in [
-            (
-                &keys.wechat_merchant_private_pem,
-                &keys.wechat_merchant_public_pem,
-            ),
-            (
-                &keys.wechat_platform_private_pem,
-                &keys.wechat_platform_public_pem,
-            ),
+            (&keys.wechat_merchant_private_pem, &keys.wechat_merchant_public_pem),
+            (&keys.wechat_platform_private_pem, &keys.wechat_platform_public_pem),
             (&keys.alipay_app_private_pem, &keys.alipay_app_public_pem),
             (&keys.alipay_private_pem, &keys.alipay_public_pem),
         ] {
             let loaded = PrivateKey::from_pem(private).expect("private key loads");
-            assert_eq!(
-                loaded.public_key(),
-                PublicKey::from_pem(public).expect("public key loads")
-            );
+            assert_eq!(loaded.public_key(), PublicKey::from_pem(public).expect("public key loads"));
         }
         assert_eq!(keys.wechat_apiv3_key.len(), 32);
         assert!(keys.wechat_platform_key_id.starts_with("PUB_KEY_ID_"));
-        assert!(
-            keys.card_secret_key.starts_with("sk_test_")
-                && keys.card_webhook_secret.starts_with("whsec_")
-        );
-        assert_ne!(
-            keys.wechat_merchant_private_pem,
-            keys.wechat_platform_private_pem
-        );
+        assert!(keys.card_secret_key.starts_with("sk_test_") && keys.card_webhook_secret.starts_with("whsec_"));
+        assert_ne!(keys.wechat_merchant_private_pem, keys.wechat_platform_private_pem);
     }
 }

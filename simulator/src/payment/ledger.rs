@@ -25,24 +25,15 @@ impl FeeRate {
     /// WeChat Pay 0.6 %, Alipay 0.6 %, the card gateway 2.9 % + 30 fen.
     pub fn of(channel: ChannelKind) -> FeeRate {
         match channel {
-            ChannelKind::Wechat | ChannelKind::Alipay => FeeRate {
-                basis_points: 60,
-                fixed_minor: 0,
-            },
-            ChannelKind::Card => FeeRate {
-                basis_points: 290,
-                fixed_minor: 30,
-            },
+            ChannelKind::Wechat | ChannelKind::Alipay => FeeRate { basis_points: 60, fixed_minor: 0 },
+            ChannelKind::Card => FeeRate { basis_points: 290, fixed_minor: 30 },
         }
     }
 
     pub fn fee_minor(self, amount_minor: i64) -> i64 {
         // i128: no amount we accept can overflow, whatever the rate.
-        let proportional =
-            (i128::from(amount_minor) * i128::from(self.basis_points) + 5_000).div_euclid(10_000);
-        i64::try_from(proportional)
-            .unwrap_or(i64::MAX)
-            .saturating_add(self.fixed_minor)
+        let proportional = (i128::from(amount_minor) * i128::from(self.basis_points) + 5_000).div_euclid(10_000);
+        i64::try_from(proportional).unwrap_or(i64::MAX).saturating_add(self.fixed_minor)
     }
 }
 
@@ -62,18 +53,9 @@ pub enum TradeState {
 /// The channel-specific part of a trade.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Detail {
-    Wechat {
-        trade_type: WechatTradeType,
-        appid: String,
-        link: String,
-        payer_openid: Option<String>,
-    },
-    Alipay {
-        qr_code: String,
-    },
-    Card {
-        metadata: std::collections::BTreeMap<String, String>,
-    },
+    Wechat { trade_type: WechatTradeType, appid: String, link: String, payer_openid: Option<String> },
+    Alipay { qr_code: String },
+    Card { metadata: std::collections::BTreeMap<String, String> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,10 +140,7 @@ pub enum LedgerError {
     #[error("the trade is past its refund window")]
     Finished,
     #[error("refunds would total {requested_minor}, more than the {paid_minor} paid")]
-    RefundExceedsPaid {
-        requested_minor: i64,
-        paid_minor: i64,
-    },
+    RefundExceedsPaid { requested_minor: i64, paid_minor: i64 },
     #[error("the refund number was used for another trade or amount")]
     RefundMismatch,
     #[error("the amount must be positive")]
@@ -224,23 +203,13 @@ impl Ledger {
 
     /// The latest trade the merchant opened under `out_trade_no`.
     pub fn latest(&self, channel: ChannelKind, out_trade_no: &str) -> Option<&TradeRecord> {
-        let ids = self
-            .by_out_trade_no
-            .get(&(channel, out_trade_no.to_string()))?;
+        let ids = self.by_out_trade_no.get(&(channel, out_trade_no.to_string()))?;
         self.trades.get(ids.last()?)
     }
 
-    pub fn trades_for(
-        &self,
-        channel: ChannelKind,
-        out_trade_no: &str,
-    ) -> impl Iterator<Item = &TradeRecord> {
-        let ids = self
-            .by_out_trade_no
-            .get(&(channel, out_trade_no.to_string()));
-        ids.into_iter()
-            .flatten()
-            .filter_map(|id| self.trades.get(id))
+    pub fn trades_for(&self, channel: ChannelKind, out_trade_no: &str) -> impl Iterator<Item = &TradeRecord> {
+        let ids = self.by_out_trade_no.get(&(channel, out_trade_no.to_string()));
+        ids.into_iter().flatten().filter_map(|id| self.trades.get(id))
     }
 
     pub fn insert(&mut self, trade: TradeRecord) -> Result<&TradeRecord, LedgerError> {
@@ -248,17 +217,12 @@ impl Ledger {
             return Err(LedgerError::Full(self.max_records));
         }
         let id = trade.trade_id.clone();
-        self.by_out_trade_no
-            .entry((trade.channel, trade.out_trade_no.clone()))
-            .or_default()
-            .push(id.clone());
+        self.by_out_trade_no.entry((trade.channel, trade.out_trade_no.clone())).or_default().push(id.clone());
         Ok(self.trades.entry(id).or_insert(trade))
     }
 
     fn trade_mut(&mut self, trade_id: &str) -> Result<&mut TradeRecord, LedgerError> {
-        self.trades
-            .get_mut(trade_id)
-            .ok_or(LedgerError::UnknownTrade)
+        self.trades.get_mut(trade_id).ok_or(LedgerError::UnknownTrade)
     }
 
     /// The shopper paid: Open or Failed → Paid, fee fixed now.
@@ -308,13 +272,7 @@ impl Ledger {
     }
 
     /// Accepts a refund, or replays the one already accepted under the same refund number.
-    pub fn refund(
-        &mut self,
-        channel: ChannelKind,
-        new: NewRefund,
-        refund_id: String,
-        now_ms: i64,
-    ) -> Result<RefundOutcome, LedgerError> {
+    pub fn refund(&mut self, channel: ChannelKind, new: NewRefund, refund_id: String, now_ms: i64) -> Result<RefundOutcome, LedgerError> {
         if let Some(replayed) = self.replay(channel, &new)? {
             return Ok(RefundOutcome::Replayed(replayed));
         }
@@ -334,37 +292,24 @@ impl Ledger {
             trade_id: trade.trade_id.clone(),
             out_trade_no: trade.out_trade_no.clone(),
             amount_minor: new.amount_minor,
-            state: if new.settled {
-                RefundState::Succeeded
-            } else {
-                RefundState::Pending
-            },
+            state: if new.settled { RefundState::Succeeded } else { RefundState::Pending },
             created_ms: now_ms,
             succeeded_ms: new.settled.then_some(now_ms),
             notify_url: new.notify_url,
             trade_refund_total_minor: trade.refund_requested_minor,
         };
         if let Some(replay_key) = new.replay_key {
-            self.refund_by_replay_key
-                .insert((channel, replay_key), refund_id.clone());
+            self.refund_by_replay_key.insert((channel, replay_key), refund_id.clone());
         }
         self.refunds.insert(refund_id, record.clone());
         Ok(RefundOutcome::Accepted(record))
     }
 
-    fn replay(
-        &self,
-        channel: ChannelKind,
-        new: &NewRefund,
-    ) -> Result<Option<RefundRecord>, LedgerError> {
+    fn replay(&self, channel: ChannelKind, new: &NewRefund) -> Result<Option<RefundRecord>, LedgerError> {
         let Some(replay_key) = &new.replay_key else {
             return Ok(None);
         };
-        let Some(existing) = self
-            .refund_by_replay_key
-            .get(&(channel, replay_key.clone()))
-            .and_then(|id| self.refunds.get(id))
-        else {
+        let Some(existing) = self.refund_by_replay_key.get(&(channel, replay_key.clone())).and_then(|id| self.refunds.get(id)) else {
             return Ok(None);
         };
         if existing.trade_id != new.trade_id || existing.amount_minor != new.amount_minor {
@@ -374,15 +319,8 @@ impl Ledger {
     }
 
     /// A pending refund went through; `None` when it already had.
-    pub fn settle_refund(
-        &mut self,
-        refund_id: &str,
-        now_ms: i64,
-    ) -> Result<Option<RefundRecord>, LedgerError> {
-        let refund = self
-            .refunds
-            .get_mut(refund_id)
-            .ok_or(LedgerError::UnknownRefund)?;
+    pub fn settle_refund(&mut self, refund_id: &str, now_ms: i64) -> Result<Option<RefundRecord>, LedgerError> {
+        let refund = self.refunds.get_mut(refund_id).ok_or(LedgerError::UnknownRefund)?;
         if refund.state == RefundState::Succeeded {
             return Ok(None);
         }
@@ -396,19 +334,9 @@ impl Ledger {
 
     /// Every trade and refund of one channel, oldest first: what a daily bill is made from.
     pub fn records(&self, channel: ChannelKind) -> (Vec<TradeRecord>, Vec<RefundRecord>) {
-        let mut trades: Vec<_> = self
-            .trades
-            .values()
-            .filter(|t| t.channel == channel)
-            .cloned()
-            .collect();
+        let mut trades: Vec<_> = self.trades.values().filter(|t| t.channel == channel).cloned().collect();
         trades.sort_by(|a, b| (a.created_ms, &a.trade_id).cmp(&(b.created_ms, &b.trade_id)));
-        let mut refunds: Vec<_> = self
-            .refunds
-            .values()
-            .filter(|r| r.channel == channel)
-            .cloned()
-            .collect();
+        let mut refunds: Vec<_> = self.refunds.values().filter(|r| r.channel == channel).cloned().collect();
         refunds.sort_by(|a, b| (a.created_ms, &a.refund_id).cmp(&(b.created_ms, &b.refund_id)));
         (trades, refunds)
     }
@@ -418,19 +346,14 @@ fn check_refundable(trade: &TradeRecord, amount_minor: i64) -> Result<(), Ledger
     match trade.state {
         TradeState::Paid => {}
         TradeState::Finished => return Err(LedgerError::Finished),
-        TradeState::Open | TradeState::Failed | TradeState::Closed => {
-            return Err(LedgerError::NotPaid)
-        }
+        TradeState::Open | TradeState::Failed | TradeState::Closed => return Err(LedgerError::NotPaid),
     }
     if amount_minor <= 0 {
         return Err(LedgerError::InvalidAmount);
     }
     let requested_minor = trade.refund_requested_minor.saturating_add(amount_minor);
     if requested_minor > trade.amount_minor {
-        return Err(LedgerError::RefundExceedsPaid {
-            requested_minor,
-            paid_minor: trade.amount_minor,
-        });
+        return Err(LedgerError::RefundExceedsPaid { requested_minor, paid_minor: trade.amount_minor });
     }
     Ok(())
 }
@@ -456,9 +379,7 @@ mod tests {
                 notify_url: None,
                 refund_requested_minor: 0,
                 refunded_minor: 0,
-                detail: Detail::Alipay {
-                    qr_code: String::new(),
-                },
+                detail: Detail::Alipay { qr_code: String::new() },
             })
             .expect("room");
         trade_id
@@ -492,31 +413,14 @@ mod tests {
     fn refunds_are_checked_against_the_paid_amount_and_replayed_by_refund_number() {
         let mut ledger = Ledger::new(1, 10);
         let id = trade(&mut ledger, "P1", 1_000);
-        assert_eq!(
-            ledger.refund(ChannelKind::Wechat, refund(&id, "R1", 100), "r1".into(), 0),
-            Err(LedgerError::NotPaid)
-        );
+        assert_eq!(ledger.refund(ChannelKind::Wechat, refund(&id, "R1", 100), "r1".into(), 0), Err(LedgerError::NotPaid));
         ledger.pay(&id, 5).expect("pays");
         assert_eq!(ledger.trade(&id).map(|t| t.fee_minor), Some(6));
-        assert!(matches!(
-            ledger.refund(ChannelKind::Wechat, refund(&id, "R1", 600), "r1".into(), 6),
-            Ok(RefundOutcome::Accepted(_))
-        ));
-        assert!(
-            matches!(ledger.refund(ChannelKind::Wechat, refund(&id, "R1", 600), "r1b".into(), 7), Ok(RefundOutcome::Replayed(r)) if r.refund_id == "r1")
-        );
-        assert_eq!(
-            ledger.refund(ChannelKind::Wechat, refund(&id, "R1", 500), "r1c".into(), 7),
-            Err(LedgerError::RefundMismatch)
-        );
+        assert!(matches!(ledger.refund(ChannelKind::Wechat, refund(&id, "R1", 600), "r1".into(), 6), Ok(RefundOutcome::Accepted(_))));
+        assert!(matches!(ledger.refund(ChannelKind::Wechat, refund(&id, "R1", 600), "r1b".into(), 7), Ok(RefundOutcome::Replayed(r)) if r.refund_id == "r1"));
+        assert_eq!(ledger.refund(ChannelKind::Wechat, refund(&id, "R1", 500), "r1c".into(), 7), Err(LedgerError::RefundMismatch));
         let over = ledger.refund(ChannelKind::Wechat, refund(&id, "R2", 401), "r2".into(), 8);
-        assert_eq!(
-            over,
-            Err(LedgerError::RefundExceedsPaid {
-                requested_minor: 1_001,
-                paid_minor: 1_000
-            })
-        );
+        assert_eq!(over, Err(LedgerError::RefundExceedsPaid { requested_minor: 1_001, paid_minor: 1_000 }));
         assert_eq!(ledger.trade(&id).map(|t| t.refunded_minor), Some(0));
         assert!(ledger.settle_refund("r1", 9).expect("known").is_some());
         assert_eq!(ledger.settle_refund("r1", 10), Ok(None));
@@ -528,16 +432,11 @@ mod tests {
         let mut ledger = Ledger::new(1, 1);
         let id = trade(&mut ledger, "P1", 1_000);
         ledger.decline(&id).expect("declines");
-        ledger
-            .pay(&id, 1)
-            .expect("a declined trade may still be paid");
+        ledger.pay(&id, 1).expect("a declined trade may still be paid");
         assert_eq!(ledger.close(&id).err(), Some(LedgerError::AlreadyPaid));
         assert_eq!(ledger.pay(&id, 2).err(), Some(LedgerError::AlreadyPaid));
         assert_eq!(ledger.decline(&id).err(), Some(LedgerError::AlreadyPaid));
-        let other = TradeRecord {
-            trade_id: "other".into(),
-            ..ledger.trade(&id).cloned().expect("exists")
-        };
+        let other = TradeRecord { trade_id: "other".into(), ..ledger.trade(&id).cloned().expect("exists") };
         assert_eq!(ledger.insert(other).err(), Some(LedgerError::Full(1)));
     }
 }

@@ -12,10 +12,7 @@
 
 use super::delivery::{wechat_header_pairs, Envelope, Payload};
 use super::keys::{ALPHANUMERIC, DIGITS};
-use super::ledger::{
-    Detail, LedgerError, NewRefund, RefundOutcome, RefundRecord, RefundState, TradeRecord,
-    TradeState, WechatTradeType,
-};
+use super::ledger::{Detail, LedgerError, NewRefund, RefundOutcome, RefundRecord, RefundState, TradeRecord, TradeState, WechatTradeType};
 use super::{now_ms, rfc3339_beijing, Inner, MAX_BODY_BYTES};
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -24,10 +21,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
-use tote_shared::payment::wechat::{
-    self, CloseTransaction, CreateRefund, CreateTransaction, ErrorBody, RefundAmount, Transaction,
-    TransactionAmount,
-};
+use tote_shared::payment::wechat::{self, CloseTransaction, CreateRefund, CreateTransaction, ErrorBody, RefundAmount, Transaction, TransactionAmount};
 use tote_shared::payment::ChannelKind;
 
 /// The largest order accepted: 100 million yuan.
@@ -38,19 +32,10 @@ pub(super) fn router(inner: Arc<Inner>) -> Router {
     Router::new()
         .route("/v3/pay/transactions/native", post(native))
         .route("/v3/pay/transactions/jsapi", post(jsapi))
-        .route(
-            "/v3/pay/transactions/out-trade-no/{out_trade_no}",
-            get(query),
-        )
-        .route(
-            "/v3/pay/transactions/out-trade-no/{out_trade_no}/close",
-            post(close),
-        )
+        .route("/v3/pay/transactions/out-trade-no/{out_trade_no}", get(query))
+        .route("/v3/pay/transactions/out-trade-no/{out_trade_no}/close", post(close))
         .route("/v3/refund/domestic/refunds", post(refund))
-        .route(
-            "/v3/refund/domestic/refunds/{out_refund_no}",
-            get(query_refund),
-        )
+        .route("/v3/refund/domestic/refunds/{out_refund_no}", get(query_refund))
         .route("/v3/bill/tradebill", get(tradebill))
         .route("/v3/billdownload/file", get(bill_file))
         .fallback(not_found)
@@ -119,20 +104,11 @@ type Reply = Result<(StatusCode, String), WechatError>;
 fn answer(inner: &Inner, reply: Reply) -> Response {
     let (status, body) = reply.unwrap_or_else(|error| {
         let (status, code) = error.status_and_code();
-        let body = ErrorBody {
-            code: code.to_string(),
-            message: error.to_string(),
-        };
+        let body = ErrorBody { code: code.to_string(), message: error.to_string() };
         (status, serde_json::to_string(&body).unwrap_or_default())
     });
     let nonce = inner.random_id("", 32);
-    let signed = match wechat::platform_headers(
-        &inner.signers.wechat_platform,
-        &inner.keys.wechat_platform_key_id,
-        now_ms() / 1000,
-        &nonce,
-        &body,
-    ) {
+    let signed = match wechat::platform_headers(&inner.signers.wechat_platform, &inner.keys.wechat_platform_key_id, now_ms() / 1000, &nonce, &body) {
         Ok(signed) => signed,
         Err(error) => {
             tracing::error!(%error, "platform signature failed");
@@ -141,10 +117,7 @@ fn answer(inner: &Inner, reply: Reply) -> Response {
     };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     for (name, value) in wechat_header_pairs(&signed) {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);
@@ -154,17 +127,8 @@ fn answer(inner: &Inner, reply: Reply) -> Response {
 }
 
 pub(super) fn server_error(inner: &Inner) -> Response {
-    let body = ErrorBody {
-        code: "SYSTEM_ERROR".into(),
-        message: "系统错误".into(),
-    };
-    answer(
-        inner,
-        Ok((
-            StatusCode::INTERNAL_SERVER_ERROR,
-            serde_json::to_string(&body).unwrap_or_default(),
-        )),
-    )
+    let body = ErrorBody { code: "SYSTEM_ERROR".into(), message: "系统错误".into() };
+    answer(inner, Ok((StatusCode::INTERNAL_SERVER_ERROR, serde_json::to_string(&body).unwrap_or_default())))
 }
 
 /// The body of a request whose `Authorization` verified; rejected with a signed 401.
@@ -177,67 +141,41 @@ impl FromRequest<Arc<Inner>> for Signed {
         let (parts, body) = request.into_parts();
         let checked = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
             Ok(bytes) => authenticate(inner, &parts.method, &parts.uri, &parts.headers, &bytes),
-            Err(_) => Err(WechatError::Param(format!(
-                "the body is over {MAX_BODY_BYTES} bytes"
-            ))),
+            Err(_) => Err(WechatError::Param(format!("the body is over {MAX_BODY_BYTES} bytes"))),
         };
-        checked
-            .map(Signed)
-            .map_err(|error| answer(inner, Err(error)))
+        checked.map(Signed).map_err(|error| answer(inner, Err(error)))
     }
 }
 
 /// Checks the merchant's signature over `METHOD\nPATH?QUERY\nTIMESTAMP\nNONCE\nBODY\n`, and
 /// that the merchant id, certificate serial and timestamp are the ones expected.
-fn authenticate(
-    inner: &Inner,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<String, WechatError> {
-    let body = std::str::from_utf8(body)
-        .map_err(|_| WechatError::Param("the body is not UTF-8".into()))?;
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(WechatError::Sign("Authorization is missing"))?;
-    let auth = wechat::parse_authorization(header).ok_or(WechatError::Sign(
-        "Authorization is not WECHATPAY2-SHA256-RSA2048",
-    ))?;
+fn authenticate(inner: &Inner, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<String, WechatError> {
+    let body = std::str::from_utf8(body).map_err(|_| WechatError::Param("the body is not UTF-8".into()))?;
+    let header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(WechatError::Sign("Authorization is missing"))?;
+    let auth = wechat::parse_authorization(header).ok_or(WechatError::Sign("Authorization is not WECHATPAY2-SHA256-RSA2048"))?;
     if auth.mchid != inner.keys.wechat_mchid {
         return Err(WechatError::Sign("mchid is not this merchant"));
     }
     if auth.serial_no != inner.keys.wechat_merchant_serial {
-        return Err(WechatError::Sign(
-            "serial_no is not the merchant's certificate",
-        ));
+        return Err(WechatError::Sign("serial_no is not the merchant's certificate"));
     }
     if (now_ms() / 1000 - auth.timestamp).abs() > wechat::CLOCK_SKEW_S {
         return Err(WechatError::Sign("timestamp is more than 5 minutes away"));
     }
     let url = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     let message = wechat::request_message(method.as_str(), url, auth.timestamp, &auth.nonce, body);
-    if !inner
-        .signers
-        .wechat_merchant
-        .verify_base64(message.as_bytes(), &auth.signature)
-    {
+    if !inner.signers.wechat_merchant.verify_base64(message.as_bytes(), &auth.signature) {
         return Err(WechatError::Sign("the signature does not verify"));
     }
     Ok(body.to_string())
 }
 
 fn parse<T: DeserializeOwned>(body: &str) -> Result<T, WechatError> {
-    serde_json::from_str(body)
-        .map_err(|e| WechatError::Param(format!("the body does not parse: {e}")))
+    serde_json::from_str(body).map_err(|e| WechatError::Param(format!("the body does not parse: {e}")))
 }
 
 fn json(value: &impl serde::Serialize) -> Reply {
-    Ok((
-        StatusCode::OK,
-        serde_json::to_string(value).unwrap_or_default(),
-    ))
+    Ok((StatusCode::OK, serde_json::to_string(value).unwrap_or_default()))
 }
 
 async fn not_found(State(inner): State<Arc<Inner>>) -> Response {
@@ -269,30 +207,20 @@ async fn create(inner: &Arc<Inner>, trade_type: WechatTradeType, body: &str) -> 
     }
 }
 
-fn validate_create(
-    inner: &Inner,
-    trade_type: WechatTradeType,
-    request: &CreateTransaction,
-) -> Result<(), WechatError> {
+fn validate_create(inner: &Inner, trade_type: WechatTradeType, request: &CreateTransaction) -> Result<(), WechatError> {
     if request.mchid != inner.keys.wechat_mchid || request.appid != inner.keys.wechat_appid {
         return Err(WechatError::AppidMchidNotMatch);
     }
     check_out_no("out_trade_no", &request.out_trade_no, 6, 32)?;
     check_notify_url(&request.notify_url)?;
     if !(1..=MAX_AMOUNT_MINOR).contains(&request.amount.total) || request.amount.currency != "CNY" {
-        return Err(WechatError::Param(
-            "amount.total must be 1 to 10000000000 fen in CNY".into(),
-        ));
+        return Err(WechatError::Param("amount.total must be 1 to 10000000000 fen in CNY".into()));
     }
     if request.description.is_empty() || request.description.len() > 127 {
-        return Err(WechatError::Param(
-            "description must be 1 to 127 bytes".into(),
-        ));
+        return Err(WechatError::Param("description must be 1 to 127 bytes".into()));
     }
     if trade_type == WechatTradeType::Jsapi && request.payer.is_none() {
-        return Err(WechatError::Param(
-            "a JSAPI order needs payer.openid".into(),
-        ));
+        return Err(WechatError::Param("a JSAPI order needs payer.openid".into()));
     }
     Ok(())
 }
@@ -303,9 +231,7 @@ fn check_out_no(name: &str, value: &str, min: usize, max: usize) -> Result<(), W
     if (min..=max).contains(&value.len()) && value.chars().all(allowed) {
         Ok(())
     } else {
-        Err(WechatError::Param(format!(
-            "{name} must be {min} to {max} letters, digits or _-|*"
-        )))
+        Err(WechatError::Param(format!("{name} must be {min} to {max} letters, digits or _-|*")))
     }
 }
 
@@ -314,19 +240,13 @@ fn check_notify_url(url: &str) -> Result<(), WechatError> {
     if url.starts_with("http://") || url.starts_with("https://") {
         Ok(())
     } else {
-        Err(WechatError::Param(
-            "notify_url must be an http(s) URL".into(),
-        ))
+        Err(WechatError::Param("notify_url must be an http(s) URL".into()))
     }
 }
 
 /// The trade id and code_url / prepay_id: a new trade, or the open one already created with
 /// the same parameters (creating twice is how a merchant recovers from a lost answer).
-fn open_trade(
-    inner: &Inner,
-    trade_type: WechatTradeType,
-    request: &CreateTransaction,
-) -> Result<(String, String), WechatError> {
+fn open_trade(inner: &Inner, trade_type: WechatTradeType, request: &CreateTransaction) -> Result<(String, String), WechatError> {
     let mut ledger = inner.ledger();
     if let Some(existing) = ledger.latest(CHANNEL, &request.out_trade_no) {
         return same_trade(existing, trade_type, request.amount.total);
@@ -361,54 +281,32 @@ fn open_trade(
     Ok((trade_id, link))
 }
 
-fn same_trade(
-    existing: &TradeRecord,
-    trade_type: WechatTradeType,
-    amount_minor: i64,
-) -> Result<(String, String), WechatError> {
+fn same_trade(existing: &TradeRecord, trade_type: WechatTradeType, amount_minor: i64) -> Result<(String, String), WechatError> {
     match existing.state {
         TradeState::Paid | TradeState::Finished => return Err(WechatError::OrderPaid),
         TradeState::Closed => return Err(WechatError::OrderClosed),
         TradeState::Open | TradeState::Failed => {}
     }
     match &existing.detail {
-        Detail::Wechat {
-            trade_type: kind,
-            link,
-            ..
-        } if *kind == trade_type && existing.amount_minor == amount_minor => {
+        Detail::Wechat { trade_type: kind, link, .. } if *kind == trade_type && existing.amount_minor == amount_minor => {
             Ok((existing.trade_id.clone(), link.clone()))
         }
-        _ => Err(WechatError::InvalidRequest(
-            "out_trade_no was already used with other parameters",
-        )),
+        _ => Err(WechatError::InvalidRequest("out_trade_no was already used with other parameters")),
     }
 }
 
 // --- query and close -----------------------------------------------------------------------
 
-async fn query(
-    State(inner): State<Arc<Inner>>,
-    Path(out_trade_no): Path<String>,
-    RawQuery(raw): RawQuery,
-    Signed(_): Signed,
-) -> Response {
+async fn query(State(inner): State<Arc<Inner>>, Path(out_trade_no): Path<String>, RawQuery(raw): RawQuery, Signed(_): Signed) -> Response {
     let reply = check_mchid(&inner, query_value(raw.as_deref(), "mchid")).and_then(|()| {
-        let trade = inner
-            .ledger()
-            .latest(CHANNEL, &out_trade_no)
-            .cloned()
-            .ok_or(WechatError::OrderNotExist)?;
+        let trade = inner.ledger().latest(CHANNEL, &out_trade_no).cloned().ok_or(WechatError::OrderNotExist)?;
         json(&transaction(&inner, &trade))
     });
     answer(&inner, reply)
 }
 
 fn query_value<'a>(raw: Option<&'a str>, name: &str) -> Option<&'a str> {
-    raw?.split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
+    raw?.split('&').filter_map(|pair| pair.split_once('=')).find(|(key, _)| *key == name).map(|(_, value)| value)
 }
 
 fn check_mchid(inner: &Inner, mchid: Option<&str>) -> Result<(), WechatError> {
@@ -419,18 +317,11 @@ fn check_mchid(inner: &Inner, mchid: Option<&str>) -> Result<(), WechatError> {
     }
 }
 
-async fn close(
-    State(inner): State<Arc<Inner>>,
-    Path(out_trade_no): Path<String>,
-    Signed(body): Signed,
-) -> Response {
+async fn close(State(inner): State<Arc<Inner>>, Path(out_trade_no): Path<String>, Signed(body): Signed) -> Response {
     let reply = parse::<CloseTransaction>(&body).and_then(|request| {
         check_mchid(&inner, Some(&request.mchid))?;
         let mut ledger = inner.ledger();
-        let trade_id = ledger
-            .latest(CHANNEL, &out_trade_no)
-            .map(|t| t.trade_id.clone())
-            .ok_or(WechatError::OrderNotExist)?;
+        let trade_id = ledger.latest(CHANNEL, &out_trade_no).map(|t| t.trade_id.clone()).ok_or(WechatError::OrderNotExist)?;
         match ledger.close(&trade_id) {
             Ok(_) => Ok((StatusCode::NO_CONTENT, String::new())),
             Err(LedgerError::AlreadyPaid) => Err(WechatError::OrderPaid),
@@ -451,9 +342,7 @@ fn transaction(inner: &Inner, trade: &TradeRecord) -> Transaction {
         TradeState::Paid | TradeState::Finished => ("SUCCESS", "支付成功"),
     };
     let (appid, trade_type) = match &trade.detail {
-        Detail::Wechat {
-            appid, trade_type, ..
-        } => (appid.clone(), Some(trade_type.as_str().to_string())),
+        Detail::Wechat { appid, trade_type, .. } => (appid.clone(), Some(trade_type.as_str().to_string())),
         _ => (inner.keys.wechat_appid.clone(), None),
     };
     Transaction {
@@ -485,20 +374,13 @@ fn create_refund(inner: &Arc<Inner>, request: &CreateRefund) -> Reply {
     check_out_no("out_refund_no", &request.out_refund_no, 1, 64)?;
     check_notify_url(&request.notify_url)?;
     if request.amount.refund <= 0 || request.amount.currency != "CNY" {
-        return Err(WechatError::Param(
-            "amount.refund must be positive, in CNY".into(),
-        ));
+        return Err(WechatError::Param("amount.refund must be positive, in CNY".into()));
     }
     let (trade, outcome) = {
         let mut ledger = inner.ledger();
-        let trade = ledger
-            .latest(CHANNEL, &request.out_trade_no)
-            .cloned()
-            .ok_or(WechatError::ResourceNotExists)?;
+        let trade = ledger.latest(CHANNEL, &request.out_trade_no).cloned().ok_or(WechatError::ResourceNotExists)?;
         if request.amount.total != trade.amount_minor {
-            return Err(WechatError::Param(
-                "amount.total is not the order's amount".into(),
-            ));
+            return Err(WechatError::Param("amount.total is not the order's amount".into()));
         }
         let refund_id = ledger.new_id("50", DIGITS, 27);
         let new = NewRefund {
@@ -509,12 +391,7 @@ fn create_refund(inner: &Arc<Inner>, request: &CreateRefund) -> Reply {
             replay_key: Some(request.out_refund_no.clone()),
             settled: false,
         };
-        (
-            trade,
-            ledger
-                .refund(CHANNEL, new, refund_id, now_ms())
-                .map_err(refund_error)?,
-        )
+        (trade, ledger.refund(CHANNEL, new, refund_id, now_ms()).map_err(refund_error)?)
     };
     let record = match outcome {
         RefundOutcome::Accepted(record) => {
@@ -529,9 +406,7 @@ fn create_refund(inner: &Arc<Inner>, request: &CreateRefund) -> Reply {
 fn refund_error(error: LedgerError) -> WechatError {
     match error {
         LedgerError::RefundExceedsPaid { .. } => WechatError::NotEnough,
-        LedgerError::RefundMismatch => {
-            WechatError::InvalidRequest("out_refund_no was already used with other parameters")
-        }
+        LedgerError::RefundMismatch => WechatError::InvalidRequest("out_refund_no was already used with other parameters"),
         LedgerError::Full(_) => WechatError::Full,
         LedgerError::InvalidAmount => WechatError::Param("amount.refund must be positive".into()),
         LedgerError::Finished => WechatError::InvalidRequest("the order can no longer be refunded"),
@@ -540,22 +415,13 @@ fn refund_error(error: LedgerError) -> WechatError {
 }
 
 /// `GET /v3/refund/domestic/refunds/{out_refund_no}`.
-async fn query_refund(
-    State(inner): State<Arc<Inner>>,
-    Path(out_refund_no): Path<String>,
-    Signed(_): Signed,
-) -> Response {
+async fn query_refund(State(inner): State<Arc<Inner>>, Path(out_refund_no): Path<String>, Signed(_): Signed) -> Response {
     let found = {
         let ledger = inner.ledger();
         let (_, refunds) = ledger.records(CHANNEL);
-        refunds
-            .into_iter()
-            .find(|r| r.out_refund_no.as_deref() == Some(out_refund_no.as_str()))
-            .and_then(|r| Some((ledger.trade(&r.trade_id)?.clone(), r)))
+        refunds.into_iter().find(|r| r.out_refund_no.as_deref() == Some(out_refund_no.as_str())).and_then(|r| Some((ledger.trade(&r.trade_id)?.clone(), r)))
     };
-    let reply = found
-        .ok_or(WechatError::ResourceNotExists)
-        .and_then(|(trade, refund)| json(&refund_body(&trade, &refund)));
+    let reply = found.ok_or(WechatError::ResourceNotExists).and_then(|(trade, refund)| json(&refund_body(&trade, &refund)));
     answer(&inner, reply)
 }
 
@@ -566,11 +432,7 @@ fn refund_body(trade: &TradeRecord, refund: &RefundRecord) -> wechat::Refund {
         out_trade_no: trade.out_trade_no.clone(),
         transaction_id: trade.trade_id.clone(),
         status: refund_status(refund).into(),
-        amount: RefundAmount {
-            refund: refund.amount_minor,
-            total: trade.amount_minor,
-            currency: trade.currency.clone(),
-        },
+        amount: RefundAmount { refund: refund.amount_minor, total: trade.amount_minor, currency: trade.currency.clone() },
     }
 }
 
@@ -586,22 +448,12 @@ fn refund_status(refund: &RefundRecord) -> &'static str {
 /// `TRANSACTION.SUCCESS` to the create call's notify_url.
 pub(super) fn payment_notification(inner: &Inner, trade: &TradeRecord) -> Option<Envelope> {
     let plaintext = serde_json::to_string(&transaction(inner, trade)).ok()?;
-    seal(
-        inner,
-        "TRANSACTION.SUCCESS",
-        "transaction",
-        &plaintext,
-        trade.notify_url.clone()?,
-    )
+    seal(inner, "TRANSACTION.SUCCESS", "transaction", &plaintext, trade.notify_url.clone()?)
 }
 
 /// `REFUND.SUCCESS` to the refund call's notify_url; the resource is the refund as the
 /// callback (not the answer) spells it.
-pub(super) fn refund_notification(
-    inner: &Inner,
-    trade: &TradeRecord,
-    refund: &RefundRecord,
-) -> Option<Envelope> {
+pub(super) fn refund_notification(inner: &Inner, trade: &TradeRecord, refund: &RefundRecord) -> Option<Envelope> {
     let resource = serde_json::json!({
         "mchid": inner.keys.wechat_mchid,
         "out_trade_no": trade.out_trade_no,
@@ -618,39 +470,15 @@ pub(super) fn refund_notification(
             "payer_refund": refund.amount_minor,
         },
     });
-    seal(
-        inner,
-        "REFUND.SUCCESS",
-        "refund",
-        &resource.to_string(),
-        refund.notify_url.clone()?,
-    )
+    seal(inner, "REFUND.SUCCESS", "refund", &resource.to_string(), refund.notify_url.clone()?)
 }
 
-fn seal(
-    inner: &Inner,
-    event_type: &str,
-    original_type: &str,
-    plaintext: &str,
-    url: String,
-) -> Option<Envelope> {
+fn seal(inner: &Inner, event_type: &str, original_type: &str, plaintext: &str, url: String) -> Option<Envelope> {
     let id = format!("EV-{}", inner.ledger().new_id("", DIGITS, 20));
     let nonce = inner.random_id("", 12);
     let now = rfc3339_beijing(now_ms());
-    match wechat::seal_notification(
-        inner.keys.wechat_apiv3_key.as_bytes(),
-        &id,
-        &now,
-        event_type,
-        original_type,
-        &nonce,
-        plaintext,
-    ) {
-        Ok(body) => Some(Envelope {
-            channel: CHANNEL,
-            id,
-            payload: Payload::Wechat { url, body },
-        }),
+    match wechat::seal_notification(inner.keys.wechat_apiv3_key.as_bytes(), &id, &now, event_type, original_type, &nonce, plaintext) {
+        Ok(body) => Some(Envelope { channel: CHANNEL, id, payload: Payload::Wechat { url, body } }),
         Err(error) => {
             tracing::error!(%error, "the APIv3 key does not seal");
             None
@@ -662,20 +490,11 @@ fn seal(
 
 /// `GET /v3/bill/tradebill?bill_date=YYYY-MM-DD&bill_type=ALL`: where to download the day's
 /// trade bill, and its SHA-1.
-async fn tradebill(
-    State(inner): State<Arc<Inner>>,
-    headers: axum::http::HeaderMap,
-    RawQuery(raw): RawQuery,
-    Signed(_): Signed,
-) -> Response {
+async fn tradebill(State(inner): State<Arc<Inner>>, headers: axum::http::HeaderMap, RawQuery(raw): RawQuery, Signed(_): Signed) -> Response {
     let reply = bill_day(raw.as_deref()).and_then(|day| {
-        let file = super::bills::file(&inner, CHANNEL, day)
-            .map_err(|e| WechatError::Param(e.to_string()))?;
+        let file = super::bills::file(&inner, CHANNEL, day).map_err(|e| WechatError::Param(e.to_string()))?;
         let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &file);
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("127.0.0.1");
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
         let link = tote_shared::payment::wechat::BillLink {
             hash_type: "SHA1".into(),
             hash_value: digest.as_ref().iter().map(|b| format!("{b:02x}")).collect(),
@@ -687,31 +506,19 @@ async fn tradebill(
 }
 
 fn bill_day(raw: Option<&str>) -> Result<tote_shared::payment::bill::BillDay, WechatError> {
-    let text = query_value(raw, "bill_date")
-        .ok_or_else(|| WechatError::Param("bill_date is required".into()))?;
+    let text = query_value(raw, "bill_date").ok_or_else(|| WechatError::Param("bill_date is required".into()))?;
     if query_value(raw, "bill_type").is_some_and(|t| t != "ALL") {
         return Err(WechatError::Param("only bill_type ALL is served".into()));
     }
-    tote_shared::payment::bill::BillDay::parse(text)
-        .ok_or_else(|| WechatError::Param(format!("bill_date {text} is not YYYY-MM-DD")))
+    tote_shared::payment::bill::BillDay::parse(text).ok_or_else(|| WechatError::Param(format!("bill_date {text} is not YYYY-MM-DD")))
 }
 
 /// The bill file itself (a signed request; the file is checked by its hash, not signed).
-async fn bill_file(
-    State(inner): State<Arc<Inner>>,
-    RawQuery(raw): RawQuery,
-    Signed(_): Signed,
-) -> Response {
-    let day =
-        query_value(raw.as_deref(), "token").and_then(tote_shared::payment::bill::BillDay::parse);
+async fn bill_file(State(inner): State<Arc<Inner>>, RawQuery(raw): RawQuery, Signed(_): Signed) -> Response {
+    let day = query_value(raw.as_deref(), "token").and_then(tote_shared::payment::bill::BillDay::parse);
     match day.map(|day| super::bills::file(&inner, CHANNEL, day)) {
-        Some(Ok(file)) => {
-            ([(header::CONTENT_TYPE, "application/octet-stream")], file).into_response()
-        }
+        Some(Ok(file)) => ([(header::CONTENT_TYPE, "application/octet-stream")], file).into_response(),
         Some(Err(error)) => answer(&inner, Err(WechatError::Param(error.to_string()))),
-        None => answer(
-            &inner,
-            Err(WechatError::Param("token is not a bill".into())),
-        ),
+        None => answer(&inner, Err(WechatError::Param("token is not a bill".into()))),
     }
 }

@@ -16,12 +16,7 @@ struct Case {
 }
 
 fn case(name: &'static str, request: RequestBuilder, status: u16, problem: &'static str) -> Case {
-    Case {
-        name,
-        request,
-        status,
-        problem,
-    }
+    Case { name, request, status, problem }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,24 +34,13 @@ async fn malformed_requests(backend: Backend) -> Result<()> {
     let (central, sh) = (&world.central, world.edge("SH-01"));
     sh.receive("A-01-01", PEGASUS_GTIN, 3).await?;
     sh.wait_synced(Duration::from_secs(20)).await?;
-    let order = central
-        .create_order("bad-input-setup", &order_body(PEGASUS, 1, "Shanghai"))
-        .await?
-        .ok()?;
+    let order = central.create_order("bad-input-setup", &order_body(PEGASUS, 1, "Shanghai")).await?.ok()?;
     let id = order["id"].as_u64().context("id")?;
-    central
-        .post(&format!("/api/v1/orders/{id}/pay"), json!({}))
-        .await?
-        .ok()?;
+    central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?.ok()?;
     let released = sh.wait_for_order(id, Duration::from_secs(20)).await?;
     let task_id = released["tasks"][0]["id"].as_u64().context("task")?;
     let scan = sh.url(&format!("/api/v1/pick-tasks/{task_id}/scan"));
-    sh.post(
-        &format!("/api/v1/pick-tasks/{task_id}/scan"),
-        json!({"code": "A-01-01"}),
-    )
-    .await?
-    .ok()?;
+    sh.post(&format!("/api/v1/pick-tasks/{task_id}/scan"), json!({"code": "A-01-01"})).await?.ok()?;
     for e in &world.edges {
         e.wait_synced(Duration::from_secs(20)).await?;
     }
@@ -116,52 +100,18 @@ async fn malformed_requests(backend: Backend) -> Result<()> {
     for c in cases {
         let response = c.request.send().await?;
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         let body: Value = response.json().await.unwrap_or(Value::Null);
-        let problem = body["type"]
-            .as_str()
-            .unwrap_or("")
-            .rsplit('/')
-            .next()
-            .unwrap_or("")
-            .to_owned();
-        let precise =
-            body["detail"].as_str().is_some_and(|d| !d.is_empty()) && body["status"] == status;
-        if status != c.status
-            || problem != c.problem
-            || content_type != "application/problem+json"
-            || !precise
-        {
-            failures.push(format!(
-                "{}: got {status} {problem} ({content_type}) {body}",
-                c.name
-            ));
+        let problem = body["type"].as_str().unwrap_or("").rsplit('/').next().unwrap_or("").to_owned();
+        let precise = body["detail"].as_str().is_some_and(|d| !d.is_empty()) && body["status"] == status;
+        if status != c.status || problem != c.problem || content_type != "application/problem+json" || !precise {
+            failures.push(format!("{}: got {status} {problem} ({content_type}) {body}", c.name));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let wrong = sh
-        .http
-        .post(&scan)
-        .json(&json!({"code": "1958661377391"}))
-        .send()
-        .await?
-        .json::<Value>()
-        .await?;
-    assert_eq!(
-        wrong["expected"],
-        format!("{PEGASUS_GTIN} ({PEGASUS})"),
-        "a wrong scan says what was expected"
-    );
+    let wrong = sh.http.post(&scan).json(&json!({"code": "1958661377391"})).send().await?.json::<Value>().await?;
+    assert_eq!(wrong["expected"], format!("{PEGASUS_GTIN} ({PEGASUS})"), "a wrong scan says what was expected");
     assert_eq!(wrong["scanned"], "1958661377391");
-    assert_eq!(
-        (central.data_checksum().await?, db_checksum(&edge_db)?),
-        before,
-        "bad input changed a database"
-    );
+    assert_eq!((central.data_checksum().await?, db_checksum(&edge_db)?), before, "bad input changed a database");
     Ok(())
 }

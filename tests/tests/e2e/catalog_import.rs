@@ -6,8 +6,7 @@ use anyhow::{ensure, Context, Result};
 use std::time::{Duration, Instant};
 use tote_shared::Gtin;
 
-const HEAD: &str =
-    "sku,spu_id,gtin,gender,colour,size,price,cost,weight_g,length_mm,width_mm,height_mm,fragile\n";
+const HEAD: &str = "sku,spu_id,gtin,gender,colour,size,price,cost,weight_g,length_mm,width_mm,height_mm,fragile\n";
 
 async fn import(backend: Backend) -> Result<()> {
     let world = World::start_on(backend, &[("SH-01", "Shanghai")]).await?;
@@ -25,52 +24,20 @@ async fn import(backend: Backend) -> Result<()> {
             Some(3) => format!("IMP-{n:05},PEG39,{gtin},men,white,EU 42,-899,400,,,,,"),
             Some(4) => format!("IMP-00000,PEG39,{gtin},men,white,EU 42,899.00,400,,,,,"),
             Some(5) => format!("IMP-{n:05},PEG39,{PEGASUS_GTIN},men,white,EU 42,899.00,400,,,,,"),
-            Some(_) => {
-                format!("IMP-{n:05},PEG39,{gtin},men,white,EU 42,899.00,400,0,300,120,110,no")
-            }
-            None => {
-                format!("IMP-{n:05},PEG39,{gtin},men,white,EU 42,899.00,400,300,300,120,110,no")
-            }
+            Some(_) => format!("IMP-{n:05},PEG39,{gtin},men,white,EU 42,899.00,400,0,300,120,110,no"),
+            None => format!("IMP-{n:05},PEG39,{gtin},men,white,EU 42,899.00,400,300,300,120,110,no"),
         };
         file.push_str(&row);
         file.push('\n');
     }
     let started = Instant::now();
-    let response = central
-        .http
-        .post(central.url("/api/v1/skus/import"))
-        .bearer_auth(ADMIN)
-        .header("content-type", "text/csv")
-        .body(file)
-        .send()
-        .await?;
+    let response = central.http.post(central.url("/api/v1/skus/import")).bearer_auth(ADMIN).header("content-type", "text/csv").body(file).send().await?;
     let report = Reply::from(response).await?.ok()?;
     let took = started.elapsed();
-    println!(
-        "catalog import ({backend:?}, debug build): 10,000 rows in {:.2} s, {:.0} rows/s",
-        took.as_secs_f64(),
-        10_000.0 / took.as_secs_f64()
-    );
-    ensure!(
-        report["imported"] == 9_993 && report["refused"] == 7,
-        "{report}"
-    );
-    let named: Vec<(u64, String)> = report["errors"]
-        .as_array()
-        .context("errors")?
-        .iter()
-        .map(|e| {
-            (
-                e["line"].as_u64().unwrap_or(0),
-                e["field"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
-    let expected: Vec<(u64, String)> = bad_at
-        .iter()
-        .zip(["sku", "spu_id", "gtin", "price", "sku", "gtin", "weight_g"])
-        .map(|(l, f)| (*l as u64, f.to_owned()))
-        .collect();
+    println!("catalog import ({backend:?}, debug build): 10,000 rows in {:.2} s, {:.0} rows/s", took.as_secs_f64(), 10_000.0 / took.as_secs_f64());
+    ensure!(report["imported"] == 9_993 && report["refused"] == 7, "{report}");
+    let named: Vec<(u64, String)> = report["errors"].as_array().context("errors")?.iter().map(|e| (e["line"].as_u64().unwrap_or(0), e["field"].as_str().unwrap_or("").to_owned())).collect();
+    let expected: Vec<(u64, String)> = bad_at.iter().zip(["sku", "spu_id", "gtin", "price", "sku", "gtin", "weight_g"]).map(|(l, f)| (*l as u64, f.to_owned())).collect();
     ensure!(named == expected, "named {named:?}, expected {expected:?}");
     // Nothing of a bad row: the lowercase SKU, the unknown SPU's, the negative price's do not exist.
     for absent in ["IMP-02000", "IMP-04002", "IMP-06004", "IMP-07005"] {
@@ -78,45 +45,19 @@ async fn import(backend: Backend) -> Result<()> {
         ensure!(reply.status == 404, "{absent}: {reply:?}");
     }
     let one = central.get("/api/v1/skus/IMP-00042").await?.ok()?;
-    ensure!(
-        one["price"] == 89_900 && one["shipping"]["weight_g"] == 300,
-        "{one}"
-    );
+    ensure!(one["price"] == 89_900 && one["shipping"]["weight_g"] == 300, "{one}");
     // The export has every SKU and reads back as the same file shape.
-    let exported = central
-        .http
-        .get(central.url("/api/v1/skus.csv"))
-        .bearer_auth(READER)
-        .send()
-        .await?
-        .text()
-        .await?;
-    ensure!(
-        exported.starts_with(HEAD.trim_end())
-            && exported.lines().count() == 1 + 9_993 + skus().len(),
-        "{} lines",
-        exported.lines().count()
-    );
+    let exported = central.http.get(central.url("/api/v1/skus.csv")).bearer_auth(READER).send().await?.text().await?;
+    ensure!(exported.starts_with(HEAD.trim_end()) && exported.lines().count() == 1 + 9_993 + skus().len(), "{} lines", exported.lines().count());
     // A file refused as a whole (its header) imports nothing.
-    let wrong = central
-        .http
-        .post(central.url("/api/v1/skus/import"))
-        .bearer_auth(ADMIN)
-        .header("content-type", "text/csv")
-        .body("sku,spu\nA,B\n")
-        .send()
-        .await?;
+    let wrong = central.http.post(central.url("/api/v1/skus/import")).bearer_auth(ADMIN).header("content-type", "text/csv").body("sku,spu\nA,B\n").send().await?;
     ensure!(wrong.status() == 422, "{}", wrong.status());
     // The edge learns them (master data down the stream).
     let edge = world.edge("SH-01");
-    eventually(
-        "the edge to know the imported SKUs",
-        Duration::from_secs(60),
-        || async {
-            let stock = edge.get("/api/v1/sync/status").await?.ok()?;
-            Ok((stock["command_cursor"].as_u64().unwrap_or(0) >= 9_993).then_some(()))
-        },
-    )
+    eventually("the edge to know the imported SKUs", Duration::from_secs(60), || async {
+        let stock = edge.get("/api/v1/sync/status").await?.ok()?;
+        Ok((stock["command_cursor"].as_u64().unwrap_or(0) >= 9_993).then_some(()))
+    })
     .await?;
     crate::journal::check_journal(central).await?;
     Ok(())

@@ -26,47 +26,21 @@ const LOCATIONS: [&str; 3] = ["A-01-02", "A-01-03", "A-01-04"];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Receive {
-        location: &'static str,
-        gtin: &'static str,
-        qty: i64,
-    },
-    Found {
-        location: &'static str,
-        sku: &'static str,
-    },
-    CreateOrder {
-        n: usize,
-        sku: &'static str,
-        qty: i64,
-        city: &'static str,
-    },
-    Pay {
-        n: usize,
-    },
-    Cancel {
-        n: usize,
-    },
-    AwaitReleased {
-        n: usize,
-    },
-    AwaitCentral {
-        n: usize,
-        state: &'static str,
-    },
-    Fulfil {
-        n: usize,
-    },
+    Receive { location: &'static str, gtin: &'static str, qty: i64 },
+    Found { location: &'static str, sku: &'static str },
+    CreateOrder { n: usize, sku: &'static str, qty: i64, city: &'static str },
+    Pay { n: usize },
+    Cancel { n: usize },
+    AwaitReleased { n: usize },
+    AwaitCentral { n: usize, state: &'static str },
+    Fulfil { n: usize },
     AwaitSynced,
 }
 
 impl Op {
     /// Operations the edge serves (where an edge kill lands).
     fn on_edge(&self) -> bool {
-        matches!(
-            self,
-            Op::Receive { .. } | Op::Found { .. } | Op::Fulfil { .. }
-        )
+        matches!(self, Op::Receive { .. } | Op::Found { .. } | Op::Fulfil { .. })
     }
 }
 
@@ -75,46 +49,28 @@ fn scenario(rng: &mut StdRng) -> Vec<Op> {
     for (sku, gtin, _) in skus() {
         let _ = sku;
         for location in LOCATIONS.iter().take(2) {
-            ops.push(Op::Receive {
-                location,
-                gtin,
-                qty: rng.gen_range(20..30),
-            });
+            ops.push(Op::Receive { location, gtin, qty: rng.gen_range(20..30) });
         }
     }
     ops.push(Op::AwaitSynced);
     let cities = ["Shanghai", "Hangzhou", "Suzhou"];
     for n in 0..50 {
         let (sku, _, _) = skus()[rng.gen_range(0..3)];
-        ops.push(Op::CreateOrder {
-            n,
-            sku,
-            qty: rng.gen_range(1..=2),
-            city: cities[rng.gen_range(0..3)],
-        });
+        ops.push(Op::CreateOrder { n, sku, qty: rng.gen_range(1..=2), city: cities[rng.gen_range(0..3)] });
         match rng.gen_range(0..10) {
             0 => {
                 ops.push(Op::Cancel { n });
-                ops.push(Op::AwaitCentral {
-                    n,
-                    state: "cancelled",
-                });
+                ops.push(Op::AwaitCentral { n, state: "cancelled" });
             }
             1 => {
                 ops.extend([Op::Pay { n }, Op::AwaitReleased { n }, Op::Cancel { n }]);
-                ops.push(Op::AwaitCentral {
-                    n,
-                    state: "cancelled",
-                });
+                ops.push(Op::AwaitCentral { n, state: "cancelled" });
             }
             _ => ops.extend([Op::Pay { n }, Op::AwaitReleased { n }, Op::Fulfil { n }]),
         }
         if n % 8 == 7 {
             let (sku, _, _) = skus()[rng.gen_range(0..3)];
-            ops.push(Op::Found {
-                location: LOCATIONS[rng.gen_range(0..2)],
-                sku,
-            });
+            ops.push(Op::Found { location: LOCATIONS[rng.gen_range(0..2)], sku });
         }
     }
     ops.push(Op::AwaitSynced);
@@ -131,9 +87,7 @@ async fn send(build: impl Fn() -> RequestBuilder) -> Result<Value> {
                 let status = r.status();
                 bail!("{status}: {}", r.text().await.unwrap_or_default())
             }
-            Ok(_) | Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(15)).await
-            }
+            Ok(_) | Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(15)).await,
             Ok(r) => bail!("still failing: {}", r.status()),
             Err(e) => bail!("still failing: {e}"),
         }
@@ -141,11 +95,7 @@ async fn send(build: impl Fn() -> RequestBuilder) -> Result<Value> {
 }
 
 /// Like `send` but polls a GET until `ready` accepts the body.
-async fn poll(
-    build: impl Fn() -> RequestBuilder,
-    what: &str,
-    ready: impl Fn(&Value) -> bool,
-) -> Result<Value> {
+async fn poll(build: impl Fn() -> RequestBuilder, what: &str, ready: impl Fn(&Value) -> bool) -> Result<Value> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(r) = build().send().await {
@@ -177,80 +127,38 @@ impl Runner<'_> {
     async fn edge_write(&mut self, path: &str, key: &str, body: Value) -> Result<Value> {
         self.edge_writes += 1;
         let (edge, url) = (self.edge(), self.edge().url(path));
-        send(|| {
-            edge.http
-                .post(&url)
-                .header("Idempotency-Key", key)
-                .json(&body)
-        })
-        .await
+        send(|| edge.http.post(&url).header("Idempotency-Key", key).json(&body)).await
     }
 
     async fn run(&mut self, op: &Op) -> Result<()> {
         let central = &self.world.central;
         match op {
-            Op::Receive {
-                location,
-                gtin,
-                qty,
-            } => {
+            Op::Receive { location, gtin, qty } => {
                 let key = format!("rcv-{location}-{gtin}");
-                self.edge_write(
-                    "/api/v1/receipts",
-                    &key,
-                    json!({"location": location, "gtin": gtin, "qty": qty}),
-                )
-                .await?;
+                self.edge_write("/api/v1/receipts", &key, json!({"location": location, "gtin": gtin, "qty": qty})).await?;
             }
             Op::Found { location, sku } => {
                 let key = format!("found-{}-{location}-{sku}", self.edge_writes);
-                self.edge_write(
-                    "/api/v1/adjustments",
-                    &key,
-                    json!({"location": location, "sku": sku, "reason": "found", "delta": 1}),
-                )
-                .await?;
+                self.edge_write("/api/v1/adjustments", &key, json!({"location": location, "sku": sku, "reason": "found", "delta": 1})).await?;
             }
             Op::CreateOrder { n, sku, qty, city } => {
                 let body = order_body(sku, *qty, city);
                 let url = central.url("/api/v1/orders");
-                let order = send(|| {
-                    central
-                        .http
-                        .post(&url)
-                        .bearer_auth(ADMIN)
-                        .header("Idempotency-Key", format!("crash-{n}"))
-                        .json(&body)
-                })
-                .await?;
+                let order = send(|| central.http.post(&url).bearer_auth(ADMIN).header("Idempotency-Key", format!("crash-{n}")).json(&body)).await?;
                 self.ids.insert(*n, order["id"].as_u64().context("id")?);
             }
             Op::Pay { n } | Op::Cancel { n } => {
-                let verb = if matches!(op, Op::Pay { .. }) {
-                    "pay"
-                } else {
-                    "cancel"
-                };
+                let verb = if matches!(op, Op::Pay { .. }) { "pay" } else { "cancel" };
                 let url = central.url(&format!("/api/v1/orders/{}/{verb}", self.ids[n]));
                 send(|| central.http.post(&url).bearer_auth(ADMIN)).await?;
             }
             Op::AwaitReleased { n } => {
                 let url = self.edge().url(&format!("/api/v1/orders/{}", self.ids[n]));
-                poll(
-                    || self.edge().http.get(&url),
-                    "release to the edge",
-                    |b| !b["tasks"].as_array().is_none_or(|t| t.is_empty()),
-                )
-                .await?;
+                poll(|| self.edge().http.get(&url), "release to the edge", |b| !b["tasks"].as_array().is_none_or(|t| t.is_empty())).await?;
             }
             Op::AwaitCentral { n, state } => {
                 let url = central.url(&format!("/api/v1/orders/{}", self.ids[n]));
-                poll(
-                    || central.http.get(&url).bearer_auth(READER),
-                    state,
-                    |b| b["state"] == *state,
-                )
-                .await?;
+                poll(|| central.http.get(&url).bearer_auth(READER), state, |b| b["state"] == *state).await?;
             }
             Op::Fulfil { n } => self.fulfil(*n, self.ids[n]).await?,
             Op::AwaitSynced => self.quiesce().await?,
@@ -262,42 +170,17 @@ impl Runner<'_> {
     /// values on PostgreSQL when a kill aborts an insert, and end states are compared by `n`.
     async fn fulfil(&mut self, n: usize, id: u64) -> Result<()> {
         let url = self.edge().url(&format!("/api/v1/orders/{id}"));
-        let order = poll(
-            || self.edge().http.get(&url),
-            "order at the edge",
-            |b| b["tasks"].is_array(),
-        )
-        .await?;
+        let order = poll(|| self.edge().http.get(&url), "order at the edge", |b| b["tasks"].is_array()).await?;
         for task in order["tasks"].as_array().context("tasks")?.clone() {
             let path = format!("/api/v1/pick-tasks/{}/scan", task["id"]);
-            self.edge_write(
-                &path,
-                &format!("loc-{}", task["id"]),
-                json!({"code": task["location"]}),
-            )
-            .await?;
+            self.edge_write(&path, &format!("loc-{}", task["id"]), json!({"code": task["location"]})).await?;
             for k in 0..task["qty"].as_i64().unwrap_or(0) {
-                self.edge_write(
-                    &path,
-                    &format!("item-{}-{k}", task["id"]),
-                    json!({"code": task["gtin"]}),
-                )
-                .await?;
+                self.edge_write(&path, &format!("item-{}-{k}", task["id"]), json!({"code": task["gtin"]})).await?;
             }
         }
-        self.edge_write(
-            &format!("/api/v1/orders/{id}/pack"),
-            &format!("pack-{id}"),
-            json!({}),
-        )
-        .await?;
+        self.edge_write(&format!("/api/v1/orders/{id}/pack"), &format!("pack-{id}"), json!({})).await?;
         let ship = json!({"carrier": "SF", "tracking_number": format!("SF{n:08}")});
-        self.edge_write(
-            &format!("/api/v1/orders/{id}/ship"),
-            &format!("ship-{id}"),
-            ship,
-        )
-        .await?;
+        self.edge_write(&format!("/api/v1/orders/{id}/ship"), &format!("ship-{id}"), ship).await?;
         Ok(())
     }
 
@@ -307,21 +190,9 @@ impl Runner<'_> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let e = send(|| edge.http.get(edge.url("/api/v1/sync/status"))).await?;
-            let c = send(|| {
-                central
-                    .http
-                    .get(central.url("/api/v1/sync/status"))
-                    .bearer_auth(READER)
-            })
-            .await?;
-            let row = c
-                .as_array()
-                .and_then(|rows| rows.iter().find(|r| r["warehouse"] == "SH-01").cloned())
-                .unwrap_or_default();
-            if e["events_pending"] == 0
-                && e["command_cursor"] == row["commands_latest_seq"]
-                && e["events_written"] == row["events_high_water"]
-            {
+            let c = send(|| central.http.get(central.url("/api/v1/sync/status")).bearer_auth(READER)).await?;
+            let row = c.as_array().and_then(|rows| rows.iter().find(|r| r["warehouse"] == "SH-01").cloned()).unwrap_or_default();
+            if e["events_pending"] == 0 && e["command_cursor"] == row["commands_latest_seq"] && e["events_written"] == row["events_high_water"] {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -362,11 +233,7 @@ impl Renumber {
             out.push_str(&rest[..at + "order:".len()]);
             rest = &rest[at + "order:".len()..];
             let digits = rest.chars().take_while(char::is_ascii_digit).count();
-            match rest[..digits]
-                .parse::<u64>()
-                .ok()
-                .and_then(|id| self.0.get(&id))
-            {
+            match rest[..digits].parse::<u64>().ok().and_then(|id| self.0.get(&id)) {
                 Some(n) => out.push_str(&format!("#{n}")),
                 None => out.push_str(&rest[..digits]),
             }
@@ -377,10 +244,7 @@ impl Renumber {
     }
 
     fn rows(&self, rows: Vec<Vec<String>>) -> Vec<String> {
-        let mut out: Vec<String> = rows
-            .iter()
-            .map(|cells| self.text(&cells.join("|")))
-            .collect();
+        let mut out: Vec<String> = rows.iter().map(|cells| self.text(&cells.join("|"))).collect();
         out.sort();
         out
     }
@@ -398,32 +262,12 @@ async fn end_state(runner: &Runner<'_>) -> Result<EndState> {
     let central = &runner.world.central;
     let mut levels = Vec::new();
     for (sku, _, _) in skus() {
-        levels.push(
-            send(|| {
-                central
-                    .http
-                    .get(central.url(&format!("/api/v1/inventory/{sku}")))
-                    .bearer_auth(READER)
-            })
-            .await?,
-        );
+        levels.push(send(|| central.http.get(central.url(&format!("/api/v1/inventory/{sku}"))).bearer_auth(READER)).await?);
     }
     let mut orders = BTreeMap::new();
     for (n, id) in &runner.ids {
-        let o = send(|| {
-            central
-                .http
-                .get(central.url(&format!("/api/v1/orders/{id}")))
-                .bearer_auth(READER)
-        })
-        .await?;
-        orders.insert(
-            *n,
-            (
-                o["state"].as_str().unwrap_or("").to_owned(),
-                o["tracking_number"].as_str().map(str::to_owned),
-            ),
-        );
+        let o = send(|| central.http.get(central.url(&format!("/api/v1/orders/{id}"))).bearer_auth(READER)).await?;
+        orders.insert(*n, (o["state"].as_str().unwrap_or("").to_owned(), o["tracking_number"].as_str().map(str::to_owned)));
     }
     let renumber = Renumber::new(&runner.ids);
     let events = check_journal(central).await?;
@@ -474,20 +318,12 @@ async fn run_with_kills(backend: Backend, victim: Victim) -> Result<(EndState, u
         Victim::Central => Some(world.central.daemon.clone()),
     };
     let kills = Arc::new(Mutex::new(0usize));
-    let mut runner = Runner {
-        world: &world,
-        ids: HashMap::new(),
-        edge_writes: 0,
-    };
+    let mut runner = Runner { world: &world, ids: HashMap::new(), edge_writes: 0 };
     let mut killers = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         if let (true, Some(target)) = (kill_at.contains(&i), &target) {
             // Kill a few hundred microseconds to a few milliseconds into the operation.
-            let (target, kills, delay) = (
-                target.clone(),
-                kills.clone(),
-                Duration::from_micros(kill_rng.gen_range(0..4_000)),
-            );
+            let (target, kills, delay) = (target.clone(), kills.clone(), Duration::from_micros(kill_rng.gen_range(0..4_000)));
             killers.push(std::thread::spawn(move || -> Result<()> {
                 std::thread::sleep(delay);
                 lock(&target).restart()?;
@@ -495,10 +331,7 @@ async fn run_with_kills(backend: Backend, victim: Victim) -> Result<(EndState, u
                 Ok(())
             }));
         }
-        runner
-            .run(op)
-            .await
-            .with_context(|| format!("op {i}: {op:?}"))?;
+        runner.run(op).await.with_context(|| format!("op {i}: {op:?}"))?;
     }
     for k in killers {
         k.join().map_err(|_| anyhow::anyhow!("killer panicked"))??;
@@ -510,31 +343,20 @@ async fn run_with_kills(backend: Backend, victim: Victim) -> Result<(EndState, u
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_of_the_edge_or_central_mid_burst_ends_in_the_same_state_as_no_kills_on_sqlite(
-) -> Result<()> {
+async fn sigkill_of_the_edge_or_central_mid_burst_ends_in_the_same_state_as_no_kills_on_sqlite() -> Result<()> {
     sigkills(Backend::Sqlite).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_of_the_edge_or_central_mid_burst_ends_in_the_same_state_as_no_kills_on_postgres(
-) -> Result<()> {
+async fn sigkill_of_the_edge_or_central_mid_burst_ends_in_the_same_state_as_no_kills_on_postgres() -> Result<()> {
     sigkills(Backend::Postgres).await
 }
 
 async fn sigkills(backend: Backend) -> Result<()> {
     let (calm, _, edge_ops) = run_with_kills(backend, Victim::Nobody).await?;
     assert!(edge_ops >= 200, "the burst has {edge_ops} edge operations");
-    assert!(
-        calm.orders.values().any(|(s, _)| s == "shipped")
-            && calm.orders.values().any(|(s, _)| s == "cancelled")
-    );
-    assert!(
-        calm.sales
-            .values()
-            .any(|s| s.shipped > 0 && s.cancelled > 0),
-        "{:?}",
-        calm.sales
-    );
+    assert!(calm.orders.values().any(|(s, _)| s == "shipped") && calm.orders.values().any(|(s, _)| s == "cancelled"));
+    assert!(calm.sales.values().any(|s| s.shipped > 0 && s.cancelled > 0), "{:?}", calm.sales);
 
     let (edge_killed, kills, _) = run_with_kills(backend, Victim::Edge).await?;
     assert!(kills >= 20, "only {kills} edge kills");

@@ -22,9 +22,7 @@ const ORDERS: u64 = 100;
 const LINES_PER_ORDER: u64 = 3;
 
 pub(crate) fn repo_file(path: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(path)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
 fn gtin(k: u64) -> String {
@@ -42,16 +40,7 @@ pub(crate) struct Recording {
 }
 
 /// Records every message on the topics of the robots of `manufacturers`.
-pub(crate) async fn record(
-    host: &str,
-    port: u16,
-    manufacturers: &[&str],
-    login: Option<(String, String)>,
-) -> Result<(
-    Arc<Mutex<Recording>>,
-    tokio::task::JoinHandle<()>,
-    AsyncClient,
-)> {
+pub(crate) async fn record(host: &str, port: u16, manufacturers: &[&str], login: Option<(String, String)>) -> Result<(Arc<Mutex<Recording>>, tokio::task::JoinHandle<()>, AsyncClient)> {
     let mut options = MqttOptions::new(format!("spy-{}", manufacturers.join("-")), host, port);
     options.set_max_packet_size(1 << 20, 1 << 20);
     if let Some((username, password)) = login {
@@ -59,19 +48,14 @@ pub(crate) async fn record(
     }
     let (client, mut events) = AsyncClient::new(options, 1024);
     for manufacturer in manufacturers {
-        client
-            .subscribe(format!("uagv/v2/{manufacturer}/#"), QoS::AtLeastOnce)
-            .await?;
+        client.subscribe(format!("uagv/v2/{manufacturer}/#"), QoS::AtLeastOnce).await?;
     }
     let recording: Arc<Mutex<Recording>> = Arc::default();
     let sink = recording.clone();
     let task = tokio::spawn(async move {
         while let Ok(event) = events.poll().await {
             if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) = event {
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .messages
-                    .push((p.topic.clone(), p.payload.to_vec()));
+                sink.lock().unwrap_or_else(|e| e.into_inner()).messages.push((p.topic.clone(), p.payload.to_vec()));
             }
         }
     });
@@ -80,13 +64,7 @@ pub(crate) async fn record(
 
 /// `skus` SKUs `GTP-000`… in central's catalog and at the edge, and pods P0001 … `pods`
 /// each carrying two of them (bins A1 and B1) with `units` of each, synced to central.
-pub(crate) async fn stock_pods(
-    central: &Central,
-    edge: &Edge,
-    skus: u64,
-    pods: u64,
-    units: i64,
-) -> Result<()> {
+pub(crate) async fn stock_pods(central: &Central, edge: &Edge, skus: u64, pods: u64, units: i64) -> Result<()> {
     central.post("/api/v1/spus", json!({"id": "GTP", "name": "Goods-to-person test item", "brand": "Tote", "category": "Test"})).await?.ok()?;
     for k in 0..skus {
         let body = json!({"sku": sku(k), "spu_id": "GTP", "gtin": gtin(k), "gender": "unisex", "colour": "grey", "size": "one", "price": 1000, "cost": 500});
@@ -95,8 +73,7 @@ pub(crate) async fn stock_pods(
     edge.wait_for_skus(skus).await?;
     for p in 1..=pods {
         for (bin, k) in [("A1", p % skus), ("B1", (p * 7 + 3) % skus)] {
-            edge.receive(&format!("P{p:04}-{bin}"), &gtin(k), units)
-                .await?;
+            edge.receive(&format!("P{p:04}-{bin}"), &gtin(k), units).await?;
         }
     }
     edge.wait_synced(Duration::from_secs(60)).await
@@ -109,36 +86,20 @@ async fn seed(central: &Central, edge: &Edge) -> Result<()> {
 }
 
 /// `count` paid orders of `LINES_PER_ORDER` lines over the first `skus` SKUs, keyed `{prefix}-{n}`.
-pub(crate) async fn paid_orders(
-    central: &Central,
-    count: u64,
-    skus: u64,
-    prefix: &str,
-) -> Result<()> {
+pub(crate) async fn paid_orders(central: &Central, count: u64, skus: u64, prefix: &str) -> Result<()> {
     for o in 0..count {
-        let lines: Vec<Value> = (0..LINES_PER_ORDER)
-            .map(|l| json!({"sku": sku((o * 7 + l * 13) % skus), "qty": 1}))
-            .collect();
+        let lines: Vec<Value> = (0..LINES_PER_ORDER).map(|l| json!({"sku": sku((o * 7 + l * 13) % skus), "qty": 1})).collect();
         let body = json!({"channel": "app", "lines": lines, "ship_to": {"name": "Li Wei", "line1": "88 Century Avenue", "city": "Shanghai", "postcode": "200120"}});
-        let created = central
-            .create_order(&format!("{prefix}-{o}"), &body)
-            .await?
-            .ok()?;
+        let created = central.create_order(&format!("{prefix}-{o}"), &body).await?.ok()?;
         let id = created["id"].as_u64().context("order id")?;
-        central
-            .post(&format!("/api/v1/orders/{id}/pay"), json!({}))
-            .await?
-            .ok()?;
+        central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?.ok()?;
     }
     Ok(())
 }
 
 /// A worker at every station: scans each open task's bin, then its items. Rides out the
 /// edge being down for a few seconds (a restart), as a person at a station would.
-pub(crate) fn workers(
-    edge: Arc<Edge>,
-    stop: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<Result<u64>> {
+pub(crate) fn workers(edge: Arc<Edge>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Result<u64>> {
     tokio::spawn(async move {
         let mut picked = 0;
         let mut failures = 0;
@@ -154,9 +115,7 @@ pub(crate) fn workers(
                 Err(error) => {
                     failures += 1;
                     if failures > 200 {
-                        return Err(
-                            error.context("the station worker gave up after 10 s of errors")
-                        );
+                        return Err(error.context("the station worker gave up after 10 s of errors"));
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
@@ -175,16 +134,11 @@ pub(crate) async fn work_round(edge: &Edge) -> Result<(u64, bool)> {
             idle = false;
             let path = format!("/api/v1/pick-tasks/{}/scan", task["id"]);
             if task["state"] == "open" {
-                edge.post(&path, json!({"code": task["location"]}))
-                    .await?
-                    .ok()?;
+                edge.post(&path, json!({"code": task["location"]})).await?.ok()?;
             }
-            let remaining =
-                task["qty"].as_i64().unwrap_or(0) - task["qty_picked"].as_i64().unwrap_or(0);
+            let remaining = task["qty"].as_i64().unwrap_or(0) - task["qty_picked"].as_i64().unwrap_or(0);
             if remaining > 0 {
-                edge.post(&path, json!({"code": task["gtin"], "qty": remaining}))
-                    .await?
-                    .ok()?;
+                edge.post(&path, json!({"code": task["gtin"], "qty": remaining})).await?.ok()?;
                 picked += 1;
             }
         }
@@ -205,15 +159,8 @@ pub(crate) fn replay(recording: &Recording, out_of_service: &[String]) -> Result
         let serial = state["serialNumber"].as_str().unwrap_or("").to_owned();
         let at = chrono_ms(state["timestamp"].as_str().unwrap_or(""))?;
         let node = state["lastNodeId"].as_str().unwrap_or("").to_owned();
-        let position = (
-            state["agvPosition"]["x"].as_f64().unwrap_or(0.0).round() as i64,
-            state["agvPosition"]["y"].as_f64().unwrap_or(0.0).round() as i64,
-        );
-        let cell = if node.is_empty() {
-            format!("c{}_{}", position.0, position.1)
-        } else {
-            node
-        };
+        let position = (state["agvPosition"]["x"].as_f64().unwrap_or(0.0).round() as i64, state["agvPosition"]["y"].as_f64().unwrap_or(0.0).round() as i64);
+        let cell = if node.is_empty() { format!("c{}_{}", position.0, position.1) } else { node };
         let ahead = state["nodeStates"].as_array().map_or(0, |n| n.len());
         let header = state["headerId"].as_u64().unwrap_or(0);
         events.push((at, serial, cell, ahead, header));
@@ -231,10 +178,7 @@ pub(crate) fn replay(recording: &Recording, out_of_service: &[String]) -> Result
                     .filter(|e| (&e.1 == serial || &e.1 == other) && (e.0 - t).abs() < 3000)
                     .map(|e| format!("{} {} {} header {}", e.0 - t, e.1, e.2, e.4))
                     .collect();
-                bail!(
-                    "at {t} robot {serial} entered {cell}, where {other} stood:\n{}",
-                    story.join("\n")
-                );
+                bail!("at {t} robot {serial} entered {cell}, where {other} stood:\n{}", story.join("\n"));
             }
             at.insert(serial.clone(), cell.clone());
             since.insert(serial.clone(), (*t, *ahead));
@@ -254,18 +198,11 @@ pub(crate) fn replay(recording: &Recording, out_of_service: &[String]) -> Result
 
 /// Milliseconds of an ISO 8601 UTC timestamp as the robots write it (`…T…Z`, ms precision).
 fn chrono_ms(iso: &str) -> Result<i64> {
-    let (date, time) = iso
-        .trim_end_matches('Z')
-        .split_once('T')
-        .context("timestamp")?;
+    let (date, time) = iso.trim_end_matches('Z').split_once('T').context("timestamp")?;
     let d: Vec<i64> = date.split('-').map(|p| p.parse().unwrap_or(0)).collect();
     let (hms, ms) = time.split_once('.').unwrap_or((time, "0"));
     let t: Vec<i64> = hms.split(':').map(|p| p.parse().unwrap_or(0)).collect();
-    let (y, m) = if d[1] <= 2 {
-        (d[0] - 1, d[1] + 9)
-    } else {
-        (d[0], d[1] - 3)
-    };
+    let (y, m) = if d[1] <= 2 { (d[0] - 1, d[1] + 9) } else { (d[0], d[1] - 3) };
     let days = 365 * y + y / 4 - y / 100 + y / 400 + (153 * m + 2) / 5 + d[2];
     let ms: i64 = format!("{ms:0<3}")[..3].parse().unwrap_or(0);
     Ok(((days * 24 + t[0]) * 60 + t[1]) * 60_000 + t[2] * 1000 + ms)
@@ -283,80 +220,38 @@ enum Scenario {
 
 /// One robot carrying a pod vanishes (last will), another reports FATAL; both pods are
 /// stranded; the vanished robot comes back where it stood. Returns the FATAL robot and its pod.
-async fn robot_faults(
-    edge: &Edge,
-    robots: &mut [Agv],
-    agv: &impl Fn(usize, (f64, f64), Option<String>) -> Agv,
-) -> Result<(String, String)> {
-    let carriers = eventually(
-        "two robots carrying pods",
-        Duration::from_secs(60),
-        || async {
-            let view = floor(edge).await?;
-            let carrying: Vec<(String, String)> = view["view"]["robots"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|r| r["carrying"].is_string() && r["job"] == "deliver")
-                .filter_map(|r| {
-                    Some((
-                        r["serial"].as_str()?.to_owned(),
-                        r["carrying"].as_str()?.to_owned(),
-                    ))
-                })
-                .collect();
-            Ok((carrying.len() >= 2).then(|| carrying[..2].to_vec()))
-        },
-    )
+async fn robot_faults(edge: &Edge, robots: &mut [Agv], agv: &impl Fn(usize, (f64, f64), Option<String>) -> Agv) -> Result<(String, String)> {
+    let carriers = eventually("two robots carrying pods", Duration::from_secs(60), || async {
+        let view = floor(edge).await?;
+        let carrying: Vec<(String, String)> = view["view"]["robots"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["carrying"].is_string() && r["job"] == "deliver")
+            .filter_map(|r| Some((r["serial"].as_str()?.to_owned(), r["carrying"].as_str()?.to_owned())))
+            .collect();
+        Ok((carrying.len() >= 2).then(|| carrying[..2].to_vec()))
+    })
     .await?;
-    let index = |robot: &str| {
-        robot
-            .rsplit_once("agv-")
-            .and_then(|(_, k)| k.parse::<usize>().ok())
-            .unwrap_or(0)
-    };
+    let index = |robot: &str| robot.rsplit_once("agv-").and_then(|(_, k)| k.parse::<usize>().ok()).unwrap_or(0);
     let (vanished, fatal) = (index(&carriers[0].0), index(&carriers[1].0));
     robots[vanished].inject(Fault::Vanish).await;
-    robots[fatal]
-        .inject(Fault::Fatal("liftMotorFault".into()))
-        .await;
-    let stranded = eventually(
-        "both pods to be stranded",
-        Duration::from_secs(30),
-        || async {
-            let view = floor(edge).await?;
-            let pods: Vec<Value> = view["view"]["pods"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|p| p["place"]["at"] == "stranded")
-                .cloned()
-                .collect();
-            Ok((pods.len() == 2).then_some(pods))
-        },
-    )
+    robots[fatal].inject(Fault::Fatal("liftMotorFault".into())).await;
+    let stranded = eventually("both pods to be stranded", Duration::from_secs(30), || async {
+        let view = floor(edge).await?;
+        let pods: Vec<Value> = view["view"]["pods"].as_array().into_iter().flatten().filter(|p| p["place"]["at"] == "stranded").cloned().collect();
+        Ok((pods.len() == 2).then_some(pods))
+    })
     .await?;
 
     // The vanished robot comes back where it stood, and takes its pod home.
     tokio::time::sleep(Duration::from_secs(2)).await; // out of service for a while, as on a real floor
     let view = floor(edge).await?;
-    let cell = view["view"]["robots"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|r| r["serial"] == carriers[0].0.as_str())
-        .map(|r| r["cell"].clone())
-        .context("vanished robot")?;
-    let at = (
-        cell[0].as_f64().unwrap_or(0.0),
-        cell[1].as_f64().unwrap_or(0.0),
-    );
+    let cell = view["view"]["robots"].as_array().into_iter().flatten().find(|r| r["serial"] == carriers[0].0.as_str()).map(|r| r["cell"].clone()).context("vanished robot")?;
+    let at = (cell[0].as_f64().unwrap_or(0.0), cell[1].as_f64().unwrap_or(0.0));
     robots[vanished] = agv(vanished, at, Some(carriers[0].1.clone()));
 
-    assert!(
-        stranded.iter().any(|p| p["id"] == carriers[1].1.as_str()),
-        "the FATAL robot's pod is stranded: {stranded:?}"
-    );
+    assert!(stranded.iter().any(|p| p["id"] == carriers[1].1.as_str()), "the FATAL robot's pod is stranded: {stranded:?}");
     Ok(carriers[1].clone())
 }
 
@@ -370,37 +265,16 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
         "manufacturers = [\"{manufacturer}\"]\n[floor]\nlayout = \"{}\"\npods = 200\nfaces = 2\nbins_per_face = 1\ntick_ms = 20\n",
         repo_file("configs/floor.toml").display()
     );
-    let config = edge_config_full(
-        dir.path(),
-        "SH-01",
-        central.base_url(),
-        broker.as_deref(),
-        &extra,
-    )?;
-    let edge = Arc::new(Edge::from_daemon(
-        Daemon::spawn(Kind::Edge, config)?,
-        "SH-01",
-    ));
-    let address = edge.get("/api/v1/fleet").await?.ok()?["broker"]
-        .as_str()
-        .context("broker")?
-        .to_owned();
+    let config = edge_config_full(dir.path(), "SH-01", central.base_url(), broker.as_deref(), &extra)?;
+    let edge = Arc::new(Edge::from_daemon(Daemon::spawn(Kind::Edge, config)?, "SH-01"));
+    let address = edge.get("/api/v1/fleet").await?.ok()?["broker"].as_str().context("broker")?.to_owned();
     let (host, port) = address.rsplit_once(':').context("host:port")?;
     let port: u16 = port.parse()?;
     // On the embedded broker the spy is an observer and each robot has its own login.
-    let (recording, spy, spy_client) = record(
-        host,
-        port,
-        &[&manufacturer],
-        edge.observer_login("spy").await?,
-    )
-    .await?;
+    let (recording, spy, spy_client) = record(host, port, &[&manufacturer], edge.observer_login("spy").await?).await?;
     let mut logins = Vec::with_capacity(ROBOTS);
     for k in 0..ROBOTS {
-        logins.push(
-            edge.robot_login(&manufacturer, &format!("agv-{k:02}"))
-                .await?,
-        );
+        logins.push(edge.robot_login(&manufacturer, &format!("agv-{k:02}")).await?);
     }
 
     let layout = tote_edge::gtp::read_layout(&repo_file("configs/floor.toml"))?;
@@ -423,11 +297,7 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
         };
         Agv::spawn(config, tote_shared::runtime::system::now_ms)
     };
-    let mut robots: Vec<Agv> = starts
-        .iter()
-        .enumerate()
-        .map(|(k, s)| agv(k, *s, None))
-        .collect();
+    let mut robots: Vec<Agv> = starts.iter().enumerate().map(|(k, s)| agv(k, *s, None)).collect();
     let outcome = async {
     let began = std::time::Instant::now();
     seed(&central, &edge).await?;
@@ -555,21 +425,11 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
         return outcome; // the embedded broker went with its edge
     }
     // Leave a shared broker clean, whatever happened.
-    let (cleaner, mut events) = AsyncClient::new(
-        MqttOptions::new(format!("clean-{manufacturer}"), host, port),
-        256,
-    );
+    let (cleaner, mut events) = AsyncClient::new(MqttOptions::new(format!("clean-{manufacturer}"), host, port), 256);
     let pump = tokio::spawn(async move { while events.poll().await.is_ok() {} });
     for k in 0..ROBOTS {
         for topic in ["connection", "factsheet"] {
-            cleaner
-                .publish(
-                    format!("uagv/v2/{manufacturer}/agv-{k:02}/{topic}"),
-                    QoS::AtLeastOnce,
-                    true,
-                    Vec::new(),
-                )
-                .await?;
+            cleaner.publish(format!("uagv/v2/{manufacturer}/agv-{k:02}/{topic}"), QoS::AtLeastOnce, true, Vec::new()).await?;
         }
     }
     cleaner.disconnect().await?;
@@ -578,14 +438,12 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn goods_to_person_on_the_embedded_broker_picks_every_line_through_faults_without_conflicts(
-) -> Result<()> {
+async fn goods_to_person_on_the_embedded_broker_picks_every_line_through_faults_without_conflicts() -> Result<()> {
     goods_to_person(None, Scenario::RobotFaults).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn goods_to_person_on_mosquitto_picks_every_line_through_faults_without_conflicts(
-) -> Result<()> {
+async fn goods_to_person_on_mosquitto_picks_every_line_through_faults_without_conflicts() -> Result<()> {
     goods_to_person(Some(crate::fleet::mosquitto()), Scenario::RobotFaults).await
 }
 
@@ -603,9 +461,6 @@ fn timestamps_convert_to_epoch_milliseconds() -> Result<()> {
     let a = chrono_ms("2026-11-25T03:04:05.678Z")?;
     let b = chrono_ms("2026-11-25T03:04:06.001Z")?;
     assert_eq!(b - a, 323);
-    assert_eq!(
-        chrono_ms("2026-03-01T00:00:00.000Z")? - chrono_ms("2026-02-28T00:00:00.000Z")?,
-        86_400_000
-    );
+    assert_eq!(chrono_ms("2026-03-01T00:00:00.000Z")? - chrono_ms("2026-02-28T00:00:00.000Z")?, 86_400_000);
     Ok(())
 }

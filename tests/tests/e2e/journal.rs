@@ -34,23 +34,13 @@ pub async fn all_events(central: &Central, limit: u32) -> Result<(Vec<Entry>, u6
     let mut out: Vec<Entry> = Vec::new();
     let mut after = 0;
     loop {
-        let page = central
-            .get(&format!("/api/v1/events?after={after}&limit={limit}"))
-            .await?
-            .ok()?;
+        let page = central.get(&format!("/api/v1/events?after={after}&limit={limit}")).await?.ok()?;
         let events = page["events"].as_array().context("events")?;
         let last_seq = page["last_seq"].as_u64().context("last_seq")?;
         let next_after = page["next_after"].as_u64().context("next_after")?;
-        ensure!(
-            events.len() <= limit as usize,
-            "a page of {} events for limit {limit}",
-            events.len()
-        );
+        ensure!(events.len() <= limit as usize, "a page of {} events for limit {limit}", events.len());
         if events.is_empty() {
-            ensure!(
-                next_after == after,
-                "an empty page moved next_after from {after} to {next_after}"
-            );
+            ensure!(next_after == after, "an empty page moved next_after from {after} to {next_after}");
             return Ok((out, last_seq));
         }
         for e in events {
@@ -62,10 +52,7 @@ pub async fn all_events(central: &Central, limit: u32) -> Result<(Vec<Entry>, u6
             });
         }
         let last = out.last().map_or(0, |e| e.seq);
-        ensure!(
-            next_after == last,
-            "next_after {next_after} but the page ended at seq {last}"
-        );
+        ensure!(next_after == last, "next_after {next_after} but the page ended at seq {last}");
         ensure!(last > after, "a page after {after} ended at {last}");
         after = next_after;
     }
@@ -75,11 +62,7 @@ pub async fn all_events(central: &Central, limit: u32) -> Result<(Vec<Entry>, u6
 fn implied_by_history(history: &[Value]) -> Result<Vec<&'static str>> {
     let mut kinds = Vec::new();
     for row in history {
-        let (from, to, cause) = (
-            row["from_state"].as_str(),
-            row["to_state"].as_str(),
-            row["cause"].as_str(),
-        );
+        let (from, to, cause) = (row["from_state"].as_str(), row["to_state"].as_str(), row["cause"].as_str());
         let kind = match (from, to) {
             // Every parcel that leaves is a shipment, a split order's part too (its state may
             // stay partly shipped); the order reaching shipped any other way (a part cancelled
@@ -91,9 +74,7 @@ fn implied_by_history(history: &[Value]) -> Result<Vec<&'static str>> {
                 Some("lock_rerouted") => Some("order_lock_moved"),
                 _ => None,
             },
-            (Some("awaiting_payment"), Some("awaiting_shipment" | "grouping")) => {
-                Some("order_paid")
-            }
+            (Some("awaiting_payment"), Some("awaiting_shipment" | "grouping")) => Some("order_paid"),
             // Its group buy formed: marketing's `group_buy_formed` tells it, under the group.
             (Some("grouping"), Some("awaiting_shipment")) => None,
             // A dearer exchange's replacement waits for its difference: no event of its own.
@@ -127,11 +108,7 @@ fn lines(event: &Value) -> Vec<(String, i64, i64)> {
         .flatten()
         .map(|l| {
             let qty = l["qty"].as_i64().unwrap_or(0);
-            (
-                l["sku"].as_str().unwrap_or("").to_owned(),
-                qty,
-                qty * l["unit_price"].as_i64().unwrap_or(0) - l["discount"].as_i64().unwrap_or(0),
-            )
+            (l["sku"].as_str().unwrap_or("").to_owned(), qty, qty * l["unit_price"].as_i64().unwrap_or(0) - l["discount"].as_i64().unwrap_or(0))
         })
         .collect()
 }
@@ -152,71 +129,31 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
 
     // Gapless numbering.
     if events.len() as u64 != last_seq {
-        problems.push(format!(
-            "{} numbered events but last_seq {last_seq}",
-            events.len()
-        ));
+        problems.push(format!("{} numbered events but last_seq {last_seq}", events.len()));
     }
-    for (i, e) in events
-        .iter()
-        .enumerate()
-        .filter(|(i, e)| e.seq != *i as u64 + 1)
-        .take(10)
-    {
-        problems.push(format!(
-            "position {i} holds seq {} (a gap or a repeat)",
-            e.seq
-        ));
+    for (i, e) in events.iter().enumerate().filter(|(i, e)| e.seq != *i as u64 + 1).take(10) {
+        problems.push(format!("position {i} holds seq {} (a gap or a repeat)", e.seq));
     }
     for e in &events {
         let ev = &e.event;
         let subject = match e.kind() {
             k if k.starts_with("order_") => format!("order:{}", ev["order_id"]),
             "spu_created" => format!("spu:{}", ev["spu_id"].as_str().unwrap_or("")),
-            "sku_created"
-            | "sku_state_changed"
-            | "sku_price_changed"
-            | "stock_received"
-            | "stock_adjusted"
-            | "stock_held"
-            | "stock_alert_raised"
+            "sku_created" | "sku_state_changed" | "sku_price_changed" | "stock_received" | "stock_adjusted" | "stock_held" | "stock_alert_raised"
             | "stock_alert_cleared" => format!("sku:{}", ev["sku"].as_str().unwrap_or("")),
-            "supplier_state_changed" => {
-                format!("supplier:{}", ev["supplier"].as_str().unwrap_or(""))
-            }
-            k if k.starts_with("purchase_")
-                || k.starts_with("supplier_invoice_")
-                || k == "asn_notified"
-                || k == "landed_cost_added" =>
-            {
-                format!("po:{}", ev["po_id"])
-            }
-            "warehouse_created" | "edge_stream_rebased" => {
-                format!("warehouse:{}", ev["warehouse"].as_str().unwrap_or(""))
-            }
+            "supplier_state_changed" => format!("supplier:{}", ev["supplier"].as_str().unwrap_or("")),
+            k if k.starts_with("purchase_") || k.starts_with("supplier_invoice_") || k == "asn_notified" || k == "landed_cost_added" => format!("po:{}", ev["po_id"]),
+            "warehouse_created" | "edge_stream_rebased" => format!("warehouse:{}", ev["warehouse"].as_str().unwrap_or("")),
             "period_closed" => format!("period:{}", ev["month"].as_str().unwrap_or("")),
             "channel_settled" => format!("channel:{}", ev["channel"].as_str().unwrap_or("")),
-            "finance_alert_raised" | "finance_alert_cleared" => {
-                format!("finance:{}", ev["alert"].as_str().unwrap_or(""))
-            }
+            "finance_alert_raised" | "finance_alert_cleared" => format!("finance:{}", ev["alert"].as_str().unwrap_or("")),
             k if k.starts_with("payment_") => format!("payment:{}", ev["payment_id"]),
             k if k.starts_with("refund_") => format!("refund:{}", ev["refund_id"]),
-            k if k.starts_with("points_") || k == "member_tier_changed" => {
-                format!("customer:{}", ev["customer"].as_str().unwrap_or(""))
-            }
+            k if k.starts_with("points_") || k == "member_tier_changed" => format!("customer:{}", ev["customer"].as_str().unwrap_or("")),
             k if k.starts_with("group_buy_") => format!("group:{}", ev["group_id"]),
             k if k.starts_with("after_sales_")
                 || k.starts_with("coupon_")
-                || matches!(
-                    k,
-                    "return_received"
-                        | "marketplace_refunded"
-                        | "parcel_tracked"
-                        | "freight_accrued"
-                        | "freight_reversed"
-                        | "return_freight_accrued"
-                        | "return_freight_reversed"
-                ) =>
+                || matches!(k, "return_received" | "marketplace_refunded" | "parcel_tracked" | "freight_accrued" | "freight_reversed" | "return_freight_accrued" | "return_freight_reversed") =>
             {
                 format!("order:{}", ev["order_id"])
             }
@@ -232,15 +169,9 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
 
     // Stock alerts: each (kind, SKU, warehouse, lot) raised, then cleared, then raised again….
     let mut alert_open: BTreeMap<String, bool> = BTreeMap::new();
-    for e in events
-        .iter()
-        .filter(|e| e.kind().starts_with("stock_alert_"))
-    {
+    for e in events.iter().filter(|e| e.kind().starts_with("stock_alert_")) {
         let ev = &e.event;
-        let key = format!(
-            "{} {} {} {}",
-            ev["alert"], ev["sku"], ev["warehouse"], ev["lot"]
-        );
+        let key = format!("{} {} {} {}", ev["alert"], ev["sku"], ev["warehouse"], ev["lot"]);
         let raised = e.kind() == "stock_alert_raised";
         let before = alert_open.insert(key.clone(), raised);
         if before == Some(raised) || (before.is_none() && !raised) {
@@ -251,102 +182,43 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
     // Orders: the journal retells each history.
     let mut per_order: BTreeMap<u64, Vec<&Entry>> = BTreeMap::new();
     for e in events.iter().filter(|e| e.kind().starts_with("order_")) {
-        per_order
-            .entry(e.event["order_id"].as_u64().context("order_id")?)
-            .or_default()
-            .push(e);
+        per_order.entry(e.event["order_id"].as_u64().context("order_id")?).or_default().push(e);
     }
     for (id, entries) in &per_order {
-        let history = central
-            .get(&format!("/api/v1/orders/{id}/history"))
-            .await?
-            .ok()?;
+        let history = central.get(&format!("/api/v1/orders/{id}/history")).await?.ok()?;
         let mut expected = vec!["order_created"];
         expected.extend(implied_by_history(history.as_array().context("history")?)?);
         let actual: Vec<&str> = entries.iter().map(|e| e.kind()).collect();
         if actual != expected {
-            problems.push(format!(
-                "order {id}: journal {actual:?}, history implies {expected:?}; history {history}"
-            ));
+            problems.push(format!("order {id}: journal {actual:?}, history implies {expected:?}; history {history}"));
         }
-        for e in entries
-            .iter()
-            .filter(|e| matches!(e.kind(), "order_created" | "order_paid"))
-        {
+        for e in entries.iter().filter(|e| matches!(e.kind(), "order_created" | "order_paid")) {
             if e.event["total"].as_i64() != Some(lines_value(&e.event)) {
-                problems.push(format!(
-                    "seq {}: total is not Σ qty × unit_price − discount: {}",
-                    e.seq, e.event
-                ));
+                problems.push(format!("seq {}: total is not Σ qty × unit_price − discount: {}", e.seq, e.event));
             }
         }
     }
     let metrics = central.metrics().await?;
-    let counted: f64 = metrics
-        .lines()
-        .filter(|l| l.starts_with("tote_central_orders{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let counted: f64 = metrics.lines().filter(|l| l.starts_with("tote_central_orders{")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum();
     if counted as usize != per_order.len() {
-        problems.push(format!(
-            "central counts {counted} orders, the journal tells of {}",
-            per_order.len()
-        ));
+        problems.push(format!("central counts {counted} orders, the journal tells of {}", per_order.len()));
     }
 
     // Payments: money arrives once per payment and goes back once per refund.
     let mut once = BTreeSet::new();
-    for e in events.iter().filter(|e| {
-        matches!(
-            e.kind(),
-            "payment_succeeded" | "refund_succeeded" | "refund_failed"
-        )
-    }) {
-        let id = if e.kind() == "payment_succeeded" {
-            &e.event["payment_id"]
-        } else {
-            &e.event["refund_id"]
-        };
-        if !once.insert((
-            e.kind()
-                .trim_end_matches("_failed")
-                .trim_end_matches("_succeeded")
-                .to_owned(),
-            id.to_string(),
-        )) {
-            problems.push(format!(
-                "seq {}: {} a second time: {}",
-                e.seq,
-                e.kind(),
-                e.event
-            ));
+    for e in events.iter().filter(|e| matches!(e.kind(), "payment_succeeded" | "refund_succeeded" | "refund_failed")) {
+        let id = if e.kind() == "payment_succeeded" { &e.event["payment_id"] } else { &e.event["refund_id"] };
+        if !once.insert((e.kind().trim_end_matches("_failed").trim_end_matches("_succeeded").to_owned(), id.to_string())) {
+            problems.push(format!("seq {}: {} a second time: {}", e.seq, e.kind(), e.event));
         }
     }
 
     // After-sales: each request decided, received and closed at most once.
     let mut steps = BTreeSet::new();
-    for e in events.iter().filter(|e| {
-        matches!(
-            e.kind(),
-            "after_sales_requested"
-                | "after_sales_decided"
-                | "return_received"
-                | "after_sales_closed"
-                | "marketplace_refunded"
-        )
-    }) {
-        let key = if e.kind() == "marketplace_refunded" {
-            &e.event["order_id"]
-        } else {
-            &e.event["request_id"]
-        };
+    for e in events.iter().filter(|e| matches!(e.kind(), "after_sales_requested" | "after_sales_decided" | "return_received" | "after_sales_closed" | "marketplace_refunded")) {
+        let key = if e.kind() == "marketplace_refunded" { &e.event["order_id"] } else { &e.event["request_id"] };
         if !steps.insert((e.kind().to_owned(), key.to_string())) {
-            problems.push(format!(
-                "seq {}: {} a second time: {}",
-                e.seq,
-                e.kind(),
-                e.event
-            ));
+            problems.push(format!("seq {}: {} a second time: {}", e.seq, e.kind(), e.event));
         }
     }
 
@@ -361,21 +233,13 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
             }
             "sku_created" => {
                 if !spus.contains(e.event["spu_id"].as_str().unwrap_or("")) {
-                    problems.push(format!(
-                        "seq {}: SKU of an SPU the journal never created: {}",
-                        e.seq, e.event
-                    ));
+                    problems.push(format!("seq {}: SKU of an SPU the journal never created: {}", e.seq, e.event));
                 }
-                if catalog
-                    .insert(e.event["sku"].as_str().unwrap_or("").to_owned(), &e.event)
-                    .is_some()
-                {
+                if catalog.insert(e.event["sku"].as_str().unwrap_or("").to_owned(), &e.event).is_some() {
                     problems.push(format!("seq {}: SKU created twice", e.seq));
                 }
             }
-            "warehouse_created"
-                if !warehouses.insert(e.event["warehouse"].as_str().unwrap_or("").to_owned()) =>
-            {
+            "warehouse_created" if !warehouses.insert(e.event["warehouse"].as_str().unwrap_or("").to_owned()) => {
                 problems.push(format!("seq {}: warehouse created twice", e.seq));
             }
             _ => {}
@@ -387,34 +251,18 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
         }
     }
     // The selling price: as created, then each change's `to`, each from the one before.
-    let mut price: BTreeMap<String, Value> = catalog
-        .iter()
-        .map(|(sku, e)| (sku.clone(), e["price"].clone()))
-        .collect();
+    let mut price: BTreeMap<String, Value> = catalog.iter().map(|(sku, e)| (sku.clone(), e["price"].clone())).collect();
     for e in events.iter().filter(|e| e.kind() == "sku_price_changed") {
-        let before = price.insert(
-            e.event["sku"].as_str().unwrap_or("").to_owned(),
-            e.event["to"].clone(),
-        );
+        let before = price.insert(e.event["sku"].as_str().unwrap_or("").to_owned(), e.event["to"].clone());
         if before.as_ref() != Some(&e.event["from"]) {
-            problems.push(format!(
-                "seq {}: a price change from {} when the journal had {before:?}",
-                e.seq, e.event["from"]
-            ));
+            problems.push(format!("seq {}: a price change from {} when the journal had {before:?}", e.seq, e.event["from"]));
         }
     }
     for (sku, event) in &catalog {
         let record = central.get(&format!("/api/v1/skus/{sku}")).await?.ok()?;
-        for (field, journal) in [
-            ("spu_id", &event["spu_id"]),
-            ("price", &price[sku]),
-            ("cost", &event["cost"]),
-        ] {
+        for (field, journal) in [("spu_id", &event["spu_id"]), ("price", &price[sku]), ("cost", &event["cost"])] {
             if &record[field] != journal {
-                problems.push(format!(
-                    "SKU {sku}: {field} is {} in the catalog, {journal} in the journal",
-                    record[field]
-                ));
+                problems.push(format!("SKU {sku}: {field} is {} in the catalog, {journal} in the journal", record[field]));
             }
         }
     }
@@ -428,34 +276,22 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
         .filter_map(|w| w["code"].as_str().map(str::to_owned))
         .collect();
     if listed != warehouses {
-        problems.push(format!(
-            "warehouses: central lists {listed:?}, the journal created {warehouses:?}"
-        ));
+        problems.push(format!("warehouses: central lists {listed:?}, the journal created {warehouses:?}"));
     }
 
     // Stock: what the journal says arrived, changed and left is what is on hand.
     let mut on_hand: BTreeMap<(String, String), i64> = BTreeMap::new();
     for e in &events {
         let ev = &e.event;
-        let key = |ev: &Value| {
-            (
-                ev["sku"].as_str().unwrap_or("").to_owned(),
-                ev["warehouse"].as_str().unwrap_or("").to_owned(),
-            )
-        };
+        let key = |ev: &Value| (ev["sku"].as_str().unwrap_or("").to_owned(), ev["warehouse"].as_str().unwrap_or("").to_owned());
         match e.kind() {
-            "stock_received" => {
-                *on_hand.entry(key(ev)).or_default() += ev["qty"].as_i64().unwrap_or(0)
-            }
-            "stock_adjusted" => {
-                *on_hand.entry(key(ev)).or_default() += ev["delta"].as_i64().unwrap_or(0)
-            }
+            "stock_received" => *on_hand.entry(key(ev)).or_default() += ev["qty"].as_i64().unwrap_or(0),
+            "stock_adjusted" => *on_hand.entry(key(ev)).or_default() += ev["delta"].as_i64().unwrap_or(0),
             "return_received" => {
                 let warehouse = ev["warehouse"].as_str().unwrap_or("").to_owned();
                 for line in ev["lines"].as_array().into_iter().flatten() {
                     let sku = line["sku"].as_str().unwrap_or("").to_owned();
-                    *on_hand.entry((sku, warehouse.clone())).or_default() +=
-                        line["passed"].as_i64().unwrap_or(0);
+                    *on_hand.entry((sku, warehouse.clone())).or_default() += line["passed"].as_i64().unwrap_or(0);
                 }
             }
             "order_shipped" => {
@@ -478,88 +314,50 @@ pub async fn check_journal(central: &Central) -> Result<Vec<Entry>> {
             "asn_notified" => {
                 let warehouse = ev["warehouse"].as_str().unwrap_or("").to_owned();
                 for line in ev["lines"].as_array().into_iter().flatten() {
-                    *in_transit
-                        .entry((
-                            line["sku"].as_str().unwrap_or("").to_owned(),
-                            warehouse.clone(),
-                        ))
-                        .or_default() += line["qty"].as_i64().unwrap_or(0);
+                    *in_transit.entry((line["sku"].as_str().unwrap_or("").to_owned(), warehouse.clone())).or_default() += line["qty"].as_i64().unwrap_or(0);
                 }
             }
             "purchase_received" => {
-                let key = (
-                    ev["sku"].as_str().unwrap_or("").to_owned(),
-                    ev["warehouse"].as_str().unwrap_or("").to_owned(),
-                );
-                *in_transit.entry(key).or_default() -=
-                    ev["passed"].as_i64().unwrap_or(0) + ev["failed"].as_i64().unwrap_or(0);
+                let key = (ev["sku"].as_str().unwrap_or("").to_owned(), ev["warehouse"].as_str().unwrap_or("").to_owned());
+                *in_transit.entry(key).or_default() -= ev["passed"].as_i64().unwrap_or(0) + ev["failed"].as_i64().unwrap_or(0);
             }
             "purchase_order_closed" => {
                 let warehouse = ev["warehouse"].as_str().unwrap_or("").to_owned();
                 for line in ev["not_arrived"].as_array().into_iter().flatten() {
-                    *in_transit
-                        .entry((
-                            line["sku"].as_str().unwrap_or("").to_owned(),
-                            warehouse.clone(),
-                        ))
-                        .or_default() -= line["qty"].as_i64().unwrap_or(0);
+                    *in_transit.entry((line["sku"].as_str().unwrap_or("").to_owned(), warehouse.clone())).or_default() -= line["qty"].as_i64().unwrap_or(0);
                 }
             }
             _ => {}
         }
     }
     for ((sku, warehouse), by_journal) in &in_transit {
-        let rows = central
-            .get(&format!("/api/v1/inventory/{sku}"))
-            .await?
-            .ok()?;
-        let row = rows
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|r| r["warehouse"] == warehouse.as_str());
+        let rows = central.get(&format!("/api/v1/inventory/{sku}")).await?.ok()?;
+        let row = rows.as_array().into_iter().flatten().find(|r| r["warehouse"] == warehouse.as_str());
         let by_api = row.and_then(|r| r["in_transit"].as_i64()).unwrap_or(0);
         if by_api != *by_journal {
-            problems.push(format!(
-                "{sku} at {warehouse}: in transit {by_api}, the journal adds up to {by_journal}"
-            ));
+            problems.push(format!("{sku} at {warehouse}: in transit {by_api}, the journal adds up to {by_journal}"));
         }
     }
     for sku in catalog.keys() {
-        let rows = central
-            .get(&format!("/api/v1/inventory/{sku}"))
-            .await?
-            .ok()?;
+        let rows = central.get(&format!("/api/v1/inventory/{sku}")).await?.ok()?;
         for row in rows.as_array().context("levels")? {
             let warehouse = row["warehouse"].as_str().unwrap_or("").to_owned();
             on_hand.entry((sku.clone(), warehouse)).or_default();
         }
         for ((s, warehouse), by_journal) in on_hand.iter().filter(|((s, _), _)| s == sku) {
-            let row = rows
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|r| r["warehouse"] == warehouse.as_str());
+            let row = rows.as_array().into_iter().flatten().find(|r| r["warehouse"] == warehouse.as_str());
             let by_api = row.and_then(|r| r["on_hand"].as_i64()).unwrap_or(0);
             if by_api != *by_journal {
-                problems.push(format!(
-                    "{s} at {warehouse}: on hand {by_api}, the journal adds up to {by_journal}"
-                ));
+                problems.push(format!("{s} at {warehouse}: on hand {by_api}, the journal adds up to {by_journal}"));
             }
         }
     }
     for (sku, _) in on_hand.keys().filter(|(sku, _)| !catalog.contains_key(sku)) {
-        problems.push(format!(
-            "stock events for {sku}, which the journal never created"
-        ));
+        problems.push(format!("stock events for {sku}, which the journal never created"));
     }
 
     if !problems.is_empty() {
-        bail!(
-            "the journal disagrees with central ({} events):\n  {}",
-            events.len(),
-            problems.join("\n  ")
-        );
+        bail!("the journal disagrees with central ({} events):\n  {}", events.len(), problems.join("\n  "));
     }
     // Every scenario that checks its journal also checks the books finance posted from it,
     // and that posting the whole journal again from zero gives the same books.
@@ -596,20 +394,7 @@ fn utc_day(at_ms: i64) -> String {
         days -= if leap(year) { 366 } else { 365 };
         year += 1;
     }
-    let months = [
-        31,
-        if leap(year) { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
+    let months = [31, if leap(year) { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     let mut month = 0;
     while days >= months[month] {
         days -= months[month];
@@ -644,10 +429,7 @@ pub async fn check_sales(central: &Central, skus: &[&str]) -> Result<BTreeMap<St
     let mut problems = Vec::new();
     let mut totals = BTreeMap::new();
     for sku in skus {
-        let rows = central
-            .get(&format!("/api/v1/analytics/sales/{sku}"))
-            .await?
-            .ok()?;
+        let rows = central.get(&format!("/api/v1/analytics/sales/{sku}")).await?.ok()?;
         let rows = rows.as_array().context("sales")?;
         let days: Vec<&str> = rows.iter().filter_map(|r| r["day"].as_str()).collect();
         if !days.windows(2).all(|w| w[0] > w[1]) {
@@ -665,26 +447,16 @@ pub async fn check_sales(central: &Central, skus: &[&str]) -> Result<BTreeMap<St
             ensure!(r["sku"] == *sku, "a row of another SKU under {sku}: {r}");
             reported.insert(r["day"].as_str().context("day")?.to_owned(), sales);
         }
-        let recomputed: BTreeMap<String, Sales> = expected
-            .iter()
-            .filter(|((s, _), _)| s == sku)
-            .map(|((_, day), sales)| (day.clone(), *sales))
-            .collect();
+        let recomputed: BTreeMap<String, Sales> =
+            expected.iter().filter(|((s, _), _)| s == sku).map(|((_, day), sales)| (day.clone(), *sales)).collect();
         if reported != recomputed {
-            problems.push(format!(
-                "{sku}: the sales API says {reported:?}, the journal adds up to {recomputed:?}"
-            ));
+            problems.push(format!("{sku}: the sales API says {reported:?}, the journal adds up to {recomputed:?}"));
         }
-        let total = totals
-            .entry((*sku).to_owned())
-            .or_insert_with(Sales::default);
+        let total = totals.entry((*sku).to_owned()).or_insert_with(Sales::default);
         reported.values().for_each(|s| total.add(s));
     }
     if !problems.is_empty() {
-        bail!(
-            "sales disagree with the journal:\n  {}",
-            problems.join("\n  ")
-        );
+        bail!("sales disagree with the journal:\n  {}", problems.join("\n  "));
     }
     Ok(totals)
 }
@@ -702,62 +474,31 @@ async fn the_events_api(backend: Backend) -> Result<()> {
     // Three orders of one shoe: one shipped, one cancelled unpaid, one left waiting for payment.
     let mut ids = Vec::new();
     for n in 0..3 {
-        let order = central
-            .create_order(&format!("journal-{n}"), &order_body(PEGASUS, 1, "Shanghai"))
-            .await?
-            .ok()?;
+        let order = central.create_order(&format!("journal-{n}"), &order_body(PEGASUS, 1, "Shanghai")).await?.ok()?;
         ids.push(order["id"].as_u64().context("id")?);
     }
-    central
-        .post(&format!("/api/v1/orders/{}/pay", ids[0]), json!({}))
-        .await?
-        .ok()?;
+    central.post(&format!("/api/v1/orders/{}/pay", ids[0]), json!({})).await?.ok()?;
     sh.fulfil(ids[0], "SF-JOURNAL-1").await?;
     sh.wait_synced(Duration::from_secs(20)).await?;
-    let cancelled = central
-        .post(&format!("/api/v1/orders/{}/cancel", ids[1]), json!({}))
-        .await?
-        .ok()?;
+    let cancelled = central.post(&format!("/api/v1/orders/{}/cancel", ids[1]), json!({})).await?.ok()?;
     assert_eq!(cancelled["state"], "cancelled");
 
     let events = check_journal(central).await?;
     let kinds: Vec<&str> = events.iter().map(Entry::kind).collect();
     let count = |kind: &str| kinds.iter().filter(|k| **k == kind).count();
     assert_eq!(
-        [
-            count("spu_created"),
-            count("sku_created"),
-            count("warehouse_created"),
-            count("stock_received")
-        ],
+        [count("spu_created"), count("sku_created"), count("warehouse_created"), count("stock_received")],
         [1, 3, 1, 1],
         "{kinds:?}"
     );
-    assert_eq!(
-        [
-            count("order_created"),
-            count("order_paid"),
-            count("order_shipped"),
-            count("order_cancelled")
-        ],
-        [3, 1, 1, 1]
-    );
-    let shipped = events
-        .iter()
-        .find(|e| e.kind() == "order_shipped")
-        .context("shipped")?;
+    assert_eq!([count("order_created"), count("order_paid"), count("order_shipped"), count("order_cancelled")], [3, 1, 1, 1]);
+    let shipped = events.iter().find(|e| e.kind() == "order_shipped").context("shipped")?;
     assert_eq!(shipped.event["tracking_number"], "SF-JOURNAL-1");
     assert_eq!(shipped.event["warehouse"], "SH-01");
 
     // Sales of the day (summed over days, in case the test straddles midnight UTC).
     let totals = check_sales(central, &seeded_skus()).await?;
-    let expected = Sales {
-        ordered: 3,
-        paid: 1,
-        shipped: 1,
-        cancelled: 1,
-        revenue: 89_900,
-    };
+    let expected = Sales { ordered: 3, paid: 1, shipped: 1, cancelled: 1, revenue: 89_900 };
     assert_eq!(totals[PEGASUS], expected);
     assert_eq!(totals["PEG39-M-WHT-43"], Sales::default());
 
@@ -766,52 +507,29 @@ async fn the_events_api(backend: Backend) -> Result<()> {
     assert_eq!(one_by_one, events);
     let first = central.get("/api/v1/events").await?.ok()?;
     let first = first["events"].as_array().context("events")?;
-    assert_eq!(
-        first.len(),
-        events.len().min(100),
-        "the default page is up to 100"
-    );
+    assert_eq!(first.len(), events.len().min(100), "the default page is up to 100");
     assert_eq!(first[0]["seq"], 1);
     let last_seq = events.len() as u64;
-    let past = central
-        .get(&format!("/api/v1/events?after={last_seq}"))
-        .await?
-        .ok()?;
-    assert_eq!(
-        past,
-        json!({"events": [], "next_after": last_seq, "last_seq": last_seq})
-    );
+    let past = central.get(&format!("/api/v1/events?after={last_seq}")).await?.ok()?;
+    assert_eq!(past, json!({"events": [], "next_after": last_seq, "last_seq": last_seq}));
 
     // Limits out of range and strangers are refused.
     for limit in [0, 1001] {
-        let r = central
-            .get(&format!("/api/v1/events?limit={limit}"))
-            .await?;
-        assert_eq!(
-            (r.status.as_u16(), r.content_type.as_str()),
-            (400, "application/problem+json"),
-            "limit {limit}: {}",
-            r.body
-        );
+        let r = central.get(&format!("/api/v1/events?limit={limit}")).await?;
+        assert_eq!((r.status.as_u16(), r.content_type.as_str()), (400, "application/problem+json"), "limit {limit}: {}", r.body);
     }
-    let anonymous = central
-        .http
-        .get(central.url("/api/v1/events"))
-        .send()
-        .await?;
+    let anonymous = central.http.get(central.url("/api/v1/events")).send().await?;
     assert_eq!(anonymous.status(), 401);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_events_api_pages_a_gapless_journal_that_retells_orders_and_stock_on_sqlite(
-) -> Result<()> {
+async fn the_events_api_pages_a_gapless_journal_that_retells_orders_and_stock_on_sqlite() -> Result<()> {
     the_events_api(Backend::Sqlite).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_events_api_pages_a_gapless_journal_that_retells_orders_and_stock_on_postgres(
-) -> Result<()> {
+async fn the_events_api_pages_a_gapless_journal_that_retells_orders_and_stock_on_postgres() -> Result<()> {
     the_events_api(Backend::Postgres).await
 }
 

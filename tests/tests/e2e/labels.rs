@@ -11,9 +11,7 @@ use tote_sim::printer::Printer;
 async fn labels_wait_for_an_absent_printer_and_then_print_exactly_once() -> Result<()> {
     let dir = tempfile::tempdir()?;
     // A port where nothing listens yet: the printer is "off".
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let central = Central::start(dir.path())?;
     central.seed_catalog().await?;
     central.add_warehouse("SH-01", "Shanghai").await?;
@@ -26,31 +24,18 @@ async fn labels_wait_for_an_absent_printer_and_then_print_exactly_once() -> Resu
     edge.wait_synced(Duration::from_secs(20)).await?;
     let mut trackings = Vec::new();
     for n in 0..3 {
-        let id = central
-            .create_order(&format!("label-{n}"), &order_body(PEGASUS, 1, "Shanghai"))
-            .await?
-            .ok()?["id"]
-            .as_u64()
-            .context("id")?;
-        central
-            .post(&format!("/api/v1/orders/{id}/pay"), json!({}))
-            .await?
-            .ok()?;
+        let id = central.create_order(&format!("label-{n}"), &order_body(PEGASUS, 1, "Shanghai")).await?.ok()?["id"].as_u64().context("id")?;
+        central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?.ok()?;
         let tracking = format!("SF-LABEL-{n}");
         edge.fulfil(id, &tracking).await?;
         trackings.push(tracking);
     }
-    eventually(
-        "failed attempts to show on the queue",
-        Duration::from_secs(20),
-        || async {
-            let jobs = edge.get("/api/v1/print-jobs?state=queued").await?.ok()?;
-            let waiting = jobs.as_array().map(|a| a.len()) == Some(3);
-            let tried =
-                jobs[0]["attempts"].as_u64().unwrap_or(0) >= 1 && jobs[0]["last_error"].is_string();
-            Ok((waiting && tried).then_some(()))
-        },
-    )
+    eventually("failed attempts to show on the queue", Duration::from_secs(20), || async {
+        let jobs = edge.get("/api/v1/print-jobs?state=queued").await?.ok()?;
+        let waiting = jobs.as_array().map(|a| a.len()) == Some(3);
+        let tried = jobs[0]["attempts"].as_u64().unwrap_or(0) >= 1 && jobs[0]["last_error"].is_string();
+        Ok((waiting && tried).then_some(()))
+    })
     .await?;
 
     // The printer comes on.
@@ -64,35 +49,17 @@ async fn labels_wait_for_an_absent_printer_and_then_print_exactly_once() -> Resu
     .await?;
     // The edge counts a label printed once its bytes are sent; the printer files the job when
     // it has read to the end, a moment later.
-    eventually(
-        "the printer to file every job",
-        Duration::from_secs(10),
-        || async { Ok((printer.jobs().len() >= 3).then_some(())) },
-    )
-    .await?;
+    eventually("the printer to file every job", Duration::from_secs(10), || async { Ok((printer.jobs().len() >= 3).then_some(())) }).await?;
     let jobs = printer.jobs();
     assert_eq!(jobs.len(), 3, "exactly one print per label");
     for tracking in &trackings {
-        assert_eq!(
-            jobs.iter()
-                .filter(|j| j.contains(&format!("^FD{tracking}^FS")))
-                .count(),
-            1,
-            "{tracking} printed once"
-        );
+        assert_eq!(jobs.iter().filter(|j| j.contains(&format!("^FD{tracking}^FS"))).count(), 1, "{tracking} printed once");
     }
     let printed = edge.get("/api/v1/print-jobs?state=printed").await?.ok()?;
     for job in printed.as_array().context("jobs")? {
         let sscc = job["sscc"].as_str().context("sscc")?;
-        assert!(
-            jobs.iter()
-                .any(|j| j.contains(&format!("^FD(00){sscc}^FS"))),
-            "SSCC {sscc} on its label"
-        );
-        assert!(
-            tote_shared::scan::parse(&format!("]C100{sscc}"), 2026).is_ok(),
-            "a valid SSCC"
-        );
+        assert!(jobs.iter().any(|j| j.contains(&format!("^FD(00){sscc}^FS"))), "SSCC {sscc} on its label");
+        assert!(tote_shared::scan::parse(&format!("]C100{sscc}"), 2026).is_ok(), "a valid SSCC");
     }
     assert_eq!(std::fs::read_dir(&spool)?.count(), 3);
     Ok(())

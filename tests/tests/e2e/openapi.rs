@@ -30,9 +30,7 @@ fn python(args: &[&str], env: &[(&str, &str)]) -> Result<Output> {
     for (name, value) in env {
         command.env(name, value);
     }
-    command
-        .output()
-        .context("python3 is missing: run `bash tests/run.sh`, which installs schemathesis")
+    command.output().context("python3 is missing: run `bash tests/run.sh`, which installs schemathesis")
 }
 
 /// Fails (never skips) when the peer is missing or another version.
@@ -46,11 +44,7 @@ fn require_schemathesis() -> Result<()> {
 }
 
 async fn fetch_document(base: &str, dir: &Path, name: &str) -> Result<PathBuf> {
-    let body = reqwest::get(format!("{base}/api/v1/openapi.json"))
-        .await?
-        .error_for_status()?
-        .text()
-        .await?;
+    let body = reqwest::get(format!("{base}/api/v1/openapi.json")).await?.error_for_status()?.text().await?;
     let path = dir.join(name);
     std::fs::write(&path, body)?;
     Ok(path)
@@ -61,11 +55,7 @@ fn validate(document: &Path) -> Result<()> {
     let path = document.to_str().context("utf-8 path")?;
     let out = python(&["-m", "openapi_spec_validator", path], &[])?;
     if !out.status.success() {
-        bail!(
-            "{path} is not valid OpenAPI:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("{path} is not valid OpenAPI:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     }
     Ok(())
 }
@@ -80,36 +70,13 @@ async fn schemathesis(daemon: &str, base: &str, env: Vec<(&'static str, String)>
     let out = tokio::task::spawn_blocking(move || {
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         python(
-            &[
-                "-m",
-                "schemathesis.cli",
-                "--no-color",
-                "--config-file",
-                &config,
-                "run",
-                &url,
-                "--checks",
-                "all",
-                "--max-examples",
-                &examples,
-                "--seed",
-                &seed,
-                "--request-timeout",
-                "30",
-            ],
+            &["-m", "schemathesis.cli", "--no-color", "--config-file", &config, "run", &url, "--checks", "all", "--max-examples", &examples, "--seed", &seed, "--request-timeout", "30"],
             &env,
         )
     })
     .await??;
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!(
-        "schemathesis against tote-{daemon} ({:.0?}):\n{report}",
-        started.elapsed()
-    );
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("schemathesis against tote-{daemon} ({:.0?}):\n{report}", started.elapsed());
     if !out.status.success() {
         bail!("schemathesis found tote-{daemon} answering other than its OpenAPI document says ({}):\n{report}", out.status);
     }
@@ -122,8 +89,7 @@ async fn both_daemons_answer_exactly_as_their_openapi_documents_say() -> Result<
     let world = World::start(&[("SH-01", "Shanghai")]).await?;
     let (central, edge) = (&world.central, world.edge("SH-01"));
     // Something real to find: stock on the edge's shelf (SKU master data came from central).
-    edge.receive("A-01-01", crate::helpers::PEGASUS_GTIN, 5)
-        .await?;
+    edge.receive("A-01-01", crate::helpers::PEGASUS_GTIN, 5).await?;
     // A supplier whose credential the supplier API's operations run with.
     let supplier = crate::procurement::onboard(central, "NIKE-CN", crate::procurement::NIKE).await;
     supplier.context("an approved supplier")?;
@@ -136,18 +102,9 @@ async fn both_daemons_answer_exactly_as_their_openapi_documents_say() -> Result<
     schemathesis(
         "central",
         central.base_url(),
-        vec![
-            ("TOTE_ADMIN_TOKEN", ADMIN.to_owned()),
-            ("TOTE_EDGE_TOKEN", edge_token("SH-01")),
-            ("TOTE_SUPPLIER_TOKEN", crate::procurement::NIKE.to_owned()),
-        ],
+        vec![("TOTE_ADMIN_TOKEN", ADMIN.to_owned()), ("TOTE_EDGE_TOKEN", edge_token("SH-01")), ("TOTE_SUPPLIER_TOKEN", crate::procurement::NIKE.to_owned())],
     )
     .await?;
-    schemathesis(
-        "edge",
-        &edge.url(""),
-        vec![("TOTE_EDGE_API_TOKEN", EDGE_API.to_owned())],
-    )
-    .await?;
+    schemathesis("edge", &edge.url(""), vec![("TOTE_EDGE_API_TOKEN", EDGE_API.to_owned())]).await?;
     Ok(())
 }

@@ -10,26 +10,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_hundred_concurrent_orders_for_a_hundred_shoes_in_two_warehouses_sell_exactly_a_hundred_on_sqlite(
-) -> Result<()> {
+async fn five_hundred_concurrent_orders_for_a_hundred_shoes_in_two_warehouses_sell_exactly_a_hundred_on_sqlite() -> Result<()> {
     flash_sale(Backend::Sqlite, [60, 40]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_hundred_concurrent_orders_for_a_hundred_shoes_in_two_warehouses_sell_exactly_a_hundred_on_postgres(
-) -> Result<()> {
+async fn five_hundred_concurrent_orders_for_a_hundred_shoes_in_two_warehouses_sell_exactly_a_hundred_on_postgres() -> Result<()> {
     flash_sale(Backend::Postgres, [60, 40]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_hundred_concurrent_orders_for_a_hundred_shoes_in_one_warehouse_sell_exactly_a_hundred_on_sqlite(
-) -> Result<()> {
+async fn five_hundred_concurrent_orders_for_a_hundred_shoes_in_one_warehouse_sell_exactly_a_hundred_on_sqlite() -> Result<()> {
     flash_sale(Backend::Sqlite, [100, 0]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_hundred_concurrent_orders_for_a_hundred_shoes_in_one_warehouse_sell_exactly_a_hundred_on_postgres(
-) -> Result<()> {
+async fn five_hundred_concurrent_orders_for_a_hundred_shoes_in_one_warehouse_sell_exactly_a_hundred_on_postgres() -> Result<()> {
     flash_sale(Backend::Postgres, [100, 0]).await
 }
 
@@ -40,10 +36,7 @@ async fn flash_sale(backend: Backend, stock: [i64; 2]) -> Result<()> {
     let world = World::start_on(backend, &warehouses).await?;
     for ((code, _), qty) in warehouses.iter().zip(stock) {
         if qty > 0 {
-            world
-                .edge(code)
-                .receive("A-01-01", PEGASUS_GTIN, qty)
-                .await?;
+            world.edge(code).receive("A-01-01", PEGASUS_GTIN, qty).await?;
         }
     }
     for e in &world.edges {
@@ -71,11 +64,7 @@ async fn flash_sale(backend: Backend, stock: [i64; 2]) -> Result<()> {
     for n in 0..500 {
         let central = central.clone();
         let city = if n % 2 == 0 { "Shanghai" } else { "Beijing" };
-        tasks.push(tokio::spawn(async move {
-            central
-                .create_order(&format!("flash-{n}"), &order_body(PEGASUS, 1, city))
-                .await
-        }));
+        tasks.push(tokio::spawn(async move { central.create_order(&format!("flash-{n}"), &order_body(PEGASUS, 1, city)).await }));
     }
     let (mut created, mut refused) = (0, 0);
     for t in tasks {
@@ -84,10 +73,7 @@ async fn flash_sale(backend: Backend, stock: [i64; 2]) -> Result<()> {
             201 => created += 1,
             409 => {
                 assert_eq!(reply.content_type, "application/problem+json");
-                assert_eq!(
-                    reply.body["type"],
-                    "https://tote.dev/problems/insufficient-stock"
-                );
+                assert_eq!(reply.body["type"], "https://tote.dev/problems/insufficient-stock");
                 refused += 1;
             }
             other => anyhow::bail!("unexpected {other}: {}", reply.body),
@@ -97,31 +83,13 @@ async fn flash_sale(backend: Backend, stock: [i64; 2]) -> Result<()> {
     let samples = watcher.await??;
     assert_eq!((created, refused), (100, 400));
     assert!(samples > 0);
-    assert_eq!(
-        central.level(PEGASUS, "SH-01").await?,
-        (stock[0], stock[0], 0, 0)
-    );
-    assert_eq!(
-        central.level(PEGASUS, "BJ-01").await?,
-        (stock[1], stock[1], 0, 0)
-    );
-    let sku = central
-        .get(&format!("/api/v1/skus/{PEGASUS}"))
-        .await?
-        .ok()?;
+    assert_eq!(central.level(PEGASUS, "SH-01").await?, (stock[0], stock[0], 0, 0));
+    assert_eq!(central.level(PEGASUS, "BJ-01").await?, (stock[1], stock[1], 0, 0));
+    let sku = central.get(&format!("/api/v1/skus/{PEGASUS}")).await?.ok()?;
     assert_eq!(sku["sellable_total"].as_i64().context("total")?, 0);
     // Refused orders leave no trace in the journal; the hundred sold are ordered once each.
     let events = check_journal(&central).await?;
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| e.kind() == "order_created")
-            .count(),
-        100
-    );
-    assert_eq!(
-        check_sales(&central, &[PEGASUS]).await?[PEGASUS].ordered,
-        100
-    );
+    assert_eq!(events.iter().filter(|e| e.kind() == "order_created").count(), 100);
+    assert_eq!(check_sales(&central, &[PEGASUS]).await?[PEGASUS].ordered, 100);
     Ok(())
 }

@@ -30,18 +30,11 @@ async fn connect_from(source: Ipv4Addr, addr: SocketAddr) -> Result<TcpStream> {
 async fn health(addr: SocketAddr) -> Result<(String, Duration)> {
     let started = Instant::now();
     let mut stream = connect_from(Ipv4Addr::LOCALHOST, addr).await?;
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: tote\r\nConnection: close\r\n\r\n")
-        .await?;
+    stream.write_all(b"GET /health HTTP/1.1\r\nHost: tote\r\nConnection: close\r\n\r\n").await?;
     let mut answer = Vec::new();
-    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
-        .await
-        .context("/health did not answer")??;
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer)).await.context("/health did not answer")??;
     let answer = String::from_utf8_lossy(&answer);
-    Ok((
-        answer.lines().next().unwrap_or_default().to_owned(),
-        started.elapsed(),
-    ))
+    Ok((answer.lines().next().unwrap_or_default().to_owned(), started.elapsed()))
 }
 
 /// Whether the daemon closes `stream` (EOF or reset) within PATIENCE.
@@ -76,20 +69,11 @@ async fn open_slow_connections(addr: SocketAddr, count: usize) -> Result<Vec<Tcp
 
 async fn health_under_slow_connections(name: &str, addr: SocketAddr) -> Result<()> {
     let (status, quiet) = health(addr).await?;
-    ensure!(
-        status == "HTTP/1.1 200 OK",
-        "{name} /health before the attack: {status}"
-    );
+    ensure!(status == "HTTP/1.1 200 OK", "{name} /health before the attack: {status}");
     let slow = open_slow_connections(addr, 1000).await?;
     let (status, latency) = health(addr).await?;
-    println!(
-        "{name} /health: {quiet:?} with no slow connections, {latency:?} with {} open",
-        slow.len()
-    );
-    ensure!(
-        status == "HTTP/1.1 200 OK",
-        "{name} /health under 1,000 slow connections: {status}"
-    );
+    println!("{name} /health: {quiet:?} with no slow connections, {latency:?} with {} open", slow.len());
+    ensure!(status == "HTTP/1.1 200 OK", "{name} /health under 1,000 slow connections: {status}");
     Ok(())
 }
 
@@ -101,23 +85,14 @@ async fn edge_health_answers_while_a_thousand_slow_connections_are_open() -> Res
     let dir = tempfile::tempdir()?;
     let config = edge_config(dir.path(), "SH-01", NO_CENTRAL)?;
     // 256 connection slots: fewer than the attackers, so the edge has to make room.
-    let daemon = Daemon::spawn_with_env(
-        Kind::Edge,
-        config,
-        &[("TOTE_EDGE__HTTP__MAX_CONNECTIONS_PER_CLIENT", CAP_64)],
-    )?;
+    let daemon = Daemon::spawn_with_env(Kind::Edge, config, &[("TOTE_EDGE__HTTP__MAX_CONNECTIONS_PER_CLIENT", CAP_64)])?;
     health_under_slow_connections("edge", daemon.addr).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn central_health_answers_while_a_thousand_slow_connections_are_open() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let central = Central::start_with_env(
-        dir.path(),
-        Backend::Sqlite,
-        600_000,
-        &[("TOTE_CENTRAL__HTTP__MAX_CONNECTIONS_PER_CLIENT", CAP_64)],
-    )?;
+    let central = Central::start_with_env(dir.path(), Backend::Sqlite, 600_000, &[("TOTE_CENTRAL__HTTP__MAX_CONNECTIONS_PER_CLIENT", CAP_64)])?;
     let addr = lock(&central.daemon).addr;
     health_under_slow_connections("central", addr).await
 }
@@ -125,24 +100,13 @@ async fn central_health_answers_while_a_thousand_slow_connections_are_open() -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn central_closes_a_slow_header_connection_at_the_header_read_timeout() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let central = Central::start_with_env(
-        dir.path(),
-        Backend::Sqlite,
-        600_000,
-        &[("TOTE_CENTRAL__HTTP__HEADER_READ_TIMEOUT_MS", "300")],
-    )?;
+    let central = Central::start_with_env(dir.path(), Backend::Sqlite, 600_000, &[("TOTE_CENTRAL__HTTP__HEADER_READ_TIMEOUT_MS", "300")])?;
     let addr = lock(&central.daemon).addr;
     let mut slow = connect_from(Ipv4Addr::LOCALHOST, addr).await?;
     slow.write_all(b"GET /health HTTP/1.1\r\nHo").await?;
-    ensure!(
-        closed_by_server(&mut slow).await,
-        "central kept a connection that never finished its headers"
-    );
+    ensure!(closed_by_server(&mut slow).await, "central kept a connection that never finished its headers");
     let mut idle = connect_from(Ipv4Addr::LOCALHOST, addr).await?;
-    ensure!(
-        closed_by_server(&mut idle).await,
-        "central kept a connection that sent nothing"
-    );
+    ensure!(closed_by_server(&mut idle).await, "central kept a connection that sent nothing");
     Ok(())
 }
 
@@ -150,11 +114,7 @@ async fn central_closes_a_slow_header_connection_at_the_header_read_timeout() ->
 async fn edge_closes_connections_beyond_the_per_client_cap_and_serves_others() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let config = edge_config(dir.path(), "SH-01", NO_CENTRAL)?;
-    let daemon = Daemon::spawn_with_env(
-        Kind::Edge,
-        config,
-        &[("TOTE_EDGE__HTTP__MAX_CONNECTIONS_PER_CLIENT", "4")],
-    )?;
+    let daemon = Daemon::spawn_with_env(Kind::Edge, config, &[("TOTE_EDGE__HTTP__MAX_CONNECTIONS_PER_CLIENT", "4")])?;
     let greedy = Ipv4Addr::new(127, 0, 0, 2);
     let mut held = Vec::new();
     for _ in 0..4 {
@@ -162,14 +122,8 @@ async fn edge_closes_connections_beyond_the_per_client_cap_and_serves_others() -
     }
     // Accepted in order: the first four take the address's share, the fifth is closed.
     let mut fifth = connect_from(greedy, daemon.addr).await?;
-    ensure!(
-        closed_by_server(&mut fifth).await,
-        "the edge kept a fifth connection from one address"
-    );
+    ensure!(closed_by_server(&mut fifth).await, "the edge kept a fifth connection from one address");
     let (status, _) = health(daemon.addr).await?;
-    ensure!(
-        status == "HTTP/1.1 200 OK",
-        "another address is still served: {status}"
-    );
+    ensure!(status == "HTTP/1.1 200 OK", "another address is still served: {status}");
     Ok(())
 }

@@ -9,19 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 fn verify(unit: &str, binary: &str, installed: &str) -> Result<()> {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../systemd")
-            .join(unit),
-    )?;
-    for needed in [
-        "Type=notify",
-        "WatchdogSec=",
-        "Restart=on-failure",
-        "StateDirectory=",
-        "ProtectSystem=strict",
-        "NoNewPrivileges=yes",
-    ] {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd").join(unit))?;
+    for needed in ["Type=notify", "WatchdogSec=", "Restart=on-failure", "StateDirectory=", "ProtectSystem=strict", "NoNewPrivileges=yes"] {
         ensure!(text.contains(needed), "{unit} lacks {needed}");
     }
     // verify checks that ExecStart exists: point it at the binary this build produced.
@@ -34,26 +23,14 @@ fn verify(unit: &str, binary: &str, installed: &str) -> Result<()> {
         .output()
         .context("systemd-analyze is missing: run tests/run.sh, which installs the test peers")?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    ensure!(
-        out.status.success() && stderr.trim().is_empty(),
-        "{unit}: {}\n{stderr}",
-        out.status
-    );
+    ensure!(out.status.success() && stderr.trim().is_empty(), "{unit}: {}\n{stderr}", out.status);
     Ok(())
 }
 
 #[test]
 fn both_units_verify_cleanly() -> Result<()> {
-    verify(
-        "tote-central.service",
-        env!("CARGO_BIN_EXE_e2e-central"),
-        "/usr/local/bin/tote-central",
-    )?;
-    verify(
-        "tote-edge.service",
-        env!("CARGO_BIN_EXE_e2e-edge"),
-        "/usr/local/bin/tote-edge",
-    )
+    verify("tote-central.service", env!("CARGO_BIN_EXE_e2e-central"), "/usr/local/bin/tote-central")?;
+    verify("tote-edge.service", env!("CARGO_BIN_EXE_e2e-edge"), "/usr/local/bin/tote-edge")
 }
 
 #[test]
@@ -76,12 +53,8 @@ fn central_tells_systemd_it_is_ready_and_pets_the_watchdog() -> Result<()> {
     let _guard = KillOnDrop(child);
     let mut seen = Vec::new();
     let mut buf = [0u8; 256];
-    while !(seen.iter().any(|m: &String| m.contains("READY=1"))
-        && seen.iter().any(|m| m.contains("WATCHDOG=1")))
-    {
-        let n = socket
-            .recv(&mut buf)
-            .context("no notification from the daemon")?;
+    while !(seen.iter().any(|m: &String| m.contains("READY=1")) && seen.iter().any(|m| m.contains("WATCHDOG=1"))) {
+        let n = socket.recv(&mut buf).context("no notification from the daemon")?;
         seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
     }
     assert!(seen[0].contains("READY=1"), "ready comes first: {seen:?}");

@@ -73,28 +73,11 @@ struct Receiver {
 }
 
 impl Receiver {
-    async fn start(
-        verify: Verify,
-        refuse_first: u64,
-        refusal: (StatusCode, &'static str),
-        acknowledgement: (StatusCode, &'static str),
-    ) -> Receiver {
-        let state = Arc::new(ReceiverState {
-            verify,
-            received: Mutex::default(),
-            rejected: AtomicU64::new(0),
-            refuse_first,
-            refusal,
-            acknowledgement,
-        });
-        let router = Router::new()
-            .route("/notify", post(receive))
-            .with_state(state.clone());
+    async fn start(verify: Verify, refuse_first: u64, refusal: (StatusCode, &'static str), acknowledgement: (StatusCode, &'static str)) -> Receiver {
+        let state = Arc::new(ReceiverState { verify, received: Mutex::default(), rejected: AtomicU64::new(0), refuse_first, refusal, acknowledgement });
+        let router = Router::new().route("/notify", post(receive)).with_state(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
-        let url = format!(
-            "http://{}/notify",
-            listener.local_addr().expect("has an address")
-        );
+        let url = format!("http://{}/notify", listener.local_addr().expect("has an address"));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
@@ -124,11 +107,7 @@ impl Drop for Receiver {
     }
 }
 
-async fn receive(
-    State(state): State<Arc<ReceiverState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, &'static str) {
+async fn receive(State(state): State<Arc<ReceiverState>>, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {
     let body = String::from_utf8_lossy(&body).into_owned();
     match (state.verify)(&headers, &body) {
         Ok(id) => {
@@ -149,10 +128,7 @@ async fn receive(
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 fn now_s() -> i64 {
@@ -160,57 +136,31 @@ fn now_s() -> i64 {
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client builds")
+    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().expect("client builds")
 }
 
 #[tokio::test]
 async fn trades_beyond_the_limit_are_refused_with_503_on_every_channel() {
     let sim = start_with(|config| config.max_trades = 1).await;
     let merchant = wechat::Merchant::new(&sim);
-    let (status, _, _) = merchant
-        .create_native("LIMIT-1", 100, "http://127.0.0.1:9/n")
-        .await;
+    let (status, _, _) = merchant.create_native("LIMIT-1", 100, "http://127.0.0.1:9/n").await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _, body) = merchant
-        .create_native("LIMIT-2", 100, "http://127.0.0.1:9/n")
-        .await;
-    assert_eq!(
-        (status, wechat::code(&body).as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, "SYSTEM_ERROR")
-    );
-    let (status, body) = card::Merchant::new(&sim)
-        .create_intent("LIMIT-3", 100, None)
-        .await;
-    assert_eq!(
-        (status, body["error"]["type"].as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, Some("api_error"))
-    );
+    let (status, _, body) = merchant.create_native("LIMIT-2", 100, "http://127.0.0.1:9/n").await;
+    assert_eq!((status, wechat::code(&body).as_str()), (StatusCode::SERVICE_UNAVAILABLE, "SYSTEM_ERROR"));
+    let (status, body) = card::Merchant::new(&sim).create_intent("LIMIT-3", 100, None).await;
+    assert_eq!((status, body["error"]["type"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("api_error")));
 }
 
 #[tokio::test]
 async fn fees_are_kept_per_payment_for_the_bills() {
     let sim = start().await;
     let merchant = wechat::Merchant::new(&sim);
-    merchant
-        .create_native("FEE-0001", 69_900, "http://127.0.0.1:9/n")
-        .await;
+    merchant.create_native("FEE-0001", 69_900, "http://127.0.0.1:9/n").await;
     sim.pay(ChannelKind::Wechat, "FEE-0001").expect("pays");
     let (trades, refunds) = sim.records(ChannelKind::Wechat);
     assert_eq!(trades.len(), 1);
     assert!(refunds.is_empty());
-    assert_eq!(
-        (trades[0].fee_minor, trades[0].state),
-        (419, TradeState::Paid)
-    );
+    assert_eq!((trades[0].fee_minor, trades[0].state), (419, TradeState::Paid));
     assert!(trades[0].paid_ms.is_some());
-    assert_eq!(
-        sim.pay(ChannelKind::Wechat, "FEE-0001")
-            .err()
-            .map(|e| e.to_string()),
-        Some("no wechat trade FEE-0001 waiting for the shopper".into())
-    );
+    assert_eq!(sim.pay(ChannelKind::Wechat, "FEE-0001").err().map(|e| e.to_string()), Some("no wechat trade FEE-0001 waiting for the shopper".into()));
 }
