@@ -67,7 +67,7 @@ async fn a_flash_sale_batch_sells_exactly_the_stock(backend: Backend) {
     assert_eq!((created, refused), (100, 400), "exactly the stock is sold");
     assert_eq!(ids.len(), 100, "every order has its own id");
     let (rows, ledger) = db
-        .read(|tx| -> Result<_, DbError> { Ok((inventory::store::rows_for_sku(tx, &sku())?, inventory::store::ledger(tx, &sku(), None, 10_000)?)) })
+        .read(|tx| -> Result<_, DbError> { Ok((inventory::store::rows_for_sku(tx, &sku())?, inventory::store::ledger(tx, &sku(), None, 10_000, false)?)) })
         .await
         .expect("read");
     assert_eq!((rows[0].level.on_hand, rows[0].level.locked, rows[0].sellable), (100, 100, 0));

@@ -110,6 +110,7 @@ pub async fn dashboard(
                 by_channel: store::shares(tx, true, from, to)?,
                 by_warehouse: store::shares(tx, false, from, to)?,
                 top_skus: store::top_skus(tx, from, to, 10)?,
+                campaign_days: store::campaign_days(tx, from, to)?,
                 finance_hidden: false,
             })
         })

@@ -48,6 +48,20 @@ pub struct TopSku {
     pub margin_minor: i64,
 }
 
+/// What every campaign earned on one day, summed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CampaignDay {
+    /// YYYY-MM-DD (UTC).
+    pub day: String,
+    pub redemptions: i64,
+    /// What the campaigns' coupons took off, minor units.
+    pub discount_minor: i64,
+    /// Revenue of the orders attributed to campaigns as they shipped, minor units.
+    pub revenue_minor: i64,
+    /// That revenue less refunds and the goods' cost.
+    pub margin_minor: i64,
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Dashboard {
     pub from: String,
@@ -60,6 +74,8 @@ pub struct Dashboard {
     pub by_warehouse: Vec<Share>,
     /// The best SKUs by margin (by revenue order only, for callers who may not read the books).
     pub top_skus: Vec<TopSku>,
+    /// The campaigns' days in the window that have figures, oldest first.
+    pub campaign_days: Vec<CampaignDay>,
     /// True when the caller may not read the books: cost of goods and margins are zeros then.
     pub finance_hidden: bool,
 }

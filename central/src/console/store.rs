@@ -1,7 +1,7 @@
 //! The console's reads over the rollups (`an_orders_hourly`, finance's `fin_profit_day` and
 //! `fin_profit_sku_day`); it owns no tables.
 
-use super::{DashDay, Share, TopSku};
+use super::{CampaignDay, DashDay, Share, TopSku};
 use crate::db::{DbResult, Tx};
 use crate::params;
 use std::collections::BTreeMap;
@@ -80,4 +80,20 @@ pub fn top_skus(tx: &mut dyn Tx, from: i64, to: i64, limit: u32) -> DbResult<Vec
     .iter()
     .map(|r| Ok(TopSku { sku: r.text(0)?, units: r.int(1)?, revenue_minor: r.int(2)?, margin_minor: r.int(3)? }))
     .collect()
+}
+
+/// Every campaign's figures per day over `from..=to` (marketing's `mk_campaign_day`, through its
+/// store).
+pub fn campaign_days(tx: &mut dyn Tx, from: i64, to: i64) -> DbResult<Vec<CampaignDay>> {
+    let day = |d: i64| tote_shared::calendar::utc_day(d * tote_shared::calendar::DAY_MS);
+    Ok(crate::marketing::store::all_campaign_days(tx, &day(from), &day(to))?
+        .into_iter()
+        .map(|(day, e)| CampaignDay {
+            day,
+            redemptions: e.redemptions,
+            discount_minor: e.discount,
+            revenue_minor: e.revenue,
+            margin_minor: e.margin(),
+        })
+        .collect())
 }

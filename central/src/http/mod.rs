@@ -253,6 +253,14 @@ pub fn router(state: AppState) -> Router {
             put(marketing::http::define_segment),
         )
         .route(
+            "/api/v1/marketing/segments",
+            get(marketing::http::segments),
+        )
+        .route(
+            "/api/v1/marketing/campaigns",
+            get(marketing::http::campaigns),
+        )
+        .route(
             "/api/v1/marketing/segments/{id}/members",
             get(marketing::http::members),
         )
@@ -270,7 +278,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/v1/marketing/campaigns/{id}",
-            put(marketing::http::put_campaign),
+            put(marketing::http::put_campaign).get(marketing::http::campaign),
         )
         .route(
             "/api/v1/marketing/campaigns/{id}/send",

@@ -31,7 +31,7 @@ use utoipa::{Modify, OpenApi};
         after_sales::http::create, after_sales::http::for_order, after_sales::http::list, after_sales::http::get, after_sales::http::review,
         after_sales::http::get_policy, after_sales::http::put_policy,
         marketing::http::publish, marketing::http::list, marketing::http::withdraw, marketing::http::policy, marketing::http::put_policy, marketing::http::price, marketing::http::issue_codes, marketing::http::codes, marketing::http::publish_flash, marketing::http::flash_sales, marketing::http::end_flash, marketing::http::publish_group_buy, marketing::http::group_buys, marketing::http::end_group_buy, marketing::http::groups, marketing::http::group, marketing::http::slow_movers, marketing::http::clearance,
-        marketing::http::define_segment, marketing::http::members, marketing::http::customer, marketing::http::membership, marketing::http::put_campaign, marketing::http::send, marketing::http::touch, marketing::http::deliveries,
+        marketing::http::define_segment, marketing::http::members, marketing::http::customer, marketing::http::membership, marketing::http::put_campaign, marketing::http::campaigns, marketing::http::campaign, marketing::http::segments, marketing::http::send, marketing::http::touch, marketing::http::deliveries,
         marketing::http::sends, marketing::http::roi, marketing::http::recommendations,
         payment::http::start, payment::http::for_order, payment::http::get, payment::http::review, payment::http::refund, payment::http::refunds,
         payment::http::risk_rules, payment::http::set_risk_rules, payment::http::risk_decisions, payment::http::invoices, payment::http::invoice_export,

@@ -113,6 +113,8 @@ pub struct LedgerQuery {
     /// At most 10,000; default 1,000.
     #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
+    /// The latest `limit` entries, newest first; by default the first ones, oldest first.
+    pub newest: Option<bool>,
 }
 
 #[utoipa::path(get, path = "/api/v1/inventory/{sku}/ledger", params(("sku" = Sku, Path), LedgerQuery),
@@ -126,7 +128,7 @@ pub async fn ledger(_: Reader, State(state): State<AppState>, Path(sku): Path<Sk
         .db
         .read(move |tx| -> Result<_, CatalogError> {
             catalog::store::get_sku(tx, &sku)?;
-            Ok(store::ledger(tx, &sku, q.warehouse.as_ref(), limit)?)
+            Ok(store::ledger(tx, &sku, q.warehouse.as_ref(), limit, q.newest.unwrap_or(false))?)
         })
         .await?;
     Ok(Json(entries))

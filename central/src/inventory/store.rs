@@ -228,10 +228,15 @@ pub fn change_in_transit(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode, 
     Ok(())
 }
 
-pub fn ledger(tx: &mut dyn Tx, sku: &Sku, warehouse: Option<&WarehouseCode>, limit: u32) -> DbResult<Vec<LedgerEntry>> {
+/// A SKU's ledger entries: the first `limit` (oldest first), or the latest (newest first).
+pub fn ledger(tx: &mut dyn Tx, sku: &Sku, warehouse: Option<&WarehouseCode>, limit: u32, newest: bool) -> DbResult<Vec<LedgerEntry>> {
+    // The order comes from this choice, never from input.
+    let order = if newest { "DESC" } else { "ASC" };
     let rows = tx.query(
-        "SELECT id, at_ms, sku, warehouse, field, delta, balance_after, cause, reference FROM inventory_ledger
-         WHERE sku = ?1 AND (CAST(?2 AS TEXT) IS NULL OR warehouse = ?2) ORDER BY id LIMIT ?3",
+        &format!(
+            "SELECT id, at_ms, sku, warehouse, field, delta, balance_after, cause, reference FROM inventory_ledger
+             WHERE sku = ?1 AND (CAST(?2 AS TEXT) IS NULL OR warehouse = ?2) ORDER BY id {order} LIMIT ?3"
+        ),
         &params![sku.as_str(), warehouse.map(|w| w.as_str()), limit],
     )?;
     rows.iter()

@@ -355,6 +355,46 @@ pub fn roi(tx: &mut dyn Tx, id: &str, from: &str, to: &str) -> Result<Roi, Marke
     Ok(Roi { campaign: id.to_owned(), days, total: roi_day("total".into(), total) })
 }
 
+/// A campaign as its list shows it: what it is, how many it reached, what it earned in all.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CampaignSummary {
+    #[serde(flatten)]
+    pub campaign: Campaign,
+    pub created_ms: i64,
+    /// Codes sent to the segment's members.
+    pub sent: i64,
+    pub total: RoiDay,
+}
+
+/// The newest campaigns first, at most `limit`.
+pub fn campaigns(tx: &mut dyn Tx, limit: u32) -> Result<Vec<CampaignSummary>, MarketingError> {
+    summaries(tx, None, limit)
+}
+
+pub fn campaign(tx: &mut dyn Tx, id: &str) -> Result<CampaignSummary, MarketingError> {
+    summaries(tx, Some(id), 1)?.pop().ok_or_else(|| MarketingError::NotFound(format!("campaign {id}")))
+}
+
+fn summaries(tx: &mut dyn Tx, only: Option<&str>, limit: u32) -> Result<Vec<CampaignSummary>, MarketingError> {
+    Ok(store::campaign_list(tx, only, limit)?
+        .into_iter()
+        .map(|((id, name, segment, coupon), created_ms, sent, earned)| CampaignSummary {
+            campaign: Campaign { id, name, segment, coupon },
+            created_ms,
+            sent,
+            total: roi_day("total".into(), earned),
+        })
+        .collect())
+}
+
+/// Every segment with its rule and how many customers are in it now.
+pub fn segments(tx: &mut dyn Tx) -> Result<Vec<Segment>, MarketingError> {
+    store::segments(tx)?
+        .into_iter()
+        .map(|(id, rule)| Ok(Segment { members: store::member_count(tx, &id)?, id, rule }))
+        .collect()
+}
+
 /// The shop front tells that `customer` came through campaign `id`'s link (its UTM campaign)
 /// at `at_ms`: orders they place soon after are attributed to it when no coupon says
 /// otherwise.

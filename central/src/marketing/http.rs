@@ -396,6 +396,30 @@ pub async fn membership(_: Admin, axum::extract::State(state): axum::extract::St
     Ok(Json(state.db.read(move |tx| super::loyalty::standing(tx, &customer, now)).await?))
 }
 
+/// The campaigns, the newest first: each with its segment and coupon, how many codes it sent
+/// and what it earned in all (as `…/roi` sums it).
+#[utoipa::path(get, path = "/api/v1/marketing/campaigns", params(CodesQuery),
+    responses((status = 200, body = Vec<super::audience::CampaignSummary>), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "marketing")]
+pub async fn campaigns(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Query(q): Query<CodesQuery>) -> Result<Json<Vec<super::audience::CampaignSummary>>, ApiError> {
+    let limit = limit(q.limit)?;
+    Ok(Json(state.db.read(move |tx| super::audience::campaigns(tx, limit)).await?))
+}
+
+/// One campaign: its segment and coupon, how many codes it sent and what it earned in all.
+#[utoipa::path(get, path = "/api/v1/marketing/campaigns/{id}", params(("id" = String, Path, description = "The campaign's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
+    responses((status = 200, body = super::audience::CampaignSummary), doc::Unauthorized, doc::NotFound, doc::Unavailable), tag = "marketing")]
+pub async fn campaign(_: Reader, axum::extract::State(state): axum::extract::State<AppState>, Path(id): Path<String>) -> Result<Json<super::audience::CampaignSummary>, ApiError> {
+    let id = known(id, "campaign")?;
+    Ok(Json(state.db.read(move |tx| super::audience::campaign(tx, &id)).await?))
+}
+
+/// The segments, by id: each rule and how many customers are in it now.
+#[utoipa::path(get, path = "/api/v1/marketing/segments",
+    responses((status = 200, body = Vec<Segment>), doc::Unauthorized, doc::Unavailable), tag = "marketing")]
+pub async fn segments(_: Reader, axum::extract::State(state): axum::extract::State<AppState>) -> Result<Json<Vec<Segment>>, ApiError> {
+    Ok(Json(state.db.read(super::audience::segments).await?))
+}
+
 /// HQ defines a campaign: a segment and the coupon it sends them. Audited.
 #[utoipa::path(put, path = "/api/v1/marketing/campaigns/{id}", params(("id" = String, Path, description = "The campaign's id", pattern = "^[A-Za-z0-9_-]{1,40}$")),
     request_body = Campaign, responses((status = 200, body = Campaign), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::Unavailable), tag = "marketing")]

@@ -439,6 +439,39 @@ pub fn campaign_of_coupon(tx: &mut dyn Tx, coupon: &str) -> DbResult<Option<Stri
     tx.query_opt("SELECT id FROM mk_campaign WHERE coupon = ?1", &params![coupon])?.map(|r| r.text(0)).transpose()
 }
 
+/// Campaigns (all, or the one named), the newest first, with how many codes each sent and
+/// what each earned in all.
+pub fn campaign_list(tx: &mut dyn Tx, only: Option<&str>, limit: u32) -> DbResult<Vec<(CampaignRow, i64, i64, Earned)>> {
+    tx.query(
+        "SELECT c.id, c.name, c.segment, c.coupon, c.created_ms,
+                (SELECT COUNT(*) FROM mk_campaign_send s WHERE s.campaign = c.id),
+                CAST(COALESCE(SUM(d.redemptions), 0) AS BIGINT), CAST(COALESCE(SUM(d.discount), 0) AS BIGINT), CAST(COALESCE(SUM(d.revenue), 0) AS BIGINT),
+                CAST(COALESCE(SUM(d.refunded), 0) AS BIGINT), CAST(COALESCE(SUM(d.cost), 0) AS BIGINT), CAST(COALESCE(SUM(d.orders), 0) AS BIGINT)
+         FROM mk_campaign c LEFT JOIN mk_campaign_day d ON d.campaign = c.id WHERE ?2 = '' OR c.id = ?2
+         GROUP BY c.id, c.name, c.segment, c.coupon, c.created_ms ORDER BY c.created_ms DESC, c.id LIMIT ?1",
+        &params![limit, only.unwrap_or("")],
+    )?
+    .iter()
+    .map(|r| {
+        let earned = Earned { redemptions: r.int(6)?, discount: r.int(7)?, revenue: r.int(8)?, refunded: r.int(9)?, cost: r.int(10)?, orders: r.int(11)? };
+        Ok(((r.text(0)?, r.text(1)?, r.text(2)?, r.text(3)?), r.int(4)?, r.int(5)?, earned))
+    })
+    .collect()
+}
+
+/// Every campaign's earnings per day in [`from`, `to`], summed: (day, earned), oldest first.
+pub fn all_campaign_days(tx: &mut dyn Tx, from: &str, to: &str) -> DbResult<Vec<(String, Earned)>> {
+    tx.query(
+        "SELECT day, CAST(SUM(redemptions) AS BIGINT), CAST(SUM(discount) AS BIGINT), CAST(SUM(revenue) AS BIGINT), CAST(SUM(refunded) AS BIGINT),
+                CAST(SUM(cost) AS BIGINT), CAST(SUM(orders) AS BIGINT)
+         FROM mk_campaign_day WHERE day >= ?1 AND day <= ?2 GROUP BY day ORDER BY day",
+        &params![from, to],
+    )?
+    .iter()
+    .map(|r| Ok((r.text(0)?, Earned { redemptions: r.int(1)?, discount: r.int(2)?, revenue: r.int(3)?, refunded: r.int(4)?, cost: r.int(5)?, orders: r.int(6)? })))
+    .collect()
+}
+
 /// Whom the campaign sent a code already.
 pub fn sent_to(tx: &mut dyn Tx, campaign: &str, customer: &str) -> DbResult<bool> {
     Ok(tx.query_opt("SELECT 1 FROM mk_campaign_send WHERE campaign = ?1 AND customer = ?2", &params![campaign, customer])?.is_some())

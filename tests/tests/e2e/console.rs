@@ -722,6 +722,8 @@ async fn the_buyer_orders_from_a_suggestion_and_the_agent_sees_an_approved_refun
     let outcome = async {
         let po = buyer(&b, central).await?;
         agent(&b, central, request, order_id).await?;
+        let invoice = billed_before_received(&w, po).await?;
+        refuse_invoice(&b, central, invoice).await?;
         Ok::<_, anyhow::Error>(po)
     }
     .await;
@@ -737,7 +739,9 @@ async fn the_buyer_orders_from_a_suggestion_and_the_agent_sees_an_approved_refun
         .await?
         .ok()?;
     ensure!(
-        sent["state"] == "sent" && sent["supplier"] == "NIKE-CN",
+        sent["sent_ms"].as_i64().is_some()
+            && sent["state"] == "receiving"
+            && sent["supplier"] == "NIKE-CN",
         "{sent}"
     );
     w.wait_refund_state(order_id, "succeeded").await?;
@@ -749,6 +753,7 @@ async fn the_buyer_orders_from_a_suggestion_and_the_agent_sees_an_approved_refun
     for action in [
         "POST /api/v1/replenishment/drafts",
         "POST /api/v1/purchase-orders/{id}/approve",
+        "POST /api/v1/supplier-invoices/{id}/decision",
     ] {
         ensure!(
             by_bo.iter().any(|e| e["action"] == action),
@@ -819,6 +824,81 @@ async fn buyer(b: &Browser, central: &Central) -> Result<u64> {
     Ok(po)
 }
 
+/// NIKE-CN confirms and ships the buyer's order, SH-01 receives two pairs of it, and the
+/// supplier bills the whole order: the three-way match holds the invoice. Its id.
+async fn billed_before_received(w: &PaymentWorld, po: u64) -> Result<u64> {
+    use crate::procurement::{call, NIKE};
+    use reqwest::Method;
+    let central = w.central();
+    let order = central
+        .get(&format!("/api/v1/purchase-orders/{po}"))
+        .await?
+        .ok()?;
+    let (qty, cost) = (
+        order["lines"][0]["qty"].as_i64().context("qty")?,
+        order["lines"][0]["unit_cost"].as_i64().context("unit cost")?,
+    );
+    let path = format!("/api/v1/supplier/purchase-orders/{po}/confirm");
+    call(central, Method::POST, &path, NIKE, None, Some(json!({"promised_ms": 4_102_444_800_000_i64})))
+        .await?
+        .ok()?;
+    let asn = json!({"po": po, "reference": "NK-SHP-C1", "shipped_ms": 1, "eta_ms": 2,
+        "lines": [{"sku": PEGASUS, "qty": qty, "lot": "LOT42", "expiry": "271231", "carton": "C1"}]});
+    let shipped = call(central, Method::POST, "/api/v1/supplier/asns", NIKE, Some("console-asn"), Some(asn))
+        .await?
+        .ok()?;
+    let delivery = shipped["delivery"].as_str().context("delivery")?.to_owned();
+    let edge = w.world.edge("SH-01");
+    eventually("the edge to expect the delivery", Duration::from_secs(20), || async {
+        let open = edge.get("/api/v1/deliveries?state=open").await?.ok()?;
+        Ok(open.as_array().into_iter().flatten().any(|d| d["id"] == delivery.as_str()).then_some(()))
+    })
+    .await?;
+    let received = edge
+        .post("/api/v1/receipts", json!({"location": "RCV", "gtin": PEGASUS_GTIN, "qty": 2, "lot": "LOT42", "delivery": delivery}))
+        .await?;
+    ensure!(received.status == 201, "{}", received.body);
+    edge.wait_synced(Duration::from_secs(30)).await?;
+    let invoice = json!({"po": po, "reference": "NK-INV-C1", "lines": [{"sku": PEGASUS, "qty": qty, "unit_cost": cost}], "total": qty * cost});
+    let held = call(central, Method::POST, "/api/v1/supplier/invoices", NIKE, Some("console-inv"), Some(invoice))
+        .await?
+        .ok()?;
+    ensure!(held["state"] == "held", "{held}");
+    held["id"].as_u64().context("invoice id")
+}
+
+/// The buyer finds the held invoice in her queue, with why, and refuses it in place.
+async fn refuse_invoice(b: &Browser, central: &Central, invoice: u64) -> Result<()> {
+    b.click("#signout").await?;
+    b.find("body[data-screen='signin']").await?;
+    signed_in(b, central, "bo").await?;
+    b.goto(&central.url("/console#queues")).await?;
+    let why = b.text(&format!("#invoice-{invoice}")).await?;
+    ensure!(why.contains("quantity") && why.contains("NK-INV-C1"), "{why}");
+    b.screenshot("16-queues-three-way-match").await?;
+    b.type_into(&format!("#match-note-{invoice}"), "2 pairs received; bill what arrived")
+        .await?;
+    b.click(&format!("#refuse-{invoice}")).await?;
+    b.expect_msg("Done.", Some("ok")).await?;
+    wait_js(
+        b,
+        "the invoice to leave the queue",
+        &format!("return !document.getElementById('invoice-{invoice}')"),
+    )
+    .await?;
+    let decided = central
+        .get(&format!("/api/v1/supplier-invoices?state=rejected"))
+        .await?
+        .ok()?;
+    ensure!(
+        decided.as_array().is_some_and(|l| l.iter().any(|i| i["id"] == invoice && i["note"] == "2 pairs received; bill what arrived")),
+        "{decided}"
+    );
+    b.click("#signout").await?;
+    b.find("body[data-screen='signin']").await?;
+    Ok(())
+}
+
 /// The customer-service agent's part.
 async fn agent(b: &Browser, central: &Central, request: u64, order_id: u64) -> Result<()> {
     signed_in(b, central, "ke").await?;
@@ -860,5 +940,240 @@ async fn agent(b: &Browser, central: &Central, request: u64, order_id: u64) -> R
     b.click("#lang").await?;
     let refused = b.exec("return fetch('/api/v1/replenishment/drafts', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'}).then(r => r.status)").await?;
     ensure!(refused.as_u64() == Some(403), "{refused}");
+    Ok(())
+}
+
+/// The merchandiser publishes a campaign in the console — a coupon sent to a segment — and
+/// watches its return move as an order takes the code and ships. Then an admin opens every
+/// page, in English and in Chinese, for the screenshots.
+#[tokio::test]
+async fn the_merchandiser_publishes_a_campaign_and_sees_its_return_move() -> Result<()> {
+    let w = PaymentWorld::start(Backend::Sqlite, 23).await?;
+    let central = w.central();
+    user(central, "mei", &["merchandiser"]).await?;
+    user(central, "root", &["admin"]).await?;
+    crate::procurement::onboard(central, "NIKE-CN", crate::procurement::NIKE).await?;
+    // Runners who bought the Pegasus in EU 42: one so far.
+    let (first, _) = crate::after_sales::shipped_order(
+        &w,
+        "first-pair",
+        "runner-7",
+        PEGASUS,
+        ChannelKind::Wechat,
+    )
+    .await?;
+    let segment = central
+        .http
+        .put(central.url("/api/v1/marketing/segments/pegasus-42"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"bought_spu": "PEG39", "size": "EU 42"}))
+        .send()
+        .await?;
+    ensure!(segment.status().is_success(), "{}", segment.status());
+    eventually("runner-7 in the segment", Duration::from_secs(20), || async {
+        let m = Reply::from(
+            central
+                .http
+                .get(central.url("/api/v1/marketing/segments/pegasus-42/members"))
+                .bearer_auth(ADMIN)
+                .send()
+                .await?,
+        )
+        .await?
+        .ok()?;
+        Ok((m == json!(["runner-7"])).then_some(()))
+    })
+    .await?;
+
+    let shots =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/console");
+    let b = Browser::start_desktop(shots).await?;
+    let outcome = async {
+        let code = publish(&b, central).await?;
+        let order = coupon_order(&w, &code).await?;
+        watch_return(&b, central).await?;
+        b.click("#signout").await?;
+        b.find("body[data-screen='signin']").await?;
+        every_page(&b, central, order, first).await?;
+        Ok::<_, anyhow::Error>(order)
+    }
+    .await;
+    if outcome.is_err() {
+        let _ = b.screenshot("failure-merchandiser").await;
+    }
+    b.quit().await;
+    let order = w.explained(outcome)?;
+
+    // The campaign's figures as the API sums them, and her hand in the audit log.
+    let roi = central
+        .get("/api/v1/marketing/campaigns/spring-runners")
+        .await?
+        .ok()?;
+    let paid = central.order(order).await?["total"].as_i64().context("total")?;
+    ensure!(
+        roi["sent"] == 1
+            && roi["total"]["redemptions"] == 1
+            && roi["total"]["discount"] == 2_000
+            && roi["total"]["revenue"].as_i64() == Some(paid),
+        "{roi}"
+    );
+    let by_mei = audit(central, "user:mei").await?;
+    for action in [
+        "PUT /api/v1/marketing/promotions/{id}",
+        "PUT /api/v1/marketing/campaigns/{id}",
+        "POST /api/v1/marketing/campaigns/{id}/send",
+    ] {
+        ensure!(
+            by_mei.iter().any(|e| e["action"] == action),
+            "{action}: {by_mei:#?}"
+        );
+    }
+    Ok(())
+}
+
+/// Mei publishes the campaign; the code it sent runner-7.
+async fn publish(b: &Browser, central: &Central) -> Result<String> {
+    signed_in(b, central, "mei").await?;
+    b.goto(&central.url("/console#campaigns")).await?;
+    b.find("body[data-screen='campaigns'] #cp-segment option[value='pegasus-42']")
+        .await?;
+    // A coupon without a name is refused on the page, and nothing is published.
+    b.type_into("#cp-id", "spring-runners").await?;
+    b.click("#cp-publish").await?;
+    b.expect_msg("a name", Some("err")).await?;
+    b.type_into("#cp-name", "Spring runners: ¥20 off the next pair")
+        .await?;
+    b.screenshot("13-campaign-publish").await?;
+    b.click("#cp-publish").await?;
+    b.find("body[data-screen='campaign']").await?;
+    b.expect_msg("Sent to 1 customer", Some("ok")).await?;
+    let before = wait_js(b, "the return chart", "return window.toteRoi || false").await?;
+    ensure!(
+        before["total"]["revenue"] == 0 && before["total"]["redemptions"] == 0,
+        "nothing earned yet: {before}"
+    );
+    b.screenshot("14-campaign-published").await?;
+    let sent = Reply::from(
+        central
+            .http
+            .get(central.url("/api/v1/marketing/campaigns/spring-runners/sends"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await?,
+    )
+    .await?
+    .ok()?;
+    ensure!(sent[0]["customer"] == "runner-7", "{sent}");
+    Ok(sent[0]["code"].as_str().context("code")?.to_owned())
+}
+
+/// Runner-7 orders two pairs with the code; the order is paid and shipped.
+async fn coupon_order(w: &PaymentWorld, code: &str) -> Result<u64> {
+    let mut body = order_body(PEGASUS, 2, "Shanghai");
+    body["customer"] = json!("runner-7");
+    body["coupons"] = json!([code]);
+    let order = w.central().create_order("spring-order", &body).await?.ok()?;
+    let order_id = order["id"].as_u64().context("id")?;
+    ensure!(
+        order["lines"][0]["discount"].as_i64() >= Some(2_000),
+        "the code took ¥20 off: {order}"
+    );
+    let payment = w.start_payment(order_id, ChannelKind::Alipay).await?.ok()?;
+    let trade = payment["out_trade_no"].as_str().context("out_trade_no")?;
+    w.sim.pay(ChannelKind::Alipay, trade)?;
+    w.wait_order_state(order_id, "awaiting_shipment").await?;
+    w.world
+        .edge("SH-01")
+        .fulfil(order_id, &format!("SF{order_id}"))
+        .await?;
+    w.wait_order_state(order_id, "shipped").await?;
+    Ok(order_id)
+}
+
+/// The campaign's page, looked at again until the shipped order is in its chart.
+async fn watch_return(b: &Browser, central: &Central) -> Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for k in 0.. {
+        b.goto(&central.url(&format!("/console?look={k}#campaign/spring-runners")))
+            .await?;
+        b.find("body[data-screen='campaign']").await?;
+        let roi = wait_js(b, "the return chart", "return window.toteRoi || false").await?;
+        let drawn = roi["revenue"]
+            .as_array()
+            .is_some_and(|days| days.iter().any(|v| v.as_i64() > Some(0)));
+        if drawn && roi["total"]["revenue"].as_i64() > Some(0) {
+            ensure!(
+                roi["total"]["redemptions"] == 1
+                    && roi["margin"]
+                        .as_array()
+                        .and_then(|m| m.last())
+                        .and_then(Value::as_i64)
+                        == roi["total"]["margin"].as_i64(),
+                "the chart ends at the campaign's margin to date: {roi}"
+            );
+            break;
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the order's revenue never reached the campaign's chart: {roi}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let tiles = b.text("#campaign-tiles").await?;
+    ensure!(tiles.contains("¥20.00"), "the discount given: {tiles}");
+    b.screenshot("15-campaign-return").await?;
+    // Not hers: the books and the buyer's orders.
+    for (method, path) in [
+        ("GET", "/api/v1/finance/statements"),
+        ("POST", "/api/v1/replenishment/drafts"),
+    ] {
+        let status = b
+            .exec(&format!("return fetch('{path}', {{method: '{method}', headers: {{'Content-Type': 'application/json'}}, body: {}}}).then(r => r.status)", if method == "GET" { "undefined" } else { "'{}'" }))
+            .await?;
+        ensure!(status.as_u64() == Some(403), "{method} {path}: {status}");
+    }
+    Ok(())
+}
+
+/// An admin opens every page of the console, in English and in Chinese.
+async fn every_page(b: &Browser, central: &Central, order: u64, first: u64) -> Result<()> {
+    signed_in(b, central, "root").await?;
+    let pages = [
+        ("dashboard", "dashboard".to_owned()),
+        ("queues", "queues".to_owned()),
+        ("campaigns", "campaigns".to_owned()),
+        ("campaign", "campaign/spring-runners".to_owned()),
+        ("skus", "skus".to_owned()),
+        ("sku", format!("sku/{PEGASUS}")),
+        ("suppliers", "suppliers".to_owned()),
+        ("supplier", "supplier/NIKE-CN".to_owned()),
+        ("warehouses", "warehouses".to_owned()),
+        ("warehouse", "warehouse/SH-01".to_owned()),
+        ("finance", "finance".to_owned()),
+        ("order", format!("order/{order}")),
+        ("audit", "audit".to_owned()),
+    ];
+    for lang in ["en", "zh"] {
+        for (n, (screen, hash)) in pages.iter().enumerate() {
+            b.goto(&central.url(&format!("/console?tour={lang}{n}#{hash}")))
+                .await?;
+            b.find(&format!("body[data-screen='{screen}']")).await?;
+            let msg = b.text("#msg").await?;
+            ensure!(msg.is_empty(), "{hash} in {lang} said: {msg}");
+            b.screenshot(&format!("tour-{lang}-{n:02}-{screen}")).await?;
+        }
+        if lang == "en" {
+            b.click("#lang").await?;
+            wait_js(b, "Chinese", "return document.documentElement.lang === 'zh-CN'").await?;
+        }
+    }
+    // The first order's page in Chinese names its lines' SKUs as links to their pages.
+    b.goto(&central.url(&format!("/console?tour=last#order/{first}")))
+        .await?;
+    b.find(&format!("#order-lines a[href='#sku/{PEGASUS}']")).await?;
+    b.click("#lang").await?;
+    b.click("#signout").await?;
+    b.find("body[data-screen='signin']").await?;
+    b.screenshot("tour-zh-signin").await?;
     Ok(())
 }

@@ -14,7 +14,7 @@ pub const NIKE: &str = "nike-credential-0123456789abcdef";
 const ADIDAS: &str = "adidas-credential-0123456789abcdef";
 
 /// A call to central with `token`, an optional Idempotency-Key and an optional body.
-async fn call(central: &Central, method: Method, path: &str, token: &str, key: Option<&str>, body: Option<Value>) -> Result<Reply> {
+pub(crate) async fn call(central: &Central, method: Method, path: &str, token: &str, key: Option<&str>, body: Option<Value>) -> Result<Reply> {
     let mut request = central.http.request(method, central.url(path)).bearer_auth(token);
     if let Some(key) = key {
         request = request.header("Idempotency-Key", key);
