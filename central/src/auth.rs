@@ -22,7 +22,8 @@ use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use secrecy::ExposeSecret;
-use std::net::SocketAddr;
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tote_shared::runtime::http::bearer_token;
 use tote_shared::WarehouseCode;
@@ -52,18 +53,61 @@ impl Caller {
     }
 }
 
-/// The caller's address as the listener saw it (empty where none was recorded).
+/// The caller's address: the TCP peer's, or the client's behind a trusted proxy (empty where
+/// none was recorded).
 pub struct Origin(pub String);
+
+/// The client's address as [`guard`] worked it out, for [`Origin`].
+#[derive(Clone)]
+struct ClientAddr(IpAddr);
 
 impl Origin {
     fn of(extensions: &axum::http::Extensions) -> Origin {
-        Origin(
-            extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_canonical().to_string())
-                .unwrap_or_default(),
-        )
+        let peer = || extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let addr = extensions.get::<ClientAddr>().map(|c| c.0).or_else(peer);
+        Origin(addr.map(|a| a.to_canonical().to_string()).unwrap_or_default())
     }
+}
+
+/// The client's address: the TCP peer's, unless the peer is a trusted proxy; then the
+/// rightmost `X-Forwarded-For` hop that is not itself a trusted proxy (hops to its left are
+/// whatever the client chose to send). A hop that is not an address ends the walk: nothing
+/// past garbage is believed. Pure.
+pub fn client_addr(peer: IpAddr, forwarded: &[&str], trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |a: &IpAddr| trusted.iter().any(|n| n.contains(&a.to_canonical()));
+    let mut client = peer;
+    if !is_trusted(&peer) {
+        return client;
+    }
+    for hop in forwarded.iter().rev().flat_map(|h| h.rsplit(',')) {
+        let Ok(addr) = hop.trim().parse::<IpAddr>() else {
+            return client;
+        };
+        client = addr;
+        if !is_trusted(&addr) {
+            return client;
+        }
+    }
+    client
+}
+
+/// Records the client's address for [`Origin`] (the audit log's "from where").
+fn note_client(state: &AppState, request: &mut Request) {
+    let trusted = &state.settings.auth.trusted_proxies;
+    let Some(peer) = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) else {
+        return;
+    };
+    if trusted.is_empty() {
+        return;
+    }
+    let hops: Vec<&str> = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let client = client_addr(peer, &hops, trusted);
+    request.extensions_mut().insert(ClientAddr(client));
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Origin {
@@ -103,6 +147,9 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         })
 }
 
+/// A session's last use is written at most this often.
+const TOUCH_EVERY_MS: i64 = 60_000;
+
 /// The HQ caller a request's credentials stand for, if any.
 async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, ApiError> {
     let fixed = |actor: &str, role| Caller {
@@ -136,30 +183,50 @@ async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>
     }
     let hash = hash_token(token);
     let now = tote_shared::runtime::system::now_ms();
+    let idle_ms = i64::from(state.settings.auth.idle_minutes) * 60_000;
+    let key = hash.clone();
     let found = state
         .db
         .read(move |tx| -> Result<_, crate::db::DbError> {
             if !by_cookie {
                 if let Some((id, scopes)) = staff::store::token_by_hash(tx, &hash)? {
-                    return Ok(Some(Caller {
+                    let caller = Caller {
                         actor: format!("token:{id}"),
                         roles: scopes,
                         csrf: None,
                         name: None,
                         expires_ms: None,
-                    }));
+                    };
+                    return Ok(Some((caller, false)));
                 }
             }
-            Ok(staff::store::session(tx, &hash, now)?.map(|s| Caller {
-                actor: format!("user:{}", s.user),
-                roles: s.roles,
-                csrf: by_cookie.then_some(s.csrf),
-                name: Some(s.name),
-                expires_ms: Some(s.expires_ms),
+            Ok(staff::store::session(tx, &hash, now, idle_ms)?.map(|s| {
+                let stale = s.seen_ms < now - TOUCH_EVERY_MS;
+                let caller = Caller {
+                    actor: format!("user:{}", s.user),
+                    roles: s.roles,
+                    csrf: by_cookie.then_some(s.csrf),
+                    name: Some(s.name),
+                    expires_ms: Some(s.expires_ms.min(now + idle_ms)),
+                };
+                (caller, stale)
             }))
         })
         .await?;
-    Ok(found)
+    let Some((caller, stale)) = found else {
+        return Ok(None);
+    };
+    if stale {
+        state
+            .db
+            .write(move |tx| {
+                // Keeping a session alive is no change the caller asked for.
+                crate::db::unaudited();
+                staff::store::touch_session(tx, &key, now)
+            })
+            .await?;
+    }
+    Ok(Some(caller))
 }
 
 /// The routed path (`/api/v1/orders/{id}`), or None when no route matched (the fallback
@@ -178,6 +245,7 @@ pub async fn guard(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    note_client(&state, &mut request);
     let Some(path) = routed(&request) else {
         return Ok(next.run(request).await);
     };
@@ -385,5 +453,37 @@ impl FromRequestParts<AppState> for MetricsScraper {
             }
             Some(_) => Err(ApiError::Unauthorized),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_addr;
+    use ipnet::IpNet;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("address")
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_hop_no_trusted_proxy_added() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("net"), "192.0.2.7/32".parse().expect("net")];
+        // Straight from the internet: a forwarded header is the client's own word, ignored.
+        assert_eq!(client_addr(ip("203.0.113.9"), &["1.2.3.4"], &trusted), ip("203.0.113.9"));
+        // Through one proxy: the address it saw.
+        assert_eq!(client_addr(ip("10.1.1.1"), &["198.51.100.4"], &trusted), ip("198.51.100.4"));
+        // Through two (both trusted), with a forged hop the client put first.
+        assert_eq!(client_addr(ip("10.1.1.1"), &["6.6.6.6, 198.51.100.4, 192.0.2.7"], &trusted), ip("198.51.100.4"));
+        // Hops split over two header lines read as one list, in order.
+        assert_eq!(client_addr(ip("10.1.1.1"), &["6.6.6.6, 198.51.100.4", "10.2.2.2"], &trusted), ip("198.51.100.4"));
+        // Garbage ends the walk at the last proxy believed.
+        assert_eq!(client_addr(ip("10.1.1.1"), &["198.51.100.4, not-an-address"], &trusted), ip("10.1.1.1"));
+        // No header from a proxy: the proxy itself.
+        assert_eq!(client_addr(ip("10.1.1.1"), &[], &trusted), ip("10.1.1.1"));
+        // An IPv4 proxy seen over IPv6 as a mapped address is still the proxy.
+        assert_eq!(client_addr(ip("::ffff:10.1.1.1"), &["198.51.100.4"], &trusted), ip("198.51.100.4"));
+        // Nobody trusted: always the peer.
+        assert_eq!(client_addr(ip("10.1.1.1"), &["198.51.100.4"], &[]), ip("10.1.1.1"));
     }
 }

@@ -191,6 +191,14 @@ pub struct AuthSettings {
     /// How long an HQ user's session lasts from sign-in (a working day by default).
     #[serde(default = "default_session_minutes")]
     pub session_minutes: u32,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses or networks:
+    /// `"10.0.0.0/8"`, `"192.0.2.7"`): from them, the client's address is the rightmost hop
+    /// that is not a proxy. Empty by default: the TCP peer is the client.
+    #[serde(default, deserialize_with = "networks")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A session unused this long ends too (30 minutes by default; at most `session_minutes`).
+    #[serde(default = "default_idle_minutes")]
+    pub idle_minutes: u32,
     /// Argon2 password comparisons at once (each holds ~19 MiB); further sign-ins queue.
     #[serde(default = "default_max_concurrent_hashes")]
     pub max_concurrent_hashes: usize,
@@ -213,6 +221,8 @@ impl AuthSettings {
             read_token,
             metrics_token: None,
             session_minutes: default_session_minutes(),
+            idle_minutes: default_idle_minutes(),
+            trusted_proxies: Vec::new(),
             max_concurrent_hashes: default_max_concurrent_hashes(),
             max_waiting_hashes: default_max_waiting_hashes(),
             bootstrap_admin: None,
@@ -223,6 +233,26 @@ impl AuthSettings {
 
 fn default_session_minutes() -> u32 {
     480
+}
+
+/// Addresses or networks, as strings; an address alone is a network of one.
+fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    let texts: Vec<String> = Deserialize::deserialize(d)?;
+    if texts.len() > 64 {
+        return Err(serde::de::Error::custom("at most 64 trusted proxies"));
+    }
+    texts
+        .iter()
+        .map(|t| {
+            t.parse::<ipnet::IpNet>()
+                .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| serde::de::Error::custom(format!("{t:?} is not an address or network")))
+        })
+        .collect()
+}
+
+fn default_idle_minutes() -> u32 {
+    30
 }
 
 fn default_max_concurrent_hashes() -> usize {
@@ -854,6 +884,9 @@ impl Settings {
             return invalid("auth.read_token", "must differ from auth.admin_token");
         }
         let a = &self.auth;
+        if !(1..=a.session_minutes).contains(&a.idle_minutes) {
+            return invalid("auth.idle_minutes", "1 to session_minutes");
+        }
         if !(5..=7 * 24 * 60).contains(&a.session_minutes)
             || !(1..=64).contains(&a.max_concurrent_hashes)
             || a.max_waiting_hashes > 4096

@@ -1504,6 +1504,11 @@ INSERT INTO fin_profit_day (day, units, revenue, cogs)
 INSERT INTO fin_profit_sku_day (day, sku, units, revenue, cogs)
     SELECT day, sku, SUM(units), SUM(revenue), SUM(cogs) FROM fin_profit GROUP BY day, sku;
 "#,
+    // An HQ session also ends after `auth.idle_minutes` unused: when it was last used.
+    r#"
+ALTER TABLE hq_session ADD COLUMN seen_ms INTEGER NOT NULL DEFAULT 0;
+UPDATE hq_session SET seen_ms = created_ms;
+"#,
 ];
 
 #[cfg(test)]

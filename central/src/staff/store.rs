@@ -171,6 +171,8 @@ pub struct Session {
     pub roles: Vec<Role>,
     pub csrf: String,
     pub expires_ms: i64,
+    /// When it was last used (to a minute: see [`touch_session`]).
+    pub seen_ms: i64,
 }
 
 /// Signed in: the failure count starts again and the session is stored (by its token's hash).
@@ -192,21 +194,32 @@ pub fn open_session(
         &params![now_ms],
     )?;
     tx.execute(
-        "INSERT INTO hq_session (token_sha256, user_id, csrf, created_ms, expires_ms, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO hq_session (token_sha256, user_id, csrf, created_ms, expires_ms, origin, seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?4)",
         &params![token_sha256, id, csrf, now_ms, expires_ms, origin],
     )?;
     Ok(())
 }
 
-/// The session a token's hash stands for: live, and its user active.
-pub fn session(tx: &mut dyn Tx, token_sha256: &str, now_ms: i64) -> DbResult<Option<Session>> {
+/// The session a token's hash stands for: not expired, used within `idle_ms`, and its user
+/// active.
+pub fn session(tx: &mut dyn Tx, token_sha256: &str, now_ms: i64, idle_ms: i64) -> DbResult<Option<Session>> {
     tx.query_opt(
-        "SELECT u.id, u.name, u.roles, s.csrf, s.expires_ms FROM hq_session s JOIN hq_user u ON u.id = s.user_id
-         WHERE s.token_sha256 = ?1 AND s.expires_ms > ?2 AND u.active = 1",
-        &params![token_sha256, now_ms],
+        "SELECT u.id, u.name, u.roles, s.csrf, s.expires_ms, s.seen_ms FROM hq_session s JOIN hq_user u ON u.id = s.user_id
+         WHERE s.token_sha256 = ?1 AND s.expires_ms > ?2 AND s.seen_ms > ?3 AND u.active = 1",
+        &params![token_sha256, now_ms, now_ms.saturating_sub(idle_ms)],
     )?
-    .map(|r| Ok(Session { user: r.text(0)?, name: r.text(1)?, roles: split_roles(&r.text(2)?), csrf: r.text(3)?, expires_ms: r.int(4)? }))
+    .map(|r| Ok(Session { user: r.text(0)?, name: r.text(1)?, roles: split_roles(&r.text(2)?), csrf: r.text(3)?, expires_ms: r.int(4)?, seen_ms: r.int(5)? }))
     .transpose()
+}
+
+/// Marks the session used at `now_ms`. Callers do it at most once a minute a session, so a
+/// busy page costs one write a minute, not one a request.
+pub fn touch_session(tx: &mut dyn Tx, token_sha256: &str, now_ms: i64) -> DbResult<()> {
+    tx.execute(
+        "UPDATE hq_session SET seen_ms = ?2 WHERE token_sha256 = ?1 AND seen_ms < ?2",
+        &params![token_sha256, now_ms],
+    )?;
+    Ok(())
 }
 
 pub fn close_session(tx: &mut dyn Tx, token_sha256: &str) -> DbResult<()> {

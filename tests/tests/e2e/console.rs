@@ -876,6 +876,9 @@ async fn refuse_invoice(b: &Browser, central: &Central, invoice: u64) -> Result<
     let why = b.text(&format!("#invoice-{invoice}")).await?;
     ensure!(why.contains("quantity") && why.contains("NK-INV-C1"), "{why}");
     b.screenshot("16-queues-three-way-match").await?;
+    // A decision without a note is refused on the page, and nothing changes.
+    b.click(&format!("#refuse-{invoice}")).await?;
+    b.expect_msg("Note (required)", Some("err")).await?;
     b.type_into(&format!("#match-note-{invoice}"), "2 pairs received; bill what arrived")
         .await?;
     b.click(&format!("#refuse-{invoice}")).await?;
