@@ -104,7 +104,8 @@ fn note_client(state: &AppState, request: &mut Request) {
         .headers()
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        // A line that is not text is garbage: it ends the walk rather than vanishing from it.
+        .map(|v| v.to_str().unwrap_or("\u{0}"))
         .collect();
     let client = client_addr(peer, &hops, trusted);
     request.extensions_mut().insert(ClientAddr(client));
@@ -217,14 +218,21 @@ async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>
         return Ok(None);
     };
     if stale {
-        state
-            .db
-            .write(move |tx| {
-                // Keeping a session alive is no change the caller asked for.
-                crate::db::unaudited();
-                staff::store::touch_session(tx, &key, now)
-            })
-            .await?;
+        // Best effort and off the request's path: a read never waits on (or fails with) this
+        // write; a lost touch at worst ends the session a minute early.
+        let db = state.db.clone();
+        tokio::spawn(async move {
+            let touched = db
+                .write(move |tx| {
+                    // Keeping a session alive is no change the caller asked for.
+                    crate::db::unaudited();
+                    staff::store::touch_session(tx, &key, now)
+                })
+                .await;
+            if let Err(e) = touched {
+                tracing::warn!(error = %e, "could not record a session's use");
+            }
+        });
     }
     Ok(Some(caller))
 }

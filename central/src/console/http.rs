@@ -3,6 +3,7 @@
 use super::{store, Dashboard};
 use crate::auth::Reader;
 use crate::db::DbError;
+use crate::staff::{Area, Need};
 use crate::http::error::ApiError;
 use crate::startup::AppState;
 use axum::extract::State;
@@ -116,17 +117,21 @@ pub async fn dashboard(
         })
         .await?;
     let mut dashboard = dashboard;
-    if !crate::staff::may(
-        &caller.roles,
-        crate::staff::Need::Read(crate::staff::Area::Finance),
-    ) {
-        hide_costs(&mut dashboard);
+    let may = |need| crate::staff::may(&caller.roles, need);
+    if !may(Need::Read(Area::Finance)) {
+        hide_costs(&mut dashboard, !may(Need::Write(Area::Marketing)));
     }
     Ok(Json(dashboard))
 }
 
 /// Costs and margins are the books': a caller who may not read them sees zeros, and says so.
-fn hide_costs(dashboard: &mut Dashboard) {
+/// Campaigns' margin is marketing's own measure of a campaign: those who run campaigns keep it.
+fn hide_costs(dashboard: &mut Dashboard, campaign_margin_too: bool) {
+    if campaign_margin_too {
+        for day in &mut dashboard.campaign_days {
+            day.margin_minor = 0;
+        }
+    }
     dashboard.finance_hidden = true;
     for day in &mut dashboard.days {
         day.cogs_minor = 0;

@@ -76,7 +76,8 @@ pub struct Dashboard {
     pub top_skus: Vec<TopSku>,
     /// The campaigns' days in the window that have figures, oldest first.
     pub campaign_days: Vec<CampaignDay>,
-    /// True when the caller may not read the books: cost of goods and margins are zeros then.
+    /// True when the caller may not read the books: cost of goods and margins are zeros then
+    /// (campaigns' margin too, unless the caller runs campaigns).
     pub finance_hidden: bool,
 }
 

@@ -1,8 +1,11 @@
 //! The HQ console and its people: named users with roles, sessions, the access table, the
 //! audit log — over the API (lockout, CSRF, TOTP, tokens) and in headless Chromium at
 //! 1440 × 900 (a finance clerk resolves a planted reconciliation difference and drills from the
-//! books to one order's postings; a merchandiser is refused the books, page and API). Every
-//! screen is kept in English and Chinese in `target/screenshots/console/`.
+//! books to one order's postings; a merchandiser is refused the books, page and API; a
+//! merchandiser publishes a campaign and watches its return move; a buyer orders from a
+//! suggestion and refuses an invoice the three-way match held; a customer-service agent
+//! approves a return and sees its refund land). An admin then opens every page in English and
+//! in Chinese: the screenshots are kept in `target/screenshots/console/`.
 
 use crate::helpers::*;
 use crate::payment::{bill_day, paid_orders, reconcile, PaymentWorld};
@@ -675,8 +678,9 @@ async fn sales_history(world: &World) -> Result<()> {
 }
 
 /// The buyer turns a replenishment suggestion into a purchase order and sends it; the
-/// customer-service agent approves a refund and sees it land on the order's page. Each is
-/// refused the other's work.
+/// customer-service agent approves a return, the pair comes back and she sees the refund land
+/// on the order's page; the supplier bills more than arrived and the buyer refuses the held
+/// invoice from her queue. Each is refused the other's work.
 #[tokio::test]
 async fn the_buyer_orders_from_a_suggestion_and_the_agent_sees_an_approved_refund_land(
 ) -> Result<()> {
@@ -699,7 +703,8 @@ async fn the_buyer_orders_from_a_suggestion_and_the_agent_sees_an_approved_refun
         suggested.as_array().is_some_and(|s| !s.is_empty()),
         "a suggestion to act on: {suggested}"
     );
-    // A shipped order whose customer asks for a refund without a return: HQ reviews it.
+    // A shipped order whose customer returns the pair for a reason no rule approves: HQ
+    // reviews it.
     let (order_id, trade) = crate::after_sales::shipped_order(
         &w,
         "console-o-1",
@@ -708,7 +713,7 @@ async fn the_buyer_orders_from_a_suggestion_and_the_agent_sees_an_approved_refun
         ChannelKind::Alipay,
     )
     .await?;
-    let asked = crate::after_sales::ask(central, order_id, "console-as-1", json!({"kind": "refund_only", "reason": "not_received", "lines": [{"sku": PEGASUS, "qty": 1}]})).await?;
+    let asked = crate::after_sales::ask(central, order_id, "console-as-1", json!({"kind": "return_refund", "reason": "other", "note": "the colour is not as I expected", "lines": [{"sku": PEGASUS, "qty": 1}]})).await?;
     ensure!(
         asked.status == 201 && asked.body["state"] == "review",
         "{}",
@@ -721,7 +726,7 @@ async fn the_buyer_orders_from_a_suggestion_and_the_agent_sees_an_approved_refun
     let b = Browser::start_desktop(shots).await?;
     let outcome = async {
         let po = buyer(&b, central).await?;
-        agent(&b, central, request, order_id).await?;
+        agent(&b, &w, request, order_id).await?;
         let invoice = billed_before_received(&w, po).await?;
         refuse_invoice(&b, central, invoice).await?;
         Ok::<_, anyhow::Error>(po)
@@ -890,7 +895,7 @@ async fn refuse_invoice(b: &Browser, central: &Central, invoice: u64) -> Result<
     )
     .await?;
     let decided = central
-        .get(&format!("/api/v1/supplier-invoices?state=rejected"))
+        .get("/api/v1/supplier-invoices?state=rejected")
         .await?
         .ok()?;
     ensure!(
@@ -903,13 +908,22 @@ async fn refuse_invoice(b: &Browser, central: &Central, invoice: u64) -> Result<
 }
 
 /// The customer-service agent's part.
-async fn agent(b: &Browser, central: &Central, request: u64, order_id: u64) -> Result<()> {
+async fn agent(b: &Browser, w: &PaymentWorld, request: u64, order_id: u64) -> Result<()> {
+    let central = w.central();
     signed_in(b, central, "ke").await?;
     b.goto(&central.url("/console#queues")).await?;
     b.find(&format!("#as-{request}")).await?;
     b.screenshot("10-queues-service").await?;
     b.click(&format!("#approve-{request}")).await?;
     b.expect_msg("Done.", Some("ok")).await?;
+    // The pair comes back to SH-01 and passes QC.
+    let approved = central
+        .get(&format!("/api/v1/after-sales/{request}"))
+        .await?
+        .ok()?;
+    let rma = approved["rma"].as_str().context("the return's RMA")?;
+    crate::after_sales::check_in(w.world.edge("SH-01"), rma, &[(PEGASUS_GTIN, true, "")])
+        .await?;
     // The refund lands: the order's page shows it once the channel has paid it back.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     for k in 0.. {
@@ -1056,6 +1070,12 @@ async fn publish(b: &Browser, central: &Central) -> Result<String> {
         "nothing earned yet: {before}"
     );
     b.screenshot("14-campaign-published").await?;
+    // Publishing again under the same id is refused on the page: nothing is replaced or resent.
+    b.exec("location.hash = 'campaigns'; return true").await?;
+    b.find("body[data-screen='campaigns'] #campaign-link-spring-runners")
+        .await?;
+    b.click("#cp-publish").await?;
+    b.expect_msg("this id is taken", Some("err")).await?;
     let sent = Reply::from(
         central
             .http
