@@ -136,16 +136,7 @@ pub use tote_shared::runtime::secrets::sha256_hex as hash_token;
 
 /// The session cookie's value, if the request carries one.
 pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| {
-            c.trim()
-                .strip_prefix(COOKIE)
-                .and_then(|rest| rest.strip_prefix('='))
-        })
+    tote_shared::runtime::http::cookie(headers, COOKIE)
 }
 
 /// A session's last use is written at most this often.

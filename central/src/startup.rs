@@ -333,6 +333,7 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     });
     let marketing: Arc<dyn Consumer> = Arc::new(crate::marketing::audience::MarketingConsumer);
     let orders_hourly: Arc<dyn Consumer> = Arc::new(crate::analytics::orders::OrdersConsumer);
+    let fulfilment: Arc<dyn Consumer> = Arc::new(crate::analytics::fulfilment::FulfilmentConsumer);
     for consumer in [
         risk,
         invoicing,
@@ -343,6 +344,7 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
         marketplaces,
         marketing,
         orders_hourly,
+        fulfilment,
     ] {
         let s = state.clone();
         supervisor.spawn(

@@ -144,17 +144,7 @@ pub fn token(request: &Request) -> Option<String> {
     {
         return Some(bearer.trim().to_owned());
     }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| {
-            c.trim()
-                .strip_prefix(COOKIE)
-                .and_then(|rest| rest.strip_prefix('='))
-        })
-        .map(str::to_owned)
+    tote_shared::runtime::http::cookie(headers, COOKIE).map(str::to_owned)
 }
 
 /// The middleware: resolves the caller, checks the route's access, passes the caller on.

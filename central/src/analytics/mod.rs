@@ -3,8 +3,10 @@
 //! replenishment and campaign reports; `returns` (returns.rs) counts what was shipped, asked
 //! back and passed or failed QC, per SKU, warehouse, reason and day. It is a journal consumer, so each event counts
 //! exactly once however often central crashes. `orders` (orders.rs) counts orders placed, paid
-//! and cancelled per hour, channel and warehouse, for the HQ dashboard.
+//! and cancelled per hour, channel and warehouse, for the HQ dashboard; `fulfilment`
+//! (fulfilment.rs) the orders each warehouse shipped per day and their payment-to-parcel time.
 
+pub mod fulfilment;
 pub mod http;
 pub mod orders;
 pub mod returns;

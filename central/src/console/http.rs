@@ -112,6 +112,7 @@ pub async fn dashboard(
                 by_warehouse: store::shares(tx, false, from, to)?,
                 top_skus: store::top_skus(tx, from, to, 10)?,
                 campaign_days: store::campaign_days(tx, from, to)?,
+                warehouses: store::fulfilment(tx, from, to)?,
                 finance_hidden: false,
             })
         })

@@ -48,6 +48,19 @@ pub struct TopSku {
     pub margin_minor: i64,
 }
 
+/// A warehouse's fulfilment over the window (from `analytics::fulfilment`).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct WarehouseKpi {
+    pub warehouse: String,
+    /// Orders whose first parcel left in the window.
+    pub orders_shipped: i64,
+    pub units_shipped: i64,
+    /// Mean hours from payment to first parcel; null when none shipped.
+    pub avg_cycle_hours: Option<f64>,
+    /// Share of those orders on their way within a day of payment, 0 to 1; null when none.
+    pub within_promise: Option<f64>,
+}
+
 /// What every campaign earned on one day, summed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CampaignDay {
@@ -76,6 +89,8 @@ pub struct Dashboard {
     pub top_skus: Vec<TopSku>,
     /// The campaigns' days in the window that have figures, oldest first.
     pub campaign_days: Vec<CampaignDay>,
+    /// Each warehouse's fulfilment over the window, by warehouse.
+    pub warehouses: Vec<WarehouseKpi>,
     /// True when the caller may not read the books: cost of goods and margins are zeros then
     /// (campaigns' margin too, unless the caller runs campaigns).
     pub finance_hidden: bool,

@@ -1,7 +1,7 @@
-//! The console's reads over the rollups (`an_orders_hourly`, finance's `fin_profit_day` and
-//! `fin_profit_sku_day`); it owns no tables.
+//! The console's reads over the rollups (`an_orders_hourly`, `an_fulfilment_daily`, finance's
+//! `fin_profit_day` and `fin_profit_sku_day`, marketing's campaign days); it owns no tables.
 
-use super::{CampaignDay, DashDay, Share, TopSku};
+use super::{CampaignDay, DashDay, Share, TopSku, WarehouseKpi};
 use crate::db::{DbResult, Tx};
 use crate::params;
 use std::collections::BTreeMap;
@@ -96,4 +96,27 @@ pub fn campaign_days(tx: &mut dyn Tx, from: i64, to: i64) -> DbResult<Vec<Campai
             margin_minor: e.margin(),
         })
         .collect())
+}
+
+/// Each warehouse's orders and units shipped over `from..=to`, their mean payment-to-parcel
+/// time and the share within the promise.
+pub fn fulfilment(tx: &mut dyn Tx, from: i64, to: i64) -> DbResult<Vec<WarehouseKpi>> {
+    tx.query(
+        "SELECT warehouse, CAST(SUM(orders) AS BIGINT), CAST(SUM(units) AS BIGINT), CAST(SUM(cycle_ms) AS BIGINT), CAST(SUM(within_promise) AS BIGINT)
+         FROM an_fulfilment_daily WHERE day >= ?1 AND day <= ?2 GROUP BY warehouse ORDER BY warehouse LIMIT 500",
+        &params![from, to],
+    )?
+    .iter()
+    .map(|r| {
+        let orders = r.int(1)?;
+        let share = |n: i64| (orders > 0).then(|| n as f64 / orders as f64);
+        Ok(WarehouseKpi {
+            warehouse: r.text(0)?,
+            orders_shipped: orders,
+            units_shipped: r.int(2)?,
+            avg_cycle_hours: share(r.int(3)?).map(|ms| ms / 3_600_000.0),
+            within_promise: share(r.int(4)?),
+        })
+    })
+    .collect()
 }

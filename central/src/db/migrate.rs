@@ -1509,6 +1509,23 @@ INSERT INTO fin_profit_sku_day (day, sku, units, revenue, cogs)
 ALTER TABLE hq_session ADD COLUMN seen_ms INTEGER NOT NULL DEFAULT 0;
 UPDATE hq_session SET seen_ms = created_ms;
 "#,
+    // The warehouses' fulfilment per day (analytics::fulfilment), filled by its consumer from
+    // the journal's start.
+    r#"
+CREATE TABLE an_order_paid (
+    order_id  INTEGER PRIMARY KEY,
+    paid_ms   INTEGER NOT NULL
+) STRICT;
+CREATE TABLE an_fulfilment_daily (
+    day             INTEGER NOT NULL,
+    warehouse       TEXT NOT NULL,
+    orders          INTEGER NOT NULL,
+    units           INTEGER NOT NULL,
+    cycle_ms        INTEGER NOT NULL,
+    within_promise  INTEGER NOT NULL,
+    PRIMARY KEY (day, warehouse)
+) STRICT;
+"#,
 ];
 
 #[cfg(test)]

@@ -622,6 +622,17 @@ async fn browse(b: &Browser, central: &Central, item_id: u64, order_id: u64) -> 
         "the payment's entry, whole: {entries}"
     );
     b.screenshot("04-finance-drilldown").await?;
+    // A balance-sheet line drills into everything posted to it up to the period's end: the
+    // customers' advances are the three payments.
+    b.exec("const row = [...document.querySelectorAll('#balance tr.link')].find((r) => r.cells[0].textContent === 'customer advances'); row.click(); return true").await?;
+    let advances = wait_js(b, "the advances' entries", "const t = document.getElementById('entries-title').textContent; return t.includes('Liabilities:CustomerAdvances') ? document.getElementById('entries').textContent : false").await?;
+    let advances = advances.as_str().unwrap_or("");
+    ensure!(
+        advances.contains("payment_succeeded")
+            && advances.matches("Liabilities:CustomerAdvances").count() == 3,
+        "the three payments: {advances}"
+    );
+    b.screenshot("04b-balance-drilldown").await?;
     // The same in Chinese.
     b.click("#lang").await?;
     wait_js(b, "Chinese", "return document.documentElement.lang === 'zh-CN' && document.body.textContent.includes('利润表')").await?;
@@ -1160,6 +1171,14 @@ async fn watch_return(b: &Browser, central: &Central) -> Result<()> {
 
 /// An admin opens every page of the console, in English and in Chinese.
 async fn every_page(b: &Browser, central: &Central, order: u64, first: u64) -> Result<()> {
+    // SH-01 has shipped both orders: the warehouse's figures count them, each once.
+    let kpis = eventually("SH-01's fulfilment figures", Duration::from_secs(20), || async {
+        let d = central.get("/api/v1/console/dashboard?days=1").await?.ok()?;
+        let sh = d["warehouses"].as_array().and_then(|w| w.iter().find(|k| k["warehouse"] == "SH-01")).cloned();
+        Ok(sh.filter(|k| k["orders_shipped"] == 2))
+    })
+    .await?;
+    ensure!(kpis["units_shipped"] == 3 && kpis["within_promise"] == 1.0, "{kpis}");
     signed_in(b, central, "root").await?;
     let pages = [
         ("dashboard", "dashboard".to_owned()),
