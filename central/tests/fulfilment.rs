@@ -27,6 +27,9 @@ fn shipped(order_id: u64, qty: u32) -> E {
     E::OrderShipped { order_id, warehouse, carrier: "SF".into(), tracking_number: format!("SF{order_id}-{qty}"), lines: line(qty) }
 }
 
+/// (day, orders, units, cycle ms, within the promise) of one row.
+type Day = (i64, i64, i64, i64, i64);
+
 async fn rollup_counts_each_order_once(backend: Backend) {
     let place = Place::new(backend);
     let db = place.open().await;
@@ -42,7 +45,7 @@ async fn rollup_counts_each_order_once(backend: Backend) {
     while consumer::sequence_once(&db, 1_000).await.expect("sequence") > 0 {}
     while consumer::run_once(&db, Arc::new(FulfilmentConsumer), DAY0 + 40 * HOUR).await.expect("consume") > 0 {}
     let rows = db
-        .read(|tx| -> Result<Vec<(i64, i64, i64, i64, i64)>, DbError> {
+        .read(|tx| -> Result<Vec<Day>, DbError> {
             tx.query("SELECT day, orders, units, cycle_ms, within_promise FROM an_fulfilment_daily WHERE warehouse = 'SH-01' ORDER BY day", &[])?
                 .iter()
                 .map(|r| Ok((r.int(0)?, r.int(1)?, r.int(2)?, r.int(3)?, r.int(4)?)))
