@@ -830,11 +830,14 @@ async fn buyer(b: &Browser, central: &Central) -> Result<u64> {
     b.expect_msg("Done.", Some("ok")).await?;
     b.find(&format!("#po-{po}")).await?;
     b.screenshot("09-po-sent-buyer").await?;
-    // Not the buyer's: the books and refunds.
+    // Not the buyer's: the books (page and API) and refunds.
     let refused = b
         .exec("return fetch('/api/v1/finance/statements').then(r => r.status)")
         .await?;
     ensure!(refused.as_u64() == Some(403), "{refused}");
+    b.goto(&central.url("/console#finance")).await?;
+    b.find("body[data-screen='refused']").await?;
+    refused_write(b, "/api/v1/orders/1/refunds").await?;
     b.click("#signout").await?;
     b.find("body[data-screen='signin']").await?;
     Ok(po)
@@ -966,8 +969,14 @@ async fn agent(b: &Browser, w: &PaymentWorld, request: u64, order_id: u64) -> Re
     b.find("body[data-screen='queues']").await?;
     b.screenshot("12-queues-service-zh").await?;
     b.click("#lang").await?;
-    let refused = b.exec("return fetch('/api/v1/replenishment/drafts', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'}).then(r => r.status)").await?;
-    ensure!(refused.as_u64() == Some(403), "{refused}");
+    refused_write(b, "/api/v1/replenishment/drafts").await?;
+    // Nor the audit log, page or API.
+    b.goto(&central.url("/console#audit")).await?;
+    b.find("body[data-screen='refused']").await?;
+    let audit = b
+        .exec("return fetch('/api/v1/audit').then(r => r.status)")
+        .await?;
+    ensure!(audit.as_u64() == Some(403), "{audit}");
     Ok(())
 }
 
@@ -1157,15 +1166,25 @@ async fn watch_return(b: &Browser, central: &Central) -> Result<()> {
     ensure!(tiles.contains("¥20.00"), "the discount given: {tiles}");
     b.screenshot("15-campaign-return").await?;
     // Not hers: the books and the buyer's orders.
-    for (method, path) in [
-        ("GET", "/api/v1/finance/statements"),
-        ("POST", "/api/v1/replenishment/drafts"),
-    ] {
-        let status = b
-            .exec(&format!("return fetch('{path}', {{method: '{method}', headers: {{'Content-Type': 'application/json'}}, body: {}}}).then(r => r.status)", if method == "GET" { "undefined" } else { "'{}'" }))
-            .await?;
-        ensure!(status.as_u64() == Some(403), "{method} {path}: {status}");
-    }
+    let books = b
+        .exec("return fetch('/api/v1/finance/statements').then(r => r.status)")
+        .await?;
+    ensure!(books.as_u64() == Some(403), "{books}");
+    refused_write(b, "/api/v1/replenishment/drafts").await?;
+    Ok(())
+}
+
+/// A change the signed-in user's role may not make, sent from her page with her session and
+/// its CSRF token: refused for the role (not for the token), and nothing done.
+async fn refused_write(b: &Browser, path: &str) -> Result<()> {
+    let answer = b
+        .exec(&format!("return fetch('{path}', {{method: 'POST', headers: {{'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf, 'Idempotency-Key': 'refused-' + Date.now()}}, body: '{{}}'}}).then(async (r) => r.status + ' ' + await r.text())"))
+        .await?;
+    let answer = answer.as_str().unwrap_or("");
+    ensure!(
+        answer.starts_with("403 ") && answer.contains("needs the role"),
+        "POST {path}: {answer}"
+    );
     Ok(())
 }
 
