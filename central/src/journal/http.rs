@@ -20,6 +20,9 @@ pub struct EventsQuery {
     /// At most 1,000; default 100.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
+    /// Only the events about this subject, e.g. `order:42` (at most 200 characters).
+    #[param(max_length = 200)]
+    pub subject: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -31,7 +34,8 @@ pub struct EventPage {
     pub last_seq: u64,
 }
 
-/// Business events in order, numbered without gaps; page with `after`.
+/// Business events in order, numbered without gaps (or one subject's, e.g. an order's);
+/// page with `after`.
 #[utoipa::path(get, path = "/api/v1/events", params(EventsQuery),
     responses((status = 200, body = EventPage), doc::BadRequest, doc::Unauthorized, doc::Unavailable), tag = "journal")]
 pub async fn list(_: Reader, State(state): State<AppState>, Query(q): Query<EventsQuery>) -> Result<Json<EventPage>, ApiError> {
@@ -43,10 +47,19 @@ pub async fn list(_: Reader, State(state): State<AppState>, Query(q): Query<Even
     if i64::try_from(q.after).is_err() {
         return Err(ApiError::BadRequest(format!("after must be at most {}", i64::MAX)));
     }
-    let after = q.after;
+    if q.subject.as_ref().is_some_and(|s| s.is_empty() || s.chars().count() > 200) {
+        return Err(ApiError::BadRequest("subject: 1 to 200 characters".into()));
+    }
+    let (after, subject) = (q.after, q.subject);
     let (events, (last_seq, _)) = state
         .db
-        .read(move |tx| -> Result<_, crate::db::DbError> { Ok((store::read_after(tx, after, limit)?, store::head(tx)?)) })
+        .read(move |tx| -> Result<_, crate::db::DbError> {
+            let events = match &subject {
+                Some(subject) => store::read_subject_after(tx, subject, after, limit)?,
+                None => store::read_after(tx, after, limit)?,
+            };
+            Ok((events, store::head(tx)?))
+        })
         .await?;
     let next_after = events.last().map_or(after, |e| e.seq);
     Ok(Json(EventPage { events, next_after, last_seq }))

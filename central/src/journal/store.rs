@@ -66,6 +66,19 @@ pub fn read_after(tx: &mut dyn Tx, after: u64, limit: u32) -> DbResult<Vec<Journ
         "SELECT seq, at_ms, subject, body FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         &params![after, limit],
     )?;
+    entries(&rows)
+}
+
+/// One subject's numbered events after `after`, in order (index `journal (subject, seq)`).
+pub fn read_subject_after(tx: &mut dyn Tx, subject: &str, after: u64, limit: u32) -> DbResult<Vec<JournalEntry>> {
+    let rows = tx.query(
+        "SELECT seq, at_ms, subject, body FROM journal WHERE subject = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        &params![subject, after, limit],
+    )?;
+    entries(&rows)
+}
+
+fn entries(rows: &[crate::db::Row]) -> DbResult<Vec<JournalEntry>> {
     rows.iter()
         .map(|r| {
             let body = r.text(3)?;

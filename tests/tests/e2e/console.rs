@@ -956,6 +956,18 @@ async fn agent(b: &Browser, w: &PaymentWorld, request: u64, order_id: u64) -> Re
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    // The order's whole life: its parcel with the carrier, its events in the journal.
+    let parcels = b.text("#order-parcels").await?;
+    ensure!(parcels.contains(&format!("SF{order_id}")), "{parcels}");
+    let events = b.text("#order-events").await?;
+    ensure!(
+        ["order_created", "order_paid", "order_shipped"].iter().all(|k| events.contains(k)),
+        "{events}"
+    );
+    ensure!(
+        b.exec("return document.getElementById('order-postings-card').hidden").await? == Value::Bool(true),
+        "the agent does not see the books"
+    );
     b.screenshot("11-order-refunded").await?;
     b.click("#lang").await?;
     wait_js(
@@ -1221,6 +1233,11 @@ async fn every_page(b: &Browser, central: &Central, order: u64, first: u64) -> R
             b.find(&format!("body[data-screen='{screen}']")).await?;
             let msg = b.text("#msg").await?;
             ensure!(msg.is_empty(), "{hash} in {lang} said: {msg}");
+            if *screen == "order" {
+                // The admin sees the order's postings: its sale recognised as it shipped.
+                let postings = wait_js(b, "the order's postings", "const t = document.getElementById('order-postings').textContent; return t.includes('Income:Sales') ? t : false").await?;
+                ensure!(postings.as_str().is_some_and(|p| p.contains("order_shipped")), "{postings}");
+            }
             b.screenshot(&format!("tour-{lang}-{n:02}-{screen}")).await?;
         }
         if lang == "en" {
