@@ -25,9 +25,7 @@ pub(crate) async fn shipped_order(w: &PaymentWorld, key: &str, customer: &str, s
     let payment = w.start_payment(order_id, channel).await?.ok()?;
     let out_trade_no = payment["out_trade_no"].as_str().context("out_trade_no")?.to_owned();
     w.sim.pay(channel, &out_trade_no)?;
-    w.wait_order_state(order_id, "awaiting_shipment").await?;
-    w.world.edge("SH-01").fulfil(order_id, &format!("SF{order_id}")).await?;
-    w.wait_order_state(order_id, "shipped").await?;
+    w.ship(order_id).await?;
     Ok((order_id, out_trade_no))
 }
 

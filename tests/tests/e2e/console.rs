@@ -1136,12 +1136,7 @@ async fn coupon_order(w: &PaymentWorld, code: &str) -> Result<u64> {
     let payment = w.start_payment(order_id, ChannelKind::Alipay).await?.ok()?;
     let trade = payment["out_trade_no"].as_str().context("out_trade_no")?;
     w.sim.pay(ChannelKind::Alipay, trade)?;
-    w.wait_order_state(order_id, "awaiting_shipment").await?;
-    w.world
-        .edge("SH-01")
-        .fulfil(order_id, &format!("SF{order_id}"))
-        .await?;
-    w.wait_order_state(order_id, "shipped").await?;
+    w.ship(order_id).await?;
     Ok(order_id)
 }
 

@@ -188,9 +188,7 @@ async fn a_coupon_order_is_paid_and_refunded_at_its_price(backend: Backend) -> R
     assert_eq!(payment["amount_minor"].as_i64(), Some(166_800), "{payment}");
     let trade = payment["out_trade_no"].as_str().context("out_trade_no")?.to_owned();
     w.sim.pay(ChannelKind::Alipay, &trade)?;
-    w.wait_order_state(order_id, "awaiting_shipment").await?;
-    w.world.edge("SH-01").fulfil(order_id, &format!("SF{order_id}")).await?;
-    w.wait_order_state(order_id, "shipped").await?;
+    w.ship(order_id).await?;
     let ask = json!({"kind": "return_refund", "reason": "changed_mind", "lines": [{"sku": PEGASUS, "qty": 1}]});
     let request = after_sales::ask(central, order_id, "coupon-return", ask).await?.ok()?;
     assert_eq!(request["lines"][0]["unit_price"].as_i64(), Some(83_400), "paid per unit: {request}");

@@ -120,6 +120,17 @@ impl PaymentWorld {
             .await
     }
 
+    /// The paid order leaves SH-01 with tracking number `SF{order_id}`; the order once central
+    /// has it shipped.
+    pub async fn ship(&self, order_id: u64) -> Result<Value> {
+        self.wait_order_state(order_id, "awaiting_shipment").await?;
+        self.world
+            .edge("SH-01")
+            .fulfil(order_id, &format!("SF{order_id}"))
+            .await?;
+        self.wait_order_state(order_id, "shipped").await
+    }
+
     pub async fn wait_order_state(&self, order_id: u64, state: &str) -> Result<Value> {
         eventually(
             &format!("order {order_id} to be {state}"),
@@ -218,12 +229,7 @@ async fn paid_shipped_refunded(w: &PaymentWorld, channel: ChannelKind) -> Result
     );
     w.sim.duplicate_notifications(channel, true);
     w.sim.pay(channel, &out_trade_no)?;
-    w.wait_order_state(order_id, "awaiting_shipment").await?;
-    w.world
-        .edge("SH-01")
-        .fulfil(order_id, &format!("SF{order_id}"))
-        .await?;
-    w.wait_order_state(order_id, "shipped").await?;
+    w.ship(order_id).await?;
 
     let refund = w
         .refund(order_id, &format!("refund-{}", channel.as_str()), 1)
