@@ -334,6 +334,7 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
     let marketing: Arc<dyn Consumer> = Arc::new(crate::marketing::audience::MarketingConsumer);
     let orders_hourly: Arc<dyn Consumer> = Arc::new(crate::analytics::orders::OrdersConsumer);
     let fulfilment: Arc<dyn Consumer> = Arc::new(crate::analytics::fulfilment::FulfilmentConsumer);
+    let payments_daily: Arc<dyn Consumer> = Arc::new(crate::analytics::payments::PaymentsConsumer);
     for consumer in [
         risk,
         invoicing,
@@ -345,6 +346,7 @@ fn supervise(supervisor: &Supervisor, state: &AppState) {
         marketing,
         orders_hourly,
         fulfilment,
+        payments_daily,
     ] {
         let s = state.clone();
         supervisor.spawn(

@@ -130,6 +130,7 @@ pub async fn console(orders: usize, runs: usize) -> Result<()> {
     for c in [
         Arc::new(tote_central::analytics::orders::OrdersConsumer) as Arc<dyn Consumer>,
         Arc::new(tote_central::analytics::fulfilment::FulfilmentConsumer),
+        Arc::new(tote_central::analytics::payments::PaymentsConsumer),
         Arc::new(tote_central::finance::LedgerConsumer),
     ] {
         let started = Instant::now();

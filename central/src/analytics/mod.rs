@@ -4,11 +4,13 @@
 //! back and passed or failed QC, per SKU, warehouse, reason and day. It is a journal consumer, so each event counts
 //! exactly once however often central crashes. `orders` (orders.rs) counts orders placed, paid
 //! and cancelled per hour, channel and warehouse, for the HQ dashboard; `fulfilment`
-//! (fulfilment.rs) the orders each warehouse shipped per day and their payment-to-parcel time.
+//! (fulfilment.rs) the orders each warehouse shipped per day and their payment-to-parcel time;
+//! `payments` (payments.rs) payment attempts per day and channel by how they ended.
 
 pub mod fulfilment;
 pub mod http;
 pub mod orders;
+pub mod payments;
 pub mod returns;
 pub mod store;
 

@@ -26,6 +26,11 @@ pub struct DashDay {
     pub value_minor: i64,
     pub paid: i64,
     pub cancelled: i64,
+    /// Payment attempts that day by how they ended: succeeded, declined by the channel, or
+    /// closed with the order unpaid.
+    pub payments_succeeded: i64,
+    pub payments_failed: i64,
+    pub payments_closed: i64,
     /// Revenue recognised (at shipment) and its cost of goods, minor units.
     pub revenue_minor: i64,
     pub cogs_minor: i64,

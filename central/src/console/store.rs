@@ -22,6 +22,15 @@ pub fn days(tx: &mut dyn Tx, from: i64, to: i64) -> DbResult<BTreeMap<i64, DashD
             (r.int(1)?, r.int(2)?, r.int(3)?, r.int(4)?);
     }
     let rows = tx.query(
+        "SELECT day, CAST(SUM(succeeded) AS BIGINT), CAST(SUM(failed) AS BIGINT), CAST(SUM(closed) AS BIGINT) FROM an_payments_daily
+         WHERE day >= ?1 AND day <= ?2 GROUP BY day",
+        &params![from, to],
+    )?;
+    for r in rows {
+        let day = out.entry(r.int(0)?).or_default();
+        (day.payments_succeeded, day.payments_failed, day.payments_closed) = (r.int(1)?, r.int(2)?, r.int(3)?);
+    }
+    let rows = tx.query(
         "SELECT day, revenue, cogs FROM fin_profit_day WHERE day >= ?1 AND day <= ?2",
         &params![from, to],
     )?;

@@ -1525,6 +1525,15 @@ CREATE TABLE an_fulfilment_daily (
     within_promise  INTEGER NOT NULL,
     PRIMARY KEY (day, warehouse)
 ) STRICT;
+-- Payment attempts per day and channel by how they ended (analytics::payments).
+CREATE TABLE an_payments_daily (
+    day        INTEGER NOT NULL,
+    channel    TEXT NOT NULL,
+    succeeded  INTEGER NOT NULL,
+    failed     INTEGER NOT NULL,
+    closed     INTEGER NOT NULL,
+    PRIMARY KEY (day, channel)
+) STRICT;
 "#,
 ];
 

@@ -493,13 +493,17 @@ async fn the_finance_clerk_resolves_a_difference_and_drills_into_an_order_and_th
                 .get("/api/v1/console/dashboard?days=7")
                 .await?
                 .ok()?;
-            let orders: i64 = d["days"]
-                .as_array()
-                .context("days")?
-                .iter()
-                .map(|x| x["orders"].as_i64().unwrap_or(0))
-                .sum();
-            Ok((orders >= 3).then_some(()))
+            let sum = |field: &str| -> Result<i64> {
+                Ok(d["days"]
+                    .as_array()
+                    .context("days")?
+                    .iter()
+                    .map(|x| x[field].as_i64().unwrap_or(0))
+                    .sum())
+            };
+            // Three orders placed, three payments that succeeded and none that did not.
+            let ends = (sum("orders")?, sum("payments_succeeded")?, sum("payments_failed")? + sum("payments_closed")?);
+            Ok((ends == (3, 3, 0)).then_some(()))
         },
     )
     .await;
