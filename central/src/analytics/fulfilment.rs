@@ -1,6 +1,7 @@
 //! `fulfilment_daily`: per UTC day and warehouse, the orders whose first parcel left, the units
 //! shipped, and how long each order took from payment to its first parcel (the order cycle
-//! time a warehouse is held to) — the warehouse KPIs central sees for itself, for the HQ
+//! time a warehouse is held to; for an order that waited for stock or for its group buy, from
+//! when it was released to the warehouse) — the warehouse KPIs central sees for itself, for the HQ
 //! dashboard. A journal consumer: each event counts exactly once. An order paid and not yet
 //! shipped waits in `an_order_paid` until its first parcel or its cancellation.
 
@@ -38,6 +39,12 @@ pub fn shipped(paid_ms: Option<i64>, shipped_ms: i64, units: i64) -> Shipped {
 
 pub struct FulfilmentConsumer;
 
+/// The order waiting to ship is the warehouse's from `at_ms` (if it is waiting: paid).
+fn restart(tx: &mut dyn Tx, order_id: u64, at_ms: i64) -> DbResult<()> {
+    tx.execute("UPDATE an_order_paid SET paid_ms = ?2 WHERE order_id = ?1", &params![order_id, at_ms])?;
+    Ok(())
+}
+
 impl Consumer for FulfilmentConsumer {
     fn name(&self) -> &'static str {
         "fulfilment_daily"
@@ -48,6 +55,14 @@ impl Consumer for FulfilmentConsumer {
             match &entry.event {
                 BusinessEvent::OrderPaid { order_id, .. } => {
                     tx.execute("INSERT INTO an_order_paid (order_id, paid_ms) VALUES (?1, ?2) ON CONFLICT (order_id) DO NOTHING", &params![*order_id, entry.at_ms])?;
+                }
+                // A paid order that waited for stock or for its group is the warehouse's from
+                // when it was released to it: the clock starts again there.
+                BusinessEvent::OrderAllocated { order_id, .. } => restart(tx, *order_id, entry.at_ms)?,
+                BusinessEvent::GroupBuyFormed { orders, .. } => {
+                    for order_id in orders {
+                        restart(tx, *order_id, entry.at_ms)?;
+                    }
                 }
                 BusinessEvent::OrderCancelled { order_id, .. } => {
                     tx.execute("DELETE FROM an_order_paid WHERE order_id = ?1", &params![*order_id])?;

@@ -1525,7 +1525,14 @@ CREATE TABLE an_fulfilment_daily (
     within_promise  INTEGER NOT NULL,
     PRIMARY KEY (day, warehouse)
 ) STRICT;
--- Payment attempts per day and channel by how they ended (analytics::payments).
+-- Payment attempts per day and channel by how they ended (analytics::payments), and each
+-- attempt's end, so that it counts once.
+CREATE TABLE an_payment_end (
+    payment_id  INTEGER PRIMARY KEY,
+    day         INTEGER NOT NULL,
+    channel     TEXT NOT NULL,
+    outcome     TEXT NOT NULL
+) STRICT;
 CREATE TABLE an_payments_daily (
     day        INTEGER NOT NULL,
     channel    TEXT NOT NULL,

@@ -434,10 +434,10 @@ pub async fn entries(
     }
     if q.account
         .as_ref()
-        .is_some_and(|a| a.is_empty() || a.chars().count() > 200)
+        .is_some_and(|a| a.is_empty() || a.chars().count() > 200 || a.chars().any(char::is_control))
         || q.subject
             .as_ref()
-            .is_some_and(|s| s.is_empty() || s.chars().count() > 200)
+            .is_some_and(|s| s.is_empty() || s.chars().count() > 200 || s.chars().any(char::is_control))
     {
         return Err(ApiError::BadRequest(
             "account and subject: 1 to 200 characters".into(),

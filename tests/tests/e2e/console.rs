@@ -972,6 +972,13 @@ async fn agent(b: &Browser, w: &PaymentWorld, request: u64, order_id: u64) -> Re
         b.exec("return document.getElementById('order-postings-card').hidden").await? == Value::Bool(true),
         "the agent does not see the books"
     );
+    // The journal answers her about the order, not about a customer's points or a payment.
+    for (subject, status) in [(format!("order:{order_id}"), 200), ("customer:cust-1".to_owned(), 403), ("payment:1".to_owned(), 403)] {
+        let got = b
+            .exec(&format!("return fetch('/api/v1/events?subject={subject}').then(r => r.status)"))
+            .await?;
+        ensure!(got.as_u64() == Some(status), "{subject}: {got}");
+    }
     b.screenshot("11-order-refunded").await?;
     b.click("#lang").await?;
     wait_js(
