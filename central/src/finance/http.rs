@@ -396,11 +396,12 @@ pub async fn beancount(_: Reader, State(state): State<AppState>) -> Result<Respo
 #[serde(deny_unknown_fields)]
 pub struct EntriesQuery {
     /// Entries with a line on this account or under it, e.g. `Income:Sales` (at most 200
-    /// characters).
-    #[param(max_length = 200)]
+    /// characters, none a control character).
+    #[param(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub account: Option<String>,
-    /// Entries of the events about this subject, e.g. `order:42` (at most 200 characters).
-    #[param(max_length = 200)]
+    /// Entries of the events about this subject, e.g. `order:42` (at most 200 characters, none a
+    /// control character).
+    #[param(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub subject: Option<String>,
     /// First posting day (UTC, `YYYY-MM-DD`); absent: from the first entry.
     #[param(format = Date)]

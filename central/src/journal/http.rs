@@ -21,8 +21,9 @@ pub struct EventsQuery {
     /// At most 1,000; default 100.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// Only the events about this subject, e.g. `order:42` (at most 200 characters).
-    #[param(max_length = 200)]
+    /// Only the events about this subject, e.g. `order:42` (at most 200 characters, none a
+    /// control character).
+    #[param(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub subject: Option<String>,
 }
 
