@@ -1,55 +1,151 @@
 //! Benchmarks of the pure core (no daemons). Path planning: one-shot MovingAI instances (first N agents of each
-//! `random-1.scen`) solved by LaCAM, checked by the verifier, with figures printed.
+//! `random-1.scen`) solved by LaCAM*, checked by the verifier, side by side with LaCAM3 when its binary is given.
 
-use anyhow::{Context, Result};
-use std::path::Path;
-use std::time::Instant;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use tote_shared::mapf::grid::parse_scenario;
-use tote_shared::mapf::lacam::{solve, Budget};
+use tote_shared::mapf::lacam::{plan, Budget, Options, Solved};
 use tote_shared::mapf::verify::verify;
-use tote_shared::mapf::Grid;
+use tote_shared::mapf::{Cell, Grid};
 
 pub const MAPS: [&str; 4] = ["warehouse-10-20-10-2-1", "warehouse-10-20-10-2-2", "warehouse-20-40-10-2-1", "warehouse-20-40-10-2-2"];
 
-pub fn run(dir: &Path, maps: &[&str], agents: &[usize], max_nodes: usize) -> Result<()> {
-    println!("{:<24} {:>5} {:>8} {:>10} {:>12} {:>7} {:>9} {:>10}", "map", "N", "solved", "SoC", "SoC/LB", "span", "nodes≤", "time ms");
-    for map in maps {
-        let read = |ext: &str| {
-            let path = dir.join(format!("{map}{ext}"));
-            std::fs::read_to_string(&path).with_context(|| format!("{} is missing: the maps live in ../shared/mapf/movingai", path.display()))
-        };
-        let grid = Grid::parse_movingai(&read(".map")?)?;
-        let scen = read("-random-1.scen")?;
-        for &n in agents {
-            let pairs = parse_scenario(&grid, &scen, n)?;
-            let (starts, goals): (Vec<u32>, Vec<u32>) = pairs.into_iter().unzip();
-            let lower: u64 = goals.iter().zip(&starts).map(|(g, s)| u64::from(grid.distances_to(*g)[*s as usize])).sum();
-            let started = Instant::now();
-            let result = solve(&grid, &starts, &goals, 1, Budget::nodes(max_nodes));
-            let ms = started.elapsed().as_secs_f64() * 1000.0;
-            match result {
-                Ok(plan) => {
-                    let ok = verify(&grid, &starts, &goals, &plan).is_ok();
-                    let soc = plan.sum_of_costs(&goals);
-                    println!(
-                        "{map:<24} {n:>5} {:>8} {soc:>10} {:>12.3} {:>7} {max_nodes:>9} {ms:>10.1}",
-                        if ok { "yes" } else { "INVALID" },
-                        soc as f64 / lower as f64,
-                        plan.makespan()
-                    );
-                }
-                Err(e) => println!("{map:<24} {n:>5} {:>8} {:>10} {:>12} {:>7} {max_nodes:>9} {ms:>10.1}  ({e})", "no", "-", "-", "-"),
-            }
+/// What `bench planner` runs.
+pub struct PlannerBench<'a> {
+    pub dir: &'a Path,
+    pub maps: &'a [&'a str],
+    pub agents: &'a [usize],
+    pub max_nodes: usize,
+    /// Time limit per instance for the first plan.
+    pub limit: Duration,
+    /// Anytime runs of this long (0: none).
+    pub refine: Duration,
+    /// LaCAM3's `main` binary, run on the same instances one after the other.
+    pub lacam3: Option<&'a Path>,
+}
+
+/// One planner's figures on one instance.
+#[derive(Default, Clone, Copy)]
+struct Figures {
+    ms: Option<f64>,
+    soc_lb: Option<f64>,
+}
+
+impl Figures {
+    fn cell(&self) -> String {
+        match (self.ms, self.soc_lb) {
+            (Some(ms), Some(q)) => format!("{ms:.0} ms, {q:.3}"),
+            (Some(ms), None) => format!("none ({ms:.0} ms)"),
+            _ => "-".to_owned(),
         }
     }
+}
+
+pub fn run(bench: &PlannerBench) -> Result<()> {
+    println!(
+        "{:<24} {:>5} | {:>18} {:>18} | {:>16} | {:>16} {:>16}",
+        "map", "N", "ours first", "LaCAM3 first", "ours at L3 time", "ours refined", "LaCAM3 refined"
+    );
+    let mut solved = (0, 0, 0);
+    for map in bench.maps {
+        let map_path = bench.dir.join(format!("{map}.map"));
+        let scen_path = bench.dir.join(format!("{map}-random-1.scen"));
+        let read = |path: &Path| std::fs::read_to_string(path).with_context(|| format!("{} is missing: the maps live in ../shared/mapf/movingai", path.display()));
+        let grid = Grid::parse_movingai(&read(&map_path)?)?;
+        let scen = read(&scen_path)?;
+        for &n in bench.agents {
+            let (starts, goals): (Vec<Cell>, Vec<Cell>) = parse_scenario(&grid, &scen, n)?.into_iter().unzip();
+            let lower: u64 = goals.iter().zip(&starts).map(|(g, s)| u64::from(grid.distances_to(*g)[*s as usize])).sum();
+            let ours = ours(&grid, &starts, &goals, lower, Budget { time: Some(bench.limit), ..Budget::nodes(bench.max_nodes) }, false)?;
+            let theirs = match bench.lacam3 {
+                Some(bin) => lacam3(bin, &map_path, &scen_path, n, bench.limit, false)?,
+                None => Figures::default(),
+            };
+            // Ours, anytime, given exactly the time LaCAM3 took for its first plan.
+            let same_time = match theirs {
+                Figures { ms: Some(ms), soc_lb: Some(_) } => ours(&grid, &starts, &goals, lower, Budget { time: Some(Duration::from_secs_f64(ms / 1000.0)), ..Budget::nodes(bench.max_nodes) }, true)?,
+                _ => Figures::default(),
+            };
+            let (refined, theirs_refined) = if bench.refine.is_zero() {
+                (Figures::default(), Figures::default())
+            } else {
+                let ours = ours(&grid, &starts, &goals, lower, Budget { time: Some(bench.refine), ..Budget::nodes(bench.max_nodes) }, true)?;
+                let theirs = match bench.lacam3 {
+                    Some(bin) => lacam3(bin, &map_path, &scen_path, n, bench.refine, true)?,
+                    None => Figures::default(),
+                };
+                (ours, theirs)
+            };
+            solved.0 += 1;
+            solved.1 += usize::from(ours.soc_lb.is_some());
+            solved.2 += usize::from(theirs.soc_lb.is_some());
+            let q = |f: Figures| f.soc_lb.map_or("-".to_owned(), |q| format!("{q:.3}"));
+            println!(
+                "{map:<24} {n:>5} | {:>18} {:>18} | {:>16} | {:>16} {:>16}",
+                ours.cell(),
+                theirs.cell(),
+                q(same_time),
+                q(refined),
+                q(theirs_refined)
+            );
+        }
+    }
+    println!("solved: ours {} of {}, LaCAM3 {} of {}", solved.1, solved.0, solved.2, if bench.lacam3.is_some() { solved.0 } else { 0 });
     Ok(())
 }
 
-/// GS1 scan parsing: parses per second on realistic scans, then `fuzz` random and mutated
-/// inputs (seeded) that must never panic.
-/// Carrier choice over a full rate card: 5 carriers × 3 services from SH-01 to all 31
-/// provinces, remote areas in the far west, seeded random parcels (0.1–30 kg, boxes up to
-/// 60 cm, a tenth of them insured, some fragile, promises of 1–5 days).
+/// Our planner on one instance: the first plan, or (anytime) the best within the time limit.
+/// A plan the verifier rejects is an error, not a figure.
+fn ours(grid: &Grid, starts: &[Cell], goals: &[Cell], lower: u64, budget: Budget, anytime: bool) -> Result<Figures> {
+    let started = Instant::now();
+    let options = Options { anytime, ..Options::default() };
+    let result = plan(grid, starts, goals, 1, budget, options, &|| started.elapsed());
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let Ok(Solved { plan, first_at, .. }) = result else {
+        return Ok(Figures { ms: Some(ms), soc_lb: None });
+    };
+    if let Err(conflict) = verify(grid, starts, goals, &plan) {
+        bail!("our plan is invalid: {conflict}");
+    }
+    let ms = if anytime { ms } else { first_at.as_secs_f64() * 1000.0 };
+    Ok(Figures { ms: Some(ms), soc_lb: Some(plan.sum_of_costs(goals) as f64 / lower as f64) })
+}
+
+/// LaCAM3 (github.com/Kei18/lacam3, built outside the repo) on one instance, single-threaded:
+/// its first plan (`--no-star`) or its anytime result after `limit`. Its own feasibility check
+/// runs before it writes a result.
+fn lacam3(bin: &Path, map: &Path, scen: &Path, n: usize, limit: Duration, anytime: bool) -> Result<Figures> {
+    let out = std::env::temp_dir().join(format!("tote-lacam3-{}.txt", std::process::id()));
+    let _ = std::fs::remove_file(&out);
+    let secs = limit.as_secs().max(1).to_string();
+    let mut command = std::process::Command::new(bin);
+    command.args(["-m".as_ref(), map.as_os_str(), "-i".as_ref(), scen.as_os_str(), "-N".as_ref(), n.to_string().as_ref(), "-t".as_ref(), secs.as_ref(), "--no-multi-thread".as_ref(), "-o".as_ref(), out.as_os_str(), "-v".as_ref(), "0".as_ref()]);
+    if !anytime {
+        command.arg("--no-star");
+    }
+    let status = command.status().with_context(|| format!("running {}", bin.display()))?;
+    if !status.success() {
+        bail!("{} exited with {status}", bin.display());
+    }
+    let text = std::fs::read_to_string(&out).with_context(|| format!("LaCAM3 wrote no result to {}", out.display()))?;
+    let _ = std::fs::remove_file(&out);
+    let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix('='))).and_then(|v| v.trim().parse::<f64>().ok());
+    let ms = field("comp_time");
+    let solved = field("solved") == Some(1.0);
+    let soc_lb = match (solved, field("soc"), field("soc_lb")) {
+        (true, Some(soc), Some(lb)) if lb > 0.0 => Some(soc / lb),
+        _ => None,
+    };
+    Ok(Figures { ms, soc_lb })
+}
+
+/// The default place of a LaCAM3 build made by `tools/lacam3.sh`.
+pub fn lacam3_default() -> Option<PathBuf> {
+    let path = std::env::temp_dir().join("lacam3/build/main");
+    path.exists().then_some(path)
+}
+
 pub fn quotes(count: usize) -> Result<()> {
     use tote_central::logistics::choice::{choose, Request, Rules};
     use tote_central::logistics::rates::{freight, Carrier, Insurance, Lane, Parcel, RateCard, RemoteArea, Service};

@@ -249,6 +249,15 @@ enum Bench {
         /// Search budget per instance.
         #[arg(long, default_value_t = 2_000_000)]
         max_nodes: usize,
+        /// Time limit per instance for the first plan, in seconds.
+        #[arg(long, default_value_t = 10)]
+        limit_s: u64,
+        /// Also run both planners anytime for this many seconds (0: not).
+        #[arg(long, default_value_t = 0)]
+        refine_s: u64,
+        /// LaCAM3's binary (`tools/lacam3.sh` builds it in $TMPDIR/lacam3); without it, ours only.
+        #[arg(long)]
+        lacam3: Option<PathBuf>,
     },
     /// A goods-to-person shift in simulated time: picks per hour against the stations' bound.
     Gtp {
@@ -536,12 +545,24 @@ fn main() -> anyhow::Result<()> {
                     agents,
                     map,
                     max_nodes,
+                    limit_s,
+                    refine_s,
+                    lacam3,
                 } => {
                     let maps: Vec<&str> = match &map {
                         Some(m) => vec![m.as_str()],
                         None => core_bench::MAPS.to_vec(),
                     };
-                    core_bench::run(&dir, &maps, &agents, max_nodes)
+                    let lacam3 = lacam3.or_else(core_bench::lacam3_default);
+                    core_bench::run(&core_bench::PlannerBench {
+                        dir: &dir,
+                        maps: &maps,
+                        agents: &agents,
+                        max_nodes,
+                        limit: std::time::Duration::from_secs(limit_s),
+                        refine: std::time::Duration::from_secs(refine_s),
+                        lacam3: lacam3.as_deref(),
+                    })
                 }
                 Bench::All => {
                     for (clients, hot) in [(64, false), (256, false), (64, true), (256, true)] {

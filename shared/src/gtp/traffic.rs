@@ -96,6 +96,7 @@ pub fn step(grid: &Grid, no_entry: &[bool], distances: &mut Distances, movers: &
         restricted: movers.iter().map(|m| m.restricted).collect(),
         no_entry: Some(no_entry),
         no_rotations: true,
+        swap: false,
     };
     let mut pibt = Pibt::lifelong(grid, robots, seed);
     let now: Vec<Cell> = movers.iter().map(|m| m.at).collect();

@@ -125,6 +125,11 @@ impl Grid {
         self.neighbors[c as usize].iter().copied().take_while(|n| *n != NONE)
     }
 
+    /// How many neighbours a cell has (1: a dead end).
+    pub fn degree(&self, c: Cell) -> usize {
+        self.neighbors(c).count()
+    }
+
     pub fn adjacent(&self, a: Cell, b: Cell) -> bool {
         self.neighbors(a).any(|n| n == b)
     }

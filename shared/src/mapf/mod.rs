@@ -7,6 +7,9 @@
 //! - `lacam`: LaCAM (Okumura, AAAI 2023) — a search over whole-fleet configurations with PIBT
 //!   filling in each step under lazily added constraints. Complete: it finds a plan whenever
 //!   one exists (given time), and reports failure otherwise. Not optimal.
+//! - `scatter`: paths spread away from each other (LaCAM3's space utilisation), used as
+//!   PIBT's first choices.
+//! - `refine`: makes a plan cheaper a few robots at a time (large neighbourhood search).
 //! - `verify`: checks a plan for vertex and swap conflicts; tests and benchmarks trust only it.
 //!
 //! Pure: no I/O, no clock; randomness comes from a seed so a plan can be replayed.
@@ -14,6 +17,8 @@
 pub mod grid;
 pub mod lacam;
 pub mod pibt;
+pub mod refine;
+pub mod scatter;
 pub mod verify;
 
 pub use grid::{Cell, Grid, MapError};
@@ -33,6 +38,11 @@ impl Rng {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p && p > 0.0
     }
 
     /// Uniform in 0..n (n > 0).

@@ -6,10 +6,21 @@
 //! (backtracking). No two robots end in one cell, no two swap along an edge. With priorities
 //! that grow while a robot is away from its goal, every robot reaches its goal in graphs
 //! where each edge lies on a cycle (the warehouse case) — the basis of lifelong planning.
+//!
+//! On one-lane aisles two robots meeting head-on would each keep pushing the other back; with
+//! `swap` on, PIBT+swap's rule (Okumura, LaCAM3 2024) spots that case — the corridor ahead has
+//! no side branch before one of them is past — and the robot turns round and leads the other
+//! back out to the nearest branch, pulling it along, where they pass. A `hint` per robot (the
+//! next cell on a path spread away from others', `mapf::scatter`) is tried before the
+//! distance order.
 
 use super::grid::{Cell, Grid, NONE};
 use super::Rng;
+use std::collections::HashMap;
 use std::sync::Arc;
+
+/// Per robot, the cell to try first from a cell (the next step of its spread-out path).
+pub type Hints = Vec<HashMap<Cell, Cell>>;
 
 const NOBODY: u32 = u32::MAX;
 /// A cell held by a robot outside this step (driving, busy, out of service).
@@ -24,6 +35,8 @@ pub struct Lifelong<'g> {
     /// Forbid rotations (a push chain closing on itself): real robots cannot all move into
     /// each other's cells at once, and one that can never happen would repeat every step.
     pub no_rotations: bool,
+    /// PIBT+swap: a robot meeting another head-on in a one-lane corridor leads it back out.
+    pub swap: bool,
 }
 
 /// Scratch space reused across steps: occupancy per cell, now and next.
@@ -41,14 +54,25 @@ pub struct Pibt<'g> {
     occupied_next: Vec<u32>,
     /// Set when a robot can neither move nor stay: the whole step fails.
     broken: bool,
+    swap: bool,
+    hints: Option<Arc<Hints>>,
     rng: Rng,
 }
 
 impl<'g> Pibt<'g> {
     pub fn new(grid: &'g Grid, goals: &[Cell], seed: u64) -> Pibt<'g> {
         let distances = goals.iter().map(|g| Arc::new(grid.distances_to(*g))).collect();
-        let robots = Lifelong { distances, goals: goals.to_vec(), restricted: vec![false; goals.len()], no_entry: None, no_rotations: false };
+        let robots = Lifelong { distances, goals: goals.to_vec(), restricted: vec![false; goals.len()], no_entry: None, no_rotations: false, swap: true };
         Pibt::lifelong(grid, robots, seed)
+    }
+
+    /// One-shot planning's PIBT: distance tables shared with the caller, swap on or off, and
+    /// optional hints.
+    pub fn one_shot(grid: &'g Grid, distances: Vec<Arc<Vec<u32>>>, goals: &[Cell], swap: bool, hints: Option<Arc<Hints>>, seed: u64) -> Pibt<'g> {
+        let robots = Lifelong { distances, goals: goals.to_vec(), restricted: vec![false; goals.len()], no_entry: None, no_rotations: false, swap };
+        let mut pibt = Pibt::lifelong(grid, robots, seed);
+        pibt.hints = hints;
+        pibt
     }
 
     /// PIBT for one step of lifelong planning: distance tables come from the caller's cache,
@@ -64,6 +88,8 @@ impl<'g> Pibt<'g> {
             occupied_now: vec![NOBODY; grid.cells()],
             occupied_next: vec![NOBODY; grid.cells()],
             broken: false,
+            swap: robots.swap,
+            hints: None,
             rng: Rng::new(seed),
         }
     }
@@ -147,11 +173,13 @@ impl<'g> Pibt<'g> {
 
     fn push_in_chain(&mut self, i: usize, asker: u32, now: &[Cell], next: &mut [Cell]) -> bool {
         let here = now[i];
-        let mut candidates: Vec<Cell> = self.grid.neighbors(here).filter(|c| self.may_enter(i, *c)).chain(std::iter::once(here)).collect();
-        self.rng.shuffle(&mut candidates);
-        let dist = &self.distances[i];
-        candidates.sort_by_key(|c| dist[*c as usize]);
-        for to in candidates {
+        let mut candidates = self.candidates(i, here);
+        let partner = if self.swap { self.swap_partner(i, now, next, &candidates) } else { None };
+        if partner.is_some() {
+            // Turn round: the cell away from the other robot first.
+            candidates.reverse();
+        }
+        for (k, to) in candidates.into_iter().enumerate() {
             if self.occupied_next[to as usize] != NOBODY {
                 continue;
             }
@@ -166,11 +194,13 @@ impl<'g> Pibt<'g> {
             }
             self.occupied_next[to as usize] = i as u32;
             next[i] = to;
-            if there == NOBODY || to == here {
-                return true;
-            }
-            if next[there as usize] == NONE && !self.push(there as usize, i as u32, now, next) {
+            if there != NOBODY && to != here && next[there as usize] == NONE && !self.push(there as usize, i as u32, now, next) {
                 continue;
+            }
+            if k == 0 {
+                if let Some(j) = partner {
+                    self.pull(j, here, next);
+                }
             }
             return true;
         }
@@ -183,5 +213,92 @@ impl<'g> Pibt<'g> {
         next[i] = here;
         self.occupied_next[here as usize] = i as u32;
         false
+    }
+
+    /// Robot i's choices from `here` (its neighbours it may enter, and staying), best first:
+    /// its hint, then nearest to its goal, ties broken at random.
+    fn candidates(&mut self, i: usize, here: Cell) -> Vec<Cell> {
+        let mut candidates: Vec<Cell> = self.grid.neighbors(here).filter(|c| self.may_enter(i, *c)).chain(std::iter::once(here)).collect();
+        self.rng.shuffle(&mut candidates);
+        let dist = &self.distances[i];
+        let hint = self.hints.as_ref().and_then(|h| h[i].get(&here).copied());
+        candidates.sort_by_key(|c| (Some(*c) != hint, dist[*c as usize]));
+        candidates
+    }
+
+    /// The robot that i, having turned round, should pull into its cell: the one standing
+    /// where i wants to go with no way past before the corridor branches (or one behind i
+    /// that i's move would otherwise block the same way). None when no swap is needed or
+    /// none is possible.
+    fn swap_partner(&self, i: usize, now: &[Cell], next: &[Cell], candidates: &[Cell]) -> Option<usize> {
+        let (here, best) = (now[i], candidates[0]);
+        let j = self.occupied_now[best as usize];
+        if j != NOBODY && j as usize != i && next[j as usize] == NONE && self.swap_required(i, j as usize, here, best) && self.swap_possible(best, here) {
+            return Some(j as usize);
+        }
+        if best == here {
+            return None;
+        }
+        // Clearing the way for a robot behind (push-and-swap's "clear"): judged one step on.
+        self.grid.neighbors(here).find_map(|u| {
+            let k = self.occupied_now[u as usize];
+            let found = k != NOBODY && now[k as usize] != best && self.swap_required(k as usize, i, here, best) && self.swap_possible(best, here);
+            found.then_some(k as usize)
+        })
+    }
+
+    /// Moves robot j into `cell` (the cell the robot pulling it leaves), if j is still free to
+    /// be placed and the cell is.
+    fn pull(&mut self, j: usize, cell: Cell, next: &mut [Cell]) {
+        if next[j] == NONE && self.occupied_next[cell as usize] == NOBODY && self.may_enter(j, cell) {
+            self.occupied_next[cell as usize] = j as u32;
+            next[j] = cell;
+        }
+    }
+
+    /// Walking from the pusher's cell into the puller's and on along the corridor while it
+    /// does not branch and still leads the pusher towards its goal: do they get stuck
+    /// head-on? (Then the puller is better off leading the pusher backwards.)
+    fn swap_required(&self, pusher: usize, puller: usize, mut at_pusher: Cell, mut at_puller: Cell) -> bool {
+        let d = &self.distances[pusher];
+        while d[at_puller as usize] < d[at_pusher as usize] {
+            match self.ways_on(at_puller, at_pusher) {
+                (0, _) => break,
+                (1, on) => (at_pusher, at_puller) = (at_puller, on),
+                _ => return false,
+            }
+        }
+        let dp = &self.distances[puller];
+        dp[at_pusher as usize] < dp[at_puller as usize] && (d[at_pusher as usize] == 0 || d[at_puller as usize] < d[at_pusher as usize])
+    }
+
+    /// Pulling backwards from the puller's cell away from the pusher: is there a branch to
+    /// pass at before a dead end (or before coming round to the start)?
+    fn swap_possible(&self, from_pusher: Cell, from_puller: Cell) -> bool {
+        let (mut at_pusher, mut at_puller) = (from_pusher, from_puller);
+        while at_puller != from_pusher {
+            match self.ways_on(at_puller, at_pusher) {
+                (0, _) => return false,
+                (1, on) => (at_pusher, at_puller) = (at_puller, on),
+                _ => return true,
+            }
+        }
+        false
+    }
+
+    /// The ways on from `at` not back to `from` and not into a dead-end cell where a robot
+    /// rests at its goal: how many, and one of them.
+    fn ways_on(&self, at: Cell, from: Cell) -> (usize, Cell) {
+        let mut count = 0;
+        let mut one = NONE;
+        for u in self.grid.neighbors(at) {
+            let resting = self.occupied_now[u as usize];
+            let parked = resting != NOBODY && self.goals[resting as usize] == u && self.grid.degree(u) == 1;
+            if u != from && !parked {
+                count += 1;
+                one = u;
+            }
+        }
+        (count, one)
     }
 }
