@@ -57,22 +57,22 @@ pub fn run(bench: &PlannerBench) -> Result<()> {
         for &n in bench.agents {
             let (starts, goals): (Vec<Cell>, Vec<Cell>) = parse_scenario(&grid, &scen, n)?.into_iter().unzip();
             let lower: u64 = goals.iter().zip(&starts).map(|(g, s)| u64::from(grid.distances_to(*g)[*s as usize])).sum();
-            let ours = ours(&grid, &starts, &goals, lower, Budget { time: Some(bench.limit), ..Budget::nodes(bench.max_nodes) }, false)?;
+            let ours = run_ours(&grid, &starts, &goals, lower, Budget { time: Some(bench.limit), ..Budget::nodes(bench.max_nodes) }, false)?;
             let theirs = match bench.lacam3 {
-                Some(bin) => lacam3(bin, &map_path, &scen_path, n, bench.limit, false)?,
+                Some(bin) => run_lacam3(bin, &map_path, &scen_path, n, bench.limit, false)?,
                 None => Figures::default(),
             };
             // Ours, anytime, given exactly the time LaCAM3 took for its first plan.
             let same_time = match theirs {
-                Figures { ms: Some(ms), soc_lb: Some(_) } => ours(&grid, &starts, &goals, lower, Budget { time: Some(Duration::from_secs_f64(ms / 1000.0)), ..Budget::nodes(bench.max_nodes) }, true)?,
+                Figures { ms: Some(ms), soc_lb: Some(_) } => run_ours(&grid, &starts, &goals, lower, Budget { time: Some(Duration::from_secs_f64(ms / 1000.0)), ..Budget::nodes(bench.max_nodes) }, true)?,
                 _ => Figures::default(),
             };
             let (refined, theirs_refined) = if bench.refine.is_zero() {
                 (Figures::default(), Figures::default())
             } else {
-                let ours = ours(&grid, &starts, &goals, lower, Budget { time: Some(bench.refine), ..Budget::nodes(bench.max_nodes) }, true)?;
+                let ours = run_ours(&grid, &starts, &goals, lower, Budget { time: Some(bench.refine), ..Budget::nodes(bench.max_nodes) }, true)?;
                 let theirs = match bench.lacam3 {
-                    Some(bin) => lacam3(bin, &map_path, &scen_path, n, bench.refine, true)?,
+                    Some(bin) => run_lacam3(bin, &map_path, &scen_path, n, bench.refine, true)?,
                     None => Figures::default(),
                 };
                 (ours, theirs)
@@ -97,7 +97,7 @@ pub fn run(bench: &PlannerBench) -> Result<()> {
 
 /// Our planner on one instance: the first plan, or (anytime) the best within the time limit.
 /// A plan the verifier rejects is an error, not a figure.
-fn ours(grid: &Grid, starts: &[Cell], goals: &[Cell], lower: u64, budget: Budget, anytime: bool) -> Result<Figures> {
+fn run_ours(grid: &Grid, starts: &[Cell], goals: &[Cell], lower: u64, budget: Budget, anytime: bool) -> Result<Figures> {
     let started = Instant::now();
     let options = Options { anytime, ..Options::default() };
     let result = plan(grid, starts, goals, 1, budget, options, &|| started.elapsed());
@@ -115,7 +115,7 @@ fn ours(grid: &Grid, starts: &[Cell], goals: &[Cell], lower: u64, budget: Budget
 /// LaCAM3 (github.com/Kei18/lacam3, built outside the repo) on one instance, single-threaded:
 /// its first plan (`--no-star`) or its anytime result after `limit`. Its own feasibility check
 /// runs before it writes a result.
-fn lacam3(bin: &Path, map: &Path, scen: &Path, n: usize, limit: Duration, anytime: bool) -> Result<Figures> {
+fn run_lacam3(bin: &Path, map: &Path, scen: &Path, n: usize, limit: Duration, anytime: bool) -> Result<Figures> {
     let out = std::env::temp_dir().join(format!("tote-lacam3-{}.txt", std::process::id()));
     let _ = std::fs::remove_file(&out);
     let secs = limit.as_secs().max(1).to_string();
@@ -350,33 +350,35 @@ pub fn gs1(fuzz: usize) -> Result<()> {
 /// a layout, for each fleet size: lines picked per hour per station and in total against
 /// the station bound (one line per `pick_s` seconds), robot utilisation, charges, and the
 /// conflicts the simulation counted (must be zero).
-pub fn gtp(layout: &Path, robots: &[usize], hours: u64, pick_s: u32, seed: u64) -> Result<()> {
+pub fn gtp(name: &str, floor: tote_shared::gtp::Layout, robots: &[usize], hours: u64, pick_s: u32, seed: u64) -> Result<()> {
     use tote_shared::gtp::sim::{FloorSim, SimConfig};
-    let floor = tote_edge::gtp::read_layout(layout)?;
     let stations = floor.stations.len();
     let bound = 3600 / u64::from(pick_s.max(1));
+    println!("{name} ({} stations, {} spots), {hours} h shift, {pick_s} s per line: station bound {bound} lines/h", stations, floor.storage.len());
     println!(
-        "layout {} ({} stations, {} spots), {hours} h shift, {pick_s} s per line: station bound {bound} lines/h",
-        layout.display(),
-        stations,
-        floor.storage.len()
-    );
-    println!(
-        "{:>6} {:>10} {:>14} {:>9} {:>7} {:>9} {:>8} {:>9} {:>10} {:>7}",
-        "robots", "lines/h", "per station", "of bound", "busy %", "driving %", "charges", "conflicts", "max wait s", "run s"
+        "{:>6} {:>10} {:>14} {:>9} {:>7} {:>9} {:>8} {:>9} {:>10} {:>12} {:>7}",
+        "robots", "lines/h", "per station", "of bound", "busy %", "driving %", "charges", "conflicts", "max wait s", "worst hour", "run s"
     );
     for &r in robots {
         let cfg = SimConfig { robots: r, pods: 200.min(floor.storage.len()), pick_steps: pick_s, seed, ..SimConfig::default() };
         let mut sim = FloorSim::new(floor.clone(), cfg);
         let started = Instant::now();
-        for _ in 0..hours * 3600 {
-            sim.step(true);
+        // Lines picked in the worst hour: a jam shows as an hour with (next to) none.
+        let mut worst_hour = u64::MAX;
+        let mut before = 0;
+        for _ in 0..hours {
+            for _ in 0..3600 {
+                sim.step(true);
+            }
+            let picked = sim.report().lines_picked;
+            worst_hour = worst_hour.min(picked - before);
+            before = picked;
         }
         let report = sim.report();
         let per_hour = report.lines_picked as f64 / hours as f64;
         let per_station: Vec<String> = report.lines_per_station.iter().map(|n| format!("{:.0}", *n as f64 / hours as f64)).collect();
         println!(
-            "{r:>6} {per_hour:>10.0} {:>14} {:>8.0}% {:>7.1} {:>9.1} {:>8} {:>9} {:>10} {:>7.1}",
+            "{r:>6} {per_hour:>10.0} {:>14} {:>8.0}% {:>7.1} {:>9.1} {:>8} {:>9} {:>10} {worst_hour:>12} {:>7.1}",
             per_station.join("/"),
             100.0 * per_hour / (bound * stations as u64) as f64,
             100.0 * sim.utilisation(),

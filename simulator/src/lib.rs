@@ -6,6 +6,7 @@
 pub mod agv;
 pub mod browser;
 pub mod carrier;
+pub mod floor;
 pub mod marketplace;
 pub mod messaging;
 pub mod modbus;

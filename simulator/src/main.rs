@@ -51,6 +51,16 @@ enum Command {
         #[arg(long, default_value_t = 12)]
         robots: usize,
     },
+    /// Write a generated goods-to-person floor with one-lane, one-way aisles (a `.map` and a
+    /// layout `.toml` for `[floor] layout`).
+    Floor {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 3)]
+        stations: u32,
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
     /// Run N VDA 5050 robots as separate MQTT clients until Ctrl-C.
     Agv {
         #[arg(long, default_value_t = 10)]
@@ -273,6 +283,10 @@ enum Bench {
         pick_s: u32,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Instead of `--layout`: generated one-lane-aisle floors for these seeds, each run with
+        /// its one-way lanes and again without them.
+        #[arg(long, value_delimiter = ',')]
+        one_lane: Vec<u64>,
     },
     /// Carrier choice: quotes per second on one core over a 5-carrier × 3-service ×
     /// 31-province rate card (every carrier service priced, ruled and ranked per parcel),
@@ -365,6 +379,11 @@ fn main() -> anyhow::Result<()> {
             floor,
             robots,
         })),
+        Command::Floor { seed, stations, out } => {
+            let path = tote_sim::floor::write_one_lane(seed, stations, &out)?;
+            println!("{}", path.display());
+            Ok(())
+        }
         Command::Agv {
             count,
             broker,
@@ -539,7 +558,23 @@ fn main() -> anyhow::Result<()> {
                     hours,
                     pick_s,
                     seed,
-                } => core_bench::gtp(&layout, &robots, hours, pick_s, seed),
+                    one_lane,
+                } => {
+                    if one_lane.is_empty() {
+                        let floor = tote_edge::gtp::read_layout(&layout)?;
+                        return core_bench::gtp(&layout.display().to_string(), floor, &robots, hours, pick_s, seed);
+                    }
+                    for floor_seed in one_lane {
+                        let generated = tote_shared::gtp::floorgen::one_lane(floor_seed, 3);
+                        let grid = tote_shared::mapf::Grid::parse_movingai(&generated.map)?;
+                        let floor = tote_shared::gtp::Layout::build(grid.clone(), &generated.spec)?;
+                        core_bench::gtp(&format!("one-lane floor {floor_seed}, one-way aisles"), floor, &robots, hours, pick_s, seed)?;
+                        let two_way = tote_shared::gtp::LayoutSpec { one_way: Vec::new(), ..generated.spec };
+                        let floor = tote_shared::gtp::Layout::build(grid, &two_way)?;
+                        core_bench::gtp(&format!("one-lane floor {floor_seed}, the same aisles two-way"), floor, &robots, hours, pick_s, seed)?;
+                    }
+                    Ok(())
+                }
                 Bench::Planner {
                     dir,
                     agents,

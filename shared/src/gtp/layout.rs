@@ -1,11 +1,11 @@
 //! The goods-to-person floor: the grid (MovingAI `.map`) plus what stands on it — pod storage
 //! spots, pick stations (a pick cell and its queue), chargers and parking.
 
-use crate::mapf::{Cell, Grid};
-use serde::Deserialize;
+use crate::mapf::{Cell, Grid, Heading};
+use serde::{Deserialize, Serialize};
 
 /// The layout file as written (TOML in the daemons' config directory).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LayoutSpec {
     /// The `.map` file, relative to the layout file.
@@ -21,6 +21,18 @@ pub struct LayoutSpec {
     pub chargers: Vec<[u32; 2]>,
     #[serde(default)]
     pub parking: Vec<[u32; 2]>,
+    /// One-way lanes: robots drive along each only its way, so two never meet head-on in a
+    /// one-lane aisle.
+    #[serde(default)]
+    pub one_way: Vec<OneWaySpec>,
+}
+
+/// A one-way lane: a rectangle `[x0, y0, x1, y1]` (inclusive) of free cells, and its way.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OneWaySpec {
+    pub lane: [u32; 4],
+    pub heading: Heading,
 }
 
 fn one_metre() -> f64 {
@@ -31,7 +43,7 @@ fn floor() -> String {
     "floor".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StationSpec {
     pub name: String,
@@ -53,6 +65,10 @@ pub enum LayoutError {
     CellSize,
     #[error("station name {0:?} is empty, too long or used twice")]
     StationName(String),
+    #[error("one-way lane {0:?} covers a blocked cell or lies off the map")]
+    Lane([u32; 4]),
+    #[error("with the one-way lanes, cell [{x}, {y}] cannot be {how} the first station's pick cell")]
+    OneWay { x: u32, y: u32, how: &'static str },
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +97,7 @@ impl Layout {
         if !(0.1..=10.0).contains(&spec.cell_size_m) {
             return Err(LayoutError::CellSize);
         }
+        let grid = one_way(grid, &spec.one_way)?;
         let mut used = vec![false; grid.cells()];
         let mut claim = |what: &str, [x, y]: [u32; 2]| -> Result<Cell, LayoutError> {
             let c = grid.cell(x, y).filter(|c| grid.is_free(*c)).ok_or_else(|| LayoutError::NotFree { what: what.into(), x, y })?;
@@ -118,6 +135,9 @@ impl Layout {
         for c in &storage {
             is_storage[*c as usize] = true;
         }
+        if grid.is_directed() {
+            check_connected(&grid, &is_storage, stations[0].pick)?;
+        }
         Ok(Layout { grid, cell_size_m: spec.cell_size_m, map_id: spec.map_id.clone(), storage, stations, chargers, parking, is_storage })
     }
 
@@ -153,6 +173,51 @@ impl Layout {
     }
 }
 
+fn one_way(grid: Grid, lanes: &[OneWaySpec]) -> Result<Grid, LayoutError> {
+    if lanes.is_empty() {
+        return Ok(grid);
+    }
+    for OneWaySpec { lane, .. } in lanes {
+        let [x0, y0, x1, y1] = *lane;
+        for y in y0.min(y1)..=y0.max(y1) {
+            for x in x0.min(x1)..=x0.max(x1) {
+                grid.cell(x, y).ok_or(LayoutError::Lane(*lane))?;
+            }
+        }
+    }
+    let lanes: Vec<([u32; 4], Heading)> = lanes.iter().map(|l| (l.lane, l.heading)).collect();
+    Ok(grid.with_one_way(&lanes))
+}
+
+/// One-way lanes must not cut a cell off: every free cell reaches the first pick cell and is
+/// reached from it, passing through no storage spot on the way (loaded robots cannot).
+fn check_connected(grid: &Grid, is_storage: &[bool], pick: Cell) -> Result<(), LayoutError> {
+    let to_pick = grid.distances_where(pick, |_| true, |c| !is_storage[c as usize]);
+    let mut reached = vec![false; grid.cells()];
+    let mut queue = std::collections::VecDeque::from([pick]);
+    reached[pick as usize] = true;
+    while let Some(c) = queue.pop_front() {
+        if c != pick && is_storage[c as usize] {
+            continue;
+        }
+        for n in grid.neighbors(c) {
+            if !std::mem::replace(&mut reached[n as usize], true) {
+                queue.push_back(n);
+            }
+        }
+    }
+    for c in (0..grid.cells() as Cell).filter(|c| grid.is_free(*c)) {
+        let (x, y) = grid.xy(c);
+        if to_pick[c as usize] == u32::MAX {
+            return Err(LayoutError::OneWay { x, y, how: "driven from to" });
+        }
+        if !reached[c as usize] {
+            return Err(LayoutError::OneWay { x, y, how: "reached from" });
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +233,7 @@ mod tests {
             stations: vec![StationSpec { name: "ST-1".into(), pick: [0, 1], queue: vec![[0, 2]] }],
             chargers: vec![[5, 3]],
             parking: vec![[2, 0]],
+            one_way: Vec::new(),
         }
     }
 

@@ -22,8 +22,33 @@ pub struct Grid {
     width: u32,
     height: u32,
     free: Vec<bool>,
-    /// Up to four neighbours per cell, `NONE` padded.
+    /// Up to four neighbours per cell a robot may move to, `NONE` padded.
     neighbors: Vec<[Cell; 4]>,
+    /// With one-way rules: the cells a robot may come from, per cell (None: the same as
+    /// `neighbors`, every move can be made both ways).
+    incoming: Option<Vec<[Cell; 4]>>,
+}
+
+/// A compass direction of travel (y grows downwards, as in the map file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Heading {
+    North,
+    South,
+    East,
+    West,
+}
+
+impl Heading {
+    /// The step (dx, dy) of a move this way.
+    fn step(self) -> (i64, i64) {
+        match self {
+            Heading::North => (0, -1),
+            Heading::South => (0, 1),
+            Heading::East => (1, 0),
+            Heading::West => (-1, 0),
+        }
+    }
 }
 
 pub const NONE: Cell = Cell::MAX;
@@ -93,7 +118,50 @@ impl Grid {
                 }
             }
         }
-        Grid { width, height, free, neighbors }
+        Grid { width, height, free, neighbors, incoming: None }
+    }
+
+    /// The grid with one-way lanes: within each rectangle `[x0, y0, x1, y1]` (inclusive) a
+    /// robot moving along the lane's axis goes only its way — no move against it inside the
+    /// lane, none into it against it. Moves across the lane (into a storage spot beside it, out
+    /// at a junction) stay allowed.
+    pub fn with_one_way(&self, lanes: &[([u32; 4], Heading)]) -> Grid {
+        let in_lane = |c: Cell, rect: &[u32; 4]| {
+            let (x, y) = self.xy(c);
+            (rect[0].min(rect[2])..=rect[0].max(rect[2])).contains(&x) && (rect[1].min(rect[3])..=rect[1].max(rect[3])).contains(&y)
+        };
+        let against = |from: Cell, to: Cell| {
+            let ((fx, fy), (tx, ty)) = (self.xy(from), self.xy(to));
+            let d = (i64::from(tx) - i64::from(fx), i64::from(ty) - i64::from(fy));
+            lanes.iter().any(|(rect, heading)| {
+                let (hx, hy) = heading.step();
+                d == (-hx, -hy) && (in_lane(from, rect) || in_lane(to, rect))
+            })
+        };
+        let mut neighbors = vec![[NONE; 4]; self.free.len()];
+        let mut incoming = vec![[NONE; 4]; self.free.len()];
+        let mut k_in = vec![0usize; self.free.len()];
+        for c in 0..self.free.len() as Cell {
+            let mut k = 0;
+            for n in self.neighbors(c).filter(|n| !against(c, *n)) {
+                neighbors[c as usize][k] = n;
+                k += 1;
+                incoming[n as usize][k_in[n as usize]] = c;
+                k_in[n as usize] += 1;
+            }
+        }
+        Grid { width: self.width, height: self.height, free: self.free.clone(), neighbors, incoming: Some(incoming) }
+    }
+
+    /// Whether some moves can be made one way only.
+    pub fn is_directed(&self) -> bool {
+        self.incoming.is_some()
+    }
+
+    /// The cells a robot may reach `c` from in one move.
+    pub fn predecessors(&self, c: Cell) -> impl Iterator<Item = Cell> + '_ {
+        let row = self.incoming.as_ref().map_or(&self.neighbors[c as usize], |i| &i[c as usize]);
+        row.iter().copied().take_while(|n| *n != NONE)
     }
 
     pub fn width(&self) -> u32 {
@@ -134,7 +202,8 @@ impl Grid {
         self.neighbors(a).any(|n| n == b)
     }
 
-    /// Steps from every cell to `goal` (BFS); `u32::MAX` where unreachable.
+    /// Steps from every cell to `goal` (BFS, along one-way lanes' ways); `u32::MAX` where
+    /// unreachable.
     pub fn distances_to(&self, goal: Cell) -> Vec<u32> {
         self.distances_where(goal, |_| true, |_| true)
     }
@@ -151,7 +220,8 @@ impl Grid {
                 continue;
             }
             let d = dist[c as usize] + 1;
-            for n in self.neighbors(c) {
+            // Backwards from the goal: the cells one move away from c, towards it.
+            for n in self.predecessors(c) {
                 if dist[n as usize] == u32::MAX && enter(n) {
                     dist[n as usize] = d;
                     queue.push_back(n);
@@ -198,6 +268,20 @@ mod tests {
         let corner = g.cell(0, 0).expect("free");
         assert_eq!(g.neighbors(corner).count(), 2);
         assert_eq!(g.distances_to(corner)[g.cell(3, 2).expect("free") as usize], 5);
+    }
+
+    #[test]
+    fn one_way_lanes_are_driven_their_way_only_and_distances_follow_them() {
+        // A 4 × 3 ring around two blocked cells; the top row runs east, the bottom row west.
+        let g = Grid::parse_movingai(TINY).expect("parses").with_one_way(&[([0, 0, 3, 0], Heading::East), ([0, 2, 3, 2], Heading::West)]);
+        let (a, b) = (g.cell(0, 0).expect("a"), g.cell(1, 0).expect("b"));
+        assert!(g.adjacent(a, b) && !g.adjacent(b, a), "east only on the top row");
+        // Down the left column and into the top row across it: allowed.
+        assert!(g.adjacent(g.cell(0, 1).expect("left"), a));
+        assert!(g.is_directed());
+        // From (1, 0) back to (0, 0) the only way is round the ring: 1,0 → 3,0 → 3,2 → 0,2 → 0,0.
+        assert_eq!(g.distances_to(a)[b as usize], 2 + 2 + 3 + 2);
+        assert_eq!(g.distances_to(b)[a as usize], 1);
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod refine;
 pub mod scatter;
 pub mod verify;
 
-pub use grid::{Cell, Grid, MapError};
+pub use grid::{Cell, Grid, Heading, MapError};
 
 /// A small deterministic PRNG (SplitMix64): tie-breaking needs randomness, replays need seeds.
 #[derive(Debug, Clone)]

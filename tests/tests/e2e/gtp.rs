@@ -7,7 +7,7 @@
 //! and every message the edge published is validated against the official schemas.
 
 use crate::helpers::*;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -196,6 +196,29 @@ pub(crate) fn replay(recording: &Recording, out_of_service: &[String]) -> Result
     Ok((moves, longest))
 }
 
+/// Every move a robot reported from one cell to the next is one the floor allows — on a floor
+/// with one-way lanes, never against a lane's way. Returns the number of moves checked.
+fn one_way_kept(recording: &Recording, layout: &tote_shared::gtp::Layout) -> Result<usize> {
+    let mut last: HashMap<String, tote_shared::mapf::Cell> = HashMap::new();
+    let mut checked = 0;
+    for (topic, payload) in &recording.messages {
+        if !topic.ends_with("/state") {
+            continue;
+        }
+        let state: Value = serde_json::from_slice(payload)?;
+        let serial = state["serialNumber"].as_str().unwrap_or("").to_owned();
+        let Some(cell) = state["lastNodeId"].as_str().and_then(|n| layout.cell_of_node(n)) else { continue };
+        let Some(before) = last.insert(serial.clone(), cell) else { continue };
+        // Reports one cell apart (a report missed on the way is no move to judge).
+        let ((x0, y0), (x1, y1)) = (layout.grid.xy(before), layout.grid.xy(cell));
+        if x0.abs_diff(x1) + y0.abs_diff(y1) == 1 {
+            ensure!(layout.grid.adjacent(before, cell), "{serial} drove from {} to {}: against a one-way lane", layout.node_id(before), layout.node_id(cell));
+            checked += 1;
+        }
+    }
+    Ok(checked)
+}
+
 /// Milliseconds of an ISO 8601 UTC timestamp as the robots write it (`…T…Z`, ms precision).
 fn chrono_ms(iso: &str) -> Result<i64> {
     let (date, time) = iso.trim_end_matches('Z').split_once('T').context("timestamp")?;
@@ -216,6 +239,8 @@ pub(crate) async fn floor(edge: &Edge) -> Result<Value> {
 enum Scenario {
     RobotFaults,
     EdgeKilled,
+    /// No faults, on a generated floor of one-lane, one-way aisles.
+    OneLane,
 }
 
 /// One robot carrying a pod vanishes (last will), another reports FATAL; both pods are
@@ -261,9 +286,13 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
     central.add_warehouse("SH-01", "Shanghai").await?;
     // On a shared broker each edge controls its own robots only.
     let manufacturer = format!("gtp{}", rand::random::<u32>());
+    let layout_file = match scenario {
+        Scenario::OneLane => tote_sim::floor::write_one_lane(7, 3, dir.path())?,
+        _ => repo_file("configs/floor.toml"),
+    };
     let extra = format!(
         "manufacturers = [\"{manufacturer}\"]\n[floor]\nlayout = \"{}\"\npods = 200\nfaces = 2\nbins_per_face = 1\ntick_ms = 20\n",
-        repo_file("configs/floor.toml").display()
+        layout_file.display()
     );
     let config = edge_config_full(dir.path(), "SH-01", central.base_url(), broker.as_deref(), &extra)?;
     let edge = Arc::new(Edge::from_daemon(Daemon::spawn(Kind::Edge, config)?, "SH-01"));
@@ -277,7 +306,7 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
         logins.push(edge.robot_login(&manufacturer, &format!("agv-{k:02}")).await?);
     }
 
-    let layout = tote_edge::gtp::read_layout(&repo_file("configs/floor.toml"))?;
+    let layout = tote_edge::gtp::read_layout(&layout_file)?;
     let starts = tote_edge::gtp::start_cells(&layout, ROBOTS);
     let agv = |k: usize, start: (f64, f64), load: Option<String>| {
         let config = AgvConfig {
@@ -321,6 +350,7 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
             lock(&edge.daemon).restart()?;
             (None, None)
         }
+        Scenario::OneLane => (None, None),
     };
 
     let done = eventually("every order picked and every pod stored", Duration::from_secs(300), || async {
@@ -393,6 +423,8 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
     let fatal_serial: Vec<String> = fatal_robot.iter().map(|r| r.rsplit('/').next().unwrap_or("").to_owned()).collect();
     let (moves, longest_wait_ms) = replay(&recording, &fatal_serial)?;
     assert!(moves > 1000, "the robots moved ({moves} position changes)");
+    let along_lanes = one_way_kept(&recording, &layout)?;
+    assert!(along_lanes > 1000, "{along_lanes} moves checked against the one-way lanes");
     assert!(longest_wait_ms < 60_000, "a robot waited {longest_wait_ms} ms with somewhere to go");
 
     // Every message the edge published validates against the official 2.0.0 and 2.1.0 schemas.
@@ -445,6 +477,13 @@ async fn goods_to_person_on_the_embedded_broker_picks_every_line_through_faults_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn goods_to_person_on_mosquitto_picks_every_line_through_faults_without_conflicts() -> Result<()> {
     goods_to_person(Some(crate::fleet::mosquitto()), Scenario::RobotFaults).await
+}
+
+/// The same on a generated floor whose aisles are one cell wide, each one-way: every line is
+/// picked, the replay finds no two robots in one cell and no move against a lane.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goods_to_person_on_one_lane_one_way_aisles_picks_every_line_without_conflicts() -> Result<()> {
+    goods_to_person(None, Scenario::OneLane).await
 }
 
 /// The edge is SIGKILLed mid-run and restarted: robots keep their state, pods their places

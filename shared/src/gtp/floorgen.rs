@@ -1,0 +1,123 @@
+//! Generated floors with one-lane aisles, for tests and the shift benchmark.
+//!
+//! Storage blocks two pods deep stand between one-lane aisles, row after row; one-lane cross
+//! aisles run between the blocks. Every aisle is one-way, rows alternating east and west and
+//! cross aisles south and north, so a robot never meets another head-on. Where two aisles
+//! cross the cell is a junction a robot may leave either way. On the left a two-lane highway
+//! (south beside the stations, north beside the blocks) feeds the stations, whose pick cells
+//! and queues stand in the leftmost column. Parking cells and chargers are pockets off the
+//! bottom aisle. A seed picks the number and size of the blocks.
+
+use super::layout::{LayoutSpec, OneWaySpec, StationSpec};
+use crate::mapf::{Heading, Rng};
+
+/// A generated floor: the map file's text and the layout that goes with it.
+pub struct Floor {
+    pub map: String,
+    pub spec: LayoutSpec,
+}
+
+/// Queue cells per station (besides the pick cell).
+const QUEUE: u32 = 4;
+
+/// A one-lane-aisle floor for `seed` with `stations` pick stations (1–4).
+pub fn one_lane(seed: u64, stations: u32) -> Floor {
+    let mut rng = Rng::new(seed);
+    let stations = stations.clamp(1, 4);
+    // At least 4 × 5 × 2 × 5 = 200 pod spots.
+    let blocks_x = 4 + rng.below(3) as u32;
+    let block_w = 5 + rng.below(4) as u32;
+    // Enough rows for the stations' queues along the left column, and an odd number of them:
+    // the top aisle runs east and the bottom one west, so the floor's edge is one loop.
+    let blocks_y = (4 + rng.below(4) as u32).max((stations * (QUEUE + 2)).div_ceil(3)) | 1;
+    let width = 3 + blocks_x * (block_w + 1);
+    let aisle_rows: Vec<u32> = (0..=blocks_y).map(|k| 3 * k).collect();
+    let parking_row = 3 * blocks_y + 1;
+    let height = parking_row + 1;
+    let mut aisle_columns = vec![1, 2];
+    aisle_columns.extend((0..blocks_x).map(|k| 3 + k * (block_w + 1) + block_w));
+    let is_aisle_column = |x: u32| aisle_columns.contains(&x);
+    let mut free = vec![vec![false; width as usize]; height as usize];
+    let mut storage = Vec::new();
+    for y in 0..parking_row {
+        for x in 1..width {
+            let aisle = aisle_rows.contains(&y) || is_aisle_column(x);
+            free[y as usize][x as usize] = true;
+            if !aisle {
+                storage.push([x, y, x, y]);
+            }
+        }
+    }
+    // Parking and chargers: pockets below the bottom aisle, under the blocks.
+    let pockets: Vec<u32> = (3..width).filter(|x| !is_aisle_column(*x)).collect();
+    for x in &pockets {
+        free[parking_row as usize][*x as usize] = true;
+    }
+    let chargers: Vec<[u32; 2]> = pockets.iter().step_by(block_w as usize).map(|x| [*x, parking_row]).collect();
+    let parking: Vec<[u32; 2]> = pockets.iter().filter(|x| !chargers.iter().any(|c| c[0] == **x)).map(|x| [*x, parking_row]).collect();
+    // Stations down the left column: a pick cell with its queue below it.
+    let spacing = (parking_row - 1) / stations;
+    let mut specs = Vec::new();
+    for k in 0..stations {
+        let pick = 1 + k * spacing;
+        for y in pick..=pick + QUEUE {
+            free[y as usize][0] = true;
+        }
+        specs.push(StationSpec { name: format!("ST-{}", k + 1), pick: [0, pick], queue: (1..=QUEUE).map(|d| [0, pick + d]).collect() });
+    }
+    let mut one_way = Vec::new();
+    // Row aisles, between junctions (the highway's two columns and the cross aisles).
+    for (k, y) in aisle_rows.iter().enumerate() {
+        let heading = if k % 2 == 0 { Heading::East } else { Heading::West };
+        for pair in aisle_columns.windows(2) {
+            if pair[1] > pair[0] + 1 {
+                one_way.push(OneWaySpec { lane: [pair[0] + 1, *y, pair[1] - 1, *y], heading });
+            }
+        }
+    }
+    // The highway, then the cross aisles, between the row aisles; the rightmost cross aisle
+    // runs south to close the loop round the edge, the others alternate.
+    let last = aisle_columns.len() - 1;
+    for (k, x) in aisle_columns.iter().enumerate() {
+        let heading = match k {
+            0 => Heading::South,
+            1 => Heading::North,
+            _ if (last - k) % 2 == 0 => Heading::South,
+            _ => Heading::North,
+        };
+        for pair in aisle_rows.windows(2) {
+            one_way.push(OneWaySpec { lane: [*x, pair[0] + 1, *x, pair[1] - 1], heading });
+        }
+    }
+    let rows: Vec<String> = free.iter().map(|row| row.iter().map(|f| if *f { '.' } else { '@' }).collect()).collect();
+    let map = format!("type octile\nheight {height}\nwidth {width}\nmap\n{}\n", rows.join("\n"));
+    let spec = LayoutSpec {
+        map: format!("one-lane-{seed}.map"),
+        cell_size_m: 1.0,
+        map_id: format!("one-lane-{seed}"),
+        storage,
+        stations: specs,
+        chargers,
+        parking,
+        one_way,
+    };
+    Floor { map, spec }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gtp::layout::Layout;
+    use crate::mapf::Grid;
+
+    #[test]
+    fn generated_floors_build_and_keep_every_cell_connected_both_ways() {
+        for seed in 0..40 {
+            let floor = one_lane(seed, 3);
+            let grid = Grid::parse_movingai(&floor.map).expect("map parses");
+            let layout = Layout::build(grid, &floor.spec).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            assert!(layout.grid.is_directed());
+            assert!(layout.storage.len() >= 200, "seed {seed}: {} spots", layout.storage.len());
+        }
+    }
+}
