@@ -350,35 +350,42 @@ pub fn gs1(fuzz: usize) -> Result<()> {
 /// a layout, for each fleet size: lines picked per hour per station and in total against
 /// the station bound (one line per `pick_s` seconds), robot utilisation, charges, and the
 /// conflicts the simulation counted (must be zero).
-pub fn gtp(name: &str, floor: tote_shared::gtp::Layout, robots: &[usize], hours: u64, pick_s: u32, seed: u64) -> Result<()> {
+pub fn gtp(name: &str, floor: tote_shared::gtp::Layout, robots: &[usize], hours: u64, pick_s: u32, seed: u64, pods: usize) -> Result<()> {
     use tote_shared::gtp::sim::{FloorSim, SimConfig};
     let stations = floor.stations.len();
     let bound = 3600 / u64::from(pick_s.max(1));
     println!("{name} ({} stations, {} spots), {hours} h shift, {pick_s} s per line: station bound {bound} lines/h", stations, floor.storage.len());
     println!(
-        "{:>6} {:>10} {:>14} {:>9} {:>7} {:>9} {:>8} {:>9} {:>10} {:>12} {:>7}",
-        "robots", "lines/h", "per station", "of bound", "busy %", "driving %", "charges", "conflicts", "max wait s", "worst hour", "run s"
+        "{:>6} {:>10} {:>14} {:>9} {:>7} {:>9} {:>8} {:>9} {:>10} {:>12} {:>11} {:>11} {:>7}",
+        "robots", "lines/h", "per station", "of bound", "busy %", "driving %", "charges", "conflicts", "max wait s", "worst hour", "step p50 ms", "step p99 ms", "run s"
     );
     for &r in robots {
-        let cfg = SimConfig { robots: r, pods: 200.min(floor.storage.len()), pick_steps: pick_s, seed, ..SimConfig::default() };
+        let cfg = SimConfig { robots: r, pods: pods.min(floor.storage.len()), pick_steps: pick_s, seed, ..SimConfig::default() };
         let mut sim = FloorSim::new(floor.clone(), cfg);
         let started = Instant::now();
         // Lines picked in the worst hour: a jam shows as an hour with (next to) none.
         let mut worst_hour = u64::MAX;
         let mut before = 0;
+        // Each step's time: the controller's tick (traffic, jobs, orders for every robot) plus
+        // the simulated robots and workers, which are cheap beside it.
+        let mut steps_us: Vec<u64> = Vec::with_capacity(hours as usize * 3600);
         for _ in 0..hours {
             for _ in 0..3600 {
+                let step = Instant::now();
                 sim.step(true);
+                steps_us.push(step.elapsed().as_micros() as u64);
             }
             let picked = sim.report().lines_picked;
             worst_hour = worst_hour.min(picked - before);
             before = picked;
         }
+        steps_us.sort_unstable();
+        let percentile = |p: f64| steps_us.get(((steps_us.len() as f64 - 1.0) * p) as usize).map_or(0.0, |us| *us as f64 / 1000.0);
         let report = sim.report();
         let per_hour = report.lines_picked as f64 / hours as f64;
         let per_station: Vec<String> = report.lines_per_station.iter().map(|n| format!("{:.0}", *n as f64 / hours as f64)).collect();
         println!(
-            "{r:>6} {per_hour:>10.0} {:>14} {:>8.0}% {:>7.1} {:>9.1} {:>8} {:>9} {:>10} {worst_hour:>12} {:>7.1}",
+            "{r:>6} {per_hour:>10.0} {:>14} {:>8.0}% {:>7.1} {:>9.1} {:>8} {:>9} {:>10} {worst_hour:>12} {:>11.2} {:>11.2} {:>7.1}",
             per_station.join("/"),
             100.0 * per_hour / (bound * stations as u64) as f64,
             100.0 * sim.utilisation(),
@@ -386,6 +393,8 @@ pub fn gtp(name: &str, floor: tote_shared::gtp::Layout, robots: &[usize], hours:
             report.charges,
             report.vertex_conflicts + report.swap_conflicts,
             report.longest_wait,
+            percentile(0.5),
+            percentile(0.99),
             started.elapsed().as_secs_f64()
         );
     }

@@ -287,6 +287,13 @@ enum Bench {
         /// its one-way lanes and again without them.
         #[arg(long, value_delimiter = ',')]
         one_lane: Vec<u64>,
+        /// Instead of `--layout`: a League of Robot Runners map (e.g.
+        /// ../shared/mapf/lorr/warehouse_large.map), its `S` cells pod spots and `E` cells stations.
+        #[arg(long)]
+        lorr: Option<PathBuf>,
+        /// Pods on the floor (at most one per spot).
+        #[arg(long, default_value_t = 200)]
+        pods: usize,
     },
     /// Carrier choice: quotes per second on one core over a 5-carrier × 3-service ×
     /// 31-province rate card (every carrier service priced, ruled and ranked per parcel),
@@ -559,19 +566,27 @@ fn main() -> anyhow::Result<()> {
                     pick_s,
                     seed,
                     one_lane,
+                    lorr,
+                    pods,
                 } => {
+                    if let Some(map) = lorr {
+                        let text = std::fs::read_to_string(&map).map_err(|e| anyhow::anyhow!("reading {}: {e} (the LoRR maps live in ../shared/mapf/lorr)", map.display()))?;
+                        let spec = tote_shared::gtp::floorgen::lorr(&text, "lorr");
+                        let floor = tote_shared::gtp::Layout::build(tote_shared::mapf::Grid::parse_movingai(&text)?, &spec)?;
+                        return core_bench::gtp(&map.display().to_string(), floor, &robots, hours, pick_s, seed, pods);
+                    }
                     if one_lane.is_empty() {
                         let floor = tote_edge::gtp::read_layout(&layout)?;
-                        return core_bench::gtp(&layout.display().to_string(), floor, &robots, hours, pick_s, seed);
+                        return core_bench::gtp(&layout.display().to_string(), floor, &robots, hours, pick_s, seed, pods);
                     }
                     for floor_seed in one_lane {
                         let generated = tote_shared::gtp::floorgen::one_lane(floor_seed, 3);
                         let grid = tote_shared::mapf::Grid::parse_movingai(&generated.map)?;
                         let floor = tote_shared::gtp::Layout::build(grid.clone(), &generated.spec)?;
-                        core_bench::gtp(&format!("one-lane floor {floor_seed}, one-way aisles"), floor, &robots, hours, pick_s, seed)?;
+                        core_bench::gtp(&format!("one-lane floor {floor_seed}, one-way aisles"), floor, &robots, hours, pick_s, seed, pods)?;
                         let two_way = tote_shared::gtp::LayoutSpec { one_way: Vec::new(), ..generated.spec };
                         let floor = tote_shared::gtp::Layout::build(grid, &two_way)?;
-                        core_bench::gtp(&format!("one-lane floor {floor_seed}, the same aisles two-way"), floor, &robots, hours, pick_s, seed)?;
+                        core_bench::gtp(&format!("one-lane floor {floor_seed}, the same aisles two-way"), floor, &robots, hours, pick_s, seed, pods)?;
                     }
                     Ok(())
                 }

@@ -104,6 +104,22 @@ pub fn one_lane(seed: u64, stations: u32) -> Floor {
     Floor { map, spec }
 }
 
+/// A League of Robot Runners warehouse map (`.map` text with `E` emitter and `S` service
+/// cells) as a goods-to-person floor: every `S` cell (beside a shelf) a pod spot, every other
+/// `E` cell (on the floor's edges) a pick station and the rest chargers. No parking: idle
+/// robots wait where they are. For the controller's scale benchmark.
+pub fn lorr(map: &str, name: &str) -> LayoutSpec {
+    let rows: Vec<&str> = map.lines().skip_while(|l| l.trim() != "map").skip(1).collect();
+    let cells = |kind: u8| -> Vec<[u32; 2]> {
+        rows.iter().enumerate().flat_map(|(y, row)| row.bytes().enumerate().filter(move |(_, b)| *b == kind).map(move |(x, _)| [x as u32, y as u32])).collect()
+    };
+    let storage = cells(b'S').into_iter().map(|[x, y]| [x, y, x, y]).collect();
+    let emitters = cells(b'E');
+    let stations = emitters.iter().step_by(2).enumerate().map(|(k, pick)| StationSpec { name: format!("ST-{}", k + 1), pick: *pick, queue: Vec::new() }).collect();
+    let chargers = emitters.iter().skip(1).step_by(2).copied().collect();
+    LayoutSpec { map: format!("{name}.map"), cell_size_m: 1.0, map_id: name.to_owned(), storage, stations, chargers, parking: Vec::new(), one_way: Vec::new() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -142,10 +142,8 @@ impl Grid {
         let mut incoming = vec![[NONE; 4]; self.free.len()];
         let mut k_in = vec![0usize; self.free.len()];
         for c in 0..self.free.len() as Cell {
-            let mut k = 0;
-            for n in self.neighbors(c).filter(|n| !against(c, *n)) {
+            for (k, n) in self.neighbors(c).filter(|n| !against(c, *n)).enumerate() {
                 neighbors[c as usize][k] = n;
-                k += 1;
                 incoming[n as usize][k_in[n as usize]] = c;
                 k_in[n as usize] += 1;
             }

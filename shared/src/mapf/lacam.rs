@@ -24,7 +24,8 @@ use super::grid::{Cell, Grid};
 use super::pibt::Pibt;
 use super::{refine, scatter};
 use super::{Plan, Rng};
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,7 +158,7 @@ pub fn plan(grid: &Grid, starts: &[Cell], goals: &[Cell], seed: u64, budget: Bud
     });
     let runs = options.pibt_runs.max(1);
     let pibts: Vec<Pibt> = (0..runs as u64).map(|k| Pibt::one_shot(grid, distances.clone(), goals, options.swap, hints.clone(), seed.wrapping_add(k))).collect();
-    let mut search = Search { goals, distances: &distances, pibts, nodes: Vec::new(), seen: HashMap::new(), open: VecDeque::new(), goal: None, rng: Rng::new(seed ^ 0x5EED) };
+    let mut search = Search { goals, distances: &distances, pibts, nodes: Vec::new(), seen: FxHashMap::default(), open: VecDeque::new(), goal: None, rng: Rng::new(seed ^ 0x5EED) };
     // Anytime: after the first plan LaCAM*'s own improvement gets a share of the time limit,
     // group replanning the rest.
     let improve_until = budget.time.map(|limit| limit.mul_f64(SEARCH_SHARE));
@@ -177,7 +178,7 @@ struct Search<'a, 'g> {
     pibts: Vec<Pibt<'g>>,
     nodes: Vec<Node>,
     /// Configuration hash → nodes with it.
-    seen: HashMap<u64, Vec<usize>>,
+    seen: FxHashMap<u64, Vec<usize>>,
     /// The search stack: front is the top.
     open: VecDeque<usize>,
     goal: Option<usize>,
@@ -363,7 +364,7 @@ impl Search<'_, '_> {
 }
 
 fn hash(config: &[Cell]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = rustc_hash::FxHasher::default();
     config.hash(&mut h);
     h.finish()
 }

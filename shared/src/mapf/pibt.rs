@@ -16,11 +16,10 @@
 
 use super::grid::{Cell, Grid, NONE};
 use super::Rng;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Per robot, the cell to try first from a cell (the next step of its spread-out path).
-pub type Hints = Vec<HashMap<Cell, Cell>>;
+pub type Hints = Vec<rustc_hash::FxHashMap<Cell, Cell>>;
 
 const NOBODY: u32 = u32::MAX;
 /// A cell held by a robot outside this step (driving, busy, out of service).

@@ -10,14 +10,15 @@
 use super::grid::{Cell, Grid};
 use super::{Plan, Rng};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use rustc_hash::FxHashSet;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 /// Largest group replanned together.
 const MAX_GROUP: usize = 30;
 /// Most space-time states one robot's search may expand before it gives up (the group then
 /// keeps its paths).
-const MAX_EXPANSIONS: usize = 200_000;
+const MAX_EXPANSIONS: usize = 50_000;
 
 /// Where each robot is when: per cell, (step, robot) sorted by step.
 struct Table {
@@ -115,6 +116,17 @@ pub fn refine(grid: &Grid, plan: &Plan, goals: &[Cell], distances: &[Arc<Vec<u32
             break;
         }
         rng.shuffle(&mut delayed);
+        // First each robot pushed off its goal after reaching it, with the robots that came
+        // through: replanned together, they can pass elsewhere and it can stay.
+        for robot in &delayed {
+            if stop() {
+                return to_plan(&paths);
+            }
+            let group = intruders(&table, &paths, *robot, goals[*robot]);
+            if group.len() > 1 {
+                replan(grid, &mut table, &mut paths, &group, goals, distances, &mut search);
+            }
+        }
         let size = (1 + rng.below(MAX_GROUP)).min((n / 4).max(1));
         for group in delayed.chunks(size) {
             if stop() {
@@ -124,6 +136,22 @@ pub fn refine(grid: &Grid, plan: &Plan, goals: &[Cell], distances: &[Arc<Vec<u32
         }
     }
     to_plan(&paths)
+}
+
+/// A robot, then the robots on its goal between its first arrival there and its arrival for
+/// good. The robot is replanned first: parked early, it makes the others go round.
+fn intruders(table: &Table, paths: &[Vec<Cell>], robot: usize, goal: Cell) -> Vec<usize> {
+    let path = &paths[robot];
+    let mut group = vec![robot];
+    if let Some(first) = path.iter().position(|c| *c == goal) {
+        for (t, r) in &table.visits[goal as usize] {
+            let (t, r) = (*t as usize, *r as usize);
+            if t > first && t < path.len() - 1 && r != robot && !group.contains(&r) && group.len() < MAX_GROUP {
+                group.push(r);
+            }
+        }
+    }
+    group
 }
 
 /// Replans `group` against everyone else; keeps the new paths if they cost no more in all.
@@ -159,7 +187,7 @@ fn replan(grid: &Grid, table: &mut Table, paths: &mut [Vec<Cell>], group: &[usiz
 /// Space-time A*, scratch space kept between robots.
 #[derive(Default)]
 struct Search {
-    closed: HashSet<(Cell, u32)>,
+    closed: FxHashSet<(Cell, u32)>,
     parents: Vec<(Cell, u32, usize)>,
 }
 
@@ -172,7 +200,9 @@ impl Search {
         // (f, Reverse(t), cell, t, parent index)
         let mut open = BinaryHeap::new();
         let h0 = u64::from(to_goal[start as usize]);
-        if h0 > limit {
+        // Nobody can stay on the goal before the last robot passing it has gone.
+        let free_from = table.visits[goal as usize].last().map_or(0, |(t, _)| u64::from(*t) + 1);
+        if h0.max(free_from) > limit || table.parked[goal as usize].is_some() {
             return None;
         }
         open.push(Reverse((h0, Reverse(0u32), start, usize::MAX)));

@@ -12,7 +12,7 @@ use super::grid::{Cell, Grid};
 use super::pibt::Hints;
 use super::Rng;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 /// Longest detour, in steps over the shortest path, a spread-out path may take.
@@ -120,7 +120,7 @@ pub fn hints(grid: &Grid, starts: &[Cell], goals: &[Cell], distances: &[Arc<Vec<
 }
 
 fn to_hints(paths: &[Vec<Cell>]) -> Hints {
-    paths.iter().map(|p| p.windows(2).map(|w| (w[0], w[1])).collect::<HashMap<Cell, Cell>>()).collect()
+    paths.iter().map(|p| p.windows(2).map(|w| (w[0], w[1])).collect::<rustc_hash::FxHashMap<Cell, Cell>>()).collect()
 }
 
 /// A* over cells (each entered once) ordered by meetings first, then length, within a length
