@@ -106,16 +106,41 @@ pub fn one_lane(seed: u64, stations: u32) -> Floor {
 
 /// A League of Robot Runners warehouse map (`.map` text with `E` emitter and `S` service
 /// cells) as a goods-to-person floor: every `S` cell (beside a shelf) a pod spot, every other
-/// `E` cell (on the floor's edges) a pick station and the rest chargers. No parking: idle
-/// robots wait where they are. For the controller's scale benchmark.
+/// `E` cell (on the floor's edges) a pick station with a queue of up to `QUEUE` plain cells
+/// straight out from it, the other `E` cells chargers. No parking: idle robots wait where they
+/// are. For the controller's scale benchmark.
 pub fn lorr(map: &str, name: &str) -> LayoutSpec {
-    let rows: Vec<&str> = map.lines().skip_while(|l| l.trim() != "map").skip(1).collect();
+    let rows: Vec<&[u8]> = map.lines().skip_while(|l| l.trim() != "map").skip(1).map(str::as_bytes).collect();
+    let at = |x: i64, y: i64| -> u8 {
+        if x < 0 || y < 0 {
+            return b'@';
+        }
+        rows.get(y as usize).and_then(|r| r.get(x as usize)).copied().unwrap_or(b'@')
+    };
     let cells = |kind: u8| -> Vec<[u32; 2]> {
-        rows.iter().enumerate().flat_map(|(y, row)| row.bytes().enumerate().filter(move |(_, b)| *b == kind).map(move |(x, _)| [x as u32, y as u32])).collect()
+        rows.iter().enumerate().flat_map(|(y, row)| row.iter().enumerate().filter(move |(_, b)| **b == kind).map(move |(x, _)| [x as u32, y as u32])).collect()
     };
     let storage = cells(b'S').into_iter().map(|[x, y]| [x, y, x, y]).collect();
     let emitters = cells(b'E');
-    let stations = emitters.iter().step_by(2).enumerate().map(|(k, pick)| StationSpec { name: format!("ST-{}", k + 1), pick: *pick, queue: Vec::new() }).collect();
+    let mut used: Vec<[u32; 2]> = Vec::new();
+    let mut stations = Vec::new();
+    for (k, pick) in emitters.iter().step_by(2).enumerate() {
+        // The longest straight run of plain cells out of the pick cell, up to QUEUE.
+        let (px, py) = (i64::from(pick[0]), i64::from(pick[1]));
+        let queue = [(1, 0), (0, 1), (-1, 0), (0, -1)]
+            .iter()
+            .map(|(dx, dy)| {
+                (1..=i64::from(QUEUE))
+                    .map(|d| (px + dx * d, py + dy * d))
+                    .take_while(|(x, y)| at(*x, *y) == b'.' && !used.contains(&[*x as u32, *y as u32]))
+                    .map(|(x, y)| [x as u32, y as u32])
+                    .collect::<Vec<_>>()
+            })
+            .max_by_key(Vec::len)
+            .unwrap_or_default();
+        used.extend(queue.iter().copied());
+        stations.push(StationSpec { name: format!("ST-{}", k + 1), pick: *pick, queue });
+    }
     let chargers = emitters.iter().skip(1).step_by(2).copied().collect();
     LayoutSpec { map: format!("{name}.map"), cell_size_m: 1.0, map_id: name.to_owned(), storage, stations, chargers, parking: Vec::new(), one_way: Vec::new() }
 }
@@ -125,6 +150,18 @@ mod tests {
     use super::*;
     use crate::gtp::layout::Layout;
     use crate::mapf::Grid;
+
+    #[test]
+    fn a_lorr_map_becomes_a_floor_with_queued_stations() {
+        let map = "type octile\nheight 5\nwidth 7\nmap\n@@@@@@@\n.E....E\n..SS...\n@.@@@.@\n.......\n";
+        let spec = lorr(map, "tiny");
+        let layout = Layout::build(Grid::parse_movingai(map).expect("map"), &spec).expect("layout");
+        assert_eq!(layout.storage.len(), 2);
+        assert_eq!(spec.stations.len(), 1);
+        // East of the pick cell (1, 1): the first run of plain cells, up to four.
+        assert_eq!(spec.stations[0].queue, vec![[2, 1], [3, 1], [4, 1], [5, 1]]);
+        assert_eq!(spec.chargers, vec![[6, 1]]);
+    }
 
     #[test]
     fn generated_floors_build_and_keep_every_cell_connected_both_ways() {

@@ -101,7 +101,8 @@ pub struct Solved {
     pub first_soc: u64,
     pub first_at: Duration,
     pub first_nodes: usize,
-    /// The search space was exhausted after the first plan: `plan` is optimal.
+    /// The search space was exhausted after the first plan: the search's plan was optimal for
+    /// its cost (moves and waits away from goals; waits at a goal left later not counted).
     pub optimal: bool,
     pub nodes: usize,
 }
@@ -115,8 +116,9 @@ struct Constraint {
 struct Node {
     config: Vec<Cell>,
     parent: Option<usize>,
-    /// Nodes one step away either way (for rewiring).
-    neighbors: Vec<usize>,
+    /// Nodes one step on (for rewiring): only forwards, as moves on one-way lanes cannot be
+    /// reversed.
+    successors: Vec<usize>,
     /// Cost from the start (sum of robots' moves and waits away from their goal) and the
     /// remaining distance (sum of robots' distances to their goals).
     g: u64,
@@ -163,7 +165,9 @@ pub fn plan(grid: &Grid, starts: &[Cell], goals: &[Cell], seed: u64, budget: Bud
     // group replanning the rest.
     let improve_until = budget.time.map(|limit| limit.mul_f64(SEARCH_SHARE));
     let mut solved = search.run(grid, starts, budget, options, improve_until, elapsed)?;
-    if options.anytime && !solved.optimal {
+    // Even an exhausted search may leave robots waiting at goals they later leave: the
+    // search's cost does not count those waits, the sum of costs does.
+    if options.anytime {
         let out_of_time = || budget.time.is_some_and(|limit| elapsed() > limit);
         solved.plan = refine::refine(grid, &solved.plan, goals, &distances, seed, options.refine_rounds, &out_of_time);
     }
@@ -321,9 +325,9 @@ impl Search<'_, '_> {
         let h = remaining(&config, self.distances);
         self.seen.entry(hash(&config)).or_default().push(id);
         let root = Constraint { who: Vec::new(), to: Vec::new() };
-        self.nodes.push(Node { config, parent, neighbors: parent.into_iter().collect(), g, h, pending: VecDeque::from([root]), order, priorities });
+        self.nodes.push(Node { config, parent, successors: Vec::new(), g, h, pending: VecDeque::from([root]), order, priorities });
         if let Some(p) = parent {
-            self.nodes[p].neighbors.push(id);
+            self.nodes[p].successors.push(id);
         }
         id
     }
@@ -331,14 +335,13 @@ impl Search<'_, '_> {
     /// `to` was reached again from `from`: link them and, Dijkstra-like, give every node the
     /// cheapest parent known now. Nodes that got cheaper than the plan go back on the stack.
     fn rewire(&mut self, from: usize, to: usize) {
-        if !self.nodes[from].neighbors.contains(&to) {
-            self.nodes[from].neighbors.push(to);
-            self.nodes[to].neighbors.push(from);
+        if !self.nodes[from].successors.contains(&to) {
+            self.nodes[from].successors.push(to);
         }
         let mut queue = VecDeque::from([from]);
         while let Some(a) = queue.pop_front() {
-            for k in 0..self.nodes[a].neighbors.len() {
-                let b = self.nodes[a].neighbors[k];
+            for k in 0..self.nodes[a].successors.len() {
+                let b = self.nodes[a].successors[k];
                 let g = self.nodes[a].g + edge_cost(&self.nodes[a].config, &self.nodes[b].config, self.goals);
                 if g < self.nodes[b].g {
                     self.nodes[b].g = g;
@@ -424,6 +427,23 @@ mod tests {
         let g = grid(&["...."]);
         let (a, b) = (g.cell(0, 0).expect("a"), g.cell(3, 0).expect("b"));
         assert_eq!(solve(&g, &[a, b], &[b, a], 1, Budget::nodes(100_000)), Err(PlanError::NoPlan));
+    }
+
+    #[test]
+    fn on_one_way_lanes_every_plan_keeps_to_the_lanes_anytime_too() {
+        use super::super::grid::Heading;
+        // A 5 × 3 ring round three blocked cells, driven clockwise; three robots each go
+        // half-way round, so their paths cross.
+        let ring = grid(&[".....", ".@@@.", "....."]);
+        let g = ring.with_one_way(&[([0, 0, 4, 0], Heading::East), ([4, 1, 4, 1], Heading::South), ([0, 2, 4, 2], Heading::West), ([0, 1, 0, 1], Heading::North)]);
+        let cell = |x, y| g.cell(x, y).expect("free");
+        let starts = [cell(0, 0), cell(4, 0), cell(2, 2)];
+        let goals = [cell(4, 2), cell(0, 2), cell(1, 0)];
+        for anytime in [false, true] {
+            let options = Options { anytime, refine_rounds: 3, ..Options::default() };
+            let solved = plan(&g, &starts, &goals, 5, Budget::nodes(20_000), options, &|| std::time::Duration::ZERO).expect("solvable");
+            verify(&g, &starts, &goals, &solved.plan).expect("no move against a lane, no conflict");
+        }
     }
 
     #[test]

@@ -61,13 +61,14 @@ pub struct Pibt<'g> {
 impl<'g> Pibt<'g> {
     pub fn new(grid: &'g Grid, goals: &[Cell], seed: u64) -> Pibt<'g> {
         let distances = goals.iter().map(|g| Arc::new(grid.distances_to(*g))).collect();
-        let robots = Lifelong { distances, goals: goals.to_vec(), restricted: vec![false; goals.len()], no_entry: None, no_rotations: false, swap: true };
+        let robots = Lifelong { distances, goals: goals.to_vec(), restricted: vec![false; goals.len()], no_entry: None, no_rotations: false, swap: !grid.is_directed() };
         Pibt::lifelong(grid, robots, seed)
     }
 
     /// One-shot planning's PIBT: distance tables shared with the caller, swap on or off, and
-    /// optional hints.
+    /// optional hints. Swap assumes every move can be made both ways: off on one-way lanes.
     pub fn one_shot(grid: &'g Grid, distances: Vec<Arc<Vec<u32>>>, goals: &[Cell], swap: bool, hints: Option<Arc<Hints>>, seed: u64) -> Pibt<'g> {
+        let swap = swap && !grid.is_directed();
         let robots = Lifelong { distances, goals: goals.to_vec(), restricted: vec![false; goals.len()], no_entry: None, no_rotations: false, swap };
         let mut pibt = Pibt::lifelong(grid, robots, seed);
         pibt.hints = hints;
@@ -198,7 +199,7 @@ impl<'g> Pibt<'g> {
             }
             if k == 0 {
                 if let Some(j) = partner {
-                    self.pull(j, here, next);
+                    self.pull(j, here, now, next);
                 }
             }
             return true;
@@ -248,8 +249,8 @@ impl<'g> Pibt<'g> {
 
     /// Moves robot j into `cell` (the cell the robot pulling it leaves), if j is still free to
     /// be placed and the cell is.
-    fn pull(&mut self, j: usize, cell: Cell, next: &mut [Cell]) {
-        if next[j] == NONE && self.occupied_next[cell as usize] == NOBODY && self.may_enter(j, cell) {
+    fn pull(&mut self, j: usize, cell: Cell, now: &[Cell], next: &mut [Cell]) {
+        if next[j] == NONE && self.occupied_next[cell as usize] == NOBODY && self.may_enter(j, cell) && self.grid.adjacent(now[j], cell) {
             self.occupied_next[cell as usize] = j as u32;
             next[j] = cell;
         }

@@ -101,6 +101,10 @@ fn to_plan(paths: &[Vec<Cell>]) -> Plan {
 /// Improves `plan` group by group until `rounds` passes over all robots are done or `stop`
 /// says so. Returns the plan (never costlier than the one given).
 pub fn refine(grid: &Grid, plan: &Plan, goals: &[Cell], distances: &[Arc<Vec<u32>>], seed: u64, rounds: usize, stop: &dyn Fn() -> bool) -> Plan {
+    // Only a finished plan (everyone at their goal at the end) can be cut into paths.
+    if plan.steps.last().map(Vec::as_slice) != Some(goals) {
+        return plan.clone();
+    }
     let n = goals.len();
     let mut paths = paths(plan, goals);
     let mut table = Table::new(grid.cells());
