@@ -360,7 +360,8 @@ pub fn gtp(name: &str, floor: tote_shared::gtp::Layout, robots: &[usize], hours:
         "robots", "lines/h", "per station", "of bound", "busy %", "driving %", "charges", "conflicts", "max wait s", "worst hour", "step p50 ms", "step p99 ms", "run s"
     );
     for &r in robots {
-        let cfg = SimConfig { robots: r, pods: pods.min(floor.storage.len()), pick_steps: pick_s, seed, ..SimConfig::default() };
+        // Open lines kept waiting: 300, or three per robot for big fleets.
+        let cfg = SimConfig { robots: r, pods: pods.min(floor.storage.len()), pick_steps: pick_s, seed, backlog: 300.max(3 * r), ..SimConfig::default() };
         let mut sim = FloorSim::new(floor.clone(), cfg);
         let started = Instant::now();
         // Lines picked in the worst hour: a jam shows as an hour with (next to) none.

@@ -571,8 +571,8 @@ fn main() -> anyhow::Result<()> {
                 } => {
                     if let Some(map) = lorr {
                         let text = std::fs::read_to_string(&map).map_err(|e| anyhow::anyhow!("reading {}: {e} (the LoRR maps live in ../shared/mapf/lorr)", map.display()))?;
-                        let spec = tote_shared::gtp::floorgen::lorr(&text, "lorr");
-                        let floor = tote_shared::gtp::Layout::build(tote_shared::mapf::Grid::parse_movingai(&text)?, &spec)?;
+                        let lorr = tote_shared::gtp::floorgen::lorr(&text, "lorr");
+                        let floor = tote_shared::gtp::Layout::build(tote_shared::mapf::Grid::parse_movingai(&lorr.map)?, &lorr.spec)?;
                         return core_bench::gtp(&map.display().to_string(), floor, &robots, hours, pick_s, seed, pods);
                     }
                     if one_lane.is_empty() {

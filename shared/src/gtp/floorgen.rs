@@ -104,12 +104,14 @@ pub fn one_lane(seed: u64, stations: u32) -> Floor {
     Floor { map, spec }
 }
 
-/// A League of Robot Runners warehouse map (`.map` text with `E` emitter and `S` service
-/// cells) as a goods-to-person floor: every `S` cell (beside a shelf) a pod spot, every other
-/// `E` cell (on the floor's edges) a pick station with a queue of up to `QUEUE` plain cells
-/// straight out from it, the other `E` cells chargers. No parking: idle robots wait where they
-/// are. For the controller's scale benchmark.
-pub fn lorr(map: &str, name: &str) -> LayoutSpec {
+/// A League of Robot Runners warehouse map (`.map` text: `@` shelves and walls, `E` emitter
+/// and `S` service cells, which are aisle cells there) as a goods-to-person floor. Shelf cells
+/// beside an aisle become pod spots (free cells robots drive under, as on our floors); other
+/// `@` cells stay walls. Every other `E` cell (on the floor's edges) is a pick station with a
+/// queue of up to `QUEUE` plain cells straight out from it, the other `E` cells chargers. No
+/// parking: idle robots wait where they are. For the controller's scale benchmark.
+pub fn lorr(map: &str, name: &str) -> Floor {
+    let header: Vec<&str> = map.lines().take_while(|l| l.trim() != "map").collect();
     let rows: Vec<&[u8]> = map.lines().skip_while(|l| l.trim() != "map").skip(1).map(str::as_bytes).collect();
     let at = |x: i64, y: i64| -> u8 {
         if x < 0 || y < 0 {
@@ -120,12 +122,20 @@ pub fn lorr(map: &str, name: &str) -> LayoutSpec {
     let cells = |kind: u8| -> Vec<[u32; 2]> {
         rows.iter().enumerate().flat_map(|(y, row)| row.iter().enumerate().filter(move |(_, b)| **b == kind).map(move |(x, _)| [x as u32, y as u32])).collect()
     };
-    let storage = cells(b'S').into_iter().map(|[x, y]| [x, y, x, y]).collect();
+    let beside_aisle = |[x, y]: [u32; 2]| {
+        let (x, y) = (i64::from(x), i64::from(y));
+        [(1, 0), (-1, 0), (0, 1), (0, -1)].iter().any(|(dx, dy)| matches!(at(x + dx, y + dy), b'.' | b'E' | b'S'))
+    };
+    let spots: Vec<[u32; 2]> = cells(b'@').into_iter().filter(|c| beside_aisle(*c)).collect();
+    let mut grid: Vec<Vec<u8>> = rows.iter().map(|r| r.to_vec()).collect();
+    for [x, y] in &spots {
+        grid[*y as usize][*x as usize] = b'.';
+    }
     let emitters = cells(b'E');
     let mut used: Vec<[u32; 2]> = Vec::new();
     let mut stations = Vec::new();
     for (k, pick) in emitters.iter().step_by(2).enumerate() {
-        // The longest straight run of plain cells out of the pick cell, up to QUEUE.
+        // The longest straight run of plain aisle cells out of the pick cell, up to QUEUE.
         let (px, py) = (i64::from(pick[0]), i64::from(pick[1]));
         let queue = [(1, 0), (0, 1), (-1, 0), (0, -1)]
             .iter()
@@ -142,7 +152,11 @@ pub fn lorr(map: &str, name: &str) -> LayoutSpec {
         stations.push(StationSpec { name: format!("ST-{}", k + 1), pick: *pick, queue });
     }
     let chargers = emitters.iter().skip(1).step_by(2).copied().collect();
-    LayoutSpec { map: format!("{name}.map"), cell_size_m: 1.0, map_id: name.to_owned(), storage, stations, chargers, parking: Vec::new(), one_way: Vec::new() }
+    let body: Vec<String> = grid.iter().map(|r| String::from_utf8_lossy(r).into_owned()).collect();
+    let map = format!("{}\nmap\n{}\n", header.join("\n"), body.join("\n"));
+    let storage = spots.into_iter().map(|[x, y]| [x, y, x, y]).collect();
+    let spec = LayoutSpec { map: format!("{name}.map"), cell_size_m: 1.0, map_id: name.to_owned(), storage, stations, chargers, parking: Vec::new(), one_way: Vec::new() };
+    Floor { map, spec }
 }
 
 #[cfg(test)]
@@ -152,11 +166,14 @@ mod tests {
     use crate::mapf::Grid;
 
     #[test]
-    fn a_lorr_map_becomes_a_floor_with_queued_stations() {
-        let map = "type octile\nheight 5\nwidth 7\nmap\n@@@@@@@\n.E....E\n..SS...\n@.@@@.@\n.......\n";
-        let spec = lorr(map, "tiny");
-        let layout = Layout::build(Grid::parse_movingai(map).expect("map"), &spec).expect("layout");
-        assert_eq!(layout.storage.len(), 2);
+    fn a_lorr_map_becomes_a_floor_with_shelves_as_pod_spots_and_queued_stations() {
+        let map = "type octile\nheight 6\nwidth 7\nmap\n@@@@@@@\n.E....E\n..SS...\n@.@@@.@\n.......\n@@@@@@@\n";
+        let floor = lorr(map, "tiny");
+        let spec = &floor.spec;
+        let layout = Layout::build(Grid::parse_movingai(&floor.map).expect("map"), spec).expect("layout");
+        // Shelf cells beside an aisle: the top wall's seven, the middle row's five, the bottom
+        // wall's seven — every `@` here touches an aisle.
+        assert_eq!(layout.storage.len(), 7 + 5 + 7);
         assert_eq!(spec.stations.len(), 1);
         // East of the pick cell (1, 1): the first run of plain cells, up to four.
         assert_eq!(spec.stations[0].queue, vec![[2, 1], [3, 1], [4, 1], [5, 1]]);
