@@ -288,7 +288,8 @@ enum Bench {
         #[arg(long, value_delimiter = ',')]
         one_lane: Vec<u64>,
         /// Instead of `--layout`: a League of Robot Runners map (e.g.
-        /// ../shared/mapf/lorr/warehouse_large.map), its `S` cells pod spots and `E` cells stations.
+        /// ../shared/mapf/lorr/warehouse_large.map): shelves beside an aisle become pod spots,
+        /// every other `E` cell a station.
         #[arg(long)]
         lorr: Option<PathBuf>,
         /// Pods on the floor (at most one per spot).

@@ -107,11 +107,9 @@ impl Layout {
             Ok(c)
         };
         let mut storage = Vec::new();
-        for [x0, y0, x1, y1] in &spec.storage {
-            for y in *y0.min(y1)..=*y0.max(y1) {
-                for x in *x0.min(x1)..=*x0.max(x1) {
-                    storage.push(claim("storage spot", [x, y])?);
-                }
+        for rect in &spec.storage {
+            for xy in rect_cells(*rect) {
+                storage.push(claim("storage spot", xy)?);
             }
         }
         let mut stations: Vec<Station> = Vec::new();
@@ -173,16 +171,19 @@ impl Layout {
     }
 }
 
+/// The cells `[x, y]` of an inclusive rectangle `[x0, y0, x1, y1]`, row by row (corners in any
+/// order).
+fn rect_cells([x0, y0, x1, y1]: [u32; 4]) -> impl Iterator<Item = [u32; 2]> {
+    (y0.min(y1)..=y0.max(y1)).flat_map(move |y| (x0.min(x1)..=x0.max(x1)).map(move |x| [x, y]))
+}
+
 fn one_way(grid: Grid, lanes: &[OneWaySpec]) -> Result<Grid, LayoutError> {
     if lanes.is_empty() {
         return Ok(grid);
     }
     for OneWaySpec { lane, .. } in lanes {
-        let [x0, y0, x1, y1] = *lane;
-        for y in y0.min(y1)..=y0.max(y1) {
-            for x in x0.min(x1)..=x0.max(x1) {
-                grid.cell(x, y).ok_or(LayoutError::Lane(*lane))?;
-            }
+        for [x, y] in rect_cells(*lane) {
+            grid.cell(x, y).ok_or(LayoutError::Lane(*lane))?;
         }
     }
     let lanes: Vec<([u32; 4], Heading)> = lanes.iter().map(|l| (l.lane, l.heading)).collect();

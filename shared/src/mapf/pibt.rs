@@ -59,12 +59,6 @@ pub struct Pibt<'g> {
 }
 
 impl<'g> Pibt<'g> {
-    pub fn new(grid: &'g Grid, goals: &[Cell], seed: u64) -> Pibt<'g> {
-        let distances = goals.iter().map(|g| Arc::new(grid.distances_to(*g))).collect();
-        let robots = Lifelong { distances, goals: goals.to_vec(), restricted: vec![false; goals.len()], no_entry: None, no_rotations: false, swap: !grid.is_directed() };
-        Pibt::lifelong(grid, robots, seed)
-    }
-
     /// One-shot planning's PIBT: distance tables shared with the caller, swap on or off, and
     /// optional hints. Swap assumes every move can be made both ways: off on one-way lanes.
     pub fn one_shot(grid: &'g Grid, distances: Vec<Arc<Vec<u32>>>, goals: &[Cell], swap: bool, hints: Option<Arc<Hints>>, seed: u64) -> Pibt<'g> {

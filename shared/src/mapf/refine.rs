@@ -98,8 +98,8 @@ fn to_plan(paths: &[Vec<Cell>]) -> Plan {
     Plan { steps }
 }
 
-/// Improves `plan` group by group until `rounds` passes over all robots are done or `stop`
-/// says so. Returns the plan (never costlier than the one given).
+/// Improves `plan` group by group until `rounds` passes over the delayed robots are done, none
+/// is left delayed, or `stop` says so. Returns the plan (never costlier than the one given).
 pub fn refine(grid: &Grid, plan: &Plan, goals: &[Cell], distances: &[Arc<Vec<u32>>], seed: u64, rounds: usize, stop: &dyn Fn() -> bool) -> Plan {
     // Only a finished plan (everyone at their goal at the end) can be cut into paths.
     if plan.steps.last().map(Vec::as_slice) != Some(goals) {
@@ -192,7 +192,8 @@ fn replan(grid: &Grid, table: &mut Table, paths: &mut [Vec<Cell>], group: &[usiz
 #[derive(Default)]
 struct Search {
     closed: FxHashSet<(Cell, u32)>,
-    parents: Vec<(Cell, u32, usize)>,
+    /// Expanded states: the cell and the index of the state it came from.
+    parents: Vec<(Cell, usize)>,
 }
 
 impl Search {
@@ -201,7 +202,7 @@ impl Search {
     fn path(&mut self, grid: &Grid, table: &Table, start: Cell, goal: Cell, to_goal: &[u32], limit: u64) -> Option<Vec<Cell>> {
         self.closed.clear();
         self.parents.clear();
-        // (f, Reverse(t), cell, t, parent index)
+        // (f, Reverse(t): later first among equal f, cell, parent index)
         let mut open = BinaryHeap::new();
         let h0 = u64::from(to_goal[start as usize]);
         // Nobody can stay on the goal before the last robot passing it has gone.
@@ -217,7 +218,7 @@ impl Search {
             if self.closed.len() > MAX_EXPANSIONS {
                 return None;
             }
-            self.parents.push((cell, t, parent));
+            self.parents.push((cell, parent));
             let me = self.parents.len() - 1;
             if cell == goal && table.free_after(cell, t) {
                 return Some(self.backtrack(me));
@@ -235,7 +236,7 @@ impl Search {
     fn backtrack(&self, mut at: usize) -> Vec<Cell> {
         let mut path = Vec::new();
         while at != usize::MAX {
-            let (cell, _, parent) = self.parents[at];
+            let (cell, parent) = self.parents[at];
             path.push(cell);
             at = parent;
         }
