@@ -90,7 +90,15 @@ impl Stepper {
         self.armed = plan.released == plan.cells.len();
     }
 
+    /// Like a VDA 5050 cancelOrder: what was released so far is dropped at once, and the robot
+    /// is told to stop once its move in flight ends. An order that comes after the cancel is
+    /// kept: master control may send it before the stop has gone out (it takes a robot with no
+    /// order as having confirmed the cancel), and dropping it then would leave the robot
+    /// standing while master control holds the cells it released.
     pub fn cancel(&mut self, action_id: String) {
+        self.ahead.clear();
+        self.action = None;
+        self.armed = false;
         self.instants.push_back(Instant::Cancel(action_id));
     }
 
@@ -137,11 +145,6 @@ impl Stepper {
             Step::Lift(_) | Step::Drop(_) | Step::Charge => self.action.as_ref().map(|(id, _)| id.clone()),
             Step::Move(_) => None,
         };
-        if step == Step::Stop {
-            // The robot forgets the order: nothing is released to it any more.
-            self.ahead.clear();
-            self.action = None;
-        }
         self.seq = seq;
         self.inflight = Some((seq, Some(step), completes));
     }
@@ -280,6 +283,23 @@ mod tests {
         assert_eq!(s.next(&at(2, seq)), None, "nothing after a cancel");
         let r = s.report(&at(2, seq), true);
         assert_eq!((r.finished_actions, r.ahead), (vec!["cancel-9".to_owned()], vec![]));
+    }
+
+    /// The race CI hit: a robot coming into service is sent a cancel, and master control,
+    /// seeing no order on it, releases its first cell before the stop has gone out. The stop
+    /// goes first; the move of the newer order follows it.
+    #[test]
+    fn an_order_sent_after_a_cancel_survives_the_stop() {
+        let mut s = Stepper::default();
+        s.connected(0, &at(10, 0));
+        s.cancel("cancel-1".into());
+        s.order(&plan("o1", 0, &[10, 11, 12], 2, None));
+        assert_eq!(s.report(&at(10, 0), true).ahead, vec![11], "the new order's released cell is held");
+        let (seq, step) = s.next(&at(10, 0)).expect("the stop first");
+        assert_eq!((seq, &step), (1, &Step::Stop));
+        s.sent(seq, step);
+        assert_eq!(s.next(&at(10, 1)), Some((2, Step::Move(11))), "then the new order's move");
+        assert_eq!(s.report(&at(10, 1), true).finished_actions, vec!["cancel-1".to_owned()]);
     }
 
     #[test]
