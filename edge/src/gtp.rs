@@ -29,12 +29,85 @@ pub struct Floor {
     pub layout: Layout,
     pub layout_view: LayoutView,
     view: Mutex<Option<FloorView>>,
+    ticks: Mutex<TickTimes>,
 }
 
 impl Floor {
     pub fn view(&self) -> Option<FloorView> {
         self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+
+    /// How long master control's recent ticks took, against its budget.
+    pub fn ticks(&self) -> TickStats {
+        self.ticks.lock().unwrap_or_else(|p| p.into_inner()).stats()
+    }
+}
+
+/// Ticks kept for the figures: a minute at the default 50 ms.
+const TICKS_KEPT: usize = 1200;
+
+/// The last `TICKS_KEPT` ticks' durations in microseconds: the whole tick (open lines read,
+/// decisions, carrying them out, the view) and the pure decisions alone.
+struct TickTimes {
+    budget_ms: u64,
+    total: std::collections::VecDeque<u32>,
+    control: std::collections::VecDeque<u32>,
+    ticks: u64,
+    over_budget: u64,
+}
+
+impl TickTimes {
+    fn new(budget_ms: u64) -> TickTimes {
+        TickTimes { budget_ms, total: Default::default(), control: Default::default(), ticks: 0, over_budget: 0 }
+    }
+
+    fn record(&mut self, total: Duration, control: Duration) {
+        let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+        for (ring, value) in [(&mut self.total, us(total)), (&mut self.control, us(control))] {
+            if ring.len() == TICKS_KEPT {
+                ring.pop_front();
+            }
+            ring.push_back(value);
+        }
+        self.ticks += 1;
+        self.over_budget += u64::from(total > Duration::from_millis(self.budget_ms));
+    }
+
+    fn stats(&self) -> TickStats {
+        let pct = |ring: &std::collections::VecDeque<u32>, q: f64| {
+            let mut sorted: Vec<u32> = ring.iter().copied().collect();
+            sorted.sort_unstable();
+            let at = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+            sorted.get(at).map_or(0.0, |us| f64::from(*us) / 1000.0)
+        };
+        TickStats {
+            budget_ms: self.budget_ms,
+            ticks: self.ticks,
+            over_budget: self.over_budget,
+            window: self.total.len(),
+            p50_ms: pct(&self.total, 0.5),
+            p99_ms: pct(&self.total, 0.99),
+            max_ms: pct(&self.total, 1.0),
+            control_p50_ms: pct(&self.control, 0.5),
+            control_p99_ms: pct(&self.control, 0.99),
+        }
+    }
+}
+
+/// Master control's tick times over the last `window` ticks (all since start for `ticks` and
+/// `over_budget`). A tick over budget delays the next: robots wait longer for their cells.
+#[derive(Debug, Clone, Serialize)]
+pub struct TickStats {
+    pub budget_ms: u64,
+    pub ticks: u64,
+    pub over_budget: u64,
+    pub window: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// The decisions alone (traffic, jobs), without reading open lines or sending orders.
+    pub control_p50_ms: f64,
+    pub control_p99_ms: f64,
 }
 
 /// The static floor for the page: grid size, blocked cells, spots, stations, chargers.
@@ -111,7 +184,7 @@ pub async fn start(store: &EdgeStore, settings: &FloorSettings, now_ms: i64) -> 
     tracing::info!(pods = places.len(), created, stations = layout.stations.len(), "goods-to-person floor loaded");
     let control = Settings { low_battery: settings.low_battery, charged: settings.charged, ..Settings::default() };
     let controller = Controller::new(layout.clone(), places, control, now_ms).map_err(|e| FloorError::Pods(e.to_string()))?;
-    let floor = Floor { layout_view: layout_view(&layout), layout, view: Mutex::new(None) };
+    let floor = Floor { layout_view: layout_view(&layout), layout, view: Mutex::new(None), ticks: Mutex::new(TickTimes::new(settings.tick_ms)) };
     Ok((Arc::new(floor), controller))
 }
 
@@ -182,6 +255,7 @@ pub async fn run(
         if stop.run_until_stopped(tick.tick()).await.is_none() {
             return;
         }
+        let started = std::time::Instant::now();
         let demand = match store.pod_demand().await {
             Ok(d) => d.into_iter().collect(),
             Err(error) => {
@@ -192,11 +266,15 @@ pub async fn run(
         for (station, online, hold) in panels.gates() {
             controller.set_station(&station, online, hold);
         }
-        let outputs = controller.tick(&crate::drivers::reports(&drivers, &floor.layout), &demand);
+        let reports = crate::drivers::reports(&drivers, &floor.layout);
+        let deciding = std::time::Instant::now();
+        let outputs = controller.tick(&reports, &demand);
+        let control = deciding.elapsed();
         for output in outputs {
             apply(&floor.layout, &store, &drivers, output).await;
         }
         *floor.view.lock().unwrap_or_else(|p| p.into_inner()) = Some(controller.view());
+        floor.ticks.lock().unwrap_or_else(|p| p.into_inner()).record(started.elapsed(), control);
     }
 }
 
@@ -230,5 +308,29 @@ async fn apply(layout: &Layout, store: &EdgeStore, drivers: &[Arc<dyn RobotDrive
     };
     if let Err(error) = done {
         tracing::error!(%error, "master control could not carry out a decision");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_figures_cover_the_last_ticks_and_count_every_overrun() {
+        let mut t = TickTimes::new(50);
+        assert_eq!(t.stats().p99_ms, 0.0, "no ticks yet");
+        // 100 slow ticks, then a window's worth of faster ones: the slow ones fall out of the
+        // figures but stay counted as overruns.
+        for _ in 0..100 {
+            t.record(Duration::from_millis(80), Duration::from_millis(70));
+        }
+        for k in 1..=TICKS_KEPT as u64 {
+            t.record(Duration::from_micros(k * 10), Duration::from_micros(k));
+        }
+        let s = t.stats();
+        assert_eq!((s.ticks, s.window, s.over_budget), (100 + TICKS_KEPT as u64, TICKS_KEPT, 100));
+        // Nearest rank over 10, 20, … 12,000 µs.
+        assert_eq!((s.p50_ms, s.p99_ms, s.max_ms), (6.01, 11.88, 12.0));
+        assert_eq!((s.control_p50_ms, s.control_p99_ms), (0.601, 1.188));
     }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 pub(crate) const ADMIN: &str = "bench-admin-token-0123456789";
 const READER: &str = "bench-read-token-0123456789";
 /// The edges' API token (the bench plays station software).
-const EDGE_API: &str = "bench-edge-api-token-0123456789";
+pub(crate) const EDGE_API: &str = "bench-edge-api-token-0123456789";
 
 pub(crate) fn edge_token(code: &str) -> String {
     format!("bench-edge-token-{code}-0123456789")
@@ -34,6 +34,10 @@ impl Drop for Daemon {
 }
 
 impl Daemon {
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn rss_mb(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
         let kb: f64 = status
@@ -75,7 +79,7 @@ pub(crate) fn spawn(name: &str, config: &Path) -> Result<Daemon> {
     }
 }
 
-fn central_config(dir: &Path, listen: &str) -> Result<PathBuf> {
+pub(crate) fn central_config(dir: &Path, listen: &str) -> Result<PathBuf> {
     let database = format!("path = \"{}\"\nwrite_queue = 65536\nmax_batch = 1024\nmax_readers = 4", dir.join("central.sqlite").display());
     central_config_with(dir, listen, &database)
 }
@@ -100,7 +104,7 @@ fn edge_config(dir: &Path, code: &str, central: &str) -> Result<PathBuf> {
 }
 
 /// `extra`: TOML appended after the `[mqtt]` section (more sections).
-fn edge_config_with(dir: &Path, code: &str, central: &str, extra: &str) -> Result<PathBuf> {
+pub(crate) fn edge_config_with(dir: &Path, code: &str, central: &str, extra: &str) -> Result<PathBuf> {
     edge_config_auth(dir, code, central, "", extra)
 }
 
@@ -115,7 +119,7 @@ fn edge_config_auth(dir: &Path, code: &str, central: &str, auth: &str, extra: &s
              [central]\nurl = \"{central}\"\ntoken = \"{}\"\npush_batch = 2000\npull_wait_ms = 20000\nrequest_timeout_ms = 10000\n\
              backoff_initial_ms = 50\nbackoff_max_ms = 500\n\
              [auth]\napi_token = \"{EDGE_API}\"\n{auth}\n\
-             [mqtt]\nembedded_listen = \"127.0.0.1:0\"\nmax_connections = 1000\nstale_state_ms = 5000\n{extra}",
+             [mqtt]\nembedded_listen = \"127.0.0.1:0\"\nmax_connections = 4096\nstale_state_ms = 5000\n{extra}",
             dir.join(format!("edge-{code}.sqlite")).display(),
             edge_token(code)
         ),
@@ -127,7 +131,7 @@ pub(crate) fn sku(n: usize) -> String {
     format!("BENCH-{n:05}")
 }
 
-fn gtin(n: usize) -> String {
+pub(crate) fn gtin(n: usize) -> String {
     tote_shared::Gtin::from_body13(200_000_000_000 + n as u64).to_string()
 }
 
@@ -510,7 +514,7 @@ pub async fn fleet(robots: usize, hz: f64, seconds: u64) -> Result<()> {
 }
 
 /// utime + stime of a process, in seconds (Linux /proc; clock ticks are 100 Hz here).
-fn cpu_seconds(pid: u32) -> f64 {
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");

@@ -13,6 +13,7 @@ mod client;
 mod console_bench;
 mod core_bench;
 mod demo;
+mod floor_fleet;
 mod payment_bench;
 
 use clap::{Parser, Subcommand};
@@ -58,6 +59,10 @@ enum Command {
         seed: u64,
         #[arg(long, default_value_t = 3)]
         stations: u32,
+        /// Instead of a one-lane floor: this League of Robot Runners map as a floor (shelves
+        /// beside an aisle become pod spots, every other `E` cell a station).
+        #[arg(long)]
+        lorr: Option<PathBuf>,
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
@@ -236,6 +241,29 @@ enum Bench {
         #[arg(long, default_value_t = 100_000)]
         events: usize,
     },
+    /// A working fleet through the edge daemon on a goods-to-person floor: master control's
+    /// tick against its budget, the edge's CPU and memory, messages, lines picked.
+    FloorFleet {
+        /// A League of Robot Runners map (its floor is generated) or a layout file.
+        #[arg(long, default_value = "../shared/mapf/lorr/warehouse_large.map")]
+        floor: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        robots: usize,
+        #[arg(long, default_value_t = 5000)]
+        pods: usize,
+        #[arg(long, default_value_t = 500)]
+        skus: usize,
+        /// Pick lines kept outstanding per robot.
+        #[arg(long, default_value_t = 3)]
+        lines_per_robot: usize,
+        /// Milliseconds a robot takes per 1 m cell.
+        #[arg(long, default_value_t = 1000)]
+        node_ms: u64,
+        #[arg(long, default_value_t = 60)]
+        warmup_s: u64,
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+    },
     /// The edge's CPU and memory while simulated robots publish state.
     Fleet {
         #[arg(long, default_value_t = 500)]
@@ -387,8 +415,11 @@ fn main() -> anyhow::Result<()> {
             floor,
             robots,
         })),
-        Command::Floor { seed, stations, out } => {
-            let path = tote_sim::floor::write_one_lane(seed, stations, &out)?;
+        Command::Floor { seed, stations, lorr, out } => {
+            let path = match lorr {
+                Some(map) => tote_sim::floor::write_lorr(&map, &out)?,
+                None => tote_sim::floor::write_one_lane(seed, stations, &out)?,
+            };
             println!("{}", path.display());
             Ok(())
         }
@@ -540,6 +571,18 @@ fn main() -> anyhow::Result<()> {
                     hz,
                     seconds,
                 } => bench::fleet(robots, hz, seconds).await,
+                Bench::FloorFleet {
+                    floor,
+                    robots,
+                    pods,
+                    skus,
+                    lines_per_robot,
+                    node_ms,
+                    warmup_s,
+                    seconds,
+                } => {
+                    floor_fleet::run(&floor_fleet::Options { floor: &floor, robots, pods, skus, lines_per_robot, node_ms, warmup_s, seconds }).await
+                }
                 Bench::Gs1 { fuzz } => core_bench::gs1(fuzz),
                 Bench::Quotes { quotes } => core_bench::quotes(quotes),
                 Bench::Split { orders } => core_bench::split(orders),
@@ -571,8 +614,7 @@ fn main() -> anyhow::Result<()> {
                     pods,
                 } => {
                     if let Some(map) = lorr {
-                        let text = std::fs::read_to_string(&map).map_err(|e| anyhow::anyhow!("reading {}: {e} (the LoRR maps live in ../shared/mapf/lorr)", map.display()))?;
-                        let lorr = tote_shared::gtp::floorgen::lorr(&text, "lorr");
+                        let lorr = tote_sim::floor::lorr(&map)?;
                         let floor = tote_shared::gtp::Layout::build(tote_shared::mapf::Grid::parse_movingai(&lorr.map)?, &lorr.spec)?;
                         return core_bench::gtp(&map.display().to_string(), floor, &robots, hours, pick_s, seed, pods);
                     }

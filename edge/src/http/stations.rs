@@ -34,6 +34,7 @@ pub struct StationWork {
 pub struct FloorNow {
     pub layout: LayoutView,
     pub view: Option<FloorView>,
+    pub ticks: crate::gtp::TickStats,
 }
 
 fn floor(state: &AppState) -> Result<&Arc<Floor>, ApiError> {
@@ -44,7 +45,7 @@ fn floor(state: &AppState) -> Result<&Arc<Floor>, ApiError> {
 #[utoipa::path(get, path = "/api/v1/floor", responses((status = 200, body = Object), doc::Unauthorized, doc::NotFound), tag = "stations")]
 pub async fn floor_now(State(state): State<AppState>) -> Result<Json<FloorNow>, ApiError> {
     let floor = floor(&state)?;
-    Ok(Json(FloorNow { layout: floor.layout_view.clone(), view: floor.view() }))
+    Ok(Json(FloorNow { layout: floor.layout_view.clone(), view: floor.view(), ticks: floor.ticks() }))
 }
 
 /// Every station's work now (404 without a `[floor]`).
