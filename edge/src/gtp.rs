@@ -46,88 +46,95 @@ impl Floor {
 /// Ticks kept for the figures: a minute at the default 50 ms.
 const TICKS_KEPT: usize = 1200;
 
-/// The last `TICKS_KEPT` ticks' durations in microseconds: the whole tick (open lines read,
-/// decisions, carrying them out, the view) and the pure decisions alone.
+/// How long one tick took, part by part.
+#[derive(Debug, Clone, Copy, Default)]
+struct TickTime {
+    /// Open lines per pod from the store, the robots' reports, the stations' gates.
+    read: Duration,
+    /// The pure decisions (traffic, jobs).
+    decide: Duration,
+    /// Orders and instant actions out to the robots, pod movements into the store.
+    send: Duration,
+    /// The view for the floor page and API.
+    view: Duration,
+}
+
+impl TickTime {
+    fn total(&self) -> Duration {
+        self.read + self.decide + self.send + self.view
+    }
+}
+
+/// The last `TICKS_KEPT` ticks, and overruns since start.
 struct TickTimes {
     budget_ms: u64,
-    total: std::collections::VecDeque<u32>,
-    control: std::collections::VecDeque<u32>,
+    kept: std::collections::VecDeque<TickTime>,
     ticks: u64,
     over_budget: u64,
 }
 
 impl TickTimes {
     fn new(budget_ms: u64) -> TickTimes {
-        TickTimes { budget_ms, total: Default::default(), control: Default::default(), ticks: 0, over_budget: 0 }
+        TickTimes { budget_ms, kept: Default::default(), ticks: 0, over_budget: 0 }
     }
 
-    fn record(&mut self, total: Duration, control: Duration) {
-        let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
-        for (ring, value) in [(&mut self.total, us(total)), (&mut self.control, us(control))] {
-            if ring.len() == TICKS_KEPT {
-                ring.pop_front();
-            }
-            ring.push_back(value);
+    fn record(&mut self, time: TickTime) {
+        if self.kept.len() == TICKS_KEPT {
+            self.kept.pop_front();
         }
+        self.kept.push_back(time);
         self.ticks += 1;
-        self.over_budget += u64::from(total > Duration::from_millis(self.budget_ms));
+        self.over_budget += u64::from(time.total() > Duration::from_millis(self.budget_ms));
     }
 
     fn stats(&self) -> TickStats {
-        let pct = |ring: &std::collections::VecDeque<u32>, q: f64| {
-            let mut sorted: Vec<u32> = ring.iter().copied().collect();
+        let figures = |part: fn(&TickTime) -> Duration| {
+            let mut sorted: Vec<Duration> = self.kept.iter().map(part).collect();
             sorted.sort_unstable();
-            let at = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-            sorted.get(at).map_or(0.0, |us| f64::from(*us) / 1000.0)
+            let at = |q: f64| {
+                let k = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+                sorted.get(k).map_or(0.0, |d| d.as_micros() as f64 / 1000.0)
+            };
+            PartStats { p50_ms: at(0.5), p99_ms: at(0.99), max_ms: at(1.0) }
         };
         TickStats {
             budget_ms: self.budget_ms,
             ticks: self.ticks,
             over_budget: self.over_budget,
-            window: self.total.len(),
-            p50_ms: pct(&self.total, 0.5),
-            p99_ms: pct(&self.total, 0.99),
-            max_ms: pct(&self.total, 1.0),
-            control_p50_ms: pct(&self.control, 0.5),
-            control_p99_ms: pct(&self.control, 0.99),
+            window: self.kept.len(),
+            total: figures(TickTime::total),
+            read: figures(|t| t.read),
+            decide: figures(|t| t.decide),
+            send: figures(|t| t.send),
+            view: figures(|t| t.view),
         }
     }
 }
 
-/// Master control's tick times over the last `window` ticks (all since start for `ticks` and
-/// `over_budget`). A tick over budget delays the next: robots wait longer for their cells.
+/// Master control's tick times over the last `window` ticks (`ticks` and `over_budget` since
+/// start). A tick over budget delays the next: robots wait longer for their cells.
 #[derive(Debug, Clone, Serialize)]
 pub struct TickStats {
     pub budget_ms: u64,
     pub ticks: u64,
     pub over_budget: u64,
     pub window: usize,
+    pub total: PartStats,
+    /// Open lines per pod from the store, the robots' reports, the stations' gates.
+    pub read: PartStats,
+    /// The pure decisions (traffic, jobs).
+    pub decide: PartStats,
+    /// Orders and instant actions out, pod movements into the store.
+    pub send: PartStats,
+    /// The view for the floor page and API.
+    pub view: PartStats,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PartStats {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
-    /// The decisions alone (traffic, jobs), without reading open lines or sending orders.
-    pub control_p50_ms: f64,
-    pub control_p99_ms: f64,
-}
-
-/// The static floor for the page: grid size, blocked cells, spots, stations, chargers.
-#[derive(Debug, Clone, Serialize)]
-pub struct LayoutView {
-    pub width: u32,
-    pub height: u32,
-    pub cell_size_m: f64,
-    pub blocked: Vec<[u32; 2]>,
-    pub storage: Vec<[u32; 2]>,
-    pub stations: Vec<StationCells>,
-    pub chargers: Vec<[u32; 2]>,
-    pub parking: Vec<[u32; 2]>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StationCells {
-    pub name: String,
-    pub pick: [u32; 2],
-    pub queue: Vec<[u32; 2]>,
 }
 
 /// Reads a layout file and the `.map` it names (relative to it).
@@ -255,7 +262,8 @@ pub async fn run(
         if stop.run_until_stopped(tick.tick()).await.is_none() {
             return;
         }
-        let started = std::time::Instant::now();
+        let mut time = TickTime::default();
+        let mut started = std::time::Instant::now();
         let demand = match store.pod_demand().await {
             Ok(d) => d.into_iter().collect(),
             Err(error) => {
@@ -267,14 +275,21 @@ pub async fn run(
             controller.set_station(&station, online, hold);
         }
         let reports = crate::drivers::reports(&drivers, &floor.layout);
-        let deciding = std::time::Instant::now();
+        let mut lap = || {
+            let now = std::time::Instant::now();
+            now - std::mem::replace(&mut started, now)
+        };
+        time.read = lap();
         let outputs = controller.tick(&reports, &demand);
-        let control = deciding.elapsed();
+        time.decide = lap();
         for output in outputs {
             apply(&floor.layout, &store, &drivers, output).await;
         }
-        *floor.view.lock().unwrap_or_else(|p| p.into_inner()) = Some(controller.view());
-        floor.ticks.lock().unwrap_or_else(|p| p.into_inner()).record(started.elapsed(), control);
+        time.send = lap();
+        let view = controller.view();
+        *floor.view.lock().unwrap_or_else(|p| p.into_inner()) = Some(view);
+        time.view = lap();
+        floor.ticks.lock().unwrap_or_else(|p| p.into_inner()).record(time);
     }
 }
 
@@ -316,21 +331,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tick_figures_cover_the_last_ticks_and_count_every_overrun() {
+    fn tick_figures_cover_the_last_ticks_part_by_part_and_count_every_overrun() {
+        let ms = Duration::from_millis;
         let mut t = TickTimes::new(50);
-        assert_eq!(t.stats().p99_ms, 0.0, "no ticks yet");
+        assert_eq!(t.stats().total.p99_ms, 0.0, "no ticks yet");
         // 100 slow ticks, then a window's worth of faster ones: the slow ones fall out of the
         // figures but stay counted as overruns.
         for _ in 0..100 {
-            t.record(Duration::from_millis(80), Duration::from_millis(70));
+            t.record(TickTime { read: ms(10), decide: ms(70), send: ms(0), view: ms(1) });
         }
         for k in 1..=TICKS_KEPT as u64 {
-            t.record(Duration::from_micros(k * 10), Duration::from_micros(k));
+            let us = Duration::from_micros;
+            t.record(TickTime { read: us(k), decide: us(2 * k), send: us(3 * k), view: us(4 * k) });
         }
         let s = t.stats();
         assert_eq!((s.ticks, s.window, s.over_budget), (100 + TICKS_KEPT as u64, TICKS_KEPT, 100));
-        // Nearest rank over 10, 20, … 12,000 µs.
-        assert_eq!((s.p50_ms, s.p99_ms, s.max_ms), (6.01, 11.88, 12.0));
-        assert_eq!((s.control_p50_ms, s.control_p99_ms), (0.601, 1.188));
+        // Nearest rank over 10, 20, … 12,000 µs for the whole tick.
+        assert_eq!((s.total.p50_ms, s.total.p99_ms, s.total.max_ms), (6.01, 11.88, 12.0));
+        assert_eq!((s.read.p50_ms, s.decide.p50_ms, s.send.p99_ms, s.view.max_ms), (0.601, 1.202, 3.564, 4.8));
     }
 }
