@@ -137,6 +137,26 @@ pub struct PartStats {
     pub max_ms: f64,
 }
 
+/// The static floor for the page: grid size, blocked cells, spots, stations, chargers.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayoutView {
+    pub width: u32,
+    pub height: u32,
+    pub cell_size_m: f64,
+    pub blocked: Vec<[u32; 2]>,
+    pub storage: Vec<[u32; 2]>,
+    pub stations: Vec<StationCells>,
+    pub chargers: Vec<[u32; 2]>,
+    pub parking: Vec<[u32; 2]>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StationCells {
+    pub name: String,
+    pub pick: [u32; 2],
+    pub queue: Vec<[u32; 2]>,
+}
+
 /// Reads a layout file and the `.map` it names (relative to it).
 pub fn read_layout(layout_path: &std::path::Path) -> Result<Layout, FloorError> {
     let read = |path: &std::path::Path| std::fs::read_to_string(path).map_err(|error| FloorError::Read { path: path.display().to_string(), error });
