@@ -21,19 +21,30 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Distance tables to goals, cached: goals are few (pod spots, station cells, chargers,
-/// parking) while steps are many.
+/// parking) while steps are many. The cache is bounded by memory, not by count: on a
+/// 500 × 140 floor each table is 280 KB, and a thousand robots touch thousands of goals.
 pub struct Distances {
-    tables: HashMap<Cell, Arc<Vec<u32>>>,
+    /// Each table with the use it was last asked for at.
+    tables: HashMap<Cell, (Arc<Vec<u32>>, u64)>,
+    uses: u64,
+    /// Bytes the tables may take.
+    budget: usize,
     /// Cells no path may cross (robots out of service), sorted.
     obstacles: Vec<Cell>,
 }
 
-/// Tables kept before the cache starts over (each is 4 bytes per cell).
+/// Memory the cached tables may take (4 bytes per cell each).
+const TABLE_BYTES: usize = 256 << 20;
+/// Tables kept at most, however small the floor.
 const MAX_TABLES: usize = 4096;
 
 impl Distances {
     pub fn new() -> Distances {
-        Distances { tables: HashMap::new(), obstacles: Vec::new() }
+        Distances::with_budget(TABLE_BYTES)
+    }
+
+    pub fn with_budget(bytes: usize) -> Distances {
+        Distances { tables: HashMap::new(), uses: 0, budget: bytes, obstacles: Vec::new() }
     }
 
     /// Cells that stay blocked for long (robots out of service): paths go around them, and
@@ -52,11 +63,33 @@ impl Distances {
     /// Steps from every cell to `goal` on paths that keep out of `no_entry` cells except
     /// where they start and end.
     pub fn to(&mut self, grid: &Grid, no_entry: &[bool], goal: Cell) -> Arc<Vec<u32>> {
-        if self.tables.len() >= MAX_TABLES {
-            self.tables.clear();
+        self.uses += 1;
+        if let Some((table, used)) = self.tables.get_mut(&goal) {
+            *used = self.uses;
+            return table.clone();
         }
-        let obstacles = &self.obstacles;
-        self.tables.entry(goal).or_insert_with(|| Arc::new(bfs(grid, no_entry, obstacles, goal))).clone()
+        let cap = (self.budget / (4 * grid.cells().max(1))).clamp(16, MAX_TABLES);
+        if self.tables.len() >= cap {
+            self.forget_least_used();
+        }
+        let table = Arc::new(bfs(grid, no_entry, &self.obstacles, goal));
+        self.tables.insert(goal, (table.clone(), self.uses));
+        table
+    }
+
+    /// Drops the quarter of the tables used longest ago: one pass now and then instead of
+    /// starting over (which recomputes every busy goal at once, a spike in the tick).
+    fn forget_least_used(&mut self) {
+        let mut used: Vec<u64> = self.tables.values().map(|(_, u)| *u).collect();
+        let k = (used.len() / 4).max(1) - 1;
+        let (_, oldest, _) = used.select_nth_unstable(k);
+        let oldest = *oldest;
+        self.tables.retain(|_, (_, u)| *u > oldest);
+    }
+
+    /// Tables cached now.
+    pub fn cached(&self) -> usize {
+        self.tables.len()
     }
 }
 
@@ -161,6 +194,29 @@ mod tests {
         assert!(around[1..around.len() - 1].iter().all(|c| !no_entry[*c as usize]));
         let into = path(&grid, &no_entry, &mut d, from, grid.cell(2, 1).expect("cell"));
         assert_eq!(into.len(), 5, "storage goal entered from the aisle above: {into:?}");
+    }
+
+    #[test]
+    fn the_cache_keeps_to_its_budget_and_forgets_the_tables_used_longest_ago() {
+        let grid = Grid::parse_movingai("type octile\nheight 5\nwidth 5\nmap\n.....\n.....\n.....\n.....\n.....\n").expect("map");
+        let no_entry = vec![false; grid.cells()];
+        // 25 cells: 100 bytes a table, so 16 tables fit.
+        let mut d = Distances::with_budget(1600);
+        for goal in 0..16 {
+            d.to(&grid, &no_entry, goal);
+        }
+        for goal in 0..4 {
+            d.to(&grid, &no_entry, goal); // used again: now the freshest
+        }
+        assert_eq!(d.cached(), 16);
+        let fresh = d.to(&grid, &no_entry, 16);
+        assert_eq!(fresh[16], 0);
+        assert_eq!(d.cached(), 16 - 4 + 1, "the four used longest ago (goals 4 to 7) went");
+        for goal in (0..4).chain(8..17) {
+            d.to(&grid, &no_entry, goal);
+        }
+        assert_eq!(d.cached(), 13, "the ones used lately were all still there");
+        assert_eq!(d.to(&grid, &no_entry, 5)[9], 4, "a forgotten table comes back right: (4, 1) to (0, 1)");
     }
 
     #[test]
