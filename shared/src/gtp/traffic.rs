@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 /// Distance tables to goals, cached: goals are few (pod spots, station cells, chargers,
 /// parking) while steps are many. The cache is bounded by memory, not by count: on a
-/// 500 × 140 floor each table is 280 KB, and a thousand robots touch thousands of goals.
+/// 500 × 140 floor each table is 280 KB, and a thousand robots keep a thousand goals busy.
 pub struct Distances {
     /// Each table with the use it was last asked for at.
     tables: HashMap<Cell, (Arc<Vec<u32>>, u64)>,
@@ -33,8 +33,10 @@ pub struct Distances {
     obstacles: Vec<Cell>,
 }
 
-/// Memory the cached tables may take (4 bytes per cell each).
-const TABLE_BYTES: usize = 256 << 20;
+/// Memory the cached tables may take (4 bytes per cell each). A thousand robots on a
+/// 500 × 140 floor keep ~1,000 goals busy (280 MB of tables): with 256 MiB the cache
+/// thrashed and a tick's decisions took 8× longer (BENCHMARKS.md, "A thousand robots").
+const TABLE_BYTES: usize = 1 << 30;
 /// Tables kept at most, however small the floor.
 const MAX_TABLES: usize = 4096;
 
