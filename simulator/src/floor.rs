@@ -7,17 +7,11 @@ use tote_shared::gtp::floorgen;
 /// Writes the one-lane-aisle floor for `seed` into `dir` (`one-lane-SEED.map` and
 /// `one-lane-SEED.toml`) and returns the layout file's path.
 pub fn write_one_lane(seed: u64, stations: u32, dir: &Path) -> Result<PathBuf> {
-    let floor = floorgen::one_lane(seed, stations);
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::write(dir.join(&floor.spec.map), &floor.map).with_context(|| format!("writing the map into {}", dir.display()))?;
     let header = format!(
         "# A generated goods-to-person floor (`tote-sim floor --seed {seed} --stations {stations}`): storage blocks\n\
          # two pods deep between one-lane aisles, every aisle one-way (see `one_way` at the end).\n"
     );
-    let body = toml::to_string(&floor.spec).context("writing the layout as TOML")?;
-    let path = dir.join(format!("one-lane-{seed}.toml"));
-    std::fs::write(&path, header + &body).with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
+    write(&floorgen::one_lane(seed, stations), &header, &format!("one-lane-{seed}"), dir)
 }
 
 /// A League of Robot Runners map as a goods-to-person floor (`floorgen::lorr`: shelves beside
@@ -32,12 +26,18 @@ pub fn lorr(map: &Path) -> Result<floorgen::Floor> {
 /// layout file's path.
 pub fn write_lorr(map: &Path, dir: &Path) -> Result<PathBuf> {
     let floor = lorr(map)?;
+    let header = format!("# The League of Robot Runners map {} as a goods-to-person floor (`tote-sim floor --lorr`).\n", map.display());
+    let stem = floor.spec.map.trim_end_matches(".map").to_owned();
+    write(&floor, &header, &stem, dir)
+}
+
+/// The floor's map (under the name its layout gives) and its layout as `STEM.toml` under
+/// `header`, in `dir`: the layout file's path.
+fn write(floor: &floorgen::Floor, header: &str, stem: &str, dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join(&floor.spec.map), &floor.map).with_context(|| format!("writing the map into {}", dir.display()))?;
-    let header = format!("# The League of Robot Runners map {} as a goods-to-person floor (`tote-sim floor --lorr`).\n", map.display());
     let body = toml::to_string(&floor.spec).context("writing the layout as TOML")?;
-    let stem = floor.spec.map.trim_end_matches(".map");
     let path = dir.join(format!("{stem}.toml"));
-    std::fs::write(&path, header + &body).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, format!("{header}{body}")).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
