@@ -447,7 +447,7 @@ fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-async fn wait_until<F, Fut>(limit: Duration, mut ready: F) -> Result<()>
+pub(crate) async fn wait_until<F, Fut>(limit: Duration, mut ready: F) -> Result<()>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<bool>>,

@@ -410,40 +410,44 @@ async fn stock_pods(edge: &Api) -> Result<()> {
 /// A worker at each SH-01 station picks what the robots present (scan the bin, then items).
 async fn station_workers(edge: &Api) -> Result<()> {
     loop {
-        let stations = edge.get("/api/v1/stations").await?;
-        let mut idle = true;
-        // Stations with a PLC are worked by the simulated worker pressing its button.
-        for station in stations
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|s| s["plc"].is_null())
-        {
-            for task in station["tasks"].as_array().into_iter().flatten() {
-                idle = false;
-                let path = format!("/api/v1/pick-tasks/{}/scan", task["id"]);
-                if task["state"] == "open" {
-                    edge.post(&path, &json!({"code": task["location"]})).await?;
-                }
-                let remaining =
-                    task["qty"].as_i64().unwrap_or(0) - task["qty_picked"].as_i64().unwrap_or(0);
-                edge.post(&path, &json!({"code": task["gtin"], "qty": remaining}))
-                    .await?;
-                say(format!(
-                    "{}: picked {remaining} × {} from pod bin {}",
-                    station["name"].as_str().unwrap_or(""),
-                    task["sku"].as_str().unwrap_or(""),
-                    task["location"].as_str().unwrap_or("")
-                ));
-            }
-        }
+        let idle = pick_round(edge, |station, task, qty| {
+            say(format!(
+                "{}: picked {qty} × {} from pod bin {}",
+                station["name"].as_str().unwrap_or(""),
+                task["sku"].as_str().unwrap_or(""),
+                task["location"].as_str().unwrap_or("")
+            ))
+        })
+        .await?;
         if idle {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 }
 
-/// Central's payment settings for the simulated channels (their URLs and keys).
+/// One look at every station, as its worker: each task presented has its bin scanned, then
+/// what is left of it; `picked` hears of each (station, task, quantity). Stations with a PLC
+/// are left to the simulated worker pressing its button. True when nothing was presented.
+pub(crate) async fn pick_round(edge: &Api, mut picked: impl FnMut(&Value, &Value, i64)) -> Result<bool> {
+    let stations = edge.get("/api/v1/stations").await?;
+    let mut idle = true;
+    for station in stations.as_array().into_iter().flatten().filter(|s| s["plc"].is_null()) {
+        for task in station["tasks"].as_array().into_iter().flatten() {
+            idle = false;
+            let path = format!("/api/v1/pick-tasks/{}/scan", task["id"]);
+            if task["state"] == "open" {
+                edge.post(&path, &json!({"code": task["location"]})).await?;
+            }
+            let remaining = task["qty"].as_i64().unwrap_or(0) - task["qty_picked"].as_i64().unwrap_or(0);
+            if remaining > 0 {
+                edge.post(&path, &json!({"code": task["gtin"], "qty": remaining})).await?;
+                picked(station, task, remaining);
+            }
+        }
+    }
+    Ok(idle)
+}
+
 fn payment_settings(channels: &ChannelSim) -> Result<tote_central::config::PaymentSettings> {
     #[derive(serde::Deserialize)]
     struct Section {

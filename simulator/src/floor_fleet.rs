@@ -167,23 +167,13 @@ async fn keep_orders(hq: Api, stop: Arc<AtomicBool>, picked: Arc<AtomicU64>, lin
     Ok(())
 }
 
-/// A worker at every station: scans each presented task's bin, then its items.
+/// A worker at every station (`demo::pick_round`), counting the lines picked.
 async fn work(api: Api, stop: Arc<AtomicBool>, picked: Arc<AtomicU64>) -> Result<()> {
     while !stop.load(Ordering::Relaxed) {
-        let stations = api.get("/api/v1/stations").await?;
-        let mut idle = true;
-        for task in stations.as_array().into_iter().flatten().flat_map(|s| s["tasks"].as_array().cloned().unwrap_or_default()) {
-            idle = false;
-            let path = format!("/api/v1/pick-tasks/{}/scan", task["id"]);
-            if task["state"] == "open" {
-                api.post(&path, &json!({"code": task["location"]})).await?;
-            }
-            let remaining = task["qty"].as_i64().unwrap_or(0) - task["qty_picked"].as_i64().unwrap_or(0);
-            if remaining > 0 {
-                api.post(&path, &json!({"code": task["gtin"], "qty": remaining})).await?;
-                picked.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        let idle = crate::demo::pick_round(&api, |_, _, _| {
+            picked.fetch_add(1, Ordering::Relaxed);
+        })
+        .await?;
         if idle {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -266,15 +256,11 @@ async fn shared_cells(api: &Api) -> Result<()> {
     Ok(())
 }
 
-async fn wait<F, Fut>(limit: Duration, what: &str, mut ready: F) -> Result<()>
+/// `bench::wait_until`, naming what it waited for.
+async fn wait<F, Fut>(limit: Duration, what: &str, ready: F) -> Result<()>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<bool>>,
 {
-    let deadline = Instant::now() + limit;
-    while !ready().await.unwrap_or(false) {
-        ensure!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
+    crate::bench::wait_until(limit, ready).await.with_context(|| format!("after {limit:?} waiting for {what}"))
 }

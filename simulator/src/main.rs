@@ -52,8 +52,8 @@ enum Command {
         #[arg(long, default_value_t = 12)]
         robots: usize,
     },
-    /// Write a generated goods-to-person floor with one-lane, one-way aisles (a `.map` and a
-    /// layout `.toml` for `[floor] layout`).
+    /// Write a goods-to-person floor (a `.map` and a layout `.toml` for `[floor] layout`):
+    /// a generated one with one-lane, one-way aisles, or a LoRR map's with `--lorr`.
     Floor {
         #[arg(long, default_value_t = 1)]
         seed: u64,
