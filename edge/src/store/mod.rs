@@ -75,9 +75,6 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct EdgeStore {
     writer: Writer,
     readers: Readers,
-    /// Master control's own read connection: its every-tick read of open lines per pod does
-    /// not queue behind the station screens' and handhelds' reads.
-    control_reader: Readers,
     /// Signalled after every commit that wrote outbox events, to wake the sync pusher.
     outbox_written: Arc<Notify>,
     /// Signalled when a label was queued, to wake the printer worker.
@@ -135,7 +132,6 @@ impl EdgeStore {
         Ok(EdgeStore {
             writer,
             readers,
-            control_reader: Readers::new(&settings.path, 1),
             outbox_written: Arc::new(Notify::new()),
             labels_queued: Arc::new(Notify::new()),
         })
@@ -597,7 +593,7 @@ impl EdgeStore {
 
     /// Open pick lines per pod.
     pub async fn pod_demand(&self) -> StoreResult<Vec<(String, u32)>> {
-        self.control_reader.read(pods::demand).await
+        self.readers.read(pods::demand).await
     }
 
     pub async fn tasks_on_pod(&self, pod: String) -> StoreResult<Vec<PickTaskView>> {
