@@ -54,24 +54,21 @@ pub struct VdaDriver {
 impl RobotDriver for VdaDriver {
     fn reports(&self, layout: &Layout) -> Vec<(String, RobotReport)> {
         self.fleet
-            .robots()
-            .into_iter()
-            .map(|r| {
+            .map_robots(|r| {
                 let cell = r.last_node_id.as_deref().and_then(|n| layout.cell_of_node(n)).or_else(|| r.position.and_then(|(x, y)| layout.cell_at(x, y)));
                 let report = RobotReport {
                     in_service: r.in_service,
                     cell,
                     battery: r.battery_charge.unwrap_or(0.0),
-                    finished_actions: r.finished_actions,
-                    order_id: r.order_id,
+                    finished_actions: r.finished_actions.clone(),
+                    order_id: r.order_id.clone(),
                     order_update_id: r.order_update_id,
                     ahead: r.released_ahead.iter().filter_map(|n| layout.cell_of_node(n)).collect(),
-                    load: r.loads.map(|l| l.into_iter().next()),
+                    load: r.loads.as_ref().map(|l| l.first().cloned()),
                     refusals: r.order_refusals,
                 };
                 (format!("{}/{}", r.manufacturer, r.serial_number), report)
             })
-            .collect()
     }
 
     fn owns(&self, robot: &str) -> bool {

@@ -437,6 +437,12 @@ impl Fleet {
         self.with(|r| r.values().cloned().collect())
     }
 
+    /// `f` of every robot, without copying the robots: master control reads all of them
+    /// every tick, and a thousand copies cost more than the reading.
+    pub fn map_robots<T>(&self, f: impl FnMut(&Robot) -> T) -> Vec<T> {
+        self.with(|r| r.values().map(f).collect())
+    }
+
     /// `connection` is what makes a robot known.
     pub fn connection(&self, manufacturer: &str, serial: &str, state: ConnectionState, now_ms: i64) {
         self.with(|robots| {

@@ -284,8 +284,7 @@ impl Poller {
         if now_ms() < self.dark_until {
             return (Display { tower: tower(Colour::Green), ..Display::default() }, None);
         }
-        let view = self.floor.view();
-        let presenting = view.as_ref().and_then(|v| v.stations.iter().find(|s| s.name == self.settings.station)).and_then(|s| s.presenting.clone());
+        let presenting = self.floor.station(&self.settings.station).and_then(|s| s.presenting);
         // The sensor, where there is one, must agree that a pod is there.
         let presenting = presenting.filter(|_| inputs.pod_present != Some(false));
         let task: Option<PickTaskView> = match &presenting {

@@ -71,10 +71,9 @@ pub async fn station(State(state): State<AppState>, Path(name): Path<String>) ->
 }
 
 async fn work(state: &AppState, floor: &Floor, name: &str) -> Result<StationWork, ApiError> {
-    let view = floor.view();
-    let station = view.as_ref().and_then(|v| v.stations.iter().find(|s| s.name == name));
-    let presenting = station.and_then(|s| s.presenting.clone());
-    let robot = presenting.as_ref().and_then(|pod| view.as_ref()?.robots.iter().find(|r| r.carrying.as_ref() == Some(pod)).map(|r| r.serial.clone()));
+    let station = floor.station(name);
+    let presenting = station.as_ref().and_then(|s| s.presenting.clone());
+    let robot = station.as_ref().and_then(|s| s.robot.clone());
     let tasks = match &presenting {
         Some(pod) => state.store.tasks_on_pod(pod.clone()).await?,
         None => Vec::new(),
@@ -84,12 +83,12 @@ async fn work(state: &AppState, floor: &Floor, name: &str) -> Result<StationWork
         name: name.to_owned(),
         presenting,
         robot,
-        coming: station.map(|s| s.coming.clone()).unwrap_or_default(),
+        coming: station.as_ref().map(|s| s.coming.clone()).unwrap_or_default(),
         tasks,
         // The PLC's own state when there is one (master control's view lags it by a tick, and
         // does not exist before master control's first tick).
-        online: plc.as_ref().map_or(station.is_none_or(|s| s.online), |p| p.online),
-        hold: station.is_some_and(|s| s.hold),
+        online: plc.as_ref().map_or(station.as_ref().is_none_or(|s| s.online), |p| p.online),
+        hold: station.as_ref().is_some_and(|s| s.hold),
         plc,
     })
 }

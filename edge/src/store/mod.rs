@@ -587,8 +587,14 @@ impl EdgeStore {
             .await
     }
 
-    pub async fn set_pod(&self, pod: PodRecord) -> StoreResult<()> {
-        self.writer.write(move |c| pods::set(c, &pod, now())).await
+    /// Records where pods are, all in one transaction.
+    pub async fn set_pods(&self, moved: Vec<PodRecord>) -> StoreResult<()> {
+        self.writer
+            .write(move |c| {
+                let at = now();
+                moved.iter().try_for_each(|pod| pods::set(c, pod, at))
+            })
+            .await
     }
 
     /// Open pick lines per pod.
