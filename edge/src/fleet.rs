@@ -12,6 +12,9 @@ use tote_shared::vda5050::{self, ActionStatus, AgvError, ConnectionState, ErrorL
 pub struct Robot {
     pub manufacturer: String,
     pub serial_number: String,
+    /// `manufacturer/serial`, as master control names it (made once, not every tick).
+    #[serde(skip)]
+    pub key: String,
     pub connection: ConnectionState,
     /// False once the robot is out of service (connection broken, FATAL error, stale state,
     /// paused, or driving an order the edge did not send).
@@ -263,6 +266,7 @@ impl Robot {
         Robot {
             manufacturer: manufacturer.to_owned(),
             serial_number: serial.to_owned(),
+            key: format!("{manufacturer}/{serial}"),
             connection,
             in_service: connection == ConnectionState::Online,
             last_seen_ms: now_ms,
@@ -437,10 +441,13 @@ impl Fleet {
         self.with(|r| r.values().cloned().collect())
     }
 
-    /// `f` of every robot, without copying the robots: master control reads all of them
-    /// every tick, and a thousand copies cost more than the reading.
-    pub fn map_robots<T>(&self, f: impl FnMut(&Robot) -> T) -> Vec<T> {
-        self.with(|r| r.values().map(f).collect())
+    /// `f` on every robot, without copying the robots: master control reads all of them every
+    /// tick, and a thousand copies cost more than the reading. Returns how many there are.
+    pub fn each_robot(&self, mut f: impl FnMut(&Robot)) -> usize {
+        self.with(|r| {
+            r.values().for_each(&mut f);
+            r.len()
+        })
     }
 
     /// `connection` is what makes a robot known.
@@ -575,11 +582,11 @@ impl Fleet {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use tote_shared::vda5050::*;
 
-    fn state(at_ms: i64) -> State {
+    pub(crate) fn state(at_ms: i64) -> State {
         State {
             header: Header::new(1, at_ms, "m", "r1"),
             order_id: String::new(),

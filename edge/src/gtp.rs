@@ -298,6 +298,7 @@ pub async fn run(
     let mut tick = tokio::time::interval(Duration::from_millis(tick_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut viewed: Option<std::time::Instant> = None;
+    let mut reports = std::collections::BTreeMap::new();
     loop {
         if stop.run_until_stopped(tick.tick()).await.is_none() {
             return;
@@ -314,7 +315,7 @@ pub async fn run(
         for (station, online, hold) in panels.gates() {
             controller.set_station(&station, online, hold);
         }
-        let reports = crate::drivers::reports(&drivers, &floor.layout);
+        crate::drivers::refresh(&drivers, &floor.layout, &mut reports);
         let mut lap = || {
             let now = std::time::Instant::now();
             now - std::mem::replace(&mut started, now)
