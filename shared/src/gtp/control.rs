@@ -216,6 +216,9 @@ pub struct Controller {
     no_entry: Vec<bool>,
     settings: Settings,
     distances: Distances,
+    /// Cells held by robots out of service, as of this tick's reports (`broken_cells`): read
+    /// by every delivering robot's queue slot, so made once a tick, not once a robot.
+    broken: Vec<Cell>,
     bots: BTreeMap<String, Bot>,
     pods: Vec<Pod>,
     pod_index: BTreeMap<String, usize>,
@@ -276,6 +279,7 @@ impl Controller {
             no_entry,
             settings,
             distances: Distances::new(),
+            broken: Vec::new(),
             bots: BTreeMap::new(),
             pods: list,
             pod_index,
@@ -317,7 +321,8 @@ impl Controller {
             }
         }
         // Robots out of service stand where they stopped: paths go around them.
-        self.distances.set_obstacles(self.broken_cells());
+        self.broken = self.broken_cells();
+        self.distances.set_obstacles(self.broken.clone());
         self.boxed_in(&mut out);
         self.arrivals(demand, &mut out);
         self.open_visits(demand);
@@ -677,7 +682,7 @@ impl Controller {
     /// way out of it that is not through the queue (a robot leaving through the queue would
     /// meet the robots queueing for the cell it leaves).
     fn usable_stations(&self) -> Vec<bool> {
-        let broken = self.broken_cells();
+        let broken = &self.broken;
         let grid = &self.layout.grid;
         self.layout
             .stations
@@ -707,8 +712,7 @@ impl Controller {
             }
         }
         let mut load = self.station_load();
-        let broken = self.broken_cells();
-        let capacity: Vec<usize> = (0..load.len()).map(|s| self.slots(s, &broken).len()).collect();
+        let capacity: Vec<usize> = (0..load.len()).map(|s| self.slots(s, &self.broken).len()).collect();
         let pending: Vec<u64> = self.visits.iter().filter(|(_, v)| v.robot.is_none() || v.station.is_none()).map(|(id, _)| *id).collect();
         for id in pending {
             let Some(v) = self.visits.get(&id) else { continue };
@@ -824,7 +828,7 @@ impl Controller {
             .filter(|(_, b)| b.in_service && b.job == Job::Idle && b.carrying.is_none() && b.battery < self.settings.low_battery)
             .map(|(s, _)| s.clone())
             .collect();
-        let broken = self.broken_cells();
+        let broken = self.broken.clone();
         for serial in low {
             let Some(at) = self.bots.get(&serial).and_then(|b| b.cell) else { continue };
             let free = self.layout.chargers.iter().copied().filter(|c| !busy.contains(c) && !broken.contains(c));
@@ -888,7 +892,7 @@ impl Controller {
             }
         }
         // A queue cell a broken robot stands in is skipped: the line closes up behind it.
-        let slots = self.slots(s, &self.broken_cells());
+        let slots = self.slots(s, &self.broken);
         slots.get(ahead.min(slots.len().saturating_sub(1))).copied()
     }
 
