@@ -14,6 +14,10 @@ pub struct StockLevel {
     pub on_hand: i64,
     pub locked: i64,
     pub committed: i64,
+    /// Of `on_hand`, units the warehouse froze (a quality hold, a recall, a count): not
+    /// sellable until it lifts the freeze. Set by the warehouse, never by these rules.
+    #[serde(default)]
+    pub frozen: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,7 +64,7 @@ impl StockField {
 
 impl StockLevel {
     pub fn sellable(&self) -> i64 {
-        self.on_hand - self.locked - self.committed
+        self.on_hand - self.locked - self.committed - self.frozen
     }
 
     /// Reserves `qty` for an order awaiting payment. Never oversells.
@@ -157,14 +161,25 @@ mod tests {
         s.commit_lock(1).expect("commit");
         assert_eq!(s.sellable(), 11);
         s.ship(1).expect("ship");
-        assert_eq!(s, StockLevel { on_hand: 11, locked: 0, committed: 0 });
+        assert_eq!(s, StockLevel { on_hand: 11, locked: 0, committed: 0, frozen: 0 });
     }
 
     #[test]
     fn a_lock_beyond_sellable_is_refused_and_changes_nothing() {
-        let mut s = StockLevel { on_hand: 2, locked: 1, committed: 1 };
+        let mut s = StockLevel { on_hand: 2, locked: 1, committed: 1, frozen: 0 };
         let before = s;
         assert!(s.lock(1).is_err());
         assert_eq!(s, before);
+    }
+
+    #[test]
+    fn frozen_units_are_on_hand_but_never_locked_or_sold() {
+        let mut s = StockLevel { on_hand: 10, locked: 3, committed: 0, frozen: 6 };
+        assert_eq!(s.sellable(), 1);
+        assert!(matches!(s.lock(2), Err(StockError::Insufficient { sellable: 1, wanted: 2 })));
+        assert!(s.commit_direct(2).is_err(), "a paid order may not take frozen units either");
+        s.lock(1).expect("the one sellable unit");
+        s.frozen = 0;
+        assert_eq!((s.sellable(), s.on_hand), (6, 10), "lifted: sellable again, nothing moved");
     }
 }

@@ -99,6 +99,14 @@ pub enum EdgeEventKind {
         #[schema(minimum = 0)]
         qty: i64,
     },
+    /// Units of the SKU frozen in this warehouse now (a quality hold, a recall, a count in
+    /// progress): on hand but not to be sold until a supervisor lifts the freeze. Sent whenever
+    /// that number changes; the last one tells central what is frozen (0: nothing).
+    FrozenLevel {
+        sku: Sku,
+        #[schema(minimum = 0)]
+        qty: i64,
+    },
 }
 
 /// One SKU of a received return: what was announced and what QC found.

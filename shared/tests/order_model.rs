@@ -204,7 +204,7 @@ proptest! {
             real.apply(op);
             model.apply(op);
             prop_assert_eq!(real.orders.len(), model.orders.len(), "after {:?}", op);
-            let expected = StockLevel { on_hand: model.on_hand(), locked: model.locked(), committed: model.committed() };
+            let expected = StockLevel { on_hand: model.on_hand(), locked: model.locked(), committed: model.committed(), frozen: 0 };
             prop_assert_eq!(real.stock, expected, "after {:?}", op);
             prop_assert!(real.stock.sellable() >= 0, "oversold after {:?}", op);
             for ((state, _), (phase, _)) in real.orders.iter().zip(&model.orders) {

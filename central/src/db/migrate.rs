@@ -105,7 +105,8 @@ CREATE TABLE warehouse (
     created_ms  INTEGER NOT NULL
 ) STRICT;
 
--- Central's view of each SKU in each warehouse. Sellable = on_hand - locked - committed.
+-- Central's view of each SKU in each warehouse. Sellable = on_hand - locked - committed
+-- (- frozen, added below).
 CREATE TABLE stock (
     sku        TEXT NOT NULL REFERENCES sku(sku),
     warehouse  TEXT NOT NULL REFERENCES warehouse(code),
@@ -1541,6 +1542,10 @@ CREATE TABLE an_payments_daily (
     closed     INTEGER NOT NULL,
     PRIMARY KEY (day, channel)
 ) STRICT;
+"#,
+    // Units a warehouse froze (a quality hold, a recall, a count): on hand, not sellable.
+    r#"
+ALTER TABLE stock ADD COLUMN frozen INTEGER NOT NULL DEFAULT 0 CHECK (frozen >= 0);
 "#,
 ];
 

@@ -222,6 +222,25 @@ fn apply_one(tx: &mut dyn Tx, batch: &mut Batch, warehouse: &WarehouseCode, even
             inventory::store::set_lot(tx, warehouse, sku, lot, expiry, *qty, now_ms)?;
             Ok(())
         }
+        EdgeEventKind::FrozenLevel { sku, qty } => {
+            if !batch.knows(tx, sku)? {
+                return Err(Outcome::Rejected(format!("unknown SKU {sku}")));
+            }
+            if !(0..=tote_shared::stock::MAX_UNITS).contains(qty) {
+                return Err(Outcome::Rejected(format!("frozen level of {sku}: {qty} is not 0 to {}", tote_shared::stock::MAX_UNITS)));
+            }
+            let (level, change) = inventory::store::set_frozen(tx, sku, warehouse, *qty)?;
+            tracing::info!(%sku, %warehouse, frozen = qty, change, "frozen units at a warehouse changed");
+            if level.overcommitted() > 0 {
+                // As after a count variance: unpaid orders' locks move away; paid ones are
+                // the edge's, which moved their picks off the frozen stock or failed them back.
+                follow_up(flow::move_locks_away(tx, sku, warehouse, now_ms))?;
+            }
+            if change < 0 {
+                batch.serve_backorders(tx, sku, now_ms)?;
+            }
+            Ok(())
+        }
         EdgeEventKind::ReturnReceived { rma, order_id, location, lines } => {
             let got = crate::after_sales::flow::Received { warehouse, rma, order_id: *order_id, location, lines, source: &source, now_ms };
             crate::after_sales::flow::return_received(tx, &got)?;

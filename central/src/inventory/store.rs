@@ -24,7 +24,7 @@ pub fn lock(tx: &mut dyn Tx, keys: &[(&Sku, &WarehouseCode)]) -> DbResult<Vec<St
     Ok(levels)
 }
 
-const SELECT_LEVEL: &str = "SELECT on_hand, locked, committed FROM stock WHERE sku = ?1 AND warehouse = ?2 FOR UPDATE";
+const SELECT_LEVEL: &str = "SELECT on_hand, locked, committed, frozen FROM stock WHERE sku = ?1 AND warehouse = ?2 FOR UPDATE";
 
 fn lock_one(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode) -> DbResult<StockLevel> {
     if let Some(row) = tx.query_opt(SELECT_LEVEL, &params![sku.as_str(), warehouse.as_str()])? {
@@ -40,7 +40,7 @@ fn lock_one(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode) -> DbResult<S
 }
 
 fn level(row: &Row, from: usize) -> DbResult<StockLevel> {
-    Ok(StockLevel { on_hand: row.int(from)?, locked: row.int(from + 1)?, committed: row.int(from + 2)? })
+    Ok(StockLevel { on_hand: row.int(from)?, locked: row.int(from + 1)?, committed: row.int(from + 2)?, frozen: row.int(from + 3)? })
 }
 
 /// Applies every change or none: locks, decides in memory, then writes. Returns the levels
@@ -82,7 +82,7 @@ pub fn lock_skus(tx: &mut dyn Tx, skus: &[&Sku]) -> DbResult<Vec<(String, Wareho
     let mut out = Vec::new();
     for chunk in skus.chunks(500) {
         let sql = format!(
-            "SELECT sku, warehouse, on_hand, locked, committed FROM stock WHERE sku IN ({}) ORDER BY sku, warehouse FOR UPDATE",
+            "SELECT sku, warehouse, on_hand, locked, committed, frozen FROM stock WHERE sku IN ({}) ORDER BY sku, warehouse FOR UPDATE",
             crate::db::placeholders(chunk.len(), 1)
         );
         let values: Vec<crate::db::Value> = chunk.iter().map(|s| crate::db::Value::from(s.as_str())).collect();
@@ -140,10 +140,21 @@ pub fn save_batch(tx: &mut dyn Tx, levels: &[(&Sku, &WarehouseCode, StockLevel, 
     Ok(())
 }
 
+/// The warehouse says `frozen` units of `sku` are frozen there now. The row is locked first,
+/// so an order deciding against it sees the freeze or finishes before it. Returns the level
+/// after, and the change in frozen units.
+pub fn set_frozen(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode, frozen: i64) -> DbResult<(StockLevel, i64)> {
+    let mut level = lock_one(tx, sku, warehouse)?;
+    let change = frozen - level.frozen;
+    tx.execute("UPDATE stock SET frozen = ?3 WHERE sku = ?1 AND warehouse = ?2", &params![sku.as_str(), warehouse.as_str(), frozen])?;
+    level.frozen = frozen;
+    Ok((level, change))
+}
+
 /// The level without locking it.
 pub fn peek(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode) -> DbResult<StockLevel> {
     let row = tx.query_opt(
-        "SELECT on_hand, locked, committed FROM stock WHERE sku = ?1 AND warehouse = ?2",
+        "SELECT on_hand, locked, committed, frozen FROM stock WHERE sku = ?1 AND warehouse = ?2",
         &params![sku.as_str(), warehouse.as_str()],
     )?;
     row.map_or(Ok(StockLevel::default()), |r| level(&r, 0))
@@ -155,7 +166,7 @@ pub fn peek(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode) -> DbResult<S
 /// costs one statement per line instead of two.
 pub fn sellable_by_warehouse(tx: &mut dyn Tx, sku: &Sku) -> DbResult<Vec<(WarehouseCode, GeoPoint, i64)>> {
     let rows = tx.query(
-        "SELECT s.warehouse, w.lat, w.lon, s.on_hand - s.locked - s.committed
+        "SELECT s.warehouse, w.lat, w.lon, s.on_hand - s.locked - s.committed - s.frozen
          FROM stock s JOIN warehouse w ON w.code = s.warehouse WHERE s.sku = ?1",
         &params![sku.as_str()],
     )?;
@@ -165,7 +176,7 @@ pub fn sellable_by_warehouse(tx: &mut dyn Tx, sku: &Sku) -> DbResult<Vec<(Wareho
 /// Every SKU's sellable units over all warehouses (those with any), by SKU.
 pub fn sellable_by_sku(tx: &mut dyn Tx) -> DbResult<Vec<(String, i64)>> {
     tx.query(
-        "SELECT sku, CAST(SUM(on_hand - locked - committed) AS BIGINT) FROM stock GROUP BY sku HAVING SUM(on_hand - locked - committed) > 0 ORDER BY sku",
+        "SELECT sku, CAST(SUM(on_hand - locked - committed - frozen) AS BIGINT) FROM stock GROUP BY sku HAVING SUM(on_hand - locked - committed - frozen) > 0 ORDER BY sku",
         &[],
     )?
     .iter()
@@ -176,7 +187,7 @@ pub fn sellable_by_sku(tx: &mut dyn Tx) -> DbResult<Vec<(String, i64)>> {
 pub fn rows_for_sku(tx: &mut dyn Tx, sku: &Sku) -> DbResult<Vec<StockRow>> {
     let rows = tx.query(
         // A warehouse may hold none yet and still have units on their way (from a supplier).
-        "SELECT w.warehouse, COALESCE(s.on_hand, 0), COALESCE(s.locked, 0), COALESCE(s.committed, 0),
+        "SELECT w.warehouse, COALESCE(s.on_hand, 0), COALESCE(s.locked, 0), COALESCE(s.committed, 0), COALESCE(s.frozen, 0),
                 COALESCE(a.coming_back, 0), COALESCE(a.damaged, 0), COALESCE(a.in_transit, 0)
          FROM (SELECT warehouse FROM stock WHERE sku = ?1 UNION SELECT warehouse FROM inv_aside WHERE sku = ?1) w
          LEFT JOIN stock s ON s.sku = ?1 AND s.warehouse = w.warehouse
@@ -187,7 +198,7 @@ pub fn rows_for_sku(tx: &mut dyn Tx, sku: &Sku) -> DbResult<Vec<StockRow>> {
     rows.iter()
         .map(|r| {
             let level = level(r, 1)?;
-            Ok(StockRow { warehouse: code(&r.text(0)?)?, sellable: level.sellable(), level, returning: r.int(4)?, damaged: r.int(5)?, in_transit: r.int(6)? })
+            Ok(StockRow { warehouse: code(&r.text(0)?)?, sellable: level.sellable(), level, returning: r.int(5)?, damaged: r.int(6)?, in_transit: r.int(7)? })
         })
         .collect()
 }
@@ -209,7 +220,7 @@ pub fn change_aside(tx: &mut dyn Tx, sku: &Sku, warehouse: &WarehouseCode, retur
 /// Per SKU at `warehouse`: sellable units and units in transit from suppliers.
 pub fn position_at(tx: &mut dyn Tx, warehouse: &WarehouseCode) -> DbResult<Vec<(String, (i64, i64))>> {
     tx.query(
-        "SELECT w.sku, COALESCE(s.on_hand - s.locked - s.committed, 0), COALESCE(a.in_transit, 0)
+        "SELECT w.sku, COALESCE(s.on_hand - s.locked - s.committed - s.frozen, 0), COALESCE(a.in_transit, 0)
          FROM (SELECT sku FROM stock WHERE warehouse = ?1 UNION SELECT sku FROM inv_aside WHERE warehouse = ?1) w
          LEFT JOIN stock s ON s.sku = w.sku AND s.warehouse = ?1
          LEFT JOIN inv_aside a ON a.sku = w.sku AND a.warehouse = ?1",
@@ -309,12 +320,12 @@ pub fn place_facts(
     warehouse: Option<&WarehouseCode>,
 ) -> DbResult<Vec<super::health::PlaceFacts>> {
     let rows = tx.query(
-        "SELECT s.sku, s.warehouse, s.on_hand - s.locked - s.committed,
+        "SELECT s.sku, s.warehouse, s.on_hand - s.locked - s.committed - s.frozen,
                 (SELECT MAX(r.day) FROM an_returns_daily r WHERE r.sku = s.sku AND r.warehouse = s.warehouse AND r.shipped > 0),
                 (SELECT l.at_ms FROM inventory_ledger l WHERE l.sku = s.sku AND l.warehouse = s.warehouse AND l.field = 'on_hand'
                  AND l.delta > 0 AND l.balance_after - l.delta <= 0 ORDER BY l.id DESC LIMIT 1)
          FROM stock s
-         WHERE s.on_hand - s.locked - s.committed > 0 AND (CAST(?1 AS TEXT) IS NULL OR s.warehouse = ?1)
+         WHERE s.on_hand - s.locked - s.committed - s.frozen > 0 AND (CAST(?1 AS TEXT) IS NULL OR s.warehouse = ?1)
          ORDER BY s.warehouse, s.sku",
         &params![warehouse.map(WarehouseCode::as_str)],
     )?;

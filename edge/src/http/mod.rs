@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod fleet;
+pub mod freezes;
 pub mod openapi;
 pub mod ops;
 pub mod orders;
@@ -47,6 +48,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/returns/{rma}", get(returns::get))
         .route("/api/v1/returns/{rma}/check", post(returns::check))
         .route("/api/v1/returns/{rma}/close", post(returns::close))
+        .route("/api/v1/freezes", post(freezes::freeze).get(freezes::list))
+        .route("/api/v1/freezes/{id}/lift", post(freezes::lift))
         .route("/api/v1/moves", post(work::move_stock))
         .route("/api/v1/counts", post(work::open_count).get(work::counts))
         .route("/api/v1/counts/{id}", get(work::count))

@@ -7,6 +7,7 @@
 mod commands;
 mod counts;
 mod deliveries;
+mod freezes;
 mod moves;
 mod mqtt_logins;
 mod outbox;
@@ -24,6 +25,7 @@ pub use counts::{CountView, Tally};
 pub use deliveries::DeliveryView;
 pub use moves::{Move, MoveDone};
 pub use mqtt_logins::MqttLogin;
+pub use freezes::{FreezeTarget, FreezeView};
 pub use picking::{FulfilmentView, PickTaskView, ScanOutcome};
 pub use pods::{NewPod, PodRecord};
 pub use printing::PrintJob;
@@ -585,6 +587,19 @@ impl EdgeStore {
         self.writer
             .write(move |c| workers::close_session(c, &token_sha256))
             .await
+    }
+
+    /// Freezes a location, a SKU or a lot (see `freezes`).
+    pub async fn freeze(&self, key: Option<RequestKey>, target: FreezeTarget, reason: String, by: String) -> StoreResult<Answer> {
+        self.change(key, move |c| freezes::freeze(c, &target, &reason, &by, now())).await
+    }
+
+    pub async fn lift_freeze(&self, key: Option<RequestKey>, id: u64, reason: String, by: String) -> StoreResult<Answer> {
+        self.change(key, move |c| freezes::lift(c, id, &reason, &by, now())).await
+    }
+
+    pub async fn freezes(&self, all: bool, limit: u32) -> StoreResult<Vec<FreezeView>> {
+        self.readers.read(move |c| freezes::list(c, all, limit)).await
     }
 
     /// Records where pods are, all in one transaction.

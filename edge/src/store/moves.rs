@@ -70,6 +70,7 @@ pub fn move_stock(conn: &Connection, m: &Move, now_ms: i64) -> StoreResult<MoveD
             .optional()?
             .ok_or_else(|| StoreError::InsufficientStock(format!("{} holds no {}", m.from, m.sku)))?,
     };
+    super::freezes::refuse_if_frozen(conn, &m.from, &m.sku, &lot)?;
     let free = unclaimed(conn, &m.from, &m.sku, &lot)?;
     if m.qty > free {
         return Err(StoreError::InsufficientStock(format!("{} has {free} of {} free to move (the rest is claimed by picks)", m.from, m.sku)));

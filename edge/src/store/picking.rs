@@ -1,6 +1,7 @@
 //! Fulfilment on the floor: pick tasks with suggested locations, scan-confirmed picks
 //! (location first, then the item), short picks, packing and shipping.
 
+use super::freezes::frozen;
 use super::outbox::emit;
 use super::stock::{change, qty_at, Why};
 use super::{LabelSettings, StoreError, StoreResult};
@@ -128,7 +129,7 @@ fn allocate(conn: &Connection, order_id: u64, lines: &[OrderLine], now_ms: i64) 
 /// First expiry first out for lot-tracked stock; otherwise largest first, so an order line
 /// needs as few trips as possible.
 fn free_stock(conn: &Connection, sku: &str, except: Option<&str>) -> StoreResult<Vec<(String, String, i64)>> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT s.location, s.lot, s.qty - COALESCE((
              SELECT SUM(t.qty - t.qty_picked) FROM pick_task t
              WHERE t.state IN ('open', 'located') AND t.location = s.location AND t.sku = s.sku AND t.lot = s.lot), 0) AS free
@@ -136,9 +137,10 @@ fn free_stock(conn: &Connection, sku: &str, except: Option<&str>) -> StoreResult
          LEFT JOIN lot ON lot.sku = s.sku AND lot.lot = s.lot
          LEFT JOIN pod p ON p.id = l.pod
          WHERE s.sku = ?1 AND (?2 IS NULL OR s.location <> ?2) AND s.qty > 0
-           AND (p.place IS NULL OR p.place <> 'stranded') AND s.location <> ?3
+           AND (p.place IS NULL OR p.place <> 'stranded') AND s.location <> ?3 AND NOT {}
          ORDER BY lot.expiry IS NULL, lot.expiry, s.location = ?4, free DESC, s.location, s.lot",
-    )?;
+        frozen("s")
+    ))?;
     // Goods held by QC are never picked; goods still on the receiving dock only when no bin
     // has them (same expiry first).
     let rows = stmt.query_map(params![sku, except, super::moves::QC_HOLD, super::moves::RECEIVING], |r| {
@@ -379,6 +381,30 @@ pub fn rebalance(conn: &Connection, location: &str, sku: &str, lot: &str, now_ms
         reserved -= remaining;
     }
     Ok(())
+}
+
+/// After a freeze: open picks on frozen stock move to other stock, or their orders fail back
+/// to central for re-routing. Units already picked stay picked.
+pub fn move_picks_off_frozen_stock(conn: &Connection, why: &str, now_ms: i64) -> StoreResult<u32> {
+    let ids: Vec<i64> = conn
+        .prepare_cached(&format!(
+            "SELECT t.id FROM pick_task t WHERE t.state IN ('open', 'located') AND {} ORDER BY t.id",
+            frozen("t")
+        ))?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut moved = 0;
+    for id in ids {
+        let mut t = task(conn, id as u64)?;
+        // An earlier failure in this loop may have closed this task with its order.
+        if !matches!(t.state.as_str(), "open" | "located") {
+            continue;
+        }
+        let (remaining, keep) = (t.qty - t.qty_picked, t.qty_picked);
+        reassign_or_fail(conn, &mut t, remaining, keep, why.to_owned(), now_ms)?;
+        moved += 1;
+    }
+    Ok(moved)
 }
 
 /// Open pick tasks on a pod's bins, oldest first (what the station worker picks).

@@ -355,6 +355,32 @@ BEGIN
         HAVING COUNT(*) > 0
         ON CONFLICT (pod) DO UPDATE SET open_lines = open_lines + excluded.open_lines;
 END;
+"#,
+    r#"
+-- Stock held back by a supervisor (quality hold, recall, count): never allocated, never moved
+-- out. In force while lifted_ms is NULL; kept afterwards as the record of who, when and why.
+CREATE TABLE stock_freeze (
+    id           INTEGER PRIMARY KEY,
+    scope        TEXT NOT NULL CHECK (scope IN ('location', 'sku', 'lot')),
+    location     TEXT REFERENCES location(code),
+    sku          TEXT REFERENCES sku(sku),
+    lot          TEXT,
+    reason       TEXT NOT NULL,
+    frozen_by    TEXT NOT NULL,
+    frozen_ms    INTEGER NOT NULL,
+    lifted_ms    INTEGER,
+    lifted_by    TEXT,
+    lift_reason  TEXT,
+    CHECK ((scope = 'location') = (location IS NOT NULL)),
+    CHECK ((scope = 'location') = (sku IS NULL)),
+    CHECK ((scope = 'lot') = (lot IS NOT NULL))
+) STRICT;
+CREATE INDEX stock_freeze_active ON stock_freeze (scope, sku, location) WHERE lifted_ms IS NULL;
+-- Units of each SKU central was last told are frozen here.
+CREATE TABLE frozen_told (
+    sku    TEXT PRIMARY KEY,
+    units  INTEGER NOT NULL CHECK (units >= 0)
+) STRICT, WITHOUT ROWID;
 "#];
 
 /// A migrated in-memory database, for the store's unit tests.

@@ -47,6 +47,9 @@ pub fn change(conn: &Connection, location: &str, sku: &str, lot: &str, delta: i6
     if !lot.is_empty() && location != super::picking::OUTBOUND && location != super::moves::QC_HOLD {
         lot_level_changed(conn, sku, lot, why.at_ms)?;
     }
+    if super::freezes::covers(conn, location, sku, lot)? {
+        super::freezes::level_changed(conn, sku, why.at_ms)?;
+    }
     Ok(after)
 }
 

@@ -12,6 +12,7 @@ mod console;
 mod crash;
 mod edge_idempotency;
 mod fleet;
+mod freeze;
 mod gtp;
 mod handheld;
 mod hardening;
