@@ -27,10 +27,10 @@ pub struct NewFreeze {
     #[serde(default)]
     pub sku: Option<Sku>,
     #[serde(default)]
-    #[schema(max_length = 20)]
+    #[schema(value_type = Option<doc::Text20>)]
     pub lot: Option<String>,
-    /// Why (quality hold, recall, count …): 1 to 200 characters.
-    #[schema(value_type = tote_shared::openapi::Text64)]
+    /// Why (quality hold, recall, count …).
+    #[schema(value_type = doc::Text200)]
     pub reason: String,
 }
 
@@ -62,8 +62,8 @@ pub async fn freeze(State(state): State<AppState>, Extension(caller): Extension<
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LiftFreeze {
-    /// Why it may be sold again: 1 to 200 characters.
-    #[schema(value_type = tote_shared::openapi::Text64)]
+    /// Why it may be sold again.
+    #[schema(value_type = doc::Text200)]
     pub reason: String,
 }
 
