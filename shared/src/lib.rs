@@ -25,6 +25,7 @@ pub mod stock;
 pub mod sync;
 pub mod text;
 pub mod vda5050;
+pub mod walk;
 
 pub use domain::{units_share, DomainError, Gtin, LocationCode, Money, Qty, Sku, WarehouseCode};
 

@@ -241,6 +241,14 @@ enum Bench {
         #[arg(long, default_value_t = 100_000)]
         events: usize,
     },
+    /// Pick paths (issue 17): walking per line picked, one order at a time against a wave in
+    /// planned batches, and the time to plan the wave.
+    Walk {
+        #[arg(long, default_value_t = 2000)]
+        orders: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
     /// A working fleet through the edge daemon on a goods-to-person floor: master control's
     /// tick against its budget, the edge's CPU and memory, messages, lines picked.
     FloorFleet {
@@ -583,6 +591,7 @@ fn main() -> anyhow::Result<()> {
                 } => {
                     floor_fleet::run(&floor_fleet::Options { floor: &floor, robots, pods, skus, lines_per_robot, node_ms, warmup_s, seconds }).await
                 }
+                Bench::Walk { orders, seed } => core_bench::walk(orders, seed),
                 Bench::Gs1 { fuzz } => core_bench::gs1(fuzz),
                 Bench::Quotes { quotes } => core_bench::quotes(quotes),
                 Bench::Split { orders } => core_bench::split(orders),
