@@ -590,6 +590,23 @@ pub fn walk(orders: usize, seed: u64) -> Result<()> {
     println!("  the wave in {walks} batches, planned:     {:7.1} m per line ({:.0} % shorter than today, {:.0} % shorter than each order alone)", per_line(planned), 100.0 * (1.0 - planned / today), 100.0 * (1.0 - planned / alone));
     println!("  the same batches by S-shape / largest gap: {:.1} / {:.1} m per line", per_line(s), per_line(g));
     println!("  planning the wave (batches and every walk): median {:.1} ms of 5 runs", timings[2].as_secs_f64() * 1e3);
+    // How far the improvement heuristic (used above EXACT_STOPS) is from the exact walk, on
+    // batches just small enough for the exact one.
+    let mut gaps: Vec<f64> = (0..500)
+        .map(|_| {
+            let stops: Vec<Stop> = (0..tote_shared::walk::EXACT_STOPS).map(|_| Stop { aisle: 1 + rng.below(20) as u32, bay: 1 + rng.below(30) as u32 }).collect();
+            let exact = plan(&floor, &stops).map(|r| r.metres)?;
+            Ok(100.0 * (tote_shared::walk::improved(&floor, &stops).metres / exact - 1.0))
+        })
+        .collect::<Result<_>>()?;
+    gaps.sort_by(f64::total_cmp);
+    let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+    println!(
+        "  the improvement heuristic against the exact walk, 500 batches of {} stops: mean {mean:.2} %, median {:.2} %, worst {:.2} % longer",
+        tote_shared::walk::EXACT_STOPS,
+        gaps[gaps.len() / 2],
+        gaps[gaps.len() - 1]
+    );
     Ok(())
 }
 
