@@ -22,6 +22,9 @@ pub struct Settings {
     pub retention: RetentionSettings,
     #[serde(default)]
     pub printing: PrintingSettings,
+    /// How each kind of order line is picked (strategy rules by order profile).
+    #[serde(default)]
+    pub picking: PickingSettings,
     /// Worker sign-in and the API token for station software.
     #[serde(default)]
     pub auth: AuthSettings,
@@ -135,6 +138,15 @@ impl Default for RetentionSettings {
     fn default() -> Self {
         RetentionSettings { acked_events_hours: 24 * 7, request_keys_hours: 48 }
     }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PickingSettings {
+    /// One rule per profile (`goods_to_person`, `single_unit`, `multi_line`) naming its method
+    /// (`station`, `discrete`). Default: goods-to-person SKUs to the stations, the rest discrete.
+    #[serde(default)]
+    pub rules: tote_shared::strategy::Rules,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -401,6 +413,10 @@ fn charged() -> f64 {
 }
 
 impl Settings {
+    fn validate_picking(&self) -> Result<(), ConfigError> {
+        self.picking.rules.validate().map_err(|e| ConfigError::Invalid(Invalid { field: "picking.rules", why: e.to_string().into() }))
+    }
+
     fn validate_plcs(&self) -> Result<(), ConfigError> {
         let invalid = |field, why: String| Err(ConfigError::Invalid(Invalid { field, why: why.into() }));
         if self.station_plcs.len() > 256 {
@@ -507,6 +523,7 @@ impl Settings {
         if !(1..=64).contains(&a.max_concurrent_hashes) || a.max_waiting_hashes > 4096 || !(1..=10_000).contains(&a.badge_failures_per_minute) {
             return invalid("auth", "max_concurrent_hashes 1..=64, max_waiting_hashes 0..=4096, badge_failures_per_minute 1..=10000");
         }
+        self.validate_picking()?;
         self.validate_plcs()?;
         self.validate_modbus_robots()?;
         if let Some(f) = &self.floor {
@@ -566,5 +583,33 @@ impl Settings {
             return invalid("central", "request_timeout_ms ≥ 100, backoff_initial_ms ≥ 1, backoff_max_ms ≥ backoff_initial_ms");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tote_shared::strategy::{Method, Profile, Rule, Rules};
+
+    fn shipped() -> Settings {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/edge.toml");
+        Settings::load(&path).expect("configs/edge.toml loads and validates")
+    }
+
+    #[test]
+    fn the_shipped_config_sends_goods_to_person_skus_to_the_stations() {
+        let settings = shipped();
+        assert!(settings.picking.rules.pods_first());
+        assert_eq!(settings.picking.rules.method(Profile::MultiLine), Method::Discrete);
+    }
+
+    #[test]
+    fn a_station_rule_for_shelf_lines_is_refused_by_name() {
+        let mut settings = shipped();
+        settings.picking.rules = serde_json::from_value::<Rules>(serde_json::json!([{"profile": "single_unit", "method": "station"}])).expect("parses");
+        let err = settings.validate().expect_err("refused");
+        assert!(err.to_string().contains("picking.rules"), "{err}");
+        settings.picking.rules = Rules::new(vec![Rule { profile: Profile::SingleUnit, method: Method::Discrete }]).expect("rules");
+        settings.validate().expect("accepted");
     }
 }

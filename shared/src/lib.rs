@@ -22,6 +22,7 @@ pub mod scan;
 pub mod secret;
 pub mod station;
 pub mod stock;
+pub mod strategy;
 pub mod sync;
 pub mod text;
 pub mod vda5050;

@@ -225,6 +225,10 @@ pub async fn run(options: Options) -> Result<()> {
         Ok(()) => robots_on_the_floor(&edges[0], robots.len()).await,
         failed => failed,
     };
+    let story = match story {
+        Ok(()) => goods_to_person(&reader, &hq, &edges[0], &channels).await,
+        failed => failed,
+    };
     match (&story, options.once) {
         (Ok(()), true) => {
             println!("\nStory complete: every check held.");
@@ -236,7 +240,6 @@ pub async fn run(options: Options) -> Result<()> {
         }
         (Ok(()), false) => {}
     }
-    stock_pods(&edges[0]).await?;
     println!("\nShoppers keep ordering ({} per minute, seed {}); robots bring pods to SH-01's stations; Ctrl-C stops.", options.orders_per_minute, options.seed);
     tokio::select! {
         r = shoppers(&hq, &edges, &channels, options.seed, options.orders_per_minute) => r,
@@ -404,6 +407,62 @@ async fn stock_pods(edge: &Api) -> Result<()> {
             .await?;
     }
     say("SH-01 put 1,200 shoes on 120 pods");
+    Ok(())
+}
+
+/// The strategy rules at work: SH-01 stocks its pods, and a shopper's order for a size that
+/// is on a pod as well as on a shelf is picked at a station — a robot brings the pod, the
+/// station's worker (or ST-1's, at its PLC's button) picks it — then packed and shipped.
+async fn goods_to_person(reader: &Api, hq: &Api, sh: &Api, channels: &ChannelSim) -> Result<()> {
+    stock_pods(sh).await?;
+    let size = "43";
+    let body = json!({"channel": "web", "lines": [{"sku": sku_code(size), "qty": 1}],
+                      "ship_to": {"name": "Runner", "line1": "8 Huaihai Road", "city": "Shanghai"}});
+    let order = hq.post_keyed("/api/v1/orders", "demo-gtp-1", &body).await?;
+    let id = order["id"].as_u64().context("order id")?;
+    ensure!(order["warehouse"] == "SH-01", "the Shanghai order went to {}", order["warehouse"]);
+    pay(reader, hq, channels, id, ChannelKind::Alipay).await?;
+    let path = format!("/api/v1/orders/{id}");
+    let fulfilment = wait_json(Duration::from_secs(20), || sh.get(&path)).await?;
+    let task = &fulfilment["tasks"][0];
+    let bin = task["location"].as_str().unwrap_or("").to_owned();
+    ensure!(
+        task["method"] == "station" && fulfilment["tasks"].as_array().map_or(0, |t| t.len()) == 1,
+        "order {id}'s EU {size} should be picked at a station, got {}",
+        fulfilment["tasks"]
+    );
+    say(format!("order {id}: 1 × EU {size} to Shanghai, paid by Alipay; SH-01's strategy rules send goods-to-person SKUs to the stations: it is taken from pod bin {bin}, not from shelf A-04-01"));
+    let pod = bin.split('-').next().unwrap_or("").to_owned();
+    let paid = Instant::now();
+    let deadline = paid + Duration::from_secs(180);
+    let mut brought = None;
+    while sh.get(&path).await?["state"] != "picked" {
+        ensure!(Instant::now() < deadline, "order {id} not picked at a station within 180 s of payment");
+        let stations = sh.get("/api/v1/stations").await?;
+        let at = stations.as_array().into_iter().flatten().find(|s| s["presenting"] == pod.as_str());
+        if let (None, Some(station)) = (&brought, at) {
+            let (name, robot) = (station["name"].as_str().unwrap_or(""), station["robot"].as_str().unwrap_or(""));
+            say(format!("robot {robot} brought pod {pod} to station {name}, {:.1} s after payment", paid.elapsed().as_secs_f64()));
+            brought = Some(name.to_owned());
+        }
+        pick_round(sh, |station, task, qty| {
+            say(format!("{}: the worker scanned bin {} and picked {qty} × {}", station["name"].as_str().unwrap_or(""), task["location"].as_str().unwrap_or(""), task["sku"].as_str().unwrap_or("")))
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let station = brought.context("the order was picked but no station was seen presenting its pod")?;
+    if station == "ST-1" {
+        say("ST-1: the PLC lit the bin, the worker took the pair and pressed the confirm button");
+    }
+    sh.post(&format!("/api/v1/orders/{id}/pack"), &json!({})).await?;
+    let shipped = sh.post(&format!("/api/v1/orders/{id}/ship"), &json!({})).await?;
+    ensure!(shipped["state"] == "shipped", "order {id} is {}", shipped["state"]);
+    say(format!(
+        "order {id}: picked at {station}, packed and shipped with {} {} — goods-to-person end to end",
+        shipped["carrier"].as_str().unwrap_or(""),
+        shipped["tracking_number"].as_str().unwrap_or("")
+    ));
     Ok(())
 }
 
@@ -577,6 +636,7 @@ fn edge_settings(
             ca_file: None,
         },
         retention: tote_edge::config::RetentionSettings::default(),
+        picking: tote_edge::config::PickingSettings::default(),
         printing: tote_edge::config::PrintingSettings::default(),
         auth: tote_edge::config::AuthSettings {
             session_minutes: 600,
@@ -1932,14 +1992,13 @@ async fn shoppers(
         let edge = &edges[i];
         let path = format!("/api/v1/orders/{id}");
         let fulfilment = wait_json(Duration::from_secs(20), || edge.get(&path)).await?;
-        for task in fulfilment["tasks"].as_array().into_iter().flatten() {
-            // Tasks on pods are picked at a station when a robot brings the pod.
-            if task["location"]
-                .as_str()
-                .is_some_and(|l| l.starts_with('P'))
-            {
-                continue;
-            }
+        let tasks = fulfilment["tasks"].as_array().cloned().unwrap_or_default();
+        // Tasks on pods are picked at a station when a robot brings the pod.
+        let (at_stations, by_hand): (Vec<Value>, Vec<Value>) = tasks.into_iter().partition(|t| t["method"] == "station");
+        if let Some(task) = at_stations.first() {
+            say(format!("order {id}: EU {size} is on pod bin {}: a robot brings it to a station", task["location"].as_str().unwrap_or("")));
+        }
+        for task in &by_hand {
             let path = format!("/api/v1/pick-tasks/{}/scan", task["id"]);
             edge.post(&path, &json!({"code": task["location"]})).await?;
             edge.post(&path, &json!({"code": task["gtin"]})).await?;

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tote_shared::openapi as doc;
+use tote_shared::strategy::Method;
 use tote_shared::runtime::http::{Json, Path, Query};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -18,6 +19,10 @@ pub struct TaskQuery {
     /// `open`, `located`, `done` or `cancelled`; default: everything still to do.
     #[param(value_type = Option<String>, pattern = "^(open|located|done|cancelled)$")]
     pub state: Option<String>,
+    /// Only tasks picked this way: `station` (at a goods-to-person station) or `discrete` (a
+    /// picker with a handheld).
+    #[param(value_type = Option<String>, pattern = "^(station|discrete)$")]
+    pub method: Option<String>,
     /// Default 100; at most 1,000 are answered.
     pub limit: Option<u32>,
 }
@@ -29,8 +34,12 @@ pub async fn tasks(State(state): State<AppState>, Query(q): Query<TaskQuery>) ->
             return Err(ApiError::BadRequest("state must be open, located, done or cancelled".into()));
         }
     }
+    let method = match q.method.as_deref() {
+        None => None,
+        Some(text) => Some(Method::parse(text).ok_or_else(|| ApiError::BadRequest("method must be station or discrete".into()))?),
+    };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    Ok(Json(state.store.pick_tasks(q.state, limit).await?))
+    Ok(Json(state.store.pick_tasks(q.state, method, limit).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]

@@ -4,9 +4,11 @@
 use super::picking;
 use super::{StoreError, StoreResult};
 use rusqlite::{params, Connection};
+use tote_shared::strategy::Rules;
 use tote_shared::sync::{CentralCommand, CommandKind};
 
-pub fn apply(conn: &Connection, commands: &[CentralCommand], now_ms: i64) -> StoreResult<u64> {
+/// `rules`: the strategy rules orders released by these commands are picked under.
+pub fn apply(conn: &Connection, commands: &[CentralCommand], rules: &Rules, now_ms: i64) -> StoreResult<u64> {
     let mut cursor: u64 =
         conn.query_row("SELECT value FROM sync_state WHERE name = 'command_cursor'", [], |r| r.get::<_, i64>(0))? as u64;
     for command in commands {
@@ -16,14 +18,14 @@ pub fn apply(conn: &Connection, commands: &[CentralCommand], now_ms: i64) -> Sto
         if command.seq != cursor + 1 {
             return Err(StoreError::Conflict(format!("command stream gap: at {cursor}, got {}", command.seq)));
         }
-        apply_one(conn, &command.kind, now_ms)?;
+        apply_one(conn, &command.kind, rules, now_ms)?;
         cursor = command.seq;
     }
     conn.prepare_cached("UPDATE sync_state SET value = ?1 WHERE name = 'command_cursor'")?.execute([cursor as i64])?;
     Ok(cursor)
 }
 
-fn apply_one(conn: &Connection, kind: &CommandKind, now_ms: i64) -> StoreResult<()> {
+fn apply_one(conn: &Connection, kind: &CommandKind, rules: &Rules, now_ms: i64) -> StoreResult<()> {
     match kind {
         CommandKind::UpsertSku { sku, gtin, name } => {
             conn.prepare_cached(
@@ -32,7 +34,7 @@ fn apply_one(conn: &Connection, kind: &CommandKind, now_ms: i64) -> StoreResult<
             .execute(params![sku.as_str(), gtin.as_str(), name])?;
             Ok(())
         }
-        CommandKind::Fulfil { order_id, lines, ship_to, ship_via } => picking::release(conn, *order_id, lines, ship_to, ship_via.as_ref(), now_ms),
+        CommandKind::Fulfil { order_id, lines, ship_to, ship_via } => picking::release(conn, rules, *order_id, lines, ship_to, ship_via.as_ref(), now_ms),
         CommandKind::Cancel { order_id } => picking::cancel(conn, *order_id, now_ms),
         CommandKind::WaybillGrant { carrier, numbers } => super::waybills::grant(conn, carrier, numbers, now_ms),
         CommandKind::ExpectReturn { rma, order_id, lines } => super::returns::expect(conn, rma, *order_id, lines, now_ms),

@@ -215,7 +215,7 @@ mod tests {
     fn order(conn: &Connection, id: u64, qty: i64) {
         let to = ShipTo { name: "Li Wei".into(), line1: "88 Century Avenue".into(), city: "Shanghai".into(), postcode: "200120".into(), phone: String::new() };
         let line = OrderLine { sku: Sku::parse(SKU).expect("sku"), qty: Qty::parse(qty).expect("qty") };
-        release(conn, id, &[line], &to, None, 10).expect("release");
+        release(conn, &Default::default(), id, &[line], &to, None, 10).expect("release");
     }
 
     /// The frozen levels central was told, in order.
@@ -231,7 +231,7 @@ mod tests {
     }
 
     fn open_picks(conn: &Connection) -> Vec<(String, String, i64)> {
-        tasks(conn, Some("open"), 100).expect("tasks").into_iter().map(|t| (t.location, t.lot, t.qty)).collect()
+        tasks(conn, Some("open"), None, 100).expect("tasks").into_iter().map(|t| (t.location, t.lot, t.qty)).collect()
     }
 
     #[test]

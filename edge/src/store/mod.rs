@@ -41,6 +41,7 @@ use tokio::sync::Notify;
 use tote_shared::runtime::idempotency::RequestKey;
 use tote_shared::runtime::settings::DatabaseSettings;
 use tote_shared::runtime::sqlite::{start, Readers, Writer, WriterClosed};
+use tote_shared::strategy::{Method, Rules};
 use tote_shared::sync::{AdjustReason, CentralCommand, EdgeEvent};
 use tote_shared::{LocationCode, Qty, Sku};
 
@@ -81,6 +82,8 @@ pub struct EdgeStore {
     outbox_written: Arc<Notify>,
     /// Signalled when a label was queued, to wake the printer worker.
     labels_queued: Arc<Notify>,
+    /// The strategy rules orders are released under.
+    rules: Arc<Rules>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,7 +139,14 @@ impl EdgeStore {
             readers,
             outbox_written: Arc::new(Notify::new()),
             labels_queued: Arc::new(Notify::new()),
+            rules: Arc::new(Rules::default()),
         })
+    }
+
+    /// Releases orders under these strategy rules from now on (the default until called).
+    pub fn with_rules(mut self, rules: Rules) -> EdgeStore {
+        self.rules = Arc::new(rules);
+        self
     }
 
     pub fn outbox_signal(&self) -> Arc<Notify> {
@@ -230,10 +240,11 @@ impl EdgeStore {
     pub async fn pick_tasks(
         &self,
         state: Option<String>,
+        method: Option<Method>,
         limit: u32,
     ) -> StoreResult<Vec<PickTaskView>> {
         self.readers
-            .read(move |c| picking::tasks(c, state.as_deref(), limit))
+            .read(move |c| picking::tasks(c, state.as_deref(), method, limit))
             .await
     }
 
@@ -374,7 +385,10 @@ impl EdgeStore {
     pub async fn apply_commands(&self, commands: Vec<CentralCommand>) -> StoreResult<u64> {
         let out = self
             .writer
-            .write(move |c| commands::apply(c, &commands, now()))
+            .write({
+                let rules = self.rules.clone();
+                move |c| commands::apply(c, &commands, &rules, now())
+            })
             .await;
         self.outbox_written.notify_one();
         out

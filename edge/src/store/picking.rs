@@ -7,6 +7,7 @@ use super::stock::{change, qty_at, Why};
 use super::{LabelSettings, StoreError, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
+use tote_shared::strategy::{Method, Profile, Rules};
 use tote_shared::sync::{AdjustReason, EdgeEventKind, OrderLine, ShipTo, ShipVia, ShippedLine};
 use tote_shared::{LocationCode, Qty, Sku};
 
@@ -25,6 +26,8 @@ pub struct PickTaskView {
     pub qty_picked: i64,
     /// `open` (go to the location), `located` (scan items), `done`, `cancelled`.
     pub state: String,
+    /// How it is picked: `station` (a robot brings the pod), `discrete` (a picker walks to it).
+    pub method: String,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -56,27 +59,33 @@ pub struct FulfilmentView {
 }
 
 /// Creates the fulfilment and its pick tasks, or fails it at once when the stock is not
-/// free here (central then re-routes the order).
-pub fn release(conn: &Connection, order_id: u64, lines: &[OrderLine], ship_to: &ShipTo, ship_via: Option<&ShipVia>, now_ms: i64) -> StoreResult<()> {
+/// free here (central then re-routes the order). `rules` say which stock each line is taken
+/// from (pods first for goods-to-person) and how its shelf lines are picked.
+pub fn release(conn: &Connection, rules: &Rules, order_id: u64, lines: &[OrderLine], ship_to: &ShipTo, ship_via: Option<&ShipVia>, now_ms: i64) -> StoreResult<()> {
     let existing: Option<String> = conn
         .prepare_cached("SELECT state FROM fulfilment WHERE order_id = ?1")?
         .query_row([order_id as i64], |r| r.get(0))
         .optional()?;
     let ship_to_json = serde_json::to_string(ship_to).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let quantities: Vec<i64> = lines.iter().map(|l| l.qty.as_i64()).collect();
+    let profile = Profile::of_order(&quantities);
+    let method = rules.method(profile).as_str();
+    let (carrier, service) = (ship_via.map(|v| &v.carrier), ship_via.map(|v| &v.service));
     match existing.as_deref() {
         None => {
             conn.prepare_cached(
-                "INSERT INTO fulfilment (order_id, state, ship_to, created_ms, updated_ms, ship_carrier, ship_service)
-                 VALUES (?1, 'picking', ?2, ?3, ?3, ?4, ?5)",
+                "INSERT INTO fulfilment (order_id, state, ship_to, created_ms, updated_ms, ship_carrier, ship_service, profile, method)
+                 VALUES (?1, 'picking', ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![order_id as i64, ship_to_json, now_ms, ship_via.map(|v| &v.carrier), ship_via.map(|v| &v.service)])?;
+            .execute(params![order_id as i64, ship_to_json, now_ms, carrier, service, profile.as_str(), method])?;
         }
         // Re-routed back here after an earlier failure or cancel: start again.
         Some("failed" | "cancelled") => {
             conn.prepare_cached(
-                "UPDATE fulfilment SET state = 'picking', ship_to = ?2, updated_ms = ?3, ship_carrier = ?4, ship_service = ?5 WHERE order_id = ?1",
+                "UPDATE fulfilment SET state = 'picking', ship_to = ?2, updated_ms = ?3, ship_carrier = ?4, ship_service = ?5, profile = ?6, method = ?7
+                 WHERE order_id = ?1",
             )?
-            .execute(params![order_id as i64, ship_to_json, now_ms, ship_via.map(|v| &v.carrier), ship_via.map(|v| &v.service)])?;
+            .execute(params![order_id as i64, ship_to_json, now_ms, carrier, service, profile.as_str(), method])?;
             conn.prepare_cached("DELETE FROM fulfilment_line WHERE order_id = ?1")?.execute([order_id as i64])?;
         }
         Some(state) => {
@@ -85,7 +94,7 @@ pub fn release(conn: &Connection, order_id: u64, lines: &[OrderLine], ship_to: &
         }
     }
     conn.execute_batch("SAVEPOINT allocate")?;
-    match allocate(conn, order_id, lines, now_ms) {
+    match allocate(conn, rules.pods_first(), order_id, lines, now_ms) {
         Ok(()) => conn.execute_batch("RELEASE allocate")?,
         Err(StoreError::InsufficientStock(why)) => {
             conn.execute_batch("ROLLBACK TO allocate; RELEASE allocate")?;
@@ -101,21 +110,18 @@ pub fn release(conn: &Connection, order_id: u64, lines: &[OrderLine], ship_to: &
     Ok(())
 }
 
-fn allocate(conn: &Connection, order_id: u64, lines: &[OrderLine], now_ms: i64) -> StoreResult<()> {
+fn allocate(conn: &Connection, pods_first: bool, order_id: u64, lines: &[OrderLine], now_ms: i64) -> StoreResult<()> {
+    let shelf_method = shelf_method(conn, order_id)?;
     for line in lines {
         conn.prepare_cached("INSERT INTO fulfilment_line (order_id, sku, qty) VALUES (?1, ?2, ?3)")?
             .execute(params![order_id as i64, line.sku.as_str(), line.qty.as_i64()])?;
         let mut remaining = line.qty.as_i64();
-        for (location, lot, free) in free_stock(conn, line.sku.as_str(), None)? {
+        for stock in free_stock(conn, line.sku.as_str(), None, pods_first)? {
             if remaining == 0 {
                 break;
             }
-            let take = free.min(remaining);
-            conn.prepare_cached(
-                "INSERT INTO pick_task (order_id, sku, location, lot, qty, state, created_ms, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?6)",
-            )?
-            .execute(params![order_id as i64, line.sku.as_str(), location, lot, take, now_ms])?;
+            let take = stock.free.min(remaining);
+            insert_task(conn, order_id, line.sku.as_str(), &stock, take, shelf_method, now_ms)?;
             remaining -= take;
         }
         if remaining > 0 {
@@ -125,31 +131,59 @@ fn allocate(conn: &Connection, order_id: u64, lines: &[OrderLine], now_ms: i64) 
     Ok(())
 }
 
-/// (location, lot, free) for a SKU in storage bins: stock minus what open tasks will take.
-/// First expiry first out for lot-tracked stock; otherwise largest first, so an order line
-/// needs as few trips as possible.
-fn free_stock(conn: &Connection, sku: &str, except: Option<&str>) -> StoreResult<Vec<(String, String, i64)>> {
+/// Stock of a SKU in one bin that no open task has claimed yet.
+struct FreeStock {
+    location: String,
+    lot: String,
+    free: i64,
+    on_pod: bool,
+}
+
+/// The method a fulfilment's shelf lines are picked by (decided at release).
+fn shelf_method(conn: &Connection, order_id: u64) -> StoreResult<Method> {
+    let text: String = conn.prepare_cached("SELECT method FROM fulfilment WHERE order_id = ?1")?.query_row([order_id as i64], |r| r.get(0))?;
+    Method::parse(&text).ok_or_else(|| StoreError::Corrupt(format!("order {order_id} has pick method {text:?}")))
+}
+
+/// A new open task for `qty` of `sku` from `stock`: picked at a station when the bin is on a
+/// pod, otherwise by the order's shelf method.
+fn insert_task(conn: &Connection, order_id: u64, sku: &str, stock: &FreeStock, qty: i64, shelf_method: Method, now_ms: i64) -> StoreResult<()> {
+    let method = if stock.on_pod { Method::Station } else { shelf_method };
+    conn.prepare_cached(
+        "INSERT INTO pick_task (order_id, sku, location, lot, qty, state, created_ms, updated_ms, method)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?6, ?7)",
+    )?
+    .execute(params![order_id as i64, sku, stock.location, stock.lot, qty, now_ms, method.as_str()])?;
+    Ok(())
+}
+
+/// A SKU's free stock in storage bins: stock minus what open tasks will take. First expiry
+/// first out for lot-tracked stock; then bins on pods first when `pods_first` (goods-to-person:
+/// the robots bring them), else shelves first; then largest first, so an order line needs as
+/// few trips as possible.
+fn free_stock(conn: &Connection, sku: &str, except: Option<&str>, pods_first: bool) -> StoreResult<Vec<FreeStock>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT s.location, s.lot, s.qty - COALESCE((
              SELECT SUM(t.qty - t.qty_picked) FROM pick_task t
-             WHERE t.state IN ('open', 'located') AND t.location = s.location AND t.sku = s.sku AND t.lot = s.lot), 0) AS free
+             WHERE t.state IN ('open', 'located') AND t.location = s.location AND t.sku = s.sku AND t.lot = s.lot), 0) AS free,
+             l.pod IS NOT NULL
          FROM stock s JOIN location l ON l.code = s.location AND l.kind = 'bin'
          LEFT JOIN lot ON lot.sku = s.sku AND lot.lot = s.lot
          LEFT JOIN pod p ON p.id = l.pod
          WHERE s.sku = ?1 AND (?2 IS NULL OR s.location <> ?2) AND s.qty > 0
            AND (p.place IS NULL OR p.place <> 'stranded') AND s.location <> ?3 AND NOT {}
-         ORDER BY lot.expiry IS NULL, lot.expiry, s.location = ?4, free DESC, s.location, s.lot",
+         ORDER BY lot.expiry IS NULL, lot.expiry, s.location = ?4, (l.pod IS NULL) = ?5, free DESC, s.location, s.lot",
         frozen("s")
     ))?;
     // Goods held by QC are never picked; goods still on the receiving dock only when no bin
     // has them (same expiry first).
-    let rows = stmt.query_map(params![sku, except, super::moves::QC_HOLD, super::moves::RECEIVING], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+    let rows = stmt.query_map(params![sku, except, super::moves::QC_HOLD, super::moves::RECEIVING, pods_first], |r| {
+        Ok(FreeStock { location: r.get(0)?, lot: r.get(1)?, free: r.get(2)?, on_pod: r.get(3)? })
     })?;
     let mut out = Vec::new();
     for row in rows {
         let row = row?;
-        if row.2 > 0 {
+        if row.free > 0 {
             out.push(row);
         }
     }
@@ -169,7 +203,7 @@ fn order_state(conn: &Connection, order_id: u64) -> StoreResult<String> {
         .ok_or_else(|| StoreError::NotFound(format!("order {order_id} at this warehouse")))
 }
 
-const TASK_COLUMNS: &str = "t.id, t.order_id, t.sku, s.gtin, t.location, t.lot, t.qty, t.qty_picked, t.state";
+const TASK_COLUMNS: &str = "t.id, t.order_id, t.sku, s.gtin, t.location, t.lot, t.qty, t.qty_picked, t.state, t.method";
 
 fn row_to_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<PickTaskView> {
     Ok(PickTaskView {
@@ -182,6 +216,7 @@ fn row_to_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<PickTaskView> {
         qty: r.get(6)?,
         qty_picked: r.get(7)?,
         state: r.get(8)?,
+        method: r.get(9)?,
     })
 }
 
@@ -192,12 +227,14 @@ fn task(conn: &Connection, id: u64) -> StoreResult<PickTaskView> {
         .ok_or_else(|| StoreError::NotFound(format!("pick task {id}")))
 }
 
-pub fn tasks(conn: &Connection, state: Option<&str>, limit: u32) -> StoreResult<Vec<PickTaskView>> {
+/// Tasks in `state` (default: still to do), of one `method` when named, oldest first.
+pub fn tasks(conn: &Connection, state: Option<&str>, method: Option<Method>, limit: u32) -> StoreResult<Vec<PickTaskView>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {TASK_COLUMNS} FROM pick_task t JOIN sku s ON s.sku = t.sku
-         WHERE (?1 IS NULL AND t.state IN ('open', 'located')) OR t.state = ?1 ORDER BY t.id LIMIT ?2"
+         WHERE ((?1 IS NULL AND t.state IN ('open', 'located')) OR t.state = ?1) AND (?3 IS NULL OR t.method = ?3)
+         ORDER BY t.id LIMIT ?2"
     ))?;
-    let rows = stmt.query_map(params![state, limit], row_to_task)?;
+    let rows = stmt.query_map(params![state, limit, method.map(Method::as_str)], row_to_task)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -334,14 +371,13 @@ pub fn short_pick(conn: &Connection, task_id: u64, found: i64, reason: Option<&s
 /// `t`. When no bin has them, the whole order fails (its picked goods go back) so central can
 /// re-route it. Returns the new location, or None when the order failed.
 fn reassign_or_fail(conn: &Connection, t: &mut PickTaskView, missing: i64, keep: i64, reason: String, now_ms: i64) -> StoreResult<Option<String>> {
-    let elsewhere = free_stock(conn, &t.sku, Some(&t.location))?.into_iter().find(|(_, _, free)| *free >= missing);
-    if let Some((location, lot, _)) = elsewhere {
-        conn.prepare_cached(
-            "INSERT INTO pick_task (order_id, sku, location, lot, qty, state, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?6)",
-        )?
-        .execute(params![t.order_id as i64, t.sku, location, lot, missing, now_ms])?;
+    // The picker (or station) that came up short is already busy with this order: the rest
+    // comes from shelves first, where it needs no robot trip.
+    let elsewhere = free_stock(conn, &t.sku, Some(&t.location), false)?.into_iter().find(|s| s.free >= missing);
+    if let Some(stock) = elsewhere {
+        insert_task(conn, t.order_id, &t.sku, &stock, missing, shelf_method(conn, t.order_id)?, now_ms)?;
         shrink_task(conn, t, keep, now_ms)?;
-        return Ok(Some(location));
+        return Ok(Some(stock.location));
     }
     let sku = Sku::parse(&t.sku).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     fail_order(conn, t.order_id, sku, reason, now_ms)?;
@@ -625,4 +661,77 @@ pub fn fulfilments(conn: &Connection, state: Option<&str>, limit: u32) -> StoreR
         .query_map(params![state, limit], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     ids.into_iter().map(|id| fulfilment(conn, id as u64)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::stock::{change, Why};
+    use tote_shared::strategy::Rule;
+    use tote_shared::sync::{OrderLine, ShipTo};
+
+    const SKU: &str = "PEG39-M-WHT-43";
+
+    /// 30 units on shelf A-01-01 and 10 on pod P0001's bin P0001-A1.
+    fn floor() -> Connection {
+        let conn = crate::store::schema::memory_db();
+        conn.execute("INSERT INTO sku (sku, gtin, name) VALUES (?1, '00194502876550', 'Pegasus 43')", [SKU]).expect("sku");
+        conn.execute("INSERT INTO pod (id, place, spot_x, spot_y, updated_ms) VALUES ('P0001', 'stored', 3, 4, 0)", []).expect("pod");
+        conn.execute("INSERT INTO location (code, kind, created_ms) VALUES ('A-01-01', 'bin', 0)", []).expect("shelf");
+        conn.execute("INSERT INTO location (code, kind, created_ms, pod) VALUES ('P0001-A1', 'bin', 0, 'P0001')", []).expect("pod bin");
+        let why = Why { reason: "receipt", reference: "test", at_ms: 1 };
+        change(&conn, "A-01-01", SKU, "", 30, &why).expect("shelf stock");
+        change(&conn, "P0001-A1", SKU, "", 10, &why).expect("pod stock");
+        conn
+    }
+
+    fn order(conn: &Connection, rules: &Rules, id: u64, quantities: &[i64]) -> Vec<(String, i64, String)> {
+        let to = ShipTo { name: "Li Wei".into(), line1: "88 Century Avenue".into(), city: "Shanghai".into(), postcode: "200120".into(), phone: String::new() };
+        // One SKU per line would repeat it; the profile only looks at the quantities.
+        let lines: Vec<OrderLine> = quantities.iter().map(|q| OrderLine { sku: Sku::parse(SKU).expect("sku"), qty: Qty::parse(*q).expect("qty") }).collect();
+        release(conn, rules, id, &lines, &to, None, 10).expect("release");
+        fulfilment(conn, id).expect("fulfilment").tasks.into_iter().map(|t| (t.location, t.qty, t.method)).collect()
+    }
+
+    fn rules(gtp: Method, single: Method) -> Rules {
+        Rules::new(vec![Rule { profile: Profile::GoodsToPerson, method: gtp }, Rule { profile: Profile::SingleUnit, method: single }]).expect("rules")
+    }
+
+    #[test]
+    fn goods_to_person_skus_are_taken_from_pods_first_and_picked_at_a_station() {
+        let conn = floor();
+        let rules = rules(Method::Station, Method::Discrete);
+        assert_eq!(order(&conn, &rules, 1, &[1]), [("P0001-A1".into(), 1, "station".into())], "the pod's bin, though the shelf holds more");
+        assert_eq!(
+            order(&conn, &rules, 2, &[12]),
+            [("P0001-A1".into(), 9, "station".into()), ("A-01-01".into(), 3, "discrete".into())],
+            "what the pod cannot give comes from the shelf, picked by hand"
+        );
+        let profile: String = conn.query_row("SELECT profile FROM fulfilment WHERE order_id = 2", [], |r| r.get(0)).expect("profile");
+        assert_eq!(profile, "multi_line");
+        assert_eq!(tasks(&conn, None, Some(Method::Discrete), 10).expect("discrete").len(), 1, "the handheld sees only the shelf task");
+        assert_eq!(tasks(&conn, None, Some(Method::Station), 10).expect("station").len(), 2);
+    }
+
+    #[test]
+    fn without_a_station_rule_the_shelves_come_first_and_pods_only_when_they_run_out() {
+        let conn = floor();
+        let rules = rules(Method::Discrete, Method::Discrete);
+        assert_eq!(order(&conn, &rules, 1, &[1]), [("A-01-01".into(), 1, "discrete".into())]);
+        assert_eq!(
+            order(&conn, &rules, 2, &[31]),
+            [("A-01-01".into(), 29, "discrete".into()), ("P0001-A1".into(), 2, "station".into())],
+            "a bin on a pod is picked at a station whatever the rules say"
+        );
+    }
+
+    #[test]
+    fn a_short_pick_at_a_station_sends_the_rest_to_the_shelves_by_the_orders_method() {
+        let conn = floor();
+        order(&conn, &Rules::default(), 1, &[2]);
+        let task = tasks(&conn, None, Some(Method::Station), 10).expect("tasks").remove(0);
+        short_pick(&conn, task.id, 0, Some("empty bin"), 20).expect("short");
+        let open: Vec<(String, i64, String)> = tasks(&conn, None, None, 10).expect("open").into_iter().map(|t| (t.location, t.qty, t.method)).collect();
+        assert_eq!(open, [("A-01-01".into(), 2, "discrete".into())]);
+    }
 }

@@ -381,6 +381,18 @@ CREATE TABLE frozen_told (
     sku    TEXT PRIMARY KEY,
     units  INTEGER NOT NULL CHECK (units >= 0)
 ) STRICT, WITHOUT ROWID;
+"#,
+    r#"
+-- Strategy rules by order profile: the profile an order was released under and the method its
+-- shelf lines are picked by; each task's own method (a task on a pod is always picked at a
+-- station). Batch and cluster are the methods waves bring.
+ALTER TABLE fulfilment ADD COLUMN profile TEXT NOT NULL DEFAULT 'multi_line'
+    CHECK (profile IN ('single_unit', 'multi_line'));
+ALTER TABLE fulfilment ADD COLUMN method TEXT NOT NULL DEFAULT 'discrete'
+    CHECK (method IN ('discrete', 'batch', 'cluster'));
+ALTER TABLE pick_task ADD COLUMN method TEXT NOT NULL DEFAULT 'discrete'
+    CHECK (method IN ('station', 'discrete', 'batch', 'cluster'));
+CREATE INDEX pick_task_open_by_method ON pick_task (method, state, id);
 "#];
 
 /// A migrated in-memory database, for the store's unit tests.
