@@ -122,6 +122,7 @@ fn access(method: &Method, path: &str) -> Access {
     match path {
         "/api/v1/receipts"
         | "/api/v1/moves"
+        | "/api/v1/replenishments/{id}/scan"
         | "/api/v1/returns/{rma}/check"
         | "/api/v1/returns/{rma}/close" => Access::Role(Receiver),
         "/api/v1/pick-tasks/{id}/scan" | "/api/v1/pick-tasks/{id}/short" => Access::Role(Picker),

@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod order;
 #[cfg(feature = "payment")]
 pub mod payment;
+pub mod replenish;
 pub mod scan;
 pub mod secret;
 pub mod station;

@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod ops;
 pub mod orders;
 pub mod picking;
+pub mod replenish;
 pub mod returns;
 pub mod robots;
 pub mod session;
@@ -23,7 +24,7 @@ use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use error::ApiError;
 use serde::Serialize;
@@ -50,6 +51,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/returns/{rma}/close", post(returns::close))
         .route("/api/v1/freezes", post(freezes::freeze).get(freezes::list))
         .route("/api/v1/freezes/{id}/lift", post(freezes::lift))
+        .route("/api/v1/pick-faces", get(replenish::faces))
+        .route("/api/v1/pick-faces/{location}", put(replenish::set).delete(replenish::remove))
+        .route("/api/v1/replenishments", get(replenish::list))
+        .route("/api/v1/replenishments/{id}/scan", post(replenish::scan))
+        .route("/api/v1/replenishments/{id}/cancel", post(replenish::cancel))
         .route("/api/v1/moves", post(work::move_stock))
         .route("/api/v1/counts", post(work::open_count).get(work::counts))
         .route("/api/v1/counts/{id}", get(work::count))

@@ -5,7 +5,7 @@
 //! Not documented: the pages (`/`, `/floor`), the server-sent fleet stream, `/health`,
 //! `/metrics`.
 
-use super::{fleet, freezes, ops, orders, picking, returns, robots, session, stations, stock, work};
+use super::{fleet, freezes, ops, orders, picking, replenish, returns, robots, session, stations, stock, work};
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -13,11 +13,12 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tote edge API", description = "One warehouse's floor: locations, stock, deliveries, put-away, customer returns, counts, picking, packing, shipping, workers, the robot fleet and its MQTT logins. Works while HQ is away. Errors are RFC 9457 problem+json. Every write but the MQTT logins' takes an optional Idempotency-Key: the same key with the same request (and caller) replays the answer, with another request it is a 422. Bodies are JSON (application/json) and refuse unknown fields."),
+    info(title = "Tote edge API", description = "One warehouse's floor: locations, stock, deliveries, put-away, customer returns, counts, pick faces and their refills, picking, packing, shipping, workers, the robot fleet and its MQTT logins. Works while HQ is away. Errors are RFC 9457 problem+json. Every write but the MQTT logins' takes an optional Idempotency-Key: the same key with the same request (and caller) replays the answer, with another request it is a 422. Bodies are JSON (application/json) and refuse unknown fields."),
     paths(
         session::sign_in, session::me, session::sign_out, session::create_worker, session::workers, session::set_active,
         stock::create_location, stock::locations, stock::receive, stock::adjust, stock::query, stock::create_delivery, stock::deliveries,
         freezes::freeze, freezes::lift, freezes::list,
+        replenish::faces, replenish::set, replenish::remove, replenish::list, replenish::scan, replenish::cancel,
         returns::list, returns::get, returns::check, returns::close,
         work::suggest, work::move_stock, work::open_count, work::counts, work::count, work::submit_count, work::decide_count,
         picking::tasks, picking::scan, picking::short,

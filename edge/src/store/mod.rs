@@ -14,6 +14,7 @@ mod outbox;
 mod picking;
 mod pods;
 mod printing;
+mod replenish;
 mod requests;
 mod returns;
 mod schema;
@@ -28,6 +29,7 @@ pub use mqtt_logins::MqttLogin;
 pub use freezes::{FreezeTarget, FreezeView};
 pub use picking::{FulfilmentView, PickTaskView, ScanOutcome};
 pub use pods::{NewPod, PodRecord};
+pub use replenish::{FaceView, RefillOutcome, RefillView};
 pub use printing::PrintJob;
 pub use returns::{ReturnLineView, ReturnView};
 pub use stock::{LocationRecord, StockRecord};
@@ -610,6 +612,32 @@ impl EdgeStore {
 
     pub async fn lift_freeze(&self, key: Option<RequestKey>, id: u64, reason: String, by: String) -> StoreResult<Answer> {
         self.change(key, move |c| freezes::lift(c, id, &reason, &by, now())).await
+    }
+
+    /// Makes a bin the pick face of a SKU with its min and max (see `replenish`).
+    pub async fn set_pick_face(&self, key: Option<RequestKey>, location: String, sku: String, min: i64, max: i64) -> StoreResult<Answer> {
+        self.change(key, move |c| replenish::set_face(c, &location, &sku, min, max, now())).await
+    }
+
+    pub async fn remove_pick_face(&self, key: Option<RequestKey>, location: String) -> StoreResult<Answer> {
+        self.change(key, move |c| replenish::remove_face(c, &location)).await
+    }
+
+    pub async fn pick_faces(&self, sku: Option<String>) -> StoreResult<Vec<FaceView>> {
+        self.readers.read(move |c| replenish::faces(c, sku.as_deref())).await
+    }
+
+    /// Refills still to do (`live`), or finished ones.
+    pub async fn refills(&self, live: bool, limit: u32) -> StoreResult<Vec<RefillView>> {
+        self.readers.read(move |c| replenish::list(c, live, limit)).await
+    }
+
+    pub async fn refill_scan(&self, key: Option<RequestKey>, id: u64, code: String, worker: String) -> StoreResult<Answer> {
+        self.change(key, move |c| replenish::scan(c, id, &code, &worker, now())).await
+    }
+
+    pub async fn cancel_refill(&self, key: Option<RequestKey>, id: u64, reason: String) -> StoreResult<Answer> {
+        self.change(key, move |c| replenish::cancel(c, id, &reason, now())).await
     }
 
     pub async fn freezes(&self, all: bool, limit: u32) -> StoreResult<Vec<FreezeView>> {

@@ -36,12 +36,14 @@ pub struct MoveDone {
     pub to_qty: i64,
 }
 
-/// Units at a location that open pick tasks have not claimed.
+/// Units at a location that open pick tasks and live refills (from reserve) have not claimed.
 fn unclaimed(conn: &Connection, location: &str, sku: &str, lot: &str) -> StoreResult<i64> {
     let claimed: i64 = conn
         .prepare_cached(
-            "SELECT COALESCE(SUM(qty - qty_picked), 0) FROM pick_task
-             WHERE location = ?1 AND sku = ?2 AND lot = ?3 AND state IN ('open', 'located')",
+            "SELECT COALESCE((SELECT SUM(qty - qty_picked) FROM pick_task
+                 WHERE location = ?1 AND sku = ?2 AND lot = ?3 AND state IN ('open', 'located')), 0)
+             + COALESCE((SELECT SUM(qty) FROM replenishment
+                 WHERE from_location = ?1 AND sku = ?2 AND lot = ?3 AND state IN ('open', 'at_source', 'carrying')), 0)",
         )?
         .query_row(params![location, sku, lot], |r| r.get(0))?;
     Ok(qty_at(conn, location, sku, lot)? - claimed)
@@ -73,7 +75,7 @@ pub fn move_stock(conn: &Connection, m: &Move, now_ms: i64) -> StoreResult<MoveD
     super::freezes::refuse_if_frozen(conn, &m.from, &m.sku, &lot)?;
     let free = unclaimed(conn, &m.from, &m.sku, &lot)?;
     if m.qty > free {
-        return Err(StoreError::InsufficientStock(format!("{} has {free} of {} free to move (the rest is claimed by picks)", m.from, m.sku)));
+        return Err(StoreError::InsufficientStock(format!("{} has {free} of {} free to move (the rest is claimed by picks and refills)", m.from, m.sku)));
     }
     let reason = if m.from == RECEIVING { "putaway" } else { "move" };
     let reference = match &m.reason {

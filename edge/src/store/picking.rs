@@ -28,6 +28,8 @@ pub struct PickTaskView {
     pub state: String,
     /// How it is picked: `station` (a robot brings the pod), `discrete` (a picker walks to it).
     pub method: String,
+    /// Its pick face does not hold its units yet: a refill from reserve is on its way.
+    pub waiting: bool,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -121,9 +123,14 @@ fn allocate(conn: &Connection, pods_first: bool, order_id: u64, lines: &[OrderLi
                 break;
             }
             let take = stock.free.min(remaining);
-            insert_task(conn, order_id, line.sku.as_str(), &stock, take, shelf_method, now_ms)?;
+            let method = if stock.on_pod { Method::Station } else { shelf_method };
+            insert_task(conn, order_id, line.sku.as_str(), &stock.location, &stock.lot, take, method, now_ms)?;
             remaining -= take;
         }
+        if remaining > 0 {
+            remaining = super::replenish::cover_shortfall(conn, order_id, line.sku.as_str(), remaining, shelf_method, now_ms)?;
+        }
+        super::replenish::check(conn, line.sku.as_str(), now_ms)?;
         if remaining > 0 {
             return Err(StoreError::InsufficientStock(format!("{} more of {} than is free here", remaining, line.sku)));
         }
@@ -145,22 +152,23 @@ fn shelf_method(conn: &Connection, order_id: u64) -> StoreResult<Method> {
     Method::parse(&text).ok_or_else(|| StoreError::Corrupt(format!("order {order_id} has pick method {text:?}")))
 }
 
-/// A new open task for `qty` of `sku` from `stock`: picked at a station when the bin is on a
-/// pod, otherwise by the order's shelf method.
-fn insert_task(conn: &Connection, order_id: u64, sku: &str, stock: &FreeStock, qty: i64, shelf_method: Method, now_ms: i64) -> StoreResult<()> {
-    let method = if stock.on_pod { Method::Station } else { shelf_method };
+/// A new open task for `qty` of `sku` at `location`, picked by `method` (a station's for a bin
+/// on a pod, the order's shelf method otherwise).
+#[allow(clippy::too_many_arguments)] // one row's columns
+pub(super) fn insert_task(conn: &Connection, order_id: u64, sku: &str, location: &str, lot: &str, qty: i64, method: Method, now_ms: i64) -> StoreResult<()> {
     conn.prepare_cached(
         "INSERT INTO pick_task (order_id, sku, location, lot, qty, state, created_ms, updated_ms, method)
          VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?6, ?7)",
     )?
-    .execute(params![order_id as i64, sku, stock.location, stock.lot, qty, now_ms, method.as_str()])?;
+    .execute(params![order_id as i64, sku, location, lot, qty, now_ms, method.as_str()])?;
     Ok(())
 }
 
-/// A SKU's free stock in storage bins: stock minus what open tasks will take. First expiry
-/// first out for lot-tracked stock; then bins on pods first when `pods_first` (goods-to-person:
-/// the robots bring them), else shelves first; then largest first, so an order line needs as
-/// few trips as possible.
+/// A SKU's free stock in storage bins: stock minus what open tasks will take. A SKU with pick
+/// faces is picked from its faces (and pods) only: its other shelf bins are reserve, reaching
+/// pickers through refills. First expiry first out for lot-tracked stock; then bins on pods
+/// first when `pods_first` (goods-to-person: the robots bring them), else shelves first; then
+/// largest first, so an order line needs as few trips as possible.
 fn free_stock(conn: &Connection, sku: &str, except: Option<&str>, pods_first: bool) -> StoreResult<Vec<FreeStock>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT s.location, s.lot, s.qty - COALESCE((
@@ -172,6 +180,9 @@ fn free_stock(conn: &Connection, sku: &str, except: Option<&str>, pods_first: bo
          LEFT JOIN pod p ON p.id = l.pod
          WHERE s.sku = ?1 AND (?2 IS NULL OR s.location <> ?2) AND s.qty > 0
            AND (p.place IS NULL OR p.place <> 'stranded') AND s.location <> ?3 AND NOT {}
+           AND (l.pod IS NOT NULL OR s.location = ?4
+                OR EXISTS (SELECT 1 FROM pick_face f WHERE f.location = s.location AND f.sku = s.sku)
+                OR NOT EXISTS (SELECT 1 FROM pick_face f WHERE f.sku = s.sku))
          ORDER BY lot.expiry IS NULL, lot.expiry, s.location = ?4, (l.pod IS NULL) = ?5, free DESC, s.location, s.lot",
         frozen("s")
     ))?;
@@ -203,7 +214,12 @@ fn order_state(conn: &Connection, order_id: u64) -> StoreResult<String> {
         .ok_or_else(|| StoreError::NotFound(format!("order {order_id} at this warehouse")))
 }
 
-const TASK_COLUMNS: &str = "t.id, t.order_id, t.sku, s.gtin, t.location, t.lot, t.qty, t.qty_picked, t.state, t.method";
+/// A live task waits when the tasks at its bin up to it (oldest first) want more than the bin
+/// holds: its units are on a refill's way.
+const TASK_COLUMNS: &str = "t.id, t.order_id, t.sku, s.gtin, t.location, t.lot, t.qty, t.qty_picked, t.state, t.method,
+    t.state IN ('open', 'located') AND (SELECT SUM(o.qty - o.qty_picked) FROM pick_task o
+        WHERE o.location = t.location AND o.sku = t.sku AND o.lot = t.lot AND o.state IN ('open', 'located') AND o.id <= t.id)
+      > COALESCE((SELECT q.qty FROM stock q WHERE q.location = t.location AND q.sku = t.sku AND q.lot = t.lot), 0) AS waiting";
 
 fn row_to_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<PickTaskView> {
     Ok(PickTaskView {
@@ -217,6 +233,7 @@ fn row_to_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<PickTaskView> {
         qty_picked: r.get(7)?,
         state: r.get(8)?,
         method: r.get(9)?,
+        waiting: r.get(10)?,
     })
 }
 
@@ -227,12 +244,13 @@ fn task(conn: &Connection, id: u64) -> StoreResult<PickTaskView> {
         .ok_or_else(|| StoreError::NotFound(format!("pick task {id}")))
 }
 
-/// Tasks in `state` (default: still to do), of one `method` when named, oldest first.
+/// Tasks in `state` (default: still to do), of one `method` when named: those that can be
+/// picked now first, then those waiting for a refill; oldest first within each.
 pub fn tasks(conn: &Connection, state: Option<&str>, method: Option<Method>, limit: u32) -> StoreResult<Vec<PickTaskView>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {TASK_COLUMNS} FROM pick_task t JOIN sku s ON s.sku = t.sku
          WHERE ((?1 IS NULL AND t.state IN ('open', 'located')) OR t.state = ?1) AND (?3 IS NULL OR t.method = ?3)
-         ORDER BY t.id LIMIT ?2"
+         ORDER BY waiting, t.id LIMIT ?2"
     ))?;
     let rows = stmt.query_map(params![state, limit, method.map(Method::as_str)], row_to_task)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -247,6 +265,10 @@ pub fn scan(conn: &Connection, task_id: u64, code: &str, qty: u32, now_ms: i64) 
         return Err(StoreError::Conflict(format!("order {} is {state}; nothing to pick", t.order_id)));
     }
     match t.state.as_str() {
+        "open" if t.waiting => Err(StoreError::Conflict(format!(
+            "pick task {task_id} waits for {} to be refilled from reserve: take another task (or do the refill)",
+            t.location
+        ))),
         "open" => {
             if code != t.location {
                 return Err(StoreError::WrongScan { what: "location", expected: t.location, scanned: code.to_owned() });
@@ -352,8 +374,9 @@ pub fn short_pick(conn: &Connection, task_id: u64, found: i64, reason: Option<&s
         None => format!("short pick: {missing} of {} missing at {}", t.sku, t.location),
     };
     let moved = reassign_or_fail(conn, &mut t, missing, keep, why, now_ms)?;
-    // Other tasks at this bin may now want more than is left too.
+    // Other tasks at this bin may now want more than is left too, and its face may need a refill.
     rebalance(conn, &t.location, &t.sku, &t.lot, now_ms)?;
+    super::replenish::check(conn, &t.sku, now_ms)?;
     match moved {
         Some(location) => {
             let message = format!("Short pick recorded; {missing} more to pick from {location}");
@@ -374,10 +397,18 @@ fn reassign_or_fail(conn: &Connection, t: &mut PickTaskView, missing: i64, keep:
     // The picker (or station) that came up short is already busy with this order: the rest
     // comes from shelves first, where it needs no robot trip.
     let elsewhere = free_stock(conn, &t.sku, Some(&t.location), false)?.into_iter().find(|s| s.free >= missing);
+    let shelf_method = shelf_method(conn, t.order_id)?;
     if let Some(stock) = elsewhere {
-        insert_task(conn, t.order_id, &t.sku, &stock, missing, shelf_method(conn, t.order_id)?, now_ms)?;
+        let method = if stock.on_pod { Method::Station } else { shelf_method };
+        insert_task(conn, t.order_id, &t.sku, &stock.location, &stock.lot, missing, method, now_ms)?;
         shrink_task(conn, t, keep, now_ms)?;
         return Ok(Some(stock.location));
+    }
+    // Reserve can still fill a pick face for it: the new pick waits for that refill.
+    if super::replenish::cover_shortfall(conn, t.order_id, &t.sku, missing, shelf_method, now_ms)? == 0 {
+        shrink_task(conn, t, keep, now_ms)?;
+        let face: String = conn.prepare_cached("SELECT location FROM pick_task WHERE order_id = ?1 ORDER BY id DESC LIMIT 1")?.query_row([t.order_id as i64], |r| r.get(0))?;
+        return Ok(Some(face));
     }
     let sku = Sku::parse(&t.sku).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     fail_order(conn, t.order_id, sku, reason, now_ms)?;
@@ -388,7 +419,8 @@ fn reassign_or_fail(conn: &Connection, t: &mut PickTaskView, missing: i64, keep:
 /// left. The newest ones move to other bins, or their orders fail back to central — a count
 /// variance re-routes orders instead of leaving pickers to find an empty shelf.
 pub fn rebalance(conn: &Connection, location: &str, sku: &str, lot: &str, now_ms: i64) -> StoreResult<()> {
-    let stock = qty_at(conn, location, sku, lot)?;
+    // Picks on a pick face may wait for a refill on its way: they count on it.
+    let stock = qty_at(conn, location, sku, lot)? + super::replenish::incoming(conn, location, sku, lot)?;
     let ids: Vec<i64> = conn
         .prepare_cached(
             "SELECT id FROM pick_task WHERE location = ?1 AND sku = ?2 AND lot = ?3 AND state IN ('open', 'located') ORDER BY id DESC",

@@ -393,6 +393,38 @@ ALTER TABLE fulfilment ADD COLUMN method TEXT NOT NULL DEFAULT 'discrete'
 ALTER TABLE pick_task ADD COLUMN method TEXT NOT NULL DEFAULT 'discrete'
     CHECK (method IN ('station', 'discrete', 'batch', 'cluster'));
 CREATE INDEX pick_task_open_by_method ON pick_task (method, state, id);
+"#,
+    r#"
+-- Pick faces: the shelf bins a SKU is picked from, refilled from its other shelf bins (its
+-- reserve) when the projected level falls below min. A SKU with a face is picked only there
+-- (and from pods); a SKU without one from any bin, as before.
+CREATE TABLE pick_face (
+    location    TEXT PRIMARY KEY REFERENCES location(code),
+    sku         TEXT NOT NULL REFERENCES sku(sku),
+    min_qty     INTEGER NOT NULL CHECK (min_qty >= 0),
+    max_qty     INTEGER NOT NULL CHECK (max_qty > min_qty AND max_qty <= 100000),
+    updated_ms  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX pick_face_by_sku ON pick_face (sku);
+-- Refills from reserve to a pick face, as handheld tasks: scan the reserve bin, the item, then
+-- the face. `why` is below_min (topping up) or shortfall (picks already wait for it).
+CREATE TABLE replenishment (
+    id             INTEGER PRIMARY KEY,
+    sku            TEXT NOT NULL REFERENCES sku(sku),
+    lot            TEXT NOT NULL,
+    from_location  TEXT NOT NULL REFERENCES location(code),
+    to_location    TEXT NOT NULL REFERENCES location(code),
+    qty            INTEGER NOT NULL CHECK (qty > 0),
+    state          TEXT NOT NULL CHECK (state IN ('open', 'at_source', 'carrying', 'done', 'cancelled')),
+    why            TEXT NOT NULL CHECK (why IN ('below_min', 'shortfall')),
+    worker         TEXT,
+    created_ms     INTEGER NOT NULL,
+    updated_ms     INTEGER NOT NULL,
+    done_ms        INTEGER,
+    cancel_reason  TEXT
+) STRICT;
+CREATE INDEX replenishment_live_from ON replenishment (from_location, sku, lot) WHERE state IN ('open', 'at_source', 'carrying');
+CREATE INDEX replenishment_live_to ON replenishment (to_location, sku, lot) WHERE state IN ('open', 'at_source', 'carrying');
 "#];
 
 /// A migrated in-memory database, for the store's unit tests.

@@ -217,6 +217,7 @@ pub fn adjust(conn: &Connection, a: &Adjustment, now_ms: i64) -> StoreResult<Sto
     let qty = change(conn, a.location.as_str(), a.sku.as_str(), &a.lot, delta, &why)?;
     if delta < 0 {
         super::picking::rebalance(conn, a.location.as_str(), a.sku.as_str(), &a.lot, now_ms)?;
+        super::replenish::check(conn, a.sku.as_str(), now_ms)?;
     }
     Ok(StockRecord { location: a.location.to_string(), sku: a.sku.to_string(), lot: a.lot.clone(), qty })
 }

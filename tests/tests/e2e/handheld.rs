@@ -390,3 +390,53 @@ async fn picking_prefers_bins_to_the_dock_and_never_takes_qc_held_goods() -> Res
     ensure!(locations == ["A-01-01", "RCV"], "the bin first, then the dock, never QC: {locations:?}");
     Ok(())
 }
+
+/// The refill screen: a face below min gets a refill; the worker scans the reserve bin, the
+/// item and the face on the page (a wrong scan first), and the picker's waiting task can go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_refills_a_pick_face_on_the_handheld() -> Result<()> {
+    let world = World::start(&[("SH-01", "Shanghai")]).await?;
+    let (central, edge) = (&world.central, world.edge("SH-01"));
+    workers(edge).await?;
+    edge.add_location("R-01-01").await?;
+    edge.receive("A-01-01", PEGASUS_GTIN, 1).await?;
+    edge.receive("R-01-01", PEGASUS_GTIN, 10).await?;
+    edge.put("/api/v1/pick-faces/A-01-01", json!({"sku": PEGASUS, "min": 1, "max": 4})).await?.ok()?;
+    edge.wait_synced(Duration::from_secs(20)).await?;
+    let created = central.create_order("refill-1", &order_body(PEGASUS, 2, "Shanghai")).await?.ok()?;
+    let order = created["id"].as_u64().context("order id")?;
+    central.post(&format!("/api/v1/orders/{order}/pay"), json!({})).await?.ok()?;
+    let at_edge = edge.wait_for_order(order, Duration::from_secs(20)).await?;
+    ensure!(at_edge["tasks"].as_array().is_some_and(|t| t.iter().any(|t| t["waiting"] == true)), "one unit waits for the face: {at_edge}");
+    let b = Browser::start(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/handheld-refill")).await?;
+    let outcome = async {
+        b.goto(&edge.url("/")).await?;
+        b.scan(BADGE).await?;
+        b.on_screen("menu").await?;
+        b.click("#go-refill").await?;
+        b.on_screen("refill").await?;
+        b.expect_msg("Scan location R-01-01", None).await?;
+        ensure!(b.text("#view").await?.contains("picks wait for it"), "a shortfall refill says picks wait for it");
+        b.screenshot("21-refill").await?;
+        b.scan("A-01-01").await?; // the face before the reserve bin
+        b.expect_msg("R-01-01", Some("err")).await?;
+        b.scan("R-01-01").await?;
+        b.expect_msg("At R-01-01", Some("ok")).await?;
+        b.scan(PEGASUS_GTIN).await?;
+        b.expect_msg("to A-01-01", Some("ok")).await?;
+        b.scan("A-01-01").await?;
+        b.expect_msg("A-01-01 refilled", Some("ok")).await?;
+        b.screenshot("22-refilled").await?;
+        // One trip: the unit the order lacks and four more to bring the face to max.
+        ensure!(qty_at(edge, "A-01-01").await? == 6 && qty_at(edge, "R-01-01").await? == 5, "five units moved from reserve to the face");
+        let now = edge.get(&format!("/api/v1/orders/{order}")).await?.ok()?;
+        ensure!(now["tasks"].as_array().is_some_and(|t| t.iter().all(|t| t["waiting"] == false)), "the pick can go: {now}");
+        Ok(())
+    }
+    .await;
+    if outcome.is_err() {
+        let _ = b.screenshot("failure").await;
+    }
+    b.quit().await;
+    outcome
+}

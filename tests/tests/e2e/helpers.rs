@@ -763,6 +763,10 @@ impl Edge {
         Reply::from(self.http.post(self.url(path)).json(&body).send().await?).await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> Result<Reply> {
+        Reply::from(self.http.put(self.url(path)).json(&body).send().await?).await
+    }
+
     pub async fn post_keyed(&self, path: &str, key: &str, body: Value) -> Result<Reply> {
         Reply::from(
             self.http

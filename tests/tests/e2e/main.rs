@@ -32,6 +32,7 @@ mod payment;
 mod payment_peers;
 mod prechecks;
 mod procurement;
+mod replenish;
 mod scanners;
 mod signin;
 mod slow_clients;
