@@ -258,7 +258,7 @@ impl Poller {
             return;
         };
         let key = press_key(&self.settings.station, task, u32::from(lit.qty));
-        match self.store.confirm_lit(key, task, u32::from(lit.qty)).await {
+        match self.store.confirm_lit(key, task, u32::from(lit.qty), self.settings.station.clone()).await {
             Ok(_) => {
                 tracing::info!(station = %self.settings.station, task, qty = lit.qty, "pick confirmed by the station button");
                 self.update(|s| s.confirmed += 1);

@@ -193,7 +193,7 @@ pub async fn run(options: Options) -> Result<()> {
             .as_str()
             .unwrap_or("")
             .to_owned();
-        println!("  edge {code} {url}   (handheld pages at {url}/ — sign in as {DEMO_SUPERVISOR}, PIN {DEMO_PIN}; floor page {url}/floor; robots' MQTT broker {broker}; labels print to {})", spool.display());
+        println!("  edge {code} {url}   (handheld pages at {url}/ — sign in as {DEMO_SUPERVISOR}, PIN {DEMO_PIN}; floor page {url}/floor; KPIs {url}/kpis; robots' MQTT broker {broker}; labels print to {})", spool.display());
         edges.push(Api::new(url, Some(DEMO_EDGE_API.into())));
     }
     println!();
@@ -494,12 +494,14 @@ pub(crate) async fn pick_round(edge: &Api, mut picked: impl FnMut(&Value, &Value
         for task in station["tasks"].as_array().into_iter().flatten() {
             idle = false;
             let path = format!("/api/v1/pick-tasks/{}/scan", task["id"]);
+            // The station is named so the KPIs count picks per station.
+            let at = &station["name"];
             if task["state"] == "open" {
-                edge.post(&path, &json!({"code": task["location"]})).await?;
+                edge.post(&path, &json!({"code": task["location"], "station": at})).await?;
             }
             let remaining = task["qty"].as_i64().unwrap_or(0) - task["qty_picked"].as_i64().unwrap_or(0);
             if remaining > 0 {
-                edge.post(&path, &json!({"code": task["gtin"], "qty": remaining})).await?;
+                edge.post(&path, &json!({"code": task["gtin"], "qty": remaining, "station": at})).await?;
                 picked(station, task, remaining);
             }
         }

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod fleet;
 pub mod freezes;
+pub mod kpis;
 pub mod openapi;
 pub mod ops;
 pub mod orders;
@@ -76,6 +77,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/fleet/stream", get(fleet::stream))
         .route("/", get(handheld_page))
         .route("/floor", get(fleet::floor_page))
+        .route("/kpis", get(kpis::page))
+        .route("/api/v1/kpis", get(kpis::kpis))
         .route("/api/v1/floor", get(stations::floor_now))
         .route("/api/v1/stations", get(stations::stations))
         .route("/api/v1/stations/{name}", get(stations::station))

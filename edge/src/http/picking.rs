@@ -3,7 +3,9 @@
 use super::error::ApiError;
 use super::{answer, Idempotency};
 use crate::startup::AppState;
-use crate::store::PickTaskView;
+use crate::auth::Caller;
+use crate::store::{PickTaskView, Picker};
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -52,6 +54,10 @@ pub struct ScanRequest {
     #[serde(default = "one")]
     #[schema(minimum = 1, maximum = 100000)]
     pub qty: u32,
+    /// The goods-to-person station the picker stands at (its name), for picks per station.
+    #[serde(default)]
+    #[schema(value_type = Option<doc::Text64>)]
+    pub station: Option<String>,
 }
 
 fn one() -> u32 {
@@ -61,13 +67,30 @@ fn one() -> u32 {
 /// Picker: the location's barcode first, then the items'.
 #[utoipa::path(post, path = "/api/v1/pick-tasks/{id}/scan", request_body = ScanRequest, params(doc::PathId, doc::IdempotencyKey),
     responses((status = 200, body = crate::store::ScanOutcome), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "picking")]
-pub async fn scan(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency, Json(body): Json<ScanRequest>) -> Result<Response, ApiError> {
+pub async fn scan(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<u64>,
+    idempotency: Idempotency,
+    Json(body): Json<ScanRequest>,
+) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     let code = body.code.trim().to_owned();
     if code.is_empty() || body.code.chars().count() > 64 {
         return Err(ApiError::Unprocessable("a scanned code has 1 to 64 characters".into()));
     }
-    let answer = answer(StatusCode::OK, state.store.scan(key, id, code, body.qty).await?);
+    if let Some(station) = &body.station {
+        let known = state.floor.as_ref().is_some_and(|f| f.layout.stations.iter().any(|s| &s.name == station));
+        if !known {
+            return Err(ApiError::Unprocessable(format!("this edge has no station {station:?}")));
+        }
+    }
+    let worker = match &caller {
+        Caller::Worker(w) => Some(w.worker.clone()),
+        Caller::System => None,
+    };
+    let by = Picker { worker, station: body.station.clone() };
+    let answer = answer(StatusCode::OK, state.store.scan(key, id, code, body.qty, by).await?);
     state.panels.refresh(); // a station light may show this task
     Ok(answer)
 }

@@ -8,6 +8,7 @@ mod commands;
 mod counts;
 mod deliveries;
 mod freezes;
+mod kpis;
 mod moves;
 mod mqtt_logins;
 mod outbox;
@@ -27,7 +28,8 @@ pub use deliveries::DeliveryView;
 pub use moves::{Move, MoveDone};
 pub use mqtt_logins::MqttLogin;
 pub use freezes::{FreezeTarget, FreezeView};
-pub use picking::{FulfilmentView, PickTaskView, ScanOutcome};
+pub use kpis::Kpis;
+pub use picking::{FulfilmentView, PickTaskView, Picker, ScanOutcome};
 pub use pods::{NewPod, PodRecord};
 pub use replenish::{FaceView, RefillOutcome, RefillView};
 pub use printing::PrintJob;
@@ -256,8 +258,9 @@ impl EdgeStore {
         task_id: u64,
         code: String,
         qty: u32,
+        by: Picker,
     ) -> StoreResult<Answer> {
-        self.change(key, move |c| picking::scan(c, task_id, &code, qty, now()))
+        self.change(key, move |c| picking::scan(c, task_id, &code, qty, &by, now()))
             .await
     }
 
@@ -267,9 +270,10 @@ impl EdgeStore {
         key: RequestKey,
         task_id: u64,
         qty: u32,
+        station: String,
     ) -> StoreResult<Answer> {
         self.change(Some(key), move |c| {
-            picking::confirm_lit(c, task_id, qty, now())
+            picking::confirm_lit(c, task_id, qty, &station, now())
         })
         .await
     }
@@ -612,6 +616,11 @@ impl EdgeStore {
 
     pub async fn lift_freeze(&self, key: Option<RequestKey>, id: u64, reason: String, by: String) -> StoreResult<Answer> {
         self.change(key, move |c| freezes::lift(c, id, &reason, &by, now())).await
+    }
+
+    /// The warehouse's KPIs over [from_ms, to_ms).
+    pub async fn kpis(&self, from_ms: i64, to_ms: i64) -> StoreResult<Kpis> {
+        self.readers.read(move |c| kpis::kpis(c, from_ms, to_ms)).await
     }
 
     /// Makes a bin the pick face of a SKU with its min and max (see `replenish`).

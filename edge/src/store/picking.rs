@@ -256,9 +256,17 @@ pub fn tasks(conn: &Connection, state: Option<&str>, method: Option<Method>, lim
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Who picks: the signed-in worker (None at a PLC's confirm button) and the goods-to-person
+/// station it happens at, if any. Kept on the task when it is done, for the KPIs.
+#[derive(Debug, Clone, Default)]
+pub struct Picker {
+    pub worker: Option<String>,
+    pub station: Option<String>,
+}
+
 /// One scan on a pick task. First the location barcode, then the item's GTIN (each item
 /// scan picks `qty` units, default 1). A wrong scan changes nothing and says what was expected.
-pub fn scan(conn: &Connection, task_id: u64, code: &str, qty: u32, now_ms: i64) -> StoreResult<ScanOutcome> {
+pub fn scan(conn: &Connection, task_id: u64, code: &str, qty: u32, by: &Picker, now_ms: i64) -> StoreResult<ScanOutcome> {
     let mut t = task(conn, task_id)?;
     let state = order_state(conn, t.order_id)?;
     if state != "picking" {
@@ -279,7 +287,7 @@ pub fn scan(conn: &Connection, task_id: u64, code: &str, qty: u32, now_ms: i64) 
             let message = format!("At {}: scan {} × {} ({})", t.location, t.qty - t.qty_picked, t.sku, t.gtin);
             Ok(ScanOutcome { task: t, message, order_state: state })
         }
-        "located" => pick_items(conn, t, code, qty, now_ms),
+        "located" => pick_items(conn, t, code, qty, by, now_ms),
         other => Err(StoreError::Conflict(format!("pick task {task_id} is {other}"))),
     }
 }
@@ -287,7 +295,7 @@ pub fn scan(conn: &Connection, task_id: u64, code: &str, qty: u32, now_ms: i64) 
 /// The station's confirm button, pressed while the light showed `qty` for this task: the whole
 /// rest of the task is picked from the lit bin. Anything else (the task moved on, a different
 /// quantity is left) is a conflict and changes nothing.
-pub fn confirm_lit(conn: &Connection, task_id: u64, qty: u32, now_ms: i64) -> StoreResult<ScanOutcome> {
+pub fn confirm_lit(conn: &Connection, task_id: u64, qty: u32, station: &str, now_ms: i64) -> StoreResult<ScanOutcome> {
     let t = task(conn, task_id)?;
     let state = order_state(conn, t.order_id)?;
     if state != "picking" || !matches!(t.state.as_str(), "open" | "located") {
@@ -298,10 +306,10 @@ pub fn confirm_lit(conn: &Connection, task_id: u64, qty: u32, now_ms: i64) -> St
         return Err(StoreError::Conflict(format!("the light showed {qty} but {remaining} are left on pick task {task_id}")));
     }
     let gtin = t.gtin.clone();
-    pick_items(conn, t, &gtin, qty, now_ms)
+    pick_items(conn, t, &gtin, qty, &Picker { worker: None, station: Some(station.to_owned()) }, now_ms)
 }
 
-fn pick_items(conn: &Connection, mut t: PickTaskView, code: &str, qty: u32, now_ms: i64) -> StoreResult<ScanOutcome> {
+fn pick_items(conn: &Connection, mut t: PickTaskView, code: &str, qty: u32, by: &Picker, now_ms: i64) -> StoreResult<ScanOutcome> {
     if code != t.gtin {
         return Err(StoreError::WrongScan { what: "item", expected: format!("{} ({})", t.gtin, t.sku), scanned: code.to_owned() });
     }
@@ -316,8 +324,12 @@ fn pick_items(conn: &Connection, mut t: PickTaskView, code: &str, qty: u32, now_
     change(conn, OUTBOUND, &t.sku, &t.lot, qty, &why)?;
     t.qty_picked += qty;
     t.state = if t.qty_picked == t.qty { "done".into() } else { "located".into() };
-    conn.prepare_cached("UPDATE pick_task SET qty_picked = ?2, state = ?3, updated_ms = ?4 WHERE id = ?1")?
-        .execute(params![t.id as i64, t.qty_picked, t.state, now_ms])?;
+    conn.prepare_cached(
+        "UPDATE pick_task SET qty_picked = ?2, state = ?3, updated_ms = ?4,
+             picked_by = ?5, station = ?6, picked_ms = CASE WHEN ?3 = 'done' THEN ?4 END
+         WHERE id = ?1",
+    )?
+    .execute(params![t.id as i64, t.qty_picked, t.state, now_ms, by.worker, by.station])?;
     let mut order_state = "picking".to_owned();
     let unfinished: i64 = conn
         .prepare_cached("SELECT COUNT(*) FROM pick_task WHERE order_id = ?1 AND state IN ('open', 'located')")?
@@ -619,7 +631,7 @@ pub fn ship(conn: &Connection, order_id: u64, carrier: Option<&str>, tracking: O
         let qty = Qty::parse(line.qty).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         lines.push(ShippedLine { sku, qty });
     }
-    conn.prepare_cached("UPDATE fulfilment SET state = 'shipped', carrier = ?2, tracking_number = ?3, updated_ms = ?4 WHERE order_id = ?1")?
+    conn.prepare_cached("UPDATE fulfilment SET state = 'shipped', carrier = ?2, tracking_number = ?3, updated_ms = ?4, shipped_ms = ?4 WHERE order_id = ?1")?
         .execute(params![order_id as i64, carrier, tracking, now_ms])?;
     emit(
         conn,

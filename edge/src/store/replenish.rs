@@ -446,7 +446,7 @@ mod tests {
         let waiting: Vec<u64> = open.iter().filter(|t| t.waiting).map(|t| t.order_id).collect();
         assert_eq!(waiting, [7, 8, 9, 10], "the face holds six: the seventh pick on waits");
         let seventh = open.iter().find(|t| t.order_id == 7).expect("order 7's task");
-        assert!(matches!(pick_scan(&conn, seventh.id, "A-01-01", 1, 40), Err(StoreError::Conflict(_))), "a waiting pick cannot start");
+        assert!(matches!(pick_scan(&conn, seventh.id, "A-01-01", 1, &Default::default(), 40), Err(StoreError::Conflict(_))), "a waiting pick cannot start");
 
         assert!(matches!(scan(&conn, 1, "A-01-01", "ann", 41), Err(StoreError::WrongScan { what: "reserve bin", .. })), "the face before the reserve bin");
         let done = do_refill(&conn, 1);

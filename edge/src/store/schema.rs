@@ -425,6 +425,16 @@ CREATE TABLE replenishment (
 ) STRICT;
 CREATE INDEX replenishment_live_from ON replenishment (from_location, sku, lot) WHERE state IN ('open', 'at_source', 'carrying');
 CREATE INDEX replenishment_live_to ON replenishment (to_location, sku, lot) WHERE state IN ('open', 'at_source', 'carrying');
+"#,
+    r#"
+-- For the warehouse KPIs: who finished each pick and where (a goods-to-person station), when;
+-- when each order shipped.
+ALTER TABLE pick_task ADD COLUMN picked_by TEXT;
+ALTER TABLE pick_task ADD COLUMN station TEXT;
+ALTER TABLE pick_task ADD COLUMN picked_ms INTEGER;
+CREATE INDEX pick_task_picked ON pick_task (picked_ms) WHERE picked_ms IS NOT NULL;
+ALTER TABLE fulfilment ADD COLUMN shipped_ms INTEGER;
+CREATE INDEX fulfilment_shipped ON fulfilment (shipped_ms) WHERE shipped_ms IS NOT NULL;
 "#];
 
 /// A migrated in-memory database, for the store's unit tests.

@@ -20,6 +20,7 @@ mod health;
 mod helpers;
 mod idempotency;
 mod journal;
+mod kpis;
 mod labels;
 mod lifecycle;
 mod logistics;
