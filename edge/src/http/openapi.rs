@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
         session::sign_in, session::me, session::sign_out, session::create_worker, session::workers, session::set_active,
         stock::create_location, stock::locations, stock::receive, stock::adjust, stock::query, stock::create_delivery, stock::deliveries,
         freezes::freeze, freezes::lift, freezes::list, kpis::kpis,
-        replenish::faces, replenish::set, replenish::remove, replenish::list, replenish::scan, replenish::cancel,
+        replenish::pick_faces, replenish::set_pick_face, replenish::remove_pick_face, replenish::refills, replenish::refill_scan, replenish::cancel_refill,
         returns::list, returns::get, returns::check, returns::close,
         work::suggest, work::move_stock, work::open_count, work::counts, work::count, work::submit_count, work::decide_count,
         picking::tasks, picking::scan, picking::short,

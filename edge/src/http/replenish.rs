@@ -35,7 +35,7 @@ fn location(text: &str) -> Result<LocationCode, ApiError> {
 /// other shelf bins become its reserve: pickers pick from the face, refills keep it stocked.
 #[utoipa::path(put, path = "/api/v1/pick-faces/{location}", params(("location" = String, Path), doc::IdempotencyKey), request_body = FaceSetting,
     responses((status = 200, body = FaceView), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "stock")]
-pub async fn set(State(state): State<AppState>, Path(code): Path<String>, idempotency: Idempotency, Json(body): Json<FaceSetting>) -> Result<Response, ApiError> {
+pub async fn set_pick_face(State(state): State<AppState>, Path(code): Path<String>, idempotency: Idempotency, Json(body): Json<FaceSetting>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     let code = location(&code)?;
     Ok(answer(StatusCode::OK, state.store.set_pick_face(key, code.to_string(), body.sku.to_string(), body.min, body.max).await?))
@@ -45,7 +45,7 @@ pub async fn set(State(state): State<AppState>, Path(code): Path<String>, idempo
 /// The answer is the face as it was.
 #[utoipa::path(delete, path = "/api/v1/pick-faces/{location}", params(("location" = String, Path), doc::IdempotencyKey),
     responses((status = 200, body = FaceView), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "stock")]
-pub async fn remove(State(state): State<AppState>, Path(code): Path<String>, idempotency: Idempotency) -> Result<Response, ApiError> {
+pub async fn remove_pick_face(State(state): State<AppState>, Path(code): Path<String>, idempotency: Idempotency) -> Result<Response, ApiError> {
     let key = idempotency.key(&())?;
     let code = location(&code)?;
     Ok(answer(StatusCode::OK, state.store.remove_pick_face(key, code.to_string()).await?))
@@ -60,7 +60,7 @@ pub struct FaceQuery {
 
 /// Pick faces with their levels: on hand, on the way from reserve, claimed by picks.
 #[utoipa::path(get, path = "/api/v1/pick-faces", params(FaceQuery), responses((status = 200, body = Vec<FaceView>), doc::BadRequest, doc::Unauthorized), tag = "stock")]
-pub async fn faces(State(state): State<AppState>, Query(q): Query<FaceQuery>) -> Result<Json<Vec<FaceView>>, ApiError> {
+pub async fn pick_faces(State(state): State<AppState>, Query(q): Query<FaceQuery>) -> Result<Json<Vec<FaceView>>, ApiError> {
     Ok(Json(state.store.pick_faces(q.sku.map(|s| s.to_string())).await?))
 }
 
@@ -78,7 +78,7 @@ pub struct RefillQuery {
 
 /// Refills from reserve to pick faces.
 #[utoipa::path(get, path = "/api/v1/replenishments", params(RefillQuery), responses((status = 200, body = Vec<RefillView>), doc::BadRequest, doc::Unauthorized), tag = "stock")]
-pub async fn list(State(state): State<AppState>, Query(q): Query<RefillQuery>) -> Result<Json<Vec<RefillView>>, ApiError> {
+pub async fn refills(State(state): State<AppState>, Query(q): Query<RefillQuery>) -> Result<Json<Vec<RefillView>>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be 1 to 500".into()));
@@ -97,7 +97,7 @@ pub struct RefillScan {
 /// A refill's scans: the reserve bin, the item, then the pick face (which moves the units).
 #[utoipa::path(post, path = "/api/v1/replenishments/{id}/scan", request_body = RefillScan, params(doc::PathId, doc::IdempotencyKey),
     responses((status = 200, body = RefillOutcome), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "stock")]
-pub async fn scan(
+pub async fn refill_scan(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<u64>,
@@ -124,7 +124,7 @@ pub struct RefillCancel {
 /// go back to HQ for re-routing.
 #[utoipa::path(post, path = "/api/v1/replenishments/{id}/cancel", request_body = RefillCancel, params(doc::PathId, doc::IdempotencyKey),
     responses((status = 200, body = RefillView), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "stock")]
-pub async fn cancel(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency, Json(body): Json<RefillCancel>) -> Result<Response, ApiError> {
+pub async fn cancel_refill(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency, Json(body): Json<RefillCancel>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     super::check_text("reason", &body.reason, 200)?;
     Ok(answer(StatusCode::OK, state.store.cancel_refill(key, id, body.reason.trim().to_owned()).await?))
