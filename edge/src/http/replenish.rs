@@ -44,7 +44,7 @@ pub async fn set_pick_face(State(state): State<AppState>, Path(code): Path<Strin
 /// Supervisor: the bin is no longer a pick face (refused while a refill is on its way to it).
 /// The answer is the face as it was.
 #[utoipa::path(delete, path = "/api/v1/pick-faces/{location}", params(("location" = String, Path), doc::IdempotencyKey),
-    responses((status = 200, body = FaceView), doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "stock")]
+    responses((status = 200, body = FaceView), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unprocessable), tag = "stock")]
 pub async fn remove_pick_face(State(state): State<AppState>, Path(code): Path<String>, idempotency: Idempotency) -> Result<Response, ApiError> {
     let key = idempotency.key(&())?;
     let code = location(&code)?;
