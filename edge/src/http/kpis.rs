@@ -18,11 +18,11 @@ const SHIFT_MS: i64 = 8 * 3_600_000;
 #[serde(deny_unknown_fields)]
 pub struct KpiQuery {
     /// Start of the window, Unix ms (default: eight hours before `to_ms`, or 0).
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     pub from_ms: Option<i64>,
     /// End of the window, Unix ms, exclusive (default: now). After `from_ms`, at most 31 days
     /// after it (else 422).
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 9223372036854775807_i64)]
     pub to_ms: Option<i64>,
 }
 
