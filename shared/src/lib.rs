@@ -16,6 +16,7 @@ pub mod mapf;
 pub mod marketplace;
 pub mod openapi;
 pub mod order;
+pub mod pick;
 #[cfg(feature = "payment")]
 pub mod payment;
 pub mod replenish;
@@ -28,6 +29,7 @@ pub mod sync;
 pub mod text;
 pub mod vda5050;
 pub mod walk;
+pub mod wave;
 
 pub use domain::{units_share, DomainError, Gtin, LocationCode, Money, Qty, Sku, WarehouseCode};
 

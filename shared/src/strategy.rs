@@ -44,6 +44,10 @@ pub enum Method {
     Station,
     /// A picker with a handheld walks to the shelves for this one order.
     Discrete,
+    /// Single-unit orders picked together into one tote, sorted to their cartons at packing.
+    Batch,
+    /// Orders picked together onto a cart of totes, one tote per order, in one walk.
+    Cluster,
 }
 
 impl Method {
@@ -51,15 +55,18 @@ impl Method {
         match self {
             Method::Station => "station",
             Method::Discrete => "discrete",
+            Method::Batch => "batch",
+            Method::Cluster => "cluster",
         }
     }
 
     pub fn parse(text: &str) -> Option<Method> {
-        match text {
-            "station" => Some(Method::Station),
-            "discrete" => Some(Method::Discrete),
-            _ => None,
-        }
+        [Method::Station, Method::Discrete, Method::Batch, Method::Cluster].into_iter().find(|m| m.as_str() == text)
+    }
+
+    /// Picked onto a cart in a wave's walk (batch or cluster), not one order at a time.
+    pub fn on_cart(self) -> bool {
+        matches!(self, Method::Batch | Method::Cluster)
     }
 }
 
@@ -82,6 +89,10 @@ pub enum RuleError {
     Twice(&'static str),
     #[error("only goods-to-person lines can go to a station (profile {0} is picked from shelves)")]
     StationForShelves(&'static str),
+    #[error("goods-to-person lines go to a station or are picked discretely, not {0}")]
+    PodsOnCart(&'static str),
+    #[error("only single-unit orders can share a batch tote (sorted at packing); send {0} to cluster")]
+    BatchOfMany(&'static str),
 }
 
 impl Default for Rules {
@@ -107,8 +118,11 @@ impl Rules {
             if self.0[..i].iter().any(|r| r.profile == rule.profile) {
                 return Err(RuleError::Twice(rule.profile.as_str()));
             }
-            if rule.method == Method::Station && rule.profile != Profile::GoodsToPerson {
-                return Err(RuleError::StationForShelves(rule.profile.as_str()));
+            match (rule.profile, rule.method) {
+                (Profile::SingleUnit | Profile::MultiLine, Method::Station) => return Err(RuleError::StationForShelves(rule.profile.as_str())),
+                (Profile::GoodsToPerson, Method::Batch | Method::Cluster) => return Err(RuleError::PodsOnCart(rule.method.as_str())),
+                (Profile::MultiLine, Method::Batch) => return Err(RuleError::BatchOfMany(rule.profile.as_str())),
+                _ => {}
             }
         }
         Ok(())
@@ -159,6 +173,15 @@ mod tests {
         let wrong = Rule { profile: Profile::SingleUnit, method: Method::Station };
         assert_eq!(Rules::new(vec![wrong]), Err(RuleError::StationForShelves("single_unit")));
         assert!(Rules::default().validate().is_ok());
+        let pods_on_cart = Rule { profile: Profile::GoodsToPerson, method: Method::Cluster };
+        assert_eq!(Rules::new(vec![pods_on_cart]), Err(RuleError::PodsOnCart("cluster")));
+        let batch_of_many = Rule { profile: Profile::MultiLine, method: Method::Batch };
+        assert_eq!(Rules::new(vec![batch_of_many]), Err(RuleError::BatchOfMany("multi_line")));
+        let waves = [Rule { profile: Profile::SingleUnit, method: Method::Batch }, Rule { profile: Profile::MultiLine, method: Method::Cluster }];
+        assert!(Rules::new(waves.to_vec()).is_ok());
+        for m in [Method::Station, Method::Discrete, Method::Batch, Method::Cluster] {
+            assert_eq!(Method::parse(m.as_str()), Some(m));
+        }
     }
 
     #[test]
