@@ -143,10 +143,14 @@ impl Task {
     /// on a cart, where the units in hand still go into their tote.
     pub fn shrink(&self, keep: i64) -> Task {
         let mut next = *self;
+        if keep == 0 {
+            // Its quantity stays as asked: the record of what was not found.
+            next.state = TaskState::Cancelled;
+            return next;
+        }
         next.qty = keep.clamp(self.picked, self.qty);
-        next.state = match (keep, self.state) {
-            (0, _) => TaskState::Cancelled,
-            (_, TaskState::Open) => TaskState::Open,
+        next.state = match self.state {
+            TaskState::Open => TaskState::Open,
             _ if next.picked < next.qty => self.state,
             _ if self.into_tote => TaskState::Located,
             _ => TaskState::Done,
@@ -261,7 +265,7 @@ mod tests {
         let located = Task { state: TaskState::Located, qty: 5, picked: 2, into_tote: false };
         assert_eq!(located.shrink(2).state, TaskState::Done);
         assert_eq!(Task { into_tote: true, ..located }.shrink(2), Task { state: TaskState::Located, qty: 2, picked: 2, into_tote: true });
-        assert_eq!(located.shrink(0).state, TaskState::Cancelled);
+        assert_eq!(task(4, false).shrink(0), Task { state: TaskState::Cancelled, ..task(4, false) });
         assert_eq!(located.shrink(3), Task { qty: 3, ..located });
         assert_eq!(task(4, false).shrink(1), Task { qty: 1, ..task(4, false) });
     }

@@ -12,6 +12,7 @@ mod kpis;
 mod moves;
 mod mqtt_logins;
 mod outbox;
+mod packing;
 mod picking;
 mod pods;
 mod printing;
@@ -20,6 +21,7 @@ mod requests;
 mod returns;
 mod schema;
 mod stock;
+mod waves;
 mod waybills;
 mod workers;
 
@@ -35,6 +37,7 @@ pub use replenish::{FaceView, RefillOutcome, RefillView};
 pub use printing::PrintJob;
 pub use returns::{ReturnLineView, ReturnView};
 pub use stock::{LocationRecord, StockRecord};
+pub use waves::{BatchScanOutcome, BatchSummary, BatchView, NextStop, SortOutcome, ToteOrder, ToteSlot, ToteView, WaveSettings, WaveView};
 pub use waybills::PoolView;
 pub use workers::{Credentials, NewWorker, PinAttempt, SessionWorker, WorkerRecord};
 
@@ -88,6 +91,8 @@ pub struct EdgeStore {
     labels_queued: Arc<Notify>,
     /// The strategy rules orders are released under.
     rules: Arc<Rules>,
+    /// How waves are cut and walked.
+    waves: Arc<WaveSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,12 +149,19 @@ impl EdgeStore {
             outbox_written: Arc::new(Notify::new()),
             labels_queued: Arc::new(Notify::new()),
             rules: Arc::new(Rules::default()),
+            waves: Arc::new(WaveSettings::default()),
         })
     }
 
     /// Releases orders under these strategy rules from now on (the default until called).
     pub fn with_rules(mut self, rules: Rules) -> EdgeStore {
         self.rules = Arc::new(rules);
+        self
+    }
+
+    /// Plans waves by these settings from now on (the default until called).
+    pub fn with_waves(mut self, waves: WaveSettings) -> EdgeStore {
+        self.waves = Arc::new(waves);
         self
     }
 
@@ -300,7 +312,7 @@ impl EdgeStore {
         carton: Option<Tally>,
     ) -> StoreResult<Answer> {
         self.change(key, move |c| {
-            picking::pack(c, order_id, carton.as_ref(), now())
+            packing::pack(c, order_id, carton.as_ref(), now())
         })
         .await
     }
@@ -316,7 +328,7 @@ impl EdgeStore {
     ) -> StoreResult<Answer> {
         let answer = self
             .change(key, move |c| {
-                picking::ship(
+                packing::ship(
                     c,
                     order_id,
                     carrier.as_deref(),
@@ -364,7 +376,7 @@ impl EdgeStore {
 
     pub async fn fulfilment(&self, order_id: u64) -> StoreResult<FulfilmentView> {
         self.readers
-            .read(move |c| picking::fulfilment(c, order_id))
+            .read(move |c| packing::fulfilment(c, order_id))
             .await
     }
 
@@ -374,7 +386,7 @@ impl EdgeStore {
         limit: u32,
     ) -> StoreResult<Vec<FulfilmentView>> {
         self.readers
-            .read(move |c| picking::fulfilments(c, state.as_deref(), limit))
+            .read(move |c| packing::fulfilments(c, state.as_deref(), limit))
             .await
     }
 
@@ -647,6 +659,56 @@ impl EdgeStore {
 
     pub async fn cancel_refill(&self, key: Option<RequestKey>, id: u64, reason: String) -> StoreResult<Answer> {
         self.change(key, move |c| replenish::cancel(c, id, &reason, now())).await
+    }
+
+    /// Plans the next wave from the orders waiting for one.
+    pub async fn plan_wave(&self, key: Option<RequestKey>) -> StoreResult<Answer> {
+        let settings = self.waves.clone();
+        self.change(key, move |c| waves::plan(c, &settings, now())).await
+    }
+
+    pub async fn release_wave(&self, key: Option<RequestKey>, id: u64) -> StoreResult<Answer> {
+        self.change(key, move |c| waves::release(c, id, now())).await
+    }
+
+    pub async fn hold_wave(&self, key: Option<RequestKey>, id: u64) -> StoreResult<Answer> {
+        self.change(key, move |c| waves::hold(c, id, now())).await
+    }
+
+    pub async fn cancel_wave(&self, key: Option<RequestKey>, id: u64) -> StoreResult<Answer> {
+        self.change(key, move |c| waves::cancel(c, id, now())).await
+    }
+
+    pub async fn waves(&self, state: Option<String>, limit: u32) -> StoreResult<Vec<WaveView>> {
+        self.readers.read(move |c| waves::waves(c, state.as_deref(), limit)).await
+    }
+
+    pub async fn wave(&self, id: u64) -> StoreResult<WaveView> {
+        self.readers.read(move |c| waves::wave_view(c, id)).await
+    }
+
+    pub async fn pick_batches(&self, state: Option<String>, limit: u32) -> StoreResult<Vec<BatchSummary>> {
+        self.readers.read(move |c| waves::batches(c, state.as_deref(), limit)).await
+    }
+
+    pub async fn pick_batch(&self, id: u64) -> StoreResult<BatchView> {
+        self.readers.read(move |c| waves::batch(c, id)).await
+    }
+
+    pub async fn start_batch(&self, key: Option<RequestKey>, id: u64, worker: Option<String>, totes: Vec<String>) -> StoreResult<Answer> {
+        self.change(key, move |c| waves::start(c, id, worker.as_deref(), &totes, now())).await
+    }
+
+    pub async fn batch_scan(&self, key: Option<RequestKey>, id: u64, code: String, qty: u32, by: Picker) -> StoreResult<Answer> {
+        self.change(key, move |c| waves::scan(c, id, &code, qty, &by, now())).await
+    }
+
+    pub async fn tote(&self, code: String) -> StoreResult<ToteView> {
+        self.readers.read(move |c| waves::tote(c, &code)).await
+    }
+
+    pub async fn sort_tote(&self, key: Option<RequestKey>, tote: String, code: String) -> StoreResult<Answer> {
+        self.change(key, move |c| waves::sort(c, &tote, &code, now())).await
     }
 
     pub async fn freezes(&self, all: bool, limit: u32) -> StoreResult<Vec<FreezeView>> {

@@ -1,15 +1,18 @@
-//! Fulfilment on the floor: pick tasks with suggested locations, scan-confirmed picks
-//! (location first, then the item), short picks, packing and shipping.
+//! Fulfilment on the floor: release (allocation by the strategy rules), pick tasks with
+//! suggested locations, scan-confirmed picks (location, item, and a cart's tote: the lifecycle
+//! is `tote_shared::pick`), short picks, moving picks off stock that went away, cancels.
+//! Packing and shipping are in `packing`, waves and carts in `waves`.
 
 use super::freezes::frozen;
 use super::outbox::emit;
 use super::stock::{change, qty_at, Why};
-use super::{LabelSettings, StoreError, StoreResult};
+use super::{StoreError, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
+use tote_shared::pick::{self, Codes, Effect, FulfilmentEvent, FulfilmentState, Refusal, TaskState};
 use tote_shared::strategy::{Method, Profile, Rules};
-use tote_shared::sync::{AdjustReason, EdgeEventKind, OrderLine, ShipTo, ShipVia, ShippedLine};
-use tote_shared::{LocationCode, Qty, Sku};
+use tote_shared::sync::{AdjustReason, EdgeEventKind, OrderLine, ShipTo, ShipVia};
+use tote_shared::{LocationCode, Sku};
 
 pub const OUTBOUND: &str = "OUT";
 
@@ -30,6 +33,10 @@ pub struct PickTaskView {
     pub method: String,
     /// Its pick face does not hold its units yet: a refill from reserve is on its way.
     pub waiting: bool,
+    /// The wave's cart batch it is picked in (batch and cluster methods), once planned.
+    pub batch_id: Option<u64>,
+    /// The tote its units go into on that cart, once the picker has put totes on the cart.
+    pub tote: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -84,7 +91,8 @@ pub fn release(conn: &Connection, rules: &Rules, order_id: u64, lines: &[OrderLi
         // Re-routed back here after an earlier failure or cancel: start again.
         Some("failed" | "cancelled") => {
             conn.prepare_cached(
-                "UPDATE fulfilment SET state = 'picking', ship_to = ?2, updated_ms = ?3, ship_carrier = ?4, ship_service = ?5, profile = ?6, method = ?7
+                "UPDATE fulfilment SET state = 'picking', ship_to = ?2, updated_ms = ?3, ship_carrier = ?4, ship_service = ?5, profile = ?6, method = ?7,
+                     wave_id = NULL
                  WHERE order_id = ?1",
             )?
             .execute(params![order_id as i64, ship_to_json, now_ms, carrier, service, profile.as_str(), method])?;
@@ -201,13 +209,13 @@ fn free_stock(conn: &Connection, sku: &str, except: Option<&str>, pods_first: bo
     Ok(out)
 }
 
-fn set_state(conn: &Connection, order_id: u64, state: &str, now_ms: i64) -> StoreResult<()> {
+pub(super) fn set_state(conn: &Connection, order_id: u64, state: &str, now_ms: i64) -> StoreResult<()> {
     conn.prepare_cached("UPDATE fulfilment SET state = ?2, updated_ms = ?3 WHERE order_id = ?1")?
         .execute(params![order_id as i64, state, now_ms])?;
     Ok(())
 }
 
-fn order_state(conn: &Connection, order_id: u64) -> StoreResult<String> {
+pub(super) fn order_state(conn: &Connection, order_id: u64) -> StoreResult<String> {
     conn.prepare_cached("SELECT state FROM fulfilment WHERE order_id = ?1")?
         .query_row([order_id as i64], |r| r.get(0))
         .optional()?
@@ -216,12 +224,13 @@ fn order_state(conn: &Connection, order_id: u64) -> StoreResult<String> {
 
 /// A live task waits when the tasks at its bin up to it (oldest first) want more than the bin
 /// holds: its units are on a refill's way.
-const TASK_COLUMNS: &str = "t.id, t.order_id, t.sku, s.gtin, t.location, t.lot, t.qty, t.qty_picked, t.state, t.method,
+pub(super) const TASK_COLUMNS: &str = "t.id, t.order_id, t.sku, s.gtin, t.location, t.lot, t.qty, t.qty_picked, t.state, t.method,
     t.state IN ('open', 'located') AND (SELECT SUM(o.qty - o.qty_picked) FROM pick_task o
         WHERE o.location = t.location AND o.sku = t.sku AND o.lot = t.lot AND o.state IN ('open', 'located') AND o.id <= t.id)
-      > COALESCE((SELECT q.qty FROM stock q WHERE q.location = t.location AND q.sku = t.sku AND q.lot = t.lot), 0) AS waiting";
+      > COALESCE((SELECT q.qty FROM stock q WHERE q.location = t.location AND q.sku = t.sku AND q.lot = t.lot), 0) AS waiting,
+    t.batch_id, (SELECT bt.tote FROM batch_tote bt WHERE bt.batch_id = t.batch_id AND (bt.order_id = t.order_id OR bt.order_id IS NULL)) AS tote";
 
-fn row_to_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<PickTaskView> {
+pub(super) fn row_to_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<PickTaskView> {
     Ok(PickTaskView {
         id: r.get::<_, i64>(0)? as u64,
         order_id: r.get::<_, i64>(1)? as u64,
@@ -234,10 +243,12 @@ fn row_to_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<PickTaskView> {
         state: r.get(8)?,
         method: r.get(9)?,
         waiting: r.get(10)?,
+        batch_id: r.get::<_, Option<i64>>(11)?.map(|b| b as u64),
+        tote: r.get(12)?,
     })
 }
 
-fn task(conn: &Connection, id: u64) -> StoreResult<PickTaskView> {
+pub(super) fn task(conn: &Connection, id: u64) -> StoreResult<PickTaskView> {
     conn.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM pick_task t JOIN sku s ON s.sku = t.sku WHERE t.id = ?1"))?
         .query_row([id as i64], row_to_task)
         .optional()?
@@ -266,37 +277,90 @@ pub struct Picker {
 
 /// One scan on a pick task. First the location barcode, then the item's GTIN (each item
 /// scan picks `qty` units, default 1). A wrong scan changes nothing and says what was expected.
+/// A task on a cart is scanned through its batch (`waves::scan`), which knows its tote.
 pub fn scan(conn: &Connection, task_id: u64, code: &str, qty: u32, by: &Picker, now_ms: i64) -> StoreResult<ScanOutcome> {
-    let mut t = task(conn, task_id)?;
+    let t = task(conn, task_id)?;
+    if let Some(batch) = t.batch_id {
+        return Err(StoreError::Conflict(format!("pick task {task_id} is on cart batch {batch}: scan it through the batch, which knows its tote")));
+    }
+    apply_scan(conn, t, code, i64::from(qty), by, now_ms)
+}
+
+/// A scan on a live task of a picking order, by the pick lifecycle: moves the units and
+/// records the step, finishing the order when it was its last task.
+pub(super) fn apply_scan(conn: &Connection, mut t: PickTaskView, code: &str, qty: i64, by: &Picker, now_ms: i64) -> StoreResult<ScanOutcome> {
     let state = order_state(conn, t.order_id)?;
     if state != "picking" {
         return Err(StoreError::Conflict(format!("order {} is {state}; nothing to pick", t.order_id)));
     }
-    match t.state.as_str() {
-        "open" if t.waiting => Err(StoreError::Conflict(format!(
-            "pick task {task_id} waits for {} to be refilled from reserve: take another task (or do the refill)",
-            t.location
-        ))),
-        "open" => {
-            if code != t.location {
-                return Err(StoreError::WrongScan { what: "location", expected: t.location, scanned: code.to_owned() });
-            }
-            conn.prepare_cached("UPDATE pick_task SET state = 'located', updated_ms = ?2 WHERE id = ?1")?
-                .execute(params![task_id as i64, now_ms])?;
-            t.state = "located".into();
-            let message = format!("At {}: scan {} × {} ({})", t.location, t.qty - t.qty_picked, t.sku, t.gtin);
-            Ok(ScanOutcome { task: t, message, order_state: state })
-        }
-        "located" => pick_items(conn, t, code, qty, by, now_ms),
-        other => Err(StoreError::Conflict(format!("pick task {task_id} is {other}"))),
+    if t.state == "open" && t.waiting {
+        return Err(StoreError::Conflict(format!(
+            "pick task {} waits for {} to be refilled from reserve: take another task (or do the refill)",
+            t.id, t.location
+        )));
     }
+    let life = lifecycle(&t)?;
+    let codes = Codes { location: &t.location, gtin: &t.gtin, tote: t.tote.as_deref() };
+    let (effect, next) = life.scan(codes, code, qty).map_err(|refusal| refused(refusal, &t))?;
+    if let Effect::Picked { qty } = effect {
+        let reference = format!("order:{}", t.order_id);
+        let why = Why { reason: "pick", reference: &reference, at_ms: now_ms };
+        change(conn, &t.location, &t.sku, &t.lot, -qty, &why)?;
+        change(conn, OUTBOUND, &t.sku, &t.lot, qty, &why)?;
+    }
+    t.qty_picked = next.picked;
+    t.state = next.state.as_str().to_owned();
+    conn.prepare_cached(
+        "UPDATE pick_task SET qty_picked = ?2, state = ?3, updated_ms = ?4,
+             picked_by = COALESCE(?5, picked_by), station = COALESCE(?6, station), picked_ms = CASE WHEN ?3 = 'done' THEN ?4 END
+         WHERE id = ?1",
+    )?
+    .execute(params![t.id as i64, t.qty_picked, t.state, now_ms, by.worker, by.station])?;
+    let order_state = if next.state == TaskState::Done { finish_order_if_picked(conn, t.order_id, now_ms)? } else { FulfilmentState::Picking };
+    let message = match (effect, next.expect(), order_state) {
+        (Effect::Located, _, _) => format!("At {}: scan {} × {} ({})", t.location, t.qty - t.qty_picked, t.sku, t.gtin),
+        (_, pick::Expect::Tote, _) => format!("Put {} × {} into tote {}: scan the tote", t.qty_picked, t.sku, t.tote.as_deref().unwrap_or("?")),
+        (_, pick::Expect::Item, _) => format!("Picked {} of {}: scan the next item", t.qty_picked, t.qty),
+        (_, _, FulfilmentState::Picked) => format!("Order {} fully picked: take it to packing", t.order_id),
+        _ => "Task done: next task".to_owned(),
+    };
+    Ok(ScanOutcome { task: t, message, order_state: order_state.as_str().to_owned() })
+}
+
+/// A stored task as the lifecycle sees it.
+fn lifecycle(t: &PickTaskView) -> StoreResult<pick::Task> {
+    let state = TaskState::parse(&t.state).ok_or_else(|| StoreError::Corrupt(format!("pick task {} is in state {:?}", t.id, t.state)))?;
+    Ok(pick::Task { state, qty: t.qty, picked: t.qty_picked, into_tote: t.batch_id.is_some() })
+}
+
+fn refused(refusal: Refusal, t: &PickTaskView) -> StoreError {
+    match refusal {
+        Refusal::WrongScan { what: "item", scanned, .. } => StoreError::WrongScan { what: "item", expected: format!("{} ({})", t.gtin, t.sku), scanned },
+        Refusal::WrongScan { what, expected, scanned } => StoreError::WrongScan { what, expected, scanned },
+        Refusal::Quantity { .. } => StoreError::Invalid(refusal.to_string()),
+        Refusal::Finished(_) => StoreError::Conflict(format!("pick task {} is {}", t.id, t.state)),
+    }
+}
+
+/// The order's last live task just finished: it is picked (and central told).
+fn finish_order_if_picked(conn: &Connection, order_id: u64, now_ms: i64) -> StoreResult<FulfilmentState> {
+    let unfinished: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM pick_task WHERE order_id = ?1 AND state IN ('open', 'located')")?
+        .query_row([order_id as i64], |r| r.get(0))?;
+    if unfinished > 0 {
+        return Ok(FulfilmentState::Picking);
+    }
+    let picked = FulfilmentState::Picking.after(FulfilmentEvent::AllPicked).ok_or_else(|| StoreError::Corrupt("picking cannot finish".into()))?;
+    set_state(conn, order_id, picked.as_str(), now_ms)?;
+    emit(conn, EdgeEventKind::OrderPicked { order_id }, now_ms)?;
+    Ok(picked)
 }
 
 /// The station's confirm button, pressed while the light showed `qty` for this task: the whole
 /// rest of the task is picked from the lit bin. Anything else (the task moved on, a different
 /// quantity is left) is a conflict and changes nothing.
 pub fn confirm_lit(conn: &Connection, task_id: u64, qty: u32, station: &str, now_ms: i64) -> StoreResult<ScanOutcome> {
-    let t = task(conn, task_id)?;
+    let mut t = task(conn, task_id)?;
     let state = order_state(conn, t.order_id)?;
     if state != "picking" || !matches!(t.state.as_str(), "open" | "located") {
         return Err(StoreError::Conflict(format!("pick task {task_id} is {} (order {state}); the light was stale", t.state)));
@@ -305,46 +369,10 @@ pub fn confirm_lit(conn: &Connection, task_id: u64, qty: u32, station: &str, now
     if remaining != i64::from(qty) {
         return Err(StoreError::Conflict(format!("the light showed {qty} but {remaining} are left on pick task {task_id}")));
     }
+    // The lit bin is the location: the button confirms both.
+    t.state = "located".into();
     let gtin = t.gtin.clone();
-    pick_items(conn, t, &gtin, qty, &Picker { worker: None, station: Some(station.to_owned()) }, now_ms)
-}
-
-fn pick_items(conn: &Connection, mut t: PickTaskView, code: &str, qty: u32, by: &Picker, now_ms: i64) -> StoreResult<ScanOutcome> {
-    if code != t.gtin {
-        return Err(StoreError::WrongScan { what: "item", expected: format!("{} ({})", t.gtin, t.sku), scanned: code.to_owned() });
-    }
-    let remaining = t.qty - t.qty_picked;
-    let qty = i64::from(qty);
-    if qty < 1 || qty > remaining {
-        return Err(StoreError::Invalid(format!("quantity must be between 1 and {remaining} (still to pick)")));
-    }
-    let reference = format!("order:{}", t.order_id);
-    let why = Why { reason: "pick", reference: &reference, at_ms: now_ms };
-    change(conn, &t.location, &t.sku, &t.lot, -qty, &why)?;
-    change(conn, OUTBOUND, &t.sku, &t.lot, qty, &why)?;
-    t.qty_picked += qty;
-    t.state = if t.qty_picked == t.qty { "done".into() } else { "located".into() };
-    conn.prepare_cached(
-        "UPDATE pick_task SET qty_picked = ?2, state = ?3, updated_ms = ?4,
-             picked_by = ?5, station = ?6, picked_ms = CASE WHEN ?3 = 'done' THEN ?4 END
-         WHERE id = ?1",
-    )?
-    .execute(params![t.id as i64, t.qty_picked, t.state, now_ms, by.worker, by.station])?;
-    let mut order_state = "picking".to_owned();
-    let unfinished: i64 = conn
-        .prepare_cached("SELECT COUNT(*) FROM pick_task WHERE order_id = ?1 AND state IN ('open', 'located')")?
-        .query_row([t.order_id as i64], |r| r.get(0))?;
-    if unfinished == 0 {
-        set_state(conn, t.order_id, "picked", now_ms)?;
-        emit(conn, EdgeEventKind::OrderPicked { order_id: t.order_id }, now_ms)?;
-        order_state = "picked".into();
-    }
-    let message = match (t.state.as_str(), unfinished) {
-        ("done", 0) => format!("Order {} fully picked: take it to packing", t.order_id),
-        ("done", _) => "Task done: next task".to_owned(),
-        _ => format!("Picked {} of {}: scan the next item", t.qty_picked, t.qty),
-    };
-    Ok(ScanOutcome { task: t, message, order_state })
+    apply_scan(conn, t, &gtin, remaining, &Picker { worker: None, station: Some(station.to_owned()) }, now_ms)
 }
 
 /// The picker found only `found` units at the task's location. Stock there is corrected
@@ -410,14 +438,17 @@ fn reassign_or_fail(conn: &Connection, t: &mut PickTaskView, missing: i64, keep:
     // comes from shelves first, where it needs no robot trip.
     let elsewhere = free_stock(conn, &t.sku, Some(&t.location), false)?.into_iter().find(|s| s.free >= missing);
     let shelf_method = shelf_method(conn, t.order_id)?;
+    let newest: i64 = conn.prepare_cached("SELECT COALESCE(MAX(id), 0) FROM pick_task")?.query_row([], |r| r.get(0))?;
     if let Some(stock) = elsewhere {
         let method = if stock.on_pod { Method::Station } else { shelf_method };
         insert_task(conn, t.order_id, &t.sku, &stock.location, &stock.lot, missing, method, now_ms)?;
+        super::waves::join_batch(conn, t, newest)?;
         shrink_task(conn, t, keep, now_ms)?;
         return Ok(Some(stock.location));
     }
     // Reserve can still fill a pick face for it: the new pick waits for that refill.
     if super::replenish::cover_shortfall(conn, t.order_id, &t.sku, missing, shelf_method, now_ms)? == 0 {
+        super::waves::join_batch(conn, t, newest)?;
         shrink_task(conn, t, keep, now_ms)?;
         let face: String = conn.prepare_cached("SELECT location FROM pick_task WHERE order_id = ?1 ORDER BY id DESC LIMIT 1")?.query_row([t.order_id as i64], |r| r.get(0))?;
         return Ok(Some(face));
@@ -518,15 +549,15 @@ pub fn evacuate_pod(conn: &Connection, pod: &str, now_ms: i64) -> StoreResult<u3
 
 /// Lowers the task to what stays picked here (or cancels it when that is nothing).
 fn shrink_task(conn: &Connection, t: &mut PickTaskView, keep: i64, now_ms: i64) -> StoreResult<()> {
-    if keep == 0 {
-        t.state = "cancelled".into();
-        conn.prepare_cached("UPDATE pick_task SET state = 'cancelled', updated_ms = ?2 WHERE id = ?1")?
-            .execute(params![t.id as i64, now_ms])?;
-    } else {
-        t.qty = keep;
-        t.state = if t.qty_picked == keep { "done".into() } else { t.state.clone() };
-        conn.prepare_cached("UPDATE pick_task SET qty = ?2, state = ?3, updated_ms = ?4 WHERE id = ?1")?
-            .execute(params![t.id as i64, keep, t.state, now_ms])?;
+    let next = lifecycle(t)?.shrink(keep);
+    t.qty = next.qty;
+    t.state = next.state.as_str().to_owned();
+    conn.prepare_cached(
+        "UPDATE pick_task SET qty = ?2, state = ?3, updated_ms = ?4, picked_ms = CASE WHEN ?3 = 'done' THEN ?4 ELSE picked_ms END WHERE id = ?1",
+    )?
+    .execute(params![t.id as i64, t.qty, t.state, now_ms])?;
+    if next.state == TaskState::Done {
+        finish_order_if_picked(conn, t.order_id, now_ms)?;
     }
     Ok(())
 }
@@ -553,6 +584,7 @@ fn fail_order(conn: &Connection, order_id: u64, sku: Sku, reason: String, now_ms
     put_back(conn, order_id, "putback_failed", now_ms)?;
     set_state(conn, order_id, "failed", now_ms)?;
     emit(conn, EdgeEventKind::FulfilmentFailed { order_id, sku, reason }, now_ms)?;
+    super::waves::settle_order(conn, order_id, now_ms)?;
     Ok(())
 }
 
@@ -567,150 +599,21 @@ pub fn cancel(conn: &Connection, order_id: u64, now_ms: i64) -> StoreResult<()> 
         }
         Err(e) => return Err(e),
     };
-    if matches!(state.as_str(), "picking" | "picked" | "packed") {
+    if FulfilmentState::parse(&state).is_some_and(FulfilmentState::holds_goods) {
         put_back(conn, order_id, "putback_cancelled", now_ms)?;
         set_state(conn, order_id, "cancelled", now_ms)?;
         emit(conn, EdgeEventKind::CancelConfirmed { order_id }, now_ms)?;
+        super::waves::settle_order(conn, order_id, now_ms)?;
     }
     Ok(())
-}
-
-pub fn pack(conn: &Connection, order_id: u64, carton: Option<&super::Tally>, now_ms: i64) -> StoreResult<FulfilmentView> {
-    let state = order_state(conn, order_id)?;
-    if state != "picked" {
-        return Err(StoreError::Conflict(format!("order {order_id} is {state}; only picked orders can be packed")));
-    }
-    if let Some(carton) = carton {
-        let view = fulfilment(conn, order_id)?;
-        let mut picked = super::Tally::new();
-        for line in &view.lines {
-            *picked.entry(line.sku.clone()).or_default() += line.qty_picked;
-        }
-        picked.retain(|_, q| *q > 0);
-        if &picked != carton {
-            let show = |t: &super::Tally| t.iter().map(|(sku, q)| format!("{q} × {sku}")).collect::<Vec<_>>().join(", ");
-            return Err(StoreError::WrongScan { what: "carton", expected: show(&picked), scanned: show(carton) });
-        }
-    }
-    set_state(conn, order_id, "packed", now_ms)?;
-    emit(conn, EdgeEventKind::OrderPacked { order_id }, now_ms)?;
-    fulfilment(conn, order_id)
-}
-
-/// Ships a packed order with `carrier`, or, when None, with the carrier HQ chose at release;
-/// under `tracking`, a number typed from a paper waybill, or, when None, the next number of
-/// the carrier's pool.
-pub fn ship(conn: &Connection, order_id: u64, carrier: Option<&str>, tracking: Option<&str>, label: &LabelSettings, now_ms: i64) -> StoreResult<FulfilmentView> {
-    let state = order_state(conn, order_id)?;
-    if state != "packed" {
-        return Err(StoreError::Conflict(format!("order {order_id} is {state}; only packed orders can ship")));
-    }
-    let planned: Option<String> =
-        conn.prepare_cached("SELECT ship_carrier FROM fulfilment WHERE order_id = ?1")?.query_row([order_id as i64], |r| r.get(0))?;
-    let carrier = match (carrier, planned.as_deref()) {
-        (Some(named), _) => named,
-        (None, Some(planned)) => planned,
-        (None, None) => return Err(StoreError::Invalid(format!("HQ chose no carrier for order {order_id}: name one"))),
-    }
-    .to_owned();
-    let carrier = carrier.as_str();
-    let tracking = waybill_for(conn, order_id, carrier, tracking, now_ms)?;
-    let tracking = tracking.as_str();
-    let reference = format!("order:{order_id}");
-    let why = Why { reason: "ship", reference: &reference, at_ms: now_ms };
-    let picked: Vec<(String, String, i64)> = conn
-        .prepare_cached("SELECT sku, lot, qty_picked FROM pick_task WHERE order_id = ?1 AND state = 'done'")?
-        .query_map([order_id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<_, _>>()?;
-    for (sku, lot, qty) in &picked {
-        change(conn, OUTBOUND, sku, lot, -qty, &why)?;
-    }
-    let mut lines = Vec::new();
-    for line in load_lines(conn, order_id)? {
-        let sku = Sku::parse(&line.sku).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let qty = Qty::parse(line.qty).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        lines.push(ShippedLine { sku, qty });
-    }
-    conn.prepare_cached("UPDATE fulfilment SET state = 'shipped', carrier = ?2, tracking_number = ?3, updated_ms = ?4, shipped_ms = ?4 WHERE order_id = ?1")?
-        .execute(params![order_id as i64, carrier, tracking, now_ms])?;
-    emit(
-        conn,
-        EdgeEventKind::OrderShipped { order_id, tracking_number: tracking.to_owned(), carrier: carrier.to_owned(), lines },
-        now_ms,
-    )?;
-    let view = fulfilment(conn, order_id)?;
-    super::printing::queue_label(conn, &view, carrier, tracking, label, now_ms)?;
-    Ok(view)
-}
-
-/// The waybill a parcel ships under: the typed one, if it is nobody else's, or the pool's next.
-fn waybill_for(conn: &Connection, order_id: u64, carrier: &str, typed: Option<&str>, now_ms: i64) -> StoreResult<String> {
-    let Some(typed) = typed else {
-        return super::waybills::take(conn, carrier, order_id, now_ms)?.ok_or_else(|| {
-            StoreError::Conflict(format!(
-                "no {carrier} waybill numbers left at this warehouse (HQ refills the pool when it can reach the carrier): \
-                 ship with another carrier or type the number of a paper waybill"
-            ))
-        });
-    };
-    if super::waybills::in_pool(conn, carrier, typed)? {
-        return Err(StoreError::Conflict(format!("{typed} belongs to this warehouse's {carrier} pool; leave the number out to take the pool's next")));
-    }
-    let used: Option<i64> = conn
-        .prepare_cached("SELECT order_id FROM fulfilment WHERE carrier = ?1 AND tracking_number = ?2 AND order_id <> ?3")?
-        .query_row(params![carrier, typed, order_id as i64], |r| r.get(0))
-        .optional()?;
-    if let Some(other) = used {
-        return Err(StoreError::Conflict(format!("{carrier} waybill {typed} already shipped order {other}")));
-    }
-    Ok(typed.to_owned())
-}
-
-fn load_lines(conn: &Connection, order_id: u64) -> StoreResult<Vec<FulfilmentLineView>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT l.sku, l.qty, COALESCE((SELECT SUM(t.qty_picked) FROM pick_task t
-             WHERE t.order_id = l.order_id AND t.sku = l.sku AND t.state <> 'cancelled'), 0)
-         FROM fulfilment_line l WHERE l.order_id = ?1 ORDER BY l.sku",
-    )?;
-    let rows = stmt.query_map([order_id as i64], |r| Ok(FulfilmentLineView { sku: r.get(0)?, qty: r.get(1)?, qty_picked: r.get(2)? }))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub fn fulfilment(conn: &Connection, order_id: u64) -> StoreResult<FulfilmentView> {
-    type Row = (String, String, Option<String>, Option<String>, Option<String>, Option<String>);
-    let (state, ship_to, tracking_number, carrier, ship_carrier, ship_service): Row = conn
-        .prepare_cached("SELECT state, ship_to, tracking_number, carrier, ship_carrier, ship_service FROM fulfilment WHERE order_id = ?1")?
-        .query_row([order_id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("order {order_id} at this warehouse")))?;
-    let tasks = conn
-        .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM pick_task t JOIN sku s ON s.sku = t.sku WHERE t.order_id = ?1 ORDER BY t.id"))?
-        .query_map([order_id as i64], row_to_task)?
-        .collect::<Result<_, _>>()?;
-    Ok(FulfilmentView {
-        order_id,
-        state,
-        ship_to: serde_json::from_str(&ship_to).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        lines: load_lines(conn, order_id)?,
-        tasks,
-        tracking_number,
-        carrier,
-        ship_via: ship_carrier.zip(ship_service).map(|(carrier, service)| ShipVia { carrier, service }),
-    })
-}
-
-pub fn fulfilments(conn: &Connection, state: Option<&str>, limit: u32) -> StoreResult<Vec<FulfilmentView>> {
-    let ids: Vec<i64> = conn
-        .prepare_cached("SELECT order_id FROM fulfilment WHERE ?1 IS NULL OR state = ?1 ORDER BY order_id LIMIT ?2")?
-        .query_map(params![state, limit], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    ids.into_iter().map(|id| fulfilment(conn, id as u64)).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::packing::fulfilment;
     use crate::store::stock::{change, Why};
+    use tote_shared::Qty;
     use tote_shared::strategy::Rule;
     use tote_shared::sync::{OrderLine, ShipTo};
 

@@ -435,6 +435,51 @@ ALTER TABLE pick_task ADD COLUMN picked_ms INTEGER;
 CREATE INDEX pick_task_picked ON pick_task (picked_ms) WHERE picked_ms IS NOT NULL;
 ALTER TABLE fulfilment ADD COLUMN shipped_ms INTEGER;
 CREATE INDEX fulfilment_shipped ON fulfilment (shipped_ms) WHERE shipped_ms IS NOT NULL;
+"#,
+    r#"
+-- Waves: orders picked onto carts (batch and cluster methods) wait in a pool until a wave takes
+-- them. A wave's batches are a tote of single-unit orders or a cart of multi-line ones (one tote
+-- each); its tasks are walked in `seq` order. A task on a cart is done when its tote is scanned.
+CREATE TABLE wave (
+    id           INTEGER PRIMARY KEY,
+    state        TEXT NOT NULL CHECK (state IN ('planned', 'released', 'held', 'cancelled', 'done')),
+    cutoff_ms    INTEGER,
+    orders       INTEGER NOT NULL,
+    lines        INTEGER NOT NULL,
+    created_ms   INTEGER NOT NULL,
+    released_ms  INTEGER,
+    done_ms      INTEGER,
+    updated_ms   INTEGER NOT NULL
+) STRICT;
+CREATE TABLE pick_batch (
+    id          INTEGER PRIMARY KEY,
+    wave_id     INTEGER NOT NULL REFERENCES wave(id),
+    method      TEXT NOT NULL CHECK (method IN ('batch', 'cluster')),
+    state       TEXT NOT NULL CHECK (state IN ('open', 'started', 'done', 'cancelled')),
+    metres      REAL NOT NULL,
+    worker      TEXT,
+    created_ms  INTEGER NOT NULL,
+    started_ms  INTEGER,
+    done_ms     INTEGER
+) STRICT;
+CREATE INDEX pick_batch_by_wave ON pick_batch (wave_id);
+-- A batch's tote slots: one per order on a cluster cart, one shared (order_id NULL) in a batch
+-- tote. `tote` is the barcode scanned onto the slot when the picker starts.
+CREATE TABLE batch_tote (
+    batch_id  INTEGER NOT NULL REFERENCES pick_batch(id),
+    slot      INTEGER NOT NULL CHECK (slot >= 1),
+    order_id  INTEGER REFERENCES fulfilment(order_id),
+    tote      TEXT,
+    PRIMARY KEY (batch_id, slot)
+) STRICT;
+CREATE INDEX batch_tote_by_tote ON batch_tote (tote) WHERE tote IS NOT NULL;
+ALTER TABLE fulfilment ADD COLUMN wave_id INTEGER REFERENCES wave(id);
+CREATE INDEX fulfilment_wave ON fulfilment (wave_id);
+ALTER TABLE pick_task ADD COLUMN batch_id INTEGER REFERENCES pick_batch(id);
+ALTER TABLE pick_task ADD COLUMN seq INTEGER;
+-- When a batch tote's unit was sorted to its order's carton at packing.
+ALTER TABLE pick_task ADD COLUMN sorted_ms INTEGER;
+CREATE INDEX pick_task_batch ON pick_task (batch_id, seq) WHERE batch_id IS NOT NULL;
 "#];
 
 /// A migrated in-memory database, for the store's unit tests.
