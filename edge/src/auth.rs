@@ -125,8 +125,11 @@ fn access(method: &Method, path: &str) -> Access {
         | "/api/v1/replenishments/{id}/scan"
         | "/api/v1/returns/{rma}/check"
         | "/api/v1/returns/{rma}/close" => Access::Role(Receiver),
-        "/api/v1/pick-tasks/{id}/scan" | "/api/v1/pick-tasks/{id}/short" => Access::Role(Picker),
-        "/api/v1/orders/{id}/pack" | "/api/v1/orders/{id}/ship" => Access::Role(Packer),
+        "/api/v1/pick-tasks/{id}/scan"
+        | "/api/v1/pick-tasks/{id}/short"
+        | "/api/v1/pick-batches/{id}/start"
+        | "/api/v1/pick-batches/{id}/scan" => Access::Role(Picker),
+        "/api/v1/orders/{id}/pack" | "/api/v1/orders/{id}/ship" | "/api/v1/totes/{tote}/sort" => Access::Role(Packer),
         "/api/v1/counts" | "/api/v1/counts/{id}/submit" => Access::SignedIn,
         _ => Access::Role(Supervisor),
     }

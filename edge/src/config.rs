@@ -140,13 +140,36 @@ impl Default for RetentionSettings {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PickingSettings {
     /// One rule per profile (`goods_to_person`, `single_unit`, `multi_line`) naming its method
-    /// (`station`, `discrete`). Default: goods-to-person SKUs to the stations, the rest discrete.
+    /// (`station`, `discrete`, `batch`, `cluster`). Default: goods-to-person SKUs to the
+    /// stations, the rest discrete.
     #[serde(default)]
     pub rules: tote_shared::strategy::Rules,
+    /// The shelf floor pick walks are planned on (aisles and bays of `ZONE-AA-BB` locations).
+    #[serde(default = "default_walk_floor")]
+    pub walk: tote_shared::walk::WalkFloor,
+    /// How waves of batch and cluster picking are cut.
+    #[serde(default)]
+    pub waves: tote_shared::wave::WaveRules,
+}
+
+fn default_walk_floor() -> tote_shared::walk::WalkFloor {
+    crate::store::WaveSettings::default().floor
+}
+
+impl Default for PickingSettings {
+    fn default() -> PickingSettings {
+        PickingSettings { rules: Default::default(), walk: default_walk_floor(), waves: Default::default() }
+    }
+}
+
+impl PickingSettings {
+    pub fn wave_settings(&self) -> crate::store::WaveSettings {
+        crate::store::WaveSettings { rules: self.waves.clone(), floor: self.walk }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -414,7 +437,9 @@ fn charged() -> f64 {
 
 impl Settings {
     fn validate_picking(&self) -> Result<(), ConfigError> {
-        self.picking.rules.validate().map_err(|e| ConfigError::Invalid(Invalid { field: "picking.rules", why: e.to_string().into() }))
+        self.picking.rules.validate().map_err(|e| ConfigError::Invalid(Invalid { field: "picking.rules", why: e.to_string().into() }))?;
+        self.picking.walk.validate().map_err(|e| ConfigError::Invalid(Invalid { field: "picking.walk", why: e.to_string().into() }))?;
+        self.picking.waves.validate().map_err(|e| ConfigError::Invalid(Invalid { field: "picking.waves", why: e.to_string().into() }))
     }
 
     fn validate_plcs(&self) -> Result<(), ConfigError> {
@@ -611,5 +636,15 @@ mod tests {
         assert!(err.to_string().contains("picking.rules"), "{err}");
         settings.picking.rules = Rules::new(vec![Rule { profile: Profile::SingleUnit, method: Method::Discrete }]).expect("rules");
         settings.validate().expect("accepted");
+    }
+
+    #[test]
+    fn wave_settings_are_checked_by_name() {
+        let mut settings = shipped();
+        settings.picking.waves.cutoffs.push(tote_shared::wave::Cutoff { carrier: "SF".into(), at: "25:00".into() });
+        assert!(settings.validate().expect_err("refused").to_string().contains("picking.waves"));
+        let mut settings = shipped();
+        settings.picking.walk.depot_aisle = settings.picking.walk.aisles + 1;
+        assert!(settings.validate().expect_err("refused").to_string().contains("picking.walk"));
     }
 }

@@ -12,6 +12,7 @@ pub mod ops;
 pub mod orders;
 pub mod picking;
 pub mod replenish;
+pub mod waves;
 pub mod returns;
 pub mod robots;
 pub mod session;
@@ -65,6 +66,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/pick-tasks", get(picking::tasks))
         .route("/api/v1/pick-tasks/{id}/scan", post(picking::scan))
         .route("/api/v1/pick-tasks/{id}/short", post(picking::short))
+        .route("/api/v1/waves", get(waves::waves).post(waves::plan))
+        .route("/api/v1/waves/{id}", get(waves::wave))
+        .route("/api/v1/waves/{id}/release", post(waves::release))
+        .route("/api/v1/waves/{id}/hold", post(waves::hold))
+        .route("/api/v1/waves/{id}/cancel", post(waves::cancel))
+        .route("/api/v1/pick-batches", get(waves::batches))
+        .route("/api/v1/pick-batches/{id}", get(waves::batch))
+        .route("/api/v1/pick-batches/{id}/start", post(waves::start))
+        .route("/api/v1/pick-batches/{id}/scan", post(waves::scan))
+        .route("/api/v1/totes/{tote}", get(waves::tote))
+        .route("/api/v1/totes/{tote}/sort", post(waves::sort))
         .route("/api/v1/orders", get(orders::list))
         .route("/api/v1/orders/{id}", get(orders::get))
         .route("/api/v1/orders/{id}/pack", post(orders::pack))

@@ -21,9 +21,9 @@ pub struct TaskQuery {
     /// `open`, `located`, `done` or `cancelled`; default: everything still to do.
     #[param(value_type = Option<String>, pattern = "^(open|located|done|cancelled)$")]
     pub state: Option<String>,
-    /// Only tasks picked this way: `station` (at a goods-to-person station) or `discrete` (a
-    /// picker with a handheld).
-    #[param(value_type = Option<String>, pattern = "^(station|discrete)$")]
+    /// Only tasks picked this way: `station` (at a goods-to-person station), `discrete` (a
+    /// picker with a handheld, one order at a time), `batch` or `cluster` (on a wave's carts).
+    #[param(value_type = Option<String>, pattern = "^(station|discrete|batch|cluster)$")]
     pub method: Option<String>,
     /// Default 100; at most 1,000 are answered.
     pub limit: Option<u32>,
@@ -38,7 +38,7 @@ pub async fn tasks(State(state): State<AppState>, Query(q): Query<TaskQuery>) ->
     }
     let method = match q.method.as_deref() {
         None => None,
-        Some(text) => Some(Method::parse(text).ok_or_else(|| ApiError::BadRequest("method must be station or discrete".into()))?),
+        Some(text) => Some(Method::parse(text).ok_or_else(|| ApiError::BadRequest("method must be station, discrete, batch or cluster".into()))?),
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     Ok(Json(state.store.pick_tasks(q.state, method, limit).await?))
