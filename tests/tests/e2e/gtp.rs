@@ -25,7 +25,7 @@ pub(crate) fn repo_file(path: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
-fn gtin(k: u64) -> String {
+pub(crate) fn gtin(k: u64) -> String {
     tote_shared::Gtin::from_body13(690_000_000_000 + k).to_string()
 }
 

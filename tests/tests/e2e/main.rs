@@ -46,4 +46,5 @@ mod sync_wedge;
 mod systemd;
 mod third_party;
 mod tls;
+mod waves;
 mod waybills;
