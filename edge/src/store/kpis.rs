@@ -1,6 +1,7 @@
 //! The warehouse's KPIs over a window (a shift, a day): order cycle time (release → shipped),
 //! lines picked and short, picks per hour per worker and per station and hour by hour, stock
-//! accuracy from cycle counts, and dock-to-stock time (arrival on the dock → put away). All
+//! accuracy from cycle counts, dock-to-stock time (arrival on the dock → put away), and waves
+//! against their carrier cut-offs. All
 //! read from what the floor already records; nothing is kept for the KPIs alone but who picked.
 
 use super::moves::RECEIVING;
@@ -77,6 +78,21 @@ pub struct Kpis {
     pub stock_accuracy: CountAccuracy,
     /// Goods received on the dock → put away into a bin, per unit put away in the window.
     pub dock_to_stock: Minutes,
+    /// Waves planned before the window's end whose cut-off is in it or still ahead, against
+    /// their cut-off.
+    pub waves: WaveCompletion,
+}
+
+/// Waves against their carrier cut-off.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct WaveCompletion {
+    pub waves: i64,
+    /// Every order (not cancelled or failed) shipped by the cut-off.
+    pub on_time: i64,
+    /// The cut-off passed (by the window's end) with orders not shipped by then.
+    pub late: i64,
+    /// The cut-off is still ahead and orders are still to ship.
+    pub open: i64,
 }
 
 pub fn kpis(conn: &Connection, from_ms: i64, to_ms: i64) -> StoreResult<Kpis> {
@@ -117,7 +133,30 @@ pub fn kpis(conn: &Connection, from_ms: i64, to_ms: i64) -> StoreResult<Kpis> {
         lines_per_hour,
         stock_accuracy: CountAccuracy { counts, exact, accuracy: (counts > 0).then(|| exact as f64 / counts as f64) },
         dock_to_stock: Minutes::of(dock_to_stock(conn, from_ms, to_ms)?),
+        waves: wave_completion(conn, from_ms, to_ms)?,
     })
+}
+
+/// Each wave planned by the window's end with its cut-off in it or after: how many of its
+/// orders missed (or have yet to make) the truck.
+fn wave_completion(conn: &Connection, from_ms: i64, to_ms: i64) -> StoreResult<WaveCompletion> {
+    let waves: Vec<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT w.cutoff_ms, (SELECT COUNT(*) FROM fulfilment f WHERE f.wave_id = w.id AND f.state NOT IN ('cancelled', 'failed')
+                 AND (f.shipped_ms IS NULL OR f.shipped_ms > w.cutoff_ms))
+             FROM wave w WHERE w.cutoff_ms >= ?1 AND w.created_ms < ?2 AND w.state <> 'cancelled'",
+        )?
+        .query_map(params![from_ms, to_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut out = WaveCompletion { waves: waves.len() as i64, ..WaveCompletion::default() };
+    for (cutoff, behind) in waves {
+        match (behind, cutoff <= to_ms) {
+            (0, _) => out.on_time += 1,
+            (_, true) => out.late += 1,
+            (_, false) => out.open += 1,
+        }
+    }
+    Ok(out)
 }
 
 /// Lines, units and rate per name, from (name, units, picked at) in time order; busiest first.
@@ -171,6 +210,26 @@ fn dock_to_stock(conn: &Connection, from_ms: i64, to_ms: i64) -> StoreResult<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wave_is_on_time_when_every_live_order_shipped_by_its_cutoff() {
+        let conn = crate::store::schema::memory_db();
+        // Waves 1–3 cut off at 1,000, wave 4 at 5,000 (after the window), wave 5 was cancelled.
+        for (id, cutoff, state) in [(1, 1000, "done"), (2, 1000, "done"), (3, 1000, "released"), (4, 5000, "released"), (5, 1000, "cancelled")] {
+            conn.execute("INSERT INTO wave (id, state, cutoff_ms, orders, lines, created_ms, updated_ms) VALUES (?1, ?2, ?3, 1, 1, 0, 0)", params![id, state, cutoff]).expect("wave");
+        }
+        // (order, wave, state, shipped at): wave 1 all by 1,000 (its failed order does not count),
+        // wave 2 one after, wave 3 one not shipped, wave 4 not shipped yet.
+        for (order, wave, state, shipped) in [(1, 1, "shipped", Some(900)), (2, 1, "failed", None), (3, 2, "shipped", Some(1100)), (4, 3, "packed", None), (5, 4, "picking", None), (6, 5, "picking", None)] {
+            conn.execute(
+                "INSERT INTO fulfilment (order_id, state, ship_to, created_ms, updated_ms, wave_id, shipped_ms) VALUES (?1, ?2, '{}', 0, 0, ?3, ?4)",
+                params![order, state, wave, shipped],
+            )
+            .expect("order");
+        }
+        let w = wave_completion(&conn, 0, 2000).expect("kpi");
+        assert_eq!(w, WaveCompletion { waves: 4, on_time: 1, late: 2, open: 1 });
+    }
 
     #[test]
     fn minutes_give_nearest_rank_percentiles_and_a_histogram() {

@@ -13,14 +13,14 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 const OTHER_GTIN: &str = "1958661377391"; // the Pegasus in EU 43: in the catalog, not in the order
-const BADGE: &str = "BADGE-LI-0001";
+pub(crate) const BADGE: &str = "BADGE-LI-0001";
 
 async fn qty_at(edge: &Edge, location: &str) -> Result<i64> {
     let stock = edge.get(&format!("/api/v1/stock?sku={PEGASUS}&location={location}")).await?.ok()?;
     Ok(stock.as_array().context("stock")?.iter().map(|s| s["qty"].as_i64().unwrap_or(0)).sum())
 }
 
-async fn workers(edge: &Edge) -> Result<()> {
+pub(crate) async fn workers(edge: &Edge) -> Result<()> {
     let li = json!({"id": "li", "name": "Li Wei", "pin": "1357", "badge": BADGE, "roles": ["receiver", "picker", "packer"]});
     edge.post("/api/v1/workers", li).await?.ok()?;
     edge.post("/api/v1/workers", json!({"id": "boss", "name": "Zhang Min", "pin": "2468", "roles": ["supervisor"]})).await?.ok()?;

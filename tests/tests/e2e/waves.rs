@@ -13,6 +13,7 @@ use crate::gtp::{gtin, repo_file, sku};
 use crate::helpers::*;
 use anyhow::{ensure, Context, Result};
 use serde_json::json;
+use tote_sim::browser::Browser;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -234,4 +235,117 @@ async fn a_wave_of_200_orders_is_batch_and_cluster_picked_and_every_unit_reaches
     ensure!(wave["orders_shipped"] == 190, "{wave}");
     println!("wave of 190 orders: {} batches, {stops} stops, {metres:.0} m planned walking", batches.len());
     Ok(())
+}
+
+/// The handheld in Chromium: a picker takes a cluster cart of three orders, scans an empty
+/// tote onto each slot, walks the stops the page names (location, item, tote; one wrong tote
+/// first), and a packer sorts a batch tote of two single-unit orders on the packing screen.
+/// Screenshots in `target/screenshots/handheld-cart/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_picker_walks_a_cart_and_a_packer_sorts_a_tote_on_the_handheld() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let central = Central::start(dir.path())?;
+    central.seed_catalog().await?;
+    central.add_warehouse("SH-01", "Shanghai").await?;
+    let extra = "[picking]\nrules = [{ profile = \"single_unit\", method = \"batch\" }, { profile = \"multi_line\", method = \"cluster\" }]\n";
+    let config = edge_config_full(dir.path(), "SH-01", central.base_url(), None, extra)?;
+    let edge = Edge::from_daemon(Daemon::spawn(Kind::Edge, config)?, "SH-01");
+    edge.wait_for_skus(skus().len() as u64).await?;
+    crate::handheld::workers(&edge).await?;
+    let bins = ["A-02-05", "A-04-10", "A-01-20"];
+    for ((_, gtin, _), bin) in skus().iter().zip(bins) {
+        edge.add_location(bin).await?;
+        edge.receive(bin, gtin, 20).await?;
+    }
+    edge.wait_synced(Duration::from_secs(20)).await?;
+    let all = skus();
+    let orders: [Vec<(usize, i64)>; 5] = [vec![(0, 1), (1, 1)], vec![(1, 2), (2, 1)], vec![(0, 1), (2, 1)], vec![(2, 1)], vec![(0, 1)]];
+    for (n, lines) in orders.iter().enumerate() {
+        let body = json!({"channel": "app", "lines": lines.iter().map(|(k, q)| json!({"sku": all[*k].0, "qty": q})).collect::<Vec<_>>(),
+            "ship_to": {"name": "Li Wei", "line1": "88 Century Avenue", "city": "Shanghai", "postcode": "200120"}});
+        let id = central.create_order(&format!("cart-{n}"), &body).await?.ok()?["id"].as_u64().context("id")?;
+        central.post(&format!("/api/v1/orders/{id}/pay"), json!({})).await?.ok()?;
+        edge.wait_for_order(id, Duration::from_secs(20)).await?;
+    }
+    let wave = edge.post("/api/v1/waves", json!({})).await?.ok()?;
+    let batches = wave["batches"].as_array().context("batches")?.clone();
+    let id_of = |m: &str| batches.iter().find(|b| b["method"] == m).and_then(|b| b["id"].as_u64());
+    let (cart, tote_batch) = (id_of("cluster").context("a cart")?, id_of("batch").context("a batch tote")?);
+    edge.post(&format!("/api/v1/waves/{}/release", wave["id"]), json!({})).await?.ok()?;
+    // The batch tote is picked by another picker (over the API).
+    edge.post(&format!("/api/v1/pick-batches/{tote_batch}/start"), json!({"totes": ["TOTE-S1"]})).await?.ok()?;
+    let mut floor = Floor::default();
+    walk(&edge, tote_batch, &mut floor).await?;
+
+    let gtin_of = |sku: &str| all.iter().find(|s| s.0 == sku).map(|s| s.1.to_owned());
+    let b = Browser::start(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/handheld-cart")).await?;
+    let outcome = async {
+        b.goto(&edge.url("/")).await?;
+        b.scan(crate::handheld::BADGE).await?;
+        b.on_screen("menu").await?;
+        b.click("#go-cart").await?;
+        b.on_screen("cart").await?;
+        b.click(&format!("#cart-{cart}")).await?;
+        b.on_screen("cartRun").await?;
+        b.expect_msg("slot 1 of 3", None).await?;
+        for tote in ["TOTE-C1", "TOTE-C2", "TOTE-C3"] {
+            b.scan(tote).await?;
+        }
+        b.expect_msg("Go to", Some("ok")).await?;
+        b.screenshot("31-cart-started").await?;
+        let mut wrong_tote_tried = false;
+        for _ in 0..40 {
+            let target = b.text("#cart-target").await?;
+            if target.contains("Cart complete") {
+                break;
+            }
+            let before = b.text("#cart-what").await?;
+            if target.starts_with("TOTE-") && !wrong_tote_tried {
+                let wrong = ["TOTE-C1", "TOTE-C2", "TOTE-C3"].into_iter().find(|t| *t != target).unwrap_or("TOTE-C1");
+                b.scan(wrong).await?;
+                b.expect_msg(&target, Some("err")).await?;
+                b.screenshot("32-wrong-tote").await?;
+                wrong_tote_tried = true;
+            }
+            let code = if target.starts_with("A-") || target.starts_with("TOTE-") { target.clone() } else { gtin_of(&target).context("an item the page names")? };
+            b.scan(&code).await?;
+            // Wait for the page to move on from this scan.
+            eventually("the handheld to take the scan", Duration::from_secs(10), || async {
+                Ok((b.text("#cart-target").await? != target || b.text("#cart-what").await? != before).then_some(()))
+            })
+            .await?;
+        }
+        b.expect_msg("Cart complete", Some("ok")).await?;
+        b.screenshot("33-cart-done").await?;
+        ensure!(wrong_tote_tried, "a wrong tote was tried");
+        let view = edge.get(&format!("/api/v1/pick-batches/{cart}")).await?.ok()?;
+        ensure!(view["batch"]["state"] == "done", "{view}");
+        for tote in ["TOTE-C1", "TOTE-C2", "TOTE-C3"] {
+            let held = edge.get(&format!("/api/v1/totes/{tote}")).await?.ok()?;
+            ensure!(held["orders"].as_array().is_some_and(|o| o.len() == 1 && o[0]["state"] == "picked"), "one picked order per tote: {held}");
+        }
+
+        // Packing: the batch tote's two units sorted to their orders on the page.
+        b.click("#back").await?;
+        b.on_screen("menu").await?;
+        b.click("#go-pack").await?;
+        b.on_screen("pack").await?;
+        b.scan("TOTE-S1").await?;
+        b.on_screen("sortTote").await?;
+        let units = floor.totes.remove("TOTE-S1").context("the batch tote")?;
+        for (i, unit) in units.iter().enumerate() {
+            b.scan(unit).await?;
+            b.expect_msg(if i + 1 == units.len() { "is sorted" } else { "into its carton" }, Some("ok")).await?;
+        }
+        b.screenshot("34-tote-sorted").await?;
+        let held = edge.get("/api/v1/totes/TOTE-S1").await?.ok()?;
+        ensure!(held["orders"].as_array().is_some_and(|o| o.len() == 2 && o.iter().all(|o| o["unsorted"] == 0)), "{held}");
+        Ok(())
+    }
+    .await;
+    if outcome.is_err() {
+        let _ = b.screenshot("failure").await;
+    }
+    b.quit().await;
+    outcome
 }
