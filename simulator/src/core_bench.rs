@@ -559,16 +559,26 @@ pub fn forecast(series: usize) -> Result<()> {
 /// Walking per line picked, on the same orders: one order at a time (today: each order's
 /// tasks in the order they were made, and each order alone on its shortest walk) against a
 /// wave picked in batches (single-line orders 20 to a tote, multi-line orders 8 to a cart of
-/// totes, each batch one planned walk); and how long planning a wave of `orders` takes.
-pub fn walk(orders: usize, seed: u64) -> Result<()> {
+/// totes, each batch one planned walk: `tote_shared::wave::plan`, what the edge runs); how long
+/// planning a wave of `orders` takes, alone and at the edge's store (SQLite: read the pool,
+/// plan, write the batches and walks).
+pub async fn walk(orders: usize, seed: u64) -> Result<()> {
     use tote_shared::walk::{plan, Stop, WalkFloor};
     let floor = WalkFloor { aisles: 20, bays: 30, aisle_pitch_m: 3.0, bay_m: 1.0, depot_aisle: 1 };
     let mut rng = tote_shared::mapf::Rng::new(seed);
-    // Six in ten orders one line; the rest 2 to 5 lines; every line at a random bay.
+    // Six in ten orders one line; the rest 2 to 5 lines; every line at a random bay (an order
+    // never twice at one bay: one SKU per bay).
     let wave: Vec<Vec<Stop>> = (0..orders)
         .map(|_| {
             let lines = if rng.chance(0.6) { 1 } else { 2 + rng.below(4) };
-            (0..lines).map(|_| Stop { aisle: 1 + rng.below(20) as u32, bay: 1 + rng.below(30) as u32 }).collect()
+            let mut stops: Vec<Stop> = Vec::new();
+            while stops.len() < lines {
+                let stop = Stop { aisle: 1 + rng.below(20) as u32, bay: 1 + rng.below(30) as u32 };
+                if !stops.contains(&stop) {
+                    stops.push(stop);
+                }
+            }
+            stops
         })
         .collect();
     let lines: usize = wave.iter().map(Vec::len).sum();
@@ -590,6 +600,8 @@ pub fn walk(orders: usize, seed: u64) -> Result<()> {
     println!("  the wave in {walks} batches, planned:     {:7.1} m per line ({:.0} % shorter than today, {:.0} % shorter than each order alone)", per_line(planned), 100.0 * (1.0 - planned / today), 100.0 * (1.0 - planned / alone));
     println!("  the same batches by S-shape / largest gap: {:.1} / {:.1} m per line", per_line(s), per_line(g));
     println!("  planning the wave (batches and every walk): median {:.1} ms of 5 runs", timings[2].as_secs_f64() * 1e3);
+    let at_edge = edge_wave(&floor, &wave).await?;
+    println!("  planning it at the edge (SQLite: pool read, plan, batches written): median {:.1} ms of 3 runs", at_edge.as_secs_f64() * 1e3);
     // How far the improvement heuristic (used above EXACT_STOPS) is from the exact walk, on
     // batches just small enough for the exact one.
     let mut gaps: Vec<f64> = (0..500)
@@ -610,21 +622,95 @@ pub fn walk(orders: usize, seed: u64) -> Result<()> {
     Ok(())
 }
 
-/// The wave's batches and their walks: (planned metres, S-shape metres, largest-gap metres,
-/// walks).
+/// The wave's batches and their walks, as the edge plans them: (planned metres, S-shape
+/// metres, largest-gap metres, walks).
 fn wave_walk(floor: &tote_shared::walk::WalkFloor, wave: &[Vec<tote_shared::walk::Stop>]) -> Result<(f64, f64, f64, usize)> {
-    use tote_shared::walk::{batches, largest_gap, plan, s_shape};
-    let (single, multi): (Vec<usize>, Vec<usize>) = (0..wave.len()).partition(|&i| wave[i].len() == 1);
-    let mut out = (0.0, 0.0, 0.0, 0);
-    for (group, capacity) in [(single, 20), (multi, 8)] {
-        let orders: Vec<_> = group.iter().map(|&i| wave[i].clone()).collect();
-        for batch in batches(&orders, capacity) {
-            let stops: Vec<_> = batch.iter().flat_map(|&i| orders[i].iter().copied()).collect();
-            out.0 += plan(floor, &stops)?.metres;
-            out.1 += s_shape(floor, &stops).metres;
-            out.2 += largest_gap(floor, &stops).metres;
-            out.3 += 1;
-        }
+    use tote_shared::strategy::Method;
+    use tote_shared::walk::{largest_gap, s_shape};
+    use tote_shared::wave::{plan, Pick, Waiting, WaveRules};
+    let waiting: Vec<Waiting> = wave
+        .iter()
+        .enumerate()
+        .map(|(i, stops)| Waiting {
+            order_id: i as u64,
+            method: if stops.len() == 1 { Method::Batch } else { Method::Cluster },
+            carrier: None,
+            created_ms: 0,
+            lines: stops.len(),
+            picks: stops.iter().enumerate().map(|(k, stop)| Pick { task: (i * 8 + k) as u64, stop: *stop }).collect(),
+        })
+        .collect();
+    let rules = WaveRules { max_lines: 20_000, tote_units: 20, cart_totes: 8, ..WaveRules::default() };
+    let planned = plan(floor, &rules, &waiting, 0)?.context("a wave")?;
+    let mut out = (0.0, 0.0, 0.0, planned.batches.len());
+    for batch in &planned.batches {
+        let stops: Vec<_> = batch.walk.iter().map(|&task| wave[task as usize / 8][task as usize % 8]).collect();
+        out.0 += batch.metres;
+        out.1 += s_shape(floor, &stops).metres;
+        out.2 += largest_gap(floor, &stops).metres;
     }
     Ok(out)
+}
+
+/// The same orders released to an edge store (one SKU per bay, batch and cluster rules), then
+/// the wave planned the way `POST /api/v1/waves` plans it: the median of three (each wave is
+/// cancelled, putting its orders back in the pool, before the next).
+async fn edge_wave(floor: &tote_shared::walk::WalkFloor, wave: &[Vec<tote_shared::walk::Stop>]) -> Result<Duration> {
+    use tote_edge::store::{Answer, EdgeStore, Receipt, WaveSettings};
+    use tote_shared::runtime::settings::DatabaseSettings;
+    use tote_shared::strategy::{Method, Profile, Rule, Rules};
+    use tote_shared::sync::{CentralCommand, CommandKind, OrderLine, ShipTo};
+    use tote_shared::wave::WaveRules;
+    use tote_shared::{Gtin, LocationCode, Qty, Sku};
+    let dir = tempfile::tempdir()?;
+    let settings = DatabaseSettings { path: dir.path().join("edge.sqlite"), write_queue: 4096, max_batch: 256, max_readers: 2 };
+    let rules = Rules::new(vec![Rule { profile: Profile::SingleUnit, method: Method::Batch }, Rule { profile: Profile::MultiLine, method: Method::Cluster }])?;
+    let waves = WaveSettings { rules: WaveRules { max_lines: 20_000, tote_units: 20, cart_totes: 8, ..WaveRules::default() }, floor: *floor };
+    let store = EdgeStore::open(&settings)?.with_rules(rules).with_waves(waves);
+    let sku = |a: u32, b: u32| Sku::parse(&format!("W-{a:02}-{b:02}"));
+    let mut commands = Vec::new();
+    for a in 1..=floor.aisles {
+        for b in 1..=floor.bays {
+            let gtin = Gtin::from_body13(690_100_000_000 + u64::from(a * 100 + b));
+            commands.push(CommandKind::UpsertSku { sku: sku(a, b)?, gtin, name: format!("bay {a}-{b}") });
+        }
+    }
+    let to = ShipTo { name: "Li Wei".into(), line1: "88 Century Avenue".into(), city: "Shanghai".into(), postcode: "200120".into(), phone: String::new() };
+    let mut fulfils = Vec::new();
+    for (i, stops) in wave.iter().enumerate() {
+        let lines = stops.iter().map(|s| Ok(OrderLine { sku: sku(s.aisle, s.bay)?, qty: Qty::parse(1)? })).collect::<Result<Vec<_>>>()?;
+        fulfils.push(CommandKind::Fulfil { order_id: i as u64 + 1, lines, ship_to: to.clone(), ship_via: None });
+    }
+    let mut seq = 0;
+    let mut apply = |kinds: Vec<CommandKind>| {
+        kinds.into_iter().map(|kind| {
+            seq += 1;
+            CentralCommand { seq, kind }
+        }).collect::<Vec<_>>()
+    };
+    store.apply_commands(apply(commands)).await?;
+    for a in 1..=floor.aisles {
+        for b in 1..=floor.bays {
+            let location = LocationCode::parse(&format!("A-{a:02}-{b:02}"))?;
+            store.create_location(None, location.clone()).await?;
+            store.receive(None, Receipt { location, sku: sku(a, b)?, qty: Qty::parse(10_000)?, lot: String::new(), expiry: None, delivery: None }).await?;
+        }
+    }
+    for chunk in apply(fulfils).chunks(500) {
+        store.apply_commands(chunk.to_vec()).await?;
+    }
+    let mut timings = Vec::new();
+    for run in 0..3 {
+        let started = Instant::now();
+        let planned = store.plan_wave(None).await?;
+        timings.push(started.elapsed());
+        let Answer::Fresh(view) = planned else { bail!("a fresh wave") };
+        anyhow::ensure!(view["orders"].as_u64() == Some(wave.len() as u64), "every order in the wave: {}", view["orders"]);
+        if run < 2 {
+            let id = view["id"].as_u64().context("wave id")?;
+            store.cancel_wave(None, id).await?;
+        }
+    }
+    timings.sort();
+    Ok(timings[1])
 }

@@ -591,7 +591,7 @@ fn main() -> anyhow::Result<()> {
                 } => {
                     floor_fleet::run(&floor_fleet::Options { floor: &floor, robots, pods, skus, lines_per_robot, node_ms, warmup_s, seconds }).await
                 }
-                Bench::Walk { orders, seed } => core_bench::walk(orders, seed),
+                Bench::Walk { orders, seed } => core_bench::walk(orders, seed).await,
                 Bench::Gs1 { fuzz } => core_bench::gs1(fuzz),
                 Bench::Quotes { quotes } => core_bench::quotes(quotes),
                 Bench::Split { orders } => core_bench::split(orders),

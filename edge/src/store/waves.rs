@@ -76,6 +76,8 @@ pub struct NextStop {
     pub sku: String,
     pub gtin: String,
     pub qty_left: i64,
+    /// Units taken from the bin and not yet put into the tote.
+    pub in_hand: i64,
     pub tote: Option<String>,
     pub slot: Option<u32>,
     /// `location`, `item` or `tote`.
@@ -357,6 +359,7 @@ fn next_stop(t: &PickTaskView, slots: &[ToteSlot]) -> NextStop {
         sku: t.sku.clone(),
         gtin: t.gtin.clone(),
         qty_left: t.qty - t.qty_picked,
+        in_hand: t.qty_picked,
         tote: t.tote.clone(),
         slot,
         expect: expect.to_owned(),
