@@ -123,6 +123,9 @@ fn access(method: &Method, path: &str) -> Access {
         "/api/v1/receipts"
         | "/api/v1/moves"
         | "/api/v1/replenishments/{id}/scan"
+        | "/api/v1/dock/appointments/{id}/arrive"
+        | "/api/v1/dock/appointments/{id}/unload"
+        | "/api/v1/dock/appointments/{id}/unloaded"
         | "/api/v1/returns/{rma}/check"
         | "/api/v1/returns/{rma}/close" => Access::Role(Receiver),
         "/api/v1/pick-tasks/{id}/scan"

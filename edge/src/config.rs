@@ -25,6 +25,9 @@ pub struct Settings {
     /// How each kind of order line is picked (strategy rules by order profile).
     #[serde(default)]
     pub picking: PickingSettings,
+    /// The receiving dock's doors and hours, for delivery appointments.
+    #[serde(default)]
+    pub dock: tote_shared::dock::DockRules,
     /// Worker sign-in and the API token for station software.
     #[serde(default)]
     pub auth: AuthSettings,
@@ -439,7 +442,8 @@ impl Settings {
     fn validate_picking(&self) -> Result<(), ConfigError> {
         self.picking.rules.validate().map_err(|e| ConfigError::Invalid(Invalid { field: "picking.rules", why: e.to_string().into() }))?;
         self.picking.walk.validate().map_err(|e| ConfigError::Invalid(Invalid { field: "picking.walk", why: e.to_string().into() }))?;
-        self.picking.waves.validate().map_err(|e| ConfigError::Invalid(Invalid { field: "picking.waves", why: e.to_string().into() }))
+        self.picking.waves.validate().map_err(|e| ConfigError::Invalid(Invalid { field: "picking.waves", why: e.to_string().into() }))?;
+        self.dock.validate().map_err(|e| ConfigError::Invalid(Invalid { field: "dock", why: e.to_string().into() }))
     }
 
     fn validate_plcs(&self) -> Result<(), ConfigError> {

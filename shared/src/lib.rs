@@ -7,6 +7,7 @@
 pub mod calendar;
 #[cfg(feature = "carrier")]
 pub mod carrier;
+pub mod dock;
 pub mod domain;
 pub mod geo;
 pub mod gtp;

@@ -639,6 +639,7 @@ fn edge_settings(
         },
         retention: tote_edge::config::RetentionSettings::default(),
         picking: tote_edge::config::PickingSettings::default(),
+        dock: tote_shared::dock::DockRules::default(),
         printing: tote_edge::config::PrintingSettings::default(),
         auth: tote_edge::config::AuthSettings {
             session_minutes: 600,

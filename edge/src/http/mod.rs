@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod ops;
 pub mod orders;
 pub mod picking;
+pub mod dock;
 pub mod replenish;
 pub mod waves;
 pub mod returns;
@@ -66,6 +67,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/pick-tasks", get(picking::tasks))
         .route("/api/v1/pick-tasks/{id}/scan", post(picking::scan))
         .route("/api/v1/pick-tasks/{id}/short", post(picking::short))
+        .route("/api/v1/dock/appointments", post(dock::book).get(dock::list))
+        .route("/api/v1/dock/appointments/{id}", get(dock::get))
+        .route("/api/v1/dock/appointments/{id}/arrive", post(dock::arrive))
+        .route("/api/v1/dock/appointments/{id}/unload", post(dock::unload))
+        .route("/api/v1/dock/appointments/{id}/unloaded", post(dock::unloaded))
+        .route("/api/v1/dock/appointments/{id}/cancel", post(dock::cancel))
+        .route("/api/v1/dock/appointments/{id}/no-show", post(dock::no_show))
         .route("/api/v1/waves", get(waves::waves).post(waves::plan))
         .route("/api/v1/waves/{id}", get(waves::wave))
         .route("/api/v1/waves/{id}/release", post(waves::release))

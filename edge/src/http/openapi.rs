@@ -5,7 +5,7 @@
 //! Not documented: the pages (`/`, `/floor`), the server-sent fleet stream, `/health`,
 //! `/metrics`.
 
-use super::{fleet, freezes, kpis, ops, orders, picking, replenish, returns, robots, session, stations, stock, waves, work};
+use super::{dock, fleet, freezes, kpis, ops, orders, picking, replenish, returns, robots, session, stations, stock, waves, work};
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         session::sign_in, session::me, session::sign_out, session::create_worker, session::workers, session::set_active,
         stock::create_location, stock::locations, stock::receive, stock::adjust, stock::query, stock::create_delivery, stock::deliveries,
         freezes::freeze, freezes::lift, freezes::list, kpis::kpis,
+        dock::book, dock::list, dock::get, dock::arrive, dock::unload, dock::unloaded, dock::cancel, dock::no_show,
         waves::waves, waves::plan, waves::wave, waves::release, waves::hold, waves::cancel, waves::batches, waves::batch, waves::start, waves::scan, waves::tote, waves::sort,
         replenish::pick_faces, replenish::set_pick_face, replenish::remove_pick_face, replenish::refills, replenish::refill_scan, replenish::cancel_refill,
         returns::list, returns::get, returns::check, returns::close,

@@ -81,6 +81,23 @@ pub struct Kpis {
     /// Waves planned before the window's end whose cut-off is in it or still ahead, against
     /// their cut-off.
     pub waves: WaveCompletion,
+    /// Dock appointments whose slot started in the window.
+    pub dock: DockVisits,
+}
+
+/// Trucks at the dock against their appointments.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct DockVisits {
+    /// Booked slots (not cancelled).
+    pub appointments: i64,
+    pub arrived: i64,
+    /// Arrived before their slot ended.
+    pub on_time: i64,
+    pub no_shows: i64,
+    /// Arrival → unloading started.
+    pub wait_at_door: Minutes,
+    /// Unloading started → finished.
+    pub unloading: Minutes,
 }
 
 /// Waves against their carrier cut-off.
@@ -134,6 +151,27 @@ pub fn kpis(conn: &Connection, from_ms: i64, to_ms: i64) -> StoreResult<Kpis> {
         stock_accuracy: CountAccuracy { counts, exact, accuracy: (counts > 0).then(|| exact as f64 / counts as f64) },
         dock_to_stock: Minutes::of(dock_to_stock(conn, from_ms, to_ms)?),
         waves: wave_completion(conn, from_ms, to_ms)?,
+        dock: dock_visits(conn, from_ms, to_ms)?,
+    })
+}
+
+fn dock_visits(conn: &Connection, from_ms: i64, to_ms: i64) -> StoreResult<DockVisits> {
+    type Row = (String, i64, Option<i64>, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = conn
+        .prepare_cached(
+            "SELECT state, end_ms, arrived_ms, unloading_ms, unloaded_ms FROM dock_appointment
+             WHERE start_ms >= ?1 AND start_ms < ?2 AND state <> 'cancelled'",
+        )?
+        .query_map(params![from_ms, to_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .collect::<Result<_, _>>()?;
+    let gap = |a: Option<i64>, b: Option<i64>| a.zip(b).map(|(a, b)| b - a);
+    Ok(DockVisits {
+        appointments: rows.len() as i64,
+        arrived: rows.iter().filter(|r| r.2.is_some()).count() as i64,
+        on_time: rows.iter().filter(|r| r.2.is_some_and(|at| at < r.1)).count() as i64,
+        no_shows: rows.iter().filter(|r| r.0 == "no_show").count() as i64,
+        wait_at_door: Minutes::of(rows.iter().filter_map(|r| gap(r.2, r.3)).collect()),
+        unloading: Minutes::of(rows.iter().filter_map(|r| gap(r.3, r.4)).collect()),
     })
 }
 

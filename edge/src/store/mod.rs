@@ -7,6 +7,7 @@
 mod commands;
 mod counts;
 mod deliveries;
+mod dock;
 mod freezes;
 mod kpis;
 mod moves;
@@ -27,6 +28,7 @@ mod workers;
 
 pub use counts::{CountView, Tally};
 pub use deliveries::DeliveryView;
+pub use dock::{AppointmentView, Booking};
 pub use moves::{Move, MoveDone};
 pub use mqtt_logins::MqttLogin;
 pub use freezes::{FreezeTarget, FreezeView};
@@ -93,6 +95,8 @@ pub struct EdgeStore {
     rules: Arc<Rules>,
     /// How waves are cut and walked.
     waves: Arc<WaveSettings>,
+    /// The dock's doors and hours, for appointments.
+    dock: Arc<tote_shared::dock::DockRules>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -150,6 +154,7 @@ impl EdgeStore {
             labels_queued: Arc::new(Notify::new()),
             rules: Arc::new(Rules::default()),
             waves: Arc::new(WaveSettings::default()),
+            dock: Arc::new(tote_shared::dock::DockRules::default()),
         })
     }
 
@@ -162,6 +167,12 @@ impl EdgeStore {
     /// Plans waves by these settings from now on (the default until called).
     pub fn with_waves(mut self, waves: WaveSettings) -> EdgeStore {
         self.waves = Arc::new(waves);
+        self
+    }
+
+    /// Books dock appointments by these rules from now on (the default until called).
+    pub fn with_dock(mut self, dock: tote_shared::dock::DockRules) -> EdgeStore {
+        self.dock = Arc::new(dock);
         self
     }
 
@@ -709,6 +720,23 @@ impl EdgeStore {
 
     pub async fn sort_tote(&self, key: Option<RequestKey>, tote: String, code: String) -> StoreResult<Answer> {
         self.change(key, move |c| waves::sort(c, &tote, &code, now())).await
+    }
+
+    pub async fn book_dock(&self, key: Option<RequestKey>, booking: Booking) -> StoreResult<Answer> {
+        let rules = self.dock.clone();
+        self.change(key, move |c| dock::book(c, &rules, &booking, now())).await
+    }
+
+    pub async fn dock_event(&self, key: Option<RequestKey>, id: u64, event: tote_shared::dock::DockEvent) -> StoreResult<Answer> {
+        self.change(key, move |c| dock::record(c, id, event, now())).await
+    }
+
+    pub async fn appointments(&self, from_ms: i64, to_ms: i64, limit: u32) -> StoreResult<Vec<AppointmentView>> {
+        self.readers.read(move |c| dock::appointments(c, from_ms, to_ms, limit)).await
+    }
+
+    pub async fn appointment(&self, id: u64) -> StoreResult<AppointmentView> {
+        self.readers.read(move |c| dock::appointment(c, id)).await
     }
 
     pub async fn freezes(&self, all: bool, limit: u32) -> StoreResult<Vec<FreezeView>> {

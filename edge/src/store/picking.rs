@@ -442,13 +442,13 @@ fn reassign_or_fail(conn: &Connection, t: &mut PickTaskView, missing: i64, keep:
     if let Some(stock) = elsewhere {
         let method = if stock.on_pod { Method::Station } else { shelf_method };
         insert_task(conn, t.order_id, &t.sku, &stock.location, &stock.lot, missing, method, now_ms)?;
-        super::waves::join_batch(conn, t, newest)?;
+        super::waves::place_rest(conn, t, newest)?;
         shrink_task(conn, t, keep, now_ms)?;
         return Ok(Some(stock.location));
     }
     // Reserve can still fill a pick face for it: the new pick waits for that refill.
     if super::replenish::cover_shortfall(conn, t.order_id, &t.sku, missing, shelf_method, now_ms)? == 0 {
-        super::waves::join_batch(conn, t, newest)?;
+        super::waves::place_rest(conn, t, newest)?;
         shrink_task(conn, t, keep, now_ms)?;
         let face: String = conn.prepare_cached("SELECT location FROM pick_task WHERE order_id = ?1 ORDER BY id DESC LIMIT 1")?.query_row([t.order_id as i64], |r| r.get(0))?;
         return Ok(Some(face));

@@ -480,6 +480,26 @@ ALTER TABLE pick_task ADD COLUMN seq INTEGER;
 -- When a batch tote's unit was sorted to its order's carton at packing.
 ALTER TABLE pick_task ADD COLUMN sorted_ms INTEGER;
 CREATE INDEX pick_task_batch ON pick_task (batch_id, seq) WHERE batch_id IS NOT NULL;
+"#,
+    r#"
+-- Dock appointments: a door and a slot per inbound truck (at most one live per delivery), and
+-- the visit as it happened.
+CREATE TABLE dock_appointment (
+    id            INTEGER PRIMARY KEY,
+    door          TEXT NOT NULL,
+    supplier      TEXT NOT NULL,
+    delivery      TEXT REFERENCES delivery(id),
+    start_ms      INTEGER NOT NULL,
+    end_ms        INTEGER NOT NULL CHECK (end_ms > start_ms),
+    state         TEXT NOT NULL CHECK (state IN ('booked', 'arrived', 'unloading', 'unloaded', 'cancelled', 'no_show')),
+    arrived_ms    INTEGER,
+    unloading_ms  INTEGER,
+    unloaded_ms   INTEGER,
+    created_ms    INTEGER NOT NULL,
+    updated_ms    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX dock_appointment_by_time ON dock_appointment (start_ms);
+CREATE UNIQUE INDEX dock_appointment_live_delivery ON dock_appointment (delivery) WHERE delivery IS NOT NULL AND state IN ('booked', 'arrived', 'unloading');
 "#];
 
 /// A migrated in-memory database, for the store's unit tests.

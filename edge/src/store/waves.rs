@@ -476,15 +476,28 @@ pub fn settle_order(conn: &Connection, order_id: u64, now_ms: i64) -> StoreResul
     Ok(())
 }
 
-/// The rest of a short cart pick, moved to other stock as tasks newer than `newest`, stays on
-/// the same cart: the walk ends there.
-pub fn join_batch(conn: &Connection, t: &PickTaskView, newest: i64) -> StoreResult<()> {
-    let Some(batch) = t.batch_id else { return Ok(()) };
-    conn.prepare_cached(
-        "UPDATE pick_task SET batch_id = ?1, seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM pick_task WHERE batch_id = ?1)
-         WHERE order_id = ?2 AND id > ?3 AND batch_id IS NULL AND method IN ('batch', 'cluster')",
-    )?
-    .execute(params![batch as i64, t.order_id as i64, newest])?;
+/// Where the rest of a short pick, moved to other stock as tasks newer than `newest`, is
+/// picked: on the same cart when `t` was on one (the walk ends there); by a handheld picker,
+/// one order at a time, when the order's wave is already planned and its carts are out (a
+/// station's short pick of a waved order); otherwise it waits in the pool for the next wave.
+pub fn place_rest(conn: &Connection, t: &PickTaskView, newest: i64) -> StoreResult<()> {
+    match t.batch_id {
+        Some(batch) => {
+            conn.prepare_cached(
+                "UPDATE pick_task SET batch_id = ?1, seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM pick_task WHERE batch_id = ?1)
+                 WHERE order_id = ?2 AND id > ?3 AND batch_id IS NULL AND method IN ('batch', 'cluster')",
+            )?
+            .execute(params![batch as i64, t.order_id as i64, newest])?;
+        }
+        None => {
+            conn.prepare_cached(
+                "UPDATE pick_task SET method = 'discrete'
+                 WHERE order_id = ?1 AND id > ?2 AND batch_id IS NULL AND method IN ('batch', 'cluster')
+                   AND EXISTS (SELECT 1 FROM fulfilment f WHERE f.order_id = ?1 AND f.wave_id IS NOT NULL)",
+            )?
+            .execute(params![t.order_id as i64, newest])?;
+        }
+    }
     Ok(())
 }
 
@@ -695,5 +708,24 @@ mod tests {
         crate::store::picking::cancel(&conn, 1, 24).expect("cancel");
         assert_eq!(summary(&conn, cart).expect("cart").state, "done");
         assert_eq!(wave_view(&conn, wave.id).expect("wave").state, "done");
+    }
+
+    #[test]
+    fn the_rest_of_a_waved_orders_short_station_pick_goes_to_a_handheld_picker() {
+        let conn = floor();
+        conn.execute("INSERT INTO pod (id, place, spot_x, spot_y, updated_ms) VALUES ('P0001', 'stored', 3, 4, 0)", []).expect("pod");
+        conn.execute("INSERT INTO location (code, kind, created_ms, pod) VALUES ('P0001-A1', 'bin', 0, 'P0001')", []).expect("pod bin");
+        change(&conn, "P0001-A1", SKUS[2].0, "", 5, &Why { reason: "receipt", reference: "t", at_ms: 1 }).expect("pod stock");
+        let to = ShipTo { name: "Li Wei".into(), line1: "88 Century Avenue".into(), city: "Shanghai".into(), postcode: "200120".into(), phone: String::new() };
+        let lines: Vec<OrderLine> = [0, 2].iter().map(|&i| OrderLine { sku: Sku::parse(SKUS[i].0).expect("sku"), qty: Qty::parse(1).expect("qty") }).collect();
+        let mut with_pods = rules().rules().to_vec();
+        with_pods.push(Rule { profile: Profile::GoodsToPerson, method: Method::Station });
+        release_order(&conn, &Rules::new(with_pods).expect("rules"), 1, &lines, &to, None, 10).expect("release");
+        plan(&conn, &settings(), 20).expect("plan");
+        let station = crate::store::picking::tasks(&conn, None, Some(Method::Station), 10).expect("tasks").remove(0);
+        crate::store::picking::short_pick(&conn, station.id, 0, Some("empty bin"), 21).expect("short");
+        let rest = crate::store::picking::tasks(&conn, None, Some(Method::Discrete), 10).expect("tasks");
+        assert_eq!(rest.len(), 1, "the cart is already planned: a handheld picker takes the rest");
+        assert_eq!((rest[0].location.as_str(), rest[0].batch_id), ("A-06-02", None));
     }
 }
