@@ -30,8 +30,8 @@ fn lines(n: u64) -> Vec<(u64, i64)> {
         0..110 => vec![((n * 7) % SHELF_SKUS, 1)],
         110..120 => vec![(SHELF_SKUS + n % POD_SKUS, 1)],
         _ => {
-            let mut lines: Vec<(u64, i64)> = (0..2 + n % 3).map(|l| ((n * 11 + l * 5) % SHELF_SKUS, if l == 0 && n % 4 == 0 { 2 } else { 1 })).collect();
-            if n % 10 == 0 {
+            let mut lines: Vec<(u64, i64)> = (0..2 + n % 3).map(|l| ((n * 11 + l * 5) % SHELF_SKUS, if l == 0 && n.is_multiple_of(4) { 2 } else { 1 })).collect();
+            if n.is_multiple_of(10) {
                 lines.push((SHELF_SKUS + n % POD_SKUS, 1));
             }
             lines
