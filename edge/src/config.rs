@@ -151,6 +151,9 @@ pub struct PickingSettings {
     /// stations, the rest discrete.
     #[serde(default)]
     pub rules: tote_shared::strategy::Rules,
+    /// An item heavier or longer than this is bulky (its order is picked by the `bulky` rule).
+    #[serde(default)]
+    pub bulky: tote_shared::strategy::BulkyLimits,
     /// The shelf floor pick walks are planned on (aisles and bays of `ZONE-AA-BB` locations).
     #[serde(default = "default_walk_floor")]
     pub walk: tote_shared::walk::WalkFloor,
@@ -165,11 +168,16 @@ fn default_walk_floor() -> tote_shared::walk::WalkFloor {
 
 impl Default for PickingSettings {
     fn default() -> PickingSettings {
-        PickingSettings { rules: Default::default(), walk: default_walk_floor(), waves: Default::default() }
+        PickingSettings { rules: Default::default(), bulky: Default::default(), walk: default_walk_floor(), waves: Default::default() }
     }
 }
 
 impl PickingSettings {
+    /// The strategy rules with the bulky limits.
+    pub fn strategy(&self) -> tote_shared::strategy::Rules {
+        self.rules.clone().with_bulky(self.bulky)
+    }
+
     pub fn wave_settings(&self) -> crate::store::WaveSettings {
         crate::store::WaveSettings { rules: self.waves.clone(), floor: self.walk }
     }
@@ -441,6 +449,7 @@ fn charged() -> f64 {
 impl Settings {
     fn validate_picking(&self) -> Result<(), ConfigError> {
         self.picking.rules.validate().map_err(|e| ConfigError::Invalid(Invalid { field: "picking.rules", why: e.to_string().into() }))?;
+        self.picking.bulky.validate().map_err(|e| ConfigError::Invalid(Invalid { field: "picking.bulky", why: e.to_string().into() }))?;
         self.picking.walk.validate().map_err(|e| ConfigError::Invalid(Invalid { field: "picking.walk", why: e.to_string().into() }))?;
         self.picking.waves.validate().map_err(|e| ConfigError::Invalid(Invalid { field: "picking.waves", why: e.to_string().into() }))?;
         self.dock.validate().map_err(|e| ConfigError::Invalid(Invalid { field: "dock", why: e.to_string().into() }))

@@ -75,7 +75,7 @@ struct Tasks {
 impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
         let supervisor = Supervisor::new().with_fault(std::env::var(FAULT_TASK_VAR).ok().as_deref());
-        let store = EdgeStore::open(&settings.database)?.with_rules(settings.picking.rules.clone()).with_waves(settings.picking.wave_settings()).with_dock(settings.dock.clone());
+        let store = EdgeStore::open(&settings.database)?.with_rules(settings.picking.strategy()).with_waves(settings.picking.wave_settings()).with_dock(settings.dock.clone());
         let levels = store.send_lot_levels_once().await?;
         if levels > 0 {
             tracing::info!(levels, "dated lots' levels queued for central once");

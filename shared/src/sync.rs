@@ -259,6 +259,34 @@ pub struct ShipVia {
     pub service: String,
 }
 
+/// One unit's shipping weight and box size, and whether it must travel as fragile: the
+/// catalog's measure, which the warehouse also uses to spot bulky items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingSpec {
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub weight_g: u32,
+    #[schema(minimum = 1, maximum = 10000)]
+    pub length_mm: u32,
+    #[schema(minimum = 1, maximum = 10000)]
+    pub width_mm: u32,
+    #[schema(minimum = 1, maximum = 10000)]
+    pub height_mm: u32,
+    #[serde(default)]
+    pub fragile: bool,
+}
+
+impl ShippingSpec {
+    /// Within the limits the schema states (1 t, 10 m a side).
+    pub fn is_valid(&self) -> bool {
+        (1..=1_000_000).contains(&self.weight_g) && [self.length_mm, self.width_mm, self.height_mm].iter().all(|d| (1..=10_000).contains(d))
+    }
+
+    pub fn longest_mm(&self) -> u32 {
+        self.length_mm.max(self.width_mm).max(self.height_mm)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CentralCommand {
     /// 1, 2, 3 … per edge.
@@ -269,8 +297,15 @@ pub struct CentralCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CommandKind {
-    /// Master data: a SKU this warehouse may stock, with its barcode.
-    UpsertSku { sku: Sku, gtin: Gtin, name: String },
+    /// Master data: a SKU this warehouse may stock, with its barcode and, when the catalog has
+    /// measured it, its shipping size (the warehouse spots bulky items by it).
+    UpsertSku {
+        sku: Sku,
+        gtin: Gtin,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shipping: Option<ShippingSpec>,
+    },
     /// Pick, pack and ship this paid order (with the carrier service HQ chose, when it chose one).
     Fulfil {
         order_id: u64,

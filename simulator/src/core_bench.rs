@@ -672,7 +672,7 @@ async fn edge_wave(floor: &tote_shared::walk::WalkFloor, wave: &[Vec<tote_shared
     for a in 1..=floor.aisles {
         for b in 1..=floor.bays {
             let gtin = Gtin::from_body13(690_100_000_000 + u64::from(a * 100 + b));
-            commands.push(CommandKind::UpsertSku { sku: sku(a, b)?, gtin, name: format!("bay {a}-{b}") });
+            commands.push(CommandKind::UpsertSku { sku: sku(a, b)?, gtin, name: format!("bay {a}-{b}"), shipping: None });
         }
     }
     let to = ShipTo { name: "Li Wei".into(), line1: "88 Century Avenue".into(), city: "Shanghai".into(), postcode: "200120".into(), phone: String::new() };

@@ -68,28 +68,8 @@ fn listed() -> SkuState {
     SkuState::Listed
 }
 
-/// One unit's shipping weight and box size, and whether it must travel as fragile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ShippingSpec {
-    #[schema(minimum = 1, maximum = 1000000)]
-    pub weight_g: u32,
-    #[schema(minimum = 1, maximum = 10000)]
-    pub length_mm: u32,
-    #[schema(minimum = 1, maximum = 10000)]
-    pub width_mm: u32,
-    #[schema(minimum = 1, maximum = 10000)]
-    pub height_mm: u32,
-    #[serde(default)]
-    pub fragile: bool,
-}
-
-impl ShippingSpec {
-    /// Within the limits the schema states (1 t, 10 m a side).
-    pub fn is_valid(&self) -> bool {
-        (1..=1_000_000).contains(&self.weight_g) && [self.length_mm, self.width_mm, self.height_mm].iter().all(|d| (1..=10_000).contains(d))
-    }
-}
+/// One unit's shipping weight and box size (shared with the edges, which spot bulky items by it).
+pub use tote_shared::sync::ShippingSpec;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {

@@ -115,7 +115,7 @@ pub fn create_skus(tx: &mut dyn Tx, records: &[SkuRecord], warehouses: &[Warehou
         journal::store::append_many(tx, &events, now_ms)?;
         for r in chunk {
             let model = models.get(&r.spu_id).ok_or_else(|| CatalogError::NotFound(format!("SPU {}", r.spu_id)))?;
-            commands.push(CommandKind::UpsertSku { sku: r.sku.clone(), gtin: r.gtin.clone(), name: display_name(model, r) });
+            commands.push(CommandKind::UpsertSku { sku: r.sku.clone(), gtin: r.gtin.clone(), name: display_name(model, r), shipping: r.shipping });
         }
     }
     for warehouse in warehouses {
@@ -126,7 +126,7 @@ pub fn create_skus(tx: &mut dyn Tx, records: &[SkuRecord], warehouses: &[Warehou
 
 /// The master-data command that teaches an edge this SKU.
 pub fn upsert_command(sku: &SkuRecord) -> CommandKind {
-    CommandKind::UpsertSku { sku: sku.sku.clone(), gtin: sku.gtin.clone(), name: sku.name.clone() }
+    CommandKind::UpsertSku { sku: sku.sku.clone(), gtin: sku.gtin.clone(), name: sku.name.clone(), shipping: sku.shipping }
 }
 
 const SKU_COLUMNS: &str = "SELECT s.sku, s.spu_id, s.gtin, s.gender, s.colour, s.size, s.price_minor, s.cost_minor, p.name,

@@ -27,11 +27,13 @@ pub fn apply(conn: &Connection, commands: &[CentralCommand], rules: &Rules, now_
 
 fn apply_one(conn: &Connection, kind: &CommandKind, rules: &Rules, now_ms: i64) -> StoreResult<()> {
     match kind {
-        CommandKind::UpsertSku { sku, gtin, name } => {
+        CommandKind::UpsertSku { sku, gtin, name, shipping } => {
+            let (weight_g, longest_mm) = (shipping.map(|s| s.weight_g), shipping.map(|s| s.longest_mm()));
             conn.prepare_cached(
-                "INSERT INTO sku (sku, gtin, name) VALUES (?1, ?2, ?3) ON CONFLICT (sku) DO UPDATE SET gtin = ?2, name = ?3",
+                "INSERT INTO sku (sku, gtin, name, weight_g, longest_mm) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (sku) DO UPDATE SET gtin = ?2, name = ?3, weight_g = ?4, longest_mm = ?5",
             )?
-            .execute(params![sku.as_str(), gtin.as_str(), name])?;
+            .execute(params![sku.as_str(), gtin.as_str(), name, weight_g, longest_mm])?;
             Ok(())
         }
         CommandKind::Fulfil { order_id, lines, ship_to, ship_via } => picking::release(conn, rules, *order_id, lines, ship_to, ship_via.as_ref(), now_ms),

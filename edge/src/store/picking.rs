@@ -77,25 +77,27 @@ pub fn release(conn: &Connection, rules: &Rules, order_id: u64, lines: &[OrderLi
         .optional()?;
     let ship_to_json = serde_json::to_string(ship_to).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let quantities: Vec<i64> = lines.iter().map(|l| l.qty.as_i64()).collect();
-    let profile = Profile::of_order(&quantities);
-    let method = rules.method(profile).as_str();
+    let bulky = any_bulky(conn, rules, lines)?;
+    let method = rules.method(Profile::of_order(&quantities, bulky)).as_str();
+    // The fulfilment keeps the order's shape; bulkiness is its own column.
+    let profile = Profile::of_order(&quantities, false);
     let (carrier, service) = (ship_via.map(|v| &v.carrier), ship_via.map(|v| &v.service));
     match existing.as_deref() {
         None => {
             conn.prepare_cached(
-                "INSERT INTO fulfilment (order_id, state, ship_to, created_ms, updated_ms, ship_carrier, ship_service, profile, method)
-                 VALUES (?1, 'picking', ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO fulfilment (order_id, state, ship_to, created_ms, updated_ms, ship_carrier, ship_service, profile, method, bulky)
+                 VALUES (?1, 'picking', ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
-            .execute(params![order_id as i64, ship_to_json, now_ms, carrier, service, profile.as_str(), method])?;
+            .execute(params![order_id as i64, ship_to_json, now_ms, carrier, service, profile.as_str(), method, bulky])?;
         }
         // Re-routed back here after an earlier failure or cancel: start again.
         Some("failed" | "cancelled") => {
             conn.prepare_cached(
                 "UPDATE fulfilment SET state = 'picking', ship_to = ?2, updated_ms = ?3, ship_carrier = ?4, ship_service = ?5, profile = ?6, method = ?7,
-                     wave_id = NULL
+                     wave_id = NULL, bulky = ?8
                  WHERE order_id = ?1",
             )?
-            .execute(params![order_id as i64, ship_to_json, now_ms, carrier, service, profile.as_str(), method])?;
+            .execute(params![order_id as i64, ship_to_json, now_ms, carrier, service, profile.as_str(), method, bulky])?;
             conn.prepare_cached("DELETE FROM fulfilment_line WHERE order_id = ?1")?.execute([order_id as i64])?;
         }
         Some(state) => {
@@ -118,6 +120,21 @@ pub fn release(conn: &Connection, rules: &Rules, order_id: u64, lines: &[OrderLi
         }
     }
     Ok(())
+}
+
+/// Whether any of the lines' items is bulky by the catalog's shipping size.
+fn any_bulky(conn: &Connection, rules: &Rules, lines: &[OrderLine]) -> StoreResult<bool> {
+    let limits = rules.bulky();
+    for line in lines {
+        let size: Option<(Option<u32>, Option<u32>)> = conn
+            .prepare_cached("SELECT weight_g, longest_mm FROM sku WHERE sku = ?1")?
+            .query_row([line.sku.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if size.is_some_and(|(weight, longest)| limits.is_bulky(weight, longest)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn allocate(conn: &Connection, pods_first: bool, order_id: u64, lines: &[OrderLine], now_ms: i64) -> StoreResult<()> {
@@ -670,6 +687,24 @@ mod tests {
             [("A-01-01".into(), 29, "discrete".into()), ("P0001-A1".into(), 2, "station".into())],
             "a bin on a pod is picked at a station whatever the rules say"
         );
+    }
+
+    #[test]
+    fn an_order_with_a_bulky_item_is_picked_one_order_at_a_time_whatever_its_shape() {
+        let conn = floor();
+        let rules = Rules::new(vec![
+            Rule { profile: Profile::GoodsToPerson, method: Method::Discrete },
+            Rule { profile: Profile::MultiLine, method: Method::Cluster },
+            Rule { profile: Profile::Bulky, method: Method::Discrete },
+        ])
+        .expect("rules");
+        assert_eq!(order(&conn, &rules, 1, &[2]), [("A-01-01".into(), 2, "cluster".into())], "not measured: not bulky");
+        conn.execute("UPDATE sku SET weight_g = 22000, longest_mm = 500 WHERE sku = ?1", [SKU]).expect("measured");
+        assert_eq!(order(&conn, &rules, 2, &[2]), [("A-01-01".into(), 2, "discrete".into())], "22 kg: bulky");
+        let (profile, bulky): (String, bool) = conn.query_row("SELECT profile, bulky FROM fulfilment WHERE order_id = 2", [], |r| Ok((r.get(0)?, r.get(1)?))).expect("row");
+        assert_eq!((profile.as_str(), bulky), ("multi_line", true));
+        let light = rules.clone().with_bulky(tote_shared::strategy::BulkyLimits { weight_g: 30_000, longest_mm: 800 });
+        assert_eq!(order(&conn, &light, 3, &[2]), [("A-01-01".into(), 2, "cluster".into())], "under 30 kg it is not");
     }
 
     #[test]

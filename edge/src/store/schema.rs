@@ -500,6 +500,14 @@ CREATE TABLE dock_appointment (
 ) STRICT;
 CREATE INDEX dock_appointment_by_time ON dock_appointment (start_ms);
 CREATE UNIQUE INDEX dock_appointment_live_delivery ON dock_appointment (delivery) WHERE delivery IS NOT NULL AND state IN ('booked', 'arrived', 'unloading');
+"#,
+    r#"
+-- Bulky items: a SKU's unit weight and longest side, from the catalog's shipping size (NULL
+-- until measured); an order with a bulky line is picked by the bulky profile's method.
+-- `fulfilment.profile` keeps the order's shape (single_unit, multi_line); `bulky` says it has one.
+ALTER TABLE sku ADD COLUMN weight_g INTEGER CHECK (weight_g > 0);
+ALTER TABLE sku ADD COLUMN longest_mm INTEGER CHECK (longest_mm > 0);
+ALTER TABLE fulfilment ADD COLUMN bulky INTEGER NOT NULL DEFAULT 0 CHECK (bulky IN (0, 1));
 "#];
 
 /// A migrated in-memory database, for the store's unit tests.
