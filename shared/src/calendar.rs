@@ -3,6 +3,18 @@
 //! VDA 5050 timestamps and the payment channels' bill days.
 
 pub const DAY_MS: i64 = 86_400_000;
+pub const MINUTE_MS: i64 = 60_000;
+/// 9999-12-31 23:59:59.999 UTC: the last moment a four-digit year writes.
+pub const MAX_MS: i64 = 253_402_300_799_999;
+
+/// Minutes after midnight of a time of day `HH:MM`, from 00:00 to 24:00 (the day's end, for
+/// closing times).
+pub fn minute_of_day(at: &str) -> Option<i64> {
+    let (h, m) = at.split_once(':')?;
+    let digits = h.len() == 2 && m.len() == 2 && h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit());
+    let minute = h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?;
+    (digits && m.parse::<i64>().ok()? < 60 && minute <= 24 * 60).then_some(minute)
+}
 
 /// Days since 1970-01-01 of a calendar date.
 pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
@@ -93,6 +105,16 @@ pub fn utc_day(at_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_of_day_is_hh_mm_up_to_the_days_end() {
+        assert_eq!(minute_of_day("00:00"), Some(0));
+        assert_eq!(minute_of_day("16:30"), Some(990));
+        assert_eq!(minute_of_day("24:00"), Some(1440));
+        for bad in ["24:01", "7:00", "07:60", "07-00", "0700", "ab:cd", "+7:00"] {
+            assert_eq!(minute_of_day(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn days_and_dates_round_trip_across_leap_years_and_eras() {

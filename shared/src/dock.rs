@@ -2,10 +2,8 @@
 //! opening hours; a door holds one truck at a time. Then the visit is recorded: arrived,
 //! unloading, unloaded (or cancelled, or a no-show once its slot has passed).
 
+use crate::calendar::{minute_of_day, DAY_MS, MAX_MS, MINUTE_MS};
 use serde::{Deserialize, Serialize};
-
-const MINUTE_MS: i64 = 60_000;
-const DAY_MS: i64 = 86_400_000;
 
 /// The dock (the edge's `[dock]` settings).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,13 +83,6 @@ pub enum DockError {
     Full,
 }
 
-fn minute_of_day(at: &str) -> Option<i64> {
-    let (h, m) = at.split_once(':')?;
-    let ok = h.len() == 2 && m.len() == 2 && h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit());
-    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
-    (ok && h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
-}
-
 fn door_name(name: &str) -> bool {
     (1..=16).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
@@ -116,6 +107,13 @@ impl DockRules {
 
     /// Checks `ask` against the rules and the doors' bookings; the door it gets and its end.
     pub fn book(&self, booked: &[Booked], ask: &Ask<'_>, now_ms: i64) -> Result<(String, i64), DockError> {
+        // Bounded first: the arithmetic below stays far from overflow.
+        if ask.start_ms < 0 {
+            return Err(DockError::Past);
+        }
+        if ask.start_ms > MAX_MS {
+            return Err(DockError::TooFar(self.days_ahead));
+        }
         let slot = i64::from(self.slot_minutes);
         let offset = i64::from(self.utc_offset_minutes) * MINUTE_MS;
         let local = ask.start_ms + offset;
@@ -255,6 +253,8 @@ mod tests {
         assert!(r.book(&[], &ask(None, 7.5, 60), now).is_ok(), "a slot still running can be booked");
         let next_week = Ask { door: None, start_ms: at(9.0) + 8 * DAY_MS, minutes: 30 };
         assert_eq!(r.book(&[], &next_week, now), Err(DockError::TooFar(7)));
+        assert_eq!(r.book(&[], &Ask { door: None, start_ms: i64::MAX, minutes: 480 }, now), Err(DockError::TooFar(7)));
+        assert_eq!(r.book(&[], &Ask { door: None, start_ms: i64::MIN, minutes: 480 }, now), Err(DockError::Past));
     }
 
     #[test]

@@ -99,6 +99,16 @@ impl Method {
         [Method::Station, Method::Discrete, Method::Batch, Method::Cluster].into_iter().find(|m| m.as_str() == text)
     }
 
+    /// The method of one task: on a pod it is the station's (a pod is only ever picked at a
+    /// station), on a shelf its order's shelf method.
+    pub fn of_task(on_pod: bool, shelf: Method) -> Method {
+        if on_pod {
+            Method::Station
+        } else {
+            shelf
+        }
+    }
+
     /// Picked onto a cart in a wave's walk (batch or cluster), not one order at a time.
     pub fn on_cart(self) -> bool {
         matches!(self, Method::Batch | Method::Cluster)
@@ -208,16 +218,6 @@ impl Rules {
         self.method(Profile::GoodsToPerson) == Method::Station
     }
 
-    /// The method of one task: on a pod it is the station's (a pod is only ever picked at a
-    /// station), on a shelf it is the order's.
-    pub fn task_method(&self, on_pod: bool, order: Profile) -> Method {
-        if on_pod {
-            Method::Station
-        } else {
-            self.method(order)
-        }
-    }
-
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
@@ -277,8 +277,8 @@ mod tests {
         assert!(!shelves_only.pods_first());
         assert_eq!(shelves_only.method(Profile::MultiLine), Method::Discrete);
         assert!(Rules::default().pods_first());
-        assert_eq!(Rules::default().task_method(true, Profile::SingleUnit), Method::Station);
-        assert_eq!(Rules::default().task_method(false, Profile::SingleUnit), Method::Discrete);
+        assert_eq!(Method::of_task(true, Method::Cluster), Method::Station);
+        assert_eq!(Method::of_task(false, Method::Cluster), Method::Cluster);
     }
 
     #[test]

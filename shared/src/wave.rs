@@ -83,12 +83,9 @@ impl From<WalkError> for WaveError {
     }
 }
 
-/// Minutes after midnight of "HH:MM".
+/// A cut-off's minute of the day (00:00 to 23:59).
 fn minute_of_day(at: &str) -> Option<i64> {
-    let (h, m) = at.split_once(':')?;
-    let ok = h.len() == 2 && m.len() == 2 && h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit());
-    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
-    (ok && h < 24 && m < 60).then_some(h * 60 + m)
+    crate::calendar::minute_of_day(at).filter(|m| *m < 24 * 60)
 }
 
 impl WaveRules {

@@ -11,9 +11,8 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tote_shared::dock::DockEvent;
 use tote_shared::openapi as doc;
+use tote_shared::calendar::{DAY_MS, MAX_MS};
 use tote_shared::runtime::http::{Json, Path, Query};
-
-const DAY_MS: i64 = 86_400_000;
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -42,8 +41,11 @@ pub struct NewAppointment {
 /// far ahead.
 #[utoipa::path(post, path = "/api/v1/dock/appointments", request_body = NewAppointment, params(doc::IdempotencyKey),
     responses((status = 201, body = AppointmentView), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "stock")]
-pub async fn book(State(state): State<AppState>, idempotency: Idempotency, Json(body): Json<NewAppointment>) -> Result<Response, ApiError> {
+pub async fn book_appointment(State(state): State<AppState>, idempotency: Idempotency, Json(body): Json<NewAppointment>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
+    if !(0..=MAX_MS).contains(&body.start_ms) {
+        return Err(ApiError::Unprocessable("start_ms must be a time from 1970 to 9999 (Unix ms)".into()));
+    }
     super::check_text("supplier", &body.supplier, 200)?;
     super::check_optional_text("delivery", body.delivery.as_deref(), 64)?;
     super::check_optional_text("door", body.door.as_deref(), 64)?;
@@ -72,10 +74,10 @@ pub struct AppointmentQuery {
 
 /// The dock's appointments by start.
 #[utoipa::path(get, path = "/api/v1/dock/appointments", params(AppointmentQuery), responses((status = 200, body = Vec<AppointmentView>), doc::BadRequest, doc::Unauthorized, doc::Unprocessable), tag = "stock")]
-pub async fn list(State(state): State<AppState>, Query(q): Query<AppointmentQuery>) -> Result<Json<Vec<AppointmentView>>, ApiError> {
+pub async fn appointments(State(state): State<AppState>, Query(q): Query<AppointmentQuery>) -> Result<Json<Vec<AppointmentView>>, ApiError> {
     let from = q.from_ms.unwrap_or_else(tote_shared::runtime::system::now_ms);
     let to = q.to_ms.unwrap_or(from.saturating_add(7 * DAY_MS));
-    if from < 0 || to <= from || to - from > 31 * DAY_MS {
+    if !(0..=MAX_MS).contains(&from) || !(0..=MAX_MS).contains(&to) || to <= from || to - from > 31 * DAY_MS {
         return Err(ApiError::Unprocessable("from_ms must be at least 0 and to_ms after it, at most 31 days later".into()));
     }
     let limit = q.limit.unwrap_or(200);
@@ -86,7 +88,7 @@ pub async fn list(State(state): State<AppState>, Query(q): Query<AppointmentQuer
 }
 
 #[utoipa::path(get, path = "/api/v1/dock/appointments/{id}", params(doc::PathId), responses((status = 200, body = AppointmentView), doc::BadRequest, doc::Unauthorized, doc::NotFound), tag = "stock")]
-pub async fn get(State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<AppointmentView>, ApiError> {
+pub async fn appointment(State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<AppointmentView>, ApiError> {
     Ok(Json(state.store.appointment(id).await?))
 }
 
@@ -119,7 +121,7 @@ pub async fn unloaded(State(state): State<AppState>, Path(id): Path<u64>, idempo
 /// Supervisor: the booking is called off before the truck came.
 #[utoipa::path(post, path = "/api/v1/dock/appointments/{id}/cancel", params(doc::PathId, doc::IdempotencyKey),
     responses((status = 200, body = AppointmentView), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unprocessable), tag = "stock")]
-pub async fn cancel(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency) -> Result<Response, ApiError> {
+pub async fn cancel_appointment(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency) -> Result<Response, ApiError> {
     record(state, id, idempotency, DockEvent::Cancel).await
 }
 

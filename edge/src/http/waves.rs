@@ -49,8 +49,8 @@ pub async fn waves(State(state): State<AppState>, Query(q): Query<WaveQuery>) ->
 /// first, then oldest, up to the line limit), with its batch totes and cluster carts and each
 /// one's walk. 409 when no order waits.
 #[utoipa::path(post, path = "/api/v1/waves", params(doc::IdempotencyKey),
-    responses((status = 201, body = WaveView), doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unprocessable), tag = "picking")]
-pub async fn plan(State(state): State<AppState>, idempotency: Idempotency) -> Result<Response, ApiError> {
+    responses((status = 201, body = WaveView), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::Conflict, doc::Unprocessable), tag = "picking")]
+pub async fn plan_wave(State(state): State<AppState>, idempotency: Idempotency) -> Result<Response, ApiError> {
     let key = idempotency.key(&())?;
     Ok(answer(StatusCode::CREATED, state.store.plan_wave(key).await?))
 }
@@ -63,7 +63,7 @@ pub async fn wave(State(state): State<AppState>, Path(id): Path<u64>) -> Result<
 /// Supervisor: the wave's carts go to the pickers (a held wave's again).
 #[utoipa::path(post, path = "/api/v1/waves/{id}/release", params(doc::PathId, doc::IdempotencyKey),
     responses((status = 200, body = WaveView), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unprocessable), tag = "picking")]
-pub async fn release(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency) -> Result<Response, ApiError> {
+pub async fn release_wave(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency) -> Result<Response, ApiError> {
     let key = idempotency.key(&())?;
     Ok(answer(StatusCode::OK, state.store.release_wave(key, id).await?))
 }
@@ -71,7 +71,7 @@ pub async fn release(State(state): State<AppState>, Path(id): Path<u64>, idempot
 /// Supervisor: no new cart of the wave starts; carts already out finish their walk.
 #[utoipa::path(post, path = "/api/v1/waves/{id}/hold", params(doc::PathId, doc::IdempotencyKey),
     responses((status = 200, body = WaveView), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unprocessable), tag = "picking")]
-pub async fn hold(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency) -> Result<Response, ApiError> {
+pub async fn hold_wave(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency) -> Result<Response, ApiError> {
     let key = idempotency.key(&())?;
     Ok(answer(StatusCode::OK, state.store.hold_wave(key, id).await?))
 }
@@ -79,7 +79,7 @@ pub async fn hold(State(state): State<AppState>, Path(id): Path<u64>, idempotenc
 /// Supervisor: calls a wave off before any of its carts started; its orders join the next wave.
 #[utoipa::path(post, path = "/api/v1/waves/{id}/cancel", params(doc::PathId, doc::IdempotencyKey),
     responses((status = 200, body = WaveView), doc::BadRequest, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict, doc::Unprocessable), tag = "picking")]
-pub async fn cancel(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency) -> Result<Response, ApiError> {
+pub async fn cancel_wave(State(state): State<AppState>, Path(id): Path<u64>, idempotency: Idempotency) -> Result<Response, ApiError> {
     let key = idempotency.key(&())?;
     Ok(answer(StatusCode::OK, state.store.cancel_wave(key, id).await?))
 }
@@ -124,7 +124,7 @@ pub struct StartBatch {
 /// Picker: takes a released batch, putting one scanned tote on each slot of the cart.
 #[utoipa::path(post, path = "/api/v1/pick-batches/{id}/start", request_body = StartBatch, params(doc::PathId, doc::IdempotencyKey),
     responses((status = 200, body = BatchView), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "picking")]
-pub async fn start(
+pub async fn start_batch(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<u64>,
@@ -150,7 +150,7 @@ fn worker(caller: &Caller) -> Option<String> {
 /// item(s), then the tote the units went into.
 #[utoipa::path(post, path = "/api/v1/pick-batches/{id}/scan", request_body = ScanRequest, params(doc::PathId, doc::IdempotencyKey),
     responses((status = 200, body = crate::store::BatchScanOutcome), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "picking")]
-pub async fn scan(
+pub async fn batch_scan(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<u64>,
@@ -186,7 +186,7 @@ pub struct SortRequest {
 /// Packer: one unit out of a batch tote; the answer names the order whose carton it goes in.
 #[utoipa::path(post, path = "/api/v1/totes/{tote}/sort", request_body = SortRequest, params(("tote" = String, Path), doc::IdempotencyKey),
     responses((status = 200, body = crate::store::SortOutcome), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "picking")]
-pub async fn sort(State(state): State<AppState>, Path(tote): Path<String>, idempotency: Idempotency, Json(body): Json<SortRequest>) -> Result<Response, ApiError> {
+pub async fn sort_tote(State(state): State<AppState>, Path(tote): Path<String>, idempotency: Idempotency, Json(body): Json<SortRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
     let code = body.code.trim().to_owned();
     if code.is_empty() || body.code.chars().count() > 64 {

@@ -5,6 +5,7 @@
 use super::{StoreError, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
+use tote_shared::calendar::DAY_MS;
 use tote_shared::dock::{Ask, Booked, DockEvent, DockRules, Visit};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -33,6 +34,9 @@ pub struct Booking {
     pub minutes: u32,
 }
 
+/// The visits that hold their door (`Visit::holds_door`), as SQL.
+const HOLDS_DOOR: &str = "state IN ('booked', 'arrived', 'unloading')";
+
 const COLUMNS: &str = "id, door, supplier, delivery, start_ms, end_ms, state, arrived_ms, unloading_ms, unloaded_ms";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AppointmentView> {
@@ -59,7 +63,7 @@ pub fn book(conn: &Connection, rules: &DockRules, booking: &Booking, now_ms: i64
             Some(other) => return Err(StoreError::Conflict(format!("delivery {delivery} is {other}"))),
         }
         let booked: Option<i64> = conn
-            .prepare_cached("SELECT id FROM dock_appointment WHERE delivery = ?1 AND state IN ('booked', 'arrived', 'unloading')")?
+            .prepare_cached(&format!("SELECT id FROM dock_appointment WHERE delivery = ?1 AND {HOLDS_DOOR}"))?
             .query_row([delivery], |r| r.get(0))
             .optional()?;
         if let Some(id) = booked {
@@ -67,9 +71,9 @@ pub fn book(conn: &Connection, rules: &DockRules, booking: &Booking, now_ms: i64
         }
     }
     // Only bookings that can clash: those still holding a door and overlapping the day.
-    let window = (booking.start_ms - 86_400_000, booking.start_ms + 86_400_000);
+    let window = (booking.start_ms.saturating_sub(DAY_MS), booking.start_ms.saturating_add(DAY_MS));
     let booked: Vec<Booked> = conn
-        .prepare_cached("SELECT door, start_ms, end_ms FROM dock_appointment WHERE state IN ('booked', 'arrived', 'unloading') AND end_ms > ?1 AND start_ms < ?2")?
+        .prepare_cached(&format!("SELECT door, start_ms, end_ms FROM dock_appointment WHERE {HOLDS_DOOR} AND end_ms > ?1 AND start_ms < ?2"))?
         .query_map(params![window.0, window.1], |r| Ok(Booked { door: r.get(0)?, start_ms: r.get(1)?, end_ms: r.get(2)? }))?
         .collect::<Result<_, _>>()?;
     let ask = Ask { door: booking.door.as_deref(), start_ms: booking.start_ms, minutes: booking.minutes };
@@ -134,6 +138,13 @@ mod tests {
 
     fn booking(start_ms: i64, delivery: Option<&str>) -> Booking {
         Booking { supplier: "Nike China".into(), delivery: delivery.map(str::to_owned), door: None, start_ms, minutes: 60 }
+    }
+
+    #[test]
+    fn the_sql_for_visits_holding_their_door_matches_the_rule() {
+        for visit in Visit::ALL {
+            assert_eq!(HOLDS_DOOR.contains(&format!("'{}'", visit.as_str())), visit.holds_door(), "{visit:?}");
+        }
     }
 
     #[test]

@@ -72,6 +72,7 @@ pub fn freeze(conn: &Connection, target: &FreezeTarget, reason: &str, by: &str, 
     .execute(params![scope, location, sku, lot, reason, by, now_ms])?;
     let id = conn.last_insert_rowid() as u64;
     super::picking::move_picks_off_frozen_stock(conn, &format!("stock frozen: {reason}"), now_ms)?;
+    super::replenish::cancel_from_frozen(conn, &format!("stock frozen: {reason}"), now_ms)?;
     for sku in skus_held(conn, target)? {
         level_changed(conn, &sku, now_ms)?;
     }

@@ -148,7 +148,7 @@ fn allocate(conn: &Connection, pods_first: bool, order_id: u64, lines: &[OrderLi
                 break;
             }
             let take = stock.free.min(remaining);
-            let method = if stock.on_pod { Method::Station } else { shelf_method };
+            let method = Method::of_task(stock.on_pod, shelf_method);
             insert_task(conn, order_id, line.sku.as_str(), &stock.location, &stock.lot, take, method, now_ms)?;
             remaining -= take;
         }
@@ -300,6 +300,9 @@ pub fn scan(conn: &Connection, task_id: u64, code: &str, qty: u32, by: &Picker, 
     if let Some(batch) = t.batch_id {
         return Err(StoreError::Conflict(format!("pick task {task_id} is on cart batch {batch}: scan it through the batch, which knows its tote")));
     }
+    if Method::parse(&t.method).is_some_and(Method::on_cart) {
+        return Err(StoreError::Conflict(format!("pick task {task_id} is picked on a cart in a wave ({}): it waits for the next wave", t.method)));
+    }
     apply_scan(conn, t, code, i64::from(qty), by, now_ms)
 }
 
@@ -405,6 +408,9 @@ pub fn short_pick(conn: &Connection, task_id: u64, found: i64, reason: Option<&s
         return Err(StoreError::Conflict(format!("order {} is {state}; nothing to pick", t.order_id)));
     }
     let remaining = t.qty - t.qty_picked;
+    if remaining == 0 {
+        return Err(StoreError::Conflict(format!("pick task {task_id}'s units are all taken: scan the tote they go into")));
+    }
     let system_qty = qty_at(conn, &t.location, &t.sku, &t.lot)?;
     if found < 0 || found >= remaining {
         return Err(StoreError::Invalid(format!("found must be between 0 and {} for a short pick", remaining - 1)));
@@ -451,22 +457,29 @@ pub fn short_pick(conn: &Connection, task_id: u64, found: i64, reason: Option<&s
 /// `t`. When no bin has them, the whole order fails (its picked goods go back) so central can
 /// re-route it. Returns the new location, or None when the order failed.
 fn reassign_or_fail(conn: &Connection, t: &mut PickTaskView, missing: i64, keep: i64, reason: String, now_ms: i64) -> StoreResult<Option<String>> {
+    // Every unit already taken (a cart's units in hand wait for their tote): nothing moves.
+    if missing == 0 {
+        return Ok(Some(t.location.clone()));
+    }
     // The picker (or station) that came up short is already busy with this order: the rest
     // comes from shelves first, where it needs no robot trip.
     let elsewhere = free_stock(conn, &t.sku, Some(&t.location), false)?.into_iter().find(|s| s.free >= missing);
     let shelf_method = shelf_method(conn, t.order_id)?;
     let newest: i64 = conn.prepare_cached("SELECT COALESCE(MAX(id), 0) FROM pick_task")?.query_row([], |r| r.get(0))?;
     if let Some(stock) = elsewhere {
-        let method = if stock.on_pod { Method::Station } else { shelf_method };
+        let method = Method::of_task(stock.on_pod, shelf_method);
         insert_task(conn, t.order_id, &t.sku, &stock.location, &stock.lot, missing, method, now_ms)?;
         super::waves::place_rest(conn, t, newest)?;
         shrink_task(conn, t, keep, now_ms)?;
+        // The rest may have left a cart (to a pod): its batch may be finished.
+        super::waves::settle_order(conn, t.order_id, now_ms)?;
         return Ok(Some(stock.location));
     }
     // Reserve can still fill a pick face for it: the new pick waits for that refill.
     if super::replenish::cover_shortfall(conn, t.order_id, &t.sku, missing, shelf_method, now_ms)? == 0 {
         super::waves::place_rest(conn, t, newest)?;
         shrink_task(conn, t, keep, now_ms)?;
+        super::waves::settle_order(conn, t.order_id, now_ms)?;
         let face: String = conn.prepare_cached("SELECT location FROM pick_task WHERE order_id = ?1 ORDER BY id DESC LIMIT 1")?.query_row([t.order_id as i64], |r| r.get(0))?;
         return Ok(Some(face));
     }

@@ -380,6 +380,23 @@ pub fn incoming(conn: &Connection, location: &str, sku: &str, lot: &str) -> Stor
         .query_row(params![location, sku, lot], |r| r.get(0))?)
 }
 
+/// After a freeze: refills whose reserve stock is now frozen and whose units are not yet taken
+/// are called off (nothing moves out of frozen stock); picks that waited for them move on.
+pub fn cancel_from_frozen(conn: &Connection, why: &str, now_ms: i64) -> StoreResult<u32> {
+    let ids: Vec<i64> = conn
+        .prepare_cached(&format!(
+            "SELECT r.id FROM (SELECT id, from_location AS location, sku, lot FROM replenishment WHERE state IN ('open', 'at_source')) r
+             WHERE {} ORDER BY r.id",
+            super::freezes::frozen("r")
+        ))?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in &ids {
+        cancel(conn, *id as u64, why, now_ms)?;
+    }
+    Ok(ids.len() as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,6 +441,20 @@ mod tests {
             out = Some(scan(conn, id, code, "ann", 50).expect("scan"));
         }
         out.expect("three scans")
+    }
+
+    #[test]
+    fn freezing_the_reserve_calls_its_refills_off() {
+        let conn = floor();
+        set_face(&conn, "A-01-01", SKU, 4, 12, 5).expect("face");
+        for id in 1..=3 {
+            order(&conn, id, 1);
+        }
+        assert_eq!(refills(&conn).len(), 1, "a refill from R-01-01");
+        let target = crate::store::FreezeTarget::Location { location: "R-01-01".into() };
+        crate::store::freezes::freeze(&conn, &target, "recall", "boss", 60).expect("freeze");
+        let open = refills(&conn);
+        assert!(open.iter().all(|r| r.0 != "R-01-01"), "nothing moves out of a frozen bin: {open:?}");
     }
 
     #[test]

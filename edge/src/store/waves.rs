@@ -169,7 +169,7 @@ fn pool(conn: &Connection, floor: &WalkFloor) -> StoreResult<Vec<Waiting>> {
     let mut picks: HashMap<u64, Vec<Pick>> = HashMap::new();
     let mut stmt = conn.prepare_cached(
         "SELECT t.id, t.order_id, t.location FROM pick_task t JOIN fulfilment f ON f.order_id = t.order_id
-         WHERE f.state = 'picking' AND f.wave_id IS NULL AND t.state IN ('open', 'located') AND t.batch_id IS NULL AND t.method IN ('batch', 'cluster')
+         WHERE f.state = 'picking' AND f.wave_id IS NULL AND t.state = 'open' AND t.batch_id IS NULL AND t.method IN ('batch', 'cluster')
          ORDER BY t.id",
     )?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get::<_, String>(2)?)))?;
@@ -233,7 +233,7 @@ pub fn cancel(conn: &Connection, id: u64, now_ms: i64) -> StoreResult<WaveView> 
         return Err(StoreError::Conflict(format!("wave {id} is {state}")));
     }
     let started: Option<i64> = conn
-        .prepare_cached("SELECT id FROM pick_batch WHERE wave_id = ?1 AND state IN ('started', 'done') LIMIT 1")?
+        .prepare_cached("SELECT id FROM pick_batch WHERE wave_id = ?1 AND started_ms IS NOT NULL LIMIT 1")?
         .query_row([id as i64], |r| r.get(0))
         .optional()?;
     if let Some(batch) = started {
@@ -377,8 +377,8 @@ fn check_tote(code: &str) -> StoreResult<()> {
     }
 }
 
-/// The batch a tote is busy in: on a started cart, or holding picked units not yet packed
-/// (or, in a batch tote, not yet sorted).
+/// The batch a tote is busy in: on a started cart, or holding picked units of an order not yet
+/// packed (its other lines may still be picked elsewhere) or, in a batch tote, not yet sorted.
 fn tote_busy_in(conn: &Connection, tote: &str) -> StoreResult<Option<u64>> {
     Ok(conn
         .prepare_cached(
@@ -386,7 +386,7 @@ fn tote_busy_in(conn: &Connection, tote: &str) -> StoreResult<Option<u64>> {
              WHERE bt.tote = ?1 AND (b.state = 'started' OR EXISTS (
                  SELECT 1 FROM pick_task t JOIN fulfilment f ON f.order_id = t.order_id
                  WHERE t.batch_id = b.id AND (bt.order_id IS NULL OR t.order_id = bt.order_id) AND t.state = 'done'
-                   AND f.state = 'picked' AND (b.method = 'cluster' OR t.sorted_ms IS NULL)))
+                   AND f.state IN ('picking', 'picked') AND (b.method = 'cluster' OR t.sorted_ms IS NULL)))
              LIMIT 1",
         )?
         .query_row([tote], |r| r.get::<_, i64>(0))
@@ -546,8 +546,8 @@ pub fn sort(conn: &Connection, tote_code: &str, code: &str, now_ms: i64) -> Stor
         )?
         .query_row(params![held.batch_id as i64, code], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?)))
         .optional()?;
+    let left: i64 = held.orders.iter().filter(|o| o.state == "picked" || o.state == "picking").map(|o| o.unsorted).sum();
     let Some((task_id, order_id, sku)) = found else {
-        let left: i64 = held.orders.iter().filter(|o| o.state == "picked" || o.state == "picking").map(|o| o.unsorted).sum();
         if left == 0 {
             return Err(StoreError::Conflict(format!("tote {tote_code} has nothing left to sort")));
         }
@@ -555,7 +555,7 @@ pub fn sort(conn: &Connection, tote_code: &str, code: &str, now_ms: i64) -> Stor
     };
     conn.prepare_cached("UPDATE pick_task SET sorted_ms = ?2 WHERE id = ?1")?.execute(params![task_id, now_ms])?;
     let order_state = super::picking::order_state(conn, order_id)?;
-    let left_in_tote = held.orders.iter().filter(|o| o.state == "picked" || o.state == "picking").map(|o| o.unsorted).sum::<i64>() - 1;
+    let left_in_tote = left - 1;
     let message = match order_state.as_str() {
         "picked" => format!("Order {order_id}: into its carton, then pack it"),
         _ => format!("Order {order_id}: into its carton; it still waits for picks elsewhere"),
@@ -721,7 +721,12 @@ mod tests {
         let mut with_pods = rules().rules().to_vec();
         with_pods.push(Rule { profile: Profile::GoodsToPerson, method: Method::Station });
         release_order(&conn, &Rules::new(with_pods).expect("rules"), 1, &lines, &to, None, 10).expect("release");
-        plan(&conn, &settings(), 20).expect("plan");
+        let wave = plan(&conn, &settings(), 20).expect("plan");
+        release(&conn, wave.id, 20).expect("release");
+        start(&conn, wave.batches[0].id, None, &["TOTE-1".into()], 20).expect("start");
+        walk(&conn, wave.batches[0].id);
+        assert_eq!(crate::store::picking::order_state(&conn, 1).expect("state"), "picking", "its pod line is not picked yet");
+        assert!(tote_busy_in(&conn, "TOTE-1").expect("busy").is_some(), "the tote holds the order's shelf unit until it is packed");
         let station = crate::store::picking::tasks(&conn, None, Some(Method::Station), 10).expect("tasks").remove(0);
         crate::store::picking::short_pick(&conn, station.id, 0, Some("empty bin"), 21).expect("short");
         let rest = crate::store::picking::tasks(&conn, None, Some(Method::Discrete), 10).expect("tasks");
