@@ -507,17 +507,20 @@ mod tests {
         order(&conn, 1, 8);
         let shortfall = list(&conn, true, 10).expect("refills").into_iter().find(|r| r.why == "shortfall").expect("shortfall refill");
         assert_eq!(shortfall.waiting_units, 2);
-        // The supervisor finds R-01-01 damaged: freezes it, then calls the refill off.
-        let bin = crate::store::FreezeTarget::Location { location: "R-01-01".into() };
+        // Called off by hand (the aisle is blocked): the two waiting units get a new refill.
+        cancel(&conn, shortfall.id, "aisle blocked", 28).expect("cancel");
+        assert!(matches!(cancel(&conn, shortfall.id, "again", 28), Err(StoreError::Conflict(_))));
+        let again = list(&conn, true, 10).expect("refills");
+        assert!(again.len() == 1 && again[0].id != shortfall.id && again[0].why == "shortfall" && again[0].waiting_units == 2, "{again:?}");
+        // The supervisor finds R-01-01 damaged and freezes it: its refill is called off at once.
+        let bin = crate::store::FreezeTarget::Location { location: again[0].from.clone() };
         crate::store::freezes::freeze(&conn, &bin, "water damage", "sam", 29).expect("freeze");
-        cancel(&conn, shortfall.id, "reserve bin damaged", 30).expect("cancel");
         let open = tasks(&conn, None, None, 100).expect("tasks");
         assert_eq!(open.iter().map(|t| t.qty).sum::<i64>(), 8, "the order still wants eight");
-        assert_eq!(refills(&conn), [("R-02-01".into(), "A-01-01".into(), 2, "shortfall".into())], "its two units come from the other reserve bin");
-        assert!(matches!(cancel(&conn, shortfall.id, "again", 31), Err(StoreError::Conflict(_))));
-        let new = list(&conn, true, 10).expect("refills").remove(0);
-        crate::store::freezes::freeze(&conn, &crate::store::FreezeTarget::Location { location: "R-02-01".into() }, "recount", "sam", 32).expect("freeze");
-        cancel(&conn, new.id, "no reserve left", 33).expect("cancel");
+        let other = if again[0].from == "R-01-01" { "R-02-01" } else { "R-01-01" };
+        assert_eq!(refills(&conn), [(other.into(), "A-01-01".into(), 2, "shortfall".into())], "its two units come from the other reserve bin");
+        crate::store::freezes::freeze(&conn, &crate::store::FreezeTarget::Location { location: other.into() }, "recount", "sam", 32).expect("freeze");
+        assert!(refills(&conn).is_empty(), "no reserve left to refill from");
         let state: String = conn.query_row("SELECT state FROM fulfilment WHERE order_id = 1", [], |r| r.get(0)).expect("state");
         assert_eq!(state, "failed", "no reserve left: the order goes back to central for re-routing");
     }
