@@ -79,6 +79,14 @@ impl Caller {
         }
     }
 
+    /// The signed-in worker, if it is one (not the API token).
+    pub fn worker(&self) -> Option<String> {
+        match self {
+            Caller::System => None,
+            Caller::Worker(w) => Some(w.worker.clone()),
+        }
+    }
+
     /// Who did it, for logs and movement references.
     pub fn name(&self) -> String {
         match self {

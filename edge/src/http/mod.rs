@@ -148,6 +148,15 @@ impl Idempotency {
     }
 }
 
+/// What a scanner read, trimmed: 1 to 64 characters.
+pub fn scanned(code: &str) -> Result<String, ApiError> {
+    let trimmed = code.trim();
+    if trimmed.is_empty() || code.chars().count() > 64 {
+        return Err(ApiError::Unprocessable("a scanned code has 1 to 64 characters".into()));
+    }
+    Ok(trimmed.to_owned())
+}
+
 /// Free text that must be there (a name, a supplier): 1 to `max` characters, none that
 /// `tote_shared::text` forbids; else a 422 naming the field.
 pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {

@@ -75,21 +75,14 @@ pub async fn scan(
     Json(body): Json<ScanRequest>,
 ) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
-    let code = body.code.trim().to_owned();
-    if code.is_empty() || body.code.chars().count() > 64 {
-        return Err(ApiError::Unprocessable("a scanned code has 1 to 64 characters".into()));
-    }
+    let code = super::scanned(&body.code)?;
     if let Some(station) = &body.station {
         let known = state.floor.as_ref().is_some_and(|f| f.layout.stations.iter().any(|s| &s.name == station));
         if !known {
             return Err(ApiError::Unprocessable(format!("this edge has no station {station:?}")));
         }
     }
-    let worker = match &caller {
-        Caller::Worker(w) => Some(w.worker.clone()),
-        Caller::System => None,
-    };
-    let by = Picker { worker, station: body.station.clone() };
+    let by = Picker { worker: caller.worker(), station: body.station.clone() };
     let answer = answer(StatusCode::OK, state.store.scan(key, id, code, body.qty, by).await?);
     state.panels.refresh(); // a station light may show this task
     Ok(answer)

@@ -105,10 +105,7 @@ pub async fn refill_scan(
     Json(body): Json<RefillScan>,
 ) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
-    let code = body.code.trim().to_owned();
-    if code.is_empty() || body.code.chars().count() > 64 {
-        return Err(ApiError::Unprocessable("a scanned code has 1 to 64 characters".into()));
-    }
+    let code = super::scanned(&body.code)?;
     Ok(answer(StatusCode::OK, state.store.refill_scan(key, id, code, caller.name()).await?))
 }
 

@@ -136,14 +136,7 @@ pub async fn start_batch(
         return Err(ApiError::Unprocessable("a cart has at most 48 totes".into()));
     }
     let totes: Vec<String> = body.totes.iter().map(|t| t.trim().to_owned()).collect();
-    Ok(answer(StatusCode::OK, state.store.start_batch(key, id, worker(&caller), totes).await?))
-}
-
-fn worker(caller: &Caller) -> Option<String> {
-    match caller {
-        Caller::Worker(w) => Some(w.worker.clone()),
-        Caller::System => None,
-    }
+    Ok(answer(StatusCode::OK, state.store.start_batch(key, id, caller.worker(), totes).await?))
 }
 
 /// Picker: one scan on a started batch, applied to its next stop: the location, then the
@@ -158,14 +151,11 @@ pub async fn batch_scan(
     Json(body): Json<ScanRequest>,
 ) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
-    let code = body.code.trim().to_owned();
-    if code.is_empty() || body.code.chars().count() > 64 {
-        return Err(ApiError::Unprocessable("a scanned code has 1 to 64 characters".into()));
-    }
+    let code = super::scanned(&body.code)?;
     if body.station.is_some() {
         return Err(ApiError::Unprocessable("a cart is picked on the shelf floor, not at a station".into()));
     }
-    let by = Picker { worker: worker(&caller), station: None };
+    let by = Picker { worker: caller.worker(), station: None };
     Ok(answer(StatusCode::OK, state.store.batch_scan(key, id, code, body.qty, by).await?))
 }
 
@@ -188,9 +178,6 @@ pub struct SortRequest {
     responses((status = 200, body = crate::store::SortOutcome), doc::JsonBody, doc::Unauthorized, doc::Forbidden, doc::NotFound, doc::Conflict), tag = "picking")]
 pub async fn sort_tote(State(state): State<AppState>, Path(tote): Path<String>, idempotency: Idempotency, Json(body): Json<SortRequest>) -> Result<Response, ApiError> {
     let key = idempotency.key(&body)?;
-    let code = body.code.trim().to_owned();
-    if code.is_empty() || body.code.chars().count() > 64 {
-        return Err(ApiError::Unprocessable("a scanned code has 1 to 64 characters".into()));
-    }
+    let code = super::scanned(&body.code)?;
     Ok(answer(StatusCode::OK, state.store.sort_tote(key, tote, code).await?))
 }
