@@ -2,9 +2,10 @@
 //! pool of orders waiting for a wave (each with its shelf picks) and `now`; out comes the wave,
 //! its picking batches and each batch's walk.
 //!
-//! - **Order of release:** the earliest carrier cut-off first, then the oldest order. An order
-//!   whose carrier's cut-off for today has passed counts against tomorrow's: it is late, and
-//!   joins a later wave behind the orders that can still make today's truck.
+//! - **Order of release:** the earliest carrier cut-off first, then the faster service
+//!   (`next_day`, then `express`, then the rest), then the oldest order. An order whose
+//!   carrier's cut-off for today has passed counts against tomorrow's: it is late, and joins a
+//!   later wave behind the orders that can still make today's truck.
 //! - **Size:** a wave takes orders in that order until it would pass `max_lines` lines.
 //! - **Batches:** single-unit orders (method `batch`) go `tote_units` to a tote, sorted to their
 //!   cartons at packing; multi-line orders (method `cluster`) go `cart_totes` to a cart, one tote
@@ -131,9 +132,20 @@ pub struct Waiting {
     /// `Batch` (single-unit, into a shared tote) or `Cluster` (its own tote on a cart).
     pub method: Method,
     pub carrier: Option<String>,
+    /// The carrier service HQ chose (`next_day`, `express`, `standard` …), if any.
+    pub service: Option<String>,
     pub created_ms: i64,
     pub lines: usize,
     pub picks: Vec<Pick>,
+}
+
+/// The service's place in the queue: the faster, the sooner.
+fn priority(service: Option<&str>) -> u8 {
+    match service {
+        Some("next_day") => 0,
+        Some("express") => 1,
+        _ => 2,
+    }
 }
 
 /// One picking batch: a tote of single-unit orders or a cart of multi-line ones.
@@ -159,7 +171,7 @@ pub struct WavePlan {
 /// Plans the next wave from `waiting` (see the module's rules). None when nothing waits.
 pub fn plan(floor: &WalkFloor, rules: &WaveRules, waiting: &[Waiting], now_ms: i64) -> Result<Option<WavePlan>, WaveError> {
     let mut queue: Vec<(Option<i64>, &Waiting)> = waiting.iter().map(|w| (rules.next_cutoff(w.carrier.as_deref(), now_ms), w)).collect();
-    queue.sort_by_key(|(cutoff, w)| (cutoff.is_none(), *cutoff, w.created_ms, w.order_id));
+    queue.sort_by_key(|(cutoff, w)| (cutoff.is_none(), *cutoff, priority(w.service.as_deref()), w.created_ms, w.order_id));
     let mut chosen: Vec<(Option<i64>, &Waiting)> = Vec::new();
     let mut lines = 0;
     for (cutoff, w) in queue {
@@ -219,6 +231,7 @@ mod tests {
             order_id,
             method,
             carrier: carrier.map(str::to_owned),
+            service: None,
             created_ms,
             lines: stops.len(),
             picks: stops.iter().enumerate().map(|(i, &(aisle, bay))| Pick { task: order_id * 10 + i as u64, stop: Stop { aisle, bay } }).collect(),
@@ -272,6 +285,15 @@ mod tests {
         let plan = plan(&floor(), &r, &pool, shanghai(17)).expect("plan").expect("a wave");
         assert_eq!(plan.orders, [2], "SF left at 16:00: order 1 is late and goes with tomorrow's; JD still leaves at 18:30");
         assert_eq!(plan.cutoff_ms, Some(shanghai(18) + HOUR / 2));
+    }
+
+    #[test]
+    fn under_one_cutoff_the_faster_service_goes_first() {
+        let mut express = waiting(2, Method::Batch, Some("SF"), 50, &[(1, 2)]);
+        express.service = Some("express".into());
+        let pool = [waiting(1, Method::Batch, Some("SF"), 0, &[(1, 1)]), express];
+        let plan = plan(&floor(), &WaveRules { max_lines: 1, ..rules() }, &pool, shanghai(9)).expect("plan").expect("a wave");
+        assert_eq!(plan.orders, [2], "express before an older standard order on the same truck");
     }
 
     #[test]

@@ -635,6 +635,7 @@ fn wave_walk(floor: &tote_shared::walk::WalkFloor, wave: &[Vec<tote_shared::walk
             order_id: i as u64,
             method: if stops.len() == 1 { Method::Batch } else { Method::Cluster },
             carrier: None,
+            service: None,
             created_ms: 0,
             lines: stops.len(),
             picks: stops.iter().enumerate().map(|(k, stop)| Pick { task: (i * 8 + k) as u64, stop: *stop }).collect(),

@@ -179,17 +179,18 @@ fn pool(conn: &Connection, floor: &WalkFloor) -> StoreResult<Vec<Waiting>> {
         picks.entry(order_id).or_default().push(Pick { task, stop });
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT order_id, method, ship_carrier, created_ms FROM fulfilment
+        "SELECT order_id, method, ship_carrier, ship_service, created_ms FROM fulfilment
          WHERE state = 'picking' AND wave_id IS NULL AND method IN ('batch', 'cluster') ORDER BY order_id",
     )?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, i64>(3)?)))?;
+    type Row = (u64, String, Option<String>, Option<String>, i64);
+    let rows = stmt.query_map([], |r| -> rusqlite::Result<Row> { Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)) })?;
     let mut out = Vec::new();
     for row in rows {
-        let (order_id, method, carrier, created_ms) = row?;
+        let (order_id, method, carrier, service, created_ms) = row?;
         // Every line on a pod: the stations pick it, no wave needed.
         let Some(picks) = picks.remove(&order_id) else { continue };
         let method = Method::parse(&method).ok_or_else(|| StoreError::Corrupt(format!("order {order_id} has method {method:?}")))?;
-        out.push(Waiting { order_id, method, carrier, created_ms, lines: picks.len(), picks });
+        out.push(Waiting { order_id, method, carrier, service, created_ms, lines: picks.len(), picks });
     }
     Ok(out)
 }
