@@ -253,6 +253,16 @@ impl Browser {
         Ok(path)
     }
 
+    /// Ends a test's browsing: a screenshot named `failure` when `outcome` is an error (what
+    /// the page showed), then the session closed; `outcome` is passed on.
+    pub async fn finish<T>(&self, outcome: Result<T>) -> Result<T> {
+        if outcome.is_err() {
+            let _ = self.screenshot("failure").await;
+        }
+        self.quit().await;
+        outcome
+    }
+
     pub async fn quit(&self) {
         let _ = self
             .http

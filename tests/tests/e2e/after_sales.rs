@@ -101,11 +101,7 @@ async fn check_in_by_browser(edge: &Edge, rma: &str) -> Result<()> {
         anyhow::Ok(())
     }
     .await;
-    if outcome.is_err() {
-        let _ = b.screenshot("failure").await;
-    }
-    b.quit().await;
-    outcome
+    b.finish(outcome).await
 }
 
 /// (returning, damaged) of `sku` at SH-01.

@@ -513,11 +513,7 @@ async fn the_finance_clerk_resolves_a_difference_and_drills_into_an_order_and_th
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/console");
     let b = Browser::start_desktop(shots).await?;
     let outcome = browse(&b, central, item_id, orders[1].0).await;
-    if outcome.is_err() {
-        let _ = b.screenshot("failure").await;
-    }
-    b.quit().await;
-    w.explained(outcome)?;
+    w.explained(b.finish(outcome).await)?;
 
     // What the clerk did is in the books of the audit log, with her name.
     let item_after = central

@@ -53,11 +53,7 @@ async fn flows(central_down: bool) -> Result<()> {
     let tag = if central_down { "handheld-central-down" } else { "handheld" };
     let b = Browser::start(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots").join(tag)).await?;
     let outcome = run(&b, edge, order, central_down).await;
-    if outcome.is_err() {
-        let _ = b.screenshot("failure").await;
-    }
-    b.quit().await;
-    outcome?;
+    b.finish(outcome).await?;
     if central_down {
         // HQ comes back and hears everything the floor did meanwhile, once.
         central.restart()?;
@@ -362,11 +358,7 @@ async fn a_picker_confirms_a_goods_to_person_pick_on_the_station_screen() -> Res
         .await
     }
     .await;
-    if outcome.is_err() {
-        let _ = b.screenshot("failure").await;
-    }
-    b.quit().await;
-    outcome
+    b.finish(outcome).await
 }
 
 /// Goods held by QC are never picked; goods still on the receiving dock only when no bin has
@@ -434,9 +426,5 @@ async fn a_worker_refills_a_pick_face_on_the_handheld() -> Result<()> {
         Ok(())
     }
     .await;
-    if outcome.is_err() {
-        let _ = b.screenshot("failure").await;
-    }
-    b.quit().await;
-    outcome
+    b.finish(outcome).await
 }

@@ -155,11 +155,7 @@ async fn every_answer_has_security_headers_and_the_pages_a_csp_that_blocks_injec
         anyhow::Ok(())
     }
     .await;
-    if outcome.is_err() {
-        let _ = browser.screenshot("failure").await;
-    }
-    browser.quit().await;
-    outcome
+    browser.finish(outcome).await
 }
 
 /// Postmortem: the session cookie was `HttpOnly; SameSite=Strict` but never `Secure`, so a

@@ -128,9 +128,5 @@ async fn the_kpi_page_charts_a_shift_with_the_figures_the_floor_recorded() -> Re
         Ok(())
     }
     .await;
-    if outcome.is_err() {
-        let _ = b.screenshot("failure").await;
-    }
-    b.quit().await;
-    outcome
+    b.finish(outcome).await
 }

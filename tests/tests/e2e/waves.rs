@@ -365,9 +365,5 @@ async fn a_picker_walks_a_cart_and_a_packer_sorts_a_tote_on_the_handheld() -> Re
         Ok(())
     }
     .await;
-    if outcome.is_err() {
-        let _ = b.screenshot("failure").await;
-    }
-    b.quit().await;
-    outcome
+    b.finish(outcome).await
 }
