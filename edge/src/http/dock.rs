@@ -80,11 +80,7 @@ pub async fn appointments(State(state): State<AppState>, Query(q): Query<Appoint
     if !(0..=MAX_MS).contains(&from) || !(0..=MAX_MS).contains(&to) || to <= from || to - from > 31 * DAY_MS {
         return Err(ApiError::Unprocessable("from_ms must be at least 0 and to_ms after it, at most 31 days later".into()));
     }
-    let limit = q.limit.unwrap_or(200);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be 1 to 500".into()));
-    }
-    Ok(Json(state.store.appointments(from, to, limit).await?))
+    Ok(Json(state.store.appointments(from, to, super::limit(q.limit, 200)?).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/dock/appointments/{id}", params(doc::PathId), responses((status = 200, body = AppointmentView), doc::BadRequest, doc::Unauthorized, doc::NotFound), tag = "stock")]

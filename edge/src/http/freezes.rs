@@ -96,9 +96,5 @@ pub struct FreezeQuery {
 /// Freezes in force (or all of them).
 #[utoipa::path(get, path = "/api/v1/freezes", params(FreezeQuery), responses((status = 200, body = Vec<FreezeView>), doc::BadRequest, doc::Unauthorized), tag = "stock")]
 pub async fn list(State(state): State<AppState>, Query(q): Query<FreezeQuery>) -> Result<Json<Vec<FreezeView>>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be 1 to 500".into()));
-    }
-    Ok(Json(state.store.freezes(q.all, limit).await?))
+    Ok(Json(state.store.freezes(q.all, super::limit(q.limit, 100)?).await?))
 }

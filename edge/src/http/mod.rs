@@ -148,6 +148,15 @@ impl Idempotency {
     }
 }
 
+/// A list's `limit`: `default` when absent, else 1 to 500 (400 outside).
+pub fn limit(limit: Option<u32>, default: u32) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be 1 to 500".into()));
+    }
+    Ok(limit)
+}
+
 /// What a scanner read, trimmed: 1 to 64 characters.
 pub fn scanned(code: &str) -> Result<String, ApiError> {
     let trimmed = code.trim();

@@ -79,11 +79,7 @@ pub struct RefillQuery {
 /// Refills from reserve to pick faces.
 #[utoipa::path(get, path = "/api/v1/replenishments", params(RefillQuery), responses((status = 200, body = Vec<RefillView>), doc::BadRequest, doc::Unauthorized), tag = "stock")]
 pub async fn refills(State(state): State<AppState>, Query(q): Query<RefillQuery>) -> Result<Json<Vec<RefillView>>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be 1 to 500".into()));
-    }
-    Ok(Json(state.store.refills(!q.finished, limit).await?))
+    Ok(Json(state.store.refills(!q.finished, super::limit(q.limit, 100)?).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]

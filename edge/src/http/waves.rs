@@ -16,14 +16,6 @@ use serde::{Deserialize, Serialize};
 use tote_shared::openapi as doc;
 use tote_shared::runtime::http::{Json, Path, Query};
 
-fn limit(limit: Option<u32>) -> Result<u32, ApiError> {
-    let limit = limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be 1 to 500".into()));
-    }
-    Ok(limit)
-}
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -42,7 +34,7 @@ pub async fn waves(State(state): State<AppState>, Query(q): Query<WaveQuery>) ->
             return Err(ApiError::BadRequest("state must be planned, released, held, cancelled or done".into()));
         }
     }
-    Ok(Json(state.store.waves(q.state, limit(q.limit)?).await?))
+    Ok(Json(state.store.waves(q.state, super::limit(q.limit, 100)?).await?))
 }
 
 /// Supervisor: plans the next wave from the orders waiting for one (earliest carrier cut-off
@@ -104,7 +96,7 @@ pub async fn batches(State(state): State<AppState>, Query(q): Query<BatchQuery>)
             return Err(ApiError::BadRequest("state must be open, started, done or cancelled".into()));
         }
     }
-    Ok(Json(state.store.pick_batches(q.state, limit(q.limit)?).await?))
+    Ok(Json(state.store.pick_batches(q.state, super::limit(q.limit, 100)?).await?))
 }
 
 /// A batch with its tote slots, its tasks in walk order and the next stop.
