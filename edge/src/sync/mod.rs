@@ -2,16 +2,19 @@
 //! exponential backoff and full jitter; the edge keeps working while they fail, and
 //! `SyncHealth` makes a stall visible on /health and /metrics.
 
+mod link;
+
+pub use link::{CentralLink, HttpLink, LinkError, PullReply, PushReply};
+
 use crate::config::CentralSettings;
 use crate::store::EdgeStore;
 use tote_shared::runtime::backoff::Backoff;
-use secrecy::ExposeSecret;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tote_shared::runtime::supervise::Stop;
 use tote_shared::runtime::system::now_ms;
-use tote_shared::sync::{PullResponse, PushAck, PushBatch, MAX_PULL_BATCH};
+use tote_shared::sync::{PushBatch, MAX_PULL_BATCH};
 use tote_shared::WarehouseCode;
 
 #[derive(Default)]
@@ -60,9 +63,9 @@ impl SyncHealth {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum SyncError {
-    #[error("central unreachable: {0}")]
-    Http(#[from] reqwest::Error),
+pub enum SyncError {
+    #[error(transparent)]
+    Link(#[from] LinkError),
     #[error("central answered {status}: {body}")]
     Rejected { status: u16, body: String },
     /// Central holds events this edge never wrote: acknowledging its mark would drop ours.
@@ -72,8 +75,8 @@ enum SyncError {
     Store(#[from] crate::store::StoreError),
 }
 
-pub struct SyncClient {
-    http: reqwest::Client,
+pub struct SyncClient<L: CentralLink = HttpLink> {
+    link: L,
     settings: CentralSettings,
     warehouse: WarehouseCode,
     store: EdgeStore,
@@ -82,20 +85,16 @@ pub struct SyncClient {
 
 impl SyncClient {
     pub fn new(settings: CentralSettings, warehouse: WarehouseCode, store: EdgeStore, health: Arc<SyncHealth>) -> anyhow::Result<Arc<SyncClient>> {
-        let mut http = reqwest::Client::builder().connect_timeout(Duration::from_millis(settings.request_timeout_ms)).pool_max_idle_per_host(2);
-        if let Some(ca) = &settings.ca_file {
-            // A private CA: HQ's certificate must chain to it, and nothing else is trusted.
-            http = http.use_preconfigured_tls(tote_shared::runtime::tls::client_config(ca)?.as_ref().clone());
-        }
-        if settings.url.starts_with("http://") {
-            tracing::warn!(url = %settings.url, "sync with central is not encrypted: use an https:// URL outside a lab");
-        }
-        let http = http.build()?;
-        Ok(Arc::new(SyncClient { http, settings, warehouse, store, health }))
+        let link = HttpLink::new(&settings)?;
+        Ok(Arc::new(SyncClient::with_link(link, settings, warehouse, store, health)))
     }
+}
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.settings.url.trim_end_matches('/'), path)
+impl<L: CentralLink> SyncClient<L> {
+    /// A client over `link` (the suite's simulation gives its own); `settings` for batch sizes,
+    /// waits and backoff.
+    pub fn with_link(link: L, settings: CentralSettings, warehouse: WarehouseCode, store: EdgeStore, health: Arc<SyncHealth>) -> SyncClient<L> {
+        SyncClient { link, settings, warehouse, store, health }
     }
 
     /// Pushes the outbox until it is empty, then waits for new events (or a 1 s tick, so an
@@ -120,8 +119,8 @@ impl SyncClient {
         }
     }
 
-    /// Returns whether there may be more to push.
-    async fn push_once(&self) -> Result<bool, SyncError> {
+    /// One push of the oldest unacknowledged events. Returns whether there may be more to push.
+    pub async fn push_once(&self) -> Result<bool, SyncError> {
         let events = self.store.unacked_events(self.settings.push_batch as u32).await?;
         if events.is_empty() {
             self.health.succeeded(&self.health.last_push_ok_ms);
@@ -133,40 +132,25 @@ impl SyncClient {
         let sent = events.len();
         let last = events.last().map(|e| e.seq).unwrap_or(0);
         let batch = PushBatch { warehouse: self.warehouse.clone(), events, head: Some(head) };
-        let response = self
-            .http
-            .post(self.url("/api/v1/sync/events"))
-            .bearer_auth(self.settings.token.expose_secret())
-            .timeout(Duration::from_millis(self.settings.request_timeout_ms))
-            .json(&batch)
-            .send()
-            .await?;
-        let status = response.status();
-        if status == reqwest::StatusCode::CONFLICT {
-            let body: serde_json::Value = response.json().await.unwrap_or_default();
-            match body.get("high_water").and_then(|v| v.as_u64()) {
-                // Central holds more than we ever wrote: never acknowledge that (our own events
-                // would be dropped as replays). Retried with backoff and shown until HQ re-bases.
-                Some(high_water) if high_water > head => {
-                    let error = SyncError::CentralAhead { high_water, head };
-                    tracing::error!(%error, "central is ahead of this edge's event stream");
-                    self.health.set_central_ahead(Some(error.to_string()));
-                    return Err(error);
-                }
-                // A gap: central holds less than we thought. Resend from its mark.
-                Some(high_water) => {
-                    tracing::error!(high_water, "central reports a sync gap; resending from its mark");
-                    self.store.ack(high_water).await?;
-                    return Ok(true);
-                }
-                None => return Err(SyncError::Rejected { status: 409, body: body.to_string() }),
+        let ack = match self.link.push(&batch).await? {
+            PushReply::Acked(ack) => ack,
+            // Central holds more than we ever wrote: never acknowledge that (our own events
+            // would be dropped as replays). Retried with backoff and shown until HQ re-bases.
+            PushReply::Conflict { high_water: Some(high_water), .. } if high_water > head => {
+                let error = SyncError::CentralAhead { high_water, head };
+                tracing::error!(%error, "central is ahead of this edge's event stream");
+                self.health.set_central_ahead(Some(error.to_string()));
+                return Err(error);
             }
-        }
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            return Err(SyncError::Rejected { status: status.as_u16(), body });
-        }
-        let ack: PushAck = response.json().await?;
+            // A gap: central holds less than we thought. Resend from its mark.
+            PushReply::Conflict { high_water: Some(high_water), .. } => {
+                tracing::error!(high_water, "central reports a sync gap; resending from its mark");
+                self.store.ack(high_water).await?;
+                return Ok(true);
+            }
+            PushReply::Conflict { high_water: None, body } => return Err(SyncError::Rejected { status: 409, body }),
+            PushReply::Refused { status, body } => return Err(SyncError::Rejected { status, body }),
+        };
         if ack.high_water > head {
             // A central that does not check `head` answers a replay with its (forged) mark.
             let error = SyncError::CentralAhead { high_water: ack.high_water, head };
@@ -196,26 +180,17 @@ impl SyncClient {
         }
     }
 
-    async fn pull_once(&self, stop: &Stop) -> Result<(), SyncError> {
+    /// One long poll for commands after this edge's cursor; applies what it answers.
+    pub async fn pull_once(&self, stop: &Stop) -> Result<(), SyncError> {
         let cursor = self.store.counters().await?.command_cursor;
-        let wait = self.settings.pull_wait_ms;
-        let request = self
-            .http
-            .get(self.url("/api/v1/sync/commands"))
-            .query(&[("after", cursor), ("wait_ms", wait), ("limit", MAX_PULL_BATCH as u64)])
-            .bearer_auth(self.settings.token.expose_secret())
-            .timeout(Duration::from_millis(wait + self.settings.request_timeout_ms))
-            .send();
         // The long poll may wait pull_wait_ms for news; on stop it is dropped, which loses
         // nothing: no command is applied before the answer has arrived.
-        let Some(response) = stop.run_until_stopped(request).await else { return Ok(()) };
-        let response = response?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            return Err(SyncError::Rejected { status: status.as_u16(), body });
-        }
-        let pulled: PullResponse = response.json().await?;
+        let request = self.link.pull(cursor, self.settings.pull_wait_ms, MAX_PULL_BATCH as u32);
+        let Some(reply) = stop.run_until_stopped(request).await else { return Ok(()) };
+        let pulled = match reply? {
+            PullReply::Commands(pulled) => pulled,
+            PullReply::Refused { status, body } => return Err(SyncError::Rejected { status, body }),
+        };
         let count = pulled.commands.len() as u64;
         if count > 0 {
             self.store.apply_commands(pulled.commands).await?;
@@ -225,4 +200,3 @@ impl SyncClient {
         Ok(())
     }
 }
-

@@ -67,6 +67,13 @@ pub struct TaskFailed {
 pub struct Stop(watch::Receiver<bool>);
 
 impl Stop {
+    /// A stop that never comes: for code driven step by step outside a supervisor (the
+    /// suite's simulations).
+    pub fn never() -> Stop {
+        static NEVER: std::sync::OnceLock<watch::Sender<bool>> = std::sync::OnceLock::new();
+        Stop(NEVER.get_or_init(|| watch::channel(false).0).subscribe())
+    }
+
     pub fn is_stopped(&self) -> bool {
         // A dropped sender means the supervisor is gone: nobody would ever wait for us.
         *self.0.borrow() || self.0.has_changed().is_err()
@@ -519,6 +526,15 @@ mod tests {
         let failed = tokio::time::timeout(Duration::from_secs(10), supervisor.failed()).await.expect("failed resolves");
         assert_eq!(failed, TaskFailed { task: "controller".into(), exit: Exit::Returned });
         assert!(!ran.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_never_stop_never_stops_and_lets_its_future_finish() {
+        let never = Stop::never();
+        assert!(!never.is_stopped());
+        assert_eq!(never.run_until_stopped(async { 7 }).await, Some(7));
+        drop(never);
+        assert!(!Stop::never().is_stopped(), "a later one is not stopped by an earlier one's drop");
     }
 
     #[tokio::test]
