@@ -6,6 +6,7 @@
 pub mod agv;
 pub mod browser;
 pub mod carrier;
+pub mod fault_proxy;
 pub mod floor;
 pub mod marketplace;
 pub mod messaging;

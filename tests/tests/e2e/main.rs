@@ -27,6 +27,7 @@ mod lifecycle;
 mod logistics;
 mod marketing;
 mod marketplace;
+mod network_faults;
 mod offline;
 mod openapi;
 mod oversell;
