@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tote_shared::runtime::http::Problem;
+use tote_shared::runtime::sqlite::{is_disk_full, is_storage_fault};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -40,6 +41,13 @@ pub enum ApiError {
     /// control or bidirectional formatting character.
     #[error("{0}")]
     InvalidField(#[from] tote_shared::text::TextError),
+    /// 507 `storage-full` with `Retry-After`: the edge's disk is full; nothing was recorded.
+    #[error("{0}")]
+    StorageFull(String),
+    /// 503 `storage-error` with `Retry-After`: the disk failed under the write; not confirmed,
+    /// so the client sends it again (with its Idempotency-Key).
+    #[error("{0}")]
+    StorageFault(String),
     /// 500: logged once; the client gets a generic message.
     #[error("internal error: {0}")]
     Internal(String),
@@ -54,6 +62,8 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(why) => ApiError::Conflict(why),
             e @ StoreError::IdempotencyMismatch(_) => ApiError::IdempotencyKeyReused(e.to_string()),
             StoreError::InsufficientStock(why) => ApiError::Conflict(format!("not enough stock: {why}")),
+            StoreError::Database(e) if is_disk_full(&e) => ApiError::StorageFull(e.to_string()),
+            StoreError::Database(e) if is_storage_fault(&e) => ApiError::StorageFault(e.to_string()),
             other @ (StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Closed(_)) => ApiError::Internal(other.to_string()),
         }
     }
@@ -85,6 +95,18 @@ impl IntoResponse for ApiError {
             }
             ApiError::InvalidField(error) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "A text field is not acceptable", detail).with("field", json!(error.field()))
+            }
+            ApiError::StorageFull(_) | ApiError::StorageFault(_) => {
+                tracing::error!(error = %detail, "the edge's disk refused a write");
+                let (status, kind, title, said) = match self {
+                    ApiError::StorageFull(_) => (StatusCode::INSUFFICIENT_STORAGE, "storage-full", "The warehouse server's disk is full",
+                        "Nothing was recorded. Tell the supervisor: space must be freed on the edge's disk; then scan again."),
+                    _ => (StatusCode::SERVICE_UNAVAILABLE, "storage-error", "The warehouse server could not write to its disk",
+                        "This was not confirmed. Send it again (the same request is applied once)."),
+                };
+                let mut response = Problem::new(status, kind, title, said).into_response();
+                response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("30"));
+                return response;
             }
             ApiError::Internal(_) => {
                 tracing::error!(error = %detail, "internal error");

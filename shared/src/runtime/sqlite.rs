@@ -163,8 +163,25 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, max_batch
             }
             continue;
         }
-        let replies: Vec<_> = batch.drain(..).map(|job| job.run(&conn)).collect();
-        let commit = conn.execute_batch("COMMIT");
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut rolled_back = None;
+        for job in batch.drain(..) {
+            if let Some(error) = &rolled_back {
+                job.fail(clone_error(error));
+                continue;
+            }
+            replies.push(job.run(&conn));
+            // On a full disk or an I/O error SQLite may roll the whole transaction back by
+            // itself: the jobs after it would then commit one by one outside any transaction
+            // while the batch's callers are told it failed. The batch is lost; say so to all.
+            if conn.is_autocommit() {
+                rolled_back = Some(transaction_lost());
+            }
+        }
+        let commit = match rolled_back {
+            Some(error) => Err(error),
+            None => conn.execute_batch("COMMIT"),
+        };
         if let Err(error) = &commit {
             tracing::error!(%error, "group commit failed; rolling back the batch");
             let _ = conn.execute_batch("ROLLBACK");
@@ -175,11 +192,30 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, max_batch
     }
 }
 
+/// The same error for each job of a batch, keeping SQLite's code (a full disk stays a full
+/// disk for the caller to report).
 fn clone_error(error: &rusqlite::Error) -> rusqlite::Error {
+    match error {
+        rusqlite::Error::SqliteFailure(code, message) => rusqlite::Error::SqliteFailure(*code, message.clone()),
+        other => rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR), Some(other.to_string())),
+    }
+}
+
+fn transaction_lost() -> rusqlite::Error {
     rusqlite::Error::SqliteFailure(
         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
-        Some(error.to_string()),
+        Some("SQLite rolled the write transaction back (a full disk or an I/O error): nothing of this batch was written".into()),
     )
+}
+
+/// Whether `error` is SQLite's "database or disk is full".
+pub fn is_disk_full(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull)
+}
+
+/// Whether `error` is the disk failing under SQLite (full, or an I/O error).
+pub fn is_storage_fault(error: &rusqlite::Error) -> bool {
+    is_disk_full(error) || matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::SystemIoFailure)
 }
 
 /// A few read-only connections, used from the blocking pool.

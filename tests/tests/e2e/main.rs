@@ -10,6 +10,7 @@ mod catalog_depth;
 mod catalog_import;
 mod console;
 mod crash;
+mod disk_full;
 mod dock;
 mod edge_idempotency;
 mod fleet;
