@@ -145,7 +145,15 @@ impl Drop for FaultProxy {
 
 async fn accept(listener: TcpListener, shared: Arc<Shared>, generation: Arc<watch::Sender<u64>>) {
     loop {
-        let Ok((client, _)) = listener.accept().await else { continue };
+        let client = match listener.accept().await {
+            Ok((client, _)) => client,
+            Err(error) => {
+                // Out of descriptors and the like: do not spin on it.
+                tracing::warn!(%error, "fault proxy: accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
         ProxyStats::bump(&shared.stats.connections);
         let shared = shared.clone();
         let reset = generation.subscribe();
@@ -250,7 +258,9 @@ async fn pump(mut from: ReadHalf<'_>, mut to: WriteHalf<'_>, shared: &Shared, mu
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             match from.read(&mut buf).await {
-                Ok(0) | Err(_) => return End::Closed,
+                Ok(0) => return End::Closed,
+                // A peer's reset is passed on as a reset, not turned into a clean close.
+                Err(_) => return End::Reset,
                 Ok(n) => {
                     if !admit(&buf[..n]) {
                         return End::Reset;
@@ -348,7 +358,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_periodic_reset_cuts_open_connections() {
-        let proxy = FaultProxy::start(echo_server().await, Faults { reset_every: Some(Duration::from_millis(100)), ..Faults::none() }, 5).await.expect("proxy");
+        let proxy = FaultProxy::start(echo_server().await, Faults { reset_every: Some(Duration::from_millis(500)), ..Faults::none() }, 5).await.expect("proxy");
         let mut s = TcpStream::connect(proxy.addr()).await.expect("connect");
         s.write_all(b"a").await.expect("write");
         let mut buf = [0u8; 1];

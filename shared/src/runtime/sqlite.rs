@@ -84,9 +84,12 @@ where
         let outcome = run_in_savepoint(conn, job.work);
         let reply = job.reply;
         Box::new(move |commit| {
-            let answer = match commit {
-                Ok(()) => outcome,
-                Err(error) => Err(E::from(error)),
+            let answer = match (commit, outcome) {
+                (Ok(()), outcome) => outcome,
+                // The job's own failure says more (a full disk in its statement, a refusal)
+                // than the batch's; either way nothing of it was written.
+                (Err(_), Err(own)) => Err(own),
+                (Err(error), Ok(_)) => Err(E::from(error)),
             };
             let _ = reply.send(answer);
         })
@@ -105,6 +108,14 @@ fn run_in_savepoint<T, E: From<rusqlite::Error>>(
     // job's own statements.
     conn.prepare_cached("SAVEPOINT job")?.execute([])?;
     let outcome = work(conn);
+    if conn.is_autocommit() {
+        // SQLite rolled the whole transaction back (a full disk, an I/O error): the savepoint
+        // is gone with it, and the job's own error is the one that says why.
+        return match outcome {
+            Ok(_) => Err(E::from(transaction_lost())),
+            failed => failed,
+        };
+    }
     if outcome.is_ok() {
         conn.prepare_cached("RELEASE job")?.execute([])?;
     } else {
