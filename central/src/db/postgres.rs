@@ -107,7 +107,10 @@ impl Pool {
 }
 
 fn fresh(url: &str) -> DbResult<PgConn> {
-    Ok(PgConn { client: Client::connect(url, NoTls)?, statements: HashMap::new() })
+    // Not reaching the server (down, restarting, refusing connections) is being unavailable,
+    // not an internal error.
+    let client = Client::connect(url, NoTls).map_err(|e| DbError { kind: DbErrorKind::Unavailable, message: format!("cannot connect to PostgreSQL: {e}") })?;
+    Ok(PgConn { client, statements: HashMap::new() })
 }
 
 fn run_with_retry<T, E, F>(conn: &mut PgConn, url: &str, work: &mut F, read_only: bool) -> Result<T, E>
@@ -201,6 +204,9 @@ impl From<postgres::Error> for DbError {
         let kind = match e.code() {
             Some(c) if *c == SqlState::UNIQUE_VIOLATION => DbErrorKind::Unique,
             Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED => DbErrorKind::Retry,
+            // The server shut the session down (57P01 admin shutdown, a restart, a failover) or
+            // the connection broke (class 08): the next request gets a fresh connection.
+            Some(c) if c.code().starts_with("57P") || c.code().starts_with("08") => DbErrorKind::Unavailable,
             _ if e.is_closed() => DbErrorKind::Unavailable,
             _ => DbErrorKind::Other,
         };

@@ -475,6 +475,8 @@ pub fn edge_client() -> Client {
         .expect("http client")
 }
 
+/// Clones share the one process and database (for tasks that each need a handle).
+#[derive(Clone)]
 pub struct Central {
     // Declared before `store`: fields drop in order, so the process is killed before its
     // PostgreSQL database is dropped.
@@ -616,6 +618,14 @@ impl Central {
                 .await?,
         )
         .await
+    }
+
+    /// The URL of central's PostgreSQL database (None on SQLite).
+    pub fn postgres_url(&self) -> Option<String> {
+        match self.store.as_ref() {
+            CentralStore::Postgres(db) => Some(db.url.clone()),
+            CentralStore::Sqlite(_) => None,
+        }
     }
 
     pub async fn create_order(&self, key: &str, body: &Value) -> Result<Reply> {

@@ -33,6 +33,7 @@ mod offline;
 mod openapi;
 mod oversell;
 mod payment;
+mod pg_faults;
 mod payment_peers;
 mod prechecks;
 mod procurement;
