@@ -102,6 +102,8 @@ pub enum DbErrorKind {
     Corrupt,
     /// The database is shutting down or unreachable.
     Unavailable,
+    /// The disk under the database is full: nothing was written.
+    Full,
     Other,
 }
 

@@ -207,6 +207,7 @@ impl From<postgres::Error> for DbError {
             // The server shut the session down (57P01 admin shutdown, a restart, a failover) or
             // the connection broke (class 08): the next request gets a fresh connection.
             Some(c) if c.code().starts_with("57P") || c.code().starts_with("08") => DbErrorKind::Unavailable,
+            Some(c) if *c == SqlState::DISK_FULL => DbErrorKind::Full,
             _ if e.is_closed() => DbErrorKind::Unavailable,
             _ => DbErrorKind::Other,
         };

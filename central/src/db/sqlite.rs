@@ -79,6 +79,9 @@ impl From<rusqlite::Error> for DbError {
             {
                 DbErrorKind::Unique
             }
+            e if tote_shared::runtime::sqlite::is_disk_full(e) => DbErrorKind::Full,
+            // The disk failed under the write: not confirmed, worth sending again.
+            e if tote_shared::runtime::sqlite::is_storage_fault(e) => DbErrorKind::Unavailable,
             _ => DbErrorKind::Other,
         };
         DbError { kind, message: e.to_string() }

@@ -55,6 +55,9 @@ pub enum ApiError {
     /// 503: the database is unreachable or kept refusing the transaction; try again.
     #[error("{0}")]
     Unavailable(String),
+    /// 507 `storage-full`: the database's disk is full; nothing was written.
+    #[error("{0}")]
+    StorageFull(String),
     /// 500: logged; the client learns nothing more.
     #[error("internal error: {0}")]
     Internal(String),
@@ -75,6 +78,7 @@ impl From<DbError> for ApiError {
             DbErrorKind::Unavailable | DbErrorKind::Retry => {
                 ApiError::Unavailable(error.to_string())
             }
+            DbErrorKind::Full => ApiError::StorageFull(error.to_string()),
             _ => ApiError::Internal(error.to_string()),
         }
     }
@@ -318,6 +322,18 @@ impl IntoResponse for ApiError {
                     "The payment channel failed",
                     detail,
                 )
+            }
+            ApiError::StorageFull(_) => {
+                tracing::error!(error = %detail, "the database's disk is full");
+                let mut response = Problem::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "storage-full",
+                    "The database's disk is full",
+                    "Nothing was written; send it again once space is freed (the same Idempotency-Key applies it once)",
+                )
+                .into_response();
+                response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("30"));
+                return response;
             }
             ApiError::Unavailable(_) => {
                 tracing::warn!(error = %detail, "database unavailable");

@@ -9,7 +9,9 @@ pub fn init_telemetry(default_filter: &str) {
     // the edge counts robot connection trouble itself, so those lines are only noise.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default_filter},rumqttd::server::broker=off")));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // A log that cannot be written (its disk full, its pipe gone) is dropped: reporting that
+    // on stderr too would panic the thread that logged, and take a request down with it.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).log_internal_errors(false).try_init();
 }
 
 /// Makes the allocator give buffers of 128 KiB and more back to the system when they are freed.
