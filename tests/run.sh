@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tote's whole test suite. Installs the test peers that are missing (Debian packages: systemd,
+# Tote's whole test suite. Installs the test peers that are missing (cargo-fuzz; Debian packages: systemd,
 # mosquitto, mosquitto-clients, mbpoll, chromium, chromium-driver, fonts-noto-cjk, postgresql; PyPI: jsonschema,
 # jsonschema-rs, pymodbus, wechatpayv3, alipay-sdk-python, stripe, schemathesis, beancount, beanquery; npm: vda-5050-lib, the third-party
 # VDA 5050 vehicles, into tests/vda5050-lib from its package-lock.json), then builds,
@@ -121,6 +121,13 @@ if ! (cd tests/vda5050-lib && [ -d node_modules ] && npm ls --all >/dev/null 2>&
   (cd tests/vda5050-lib && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# cargo-fuzz: coverage-guided fuzzing of the parsers that take outside input (fuzz/). Built on the
+# machine's stable toolchain with RUSTC_BOOTSTRAP=1 (cargo fuzz needs nightly flags).
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "== installing test peer: cargo-fuzz 0.13.2"
+  cargo install --quiet --locked cargo-fuzz --version 0.13.2
+fi
+
 export CARGO_TERM_COLOR=never
 echo "== lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -132,6 +139,14 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+echo "== fuzzing (short run: 10 s per target from the kept corpus; BENCHMARKS.md has the long run)"
+for target in $(cargo fuzz list --fuzz-dir fuzz); do
+  found=$(mktemp -d)
+  # New inputs go to a scratch directory: the kept corpus changes only by hand (cargo fuzz cmin).
+  RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz -O "$target" "$found" "fuzz/corpus/$target" -- -max_total_time=10 2>&1 | tail -n 3
+  rm -rf "$found"
+done
 
 echo "== demo story (smoke)"
 cargo run --locked -q -p tote-sim -- demo --once --port 0
