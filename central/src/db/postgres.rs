@@ -136,12 +136,22 @@ where
             .read_only(read_only)
             .start()
             .map_err(|e| E::from(e.into()))?;
-        let mut pg = PgTx { tx, statements, retry: false, failed: false };
+        let mut pg = PgTx { tx, statements, retry: false, unavailable: false, failed: false };
         let outcome = work(&mut pg);
         // A statement that failed aborted the transaction: PostgreSQL would take COMMIT as
         // ROLLBACK without a word. Work that swallowed the error must not be told it stuck.
         let outcome = match outcome {
-            Ok(_) if pg.failed => Err(E::from(DbError { kind: if pg.retry { DbErrorKind::Retry } else { DbErrorKind::Other }, message: "a statement failed inside work that went on".into() })),
+            Ok(_) if pg.failed => {
+                // Said as what failed: a lost connection is the client's to retry, not a bug.
+                let kind = if pg.retry {
+                    DbErrorKind::Retry
+                } else if pg.unavailable {
+                    DbErrorKind::Unavailable
+                } else {
+                    DbErrorKind::Other
+                };
+                Err(E::from(DbError { kind, message: "a statement failed inside work that went on".into() }))
+            }
             other => other,
         };
         let retry = match outcome {
@@ -209,6 +219,8 @@ impl From<postgres::Error> for DbError {
             Some(c) if c.code().starts_with("57P") || c.code().starts_with("08") => DbErrorKind::Unavailable,
             Some(c) if *c == SqlState::DISK_FULL => DbErrorKind::Full,
             _ if e.is_closed() => DbErrorKind::Unavailable,
+            // "error communicating with the server": the socket failed under a statement.
+            None if std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) => DbErrorKind::Unavailable,
             _ => DbErrorKind::Other,
         };
         let message = match e.as_db_error() {
@@ -224,6 +236,8 @@ struct PgTx<'a> {
     statements: &'a mut HashMap<String, Statement>,
     /// Set when PostgreSQL aborted this transaction in a way a rerun can fix.
     retry: bool,
+    /// Set when a statement failed because the session or its connection went away.
+    unavailable: bool,
     /// Set when any statement failed (the transaction is then aborted).
     failed: bool,
 }
@@ -248,8 +262,10 @@ impl PgTx<'_> {
     fn note(&mut self, e: postgres::Error) -> DbError {
         let e = DbError::from(e);
         self.failed = true;
-        if e.kind == DbErrorKind::Retry {
-            self.retry = true;
+        match e.kind {
+            DbErrorKind::Retry => self.retry = true,
+            DbErrorKind::Unavailable => self.unavailable = true,
+            _ => {}
         }
         e
     }

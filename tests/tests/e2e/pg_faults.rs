@@ -32,7 +32,7 @@ async fn place(central: Arc<Central>, n: usize) -> Result<(usize, Option<u64>, u
             200 | 201 => return Ok((n, Some(reply.body["id"].as_u64().context("id")?), attempt)),
             409 => return Ok((n, None, attempt)),
             503 => tokio::time::sleep(Duration::from_millis(20)).await,
-            other => bail!("order {n} answered {other}: {}", reply.body),
+            other => bail!("order {n} answered {other}: {}; central's log:\n{}", reply.body, lock(&central.daemon).log()),
         }
     }
     bail!("order {n} got no final answer in 600 attempts")
