@@ -1,6 +1,6 @@
 //! SIGKILL at random moments: a seeded burst of operations is run three times — without
-//! kills, with the edge killed and restarted 24 times, with central killed and restarted 24
-//! times — and the three end states (stock, ledgers, order states, the journal's events and
+//! kills, with the edge killed and restarted 100 times, with central killed and restarted 100
+//! times (issue 20) — and the three end states (stock, ledgers, order states, the journal's events and
 //! the sales built from them) must be equal. Each run also checks its journal against central
 //! (`check_journal`) and the sales consumer against the journal (`check_sales`): the consumer
 //! dies with central, so equal sales prove it neither skipped nor repeated an event.
@@ -21,7 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const SEED: u64 = 0x70_7E;
-const KILLS: usize = 24;
+const KILLS: usize = 100;
+/// Orders in the burst: enough operations on each side for `KILLS` kills, one per operation.
+const ORDERS: usize = 130;
 const LOCATIONS: [&str; 3] = ["A-01-02", "A-01-03", "A-01-04"];
 
 #[derive(Debug, Clone)]
@@ -49,12 +51,12 @@ fn scenario(rng: &mut StdRng) -> Vec<Op> {
     for (sku, gtin, _) in skus() {
         let _ = sku;
         for location in LOCATIONS.iter().take(2) {
-            ops.push(Op::Receive { location, gtin, qty: rng.gen_range(20..30) });
+            ops.push(Op::Receive { location, gtin, qty: rng.gen_range(60..80) });
         }
     }
     ops.push(Op::AwaitSynced);
     let cities = ["Shanghai", "Hangzhou", "Suzhou"];
-    for n in 0..50 {
+    for n in 0..ORDERS {
         let (sku, _, _) = skus()[rng.gen_range(0..3)];
         ops.push(Op::CreateOrder { n, sku, qty: rng.gen_range(1..=2), city: cities[rng.gen_range(0..3)] });
         match rng.gen_range(0..10) {
@@ -359,11 +361,11 @@ async fn sigkills(backend: Backend) -> Result<()> {
     assert!(calm.sales.values().any(|s| s.shipped > 0 && s.cancelled > 0), "{:?}", calm.sales);
 
     let (edge_killed, kills, _) = run_with_kills(backend, Victim::Edge).await?;
-    assert!(kills >= 20, "only {kills} edge kills");
+    assert!(kills >= KILLS, "only {kills} edge kills");
     assert_eq!(edge_killed, calm, "edge kills changed the end state");
 
     let (central_killed, kills, _) = run_with_kills(backend, Victim::Central).await?;
-    assert!(kills >= 20, "only {kills} central kills");
+    assert!(kills >= KILLS, "only {kills} central kills");
     assert_eq!(central_killed, calm, "central kills changed the end state");
     Ok(())
 }
