@@ -30,6 +30,15 @@ impl SmallDisk {
         self.dir.path()
     }
 
+    /// Fills the disk but for `room` bytes, so a burst fills the rest part-way through;
+    /// returns the filler (delete it to free the space).
+    fn fill_but(&self, room: u64) -> Result<PathBuf> {
+        let filler = self.fill()?;
+        let file = std::fs::OpenOptions::new().write(true).open(&filler)?;
+        file.set_len(file.metadata()?.len().saturating_sub(room))?;
+        Ok(filler)
+    }
+
     /// Writes a file until the disk is full; returns it.
     fn fill(&self) -> Result<PathBuf> {
         let path = self.path().join("filler");
@@ -77,11 +86,7 @@ async fn a_full_disk_at_the_edge_refuses_receipts_cleanly_and_the_edge_recovers_
     sh.add_location("A-01-01").await?;
     ensure!(on_disk.exists(), "the edge's database is on the small disk");
 
-    // Full but for a little room: the burst fills the rest part-way through.
-    let filler = disk.fill()?;
-    let file = std::fs::OpenOptions::new().write(true).open(&filler)?;
-    file.set_len(file.metadata()?.len().saturating_sub(384 * 1024))?;
-    drop(file);
+    let filler = disk.fill_but(384 * 1024)?;
     let mut refused = Vec::new();
     let mut recorded = 0;
     for n in 0..300 {
@@ -138,10 +143,7 @@ async fn a_full_disk_at_central_refuses_orders_cleanly_and_central_recovers_once
     sh.receive("A-01-01", PEGASUS_GTIN, 500).await?;
     sh.wait_synced(Duration::from_secs(30)).await?;
 
-    let filler = disk.fill()?;
-    let file = std::fs::OpenOptions::new().write(true).open(&filler)?;
-    file.set_len(file.metadata()?.len().saturating_sub(256 * 1024))?;
-    drop(file);
+    let filler = disk.fill_but(256 * 1024)?;
     let body = order_body(PEGASUS, 1, "Shanghai");
     let (mut taken, mut refused) = (Vec::new(), Vec::new());
     for n in 0..300 {

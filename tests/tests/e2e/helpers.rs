@@ -638,6 +638,23 @@ impl Central {
         Reply::from(request.send().await?).await
     }
 
+    /// `create_order` as a shop front sends it: again with the same key after a dropped
+    /// connection or a 503 (a shed request, a lost database connection), backing off, until
+    /// central answers for good. Returns that answer and how many tries came before it.
+    pub async fn create_order_retrying(&self, key: &str, body: &Value) -> Result<(Reply, u32)> {
+        let mut pause = 5;
+        for attempt in 0..2_000 {
+            match self.create_order(key, body).await {
+                Ok(reply) if reply.status.as_u16() != 503 => return Ok((reply, attempt)),
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    pause = (pause * 2).min(200);
+                }
+            }
+        }
+        bail!("order {key} got no answer in 2,000 attempts")
+    }
+
     pub async fn order(&self, id: u64) -> Result<Value> {
         self.get(&format!("/api/v1/orders/{id}")).await?.ok()
     }

@@ -3,7 +3,6 @@
 //! test's 50 orders go down to the edge and their shipments up to central, exactly once.
 
 use crate::helpers::*;
-use crate::journal::{check_journal, check_sales, seeded_skus};
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::time::Duration;
@@ -50,28 +49,13 @@ async fn fifty_orders_over_a_lossy_slow_resetting_link_converge_exactly_once() -
     }
     sh.wait_synced(SLOW).await?;
 
-    for id in &ids {
-        let order = central.order(*id).await?;
-        assert_eq!(order["state"], "shipped", "order {id}");
-        assert_eq!(order["tracking_number"], format!("SF{id:010}"));
-    }
-    assert_eq!(central.level(PEGASUS, "SH-01").await?, (10, 0, 0, 10));
+    crate::offline::check_fifty_shipped_once(&central, &sh, &ids).await?;
     let ledger = central.get(&format!("/api/v1/inventory/{PEGASUS}/ledger?warehouse=SH-01")).await?.ok()?;
-    let entries = ledger.as_array().context("ledger")?;
-    let shipments = entries.iter().filter(|e| e["cause"] == "edge_shipment" && e["field"] == "on_hand").count();
-    assert_eq!(shipments, 50, "exactly one shipment applied per order");
-    let receipts = entries.iter().filter(|e| e["cause"] == "edge_receipt").count();
+    let receipts = ledger.as_array().context("ledger")?.iter().filter(|e| e["cause"] == "edge_receipt").count();
     assert_eq!(receipts, 1, "the receipt applied once");
-    let status = sh.get("/api/v1/sync/status").await?.ok()?;
-    let written = status["events_written"].as_u64().context("written")?;
-    assert_eq!(central.sync_row("SH-01").await?["events_high_water"].as_u64(), Some(written));
     // Every Fulfil came down once: the edge knows each order once, and holds no more.
     let fulfilments = sh.get("/api/v1/orders?limit=500").await?.ok()?;
     assert_eq!(fulfilments.as_array().map(Vec::len), Some(50), "{fulfilments}");
-    let events = check_journal(&central).await?;
-    assert_eq!(events.iter().filter(|e| e.kind() == "order_shipped").count(), 50);
-    let sales = check_sales(&central, &seeded_skus()).await?;
-    assert_eq!((sales[PEGASUS].paid, sales[PEGASUS].shipped), (50, 50));
 
     // The faults were met, not dodged.
     let stats = proxy.stats();

@@ -51,8 +51,14 @@ async fn offline(backend: Backend) -> Result<()> {
     let sh = world.edge("SH-01");
     sh.wait_synced(Duration::from_secs(30)).await?;
 
-    let central = &world.central;
-    for id in &ids {
+    check_fifty_shipped_once(&world.central, sh, &ids).await
+}
+
+/// The fifty one-unit Pegasus orders `ids`, shipped from SH-01's sixty units, applied at
+/// central once each: order states and tracking numbers, stock, one ledger shipment per order,
+/// the stream's mark at the edge's last event, the journal and the sales.
+pub async fn check_fifty_shipped_once(central: &Central, sh: &Edge, ids: &[u64]) -> Result<()> {
+    for id in ids {
         let order = central.order(*id).await?;
         assert_eq!(order["state"], "shipped", "order {id}");
         assert_eq!(order["tracking_number"], format!("SF{id:010}"));

@@ -45,23 +45,6 @@ async fn flash_sale(backend: Backend, stock: [i64; 2]) -> Result<()> {
     flash_sale_of(backend, stock, 500).await
 }
 
-/// A buyer's order, sent again with its key after a dropped connection or a 503 (a shed
-/// request), until central answers for good.
-async fn buy(central: &Central, n: usize, city: &str) -> Result<Reply> {
-    let key = format!("flash-{n}");
-    let mut pause = 5;
-    for _ in 0..2_000 {
-        match central.create_order(&key, &order_body(PEGASUS, 1, city)).await {
-            Ok(reply) if reply.status.as_u16() != 503 => return Ok(reply),
-            _ => {
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-                pause = (pause * 2).min(200);
-            }
-        }
-    }
-    anyhow::bail!("buyer {n} got no answer in 2,000 attempts")
-}
-
 /// `buyers` buyers, half from Shanghai and half from Beijing, for `stock` = [at SH-01, at
 /// BJ-01] shoes (100 in all).
 async fn flash_sale_of(backend: Backend, stock: [i64; 2], buyers: usize) -> Result<()> {
@@ -99,7 +82,7 @@ async fn flash_sale_of(backend: Backend, stock: [i64; 2], buyers: usize) -> Resu
     for n in 0..buyers {
         let central = central.clone();
         let city = if n % 2 == 0 { "Shanghai" } else { "Beijing" };
-        tasks.push(tokio::spawn(async move { buy(&central, n, city).await }));
+        tasks.push(tokio::spawn(async move { central.create_order_retrying(&format!("flash-{n}"), &order_body(PEGASUS, 1, city)).await.map(|(reply, _)| reply) }));
     }
     let (mut created, mut refused) = (0, 0);
     for t in tasks {

@@ -18,24 +18,12 @@ const CLIENTS: usize = 32;
 
 /// Places order `n` like a real client: resends with the same key until a final answer.
 async fn place(central: Arc<Central>, n: usize) -> Result<(usize, Option<u64>, u32)> {
-    let key = format!("pg-kill-{n}");
-    let body = order_body(PEGASUS, 1, "Shanghai");
-    for attempt in 0..600u32 {
-        let reply = match central.create_order(&key, &body).await {
-            Ok(reply) => reply,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-        };
-        match reply.status.as_u16() {
-            200 | 201 => return Ok((n, Some(reply.body["id"].as_u64().context("id")?), attempt)),
-            409 => return Ok((n, None, attempt)),
-            503 => tokio::time::sleep(Duration::from_millis(20)).await,
-            other => bail!("order {n} answered {other}: {}; central's log:\n{}", reply.body, lock(&central.daemon).log()),
-        }
+    let (reply, attempts) = central.create_order_retrying(&format!("pg-kill-{n}"), &order_body(PEGASUS, 1, "Shanghai")).await?;
+    match reply.status.as_u16() {
+        200 | 201 => Ok((n, Some(reply.body["id"].as_u64().context("id")?), attempts)),
+        409 => Ok((n, None, attempts)),
+        other => bail!("order {n} answered {other}: {}; central's log:\n{}", reply.body, lock(&central.daemon).log()),
     }
-    bail!("order {n} got no final answer in 600 attempts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
