@@ -13,6 +13,8 @@ mod client;
 mod console_bench;
 mod core_bench;
 mod demo;
+mod soak;
+mod soak_chart;
 mod floor_fleet;
 mod payment_bench;
 
@@ -49,6 +51,29 @@ enum Command {
         #[arg(long, default_value = "configs/floor.toml")]
         floor: PathBuf,
         /// Simulated robots on SH-01's floor.
+        #[arg(long, default_value_t = 12)]
+        robots: usize,
+    },
+    /// The demo's continuous mode at full speed for a fixed time, with the process sampled
+    /// (memory, descriptors, database size, queue lengths); writes soak.csv and soak.svg.
+    Soak {
+        #[arg(long, default_value_t = 60)]
+        minutes: u64,
+        #[arg(long, default_value_t = 60)]
+        sample_s: u64,
+        /// Shoppers ordering at once (each waits for its order to ship).
+        #[arg(long, default_value_t = 8)]
+        shoppers: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Where soak.csv and soak.svg go.
+        #[arg(long, default_value = "target/soak")]
+        out: PathBuf,
+        /// Where the SQLite files go (default: a fresh temporary directory).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long, default_value = "configs/floor.toml")]
+        floor: PathBuf,
         #[arg(long, default_value_t = 12)]
         robots: usize,
     },
@@ -422,6 +447,18 @@ fn main() -> anyhow::Result<()> {
             orders_per_minute,
             floor,
             robots,
+            soak: None,
+        })),
+        Command::Soak { minutes, sample_s, shoppers, seed, out, data_dir, floor, robots } => runtime.block_on(demo::run(demo::Options {
+            once: false,
+            seed,
+            data_dir,
+            port: 0,
+            // No pause between a shopper's orders: each waits for the last to ship.
+            orders_per_minute: 60_000,
+            floor,
+            robots,
+            soak: Some(soak::SoakOptions { minutes, sample_s: sample_s.max(1), shoppers: shoppers.max(1), out }),
         })),
         Command::Floor { seed, stations, lorr, out } => {
             let path = match lorr {
