@@ -34,8 +34,10 @@ if [ -z "${TOTE_TEST_MQTT_BROKER:-}" ] && ! broker_up 127.0.0.1:1883; then
   start_mosquitto=1
 fi
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+# The PostgreSQL restart test (e2e/pg_faults.rs) crashes and restarts a cluster of its own:
+# it needs the server binaries (initdb, pg_ctl) even when a server already answers.
+[ -n "$(pg_bin)" ] || missing+=(postgresql)
 if [ -z "${TOTE_TEST_POSTGRES:-}" ] && ! broker_up 127.0.0.1:5432; then
-  [ -n "$(pg_bin)" ] || missing+=(postgresql)
   start_postgres=1
 elif [ -z "${TOTE_TEST_POSTGRES:-}" ]; then
   command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)

@@ -239,6 +239,12 @@ impl App {
         self.listener.local_addr()
     }
 
+    /// The routes as one service, for callers in this process that skip the socket (the HTTP
+    /// fuzzer). The listener's limits (connections, header time) are not in it.
+    pub fn router(&self) -> axum::Router {
+        crate::http::router(self.state.clone())
+    }
+
     pub fn port(&self) -> u16 {
         self.local_addr().map(|a| a.port()).unwrap_or(0)
     }

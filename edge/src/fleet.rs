@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use tote_shared::vda5050::{self, ActionStatus, AgvError, ConnectionState, ErrorLevel, Factsheet, State, Topic, Visualization, REJECTION_TYPES};
 
@@ -351,6 +351,10 @@ pub struct Fleet {
     refusals: [AtomicU64; REJECTION_TYPES.len()],
     /// Refusals in a row after which a robot leaves dispatch.
     max_strikes: u32,
+    /// Our own link to the broker: since when it has been down (0: up), and when it last came
+    /// back. While the edge cannot hear, silence says nothing about the robots.
+    deaf_since_ms: AtomicI64,
+    heard_again_ms: AtomicI64,
 }
 
 impl Default for Fleet {
@@ -361,7 +365,28 @@ impl Default for Fleet {
 
 impl Fleet {
     pub fn new(max_strikes: u32) -> Fleet {
-        Fleet { robots: Mutex::default(), accepted: AtomicU64::new(0), rejected: Default::default(), refusals: Default::default(), max_strikes: max_strikes.max(1) }
+        Fleet {
+            robots: Mutex::default(),
+            accepted: AtomicU64::new(0),
+            rejected: Default::default(),
+            refusals: Default::default(),
+            max_strikes: max_strikes.max(1),
+            deaf_since_ms: AtomicI64::new(0),
+            heard_again_ms: AtomicI64::new(0),
+        }
+    }
+
+    /// The edge's connection to the broker dropped at `now_ms` (the first drop counts).
+    pub fn link_lost(&self, now_ms: i64) {
+        let _ = self.deaf_since_ms.compare_exchange(0, now_ms.max(1), Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// The edge is connected (again) at `now_ms`: robots get a full `stale_ms` from now to be
+    /// heard before they count as stale.
+    pub fn link_restored(&self, now_ms: i64) {
+        if self.deaf_since_ms.swap(0, Ordering::Relaxed) != 0 {
+            self.heard_again_ms.store(now_ms, Ordering::Relaxed);
+        }
     }
 
     /// Refusals by robots so far, by error type.
@@ -566,12 +591,18 @@ impl Fleet {
     }
 
     /// Robots whose last message is older than `stale_ms` leave service (their cells stay
-    /// blocked and their work is reassigned by dispatch).
+    /// blocked and their work is reassigned by dispatch). Not while the edge's own link to the
+    /// broker is down, nor before `stale_ms` has passed since it came back: a deaf edge must
+    /// not take every robot out of service for its own outage.
     pub fn expire(&self, now_ms: i64, stale_ms: i64) -> Vec<String> {
+        if self.deaf_since_ms.load(Ordering::Relaxed) != 0 {
+            return Vec::new();
+        }
+        let heard_again = self.heard_again_ms.load(Ordering::Relaxed);
         self.with(|robots| {
             let mut expired = Vec::new();
             for r in robots.values_mut() {
-                if r.in_service && now_ms - r.last_seen_ms > stale_ms {
+                if r.in_service && now_ms - r.last_seen_ms.max(heard_again) > stale_ms {
                     r.in_service = false;
                     expired.push(r.serial_number.clone());
                 }
@@ -585,6 +616,25 @@ impl Fleet {
 pub(crate) mod tests {
     use super::*;
     use tote_shared::vda5050::*;
+
+    #[test]
+    fn robots_are_not_blamed_for_the_edges_own_outage() {
+        let fleet = Fleet::default();
+        fleet.connection("m", "r1", ConnectionState::Online, 0);
+        fleet.state("m", "r1", &state(1_000), 1_000);
+        // The edge's link drops at 1.5 s and stays down far past the stale limit (3 s).
+        fleet.link_lost(1_500);
+        assert!(fleet.expire(10_000, 3_000).is_empty(), "nothing expires while the edge is deaf");
+        // Back at 10 s: the robot has until 13 s to be heard.
+        fleet.link_restored(10_000);
+        assert!(fleet.expire(12_999, 3_000).is_empty());
+        assert_eq!(fleet.expire(13_001, 3_000), vec!["r1".to_owned()], "silent after the grace: stale");
+        // A robot heard after the restore keeps service on its own clock.
+        fleet.connection("m", "r2", ConnectionState::Online, 0);
+        fleet.state("m", "r2", &state(14_000), 14_000);
+        assert!(fleet.expire(16_000, 3_000).is_empty());
+        assert_eq!(fleet.expire(17_001, 3_000), vec!["r2".to_owned()]);
+    }
 
     pub(crate) fn state(at_ms: i64) -> State {
         State {

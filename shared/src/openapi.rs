@@ -236,7 +236,27 @@ problems! {
     UnsupportedMediaType = "415", "The body is not sent as application/json.";
     Unprocessable = "422", "Well-formed, but a value is out of range or the request cannot be applied (see the problem type; `invalid-field`, with `field`, for free text that is blank, too long or carries a forbidden character).";
     BadGateway = "502", "A system this one depends on failed.";
-    Unavailable = "503", "Busy or its database is unreachable; nothing was changed: try again.";
+}
+
+/// Documents the answers of a daemon whose database cannot take the request now: 503 (busy,
+/// unreachable, or an I/O error) and 507 `storage-full` (the disk under it is full), both with
+/// `Retry-After`; nothing was changed.
+pub struct Unavailable;
+
+impl IntoResponses for Unavailable {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let retry = || {
+            utoipa::openapi::header::HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+                .description(Some("Seconds to wait before sending the request again (with the same Idempotency-Key, if it had one)."))
+                .build()
+        };
+        let mut busy = problem("Busy, or its database is unreachable or failed to write; nothing was changed: try again.");
+        busy.headers.insert("Retry-After".to_owned(), retry());
+        let mut full = problem("`storage-full`: the disk under the database is full; nothing was written: try again once space is freed.");
+        full.headers.insert("Retry-After".to_owned(), retry());
+        BTreeMap::from([("503".to_owned(), busy.into()), ("507".to_owned(), full.into())])
+    }
 }
 
 /// Documents the 401 problem+json answer, with the `WWW-Authenticate` challenge every 401 of

@@ -97,6 +97,9 @@ pub async fn run(options: Options) -> Result<()> {
     settings
         .marketplaces
         .insert("tmall".into(), marketplace_settings(&market));
+    if let Some(soak) = &options.soak {
+        settings.orders.payment_timeout_ms = soak.payment_timeout_ms;
+    }
     settings.validate()?;
     // The console's first admin, with a password made for this run only.
     let console_password = format!("demo-{:016x}", rand::random::<u64>());
@@ -248,9 +251,13 @@ pub async fn run(options: Options) -> Result<()> {
         (Ok(()), false) => {}
     }
     if let Some(soak) = &options.soak {
-        println!("\nSoak: {} shoppers at once, as fast as the floor ships, for {} minutes; sampled every {} s.", soak.shoppers, soak.minutes, soak.sample_s);
+        println!(
+            "\nSoak: {} shoppers aiming at {} orders a minute together, unpaid orders closing after {} s, for {} minutes; sampled every {} s.",
+            soak.shoppers, soak.orders_per_minute, soak.payment_timeout_ms / 1000, soak.minutes, soak.sample_s
+        );
         QUIET.store(true, std::sync::atomic::Ordering::Relaxed);
-        let buyers = (0..soak.shoppers as u64).map(|k| shoppers(&hq, &edges, &channels, options.seed * 1000 + k, options.orders_per_minute));
+        let each = (soak.orders_per_minute / soak.shoppers as u32).max(1);
+        let buyers = (0..soak.shoppers as u64).map(|k| shoppers(&hq, &edges, &channels, options.seed * 1000 + k, each));
         return tokio::select! {
             r = crate::soak::sample(soak, &dir, &reader, &edges) => r.map(|_| ()),
             r = futures_util::future::try_join_all(buyers) => r.map(|_| ()).context("a shopper stopped"),

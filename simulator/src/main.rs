@@ -62,8 +62,15 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         sample_s: u64,
         /// Shoppers ordering at once (each waits for its order to ship).
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 16)]
         shoppers: usize,
+        /// Orders a minute the shoppers aim at together: a steady load.
+        #[arg(long, default_value_t = 1200)]
+        orders_per_minute: u32,
+        /// Minutes after which an unpaid order closes (the demo's 30 is shortened so the
+        /// orders waiting for payment settle early).
+        #[arg(long, default_value_t = 5)]
+        payment_timeout_min: u64,
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Where soak.csv and soak.svg go.
@@ -449,16 +456,22 @@ fn main() -> anyhow::Result<()> {
             robots,
             soak: None,
         })),
-        Command::Soak { minutes, sample_s, shoppers, seed, out, data_dir, floor, robots } => runtime.block_on(demo::run(demo::Options {
+        Command::Soak { minutes, sample_s, shoppers, orders_per_minute, payment_timeout_min, seed, out, data_dir, floor, robots } => runtime.block_on(demo::run(demo::Options {
             once: false,
             seed,
             data_dir,
             port: 0,
-            // No pause between a shopper's orders: each waits for the last to ship.
-            orders_per_minute: 60_000,
+            orders_per_minute,
             floor,
             robots,
-            soak: Some(soak::SoakOptions { minutes, sample_s: sample_s.max(1), shoppers: shoppers.max(1), out }),
+            soak: Some(soak::SoakOptions {
+                minutes,
+                sample_s: sample_s.max(1),
+                shoppers: shoppers.max(1),
+                orders_per_minute: orders_per_minute.max(1),
+                payment_timeout_ms: payment_timeout_min.max(1) * 60_000,
+                out,
+            }),
         })),
         Command::Floor { seed, stations, lorr, out } => {
             let path = match lorr {

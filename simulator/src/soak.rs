@@ -21,6 +21,12 @@ pub struct SoakOptions {
     pub sample_s: u64,
     /// Shoppers ordering at once, each waiting for its order to ship before the next.
     pub shoppers: usize,
+    /// Orders a minute the shoppers aim at together (a steady load, so that every queue can
+    /// settle; each shopper's pause is its share).
+    pub orders_per_minute: u32,
+    /// Unpaid orders close after this long (the demo's is 30 minutes): short, so that the
+    /// orders waiting for payment settle early in the hour.
+    pub payment_timeout_ms: u64,
     /// Where soak.csv and soak.svg go.
     pub out: PathBuf,
 }
@@ -30,6 +36,9 @@ pub struct SoakOptions {
 pub struct Sample {
     pub minute: f64,
     pub rss_mb: f64,
+    /// Of the RSS: the heap and stacks (anonymous) and mapped files (code, SQLite's maps).
+    pub anon_mb: f64,
+    pub file_mb: f64,
     pub fds: f64,
     pub threads: f64,
     pub tasks: f64,
@@ -48,8 +57,10 @@ pub struct Sample {
 /// The series drawn and summarised, as (name, unit, value of a sample).
 type Series = (&'static str, &'static str, fn(&Sample) -> f64);
 
-const SERIES: [Series; 13] = [
+const SERIES: [Series; 15] = [
     ("memory (RSS)", "MB", |s| s.rss_mb),
+    ("of it anonymous", "MB", |s| s.anon_mb),
+    ("of it mapped files", "MB", |s| s.file_mb),
     ("file descriptors", "", |s| s.fds),
     ("threads", "", |s| s.threads),
     ("tokio tasks", "", |s| s.tasks),
@@ -102,12 +113,12 @@ pub async fn sample(options: &SoakOptions, data: &Path, central: &Api, edges: &[
     Ok(samples)
 }
 
-const CSV_HEADER: &str = "minute,rss_mb,fds,threads,tasks,central_db_mb,edges_db_mb,wal_mb,orders,shipped,open_orders,edge_events_pending,commands_pending,journal_lag\n";
+const CSV_HEADER: &str = "minute,rss_mb,anon_mb,file_mb,fds,threads,tasks,central_db_mb,edges_db_mb,wal_mb,orders,shipped,open_orders,edge_events_pending,commands_pending,journal_lag\n";
 
 fn csv_line(s: &Sample) -> String {
     format!(
-        "{:.2},{:.1},{},{},{},{:.2},{:.2},{:.2},{},{},{},{},{},{}\n",
-        s.minute, s.rss_mb, s.fds, s.threads, s.tasks, s.central_db_mb, s.edges_db_mb, s.wal_mb, s.orders, s.shipped, s.open_orders,
+        "{:.2},{:.1},{:.1},{:.1},{},{},{},{:.2},{:.2},{:.2},{},{},{},{},{},{}\n",
+        s.minute, s.rss_mb, s.anon_mb, s.file_mb, s.fds, s.threads, s.tasks, s.central_db_mb, s.edges_db_mb, s.wal_mb, s.orders, s.shipped, s.open_orders,
         s.edge_events_pending, s.commands_pending, s.journal_lag
     )
 }
@@ -136,6 +147,8 @@ async fn take(data: &Path, central: &Api, edges: &[Api]) -> Result<Sample> {
     Ok(Sample {
         minute: 0.0,
         rss_mb: field("VmRSS:") / 1024.0,
+        anon_mb: field("RssAnon:") / 1024.0,
+        file_mb: field("RssFile:") / 1024.0,
         fds,
         threads: field("Threads:"),
         tasks: tokio::runtime::Handle::current().metrics().num_alive_tasks() as f64,
@@ -244,7 +257,7 @@ mod tests {
         let table = summary(&samples);
         assert!(table.contains("| memory (RSS) (MB) | 100.0 | 100.0 | +0.0 |"), "{table}");
         // One a minute is sixty an hour, whatever the windows.
-        let line = table.lines().find(|l| l.starts_with("| orders open")).unwrap();
+        let line = table.lines().find(|l| l.starts_with("| orders open")).expect("an orders-open row");
         assert!(line.ends_with("| +60.0 |"), "{line}");
     }
 }

@@ -9,7 +9,7 @@ type Series = (&'static str, &'static str, fn(&Sample) -> f64);
 
 /// Which series share a panel, by their names in `series`.
 const PANELS: [(&str, &[&str]); 5] = [
-    ("Memory of the process (MB)", &["memory (RSS)"]),
+    ("Memory of the process (MB)", &["memory (RSS)", "of it anonymous", "of it mapped files"]),
     ("Descriptors, threads, tasks", &["file descriptors", "threads", "tokio tasks"]),
     ("Database files (MB)", &["central database", "edges' databases", "write-ahead logs"]),
     ("Database bytes per order (KB)", &["database per order"]),
@@ -76,7 +76,7 @@ mod tests {
             .map(|m| Sample { minute: m as f64, rss_mb: 50.0 + m as f64, fds: 40.0, orders: 10.0 * m as f64, ..Default::default() })
             .collect();
         let series: [Series; 2] = [("memory (RSS)", "MB", |s| s.rss_mb), ("file descriptors", "", |s| s.fds)];
-        let svg = svg(&samples, &series).unwrap();
+        let svg = svg(&samples, &series).expect("the chart draws");
         assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
         for title in PANELS.map(|p| p.0) {
             assert!(svg.contains(&title.replace('\'', "&apos;")) || svg.contains(title), "panel {title} missing");

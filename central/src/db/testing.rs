@@ -22,12 +22,17 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 impl TestDatabase {
     /// Creates `tote_test_<pid>_<n>`. Panics with the way out when no server answers.
     pub fn create() -> TestDatabase {
-        // The sync client runs its own runtime: keep it off any async test's threads.
-        std::thread::spawn(Self::create_here).join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+        Self::create_on(&server_url())
     }
 
-    fn create_here() -> TestDatabase {
-        let admin_url = server_url();
+    /// The same on the server at `admin_url` (one a test started for itself, say).
+    pub fn create_on(admin_url: &str) -> TestDatabase {
+        let admin_url = admin_url.to_owned();
+        // The sync client runs its own runtime: keep it off any async test's threads.
+        std::thread::spawn(move || Self::create_here(admin_url)).join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }
+
+    fn create_here(admin_url: String) -> TestDatabase {
         let name = format!("tote_test_{}_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed), rand_suffix());
         let mut client = postgres::Client::connect(&admin_url, postgres::NoTls).unwrap_or_else(|e| {
             panic!("no PostgreSQL for the tests at {admin_url} ({e}); run `bash tests/run.sh`, which sets one up, or set TOTE_TEST_POSTGRES")

@@ -337,12 +337,16 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unavailable(_) => {
                 tracing::warn!(error = %detail, "database unavailable");
-                Problem::new(
+                let mut response = Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
                     "Try again shortly",
                     "The database is busy or unreachable; the request changed nothing",
                 )
+                .into_response();
+                // A pool reconnects within a second or two; a client should not hammer it.
+                response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+                return response;
             }
             ApiError::Internal(_) => {
                 tracing::error!(error = %detail, "internal error");

@@ -12,6 +12,7 @@ use crate::fleet::{Fleet, Rejection, Sent};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tote_shared::runtime::supervise::Stop;
@@ -54,6 +55,10 @@ type HeaderIds = Arc<Mutex<HashMap<(String, String, Topic), u32>>>;
 pub struct Publisher {
     client: AsyncClient,
     header_ids: HeaderIds,
+    /// True between the broker's CONNACK and the connection's loss. While it is false nothing
+    /// is queued: orders and instant actions go out at most once (QoS 0), and one delivered
+    /// after a reconnect would be stale — the controller resends what a robot has not taken.
+    link_up: Arc<AtomicBool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,10 +133,14 @@ impl Publisher {
         topic: String,
         message: &impl serde::Serialize,
     ) -> Result<(), PublishError> {
+        if !self.link_up.load(Ordering::Relaxed) {
+            return Err(PublishError("the link to the broker is down".into()));
+        }
         let payload = serde_json::to_vec(message).map_err(|e| PublishError(e.to_string()))?;
+        // Never waits: a full queue means the link is stalled, and the caller (the floor's
+        // tick) must not stall with it.
         self.client
-            .publish(topic, QoS::AtMostOnce, false, payload)
-            .await
+            .try_publish(topic, QoS::AtMostOnce, false, payload)
             .map_err(|e| PublishError(e.to_string()))
     }
 }
@@ -151,13 +160,16 @@ pub fn connect(
     options.set_keep_alive(Duration::from_secs(5));
     options.set_max_packet_size(MAX_PAYLOAD_BYTES * 4, MAX_PAYLOAD_BYTES * 4);
     let (client, events) = AsyncClient::new(options, 1024);
+    let link_up = Arc::new(AtomicBool::new(false));
     (
         Publisher {
             client,
             header_ids: Arc::default(),
+            link_up: link_up.clone(),
         },
         Session {
             events: tokio::sync::Mutex::new((events, false)),
+            link_up,
         },
     )
 }
@@ -168,6 +180,7 @@ pub fn connect(
 /// its guard as it unwinds, so the next run finds the loop where the last one left it.
 pub struct Session {
     events: tokio::sync::Mutex<(EventLoop, bool)>,
+    link_up: Arc<AtomicBool>,
 }
 
 /// Drives the event loop until `stop` (reconnecting with a pause), subscribing on every connect.
@@ -195,6 +208,8 @@ pub async fn run(
         match polled {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 tracing::info!("connected to the MQTT broker");
+                session.link_up.store(true, Ordering::Relaxed);
+                fleet.link_restored(now_ms());
                 subscribe(&client, &filters);
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
@@ -205,6 +220,8 @@ pub async fn run(
             }
             Ok(_) => {}
             Err(error) => {
+                session.link_up.store(false, Ordering::Relaxed);
+                fleet.link_lost(now_ms());
                 tracing::warn!(%error, "MQTT connection lost; reconnecting");
                 let _ = stop
                     .run_until_stopped(tokio::time::sleep(Duration::from_millis(500)))

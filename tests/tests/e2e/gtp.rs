@@ -241,6 +241,22 @@ enum Scenario {
     EdgeKilled,
     /// No faults, on a generated floor of one-lane, one-way aisles.
     OneLane,
+    /// The edge reaches its broker through a fault proxy (latency, lost traffic, black holes,
+    /// every connection reset every few seconds); the robots reach it directly.
+    BrokerLinkFaults,
+}
+
+/// What the proxy does to the edge's MQTT connection in `BrokerLinkFaults`: a "request" here
+/// is what the edge sends after the broker last sent something, so a lost one is a connection
+/// reset mid-conversation; a black hole is a CONNECT never answered (half-open).
+fn broker_link_faults() -> tote_sim::fault_proxy::Faults {
+    tote_sim::fault_proxy::Faults {
+        latency: Duration::from_millis(50),
+        bytes_per_sec: Some(256 * 1024),
+        drop_percent: 0,
+        black_hole_percent: 10,
+        reset_every: Some(Duration::from_secs(10)),
+    }
 }
 
 /// One robot carrying a pod vanishes (last will), another reports FATAL; both pods are
@@ -294,9 +310,22 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
         "manufacturers = [\"{manufacturer}\"]\n[floor]\nlayout = \"{}\"\npods = 200\nfaces = 2\nbins_per_face = 1\ntick_ms = 20\n",
         layout_file.display()
     );
-    let config = edge_config_full(dir.path(), "SH-01", central.base_url(), broker.as_deref(), &extra)?;
+    let proxy = match (scenario, &broker) {
+        (Scenario::BrokerLinkFaults, Some(b)) => Some(tote_sim::fault_proxy::FaultProxy::start(b.parse()?, broker_link_faults(), 5050).await?),
+        (Scenario::BrokerLinkFaults, None) => bail!("the broker-link scenario needs an external broker"),
+        _ => None,
+    };
+    let edge_broker = match &proxy {
+        Some(p) => Some(p.addr().to_string()),
+        None => broker.clone(),
+    };
+    let config = edge_config_full(dir.path(), "SH-01", central.base_url(), edge_broker.as_deref(), &extra)?;
     let edge = Arc::new(Edge::from_daemon(Daemon::spawn(Kind::Edge, config)?, "SH-01"));
-    let address = edge.get("/api/v1/fleet").await?.ok()?["broker"].as_str().context("broker")?.to_owned();
+    // The robots (and the spy) reach the broker itself, never through the edge's proxy.
+    let address = match (&proxy, &broker) {
+        (Some(_), Some(b)) => b.clone(),
+        _ => edge.get("/api/v1/fleet").await?.ok()?["broker"].as_str().context("broker")?.to_owned(),
+    };
     let (host, port) = address.rsplit_once(':').context("host:port")?;
     let port: u16 = port.parse()?;
     // On the embedded broker the spy is an observer and each robot has its own login.
@@ -350,7 +379,7 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
             lock(&edge.daemon).restart()?;
             (None, None)
         }
-        Scenario::OneLane => (None, None),
+        Scenario::OneLane | Scenario::BrokerLinkFaults => (None, None),
     };
 
     let done = eventually("every order picked and every pod stored", Duration::from_secs(300), || async {
@@ -454,6 +483,12 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
     let out = std::process::Command::new("python3").arg(script).arg(schemas).arg(&messages).output().context("python3 is missing: run tests/run.sh")?;
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && report.contains(&format!("{} validations, 0 failures", published * 2)), "{report}{}", String::from_utf8_lossy(&out.stderr));
+    if let Some(proxy) = &proxy {
+        let stats = proxy.stats();
+        let get = tote_sim::fault_proxy::ProxyStats::get;
+        assert!(get(&stats.resets) > 0 && get(&stats.black_holes) > 0 && get(&stats.connections) > 3, "the edge's broker link met its faults: {stats}");
+        println!("the edge's broker link: {stats}");
+    }
     println!(
         "goods-to-person: seeded in {seeded:?}, {lines} lines picked in {picking:?}, {moves} robot moves replayed, longest wait {longest_wait_ms} ms, {published} published messages valid ({:?} in all)",
         began.elapsed()
@@ -494,6 +529,23 @@ async fn goods_to_person_on_mosquitto_picks_every_line_through_faults_without_co
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn goods_to_person_on_one_lane_one_way_aisles_picks_every_line_without_conflicts() -> Result<()> {
     goods_to_person(None, Scenario::OneLane).await
+}
+
+/// The edge's link to Mosquitto is slow (50 ms each way, 256 KiB/s), reset every ten seconds
+/// and one connection in ten a black hole; the robots' own links are clean. The edge should
+/// reconnect each time, rebuild what it missed from the robots' next reports, and still pick
+/// every line with no conflict.
+///
+/// Known defect (issue 20's closing note): it does not — after a few resets robots stand at a
+/// free station's queue with nothing released to them, and a five-minute run picks ~100 of 300
+/// lines. Two causes found and fixed (orders queued while the link was down and delivered
+/// stale; robots taken out of service for the edge's own deafness) did not cure it. Ignored
+/// until master control's recovery from lost state reports is found; run it with
+/// `cargo nextest run -p tote-tests --run-ignored only faulty_link_to_the_broker`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known defect: goods-to-person stalls when the edge's link to its broker keeps dropping (issue 20)"]
+async fn goods_to_person_through_a_faulty_link_to_the_broker_picks_every_line() -> Result<()> {
+    goods_to_person(Some(crate::fleet::mosquitto()), Scenario::BrokerLinkFaults).await
 }
 
 /// The edge is SIGKILLed mid-run and restarted: robots keep their state, pods their places

@@ -542,7 +542,16 @@ impl Central {
         payment_timeout_ms: u64,
         extra: &str,
     ) -> Result<Central> {
-        let store = CentralStore::create(dir, backend);
+        Self::start_on_store(dir, CentralStore::create(dir, backend), payment_timeout_ms, extra)
+    }
+
+    /// On `store` (a database on a server of the test's own, say), with `extra` TOML.
+    pub fn start_on_store(
+        dir: &Path,
+        store: CentralStore,
+        payment_timeout_ms: u64,
+        extra: &str,
+    ) -> Result<Central> {
         let daemon = Daemon::spawn(
             Kind::Central,
             central_config_with(dir, &store, payment_timeout_ms, extra)?,
@@ -992,6 +1001,18 @@ impl World {
     ) -> Result<World> {
         let dir = tempfile::tempdir()?;
         let central = Central::start_with_config(dir.path(), backend, payment_timeout_ms, extra)?;
+        Self::around(dir, central, warehouses).await
+    }
+
+    /// Central on `store`, edges on SQLite.
+    pub async fn start_on_store(store: CentralStore, warehouses: &[(&str, &str)]) -> Result<World> {
+        let dir = tempfile::tempdir()?;
+        let central = Central::start_on_store(dir.path(), store, 600_000, "")?;
+        Self::around(dir, central, warehouses).await
+    }
+
+    /// The story catalog and `warehouses`, each with an edge, around a started central.
+    async fn around(dir: tempfile::TempDir, central: Central, warehouses: &[(&str, &str)]) -> Result<World> {
         central.seed_catalog().await?;
         let mut edges = Vec::new();
         for (code, city) in warehouses {
