@@ -102,7 +102,11 @@ impl RobotDriver for VdaDriver {
                 Command::Cancel { action_id } => self.publisher.instant_actions(fleet, manufacturer, serial, vec![instant("cancelOrder", action_id)]).await,
                 Command::StopCharging { action_id } => self.publisher.instant_actions(fleet, manufacturer, serial, vec![instant("stopCharging", action_id)]).await,
             };
-            sent.map_err(|e| e.to_string())
+            match sent {
+                // Master control resends what the robot has not taken once the link is back.
+                Err(e) if e.link_down() => Ok(()),
+                sent => sent.map_err(|e| e.to_string()),
+            }
         })
     }
 }

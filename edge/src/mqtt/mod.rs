@@ -65,6 +65,16 @@ pub struct Publisher {
 #[error("cannot hand the message to the MQTT client: {0}")]
 pub struct PublishError(String);
 
+/// What `publish` answers while the broker link is down: expected during an outage (which the
+/// event loop logs once), so callers need not log it again for every message.
+const LINK_DOWN: &str = "the link to the broker is down";
+
+impl PublishError {
+    pub fn link_down(&self) -> bool {
+        self.0 == LINK_DOWN
+    }
+}
+
 impl Publisher {
     /// The next header to the robot on `topic`, in the protocol version it speaks.
     pub fn header(&self, fleet: &Fleet, manufacturer: &str, serial: &str, topic: Topic) -> Header {
@@ -134,7 +144,7 @@ impl Publisher {
         message: &impl serde::Serialize,
     ) -> Result<(), PublishError> {
         if !self.link_up.load(Ordering::Relaxed) {
-            return Err(PublishError("the link to the broker is down".into()));
+            return Err(PublishError(LINK_DOWN.into()));
         }
         let payload = serde_json::to_vec(message).map_err(|e| PublishError(e.to_string()))?;
         // Never waits: a full queue means the link is stalled, and the caller (the floor's
