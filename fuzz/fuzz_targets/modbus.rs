@@ -1,7 +1,7 @@
 //! Modbus TCP answers from devices we do not own (a station PLC, a robot): after a request,
 //! the device sends these bytes and closes. They go through the same client decoder the edge
-//! uses (tokio-modbus), then through what the edge does with a read: the station map's decode
-//! and the robot's status-length check. Never a panic and never a hang, whatever the device
+//! uses (tokio-modbus), then through what the edge does with a PLC's read: the station map's
+//! decode. Never a panic and never a hang, whatever the device
 //! sends: a wrong transaction id, a short frame, a bad byte count, an exception, trailing junk.
 //!
 //! The first byte chooses the request (bits 0–2), how many values it asks for (bits 3–6), and
@@ -15,9 +15,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_modbus::client::{Reader, Writer};
 use tokio_modbus::Slave;
 use tote_shared::station::{RegisterMap, Table};
-
-/// Status words the edge reads from a Modbus robot (edge/src/modbus_robots.rs).
-const STATUS_WORDS: usize = 7;
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -65,7 +62,7 @@ fn bits(bits: Vec<bool>) -> Vec<u16> {
 }
 
 /// What the edge makes of a read, whatever its length: a station's inputs (the default map
-/// reads discrete inputs 0–2) and a robot's status (exactly seven words, else the link is lost).
+/// reads discrete inputs 0–2).
 fn use_as_the_edge_does(kind: u8, words: Vec<u16>) {
     let table = match kind {
         0 => Table::Holding,
@@ -74,10 +71,8 @@ fn use_as_the_edge_does(kind: u8, words: Vec<u16>) {
         _ => Table::Discrete,
     };
     let read_all = words.len() >= 3;
-    let inputs = RegisterMap::default().decode(&[(table, 0, words.clone())]);
+    let inputs = RegisterMap::default().decode(&[(table, 0, words)]);
     if table == Table::Discrete {
         assert_eq!(inputs.is_some(), read_all, "decode must use exactly what was read");
     }
-    let status: Result<[u16; STATUS_WORDS], _> = words.try_into();
-    let _ = status;
 }

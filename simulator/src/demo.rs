@@ -939,11 +939,17 @@ where
     Fut: std::future::Future<Output = Result<bool>>,
 {
     let deadline = Instant::now() + limit;
-    while !ready().await.unwrap_or(false) {
-        ensure!(Instant::now() < deadline, "timed out waiting for {what}");
+    let mut last_error = String::new();
+    loop {
+        match ready().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            // Kept, not returned: a check may fail while the thing awaited is on its way.
+            Err(e) => last_error = format!(" (last check: {e:#})"),
+        }
+        ensure!(Instant::now() < deadline, "timed out waiting for {what}{last_error}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    Ok(())
 }
 
 async fn level(reader: &Api, warehouse: &str) -> Result<Value> {

@@ -13,10 +13,10 @@ mod client;
 mod console_bench;
 mod core_bench;
 mod demo;
-mod soak;
-mod soak_chart;
 mod floor_fleet;
 mod payment_bench;
+mod soak;
+mod soak_chart;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -54,7 +54,7 @@ enum Command {
         #[arg(long, default_value_t = 12)]
         robots: usize,
     },
-    /// The demo's continuous mode at full speed for a fixed time, with the process sampled
+    /// The demo's continuous mode at a steady load for a fixed time, with the process sampled
     /// (memory, descriptors, database size, queue lengths); writes soak.csv and soak.svg.
     Soak {
         #[arg(long, default_value_t = 60)]

@@ -55,7 +55,7 @@ pub struct Sample {
 }
 
 /// The series drawn and summarised, as (name, unit, value of a sample).
-type Series = (&'static str, &'static str, fn(&Sample) -> f64);
+pub type Series = (&'static str, &'static str, fn(&Sample) -> f64);
 
 const SERIES: [Series; 15] = [
     ("memory (RSS)", "MB", |s| s.rss_mb),

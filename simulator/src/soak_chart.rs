@@ -1,11 +1,9 @@
 //! The soak's curves as one SVG (plotters' SVG backend): a panel per kind of quantity, minutes
 //! across.
 
-use crate::soak::Sample;
+use crate::soak::{Sample, Series};
 use anyhow::Result;
 use plotters::prelude::*;
-
-type Series = (&'static str, &'static str, fn(&Sample) -> f64);
 
 /// Which series share a panel, by their names in `series`.
 const PANELS: [(&str, &[&str]); 5] = [

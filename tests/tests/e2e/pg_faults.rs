@@ -170,7 +170,7 @@ impl PrivateServer {
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let server = PrivateServer { admin_url: format!("postgresql://postgres@127.0.0.1:{port}/postgres"), bin, data, port };
-        server.run("initdb", &["-U", "postgres", "--auth=trust", "-E", "UTF8", "-D"], true)?;
+        server.run("initdb", &["-U", "postgres", "--auth=trust", "-E", "UTF8", "-D"])?;
         server.pg_ctl(&["start"])?;
         Ok(server)
     }
@@ -186,11 +186,11 @@ impl PrivateServer {
         let mut args = vec!["-w", "-l", log.to_str().context("log path")?, "-o", &options];
         args.extend(action);
         args.push("-D");
-        self.run("pg_ctl", &args, true)
+        self.run("pg_ctl", &args)
     }
 
-    /// `tool args… <data directory>` (when `data_last`), as the postgres user under root.
-    fn run(&self, tool: &str, args: &[&str], data_last: bool) -> Result<()> {
+    /// `tool args… <data directory>`, as the postgres user under root.
+    fn run(&self, tool: &str, args: &[&str]) -> Result<()> {
         let program = self.bin.join(tool);
         let mut command = if is_root() {
             let mut c = std::process::Command::new("runuser");
@@ -199,10 +199,7 @@ impl PrivateServer {
         } else {
             std::process::Command::new(&program)
         };
-        command.args(args);
-        if data_last {
-            command.arg(self.data.path().join("cluster"));
-        }
+        command.args(args).arg(self.data.path().join("cluster"));
         let out = command.output()?;
         ensure!(out.status.success(), "{tool} {args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         Ok(())
