@@ -458,6 +458,11 @@ impl Fleet {
         Rejection::ALL.iter().map(|r| (*r, self.rejected[*r as usize].load(Ordering::Relaxed))).collect()
     }
 
+    /// Whether the robot has sent a state since the edge started.
+    pub fn has_reported(&self, manufacturer: &str, serial: &str) -> bool {
+        self.robot(manufacturer, serial, |r| r.first_state_seen).unwrap_or(false)
+    }
+
     pub fn is_known(&self, manufacturer: &str, serial: &str) -> bool {
         self.with(|r| r.contains_key(&(manufacturer.to_owned(), serial.to_owned())))
     }

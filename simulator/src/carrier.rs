@@ -115,6 +115,11 @@ struct World {
 
 /// Requests the platform keeps for inspection (the last ones).
 const MAX_KEPT_FORMS: usize = 1_000;
+/// Journeys a finished parcel is kept for after it ends (for queries), then forgotten: a
+/// carrier keeps parcels for months, a simulator that runs for hours cannot.
+const KEEP_FINISHED_JOURNEYS: i64 = 10;
+/// Push rounds between sweeps for finished parcels.
+const SWEEP_EVERY_ROUNDS: u32 = 64;
 
 struct Inner {
     config: CarrierSimConfig,
@@ -551,12 +556,17 @@ fn push_param(order: &SimOrder, due: usize, step_ms: i64) -> String {
 async fn push_loop(inner: Arc<Inner>) {
     let step_ms = (inner.config.step.as_millis() as i64).max(1);
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_PUSHES_IN_FLIGHT));
+    let mut round = 0u32;
     loop {
         tokio::time::sleep(Duration::from_millis((step_ms / 4).clamp(5, 1_000) as u64)).await;
         let now = now_ms();
         let mut due = Vec::new();
         {
             let mut world = lock(&inner.world);
+            round = round.wrapping_add(1);
+            if round.is_multiple_of(SWEEP_EVERY_ROUNDS) {
+                world.forget_finished(step_ms, now);
+            }
             let World { subscriptions, orders, by_waybill, .. } = &mut *world;
             for (number, sub) in subscriptions.iter_mut() {
                 let Some(order) = by_waybill.get(number).and_then(|k| orders.get(k)) else { continue };
@@ -576,6 +586,28 @@ async fn push_loop(inner: Arc<Inner>) {
                 inner.pushed(&number, events, ok, step_ms);
             });
         }
+    }
+}
+
+impl World {
+    /// Drops subscriptions whose whole journey was acknowledged, and parcels (with their
+    /// waybills) whose journey ended `KEEP_FINISHED_JOURNEYS` journeys ago and has nothing left
+    /// to push.
+    fn forget_finished(&mut self, step_ms: i64, now: i64) {
+        let journey_ms = JOURNEY.len() as i64 * step_ms;
+        let World { orders, by_waybill, subscriptions, .. } = self;
+        subscriptions.retain(|number, sub| {
+            let cancelled = by_waybill.get(number).and_then(|k| orders.get(k)).is_some_and(|o| o.cancelled);
+            sub.in_flight || (sub.acked < JOURNEY.len() && !cancelled)
+        });
+        orders.retain(|_, order| {
+            let old = now - order.created_ms > journey_ms * (1 + KEEP_FINISHED_JOURNEYS);
+            let forget = old && !subscriptions.contains_key(&order.waybill);
+            if forget {
+                by_waybill.remove(&order.waybill);
+            }
+            !forget
+        });
     }
 }
 
@@ -678,6 +710,45 @@ mod tests {
         let stranger = apis(&sim, Some(("kuaidi100-customer-key", "another-key"))).await;
         let refused = stranger.aggregator.as_ref().expect("aggregator").subscribe("SF", &numbers[1]).await;
         assert!(matches!(refused, Err(CallError::Business { ref code, .. }) if code == "600"), "{refused:?}");
+    }
+
+    #[test]
+    fn finished_parcels_are_forgotten_after_their_keep_and_unacknowledged_ones_never() {
+        let step = 1_000;
+        let journey = JOURNEY.len() as i64 * step;
+        let now = 100 * journey;
+        let old = now - journey * (2 + KEEP_FINISHED_JOURNEYS);
+        let mut world = World::default();
+        let parcel = |n: &str, created_ms: i64, cancelled: bool| SimOrder {
+            carrier: "SF".into(),
+            order_id: n.into(),
+            waybill: n.into(),
+            express_type: 1,
+            dest_route_label: String::new(),
+            created_ms,
+            cancelled,
+            reverse: false,
+            sender: Default::default(),
+            recipient: Default::default(),
+            collect_from: None,
+        };
+        let sub = |acked: usize| Subscription { callback: String::new(), salt: String::new(), acked, attempts: 0, next_try_ms: 0, in_flight: false };
+        // (waybill, created, cancelled, subscription acked): kept?
+        let cases = [("acked", old, false, Some(JOURNEY.len()), false), ("unacked", old, false, Some(1), true), ("young", now - journey, false, Some(JOURNEY.len()), true), ("cancelled", old, true, Some(0), false), ("unwatched", old, false, None, false)];
+        for (n, created, cancelled, acked) in cases.iter().map(|c| (c.0, c.1, c.2, c.3)) {
+            world.orders.insert(("SF".into(), n.into()), parcel(n, created, cancelled));
+            world.by_waybill.insert(n.into(), ("SF".into(), n.into()));
+            if let Some(acked) = acked {
+                world.subscriptions.insert(n.into(), sub(acked));
+            }
+        }
+        world.forget_finished(step, now);
+        for (n, _, _, _, kept) in cases {
+            assert_eq!(world.orders.contains_key(&("SF".into(), n.into())), kept, "{n}");
+            assert_eq!(world.by_waybill.contains_key(n), kept, "{n}'s waybill");
+        }
+        let subscribed: Vec<&str> = world.subscriptions.keys().map(String::as_str).collect();
+        assert_eq!(subscribed, ["unacked"], "a young parcel's finished journey needs no more pushes either");
     }
 
     async fn apis_with_checkword(sim: &CarrierSim) -> Arc<tote_central::logistics::carrier_api::CarrierApi> {

@@ -86,6 +86,11 @@ pub async fn run(options: Options) -> Result<()> {
     let keys = tokio::task::spawn_blocking(move || ChannelKeys::generate(seed)).await??;
     let mut sim_config = SimConfig::new(keys, options.seed);
     sim_config.time_scale = 0.05;
+    if options.soak.is_some() {
+        // An hour at full speed opens ~60,000 trades; the soak downloads no bills, so settled
+        // trades need not outlive the payment timeout by much.
+        sim_config.forget_after = Some(Duration::from_secs(15 * 60));
+    }
     let channels = ChannelSim::start(sim_config).await?;
     // The carriers' open platforms and the tracking aggregator, played by the simulator: a
     // parcel moves one tracking event a second.

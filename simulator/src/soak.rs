@@ -52,12 +52,14 @@ pub struct Sample {
     pub edge_events_pending: f64,
     pub commands_pending: f64,
     pub journal_lag: f64,
+    /// Payment attempts central's risk engine holds for its windows.
+    pub risk_attempts: f64,
 }
 
 /// The series drawn and summarised, as (name, unit, value of a sample).
 pub type Series = (&'static str, &'static str, fn(&Sample) -> f64);
 
-const SERIES: [Series; 15] = [
+const SERIES: [Series; 16] = [
     ("memory (RSS)", "MB", |s| s.rss_mb),
     ("of it anonymous", "MB", |s| s.anon_mb),
     ("of it mapped files", "MB", |s| s.file_mb),
@@ -73,6 +75,7 @@ const SERIES: [Series; 15] = [
     ("journal consumer lag (max)", "", |s| s.journal_lag),
     ("orders open", "", |s| s.open_orders),
     ("orders shipped", "", |s| s.shipped),
+    ("risk engine attempts", "", |s| s.risk_attempts),
 ];
 
 fn per_order_kb(s: &Sample) -> f64 {
@@ -95,9 +98,9 @@ pub async fn sample(options: &SoakOptions, data: &Path, central: &Api, edges: &[
         let mut s = take(data, central, edges).await?;
         s.minute = started.elapsed().as_secs_f64() / 60.0;
         println!(
-            "  soak {:>5.1} min: rss {:.0} MB, fds {}, tasks {}, db {:.1}+{:.1} MB (wal {:.1}), orders {} shipped {} open {}, unsent {}, unpulled {}, journal lag {}",
+            "  soak {:>5.1} min: rss {:.0} MB, fds {}, tasks {}, db {:.1}+{:.1} MB (wal {:.1}), orders {} shipped {} open {}, unsent {}, unpulled {}, journal lag {}, risk attempts {}",
             s.minute, s.rss_mb, s.fds, s.tasks, s.central_db_mb, s.edges_db_mb, s.wal_mb, s.orders, s.shipped, s.open_orders,
-            s.edge_events_pending, s.commands_pending, s.journal_lag
+            s.edge_events_pending, s.commands_pending, s.journal_lag, s.risk_attempts
         );
         csv.push_str(&csv_line(&s));
         std::fs::write(&csv_path, &csv)?;
@@ -113,13 +116,13 @@ pub async fn sample(options: &SoakOptions, data: &Path, central: &Api, edges: &[
     Ok(samples)
 }
 
-const CSV_HEADER: &str = "minute,rss_mb,anon_mb,file_mb,fds,threads,tasks,central_db_mb,edges_db_mb,wal_mb,orders,shipped,open_orders,edge_events_pending,commands_pending,journal_lag\n";
+const CSV_HEADER: &str = "minute,rss_mb,anon_mb,file_mb,fds,threads,tasks,central_db_mb,edges_db_mb,wal_mb,orders,shipped,open_orders,edge_events_pending,commands_pending,journal_lag,risk_attempts\n";
 
 fn csv_line(s: &Sample) -> String {
     format!(
-        "{:.2},{:.1},{:.1},{:.1},{},{},{},{:.2},{:.2},{:.2},{},{},{},{},{},{}\n",
+        "{:.2},{:.1},{:.1},{:.1},{},{},{},{:.2},{:.2},{:.2},{},{},{},{},{},{},{}\n",
         s.minute, s.rss_mb, s.anon_mb, s.file_mb, s.fds, s.threads, s.tasks, s.central_db_mb, s.edges_db_mb, s.wal_mb, s.orders, s.shipped, s.open_orders,
-        s.edge_events_pending, s.commands_pending, s.journal_lag
+        s.edge_events_pending, s.commands_pending, s.journal_lag, s.risk_attempts
     )
 }
 
@@ -161,6 +164,7 @@ async fn take(data: &Path, central: &Api, edges: &[Api]) -> Result<Sample> {
         edge_events_pending: pending,
         commands_pending: sum_of(&metrics, "tote_central_sync_commands_pending"),
         journal_lag: labelled(&metrics, "tote_central_journal_consumer_lag").values().fold(0.0, |a, b| a.max(*b)),
+        risk_attempts: labelled(&metrics, "tote_central_risk_remembered").get("attempts").copied().unwrap_or(f64::NAN),
     })
 }
 

@@ -6,12 +6,13 @@ use anyhow::Result;
 use plotters::prelude::*;
 
 /// Which series share a panel, by their names in `series`.
-const PANELS: [(&str, &[&str]); 5] = [
+const PANELS: [(&str, &[&str]); 6] = [
     ("Memory of the process (MB)", &["memory (RSS)", "of it anonymous", "of it mapped files"]),
     ("Descriptors, threads, tasks", &["file descriptors", "threads", "tokio tasks"]),
     ("Database files (MB)", &["central database", "edges' databases", "write-ahead logs"]),
     ("Database bytes per order (KB)", &["database per order"]),
     ("Queues", &["edge events unsent", "commands unpulled", "journal consumer lag (max)", "orders open"]),
+    ("Payment risk engine: attempts in its windows", &["risk engine attempts"]),
 ];
 
 const COLOURS: [RGBColor; 4] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];

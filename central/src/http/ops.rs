@@ -56,6 +56,9 @@ pub async fn metrics(_: MetricsScraper, State(state): State<AppState>) -> Result
     let refused: Vec<(String, f64)> =
         state.telemetry.notifications_refused().iter().map(|((c, r), n)| (format!("channel=\"{c}\",reason=\"{r}\""), *n as f64)).collect();
     text.counter("tote_central_payment_notifications_refused_total", "Payment notifications refused since start, by reason", &view(&refused));
+    let (attempts, keys, users) = state.risk.remembered();
+    let remembered = [("kind=\"attempts\"".to_owned(), attempts as f64), ("kind=\"keys\"".to_owned(), keys as f64), ("kind=\"users\"".to_owned(), users as f64)];
+    text.gauge("tote_central_risk_remembered", "What the payment risk engine holds in memory for its windows (bounded)", &view(&remembered));
     text.task_restarts("tote_central_task_restarts_total", &state.task_restarts);
     text.gauge("tote_central_journal_consumer_lag", "Journal events a consumer has not applied yet", &view(&behind));
     let label = |w: &str| format!("warehouse=\"{w}\"");

@@ -65,6 +65,14 @@ impl Risk {
         engine.set_rules(rules).map_err(|e| e.to_string())
     }
 
+    /// What the engine holds in memory: (attempts, keys, users). Bounded by `RiskLimits`;
+    /// the rules' longest window (or the wait for a channel's answer) sets how much of it is
+    /// in use.
+    pub fn remembered(&self) -> (usize, usize, usize) {
+        let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        (engine.remembered_attempts(), engine.remembered_keys(), engine.remembered_users())
+    }
+
     fn record(&self, attempt_id: u64, result: PaymentResult) {
         let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
         engine.record_outcome(attempt_id, result);

@@ -225,7 +225,13 @@ pub async fn run(
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 if let Some((manufacturer, serial)) = handle(&fleet, &p.topic, &p.payload, now_ms())
                 {
-                    request_state(&publisher_again, &fleet, manufacturer, serial);
+                    // A retained ONLINE replayed by our own resubscribe is not news: the robot
+                    // did not just come online, and its next state follows anyway. Asking every
+                    // robot at once after each reconnect crowded a slow link, and each request
+                    // stays in the robot's actionStates (so in every state) until its next order.
+                    if !p.retain || !fleet.has_reported(&manufacturer, &serial) {
+                        request_state(&publisher_again, &fleet, manufacturer, serial);
+                    }
                 }
             }
             Ok(_) => {}

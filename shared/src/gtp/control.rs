@@ -175,6 +175,8 @@ struct Bot {
     resync: Option<String>,
     /// Ticks its report has lagged behind the last order sent.
     lagging: u32,
+    /// Resends since its report last caught up: each waits twice as long as the one before.
+    resends: u32,
     /// Its refusals counted so far (`RobotReport::refusals`).
     refusals: u64,
     /// The order it still holds a horizon of: (order id, update id, sequence id of the last
@@ -348,6 +350,7 @@ impl Controller {
                 waiting: 0,
                 resync: None,
                 lagging: 0,
+                resends: 0,
                 refusals: report.refusals,
                 open_order: None,
                 tiebreak: serial.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)) % 1000,
@@ -370,8 +373,16 @@ impl Controller {
                 }
             }
             let sent = bot.leg.as_ref().filter(|l| l.last_seq.is_some()).map(|l| (l.order_id.as_str(), l.update_id));
-            let lags = sent.is_some_and(|s| Some(s) != report.order_id.as_deref().map(|o| (o, report.order_update_id))) && !bot.held.is_empty();
-            bot.lagging = if lags || bot.resync.is_some() { bot.lagging + 1 } else { 0 };
+            // It owes us a move (cells released ahead) or its goal action (released where it
+            // stands: no cell ahead to wait for) — either way only if it got the order.
+            let owes = !bot.held.is_empty() || bot.leg.as_ref().is_some_and(|l| l.action_released);
+            let lags = sent.is_some_and(|s| Some(s) != report.order_id.as_deref().map(|o| (o, report.order_update_id))) && owes;
+            if lags || bot.resync.is_some() {
+                bot.lagging += 1;
+            } else {
+                bot.lagging = 0;
+                bot.resends = 0;
+            }
             bot.battery = report.battery;
             let refused = report.refusals > bot.refusals;
             bot.refusals = report.refusals;
@@ -995,11 +1006,16 @@ impl Controller {
 
     /// A robot whose reports stay behind the last order update sent probably never got it
     /// (MQTT QoS 0, a reconnect): send the same update again. A robot ignores an update it
-    /// already has (same order id and update id), so a resend is harmless.
+    /// already has (same order id and update id), so a resend is harmless. Each resend waits
+    /// twice as long as the last, up to 4×: on a slow link its reports are late, not lost, and
+    /// resending every few ticks crowds the link the reports need (a third of a 256 KiB/s link
+    /// went to resends); more would slow recovery after the link comes back.
     fn resend_lost_orders(&mut self, out: &mut Vec<Output>) {
         for (serial, bot) in self.bots.iter_mut() {
-            if bot.in_service && bot.lagging >= self.settings.resend_after_ticks {
+            let wait = self.settings.resend_after_ticks.saturating_mul(1 << bot.resends.min(2));
+            if bot.in_service && bot.lagging >= wait {
                 bot.lagging = 0;
+                bot.resends += 1;
                 if let Some(action_id) = bot.resync.clone() {
                     out.push(Output::CancelOrder { robot: serial.clone(), action_id });
                 } else if let Some(plan) = bot.leg.as_ref().and_then(|l| l.last_plan.clone()) {
@@ -1296,6 +1312,43 @@ mod tests {
         assert_eq!((fetch.update_id, fetch.first_sequence_id), (1, 2), "stitched at the last base node");
         assert_eq!(fetch.cells[0], park.cells[1]);
         assert!(!out.iter().any(|o| matches!(o, Output::CancelOrder { .. })));
+    }
+
+    /// A robot low on battery standing on a charger gets the charge action released where it
+    /// stands: no cell ahead of it. If that order is lost, its order id is all that shows it:
+    /// the same order goes again, then again at growing intervals, until the robot reports it.
+    #[test]
+    fn an_action_released_where_the_robot_stands_is_sent_again_until_it_arrives() {
+        let layout = demo_layout();
+        let charger = layout.chargers[0];
+        let mut control = Controller::new(layout, Vec::new(), Settings::default(), 7).expect("controller");
+        let mut low = report(charger, vec![]);
+        if let Some(r) = low.get_mut("m/r1") {
+            r.battery = 10.0;
+        }
+        let out = control.tick(&low, &BTreeMap::new());
+        let cancel = out.iter().find_map(|o| if let Output::CancelOrder { action_id, .. } = o { Some(action_id.clone()) } else { None });
+        if let Some(r) = low.get_mut("m/r1") {
+            r.finished_actions = cancel.into_iter().collect();
+        }
+        let first = plans(&control.tick(&low, &BTreeMap::new()));
+        let [charge] = first.as_slice() else { panic!("one order: {first:?}") };
+        assert_eq!((charge.cells.as_slice(), charge.released, charge.action.as_ref().map(|a| &a.1)), (&[charger][..], 1, Some(&LegAction::Charge)));
+        // The robot never got it: it keeps reporting no order.
+        let mut resent_at = Vec::new();
+        for tick in 1..=300 {
+            for plan in plans(&control.tick(&low, &BTreeMap::new())) {
+                assert_eq!(&plan, charge, "the same order again");
+                resent_at.push(tick);
+            }
+        }
+        let wait = Settings::default().resend_after_ticks;
+        assert_eq!(resent_at[..4], [wait, 3 * wait, 7 * wait, 11 * wait], "after 1, 2, 4 and then every 4 waits");
+        // It arrives: no more resends.
+        if let Some(r) = low.get_mut("m/r1") {
+            (r.order_id, r.order_update_id) = (Some(charge.order_id.clone()), charge.update_id);
+        }
+        assert!((0..200).all(|_| plans(&control.tick(&low, &BTreeMap::new())).is_empty()));
     }
 
     /// A robot that refuses an order is cancelled and then given its job again as a new order.

@@ -23,12 +23,14 @@ pub struct SimConfig {
     /// Battery drain per cell driven and gain per step charging (percent).
     pub drain: f64,
     pub charge_rate: f64,
+    /// Orders and instant actions lost on the way to a robot (percent), as on a link that drops.
+    pub lose_percent: u32,
     pub seed: u64,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
-        SimConfig { robots: 20, pods: 200, pick_steps: 8, action_steps: 2, backlog: 300, skew_percent: 80, drain: 0.01, charge_rate: 0.5, seed: 1 }
+        SimConfig { robots: 20, pods: 200, pick_steps: 8, action_steps: 2, backlog: 300, skew_percent: 80, drain: 0.01, charge_rate: 0.5, lose_percent: 0, seed: 1 }
     }
 }
 
@@ -63,6 +65,8 @@ pub struct SimReport {
     pub longest_wait: u64,
     /// Robot-steps spent driving (one cell each).
     pub moving_steps: u64,
+    /// Orders and instant actions lost on the way (`SimConfig::lose_percent`).
+    pub lost: u64,
 }
 
 pub struct FloorSim {
@@ -266,6 +270,11 @@ impl FloorSim {
 
     fn apply(&mut self, outputs: Vec<Output>) {
         for output in outputs {
+            let message = matches!(output, Output::Order(_) | Output::StopCharging { .. } | Output::CancelOrder { .. });
+            if message && self.cfg.lose_percent > 0 && self.rng.below(100) < self.cfg.lose_percent as usize {
+                self.report.lost += 1;
+                continue;
+            }
             match output {
                 Output::Order(plan) => {
                     let Some(r) = self.robots.get_mut(&plan.robot) else { continue };
@@ -408,6 +417,22 @@ pub(crate) mod tests {
         assert!(done, "not done: {:?}", sim.report());
         let r = sim.report();
         assert_eq!((r.vertex_conflicts, r.swap_conflicts, r.lines_picked), (0, 0, 120));
+    }
+
+    /// A link that loses one order or instant action in ten: master control sends again what a
+    /// robot did not take — a step ahead, a cancel, and the lift or drop released where the robot
+    /// already stands (no cell ahead to wait for, so only its order id shows it never came).
+    #[test]
+    fn orders_lost_on_the_way_are_sent_again_and_every_line_is_picked() {
+        for seed in 1..=3 {
+            let mut sim = FloorSim::new(demo_layout(), SimConfig { robots: 12, lose_percent: 10, seed, ..SimConfig::default() });
+            sim.add_lines(100);
+            let done = sim.run_until_done(40_000);
+            let r = sim.report();
+            assert!(done, "seed {seed}: not done: {r:?}\n{}", sim.controller.debug_bots().join("\n"));
+            assert_eq!((r.lines_picked, r.vertex_conflicts, r.swap_conflicts), (100, 0, 0), "seed {seed}");
+            assert!(r.lost > 100 && sim.controller.stats.orders_resent > 0, "seed {seed}: the link lost messages and they were sent again: {r:?}");
+        }
     }
 
     #[test]

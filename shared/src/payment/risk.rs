@@ -35,9 +35,9 @@ pub const MAX_BLOCKLIST_VALUES: usize = 100_000;
 pub const MAX_NAME_CHARS: usize = 64;
 /// Longest blocklist value, in characters.
 pub const MAX_VALUE_CHARS: usize = 256;
-/// History is kept at least this long, whatever the rules' windows: a channel may report an
-/// outcome long after the attempt (a WeChat QR code stays payable for two hours), and a success
-/// must still find its attempt to count in the user's amount history.
+/// A pending attempt is kept this long for its outcome, whatever the rules' windows: a channel
+/// may report it long after the attempt (a WeChat QR code stays payable for two hours), and a
+/// success must still find its attempt to count in the user's amount history.
 pub const OUTCOME_WAIT_MS: i64 = 2 * 60 * 60 * 1000;
 /// Idle keys examined for expiry per `evaluate`, so memory follows the active set without a
 /// separate sweep.
@@ -84,6 +84,10 @@ pub enum KeyKind {
 
 impl KeyKind {
     pub const ALL: [KeyKind; 4] = [KeyKind::User, KeyKind::Device, KeyKind::Ip, KeyKind::Card];
+
+    fn index(self) -> usize {
+        self as usize
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -409,8 +413,52 @@ struct Tracked {
     user: String,
     amount_minor: i64,
     status: AttemptStatus,
-    /// How many key histories hold it; it is forgotten when the last one lets go.
+    /// How many key histories hold it, plus one while it awaits its outcome; it is forgotten
+    /// when the last one lets go.
     refs: u8,
+    /// Pending, and held for its outcome (see `OUTCOME_WAIT_MS`).
+    awaiting: bool,
+}
+
+/// How long a key's history keeps an attempt, from the rules on that kind of key: the longest
+/// velocity window, and for an amount no larger than a card-testing rule's `max_amount_minor`,
+/// that rule's window. An attempt no rule would count is not kept by that key at all: with the
+/// default rules a large attempt stays 10 minutes, not the card-testing hour.
+#[derive(Debug, Clone, Default)]
+struct Keep {
+    velocity_ms: [i64; 4],
+    /// (max_amount_minor, window_ms) of each card-testing rule, per key kind.
+    small_ms: [Vec<(i64, i64)>; 4],
+}
+
+impl Keep {
+    fn from_rules(rules: &RiskRules) -> Keep {
+        let mut keep = Keep::default();
+        for rule in &rules.rules {
+            match rule.condition {
+                Condition::Velocity { key, window_ms, .. } => {
+                    let v = &mut keep.velocity_ms[key.index()];
+                    *v = (*v).max(window_ms);
+                }
+                Condition::CardTesting { key, window_ms, max_amount_minor, .. } => {
+                    keep.small_ms[key.index()].push((max_amount_minor, window_ms));
+                }
+                Condition::AmountAboveHistory { .. } | Condition::Blocklist { .. } => {}
+            }
+        }
+        keep
+    }
+
+    /// How long `kind`'s history keeps an attempt of `amount_minor`; 0: not at all.
+    fn ms(&self, kind: KeyKind, amount_minor: i64) -> i64 {
+        let small = self.small_ms[kind.index()].iter().filter(|(max, _)| amount_minor <= *max).map(|(_, w)| *w);
+        small.fold(self.velocity_ms[kind.index()], i64::max)
+    }
+
+    /// The longest any attempt stays in `kind`'s history.
+    fn longest(&self, kind: KeyKind) -> i64 {
+        self.small_ms[kind.index()].iter().map(|(_, w)| *w).fold(self.velocity_ms[kind.index()], i64::max)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -429,8 +477,10 @@ pub struct RiskEngine {
     /// Per rule, its blocklist as a set (empty for other conditions).
     blocklists: Vec<HashSet<String>>,
     limits: RiskLimits,
-    /// History older than this, measured from `latest_ms`, is dropped.
-    horizon_ms: i64,
+    /// How long each kind of key keeps an attempt.
+    keep: Keep,
+    /// Pending attempts in the order they came, held until their outcome or `OUTCOME_WAIT_MS`.
+    awaiting: VecDeque<(i64, u64)>,
     /// The latest attempt time seen: the engine's idea of now.
     latest_ms: i64,
     histories: LruMap<(KeyKind, String), KeyHistory>,
@@ -458,7 +508,8 @@ impl RiskEngine {
             rules: RiskRules { rules: Vec::new() },
             blocklists: Vec::new(),
             limits,
-            horizon_ms: OUTCOME_WAIT_MS,
+            keep: Keep::default(),
+            awaiting: VecDeque::new(),
             latest_ms: i64::MIN,
             histories: LruMap::new(),
             attempts: HashMap::new(),
@@ -534,7 +585,7 @@ impl RiskEngine {
                 _ => HashSet::new(),
             })
             .collect();
-        self.horizon_ms = rules.longest_window_ms().max(OUTCOME_WAIT_MS);
+        self.keep = Keep::from_rules(&rules);
         self.rules = rules;
         Ok(())
     }
@@ -556,6 +607,8 @@ impl RiskEngine {
                     tracked.status = AttemptStatus::Blocked;
                 }
             }
+            // It never reaches a channel: no outcome to wait for.
+            self.stop_awaiting(attempt_id);
         }
         self.sweep_idle_keys();
         decision
@@ -577,7 +630,16 @@ impl RiskEngine {
             let (user, amount_minor) = (tracked.user.clone(), tracked.amount_minor);
             self.note_success(&user, amount_minor);
         }
+        self.stop_awaiting(attempt_id);
         true
+    }
+
+    /// The attempt no longer waits for its outcome: the key histories alone hold it now.
+    fn stop_awaiting(&mut self, attempt_id: u64) {
+        if let Some(tracked) = self.attempts.get_mut(&attempt_id).filter(|t| t.awaiting) {
+            tracked.awaiting = false;
+            release(&mut self.attempts, attempt_id);
+        }
     }
 
     /// Attempts the history holds now (for metrics and tests).
@@ -696,20 +758,30 @@ impl RiskEngine {
     }
 
     fn insert(&mut self, attempt_id: u64, attempt: &PaymentAttempt, status: AttemptStatus) {
+        // Only the keys some rule would count it under; a pending attempt also waits for its
+        // outcome, which a success needs to reach the user's amount history.
         let keys: Vec<(KeyKind, String)> = KeyKind::ALL
             .into_iter()
+            .filter(|kind| self.keep.ms(*kind, attempt.amount_minor) > 0)
             .filter_map(|kind| attempt.key(kind).map(|value| (kind, value.to_owned())))
             .collect();
-        if keys.is_empty() {
+        let awaiting = status == AttemptStatus::Pending && !attempt.user.is_empty();
+        if keys.is_empty() && !awaiting {
             return;
         }
-        self.attempts.insert(
-            attempt_id,
-            Tracked { user: attempt.user.clone(), amount_minor: attempt.amount_minor, status, refs: keys.len() as u8 },
-        );
-        let expired_ms = self.latest_ms.saturating_sub(self.horizon_ms);
+        let refs = (keys.len() + usize::from(awaiting)) as u8;
+        self.attempts.insert(attempt_id, Tracked { user: attempt.user.clone(), amount_minor: attempt.amount_minor, status, refs, awaiting });
+        if awaiting {
+            self.awaiting.push_back((attempt.at_ms, attempt_id));
+        }
         let mut released = Vec::new();
         for key in keys {
+            let kind = key.0;
+            let (keep, latest_ms, attempts) = (&self.keep, self.latest_ms, &self.attempts);
+            let expired = |t: i64, id: u64| match attempts.get(&id) {
+                Some(a) => t.saturating_add(keep.ms(kind, a.amount_minor)) <= latest_ms,
+                None => true,
+            };
             let history = self.histories.touch_or_insert_with(key, VecDeque::new);
             let entry = (attempt.at_ms, attempt_id);
             // `Option::is_none_or` is newer than the workspace's rust-version (1.80).
@@ -724,9 +796,7 @@ impl RiskEngine {
                 let at = history.partition_point(|(t, _)| *t <= attempt.at_ms);
                 history.insert(at, entry);
             }
-            while history.len() > self.limits.max_attempts_per_key
-                || history.front().is_some_and(|(t, _)| *t <= expired_ms)
-            {
+            while history.len() > self.limits.max_attempts_per_key || history.front().is_some_and(|(t, id)| expired(*t, *id)) {
                 if let Some((_, id)) = history.pop_front() {
                     released.push(id);
                 }
@@ -736,20 +806,34 @@ impl RiskEngine {
             release(&mut self.attempts, id);
         }
         while self.histories.len() > self.limits.max_keys || self.attempts.len() > self.limits.max_attempts {
-            let Some((_, history)) = self.histories.pop_stalest() else { break };
-            for (_, id) in history {
-                release(&mut self.attempts, id);
+            if let Some((_, history)) = self.histories.pop_stalest() {
+                for (_, id) in history {
+                    release(&mut self.attempts, id);
+                }
+            } else if let Some((_, id)) = self.awaiting.pop_front() {
+                self.stop_awaiting(id);
+            } else {
+                break;
             }
         }
     }
 
-    /// Drops the keys idle longest once all their attempts are older than the horizon.
+    /// Drops the keys idle longest once all their attempts are older than that kind of key
+    /// keeps any, and lets go of pending attempts whose outcome never came.
     fn sweep_idle_keys(&mut self) {
-        let expired_ms = self.latest_ms.saturating_sub(self.horizon_ms);
+        let latest_ms = self.latest_ms;
+        while let Some((at_ms, id)) = self.awaiting.front().copied() {
+            let still_waits = self.attempts.get(&id).is_some_and(|t| t.awaiting);
+            if still_waits && at_ms.saturating_add(OUTCOME_WAIT_MS) > latest_ms {
+                break;
+            }
+            self.awaiting.pop_front();
+            self.stop_awaiting(id);
+        }
         for _ in 0..IDLE_SWEEP_PER_CALL {
             let idle = match self.histories.stalest() {
-                Some((_, history)) => match history.back() {
-                    Some((t, _)) => *t <= expired_ms,
+                Some(((kind, _), history)) => match history.back() {
+                    Some((t, _)) => t.saturating_add(self.keep.longest(*kind)) <= latest_ms,
                     None => true,
                 },
                 None => false,
@@ -1265,6 +1349,36 @@ mod tests {
         assert_eq!(engine.remembered_attempts(), 100);
         assert!(!engine.record_outcome(0, PaymentResult::Succeeded));
         assert!(engine.record_outcome(150, PaymentResult::Succeeded));
+    }
+
+    #[test]
+    fn a_key_keeps_an_attempt_while_a_rule_counts_it_and_a_pending_one_waits_for_its_outcome() {
+        // By card: velocity over 10 minutes, card testing of amounts up to 5.00 over an hour.
+        let testing = Condition::CardTesting { key: KeyKind::Card, window_ms: 60 * MINUTE_MS, min_attempts: 3, max_amount_minor: 500, min_decline_ratio_pct: 50 };
+        let mut engine = engine(vec![("velocity", Outcome::Review, card_velocity(10 * MINUTE_MS, 50)), ("card-testing", Outcome::Block, testing)]);
+        engine.evaluate(1, &attempt("u", Some("fp"), 50_000, 0));
+        engine.evaluate(2, &attempt("u", Some("fp"), 300, 0));
+        // 20 minutes on, no rule counts the large one: the card lets go of it. It still waits
+        // for its outcome; the small one stays for the card-testing hour.
+        engine.evaluate(3, &attempt("u", Some("fp"), 300, 20 * MINUTE_MS));
+        assert!(engine.record_outcome(3, PaymentResult::Declined));
+        assert_eq!((engine.remembered_attempts(), engine.remembered_users()), (3, 0));
+        assert!(engine.record_outcome(1, PaymentResult::Succeeded), "a late success finds its attempt");
+        assert_eq!((engine.remembered_attempts(), engine.remembered_users()), (2, 1), "and counts in the user's history");
+        // Past the hour the small one leaves the card too, and waits for its outcome alone.
+        engine.evaluate(4, &attempt("u", Some("fp"), 300, 61 * MINUTE_MS));
+        assert!(engine.record_outcome(4, PaymentResult::Declined));
+        assert_eq!(engine.remembered_attempts(), 3, "2 waiting; 3 and 4 in the card's hour");
+        // Two hours after it, its outcome is no longer waited for.
+        engine.evaluate(5, &attempt("w", Some("fp9"), 50_000, OUTCOME_WAIT_MS));
+        assert!(!engine.record_outcome(2, PaymentResult::Succeeded));
+        assert_eq!(engine.remembered_users(), 1);
+        // A key no rule looks at keeps nothing: user, device and IP here.
+        let mut by_user = attempt("x", Some("fp-x"), 50_000, OUTCOME_WAIT_MS);
+        (by_user.device, by_user.ip) = (Some("phone".into()), Some("10.0.0.1".into()));
+        engine.evaluate(6, &by_user);
+        assert!(engine.record_outcome(6, PaymentResult::Succeeded));
+        assert_eq!(engine.remembered_keys(), 3, "the cards fp, fp9 and fp-x only");
     }
 
     #[test]

@@ -138,7 +138,7 @@ async fn require_secret_key(State(inner): State<Arc<Inner>>, request: Request, n
 
 enum Stored {
     InFlight { fingerprint: String },
-    Done { fingerprint: String, status: StatusCode, body: String },
+    Done { fingerprint: String, status: StatusCode, body: String, at_ms: i64 },
 }
 
 /// Answers by `Idempotency-Key`: the first answer to a key is replayed to every later
@@ -146,7 +146,13 @@ enum Stored {
 pub(super) struct CardState {
     keys: Mutex<HashMap<String, Stored>>,
     max_keys: usize,
+    /// Answered keys older than this are forgotten (Stripe keeps them 24 hours).
+    forget_after_ms: Option<i64>,
+    finished: std::sync::atomic::AtomicU64,
 }
+
+/// Answers between sweeps for keys to forget.
+const SWEEP_EVERY_ANSWERS: u64 = 1024;
 
 enum Begin {
     Fresh,
@@ -154,8 +160,9 @@ enum Begin {
 }
 
 impl CardState {
-    pub(super) fn new(max_keys: usize) -> CardState {
-        CardState { keys: Mutex::new(HashMap::new()), max_keys }
+    pub(super) fn new(max_keys: usize, forget_after: Option<std::time::Duration>) -> CardState {
+        let forget_after_ms = forget_after.map(|d| d.as_millis().min(i64::MAX as u128) as i64);
+        CardState { keys: Mutex::new(HashMap::new()), max_keys, forget_after_ms, finished: Default::default() }
     }
 
     fn begin(&self, key: &str, fingerprint: &str) -> Result<Begin, CardError> {
@@ -174,10 +181,15 @@ impl CardState {
 
     fn finish(&self, key: &str, fingerprint: String, status: StatusCode, body: &str) {
         let mut keys = lock(&self.keys);
+        let now = now_ms();
         if status.is_server_error() {
             keys.remove(key);
         } else {
-            keys.insert(key.to_string(), Stored::Done { fingerprint, status, body: body.to_string() });
+            keys.insert(key.to_string(), Stored::Done { fingerprint, status, body: body.to_string(), at_ms: now });
+        }
+        let answers = self.finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if let Some(after) = self.forget_after_ms.filter(|_| answers.is_multiple_of(SWEEP_EVERY_ANSWERS)) {
+            keys.retain(|_, stored| !matches!(stored, Stored::Done { at_ms, .. } if *at_ms < now.saturating_sub(after)));
         }
     }
 }

@@ -177,8 +177,15 @@ pub struct Ledger {
     /// Refunds by the key a repeated request is recognised by (see `NewRefund::replay_key`).
     refund_by_replay_key: HashMap<(ChannelKind, String), String>,
     max_records: usize,
+    /// Trades (and their refunds) created this long before the newest are forgotten; None:
+    /// kept until `max_records`.
+    forget_after_ms: Option<i64>,
+    inserted: u64,
     rng: StdRng,
 }
+
+/// Inserts between sweeps for trades to forget.
+const SWEEP_EVERY_INSERTS: u64 = 1024;
 
 impl Ledger {
     pub fn new(seed: u64, max_records: usize) -> Ledger {
@@ -188,8 +195,40 @@ impl Ledger {
             refunds: HashMap::new(),
             refund_by_replay_key: HashMap::new(),
             max_records,
+            forget_after_ms: None,
+            inserted: 0,
             rng: StdRng::seed_from_u64(seed),
         }
+    }
+
+    /// Forgets trades created `after` before the newest one (see `SimConfig::forget_after`).
+    pub fn forgetting(mut self, after: Option<std::time::Duration>) -> Ledger {
+        self.forget_after_ms = after.map(|d| d.as_millis().min(i64::MAX as u128) as i64);
+        self
+    }
+
+    /// Drops trades created before `cutoff_ms`, with their refunds and lookups.
+    fn forget_before(&mut self, cutoff_ms: i64) {
+        let old: Vec<String> = self.trades.values().filter(|t| t.created_ms < cutoff_ms).map(|t| t.trade_id.clone()).collect();
+        for id in &old {
+            let Some(trade) = self.trades.remove(id) else { continue };
+            let key = (trade.channel, trade.out_trade_no);
+            if let Some(ids) = self.by_out_trade_no.get_mut(&key) {
+                ids.retain(|i| i != id);
+                if ids.is_empty() {
+                    self.by_out_trade_no.remove(&key);
+                }
+            }
+        }
+        let trades = &self.trades;
+        self.refunds.retain(|_, r| trades.contains_key(&r.trade_id));
+        let refunds = &self.refunds;
+        self.refund_by_replay_key.retain(|_, id| refunds.contains_key(id));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.trades.len()
     }
 
     /// `prefix` and `len` characters of `alphabet`, from the run's generator.
@@ -213,6 +252,10 @@ impl Ledger {
     }
 
     pub fn insert(&mut self, trade: TradeRecord) -> Result<&TradeRecord, LedgerError> {
+        self.inserted += 1;
+        if let Some(after) = self.forget_after_ms.filter(|_| self.inserted.is_multiple_of(SWEEP_EVERY_INSERTS)) {
+            self.forget_before(trade.created_ms.saturating_sub(after));
+        }
         if self.trades.len() >= self.max_records {
             return Err(LedgerError::Full(self.max_records));
         }
@@ -363,6 +406,10 @@ mod tests {
     use super::*;
 
     fn trade(ledger: &mut Ledger, out_trade_no: &str, amount_minor: i64) -> String {
+        trade_at(ledger, out_trade_no, amount_minor, 0)
+    }
+
+    fn trade_at(ledger: &mut Ledger, out_trade_no: &str, amount_minor: i64, created_ms: i64) -> String {
         let trade_id = ledger.new_id("T", b"0123456789", 8);
         ledger
             .insert(TradeRecord {
@@ -373,7 +420,7 @@ mod tests {
                 currency: "CNY".into(),
                 description: "test".into(),
                 state: TradeState::Open,
-                created_ms: 0,
+                created_ms,
                 paid_ms: None,
                 fee_minor: 0,
                 notify_url: None,
@@ -394,6 +441,25 @@ mod tests {
             replay_key: Some(out_refund_no.into()),
             settled: false,
         }
+    }
+
+    #[test]
+    fn a_forgetting_ledger_drops_old_trades_with_their_refunds_and_keeps_recent_ones() {
+        let mut ledger = Ledger::new(1, 10_000).forgetting(Some(std::time::Duration::from_secs(60)));
+        let first = trade_at(&mut ledger, "P-first", 1_000, 0);
+        ledger.pay(&first, 1).expect("pays");
+        assert!(matches!(ledger.refund(ChannelKind::Wechat, refund(&first, "R1", 100), "r1".into(), 2), Ok(RefundOutcome::Accepted(_))));
+        // One trade a second: at the sweep, those made over a minute before the newest go.
+        for k in 1..SWEEP_EVERY_INSERTS as i64 {
+            trade_at(&mut ledger, &format!("P{k}"), 1_000, k * 1_000);
+        }
+        let newest = (SWEEP_EVERY_INSERTS as i64 - 1) * 1_000;
+        assert_eq!(ledger.len(), 61, "trades made in the last minute before the newest, and the newest");
+        assert!(ledger.trade(&first).is_none() && ledger.latest(ChannelKind::Wechat, "P-first").is_none());
+        assert!(ledger.records(ChannelKind::Wechat).1.is_empty(), "its refund went with it");
+        assert!(ledger.records(ChannelKind::Wechat).0.iter().all(|t| t.created_ms >= newest - 60_000));
+        let replayed = ledger.refund(ChannelKind::Wechat, refund(&first, "R1", 100), "r1b".into(), 3);
+        assert_eq!(replayed, Err(LedgerError::UnknownTrade), "the refund number is forgotten too");
     }
 
     #[test]

@@ -65,6 +65,10 @@ pub struct SimConfig {
     /// Where the card gateway sends webhooks; also settable after start.
     pub card_webhook_url: Option<String>,
     pub max_trades: usize,
+    /// Trades, refunds and card idempotency keys older than this are forgotten (a real channel
+    /// keeps them for months, a simulator running for hours cannot). None: kept until
+    /// `max_trades`. A forgotten trade is unknown to queries and bills.
+    pub forget_after: Option<Duration>,
     pub wechat_listen: SocketAddr,
     pub alipay_listen: SocketAddr,
     pub card_listen: SocketAddr,
@@ -80,6 +84,7 @@ impl SimConfig {
             time_scale: 1.0,
             card_webhook_url: None,
             max_trades: DEFAULT_MAX_TRADES,
+            forget_after: None,
             wechat_listen: local,
             alipay_listen: local,
             card_listen: local,
@@ -404,14 +409,14 @@ impl ChannelSim {
         let inner = Arc::new(Inner {
             signers: Signers::load(&config.keys)?,
             keys: config.keys,
-            ledger: Mutex::new(Ledger::new(config.seed, config.max_trades)),
+            ledger: Mutex::new(Ledger::new(config.seed, config.max_trades).forgetting(config.forget_after)),
             channels: [
                 ChannelRuntime::new(),
                 ChannelRuntime::new(),
                 ChannelRuntime::new(),
             ],
             card_webhook_url: Mutex::new(config.card_webhook_url),
-            card: card::CardState::new(config.max_trades),
+            card: card::CardState::new(config.max_trades, config.forget_after),
             http: reqwest::Client::builder()
                 .timeout(delivery::ATTEMPT_TIMEOUT)
                 .no_proxy()

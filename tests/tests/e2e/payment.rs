@@ -300,6 +300,13 @@ async fn story_on(backend: Backend) -> Result<()> {
         !metrics.contains("tote_central_payment_notifications_refused_total{"),
         "nothing refused:\n{metrics}"
     );
+    // The risk engine's windows hold each channel's attempt (one user key each, at least).
+    let remembered = |kind: &str| {
+        let name = format!("tote_central_risk_remembered{{kind=\"{kind}\"}} ");
+        metrics.lines().find_map(|l| l.strip_prefix(name.as_str())).and_then(|v| v.parse::<f64>().ok())
+    };
+    let channels = ChannelKind::ALL.len() as f64;
+    assert!(remembered("attempts").is_some_and(|n| n >= channels) && remembered("keys").is_some_and(|n| n >= channels), "risk gauges:\n{metrics}");
     check_journal(w.central()).await?;
     Ok(())
 }
