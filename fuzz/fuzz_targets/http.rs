@@ -33,7 +33,12 @@ fn daemons() -> &'static Daemons {
     static DAEMONS: OnceLock<Daemons> = OnceLock::new();
     DAEMONS.get_or_init(|| {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let dir = std::env::temp_dir().join(format!("tote-fuzz-http-{}", std::process::id()));
+        // In memory where there is a tmpfs: every write the daemons make is durable, and a
+        // disk's flush per request would be most of each execution.
+        let shm = Path::new("/dev/shm");
+        let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+        let dir = base.join(format!("tote-fuzz-http-{}", std::process::id()));
+        remove_dead_runs(&base);
         std::fs::create_dir_all(&dir).expect("temporary directory");
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let (edge, central) = runtime.block_on(async {
@@ -43,6 +48,18 @@ fn daemons() -> &'static Daemons {
         });
         Daemons { runtime, edge, central, _dir: dir }
     })
+}
+
+/// Nothing deletes a run's directory when libFuzzer exits: the next run removes those whose
+/// process is gone.
+fn remove_dead_runs(base: &Path) {
+    for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("tote-fuzz-http-") else { continue };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The example config with its ports on 0 and its files in `dir`.

@@ -455,9 +455,13 @@ impl Keep {
         small.fold(self.velocity_ms[kind.index()], i64::max)
     }
 
-    /// The longest any attempt stays in `kind`'s history.
-    fn longest(&self, kind: KeyKind) -> i64 {
-        self.small_ms[kind.index()].iter().map(|(_, w)| *w).fold(self.velocity_ms[kind.index()], i64::max)
+    /// Whether `kind`'s history may let go of the attempt `id` made at `at_ms` (one no longer
+    /// remembered goes at once).
+    fn expired(&self, attempts: &HashMap<u64, Tracked>, kind: KeyKind, latest_ms: i64, at_ms: i64, id: u64) -> bool {
+        match attempts.get(&id) {
+            Some(a) => at_ms.saturating_add(self.ms(kind, a.amount_minor)) <= latest_ms,
+            None => true,
+        }
     }
 }
 
@@ -778,10 +782,7 @@ impl RiskEngine {
         for key in keys {
             let kind = key.0;
             let (keep, latest_ms, attempts) = (&self.keep, self.latest_ms, &self.attempts);
-            let expired = |t: i64, id: u64| match attempts.get(&id) {
-                Some(a) => t.saturating_add(keep.ms(kind, a.amount_minor)) <= latest_ms,
-                None => true,
-            };
+            let expired = |t: i64, id: u64| keep.expired(attempts, kind, latest_ms, t, id);
             let history = self.histories.touch_or_insert_with(key, VecDeque::new);
             let entry = (attempt.at_ms, attempt_id);
             // `Option::is_none_or` is newer than the workspace's rust-version (1.80).
@@ -818,8 +819,8 @@ impl RiskEngine {
         }
     }
 
-    /// Drops the keys idle longest once all their attempts are older than that kind of key
-    /// keeps any, and lets go of pending attempts whose outcome never came.
+    /// Drops the keys idle longest once that kind of key keeps none of their attempts, and lets
+    /// go of pending attempts whose outcome never came.
     fn sweep_idle_keys(&mut self) {
         let latest_ms = self.latest_ms;
         while let Some((at_ms, id)) = self.awaiting.front().copied() {
@@ -831,11 +832,10 @@ impl RiskEngine {
             self.stop_awaiting(id);
         }
         for _ in 0..IDLE_SWEEP_PER_CALL {
+            // A key seen once (most shoppers' devices and addresses) holds one attempt; the
+            // longest history is capped at `max_attempts_per_key`.
             let idle = match self.histories.stalest() {
-                Some(((kind, _), history)) => match history.back() {
-                    Some((t, _)) => t.saturating_add(self.keep.longest(*kind)) <= latest_ms,
-                    None => true,
-                },
+                Some(((kind, _), history)) => history.iter().all(|(t, id)| self.keep.expired(&self.attempts, *kind, latest_ms, *t, *id)),
                 None => false,
             };
             if !idle {
@@ -1379,6 +1379,10 @@ mod tests {
         engine.evaluate(6, &by_user);
         assert!(engine.record_outcome(6, PaymentResult::Succeeded));
         assert_eq!(engine.remembered_keys(), 3, "the cards fp, fp9 and fp-x only");
+        // Eleven minutes on, cards seen once with a large attempt are let go like the rest, not
+        // kept for the card-testing hour that small attempts on them would have needed.
+        engine.evaluate(7, &attempt("y", Some("fp-y"), 50_000, OUTCOME_WAIT_MS + 11 * MINUTE_MS));
+        assert_eq!(engine.remembered_keys(), 1, "fp-y only");
     }
 
     #[test]
