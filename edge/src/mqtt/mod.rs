@@ -62,16 +62,18 @@ pub struct Publisher {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot hand the message to the MQTT client: {0}")]
-pub struct PublishError(String);
-
-/// What `publish` answers while the broker link is down: expected during an outage (which the
-/// event loop logs once), so callers need not log it again for every message.
-const LINK_DOWN: &str = "the link to the broker is down";
+pub enum PublishError {
+    /// The broker link is down: expected during an outage (which the event loop logs once), so
+    /// callers need not log it again for every message.
+    #[error("cannot hand the message to the MQTT client: the link to the broker is down")]
+    LinkDown,
+    #[error("cannot hand the message to the MQTT client: {0}")]
+    Client(String),
+}
 
 impl PublishError {
     pub fn link_down(&self) -> bool {
-        self.0 == LINK_DOWN
+        matches!(self, PublishError::LinkDown)
     }
 }
 
@@ -144,14 +146,14 @@ impl Publisher {
         message: &impl serde::Serialize,
     ) -> Result<(), PublishError> {
         if !self.link_up.load(Ordering::Relaxed) {
-            return Err(PublishError(LINK_DOWN.into()));
+            return Err(PublishError::LinkDown);
         }
-        let payload = serde_json::to_vec(message).map_err(|e| PublishError(e.to_string()))?;
+        let payload = serde_json::to_vec(message).map_err(|e| PublishError::Client(e.to_string()))?;
         // Never waits: a full queue means the link is stalled, and the caller (the floor's
         // tick) must not stall with it.
         self.client
             .try_publish(topic, QoS::AtMostOnce, false, payload)
-            .map_err(|e| PublishError(e.to_string()))
+            .map_err(|e| PublishError::Client(e.to_string()))
     }
 }
 

@@ -266,6 +266,15 @@ fn broker_link_faults() -> tote_sim::fault_proxy::Faults {
     }
 }
 
+/// Waits until a third of the orders are picked: mid-run, where the faults go in.
+async fn a_third_picked(edge: &Edge) -> Result<()> {
+    eventually("a third of the orders picked", Duration::from_secs(120), || async {
+        let picked = edge.get("/api/v1/orders?state=picked&limit=1000").await?.ok()?;
+        Ok((picked.as_array().map_or(0, |a| a.len()) as u64 >= ORDERS / 3).then_some(()))
+    })
+    .await
+}
+
 /// One robot carrying a pod vanishes (last will), another reports FATAL; both pods are
 /// stranded; the vanished robot comes back where it stood. Returns the FATAL robot and its pod.
 async fn robot_faults(edge: &Edge, robots: &mut [Agv], agv: &impl Fn(usize, (f64, f64), Option<String>) -> Agv) -> Result<(String, String)> {
@@ -378,22 +387,14 @@ async fn goods_to_person(broker: Option<String>, scenario: Scenario) -> Result<(
             (Some(robot), Some(pod))
         }
         Scenario::EdgeKilled => {
-            eventually("a third of the orders picked", Duration::from_secs(120), || async {
-                let picked = edge.get("/api/v1/orders?state=picked&limit=1000").await?.ok()?;
-                Ok((picked.as_array().map_or(0, |a| a.len()) as u64 >= ORDERS / 3).then_some(()))
-            })
-            .await?;
+            a_third_picked(&edge).await?;
             lock(&edge.daemon).restart()?;
             (None, None)
         }
         Scenario::BrokerLinkFaults => {
             // Besides the drawn faults, one certain outage: every connection the edge opens is
             // a black hole (the broker never answers its CONNECT) until it has met three.
-            eventually("a third of the orders picked", Duration::from_secs(120), || async {
-                let picked = edge.get("/api/v1/orders?state=picked&limit=1000").await?.ok()?;
-                Ok((picked.as_array().map_or(0, |a| a.len()) as u64 >= ORDERS / 3).then_some(()))
-            })
-            .await?;
+            a_third_picked(&edge).await?;
             let proxy = proxy.as_ref().context("the proxy")?;
             let before = tote_sim::fault_proxy::ProxyStats::get(&proxy.stats().black_holes);
             proxy.set_faults(tote_sim::fault_proxy::Faults { black_hole_percent: 100, ..broker_link_faults() });
